@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Everything else (cmake, ctest) sits behind these.
+BUILD      ?= build
+TEST_BUILD ?= build-asan
+PORT       ?= 8080
+ADMIN_PORT ?= 8081
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build run test fuzz bench clean format
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/kumo up examples/todo --port $(PORT) --admin-port $(ADMIN_PORT)
+
+test: deps
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=address,undefined >/dev/null
+	@cmake --build $(TEST_BUILD) -j $(JOBS)
+	cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DFUZZ=ON -DSANITIZE=address,undefined >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@for f in build-fuzz/fuzz_*; do \
+		name=$$(basename $$f); corpus=fuzz/corpus/$${name#fuzz_}; \
+		echo "== $$name ($${FUZZ_SECONDS:-30}s, corpus $$corpus)"; \
+		mkdir -p build-fuzz/corpus-$$name; \
+		$$f -max_total_time=$${FUZZ_SECONDS:-30} build-fuzz/corpus-$$name $$corpus || exit 1; \
+	done
+
+bench: build
+	./bench/hello-vs-nginx.sh
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz

@@ -1,0 +1,159 @@
+/*
+ * kumo.h: the whole API a kumo function is written against.
+ *
+ * A handler is one C function with one signature, whatever fires it (HTTP,
+ * and in later releases schedules, queues and storage events):
+ *
+ *     #include <kumo.h>
+ *     int get_todo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res);
+ *
+ * Return 0 when the response is set (any status, 4xx included); a non-zero
+ * return means the handler failed and the client gets a 500 problem.
+ *
+ * Memory: every pointer the SDK hands out (strings, bodies, kv values) lives
+ * in the request's arena and stays valid until the handler returns; the
+ * handler frees none of it. JSON values follow jansson's rules, noted at
+ * each call. The same code runs under every adapter (kumo's own runtime,
+ * AWS Lambda, plain HTTP); the handler never knows which.
+ */
+#ifndef KUMO_H
+#define KUMO_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KUMO_API __attribute__((visibility("default")))
+
+#define KUMO_SDK_VERSION 1
+
+typedef struct kumo_ctx kumo_ctx;
+typedef struct kumo_request kumo_request;
+typedef struct kumo_response kumo_response;
+
+typedef int kumo_handler(kumo_ctx *ctx, const kumo_request *req, kumo_response *res);
+
+/* Error codes: every SDK call that can fail returns 0 or one of these. */
+enum {
+    KUMO_OK = 0,
+    KUMO_ENOTFOUND = -1000,  /* no such key, object or message */
+    KUMO_ECONFLICT = -1001,  /* a version did not match */
+    KUMO_ETOOBIG = -1002,    /* a key or value over the driver's limit */
+    KUMO_EUNAVAILABLE = -1003, /* the backend cannot be reached */
+    KUMO_ETIMEDOUT = -1004,  /* the backend did not answer in time */
+    KUMO_EINVAL = -1005,     /* a bad argument (NULL, empty key, unknown store) */
+    KUMO_ENOMEM = -1006,     /* out of memory */
+    KUMO_EIO = -1007,        /* any other backend failure; see kumo_strerror */
+};
+
+/* A static English description of an error code. */
+KUMO_API const char *kumo_strerror(int code);
+
+/* ---- the invocation ------------------------------------------------- */
+
+/* The request id (also in every log line and the X-Request-Id header). */
+KUMO_API const char *kumo_ctx_request_id(const kumo_ctx *ctx);
+/* The operationId of the OpenAPI operation that routed here, or "". */
+KUMO_API const char *kumo_ctx_operation(const kumo_ctx *ctx);
+/* Milliseconds left before the invocation's deadline (0 when passed). */
+KUMO_API int64_t kumo_ctx_remaining_ms(const kumo_ctx *ctx);
+/* Allocates from the request's arena; freed after the handler returns. */
+KUMO_API void *kumo_alloc(kumo_ctx *ctx, size_t size);
+/* printf into the request's arena. */
+KUMO_API char *kumo_sprintf(kumo_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- request accessors: NULL when absent ------------------------------- */
+
+KUMO_API const char *kumo_request_method(const kumo_request *req);
+/* The path as the client sent it, percent-encoded, without the query. */
+KUMO_API const char *kumo_request_path(const kumo_request *req);
+/* The raw query string without '?', or "". */
+KUMO_API const char *kumo_request_query_string(const kumo_request *req);
+/* A path template parameter ("id" of /todos/{id}), percent-decoded. */
+KUMO_API const char *kumo_request_param(const kumo_request *req, const char *name);
+/* The first value of a query parameter, percent-decoded ('+' is a space). */
+KUMO_API const char *kumo_request_query(const kumo_request *req, const char *name);
+/* A request header by case-insensitive name; repeated headers: the first. */
+KUMO_API const char *kumo_request_header(const kumo_request *req, const char *name);
+/* The body; *len receives its size. Never NULL: an absent body is "" of 0. */
+KUMO_API const void *kumo_request_body(const kumo_request *req, size_t *len);
+/* The body parsed as JSON: a borrowed reference owned by the request (do not
+ * json_decref it), or NULL when the body is empty or not JSON. */
+KUMO_API json_t *kumo_request_json(const kumo_request *req);
+
+/* Iteration over headers and query parameters: index from 0 until 0 is
+ * returned. Names are lower case for headers. */
+KUMO_API int kumo_request_header_at(const kumo_request *req, size_t i, const char **name, const char **value);
+KUMO_API int kumo_request_query_at(const kumo_request *req, size_t i, const char **name, const char **value);
+
+/* ---- response setters ---------------------------------------------------- */
+
+/* The status; 200 when never set. */
+KUMO_API void kumo_response_status(kumo_response *res, int status);
+/* Adds a header (copied). Returns 0 or KUMO_EINVAL for a name or value with
+ * CR, LF or NUL in it. */
+KUMO_API int kumo_response_header(kumo_response *res, const char *name, const char *value);
+/* Sets the body (copied) and its Content-Type (NULL: application/octet-stream). */
+KUMO_API int kumo_response_body(kumo_response *res, const void *body, size_t len, const char *content_type);
+/* Sets status and a JSON body; takes ownership of `json` (decrefs it). */
+KUMO_API int kumo_response_json(kumo_response *res, int status, json_t *json);
+/* An RFC 9457 application/problem+json response. `detail` may be NULL. */
+KUMO_API int kumo_response_problem(kumo_response *res, int status, const char *title, const char *detail);
+
+/* ---- logs ------------------------------------------------------------------ */
+
+enum kumo_log_level { KUMO_LOG_DEBUG, KUMO_LOG_INFO, KUMO_LOG_WARN, KUMO_LOG_ERROR };
+
+/* One JSON line on stderr, tagged with the request id and the function. */
+KUMO_API void kumo_log(kumo_ctx *ctx, enum kumo_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- key-value stores ---------------------------------------------------------
+ *
+ * A store is named in kumo.yaml (stores: {kv: [todos]}); its URL comes from
+ * the environment (embedded default: sqlite in the project's .kumo/). Keys
+ * are byte strings of 1 to KUMO_KV_KEY_MAX bytes given as C strings here.
+ */
+
+#define KUMO_KV_KEY_MAX 1024
+
+typedef struct kumo_kv_item {
+    const char *key;
+    const void *value;   /* NULL in kumo_kv_list results unless values were asked */
+    size_t len;
+    uint64_t version;    /* bumped by every put; 0 never stored */
+} kumo_kv_item;
+
+typedef struct kumo_kv_page {
+    kumo_kv_item *items;  /* in the arena */
+    size_t count;
+    const char *next;     /* cursor for the next page, NULL at the end */
+} kumo_kv_page;
+
+/* Reads `key`. On 0, *out holds the value (in the arena, NUL-terminated for
+ * convenience beyond len). KUMO_ENOTFOUND when absent. */
+KUMO_API int kumo_kv_get(kumo_ctx *ctx, const char *store, const char *key, kumo_kv_item *out);
+/* Writes `key` unconditionally. */
+KUMO_API int kumo_kv_put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len);
+/* Writes `key` only when its current version is `version` (0: only when
+ * absent). KUMO_ECONFLICT otherwise. *new_version (may be NULL) receives the
+ * version written. */
+KUMO_API int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
+                         uint64_t version, uint64_t *new_version);
+/* Deletes `key`; KUMO_ENOTFOUND when it was absent. */
+KUMO_API int kumo_kv_delete(kumo_ctx *ctx, const char *store, const char *key);
+/* Lists keys starting with `prefix` in byte order, at most `limit` (1..1000)
+ * after `cursor` (NULL: from the start). With `values`, items carry values. */
+KUMO_API int kumo_kv_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
+                          int values, kumo_kv_page *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

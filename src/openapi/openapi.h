@@ -1,0 +1,130 @@
+/*
+ * openapi.h: everything the gateway knows about a project before it serves:
+ * documents with source positions (doc.c), the project file kumo.yaml
+ * (project.c), the OpenAPI document (spec.c) and the router built from it
+ * (router.c). Control plane: errors go into a kumo__error with
+ * file:line:column, wrapped with context by each layer; only the CLI prints.
+ */
+#ifndef KUMO_OPENAPI_H
+#define KUMO_OPENAPI_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* ---- errors ---------------------------------------------------------- */
+
+typedef struct kumo__error {
+    int code;          /* 0: no error; else a negative errno-style code */
+    char msg[2048];
+} kumo__error;
+
+/* Sets the message (printf); code defaults to -EINVAL when 0 is given. */
+void kumo__error_set(kumo__error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Prefixes context: "loading project: <old message>". */
+void kumo__error_wrap(kumo__error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- documents: YAML (1.2 core scalars) or JSON, with positions -------- */
+
+typedef struct kumo__doc kumo__doc;
+
+/* Parses the file at `path` into a JSON tree. Syntax errors name
+ * path:line:column. */
+int kumo__doc_load(const char *path, kumo__doc **out, kumo__error *err);
+/* Parses a buffer; `name` is used in messages. */
+int kumo__doc_parse(const char *name, const char *text, size_t len, kumo__doc **out, kumo__error *err);
+void kumo__doc_free(kumo__doc *doc);
+json_t *kumo__doc_root(const kumo__doc *doc);
+const char *kumo__doc_path(const kumo__doc *doc);
+/* 1-based line and column where `node` starts in the source; 0 when the
+ * node was not read from this document. */
+int kumo__doc_pos(const kumo__doc *doc, const json_t *node, int *line, int *col);
+/* Sets err to "path:line:col: <message>" for `node` (or "path: " when it
+ * has no position). */
+void kumo__doc_error(kumo__error *err, const kumo__doc *doc, const json_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- the project: kumo.yaml -------------------------------------------- */
+
+typedef struct kumo__unit {
+    char *name;             /* key under functions: */
+    char **sources;         /* absolute paths */
+    size_t nsources;
+    char *so_path;          /* DIR/.kumo/build/local/NAME.so */
+} kumo__unit;
+
+typedef struct kumo__project {
+    char *dir;              /* absolute, no trailing slash */
+    char *name;
+    char *api_path;         /* absolute path of the OpenAPI document */
+    kumo__unit *units;
+    size_t nunits;
+    char **kv_stores;       /* names under stores: kv: */
+    size_t nkv_stores;
+    double timeout_s;       /* defaults: timeout (10 s when absent) */
+    size_t max_body;        /* defaults: max_body, bytes (1 MiB when absent) */
+    kumo__doc *doc;
+} kumo__project;
+
+/* Loads DIR/kumo.yaml; checks every key, that the files it names exist,
+ * and that names are unique. */
+int kumo__project_load(const char *dir, kumo__project **out, kumo__error *err);
+void kumo__project_free(kumo__project *p);
+/* The unit named `name`, or NULL. */
+const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name);
+
+/* ---- the OpenAPI document ------------------------------------------------ */
+
+typedef struct kumo__operation {
+    char *method;           /* upper case: GET, POST, ... */
+    char *path;             /* the template as written: /todos/{id} */
+    char *operation_id;     /* may be NULL */
+    char *unit;             /* from x-kumo-handler UNIT.SYMBOL; NULL: not said */
+    char *symbol;           /* x-kumo-handler's SYMBOL, else operationId; NULL: none */
+    json_t *node;           /* the Operation Object (borrowed from the doc) */
+    int unit_index;         /* resolved by the gateway; -1 when unbound */
+} kumo__operation;
+
+typedef struct kumo__spec {
+    kumo__doc *doc;
+    int version;            /* 20 (Swagger 2.0), 30 (3.0.x), 31 (3.1.x) */
+    char *title;
+    char *base_path;        /* "" or "/v1" (from servers[0].url or basePath) */
+    kumo__operation *ops;
+    size_t nops;
+} kumo__spec;
+
+int kumo__spec_load(const char *path, kumo__spec **out, kumo__error *err);
+void kumo__spec_free(kumo__spec *spec);
+
+/* ---- the router ------------------------------------------------------------ */
+
+#define KUMO_ROUTE_PARAMS_MAX 16
+
+typedef struct kumo__router kumo__router;
+
+typedef struct kumo__route_match {
+    const kumo__operation *op;
+    size_t op_index;        /* index into spec->ops */
+    size_t nparams;
+    struct {
+        const char *name;   /* NUL-terminated, owned by the router */
+        const char *value;  /* raw slice of the request path: still percent-encoded */
+        size_t value_len;
+    } params[KUMO_ROUTE_PARAMS_MAX];
+    char allow[128];        /* on -EMETHOD: "GET, DELETE" */
+} kumo__route_match;
+
+#define KUMO_EMETHOD 1405   /* returned negated: path known, method not */
+
+/* Builds a router over spec->ops (the spec must outlive it). Refuses
+ * duplicate (method, path) pairs and malformed templates. */
+int kumo__router_build(const kumo__spec *spec, kumo__router **out, kumo__error *err);
+void kumo__router_free(kumo__router *r);
+/* Matches `path` (no query; percent-encoded as received): 0 and *m
+ * filled; -ENOENT when no path matches; -KUMO_EMETHOD when a path matches
+ * but not the method (m->allow lists those that do). The base path is
+ * stripped first. Concrete segments win over templated ones. */
+int kumo__router_match(const kumo__router *r, const char *method, const char *path, size_t path_len,
+                       kumo__route_match *m);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * frame.h: the wire protocol between the gateway and a worker process.
+ *
+ * A frame is a 12-byte header and a payload of tagged fields, all
+ * little-endian, sent over a SOCK_STREAM socketpair:
+ *
+ *     0  'K' 'F'          magic
+ *     2  u8  version      KUMO_FRAME_VERSION; a peer refuses others
+ *     3  u8  type         enum kumo__frame_type
+ *     4  u32 length       payload bytes after the header
+ *     8  u32 id           the invocation's sequence number, echoed back
+ *    12  fields: u16 tag, u32 len, len bytes; repeated to `length`
+ *
+ * A pair field (header, parameter) is u32 name_len, name, value. Every
+ * reader is given a ceiling when it is made (KUMO_FRAME_MAX by default), and
+ * a header announcing more is refused before anything is allocated. Both
+ * sides, gateway (src/runtime/pool.c) and worker (src/sdk/adapters/local.c),
+ * use only this codec.
+ */
+#ifndef KUMO_FRAME_H
+#define KUMO_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KUMO_FRAME_VERSION 1
+#define KUMO_FRAME_HEADER_SIZE 12
+#define KUMO_FRAME_MAX (64u << 20)
+
+enum kumo__frame_type {
+    KUMO_FRAME_REQUEST = 1,   /* gateway -> worker: one invocation */
+    KUMO_FRAME_RESPONSE = 2,  /* worker -> gateway: its answer */
+    KUMO_FRAME_HELLO = 3,     /* worker -> gateway: loaded and ready (or KF_ERROR) */
+};
+
+enum kumo__frame_tag {
+    KF_METHOD = 1,
+    KF_PATH = 2,
+    KF_QUERY = 3,
+    KF_OPERATION = 4,
+    KF_SYMBOL = 5,
+    KF_REQUEST_ID = 6,
+    KF_PARAM = 7,       /* pair */
+    KF_HEADER = 8,      /* pair */
+    KF_BODY = 9,
+    KF_DEADLINE_MS = 10, /* u64: milliseconds since the epoch */
+    KF_STATUS = 20,     /* u32 */
+    KF_ERROR = 21,      /* text: the handler failed, or the worker could not start */
+    KF_PID = 22,        /* u32 */
+};
+
+typedef struct kumo__frame_header {
+    uint8_t version;
+    uint8_t type;
+    uint32_t length;
+    uint32_t id;
+} kumo__frame_header;
+
+/* A growable output buffer with a ceiling. Zero-initialise, then begin. */
+typedef struct kumo__frame_writer {
+    char *buf;
+    size_t len, cap, max;
+    size_t start;  /* offset of the frame being written */
+    int err;       /* sticky: first error of a put; end() returns it */
+} kumo__frame_writer;
+
+/* Starts a frame; `max` bounds the whole buffer (0: KUMO_FRAME_MAX). */
+void kumo__frame_begin(kumo__frame_writer *w, size_t max, uint8_t type, uint32_t id);
+void kumo__frame_put(kumo__frame_writer *w, uint16_t tag, const void *data, size_t len);
+void kumo__frame_put_str(kumo__frame_writer *w, uint16_t tag, const char *s);
+void kumo__frame_put_u32(kumo__frame_writer *w, uint16_t tag, uint32_t v);
+void kumo__frame_put_u64(kumo__frame_writer *w, uint16_t tag, uint64_t v);
+void kumo__frame_put_pair(kumo__frame_writer *w, uint16_t tag, const char *name, size_t name_len, const char *value,
+                          size_t value_len);
+/* Finishes the frame: 0, or -ENOMEM / -EMSGSIZE if any put failed. */
+int kumo__frame_end(kumo__frame_writer *w);
+/* Forgets the content, keeps the memory. */
+void kumo__frame_reset(kumo__frame_writer *w);
+void kumo__frame_writer_free(kumo__frame_writer *w);
+
+/* Decodes a header from `len` bytes at `buf`: 0 and *out filled;
+ * -EAGAIN when fewer than KUMO_FRAME_HEADER_SIZE bytes; -EPROTO for a bad
+ * magic or version; -EMSGSIZE when the payload is over `max` (0: default). */
+int kumo__frame_header_decode(const void *buf, size_t len, size_t max, kumo__frame_header *out);
+
+/* Iterates the fields of a complete payload. */
+typedef struct kumo__frame_reader {
+    const uint8_t *p, *end;
+} kumo__frame_reader;
+
+typedef struct kumo__frame_field {
+    uint16_t tag;
+    const char *data;
+    uint32_t len;
+} kumo__frame_field;
+
+void kumo__frame_reader_init(kumo__frame_reader *r, const void *payload, size_t len);
+/* 1 and *f set; 0 at the clean end; -EPROTO for a truncated field. */
+int kumo__frame_next(kumo__frame_reader *r, kumo__frame_field *f);
+/* Splits a pair field: 0, or -EPROTO when malformed. */
+int kumo__frame_pair(const kumo__frame_field *f, const char **name, size_t *name_len, const char **value,
+                     size_t *value_len);
+/* Reads fixed-size numbers: 0, or -EPROTO for a wrong length. */
+int kumo__frame_u32(const kumo__frame_field *f, uint32_t *v);
+int kumo__frame_u64(const kumo__frame_field *f, uint64_t *v);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * sdk.h: libkumo's internals shared across its files (kumo__ prefix).
+ *
+ * An adapter (adapters/local.c for kumo's runtime; lambda and http later)
+ * fills a kumo_request from its transport, with every string pointing into
+ * memory that lives as long as the invocation (the frame buffer or the
+ * arena), calls the handler, then reads the kumo_response back out. Nothing
+ * here is seen by a function author.
+ */
+#ifndef KUMO_SDK_H
+#define KUMO_SDK_H
+
+#include <kumo.h>
+#include <stdint.h>
+
+/* ---- arena: one per invocation, reset after the response is sent ---- */
+
+typedef struct kumo__arena_chunk kumo__arena_chunk;
+typedef struct kumo__arena {
+    kumo__arena_chunk *head;
+    size_t used;      /* bytes handed out, for limits and tests */
+} kumo__arena;
+
+void kumo__arena_init(kumo__arena *a);
+/* 16-byte aligned; NULL only when malloc fails. */
+void *kumo__arena_alloc(kumo__arena *a, size_t size);
+char *kumo__arena_strndup(kumo__arena *a, const char *s, size_t len);
+/* Frees every chunk but the first, which is kept for the next invocation. */
+void kumo__arena_reset(kumo__arena *a);
+void kumo__arena_free(kumo__arena *a);
+
+/* ---- request / response --------------------------------------------- */
+
+typedef struct kumo__pair {
+    const char *name;   /* NUL-terminated */
+    const char *value;  /* NUL-terminated */
+} kumo__pair;
+
+struct kumo_request {
+    const char *method, *path, *query_string;
+    const kumo__pair *params;   size_t nparams;   /* path parameters, decoded */
+    const kumo__pair *headers;  size_t nheaders;  /* names lower case */
+    kumo__pair *query;          size_t nquery;    /* decoded lazily by kumo__request_parse_query */
+    int query_parsed;
+    const char *body;           size_t body_len;  /* NUL after body_len */
+    json_t *json;               /* parsed lazily; decref'd by kumo__request_clear */
+    int json_parsed;
+    kumo_ctx *ctx;              /* for lazy allocations */
+};
+
+struct kumo_response {
+    int status;                 /* 0 until set: the adapter sends 200 */
+    kumo__pair *headers;        size_t nheaders, cap_headers;  /* in the arena */
+    const char *body;           size_t body_len;               /* in the arena */
+    kumo_ctx *ctx;
+};
+
+/* Ceilings of what a handler may produce (the gateway has its own). */
+#define KUMO_RESPONSE_HEADERS_MAX 100
+#define KUMO_LOG_LINE_MAX 8192
+
+struct kumo_ctx {
+    kumo__arena arena;
+    const char *request_id;
+    const char *operation;
+    const char *function;       /* the unit's name, for log lines */
+    uint64_t deadline_ms;       /* epoch ms; 0: none */
+};
+
+/* Prepares ctx/req/res for one invocation (arena must be initialised). */
+void kumo__invocation_init(kumo_ctx *ctx, kumo_request *req, kumo_response *res);
+/* Releases what the invocation holds (JSON body), and resets the arena. */
+void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res);
+
+/* Percent-decodes in place-safe fashion into the arena; `plus` turns '+'
+ * into ' ' (query strings). NULL on a malformed escape or no memory. */
+char *kumo__percent_decode(kumo__arena *a, const char *s, size_t len, int plus);
+
+/* ---- stores: drivers behind a versioned table of operations ---------- */
+
+#define KUMO_KV_DRIVER_VERSION 1
+
+typedef struct kumo__kv kumo__kv;   /* a driver's open store; extends this base */
+struct kumo__kv {
+    const struct kumo__kv_driver *driver;
+    char *name;                       /* the store's name in kumo.yaml */
+};
+
+typedef struct kumo__kv_driver {
+    int version;                      /* KUMO_KV_DRIVER_VERSION */
+    const char *scheme;               /* "sqlite" */
+    /* Opens the store at `url`; on failure returns a KUMO_E* code and
+     * writes a message into err (size errlen). */
+    int (*open)(const char *url, kumo__kv **out, char *err, size_t errlen);
+    void (*close)(kumo__kv *kv);
+    /* Values are allocated in `a`. */
+    int (*get)(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, kumo_kv_item *out);
+    /* expect_version: UINT64_MAX for an unconditional put, else CAS. */
+    int (*put)(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen, uint64_t expect_version,
+               uint64_t *new_version);
+    int (*del)(kumo__kv *kv, const char *key, size_t klen);
+    int (*list)(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit, int values,
+                kumo_kv_page *out);
+} kumo__kv_driver;
+
+/* The store named `name`: opened on first use from the URL in the
+ * environment variable KUMO_STORE_<NAME> (upper case, '-' as '_'), cached
+ * for the process. NULL and a KUMO_E* code in *err when it cannot be. */
+kumo__kv *kumo__kv_store(const char *name, int *err);
+/* Opens a kv store from a URL directly (tests, tools). */
+int kumo__kv_open_url(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen);
+void kumo__kv_close(kumo__kv *kv);
+/* Closes every cached store (worker exit). */
+void kumo__kv_close_all(void);
+
+extern const kumo__kv_driver kumo__kv_sqlite_driver;
+
+/* ---- the local adapter (kumo's runtime): see adapters/local.c ---------- */
+
+/* Serves invocations read from `fd` until EOF: dispatches each request
+ * frame to the handler named in it, resolved with dlsym in `unit`
+ * (a dlopen handle). Returns 0 on a clean EOF, negative on a protocol
+ * error. */
+int kumo__local_serve(int fd, void *unit, const char *function);
+
+#endif
