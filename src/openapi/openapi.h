@@ -42,6 +42,15 @@ int kumo__doc_pos(const kumo__doc *doc, const json_t *node, int *line, int *col)
  * has no position). */
 void kumo__doc_error(kumo__error *err, const kumo__doc *doc, const json_t *node, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Mapping keys are not json_t nodes, and jansson's null, true and false are
+ * shared singletons with no position of their own; these name the key
+ * `key` of mapping `object` (key_pos: 0 when unknown), or its value when
+ * that has a position and else the key (value_error). */
+int kumo__doc_key_pos(const kumo__doc *doc, const json_t *object, const char *key, int *line, int *col);
+void kumo__doc_key_error(kumo__error *err, const kumo__doc *doc, const json_t *object, const char *key,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void kumo__doc_value_error(kumo__error *err, const kumo__doc *doc, const json_t *object, const char *key,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ---- the project: kumo.yaml -------------------------------------------- */
 
