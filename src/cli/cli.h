@@ -1,0 +1,25 @@
+/*
+ * cli.h: the kumo command table. One file per subcommand; each takes
+ * argc/argv after its name and returns an error through kumo__error, which
+ * only main prints and turns into an exit status.
+ */
+#ifndef KUMO_CLI_H
+#define KUMO_CLI_H
+
+#include "openapi/openapi.h"
+
+typedef int kumo__command_fn(int argc, char **argv, kumo__error *err);
+
+typedef struct kumo__command {
+    const char *name;
+    kumo__command_fn *run;
+    const char *summary;
+    const char *usage;
+} kumo__command;
+
+int kumo__cmd_up(int argc, char **argv, kumo__error *err);
+
+/* Exit status for usage errors: main prints the command's usage. */
+#define KUMO_EUSAGE 1064
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * main.c: the kumo command. A table of subcommands over the library; this
+ * is the only place that prints an error and picks an exit status
+ * (0 success, 1 failure, 2 usage).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const kumo__command commands[] = {
+    {"up", kumo__cmd_up, "build the functions and serve the project",
+     "kumo up [DIR] [--port N] [--admin-port N|-1] [--host ADDR] [--threads N]"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kumo COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-8s %s\n", "version", "print the version");
+    fprintf(f, "  %-8s %s\n", "help", "this text");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
+        printf("kumo %s\n", KUMO_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) != 0)
+            continue;
+        kumo__error err = {0};
+        int rc = commands[i].run(argc - 2, argv + 2, &err);
+        if (rc == 0)
+            return 0;
+        fprintf(stderr, "kumo %s: %s\n", name, err.msg[0] ? err.msg : "failed");
+        if (rc == -KUMO_EUSAGE) {
+            fprintf(stderr, "usage: %s\n", commands[i].usage);
+            return 2;
+        }
+        return 1;
+    }
+    fprintf(stderr, "kumo: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return 2;
+}

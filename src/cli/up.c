@@ -1,0 +1,64 @@
+/*
+ * up.c: `kumo up [DIR] [--port N] [--admin-port N] [--host ADDR] [--threads N]`
+ * loads the project in DIR (default .), builds its functions and serves it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "gateway/gateway.h"
+
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, kumo__error *err)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        kumo__error_set(err, -KUMO_EUSAGE, "%s takes a whole number from %d to %d, not '%s'", opt, lo, hi,
+                        s ? s : "");
+        return err->code;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int kumo__cmd_up(int argc, char **argv, kumo__error *err)
+{
+    kumo__gateway_config cfg = {.dir = NULL, .host = "127.0.0.1", .port = 8080, .admin_port = 8081, .threads = 0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (strcmp(a, "--port") == 0) {
+            rc = parse_int(a, v, 0, 65535, &cfg.port, err);
+            i++;
+        } else if (strcmp(a, "--admin-port") == 0) {
+            rc = parse_int(a, v, -1, 65535, &cfg.admin_port, err);
+            i++;
+        } else if (strcmp(a, "--threads") == 0) {
+            rc = parse_int(a, v, 1, 256, &cfg.threads, err);
+            i++;
+        } else if (strcmp(a, "--host") == 0) {
+            if (v == NULL) {
+                kumo__error_set(err, -KUMO_EUSAGE, "--host takes an address");
+                return err->code;
+            }
+            cfg.host = v;
+            i++;
+        } else if (a[0] == '-') {
+            kumo__error_set(err, -KUMO_EUSAGE, "unknown option '%s'", a);
+            return err->code;
+        } else if (cfg.dir == NULL) {
+            cfg.dir = a;
+        } else {
+            kumo__error_set(err, -KUMO_EUSAGE, "one project directory only ('%s' and '%s')", cfg.dir, a);
+            return err->code;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (cfg.dir == NULL)
+        cfg.dir = ".";
+    return kumo__gateway_run(&cfg, err);
+}

@@ -1,0 +1,29 @@
+/*
+ * gateway.h: `kumo up`'s server. One h2o event loop per thread, all
+ * accepting on the same port; each loop owns a pool per function unit, so
+ * the request path takes no lock. The admin listener (health, readiness)
+ * lives on the first loop, bound to loopback.
+ */
+#ifndef KUMO_GATEWAY_H
+#define KUMO_GATEWAY_H
+
+#include "openapi/openapi.h"
+
+typedef struct kumo__gateway_config {
+    const char *dir;         /* the project directory */
+    const char *host;        /* address to bind the API to (default 127.0.0.1) */
+    int port;                /* 0: any free port */
+    int admin_port;          /* 0: any free port; -1: none */
+    int threads;             /* event loops; 0: one per core */
+} kumo__gateway_config;
+
+/* Loads, builds and serves the project until SIGTERM or SIGINT, then
+ * drains: stops accepting, finishes requests in flight, stops workers.
+ * Returns 0 after a clean drain. */
+int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err);
+
+/* Writes `s` (len bytes) as a JSON string body, escaped, without quotes,
+ * into out (cap bytes, always NUL-terminated, truncated if needed). */
+size_t kumo__json_escape(char *out, size_t cap, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * problem.h: every error kumo itself answers is an RFC 9457
+ * application/problem+json document.
+ */
+#ifndef KUMO_PROBLEM_H
+#define KUMO_PROBLEM_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+/* The reason phrase of a status ("Not Found"); "Unknown" for others. */
+const char *kumo__http_reason(int status);
+
+/* Sends {"type":"about:blank","title":..,"status":..,"detail":..,
+ * "instance":PATH,"request_id":..} with the status. `detail`, `request_id`
+ * and `retry_after` (a Retry-After value) may be NULL. */
+void kumo__send_problem(h2o_req_t *req, int status, const char *title, const char *detail, const char *request_id,
+                        const char *retry_after);
+
+#endif

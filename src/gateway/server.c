@@ -1,0 +1,725 @@
+/*
+ * server.c: the HTTP front of `kumo up`.
+ *
+ * Start-up (control plane, on the main thread): load kumo.yaml and the
+ * OpenAPI document, build the function units, bind operations to units,
+ * build the router, open the listeners, start one event loop per thread,
+ * then wait for a signal. Errors are returned up to the CLI.
+ *
+ * A request (data plane, on its loop): route, check, encode one request
+ * frame, hand it to the unit's pool; when the worker answers, write the
+ * response and one JSON log line. Everything a request allocates lives in
+ * h2o's request pool, except the in-flight call record, which must outlive
+ * a client that disconnects (its request pool is gone then): the call is
+ * freed when the worker answers.
+ */
+#include "gateway/gateway.h"
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/problem.h"
+#include "runtime/runtime.h"
+#include "util/percent.h"
+
+#define QUEUE_MAX 1024
+
+typedef struct gateway gateway;
+
+typedef struct loop_thread {
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept;
+    h2o_evloop_t *loop;
+    h2o_socket_t *listener;
+    h2o_context_t admin_ctx;
+    h2o_accept_ctx_t admin_accept;
+    h2o_socket_t *admin_listener;
+    kumo__pool **pools;        /* one per unit */
+    size_t inflight;
+    uint32_t seq;
+    pthread_t tid;
+    int index;
+    gateway *gw;
+} loop_thread;
+
+struct gateway {
+    kumo__gateway_config cfg;
+    kumo__project *project;
+    kumo__spec *spec;
+    kumo__router *router;
+    h2o_globalconf_t conf, admin_conf;
+    int listen_fd, admin_fd;
+    int port, admin_port;
+    loop_thread *threads;
+    int nthreads;
+    atomic_int draining;
+    int conf_ready;
+    char id_prefix[9];
+};
+
+typedef struct api_handler {
+    h2o_handler_t super;
+    gateway *gw;
+} api_handler;
+
+typedef struct gw_call {
+    kumo__call call;           /* first: the pool hands this pointer back */
+    h2o_req_t *req;            /* NULL once the client went away */
+    struct gw_call **slot;     /* in the request pool; cleared on dispose */
+    loop_thread *t;
+    const kumo__operation *op;
+    uint64_t start_us;
+    char request_id[48];
+    char method[16];
+    char path[256];
+} gw_call;
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+size_t kumo__json_escape(char *out, size_t cap, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+        size_t n;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            n = 2;
+        } else if (c < 0x20 || c == 0x7f) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        } else {
+            esc[0] = (char)c;
+            n = 1;
+        }
+        if (o + n >= cap)
+            break;
+        memcpy(out + o, esc, n);
+        o += n;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* One JSON line per request on stderr, written with a single write(2). */
+static void log_request(const char *request_id, const char *method, const char *path, size_t path_len,
+                        const char *operation, int status, uint64_t duration_us, pid_t pid)
+{
+    char line[1536], epath[600], eop[200];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    kumo__json_escape(epath, sizeof(epath), path, path_len);
+    kumo__json_escape(eop, sizeof(eop), operation ? operation : "", operation ? strlen(operation) : 0);
+    int n = snprintf(line, sizeof(line),
+                     "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\",\"level\":\"info\",\"request_id\":\"%s\","
+                     "\"method\":\"%s\",\"path\":\"%s\",\"operation\":\"%s\",\"status\":%d,\"duration_us\":%llu,"
+                     "\"worker_pid\":%d}\n",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000, request_id, method, epath, eop, status, (unsigned long long)duration_us,
+                     (int)pid);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static loop_thread *thread_of(h2o_req_t *req)
+{
+    return (loop_thread *)((char *)req->conn->ctx - offsetof(loop_thread, ctx));
+}
+
+/* A client-supplied X-Request-Id is kept when it is short and plain;
+ * otherwise the gateway makes one: process prefix, thread, sequence. */
+static void make_request_id(loop_thread *t, h2o_req_t *req, char *out, size_t cap)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        int ok = v.len > 0 && v.len < cap && v.len <= 64;
+        for (size_t k = 0; ok && k < v.len; k++) {
+            char c = v.base[k];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                 c == '_' || c == '.';
+        }
+        if (ok) {
+            memcpy(out, v.base, v.len);
+            out[v.len] = '\0';
+            return;
+        }
+    }
+    snprintf(out, cap, "%s-%d-%08x", t->gw->id_prefix, t->index, ++t->seq);
+}
+
+static void add_header(h2o_req_t *req, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, nlen, 1, NULL, value, vlen);
+}
+
+static int has_dot_segment(const char *path, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t start = ++i; /* after '/' */
+        while (i < len && path[i] != '/')
+            i++;
+        size_t n = i - start;
+        const char *s = path + start;
+        if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+            return 1;
+        if ((n == 3 && strncasecmp(s, "%2e", 3) == 0) ||
+            (n == 4 && (strncasecmp(s, "%2e.", 4) == 0 || strncasecmp(s, ".%2e", 4) == 0)) ||
+            (n == 6 && strncasecmp(s, "%2e%2e", 6) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+static int is_hop_header(const char *name, size_t len)
+{
+    static const char *hop[] = {"connection", "content-length", "transfer-encoding", "keep-alive", "upgrade",
+                                "proxy-connection", "te", "trailer", "x-request-id"};
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+static void on_req_dispose(void *p)
+{
+    gw_call **slot = p;
+    if (*slot)
+        (*slot)->req = NULL;
+}
+
+static void respond_from_frame(gw_call *c, const char *payload, size_t len)
+{
+    h2o_req_t *req = c->req;
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    uint32_t status = 200;
+    const char *body = "";
+    size_t body_len = 0;
+
+    kumo__frame_reader_init(&r, payload, len);
+    while (kumo__frame_next(&r, &f) > 0) {
+        if (f.tag == KF_STATUS) {
+            if (kumo__frame_u32(&f, &status) != 0 || status < 100 || status > 999)
+                status = 500;
+        } else if (f.tag == KF_HEADER) {
+            const char *name, *value;
+            size_t nl, vl;
+            if (kumo__frame_pair(&f, &name, &nl, &value, &vl) != 0 || nl == 0 || is_hop_header(name, nl))
+                continue;
+            char *lname = h2o_mem_alloc_pool(&req->pool, nl);
+            for (size_t i = 0; i < nl; i++)
+                lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+            h2o_iovec_t v = h2o_strdup(&req->pool, value, vl);
+            add_header(req, lname, nl, v.base, v.len);
+        } else if (f.tag == KF_BODY) {
+            body = f.data;
+            body_len = f.len;
+        }
+    }
+    req->res.status = (int)status;
+    req->res.reason = kumo__http_reason((int)status);
+    add_header(req, H2O_STRLIT("x-request-id"), c->request_id, strlen(c->request_id));
+    if (status == 204 || status == 304 || status < 200)
+        body_len = 0;
+    h2o_send_inline(req, body, body_len);
+}
+
+static void on_call_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
+{
+    gw_call *c = (gw_call *)call;
+    loop_thread *t = c->t;
+    int status;
+    t->inflight--;
+    if (c->req == NULL) {
+        status = 499; /* the client went away first: nginx's convention */
+    } else {
+        h2o_req_t *req = c->req;
+        *c->slot = NULL;
+        char detail[600];
+        snprintf(detail, sizeof(detail), "%.*s", (int)(len < 500 ? len : 500), payload ? payload : "");
+        switch (result) {
+        case KUMO_CALL_OK:
+            respond_from_frame(c, payload, len);
+            break;
+        case KUMO_CALL_FAILED:
+            kumo__send_problem(req, 500, "Handler failed", detail, c->request_id, NULL);
+            break;
+        case KUMO_CALL_CRASHED:
+            kumo__send_problem(req, 502, "Worker crashed", detail, c->request_id, NULL);
+            break;
+        case KUMO_CALL_TIMEOUT:
+            kumo__send_problem(req, 504, "Function timed out", detail, c->request_id, NULL);
+            break;
+        case KUMO_CALL_NO_WORKER:
+            kumo__send_problem(req, 502, "Function unavailable", detail, c->request_id, NULL);
+            break;
+        case KUMO_CALL_OVERLOAD:
+            kumo__send_problem(req, 503, "Function overloaded", detail, c->request_id, "1");
+            break;
+        }
+        status = req->res.status;
+    }
+    log_request(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status,
+                now_us() - c->start_us, c->call.worker_pid);
+    kumo__frame_writer_free(&c->call.frame);
+    free(c);
+}
+
+static void reject(h2o_req_t *req, const char *request_id, uint64_t start, const kumo__operation *op, int status,
+                   const char *title, const char *detail, const char *allow)
+{
+    if (allow)
+        add_header(req, H2O_STRLIT("allow"), allow, strlen(allow));
+    kumo__send_problem(req, status, title, detail, request_id, status == 503 ? "1" : NULL);
+    log_request(request_id, req->method.base, req->path.base,
+                req->query_at != SIZE_MAX ? req->query_at : req->path.len, op ? op->operation_id : NULL, status,
+                now_us() - start, 0);
+}
+
+static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    gateway *gw = ((api_handler *)self)->gw;
+    loop_thread *t = thread_of(req);
+    uint64_t start = now_us();
+    char request_id[48], detail[512];
+    kumo__route_match m;
+
+    make_request_id(t, req, request_id, sizeof(request_id));
+    if (atomic_load_explicit(&gw->draining, memory_order_relaxed))
+        req->http1_is_persistent = 0;
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    const char *path = req->path.base;
+    if (path_len == 0 || path[0] != '/' || has_dot_segment(path, path_len)) {
+        reject(req, request_id, start, NULL, 400, "Bad request path",
+               "the path must start with '/' and may not contain '.' or '..' segments", NULL);
+        return 0;
+    }
+    char method[16];
+    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+    int rc = kumo__router_match(gw->router, method, path, path_len, &m);
+    if (rc == -ENOENT) {
+        snprintf(detail, sizeof(detail), "no operation of the API matches the path '%.*s'",
+                 (int)(path_len < 300 ? path_len : 300), path);
+        reject(req, request_id, start, NULL, 404, "Not Found", detail, NULL);
+        return 0;
+    }
+    if (rc == -KUMO_EMETHOD) {
+        snprintf(detail, sizeof(detail), "%s is not defined for this path; allowed: %s", method, m.allow);
+        reject(req, request_id, start, NULL, 405, "Method Not Allowed", detail, m.allow);
+        return 0;
+    }
+    const kumo__operation *op = m.op;
+    if (rc != 0 || op->unit_index < 0) {
+        snprintf(detail, sizeof(detail), "operation '%s' (%s %s) has no handler yet; define '%s' in a function unit",
+                 op->operation_id ? op->operation_id : "", op->method, op->path, op->symbol ? op->symbol : "?");
+        reject(req, request_id, start, op, 501, "Not Implemented", detail, NULL);
+        return 0;
+    }
+    if (req->entity.len > gw->project->max_body) {
+        snprintf(detail, sizeof(detail), "the body has %zu bytes; the limit is %zu", req->entity.len,
+                 gw->project->max_body);
+        reject(req, request_id, start, op, 413, "Content Too Large", detail, NULL);
+        return 0;
+    }
+
+    gw_call *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        reject(req, request_id, start, op, 503, "Service Unavailable", "out of memory", NULL);
+        return 0;
+    }
+    c->t = t;
+    c->op = op;
+    c->start_us = start;
+    c->req = req;
+    snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
+    snprintf(c->method, sizeof(c->method), "%s", method);
+    kumo__json_escape(c->path, sizeof(c->path), path, path_len);
+    c->call.cb = on_call_done;
+    uint64_t timeout_ms = (uint64_t)(gw->project->timeout_s * 1000.0);
+    c->call.deadline_ms = timeout_ms ? kumo__now_ms() + timeout_ms : 0;
+
+    kumo__frame_writer *w = &c->call.frame;
+    kumo__frame_begin(w, 0, KUMO_FRAME_REQUEST, 0);
+    kumo__frame_put(w, KF_METHOD, req->method.base, req->method.len);
+    kumo__frame_put(w, KF_PATH, path, path_len);
+    if (req->query_at != SIZE_MAX)
+        kumo__frame_put(w, KF_QUERY, path + path_len + 1, req->path.len - path_len - 1);
+    kumo__frame_put_str(w, KF_OPERATION, op->operation_id ? op->operation_id : "");
+    kumo__frame_put_str(w, KF_SYMBOL, op->symbol);
+    kumo__frame_put_str(w, KF_REQUEST_ID, request_id);
+    if (timeout_ms)
+        kumo__frame_put_u64(w, KF_DEADLINE_MS, epoch_ms() + timeout_ms);
+    for (size_t i = 0; i < m.nparams; i++) {
+        char *buf = h2o_mem_alloc_pool(&req->pool, m.params[i].value_len + 1);
+        ssize_t n = kumo__percent_decode_into(m.params[i].value, m.params[i].value_len, buf, 0);
+        if (n < 0) {
+            kumo__frame_writer_free(w);
+            free(c);
+            snprintf(detail, sizeof(detail), "path parameter '%s' has a malformed percent-escape",
+                     m.params[i].name);
+            reject(req, request_id, start, op, 400, "Bad Request", detail, NULL);
+            return 0;
+        }
+        kumo__frame_put_pair(w, KF_PARAM, m.params[i].name, strlen(m.params[i].name), buf, (size_t)n);
+    }
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        kumo__frame_put_pair(w, KF_HEADER, h->name->base, h->name->len, h->value.base, h->value.len);
+    }
+    if (req->entity.base != NULL)
+        kumo__frame_put(w, KF_BODY, req->entity.base, req->entity.len);
+    if (kumo__frame_end(w) != 0) {
+        kumo__frame_writer_free(w);
+        free(c);
+        reject(req, request_id, start, op, 413, "Content Too Large", "the request is larger than the frame limit",
+               NULL);
+        return 0;
+    }
+    if (kumo__pool_submit(t->pools[op->unit_index], &c->call) != 0) {
+        kumo__frame_writer_free(w);
+        free(c);
+        reject(req, request_id, start, op, 503, "Service Unavailable",
+               "the function's queue is full; retry after a moment", NULL);
+        return 0;
+    }
+    t->inflight++;
+    c->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*c->slot), on_req_dispose);
+    *c->slot = c;
+    return 0;
+}
+
+static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    gateway *gw = ((api_handler *)self)->gw;
+    static const char ctype[] = "application/json";
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz"))) {
+        req->res.status = 200;
+        req->res.reason = "OK";
+        add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
+        h2o_send_inline(req, H2O_STRLIT("{\"status\":\"ok\"}\n"));
+        return 0;
+    }
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/readyz"))) {
+        int draining = atomic_load(&gw->draining);
+        req->res.status = draining ? 503 : 200;
+        req->res.reason = draining ? "Service Unavailable" : "OK";
+        add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
+        if (draining)
+            h2o_send_inline(req, H2O_STRLIT("{\"status\":\"draining\"}\n"));
+        else
+            h2o_send_inline(req, H2O_STRLIT("{\"status\":\"ready\"}\n"));
+        return 0;
+    }
+    kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz", NULL, NULL);
+    return 0;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    h2o_accept_ctx_t *actx = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < 16; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            return;
+        h2o_accept(actx, sock);
+    }
+}
+
+static h2o_socket_t *listen_on(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx)
+{
+    int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dupfd < 0)
+        return NULL;
+    h2o_socket_t *sock = h2o_evloop_socket_create(loop, dupfd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = actx;
+    h2o_socket_read_start(sock, on_accept);
+    return sock;
+}
+
+static void *thread_main(void *arg)
+{
+    loop_thread *t = arg;
+    gateway *gw = t->gw;
+    uint64_t last_tick = 0;
+
+    while (1) {
+        h2o_evloop_run(t->loop, 20);
+        uint64_t now = kumo__now_ms();
+        if (now - last_tick >= 20) {
+            last_tick = now;
+            for (size_t i = 0; i < gw->project->nunits; i++)
+                kumo__pool_tick(t->pools[i], now);
+        }
+        if (atomic_load(&gw->draining)) {
+            if (t->listener) {
+                h2o_socket_read_stop(t->listener);
+                h2o_socket_close(t->listener);
+                t->listener = NULL;
+            }
+            if (t->inflight == 0)
+                break;
+        }
+    }
+    /* Let the last responses flush before the workers go. */
+    for (int i = 0; i < 5; i++)
+        h2o_evloop_run(t->loop, 10);
+    for (size_t i = 0; i < gw->project->nunits; i++) {
+        kumo__pool_destroy(t->pools[i], 2000);
+        t->pools[i] = NULL;
+    }
+    if (t->admin_listener) {
+        h2o_socket_read_stop(t->admin_listener);
+        h2o_socket_close(t->admin_listener);
+        t->admin_listener = NULL;
+    }
+    for (int i = 0; i < 2; i++)
+        h2o_evloop_run(t->loop, 0);
+    if (t->index == 0 && gw->admin_fd >= 0)
+        h2o_context_dispose(&t->admin_ctx);
+    h2o_context_dispose(&t->ctx);
+    h2o_evloop_destroy(t->loop);
+    t->loop = NULL;
+    return NULL;
+}
+
+static int open_listener(const char *host, int port, int *bound_port, kumo__error *err)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        kumo__error_set(err, -EINVAL, "'%s' is not an IPv4 address; use e.g. 127.0.0.1 or 0.0.0.0", host);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
+        kumo__error_set(err, -errno, "cannot listen on %s:%d: %s%s", host, port, strerror(errno),
+                        errno == EADDRINUSE ? "; pick another with --port" : "");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    socklen_t sl = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    *bound_port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void warn_line(const char *line)
+{
+    fprintf(stderr, "kumo: warning: %s\n", line);
+}
+
+/* Points every kv store without a URL in the environment at the embedded
+ * default: one SQLite file in the project's .kumo/data. */
+static void default_store_urls(const kumo__project *p, char *data_dir, size_t cap)
+{
+    snprintf(data_dir, cap, "%s/.kumo/data", p->dir);
+    for (size_t i = 0; i < p->nkv_stores; i++) {
+        char var[256], url[4200];
+        int n = snprintf(var, sizeof(var), "KUMO_STORE_");
+        for (const char *s = p->kv_stores[i]; *s && n < (int)sizeof(var) - 1; s++)
+            var[n++] = *s == '-' ? '_' : (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
+        var[n] = '\0';
+        if (getenv(var) == NULL) {
+            snprintf(url, sizeof(url), "sqlite:%s/kv.db", data_dir);
+            setenv(var, url, 1);
+        }
+        printf("  store    kv '%s' -> %s\n", p->kv_stores[i], getenv(var));
+    }
+}
+
+static void gateway_free(gateway *gw)
+{
+    if (gw->threads) {
+        for (int i = 0; i < gw->nthreads; i++)
+            free(gw->threads[i].pools);
+        free(gw->threads);
+    }
+    if (gw->conf_ready) {
+        h2o_config_dispose(&gw->conf);
+        h2o_config_dispose(&gw->admin_conf);
+    }
+    if (gw->listen_fd >= 0)
+        close(gw->listen_fd);
+    if (gw->admin_fd >= 0)
+        close(gw->admin_fd);
+    kumo__router_free(gw->router);
+    kumo__spec_free(gw->spec);
+    kumo__project_free(gw->project);
+}
+
+static void register_handler(h2o_globalconf_t *conf, gateway *gw, int (*on_req)(h2o_handler_t *, h2o_req_t *))
+{
+    h2o_config_init(conf);
+    conf->server_name = h2o_iovec_init(H2O_STRLIT("kumo"));
+    h2o_hostconf_t *host = h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    api_handler *h = (api_handler *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = on_req;
+    h->gw = gw;
+}
+
+int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
+{
+    gateway gwv, *gw = &gwv;
+    int rc = 0, started = 0, built = 0;
+    sigset_t sigs;
+
+    memset(gw, 0, sizeof(*gw));
+    gw->cfg = *cfg;
+    gw->listen_fd = gw->admin_fd = -1;
+    atomic_init(&gw->draining, 0);
+    snprintf(gw->id_prefix, sizeof(gw->id_prefix), "%08x", (unsigned)(epoch_ms() ^ ((uint64_t)getpid() << 20)));
+
+    if ((rc = kumo__project_load(cfg->dir, &gw->project, err)) != 0)
+        goto out;
+    if ((rc = kumo__spec_load(gw->project->api_path, &gw->spec, err)) != 0)
+        goto out;
+    if ((rc = kumo__router_build(gw->spec, &gw->router, err)) != 0)
+        goto out;
+    if ((rc = kumo__build_units(gw->project, &built, err)) != 0)
+        goto out;
+    if ((rc = kumo__bind_operations(gw->project, gw->spec, warn_line, err)) != 0)
+        goto out;
+
+    register_handler(&gw->conf, gw, on_api_req);
+    gw->conf.max_request_entity_size = gw->project->max_body;
+    register_handler(&gw->admin_conf, gw, on_admin_req);
+    gw->conf_ready = 1;
+
+    const char *host = cfg->host ? cfg->host : "127.0.0.1";
+    if ((gw->listen_fd = open_listener(host, cfg->port, &gw->port, err)) < 0) {
+        rc = err->code;
+        goto out;
+    }
+    if (cfg->admin_port >= 0 && (gw->admin_fd = open_listener("127.0.0.1", cfg->admin_port, &gw->admin_port, err)) < 0) {
+        kumo__error_wrap(err, "admin port");
+        rc = err->code;
+        goto out;
+    }
+
+    size_t bound = 0;
+    for (size_t i = 0; i < gw->spec->nops; i++)
+        bound += gw->spec->ops[i].unit_index >= 0;
+    printf("kumo: serving '%s' from %s (%d unit%s rebuilt)\n", gw->project->name, gw->project->dir, built,
+           built == 1 ? "" : "s");
+    printf("  API      http://%s:%d%s/  (%zu operations, %zu with handlers)\n", host, gw->port, gw->spec->base_path,
+           gw->spec->nops, bound);
+    printf("  spec     %s\n", gw->project->api_path);
+    char data_dir[4096];
+    default_store_urls(gw->project, data_dir, sizeof(data_dir));
+    printf("  data     %s\n", data_dir);
+    if (gw->admin_fd >= 0)
+        printf("  admin    http://127.0.0.1:%d/healthz\n", gw->admin_port);
+    fflush(stdout);
+
+    /* Signals are taken by sigwait on this thread only. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    gw->nthreads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (gw->nthreads < 1)
+        gw->nthreads = 1;
+    gw->threads = calloc((size_t)gw->nthreads, sizeof(*gw->threads));
+    if (gw->threads == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = err->code;
+        goto out;
+    }
+    for (int i = 0; i < gw->nthreads; i++) {
+        loop_thread *t = &gw->threads[i];
+        t->gw = gw;
+        t->index = i;
+        t->loop = h2o_evloop_create();
+        h2o_context_init(&t->ctx, t->loop, &gw->conf);
+        t->accept.ctx = &t->ctx;
+        t->accept.hosts = gw->conf.hosts;
+        t->pools = calloc(gw->project->nunits ? gw->project->nunits : 1, sizeof(*t->pools));
+        for (size_t u = 0; t->pools && u < gw->project->nunits; u++) {
+            kumo__pool_config pc = {.unit_name = gw->project->units[u].name,
+                                    .so_path = gw->project->units[u].so_path,
+                                    .queue_max = QUEUE_MAX};
+            t->pools[u] = kumo__pool_create(t->loop, &pc);
+            if (t->pools[u] == NULL)
+                break;
+        }
+        t->listener = listen_on(t->loop, gw->listen_fd, &t->accept);
+        if (i == 0 && gw->admin_fd >= 0) {
+            h2o_context_init(&t->admin_ctx, t->loop, &gw->admin_conf);
+            t->admin_accept.ctx = &t->admin_ctx;
+            t->admin_accept.hosts = gw->admin_conf.hosts;
+            t->admin_listener = listen_on(t->loop, gw->admin_fd, &t->admin_accept);
+        }
+        if (pthread_create(&t->tid, NULL, thread_main, t) != 0) {
+            kumo__error_set(err, -EAGAIN, "cannot start event loop thread %d", i);
+            rc = err->code;
+            atomic_store(&gw->draining, 1);
+            break;
+        }
+        started++;
+    }
+
+    while (rc == 0) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        kumo__log_event("info", "received %s: draining (finishing requests in flight, then stopping workers)",
+                        sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        atomic_store(&gw->draining, 1);
+        break;
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(gw->threads[i].tid, NULL);
+    if (rc == 0)
+        kumo__log_event("info", "stopped cleanly");
+out:
+    gateway_free(gw);
+    return rc;
+}

@@ -1,0 +1,379 @@
+/*
+ * build.c: from a unit's C sources to a loaded-ready shared object, and
+ * from the OpenAPI operations to the units that implement them.
+ *
+ * A unit is rebuilt when its .so is missing or older than any source or
+ * kumo.h; the compiler runs as a child with the SDK's include path and its
+ * messages (file:line: error) go straight to the user's terminal. The
+ * symbol table is read from the ELF file itself, so binding operations to
+ * units never loads user code into the gateway.
+ */
+#include "runtime/runtime.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char exe_dir[PATH_MAX];
+
+static const char *self_dir(void)
+{
+    if (exe_dir[0] == '\0') {
+        ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
+        if (n <= 0) {
+            strcpy(exe_dir, ".");
+        } else {
+            exe_dir[n] = '\0';
+            char *slash = strrchr(exe_dir, '/');
+            if (slash)
+                *slash = '\0';
+        }
+    }
+    return exe_dir;
+}
+
+const char *kumo__include_dir(void)
+{
+    static char dir[PATH_MAX];
+    const char *env = getenv("KUMO_INCLUDE");
+    if (env && *env)
+        return env;
+    if (dir[0] == '\0') {
+        char probe[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/../include", self_dir());
+        snprintf(probe, sizeof(probe), "%s/kumo.h", dir);
+        if (access(probe, R_OK) != 0)
+            snprintf(dir, sizeof(dir), "%s", KUMO_SOURCE_INCLUDE_DIR);
+    }
+    return dir;
+}
+
+const char *kumo__worker_path(void)
+{
+    static char path[PATH_MAX];
+    const char *env = getenv("KUMO_WORKER");
+    if (env && *env)
+        return env;
+    if (path[0] == '\0')
+        snprintf(path, sizeof(path), "%s/kumo-worker", self_dir());
+    return path;
+}
+
+static int mtime_of(const char *path, struct timespec *out)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -errno;
+    *out = st.st_mtim;
+    return 0;
+}
+
+static int newer(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+static int mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -errno;
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int needs_build(const kumo__unit *u, const char *header)
+{
+    struct timespec so, t = {0, 0};
+    if (mtime_of(u->so_path, &so) != 0)
+        return 1;
+    if (mtime_of(header, &t) == 0 && newer(&t, &so))
+        return 1;
+    for (size_t i = 0; i < u->nsources; i++)
+        if (mtime_of(u->sources[i], &t) != 0 || newer(&t, &so))
+            return 1;
+    return 0;
+}
+
+static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
+{
+    const char *cc = getenv("CC");
+    if (cc == NULL || *cc == '\0')
+        cc = "cc";
+    char incflag[PATH_MAX + 3];
+    snprintf(incflag, sizeof(incflag), "-I%s", kumo__include_dir());
+    size_t n = 0, cap = u->nsources + 16;
+    char **argv = calloc(cap, sizeof(*argv));
+    if (argv == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return err->code;
+    }
+    argv[n++] = (char *)cc;
+    argv[n++] = "-shared";
+    argv[n++] = "-fPIC";
+    argv[n++] = "-O2";
+    argv[n++] = "-g";
+    argv[n++] = "-Wall";
+    argv[n++] = incflag;
+    argv[n++] = "-o";
+    argv[n++] = (char *)tmp;
+    for (size_t i = 0; i < u->nsources; i++)
+        argv[n++] = u->sources[i];
+    argv[n++] = "-ljansson";
+    argv[n] = NULL;
+
+    pid_t pid;
+    int rc = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);
+    free(argv);
+    if (rc != 0) {
+        kumo__error_set(err, -rc, "cannot run the C compiler '%s': %s; install gcc or set CC", cc, strerror(rc));
+        return err->code;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            kumo__error_set(err, -errno, "waiting for the compiler: %s", strerror(errno));
+            return err->code;
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        kumo__error_set(err, -EINVAL, "function unit '%s' did not compile (compiler messages above)", u->name);
+        return err->code;
+    }
+    return 0;
+}
+
+int kumo__build_units(const kumo__project *p, int *built, kumo__error *err)
+{
+    char header[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX + 16];
+    snprintf(header, sizeof(header), "%s/kumo.h", kumo__include_dir());
+    snprintf(dir, sizeof(dir), "%s/.kumo/build/local", p->dir);
+    *built = 0;
+    int rc = mkdirs(dir);
+    if (rc != 0) {
+        kumo__error_set(err, rc, "cannot create %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    for (size_t i = 0; i < p->nunits; i++) {
+        const kumo__unit *u = &p->units[i];
+        if (!needs_build(u, header))
+            continue;
+        snprintf(tmp, sizeof(tmp), "%s.tmp%d", u->so_path, (int)getpid());
+        rc = run_compiler(u, tmp, err);
+        if (rc == 0 && rename(tmp, u->so_path) != 0) {
+            rc = -errno;
+            kumo__error_set(err, rc, "cannot write %s: %s", u->so_path, strerror(errno));
+        }
+        if (rc != 0) {
+            unlink(tmp);
+            return rc;
+        }
+        (*built)++;
+    }
+    return 0;
+}
+
+/* Reads .dynsym of a 64-bit ELF shared object with bounds checks on every
+ * offset, since the file is user-built and could be anything. */
+int kumo__elf_symbols(const char *so_path, char ***out, kumo__error *err)
+{
+    int fd = -1, rc = 0;
+    void *map = MAP_FAILED;
+    size_t size = 0;
+    char **list = NULL;
+    *out = NULL;
+
+    fd = open(so_path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        kumo__error_set(err, -errno, "%s: %s", so_path, strerror(errno));
+        rc = err->code;
+        goto out;
+    }
+    size = (size_t)st.st_size;
+    if (size < sizeof(Elf64_Ehdr))
+        goto bad;
+    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+        kumo__error_set(err, -errno, "%s: %s", so_path, strerror(errno));
+        rc = err->code;
+        goto out;
+    }
+    const unsigned char *b = map;
+    const Elf64_Ehdr *eh = map;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64)
+        goto bad;
+    if (eh->e_shoff == 0 || eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
+        (size - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum)
+        goto bad;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(b + eh->e_shoff);
+    const Elf64_Shdr *dynsym = NULL;
+    for (size_t i = 0; i < eh->e_shnum; i++)
+        if (sh[i].sh_type == SHT_DYNSYM)
+            dynsym = &sh[i];
+    if (dynsym == NULL || dynsym->sh_link >= eh->e_shnum || dynsym->sh_entsize != sizeof(Elf64_Sym))
+        goto bad;
+    const Elf64_Shdr *strtab = &sh[dynsym->sh_link];
+    if (dynsym->sh_offset > size || dynsym->sh_size > size - dynsym->sh_offset || strtab->sh_offset > size ||
+        strtab->sh_size > size - strtab->sh_offset)
+        goto bad;
+    const Elf64_Sym *syms = (const Elf64_Sym *)(b + dynsym->sh_offset);
+    size_t nsyms = dynsym->sh_size / sizeof(Elf64_Sym);
+    const char *strs = (const char *)(b + strtab->sh_offset);
+    size_t strsize = strtab->sh_size;
+
+    /* Two passes: measure, then copy into one allocation. */
+    size_t count = 0, bytes = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        char *cursor = NULL;
+        if (pass == 1) {
+            list = malloc((count + 1) * sizeof(char *) + bytes);
+            if (list == NULL) {
+                kumo__error_set(err, -ENOMEM, "out of memory");
+                rc = err->code;
+                goto out;
+            }
+            cursor = (char *)(list + count + 1);
+            count = 0;
+        }
+        for (size_t i = 0; i < nsyms; i++) {
+            const Elf64_Sym *s = &syms[i];
+            if (s->st_shndx == SHN_UNDEF || ELF64_ST_TYPE(s->st_info) != STT_FUNC ||
+                (ELF64_ST_BIND(s->st_info) != STB_GLOBAL && ELF64_ST_BIND(s->st_info) != STB_WEAK) ||
+                ELF64_ST_VISIBILITY(s->st_other) != STV_DEFAULT || s->st_name >= strsize)
+                continue;
+            const char *name = strs + s->st_name;
+            size_t len = strnlen(name, strsize - s->st_name);
+            if (len == strsize - s->st_name || len == 0)
+                continue;
+            if (pass == 0) {
+                bytes += len + 1;
+            } else {
+                memcpy(cursor, name, len + 1);
+                list[count] = cursor;
+                cursor += len + 1;
+            }
+            count++;
+        }
+    }
+    list[count] = NULL;
+    *out = list;
+    list = NULL;
+    goto out;
+bad:
+    kumo__error_set(err, -ENOEXEC, "%s: not a 64-bit ELF shared object with a dynamic symbol table", so_path);
+    rc = err->code;
+out:
+    free(list);
+    if (map != MAP_FAILED)
+        munmap(map, size);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int has_symbol(char **syms, const char *name)
+{
+    for (size_t i = 0; syms && syms[i]; i++)
+        if (strcmp(syms[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line),
+                          kumo__error *err)
+{
+    int rc = 0;
+    char line[1024];
+    char ***syms = calloc(p->nunits ? p->nunits : 1, sizeof(*syms));
+    if (syms == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return err->code;
+    }
+    for (size_t i = 0; i < p->nunits; i++) {
+        rc = kumo__elf_symbols(p->units[i].so_path, &syms[i], err);
+        if (rc != 0) {
+            kumo__error_wrap(err, "reading function unit '%s'", p->units[i].name);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < spec->nops; i++) {
+        kumo__operation *op = &spec->ops[i];
+        op->unit_index = -1;
+        const char *what = op->operation_id ? op->operation_id : op->path;
+        if (op->symbol == NULL) {
+            snprintf(line, sizeof(line), "%s %s: no operationId or x-kumo-handler; it answers 501", op->method,
+                     op->path);
+            warn(line);
+            continue;
+        }
+        if (op->unit != NULL) {
+            const kumo__unit *u = kumo__project_unit(p, op->unit);
+            if (u == NULL) {
+                int l = 0, c = 0;
+                kumo__doc_pos(spec->doc, op->node, &l, &c);
+                kumo__error_set(err, -ENOENT,
+                                "%s:%d:%d: x-kumo-handler of %s names unit '%s', which kumo.yaml does not define; "
+                                "add it under functions:",
+                                kumo__doc_path(spec->doc), l, c, what, op->unit);
+                rc = err->code;
+                goto out;
+            }
+            size_t ui = (size_t)(u - p->units);
+            if (has_symbol(syms[ui], op->symbol)) {
+                op->unit_index = (int)ui;
+            } else {
+                snprintf(line, sizeof(line), "%s %s: handler '%s' is not defined in unit '%s'; it answers 501",
+                         op->method, op->path, op->symbol, op->unit);
+                warn(line);
+            }
+            continue;
+        }
+        int found = -1;
+        for (size_t u = 0; u < p->nunits; u++) {
+            if (!has_symbol(syms[u], op->symbol))
+                continue;
+            if (found >= 0) {
+                kumo__error_set(err, -EINVAL,
+                                "handler '%s' of %s %s is defined in units '%s' and '%s'; say which with "
+                                "x-kumo-handler: UNIT.%s",
+                                op->symbol, op->method, op->path, p->units[found].name, p->units[u].name, op->symbol);
+                rc = err->code;
+                goto out;
+            }
+            found = (int)u;
+        }
+        op->unit_index = found;
+        if (found < 0) {
+            snprintf(line, sizeof(line), "%s %s: handler '%s' is not defined in any function unit; it answers 501",
+                     op->method, op->path, op->symbol);
+            warn(line);
+        }
+    }
+out:
+    for (size_t i = 0; i < p->nunits; i++)
+        free(syms[i]);
+    free(syms);
+    return rc;
+}

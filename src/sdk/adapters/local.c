@@ -1,0 +1,257 @@
+/*
+ * local.c: the adapter for kumo's own runtime. A worker process reads
+ * request frames (runtime/frame.h) from the socket it inherited, turns each
+ * into a kumo_request whose strings point into the frame or the arena,
+ * calls the handler named in the frame, and writes one response frame.
+ * One invocation at a time: the gateway never sends a second request before
+ * the answer to the first.
+ */
+#include "sdk/sdk.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/frame.h"
+
+typedef struct handler_cache {
+    char **names;
+    kumo_handler **fns;
+    size_t n, cap;
+} handler_cache;
+
+static kumo_handler *lookup(handler_cache *hc, void *unit, const char *name)
+{
+    for (size_t i = 0; i < hc->n; i++)
+        if (strcmp(hc->names[i], name) == 0)
+            return hc->fns[i];
+    kumo_handler *fn;
+    *(void **)&fn = dlsym(unit, name);
+    if (fn == NULL)
+        return NULL;
+    if (hc->n == hc->cap) {
+        size_t cap = hc->cap ? hc->cap * 2 : 16;
+        char **names = realloc(hc->names, cap * sizeof(*names));
+        if (names == NULL)
+            return fn;
+        hc->names = names;
+        kumo_handler **fns = realloc(hc->fns, cap * sizeof(*fns));
+        if (fns == NULL)
+            return fn;
+        hc->fns = fns;
+        hc->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (copy == NULL)
+        return fn;
+    hc->names[hc->n] = copy;
+    hc->fns[hc->n++] = fn;
+    return fn;
+}
+
+static void cache_free(handler_cache *hc)
+{
+    for (size_t i = 0; i < hc->n; i++)
+        free(hc->names[i]);
+    free(hc->names);
+    free(hc->fns);
+}
+
+/* 1: read all; 0: EOF before the first byte; negative errno otherwise. */
+static int read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n == 0) {
+            return got == 0 ? 0 : -EPROTO;
+        } else if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    return 1;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+    size_t put = 0;
+    while (put < len) {
+        ssize_t n = write(fd, (const char *)buf + put, len - put);
+        if (n >= 0)
+            put += (size_t)n;
+        else if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+/* Fills req from the payload; strings are copied into the arena with a
+ * NUL, except the body, which stays in the payload when it is the last
+ * field (the payload buffer has a NUL after its end). */
+static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload, size_t len, const char **symbol)
+{
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    size_t nparams = 0, nheaders = 0;
+    int rc;
+
+    kumo__frame_reader_init(&r, payload, len);
+    while ((rc = kumo__frame_next(&r, &f)) > 0) {
+        if (f.tag == KF_PARAM)
+            nparams++;
+        else if (f.tag == KF_HEADER)
+            nheaders++;
+    }
+    if (rc < 0)
+        return rc;
+    kumo__pair *params = kumo__arena_alloc(&ctx->arena, (nparams + 1) * sizeof(*params));
+    kumo__pair *headers = kumo__arena_alloc(&ctx->arena, (nheaders + 1) * sizeof(*headers));
+    if (params == NULL || headers == NULL)
+        return -ENOMEM;
+
+    *symbol = NULL;
+    kumo__frame_reader_init(&r, payload, len);
+    while (kumo__frame_next(&r, &f) > 0) {
+        const char **slot = NULL;
+        switch (f.tag) {
+        case KF_METHOD: slot = &req->method; break;
+        case KF_PATH: slot = &req->path; break;
+        case KF_QUERY: slot = &req->query_string; break;
+        case KF_OPERATION: slot = &ctx->operation; break;
+        case KF_SYMBOL: slot = symbol; break;
+        case KF_REQUEST_ID: slot = &ctx->request_id; break;
+        case KF_DEADLINE_MS:
+            if (kumo__frame_u64(&f, &ctx->deadline_ms) != 0)
+                return -EPROTO;
+            break;
+        case KF_BODY:
+            if (f.data + f.len == payload + len) {
+                req->body = f.data;
+            } else if ((req->body = kumo__arena_strndup(&ctx->arena, f.data, f.len)) == NULL) {
+                return -ENOMEM;
+            }
+            req->body_len = f.len;
+            break;
+        case KF_PARAM:
+        case KF_HEADER: {
+            const char *name, *value;
+            size_t nl, vl;
+            if (kumo__frame_pair(&f, &name, &nl, &value, &vl) != 0)
+                return -EPROTO;
+            kumo__pair *p = f.tag == KF_PARAM ? &params[req->nparams++] : &headers[req->nheaders++];
+            p->name = kumo__arena_strndup(&ctx->arena, name, nl);
+            p->value = kumo__arena_strndup(&ctx->arena, value, vl);
+            if (p->name == NULL || p->value == NULL)
+                return -ENOMEM;
+            break;
+        }
+        default:
+            break; /* unknown tags are skipped: newer gateways may add fields */
+        }
+        if (slot != NULL && (*slot = kumo__arena_strndup(&ctx->arena, f.data, f.len)) == NULL)
+            return -ENOMEM;
+    }
+    req->params = params;
+    req->headers = headers;
+    if (req->method == NULL || req->path == NULL || *symbol == NULL)
+        return -EPROTO;
+    return 0;
+}
+
+static void encode_response(kumo__frame_writer *w, uint32_t id, int rc, const kumo_response *res)
+{
+    kumo__frame_begin(w, 0, KUMO_FRAME_RESPONSE, id);
+    if (rc != 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "the handler returned %d (%s)", rc, rc < 0 ? kumo_strerror(rc) : "failure");
+        kumo__frame_put_str(w, KF_ERROR, msg);
+        return;
+    }
+    kumo__frame_put_u32(w, KF_STATUS, (uint32_t)(res->status ? res->status : 200));
+    for (size_t i = 0; i < res->nheaders; i++)
+        kumo__frame_put_pair(w, KF_HEADER, res->headers[i].name, strlen(res->headers[i].name), res->headers[i].value,
+                             strlen(res->headers[i].value));
+    if (res->body_len)
+        kumo__frame_put(w, KF_BODY, res->body, res->body_len);
+}
+
+int kumo__local_serve(int fd, void *unit, const char *function)
+{
+    handler_cache hc = {0};
+    kumo__frame_writer w = {0};
+    kumo_ctx ctx;
+    char *buf = NULL;
+    size_t cap = 0;
+    int rc;
+
+    memset(&ctx, 0, sizeof(ctx));
+    kumo__arena_init(&ctx.arena);
+    for (;;) {
+        unsigned char head[KUMO_FRAME_HEADER_SIZE];
+        kumo__frame_header h;
+        if ((rc = read_full(fd, head, sizeof(head))) <= 0)
+            break;
+        if ((rc = kumo__frame_header_decode(head, sizeof(head), 0, &h)) != 0)
+            break;
+        if (h.type != KUMO_FRAME_REQUEST) {
+            rc = -EPROTO;
+            break;
+        }
+        if ((size_t)h.length + 1 > cap) {
+            char *nb = realloc(buf, (size_t)h.length + 1);
+            if (nb == NULL) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = (size_t)h.length + 1;
+        }
+        if (h.length && (rc = read_full(fd, buf, h.length)) <= 0) {
+            rc = rc == 0 ? -EPROTO : rc;
+            break;
+        }
+        buf[h.length] = '\0';
+
+        kumo_request req;
+        kumo_response res;
+        const char *symbol = NULL;
+        kumo__invocation_init(&ctx, &req, &res);
+        ctx.function = function;
+        kumo__frame_reset(&w);
+        rc = decode_request(&ctx, &req, buf, h.length, &symbol);
+        if (rc != 0) {
+            kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
+            kumo__frame_put_str(&w, KF_ERROR, "the worker could not decode the request frame");
+        } else {
+            kumo_handler *fn = lookup(&hc, unit, symbol);
+            if (fn == NULL) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "handler '%s' is not defined in function unit '%s'", symbol, function);
+                kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
+                kumo__frame_put_str(&w, KF_ERROR, msg);
+            } else {
+                int hrc = fn(&ctx, &req, &res);
+                encode_response(&w, h.id, hrc, &res);
+            }
+        }
+        if (kumo__frame_end(&w) != 0) {
+            kumo__frame_reset(&w);
+            kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
+            kumo__frame_put_str(&w, KF_ERROR, "the response is larger than the frame limit");
+            kumo__frame_end(&w);
+        }
+        kumo__invocation_clear(&ctx, &req, &res);
+        if ((rc = write_full(fd, w.buf, w.len)) != 0)
+            break;
+    }
+    kumo__arena_free(&ctx.arena);
+    kumo__frame_writer_free(&w);
+    cache_free(&hc);
+    free(buf);
+    return rc < 0 ? rc : 0;
+}
