@@ -105,7 +105,7 @@ static int mkdirs(const char *path)
 
 static int needs_build(const kumo__unit *u, const char *header)
 {
-    struct timespec so, t = {0, 0};
+    struct timespec so = {0, 0}, t = {0, 0};
     if (mtime_of(u->so_path, &so) != 0)
         return 1;
     if (mtime_of(header, &t) == 0 && newer(&t, &so))
