@@ -1,0 +1,497 @@
+/*
+ * project.c: DIR/kumo.yaml -> kumo__project. Every key is checked here,
+ * once, so that later layers trust the struct: unknown keys, wrong types,
+ * bad names and files that do not exist are refused with the position of
+ * the offending node and what to do about it.
+ *
+ *   name: todo                 # [a-z0-9-]+
+ *   api: openapi.yaml          # relative to DIR
+ *   defaults: {timeout: 10s, max_body: 1Mi, memory: 128Mi, min: 0, max: 4, idle: 5m, concurrency: 1}
+ *   functions:
+ *     todos: {sources: [src/todos.c], timeout: 5s}
+ *   stores: {kv: [todos], blob: [], queue: []}
+ *   environments: {...}  events: [...]  services: {...}
+ */
+#include "openapi/openapi.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const top_keys[] = {"name",   "api",          "defaults", "functions",
+                                       "stores", "environments", "events",   "services", NULL};
+static const char *const tuning_keys[] = {"timeout", "max_body", "memory", "min", "max", "idle", "concurrency", NULL};
+static const char *const unit_keys[] = {"sources", "timeout", "max_body", "memory", "min",
+                                        "max",     "idle",    "concurrency", NULL};
+static const char *const store_keys[] = {"kv", "blob", "queue", NULL};
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0)
+            return 1;
+    return 0;
+}
+
+/* Edit distance, capped: enough to suggest "functions" for "fucntions". */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 31 || lb > 31)
+        return 99;
+    size_t d[32][32];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+/* Refuses keys of `obj` not in `allowed`; `where` names the mapping. */
+static int check_keys(const kumo__doc *doc, json_t *obj, const char *const *allowed, const char *where,
+                      kumo__error *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (in_list(key, allowed))
+            continue;
+        char list[512] = "", hint[128] = "";
+        size_t len = 0;
+        for (const char *const *a = allowed; *a; a++) {
+            int n = snprintf(list + len, sizeof list - len, "%s%s", a == allowed ? "" : ", ", *a);
+            if (n < 0 || (size_t)n >= sizeof list - len)
+                break;
+            len += (size_t)n;
+            if (hint[0] == '\0' && distance(key, *a) <= 2)
+                snprintf(hint, sizeof hint, " (did you mean '%s'?)", *a);
+        }
+        kumo__doc_key_error(err, doc, obj, key, "unknown key '%s' in %s%s; expected one of: %s", key, where, hint,
+                            list);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int name_ok(const char *s, const char *extra)
+{
+    if (*s == '\0' || strlen(s) > 63)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || strchr(extra, *s)))
+            return 0;
+    return 1;
+}
+
+/* "10s", "500ms", "2m", "1h" or a number of seconds; > 0. */
+static int parse_duration(const json_t *v, double *out)
+{
+    double x;
+    if (json_is_number(v)) {
+        x = json_number_value(v);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        if (!(*s >= '0' && *s <= '9'))
+            return -1;
+        x = strtod(s, &end);
+        if (strcmp(end, "ms") == 0)
+            x /= 1000;
+        else if (strcmp(end, "m") == 0)
+            x *= 60;
+        else if (strcmp(end, "h") == 0)
+            x *= 3600;
+        else if (strcmp(end, "s") != 0)
+            return -1;
+    } else {
+        return -1;
+    }
+    if (!(x > 0) || !isfinite(x))
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* "1Mi", "512Ki", "10M", "2G" or a number of bytes; > 0. */
+static int parse_size(const json_t *v, size_t *out)
+{
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) <= 0)
+            return -1;
+        *out = (size_t)json_integer_value(v);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return -1;
+    static const struct {
+        const char *suffix;
+        unsigned long long mult;
+    } units[] = {{"", 1},           {"K", 1000ULL},         {"M", 1000000ULL}, {"G", 1000000000ULL},
+                 {"Ki", 1ULL << 10}, {"Mi", 1ULL << 20}, {"Gi", 1ULL << 30}};
+    const char *s = json_string_value(v);
+    if (!(*s >= '0' && *s <= '9'))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno || n == 0)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) != 0)
+            continue;
+        if (n > SIZE_MAX / units[i].mult)
+            return -1;
+        *out = (size_t)(n * units[i].mult);
+        return 0;
+    }
+    return -1;
+}
+
+/* The tuning keys shared by defaults: and each function; fills what the
+ * struct holds so far (timeout, max_body) when the pointers are given. */
+static int check_tuning(const kumo__doc *doc, json_t *obj, const char *where, double *timeout_s, size_t *max_body,
+                        kumo__error *err)
+{
+    enum { DURATION, SIZE, COUNT0, COUNT1 };
+    static const struct {
+        const char *key;
+        int kind;
+    } fields[] = {{"timeout", DURATION}, {"idle", DURATION}, {"max_body", SIZE},     {"memory", SIZE},
+                  {"min", COUNT0},       {"max", COUNT0},    {"concurrency", COUNT1}};
+    static const char *const expected[] = {
+        "a duration like \"10s\", \"500ms\" or \"2m\", or a number of seconds",
+        "a size like \"1Mi\", \"512Ki\" or \"10M\", or a number of bytes",
+        "an integer of at least 0",
+        "an integer of at least 1",
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        json_t *v = json_object_get(obj, fields[i].key);
+        double d;
+        size_t sz;
+        int ok;
+        if (v == NULL)
+            continue;
+        switch (fields[i].kind) {
+        case DURATION:
+            ok = parse_duration(v, &d) == 0;
+            if (ok && timeout_s && i == 0)
+                *timeout_s = d;
+            break;
+        case SIZE:
+            ok = parse_size(v, &sz) == 0;
+            if (ok && max_body && i == 2)
+                *max_body = sz;
+            break;
+        default:
+            ok = json_is_integer(v) && json_integer_value(v) >= (fields[i].kind == COUNT1 ? 1 : 0);
+            break;
+        }
+        if (!ok) {
+            kumo__doc_value_error(err, doc, obj, fields[i].key, "%s.%s: expected %s", where, fields[i].key,
+                                  expected[fields[i].kind]);
+            return -EINVAL;
+        }
+    }
+    json_t *min = json_object_get(obj, "min"), *max = json_object_get(obj, "max");
+    if (min && max && json_integer_value(min) > json_integer_value(max)) {
+        kumo__doc_value_error(err, doc, obj, "max", "%s.max (%lld) is below min (%lld); raise max or lower min",
+                              where, (long long)json_integer_value(max), (long long)json_integer_value(min));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* DIR/rel (rel as is when absolute), which must be a regular file. */
+static int existing_file(const kumo__doc *doc, const json_t *node, const char *dir, const char *what, char **out,
+                         kumo__error *err)
+{
+    const char *rel = json_string_value(node);
+    if (rel == NULL || *rel == '\0') {
+        kumo__doc_error(err, doc, node, "%s must be a non-empty string: a path relative to the project", what);
+        return -EINVAL;
+    }
+    char *path;
+    if (asprintf(&path, "%s%s%s", rel[0] == '/' ? "" : dir, rel[0] == '/' ? "" : "/", rel) < 0) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    struct stat st;
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+        kumo__doc_error(err, doc, node, "%s '%s' is not a file (looked for %s); fix the path or create the file",
+                        what, rel, path);
+        free(path);
+        return -ENOENT;
+    }
+    *out = path;
+    return 0;
+}
+
+/* A list of unique names under stores:; `names` gets copies when given. */
+static int check_store_names(const kumo__doc *doc, json_t *stores, const char *kind, char ***names, size_t *n,
+                             kumo__error *err)
+{
+    json_t *list = json_object_get(stores, kind);
+    if (list == NULL)
+        return 0;
+    if (!json_is_array(list)) {
+        kumo__doc_value_error(err, doc, stores, kind, "stores.%s must be a list of names", kind);
+        return -EINVAL;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        const char *s = json_string_value(v);
+        if (s == NULL || !name_ok(s, "_-")) {
+            kumo__doc_error(err, doc, kumo__doc_pos(doc, v, NULL, NULL) ? v : list,
+                            "stores.%s: a store name is made of a-z, 0-9, '_' and '-'", kind);
+            return -EINVAL;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s, json_string_value(json_array_get(list, j))) == 0) {
+                kumo__doc_error(err, doc, v, "stores.%s: '%s' is listed twice; remove one", kind, s);
+                return -EINVAL;
+            }
+    }
+    if (names == NULL || json_array_size(list) == 0)
+        return 0;
+    if ((*names = calloc(json_array_size(list), sizeof **names)) == NULL)
+        goto oom;
+    json_array_foreach(list, i, v) {
+        if (((*names)[i] = strdup(json_string_value(v))) == NULL)
+            goto oom;
+        (*n)++;
+    }
+    return 0;
+oom:
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
+
+static int load_unit(kumo__project *p, const char *name, json_t *def, kumo__unit *u, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    json_t *functions = json_object_get(kumo__doc_root(doc), "functions");
+    char where[128];
+    snprintf(where, sizeof where, "functions.%s", name);
+    if (!name_ok(name, "_-")) {
+        kumo__doc_key_error(err, doc, functions, name,
+                            "function name '%s' must be made of a-z, 0-9, '_' and '-' (it names a .so)", name);
+        return -EINVAL;
+    }
+    if ((u->name = strdup(name)) == NULL ||
+        asprintf(&u->so_path, "%s/.kumo/build/local/%s.so", p->dir, name) < 0) {
+        u->so_path = NULL;
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    if (!json_is_object(def)) {
+        kumo__doc_value_error(err, doc, functions, name, "%s must be a mapping with sources: [...]", where);
+        return -EINVAL;
+    }
+    int rc = check_keys(doc, def, unit_keys, where, err);
+    if (rc == 0)
+        rc = check_tuning(doc, def, where, NULL, NULL, err);
+    if (rc < 0)
+        return rc;
+    json_t *sources = json_object_get(def, "sources");
+    if (!json_is_array(sources) || json_array_size(sources) == 0) {
+        if (sources)
+            kumo__doc_value_error(err, doc, def, "sources", "%s.sources must be a non-empty list of C files", where);
+        else
+            kumo__doc_key_error(err, doc, functions, name, "%s has no sources; add sources: [src/%s.c]", where,
+                                name);
+        return -EINVAL;
+    }
+    if ((u->sources = calloc(json_array_size(sources), sizeof *u->sources)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(sources, i, v) {
+        const json_t *at = kumo__doc_pos(doc, v, NULL, NULL) ? v : sources;
+        if (!json_is_string(v)) {
+            kumo__doc_error(err, doc, at, "%s.sources: each source must be a path string", where);
+            return -EINVAL;
+        }
+        if ((rc = existing_file(doc, at, p->dir, "source", &u->sources[i], err)) < 0)
+            return rc;
+        u->nsources++;
+    }
+    return 0;
+}
+
+static int load_root(kumo__project *p, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    json_t *root = kumo__doc_root(doc);
+    if (!json_is_object(root)) {
+        kumo__doc_error(err, doc, root, "expected a mapping with name:, api: and functions:");
+        return -EINVAL;
+    }
+    int rc = check_keys(doc, root, top_keys, "kumo.yaml", err);
+    if (rc < 0)
+        return rc;
+
+    json_t *name = json_object_get(root, "name");
+    if (name == NULL) {
+        kumo__doc_error(err, doc, root, "missing required key 'name'; add name: my-project");
+        return -EINVAL;
+    }
+    if (!json_is_string(name) || !name_ok(json_string_value(name), "-")) {
+        kumo__doc_value_error(err, doc, root, "name", "name must be a string of a-z, 0-9 and '-' (like my-project)");
+        return -EINVAL;
+    }
+    if ((p->name = strdup(json_string_value(name))) == NULL)
+        goto oom;
+
+    json_t *api = json_object_get(root, "api");
+    if (api == NULL) {
+        kumo__doc_error(err, doc, root, "missing required key 'api'; add api: openapi.yaml");
+        return -EINVAL;
+    }
+    if (!json_is_string(api)) {
+        kumo__doc_value_error(err, doc, root, "api", "api must be the path of the OpenAPI document");
+        return -EINVAL;
+    }
+    if ((rc = existing_file(doc, api, p->dir, "api", &p->api_path, err)) < 0)
+        return rc;
+
+    json_t *defaults = json_object_get(root, "defaults");
+    if (defaults) {
+        if (!json_is_object(defaults)) {
+            kumo__doc_value_error(err, doc, root, "defaults", "defaults must be a mapping (timeout:, max_body:, ...)");
+            return -EINVAL;
+        }
+        if ((rc = check_keys(doc, defaults, tuning_keys, "defaults", err)) < 0 ||
+            (rc = check_tuning(doc, defaults, "defaults", &p->timeout_s, &p->max_body, err)) < 0)
+            return rc;
+    }
+
+    json_t *functions = json_object_get(root, "functions");
+    if (functions && !json_is_object(functions)) {
+        kumo__doc_value_error(err, doc, root, "functions", "functions must be a mapping of name -> {sources: [...]}");
+        return -EINVAL;
+    }
+    if (json_object_size(functions) > 0) {
+        if ((p->units = calloc(json_object_size(functions), sizeof *p->units)) == NULL)
+            goto oom;
+        const char *key;
+        json_t *def;
+        json_object_foreach(functions, key, def) {
+            rc = load_unit(p, key, def, &p->units[p->nunits++], err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+
+    json_t *stores = json_object_get(root, "stores");
+    if (stores) {
+        if (!json_is_object(stores)) {
+            kumo__doc_value_error(err, doc, root, "stores", "stores must be a mapping with kv:, blob: or queue: lists");
+            return -EINVAL;
+        }
+        if ((rc = check_keys(doc, stores, store_keys, "stores", err)) < 0 ||
+            (rc = check_store_names(doc, stores, "kv", &p->kv_stores, &p->nkv_stores, err)) < 0 ||
+            (rc = check_store_names(doc, stores, "blob", NULL, NULL, err)) < 0 ||
+            (rc = check_store_names(doc, stores, "queue", NULL, NULL, err)) < 0)
+            return rc;
+    }
+
+    static const char *const later[] = {"environments", "events", "services"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(root, later[i]);
+        if (v && !json_is_object(v) && !json_is_array(v)) {
+            kumo__doc_value_error(err, doc, root, later[i], "%s must be a mapping or a list", later[i]);
+            return -EINVAL;
+        }
+    }
+    return 0;
+oom:
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
+
+int kumo__project_load(const char *dir, kumo__project **out, kumo__error *err)
+{
+    *out = NULL;
+    char *file = NULL;
+    int rc = 0;
+    kumo__project *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    p->timeout_s = 10;
+    p->max_body = 1u << 20;
+    if ((p->dir = realpath(dir, NULL)) == NULL) {
+        rc = -errno;
+        kumo__error_set(err, rc, "%s: cannot open the project directory: %s", dir, strerror(errno));
+        goto out;
+    }
+    /* Messages name the file as the user wrote the directory. */
+    if (asprintf(&file, "%s%skumo.yaml", dir, dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/") < 0) {
+        file = NULL;
+        rc = -ENOMEM;
+        kumo__error_set(err, rc, "out of memory");
+        goto out;
+    }
+    if ((rc = kumo__doc_load(file, &p->doc, err)) < 0)
+        goto out;
+    rc = load_root(p, err);
+out:
+    free(file);
+    if (rc < 0) {
+        kumo__project_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void kumo__project_free(kumo__project *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->nunits; i++) {
+        kumo__unit *u = &p->units[i];
+        for (size_t j = 0; j < u->nsources; j++)
+            free(u->sources[j]);
+        free(u->sources);
+        free(u->name);
+        free(u->so_path);
+    }
+    free(p->units);
+    for (size_t i = 0; i < p->nkv_stores; i++)
+        free(p->kv_stores[i]);
+    free(p->kv_stores);
+    free(p->dir);
+    free(p->name);
+    free(p->api_path);
+    kumo__doc_free(p->doc);
+    free(p);
+}
+
+const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name)
+{
+    for (size_t i = 0; i < p->nunits; i++)
+        if (strcmp(p->units[i].name, name) == 0)
+            return &p->units[i];
+    return NULL;
+}
