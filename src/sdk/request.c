@@ -1,0 +1,336 @@
+/*
+ * request.c: the invocation as a handler sees it: the kumo_ctx_* calls,
+ * kumo_alloc/kumo_sprintf, the kumo_request_* accessors and kumo_strerror.
+ *
+ * An adapter fills a kumo_request whose strings point into memory that lives
+ * for the invocation (sdk.h); nothing is copied up front. What a handler may
+ * never ask for costs nothing: the query string is split and decoded on the
+ * first kumo_request_query call, the body is parsed as JSON on the first
+ * kumo_request_json call, both into the arena and cached on the request
+ * (which is const to the handler, so the cache fields are written through a
+ * cast; they are the request's own, never the caller's).
+ *
+ * Decoding rules:
+ *  - path parameters arrive decoded from the gateway;
+ *  - query pairs follow application/x-www-form-urlencoded as browsers parse
+ *    it: '+' is a space, %XX a byte, and a malformed escape ("%", "%G1") is
+ *    kept literally rather than losing the pair. %00 is kept literally too,
+ *    since a C string cannot carry it;
+ *  - kumo__percent_decode (for callers that must be strict) refuses both;
+ *  - the JSON body is parsed with jansson's default flags: an object or an
+ *    array at the top level (a bare scalar is refused, as RFC 7159 parsers
+ *    used to), the whole body must be consumed, duplicate keys keep the last
+ *    value (as the gateway's validator sees it).
+ */
+#include "sdk/sdk.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+const char *kumo_strerror(int code)
+{
+    switch (code) {
+    case KUMO_OK:
+        return "success";
+    case KUMO_ENOTFOUND:
+        return "not found";
+    case KUMO_ECONFLICT:
+        return "version conflict";
+    case KUMO_ETOOBIG:
+        return "key or value too big";
+    case KUMO_EUNAVAILABLE:
+        return "backend unavailable";
+    case KUMO_ETIMEDOUT:
+        return "backend timed out";
+    case KUMO_EINVAL:
+        return "invalid argument";
+    case KUMO_ENOMEM:
+        return "out of memory";
+    case KUMO_EIO:
+        return "backend I/O error";
+    default:
+        return "unknown error";
+    }
+}
+
+/* ---- the invocation ------------------------------------------------- */
+
+void kumo__invocation_init(kumo_ctx *ctx, kumo_request *req, kumo_response *res)
+{
+    memset(req, 0, sizeof(*req));
+    memset(res, 0, sizeof(*res));
+    req->ctx = ctx;
+    res->ctx = ctx;
+}
+
+void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res)
+{
+    if (req) {
+        if (req->json)
+            json_decref(req->json);
+        memset(req, 0, sizeof(*req));
+        req->ctx = ctx;
+    }
+    if (res) {
+        memset(res, 0, sizeof(*res));
+        res->ctx = ctx;
+    }
+    if (ctx) {
+        /* These pointed into the finished request's memory; the function's
+         * name belongs to the worker and stays. */
+        ctx->request_id = NULL;
+        ctx->operation = NULL;
+        ctx->deadline_ms = 0;
+        kumo__arena_reset(&ctx->arena);
+    }
+}
+
+const char *kumo_ctx_request_id(const kumo_ctx *ctx)
+{
+    return ctx && ctx->request_id ? ctx->request_id : "";
+}
+
+const char *kumo_ctx_operation(const kumo_ctx *ctx)
+{
+    return ctx && ctx->operation ? ctx->operation : "";
+}
+
+/* Without a deadline there is all the time in the world: INT64_MAX. */
+int64_t kumo_ctx_remaining_ms(const kumo_ctx *ctx)
+{
+    if (ctx == NULL || ctx->deadline_ms == 0)
+        return INT64_MAX;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    if (now >= ctx->deadline_ms)
+        return 0;
+    uint64_t left = ctx->deadline_ms - now;
+    return left > INT64_MAX ? INT64_MAX : (int64_t)left;
+}
+
+void *kumo_alloc(kumo_ctx *ctx, size_t size)
+{
+    return ctx ? kumo__arena_alloc(&ctx->arena, size) : NULL;
+}
+
+char *kumo_sprintf(kumo_ctx *ctx, const char *fmt, ...)
+{
+    char *out = NULL;
+    va_list ap, ap2;
+    if (ctx == NULL || fmt == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0)
+        goto out;
+    out = kumo__arena_alloc(&ctx->arena, (size_t)n + 1);
+    if (out == NULL)
+        goto out;
+    vsnprintf(out, (size_t)n + 1, fmt, ap2);
+out:
+    va_end(ap2);
+    va_end(ap);
+    return out;
+}
+
+/* ---- percent-decoding --------------------------------------------------- */
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes s[0..len) into the arena. `strict`: a malformed escape or %00
+ * fails (NULL); otherwise it is copied as is. */
+static char *decode(kumo__arena *a, const char *s, size_t len, int plus, int strict)
+{
+    if (len == SIZE_MAX)
+        return NULL;
+    char *out = kumo__arena_alloc(a, len + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            int hi = -1, lo = -1;
+            if (i + 2 < len) {
+                hi = hexval((unsigned char)s[i + 1]);
+                lo = hexval((unsigned char)s[i + 2]);
+            }
+            if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
+                out[o++] = (char)(hi << 4 | lo);
+                i += 2;
+                continue;
+            }
+            if (strict)
+                return NULL;
+            out[o++] = '%';
+        } else if (c == '+' && plus) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+char *kumo__percent_decode(kumo__arena *a, const char *s, size_t len, int plus)
+{
+    return decode(a, s, len, plus, 1);
+}
+
+/* ---- request accessors ---------------------------------------------------- */
+
+const char *kumo_request_method(const kumo_request *req)
+{
+    return req ? req->method : NULL;
+}
+
+const char *kumo_request_path(const kumo_request *req)
+{
+    return req ? req->path : NULL;
+}
+
+const char *kumo_request_query_string(const kumo_request *req)
+{
+    if (req == NULL)
+        return NULL;
+    return req->query_string ? req->query_string : "";
+}
+
+const char *kumo_request_param(const kumo_request *req, const char *name)
+{
+    if (req == NULL || name == NULL)
+        return NULL;
+    for (size_t i = 0; i < req->nparams; i++)
+        if (strcmp(req->params[i].name, name) == 0)
+            return req->params[i].value;
+    return NULL;
+}
+
+/* Splits and decodes the query string into req->query, once. A failed
+ * allocation leaves it unparsed, so a later call may try again. */
+static int parse_query(kumo_request *req)
+{
+    if (req->query_parsed)
+        return 0;
+    if (req->ctx == NULL)
+        return KUMO_EINVAL;
+    const char *qs = req->query_string ? req->query_string : "";
+    size_t n = 1;
+    for (const char *p = qs; *p; p++)
+        n += *p == '&';
+    kumo__pair *pairs = kumo__arena_alloc(&req->ctx->arena, n * sizeof(*pairs));
+    if (pairs == NULL)
+        return KUMO_ENOMEM;
+    size_t count = 0;
+    const char *p = qs;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        if (end == NULL)
+            end = p + strlen(p);
+        if (end > p) {
+            const char *eq = memchr(p, '=', (size_t)(end - p));
+            const char *name_end = eq ? eq : end;
+            const char *val = eq ? eq + 1 : end;
+            char *name = decode(&req->ctx->arena, p, (size_t)(name_end - p), 1, 0);
+            char *value = decode(&req->ctx->arena, val, (size_t)(end - val), 1, 0);
+            if (name == NULL || value == NULL)
+                return KUMO_ENOMEM;
+            pairs[count].name = name;
+            pairs[count].value = value;
+            count++;
+        }
+        p = *end ? end + 1 : end;
+    }
+    req->query = pairs;
+    req->nquery = count;
+    req->query_parsed = 1;
+    return 0;
+}
+
+const char *kumo_request_query(const kumo_request *req, const char *name)
+{
+    if (req == NULL || name == NULL)
+        return NULL;
+    kumo_request *r = (kumo_request *)req;
+    if (parse_query(r) != 0)
+        return NULL;
+    for (size_t i = 0; i < r->nquery; i++)
+        if (strcmp(r->query[i].name, name) == 0)
+            return r->query[i].value;
+    return NULL;
+}
+
+int kumo_request_query_at(const kumo_request *req, size_t i, const char **name, const char **value)
+{
+    if (req == NULL)
+        return 0;
+    kumo_request *r = (kumo_request *)req;
+    if (parse_query(r) != 0 || i >= r->nquery)
+        return 0;
+    if (name)
+        *name = r->query[i].name;
+    if (value)
+        *value = r->query[i].value;
+    return 1;
+}
+
+const char *kumo_request_header(const kumo_request *req, const char *name)
+{
+    if (req == NULL || name == NULL)
+        return NULL;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+int kumo_request_header_at(const kumo_request *req, size_t i, const char **name, const char **value)
+{
+    if (req == NULL || i >= req->nheaders)
+        return 0;
+    if (name)
+        *name = req->headers[i].name;
+    if (value)
+        *value = req->headers[i].value;
+    return 1;
+}
+
+const void *kumo_request_body(const kumo_request *req, size_t *len)
+{
+    if (req == NULL || req->body == NULL) {
+        if (len)
+            *len = 0;
+        return "";
+    }
+    if (len)
+        *len = req->body_len;
+    return req->body;
+}
+
+json_t *kumo_request_json(const kumo_request *req)
+{
+    if (req == NULL)
+        return NULL;
+    kumo_request *r = (kumo_request *)req;
+    if (!r->json_parsed) {
+        r->json_parsed = 1;
+        if (r->body && r->body_len)
+            r->json = json_loadb(r->body, r->body_len, 0, NULL);
+    }
+    return r->json;
+}
