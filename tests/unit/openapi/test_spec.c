@@ -1,0 +1,183 @@
+/*
+ * test_spec.c: spec.c reads OpenAPI 3.0, 3.1 and Swagger 2.0 documents:
+ * version, title, base path (servers[0].url with variables, basePath),
+ * operations and their handlers; each refusal with its position.
+ */
+#include "openapi/openapi.h"
+
+#include "check.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define FIX "openapi/fixtures/"
+
+static kumo__spec *load(const char *path)
+{
+    kumo__spec *s = NULL;
+    kumo__error err = {0};
+    int rc = kumo__spec_load(path, &s, &err);
+    if (rc != 0)
+        fprintf(stderr, "unexpected: %s\n", err.msg);
+    CHECK_INT(rc, 0);
+    return s;
+}
+
+static void check_op(const kumo__operation *op, const char *method, const char *path, const char *id,
+                     const char *unit, const char *symbol)
+{
+    CHECK_STR(op->method, method);
+    CHECK_STR(op->path, path);
+    CHECK(id ? op->operation_id && strcmp(op->operation_id, id) == 0 : op->operation_id == NULL);
+    CHECK(unit ? op->unit && strcmp(op->unit, unit) == 0 : op->unit == NULL);
+    CHECK(symbol ? op->symbol && strcmp(op->symbol, symbol) == 0 : op->symbol == NULL);
+    CHECK_INT(op->unit_index, -1);
+    CHECK(json_is_object(op->node));
+}
+
+static void test_30(void)
+{
+    kumo__spec *s = load(FIX "spec_30.yaml");
+    if (s == NULL)
+        return;
+    CHECK_INT(s->version, 30);
+    CHECK_STR(s->title, "Todo API");
+    CHECK_STR(s->base_path, "/v1");
+    CHECK_INT(s->nops, 5);
+    if (s->nops == 5) {
+        check_op(&s->ops[0], "GET", "/todos", "listTodos", "todos", "list_todos");
+        check_op(&s->ops[1], "POST", "/todos", "createTodo", NULL, "createTodo");
+        check_op(&s->ops[2], "GET", "/todos/{id}", "get-todo", NULL, NULL); /* not a C identifier */
+        check_op(&s->ops[3], "DELETE", "/todos/{id}", NULL, NULL, "delete_todo");
+        check_op(&s->ops[4], "PATCH", "/todos/{id}", NULL, NULL, NULL);
+        int line, col;
+        CHECK(kumo__doc_pos(s->doc, s->ops[1].node, &line, &col));
+        CHECK_INT(line, 17);
+        CHECK_INT(col, 7);
+    }
+    kumo__spec_free(s);
+}
+
+static void test_31_and_20(void)
+{
+    kumo__spec *s = load(FIX "spec_31.yaml");
+    if (s) {
+        CHECK_INT(s->version, 31);
+        CHECK_STR(s->title, "Versioned");
+        CHECK_STR(s->base_path, "/api/v2");
+        CHECK_INT(s->nops, 1);
+        if (s->nops == 1)
+            check_op(&s->ops[0], "HEAD", "/ping", "ping", NULL, "ping");
+        kumo__spec_free(s);
+    }
+    s = load(FIX "spec_20.json");
+    if (s) {
+        CHECK_INT(s->version, 20);
+        CHECK_STR(s->title, "Old");
+        CHECK_STR(s->base_path, "/legacy");
+        CHECK_INT(s->nops, 2);
+        if (s->nops == 2) {
+            check_op(&s->ops[0], "GET", "/items", "listItems", "items-svc", "list_items");
+            check_op(&s->ops[1], "PUT", "/items", "putItems", NULL, "putItems");
+        }
+        kumo__spec_free(s);
+    }
+    s = load(FIX "spec_relative.yaml");
+    if (s) {
+        CHECK_STR(s->base_path, "/base");
+        CHECK_INT(s->nops, 0); /* no paths at all is fine */
+        kumo__spec_free(s);
+    }
+}
+
+/* document text -> the spec loads ("" want, then base path in `base`) or
+ * fails with the message after "t.yaml". */
+static const struct {
+    const char *yaml;
+    const char *want;
+    const char *base;
+} cases[] = {
+    {"openapi: 3.0.1\nservers: [{url: 'http://h:8080'}]\n", "", ""},
+    {"openapi: 3.0.1\nservers: [{url: 'https://h/a/b/?q=1'}]\n", "", "/a/b"},
+    {"openapi: 3.0.1\nservers: [{url: /}]\n", "", ""},
+    {"openapi: 3.0.1\nservers: [{url: 'v1/'}]\n", "", "/v1"},
+    {"openapi: 3.0.1\nservers: [{url: '//cdn.example/{p}', variables: {p: {default: x}}}]\n", "", "/x"},
+    {"swagger: 2.0\n", "", ""},
+    {"openapi: 3.0.1\nservers: [{url: 'https://h/{v}'}]\n",
+     ":2:17: server variable '{v}' has no default; add servers[0].variables.v.default"},
+    {"info: {title: x}\n", ":1:1: expected 'openapi: 3.x.y' or 'swagger: \"2.0\"' at the top of the document"},
+    {"openapi: 3.0\n", ":1:10: expected 'openapi: 3.x.y' or 'swagger: \"2.0\"' (a string: quote it)"},
+    {"swagger: '1.2'\n", ":1:10: expected 'openapi: 3.x.y' or 'swagger: \"2.0\"' (a string: quote it)"},
+    {"openapi: 3.2.0\n", ":1:10: openapi '3.2.0' is not supported; kumo reads 3.0.x and 3.1.x"},
+    {"openapi: 3.0.0\npaths:\n  todos: {}\n", ":3:3: path 'todos' must start with '/'"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x'\n",
+     ":4:5: a Path Item $ref is not supported yet; inline the operations under '/a'"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    GET: {}\n",
+     ":4:5: 'GET' is not a method or Path Item field; methods are lower case: get, put, post, delete, options, head, "
+     "patch, trace"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get: yes\n", ":4:10: get /a must be a mapping (an Operation Object)"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get: {x-kumo-handler: 'Todos.list'}\n",
+     ":4:27: x-kumo-handler must be \"UNIT.SYMBOL\" or \"SYMBOL\" (UNIT: a-z, 0-9, '_', '-'; SYMBOL: a C "
+     "identifier), like \"todos.list_todos\""},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get: {x-kumo-handler: 'a.b.c'}\n", ":4:27: x-kumo-handler must be"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get: {x-kumo-handler: '9lives'}\n", ":4:27: x-kumo-handler must be"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get: {x-kumo-handler: 'u.'}\n", ":4:27: x-kumo-handler must be"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get: {x-kumo-handler: 12}\n", ":4:27: x-kumo-handler must be"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get: {x-kumo-handler: 'u.sym'}\n", "", ""},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get: {operationId: list}\n  /b:\n    put: {operationId: list}\n",
+     ":6:24: operationId 'list' is also used at line 4, column 24; make them unique"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get: {operationId: [x]}\n", ":4:24: operationId must be a string"},
+};
+
+static void test_table(void)
+{
+    char dir[] = "/tmp/kumo-test-spec-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    char path[256];
+    snprintf(path, sizeof path, "%s/t.yaml", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "w");
+        if (f == NULL) {
+            CHECK(!"fopen");
+            break;
+        }
+        fputs(cases[i].yaml, f);
+        fclose(f);
+        kumo__spec *s = NULL;
+        kumo__error err = {0};
+        int rc = kumo__spec_load(path, &s, &err);
+        if (cases[i].want[0] == '\0') {
+            CHECK_INT(rc, 0);
+            if (rc)
+                fprintf(stderr, "case %zu: %s\n", i, err.msg);
+            if (s)
+                CHECK_STR(s->base_path, cases[i].base);
+            kumo__spec_free(s);
+            continue;
+        }
+        CHECK_INT(rc, -EINVAL);
+        CHECK(s == NULL);
+        char want[2048];
+        snprintf(want, sizeof want, "%s%s", path, cases[i].want);
+        if (strncmp(err.msg, want, strlen(want)) != 0) {
+            fprintf(stderr, "case %zu:\n  got  %s\n  want %s\n", i, err.msg, want);
+            CHECK(!"message");
+        } else {
+            CHECK(1);
+        }
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    test_30();
+    test_31_and_20();
+    test_table();
+    return check_report();
+}
