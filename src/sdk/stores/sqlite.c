@@ -1,0 +1,446 @@
+/*
+ * sqlite.c: the embedded kv driver, `sqlite:PATH` (also `sqlite://PATH`, so
+ * `sqlite:///abs/file.db` is /abs/file.db). The default store of the local
+ * runtime: several worker processes open the same file at once.
+ *
+ * Layout: one table for every store in the file, with a store column, so a
+ * store needs no DDL and one file may hold them all (the driver opens a URL
+ * without knowing which store it serves; kv->name is bound on each call):
+ *
+ *   kumo_kv(store TEXT, key BLOB, value BLOB, version INTEGER,
+ *           PRIMARY KEY (store, key)) WITHOUT ROWID
+ *   kumo_kv_clock(id = 1, version INTEGER)
+ *
+ * WITHOUT ROWID keeps a row where its key sorts, which suits short JSON
+ * documents and prefix scans; big values spill to overflow pages that a
+ * listing without values never reads. Keys are BLOBs, so SQLite compares
+ * them with memcmp: byte order, as kumo.h promises.
+ *
+ * Versions come from kumo_kv_clock, one counter per file bumped in the same
+ * transaction as every write. They are never reused, even after a delete and
+ * a re-create of a key, so a CAS holding a version from before the delete
+ * fails as it should (no ABA), and they are never 0 (0 means "absent").
+ *
+ * Concurrency: WAL (readers never wait for the writer), busy_timeout of
+ * BUSY_TIMEOUT_MS for writers queued behind another process, and writes in
+ * BEGIN IMMEDIATE transactions so two CAS never both read the old version.
+ * synchronous=FULL: an acknowledged write (a 201 sent) survives power loss.
+ * Inside a process the handle's statements are guarded by a mutex.
+ *
+ * Listing uses a range on the primary key, key >= lower AND key < upper,
+ * where lower is the prefix (or cursor||0x00 when the cursor is past it: the
+ * smallest key after the cursor) and upper is the prefix's successor (the
+ * prefix with trailing 0xff bytes dropped and the last byte incremented;
+ * none when the prefix is empty or all 0xff). LIKE would not use the index
+ * and would treat '%' and '_' in keys as wildcards.
+ *
+ * Errors map to KUMO_E* codes: SQLITE_BUSY after the timeout is
+ * KUMO_ETIMEDOUT, a file that cannot be opened KUMO_EUNAVAILABLE, the rest
+ * KUMO_EIO; the sqlite message goes to the open's err buffer or, for later
+ * calls (which have none), to an error log line.
+ */
+#include "sdk/sdk.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define BUSY_TIMEOUT_MS 5000
+#define VALUE_MAX (16u << 20)
+
+enum {
+    ST_GET,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_CLOCK,
+    ST_UPSERT,
+    ST_INSERT,
+    ST_UPDATE,
+    ST_DELETE,
+    ST_LIST,
+    ST_LIST_OPEN,
+    ST_COUNT
+};
+
+static const char *const sql[ST_COUNT] = {
+    [ST_GET] = "SELECT value, version FROM kumo_kv WHERE store = ?1 AND key = ?2",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_CLOCK] = "UPDATE kumo_kv_clock SET version = version + 1 WHERE id = 1 RETURNING version",
+    [ST_UPSERT] = "INSERT INTO kumo_kv (store, key, value, version) VALUES (?1, ?2, ?3, ?4) "
+                  "ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, version = excluded.version",
+    [ST_INSERT] = "INSERT INTO kumo_kv (store, key, value, version) VALUES (?1, ?2, ?3, ?4) "
+                  "ON CONFLICT (store, key) DO NOTHING",
+    [ST_UPDATE] = "UPDATE kumo_kv SET value = ?3, version = ?4 WHERE store = ?1 AND key = ?2 AND version = ?5",
+    [ST_DELETE] = "DELETE FROM kumo_kv WHERE store = ?1 AND key = ?2",
+    [ST_LIST] = "SELECT key, CASE WHEN ?4 THEN value END, version FROM kumo_kv "
+                "WHERE store = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT ?5",
+    [ST_LIST_OPEN] = "SELECT key, CASE WHEN ?4 THEN value END, version FROM kumo_kv "
+                     "WHERE store = ?1 AND key >= ?2 ORDER BY key LIMIT ?5",
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS kumo_kv ("
+    "  store TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, version INTEGER NOT NULL,"
+    "  PRIMARY KEY (store, key)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS kumo_kv_clock (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO kumo_kv_clock (id, version) VALUES (1, 0);";
+
+typedef struct sqlite_kv {
+    kumo__kv base;   /* first: the store layer sees a kumo__kv */
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    pthread_mutex_t lock;
+} sqlite_kv;
+
+static int map_error(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return KUMO_ETIMEDOUT;
+    case SQLITE_NOMEM:
+        return KUMO_ENOMEM;
+    case SQLITE_TOOBIG:
+        return KUMO_ETOOBIG;
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return KUMO_EUNAVAILABLE;
+    default:
+        return KUMO_EIO;
+    }
+}
+
+/* Maps a failed step and logs sqlite's message (no err buffer here). */
+static int fail(sqlite_kv *s, const char *what, int rc)
+{
+    kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s': sqlite %s: %s", s->base.name ? s->base.name : "?", what,
+             sqlite3_errmsg(s->db));
+    return map_error(rc);
+}
+
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs a statement that returns no row. */
+static int exec_st(sqlite_kv *s, int which)
+{
+    int rc = sqlite3_step(s->st[which]);
+    done(s->st[which]);
+    return rc == SQLITE_DONE ? 0 : fail(s, sql[which], rc);
+}
+
+static void bind_key(sqlite_kv *s, sqlite3_stmt *st, const char *key, size_t klen)
+{
+    sqlite3_bind_text(st, 1, s->base.name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, key, (int)klen, SQLITE_STATIC);
+}
+
+/* mkdir -p of the directory holding `path`. */
+static int make_parent(const char *path, char *err, size_t errlen)
+{
+    int rc = 0;
+    char *dir = strdup(path);
+    if (dir == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        goto out;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+            rc = KUMO_EUNAVAILABLE;
+            goto out;
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+out:
+    free(dir);
+    return rc;
+}
+
+static void sqlite_close(kumo__kv *kv)
+{
+    sqlite_kv *s = (sqlite_kv *)kv;
+    if (s == NULL)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen)
+{
+    int rc;
+    const char *path = url + strlen("sqlite:");
+    if (strncmp(path, "//", 2) == 0)
+        path += 2;
+    *out = NULL;
+    if (*path == '\0') {
+        snprintf(err, errlen, "store URL '%s' has no path; expected sqlite:PATH", url);
+        return KUMO_EINVAL;
+    }
+    sqlite_kv *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    rc = make_parent(path, err, errlen);
+    if (rc != 0)
+        goto out;
+    int src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+        rc = map_error(src);
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    const char *step = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL";
+    src = sqlite3_exec(s->db, step, NULL, NULL, NULL);
+    if (src == SQLITE_OK) {
+        step = schema;
+        src = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+    }
+    if (src != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s (while running \"%.40s...\")", path, sqlite3_errmsg(s->db), step);
+        rc = map_error(src);
+        goto out;
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (src != SQLITE_OK) {
+            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+            rc = map_error(src);
+            goto out;
+        }
+    }
+    *out = &s->base;
+out:
+    if (rc != 0)
+        sqlite_close(&s->base);
+    return rc;
+}
+
+static int sqlite_get(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, kumo_kv_item *out)
+{
+    sqlite_kv *s = (sqlite_kv *)kv;
+    sqlite3_stmt *st = s->st[ST_GET];
+    int rc;
+    pthread_mutex_lock(&s->lock);
+    bind_key(s, st, key, klen);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE) {
+        rc = KUMO_ENOTFOUND;
+        goto out;
+    }
+    if (src != SQLITE_ROW) {
+        rc = fail(s, "get", src);
+        goto out;
+    }
+    const void *v = sqlite3_column_blob(st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    char *value = kumo__arena_strndup(a, v, n);
+    char *k = kumo__arena_strndup(a, key, klen);
+    if (value == NULL || k == NULL) {
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    out->key = k;
+    out->value = value;
+    out->len = n;
+    out->version = (uint64_t)sqlite3_column_int64(st, 1);
+    rc = 0;
+out:
+    done(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int sqlite_put(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen,
+                      uint64_t expect_version, uint64_t *new_version)
+{
+    sqlite_kv *s = (sqlite_kv *)kv;
+    int rc, src, in_tx = 0;
+    if (vlen > VALUE_MAX)
+        return KUMO_ETOOBIG;
+    pthread_mutex_lock(&s->lock);
+    rc = exec_st(s, ST_BEGIN);
+    if (rc != 0)
+        goto out;
+    in_tx = 1;
+
+    sqlite3_stmt *clock = s->st[ST_CLOCK];
+    src = sqlite3_step(clock);
+    int64_t version = src == SQLITE_ROW ? sqlite3_column_int64(clock, 0) : 0;
+    done(clock);
+    if (src != SQLITE_ROW) {
+        rc = fail(s, "version clock", src);
+        goto out;
+    }
+
+    int which = expect_version == UINT64_MAX ? ST_UPSERT : expect_version == 0 ? ST_INSERT : ST_UPDATE;
+    sqlite3_stmt *st = s->st[which];
+    bind_key(s, st, key, klen);
+    sqlite3_bind_blob(st, 3, val, (int)vlen, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, version);
+    if (which == ST_UPDATE)
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)expect_version);
+    src = sqlite3_step(st);
+    done(st);
+    if (src != SQLITE_DONE) {
+        rc = fail(s, "put", src);
+        goto out;
+    }
+    if (sqlite3_changes(s->db) != 1) {
+        rc = KUMO_ECONFLICT;
+        goto out;
+    }
+    rc = exec_st(s, ST_COMMIT);
+    if (rc != 0)
+        goto out;
+    in_tx = 0;
+    if (new_version)
+        *new_version = (uint64_t)version;
+out:
+    if (in_tx && sqlite3_get_autocommit(s->db) == 0)
+        exec_st(s, ST_ROLLBACK);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int sqlite_del(kumo__kv *kv, const char *key, size_t klen)
+{
+    sqlite_kv *s = (sqlite_kv *)kv;
+    sqlite3_stmt *st = s->st[ST_DELETE];
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    bind_key(s, st, key, klen);
+    int src = sqlite3_step(st);
+    done(st);
+    if (src != SQLITE_DONE)
+        rc = fail(s, "delete", src);
+    else if (sqlite3_changes(s->db) == 0)
+        rc = KUMO_ENOTFOUND;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* memcmp order with the shorter first on a tie: SQLite's BLOB order. */
+static int blob_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static int sqlite_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit,
+                       int values, kumo_kv_page *out)
+{
+    sqlite_kv *s = (sqlite_kv *)kv;
+    size_t plen = strlen(prefix);
+    int rc = 0;
+
+    /* upper: the prefix's successor, if it has one. */
+    char *upper = kumo__arena_strndup(a, prefix, plen);
+    if (upper == NULL)
+        return KUMO_ENOMEM;
+    size_t ulen = plen;
+    while (ulen > 0 && (unsigned char)upper[ulen - 1] == 0xff)
+        ulen--;
+    if (ulen > 0)
+        upper[ulen - 1] = (char)((unsigned char)upper[ulen - 1] + 1);
+
+    /* lower: the prefix, or just past the cursor when that is further. */
+    const char *lower = prefix;
+    size_t llen = plen;
+    if (cursor) {
+        size_t clen = strlen(cursor);
+        if (blob_cmp(cursor, clen + 1, prefix, plen) > 0) {
+            lower = cursor;   /* with its NUL: cursor||0x00 */
+            llen = clen + 1;
+        }
+    }
+
+    kumo_kv_item *items = kumo__arena_alloc(a, limit * sizeof(*items));
+    if (items == NULL)
+        return KUMO_ENOMEM;
+
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = s->st[ulen ? ST_LIST : ST_LIST_OPEN];
+    sqlite3_bind_text(st, 1, s->base.name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, lower, (int)llen, SQLITE_STATIC);
+    if (ulen)
+        sqlite3_bind_blob(st, 3, upper, (int)ulen, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, values);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)limit + 1);   /* one more: is there a next page? */
+    size_t count = 0;
+    int more = 0, src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == limit) {
+            more = 1;
+            break;
+        }
+        kumo_kv_item *it = &items[count];
+        it->key = kumo__arena_strndup(a, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+        it->value = NULL;
+        it->len = 0;
+        if (values) {
+            it->len = (size_t)sqlite3_column_bytes(st, 1);
+            it->value = kumo__arena_strndup(a, sqlite3_column_blob(st, 1), it->len);
+            if (it->value == NULL)
+                rc = KUMO_ENOMEM;
+        }
+        it->version = (uint64_t)sqlite3_column_int64(st, 2);
+        if (it->key == NULL)
+            rc = KUMO_ENOMEM;
+        if (rc != 0)
+            goto out;
+        count++;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        rc = fail(s, "list", src);
+        goto out;
+    }
+    out->items = items;
+    out->count = count;
+    out->next = more ? items[count - 1].key : NULL;
+out:
+    done(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+const kumo__kv_driver kumo__kv_sqlite_driver = {
+    .version = KUMO_KV_DRIVER_VERSION,
+    .scheme = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .get = sqlite_get,
+    .put = sqlite_put,
+    .del = sqlite_del,
+    .list = sqlite_list,
+};

@@ -1,0 +1,285 @@
+/*
+ * store.c: the kv API of kumo.h over the drivers of sdk.h.
+ *
+ * A handler names a store ("todos"); the process finds its URL in the
+ * environment variable KUMO_STORE_TODOS (set by the runtime or the platform
+ * from kumo.yaml and the environment), opens it with the driver its scheme
+ * names, and keeps it open for the life of the process in a small table, the
+ * one piece of global mutable state in the SDK (guarded by a mutex; a handle
+ * itself is made safe by its driver). A failed open is not cached: the next
+ * call tries again, so a backend that comes back is picked up. A child
+ * forked after stores were opened does not use (nor close) its parent's
+ * handles, which SQLite and network clients forbid: it forgets them and
+ * opens its own.
+ *
+ * Every argument is checked here, once, so drivers can trust them: ctx (the
+ * arena that results live in) and store are required, keys are 1 to
+ * KUMO_KV_KEY_MAX bytes (KUMO_ETOOBIG beyond), list limits are 1..1000.
+ *
+ * A new driver is one file and one line in `drivers`.
+ */
+#include "sdk/sdk.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const kumo__kv_driver *const drivers[] = {
+    &kumo__kv_sqlite_driver,
+};
+
+#define STORES_MAX 32
+#define STORE_NAME_MAX 64
+#define LIST_LIMIT_MAX 1000
+
+static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
+static kumo__kv *stores[STORES_MAX];
+static size_t nstores;
+static pid_t stores_pid;   /* the process that opened stores[] */
+
+int kumo__kv_open_url(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (url == NULL || name == NULL) {
+        snprintf(err, errlen, "no store URL given");
+        return KUMO_EINVAL;
+    }
+    const char *colon = strchr(url, ':');
+    if (colon == NULL) {
+        snprintf(err, errlen, "store URL '%s' has no scheme; expected e.g. sqlite:PATH", url);
+        return KUMO_EINVAL;
+    }
+    size_t slen = (size_t)(colon - url);
+    const kumo__kv_driver *drv = NULL;
+    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+        if (strlen(drivers[i]->scheme) == slen && strncmp(drivers[i]->scheme, url, slen) == 0)
+            drv = drivers[i];
+    if (drv == NULL) {
+        snprintf(err, errlen, "store URL '%s': no kv driver for scheme '%.*s'", url, (int)slen, url);
+        return KUMO_EINVAL;
+    }
+    if (drv->version != KUMO_KV_DRIVER_VERSION) {
+        snprintf(err, errlen, "kv driver '%s' has version %d, expected %d", drv->scheme, drv->version,
+                 KUMO_KV_DRIVER_VERSION);
+        return KUMO_EINVAL;
+    }
+    char *dup = strdup(name);
+    if (dup == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    kumo__kv *kv = NULL;
+    int rc = drv->open(url, &kv, err, errlen);
+    if (rc != 0) {
+        free(dup);
+        return rc;
+    }
+    kv->driver = drv;
+    kv->name = dup;
+    *out = kv;
+    return 0;
+}
+
+void kumo__kv_close(kumo__kv *kv)
+{
+    if (kv == NULL)
+        return;
+    char *name = kv->name;
+    kv->driver->close(kv);
+    free(name);
+}
+
+/* KUMO_STORE_<NAME>: upper case, '-' as '_'; other than letters, digits,
+ * '-' and '_' a name cannot be spelled as a variable and is refused. */
+static int env_name(const char *name, char *buf, size_t size)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > STORE_NAME_MAX || sizeof("KUMO_STORE_") + n > size)
+        return KUMO_EINVAL;
+    char *p = buf + sprintf(buf, "KUMO_STORE_");
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        else if (c == '-')
+            c = '_';
+        else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return KUMO_EINVAL;
+        *p++ = c;
+    }
+    *p = '\0';
+    return 0;
+}
+
+kumo__kv *kumo__kv_store(const char *name, int *err)
+{
+    kumo__kv *kv = NULL;
+    char var[sizeof("KUMO_STORE_") + STORE_NAME_MAX];
+    char msg[512];
+    int rc = KUMO_EINVAL;
+
+    if (name == NULL || env_name(name, var, sizeof(var)) != 0)
+        goto out_unlocked;
+    pthread_mutex_lock(&stores_lock);
+    if (nstores && stores_pid != getpid())
+        nstores = 0;
+    for (size_t i = 0; i < nstores; i++) {
+        if (strcmp(stores[i]->name, name) == 0) {
+            kv = stores[i];
+            rc = 0;
+            goto out;
+        }
+    }
+    const char *url = getenv(var);
+    if (url == NULL || *url == '\0') {
+        kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s': %s is not set; declare the store in kumo.yaml", name, var);
+        rc = KUMO_EINVAL;
+        goto out;
+    }
+    if (nstores == STORES_MAX) {
+        kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s': more than %d stores in one process", name, STORES_MAX);
+        rc = KUMO_EINVAL;
+        goto out;
+    }
+    rc = kumo__kv_open_url(url, name, &kv, msg, sizeof(msg));
+    if (rc != 0) {
+        kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s' (%s): %s", name, var, msg);
+        kv = NULL;
+        goto out;
+    }
+    stores[nstores++] = kv;
+    stores_pid = getpid();
+out:
+    pthread_mutex_unlock(&stores_lock);
+out_unlocked:
+    if (err)
+        *err = rc;
+    return kv;
+}
+
+void kumo__kv_close_all(void)
+{
+    pthread_mutex_lock(&stores_lock);
+    if (stores_pid != getpid())
+        nstores = 0;
+    for (size_t i = 0; i < nstores; i++) {
+        kumo__kv_close(stores[i]);
+        stores[i] = NULL;
+    }
+    nstores = 0;
+    pthread_mutex_unlock(&stores_lock);
+}
+
+/* ---- the public API -------------------------------------------------- */
+
+/* Checks a key: 0, KUMO_EINVAL (NULL or empty) or KUMO_ETOOBIG. */
+static int check_key(const char *key, size_t *len)
+{
+    if (key == NULL)
+        return KUMO_EINVAL;
+    size_t n = strnlen(key, KUMO_KV_KEY_MAX + 1);
+    if (n == 0)
+        return KUMO_EINVAL;
+    if (n > KUMO_KV_KEY_MAX)
+        return KUMO_ETOOBIG;
+    *len = n;
+    return 0;
+}
+
+/* Resolves ctx/store/key, the common head of every call. */
+static int prepare(kumo_ctx *ctx, const char *store, const char *key, size_t *klen, kumo__kv **kv)
+{
+    if (ctx == NULL || store == NULL)
+        return KUMO_EINVAL;
+    if (key) {
+        int rc = check_key(key, klen);
+        if (rc != 0)
+            return rc;
+    }
+    int rc;
+    *kv = kumo__kv_store(store, &rc);
+    return *kv ? 0 : rc;
+}
+
+int kumo_kv_get(kumo_ctx *ctx, const char *store, const char *key, kumo_kv_item *out)
+{
+    kumo__kv *kv;
+    size_t klen;
+    if (out == NULL || key == NULL)
+        return KUMO_EINVAL;
+    memset(out, 0, sizeof(*out));
+    int rc = prepare(ctx, store, key, &klen, &kv);
+    if (rc != 0)
+        return rc;
+    rc = kv->driver->get(kv, &ctx->arena, key, klen, out);
+    if (rc != 0)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+static int put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t expect,
+               uint64_t *new_version)
+{
+    kumo__kv *kv;
+    size_t klen;
+    if (key == NULL || (value == NULL && len > 0))
+        return KUMO_EINVAL;
+    int rc = prepare(ctx, store, key, &klen, &kv);
+    if (rc != 0)
+        return rc;
+    return kv->driver->put(kv, key, klen, value ? value : "", len, expect, new_version);
+}
+
+int kumo_kv_put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len)
+{
+    return put(ctx, store, key, value, len, UINT64_MAX, NULL);
+}
+
+int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
+                uint64_t version, uint64_t *new_version)
+{
+    /* UINT64_MAX means "unconditional" to drivers; no stored version is it. */
+    if (version == UINT64_MAX)
+        return KUMO_EINVAL;
+    return put(ctx, store, key, value, len, version, new_version);
+}
+
+int kumo_kv_delete(kumo_ctx *ctx, const char *store, const char *key)
+{
+    kumo__kv *kv;
+    size_t klen;
+    if (key == NULL)
+        return KUMO_EINVAL;
+    int rc = prepare(ctx, store, key, &klen, &kv);
+    if (rc != 0)
+        return rc;
+    return kv->driver->del(kv, key, klen);
+}
+
+/* prefix NULL or "" lists everything; cursor NULL or "" starts at the
+ * beginning. */
+int kumo_kv_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit, int values,
+                 kumo_kv_page *out)
+{
+    kumo__kv *kv;
+    size_t len;
+    if (out == NULL)
+        return KUMO_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (limit < 1 || limit > LIST_LIMIT_MAX)
+        return KUMO_EINVAL;
+    if (prefix && *prefix && check_key(prefix, &len) != 0)
+        return KUMO_ETOOBIG;
+    if (cursor && *cursor && check_key(cursor, &len) != 0)
+        return KUMO_EINVAL;
+    int rc = prepare(ctx, store, NULL, NULL, &kv);
+    if (rc != 0)
+        return rc;
+    rc = kv->driver->list(kv, &ctx->arena, prefix ? prefix : "", cursor && *cursor ? cursor : NULL, limit,
+                          values != 0, out);
+    if (rc != 0)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
