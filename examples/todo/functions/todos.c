@@ -1,0 +1,298 @@
+/*
+ * todos.c: the todo API of ../openapi.yaml, one C function per operation
+ * (the operationIds): listTodos, createTodo, getTodo, updateTodo and
+ * deleteTodo. Todos are JSON documents in the kv store "todos" (kumo.yaml:
+ * stores: {kv: [todos]}), keyed by their id.
+ *
+ * Ids sort in creation order, so listing the store by key lists todos
+ * oldest first and the store's cursor is the page cursor: 12 hex digits of
+ * the creation time in milliseconds, 4 of a per-process sequence (order
+ * within a millisecond), 8 random (workers creating in the same
+ * millisecond). A create writes with put-if-absent, so even a collision
+ * cannot overwrite a todo: it draws a new id.
+ *
+ * The handlers check their input themselves even though the gateway
+ * validates requests against the spec: the same code may run behind a
+ * platform's gateway that does not. Every error is an RFC 9457 problem.
+ * Only <kumo.h> (and jansson through it) is used; every SDK pointer lives
+ * in the request's arena, and JSON values are released as jansson says.
+ */
+#define _GNU_SOURCE   /* clock_gettime, gmtime_r and getrandom under any -std */
+#include <kumo.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define STORE "todos"
+#define ID_LEN 24
+#define TITLE_MAX 200
+#define LIMIT_DEFAULT 20
+#define LIMIT_MAX 100
+#define WRITE_RETRIES 5
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* The answer to a store failure: 503 when it may pass, 500 otherwise. */
+static int store_failed(kumo_ctx *ctx, kumo_response *res, const char *what, int rc)
+{
+    kumo_log(ctx, KUMO_LOG_ERROR, "%s: %s", what, kumo_strerror(rc));
+    if (rc == KUMO_EUNAVAILABLE || rc == KUMO_ETIMEDOUT)
+        return kumo_response_problem(res, 503, "Service Unavailable", "the todo store is unavailable; retry");
+    return kumo_response_problem(res, 500, "Internal Server Error", NULL);
+}
+
+static int bad_request(kumo_response *res, const char *detail)
+{
+    return kumo_response_problem(res, 400, "Bad Request", detail);
+}
+
+static int not_found(kumo_ctx *ctx, kumo_response *res, const char *id)
+{
+    return kumo_response_problem(res, 404, "Not Found", kumo_sprintf(ctx, "no todo with id '%s'", id));
+}
+
+/* An id as made by new_id: ID_LEN lower-case hex digits. */
+static int valid_id(const char *id)
+{
+    if (id == NULL || strlen(id) != ID_LEN)
+        return 0;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* A fresh id and its creation time (RFC 3339, UTC, milliseconds). */
+static void new_id(char id[ID_LEN + 1], char created[32])
+{
+    static unsigned sequence;   /* per worker process: orders ids within a millisecond */
+    struct timespec ts;
+    struct tm tm;
+    uint32_t rnd;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        rnd = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&rnd;
+    snprintf(id, ID_LEN + 1, "%012llx%04x%08x", (unsigned long long)(ms & 0xffffffffffffULL),
+             sequence++ & 0xffff, (unsigned)rnd);
+    time_t secs = (time_t)(ms / 1000);
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(created, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(created + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000));
+}
+
+/* Characters (code points) in a UTF-8 string: what maxLength counts. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* Checks a TodoInput (`partial`: a patch, where title is optional too).
+ * Returns NULL when it is good, else what is wrong. */
+static const char *check_input(json_t *body, int partial)
+{
+    if (!json_is_object(body))
+        return "the body must be a JSON object";
+    const char *key;
+    json_t *value;
+    json_object_foreach(body, key, value) {
+        if (strcmp(key, "title") != 0 && strcmp(key, "done") != 0)
+            return "only 'title' and 'done' may be given";
+    }
+    json_t *title = json_object_get(body, "title");
+    if (title == NULL && !partial)
+        return "'title' is required";
+    if (title) {
+        if (!json_is_string(title))
+            return "'title' must be a string";
+        size_t n = utf8_chars(json_string_value(title));
+        if (n < 1 || n > TITLE_MAX || json_string_length(title) != strlen(json_string_value(title)))
+            return "'title' must be 1 to 200 characters";
+    }
+    json_t *done = json_object_get(body, "done");
+    if (done && !json_is_boolean(done))
+        return "'done' must be true or false";
+    return NULL;
+}
+
+/* Sends a stored todo (a JSON document) as the response. */
+static int send_todo(kumo_ctx *ctx, kumo_response *res, int status, const kumo_kv_item *item)
+{
+    json_t *todo = json_loadb(item->value, item->len, 0, NULL);
+    if (todo == NULL) {
+        kumo_log(ctx, KUMO_LOG_ERROR, "todo '%s' is not JSON in the store", item->key);
+        return kumo_response_problem(res, 500, "Internal Server Error", NULL);
+    }
+    return kumo_response_json(res, status, todo);
+}
+
+/* ---- GET /todos --------------------------------------------------------- */
+
+int listTodos(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    long limit = LIMIT_DEFAULT;
+    const char *s = kumo_request_query(req, "limit");
+    if (s) {
+        char *end;
+        limit = strtol(s, &end, 10);
+        if (*s < '0' || *s > '9' || *end != '\0' || limit < 1 || limit > LIMIT_MAX)
+            return bad_request(res, "'limit' must be an integer from 1 to 100");
+    }
+    const char *cursor = kumo_request_query(req, "cursor");
+    if (cursor && *cursor == '\0')
+        cursor = NULL;
+    if (cursor && !valid_id(cursor))
+        return bad_request(res, "'cursor' is not a cursor from a previous page; use 'next'");
+
+    kumo_kv_page page;
+    int rc = kumo_kv_list(ctx, STORE, "", cursor, (size_t)limit, 1, &page);
+    if (rc != 0)
+        return store_failed(ctx, res, "list todos", rc);
+
+    json_t *items = json_array();
+    json_t *body = json_object();
+    if (items == NULL || body == NULL)
+        goto nomem;
+    for (size_t i = 0; i < page.count; i++) {
+        json_t *todo = json_loadb(page.items[i].value, page.items[i].len, 0, NULL);
+        if (todo == NULL) {
+            kumo_log(ctx, KUMO_LOG_ERROR, "todo '%s' is not JSON in the store; skipped", page.items[i].key);
+            continue;
+        }
+        if (json_array_append_new(items, todo) != 0)
+            goto nomem;
+    }
+    if (json_object_set_new(body, "items", items) != 0) {
+        items = NULL;   /* stolen, even on failure */
+        goto nomem;
+    }
+    items = NULL;
+    if (json_object_set_new(body, "next", page.next ? json_string(page.next) : json_null()) != 0)
+        goto nomem;
+    return kumo_response_json(res, 200, body);
+nomem:
+    json_decref(items);
+    json_decref(body);
+    return KUMO_ENOMEM;
+}
+
+/* ---- POST /todos ------------------------------------------------------- */
+
+int createTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    json_t *input = kumo_request_json(req);   /* borrowed: owned by the request */
+    if (input == NULL)
+        return bad_request(res, "the body must be a JSON object: {\"title\": \"...\", \"done\": false}");
+    const char *why = check_input(input, 0);
+    if (why)
+        return bad_request(res, why);
+    json_t *done = json_object_get(input, "done");
+
+    int rc = KUMO_ECONFLICT;
+    for (int attempt = 0; attempt < WRITE_RETRIES && rc == KUMO_ECONFLICT; attempt++) {
+        char id[ID_LEN + 1], created[32];
+        new_id(id, created);
+        json_t *todo = json_pack("{s:s, s:O, s:b, s:s}", "id", id, "title", json_object_get(input, "title"),
+                                 "done", done ? json_is_true(done) : 0, "created_at", created);
+        char *doc = todo ? json_dumps(todo, JSON_COMPACT) : NULL;
+        if (doc == NULL) {
+            json_decref(todo);
+            return KUMO_ENOMEM;
+        }
+        rc = kumo_kv_cas(ctx, STORE, id, doc, strlen(doc), 0, NULL);   /* only if absent */
+        free(doc);
+        if (rc == 0) {
+            rc = kumo_response_header(res, "Location", kumo_sprintf(ctx, "/todos/%s", id));
+            if (rc == 0)
+                rc = kumo_response_json(res, 201, todo);
+            else
+                json_decref(todo);
+            return rc;
+        }
+        json_decref(todo);
+    }
+    return store_failed(ctx, res, "create todo", rc);
+}
+
+/* ---- GET /todos/{id} ------------------------------------------------------ */
+
+int getTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    const char *id = kumo_request_param(req, "id");
+    kumo_kv_item item;
+    if (!valid_id(id))
+        return not_found(ctx, res, id ? id : "");
+    int rc = kumo_kv_get(ctx, STORE, id, &item);
+    if (rc == KUMO_ENOTFOUND)
+        return not_found(ctx, res, id);
+    if (rc != 0)
+        return store_failed(ctx, res, "get todo", rc);
+    return send_todo(ctx, res, 200, &item);
+}
+
+/* ---- PATCH /todos/{id} -------------------------------------------------- */
+
+/* Read, merge, write back only if nobody wrote in between (CAS on the
+ * version read); on a lost race, start over from a fresh read. */
+int updateTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    const char *id = kumo_request_param(req, "id");
+    if (!valid_id(id))
+        return not_found(ctx, res, id ? id : "");
+    json_t *patch = kumo_request_json(req);
+    if (patch == NULL)
+        return bad_request(res, "the body must be a JSON object with 'title' and/or 'done'");
+    const char *why = check_input(patch, 1);
+    if (why)
+        return bad_request(res, why);
+
+    int rc = KUMO_ECONFLICT;
+    for (int attempt = 0; attempt < WRITE_RETRIES && rc == KUMO_ECONFLICT; attempt++) {
+        kumo_kv_item item;
+        rc = kumo_kv_get(ctx, STORE, id, &item);
+        if (rc == KUMO_ENOTFOUND)
+            return not_found(ctx, res, id);
+        if (rc != 0)
+            break;
+        json_t *todo = json_loadb(item.value, item.len, 0, NULL);
+        /* The patch holds only title and done (checked above). */
+        if (!json_is_object(todo) || json_object_update(todo, patch) != 0) {
+            json_decref(todo);
+            kumo_log(ctx, KUMO_LOG_ERROR, "todo '%s' is not a JSON object in the store", id);
+            return kumo_response_problem(res, 500, "Internal Server Error", NULL);
+        }
+        char *doc = json_dumps(todo, JSON_COMPACT);
+        if (doc == NULL) {
+            json_decref(todo);
+            return KUMO_ENOMEM;
+        }
+        rc = kumo_kv_cas(ctx, STORE, id, doc, strlen(doc), item.version, NULL);
+        free(doc);
+        if (rc == 0)
+            return kumo_response_json(res, 200, todo);
+        json_decref(todo);
+    }
+    return store_failed(ctx, res, "update todo", rc);
+}
+
+/* ---- DELETE /todos/{id} ------------------------------------------------- */
+
+int deleteTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    const char *id = kumo_request_param(req, "id");
+    if (!valid_id(id))
+        return not_found(ctx, res, id ? id : "");
+    int rc = kumo_kv_delete(ctx, STORE, id);
+    if (rc == KUMO_ENOTFOUND)
+        return not_found(ctx, res, id);
+    if (rc != 0)
+        return store_failed(ctx, res, "delete todo", rc);
+    kumo_response_status(res, 204);
+    return 0;
+}
