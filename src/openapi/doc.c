@@ -418,7 +418,7 @@ static int on_start(builder *b, const yaml_event_t *ev)
     return 0;
 }
 
-static int on_end(builder *b, const yaml_event_t *ev)
+static int on_end(builder *b)
 {
     frame f = b->stack[--b->depth];
     int rc = 0;
@@ -496,7 +496,7 @@ int kumo__doc_parse(const char *name, const char *text, size_t len, kumo__doc **
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:
-            rc = on_end(b, &ev);
+            rc = on_end(b);
             break;
         case YAML_STREAM_END_EVENT:
             done = 1;
