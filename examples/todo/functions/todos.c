@@ -17,7 +17,9 @@
  * Only <kumo.h> (and jansson through it) is used; every SDK pointer lives
  * in the request's arena, and JSON values are released as jansson says.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* clock_gettime, gmtime_r and getrandom under any -std */
+#endif
 #include <kumo.h>
 
 #include <stdio.h>
