@@ -42,6 +42,12 @@ const char *kumo__http_reason(int status)
     }
 }
 
+void kumo__send_body(h2o_req_t *req, const char *body, size_t len)
+{
+    req->res.content_length = len;
+    h2o_send_inline(req, body, len);
+}
+
 /* A JSON string of possibly invalid UTF-8: bytes outside ASCII are kept
  * only when the whole text is valid. */
 static json_t *text(const char *s, size_t len)
@@ -84,9 +90,9 @@ void kumo__send_problem(h2o_req_t *req, int status, const char *title, const cha
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, retry_after,
                        strlen(retry_after));
     if (body == NULL) {
-        h2o_send_inline(req, H2O_STRLIT("{\"title\":\"Internal Server Error\",\"status\":500}"));
+        kumo__send_body(req, H2O_STRLIT("{\"title\":\"Internal Server Error\",\"status\":500}"));
         return;
     }
-    h2o_send_inline(req, body, strlen(body));
+    kumo__send_body(req, body, strlen(body));
     free(body);
 }

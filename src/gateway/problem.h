@@ -11,6 +11,10 @@
 /* The reason phrase of a status ("Not Found"); "Unknown" for others. */
 const char *kumo__http_reason(int status);
 
+/* Sends `body` (copied) with a Content-Length; status and headers must be
+ * set. HEAD requests get the headers only. */
+void kumo__send_body(h2o_req_t *req, const char *body, size_t len);
+
 /* Sends {"type":"about:blank","title":..,"status":..,"detail":..,
  * "instance":PATH,"request_id":..} with the status. `detail`, `request_id`
  * and `retry_after` (a Retry-After value) may be NULL. */

@@ -259,7 +259,7 @@ static void respond_from_frame(gw_call *c, const char *payload, size_t len)
     add_header(req, H2O_STRLIT("x-request-id"), c->request_id, strlen(c->request_id));
     if (status == 204 || status == 304 || status < 200)
         body_len = 0;
-    h2o_send_inline(req, body, body_len);
+    kumo__send_body(req, body, body_len);
 }
 
 static void on_call_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
@@ -309,7 +309,9 @@ static void reject(h2o_req_t *req, const char *request_id, uint64_t start, const
     if (allow)
         add_header(req, H2O_STRLIT("allow"), allow, strlen(allow));
     kumo__send_problem(req, status, title, detail, request_id, status == 503 ? "1" : NULL);
-    log_request(request_id, req->method.base, req->path.base,
+    char method[16];
+    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+    log_request(request_id, method, req->path.base,
                 req->query_at != SIZE_MAX ? req->query_at : req->path.len, op ? op->operation_id : NULL, status,
                 now_us() - start, 0);
 }
@@ -434,7 +436,7 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         req->res.status = 200;
         req->res.reason = "OK";
         add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
-        h2o_send_inline(req, H2O_STRLIT("{\"status\":\"ok\"}\n"));
+        kumo__send_body(req, H2O_STRLIT("{\"status\":\"ok\"}\n"));
         return 0;
     }
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/readyz"))) {
@@ -443,9 +445,9 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         req->res.reason = draining ? "Service Unavailable" : "OK";
         add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
         if (draining)
-            h2o_send_inline(req, H2O_STRLIT("{\"status\":\"draining\"}\n"));
+            kumo__send_body(req, H2O_STRLIT("{\"status\":\"draining\"}\n"));
         else
-            h2o_send_inline(req, H2O_STRLIT("{\"status\":\"ready\"}\n"));
+            kumo__send_body(req, H2O_STRLIT("{\"status\":\"ready\"}\n"));
         return 0;
     }
     kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz", NULL, NULL);

@@ -301,7 +301,7 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     }
     w->pid = pid;
     w->pool = p;
-    w->sock = h2o_evloop_socket_create(p->loop, sv[0], H2O_SOCKET_FLAG_DONT_READ);
+    w->sock = h2o_evloop_socket_create(p->loop, sv[0], 0);
     w->sock->data = w;
     h2o_socket_read_start(w->sock, on_read);
     return w;
