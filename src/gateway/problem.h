@@ -21,4 +21,10 @@ void kumo__send_body(h2o_req_t *req, const char *body, size_t len);
 void kumo__send_problem(h2o_req_t *req, int status, const char *title, const char *detail, const char *request_id,
                         const char *retry_after);
 
+/* Registers a filter on `path` and on the host's fallback path that turns
+ * the errors h2o answers by itself (a body over the limit, a malformed
+ * request) into problem+json too. Responses of kumo's own carry an
+ * X-Request-Id and are left alone. */
+void kumo__install_problem_filter(h2o_hostconf_t *host, h2o_pathconf_t *path);
+
 #endif

@@ -603,6 +603,7 @@ static void register_handler(h2o_globalconf_t *conf, gateway *gw, int (*on_req)(
     api_handler *h = (api_handler *)h2o_create_handler(path, sizeof(*h));
     h->super.on_req = on_req;
     h->gw = gw;
+    kumo__install_problem_filter(host, path);
 }
 
 int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
