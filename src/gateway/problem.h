@@ -8,8 +8,7 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
-/* The reason phrase of a status ("Not Found"); "Unknown" for others. */
-const char *kumo__http_reason(int status);
+#include "util/http.h"
 
 /* Sends `body` (copied) with a Content-Length; status and headers must be
  * set. HEAD requests get the headers only. */

@@ -391,7 +391,7 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         kumo__frame_put_u64(w, KF_DEADLINE_MS, epoch_ms() + timeout_ms);
     for (size_t i = 0; i < m.nparams; i++) {
         char *buf = h2o_mem_alloc_pool(&req->pool, m.params[i].value_len + 1);
-        ssize_t n = kumo__percent_decode_into(m.params[i].value, m.params[i].value_len, buf, 0);
+        ssize_t n = kumo__percent_decode_into(m.params[i].value, m.params[i].value_len, buf, KUMO_PCT_NO_NUL);
         if (n < 0) {
             kumo__frame_writer_free(w);
             free(c);
@@ -630,7 +630,16 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
 
     register_handler(&gw->conf, gw, on_api_req);
-    gw->conf.max_request_entity_size = gw->project->max_body;
+    /* h2o refuses a body over its own ceiling before reading it and closes
+     * the connection, which a client still sending sees as a reset. So h2o's
+     * ceiling sits well above the project's limit: bodies up to it are read
+     * and refused here with a 413 problem on a connection that stays open;
+     * only larger ones meet h2o's early refusal (problem+json too, through
+     * the filter, if the client reads it). */
+    size_t ceiling = gw->project->max_body * 4;
+    if (ceiling < gw->project->max_body + (1u << 20))
+        ceiling = gw->project->max_body + (1u << 20);
+    gw->conf.max_request_entity_size = ceiling;
     register_handler(&gw->admin_conf, gw, on_admin_req);
     gw->conf_ready = 1;
 

@@ -35,7 +35,20 @@
 
 extern char **environ;
 
-#define REAP_MAX 64
+/* A worker that is gone from the pool but not yet waited for. The call it
+ * had in flight is answered once the exit status is known (so the client
+ * learns which signal killed it), or after DYING_WAIT_MS at the latest. */
+typedef struct dying {
+    pid_t pid;
+    kumo__call *call;
+    enum kumo__call_result result;
+    char why[200];           /* "" when the exit status says it all */
+    uint64_t since_ms;
+    int killed;
+    struct dying *next;
+} dying;
+
+#define DYING_WAIT_MS 2000
 
 typedef struct worker {
     pid_t pid;
@@ -54,9 +67,7 @@ struct kumo__pool {
     worker *w;              /* NULL: no worker process */
     kumo__call *head, *tail;
     size_t queued;
-    uint32_t next_id;
-    pid_t reap[REAP_MAX];
-    size_t nreap;
+    dying *dying;
 };
 
 uint64_t kumo__now_ms(void)
@@ -121,15 +132,6 @@ kumo__pool *kumo__pool_create(struct st_h2o_evloop_t *loop, const kumo__pool_con
     return p;
 }
 
-static void remember_pid(kumo__pool *p, pid_t pid)
-{
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid)
-        return;
-    if (p->nreap < REAP_MAX)
-        p->reap[p->nreap++] = pid;
-}
-
 static void dispatch(kumo__pool *p);
 
 static void finish(kumo__pool *p, kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
@@ -138,38 +140,89 @@ static void finish(kumo__pool *p, kumo__call *call, enum kumo__call_result resul
     call->cb(call, result, payload, len);
 }
 
-/* Closes the worker's socket and forgets it; fails its call with `why`. */
-static void worker_lost(worker *w, const char *why)
+/* Logs how a worker ended and answers the call it had, if any. */
+static void settle(kumo__pool *p, dying *d, const int *status)
+{
+    char reason[300], how[100] = "";
+    if (status)
+        describe_status(*status, how, sizeof(how));
+    if (d->why[0] && how[0])
+        snprintf(reason, sizeof(reason), "%s (%s)", d->why, how);
+    else
+        snprintf(reason, sizeof(reason), "%s", d->why[0] ? d->why : how[0] ? how : "closed its connection");
+    int clean = status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && d->call == NULL;
+    kumo__log_event(clean ? "info" : "error", "worker %d of function '%s' %s%s", (int)d->pid, p->unit_name, reason,
+                    d->call ? " during an invocation" : "");
+    if (d->call) {
+        char detail[400];
+        snprintf(detail, sizeof(detail), "the worker of function '%s' %s", p->unit_name, reason);
+        finish(p, d->call, d->result, detail, strlen(detail));
+        d->call = NULL;
+    }
+}
+
+/* One pass over the dying workers: those that exited are settled and
+ * freed; with `force`, or once they overstay, the others are killed. */
+static void reap(kumo__pool *p, int force, uint64_t now_ms)
+{
+    dying **link = &p->dying;
+    while (*link) {
+        dying *d = *link;
+        int status;
+        pid_t got = waitpid(d->pid, &status, WNOHANG);
+        if (got == 0 && (force || now_ms - d->since_ms >= DYING_WAIT_MS) && !d->killed) {
+            kill(d->pid, SIGKILL);
+            d->killed = 1;
+            if (force)
+                got = waitpid(d->pid, &status, 0);
+        }
+        if (got == d->pid || (got < 0 && errno == ECHILD)) {
+            settle(p, d, got == d->pid ? &status : NULL);
+            *link = d->next;
+            free(d);
+            continue;
+        }
+        link = &d->next;
+    }
+}
+
+/* Forgets a worker: closes its socket and moves it to the dying list with
+ * its call. `why` (NULL: its exit status says why) is what went wrong;
+ * `kill_it` for a worker that broke the protocol and may still run. */
+static void worker_lost(worker *w, const char *why, int kill_it)
 {
     kumo__pool *p = w->pool;
-    char reason[256];
-    int status;
+    dying *d = calloc(1, sizeof(*d));
+    pid_t pid = w->pid;
     enum kumo__call_result result = w->killed_timeout ? KUMO_CALL_TIMEOUT : KUMO_CALL_CRASHED;
-
-    snprintf(reason, sizeof(reason), "%s", why);
-    /* The process usually is a zombie already: its exit closed the socket.
-     * Reap it now when it is, for the reason; else on a later tick. */
-    pid_t got = waitpid(w->pid, &status, WNOHANG);
-    if (got == w->pid) {
-        describe_status(status, reason, sizeof(reason));
-    } else {
-        if (got == 0 && !w->killed_timeout)
-            kill(w->pid, SIGKILL);
-        remember_pid(p, w->pid);
-    }
     if (!w->ready && !w->killed_timeout)
         result = KUMO_CALL_NO_WORKER;
-    kumo__log_event("error", "worker %d of function '%s' %s%s", (int)w->pid, p->unit_name, reason,
-                    w->current ? " during an invocation" : "");
     kumo__call *call = w->current;
+
     h2o_socket_close(w->sock);
     free(w->wbuf);
     free(w);
     p->w = NULL;
-    if (call) {
-        char detail[300];
-        snprintf(detail, sizeof(detail), "the worker of function '%s' %s", p->unit_name, reason);
-        finish(p, call, result, detail, strlen(detail));
+    if (kill_it)
+        kill(pid, SIGKILL);
+    if (d == NULL) { /* out of memory: answer now, reap blocking */
+        int status;
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        if (call)
+            finish(p, call, result, "the worker died", 15);
+    } else {
+        d->pid = pid;
+        d->call = call;
+        d->result = result;
+        d->since_ms = kumo__now_ms();
+        d->killed = kill_it || result == KUMO_CALL_TIMEOUT;
+        snprintf(d->why, sizeof(d->why), "%s", why ? why : "");
+        d->next = p->dying;
+        p->dying = d;
+        /* Usually the process is a zombie already: its exit closed the
+         * socket. Otherwise a later tick settles it. */
+        reap(p, 0, d->since_ms);
     }
     dispatch(p);
 }
@@ -193,14 +246,14 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
             char msg[600];
             snprintf(msg, sizeof(msg), "cannot load function '%s': %.*s", p->unit_name, (int)elen, error);
             w->ready = 0;
-            worker_lost(w, msg);
+            worker_lost(w, msg, 0);
             return;
         }
         w->ready = 1;
         return;
     }
     if (h->type != KUMO_FRAME_RESPONSE || w->current == NULL) {
-        worker_lost(w, "sent a frame out of turn");
+        worker_lost(w, "sent a frame out of turn", 1);
         return;
     }
     kumo__call *call = w->current;
@@ -221,7 +274,7 @@ static void on_read(h2o_socket_t *sock, const char *err)
 {
     worker *w = sock->data;
     if (err != NULL) {
-        worker_lost(w, "closed its connection");
+        worker_lost(w, NULL, 0);
         return;
     }
     for (;;) {
@@ -231,7 +284,7 @@ static void on_read(h2o_socket_t *sock, const char *err)
         if (rc == -EAGAIN)
             return;
         if (rc != 0) {
-            worker_lost(w, rc == -EMSGSIZE ? "sent a frame over the size limit" : "sent a malformed frame");
+            worker_lost(w, rc == -EMSGSIZE ? "sent a frame over the size limit" : "sent a malformed frame", 1);
             return;
         }
         if (in->size < KUMO_FRAME_HEADER_SIZE + (size_t)h.length)
@@ -293,8 +346,9 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
 
     w = calloc(1, sizeof(*w));
     if (w == NULL) {
+        int status;
         kill(pid, SIGKILL);
-        remember_pid(p, pid);
+        waitpid(pid, &status, 0);
         close(sv[0]);
         snprintf(why, whylen, "out of memory");
         return NULL;
@@ -395,15 +449,7 @@ void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
         prev = c;
         link = &c->next;
     }
-    for (size_t i = 0; i < p->nreap;) {
-        int status;
-        pid_t got = waitpid(p->reap[i], &status, WNOHANG);
-        if (got == p->reap[i] || (got < 0 && errno == ECHILD)) {
-            p->reap[i] = p->reap[--p->nreap];
-            continue;
-        }
-        i++;
-    }
+    reap(p, 0, now_ms);
 }
 
 size_t kumo__pool_pending(const kumo__pool *p)
@@ -425,34 +471,16 @@ void kumo__pool_destroy(kumo__pool *p, int grace_ms)
     p->queued = 0;
     if (p->w) {
         worker *w = p->w;
-        pid_t pid = w->pid;
         if (w->current)
             finish(p, w->current, KUMO_CALL_CRASHED, why, strlen(why));
-        h2o_socket_close(w->sock); /* EOF: the worker exits on its own */
-        free(w->wbuf);
-        free(w);
-        p->w = NULL;
-        if (p->nreap < REAP_MAX)
-            p->reap[p->nreap++] = pid;
+        w->current = NULL;
+        worker_lost(w, "stopped: the gateway is shutting down", 0); /* EOF: it exits on its own */
     }
     uint64_t until = kumo__now_ms() + (uint64_t)grace_ms;
-    while (p->nreap > 0) {
-        for (size_t i = 0; i < p->nreap;) {
-            int status;
-            pid_t got = waitpid(p->reap[i], &status, WNOHANG);
-            if (got == p->reap[i] || (got < 0 && errno == ECHILD)) {
-                p->reap[i] = p->reap[--p->nreap];
-                continue;
-            }
-            if (kumo__now_ms() >= until) {
-                kill(p->reap[i], SIGKILL);
-                waitpid(p->reap[i], &status, 0);
-                p->reap[i] = p->reap[--p->nreap];
-                continue;
-            }
-            i++;
-        }
-        if (p->nreap > 0) {
+    while (p->dying) {
+        uint64_t now = kumo__now_ms();
+        reap(p, now >= until, now);
+        if (p->dying) {
             struct timespec ts = {0, 2 * 1000000};
             nanosleep(&ts, NULL);
         }

@@ -23,6 +23,7 @@
  *    value (as the gateway's validator sees it).
  */
 #include "sdk/sdk.h"
+#include "util/percent.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -140,56 +141,24 @@ out:
 
 /* ---- percent-decoding --------------------------------------------------- */
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes s[0..len) into the arena. `strict`: a malformed escape or %00
- * fails (NULL); otherwise it is copied as is. */
-static char *decode(kumo__arena *a, const char *s, size_t len, int plus, int strict)
+/* Decodes s[0..len) into the arena, NUL-terminated. */
+static char *decode(kumo__arena *a, const char *s, size_t len, unsigned flags)
 {
     if (len == SIZE_MAX)
         return NULL;
     char *out = kumo__arena_alloc(a, len + 1);
     if (out == NULL)
         return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            int hi = -1, lo = -1;
-            if (i + 2 < len) {
-                hi = hexval((unsigned char)s[i + 1]);
-                lo = hexval((unsigned char)s[i + 2]);
-            }
-            if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
-                out[o++] = (char)(hi << 4 | lo);
-                i += 2;
-                continue;
-            }
-            if (strict)
-                return NULL;
-            out[o++] = '%';
-        } else if (c == '+' && plus) {
-            out[o++] = ' ';
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
+    ssize_t n = kumo__percent_decode_into(s, len, out, flags | KUMO_PCT_NO_NUL);
+    if (n < 0)
+        return NULL;
+    out[n] = '\0';
     return out;
 }
 
 char *kumo__percent_decode(kumo__arena *a, const char *s, size_t len, int plus)
 {
-    return decode(a, s, len, plus, 1);
+    return decode(a, s, len, plus ? KUMO_PCT_PLUS : 0);
 }
 
 /* ---- request accessors ---------------------------------------------------- */
@@ -246,8 +215,8 @@ static int parse_query(kumo_request *req)
             const char *eq = memchr(p, '=', (size_t)(end - p));
             const char *name_end = eq ? eq : end;
             const char *val = eq ? eq + 1 : end;
-            char *name = decode(&req->ctx->arena, p, (size_t)(name_end - p), 1, 0);
-            char *value = decode(&req->ctx->arena, val, (size_t)(end - val), 1, 0);
+            char *name = decode(&req->ctx->arena, p, (size_t)(name_end - p), KUMO_PCT_PLUS | KUMO_PCT_LENIENT);
+            char *value = decode(&req->ctx->arena, val, (size_t)(end - val), KUMO_PCT_PLUS | KUMO_PCT_LENIENT);
             if (name == NULL || value == NULL)
                 return KUMO_ENOMEM;
             pairs[count].name = name;

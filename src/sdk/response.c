@@ -14,6 +14,7 @@
  * KUMO_RESPONSE_HEADERS_MAX headers (KUMO_ETOOBIG beyond).
  */
 #include "sdk/sdk.h"
+#include "util/http.h"
 
 #include <string.h>
 #include <strings.h>
@@ -185,31 +186,6 @@ int kumo_response_json(kumo_response *res, int status, json_t *json)
     return set_json_body(res, status, json, "application/json");
 }
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status >= 500 ? "Server Error" : "Client Error";
-    }
-}
-
 int kumo_response_problem(kumo_response *res, int status, const char *title, const char *detail)
 {
     if (res == NULL || res->ctx == NULL)
@@ -222,9 +198,9 @@ int kumo_response_problem(kumo_response *res, int status, const char *title, con
     /* json_string refuses invalid UTF-8 (NULL), and set_new then fails
      * without leaking; a problem must still go out, so a bad title falls
      * back to the status's reason phrase and a bad detail is left out. */
-    json_t *t = json_string(title ? title : reason(status));
+    json_t *t = json_string(title ? title : kumo__http_reason(status));
     if (t == NULL)
-        t = json_string(reason(status));
+        t = json_string(kumo__http_reason(status));
     int err = json_object_set_new(p, "type", json_string("about:blank"));
     err |= json_object_set_new(p, "title", t);
     err |= json_object_set_new(p, "status", json_integer(status));

@@ -14,20 +14,27 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-ssize_t kumo__percent_decode_into(const char *s, size_t len, char *out, int plus)
+ssize_t kumo__percent_decode_into(const char *s, size_t len, char *out, unsigned flags)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
-            if (len - i < 3)
+            int hi = -1, lo = -1;
+            if (len - i >= 3) {
+                hi = hexval((unsigned char)s[i + 1]);
+                lo = hexval((unsigned char)s[i + 2]);
+            }
+            int ok = hi >= 0 && lo >= 0 && !((flags & KUMO_PCT_NO_NUL) && (hi | lo) == 0);
+            if (ok) {
+                out[o++] = (char)(hi << 4 | lo);
+                i += 2;
+                continue;
+            }
+            if (!(flags & KUMO_PCT_LENIENT))
                 return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else if (c == '+' && plus) {
+            out[o++] = '%';
+        } else if (c == '+' && (flags & KUMO_PCT_PLUS)) {
             out[o++] = ' ';
         } else {
             out[o++] = (char)c;

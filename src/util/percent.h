@@ -8,10 +8,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+enum {
+    KUMO_PCT_PLUS = 1,     /* '+' is a space (form encoding) */
+    KUMO_PCT_LENIENT = 2,  /* a malformed escape (or a refused %00) is kept as written */
+    KUMO_PCT_NO_NUL = 4,   /* %00 is refused: the value is handed out as a C string */
+};
+
 /* Decodes `len` bytes of `s` into `out` (room for `len` bytes at least;
- * decoding never grows). With `plus`, '+' becomes ' ' (form encoding).
- * Returns the decoded length, or -1 on a malformed escape (%G1, % at the
- * end). `out` may equal `s`. The result is not NUL-terminated. */
-ssize_t kumo__percent_decode_into(const char *s, size_t len, char *out, int plus);
+ * decoding never grows). Returns the decoded length, or -1 on a malformed
+ * escape (%G1, % at the end) or a refused %00 when not LENIENT. `out` may
+ * equal `s`. The result is not NUL-terminated. */
+ssize_t kumo__percent_decode_into(const char *s, size_t len, char *out, unsigned flags);
 
 #endif
