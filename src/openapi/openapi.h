@@ -83,6 +83,48 @@ const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name);
 
 /* ---- the OpenAPI document ------------------------------------------------ */
 
+typedef enum kumo__param_in {
+    KUMO_IN_PATH, KUMO_IN_QUERY, KUMO_IN_HEADER, KUMO_IN_COOKIE,
+} kumo__param_in;
+
+typedef enum kumo__param_style {
+    KUMO_STYLE_FORM, KUMO_STYLE_SIMPLE, KUMO_STYLE_LABEL, KUMO_STYLE_MATRIX,
+    KUMO_STYLE_SPACE_DELIMITED, KUMO_STYLE_PIPE_DELIMITED, KUMO_STYLE_DEEP_OBJECT,
+} kumo__param_style;
+
+/* A Parameter Object, resolved ($ref followed), path-level and
+ * operation-level merged (the operation's wins on name+in). Swagger 2.0
+ * parameters are converted: type/format/items/enum/... become a schema,
+ * collectionFormat becomes style+explode (csv: form/simple explode=false,
+ * ssv: spaceDelimited, pipes: pipeDelimited, multi: form explode=true). */
+typedef struct kumo__param {
+    char *name;
+    kumo__param_in in;
+    kumo__param_style style;   /* default by `in`: query/cookie form, path/header simple */
+    int explode;               /* default: 1 for form, else 0 */
+    int required;              /* path parameters are always required */
+    int allow_empty;           /* allowEmptyValue */
+    int allow_reserved;
+    json_t *schema;            /* resolved schema, borrowed from the document set; NULL with `content` */
+    char *content_type;        /* the one media type of `content` (e.g. application/json), or NULL */
+    const char *schema_location; /* for messages: "/paths/~1todos/get/parameters/0/schema" */
+} kumo__param;
+
+/* One entry of a content map (requestBody or a response). */
+typedef struct kumo__media {
+    char *type;                /* lower case, as written: "application/json", "text/*", "*" "/" "*" */
+    json_t *schema;            /* resolved, borrowed; NULL when the media type has none */
+    const char *schema_location;
+} kumo__media;
+
+typedef struct kumo__response {
+    char *status;              /* "200", "2XX", "default" */
+    kumo__media *content;
+    size_t ncontent;
+    char **headers;            /* names of declared response headers (lower case) */
+    size_t nheaders;
+} kumo__response;
+
 typedef struct kumo__operation {
     char *method;           /* upper case: GET, POST, ... */
     char *path;             /* the template as written: /todos/{id} */
@@ -91,15 +133,25 @@ typedef struct kumo__operation {
     char *symbol;           /* x-kumo-handler's SYMBOL, else operationId; NULL: none */
     json_t *node;           /* the Operation Object (borrowed from the doc) */
     int unit_index;         /* resolved by the gateway; -1 when unbound */
+    kumo__param *params;    /* resolved and merged; see kumo__param */
+    size_t nparams;
+    kumo__media *body;      /* requestBody content (Swagger: body param + consumes, or formData) */
+    size_t nbody;           /* 0: the operation declares no body */
+    int body_required;
+    kumo__response *responses;
+    size_t nresponses;
 } kumo__operation;
 
 typedef struct kumo__spec {
-    kumo__doc *doc;
+    kumo__doc *doc;         /* the main document; others are loaded as $refs need them */
     int version;            /* 20 (Swagger 2.0), 30 (3.0.x), 31 (3.1.x) */
     char *title;
     char *base_path;        /* "" or "/v1" (from servers[0].url or basePath) */
     kumo__operation *ops;
     size_t nops;
+    int dialect;            /* kumo__dialect of schema.h: 30 for 2.0 and 3.0, 31 for 3.1 */
+    const struct kumo__refs *refs; /* resolves $refs across the spec's files (schema.h) */
+    void *docset;           /* spec.c's loaded documents, owned */
 } kumo__spec;
 
 int kumo__spec_load(const char *path, kumo__spec **out, kumo__error *err);

@@ -1,0 +1,73 @@
+/*
+ * schema.h: kumo's JSON Schema validator, for the OpenAPI 3.0 Schema Object
+ * and JSON Schema 2020-12 (OpenAPI 3.1).
+ *
+ * A schema is compiled once (at start-up, on the control plane) and then
+ * validated against any number of instances, from any number of threads at
+ * once: validation only reads the compiled form. Validation collects every
+ * violation, not just the first, each with the instance's JSON Pointer, the
+ * schema location and a message a person can act on.
+ */
+#ifndef KUMO_SCHEMA_H
+#define KUMO_SCHEMA_H
+
+#include <jansson.h>
+
+#include "openapi/openapi.h"
+
+typedef enum kumo__dialect {
+    KUMO_DIALECT_OAS30 = 30,   /* OpenAPI 3.0 Schema Object (also Swagger 2.0's) */
+    KUMO_DIALECT_2020_12 = 31, /* JSON Schema 2020-12, as in OpenAPI 3.1 */
+} kumo__dialect;
+
+enum kumo__direction {
+    KUMO_DIR_ANY = 0,
+    KUMO_DIR_REQUEST = 1,      /* readOnly properties must not be sent */
+    KUMO_DIR_RESPONSE = 2,     /* writeOnly properties must not be returned */
+};
+
+/* Resolves a $ref that is not inside the schema resource being compiled
+ * (another file, or a pointer into the enclosing OpenAPI document). `at` is
+ * the schema object holding the $ref. Returns the target (borrowed; it
+ * must live as long as the compiled schema) and its location for messages
+ * in *where (e.g. "/components/schemas/Pet" or "pet.yaml#/Pet"), or NULL
+ * with err set. */
+typedef struct kumo__refs kumo__refs;
+struct kumo__refs {
+    json_t *(*resolve)(const kumo__refs *self, const json_t *at, const char *ref, char *where, size_t where_len,
+                       kumo__error *err);
+};
+
+typedef struct kumo__violation {
+    char *instance;   /* JSON Pointer into the instance: "/items/0/title" */
+    char *schema;     /* where the failing keyword is: "/components/schemas/Todo/properties/title/maxLength" */
+    char *message;    /* "is 240 characters long; at most 200 are allowed" */
+} kumo__violation;
+
+typedef struct kumo__violations {
+    kumo__violation *items;
+    size_t count, cap;
+    size_t limit;     /* stop after this many (0: 100); `truncated` is set */
+    int truncated;
+} kumo__violations;
+
+void kumo__violations_free(kumo__violations *v);
+
+typedef struct kumo__schema kumo__schema;
+
+/* Compiles `schema` (borrowed; it must outlive the result). `location` is
+ * the schema's own location for messages ("/components/schemas/Todo", or
+ * "" for a standalone file). `refs` may be NULL: then only refs inside the
+ * schema's own document (fragments "#...", $anchor, $id-relative) work.
+ * Refused: a keyword's value of the wrong type, an unknown format-free
+ * mistake like a bad regex, $ref cycles that do not consume input. */
+int kumo__schema_compile(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
+                         kumo__schema **out, kumo__error *err);
+void kumo__schema_free(kumo__schema *s);
+
+/* 0: valid; 1: invalid, violations appended to *out; negative: out of
+ * memory. Thread-safe. */
+int kumo__schema_validate(const kumo__schema *s, const json_t *instance, enum kumo__direction dir,
+                          kumo__violations *out);
+
+#endif
