@@ -112,7 +112,7 @@ typedef struct kumo__param {
 
 /* One entry of a content map (requestBody or a response). */
 typedef struct kumo__media {
-    char *type;                /* lower case, as written: "application/json", "text/*", "*" "/" "*" */
+    char *type;                /* lower case, as written: application/json, text/plain, a wildcard */
     json_t *schema;            /* resolved, borrowed; NULL when the media type has none */
     const char *schema_location;
 } kumo__media;
