@@ -54,8 +54,23 @@ void kumo__doc_value_error(kumo__error *err, const kumo__doc *doc, const json_t 
 
 /* ---- the project: kumo.yaml -------------------------------------------- */
 
+/* How a function unit runs: from defaults:, overridden per unit. */
+typedef struct kumo__tuning {
+    double timeout_s;       /* invocation deadline (10 s) */
+    double idle_s;          /* scale to zero after this long without a request (300 s); 0: never */
+    size_t max_body;        /* largest request body (1 MiB) */
+    size_t memory;          /* memory limit of a worker (128 MiB); 0: none */
+    int min;                /* workers kept warm (0) */
+    int max;                /* most workers at once (8) */
+    int concurrency;        /* in-flight invocations per worker (1) */
+    int queue;              /* invocations waiting for a worker beyond those (64) */
+    /* sandbox layers, each on by default; `sandbox: false` turns all off */
+    unsigned sandbox_seccomp : 1, sandbox_namespaces : 1, sandbox_limits : 1, sandbox_no_new_privs : 1;
+} kumo__tuning;
+
 typedef struct kumo__unit {
     char *name;             /* key under functions: */
+    kumo__tuning tuning;
     char **sources;         /* absolute paths */
     size_t nsources;
     char *so_path;          /* DIR/.kumo/build/local/NAME.so */
@@ -71,6 +86,7 @@ typedef struct kumo__project {
     size_t nkv_stores;
     double timeout_s;       /* defaults: timeout (10 s when absent) */
     size_t max_body;        /* defaults: max_body, bytes (1 MiB when absent) */
+    kumo__tuning defaults;  /* defaults:, which every unit starts from */
     kumo__doc *doc;
 } kumo__project;
 

@@ -25,9 +25,11 @@
 
 static const char *const top_keys[] = {"name",   "api",          "defaults", "functions",
                                        "stores", "environments", "events",   "services", NULL};
-static const char *const tuning_keys[] = {"timeout", "max_body", "memory", "min", "max", "idle", "concurrency", NULL};
-static const char *const unit_keys[] = {"sources", "timeout", "max_body", "memory", "min",
-                                        "max",     "idle",    "concurrency", NULL};
+static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
+                                          "idle",    "queue",    "concurrency", "sandbox", NULL};
+static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "memory",  "min", "max",
+                                        "idle",    "queue",   "concurrency", "sandbox", NULL};
+static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "no_new_privs", NULL};
 static const char *const store_keys[] = {"kv", "blob", "queue", NULL};
 
 static int in_list(const char *s, const char *const *list)
@@ -163,17 +165,58 @@ static int parse_size(const json_t *v, size_t *out)
     return -1;
 }
 
-/* The tuning keys shared by defaults: and each function; fills what the
- * struct holds so far (timeout, max_body) when the pointers are given. */
-static int check_tuning(const kumo__doc *doc, json_t *obj, const char *where, double *timeout_s, size_t *max_body,
-                        kumo__error *err)
+/* sandbox: false | true | {seccomp: bool, namespaces: bool, limits: bool, no_new_privs: bool} */
+static int check_sandbox(const kumo__doc *doc, json_t *obj, const char *where, kumo__tuning *t, kumo__error *err)
+{
+    json_t *v = json_object_get(obj, "sandbox");
+    if (v == NULL)
+        return 0;
+    if (json_is_boolean(v)) {
+        unsigned on = json_is_true(v);
+        t->sandbox_seccomp = t->sandbox_namespaces = t->sandbox_limits = t->sandbox_no_new_privs = on;
+        return 0;
+    }
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s.sandbox", where);
+    if (!json_is_object(v)) {
+        kumo__doc_value_error(err, doc, obj, "sandbox",
+                              "%s must be true, false, or a mapping of seccomp:, namespaces:, limits:, no_new_privs:",
+                              sub);
+        return -EINVAL;
+    }
+    int rc = check_keys(doc, v, sandbox_keys, sub, err);
+    if (rc < 0)
+        return rc;
+    const char *key;
+    json_t *flag;
+    json_object_foreach(v, key, flag) {
+        if (!json_is_boolean(flag)) {
+            kumo__doc_value_error(err, doc, v, key, "%s.%s must be true or false", sub, key);
+            return -EINVAL;
+        }
+        unsigned on = json_is_true(flag);
+        if (strcmp(key, "seccomp") == 0)
+            t->sandbox_seccomp = on;
+        else if (strcmp(key, "namespaces") == 0)
+            t->sandbox_namespaces = on;
+        else if (strcmp(key, "limits") == 0)
+            t->sandbox_limits = on;
+        else
+            t->sandbox_no_new_privs = on;
+    }
+    return 0;
+}
+
+/* The tuning keys shared by defaults: and each function: checks them and
+ * overrides the fields of *t that are given. */
+static int check_tuning(const kumo__doc *doc, json_t *obj, const char *where, kumo__tuning *t, kumo__error *err)
 {
     enum { DURATION, SIZE, COUNT0, COUNT1 };
     static const struct {
         const char *key;
         int kind;
     } fields[] = {{"timeout", DURATION}, {"idle", DURATION}, {"max_body", SIZE},     {"memory", SIZE},
-                  {"min", COUNT0},       {"max", COUNT0},    {"concurrency", COUNT1}};
+                  {"min", COUNT0},       {"max", COUNT0},    {"concurrency", COUNT1}, {"queue", COUNT0}};
     static const char *const expected[] = {
         "a duration like \"10s\", \"500ms\" or \"2m\", or a number of seconds",
         "a size like \"1Mi\", \"512Ki\" or \"10M\", or a number of bytes",
@@ -182,24 +225,21 @@ static int check_tuning(const kumo__doc *doc, json_t *obj, const char *where, do
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         json_t *v = json_object_get(obj, fields[i].key);
-        double d;
-        size_t sz;
+        double d = 0;
+        size_t sz = 0;
         int ok;
         if (v == NULL)
             continue;
         switch (fields[i].kind) {
         case DURATION:
             ok = parse_duration(v, &d) == 0;
-            if (ok && timeout_s && i == 0)
-                *timeout_s = d;
             break;
         case SIZE:
             ok = parse_size(v, &sz) == 0;
-            if (ok && max_body && i == 2)
-                *max_body = sz;
             break;
         default:
-            ok = json_is_integer(v) && json_integer_value(v) >= (fields[i].kind == COUNT1 ? 1 : 0);
+            ok = json_is_integer(v) && json_integer_value(v) >= (fields[i].kind == COUNT1 ? 1 : 0) &&
+                 json_integer_value(v) <= 100000;
             break;
         }
         if (!ok) {
@@ -207,14 +247,28 @@ static int check_tuning(const kumo__doc *doc, json_t *obj, const char *where, do
                                   expected[fields[i].kind]);
             return -EINVAL;
         }
+        int n = (int)json_integer_value(v);
+        switch (i) {
+        case 0: t->timeout_s = d; break;
+        case 1: t->idle_s = d; break;
+        case 2: t->max_body = sz; break;
+        case 3: t->memory = sz; break;
+        case 4: t->min = n; break;
+        case 5: t->max = n; break;
+        case 6: t->concurrency = n; break;
+        case 7: t->queue = n; break;
+        }
     }
-    json_t *min = json_object_get(obj, "min"), *max = json_object_get(obj, "max");
-    if (min && max && json_integer_value(min) > json_integer_value(max)) {
-        kumo__doc_value_error(err, doc, obj, "max", "%s.max (%lld) is below min (%lld); raise max or lower min",
-                              where, (long long)json_integer_value(max), (long long)json_integer_value(min));
+    if (t->max < 1) {
+        kumo__doc_value_error(err, doc, obj, "max", "%s.max must be at least 1", where);
         return -EINVAL;
     }
-    return 0;
+    if (t->min > t->max) {
+        kumo__doc_value_error(err, doc, obj, json_object_get(obj, "max") ? "max" : "min",
+                              "%s.max (%d) is below min (%d); raise max or lower min", where, t->max, t->min);
+        return -EINVAL;
+    }
+    return check_sandbox(doc, obj, where, t, err);
 }
 
 /* DIR/rel (rel as is when absolute), which must be a regular file. */
@@ -305,8 +359,9 @@ static int load_unit(kumo__project *p, const char *name, json_t *def, kumo__unit
         return -EINVAL;
     }
     int rc = check_keys(doc, def, unit_keys, where, err);
+    u->tuning = p->defaults;
     if (rc == 0)
-        rc = check_tuning(doc, def, where, NULL, NULL, err);
+        rc = check_tuning(doc, def, where, &u->tuning, err);
     if (rc < 0)
         return rc;
     json_t *sources = json_object_get(def, "sources");
@@ -380,8 +435,10 @@ static int load_root(kumo__project *p, kumo__error *err)
             return -EINVAL;
         }
         if ((rc = check_keys(doc, defaults, tuning_keys, "defaults", err)) < 0 ||
-            (rc = check_tuning(doc, defaults, "defaults", &p->timeout_s, &p->max_body, err)) < 0)
+            (rc = check_tuning(doc, defaults, "defaults", &p->defaults, err)) < 0)
             return rc;
+        p->timeout_s = p->defaults.timeout_s;
+        p->max_body = p->defaults.max_body;
     }
 
     json_t *functions = json_object_get(root, "functions");
@@ -438,8 +495,20 @@ int kumo__project_load(const char *dir, kumo__project **out, kumo__error *err)
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
-    p->timeout_s = 10;
-    p->max_body = 1u << 20;
+    p->defaults = (kumo__tuning){.timeout_s = 10,
+                                 .idle_s = 300,
+                                 .max_body = 1u << 20,
+                                 .memory = 128u << 20,
+                                 .min = 0,
+                                 .max = 8,
+                                 .concurrency = 1,
+                                 .queue = 64,
+                                 .sandbox_seccomp = 1,
+                                 .sandbox_namespaces = 1,
+                                 .sandbox_limits = 1,
+                                 .sandbox_no_new_privs = 1};
+    p->timeout_s = p->defaults.timeout_s;
+    p->max_body = p->defaults.max_body;
     if ((p->dir = realpath(dir, NULL)) == NULL) {
         rc = -errno;
         kumo__error_set(err, rc, "%s: cannot open the project directory: %s", dir, strerror(errno));

@@ -42,6 +42,18 @@ static void test_ok(void)
         CHECK_STR(u->sources[1], want);
         snprintf(want, sizeof want, "%s/.kumo/build/local/todos.so", abs);
         CHECK_STR(u->so_path, want);
+        /* a unit starts from defaults: and overrides what it says */
+        CHECK(u->tuning.timeout_s == 120);
+        CHECK(u->tuning.idle_s == 300);
+        CHECK_INT(u->tuning.max, 4);
+        CHECK_INT(u->tuning.memory, 128 << 20);
+        CHECK_INT(u->tuning.queue, 64);
+        CHECK_INT(u->tuning.sandbox_seccomp, 1);
+    }
+    const kumo__unit *auth = kumo__project_unit(p, "auth_check");
+    if (auth) {
+        CHECK_INT(auth->tuning.max_body, 10000000);
+        CHECK(auth->tuning.timeout_s == 0.5);
     }
     CHECK(kumo__project_unit(p, "auth_check") != NULL);
     CHECK(kumo__project_unit(p, "nope") == NULL);
@@ -106,7 +118,7 @@ static const struct {
      "kumo.yaml:3:25: defaults.max (1) is below min (3); raise max or lower min"},
     {"name: x\napi: api.yaml\ndefaults: {tiemout: 1}\n",
      "kumo.yaml:3:12: unknown key 'tiemout' in defaults (did you mean 'timeout'?); expected one of: timeout, "
-     "max_body, memory, min, max, idle, concurrency"},
+     "max_body, memory, min, max, idle, queue, concurrency, sandbox"},
     {"name: x\napi: api.yaml\nfunctions: [a]\n",
      "kumo.yaml:3:12: functions must be a mapping of name -> {sources: [...]}"},
     {"name: x\napi: api.yaml\nfunctions:\n  Bad.Name: {sources: [api.yaml]}\n",
@@ -115,7 +127,12 @@ static const struct {
      "kumo.yaml:4:3: functions.f has no sources; add sources: [src/f.c]"},
     {"name: x\napi: api.yaml\nfunctions:\n  f: {sources: [api.yaml], memroy: 1Mi}\n",
      "kumo.yaml:4:28: unknown key 'memroy' in functions.f (did you mean 'memory'?); expected one of: sources, "
-     "timeout, max_body, memory, min, max, idle, concurrency"},
+     "timeout, max_body, memory, min, max, idle, queue, concurrency, sandbox"},
+    {"name: x\napi: api.yaml\ndefaults: {sandbox: {seccomp: yes}}\n",
+     "kumo.yaml:3:31: defaults.sandbox.seccomp must be true or false"},
+    {"name: x\napi: api.yaml\ndefaults: {sandbox: {secomp: true}}\n",
+     "kumo.yaml:3:22: unknown key 'secomp' in defaults.sandbox (did you mean 'seccomp'?); expected one of: seccomp, "
+     "namespaces, limits, no_new_privs"},
     {"name: x\napi: api.yaml\nfunctions:\n  f: {sources: [api.yaml, 7]}\n",
      "kumo.yaml:4:27: functions.f.sources: each source must be a path string"},
     {"name: x\napi: api.yaml\nstores:\n  kv: [a, a]\n", "kumo.yaml:4:11: stores.kv: 'a' is listed twice; remove one"},
