@@ -172,6 +172,10 @@ typedef struct kumo__spec {
 
 int kumo__spec_load(const char *path, kumo__spec **out, kumo__error *err);
 void kumo__spec_free(kumo__spec *spec);
+/* The document `node` was read from (a schema in another file reached by
+ * a $ref), for kumo__doc_error; spec->doc when no loaded document holds it
+ * (a schema synthesized from Swagger 2.0 parameters). */
+kumo__doc *kumo__spec_doc_of(const kumo__spec *spec, const json_t *node);
 
 /* ---- the router ------------------------------------------------------------ */
 

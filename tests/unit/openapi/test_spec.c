@@ -111,8 +111,81 @@ static const struct {
     {"swagger: '1.2'\n", ":1:10: expected 'openapi: 3.x.y' or 'swagger: \"2.0\"' (a string: quote it)"},
     {"openapi: 3.2.0\n", ":1:10: openapi '3.2.0' is not supported; kumo reads 3.0.x and 3.1.x"},
     {"openapi: 3.0.0\npaths:\n  todos: {}\n", ":3:3: path 'todos' must start with '/'"},
-    {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x'\n",
-     ":4:5: a Path Item $ref is not supported yet; inline the operations under '/a'"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x'\n", ":4:11: $ref '#/x' points at nothing: the document has no 'x'"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x'\n    get: {}\n",
+     ":5:5: path '/a' has both $ref and 'get'; move 'get' into the referenced Path Item"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x-items/a'\nx-items:\n  a: {get: {operationId: viaRef}}\n", "", ""},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x-items/a'\nx-items:\n  a: {$ref: '#/x-items/b'}\n  b: {$ref: "
+     "'#/x-items/a'}\n",
+     ":4:11: $ref cycle: '#/x-items/a' -> '#/x-items/b' -> '#/x-items/a' -> ... never reaches a path item"},
+    /* parameters */
+    {"openapi: 3.0.0\npaths:\n  /a/{id}:\n    get:\n      parameters:\n      - {name: id, in: path, schema: {}}\n",
+     ":6:9: path parameter 'id' must have required: true"},
+    {"openapi: 3.0.0\npaths:\n  /a/{id}:\n    get:\n      parameters:\n      - {name: id, in: path, required: false, "
+     "schema: {}}\n",
+     ":6:30: path parameter 'id' must have required: true"},
+    {"openapi: 3.0.0\npaths:\n  /a/{id}:\n    get:\n      parameters:\n      - {name: id, in: path, required: true, "
+     "style: deepObject, schema: {}}\n",
+     ":6:53: parameter 'id': style of a path parameter must be simple, label or matrix"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: query, style: matrix, schema: {}}\n",
+     ":6:37: parameter 'q': style of a query parameter must be form, spaceDelimited, pipeDelimited or deepObject"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: h, in: header, style: form, schema: {}}\n",
+     ":6:38: parameter 'h': style of a header parameter must be simple"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: querystring, schema: {}}\n",
+     ":6:23: parameter 'q': in: querystring is not supported"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: body, schema: {}}\n",
+     ":6:23: parameter 'q': in must be path, query, header or cookie"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: query}\n",
+     ":6:9: parameter 'q' has no schema; add one (or content:)"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: query, schema: {}, content: "
+     "{a/b: {}}}\n",
+     ":6:42: parameter 'q' has both schema and content; keep one"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: query, content: {a/b: {}, c/d: "
+     "{}}}\n",
+     ":6:39: parameter 'q': content must map exactly one media type"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: query, schema: {}}\n      - "
+     "{name: q, in: query, schema: {}}\n",
+     ":7:9: parameter 'q' in query is declared twice; keep one"},
+    {"openapi: 3.0.0\npaths:\n  /a/{id}:\n    get:\n      parameters:\n      - {name: id, in: path, required: true, "
+     "allowEmptyValue: true, schema: {}}\n",
+     ":6:46: parameter 'id': allowEmptyValue applies only to query parameters; remove it"},
+    {"openapi: 3.0.0\npaths:\n  /a/{id}/{tag}:\n    get:\n      parameters:\n      - {name: id, in: path, required: "
+     "true, schema: {}}\n",
+     ":3:3: path '/a/{id}/{tag}' has the parameter {tag} but GET declares no path parameter 'tag'; add {name: tag, "
+     "in: path, required: true, schema: {type: string}}"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: id, in: path, required: true, schema: "
+     "{}}\n",
+     ":3:3: GET /a declares the path parameter 'id', which the path does not have; remove it or add {id} to the "
+     "path"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - $ref: 'https://example.com/p.yaml#/P'\n",
+     ":6:15: $ref 'https://example.com/p.yaml#/P' is remote; kumo loads only local files; download it next to the "
+     "spec"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - $ref: 'urn:x:y'\n",
+     ":6:15: $ref 'urn:x:y' is not a relative file path; kumo loads only local files"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - $ref: '#/components/parameters/Limit'\n"
+     "components: {parameters: {limt: {}}}\n",
+     ":6:15: $ref '#/components/parameters/Limit' points at nothing: /components has no parameter 'Limit'"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - $ref: 'nowhere.yaml#/P'\n",
+     ":6:15: $ref 'nowhere.yaml#/P' points at nothing: cannot open "},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - $ref: '#/components/parameters/A'\n"
+     "components: {parameters: {A: {$ref: '#/components/parameters/A'}}}\n",
+     ":6:15: $ref cycle: '#/components/parameters/A' -> '#/components/parameters/A' -> ... never reaches a parameter"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - $ref: '#/components/parameters/A/x'\n"
+     "components: {parameters: {A: [1]}}\n",
+     ":6:15: $ref '#/components/parameters/A/x' points at nothing: /components/parameters/A has no item 'x' (it has 1)"},
+    /* bodies and responses */
+    {"openapi: 3.0.0\npaths:\n  /a:\n    post:\n      requestBody: {content: {multipart/form-data: {schema: {}, "
+     "encoding: {f: {contentType: image/png}}}}}\n",
+     ":5:65: 'encoding' is not supported: kumo parses multipart/form-data bodies"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    post:\n      requestBody: {content: {json: {}}}\n",
+     ":5:31: 'json' is not a media type; write type/subtype, like application/json"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    post:\n      requestBody: {required: true}\n",
+     ":5:20: requestBody has no content"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      responses: {ok: {description: x}}\n",
+     ":5:19: 'ok' is not a response status; write a code (200), a range (2XX) or default"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      responses: {'200': {$ref: '#/components/responses/Nope'}}\n",
+     ":5:33: $ref '#/components/responses/Nope' points at nothing: the document has no 'components'"},
+    {"openapi: 3.0.0\nwebhooks: {}\n", ":2:1: webhooks are an OpenAPI 3.1 field; this document is OpenAPI 3.0"},
     {"openapi: 3.0.0\npaths:\n  /a:\n    GET: {}\n",
      ":4:5: 'GET' is not a method or Path Item field; methods are lower case: get, put, post, delete, options, head, "
      "patch, trace"},
