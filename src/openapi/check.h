@@ -12,8 +12,8 @@
  * answered (kumo up --dev). Nothing here knows h2o: the gateway fills a
  * kumo__http_view.
  */
-#ifndef KUMO_CHECK_H
-#define KUMO_CHECK_H
+#ifndef KUMO_OPCHECK_H
+#define KUMO_OPCHECK_H
 
 #include <jansson.h>
 #include <stddef.h>
