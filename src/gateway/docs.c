@@ -1,0 +1,837 @@
+/*
+ * docs.c: the live contract (see docs.h). Everything is computed once in
+ * kumo__docs_build: the spec without x-kumo-* keys as JSON and YAML, each
+ * file the spec $refs (found by walking every $ref, resolved against the
+ * referring file, lexically normalised and refused when it leaves the
+ * spec's directory, also through a symlink), and the HTML page. Serving is a
+ * lookup in that table and a copy of the body into the response.
+ *
+ * The YAML emitter writes block style and quotes a string whenever a reader
+ * could resolve it as anything else: PyYAML's YAML 1.1 (yes, on, 1_000,
+ * 12:30, 2026-01-01) as well as the 1.2 core schema kumo reads with.
+ */
+#include "gateway/docs.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/problem.h"
+
+#define DOCS_MAX_FILES 256
+
+struct kumo__docs {
+    kumo__docs_entry *entries;
+    size_t n, cap;
+};
+
+/* ---- a growing text buffer ------------------------------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf;
+
+static void buf_add(buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_str(buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+static void buf_indent(buf *b, int n)
+{
+    static const char spaces[] = "                                ";
+    while (n > 0) {
+        int k = n < 32 ? n : 32;
+        buf_add(b, spaces, (size_t)k);
+        n -= k;
+    }
+}
+
+/* ---- x-kumo-* removal ------------------------------------------------- */
+
+enum strip_ctx {
+    CTX_NORMAL,   /* an OpenAPI or Schema object: x-kumo-* keys go */
+    CTX_LITERAL,  /* data (example, default, enum, const): copied as is */
+    CTX_NAMES,    /* a map of user-chosen names (properties, schemas, headers...) */
+    CTX_EXAMPLES, /* the examples map: names -> Example Objects */
+    CTX_EXAMPLE,  /* an Example Object: its value is data */
+    CTX_RESPONSES, /* status -> Response; "default" here is a response, not data */
+};
+
+static const char *const name_maps[] = {
+    "properties", "patternProperties", "definitions", "$defs", "schemas", "parameters", "headers", "content",
+    "encoding", "securitySchemes", "requestBodies", "links", "callbacks", "pathItems", "variables",
+    "dependentSchemas", "mapping", NULL,
+};
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0)
+            return 1;
+    return 0;
+}
+
+static enum strip_ctx child_ctx(enum strip_ctx ctx, const char *key, const json_t *value)
+{
+    if (ctx == CTX_LITERAL)
+        return CTX_LITERAL;
+    if (ctx == CTX_NAMES || ctx == CTX_RESPONSES)
+        return CTX_NORMAL;
+    if (ctx == CTX_EXAMPLES)
+        return CTX_EXAMPLE;
+    if (ctx == CTX_EXAMPLE && strcmp(key, "value") == 0)
+        return CTX_LITERAL;
+    if (strcmp(key, "example") == 0 || strcmp(key, "default") == 0 || strcmp(key, "enum") == 0 ||
+        strcmp(key, "const") == 0)
+        return CTX_LITERAL;
+    if (strcmp(key, "responses") == 0 && json_is_object(value))
+        return CTX_RESPONSES;
+    if (strcmp(key, "examples") == 0)
+        return json_is_object(value) ? CTX_EXAMPLES : CTX_LITERAL;
+    if (json_is_object(value) && in_list(key, name_maps))
+        return CTX_NAMES;
+    return CTX_NORMAL;
+}
+
+static json_t *strip(const json_t *v, enum strip_ctx ctx, int depth)
+{
+    if (ctx == CTX_LITERAL || depth > 512)
+        return json_deep_copy(v);
+    if (json_is_array(v)) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            json_t *c = strip(item, ctx == CTX_NAMES ? CTX_NORMAL : ctx, depth + 1);
+            if (out == NULL || c == NULL || json_array_append_new(out, c) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    if (!json_is_object(v))
+        return json_deep_copy(v);
+    json_t *out = json_object();
+    const char *key;
+    json_t *item;
+    json_object_foreach((json_t *)v, key, item) {
+        if (ctx != CTX_NAMES && ctx != CTX_EXAMPLES && strncmp(key, "x-kumo-", 7) == 0)
+            continue;
+        json_t *c = strip(item, child_ctx(ctx, key, item), depth + 1);
+        if (out == NULL || c == NULL || json_object_set_new(out, key, c) < 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+json_t *kumo__docs_strip(const json_t *doc)
+{
+    return strip(doc, CTX_NORMAL, 0);
+}
+
+/* ---- YAML ------------------------------------------------------------ */
+
+static int is_reserved_word(const char *s)
+{
+    static const char *const words[] = {
+        "y", "n", "yes", "no", "true", "false", "on", "off", "null", "~", NULL,
+    };
+    char low[8];
+    size_t n = strlen(s);
+    if (n >= sizeof(low))
+        return 0;
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    return in_list(low, words);
+}
+
+/* A string that may be written plain: starts with a letter, '/', '_' or
+ * '$' (never a number, date, indicator or .inf), printable ASCII only, no
+ * ": " or " #", no trailing ':' or space, and not a YAML 1.1 bool/null. */
+static int plain_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 200 || strlen(s) != len)
+        return 0;
+    char c0 = s[0];
+    if (!((c0 >= 'a' && c0 <= 'z') || (c0 >= 'A' && c0 <= 'Z') || c0 == '/' || c0 == '_' || c0 == '$'))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f)
+            return 0;
+        if (c == ':' && (i + 1 == len || s[i + 1] == ' '))
+            return 0;
+        if (c == '#' && s[i - 1] == ' ')
+            return 0;
+    }
+    if (s[len - 1] == ' ')
+        return 0;
+    return !is_reserved_word(s);
+}
+
+/* Length of the UTF-8 sequence at s (1 for an invalid byte) and its code
+ * point in *cp. */
+static size_t utf8_next(const unsigned char *s, size_t left, uint32_t *cp)
+{
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    size_t n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 1;
+    if (n == 1 || n > left) {
+        *cp = 0xfffd;
+        return 1;
+    }
+    uint32_t v = s[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++)
+        v = (v << 6) | (s[i] & 0x3f);
+    *cp = v;
+    return n;
+}
+
+static void yaml_quoted(buf *b, const char *s, size_t len)
+{
+    char tmp[16];
+    buf_add(b, "\"", 1);
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        uint32_t cp;
+        size_t n = utf8_next((const unsigned char *)s + i, len - i, &cp);
+        if (c == '"' || c == '\\') {
+            buf_add(b, "\\", 1);
+            buf_add(b, s + i, 1);
+        } else if (c == '\n') {
+            buf_add(b, "\\n", 2);
+        } else if (c == '\t') {
+            buf_add(b, "\\t", 2);
+        } else if (c == '\r') {
+            buf_add(b, "\\r", 2);
+        } else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
+            snprintf(tmp, sizeof(tmp), "\\x%02" PRIx32, cp);
+            buf_str(b, tmp);
+        } else if (cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp == 0xfffe || cp == 0xffff ||
+                   (cp >= 0xd800 && cp <= 0xdfff)) {
+            snprintf(tmp, sizeof(tmp), "\\u%04" PRIx32, cp);
+            buf_str(b, tmp);
+        } else {
+            buf_add(b, s + i, n);
+        }
+        i += n;
+    }
+    buf_add(b, "\"", 1);
+}
+
+/* Multi-line text as a literal block (|, |-), when that reads back
+ * exactly: every character printable, no line with trailing blanks, the
+ * first line not indented, at most one final newline. */
+static int block_ok(const char *s, size_t len)
+{
+    if (memchr(s, '\n', len) == NULL || strlen(s) != len)
+        return 0;
+    if (s[0] == ' ' || s[0] == '\t' || s[0] == '\n')
+        return 0;
+    if (len >= 2 && s[len - 1] == '\n' && s[len - 2] == '\n')
+        return 0;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t n = utf8_next((const unsigned char *)s + i, len - i, &cp);
+        if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == '\r' || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
+            cp == 0x2028 || cp == 0x2029 || cp >= 0xfeff || (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffd)
+            return 0;
+        if (cp == '\n' && i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+            return 0;
+        i += n;
+    }
+    return s[len - 1] != ' ' && s[len - 1] != '\t';
+}
+
+static void yaml_block(buf *b, const char *s, size_t len, int indent)
+{
+    buf_str(b, s[len - 1] == '\n' ? "|\n" : "|-\n");
+    size_t start = 0;
+    while (start < len) {
+        const char *nl = memchr(s + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - s) : len;
+        if (end > start)
+            buf_indent(b, indent);
+        buf_add(b, s + start, end - start);
+        buf_add(b, "\n", 1);
+        start = end + 1;
+    }
+}
+
+static void yaml_string(buf *b, const char *s, size_t len)
+{
+    if (plain_ok(s, len))
+        buf_add(b, s, len);
+    else
+        yaml_quoted(b, s, len);
+}
+
+static void yaml_real(buf *b, double d)
+{
+    char tmp[48];
+    snprintf(tmp, sizeof(tmp), "%.17g", d);
+    /* YAML 1.1 readers want a '.' in a float: 1e+20 -> 1.0e+20, 3 -> 3.0 */
+    if (strchr(tmp, '.') == NULL) {
+        char *e = strchr(tmp, 'e');
+        char out[56];
+        if (e)
+            snprintf(out, sizeof(out), "%.*s.0%s", (int)(e - tmp), tmp, e);
+        else
+            snprintf(out, sizeof(out), "%s.0", tmp);
+        buf_str(b, out);
+        return;
+    }
+    buf_str(b, tmp);
+}
+
+static int is_empty_container(const json_t *v)
+{
+    return (json_is_object(v) && json_object_size(v) == 0) || (json_is_array(v) && json_array_size(v) == 0);
+}
+
+static void yaml_node(buf *b, const json_t *v, int indent, int depth, int inline_first);
+
+/* Writes a scalar or empty container on the current line, or nothing when
+ * the value is a block collection (the caller puts it on new lines). */
+static int yaml_inline(buf *b, const json_t *v, int indent)
+{
+    char tmp[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        if (json_object_size(v) > 0)
+            return 0;
+        buf_str(b, "{}");
+        return 1;
+    case JSON_ARRAY:
+        if (json_array_size(v) > 0)
+            return 0;
+        buf_str(b, "[]");
+        return 1;
+    case JSON_STRING: {
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        if (block_ok(s, len))
+            yaml_block(b, s, len, indent);
+        else
+            yaml_string(b, s, len);
+        return 1;
+    }
+    case JSON_INTEGER:
+        snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        buf_str(b, tmp);
+        return 1;
+    case JSON_REAL:
+        yaml_real(b, json_real_value(v));
+        return 1;
+    case JSON_TRUE:
+        buf_str(b, "true");
+        return 1;
+    case JSON_FALSE:
+        buf_str(b, "false");
+        return 1;
+    default:
+        buf_str(b, "null");
+        return 1;
+    }
+}
+
+/* A value after "key:" or "- ": same line when inline, else the
+ * collection on the following lines at `indent`. A block scalar brings
+ * its own newline. */
+static void yaml_value(buf *b, const json_t *v, int indent, int depth)
+{
+    size_t before = b->len;
+    if (yaml_inline(b, v, indent)) {
+        if (b->len == before || b->p[b->len - 1] != '\n')
+            buf_add(b, "\n", 1);
+        return;
+    }
+    buf_add(b, "\n", 1);
+    yaml_node(b, v, indent, depth + 1, 0);
+}
+
+static void yaml_key(buf *b, const char *key)
+{
+    size_t len = strlen(key);
+    if (len > 1000) { /* implicit keys are limited to 1024 characters */
+        buf_str(b, "? ");
+        yaml_quoted(b, key, len);
+        buf_str(b, "\n: ");
+        return;
+    }
+    yaml_string(b, key, len);
+    buf_str(b, ":");
+}
+
+/* A block collection at `indent`; with `inline_first` its first line
+ * continues the current one (after "- "). */
+static void yaml_node(buf *b, const json_t *v, int indent, int depth, int inline_first)
+{
+    int first = 1;
+    if (depth > 1000) {
+        buf_str(b, "null\n");
+        return;
+    }
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *item;
+        json_object_foreach((json_t *)v, key, item) {
+            if (!(first && inline_first))
+                buf_indent(b, indent);
+            first = 0;
+            yaml_key(b, key);
+            if (!is_empty_container(item) && (json_is_object(item) || json_is_array(item))) {
+                buf_add(b, "\n", 1);
+                yaml_node(b, item, indent + 2, depth + 1, 0);
+            } else {
+                buf_add(b, " ", 1);
+                yaml_value(b, item, indent + 2, depth);
+            }
+        }
+        return;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+        if (!(first && inline_first))
+            buf_indent(b, indent);
+        first = 0;
+        buf_str(b, "- ");
+        if (!is_empty_container(item) && (json_is_object(item) || json_is_array(item)))
+            yaml_node(b, item, indent + 2, depth + 1, 1);
+        else
+            yaml_value(b, item, indent + 2, depth);
+    }
+}
+
+char *kumo__docs_yaml(const json_t *v)
+{
+    buf b = {0};
+    if (is_empty_container(v) || !(json_is_object(v) || json_is_array(v)))
+        yaml_value(&b, v, 2, 0);
+    else
+        yaml_node(&b, v, 0, 0, 0);
+    if (b.oom || b.p == NULL) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* ---- the table of served documents ------------------------------------- */
+
+static void entry_free(kumo__docs_entry *e)
+{
+    free((char *)e->path);
+    free((char *)e->body);
+    free((char *)e->etag);
+}
+
+void kumo__docs_free(kumo__docs *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        entry_free(&d->entries[i]);
+    free(d->entries);
+    free(d);
+}
+
+/* FNV-1a, 64 bits: enough to tell versions of one document apart. */
+static uint64_t fnv1a(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Adds path -> body; takes `body` (malloc'd) even on failure. */
+static int add_entry(kumo__docs *d, const char *path, char *body, const char *content_type, kumo__error *err)
+{
+    if (body == NULL)
+        goto oom;
+    for (size_t i = 0; i < d->n; i++) {
+        if (strcmp(d->entries[i].path, path) == 0) {
+            free(body);
+            return 0;
+        }
+    }
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 8;
+        kumo__docs_entry *e = realloc(d->entries, cap * sizeof(*e));
+        if (e == NULL)
+            goto oom;
+        d->entries = e;
+        d->cap = cap;
+    }
+    kumo__docs_entry *e = &d->entries[d->n];
+    memset(e, 0, sizeof(*e));
+    e->body = body;
+    e->len = strlen(body);
+    e->content_type = content_type;
+    char tag[24];
+    snprintf(tag, sizeof(tag), "\"%016" PRIx64 "\"", fnv1a(body, e->len));
+    if ((e->path = strdup(path)) == NULL || (e->etag = strdup(tag)) == NULL) {
+        entry_free(e);
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    d->n++;
+    return 0;
+oom:
+    free(body);
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
+
+const kumo__docs_entry *kumo__docs_find(const kumo__docs *d, const char *path, size_t path_len)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const kumo__docs_entry *e = &d->entries[i];
+        if (strlen(e->path) == path_len && memcmp(e->path, path, path_len) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static const char CT_JSON[] = "application/json";
+static const char CT_YAML[] = "application/yaml; charset=utf-8";
+static const char CT_HTML[] = "text/html; charset=utf-8";
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* A document in the format its file name says: .json as JSON, else YAML. */
+static int add_document(kumo__docs *d, const char *path, const json_t *root, int as_json, kumo__error *err)
+{
+    json_t *clean = kumo__docs_strip(root);
+    if (clean == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    char *body = NULL;
+    if (as_json) {
+        body = json_dumps(clean, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        if (body) {
+            size_t n = strlen(body);
+            char *nl = realloc(body, n + 2);
+            if (nl == NULL) {
+                free(body);
+                body = NULL;
+            } else {
+                body = nl;
+                memcpy(body + n, "\n", 2);
+            }
+        }
+    } else {
+        body = kumo__docs_yaml(clean);
+    }
+    json_decref(clean);
+    return add_entry(d, path, body, as_json ? CT_JSON : CT_YAML, err);
+}
+
+/* ---- files the spec $refs ---------------------------------------------- */
+
+/* Normalises a relative path lexically ("a/./b/../c" -> "a/c"); NULL when it
+ * climbs above its start or is absolute. */
+static char *normalize_rel(const char *path)
+{
+    if (path[0] == '/' || path[0] == '\0')
+        return NULL;
+    size_t n = strlen(path);
+    char *out = malloc(n + 1);
+    if (out == NULL)
+        return NULL;
+    size_t len = 0;
+    const char *p = path;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t seg = slash ? (size_t)(slash - p) : strlen(p);
+        if (seg == 0 || (seg == 1 && p[0] == '.')) {
+            /* skip */
+        } else if (seg == 2 && p[0] == '.' && p[1] == '.') {
+            if (len == 0) {
+                free(out);
+                return NULL;
+            }
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            if (len > 0)
+                len--;
+        } else {
+            if (len > 0)
+                out[len++] = '/';
+            memcpy(out + len, p, seg);
+            len += seg;
+        }
+        p += seg;
+        if (*p == '/')
+            p++;
+    }
+    out[len] = '\0';
+    if (len == 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+typedef struct refwalk {
+    kumo__docs *d;
+    const char *root_dir;    /* realpath of the spec's directory */
+    char *seen[DOCS_MAX_FILES];
+    size_t nseen;
+} refwalk;
+
+static int walk_refs(refwalk *w, const char *rel, const json_t *v, int depth, kumo__error *err);
+
+/* `rel`: the referring file, relative to the spec's directory; `ref`: a
+ * $ref value. Loads and adds the file it names when it lies inside. */
+static int follow_ref(refwalk *w, const char *rel, const char *ref, int depth, kumo__error *err)
+{
+    const char *hash = strchr(ref, '#');
+    size_t flen = hash ? (size_t)(hash - ref) : strlen(ref);
+    if (flen == 0 || memchr(ref, ':', flen) || ref[0] == '/' || memchr(ref, '?', flen) || memchr(ref, '%', flen))
+        return 0; /* same document, a URL, an absolute path, or escaped: not served */
+    const char *slash = strrchr(rel, '/');
+    size_t dlen = slash ? (size_t)(slash - rel) + 1 : 0;
+    char *joined = malloc(dlen + flen + 1);
+    if (joined == NULL)
+        goto oom;
+    memcpy(joined, rel, dlen);
+    memcpy(joined + dlen, ref, flen);
+    joined[dlen + flen] = '\0';
+    char *target = normalize_rel(joined);
+    free(joined);
+    if (target == NULL)
+        return 0; /* outside the spec's directory */
+    for (size_t i = 0; i < w->nseen; i++) {
+        if (strcmp(w->seen[i], target) == 0) {
+            free(target);
+            return 0;
+        }
+    }
+    if (w->nseen == DOCS_MAX_FILES) {
+        free(target);
+        return 0;
+    }
+    w->seen[w->nseen++] = target;
+
+    int rc = 0;
+    char full[PATH_MAX], real[PATH_MAX];
+    kumo__doc *doc = NULL;
+    kumo__error ignored = {0};
+    snprintf(full, sizeof(full), "%s/%s", w->root_dir, target);
+    size_t rlen = strlen(w->root_dir);
+    if (realpath(full, real) == NULL || strncmp(real, w->root_dir, rlen) != 0 || real[rlen] != '/')
+        return 0; /* missing, or a symlink out of the directory */
+    if (kumo__doc_load(real, &doc, &ignored) != 0)
+        return 0; /* the spec loader reports broken files; here they are just not served */
+    char served[PATH_MAX + 16];
+    snprintf(served, sizeof(served), "/openapi/%s", target);
+    if ((rc = add_document(w->d, served, kumo__doc_root(doc), ends_with(target, ".json"), err)) == 0)
+        rc = walk_refs(w, target, kumo__doc_root(doc), depth + 1, err);
+    kumo__doc_free(doc);
+    return rc;
+oom:
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
+
+static int walk_refs(refwalk *w, const char *rel, const json_t *v, int depth, kumo__error *err)
+{
+    if (depth > 512)
+        return 0;
+    int rc = 0;
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *item;
+        json_object_foreach((json_t *)v, key, item) {
+            if (strcmp(key, "$ref") == 0 && json_is_string(item))
+                rc = follow_ref(w, rel, json_string_value(item), depth, err);
+            else
+                rc = walk_refs(w, rel, item, depth + 1, err);
+            if (rc < 0)
+                return rc;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            if ((rc = walk_refs(w, rel, item, depth + 1, err)) < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- build ---------------------------------------------------------------- */
+
+int kumo__docs_build(const kumo__spec *spec, const char *project_name, kumo__docs **out, kumo__error *err)
+{
+    *out = NULL;
+    int rc = 0;
+    refwalk w = {0};
+    char real[PATH_MAX];
+    kumo__docs *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    const json_t *root = kumo__doc_root(spec->doc);
+    if ((rc = add_document(d, "/openapi.json", root, 1, err)) < 0 ||
+        (rc = add_document(d, "/openapi.yaml", root, 0, err)) < 0)
+        goto out;
+
+    const char *title = project_name && *project_name ? project_name : spec->title;
+    char *page = kumo__docs_page(title ? title : "API", spec->base_path ? spec->base_path : "");
+    if ((rc = add_entry(d, "/docs", page, CT_HTML, err)) < 0)
+        goto out;
+    char *page2 = strdup(d->entries[d->n - 1].body);
+    if ((rc = add_entry(d, "/docs/", page2, CT_HTML, err)) < 0)
+        goto out;
+
+    /* The main file under its own name, then whatever it $refs. */
+    const char *path = kumo__doc_path(spec->doc);
+    if (path == NULL || realpath(path, real) == NULL)
+        goto out; /* a spec parsed from memory: no files to serve */
+    char *slash = strrchr(real, '/');
+    *slash = '\0';
+    const char *base = slash + 1;
+    w.d = d;
+    w.root_dir = real;
+    char served[PATH_MAX + 16];
+    snprintf(served, sizeof(served), "/openapi/%s", base);
+    if ((rc = add_document(d, served, root, ends_with(base, ".json"), err)) < 0)
+        goto out;
+    if ((w.seen[0] = strdup(base)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    w.nseen = 1;
+    rc = walk_refs(&w, base, root, 0, err);
+out:
+    for (size_t i = 0; i < w.nseen; i++)
+        free(w.seen[i]);
+    if (rc < 0) {
+        kumo__error_wrap(err, "preparing /openapi.json and /docs");
+        kumo__docs_free(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+/* ---- serving ---------------------------------------------------------------- */
+
+int kumo__docs_etag_matches(const char *v, size_t len, const char *etag)
+{
+    size_t elen = strlen(etag);
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        if (i >= len)
+            break;
+        if (v[i] == '*')
+            return 1;
+        if (i + 2 <= len && v[i] == 'W' && v[i + 1] == '/')
+            i += 2;
+        size_t start = i;
+        if (i < len && v[i] == '"') {
+            i++;
+            while (i < len && v[i] != '"')
+                i++;
+            if (i < len)
+                i++;
+        } else {
+            while (i < len && v[i] != ',' && v[i] != ' ')
+                i++;
+        }
+        if (i - start == elen && memcmp(v + start, etag, elen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req)
+{
+    if (d == NULL)
+        return 0;
+    const kumo__docs_entry *e = kumo__docs_find(d, req->path_normalized.base, req->path_normalized.len);
+    if (e == NULL)
+        return 0;
+    int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    if (!head && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
+        kumo__send_problem(req, 405, "Method Not Allowed", "the API description and docs are read-only: use GET",
+                           NULL, NULL);
+        return 1;
+    }
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, e->etag, strlen(e->etag));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
+    ssize_t inm = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
+    if (inm >= 0 &&
+        kumo__docs_etag_matches(req->headers.entries[inm].value.base, req->headers.entries[inm].value.len, e->etag)) {
+        req->res.status = 304;
+        req->res.reason = "Not Modified";
+        h2o_send_inline(req, "", 0);
+        return 1;
+    }
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, e->content_type,
+                   strlen(e->content_type));
+    if (strncmp(e->content_type, "text/html", 9) == 0) {
+        /* the page runs only its own inline script and talks only to this origin */
+        static const char csp[] = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                                   "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'";
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL,
+                              csp, sizeof(csp) - 1);
+    }
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
+                          H2O_STRLIT("nosniff"));
+    kumo__send_body(req, e->body, e->len);
+    return 1;
+}

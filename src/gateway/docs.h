@@ -1,0 +1,72 @@
+/*
+ * docs.h: the live contract. At start-up the gateway turns its loaded
+ * OpenAPI document into the documents it serves beside the API:
+ *
+ *   /openapi.json            the spec with every x-kumo-* key removed
+ *   /openapi.yaml            the same, as YAML (block style)
+ *   /openapi/<relative path> each file the spec $refs (and the main file
+ *                            under its own name), x-kumo-* removed too, so a
+ *                            client can follow relative $refs
+ *   /docs, /docs/            a self-contained HTML reference with a
+ *                            "Try it" form per operation (docs_page.c)
+ *
+ * Every body is built once by kumo__docs_build and only read afterwards,
+ * so serving needs no lock. Bodies carry an ETag (a hash of the content)
+ * and Cache-Control: no-cache; If-None-Match answers 304.
+ */
+#ifndef KUMO_DOCS_H
+#define KUMO_DOCS_H
+
+#include <stddef.h>
+
+#include "openapi/openapi.h"
+
+typedef struct kumo__docs kumo__docs;
+
+/* Prepares the served documents from the loaded spec (borrowed only during
+ * the call). `project_name` names the page (may be NULL: the spec's title).
+ * *out is owned by the caller: kumo__docs_free. */
+int kumo__docs_build(const kumo__spec *spec, const char *project_name, kumo__docs **out, kumo__error *err);
+void kumo__docs_free(kumo__docs *d);
+
+/* One served document, looked up by request path (no query string):
+ * body, length, Content-Type and quoted ETag, all owned by `d`. NULL when
+ * the path is not one of the documents. */
+typedef struct kumo__docs_entry {
+    const char *path;          /* "/openapi.json" */
+    const char *body;
+    size_t len;
+    const char *content_type;
+    const char *etag;          /* "\"1f2e...\"", quotes included */
+} kumo__docs_entry;
+
+const kumo__docs_entry *kumo__docs_find(const kumo__docs *d, const char *path, size_t path_len);
+
+/* Whether an If-None-Match header value (a list of entity tags, or "*")
+ * matches `etag` (weak comparison, as RFC 9110 asks for GET). */
+int kumo__docs_etag_matches(const char *if_none_match, size_t len, const char *etag);
+
+/* The spec document without x-kumo-* keys (new reference). Keys are
+ * removed wherever they are specification extensions; literal data is
+ * left alone: the values of example, default, enum and const, the value
+ * of an Example Object, and property names under properties. */
+json_t *kumo__docs_strip(const json_t *doc);
+
+/* YAML text (block style, malloc'd, NUL-terminated) for a JSON value;
+ * strings are quoted whenever a YAML 1.1 or 1.2 reader could take them
+ * for anything but a string, so the text reads back as the same value. */
+char *kumo__docs_yaml(const json_t *v);
+
+/* The HTML page (docs_page.c): malloc'd, NUL-terminated. `title` and
+ * `base_path` (the spec's server path, "" or "/v1") are embedded escaped. */
+char *kumo__docs_page(const char *title, const char *base_path);
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+/* Serves GET/HEAD of the paths above; returns 1 when it answered the
+ * request (other methods get 405), 0 when the path is not one of these
+ * (the caller routes it to the API). Thread-safe. */
+int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req);
+
+#endif
