@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -37,7 +38,6 @@
 #include "runtime/runtime.h"
 #include "util/percent.h"
 
-#define QUEUE_MAX 1024
 
 typedef struct gateway gateway;
 
@@ -68,7 +68,10 @@ struct gateway {
     loop_thread *threads;
     int nthreads;
     atomic_int draining;
-    int conf_ready;
+    pthread_mutex_t stop_lock;  /* loops drained so far; pools go once all have */
+    pthread_cond_t stop_cond;
+    int nstopped, nstarted;
+    int conf_ready, barrier_ready;
     char id_prefix[9];
 };
 
@@ -291,14 +294,13 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
         case KUMO_CALL_NO_WORKER:
             kumo__send_problem(req, 502, "Function unavailable", detail, c->request_id, NULL);
             break;
-        case KUMO_CALL_OVERLOAD:
-            kumo__send_problem(req, 503, "Function overloaded", detail, c->request_id, "1");
-            break;
         }
         status = req->res.status;
     }
-    log_request(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status,
-                now_us() - c->start_us, c->call.worker_pid);
+    uint64_t duration = now_us() - c->start_us;
+    kumo__pool_record(t->pools[c->op->unit_index], duration, result != KUMO_CALL_OK, kumo__now_ms());
+    log_request(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
+                c->call.worker_pid);
     kumo__frame_writer_free(&c->call.frame);
     free(c);
 }
@@ -355,9 +357,9 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         reject(req, request_id, start, op, 501, "Not Implemented", detail, NULL);
         return 0;
     }
-    if (req->entity.len > gw->project->max_body) {
-        snprintf(detail, sizeof(detail), "the body has %zu bytes; the limit is %zu", req->entity.len,
-                 gw->project->max_body);
+    size_t max_body = gw->project->units[op->unit_index].tuning.max_body;
+    if (req->entity.len > max_body) {
+        snprintf(detail, sizeof(detail), "the body has %zu bytes; the limit is %zu", req->entity.len, max_body);
         reject(req, request_id, start, op, 413, "Content Too Large", detail, NULL);
         return 0;
     }
@@ -375,7 +377,8 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
     snprintf(c->method, sizeof(c->method), "%s", method);
     kumo__json_escape(c->path, sizeof(c->path), path, path_len);
     c->call.cb = on_call_done;
-    uint64_t timeout_ms = (uint64_t)(gw->project->timeout_s * 1000.0);
+    const kumo__tuning *tuning = &gw->project->units[op->unit_index].tuning;
+    uint64_t timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
     c->call.deadline_ms = timeout_ms ? kumo__now_ms() + timeout_ms : 0;
 
     kumo__frame_writer *w = &c->call.frame;
@@ -415,17 +418,71 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
                NULL);
         return 0;
     }
-    if (kumo__pool_submit(t->pools[op->unit_index], &c->call) != 0) {
+    char why[400];
+    rc = kumo__pool_submit(t->pools[op->unit_index], &c->call, why, sizeof(why));
+    if (rc != 0) {
         kumo__frame_writer_free(w);
         free(c);
-        reject(req, request_id, start, op, 503, "Service Unavailable",
-               "the function's queue is full; retry after a moment", NULL);
+        if (rc == -EBUSY)
+            reject(req, request_id, start, op, 429, "Too Many Requests", why, NULL);
+        else
+            reject(req, request_id, start, op, 503, "Service Unavailable", why, NULL);
         return 0;
     }
     t->inflight++;
     c->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*c->slot), on_req_dispose);
     *c->slot = c;
     return 0;
+}
+
+/* The upper bound, in milliseconds, of the histogram bucket holding the
+ * q-quantile of `h` (bucket k: [2^(k/4), 2^((k+1)/4)) microseconds). */
+static double quantile_ms(const unsigned long long *h, unsigned long long total, double q)
+{
+    if (total == 0)
+        return 0;
+    unsigned long long rank = (unsigned long long)(q * (double)total), seen = 0;
+    for (int k = 0; k < KUMO_HIST_BUCKETS; k++) {
+        seen += h[k];
+        if (seen > rank)
+            return exp2((k + 1) / 4.0) / 1000.0;
+    }
+    return exp2(KUMO_HIST_BUCKETS / 4.0) / 1000.0;
+}
+
+/* GET /status: per function, figures summed over every loop's pool. */
+static char *status_json(gateway *gw)
+{
+    json_t *fns = json_array();
+    uint64_t now = kumo__now_ms();
+    for (size_t u = 0; u < gw->project->nunits; u++) {
+        const kumo__unit *unit = &gw->project->units[u];
+        kumo__pool_stats st;
+        memset(&st, 0, sizeof(st));
+        for (int i = 0; i < gw->nthreads; i++)
+            if (gw->threads[i].pools && gw->threads[i].pools[u])
+                kumo__pool_stats_add(gw->threads[i].pools[u], &st, now);
+        unsigned long long recent = 0;
+        for (int k = 0; k < KUMO_HIST_BUCKETS; k++)
+            recent += st.hist[k];
+        json_t *f = json_pack("{s:s, s:{s:i, s:i, s:i, s:i}, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, "
+                              "s:{s:I, s:f, s:f}, s:{s:i, s:i, s:i, s:f, s:f}}",
+                              "name", unit->name, "replicas", "total", st.workers, "busy", st.busy, "idle",
+                              st.workers - st.busy - st.starting, "starting", st.starting, "queued", st.queued,
+                              "in_flight", st.inflight, "invocations", (json_int_t)st.invocations, "errors",
+                              (json_int_t)st.errors, "cold_starts", (json_int_t)st.cold_starts, "timeouts",
+                              (json_int_t)st.timeouts, "crashes", (json_int_t)st.crashes, "rejected",
+                              (json_int_t)st.rejected, "last_minute", "invocations", (json_int_t)recent, "p50_ms",
+                              quantile_ms(st.hist, recent, 0.50), "p99_ms", quantile_ms(st.hist, recent, 0.99),
+                              "limits", "min", unit->tuning.min, "max", unit->tuning.max, "concurrency",
+                              unit->tuning.concurrency, "idle_s", unit->tuning.idle_s, "timeout_s",
+                              unit->tuning.timeout_s);
+        json_array_append_new(fns, f);
+    }
+    json_t *doc = json_pack("{s:s, s:i, s:o}", "project", gw->project->name, "loops", gw->nthreads, "functions", fns);
+    char *out = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+    return out;
 }
 
 static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
@@ -450,7 +507,20 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
             kumo__send_body(req, H2O_STRLIT("{\"status\":\"ready\"}\n"));
         return 0;
     }
-    kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz", NULL, NULL);
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/status"))) {
+        char *body = status_json(gw);
+        if (body == NULL) {
+            kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
+            return 0;
+        }
+        req->res.status = 200;
+        req->res.reason = "OK";
+        add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
+        kumo__send_body(req, body, strlen(body));
+        free(body);
+        return 0;
+    }
+    kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz, /status", NULL, NULL);
     return 0;
 }
 
@@ -502,17 +572,25 @@ static void *thread_main(void *arg)
                 break;
         }
     }
-    /* Let the last responses flush before the workers go. */
+    /* Let the last responses flush; close the admin listener; then wait
+     * for every loop, since /status reads all loops' pools. */
     for (int i = 0; i < 5; i++)
         h2o_evloop_run(t->loop, 10);
-    for (size_t i = 0; i < gw->project->nunits; i++) {
-        kumo__pool_destroy(t->pools[i], 2000);
-        t->pools[i] = NULL;
-    }
     if (t->admin_listener) {
         h2o_socket_read_stop(t->admin_listener);
         h2o_socket_close(t->admin_listener);
         t->admin_listener = NULL;
+    }
+    h2o_evloop_run(t->loop, 0);
+    pthread_mutex_lock(&gw->stop_lock);
+    gw->nstopped++;
+    pthread_cond_broadcast(&gw->stop_cond);
+    while (gw->nstopped < gw->nstarted)
+        pthread_cond_wait(&gw->stop_cond, &gw->stop_lock);
+    pthread_mutex_unlock(&gw->stop_lock);
+    for (size_t i = 0; i < gw->project->nunits; i++) {
+        kumo__pool_destroy(t->pools[i], 2000);
+        t->pools[i] = NULL;
     }
     for (int i = 0; i < 2; i++)
         h2o_evloop_run(t->loop, 0);
@@ -574,12 +652,23 @@ static void default_store_urls(const kumo__project *p, char *data_dir, size_t ca
     }
 }
 
+/* Loop i's share of a unit's `total` workers over n loops; at least one
+ * for max, so that every loop can serve every function. */
+static int share(int total, int n, int i)
+{
+    return total / n + (i < total % n);
+}
+
 static void gateway_free(gateway *gw)
 {
     if (gw->threads) {
         for (int i = 0; i < gw->nthreads; i++)
             free(gw->threads[i].pools);
         free(gw->threads);
+    }
+    if (gw->barrier_ready) {
+        pthread_mutex_destroy(&gw->stop_lock);
+        pthread_cond_destroy(&gw->stop_cond);
     }
     if (gw->conf_ready) {
         h2o_config_dispose(&gw->conf);
@@ -636,9 +725,13 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
      * and refused here with a 413 problem on a connection that stays open;
      * only larger ones meet h2o's early refusal (problem+json too, through
      * the filter, if the client reads it). */
-    size_t ceiling = gw->project->max_body * 4;
-    if (ceiling < gw->project->max_body + (1u << 20))
-        ceiling = gw->project->max_body + (1u << 20);
+    size_t largest = gw->project->max_body;
+    for (size_t u = 0; u < gw->project->nunits; u++)
+        if (gw->project->units[u].tuning.max_body > largest)
+            largest = gw->project->units[u].tuning.max_body;
+    size_t ceiling = largest * 4;
+    if (ceiling < largest + (1u << 20))
+        ceiling = largest + (1u << 20);
     gw->conf.max_request_entity_size = ceiling;
     register_handler(&gw->admin_conf, gw, on_admin_req);
     gw->conf_ready = 1;
@@ -680,6 +773,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     if (gw->nthreads < 1)
         gw->nthreads = 1;
     gw->threads = calloc((size_t)gw->nthreads, sizeof(*gw->threads));
+    pthread_mutex_init(&gw->stop_lock, NULL);
+    pthread_cond_init(&gw->stop_cond, NULL);
+    gw->barrier_ready = 1;
     if (gw->threads == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         rc = err->code;
@@ -695,9 +791,14 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         t->accept.hosts = gw->conf.hosts;
         t->pools = calloc(gw->project->nunits ? gw->project->nunits : 1, sizeof(*t->pools));
         for (size_t u = 0; t->pools && u < gw->project->nunits; u++) {
-            kumo__pool_config pc = {.unit_name = gw->project->units[u].name,
-                                    .so_path = gw->project->units[u].so_path,
-                                    .queue_max = QUEUE_MAX};
+            const kumo__unit *unit = &gw->project->units[u];
+            kumo__pool_config pc = {.unit_name = unit->name,
+                                    .so_path = unit->so_path,
+                                    .tuning = &unit->tuning,
+                                    .min = share(unit->tuning.min, gw->nthreads, i),
+                                    .max = share(unit->tuning.max, gw->nthreads, i),
+                                    .project_dir = gw->project->dir,
+                                    .data_dir = data_dir};
             t->pools[u] = kumo__pool_create(t->loop, &pc);
             if (t->pools[u] == NULL)
                 break;
@@ -716,6 +817,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
             break;
         }
         started++;
+        pthread_mutex_lock(&gw->stop_lock);
+        gw->nstarted = started;
+        pthread_mutex_unlock(&gw->stop_lock);
     }
 
     while (rc == 0) {

@@ -1,19 +1,30 @@
 /*
  * pool.c: the worker processes of one function unit on one event loop.
  *
- * For now a pool has at most one worker (concurrency 1, as Lambda) and a
- * bounded FIFO of calls waiting for it; scaling, fork servers and the
- * sandbox are the elastic runtime's work and will grow here behind the
- * same four calls (create, submit, tick, destroy).
+ * Admission: a call goes to a worker with room (fewer in flight than the
+ * unit's concurrency), else to a new worker while the pool is under its
+ * max, else into a bounded FIFO; a full queue is refused (503), and a unit
+ * with no queue at its limit is refused at once (429). Calls sent to a
+ * worker that is still starting wait in its socket and are served in
+ * order: a cold start drops nothing.
  *
- * A worker is spawned on demand (posix_spawn of kumo-worker with the
- * socketpair's far end as fd 3). The request frame is written as soon as
- * the worker exists: the kernel buffers it while the worker loads. Frames
- * from the worker are read on the loop without blocking: a hello (loaded,
- * or why not), then one response per request. EOF means the worker died;
- * the call in flight is failed with the reason, and the next call spawns a
- * fresh worker. Exited processes are reaped by pid (never waitpid(-1): other
- * loops have children too) on each tick.
+ * Scaling: out at once when demand exceeds capacity (bounded by max); in,
+ * one worker at a time, when a worker has been idle for the unit's `idle`
+ * time, down to `min` (0: no process at all). `min` workers are started
+ * ahead of demand by the tick.
+ *
+ * Faults: a worker that closes its socket has died: its calls fail with
+ * the reason (the signal, once its exit status is known), and the next call
+ * gets a fresh worker. A unit whose workers keep crashing backs off: it
+ * answers 503 (with the last crash's reason) for a while that doubles each
+ * time, until a worker answers again. A call past its deadline gets its
+ * worker killed.
+ *
+ * Several calls may be in flight on one worker (concurrency > 1): the
+ * worker runs them one after another, in order, so they are pipelined
+ * rather than parallel. Frames carry an id so an answer is matched to its
+ * call. Exited processes are reaped by pid (never waitpid(-1): other loops
+ * have children too) on each tick.
  */
 #include "runtime/runtime.h"
 
@@ -22,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -35,40 +47,70 @@
 
 extern char **environ;
 
-/* A worker that is gone from the pool but not yet waited for. The call it
- * had in flight is answered once the exit status is known (so the client
- * learns which signal killed it), or after DYING_WAIT_MS at the latest. */
-typedef struct dying {
-    pid_t pid;
-    kumo__call *call;
-    enum kumo__call_result result;
-    char why[200];           /* "" when the exit status says it all */
-    uint64_t since_ms;
-    int killed;
-    struct dying *next;
-} dying;
+#define WRITE_MAX 64          /* frames queued for one write to a worker */
+#define DYING_WAIT_MS 2000    /* how long an exiting worker may take */
+#define CRASH_WINDOW_MS 10000 /* crashes counted for backoff within this window */
+#define CRASH_LIMIT 5         /* this many crashes in the window start a backoff */
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 10000
+#define HIST_BUCKETS KUMO_HIST_BUCKETS /* 4 per octave of microseconds, up to ~2^26 us */
+#define HIST_SECONDS 60
 
-#define DYING_WAIT_MS 2000
+typedef struct iov_list {
+    h2o_iovec_t v[WRITE_MAX];
+    size_t n;
+} iov_list;
 
 typedef struct worker {
     pid_t pid;
     h2o_socket_t *sock;
-    int ready;              /* hello received */
-    int killed_timeout;     /* we SIGKILLed it for a deadline */
-    kumo__call *current;    /* the call in flight, or NULL */
-    char *wbuf;             /* the frame being written (owned here) */
+    int ready;                /* hello received */
+    int killed_timeout;       /* we SIGKILLed it for a deadline */
+    kumo__call *head, *tail;  /* in flight, in the order sent */
+    int ninflight;
+    uint64_t last_used_ms;
+    iov_list pending, writing; /* frames to write; frames being written */
     kumo__pool *pool;
+    struct worker *next;
 } worker;
+
+/* A worker that is gone from the pool but not yet waited for. Its calls
+ * are answered once the exit status is known (so the client learns which
+ * signal killed it), or after DYING_WAIT_MS at the latest. */
+typedef struct dying {
+    pid_t pid;
+    kumo__call *calls;
+    enum kumo__call_result result;
+    char why[200];            /* "" when the exit status says it all */
+    uint64_t since_ms;
+    int killed, crash, quiet;
+    struct dying *next;
+} dying;
 
 struct kumo__pool {
     h2o_evloop_t *loop;
     kumo__pool_config cfg;
-    char *unit_name, *so_path;
-    worker *w;              /* NULL: no worker process */
-    kumo__call *head, *tail;
-    size_t queued;
+    kumo__tuning tuning;
+    char *unit_name, *so_path, *project_dir, *data_dir;
+    worker *workers;
+    int nworkers, nstarting, nbusy, ninflight; /* counts kept for status readers */
+    kumo__call *qhead, *qtail;
+    int queued;
     dying *dying;
+    uint32_t next_id;
+    uint64_t crashes[CRASH_LIMIT]; /* ring of the last crash times */
+    int crash_next;
+    uint64_t backoff_until;
+    int backoff_level;
+    char last_crash[300];
+    /* status figures: written here, read by the admin loop (relaxed) */
+    unsigned long long n_invocations, n_errors, n_crashes, n_timeouts, n_cold, n_rejected;
+    uint32_t hist[HIST_SECONDS][HIST_BUCKETS];
+    uint64_t hist_second[HIST_SECONDS];
 };
+
+#define STAT_ADD(field) __atomic_fetch_add(&(field), 1, __ATOMIC_RELAXED)
+#define STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 uint64_t kumo__now_ms(void)
 {
@@ -117,30 +159,47 @@ kumo__pool *kumo__pool_create(struct st_h2o_evloop_t *loop, const kumo__pool_con
         return NULL;
     p->loop = loop;
     p->cfg = *cfg;
+    p->tuning = *cfg->tuning;
+    p->cfg.tuning = &p->tuning;
     p->unit_name = strdup(cfg->unit_name);
     p->so_path = strdup(cfg->so_path);
-    if (p->unit_name == NULL || p->so_path == NULL) {
-        free(p->unit_name);
-        free(p->so_path);
-        free(p);
+    p->project_dir = strdup(cfg->project_dir ? cfg->project_dir : "");
+    p->data_dir = strdup(cfg->data_dir ? cfg->data_dir : "");
+    if (p->unit_name == NULL || p->so_path == NULL || p->project_dir == NULL || p->data_dir == NULL) {
+        kumo__pool_destroy(p, 0);
         return NULL;
     }
     p->cfg.unit_name = p->unit_name;
     p->cfg.so_path = p->so_path;
+    p->cfg.project_dir = p->project_dir;
+    p->cfg.data_dir = p->data_dir;
     if (p->cfg.frame_max == 0)
         p->cfg.frame_max = KUMO_FRAME_MAX;
+    if (p->cfg.max < 1)
+        p->cfg.max = 1;
+    if (p->cfg.min > p->cfg.max)
+        p->cfg.min = p->cfg.max;
     return p;
+}
+
+static void finish(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
+{
+    call->next = NULL;
+    call->cb(call, result, payload, len);
+}
+
+static void finish_all(kumo__call *calls, enum kumo__call_result result, const char *why)
+{
+    while (calls) {
+        kumo__call *next = calls->next;
+        finish(calls, result, why, strlen(why));
+        calls = next;
+    }
 }
 
 static void dispatch(kumo__pool *p);
 
-static void finish(kumo__pool *p, kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
-{
-    (void)p;
-    call->cb(call, result, payload, len);
-}
-
-/* Logs how a worker ended and answers the call it had, if any. */
+/* Logs how a worker ended and answers the calls it had. */
 static void settle(kumo__pool *p, dying *d, const int *status)
 {
     char reason[300], how[100] = "";
@@ -150,14 +209,18 @@ static void settle(kumo__pool *p, dying *d, const int *status)
         snprintf(reason, sizeof(reason), "%s (%s)", d->why, how);
     else
         snprintf(reason, sizeof(reason), "%s", d->why[0] ? d->why : how[0] ? how : "closed its connection");
-    int clean = status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && d->call == NULL;
-    kumo__log_event(clean ? "info" : "error", "worker %d of function '%s' %s%s", (int)d->pid, p->unit_name, reason,
-                    d->call ? " during an invocation" : "");
-    if (d->call) {
+    int clean = status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && d->calls == NULL;
+    if (!(clean && d->quiet))
+        kumo__log_event(clean ? "info" : "error", "worker %d of function '%s' %s%s", (int)d->pid, p->unit_name,
+                        reason, d->calls ? " during an invocation" : "");
+    if (d->crash)
+        snprintf(p->last_crash, sizeof(p->last_crash), "%s", reason);
+    if (d->calls) {
         char detail[400];
         snprintf(detail, sizeof(detail), "the worker of function '%s' %s", p->unit_name, reason);
-        finish(p, d->call, d->result, detail, strlen(detail));
-        d->call = NULL;
+        kumo__call *calls = d->calls;
+        d->calls = NULL;
+        finish_all(calls, d->result, detail);
     }
 }
 
@@ -173,12 +236,12 @@ static void reap(kumo__pool *p, int force, uint64_t now_ms)
         if (got == 0 && (force || now_ms - d->since_ms >= DYING_WAIT_MS) && !d->killed) {
             kill(d->pid, SIGKILL);
             d->killed = 1;
-            if (force)
-                got = waitpid(d->pid, &status, 0);
         }
+        if (got == 0 && force)
+            got = waitpid(d->pid, &status, 0);
         if (got == d->pid || (got < 0 && errno == ECHILD)) {
-            settle(p, d, got == d->pid ? &status : NULL);
             *link = d->next;
+            settle(p, d, got == d->pid ? &status : NULL);
             free(d);
             continue;
         }
@@ -186,45 +249,142 @@ static void reap(kumo__pool *p, int force, uint64_t now_ms)
     }
 }
 
-/* Forgets a worker: closes its socket and moves it to the dying list with
- * its call. `why` (NULL: its exit status says why) is what went wrong;
- * `kill_it` for a worker that broke the protocol and may still run. */
-static void worker_lost(worker *w, const char *why, int kill_it)
+static void free_iovs(iov_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].base);
+    l->n = 0;
+}
+
+/* Counts a crash; CRASH_LIMIT of them within CRASH_WINDOW_MS start (or
+ * lengthen) a backoff, during which the unit answers 503. */
+static void count_crash(kumo__pool *p, uint64_t now)
+{
+    STAT_ADD(p->n_crashes);
+    p->crashes[p->crash_next] = now;
+    p->crash_next = (p->crash_next + 1) % CRASH_LIMIT;
+    uint64_t oldest = p->crashes[p->crash_next]; /* the one CRASH_LIMIT crashes ago */
+    if (oldest == 0 || now - oldest > CRASH_WINDOW_MS)
+        return;
+    uint64_t wait = (uint64_t)BACKOFF_MIN_MS << (p->backoff_level < 6 ? p->backoff_level : 6);
+    if (wait > BACKOFF_MAX_MS)
+        wait = BACKOFF_MAX_MS;
+    p->backoff_until = now + wait;
+    p->backoff_level++;
+    kumo__log_event("error", "function '%s' keeps crashing; answering 503 for %llu ms", p->unit_name,
+                    (unsigned long long)wait);
+}
+
+/* Forgets a worker: closes its socket and moves it, with its calls, to the
+ * dying list. `why` (NULL: its exit status says why) is what went wrong;
+ * `kill_it` for a worker that broke the protocol and may still run;
+ * `retired` for one the pool stopped on purpose. */
+static void worker_lost(worker *w, const char *why, int kill_it, int retired)
 {
     kumo__pool *p = w->pool;
-    dying *d = calloc(1, sizeof(*d));
-    pid_t pid = w->pid;
+    uint64_t now = kumo__now_ms();
+    for (worker **link = &p->workers; *link; link = &(*link)->next)
+        if (*link == w) {
+            *link = w->next;
+            break;
+        }
+    p->nworkers--;
+    if (!w->ready)
+        p->nstarting--;
+    if (w->ninflight > 0)
+        p->nbusy--;
+    p->ninflight -= w->ninflight;
+
     enum kumo__call_result result = w->killed_timeout ? KUMO_CALL_TIMEOUT : KUMO_CALL_CRASHED;
     if (!w->ready && !w->killed_timeout)
         result = KUMO_CALL_NO_WORKER;
-    kumo__call *call = w->current;
-
+    int crash = !retired && !w->killed_timeout;
+    pid_t pid = w->pid;
+    kumo__call *calls = w->head;
     h2o_socket_close(w->sock);
-    free(w->wbuf);
+    free_iovs(&w->pending);
+    free_iovs(&w->writing);
     free(w);
-    p->w = NULL;
     if (kill_it)
         kill(pid, SIGKILL);
+    if (crash)
+        count_crash(p, now);
+
+    dying *d = calloc(1, sizeof(*d));
     if (d == NULL) { /* out of memory: answer now, reap blocking */
         int status;
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        if (call)
-            finish(p, call, result, "the worker died", 15);
+        finish_all(calls, result, "the worker died");
     } else {
         d->pid = pid;
-        d->call = call;
+        d->calls = calls;
         d->result = result;
-        d->since_ms = kumo__now_ms();
+        d->since_ms = now;
         d->killed = kill_it || result == KUMO_CALL_TIMEOUT;
+        d->crash = crash;
+        d->quiet = retired;
         snprintf(d->why, sizeof(d->why), "%s", why ? why : "");
         d->next = p->dying;
         p->dying = d;
         /* Usually the process is a zombie already: its exit closed the
          * socket. Otherwise a later tick settles it. */
-        reap(p, 0, d->since_ms);
+        reap(p, 0, now);
     }
     dispatch(p);
+}
+
+static void flush(worker *w);
+
+static void on_written(h2o_socket_t *sock, const char *err)
+{
+    worker *w = sock->data;
+    free_iovs(&w->writing);
+    if (err == NULL)
+        flush(w);
+    /* A write error shows up as EOF on the read side too; handled there. */
+}
+
+static void flush(worker *w)
+{
+    if (w->writing.n > 0 || w->pending.n == 0)
+        return;
+    w->writing = w->pending;
+    w->pending.n = 0;
+    h2o_socket_write(w->sock, w->writing.v, w->writing.n, on_written);
+}
+
+/* Hands a call to a worker: its frame (id stamped) joins the worker's
+ * writes, the call its in-flight list. */
+static void send_call(worker *w, kumo__call *call)
+{
+    kumo__pool *p = w->pool;
+    call->id = ++p->next_id;
+    call->worker_pid = w->pid;
+    call->next = NULL;
+    if (!w->ready)
+        call->cold = 1;
+    if (call->frame.len >= KUMO_FRAME_HEADER_SIZE) {
+        uint8_t *b = (uint8_t *)call->frame.buf;
+        for (int i = 0; i < 4; i++)
+            b[8 + i] = (uint8_t)(call->id >> (8 * i));
+    }
+    if (w->tail)
+        w->tail->next = call;
+    else
+        w->head = call;
+    w->tail = call;
+    if (w->ninflight++ == 0)
+        p->nbusy++;
+    p->ninflight++;
+    if (w->pending.n == WRITE_MAX) /* cannot happen while concurrency <= WRITE_MAX */
+        flush(w);
+    /* Take the frame's buffer: the call may be answered (and freed) before
+     * the write completes, if the worker dies. */
+    w->pending.v[w->pending.n++] = h2o_iovec_init(call->frame.buf, call->frame.len);
+    call->frame.buf = NULL;
+    call->frame.len = call->frame.cap = 0;
+    flush(w);
 }
 
 static void on_frame(worker *w, const kumo__frame_header *h, const char *payload, size_t len)
@@ -244,20 +404,34 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
             }
         if (error) {
             char msg[600];
-            snprintf(msg, sizeof(msg), "cannot load function '%s': %.*s", p->unit_name, (int)elen, error);
-            w->ready = 0;
-            worker_lost(w, msg, 0);
+            snprintf(msg, sizeof(msg), "could not load: %.*s", (int)elen, error);
+            worker_lost(w, msg, 0, 0);
             return;
         }
-        w->ready = 1;
+        if (!w->ready) {
+            w->ready = 1;
+            p->nstarting--;
+        }
         return;
     }
-    if (h->type != KUMO_FRAME_RESPONSE || w->current == NULL) {
-        worker_lost(w, "sent a frame out of turn", 1);
+    kumo__call **link = &w->head, *prev = NULL;
+    while (*link && (*link)->id != h->id) {
+        prev = *link;
+        link = &(*link)->next;
+    }
+    if (h->type != KUMO_FRAME_RESPONSE || *link == NULL) {
+        worker_lost(w, "sent a frame out of turn", 1, 0);
         return;
     }
-    kumo__call *call = w->current;
-    w->current = NULL;
+    kumo__call *call = *link;
+    *link = call->next;
+    if (w->tail == call)
+        w->tail = prev;
+    if (--w->ninflight == 0)
+        p->nbusy--;
+    p->ninflight--;
+    w->last_used_ms = kumo__now_ms();
+    p->backoff_level = 0;
     enum kumo__call_result result = KUMO_CALL_OK;
     kumo__frame_reader_init(&r, payload, len);
     while (kumo__frame_next(&r, &f) > 0)
@@ -267,47 +441,74 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
             len = f.len;
             break;
         }
-    finish(p, call, result, payload, len);
+    finish(call, result, payload, len);
+}
+
+/* Is `w` still in the pool? (A frame handler may have lost it.) */
+static int alive(kumo__pool *p, worker *w)
+{
+    for (worker *x = p->workers; x; x = x->next)
+        if (x == w)
+            return 1;
+    return 0;
 }
 
 static void on_read(h2o_socket_t *sock, const char *err)
 {
     worker *w = sock->data;
+    kumo__pool *p = w->pool;
     if (err != NULL) {
-        worker_lost(w, NULL, 0);
+        worker_lost(w, NULL, 0, 0);
         return;
     }
     for (;;) {
         h2o_buffer_t *in = sock->input;
         kumo__frame_header h;
-        int rc = kumo__frame_header_decode(in->bytes, in->size, w->pool->cfg.frame_max, &h);
+        int rc = kumo__frame_header_decode(in->bytes, in->size, p->cfg.frame_max, &h);
         if (rc == -EAGAIN)
-            return;
+            break;
         if (rc != 0) {
-            worker_lost(w, rc == -EMSGSIZE ? "sent a frame over the size limit" : "sent a malformed frame", 1);
+            worker_lost(w, rc == -EMSGSIZE ? "sent a frame over the size limit" : "sent a malformed frame", 1, 0);
             return;
         }
         if (in->size < KUMO_FRAME_HEADER_SIZE + (size_t)h.length)
-            return;
-        kumo__pool *p = w->pool;
+            break;
         on_frame(w, &h, in->bytes + KUMO_FRAME_HEADER_SIZE, h.length);
-        if (p->w != w)
-            return; /* the worker was lost while handling the frame */
+        if (!alive(p, w))
+            return;
         h2o_buffer_consume(&sock->input, KUMO_FRAME_HEADER_SIZE + (size_t)h.length);
-        if (w->current == NULL) {
-            dispatch(p);
-            if (p->w != w)
-                return;
-        }
     }
+    dispatch(p);
 }
 
-static void on_written(h2o_socket_t *sock, const char *err)
+/* argv for kumo-worker: the unit, its name, and how to sandbox it. */
+static void worker_argv(kumo__pool *p, char **argv, char bufs[][32])
 {
-    worker *w = sock->data;
-    free(w->wbuf);
-    w->wbuf = NULL;
-    /* A write error shows up as EOF on the read side too; handled there. */
+    const kumo__tuning *t = &p->tuning;
+    size_t n = 0;
+    argv[n++] = "kumo-worker";
+    argv[n++] = p->so_path;
+    argv[n++] = p->unit_name;
+    argv[n++] = "--sandbox";
+    snprintf(bufs[0], 32, "%s%s%s%s", t->sandbox_seccomp ? "seccomp," : "", t->sandbox_namespaces ? "namespaces," : "",
+             t->sandbox_limits ? "limits," : "", t->sandbox_no_new_privs ? "no_new_privs," : "");
+    size_t len = strlen(bufs[0]);
+    if (len > 0)
+        bufs[0][len - 1] = '\0';
+    else
+        snprintf(bufs[0], 32, "none");
+    argv[n++] = bufs[0];
+    argv[n++] = "--memory";
+    snprintf(bufs[1], 32, "%zu", t->memory);
+    argv[n++] = bufs[1];
+    argv[n++] = "--timeout-ms";
+    snprintf(bufs[2], 32, "%llu", (unsigned long long)llround(t->timeout_s * 1000.0));
+    argv[n++] = bufs[2];
+    argv[n++] = "--project";
+    argv[n++] = p->project_dir;
+    argv[n++] = "--data";
+    argv[n++] = p->data_dir;
+    argv[n] = NULL;
 }
 
 static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
@@ -333,7 +534,8 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     posix_spawn_file_actions_init(&fa);
     fa_ok = 1;
     posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-    char *argv[] = {"kumo-worker", p->so_path, p->unit_name, NULL};
+    char *argv[16], bufs[3][32];
+    worker_argv(p, argv, bufs);
     pid_t pid;
     int rc = posix_spawn(&pid, kumo__worker_path(), &fa, NULL, argv, environ);
     if (rc != 0) {
@@ -355,9 +557,15 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     }
     w->pid = pid;
     w->pool = p;
+    w->last_used_ms = kumo__now_ms();
     w->sock = h2o_evloop_socket_create(p->loop, sv[0], 0);
     w->sock->data = w;
     h2o_socket_read_start(w->sock, on_read);
+    w->next = p->workers;
+    p->workers = w;
+    p->nworkers++;
+    p->nstarting++;
+    STAT_ADD(p->n_cold);
     return w;
 fail:
     if (fa_ok)
@@ -369,56 +577,97 @@ fail:
     return NULL;
 }
 
-/* Sends the next queued call when the worker is free (spawning it first
- * when there is none). */
+/* The worker with the most room, preferring ready ones; NULL when all are
+ * at the unit's concurrency. */
+static worker *pick(kumo__pool *p)
+{
+    worker *best = NULL;
+    int limit = p->tuning.concurrency > WRITE_MAX ? WRITE_MAX : p->tuning.concurrency;
+    for (worker *w = p->workers; w; w = w->next) {
+        if (w->ninflight >= limit || w->killed_timeout)
+            continue;
+        if (best == NULL || (w->ready && !best->ready) ||
+            (w->ready == best->ready && w->ninflight < best->ninflight))
+            best = w;
+    }
+    return best;
+}
+
+static int backing_off(kumo__pool *p, uint64_t now)
+{
+    return p->backoff_until > now;
+}
+
+/* Moves queued calls to workers with room, scaling out while calls wait. */
 static void dispatch(kumo__pool *p)
 {
-    while (p->head != NULL) {
-        if (p->w == NULL) {
+    while (p->qhead != NULL) {
+        worker *w = pick(p);
+        if (w == NULL) {
+            if (p->nworkers >= p->cfg.max || backing_off(p, kumo__now_ms()))
+                return;
             char why[300];
-            p->w = spawn_worker(p, why, sizeof(why));
-            if (p->w == NULL) {
-                kumo__call *call = p->head;
-                p->head = call->next;
-                if (p->head == NULL)
-                    p->tail = NULL;
-                p->queued--;
-                finish(p, call, KUMO_CALL_NO_WORKER, why, strlen(why));
-                continue;
+            if ((w = spawn_worker(p, why, sizeof(why))) == NULL) {
+                kumo__call *calls = p->qhead;
+                p->qhead = p->qtail = NULL;
+                p->queued = 0;
+                kumo__log_event("error", "function '%s': %s", p->unit_name, why);
+                finish_all(calls, KUMO_CALL_NO_WORKER, why);
+                return;
             }
         }
-        worker *w = p->w;
-        if (w->current != NULL || w->wbuf != NULL)
-            return;
-        kumo__call *call = p->head;
-        p->head = call->next;
-        if (p->head == NULL)
-            p->tail = NULL;
+        kumo__call *call = p->qhead;
+        p->qhead = call->next;
+        if (p->qhead == NULL)
+            p->qtail = NULL;
         p->queued--;
-        call->next = NULL;
-        call->worker_pid = w->pid;
-        w->current = call;
-        /* Take the frame's buffer: the call may be finished (and freed)
-         * before the write completes, if the worker dies. */
-        w->wbuf = call->frame.buf;
-        h2o_iovec_t buf = h2o_iovec_init(call->frame.buf, call->frame.len);
-        call->frame.buf = NULL;
-        call->frame.len = call->frame.cap = 0;
-        h2o_socket_write(w->sock, &buf, 1, on_written);
-        return;
+        send_call(w, call);
     }
 }
 
-int kumo__pool_submit(kumo__pool *p, kumo__call *call)
+int kumo__pool_submit(kumo__pool *p, kumo__call *call, char *why, size_t why_len)
 {
-    if (p->queued >= p->cfg.queue_max)
-        return -EAGAIN;
+    uint64_t now = kumo__now_ms();
+    call->submitted_ms = now;
     call->next = NULL;
-    if (p->tail)
-        p->tail->next = call;
+    if (backing_off(p, now)) {
+        STAT_ADD(p->n_rejected);
+        snprintf(why, why_len, "function '%s' is recovering from repeated crashes; last: %s", p->unit_name,
+                 p->last_crash);
+        return -ECONNREFUSED;
+    }
+    if (p->qhead == NULL) { /* FIFO: only an empty queue may be bypassed */
+        worker *w = pick(p);
+        if (w == NULL && p->nworkers < p->cfg.max) {
+            char reason[300];
+            if ((w = spawn_worker(p, reason, sizeof(reason))) == NULL) {
+                kumo__log_event("error", "function '%s': %s", p->unit_name, reason);
+                finish(call, KUMO_CALL_NO_WORKER, reason, strlen(reason));
+                return 0;
+            }
+        }
+        if (w != NULL) {
+            send_call(w, call);
+            return 0;
+        }
+    }
+    if (p->tuning.queue == 0) {
+        STAT_ADD(p->n_rejected);
+        snprintf(why, why_len, "function '%s' is at its concurrency limit (%d workers x %d) and has no queue",
+                 p->unit_name, p->cfg.max, p->tuning.concurrency);
+        return -EBUSY;
+    }
+    if (p->queued >= p->tuning.queue) {
+        STAT_ADD(p->n_rejected);
+        snprintf(why, why_len, "function '%s' has %d invocations waiting, its queue's limit", p->unit_name,
+                 p->queued);
+        return -EAGAIN;
+    }
+    if (p->qtail)
+        p->qtail->next = call;
     else
-        p->head = call;
-    p->tail = call;
+        p->qhead = call;
+    p->qtail = call;
     p->queued++;
     dispatch(p);
     return 0;
@@ -426,35 +675,109 @@ int kumo__pool_submit(kumo__pool *p, kumo__call *call)
 
 void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
 {
-    worker *w = p->w;
-    if (w && w->current && w->current->deadline_ms && now_ms >= w->current->deadline_ms && !w->killed_timeout) {
-        w->killed_timeout = 1;
-        kumo__log_event("warn", "invocation on worker %d of function '%s' passed its deadline; killing it",
-                        (int)w->pid, p->unit_name);
-        kill(w->pid, SIGKILL);
+    /* Deadlines of calls in flight: kill the worker. */
+    for (worker *w = p->workers; w; w = w->next) {
+        for (kumo__call *c = w->head; c && !w->killed_timeout; c = c->next) {
+            if (c->deadline_ms && now_ms >= c->deadline_ms) {
+                w->killed_timeout = 1;
+                STAT_ADD(p->n_timeouts);
+                kumo__log_event("warn", "invocation on worker %d of function '%s' passed its deadline; killing it",
+                                (int)w->pid, p->unit_name);
+                kill(w->pid, SIGKILL);
+            }
+        }
     }
     /* Calls whose deadline passed while queued are answered now. */
-    kumo__call **link = &p->head, *prev = NULL;
+    kumo__call **link = &p->qhead, *prev = NULL;
     while (*link) {
         kumo__call *c = *link;
         if (c->deadline_ms && now_ms >= c->deadline_ms) {
             *link = c->next;
-            if (p->tail == c)
-                p->tail = prev;
+            if (p->qtail == c)
+                p->qtail = prev;
             p->queued--;
+            STAT_ADD(p->n_timeouts);
             const char *why = "the invocation waited for a worker past its deadline";
-            finish(p, c, KUMO_CALL_TIMEOUT, why, strlen(why));
+            finish(c, KUMO_CALL_TIMEOUT, why, strlen(why));
             continue;
         }
         prev = c;
         link = &c->next;
     }
+    /* Scale in: one idle worker per tick, down to min. */
+    uint64_t idle_ms = (uint64_t)llround(p->tuning.idle_s * 1000.0);
+    if (p->tuning.idle_s > 0 && p->nworkers > p->cfg.min) {
+        for (worker *w = p->workers; w; w = w->next) {
+            if (w->ready && w->ninflight == 0 && w->pending.n == 0 && w->writing.n == 0 &&
+                now_ms - w->last_used_ms >= idle_ms) {
+                worker_lost(w, "stopped after its idle time", 0, 1);
+                break;
+            }
+        }
+    }
+    /* Keep min warm. */
+    while (p->nworkers < p->cfg.min && !backing_off(p, now_ms)) {
+        char why[300];
+        if (spawn_worker(p, why, sizeof(why)) == NULL) {
+            kumo__log_event("error", "function '%s': %s", p->unit_name, why);
+            break;
+        }
+    }
     reap(p, 0, now_ms);
+    if (p->qhead && !backing_off(p, now_ms))
+        dispatch(p);
 }
 
 size_t kumo__pool_pending(const kumo__pool *p)
 {
-    return p->queued + (p->w && p->w->current ? 1 : 0);
+    size_t n = (size_t)p->queued;
+    for (const worker *w = p->workers; w; w = w->next)
+        n += (size_t)w->ninflight;
+    for (const dying *d = p->dying; d; d = d->next)
+        for (const kumo__call *c = d->calls; c; c = c->next)
+            n++;
+    return n;
+}
+
+void kumo__pool_record(kumo__pool *p, uint64_t duration_us, int error, uint64_t now_ms)
+{
+    STAT_ADD(p->n_invocations);
+    if (error)
+        STAT_ADD(p->n_errors);
+    uint64_t sec = now_ms / 1000;
+    size_t slot = sec % HIST_SECONDS;
+    if (p->hist_second[slot] != sec) {
+        memset(p->hist[slot], 0, sizeof(p->hist[slot]));
+        __atomic_store_n(&p->hist_second[slot], sec, __ATOMIC_RELAXED);
+    }
+    int k = duration_us <= 1 ? 0 : (int)(4.0 * log2((double)duration_us));
+    if (k >= HIST_BUCKETS)
+        k = HIST_BUCKETS - 1;
+    __atomic_fetch_add(&p->hist[slot][k], 1, __ATOMIC_RELAXED);
+}
+
+void kumo__pool_stats_add(const kumo__pool *p, kumo__pool_stats *out, uint64_t now_ms)
+{
+    out->invocations += STAT_GET(p->n_invocations);
+    out->errors += STAT_GET(p->n_errors);
+    out->crashes += STAT_GET(p->n_crashes);
+    out->timeouts += STAT_GET(p->n_timeouts);
+    out->cold_starts += STAT_GET(p->n_cold);
+    out->rejected += STAT_GET(p->n_rejected);
+    /* The worker list is the owner's: only counts are read here. */
+    out->workers += __atomic_load_n(&p->nworkers, __ATOMIC_RELAXED);
+    out->starting += __atomic_load_n(&p->nstarting, __ATOMIC_RELAXED);
+    out->queued += __atomic_load_n(&p->queued, __ATOMIC_RELAXED);
+    out->busy += __atomic_load_n(&p->nbusy, __ATOMIC_RELAXED);
+    out->inflight += __atomic_load_n(&p->ninflight, __ATOMIC_RELAXED);
+    uint64_t sec = now_ms / 1000;
+    for (size_t s = 0; s < HIST_SECONDS; s++) {
+        uint64_t at = __atomic_load_n(&p->hist_second[s], __ATOMIC_RELAXED);
+        if (at + HIST_SECONDS <= sec || at > sec)
+            continue;
+        for (size_t k = 0; k < HIST_BUCKETS; k++)
+            out->hist[k] += __atomic_load_n(&p->hist[s][k], __ATOMIC_RELAXED);
+    }
 }
 
 void kumo__pool_destroy(kumo__pool *p, int grace_ms)
@@ -462,20 +785,13 @@ void kumo__pool_destroy(kumo__pool *p, int grace_ms)
     if (p == NULL)
         return;
     const char *why = "the gateway is shutting down";
-    while (p->head) {
-        kumo__call *c = p->head;
-        p->head = c->next;
-        finish(p, c, KUMO_CALL_NO_WORKER, why, strlen(why));
-    }
-    p->tail = NULL;
+    kumo__call *queued = p->qhead;
+    p->qhead = p->qtail = NULL;
     p->queued = 0;
-    if (p->w) {
-        worker *w = p->w;
-        if (w->current)
-            finish(p, w->current, KUMO_CALL_CRASHED, why, strlen(why));
-        w->current = NULL;
-        worker_lost(w, "stopped: the gateway is shutting down", 0); /* EOF: it exits on its own */
-    }
+    finish_all(queued, KUMO_CALL_NO_WORKER, why);
+    p->cfg.min = 0;
+    while (p->workers) /* EOF: each exits on its own */
+        worker_lost(p->workers, "stopped: the gateway is shutting down", 0, 1);
     uint64_t until = kumo__now_ms() + (uint64_t)grace_ms;
     while (p->dying) {
         uint64_t now = kumo__now_ms();
@@ -487,5 +803,7 @@ void kumo__pool_destroy(kumo__pool *p, int grace_ms)
     }
     free(p->unit_name);
     free(p->so_path);
+    free(p->project_dir);
+    free(p->data_dir);
     free(p);
 }

@@ -36,7 +36,7 @@ static int hello(const char *error)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
+    if (argc < 3) { /* options after these two are the sandbox's (sandbox.c) */
         fprintf(stderr, "usage: kumo-worker UNIT.so FUNCTION (started by kumo, socket on fd 3)\n");
         return 2;
     }

@@ -1,0 +1,138 @@
+"""The elastic runtime seen from outside: scale to zero and back, min warm,
+scale out under a burst with nothing dropped, 429/503 at the limits,
+crash-loop backoff, and /status."""
+import concurrent.futures
+import os
+import threading
+import time
+import unittest
+
+import requests
+
+from kumo_harness import GatewayTest
+
+PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
+
+
+def wait_for(predicate, timeout=15, step=0.05):
+    """Polls until predicate() is truthy; returns its last value."""
+    deadline = time.time() + timeout
+    value = predicate()
+    while not value and time.time() < deadline:
+        time.sleep(step)
+        value = predicate()
+    return value
+
+
+class ElasticTest(GatewayTest):
+    project = "elastic"
+    project_root = PROJECTS
+    threads = 1  # one loop: each unit's min and max apply whole
+
+    def status(self, name):
+        r = requests.get(self.gw.admin + "/status", timeout=5)
+        self.assertEqual(r.status_code, 200)
+        body = r.json()
+        self.assertEqual(body["project"], "elastic")
+        return next(f for f in body["functions"] if f["name"] == name)
+
+    def worker_pids(self):
+        """kumo-worker processes whose parent is the gateway."""
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    cmd = f.read().split(b"\0")
+            except OSError:
+                continue
+            if int(fields[1]) == self.gw.proc.pid and cmd and cmd[0].endswith(b"kumo-worker"):
+                pids.append(int(entry))
+        return pids
+
+    def test_scale_to_zero_and_back(self):
+        first = requests.get(self.url("/quick/hello"))
+        self.assertEqual(first.status_code, 200)
+        cold_before = self.status("quick")["cold_starts"]
+        # idle is 200ms: the pool goes to zero processes
+        self.assertTrue(wait_for(lambda: self.status("quick")["replicas"]["total"] == 0),
+                        self.status("quick"))
+        # its process exits and is reaped: no process is left for the unit
+        self.assertTrue(wait_for(lambda: int(first.text) not in self.worker_pids()), self.worker_pids())
+        # and comes back on the next request, from a new process
+        again = requests.get(self.url("/quick/hello"))
+        self.assertEqual(again.status_code, 200)
+        self.assertNotEqual(again.text, first.text)
+        self.assertEqual(self.status("quick")["cold_starts"], cold_before + 1)
+
+    def test_min_keeps_workers_warm(self):
+        self.assertTrue(wait_for(lambda: self.status("warm")["replicas"]["total"] == 2), self.status("warm"))
+        time.sleep(0.5)  # longer than idle: min workers stay
+        st = self.status("warm")
+        self.assertEqual(st["replicas"]["total"], 2)
+        self.assertEqual(st["limits"]["min"], 2)
+
+    def test_burst_on_cold_function_drops_nothing(self):
+        wait_for(lambda: self.status("quick")["replicas"]["total"] == 0)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=32) as ex:
+            results = list(ex.map(lambda i: requests.get(self.url("/quick/slow?ms=50"), timeout=60),
+                                  range(64)))
+        self.assertEqual([r.status_code for r in results], [200] * 64)
+        pids = {r.text for r in results}
+        self.assertGreater(len(pids), 1, "the pool did not scale out")
+        self.assertLessEqual(len(pids), 4, "the pool went past max")
+
+    def test_no_queue_at_limit_is_429(self):
+        t = threading.Thread(target=lambda: requests.get(self.url("/narrow/slow?ms=1500"), timeout=30))
+        t.start()
+        try:
+            self.assertTrue(wait_for(lambda: self.status("narrow")["in_flight"] == 1))
+            r = requests.get(self.url("/narrow/hello"))
+            self.assertProblem(r, 429)
+        finally:
+            t.join()
+        self.assertEqual(requests.get(self.url("/narrow/hello")).status_code, 200)
+
+    def test_full_queue_is_503_with_retry_after(self):
+        threads = [threading.Thread(target=lambda: requests.get(self.url("/queued/slow?ms=1500"), timeout=30))
+                   for _ in range(2)]
+        threads[0].start()
+        self.assertTrue(wait_for(lambda: self.status("queued")["in_flight"] == 1))
+        threads[1].start()
+        try:
+            self.assertTrue(wait_for(lambda: self.status("queued")["queued"] == 1))
+            r = requests.get(self.url("/queued/slow?ms=1"))
+            self.assertProblem(r, 503)
+            self.assertEqual(r.headers.get("retry-after"), "1")
+        finally:
+            for t in threads:
+                t.join()
+
+    def test_crash_loop_backs_off_with_503(self):
+        statuses = []
+        for _ in range(8):
+            r = requests.get(self.url("/crashy"))
+            statuses.append(r.status_code)
+            if r.status_code == 503:
+                body = self.assertProblem(r, 503)
+                self.assertIn("signal 11", body["detail"])
+                break
+        self.assertEqual(statuses[-1], 503, statuses)
+        self.assertTrue(all(s == 502 for s in statuses[:-1]), statuses)
+        self.assertGreaterEqual(self.status("crashy")["crashes"], 5)
+
+    def test_status_counts_invocations(self):
+        before = self.status("quick")["invocations"]
+        for _ in range(3):
+            requests.get(self.url("/quick/hello"))
+        st = self.status("quick")
+        self.assertEqual(st["invocations"], before + 3)
+        self.assertGreaterEqual(st["last_minute"]["invocations"], 3)
+        self.assertGreater(st["last_minute"]["p99_ms"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
