@@ -133,6 +133,26 @@ class ElasticTest(GatewayTest):
         self.assertGreaterEqual(st["last_minute"]["invocations"], 3)
         self.assertGreater(st["last_minute"]["p99_ms"], 0)
 
+    def test_kumo_status_command(self):
+        import json
+        import subprocess
+        from kumo_harness import KUMO
+        requests.get(self.url("/quick/hello"))
+        p = subprocess.run([KUMO, "status", "--admin-port", str(self.gw.admin_port), "--json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        names = [f["name"] for f in json.loads(p.stdout)["functions"]]
+        self.assertEqual(sorted(names), ["crashy", "narrow", "queued", "quick", "warm"])
+        p = subprocess.run([KUMO, "status", "--admin-port", str(self.gw.admin_port)],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^FUNCTION +REPL +BUSY")
+        self.assertRegex(p.stdout, r"(?m)^warm +2 ")
+        # nothing listening: a clear error, exit 1
+        p = subprocess.run([KUMO, "status", "--admin-port", "1"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot reach kumo's admin port", p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
