@@ -42,6 +42,7 @@ static void test_30(void)
     if (s == NULL)
         return;
     CHECK_INT(s->version, 30);
+    CHECK_INT(s->dialect, 30);
     CHECK_STR(s->title, "Todo API");
     CHECK_STR(s->base_path, "/v1");
     CHECK_INT(s->nops, 5);
@@ -51,6 +52,18 @@ static void test_30(void)
         check_op(&s->ops[2], "GET", "/todos/{id}", "get-todo", NULL, NULL); /* not a C identifier */
         check_op(&s->ops[3], "DELETE", "/todos/{id}", NULL, NULL, "delete_todo");
         check_op(&s->ops[4], "PATCH", "/todos/{id}", NULL, NULL, NULL);
+        /* a sketch that declares no path parameter: {id} is implied, a required string */
+        CHECK_INT(s->ops[2].nparams, 1);
+        if (s->ops[2].nparams == 1) {
+            CHECK_STR(s->ops[2].params[0].name, "id");
+            CHECK_INT(s->ops[2].params[0].in, KUMO_IN_PATH);
+            CHECK_INT(s->ops[2].params[0].required, 1);
+            CHECK_STR(json_string_value(json_object_get(s->ops[2].params[0].schema, "type")), "string");
+        }
+        CHECK_INT(s->ops[0].nresponses, 1);
+        CHECK_INT(s->ops[1].nresponses, 1);
+        if (s->ops[1].nresponses == 1)
+            CHECK_STR(s->ops[1].responses[0].status, "201");
         int line, col;
         CHECK(kumo__doc_pos(s->doc, s->ops[1].node, &line, &col));
         CHECK_INT(line, 17);
@@ -64,6 +77,7 @@ static void test_31_and_20(void)
     kumo__spec *s = load(FIX "spec_31.yaml");
     if (s) {
         CHECK_INT(s->version, 31);
+        CHECK_INT(s->dialect, 31);
         CHECK_STR(s->title, "Versioned");
         CHECK_STR(s->base_path, "/api/v2");
         CHECK_INT(s->nops, 1);
@@ -185,6 +199,9 @@ static const struct {
      ":5:19: 'ok' is not a response status; write a code (200), a range (2XX) or default"},
     {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      responses: {'200': {$ref: '#/components/responses/Nope'}}\n",
      ":5:33: $ref '#/components/responses/Nope' points at nothing: the document has no 'components'"},
+    {"openapi: 3.1.0\nwebhooks:\n  newPet:\n    post:\n      requestBody: {content: {application/json: {schema: "
+     "{type: object}}}}\n      responses: {'200': {description: ok}}\n",
+     "", ""},
     {"openapi: 3.0.0\nwebhooks: {}\n", ":2:1: webhooks are an OpenAPI 3.1 field; this document is OpenAPI 3.0"},
     {"openapi: 3.0.0\npaths:\n  /a:\n    GET: {}\n",
      ":4:5: 'GET' is not a method or Path Item field; methods are lower case: get, put, post, delete, options, head, "
