@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/docs.h"
 #include "gateway/problem.h"
 #include "runtime/runtime.h"
 #include "util/percent.h"
@@ -62,6 +63,7 @@ struct gateway {
     kumo__project *project;
     kumo__spec *spec;
     kumo__router *router;
+    kumo__docs *docs;
     h2o_globalconf_t conf, admin_conf;
     int listen_fd, admin_fd;
     int port, admin_port;
@@ -339,6 +341,8 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
     char method[16];
     snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
     int rc = kumo__router_match(gw->router, method, path, path_len, &m);
+    if (rc == -ENOENT && gw->docs && kumo__docs_serve(gw->docs, req))
+        return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs */
     if (rc == -ENOENT) {
         snprintf(detail, sizeof(detail), "no operation of the API matches the path '%.*s'",
                  (int)(path_len < 300 ? path_len : 300), path);
@@ -678,6 +682,7 @@ static void gateway_free(gateway *gw)
         close(gw->listen_fd);
     if (gw->admin_fd >= 0)
         close(gw->admin_fd);
+    kumo__docs_free(gw->docs);
     kumo__router_free(gw->router);
     kumo__spec_free(gw->spec);
     kumo__project_free(gw->project);
@@ -717,6 +722,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
     if ((rc = kumo__bind_operations(gw->project, gw->spec, warn_line, err)) != 0)
         goto out;
+    if ((rc = kumo__docs_build(gw->spec, gw->project->name, &gw->docs, err)) != 0)
+        goto out;
 
     register_handler(&gw->conf, gw, on_api_req);
     /* h2o refuses a body over its own ceiling before reading it and closes
@@ -754,7 +761,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
            built == 1 ? "" : "s");
     printf("  API      http://%s:%d%s/  (%zu operations, %zu with handlers)\n", host, gw->port, gw->spec->base_path,
            gw->spec->nops, bound);
-    printf("  spec     %s\n", gw->project->api_path);
+    printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at http://%s:%d/docs)\n",
+           gw->project->api_path, host, gw->port);
     char data_dir[4096];
     default_store_urls(gw->project, data_dir, sizeof(data_dir));
     printf("  data     %s\n", data_dir);

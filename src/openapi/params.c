@@ -962,7 +962,7 @@ int kumo__param_read(const kumo__param_plan *p, const kumo__http_view *req, json
     case KUMO_IN_QUERY:
         return read_query(p, req, out, problem, problem_len);
     case KUMO_IN_HEADER: {
-        kumo__slice v;
+        kumo__slice v = {NULL, 0};
         char *heap;
         int rc = header_value(req, pa->name, p->name_len, &v, &heap);
         if (rc)
