@@ -1,0 +1,140 @@
+"""`kumo lint`: the todo example is clean; a fixture project with one of
+each finding (tests/integration/projects/lint) gets exactly those, with
+positions, in --json and in the human format; a project that does not load
+is an error with its position; exit status 1 only with errors."""
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+from kumo_harness import KUMO, copy_project
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def lint(project_dir, *args):
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+    return subprocess.run([KUMO, "lint", *args], cwd=project_dir, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+class LintTodoTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = copy_project("todo")
+        self.addCleanup(shutil.rmtree, os.path.dirname(self.dir), True)
+
+    def test_clean(self):
+        r = lint(self.dir, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        findings = json.loads(r.stdout)
+        self.assertEqual([f for f in findings if f["severity"] == "error"], [])
+        self.assertEqual(findings, [], "the todo example is meant to lint clean")
+        h = lint(self.dir)
+        self.assertEqual(h.returncode, 0, h.stderr)
+        self.assertEqual(h.stdout, "0 errors, 0 warnings\n")
+
+    def test_directory_argument(self):
+        r = lint(os.path.dirname(self.dir), os.path.basename(self.dir))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0 errors, 0 warnings", r.stdout)
+
+
+# (file, line, column, severity, operation, a piece of the message)
+EXPECTED = [
+    ("kumo.yaml", 5, 3, "warning", None, "unit 'items' exports 'unused_helper', which no operation uses"),
+    ("openapi.yaml", 10, 11, "warning", "GET /items", "no example for the 200 response; add one"),
+    ("openapi.yaml", 17, 9, "warning", "POST /items", "no example for the request body"),
+    ("openapi.yaml", 30, 7, "warning", "GET /items/{id}", "no operationId; add one"),
+    ("openapi.yaml", 30, 7, "warning", "GET /items/{id}", "no handler: no operationId or x-kumo-handler, so it answers 501"),
+    ("openapi.yaml", 32, 11, "warning", "GET /items/{id}", "the 200 response has no description; add one"),
+    ("openapi.yaml", 37, 23, "error", "DELETE /items/{id}",
+     "x-kumo-handler names 'missing_fn' in unit 'items', which does not define it"),
+    ("openapi.yaml", 42, 23, "error", "PUT /items/{id}",
+     "x-kumo-handler names unit 'ghost', which kumo.yaml does not define; add it under functions:"),
+    ("openapi.yaml", 46, 20, "error", "PATCH /items/{id}",
+     "handler 'shared_name' is defined in units 'items' and 'extra'; say which with x-kumo-handler"),
+    ("openapi.yaml", 51, 20, "warning", "GET /health",
+     "handler 'notThere' is not defined in any function unit, so it answers 501"),
+]
+
+
+class LintFixtureTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = copy_project("lint", os.path.join(HERE, "projects"))
+        self.addCleanup(shutil.rmtree, os.path.dirname(self.dir), True)
+
+    def test_json(self):
+        r = lint(self.dir, "--json")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        findings = json.loads(r.stdout)
+        for f in findings:
+            self.assertEqual(sorted(f), ["column", "file", "line", "message", "operation", "severity"])
+        got = [(f["file"], f["line"], f["column"], f["severity"], f["operation"]) for f in findings]
+        self.assertEqual(got, [e[:5] for e in EXPECTED], json.dumps(findings, indent=1))
+        for f, e in zip(findings, EXPECTED):
+            self.assertIn(e[5], f["message"])
+        # the ambiguous handler is an error, not also an unused export of 'extra'
+        self.assertFalse([f for f in findings if "exports 'shared_name'" in f["message"]])
+        self.assertFalse([f for f in findings if "kumo_lint_fixture_ignored" in f["message"]])
+        self.assertIn("3 errors", r.stderr)
+
+    def test_human(self):
+        r = lint(self.dir)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[-1], "3 errors, 7 warnings")
+        self.assertIn("openapi.yaml:10:11: warning: GET /items: no example for the 200 response; add one", lines)
+        self.assertIn("kumo.yaml:5:3: warning: unit 'items' exports 'unused_helper', which no operation uses; "
+                      "make it static, or bind it with an operationId or x-kumo-handler", lines)
+        self.assertEqual(len(lines), len(EXPECTED) + 1)
+        errors = [l for l in lines if ": error: " in l]
+        self.assertEqual(len(errors), 3)
+
+    def test_warnings_only_exit_zero(self):
+        # without the three broken handlers only warnings remain: exit 0
+        path = os.path.join(self.dir, "openapi.yaml")
+        with open(path) as f:
+            text = f.read()
+        text = text.replace("x-kumo-handler: items.missing_fn", "x-kumo-handler: items.getItems")
+        text = text.replace("x-kumo-handler: ghost.put_item", "x-kumo-handler: items.createItem")
+        text = text.replace("operationId: shared_name", "operationId: shared_name\n      x-kumo-handler: extra.shared_name")
+        with open(path, "w") as f:
+            f.write(text)
+        r = lint(self.dir, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        findings = json.loads(r.stdout)
+        self.assertTrue(findings)
+        self.assertEqual({f["severity"] for f in findings}, {"warning"})
+        # items.shared_name is now unused
+        self.assertTrue([f for f in findings if "exports 'shared_name'" in f["message"]])
+
+    def test_spec_that_does_not_load(self):
+        with open(os.path.join(self.dir, "openapi.yaml"), "w") as f:
+            f.write("openapi: 3.0.3\ninfo: {title: x, version: '1'}\npaths:\n  /a:\n    get: [\n")
+        r = lint(self.dir, "--json")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        findings = json.loads(r.stdout)
+        self.assertEqual(len(findings), 1, findings)
+        f = findings[0]
+        self.assertEqual(f["severity"], "error")
+        self.assertTrue(f["file"].endswith("openapi.yaml"), f)
+        self.assertGreater(f["line"], 0)
+
+    def test_project_that_does_not_load(self):
+        with open(os.path.join(self.dir, "kumo.yaml"), "a") as f:
+            f.write("unknown_key: 1\n")
+        r = lint(self.dir)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stdout, r"kumo\.yaml:\d+:\d+: error: ")
+        self.assertTrue(r.stdout.endswith("1 error, 0 warnings\n"), r.stdout)
+
+    def test_usage(self):
+        r = lint(self.dir, "--nope")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("usage: kumo lint", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
