@@ -102,19 +102,20 @@ static int read_version(kumo__spec *s, json_t *root, kumo__error *err)
 
 /* servers[0].url with {variables} replaced by their defaults -> the path
  * part, without a trailing '/'. */
-static int read_base_path(kumo__spec *s, json_t *root, kumo__error *err)
+static int server_path(kumo__spec *s, kumo__doc *doc, json_t *root, int swagger, char **out, kumo__error *err)
 {
     json_t *servers = json_object_get(root, "servers");
     json_t *server = json_array_get(servers, 0);
     json_t *url = server ? json_object_get(server, "url") : NULL;
     char buf[URL_MAX];
     size_t len = 0;
-    if (s->version == 20) {
+    (void)s;
+    if (swagger) {
         url = json_object_get(root, "basePath");
         server = NULL;
     }
     if (url && !json_is_string(url)) {
-        kumo__doc_error(err, s->doc, url, "%s must be a string", s->version == 20 ? "basePath" : "servers[0].url");
+        kumo__doc_error(err, doc, url, "%s must be a string", swagger ? "basePath" : "servers[0].url");
         return -EINVAL;
     }
     const char *u = url ? json_string_value(url) : "";
@@ -125,14 +126,14 @@ static int read_base_path(kumo__spec *s, json_t *root, kumo__error *err)
         if (*u == '{') {
             const char *close = strchr(u, '}');
             if (close == NULL) {
-                kumo__doc_error(err, s->doc, url, "unclosed '{' in server url '%s'", json_string_value(url));
+                kumo__doc_error(err, doc, url, "unclosed '{' in server url '%s'", json_string_value(url));
                 return -EINVAL;
             }
             char name[128];
             snprintf(name, sizeof name, "%.*s", (int)(close - u - 1), u + 1);
             piece = json_string_value(json_object_get(json_object_get(vars, name), "default"));
             if (piece == NULL) {
-                kumo__doc_error(err, s->doc, url,
+                kumo__doc_error(err, doc, url,
                                 "server variable '{%s}' has no default; add servers[0].variables.%s.default", name,
                                 name);
                 return -EINVAL;
@@ -144,7 +145,7 @@ static int read_base_path(kumo__spec *s, json_t *root, kumo__error *err)
             u += n;
         }
         if (n >= sizeof buf - len) {
-            kumo__doc_error(err, s->doc, url, "server url is longer than %d bytes", URL_MAX - 1);
+            kumo__doc_error(err, doc, url, "server url is longer than %d bytes", URL_MAX - 1);
             return -EINVAL;
         }
         memcpy(buf + len, piece, n);
@@ -161,12 +162,36 @@ static int read_base_path(kumo__spec *s, json_t *root, kumo__error *err)
     while (plen > 0 && p[plen - 1] == '/')
         plen--;
     int slash = plen > 0 && p[0] != '/';
-    if ((s->base_path = malloc(plen + slash + 1)) == NULL)
+    if ((*out = malloc(plen + slash + 1)) == NULL)
         return oom(err);
-    s->base_path[0] = '/';
-    memcpy(s->base_path + slash, p, plen);
-    s->base_path[plen + slash] = '\0';
+    (*out)[0] = '/';
+    memcpy(*out + slash, p, plen);
+    (*out)[plen + slash] = '\0';
     return 0;
+}
+
+static int read_base_path(kumo__spec *s, json_t *root, kumo__error *err)
+{
+    return server_path(s, s->doc, root, s->version == 20, &s->base_path, err);
+}
+
+/* `servers` on a Path Item or an Operation: accepted only when it keeps
+ * the document's base path, since kumo routes under one. */
+static int check_servers(kumo__spec *s, kumo__doc *doc, json_t *holder, kumo__error *err)
+{
+    if (json_object_get(holder, "servers") == NULL)
+        return 0;
+    char *path = NULL;
+    int rc = server_path(s, doc, holder, 0, &path, err);
+    if (rc == 0 && strcmp(path, s->base_path) != 0) {
+        kumo__doc_key_error(err, doc, holder, "servers",
+                            "these servers put the API under '%s', but the document's servers[0] puts it under '%s'; "
+                            "kumo routes under one base path: remove these servers or give them the same path",
+                            path[0] ? path : "/", s->base_path[0] ? s->base_path : "/");
+        rc = -EINVAL;
+    }
+    free(path);
+    return rc;
 }
 
 /* x-kumo-handler and operationId -> op->unit, op->symbol. */
@@ -761,7 +786,7 @@ static int read_operation(reader *r, json_t *paths, const char *path, const char
             return oom(err);
     }
     int rc = read_handler(op_loc.doc, node, op, err);
-    if (rc < 0)
+    if (rc < 0 || (rc = check_servers(s, op_loc.doc, node, err)) < 0)
         return rc;
     if (s->version == 20) {
         rc = kumo__swagger_operation(s, r->ds, op, item, item_loc, node, &op_loc, err);
@@ -808,6 +833,8 @@ static json_t *path_item(reader *r, json_t *paths, const char *path, json_t *ite
             return NULL;
         }
     }
+    if (check_servers(r->s, loc->doc, item, err) < 0)
+        return NULL;
     json_object_foreach(item, key, v) {
         if (in_list(key, methods)) {
             (*nops)++;

@@ -202,6 +202,12 @@ static const struct {
     {"openapi: 3.1.0\nwebhooks:\n  newPet:\n    post:\n      requestBody: {content: {application/json: {schema: "
      "{type: object}}}}\n      responses: {'200': {description: ok}}\n",
      "", ""},
+    {"openapi: 3.0.0\nservers: [{url: /v1}]\npaths:\n  /a:\n    servers: [{url: 'https://other/v1/'}]\n    get: {servers: "
+     "[{url: /v1}]}\n",
+     "", "/v1"},
+    {"openapi: 3.0.0\nservers: [{url: /v1}]\npaths:\n  /a:\n    get: {servers: [{url: /v2}]}\n",
+     ":5:11: these servers put the API under '/v2', but the document's servers[0] puts it under '/v1'; kumo routes "
+     "under one base path: remove these servers or give them the same path"},
     {"openapi: 3.0.0\nwebhooks: {}\n", ":2:1: webhooks are an OpenAPI 3.1 field; this document is OpenAPI 3.0"},
     {"openapi: 3.0.0\npaths:\n  /a:\n    GET: {}\n",
      ":4:5: 'GET' is not a method or Path Item field; methods are lower case: get, put, post, delete, options, head, "
