@@ -31,7 +31,9 @@ typedef struct kumo__loc {
 int kumo__docset_open(const char *path, kumo__docset **out, kumo__error *err);
 void kumo__docset_free(kumo__docset *ds);
 kumo__doc *kumo__docset_main(const kumo__docset *ds);
-/* The kumo__refs the validator calls (spec->refs); lives as long as ds. */
+/* The kumo__refs the validator calls (spec->refs); lives as long as ds.
+ * It may load a file not loaded yet, so call it at start-up (schema
+ * compilation), never from request threads. */
 const kumo__refs *kumo__docset_refs(const kumo__docset *ds);
 /* The loaded document `node` was read from, or NULL (a synthesized node,
  * or a singleton: null, true, false). */
