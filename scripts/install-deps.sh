@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
 libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev sqlite3 libssl-dev libpcre2-dev
-zlib1g-dev python3 python3-requests curl wrk nginx-light"
+zlib1g-dev libseccomp-dev python3 python3-requests curl wrk nginx-light"
 
 missing=""
 for p in $PACKAGES; do

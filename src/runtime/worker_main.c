@@ -9,13 +9,17 @@
  * resolves at dlopen time.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include "runtime/frame.h"
+#include "runtime/sandbox.h"
 #include "sdk/sdk.h"
 
 #define WORKER_FD 3
@@ -34,10 +38,77 @@ static int hello(const char *error)
     return rc;
 }
 
+static void usage(void)
+{
+    fprintf(stderr, "usage: kumo-worker UNIT.so FUNCTION [--sandbox LAYERS|none] [--memory BYTES] "
+                    "[--timeout-ms MS] [--project DIR] [--data DIR] [--net]\n"
+                    "(started by kumo, with its socket on fd 3)\n");
+}
+
+static int parse_number(const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return errno == 0 && end != s && *end == '\0' && s[0] != '-' ? 0 : -EINVAL;
+}
+
+/* 0 and *c filled, or -EINVAL after printing what was wrong. */
+static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->layers = KUMO_SANDBOX_ALL;
+    for (int i = 3; i < argc; i++) {
+        const char *opt = argv[i];
+        unsigned long long n;
+        if (strcmp(opt, "--net") == 0) {
+            c->net = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "kumo-worker: %s needs a value\n", opt);
+            return -EINVAL;
+        }
+        const char *v = argv[++i];
+        if (strcmp(opt, "--sandbox") == 0) {
+            /* Fails safe: a list it cannot read means every layer. */
+            if (kumo__sandbox_parse_layers(v, &c->layers) != 0) {
+                fprintf(stderr, "kumo-worker: --sandbox '%s': expected seccomp,namespaces,limits,no_new_privs or "
+                                "none; applying every layer\n", v);
+                c->layers = KUMO_SANDBOX_ALL;
+            }
+        } else if (strcmp(opt, "--memory") == 0 && parse_number(v, &n) == 0) {
+            c->memory = (size_t)n;
+        } else if (strcmp(opt, "--timeout-ms") == 0 && parse_number(v, &n) == 0 && n <= 0xffffffffull) {
+            c->cpu_seconds = kumo__sandbox_cpu_seconds((unsigned)n);
+        } else if (strcmp(opt, "--project") == 0) {
+            c->project_dir = v;
+        } else if (strcmp(opt, "--data") == 0) {
+            c->data_dir = v;
+        } else {
+            fprintf(stderr, "kumo-worker: unknown option or bad value: %s %s\n", opt, v);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* One JSON line on stderr, as the gateway's own log lines are. */
+static void log_line(const char *level, const char *msg)
+{
+    json_t *o = json_pack("{s:s,s:s,s:i}", "level", level, "msg", msg, "pid", (int)getpid());
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (line)
+        fprintf(stderr, "%s\n", line);
+    free(line);
+    json_decref(o);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 3) { /* options after these two are the sandbox's (sandbox.c) */
-        fprintf(stderr, "usage: kumo-worker UNIT.so FUNCTION (started by kumo, socket on fd 3)\n");
+    kumo__sandbox_config sandbox;
+    if (argc < 3 || parse_options(argc, argv, &sandbox) != 0) {
+        usage();
         return 2;
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -51,9 +122,25 @@ int main(int argc, char **argv)
         hello(why ? why : "dlopen failed");
         return 1;
     }
+    char report[1536], err[512], msg[700];
+    if (kumo__sandbox_enter(&sandbox, report, sizeof(report), err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "the worker could not enter its sandbox: %s", err);
+        log_line("error", msg);
+        hello(msg);
+        return 1;
+    }
+    log_line("info", report);
     if (hello(NULL) != 0)
         return 1;
     int rc = kumo__local_serve(WORKER_FD, unit, argv[2]);
     kumo__kv_close_all();
+    if (KUMO_SANDBOX_ASAN && (sandbox.layers & KUMO_SANDBOX_SECCOMP)) {
+        /* LeakSanitizer's exit check stops the world with a tracer process
+         * (clone without CLONE_THREAD, then ptrace), which the filter
+         * refuses; it would print a fatal error instead of a report. So a
+         * sandboxed worker in a sanitizer build ends without it. */
+        fflush(NULL);
+        _exit(rc == 0 ? 0 : 1);
+    }
     return rc == 0 ? 0 : 1;
 }

@@ -1,0 +1,113 @@
+/*
+ * sandbox.h: the walls around a worker process (docs/sandbox.md).
+ *
+ * A worker runs a function unit's code as the gateway's user, which on a
+ * server is often root. kumo__sandbox_enter() is called by the worker
+ * itself, after the unit is loaded and before the first invocation, and
+ * narrows what that code can do, in this order:
+ *
+ *   1. limits: a memory cgroup of its own (else RLIMIT_AS), RLIMIT_NOFILE,
+ *      RLIMIT_CORE 0, and a CPU backstop (SIGXCPU) behind the gateway's
+ *      deadline kill (the cgroup is joined first, while /sys/fs/cgroup is
+ *      still writable);
+ *   2. namespaces: mount (/ read-only, the data dir and a private /tmp
+ *      writable, secrets masked), ipc, and net unless the unit needs it;
+ *   3. no_new_privs: PR_SET_NO_NEW_PRIVS, non-dumpable, and every
+ *      capability dropped;
+ *   4. seccomp: a syscall allow-list; fork, exec and listening sockets fail
+ *      with EPERM, and ptrace, mount, bpf and the like kill the process.
+ *
+ * It changes nothing but the process it runs in, so a spawned worker, a
+ * forked one or a test can call it. sandbox.c holds the spawner's side
+ * (describe, OOM check, release) and links without libseccomp;
+ * sandbox_enter.c holds kumo__sandbox_enter and needs it.
+ */
+#ifndef KUMO_SANDBOX_H
+#define KUMO_SANDBOX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+enum kumo__sandbox_layer {
+    KUMO_SANDBOX_SECCOMP = 1u << 0,
+    KUMO_SANDBOX_NAMESPACES = 1u << 1,
+    KUMO_SANDBOX_LIMITS = 1u << 2,
+    KUMO_SANDBOX_NO_NEW_PRIVS = 1u << 3,
+    KUMO_SANDBOX_ALL = 0xfu,
+};
+
+typedef struct kumo__sandbox_config {
+    unsigned layers;          /* KUMO_SANDBOX_* bits; 0: no sandbox */
+    size_t memory;            /* bytes; 0: no memory limit */
+    unsigned cpu_seconds;     /* CPU backstop; 0: none (see kumo__sandbox_cpu_seconds) */
+    unsigned open_files;      /* RLIMIT_NOFILE; 0: 256 */
+    int net;                  /* 1: keep the network (a remote store needs it) */
+    const char *project_dir;  /* made read-only in the mount namespace; NULL: none */
+    const char *data_dir;     /* stays writable (the SQLite store); NULL: none */
+} kumo__sandbox_config;
+
+/* Parses "seccomp,namespaces,limits,no_new_privs" or "none" (or "all")
+ * into KUMO_SANDBOX_* bits: 0 and *layers set, or -EINVAL for an unknown
+ * word. */
+int kumo__sandbox_parse_layers(const char *list, unsigned *layers);
+
+/* The CPU backstop for an invocation timeout: the timeout rounded up to
+ * whole seconds, plus one second of margin. */
+unsigned kumo__sandbox_cpu_seconds(unsigned timeout_ms);
+
+/* Enters the sandbox in the calling process; cannot be undone. Returns 0
+ * with `report` (may be NULL) describing the active layers and any that
+ * were skipped and why ("sandbox: seccomp, ... ; skipped: ..."). Returns
+ * a negative errno with `err` saying which step failed when a layer that
+ * should work did not; the caller must then not run untrusted code. A
+ * layer that cannot work here (no cgroup, no privilege for namespaces) is
+ * skipped and named in the report, not an error. */
+int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t report_len, char *err, size_t errlen);
+
+/* Describes what kumo__sandbox_enter would apply, without entering it,
+ * for the gateway's start-up line. Does not probe the machine beyond
+ * checking which cgroup version is writable. */
+void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len);
+
+/* For the process that spawned worker `pid` (its memory cgroup is a child
+ * of the spawner's own, named kumo-worker-<pid>): 1 when the kernel's OOM
+ * killer killed a process in it, 0 when not or when it has none, negative
+ * errno when it cannot be read. Call before kumo__sandbox_release. */
+int kumo__sandbox_oom_killed(pid_t pid);
+
+/* Removes worker `pid`'s memory cgroup once the worker has been reaped.
+ * Harmless when it has none. */
+void kumo__sandbox_release(pid_t pid);
+
+/* ---- shared by sandbox.c and sandbox_enter.c ---- */
+
+#define KUMO_SANDBOX_OPEN_FILES 256 /* RLIMIT_NOFILE when the config says 0 */
+
+/* AddressSanitizer reserves terabytes of address space: RLIMIT_AS cannot
+ * bound such a process, and LeakSanitizer's exit check needs ptrace. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KUMO_SANDBOX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KUMO_SANDBOX_ASAN 1
+#endif
+#endif
+#ifndef KUMO_SANDBOX_ASAN
+#define KUMO_SANDBOX_ASAN 0
+#endif
+
+#define KUMO_SANDBOX_CGROUP_PREFIX "kumo-worker-"
+
+/* The directory of the calling process's own memory cgroup: 1 (v1) or 2
+ * (v2, with the memory controller delegated to children), or 0 with `why`
+ * when there is none it could use. */
+int kumo__sandbox_memory_cgroup(char *dir, size_t len, char *why, size_t whylen);
+/* Appends printf-style to a NUL-terminated buffer, truncating. */
+void kumo__sandbox_append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Whole small files: 0 or negative errno. */
+int kumo__sandbox_write_file(const char *path, const char *text);
+int kumo__sandbox_read_file(const char *path, char *buf, size_t len);
+/* Appends "limits (memory 64 MiB via <how>, cpu N s, files N, no core)". */
+void kumo__sandbox_describe_limits(const kumo__sandbox_config *c, const char *memory_how, char *out, size_t len);
+
+#endif

@@ -1,0 +1,654 @@
+/*
+ * sandbox_enter.c: the worker's side of the sandbox (see sandbox.h and
+ * docs/sandbox.md for what each layer stops and why it is built so).
+ * kumo__sandbox_enter runs in the worker, after dlopen and before the first
+ * invocation. The order matters:
+ *
+ *   limits      first, while /sys/fs/cgroup is still writable: the worker
+ *               makes kumo-worker-<pid> under the cgroup it was born in
+ *               (its spawner's), sets the limit and moves itself in;
+ *   namespaces  then, while the process still holds CAP_SYS_ADMIN;
+ *   privileges  then: no_new_privs, non-dumpable, all capabilities dropped;
+ *   seccomp     last, so the filter need not allow the set-up calls.
+ *
+ * The spawner finds the worker's cgroup by the same rule (its own cgroup,
+ * child kumo-worker-<pid>), which is how kumo__sandbox_oom_killed and
+ * kumo__sandbox_release work without any shared state.
+ */
+
+#include "runtime/sandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+
+#define MASK_UID 65534 /* nobody: owner of the masks, so a capless root cannot read them */
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < errlen)
+            snprintf(err + n, errlen - (size_t)n, ": %s", strerror(-rc));
+    }
+    return rc;
+}
+
+/* Removes the cgroups of workers that are gone (a crashed gateway's, or
+ * ones nobody released), so that they cannot pile up. */
+static void sweep_stale(const char *base)
+{
+    DIR *d = opendir(base);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, KUMO_SANDBOX_CGROUP_PREFIX, strlen(KUMO_SANDBOX_CGROUP_PREFIX)) != 0)
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + strlen(KUMO_SANDBOX_CGROUP_PREFIX), &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s/%s", base, e->d_name) < (int)sizeof(path))
+            rmdir(path);
+    }
+    closedir(d);
+}
+
+/* Puts the calling process in a memory cgroup of its own with `bytes` as
+ * its limit. 0 and `how` ("cgroup v1"), or negative errno with `why`. */
+static int join_memory_cgroup(size_t bytes, char *how, size_t howlen, char *why, size_t whylen)
+{
+    char base[PATH_MAX], dir[PATH_MAX + 32], file[PATH_MAX + 64], num[32];
+    int v = kumo__sandbox_memory_cgroup(base, sizeof(base), why, whylen);
+    if (v == 0)
+        return -ENOTSUP;
+    sweep_stale(base);
+    snprintf(dir, sizeof(dir), "%s/" KUMO_SANDBOX_CGROUP_PREFIX "%ld", base, (long)getpid());
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        int rc = -errno;
+        snprintf(why, whylen, "mkdir %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    snprintf(num, sizeof(num), "%zu", bytes);
+    int rc;
+    if (v == 1) {
+        snprintf(file, sizeof(file), "%s/memory.limit_in_bytes", dir);
+        rc = kumo__sandbox_write_file(file, num);
+        if (rc == 0) {
+            /* No swap beyond the limit: memsw counts memory + swap. It is
+             * absent when swap accounting is off, which is fine. */
+            snprintf(file, sizeof(file), "%s/memory.memsw.limit_in_bytes", dir);
+            kumo__sandbox_write_file(file, num);
+        }
+    } else {
+        snprintf(file, sizeof(file), "%s/memory.max", dir);
+        rc = kumo__sandbox_write_file(file, num);
+        if (rc == 0) {
+            snprintf(file, sizeof(file), "%s/memory.swap.max", dir);
+            kumo__sandbox_write_file(file, "0");
+        }
+    }
+    if (rc == 0) {
+        snprintf(file, sizeof(file), "%s/cgroup.procs", dir);
+        snprintf(num, sizeof(num), "%ld", (long)getpid());
+        rc = kumo__sandbox_write_file(file, num);
+    }
+    if (rc != 0) {
+        snprintf(why, whylen, "%s: %s", file, strerror(-rc));
+        rmdir(dir);
+        return rc;
+    }
+    snprintf(how, howlen, "cgroup v%d", v);
+    return 0;
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+/* The CPU backstop. RLIMIT_CPU counts a process's whole life, but the
+ * budget is per invocation, and a long-lived worker may serve thousands.
+ * So the soft limit is set to one budget and left to the kernel, which
+ * then sends SIGXCPU once per CPU-second; the handler counts consecutive
+ * CPU-seconds in which the process never blocked (its voluntary context
+ * switches did not move: a worker blocks in read() between invocations).
+ * A run of `budget` such seconds is a runaway: it dies by SIGXCPU.
+ * Signal handlers have no argument to carry state, hence the statics,
+ * written only here and by the handler. */
+static volatile long cpu_budget;
+static volatile long cpu_run;
+static volatile long cpu_last_nvcsw = -1;
+
+static void on_sigxcpu(int sig)
+{
+    int saved = errno;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        if (ru.ru_nvcsw == cpu_last_nvcsw) {
+            cpu_run++;
+        } else {
+            cpu_run = 1;
+            cpu_last_nvcsw = ru.ru_nvcsw;
+        }
+    }
+    if (cpu_run >= cpu_budget) {
+        static const char msg[] = "{\"level\":\"error\",\"msg\":\"worker: CPU limit reached without a pause; "
+                                  "the sandbox's backstop ends it\"}\n";
+        ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)n;
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    errno = saved;
+}
+
+static int apply_rlimits(const kumo__sandbox_config *c, char *report, size_t report_len, char *err, size_t errlen)
+{
+    struct rlimit rl;
+    rlim_t files = c->open_files ? c->open_files : KUMO_SANDBOX_OPEN_FILES;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return fail(err, errlen, -errno, "getrlimit(RLIMIT_NOFILE)");
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < files)
+        files = rl.rlim_max;
+    rl.rlim_cur = rl.rlim_max = files;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return fail(err, errlen, -errno, "setrlimit(RLIMIT_NOFILE, %lu)", (unsigned long)files);
+
+    rl.rlim_cur = rl.rlim_max = 0;
+    if (setrlimit(RLIMIT_CORE, &rl) != 0)
+        return fail(err, errlen, -errno, "setrlimit(RLIMIT_CORE, 0)");
+
+    if (c->cpu_seconds) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_sigxcpu;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGXCPU, &sa, NULL) != 0)
+            return fail(err, errlen, -errno, "sigaction(SIGXCPU)");
+        cpu_budget = c->cpu_seconds;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        if (getrlimit(RLIMIT_CPU, &rl) != 0)
+            return fail(err, errlen, -errno, "getrlimit(RLIMIT_CPU)");
+        /* Soft: one budget from now. Hard: untouched (raising it needs
+         * CAP_SYS_RESOURCE, and the handler decides, not the hard limit). */
+        rl.rlim_cur = (rlim_t)ru.ru_utime.tv_sec + (rlim_t)ru.ru_stime.tv_sec + c->cpu_seconds;
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+            rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_CPU, &rl) != 0)
+            return fail(err, errlen, -errno, "setrlimit(RLIMIT_CPU)");
+    }
+    (void)report;
+    (void)report_len;
+    return 0;
+}
+
+/* Memory: a cgroup, else RLIMIT_AS (address space, not resident memory:
+ * the limit is what the process has mapped now plus `memory`). */
+static int apply_memory(const kumo__sandbox_config *c, char *how, size_t howlen, char *skipped, size_t skippedlen,
+                        char *err, size_t errlen)
+{
+    char why[PATH_MAX + 128] = "";
+    if (join_memory_cgroup(c->memory, how, howlen, why, sizeof(why)) == 0)
+        return 0;
+    if (KUMO_SANDBOX_ASAN) {
+        /* AddressSanitizer reserves terabytes of address space up front. */
+        kumo__sandbox_append(skipped, skippedlen, "%smemory limit (%s; RLIMIT_AS is unusable under AddressSanitizer)",
+               *skipped ? ", " : "", why);
+        how[0] = '\0';
+        return 0;
+    }
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (f != NULL) {
+        if (fscanf(f, "%lu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + c->memory;
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return fail(err, errlen, -errno, "setrlimit(RLIMIT_AS)");
+    snprintf(how, howlen, "RLIMIT_AS, as %s", why);
+    return 0;
+}
+
+/* ---- namespaces --------------------------------------------------------- */
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* A directory the worker must keep seeing (the project, the data dir),
+ * held open across the mounts that may cover it: a project under /tmp or
+ * /home is hidden by the private /tmp or the /home mask. */
+typedef struct kept_dir {
+    const char *path;
+    int fd;
+} kept_dir;
+
+/* Makes `k->path` show the directory held open: a bind of itself when it
+ * is still visible, else of the open descriptor onto a path made anew in
+ * whatever now covers it (directories made there are traverse-only). */
+static int reveal(const kept_dir *k)
+{
+    struct stat want, now;
+    char src[64];
+    if (fstat(k->fd, &want) != 0)
+        return -errno;
+    if (stat(k->path, &now) != 0 || now.st_dev != want.st_dev || now.st_ino != want.st_ino) {
+        int rc = mkdir_p(k->path, 0711);
+        if (rc != 0)
+            return rc;
+    }
+    snprintf(src, sizeof(src), "/proc/self/fd/%d", k->fd);
+    if (mount(src, k->path, NULL, MS_BIND | MS_REC, NULL) != 0)
+        return -errno;
+    return 0;
+}
+
+/* Sets or clears MOUNT_ATTR_RDONLY on the mount at `path` (and, with
+ * `recursive`, every mount below it). */
+static int set_readonly(const char *path, int ro, int recursive)
+{
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    if (ro)
+        attr.attr_set = MOUNT_ATTR_RDONLY;
+    else
+        attr.attr_clr = MOUNT_ATTR_RDONLY;
+    if (syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof(attr)) == 0)
+        return 0;
+    if (errno != ENOSYS || recursive)
+        return -errno;
+    /* Kernels before 5.12: a bind remount changes one mount's flags. */
+    if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | (ro ? MS_RDONLY : 0), NULL) != 0)
+        return -errno;
+    return 0;
+}
+
+static const char *const masked_files[] = {"/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-",
+                                           "/etc/sudoers", NULL};
+static const char *const masked_dirs[] = {"/root", "/home", "/etc/ssh", "/etc/sudoers.d", "/run/secrets", NULL};
+
+/* Hides secrets behind mounts the worker cannot read once its
+ * capabilities are gone: files behind an empty mode-000 file owned by
+ * nobody, directories behind an empty tmpfs owned by nobody that can be
+ * crossed (a project may live below /home) but not listed. */
+static int mask_secrets(char *err, size_t errlen)
+{
+    const char *mask = "/tmp/.kumo-mask";
+    int fd = open(mask, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(err, errlen, -errno, "create %s", mask);
+    int rc = fchown(fd, MASK_UID, MASK_UID) != 0 ? -errno : 0;
+    close(fd);
+    if (rc != 0) {
+        unlink(mask);
+        return fail(err, errlen, rc, "chown %s", mask);
+    }
+    for (size_t i = 0; masked_files[i]; i++) {
+        struct stat st;
+        if (stat(masked_files[i], &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (mount(mask, masked_files[i], NULL, MS_BIND, NULL) != 0) {
+            rc = fail(err, errlen, -errno, "mask %s", masked_files[i]);
+            break;
+        }
+    }
+    unlink(mask);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; masked_dirs[i]; i++) {
+        struct stat st;
+        if (stat(masked_dirs[i], &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (mount("kumo-mask", masked_dirs[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=64k,mode=0711,uid=65534,gid=65534") != 0)
+            return fail(err, errlen, -errno, "mask %s", masked_dirs[i]);
+    }
+    return 0;
+}
+
+/* Unprivileged: a user namespace first, mapping the caller to root in it,
+ * so that the other namespaces may be made. */
+static int enter_user_namespace(void)
+{
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (unshare(CLONE_NEWUSER) != 0)
+        return -errno;
+    char map[64];
+    int rc = kumo__sandbox_write_file("/proc/self/setgroups", "deny");
+    if (rc != 0 && rc != -ENOENT)
+        return rc;
+    snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+    if ((rc = kumo__sandbox_write_file("/proc/self/uid_map", map)) != 0)
+        return rc;
+    snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+    return kumo__sandbox_write_file("/proc/self/gid_map", map);
+}
+
+static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t activelen, char *skipped,
+                            size_t skippedlen, char *err, size_t errlen)
+{
+    int flags = CLONE_NEWNS | CLONE_NEWIPC | (c->net ? 0 : CLONE_NEWNET);
+    int user = 0, rc = 0;
+    kept_dir kept[2] = {{c->project_dir, -1}, {c->data_dir, -1}};
+    const size_t nkept = sizeof(kept) / sizeof(kept[0]);
+
+    /* The data dir must exist before / turns read-only. */
+    if (c->data_dir && (rc = mkdir_p(c->data_dir, 0755)) != 0)
+        return fail(err, errlen, rc, "mkdir %s", c->data_dir);
+    if (unshare(flags) != 0) {
+        if (errno != EPERM) {
+            rc = fail(err, errlen, -errno, "unshare");
+            goto out;
+        }
+        if (enter_user_namespace() != 0 || unshare(flags) != 0) {
+            kumo__sandbox_append(skipped, skippedlen, "%snamespaces (no privilege to create them: %s)",
+                                 *skipped ? ", " : "", strerror(errno));
+            goto out;
+        }
+        user = 1;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        rc = fail(err, errlen, -errno, "make / private");
+        goto out;
+    }
+    /* Opened in the new namespace: a bind's source must belong to it. */
+    for (size_t i = 0; i < nkept; i++)
+        if (kept[i].path && (kept[i].fd = open(kept[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+            rc = fail(err, errlen, -errno, "open %s", kept[i].path);
+            goto out;
+        }
+    if (mount("kumo-tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+        rc = fail(err, errlen, -errno, "mount a tmpfs on /tmp");
+        goto out;
+    }
+    if (access("/dev/shm", F_OK) == 0 &&
+        mount("kumo-shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777") != 0) {
+        rc = fail(err, errlen, -errno, "mount a tmpfs on /dev/shm");
+        goto out;
+    }
+    if ((rc = mask_secrets(err, errlen)) != 0)
+        goto out;
+    /* The project, then the data dir (often inside it), shown again. */
+    for (size_t i = 0; i < nkept; i++)
+        if (kept[i].path && (rc = reveal(&kept[i])) != 0) {
+            rc = fail(err, errlen, rc, "bind %s", kept[i].path);
+            goto out;
+        }
+    if ((rc = set_readonly("/", 1, 1)) != 0) {
+        rc = fail(err, errlen, rc, "make / read-only");
+        goto out;
+    }
+    if ((rc = set_readonly("/tmp", 0, 0)) != 0) {
+        rc = fail(err, errlen, rc, "make /tmp writable");
+        goto out;
+    }
+    if (access("/dev/shm", F_OK) == 0 && (rc = set_readonly("/dev/shm", 0, 0)) != 0) {
+        rc = fail(err, errlen, rc, "make /dev/shm writable");
+        goto out;
+    }
+    if (c->data_dir && (rc = set_readonly(c->data_dir, 0, 0)) != 0) {
+        rc = fail(err, errlen, rc, "make %s writable", c->data_dir);
+        goto out;
+    }
+    kumo__sandbox_append(active, activelen, "namespaces (%smount, ipc%s)", user ? "user, " : "",
+                         c->net ? "" : ", net");
+    kumo__sandbox_append(skipped, skippedlen, "%spid namespace (it would apply only to children, and a worker has none)",
+                         *skipped ? ", " : "");
+out:
+    for (size_t i = 0; i < nkept; i++)
+        if (kept[i].fd >= 0)
+            close(kept[i].fd);
+    return rc;
+}
+
+/* ---- privileges --------------------------------------------------------- */
+
+static int drop_privileges(char *err, size_t errlen)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return fail(err, errlen, -errno, "PR_SET_NO_NEW_PRIVS");
+    /* Not dumpable: other processes of the same user cannot ptrace it or
+     * read its /proc files. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return fail(err, errlen, -errno, "PR_SET_DUMPABLE");
+    for (unsigned long cap = 0; cap <= 63; cap++) {
+        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1)
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+            return fail(err, errlen, -errno, "PR_CAPBSET_DROP %lu", cap);
+    }
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capset, &hdr, data) != 0)
+        return fail(err, errlen, -errno, "capset");
+    return 0;
+}
+
+/* ---- seccomp ------------------------------------------------------------ */
+
+/* What a handler, libkumo, SQLite and the sanitizer runtimes need. */
+static const char *const allowed[] = {
+    /* io on what is open, and files (the mounts decide where) */
+    "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "close",
+    "close_range", "lseek", "_llseek", "fstat", "stat", "lstat", "newfstatat", "statx", "fstatfs", "statfs", "open",
+    "openat", "openat2", "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getcwd", "chdir", "fchdir",
+    "getdents", "getdents64", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2",
+    "link", "linkat", "symlink", "symlinkat", "truncate", "ftruncate", "fallocate", "fsync", "fdatasync",
+    "sync_file_range", "flock", "fcntl", "dup", "dup2", "dup3", "pipe", "pipe2", "fchmod", "fchmodat", "chmod",
+    "fchown", "fchownat", "chown", "lchown", "utimensat", "umask", "getxattr", "lgetxattr", "fgetxattr", "listxattr",
+    "flistxattr", "llistxattr", "fadvise64", "readahead", "copy_file_range", "sendfile", "splice", "tee",
+    /* memory */
+    "brk", "mmap", "munmap", "mprotect", "madvise", "mremap", "msync", "mincore", "mlock", "munlock", "membarrier",
+    /* time and waiting */
+    "clock_gettime", "clock_getres", "clock_nanosleep", "gettimeofday", "time", "nanosleep", "futex", "futex_waitv",
+    "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield", "sched_getaffinity", "getcpu",
+    "sched_getparam", "sched_getscheduler", "restart_syscall", "pause", "alarm", "getitimer", "setitimer",
+    "timer_create", "timer_settime", "timer_gettime", "timer_getoverrun", "timer_delete", "timerfd_create",
+    "timerfd_settime", "timerfd_gettime", "eventfd", "eventfd2", "epoll_create", "epoll_create1", "epoll_ctl",
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect6", "wait4", "waitid",
+    /* who am I */
+    "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getgroups", "getresuid", "getresgid",
+    "getpgrp", "getpgid", "getsid", "uname", "sysinfo", "getrusage", "times", "getrlimit", "ugetrlimit",
+    "getpriority", "capget",
+    /* signals (kill and tgkill: only to itself, below) */
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait", "rt_sigsuspend",
+    "sigaltstack", "signalfd", "signalfd4",
+    /* sockets already open (the gateway's), and pairs */
+    "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "sendto", "recvfrom", "shutdown", "getsockname", "getpeername",
+    "getsockopt", "setsockopt", "socketpair", "connect",
+    "getrandom", "exit", "exit_group", NULL};
+
+/* Calls that only an attack makes: the process dies (SIGSYS) so that it
+ * shows in the log as a crash, not as a quiet error. */
+static const char *const killing[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount", "umount2", "pivot_root", "chroot",
+    "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "kexec_load",
+    "kexec_file_load", "bpf", "perf_event_open", "init_module", "finit_module", "delete_module", "reboot", "swapon",
+    "swapoff", "setns", "unshare", "keyctl", "add_key", "request_key", "open_by_handle_at", "name_to_handle_at",
+    "iopl", "ioperm", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname",
+    "setdomainname", "quotactl", "syslog", "userfaultfd", "lookup_dcookie", "vhangup", "kcmp", "pidfd_getfd", NULL};
+
+static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n, ...)
+{
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR)
+        return 0; /* not a call on this architecture */
+    struct scmp_arg_cmp cmp[2];
+    va_list ap;
+    va_start(ap, n);
+    for (unsigned i = 0; i < n && i < 2; i++)
+        cmp[i] = va_arg(ap, struct scmp_arg_cmp);
+    va_end(ap);
+    return seccomp_rule_add_array(ctx, action, nr, n, cmp);
+}
+
+static int install_seccomp(const kumo__sandbox_config *c, char *err, size_t errlen)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+    int rc = 0;
+    if (ctx == NULL)
+        return fail(err, errlen, -ENOMEM, "seccomp_init");
+    const pid_t self = getpid();
+    const char *what = "";
+
+    /* Calls of another architecture (int 0x80 on x86_64) kill. */
+    if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) != 0) {
+        what = "badarch";
+        goto out;
+    }
+    for (size_t i = 0; allowed[i]; i++)
+        if ((rc = rule(ctx, SCMP_ACT_ALLOW, allowed[i], 0)) != 0) {
+            what = allowed[i];
+            goto out;
+        }
+    for (size_t i = 0; killing[i]; i++)
+        if ((rc = rule(ctx, SCMP_ACT_KILL_PROCESS, killing[i], 0)) != 0) {
+            what = killing[i];
+            goto out;
+        }
+    /* Signals to itself only (abort, raise); never to the gateway. */
+    what = "kill";
+    if ((rc = rule(ctx, SCMP_ACT_ALLOW, "kill", 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self))) != 0 ||
+        (rc = rule(ctx, SCMP_ACT_ALLOW, "tgkill", 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self))) != 0 ||
+        (rc = rule(ctx, SCMP_ACT_ALLOW, "rt_sigqueueinfo", 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self))) != 0 ||
+        (rc = rule(ctx, SCMP_ACT_ALLOW, "rt_tgsigqueueinfo", 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self))) != 0)
+        goto out;
+    /* Threads yes, processes no. clone3 hides its flags in memory a filter
+     * cannot read: ENOSYS makes glibc fall back to clone, whose flags it
+     * can. fork, vfork, and clone without CLONE_THREAD (posix_spawn,
+     * fork()) get EPERM. */
+    what = "clone";
+    if ((rc = rule(ctx, SCMP_ACT_ALLOW, "clone", 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD))) != 0 ||
+        (rc = rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0)) != 0)
+        goto out;
+    /* Limits may be read, never raised (the CPU backstop stays). */
+    what = "prlimit64";
+    if ((rc = rule(ctx, SCMP_ACT_ALLOW, "prlimit64", 1, SCMP_A2(SCMP_CMP_EQ, 0))) != 0)
+        goto out;
+    /* prctl: reading, and naming threads and mappings. */
+    static const int prctl_ok[] = {PR_GET_DUMPABLE, PR_GET_NAME, PR_SET_NAME, PR_GET_NO_NEW_PRIVS, PR_GET_SECCOMP,
+                                   PR_GET_TIMERSLACK, PR_CAPBSET_READ, PR_GET_KEEPCAPS, PR_GET_PDEATHSIG,
+#ifdef PR_SET_VMA
+                                   PR_SET_VMA,
+#endif
+                                   PR_GET_THP_DISABLE};
+    what = "prctl";
+    for (size_t i = 0; i < sizeof(prctl_ok) / sizeof(prctl_ok[0]); i++)
+        if ((rc = rule(ctx, SCMP_ACT_ALLOW, "prctl", 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctl_ok[i]))) != 0)
+            goto out;
+    /* ioctl: terminal queries and non-blocking flags; not TIOCSTI. */
+    static const unsigned long ioctl_ok[] = {TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX};
+    what = "ioctl";
+    for (size_t i = 0; i < sizeof(ioctl_ok) / sizeof(ioctl_ok[0]); i++)
+        if ((rc = rule(ctx, SCMP_ACT_ALLOW, "ioctl", 1, SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)ioctl_ok[i]))) != 0)
+            goto out;
+    /* New sockets only with the network, and only clients: bind, listen
+     * and accept stay refused (default EPERM). */
+    if (c->net) {
+        static const int families[] = {AF_INET, AF_INET6, AF_UNIX, AF_NETLINK};
+        what = "socket";
+        for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+            if ((rc = rule(ctx, SCMP_ACT_ALLOW, "socket", 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]))) != 0)
+                goto out;
+    }
+    what = "load";
+    rc = seccomp_load(ctx);
+out:
+    seccomp_release(ctx);
+    if (rc != 0)
+        return fail(err, errlen, rc < 0 ? rc : -EINVAL, "seccomp (%s)", what);
+    return 0;
+}
+
+/* ---- entering and describing ------------------------------------------- */
+
+int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t report_len, char *err, size_t errlen)
+{
+    char active[512] = "", skipped[1024] = "", memory_how[PATH_MAX + 64] = "", limits[256] = "";
+    int rc = 0;
+    if (err && errlen)
+        err[0] = '\0';
+
+    if ((c->layers & KUMO_SANDBOX_LIMITS) && c->memory &&
+        (rc = apply_memory(c, memory_how, sizeof(memory_how), skipped, sizeof(skipped), err, errlen)) != 0)
+        goto out;
+    if (c->layers & KUMO_SANDBOX_NAMESPACES) {
+        if (geteuid() != 0 && !(c->layers & KUMO_SANDBOX_NO_NEW_PRIVS))
+            kumo__sandbox_append(skipped, sizeof(skipped), "%ssecret masks hold only without capabilities (no_new_privs is off)",
+                   *skipped ? ", " : "");
+        if ((rc = enter_namespaces(c, limits, sizeof(limits), skipped, sizeof(skipped), err, errlen)) != 0)
+            goto out;
+    }
+    if ((c->layers & KUMO_SANDBOX_LIMITS) && (rc = apply_rlimits(c, NULL, 0, err, errlen)) != 0)
+        goto out;
+    if ((c->layers & KUMO_SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(err, errlen)) != 0)
+        goto out;
+    if ((c->layers & KUMO_SANDBOX_SECCOMP) && (rc = install_seccomp(c, err, errlen)) != 0)
+        goto out;
+
+    if (c->layers & KUMO_SANDBOX_SECCOMP)
+        kumo__sandbox_append(active, sizeof(active), "seccomp");
+    if (c->layers & KUMO_SANDBOX_NO_NEW_PRIVS)
+        kumo__sandbox_append(active, sizeof(active), "%sno_new_privs (no capabilities)", *active ? ", " : "");
+    if (c->layers & KUMO_SANDBOX_LIMITS) {
+        kumo__sandbox_append(active, sizeof(active), "%s", *active ? ", " : "");
+        kumo__sandbox_describe_limits(c, memory_how, active, sizeof(active));
+    }
+    if (*limits)
+        kumo__sandbox_append(active, sizeof(active), "%s%s", *active ? ", " : "", limits);
+    if (!(c->layers & KUMO_SANDBOX_ALL))
+        snprintf(active, sizeof(active), "off");
+out:
+    if (report && report_len)
+        snprintf(report, report_len, "sandbox: %s%s%s", *active ? active : "none", *skipped ? "; skipped: " : "",
+                 skipped);
+    return rc;
+}
+
