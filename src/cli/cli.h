@@ -18,6 +18,7 @@ typedef struct kumo__command {
 } kumo__command;
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err);
+int kumo__cmd_schema(int argc, char **argv, kumo__error *err);
 int kumo__cmd_lint(int argc, char **argv, kumo__error *err);
 int kumo__cmd_status(int argc, char **argv, kumo__error *err);
 

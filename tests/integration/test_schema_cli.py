@@ -1,0 +1,111 @@
+"""`kumo schema validate`: exit statuses and output, run as a user would.
+
+Schemas live in schema_cli/ (an OpenAPI 3.0 file whose Todo refers to a
+second file); instances are written to a temporary folder per test.
+"""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from kumo_harness import KUMO
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+API = os.path.join(HERE, "schema_cli", "api.yaml")
+
+
+class SchemaCli(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kumo-schema-")
+
+    def write(self, name, value, raw=False):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(value if raw else json.dumps(value))
+        return path
+
+    def kumo(self, *args):
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        p = subprocess.run([KUMO, "schema", "validate", *args], capture_output=True, text=True, env=env,
+                           timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_valid_instance(self):
+        good = self.write("good.json", {"title": "abc", "owner": {"name": "x"}, "tags": ["a"]})
+        rc, out, err = self.kumo("--schema", API, "--pointer", "/components/schemas/Todo", good)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, good + ": valid\n")
+
+    def test_invalid_instance_lists_every_violation(self):
+        good = self.write("good.json", {"title": "abc"})
+        bad = self.write("bad.json", {"title": "abcdefgh", "owner": {"friend": {}}, "tags": ["A"]})
+        rc, out, err = self.kumo("--schema", API, "--pointer", "/components/schemas/Todo", good, bad)
+        self.assertEqual(rc, 1, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], good + ": valid")
+        self.assertIn(bad + ": /title: must be at most 5 characters long (is 8) "
+                      "(schema: /components/schemas/Todo/properties/title/maxLength)", lines)
+        self.assertIn(bad + ": /owner: missing required property 'name' (schema: people.yaml#/Person/required)",
+                      lines)
+        self.assertIn(bad + ": /owner/friend: missing required property 'name' "
+                      "(schema: people.yaml#/Person/required)", lines)
+        self.assertIn(bad + ": /tags/0: must match the pattern '^[a-z]+$' (schema: /components/schemas/Tag/pattern)",
+                      lines)
+        self.assertEqual(len(lines), 5)
+        self.assertIn("1 of 2 instances are invalid", err)
+
+    def test_root_violation_and_dialect_flag(self):
+        schema = self.write("s.json", {"type": ["string", "null"]})
+        one = self.write("one.json", "1", raw=True)
+        null = self.write("null.json", "null", raw=True)
+        rc, out, _ = self.kumo("--schema", schema, "--dialect", "2020-12", one, null)
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, one + ": (root): must be a string or null, not an integer (schema: /type)\n"
+                         + null + ": valid\n")
+        # a type list is not OpenAPI 3.0: the default dialect refuses the schema
+        rc, _, err = self.kumo("--schema", schema, null)
+        self.assertEqual(rc, 2)
+        self.assertIn("/type: must be one of", err)
+
+    def test_dialect_from_schema_keyword(self):
+        schema = self.write("s.json", {"$schema": "https://json-schema.org/draft/2020-12/schema", "const": 3})
+        rc, out, _ = self.kumo("--schema", schema, self.write("i.json", 4))
+        self.assertEqual(rc, 1)
+        self.assertIn("must be exactly 3", out)
+
+    def test_compile_error_names_file_line_column(self):
+        good = self.write("good.json", "x")
+        rc, _, err = self.kumo("--schema", API, "--pointer", "/components/schemas/Bad", good)
+        self.assertEqual(rc, 2)
+        self.assertIn("api.yaml:14:", err)
+        self.assertIn("/components/schemas/Bad/maxLength: must be a non-negative integer", err)
+
+    def test_usage_and_unreadable_files(self):
+        rc, _, err = self.kumo(self.write("x.json", 1))
+        self.assertEqual(rc, 2)
+        self.assertIn("--schema FILE is required", err)
+        rc, _, err = self.kumo("--schema", API, "--pointer", "/nope", self.write("x.json", 1))
+        self.assertEqual(rc, 2)
+        self.assertIn("has nothing at '/nope'", err)
+        broken = self.write("broken.json", '{"title": ', raw=True)
+        rc, out, _ = self.kumo("--schema", API, "--pointer", "/components/schemas/Todo", broken)
+        self.assertEqual(rc, 2)
+        self.assertRegex(out, "^" + broken + r":\d+:\d+: cannot read JSON")
+        rc, _, err = self.kumo("--schema", os.path.join(self.tmp, "missing.yaml"), self.write("x.json", 1))
+        self.assertEqual(rc, 2)
+
+    def test_direction(self):
+        schema = self.write("s.json", {"type": "object", "required": ["id"],
+                                       "properties": {"id": {"type": "integer", "readOnly": True}}})
+        inst = self.write("i.json", {})
+        rc, _, _ = self.kumo("--schema", schema, "--direction", "request", inst)
+        self.assertEqual(rc, 0)
+        rc, out, _ = self.kumo("--schema", schema, "--direction", "response", inst)
+        self.assertEqual(rc, 1)
+        self.assertIn("missing required property 'id'", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
