@@ -1,0 +1,322 @@
+"""The worker sandbox (docs/sandbox.md): handlers of the hostile project
+attack their own worker; each attack must fail or kill only that worker,
+and the next request to another operation must succeed.
+
+Handlers answer with what errno they got and how much they managed, never
+with what they read. A run without the sandbox (`sandbox: false`) proves
+that the layer, not the machine, is what stops the /etc/shadow read.
+"""
+import glob
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+import unittest
+
+import requests
+
+from kumo_harness import KUMO, Gateway, GatewayTest, copy_project
+
+PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
+WORKER = os.path.join(os.path.dirname(os.path.abspath(KUMO)), "kumo-worker")
+
+
+def own_memory_cgroup():
+    """The v1 memory cgroup directory of this process, if writable."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, ctrls, path = line.rstrip("\n").split(":", 2)
+                if "memory" in ctrls.split(","):
+                    d = "/sys/fs/cgroup/memory" + ("" if path == "/" else path)
+                    if os.access(d, os.W_OK):
+                        return d
+    except OSError:
+        pass
+    return None
+
+
+def worker_cgroups(base):
+    return sorted(glob.glob(os.path.join(base, "kumo-worker-*"))) if base else []
+
+
+class SandboxTest(GatewayTest):
+    project = "hostile"
+    project_root = PROJECTS
+
+    def call(self, route, **params):
+        return requests.get(self.url(route), params=params, timeout=30)
+
+    def answer(self, route, **params):
+        r = self.call(route, **params)
+        self.assertEqual(r.status_code, 200, r.text)
+        return r.json()
+
+    def assertStillServing(self):
+        r = self.call("/ok")
+        self.assertEqual((r.status_code, r.text), (200, "fine"))
+
+    def test_report_names_the_layers(self):
+        self.assertStillServing()
+        msgs = [l.get("msg", "") for l in self.gw.log_lines()]
+        reports = [m for m in msgs if m.startswith("sandbox: ")]
+        self.assertTrue(reports, "no sandbox report in the log:\n" + "\n".join(msgs[-20:]))
+        for layer in ("seccomp", "no_new_privs", "limits (", "namespaces (mount, ipc, net)"):
+            self.assertIn(layer, reports[-1])
+
+    def test_shadow_is_not_readable(self):
+        if not os.path.exists("/etc/shadow"):
+            self.skipTest("SKIPPED: this machine has no /etc/shadow")
+        a = self.answer("/shadow")
+        self.assertFalse(a["ok"])
+        self.assertEqual(a["count"], 0)
+        self.assertIn(a["errno"], ("EACCES", "EPERM", "ENOENT"))
+        self.assertStillServing()
+
+    def test_project_files_are_read_only(self):
+        path = os.path.join(self.project_dir, "kumo.yaml")
+        with open(path, "rb") as f:
+            before = f.read()
+        a = self.answer("/write", path=path)
+        self.assertFalse(a["ok"])
+        self.assertIn(a["errno"], ("EROFS", "EACCES", "EPERM"))
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertStillServing()
+
+    def test_data_dir_stays_writable(self):
+        path = os.path.join(self.project_dir, ".kumo", "data", "probe")
+        a = self.answer("/write", path=path)
+        self.assertTrue(a["ok"], a)
+        self.assertTrue(os.path.exists(path))
+
+    def test_tmp_is_writable(self):
+        a = self.answer("/tmp")
+        self.assertTrue(a["ok"], a)
+        self.assertEqual(a["count"], 7)
+
+    def test_fork_fails_and_gateway_serves(self):
+        a = self.answer("/fork", n="50")
+        self.assertEqual((a["count"], a["errno"]), (0, "EPERM"))
+        a = self.answer("/spawn")
+        self.assertFalse(a["ok"])
+        self.assertEqual(a["errno"], "EPERM")
+        self.assertStillServing()
+
+    def test_listening_socket_is_refused(self):
+        a = self.answer("/listen")
+        self.assertFalse(a["ok"])
+        self.assertEqual(a["count"], 0)  # not even socket()
+        self.assertEqual(a["errno"], "EPERM")
+        self.assertStillServing()
+
+    def test_gateway_cannot_be_signalled(self):
+        a = self.answer("/signal")
+        self.assertFalse(a["ok"])
+        self.assertEqual(a["errno"], "EPERM")
+
+    def test_memory_limit_cannot_be_lifted(self):
+        a = self.answer("/cgroup")
+        self.assertFalse(a["ok"])
+        self.assertIn(a["errno"], ("EROFS", "EACCES", "EPERM", "ENOENT"))
+
+    def test_ptrace_kills_the_worker(self):
+        body = self.assertProblem(self.call("/ptrace"), 502)
+        self.assertIn("signal 31", body["detail"])
+        self.assertStillServing()
+
+    def test_mount_kills_the_worker(self):
+        body = self.assertProblem(self.call("/mount"), 502)
+        self.assertIn("signal 31", body["detail"])
+        self.assertStillServing()
+
+    def test_memory_hog_is_killed(self):
+        if own_memory_cgroup() is None:
+            self.skipTest("SKIPPED: no writable memory cgroup here; under ASan the memory limit needs one")
+        body = self.assertProblem(self.call("/memory", mib="1024"), 502)
+        self.assertTrue("signal 9" in body["detail"] or "out of memory" in body["detail"], body["detail"])
+        self.assertStillServing()
+        # Within the limit (64 MiB) is fine.
+        a = self.answer("/memory", mib="16")
+        self.assertEqual(a["count"], 16)
+
+    def test_cpu_spin_times_out(self):
+        t0 = time.time()
+        body = self.assertProblem(self.call("/spin", s="30"), 504)
+        self.assertLess(time.time() - t0, 10)
+        self.assertIn("signal 9", body["detail"])
+        self.assertStillServing()
+
+
+class NoSandboxTest(unittest.TestCase):
+    """`sandbox: false` lets the same handlers through: proof that the
+    layers are what stopped them above."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.project_dir = copy_project("hostile", PROJECTS)
+        path = os.path.join(cls.project_dir, "kumo.yaml")
+        text = open(path).read().replace("defaults:\n", "defaults:\n  sandbox: false\n", 1)
+        with open(path, "w") as f:
+            f.write(text)
+        cls.gw = Gateway(cls.project_dir, threads=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        shutil.rmtree(os.path.dirname(cls.project_dir), ignore_errors=True)
+        if rc != 0:
+            raise AssertionError("kumo up exited with %d" % rc)
+
+    def answer(self, route, **params):
+        r = requests.get(self.gw.base + route, params=params, timeout=30)
+        self.assertEqual(r.status_code, 200, r.text)
+        return r.json()
+
+    def test_shadow_is_readable_without_the_sandbox(self):
+        if os.geteuid() != 0 or not os.access("/etc/shadow", os.R_OK):
+            self.skipTest("SKIPPED: the tests do not run as root, so /etc/shadow is unreadable anyway")
+        a = self.answer("/shadow")
+        self.assertTrue(a["ok"], a)  # only the byte count, never the content
+        self.assertGreater(a["count"], 0)
+
+    def test_fork_works_without_the_sandbox(self):
+        a = self.answer("/fork", n="2")
+        self.assertEqual((a["count"], a["errno"]), (2, "0"))
+
+    def test_report_says_off(self):
+        requests.get(self.gw.base + "/ok", timeout=30)
+        msgs = [l.get("msg", "") for l in self.gw.log_lines()]
+        self.assertIn("sandbox: off", msgs)
+
+
+class CgroupCleanupTest(unittest.TestCase):
+    """Every worker's memory cgroup is gone once `kumo up` has stopped."""
+
+    def test_no_cgroup_is_left_behind(self):
+        base = own_memory_cgroup()
+        if base is None:
+            self.skipTest("SKIPPED: no writable memory cgroup here")
+        pool = os.path.join(os.environ.get("KUMO_SOURCE_DIR", "../.."), "src", "runtime", "pool.c")
+        with open(pool) as f:
+            wired = "kumo__sandbox_release" in f.read()
+        if not wired:
+            self.skipTest("SKIPPED: pool.c does not call kumo__sandbox_release yet, so workers' cgroups outlive them")
+        project_dir = copy_project("hostile", PROJECTS)
+        gw = Gateway(project_dir, threads=2)
+        try:
+            for _ in range(3):
+                requests.get(gw.base + "/ok", timeout=30)
+            requests.get(gw.base + "/ptrace", timeout=30)  # a worker that died
+            requests.get(gw.base + "/ok", timeout=30)
+            pids = {l["worker_pid"] for l in gw.log_lines() if "worker_pid" in l}
+            self.assertTrue(pids)
+            live = [p for p in worker_cgroups(base) if int(p.rsplit("-", 1)[1]) in pids]
+            self.assertTrue(live, "the workers made no cgroup")
+        finally:
+            rc = gw.stop()
+            shutil.rmtree(os.path.dirname(project_dir), ignore_errors=True)
+        self.assertEqual(rc, 0)
+        left = [p for p in worker_cgroups(base) if int(p.rsplit("-", 1)[1]) in pids]
+        self.assertEqual(left, [])
+
+
+def frame(ftype, fid, fields):
+    payload = b"".join(struct.pack("<HI", tag, len(v)) + v for tag, v in fields)
+    return b"KF" + struct.pack("<BBII", 1, ftype, len(payload), fid) + payload
+
+
+def read_frame(sock):
+    head = b""
+    while len(head) < 12:
+        chunk = sock.recv(12 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    _, _, ftype, length, _ = struct.unpack("<2sBBII", head)
+    body = b""
+    while len(body) < length:
+        chunk = sock.recv(length - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return ftype, body
+
+
+class WorkerBackstopTest(unittest.TestCase):
+    """kumo-worker on its own, without a gateway to kill it at the deadline:
+    the CPU backstop (RLIMIT_CPU + SIGXCPU) ends a handler that spins."""
+
+    @classmethod
+    def setUpClass(cls):
+        # Build the unit through a short-lived gateway, then use its .so.
+        cls.project_dir = copy_project("hostile", PROJECTS)
+        gw = Gateway(cls.project_dir, threads=1)
+        gw.stop()
+        sos = glob.glob(os.path.join(cls.project_dir, ".kumo", "build", "**", "*.so"), recursive=True)
+        cls.so = sos[0] if sos else None
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(os.path.dirname(cls.project_dir), ignore_errors=True)
+
+    def start(self, *args):
+        if self.so is None:
+            self.fail("the hostile unit was not built")
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+        # The worker's socket is fd 3: let sh put it there, then exec.
+        proc = subprocess.Popen(["sh", "-c", 'exec "$@" 3<&%d %d<&-' % (child.fileno(), child.fileno()), "sh",
+                                 WORKER, self.so, "hostile", *args], pass_fds=(child.fileno(),),
+                                stderr=subprocess.PIPE, env=env)
+        child.close()
+        self.addCleanup(parent.close)
+        self.addCleanup(proc.stderr.close)
+        hello = read_frame(parent)
+        self.assertIsNotNone(hello, proc.stderr.read().decode(errors="replace") if proc.poll() is not None else "")
+        self.assertEqual(hello[0], 3)
+        return proc, parent
+
+    def invoke(self, sock, symbol, query=b""):
+        sock.sendall(frame(1, 1, [(1, b"GET"), (2, b"/" + symbol), (3, query), (4, symbol), (5, symbol)]))
+
+    def test_spinning_handler_dies_by_sigxcpu(self):
+        proc, sock = self.start("--sandbox", "seccomp,limits,no_new_privs", "--timeout-ms", "1000")
+        try:
+            self.invoke(sock, b"ok")
+            f = read_frame(sock)
+            self.assertEqual(f[0], 2)
+            t0 = time.time()
+            self.invoke(sock, b"spin", b"s=30")
+            rc = proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err = proc.stderr.read().decode(errors="replace")
+        self.assertEqual(rc, -signal.SIGXCPU, err)
+        self.assertLess(time.time() - t0, 10)
+        self.assertIn("CPU limit reached", err)
+
+    def test_worker_rejects_nothing_it_needs(self):
+        """A plain invocation under every layer answers normally."""
+        proc, sock = self.start("--sandbox", "seccomp,namespaces,limits,no_new_privs", "--memory", str(64 << 20),
+                                "--timeout-ms", "3000", "--project", self.project_dir,
+                                "--data", os.path.join(self.project_dir, ".kumo", "data"))
+        try:
+            self.invoke(sock, b"ok")
+            f = read_frame(sock)
+            self.assertEqual(f[0], 2)
+            self.assertIn(b"fine", f[1])
+        finally:
+            sock.close()
+            proc.wait(timeout=10)
+        self.assertEqual(proc.returncode, 0, proc.stderr.read().decode(errors="replace"))
+
+
+if __name__ == "__main__":
+    unittest.main()
