@@ -87,6 +87,25 @@ KUMO_API const void *kumo_request_body(const kumo_request *req, size_t *len);
  * json_decref it), or NULL when the body is empty or not JSON. */
 KUMO_API json_t *kumo_request_json(const kumo_request *req);
 
+/* The parameters as the OpenAPI document types them, checked by the
+ * gateway: {"path":{..},"query":{..},"header":{..},"cookie":{..}} with
+ * integers as integers, arrays as arrays (every style and explode read).
+ * Borrowed; NULL when the request was not checked against a spec. */
+KUMO_API json_t *kumo_request_params(const kumo_request *req);
+/* One typed parameter: `in` is "path", "query", "header" or "cookie";
+ * borrowed, NULL when absent. E.g. json_integer_value(kumo_request_typed(req, "query", "limit")). */
+KUMO_API json_t *kumo_request_typed(const kumo_request *req, const char *in, const char *name);
+/* A form (application/x-www-form-urlencoded or multipart/form-data) body's
+ * fields as an object typed by the spec; borrowed, NULL for other bodies. */
+KUMO_API json_t *kumo_request_form(const kumo_request *req);
+/* A multipart file by its field name: its bytes (len in *len), and its
+ * filename and content type when those pointers are given; NULL when none. */
+KUMO_API const void *kumo_request_file(const kumo_request *req, const char *name, size_t *len, const char **filename,
+                                       const char **content_type);
+/* The media type the gateway chose from Accept among the operation's
+ * response types, or NULL (no Accept, or nothing declared). */
+KUMO_API const char *kumo_request_response_type(const kumo_request *req);
+
 /* Iteration over headers and query parameters: index from 0 until 0 is
  * returned. Names are lower case for headers. */
 KUMO_API int kumo_request_header_at(const kumo_request *req, size_t i, const char **name, const char **value);

@@ -39,6 +39,10 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
         } else if (strcmp(a, "--threads") == 0) {
             rc = parse_int(a, v, 1, 256, &cfg.threads, err);
             i++;
+        } else if (strcmp(a, "--dev") == 0) {
+            cfg.dev = 1;
+        } else if (strcmp(a, "--strict") == 0) {
+            cfg.dev = cfg.strict = 1;
         } else if (strcmp(a, "--host") == 0) {
             if (v == NULL) {
                 kumo__error_set(err, -KUMO_EUSAGE, "--host takes an address");

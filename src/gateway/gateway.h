@@ -15,6 +15,8 @@ typedef struct kumo__gateway_config {
     int port;                /* 0: any free port */
     int admin_port;          /* 0: any free port; -1: none */
     int threads;             /* event loops; 0: one per core */
+    int dev;                 /* check responses against the spec and log violations */
+    int strict;              /* with dev: replace a response that breaks the spec by a 500 */
 } kumo__gateway_config;
 
 /* Loads, builds and serves the project until SIGTERM or SIGINT, then

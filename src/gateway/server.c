@@ -36,6 +36,7 @@
 
 #include "gateway/docs.h"
 #include "gateway/problem.h"
+#include "openapi/check.h"
 #include "runtime/runtime.h"
 #include "util/percent.h"
 
@@ -64,6 +65,8 @@ struct gateway {
     kumo__spec *spec;
     kumo__router *router;
     kumo__docs *docs;
+    kumo__opcheck **checks;    /* one per operation: the contract enforced */
+    int dev, strict;           /* --dev: check responses too; --strict: refuse bad ones */
     h2o_globalconf_t conf, admin_conf;
     int listen_fd, admin_fd;
     int port, admin_port;
@@ -88,6 +91,7 @@ typedef struct gw_call {
     struct gw_call **slot;     /* in the request pool; cleared on dispose */
     loop_thread *t;
     const kumo__operation *op;
+    size_t op_index;
     uint64_t start_us;
     char request_id[48];
     char method[16];
@@ -230,14 +234,47 @@ static void on_req_dispose(void *p)
         (*slot)->req = NULL;
 }
 
+static void send_violations_status(h2o_req_t *req, const kumo__violations *v, const char *request_id, int status,
+                                   const char *title, const char *what);
+
+/* In --dev, a response that breaks the spec is logged with its
+ * violations; with --strict it is replaced by a 500 problem. Returns 1
+ * when the response was replaced. */
+static int check_response(gw_call *c, int status, const char *ctype, size_t ctype_len, const char *body,
+                          size_t body_len)
+{
+    gateway *gw = c->t->gw;
+    const kumo__opcheck *chk = gw->checks ? gw->checks[c->op_index] : NULL;
+    if (!gw->dev || chk == NULL)
+        return 0;
+    kumo__violations v = {.limit = 20};
+    kumo__slice ct = {ctype, ctype_len}, b = {body, body_len};
+    if (kumo__opcheck_response(chk, status, ct, b, &v) == 0) {
+        kumo__violations_free(&v);
+        return 0;
+    }
+    char list[1500];
+    size_t n = 0;
+    for (size_t i = 0; i < v.count && n < sizeof(list) - 1; i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s: %s", i ? "; " : "", v.items[i].instance,
+                              v.items[i].message);
+    kumo__log_event(gw->strict ? "error" : "warn", "request %s: the response of %s breaks the spec: %s",
+                    c->request_id, c->op->operation_id ? c->op->operation_id : c->op->path, list);
+    if (gw->strict)
+        send_violations_status(c->req, &v, c->request_id, 500, "Internal Server Error",
+                               "the function's response breaks the API's contract");
+    kumo__violations_free(&v);
+    return gw->strict;
+}
+
 static void respond_from_frame(gw_call *c, const char *payload, size_t len)
 {
     h2o_req_t *req = c->req;
     kumo__frame_reader r;
     kumo__frame_field f;
     uint32_t status = 200;
-    const char *body = "";
-    size_t body_len = 0;
+    const char *body = "", *ctype = NULL;
+    size_t body_len = 0, ctype_len = 0;
 
     kumo__frame_reader_init(&r, payload, len);
     while (kumo__frame_next(&r, &f) > 0) {
@@ -247,17 +284,30 @@ static void respond_from_frame(gw_call *c, const char *payload, size_t len)
         } else if (f.tag == KF_HEADER) {
             const char *name, *value;
             size_t nl, vl;
-            if (kumo__frame_pair(&f, &name, &nl, &value, &vl) != 0 || nl == 0 || is_hop_header(name, nl))
-                continue;
-            char *lname = h2o_mem_alloc_pool(&req->pool, nl);
-            for (size_t i = 0; i < nl; i++)
-                lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-            h2o_iovec_t v = h2o_strdup(&req->pool, value, vl);
-            add_header(req, lname, nl, v.base, v.len);
+            if (kumo__frame_pair(&f, &name, &nl, &value, &vl) == 0 && nl == 12 &&
+                strncasecmp(name, "content-type", 12) == 0) {
+                ctype = value;
+                ctype_len = vl;
+            }
         } else if (f.tag == KF_BODY) {
             body = f.data;
             body_len = f.len;
         }
+    }
+    if (check_response(c, (int)status, ctype, ctype_len, body, body_len))
+        return;
+    kumo__frame_reader_init(&r, payload, len);
+    while (kumo__frame_next(&r, &f) > 0) {
+        const char *name, *value;
+        size_t nl, vl;
+        if (f.tag != KF_HEADER || kumo__frame_pair(&f, &name, &nl, &value, &vl) != 0 || nl == 0 ||
+            is_hop_header(name, nl))
+            continue;
+        char *lname = h2o_mem_alloc_pool(&req->pool, nl);
+        for (size_t i = 0; i < nl; i++)
+            lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+        h2o_iovec_t v = h2o_strdup(&req->pool, value, vl);
+        add_header(req, lname, nl, v.base, v.len);
     }
     req->res.status = (int)status;
     req->res.reason = kumo__http_reason((int)status);
@@ -320,6 +370,120 @@ static void reject(h2o_req_t *req, const char *request_id, uint64_t start, const
                 now_us() - start, 0);
 }
 
+/* A 400 problem listing every violation: RFC 9457 with an "errors"
+ * extension of {pointer, schema, message}. */
+static void send_violations_status(h2o_req_t *req, const kumo__violations *v, const char *request_id, int status,
+                                   const char *title, const char *what)
+{
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    json_t *errors = json_array();
+    for (size_t i = 0; i < v->count; i++)
+        json_array_append_new(errors, json_pack("{s:s, s:s, s:s}", "pointer", v->items[i].instance, "schema",
+                                                v->items[i].schema, "message", v->items[i].message));
+    char detail[160];
+    snprintf(detail, sizeof(detail), "%s in %zu place%s%s", what, v->count, v->count == 1 ? "" : "s",
+             v->truncated ? " (more not listed)" : "");
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:s, s:s%, s:s, s:o}", "type", "about:blank", "title", title,
+                            "status", status, "detail", detail, "instance", req->path.base, path_len, "request_id",
+                            request_id, "errors", errors);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (body == NULL) {
+        kumo__send_problem(req, status, title, detail, request_id, NULL);
+        return;
+    }
+    req->res.status = status;
+    req->res.reason = kumo__http_reason(status);
+    add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/problem+json"));
+    add_header(req, H2O_STRLIT("x-request-id"), request_id, strlen(request_id));
+    kumo__send_body(req, body, strlen(body));
+    free(body);
+}
+
+static void send_violations(h2o_req_t *req, const kumo__violations *v, const char *request_id)
+{
+    send_violations_status(req, v, request_id, 400, "Bad Request", "the request breaks the API's contract");
+}
+
+/* Enforces the operation's request contract; answers 400/415/406 itself
+ * and returns non-zero then. */
+static int check_request(gateway *gw, h2o_req_t *req, const kumo__route_match *m, const char *request_id,
+                         uint64_t start, kumo__checked *out)
+{
+    const kumo__opcheck *chk = gw->checks ? gw->checks[m->op_index] : NULL;
+    if (chk == NULL)
+        return 0;
+    kumo__header_view *hv = h2o_mem_alloc_pool(&req->pool, (req->headers.size + 1) * sizeof(*hv));
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        char *lower = h2o_mem_alloc_pool(&req->pool, h->name->len + 1);
+        for (size_t k = 0; k < h->name->len; k++)
+            lower[k] = (char)(h->name->base[k] >= 'A' && h->name->base[k] <= 'Z' ? h->name->base[k] + 32
+                                                                                 : h->name->base[k]);
+        hv[i].name = (kumo__slice){lower, h->name->len};
+        hv[i].value = (kumo__slice){h->value.base, h->value.len};
+    }
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    kumo__http_view view = {
+        .method = {req->method.base, req->method.len},
+        .query = {req->query_at != SIZE_MAX ? req->path.base + path_len + 1 : NULL,
+                  req->query_at != SIZE_MAX ? req->path.len - path_len - 1 : 0},
+        .headers = hv,
+        .nheaders = req->headers.size,
+        .match = m,
+        .body = {req->entity.base, req->entity.len},
+    };
+    kumo__violations v = {.limit = 50};
+    char detail[512] = "";
+    int rc = kumo__opcheck_request(chk, &view, out, &v, detail, sizeof(detail));
+    if (rc == KUMO_CHECK_OK) {
+        kumo__violations_free(&v);
+        return 0;
+    }
+    if (rc == KUMO_CHECK_INVALID) {
+        send_violations(req, &v, request_id);
+    } else if (rc == KUMO_CHECK_UNSUPPORTED) {
+        kumo__send_problem(req, 415, "Unsupported Media Type", detail, request_id, NULL);
+    } else if (rc == KUMO_CHECK_NOT_ACCEPTABLE) {
+        kumo__send_problem(req, 406, "Not Acceptable", detail, request_id, NULL);
+    } else {
+        kumo__send_problem(req, 503, "Service Unavailable", "out of memory while checking the request", request_id,
+                           "1");
+    }
+    kumo__violations_free(&v);
+    char method[16];
+    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+    log_request(request_id, method, req->path.base, path_len, m->op->operation_id, req->res.status,
+                now_us() - start, 0);
+    return 1;
+}
+
+/* The typed values the check produced, for the handler's accessors. */
+static void put_json(kumo__frame_writer *w, uint16_t tag, const json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (text) {
+        kumo__frame_put_str(w, tag, text);
+        free(text);
+    }
+}
+
+static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
+{
+    put_json(w, KF_PARAMS_JSON, c->params);
+    if (c->body && c->media && strcmp(c->media->type, "application/json") != 0 && json_is_object(c->body))
+        put_json(w, KF_FORM_JSON, c->body);
+    for (size_t i = 0; i < c->nparts; i++) {
+        const kumo__part *p = &c->parts[i];
+        if (p->filename.base == NULL)
+            continue; /* plain fields are in KF_FORM_JSON */
+        kumo__frame_put_part(w, KF_PART, p->name.base, p->name.len, p->filename.base, p->filename.len,
+                             p->content_type.base, p->content_type.len, p->data.base, p->data.len);
+    }
+    if (c->response_type)
+        kumo__frame_put_str(w, KF_RESPONSE_TYPE, c->response_type);
+}
+
 static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
 {
     gateway *gw = ((api_handler *)self)->gw;
@@ -368,13 +532,21 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
+    kumo__checked checked;
+    memset(&checked, 0, sizeof(checked));
+    if (check_request(gw, req, &m, request_id, start, &checked) != 0) {
+        kumo__checked_free(&checked);
+        return 0;
+    }
     gw_call *c = calloc(1, sizeof(*c));
     if (c == NULL) {
+        kumo__checked_free(&checked);
         reject(req, request_id, start, op, 503, "Service Unavailable", "out of memory", NULL);
         return 0;
     }
     c->t = t;
     c->op = op;
+    c->op_index = m.op_index;
     c->start_us = start;
     c->req = req;
     snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
@@ -413,6 +585,8 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         const h2o_header_t *h = &req->headers.entries[i];
         kumo__frame_put_pair(w, KF_HEADER, h->name->base, h->name->len, h->value.base, h->value.len);
     }
+    put_checked(w, &checked);
+    kumo__checked_free(&checked);
     if (req->entity.base != NULL)
         kumo__frame_put(w, KF_BODY, req->entity.base, req->entity.len);
     if (kumo__frame_end(w) != 0) {
@@ -682,6 +856,9 @@ static void gateway_free(gateway *gw)
         close(gw->listen_fd);
     if (gw->admin_fd >= 0)
         close(gw->admin_fd);
+    for (size_t i = 0; gw->checks && i < gw->spec->nops; i++)
+        kumo__opcheck_free(gw->checks[i]);
+    free(gw->checks);
     kumo__docs_free(gw->docs);
     kumo__router_free(gw->router);
     kumo__spec_free(gw->spec);
@@ -724,6 +901,16 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
     if ((rc = kumo__docs_build(gw->spec, gw->project->name, &gw->docs, err)) != 0)
         goto out;
+    if ((gw->checks = calloc(gw->spec->nops ? gw->spec->nops : 1, sizeof(*gw->checks))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = err->code;
+        goto out;
+    }
+    for (size_t i = 0; i < gw->spec->nops; i++)
+        if ((rc = kumo__opcheck_build(gw->spec, i, &gw->checks[i], err)) != 0)
+            goto out;
+    gw->dev = cfg->dev || cfg->strict;
+    gw->strict = cfg->strict;
 
     register_handler(&gw->conf, gw, on_api_req);
     /* h2o refuses a body over its own ceiling before reading it and closes

@@ -129,6 +129,35 @@ void kumo__frame_put_pair(kumo__frame_writer *w, uint16_t tag, const char *name,
         memcpy(p + 10 + name_len, value, value_len);
 }
 
+void kumo__frame_put_part(kumo__frame_writer *w, uint16_t tag, const char *name, size_t name_len, const char *filename,
+                          size_t filename_len, const char *ctype, size_t ctype_len, const char *data, size_t data_len)
+{
+    const char *parts[3] = {name, filename, ctype};
+    size_t lens[3] = {name_len, filename_len, ctype_len};
+    size_t total = data_len;
+    for (int i = 0; i < 3; i++) {
+        if (lens[i] > UINT32_MAX || total > UINT32_MAX - 4 - lens[i]) {
+            w->err = w->err ? w->err : -EMSGSIZE;
+            return;
+        }
+        total += 4 + lens[i];
+    }
+    uint8_t *p = reserve(w, 6 + total);
+    if (p == NULL)
+        return;
+    put_le16(p, tag);
+    put_le32(p + 2, (uint32_t)total);
+    p += 6;
+    for (int i = 0; i < 3; i++) {
+        put_le32(p, (uint32_t)lens[i]);
+        if (lens[i])
+            memcpy(p + 4, parts[i], lens[i]);
+        p += 4 + lens[i];
+    }
+    if (data_len)
+        memcpy(p, data, data_len);
+}
+
 int kumo__frame_end(kumo__frame_writer *w)
 {
     if (w->err)
@@ -202,6 +231,26 @@ int kumo__frame_pair(const kumo__frame_field *f, const char **name, size_t *name
     *name_len = nl;
     *value = f->data + 4 + nl;
     *value_len = f->len - 4 - nl;
+    return 0;
+}
+
+int kumo__frame_part(const kumo__frame_field *f, kumo__frame_part_view *out)
+{
+    const char *p = f->data, *end = f->data + f->len;
+    const char **strs[3] = {&out->name, &out->filename, &out->ctype};
+    size_t *lens[3] = {&out->name_len, &out->filename_len, &out->ctype_len};
+    for (int i = 0; i < 3; i++) {
+        if (end - p < 4)
+            return -EPROTO;
+        uint32_t n = get_le32((const uint8_t *)p);
+        if (n > (size_t)(end - p) - 4)
+            return -EPROTO;
+        *strs[i] = p + 4;
+        *lens[i] = n;
+        p += 4 + n;
+    }
+    out->data = p;
+    out->data_len = (size_t)(end - p);
     return 0;
 }
 

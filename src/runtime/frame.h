@@ -44,6 +44,10 @@ enum kumo__frame_tag {
     KF_HEADER = 8,      /* pair */
     KF_BODY = 9,
     KF_DEADLINE_MS = 10, /* u64: milliseconds since the epoch */
+    KF_PARAMS_JSON = 11, /* the parameters as the spec types them: {"path":{},"query":{},...} */
+    KF_FORM_JSON = 12,   /* a form or multipart body's fields as a JSON object */
+    KF_PART = 13,        /* a multipart part: u32+name, u32+filename, u32+content type, then data */
+    KF_RESPONSE_TYPE = 14, /* the media type Accept chose among the operation's responses */
     KF_STATUS = 20,     /* u32 */
     KF_ERROR = 21,      /* text: the handler failed, or the worker could not start */
     KF_PID = 22,        /* u32 */
@@ -72,6 +76,10 @@ void kumo__frame_put_u32(kumo__frame_writer *w, uint16_t tag, uint32_t v);
 void kumo__frame_put_u64(kumo__frame_writer *w, uint16_t tag, uint64_t v);
 void kumo__frame_put_pair(kumo__frame_writer *w, uint16_t tag, const char *name, size_t name_len, const char *value,
                           size_t value_len);
+/* A part field: name, filename and content type each as u32 length and
+ * bytes, then the data to the field's end. */
+void kumo__frame_put_part(kumo__frame_writer *w, uint16_t tag, const char *name, size_t name_len, const char *filename,
+                          size_t filename_len, const char *ctype, size_t ctype_len, const char *data, size_t data_len);
 /* Finishes the frame: 0, or -ENOMEM / -EMSGSIZE if any put failed. */
 int kumo__frame_end(kumo__frame_writer *w);
 /* Forgets the content, keeps the memory. */
@@ -100,6 +108,13 @@ int kumo__frame_next(kumo__frame_reader *r, kumo__frame_field *f);
 /* Splits a pair field: 0, or -EPROTO when malformed. */
 int kumo__frame_pair(const kumo__frame_field *f, const char **name, size_t *name_len, const char **value,
                      size_t *value_len);
+typedef struct kumo__frame_part_view {
+    const char *name, *filename, *ctype, *data;
+    size_t name_len, filename_len, ctype_len, data_len;
+} kumo__frame_part_view;
+
+/* Splits a part field: 0, or -EPROTO when malformed. */
+int kumo__frame_part(const kumo__frame_field *f, kumo__frame_part_view *out);
 /* Reads fixed-size numbers: 0, or -EPROTO for a wrong length. */
 int kumo__frame_u32(const kumo__frame_field *f, uint32_t *v);
 int kumo__frame_u64(const kumo__frame_field *f, uint64_t *v);

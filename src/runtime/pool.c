@@ -482,7 +482,7 @@ static void on_read(h2o_socket_t *sock, const char *err)
 }
 
 /* argv for kumo-worker: the unit, its name, and how to sandbox it. */
-static void worker_argv(kumo__pool *p, char **argv, char bufs[][32])
+static void worker_argv(kumo__pool *p, char **argv, char bufs[][64])
 {
     const kumo__tuning *t = &p->tuning;
     size_t n = 0;
@@ -490,19 +490,19 @@ static void worker_argv(kumo__pool *p, char **argv, char bufs[][32])
     argv[n++] = p->so_path;
     argv[n++] = p->unit_name;
     argv[n++] = "--sandbox";
-    snprintf(bufs[0], 32, "%s%s%s%s", t->sandbox_seccomp ? "seccomp," : "", t->sandbox_namespaces ? "namespaces," : "",
+    snprintf(bufs[0], 64, "%s%s%s%s", t->sandbox_seccomp ? "seccomp," : "", t->sandbox_namespaces ? "namespaces," : "",
              t->sandbox_limits ? "limits," : "", t->sandbox_no_new_privs ? "no_new_privs," : "");
     size_t len = strlen(bufs[0]);
     if (len > 0)
         bufs[0][len - 1] = '\0';
     else
-        snprintf(bufs[0], 32, "none");
+        snprintf(bufs[0], 64, "none");
     argv[n++] = bufs[0];
     argv[n++] = "--memory";
-    snprintf(bufs[1], 32, "%zu", t->memory);
+    snprintf(bufs[1], 64, "%zu", t->memory);
     argv[n++] = bufs[1];
     argv[n++] = "--timeout-ms";
-    snprintf(bufs[2], 32, "%llu", (unsigned long long)llround(t->timeout_s * 1000.0));
+    snprintf(bufs[2], 64, "%llu", (unsigned long long)llround(t->timeout_s * 1000.0));
     argv[n++] = bufs[2];
     argv[n++] = "--project";
     argv[n++] = p->project_dir;
@@ -534,7 +534,7 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     posix_spawn_file_actions_init(&fa);
     fa_ok = 1;
     posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-    char *argv[16], bufs[3][32];
+    char *argv[16], bufs[3][64];
     worker_argv(p, argv, bufs);
     pid_t pid;
     int rc = posix_spawn(&pid, kumo__worker_path(), &fa, NULL, argv, environ);

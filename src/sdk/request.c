@@ -72,6 +72,10 @@ void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res
     if (req) {
         if (req->json)
             json_decref(req->json);
+        if (req->typed)
+            json_decref(req->typed);
+        if (req->form)
+            json_decref(req->form);
         memset(req, 0, sizeof(*req));
         req->ctx = ctx;
     }
@@ -302,4 +306,63 @@ json_t *kumo_request_json(const kumo_request *req)
             r->json = json_loadb(r->body, r->body_len, 0, NULL);
     }
     return r->json;
+}
+
+/* ---- what the contract check typed ------------------------------------ */
+
+static json_t *parse_once(const char *text, json_t **slot, int *parsed)
+{
+    if (!*parsed) {
+        *parsed = 1;
+        if (text)
+            *slot = json_loads(text, JSON_DECODE_ANY, NULL);
+    }
+    return *slot;
+}
+
+json_t *kumo_request_params(const kumo_request *req)
+{
+    if (req == NULL)
+        return NULL;
+    kumo_request *r = (kumo_request *)req;
+    return parse_once(r->typed_text, &r->typed, &r->typed_parsed);
+}
+
+json_t *kumo_request_typed(const kumo_request *req, const char *in, const char *name)
+{
+    json_t *all = kumo_request_params(req);
+    if (all == NULL || in == NULL || name == NULL)
+        return NULL;
+    return json_object_get(json_object_get(all, in), name);
+}
+
+json_t *kumo_request_form(const kumo_request *req)
+{
+    if (req == NULL)
+        return NULL;
+    kumo_request *r = (kumo_request *)req;
+    return parse_once(r->form_text, &r->form, &r->form_parsed);
+}
+
+const void *kumo_request_file(const kumo_request *req, const char *name, size_t *len, const char **filename,
+                              const char **content_type)
+{
+    for (size_t i = 0; req && name && i < req->nparts; i++) {
+        const kumo__part_view *p = &req->parts[i];
+        if (strcmp(p->name, name) != 0)
+            continue;
+        if (len)
+            *len = p->len;
+        if (filename)
+            *filename = p->filename;
+        if (content_type)
+            *content_type = p->content_type;
+        return p->data;
+    }
+    return NULL;
+}
+
+const char *kumo_request_response_type(const kumo_request *req)
+{
+    return req ? req->response_type : NULL;
 }

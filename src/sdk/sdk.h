@@ -36,6 +36,11 @@ typedef struct kumo__pair {
     const char *value;  /* NUL-terminated */
 } kumo__pair;
 
+typedef struct kumo__part_view {
+    const char *name, *filename, *content_type;   /* NUL-terminated copies */
+    const char *data;           size_t len;       /* in the frame */
+} kumo__part_view;
+
 struct kumo_request {
     const char *method, *path, *query_string;
     const kumo__pair *params;   size_t nparams;   /* path parameters, decoded */
@@ -43,8 +48,15 @@ struct kumo_request {
     kumo__pair *query;          size_t nquery;    /* decoded lazily by kumo__request_parse_query */
     int query_parsed;
     const char *body;           size_t body_len;  /* NUL after body_len */
-    json_t *json;               /* parsed lazily; decref'd by kumo__request_clear */
+    json_t *json;               /* parsed lazily; decref'd by kumo__invocation_clear */
     int json_parsed;
+    /* What the gateway's contract check produced (NULL when it did not run):
+     * JSON texts parsed on first use, like the body. */
+    const char *typed_text, *form_text;
+    json_t *typed, *form;
+    int typed_parsed, form_parsed;
+    kumo__part_view *parts;     size_t nparts;    /* multipart files, in the arena */
+    const char *response_type;
     kumo_ctx *ctx;              /* for lazy allocations */
 };
 

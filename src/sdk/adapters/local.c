@@ -97,7 +97,7 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
 {
     kumo__frame_reader r;
     kumo__frame_field f;
-    size_t nparams = 0, nheaders = 0;
+    size_t nparams = 0, nheaders = 0, nparts = 0;
     int rc;
 
     kumo__frame_reader_init(&r, payload, len);
@@ -106,12 +106,15 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
             nparams++;
         else if (f.tag == KF_HEADER)
             nheaders++;
+        else if (f.tag == KF_PART)
+            nparts++;
     }
     if (rc < 0)
         return rc;
     kumo__pair *params = kumo__arena_alloc(&ctx->arena, (nparams + 1) * sizeof(*params));
     kumo__pair *headers = kumo__arena_alloc(&ctx->arena, (nheaders + 1) * sizeof(*headers));
-    if (params == NULL || headers == NULL)
+    kumo__part_view *parts = kumo__arena_alloc(&ctx->arena, (nparts + 1) * sizeof(*parts));
+    if (params == NULL || headers == NULL || parts == NULL)
         return -ENOMEM;
 
     *symbol = NULL;
@@ -125,6 +128,23 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
         case KF_OPERATION: slot = &ctx->operation; break;
         case KF_SYMBOL: slot = symbol; break;
         case KF_REQUEST_ID: slot = &ctx->request_id; break;
+        case KF_PARAMS_JSON: slot = &req->typed_text; break;
+        case KF_FORM_JSON: slot = &req->form_text; break;
+        case KF_RESPONSE_TYPE: slot = &req->response_type; break;
+        case KF_PART: {
+            kumo__frame_part_view pv;
+            if (kumo__frame_part(&f, &pv) != 0)
+                return -EPROTO;
+            kumo__part_view *p = &parts[req->nparts++];
+            p->name = kumo__arena_strndup(&ctx->arena, pv.name, pv.name_len);
+            p->filename = kumo__arena_strndup(&ctx->arena, pv.filename, pv.filename_len);
+            p->content_type = kumo__arena_strndup(&ctx->arena, pv.ctype, pv.ctype_len);
+            p->data = pv.data;
+            p->len = pv.data_len;
+            if (p->name == NULL || p->filename == NULL || p->content_type == NULL)
+                return -ENOMEM;
+            break;
+        }
         case KF_DEADLINE_MS:
             if (kumo__frame_u64(&f, &ctx->deadline_ms) != 0)
                 return -EPROTO;
@@ -158,6 +178,7 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
     }
     req->params = params;
     req->headers = headers;
+    req->parts = parts;
     if (req->method == NULL || req->path == NULL || *symbol == NULL)
         return -EPROTO;
     return 0;

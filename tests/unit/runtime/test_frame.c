@@ -143,8 +143,37 @@ static void test_writer_ceiling(void)
     kumo__frame_writer_free(&w);
 }
 
+static void test_part(void)
+{
+    kumo__frame_writer w = {0};
+    kumo__frame_begin(&w, 0, KUMO_FRAME_REQUEST, 1);
+    kumo__frame_put_part(&w, KF_PART, "file", 4, "a.txt", 5, "text/plain", 10, "hi\0there", 8);
+    kumo__frame_put_part(&w, KF_PART, "", 0, "", 0, "", 0, "", 0);
+    CHECK_INT(kumo__frame_end(&w), 0);
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    kumo__frame_part_view pv;
+    kumo__frame_reader_init(&r, w.buf + KUMO_FRAME_HEADER_SIZE, w.len - KUMO_FRAME_HEADER_SIZE);
+    CHECK_INT(kumo__frame_next(&r, &f), 1);
+    CHECK_INT(kumo__frame_part(&f, &pv), 0);
+    CHECK(pv.name_len == 4 && memcmp(pv.name, "file", 4) == 0);
+    CHECK(pv.filename_len == 5 && memcmp(pv.filename, "a.txt", 5) == 0);
+    CHECK(pv.ctype_len == 10 && memcmp(pv.ctype, "text/plain", 10) == 0);
+    CHECK(pv.data_len == 8 && memcmp(pv.data, "hi\0there", 8) == 0);
+    CHECK_INT(kumo__frame_next(&r, &f), 1);
+    CHECK_INT(kumo__frame_part(&f, &pv), 0);
+    CHECK(pv.name_len == 0 && pv.data_len == 0);
+    /* lengths pointing past the field are refused */
+    kumo__frame_field bad = {KF_PART, "\x05\0\0\0ab", 6};
+    CHECK_INT(kumo__frame_part(&bad, &pv), -EPROTO);
+    bad.len = 3;
+    CHECK_INT(kumo__frame_part(&bad, &pv), -EPROTO);
+    kumo__frame_writer_free(&w);
+}
+
 int main(void)
 {
+    test_part();
     test_round_trip();
     test_truncated();
     test_malformed_pair();

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Cold starts, memory and bursts of kumo's runtime, measured on loopback.
+
+  bench/coldstart.py [CYCLES]       (needs a release build: make build)
+
+- cold start: p50/p99 of first-request latency after the function went to
+  zero processes, over CYCLES scale-from-zero cycles, minus the p50 of warm
+  requests (same connection, same handler);
+- memory: gateway RSS at rest, RSS of one idle warm worker, and the
+  function's processes after its idle time;
+- burst: 64 clients at once on a cold function: time until all are served,
+  and how many failed.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+KUMO = os.environ.get("KUMO_BIN", os.path.join(ROOT, "build", "kumo"))
+CYCLES = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def children(pid):
+    out = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                with open("/proc/%s/stat" % e) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(e))
+            except OSError:
+                pass
+    return out
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="kumo-bench-")
+    proj = os.path.join(work, "coldstart")
+    shutil.copytree(os.path.join(ROOT, "bench", "coldstart"), proj)
+    port, admin = free_port(), free_port()
+    gw = subprocess.Popen([KUMO, "up", proj, "--port", str(port), "--admin-port", str(admin), "--threads", "1"],
+                          stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "err.log"), "w"))
+    try:
+        for _ in range(400):
+            try:
+                socket.create_connection(("127.0.0.1", admin), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        adm = http.client.HTTPConnection("127.0.0.1", admin)
+
+        def status():
+            adm.request("GET", "/status")
+            return json.loads(adm.getresponse().read())["functions"][0]
+
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+
+        def get(path="/hello"):
+            t0 = time.perf_counter()
+            conn.request("GET", path)
+            r = conn.getresponse()
+            body = r.read()
+            dt = time.perf_counter() - t0
+            assert r.status == 200, (r.status, body)
+            return dt
+
+        def wait_zero():
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                if status()["replicas"]["total"] == 0 and not children(gw.pid):
+                    return
+                time.sleep(0.002)
+            raise SystemExit("the function did not go to zero processes")
+
+        get()
+        gw_rss = None
+        cold = []
+        for _ in range(CYCLES):
+            wait_zero()
+            if gw_rss is None:
+                gw_rss = rss_kib(gw.pid)
+            cold.append(get())
+        warm = [get() for _ in range(CYCLES)]
+        worker = children(gw.pid)
+        worker_rss = rss_kib(worker[0]) if worker else 0
+        wait_zero()
+        after_idle = len(children(gw.pid))
+
+        ms = lambda s: s * 1000.0
+        cold.sort()
+        warm.sort()
+        p = lambda xs, q: xs[min(len(xs) - 1, int(q * len(xs)))]
+        print("cold start over %d scale-from-zero cycles (one loop, sandbox as kumo.yaml defaults):" % CYCLES)
+        print("  first request after zero: p50 %.3f ms, p99 %.3f ms" % (ms(p(cold, .5)), ms(p(cold, .99))))
+        print("  warm request:             p50 %.3f ms, p99 %.3f ms" % (ms(p(warm, .5)), ms(p(warm, .99))))
+        print("  cold minus warm (p50):    %.3f ms" % (ms(p(cold, .5) - p(warm, .5))))
+        print("memory: gateway RSS at rest %d KiB; one idle warm worker %d KiB; processes after idle: %d"
+              % (gw_rss, worker_rss, after_idle))
+
+        # burst: 64 clients at once on a cold function
+        wait_zero()
+        results = []
+        lock = threading.Lock()
+        start = threading.Event()
+
+        def client():
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            start.wait()
+            try:
+                c.request("GET", "/sleep")
+                r = c.getresponse()
+                r.read()
+                ok = r.status == 200
+            except OSError:
+                ok = False
+            with lock:
+                results.append((ok, time.perf_counter()))
+
+        threads = [threading.Thread(target=client) for _ in range(64)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        t0 = time.perf_counter()
+        start.set()
+        for t in threads:
+            t.join()
+        done = max(r[1] for r in results) - t0
+        failed = sum(1 for r in results if not r[0])
+        st = status()
+        print("burst: 64 clients at once on a cold function (handler sleeps 20 ms, max 64): all served in %.1f ms, "
+              "%d failed, %d workers started" % (done * 1000, failed, st["replicas"]["total"]))
+    finally:
+        gw.send_signal(signal.SIGTERM)
+        gw.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
