@@ -620,9 +620,10 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
         (rc = apply_memory(c, memory_how, sizeof(memory_how), skipped, sizeof(skipped), err, errlen)) != 0)
         goto out;
     if (c->layers & KUMO_SANDBOX_NAMESPACES) {
-        if (geteuid() != 0 && !(c->layers & KUMO_SANDBOX_NO_NEW_PRIVS))
-            kumo__sandbox_append(skipped, sizeof(skipped), "%ssecret masks hold only without capabilities (no_new_privs is off)",
-                   *skipped ? ", " : "");
+        if (!(c->layers & KUMO_SANDBOX_NO_NEW_PRIVS))
+            kumo__sandbox_append(skipped, sizeof(skipped),
+                                 "%scapability drop (no_new_privs is off: masked secrets read as empty, not EACCES)",
+                                 *skipped ? ", " : "");
         if ((rc = enter_namespaces(c, limits, sizeof(limits), skipped, sizeof(skipped), err, errlen)) != 0)
             goto out;
     }
