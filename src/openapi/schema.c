@@ -77,6 +77,7 @@ typedef struct snode snode;
 typedef struct sprop {
     const char *name;
     snode *schema;
+    size_t len;          /* sorted by length, then bytes: most probes end on the length */
 } sprop;
 typedef struct spat {
     pcre2_code *re;
@@ -731,7 +732,10 @@ static snode *sub_one(compiler *c, snode *n, const char *kw, const char *base, i
 
 static int cmp_prop(const void *a, const void *b)
 {
-    return strcmp(((const sprop *)a)->name, ((const sprop *)b)->name);
+    const sprop *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(x->name, y->name, x->len);
 }
 
 static int compile_object_keywords(compiler *c, snode *n, const char *base)
@@ -750,6 +754,7 @@ static int compile_object_keywords(compiler *c, snode *n, const char *base)
             sprop *p = &n->props[n->nprops++];
             if ((p->name = arena_strdup(c->s, key)) == NULL)
                 return oom(c);
+            p->len = strlen(key);
             if ((p->schema = sub(c, n, pv, "properties", key, base)) == NULL)
                 return -1;
         }
@@ -877,7 +882,7 @@ static int compile_discriminator(compiler *c, snode *n, const char *base)
         snode *target = kl ? resolve_ref(c, n->src, refbuf, base, kl, NULL) : NULL;
         if (target == NULL)
             return -1;
-        n->disc[n->ndisc++] = (sprop){key, target};
+        n->disc[n->ndisc++] = (sprop){key, target, strlen(key)};
     }
     /* implicit: a branch that is a $ref is named by the ref's last segment */
     const json_t *arr = json_object_get(n->src, list);
@@ -891,7 +896,7 @@ static int compile_discriminator(compiler *c, snode *n, const char *base)
         for (size_t k = 0; k < n->ndisc; k++)
             dup |= strcmp(n->disc[k].name, name) == 0;
         if (!dup)
-            n->disc[n->ndisc++] = (sprop){name, br[i]};
+            n->disc[n->ndisc++] = (sprop){name, br[i], strlen(name)};
     }
     qsort(n->disc, n->ndisc, sizeof(sprop), cmp_prop);
     return 0;
@@ -1186,10 +1191,14 @@ typedef struct vctx {
     int abort;             /* 1: too deep, 2: too many steps; everything fails from here */
     unsigned long steps;
     const snode *abort_at;
-    kumo__ptrbuf abort_ip;
+    char abort_ip[512];
     const scope *dyn;
     pcre2_match_data *md;
-    kumo__ptrbuf ip;       /* the instance pointer */
+    size_t npath;          /* the instance pointer, rendered only for a violation */
+    struct seg {
+        const char *key;   /* NULL: an array index */
+        size_t index;
+    } path[KUMO_SCHEMA_MAX_DEPTH + 8];
 } vctx;
 
 /* Property or item indices evaluated so far, for unevaluated*. */
@@ -1239,6 +1248,17 @@ static void ann_merge(ann *into, const ann *from)
         into->bits[w] |= from->bits[w];
 }
 
+static void render_path(const vctx *x, kumo__ptrbuf *p)
+{
+    kumo__ptrbuf_init(p);
+    for (size_t i = 0; i < x->npath; i++) {
+        if (x->path[i].key)
+            kumo__ptrbuf_push(p, x->path[i].key, strlen(x->path[i].key));
+        else
+            kumo__ptrbuf_push_index(p, x->path[i].index);
+    }
+}
+
 static int report(vctx *x, const snode *n, const char *kw, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int report(vctx *x, const snode *n, const char *kw, const char *fmt, ...)
 {
@@ -1269,7 +1289,9 @@ static int report(vctx *x, const snode *n, const char *kw, const char *fmt, ...)
     va_end(ap);
     snprintf(loc, sizeof loc, "%s%s%s", n->loc ? n->loc : "", kw ? "/" : "", kw ? kw : "");
     kumo__violation *v = &o->items[o->count];
-    v->instance = strdup(x->ip.buf);
+    kumo__ptrbuf ip;
+    render_path(x, &ip);
+    v->instance = strdup(ip.buf);
     v->schema = strdup(loc);
     v->message = strdup(msg);
     if (v->instance == NULL || v->schema == NULL || v->message == NULL) {
@@ -1515,7 +1537,7 @@ static int prop_flag(const snode *n, const char *name, unsigned flag, int depth)
 {
     if (n == NULL || depth > 8)
         return 0;
-    sprop key = {name, NULL};
+    sprop key = {name, NULL, strlen(name)};
     const sprop *p = n->nprops ? bsearch(&key, n->props, n->nprops, sizeof(sprop), cmp_prop) : NULL;
     if (p) {
         for (const snode *t = p->schema; t; t = t->ref) {
@@ -1537,17 +1559,17 @@ static int prop_flag(const snode *n, const char *name, unsigned flag, int depth)
 
 static size_t push_key(vctx *x, const char *key)
 {
-    size_t before = x->ip.len;
-    if (x->out)
-        kumo__ptrbuf_push(&x->ip, key, strlen(key));
+    size_t before = x->npath;
+    if (x->npath < sizeof(x->path) / sizeof(x->path[0]))
+        x->path[x->npath++] = (struct seg){key, 0};
     return before;
 }
 
 static size_t push_index(vctx *x, size_t i)
 {
-    size_t before = x->ip.len;
-    if (x->out)
-        kumo__ptrbuf_push_index(&x->ip, i);
+    size_t before = x->npath;
+    if (x->npath < sizeof(x->path) / sizeof(x->path[0]))
+        x->path[x->npath++] = (struct seg){NULL, i};
     return before;
 }
 
@@ -1638,12 +1660,12 @@ static int check_property_name(const snode *n, const char *key, vctx *x)
         kumo__violations inner = {.limit = 3};
         kumo__violations *o = x->out;
         size_t nerr = x->nerr;
-        kumo__ptrbuf saved = x->ip;
+        size_t saved = x->npath;
         x->out = &inner;
         validate(n->prop_names, name, x, NULL);
         x->out = o;
         x->nerr = nerr;
-        x->ip = saved;
+        x->npath = saved;
         for (size_t i = 0; i < inner.count; i++) {
             snode at = {.loc = inner.items[i].schema};
             report(x, &at, NULL, "property name '%s' is not allowed: %s", key, inner.items[i].message);
@@ -1706,13 +1728,13 @@ static int check_object(const snode *n, const json_t *v, vctx *x, ann *a)
         if (n->prop_names && check_property_name(n, key, x))
             FAILED();
         if (n->nprops) {
-            sprop k = {key, NULL};
+            sprop k = {key, NULL, strlen(key)};
             const sprop *p = bsearch(&k, n->props, n->nprops, sizeof(sprop), cmp_prop);
             if (p) {
                 matched = 1;
                 before = push_key(x, key);
                 int r = validate(p->schema, val, x, NULL);
-                kumo__ptrbuf_truncate(&x->ip, before);
+                x->npath = before;
                 if (r)
                     FAILED();
                 ann_set(a, i);
@@ -1727,7 +1749,7 @@ static int check_object(const snode *n, const json_t *v, vctx *x, ann *a)
             int r = m < 0 ? report(x, n, "patternProperties", "property name could not be matched against '%s'",
                                    n->pats[k].src)
                           : validate(n->pats[k].schema, val, x, NULL);
-            kumo__ptrbuf_truncate(&x->ip, before);
+            x->npath = before;
             if (r)
                 FAILED();
             ann_set(a, i);
@@ -1740,7 +1762,7 @@ static int check_object(const snode *n, const json_t *v, vctx *x, ann *a)
                            key);
             else
                 r = validate(n->additional, val, x, NULL);
-            kumo__ptrbuf_truncate(&x->ip, before);
+            x->npath = before;
             if (r)
                 FAILED();
             ann_set(a, i);
@@ -1779,7 +1801,7 @@ unique_done:
     for (size_t i = 0; i < n->nprefix && i < size; i++) {
         before = push_index(x, i);
         int r = validate(n->prefix[i], json_array_get(v, i), x, NULL);
-        kumo__ptrbuf_truncate(&x->ip, before);
+        x->npath = before;
         if (r)
             FAILED();
         ann_set(a, i);
@@ -1793,7 +1815,7 @@ unique_done:
                            i, n->nprefix, n->nprefix == 1 ? "" : "s");
             else
                 r = validate(n->items, json_array_get(v, i), x, NULL);
-            kumo__ptrbuf_truncate(&x->ip, before);
+            x->npath = before;
             if (r)
                 FAILED();
             ann_set(a, i);
@@ -1850,7 +1872,7 @@ static int check_discriminator(const snode *n, const json_t *v, vctx *x, ann *a)
     if (!json_is_string(d))
         return report(x, n, "discriminator", "discriminator property '%s' must be a string, not %s", n->disc_prop,
                       type_name(d));
-    sprop key = {json_string_value(d), NULL};
+    sprop key = {json_string_value(d), NULL, json_string_length(d)};
     const sprop *p = bsearch(&key, n->disc, n->ndisc, sizeof(sprop), cmp_prop);
     if (p == NULL) {
         char list[300];
@@ -1865,7 +1887,7 @@ static int check_discriminator(const snode *n, const json_t *v, vctx *x, ann *a)
         size_t before = push_key(x, n->disc_prop);
         report(x, n, "discriminator", "'%s' is not a known value of the discriminator '%s'; expected one of: %s",
                key.name, n->disc_prop, list);
-        kumo__ptrbuf_truncate(&x->ip, before);
+        x->npath = before;
         return 1;
     }
     return validate(p->schema, v, x, a);
@@ -1969,7 +1991,7 @@ static int check_unevaluated(const snode *n, const json_t *v, vctx *x, ann *mine
                         ? report(x, n, "unevaluatedProperties",
                                  "property '%s' is not allowed (unevaluatedProperties: false)", key)
                         : validate(n->uneval_props, val, x, NULL);
-            kumo__ptrbuf_truncate(&x->ip, before);
+            x->npath = before;
             if (r)
                 FAILED();
             ann_set(mine, k);
@@ -1983,7 +2005,7 @@ static int check_unevaluated(const snode *n, const json_t *v, vctx *x, ann *mine
             int r = (n->uneval_items->flags & N_FALSE)
                         ? report(x, n, "unevaluatedItems", "item %zu is not allowed (unevaluatedItems: false)", i)
                         : validate(n->uneval_items, json_array_get(v, i), x, NULL);
-            kumo__ptrbuf_truncate(&x->ip, before);
+            x->npath = before;
             if (r)
                 FAILED();
             ann_set(mine, i);
@@ -2006,7 +2028,9 @@ static int validate(const snode *n, const json_t *v, vctx *x, ann *a)
         /* reported once, by kumo__schema_validate, whatever mode we are in */
         x->abort = x->depth >= KUMO_SCHEMA_MAX_DEPTH ? 1 : 2;
         x->abort_at = n;
-        x->abort_ip = x->ip;
+        kumo__ptrbuf ip;
+        render_path(x, &ip);
+        memcpy(x->abort_ip, ip.buf, sizeof(x->abort_ip));
         return 1;
     }
     x->depth++;
@@ -2106,17 +2130,26 @@ int kumo__schema_validate(const kumo__schema *s, const json_t *instance, enum ku
                           kumo__violations *out)
 {
     vctx x = {.s = s, .out = out, .dir = dir};
-    kumo__ptrbuf_init(&x.ip);
     int bad = validate(s->root, instance, &x, NULL);
     if (x.abort && out) {
         x.full = 0;
-        x.ip = x.abort_ip;
+        size_t had = out->count;
+        x.npath = 0;
         if (x.abort == 1)
             report(&x, x.abort_at, NULL, "schema recursion too deep (over %d nested schemas); the schema may loop "
                    "through $ref without consuming input", KUMO_SCHEMA_MAX_DEPTH);
         else
             report(&x, x.abort_at, NULL, "validation gave up after %d schema evaluations; the schema is too costly "
                    "for this value (oneOf/anyOf nested through $ref?)", STEP_LIMIT);
+        if (out->count > had) {
+            char *ip = strdup(x.abort_ip);
+            if (ip == NULL) {
+                x.oom = 1;
+            } else {
+                free(out->items[had].instance);
+                out->items[had].instance = ip;
+            }
+        }
     }
     if (x.md)
         pcre2_match_data_free(x.md);
