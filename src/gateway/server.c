@@ -38,6 +38,7 @@
 #include "gateway/problem.h"
 #include "openapi/check.h"
 #include "runtime/runtime.h"
+#include "runtime/sandbox.h"
 #include "util/percent.h"
 
 
@@ -76,7 +77,7 @@ struct gateway {
     pthread_mutex_t stop_lock;  /* loops drained so far; pools go once all have */
     pthread_cond_t stop_cond;
     int nstopped, nstarted;
-    int conf_ready, barrier_ready;
+    int barrier_ready;
     char id_prefix[9];
 };
 
@@ -772,11 +773,9 @@ static void *thread_main(void *arg)
     }
     for (int i = 0; i < 2; i++)
         h2o_evloop_run(t->loop, 0);
-    if (t->index == 0 && gw->admin_fd >= 0)
-        h2o_context_dispose(&t->admin_ctx);
-    h2o_context_dispose(&t->ctx);
-    h2o_evloop_destroy(t->loop);
-    t->loop = NULL;
+    /* The h2o context and loop are not disposed: connections a client keeps
+     * open (keep-alive) still hold timers, which h2o_context_dispose
+     * asserts against, and the process exits next anyway. */
     return NULL;
 }
 
@@ -847,10 +846,6 @@ static void gateway_free(gateway *gw)
     if (gw->barrier_ready) {
         pthread_mutex_destroy(&gw->stop_lock);
         pthread_cond_destroy(&gw->stop_cond);
-    }
-    if (gw->conf_ready) {
-        h2o_config_dispose(&gw->conf);
-        h2o_config_dispose(&gw->admin_conf);
     }
     if (gw->listen_fd >= 0)
         close(gw->listen_fd);
@@ -928,7 +923,6 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         ceiling = largest + (1u << 20);
     gw->conf.max_request_entity_size = ceiling;
     register_handler(&gw->admin_conf, gw, on_admin_req);
-    gw->conf_ready = 1;
 
     const char *host = cfg->host ? cfg->host : "127.0.0.1";
     if ((gw->listen_fd = open_listener(host, cfg->port, &gw->port, err)) < 0) {
@@ -954,7 +948,24 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     default_store_urls(gw->project, data_dir, sizeof(data_dir));
     printf("  data     %s\n", data_dir);
     if (gw->admin_fd >= 0)
-        printf("  admin    http://127.0.0.1:%d/healthz\n", gw->admin_port);
+        printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status\n", gw->admin_port);
+    for (size_t u = 0; u < gw->project->nunits; u++) {
+        const kumo__tuning *t = &gw->project->units[u].tuning;
+        kumo__sandbox_config sc = {
+            .layers = (t->sandbox_seccomp ? KUMO_SANDBOX_SECCOMP : 0u) |
+                      (t->sandbox_namespaces ? KUMO_SANDBOX_NAMESPACES : 0u) |
+                      (t->sandbox_limits ? KUMO_SANDBOX_LIMITS : 0u) |
+                      (t->sandbox_no_new_privs ? KUMO_SANDBOX_NO_NEW_PRIVS : 0u),
+            .memory = t->memory,
+            .cpu_seconds = kumo__sandbox_cpu_seconds((unsigned)(t->timeout_s * 1000.0)),
+            .project_dir = gw->project->dir,
+            .data_dir = data_dir,
+        };
+        char layers[512];
+        kumo__sandbox_describe(&sc, layers, sizeof(layers));
+        printf("  function %s: min %d, max %d, concurrency %d, idle %gs, timeout %gs; %s\n",
+               gw->project->units[u].name, t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
+    }
     fflush(stdout);
 
     /* Signals are taken by sigwait on this thread only. */

@@ -27,6 +27,7 @@
  * have children too) on each tick.
  */
 #include "runtime/runtime.h"
+#include "runtime/sandbox.h"
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
@@ -199,12 +200,17 @@ static void finish_all(kumo__call *calls, enum kumo__call_result result, const c
 
 static void dispatch(kumo__pool *p);
 
-/* Logs how a worker ended and answers the calls it had. */
+/* Logs how a worker ended and answers the calls it had. Its memory
+ * cgroup (sandbox.c) says whether the kernel killed it for memory. */
 static void settle(kumo__pool *p, dying *d, const int *status)
 {
     char reason[300], how[100] = "";
     if (status)
         describe_status(*status, how, sizeof(how));
+    if (status && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL && kumo__sandbox_oom_killed(d->pid) == 1)
+        snprintf(how, sizeof(how), "ran out of memory (limit %zu MiB; killed by signal 9)",
+                 p->tuning.memory >> 20);
+    kumo__sandbox_release(d->pid);
     if (d->why[0] && how[0])
         snprintf(reason, sizeof(reason), "%s (%s)", d->why, how);
     else
