@@ -514,6 +514,19 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         reject(req, request_id, start, NULL, 404, "Not Found", detail, NULL);
         return 0;
     }
+    if (rc == -KUMO_EMETHOD && strcmp(method, "OPTIONS") == 0) {
+        /* A path without an OPTIONS operation still says what it allows. */
+        char allow[sizeof(m.allow) + 16];
+        snprintf(allow, sizeof(allow), "%s, OPTIONS", m.allow);
+        add_header(req, H2O_STRLIT("allow"), h2o_strdup(&req->pool, allow, SIZE_MAX).base, strlen(allow));
+        add_header(req, H2O_STRLIT("x-request-id"), h2o_strdup(&req->pool, request_id, SIZE_MAX).base,
+                   strlen(request_id));
+        req->res.status = 204;
+        req->res.reason = "No Content";
+        kumo__send_body(req, "", 0);
+        log_request(request_id, method, path, path_len, NULL, 204, now_us() - start, 0);
+        return 0;
+    }
     if (rc == -KUMO_EMETHOD) {
         snprintf(detail, sizeof(detail), "%s is not defined for this path; allowed: %s", method, m.allow);
         reject(req, request_id, start, NULL, 405, "Method Not Allowed", detail, m.allow);

@@ -54,6 +54,18 @@ class FaultsTest(GatewayTest):
         self.assertProblem(r, 405)
         self.assertEqual(r.headers["allow"], "GET, HEAD, POST")
 
+    def test_options_lists_allowed_methods(self):
+        r = requests.options(self.url("/echo/x"))
+        self.assertEqual(r.status_code, 204)
+        self.assertEqual(r.headers["allow"], "GET, HEAD, POST, OPTIONS")
+        self.assertEqual(r.content, b"")
+
+    def test_head_is_answered_by_get(self):
+        r = requests.head(self.url("/items/mine"))
+        self.assertEqual(r.status_code, 200)
+        self.assertEqual(r.headers["content-length"], "4")
+        self.assertEqual(r.content, b"")
+
     def test_dot_segments_are_refused(self):
         with socket.create_connection(("127.0.0.1", self.gw.port)) as s:
             s.sendall(b"GET /echo/.. HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
