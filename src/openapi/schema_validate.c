@@ -132,7 +132,7 @@ static int report(vctx *x, const snode *n, const char *kw, const char *fmt, ...)
 {
     x->nerr++;
     kumo__violations *o = x->out;
-    if (o == NULL || x->full)
+    if (o == NULL || x->full || x->abort) /* after giving up, summaries would mislead */
         return 1;
     size_t limit = o->limit ? o->limit : 100;
     if (o->count >= limit) {
@@ -886,12 +886,12 @@ out:
 static int validate(const snode *n, const json_t *v, vctx *x, ann *a)
 {
     int bad = 0, own = 0;
+    if (x->abort)
+        return 1;
     if (n->flags & N_FALSE)
         return report(x, n, NULL, "no value is allowed here (the schema is false)");
     if (n->flags & N_TRUE)
         return 0;
-    if (x->abort)
-        return 1;
     if (x->depth >= KUMO_SCHEMA_MAX_DEPTH || ++x->steps > STEP_LIMIT) {
         /* reported once, by kumo__schema_validate, whatever mode we are in */
         x->abort = x->depth >= KUMO_SCHEMA_MAX_DEPTH ? 1 : 2;
@@ -999,11 +999,15 @@ int kumo__schema_validate(const kumo__schema *s, const json_t *instance, enum ku
 {
     vctx x = {.s = s, .out = out, .dir = dir};
     int bad = validate(s->root, instance, &x, NULL);
-    if (x.abort && out) {
+    if (x.abort) /* a verdict reached after giving up is not one */
+        bad = 1;
+    int gave_up = x.abort;
+    x.abort = 0;
+    if (gave_up && out) {
         x.full = 0;
         size_t had = out->count;
         x.npath = 0;
-        if (x.abort == 1)
+        if (gave_up == 1)
             report(&x, x.abort_at, NULL, "schema recursion too deep (over %d nested schemas); the schema may loop "
                    "through $ref without consuming input", KUMO_SCHEMA_MAX_DEPTH);
         else

@@ -331,6 +331,12 @@ static void test_recursion_limits(void)
             KUMO_DIALECT_OAS30, "{\"y\": 1}", &rc);
     CHECK_INT(rc, 0);
     kumo__violations_free(&v);
+    /* a loop in one anyOf branch: the verdict is invalid even though the
+     * other branch passes, since evaluation stopped */
+    v = run("{\"anyOf\": [{\"$ref\": \"\"}, {}]}", KUMO_DIALECT_2020_12, "[0]", &rc);
+    CHECK_INT(rc, 1);
+    CHECK(v.count == 1 && strstr(v.items[0].message, "schema recursion too deep") != NULL);
+    kumo__violations_free(&v);
     /* exponential anyOf through $ref gives up with a message */
     v = run("{\"anyOf\": [{\"$ref\": \"#\"}, {\"$ref\": \"#\"}, {\"$ref\": \"#\"}]}", KUMO_DIALECT_2020_12, "1",
             &rc);
