@@ -21,6 +21,7 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err);
 int kumo__cmd_schema(int argc, char **argv, kumo__error *err);
 int kumo__cmd_lint(int argc, char **argv, kumo__error *err);
 int kumo__cmd_status(int argc, char **argv, kumo__error *err);
+int kumo__cmd_reload(int argc, char **argv, kumo__error *err);
 
 /* Exit status for usage errors: main prints the command's usage. */
 #define KUMO_EUSAGE 1064

@@ -15,6 +15,8 @@ static const kumo__command commands[] = {
     {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "kumo lint [DIR] [--json]"},
     {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency",
      "kumo status [--admin-port N] [--host ADDR] [--json]"},
+    {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",
+     "kumo reload [--admin-port N] [--host ADDR]"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

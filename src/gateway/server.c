@@ -1,17 +1,29 @@
 /*
  * server.c: the HTTP front of `kumo up`.
  *
- * Start-up (control plane, on the main thread): load kumo.yaml and the
- * OpenAPI document, build the function units, bind operations to units,
- * build the router, open the listeners, start one event loop per thread,
+ * Start-up (control plane, on the main thread): build the first
+ * generation (below), open the listeners, start one event loop per thread,
  * then wait for a signal. Errors are returned up to the CLI.
  *
- * A request (data plane, on its loop): route, check, encode one request
+ * A generation is everything derived from the project's files: kumo.yaml,
+ * the OpenAPI document, the router, the docs, the compiled contract checks
+ * and a private hard link to each unit's shared object. It is read-only
+ * once published and refcounted: gw->current holds one reference, and so
+ * does each loop that still has pools for it. A reload (SIGHUP, or POST
+ * /reload on the admin port, which signals the main thread) builds a new
+ * generation on the main thread; on any error the old one stays live. The
+ * loops notice the new one after their next wait (at most 20 ms), make
+ * their own pools for it (pools live and die on their loop's thread), send
+ * new requests there, and retire the old pools once nothing is pending on
+ * them. Listeners are never touched, so no connection is refused.
+ *
+ * A request (data plane, on its loop): take the loop's live generation and
+ * hold it until the request is disposed; route, check, encode one request
  * frame, hand it to the unit's pool; when the worker answers, write the
  * response and one JSON log line. Everything a request allocates lives in
  * h2o's request pool, except the in-flight call record, which must outlive
  * a client that disconnects (its request pool is gone then): the call is
- * freed when the worker answers.
+ * freed when the worker answers, and holds its generation until then.
  */
 #include "gateway/gateway.h"
 
@@ -19,6 +31,7 @@
 #include <h2o.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -44,6 +57,39 @@
 
 typedef struct gateway gateway;
 
+/* Everything derived from the project's files. Built on the main thread,
+ * read-only once published, freed by whoever drops the last reference. */
+typedef struct generation {
+    atomic_int refs;
+    unsigned long number;      /* 1 at start, +1 per successful reload */
+    kumo__project *project;
+    kumo__spec *spec;
+    kumo__router *router;
+    kumo__docs *docs;
+    kumo__opcheck **checks;    /* one per operation: the contract enforced */
+    char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
+    char data_dir[4096];
+    gateway *gw;
+} generation;
+
+/* One loop's pools for one generation, and what still uses them: requests
+ * not yet disposed and calls not yet answered. Only its loop touches it,
+ * except /status, which reads the pools under gw->lock. */
+typedef struct loop_gen {
+    generation *gen;           /* one reference */
+    kumo__pool **pools;        /* one per unit of gen->project */
+    size_t users;
+    struct loop_gen *next;     /* the loop's retired list */
+} loop_gen;
+
+/* A POST /reload waiting (on loop 0) for the main thread's answer. */
+typedef struct reload_wait {
+    h2o_req_t *req;            /* NULL once the client went away */
+    struct reload_wait **slot; /* in the request pool; cleared on dispose */
+    unsigned long ticket;
+    struct reload_wait *next;
+} reload_wait;
+
 typedef struct loop_thread {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept;
@@ -52,8 +98,12 @@ typedef struct loop_thread {
     h2o_context_t admin_ctx;
     h2o_accept_ctx_t admin_accept;
     h2o_socket_t *admin_listener;
-    kumo__pool **pools;        /* one per unit */
-    size_t inflight;
+    loop_gen *live;            /* new requests go here; lists change under gw->lock */
+    loop_gen *retired;         /* older generations still draining */
+    uint64_t switch_failed_ms; /* when making pools for a new generation last failed */
+    reload_wait *reload_waits; /* loop 0 only */
+    loop_gen *spent;           /* stopped at exit; freed by gateway_free */
+    size_t inflight;           /* calls in flight, every generation */
     uint32_t seq;
     pthread_t tid;
     int index;
@@ -62,11 +112,6 @@ typedef struct loop_thread {
 
 struct gateway {
     kumo__gateway_config cfg;
-    kumo__project *project;
-    kumo__spec *spec;
-    kumo__router *router;
-    kumo__docs *docs;
-    kumo__opcheck **checks;    /* one per operation: the contract enforced */
     int dev, strict;           /* --dev: check responses too; --strict: refuse bad ones */
     h2o_globalconf_t conf, admin_conf;
     int listen_fd, admin_fd;
@@ -79,6 +124,23 @@ struct gateway {
     int nstopped, nstarted;
     int barrier_ready;
     char id_prefix[9];
+
+    /* Generations. `lock` guards current, every loop's live and retired
+     * lists (so /status can read other loops' pools), the reload outcome
+     * and the parking of loops. */
+    pthread_mutex_t lock;
+    pthread_cond_t park_cond;
+    int lock_ready;
+    generation *current;
+    atomic_ulong current_number; /* current->number, for the loops' check after each wait */
+    atomic_int generations;      /* alive, current included */
+    pthread_t main_tid;
+    unsigned long reload_asked, reload_done; /* tickets of POST /reload */
+    int reload_failed;           /* the last reload's outcome */
+    char reload_msg[2048];
+    unsigned long reloads;       /* attempts so far */
+    atomic_int park;             /* loops wait in park_here while set */
+    int nparked;
 };
 
 typedef struct api_handler {
@@ -86,18 +148,28 @@ typedef struct api_handler {
     gateway *gw;
 } api_handler;
 
-typedef struct gw_call {
+typedef struct gw_call gw_call;
+
+/* In the request pool: the generation the request uses, released when the
+ * request is disposed, and its call while one is in flight. */
+typedef struct req_hold {
+    loop_gen *lg;
+    gw_call *call;
+} req_hold;
+
+struct gw_call {
     kumo__call call;           /* first: the pool hands this pointer back */
     h2o_req_t *req;            /* NULL once the client went away */
-    struct gw_call **slot;     /* in the request pool; cleared on dispose */
+    req_hold *hold;            /* in the request pool; valid while req is */
     loop_thread *t;
+    loop_gen *lg;              /* counted in lg->users until the worker answers */
     const kumo__operation *op;
     size_t op_index;
     uint64_t start_us;
     char request_id[48];
     char method[16];
     char path[256];
-} gw_call;
+};
 
 static uint64_t now_us(void)
 {
@@ -230,9 +302,10 @@ static int is_hop_header(const char *name, size_t len)
 
 static void on_req_dispose(void *p)
 {
-    gw_call **slot = p;
-    if (*slot)
-        (*slot)->req = NULL;
+    req_hold *h = p;
+    if (h->call)
+        h->call->req = NULL;
+    h->lg->users--;
 }
 
 static void send_violations_status(h2o_req_t *req, const kumo__violations *v, const char *request_id, int status,
@@ -245,7 +318,7 @@ static int check_response(gw_call *c, int status, const char *ctype, size_t ctyp
                           size_t body_len)
 {
     gateway *gw = c->t->gw;
-    const kumo__opcheck *chk = gw->checks ? gw->checks[c->op_index] : NULL;
+    const kumo__opcheck *chk = c->lg->gen->checks ? c->lg->gen->checks[c->op_index] : NULL;
     if (!gw->dev || chk == NULL)
         return 0;
     kumo__violations v = {.limit = 20};
@@ -328,7 +401,7 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
         status = 499; /* the client went away first: nginx's convention */
     } else {
         h2o_req_t *req = c->req;
-        *c->slot = NULL;
+        c->hold->call = NULL;
         char detail[600];
         snprintf(detail, sizeof(detail), "%.*s", (int)(len < 500 ? len : 500), payload ? payload : "");
         switch (result) {
@@ -351,9 +424,10 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
         status = req->res.status;
     }
     uint64_t duration = now_us() - c->start_us;
-    kumo__pool_record(t->pools[c->op->unit_index], duration, result != KUMO_CALL_OK, kumo__now_ms());
+    kumo__pool_record(c->lg->pools[c->op->unit_index], duration, result != KUMO_CALL_OK, kumo__now_ms());
     log_request(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
                 c->call.worker_pid);
+    c->lg->users--;
     kumo__frame_writer_free(&c->call.frame);
     free(c);
 }
@@ -408,10 +482,10 @@ static void send_violations(h2o_req_t *req, const kumo__violations *v, const cha
 
 /* Enforces the operation's request contract; answers 400/415/406 itself
  * and returns non-zero then. */
-static int check_request(gateway *gw, h2o_req_t *req, const kumo__route_match *m, const char *request_id,
+static int check_request(const generation *g, h2o_req_t *req, const kumo__route_match *m, const char *request_id,
                          uint64_t start, kumo__checked *out)
 {
-    const kumo__opcheck *chk = gw->checks ? gw->checks[m->op_index] : NULL;
+    const kumo__opcheck *chk = g->checks ? g->checks[m->op_index] : NULL;
     if (chk == NULL)
         return 0;
     kumo__header_view *hv = h2o_mem_alloc_pool(&req->pool, (req->headers.size + 1) * sizeof(*hv));
@@ -496,6 +570,19 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
     make_request_id(t, req, request_id, sizeof(request_id));
     if (atomic_load_explicit(&gw->draining, memory_order_relaxed))
         req->http1_is_persistent = 0;
+    loop_gen *lg = t->live;
+    if (lg == NULL) {
+        reject(req, request_id, start, NULL, 503, "Service Unavailable",
+               "this event loop could not start the functions' pools; see kumo's log", NULL);
+        return 0;
+    }
+    /* The request keeps its generation (spec, router, pools) until it is
+     * disposed, even if a reload publishes a newer one meanwhile. */
+    req_hold *hold = h2o_mem_alloc_shared(&req->pool, sizeof(*hold), on_req_dispose);
+    hold->lg = lg;
+    hold->call = NULL;
+    lg->users++;
+    generation *g = lg->gen;
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     const char *path = req->path.base;
     if (path_len == 0 || path[0] != '/' || has_dot_segment(path, path_len)) {
@@ -505,8 +592,8 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
     }
     char method[16];
     snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
-    int rc = kumo__router_match(gw->router, method, path, path_len, &m);
-    if (rc == -ENOENT && gw->docs && kumo__docs_serve(gw->docs, req))
+    int rc = kumo__router_match(g->router, method, path, path_len, &m);
+    if (rc == -ENOENT && g->docs && kumo__docs_serve(g->docs, req))
         return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs */
     if (rc == -ENOENT) {
         snprintf(detail, sizeof(detail), "no operation of the API matches the path '%.*s'",
@@ -539,7 +626,7 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         reject(req, request_id, start, op, 501, "Not Implemented", detail, NULL);
         return 0;
     }
-    size_t max_body = gw->project->units[op->unit_index].tuning.max_body;
+    size_t max_body = g->project->units[op->unit_index].tuning.max_body;
     if (req->entity.len > max_body) {
         snprintf(detail, sizeof(detail), "the body has %zu bytes; the limit is %zu", req->entity.len, max_body);
         reject(req, request_id, start, op, 413, "Content Too Large", detail, NULL);
@@ -548,7 +635,7 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
 
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
-    if (check_request(gw, req, &m, request_id, start, &checked) != 0) {
+    if (check_request(g, req, &m, request_id, start, &checked) != 0) {
         kumo__checked_free(&checked);
         return 0;
     }
@@ -559,6 +646,8 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     c->t = t;
+    c->lg = lg;
+    c->hold = hold;
     c->op = op;
     c->op_index = m.op_index;
     c->start_us = start;
@@ -567,7 +656,7 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
     snprintf(c->method, sizeof(c->method), "%s", method);
     kumo__json_escape(c->path, sizeof(c->path), path, path_len);
     c->call.cb = on_call_done;
-    const kumo__tuning *tuning = &gw->project->units[op->unit_index].tuning;
+    const kumo__tuning *tuning = &g->project->units[op->unit_index].tuning;
     uint64_t timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
     c->call.deadline_ms = timeout_ms ? kumo__now_ms() + timeout_ms : 0;
 
@@ -611,7 +700,7 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     char why[400];
-    rc = kumo__pool_submit(t->pools[op->unit_index], &c->call, why, sizeof(why));
+    rc = kumo__pool_submit(lg->pools[op->unit_index], &c->call, why, sizeof(why));
     if (rc != 0) {
         kumo__frame_writer_free(w);
         free(c);
@@ -622,8 +711,8 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     t->inflight++;
-    c->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*c->slot), on_req_dispose);
-    *c->slot = c;
+    lg->users++;
+    hold->call = c;
     return 0;
 }
 
@@ -642,18 +731,36 @@ static double quantile_ms(const unsigned long long *h, unsigned long long total,
     return exp2(KUMO_HIST_BUCKETS / 4.0) / 1000.0;
 }
 
-/* GET /status: per function, figures summed over every loop's pool. */
+/* Adds the figures of every pool, on every loop and in every generation
+ * still alive, of the unit named `name`: a unit keeps its name across a
+ * reload, so its figures span the old pools still draining and the new
+ * ones. Call with gw->lock held (the loops' lists change under it). */
+static void unit_stats(gateway *gw, const char *name, kumo__pool_stats *st, uint64_t now)
+{
+    for (int i = 0; i < gw->nthreads; i++) {
+        loop_thread *t = &gw->threads[i];
+        for (loop_gen *lg = t->live; lg; lg = lg == t->live ? t->retired : lg->next) {
+            const kumo__project *p = lg->gen->project;
+            for (size_t u = 0; u < p->nunits; u++)
+                if (strcmp(p->units[u].name, name) == 0)
+                    kumo__pool_stats_add(lg->pools[u], st, now);
+        }
+    }
+}
+
+/* GET /status: per function of the live generation, figures summed over
+ * every loop's pools; and the generation and the last reload's outcome. */
 static char *status_json(gateway *gw)
 {
     json_t *fns = json_array();
     uint64_t now = kumo__now_ms();
-    for (size_t u = 0; u < gw->project->nunits; u++) {
-        const kumo__unit *unit = &gw->project->units[u];
+    pthread_mutex_lock(&gw->lock);
+    const generation *g = gw->current;
+    for (size_t u = 0; u < g->project->nunits; u++) {
+        const kumo__unit *unit = &g->project->units[u];
         kumo__pool_stats st;
         memset(&st, 0, sizeof(st));
-        for (int i = 0; i < gw->nthreads; i++)
-            if (gw->threads[i].pools && gw->threads[i].pools[u])
-                kumo__pool_stats_add(gw->threads[i].pools[u], &st, now);
+        unit_stats(gw, unit->name, &st, now);
         unsigned long long recent = 0;
         for (int k = 0; k < KUMO_HIST_BUCKETS; k++)
             recent += st.hist[k];
@@ -671,10 +778,102 @@ static char *status_json(gateway *gw)
                               unit->tuning.timeout_s);
         json_array_append_new(fns, f);
     }
-    json_t *doc = json_pack("{s:s, s:i, s:o}", "project", gw->project->name, "loops", gw->nthreads, "functions", fns);
+    const char *last = gw->reloads == 0 ? "none" : gw->reload_failed ? "failed" : "ok";
+    json_t *doc = json_pack("{s:s, s:i, s:I, s:{s:I, s:s, s:s?, s:i}, s:o}", "project", g->project->name, "loops",
+                            gw->nthreads, "generation", (json_int_t)g->number, "reload", "count",
+                            (json_int_t)gw->reloads, "last", last, "error",
+                            gw->reloads && gw->reload_failed ? gw->reload_msg : NULL, "draining",
+                            atomic_load(&gw->generations) - 1, "functions", fns);
+    pthread_mutex_unlock(&gw->lock);
     char *out = json_dumps(doc, JSON_INDENT(2));
     json_decref(doc);
     return out;
+}
+
+static void on_reload_wait_dispose(void *p)
+{
+    reload_wait **slot = p;
+    if (*slot)
+        (*slot)->req = NULL;
+}
+
+/* POST /reload: the main thread builds the new generation (a compiler may
+ * run, so never on a loop); the request waits in loop 0's list and is
+ * answered on a tick after the main thread records the outcome. */
+static void ask_reload(gateway *gw, h2o_req_t *req)
+{
+    loop_thread *t = &gw->threads[0]; /* the admin listener's loop */
+    if (atomic_load(&gw->draining)) {
+        kumo__send_problem(req, 503, "Service Unavailable", "kumo is shutting down; no reload", "reload", NULL);
+        return;
+    }
+    reload_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        kumo__send_problem(req, 503, "Service Unavailable", "out of memory", "reload", "1");
+        return;
+    }
+    pthread_mutex_lock(&gw->lock);
+    w->ticket = ++gw->reload_asked;
+    pthread_mutex_unlock(&gw->lock);
+    w->req = req;
+    w->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*w->slot), on_reload_wait_dispose);
+    *w->slot = w;
+    w->next = t->reload_waits;
+    t->reload_waits = w;
+    pthread_kill(gw->main_tid, SIGHUP);
+}
+
+/* Answers the POST /reload requests whose reload has run (all of them
+ * when `closing`: 503 for those that did not run). On loop 0. */
+static void answer_reload_waits(loop_thread *t, int closing)
+{
+    gateway *gw = t->gw;
+    if (t->reload_waits == NULL)
+        return;
+    char msg[sizeof(gw->reload_msg)];
+    pthread_mutex_lock(&gw->lock);
+    unsigned long done = gw->reload_done, number = gw->current->number;
+    int failed = gw->reload_failed;
+    memcpy(msg, gw->reload_msg, sizeof(msg));
+    pthread_mutex_unlock(&gw->lock);
+    reload_wait **pp = &t->reload_waits;
+    while (*pp) {
+        reload_wait *w = *pp;
+        if (w->req != NULL && !closing && w->ticket > done) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        h2o_req_t *req = w->req;
+        if (req != NULL) {
+            *w->slot = NULL;
+            char rid[32];
+            snprintf(rid, sizeof(rid), "reload-%lu", w->ticket);
+            const char *id = h2o_strdup(&req->pool, rid, SIZE_MAX).base;
+            if (w->ticket > done) {
+                kumo__send_problem(req, 503, "Service Unavailable", "kumo is shutting down; the reload did not run",
+                                   id, NULL);
+            } else if (failed) {
+                kumo__send_problem(req, 422, "Reload failed", msg, id, NULL);
+            } else {
+                json_t *doc = json_pack("{s:s, s:I, s:s}", "status", "reloaded", "generation", (json_int_t)number,
+                                        "detail", msg);
+                char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+                json_decref(doc);
+                if (body == NULL) {
+                    kumo__send_problem(req, 500, "Internal Server Error", "out of memory", id, NULL);
+                } else {
+                    req->res.status = 200;
+                    req->res.reason = "OK";
+                    add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/json"));
+                    add_header(req, H2O_STRLIT("x-request-id"), id, strlen(id));
+                    kumo__send_body(req, body, strlen(body));
+                    free(body);
+                }
+            }
+        }
+        free(w);
+    }
 }
 
 static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
@@ -712,7 +911,18 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         free(body);
         return 0;
     }
-    kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz, /status", NULL, NULL);
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/reload"))) {
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+            add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("POST"));
+            kumo__send_problem(req, 405, "Method Not Allowed", "reload with POST /reload (or `kumo reload`)",
+                               "reload", NULL);
+            return 0;
+        }
+        ask_reload(gw, req);
+        return 0;
+    }
+    kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz, /status, POST /reload", NULL,
+                       NULL);
     return 0;
 }
 
@@ -740,19 +950,368 @@ static h2o_socket_t *listen_on(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *act
     return sock;
 }
 
+/* ---- generations -------------------------------------------------------- */
+
+static void warn_line(const char *line)
+{
+    fprintf(stderr, "kumo: warning: %s\n", line);
+}
+
+static void generation_free(generation *g)
+{
+    if (g == NULL)
+        return;
+    for (size_t i = 0; g->checks && i < g->spec->nops; i++)
+        kumo__opcheck_free(g->checks[i]);
+    free(g->checks);
+    kumo__docs_free(g->docs);
+    kumo__router_free(g->router);
+    kumo__spec_free(g->spec);
+    for (size_t u = 0; g->so_links && u < g->project->nunits; u++) {
+        if (g->so_links[u]) {
+            unlink(g->so_links[u]);
+            free(g->so_links[u]);
+        }
+    }
+    free(g->so_links);
+    kumo__project_free(g->project);
+    if (g->gw)
+        atomic_fetch_sub(&g->gw->generations, 1);
+    free(g);
+}
+
+/* Drops one reference; the last frees (on whichever thread that is). */
+static void generation_release(generation *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        generation_free(g);
+}
+
+/* Removes links to `so_path` left by a kumo that died without cleaning up:
+ * <so_path>.<pid>.<generation> whose process is gone. */
+static void sweep_stale_links(const char *so_path)
+{
+    const char *slash = strrchr(so_path, '/');
+    if (slash == NULL)
+        return;
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%.*s", (int)(slash - so_path), so_path);
+    const char *base = slash + 1;
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, base, blen) != 0 || e->d_name[blen] != '.')
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + blen + 1, &end, 10);
+        if (pid <= 0 || *end != '.' || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Each generation's pools load their unit through a hard link of its own
+ * (<so_path>.<pid>.<generation>): a rebuild renames a new file over
+ * so_path, and a worker an old pool starts later must still get the old
+ * code. Without hard links (some filesystems) the pools use so_path. */
+static int link_units(generation *g, kumo__error *err)
+{
+    const kumo__project *p = g->project;
+    if ((g->so_links = calloc(p->nunits ? p->nunits : 1, sizeof(*g->so_links))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return err->code;
+    }
+    for (size_t u = 0; u < p->nunits; u++) {
+        const char *so = p->units[u].so_path;
+        if (g->number == 1)
+            sweep_stale_links(so);
+        if (asprintf(&g->so_links[u], "%s.%d.%lu", so, (int)getpid(), g->number) < 0) {
+            g->so_links[u] = NULL;
+            kumo__error_set(err, -ENOMEM, "out of memory");
+            return err->code;
+        }
+        unlink(g->so_links[u]);
+        if (link(so, g->so_links[u]) != 0) {
+            free(g->so_links[u]);
+            g->so_links[u] = NULL;
+        }
+    }
+    return 0;
+}
+
+/* Loads, builds and checks everything from the project's files into a new
+ * generation holding one reference (*out), or leaves *out NULL and says
+ * what is wrong in err (file:line:column where it has one). */
+static int generation_build(gateway *gw, unsigned long number, generation **out, int *built, kumo__error *err)
+{
+    int rc = 0;
+    generation *g = calloc(1, sizeof(*g));
+    *out = NULL;
+    *built = 0;
+    if (g == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return err->code;
+    }
+    atomic_init(&g->refs, 1);
+    g->number = number;
+    if ((rc = kumo__project_load(gw->cfg.dir, &g->project, err)) != 0)
+        goto out;
+    if ((rc = kumo__spec_load(g->project->api_path, &g->spec, err)) != 0)
+        goto out;
+    if ((rc = kumo__router_build(g->spec, &g->router, err)) != 0)
+        goto out;
+    if ((rc = kumo__build_units(g->project, built, err)) != 0)
+        goto out;
+    if ((rc = kumo__bind_operations(g->project, g->spec, warn_line, err)) != 0)
+        goto out;
+    if ((rc = kumo__docs_build(g->spec, g->project->name, &g->docs, err)) != 0)
+        goto out;
+    if ((g->checks = calloc(g->spec->nops ? g->spec->nops : 1, sizeof(*g->checks))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = err->code;
+        goto out;
+    }
+    for (size_t i = 0; i < g->spec->nops; i++)
+        if ((rc = kumo__opcheck_build(g->spec, i, &g->checks[i], err)) != 0)
+            goto out;
+    if ((rc = link_units(g, err)) != 0)
+        goto out;
+    snprintf(g->data_dir, sizeof(g->data_dir), "%s/.kumo/data", g->project->dir);
+    g->gw = gw;
+    atomic_fetch_add(&gw->generations, 1);
+out:
+    if (rc != 0)
+        generation_free(g);
+    else
+        *out = g;
+    return rc;
+}
+
+/* The largest body any unit accepts. */
+static size_t largest_body(const kumo__project *p)
+{
+    size_t largest = p->max_body;
+    for (size_t u = 0; u < p->nunits; u++)
+        if (p->units[u].tuning.max_body > largest)
+            largest = p->units[u].tuning.max_body;
+    return largest;
+}
+
+/* ---- parking the loops ---------------------------------------------------- */
+
+/* setenv may reallocate `environ` while a loop's posix_spawn copies it into
+ * a new worker. The only writer is the main thread; before writing, it
+ * parks every loop between two waits (where no loop spawns), briefly. */
+static void park_here(loop_thread *t)
+{
+    gateway *gw = t->gw;
+    pthread_mutex_lock(&gw->lock);
+    gw->nparked++;
+    pthread_cond_broadcast(&gw->park_cond);
+    while (atomic_load(&gw->park))
+        pthread_cond_wait(&gw->park_cond, &gw->lock);
+    gw->nparked--;
+    pthread_mutex_unlock(&gw->lock);
+}
+
+static void park_loops(gateway *gw)
+{
+    pthread_mutex_lock(&gw->lock);
+    atomic_store(&gw->park, 1);
+    while (gw->nparked < gw->nstarted)
+        pthread_cond_wait(&gw->park_cond, &gw->lock);
+    pthread_mutex_unlock(&gw->lock);
+}
+
+static void unpark_loops(gateway *gw)
+{
+    pthread_mutex_lock(&gw->lock);
+    atomic_store(&gw->park, 0);
+    pthread_cond_broadcast(&gw->park_cond);
+    pthread_mutex_unlock(&gw->lock);
+}
+
+/* Points every kv store without a URL in the environment at the embedded
+ * default: one SQLite file in the project's .kumo/data. A store that
+ * already has its variable is left alone (so a reload writes nothing for
+ * the stores it already had). Prints each store at start-up, logs the new
+ * ones on a reload. */
+static void default_store_urls(gateway *gw, const generation *g, int at_start)
+{
+    const kumo__project *p = g->project;
+    char var[256], url[4200];
+    int parked = 0;
+    for (size_t i = 0; i < p->nkv_stores; i++) {
+        int n = snprintf(var, sizeof(var), "KUMO_STORE_");
+        for (const char *s = p->kv_stores[i]; *s && n < (int)sizeof(var) - 1; s++)
+            var[n++] = *s == '-' ? '_' : (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
+        var[n] = '\0';
+        if (getenv(var) == NULL) {
+            if (!at_start && !parked) {
+                park_loops(gw);
+                parked = 1;
+            }
+            snprintf(url, sizeof(url), "sqlite:%s/kv.db", g->data_dir);
+            setenv(var, url, 1);
+            if (!at_start)
+                kumo__log_event("info", "new store kv '%s' -> %s", p->kv_stores[i], url);
+        }
+        if (at_start)
+            printf("  store    kv '%s' -> %s\n", p->kv_stores[i], getenv(var));
+    }
+    if (parked)
+        unpark_loops(gw);
+}
+
+/* ---- each loop's pools ------------------------------------------------------ */
+
+/* Loop i's share of a unit's `total` workers over n loops; at least one
+ * for max, so that every loop can serve every function. */
+static int share(int total, int n, int i)
+{
+    return total / n + (i < total % n);
+}
+
+/* Pools for generation g on loop t (made on t's thread: a pool's sockets
+ * belong to its loop). Takes over the caller's reference to g. */
+static loop_gen *loop_gen_create(loop_thread *t, generation *g)
+{
+    gateway *gw = t->gw;
+    const kumo__project *p = g->project;
+    loop_gen *lg = calloc(1, sizeof(*lg));
+    if (lg == NULL)
+        return NULL;
+    if ((lg->pools = calloc(p->nunits ? p->nunits : 1, sizeof(*lg->pools))) == NULL) {
+        free(lg);
+        return NULL;
+    }
+    for (size_t u = 0; u < p->nunits; u++) {
+        const kumo__unit *unit = &p->units[u];
+        kumo__pool_config pc = {.unit_name = unit->name,
+                                .so_path = g->so_links[u] ? g->so_links[u] : unit->so_path,
+                                .tuning = &unit->tuning,
+                                .min = share(unit->tuning.min, gw->nthreads, t->index),
+                                .max = share(unit->tuning.max, gw->nthreads, t->index),
+                                .project_dir = p->dir,
+                                .data_dir = g->data_dir};
+        if ((lg->pools[u] = kumo__pool_create(t->loop, &pc)) == NULL) {
+            for (size_t k = 0; k < u; k++)
+                kumo__pool_destroy(lg->pools[k], 0);
+            free(lg->pools);
+            free(lg);
+            return NULL;
+        }
+    }
+    lg->gen = g;
+    return lg;
+}
+
+/* Stops the pools' workers (EOF, then SIGKILL after grace_ms) and drops the
+ * generation; the loop_gen itself stays (requests may still point at it
+ * until they are disposed): loop_gen_free. */
+static void loop_gen_stop(loop_gen *lg, int grace_ms)
+{
+    for (size_t u = 0; lg->pools && u < lg->gen->project->nunits; u++)
+        kumo__pool_destroy(lg->pools[u], grace_ms);
+    free(lg->pools);
+    lg->pools = NULL;
+    generation_release(lg->gen);
+    lg->gen = NULL;
+}
+
+static void loop_gen_free_list(loop_gen *lg)
+{
+    while (lg) {
+        loop_gen *next = lg->next;
+        if (lg->gen)
+            loop_gen_stop(lg, 0);
+        free(lg);
+        lg = next;
+    }
+}
+
+/* After each wait: when a newer generation is live, make this loop's pools
+ * for it and send new requests there; the old pools join the retired list. */
+static void follow_current(loop_thread *t, uint64_t now)
+{
+    gateway *gw = t->gw;
+    unsigned long want = atomic_load_explicit(&gw->current_number, memory_order_acquire);
+    if (t->live && t->live->gen->number == want)
+        return;
+    if (t->switch_failed_ms && now - t->switch_failed_ms < 1000)
+        return;
+    pthread_mutex_lock(&gw->lock);
+    generation *g = gw->current;
+    atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&gw->lock);
+    loop_gen *lg = loop_gen_create(t, g);
+    if (lg == NULL) {
+        kumo__log_event("error", "loop %d: cannot make the pools of generation %lu (out of memory); retrying in 1 s",
+                        t->index, g->number);
+        generation_release(g);
+        t->switch_failed_ms = now ? now : 1;
+        return;
+    }
+    t->switch_failed_ms = 0;
+    pthread_mutex_lock(&gw->lock);
+    if (t->live) {
+        t->live->next = t->retired;
+        t->retired = t->live;
+    }
+    t->live = lg;
+    pthread_mutex_unlock(&gw->lock);
+}
+
+/* Periodic pool work; an old generation's pools go once nothing uses them. */
+static void tick_pools(loop_thread *t, uint64_t now)
+{
+    gateway *gw = t->gw;
+    for (size_t u = 0; t->live && u < t->live->gen->project->nunits; u++)
+        kumo__pool_tick(t->live->pools[u], now);
+    loop_gen **pp = &t->retired;
+    while (*pp) {
+        loop_gen *lg = *pp;
+        size_t pending = 0;
+        for (size_t u = 0; u < lg->gen->project->nunits; u++) {
+            kumo__pool_tick(lg->pools[u], now);
+            pending += kumo__pool_pending(lg->pools[u]);
+        }
+        if (lg->users > 0 || pending > 0) {
+            pp = &lg->next;
+            continue;
+        }
+        pthread_mutex_lock(&gw->lock);
+        *pp = lg->next;
+        pthread_mutex_unlock(&gw->lock);
+        unsigned long number = lg->gen->number;
+        loop_gen_stop(lg, 1000);
+        free(lg);
+        kumo__log_event("info", "loop %d: generation %lu drained; its workers are stopped", t->index, number);
+    }
+}
+
 static void *thread_main(void *arg)
 {
     loop_thread *t = arg;
     gateway *gw = t->gw;
     uint64_t last_tick = 0;
 
+    follow_current(t, kumo__now_ms());
     while (1) {
         h2o_evloop_run(t->loop, 20);
+        if (atomic_load(&gw->park))
+            park_here(t);
         uint64_t now = kumo__now_ms();
+        follow_current(t, now);
         if (now - last_tick >= 20) {
             last_tick = now;
-            for (size_t i = 0; i < gw->project->nunits; i++)
-                kumo__pool_tick(t->pools[i], now);
+            tick_pools(t, now);
+            answer_reload_waits(t, 0);
         }
         if (atomic_load(&gw->draining)) {
             if (t->listener) {
@@ -766,6 +1325,7 @@ static void *thread_main(void *arg)
     }
     /* Let the last responses flush; close the admin listener; then wait
      * for every loop, since /status reads all loops' pools. */
+    answer_reload_waits(t, 1);
     for (int i = 0; i < 5; i++)
         h2o_evloop_run(t->loop, 10);
     if (t->admin_listener) {
@@ -780,10 +1340,20 @@ static void *thread_main(void *arg)
     while (gw->nstopped < gw->nstarted)
         pthread_cond_wait(&gw->stop_cond, &gw->stop_lock);
     pthread_mutex_unlock(&gw->stop_lock);
-    for (size_t i = 0; i < gw->project->nunits; i++) {
-        kumo__pool_destroy(t->pools[i], 2000);
-        t->pools[i] = NULL;
-    }
+    /* Stop every generation's workers. The loop_gen records stay until
+     * gateway_free: a request still writing to a slow client holds one and
+     * releases it when disposed, which may happen in the runs below. */
+    pthread_mutex_lock(&gw->lock);
+    loop_gen *all = t->live;
+    if (all)
+        all->next = t->retired;
+    else
+        all = t->retired;
+    t->live = t->retired = NULL;
+    pthread_mutex_unlock(&gw->lock);
+    for (loop_gen *lg = all; lg; lg = lg->next)
+        loop_gen_stop(lg, 2000);
+    t->spent = all;
     for (int i = 0; i < 2; i++)
         h2o_evloop_run(t->loop, 0);
     /* The h2o context and loop are not disposed: connections a client keeps
@@ -818,61 +1388,6 @@ static int open_listener(const char *host, int port, int *bound_port, kumo__erro
     return fd;
 }
 
-static void warn_line(const char *line)
-{
-    fprintf(stderr, "kumo: warning: %s\n", line);
-}
-
-/* Points every kv store without a URL in the environment at the embedded
- * default: one SQLite file in the project's .kumo/data. */
-static void default_store_urls(const kumo__project *p, char *data_dir, size_t cap)
-{
-    snprintf(data_dir, cap, "%s/.kumo/data", p->dir);
-    for (size_t i = 0; i < p->nkv_stores; i++) {
-        char var[256], url[4200];
-        int n = snprintf(var, sizeof(var), "KUMO_STORE_");
-        for (const char *s = p->kv_stores[i]; *s && n < (int)sizeof(var) - 1; s++)
-            var[n++] = *s == '-' ? '_' : (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
-        var[n] = '\0';
-        if (getenv(var) == NULL) {
-            snprintf(url, sizeof(url), "sqlite:%s/kv.db", data_dir);
-            setenv(var, url, 1);
-        }
-        printf("  store    kv '%s' -> %s\n", p->kv_stores[i], getenv(var));
-    }
-}
-
-/* Loop i's share of a unit's `total` workers over n loops; at least one
- * for max, so that every loop can serve every function. */
-static int share(int total, int n, int i)
-{
-    return total / n + (i < total % n);
-}
-
-static void gateway_free(gateway *gw)
-{
-    if (gw->threads) {
-        for (int i = 0; i < gw->nthreads; i++)
-            free(gw->threads[i].pools);
-        free(gw->threads);
-    }
-    if (gw->barrier_ready) {
-        pthread_mutex_destroy(&gw->stop_lock);
-        pthread_cond_destroy(&gw->stop_cond);
-    }
-    if (gw->listen_fd >= 0)
-        close(gw->listen_fd);
-    if (gw->admin_fd >= 0)
-        close(gw->admin_fd);
-    for (size_t i = 0; gw->checks && i < gw->spec->nops; i++)
-        kumo__opcheck_free(gw->checks[i]);
-    free(gw->checks);
-    kumo__docs_free(gw->docs);
-    kumo__router_free(gw->router);
-    kumo__spec_free(gw->spec);
-    kumo__project_free(gw->project);
-}
-
 static void register_handler(h2o_globalconf_t *conf, gateway *gw, int (*on_req)(h2o_handler_t *, h2o_req_t *))
 {
     h2o_config_init(conf);
@@ -885,6 +1400,89 @@ static void register_handler(h2o_globalconf_t *conf, gateway *gw, int (*on_req)(
     kumo__install_problem_filter(host, path);
 }
 
+static void gateway_free(gateway *gw)
+{
+    if (gw->threads) {
+        for (int i = 0; i < gw->nthreads; i++) {
+            loop_thread *t = &gw->threads[i];
+            loop_gen_free_list(t->live);
+            loop_gen_free_list(t->retired);
+            loop_gen_free_list(t->spent);
+            for (reload_wait *w = t->reload_waits, *next; w; w = next) {
+                next = w->next;
+                free(w);
+            }
+        }
+        free(gw->threads);
+    }
+    generation_release(gw->current);
+    if (gw->barrier_ready) {
+        pthread_mutex_destroy(&gw->stop_lock);
+        pthread_cond_destroy(&gw->stop_cond);
+    }
+    if (gw->lock_ready) {
+        pthread_mutex_destroy(&gw->lock);
+        pthread_cond_destroy(&gw->park_cond);
+    }
+    if (gw->listen_fd >= 0)
+        close(gw->listen_fd);
+    if (gw->admin_fd >= 0)
+        close(gw->admin_fd);
+}
+
+/* SIGHUP or POST /reload, on the main thread: build the next generation
+ * and publish it, or keep the live one and record why not. */
+static void reload(gateway *gw)
+{
+    kumo__error err = {0};
+    generation *g = NULL, *old = NULL;
+    int built = 0;
+    unsigned long number = gw->current->number + 1; /* only this thread changes current */
+    char msg[sizeof(gw->reload_msg)];
+
+    pthread_mutex_lock(&gw->lock);
+    unsigned long ticket = gw->reload_asked; /* the requests this reload answers */
+    pthread_mutex_unlock(&gw->lock);
+    kumo__log_event("info", "reloading %s (generation %lu keeps serving meanwhile)", gw->cfg.dir, number - 1);
+    uint64_t start = kumo__now_ms();
+    int rc = generation_build(gw, number, &g, &built, &err);
+    if (rc == 0) {
+        default_store_urls(gw, g, 0);
+        size_t largest = largest_body(g->project);
+        if (largest > gw->conf.max_request_entity_size)
+            kumo__log_event("warn", "a function now accepts bodies of %zu bytes; until kumo up restarts, bodies over "
+                            "%zu bytes are refused before they reach it", largest,
+                            gw->conf.max_request_entity_size);
+        size_t bound = 0;
+        for (size_t i = 0; i < g->spec->nops; i++)
+            bound += g->spec->ops[i].unit_index >= 0;
+        snprintf(msg, sizeof(msg),
+                 "generation %lu of '%s': %d unit%s rebuilt, %zu operations (%zu with handlers), ready in %llu ms",
+                 number, g->project->name, built, built == 1 ? "" : "s", g->spec->nops, bound,
+                 (unsigned long long)(kumo__now_ms() - start));
+    } else {
+        snprintf(msg, sizeof(msg), "%s", err.msg[0] ? err.msg : "the reload failed");
+    }
+    pthread_mutex_lock(&gw->lock);
+    if (rc == 0) {
+        old = gw->current;
+        gw->current = g;
+        atomic_store_explicit(&gw->current_number, number, memory_order_release);
+    }
+    if (ticket > gw->reload_done)
+        gw->reload_done = ticket;
+    gw->reloads++;
+    gw->reload_failed = rc != 0;
+    memcpy(gw->reload_msg, msg, sizeof(msg));
+    pthread_mutex_unlock(&gw->lock);
+    if (rc == 0)
+        kumo__log_event("info", "reloaded: %s; requests already running finish on generation %lu", msg,
+                        number - 1);
+    else
+        kumo__log_event("error", "reload failed; generation %lu keeps serving: %s", number - 1, msg);
+    generation_release(old);
+}
+
 int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
 {
     gateway gwv, *gw = &gwv;
@@ -895,30 +1493,20 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     gw->cfg = *cfg;
     gw->listen_fd = gw->admin_fd = -1;
     atomic_init(&gw->draining, 0);
+    atomic_init(&gw->park, 0);
+    atomic_init(&gw->generations, 0);
+    atomic_init(&gw->current_number, 0);
+    pthread_mutex_init(&gw->lock, NULL);
+    pthread_cond_init(&gw->park_cond, NULL);
+    gw->lock_ready = 1;
     snprintf(gw->id_prefix, sizeof(gw->id_prefix), "%08x", (unsigned)(epoch_ms() ^ ((uint64_t)getpid() << 20)));
-
-    if ((rc = kumo__project_load(cfg->dir, &gw->project, err)) != 0)
-        goto out;
-    if ((rc = kumo__spec_load(gw->project->api_path, &gw->spec, err)) != 0)
-        goto out;
-    if ((rc = kumo__router_build(gw->spec, &gw->router, err)) != 0)
-        goto out;
-    if ((rc = kumo__build_units(gw->project, &built, err)) != 0)
-        goto out;
-    if ((rc = kumo__bind_operations(gw->project, gw->spec, warn_line, err)) != 0)
-        goto out;
-    if ((rc = kumo__docs_build(gw->spec, gw->project->name, &gw->docs, err)) != 0)
-        goto out;
-    if ((gw->checks = calloc(gw->spec->nops ? gw->spec->nops : 1, sizeof(*gw->checks))) == NULL) {
-        kumo__error_set(err, -ENOMEM, "out of memory");
-        rc = err->code;
-        goto out;
-    }
-    for (size_t i = 0; i < gw->spec->nops; i++)
-        if ((rc = kumo__opcheck_build(gw->spec, i, &gw->checks[i], err)) != 0)
-            goto out;
     gw->dev = cfg->dev || cfg->strict;
     gw->strict = cfg->strict;
+
+    if ((rc = generation_build(gw, 1, &gw->current, &built, err)) != 0)
+        goto out;
+    atomic_store(&gw->current_number, 1);
+    const generation *g = gw->current;
 
     register_handler(&gw->conf, gw, on_api_req);
     /* h2o refuses a body over its own ceiling before reading it and closes
@@ -926,11 +1514,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
      * ceiling sits well above the project's limit: bodies up to it are read
      * and refused here with a 413 problem on a connection that stays open;
      * only larger ones meet h2o's early refusal (problem+json too, through
-     * the filter, if the client reads it). */
-    size_t largest = gw->project->max_body;
-    for (size_t u = 0; u < gw->project->nunits; u++)
-        if (gw->project->units[u].tuning.max_body > largest)
-            largest = gw->project->units[u].tuning.max_body;
+     * the filter, if the client reads it). Set once: a reload that raises
+     * the limit past it says so. */
+    size_t largest = largest_body(g->project);
     size_t ceiling = largest * 4;
     if (ceiling < largest + (1u << 20))
         ceiling = largest + (1u << 20);
@@ -949,21 +1535,21 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     }
 
     size_t bound = 0;
-    for (size_t i = 0; i < gw->spec->nops; i++)
-        bound += gw->spec->ops[i].unit_index >= 0;
-    printf("kumo: serving '%s' from %s (%d unit%s rebuilt)\n", gw->project->name, gw->project->dir, built,
+    for (size_t i = 0; i < g->spec->nops; i++)
+        bound += g->spec->ops[i].unit_index >= 0;
+    printf("kumo: serving '%s' from %s (%d unit%s rebuilt)\n", g->project->name, g->project->dir, built,
            built == 1 ? "" : "s");
-    printf("  API      http://%s:%d%s/  (%zu operations, %zu with handlers)\n", host, gw->port, gw->spec->base_path,
-           gw->spec->nops, bound);
+    printf("  API      http://%s:%d%s/  (%zu operations, %zu with handlers)\n", host, gw->port, g->spec->base_path,
+           g->spec->nops, bound);
     printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at http://%s:%d/docs)\n",
-           gw->project->api_path, host, gw->port);
-    char data_dir[4096];
-    default_store_urls(gw->project, data_dir, sizeof(data_dir));
-    printf("  data     %s\n", data_dir);
+           g->project->api_path, host, gw->port);
+    default_store_urls(gw, g, 1);
+    printf("  data     %s\n", g->data_dir);
     if (gw->admin_fd >= 0)
-        printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status\n", gw->admin_port);
-    for (size_t u = 0; u < gw->project->nunits; u++) {
-        const kumo__tuning *t = &gw->project->units[u].tuning;
+        printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status; POST /reload (or SIGHUP) reloads\n",
+               gw->admin_port);
+    for (size_t u = 0; u < g->project->nunits; u++) {
+        const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {
             .layers = (t->sandbox_seccomp ? KUMO_SANDBOX_SECCOMP : 0u) |
                       (t->sandbox_namespaces ? KUMO_SANDBOX_NAMESPACES : 0u) |
@@ -971,22 +1557,25 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
                       (t->sandbox_no_new_privs ? KUMO_SANDBOX_NO_NEW_PRIVS : 0u),
             .memory = t->memory,
             .cpu_seconds = kumo__sandbox_cpu_seconds((unsigned)(t->timeout_s * 1000.0)),
-            .project_dir = gw->project->dir,
-            .data_dir = data_dir,
+            .project_dir = g->project->dir,
+            .data_dir = g->data_dir,
         };
         char layers[512];
         kumo__sandbox_describe(&sc, layers, sizeof(layers));
         printf("  function %s: min %d, max %d, concurrency %d, idle %gs, timeout %gs; %s\n",
-               gw->project->units[u].name, t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
+               g->project->units[u].name, t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
     }
     fflush(stdout);
 
-    /* Signals are taken by sigwait on this thread only. */
+    /* Signals are taken by sigwait on this thread only (the loops inherit
+     * the mask); SIGHUP reloads, and POST /reload sends this thread one. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    gw->main_tid = pthread_self();
 
     gw->nthreads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (gw->nthreads < 1)
@@ -1008,20 +1597,6 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         h2o_context_init(&t->ctx, t->loop, &gw->conf);
         t->accept.ctx = &t->ctx;
         t->accept.hosts = gw->conf.hosts;
-        t->pools = calloc(gw->project->nunits ? gw->project->nunits : 1, sizeof(*t->pools));
-        for (size_t u = 0; t->pools && u < gw->project->nunits; u++) {
-            const kumo__unit *unit = &gw->project->units[u];
-            kumo__pool_config pc = {.unit_name = unit->name,
-                                    .so_path = unit->so_path,
-                                    .tuning = &unit->tuning,
-                                    .min = share(unit->tuning.min, gw->nthreads, i),
-                                    .max = share(unit->tuning.max, gw->nthreads, i),
-                                    .project_dir = gw->project->dir,
-                                    .data_dir = data_dir};
-            t->pools[u] = kumo__pool_create(t->loop, &pc);
-            if (t->pools[u] == NULL)
-                break;
-        }
         t->listener = listen_on(t->loop, gw->listen_fd, &t->accept);
         if (i == 0 && gw->admin_fd >= 0) {
             h2o_context_init(&t->admin_ctx, t->loop, &gw->admin_conf);
@@ -1045,6 +1620,10 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0)
             continue;
+        if (sig == SIGHUP) {
+            reload(gw);
+            continue;
+        }
         kumo__log_event("info", "received %s: draining (finishing requests in flight, then stopping workers)",
                         sig == SIGTERM ? "SIGTERM" : "SIGINT");
         atomic_store(&gw->draining, 1);

@@ -1,0 +1,220 @@
+"""Zero-downtime reload of `kumo up` (docs/reload.md), seen from outside.
+
+While clients send requests without pause, the test edits a copy of
+projects/reload (the handler's answer and a new operation), reloads with
+SIGHUP and checks that no request failed, that new requests reach the new
+code, that a request already running finished on the old worker with the
+old answer, and that the old workers are gone once drained. Then a broken
+kumo.yaml is refused through `kumo reload` (exit 1, file:line:column)
+while the running generation keeps serving, and the fixed file loads.
+
+The methods run in name order and share one gateway: each starts from the
+state the previous one left.
+"""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+import requests
+
+from kumo_harness import KUMO, GatewayTest
+
+PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
+
+
+def wait_for(predicate, timeout=30, step=0.05):
+    """Polls until predicate() is truthy; returns its last value."""
+    deadline = time.time() + timeout
+    value = predicate()
+    while not value and time.time() < deadline:
+        time.sleep(step)
+        value = predicate()
+    return value
+
+
+def is_worker(pid):
+    """Whether pid is a live kumo-worker process (a zombie is not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmd = f.read().split(b"\0")
+    except OSError:
+        return False
+    return state != "Z" and bool(cmd) and cmd[0].endswith(b"kumo-worker")
+
+
+class Clients:
+    """Threads sending GET /version without pause until stopped: one on a
+    keep-alive connection, one opening a new connection per request."""
+
+    def __init__(self, base):
+        self.base = base
+        self.results = []  # (status or exception text, body)
+        self.lock = threading.Lock()
+        self.stop_flag = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(keep,)) for keep in (True, False)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, keep_alive):
+        session = requests.Session() if keep_alive else None
+        while not self.stop_flag.is_set():
+            try:
+                get = session.get if session else requests.get
+                r = get(self.base + "/version", timeout=30)
+                item = (r.status_code, r.text)
+            except requests.RequestException as e:
+                item = ("error: %s" % e, "")
+            with self.lock:
+                self.results.append(item)
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(60)
+        return list(self.results)
+
+
+class ReloadTest(GatewayTest):
+    project = "reload"
+    project_root = PROJECTS
+    threads = 2
+
+    def status(self):
+        r = requests.get(self.gw.admin + "/status", timeout=5)
+        self.assertEqual(r.status_code, 200)
+        return r.json()
+
+    def edit(self, rel, old, new):
+        path = os.path.join(self.project_dir, rel)
+        with open(path) as f:
+            text = f.read()
+        self.assertIn(old, text)
+        with open(path, "w") as f:
+            f.write(text.replace(old, new))
+
+    def reload_cli(self):
+        return subprocess.run([KUMO, "reload", "--admin-port", str(self.gw.admin_port)], capture_output=True,
+                              text=True, timeout=300)
+
+    def links(self):
+        d = os.path.join(self.project_dir, ".kumo", "build", "local")
+        return sorted(n for n in os.listdir(d) if n.startswith("app.so."))
+
+    def test_1_sighup_under_load_drains_the_old_generation(self):
+        self.assertEqual(requests.get(self.url("/version")).text, "v1")
+        self.assertEqual(requests.get(self.url("/added")).status_code, 404)
+        self.assertEqual(self.status()["generation"], 1)
+        self.assertEqual(self.links(), ["app.so.%d.1" % self.gw.proc.pid])
+
+        # A slow request on a generation-1 worker, in flight across the reload.
+        slow = {}
+
+        def run_slow():
+            t0 = time.time()
+            r = requests.get(self.url("/slow?ms=5000"), timeout=60)
+            slow.update(status=r.status_code, text=r.text, done=time.time(), took=time.time() - t0)
+
+        slow_thread = threading.Thread(target=run_slow)
+        slow_thread.start()
+        self.assertTrue(wait_for(lambda: self.status()["functions"][0]["in_flight"] >= 1, 10),
+                        "the slow request never reached a worker")
+        clients = Clients(self.gw.base)
+        try:
+            time.sleep(0.3)
+            self.edit("functions/app.c", '#define VERSION "v1"', '#define VERSION "v2"')
+            with open(os.path.join(self.project_dir, "functions", "app.c"), "a") as f:
+                f.write('\nint added(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)\n'
+                        '{\n    (void)ctx;\n    (void)req;\n'
+                        '    return kumo_response_body(res, "added", 5, "text/plain");\n}\n')
+            self.edit("openapi.yaml", "paths:\n",
+                      'paths:\n  /added: {get: {operationId: added, responses: {"200": {description: new}}}}\n')
+            self.gw.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: requests.get(self.url("/version")).text == "v2", 60),
+                            self.gw.stderr()[-3000:])
+            v2_seen = time.time()
+            added = requests.get(self.url("/added"))
+            self.assertEqual((added.status_code, added.text), (200, "added"))
+            time.sleep(0.3)  # keep the clients going on the new generation for a moment
+        finally:
+            results = clients.stop()
+
+        # No request was refused or failed during the reload; both answers seen.
+        bad = [r for r in results if r[0] != 200]
+        self.assertEqual(bad, [], "%d of %d requests failed" % (len(bad), len(results)))
+        bodies = set(r[1] for r in results)
+        self.assertTrue(bodies <= {"v1", "v2"}, bodies)
+        self.assertIn("v2", bodies)
+        self.assertGreater(len(results), 20)
+
+        # The slow request was still running when v2 was served, and finished
+        # on its old worker with the old code's answer.
+        slow_thread.join(60)
+        self.assertEqual(slow.get("status"), 200, slow)
+        self.assertGreater(slow["done"], v2_seen, "the slow request ended before the reload took effect")
+        m = re.fullmatch(r"v1:(\d+)", slow["text"])
+        self.assertIsNotNone(m, slow)
+        old_pid = int(m.group(1))
+
+        st = self.status()
+        self.assertEqual(st["generation"], 2)
+        self.assertEqual(st["reload"]["last"], "ok")
+        # Once drained, the old generation's workers and its link are gone.
+        self.assertTrue(wait_for(lambda: not is_worker(old_pid), 30), "old worker %d still runs" % old_pid)
+        self.assertTrue(wait_for(lambda: self.status()["reload"]["draining"] == 0, 30), self.status())
+        self.assertEqual(self.links(), ["app.so.%d.2" % self.gw.proc.pid])
+        new_pid = int(requests.get(self.url("/pid")).text)
+        self.assertNotEqual(new_pid, old_pid)
+        self.assertTrue(is_worker(new_pid))
+        log = self.gw.stderr()
+        self.assertIn("reloaded: generation 2", log)
+        self.assertIn("generation 1 drained", log)
+
+    def test_2_broken_file_is_refused_and_the_old_generation_serves(self):
+        self.edit("kumo.yaml", "max: 8", "max: many")
+        p = self.reload_cli()
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stderr, r"kumo\.yaml:\d+:\d+: functions\.app\.max")
+        self.assertIn("keeps serving", p.stderr)
+        self.assertEqual(requests.get(self.url("/version")).text, "v2")
+        self.assertEqual(requests.get(self.url("/added")).status_code, 200)
+        st = self.status()
+        self.assertEqual(st["generation"], 2)
+        self.assertEqual(st["reload"]["last"], "failed")
+        self.assertRegex(st["reload"]["error"], r"kumo\.yaml:\d+:\d+:")
+        self.assertEqual(requests.get(self.gw.admin + "/readyz").status_code, 200)
+
+        # A handler that does not compile is refused too; the old code serves.
+        self.edit("kumo.yaml", "max: many", "max: 8")
+        self.edit("functions/app.c", '#define VERSION "v2"', '#define VERSION v3 not C')
+        p = self.reload_cli()
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertEqual(requests.get(self.url("/version")).text, "v2")
+        self.assertEqual(self.status()["generation"], 2)
+
+        self.edit("functions/app.c", '#define VERSION v3 not C', '#define VERSION "v3"')
+        p = self.reload_cli()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("generation 3", p.stdout)
+        self.assertTrue(wait_for(lambda: requests.get(self.url("/version")).text == "v3", 10))
+        st = self.status()
+        self.assertEqual(st["generation"], 3)
+        self.assertEqual(st["reload"]["last"], "ok")
+        self.assertIsNone(st["reload"]["error"])
+
+    def test_3_reload_needs_post(self):
+        r = requests.get(self.gw.admin + "/reload")
+        self.assertEqual(r.status_code, 405)
+        self.assertEqual(r.headers.get("allow"), "POST")
+        p = subprocess.run([KUMO, "reload", "--admin-port", "1"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot reach kumo's admin port", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
