@@ -43,17 +43,38 @@ def rss_kib(pid):
     return 0
 
 
-def children(pid):
-    out = []
+def processes():
+    """pid -> (parent pid, comm) of every process."""
+    out = {}
     for e in os.listdir("/proc"):
         if e.isdigit():
             try:
                 with open("/proc/%s/stat" % e) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(e))
-            except OSError:
+                    text = f.read()
+                comm = text[text.index("(") + 1:text.rindex(")")]
+                out[int(e)] = (int(text.rsplit(")", 1)[1].split()[1]), comm)
+            except (OSError, ValueError):
                 pass
     return out
+
+
+def descendants(pid):
+    procs = processes()
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for p, (pp, comm) in procs.items():
+            if pp == parent:
+                found.append((p, comm))
+                todo.append(p)
+    return found
+
+
+def children(pid):
+    """The function's worker processes: every descendant but the fork
+    servers ("kumo-forkserver") and their spares ("kumo-spare"), which
+    belong to no function."""
+    return [p for p, comm in descendants(pid) if comm not in ("kumo-forkserver", "kumo-spare")]
 
 
 def main():
@@ -117,8 +138,10 @@ def main():
         print("  first request after zero: p50 %.3f ms, p99 %.3f ms" % (ms(p(cold, .5)), ms(p(cold, .99))))
         print("  warm request:             p50 %.3f ms, p99 %.3f ms" % (ms(p(warm, .5)), ms(p(warm, .99))))
         print("  cold minus warm (p50):    %.3f ms" % (ms(p(cold, .5) - p(warm, .5))))
-        print("memory: gateway RSS at rest %d KiB; one idle warm worker %d KiB; processes after idle: %d"
-              % (gw_rss, worker_rss, after_idle))
+        others = [comm for _, comm in descendants(gw.pid)]
+        print("memory: gateway RSS at rest %d KiB; one idle warm worker %d KiB; function processes after idle: %d "
+              "(besides: %d fork server, %d spare)" % (gw_rss, worker_rss, after_idle,
+                                                      others.count("kumo-forkserver"), others.count("kumo-spare")))
 
         # burst: 64 clients at once on a cold function
         wait_zero()

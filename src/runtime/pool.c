@@ -63,7 +63,8 @@ typedef struct iov_list {
 } iov_list;
 
 typedef struct worker {
-    pid_t pid;
+    pid_t pid;                /* 0 until the fork server says which */
+    uint32_t tag;             /* the fork server's request tag */
     h2o_socket_t *sock;
     int ready;                /* hello received */
     int killed_timeout;       /* we SIGKILLed it for a deadline */
@@ -80,6 +81,7 @@ typedef struct worker {
  * signal killed it), or after DYING_WAIT_MS at the latest. */
 typedef struct dying {
     pid_t pid;
+    int oom;                  /* known from the fork server */
     kumo__call *calls;
     enum kumo__call_result result;
     char why[200];            /* "" when the exit status says it all */
@@ -207,10 +209,13 @@ static void settle(kumo__pool *p, dying *d, const int *status)
     char reason[300], how[100] = "";
     if (status)
         describe_status(*status, how, sizeof(how));
-    if (status && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL && kumo__sandbox_oom_killed(d->pid) == 1)
+    if (p->cfg.spawner == NULL && d->pid > 0) { /* our own child: its cgroup is ours to check and remove */
+        d->oom = kumo__sandbox_oom_killed(d->pid) == 1;
+        kumo__sandbox_release(d->pid);
+    }
+    if (status && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL && d->oom)
         snprintf(how, sizeof(how), "ran out of memory (limit %zu MiB; killed by signal 9)",
                  p->tuning.memory >> 20);
-    kumo__sandbox_release(d->pid);
     if (d->why[0] && how[0])
         snprintf(reason, sizeof(reason), "%s (%s)", d->why, how);
     else
@@ -230,6 +235,22 @@ static void settle(kumo__pool *p, dying *d, const int *status)
     }
 }
 
+/* Like waitpid(pid, WNOHANG): workers from the fork server are its
+ * children, and it reports their exits; others are ours. -1 when the
+ * status is lost (no such child). */
+static pid_t child_status(kumo__pool *p, dying *d, int *status)
+{
+    pid_t pid = d->pid;
+    if (pid <= 0)
+        return -1;
+    if (p->cfg.spawner) {
+        int rc = kumo__spawner_exit_status(p->cfg.spawner, pid, status, &d->oom);
+        return rc == 1 ? pid : rc == 0 ? 0 : -1;
+    }
+    pid_t got = waitpid(pid, status, WNOHANG);
+    return got < 0 && errno != ECHILD ? 0 : got;
+}
+
 /* One pass over the dying workers: those that exited are settled and
  * freed; with `force`, or once they overstay, the others are killed. */
 static void reap(kumo__pool *p, int force, uint64_t now_ms)
@@ -238,14 +259,16 @@ static void reap(kumo__pool *p, int force, uint64_t now_ms)
     while (*link) {
         dying *d = *link;
         int status;
-        pid_t got = waitpid(d->pid, &status, WNOHANG);
+        pid_t got = child_status(p, d, &status);
         if (got == 0 && (force || now_ms - d->since_ms >= DYING_WAIT_MS) && !d->killed) {
             kill(d->pid, SIGKILL);
             d->killed = 1;
         }
-        if (got == 0 && force)
+        if (got == 0 && force && p->cfg.spawner == NULL)
             got = waitpid(d->pid, &status, 0);
-        if (got == d->pid || (got < 0 && errno == ECHILD)) {
+        if (got == 0 && force && now_ms - d->since_ms >= DYING_WAIT_MS)
+            got = -1; /* killed and still not reported: give up on its status */
+        if (got == d->pid || got < 0) {
             *link = d->next;
             settle(p, d, got == d->pid ? &status : NULL);
             free(d);
@@ -311,16 +334,15 @@ static void worker_lost(worker *w, const char *why, int kill_it, int retired)
     free_iovs(&w->pending);
     free_iovs(&w->writing);
     free(w);
-    if (kill_it)
+    if (kill_it && pid > 0)
         kill(pid, SIGKILL);
     if (crash)
         count_crash(p, now);
 
     dying *d = calloc(1, sizeof(*d));
-    if (d == NULL) { /* out of memory: answer now, reap blocking */
-        int status;
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
+    if (d == NULL) { /* out of memory: answer now */
+        if (pid > 0)
+            kill(pid, SIGKILL);
         finish_all(calls, result, "the worker died");
     } else {
         d->pid = pid;
@@ -393,6 +415,15 @@ static void send_call(worker *w, kumo__call *call)
     flush(w);
 }
 
+/* A worker from the fork server learns its pid after its first calls
+ * were sent: they are stamped too, for the access log. */
+static void set_pid(worker *w, pid_t pid)
+{
+    w->pid = pid;
+    for (kumo__call *c = w->head; c; c = c->next)
+        c->worker_pid = pid;
+}
+
 static void on_frame(worker *w, const kumo__frame_header *h, const char *payload, size_t len)
 {
     kumo__pool *p = w->pool;
@@ -414,6 +445,13 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
             worker_lost(w, msg, 0, 0);
             return;
         }
+        uint32_t pid = 0;
+        kumo__frame_reader_init(&r, payload, len);
+        while (kumo__frame_next(&r, &f) > 0)
+            if (f.tag == KF_PID)
+                kumo__frame_u32(&f, &pid);
+        if (w->pid == 0 && pid > 0)
+            set_pid(w, (pid_t)pid);
         if (!w->ready) {
             w->ready = 1;
             p->nstarting--;
@@ -487,6 +525,17 @@ static void on_read(h2o_socket_t *sock, const char *err)
     dispatch(p);
 }
 
+void kumo__tuning_layers(const kumo__tuning *t, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s%s%s", t->sandbox_seccomp ? "seccomp," : "", t->sandbox_namespaces ? "namespaces," : "",
+             t->sandbox_limits ? "limits," : "", t->sandbox_no_new_privs ? "no_new_privs," : "");
+    size_t n = strlen(out);
+    if (n > 0)
+        out[n - 1] = '\0';
+    else
+        snprintf(out, len, "none");
+}
+
 /* argv for kumo-worker: the unit, its name, and how to sandbox it. */
 static void worker_argv(kumo__pool *p, char **argv, char bufs[][64])
 {
@@ -496,13 +545,7 @@ static void worker_argv(kumo__pool *p, char **argv, char bufs[][64])
     argv[n++] = p->so_path;
     argv[n++] = p->unit_name;
     argv[n++] = "--sandbox";
-    snprintf(bufs[0], 64, "%s%s%s%s", t->sandbox_seccomp ? "seccomp," : "", t->sandbox_namespaces ? "namespaces," : "",
-             t->sandbox_limits ? "limits," : "", t->sandbox_no_new_privs ? "no_new_privs," : "");
-    size_t len = strlen(bufs[0]);
-    if (len > 0)
-        bufs[0][len - 1] = '\0';
-    else
-        snprintf(bufs[0], 64, "none");
+    kumo__tuning_layers(t, bufs[0], 64);
     argv[n++] = bufs[0];
     argv[n++] = "--memory";
     snprintf(bufs[1], 64, "%zu", t->memory);
@@ -537,31 +580,39 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
         close(sv[1]);
         sv[1] = fd;
     }
-    posix_spawn_file_actions_init(&fa);
-    fa_ok = 1;
-    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-    char *argv[16], bufs[3][64];
-    worker_argv(p, argv, bufs);
-    pid_t pid;
-    int rc = posix_spawn(&pid, kumo__worker_path(), &fa, NULL, argv, environ);
-    if (rc != 0) {
-        snprintf(why, whylen, "cannot start %s: %s", kumo__worker_path(), strerror(rc));
-        goto fail;
+    pid_t pid = 0;
+    uint32_t tag = 0;
+    int rc = p->cfg.spawner ? kumo__spawner_spawn(p->cfg.spawner, p->cfg.unit_index, sv[1], &tag) : -ECHILD;
+    if (rc != 0) { /* no fork server (or it is gone): exec a worker */
+        posix_spawn_file_actions_init(&fa);
+        fa_ok = 1;
+        posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+        char *argv[16], bufs[3][64];
+        worker_argv(p, argv, bufs);
+        rc = posix_spawn(&pid, kumo__worker_path(), &fa, NULL, argv, environ);
+        if (rc != 0) {
+            snprintf(why, whylen, "cannot start %s: %s", kumo__worker_path(), strerror(rc));
+            goto fail;
+        }
+        posix_spawn_file_actions_destroy(&fa);
+        fa_ok = 0;
     }
-    posix_spawn_file_actions_destroy(&fa);
     close(sv[1]);
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
 
     w = calloc(1, sizeof(*w));
     if (w == NULL) {
         int status;
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        close(sv[0]);
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+        }
+        close(sv[0]); /* a worker from the fork server sees EOF and exits */
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
     w->pid = pid;
+    w->tag = tag;
     w->pool = p;
     w->last_used_ms = kumo__now_ms();
     w->sock = h2o_evloop_socket_create(p->loop, sv[0], 0);
@@ -604,22 +655,36 @@ static int backing_off(kumo__pool *p, uint64_t now)
     return p->backoff_until > now;
 }
 
-/* Moves queued calls to workers with room, scaling out while calls wait. */
-static void dispatch(kumo__pool *p)
+/* Moves queued calls to workers with room, scaling out while calls wait.
+ * When no worker can be started the queue is failed, except `keep` (the
+ * call being submitted, whose caller answers it): -1 when `keep` was
+ * among them and taken out of the queue. */
+static int dispatch_except(kumo__pool *p, kumo__call *keep, char *why, size_t why_len)
 {
     while (p->qhead != NULL) {
         worker *w = pick(p);
         if (w == NULL) {
             if (p->nworkers >= p->cfg.max || backing_off(p, kumo__now_ms()))
-                return;
-            char why[300];
-            if ((w = spawn_worker(p, why, sizeof(why))) == NULL) {
-                kumo__call *calls = p->qhead;
+                return 0;
+            if ((w = spawn_worker(p, why, why_len)) == NULL) {
+                kumo__call *calls = p->qhead, *failed = NULL, **tail = &failed;
+                int kept = 0;
                 p->qhead = p->qtail = NULL;
                 p->queued = 0;
                 kumo__log_event("error", "function '%s': %s", p->unit_name, why);
-                finish_all(calls, KUMO_CALL_NO_WORKER, why);
-                return;
+                while (calls) {
+                    kumo__call *next = calls->next;
+                    calls->next = NULL;
+                    if (calls == keep) {
+                        kept = 1;
+                    } else {
+                        *tail = calls;
+                        tail = &calls->next;
+                    }
+                    calls = next;
+                }
+                finish_all(failed, KUMO_CALL_NO_WORKER, why);
+                return kept ? -1 : 0;
             }
         }
         kumo__call *call = p->qhead;
@@ -629,6 +694,13 @@ static void dispatch(kumo__pool *p)
         p->queued--;
         send_call(w, call);
     }
+    return 0;
+}
+
+static void dispatch(kumo__pool *p)
+{
+    char why[300];
+    dispatch_except(p, NULL, why, sizeof(why));
 }
 
 int kumo__pool_submit(kumo__pool *p, kumo__call *call, char *why, size_t why_len)
@@ -647,9 +719,12 @@ int kumo__pool_submit(kumo__pool *p, kumo__call *call, char *why, size_t why_len
         if (w == NULL && p->nworkers < p->cfg.max) {
             char reason[300];
             if ((w = spawn_worker(p, reason, sizeof(reason))) == NULL) {
+                /* Refused here, not through the callback: the caller has
+                 * not finished admitting the call yet. */
                 kumo__log_event("error", "function '%s': %s", p->unit_name, reason);
-                finish(call, KUMO_CALL_NO_WORKER, reason, strlen(reason));
-                return 0;
+                STAT_ADD(p->n_rejected);
+                snprintf(why, why_len, "function '%s' cannot start a worker: %s", p->unit_name, reason);
+                return -ECONNREFUSED;
             }
         }
         if (w != NULL) {
@@ -675,7 +750,12 @@ int kumo__pool_submit(kumo__pool *p, kumo__call *call, char *why, size_t why_len
         p->qhead = call;
     p->qtail = call;
     p->queued++;
-    dispatch(p);
+    char reason[300];
+    if (dispatch_except(p, call, reason, sizeof(reason)) < 0) {
+        STAT_ADD(p->n_rejected);
+        snprintf(why, why_len, "function '%s' cannot start a worker: %s", p->unit_name, reason);
+        return -ECONNREFUSED;
+    }
     return 0;
 }
 
@@ -689,7 +769,10 @@ void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
                 STAT_ADD(p->n_timeouts);
                 kumo__log_event("warn", "invocation on worker %d of function '%s' passed its deadline; killing it",
                                 (int)w->pid, p->unit_name);
-                kill(w->pid, SIGKILL);
+                if (w->pid > 0)
+                    kill(w->pid, SIGKILL);
+                else
+                    shutdown(h2o_socket_get_fd(w->sock), SHUT_RDWR); /* not yet known: cut it off */
             }
         }
     }
@@ -732,6 +815,31 @@ void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
     reap(p, 0, now_ms);
     if (p->qhead && !backing_off(p, now_ms))
         dispatch(p);
+}
+
+void kumo__pool_on_spawned(kumo__pool *p, uint32_t tag, pid_t pid, int err)
+{
+    for (worker *w = p->workers; w; w = w->next) {
+        if (w->tag != tag || w->pid != 0)
+            continue;
+        if (pid > 0) {
+            set_pid(w, pid);
+        } else {
+            char why[160];
+            snprintf(why, sizeof(why), "could not be forked: %s", strerror(err ? err : EAGAIN));
+            worker_lost(w, why, 0, 0);
+        }
+        return;
+    }
+}
+
+void kumo__pool_on_exit(kumo__pool *p, pid_t pid)
+{
+    for (dying *d = p->dying; d; d = d->next)
+        if (d->pid == pid) {
+            reap(p, 0, kumo__now_ms());
+            return;
+        }
 }
 
 size_t kumo__pool_pending(const kumo__pool *p)
@@ -802,7 +910,9 @@ void kumo__pool_destroy(kumo__pool *p, int grace_ms)
     while (p->dying) {
         uint64_t now = kumo__now_ms();
         reap(p, now >= until, now);
-        if (p->dying) {
+        if (p->dying && p->cfg.spawner) {
+            kumo__spawner_poll(p->cfg.spawner, 2);
+        } else if (p->dying) {
             struct timespec ts = {0, 2 * 1000000};
             nanosleep(&ts, NULL);
         }

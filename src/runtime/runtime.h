@@ -36,6 +36,46 @@ int kumo__elf_symbols(const char *so_path, char ***out, kumo__error *err);
 int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line),
                           kumo__error *err);
 
+/* ---- spawner.c: a loop's fork server (forkserver.h) ---------------------- */
+
+struct st_h2o_evloop_t;
+typedef struct kumo__spawner kumo__spawner;
+
+typedef struct kumo__spawner_unit {
+    const char *name, *so_path;
+    const char *layers;        /* "seccomp,namespaces,limits,no_new_privs" or "none" */
+    size_t memory;             /* bytes; 0: none */
+    unsigned timeout_ms;
+} kumo__spawner_unit;
+
+typedef struct kumo__spawner_config {
+    const kumo__spawner_unit *units;   /* index = the project's unit index */
+    size_t nunits;
+    const char *project_dir, *data_dir;
+    int spares;                /* children forked ahead of demand */
+} kumo__spawner_config;
+
+/* A worker's pid once the fork server forked or assigned it (err: errno
+ * when it could not); and that an exit status arrived for `pid`. */
+typedef void kumo__spawner_pid_cb(void *data, uint32_t tag, pid_t pid, int err);
+typedef void kumo__spawner_exit_cb(void *data, pid_t pid);
+
+/* Starts the fork server; NULL with err set when it cannot. */
+kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spawner_config *cfg, kumo__error *err);
+void kumo__spawner_set_callbacks(kumo__spawner *s, kumo__spawner_pid_cb *on_pid, kumo__spawner_exit_cb *on_exit,
+                                 void *data);
+/* Asks for a worker of unit `unit` on `fd` (the worker's end; the caller
+ * still closes its copy). 0 and *tag set, or -errno. */
+int kumo__spawner_spawn(kumo__spawner *s, int unit, int fd, uint32_t *tag);
+/* Like waitpid(pid, WNOHANG): 1 and *status when `pid` has exited (*oom:
+ * its memory cgroup's OOM killer struck; the fork server has removed the
+ * cgroup), 0 when not yet, -ECHILD when the fork server is gone. */
+int kumo__spawner_exit_status(kumo__spawner *s, pid_t pid, int *status, int *oom);
+/* Reads pending messages, waiting up to timeout_ms (for shutdown). */
+void kumo__spawner_poll(kumo__spawner *s, int timeout_ms);
+/* Closes the control socket and waits for the fork server to exit. */
+void kumo__spawner_stop(kumo__spawner *s);
+
 /* ---- pool.c -------------------------------------------------------------- */
 
 struct st_h2o_evloop_t;
@@ -72,6 +112,8 @@ typedef struct kumo__pool_config {
     int min, max;              /* this loop's share of the unit's min and max */
     const char *project_dir;   /* for the sandbox: a read-only view */
     const char *data_dir;      /* for the sandbox: stays writable */
+    kumo__spawner *spawner;    /* the loop's fork server; NULL: posix_spawn each worker */
+    int unit_index;            /* this unit's index for the spawner */
     size_t frame_max;          /* ceiling of a response frame (0: KUMO_FRAME_MAX) */
 } kumo__pool_config;
 
@@ -85,17 +127,26 @@ typedef struct kumo__pool_stats {
                                                    [2^(k/4), 2^((k+1)/4)) microseconds */
 } kumo__pool_stats;
 
+/* The sandbox layers a unit's tuning asks for, as kumo-worker reads them:
+ * "seccomp,namespaces,limits,no_new_privs" (those that are on) or "none". */
+void kumo__tuning_layers(const kumo__tuning *t, char *out, size_t len);
+
 kumo__pool *kumo__pool_create(struct st_h2o_evloop_t *loop, const kumo__pool_config *cfg);
 /* Admits a call: to a worker with room, else a new worker (up to max),
  * else the bounded queue. 0, or -EAGAIN when the queue is full (answer 503),
  * -EBUSY when the function is at its concurrency limit and has no queue
- * (429), -ECONNREFUSED when it is backing off after crashing in a loop
- * (503; *why says the last crash). The call was not taken on error. */
+ * (429), -ECONNREFUSED when it is backing off after crashing in a loop or
+ * cannot start a worker at all (503; *why says why). The call was not
+ * taken on error: the callback is never run from inside submit. */
 int kumo__pool_submit(kumo__pool *pool, kumo__call *call, char *why, size_t why_len);
 /* Periodic work: deadlines, idle workers to zero, min warm, reaping. */
 void kumo__pool_tick(kumo__pool *pool, uint64_t now_ms);
 /* Calls in flight or queued. */
 size_t kumo__pool_pending(const kumo__pool *pool);
+/* The spawner's news, passed on to every pool of its loop: a worker's pid
+ * (matched by tag), and that an exit status is there for `pid`. */
+void kumo__pool_on_spawned(kumo__pool *pool, uint32_t tag, pid_t pid, int err);
+void kumo__pool_on_exit(kumo__pool *pool, pid_t pid);
 /* Adds this pool's figures into *out (call on the pool's own thread or
  * accept slightly stale numbers). */
 void kumo__pool_stats_add(const kumo__pool *pool, kumo__pool_stats *out, uint64_t now_ms);

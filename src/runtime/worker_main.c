@@ -2,6 +2,7 @@
  * worker_main.c: kumo-worker, the process that hosts one function unit.
  *
  *     kumo-worker UNIT.so FUNCTION      (the gateway's socket on fd 3)
+ *     kumo-worker --fork-server ...     (forkserver.c: workers forked from it)
  *
  * It loads the unit, says hello (its pid, or why the load failed), then
  * serves invocations through the local adapter until the gateway closes the
@@ -18,6 +19,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "runtime/forkserver.h"
 #include "runtime/frame.h"
 #include "runtime/sandbox.h"
 #include "sdk/sdk.h"
@@ -106,6 +108,8 @@ static void log_line(const char *level, const char *msg)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--fork-server") == 0)
+        return kumo__forkserver_main(argc, argv);
     kumo__sandbox_config sandbox;
     if (argc < 3 || parse_options(argc, argv, &sandbox) != 0) {
         usage();

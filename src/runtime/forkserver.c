@@ -1,0 +1,356 @@
+/*
+ * forkserver.c: `kumo-worker --fork-server`, one per gateway event loop.
+ *
+ *     kumo-worker --fork-server [--spares N] [--project DIR] [--data DIR] [--net]
+ *                 --unit NAME SO LAYERS MEMORY TIMEOUT_MS [--unit ...]
+ *     (the loop's SOCK_SEQPACKET control socket on fd 3)
+ *
+ * Start-up pays once what every worker used to pay: the exec, the dynamic
+ * linking of libkumo and its libraries, and the dlopen of every unit. Then
+ * the fork server keeps N spare children forked (default 1): a spare blocks
+ * on its own socket until it is assigned a unit and a worker socket, enters
+ * that unit's sandbox, says hello and serves. So a cold start costs a
+ * message and a sandbox; a fork (milliseconds on some virtual machines)
+ * happens ahead of demand, when the spare is replaced. Without a spare at
+ * hand the fork server forks on demand.
+ *
+ * It reaps every child and reports exits to the loop (spares that die
+ * unassigned are replaced quietly). It exits when the loop closes the
+ * control socket, killing its spares; workers die with it (parent-death
+ * signal), but the loop closes them first when it drains.
+ */
+#include "runtime/forkserver.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime/frame.h"
+#include "runtime/sandbox.h"
+#include "sdk/sdk.h"
+
+#define CONTROL_FD 3
+#define WORKER_FD 3
+#define MAX_UNITS 256
+#define MAX_SPARES 16
+
+typedef struct fs_unit {
+    const char *name, *so;
+    void *handle;           /* NULL: the load failed (load_error says why) */
+    char load_error[256];
+    kumo__sandbox_config sandbox;
+} fs_unit;
+
+typedef struct spare {
+    pid_t pid;
+    int sock;               /* our end; the spare reads its assignment here */
+} spare;
+
+typedef struct fork_server {
+    fs_unit units[MAX_UNITS];
+    int nunits;
+    spare spares[MAX_SPARES];
+    int nspares, want_spares;
+    int sigfd;
+} fork_server;
+
+static int hello(const char *error)
+{
+    kumo__frame_writer w = {0};
+    kumo__frame_begin(&w, 0, KUMO_FRAME_HELLO, 0);
+    kumo__frame_put_u32(&w, KF_PID, (uint32_t)getpid());
+    if (error)
+        kumo__frame_put_str(&w, KF_ERROR, error);
+    int rc = kumo__frame_end(&w);
+    if (rc == 0 && write(WORKER_FD, w.buf, w.len) != (ssize_t)w.len)
+        rc = -1;
+    kumo__frame_writer_free(&w);
+    return rc;
+}
+
+static void log_line(const char *level, const char *msg)
+{
+    json_t *o = json_pack("{s:s,s:s,s:i}", "level", level, "msg", msg, "pid", (int)getpid());
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (line)
+        fprintf(stderr, "%s\n", line);
+    free(line);
+    json_decref(o);
+}
+
+/* In a child: `fd` becomes fd 3, everything else of the fork server's is
+ * closed, signals are as a fresh process has them; then the unit's
+ * sandbox, hello, and the serve loop. Never returns. */
+static void become_worker(fork_server *fs, int unit, int fd)
+{
+    if (fd != WORKER_FD) {
+        if (dup2(fd, WORKER_FD) < 0)
+            _exit(1);
+        close(fd);
+    }
+    close_range(WORKER_FD + 1, ~0u, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+    fs_unit *u = unit >= 0 && unit < fs->nunits ? &fs->units[unit] : NULL;
+    char comm[16];
+    snprintf(comm, sizeof(comm), "kumo:%s", u ? u->name : "?");
+    prctl(PR_SET_NAME, comm); /* ps and /proc/PID/comm say which function */
+    if (u == NULL || u->handle == NULL) {
+        hello(u ? u->load_error : "the fork server has no such unit");
+        _exit(1);
+    }
+    char report[1536], err[512], msg[700];
+    if (kumo__sandbox_enter(&u->sandbox, report, sizeof(report), err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "the worker could not enter its sandbox: %s", err);
+        log_line("error", msg);
+        hello(msg);
+        _exit(1);
+    }
+    log_line("info", report);
+    if (hello(NULL) != 0)
+        _exit(1);
+    int rc = kumo__local_serve(WORKER_FD, u->handle, u->name);
+    kumo__kv_close_all();
+    fflush(NULL);
+    /* _exit: the fork server's atexit handlers and (in sanitizer builds)
+     * LeakSanitizer's exit check, which the seccomp filter refuses, are not
+     * the worker's to run. */
+    _exit(rc == 0 ? 0 : 1);
+}
+
+/* A spare waits for its assignment, then becomes a worker. */
+static void spare_main(fork_server *fs, int sock)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_NAME, "kumo-spare");
+    kumo__fs_msg m;
+    int fd;
+    int rc = kumo__fs_recv(sock, &m, &fd);
+    if (rc != 1 || m.op != KUMO_FS_ASSIGN || fd < 0)
+        _exit(0); /* the fork server went away or let us go */
+    close(sock);
+    become_worker(fs, m.unit, fd);
+}
+
+/* Forks one more spare; 0 or -errno. */
+static int add_spare(fork_server *fs)
+{
+    int sv[2];
+    if (fs->nspares >= MAX_SPARES)
+        return -ENOSPC;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return -e;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        spare_main(fs, sv[1]);
+        _exit(0);
+    }
+    close(sv[1]);
+    fs->spares[fs->nspares++] = (spare){pid, sv[0]};
+    return 0;
+}
+
+static void forget_spare(fork_server *fs, int i)
+{
+    close(fs->spares[i].sock);
+    fs->spares[i] = fs->spares[--fs->nspares];
+}
+
+/* Serves one SPAWN: a spare takes the socket, or a fresh fork does. */
+static void spawn(fork_server *fs, int control, const kumo__fs_msg *req, int fd)
+{
+    kumo__fs_msg reply = {.op = KUMO_FS_SPAWNED, .tag = req->tag, .unit = req->unit};
+    while (fs->nspares > 0) {
+        spare s = fs->spares[fs->nspares - 1];
+        kumo__fs_msg assign = {.op = KUMO_FS_ASSIGN, .unit = req->unit};
+        if (kumo__fs_send(s.sock, &assign, fd) == 0) {
+            close(s.sock);
+            fs->nspares--;
+            reply.pid = s.pid;
+            goto out;
+        }
+        forget_spare(fs, fs->nspares - 1); /* a dead spare: try the next */
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        become_worker(fs, req->unit, fd);
+    if (pid < 0)
+        reply.err = errno;
+    reply.pid = pid > 0 ? pid : 0;
+out:
+    close(fd);
+    kumo__fs_send(control, &reply, -1);
+}
+
+static void reap(fork_server *fs, int control)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            return;
+        int was_spare = 0;
+        for (int i = 0; i < fs->nspares; i++)
+            if (fs->spares[i].pid == pid) {
+                forget_spare(fs, i);
+                was_spare = 1;
+                break;
+            }
+        /* The worker's memory cgroup: whether the kernel killed it for
+         * memory, then away with it. Done here, since removing a memory
+         * cgroup can take long, and the loop must not wait for it. */
+        int oom = kumo__sandbox_oom_killed(pid) == 1;
+        kumo__sandbox_release(pid);
+        if (!was_spare) {
+            kumo__fs_msg m = {.op = KUMO_FS_EXITED, .pid = pid, .status = status, .err = oom};
+            kumo__fs_send(control, &m, -1);
+        }
+    }
+}
+
+static int parse_count(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return errno == 0 && end != s && *end == '\0' && s[0] != '-' && *out <= max ? 0 : -1;
+}
+
+static int parse_args(fork_server *fs, int argc, char **argv)
+{
+    const char *project = NULL, *data = NULL;
+    int net = 0;
+    unsigned long long n;
+    fs->want_spares = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--net") == 0) {
+            net = 1;
+        } else if (strcmp(a, "--spares") == 0 && i + 1 < argc && parse_count(argv[i + 1], MAX_SPARES, &n) == 0) {
+            fs->want_spares = (int)n;
+            i++;
+        } else if (strcmp(a, "--project") == 0 && i + 1 < argc) {
+            project = argv[++i];
+        } else if (strcmp(a, "--data") == 0 && i + 1 < argc) {
+            data = argv[++i];
+        } else if (strcmp(a, "--unit") == 0 && i + 5 < argc && fs->nunits < MAX_UNITS) {
+            fs_unit *u = &fs->units[fs->nunits++];
+            u->name = argv[i + 1];
+            u->so = argv[i + 2];
+            kumo__sandbox_config *c = &u->sandbox;
+            if (kumo__sandbox_parse_layers(argv[i + 3], &c->layers) != 0)
+                c->layers = KUMO_SANDBOX_ALL; /* fails safe */
+            if (parse_count(argv[i + 4], ~0ull, &n) != 0)
+                return -1;
+            c->memory = (size_t)n;
+            if (parse_count(argv[i + 5], 0xffffffffull, &n) != 0)
+                return -1;
+            c->cpu_seconds = kumo__sandbox_cpu_seconds((unsigned)n);
+            i += 5;
+        } else {
+            fprintf(stderr, "kumo-worker --fork-server: bad argument '%s'\n", a);
+            return -1;
+        }
+    }
+    for (int i = 0; i < fs->nunits; i++) {
+        fs->units[i].sandbox.project_dir = project;
+        fs->units[i].sandbox.data_dir = data;
+        fs->units[i].sandbox.net = net;
+    }
+    return 0;
+}
+
+int kumo__forkserver_main(int argc, char **argv)
+{
+    fork_server *fs = calloc(1, sizeof(*fs));
+    if (fs == NULL)
+        return 1;
+    if (parse_args(fs, argc, argv) != 0) {
+        free(fs);
+        fprintf(stderr, "usage: kumo-worker --fork-server [--spares N] [--project DIR] [--data DIR] [--net] "
+                        "--unit NAME SO LAYERS MEMORY TIMEOUT_MS ... (started by kumo, control socket on fd 3)\n");
+        return 2;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_NAME, "kumo-forkserver");
+    if (getppid() == 1) {
+        free(fs);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < fs->nunits; i++) {
+        fs_unit *u = &fs->units[i];
+        if ((u->handle = dlopen(u->so, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+            const char *why = dlerror();
+            snprintf(u->load_error, sizeof(u->load_error), "%s", why ? why : "dlopen failed");
+        }
+    }
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    if ((fs->sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+        perror("kumo-worker --fork-server: signalfd");
+        free(fs);
+        return 1;
+    }
+    while (fs->nspares < fs->want_spares && add_spare(fs) == 0)
+        ;
+    for (;;) {
+        struct pollfd pfd[2] = {{CONTROL_FD, POLLIN, 0}, {fs->sigfd, POLLIN, 0}};
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pfd[1].revents) {
+            struct signalfd_siginfo si;
+            while (read(fs->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                ;
+            reap(fs, CONTROL_FD);
+        }
+        if (pfd[0].revents) {
+            kumo__fs_msg m;
+            int fd;
+            int rc = kumo__fs_recv(CONTROL_FD, &m, &fd);
+            if (rc == 0 || (rc < 0 && rc != -EAGAIN && rc != -EPROTO))
+                break; /* the loop went away */
+            if (rc == 1 && m.op == KUMO_FS_SPAWN && fd >= 0)
+                spawn(fs, CONTROL_FD, &m, fd);
+            else if (fd >= 0)
+                close(fd);
+        }
+        /* Replace spares after answering, off the request's path. */
+        while (fs->nspares < fs->want_spares && add_spare(fs) == 0)
+            ;
+    }
+    /* Workers still running die with us (their parent-death signal); the
+     * loop has closed their sockets already when it drains. */
+    for (int i = fs->nspares - 1; i >= 0; i--) {
+        kill(fs->spares[i].pid, SIGKILL);
+        forget_spare(fs, i);
+    }
+    close(fs->sigfd);
+    free(fs);
+    return 0;
+}
