@@ -77,6 +77,7 @@ typedef struct generation {
  * except /status, which reads the pools under gw->lock. */
 typedef struct loop_gen {
     generation *gen;           /* one reference */
+    kumo__spawner *spawner;    /* this loop's fork server for gen's units; NULL: pools posix_spawn */
     kumo__pool **pools;        /* one per unit of gen->project */
     size_t users;
     struct loop_gen *next;     /* the loop's retired list */
@@ -1177,6 +1178,55 @@ static int share(int total, int n, int i)
     return total / n + (i < total % n);
 }
 
+static void on_spawned(void *data, uint32_t tag, pid_t pid, int err)
+{
+    loop_gen *lg = data;
+    for (size_t u = 0; lg->pools && u < lg->gen->project->nunits; u++)
+        if (lg->pools[u])
+            kumo__pool_on_spawned(lg->pools[u], tag, pid, err);
+}
+
+static void on_exited(void *data, pid_t pid)
+{
+    loop_gen *lg = data;
+    for (size_t u = 0; lg->pools && u < lg->gen->project->nunits; u++)
+        if (lg->pools[u])
+            kumo__pool_on_exit(lg->pools[u], pid);
+}
+
+/* The fork server of generation g on loop t: it preloads g's units (their
+ * links), so each generation has its own. NULL when it cannot start: the
+ * pools then start each worker with posix_spawn. */
+static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
+{
+    const kumo__project *p = g->project;
+    kumo__spawner_unit *units = calloc(p->nunits ? p->nunits : 1, sizeof(*units));
+    char (*layers)[96] = calloc(p->nunits ? p->nunits : 1, sizeof(*layers));
+    kumo__spawner *s = NULL;
+    kumo__error err = {0};
+    if (units == NULL || layers == NULL)
+        goto out;
+    for (size_t u = 0; u < p->nunits; u++) {
+        const kumo__unit *unit = &p->units[u];
+        kumo__tuning_layers(&unit->tuning, layers[u], sizeof(layers[u]));
+        units[u] = (kumo__spawner_unit){.name = unit->name,
+                                        .so_path = g->so_links[u] ? g->so_links[u] : unit->so_path,
+                                        .layers = layers[u],
+                                        .memory = unit->tuning.memory,
+                                        .timeout_ms = (unsigned)(unit->tuning.timeout_s * 1000.0)};
+    }
+    kumo__spawner_config sc = {.units = units, .nunits = p->nunits, .project_dir = p->dir, .data_dir = g->data_dir,
+                               .spares = 1};
+    if ((s = kumo__spawner_start(t->loop, &sc, &err)) == NULL)
+        kumo__log_event("warn", "loop %d: %s; its workers start one by one instead", t->index, err.msg);
+    else
+        kumo__spawner_set_callbacks(s, on_spawned, on_exited, lg);
+out:
+    free(units);
+    free(layers);
+    return s;
+}
+
 /* Pools for generation g on loop t (made on t's thread: a pool's sockets
  * belong to its loop). Takes over the caller's reference to g. */
 static loop_gen *loop_gen_create(loop_thread *t, generation *g)
@@ -1190,6 +1240,8 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
         free(lg);
         return NULL;
     }
+    lg->gen = g; /* the callbacks read it; the caller's reference until we succeed */
+    lg->spawner = start_spawner(t, g, lg);
     for (size_t u = 0; u < p->nunits; u++) {
         const kumo__unit *unit = &p->units[u];
         kumo__pool_config pc = {.unit_name = unit->name,
@@ -1198,16 +1250,18 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
                                 .min = share(unit->tuning.min, gw->nthreads, t->index),
                                 .max = share(unit->tuning.max, gw->nthreads, t->index),
                                 .project_dir = p->dir,
-                                .data_dir = g->data_dir};
+                                .data_dir = g->data_dir,
+                                .spawner = lg->spawner,
+                                .unit_index = (int)u};
         if ((lg->pools[u] = kumo__pool_create(t->loop, &pc)) == NULL) {
             for (size_t k = 0; k < u; k++)
                 kumo__pool_destroy(lg->pools[k], 0);
             free(lg->pools);
+            kumo__spawner_stop(lg->spawner);
             free(lg);
             return NULL;
         }
     }
-    lg->gen = g;
     return lg;
 }
 
@@ -1216,10 +1270,14 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
  * until they are disposed): loop_gen_free. */
 static void loop_gen_stop(loop_gen *lg, int grace_ms)
 {
-    for (size_t u = 0; lg->pools && u < lg->gen->project->nunits; u++)
+    for (size_t u = 0; lg->pools && u < lg->gen->project->nunits; u++) {
         kumo__pool_destroy(lg->pools[u], grace_ms);
+        lg->pools[u] = NULL;
+    }
     free(lg->pools);
     lg->pools = NULL;
+    kumo__spawner_stop(lg->spawner);
+    lg->spawner = NULL;
     generation_release(lg->gen);
     lg->gen = NULL;
 }
