@@ -21,6 +21,8 @@ typedef struct kumo__gateway_config {
 
 /* Loads, builds and serves the project until SIGTERM or SIGINT, then
  * drains: stops accepting, finishes requests in flight, stops workers.
+ * SIGHUP (or POST /reload on the admin port) loads the project again and
+ * switches to it without refusing a connection (docs/reload.md).
  * Returns 0 after a clean drain. */
 int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err);
 
