@@ -54,6 +54,10 @@ enum {
 
 /* A static English description of an error code. */
 KUMO_API const char *kumo_strerror(int code);
+/* The backend's own message for the last failed store call of this
+ * invocation ("" when none): what Redis, PostgreSQL or AWS said. Never
+ * holds secrets. */
+KUMO_API const char *kumo_store_error(const kumo_ctx *ctx);
 
 /* ---- the invocation ------------------------------------------------- */
 
@@ -171,6 +175,95 @@ KUMO_API int kumo_kv_delete(kumo_ctx *ctx, const char *store, const char *key);
  * after `cursor` (NULL: from the start). With `values`, items carry values. */
 KUMO_API int kumo_kv_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
                           int values, kumo_kv_page *out);
+
+/* Writes `key` with a time to live: after `ttl_ms` milliseconds it reads
+ * as absent (0: no expiry, like kumo_kv_put). */
+KUMO_API int kumo_kv_put_ttl(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
+                             uint64_t ttl_ms);
+/* Reads `n` keys at once: out[i] for keys[i]; absent keys have value NULL
+ * and version 0. Returns 0 (absent keys are not an error) or an error. */
+KUMO_API int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *const *keys, size_t n,
+                              kumo_kv_item *out);
+
+/* ---- blob stores ------------------------------------------------------------------
+ *
+ * Named under stores: {blob: [uploads]}; URL from KUMO_STORE_<NAME>
+ * (embedded default: file: under the project's .kumo/data). Keys are
+ * 1 to KUMO_BLOB_KEY_MAX bytes, '/' allowed as a separator, no ".." segment.
+ */
+
+#define KUMO_BLOB_KEY_MAX 1024
+
+typedef struct kumo_blob_info {
+    const char *key;
+    uint64_t size;
+    const char *content_type;  /* as put; "application/octet-stream" when none was given */
+    const char *etag;          /* changes with every put */
+    int64_t modified_ms;       /* epoch milliseconds */
+} kumo_blob_info;
+
+typedef struct kumo_blob_page {
+    kumo_blob_info *items;     /* in the arena */
+    size_t count;
+    const char *next;          /* cursor, NULL at the end */
+} kumo_blob_page;
+
+/* Whole objects: the data is copied; what a get returns lives in the arena. */
+KUMO_API int kumo_blob_put(kumo_ctx *ctx, const char *store, const char *key, const void *data, size_t len,
+                           const char *content_type);
+KUMO_API int kumo_blob_get(kumo_ctx *ctx, const char *store, const char *key, const void **data, size_t *len,
+                           kumo_blob_info *info);
+KUMO_API int kumo_blob_head(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_info *info);
+KUMO_API int kumo_blob_delete(kumo_ctx *ctx, const char *store, const char *key);
+KUMO_API int kumo_blob_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
+                            kumo_blob_page *out);
+
+/* Streamed objects, for sizes that should not sit in memory: a writer takes
+ * chunks and becomes visible only at commit (never a partial object); a
+ * reader hands out chunks until it returns 0 bytes. Both are freed by
+ * commit/abort or close, and at the end of the invocation at the latest. */
+typedef struct kumo_blob_writer kumo_blob_writer;
+typedef struct kumo_blob_reader kumo_blob_reader;
+KUMO_API int kumo_blob_writer_open(kumo_ctx *ctx, const char *store, const char *key, const char *content_type,
+                                   kumo_blob_writer **out);
+KUMO_API int kumo_blob_write(kumo_blob_writer *w, const void *data, size_t len);
+KUMO_API int kumo_blob_writer_commit(kumo_blob_writer *w);
+KUMO_API void kumo_blob_writer_abort(kumo_blob_writer *w);
+KUMO_API int kumo_blob_reader_open(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_reader **out,
+                                   kumo_blob_info *info);
+/* Reads up to `cap` bytes into buf: the count in *got (0 at the end). */
+KUMO_API int kumo_blob_read(kumo_blob_reader *r, void *buf, size_t cap, size_t *got);
+KUMO_API void kumo_blob_reader_close(kumo_blob_reader *r);
+
+/* ---- queues -----------------------------------------------------------------------
+ *
+ * Named under stores: {queue: [emails]}; URL from KUMO_STORE_<NAME>
+ * (embedded default: sqlite). At least once: a message received and not
+ * acked before its visibility timeout comes back; after `max_receives`
+ * receives (the URL's max_receives=, default 5) it moves to the dead-letter
+ * queue NAME-dead.
+ */
+
+typedef struct kumo_queue_message {
+    const char *id;            /* the message's id */
+    const char *receipt;       /* this receive's handle, for ack/nack */
+    const void *body;          /* in the arena, NUL-terminated beyond len */
+    size_t len;
+    unsigned receives;         /* how many times it was received, this one included */
+} kumo_queue_message;
+
+/* Sends a message, visible after `delay_ms`. *id (may be NULL) gets its id. */
+KUMO_API int kumo_queue_send(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms,
+                             const char **id);
+/* Receives up to `max` (1..100) messages, each hidden from other receivers
+ * for `visibility_ms`; *count may be 0. Messages live in the arena. */
+KUMO_API int kumo_queue_receive(kumo_ctx *ctx, const char *queue, size_t max, uint64_t visibility_ms,
+                                kumo_queue_message *out, size_t *count);
+/* Done with a message: it is removed. KUMO_ENOTFOUND when the receipt is
+ * stale (its visibility ran out and someone else received it). */
+KUMO_API int kumo_queue_ack(kumo_ctx *ctx, const char *queue, const char *receipt);
+/* Not done: back to the queue, visible again after `delay_ms` (backoff). */
+KUMO_API int kumo_queue_nack(kumo_ctx *ctx, const char *queue, const char *receipt, uint64_t delay_ms);
 
 #ifdef __cplusplus
 }

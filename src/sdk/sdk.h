@@ -90,12 +90,13 @@ char *kumo__percent_decode(kumo__arena *a, const char *s, size_t len, int plus);
 
 /* ---- stores: drivers behind a versioned table of operations ---------- */
 
-#define KUMO_KV_DRIVER_VERSION 1
+#define KUMO_KV_DRIVER_VERSION 2   /* 2: put takes a TTL; get_many */
 
 typedef struct kumo__kv kumo__kv;   /* a driver's open store; extends this base */
 struct kumo__kv {
     const struct kumo__kv_driver *driver;
     char *name;                       /* the store's name in kumo.yaml */
+    char error[256];                  /* the backend's last message */
 };
 
 typedef struct kumo__kv_driver {
@@ -107,13 +108,85 @@ typedef struct kumo__kv_driver {
     void (*close)(kumo__kv *kv);
     /* Values are allocated in `a`. */
     int (*get)(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, kumo_kv_item *out);
-    /* expect_version: UINT64_MAX for an unconditional put, else CAS. */
+    /* expect_version: UINT64_MAX for an unconditional put, else CAS.
+     * ttl_ms: 0 for no expiry; an expired key reads as absent. */
     int (*put)(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen, uint64_t expect_version,
-               uint64_t *new_version);
+               uint64_t ttl_ms, uint64_t *new_version);
     int (*del)(kumo__kv *kv, const char *key, size_t klen);
     int (*list)(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit, int values,
                 kumo_kv_page *out);
+    /* Optional (NULL: store.c calls get per key). */
+    int (*get_many)(kumo__kv *kv, kumo__arena *a, const char *const *keys, size_t n, kumo_kv_item *out);
 } kumo__kv_driver;
+
+/* Every driver's open() takes the URL and a buffer for the backend's
+ * message; every call returns 0 or a KUMO_E* code, and may leave the
+ * backend's message in the handle's `error` (see kumo_store_error). A
+ * driver that lost its connection reconnects on the next call. */
+
+/* ---- blob drivers ---- */
+
+#define KUMO_BLOB_DRIVER_VERSION 1
+
+typedef struct kumo__blob kumo__blob;
+struct kumo__blob {
+    const struct kumo__blob_driver *driver;
+    char *name;
+    char error[256];                  /* the backend's last message */
+};
+
+typedef struct kumo__blob_stream kumo__blob_stream; /* a driver's open writer or reader */
+
+typedef struct kumo__blob_driver {
+    int version;                      /* KUMO_BLOB_DRIVER_VERSION */
+    const char *scheme;               /* "file", "s3" */
+    int (*open)(const char *url, kumo__blob **out, char *err, size_t errlen);
+    void (*close)(kumo__blob *b);
+    int (*put)(kumo__blob *b, const char *key, const void *data, size_t len, const char *content_type);
+    int (*get)(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len, kumo_blob_info *info);
+    int (*head)(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob_info *info);
+    int (*del)(kumo__blob *b, const char *key);
+    int (*list)(kumo__blob *b, kumo__arena *a, const char *prefix, const char *cursor, size_t limit,
+                kumo_blob_page *out);
+    /* Streaming: a writer's data is invisible until commit. */
+    int (*writer_open)(kumo__blob *b, const char *key, const char *content_type, kumo__blob_stream **out);
+    int (*write)(kumo__blob_stream *s, const void *data, size_t len);
+    int (*commit)(kumo__blob_stream *s);   /* frees s */
+    void (*abort)(kumo__blob_stream *s);   /* frees s */
+    int (*reader_open)(kumo__blob *b, kumo__arena *a, const char *key, kumo__blob_stream **out, kumo_blob_info *info);
+    int (*read)(kumo__blob_stream *s, void *buf, size_t cap, size_t *got);
+    void (*reader_close)(kumo__blob_stream *s);
+} kumo__blob_driver;
+
+/* ---- queue drivers ---- */
+
+#define KUMO_QUEUE_DRIVER_VERSION 1
+
+typedef struct kumo__queue kumo__queue;
+struct kumo__queue {
+    const struct kumo__queue_driver *driver;
+    char *name;
+    unsigned max_receives;            /* dead-letter after this many (URL max_receives=, default 5) */
+    char error[256];
+};
+
+typedef struct kumo__queue_driver {
+    int version;                      /* KUMO_QUEUE_DRIVER_VERSION */
+    const char *scheme;               /* "sqlite", "redis", "postgres", "sqs" */
+    int (*open)(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen);
+    void (*close)(kumo__queue *q);
+    int (*send)(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id);
+    int (*receive)(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
+                   size_t *count);
+    int (*ack)(kumo__queue *q, const char *receipt);
+    int (*nack)(kumo__queue *q, const char *receipt, uint64_t delay_ms);
+} kumo__queue_driver;
+
+/* Stores by name, as kumo__kv_store: opened from KUMO_STORE_<NAME>, cached. */
+kumo__blob *kumo__blob_store(const char *name, int *err);
+kumo__queue *kumo__queue_store(const char *name, int *err);
+int kumo__blob_open_url(const char *url, const char *name, kumo__blob **out, char *err, size_t errlen);
+int kumo__queue_open_url(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen);
 
 /* The store named `name`: opened on first use from the URL in the
  * environment variable KUMO_STORE_<NAME> (upper case, '-' as '_'), cached

@@ -280,8 +280,10 @@ out:
 }
 
 static int sqlite_put(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen,
-                      uint64_t expect_version, uint64_t *new_version)
+                      uint64_t expect_version, uint64_t ttl_ms, uint64_t *new_version)
 {
+    if (ttl_ms != 0)
+        return KUMO_EINVAL; /* TTL: sqlite driver version 2 is being written */
     sqlite_kv *s = (sqlite_kv *)kv;
     int rc, src, in_tx = 0;
     if (vlen > VALUE_MAX)

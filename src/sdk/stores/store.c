@@ -229,7 +229,7 @@ static int put(kumo_ctx *ctx, const char *store, const char *key, const void *va
     int rc = prepare(ctx, store, key, &klen, &kv);
     if (rc != 0)
         return rc;
-    return kv->driver->put(kv, key, klen, value ? value : "", len, expect, new_version);
+    return kv->driver->put(kv, key, klen, value ? value : "", len, expect, 0, new_version);
 }
 
 int kumo_kv_put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len)

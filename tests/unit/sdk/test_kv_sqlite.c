@@ -263,14 +263,14 @@ static void test_two_handles(void)
         goto out;
     kumo_kv_item it;
     uint64_t v = 0;
-    CHECK_INT(h1->driver->put(h1, "k", 1, "from1", 5, UINT64_MAX, &v), 0);
+    CHECK_INT(h1->driver->put(h1, "k", 1, "from1", 5, UINT64_MAX, 0, &v), 0);
     CHECK_INT(h2->driver->get(h2, &ctx.arena, "k", 1, &it), 0);
     CHECK_STR(it.value, "from1");
     CHECK_INT(it.version, v);
-    CHECK_INT(h2->driver->put(h2, "k", 1, "from2", 5, v, &v), 0);
+    CHECK_INT(h2->driver->put(h2, "k", 1, "from2", 5, v, 0, &v), 0);
     CHECK_INT(h1->driver->get(h1, &ctx.arena, "k", 1, &it), 0);
     CHECK_STR(it.value, "from2");
-    CHECK_INT(h1->driver->put(h1, "k", 1, "late", 4, v - 1, NULL), KUMO_ECONFLICT);
+    CHECK_INT(h1->driver->put(h1, "k", 1, "late", 4, v - 1, 0, NULL), KUMO_ECONFLICT);
     /* Stores in one file are apart. */
     CHECK_INT(other->driver->get(other, &ctx.arena, "k", 1, &it), KUMO_ENOTFOUND);
     CHECK_INT(h1->driver->del(h1, "k", 1), 0);
