@@ -218,7 +218,42 @@ size_t kumo__json_escape(char *out, size_t cap, const char *s, size_t len)
     return o;
 }
 
-/* One JSON line per request on stderr, written with a single write(2). */
+/* Access log lines are gathered per loop and written once per turn of the
+ * loop (and whenever the buffer fills): one write(2) for many requests at
+ * load, each line whole. The buffer is the loop thread's own. */
+#define LOG_BUF_SIZE 65536
+static __thread struct {
+    char buf[LOG_BUF_SIZE];
+    size_t len;
+} log_buf;
+
+static void log_flush(void)
+{
+    size_t off = 0;
+    while (off < log_buf.len) {
+        ssize_t n = write(2, log_buf.buf + off, log_buf.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* stderr is gone: drop the lines rather than spin */
+        off += (size_t)n;
+    }
+    log_buf.len = 0;
+}
+
+static void log_append(const char *line, size_t len)
+{
+    if (log_buf.len + len > sizeof(log_buf.buf))
+        log_flush();
+    if (len > sizeof(log_buf.buf)) {
+        (void)!write(2, line, len);
+        return;
+    }
+    memcpy(log_buf.buf + log_buf.len, line, len);
+    log_buf.len += len;
+}
+
+/* One JSON line per request on stderr (see log_append). */
 static void log_request(const char *request_id, const char *method, const char *path, size_t path_len,
                         const char *operation, int status, uint64_t duration_us, pid_t pid)
 {
@@ -237,7 +272,7 @@ static void log_request(const char *request_id, const char *method, const char *
                      ts.tv_nsec / 1000, request_id, method, epath, eop, status, (unsigned long long)duration_us,
                      (int)pid);
     if (n > 0)
-        (void)!write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+        log_append(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 static loop_thread *thread_of(h2o_req_t *req)
@@ -1362,6 +1397,7 @@ static void *thread_main(void *arg)
     follow_current(t, kumo__now_ms());
     while (1) {
         h2o_evloop_run(t->loop, 20);
+        log_flush();
         if (atomic_load(&gw->park))
             park_here(t);
         uint64_t now = kumo__now_ms();
@@ -1417,6 +1453,7 @@ static void *thread_main(void *arg)
     /* The h2o context and loop are not disposed: connections a client keeps
      * open (keep-alive) still hold timers, which h2o_context_dispose
      * asserts against, and the process exits next anyway. */
+    log_flush();
     return NULL;
 }
 

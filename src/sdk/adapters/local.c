@@ -60,21 +60,63 @@ static void cache_free(handler_cache *hc)
     free(hc->fns);
 }
 
-/* 1: read all; 0: EOF before the first byte; negative errno otherwise. */
-static int read_full(int fd, void *buf, size_t len)
+/* Frames come in through one buffer, read in large pieces: a request
+ * usually arrives with one read(2), and pipelined requests (concurrency
+ * > 1) with fewer. */
+typedef struct inbuf {
+    char *buf;
+    size_t start, len, cap;  /* unread bytes are buf[start, start + len) */
+} inbuf;
+
+#define INBUF_READ 65536
+
+/* The next complete frame: 1 and *h, *payload (NUL-terminated in place;
+ * the byte it covers is saved in *saved, restore with inbuf_consume);
+ * 0 on EOF at a frame boundary; negative errno otherwise. */
+static int next_frame(int fd, inbuf *in, kumo__frame_header *h, char **payload, char *saved)
 {
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, (char *)buf + got, len - got);
-        if (n > 0) {
-            got += (size_t)n;
-        } else if (n == 0) {
-            return got == 0 ? 0 : -EPROTO;
-        } else if (errno != EINTR) {
-            return -errno;
+    for (;;) {
+        int rc = kumo__frame_header_decode(in->buf + in->start, in->len, 0, h);
+        if (rc != 0 && rc != -EAGAIN)
+            return rc;
+        size_t need = rc == -EAGAIN ? KUMO_FRAME_HEADER_SIZE : KUMO_FRAME_HEADER_SIZE + (size_t)h->length;
+        if (rc == 0 && in->len >= need) {
+            *payload = in->buf + in->start + KUMO_FRAME_HEADER_SIZE;
+            *saved = (*payload)[h->length];
+            (*payload)[h->length] = '\0';
+            return 1;
         }
+        /* room for the rest of this frame, its NUL, and a large read */
+        if (in->start > 0 && in->start + need + 1 > in->cap) {
+            memmove(in->buf, in->buf + in->start, in->len);
+            in->start = 0;
+        }
+        size_t want = in->start + need + 1 + INBUF_READ;
+        if (want > in->cap) {
+            char *nb = realloc(in->buf, want);
+            if (nb == NULL)
+                return -ENOMEM;
+            in->buf = nb;
+            in->cap = want;
+        }
+        ssize_t n = read(fd, in->buf + in->start + in->len, in->cap - in->start - in->len - 1);
+        if (n > 0)
+            in->len += (size_t)n;
+        else if (n == 0)
+            return in->len == 0 ? 0 : -EPROTO;
+        else if (errno != EINTR)
+            return -errno;
     }
-    return 1;
+}
+
+static void inbuf_consume(inbuf *in, const kumo__frame_header *h, char saved)
+{
+    size_t n = KUMO_FRAME_HEADER_SIZE + (size_t)h->length;
+    in->buf[in->start + n] = saved;
+    in->start += n;
+    in->len -= n;
+    if (in->len == 0)
+        in->start = 0;
 }
 
 static int write_full(int fd, const void *buf, size_t len)
@@ -206,45 +248,27 @@ int kumo__local_serve(int fd, void *unit, const char *function)
     handler_cache hc = {0};
     kumo__frame_writer w = {0};
     kumo_ctx ctx;
-    char *buf = NULL;
-    size_t cap = 0;
+    inbuf in = {0};
     int rc;
 
     memset(&ctx, 0, sizeof(ctx));
     kumo__arena_init(&ctx.arena);
     for (;;) {
-        unsigned char head[KUMO_FRAME_HEADER_SIZE];
         kumo__frame_header h;
-        if ((rc = read_full(fd, head, sizeof(head))) <= 0)
-            break;
-        if ((rc = kumo__frame_header_decode(head, sizeof(head), 0, &h)) != 0)
+        char *payload = NULL, saved = 0;
+        if ((rc = next_frame(fd, &in, &h, &payload, &saved)) <= 0)
             break;
         if (h.type != KUMO_FRAME_REQUEST) {
             rc = -EPROTO;
             break;
         }
-        if ((size_t)h.length + 1 > cap) {
-            char *nb = realloc(buf, (size_t)h.length + 1);
-            if (nb == NULL) {
-                rc = -ENOMEM;
-                break;
-            }
-            buf = nb;
-            cap = (size_t)h.length + 1;
-        }
-        if (h.length && (rc = read_full(fd, buf, h.length)) <= 0) {
-            rc = rc == 0 ? -EPROTO : rc;
-            break;
-        }
-        buf[h.length] = '\0';
-
         kumo_request req;
         kumo_response res;
         const char *symbol = NULL;
         kumo__invocation_init(&ctx, &req, &res);
         ctx.function = function;
         kumo__frame_reset(&w);
-        rc = decode_request(&ctx, &req, buf, h.length, &symbol);
+        rc = decode_request(&ctx, &req, payload, h.length, &symbol);
         if (rc != 0) {
             kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
             kumo__frame_put_str(&w, KF_ERROR, "the worker could not decode the request frame");
@@ -269,10 +293,11 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         kumo__invocation_clear(&ctx, &req, &res);
         if ((rc = write_full(fd, w.buf, w.len)) != 0)
             break;
+        inbuf_consume(&in, &h, saved);
     }
     kumo__arena_free(&ctx.arena);
     kumo__frame_writer_free(&w);
     cache_free(&hc);
-    free(buf);
+    free(in.buf);
     return rc < 0 ? rc : 0;
 }
