@@ -10,7 +10,14 @@
  *   functions:
  *     todos: {sources: [src/todos.c], timeout: 5s}
  *   stores: {kv: [todos], blob: [], queue: []}
- *   environments: {...}  events: [...]  services: {...}
+ *   environments:              # where the stores live, per deployment
+ *     dev: {stores: {todos: "redis://127.0.0.1:6379/0"}}
+ *     prod: {target: aws, region: eu-west-1, stores: {todos: "dynamodb://todo"}}
+ *   events: [...]  services: {...}
+ *
+ * The second half answers "where does store NAME live?" for `kumo up`:
+ * KUMO_STORE_<NAME> in the environment beats the chosen environment's URL,
+ * which beats the embedded default under DIR/.kumo/data.
  */
 #include "openapi/openapi.h"
 
@@ -31,6 +38,7 @@ static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "me
                                         "idle",    "queue",   "concurrency", "sandbox", NULL};
 static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "no_new_privs", NULL};
 static const char *const store_keys[] = {"kv", "blob", "queue", NULL};
+static const char *const environment_keys[] = {"target", "region", "stores", NULL};
 
 static int in_list(const char *s, const char *const *list)
 {
@@ -337,6 +345,191 @@ oom:
     return -ENOMEM;
 }
 
+int kumo__store_var(const char *store, char *buf, size_t len)
+{
+    static const char prefix[] = "KUMO_STORE_";
+    size_t n = strlen(store);
+    if (n == 0)
+        return -EINVAL;
+    if (len < sizeof prefix + n)
+        return -ENAMETOOLONG;
+    memcpy(buf, prefix, sizeof prefix - 1);
+    char *out = buf + sizeof prefix - 1;
+    for (; *store; store++) {
+        char c = *store;
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        else if (c == '-')
+            c = '_';
+        else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return -EINVAL;
+        *out++ = c;
+    }
+    *out = '\0';
+    return 0;
+}
+
+/* Each store has one variable KUMO_STORE_<NAME>, so two stores whose
+ * names spell the same variable (the same name under two kinds, or "a-b"
+ * beside "a_b") could not be told apart: refused at the second one. */
+static int check_store_vars(const kumo__doc *doc, json_t *stores, kumo__error *err)
+{
+    for (size_t k = 0; store_keys[k]; k++) {
+        json_t *list = json_object_get(stores, store_keys[k]);
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) {
+            char var[96], other[96];
+            if (kumo__store_var(json_string_value(v), var, sizeof var) != 0)
+                continue;
+            for (size_t k2 = 0; k2 <= k; k2++) {
+                json_t *list2 = json_object_get(stores, store_keys[k2]);
+                size_t end = k2 == k ? i : json_array_size(list2);
+                for (size_t j = 0; j < end; j++) {
+                    const char *name2 = json_string_value(json_array_get(list2, j));
+                    if (kumo__store_var(name2, other, sizeof other) != 0 || strcmp(var, other) != 0 ||
+                        (k2 == k && strcmp(name2, json_string_value(v)) == 0))
+                        continue;
+                    kumo__doc_error(err, doc, v,
+                                    "stores.%s: '%s' and stores.%s: '%s' would share the variable %s; rename one",
+                                    store_keys[k], json_string_value(v), store_keys[k2], name2, var);
+                    return -EINVAL;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* scheme ":" rest, with scheme = letter *(letter / digit / "+" / "-" / "."). */
+static int has_scheme(const char *url)
+{
+    const char *s = url;
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return 0;
+    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '+' ||
+           *s == '-' || *s == '.')
+        s++;
+    return s[0] == ':' && s[1] != '\0';
+}
+
+/* environments.NAME.stores: {STORE: URL}, each STORE declared under stores:. */
+static int load_environment_stores(kumo__project *p, kumo__environment *e, json_t *def, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    json_t *stores = json_object_get(def, "stores");
+    if (stores == NULL || json_is_null(stores))
+        return 0;
+    if (!json_is_object(stores)) {
+        kumo__doc_value_error(err, doc, def, "stores",
+                              "environments.%s.stores must be a mapping of store name -> URL", e->name);
+        return -EINVAL;
+    }
+    if (json_object_size(stores) == 0)
+        return 0;
+    if ((e->stores = calloc(json_object_size(stores), sizeof *e->stores)) == NULL)
+        goto oom;
+    const char *store;
+    json_t *url;
+    json_object_foreach(stores, store, url) {
+        if (kumo__project_store_kind(p, store) == NULL) {
+            kumo__doc_key_error(err, doc, stores, store,
+                                "environments.%s.stores: store '%s' is not declared under stores:; add it to "
+                                "stores: kv: (or blob:, queue:), or remove it here",
+                                e->name, store);
+            return -EINVAL;
+        }
+        if (!json_is_string(url) || !has_scheme(json_string_value(url))) {
+            kumo__doc_value_error(err, doc, stores, store,
+                                  "environments.%s.stores.%s must be a URL with a scheme, like "
+                                  "redis://127.0.0.1:6379/0, sqlite:/var/lib/app/kv.db or dynamodb://table",
+                                  e->name, store);
+            return -EINVAL;
+        }
+        kumo__store_url *su = &e->stores[e->nstores];
+        if ((su->store = strdup(store)) == NULL || (su->url = strdup(json_string_value(url))) == NULL) {
+            free(su->store);
+            su->store = NULL;
+            goto oom;
+        }
+        kumo__doc_pos(doc, url, &su->line, &su->col);
+        e->nstores++;
+    }
+    return 0;
+oom:
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
+
+/* An optional string key of environments.NAME; `kind` says what it holds. */
+static int environment_string(const kumo__doc *doc, json_t *def, const char *env, const char *key,
+                              const char *kind, char **out, kumo__error *err)
+{
+    json_t *v = json_object_get(def, key);
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || !name_ok(json_string_value(v), "-")) {
+        kumo__doc_value_error(err, doc, def, key, "environments.%s.%s must be %s", env, key, kind);
+        return -EINVAL;
+    }
+    if ((*out = strdup(json_string_value(v))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* environments: {NAME: {target:, region:, stores: {...}}}; NAME: (empty) is
+ * an environment where every store takes its default. */
+static int load_environments(kumo__project *p, json_t *envs, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    if (!json_is_object(envs)) {
+        kumo__doc_value_error(err, doc, kumo__doc_root(doc), "environments",
+                              "environments must be a mapping of name -> {target:, region:, stores: {STORE: URL}}");
+        return -EINVAL;
+    }
+    if (json_object_size(envs) == 0)
+        return 0;
+    if ((p->environments = calloc(json_object_size(envs), sizeof *p->environments)) == NULL)
+        goto oom;
+    const char *name;
+    json_t *def;
+    json_object_foreach(envs, name, def) {
+        char where[96];
+        int rc;
+        if (!name_ok(name, "_-")) {
+            kumo__doc_key_error(err, doc, envs, name,
+                                "environment name '%s' must be made of a-z, 0-9, '_' and '-' (like dev or prod)",
+                                name);
+            return -EINVAL;
+        }
+        kumo__environment *e = &p->environments[p->nenvironments];
+        if ((e->name = strdup(name)) == NULL)
+            goto oom;
+        p->nenvironments++;
+        if (json_is_null(def))
+            continue;
+        snprintf(where, sizeof where, "environments.%s", name);
+        if (!json_is_object(def)) {
+            kumo__doc_value_error(err, doc, envs, name, "%s must be a mapping with target:, region: or stores:",
+                                  where);
+            return -EINVAL;
+        }
+        if ((rc = check_keys(doc, def, environment_keys, where, err)) < 0 ||
+            (rc = environment_string(doc, def, name, "target", "a deploy target name like aws", &e->target,
+                                     err)) < 0 ||
+            (rc = environment_string(doc, def, name, "region", "a region name like eu-west-1", &e->region,
+                                     err)) < 0 ||
+            (rc = load_environment_stores(p, e, def, err)) < 0)
+            return rc;
+    }
+    return 0;
+oom:
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
+
 static int load_unit(kumo__project *p, const char *name, json_t *def, kumo__unit *u, kumo__error *err)
 {
     const kumo__doc *doc = p->doc;
@@ -466,13 +659,18 @@ static int load_root(kumo__project *p, kumo__error *err)
         }
         if ((rc = check_keys(doc, stores, store_keys, "stores", err)) < 0 ||
             (rc = check_store_names(doc, stores, "kv", &p->kv_stores, &p->nkv_stores, err)) < 0 ||
-            (rc = check_store_names(doc, stores, "blob", NULL, NULL, err)) < 0 ||
-            (rc = check_store_names(doc, stores, "queue", NULL, NULL, err)) < 0)
+            (rc = check_store_names(doc, stores, "blob", &p->blob_stores, &p->nblob_stores, err)) < 0 ||
+            (rc = check_store_names(doc, stores, "queue", &p->queue_stores, &p->nqueue_stores, err)) < 0 ||
+            (rc = check_store_vars(doc, stores, err)) < 0)
             return rc;
     }
 
-    static const char *const later[] = {"environments", "events", "services"};
-    for (size_t i = 0; i < 3; i++) {
+    json_t *environments = json_object_get(root, "environments");
+    if (environments && (rc = load_environments(p, environments, err)) < 0)
+        return rc;
+
+    static const char *const later[] = {"events", "services"};
+    for (size_t i = 0; i < 2; i++) {
         json_t *v = json_object_get(root, later[i]);
         if (v && !json_is_object(v) && !json_is_array(v)) {
             kumo__doc_value_error(err, doc, root, later[i], "%s must be a mapping or a list", later[i]);
@@ -550,6 +748,24 @@ void kumo__project_free(kumo__project *p)
     for (size_t i = 0; i < p->nkv_stores; i++)
         free(p->kv_stores[i]);
     free(p->kv_stores);
+    for (size_t i = 0; i < p->nblob_stores; i++)
+        free(p->blob_stores[i]);
+    free(p->blob_stores);
+    for (size_t i = 0; i < p->nqueue_stores; i++)
+        free(p->queue_stores[i]);
+    free(p->queue_stores);
+    for (size_t i = 0; i < p->nenvironments; i++) {
+        kumo__environment *e = &p->environments[i];
+        for (size_t j = 0; j < e->nstores; j++) {
+            free(e->stores[j].store);
+            free(e->stores[j].url);
+        }
+        free(e->stores);
+        free(e->name);
+        free(e->target);
+        free(e->region);
+    }
+    free(p->environments);
     free(p->dir);
     free(p->name);
     free(p->api_path);
@@ -563,4 +779,166 @@ const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name)
         if (strcmp(p->units[i].name, name) == 0)
             return &p->units[i];
     return NULL;
+}
+
+/* ---- where stores live ---------------------------------------------------- */
+
+static int in_names(char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+const char *kumo__project_store_kind(const kumo__project *p, const char *store)
+{
+    if (in_names(p->kv_stores, p->nkv_stores, store))
+        return "kv";
+    if (in_names(p->blob_stores, p->nblob_stores, store))
+        return "blob";
+    if (in_names(p->queue_stores, p->nqueue_stores, store))
+        return "queue";
+    return NULL;
+}
+
+const kumo__environment *kumo__project_environment(const kumo__project *p, const char *name)
+{
+    for (size_t i = 0; name && i < p->nenvironments; i++)
+        if (strcmp(p->environments[i].name, name) == 0)
+            return &p->environments[i];
+    return NULL;
+}
+
+const kumo__store_url *kumo__environment_store(const kumo__environment *e, const char *store)
+{
+    for (size_t i = 0; e && i < e->nstores; i++)
+        if (strcmp(e->stores[i].store, store) == 0)
+            return &e->stores[i];
+    return NULL;
+}
+
+int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out,
+                                   kumo__error *err)
+{
+    *out = NULL;
+    const kumo__environment *e = kumo__project_environment(p, asked ? asked : "dev");
+    if (e != NULL || asked == NULL) {
+        *out = e ? e->name : NULL;
+        return 0;
+    }
+    const char *file = p->doc ? kumo__doc_path(p->doc) : "kumo.yaml";
+    if (p->nenvironments == 0) {
+        kumo__error_set(err, -EINVAL,
+                        "%s: environment '%s' is not defined (there is no environments: section); add "
+                        "environments: {%s: {stores: {...}}} or leave out --env",
+                        file, asked, asked);
+        return -EINVAL;
+    }
+    char list[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < p->nenvironments; i++) {
+        int n = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", p->environments[i].name);
+        if (n < 0 || (size_t)n >= sizeof list - len)
+            break;
+        len += (size_t)n;
+    }
+    kumo__error_set(err, -EINVAL, "%s: environment '%s' is not defined; defined: %s", file, asked, list);
+    return -EINVAL;
+}
+
+const char *kumo__project_store_url(const kumo__project *p, const char *env, const char *store, char *buf,
+                                    size_t len)
+{
+    const char *kind = kumo__project_store_kind(p, store);
+    const kumo__environment *e = kumo__project_environment(p, env);
+    char var[128];
+    if (kind == NULL || (env != NULL && e == NULL) || kumo__store_var(store, var, sizeof var) != 0 || len == 0)
+        return NULL;
+    const char *set = getenv(var);
+    const kumo__store_url *su = kumo__environment_store(e, store);
+    int n;
+    if (set != NULL && *set != '\0')
+        n = snprintf(buf, len, "%s", set);
+    else if (su != NULL)
+        n = snprintf(buf, len, "%s", su->url);
+    else if (strcmp(kind, "blob") == 0)
+        n = snprintf(buf, len, "file:%s/.kumo/data/blob", p->dir);
+    else
+        n = snprintf(buf, len, "sqlite:%s/.kumo/data/%s.db", p->dir, kind);
+    if (n < 0 || (size_t)n >= len)
+        return NULL;
+    return buf;
+}
+
+/* Query parameters whose values are secrets, by a part of their name. */
+static int secret_param(const char *name, size_t len)
+{
+    static const char *const words[] = {"password", "passwd", "secret", "token", NULL};
+    char low[64];
+    if (len >= sizeof low)
+        len = sizeof low - 1;
+    for (size_t i = 0; i < len; i++)
+        low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    low[len] = '\0';
+    for (const char *const *w = words; *w; w++)
+        if (strstr(low, *w))
+            return 1;
+    return 0;
+}
+
+const char *kumo__store_url_redact(const char *url, char *buf, size_t len)
+{
+    size_t o = 0;
+    if (len == 0)
+        return buf;
+#define PUT(s, n)                                                                                                     \
+    do {                                                                                                              \
+        size_t n_ = (n);                                                                                              \
+        if (n_ > len - 1 - o)                                                                                         \
+            n_ = len - 1 - o;                                                                                         \
+        memcpy(buf + o, (s), n_);                                                                                     \
+        o += n_;                                                                                                      \
+    } while (0)
+    const char *s = url;
+    const char *auth = strstr(url, "://");
+    const char *query = strchr(url, '?');
+    if (auth != NULL && (query == NULL || auth < query)) {
+        auth += 3;
+        size_t alen = strcspn(auth, "/?#");
+        const char *at = memrchr(auth, '@', alen);
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon != NULL) {
+            PUT(url, (size_t)(colon + 1 - url));
+            PUT("****", 4);
+            s = at;
+        }
+    }
+    if (query == NULL) {
+        PUT(s, strlen(s));
+    } else {
+        PUT(s, (size_t)(query + 1 - s));
+        for (const char *q = query + 1; *q;) {
+            size_t plen = strcspn(q, "&#");
+            const char *eq = memchr(q, '=', plen);
+            if (eq != NULL && secret_param(q, (size_t)(eq - q))) {
+                PUT(q, (size_t)(eq + 1 - q));
+                PUT("****", 4);
+            } else {
+                PUT(q, plen);
+            }
+            q += plen;
+            if (*q == '#') {
+                PUT(q, strlen(q));
+                break;
+            }
+            if (*q == '&') {
+                PUT("&", 1);
+                q++;
+            }
+        }
+    }
+#undef PUT
+    buf[o] = '\0';
+    return buf;
 }

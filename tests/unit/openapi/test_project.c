@@ -62,6 +62,19 @@ static void test_ok(void)
         CHECK_STR(p->kv_stores[0], "todos");
         CHECK_STR(p->kv_stores[1], "sessions");
     }
+    CHECK_INT(p->nblob_stores, 1);
+    if (p->nblob_stores == 1)
+        CHECK_STR(p->blob_stores[0], "uploads");
+    CHECK_INT(p->nqueue_stores, 0);
+    CHECK_STR(kumo__project_store_kind(p, "uploads"), "blob");
+    CHECK_INT(p->nenvironments, 1);
+    const kumo__environment *prod = kumo__project_environment(p, "prod");
+    CHECK(prod != NULL);
+    if (prod) {
+        CHECK_STR(prod->region, "eu-west-1");
+        CHECK(prod->target == NULL);
+        CHECK_INT(prod->nstores, 0);
+    }
     CHECK(p->doc != NULL);
     free(abs);
     kumo__project_free(p);
@@ -143,6 +156,47 @@ static const struct {
     {"name: x\napi: missing.yaml\n",
      "kumo.yaml:2:6: api 'missing.yaml' is not a file (looked for DIR/missing.yaml); fix the path or create the file"},
     {"name: x\napi: api.yaml\nname: y\n", "kumo.yaml:3:1: duplicate key 'name' (first at line 1, column 1); remove one"},
+    /* stores: one variable per name, across kinds */
+    {"name: x\napi: api.yaml\nstores: {kv: [a], blob: [a]}\n",
+     "kumo.yaml:3:26: stores.blob: 'a' and stores.kv: 'a' would share the variable KUMO_STORE_A; rename one"},
+    {"name: x\napi: api.yaml\nstores: {kv: [a-b, a_b]}\n",
+     "kumo.yaml:3:20: stores.kv: 'a_b' and stores.kv: 'a-b' would share the variable KUMO_STORE_A_B; rename one"},
+    /* environments: */
+    {"name: x\napi: api.yaml\nstores: {kv: [todos], queue: [jobs]}\nenvironments:\n  dev:\n  prod:\n"
+     "    target: aws\n    region: eu-west-1\n    stores: {todos: \"dynamodb://todo\", jobs: \"sqs://jobs\"}\n",
+     ""},
+    {"name: x\napi: api.yaml\nenvironments: {}\n", ""},
+    {"name: x\napi: api.yaml\nenvironments: [dev]\n",
+     "kumo.yaml:3:15: environments must be a mapping of name -> {target:, region:, stores: {STORE: URL}}"},
+    {"name: x\napi: api.yaml\nenvironments:\n  Prod: {}\n",
+     "kumo.yaml:4:3: environment name 'Prod' must be made of a-z, 0-9, '_' and '-' (like dev or prod)"},
+    {"name: x\napi: api.yaml\nenvironments:\n  dev: redis\n",
+     "kumo.yaml:4:8: environments.dev must be a mapping with target:, region: or stores:"},
+    {"name: x\napi: api.yaml\nenvironments:\n  dev: {stroes: {}}\n",
+     "kumo.yaml:4:9: unknown key 'stroes' in environments.dev (did you mean 'stores'?); expected one of: target, "
+     "region, stores"},
+    {"name: x\napi: api.yaml\nenvironments:\n  prod: {target: 7}\n",
+     "kumo.yaml:4:18: environments.prod.target must be a deploy target name like aws"},
+    {"name: x\napi: api.yaml\nenvironments:\n  prod: {region: \"\"}\n",
+     "kumo.yaml:4:18: environments.prod.region must be a region name like eu-west-1"},
+    {"name: x\napi: api.yaml\nenvironments:\n  dev: {stores: [todos]}\n",
+     "kumo.yaml:4:17: environments.dev.stores must be a mapping of store name -> URL"},
+    {"name: x\napi: api.yaml\nstores: {kv: [todos]}\nenvironments:\n  dev:\n    stores:\n"
+     "      todos: \"redis://h/0\"\n      tods: \"redis://h/1\"\n",
+     "kumo.yaml:8:7: environments.dev.stores: store 'tods' is not declared under stores:; add it to stores: kv: "
+     "(or blob:, queue:), or remove it here"},
+    {"name: x\napi: api.yaml\nenvironments:\n  dev: {stores: {todos: \"redis://h/0\"}}\n",
+     "kumo.yaml:4:18: environments.dev.stores: store 'todos' is not declared under stores:; add it to stores: kv: "
+     "(or blob:, queue:), or remove it here"},
+    {"name: x\napi: api.yaml\nstores: {blob: [files]}\nenvironments:\n  dev: {stores: {files: /srv/files}}\n",
+     "kumo.yaml:5:25: environments.dev.stores.files must be a URL with a scheme, like redis://127.0.0.1:6379/0, "
+     "sqlite:/var/lib/app/kv.db or dynamodb://table"},
+    {"name: x\napi: api.yaml\nstores: {blob: [files]}\nenvironments:\n  dev: {stores: {files: true}}\n",
+     "kumo.yaml:5:18: environments.dev.stores.files must be a URL with a scheme, like redis://127.0.0.1:6379/0, "
+     "sqlite:/var/lib/app/kv.db or dynamodb://table"},
+    {"name: x\napi: api.yaml\nstores: {kv: [todos]}\nenvironments:\n  dev: {stores: {todos: \"sqlite:\"}}\n",
+     "kumo.yaml:5:25: environments.dev.stores.todos must be a URL with a scheme, like redis://127.0.0.1:6379/0, "
+     "sqlite:/var/lib/app/kv.db or dynamodb://table"},
 };
 
 static void test_table(void)
@@ -197,10 +251,182 @@ static void test_table(void)
     rmdir(dir);
 }
 
+/* A project in a fresh directory with kumo.yaml `yaml`; NULL on failure. */
+static kumo__project *load_text(char *dir, const char *yaml)
+{
+    char path[256];
+    kumo__project *p = NULL;
+    kumo__error err = {0};
+    if (mkdtemp(dir) == NULL)
+        return NULL;
+    snprintf(path, sizeof path, "%s/api.yaml", dir);
+    FILE *f = fopen(path, "w");
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof path, "%s/kumo.yaml", dir);
+    if ((f = fopen(path, "w")) == NULL)
+        return NULL;
+    fputs(yaml, f);
+    fclose(f);
+    if (kumo__project_load(dir, &p, &err) != 0)
+        fprintf(stderr, "load_text: %s\n", err.msg);
+    return p;
+}
+
+static void remove_text(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/kumo.yaml", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/api.yaml", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* KUMO_STORE_<NAME> beats the environment's URL, which beats the default. */
+static void test_store_urls(void)
+{
+    char dir[] = "/tmp/kumo-test-stores-XXXXXX";
+    kumo__project *p = load_text(dir,
+                                 "name: x\n"
+                                 "api: api.yaml\n"
+                                 "stores: {kv: [todos, user-sessions], blob: [files], queue: [jobs]}\n"
+                                 "environments:\n"
+                                 "  dev:\n"
+                                 "    stores:\n"
+                                 "      todos: \"redis://127.0.0.1:6390/0\"\n"
+                                 "  prod:\n"
+                                 "    target: aws\n"
+                                 "    region: eu-west-1\n"
+                                 "    stores: {todos: \"dynamodb://todo?region=eu-west-1\", files: \"s3://bucket\"}\n");
+    CHECK(p != NULL);
+    if (p == NULL)
+        return;
+    char buf[4096], want[4096];
+    const char *abs = p->dir;
+    unsetenv("KUMO_STORE_TODOS");
+    unsetenv("KUMO_STORE_USER_SESSIONS");
+    unsetenv("KUMO_STORE_FILES");
+    unsetenv("KUMO_STORE_JOBS");
+
+    CHECK_INT(p->nenvironments, 2);
+    const kumo__environment *prod = kumo__project_environment(p, "prod");
+    CHECK(prod != NULL);
+    if (prod) {
+        CHECK_STR(prod->target, "aws");
+        CHECK_STR(prod->region, "eu-west-1");
+        CHECK_INT(prod->nstores, 2);
+        const kumo__store_url *su = kumo__environment_store(prod, "files");
+        CHECK(su != NULL);
+        if (su) {
+            CHECK_STR(su->url, "s3://bucket");
+            CHECK_INT(su->line, 11);
+            CHECK_INT(su->col, 64);
+        }
+        CHECK(kumo__environment_store(prod, "jobs") == NULL);
+    }
+    const kumo__store_url *dev_todos = kumo__environment_store(kumo__project_environment(p, "dev"), "todos");
+    CHECK(dev_todos != NULL);
+    if (dev_todos) {
+        CHECK_INT(dev_todos->line, 7);
+        CHECK_INT(dev_todos->col, 14);
+    }
+
+    /* defaults, per kind */
+    snprintf(want, sizeof want, "sqlite:%s/.kumo/data/kv.db", abs);
+    CHECK_STR(kumo__project_store_url(p, NULL, "todos", buf, sizeof buf), want);
+    CHECK_STR(kumo__project_store_url(p, "prod", "user-sessions", buf, sizeof buf), want);
+    snprintf(want, sizeof want, "sqlite:%s/.kumo/data/queue.db", abs);
+    CHECK_STR(kumo__project_store_url(p, "prod", "jobs", buf, sizeof buf), want);
+    snprintf(want, sizeof want, "file:%s/.kumo/data/blob", abs);
+    CHECK_STR(kumo__project_store_url(p, "dev", "files", buf, sizeof buf), want);
+    /* the environment's URL beats the default */
+    CHECK_STR(kumo__project_store_url(p, "dev", "todos", buf, sizeof buf), "redis://127.0.0.1:6390/0");
+    CHECK_STR(kumo__project_store_url(p, "prod", "todos", buf, sizeof buf), "dynamodb://todo?region=eu-west-1");
+    CHECK_STR(kumo__project_store_url(p, "prod", "files", buf, sizeof buf), "s3://bucket");
+    /* the variable beats both; an empty one counts as unset */
+    setenv("KUMO_STORE_TODOS", "sqlite:/elsewhere/kv.db", 1);
+    CHECK_STR(kumo__project_store_url(p, "prod", "todos", buf, sizeof buf), "sqlite:/elsewhere/kv.db");
+    CHECK_STR(kumo__project_store_url(p, NULL, "todos", buf, sizeof buf), "sqlite:/elsewhere/kv.db");
+    setenv("KUMO_STORE_USER_SESSIONS", "redis://other/2", 1);
+    CHECK_STR(kumo__project_store_url(p, "dev", "user-sessions", buf, sizeof buf), "redis://other/2");
+    setenv("KUMO_STORE_TODOS", "", 1);
+    CHECK_STR(kumo__project_store_url(p, "dev", "todos", buf, sizeof buf), "redis://127.0.0.1:6390/0");
+    unsetenv("KUMO_STORE_TODOS");
+    unsetenv("KUMO_STORE_USER_SESSIONS");
+    /* undeclared store, undefined environment, a buffer too small */
+    CHECK(kumo__project_store_url(p, "dev", "nope", buf, sizeof buf) == NULL);
+    CHECK(kumo__project_store_url(p, "staging", "todos", buf, sizeof buf) == NULL);
+    CHECK(kumo__project_store_url(p, "dev", "todos", buf, 10) == NULL);
+
+    /* --env: the asked one, else dev when defined; an unknown one lists them */
+    const char *env = "x";
+    kumo__error err = {0};
+    CHECK_INT(kumo__project_pick_environment(p, NULL, &env, &err), 0);
+    CHECK_STR(env, "dev");
+    CHECK_INT(kumo__project_pick_environment(p, "prod", &env, &err), 0);
+    CHECK_STR(env, "prod");
+    CHECK_INT(kumo__project_pick_environment(p, "nope", &env, &err), -EINVAL);
+    CHECK(env == NULL);
+    snprintf(want, sizeof want, "%s/kumo.yaml: environment 'nope' is not defined; defined: dev, prod", dir);
+    CHECK_STR(err.msg, want);
+    kumo__project_free(p);
+    remove_text(dir);
+
+    char dir2[] = "/tmp/kumo-test-stores-XXXXXX";
+    p = load_text(dir2, "name: x\napi: api.yaml\nstores: {kv: [todos]}\n");
+    CHECK(p != NULL);
+    if (p == NULL)
+        return;
+    env = "x";
+    CHECK_INT(kumo__project_pick_environment(p, NULL, &env, &err), 0);
+    CHECK(env == NULL);
+    CHECK_INT(kumo__project_pick_environment(p, "prod", &env, &err), -EINVAL);
+    CHECK(strstr(err.msg, "environment 'prod' is not defined (there is no environments: section)") != NULL);
+    kumo__project_free(p);
+    remove_text(dir2);
+}
+
+static void test_store_var(void)
+{
+    char var[32];
+    CHECK_INT(kumo__store_var("user-sessions", var, sizeof var), 0);
+    CHECK_STR(var, "KUMO_STORE_USER_SESSIONS");
+    CHECK_INT(kumo__store_var("a.b", var, sizeof var), -EINVAL);
+    CHECK_INT(kumo__store_var("", var, sizeof var), -EINVAL);
+    CHECK_INT(kumo__store_var("a-very-long-store-name-indeed", var, sizeof var), -ENAMETOOLONG);
+}
+
+static void test_redact(void)
+{
+    static const struct {
+        const char *url, *want;
+    } cases[] = {
+        {"postgres://user:s3cret@db:5432/app", "postgres://user:****@db:5432/app"},
+        {"redis://:pw@127.0.0.1:6379/0", "redis://:****@127.0.0.1:6379/0"},
+        {"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+        {"redis://user@host/0", "redis://user@host/0"},
+        {"sqlite:/var/lib/a@b:c/kv.db", "sqlite:/var/lib/a@b:c/kv.db"},
+        {"postgres://u:p@h/db?sslmode=require&password=x&Auth_Token=y#f",
+         "postgres://u:****@h/db?sslmode=require&password=****&Auth_Token=****#f"},
+        {"dynamodb://todo?region=eu-west-1&aws_secret_access_key=abc",
+         "dynamodb://todo?region=eu-west-1&aws_secret_access_key=****"},
+        {"s3://bucket/path?x=a@b:c", "s3://bucket/path?x=a@b:c"},
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK_STR(kumo__store_url_redact(cases[i].url, buf, sizeof buf), cases[i].want);
+    /* truncated, still terminated */
+    CHECK_STR(kumo__store_url_redact("postgres://user:secret@h/db", buf, 20), "postgres://user:***");
+}
+
 int main(void)
 {
     test_ok();
     test_fixture_errors();
     test_table();
+    test_store_urls();
+    test_store_var();
+    test_redact();
     return check_report();
 }
