@@ -199,6 +199,10 @@ void kumo__kv_close(kumo__kv *kv);
 void kumo__kv_close_all(void);
 
 extern const kumo__kv_driver kumo__kv_sqlite_driver;
+/* The AWS drivers (stores/dynamodb.c, s3.c, sqs.c over stores/aws.c). */
+extern const kumo__kv_driver kumo__kv_dynamodb_driver;
+extern const kumo__blob_driver kumo__blob_s3_driver;
+extern const kumo__queue_driver kumo__queue_sqs_driver;
 
 /* ---- the local adapter (kumo's runtime): see adapters/local.c ---------- */
 

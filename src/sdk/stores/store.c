@@ -28,6 +28,7 @@
 
 static const kumo__kv_driver *const drivers[] = {
     &kumo__kv_sqlite_driver,
+    &kumo__kv_dynamodb_driver,
 };
 
 #define STORES_MAX 32

@@ -1,0 +1,790 @@
+/*
+ * aws.c: the pieces the AWS drivers share (see aws.h): URL parsing, the
+ * credentials, one signed exchange over a libcurl easy handle, errors.
+ *
+ * Signing is libcurl's (CURLOPT_AWS_SIGV4 "aws:amz:REGION:SERVICE" with the
+ * key id and secret as user name and password); the session token, when
+ * there is one, travels in x-amz-security-token. Every exchange is bounded:
+ * CONNECT_TIMEOUT_MS to connect (an unreachable endpoint is
+ * KUMO_EUNAVAILABLE), TOTAL_TIMEOUT_MS in all (KUMO_ETIMEDOUT), a ceiling on
+ * the response body set by the caller and HEADERS_MAX on its headers. The
+ * handle keeps its connection between calls; after the service went away
+ * libcurl notices the dead connection and opens a new one, so the next call
+ * after the backend returns succeeds without anything done here.
+ *
+ * Errors: a service answers with a code (JSON "__type", XML <Code>, or
+ * x-amzn-query-error) and a message; kumo__aws_map_error turns the code into
+ * a KUMO_E* value, and "SERVICE: Code: message" goes into the store handle's
+ * error field, which store.c hands to kumo_store_error. Services sometimes
+ * echo the access key id in messages; kumo__aws_scrub blanks it (and the
+ * secret, which no service should echo) before any message is kept.
+ */
+#include "sdk/stores/aws.h"
+
+#include <kumo.h>
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CONNECT_TIMEOUT_MS 2000L
+#define TOTAL_TIMEOUT_MS 10000L
+#define HEADERS_MAX (64u << 10)
+#define JSON_BODY_MAX (32u << 20)
+
+struct kumo__aws {
+    CURL *curl;
+    char *service;
+    char *region;
+    char *base;       /* scheme://host[:port], no trailing '/' */
+    char *key, *secret, *token;
+    char sigv4[96];   /* "aws:amz:REGION:SERVICE" */
+    char code[96];    /* the last error's code */
+    char *msg;        /* the owner's message buffer */
+    size_t msglen;
+    char curl_err[CURL_ERROR_SIZE];
+};
+
+/* ---- URLs ------------------------------------------------------------ */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* A malloc'd, percent-decoded copy of s[0..len); NULL on a bad escape, a
+ * decoded NUL, or no memory. */
+static char *decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1), *p = out;
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            *p++ = s[i];
+            continue;
+        }
+        int hi = i + 2 < len ? hexval((unsigned char)s[i + 1]) : -1;
+        int lo = i + 2 < len ? hexval((unsigned char)s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            free(out);
+            return NULL;
+        }
+        *p++ = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    *p = '\0';
+    return out;
+}
+
+void kumo__aws_url_free(kumo__aws_url *u)
+{
+    if (u == NULL)
+        return;
+    free(u->resource);
+    free(u->path);
+    free(u->region);
+    free(u->endpoint);
+    memset(u, 0, sizeof(*u));
+}
+
+static int valid_region(const char *r)
+{
+    if (*r == '\0' || strlen(r) > 32)
+        return 0;
+    for (; *r; r++)
+        if (!((*r >= 'a' && *r <= 'z') || (*r >= '0' && *r <= '9') || *r == '-'))
+            return 0;
+    return 1;
+}
+
+int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out, char *err, size_t errlen)
+{
+    int rc = KUMO_EINVAL;
+    size_t slen = strlen(scheme);
+    memset(out, 0, sizeof(*out));
+    out->create = 1;
+    out->max_receives = 5;
+
+    if (strncmp(url, scheme, slen) != 0 || strncmp(url + slen, "://", 3) != 0) {
+        snprintf(err, errlen, "store URL '%s': expected %s://NAME[?region=R&endpoint=URL]", url, scheme);
+        goto out;
+    }
+    const char *p = url + slen + 3;
+    const char *q = strchr(p, '?');
+    const char *end = q ? q : p + strlen(p);
+    const char *slash = memchr(p, '/', (size_t)(end - p));
+    const char *rend = slash ? slash : end;
+    if (rend == p) {
+        snprintf(err, errlen, "store URL '%s' names no %s; expected %s://NAME", url,
+                 strcmp(scheme, "s3") == 0 ? "bucket" : strcmp(scheme, "sqs") == 0 ? "queue" : "table", scheme);
+        goto out;
+    }
+    out->resource = decode(p, (size_t)(rend - p));
+    out->path = slash ? decode(slash + 1, (size_t)(end - slash - 1)) : strdup("");
+    if (out->resource == NULL || out->path == NULL) {
+        snprintf(err, errlen, "store URL '%s': bad percent-escape in the name or path", url);
+        goto out;
+    }
+    while (q && *q) {
+        q++;
+        const char *amp = strchr(q, '&');
+        const char *pend = amp ? amp : q + strlen(q);
+        const char *eq = memchr(q, '=', (size_t)(pend - q));
+        if (eq == NULL) {
+            snprintf(err, errlen, "store URL '%s': parameter '%.*s' has no value", url, (int)(pend - q), q);
+            goto out;
+        }
+        size_t nlen = (size_t)(eq - q);
+        char *val = decode(eq + 1, (size_t)(pend - eq - 1));
+        if (val == NULL) {
+            snprintf(err, errlen, "store URL '%s': bad percent-escape in '%.*s'", url, (int)nlen, q);
+            goto out;
+        }
+        if (nlen == 6 && strncmp(q, "region", 6) == 0) {
+            free(out->region);
+            out->region = val;
+        } else if (nlen == 8 && strncmp(q, "endpoint", 8) == 0) {
+            size_t vl = strlen(val);
+            while (vl > 0 && val[vl - 1] == '/')
+                val[--vl] = '\0';
+            free(out->endpoint);
+            out->endpoint = val;
+            if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
+                snprintf(err, errlen, "store URL '%s': endpoint must start with http:// or https://", url);
+                goto out;
+            }
+        } else if (nlen == 6 && strncmp(q, "create", 6) == 0) {
+            int ok = strcmp(val, "true") == 0 || strcmp(val, "false") == 0;
+            out->create = strcmp(val, "false") != 0;
+            free(val);
+            if (!ok) {
+                snprintf(err, errlen, "store URL '%s': create must be true or false", url);
+                goto out;
+            }
+        } else if (nlen == 12 && strncmp(q, "max_receives", 12) == 0) {
+            char *e;
+            unsigned long n = strtoul(val, &e, 10);
+            int ok = *val && *e == '\0' && n >= 1 && n <= 1000;
+            free(val);
+            if (!ok) {
+                snprintf(err, errlen, "store URL '%s': max_receives must be 1 to 1000", url);
+                goto out;
+            }
+            out->max_receives = (unsigned)n;
+        } else {
+            free(val);
+            snprintf(err, errlen,
+                     "store URL '%s': unknown parameter '%.*s'; known: region, endpoint, create, max_receives", url,
+                     (int)nlen, q);
+            goto out;
+        }
+        q = amp;
+    }
+    if (out->region == NULL) {
+        const char *r = getenv("AWS_REGION");
+        if (r == NULL || *r == '\0')
+            r = getenv("AWS_DEFAULT_REGION");
+        out->region = strdup(r && *r ? r : "us-east-1");
+        if (out->region == NULL) {
+            snprintf(err, errlen, "out of memory");
+            rc = KUMO_ENOMEM;
+            goto out;
+        }
+    }
+    if (!valid_region(out->region)) {
+        snprintf(err, errlen, "store URL '%s': region '%s' is not a region name (e.g. us-east-1)", url, out->region);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0)
+        kumo__aws_url_free(out);
+    return rc;
+}
+
+/* ---- the client ------------------------------------------------------ */
+
+static void free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    volatile char *v = s;
+    while (*v)
+        *v++ = '\0';
+    free(s);
+}
+
+void kumo__aws_free(kumo__aws *c)
+{
+    if (c == NULL)
+        return;
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    free(c->service);
+    free(c->region);
+    free(c->base);
+    free_secret(c->key);
+    free_secret(c->secret);
+    free_secret(c->token);
+    free(c);
+}
+
+int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t msglen, kumo__aws **out, char *err,
+                  size_t errlen)
+{
+    int rc = KUMO_ENOMEM;
+    *out = NULL;
+    const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    const char *token = getenv("AWS_SESSION_TOKEN");
+    if (key == NULL || *key == '\0' || secret == NULL || *secret == '\0') {
+        snprintf(err, errlen, "%s store '%s': AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set", service,
+                 u->resource);
+        return KUMO_EINVAL;
+    }
+    if (strchr(key, ':') != NULL) {
+        snprintf(err, errlen, "%s store '%s': AWS_ACCESS_KEY_ID has a ':' in it; check the variable", service,
+                 u->resource);
+        return KUMO_EINVAL;
+    }
+    /* curl_easy_init runs libcurl's global init itself (thread safe since 7.84). */
+    kumo__aws *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        goto nomem;
+    c->service = strdup(service);
+    c->region = strdup(u->region);
+    c->key = strdup(key);
+    c->secret = strdup(secret);
+    c->token = token && *token ? strdup(token) : NULL;
+    if (u->endpoint)
+        c->base = strdup(u->endpoint);
+    else if (asprintf(&c->base, "https://%s.%s.amazonaws.com", service, u->region) < 0)
+        c->base = NULL;
+    c->curl = curl_easy_init();
+    if (!c->service || !c->region || !c->key || !c->secret || (token && *token && !c->token) || !c->base ||
+        !c->curl)
+        goto nomem;
+    snprintf(c->sigv4, sizeof(c->sigv4), "aws:amz:%s:%s", u->region, service);
+    c->msg = msg;
+    c->msglen = msglen;
+    *out = c;
+    return 0;
+nomem:
+    kumo__aws_free(c);
+    snprintf(err, errlen, "out of memory");
+    return rc;
+}
+
+const char *kumo__aws_base(const kumo__aws *c)
+{
+    return c->base;
+}
+
+const char *kumo__aws_code(const kumo__aws *c)
+{
+    return c->code;
+}
+
+void kumo__aws_scrub(const kumo__aws *c, char *msg)
+{
+    const char *secrets[] = {c->key, c->secret, c->token};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        const char *s = secrets[i];
+        size_t n = s ? strlen(s) : 0;
+        if (n < 4)   /* too short to be a real secret; blanking it would mangle text */
+            continue;
+        char *hit;
+        while ((hit = strstr(msg, s)) != NULL)
+            memset(hit, '*', n);
+    }
+}
+
+void kumo__aws_res_free(kumo__aws_res *res)
+{
+    free(res->body);
+    free(res->headers);
+    memset(res, 0, sizeof(*res));
+}
+
+const char *kumo__aws_res_header(const kumo__aws_res *res, const char *name, char *buf, size_t size)
+{
+    size_t nlen = strlen(name);
+    const char *p = res->headers;
+    if (p == NULL || size == 0)
+        return NULL;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        const char *next = eol ? eol + 1 : p + strlen(p);
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            const char *e = eol ? eol : next;
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            size_t n = (size_t)(e - v);
+            if (n >= size)
+                n = size - 1;
+            memcpy(buf, v, n);
+            buf[n] = '\0';
+            return buf;
+        }
+        p = next;
+    }
+    return NULL;
+}
+
+typedef struct sink {
+    char *data;
+    size_t len, cap, max;
+    int over;
+} sink;
+
+static int sink_add(sink *s, const char *p, size_t n)
+{
+    if (s->len + n > s->max) {
+        s->over = 1;
+        return -1;
+    }
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 1024;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *d = realloc(s->data, cap);
+        if (d == NULL)
+            return -1;
+        s->data = d;
+        s->cap = cap;
+    }
+    memcpy(s->data + s->len, p, n);
+    s->len += n;
+    s->data[s->len] = '\0';
+    return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    return sink_add(ud, p, size * n) == 0 ? size * n : 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    sink *s = ud;
+    /* A new status line (after 100 Continue or a redirect) starts over. */
+    if (n * size > 5 && strncmp(p, "HTTP/", 5) == 0)
+        s->len = 0;
+    return sink_add(s, p, size * n) == 0 ? size * n : 0;
+}
+
+static void set_msg(kumo__aws *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_msg(kumo__aws *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, c->msglen, fmt, ap);
+    va_end(ap);
+    kumo__aws_scrub(c, c->msg);
+}
+
+/* The code and message of an error answer, from its JSON or XML body or
+ * its headers; by status when it has none (HEAD). */
+static void parse_error(kumo__aws *c, const kumo__aws_res *res)
+{
+    char code[96] = "", message[200] = "", hb[160];
+    json_t *j = res->body && res->len ? json_loadb(res->body, res->len, 0, NULL) : NULL;
+    if (j) {
+        const char *t = json_string_value(json_object_get(j, "__type"));
+        if (t == NULL)
+            t = json_string_value(json_object_get(j, "code"));
+        const char *m = json_string_value(json_object_get(j, "message"));
+        if (m == NULL)
+            m = json_string_value(json_object_get(j, "Message"));
+        if (t) {
+            const char *hash = strrchr(t, '#');
+            snprintf(code, sizeof(code), "%s", hash ? hash + 1 : t);
+        }
+        if (m)
+            snprintf(message, sizeof(message), "%s", m);
+        json_decref(j);
+    } else if (res->body && strstr(res->body, "<Code>")) {
+        char *t = kumo__aws_xml_text(res->body, "Code", NULL);
+        char *m = kumo__aws_xml_text(res->body, "Message", NULL);
+        if (t)
+            snprintf(code, sizeof(code), "%s", t);
+        if (m)
+            snprintf(message, sizeof(message), "%s", m);
+        free(t);
+        free(m);
+    }
+    /* The query protocol's code, which the JSON protocol of SQS also sends
+     * ("AWS.SimpleQueueService.NonExistentQueue;Sender"). */
+    if (kumo__aws_res_header(res, "x-amzn-query-error", hb, sizeof(hb))) {
+        char *semi = strchr(hb, ';');
+        if (semi)
+            *semi = '\0';
+        snprintf(code, sizeof(code), "%s", hb);
+    }
+    if (*code == '\0' && kumo__aws_res_header(res, "x-amzn-ErrorType", hb, sizeof(hb))) {
+        char *colon = strchr(hb, ':');
+        if (colon)
+            *colon = '\0';
+        snprintf(code, sizeof(code), "%s", hb);
+    }
+    if (*code == '\0') {
+        if (res->status == 404)
+            snprintf(code, sizeof(code), "NotFound");
+        else if (res->status == 412)
+            snprintf(code, sizeof(code), "PreconditionFailed");
+        else if (res->status == 503)
+            snprintf(code, sizeof(code), "ServiceUnavailable");
+        else
+            snprintf(code, sizeof(code), "HTTP%ld", res->status);
+    }
+    snprintf(c->code, sizeof(c->code), "%s", code);
+    set_msg(c, "%s: %s%s%s (HTTP %ld)", c->service, code, *message ? ": " : "", message, res->status);
+}
+
+int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
+                   size_t len, size_t max_body, kumo__aws_res *res)
+{
+    int rc = KUMO_ENOMEM;
+    struct curl_slist *list = NULL, *l;
+    sink bs = {.max = max_body}, hs = {.max = HEADERS_MAX};
+    CURL *h = c->curl;
+    char *tok = NULL;
+
+    memset(res, 0, sizeof(*res));
+    *c->code = '\0';
+    for (size_t i = 0; headers && headers[i]; i++) {
+        if ((l = curl_slist_append(list, headers[i])) == NULL)
+            goto nomem;
+        list = l;
+    }
+    /* No "Expect: 100-continue" round trip; no form-urlencoded default. */
+    if ((l = curl_slist_append(list, "Expect:")) == NULL)
+        goto nomem;
+    list = l;
+    if (c->token) {
+        if (asprintf(&tok, "x-amz-security-token: %s", c->token) < 0) {
+            tok = NULL;
+            goto nomem;
+        }
+        if ((l = curl_slist_append(list, tok)) == NULL)
+            goto nomem;
+        list = l;
+    }
+
+    curl_easy_reset(h);
+    *c->curl_err = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
+    curl_easy_setopt(h, CURLOPT_USERNAME, c->key);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, c->secret);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &bs);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+    res->body = bs.data;
+    res->len = bs.len;
+    res->headers = hs.data;
+    res->hlen = hs.len;
+    bs.data = hs.data = NULL;
+    if (cc != CURLE_OK) {
+        snprintf(c->code, sizeof(c->code), "curl");
+        if (cc == CURLE_WRITE_ERROR && (bs.over || hs.over)) {
+            set_msg(c, "%s: the answer is larger than %zu bytes", c->service, bs.over ? max_body : HEADERS_MAX);
+            rc = KUMO_ETOOBIG;
+            goto out;
+        }
+        switch (cc) {
+        case CURLE_OPERATION_TIMEDOUT:
+            rc = KUMO_ETIMEDOUT;
+            break;
+        case CURLE_OUT_OF_MEMORY:
+        case CURLE_WRITE_ERROR:
+            rc = KUMO_ENOMEM;
+            break;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PARTIAL_FILE:
+            rc = KUMO_EUNAVAILABLE;
+            break;
+        default:
+            rc = KUMO_EIO;
+        }
+        set_msg(c, "%s at %s: %s", c->service, c->base, *c->curl_err ? c->curl_err : curl_easy_strerror(cc));
+        goto out;
+    }
+    if (res->status >= 200 && res->status < 300) {
+        rc = 0;
+        goto out;
+    }
+    parse_error(c, res);
+    rc = kumo__aws_map_error(c->code, res->status);
+    goto out;
+nomem:
+    set_msg(c, "out of memory");
+out:
+    free(bs.data);
+    free(hs.data);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(list);
+    if (tok) {
+        memset(tok, 0, strlen(tok));
+        free(tok);
+    }
+    return rc;
+}
+
+int kumo__aws_json(kumo__aws *c, const char *content_type, const char *target, json_t *req, json_t **resp)
+{
+    char ct[96], tg[128], url[512];
+    kumo__aws_res res;
+    *resp = NULL;
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (body == NULL) {
+        set_msg(c, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+    snprintf(tg, sizeof(tg), "X-Amz-Target: %s", target);
+    snprintf(url, sizeof(url), "%s/", c->base);
+    const char *headers[] = {ct, tg, NULL};
+    int rc = kumo__aws_send(c, "POST", url, headers, body, strlen(body), JSON_BODY_MAX, &res);
+    free(body);
+    if (rc == 0) {
+        json_error_t je;
+        *resp = json_loadb(res.body ? res.body : "{}", res.body ? res.len : 2, 0, &je);
+        if (*resp == NULL) {
+            snprintf(c->code, sizeof(c->code), "BadResponse");
+            set_msg(c, "%s: %s answered with JSON that does not parse: %s", c->service, target, je.text);
+            rc = KUMO_EIO;
+        }
+    }
+    kumo__aws_res_free(&res);
+    return rc;
+}
+
+int kumo__aws_map_error(const char *code, long status)
+{
+    static const struct {
+        const char *code;
+        int rc;
+    } map[] = {
+        {"ConditionalCheckFailedException", KUMO_ECONFLICT},
+        {"TransactionConflictException", KUMO_ECONFLICT},
+        {"PreconditionFailed", KUMO_ECONFLICT},
+        {"NoSuchKey", KUMO_ENOTFOUND},
+        {"NoSuchBucket", KUMO_ENOTFOUND},
+        {"NoSuchUpload", KUMO_ENOTFOUND},
+        {"NotFound", KUMO_ENOTFOUND},
+        {"ResourceNotFoundException", KUMO_ENOTFOUND},
+        {"QueueDoesNotExist", KUMO_ENOTFOUND},
+        {"AWS.SimpleQueueService.NonExistentQueue", KUMO_ENOTFOUND},
+        {"ReceiptHandleIsInvalid", KUMO_ENOTFOUND},
+        {"InvalidReceiptHandle", KUMO_ENOTFOUND},
+        {"MessageNotInflight", KUMO_ENOTFOUND},
+        {"AWS.SimpleQueueService.MessageNotInflight", KUMO_ENOTFOUND},
+        {"EntityTooLarge", KUMO_ETOOBIG},
+        {"ItemCollectionSizeLimitExceededException", KUMO_ETOOBIG},
+        {"InvalidMessageContents", KUMO_EINVAL},
+        {"ProvisionedThroughputExceededException", KUMO_EUNAVAILABLE},
+        {"ThrottlingException", KUMO_EUNAVAILABLE},
+        {"Throttling", KUMO_EUNAVAILABLE},
+        {"RequestLimitExceeded", KUMO_EUNAVAILABLE},
+        {"SlowDown", KUMO_EUNAVAILABLE},
+        {"ServiceUnavailable", KUMO_EUNAVAILABLE},
+        {"InternalError", KUMO_EUNAVAILABLE},
+        {"InternalServerError", KUMO_EUNAVAILABLE},
+        {"InternalFailure", KUMO_EUNAVAILABLE},
+        {"RequestTimeout", KUMO_ETIMEDOUT},
+        {"RequestTimeoutException", KUMO_ETIMEDOUT},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(code, map[i].code) == 0)
+            return map[i].rc;
+    if (status >= 500)
+        return KUMO_EUNAVAILABLE;
+    return KUMO_EIO;
+}
+
+/* ---- XML, base64, URI encoding ---------------------------------------- */
+
+/* Decodes the five entities and numeric references in place. */
+static void xml_unescape(char *s)
+{
+    static const struct {
+        const char *name;
+        char c;
+    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    char *w = s;
+    for (char *r = s; *r;) {
+        if (*r != '&') {
+            *w++ = *r++;
+            continue;
+        }
+        int done = 0;
+        for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]) && !done; i++) {
+            size_t n = strlen(ents[i].name);
+            if (strncmp(r, ents[i].name, n) == 0) {
+                *w++ = ents[i].c;
+                r += n;
+                done = 1;
+            }
+        }
+        if (!done && r[1] == '#') {
+            char *e;
+            unsigned long v = r[2] == 'x' ? strtoul(r + 3, &e, 16) : strtoul(r + 2, &e, 10);
+            if (*e == ';' && v > 0 && v < 0x80) {
+                *w++ = (char)v;
+                r = e + 1;
+                done = 1;
+            }
+        }
+        if (!done)
+            *w++ = *r++;
+    }
+    *w = '\0';
+}
+
+char *kumo__aws_xml_text(const char *from, const char *tag, const char **end)
+{
+    char open[80], close[80];
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    const char *a = strstr(from, open);
+    if (a == NULL)
+        return NULL;
+    a += strlen(open);
+    const char *b = strstr(a, close);
+    if (b == NULL)
+        return NULL;
+    if (end)
+        *end = b + strlen(close);
+    char *s = strndup(a, (size_t)(b - a));
+    if (s)
+        xml_unescape(s);
+    return s;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *kumo__aws_b64_encode(const void *data, size_t len)
+{
+    const unsigned char *d = data;
+    char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
+    if (out == NULL)
+        return NULL;
+    size_t i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
+        *p++ = b64[v >> 18];
+        *p++ = b64[(v >> 12) & 63];
+        *p++ = b64[(v >> 6) & 63];
+        *p++ = b64[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < len ? (uint32_t)d[i + 1] << 8 : 0);
+        *p++ = b64[v >> 18];
+        *p++ = b64[(v >> 12) & 63];
+        *p++ = i + 1 < len ? b64[(v >> 6) & 63] : '=';
+        *p++ = '=';
+    }
+    *p = '\0';
+    return out;
+}
+
+long kumo__aws_b64_decode(const char *s, size_t len, unsigned char *out)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    long n = 0;
+    size_t pad = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (ch == '=') {
+            pad++;
+            continue;
+        }
+        if (pad)
+            return -1;   /* data after padding */
+        const char *at = ch ? strchr(b64, ch) : NULL;
+        if (at == NULL)
+            return -1;
+        acc = acc << 6 | (uint32_t)(at - b64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (pad > 2 || (len - pad) % 4 == 1)
+        return -1;
+    return n;
+}
+
+size_t kumo__aws_uri_encode(const char *s, size_t len, int keep_slash, char *buf, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t w = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        int plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                    ch == '_' || ch == '.' || ch == '~' || (keep_slash && ch == '/');
+        if (w + (plain ? 1 : 3) + 1 > size)
+            return 0;
+        if (plain) {
+            buf[w++] = (char)ch;
+        } else {
+            buf[w++] = '%';
+            buf[w++] = hex[ch >> 4];
+            buf[w++] = hex[ch & 15];
+        }
+    }
+    if (w + 1 > size)
+        return 0;
+    buf[w] = '\0';
+    return w;
+}
+
+uint64_t kumo__aws_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

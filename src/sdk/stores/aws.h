@@ -1,0 +1,100 @@
+/*
+ * aws.h: what the three AWS drivers (dynamodb.c, s3.c, sqs.c) share: their
+ * URLs, their credentials, and one signed HTTP exchange over libcurl.
+ *
+ * libcurl signs each request (CURLOPT_AWS_SIGV4) with the keys taken from
+ * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN when set)
+ * when the store is opened. A kumo__aws is one easy handle (so one kept-alive
+ * connection) and is not thread safe: each driver guards it with its own
+ * mutex. Nothing here logs or copies a secret into a message: messages pass
+ * through kumo__aws_scrub, which blanks the key id and secret wherever a
+ * service echoed them.
+ */
+#ifndef KUMO_STORES_AWS_H
+#define KUMO_STORES_AWS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* `SCHEME://RESOURCE[/PATH][?region=R&endpoint=URL&create=false&max_receives=N]` */
+typedef struct kumo__aws_url {
+    char *resource;        /* the table, bucket or queue (non-empty) */
+    char *path;            /* what follows "RESOURCE/" ("" when none): the S3 prefix */
+    char *region;          /* region=, else AWS_REGION, AWS_DEFAULT_REGION, "us-east-1" */
+    char *endpoint;        /* endpoint= without a trailing '/', or NULL: the service's own */
+    int create;            /* 0 when create=false */
+    unsigned max_receives; /* max_receives= (queues), default 5 */
+} kumo__aws_url;
+
+/* Parses `url` whose scheme must be `scheme`; on failure a KUMO_E* code
+ * and a message in err. The caller frees the fields with kumo__aws_url_free. */
+int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out, char *err, size_t errlen);
+void kumo__aws_url_free(kumo__aws_url *u);
+
+/* A response: the status, the body (malloc'd, NUL-terminated, freed by
+ * kumo__aws_res_free) and the raw header block. */
+typedef struct kumo__aws_res {
+    long status;
+    char *body;
+    size_t len;
+    char *headers;
+    size_t hlen;
+} kumo__aws_res;
+
+void kumo__aws_res_free(kumo__aws_res *res);
+/* A response header's value, copied into buf (trimmed); NULL when absent. */
+const char *kumo__aws_res_header(const kumo__aws_res *res, const char *name, char *buf, size_t size);
+
+typedef struct kumo__aws kumo__aws;
+
+/* A client of `service` ("dynamodb", "s3", "sqs") for the URL's region and
+ * endpoint, with the environment's credentials. `msg` (size msglen, e.g. a
+ * store handle's error field) receives every later failure's message. */
+int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t msglen, kumo__aws **out, char *err,
+                  size_t errlen);
+void kumo__aws_free(kumo__aws *c);
+/* The base URL requests go to: the endpoint, or https://SERVICE.REGION.amazonaws.com. */
+const char *kumo__aws_base(const kumo__aws *c);
+/* The code of the last error ("ResourceNotFoundException", "NoSuchKey",
+ * "curl" for a transport failure), "" after a success. */
+const char *kumo__aws_code(const kumo__aws *c);
+
+/* One signed exchange. `headers` are "Name: value" lines (NULL-terminated
+ * array, may be NULL); `body` (len bytes) is sent when non-NULL. A response
+ * body over max_body bytes fails with KUMO_ETOOBIG. Returns 0 for a 2xx
+ * answer (res filled), else a KUMO_E* code with the message in the client's
+ * msg buffer (res is still filled when the service answered). */
+int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
+                   size_t len, size_t max_body, kumo__aws_res *res);
+
+/* A JSON-protocol call (DynamoDB, SQS): POST / with X-Amz-Target TARGET.
+ * Takes `req` (decref'd); *resp is the parsed answer on 0 (NULL otherwise). */
+int kumo__aws_json(kumo__aws *c, const char *content_type, const char *target, json_t *req, json_t **resp);
+
+/* An AWS error code → KUMO_E* (status is the HTTP status). */
+int kumo__aws_map_error(const char *code, long status);
+
+/* The text of the first <tag>…</tag> at or after `from` (entities
+ * decoded) in a malloc'd string; NULL when absent or out of memory.
+ * *end (may be NULL) is set just past the closing tag. */
+char *kumo__aws_xml_text(const char *from, const char *tag, const char **end);
+
+/* Base64 (standard alphabet, padded): the encoder returns a malloc'd string;
+ * the decoder returns the byte count or -1 on bad input (out has room for
+ * 3*len/4 + 3 bytes). */
+char *kumo__aws_b64_encode(const void *data, size_t len);
+long kumo__aws_b64_decode(const char *s, size_t len, unsigned char *out);
+
+/* Appends `s` (len bytes) to buf percent-encoded as SigV4 wants: every
+ * byte but A-Z a-z 0-9 - _ . ~ (and '/' when keep_slash). Returns the
+ * number of bytes written, or 0 when it would not fit (with the NUL). */
+size_t kumo__aws_uri_encode(const char *s, size_t len, int keep_slash, char *buf, size_t size);
+
+/* Blanks the client's key id and secret wherever they occur in msg. */
+void kumo__aws_scrub(const kumo__aws *c, char *msg);
+
+/* Epoch milliseconds (CLOCK_REALTIME). */
+uint64_t kumo__aws_now_ms(void);
+
+#endif
