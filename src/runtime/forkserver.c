@@ -58,6 +58,11 @@ typedef struct spare {
 typedef struct fork_server {
     fs_unit units[MAX_UNITS];
     int nunits;
+    /* Spares enter the unit-independent part of the sandbox ahead of time
+     * (sandbox.h); they can take any unit whose layers and network match
+     * spare_sandbox, others are forked on demand. */
+    kumo__sandbox_config spare_sandbox;
+    int spare_failures;     /* spares that died unassigned, in a row */
     spare spares[MAX_SPARES];
     int nspares, want_spares;
     int sigfd;
@@ -131,18 +136,89 @@ static void become_worker(fork_server *fs, int unit, int fd)
     _exit(rc == 0 ? 0 : 1);
 }
 
+/* A fork leaves the spare's writable memory shared with the fork server,
+ * copy-on-write: the first write to each page faults, and on some virtual
+ * machines a fault costs tens of microseconds. The spare pays that while
+ * it waits, by writing every page of its private writable mappings (up to
+ * 64 MiB each; never under AddressSanitizer, whose shadow mappings are
+ * terabytes). */
+static void prefault_writable(void)
+{
+    if (KUMO_SANDBOX_ASAN)
+        return;
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (maps == NULL)
+        return;
+    char line[512];
+    long page = sysconf(_SC_PAGESIZE);
+    while (fgets(line, sizeof(line), maps)) {
+        unsigned long start, end;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s", &start, &end, perms) != 3 || strcmp(perms, "rw-p") != 0 ||
+            end - start > (64ul << 20))
+            continue;
+        for (unsigned long a = start; a < end; a += (unsigned long)page) {
+            volatile char *p = (volatile char *)a;
+            *p = *p;
+        }
+    }
+    fclose(maps);
+}
+
 /* A spare waits for its assignment, then becomes a worker. */
 static void spare_main(fork_server *fs, int sock)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     prctl(PR_SET_NAME, "kumo-spare");
+    close(CONTROL_FD);
+    close(fs->sigfd);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    char report[1536], err[512], msg[700];
+    if (kumo__sandbox_enter_spare(&fs->spare_sandbox, report, sizeof(report), err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "a spare could not enter its sandbox: %s", err);
+        log_line("error", msg);
+        _exit(1);
+    }
+    prefault_writable();
     kumo__fs_msg m;
     int fd;
     int rc = kumo__fs_recv(sock, &m, &fd);
     if (rc != 1 || m.op != KUMO_FS_ASSIGN || fd < 0)
         _exit(0); /* the fork server went away or let us go */
     close(sock);
-    become_worker(fs, m.unit, fd);
+    if (fd != WORKER_FD) {
+        if (dup2(fd, WORKER_FD) < 0)
+            _exit(1);
+        close(fd);
+    }
+    fs_unit *u = m.unit >= 0 && m.unit < fs->nunits ? &fs->units[m.unit] : NULL;
+    char comm[16];
+    snprintf(comm, sizeof(comm), "kumo:%s", u ? u->name : "?");
+    prctl(PR_SET_NAME, comm);
+    if (u == NULL || u->handle == NULL) {
+        hello(u ? u->load_error : "the fork server has no such unit");
+        _exit(1);
+    }
+    kumo__sandbox_assign(&u->sandbox);
+    log_line("info", report);
+    if (hello(NULL) != 0)
+        _exit(1);
+    int served = kumo__local_serve(WORKER_FD, u->handle, u->name);
+    kumo__kv_close_all();
+    fflush(NULL);
+    _exit(served == 0 ? 0 : 1);
+}
+
+/* Whether a pre-sandboxed spare can serve `unit`. */
+static int spare_fits(const fork_server *fs, int unit)
+{
+    if (unit < 0 || unit >= fs->nunits)
+        return 0;
+    const kumo__sandbox_config *c = &fs->units[unit].sandbox;
+    return c->layers == fs->spare_sandbox.layers && c->net == fs->spare_sandbox.net;
 }
 
 /* Forks one more spare; 0 or -errno. */
@@ -180,13 +256,17 @@ static void forget_spare(fork_server *fs, int i)
 static void spawn(fork_server *fs, int control, const kumo__fs_msg *req, int fd)
 {
     kumo__fs_msg reply = {.op = KUMO_FS_SPAWNED, .tag = req->tag, .unit = req->unit};
-    while (fs->nspares > 0) {
+    while (fs->nspares > 0 && spare_fits(fs, req->unit)) {
         spare s = fs->spares[fs->nspares - 1];
+        const kumo__sandbox_config *c = &fs->units[req->unit].sandbox;
+        if ((c->layers & KUMO_SANDBOX_LIMITS) && c->memory)
+            kumo__sandbox_set_memory(s.pid, c->memory);
         kumo__fs_msg assign = {.op = KUMO_FS_ASSIGN, .unit = req->unit};
         if (kumo__fs_send(s.sock, &assign, fd) == 0) {
             close(s.sock);
             fs->nspares--;
             reply.pid = s.pid;
+            fs->spare_failures = 0;
             goto out;
         }
         forget_spare(fs, fs->nspares - 1); /* a dead spare: try the next */
@@ -214,6 +294,12 @@ static void reap(fork_server *fs, int control)
             if (fs->spares[i].pid == pid) {
                 forget_spare(fs, i);
                 was_spare = 1;
+                /* A spare that cannot even enter its sandbox would be
+                 * replaced forever: after three in a row, stop keeping any. */
+                if (++fs->spare_failures >= 3 && fs->want_spares > 0) {
+                    fs->want_spares = 0;
+                    log_line("error", "spares keep failing; workers are forked on demand from now on");
+                }
                 break;
             }
         /* The worker's memory cgroup: whether the kernel killed it for
@@ -276,6 +362,18 @@ static int parse_args(fork_server *fs, int argc, char **argv)
         fs->units[i].sandbox.project_dir = project;
         fs->units[i].sandbox.data_dir = data;
         fs->units[i].sandbox.net = net;
+    }
+    /* Spares take the first unit's layers with the largest memory limit
+     * and CPU budget as provisional values (set per unit at assignment). */
+    if (fs->nunits > 0) {
+        fs->spare_sandbox = fs->units[0].sandbox;
+        for (int i = 1; i < fs->nunits; i++) {
+            const kumo__sandbox_config *c = &fs->units[i].sandbox;
+            if (c->memory > fs->spare_sandbox.memory)
+                fs->spare_sandbox.memory = c->memory;
+            if (c->cpu_seconds > fs->spare_sandbox.cpu_seconds)
+                fs->spare_sandbox.cpu_seconds = c->cpu_seconds;
+        }
     }
     return 0;
 }

@@ -190,6 +190,27 @@ static int worker_cgroup(pid_t pid, char *dir, size_t len)
     return v;
 }
 
+int kumo__sandbox_set_memory(pid_t pid, size_t bytes)
+{
+    char dir[PATH_MAX], file[PATH_MAX + 64], num[32];
+    if (worker_cgroup(pid, dir, sizeof(dir)) != 0)
+        return -ENOENT;
+    snprintf(num, sizeof(num), "%zu", bytes);
+    snprintf(file, sizeof(file), "%s/memory.max", dir);
+    if (access(file, F_OK) == 0)
+        return kumo__sandbox_write_file(file, num);
+    /* cgroup v1: memory.limit_in_bytes may not exceed memsw's, so the
+     * order depends on the direction; writing memsw, limit, memsw works
+     * both ways (memsw is absent without swap accounting: fine). */
+    char memsw[PATH_MAX + 64];
+    snprintf(memsw, sizeof(memsw), "%s/memory.memsw.limit_in_bytes", dir);
+    snprintf(file, sizeof(file), "%s/memory.limit_in_bytes", dir);
+    kumo__sandbox_write_file(memsw, num);
+    int rc = kumo__sandbox_write_file(file, num);
+    kumo__sandbox_write_file(memsw, num);
+    return rc;
+}
+
 int kumo__sandbox_oom_killed(pid_t pid)
 {
     char dir[PATH_MAX], file[PATH_MAX + 32], buf[1024];

@@ -75,6 +75,20 @@ void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len
  * errno when it cannot be read. Call before kumo__sandbox_release. */
 int kumo__sandbox_oom_killed(pid_t pid);
 
+/* Spares (forkserver.c): a child forked ahead of demand enters the parts of
+ * the sandbox that do not depend on the unit while it waits — the memory
+ * cgroup (with a provisional limit), namespaces, limits, no_new_privs,
+ * seccomp — with the CPU backstop armed from its first CPU second. When it
+ * is assigned a unit, the fork server sets the unit's memory limit on its
+ * cgroup (kumo__sandbox_set_memory) and the spare takes the unit's CPU
+ * budget (kumo__sandbox_assign, which makes no system call). */
+int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_t report_len, char *err,
+                              size_t errlen);
+void kumo__sandbox_assign(const kumo__sandbox_config *c);
+/* Sets the memory limit of worker `pid`'s cgroup: 0, or -errno (-ENOENT
+ * when it has none). */
+int kumo__sandbox_set_memory(pid_t pid, size_t bytes);
+
 /* Removes worker `pid`'s memory cgroup once the worker has been reaped.
  * Harmless when it has none. */
 void kumo__sandbox_release(pid_t pid);

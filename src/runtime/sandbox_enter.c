@@ -653,3 +653,26 @@ out:
     return rc;
 }
 
+
+/* ---- spares: the fork server's pre-sandboxed children -------------------- */
+
+int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_t report_len, char *err,
+                              size_t errlen)
+{
+    /* The CPU backstop is armed from the first CPU second; the unit's own
+     * budget is set at assignment (kumo__sandbox_assign), when setrlimit
+     * would be refused by the filter already in place. */
+    kumo__sandbox_config armed = *c;
+    if (armed.cpu_seconds)
+        armed.cpu_seconds = 1;
+    return kumo__sandbox_enter(&armed, report, report_len, err, errlen);
+}
+
+void kumo__sandbox_assign(const kumo__sandbox_config *c)
+{
+    if (c->cpu_seconds && (c->layers & KUMO_SANDBOX_LIMITS)) {
+        cpu_run = 0;
+        cpu_last_nvcsw = -1;
+        cpu_budget = c->cpu_seconds;
+    }
+}
