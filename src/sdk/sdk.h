@@ -203,6 +203,9 @@ extern const kumo__kv_driver kumo__kv_sqlite_driver;
 extern const kumo__kv_driver kumo__kv_dynamodb_driver;
 extern const kumo__blob_driver kumo__blob_s3_driver;
 extern const kumo__queue_driver kumo__queue_sqs_driver;
+/* Redis and PostgreSQL (stores/redis.c, redis_queue.c, postgres.c, postgres_queue.c). */
+extern const kumo__kv_driver kumo__kv_redis_driver, kumo__kv_postgres_driver;
+extern const kumo__queue_driver kumo__queue_redis_driver, kumo__queue_postgres_driver;
 
 /* ---- the local adapter (kumo's runtime): see adapters/local.c ---------- */
 

@@ -29,6 +29,8 @@
 static const kumo__kv_driver *const drivers[] = {
     &kumo__kv_sqlite_driver,
     &kumo__kv_dynamodb_driver,
+    &kumo__kv_redis_driver,
+    &kumo__kv_postgres_driver,
 };
 
 #define STORES_MAX 32

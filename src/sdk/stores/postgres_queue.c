@@ -1,0 +1,252 @@
+/*
+ * postgres_queue.c: the PostgreSQL queue driver,
+ * `postgres://user:password@host:port/db?table=kumo_queue&max_receives=5&create=true`.
+ *
+ * One table holds every queue of a project (created when absent unless
+ * create=false):
+ *
+ *   kumo_queue(seq bigserial PRIMARY KEY, queue text, id text, body bytea,
+ *              visible_at timestamptz, receives int, receipt text)
+ *   index (queue, visible_at)
+ *
+ * send inserts a row visible at now() + delay, its id a random uuid in hex. receive first moves the
+ * messages that are visible again after max_receives receives to the queue
+ * NAME-dead (a DELETE ... RETURNING feeding an INSERT, one statement), then
+ * takes up to `max` visible rows with
+ *
+ *   UPDATE ... WHERE seq IN (SELECT seq ... ORDER BY visible_at, seq
+ *                            LIMIT n FOR UPDATE SKIP LOCKED) RETURNING ...
+ *
+ * which hides them until now() + visibility, counts the receive and gives
+ * the row a new receipt "<seq>.<random uuid>". Concurrent receivers skip
+ * each other's locked rows instead of waiting, and never get the same
+ * message twice within its visibility. Times are the server's (now()).
+ *
+ * ack deletes the row when its receipt still matches (a stale receipt, the
+ * message having been received again since, matches nothing:
+ * KUMO_ENOTFOUND); nack sets visible_at = now() + delay and clears the
+ * receipt. A message keeps its id when dead-lettered.
+ */
+#include "sdk/stores/pg_conn.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BODY_MAX (16u << 20)
+
+enum { ST_SEND, ST_DEAD, ST_RECEIVE, ST_ACK, ST_NACK, ST_COUNT };
+
+static const char *const sql[ST_COUNT] = {
+    [ST_SEND] = "INSERT INTO @T (queue, id, body, visible_at) "
+                "VALUES ($1, replace(gen_random_uuid()::text, '-', ''), $2, now() + $3::bigint * interval '1 millisecond') "
+                "RETURNING id",
+    [ST_DEAD] = "WITH d AS (DELETE FROM @T WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() "
+                "AND receives >= $2::int ORDER BY visible_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, body) "
+                "INSERT INTO @T (queue, id, body, visible_at) SELECT $3, id, body, now() FROM d",
+    [ST_RECEIVE] = "WITH r AS (UPDATE @T SET visible_at = now() + $2::bigint * interval '1 millisecond', "
+                   "receives = receives + 1, receipt = seq::text || '.' || gen_random_uuid()::text "
+                   "WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() AND receives < $4::int "
+                   "ORDER BY visible_at, seq LIMIT $3::int FOR UPDATE SKIP LOCKED) "
+                   "RETURNING seq, id, body, receives, receipt) "
+                   "SELECT id, body, receives, receipt FROM r ORDER BY seq",
+    [ST_ACK] = "DELETE FROM @T WHERE seq = $1::bigint AND receipt = $2 AND queue = $3",
+    [ST_NACK] = "UPDATE @T SET visible_at = now() + $4::bigint * interval '1 millisecond', receipt = NULL "
+                "WHERE seq = $1::bigint AND receipt = $2 AND queue = $3",
+};
+
+static const char ddl[] = "BEGIN;"
+                          "SELECT pg_advisory_xact_lock(hashtext('kumo:@T'));"
+                          "CREATE TABLE IF NOT EXISTS @T (seq bigserial PRIMARY KEY, queue text NOT NULL, "
+                          "  id text NOT NULL, body bytea NOT NULL, visible_at timestamptz NOT NULL, "
+                          "  receives int NOT NULL DEFAULT 0, receipt text);"
+                          "CREATE INDEX IF NOT EXISTS @T_ready ON @T (queue, visible_at);"
+                          "COMMIT;";
+
+typedef struct pg_queue {
+    kumo__queue base; /* first: the store layer sees a kumo__queue */
+    kumo__pg pg;
+    char *name, *dead; /* the queue's name and NAME-dead */
+    pthread_mutex_t lock;
+} pg_queue;
+
+static void pq_close(kumo__queue *q)
+{
+    pg_queue *s = (pg_queue *)q;
+    if (s == NULL)
+        return;
+    kumo__pg_free(&s->pg);
+    free(s->name);
+    free(s->dead);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static int pq_open(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    pg_queue *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->pg.ddl = ddl;
+    for (int i = 0; i < ST_COUNT; i++)
+        s->pg.sql[i] = sql[i];
+    s->pg.nsql = ST_COUNT;
+    s->pg.error = s->base.error;
+    s->pg.errlen = sizeof(s->base.error);
+    int rc = KUMO_ENOMEM;
+    s->name = strdup(name);
+    if (s->name == NULL || asprintf(&s->dead, "%s-dead", name) < 0) {
+        s->dead = NULL;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    rc = kumo__pg_parse(&s->pg, url, "kumo_queue", err, errlen);
+    if (rc != 0)
+        goto out;
+    s->base.max_receives = s->pg.max_receives;
+    rc = kumo__pg_ready(&s->pg);
+    if (rc != 0)
+        snprintf(err, errlen, "%s", s->base.error);
+out:
+    if (rc != 0) {
+        pq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+static int pq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id)
+{
+    pg_queue *s = (pg_queue *)q;
+    if (len > BODY_MAX)
+        return KUMO_ETOOBIG;
+    char delay[24];
+    snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms > INT64_MAX / 2 ? (uint64_t)INT64_MAX / 2 : delay_ms);
+    const char *v[] = {s->name, body, delay};
+    const int l[] = {0, (int)len, 0}, f[] = {0, 1, 0};
+    PGresult *res;
+    pthread_mutex_lock(&s->lock);
+    int rc = kumo__pg_exec(&s->pg, ST_SEND, 3, v, l, f, &res);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != 0)
+        return rc;
+    if (id) {
+        *id = PQntuples(res) == 1 ? kumo__arena_strndup(a, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0))
+                                  : NULL;
+        if (*id == NULL)
+            rc = KUMO_ENOMEM;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
+                      size_t *count)
+{
+    pg_queue *s = (pg_queue *)q;
+    char smax[24], vis[24], maxr[24];
+    *count = 0;
+    snprintf(smax, sizeof(smax), "%zu", max);
+    snprintf(vis, sizeof(vis), "%" PRIu64, visibility_ms > INT64_MAX / 2 ? (uint64_t)INT64_MAX / 2 : visibility_ms);
+    snprintf(maxr, sizeof(maxr), "%u", s->base.max_receives ? s->base.max_receives : 5);
+    PGresult *res = NULL;
+    pthread_mutex_lock(&s->lock);
+    const char *dv[] = {s->name, maxr, s->dead};
+    int rc = kumo__pg_exec(&s->pg, ST_DEAD, 3, dv, NULL, NULL, &res);
+    if (rc == 0) {
+        PQclear(res);
+        const char *v[] = {s->name, vis, smax, maxr};
+        rc = kumo__pg_exec(&s->pg, ST_RECEIVE, 4, v, NULL, NULL, &res);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc != 0)
+        return rc;
+    size_t n = (size_t)PQntuples(res);
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++) {
+        int r = (int)i;
+        kumo_queue_message *m = &out[i];
+        m->id = kumo__arena_strndup(a, PQgetvalue(res, r, 0), (size_t)PQgetlength(res, r, 0));
+        m->len = (size_t)PQgetlength(res, r, 1);
+        m->body = kumo__arena_strndup(a, PQgetvalue(res, r, 1), m->len);
+        m->receives = kumo__pg_int4(res, r, 2);
+        m->receipt = kumo__arena_strndup(a, PQgetvalue(res, r, 3), (size_t)PQgetlength(res, r, 3));
+        if (m->id == NULL || m->body == NULL || m->receipt == NULL) {
+            rc = KUMO_ENOMEM;
+            goto out;
+        }
+    }
+    *count = n;
+out:
+    PQclear(res);
+    return rc;
+}
+
+/* The seq of "<seq>.<uuid>" as text into buf: 0, or KUMO_ENOTFOUND when malformed. */
+static int receipt_seq(const char *receipt, char *buf, size_t size)
+{
+    size_t n = strspn(receipt, "0123456789");
+    if (n == 0 || n >= size || n > 18 || receipt[n] != '.')
+        return KUMO_ENOTFOUND;
+    memcpy(buf, receipt, n);
+    buf[n] = '\0';
+    return 0;
+}
+
+static int pq_ack(kumo__queue *q, const char *receipt)
+{
+    pg_queue *s = (pg_queue *)q;
+    char seq[24];
+    if (receipt_seq(receipt, seq, sizeof(seq)) != 0)
+        return KUMO_ENOTFOUND;
+    const char *v[] = {seq, receipt, s->name};
+    PGresult *res;
+    pthread_mutex_lock(&s->lock);
+    int rc = kumo__pg_exec(&s->pg, ST_ACK, 3, v, NULL, NULL, &res);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != 0)
+        return rc;
+    if (strcmp(PQcmdTuples(res), "1") != 0)
+        rc = KUMO_ENOTFOUND;
+    PQclear(res);
+    return rc;
+}
+
+static int pq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
+{
+    pg_queue *s = (pg_queue *)q;
+    char seq[24], delay[24];
+    if (receipt_seq(receipt, seq, sizeof(seq)) != 0)
+        return KUMO_ENOTFOUND;
+    snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms > INT64_MAX / 2 ? (uint64_t)INT64_MAX / 2 : delay_ms);
+    const char *v[] = {seq, receipt, s->name, delay};
+    PGresult *res;
+    pthread_mutex_lock(&s->lock);
+    int rc = kumo__pg_exec(&s->pg, ST_NACK, 4, v, NULL, NULL, &res);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != 0)
+        return rc;
+    if (strcmp(PQcmdTuples(res), "1") != 0)
+        rc = KUMO_ENOTFOUND;
+    PQclear(res);
+    return rc;
+}
+
+const kumo__queue_driver kumo__queue_postgres_driver = {
+    .version = KUMO_QUEUE_DRIVER_VERSION,
+    .scheme = "postgres",
+    .open = pq_open,
+    .close = pq_close,
+    .send = pq_send,
+    .receive = pq_receive,
+    .ack = pq_ack,
+    .nack = pq_nack,
+};
