@@ -1,0 +1,400 @@
+/*
+ * sqs.c: the queue driver for SQS, `sqs://QUEUE?region=R&endpoint=URL&
+ * max_receives=N&create=false`, over aws.c (libcurl, SigV4, SQS's JSON
+ * protocol: X-Amz-Target AmazonSQS.*, application/x-amz-json-1.0).
+ *
+ * The queue is found with GetQueueUrl on first use. When it does not exist
+ * (and create=false is not given) the driver creates QUEUE-dead, reads its
+ * ARN, and creates QUEUE with a RedrivePolicy sending a message there after
+ * maxReceiveCount = max_receives receives; SQS then does the dead-lettering
+ * itself. An existing queue is used as it is (its redrive policy is not
+ * checked). A call that finds the queue gone (deleted, or moto restarted)
+ * makes it again and is retried once.
+ *
+ * Bodies: SQS carries text (XML 1.0 characters) only. A body that is valid
+ * UTF-8 without control characters other than tab, CR and LF is sent as it
+ * is, so other SQS consumers read it; any other body is sent base64-encoded
+ * with the message attribute kumo-encoding=base64, and decoded on receive.
+ * queue.c caps bodies at 192 KiB so the encoded form fits SQS's 256 KiB.
+ *
+ * Times are whole seconds in SQS: delays and visibility timeouts are rounded
+ * up; a delay over SQS's 900 s is KUMO_EINVAL (say so rather than deliver
+ * early), a visibility over 12 hours is 12 hours. A receive asks for 10
+ * messages at a time (SQS's maximum) until it has `max` or the queue gives
+ * fewer. ack is DeleteMessage, nack ChangeMessageVisibility to the delay.
+ * SQS itself does not always refuse a stale receipt (moto does, with
+ * ReceiptHandleIsInvalid, which is KUMO_ENOTFOUND); see docs/stores-aws.md.
+ */
+#include "sdk/sdk.h"
+#include "sdk/stores/aws.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_TYPE "application/x-amz-json-1.0"
+#define DELAY_MAX_S 900
+#define VISIBILITY_MAX_S 43200
+#define RECEIVE_BATCH 10
+#define NAME_MAX_LEN 75            /* 80 for SQS, less "-dead" */
+#define ENCODING_ATTR "kumo-encoding"
+
+typedef struct sqs {
+    kumo__queue base;
+    pthread_mutex_t lock;          /* guards aws and queue_url */
+    kumo__aws *aws;
+    char *queue;
+    char *queue_url;               /* NULL until the queue is found or made */
+    int create;
+} sqs;
+
+static int call_raw(sqs *q, const char *op, json_t *req, json_t **resp)
+{
+    char target[64];
+    snprintf(target, sizeof(target), "AmazonSQS.%s", op);
+    return kumo__aws_json(q->aws, JSON_TYPE, target, req, resp);
+}
+
+static int queue_gone(const char *code)
+{
+    return strcmp(code, "AWS.SimpleQueueService.NonExistentQueue") == 0 || strcmp(code, "QueueDoesNotExist") == 0;
+}
+
+/* CreateQueue; the new queue's URL in *url (malloc'd). */
+static int create_queue(sqs *q, const char *name, json_t *attributes, char **url)
+{
+    json_t *resp = NULL;
+    json_t *req = json_pack("{s:s}", "QueueName", name);
+    if (req && attributes)
+        json_object_set(req, "Attributes", attributes);
+    int rc = call_raw(q, "CreateQueue", req, &resp);
+    if (rc == 0) {
+        const char *u = json_string_value(json_object_get(resp, "QueueUrl"));
+        *url = u ? strdup(u) : NULL;
+        if (*url == NULL)
+            rc = KUMO_EIO;
+    }
+    json_decref(resp);
+    return rc;
+}
+
+/* Finds the queue's URL, making the queue and its dead-letter queue when
+ * allowed. Caller holds the lock. */
+static int ensure_queue(sqs *q)
+{
+    json_t *resp = NULL;
+    char *dead_url = NULL, *dead = NULL, *policy = NULL;
+    json_t *attrs = NULL;
+    if (q->queue_url)
+        return 0;
+    int rc = call_raw(q, "GetQueueUrl", json_pack("{s:s}", "QueueName", q->queue), &resp);
+    if (rc == 0) {
+        const char *u = json_string_value(json_object_get(resp, "QueueUrl"));
+        q->queue_url = u ? strdup(u) : NULL;
+        rc = q->queue_url ? 0 : KUMO_EIO;
+        goto out;
+    }
+    if (!queue_gone(kumo__aws_code(q->aws)))
+        goto out;
+    if (!q->create) {
+        snprintf(q->base.error, sizeof(q->base.error),
+                 "sqs: queue '%s' does not exist; create it or drop create=false from the URL", q->queue);
+        rc = KUMO_EUNAVAILABLE;
+        goto out;
+    }
+    if (asprintf(&dead, "%s-dead", q->queue) < 0) {
+        dead = NULL;
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    if ((rc = create_queue(q, dead, NULL, &dead_url)) != 0)
+        goto out;
+    json_decref(resp);
+    resp = NULL;
+    rc = call_raw(q, "GetQueueAttributes", json_pack("{s:s, s:[s]}", "QueueUrl", dead_url, "AttributeNames", "QueueArn"),
+                  &resp);
+    if (rc != 0)
+        goto out;
+    const char *arn = json_string_value(json_object_get(json_object_get(resp, "Attributes"), "QueueArn"));
+    if (arn == NULL) {
+        snprintf(q->base.error, sizeof(q->base.error), "sqs: queue '%s' has no QueueArn", dead);
+        rc = KUMO_EIO;
+        goto out;
+    }
+    char count[16];
+    snprintf(count, sizeof(count), "%u", q->base.max_receives ? q->base.max_receives : 5);
+    json_t *p = json_pack("{s:s, s:s}", "deadLetterTargetArn", arn, "maxReceiveCount", count);
+    policy = p ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    attrs = policy ? json_pack("{s:s}", "RedrivePolicy", policy) : NULL;
+    if (attrs == NULL) {
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    rc = create_queue(q, q->queue, attrs, &q->queue_url);
+    if (rc == 0)
+        *q->base.error = '\0';
+out:
+    json_decref(resp);
+    json_decref(attrs);
+    free(policy);
+    free(dead);
+    free(dead_url);
+    return rc;
+}
+
+/* A data-plane call on the queue: req gets "QueueUrl"; when SQS says the
+ * queue is gone it is made again and the call retried once. Takes req. */
+static int call(sqs *q, const char *op, json_t *req, json_t **resp)
+{
+    *resp = NULL;
+    if (req == NULL) {
+        snprintf(q->base.error, sizeof(q->base.error), "out of memory");
+        return KUMO_ENOMEM;
+    }
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        rc = ensure_queue(q);
+        if (rc != 0)
+            break;
+        json_object_set_new(req, "QueueUrl", json_string(q->queue_url));
+        json_incref(req);
+        rc = call_raw(q, op, req, resp);
+        if (rc == 0 || attempt == 1 || !queue_gone(kumo__aws_code(q->aws)))
+            break;
+        free(q->queue_url);
+        q->queue_url = NULL;
+    }
+    json_decref(req);
+    return rc;
+}
+
+static void sqs_close(kumo__queue *kq)
+{
+    sqs *q = (sqs *)kq;
+    if (q == NULL)
+        return;
+    kumo__aws_free(q->aws);
+    free(q->queue);
+    free(q->queue_url);
+    pthread_mutex_destroy(&q->lock);
+    free(q);
+}
+
+static int sqs_open(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+{
+    kumo__aws_url u;
+    *out = NULL;
+    int rc = kumo__aws_url_parse(url, "sqs", &u, err, errlen);
+    if (rc != 0)
+        return rc;
+    sqs *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    pthread_mutex_init(&q->lock, NULL);
+    rc = KUMO_EINVAL;
+    if (*u.path) {
+        snprintf(err, errlen, "store URL '%s': a queue has no path; expected sqs://QUEUE", url);
+        goto out;
+    }
+    size_t n = strlen(u.resource);
+    int ok = n <= NAME_MAX_LEN;
+    for (size_t i = 0; i < n && ok; i++) {
+        char c = u.resource[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    }
+    if (!ok) {
+        snprintf(err, errlen, "store URL '%s': queue names are 1 to %d letters, digits, '-' or '_'", url,
+                 NAME_MAX_LEN);
+        goto out;
+    }
+    q->create = u.create;
+    q->base.max_receives = u.max_receives;
+    q->queue = u.resource;
+    u.resource = NULL;
+    rc = kumo__aws_new("sqs", &u, q->base.error, sizeof(q->base.error), &q->aws, err, errlen);
+    if (rc != 0)
+        goto out;
+    /* The queue is looked up (and made) on the first call. */
+    *out = &q->base;
+out:
+    if (rc != 0)
+        sqs_close(q ? &q->base : NULL);
+    kumo__aws_url_free(&u);
+    return rc;
+}
+
+/* Text SQS accepts as is: UTF-8 of XML 1.0 characters. */
+static int plain_text(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+                return 0;
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+        if (n == 0 || c > 0xf4 || i + n > len)
+            return 0;
+        uint32_t cp = c & (0xff >> (n + 1));
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+static int sqs_send(kumo__queue *kq, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms,
+                    const char **id)
+{
+    sqs *q = (sqs *)kq;
+    json_t *resp = NULL, *req = NULL;
+    char *b64 = NULL;
+    int rc = KUMO_ENOMEM;
+    if (delay_ms > (uint64_t)DELAY_MAX_S * 1000) {
+        snprintf(kq->error, sizeof(kq->error), "sqs: a delay is at most %d s; this one is %llu ms", DELAY_MAX_S,
+                 (unsigned long long)delay_ms);
+        return KUMO_EINVAL;
+    }
+    int plain = plain_text(body, len);
+    if (plain) {
+        req = json_pack("{s:s%, s:I}", "MessageBody", (const char *)body, len, "DelaySeconds",
+                        (json_int_t)((delay_ms + 999) / 1000));
+    } else if ((b64 = kumo__aws_b64_encode(body, len)) != NULL) {
+        req = json_pack("{s:s, s:I, s:{s:{s:s, s:s}}}", "MessageBody", b64, "DelaySeconds",
+                        (json_int_t)((delay_ms + 999) / 1000), "MessageAttributes", ENCODING_ATTR, "DataType",
+                        "String", "StringValue", "base64");
+    }
+    pthread_mutex_lock(&q->lock);
+    rc = call(q, "SendMessage", req, &resp);
+    pthread_mutex_unlock(&q->lock);
+    if (rc == 0 && id) {
+        const char *mid = json_string_value(json_object_get(resp, "MessageId"));
+        *id = kumo__arena_strndup(a, mid ? mid : "", mid ? strlen(mid) : 0);
+        if (*id == NULL)
+            rc = KUMO_ENOMEM;
+    }
+    json_decref(resp);
+    free(b64);
+    return rc;
+}
+
+/* One received message into m (strings in the arena). */
+static int fill_message(kumo__arena *a, json_t *msg, kumo_queue_message *m)
+{
+    const char *mid = json_string_value(json_object_get(msg, "MessageId"));
+    const char *rh = json_string_value(json_object_get(msg, "ReceiptHandle"));
+    json_t *body = json_object_get(msg, "Body");
+    const char *count = json_string_value(json_object_get(json_object_get(msg, "Attributes"), "ApproximateReceiveCount"));
+    const char *enc = json_string_value(
+        json_object_get(json_object_get(json_object_get(msg, "MessageAttributes"), ENCODING_ATTR), "StringValue"));
+    if (mid == NULL || rh == NULL || !json_is_string(body))
+        return KUMO_EIO;
+    m->id = kumo__arena_strndup(a, mid, strlen(mid));
+    m->receipt = kumo__arena_strndup(a, rh, strlen(rh));
+    m->receives = count ? (unsigned)strtoul(count, NULL, 10) : 1;
+    const char *b = json_string_value(body);
+    size_t blen = json_string_length(body);
+    if (enc && strcmp(enc, "base64") == 0) {
+        unsigned char *d = kumo__arena_alloc(a, blen / 4 * 3 + 4);
+        long n = d ? kumo__aws_b64_decode(b, blen, d) : 0;
+        if (n < 0)
+            return KUMO_EIO;
+        if (d)
+            d[n] = '\0';
+        m->body = d;
+        m->len = d ? (size_t)n : 0;
+    } else {
+        m->body = kumo__arena_strndup(a, b, blen);
+        m->len = blen;
+    }
+    return m->id && m->receipt && m->body ? 0 : KUMO_ENOMEM;
+}
+
+static int sqs_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
+                       size_t *count)
+{
+    sqs *q = (sqs *)kq;
+    int rc = 0;
+    uint64_t vis = (visibility_ms + 999) / 1000;
+    if (vis > VISIBILITY_MAX_S)
+        vis = VISIBILITY_MAX_S;
+    *count = 0;
+    pthread_mutex_lock(&q->lock);
+    while (*count < max) {
+        size_t want = max - *count < RECEIVE_BATCH ? max - *count : RECEIVE_BATCH;
+        json_t *resp = NULL;
+        json_t *req = json_pack("{s:I, s:I, s:i, s:[s], s:[s]}", "MaxNumberOfMessages", (json_int_t)want,
+                                "VisibilityTimeout", (json_int_t)vis, "WaitTimeSeconds", 0, "AttributeNames",
+                                "ApproximateReceiveCount", "MessageAttributeNames", ENCODING_ATTR);
+        rc = call(q, "ReceiveMessage", req, &resp);
+        if (rc != 0)
+            break;
+        json_t *msgs = json_object_get(resp, "Messages"), *msg;
+        size_t i, got = json_array_size(msgs);
+        json_array_foreach(msgs, i, msg) {
+            if (*count == max)
+                break;
+            rc = fill_message(a, msg, &out[*count]);
+            if (rc != 0)
+                break;
+            (*count)++;
+        }
+        json_decref(resp);
+        if (rc != 0 || got < want)
+            break;
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (rc == KUMO_EIO && *kq->error == '\0')
+        snprintf(kq->error, sizeof(kq->error), "sqs: ReceiveMessage answered a message without id, receipt or body");
+    return rc;
+}
+
+static int sqs_ack(kumo__queue *kq, const char *receipt)
+{
+    sqs *q = (sqs *)kq;
+    json_t *resp = NULL;
+    pthread_mutex_lock(&q->lock);
+    int rc = call(q, "DeleteMessage", json_pack("{s:s}", "ReceiptHandle", receipt), &resp);
+    pthread_mutex_unlock(&q->lock);
+    json_decref(resp);
+    return rc;
+}
+
+static int sqs_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
+{
+    sqs *q = (sqs *)kq;
+    json_t *resp = NULL;
+    uint64_t s = (delay_ms + 999) / 1000;
+    if (s > VISIBILITY_MAX_S)
+        s = VISIBILITY_MAX_S;
+    pthread_mutex_lock(&q->lock);
+    int rc = call(q, "ChangeMessageVisibility",
+                  json_pack("{s:s, s:I}", "ReceiptHandle", receipt, "VisibilityTimeout", (json_int_t)s), &resp);
+    pthread_mutex_unlock(&q->lock);
+    json_decref(resp);
+    return rc;
+}
+
+const kumo__queue_driver kumo__queue_sqs_driver = {
+    .version = KUMO_QUEUE_DRIVER_VERSION,
+    .scheme = "sqs",
+    .open = sqs_open,
+    .close = sqs_close,
+    .send = sqs_send,
+    .receive = sqs_receive,
+    .ack = sqs_ack,
+    .nack = sqs_nack,
+};
