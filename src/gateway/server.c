@@ -52,6 +52,7 @@
 #include "openapi/check.h"
 #include "runtime/runtime.h"
 #include "runtime/sandbox.h"
+#include "sdk/sdk.h"
 #include "util/percent.h"
 
 
@@ -1172,36 +1173,143 @@ static void unpark_loops(gateway *gw)
     pthread_mutex_unlock(&gw->lock);
 }
 
-/* Points every kv store without a URL in the environment at the embedded
- * default: one SQLite file in the project's .kumo/data. A store that
- * already has its variable is left alone (so a reload writes nothing for
- * the stores it already had). Prints each store at start-up, logs the new
- * ones on a reload. */
-static void default_store_urls(gateway *gw, const generation *g, int at_start)
+/* Where each declared store lives, made known to the workers as
+ * KUMO_STORE_<NAME> (upper case, '-' as '_'), which the SDK opens. The URL
+ * is kumo__project_store_url's: a variable already set, else the URL the
+ * environment gives (--env, or "dev" when the project defines one), else
+ * the embedded default under .kumo/data.
+ *   STORES_START: before any thread runs (setenv is safe): resolve every
+ *     store, open each once here and close it, so that a store that cannot
+ *     be reached stops `kumo up` with its name, its URL (password hidden)
+ *     and where that URL came from; then set the variables.
+ *   STORES_PRINT: one line per store for the start-up banner.
+ *   STORES_RELOAD: a store that already has its variable is left alone (a
+ *     reload never moves a store workers are using; a change of its URL in
+ *     kumo.yaml is logged as waiting for a restart). Only stores new to
+ *     this generation are resolved, checked and set, with the loops parked
+ *     (see park_loops). An error refuses the reload; nothing is set then.
+ * The gateway opens kv stores only until the blob and queue drivers land
+ * in src/sdk/stores/ (kumo__blob_open_url, kumo__queue_open_url). */
+enum { STORES_START, STORES_PRINT, STORES_RELOAD };
+
+static int default_store_urls(gateway *gw, const generation *g, int mode, kumo__error *err)
 {
     const kumo__project *p = g->project;
-    char var[256], url[4200];
-    int parked = 0;
-    for (size_t i = 0; i < p->nkv_stores; i++) {
-        int n = snprintf(var, sizeof(var), "KUMO_STORE_");
-        for (const char *s = p->kv_stores[i]; *s && n < (int)sizeof(var) - 1; s++)
-            var[n++] = *s == '-' ? '_' : (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
-        var[n] = '\0';
-        if (getenv(var) == NULL) {
-            if (!at_start && !parked) {
-                park_loops(gw);
-                parked = 1;
+    const kumo__project *old = mode == STORES_RELOAD && gw->current ? gw->current->project : NULL;
+    const char *env = NULL, *old_env = NULL;
+    const struct {
+        const char *kind;
+        char *const *names;
+        size_t n;
+    } kinds[] = {{"kv", p->kv_stores, p->nkv_stores},
+                 {"blob", p->blob_stores, p->nblob_stores},
+                 {"queue", p->queue_stores, p->nqueue_stores}};
+    char var[128], url[4096], shown[4096], msg[512];
+    int rc = 0, parked = 0;
+
+    if ((rc = kumo__project_pick_environment(p, gw->cfg.env, &env, err)) != 0)
+        return rc;
+    if (old != NULL && kumo__project_pick_environment(old, gw->cfg.env, &old_env, &(kumo__error){0}) != 0)
+        old_env = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0 resolves and checks; pass 1 sets and reports */
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+            for (size_t i = 0; i < kinds[k].n; i++) {
+                const char *name = kinds[k].names[i], *kind = kinds[k].kind;
+                const char *set;
+                if (kumo__store_var(name, var, sizeof(var)) != 0 ||
+                    kumo__project_store_url(p, env, name, url, sizeof(url)) == NULL) {
+                    kumo__error_set(err, -ENAMETOOLONG, "store '%s': its URL is too long (over %zu bytes)", name,
+                                    sizeof(url) - 1);
+                    return err->code;
+                }
+                kumo__store_url_redact(url, shown, sizeof(shown));
+                set = getenv(var);
+                if (mode == STORES_PRINT) {
+                    if (pass == 0)
+                        printf("  store    %s '%s' -> %s\n", kind, name, shown);
+                    continue;
+                }
+                const char *old_kind = old ? kumo__project_store_kind(old, name) : NULL;
+                if (old_kind != NULL && set != NULL && *set != '\0') {
+                    /* a store the workers already use: never moved by a reload */
+                    if (pass == 1)
+                        continue;
+                    if (strcmp(old_kind, kind) != 0) {
+                        kumo__error_set(err, -EINVAL,
+                                        "store '%s' was a %s store and is now a %s store; a reload cannot change a "
+                                        "store's kind: restart kumo up",
+                                        name, old_kind, kind);
+                        return err->code;
+                    }
+                    const kumo__store_url *was = kumo__environment_store(kumo__project_environment(old, old_env), name);
+                    const kumo__store_url *now = kumo__environment_store(kumo__project_environment(p, env), name);
+                    if ((was == NULL) != (now == NULL) || (was && strcmp(was->url, now->url) != 0)) {
+                        char to[4096];
+                        kumo__store_url_redact(now ? now->url : "its default", to, sizeof(to));
+                        kumo__store_url_redact(set, shown, sizeof(shown));
+                        kumo__log_event("warn",
+                                        "store %s '%s': kumo.yaml now places it at %s; a reload does not move a "
+                                        "store: it stays at %s (%s) until kumo up restarts",
+                                        kind, name, to, shown, var);
+                    }
+                    continue;
+                }
+                if (pass == 1) {
+                    if (set == NULL || strcmp(set, url) != 0) {
+                        if (mode == STORES_RELOAD && !parked) {
+                            park_loops(gw);
+                            parked = 1;
+                        }
+                        setenv(var, url, 1);
+                    }
+                    if (mode == STORES_RELOAD)
+                        kumo__log_event("info", "new store %s '%s' -> %s", kind, name, shown);
+                    continue;
+                }
+                /* pass 0: can it be opened from here? */
+                if (strcmp(kind, "kv") != 0)
+                    continue;
+                kumo__kv *kv = NULL;
+                msg[0] = '\0';
+                int orc = kumo__kv_open_url(url, name, &kv, msg, sizeof(msg));
+                kumo__kv_close(kv);
+                if (orc == 0)
+                    continue;
+                /* the driver's message may quote the URL: show it redacted */
+                char *at = strcmp(url, shown) != 0 ? strstr(msg, url) : NULL;
+                char said[1024];
+                if (at != NULL)
+                    snprintf(said, sizeof(said), "%.*s%s%s", (int)(at - msg), msg, shown, at + strlen(url));
+                else
+                    snprintf(said, sizeof(said), "%s", msg[0] ? msg : "no reason given");
+                char fix[1200];
+                const kumo__store_url *su = kumo__environment_store(kumo__project_environment(p, env), name);
+                if (set != NULL && *set != '\0')
+                    snprintf(fix, sizeof(fix), "fix %s in kumo's environment", var);
+                else if (su != NULL && su->line > 0)
+                    snprintf(fix, sizeof(fix), "fix environments.%s.stores.%s in %s:%d:%d", env, name,
+                             kumo__doc_path(p->doc), su->line, su->col);
+                else if (su != NULL)
+                    snprintf(fix, sizeof(fix), "fix environments.%s.stores.%s in %s", env, name,
+                             kumo__doc_path(p->doc));
+                else
+                    snprintf(fix, sizeof(fix),
+                             "make %s/.kumo/data writable, or put the store elsewhere with %s or "
+                             "environments.ENV.stores.%s in kumo.yaml",
+                             p->dir, var, name);
+                if (orc == KUMO_EINVAL)
+                    kumo__error_set(err, -EINVAL, "store '%s' (%s) cannot be opened: %s; %s", name, shown, said, fix);
+                else
+                    kumo__error_set(err, -EIO, "store '%s' (%s) cannot be reached: %s; start the server or %s", name,
+                                    shown, said, fix);
+                return err->code;
             }
-            snprintf(url, sizeof(url), "sqlite:%s/kv.db", g->data_dir);
-            setenv(var, url, 1);
-            if (!at_start)
-                kumo__log_event("info", "new store kv '%s' -> %s", p->kv_stores[i], url);
         }
-        if (at_start)
-            printf("  store    kv '%s' -> %s\n", p->kv_stores[i], getenv(var));
     }
     if (parked)
         unpark_loops(gw);
+    return 0;
 }
 
 /* ---- each loop's pools ------------------------------------------------------ */
@@ -1541,8 +1649,11 @@ static void reload(gateway *gw)
     kumo__log_event("info", "reloading %s (generation %lu keeps serving meanwhile)", gw->cfg.dir, number - 1);
     uint64_t start = kumo__now_ms();
     int rc = generation_build(gw, number, &g, &built, &err);
+    if (rc == 0 && (rc = default_store_urls(gw, g, STORES_RELOAD, &err)) != 0) {
+        generation_release(g);
+        g = NULL;
+    }
     if (rc == 0) {
-        default_store_urls(gw, g, 0);
         size_t largest = largest_body(g->project);
         if (largest > gw->conf.max_request_entity_size)
             kumo__log_event("warn", "a function now accepts bodies of %zu bytes; until kumo up restarts, bodies over "
@@ -1598,7 +1709,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     gw->dev = cfg->dev || cfg->strict;
     gw->strict = cfg->strict;
 
-    if ((rc = generation_build(gw, 1, &gw->current, &built, err)) != 0)
+    if ((rc = generation_build(gw, 1, &gw->current, &built, err)) != 0 ||
+        (rc = default_store_urls(gw, gw->current, STORES_START, err)) != 0)
         goto out;
     atomic_store(&gw->current_number, 1);
     const generation *g = gw->current;
@@ -1638,7 +1750,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
            g->spec->nops, bound);
     printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at http://%s:%d/docs)\n",
            g->project->api_path, host, gw->port);
-    default_store_urls(gw, g, 1);
+    default_store_urls(gw, g, STORES_PRINT, err);
     printf("  data     %s\n", g->data_dir);
     if (gw->admin_fd >= 0)
         printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status; POST /reload (or SIGHUP) reloads\n",

@@ -89,6 +89,10 @@ void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res
         ctx->request_id = NULL;
         ctx->operation = NULL;
         ctx->deadline_ms = 0;
+        /* Blob streams the handler left open: writers are aborted (never
+         * visible), readers closed; then the store error is forgotten. */
+        kumo__blob_streams_release(ctx);
+        ctx->store_error[0] = '\0';
         kumo__arena_reset(&ctx->arena);
     }
 }

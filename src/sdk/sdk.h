@@ -77,6 +77,11 @@ struct kumo_ctx {
     const char *operation;
     const char *function;       /* the unit's name, for log lines */
     uint64_t deadline_ms;       /* epoch ms; 0: none */
+    /* Stores (src/sdk/stores): the backend's message of the invocation's last
+     * failed store call ("" when none), and the blob writers and readers the
+     * handler left open, released by kumo__invocation_clear. */
+    char store_error[256];
+    struct kumo__blob_open *blob_streams;
 };
 
 /* Prepares ctx/req/res for one invocation (arena must be initialised). */
@@ -182,6 +187,18 @@ typedef struct kumo__queue_driver {
     int (*nack)(kumo__queue *q, const char *receipt, uint64_t delay_ms);
 } kumo__queue_driver;
 
+/* KUMO_STORE_<NAME> for a store name into buf: 0, or KUMO_EINVAL when the
+ * name is empty, too long, or has other than letters, digits, '-', '_'. */
+int kumo__store_env_name(const char *name, char *buf, size_t size);
+/* The value of `key` in a store URL's query (after '?', '&'-separated,
+ * undecoded) copied into buf: 1 when present, 0 when absent. */
+int kumo__url_query(const char *url, const char *key, char *buf, size_t size);
+/* Records a failed call's message in ctx->store_error (msg "" or NULL: the
+ * code's kumo_strerror). */
+void kumo__store_error_set(kumo_ctx *ctx, int code, const char *msg);
+/* Aborts the writers and closes the readers an invocation left open. */
+void kumo__blob_streams_release(kumo_ctx *ctx);
+
 /* Stores by name, as kumo__kv_store: opened from KUMO_STORE_<NAME>, cached. */
 kumo__blob *kumo__blob_store(const char *name, int *err);
 kumo__queue *kumo__queue_store(const char *name, int *err);
@@ -195,10 +212,16 @@ kumo__kv *kumo__kv_store(const char *name, int *err);
 /* Opens a kv store from a URL directly (tests, tools). */
 int kumo__kv_open_url(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen);
 void kumo__kv_close(kumo__kv *kv);
-/* Closes every cached store (worker exit). */
+void kumo__blob_close(kumo__blob *b);
+void kumo__queue_close(kumo__queue *q);
+/* Closes every cached store, kv, blob and queue (worker exit). */
 void kumo__kv_close_all(void);
+void kumo__blob_close_all(void);
+void kumo__queue_close_all(void);
 
 extern const kumo__kv_driver kumo__kv_sqlite_driver;
+extern const kumo__blob_driver kumo__blob_file_driver;
+extern const kumo__queue_driver kumo__queue_sqlite_driver;
 /* The AWS drivers (stores/dynamodb.c, s3.c, sqs.c over stores/aws.c). */
 extern const kumo__kv_driver kumo__kv_dynamodb_driver;
 extern const kumo__blob_driver kumo__blob_s3_driver;

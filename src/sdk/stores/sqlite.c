@@ -7,9 +7,19 @@
  * store needs no DDL and one file may hold them all (the driver opens a URL
  * without knowing which store it serves; kv->name is bound on each call):
  *
- *   kumo_kv(store TEXT, key BLOB, value BLOB, version INTEGER,
+ *   kumo_kv(store TEXT, key BLOB, value BLOB, version INTEGER, expires INTEGER,
  *           PRIMARY KEY (store, key)) WITHOUT ROWID
+ *   kumo_kv_expires ON kumo_kv(expires) WHERE expires IS NOT NULL
  *   kumo_kv_clock(id = 1, version INTEGER)
+ *
+ * TTL: `expires` is the epoch millisecond after which the row reads as
+ * absent (NULL: never). Every read filters on it, so expiry is exact to the
+ * millisecond whatever the purge does. Expired rows are purged lazily: a
+ * get that meets one deletes it, and every write first deletes the rows
+ * whose time has passed (through the partial index, so it costs nothing when
+ * none has) in its own transaction, which also makes "put only if absent"
+ * and CAS see an expired key as absent. A file written before TTLs existed
+ * gains the column and the index when it is opened.
  *
  * WITHOUT ROWID keeps a row where its key sorts, which suits short JSON
  * documents and prefix scans; big values spill to overflow pages that a
@@ -34,10 +44,13 @@
  * none when the prefix is empty or all 0xff). LIKE would not use the index
  * and would treat '%' and '_' in keys as wildcards.
  *
+ * The URL's query: create=false opens only an existing file that already
+ * has the tables (nothing is created; a missing one is KUMO_EUNAVAILABLE).
+ *
  * Errors map to KUMO_E* codes: SQLITE_BUSY after the timeout is
  * KUMO_ETIMEDOUT, a file that cannot be opened KUMO_EUNAVAILABLE, the rest
  * KUMO_EIO; the sqlite message goes to the open's err buffer or, for later
- * calls (which have none), to an error log line.
+ * calls, to the handle's `error` (kumo_store_error) and an error log line.
  */
 #include "sdk/sdk.h"
 
@@ -48,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define BUSY_TIMEOUT_MS 5000
 #define VALUE_MAX (16u << 20)
@@ -64,25 +78,34 @@ enum {
     ST_DELETE,
     ST_LIST,
     ST_LIST_OPEN,
+    ST_PURGE,
+    ST_PURGE_KEY,
+    ST_BEGIN_READ,
     ST_COUNT
 };
 
 static const char *const sql[ST_COUNT] = {
-    [ST_GET] = "SELECT value, version FROM kumo_kv WHERE store = ?1 AND key = ?2",
+    [ST_GET] = "SELECT value, version, coalesce(expires <= ?3, 0) FROM kumo_kv WHERE store = ?1 AND key = ?2",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_CLOCK] = "UPDATE kumo_kv_clock SET version = version + 1 WHERE id = 1 RETURNING version",
-    [ST_UPSERT] = "INSERT INTO kumo_kv (store, key, value, version) VALUES (?1, ?2, ?3, ?4) "
-                  "ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, version = excluded.version",
-    [ST_INSERT] = "INSERT INTO kumo_kv (store, key, value, version) VALUES (?1, ?2, ?3, ?4) "
+    [ST_UPSERT] = "INSERT INTO kumo_kv (store, key, value, version, expires) VALUES (?1, ?2, ?3, ?4, ?6) "
+                  "ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, version = excluded.version, "
+                  "expires = excluded.expires",
+    [ST_INSERT] = "INSERT INTO kumo_kv (store, key, value, version, expires) VALUES (?1, ?2, ?3, ?4, ?6) "
                   "ON CONFLICT (store, key) DO NOTHING",
-    [ST_UPDATE] = "UPDATE kumo_kv SET value = ?3, version = ?4 WHERE store = ?1 AND key = ?2 AND version = ?5",
-    [ST_DELETE] = "DELETE FROM kumo_kv WHERE store = ?1 AND key = ?2",
+    [ST_UPDATE] = "UPDATE kumo_kv SET value = ?3, version = ?4, expires = ?6 "
+                  "WHERE store = ?1 AND key = ?2 AND version = ?5",
+    [ST_DELETE] = "DELETE FROM kumo_kv WHERE store = ?1 AND key = ?2 AND (expires IS NULL OR expires > ?3)",
     [ST_LIST] = "SELECT key, CASE WHEN ?4 THEN value END, version FROM kumo_kv "
-                "WHERE store = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT ?5",
+                "WHERE store = ?1 AND key >= ?2 AND key < ?3 AND (expires IS NULL OR expires > ?6) "
+                "ORDER BY key LIMIT ?5",
     [ST_LIST_OPEN] = "SELECT key, CASE WHEN ?4 THEN value END, version FROM kumo_kv "
-                     "WHERE store = ?1 AND key >= ?2 ORDER BY key LIMIT ?5",
+                     "WHERE store = ?1 AND key >= ?2 AND (expires IS NULL OR expires > ?6) ORDER BY key LIMIT ?5",
+    [ST_PURGE] = "DELETE FROM kumo_kv WHERE expires <= ?1",
+    [ST_PURGE_KEY] = "DELETE FROM kumo_kv WHERE store = ?1 AND key = ?2 AND expires <= ?3",
+    [ST_BEGIN_READ] = "BEGIN",
 };
 
 static const char schema[] =
@@ -91,6 +114,18 @@ static const char schema[] =
     "  PRIMARY KEY (store, key)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS kumo_kv_clock (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO kumo_kv_clock (id, version) VALUES (1, 0);";
+
+/* Files from before TTLs: run when `expires` is missing. */
+static const char schema_ttl[] = "ALTER TABLE kumo_kv ADD COLUMN expires INTEGER;";
+static const char schema_ttl_index[] =
+    "CREATE INDEX IF NOT EXISTS kumo_kv_expires ON kumo_kv (expires) WHERE expires IS NOT NULL;";
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 typedef struct sqlite_kv {
     kumo__kv base;   /* first: the store layer sees a kumo__kv */
@@ -119,11 +154,12 @@ static int map_error(int rc)
     }
 }
 
-/* Maps a failed step and logs sqlite's message (no err buffer here). */
+/* Maps a failed step, keeps sqlite's message for kumo_store_error and logs
+ * it. */
 static int fail(sqlite_kv *s, const char *what, int rc)
 {
-    kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s': sqlite %s: %s", s->base.name ? s->base.name : "?", what,
-             sqlite3_errmsg(s->db));
+    snprintf(s->base.error, sizeof(s->base.error), "sqlite %s: %s", what, sqlite3_errmsg(s->db));
+    kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s': %s", s->base.name ? s->base.name : "?", s->base.error);
     return map_error(rc);
 }
 
@@ -194,24 +230,31 @@ static void sqlite_close(kumo__kv *kv)
 static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen)
 {
     int rc;
-    const char *path = url + strlen("sqlite:");
-    if (strncmp(path, "//", 2) == 0)
-        path += 2;
+    char path[4096], create[8] = "true";
+    const char *p = url + strlen("sqlite:");
+    if (strncmp(p, "//", 2) == 0)
+        p += 2;
     *out = NULL;
-    if (*path == '\0') {
-        snprintf(err, errlen, "store URL '%s' has no path; expected sqlite:PATH", url);
+    size_t plen = strcspn(p, "?");
+    if (plen == 0 || plen >= sizeof(path)) {
+        snprintf(err, errlen, "store URL '%s' has no path (or one too long); expected sqlite:PATH", url);
         return KUMO_EINVAL;
     }
+    memcpy(path, p, plen);
+    path[plen] = '\0';
+    kumo__url_query(url, "create", create, sizeof(create));
+    int may_create = strcmp(create, "false") != 0;
     sqlite_kv *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
-    rc = make_parent(path, err, errlen);
-    if (rc != 0)
+    if (may_create && (rc = make_parent(path, err, errlen)) != 0)
         goto out;
-    int src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int src = sqlite3_open_v2(path, &s->db,
+                              SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
+                              NULL);
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
         rc = map_error(src);
@@ -220,9 +263,18 @@ static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     const char *step = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL";
     src = sqlite3_exec(s->db, step, NULL, NULL, NULL);
-    if (src == SQLITE_OK) {
+    if (src == SQLITE_OK && may_create) {
         step = schema;
         src = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+    }
+    if (src == SQLITE_OK && may_create &&
+        sqlite3_exec(s->db, "SELECT expires FROM kumo_kv LIMIT 0", NULL, NULL, NULL) != SQLITE_OK) {
+        step = schema_ttl;
+        src = sqlite3_exec(s->db, schema_ttl, NULL, NULL, NULL);
+    }
+    if (src == SQLITE_OK && may_create) {
+        step = schema_ttl_index;
+        src = sqlite3_exec(s->db, schema_ttl_index, NULL, NULL, NULL);
     }
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s (while running \"%.40s...\")", path, sqlite3_errmsg(s->db), step);
@@ -232,8 +284,9 @@ static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen
     for (int i = 0; i < ST_COUNT; i++) {
         src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (src != SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
-            rc = map_error(src);
+            snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(s->db),
+                     may_create ? "" : " (create=false: the tables must exist)");
+            rc = may_create ? map_error(src) : KUMO_EUNAVAILABLE;
             goto out;
         }
     }
@@ -244,13 +297,16 @@ out:
     return rc;
 }
 
-static int sqlite_get(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, kumo_kv_item *out)
+/* A get with the lock held. An expired row found is purged when `purge`
+ * (outside a read transaction), its failure ignored: the next write
+ * purges it anyway. */
+static int get_locked(sqlite_kv *s, kumo__arena *a, const char *key, size_t klen, int purge, kumo_kv_item *out)
 {
-    sqlite_kv *s = (sqlite_kv *)kv;
     sqlite3_stmt *st = s->st[ST_GET];
     int rc;
-    pthread_mutex_lock(&s->lock);
+    int64_t now = now_ms();
     bind_key(s, st, key, klen);
+    sqlite3_bind_int64(st, 3, now);
     int src = sqlite3_step(st);
     if (src == SQLITE_DONE) {
         rc = KUMO_ENOTFOUND;
@@ -259,6 +315,17 @@ static int sqlite_get(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen
     if (src != SQLITE_ROW) {
         rc = fail(s, "get", src);
         goto out;
+    }
+    if (sqlite3_column_int(st, 2)) {
+        done(st);
+        if (purge) {
+            sqlite3_stmt *pk = s->st[ST_PURGE_KEY];
+            bind_key(s, pk, key, klen);
+            sqlite3_bind_int64(pk, 3, now);
+            sqlite3_step(pk);
+            done(pk);
+        }
+        return KUMO_ENOTFOUND;
     }
     const void *v = sqlite3_column_blob(st, 0);
     size_t n = (size_t)sqlite3_column_bytes(st, 0);
@@ -275,6 +342,34 @@ static int sqlite_get(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen
     rc = 0;
 out:
     done(st);
+    return rc;
+}
+
+static int sqlite_get(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, kumo_kv_item *out)
+{
+    sqlite_kv *s = (sqlite_kv *)kv;
+    pthread_mutex_lock(&s->lock);
+    int rc = get_locked(s, a, key, klen, 1, out);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* Every key read in one read transaction: one snapshot of the file. */
+static int sqlite_get_many(kumo__kv *kv, kumo__arena *a, const char *const *keys, size_t n, kumo_kv_item *out)
+{
+    sqlite_kv *s = (sqlite_kv *)kv;
+    int rc;
+    pthread_mutex_lock(&s->lock);
+    rc = exec_st(s, ST_BEGIN_READ);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = get_locked(s, a, keys[i], strlen(keys[i]), 0, &out[i]);
+        if (rc == KUMO_ENOTFOUND) {
+            memset(&out[i], 0, sizeof(out[i]));
+            rc = 0;
+        }
+    }
+    if (sqlite3_get_autocommit(s->db) == 0)
+        exec_st(s, ST_COMMIT);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -282,17 +377,33 @@ out:
 static int sqlite_put(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen,
                       uint64_t expect_version, uint64_t ttl_ms, uint64_t *new_version)
 {
-    if (ttl_ms != 0)
-        return KUMO_EINVAL; /* TTL: sqlite driver version 2 is being written */
     sqlite_kv *s = (sqlite_kv *)kv;
     int rc, src, in_tx = 0;
-    if (vlen > VALUE_MAX)
+    if (vlen > VALUE_MAX) {
+        snprintf(s->base.error, sizeof(s->base.error), "value of %zu bytes over the sqlite driver's %u", vlen,
+                 VALUE_MAX);
         return KUMO_ETOOBIG;
+    }
+    if (ttl_ms > (uint64_t)INT64_MAX / 2) {
+        snprintf(s->base.error, sizeof(s->base.error), "TTL of %llu ms is out of range",
+                 (unsigned long long)ttl_ms);
+        return KUMO_EINVAL;
+    }
+    int64_t now = now_ms();
     pthread_mutex_lock(&s->lock);
     rc = exec_st(s, ST_BEGIN);
     if (rc != 0)
         goto out;
     in_tx = 1;
+
+    sqlite3_stmt *purge = s->st[ST_PURGE];
+    sqlite3_bind_int64(purge, 1, now);
+    src = sqlite3_step(purge);
+    done(purge);
+    if (src != SQLITE_DONE) {
+        rc = fail(s, "purge of expired keys", src);
+        goto out;
+    }
 
     sqlite3_stmt *clock = s->st[ST_CLOCK];
     src = sqlite3_step(clock);
@@ -310,6 +421,10 @@ static int sqlite_put(kumo__kv *kv, const char *key, size_t klen, const void *va
     sqlite3_bind_int64(st, 4, version);
     if (which == ST_UPDATE)
         sqlite3_bind_int64(st, 5, (sqlite3_int64)expect_version);
+    if (ttl_ms)
+        sqlite3_bind_int64(st, 6, now + (int64_t)ttl_ms);
+    else
+        sqlite3_bind_null(st, 6);
     src = sqlite3_step(st);
     done(st);
     if (src != SQLITE_DONE) {
@@ -340,6 +455,7 @@ static int sqlite_del(kumo__kv *kv, const char *key, size_t klen)
     int rc = 0;
     pthread_mutex_lock(&s->lock);
     bind_key(s, st, key, klen);
+    sqlite3_bind_int64(st, 3, now_ms());
     int src = sqlite3_step(st);
     done(st);
     if (src != SQLITE_DONE)
@@ -399,6 +515,7 @@ static int sqlite_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const c
         sqlite3_bind_blob(st, 3, upper, (int)ulen, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, values);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)limit + 1);   /* one more: is there a next page? */
+    sqlite3_bind_int64(st, 6, now_ms());
     size_t count = 0;
     int more = 0, src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -445,4 +562,5 @@ const kumo__kv_driver kumo__kv_sqlite_driver = {
     .put = sqlite_put,
     .del = sqlite_del,
     .list = sqlite_list,
+    .get_many = sqlite_get_many,
 };

@@ -1,5 +1,8 @@
 /*
- * store.c: the kv API of kumo.h over the drivers of sdk.h.
+ * store.c: the kv API of kumo.h over the drivers of sdk.h, and what every
+ * kind of store shares: the store name to environment variable rule, the
+ * URL query lookup and kumo_store_error. blob.c and queue.c are its
+ * counterparts for the other two kinds, built the same way.
  *
  * A handler names a store ("todos"); the process finds its URL in the
  * environment variable KUMO_STORE_TODOS (set by the runtime or the platform
@@ -15,6 +18,11 @@
  * Every argument is checked here, once, so drivers can trust them: ctx (the
  * arena that results live in) and store are required, keys are 1 to
  * KUMO_KV_KEY_MAX bytes (KUMO_ETOOBIG beyond), list limits are 1..1000.
+ *
+ * kumo_store_error: every failed call copies the driver's message (the
+ * handle's `error`, cleared before each call) or, when it left none, the
+ * code's description into ctx->store_error, where it stays until another
+ * call fails or the invocation ends.
  *
  * A new driver is one file and one line in `drivers`.
  */
@@ -51,7 +59,7 @@ int kumo__kv_open_url(const char *url, const char *name, kumo__kv **out, char *e
     }
     const char *colon = strchr(url, ':');
     if (colon == NULL) {
-        snprintf(err, errlen, "store URL '%s' has no scheme; expected e.g. sqlite:PATH", url);
+        snprintf(err, errlen, "store URL has no scheme; expected e.g. sqlite:PATH");
         return KUMO_EINVAL;
     }
     size_t slen = (size_t)(colon - url);
@@ -60,7 +68,8 @@ int kumo__kv_open_url(const char *url, const char *name, kumo__kv **out, char *e
         if (strlen(drivers[i]->scheme) == slen && strncmp(drivers[i]->scheme, url, slen) == 0)
             drv = drivers[i];
     if (drv == NULL) {
-        snprintf(err, errlen, "store URL '%s': no kv driver for scheme '%.*s'", url, (int)slen, url);
+        /* Not the URL: it may hold a password. */
+        snprintf(err, errlen, "no kv driver for scheme '%.*s'", (int)slen, url);
         return KUMO_EINVAL;
     }
     if (drv->version != KUMO_KV_DRIVER_VERSION) {
@@ -94,9 +103,11 @@ void kumo__kv_close(kumo__kv *kv)
     free(name);
 }
 
+/* ---- shared by kv, blob and queue ------------------------------------ */
+
 /* KUMO_STORE_<NAME>: upper case, '-' as '_'; other than letters, digits,
  * '-' and '_' a name cannot be spelled as a variable and is refused. */
-static int env_name(const char *name, char *buf, size_t size)
+int kumo__store_env_name(const char *name, char *buf, size_t size)
 {
     size_t n = strlen(name);
     if (n == 0 || n > STORE_NAME_MAX || sizeof("KUMO_STORE_") + n > size)
@@ -116,14 +127,55 @@ static int env_name(const char *name, char *buf, size_t size)
     return 0;
 }
 
-kumo__kv *kumo__kv_store(const char *name, int *err)
+int kumo__url_query(const char *url, const char *key, char *buf, size_t size)
+{
+    const char *q = strchr(url, '?');
+    size_t klen = strlen(key);
+    if (q == NULL)
+        return 0;
+    for (const char *p = q + 1; *p;) {
+        const char *end = strchr(p, '&');
+        if (end == NULL)
+            end = p + strlen(p);
+        if ((size_t)(end - p) > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            size_t vlen = (size_t)(end - p) - klen - 1;
+            if (size) {
+                if (vlen >= size)
+                    vlen = size - 1;
+                memcpy(buf, p + klen + 1, vlen);
+                buf[vlen] = '\0';
+            }
+            return 1;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+void kumo__store_error_set(kumo_ctx *ctx, int code, const char *msg)
+{
+    if (ctx == NULL || code == 0)
+        return;
+    snprintf(ctx->store_error, sizeof(ctx->store_error), "%s", msg && *msg ? msg : kumo_strerror(code));
+}
+
+const char *kumo_store_error(const kumo_ctx *ctx)
+{
+    return ctx ? ctx->store_error : "";
+}
+
+/* ---- kv stores by name ------------------------------------------------ */
+
+/* The store named `name`, or NULL with the code in *err and a message for
+ * kumo_store_error in msg. */
+static kumo__kv *kv_store(const char *name, int *err, char *msg, size_t msglen)
 {
     kumo__kv *kv = NULL;
     char var[sizeof("KUMO_STORE_") + STORE_NAME_MAX];
-    char msg[512];
     int rc = KUMO_EINVAL;
 
-    if (name == NULL || env_name(name, var, sizeof(var)) != 0)
+    snprintf(msg, msglen, "kv store '%s' is not a valid store name", name ? name : "(null)");
+    if (name == NULL || kumo__store_env_name(name, var, sizeof(var)) != 0)
         goto out_unlocked;
     pthread_mutex_lock(&stores_lock);
     if (nstores && stores_pid != getpid())
@@ -137,18 +189,23 @@ kumo__kv *kumo__kv_store(const char *name, int *err)
     }
     const char *url = getenv(var);
     if (url == NULL || *url == '\0') {
-        kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s': %s is not set; declare the store in kumo.yaml", name, var);
+        snprintf(msg, msglen, "kv store '%s': %s is not set; declare the store in kumo.yaml", name, var);
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
         rc = KUMO_EINVAL;
         goto out;
     }
     if (nstores == STORES_MAX) {
-        kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s': more than %d stores in one process", name, STORES_MAX);
+        snprintf(msg, msglen, "kv store '%s': more than %d stores in one process", name, STORES_MAX);
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
         rc = KUMO_EINVAL;
         goto out;
     }
-    rc = kumo__kv_open_url(url, name, &kv, msg, sizeof(msg));
+    char omsg[512];
+    rc = kumo__kv_open_url(url, name, &kv, omsg, sizeof(omsg));
     if (rc != 0) {
-        kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s' (%s): %s", name, var, msg);
+        /* The URL itself is not logged: it may hold a password. */
+        snprintf(msg, msglen, "kv store '%s' (%s): %s", name, var, omsg);
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
         kv = NULL;
         goto out;
     }
@@ -162,6 +219,12 @@ out_unlocked:
     return kv;
 }
 
+kumo__kv *kumo__kv_store(const char *name, int *err)
+{
+    char msg[256];
+    return kv_store(name, err, msg, sizeof(msg));
+}
+
 void kumo__kv_close_all(void)
 {
     pthread_mutex_lock(&stores_lock);
@@ -173,6 +236,8 @@ void kumo__kv_close_all(void)
     }
     nstores = 0;
     pthread_mutex_unlock(&stores_lock);
+    kumo__blob_close_all();
+    kumo__queue_close_all();
 }
 
 /* ---- the public API -------------------------------------------------- */
@@ -202,8 +267,22 @@ static int prepare(kumo_ctx *ctx, const char *store, const char *key, size_t *kl
             return rc;
     }
     int rc;
-    *kv = kumo__kv_store(store, &rc);
-    return *kv ? 0 : rc;
+    char msg[256];
+    *kv = kv_store(store, &rc, msg, sizeof(msg));
+    if (*kv == NULL) {
+        kumo__store_error_set(ctx, rc, msg);
+        return rc;
+    }
+    (*kv)->error[0] = '\0';
+    return 0;
+}
+
+/* A driver call's result, its message recorded when it failed. */
+static int result(kumo_ctx *ctx, kumo__kv *kv, int rc)
+{
+    if (rc != 0)
+        kumo__store_error_set(ctx, rc, kv->error);
+    return rc;
 }
 
 int kumo_kv_get(kumo_ctx *ctx, const char *store, const char *key, kumo_kv_item *out)
@@ -216,14 +295,14 @@ int kumo_kv_get(kumo_ctx *ctx, const char *store, const char *key, kumo_kv_item 
     int rc = prepare(ctx, store, key, &klen, &kv);
     if (rc != 0)
         return rc;
-    rc = kv->driver->get(kv, &ctx->arena, key, klen, out);
+    rc = result(ctx, kv, kv->driver->get(kv, &ctx->arena, key, klen, out));
     if (rc != 0)
         memset(out, 0, sizeof(*out));
     return rc;
 }
 
 static int put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t expect,
-               uint64_t *new_version)
+               uint64_t ttl_ms, uint64_t *new_version)
 {
     kumo__kv *kv;
     size_t klen;
@@ -232,12 +311,18 @@ static int put(kumo_ctx *ctx, const char *store, const char *key, const void *va
     int rc = prepare(ctx, store, key, &klen, &kv);
     if (rc != 0)
         return rc;
-    return kv->driver->put(kv, key, klen, value ? value : "", len, expect, 0, new_version);
+    return result(ctx, kv, kv->driver->put(kv, key, klen, value ? value : "", len, expect, ttl_ms, new_version));
 }
 
 int kumo_kv_put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len)
 {
-    return put(ctx, store, key, value, len, UINT64_MAX, NULL);
+    return put(ctx, store, key, value, len, UINT64_MAX, 0, NULL);
+}
+
+int kumo_kv_put_ttl(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
+                    uint64_t ttl_ms)
+{
+    return put(ctx, store, key, value, len, UINT64_MAX, ttl_ms, NULL);
 }
 
 int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
@@ -246,7 +331,7 @@ int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *v
     /* UINT64_MAX means "unconditional" to drivers; no stored version is it. */
     if (version == UINT64_MAX)
         return KUMO_EINVAL;
-    return put(ctx, store, key, value, len, version, new_version);
+    return put(ctx, store, key, value, len, version, 0, new_version);
 }
 
 int kumo_kv_delete(kumo_ctx *ctx, const char *store, const char *key)
@@ -258,7 +343,7 @@ int kumo_kv_delete(kumo_ctx *ctx, const char *store, const char *key)
     int rc = prepare(ctx, store, key, &klen, &kv);
     if (rc != 0)
         return rc;
-    return kv->driver->del(kv, key, klen);
+    return result(ctx, kv, kv->driver->del(kv, key, klen));
 }
 
 /* prefix NULL or "" lists everything; cursor NULL or "" starts at the
@@ -282,7 +367,46 @@ int kumo_kv_list(kumo_ctx *ctx, const char *store, const char *prefix, const cha
         return rc;
     rc = kv->driver->list(kv, &ctx->arena, prefix ? prefix : "", cursor && *cursor ? cursor : NULL, limit,
                           values != 0, out);
-    if (rc != 0)
+    if (result(ctx, kv, rc) != 0)
         memset(out, 0, sizeof(*out));
     return rc;
+}
+
+/* Up to LIST_LIMIT_MAX keys at once; n == 0 is an empty success. Drivers
+ * without get_many are asked key by key (no common snapshot then). */
+int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *const *keys, size_t n, kumo_kv_item *out)
+{
+    kumo__kv *kv;
+    size_t klen;
+    if (n > LIST_LIMIT_MAX || (n > 0 && (keys == NULL || out == NULL)))
+        return KUMO_EINVAL;
+    if (n > 0)
+        memset(out, 0, n * sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_key(keys[i], &klen);
+        if (rc != 0)
+            return rc;
+    }
+    int rc = prepare(ctx, store, NULL, NULL, &kv);
+    if (rc != 0 || n == 0)
+        return rc;
+    if (kv->driver->get_many) {
+        rc = kv->driver->get_many(kv, &ctx->arena, keys, n, out);
+    } else {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            rc = kv->driver->get(kv, &ctx->arena, keys[i], strlen(keys[i]), &out[i]);
+            if (rc == KUMO_ENOTFOUND) {
+                memset(&out[i], 0, sizeof(out[i]));
+                rc = 0;
+            }
+        }
+    }
+    if (result(ctx, kv, rc) != 0) {
+        memset(out, 0, n * sizeof(*out));
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (out[i].key == NULL)
+            out[i].key = keys[i];   /* absent: value NULL, version 0 */
+    return 0;
 }

@@ -1,0 +1,468 @@
+/*
+ * blob.c: the blob API of kumo.h over the blob drivers of sdk.h; store.c's
+ * counterpart for objects (read it first: the same name rule, cache and
+ * error recording).
+ *
+ * Arguments are checked here once so drivers can trust them: keys are 1 to
+ * KUMO_BLOB_KEY_MAX bytes (KUMO_ETOOBIG beyond), never absolute and never
+ * with a ".." segment (KUMO_EINVAL), content types are printable and at most
+ * CONTENT_TYPE_MAX bytes ("application/octet-stream" when none is given),
+ * list limits are 1..1000.
+ *
+ * Streams: a writer or reader is a small malloc'd wrapper around the
+ * driver's stream, linked into its invocation's list (ctx->blob_streams) so
+ * that kumo__invocation_clear can abort the writers and close the readers a
+ * handler forgot: a forgotten writer never becomes visible and no fd
+ * outlives the invocation. Commit, abort and close unlink and free it.
+ */
+#include "sdk/sdk.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const kumo__blob_driver *const drivers[] = {
+    &kumo__blob_file_driver,
+};
+
+#define STORES_MAX 32
+#define STORE_NAME_MAX 64
+#define LIST_LIMIT_MAX 1000
+#define CONTENT_TYPE_MAX 255
+#define DEFAULT_CONTENT_TYPE "application/octet-stream"
+
+static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
+static kumo__blob *stores[STORES_MAX];
+static size_t nstores;
+static pid_t stores_pid;   /* the process that opened stores[] */
+
+/* An open writer or reader, in its invocation's list. */
+struct kumo__blob_open {
+    struct kumo__blob_open *next, *prev;
+    kumo_ctx *ctx;
+    kumo__blob *blob;
+    kumo__blob_stream *stream;
+    int writer;
+};
+struct kumo_blob_writer {
+    struct kumo__blob_open o;
+};
+struct kumo_blob_reader {
+    struct kumo__blob_open o;
+};
+
+int kumo__blob_open_url(const char *url, const char *name, kumo__blob **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (url == NULL || name == NULL) {
+        snprintf(err, errlen, "no store URL given");
+        return KUMO_EINVAL;
+    }
+    const char *colon = strchr(url, ':');
+    if (colon == NULL) {
+        snprintf(err, errlen, "store URL has no scheme; expected e.g. file:DIR");
+        return KUMO_EINVAL;
+    }
+    size_t slen = (size_t)(colon - url);
+    const kumo__blob_driver *drv = NULL;
+    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+        if (strlen(drivers[i]->scheme) == slen && strncmp(drivers[i]->scheme, url, slen) == 0)
+            drv = drivers[i];
+    if (drv == NULL) {
+        snprintf(err, errlen, "no blob driver for scheme '%.*s'", (int)slen, url);
+        return KUMO_EINVAL;
+    }
+    if (drv->version != KUMO_BLOB_DRIVER_VERSION) {
+        snprintf(err, errlen, "blob driver '%s' has version %d, expected %d", drv->scheme, drv->version,
+                 KUMO_BLOB_DRIVER_VERSION);
+        return KUMO_EINVAL;
+    }
+    char *dup = strdup(name);
+    if (dup == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    kumo__blob *b = NULL;
+    int rc = drv->open(url, &b, err, errlen);
+    if (rc != 0) {
+        free(dup);
+        return rc;
+    }
+    b->driver = drv;
+    b->name = dup;
+    *out = b;
+    return 0;
+}
+
+void kumo__blob_close(kumo__blob *b)
+{
+    if (b == NULL)
+        return;
+    char *name = b->name;
+    b->driver->close(b);
+    free(name);
+}
+
+static kumo__blob *blob_store(const char *name, int *err, char *msg, size_t msglen)
+{
+    kumo__blob *b = NULL;
+    char var[sizeof("KUMO_STORE_") + STORE_NAME_MAX];
+    int rc = KUMO_EINVAL;
+
+    snprintf(msg, msglen, "blob store '%s' is not a valid store name", name ? name : "(null)");
+    if (name == NULL || kumo__store_env_name(name, var, sizeof(var)) != 0)
+        goto out_unlocked;
+    pthread_mutex_lock(&stores_lock);
+    if (nstores && stores_pid != getpid())
+        nstores = 0;   /* a forked child: the parent's handles are not ours */
+    for (size_t i = 0; i < nstores; i++) {
+        if (strcmp(stores[i]->name, name) == 0) {
+            b = stores[i];
+            rc = 0;
+            goto out;
+        }
+    }
+    const char *url = getenv(var);
+    if (url == NULL || *url == '\0') {
+        snprintf(msg, msglen, "blob store '%s': %s is not set; declare the store in kumo.yaml", name, var);
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
+        goto out;
+    }
+    if (nstores == STORES_MAX) {
+        snprintf(msg, msglen, "blob store '%s': more than %d stores in one process", name, STORES_MAX);
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
+        goto out;
+    }
+    char omsg[512];
+    rc = kumo__blob_open_url(url, name, &b, omsg, sizeof(omsg));
+    if (rc != 0) {
+        snprintf(msg, msglen, "blob store '%s' (%s): %s", name, var, omsg);
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
+        b = NULL;
+        goto out;
+    }
+    stores[nstores++] = b;
+    stores_pid = getpid();
+out:
+    pthread_mutex_unlock(&stores_lock);
+out_unlocked:
+    if (err)
+        *err = rc;
+    return b;
+}
+
+kumo__blob *kumo__blob_store(const char *name, int *err)
+{
+    char msg[256];
+    return blob_store(name, err, msg, sizeof(msg));
+}
+
+void kumo__blob_close_all(void)
+{
+    pthread_mutex_lock(&stores_lock);
+    if (stores_pid != getpid())
+        nstores = 0;
+    for (size_t i = 0; i < nstores; i++) {
+        kumo__blob_close(stores[i]);
+        stores[i] = NULL;
+    }
+    nstores = 0;
+    pthread_mutex_unlock(&stores_lock);
+}
+
+/* ---- argument checks ---------------------------------------------------- */
+
+/* 0, KUMO_EINVAL (NULL, empty, absolute, a ".." segment) or KUMO_ETOOBIG. */
+static int check_key(const char *key)
+{
+    if (key == NULL)
+        return KUMO_EINVAL;
+    size_t n = strnlen(key, KUMO_BLOB_KEY_MAX + 1);
+    if (n == 0 || key[0] == '/')
+        return KUMO_EINVAL;
+    if (n > KUMO_BLOB_KEY_MAX)
+        return KUMO_ETOOBIG;
+    for (const char *seg = key; seg;) {
+        const char *slash = strchr(seg, '/');
+        size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+        if (len == 2 && seg[0] == '.' && seg[1] == '.')
+            return KUMO_EINVAL;
+        seg = slash ? slash + 1 : NULL;
+    }
+    return 0;
+}
+
+static int check_content_type(const char *ct)
+{
+    size_t n = strnlen(ct, CONTENT_TYPE_MAX + 1);
+    if (n == 0 || n > CONTENT_TYPE_MAX)
+        return KUMO_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)ct[i] < 0x20 || ct[i] == 0x7f)
+            return KUMO_EINVAL;
+    return 0;
+}
+
+/* Resolves ctx/store/key, the head of every call; records why it failed. */
+static int prepare(kumo_ctx *ctx, const char *store, const char *key, kumo__blob **b)
+{
+    if (ctx == NULL || store == NULL)
+        return KUMO_EINVAL;
+    if (key) {
+        int rc = check_key(key);
+        if (rc != 0) {
+            kumo__store_error_set(ctx, rc, rc == KUMO_ETOOBIG ? "blob key longer than KUMO_BLOB_KEY_MAX"
+                                                              : "blob key empty, absolute or with a '..' segment");
+            return rc;
+        }
+    }
+    int rc;
+    char msg[256];
+    *b = blob_store(store, &rc, msg, sizeof(msg));
+    if (*b == NULL) {
+        kumo__store_error_set(ctx, rc, msg);
+        return rc;
+    }
+    (*b)->error[0] = '\0';
+    return 0;
+}
+
+static int result(kumo_ctx *ctx, kumo__blob *b, int rc)
+{
+    if (rc != 0)
+        kumo__store_error_set(ctx, rc, b->error);
+    return rc;
+}
+
+/* ---- whole objects ------------------------------------------------------ */
+
+int kumo_blob_put(kumo_ctx *ctx, const char *store, const char *key, const void *data, size_t len,
+                  const char *content_type)
+{
+    kumo__blob *b;
+    if (key == NULL || (data == NULL && len > 0))
+        return KUMO_EINVAL;
+    if (content_type == NULL)
+        content_type = DEFAULT_CONTENT_TYPE;
+    if (check_content_type(content_type) != 0)
+        return KUMO_EINVAL;
+    int rc = prepare(ctx, store, key, &b);
+    if (rc != 0)
+        return rc;
+    return result(ctx, b, b->driver->put(b, key, data ? data : "", len, content_type));
+}
+
+int kumo_blob_get(kumo_ctx *ctx, const char *store, const char *key, const void **data, size_t *len,
+                  kumo_blob_info *info)
+{
+    kumo__blob *b;
+    kumo_blob_info local;
+    if (data == NULL || len == NULL || key == NULL)
+        return KUMO_EINVAL;
+    *data = NULL;
+    *len = 0;
+    if (info == NULL)
+        info = &local;
+    memset(info, 0, sizeof(*info));
+    int rc = prepare(ctx, store, key, &b);
+    if (rc != 0)
+        return rc;
+    rc = result(ctx, b, b->driver->get(b, &ctx->arena, key, data, len, info));
+    if (rc != 0) {
+        *data = NULL;
+        *len = 0;
+        memset(info, 0, sizeof(*info));
+    }
+    return rc;
+}
+
+int kumo_blob_head(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_info *info)
+{
+    kumo__blob *b;
+    if (info == NULL || key == NULL)
+        return KUMO_EINVAL;
+    memset(info, 0, sizeof(*info));
+    int rc = prepare(ctx, store, key, &b);
+    if (rc != 0)
+        return rc;
+    rc = result(ctx, b, b->driver->head(b, &ctx->arena, key, info));
+    if (rc != 0)
+        memset(info, 0, sizeof(*info));
+    return rc;
+}
+
+int kumo_blob_delete(kumo_ctx *ctx, const char *store, const char *key)
+{
+    kumo__blob *b;
+    if (key == NULL)
+        return KUMO_EINVAL;
+    int rc = prepare(ctx, store, key, &b);
+    if (rc != 0)
+        return rc;
+    return result(ctx, b, b->driver->del(b, key));
+}
+
+int kumo_blob_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
+                   kumo_blob_page *out)
+{
+    kumo__blob *b;
+    if (out == NULL)
+        return KUMO_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (limit < 1 || limit > LIST_LIMIT_MAX)
+        return KUMO_EINVAL;
+    if (prefix && strnlen(prefix, KUMO_BLOB_KEY_MAX + 1) > KUMO_BLOB_KEY_MAX)
+        return KUMO_ETOOBIG;
+    if (cursor && *cursor && check_key(cursor) != 0)
+        return KUMO_EINVAL;
+    int rc = prepare(ctx, store, NULL, &b);
+    if (rc != 0)
+        return rc;
+    rc = result(ctx, b,
+                b->driver->list(b, &ctx->arena, prefix ? prefix : "", cursor && *cursor ? cursor : NULL, limit, out));
+    if (rc != 0)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+static void link_open(struct kumo__blob_open *o, kumo_ctx *ctx)
+{
+    o->ctx = ctx;
+    o->prev = NULL;
+    o->next = ctx->blob_streams;
+    if (o->next)
+        o->next->prev = o;
+    ctx->blob_streams = o;
+}
+
+static void unlink_open(struct kumo__blob_open *o)
+{
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        o->ctx->blob_streams = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+}
+
+int kumo_blob_writer_open(kumo_ctx *ctx, const char *store, const char *key, const char *content_type,
+                          kumo_blob_writer **out)
+{
+    kumo__blob *b;
+    if (out == NULL || key == NULL)
+        return KUMO_EINVAL;
+    *out = NULL;
+    if (content_type == NULL)
+        content_type = DEFAULT_CONTENT_TYPE;
+    if (check_content_type(content_type) != 0)
+        return KUMO_EINVAL;
+    int rc = prepare(ctx, store, key, &b);
+    if (rc != 0)
+        return rc;
+    kumo_blob_writer *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return KUMO_ENOMEM;
+    rc = result(ctx, b, b->driver->writer_open(b, key, content_type, &w->o.stream));
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+    w->o.blob = b;
+    w->o.writer = 1;
+    link_open(&w->o, ctx);
+    *out = w;
+    return 0;
+}
+
+int kumo_blob_write(kumo_blob_writer *w, const void *data, size_t len)
+{
+    if (w == NULL || (data == NULL && len > 0))
+        return KUMO_EINVAL;
+    if (len == 0)
+        return 0;
+    w->o.blob->error[0] = '\0';
+    return result(w->o.ctx, w->o.blob, w->o.blob->driver->write(w->o.stream, data, len));
+}
+
+int kumo_blob_writer_commit(kumo_blob_writer *w)
+{
+    if (w == NULL)
+        return KUMO_EINVAL;
+    unlink_open(&w->o);
+    w->o.blob->error[0] = '\0';
+    int rc = result(w->o.ctx, w->o.blob, w->o.blob->driver->commit(w->o.stream));
+    free(w);
+    return rc;
+}
+
+void kumo_blob_writer_abort(kumo_blob_writer *w)
+{
+    if (w == NULL)
+        return;
+    unlink_open(&w->o);
+    w->o.blob->driver->abort(w->o.stream);
+    free(w);
+}
+
+int kumo_blob_reader_open(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_reader **out,
+                          kumo_blob_info *info)
+{
+    kumo__blob *b;
+    kumo_blob_info local;
+    if (out == NULL || key == NULL)
+        return KUMO_EINVAL;
+    *out = NULL;
+    if (info == NULL)
+        info = &local;
+    memset(info, 0, sizeof(*info));
+    int rc = prepare(ctx, store, key, &b);
+    if (rc != 0)
+        return rc;
+    kumo_blob_reader *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return KUMO_ENOMEM;
+    rc = result(ctx, b, b->driver->reader_open(b, &ctx->arena, key, &r->o.stream, info));
+    if (rc != 0) {
+        memset(info, 0, sizeof(*info));
+        free(r);
+        return rc;
+    }
+    r->o.blob = b;
+    link_open(&r->o, ctx);
+    *out = r;
+    return 0;
+}
+
+int kumo_blob_read(kumo_blob_reader *r, void *buf, size_t cap, size_t *got)
+{
+    if (got)
+        *got = 0;
+    if (r == NULL || buf == NULL || got == NULL || cap == 0)
+        return KUMO_EINVAL;
+    r->o.blob->error[0] = '\0';
+    return result(r->o.ctx, r->o.blob, r->o.blob->driver->read(r->o.stream, buf, cap, got));
+}
+
+void kumo_blob_reader_close(kumo_blob_reader *r)
+{
+    if (r == NULL)
+        return;
+    unlink_open(&r->o);
+    r->o.blob->driver->reader_close(r->o.stream);
+    free(r);
+}
+
+void kumo__blob_streams_release(kumo_ctx *ctx)
+{
+    while (ctx && ctx->blob_streams) {
+        struct kumo__blob_open *o = ctx->blob_streams;
+        if (o->writer)
+            kumo_blob_writer_abort((kumo_blob_writer *)o);
+        else
+            kumo_blob_reader_close((kumo_blob_reader *)o);
+    }
+}

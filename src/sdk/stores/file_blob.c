@@ -1,0 +1,708 @@
+/*
+ * file_blob.c: the embedded blob driver, `file:DIR` (also `file://DIR`, so
+ * `file:///abs/dir` is /abs/dir). The default blob store of the local
+ * runtime; every worker of a project opens the same DIR.
+ *
+ * Layout: the object KEY of store NAME is the plain file DIR/NAME/KEY, so a
+ * developer can look at them with ls; a '/' in a key is a directory. Temp
+ * files live in DIR/.tmp (store names cannot start with '.', so no store
+ * sees it), on the same file system as the objects so a rename moves them.
+ *
+ * Metadata: the content type is the extended attribute user.kumo.type of
+ * the file, set on the temp file before it is renamed into place, so an
+ * object and its type appear together. The etag is derived from the file's
+ * inode and modification time: every put renames a new inode over the old
+ * one, so it changes with every put and needs no storage. The size and the
+ * modification time are the file's. open() refuses a DIR whose file system
+ * has no user xattrs (tmpfs before Linux 6.6, some network file systems).
+ *
+ * Atomicity: a put or a streamed writer writes a temp file, fsyncs it and
+ * renames it over DIR/NAME/KEY, then fsyncs the directory: a reader sees
+ * the old object or the new one, never part of one, and a crash leaves at
+ * worst a stray temp file. An aborted writer unlinks its temp file.
+ *
+ * Keys: blob.c refused absolute keys and ".." segments; here also empty and
+ * "." segments (a trailing '/' included), which a file system would merge.
+ * A key cannot be both an object and a directory of others ("a" and "a/b"):
+ * the second put is KUMO_EINVAL with a message saying why. Deleting the last
+ * object of a directory removes the emptied directories up to DIR/NAME.
+ *
+ * Listing walks DIR/NAME from the deepest directory the prefix names,
+ * gathers the keys that start with the prefix, sorts them in byte order
+ * (strcmp) and returns those after the cursor (the last key of the previous
+ * page): every page walks the prefix's subtree, which is fine for a
+ * development store and an honest limit for a large one.
+ *
+ * The URL's query: create=false makes open require DIR and puts require
+ * DIR/NAME to exist (KUMO_EUNAVAILABLE otherwise); by default both are made.
+ */
+#include "sdk/sdk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define XATTR_TYPE "user.kumo.type"
+#define TYPE_MAX 256
+#define DEFAULT_TYPE "application/octet-stream"
+#define WHOLE_GET_MAX ((size_t)256 << 20)   /* larger: use a reader */
+#define DIR_MAX 2048
+
+typedef struct file_blob {
+    kumo__blob base;   /* first: blob.c sees a kumo__blob */
+    char dir[DIR_MAX];
+    int create;
+} file_blob;
+
+/* A writer (tmp set) or a reader. */
+typedef struct file_stream {
+    file_blob *fb;
+    int fd;
+    char tmp[PATH_MAX];
+    char *key;
+    char *type;
+} file_stream;
+
+static int fail(file_blob *fb, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(file_blob *fb, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fb->base.error, sizeof(fb->base.error), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* An errno from a system call on an object, as a KUMO_E* code. */
+static int map_errno(int e)
+{
+    switch (e) {
+    case ENOENT:
+        return KUMO_ENOTFOUND;
+    case ENOMEM:
+        return KUMO_ENOMEM;
+    case EFBIG:
+    case ENAMETOOLONG:
+        return KUMO_ETOOBIG;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return KUMO_EUNAVAILABLE;
+    default:
+        return KUMO_EIO;
+    }
+}
+
+/* "." and empty segments (a trailing '/' included) are refused. */
+static int key_ok(const char *key)
+{
+    for (const char *seg = key;;) {
+        const char *slash = strchr(seg, '/');
+        size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+        if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+        if (slash == NULL)
+            return 1;
+        seg = slash + 1;
+    }
+}
+
+static int obj_path(file_blob *fb, const char *key, char *buf, size_t size)
+{
+    if (!key_ok(key))
+        return fail(fb, KUMO_EINVAL, "blob key '%s' has an empty or '.' segment", key);
+    int n = snprintf(buf, size, "%s/%s/%s", fb->dir, fb->base.name, key);
+    if (n < 0 || (size_t)n >= size)
+        return fail(fb, KUMO_ETOOBIG, "blob key '%.40s...' makes a path longer than PATH_MAX", key);
+    return 0;
+}
+
+/* mkdir of every directory of `path` after its first `keep` bytes (which
+ * must exist already), up to its last '/'. */
+static int make_dirs(file_blob *fb, char *path, size_t keep)
+{
+    char *last = strrchr(path, '/');
+    if (last == NULL)
+        return 0;
+    for (char *p = path + keep + 1; p <= last; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int r = mkdir(path, 0755);
+        int e = errno;
+        struct stat st;
+        if (r != 0 && e == EEXIST && stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            fail(fb, KUMO_EINVAL, "blob '%s' is an object, so it cannot also be a folder of keys",
+                 path + strlen(fb->dir) + strlen(fb->base.name) + 2);
+            *p = '/';
+            return KUMO_EINVAL;
+        }
+        if (r != 0 && e != EEXIST) {
+            fail(fb, map_errno(e), "cannot create directory %s: %s", path, strerror(e));
+            *p = '/';
+            return map_errno(e) == KUMO_ENOTFOUND ? KUMO_EUNAVAILABLE : map_errno(e);
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+/* DIR/NAME exists (made unless create=false). */
+static int store_root(file_blob *fb)
+{
+    char root[PATH_MAX];
+    snprintf(root, sizeof(root), "%s/%s", fb->dir, fb->base.name);
+    if (mkdir(root, 0755) == 0 || errno == EEXIST)
+        return 0;
+    if (!fb->create && errno == ENOENT)
+        return fail(fb, KUMO_EUNAVAILABLE, "%s does not exist and the URL says create=false", root);
+    return fail(fb, KUMO_EUNAVAILABLE, "cannot create %s: %s", root, strerror(errno));
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Fills info from an open object's fd; strings in the arena. */
+static int fill_info(file_blob *fb, kumo__arena *a, int fd, const char *key, kumo_blob_info *info)
+{
+    struct stat st;
+    char type[TYPE_MAX];
+    if (fstat(fd, &st) != 0)
+        return fail(fb, map_errno(errno), "fstat: %s", strerror(errno));
+    ssize_t n = fgetxattr(fd, XATTR_TYPE, type, sizeof(type) - 1);
+    if (n <= 0)
+        snprintf(type, sizeof(type), "%s", DEFAULT_TYPE);   /* a file put there by hand */
+    else
+        type[n] = '\0';
+    char etag[64];
+    snprintf(etag, sizeof(etag), "\"%llx-%llx-%llx\"", (unsigned long long)st.st_ino,
+             (unsigned long long)st.st_mtim.tv_sec, (unsigned long long)st.st_mtim.tv_nsec);
+    info->key = kumo__arena_strndup(a, key, strlen(key));
+    info->content_type = kumo__arena_strndup(a, type, strlen(type));
+    info->etag = kumo__arena_strndup(a, etag, strlen(etag));
+    info->size = (uint64_t)st.st_size;
+    info->modified_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    if (info->key == NULL || info->content_type == NULL || info->etag == NULL)
+        return KUMO_ENOMEM;
+    return 0;
+}
+
+/* Opens an object for reading: KUMO_ENOTFOUND for a missing key or one
+ * that is a folder of others. */
+static int open_obj(file_blob *fb, const char *key, int *fd)
+{
+    char path[PATH_MAX];
+    int rc = obj_path(fb, key, path, sizeof(path));
+    if (rc != 0)
+        return rc;
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (*fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+            return fail(fb, KUMO_ENOTFOUND, "no blob '%s'", key);
+        return fail(fb, map_errno(errno), "open %s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(*fd);
+        *fd = -1;
+        return fail(fb, KUMO_ENOTFOUND, "no blob '%s' (a folder of keys)", key);
+    }
+    return 0;
+}
+
+/* ---- writers (and put, which is one) ------------------------------------ */
+
+static void stream_free(file_stream *s)
+{
+    if (s == NULL)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->key);
+    free(s->type);
+    free(s);
+}
+
+static int file_writer_open(kumo__blob *b, const char *key, const char *content_type, kumo__blob_stream **out)
+{
+    file_blob *fb = (file_blob *)b;
+    char path[PATH_MAX];
+    int rc = obj_path(fb, key, path, sizeof(path));
+    if (rc != 0)
+        return rc;
+    if ((rc = store_root(fb)) != 0)
+        return rc;
+    file_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return KUMO_ENOMEM;
+    s->fd = -1;
+    s->fb = fb;
+    s->key = strdup(key);
+    s->type = strdup(content_type);
+    if (s->key == NULL || s->type == NULL) {
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    snprintf(s->tmp, sizeof(s->tmp), "%s/.tmp/obj-XXXXXX", fb->dir);
+    s->fd = mkostemp(s->tmp, O_CLOEXEC);
+    if (s->fd < 0) {
+        rc = fail(fb, KUMO_EUNAVAILABLE, "cannot create a temp file in %s/.tmp: %s", fb->dir, strerror(errno));
+        goto out;
+    }
+    fchmod(s->fd, 0644);
+    *out = (kumo__blob_stream *)s;
+out:
+    if (rc != 0)
+        stream_free(s);
+    return rc;
+}
+
+static int file_write(kumo__blob_stream *bs, const void *data, size_t len)
+{
+    file_stream *s = (file_stream *)bs;
+    if (write_all(s->fd, data, len) != 0)
+        return fail(s->fb, map_errno(errno), "write to %s: %s", s->tmp, strerror(errno));
+    return 0;
+}
+
+static void file_abort(kumo__blob_stream *bs)
+{
+    file_stream *s = (file_stream *)bs;
+    if (s == NULL)
+        return;
+    unlink(s->tmp);
+    stream_free(s);
+}
+
+/* fsyncs the directory holding `path` so a rename into it is durable. */
+static void sync_parent(char *path)
+{
+    char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    *slash = '/';
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static int file_commit(kumo__blob_stream *bs)
+{
+    file_stream *s = (file_stream *)bs;
+    file_blob *fb = s->fb;
+    char path[PATH_MAX];
+    int rc = obj_path(fb, s->key, path, sizeof(path));
+    if (rc != 0)
+        goto out;
+    if (fsetxattr(s->fd, XATTR_TYPE, s->type, strlen(s->type), 0) != 0) {
+        rc = fail(fb, KUMO_EIO, "cannot set the content type on %s: %s", s->tmp, strerror(errno));
+        goto out;
+    }
+    if (fsync(s->fd) != 0) {
+        rc = fail(fb, map_errno(errno), "fsync %s: %s", s->tmp, strerror(errno));
+        goto out;
+    }
+    if ((rc = make_dirs(fb, path, strlen(fb->dir) + strlen(fb->base.name) + 1)) != 0)
+        goto out;
+    if (rename(s->tmp, path) != 0) {
+        int e = errno;
+        if (e == EISDIR || e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)
+            rc = fail(fb, KUMO_EINVAL, "blob '%s' is a folder of other keys (or under an object), so it cannot be "
+                      "an object too", s->key);
+        else
+            rc = fail(fb, map_errno(e), "rename to %s: %s", path, strerror(e));
+        goto out;
+    }
+    sync_parent(path);
+out:
+    if (rc != 0)
+        unlink(s->tmp);
+    stream_free(s);
+    return rc;
+}
+
+static int file_put(kumo__blob *b, const char *key, const void *data, size_t len, const char *content_type)
+{
+    kumo__blob_stream *s = NULL;
+    int rc = file_writer_open(b, key, content_type, &s);
+    if (rc != 0)
+        return rc;
+    if ((rc = file_write(s, data, len)) != 0) {
+        file_abort(s);
+        return rc;
+    }
+    return file_commit(s);
+}
+
+/* ---- readers, get, head, delete ------------------------------------------ */
+
+static int file_reader_open(kumo__blob *b, kumo__arena *a, const char *key, kumo__blob_stream **out,
+                            kumo_blob_info *info)
+{
+    file_blob *fb = (file_blob *)b;
+    int fd = -1;
+    int rc = open_obj(fb, key, &fd);
+    if (rc != 0)
+        return rc;
+    if ((rc = fill_info(fb, a, fd, key, info)) != 0) {
+        close(fd);
+        return rc;
+    }
+    file_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        close(fd);
+        return KUMO_ENOMEM;
+    }
+    s->fb = fb;
+    s->fd = fd;
+    *out = (kumo__blob_stream *)s;
+    return 0;
+}
+
+static int file_read(kumo__blob_stream *bs, void *buf, size_t cap, size_t *got)
+{
+    file_stream *s = (file_stream *)bs;
+    ssize_t n;
+    do
+        n = read(s->fd, buf, cap);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return fail(s->fb, map_errno(errno), "read: %s", strerror(errno));
+    *got = (size_t)n;
+    return 0;
+}
+
+static void file_reader_close(kumo__blob_stream *bs)
+{
+    stream_free((file_stream *)bs);
+}
+
+static int file_get(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len,
+                    kumo_blob_info *info)
+{
+    file_blob *fb = (file_blob *)b;
+    int fd = -1;
+    int rc = open_obj(fb, key, &fd);
+    if (rc != 0)
+        return rc;
+    if ((rc = fill_info(fb, a, fd, key, info)) != 0)
+        goto out;
+    if (info->size > WHOLE_GET_MAX) {
+        rc = fail(fb, KUMO_ETOOBIG, "blob '%s' has %llu bytes, over the %zu of a whole get; use a reader", key,
+                  (unsigned long long)info->size, WHOLE_GET_MAX);
+        goto out;
+    }
+    size_t size = (size_t)info->size;
+    char *buf = kumo__arena_alloc(a, size + 1);
+    if (buf == NULL) {
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    size_t off = 0;
+    while (off < size) {
+        ssize_t n = read(fd, buf + off, size - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = fail(fb, map_errno(errno), "read %s: %s", key, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;   /* cannot shrink under us (renames replace), but be safe */
+        off += (size_t)n;
+    }
+    buf[off] = '\0';
+    *data = buf;
+    *len = off;
+    info->size = off;
+out:
+    close(fd);
+    return rc;
+}
+
+static int file_head(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob_info *info)
+{
+    file_blob *fb = (file_blob *)b;
+    int fd = -1;
+    int rc = open_obj(fb, key, &fd);
+    if (rc != 0)
+        return rc;
+    rc = fill_info(fb, a, fd, key, info);
+    close(fd);
+    return rc;
+}
+
+static int file_del(kumo__blob *b, const char *key)
+{
+    file_blob *fb = (file_blob *)b;
+    char path[PATH_MAX];
+    int rc = obj_path(fb, key, path, sizeof(path));
+    if (rc != 0)
+        return rc;
+    if (unlink(path) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)
+            return fail(fb, KUMO_ENOTFOUND, "no blob '%s'", key);
+        return fail(fb, map_errno(errno), "unlink %s: %s", path, strerror(errno));
+    }
+    /* Remove the directories the key emptied, up to DIR/NAME (kept). */
+    size_t root = strlen(fb->dir) + strlen(fb->base.name) + 1;
+    for (char *slash = strrchr(path, '/'); slash && (size_t)(slash - path) > root; slash = strrchr(path, '/')) {
+        *slash = '\0';
+        if (rmdir(path) != 0)
+            break;
+    }
+    return 0;
+}
+
+/* ---- listing --------------------------------------------------------------- */
+
+typedef struct key_list {
+    char **keys;
+    size_t n, cap;
+} key_list;
+
+static int add_key(key_list *l, const char *key)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **k = realloc(l->keys, cap * sizeof(*k));
+        if (k == NULL)
+            return KUMO_ENOMEM;
+        l->keys = k;
+        l->cap = cap;
+    }
+    if ((l->keys[l->n] = strdup(key)) == NULL)
+        return KUMO_ENOMEM;
+    l->n++;
+    return 0;
+}
+
+/* Walks `path` (the directory of keys starting with `rel`, which is "" or
+ * ends in '/'), adding the objects' keys that start with `prefix`. */
+static int walk(file_blob *fb, char *path, size_t plen, char *rel, size_t rlen, const char *prefix, key_list *l)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : fail(fb, map_errno(errno), "opendir %s: %s", path,
+                                                                strerror(errno));
+    int rc = 0;
+    size_t pfx = strlen(prefix);
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        size_t nlen = strlen(e->d_name);
+        if (plen + 1 + nlen + 1 >= PATH_MAX || rlen + nlen + 2 > KUMO_BLOB_KEY_MAX + 1)
+            continue;
+        memcpy(rel + rlen, e->d_name, nlen + 1);
+        /* Only names that can still lead to the prefix, or are under it. */
+        size_t common = rlen + nlen < pfx ? rlen + nlen : pfx;
+        if (strncmp(rel, prefix, common) != 0)
+            continue;
+        path[plen] = '/';
+        memcpy(path + plen + 1, e->d_name, nlen + 1);
+        struct stat st;
+        if (lstat(path, &st) != 0)
+            continue;   /* deleted while we walk */
+        if (S_ISDIR(st.st_mode)) {
+            rel[rlen + nlen] = '/';
+            rel[rlen + nlen + 1] = '\0';
+            rc = walk(fb, path, plen + 1 + nlen, rel, rlen + nlen + 1, prefix, l);
+        } else if (S_ISREG(st.st_mode) && rlen + nlen >= pfx) {
+            rc = add_key(l, rel);
+        }
+        path[plen] = '\0';
+    }
+    closedir(d);
+    return rc;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int file_list(kumo__blob *b, kumo__arena *a, const char *prefix, const char *cursor, size_t limit,
+                     kumo_blob_page *out)
+{
+    file_blob *fb = (file_blob *)b;
+    key_list l = {0};
+    char path[PATH_MAX], rel[KUMO_BLOB_KEY_MAX + 2];
+    int rc;
+
+    /* Start at the deepest directory the prefix names ("a/b/c" -> a/b/). */
+    const char *slash = strrchr(prefix, '/');
+    size_t rlen = slash ? (size_t)(slash - prefix) + 1 : 0;
+    memcpy(rel, prefix, rlen);
+    rel[rlen] = '\0';
+    int n = snprintf(path, sizeof(path), "%s/%s/%.*s", fb->dir, fb->base.name, (int)rlen, prefix);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return fail(fb, KUMO_ETOOBIG, "prefix too long for a path");
+    size_t plen = (size_t)n;
+    while (plen > 0 && path[plen - 1] == '/')
+        path[--plen] = '\0';
+    if ((rc = walk(fb, path, plen, rel, rlen, prefix, &l)) != 0)
+        goto out;
+    if (l.n > 1)
+        qsort(l.keys, l.n, sizeof(*l.keys), cmp_keys);
+
+    size_t first = 0;
+    while (cursor && first < l.n && strcmp(l.keys[first], cursor) <= 0)
+        first++;
+    kumo_blob_info *items = kumo__arena_alloc(a, limit * sizeof(*items));
+    if (items == NULL) {
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    size_t count = 0, i;
+    for (i = first; i < l.n && count < limit; i++) {
+        int fd;
+        if (open_obj(fb, l.keys[i], &fd) != 0)
+            continue;   /* deleted since the walk */
+        rc = fill_info(fb, a, fd, l.keys[i], &items[count]);
+        close(fd);
+        if (rc != 0)
+            goto out;
+        count++;
+    }
+    fb->base.error[0] = '\0';
+    out->items = items;
+    out->count = count;
+    out->next = i < l.n && count > 0 ? items[count - 1].key : NULL;
+out:
+    for (size_t j = 0; j < l.n; j++)
+        free(l.keys[j]);
+    free(l.keys);
+    return rc;
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+static int mkdir_p(char *path)
+{
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        int r = mkdir(path, 0755);
+        *p = c;
+        if (r != 0 && errno != EEXIST)
+            return -1;
+        if (c == '\0')
+            return 0;
+    }
+}
+
+static void file_close(kumo__blob *b)
+{
+    free(b);
+}
+
+static int file_open(const char *url, kumo__blob **out, char *err, size_t errlen)
+{
+    char create[8] = "true", tmp[PATH_MAX];
+    const char *p = url + strlen("file:");
+    if (strncmp(p, "//", 2) == 0)
+        p += 2;
+    size_t plen = strcspn(p, "?");
+    *out = NULL;
+    if (plen == 0 || plen >= DIR_MAX) {
+        snprintf(err, errlen, "blob store URL has no directory (or one too long); expected file:DIR");
+        return KUMO_EINVAL;
+    }
+    file_blob *fb = calloc(1, sizeof(*fb));
+    if (fb == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    memcpy(fb->dir, p, plen);
+    while (plen > 1 && fb->dir[plen - 1] == '/')
+        plen--;
+    fb->dir[plen] = '\0';
+    kumo__url_query(url, "create", create, sizeof(create));
+    fb->create = strcmp(create, "false") != 0;
+    int rc = 0;
+    struct stat st;
+    if (fb->create && mkdir_p(fb->dir) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", fb->dir, strerror(errno));
+        rc = KUMO_EUNAVAILABLE;
+        goto out;
+    }
+    if (stat(fb->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is not a directory%s", fb->dir, fb->create ? "" : " (and the URL says create=false)");
+        rc = KUMO_EUNAVAILABLE;
+        goto out;
+    }
+    snprintf(tmp, sizeof(tmp), "%s/.tmp", fb->dir);
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        rc = KUMO_EUNAVAILABLE;
+        goto out;
+    }
+    /* The content type needs user xattrs: find out now, not at a put. */
+    snprintf(tmp, sizeof(tmp), "%s/.tmp/probe-XXXXXX", fb->dir);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot write in %s/.tmp: %s", fb->dir, strerror(errno));
+        rc = KUMO_EUNAVAILABLE;
+        goto out;
+    }
+    int xr = fsetxattr(fd, XATTR_TYPE, "x", 1, 0);
+    int xe = errno;
+    close(fd);
+    unlink(tmp);
+    if (xr != 0) {
+        snprintf(err, errlen, "%s: the file system has no user extended attributes (%s), which hold content types; "
+                 "put the blob store on ext4, xfs or btrfs", fb->dir, strerror(xe));
+        rc = KUMO_EUNAVAILABLE;
+        goto out;
+    }
+    *out = &fb->base;
+out:
+    if (rc != 0)
+        free(fb);
+    return rc;
+}
+
+const kumo__blob_driver kumo__blob_file_driver = {
+    .version = KUMO_BLOB_DRIVER_VERSION,
+    .scheme = "file",
+    .open = file_open,
+    .close = file_close,
+    .put = file_put,
+    .get = file_get,
+    .head = file_head,
+    .del = file_del,
+    .list = file_list,
+    .writer_open = file_writer_open,
+    .write = file_write,
+    .commit = file_commit,
+    .abort = file_abort,
+    .reader_open = file_reader_open,
+    .read = file_read,
+    .reader_close = file_reader_close,
+};

@@ -1,0 +1,274 @@
+/*
+ * queue.c: the queue API of kumo.h over the queue drivers of sdk.h; store.c's
+ * counterpart for queues (read it first: the same name rule, cache and
+ * error recording).
+ *
+ * Checked here once for every driver: bodies are 0 to QUEUE_BODY_MAX bytes
+ * (KUMO_ETOOBIG beyond: 192 KiB, what SQS's 256 KiB holds once a binary
+ * body is base64-encoded, so the limit is the same on every backend), a
+ * receive asks for 1..100 messages, a visibility of 0 means
+ * DEFAULT_VISIBILITY_MS, delays are at most MAX_DELAY_MS (SQS's 15 minutes
+ * applies to SQS only; here a day), receipts are non-empty strings.
+ *
+ * The URL's query max_receives= (1..1000, default 5) is read here for every
+ * driver into the handle's max_receives; drivers move a message to the
+ * queue NAME-dead when it has been received that many times and comes back
+ * once more.
+ */
+#include "sdk/sdk.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const kumo__queue_driver *const drivers[] = {
+    &kumo__queue_sqlite_driver,
+};
+
+#define STORES_MAX 32
+#define STORE_NAME_MAX 64
+#define QUEUE_BODY_MAX (192u << 10)
+#define RECEIVE_MAX 100
+#define DEFAULT_VISIBILITY_MS 30000
+#define MAX_DELAY_MS (24ull * 3600 * 1000)
+#define RECEIPT_MAX 1024
+#define DEFAULT_MAX_RECEIVES 5
+
+static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
+static kumo__queue *stores[STORES_MAX];
+static size_t nstores;
+static pid_t stores_pid;   /* the process that opened stores[] */
+
+int kumo__queue_open_url(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (url == NULL || name == NULL) {
+        snprintf(err, errlen, "no store URL given");
+        return KUMO_EINVAL;
+    }
+    const char *colon = strchr(url, ':');
+    if (colon == NULL) {
+        snprintf(err, errlen, "store URL has no scheme; expected e.g. sqlite:PATH");
+        return KUMO_EINVAL;
+    }
+    size_t slen = (size_t)(colon - url);
+    const kumo__queue_driver *drv = NULL;
+    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+        if (strlen(drivers[i]->scheme) == slen && strncmp(drivers[i]->scheme, url, slen) == 0)
+            drv = drivers[i];
+    if (drv == NULL) {
+        snprintf(err, errlen, "no queue driver for scheme '%.*s'", (int)slen, url);
+        return KUMO_EINVAL;
+    }
+    if (drv->version != KUMO_QUEUE_DRIVER_VERSION) {
+        snprintf(err, errlen, "queue driver '%s' has version %d, expected %d", drv->scheme, drv->version,
+                 KUMO_QUEUE_DRIVER_VERSION);
+        return KUMO_EINVAL;
+    }
+    unsigned max_receives = DEFAULT_MAX_RECEIVES;
+    char mr[16];
+    if (kumo__url_query(url, "max_receives", mr, sizeof(mr))) {
+        char *end;
+        unsigned long v = strtoul(mr, &end, 10);
+        if (*mr == '\0' || *end != '\0' || v < 1 || v > 1000) {
+            snprintf(err, errlen, "max_receives=%s in the store URL; expected a number from 1 to 1000", mr);
+            return KUMO_EINVAL;
+        }
+        max_receives = (unsigned)v;
+    }
+    char *dup = strdup(name);
+    if (dup == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    kumo__queue *q = NULL;
+    int rc = drv->open(url, name, &q, err, errlen);
+    if (rc != 0) {
+        free(dup);
+        return rc;
+    }
+    q->driver = drv;
+    q->name = dup;
+    q->max_receives = max_receives;
+    *out = q;
+    return 0;
+}
+
+void kumo__queue_close(kumo__queue *q)
+{
+    if (q == NULL)
+        return;
+    char *name = q->name;
+    q->driver->close(q);
+    free(name);
+}
+
+static kumo__queue *queue_store(const char *name, int *err, char *msg, size_t msglen)
+{
+    kumo__queue *q = NULL;
+    char var[sizeof("KUMO_STORE_") + STORE_NAME_MAX];
+    int rc = KUMO_EINVAL;
+
+    snprintf(msg, msglen, "queue '%s' is not a valid store name", name ? name : "(null)");
+    if (name == NULL || kumo__store_env_name(name, var, sizeof(var)) != 0)
+        goto out_unlocked;
+    pthread_mutex_lock(&stores_lock);
+    if (nstores && stores_pid != getpid())
+        nstores = 0;   /* a forked child: the parent's handles are not ours */
+    for (size_t i = 0; i < nstores; i++) {
+        if (strcmp(stores[i]->name, name) == 0) {
+            q = stores[i];
+            rc = 0;
+            goto out;
+        }
+    }
+    const char *url = getenv(var);
+    if (url == NULL || *url == '\0') {
+        snprintf(msg, msglen, "queue '%s': %s is not set; declare the queue in kumo.yaml", name, var);
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
+        goto out;
+    }
+    if (nstores == STORES_MAX) {
+        snprintf(msg, msglen, "queue '%s': more than %d queues in one process", name, STORES_MAX);
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
+        goto out;
+    }
+    char omsg[512];
+    rc = kumo__queue_open_url(url, name, &q, omsg, sizeof(omsg));
+    if (rc != 0) {
+        snprintf(msg, msglen, "queue '%s' (%s): %s", name, var, omsg);
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
+        q = NULL;
+        goto out;
+    }
+    stores[nstores++] = q;
+    stores_pid = getpid();
+out:
+    pthread_mutex_unlock(&stores_lock);
+out_unlocked:
+    if (err)
+        *err = rc;
+    return q;
+}
+
+kumo__queue *kumo__queue_store(const char *name, int *err)
+{
+    char msg[256];
+    return queue_store(name, err, msg, sizeof(msg));
+}
+
+void kumo__queue_close_all(void)
+{
+    pthread_mutex_lock(&stores_lock);
+    if (stores_pid != getpid())
+        nstores = 0;
+    for (size_t i = 0; i < nstores; i++) {
+        kumo__queue_close(stores[i]);
+        stores[i] = NULL;
+    }
+    nstores = 0;
+    pthread_mutex_unlock(&stores_lock);
+}
+
+/* ---- the public API -------------------------------------------------- */
+
+static int prepare(kumo_ctx *ctx, const char *queue, kumo__queue **q)
+{
+    if (ctx == NULL || queue == NULL)
+        return KUMO_EINVAL;
+    int rc;
+    char msg[256];
+    *q = queue_store(queue, &rc, msg, sizeof(msg));
+    if (*q == NULL) {
+        kumo__store_error_set(ctx, rc, msg);
+        return rc;
+    }
+    (*q)->error[0] = '\0';
+    return 0;
+}
+
+static int result(kumo_ctx *ctx, kumo__queue *q, int rc)
+{
+    if (rc != 0)
+        kumo__store_error_set(ctx, rc, q->error);
+    return rc;
+}
+
+static int check_receipt(const char *receipt)
+{
+    if (receipt == NULL)
+        return KUMO_EINVAL;
+    size_t n = strnlen(receipt, RECEIPT_MAX + 1);
+    return n == 0 || n > RECEIPT_MAX ? KUMO_EINVAL : 0;
+}
+
+int kumo_queue_send(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms,
+                    const char **id)
+{
+    kumo__queue *q;
+    const char *local;
+    if (id == NULL)
+        id = &local;
+    *id = NULL;
+    if (body == NULL && len > 0)
+        return KUMO_EINVAL;
+    if (delay_ms > MAX_DELAY_MS)
+        return KUMO_EINVAL;
+    if (len > QUEUE_BODY_MAX) {
+        kumo__store_error_set(ctx, KUMO_ETOOBIG, "a queue message body is at most 192 KiB");
+        return KUMO_ETOOBIG;
+    }
+    int rc = prepare(ctx, queue, &q);
+    if (rc != 0)
+        return rc;
+    rc = result(ctx, q, q->driver->send(q, &ctx->arena, body ? body : "", len, delay_ms, id));
+    if (rc != 0)
+        *id = NULL;
+    return rc;
+}
+
+int kumo_queue_receive(kumo_ctx *ctx, const char *queue, size_t max, uint64_t visibility_ms,
+                       kumo_queue_message *out, size_t *count)
+{
+    kumo__queue *q;
+    if (count)
+        *count = 0;
+    if (out == NULL || count == NULL || max < 1 || max > RECEIVE_MAX || visibility_ms > MAX_DELAY_MS)
+        return KUMO_EINVAL;
+    memset(out, 0, max * sizeof(*out));
+    int rc = prepare(ctx, queue, &q);
+    if (rc != 0)
+        return rc;
+    rc = result(ctx, q,
+                q->driver->receive(q, &ctx->arena, max, visibility_ms ? visibility_ms : DEFAULT_VISIBILITY_MS, out,
+                                   count));
+    if (rc != 0) {
+        memset(out, 0, max * sizeof(*out));
+        *count = 0;
+    }
+    return rc;
+}
+
+int kumo_queue_ack(kumo_ctx *ctx, const char *queue, const char *receipt)
+{
+    kumo__queue *q;
+    if (check_receipt(receipt) != 0)
+        return KUMO_EINVAL;
+    int rc = prepare(ctx, queue, &q);
+    if (rc != 0)
+        return rc;
+    return result(ctx, q, q->driver->ack(q, receipt));
+}
+
+int kumo_queue_nack(kumo_ctx *ctx, const char *queue, const char *receipt, uint64_t delay_ms)
+{
+    kumo__queue *q;
+    if (check_receipt(receipt) != 0 || delay_ms > MAX_DELAY_MS)
+        return KUMO_EINVAL;
+    int rc = prepare(ctx, queue, &q);
+    if (rc != 0)
+        return rc;
+    return result(ctx, q, q->driver->nack(q, receipt, delay_ms));
+}

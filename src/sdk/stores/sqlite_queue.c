@@ -1,0 +1,389 @@
+/*
+ * sqlite_queue.c: the embedded queue driver, `sqlite:PATH` (as the kv
+ * driver, sqlite.c: `sqlite:///abs/file.db` is /abs/file.db). The default
+ * queue of the local runtime: every worker process of a project opens the
+ * same file and takes messages from it.
+ *
+ * Layout: one table for every queue in the file, with a queue column (the
+ * dead-letter queue NAME-dead is just another value of it):
+ *
+ *   kumo_queue(id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT, body BLOB,
+ *              visible_at INTEGER, receives INTEGER, receipt TEXT,
+ *              sent_at INTEGER)
+ *   kumo_queue_ready ON kumo_queue(queue, visible_at, id)
+ *
+ * Times are epoch milliseconds (CLOCK_REALTIME: shared by the processes).
+ * A message is ready when visible_at <= now. AUTOINCREMENT: ids are never
+ * reused, so an old receipt can never name a new message.
+ *
+ * Receive, in one BEGIN IMMEDIATE transaction (writers of the file are
+ * serialized, and WAL keeps readers of kv stores in the same file going):
+ *  1. ready messages already received max_receives times move to NAME-dead
+ *     (receives reset, ready at once there);
+ *  2. one UPDATE ... WHERE id IN (the first `max` ready ids) ... RETURNING
+ *     claims them: visible_at = now + visibility, receives + 1, and a fresh
+ *     receipt "ID:RANDOM". Two workers can never claim the same message
+ *     while its visibility lasts: the second transaction runs after the
+ *     first committed and no longer sees it as ready.
+ * Ack deletes the row whose id and current receipt match; nack makes it
+ * ready after its delay and clears the receipt. A receipt goes stale when
+ * another receive replaced it, and then ack and nack are KUMO_ENOTFOUND.
+ * Order: oldest visible_at first, ids breaking ties (roughly FIFO; not a
+ * promise the API makes).
+ *
+ * The URL's query: max_receives= (queue.c), create=false (the file and the
+ * table must exist; KUMO_EUNAVAILABLE otherwise). Errors map as in
+ * sqlite.c; sqlite's message goes to the handle's `error`.
+ */
+#include "sdk/sdk.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define BUSY_TIMEOUT_MS 5000
+#define PATH_MAX_LEN 4096
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SEND,
+    ST_DEAD,
+    ST_CLAIM,
+    ST_ACK,
+    ST_NACK,
+    ST_COUNT
+};
+
+static const char *const sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SEND] = "INSERT INTO kumo_queue (queue, body, visible_at, receives, sent_at) VALUES (?1, ?2, ?3, 0, ?4) "
+                "RETURNING id",
+    [ST_DEAD] = "UPDATE kumo_queue SET queue = ?2, receives = 0, receipt = NULL, visible_at = ?3 "
+                "WHERE queue = ?1 AND visible_at <= ?3 AND receives >= ?4",
+    [ST_CLAIM] = "UPDATE kumo_queue SET visible_at = ?3, receives = receives + 1, "
+                 "receipt = id || ':' || lower(hex(randomblob(12))) "
+                 "WHERE id IN (SELECT id FROM kumo_queue WHERE queue = ?1 AND visible_at <= ?2 "
+                 "ORDER BY visible_at, id LIMIT ?4) RETURNING id, body, receives, receipt",
+    [ST_ACK] = "DELETE FROM kumo_queue WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
+    [ST_NACK] = "UPDATE kumo_queue SET visible_at = ?4, receipt = NULL WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS kumo_queue ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body BLOB NOT NULL,"
+    "  visible_at INTEGER NOT NULL, receives INTEGER NOT NULL DEFAULT 0, receipt TEXT, sent_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS kumo_queue_ready ON kumo_queue (queue, visible_at, id);";
+
+typedef struct sqlite_queue {
+    kumo__queue base;   /* first: queue.c sees a kumo__queue */
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    pthread_mutex_t lock;
+    char *dead;         /* NAME-dead, made on first use */
+} sqlite_queue;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int map_error(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return KUMO_ETIMEDOUT;
+    case SQLITE_NOMEM:
+        return KUMO_ENOMEM;
+    case SQLITE_TOOBIG:
+        return KUMO_ETOOBIG;
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return KUMO_EUNAVAILABLE;
+    default:
+        return KUMO_EIO;
+    }
+}
+
+static int fail(sqlite_queue *s, const char *what, int rc)
+{
+    snprintf(s->base.error, sizeof(s->base.error), "sqlite %s: %s", what, sqlite3_errmsg(s->db));
+    kumo_log(NULL, KUMO_LOG_ERROR, "queue '%s': %s", s->base.name ? s->base.name : "?", s->base.error);
+    return map_error(rc);
+}
+
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static int exec_st(sqlite_queue *s, int which)
+{
+    int rc = sqlite3_step(s->st[which]);
+    done(s->st[which]);
+    return rc == SQLITE_DONE ? 0 : fail(s, sql[which], rc);
+}
+
+/* mkdir -p of the directory holding `path`. */
+static int make_parent(const char *path)
+{
+    char dir[PATH_MAX_LEN];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = c;
+        if (c == '\0')
+            return 0;
+    }
+}
+
+static void sq_close(kumo__queue *q)
+{
+    sqlite_queue *s = (sqlite_queue *)q;
+    if (s == NULL)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->lock);
+    free(s->dead);
+    free(s);
+}
+
+static int sq_open(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+{
+    char path[PATH_MAX_LEN], create[8] = "true";
+    const char *p = url + strlen("sqlite:");
+    if (strncmp(p, "//", 2) == 0)
+        p += 2;
+    size_t plen = strcspn(p, "?");
+    *out = NULL;
+    if (plen == 0 || plen >= sizeof(path)) {
+        snprintf(err, errlen, "queue URL has no path (or one too long); expected sqlite:PATH");
+        return KUMO_EINVAL;
+    }
+    memcpy(path, p, plen);
+    path[plen] = '\0';
+    kumo__url_query(url, "create", create, sizeof(create));
+    int may_create = strcmp(create, "false") != 0;
+
+    sqlite_queue *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    int rc = 0;
+    size_t dlen = strlen(name) + sizeof("-dead");
+    if ((s->dead = malloc(dlen)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    snprintf(s->dead, dlen, "%s-dead", name);
+    if (may_create && make_parent(path) != 0) {
+        snprintf(err, errlen, "cannot create the directory of %s: %s", path, strerror(errno));
+        rc = KUMO_EUNAVAILABLE;
+        goto out;
+    }
+    int src = sqlite3_open_v2(path, &s->db,
+                              SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    if (src != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+        rc = map_error(src);
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    src = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    if (src == SQLITE_OK && may_create)
+        src = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+        rc = map_error(src);
+        goto out;
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (src != SQLITE_OK) {
+            snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(s->db),
+                     may_create ? "" : " (create=false: the table kumo_queue must exist)");
+            rc = may_create ? map_error(src) : KUMO_EUNAVAILABLE;
+            goto out;
+        }
+    }
+    *out = &s->base;
+out:
+    if (rc != 0)
+        sq_close(&s->base);
+    return rc;
+}
+
+static int sq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id)
+{
+    sqlite_queue *s = (sqlite_queue *)q;
+    sqlite3_stmt *st = s->st[ST_SEND];
+    int64_t now = now_ms();
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    sqlite3_bind_text(st, 1, s->base.name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, body, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now + (int64_t)delay_ms);
+    sqlite3_bind_int64(st, 4, now);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = fail(s, "send", src);
+        goto out;
+    }
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRId64, (int64_t)sqlite3_column_int64(st, 0));
+    src = sqlite3_step(st);   /* finishes the statement: the insert commits */
+    if (src != SQLITE_DONE) {
+        rc = fail(s, "send", src);
+        goto out;
+    }
+    if ((*id = kumo__arena_strndup(a, buf, strlen(buf))) == NULL)
+        rc = KUMO_ENOMEM;
+out:
+    done(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int sq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
+                      size_t *count)
+{
+    sqlite_queue *s = (sqlite_queue *)q;
+    int64_t now = now_ms();
+    int rc, src, in_tx = 0;
+    size_t n = 0;
+    pthread_mutex_lock(&s->lock);
+    if ((rc = exec_st(s, ST_BEGIN)) != 0)
+        goto out;
+    in_tx = 1;
+
+    sqlite3_stmt *dead = s->st[ST_DEAD];
+    sqlite3_bind_text(dead, 1, s->base.name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(dead, 2, s->dead, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(dead, 3, now);
+    sqlite3_bind_int64(dead, 4, s->base.max_receives);
+    src = sqlite3_step(dead);
+    done(dead);
+    if (src != SQLITE_DONE) {
+        rc = fail(s, "dead-lettering", src);
+        goto out;
+    }
+
+    sqlite3_stmt *claim = s->st[ST_CLAIM];
+    sqlite3_bind_text(claim, 1, s->base.name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(claim, 2, now);
+    sqlite3_bind_int64(claim, 3, now + (int64_t)visibility_ms);
+    sqlite3_bind_int64(claim, 4, (sqlite3_int64)max);
+    while ((src = sqlite3_step(claim)) == SQLITE_ROW) {
+        kumo_queue_message *m = &out[n];
+        char id[24];
+        snprintf(id, sizeof(id), "%" PRId64, (int64_t)sqlite3_column_int64(claim, 0));
+        m->len = (size_t)sqlite3_column_bytes(claim, 1);
+        m->body = kumo__arena_strndup(a, sqlite3_column_blob(claim, 1), m->len);
+        m->receives = (unsigned)sqlite3_column_int(claim, 2);
+        const char *receipt = (const char *)sqlite3_column_text(claim, 3);
+        m->receipt = receipt ? kumo__arena_strndup(a, receipt, strlen(receipt)) : NULL;
+        m->id = kumo__arena_strndup(a, id, strlen(id));
+        if (m->body == NULL || m->receipt == NULL || m->id == NULL) {
+            done(claim);
+            rc = KUMO_ENOMEM;
+            goto out;
+        }
+        n++;
+    }
+    done(claim);
+    if (src != SQLITE_DONE) {
+        rc = fail(s, "receive", src);
+        goto out;
+    }
+    if ((rc = exec_st(s, ST_COMMIT)) != 0)
+        goto out;
+    in_tx = 0;
+    *count = n;
+out:
+    if (in_tx && sqlite3_get_autocommit(s->db) == 0)
+        exec_st(s, ST_ROLLBACK);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* Ack (which == ST_ACK) or nack: the row whose id and receipt match. */
+static int settle(sqlite_queue *s, int which, const char *receipt, uint64_t delay_ms)
+{
+    char *end;
+    errno = 0;
+    long long id = strtoll(receipt, &end, 10);
+    if (errno != 0 || end == receipt || *end != ':') {
+        snprintf(s->base.error, sizeof(s->base.error), "'%.64s' is not a receipt of this queue", receipt);
+        return KUMO_ENOTFOUND;
+    }
+    sqlite3_stmt *st = s->st[which];
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, s->base.name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, receipt, -1, SQLITE_STATIC);
+    if (which == ST_NACK)
+        sqlite3_bind_int64(st, 4, now_ms() + (int64_t)delay_ms);
+    int src = sqlite3_step(st);
+    done(st);
+    if (src != SQLITE_DONE) {
+        rc = fail(s, which == ST_ACK ? "ack" : "nack", src);
+    } else if (sqlite3_changes(s->db) == 0) {
+        snprintf(s->base.error, sizeof(s->base.error),
+                 "receipt is stale: the message was acked, or its visibility ran out and it was received again");
+        rc = KUMO_ENOTFOUND;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int sq_ack(kumo__queue *q, const char *receipt)
+{
+    return settle((sqlite_queue *)q, ST_ACK, receipt, 0);
+}
+
+static int sq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
+{
+    return settle((sqlite_queue *)q, ST_NACK, receipt, delay_ms);
+}
+
+const kumo__queue_driver kumo__queue_sqlite_driver = {
+    .version = KUMO_QUEUE_DRIVER_VERSION,
+    .scheme = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .send = sq_send,
+    .receive = sq_receive,
+    .ack = sq_ack,
+    .nack = sq_nack,
+};
