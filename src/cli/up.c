@@ -1,6 +1,9 @@
 /*
- * up.c: `kumo up [DIR] [--port N] [--admin-port N] [--host ADDR] [--threads N]`
- * loads the project in DIR (default .), builds its functions and serves it.
+ * up.c: `kumo up [DIR] [--port N] [--admin-port N] [--host ADDR] [--threads N]
+ * [--dev] [--strict] [--env NAME]` loads the project in DIR (default .),
+ * builds its functions and serves it. --env picks the environments: entry
+ * of kumo.yaml that says where the stores live (default: dev when the
+ * project defines it); the gateway checks the name against the project.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -49,6 +52,13 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
                 return err->code;
             }
             cfg.host = v;
+            i++;
+        } else if (strcmp(a, "--env") == 0) {
+            if (v == NULL || *v == '\0' || v[0] == '-') {
+                kumo__error_set(err, -KUMO_EUSAGE, "--env takes the name of an environment in kumo.yaml (like prod)");
+                return err->code;
+            }
+            cfg.env = v;
             i++;
         } else if (a[0] == '-') {
             kumo__error_set(err, -KUMO_EUSAGE, "unknown option '%s'", a);

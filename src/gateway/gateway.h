@@ -17,6 +17,8 @@ typedef struct kumo__gateway_config {
     int threads;             /* event loops; 0: one per core */
     int dev;                 /* check responses against the spec and log violations */
     int strict;              /* with dev: replace a response that breaks the spec by a 500 */
+    const char *env;         /* environments.NAME of kumo.yaml placing the stores (`--env`); NULL: "dev"
+                                when the project defines it, else none. Kept for reloads. */
 } kumo__gateway_config;
 
 /* Loads, builds and serves the project until SIGTERM or SIGINT, then
