@@ -25,6 +25,7 @@
 
 static const kumo__blob_driver *const drivers[] = {
     &kumo__blob_file_driver,
+    &kumo__blob_s3_driver,
 };
 
 #define STORES_MAX 32

@@ -25,6 +25,7 @@
 
 static const kumo__queue_driver *const drivers[] = {
     &kumo__queue_sqlite_driver,
+    &kumo__queue_sqs_driver,
 };
 
 #define STORES_MAX 32
