@@ -1188,8 +1188,9 @@ static void unpark_loops(gateway *gw)
  *     kumo.yaml is logged as waiting for a restart). Only stores new to
  *     this generation are resolved, checked and set, with the loops parked
  *     (see park_loops). An error refuses the reload; nothing is set then.
- * The gateway opens kv stores only until the blob and queue drivers land
- * in src/sdk/stores/ (kumo__blob_open_url, kumo__queue_open_url). */
+ * Opening a store may create it (the drivers create their file, table,
+ * bucket or queue unless the URL says create=false): the same thing the
+ * first worker to use it would do. */
 enum { STORES_START, STORES_PRINT, STORES_RELOAD };
 
 static int default_store_urls(gateway *gw, const generation *g, int mode, kumo__error *err)
@@ -1268,12 +1269,21 @@ static int default_store_urls(gateway *gw, const generation *g, int mode, kumo__
                     continue;
                 }
                 /* pass 0: can it be opened from here? */
-                if (strcmp(kind, "kv") != 0)
-                    continue;
-                kumo__kv *kv = NULL;
+                int orc;
                 msg[0] = '\0';
-                int orc = kumo__kv_open_url(url, name, &kv, msg, sizeof(msg));
-                kumo__kv_close(kv);
+                if (strcmp(kind, "kv") == 0) {
+                    kumo__kv *kv = NULL;
+                    orc = kumo__kv_open_url(url, name, &kv, msg, sizeof(msg));
+                    kumo__kv_close(kv);
+                } else if (strcmp(kind, "blob") == 0) {
+                    kumo__blob *b = NULL;
+                    orc = kumo__blob_open_url(url, name, &b, msg, sizeof(msg));
+                    kumo__blob_close(b);
+                } else {
+                    kumo__queue *q = NULL;
+                    orc = kumo__queue_open_url(url, name, &q, msg, sizeof(msg));
+                    kumo__queue_close(q);
+                }
                 if (orc == 0)
                     continue;
                 /* the driver's message may quote the URL: show it redacted */

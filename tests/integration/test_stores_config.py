@@ -202,6 +202,26 @@ class StoresConfigTest(unittest.TestCase):
         self.assertIn("store 'todos' (sqlite:/proc/nope/kv.db) cannot be", p.stderr)
         self.assertIn("fix KUMO_STORE_TODOS", p.stderr)
 
+    def test_blob_and_queue_stores_are_placed_and_checked(self):
+        with open(os.path.join(self.project, "kumo.yaml")) as f:
+            text = f.read()
+        with open(os.path.join(self.project, "kumo.yaml"), "w") as f:
+            f.write(text.replace("stores: {kv: [todos]}", "stores: {kv: [todos], blob: [files], queue: [jobs]}"))
+        clean = {"KUMO_STORE_TODOS": "", "KUMO_STORE_FILES": "", "KUMO_STORE_JOBS": ""}
+        p = self.run_up("--env", "prod", env=dict(clean, KUMO_STORE_FILES="file:/proc/nope/blob"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("store 'files' (file:/proc/nope/blob) cannot be", p.stderr)
+        self.assertIn("fix KUMO_STORE_FILES", p.stderr)
+        p = self.run_up("--env", "prod", env=dict(clean, KUMO_STORE_JOBS="sqlite:/proc/nope/queue.db"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("store 'jobs' (sqlite:/proc/nope/queue.db) cannot be", p.stderr)
+        self.gw = Gateway(self.project, threads=1, extra_args=("--env", "prod"), env=clean)
+        out = self.gw.stdout()
+        data = os.path.join(os.path.realpath(self.project), ".kumo", "data")
+        self.assertIn("store    kv 'todos' -> sqlite:%s" % self.paths["prod"], out)
+        self.assertIn("store    blob 'files' -> file:%s/blob" % data, out)
+        self.assertIn("store    queue 'jobs' -> sqlite:%s/queue.db" % data, out)
+
     @unittest.skipUnless(redis_driver_present(), "no redis kv driver in this build yet (src/sdk/stores/redis.c)")
     def test_unreachable_redis_names_the_store_and_hides_the_password(self):
         self.paths["broken"] = "redis://user:hunter2@127.0.0.1:%d/0" % closed_port()
