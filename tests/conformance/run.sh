@@ -1,0 +1,89 @@
+#!/bin/sh
+# tests/conformance/run.sh DRIVER: runs the store conformance suite
+# (conformance.c) against one driver, starting the backend's server first
+# when it needs one, on a free loopback port, and stopping it after.
+#
+#   DRIVER   stores tested                       server
+#   sqlite   kv and queue, sqlite:TMP/*.db       none
+#   file     blob, file:TMP/blob                 none
+#   redis    kv and queue, redis://127.0.0.1:P   redis-server (backends.sh)
+#   postgres kv and queue, postgres://...        PostgreSQL (backends.sh)
+#   aws      kv dynamodb://, blob s3://, queue sqs://, on moto_server (moto.sh)
+#
+# For a server the suite gets --restart-cmd "run.sh --control DRIVER", which
+# it runs with "stop" and "start" around its outage phase; RESTART_CMD in the
+# environment replaces it (RESTART_CMD= with nothing skips the phase).
+# CONFORMANCE is the suite's binary (ctest sets it; default build/conformance).
+# Everything lives in a mktemp directory removed at exit.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/backends.sh"
+. "$here/moto.sh"
+
+# The restart hook: the suite runs "$0 --control DRIVER stop|start"; the
+# server's port and directory come through the environment exported below.
+if [ "${1:-}" = "--control" ]; then
+    driver=$2 action=$3
+    case "$driver/$action" in
+    redis/stop) redis_stop ;;
+    redis/start) _redis_up ;;
+    postgres/stop) postgres_stop ;;
+    postgres/start) _pg_up ;;
+    aws/stop) moto_stop ;;
+    aws/start) _moto_up ;;
+    *) echo "run.sh --control: unknown '$driver $action'" >&2; exit 2 ;;
+    esac
+    exit $?
+fi
+
+driver=${1:-}
+bin=${CONFORMANCE:-$here/../../build/conformance}
+[ -x "$bin" ] || { echo "run.sh: no conformance binary at $bin; set CONFORMANCE" >&2; exit 2; }
+tmp=$(mktemp -d /tmp/kumo-conformance-XXXXXX)
+stop_server=true
+cleanup() {
+    $stop_server
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+restart="$here/run.sh --control $driver"
+case "$driver" in
+sqlite)
+    set -- --kv "sqlite:$tmp/kv.db" --queue "sqlite:$tmp/queue.db"
+    restart=
+    ;;
+file)
+    set -- --blob "file:$tmp/blob"
+    restart=
+    ;;
+redis)
+    redis_start "$tmp" || exit 1
+    stop_server=redis_stop
+    export REDIS_PORT _redis_dir
+    set -- --kv "$REDIS_URL" --queue "$REDIS_URL"
+    ;;
+postgres)
+    postgres_start "$tmp" || exit 1
+    stop_server=postgres_stop
+    export POSTGRES_PORT _pg_dir
+    set -- --kv "$POSTGRES_URL" --queue "$POSTGRES_URL"
+    ;;
+aws)
+    moto_start "$tmp" || exit 1
+    stop_server=moto_stop
+    export MOTO_PORT MOTO_ENDPOINT _moto_dir
+    set -- --kv "dynamodb://{name}?endpoint=$MOTO_ENDPOINT" --blob "s3://{name}?endpoint=$MOTO_ENDPOINT" \
+        --queue "sqs://{name}?endpoint=$MOTO_ENDPOINT"
+    ;;
+*)
+    echo "usage: run.sh sqlite|file|redis|postgres|aws" >&2
+    exit 2
+    ;;
+esac
+restart=${RESTART_CMD-$restart}
+if [ -n "$restart" ]; then
+    set -- "$@" --restart-cmd "$restart"
+fi
+echo "conformance: $driver"
+"$bin" "$@"
