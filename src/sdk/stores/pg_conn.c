@@ -18,6 +18,7 @@
 #include "sdk/stores/pg_conn.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +151,7 @@ static void set_error(kumo__pg *pg, const char *what, const char *msg)
         return;
     snprintf(pg->error, pg->errlen, "postgres: %s%s%s", what, *what ? ": " : "", msg ? msg : "");
     for (char *p = pg->error; *p; p++)
-        if (*p == '\n')
+        if (*p == '\n' || *p == '\t')
             *p = (p[1] ? ' ' : '\0');
 }
 
@@ -194,11 +195,15 @@ static int alive(PGconn *c)
     if (p.fd < 0)
         return 0;
     if (poll(&p, 1, 0) > 0) {
+        /* Unasked-for input: a shutdown's message, then EOF. */
         if (!PQconsumeInput(c))
             return 0;
         PGnotify *n;
         while ((n = PQnotifies(c)))
             PQfreemem(n);
+        char b;
+        if (poll(&p, 1, 0) > 0 && recv(p.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+            return 0;
     }
     return PQstatus(c) == CONNECTION_OK;
 }

@@ -26,6 +26,8 @@
 static const kumo__queue_driver *const drivers[] = {
     &kumo__queue_sqlite_driver,
     &kumo__queue_sqs_driver,
+    &kumo__queue_redis_driver,
+    &kumo__queue_postgres_driver,
 };
 
 #define STORES_MAX 32

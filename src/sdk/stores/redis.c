@@ -165,7 +165,7 @@ static int item_of(kumo__arena *a, const redisReply *rep, const char *key, size_
 static int redis_get(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, kumo_kv_item *out)
 {
     redis_kv *s = (redis_kv *)kv;
-    size_t dlen;
+    size_t dlen = 0;
     char *dkey = name_of(s, "k:", key, klen, &dlen);
     if (dkey == NULL)
         return KUMO_ENOMEM;
@@ -194,7 +194,7 @@ static int redis_get_many(kumo__kv *kv, kumo__arena *a, const char *const *keys,
         goto out;
     /* Pipelined: every HMGET is sent, then every reply read. */
     for (; sent < n; sent++) {
-        size_t dlen;
+        size_t dlen = 0;
         char *dkey = name_of(s, "k:", keys[sent], strlen(keys[sent]), &dlen);
         if (dkey == NULL) {
             rc = KUMO_ENOMEM;
@@ -254,7 +254,7 @@ static int redis_put(kumo__kv *kv, const char *key, size_t klen, const void *val
     redis_kv *s = (redis_kv *)kv;
     if (vlen > VALUE_MAX)
         return KUMO_ETOOBIG;
-    size_t dlen, ilen, clen;
+    size_t dlen = 0, ilen = 0, clen = 0;
     char *dkey = name_of(s, "k:", key, klen, &dlen);
     char *ikey = name_of(s, "keys", NULL, 0, &ilen);
     char *ckey = name_of(s, "clock", NULL, 0, &clen);
@@ -293,7 +293,7 @@ out:
 static int redis_del(kumo__kv *kv, const char *key, size_t klen)
 {
     redis_kv *s = (redis_kv *)kv;
-    size_t dlen, ilen;
+    size_t dlen = 0, ilen = 0;
     char *dkey = name_of(s, "k:", key, klen, &dlen);
     char *ikey = name_of(s, "keys", NULL, 0, &ilen);
     int rc = KUMO_ENOMEM;
@@ -332,7 +332,7 @@ static int redis_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const ch
     int rc = KUMO_ENOMEM;
     redisReply *rep = NULL;
     char *min = NULL, *max = NULL, *ikey = NULL, *dprefix = NULL;
-    size_t minlen, maxlen, ilen, dplen;
+    size_t minlen = 0, maxlen = 0, ilen = 0, dplen = 0;
 
     /* min: "[prefix", or "(cursor" when the cursor is at or past it; "-"
      * when both are empty. max: "(" and the prefix's successor, or "+". */

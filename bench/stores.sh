@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Operations per second of kv get and put of 1 KiB values with 1 and 16
+# concurrent callers, through kumo's API (bench/stores.c, one process per
+# caller, each with its own connection) and directly with the backend's own
+# client, for the Redis and PostgreSQL drivers, and the ratio kumo/direct.
+#
+#   bench/stores.sh [SECONDS] [DRIVERS]     defaults: 5 "redis postgres"
+#
+# Direct figures: redis-benchmark -t get,set -d 1024 -c C over the same
+# number of keys (-r); pgbench -M prepared with the driver's own get and
+# upsert statements on its table. Note what each side does per operation:
+# kumo's Redis put is a Lua script (version check, INCR of the version
+# clock, HSET, index ZADD) where redis-benchmark's SET is one command, and
+# kumo's get is an HMGET of value and version. Servers are throwaway ones
+# on free loopback ports (tests/conformance/backends.sh), stopped on exit.
+# Builds the libraries in Release mode in build-bench/ (or $BENCH_BUILD).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${1:-5}
+DRIVERS=${2:-redis postgres}
+KEYS=1000
+B=${BENCH_BUILD:-build-bench}
+work=$(mktemp -d)
+chmod 755 "$work"
+. tests/conformance/backends.sh
+cleanup() {
+    redis_stop || true
+    postgres_stop || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$B" -j "$(nproc)" --target kumo_sdk >/dev/null
+${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Isrc -Iinclude $(pkg-config --cflags jansson hiredis libpq) \
+  bench/stores.c -o "$work/stores" "$B/libkumo.a" \
+  $(pkg-config --libs jansson sqlite3 hiredis libpq libcurl) -lpthread -ldl -lm
+
+ratio() { python3 -c "import sys; k, d = float(sys.argv[1]), float(sys.argv[2]); print(f'{k/d:.2f}' if d else 'n/a')" "$1" "$2"; }
+row() { printf '%-9s %-4s %3s  %10s  %10s  %6s\n' "$@"; }
+
+kumo_rate() { # OP CALLERS
+    KUMO_STORE_BENCH=$url "$work/stores" "$1" "$2" "$SECONDS_EACH" "$KEYS" | awk '{print $3}'
+}
+
+redis_direct() { # OP CALLERS
+    local t=get
+    [ "$1" = put ] && t=set
+    local n=$(( $2 == 1 ? 30000 : 150000 ))
+    redis-benchmark -p "$REDIS_PORT" -t "$t" -d 1024 -c "$2" -n "$n" -r "$KEYS" -q 2>/dev/null |
+        tr '\r' '\n' | awk -F'[: ]+' '/requests per second/ {print $2}' | tail -1
+}
+
+pg_direct() { # OP CALLERS
+    local value
+    value=$(printf 'x%.0s' $(seq 1024))
+    cat >"$work/get.sql" <<EOF
+\set k random(0, $((KEYS - 1)))
+SELECT value, version FROM kumo_kv WHERE store = 'bench' AND key = convert_to('key:' || :k, 'UTF8') AND (expires_at IS NULL OR expires_at > now());
+EOF
+    cat >"$work/put.sql" <<EOF
+\set k random(0, $((KEYS - 1)))
+INSERT INTO kumo_kv (store, key, value, version, expires_at) VALUES ('bench', convert_to('key:' || :k, 'UTF8'), '$value'::bytea, nextval('kumo_kv_version'), NULL) ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, version = excluded.version, expires_at = excluded.expires_at RETURNING version;
+EOF
+    local j=$(( $2 < $(nproc) ? $2 : $(nproc) ))
+    as_pg pgbench -n -M prepared -c "$2" -j "$j" -T "$SECONDS_EACH" -f "$work/$1.sql" "$url" 2>/dev/null |
+        awk '/^tps/ {print $3}'
+}
+
+echo "kv, 1 KiB values, $KEYS keys, ${SECONDS_EACH}s per figure, $(nproc) CPUs"
+row driver op callers "kumo ops/s" "direct" ratio
+for driver in $DRIVERS; do
+    case $driver in
+    redis)
+        redis_start "$work"
+        url=$REDIS_URL
+        ;;
+    postgres)
+        postgres_start "$work"
+        url=$POSTGRES_URL
+        ;;
+    *) echo "unknown driver $driver (redis, postgres)" >&2; exit 2 ;;
+    esac
+    # Warm-up (discarded): a fresh server allocates WAL and caches as it goes.
+    kumo_rate put 16 >/dev/null
+    for op in get put; do
+        for c in 1 16; do
+            k=$(kumo_rate "$op" "$c")
+            if [ "$driver" = redis ]; then d=$(redis_direct "$op" "$c"); else d=$(pg_direct "$op" "$c"); fi
+            row "$driver" "$op" "$c" "$k" "$d" "$(ratio "$k" "$d")"
+        done
+    done
+    if [ "$driver" = redis ]; then redis_stop; else postgres_stop; fi
+done
