@@ -15,7 +15,8 @@
  * 204 whether or not it existed and kumo promises KUMO_ENOTFOUND. Listing
  * is ListObjectsV2 with start-after: the cursor is the last key of the
  * previous page, as with every other driver. S3's listing has no content
- * types, so listed items carry content_type NULL (kumo_blob_head has it).
+ * types, so each listed item is HEADed for its own: a page of N costs N+1
+ * requests (the price of kumo.h's promise that listings carry them).
  * The etag is S3's (an MD5 of the content for a single PUT).
  *
  * Streaming never holds the object in memory. A writer buffers up to
@@ -393,7 +394,6 @@ static int s3_list(kumo__blob *b, kumo__arena *a, const char *prefix, const char
         it->size = size ? strtoull(size, NULL, 10) : 0;
         it->etag = etag ? arena_str(a, etag) : NULL;
         it->modified_ms = lm ? iso_ms(lm) : 0;
-        it->content_type = NULL;   /* not in S3's listing */
         int ok = it->key != NULL && it->etag != NULL;
         free(block);
         free(k);
@@ -407,6 +407,26 @@ static int s3_list(kumo__blob *b, kumo__arena *a, const char *prefix, const char
             goto out;
         }
         count++;
+    }
+    /* S3 lists no content types: one HEAD per item (an object deleted in
+     * between keeps the default). */
+    for (size_t i = 0; i < count; i++) {
+        kumo__aws_res h;
+        char ct[256];
+        if ((rc = object_url(s, items[i].key, NULL, full, URL_MAX)) != 0)
+            goto out;
+        pthread_mutex_lock(&s->lock);
+        rc = s3_send(s, "HEAD", full, NULL, NULL, 0, SMALL_BODY_MAX, &h);
+        pthread_mutex_unlock(&s->lock);
+        const char *type = rc == 0 ? kumo__aws_res_header(&h, "Content-Type", ct, sizeof(ct)) : NULL;
+        kumo__aws_res_free(&h);
+        if (rc != 0 && rc != KUMO_ENOTFOUND)
+            goto out;
+        items[i].content_type = arena_str(a, type ? type : DEFAULT_TYPE);
+        if (items[i].content_type == NULL) {
+            rc = KUMO_ENOMEM;
+            goto out;
+        }
     }
     char *trunc = kumo__aws_xml_text(res.body ? res.body : "", "IsTruncated", NULL);
     int more = trunc && strcmp(trunc, "true") == 0 && count > 0;
