@@ -1,5 +1,10 @@
 """examples/todo end to end: the whole CRUD through `kumo up`, data in the
-embedded SQLite store, surviving a restart of the gateway."""
+embedded SQLite store, surviving a restart of the gateway; attachments in
+the embedded blob store (binary round trip, content type, large bodies
+through the streamed writer and reader, 404s) and notifications through the
+embedded queue (one per create and update, each taken once)."""
+import os
+import time
 import unittest
 
 import requests
@@ -87,6 +92,89 @@ class TodoTest(GatewayTest):
         r = requests.get(self.url("/todos/" + t["id"]))
         self.assertEqual(r.status_code, 200, r.text)
         self.assertEqual(r.json()["title"], "durable")
+
+
+    def test_attachment_round_trip(self):
+        t = self.create("with attachment").json()
+        url = self.url("/todos/%s/attachment" % t["id"])
+        self.assertProblem(requests.get(url), 404)
+        data = bytes(range(256)) * 4 + b"\0\0end"
+        r = requests.put(url, data=data, headers={"content-type": "image/png"})
+        self.assertEqual(r.status_code, 200, r.text)
+        info = r.json()
+        self.assertEqual(info["size"], len(data))
+        self.assertEqual(info["content_type"], "image/png")
+        got = requests.get(url)
+        self.assertEqual(got.status_code, 200, got.text[:200])
+        self.assertEqual(got.content, data)
+        self.assertEqual(got.headers["content-type"], "image/png")
+        self.assertEqual(got.headers["etag"], info["etag"])
+        # The object is a plain file in the embedded store.
+        path = os.path.join(self.project_dir, ".kumo", "data", "blob", "attachments", t["id"])
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), data)
+
+        # Replaced: new bytes, new type, new etag.
+        r = requests.put(url, data="plain text", headers={"content-type": "text/plain"})
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertNotEqual(r.json()["etag"], info["etag"])
+        got = requests.get(url)
+        self.assertEqual(got.text, "plain text")
+        self.assertTrue(got.headers["content-type"].startswith("text/plain"))
+
+        # Deleting the todo deletes its attachment.
+        self.assertEqual(requests.delete(self.url("/todos/" + t["id"])).status_code, 204)
+        self.assertProblem(requests.get(url), 404)
+
+    def test_large_attachment_is_streamed(self):
+        t = self.create("big attachment").json()
+        url = self.url("/todos/%s/attachment" % t["id"])
+        data = os.urandom(3 * 1024 * 1024 + 123)   # over the 256 KiB streaming threshold
+        r = requests.put(url, data=data, headers={"content-type": "application/octet-stream"})
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.json()["size"], len(data))
+        got = requests.get(url)
+        self.assertEqual(got.status_code, 200)
+        self.assertEqual(len(got.content), len(data))
+        self.assertEqual(got.content, data)
+
+    def test_attachment_of_missing_todo_is_404(self):
+        missing = "0" * 24
+        self.assertProblem(requests.put(self.url("/todos/%s/attachment" % missing), data=b"x",
+                                        headers={"content-type": "text/plain"}), 404)
+        self.assertProblem(requests.get(self.url("/todos/%s/attachment" % missing)), 404)
+        self.assertProblem(requests.get(self.url("/todos/nonsense/attachment")), 404)
+
+    def drain(self, want_ids, limit_s=10):
+        """Takes notifications until one of each event in want_ids was seen."""
+        got, deadline = [], time.time() + limit_s
+        while time.time() < deadline:
+            r = requests.get(self.url("/notifications"), params={"max": 50})
+            self.assertEqual(r.status_code, 200, r.text)
+            items = r.json()["items"]
+            got += items
+            if want_ids <= {(n["event"], n["todo"]["id"]) for n in got}:
+                break
+            if not items:
+                time.sleep(0.05)
+        return got
+
+    def test_notifications(self):
+        self.drain(set(), limit_s=0)   # whatever other tests left
+        t = self.create("notify me").json()
+        requests.patch(self.url("/todos/" + t["id"]), json={"done": True})
+        got = self.drain({("created", t["id"]), ("updated", t["id"])})
+        mine = [n for n in got if n["todo"]["id"] == t["id"]]
+        self.assertEqual([n["event"] for n in mine], ["created", "updated"])
+        self.assertEqual(mine[0]["todo"]["title"], "notify me")
+        self.assertIs(mine[1]["todo"]["done"], True)
+        self.assertTrue(all(n["id"] for n in mine))
+        # Acked: each is taken once.
+        again = requests.get(self.url("/notifications"), params={"max": 100}).json()["items"]
+        self.assertEqual([n for n in again if n["todo"]["id"] == t["id"]], [])
+        self.assertProblem(requests.get(self.url("/notifications"), params={"max": 0}), 400)
+        self.assertProblem(requests.get(self.url("/notifications"), params={"max": 101}), 400)
 
 
 if __name__ == "__main__":

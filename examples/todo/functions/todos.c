@@ -1,8 +1,19 @@
 /*
  * todos.c: the todo API of ../openapi.yaml, one C function per operation
- * (the operationIds): listTodos, createTodo, getTodo, updateTodo and
- * deleteTodo. Todos are JSON documents in the kv store "todos" (kumo.yaml:
- * stores: {kv: [todos]}), keyed by their id.
+ * (the operationIds): listTodos, createTodo, getTodo, updateTodo,
+ * deleteTodo, putAttachment, getAttachment and listNotifications. It uses
+ * the three kinds of store kumo.yaml declares (stores: {kv: [todos], blob:
+ * [attachments], queue: [notifications]}):
+ *  - todos are JSON documents in the kv store "todos", keyed by their id;
+ *  - a todo's attachment is the object named by its id in the blob store
+ *    "attachments", with the content type it was uploaded with; bodies over
+ *    STREAM_OVER go through a streamed writer and come back through a
+ *    reader, in CHUNK pieces, so the store never needs them whole (kumo's
+ *    runtime still hands the handler whole request and response bodies);
+ *  - every create and update sends {"event", "todo"} to the queue
+ *    "notifications"; GET /notifications receives and acks them. A failed
+ *    send is logged and does not fail the request: the todo was written,
+ *    and notifications are a convenience, not the record.
  *
  * Ids sort in creation order, so listing the store by key lists todos
  * oldest first and the store's cursor is the page cursor: 12 hex digits of
@@ -34,13 +45,21 @@
 #define LIMIT_DEFAULT 20
 #define LIMIT_MAX 100
 #define WRITE_RETRIES 5
+#define BLOBS "attachments"
+#define QUEUE "notifications"
+#define ATTACHMENT_MAX (8u << 20)
+#define STREAM_OVER (256u << 10)
+#define CHUNK (64u << 10)
+#define RECEIVE_DEFAULT 10
+#define RECEIVE_MAX 100
+#define VISIBILITY_MS 30000
 
 /* ---- helpers ---------------------------------------------------------- */
 
 /* The answer to a store failure: 503 when it may pass, 500 otherwise. */
 static int store_failed(kumo_ctx *ctx, kumo_response *res, const char *what, int rc)
 {
-    kumo_log(ctx, KUMO_LOG_ERROR, "%s: %s", what, kumo_strerror(rc));
+    kumo_log(ctx, KUMO_LOG_ERROR, "%s: %s (%s)", what, kumo_strerror(rc), kumo_store_error(ctx));
     if (rc == KUMO_EUNAVAILABLE || rc == KUMO_ETIMEDOUT)
         return kumo_response_problem(res, 503, "Service Unavailable", "the todo store is unavailable; retry");
     return kumo_response_problem(res, 500, "Internal Server Error", NULL);
@@ -134,6 +153,20 @@ static int send_todo(kumo_ctx *ctx, kumo_response *res, int status, const kumo_k
     return kumo_response_json(res, status, todo);
 }
 
+/* Sends {"event": event, "todo": todo} to the notifications queue; a
+ * failure is logged, not returned (see the file comment). */
+static void notify(kumo_ctx *ctx, const char *event, json_t *todo)
+{
+    json_t *msg = json_pack("{s:s, s:O}", "event", event, "todo", todo);
+    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    int rc = text ? kumo_queue_send(ctx, QUEUE, text, strlen(text), 0, NULL) : KUMO_ENOMEM;
+    if (rc != 0)
+        kumo_log(ctx, KUMO_LOG_WARN, "notification '%s' not sent: %s (%s)", event, kumo_strerror(rc),
+                 kumo_store_error(ctx));
+    free(text);
+    json_decref(msg);
+}
+
 /* ---- GET /todos --------------------------------------------------------- */
 
 int listTodos(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
@@ -210,6 +243,7 @@ int createTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
         rc = kumo_kv_cas(ctx, STORE, id, doc, strlen(doc), 0, NULL);   /* only if absent */
         free(doc);
         if (rc == 0) {
+            notify(ctx, "created", todo);
             rc = kumo_response_header(res, "Location", kumo_sprintf(ctx, "/todos/%s", id));
             if (rc == 0)
                 rc = kumo_response_json(res, 201, todo);
@@ -276,8 +310,10 @@ int updateTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
         }
         rc = kumo_kv_cas(ctx, STORE, id, doc, strlen(doc), item.version, NULL);
         free(doc);
-        if (rc == 0)
+        if (rc == 0) {
+            notify(ctx, "updated", todo);
             return kumo_response_json(res, 200, todo);
+        }
         json_decref(todo);
     }
     return store_failed(ctx, res, "update todo", rc);
@@ -295,6 +331,144 @@ int deleteTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
         return not_found(ctx, res, id);
     if (rc != 0)
         return store_failed(ctx, res, "delete todo", rc);
+    /* Its attachment goes with it; none is fine, a failure only logged
+     * (an orphan object is harmless and the todo is gone). */
+    rc = kumo_blob_delete(ctx, BLOBS, id);
+    if (rc != 0 && rc != KUMO_ENOTFOUND)
+        kumo_log(ctx, KUMO_LOG_WARN, "attachment of deleted todo '%s' not deleted: %s (%s)", id, kumo_strerror(rc),
+                 kumo_store_error(ctx));
     kumo_response_status(res, 204);
     return 0;
+}
+
+/* ---- PUT /todos/{id}/attachment ------------------------------------------ */
+
+/* Writes a large body through a streamed writer, CHUNK at a time: nothing
+ * is visible until the commit, and an error aborts it. */
+static int write_streamed(kumo_ctx *ctx, const char *key, const char *type, const char *body, size_t len)
+{
+    kumo_blob_writer *w;
+    int rc = kumo_blob_writer_open(ctx, BLOBS, key, type, &w);
+    if (rc != 0)
+        return rc;
+    for (size_t off = 0; off < len; off += CHUNK) {
+        rc = kumo_blob_write(w, body + off, len - off < CHUNK ? len - off : CHUNK);
+        if (rc != 0) {
+            kumo_blob_writer_abort(w);
+            return rc;
+        }
+    }
+    return kumo_blob_writer_commit(w);
+}
+
+int putAttachment(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    const char *id = kumo_request_param(req, "id");
+    kumo_kv_item item;
+    size_t len;
+    if (!valid_id(id))
+        return not_found(ctx, res, id ? id : "");
+    int rc = kumo_kv_get(ctx, STORE, id, &item);
+    if (rc == KUMO_ENOTFOUND)
+        return not_found(ctx, res, id);
+    if (rc != 0)
+        return store_failed(ctx, res, "get todo", rc);
+    const char *body = kumo_request_body(req, &len);
+    if (len > ATTACHMENT_MAX)
+        return kumo_response_problem(res, 413, "Content Too Large", "an attachment is at most 8 MiB");
+    const char *type = kumo_request_header(req, "content-type");
+    if (type == NULL || *type == '\0')
+        type = "application/octet-stream";
+
+    rc = len > STREAM_OVER ? write_streamed(ctx, id, type, body, len) : kumo_blob_put(ctx, BLOBS, id, body, len, type);
+    if (rc == KUMO_EINVAL)
+        return bad_request(res, "the Content-Type cannot be stored (too long, or control characters)");
+    if (rc != 0)
+        return store_failed(ctx, res, "put attachment", rc);
+    kumo_blob_info info;
+    if ((rc = kumo_blob_head(ctx, BLOBS, id, &info)) != 0)
+        return store_failed(ctx, res, "head attachment", rc);
+    json_t *out = json_pack("{s:s, s:I, s:s, s:s}", "todo_id", id, "size", (json_int_t)info.size, "content_type",
+                            info.content_type, "etag", info.etag);
+    if (out == NULL)
+        return KUMO_ENOMEM;
+    return kumo_response_json(res, 200, out);
+}
+
+/* ---- GET /todos/{id}/attachment ------------------------------------------ */
+
+int getAttachment(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    const char *id = kumo_request_param(req, "id");
+    kumo_blob_reader *r;
+    kumo_blob_info info;
+    if (!valid_id(id))
+        return not_found(ctx, res, id ? id : "");
+    int rc = kumo_blob_reader_open(ctx, BLOBS, id, &r, &info);
+    if (rc == KUMO_ENOTFOUND)
+        return kumo_response_problem(res, 404, "Not Found", kumo_sprintf(ctx, "todo '%s' has no attachment", id));
+    if (rc != 0)
+        return store_failed(ctx, res, "open attachment", rc);
+    /* The reader is closed below, or at the end of the invocation at the
+     * latest if this returned early. */
+    char *buf = info.size <= ATTACHMENT_MAX ? kumo_alloc(ctx, (size_t)info.size + 1) : NULL;
+    size_t off = 0, got = 0;
+    if (buf == NULL) {
+        kumo_blob_reader_close(r);
+        return kumo_response_problem(res, 500, "Internal Server Error", "the attachment is too large to send");
+    }
+    while ((rc = kumo_blob_read(r, buf + off, (size_t)info.size + 1 - off < CHUNK ? (size_t)info.size + 1 - off
+                                                                                   : CHUNK, &got)) == 0 && got > 0) {
+        off += got;
+        if (off > info.size)
+            break;   /* it grew under us: a put replaced it; send what the reader saw */
+    }
+    kumo_blob_reader_close(r);
+    if (rc != 0)
+        return store_failed(ctx, res, "read attachment", rc);
+    if ((rc = kumo_response_header(res, "ETag", info.etag)) != 0)
+        return rc;
+    return kumo_response_body(res, buf, off, info.content_type);
+}
+
+/* ---- GET /notifications ---------------------------------------------------- */
+
+int listNotifications(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    long max = RECEIVE_DEFAULT;
+    const char *s = kumo_request_query(req, "max");
+    if (s) {
+        char *end;
+        max = strtol(s, &end, 10);
+        if (*s < '0' || *s > '9' || *end != '\0' || max < 1 || max > RECEIVE_MAX)
+            return bad_request(res, "'max' must be an integer from 1 to 100");
+    }
+    kumo_queue_message *msgs = kumo_alloc(ctx, (size_t)max * sizeof(*msgs));
+    size_t n = 0;
+    if (msgs == NULL)
+        return KUMO_ENOMEM;
+    int rc = kumo_queue_receive(ctx, QUEUE, (size_t)max, VISIBILITY_MS, msgs, &n);
+    if (rc != 0)
+        return store_failed(ctx, res, "receive notifications", rc);
+    json_t *items = json_array();
+    if (items == NULL)
+        return KUMO_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *msg = json_loadb(msgs[i].body, msgs[i].len, 0, NULL);
+        if (json_is_object(msg) && json_object_set_new(msg, "id", json_string(msgs[i].id)) == 0)
+            json_array_append(items, msg);
+        else
+            kumo_log(ctx, KUMO_LOG_WARN, "notification %s is not a JSON object; dropped", msgs[i].id);
+        json_decref(msg);
+        /* Acked as soon as it is in the list: had the handler failed
+         * before this, the message would come back after VISIBILITY_MS. */
+        rc = kumo_queue_ack(ctx, QUEUE, msgs[i].receipt);
+        if (rc != 0)
+            kumo_log(ctx, KUMO_LOG_WARN, "notification %s not acked: %s (%s); it may come again", msgs[i].id,
+                     kumo_strerror(rc), kumo_store_error(ctx));
+    }
+    json_t *body = json_pack("{s:o}", "items", items);
+    if (body == NULL)
+        return KUMO_ENOMEM;
+    return kumo_response_json(res, 200, body);
 }

@@ -5,16 +5,20 @@
  *
  * Layout: the object KEY of store NAME is the plain file DIR/NAME/KEY, so a
  * developer can look at them with ls; a '/' in a key is a directory. Temp
- * files live in DIR/.tmp (store names cannot start with '.', so no store
- * sees it), on the same file system as the objects so a rename moves them.
+ * files live in DIR/.tmp and metadata in DIR/.meta (store names cannot
+ * start with '.', so no store sees them), on the same file system as the
+ * objects so a rename moves them.
  *
- * Metadata: the content type is the extended attribute user.kumo.type of
- * the file, set on the temp file before it is renamed into place, so an
- * object and its type appear together. The etag is derived from the file's
- * inode and modification time: every put renames a new inode over the old
- * one, so it changes with every put and needs no storage. The size and the
- * modification time are the file's. open() refuses a DIR whose file system
- * has no user xattrs (tmpfs before Linux 6.6, some network file systems).
+ * Metadata: the content type is kept in DIR/.meta/INODE, named by the
+ * inode of the object's file, and written (temp file and rename) before
+ * that file is renamed into place: whoever opens an object finds the type
+ * of that very file, never the type of the object it replaced or of one
+ * being written. A replaced or deleted object's metadata file is removed
+ * after it. Extended attributes would be simpler, but the worker's seccomp
+ * sandbox allows reading them and not setting them, and some file systems
+ * have none. The etag is derived from the file's inode and modification
+ * time: every put renames a new inode over the old one, so it changes with
+ * every put and needs no storage. Size and modification time are the file's.
  *
  * Atomicity: a put or a streamed writer writes a temp file, fsyncs it and
  * renames it over DIR/NAME/KEY, then fsyncs the directory: a reader sees
@@ -47,10 +51,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
-#define XATTR_TYPE "user.kumo.type"
 #define TYPE_MAX 256
 #define DEFAULT_TYPE "application/octet-stream"
 #define WHOLE_GET_MAX ((size_t)256 << 20)   /* larger: use a reader */
@@ -182,6 +184,46 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+static void meta_path(file_blob *fb, ino_t ino, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/.meta/%llx", fb->dir, (unsigned long long)ino);
+}
+
+/* Writes the content type of the file with inode `ino`: temp and rename. */
+static int write_meta(file_blob *fb, ino_t ino, const char *type)
+{
+    char tmp[PATH_MAX], path[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s/.tmp/meta-XXXXXX", fb->dir);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return fail(fb, KUMO_EUNAVAILABLE, "cannot create a temp file in %s/.tmp: %s", fb->dir, strerror(errno));
+    int ok = write_all(fd, type, strlen(type)) == 0 && fsync(fd) == 0;
+    int e = errno;
+    close(fd);
+    meta_path(fb, ino, path, sizeof(path));
+    if (ok && rename(tmp, path) == 0)
+        return 0;
+    if (ok)
+        e = errno;
+    unlink(tmp);
+    return fail(fb, map_errno(e) == KUMO_ENOTFOUND ? KUMO_EUNAVAILABLE : map_errno(e),
+                "cannot write the content type to %s: %s", path, strerror(e));
+}
+
+static void read_meta(file_blob *fb, ino_t ino, char *type, size_t size)
+{
+    char path[PATH_MAX];
+    meta_path(fb, ino, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, type, size - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        snprintf(type, size, "%s", DEFAULT_TYPE);   /* a file put there by hand */
+    else
+        type[n] = '\0';
+}
+
 /* Fills info from an open object's fd; strings in the arena. */
 static int fill_info(file_blob *fb, kumo__arena *a, int fd, const char *key, kumo_blob_info *info)
 {
@@ -189,11 +231,7 @@ static int fill_info(file_blob *fb, kumo__arena *a, int fd, const char *key, kum
     char type[TYPE_MAX];
     if (fstat(fd, &st) != 0)
         return fail(fb, map_errno(errno), "fstat: %s", strerror(errno));
-    ssize_t n = fgetxattr(fd, XATTR_TYPE, type, sizeof(type) - 1);
-    if (n <= 0)
-        snprintf(type, sizeof(type), "%s", DEFAULT_TYPE);   /* a file put there by hand */
-    else
-        type[n] = '\0';
+    read_meta(fb, st.st_ino, type, sizeof(type));
     char etag[64];
     snprintf(etag, sizeof(etag), "\"%llx-%llx-%llx\"", (unsigned long long)st.st_ino,
              (unsigned long long)st.st_mtim.tv_sec, (unsigned long long)st.st_mtim.tv_nsec);
@@ -313,20 +351,25 @@ static int file_commit(kumo__blob_stream *bs)
 {
     file_stream *s = (file_stream *)bs;
     file_blob *fb = s->fb;
-    char path[PATH_MAX];
+    char path[PATH_MAX], meta[PATH_MAX] = "";
+    struct stat st, old;
     int rc = obj_path(fb, s->key, path, sizeof(path));
     if (rc != 0)
         goto out;
-    if (fsetxattr(s->fd, XATTR_TYPE, s->type, strlen(s->type), 0) != 0) {
-        rc = fail(fb, KUMO_EIO, "cannot set the content type on %s: %s", s->tmp, strerror(errno));
+    if (fstat(s->fd, &st) != 0) {
+        rc = fail(fb, map_errno(errno), "fstat %s: %s", s->tmp, strerror(errno));
         goto out;
     }
     if (fsync(s->fd) != 0) {
         rc = fail(fb, map_errno(errno), "fsync %s: %s", s->tmp, strerror(errno));
         goto out;
     }
+    if ((rc = write_meta(fb, st.st_ino, s->type)) != 0)
+        goto out;
+    meta_path(fb, st.st_ino, meta, sizeof(meta));
     if ((rc = make_dirs(fb, path, strlen(fb->dir) + strlen(fb->base.name) + 1)) != 0)
         goto out;
+    int replaced = lstat(path, &old) == 0 && S_ISREG(old.st_mode);
     if (rename(s->tmp, path) != 0) {
         int e = errno;
         if (e == EISDIR || e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)
@@ -337,9 +380,17 @@ static int file_commit(kumo__blob_stream *bs)
         goto out;
     }
     sync_parent(path);
+    if (replaced && old.st_ino != st.st_ino) {
+        char old_meta[PATH_MAX];
+        meta_path(fb, old.st_ino, old_meta, sizeof(old_meta));
+        unlink(old_meta);
+    }
 out:
-    if (rc != 0)
+    if (rc != 0) {
         unlink(s->tmp);
+        if (*meta)
+            unlink(meta);
+    }
     stream_free(s);
     return rc;
 }
@@ -462,11 +513,17 @@ static int file_del(kumo__blob *b, const char *key)
     int rc = obj_path(fb, key, path, sizeof(path));
     if (rc != 0)
         return rc;
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return fail(fb, KUMO_ENOTFOUND, "no blob '%s'", key);
     if (unlink(path) != 0) {
         if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)
             return fail(fb, KUMO_ENOTFOUND, "no blob '%s'", key);
         return fail(fb, map_errno(errno), "unlink %s: %s", path, strerror(errno));
     }
+    char meta[PATH_MAX];
+    meta_path(fb, st.st_ino, meta, sizeof(meta));
+    unlink(meta);
     /* Remove the directories the key emptied, up to DIR/NAME (kept). */
     size_t root = strlen(fb->dir) + strlen(fb->base.name) + 1;
     for (char *slash = strrchr(path, '/'); slash && (size_t)(slash - path) > root; slash = strrchr(path, '/')) {
@@ -657,29 +714,13 @@ static int file_open(const char *url, kumo__blob **out, char *err, size_t errlen
         rc = KUMO_EUNAVAILABLE;
         goto out;
     }
-    snprintf(tmp, sizeof(tmp), "%s/.tmp", fb->dir);
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-        rc = KUMO_EUNAVAILABLE;
-        goto out;
-    }
-    /* The content type needs user xattrs: find out now, not at a put. */
-    snprintf(tmp, sizeof(tmp), "%s/.tmp/probe-XXXXXX", fb->dir);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot write in %s/.tmp: %s", fb->dir, strerror(errno));
-        rc = KUMO_EUNAVAILABLE;
-        goto out;
-    }
-    int xr = fsetxattr(fd, XATTR_TYPE, "x", 1, 0);
-    int xe = errno;
-    close(fd);
-    unlink(tmp);
-    if (xr != 0) {
-        snprintf(err, errlen, "%s: the file system has no user extended attributes (%s), which hold content types; "
-                 "put the blob store on ext4, xfs or btrfs", fb->dir, strerror(xe));
-        rc = KUMO_EUNAVAILABLE;
-        goto out;
+    for (int k = 0; k < 2; k++) {
+        snprintf(tmp, sizeof(tmp), "%s/%s", fb->dir, k ? ".meta" : ".tmp");
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+            rc = KUMO_EUNAVAILABLE;
+            goto out;
+        }
     }
     *out = &fb->base;
 out:
