@@ -48,7 +48,7 @@ redis_direct() { # OP CALLERS
     [ "$1" = put ] && t=set
     local n=$(( $2 == 1 ? 30000 : 150000 ))
     redis-benchmark -p "$REDIS_PORT" -t "$t" -d 1024 -c "$2" -n "$n" -r "$KEYS" -q 2>/dev/null |
-        tr '\r' '\n' | awk -F'[: ]+' '/requests per second/ {print $2}' | tail -1
+        tr '\r' '\n' | awk -F'[: ]+' '/requests per second/ {printf "%.0f\n", $2}' | tail -1
 }
 
 pg_direct() { # OP CALLERS
@@ -64,7 +64,7 @@ INSERT INTO kumo_kv (store, key, value, version, expires_at) VALUES ('bench', co
 EOF
     local j=$(( $2 < $(nproc) ? $2 : $(nproc) ))
     as_pg pgbench -n -M prepared -c "$2" -j "$j" -T "$SECONDS_EACH" -f "$work/$1.sql" "$url" 2>/dev/null |
-        awk '/^tps/ {print $3}'
+        awk '/^tps/ {printf "%.0f\n", $3}'
 }
 
 echo "kv, 1 KiB values, $KEYS keys, ${SECONDS_EACH}s per figure, $(nproc) CPUs"
