@@ -61,8 +61,9 @@ static uint8_t *reserve(kumo__frame_writer *w, size_t n)
 
 void kumo__frame_begin(kumo__frame_writer *w, size_t max, uint8_t type, uint32_t id)
 {
-    w->max = max ? max + KUMO_FRAME_HEADER_SIZE : KUMO_FRAME_MAX + KUMO_FRAME_HEADER_SIZE;
+    /* The ceiling is per frame: a buffer may hold several frames in a row. */
     w->start = w->len;
+    w->max = w->start + (max ? max + KUMO_FRAME_HEADER_SIZE : KUMO_FRAME_MAX + KUMO_FRAME_HEADER_SIZE);
     uint8_t *p = reserve(w, KUMO_FRAME_HEADER_SIZE);
     if (p == NULL)
         return;

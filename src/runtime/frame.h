@@ -68,7 +68,8 @@ typedef struct kumo__frame_writer {
     int err;       /* sticky: first error of a put; end() returns it */
 } kumo__frame_writer;
 
-/* Starts a frame; `max` bounds the whole buffer (0: KUMO_FRAME_MAX). */
+/* Starts a frame after whatever the buffer holds; `max` bounds this
+ * frame's payload (0: KUMO_FRAME_MAX). */
 void kumo__frame_begin(kumo__frame_writer *w, size_t max, uint8_t type, uint32_t id);
 void kumo__frame_put(kumo__frame_writer *w, uint16_t tag, const void *data, size_t len);
 void kumo__frame_put_str(kumo__frame_writer *w, uint16_t tag, const char *s);

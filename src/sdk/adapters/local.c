@@ -69,6 +69,7 @@ typedef struct inbuf {
 } inbuf;
 
 #define INBUF_READ 65536
+#define ANSWERS_BATCH_MAX (1u << 20) /* answers held back for one write, at most */
 
 /* The next complete frame: 1 and *h, *payload (NUL-terminated in place;
  * the byte it covers is saved in *saved, restore with inbuf_consume);
@@ -107,6 +108,13 @@ static int next_frame(int fd, inbuf *in, kumo__frame_header *h, char **payload, 
         else if (errno != EINTR)
             return -errno;
     }
+}
+
+static int inbuf_has_frame(const inbuf *in)
+{
+    kumo__frame_header h;
+    return kumo__frame_header_decode(in->buf + in->start, in->len, 0, &h) == 0 &&
+           in->len >= KUMO_FRAME_HEADER_SIZE + (size_t)h.length;
 }
 
 static void inbuf_consume(inbuf *in, const kumo__frame_header *h, char saved)
@@ -267,7 +275,14 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         const char *symbol = NULL;
         kumo__invocation_init(&ctx, &req, &res);
         ctx.function = function;
-        kumo__frame_reset(&w);
+        /* Answers to pipelined requests go out together (see below); one
+         * that fails to encode is replaced, the others kept. */
+        if (w.len > ANSWERS_BATCH_MAX) {
+            if ((rc = write_full(fd, w.buf, w.len)) != 0)
+                break;
+            kumo__frame_reset(&w);
+        }
+        size_t frame_start = w.len;
         rc = decode_request(&ctx, &req, payload, h.length, &symbol);
         if (rc != 0) {
             kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
@@ -285,15 +300,21 @@ int kumo__local_serve(int fd, void *unit, const char *function)
             }
         }
         if (kumo__frame_end(&w) != 0) {
-            kumo__frame_reset(&w);
+            w.len = frame_start;
+            w.err = 0;
             kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
             kumo__frame_put_str(&w, KF_ERROR, "the response is larger than the frame limit");
             kumo__frame_end(&w);
         }
         kumo__invocation_clear(&ctx, &req, &res);
-        if ((rc = write_full(fd, w.buf, w.len)) != 0)
-            break;
         inbuf_consume(&in, &h, saved);
+        /* Write when no other request is already here: one write(2) for
+         * the answers to requests that arrived together. */
+        if (!inbuf_has_frame(&in)) {
+            if ((rc = write_full(fd, w.buf, w.len)) != 0)
+                break;
+            kumo__frame_reset(&w);
+        }
     }
     kumo__arena_free(&ctx.arena);
     kumo__frame_writer_free(&w);
