@@ -164,7 +164,8 @@ class DocsTodoTest(GatewayTest):
         self.assertEqual(yaml.safe_load(requests.get(self.url("/openapi.yaml")).text), served)
         ids = {op["operationId"] for item in served["paths"].values() for op in item.values()
                if isinstance(op, dict) and "operationId" in op}
-        self.assertEqual(ids, {"listTodos", "createTodo", "getTodo", "updateTodo", "deleteTodo"})
+        self.assertEqual(ids, {"listTodos", "createTodo", "getTodo", "updateTodo", "deleteTodo", "putAttachment",
+                               "getAttachment", "listNotifications"})
 
 
 if __name__ == "__main__":
