@@ -1347,6 +1347,27 @@ static void on_exited(void *data, pid_t pid)
             kumo__pool_on_exit(lg->pools[u], pid);
 }
 
+/* Whether any store of the project lives outside the worker's sandbox (a
+ * server: redis://, postgres://, dynamodb:// ...): its workers then keep
+ * the network (the sandbox's --net: no net namespace, client sockets
+ * allowed). The embedded sqlite: and file: stores need none. The URLs are
+ * those kumo up put in the environment for the workers. */
+static int stores_need_net(const kumo__project *p)
+{
+    char *const *lists[3] = {p->kv_stores, p->blob_stores, p->queue_stores};
+    size_t counts[3] = {p->nkv_stores, p->nblob_stores, p->nqueue_stores};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < counts[k]; i++) {
+            char var[300];
+            if (kumo__store_var(lists[k][i], var, sizeof(var)) != 0)
+                continue;
+            const char *url = getenv(var);
+            if (url && strncmp(url, "sqlite:", 7) != 0 && strncmp(url, "file:", 5) != 0)
+                return 1;
+        }
+    return 0;
+}
+
 /* The fork server of generation g on loop t: it preloads g's units (their
  * links), so each generation has its own. NULL when it cannot start: the
  * pools then start each worker with posix_spawn. */
@@ -1369,7 +1390,7 @@ static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
                                         .timeout_ms = (unsigned)(unit->tuning.timeout_s * 1000.0)};
     }
     kumo__spawner_config sc = {.units = units, .nunits = p->nunits, .project_dir = p->dir, .data_dir = g->data_dir,
-                               .spares = 1};
+                               .spares = 1, .net = stores_need_net(p)};
     if ((s = kumo__spawner_start(t->loop, &sc, &err)) == NULL)
         kumo__log_event("warn", "loop %d: %s; its workers start one by one instead", t->index, err.msg);
     else
@@ -1405,6 +1426,7 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
                                 .project_dir = p->dir,
                                 .data_dir = g->data_dir,
                                 .spawner = lg->spawner,
+                                .net = stores_need_net(p),
                                 .unit_index = (int)u};
         if ((lg->pools[u] = kumo__pool_create(t->loop, &pc)) == NULL) {
             for (size_t k = 0; k < u; k++)

@@ -557,6 +557,8 @@ static void worker_argv(kumo__pool *p, char **argv, char bufs[][64])
     argv[n++] = p->project_dir;
     argv[n++] = "--data";
     argv[n++] = p->data_dir;
+    if (p->cfg.net)
+        argv[n++] = "--net";
     argv[n] = NULL;
 }
 

@@ -131,6 +131,8 @@ kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spa
         argv[n++] = "--data";
         argv[n++] = (char *)cfg->data_dir;
     }
+    if (cfg->net)
+        argv[n++] = "--net";
     for (size_t i = 0; i < cfg->nunits; i++) {
         const kumo__spawner_unit *u = &cfg->units[i];
         snprintf(nums[i][0], sizeof(nums[i][0]), "%zu", u->memory);
