@@ -175,6 +175,10 @@ struct kumo__queue {
     char error[256];
 };
 
+/* A backend that cannot tell a stale receipt from a current one (SQS: an
+ * ack with an old receipt "succeeds" and may or may not delete). */
+#define KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED 1u
+
 typedef struct kumo__queue_driver {
     int version;                      /* KUMO_QUEUE_DRIVER_VERSION */
     const char *scheme;               /* "sqlite", "redis", "postgres", "sqs" */
@@ -185,6 +189,9 @@ typedef struct kumo__queue_driver {
                    size_t *count);
     int (*ack)(kumo__queue *q, const char *receipt);
     int (*nack)(kumo__queue *q, const char *receipt, uint64_t delay_ms);
+    /* What the backend cannot do, so that callers (and the conformance
+     * suite) know: KUMO__QUEUE_* bits below; 0 for a full driver. */
+    unsigned limits;
 } kumo__queue_driver;
 
 /* KUMO_STORE_<NAME> for a store name into buf: 0, or KUMO_EINVAL when the

@@ -554,6 +554,23 @@ static int receive_one(const char *q, uint64_t visibility_ms, kumo_queue_message
     return KUMO_ETIMEDOUT;
 }
 
+/* Whether the queue's driver says it cannot detect stale receipts: those
+ * checks are then skipped, loudly (a stale ack would also really delete on
+ * some backends and break the checks after it). */
+static int stale_receipts_undetected(void)
+{
+    int err = 0;
+    kumo__queue *q = kumo__queue_store(queue_name, &err);
+    if (q == NULL || !(q->driver->limits & KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED))
+        return 0;
+    static int said;
+    if (!said++)
+        printf("SKIPPED: the %s driver cannot detect stale receipts (a documented limit of the backend); "
+               "their checks are not run\n",
+               q->driver->scheme);
+    return 1;
+}
+
 static void queue_basics(void)
 {
     kumo_queue_message m[10];
@@ -569,7 +586,8 @@ static void queue_basics(void)
     CHECK_INT(m[0].receives, 1);
     CHECK(m[0].receipt && *m[0].receipt);
     CHECK_INT(kumo_queue_ack(&ctx, queue_name, m[0].receipt), 0);
-    CHECK_INT(kumo_queue_ack(&ctx, queue_name, m[0].receipt), KUMO_ENOTFOUND);
+    if (!stale_receipts_undetected())
+        CHECK_INT(kumo_queue_ack(&ctx, queue_name, m[0].receipt), KUMO_ENOTFOUND);
 
     /* Unicode body, the largest body, one over it. */
     CHECK_INT(kumo_queue_send(&ctx, queue_name, "\xe6\x97\xa5\xe6\x9c\xac", 6, 0, NULL), 0);
@@ -632,7 +650,8 @@ static void queue_timing(void)
     CHECK_STR(m2[0].id, m[0].id);
     CHECK_INT(m2[0].receives, 2);
     CHECK(differ(m2[0].receipt, m[0].receipt));
-    CHECK_INT(kumo_queue_ack(&ctx, queue_name, m[0].receipt), KUMO_ENOTFOUND);
+    if (!stale_receipts_undetected())
+        CHECK_INT(kumo_queue_ack(&ctx, queue_name, m[0].receipt), KUMO_ENOTFOUND);
     /* Nack: visible again (at once), a third receive. */
     CHECK_INT(kumo_queue_nack(&ctx, queue_name, m2[0].receipt, 0), 0);
     CHECK_INT(receive_one(queue_name, 30000, m), 0);

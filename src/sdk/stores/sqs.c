@@ -397,4 +397,5 @@ const kumo__queue_driver kumo__queue_sqs_driver = {
     .receive = sqs_receive,
     .ack = sqs_ack,
     .nack = sqs_nack,
+    .limits = KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED, /* SQS's own semantics: docs/stores-aws.md */
 };
