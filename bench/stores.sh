@@ -2,13 +2,16 @@
 # Operations per second of kv get and put of 1 KiB values with 1 and 16
 # concurrent callers, through kumo's API (bench/stores.c, one process per
 # caller, each with its own connection) and directly with the backend's own
-# client, for the Redis and PostgreSQL drivers, and the ratio kumo/direct.
+# client, for the SQLite, Redis and PostgreSQL drivers, and the ratio
+# kumo/direct.
 #
-#   bench/stores.sh [SECONDS] [DRIVERS]     defaults: 5 "redis postgres"
+#   bench/stores.sh [SECONDS] [DRIVERS]     defaults: 5 "sqlite redis postgres"
 #
 # Direct figures: redis-benchmark -t get,set -d 1024 -c C over the same
 # number of keys (-r); pgbench -M prepared with the driver's own get and
-# upsert statements on its table. Note what each side does per operation:
+# upsert statements on its table; for SQLite, bench/sqlite_raw.c running the
+# driver's own statements (a put: BEGIN IMMEDIATE, version clock, upsert,
+# COMMIT) on the same file. Note what each side does per operation:
 # kumo's Redis put is a Lua script (version check, INCR of the version
 # clock, HSET, index ZADD) where redis-benchmark's SET is one command, and
 # kumo's get is an HMGET of value and version. Servers are throwaway ones
@@ -17,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-5}
-DRIVERS=${2:-redis postgres}
+DRIVERS=${2:-sqlite redis postgres}
 KEYS=1000
 B=${BENCH_BUILD:-build-bench}
 work=$(mktemp -d)
@@ -35,6 +38,7 @@ cmake --build "$B" -j "$(nproc)" --target kumo_sdk >/dev/null
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Isrc -Iinclude $(pkg-config --cflags jansson hiredis libpq) \
   bench/stores.c -o "$work/stores" "$B/libkumo.a" \
   $(pkg-config --libs jansson sqlite3 hiredis libpq libcurl) -lpthread -ldl -lm
+${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE bench/sqlite_raw.c -o "$work/sqlite_raw" $(pkg-config --libs sqlite3)
 
 ratio() { python3 -c "import sys; k, d = float(sys.argv[1]), float(sys.argv[2]); print(f'{k/d:.2f}' if d else 'n/a')" "$1" "$2"; }
 row() { printf '%-9s %-4s %3s  %10s  %10s  %6s\n' "$@"; }
@@ -71,6 +75,9 @@ echo "kv, 1 KiB values, $KEYS keys, ${SECONDS_EACH}s per figure, $(nproc) CPUs"
 row driver op callers "kumo ops/s" "direct" ratio
 for driver in $DRIVERS; do
     case $driver in
+    sqlite)
+        url="sqlite:$work/bench.db"
+        ;;
     redis)
         redis_start "$work"
         url=$REDIS_URL
@@ -79,16 +86,23 @@ for driver in $DRIVERS; do
         postgres_start "$work"
         url=$POSTGRES_URL
         ;;
-    *) echo "unknown driver $driver (redis, postgres)" >&2; exit 2 ;;
+    *) echo "unknown driver $driver (sqlite, redis, postgres)" >&2; exit 2 ;;
     esac
     # Warm-up (discarded): a fresh server allocates WAL and caches as it goes.
     kumo_rate put 16 >/dev/null
     for op in get put; do
         for c in 1 16; do
             k=$(kumo_rate "$op" "$c")
-            if [ "$driver" = redis ]; then d=$(redis_direct "$op" "$c"); else d=$(pg_direct "$op" "$c"); fi
+            case $driver in
+            sqlite) d=$("$work/sqlite_raw" "$op" "$c" "$SECONDS_EACH" "$KEYS" "$work/bench.db" | awk '{print $3}') ;;
+            redis) d=$(redis_direct "$op" "$c") ;;
+            *) d=$(pg_direct "$op" "$c") ;;
+            esac
             row "$driver" "$op" "$c" "$k" "$d" "$(ratio "$k" "$d")"
         done
     done
-    if [ "$driver" = redis ]; then redis_stop; else postgres_stop; fi
+    case $driver in
+    redis) redis_stop ;;
+    postgres) postgres_stop ;;
+    esac
 done
