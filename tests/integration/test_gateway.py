@@ -114,6 +114,21 @@ class FaultsTest(GatewayTest):
         self.assertTrue(data == b"" or data.startswith(b"HTTP/1.1 400"), data)
         self.assertEqual(requests.get(self.url("/items/mine")).status_code, 200)
 
+    def test_worker_leaking_descriptors_is_replaced(self):
+        # 4 descriptors leak per call; a worker is replaced once 64 are open
+        # beyond its first call (checked every 16 calls). 100 calls over the
+        # class's two loops give each loop's worker ~50: each is replaced.
+        pids = []
+        for _ in range(100):
+            r = requests.get(self.url("/leak"))
+            self.assertEqual(r.status_code, 200, r.text)
+            pids.append(r.text)
+        self.assertGreater(len(set(pids)), 2, "the leaking workers were never replaced")
+        deadline = time.time() + 5
+        while time.time() < deadline and "leaks file descriptors" not in self.gw.stderr():
+            time.sleep(0.05)
+        self.assertIn("leaks file descriptors", self.gw.stderr())
+
     def test_one_json_log_line_per_request(self):
         rid = "log-check-1"
         r = requests.get(self.url("/log"), headers={"X-Request-Id": rid})

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,9 +252,27 @@ static void encode_response(kumo__frame_writer *w, uint32_t id, int rc, const ku
         kumo__frame_put(w, KF_BODY, res->body, res->body_len);
 }
 
+/* Leaked descriptors: every LEAK_CHECK_EVERY invocations the worker looks
+ * at the lowest free descriptor (one fcntl and one close); once it is
+ * LEAK_LIMIT above where it was after the first invocation (when the
+ * stores have opened theirs), the worker finishes the answers it has and
+ * exits, and the pool starts a fresh one. */
+#define LEAK_CHECK_EVERY 16
+#define LEAK_LIMIT 64
+
+static int lowest_free_fd(void)
+{
+    int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0)
+        close(fd);
+    return fd;
+}
+
 int kumo__local_serve(int fd, void *unit, const char *function)
 {
     handler_cache hc = {0};
+    unsigned long served = 0;
+    int fd_baseline = -1, leaking = 0;
     kumo__frame_writer w = {0};
     kumo_ctx ctx;
     inbuf in = {0};
@@ -308,12 +327,24 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         }
         kumo__invocation_clear(&ctx, &req, &res);
         inbuf_consume(&in, &h, saved);
+        if (++served == 1) {
+            fd_baseline = lowest_free_fd();
+        } else if (served % LEAK_CHECK_EVERY == 0 && fd_baseline >= 0) {
+            int now = lowest_free_fd();
+            leaking = now < 0 || now > fd_baseline + LEAK_LIMIT;
+        }
         /* Write when no other request is already here: one write(2) for
          * the answers to requests that arrived together. */
-        if (!inbuf_has_frame(&in)) {
+        if (!inbuf_has_frame(&in) || leaking) {
             if ((rc = write_full(fd, w.buf, w.len)) != 0)
                 break;
             kumo__frame_reset(&w);
+        }
+        if (leaking) {
+            kumo_log(NULL, KUMO_LOG_ERROR, "function '%s' leaks file descriptors (more than %d since its first "
+                     "invocation); this worker stops and a fresh one takes over", function, LEAK_LIMIT);
+            rc = -EMFILE;
+            break;
         }
     }
     kumo__arena_free(&ctx.arena);

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 int echo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
@@ -58,4 +60,12 @@ int log_twice(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     kumo_log(ctx, KUMO_LOG_INFO, "first line with a \"quote\"");
     kumo_log(ctx, KUMO_LOG_WARN, "second line %d", 2);
     return kumo_response_body(res, "logged", 6, "text/plain");
+}
+
+int leak_fds(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    for (int i = 0; i < 4; i++)
+        (void)open("/dev/null", O_RDONLY); /* never closed, on purpose */
+    char *pid = kumo_sprintf(ctx, "%d", (int)getpid());
+    return kumo_response_body(res, pid, strlen(pid), "text/plain");
 }
