@@ -259,7 +259,9 @@ static void spawn(fork_server *fs, int control, const kumo__fs_msg *req, int fd)
     while (fs->nspares > 0 && spare_fits(fs, req->unit)) {
         spare s = fs->spares[fs->nspares - 1];
         const kumo__sandbox_config *c = &fs->units[req->unit].sandbox;
-        if ((c->layers & KUMO_SANDBOX_LIMITS) && c->memory)
+        /* The spare's cgroup holds the provisional limit: rewrite it only
+         * when this unit's differs (a cgroup write costs on the cold path). */
+        if ((c->layers & KUMO_SANDBOX_LIMITS) && c->memory && c->memory != fs->spare_sandbox.memory)
             kumo__sandbox_set_memory(s.pid, c->memory);
         kumo__fs_msg assign = {.op = KUMO_FS_ASSIGN, .unit = req->unit};
         if (kumo__fs_send(s.sock, &assign, fd) == 0) {
