@@ -51,6 +51,7 @@ enum kumo__frame_tag {
     KF_STATUS = 20,     /* u32 */
     KF_ERROR = 21,      /* text: the handler failed, or the worker could not start */
     KF_PID = 22,        /* u32 */
+    KF_RETIRE = 23,     /* empty, in a response: the worker asks to be stopped (it leaks) */
 };
 
 typedef struct kumo__frame_header {

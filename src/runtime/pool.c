@@ -68,6 +68,7 @@ typedef struct worker {
     h2o_socket_t *sock;
     int ready;                /* hello received */
     int killed_timeout;       /* we SIGKILLed it for a deadline */
+    int retiring;             /* it asked to be stopped: no new calls */
     kumo__call *head, *tail;  /* in flight, in the order sent */
     int ninflight;
     uint64_t last_used_ms;
@@ -424,6 +425,8 @@ static void set_pid(worker *w, pid_t pid)
         c->worker_pid = pid;
 }
 
+static int alive(kumo__pool *p, worker *w);
+
 static void on_frame(worker *w, const kumo__frame_header *h, const char *payload, size_t len)
 {
     kumo__pool *p = w->pool;
@@ -477,15 +480,23 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
     w->last_used_ms = kumo__now_ms();
     p->backoff_level = 0;
     enum kumo__call_result result = KUMO_CALL_OK;
-    kumo__frame_reader_init(&r, payload, len);
-    while (kumo__frame_next(&r, &f) > 0)
-        if (f.tag == KF_ERROR) {
+    const char *fields = payload;
+    size_t fields_len = len;
+    kumo__frame_reader_init(&r, fields, fields_len);
+    while (kumo__frame_next(&r, &f) > 0) {
+        if (f.tag == KF_RETIRE)
+            w->retiring = 1;
+        if (f.tag == KF_ERROR && result == KUMO_CALL_OK) {
             result = KUMO_CALL_FAILED;
             payload = f.data;
             len = f.len;
-            break;
         }
+    }
     finish(call, result, payload, len);
+    /* A worker that asked to go goes once its last call is answered (EOF:
+     * it exits on its own); the next call gets a fresh one. */
+    if (w->retiring && w->ninflight == 0 && alive(p, w))
+        worker_lost(w, "stopped at its own request (it leaks file descriptors)", 0, 1);
 }
 
 /* Is `w` still in the pool? (A frame handler may have lost it.) */
@@ -643,7 +654,7 @@ static worker *pick(kumo__pool *p)
     worker *best = NULL;
     int limit = p->tuning.concurrency > WRITE_MAX ? WRITE_MAX : p->tuning.concurrency;
     for (worker *w = p->workers; w; w = w->next) {
-        if (w->ninflight >= limit || w->killed_timeout)
+        if (w->ninflight >= limit || w->killed_timeout || w->retiring)
             continue;
         if (best == NULL || (w->ready && !best->ready) ||
             (w->ready == best->ready && w->ninflight < best->ninflight))

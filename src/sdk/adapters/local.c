@@ -255,8 +255,9 @@ static void encode_response(kumo__frame_writer *w, uint32_t id, int rc, const ku
 /* Leaked descriptors: every LEAK_CHECK_EVERY invocations the worker looks
  * at the lowest free descriptor (one fcntl and one close); once it is
  * LEAK_LIMIT above where it was after the first invocation (when the
- * stores have opened theirs), the worker finishes the answers it has and
- * exits, and the pool starts a fresh one. */
+ * stores have opened theirs), its answers carry KF_RETIRE: the pool sends
+ * it nothing more and closes its socket once its calls are answered, so no
+ * request is lost to a worker that leaves on its own. */
 #define LEAK_CHECK_EVERY 16
 #define LEAK_LIMIT 64
 
@@ -318,6 +319,17 @@ int kumo__local_serve(int fd, void *unit, const char *function)
                 encode_response(&w, h.id, hrc, &res);
             }
         }
+        if (++served == 1) {
+            fd_baseline = lowest_free_fd();
+        } else if (!leaking && served % LEAK_CHECK_EVERY == 0 && fd_baseline >= 0) {
+            int now = lowest_free_fd();
+            if ((leaking = now < 0 || now > fd_baseline + LEAK_LIMIT))
+                kumo_log(NULL, KUMO_LOG_ERROR,
+                         "function '%s' leaks file descriptors (more than %d since its first invocation); this "
+                         "worker asks to be stopped and a fresh one takes over", function, LEAK_LIMIT);
+        }
+        if (leaking) /* until the gateway stops sending: it closes the socket */
+            kumo__frame_put(&w, KF_RETIRE, NULL, 0);
         if (kumo__frame_end(&w) != 0) {
             w.len = frame_start;
             w.err = 0;
@@ -327,24 +339,12 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         }
         kumo__invocation_clear(&ctx, &req, &res);
         inbuf_consume(&in, &h, saved);
-        if (++served == 1) {
-            fd_baseline = lowest_free_fd();
-        } else if (served % LEAK_CHECK_EVERY == 0 && fd_baseline >= 0) {
-            int now = lowest_free_fd();
-            leaking = now < 0 || now > fd_baseline + LEAK_LIMIT;
-        }
         /* Write when no other request is already here: one write(2) for
          * the answers to requests that arrived together. */
-        if (!inbuf_has_frame(&in) || leaking) {
+        if (!inbuf_has_frame(&in)) {
             if ((rc = write_full(fd, w.buf, w.len)) != 0)
                 break;
             kumo__frame_reset(&w);
-        }
-        if (leaking) {
-            kumo_log(NULL, KUMO_LOG_ERROR, "function '%s' leaks file descriptors (more than %d since its first "
-                     "invocation); this worker stops and a fresh one takes over", function, LEAK_LIMIT);
-            rc = -EMFILE;
-            break;
         }
     }
     kumo__arena_free(&ctx.arena);
