@@ -11,7 +11,9 @@
 #define KUMO_SDK_H
 
 #include <kumo.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ---- arena: one per invocation, reset after the response is sent ---- */
 
@@ -211,6 +213,33 @@ kumo__blob *kumo__blob_store(const char *name, int *err);
 kumo__queue *kumo__queue_store(const char *name, int *err);
 int kumo__blob_open_url(const char *url, const char *name, kumo__blob **out, char *err, size_t errlen);
 int kumo__queue_open_url(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen);
+
+/* The per-process cache of open stores of one kind (kv, blob, queue):
+ * opened by name on first use from KUMO_STORE_<NAME>, kept for the
+ * process, forgotten in a forked child (the parent's handles are not its
+ * own). Each kind has one, over its own open/close (store.c). */
+#define KUMO__STORES_MAX 32
+
+typedef struct kumo__store_cache {
+    const char *kind;          /* for messages: "kv store", "blob store", "queue" */
+    int (*open_url)(const char *url, const char *name, void **out, char *err, size_t errlen);
+    void (*close)(void *handle);
+    pthread_mutex_t lock;
+    struct {
+        char name[128];
+        void *handle;
+    } entries[KUMO__STORES_MAX];
+    size_t n;
+    pid_t pid;                 /* the process that opened the entries */
+} kumo__store_cache;
+
+#define KUMO__STORE_CACHE_INIT(kind_, open_, close_) \
+    {.kind = (kind_), .open_url = (open_), .close = (close_), .lock = PTHREAD_MUTEX_INITIALIZER}
+
+/* The open store named `name`, or NULL with *err (a KUMO_E* code) and
+ * msg set (also logged; the URL is never in it: it may hold a password). */
+void *kumo__store_cache_get(kumo__store_cache *c, const char *name, int *err, char *msg, size_t msglen);
+void kumo__store_cache_close_all(kumo__store_cache *c);
 
 /* The store named `name`: opened on first use from the URL in the
  * environment variable KUMO_STORE_<NAME> (upper case, '-' as '_'), cached

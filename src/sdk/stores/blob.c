@@ -28,16 +28,11 @@ static const kumo__blob_driver *const drivers[] = {
     &kumo__blob_s3_driver,
 };
 
-#define STORES_MAX 32
 #define STORE_NAME_MAX 64
 #define LIST_LIMIT_MAX 1000
 #define CONTENT_TYPE_MAX 255
 #define DEFAULT_CONTENT_TYPE "application/octet-stream"
 
-static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
-static kumo__blob *stores[STORES_MAX];
-static size_t nstores;
-static pid_t stores_pid;   /* the process that opened stores[] */
 
 /* An open writer or reader, in its invocation's list. */
 struct kumo__blob_open {
@@ -106,52 +101,24 @@ void kumo__blob_close(kumo__blob *b)
     free(name);
 }
 
+static int blob_open_any(const char *url, const char *name, void **out, char *err, size_t errlen)
+{
+    kumo__blob *h = NULL;
+    int rc = kumo__blob_open_url(url, name, &h, err, errlen);
+    *out = h;
+    return rc;
+}
+
+static void blob_close_any(void *h)
+{
+    kumo__blob_close(h);
+}
+
+static kumo__store_cache cache = KUMO__STORE_CACHE_INIT("blob store", blob_open_any, blob_close_any);
+
 static kumo__blob *blob_store(const char *name, int *err, char *msg, size_t msglen)
 {
-    kumo__blob *b = NULL;
-    char var[sizeof("KUMO_STORE_") + STORE_NAME_MAX];
-    int rc = KUMO_EINVAL;
-
-    snprintf(msg, msglen, "blob store '%s' is not a valid store name", name ? name : "(null)");
-    if (name == NULL || kumo__store_env_name(name, var, sizeof(var)) != 0)
-        goto out_unlocked;
-    pthread_mutex_lock(&stores_lock);
-    if (nstores && stores_pid != getpid())
-        nstores = 0;   /* a forked child: the parent's handles are not ours */
-    for (size_t i = 0; i < nstores; i++) {
-        if (strcmp(stores[i]->name, name) == 0) {
-            b = stores[i];
-            rc = 0;
-            goto out;
-        }
-    }
-    const char *url = getenv(var);
-    if (url == NULL || *url == '\0') {
-        snprintf(msg, msglen, "blob store '%s': %s is not set; declare the store in kumo.yaml", name, var);
-        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        goto out;
-    }
-    if (nstores == STORES_MAX) {
-        snprintf(msg, msglen, "blob store '%s': more than %d stores in one process", name, STORES_MAX);
-        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        goto out;
-    }
-    char omsg[512];
-    rc = kumo__blob_open_url(url, name, &b, omsg, sizeof(omsg));
-    if (rc != 0) {
-        snprintf(msg, msglen, "blob store '%s' (%s): %s", name, var, omsg);
-        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        b = NULL;
-        goto out;
-    }
-    stores[nstores++] = b;
-    stores_pid = getpid();
-out:
-    pthread_mutex_unlock(&stores_lock);
-out_unlocked:
-    if (err)
-        *err = rc;
-    return b;
+    return kumo__store_cache_get(&cache, name, err, msg, msglen);
 }
 
 kumo__blob *kumo__blob_store(const char *name, int *err)
@@ -162,15 +129,7 @@ kumo__blob *kumo__blob_store(const char *name, int *err)
 
 void kumo__blob_close_all(void)
 {
-    pthread_mutex_lock(&stores_lock);
-    if (stores_pid != getpid())
-        nstores = 0;
-    for (size_t i = 0; i < nstores; i++) {
-        kumo__blob_close(stores[i]);
-        stores[i] = NULL;
-    }
-    nstores = 0;
-    pthread_mutex_unlock(&stores_lock);
+    kumo__store_cache_close_all(&cache);
 }
 
 /* ---- argument checks ---------------------------------------------------- */

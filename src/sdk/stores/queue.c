@@ -30,7 +30,6 @@ static const kumo__queue_driver *const drivers[] = {
     &kumo__queue_postgres_driver,
 };
 
-#define STORES_MAX 32
 #define STORE_NAME_MAX 64
 #define QUEUE_BODY_MAX (192u << 10)
 #define RECEIVE_MAX 100
@@ -39,10 +38,6 @@ static const kumo__queue_driver *const drivers[] = {
 #define RECEIPT_MAX 1024
 #define DEFAULT_MAX_RECEIVES 5
 
-static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
-static kumo__queue *stores[STORES_MAX];
-static size_t nstores;
-static pid_t stores_pid;   /* the process that opened stores[] */
 
 int kumo__queue_open_url(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
 {
@@ -108,52 +103,24 @@ void kumo__queue_close(kumo__queue *q)
     free(name);
 }
 
+static int queue_open_any(const char *url, const char *name, void **out, char *err, size_t errlen)
+{
+    kumo__queue *h = NULL;
+    int rc = kumo__queue_open_url(url, name, &h, err, errlen);
+    *out = h;
+    return rc;
+}
+
+static void queue_close_any(void *h)
+{
+    kumo__queue_close(h);
+}
+
+static kumo__store_cache cache = KUMO__STORE_CACHE_INIT("queue", queue_open_any, queue_close_any);
+
 static kumo__queue *queue_store(const char *name, int *err, char *msg, size_t msglen)
 {
-    kumo__queue *q = NULL;
-    char var[sizeof("KUMO_STORE_") + STORE_NAME_MAX];
-    int rc = KUMO_EINVAL;
-
-    snprintf(msg, msglen, "queue '%s' is not a valid store name", name ? name : "(null)");
-    if (name == NULL || kumo__store_env_name(name, var, sizeof(var)) != 0)
-        goto out_unlocked;
-    pthread_mutex_lock(&stores_lock);
-    if (nstores && stores_pid != getpid())
-        nstores = 0;   /* a forked child: the parent's handles are not ours */
-    for (size_t i = 0; i < nstores; i++) {
-        if (strcmp(stores[i]->name, name) == 0) {
-            q = stores[i];
-            rc = 0;
-            goto out;
-        }
-    }
-    const char *url = getenv(var);
-    if (url == NULL || *url == '\0') {
-        snprintf(msg, msglen, "queue '%s': %s is not set; declare the queue in kumo.yaml", name, var);
-        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        goto out;
-    }
-    if (nstores == STORES_MAX) {
-        snprintf(msg, msglen, "queue '%s': more than %d queues in one process", name, STORES_MAX);
-        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        goto out;
-    }
-    char omsg[512];
-    rc = kumo__queue_open_url(url, name, &q, omsg, sizeof(omsg));
-    if (rc != 0) {
-        snprintf(msg, msglen, "queue '%s' (%s): %s", name, var, omsg);
-        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        q = NULL;
-        goto out;
-    }
-    stores[nstores++] = q;
-    stores_pid = getpid();
-out:
-    pthread_mutex_unlock(&stores_lock);
-out_unlocked:
-    if (err)
-        *err = rc;
-    return q;
+    return kumo__store_cache_get(&cache, name, err, msg, msglen);
 }
 
 kumo__queue *kumo__queue_store(const char *name, int *err)
@@ -164,15 +131,7 @@ kumo__queue *kumo__queue_store(const char *name, int *err)
 
 void kumo__queue_close_all(void)
 {
-    pthread_mutex_lock(&stores_lock);
-    if (stores_pid != getpid())
-        nstores = 0;
-    for (size_t i = 0; i < nstores; i++) {
-        kumo__queue_close(stores[i]);
-        stores[i] = NULL;
-    }
-    nstores = 0;
-    pthread_mutex_unlock(&stores_lock);
+    kumo__store_cache_close_all(&cache);
 }
 
 /* ---- the public API -------------------------------------------------- */

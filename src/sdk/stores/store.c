@@ -41,14 +41,9 @@ static const kumo__kv_driver *const drivers[] = {
     &kumo__kv_postgres_driver,
 };
 
-#define STORES_MAX 32
 #define STORE_NAME_MAX 64
 #define LIST_LIMIT_MAX 1000
 
-static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
-static kumo__kv *stores[STORES_MAX];
-static size_t nstores;
-static pid_t stores_pid;   /* the process that opened stores[] */
 
 int kumo__kv_open_url(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
 {
@@ -166,57 +161,89 @@ const char *kumo_store_error(const kumo_ctx *ctx)
 
 /* ---- kv stores by name ------------------------------------------------ */
 
-/* The store named `name`, or NULL with the code in *err and a message for
- * kumo_store_error in msg. */
-static kumo__kv *kv_store(const char *name, int *err, char *msg, size_t msglen)
+void *kumo__store_cache_get(kumo__store_cache *c, const char *name, int *err, char *msg, size_t msglen)
 {
-    kumo__kv *kv = NULL;
+    void *handle = NULL;
     char var[sizeof("KUMO_STORE_") + STORE_NAME_MAX];
     int rc = KUMO_EINVAL;
 
-    snprintf(msg, msglen, "kv store '%s' is not a valid store name", name ? name : "(null)");
-    if (name == NULL || kumo__store_env_name(name, var, sizeof(var)) != 0)
+    snprintf(msg, msglen, "%s '%s' is not a valid store name", c->kind, name ? name : "(null)");
+    if (name == NULL || strlen(name) >= sizeof(c->entries[0].name) ||
+        kumo__store_env_name(name, var, sizeof(var)) != 0)
         goto out_unlocked;
-    pthread_mutex_lock(&stores_lock);
-    if (nstores && stores_pid != getpid())
-        nstores = 0;
-    for (size_t i = 0; i < nstores; i++) {
-        if (strcmp(stores[i]->name, name) == 0) {
-            kv = stores[i];
+    pthread_mutex_lock(&c->lock);
+    if (c->n && c->pid != getpid())
+        c->n = 0; /* a forked child: the parent's handles are not ours */
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->entries[i].name, name) == 0) {
+            handle = c->entries[i].handle;
             rc = 0;
             goto out;
         }
     }
     const char *url = getenv(var);
     if (url == NULL || *url == '\0') {
-        snprintf(msg, msglen, "kv store '%s': %s is not set; declare the store in kumo.yaml", name, var);
+        snprintf(msg, msglen, "%s '%s': %s is not set; declare it in kumo.yaml", c->kind, name, var);
         kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        rc = KUMO_EINVAL;
         goto out;
     }
-    if (nstores == STORES_MAX) {
-        snprintf(msg, msglen, "kv store '%s': more than %d stores in one process", name, STORES_MAX);
+    if (c->n == KUMO__STORES_MAX) {
+        snprintf(msg, msglen, "%s '%s': more than %d of them in one process", c->kind, name, KUMO__STORES_MAX);
         kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        rc = KUMO_EINVAL;
         goto out;
     }
     char omsg[512];
-    rc = kumo__kv_open_url(url, name, &kv, omsg, sizeof(omsg));
+    rc = c->open_url(url, name, &handle, omsg, sizeof(omsg));
     if (rc != 0) {
         /* The URL itself is not logged: it may hold a password. */
-        snprintf(msg, msglen, "kv store '%s' (%s): %s", name, var, omsg);
+        snprintf(msg, msglen, "%s '%s' (%s): %s", c->kind, name, var, omsg);
         kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        kv = NULL;
+        handle = NULL;
         goto out;
     }
-    stores[nstores++] = kv;
-    stores_pid = getpid();
+    snprintf(c->entries[c->n].name, sizeof(c->entries[c->n].name), "%s", name);
+    c->entries[c->n++].handle = handle;
+    c->pid = getpid();
 out:
-    pthread_mutex_unlock(&stores_lock);
+    pthread_mutex_unlock(&c->lock);
 out_unlocked:
     if (err)
         *err = rc;
-    return kv;
+    return handle;
+}
+
+void kumo__store_cache_close_all(kumo__store_cache *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->pid != getpid())
+        c->n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        c->close(c->entries[i].handle);
+        c->entries[i].handle = NULL;
+    }
+    c->n = 0;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int kv_open_any(const char *url, const char *name, void **out, char *err, size_t errlen)
+{
+    kumo__kv *kv = NULL;
+    int rc = kumo__kv_open_url(url, name, &kv, err, errlen);
+    *out = kv;
+    return rc;
+}
+
+static void kv_close_any(void *kv)
+{
+    kumo__kv_close(kv);
+}
+
+static kumo__store_cache kv_cache = KUMO__STORE_CACHE_INIT("kv store", kv_open_any, kv_close_any);
+
+/* The kv store named `name` (see kumo__store_cache_get). */
+static kumo__kv *kv_store(const char *name, int *err, char *msg, size_t msglen)
+{
+    return kumo__store_cache_get(&kv_cache, name, err, msg, msglen);
 }
 
 kumo__kv *kumo__kv_store(const char *name, int *err)
@@ -227,15 +254,7 @@ kumo__kv *kumo__kv_store(const char *name, int *err)
 
 void kumo__kv_close_all(void)
 {
-    pthread_mutex_lock(&stores_lock);
-    if (stores_pid != getpid())
-        nstores = 0;
-    for (size_t i = 0; i < nstores; i++) {
-        kumo__kv_close(stores[i]);
-        stores[i] = NULL;
-    }
-    nstores = 0;
-    pthread_mutex_unlock(&stores_lock);
+    kumo__store_cache_close_all(&kv_cache);
     kumo__blob_close_all();
     kumo__queue_close_all();
 }
