@@ -126,6 +126,20 @@ typedef struct kumo__kv_driver {
     int (*get_many)(kumo__kv *kv, kumo__arena *a, const char *const *keys, size_t n, kumo_kv_item *out);
 } kumo__kv_driver;
 
+/* Every driver table (kv, blob, queue) starts with these two fields, so
+ * that one lookup serves them all. */
+typedef struct kumo__driver_head {
+    int version;
+    const char *scheme;
+} kumo__driver_head;
+
+/* The driver among `drivers` (n tables that start with a
+ * kumo__driver_head) whose scheme is `url`'s, at `version`; NULL with err
+ * set (never quoting the URL: it may hold a password). `kind` ("kv",
+ * "blob", "queue") names them in messages. */
+const void *kumo__driver_for_url(const char *url, const void *const *drivers, size_t n, int version,
+                                 const char *kind, char *err, size_t errlen);
+
 /* Every driver's open() takes the URL and a buffer for the backend's
  * message; every call returns 0 or a KUMO_E* code, and may leave the
  * backend's message in the handle's `error` (see kumo_store_error). A
@@ -256,6 +270,9 @@ void kumo__blob_close_all(void);
 void kumo__queue_close_all(void);
 
 extern const kumo__kv_driver kumo__kv_sqlite_driver;
+/* A SQLite result code as a KUMO_E* code (busy: timed out; cannot open:
+ * unavailable; ...), for the sqlite kv and queue drivers. */
+int kumo__sqlite_status(int rc);
 extern const kumo__blob_driver kumo__blob_file_driver;
 extern const kumo__queue_driver kumo__queue_sqlite_driver;
 /* The AWS drivers (stores/dynamodb.c, s3.c, sqs.c over stores/aws.c). */

@@ -52,29 +52,14 @@ struct kumo_blob_reader {
 int kumo__blob_open_url(const char *url, const char *name, kumo__blob **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (url == NULL || name == NULL) {
-        snprintf(err, errlen, "no store URL given");
+    if (name == NULL) {
+        snprintf(err, errlen, "no store name given");
         return KUMO_EINVAL;
     }
-    const char *colon = strchr(url, ':');
-    if (colon == NULL) {
-        snprintf(err, errlen, "store URL has no scheme; expected e.g. file:DIR");
+    const kumo__blob_driver *drv = kumo__driver_for_url(url, (const void *const *)drivers, sizeof(drivers) / sizeof(drivers[0]),
+                                          KUMO_BLOB_DRIVER_VERSION, "blob", err, errlen);
+    if (drv == NULL)
         return KUMO_EINVAL;
-    }
-    size_t slen = (size_t)(colon - url);
-    const kumo__blob_driver *drv = NULL;
-    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
-        if (strlen(drivers[i]->scheme) == slen && strncmp(drivers[i]->scheme, url, slen) == 0)
-            drv = drivers[i];
-    if (drv == NULL) {
-        snprintf(err, errlen, "no blob driver for scheme '%.*s'", (int)slen, url);
-        return KUMO_EINVAL;
-    }
-    if (drv->version != KUMO_BLOB_DRIVER_VERSION) {
-        snprintf(err, errlen, "blob driver '%s' has version %d, expected %d", drv->scheme, drv->version,
-                 KUMO_BLOB_DRIVER_VERSION);
-        return KUMO_EINVAL;
-    }
     char *dup = strdup(name);
     if (dup == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -42,29 +42,14 @@ static const kumo__queue_driver *const drivers[] = {
 int kumo__queue_open_url(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (url == NULL || name == NULL) {
-        snprintf(err, errlen, "no store URL given");
+    if (name == NULL) {
+        snprintf(err, errlen, "no store name given");
         return KUMO_EINVAL;
     }
-    const char *colon = strchr(url, ':');
-    if (colon == NULL) {
-        snprintf(err, errlen, "store URL has no scheme; expected e.g. sqlite:PATH");
+    const kumo__queue_driver *drv = kumo__driver_for_url(url, (const void *const *)drivers, sizeof(drivers) / sizeof(drivers[0]),
+                                          KUMO_QUEUE_DRIVER_VERSION, "queue", err, errlen);
+    if (drv == NULL)
         return KUMO_EINVAL;
-    }
-    size_t slen = (size_t)(colon - url);
-    const kumo__queue_driver *drv = NULL;
-    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
-        if (strlen(drivers[i]->scheme) == slen && strncmp(drivers[i]->scheme, url, slen) == 0)
-            drv = drivers[i];
-    if (drv == NULL) {
-        snprintf(err, errlen, "no queue driver for scheme '%.*s'", (int)slen, url);
-        return KUMO_EINVAL;
-    }
-    if (drv->version != KUMO_QUEUE_DRIVER_VERSION) {
-        snprintf(err, errlen, "queue driver '%s' has version %d, expected %d", drv->scheme, drv->version,
-                 KUMO_QUEUE_DRIVER_VERSION);
-        return KUMO_EINVAL;
-    }
     unsigned max_receives = DEFAULT_MAX_RECEIVES;
     char mr[16];
     if (kumo__url_query(url, "max_receives", mr, sizeof(mr))) {

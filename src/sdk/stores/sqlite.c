@@ -134,7 +134,7 @@ typedef struct sqlite_kv {
     pthread_mutex_t lock;
 } sqlite_kv;
 
-static int map_error(int rc)
+int kumo__sqlite_status(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -160,7 +160,7 @@ static int fail(sqlite_kv *s, const char *what, int rc)
 {
     snprintf(s->base.error, sizeof(s->base.error), "sqlite %s: %s", what, sqlite3_errmsg(s->db));
     kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s': %s", s->base.name ? s->base.name : "?", s->base.error);
-    return map_error(rc);
+    return kumo__sqlite_status(rc);
 }
 
 static void done(sqlite3_stmt *st)
@@ -229,7 +229,7 @@ static void sqlite_close(kumo__kv *kv)
 
 static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen)
 {
-    int rc;
+    int rc = 0;
     char path[4096], create[8] = "true";
     const char *p = url + strlen("sqlite:");
     if (strncmp(p, "//", 2) == 0)
@@ -257,7 +257,7 @@ static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen
                               NULL);
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
-        rc = map_error(src);
+        rc = kumo__sqlite_status(src);
         goto out;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
@@ -278,7 +278,7 @@ static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen
     }
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s (while running \"%.40s...\")", path, sqlite3_errmsg(s->db), step);
-        rc = map_error(src);
+        rc = kumo__sqlite_status(src);
         goto out;
     }
     for (int i = 0; i < ST_COUNT; i++) {
@@ -286,7 +286,7 @@ static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen
         if (src != SQLITE_OK) {
             snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(s->db),
                      may_create ? "" : " (create=false: the tables must exist)");
-            rc = may_create ? map_error(src) : KUMO_EUNAVAILABLE;
+            rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
             goto out;
         }
     }

@@ -99,31 +99,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int map_error(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return KUMO_ETIMEDOUT;
-    case SQLITE_NOMEM:
-        return KUMO_ENOMEM;
-    case SQLITE_TOOBIG:
-        return KUMO_ETOOBIG;
-    case SQLITE_CANTOPEN:
-    case SQLITE_NOTADB:
-    case SQLITE_PERM:
-    case SQLITE_AUTH:
-        return KUMO_EUNAVAILABLE;
-    default:
-        return KUMO_EIO;
-    }
-}
-
 static int fail(sqlite_queue *s, const char *what, int rc)
 {
     snprintf(s->base.error, sizeof(s->base.error), "sqlite %s: %s", what, sqlite3_errmsg(s->db));
     kumo_log(NULL, KUMO_LOG_ERROR, "queue '%s': %s", s->base.name ? s->base.name : "?", s->base.error);
-    return map_error(rc);
+    return kumo__sqlite_status(rc);
 }
 
 static void done(sqlite3_stmt *st)
@@ -215,7 +195,7 @@ static int sq_open(const char *url, const char *name, kumo__queue **out, char *e
                               NULL);
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
-        rc = map_error(src);
+        rc = kumo__sqlite_status(src);
         goto out;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
@@ -224,7 +204,7 @@ static int sq_open(const char *url, const char *name, kumo__queue **out, char *e
         src = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
-        rc = map_error(src);
+        rc = kumo__sqlite_status(src);
         goto out;
     }
     for (int i = 0; i < ST_COUNT; i++) {
@@ -232,7 +212,7 @@ static int sq_open(const char *url, const char *name, kumo__queue **out, char *e
         if (src != SQLITE_OK) {
             snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(s->db),
                      may_create ? "" : " (create=false: the table kumo_queue must exist)");
-            rc = may_create ? map_error(src) : KUMO_EUNAVAILABLE;
+            rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
             goto out;
         }
     }

@@ -45,33 +45,42 @@ static const kumo__kv_driver *const drivers[] = {
 #define LIST_LIMIT_MAX 1000
 
 
+const void *kumo__driver_for_url(const char *url, const void *const *drivers, size_t n, int version,
+                                 const char *kind, char *err, size_t errlen)
+{
+    const char *colon = url ? strchr(url, ':') : NULL;
+    if (colon == NULL) {
+        snprintf(err, errlen, "%s store URL %s; expected e.g. sqlite:PATH, file:DIR or redis://HOST:PORT/0", kind,
+                 url ? "has no scheme" : "is missing");
+        return NULL;
+    }
+    size_t slen = (size_t)(colon - url);
+    for (size_t i = 0; i < n; i++) {
+        const kumo__driver_head *h = drivers[i];
+        if (strlen(h->scheme) != slen || strncmp(h->scheme, url, slen) != 0)
+            continue;
+        if (h->version != version) {
+            snprintf(err, errlen, "%s driver '%s' has version %d, expected %d", kind, h->scheme, h->version,
+                     version);
+            return NULL;
+        }
+        return h;
+    }
+    snprintf(err, errlen, "no %s driver for scheme '%.*s'", kind, (int)slen, url);
+    return NULL;
+}
+
 int kumo__kv_open_url(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (url == NULL || name == NULL) {
-        snprintf(err, errlen, "no store URL given");
+    if (name == NULL) {
+        snprintf(err, errlen, "no store name given");
         return KUMO_EINVAL;
     }
-    const char *colon = strchr(url, ':');
-    if (colon == NULL) {
-        snprintf(err, errlen, "store URL has no scheme; expected e.g. sqlite:PATH");
+    const kumo__kv_driver *drv = kumo__driver_for_url(url, (const void *const *)drivers, sizeof(drivers) / sizeof(drivers[0]),
+                                          KUMO_KV_DRIVER_VERSION, "kv", err, errlen);
+    if (drv == NULL)
         return KUMO_EINVAL;
-    }
-    size_t slen = (size_t)(colon - url);
-    const kumo__kv_driver *drv = NULL;
-    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
-        if (strlen(drivers[i]->scheme) == slen && strncmp(drivers[i]->scheme, url, slen) == 0)
-            drv = drivers[i];
-    if (drv == NULL) {
-        /* Not the URL: it may hold a password. */
-        snprintf(err, errlen, "no kv driver for scheme '%.*s'", (int)slen, url);
-        return KUMO_EINVAL;
-    }
-    if (drv->version != KUMO_KV_DRIVER_VERSION) {
-        snprintf(err, errlen, "kv driver '%s' has version %d, expected %d", drv->scheme, drv->version,
-                 KUMO_KV_DRIVER_VERSION);
-        return KUMO_EINVAL;
-    }
     char *dup = strdup(name);
     if (dup == NULL) {
         snprintf(err, errlen, "out of memory");
