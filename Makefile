@@ -38,7 +38,7 @@ fuzz: deps
 	done
 
 bench: build
-	./bench/hello-vs-nginx.sh
+	./bench/throughput.sh
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz

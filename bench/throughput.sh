@@ -54,7 +54,7 @@ rm -rf "$work/hello/.kumo"
   >"$work/kumo.out" 2>"$work/kumo.err" &
 kumo_pid=$!
 
-# nginx, as in bench/hello-vs-nginx.sh
+# nginx: `return 200` with as many workers as kumo has loops
 cat >"$work/nginx.conf" <<NGINX
 worker_processes $LOOPS;
 pid $work/nginx.pid;
