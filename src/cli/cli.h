@@ -22,6 +22,10 @@ int kumo__cmd_schema(int argc, char **argv, kumo__error *err);
 int kumo__cmd_lint(int argc, char **argv, kumo__error *err);
 int kumo__cmd_status(int argc, char **argv, kumo__error *err);
 int kumo__cmd_reload(int argc, char **argv, kumo__error *err);
+int kumo__cmd_build(int argc, char **argv, kumo__error *err);
+int kumo__cmd_deploy(int argc, char **argv, kumo__error *err);
+int kumo__cmd_destroy(int argc, char **argv, kumo__error *err);
+int kumo__cmd_emulate(int argc, char **argv, kumo__error *err);
 
 /* admin.c: one HTTP/1.0 request to a running kumo's admin port; *status
  * and *body (malloc'd, NUL-terminated, at most `max` bytes) on 0. */

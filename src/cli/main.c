@@ -17,6 +17,14 @@ static const kumo__command commands[] = {
      "kumo status [--admin-port N] [--host ADDR] [--json]"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",
      "kumo reload [--admin-port N] [--host ADDR]"},
+    {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)",
+     "kumo build --target aws|gcp|azure|knative|openfaas|kubernetes [DIR]"},
+    {"deploy", kumo__cmd_deploy, "generate the vendor's infrastructure as code and apply it",
+     "kumo deploy --target T [DIR] [--env NAME] [--dry-run] [--endpoint-url URL] [--region R] [--stack NAME]"},
+    {"destroy", kumo__cmd_destroy, "remove what kumo deploy created",
+     "kumo destroy --target aws [DIR] [--endpoint-url URL] [--region R] [--stack NAME]"},
+    {"emulate", kumo__cmd_emulate, "run a packaged function locally (the Lambda Runtime API)",
+     "kumo emulate lambda --zip FILE [--port N] [--payload 1|2]"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

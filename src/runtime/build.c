@@ -72,6 +72,17 @@ const char *kumo__worker_path(void)
     return path;
 }
 
+const char *kumo__host_path(void)
+{
+    static char path[PATH_MAX];
+    const char *env = getenv("KUMO_HOST");
+    if (env && *env)
+        return env;
+    if (path[0] == '\0')
+        snprintf(path, sizeof(path), "%s/kumo-host", self_dir());
+    return path;
+}
+
 static int mtime_of(const char *path, struct timespec *out)
 {
     struct stat st;

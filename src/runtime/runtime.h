@@ -20,6 +20,8 @@
 const char *kumo__include_dir(void);
 /* The kumo-worker executable beside the running kumo. */
 const char *kumo__worker_path(void);
+/* kumo-host (src/host): next to the kumo binary; $KUMO_HOST overrides. */
+const char *kumo__host_path(void);
 
 /* Builds every unit whose .so is older than its sources or kumo.h (or
  * missing), with $CC (default cc). Compiler messages go to stderr as the
