@@ -4,6 +4,8 @@
  */
 #include "gateway/problem.h"
 
+#include "gateway/dispatch.h"
+
 #include <jansson.h>
 #include <string.h>
 
@@ -13,36 +15,11 @@ void kumo__send_body(h2o_req_t *req, const char *body, size_t len)
     h2o_send_inline(req, body, len);
 }
 
-/* A JSON string of possibly invalid UTF-8: bytes outside ASCII are kept
- * only when the whole text is valid. */
-static json_t *text(const char *s, size_t len)
-{
-    json_t *v = json_stringn(s, len);
-    if (v == NULL) {
-        char buf[512];
-        size_t n = 0;
-        for (size_t i = 0; i < len && n < sizeof(buf) - 1; i++)
-            buf[n++] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-        v = json_stringn(buf, n);
-    }
-    return v;
-}
-
 void kumo__send_problem(h2o_req_t *req, int status, const char *title, const char *detail, const char *request_id,
                         const char *retry_after)
 {
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    json_t *doc = json_object();
-    json_object_set_new(doc, "type", json_string("about:blank"));
-    json_object_set_new(doc, "title", json_string(title ? title : kumo__http_reason(status)));
-    json_object_set_new(doc, "status", json_integer(status));
-    if (detail && *detail)
-        json_object_set_new(doc, "detail", text(detail, strlen(detail)));
-    json_object_set_new(doc, "instance", text(req->path.base, path_len));
-    if (request_id)
-        json_object_set_new(doc, "request_id", json_string(request_id));
-    char *body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    char *body = kumo__problem_json(status, title, detail, req->path.base, path_len, request_id, NULL, NULL);
 
     req->res.status = status;
     req->res.reason = kumo__http_reason(status);
@@ -88,15 +65,11 @@ static void problem_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bu
     while (n > 0 && (detail[n - 1] == '\n' || detail[n - 1] == '\r'))
         n--;
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    json_t *doc = json_object();
-    json_object_set_new(doc, "type", json_string("about:blank"));
-    json_object_set_new(doc, "title", json_string(kumo__http_reason(req->res.status)));
-    json_object_set_new(doc, "status", json_integer(req->res.status));
-    json_object_set_new(doc, "detail", text(detail, n));
-    if (req->path.base)
-        json_object_set_new(doc, "instance", text(req->path.base, path_len));
-    char *body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    char dtext[sizeof(detail) + 1];
+    memcpy(dtext, detail, n);
+    dtext[n] = '\0';
+    char *body = kumo__problem_json(req->res.status, NULL, dtext, req->path.base, req->path.base ? path_len : 0,
+                                    NULL, NULL, NULL);
     h2o_iovec_t out = body ? h2o_strdup(&req->pool, body, strlen(body)) : h2o_iovec_init(H2O_STRLIT("{}"));
     free(body);
     h2o_ostream_send_next(self, req, &out, 1, state);

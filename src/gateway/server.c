@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/dispatch.h"
 #include "gateway/docs.h"
 #include "gateway/problem.h"
 #include "openapi/check.h"
@@ -68,6 +69,7 @@ typedef struct generation {
     kumo__router *router;
     kumo__docs *docs;
     kumo__opcheck **checks;    /* one per operation: the contract enforced */
+    kumo__api api;             /* the above, as kumo__dispatch_request reads them */
     char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
     char data_dir[4096];
     gateway *gw;
@@ -308,33 +310,21 @@ static void add_header(h2o_req_t *req, const char *name, size_t nlen, const char
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, nlen, 1, NULL, value, vlen);
 }
 
-static int has_dot_segment(const char *path, size_t len)
+/* Sends an answer kumo__dispatch_request (or the gateway itself) chose. */
+static void send_answer(h2o_req_t *req, const char *request_id, int status, const char *allow, const char *retry_after,
+                        const char *body, size_t body_len)
 {
-    size_t i = 0;
-    while (i < len) {
-        size_t start = ++i; /* after '/' */
-        while (i < len && path[i] != '/')
-            i++;
-        size_t n = i - start;
-        const char *s = path + start;
-        if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-            return 1;
-        if ((n == 3 && strncasecmp(s, "%2e", 3) == 0) ||
-            (n == 4 && (strncasecmp(s, "%2e.", 4) == 0 || strncasecmp(s, ".%2e", 4) == 0)) ||
-            (n == 6 && strncasecmp(s, "%2e%2e", 6) == 0))
-            return 1;
-    }
-    return 0;
-}
-
-static int is_hop_header(const char *name, size_t len)
-{
-    static const char *hop[] = {"connection", "content-length", "transfer-encoding", "keep-alive", "upgrade",
-                                "proxy-connection", "te", "trailer", "x-request-id"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
-            return 1;
-    return 0;
+    req->res.status = status;
+    req->res.reason = kumo__http_reason(status);
+    if (allow && *allow)
+        add_header(req, H2O_STRLIT("allow"), h2o_strdup(&req->pool, allow, SIZE_MAX).base, strlen(allow));
+    if (body)
+        add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/problem+json"));
+    if (retry_after)
+        add_header(req, H2O_STRLIT("retry-after"), retry_after, strlen(retry_after));
+    add_header(req, H2O_STRLIT("x-request-id"), h2o_strdup(&req->pool, request_id, SIZE_MAX).base,
+               strlen(request_id));
+    kumo__send_body(req, body ? body : "", body ? body_len : 0);
 }
 
 static void on_req_dispose(void *p)
@@ -344,9 +334,6 @@ static void on_req_dispose(void *p)
         h->call->req = NULL;
     h->lg->users--;
 }
-
-static void send_violations_status(h2o_req_t *req, const kumo__violations *v, const char *request_id, int status,
-                                   const char *title, const char *what);
 
 /* In --dev, a response that breaks the spec is logged with its
  * violations; with --strict it is replaced by a 500 problem. Returns 1
@@ -371,9 +358,17 @@ static int check_response(gw_call *c, int status, const char *ctype, size_t ctyp
                               v.items[i].message);
     kumo__log_event(gw->strict ? "error" : "warn", "request %s: the response of %s breaks the spec: %s",
                     c->request_id, c->op->operation_id ? c->op->operation_id : c->op->path, list);
-    if (gw->strict)
-        send_violations_status(c->req, &v, c->request_id, 500, "Internal Server Error",
-                               "the function's response breaks the API's contract");
+    if (gw->strict) {
+        h2o_req_t *req = c->req;
+        size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len, blen = 0;
+        char *doc = kumo__problem_json(500, "Internal Server Error", "the function's response breaks the API's contract",
+                                       req->path.base, path_len, c->request_id, &v, &blen);
+        if (doc)
+            send_answer(req, c->request_id, 500, NULL, NULL, doc, blen);
+        else
+            kumo__send_problem(req, 500, "Internal Server Error", NULL, c->request_id, NULL);
+        free(doc);
+    }
     kumo__violations_free(&v);
     return gw->strict;
 }
@@ -412,7 +407,7 @@ static void respond_from_frame(gw_call *c, const char *payload, size_t len)
         const char *name, *value;
         size_t nl, vl;
         if (f.tag != KF_HEADER || kumo__frame_pair(&f, &name, &nl, &value, &vl) != 0 || nl == 0 ||
-            is_hop_header(name, nl))
+            kumo__is_hop_header(name, nl))
             continue;
         char *lname = h2o_mem_alloc_pool(&req->pool, nl);
         for (size_t i = 0; i < nl; i++)
@@ -482,127 +477,12 @@ static void reject(h2o_req_t *req, const char *request_id, uint64_t start, const
                 now_us() - start, 0);
 }
 
-/* A 400 problem listing every violation: RFC 9457 with an "errors"
- * extension of {pointer, schema, message}. */
-static void send_violations_status(h2o_req_t *req, const kumo__violations *v, const char *request_id, int status,
-                                   const char *title, const char *what)
-{
-    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    json_t *errors = json_array();
-    for (size_t i = 0; i < v->count; i++)
-        json_array_append_new(errors, json_pack("{s:s, s:s, s:s}", "pointer", v->items[i].instance, "schema",
-                                                v->items[i].schema, "message", v->items[i].message));
-    char detail[160];
-    snprintf(detail, sizeof(detail), "%s in %zu place%s%s", what, v->count, v->count == 1 ? "" : "s",
-             v->truncated ? " (more not listed)" : "");
-    json_t *doc = json_pack("{s:s, s:s, s:i, s:s, s:s%, s:s, s:o}", "type", "about:blank", "title", title,
-                            "status", status, "detail", detail, "instance", req->path.base, path_len, "request_id",
-                            request_id, "errors", errors);
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (body == NULL) {
-        kumo__send_problem(req, status, title, detail, request_id, NULL);
-        return;
-    }
-    req->res.status = status;
-    req->res.reason = kumo__http_reason(status);
-    add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/problem+json"));
-    add_header(req, H2O_STRLIT("x-request-id"), request_id, strlen(request_id));
-    kumo__send_body(req, body, strlen(body));
-    free(body);
-}
-
-static void send_violations(h2o_req_t *req, const kumo__violations *v, const char *request_id)
-{
-    send_violations_status(req, v, request_id, 400, "Bad Request", "the request breaks the API's contract");
-}
-
-/* Enforces the operation's request contract; answers 400/415/406 itself
- * and returns non-zero then. */
-static int check_request(const generation *g, h2o_req_t *req, const kumo__route_match *m, const char *request_id,
-                         uint64_t start, kumo__checked *out)
-{
-    const kumo__opcheck *chk = g->checks ? g->checks[m->op_index] : NULL;
-    if (chk == NULL)
-        return 0;
-    kumo__header_view *hv = h2o_mem_alloc_pool(&req->pool, (req->headers.size + 1) * sizeof(*hv));
-    for (size_t i = 0; i < req->headers.size; i++) {
-        const h2o_header_t *h = &req->headers.entries[i];
-        char *lower = h2o_mem_alloc_pool(&req->pool, h->name->len + 1);
-        for (size_t k = 0; k < h->name->len; k++)
-            lower[k] = (char)(h->name->base[k] >= 'A' && h->name->base[k] <= 'Z' ? h->name->base[k] + 32
-                                                                                 : h->name->base[k]);
-        hv[i].name = (kumo__slice){lower, h->name->len};
-        hv[i].value = (kumo__slice){h->value.base, h->value.len};
-    }
-    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    kumo__http_view view = {
-        .method = {req->method.base, req->method.len},
-        .query = {req->query_at != SIZE_MAX ? req->path.base + path_len + 1 : NULL,
-                  req->query_at != SIZE_MAX ? req->path.len - path_len - 1 : 0},
-        .headers = hv,
-        .nheaders = req->headers.size,
-        .match = m,
-        .body = {req->entity.base, req->entity.len},
-    };
-    kumo__violations v = {.limit = 50};
-    char detail[512] = "";
-    int rc = kumo__opcheck_request(chk, &view, out, &v, detail, sizeof(detail));
-    if (rc == KUMO_CHECK_OK) {
-        kumo__violations_free(&v);
-        return 0;
-    }
-    if (rc == KUMO_CHECK_INVALID) {
-        send_violations(req, &v, request_id);
-    } else if (rc == KUMO_CHECK_UNSUPPORTED) {
-        kumo__send_problem(req, 415, "Unsupported Media Type", detail, request_id, NULL);
-    } else if (rc == KUMO_CHECK_NOT_ACCEPTABLE) {
-        kumo__send_problem(req, 406, "Not Acceptable", detail, request_id, NULL);
-    } else {
-        kumo__send_problem(req, 503, "Service Unavailable", "out of memory while checking the request", request_id,
-                           "1");
-    }
-    kumo__violations_free(&v);
-    char method[16];
-    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
-    log_request(request_id, method, req->path.base, path_len, m->op->operation_id, req->res.status,
-                now_us() - start, 0);
-    return 1;
-}
-
-/* The typed values the check produced, for the handler's accessors. */
-static void put_json(kumo__frame_writer *w, uint16_t tag, const json_t *v)
-{
-    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    if (text) {
-        kumo__frame_put_str(w, tag, text);
-        free(text);
-    }
-}
-
-static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
-{
-    put_json(w, KF_PARAMS_JSON, c->params);
-    if (c->body && c->media && strcmp(c->media->type, "application/json") != 0 && json_is_object(c->body))
-        put_json(w, KF_FORM_JSON, c->body);
-    for (size_t i = 0; i < c->nparts; i++) {
-        const kumo__part *p = &c->parts[i];
-        if (p->filename.base == NULL)
-            continue; /* plain fields are in KF_FORM_JSON */
-        kumo__frame_put_part(w, KF_PART, p->name.base, p->name.len, p->filename.base, p->filename.len,
-                             p->content_type.base, p->content_type.len, p->data.base, p->data.len);
-    }
-    if (c->response_type)
-        kumo__frame_put_str(w, KF_RESPONSE_TYPE, c->response_type);
-}
-
 static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
 {
     gateway *gw = ((api_handler *)self)->gw;
     loop_thread *t = thread_of(req);
     uint64_t start = now_us();
-    char request_id[48], detail[512];
-    kumo__route_match m;
+    char request_id[48];
 
     make_request_id(t, req, request_id, sizeof(request_id));
     if (atomic_load_explicit(&gw->draining, memory_order_relaxed))
@@ -622,124 +502,72 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
     generation *g = lg->gen;
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     const char *path = req->path.base;
-    if (path_len == 0 || path[0] != '/' || has_dot_segment(path, path_len)) {
-        reject(req, request_id, start, NULL, 400, "Bad request path",
-               "the path must start with '/' and may not contain '.' or '..' segments", NULL);
-        return 0;
-    }
     char method[16];
     snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
-    int rc = kumo__router_match(g->router, method, path, path_len, &m);
-    if (rc == -ENOENT && g->docs && kumo__docs_serve(g->docs, req))
-        return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs */
-    if (rc == -ENOENT) {
-        snprintf(detail, sizeof(detail), "no operation of the API matches the path '%.*s'",
-                 (int)(path_len < 300 ? path_len : 300), path);
-        reject(req, request_id, start, NULL, 404, "Not Found", detail, NULL);
-        return 0;
-    }
-    if (rc == -KUMO_EMETHOD && strcmp(method, "OPTIONS") == 0) {
-        /* A path without an OPTIONS operation still says what it allows. */
-        char allow[sizeof(m.allow) + 16];
-        snprintf(allow, sizeof(allow), "%s, OPTIONS", m.allow);
-        add_header(req, H2O_STRLIT("allow"), h2o_strdup(&req->pool, allow, SIZE_MAX).base, strlen(allow));
-        add_header(req, H2O_STRLIT("x-request-id"), h2o_strdup(&req->pool, request_id, SIZE_MAX).base,
-                   strlen(request_id));
-        req->res.status = 204;
-        req->res.reason = "No Content";
-        kumo__send_body(req, "", 0);
-        log_request(request_id, method, path, path_len, NULL, 204, now_us() - start, 0);
-        return 0;
-    }
-    if (rc == -KUMO_EMETHOD) {
-        snprintf(detail, sizeof(detail), "%s is not defined for this path; allowed: %s", method, m.allow);
-        reject(req, request_id, start, NULL, 405, "Method Not Allowed", detail, m.allow);
-        return 0;
-    }
-    const kumo__operation *op = m.op;
-    if (rc != 0 || op->unit_index < 0) {
-        snprintf(detail, sizeof(detail), "operation '%s' (%s %s) has no handler yet; define '%s' in a function unit",
-                 op->operation_id ? op->operation_id : "", op->method, op->path, op->symbol ? op->symbol : "?");
-        reject(req, request_id, start, op, 501, "Not Implemented", detail, NULL);
-        return 0;
-    }
-    size_t max_body = g->project->units[op->unit_index].tuning.max_body;
-    if (req->entity.len > max_body) {
-        snprintf(detail, sizeof(detail), "the body has %zu bytes; the limit is %zu", req->entity.len, max_body);
-        reject(req, request_id, start, op, 413, "Content Too Large", detail, NULL);
-        return 0;
-    }
 
-    kumo__checked checked;
-    memset(&checked, 0, sizeof(checked));
-    if (check_request(g, req, &m, request_id, start, &checked) != 0) {
-        kumo__checked_free(&checked);
-        return 0;
+    kumo__header_view *hv = h2o_mem_alloc_pool(&req->pool, (req->headers.size + 1) * sizeof(*hv));
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        const char *name = h->name->base;
+        for (size_t k = 0; k < h->name->len; k++) {
+            if (name[k] >= 'A' && name[k] <= 'Z') { /* HTTP/1 names arrive lower case from h2o; be sure */
+                char *lower = h2o_mem_alloc_pool(&req->pool, h->name->len);
+                for (size_t q = 0; q < h->name->len; q++)
+                    lower[q] = (char)(name[q] >= 'A' && name[q] <= 'Z' ? name[q] + 32 : name[q]);
+                name = lower;
+                break;
+            }
+        }
+        hv[i].name = (kumo__slice){name, h->name->len};
+        hv[i].value = (kumo__slice){h->value.base, h->value.len};
     }
+    kumo__http_in in = {
+        .method = {req->method.base, req->method.len},
+        .path = {path, path_len},
+        .query = {req->query_at != SIZE_MAX ? path + path_len + 1 : NULL,
+                  req->query_at != SIZE_MAX ? req->path.len - path_len - 1 : 0},
+        .headers = hv,
+        .nheaders = req->headers.size,
+        .body = {req->entity.base, req->entity.len},
+    };
     gw_call *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        kumo__checked_free(&checked);
-        reject(req, request_id, start, op, 503, "Service Unavailable", "out of memory", NULL);
+        reject(req, request_id, start, NULL, 503, "Service Unavailable", "out of memory", NULL);
         return 0;
     }
+    kumo__dispatch d;
+    int kind = kumo__dispatch_request(&g->api, &in, request_id, epoch_ms(), &c->call.frame, &d);
+    if (kind == KUMO_DISPATCH_ANSWER) {
+        free(c);
+        if (d.no_route && g->docs && kumo__docs_serve(g->docs, req)) {
+            kumo__dispatch_free(&d);
+            return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs */
+        }
+        send_answer(req, request_id, d.status, d.allow, d.retry_after, d.body, d.body_len);
+        log_request(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, d.status,
+                    now_us() - start, 0);
+        kumo__dispatch_free(&d);
+        return 0;
+    }
+    const kumo__operation *op = d.op;
     c->t = t;
     c->lg = lg;
     c->hold = hold;
     c->op = op;
-    c->op_index = m.op_index;
+    c->op_index = d.op_index;
     c->start_us = start;
     c->req = req;
     snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
     snprintf(c->method, sizeof(c->method), "%s", method);
     kumo__json_escape(c->path, sizeof(c->path), path, path_len);
     c->call.cb = on_call_done;
-    const kumo__tuning *tuning = &g->project->units[op->unit_index].tuning;
-    uint64_t timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
-    c->call.deadline_ms = timeout_ms ? kumo__now_ms() + timeout_ms : 0;
+    c->call.deadline_ms = d.timeout_ms ? kumo__now_ms() + d.timeout_ms : 0;
+    kumo__dispatch_free(&d);
 
-    kumo__frame_writer *w = &c->call.frame;
-    kumo__frame_begin(w, 0, KUMO_FRAME_REQUEST, 0);
-    kumo__frame_put(w, KF_METHOD, req->method.base, req->method.len);
-    kumo__frame_put(w, KF_PATH, path, path_len);
-    if (req->query_at != SIZE_MAX)
-        kumo__frame_put(w, KF_QUERY, path + path_len + 1, req->path.len - path_len - 1);
-    kumo__frame_put_str(w, KF_OPERATION, op->operation_id ? op->operation_id : "");
-    kumo__frame_put_str(w, KF_SYMBOL, op->symbol);
-    kumo__frame_put_str(w, KF_REQUEST_ID, request_id);
-    if (timeout_ms)
-        kumo__frame_put_u64(w, KF_DEADLINE_MS, epoch_ms() + timeout_ms);
-    for (size_t i = 0; i < m.nparams; i++) {
-        char *buf = h2o_mem_alloc_pool(&req->pool, m.params[i].value_len + 1);
-        ssize_t n = kumo__percent_decode_into(m.params[i].value, m.params[i].value_len, buf, KUMO_PCT_NO_NUL);
-        if (n < 0) {
-            kumo__frame_writer_free(w);
-            free(c);
-            snprintf(detail, sizeof(detail), "path parameter '%s' has a malformed percent-escape",
-                     m.params[i].name);
-            reject(req, request_id, start, op, 400, "Bad Request", detail, NULL);
-            return 0;
-        }
-        kumo__frame_put_pair(w, KF_PARAM, m.params[i].name, strlen(m.params[i].name), buf, (size_t)n);
-    }
-    for (size_t i = 0; i < req->headers.size; i++) {
-        const h2o_header_t *h = &req->headers.entries[i];
-        kumo__frame_put_pair(w, KF_HEADER, h->name->base, h->name->len, h->value.base, h->value.len);
-    }
-    put_checked(w, &checked);
-    kumo__checked_free(&checked);
-    if (req->entity.base != NULL)
-        kumo__frame_put(w, KF_BODY, req->entity.base, req->entity.len);
-    if (kumo__frame_end(w) != 0) {
-        kumo__frame_writer_free(w);
-        free(c);
-        reject(req, request_id, start, op, 413, "Content Too Large", "the request is larger than the frame limit",
-               NULL);
-        return 0;
-    }
     char why[400];
-    rc = kumo__pool_submit(lg->pools[op->unit_index], &c->call, why, sizeof(why));
+    int rc = kumo__pool_submit(lg->pools[op->unit_index], &c->call, why, sizeof(why));
     if (rc != 0) {
-        kumo__frame_writer_free(w);
+        kumo__frame_writer_free(&c->call.frame);
         free(c);
         if (rc == -EBUSY)
             reject(req, request_id, start, op, 429, "Too Many Requests", why, NULL);
@@ -1119,6 +947,8 @@ static int generation_build(gateway *gw, unsigned long number, generation **out,
     if ((rc = link_units(g, err)) != 0)
         goto out;
     snprintf(g->data_dir, sizeof(g->data_dir), "%s/.kumo/data", g->project->dir);
+    g->api = (kumo__api){.project = g->project, .spec = g->spec, .router = g->router, .checks = g->checks,
+                         .only_unit = -1};
     g->gw = gw;
     atomic_fetch_add(&gw->generations, 1);
 out:

@@ -1,10 +1,61 @@
 /*
- * host_main.c: kumo-host (being written).
+ * host_main.c: the kumo-host command (host.h). What a package's bootstrap
+ * runs; it prints why it cannot start on stderr (and, under Lambda, to
+ * the Runtime API's init error), and exits 1 then.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int main(void)
+#include "host/host.h"
+
+static void usage(void)
 {
-    fprintf(stderr, "kumo-host: not available yet\n");
-    return 1;
+    fprintf(stderr, "usage: kumo-host http|lambda APPDIR [UNIT]\n"
+                    "  http:   serves on $PORT (else $FUNCTIONS_CUSTOMHANDLER_PORT, else 8080), all interfaces\n"
+                    "  lambda: the AWS Lambda Runtime API at $AWS_LAMBDA_RUNTIME_API\n");
+}
+
+static int port_from_env(void)
+{
+    const char *vars[] = {"PORT", "FUNCTIONS_CUSTOMHANDLER_PORT"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long n = v && *v ? strtol(v, &end, 10) : -1;
+        if (v && *v && *end == '\0' && n > 0 && n < 65536)
+            return (int)n;
+    }
+    return 8080;
+}
+
+int kumo__host_lambda_main(kumo__host *h, const char *api);
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || argc > 4 || (strcmp(argv[1], "http") != 0 && strcmp(argv[1], "lambda") != 0)) {
+        usage();
+        return 2;
+    }
+    kumo__error err = {0};
+    kumo__host *h = NULL;
+    int rc = kumo__host_load(argv[2], argc == 4 ? argv[3] : NULL, &h, &err);
+    if (strcmp(argv[1], "lambda") == 0) {
+        const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
+        if (api == NULL || *api == '\0') {
+            fprintf(stderr, "kumo-host: AWS_LAMBDA_RUNTIME_API is not set; lambda runs under AWS Lambda or "
+                            "`kumo emulate lambda`\n");
+            kumo__host_free(h);
+            return 1;
+        }
+        rc = kumo__host_lambda_main(rc == 0 ? h : NULL, api);
+        if (rc != 0 && err.msg[0])
+            fprintf(stderr, "kumo-host: %s\n", err.msg);
+    } else if (rc == 0) {
+        rc = kumo__host_serve_http(h, "0.0.0.0", port_from_env(), &err);
+    }
+    if (rc != 0 && strcmp(argv[1], "http") == 0)
+        fprintf(stderr, "kumo-host: %s\n", err.msg[0] ? err.msg : "failed");
+    kumo__host_free(h);
+    return rc == 0 ? 0 : 1;
 }

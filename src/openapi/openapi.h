@@ -110,11 +110,15 @@ typedef struct kumo__project {
     size_t max_body;        /* defaults: max_body, bytes (1 MiB when absent) */
     kumo__tuning defaults;  /* defaults:, which every unit starts from */
     kumo__doc *doc;
+    int prebuilt;           /* loaded by kumo__project_load_prebuilt */
 } kumo__project;
 
 /* Loads DIR/kumo.yaml; checks every key, that the files it names exist,
  * and that names are unique. */
 int kumo__project_load(const char *dir, kumo__project **out, kumo__error *err);
+/* The same for a package (kumo-host): the units are built already and
+ * their sources need not be there. */
+int kumo__project_load_prebuilt(const char *dir, kumo__project **out, kumo__error *err);
 void kumo__project_free(kumo__project *p);
 /* The unit named `name`, or NULL. */
 const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name);

@@ -578,8 +578,17 @@ static int load_unit(kumo__project *p, const char *name, json_t *def, kumo__unit
             kumo__doc_error(err, doc, at, "%s.sources: each source must be a path string", where);
             return -EINVAL;
         }
-        if ((rc = existing_file(doc, at, p->dir, "source", &u->sources[i], err)) < 0)
+        if (p->prebuilt) {
+            /* a package holds the built unit, not its sources */
+            const char *rel = json_string_value(v);
+            if (asprintf(&u->sources[i], "%s%s%s", rel[0] == '/' ? "" : p->dir, rel[0] == '/' ? "" : "/", rel) < 0) {
+                u->sources[i] = NULL;
+                kumo__error_set(err, -ENOMEM, "out of memory");
+                return -ENOMEM;
+            }
+        } else if ((rc = existing_file(doc, at, p->dir, "source", &u->sources[i], err)) < 0) {
             return rc;
+        }
         u->nsources++;
     }
     return 0;
@@ -683,7 +692,19 @@ oom:
     return -ENOMEM;
 }
 
+static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo__error *err);
+
 int kumo__project_load(const char *dir, kumo__project **out, kumo__error *err)
+{
+    return project_load(dir, 0, out, err);
+}
+
+int kumo__project_load_prebuilt(const char *dir, kumo__project **out, kumo__error *err)
+{
+    return project_load(dir, 1, out, err);
+}
+
+static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo__error *err)
 {
     *out = NULL;
     char *file = NULL;
@@ -707,6 +728,7 @@ int kumo__project_load(const char *dir, kumo__project **out, kumo__error *err)
                                  .sandbox_no_new_privs = 1};
     p->timeout_s = p->defaults.timeout_s;
     p->max_body = p->defaults.max_body;
+    p->prebuilt = prebuilt;
     if ((p->dir = realpath(dir, NULL)) == NULL) {
         rc = -errno;
         kumo__error_set(err, rc, "%s: cannot open the project directory: %s", dir, strerror(errno));

@@ -291,4 +291,14 @@ extern const kumo__queue_driver kumo__queue_redis_driver, kumo__queue_postgres_d
  * error. */
 int kumo__local_serve(int fd, void *unit, const char *function);
 
+/* The same, in this process (kumo-host): runs the request frame `payload`
+ * (len bytes, a KUMO_FRAME_REQUEST's payload) through the handler it names
+ * in `unit` and appends the whole response frame to w. 0, or a negative
+ * errno when even an error frame could not be written. */
+typedef struct kumo__invoker kumo__invoker;
+struct kumo__frame_writer;
+kumo__invoker *kumo__invoker_new(void *unit, const char *function);
+int kumo__invoker_call(kumo__invoker *iv, const char *payload, size_t len, struct kumo__frame_writer *w);
+void kumo__invoker_free(kumo__invoker *iv);
+
 #endif

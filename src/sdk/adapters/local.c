@@ -252,6 +252,82 @@ static void encode_response(kumo__frame_writer *w, uint32_t id, int rc, const ku
         kumo__frame_put(w, KF_BODY, res->body, res->body_len);
 }
 
+/* In-process invocation (kumo-host): the same decoding and encoding as a
+ * worker's, without the socket. */
+struct kumo__invoker {
+    void *unit;
+    const char *function;
+    handler_cache hc;
+    kumo_ctx ctx;
+    char *copy;              /* the request payload, NUL-terminated */
+    size_t copy_cap;
+};
+
+kumo__invoker *kumo__invoker_new(void *unit, const char *function)
+{
+    kumo__invoker *iv = calloc(1, sizeof(*iv));
+    if (iv == NULL)
+        return NULL;
+    iv->unit = unit;
+    iv->function = function;
+    kumo__arena_init(&iv->ctx.arena);
+    return iv;
+}
+
+int kumo__invoker_call(kumo__invoker *iv, const char *payload, size_t len, kumo__frame_writer *w)
+{
+    if (len + 1 > iv->copy_cap) {
+        char *nb = realloc(iv->copy, len + 1);
+        if (nb == NULL)
+            return -ENOMEM;
+        iv->copy = nb;
+        iv->copy_cap = len + 1;
+    }
+    memcpy(iv->copy, payload, len);
+    iv->copy[len] = '\0';
+
+    kumo_request req;
+    kumo_response res;
+    const char *symbol = NULL;
+    kumo__invocation_init(&iv->ctx, &req, &res);
+    iv->ctx.function = iv->function;
+    size_t frame_start = w->len;
+    if (decode_request(&iv->ctx, &req, iv->copy, len, &symbol) != 0) {
+        kumo__frame_begin(w, 0, KUMO_FRAME_RESPONSE, 0);
+        kumo__frame_put_str(w, KF_ERROR, "the host could not decode the request frame");
+    } else {
+        kumo_handler *fn = lookup(&iv->hc, iv->unit, symbol);
+        if (fn == NULL) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), "handler '%s' is not defined in function unit '%s'", symbol, iv->function);
+            kumo__frame_begin(w, 0, KUMO_FRAME_RESPONSE, 0);
+            kumo__frame_put_str(w, KF_ERROR, msg);
+        } else {
+            encode_response(w, 0, fn(&iv->ctx, &req, &res), &res);
+        }
+    }
+    int rc = kumo__frame_end(w);
+    if (rc != 0) {
+        w->len = frame_start;
+        w->err = 0;
+        kumo__frame_begin(w, 0, KUMO_FRAME_RESPONSE, 0);
+        kumo__frame_put_str(w, KF_ERROR, "the response is larger than the frame limit");
+        rc = kumo__frame_end(w);
+    }
+    kumo__invocation_clear(&iv->ctx, &req, &res);
+    return rc;
+}
+
+void kumo__invoker_free(kumo__invoker *iv)
+{
+    if (iv == NULL)
+        return;
+    kumo__arena_free(&iv->ctx.arena);
+    cache_free(&iv->hc);
+    free(iv->copy);
+    free(iv);
+}
+
 /* Leaked descriptors: every LEAK_CHECK_EVERY invocations the worker looks
  * at the lowest free descriptor (one fcntl and one close); once it is
  * LEAK_LIMIT above where it was after the first invocation (when the

@@ -1,0 +1,332 @@
+/*
+ * dispatch.c: see dispatch.h. What used to live inside the gateway's
+ * request handler: path hygiene, routing, OPTIONS and 405, the 501 of an
+ * operation without a handler, the body limit, the contract check (400,
+ * 415, 406), and the request frame with the typed values the check
+ * produced.
+ */
+#include "gateway/dispatch.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/http.h"
+#include "util/percent.h"
+
+/* A JSON string of possibly invalid UTF-8: bytes outside ASCII are kept
+ * only when the whole text is valid. */
+static json_t *text(const char *s, size_t len)
+{
+    json_t *v = json_stringn(s, len);
+    if (v == NULL) {
+        char buf[512];
+        size_t n = 0;
+        for (size_t i = 0; i < len && n < sizeof(buf) - 1; i++)
+            buf[n++] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+        v = json_stringn(buf, n);
+    }
+    return v;
+}
+
+char *kumo__problem_json(int status, const char *title, const char *detail, const char *instance,
+                         size_t instance_len, const char *request_id, const kumo__violations *v, size_t *len)
+{
+    json_t *doc = json_object();
+    if (doc == NULL)
+        return NULL;
+    json_object_set_new(doc, "type", json_string("about:blank"));
+    json_object_set_new(doc, "title", json_string(title ? title : kumo__http_reason(status)));
+    json_object_set_new(doc, "status", json_integer(status));
+    if (detail && *detail)
+        json_object_set_new(doc, "detail", text(detail, strlen(detail)));
+    if (instance)
+        json_object_set_new(doc, "instance", text(instance, instance_len));
+    if (request_id)
+        json_object_set_new(doc, "request_id", json_string(request_id));
+    if (v && v->count) {
+        json_t *errors = json_array();
+        for (size_t i = 0; i < v->count; i++)
+            json_array_append_new(errors, json_pack("{s:s, s:s, s:s}", "pointer", v->items[i].instance, "schema",
+                                                    v->items[i].schema, "message", v->items[i].message));
+        json_object_set_new(doc, "errors", errors);
+    }
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (body && len)
+        *len = strlen(body);
+    return body;
+}
+
+int kumo__is_hop_header(const char *name, size_t len)
+{
+    static const char *hop[] = {"connection", "content-length", "transfer-encoding", "keep-alive", "upgrade",
+                                "proxy-connection", "te", "trailer", "x-request-id"};
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+static int has_dot_segment(const char *path, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t start = ++i; /* after '/' */
+        while (i < len && path[i] != '/')
+            i++;
+        size_t n = i - start;
+        const char *s = path + start;
+        if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+            return 1;
+        if ((n == 3 && strncasecmp(s, "%2e", 3) == 0) ||
+            (n == 4 && (strncasecmp(s, "%2e.", 4) == 0 || strncasecmp(s, ".%2e", 4) == 0)) ||
+            (n == 6 && strncasecmp(s, "%2e%2e", 6) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* Sets an ANSWER with a problem body; returns KUMO_DISPATCH_ANSWER. */
+static int answer(const kumo__http_in *in, const char *request_id, kumo__dispatch *out, int status,
+                  const char *title, const char *detail, const kumo__violations *v)
+{
+    out->status = status;
+    out->body = kumo__problem_json(status, title, detail, in->path.base, in->path.len, request_id, v,
+                                   &out->body_len);
+    if (status == 503)
+        out->retry_after = "1";
+    return KUMO_DISPATCH_ANSWER;
+}
+
+/* A 400 (or, for responses, 500) listing every violation: RFC 9457 with
+ * an "errors" extension of {pointer, schema, message}. */
+static int answer_violations(const kumo__http_in *in, const char *request_id, kumo__dispatch *out,
+                             const kumo__violations *v)
+{
+    char detail[160];
+    snprintf(detail, sizeof(detail), "the request breaks the API's contract in %zu place%s%s", v->count,
+             v->count == 1 ? "" : "s", v->truncated ? " (more not listed)" : "");
+    return answer(in, request_id, out, 400, "Bad Request", detail, v);
+}
+
+/* The typed values the check produced, for the handler's accessors. */
+static void put_json(kumo__frame_writer *w, uint16_t tag, const json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (s) {
+        kumo__frame_put_str(w, tag, s);
+        free(s);
+    }
+}
+
+static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
+{
+    put_json(w, KF_PARAMS_JSON, c->params);
+    if (c->body && c->media && strcmp(c->media->type, "application/json") != 0 && json_is_object(c->body))
+        put_json(w, KF_FORM_JSON, c->body);
+    for (size_t i = 0; i < c->nparts; i++) {
+        const kumo__part *p = &c->parts[i];
+        if (p->filename.base == NULL)
+            continue; /* plain fields are in KF_FORM_JSON */
+        kumo__frame_put_part(w, KF_PART, p->name.base, p->name.len, p->filename.base, p->filename.len,
+                             p->content_type.base, p->content_type.len, p->data.base, p->data.len);
+    }
+    if (c->response_type)
+        kumo__frame_put_str(w, KF_RESPONSE_TYPE, c->response_type);
+}
+
+/* The contract check: KUMO_DISPATCH_INVOKE to go on (the typed values in
+ * *checked), else the answer is set. */
+static int check(const kumo__api *api, const kumo__http_in *in, const kumo__route_match *m,
+                 const char *request_id, kumo__checked *checked, kumo__dispatch *out)
+{
+    const kumo__opcheck *chk = api->checks ? api->checks[m->op_index] : NULL;
+    if (chk == NULL)
+        return KUMO_DISPATCH_INVOKE;
+    kumo__http_view view = {
+        .method = in->method,
+        .query = in->query.base ? in->query : (kumo__slice){NULL, 0},
+        .headers = in->headers,
+        .nheaders = in->nheaders,
+        .match = m,
+        .body = in->body,
+    };
+    kumo__violations v = {.limit = 50};
+    char detail[512] = "";
+    int rc = kumo__opcheck_request(chk, &view, checked, &v, detail, sizeof(detail));
+    if (rc == KUMO_CHECK_OK)
+        rc = KUMO_DISPATCH_INVOKE;
+    else if (rc == KUMO_CHECK_INVALID)
+        rc = answer_violations(in, request_id, out, &v);
+    else if (rc == KUMO_CHECK_UNSUPPORTED)
+        rc = answer(in, request_id, out, 415, "Unsupported Media Type", detail, NULL);
+    else if (rc == KUMO_CHECK_NOT_ACCEPTABLE)
+        rc = answer(in, request_id, out, 406, "Not Acceptable", detail, NULL);
+    else
+        rc = answer(in, request_id, out, 503, "Service Unavailable", "out of memory while checking the request", NULL);
+    kumo__violations_free(&v);
+    return rc;
+}
+
+int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const char *request_id,
+                           uint64_t now_epoch_ms, kumo__frame_writer *w, kumo__dispatch *out)
+{
+    char detail[512];
+    kumo__route_match m;
+
+    memset(out, 0, sizeof(*out));
+    const char *path = in->path.base;
+    size_t path_len = in->path.len;
+    if (path_len == 0 || path[0] != '/' || has_dot_segment(path, path_len))
+        return answer(in, request_id, out, 400, "Bad request path",
+                      "the path must start with '/' and may not contain '.' or '..' segments", NULL);
+    char method[16];
+    snprintf(method, sizeof(method), "%.*s", (int)(in->method.len < 15 ? in->method.len : 15), in->method.base);
+    int rc = kumo__router_match(api->router, method, path, path_len, &m);
+    if (rc == -ENOENT) {
+        snprintf(detail, sizeof(detail), "no operation of the API matches the path '%.*s'",
+                 (int)(path_len < 300 ? path_len : 300), path);
+        out->no_route = 1;
+        return answer(in, request_id, out, 404, "Not Found", detail, NULL);
+    }
+    if (rc == -KUMO_EMETHOD && strcmp(method, "OPTIONS") == 0) {
+        /* A path without an OPTIONS operation still says what it allows. */
+        snprintf(out->allow, sizeof(out->allow), "%s, OPTIONS", m.allow);
+        out->status = 204;
+        return KUMO_DISPATCH_ANSWER;
+    }
+    if (rc == -KUMO_EMETHOD) {
+        snprintf(out->allow, sizeof(out->allow), "%s", m.allow);
+        snprintf(detail, sizeof(detail), "%s is not defined for this path; allowed: %s", method, m.allow);
+        return answer(in, request_id, out, 405, "Method Not Allowed", detail, NULL);
+    }
+    const kumo__operation *op = m.op;
+    out->op = op;
+    out->op_index = m.op_index;
+    if (rc != 0 || op->unit_index < 0 || (api->only_unit >= 0 && op->unit_index != api->only_unit)) {
+        if (rc == 0 && op->unit_index >= 0)
+            snprintf(detail, sizeof(detail), "operation '%s' (%s %s) is served by function unit '%s', not here",
+                     op->operation_id ? op->operation_id : "", op->method, op->path,
+                     api->project->units[op->unit_index].name);
+        else
+            snprintf(detail, sizeof(detail),
+                     "operation '%s' (%s %s) has no handler yet; define '%s' in a function unit",
+                     op->operation_id ? op->operation_id : "", op->method, op->path, op->symbol ? op->symbol : "?");
+        return answer(in, request_id, out, 501, "Not Implemented", detail, NULL);
+    }
+    const kumo__tuning *tuning = &api->project->units[op->unit_index].tuning;
+    if (in->body.len > tuning->max_body) {
+        snprintf(detail, sizeof(detail), "the body has %zu bytes; the limit is %zu", in->body.len, tuning->max_body);
+        return answer(in, request_id, out, 413, "Content Too Large", detail, NULL);
+    }
+
+    kumo__checked checked;
+    memset(&checked, 0, sizeof(checked));
+    if ((rc = check(api, in, &m, request_id, &checked, out)) != KUMO_DISPATCH_INVOKE) {
+        kumo__checked_free(&checked);
+        return rc;
+    }
+    out->timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
+
+    kumo__frame_begin(w, 0, KUMO_FRAME_REQUEST, 0);
+    kumo__frame_put(w, KF_METHOD, in->method.base, in->method.len);
+    kumo__frame_put(w, KF_PATH, path, path_len);
+    if (in->query.base)
+        kumo__frame_put(w, KF_QUERY, in->query.base, in->query.len);
+    kumo__frame_put_str(w, KF_OPERATION, op->operation_id ? op->operation_id : "");
+    kumo__frame_put_str(w, KF_SYMBOL, op->symbol);
+    kumo__frame_put_str(w, KF_REQUEST_ID, request_id);
+    if (out->timeout_ms)
+        kumo__frame_put_u64(w, KF_DEADLINE_MS, now_epoch_ms + out->timeout_ms);
+    for (size_t i = 0; i < m.nparams; i++) {
+        char buf[1024], *p = m.params[i].value_len <= sizeof(buf) ? buf : malloc(m.params[i].value_len);
+        ssize_t n = p ? kumo__percent_decode_into(m.params[i].value, m.params[i].value_len, p, KUMO_PCT_NO_NUL) : -1;
+        if (n >= 0)
+            kumo__frame_put_pair(w, KF_PARAM, m.params[i].name, strlen(m.params[i].name), p, (size_t)n);
+        if (p != buf)
+            free(p);
+        if (n < 0) {
+            kumo__checked_free(&checked);
+            kumo__frame_writer_free(w);
+            snprintf(detail, sizeof(detail), "path parameter '%s' has a malformed percent-escape",
+                     m.params[i].name);
+            return answer(in, request_id, out, 400, "Bad Request", detail, NULL);
+        }
+    }
+    for (size_t i = 0; i < in->nheaders; i++)
+        kumo__frame_put_pair(w, KF_HEADER, in->headers[i].name.base, in->headers[i].name.len,
+                             in->headers[i].value.base, in->headers[i].value.len);
+    put_checked(w, &checked);
+    kumo__checked_free(&checked);
+    if (in->body.base != NULL)
+        kumo__frame_put(w, KF_BODY, in->body.base, in->body.len);
+    if (kumo__frame_end(w) != 0) {
+        kumo__frame_writer_free(w);
+        return answer(in, request_id, out, 413, "Content Too Large", "the request is larger than the frame limit",
+                      NULL);
+    }
+    return KUMO_DISPATCH_INVOKE;
+}
+
+void kumo__dispatch_free(kumo__dispatch *d)
+{
+    free(d->body);
+    d->body = NULL;
+}
+
+void kumo__response_read(const char *payload, size_t len, kumo__response_in *out)
+{
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    uint32_t status = 200;
+
+    memset(out, 0, sizeof(*out));
+    out->body = "";
+    kumo__frame_reader_init(&r, payload, len);
+    while (kumo__frame_next(&r, &f) > 0) {
+        if (f.tag == KF_STATUS) {
+            if (kumo__frame_u32(&f, &status) != 0 || status < 100 || status > 999)
+                status = 500;
+        } else if (f.tag == KF_ERROR) {
+            out->error = f.data;
+            out->error_len = f.len;
+        } else if (f.tag == KF_HEADER) {
+            const char *name, *value;
+            size_t nl, vl;
+            if (kumo__frame_pair(&f, &name, &nl, &value, &vl) == 0 && nl == 12 &&
+                strncasecmp(name, "content-type", 12) == 0) {
+                out->content_type = value;
+                out->content_type_len = vl;
+            }
+        } else if (f.tag == KF_BODY) {
+            out->body = f.data;
+            out->body_len = f.len;
+        }
+    }
+    out->status = (int)status;
+    if (status == 204 || status == 304 || status < 200)
+        out->body_len = 0;
+}
+
+int kumo__response_header(const char *payload, size_t len, size_t *pos, const char **name, size_t *name_len,
+                          const char **value, size_t *value_len)
+{
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    kumo__frame_reader_init(&r, payload, len);
+    size_t i = 0;
+    while (kumo__frame_next(&r, &f) > 0) {
+        if (f.tag != KF_HEADER || i++ < *pos)
+            continue;
+        (*pos)++;
+        if (kumo__frame_pair(&f, name, name_len, value, value_len) != 0 || *name_len == 0 ||
+            kumo__is_hop_header(*name, *name_len))
+            continue;
+        return 1;
+    }
+    return 0;
+}

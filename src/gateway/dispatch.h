@@ -1,0 +1,94 @@
+/*
+ * dispatch.h: from an HTTP request to either kumo's own answer or a
+ * request frame for a handler, with no transport in sight.
+ *
+ * The gateway (server.c, over h2o) and kumo-host (src/host, over the
+ * Lambda Runtime API or its own HTTP listener) both call
+ * kumo__dispatch_request, so a request gets the same routing, the same
+ * contract checks and the same problem documents wherever the function
+ * runs: that is what makes `kumo up` and a deployed function answer alike.
+ */
+#ifndef KUMO_DISPATCH_H
+#define KUMO_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "openapi/check.h"
+#include "openapi/openapi.h"
+#include "runtime/frame.h"
+
+/* One request as the transport received it. */
+typedef struct kumo__http_in {
+    kumo__slice method;
+    kumo__slice path;                  /* percent-encoded, without the query */
+    kumo__slice query;                 /* without '?'; base NULL when there is none */
+    const kumo__header_view *headers;  /* names lower case */
+    size_t nheaders;
+    kumo__slice body;                  /* base NULL when there is no body */
+} kumo__http_in;
+
+/* What a loaded project answers with. */
+typedef struct kumo__api {
+    const kumo__project *project;
+    const kumo__spec *spec;
+    const kumo__router *router;
+    kumo__opcheck *const *checks;      /* per operation (NULL entries, or NULL: no checks) */
+    /* kumo-host serves one unit of a project: operations of other units
+     * answer 501 like unbound ones. -1: every unit. */
+    int only_unit;
+} kumo__api;
+
+enum kumo__dispatch_kind {
+    KUMO_DISPATCH_ANSWER = 0,          /* answer out->status with out->body (may be NULL: empty) */
+    KUMO_DISPATCH_INVOKE = 1,          /* w holds a complete request frame for out->op's handler */
+};
+
+typedef struct kumo__dispatch {
+    int status;                        /* ANSWER: 204, 400, 404, 405, 406, 413, 415, 501, 503 */
+    int no_route;                      /* ANSWER 404 because no path matched (the gateway tries its docs first) */
+    const kumo__operation *op;         /* the matched operation, or NULL */
+    size_t op_index;
+    char allow[160];                   /* the Allow header's value, "" when none */
+    const char *retry_after;           /* a Retry-After value, or NULL */
+    char *body;                        /* ANSWER: malloc'd application/problem+json, NULL when empty */
+    size_t body_len;
+    uint64_t timeout_ms;               /* INVOKE: the unit's timeout (0: none) */
+} kumo__dispatch;
+
+/* Routes and checks `in`. `now_epoch_ms` sets the frame's deadline.
+ * Returns a kumo__dispatch_kind; free out with kumo__dispatch_free. */
+int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const char *request_id,
+                           uint64_t now_epoch_ms, kumo__frame_writer *w, kumo__dispatch *out);
+void kumo__dispatch_free(kumo__dispatch *d);
+
+/* An RFC 9457 problem document: {"type":"about:blank","title","status",
+ * "detail","instance","request_id"} plus "errors": [{pointer, schema,
+ * message}] when `v` has any. detail, request_id and v may be NULL.
+ * malloc'd, NUL-terminated; NULL only when out of memory. */
+char *kumo__problem_json(int status, const char *title, const char *detail, const char *instance,
+                         size_t instance_len, const char *request_id, const kumo__violations *v, size_t *len);
+
+/* The response frame a handler produced, read back: status (200 when the
+ * handler set none; 500 when out of range), the headers it set (hop-by-hop
+ * ones dropped) and the body, all pointing into the payload. A frame
+ * carrying KF_ERROR (the handler failed) has error set instead. */
+typedef struct kumo__response_in {
+    int status;
+    const char *error;                 /* NULL, or the failure (not NUL-terminated: error_len) */
+    size_t error_len;
+    const char *body;
+    size_t body_len;
+    const char *content_type;          /* NULL when the handler set none */
+    size_t content_type_len;
+} kumo__response_in;
+
+void kumo__response_read(const char *payload, size_t len, kumo__response_in *out);
+/* Iterates the response's headers: *pos starts at 0; 1 and the pair while
+ * there is one (hop-by-hop headers skipped), 0 at the end. */
+int kumo__response_header(const char *payload, size_t len, size_t *pos, const char **name, size_t *name_len,
+                          const char **value, size_t *value_len);
+/* Connection, keep-alive, transfer-encoding, ...: not the handler's to set. */
+int kumo__is_hop_header(const char *name, size_t len);
+
+#endif

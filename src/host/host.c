@@ -1,0 +1,251 @@
+/*
+ * host.c: see host.h. Loading a package's app folder, and one request
+ * through the dispatcher and the unit's handler, in this process.
+ */
+#include "host/host.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+
+static uint64_t epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void warn_line(const char *line)
+{
+    fprintf(stderr, "kumo-host: %s\n", line);
+}
+
+/* Every store gets its URL in KUMO_STORE_<NAME> before any handler runs,
+ * as kumo up's workers do; an embedded default moves out of a read-only
+ * package (Lambda's task root) to $KUMO_DATA. */
+static int place_stores(const kumo__project *p, kumo__error *err)
+{
+    const char *env = getenv("KUMO_ENV");
+    const char *picked = NULL;
+    if (kumo__project_pick_environment(p, env && *env ? env : NULL, &picked, err) != 0)
+        return err->code;
+    const char *data = getenv("KUMO_DATA");
+    int readonly = access(p->dir, W_OK) != 0;
+    char *const *lists[] = {p->kv_stores, p->blob_stores, p->queue_stores};
+    size_t counts[] = {p->nkv_stores, p->nblob_stores, p->nqueue_stores};
+    const char *kinds[] = {"kv", "blob", "queue"};
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t i = 0; i < counts[k]; i++) {
+            char var[128], url[4096];
+            const char *name = lists[k][i];
+            if (kumo__store_var(name, var, sizeof(var)) != 0 ||
+                kumo__project_store_url(p, picked, name, url, sizeof(url)) == NULL) {
+                kumo__error_set(err, -ENAMETOOLONG, "store '%s': its URL is too long", name);
+                return err->code;
+            }
+            const char *set = getenv(var);
+            const kumo__store_url *su = kumo__environment_store(kumo__project_environment(p, picked), name);
+            if ((set == NULL || *set == '\0') && su == NULL && (readonly || (data && *data))) {
+                const char *dir = data && *data ? data : "/tmp/kumo-data";
+                if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+                    kumo__error_set(err, -errno, "store '%s': cannot create %s: %s", name, dir, strerror(errno));
+                    return err->code;
+                }
+                if (strcmp(kinds[k], "blob") == 0)
+                    snprintf(url, sizeof(url), "file:%s/blob", dir);
+                else
+                    snprintf(url, sizeof(url), "sqlite:%s/%s.db", dir, kinds[k]);
+            }
+            if (setenv(var, url, 1) != 0) {
+                kumo__error_set(err, -errno, "store '%s': %s", name, strerror(errno));
+                return err->code;
+            }
+        }
+    }
+    return 0;
+}
+
+int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo__error *err)
+{
+    int rc;
+    *out = NULL;
+    kumo__host *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    if ((rc = kumo__project_load_prebuilt(appdir, &h->project, err)) != 0)
+        goto out;
+    const kumo__project *p = h->project;
+    int only = -1;
+    if (unit != NULL) {
+        const kumo__unit *u = kumo__project_unit(p, unit);
+        if (u == NULL) {
+            kumo__error_set(err, -ENOENT, "%s/kumo.yaml has no function unit '%s'", appdir, unit);
+            rc = err->code;
+            goto out;
+        }
+        only = (int)(u - p->units);
+    }
+    if ((rc = kumo__spec_load(p->api_path, &h->spec, err)) != 0 ||
+        (rc = kumo__router_build(h->spec, &h->router, err)) != 0 ||
+        (rc = kumo__bind_operations(p, h->spec, warn_line, err)) != 0 ||
+        (rc = kumo__docs_build(h->spec, p->name, &h->docs, err)) != 0)
+        goto out;
+    size_t nops = h->spec->nops;
+    h->checks = calloc(nops ? nops : 1, sizeof(*h->checks));
+    h->handles = calloc(p->nunits ? p->nunits : 1, sizeof(*h->handles));
+    h->invokers = calloc(p->nunits ? p->nunits : 1, sizeof(*h->invokers));
+    if (h->checks == NULL || h->handles == NULL || h->invokers == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < nops; i++)
+        if ((rc = kumo__opcheck_build(h->spec, i, &h->checks[i], err)) != 0)
+            goto out;
+    if ((rc = place_stores(p, err)) != 0)
+        goto out;
+    for (size_t i = 0; i < p->nunits; i++) {
+        if (only >= 0 && (int)i != only)
+            continue;
+        if ((h->handles[i] = dlopen(p->units[i].so_path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+            const char *why = dlerror();
+            kumo__error_set(err, -ENOEXEC, "function unit '%s': %s", p->units[i].name, why ? why : "dlopen failed");
+            rc = err->code;
+            goto out;
+        }
+        if ((h->invokers[i] = kumo__invoker_new(h->handles[i], p->units[i].name)) == NULL) {
+            kumo__error_set(err, -ENOMEM, "out of memory");
+            rc = -ENOMEM;
+            goto out;
+        }
+    }
+    h->api = (kumo__api){.project = h->project, .spec = h->spec, .router = h->router, .checks = h->checks,
+                         .only_unit = only};
+out:
+    if (rc != 0)
+        kumo__host_free(h);
+    else
+        *out = h;
+    return rc;
+}
+
+void kumo__host_free(kumo__host *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; h->project && i < h->project->nunits; i++) {
+        if (h->invokers)
+            kumo__invoker_free(h->invokers[i]);
+        if (h->handles && h->handles[i])
+            dlclose(h->handles[i]);
+    }
+    free(h->invokers);
+    free(h->handles);
+    for (size_t i = 0; h->checks && h->spec && i < h->spec->nops; i++)
+        kumo__opcheck_free(h->checks[i]);
+    free(h->checks);
+    kumo__docs_free(h->docs);
+    kumo__router_free(h->router);
+    kumo__spec_free(h->spec);
+    kumo__project_free(h->project);
+    kumo__frame_writer_free(&h->request);
+    kumo__frame_writer_free(&h->response);
+    free(h);
+}
+
+static void add(kumo__host_reply *r, const char *name, const char *value, size_t value_len)
+{
+    if (r->nheaders < sizeof(r->headers) / sizeof(r->headers[0]))
+        r->headers[r->nheaders++] = (kumo__host_header){name, value, strlen(name), value_len};
+}
+
+/* kumo's own answer with a problem document (what the gateway sends when
+ * the pool fails a call). */
+static void problem(kumo__host_reply *r, const kumo__http_in *in, int status, const char *title, const char *detail)
+{
+    r->status = status;
+    r->owned = kumo__problem_json(status, title, detail, in->path.base, in->path.len, r->request_id, NULL,
+                                  &r->body_len);
+    r->body = r->owned ? r->owned : "";
+    if (r->owned == NULL)
+        r->body_len = 0;
+    add(r, "content-type", "application/problem+json", 24);
+}
+
+void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->body = "";
+    if (request_id && *request_id)
+        snprintf(r->request_id, sizeof(r->request_id), "%s", request_id);
+    else
+        snprintf(r->request_id, sizeof(r->request_id), "h%d-%08lx", (int)getpid(), ++h->seq);
+
+    kumo__dispatch d;
+    kumo__frame_reset(&h->request);
+    int kind = kumo__dispatch_request(&h->api, in, r->request_id, epoch_ms(), &h->request, &d);
+    r->op = d.op;
+    if (kind == KUMO_DISPATCH_ANSWER) {
+        r->status = d.status;
+        r->no_route = d.no_route;
+        snprintf(r->allow, sizeof(r->allow), "%s", d.allow);
+        if (r->allow[0])
+            add(r, "allow", r->allow, strlen(r->allow));
+        if (d.retry_after)
+            add(r, "retry-after", d.retry_after, strlen(d.retry_after));
+        if (d.body) {
+            r->owned = d.body;
+            r->body = d.body;
+            r->body_len = d.body_len;
+            d.body = NULL;
+            add(r, "content-type", "application/problem+json", 24);
+        }
+        kumo__dispatch_free(&d);
+        add(r, "x-request-id", r->request_id, strlen(r->request_id));
+        return;
+    }
+    kumo__dispatch_free(&d);
+    kumo__frame_header fh;
+    kumo__frame_reset(&h->response);
+    const char *payload = h->request.buf + KUMO_FRAME_HEADER_SIZE;
+    if (kumo__frame_header_decode(h->request.buf, h->request.len, 0, &fh) != 0 ||
+        kumo__invoker_call(h->invokers[d.op->unit_index], payload, fh.length, &h->response) != 0 ||
+        kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
+        problem(r, in, 500, "Handler failed", "the host could not run the handler (out of memory?)");
+    } else {
+        const char *rp = h->response.buf + KUMO_FRAME_HEADER_SIZE;
+        kumo__response_in ri;
+        kumo__response_read(rp, fh.length, &ri);
+        if (ri.error) {
+            char detail[600];
+            snprintf(detail, sizeof(detail), "%.*s", (int)(ri.error_len < 500 ? ri.error_len : 500), ri.error);
+            problem(r, in, 500, "Handler failed", detail);
+        } else {
+            r->status = ri.status;
+            r->body = ri.body;
+            r->body_len = ri.body_len;
+            size_t pos = 0;
+            const char *name, *value;
+            size_t nl, vl;
+            while (kumo__response_header(rp, fh.length, &pos, &name, &nl, &value, &vl) == 1)
+                if (r->nheaders < sizeof(r->headers) / sizeof(r->headers[0]) - 1)
+                    r->headers[r->nheaders++] = (kumo__host_header){name, value, nl, vl};
+        }
+    }
+    add(r, "x-request-id", r->request_id, strlen(r->request_id));
+}
+
+void kumo__host_reply_free(kumo__host_reply *r)
+{
+    free(r->owned);
+    r->owned = NULL;
+}

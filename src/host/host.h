@@ -1,0 +1,77 @@
+/*
+ * host.h: kumo-host, one project's function units outside kumo's runtime.
+ *
+ *     kumo-host http APPDIR [UNIT]     HTTP on $PORT (Cloud Run, Knative,
+ *                                      OpenFaaS, Azure custom handlers)
+ *     kumo-host lambda APPDIR [UNIT]   the AWS Lambda Runtime API loop
+ *
+ * APPDIR is a package's app/ folder (src/deploy/deploy.h): kumo.yaml, the
+ * OpenAPI document and the units already built. The units are dlopened
+ * into this process and every request goes through kumo__dispatch_request,
+ * exactly as kumo up routes and checks it, then straight to the handler:
+ * the vendor's platform is the sandbox, and its instance the worker. One
+ * invocation at a time, as a kumo worker with concurrency 1.
+ */
+#ifndef KUMO_HOST_H
+#define KUMO_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/dispatch.h"
+#include "gateway/docs.h"
+#include "openapi/check.h"
+#include "openapi/openapi.h"
+#include "runtime/frame.h"
+#include "sdk/sdk.h"
+
+typedef struct kumo__host {
+    kumo__project *project;
+    kumo__spec *spec;
+    kumo__router *router;
+    kumo__opcheck **checks;
+    kumo__docs *docs;
+    kumo__api api;
+    void **handles;                /* per unit: dlopen handle, NULL when not served here */
+    kumo__invoker **invokers;      /* per unit */
+    kumo__frame_writer request;    /* reused per invocation */
+    kumo__frame_writer response;
+    unsigned long seq;             /* request ids when the transport gives none */
+} kumo__host;
+
+/* Loads APPDIR and the unit named `unit` (NULL: every unit). Store URLs:
+ * KUMO_STORE_<NAME> when set, else the environment $KUMO_ENV (or the
+ * project's default one) names, else the embedded default, placed under
+ * $KUMO_DATA (default /tmp/kumo-data) when APPDIR is read-only. */
+int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo__error *err);
+void kumo__host_free(kumo__host *h);
+
+/* One header of a reply: slices into the reply's own memory. */
+typedef struct kumo__host_header {
+    const char *name, *value;
+    size_t name_len, value_len;
+} kumo__host_header;
+
+typedef struct kumo__host_reply {
+    int status;
+    kumo__host_header headers[KUMO_RESPONSE_HEADERS_MAX + 4];
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+    const kumo__operation *op;     /* for logs; NULL when none matched */
+    char *owned;                   /* a problem document the reply points into */
+    char request_id[80];
+    char allow[160];
+    int no_route;                  /* 404 because no path matched */
+} kumo__host_reply;
+
+/* Answers one request: kumo's own answer (problem+json, 204) or the
+ * handler's. `request_id` is the platform's (Lambda's) or NULL for a new
+ * one. The reply is valid until the next call or kumo__host_reply_free. */
+void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *out);
+void kumo__host_reply_free(kumo__host_reply *r);
+
+/* http.c: serves until SIGTERM/SIGINT; 0 on a clean stop. */
+int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * http.c: kumo-host's http adapter. One h2o event loop on one thread:
+ * each request is dispatched and its handler run in place, so requests
+ * are answered one at a time, as a kumo worker with concurrency 1 answers
+ * them (the platform scales out by instances, and sets the container's
+ * concurrency from the unit's). The live contract (/openapi.json,
+ * /openapi.yaml, /docs) is served as kumo up serves it. One JSON access
+ * log line per request on stderr, where the platforms collect logs.
+ */
+#include "host/host.h"
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/gateway.h"
+#include "gateway/problem.h"
+#include "util/http.h"
+
+typedef struct host_handler {
+    h2o_handler_t super;
+    kumo__host *host;
+} host_handler;
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    stopping = 1;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    kumo__host *h = ((host_handler *)self)->host;
+    uint64_t start = now_us();
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    kumo__header_view *hv = h2o_mem_alloc_pool(&req->pool, (req->headers.size + 1) * sizeof(*hv));
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *hd = &req->headers.entries[i];
+        char *lower = h2o_mem_alloc_pool(&req->pool, hd->name->len + 1);
+        for (size_t k = 0; k < hd->name->len; k++)
+            lower[k] = (char)(hd->name->base[k] >= 'A' && hd->name->base[k] <= 'Z' ? hd->name->base[k] + 32
+                                                                                   : hd->name->base[k]);
+        hv[i].name = (kumo__slice){lower, hd->name->len};
+        hv[i].value = (kumo__slice){hd->value.base, hd->value.len};
+    }
+    kumo__http_in in = {
+        .method = {req->method.base, req->method.len},
+        .path = {req->path.base, path_len},
+        .query = {req->query_at != SIZE_MAX ? req->path.base + path_len + 1 : NULL,
+                  req->query_at != SIZE_MAX ? req->path.len - path_len - 1 : 0},
+        .headers = hv,
+        .nheaders = req->headers.size,
+        .body = {req->entity.base, req->entity.len},
+    };
+    kumo__host_reply r;
+    kumo__host_handle(h, &in, NULL, &r);
+    if (r.no_route && h->docs && kumo__docs_serve(h->docs, req)) {
+        kumo__host_reply_free(&r);
+        return 0;
+    }
+    req->res.status = r.status;
+    req->res.reason = kumo__http_reason(r.status);
+    for (size_t i = 0; i < r.nheaders; i++) {
+        char *name = h2o_mem_alloc_pool(&req->pool, r.headers[i].name_len);
+        for (size_t k = 0; k < r.headers[i].name_len; k++)
+            name[k] = (char)(r.headers[i].name[k] >= 'A' && r.headers[i].name[k] <= 'Z' ? r.headers[i].name[k] + 32
+                                                                                         : r.headers[i].name[k]);
+        h2o_iovec_t v = h2o_strdup(&req->pool, r.headers[i].value, r.headers[i].value_len);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, name, r.headers[i].name_len, 1, NULL, v.base, v.len);
+    }
+    h2o_iovec_t body = h2o_strdup(&req->pool, r.body, r.body_len);
+    char line[1024];
+    char path[300];
+    kumo__json_escape(path, sizeof(path), req->path.base, path_len);
+    snprintf(line, sizeof(line),
+             "{\"msg\":\"request\",\"request_id\":\"%s\",\"method\":\"%.*s\",\"path\":\"%s\",\"operation\":\"%s\","
+             "\"status\":%d,\"duration_ms\":%.3f}\n",
+             r.request_id, (int)(req->method.len < 15 ? req->method.len : 15), req->method.base, path,
+             r.op && r.op->operation_id ? r.op->operation_id : "", r.status, (double)(now_us() - start) / 1000.0);
+    fputs(line, stderr);
+    kumo__host_reply_free(&r);
+    kumo__send_body(req, body.base, body.len);
+    return 0;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    h2o_accept_ctx_t *actx = listener->data;
+    if (err != NULL)
+        return;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock != NULL)
+        h2o_accept(actx, sock);
+}
+
+int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        kumo__error_set(err, -EINVAL, "'%s' is not an IPv4 address", host);
+        return err->code;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
+        kumo__error_set(err, -errno, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return err->code;
+    }
+    socklen_t sl = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+
+    h2o_globalconf_t conf;
+    h2o_config_init(&conf);
+    conf.server_name = h2o_iovec_init(H2O_STRLIT("kumo"));
+    size_t largest = 1u << 20;
+    for (size_t i = 0; i < h->project->nunits; i++)
+        if (h->project->units[i].tuning.max_body > largest)
+            largest = h->project->units[i].tuning.max_body;
+    conf.max_request_entity_size = largest + 1;
+    h2o_hostconf_t *hostconf = h2o_config_register_host(&conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(hostconf, "/", 0);
+    host_handler *hh = (host_handler *)h2o_create_handler(path, sizeof(*hh));
+    hh->super.on_req = on_req;
+    hh->host = h;
+    kumo__install_problem_filter(hostconf, path);
+
+    h2o_evloop_t *loop = h2o_evloop_create();
+    h2o_context_t ctx;
+    h2o_context_init(&ctx, loop, &conf);
+    h2o_accept_ctx_t actx = {.ctx = &ctx, .hosts = conf.hosts};
+    h2o_socket_t *listener = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    listener->data = &actx;
+    h2o_socket_read_start(listener, on_accept);
+
+    struct sigaction sa_stop = {.sa_handler = on_signal};
+    sigemptyset(&sa_stop.sa_mask);
+    sigaction(SIGTERM, &sa_stop, NULL);
+    sigaction(SIGINT, &sa_stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    fprintf(stderr, "kumo-host: %s serving http://%s:%d\n", h->project->name, host, ntohs(sa.sin_port));
+    while (!stopping)
+        h2o_evloop_run(loop, 100);
+    h2o_socket_read_stop(listener);
+    h2o_socket_close(listener);
+    h2o_evloop_run(loop, 0);
+    h2o_context_dispose(&ctx);
+    h2o_config_dispose(&conf);
+    /* h2o keeps no global handle to the loop; it is left to the exit */
+    return 0;
+}
