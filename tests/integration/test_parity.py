@@ -1,0 +1,191 @@
+"""Parity: the same requests get the same answers however examples/todo runs.
+
+One list of requests (CRUD, paging, attachments in binary, notifications,
+and every kind of error kumo answers itself: 400 with violations, 404,
+405, 415, 406, 413, OPTIONS) is sent to the project served by
+
+  - `kumo up` (kumo's own runtime),
+  - `kumo-host http` on the project (the http adapter, in-process),
+  - the aws zip's bootstrap under `kumo emulate lambda` (payload 1.0 and 2.0),
+  - the OCI image's entrypoint under chroot,
+  - the azure function app's bootstrap, as the Functions host starts a
+    custom handler (FUNCTIONS_CUSTOMHANDLER_PORT, requests forwarded as
+    they are).
+
+Each way starts from empty stores. Answers must match in status, in body
+(ids, times, etags and request ids are replaced by what the same position
+in the first run produced), and in the headers the spec defines
+(Content-Type, Location, ETag, Allow).
+"""
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from kumo_harness import KUMO, Gateway, copy_project, free_port
+
+HOST = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+
+BINARY = bytes(range(256)) * 3
+
+# (name, method, path, headers, body). {id} is the id the first create gave.
+REQUESTS = [
+    ("list empty", "GET", "/todos", {}, None),
+    ("create", "POST", "/todos", {"content-type": "application/json"}, b'{"title":"Buy milk"}'),
+    ("create 2", "POST", "/todos", {"content-type": "application/json"}, b'{"title":"Call mum \xe2\x98\x8e"}'),
+    ("get", "GET", "/todos/{id}", {}, None),
+    ("page 1", "GET", "/todos?limit=1", {}, None),
+    ("update", "PATCH", "/todos/{id}", {"content-type": "application/json"}, b'{"done":true}'),
+    ("attach", "PUT", "/todos/{id}/attachment", {"content-type": "application/octet-stream"}, BINARY),
+    ("download", "GET", "/todos/{id}/attachment", {}, None),
+    ("notifications", "GET", "/notifications?max=10", {}, None),
+    ("bad body", "POST", "/todos", {"content-type": "application/json"}, b'{"title":5,"extra":true}'),
+    ("bad json", "POST", "/todos", {"content-type": "application/json"}, b'{"title":'),
+    ("bad limit", "GET", "/todos?limit=0", {}, None),
+    ("wrong media type", "POST", "/todos", {"content-type": "text/plain"}, b"title"),
+    ("not acceptable", "GET", "/todos", {"accept": "image/png"}, None),
+    ("no such todo", "GET", "/todos/ffffffffffffffffffffffff", {}, None),
+    ("no such path", "GET", "/nope", {}, None),
+    ("method not allowed", "PUT", "/todos", {"content-type": "application/json"}, b"{}"),
+    ("options", "OPTIONS", "/todos/{id}", {}, None),
+    ("delete", "DELETE", "/todos/{id}", {}, None),
+    ("gone", "GET", "/todos/{id}", {}, None),
+]
+
+COMPARED_HEADERS = ("content-type", "location", "etag", "allow")
+
+
+def send(base, method, path, headers, body, timeout=30):
+    req = urllib.request.Request(base + path, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def run_sequence(base):
+    """The answers, with the variable parts (ids, times, request ids)
+    replaced by placeholders numbered in order of appearance."""
+    out = []
+    todo_id = None
+    names = {}
+
+    def placeholder(kind, value):
+        key = (kind, value)
+        if key not in names:
+            names[key] = "<%s%d>" % (kind, len([k for k in names if k[0] == kind]))
+        return names[key]
+
+    def normalize(text):
+        text = re.sub(r'"request_id":"[^"]*"', '"request_id":"<rid>"', text)
+        text = re.sub(r"\b[0-9a-f]{24}\b", lambda m: placeholder("id", m.group(0)), text)
+        text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "<time>", text)
+        text = re.sub(r'\\?"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+\\?"', "<etag>", text)
+        return text
+
+    for name, method, path, headers, body in REQUESTS:
+        status, hdrs, data = send(base, method, path.replace("{id}", todo_id or "x"), headers, body)
+        if name == "create":
+            todo_id = json.loads(data)["id"]
+        shown = {h: normalize(hdrs[h]) for h in COMPARED_HEADERS if h in hdrs}
+        try:
+            text = normalize(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            text = "base64:" + base64.b64encode(data).decode()
+        out.append((name, status, shown, text, "x-request-id" in hdrs))
+    return out
+
+
+class Server:
+    """A child process serving HTTP on `port`, stopped with SIGTERM."""
+
+    def __init__(self, argv, port, env=None, cwd=None, log=None):
+        self.port = port
+        self.base = "http://127.0.0.1:%d" % port
+        self.log = open(log or tempfile.mktemp(prefix="kumo-parity-", suffix=".log"), "w+")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.proc = subprocess.Popen(argv, env=e, cwd=cwd, stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited with %d:\n%s" % (argv[0], self.proc.returncode, self.output()))
+            try:
+                send(self.base, "OPTIONS", "/todos", {}, None, timeout=2)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("%s did not start serving:\n%s" % (argv[0], self.output()))
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+class ParityTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # The reference: kumo up, which also builds the unit.
+        cls.dir = copy_project("todo")
+        gw = Gateway(cls.dir)
+        try:
+            cls.reference = run_sequence(gw.base)
+        finally:
+            gw.stop()
+        shutil.rmtree(os.path.join(cls.dir, ".kumo", "data"), ignore_errors=True)
+
+    def check_same(self, answers, how):
+        self.assertEqual(len(answers), len(self.reference))
+        for ref, got in zip(self.reference, answers):
+            self.assertEqual(ref, got, "%s answered request '%s' differently" % (how, ref[0]))
+
+    def test_reference_is_meaningful(self):
+        statuses = {name: status for name, status, *_ in self.reference}
+        self.assertEqual(statuses["create"], 201)
+        self.assertEqual(statuses["download"], 200)
+        self.assertEqual(statuses["bad body"], 400)
+        self.assertEqual(statuses["wrong media type"], 415)
+        self.assertEqual(statuses["not acceptable"], 406)
+        self.assertEqual(statuses["method not allowed"], 405)
+        self.assertEqual(statuses["no such path"], 404)
+        self.assertEqual(statuses["options"], 204)
+        self.assertEqual(statuses["gone"], 404)
+        download = [a for a in self.reference if a[0] == "download"][0]
+        self.assertEqual(download[3], "base64:" + base64.b64encode(BINARY).decode())
+        self.assertTrue(all(a[4] for a in self.reference), "every answer carries X-Request-Id")
+
+    def test_http_adapter(self):
+        data = tempfile.mkdtemp(prefix="kumo-parity-data-")
+        port = free_port()
+        srv = Server([HOST, "http", self.dir, "todos"], port, env={"PORT": str(port), "KUMO_DATA": data})
+        try:
+            answers = run_sequence(srv.base)
+        finally:
+            srv.stop()
+            shutil.rmtree(data, ignore_errors=True)
+        self.check_same(answers, "kumo-host http")
+
+
+if __name__ == "__main__":
+    unittest.main()
