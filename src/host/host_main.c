@@ -29,7 +29,7 @@ static int port_from_env(void)
     return 8080;
 }
 
-int kumo__host_lambda_main(kumo__host *h, const char *api);
+int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_error);
 
 int main(int argc, char **argv)
 {
@@ -48,9 +48,9 @@ int main(int argc, char **argv)
             kumo__host_free(h);
             return 1;
         }
-        rc = kumo__host_lambda_main(rc == 0 ? h : NULL, api);
-        if (rc != 0 && err.msg[0])
-            fprintf(stderr, "kumo-host: %s\n", err.msg);
+        if (rc != 0)
+            fprintf(stderr, "kumo-host: %s\n", err.msg[0] ? err.msg : "cannot load the package");
+        rc = kumo__host_lambda_main(rc == 0 ? h : NULL, api, err.msg);
     } else if (rc == 0) {
         rc = kumo__host_serve_http(h, "0.0.0.0", port_from_env(), &err);
     }

@@ -1,13 +1,102 @@
 /*
- * lambda_main.c: kumo-host under AWS Lambda (being written: it waits for
- * the lambda adapter, src/sdk/adapters/lambda.c).
+ * lambda_main.c: kumo-host under AWS Lambda. The lambda adapter
+ * (sdk/adapters/lambda.c) runs the Runtime API loop and maps API Gateway
+ * events; here each mapped request goes through kumo__host_handle, so a
+ * Lambda function routes, checks and answers like kumo up. A host that
+ * could not load reports it as the init error Lambda shows in the
+ * function's log and status.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "host/host.h"
+#include "sdk/adapters/lambda.h"
 
-int kumo__host_lambda_main(kumo__host *h, const char *api)
+typedef struct glue {
+    kumo__host *host;
+    kumo__header_view *views;          /* the request's headers, grown as needed */
+    size_t views_cap;
+    kumo__host_reply reply;
+    kumo__pair pairs[KUMO_RESPONSE_HEADERS_MAX + 4];
+    char *strings;                     /* the reply's headers, NUL-terminated for kumo__pair */
+    size_t strings_cap;
+} glue;
+
+static int on_invoke(void *data, const kumo__lambda_http *req, kumo__lambda_reply *out)
 {
-    fprintf(stderr, "kumo-host: the lambda adapter is not available yet\n");
-    return 1;
+    glue *g = data;
+    if (req->nheaders > g->views_cap) {
+        kumo__header_view *nv = realloc(g->views, req->nheaders * sizeof(*nv));
+        if (nv == NULL)
+            return -1;
+        g->views = nv;
+        g->views_cap = req->nheaders;
+    }
+    for (size_t i = 0; i < req->nheaders; i++) {
+        g->views[i].name = (kumo__slice){req->headers[i].name, strlen(req->headers[i].name)};
+        g->views[i].value = (kumo__slice){req->headers[i].value, strlen(req->headers[i].value)};
+    }
+    kumo__http_in in = {
+        .method = {req->method, strlen(req->method)},
+        .path = {req->path, strlen(req->path)},
+        .query = {req->query && *req->query ? req->query : NULL, req->query ? strlen(req->query) : 0},
+        .headers = g->views,
+        .nheaders = req->nheaders,
+        .body = {req->body, req->body ? req->body_len : 0},
+    };
+    kumo__host_reply_free(&g->reply);
+    kumo__host_handle(g->host, &in, req->request_id, &g->reply);
+
+    /* kumo__pair wants C strings: copy the headers, lower-cased as the
+     * gateway sends them, into one buffer. */
+    const kumo__host_reply *r = &g->reply;
+    size_t need = 0;
+    for (size_t i = 0; i < r->nheaders; i++)
+        need += r->headers[i].name_len + r->headers[i].value_len + 2;
+    if (need > g->strings_cap) {
+        char *ns = realloc(g->strings, need);
+        if (ns == NULL)
+            return -1;
+        g->strings = ns;
+        g->strings_cap = need;
+    }
+    char *p = g->strings;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        g->pairs[i].name = p;
+        for (size_t k = 0; k < r->headers[i].name_len; k++) {
+            char c = r->headers[i].name[k];
+            *p++ = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        *p++ = '\0';
+        g->pairs[i].value = p;
+        memcpy(p, r->headers[i].value, r->headers[i].value_len);
+        p += r->headers[i].value_len;
+        *p++ = '\0';
+    }
+    *out = (kumo__lambda_reply){
+        .status = r->status,
+        .headers = g->pairs,
+        .nheaders = r->nheaders,
+        .body = r->body,
+        .body_len = r->body_len,
+    };
+    return 0;
+}
+
+int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_error)
+{
+    char err[512] = "";
+    if (h == NULL) {
+        kumo__lambda_init_error(api, "Runtime.ConfigError", load_error && *load_error ? load_error : "kumo-host could not load the package");
+        return 1;
+    }
+    glue g = {.host = h};
+    fprintf(stderr, "kumo-host: %s on the Lambda Runtime API at %s\n", h->project->name, api);
+    int rc = kumo__lambda_run(api, on_invoke, &g, err, sizeof(err));
+    fprintf(stderr, "kumo-host: the Lambda loop stopped: %s\n", err[0] ? err : "no reason given");
+    kumo__host_reply_free(&g.reply);
+    free(g.views);
+    free(g.strings);
+    return rc == 0 ? 0 : 1;
 }
