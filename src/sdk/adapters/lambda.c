@@ -458,7 +458,7 @@ int kumo__lambda_is_text(const char *ct, const char *body, size_t len)
         static const char *const exact[] = {"application/json", "application/xml", "application/javascript",
                                             "application/x-www-form-urlencoded", "application/yaml",
                                             "application/x-yaml", "application/ecmascript", "application/graphql"};
-        int text = strncmp(type, "text/", 5) == 0 || (n > 5 && strcmp(type + n - 5, "+json") == 0) ||
+        int text = (n >= 5 && memcmp(type, "text/", 5) == 0) || (n > 5 && strcmp(type + n - 5, "+json") == 0) ||
                    (n > 4 && strcmp(type + n - 4, "+xml") == 0);
         for (size_t i = 0; !text && i < sizeof(exact) / sizeof(exact[0]); i++)
             text = strcmp(type, exact[i]) == 0;
