@@ -1,0 +1,133 @@
+/*
+ * target.h: what the vendor-CLI targets (gcp, azure, knative, openfaas,
+ * kubernetes) share. targets.c drives one deploy: it loads the project,
+ * picks the environment, works out where each store lives (a plain URL,
+ * or a secret passed by reference), finds or builds the images, then
+ * calls the target's driver, which writes its files into
+ * DIR/.kumo/deploy/TARGET/ and appends the commands that apply them to
+ * the plan. targets.c writes the commands as deploy.sh, prints the plan,
+ * and runs it unless --dry-run.
+ *
+ * A driver is a versioned struct (kumo__target_driver); a new target is
+ * one target_NAME.c file and one line in targets.c's table.
+ */
+#ifndef KUMO_TARGET_H
+#define KUMO_TARGET_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "deploy/deploy.h"
+
+/* Where one declared store lives in the chosen environment. */
+typedef struct kumo__tstore {
+    const char *store;      /* the name under stores: */
+    const char *kind;       /* kv, blob, queue */
+    char var[128];          /* KUMO_STORE_<NAME> */
+    const char *url;        /* the URL when it may be written into a file; NULL otherwise */
+    int secret;             /* the URL holds a password: pass it by reference only */
+    int unplaced;           /* the environment gives it no URL: the embedded default applies */
+} kumo__tstore;
+
+/* One function unit, and its image for the image targets. */
+typedef struct kumo__tunit {
+    const kumo__unit *unit;
+    char *name;             /* DNS label: "<project>-<unit>" */
+    char *layout;           /* the OCI layout DIR/.kumo/build/TARGET/UNIT (image targets) */
+    char *digest;           /* "sha256:..." of its manifest (image targets) */
+} kumo__tunit;
+
+typedef struct kumo__tctx {
+    const kumo__deploy_opts *o;
+    kumo__error *err;
+    kumo__project *p;
+    kumo__spec *spec;           /* loaded for targets that route operations (gcp) */
+    const char *env_name;       /* the environment picked, or NULL */
+    const kumo__environment *env;
+    char *name;                 /* DNS label of the deployment: --stack or the project's name */
+    char *secret_name;          /* kumo-<name>-stores */
+    char *out_dir;              /* DIR/.kumo/deploy/TARGET */
+    kumo__tstore *stores;
+    size_t nstores;
+    size_t nsecrets;            /* stores with secret set */
+    kumo__tunit *units;
+    size_t nunits;
+    /* the plan */
+    char **files;               /* written, absolute, in order */
+    size_t nfiles;
+    char *script;               /* sh commands, one or more lines each */
+    size_t script_len, script_cap;
+    char **notes;               /* things the user should know, printed before the commands */
+    size_t nnotes;
+    char **scratch;             /* strings handed out by kumo__t_q, freed with the context */
+    size_t nscratch;
+    int oom;
+} kumo__tctx;
+
+typedef struct kumo__target_driver {
+    int version;                /* 1 */
+    const char *name;           /* as --target takes it */
+    const char *tools;          /* the CLIs the commands run, space separated */
+    int images;                 /* needs an OCI image per unit (kumo build --target NAME) */
+    /* Writes the files and appends the commands (for o->destroy: the
+     * commands that remove what deploy made). 0, or a negative code with
+     * t->err set. */
+    int (*generate)(kumo__tctx *t);
+} kumo__target_driver;
+
+extern const kumo__target_driver kumo__target_gcp, kumo__target_azure, kumo__target_knative,
+    kumo__target_openfaas, kumo__target_kubernetes;
+
+/* ---- the plan (targets.c) ------------------------------------------------- */
+
+/* Appends one command (printf) to the script, with a newline. */
+void kumo__t_cmd(kumo__tctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A note printed with the plan (printf). */
+void kumo__t_note(kumo__tctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* `s` quoted for sh ('...'), or s itself when it needs no quoting; owned
+ * by t. Never NULL ("''" when memory ran out, with t->oom set). */
+const char *kumo__t_q(kumo__tctx *t, const char *s);
+/* out_dir/NAME, owned by t. */
+const char *kumo__t_path(kumo__tctx *t, const char *name);
+/* Writes `doc` as YAML (or, for an array with multi set, one YAML
+ * document per element, separated by ---) to out_dir/NAME and records
+ * it in the plan. Consumes doc. */
+int kumo__t_write_yaml(kumo__tctx *t, const char *name, json_t *doc, int multi);
+/* Writes `doc` as indented JSON to out_dir/NAME. Consumes doc. */
+int kumo__t_write_json(kumo__tctx *t, const char *name, json_t *doc);
+
+/* Builds the project for the target (kumo__build_target) unless
+ * `artifact` (a file the build writes) is newer than kumo.yaml, the API
+ * document and every unit's sources. 0: fresh; 1: built, *out filled
+ * (kumo__artifacts_free it); negative with t->err set. */
+int kumo__t_build(kumo__tctx *t, const char *artifact, kumo__artifacts *out);
+
+/* ---- shared pieces -------------------------------------------------------- */
+
+/* The unit's name as a DNS label part (lower case, [a-z0-9-]). Writes into buf. */
+const char *kumo__t_label(const char *s, char *buf, size_t len);
+/* "128Mi" for a byte count (rounded up to MiB); NULL for 0 (no limit). */
+const char *kumo__t_mem(size_t bytes, char *buf, size_t len);
+/* The image reference REGISTRY/REPO@DIGEST of unit u for the cluster
+ * targets: $KUMO_REGISTRY (else localhost:5000) + "/" + u->name. Owned by t. */
+const char *kumo__t_cluster_image(kumo__tctx *t, const kumo__tunit *u, int with_digest);
+/* The container env list ([{name, value} | {name, valueFrom: {secretKeyRef:
+ * {name: t->secret_name, key: VAR}}}]) of the chosen environment. */
+json_t *kumo__t_k8s_env(kumo__tctx *t);
+/* Commands that push each unit's image to the cluster registry, and
+ * (when some store URL is secret) create the Kubernetes secret
+ * t->secret_name from the user's own environment variables. */
+void kumo__t_k8s_push_images(kumo__tctx *t);
+void kumo__t_k8s_secret(kumo__tctx *t, const char *namespace_flag);
+/* The line that stops the script when a secret store URL is not
+ * exported: `: "${VAR:?...}"`. */
+void kumo__t_require_secret_vars(kumo__tctx *t);
+
+/* ---- YAML out (target_yaml.c) --------------------------------------------- */
+
+/* Appends `v` as block YAML to a malloc'd buffer (*buf, *len, *cap).
+ * Strings are plain when that reads back as the same string, else
+ * double-quoted. -ENOMEM when memory ran out. */
+int kumo__yaml_emit(const json_t *v, char **buf, size_t *len, size_t *cap);
+
+#endif
