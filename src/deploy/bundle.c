@@ -1,0 +1,727 @@
+/*
+ * bundle.c: gathers one function package into a directory (bundle.h). The
+ * steps, in order: kumo-host into bin/; the project file, the OpenAPI
+ * document with every file its $refs reach, and the units' sources into
+ * app/ at their paths relative to the project; the unit .so(s) where
+ * `kumo up` builds them; then the shared libraries. For those we ask the
+ * system's loader (ldd) what kumo-host and each unit resolve to, and copy
+ * each file (symlinks followed) under its soname, with the loader itself,
+ * into lib/. bootstrap starts kumo-host through that loader with
+ * --library-path lib, which is how AWS's C++ runtime packages run on
+ * Amazon Linux whatever glibc the build machine had.
+ *
+ * The tree walk and the small file helpers the archive writers share live
+ * here as well.
+ */
+#include "deploy/bundle.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+
+extern char **environ;
+
+#define LDD_OUTPUT_MAX (1u << 20)
+
+static int oom(kumo__error *err)
+{
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
+
+/* ---- small file helpers ---------------------------------------------------- */
+
+int kumo__mkdirs(const char *path, unsigned mode)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return -ENAMETOOLONG;
+    for (char *s = buf + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *s = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) < 0 ? -1 : 0;
+}
+
+int kumo__rmtree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return errno ? -errno : -EIO;
+    return 0;
+}
+
+int kumo__copy_file(const char *src, const char *dst, kumo__error *err)
+{
+    int rc = 0, in = -1, out = -1;
+    char *buf = NULL, dir[PATH_MAX];
+    struct stat st;
+    if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &st) < 0) {
+        rc = -errno;
+        kumo__error_set(err, rc, "cannot read %s: %s", src, strerror(-rc));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = -EINVAL;
+        kumo__error_set(err, rc, "%s is not a regular file", src);
+        goto out;
+    }
+    snprintf(dir, sizeof(dir), "%s", dst);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if ((rc = kumo__mkdirs(dir, 0755)) < 0) {
+            kumo__error_set(err, rc, "cannot create %s: %s", dir, strerror(-rc));
+            goto out;
+        }
+    }
+    mode_t mode = (st.st_mode & 0111) ? 0755 : 0644;
+    if ((out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0 || fchmod(out, mode) < 0) {
+        rc = -errno;
+        kumo__error_set(err, rc, "cannot create %s: %s", dst, strerror(-rc));
+        goto out;
+    }
+    if ((buf = malloc(1 << 16)) == NULL) {
+        rc = oom(err);
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(in, buf, 1 << 16);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = -errno;
+            kumo__error_set(err, rc, "reading %s: %s", src, strerror(-rc));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        for (ssize_t done = 0; done < r;) {
+            ssize_t w = write(out, buf + done, (size_t)(r - done));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rc = -errno;
+                kumo__error_set(err, rc, "writing %s: %s", dst, strerror(-rc));
+                goto out;
+            }
+            done += w;
+        }
+    }
+out:
+    free(buf);
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) < 0 && rc == 0) {
+        rc = -errno;
+        kumo__error_set(err, rc, "writing %s: %s", dst, strerror(-rc));
+    }
+    return rc;
+}
+
+/* ---- the sorted walk ------------------------------------------------------- */
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int tree_push(kumo__tree *t, size_t *cap, const char *path, int is_dir, unsigned mode, uint64_t size)
+{
+    if (t->n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 64;
+        kumo__tree_entry *ni = realloc(t->items, nc * sizeof(*ni));
+        if (ni == NULL)
+            return -ENOMEM;
+        t->items = ni;
+        *cap = nc;
+    }
+    char *p = strdup(path);
+    if (p == NULL)
+        return -ENOMEM;
+    t->items[t->n++] = (kumo__tree_entry){.path = p, .is_dir = is_dir, .mode = mode, .size = size};
+    return 0;
+}
+
+/* Lists root/rel (rel "" for root itself) into t, recursively. */
+static int tree_walk(const char *root, const char *rel, kumo__tree *t, size_t *cap, kumo__error *err)
+{
+    int rc = 0;
+    char dirpath[PATH_MAX];
+    char **names = NULL;
+    size_t n = 0, ncap = 0;
+    snprintf(dirpath, sizeof(dirpath), "%s%s%s", root, *rel ? "/" : "", rel);
+    DIR *d = opendir(dirpath);
+    if (d == NULL) {
+        rc = -errno;
+        kumo__error_set(err, rc, "cannot list %s: %s", dirpath, strerror(-rc));
+        return rc;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (n == ncap) {
+            size_t nc = ncap ? 2 * ncap : 16;
+            char **nn = realloc(names, nc * sizeof(*nn));
+            if (nn == NULL) {
+                rc = oom(err);
+                goto out;
+            }
+            names = nn;
+            ncap = nc;
+        }
+        if ((names[n] = strdup(de->d_name)) == NULL) {
+            rc = oom(err);
+            goto out;
+        }
+        n++;
+    }
+    qsort(names, n, sizeof(*names), cmp_names);
+    for (size_t i = 0; i < n; i++) {
+        char sub[PATH_MAX], full[PATH_MAX];
+        if (snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", names[i]) >= (int)sizeof(sub) ||
+            snprintf(full, sizeof(full), "%s/%s", root, sub) >= (int)sizeof(full)) {
+            rc = -ENAMETOOLONG;
+            kumo__error_set(err, rc, "%s/%s: path too long", dirpath, names[i]);
+            goto out;
+        }
+        struct stat st;
+        if (lstat(full, &st) < 0) {
+            rc = -errno;
+            kumo__error_set(err, rc, "cannot stat %s: %s", full, strerror(-rc));
+            goto out;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if ((rc = tree_push(t, cap, sub, 1, 0755, 0)) < 0) {
+                oom(err);
+                goto out;
+            }
+            if ((rc = tree_walk(root, sub, t, cap, err)) < 0)
+                goto out;
+        } else if (S_ISREG(st.st_mode)) {
+            if ((rc = tree_push(t, cap, sub, 0, (st.st_mode & 0111) ? 0755 : 0644, (uint64_t)st.st_size)) < 0) {
+                oom(err);
+                goto out;
+            }
+        } else {
+            rc = -EINVAL;
+            kumo__error_set(err, rc, "%s is neither a file nor a directory; a package holds only those", full);
+            goto out;
+        }
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return rc;
+}
+
+int kumo__tree_list(const char *root, kumo__tree *out, kumo__error *err)
+{
+    size_t cap = 0;
+    out->items = NULL;
+    out->n = 0;
+    int rc = tree_walk(root, "", out, &cap, err);
+    if (rc < 0)
+        kumo__tree_free(out);
+    return rc;
+}
+
+void kumo__tree_free(kumo__tree *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->items[i].path);
+    free(t->items);
+    t->items = NULL;
+    t->n = 0;
+}
+
+/* ---- the project's files ------------------------------------------------------ */
+
+typedef struct strlist {
+    char **v;
+    size_t n, cap;
+} strlist;
+
+static int strlist_has(const strlist *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* Appends s (taken: freed on failure). */
+static int strlist_take(strlist *l, char *s)
+{
+    if (s == NULL)
+        return -ENOMEM;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 16;
+        char **nv = realloc(l->v, nc * sizeof(*nv));
+        if (nv == NULL) {
+            free(s);
+            return -ENOMEM;
+        }
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = s;
+    return 0;
+}
+
+static void strlist_free(strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+/* A file the package needs, by real path; it must lie in the project. */
+static int add_project_file(const char *root, strlist *files, const char *path, kumo__error *err)
+{
+    char real[PATH_MAX];
+    if (realpath(path, real) == NULL) {
+        int e = errno;
+        kumo__error_set(err, -e, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    size_t rl = strlen(root);
+    if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
+        kumo__error_set(err, -EINVAL,
+                        "%s is outside the project (%s); a package carries only the project's own files: "
+                        "move it into the project",
+                        real, root);
+        return -EINVAL;
+    }
+    if (strlist_has(files, real))
+        return 0;
+    return strlist_take(files, strdup(real)) < 0 ? oom(err) : 1;
+}
+
+static int collect_refs(const char *root, strlist *files, const char *path, kumo__error *err);
+
+/* Every "$ref" naming another file, anywhere under `node` of doc. */
+static int walk_refs(const char *root, strlist *files, const kumo__doc *doc, const json_t *node, kumo__error *err)
+{
+    int rc = 0;
+    if (json_is_array(node)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(node, i, v)
+        {
+            if ((rc = walk_refs(root, files, doc, v, err)) < 0)
+                return rc;
+        }
+        return 0;
+    }
+    if (!json_is_object(node))
+        return 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)node, key, v)
+    {
+        if (strcmp(key, "$ref") == 0 && json_is_string(v)) {
+            const char *ref = json_string_value(v);
+            size_t flen = strcspn(ref, "#");
+            if (flen == 0 || strstr(ref, "://") != NULL || strncmp(ref, "urn:", 4) == 0)
+                continue;
+            char dir[PATH_MAX], target[PATH_MAX];
+            snprintf(dir, sizeof(dir), "%s", kumo__doc_path(doc));
+            char *slash = strrchr(dir, '/');
+            if (slash)
+                *slash = '\0';
+            else
+                snprintf(dir, sizeof(dir), ".");
+            if (ref[0] == '/')
+                snprintf(target, sizeof(target), "%.*s", (int)flen, ref);
+            else
+                snprintf(target, sizeof(target), "%s/%.*s", dir, (int)flen, ref);
+            if (access(target, R_OK) < 0) {
+                kumo__doc_error(err, doc, v, "$ref '%s' names %s, which cannot be read; fix the reference", ref,
+                                target);
+                return -ENOENT;
+            }
+            if ((rc = add_project_file(root, files, target, err)) < 0)
+                return rc;
+            if (rc == 1 && (rc = collect_refs(root, files, target, err)) < 0)
+                return rc;
+        } else if ((rc = walk_refs(root, files, doc, v, err)) < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The file at `path` (already listed) and every file its $refs reach. */
+static int collect_refs(const char *root, strlist *files, const char *path, kumo__error *err)
+{
+    kumo__doc *doc;
+    int rc = kumo__doc_load(path, &doc, err);
+    if (rc < 0)
+        return rc;
+    rc = walk_refs(root, files, doc, kumo__doc_root(doc), err);
+    kumo__doc_free(doc);
+    return rc;
+}
+
+/* ---- shared libraries ------------------------------------------------------------ */
+
+/* Runs argv with stdout captured into *out (NUL-terminated, malloc'd);
+ * returns the exit status, or -errno. */
+static int run_capture(char *const argv[], char **out, kumo__error *err)
+{
+    int rc = 0, fds[2] = {-1, -1};
+    posix_spawn_file_actions_t fa;
+    int fa_inited = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    pid_t pid = -1;
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        rc = -errno;
+        kumo__error_set(err, rc, "pipe: %s", strerror(-rc));
+        goto out;
+    }
+    if ((buf = malloc(LDD_OUTPUT_MAX + 1)) == NULL) {
+        rc = oom(err);
+        goto out;
+    }
+    posix_spawn_file_actions_init(&fa);
+    fa_inited = 1;
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    if ((rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ)) != 0) {
+        kumo__error_set(err, -rc, "cannot run %s: %s; it comes with glibc (libc-bin)", argv[0], strerror(rc));
+        rc = -rc;
+        pid = -1;
+        goto out;
+    }
+    close(fds[1]);
+    fds[1] = -1;
+    for (;;) {
+        ssize_t r = read(fds[0], buf + len, LDD_OUTPUT_MAX - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (len == LDD_OUTPUT_MAX) {
+            rc = -E2BIG;
+            kumo__error_set(err, rc, "%s %s: more than %u bytes of output", argv[0], argv[1], LDD_OUTPUT_MAX);
+            break;
+        }
+    }
+    buf[len] = '\0';
+out:
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    if (fa_inited)
+        posix_spawn_file_actions_destroy(&fa);
+    if (pid > 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (rc == 0)
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (rc < 0) {
+        free(buf);
+        buf = NULL;
+    }
+    *out = buf;
+    return rc;
+}
+
+typedef struct libset {
+    strlist names;       /* soname, as stored under lib/ */
+    strlist paths;       /* where it resolved on this machine */
+    char *loader;        /* the loader's path */
+} libset;
+
+static void libset_free(libset *l)
+{
+    strlist_free(&l->names);
+    strlist_free(&l->paths);
+    free(l->loader);
+}
+
+static int libset_add(libset *l, const char *name, size_t nlen, const char *path, size_t plen)
+{
+    char *n = strndup(name, nlen);
+    if (n == NULL)
+        return -ENOMEM;
+    if (strlist_has(&l->names, n)) {
+        free(n);
+        return 0;
+    }
+    if (strlist_take(&l->names, n) < 0)
+        return -ENOMEM;
+    if (strlist_take(&l->paths, strndup(path, plen)) < 0) {
+        free(l->names.v[--l->names.n]);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* What the loader resolves `elf`'s libraries to, added to *l. Lines look
+ * like "\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)", the
+ * loader "\t/lib64/ld-linux-x86-64.so.2 (0x...)", and the vDSO has no
+ * file. */
+static int ldd_into(const char *elf, libset *l, kumo__error *err)
+{
+    char *out = NULL;
+    char *argv[] = {"ldd", (char *)elf, NULL};
+    int rc = run_capture(argv, &out, err);
+    if (rc < 0)
+        return rc;
+    if (rc != 0) {
+        kumo__error_set(err, -ENOEXEC, "ldd %s failed (exit %d): %s", elf, rc, out);
+        rc = -ENOEXEC;
+        goto out;
+    }
+    for (char *line = out, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        line += strspn(line, " \t");
+        if (*line == '\0' || strstr(line, "statically linked"))
+            continue;
+        char *arrow = strstr(line, " => ");
+        if (arrow) {
+            const char *path = arrow + 4;
+            if (strncmp(path, "not found", 9) == 0) {
+                kumo__error_set(err, -ENOENT,
+                                "%s needs %.*s, which the loader does not find on this machine; install it "
+                                "(or set LD_LIBRARY_PATH) and build again",
+                                elf, (int)(arrow - line), line);
+                rc = -ENOENT;
+                goto out;
+            }
+            size_t plen = strcspn(path, " (");
+            if (plen == 0)
+                continue;   /* "linux-vdso.so.1 =>  (0x...)": no file */
+            if ((rc = libset_add(l, line, (size_t)(arrow - line), path, plen)) < 0) {
+                oom(err);
+                goto out;
+            }
+        } else if (line[0] == '/') {
+            size_t plen = strcspn(line, " (");
+            const char *base = memrchr(line, '/', plen) + 1;
+            if (strncmp(base, "ld-", 3) == 0) {
+                if (l->loader == NULL && (l->loader = strndup(line, plen)) == NULL) {
+                    rc = oom(err);
+                    goto out;
+                }
+            } else if ((rc = libset_add(l, base, plen - (size_t)(base - line), line, plen)) < 0) {
+                oom(err);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(out);
+    return rc;
+}
+
+/* ---- the bundle ------------------------------------------------------------------ */
+
+/* Appends s to buf (cap bytes) in single quotes, for sh. */
+static void sh_quote(char *buf, size_t cap, const char *s)
+{
+    size_t len = strlen(buf);
+    if (len + 1 < cap)
+        buf[len++] = '\'';
+    for (; *s && len + 5 < cap; s++) {
+        if (*s == '\'') {
+            memcpy(buf + len, "'\\''", 4);
+            len += 4;
+        } else {
+            buf[len++] = *s;
+        }
+    }
+    if (len + 1 < cap)
+        buf[len++] = '\'';
+    buf[len] = '\0';
+}
+
+static int write_bootstrap(const char *dest, const char *loader, const char *adapter, const char *unit,
+                           kumo__error *err)
+{
+    char path[PATH_MAX], text[2048], args[512] = "";
+    sh_quote(args, sizeof(args), adapter);
+    strcat(args, " \"$D/app\"");
+    if (unit) {
+        strcat(args, " ");
+        sh_quote(args, sizeof(args), unit);
+    }
+    int n = snprintf(text, sizeof(text),
+                     "#!/bin/sh\n"
+                     "# kumo function package: kumo-host's %s adapter over app/, started through the\n"
+                     "# bundled loader so that only the libraries in lib/ are used, whatever this\n"
+                     "# machine's are.\n"
+                     "D=$(cd \"$(dirname \"$0\")\" && pwd)\n"
+                     "exec \"$D/lib/%s\" --library-path \"$D/lib\" \"$D/bin/kumo-host\" %s\n",
+                     adapter, loader, args);
+    if (n >= (int)sizeof(text)) {
+        kumo__error_set(err, -ENAMETOOLONG, "bootstrap: unit name too long");
+        return -ENAMETOOLONG;
+    }
+    snprintf(path, sizeof(path), "%s/bootstrap", dest);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) < 0 || fchmod(fileno(f), 0755) < 0) {
+        int e = errno;
+        if (f)
+            fclose(f);
+        kumo__error_set(err, -e, "cannot write %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (fclose(f) != 0) {
+        int e = errno;
+        kumo__error_set(err, -e, "cannot write %s: %s", path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+/* Copies root/<rel> to dest/app/<rel> for each real path in files. */
+static int copy_app_files(const char *root, const strlist *files, const char *dest, kumo__error *err)
+{
+    size_t rl = strlen(root);
+    for (size_t i = 0; i < files->n; i++) {
+        char dst[PATH_MAX];
+        if (snprintf(dst, sizeof(dst), "%s/app/%s", dest, files->v[i] + rl + 1) >= (int)sizeof(dst)) {
+            kumo__error_set(err, -ENAMETOOLONG, "%s: path too long", files->v[i]);
+            return -ENAMETOOLONG;
+        }
+        int rc = kumo__copy_file(files->v[i], dst, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, const char *dest,
+                       char **loader_out, kumo__error *err)
+{
+    int rc = 0, made = 0;
+    strlist files = {0}, sos = {0};
+    libset libs = {0};
+    char root[PATH_MAX], path[PATH_MAX];
+    *loader_out = NULL;
+
+    if (realpath(p->dir, root) == NULL) {
+        rc = -errno;
+        kumo__error_set(err, rc, "%s: %s", p->dir, strerror(-rc));
+        goto out;
+    }
+    const char *host = kumo__host_path();
+    if (access(host, X_OK) < 0) {
+        rc = -errno;
+        kumo__error_set(err, rc, "kumo-host is not at %s (%s); build it (cmake --build ... --target kumo-host) "
+                        "or set KUMO_HOST", host, strerror(-rc));
+        goto out;
+    }
+    if (mkdir(dest, 0755) < 0) {
+        rc = -errno;
+        kumo__error_set(err, rc, "cannot create %s: %s", dest, strerror(-rc));
+        goto out;
+    }
+    made = 1;
+
+    /* app/: the project file, the API and its refs, the sources, the unit(s) */
+    if ((rc = add_project_file(root, &files, kumo__doc_path(p->doc), err)) < 0 ||
+        (rc = add_project_file(root, &files, p->api_path, err)) < 0)
+        goto out;
+    if ((rc = collect_refs(root, &files, p->api_path, err)) < 0) {
+        kumo__error_wrap(err, "collecting the files of %s", p->api_path);
+        goto out;
+    }
+    for (size_t i = 0; i < p->nunits; i++) {
+        const kumo__unit *u = &p->units[i];
+        for (size_t j = 0; j < u->nsources; j++)
+            if ((rc = add_project_file(root, &files, u->sources[j], err)) < 0)
+                goto out;
+        if (unit && strcmp(u->name, unit) != 0)
+            continue;
+        if ((rc = add_project_file(root, &sos, u->so_path, err)) < 0) {
+            kumo__error_wrap(err, "unit '%s' is not built", u->name);
+            goto out;
+        }
+    }
+    if (sos.n == 0) {
+        rc = -ENOENT;
+        kumo__error_set(err, rc, "%s/kumo.yaml has no function unit '%s'", p->dir, unit ? unit : "");
+        goto out;
+    }
+    if ((rc = copy_app_files(root, &files, dest, err)) < 0 || (rc = copy_app_files(root, &sos, dest, err)) < 0)
+        goto out;
+
+    /* bin/kumo-host */
+    snprintf(path, sizeof(path), "%s/bin/kumo-host", dest);
+    if ((rc = kumo__copy_file(host, path, err)) < 0)
+        goto out;
+
+    /* lib/: what the loader resolves for kumo-host and the unit(s) */
+    if ((rc = ldd_into(host, &libs, err)) < 0)
+        goto out;
+    for (size_t i = 0; i < sos.n; i++)
+        if ((rc = ldd_into(sos.v[i], &libs, err)) < 0)
+            goto out;
+    if (libs.loader == NULL) {
+        rc = -ENOEXEC;
+        kumo__error_set(err, rc, "ldd %s named no dynamic loader; kumo-host must be a dynamic executable", host);
+        goto out;
+    }
+    for (size_t i = 0; i < libs.names.n; i++) {
+        snprintf(path, sizeof(path), "%s/lib/%s", dest, libs.names.v[i]);
+        if ((rc = kumo__copy_file(libs.paths.v[i], path, err)) < 0)
+            goto out;
+    }
+    const char *loader = strrchr(libs.loader, '/') + 1;
+    snprintf(path, sizeof(path), "%s/lib/%s", dest, loader);
+    if ((rc = kumo__copy_file(libs.loader, path, err)) < 0)
+        goto out;
+    if ((rc = write_bootstrap(dest, loader, adapter, unit, err)) < 0)
+        goto out;
+    if ((*loader_out = strdup(loader)) == NULL)
+        rc = oom(err);
+out:
+    if (rc < 0 && made)
+        kumo__rmtree(dest);
+    strlist_free(&files);
+    strlist_free(&sos);
+    libset_free(&libs);
+    return rc;
+}
