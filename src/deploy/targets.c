@@ -1,10 +1,664 @@
 /*
- * targets.c: gcp, azure, knative, openfaas, kubernetes (being written).
+ * targets.c: `kumo deploy --target gcp|azure|knative|openfaas|kubernetes`
+ * (kumo__deploy_other, deploy.h). The infrastructure is the vendor's own
+ * format, applied with the vendor's own CLI: kumo writes the files into
+ * DIR/.kumo/deploy/TARGET/ together with deploy.sh, the exact commands
+ * that apply them, prints both, and runs deploy.sh unless --dry-run.
+ *
+ * This file is the part every target shares (see target.h): the project,
+ * the environment, where each store lives, the images, the plan. Each
+ * target is a driver in target_gcp.c, target_azure.c and target_k8s.c.
+ *
+ * Secrets: a store URL holding a password is never written into a file,
+ * printed or logged. Drivers pass it by reference (a Kubernetes secret, a
+ * Secret Manager secret, an ARM securestring parameter) and deploy.sh
+ * reads its value from the user's own environment variable
+ * KUMO_STORE_<NAME> when it creates that secret.
  */
-#include "deploy/deploy.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deploy/target.h"
+#include "openapi/docset.h"
+
+static const kumo__target_driver *const drivers[] = {
+    &kumo__target_gcp, &kumo__target_azure, &kumo__target_knative, &kumo__target_openfaas, &kumo__target_kubernetes,
+};
+
+/* kumo__build_target lives in build_target.c; referenced weakly so that
+ * a program that never builds images need not link the image builder. */
+#pragma weak kumo__build_target
+#pragma weak kumo__artifacts_free
+
+/* ---- the plan ------------------------------------------------------------- */
+
+static void script_add(kumo__tctx *t, const char *s, size_t n)
+{
+    if (t->oom)
+        return;
+    if (t->script_len + n + 1 > t->script_cap) {
+        size_t cap = t->script_cap ? t->script_cap : 4096;
+        while (t->script_len + n + 1 > cap)
+            cap *= 2;
+        char *b = realloc(t->script, cap);
+        if (b == NULL) {
+            t->oom = 1;
+            return;
+        }
+        t->script = b;
+        t->script_cap = cap;
+    }
+    memcpy(t->script + t->script_len, s, n);
+    t->script_len += n;
+    t->script[t->script_len] = '\0';
+}
+
+void kumo__t_cmd(kumo__tctx *t, const char *fmt, ...)
+{
+    char *line = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&line, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        t->oom = 1;
+        return;
+    }
+    script_add(t, line, (size_t)n);
+    script_add(t, "\n", 1);
+    free(line);
+}
+
+static int push_str(kumo__tctx *t, char ***arr, size_t *n, char *s)
+{
+    char **a = s ? realloc(*arr, (*n + 1) * sizeof *a) : NULL;
+    if (a == NULL) {
+        free(s);
+        t->oom = 1;
+        return -ENOMEM;
+    }
+    a[(*n)++] = s;
+    *arr = a;
+    return 0;
+}
+
+void kumo__t_note(kumo__tctx *t, const char *fmt, ...)
+{
+    char *line = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&line, fmt, ap);
+    va_end(ap);
+    push_str(t, &t->notes, &t->nnotes, n < 0 ? NULL : line);
+}
+
+const char *kumo__t_q(kumo__tctx *t, const char *s)
+{
+    int plain = *s != '\0';
+    for (const char *c = s; *c; c++) {
+        if (!(('a' <= *c && *c <= 'z') || ('A' <= *c && *c <= 'Z') || ('0' <= *c && *c <= '9') ||
+              strchr("_-./:=@,+%", *c)))
+            plain = 0;
+    }
+    if (plain)
+        return s;
+    size_t n = 2;
+    for (const char *c = s; *c; c++)
+        n += *c == '\'' ? 4 : 1;
+    char *q = malloc(n + 1), *w = q;
+    if (q == NULL || push_str(t, &t->scratch, &t->nscratch, q) < 0)
+        return "''";
+    *w++ = '\'';
+    for (const char *c = s; *c; c++) {
+        if (*c == '\'') {
+            memcpy(w, "'\\''", 4);
+            w += 4;
+        } else {
+            *w++ = *c;
+        }
+    }
+    *w++ = '\'';
+    *w = '\0';
+    return q;
+}
+
+const char *kumo__t_path(kumo__tctx *t, const char *name)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s/%s", t->out_dir, name) < 0 || push_str(t, &t->scratch, &t->nscratch, s) < 0)
+        return "";
+    return s;
+}
+
+static int write_file(kumo__tctx *t, const char *name, const char *text, size_t len, int mode)
+{
+    const char *path = kumo__t_path(t, name);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        kumo__error_set(t->err, -errno, "writing %s: %s", tmp, strerror(errno));
+        return t->err->code;
+    }
+    int bad = fwrite(text, 1, len, f) != len;
+    bad |= fclose(f) != 0;
+    if (bad || chmod(tmp, (mode_t)mode) < 0 || rename(tmp, path) < 0) {
+        kumo__error_set(t->err, -EIO, "writing %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return t->err->code;
+    }
+    char *copy = strdup(path);
+    return push_str(t, &t->files, &t->nfiles, copy);
+}
+
+int kumo__t_write_yaml(kumo__tctx *t, const char *name, json_t *doc, int multi)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    if (doc == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (multi) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(doc, i, d) {
+            char *sep = "---\n";
+            size_t sl = strlen(sep);
+            if (len + sl + 1 > cap) {
+                char *b = realloc(buf, cap = cap * 2 + sl + 1);
+                if (b == NULL) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                buf = b;
+            }
+            memcpy(buf + len, sep, sl + 1);
+            len += sl;
+            if ((rc = kumo__yaml_emit(d, &buf, &len, &cap)) < 0)
+                goto out;
+        }
+    } else if ((rc = kumo__yaml_emit(doc, &buf, &len, &cap)) < 0) {
+        goto out;
+    }
+    rc = write_file(t, name, buf ? buf : "", len, 0644);
+out:
+    if (rc == -ENOMEM)
+        kumo__error_set(t->err, rc, "writing %s: out of memory", name);
+    free(buf);
+    json_decref(doc);
+    return rc;
+}
+
+int kumo__t_write_json(kumo__tctx *t, const char *name, json_t *doc)
+{
+    char *s = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    json_decref(doc);
+    if (s == NULL) {
+        kumo__error_set(t->err, -ENOMEM, "writing %s: out of memory", name);
+        return t->err->code;
+    }
+    size_t n = strlen(s);
+    s[n] = '\n'; /* json_dumps's NUL becomes the last newline */
+    int rc = write_file(t, name, s, n + 1, 0644);
+    free(s);
+    return rc;
+}
+
+/* ---- shared pieces ---------------------------------------------------------- */
+
+const char *kumo__t_label(const char *s, char *buf, size_t len)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < len; s++) {
+        char c = *s;
+        if ('A' <= c && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (!(('a' <= c && c <= 'z') || ('0' <= c && c <= '9')))
+            c = '-';
+        if (c == '-' && (n == 0 || buf[n - 1] == '-'))
+            continue;
+        buf[n++] = c;
+    }
+    while (n && buf[n - 1] == '-')
+        n--;
+    buf[n] = '\0';
+    return buf;
+}
+
+const char *kumo__t_mem(size_t bytes, char *buf, size_t len)
+{
+    if (bytes == 0)
+        return NULL;
+    snprintf(buf, len, "%zuMi", (bytes + (1u << 20) - 1) >> 20);
+    return buf;
+}
+
+const char *kumo__t_cluster_image(kumo__tctx *t, const kumo__tunit *u, int with_digest)
+{
+    const char *reg = getenv("KUMO_REGISTRY");
+    if (reg == NULL || *reg == '\0')
+        reg = "localhost:5000";
+    char *s = NULL;
+    if (asprintf(&s, "%s/%s%s%s", reg, u->name, with_digest ? "@" : "", with_digest ? u->digest : "") < 0 ||
+        push_str(t, &t->scratch, &t->nscratch, s) < 0)
+        return "";
+    return s;
+}
+
+json_t *kumo__t_k8s_env(kumo__tctx *t)
+{
+    json_t *env = json_array();
+    for (size_t i = 0; env && i < t->nstores; i++) {
+        const kumo__tstore *s = &t->stores[i];
+        json_t *e = NULL;
+        if (s->secret)
+            e = json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", s->var, "valueFrom", "secretKeyRef", "name",
+                          t->secret_name, "key", s->var);
+        else if (s->url)
+            e = json_pack("{s:s, s:s}", "name", s->var, "value", s->url);
+        else
+            continue;
+        if (e == NULL || json_array_append_new(env, e) < 0) {
+            json_decref(env);
+            return NULL;
+        }
+    }
+    return env;
+}
+
+void kumo__t_require_secret_vars(kumo__tctx *t)
+{
+    for (size_t i = 0; i < t->nstores; i++) {
+        if (t->stores[i].secret)
+            kumo__t_cmd(t, ": \"${%s:?export %s=<the URL of store %s> first: it holds a password, so kumo passes it "
+                           "as a secret and never writes it}\"",
+                        t->stores[i].var, t->stores[i].var, t->stores[i].store);
+    }
+}
+
+void kumo__t_k8s_secret(kumo__tctx *t, const char *ns)
+{
+    if (t->nsecrets == 0)
+        return;
+    kumo__t_cmd(t, "# store URLs with a password: the secret %s, from your environment (never written to a file)",
+                t->secret_name);
+    kumo__t_require_secret_vars(t);
+    char args[2048];
+    size_t n = 0;
+    args[0] = '\0';
+    for (size_t i = 0; i < t->nstores && n < sizeof args; i++) {
+        if (t->stores[i].secret)
+            n += (size_t)snprintf(args + n, sizeof args - n, " --from-literal=%s=\"$%s\"", t->stores[i].var,
+                                  t->stores[i].var);
+    }
+    kumo__t_cmd(t, "kubectl create secret generic %s%s%s --dry-run=client -o yaml | kubectl apply%s -f -",
+                t->secret_name, ns, args, ns);
+}
+
+void kumo__t_k8s_push_images(kumo__tctx *t)
+{
+    kumo__t_cmd(t, "# the images, by digest, to $KUMO_REGISTRY (%s)",
+                getenv("KUMO_REGISTRY") && *getenv("KUMO_REGISTRY") ? getenv("KUMO_REGISTRY") : "localhost:5000");
+    for (size_t i = 0; i < t->nunits; i++) {
+        const kumo__tunit *u = &t->units[i];
+        char tag[64];
+        snprintf(tag, sizeof tag, "%.19s", u->digest ? u->digest : "");
+        for (char *c = tag; *c; c++)
+            if (*c == ':')
+                *c = '-';
+        char oci[4200], dst[1024];
+        snprintf(oci, sizeof oci, "oci:%s", u->layout);
+        snprintf(dst, sizeof dst, "docker://%s:%s", kumo__t_cluster_image(t, u, 0), tag);
+        kumo__t_cmd(t, "skopeo copy --preserve-digests %s %s", kumo__t_q(t, oci), kumo__t_q(t, dst));
+    }
+}
+
+/* ---- images ----------------------------------------------------------------- */
+
+static time_t mtime_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_mtime : 0;
+}
+
+/* The digest of the first manifest of the OCI layout at `layout`
+ * (malloc'd), or NULL when it has none. */
+static char *layout_digest(const char *layout)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/index.json", layout);
+    json_t *idx = json_load_file(path, 0, NULL);
+    const char *d = json_string_value(json_object_get(json_array_get(json_object_get(idx, "manifests"), 0), "digest"));
+    char *out = d && strncmp(d, "sha256:", 7) == 0 ? strdup(d) : NULL;
+    json_decref(idx);
+    return out;
+}
+
+/* Whether `artifact` is there and newer than what went into it: the
+ * project file, the API document and every unit's sources. */
+static int fresh(const kumo__tctx *t, const char *artifact)
+{
+    time_t built = mtime_of(artifact);
+    if (built == 0)
+        return 0;
+    char yaml[4200];
+    snprintf(yaml, sizeof yaml, "%s/kumo.yaml", t->p->dir);
+    if (mtime_of(yaml) > built || mtime_of(t->p->api_path) > built)
+        return 0;
+    for (size_t u = 0; u < t->p->nunits; u++) {
+        for (size_t i = 0; i < t->p->units[u].nsources; i++) {
+            if (mtime_of(t->p->units[u].sources[i]) > built)
+                return 0;
+        }
+    }
+    return 1;
+}
+
+int kumo__t_build(kumo__tctx *t, const char *artifact, kumo__artifacts *out)
+{
+    if (fresh(t, artifact))
+        return 0;
+    if (kumo__build_target == NULL) {
+        kumo__error_set(t->err, -ENOSYS,
+                        "%s is missing or older than the sources, and this program cannot build it; run kumo "
+                        "build --target %s %s first",
+                        artifact, t->o->target, t->o->dir ? t->o->dir : ".");
+        return t->err->code;
+    }
+    int rc = kumo__build_target(t->p->dir, t->o->target, out, t->err);
+    if (rc < 0) {
+        kumo__error_wrap(t->err, "building for %s", t->o->target);
+        return rc;
+    }
+    return 1;
+}
+
+static int images(kumo__tctx *t)
+{
+    int rc, built = 0;
+    kumo__artifacts arts = {0};
+    for (size_t i = 0; i < t->nunits; i++) {
+        kumo__tunit *u = &t->units[i];
+        char index[4200];
+        if (asprintf(&u->layout, "%s/.kumo/build/%s/%s", t->p->dir, t->o->target, u->unit->name) < 0) {
+            u->layout = NULL;
+            return kumo__spec_oom(t->err);
+        }
+        snprintf(index, sizeof index, "%s/index.json", u->layout);
+        if (!built && (rc = kumo__t_build(t, index, &arts)) < 0)
+            return rc;
+        built |= rc == 1;
+    }
+    for (size_t i = 0; i < arts.n; i++) {
+        for (size_t j = 0; j < t->nunits; j++) {
+            kumo__tunit *u = &t->units[j];
+            if (arts.items[i].unit && strcmp(arts.items[i].unit, u->unit->name) == 0 && arts.items[i].path) {
+                char *p = strdup(arts.items[i].path);
+                if (p) {
+                    free(u->layout);
+                    u->layout = p;
+                }
+            }
+        }
+    }
+    if (built)
+        kumo__artifacts_free(&arts);
+    for (size_t i = 0; i < t->nunits; i++) {
+        kumo__tunit *u = &t->units[i];
+        if ((u->digest = layout_digest(u->layout)) == NULL) {
+            kumo__error_set(t->err, -ENOENT,
+                            "%s/index.json names no image manifest; rebuild with kumo build --target %s %s",
+                            u->layout, t->o->target, t->o->dir ? t->o->dir : ".");
+            return t->err->code;
+        }
+    }
+    return 0;
+}
+
+/* ---- the deploy ------------------------------------------------------------- */
+
+static int mkdirs(const char *path)
+{
+    char buf[4200];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *s = buf + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return -errno;
+            *s = '/';
+        }
+    }
+    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static int stores(kumo__tctx *t)
+{
+    const kumo__project *p = t->p;
+    size_t total = p->nkv_stores + p->nblob_stores + p->nqueue_stores;
+    if (total == 0)
+        return 0;
+    if ((t->stores = calloc(total, sizeof *t->stores)) == NULL)
+        return kumo__spec_oom(t->err);
+    char **lists[] = {p->kv_stores, p->blob_stores, p->queue_stores};
+    size_t counts[] = {p->nkv_stores, p->nblob_stores, p->nqueue_stores};
+    const char *kinds[] = {"kv", "blob", "queue"};
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < counts[k]; i++) {
+            kumo__tstore *s = &t->stores[t->nstores++];
+            s->store = lists[k][i];
+            s->kind = kinds[k];
+            if (kumo__store_var(s->store, s->var, sizeof s->var) < 0) {
+                kumo__error_set(t->err, -EINVAL, "store '%s' has no KUMO_STORE_ variable name", s->store);
+                return t->err->code;
+            }
+            const kumo__store_url *u = kumo__environment_store(t->env, s->store);
+            if (u == NULL) {
+                s->unplaced = 1;
+                kumo__t_note(t,
+                             "store '%s' has no URL in %s%s%s: it takes the embedded default inside each "
+                             "container, which is not shared between instances and is lost when one stops; "
+                             "place it under environments: in kumo.yaml",
+                             s->store, t->env_name ? "environment '" : "any environment",
+                             t->env_name ? t->env_name : "", t->env_name ? "'" : "");
+                continue;
+            }
+            char red[2048];
+            kumo__store_url_redact(u->url, red, sizeof red);
+            if (strcmp(red, u->url) != 0) {
+                s->secret = 1;
+                t->nsecrets++;
+            } else {
+                s->url = u->url;
+            }
+        }
+    }
+    return 0;
+}
+
+static void ctx_free(kumo__tctx *t)
+{
+    for (size_t i = 0; i < t->nunits; i++) {
+        free(t->units[i].name);
+        free(t->units[i].layout);
+        free(t->units[i].digest);
+    }
+    free(t->units);
+    free(t->stores);
+    for (size_t i = 0; i < t->nfiles; i++)
+        free(t->files[i]);
+    free(t->files);
+    for (size_t i = 0; i < t->nnotes; i++)
+        free(t->notes[i]);
+    free(t->notes);
+    for (size_t i = 0; i < t->nscratch; i++)
+        free(t->scratch[i]);
+    free(t->scratch);
+    free(t->script);
+    free(t->name);
+    free(t->secret_name);
+    free(t->out_dir);
+    kumo__spec_free(t->spec);
+    kumo__project_free(t->p);
+}
+
+/* Whether `tool` is an executable file in a folder of $PATH. */
+static int on_path(const char *tool)
+{
+    const char *path = getenv("PATH");
+    if (path == NULL)
+        return 0;
+    while (*path) {
+        const char *end = strchr(path, ':');
+        size_t n = end ? (size_t)(end - path) : strlen(path);
+        char buf[4200];
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, n ? path : ".", tool);
+        if (access(buf, X_OK) == 0)
+            return 1;
+        path += n + (end != NULL);
+    }
+    return 0;
+}
+
+static int run_script(kumo__tctx *t, const char *script)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        kumo__error_set(t->err, -errno, "running %s: %s", script, strerror(errno));
+        return t->err->code;
+    }
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-eu", script, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            kumo__error_set(t->err, -errno, "waiting for %s: %s", script, strerror(errno));
+            return t->err->code;
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        kumo__error_set(t->err, -EIO,
+                        "%s stopped (%s %d); its output above shows the command that failed; fix it and run kumo "
+                        "deploy again, or run the script by hand",
+                        script, WIFEXITED(status) ? "exit status" : "signal",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return t->err->code;
+    }
+    return 0;
+}
 
 int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
 {
-    kumo__error_set(err, -1, "target '%s' is not available yet", o->target);
-    return err->code;
+    const kumo__target_driver *d = NULL;
+    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++) {
+        if (o->target && strcmp(drivers[i]->name, o->target) == 0)
+            d = drivers[i];
+    }
+    if (d == NULL) {
+        kumo__error_set(err, -EINVAL, "unknown target '%s'; the targets are %s", o->target ? o->target : "",
+                        KUMO_TARGETS);
+        return err->code;
+    }
+    kumo__tctx t = {.o = o, .err = err};
+    char label[64];
+    int rc = kumo__project_load(o->dir ? o->dir : ".", &t.p, err);
+    if (rc < 0)
+        goto out;
+    if ((rc = kumo__project_pick_environment(t.p, o->env, &t.env_name, err)) < 0)
+        goto out;
+    t.env = kumo__project_environment(t.p, t.env_name);
+    kumo__t_label(o->stack ? o->stack : t.p->name, label, 40);
+    if (label[0] == '\0' || ('0' <= label[0] && label[0] <= '9')) {
+        kumo__error_set(err, -EINVAL,
+                        "'%s' gives no usable resource name (lower-case letters, digits and '-', starting with a "
+                        "letter); rename the project or pass --stack NAME",
+                        o->stack ? o->stack : t.p->name);
+        rc = err->code;
+        goto out;
+    }
+    if (asprintf(&t.secret_name, "kumo-%s-stores", label) < 0)
+        t.secret_name = NULL;
+    if (asprintf(&t.out_dir, "%s/.kumo/deploy/%s", t.p->dir, d->name) < 0)
+        t.out_dir = NULL;
+    if ((t.name = strdup(label)) == NULL || t.secret_name == NULL || t.out_dir == NULL) {
+        rc = kumo__spec_oom(err);
+        goto out;
+    }
+    if ((rc = mkdirs(t.out_dir)) < 0) {
+        kumo__error_set(err, rc, "creating %s: %s", t.out_dir, strerror(-rc));
+        goto out;
+    }
+    if ((t.units = calloc(t.p->nunits ? t.p->nunits : 1, sizeof *t.units)) == NULL) {
+        rc = kumo__spec_oom(err);
+        goto out;
+    }
+    for (size_t i = 0; i < t.p->nunits; i++) {
+        char ul[64];
+        kumo__t_label(t.p->units[i].name, ul, 20);
+        t.units[i].unit = &t.p->units[i];
+        if (asprintf(&t.units[i].name, "%s-%s", t.name, ul) < 0) {
+            t.units[i].name = NULL;
+            rc = kumo__spec_oom(err);
+            goto out;
+        }
+        t.nunits++;
+    }
+    if ((rc = stores(&t)) < 0)
+        goto out;
+    if (d->images && !o->destroy && (rc = images(&t)) < 0)
+        goto out;
+    kumo__t_cmd(&t, "#!/bin/sh");
+    kumo__t_cmd(&t, "# kumo %s --target %s%s%s: written by kumo; it prints no secret.", o->destroy ? "destroy" : "deploy",
+                d->name, t.env_name ? " --env " : "", t.env_name ? t.env_name : "");
+    kumo__t_cmd(&t, "set -eu");
+    if ((rc = d->generate(&t)) < 0)
+        goto out;
+    if (t.oom) {
+        rc = kumo__spec_oom(err);
+        goto out;
+    }
+    const char *script_name = o->destroy ? "destroy.sh" : "deploy.sh";
+    if ((rc = write_file(&t, script_name, t.script, t.script_len, 0755)) < 0)
+        goto out;
+    printf("kumo %s --target %s%s%s%s\n", o->destroy ? "destroy" : "deploy", d->name,
+           t.env_name ? " --env " : "", t.env_name ? t.env_name : "", o->dry_run ? " --dry-run" : "");
+    printf("files in %s:\n", t.out_dir);
+    for (size_t i = 0; i < t.nfiles; i++)
+        printf("  %s\n", t.files[i]);
+    for (size_t i = 0; i < t.nnotes; i++)
+        printf("note: %s\n", t.notes[i]);
+    printf("commands (%s):\n%s", kumo__t_path(&t, script_name), t.script);
+    fflush(stdout);
+    if (o->dry_run)
+        goto out;
+    char tools[256];
+    snprintf(tools, sizeof tools, "%s%s", d->tools, d->images && !o->destroy ? " skopeo" : "");
+    for (char *save = NULL, *tool = strtok_r(tools, " ", &save); tool; tool = strtok_r(NULL, " ", &save)) {
+        if (!on_path(tool)) {
+            kumo__error_set(err, -ENOENT,
+                            "%s: '%s' is not on PATH, and the commands above need it; install it, or run kumo %s "
+                            "--target %s --dry-run to only write the files and print the commands",
+                            d->name, tool, o->destroy ? "destroy" : "deploy", d->name);
+            rc = err->code;
+            goto out;
+        }
+    }
+    rc = run_script(&t, kumo__t_path(&t, script_name));
+out:
+    if (rc < 0 && err->code == 0)
+        kumo__error_set(err, rc, "%s: %s", o->target, strerror(-rc));
+    ctx_free(&t);
+    return rc < 0 ? rc : 0;
 }

@@ -1,0 +1,258 @@
+/*
+ * target_azure.c: Azure (see target.h). One ARM template,
+ * azuredeploy.json: a storage account (the Functions host needs one), a
+ * Linux consumption plan, the function app running the project as a
+ * custom handler (FUNCTIONS_WORKER_RUNTIME custom; the package `kumo build
+ * --target azure` writes to DIR/.kumo/build/azure/app.zip carries
+ * host.json and one function.json per operation), the stores' URLs as app
+ * settings, and an API Management service (consumption tier) with the
+ * project's OpenAPI imported (format openapi+json, the document inlined)
+ * in front of the function app.
+ *
+ * A store URL with a password is a securestring parameter of the
+ * template: deploy.sh passes it from the user's environment variable, so
+ * it is in no file. The resource group is $AZURE_RESOURCE_GROUP, else
+ * kumo-<name>; the location --region, the environment's region:, else
+ * $AZURE_LOCATION, else eastus.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deploy/target.h"
+#include "openapi/docset.h"
+
+#define WEB_API "2022-09-01"
+#define STORAGE_API "2023-01-01"
+#define APIM_API "2022-08-01"
+
+/* KUMO_STORE_TODO_ITEMS -> kumoStoreTodoItems */
+static void param_name(const char *var, char *buf, size_t len)
+{
+    size_t n = 0;
+    int up = 0;
+    for (const char *s = var; *s && n + 1 < len; s++) {
+        if (*s == '_') {
+            up = 1;
+            continue;
+        }
+        char c = *s;
+        if (!up && 'A' <= c && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        buf[n++] = c;
+        up = 0;
+    }
+    buf[n] = '\0';
+}
+
+/* A $ref to another file somewhere under v: API Management imports one
+ * document. Returns the ref, or NULL. */
+static const char *external_ref(json_t *v)
+{
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) {
+            if (strcmp(k, "$ref") == 0 && json_is_string(x) && json_string_value(x)[0] != '#')
+                return json_string_value(x);
+            const char *r = external_ref(x);
+            if (r)
+                return r;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            const char *r = external_ref(x);
+            if (r)
+                return r;
+        }
+    }
+    return NULL;
+}
+
+/* The routePrefix of the package's host.json ("" when it says none). */
+static char *route_prefix(const kumo__tctx *t)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.kumo/build/azure/app/host.json", t->p->dir);
+    json_t *host = json_load_file(path, 0, NULL);
+    json_t *rp = json_object_get(json_object_get(json_object_get(host, "extensions"), "http"), "routePrefix");
+    char *out = strdup(json_is_string(rp) ? json_string_value(rp) : host ? "api" : "");
+    json_decref(host);
+    return out;
+}
+
+static json_t *app_settings(kumo__tctx *t, json_t *params)
+{
+    json_t *s = json_pack(
+        "[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "name", "AzureWebJobsStorage", "value",
+        "[concat('DefaultEndpointsProtocol=https;AccountName=', variables('storageName'), ';EndpointSuffix=', "
+        "environment().suffixes.storage, ';AccountKey=', listKeys(resourceId('Microsoft.Storage/storageAccounts', "
+        "variables('storageName')), '" STORAGE_API "').keys[0].value)]",
+        "name", "FUNCTIONS_EXTENSION_VERSION", "value", "~4", "name", "FUNCTIONS_WORKER_RUNTIME", "value", "custom");
+    for (size_t i = 0; s && i < t->nstores; i++) {
+        const kumo__tstore *st = &t->stores[i];
+        if (st->secret) {
+            char pn[160], expr[200];
+            param_name(st->var, pn, sizeof pn);
+            snprintf(expr, sizeof expr, "[parameters('%s')]", pn);
+            json_object_set_new(params, pn,
+                                json_pack("{s:s, s:{s:s}}", "type", "securestring", "metadata", "description",
+                                          "the URL of a store that holds a password"));
+            json_array_append_new(s, json_pack("{s:s, s:s}", "name", st->var, "value", expr));
+        } else if (st->url) {
+            /* a value starting with '[' would be read as an expression: "[[" escapes it */
+            char *v = NULL;
+            if (asprintf(&v, "%s%s", st->url[0] == '[' ? "[" : "", st->url) < 0)
+                return NULL;
+            json_array_append_new(s, json_pack("{s:s, s:s}", "name", st->var, "value", v));
+            free(v);
+        }
+    }
+    return s;
+}
+
+static int azure(kumo__tctx *t)
+{
+    const char *rg_env = getenv("AZURE_RESOURCE_GROUP");
+    char rg[128];
+    snprintf(rg, sizeof rg, "%s%s", rg_env && *rg_env ? "" : "kumo-", rg_env && *rg_env ? rg_env : t->name);
+    const char *loc = t->o->region ? t->o->region
+                      : t->env && t->env->region ? t->env->region
+                      : getenv("AZURE_LOCATION") && *getenv("AZURE_LOCATION") ? getenv("AZURE_LOCATION")
+                                                                               : "eastus";
+    const char *RG = kumo__t_q(t, rg);
+    if (t->o->destroy) {
+        kumo__t_cmd(t, "# everything kumo deployed lives in the resource group %s", rg);
+        kumo__t_cmd(t, "az group delete --name %s --yes", RG);
+        return 0;
+    }
+    char zip[4200];
+    snprintf(zip, sizeof zip, "%s/.kumo/build/azure/app.zip", t->p->dir);
+    kumo__artifacts arts = {0};
+    int rc = kumo__t_build(t, zip, &arts);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        kumo__artifacts_free(&arts);
+    /* the OpenAPI document, inlined as JSON */
+    kumo__doc *doc = NULL;
+    if ((rc = kumo__doc_load(t->p->api_path, &doc, t->err)) < 0)
+        return rc;
+    const char *ext = external_ref(kumo__doc_root(doc));
+    if (ext) {
+        kumo__error_set(t->err, -EINVAL,
+                        "azure: %s $refs '%s'; API Management imports one document: move what it refers to into "
+                        "%s (under components:)",
+                        t->p->api_path, ext, t->p->api_path);
+        kumo__doc_free(doc);
+        return t->err->code;
+    }
+    char *spec = json_dumps(kumo__doc_root(doc), JSON_COMPACT | JSON_PRESERVE_ORDER);
+    kumo__doc_free(doc);
+    char *prefix = route_prefix(t);
+    if (spec == NULL || prefix == NULL) {
+        free(spec);
+        free(prefix);
+        return kumo__spec_oom(t->err);
+    }
+    char service_url[256];
+    snprintf(service_url, sizeof service_url,
+             "[concat('https://', reference(resourceId('Microsoft.Web/sites', variables('appName')), '" WEB_API
+             "').defaultHostName%s%s%s)]",
+             *prefix ? ", '/" : "", prefix, *prefix ? "'" : "");
+    free(prefix);
+    json_t *params = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}}", "name", "type", "string",
+                               "defaultValue", t->name, "location", "type", "string", "defaultValue",
+                               "[resourceGroup().location]", "publisherEmail", "type", "string", "defaultValue",
+                               "api@example.com", "publisherName", "type", "string", "defaultValue", "kumo");
+    json_t *settings = params ? app_settings(t, params) : NULL;
+    json_t *tmpl = json_pack(
+        "{s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s},"
+        " s:["
+        "  {s:s, s:s, s:s, s:s, s:{s:s}, s:s, s:{s:s, s:b}},"
+        "  {s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:{s:b}},"
+        "  {s:s, s:s, s:s, s:s, s:s, s:[s, s], s:{s:s, s:b, s:{s:s, s:o}}},"
+        "  {s:s, s:s, s:s, s:s, s:{s:s, s:i}, s:{s:s, s:s}},"
+        "  {s:s, s:s, s:s, s:[s, s], s:{s:s, s:s, s:s, s:s, s:[s], s:s, s:b}}"
+        " ],"
+        " s:{s:{s:s, s:s}, s:{s:s, s:s}}}",
+        "$schema", "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion", "1.0.0.0", "parameters", params, "variables", "suffix",
+        "[uniqueString(resourceGroup().id)]", "storageName", "[concat('kumo', variables('suffix'))]", "planName",
+        "[concat(parameters('name'), '-plan')]", "appName", "[concat(parameters('name'), '-', variables('suffix'))]",
+        "apimName", "[concat(parameters('name'), '-apim-', variables('suffix'))]",
+        "resources",
+        /* storage */
+        "type", "Microsoft.Storage/storageAccounts", "apiVersion", STORAGE_API, "name", "[variables('storageName')]",
+        "location", "[parameters('location')]", "sku", "name", "Standard_LRS", "kind", "StorageV2", "properties",
+        "minimumTlsVersion", "TLS1_2", "allowBlobPublicAccess", 0,
+        /* plan */
+        "type", "Microsoft.Web/serverfarms", "apiVersion", WEB_API, "name", "[variables('planName')]", "location",
+        "[parameters('location')]", "sku", "name", "Y1", "tier", "Dynamic", "kind", "linux", "properties", "reserved",
+        1,
+        /* function app */
+        "type", "Microsoft.Web/sites", "apiVersion", WEB_API, "name", "[variables('appName')]", "location",
+        "[parameters('location')]", "kind", "functionapp,linux", "dependsOn",
+        "[resourceId('Microsoft.Web/serverfarms', variables('planName'))]",
+        "[resourceId('Microsoft.Storage/storageAccounts', variables('storageName'))]", "properties", "serverFarmId",
+        "[resourceId('Microsoft.Web/serverfarms', variables('planName'))]", "httpsOnly", 1, "siteConfig",
+        "linuxFxVersion", "", "appSettings", settings,
+        /* API Management */
+        "type", "Microsoft.ApiManagement/service", "apiVersion", APIM_API, "name", "[variables('apimName')]",
+        "location", "[parameters('location')]", "sku", "name", "Consumption", "capacity", 0, "properties",
+        "publisherEmail", "[parameters('publisherEmail')]", "publisherName", "[parameters('publisherName')]",
+        /* the API, imported from the OpenAPI document */
+        "type", "Microsoft.ApiManagement/service/apis", "apiVersion", APIM_API, "name",
+        "[concat(variables('apimName'), '/', parameters('name'))]", "dependsOn",
+        "[resourceId('Microsoft.ApiManagement/service', variables('apimName'))]",
+        "[resourceId('Microsoft.Web/sites', variables('appName'))]", "properties", "format", "openapi+json", "value",
+        spec, "path", "[parameters('name')]", "serviceUrl", service_url, "protocols", "https", "displayName",
+        "[parameters('name')]", "subscriptionRequired", 0,
+        "outputs", "functionAppName", "type", "string", "value", "[variables('appName')]", "apiUrl", "type", "string",
+        "value",
+        "[concat(reference(resourceId('Microsoft.ApiManagement/service', variables('apimName')), '" APIM_API
+        "').gatewayUrl, '/', parameters('name'))]");
+    free(spec);
+    if (tmpl == NULL) /* json_pack released what it was given */
+        return kumo__spec_oom(t->err);
+    if ((rc = kumo__t_write_json(t, "azuredeploy.json", tmpl)) < 0)
+        return rc;
+    char args[2048];
+    size_t n = (size_t)snprintf(args, sizeof args, "name=%s", t->name);
+    for (size_t i = 0; i < t->nstores && n < sizeof args; i++) {
+        if (!t->stores[i].secret)
+            continue;
+        char pn[160];
+        param_name(t->stores[i].var, pn, sizeof pn);
+        n += (size_t)snprintf(args + n, sizeof args - n, " %s=\"$%s\"", pn, t->stores[i].var);
+    }
+    kumo__t_cmd(t, "RESOURCE_GROUP=%s", RG);
+    kumo__t_cmd(t, "LOCATION=%s", kumo__t_q(t, loc));
+    if (t->nsecrets) {
+        kumo__t_cmd(t, "# store URLs with a password: securestring parameters, from your environment (never written)");
+        kumo__t_require_secret_vars(t);
+    }
+    kumo__t_cmd(t, "az group create --name \"$RESOURCE_GROUP\" --location \"$LOCATION\" --output none");
+    kumo__t_cmd(t,
+                "az deployment group create --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --template-file %s "
+                "--parameters %s --output none",
+                t->name, kumo__t_q(t, kumo__t_path(t, "azuredeploy.json")), args);
+    kumo__t_cmd(t,
+                "APP=$(az deployment group show --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --query "
+                "properties.outputs.functionAppName.value --output tsv)",
+                t->name);
+    kumo__t_cmd(t,
+                "az functionapp deployment source config-zip --resource-group \"$RESOURCE_GROUP\" --name \"$APP\" "
+                "--src %s",
+                kumo__t_q(t, zip));
+    kumo__t_cmd(t,
+                "echo \"API: $(az deployment group show --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --query "
+                "properties.outputs.apiUrl.value --output tsv)\"",
+                t->name);
+    return 0;
+}
+
+const kumo__target_driver kumo__target_azure = {1, "azure", "az", 0, azure};

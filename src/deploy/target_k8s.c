@@ -1,0 +1,285 @@
+/*
+ * target_k8s.c: the cluster targets (see target.h).
+ *
+ *   knative     one Knative Service per function unit (service-UNIT.yaml):
+ *               scale bounds and the concurrency target as autoscaling
+ *               annotations; kubectl apply.
+ *   openfaas    stack.yml (faas-cli's format) with every unit, and one
+ *               Function resource (openfaas.com/v1) per unit for clusters
+ *               run by the OpenFaaS operator; faas-cli deploy.
+ *   kubernetes  per unit a Deployment, a Service and an autoscaling/v2
+ *               HorizontalPodAutoscaler (UNIT.yaml); kubectl apply.
+ *
+ * Each container is the unit's OCI image (kumo build --target T), pushed
+ * with skopeo to $KUMO_REGISTRY (localhost:5000 when unset, the usual
+ * kind/k3d registry) and named by digest, so a manifest always runs the
+ * exact bytes that were built. kumo-host's http adapter listens on 8080.
+ * Store URLs are env values; one holding a password is a secretKeyRef to
+ * the secret kumo-<name>-stores, which deploy.sh creates from the user's
+ * own environment (OpenFaaS has no env-from-secret: there each such URL is
+ * an OpenFaaS secret, mounted as a file, see the note it prints).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deploy/target.h"
+
+#define PORT 8080
+
+static json_t *labels(const kumo__tctx *t, const kumo__tunit *u)
+{
+    return json_pack("{s:s, s:s, s:s}", "app.kubernetes.io/name", u->name, "app.kubernetes.io/part-of", t->name,
+                     "app.kubernetes.io/managed-by", "kumo");
+}
+
+static json_t *metadata(const kumo__tctx *t, const kumo__tunit *u)
+{
+    return json_pack("{s:s, s:o}", "name", u->name, "labels", labels(t, u));
+}
+
+static json_t *resources(const kumo__unit *unit, int cpu_request)
+{
+    char mem[32];
+    json_t *r = json_object(), *lim = json_object(), *req = json_object();
+    if (kumo__t_mem(unit->tuning.memory, mem, sizeof mem)) {
+        json_object_set_new(lim, "memory", json_string(mem));
+        json_object_set_new(req, "memory", json_string(mem));
+    }
+    if (cpu_request)
+        json_object_set_new(req, "cpu", json_string("100m"));
+    if (json_object_size(lim))
+        json_object_set_new(r, "limits", lim);
+    else
+        json_decref(lim);
+    if (json_object_size(req))
+        json_object_set_new(r, "requests", req);
+    else
+        json_decref(req);
+    return r;
+}
+
+static json_t *container(kumo__tctx *t, const kumo__tunit *u, int cpu_request)
+{
+    char name[64];
+    return json_pack("{s:s, s:s, s:[{s:s, s:i}], s:o, s:o}", "name", kumo__t_label(u->unit->name, name, sizeof name),
+                     "image", kumo__t_cluster_image(t, u, 1), "ports", "name", "http1", "containerPort", PORT, "env",
+                     kumo__t_k8s_env(t), "resources", resources(u->unit, cpu_request));
+}
+
+static int timeout_s(const kumo__unit *u)
+{
+    double s = u->tuning.timeout_s;
+    int n = (int)s;
+    return n < s ? n + 1 : (n < 1 ? 1 : n);
+}
+
+/* ---- knative ---------------------------------------------------------------- */
+
+static int knative(kumo__tctx *t)
+{
+    const char *ns = "";
+    if (t->o->destroy) {
+        for (size_t i = 0; i < t->nunits; i++)
+            kumo__t_cmd(t, "kubectl delete ksvc %s --ignore-not-found", t->units[i].name);
+        if (t->nsecrets)
+            kumo__t_cmd(t, "kubectl delete secret %s --ignore-not-found", t->secret_name);
+        return 0;
+    }
+    kumo__t_k8s_push_images(t);
+    kumo__t_k8s_secret(t, ns);
+    kumo__t_cmd(t, "# one Knative Service per function unit");
+    for (size_t i = 0; i < t->nunits; i++) {
+        const kumo__tunit *u = &t->units[i];
+        const kumo__tuning *tu = &u->unit->tuning;
+        char min[16], max[16], target[16], file[128];
+        snprintf(min, sizeof min, "%d", tu->min);
+        snprintf(max, sizeof max, "%d", tu->max);
+        snprintf(target, sizeof target, "%d", tu->concurrency);
+        json_t *svc = json_pack(
+            "{s:s, s:s, s:o, s:{s:{s:{s:o, s:{s:s, s:s, s:s}}, s:{s:i, s:i, s:[o]}}}}", "apiVersion",
+            "serving.knative.dev/v1", "kind", "Service", "metadata", metadata(t, u), "spec", "template", "metadata",
+            "labels", labels(t, u), "annotations", "autoscaling.knative.dev/min-scale", min,
+            "autoscaling.knative.dev/max-scale", max, "autoscaling.knative.dev/target", target, "spec",
+            "containerConcurrency", tu->concurrency, "timeoutSeconds", timeout_s(u->unit), "containers",
+            container(t, u, 0));
+        snprintf(file, sizeof file, "service-%s.yaml", u->unit->name);
+        int rc = kumo__t_write_yaml(t, file, svc, 0);
+        if (rc < 0)
+            return rc;
+        kumo__t_cmd(t, "kubectl apply -f %s", kumo__t_q(t, kumo__t_path(t, file)));
+    }
+    for (size_t i = 0; i < t->nunits; i++)
+        kumo__t_cmd(t, "kubectl wait ksvc/%s --for=condition=Ready --timeout=300s", t->units[i].name);
+    for (size_t i = 0; i < t->nunits; i++)
+        kumo__t_cmd(t, "echo \"%s: $(kubectl get ksvc %s -o jsonpath='{.status.url}')\"", t->units[i].unit->name,
+                    t->units[i].name);
+    return 0;
+}
+
+/* ---- openfaas --------------------------------------------------------------- */
+
+/* OpenFaaS secrets hold one value each and are mounted as files. */
+static char *faas_secret(const kumo__tctx *t, const kumo__tstore *s)
+{
+    char l[64], *out = NULL;
+    if (asprintf(&out, "%s-%s", t->secret_name, kumo__t_label(s->store, l, sizeof l)) < 0)
+        return NULL;
+    return out;
+}
+
+static int openfaas(kumo__tctx *t)
+{
+    if (t->o->destroy) {
+        kumo__t_cmd(t, "faas-cli remove -f %s", kumo__t_q(t, kumo__t_path(t, "stack.yml")));
+        return 0;
+    }
+    json_t *functions = json_object(), *secrets = json_array();
+    json_t *env = json_object();
+    int rc = -ENOMEM;
+    if (functions == NULL || secrets == NULL || env == NULL)
+        goto out;
+    for (size_t i = 0; i < t->nstores; i++) {
+        const kumo__tstore *s = &t->stores[i];
+        if (s->url) {
+            json_object_set_new(env, s->var, json_string(s->url));
+        } else if (s->secret) {
+            char *name = faas_secret(t, s), file[256], var[160];
+            if (name == NULL)
+                goto out;
+            snprintf(file, sizeof file, "/var/openfaas/secrets/%s", name);
+            snprintf(var, sizeof var, "%s_FILE", s->var);
+            json_object_set_new(env, var, json_string(file));
+            json_array_append_new(secrets, json_string(name));
+            free(name);
+        }
+    }
+    if (json_array_size(secrets))
+        kumo__t_note(t, "OpenFaaS passes secrets as files: each store URL with a password is an OpenFaaS secret "
+                        "mounted at /var/openfaas/secrets/NAME and named by KUMO_STORE_<STORE>_FILE");
+    const char *gw = getenv("OPENFAAS_URL");
+    if (gw == NULL || *gw == '\0')
+        gw = "http://127.0.0.1:8080";
+    for (size_t i = 0; i < t->nunits; i++) {
+        const kumo__tunit *u = &t->units[i];
+        const kumo__tuning *tu = &u->unit->tuning;
+        char min[16], max[16], mem[32], file[128];
+        snprintf(min, sizeof min, "%d", tu->min > 1 ? tu->min : 1);
+        snprintf(max, sizeof max, "%d", tu->max > 1 ? tu->max : 1);
+        json_t *lbl = json_pack("{s:s, s:s, s:s}", "com.openfaas.scale.min", min, "com.openfaas.scale.max", max,
+                                "app.kubernetes.io/part-of", t->name);
+        if (lbl && tu->min == 0)
+            json_object_set_new(lbl, "com.openfaas.scale.zero", json_string("true"));
+        const char *m = kumo__t_mem(tu->memory, mem, sizeof mem);
+        json_t *fn = json_pack("{s:s, s:O, s:o}", "image", kumo__t_cluster_image(t, u, 1), "environment", env,
+                               "labels", lbl);
+        if (fn == NULL)
+            goto out;
+        if (json_array_size(secrets))
+            json_object_set(fn, "secrets", secrets);
+        if (m) {
+            json_object_set_new(fn, "limits", json_pack("{s:s}", "memory", m));
+            json_object_set_new(fn, "requests", json_pack("{s:s}", "memory", m));
+        }
+        char timeout[32];
+        snprintf(timeout, sizeof timeout, "%ds", timeout_s(u->unit));
+        json_object_set_new(fn, "annotations", json_pack("{s:s}", "com.openfaas.timeout", timeout));
+        json_object_set_new(functions, u->name, fn);
+        /* the same function as an operator resource */
+        json_t *spec = json_deep_copy(fn);
+        json_object_set_new(spec, "name", json_string(u->name));
+        json_t *crd = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "openfaas.com/v1", "kind", "Function",
+                                "metadata", "name", u->name, "namespace", "openfaas-fn", "spec", spec);
+        snprintf(file, sizeof file, "function-%s.yaml", u->unit->name);
+        if ((rc = kumo__t_write_yaml(t, file, crd, 0)) < 0)
+            goto out;
+    }
+    json_t *stack = json_pack("{s:s, s:{s:s, s:s}, s:O}", "version", "1.0", "provider", "name", "openfaas", "gateway",
+                              gw, "functions", functions);
+    if ((rc = kumo__t_write_yaml(t, "stack.yml", stack, 0)) < 0)
+        goto out;
+    kumo__t_k8s_push_images(t);
+    if (json_array_size(secrets)) {
+        kumo__t_cmd(t, "# store URLs with a password: OpenFaaS secrets, from your environment (never written)");
+        kumo__t_require_secret_vars(t);
+        for (size_t i = 0; i < t->nstores; i++) {
+            if (!t->stores[i].secret)
+                continue;
+            char *name = faas_secret(t, &t->stores[i]);
+            if (name == NULL)
+                goto out;
+            kumo__t_cmd(t,
+                        "printf %%s \"$%s\" | faas-cli secret create %s --gateway %s 2>/dev/null || printf %%s "
+                        "\"$%s\" | faas-cli secret update %s --gateway %s",
+                        t->stores[i].var, name, kumo__t_q(t, gw), t->stores[i].var, name, kumo__t_q(t, gw));
+            free(name);
+        }
+    }
+    kumo__t_cmd(t, "faas-cli deploy -f %s", kumo__t_q(t, kumo__t_path(t, "stack.yml")));
+    kumo__t_cmd(t, "# or, on a cluster run by the OpenFaaS operator: kubectl apply -f %s/function-UNIT.yaml",
+                kumo__t_q(t, t->out_dir));
+    rc = 0;
+out:
+    if (rc == -ENOMEM)
+        kumo__error_set(t->err, rc, "openfaas: out of memory");
+    json_decref(functions);
+    json_decref(secrets);
+    json_decref(env);
+    return rc;
+}
+
+/* ---- kubernetes ------------------------------------------------------------- */
+
+static int kubernetes(kumo__tctx *t)
+{
+    if (t->o->destroy) {
+        for (size_t i = 0; i < t->nunits; i++) {
+            const char *n = t->units[i].name;
+            kumo__t_cmd(t, "kubectl delete hpa/%s service/%s deployment/%s --ignore-not-found", n, n, n);
+        }
+        if (t->nsecrets)
+            kumo__t_cmd(t, "kubectl delete secret %s --ignore-not-found", t->secret_name);
+        return 0;
+    }
+    kumo__t_k8s_push_images(t);
+    kumo__t_k8s_secret(t, "");
+    kumo__t_cmd(t, "# per function unit: a Deployment, a Service and a HorizontalPodAutoscaler");
+    for (size_t i = 0; i < t->nunits; i++) {
+        const kumo__tunit *u = &t->units[i];
+        const kumo__tuning *tu = &u->unit->tuning;
+        int min = tu->min > 1 ? tu->min : 1, max = tu->max > min ? tu->max : min;
+        json_t *ctr = container(t, u, 1);
+        if (ctr)
+            json_object_set_new(ctr, "readinessProbe", json_pack("{s:{s:i}}", "tcpSocket", "port", PORT));
+        json_t *docs = json_pack(
+            "[{s:s, s:s, s:o, s:{s:i, s:{s:o}, s:{s:{s:o}, s:{s:[o]}}}},"
+            " {s:s, s:s, s:o, s:{s:o, s:[{s:s, s:i, s:i}]}},"
+            " {s:s, s:s, s:o, s:{s:{s:s, s:s, s:s}, s:i, s:i, s:[{s:s, s:{s:s, s:{s:s, s:i}}}]}}]",
+            "apiVersion", "apps/v1", "kind", "Deployment", "metadata", metadata(t, u), "spec", "replicas", min,
+            "selector", "matchLabels", json_pack("{s:s}", "app.kubernetes.io/name", u->name), "template", "metadata",
+            "labels", labels(t, u), "spec", "containers", ctr,
+            /* Service */
+            "apiVersion", "v1", "kind", "Service", "metadata", metadata(t, u), "spec", "selector",
+            json_pack("{s:s}", "app.kubernetes.io/name", u->name), "ports", "name", "http", "port", 80, "targetPort",
+            PORT,
+            /* HorizontalPodAutoscaler */
+            "apiVersion", "autoscaling/v2", "kind", "HorizontalPodAutoscaler", "metadata", metadata(t, u), "spec",
+            "scaleTargetRef", "apiVersion", "apps/v1", "kind", "Deployment", "name", u->name, "minReplicas", min,
+            "maxReplicas", max, "metrics", "type", "Resource", "resource", "name", "cpu", "target", "type",
+            "Utilization", "averageUtilization", 70);
+        char file[128];
+        snprintf(file, sizeof file, "%s.yaml", u->unit->name);
+        int rc = kumo__t_write_yaml(t, file, docs, 1);
+        if (rc < 0)
+            return rc;
+        kumo__t_cmd(t, "kubectl apply -f %s", kumo__t_q(t, kumo__t_path(t, file)));
+    }
+    for (size_t i = 0; i < t->nunits; i++)
+        kumo__t_cmd(t, "kubectl rollout status deployment/%s --timeout=300s", t->units[i].name);
+    return 0;
+}
+
+const kumo__target_driver kumo__target_knative = {1, "knative", "kubectl", 1, knative};
+const kumo__target_driver kumo__target_openfaas = {1, "openfaas", "faas-cli", 1, openfaas};
+const kumo__target_driver kumo__target_kubernetes = {1, "kubernetes", "kubectl", 1, kubernetes};
