@@ -31,11 +31,6 @@ static const kumo__target_driver *const drivers[] = {
     &kumo__target_gcp, &kumo__target_azure, &kumo__target_knative, &kumo__target_openfaas, &kumo__target_kubernetes,
 };
 
-/* kumo__build_target lives in build_target.c; referenced weakly so that
- * a program that never builds images need not link the image builder. */
-#pragma weak kumo__build_target
-#pragma weak kumo__artifacts_free
-
 /* ---- the plan ------------------------------------------------------------- */
 
 static void script_add(kumo__tctx *t, const char *s, size_t n)
@@ -366,13 +361,6 @@ int kumo__t_build(kumo__tctx *t, const char *artifact, kumo__artifacts *out)
 {
     if (fresh(t, artifact))
         return 0;
-    if (kumo__build_target == NULL) {
-        kumo__error_set(t->err, -ENOSYS,
-                        "%s is missing or older than the sources, and this program cannot build it; run kumo "
-                        "build --target %s %s first",
-                        artifact, t->o->target, t->o->dir ? t->o->dir : ".");
-        return t->err->code;
-    }
     int rc = kumo__build_target(t->p->dir, t->o->target, out, t->err);
     if (rc < 0) {
         kumo__error_wrap(t->err, "building for %s", t->o->target);
