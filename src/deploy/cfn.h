@@ -44,6 +44,9 @@ typedef struct kumo__cfn_input {
     const char *const *code_keys;      /* the S3 key of each unit's zip, by unit index */
     const char *arch;                  /* "x86_64" or "arm64" */
     const char *stage;                 /* the API Gateway stage name */
+    int api_resources;                 /* write the routes as AWS::ApiGateway::Resource and Method
+                                        * resources instead of the RestApi's Body (for moto, whose
+                                        * CloudFormation ignores Body) */
 } kumo__cfn_input;
 
 typedef struct kumo__cfn_template {

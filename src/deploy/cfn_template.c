@@ -29,6 +29,12 @@
  *   ApiStage        AWS::ApiGateway::Stage
  *   Outputs         ApiUrl, ApiId
  *
+ * With api_resources (for moto, whose CloudFormation ignores Body) the
+ * RestApi has no Body; each path segment prefix is an ApiPathH
+ * AWS::ApiGateway::Resource and each operation an ApiMethodH
+ * AWS::ApiGateway::Method with the same integration (H: a digest of the
+ * path, or of method and path), and the deployment depends on them.
+ *
  * The functions reach their stores by URL with create=false: the stack made
  * the table, bucket or queue, and a role that may not create one should
  * fail loudly rather than have a driver try. A store the environment places
@@ -453,6 +459,87 @@ static json_t *integration(int unit_index, void *ud)
                      "passthroughBehavior", "when_no_match", "timeoutInMillis", timeout);
 }
 
+/* The digest-named logical id PREFIX + 10 hex digits of sha256(text). */
+static void hashed_id(const char *prefix, const char *text, char *buf, size_t len)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text, strlen(text), md);
+    snprintf(buf, len, "%s%02x%02x%02x%02x%02x", prefix, md[0], md[1], md[2], md[3], md[4]);
+}
+
+/* The routes as Resource and Method resources (api_resources): one
+ * Resource per path segment prefix, one Method per operation, with the same
+ * integrations the Body would carry. The Method ids go into `methods` for
+ * the deployment's DependsOn. */
+static int api_resources(builder *b, json_t *methods)
+{
+    const kumo__spec *spec = b->in->spec;
+    json_t *seen = json_object();   /* path prefix -> logical id */
+    int rc = seen ? 0 : nomem(b);
+    for (size_t i = 0; rc == 0 && i < spec->nops; i++) {
+        const kumo__operation *op = &spec->ops[i];
+        char prefix[2048] = "";
+        json_t *parent = getatt("Api", "RootResourceId");
+        const char *p = op->path;
+        while (rc == 0 && *p) {
+            while (*p == '/')
+                p++;
+            if (*p == '\0')
+                break;
+            size_t n = strcspn(p, "/");
+            size_t pl = strlen(prefix);
+            snprintf(prefix + pl, sizeof(prefix) - pl, "/%.*s", (int)n, p);
+            const char *known = json_string_value(json_object_get(seen, prefix));
+            char id[64];
+            if (known) {
+                snprintf(id, sizeof(id), "%s", known);
+            } else {
+                char seg[1024];
+                hashed_id("ApiPath", prefix, id, sizeof(id));
+                snprintf(seg, sizeof(seg), "%.*s", (int)n, p);
+                rc = add_resource(b, id,
+                                  json_pack("{s:s, s:{s:o, s:o, s:s}}", "Type", "AWS::ApiGateway::Resource",
+                                            "Properties", "RestApiId", ref("Api"), "ParentId", json_incref(parent),
+                                            "PathPart", seg));
+                if (rc == 0)
+                    rc = set(b, seen, prefix, json_string(id));
+            }
+            json_decref(parent);
+            parent = ref(id);
+            p += n;
+        }
+        if (rc < 0) {
+            json_decref(parent);
+            break;
+        }
+        char key[2100], mid[64];
+        snprintf(key, sizeof(key), "%s %s", op->method, op->path);
+        hashed_id("ApiMethod", key, mid, sizeof(mid));
+        json_t *integ;
+        if (op->unit_index >= 0) {
+            json_t *body_form = integration(op->unit_index, b);
+            integ = body_form ? json_pack("{s:s, s:s, s:O, s:I}", "Type", "AWS_PROXY", "IntegrationHttpMethod", "POST",
+                                          "Uri", json_object_get(body_form, "uri"), "TimeoutInMillis",
+                                          json_integer_value(json_object_get(body_form, "timeoutInMillis")))
+                              : NULL;
+            json_decref(body_form);
+        } else {
+            integ = json_pack("{s:s, s:{s:s}, s:[{s:s}]}", "Type", "MOCK", "RequestTemplates", "application/json",
+                              "{\"statusCode\": 501}", "IntegrationResponses", "StatusCode", "501");
+        }
+        rc = integ ? add_resource(b, mid,
+                                  json_pack("{s:s, s:{s:o, s:o, s:s, s:s, s:o}}", "Type", "AWS::ApiGateway::Method",
+                                            "Properties", "RestApiId", ref("Api"), "ResourceId", parent,
+                                            "HttpMethod", op->method, "AuthorizationType", "NONE", "Integration",
+                                            integ))
+                   : (json_decref(parent), nomem(b));
+        if (rc == 0 && json_array_append_new(methods, json_string(mid)) != 0)
+            rc = nomem(b);
+    }
+    json_decref(seen);
+    return rc;
+}
+
 int kumo__cfn_template_build(const kumo__cfn_input *in, kumo__cfn_template *out, kumo__error *err)
 {
     builder b = {.in = in, .out = out, .err = err};
@@ -480,6 +567,15 @@ int kumo__cfn_template_build(const kumo__cfn_input *in, kumo__cfn_template *out,
         kumo__error_wrap(err, "converting the OpenAPI document for API Gateway");
         goto out;
     }
+    json_t *methods = json_array();
+    if (methods == NULL) {
+        rc = nomem(&b);
+        goto out;
+    }
+    if (in->api_resources && (rc = api_resources(&b, methods)) < 0) {
+        json_decref(methods);
+        goto out;
+    }
     /* The deployment's name carries a digest of the Body. */
     char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     if (text == NULL) {
@@ -495,16 +591,23 @@ int kumo__cfn_template_build(const kumo__cfn_input *in, kumo__cfn_template *out,
     const char *title = in->spec->title && *in->spec->title ? in->spec->title : in->project->name;
     char desc[512];
     snprintf(desc, sizeof(desc), "%s (kumo deploy, stack %s)", title, in->stack);
-    rc = add_resource(&b, "Api",
-                      json_pack("{s:s, s:{s:s, s:s, s:O, s:{s:[s]}}}", "Type", "AWS::ApiGateway::RestApi",
-                                "Properties", "Name", in->stack, "Description", desc, "Body", body,
-                                "EndpointConfiguration", "Types", "REGIONAL"));
-    if (rc < 0)
+    json_t *api = json_pack("{s:s, s:{s:s, s:s, s:{s:[s]}}}", "Type", "AWS::ApiGateway::RestApi", "Properties",
+                            "Name", in->stack, "Description", desc, "EndpointConfiguration", "Types", "REGIONAL");
+    if (api && in->api_resources)
+        rc = set(&b, json_object_get(api, "Properties"), "BinaryMediaTypes", json_pack("[s]", "*/*"));
+    else if (api)
+        rc = set(&b, json_object_get(api, "Properties"), "Body", json_incref(body));
+    if (api == NULL || rc < 0 || (rc = add_resource(&b, "Api", api)) < 0) {
+        json_decref(methods);
+        rc = rc < 0 ? rc : nomem(&b);
         goto out;
-    rc = add_resource(&b, dep,
-                      json_pack("{s:s, s:{s:o, s:s}}", "Type", "AWS::ApiGateway::Deployment", "Properties",
-                                "RestApiId", ref("Api"), "Description", "kumo deploy"));
-    if (rc < 0)
+    }
+    json_t *deployment = json_pack("{s:s, s:{s:o, s:s}}", "Type", "AWS::ApiGateway::Deployment", "Properties",
+                                   "RestApiId", ref("Api"), "Description", "kumo deploy");
+    if (deployment && json_array_size(methods) > 0)
+        rc = set(&b, deployment, "DependsOn", json_incref(methods));
+    json_decref(methods);
+    if (rc < 0 || (rc = add_resource(&b, dep, deployment)) < 0)
         goto out;
     rc = add_resource(&b, "ApiStage",
                       json_pack("{s:s, s:{s:o, s:o, s:s}}", "Type", "AWS::ApiGateway::Stage", "Properties",

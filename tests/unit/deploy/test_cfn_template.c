@@ -205,6 +205,55 @@ static void test_todo(void)
     unload(&l);
 }
 
+/* api_resources: the same routes as Resource and Method resources. */
+static void test_resources_form(void)
+{
+    loaded l;
+    kumo__error err = {0};
+    kumo__cfn_template t;
+    static const char *const keys[] = {"k.zip"};
+    if (load("../../examples/todo", &l, &err) != 0) {
+        CHECK(0);
+        return;
+    }
+    kumo__cfn_input in = {.project = l.p, .spec = l.s, .stack = "todo", .code_keys = keys, .arch = "arm64",
+                          .stage = "prod", .api_resources = 1};
+    int rc = kumo__cfn_template_build(&in, &t, &err);
+    CHECK_INT(rc, 0);
+    if (rc == 0) {
+        json_t *api = json_object_get(res(&t, "Api"), "Properties");
+        CHECK(json_object_get(api, "Body") == NULL);
+        size_t methods = 0, paths = 0;
+        const char *id;
+        json_t *r;
+        int todos_id = 0;
+        json_object_foreach(json_object_get(t.doc, "Resources"), id, r) {
+            const char *type = json_string_value(json_object_get(r, "Type"));
+            json_t *p = json_object_get(r, "Properties");
+            if (strcmp(type, "AWS::ApiGateway::Method") == 0) {
+                methods++;
+                json_t *in = json_object_get(p, "Integration");
+                CHECK_STR(json_string_value(json_object_get(in, "Type")), "AWS_PROXY");
+                const char *uri = json_string_value(json_object_get(json_object_get(in, "Uri"), "Fn::Sub"));
+                CHECK(uri && strstr(uri, "${FunctionTodos.Arn}") != NULL);
+            } else if (strcmp(type, "AWS::ApiGateway::Resource") == 0) {
+                paths++;
+                todos_id |= strcmp(json_string_value(json_object_get(p, "PathPart")), "{id}") == 0;
+            } else if (strcmp(type, "AWS::ApiGateway::Deployment") == 0) {
+                CHECK_INT(json_array_size(json_object_get(r, "DependsOn")), l.s->nops);
+            }
+        }
+        CHECK_INT(methods, l.s->nops);
+        CHECK_INT(paths, 4);   /* /todos, /todos/{id}, /todos/{id}/attachment, /notifications */
+        CHECK(todos_id);
+        CHECK_STR(json_string_value(json_array_get(
+                      json_object_get(json_object_get(res(&t, "FunctionTodos"), "Properties"), "Architectures"), 0)),
+                  "arm64");
+        kumo__cfn_template_free(&t);
+    }
+    unload(&l);
+}
+
 static const char *const kumo_yaml =
     "name: conv\n"
     "api: openapi.yaml\n"
@@ -433,6 +482,7 @@ int main(void)
         return 1;
     test_limits();
     test_todo();
+    test_resources_form();
     test_openapi31();
     test_refusals();
     char cmd[128];
