@@ -260,6 +260,81 @@ static void test_gcp(void)
     setenv("GOOGLE_CLOUD_PROJECT", "demo-proj", 1);
 }
 
+/* Two units: each operation's backend is the Cloud Run service of the
+ * unit that exports its operationId (bound as kumo up binds, after
+ * compiling the units), and each service carries its own unit's tuning. */
+static void test_gcp_two_units(void)
+{
+    char d2[4200], path[4300], cmd[4400];
+    snprintf(d2, sizeof d2, "%s/two", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/.kumo/build/gcp/a %s/.kumo/build/gcp/b_unit", d2, d2);
+    CHECK_INT(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/kumo.yaml", d2);
+    write_file(path, "name: two-units\napi: openapi.yaml\nfunctions:\n"
+                     "  a: {sources: [a.c], timeout: 3s}\n"
+                     "  b_unit: {sources: [b.c], memory: 256Mi, min: 1, max: 2, concurrency: 4}\n");
+    snprintf(path, sizeof path, "%s/openapi.yaml", d2);
+    write_file(path, "openapi: 3.0.3\ninfo: {title: two, version: '1'}\npaths:\n"
+                     "  /hello: {get: {operationId: hello, responses: {'200': {description: ok}}}}\n"
+                     "  /bye: {post: {operationId: bye, responses: {'204': {description: gone}}}}\n");
+    snprintf(path, sizeof path, "%s/a.c", d2);
+    write_file(path, "#include <kumo.h>\nint hello(kumo_ctx *c, const kumo_request *q, kumo_response *r)\n"
+                     "{ (void)c; (void)q; (void)r; return 0; }\n");
+    snprintf(path, sizeof path, "%s/b.c", d2);
+    write_file(path, "#include <kumo.h>\nint bye(kumo_ctx *c, const kumo_request *q, kumo_response *r)\n"
+                     "{ (void)c; (void)q; (void)r; return 0; }\n");
+    const char *units[] = {"a", "b_unit"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/.kumo/build/gcp/%s/index.json", d2, units[i]);
+        write_file(path, "{\"manifests\": [{\"digest\": \"" DIGEST "\"}]}\n");
+    }
+    kumo__deploy_opts o = {.dir = d2, .target = "gcp", .dry_run = 1};
+    kumo__error err = {0};
+    fflush(stdout);
+    int saved = dup(1), fd = open("/dev/null", O_WRONLY);
+    dup2(fd, 1);
+    close(fd);
+    int rc = kumo__deploy_other(&o, &err);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    CHECK_INT(rc, 0);
+    if (rc < 0) {
+        fprintf(stderr, "two units: %s\n", err.msg);
+        return;
+    }
+    kumo__doc *doc = NULL;
+    snprintf(path, sizeof path, "%s/.kumo/deploy/gcp/api-config.yaml", d2);
+    CHECK_INT(kumo__doc_load(path, &doc, &err), 0);
+    json_t *paths = at(kumo__doc_root(doc), "paths");
+    CHECK_STR(json_string_value(at(json_object_get(paths, "/hello"), "get.x-google-backend.address")), "${KUMO_URL_A}");
+    CHECK_STR(json_string_value(at(json_object_get(paths, "/bye"), "post.x-google-backend.address")),
+              "${KUMO_URL_B_UNIT}");
+    CHECK(json_real_value(at(json_object_get(paths, "/hello"), "get.x-google-backend.deadline")) == 3.0);
+    kumo__doc_free(doc);
+    snprintf(path, sizeof path, "%s/.kumo/deploy/gcp/service-b_unit.yaml", d2);
+    CHECK_INT(kumo__doc_load(path, &doc, &err), 0);
+    json_t *svc = kumo__doc_root(doc);
+    CHECK_STR(json_string_value(at(svc, "metadata.name")), "two-units-b-unit");
+    CHECK_STR(json_string_value(at(svc, "spec.template.spec.containers.0.image")),
+              "us-central1-docker.pkg.dev/demo-proj/kumo/b-unit@" DIGEST);
+    CHECK_STR(json_string_value(at(svc, "spec.template.spec.containers.0.resources.limits.memory")), "256Mi");
+    CHECK_INT(json_integer_value(at(svc, "spec.template.spec.containerConcurrency")), 4);
+    json_t *ann = at(svc, "spec.template.metadata.annotations");
+    CHECK_STR(json_string_value(get(ann, "autoscaling.knative.dev/minScale")), "1");
+    CHECK_STR(json_string_value(get(ann, "autoscaling.knative.dev/maxScale")), "2");
+    kumo__doc_free(doc);
+    snprintf(path, sizeof path, "%s/.kumo/deploy/gcp/service-a.yaml", d2);
+    CHECK_INT(kumo__doc_load(path, &doc, &err), 0);
+    CHECK_INT(json_integer_value(at(kumo__doc_root(doc), "spec.template.spec.timeoutSeconds")), 3);
+    kumo__doc_free(doc);
+    snprintf(path, sizeof path, "%s/.kumo/deploy/gcp/deploy.sh", d2);
+    char *script = read_all(path);
+    CHECK(script && strstr(script, "-e \"s|\\${KUMO_URL_A}|$KUMO_URL_A|g\" -e \"s|\\${KUMO_URL_B_UNIT}|$KUMO_URL_B_UNIT|g\""));
+    CHECK(script && strstr(script, "KUMO_URL_B_UNIT=$(gcloud run services describe two-units-b-unit"));
+    free(script);
+}
+
 static void test_azure(void)
 {
     kumo__error err = {0};
@@ -444,6 +519,7 @@ int main(void)
 {
     setup();
     test_gcp();
+    test_gcp_two_units();
     test_azure();
     test_knative();
     test_openfaas();
