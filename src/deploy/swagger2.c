@@ -208,7 +208,7 @@ static json_t *schema_list(sw *c, json_t *list, const kumo__loc *loc, const char
 {
     kumo__loc l = sub(loc, key);
     if (!json_is_array(list))
-        return fail(c, loc, json_object_get(list, key), NULL, "%s must be a list of schemas", key);
+        return fail(c, &l, list, NULL, "%s must be a list of schemas", key);
     json_t *out = json_array();
     if (out == NULL)
         return oom(c);

@@ -287,6 +287,43 @@ static void test_mapping(void)
     json_decref(sw);
 }
 
+/* A schema in another file becomes a definition of its own, refs in it
+ * followed from that file. */
+static void test_external_refs(void)
+{
+    write_tmp("common.yaml", "Pet:\n  type: object\n  properties:\n    tag: {$ref: '#/Tag'}\nTag: {type: string}\n");
+    const char *doc = HEAD "  /pets:\n    get:\n      responses:\n        '200':\n          description: ok\n"
+                           "          content: {application/json: {schema: {$ref: 'common.yaml#/Pet'}}}\n";
+    kumo__error err = {0};
+    json_t *sw = NULL;
+    CHECK_INT(kumo__swagger2_convert(write_tmp("ext.yaml", doc), &sw, &err), 0);
+    if (sw == NULL) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    json_t *r200 = json_object_get(
+        json_object_get(json_object_get(json_object_get(json_object_get(sw, "paths"), "/pets"), "get"), "responses"),
+        "200");
+    const char *ref = json_string_value(json_object_get(json_object_get(r200, "schema"), "$ref"));
+    CHECK(ref && strncmp(ref, "#/definitions/", 14) == 0);
+    json_t *pet = ref ? json_object_get(json_object_get(sw, "definitions"), ref + 14) : NULL;
+    CHECK_STR(json_string_value(json_object_get(pet, "type")), "object");
+    const char *tag = json_string_value(
+        json_object_get(json_object_get(json_object_get(pet, "properties"), "tag"), "$ref"));
+    CHECK(tag && strncmp(tag, "#/definitions/", 14) == 0);
+    CHECK_STR(json_string_value(json_object_get(
+                  json_object_get(json_object_get(sw, "definitions"), tag ? tag + 14 : ""), "type")),
+              "string");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    CHECK_INT(kumo__yaml_emit(sw, &buf, &len, &cap), 0);
+    kumo__spec *back = NULL;
+    CHECK_INT(kumo__spec_load(write_tmp("ext-sw.yaml", buf), &back, &err), 0);
+    kumo__spec_free(back);
+    free(buf);
+    json_decref(sw);
+}
+
 /* Strings that read as something else in YAML are quoted. */
 static void test_yaml_scalars(void)
 {
@@ -316,6 +353,7 @@ int main(void)
     test_todo_round_trip();
     test_refusals();
     test_mapping();
+    test_external_refs();
     test_yaml_scalars();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
