@@ -307,8 +307,11 @@ static void strlist_free(strlist *l)
     memset(l, 0, sizeof(*l));
 }
 
-/* A file the package needs, by real path; it must lie in the project. */
-static int add_project_file(const char *root, strlist *files, const char *path, kumo__error *err)
+/* A file the package needs, by real path; it must lie in the project.
+ * `doc` and `node`, when given, position the message (a $ref). 1 when it
+ * was new, 0 when listed already. */
+static int add_project_file_at(const char *root, strlist *files, const char *path, const kumo__doc *doc,
+                               const json_t *node, kumo__error *err)
 {
     char real[PATH_MAX];
     if (realpath(path, real) == NULL) {
@@ -318,15 +321,26 @@ static int add_project_file(const char *root, strlist *files, const char *path, 
     }
     size_t rl = strlen(root);
     if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
-        kumo__error_set(err, -EINVAL,
-                        "%s is outside the project (%s); a package carries only the project's own files: "
-                        "move it into the project",
-                        real, root);
+        if (doc)
+            kumo__doc_error(err, doc, node,
+                            "%s is outside the project (%s); a package carries only the project's own files: "
+                            "move it into the project",
+                            real, root);
+        else
+            kumo__error_set(err, -EINVAL,
+                            "%s is outside the project (%s); a package carries only the project's own files: "
+                            "move it into the project",
+                            real, root);
         return -EINVAL;
     }
     if (strlist_has(files, real))
         return 0;
     return strlist_take(files, strdup(real)) < 0 ? oom(err) : 1;
+}
+
+static int add_project_file(const char *root, strlist *files, const char *path, kumo__error *err)
+{
+    return add_project_file_at(root, files, path, NULL, NULL, err);
 }
 
 static int collect_refs(const char *root, strlist *files, const char *path, kumo__error *err);
@@ -372,7 +386,7 @@ static int walk_refs(const char *root, strlist *files, const kumo__doc *doc, con
                                 target);
                 return -ENOENT;
             }
-            if ((rc = add_project_file(root, files, target, err)) < 0)
+            if ((rc = add_project_file_at(root, files, target, doc, v, err)) < 0)
                 return rc;
             if (rc == 1 && (rc = collect_refs(root, files, target, err)) < 0)
                 return rc;

@@ -347,3 +347,85 @@ class BuildTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RefsTest(unittest.TestCase):
+    """A spec split over files: the package carries every file its $refs
+    reach (refs of refs included), and kumo-host serves from the unpacked
+    package alone; a ref to a file outside the project is refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("hello")
+        cls.tmp = os.path.dirname(cls.dir)
+        spec_path = os.path.join(cls.dir, "openapi.yaml")
+        spec = read_text(spec_path)
+        spec = spec.replace("              schema:\n                type: string\n",
+                            "              schema:\n                $ref: 'schemas/greeting.yaml#/Greeting'\n")
+        with open(spec_path, "w") as f:
+            f.write(spec)
+        os.makedirs(os.path.join(cls.dir, "schemas", "more"))
+        with open(os.path.join(cls.dir, "schemas", "greeting.yaml"), "w") as f:
+            f.write("Greeting:\n  $ref: 'more/base.yaml'\n")
+        with open(os.path.join(cls.dir, "schemas", "more", "base.yaml"), "w") as f:
+            f.write("type: string\nminLength: 1\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_refs_travel(self):
+        r = subprocess.run([KUMO, "build", "--target", "aws", self.dir], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        path = os.path.join(self.dir, ".kumo", "build", "aws", "hello.zip")
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+        for want in ["app/openapi.yaml", "app/schemas/greeting.yaml", "app/schemas/more/base.yaml",
+                     "app/functions/hello.c", "app/.kumo/build/local/hello.so"]:
+            self.assertIn(want, names)
+        # the unpacked package serves on its own (http adapter, bundled loader)
+        dest = os.path.join(self.tmp, "unzipped")
+        r = subprocess.run(["unzip", "-q", "-o", path, "-d", dest], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        port = free_port()
+        log = open(os.path.join(self.tmp, "hello.log"), "w+")
+        proc = subprocess.Popen([os.path.join(dest, "lib", "ld-linux-x86-64.so.2"), "--library-path",
+                                 os.path.join(dest, "lib"), os.path.join(dest, "bin", "kumo-host"), "http",
+                                 os.path.join(dest, "app"), "hello"],
+                                stdout=log, stderr=log, env=dict(os.environ, PORT=str(port)),
+                                start_new_session=True)
+        try:
+            base = "http://127.0.0.1:%d" % port
+            deadline, answer = time.time() + 30, None
+            while answer is None and time.time() < deadline and proc.poll() is None:
+                try:
+                    answer = request(base, "GET", "/hello", timeout=1)
+                except OSError:
+                    time.sleep(0.1)
+            if answer is None:
+                self.fail("kumo-host did not serve the unpacked package:\n" + read_text(log.name))
+            self.assertEqual(answer[0], 200, answer)
+            self.assertEqual(answer[2], b"hello, world\n")
+        finally:
+            stop(proc)
+            log.close()
+
+    def test_ref_outside_project(self):
+        outside = os.path.join(self.tmp, "outside.yaml")
+        with open(outside, "w") as f:
+            f.write("type: string\n")
+        greeting = os.path.join(self.dir, "schemas", "greeting.yaml")
+        saved = read_text(greeting)
+        try:
+            with open(greeting, "w") as f:
+                f.write("Greeting:\n  $ref: '../../outside.yaml'\n")
+            r = subprocess.run([KUMO, "build", "--target", "gcp", self.dir], capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("outside.yaml is outside the project", r.stderr)
+            self.assertIn("schemas/greeting.yaml:2:", r.stderr)  # where the $ref is
+            self.assertFalse(os.path.exists(os.path.join(self.dir, ".kumo", "build", "gcp", "hello")))
+            self.assertEqual([n for n in os.listdir(os.path.join(self.dir, ".kumo", "build", "gcp"))], [])
+        finally:
+            with open(greeting, "w") as f:
+                f.write(saved)
