@@ -567,7 +567,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
     if ((rc = kumo__project_pick_environment(t.p, o->env, &t.env_name, err)) < 0)
         goto out;
     t.env = kumo__project_environment(t.p, t.env_name);
-    kumo__t_label(o->stack ? o->stack : t.p->name, label, 40);
+    kumo__t_label(o->stack ? o->stack : t.p->name, label, 31); /* with a unit: <= 49 (Cloud Run) */
     if (label[0] == '\0' || ('0' <= label[0] && label[0] <= '9')) {
         kumo__error_set(err, -EINVAL,
                         "'%s' gives no usable resource name (lower-case letters, digits and '-', starting with a "
@@ -594,7 +594,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
     }
     for (size_t i = 0; i < t.p->nunits; i++) {
         char ul[64];
-        kumo__t_label(t.p->units[i].name, ul, 20);
+        kumo__t_label(t.p->units[i].name, ul, 19);
         t.units[i].unit = &t.p->units[i];
         if (asprintf(&t.units[i].name, "%s-%s", t.name, ul) < 0) {
             t.units[i].name = NULL;
