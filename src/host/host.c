@@ -27,6 +27,35 @@ static void warn_line(const char *line)
     fprintf(stderr, "kumo-host: %s\n", line);
 }
 
+/* KUMO_STORE_<NAME>_FILE: the URL is in a file (a mounted secret, as
+ * OpenFaaS passes them). 1 and url filled, 0 when the variable is not
+ * set, negative with err set when the file cannot be read. */
+static int url_from_file(const char *name, const char *var, char *url, size_t len, kumo__error *err)
+{
+    char fvar[160];
+    snprintf(fvar, sizeof(fvar), "%s_FILE", var);
+    const char *path = getenv(fvar);
+    if (path == NULL || *path == '\0')
+        return 0;
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        kumo__error_set(err, -errno, "store '%s': %s names %s, which cannot be read: %s", name, fvar, path,
+                        strerror(errno));
+        return err->code;
+    }
+    size_t n = fread(url, 1, len - 1, f);
+    int full = n == len - 1 && fgetc(f) != EOF;
+    fclose(f);
+    url[n] = '\0';
+    while (n > 0 && (url[n - 1] == '\n' || url[n - 1] == '\r' || url[n - 1] == ' '))
+        url[--n] = '\0';
+    if (full || n == 0) {
+        kumo__error_set(err, -EINVAL, "store '%s': %s (%s) is %s", name, fvar, path, full ? "too long" : "empty");
+        return err->code;
+    }
+    return 1;
+}
+
 /* Every store gets its URL in KUMO_STORE_<NAME> before any handler runs,
  * as kumo up's workers do; an embedded default moves out of a read-only
  * package (Lambda's task root) to $KUMO_DATA. */
@@ -41,6 +70,7 @@ static int place_stores(const kumo__project *p, kumo__error *err)
     char *const *lists[] = {p->kv_stores, p->blob_stores, p->queue_stores};
     size_t counts[] = {p->nkv_stores, p->nblob_stores, p->nqueue_stores};
     const char *kinds[] = {"kv", "blob", "queue"};
+    int rc;
     for (size_t k = 0; k < 3; k++) {
         for (size_t i = 0; i < counts[k]; i++) {
             char var[128], url[4096];
@@ -51,6 +81,11 @@ static int place_stores(const kumo__project *p, kumo__error *err)
                 return err->code;
             }
             const char *set = getenv(var);
+            if ((set == NULL || *set == '\0') && (rc = url_from_file(name, var, url, sizeof(url), err)) != 0) {
+                if (rc < 0)
+                    return rc;
+                set = url; /* KUMO_STORE_<NAME>_FILE named a secret's file */
+            }
             const kumo__store_url *su = kumo__environment_store(kumo__project_environment(p, picked), name);
             if ((set == NULL || *set == '\0') && su == NULL && (readonly || (data && *data))) {
                 const char *dir = data && *data ? data : "/tmp/kumo-data";

@@ -128,7 +128,8 @@ class Server:
         raise AssertionError("%s did not start serving:\n%s" % (argv[0], self.output()))
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log.name, errors="replace") as f:
             return f.read()
 
@@ -154,6 +155,7 @@ class ParityTest(unittest.TestCase):
         finally:
             gw.stop()
         shutil.rmtree(os.path.join(cls.dir, ".kumo", "data"), ignore_errors=True)
+        os.makedirs(os.path.join(cls.dir, ".kumo", "data"))  # kumo build packages none of it
 
     def check_same(self, answers, how):
         self.assertEqual(len(answers), len(self.reference))
@@ -174,6 +176,84 @@ class ParityTest(unittest.TestCase):
         download = [a for a in self.reference if a[0] == "download"][0]
         self.assertEqual(download[3], "base64:" + base64.b64encode(BINARY).decode())
         self.assertTrue(all(a[4] for a in self.reference), "every answer carries X-Request-Id")
+
+    @classmethod
+    def build(cls, target):
+        r = subprocess.run([KUMO, "build", "--target", target, cls.dir], capture_output=True, text=True,
+                           timeout=300)
+        if r.returncode != 0:
+            raise AssertionError("kumo build --target %s failed:\n%s%s" % (target, r.stdout, r.stderr))
+        return os.path.join(cls.dir, ".kumo", "build", target)
+
+    def lambda_way(self, payload):
+        out = self.build("aws")
+        port = free_port()
+        srv = Server([KUMO, "emulate", "lambda", "--zip", os.path.join(out, "todos.zip"), "--port", str(port),
+                      "--payload", str(payload)], port, env={"ASAN_OPTIONS": "detect_leaks=0"})
+        try:
+            answers = run_sequence(srv.base)
+        finally:
+            srv.stop()
+        self.assertNotIn("ERROR: AddressSanitizer", srv.output())
+        self.check_same(answers, "the aws package under kumo emulate lambda (payload %d)" % payload)
+
+    def test_lambda_payload_1(self):
+        self.lambda_way(1)
+
+    def test_lambda_payload_2(self):
+        self.lambda_way(2)
+
+    def test_oci_image_under_chroot(self):
+        if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("chroot"):
+            self.skipTest("SKIPPED: running the image under chroot needs root, unshare and chroot")
+        out = self.build("gcp")
+        bundle = tempfile.mkdtemp(prefix="kumo-parity-oci-")
+        try:
+            r = subprocess.run(["umoci", "unpack", "--image", os.path.join(out, "todos") + ":latest",
+                                os.path.join(bundle, "b")], capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rootfs = os.path.join(bundle, "b", "rootfs")
+            with open(os.path.join(bundle, "b", "config.json")) as f:
+                process = json.load(f)["process"]
+            port = free_port()
+            env = dict(e.split("=", 1) for e in process["env"])
+            env["PORT"] = str(port)
+            env["ASAN_OPTIONS"] = "detect_leaks=0"
+            cmd = [shutil.which("unshare"), "--mount", "--pid", "--fork", "--kill-child",
+                   "--mount-proc=" + os.path.join(rootfs, "proc"), shutil.which("chroot"), rootfs] + process["args"]
+            srv = Server(cmd, port, env=env, cwd=rootfs)
+            try:
+                answers = run_sequence(srv.base)
+            finally:
+                srv.stop()
+            self.check_same(answers, "the OCI image's entrypoint under chroot")
+        finally:
+            shutil.rmtree(bundle, ignore_errors=True)
+
+    def test_azure_custom_handler(self):
+        out = self.build("azure")
+        dest = tempfile.mkdtemp(prefix="kumo-parity-azure-")
+        try:
+            r = subprocess.run(["unzip", "-q", "-o", os.path.join(out, "app.zip"), "-d", dest], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            port = free_port()
+            # What the Functions host does for a custom handler: start
+            # host.json's defaultExecutablePath with the port in
+            # FUNCTIONS_CUSTOMHANDLER_PORT, then forward requests as they are.
+            with open(os.path.join(dest, "host.json")) as f:
+                handler = json.load(f)["customHandler"]
+            self.assertTrue(handler.get("enableForwardingHttpRequest"))
+            exe = os.path.join(dest, handler["description"]["defaultExecutablePath"])
+            env = {"FUNCTIONS_CUSTOMHANDLER_PORT": str(port), "PORT": "", "ASAN_OPTIONS": "detect_leaks=0"}
+            srv = Server([exe] + handler["description"].get("arguments", []), port, env=env, cwd=dest)
+            try:
+                answers = run_sequence(srv.base)
+            finally:
+                srv.stop()
+            self.check_same(answers, "the azure function app's custom handler")
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
 
     def test_http_adapter(self):
         data = tempfile.mkdtemp(prefix="kumo-parity-data-")
