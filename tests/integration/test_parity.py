@@ -255,6 +255,30 @@ class ParityTest(unittest.TestCase):
         finally:
             shutil.rmtree(dest, ignore_errors=True)
 
+    def test_store_url_from_file(self):
+        """KUMO_STORE_<NAME>_FILE: the URL read from a file (a mounted secret)."""
+        data = tempfile.mkdtemp(prefix="kumo-parity-file-")
+        secret = os.path.join(data, "todos-url")
+        with open(secret, "w") as f:
+            f.write("sqlite:%s/from-secret.db\n" % data)
+        port = free_port()
+        srv = Server([HOST, "http", self.dir, "todos"], port,
+                     env={"PORT": str(port), "KUMO_DATA": data, "KUMO_STORE_TODOS_FILE": secret})
+        try:
+            status, _, body = send(srv.base, "POST", "/todos", {"content-type": "application/json"},
+                                   b'{"title":"kept where the secret says"}')
+            self.assertEqual(status, 201, body)
+        finally:
+            srv.stop()
+        self.assertTrue(os.path.exists(os.path.join(data, "from-secret.db")), os.listdir(data))
+        os.unlink(secret)
+        srv = None
+        with self.assertRaises(AssertionError) as cm:
+            Server([HOST, "http", self.dir, "todos"], free_port(),
+                   env={"KUMO_DATA": data, "KUMO_STORE_TODOS_FILE": secret})
+        self.assertIn("KUMO_STORE_TODOS_FILE", str(cm.exception))
+        shutil.rmtree(data, ignore_errors=True)
+
     def test_http_adapter(self):
         data = tempfile.mkdtemp(prefix="kumo-parity-data-")
         port = free_port()
