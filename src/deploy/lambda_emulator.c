@@ -850,10 +850,19 @@ static void pump(emu *e)
     }
 }
 
+/* A header of the function's that may be passed on: a token for a name,
+ * no CR or LF in the value (no response splitting), and none of the
+ * framing headers the emulator sets itself. */
 static int header_allowed(const char *name)
 {
-    return strcasecmp(name, "content-length") != 0 && strcasecmp(name, "transfer-encoding") != 0 &&
-           strcasecmp(name, "connection") != 0 && strcasecmp(name, "keep-alive") != 0;
+    return is_token(name) && strcasecmp(name, "content-length") != 0 &&
+           strcasecmp(name, "transfer-encoding") != 0 && strcasecmp(name, "connection") != 0 &&
+           strcasecmp(name, "keep-alive") != 0;
+}
+
+static int value_allowed(const char *v)
+{
+    return v && strpbrk(v, "\r\n") == NULL;
 }
 
 static const char *scalar_text(json_t *v, char *buf, size_t size)
@@ -921,7 +930,7 @@ static int answer(emu *e, conn *c, const char *json, size_t len)
                 if (nh == HEADERS_MAX)
                     break;
                 const char *t = scalar_text(v, scratch[nh], sizeof(scratch[nh]));
-                if (t)
+                if (value_allowed(t))
                     hs[nh++] = (out_header){key, t};
             }
         }
@@ -933,7 +942,7 @@ static int answer(emu *e, conn *c, const char *json, size_t len)
             for (size_t i = 0; i < from_mv && !dup; i++)
                 dup = strcasecmp(hs[i].name, key) == 0;
             const char *t = scalar_text(val, scratch[nh < HEADERS_MAX ? nh : 0], sizeof(scratch[0]));
-            if (!dup && t && header_allowed(key) && nh < HEADERS_MAX)
+            if (!dup && value_allowed(t) && header_allowed(key) && nh < HEADERS_MAX)
                 hs[nh++] = (out_header){key, t};
         }
     }
@@ -941,8 +950,10 @@ static int answer(emu *e, conn *c, const char *json, size_t len)
     if (json_is_array(cookies)) {
         size_t i;
         json_t *v;
-        json_array_foreach(cookies, i, v) if (json_is_string(v) && nh < HEADERS_MAX) hs[nh++] =
-            (out_header){"set-cookie", json_string_value(v)};
+        json_array_foreach(cookies, i, v) {
+            if (value_allowed(json_string_value(v)) && nh < HEADERS_MAX)
+                hs[nh++] = (out_header){"set-cookie", json_string_value(v)};
+        }
     }
     json_t *b = json_object_get(res, "body");
     if (json_is_string(b)) {

@@ -77,6 +77,9 @@ while True:
     elif path == "/cookies":
         resp = {"statusCode": 201, "headers": {"x-a": "1"},
                 "multiValueHeaders": {"set-cookie": ["a=1; Path=/", "b=2"], "x-multi": ["p", "q"]}, "body": "ok"}
+    elif path == "/inject":
+        resp = {"statusCode": 200, "headers": {"x-evil": "a\r\nSet-Cookie: pwned=1", "x-fine": "ok",
+                "bad name": "x", "content-length": "999"}, "body": "safe"}
     elif path == "/raw":
         resp = {"hello": "world"}
     elif path == "/malformed":
@@ -323,6 +326,17 @@ class EmulatorCases:
             r = c.getresponse()
             self.assertEqual((r.status, json.loads(r.read())["path"]), (200, "/echo/q%d" % i))
             c.close()
+
+    def test_response_headers_cannot_split(self):
+        status, headers, body = self.emu.request("GET", "/inject")
+        self.assertEqual(status, 200)
+        self.assertEqual(body, b"safe")
+        names = [k.lower() for k, _ in headers]
+        self.assertIn("x-fine", names)
+        self.assertNotIn("x-evil", names)
+        self.assertNotIn("set-cookie", names)
+        self.assertNotIn("bad name", names)
+        self.assertEqual(header_values(headers, "content-length"), ["4"])
 
     def test_head_has_no_body(self):
         status, headers, body = self.emu.request("HEAD", "/echo")
