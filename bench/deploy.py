@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Issue 6's figures: packaging, deploying and starting a packaged function.
+
+  bench/deploy.py [COLD_STARTS]      (default 50; needs `make build`)
+
+On a copy of examples/todo (units built once by `kumo lint`-free `kumo up`
+start, so every build below packages, it does not compile):
+
+- `kumo build --target T` for every target: wall time and artifact sizes;
+- `kumo deploy --target aws` against moto's server (`moto_server`, on a
+  free loopback port): wall time of the first deploy (CREATE) and of a
+  second one after a change (UPDATE), then `kumo destroy`;
+- cold start of the aws package's bootstrap: from the process's start to
+  its first response, under a minimal Lambda Runtime API served here (one
+  event, then the bootstrap is killed; COLD_STARTS times): p50 and p99.
+  The event is GET /todos as API Gateway payload 1.0.
+"""
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+KUMO = os.environ.get("KUMO_BIN", os.path.join(ROOT, "build", "kumo"))
+COLD = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+TARGETS = ["aws", "gcp", "azure", "knative", "openfaas", "kubernetes"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def size_of(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
+def human(n):
+    return "%.1f MiB" % (n / 1048576.0) if n >= 1048576 else "%.1f KiB" % (n / 1024.0)
+
+
+def build_units(project):
+    """kumo up builds the units; stop it once it serves."""
+    port, admin = free_port(), free_port()
+    p = subprocess.Popen([KUMO, "up", project, "--port", str(port), "--admin-port", str(admin)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+
+
+def bench_builds(project):
+    print("kumo build (examples/todo, units already compiled):")
+    for t in TARGETS:
+        shutil.rmtree(os.path.join(project, ".kumo", "build", t), ignore_errors=True)
+        t0 = time.monotonic()
+        r = subprocess.run([KUMO, "build", "--target", t, project], capture_output=True, text=True)
+        ms = (time.monotonic() - t0) * 1000
+        if r.returncode != 0:
+            print("  %-10s failed: %s" % (t, r.stderr.strip()))
+            continue
+        out = os.path.join(project, ".kumo", "build", t)
+        arts = sorted(os.path.join(out, n) for n in os.listdir(out))
+        shown = ", ".join("%s %s" % (os.path.basename(a), human(size_of(a))) for a in arts)
+        print("  %-10s %7.0f ms   %s" % (t, ms, shown))
+
+
+def bench_deploy(project):
+    moto = shutil.which("moto_server")
+    if moto is None:
+        print("deploy: skipped (moto_server not installed)")
+        return
+    port = free_port()
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+    m = subprocess.Popen([moto, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        url = "http://127.0.0.1:%d" % port
+
+        def run(*args):
+            t0 = time.monotonic()
+            r = subprocess.run([KUMO, *args, "--target", "aws", "--endpoint-url", url, project],
+                               capture_output=True, text=True, env=env, timeout=600)
+            return time.monotonic() - t0, r
+
+        secs, r = run("deploy")
+        print("kumo deploy --target aws against moto: create %.2f s (exit %d)" % (secs, r.returncode))
+        yaml = os.path.join(project, "kumo.yaml")
+        with open(yaml) as f:
+            text = f.read()
+        with open(yaml, "w") as f:
+            f.write(text.replace("max_body: 8Mi}", "max_body: 8Mi, memory: 256Mi}"))
+        secs, r = run("deploy")
+        print("  second deploy after a change (update): %.2f s (exit %d)" % (secs, r.returncode))
+        secs, r = run("destroy")
+        print("  kumo destroy: %.2f s (exit %d)" % (secs, r.returncode))
+        with open(yaml, "w") as f:
+            f.write(text)
+    finally:
+        m.terminate()
+        m.wait(timeout=10)
+
+
+EVENT = json.dumps({"version": "1.0", "resource": "/todos", "path": "/todos", "httpMethod": "GET",
+                    "headers": {"accept": "application/json"}, "multiValueHeaders": {"accept": ["application/json"]},
+                    "queryStringParameters": None, "multiValueQueryStringParameters": None,
+                    "requestContext": {"stage": "$default", "requestId": "bench"}, "body": None,
+                    "isBase64Encoded": False}).encode()
+
+
+class RuntimeAPI(http.server.BaseHTTPRequestHandler):
+    """One event per bootstrap: /next hands it out once, the response
+    records the time."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        st = self.server.state
+        if st["given"]:
+            st["stop"].wait(30)  # the bootstrap is killed meanwhile
+            self.close_connection = True
+            return
+        st["given"] = True
+        st["next"] = time.monotonic()
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-%d" % st["n"])
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
+        self.send_header("Content-Length", str(len(EVENT)))
+        self.end_headers()
+        self.wfile.write(EVENT)
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", 0))
+        body = self.rfile.read(n)
+        st = self.server.state
+        st["done"] = time.monotonic()
+        st["ok"] = b'"statusCode":200' in body or b'"statusCode": 200' in body
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        st["event"].set()
+
+
+def bench_cold(project):
+    zpath = os.path.join(project, ".kumo", "build", "aws", "todos.zip")
+    if not os.path.exists(zpath):
+        print("cold start: skipped (no aws package)")
+        return
+    task = tempfile.mkdtemp(prefix="kumo-bench-task-")
+    with zipfile.ZipFile(zpath) as z:
+        for info in z.infolist():
+            z.extract(info, task)
+            mode = info.external_attr >> 16
+            if mode:
+                os.chmod(os.path.join(task, info.filename), mode & 0o777)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeAPI)
+    srv.handle_error = lambda *a: None  # killed bootstraps leave broken connections
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    api = "127.0.0.1:%d" % srv.server_address[1]
+    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api, LAMBDA_TASK_ROOT=task, _HANDLER="todos",
+               KUMO_DATA=os.path.join(task, "data"))
+    times, inits, failed = [], [], 0
+    try:
+        for n in range(COLD):
+            st = {"given": False, "n": n, "event": threading.Event(), "stop": threading.Event(), "ok": False}
+            srv.state = st
+            t0 = time.monotonic()
+            p = subprocess.Popen([os.path.join(task, "bootstrap")], env=env, cwd=task,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if st["event"].wait(30) and st["ok"]:
+                times.append((st["done"] - t0) * 1000)
+                inits.append((st["next"] - t0) * 1000)
+            else:
+                failed += 1
+            p.kill()
+            p.wait()
+            st["stop"].set()
+    finally:
+        srv.shutdown()
+        shutil.rmtree(task, ignore_errors=True)
+    if times:
+        times.sort()
+        inits.sort()
+        print("cold start of the aws bootstrap (process start to first response, %d runs, %d failed): "
+              "p50 %.1f ms, p99 %.1f ms" % (len(times), failed, statistics.median(times),
+                                             times[min(len(times) - 1, int(len(times) * 0.99))]))
+        print("  of which init (process start to its first GET /next): p50 %.1f ms, p99 %.1f ms"
+              % (statistics.median(inits), inits[min(len(inits) - 1, int(len(inits) * 0.99))]))
+    else:
+        print("cold start: every run failed")
+
+
+def main():
+    if not os.access(KUMO, os.X_OK):
+        sys.exit("bench: %s not built; run 'make build'" % KUMO)
+    work = tempfile.mkdtemp(prefix="kumo-bench-deploy-")
+    try:
+        project = os.path.join(work, "todo")
+        shutil.copytree(os.path.join(ROOT, "examples", "todo"), project, ignore=shutil.ignore_patterns(".kumo"))
+        build_units(project)
+        bench_builds(project)
+        bench_cold(project)
+        bench_deploy(project)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
