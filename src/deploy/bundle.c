@@ -1,8 +1,9 @@
 /*
  * bundle.c: gathers one function package into a directory (bundle.h). The
  * steps, in order: kumo-host into bin/; the project file, the OpenAPI
- * document with every file its $refs reach, and the units' sources into
- * app/ at their paths relative to the project; the unit .so(s) where
+ * document with every file its $refs reach into app/ at their paths
+ * relative to the project (not the C sources: kumo-host loads the project
+ * with kumo__project_load_prebuilt); the unit .so(s) where
  * `kumo up` builds them; then the shared libraries. For those we ask the
  * system's loader (ldd) what kumo-host and each unit resolve to, and copy
  * each file (symlinks followed) under its soname, with the loader itself,
@@ -674,7 +675,7 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
     }
     made = 1;
 
-    /* app/: the project file, the API and its refs, the sources, the unit(s) */
+    /* app/: the project file, the API and its refs, the unit(s) */
     if ((rc = add_project_file(root, &files, kumo__doc_path(p->doc), err)) < 0 ||
         (rc = add_project_file(root, &files, p->api_path, err)) < 0)
         goto out;
@@ -684,9 +685,6 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
     }
     for (size_t i = 0; i < p->nunits; i++) {
         const kumo__unit *u = &p->units[i];
-        for (size_t j = 0; j < u->nsources; j++)
-            if ((rc = add_project_file(root, &files, u->sources[j], err)) < 0)
-                goto out;
         if (unit && strcmp(u->name, unit) != 0)
             continue;
         if ((rc = add_project_file(root, &sos, u->so_path, err)) < 0) {

@@ -381,8 +381,9 @@ class RefsTest(unittest.TestCase):
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
         for want in ["app/openapi.yaml", "app/schemas/greeting.yaml", "app/schemas/more/base.yaml",
-                     "app/functions/hello.c", "app/.kumo/build/local/hello.so"]:
+                     "app/.kumo/build/local/hello.so"]:
             self.assertIn(want, names)
+        self.assertNotIn("app/functions/hello.c", names, "a package carries the built unit, not its sources")
         # the unpacked package serves on its own (http adapter, bundled loader)
         dest = os.path.join(self.tmp, "unzipped")
         r = subprocess.run(["unzip", "-q", "-o", path, "-d", dest], capture_output=True, text=True)
