@@ -240,8 +240,11 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     kumo__frame_put_str(w, KF_OPERATION, op->operation_id ? op->operation_id : "");
     kumo__frame_put_str(w, KF_SYMBOL, op->symbol);
     kumo__frame_put_str(w, KF_REQUEST_ID, request_id);
-    if (out->timeout_ms)
-        kumo__frame_put_u64(w, KF_DEADLINE_MS, now_epoch_ms + out->timeout_ms);
+    uint64_t deadline = out->timeout_ms ? now_epoch_ms + out->timeout_ms : 0;
+    if (in->deadline_ms && (deadline == 0 || in->deadline_ms < deadline))
+        deadline = in->deadline_ms;
+    if (deadline)
+        kumo__frame_put_u64(w, KF_DEADLINE_MS, deadline);
     for (size_t i = 0; i < m.nparams; i++) {
         char buf[1024], *p = m.params[i].value_len <= sizeof(buf) ? buf : malloc(m.params[i].value_len);
         ssize_t n = p ? kumo__percent_decode_into(m.params[i].value, m.params[i].value_len, p, KUMO_PCT_NO_NUL) : -1;

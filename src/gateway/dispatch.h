@@ -26,6 +26,8 @@ typedef struct kumo__http_in {
     const kumo__header_view *headers;  /* names lower case */
     size_t nheaders;
     kumo__slice body;                  /* base NULL when there is no body */
+    uint64_t deadline_ms;              /* the platform's deadline (Lambda's), epoch ms; 0: none. The
+                                          handler's deadline is the earlier of it and the unit's timeout */
 } kumo__http_in;
 
 /* What a loaded project answers with. */

@@ -44,6 +44,7 @@ static int on_invoke(void *data, const kumo__lambda_http *req, kumo__lambda_repl
         .headers = g->views,
         .nheaders = req->nheaders,
         .body = {req->body, req->body ? req->body_len : 0},
+        .deadline_ms = req->deadline_ms,
     };
     kumo__host_reply_free(&g->reply);
     kumo__host_handle(g->host, &in, req->request_id, &g->reply);
