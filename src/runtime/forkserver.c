@@ -82,6 +82,8 @@ static int hello(const char *error)
     return rc;
 }
 
+#define REPLENISH_DELAY_MS 5
+
 static void log_line(const char *level, const char *msg)
 {
     json_t *o = json_pack("{s:s,s:s,s:i}", "level", level, "msg", msg, "pid", (int)getpid());
@@ -183,6 +185,10 @@ static void spare_main(fork_server *fs, int sock)
         _exit(1);
     }
     prefault_writable();
+    /* The report goes out now, while nobody waits for this process: at
+     * assignment a request does. */
+    log_line("info", report);
+    fflush(stderr);
     kumo__fs_msg m;
     int fd;
     int rc = kumo__fs_recv(sock, &m, &fd);
@@ -203,7 +209,6 @@ static void spare_main(fork_server *fs, int sock)
         _exit(1);
     }
     kumo__sandbox_assign(&u->sandbox);
-    log_line("info", report);
     if (hello(NULL) != 0)
         _exit(1);
     int served = kumo__local_serve(WORKER_FD, u->handle, u->name);
@@ -414,11 +419,27 @@ int kumo__forkserver_main(int argc, char **argv)
         free(fs);
         return 1;
     }
+    /* jansson seeds its hash function from /dev/urandom on first use:
+     * once here, so that no worker pays it on its first request. */
+    json_object_seed(0);
     while (fs->nspares < fs->want_spares && add_spare(fs) == 0)
         ;
+    int replenish = 0;
     for (;;) {
         struct pollfd pfd[2] = {{CONTROL_FD, POLLIN, 0}, {fs->sigfd, POLLIN, 0}};
-        if (poll(pfd, 2, -1) < 0) {
+        /* A spare taken is replaced once the loop has been quiet for
+         * REPLENISH_DELAY_MS: forking, sandboxing and prefaulting the next
+         * one would otherwise compete for the CPU with the worker serving
+         * its first request. A burst keeps the loop busy, and its spawns
+         * fork on demand meanwhile. */
+        int n = poll(pfd, 2, replenish ? REPLENISH_DELAY_MS : -1);
+        if (n == 0) {
+            replenish = 0;
+            while (fs->nspares < fs->want_spares && add_spare(fs) == 0)
+                ;
+            continue;
+        }
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -440,9 +461,7 @@ int kumo__forkserver_main(int argc, char **argv)
             else if (fd >= 0)
                 close(fd);
         }
-        /* Replace spares after answering, off the request's path. */
-        while (fs->nspares < fs->want_spares && add_spare(fs) == 0)
-            ;
+        replenish = fs->nspares < fs->want_spares;
     }
     /* Workers still running die with us (their parent-death signal); the
      * loop has closed their sockets already when it drains. */

@@ -396,7 +396,7 @@ int kumo__local_serve(int fd, void *unit, const char *function)
             }
         }
         if (++served == 1) {
-            fd_baseline = lowest_free_fd();
+            /* after the first answer is out (below) */
         } else if (!leaking && served % LEAK_CHECK_EVERY == 0 && fd_baseline >= 0) {
             int now = lowest_free_fd();
             if ((leaking = now < 0 || now > fd_baseline + LEAK_LIMIT))
@@ -422,6 +422,8 @@ int kumo__local_serve(int fd, void *unit, const char *function)
                 break;
             kumo__frame_reset(&w);
         }
+        if (served == 1)
+            fd_baseline = lowest_free_fd();
     }
     kumo__arena_free(&ctx.arena);
     kumo__frame_writer_free(&w);
