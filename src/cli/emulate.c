@@ -33,7 +33,7 @@ int kumo__cmd_emulate(int argc, char **argv, kumo__error *err)
         return err->code;
     }
     kumo__lambda_emulator_opts o = {.port = 9000, .payload = 1, .timeout_s = 30, .memory_mb = 128};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
         if (strcmp(a, "--zip") == 0 && v) {
@@ -62,7 +62,6 @@ int kumo__cmd_emulate(int argc, char **argv, kumo__error *err)
             kumo__error_set(err, -KUMO_EUSAGE, "unknown option or missing value: %s", a);
             return err->code;
         }
-        i++;
     }
     if (o.zip == NULL) {
         kumo__error_set(err, -KUMO_EUSAGE, "--zip FILE is required (a function package, as kumo build --target aws "
