@@ -405,17 +405,21 @@ static json_t *conv_schema(conv *c, const json_t *in)
     return out;
 }
 
-static json_t *conv_content(conv *c, const json_t *in);
+/* What a per-key converter gives back to leave the key out. */
+static char skip_tag;
+#define SKIP ((json_t *)&skip_tag)
 
-/* A Parameter or Header Object (or a $ref to one). */
-static json_t *conv_param(conv *c, const json_t *in)
+typedef json_t *key_fn(conv *c, const char *key, const json_t *v, void *arg);
+
+/* An object converted key by key: x-kumo-* keys dropped, every other
+ * value through fn (NULL: failed, with the error set; SKIP: left out).
+ * `what` names the expected object in the error for a non-object. */
+static json_t *conv_object(conv *c, const json_t *in, const char *what, key_fn *fn, void *arg)
 {
     if (!json_is_object(in)) {
-        fail(c, in, "expected an object%s%s", NULL, NULL);
+        fail(c, in, "expected %s%s", what, NULL);
         return NULL;
     }
-    if (check_ref(c, in) < 0)
-        return NULL;
     json_t *out = json_object();
     const char *k;
     json_t *v;
@@ -425,15 +429,9 @@ static json_t *conv_param(conv *c, const json_t *in)
             break;
         if (is_kumo_key(k))
             continue;
-        json_t *cv;
-        if (strcmp(k, "schema") == 0)
-            cv = conv_schema(c, v);
-        else if (strcmp(k, "content") == 0)
-            cv = conv_content(c, v);
-        else if (strcmp(k, "example") == 0 || strcmp(k, "examples") == 0)
-            cv = json_deep_copy(v);
-        else
-            cv = copy_plain(v);
+        json_t *cv = fn(c, k, v, arg);
+        if (cv == SKIP)
+            continue;
         rc = cv ? put(c, out, k, cv) : (c->err->code ? c->err->code : nomem(c));
     }
     if (rc < 0) {
@@ -443,88 +441,65 @@ static json_t *conv_param(conv *c, const json_t *in)
     return out;
 }
 
-/* A map NAME -> element converted by fn. */
-static json_t *conv_map(conv *c, const json_t *in, json_t *(*fn)(conv *, const json_t *))
+static int is_example(const char *k)
 {
-    if (!json_is_object(in)) {
-        fail(c, in, "expected a mapping%s%s", NULL, NULL);
+    return strcmp(k, "example") == 0 || strcmp(k, "examples") == 0;
+}
+
+static json_t *conv_content(conv *c, const json_t *in);
+
+/* A Parameter or Header Object (or a $ref to one). */
+static json_t *param_key(conv *c, const char *k, const json_t *v, void *arg)
+{
+    if (strcmp(k, "schema") == 0)
+        return conv_schema(c, v);
+    if (strcmp(k, "content") == 0)
+        return conv_content(c, v);
+    return is_example(k) ? json_deep_copy(v) : copy_plain(v);
+}
+
+static json_t *conv_param(conv *c, const json_t *in)
+{
+    if (json_is_object(in) && check_ref(c, in) < 0)
         return NULL;
-    }
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    int rc = out ? 0 : nomem(c);
-    json_object_foreach((json_t *)in, k, v) {
-        if (rc < 0)
-            break;
-        if (is_kumo_key(k))
-            continue;
-        json_t *cv = fn(c, v);
-        rc = cv ? put(c, out, k, cv) : (c->err->code ? c->err->code : nomem(c));
-    }
-    if (rc < 0) {
-        json_decref(out);
-        return NULL;
-    }
-    return out;
+    return conv_object(c, in, "an object", param_key, NULL);
+}
+
+/* A map NAME -> element converted by fn. */
+typedef json_t *elem_fn(conv *, const json_t *);
+
+static json_t *map_key(conv *c, const char *k, const json_t *v, void *arg)
+{
+    return (*(elem_fn **)arg)(c, v);
+}
+
+static json_t *conv_map(conv *c, const json_t *in, elem_fn *fn)
+{
+    return conv_object(c, in, "a mapping", map_key, &fn);
+}
+
+static json_t *encoding_key(conv *c, const char *k, const json_t *v, void *arg)
+{
+    return strcmp(k, "headers") == 0 ? conv_map(c, v, conv_param) : copy_plain(v);
 }
 
 static json_t *conv_encoding(conv *c, const json_t *in)
 {
-    if (!json_is_object(in)) {
-        fail(c, in, "expected an Encoding Object%s%s", NULL, NULL);
-        return NULL;
-    }
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    int rc = out ? 0 : nomem(c);
-    json_object_foreach((json_t *)in, k, v) {
-        if (rc < 0)
-            break;
-        if (is_kumo_key(k))
-            continue;
-        json_t *cv = strcmp(k, "headers") == 0 ? conv_map(c, v, conv_param) : copy_plain(v);
-        rc = cv ? put(c, out, k, cv) : (c->err->code ? c->err->code : nomem(c));
-    }
-    if (rc < 0) {
-        json_decref(out);
-        return NULL;
-    }
-    return out;
+    return conv_object(c, in, "an Encoding Object", encoding_key, NULL);
+}
+
+static json_t *media_key(conv *c, const char *k, const json_t *v, void *arg)
+{
+    if (strcmp(k, "schema") == 0)
+        return conv_schema(c, v);
+    if (strcmp(k, "encoding") == 0)
+        return conv_map(c, v, conv_encoding);
+    return is_example(k) ? json_deep_copy(v) : copy_plain(v);
 }
 
 static json_t *conv_media(conv *c, const json_t *in)
 {
-    if (!json_is_object(in)) {
-        fail(c, in, "expected a Media Type Object%s%s", NULL, NULL);
-        return NULL;
-    }
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    int rc = out ? 0 : nomem(c);
-    json_object_foreach((json_t *)in, k, v) {
-        if (rc < 0)
-            break;
-        if (is_kumo_key(k))
-            continue;
-        json_t *cv;
-        if (strcmp(k, "schema") == 0)
-            cv = conv_schema(c, v);
-        else if (strcmp(k, "encoding") == 0)
-            cv = conv_map(c, v, conv_encoding);
-        else if (strcmp(k, "example") == 0 || strcmp(k, "examples") == 0)
-            cv = json_deep_copy(v);
-        else
-            cv = copy_plain(v);
-        rc = cv ? put(c, out, k, cv) : (c->err->code ? c->err->code : nomem(c));
-    }
-    if (rc < 0) {
-        json_decref(out);
-        return NULL;
-    }
-    return out;
+    return conv_object(c, in, "a Media Type Object", media_key, NULL);
 }
 
 static json_t *conv_content(conv *c, const json_t *in)
@@ -533,39 +508,22 @@ static json_t *conv_content(conv *c, const json_t *in)
 }
 
 /* A Request Body or Response Object (or a $ref). */
+static json_t *body_key(conv *c, const char *k, const json_t *v, void *arg)
+{
+    if (strcmp(k, "content") == 0)
+        return conv_content(c, v);
+    if (strcmp(k, "headers") == 0)
+        return conv_map(c, v, conv_param);
+    if (strcmp(k, "schema") == 0) /* Swagger 2.0 responses */
+        return conv_schema(c, v);
+    return copy_plain(v);
+}
+
 static json_t *conv_body(conv *c, const json_t *in)
 {
-    if (!json_is_object(in)) {
-        fail(c, in, "expected an object%s%s", NULL, NULL);
+    if (json_is_object(in) && check_ref(c, in) < 0)
         return NULL;
-    }
-    if (check_ref(c, in) < 0)
-        return NULL;
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    int rc = out ? 0 : nomem(c);
-    json_object_foreach((json_t *)in, k, v) {
-        if (rc < 0)
-            break;
-        if (is_kumo_key(k))
-            continue;
-        json_t *cv;
-        if (strcmp(k, "content") == 0)
-            cv = conv_content(c, v);
-        else if (strcmp(k, "headers") == 0)
-            cv = conv_map(c, v, conv_param);
-        else if (strcmp(k, "schema") == 0)   /* Swagger 2.0 responses */
-            cv = conv_schema(c, v);
-        else
-            cv = copy_plain(v);
-        rc = cv ? put(c, out, k, cv) : (c->err->code ? c->err->code : nomem(c));
-    }
-    if (rc < 0) {
-        json_decref(out);
-        return NULL;
-    }
-    return out;
+    return conv_object(c, in, "an object", body_key, NULL);
 }
 
 static json_t *conv_params(conv *c, const json_t *in)
@@ -602,86 +560,78 @@ static int unit_of(conv *c, const json_t *op_node)
     return -1;
 }
 
+static json_t *operation_key(conv *c, const char *k, const json_t *v, void *arg)
+{
+    if (strcmp(k, "x-amazon-apigateway-integration") == 0 || strcmp(k, "callbacks") == 0)
+        return SKIP; /* kumo writes the integration; API Gateway serves no callbacks (documentation only) */
+    if (strcmp(k, "parameters") == 0)
+        return conv_params(c, v);
+    if (strcmp(k, "requestBody") == 0)
+        return conv_body(c, v);
+    if (strcmp(k, "responses") == 0)
+        return conv_map(c, v, conv_body);
+    return copy_plain(v);
+}
+
 static json_t *conv_operation(conv *c, const json_t *in, int with_integration)
 {
-    if (!json_is_object(in)) {
-        fail(c, in, "expected an Operation Object%s%s", NULL, NULL);
-        return NULL;
-    }
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    int rc = out ? 0 : nomem(c);
-    json_object_foreach((json_t *)in, k, v) {
-        if (rc < 0)
-            break;
-        if (is_kumo_key(k) || strcmp(k, "x-amazon-apigateway-integration") == 0)
-            continue;
-        json_t *cv;
-        if (strcmp(k, "parameters") == 0)
-            cv = conv_params(c, v);
-        else if (strcmp(k, "requestBody") == 0)
-            cv = conv_body(c, v);
-        else if (strcmp(k, "responses") == 0)
-            cv = conv_map(c, v, conv_body);
-        else if (strcmp(k, "callbacks") == 0)
-            continue;   /* API Gateway serves no callbacks; they are documentation only */
-        else
-            cv = copy_plain(v);
-        rc = cv ? put(c, out, k, cv) : (c->err->code ? c->err->code : nomem(c));
-    }
-    if (rc == 0 && with_integration) {
-        int unit = unit_of(c, in);
-        json_t *integ =
-            unit >= 0 ? c->integration(unit, c->ud)
-                      : json_pack("{s:s, s:{s:s}, s:{s:{s:s}}, s:s}", "type", "mock", "requestTemplates",
-                                  "application/json", "{\"statusCode\": 501}", "responses", "default", "statusCode",
-                                  "501", "passthroughBehavior", "when_no_match");
-        rc = put(c, out, "x-amazon-apigateway-integration", integ);
-    }
-    if (rc < 0) {
+    json_t *out = conv_object(c, in, "an Operation Object", operation_key, NULL);
+    if (out == NULL || !with_integration)
+        return out;
+    int unit = unit_of(c, in);
+    json_t *integ = unit >= 0 ? c->integration(unit, c->ud)
+                              : json_pack("{s:s, s:{s:s}, s:{s:{s:s}}, s:s}", "type", "mock", "requestTemplates",
+                                          "application/json", "{\"statusCode\": 501}", "responses", "default",
+                                          "statusCode", "501", "passthroughBehavior", "when_no_match");
+    if (put(c, out, "x-amazon-apigateway-integration", integ) < 0) {
         json_decref(out);
         return NULL;
     }
     return out;
 }
 
+static json_t *path_item_key(conv *c, const char *k, const json_t *v, void *arg)
+{
+    if (in_list(k, methods))
+        return conv_operation(c, v, 1);
+    if (strcmp(k, "parameters") == 0)
+        return conv_params(c, v);
+    return copy_plain(v);
+}
+
 static json_t *conv_path_item(conv *c, const json_t *in)
 {
-    if (!json_is_object(in)) {
-        fail(c, in, "expected a Path Item Object%s%s", NULL, NULL);
-        return NULL;
-    }
-    if (json_object_get(in, "$ref") != NULL) {
+    if (json_is_object(in) && json_object_get(in, "$ref") != NULL) {
         fail(c, json_object_get(in, "$ref"),
              "a path item that is a $ref cannot be given to API Gateway with its integrations; write the path's "
              "operations in place%s%s",
              NULL, NULL);
         return NULL;
     }
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    int rc = out ? 0 : nomem(c);
-    json_object_foreach((json_t *)in, k, v) {
-        if (rc < 0)
-            break;
-        if (is_kumo_key(k))
-            continue;
-        json_t *cv;
-        if (in_list(k, methods))
-            cv = conv_operation(c, v, 1);
-        else if (strcmp(k, "parameters") == 0)
-            cv = conv_params(c, v);
-        else
-            cv = copy_plain(v);
-        rc = cv ? put(c, out, k, cv) : (c->err->code ? c->err->code : nomem(c));
+    return conv_object(c, in, "a Path Item Object", path_item_key, NULL);
+}
+
+static json_t *components_key(conv *c, const char *k, const json_t *v, void *arg)
+{
+    if (strcmp(k, "schemas") == 0) {
+        json_t *cv = json_is_object(v) ? conv_schema_map(c, v) : NULL;
+        if (cv == NULL && c->err->code == 0)
+            fail(c, v, "components.schemas must be a mapping%s%s", NULL, NULL);
+        return cv;
     }
-    if (rc < 0) {
-        json_decref(out);
+    if (strcmp(k, "parameters") == 0 || strcmp(k, "headers") == 0)
+        return conv_map(c, v, conv_param);
+    if (strcmp(k, "requestBodies") == 0 || strcmp(k, "responses") == 0)
+        return conv_map(c, v, conv_body);
+    if (strcmp(k, "pathItems") == 0) {
+        if (json_object_size(v) == 0)
+            return SKIP;
+        fail(c, v, "components.pathItems has no OpenAPI 3.0 form; write the paths in place%s%s", NULL, NULL);
         return NULL;
     }
-    return out;
+    if (strcmp(k, "callbacks") == 0)
+        return SKIP;
+    return copy_plain(v);
 }
 
 static json_t *conv_components(conv *c, const json_t *in)
@@ -690,41 +640,7 @@ static json_t *conv_components(conv *c, const json_t *in)
         fail(c, in, "components must be a mapping%s%s", NULL, NULL);
         return NULL;
     }
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    int rc = out ? 0 : nomem(c);
-    json_object_foreach((json_t *)in, k, v) {
-        if (rc < 0)
-            break;
-        if (is_kumo_key(k))
-            continue;
-        json_t *cv;
-        if (strcmp(k, "schemas") == 0) {
-            cv = json_is_object(v) ? conv_schema_map(c, v) : NULL;
-            if (cv == NULL && c->err->code == 0)
-                fail(c, v, "components.schemas must be a mapping%s%s", NULL, NULL);
-        } else if (strcmp(k, "parameters") == 0 || strcmp(k, "headers") == 0) {
-            cv = conv_map(c, v, conv_param);
-        } else if (strcmp(k, "requestBodies") == 0 || strcmp(k, "responses") == 0) {
-            cv = conv_map(c, v, conv_body);
-        } else if (strcmp(k, "pathItems") == 0) {
-            if (json_object_size(v) == 0)
-                continue;
-            fail(c, v, "components.pathItems has no OpenAPI 3.0 form; write the paths in place%s%s", NULL, NULL);
-            cv = NULL;
-        } else if (strcmp(k, "callbacks") == 0) {
-            continue;
-        } else {
-            cv = copy_plain(v);
-        }
-        rc = cv ? put(c, out, k, cv) : (c->err->code ? c->err->code : nomem(c));
-    }
-    if (rc < 0) {
-        json_decref(out);
-        return NULL;
-    }
-    return out;
+    return conv_object(c, in, "a mapping", components_key, NULL);
 }
 
 /* Swagger 2.0 keeps schemas under definitions:. */
