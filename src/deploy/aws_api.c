@@ -37,6 +37,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/growbuf.h"
+
 #define CONNECT_TIMEOUT_MS 5000L
 #define CALL_TIMEOUT_MS 60000L
 #define UPLOAD_TIMEOUT_MS 900000L
@@ -54,47 +56,6 @@ struct kumo__aws_api {
     char code[96];
     char curl_err[CURL_ERROR_SIZE];
 };
-
-typedef struct buf {
-    char *data;
-    size_t len, cap, max;
-    int over;
-} buf;
-
-static int buf_add(buf *b, const char *p, size_t n)
-{
-    if (b->len + n > b->max) {
-        b->over = 1;
-        return -1;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (d == NULL)
-            return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-    return buf_add(ud, p, size * n) == 0 ? size * n : 0;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    buf *b = ud;
-    if (size * n > 5 && strncmp(p, "HTTP/", 5) == 0)
-        b->len = 0;
-    return buf_add(b, p, size * n) == 0 ? size * n : 0;
-}
 
 static void free_secret(char *s)
 {
@@ -222,8 +183,8 @@ static char *xml_raw(const char *from, const char *tag, const char **end)
 
 typedef struct answer {
     long status;
-    buf body;
-    buf headers;
+    kumo__growbuf body;
+    kumo__growbuf headers;
 } answer;
 
 static void answer_free(answer *r)
@@ -281,9 +242,9 @@ static int exchange(kumo__aws_api *a, const char *service, const char *action, c
     curl_easy_setopt(h, CURLOPT_USERNAME, a->key);
     curl_easy_setopt(h, CURLOPT_PASSWORD, a->secret);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kumo__growbuf_curl_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->headers);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (strcmp(method, "HEAD") == 0) {
@@ -362,7 +323,7 @@ int kumo__aws_api_is_moto(kumo__aws_api *a)
 /* ---- the Query API --------------------------------------------------- */
 
 typedef struct form {
-    buf b;
+    kumo__growbuf b;
     int oom;
 } form;
 
@@ -381,8 +342,8 @@ static void form_add(form *f, const char *name, const char *value)
         f->oom = 1;
         return;
     }
-    if ((f->b.len && buf_add(&f->b, "&", 1) < 0) || buf_add(&f->b, name, strlen(name)) < 0 ||
-        buf_add(&f->b, "=", 1) < 0 || buf_add(&f->b, enc, strlen(enc)) < 0)
+    if ((f->b.len && kumo__growbuf_add(&f->b, "&", 1) < 0) || kumo__growbuf_add(&f->b, name, strlen(name)) < 0 ||
+        kumo__growbuf_add(&f->b, "=", 1) < 0 || kumo__growbuf_add(&f->b, enc, strlen(enc)) < 0)
         f->oom = 1;
     free(enc);
 }

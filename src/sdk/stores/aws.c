@@ -30,6 +30,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/growbuf.h"
+
 #define CONNECT_TIMEOUT_MS 2000L
 #define TOTAL_TIMEOUT_MS 10000L
 #define HEADERS_MAX (64u << 10)
@@ -343,48 +345,6 @@ const char *kumo__aws_res_header(const kumo__aws_res *res, const char *name, cha
     return NULL;
 }
 
-typedef struct sink {
-    char *data;
-    size_t len, cap, max;
-    int over;
-} sink;
-
-static int sink_add(sink *s, const char *p, size_t n)
-{
-    if (s->len + n > s->max) {
-        s->over = 1;
-        return -1;
-    }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 1024;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *d = realloc(s->data, cap);
-        if (d == NULL)
-            return -1;
-        s->data = d;
-        s->cap = cap;
-    }
-    memcpy(s->data + s->len, p, n);
-    s->len += n;
-    s->data[s->len] = '\0';
-    return 0;
-}
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    return sink_add(ud, p, size * n) == 0 ? size * n : 0;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    sink *s = ud;
-    /* A new status line (after 100 Continue or a redirect) starts over. */
-    if (n * size > 5 && strncmp(p, "HTTP/", 5) == 0)
-        s->len = 0;
-    return sink_add(s, p, size * n) == 0 ? size * n : 0;
-}
-
 static void set_msg(kumo__aws *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_msg(kumo__aws *c, const char *fmt, ...)
 {
@@ -458,7 +418,7 @@ int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char
 {
     int rc = KUMO_ENOMEM;
     struct curl_slist *list = NULL, *l;
-    sink bs = {.max = max_body}, hs = {.max = HEADERS_MAX};
+    kumo__growbuf bs = {.max = max_body}, hs = {.max = HEADERS_MAX};
     CURL *h = c->curl;
     char *tok = NULL;
 
@@ -494,9 +454,9 @@ int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char
     curl_easy_setopt(h, CURLOPT_USERNAME, c->key);
     curl_easy_setopt(h, CURLOPT_PASSWORD, c->secret);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &bs);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kumo__growbuf_curl_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (strcmp(method, "HEAD") == 0) {
