@@ -2,10 +2,10 @@
 # Operations per second of kv get and put of 1 KiB values with 1 and 16
 # concurrent callers, through kumo's API (bench/stores.c, one process per
 # caller, each with its own connection) and directly with the backend's own
-# client, for the SQLite, Redis and PostgreSQL drivers, and the ratio
-# kumo/direct.
+# client, for the SQLite, Redis, PostgreSQL and DynamoDB drivers, and the
+# ratio kumo/direct.
 #
-#   bench/stores.sh [SECONDS] [DRIVERS]     defaults: 5 "sqlite redis postgres"
+#   bench/stores.sh [SECONDS] [DRIVERS]     defaults: 5 "sqlite redis postgres dynamodb"
 #
 # Direct figures: redis-benchmark -t get,set -d 1024 -c C over the same
 # number of keys (-r); pgbench -M prepared with the driver's own get and
@@ -16,19 +16,26 @@
 # clock, HSET, index ZADD) where redis-benchmark's SET is one command, and
 # kumo's get is an HMGET of value and version. Servers are throwaway ones
 # on free loopback ports (tests/conformance/backends.sh), stopped on exit.
+# DynamoDB is moto's server (tests/conformance/moto.sh), against which
+# the direct side is boto3 (bench/ddb_raw.py) doing the driver's own
+# GetItem and UpdateItem: both sides are bounded by moto, a Python server,
+# so the figures say what the abstraction costs beside AWS's own SDK on the
+# same server, not how fast DynamoDB is.
 # Builds the libraries in Release mode in build-bench/ (or $BENCH_BUILD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-5}
-DRIVERS=${2:-sqlite redis postgres}
+DRIVERS=${2:-sqlite redis postgres dynamodb}
 KEYS=1000
 B=${BENCH_BUILD:-build-bench}
 work=$(mktemp -d)
 chmod 755 "$work"
 . tests/conformance/backends.sh
+. tests/conformance/moto.sh
 cleanup() {
     redis_stop || true
     postgres_stop || true
+    moto_stop || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -86,7 +93,11 @@ for driver in $DRIVERS; do
         postgres_start "$work"
         url=$POSTGRES_URL
         ;;
-    *) echo "unknown driver $driver (sqlite, redis, postgres)" >&2; exit 2 ;;
+    dynamodb)
+        moto_start "$work"
+        url="dynamodb://kumo-bench?region=us-east-1&endpoint=$MOTO_ENDPOINT"
+        ;;
+    *) echo "unknown driver $driver (sqlite, redis, postgres, dynamodb)" >&2; exit 2 ;;
     esac
     # Warm-up (discarded): a fresh server allocates WAL and caches as it goes.
     kumo_rate put 16 >/dev/null
@@ -96,6 +107,7 @@ for driver in $DRIVERS; do
             case $driver in
             sqlite) d=$("$work/sqlite_raw" "$op" "$c" "$SECONDS_EACH" "$KEYS" "$work/bench.db" | awk '{print $3}') ;;
             redis) d=$(redis_direct "$op" "$c") ;;
+            dynamodb) d=$(python3 bench/ddb_raw.py "$op" "$c" "$SECONDS_EACH" "$KEYS" kumo-bench bench "$MOTO_ENDPOINT" | awk '{print $3}') ;;
             *) d=$(pg_direct "$op" "$c") ;;
             esac
             row "$driver" "$op" "$c" "$k" "$d" "$(ratio "$k" "$d")"
@@ -104,5 +116,6 @@ for driver in $DRIVERS; do
     case $driver in
     redis) redis_stop ;;
     postgres) postgres_stop ;;
+    dynamodb) moto_stop ;;
     esac
 done
