@@ -11,9 +11,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "runtime/frame.h"
@@ -101,7 +103,22 @@ static int next_frame(int fd, inbuf *in, kumo__frame_header *h, char **payload, 
             in->buf = nb;
             in->cap = want;
         }
-        ssize_t n = read(fd, in->buf + in->start + in->len, in->cap - in->start - in->len - 1);
+        /* Waiting in poll(2), not in read(2): a reader blocked on a Unix
+         * socket is woken (for nothing) each time the gateway reads what
+         * this worker wrote, since both directions share one wait queue;
+         * poll's wait looks at what the wakeup is for. Under load the next
+         * request is usually here already, and the recv finds it. */
+        char *dst = in->buf + in->start + in->len;
+        size_t room = in->cap - in->start - in->len - 1;
+        ssize_t n = recv(fd, dst, room, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                return -errno;
+            continue;
+        }
+        if (n < 0 && errno == ENOTSOCK)
+            n = read(fd, dst, room);
         if (n > 0)
             in->len += (size_t)n;
         else if (n == 0)
