@@ -186,21 +186,24 @@ def bench_cold(project):
     api = "127.0.0.1:%d" % srv.server_address[1]
     env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api, LAMBDA_TASK_ROOT=task, _HANDLER="todos",
                KUMO_DATA=os.path.join(task, "data"))
-    times, inits, failed = [], [], 0
+    times, inits, failed, why = [], [], 0, []
     try:
         for n in range(COLD):
             st = {"given": False, "n": n, "event": threading.Event(), "stop": threading.Event(), "ok": False}
             srv.state = st
             t0 = time.monotonic()
             p = subprocess.Popen([os.path.join(task, "bootstrap")], env=env, cwd=task,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             if st["event"].wait(30) and st["ok"]:
                 times.append((st["done"] - t0) * 1000)
                 inits.append((st["next"] - t0) * 1000)
             else:
                 failed += 1
             p.kill()
-            p.wait()
+            err = p.communicate()[1].decode(errors="replace")
+            if not st["ok"]:
+                why.append("run %d: %s%s" % (n, "no answer in 30 s" if not st["event"].is_set() else "answer not 200",
+                                             ("; stderr: " + err.strip()[-300:]) if err.strip() else ""))
             st["stop"].set()
     finally:
         srv.shutdown()
@@ -215,6 +218,8 @@ def bench_cold(project):
               % (statistics.median(inits), inits[min(len(inits) - 1, int(len(inits) * 0.99))]))
     else:
         print("cold start: every run failed")
+    for w in why:
+        print("  failed " + w)
 
 
 def main():
