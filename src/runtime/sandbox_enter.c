@@ -665,7 +665,17 @@ int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_
     kumo__sandbox_config armed = *c;
     if (armed.cpu_seconds)
         armed.cpu_seconds = 1;
-    return kumo__sandbox_enter(&armed, report, report_len, err, errlen);
+    int rc = kumo__sandbox_enter(&armed, report, report_len, err, errlen);
+    /* The report tells the budget the worker will have, not the backstop. */
+    char was[32], now[32];
+    snprintf(was, sizeof(was), "cpu %u s, ", armed.cpu_seconds);
+    snprintf(now, sizeof(now), "cpu %u s, ", c->cpu_seconds);
+    char *at = report && armed.cpu_seconds != c->cpu_seconds ? strstr(report, was) : NULL;
+    if (at && strlen(report) - strlen(was) + strlen(now) < report_len) {
+        memmove(at + strlen(now), at + strlen(was), strlen(at + strlen(was)) + 1);
+        memcpy(at, now, strlen(now));
+    }
+    return rc;
 }
 
 void kumo__sandbox_assign(const kumo__sandbox_config *c)
