@@ -263,6 +263,16 @@ static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     const char *step = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL";
     src = sqlite3_exec(s->db, step, NULL, NULL, NULL);
+    /* The tables are made in one write transaction taken up front (BEGIN
+     * IMMEDIATE waits on busy_timeout): statements that read the schema
+     * and then write would get SQLITE_BUSY at once, without waiting, when
+     * several workers open a new file together. */
+    int in_tx = 0;
+    if (src == SQLITE_OK && may_create) {
+        step = "BEGIN IMMEDIATE";
+        src = sqlite3_exec(s->db, step, NULL, NULL, NULL);
+        in_tx = src == SQLITE_OK;
+    }
     if (src == SQLITE_OK && may_create) {
         step = schema;
         src = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
@@ -276,6 +286,13 @@ static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen
         step = schema_ttl_index;
         src = sqlite3_exec(s->db, schema_ttl_index, NULL, NULL, NULL);
     }
+    if (src == SQLITE_OK && in_tx) {
+        step = "COMMIT";
+        src = sqlite3_exec(s->db, step, NULL, NULL, NULL);
+        in_tx = src != SQLITE_OK;
+    }
+    if (in_tx)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s (while running \"%.40s...\")", path, sqlite3_errmsg(s->db), step);
         rc = kumo__sqlite_status(src);

@@ -200,8 +200,15 @@ static int sq_open(const char *url, const char *name, kumo__queue **out, char *e
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     src = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    if (src == SQLITE_OK && may_create)
-        src = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+    if (src == SQLITE_OK && may_create) {
+        /* in a write transaction taken up front, which waits on busy_timeout
+         * (sqlite.c says why) */
+        src = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (src == SQLITE_OK && (src = sqlite3_exec(s->db, schema, NULL, NULL, NULL)) == SQLITE_OK)
+            src = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
         rc = kumo__sqlite_status(src);

@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -331,6 +332,49 @@ static void test_processes(void)
     CHECK_STR(it.value, "100");
 }
 
+/* Many workers opening a file nobody has created yet, at the same moment
+ * (a burst of cold starts): every first call must succeed. Rounds repeat
+ * it on fresh files, each started when all the children are ready. */
+static void test_first_open_race(void)
+{
+    enum { CHILDREN = 16, ROUNDS = 4 };
+    int failed = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        char fresh[300];
+        snprintf(fresh, sizeof(fresh), "sqlite:%s/race-%d.db", dir, round);
+        int go[2];
+        if (pipe(go) != 0)
+            return;
+        pid_t pids[CHILDREN];
+        for (int i = 0; i < CHILDREN; i++) {
+            if ((pids[i] = fork()) == 0) {
+                close(go[1]);
+                char b;
+                if (read(go[0], &b, 1) != 0) /* EOF: go */
+                    _exit(3);
+                setenv("KUMO_STORE_RACE", fresh, 1);
+                kumo_ctx c;
+                memset(&c, 0, sizeof(c));
+                kumo__arena_init(&c.arena);
+                char key[16];
+                snprintf(key, sizeof(key), "k%d", i);
+                int rc = kumo_kv_put(&c, "race", key, "v", 1);
+                if (rc != 0)
+                    fprintf(stderr, "child %d: %s (%s)\n", i, kumo_strerror(rc), kumo_store_error(&c));
+                _exit(rc == 0 ? 0 : 1);
+            }
+        }
+        close(go[0]);
+        close(go[1]); /* every child wakes at once */
+        for (int i = 0; i < CHILDREN; i++) {
+            int status = -1;
+            waitpid(pids[i], &status, 0);
+            failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+    }
+    CHECK_INT(failed, 0);
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL) {
@@ -351,6 +395,7 @@ int main(void)
     test_prefix_edges();
     test_two_handles();
     test_processes();
+    test_first_open_race();
 
     kumo__kv_close_all();
     kumo__arena_free(&ctx.arena);
