@@ -273,6 +273,12 @@ extern const kumo__kv_driver kumo__kv_sqlite_driver;
 /* A SQLite result code as a KUMO_E* code (busy: timed out; cannot open:
  * unavailable; ...), for the sqlite kv and queue drivers. */
 int kumo__sqlite_status(int rc);
+/* SQLite answers SQLITE_BUSY without calling its busy handler in a few
+ * WAL cases (another connection running recovery or cleaning up as the
+ * last one out). Given a result and the retries so far, sleeps a little and
+ * returns 1 when the caller should run the statement again, 0 when the
+ * result stands (not busy, or the busy timeout is spent). */
+int kumo__sqlite_busy_again(int rc, unsigned *tries);
 extern const kumo__blob_driver kumo__blob_file_driver;
 extern const kumo__queue_driver kumo__queue_sqlite_driver;
 /* The AWS drivers (stores/dynamodb.c, s3.c, sqs.c over stores/aws.c). */

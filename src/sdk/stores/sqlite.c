@@ -154,6 +154,18 @@ int kumo__sqlite_status(int rc)
     }
 }
 
+int kumo__sqlite_busy_again(int rc, unsigned *tries)
+{
+    /* 1, 2, 4, 8, then 10 ms a try: about BUSY_TIMEOUT_MS in all */
+    if ((rc & 0xff) != SQLITE_BUSY || *tries >= 4 + BUSY_TIMEOUT_MS / 10)
+        return 0;
+    unsigned ms = *tries < 4 ? 1u << *tries : 10u;
+    (*tries)++;
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 /* Maps a failed step, keeps sqlite's message for kumo_store_error and logs
  * it. */
 static int fail(sqlite_kv *s, const char *what, int rc)
@@ -172,8 +184,12 @@ static void done(sqlite3_stmt *st)
 /* Runs a statement that returns no row. */
 static int exec_st(sqlite_kv *s, int which)
 {
-    int rc = sqlite3_step(s->st[which]);
-    done(s->st[which]);
+    unsigned tries = 0;
+    int rc;
+    do {
+        rc = sqlite3_step(s->st[which]);
+        done(s->st[which]);
+    } while ((which == ST_BEGIN || which == ST_BEGIN_READ) && kumo__sqlite_busy_again(rc, &tries));
     return rc == SQLITE_DONE ? 0 : fail(s, sql[which], rc);
 }
 
@@ -261,7 +277,10 @@ static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen
         goto out;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    const char *step = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL";
+    unsigned tries = 0;
+    const char *step;
+again:
+    step = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL";
     src = sqlite3_exec(s->db, step, NULL, NULL, NULL);
     /* The tables are made in one write transaction taken up front (BEGIN
      * IMMEDIATE waits on busy_timeout): statements that read the schema
@@ -293,8 +312,11 @@ static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen
     }
     if (in_tx)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (kumo__sqlite_busy_again(src, &tries))
+        goto again;
     if (src != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s (while running \"%.40s...\")", path, sqlite3_errmsg(s->db), step);
+        snprintf(err, errlen, "%s: %s (SQLite code %d, while running \"%.40s...\")", path, sqlite3_errmsg(s->db),
+                 sqlite3_extended_errcode(s->db), step);
         rc = kumo__sqlite_status(src);
         goto out;
     }

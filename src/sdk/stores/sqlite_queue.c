@@ -114,8 +114,12 @@ static void done(sqlite3_stmt *st)
 
 static int exec_st(sqlite_queue *s, int which)
 {
-    int rc = sqlite3_step(s->st[which]);
-    done(s->st[which]);
+    unsigned tries = 0;
+    int rc;
+    do {
+        rc = sqlite3_step(s->st[which]);
+        done(s->st[which]);
+    } while (which == ST_BEGIN && kumo__sqlite_busy_again(rc, &tries));
     return rc == SQLITE_DONE ? 0 : fail(s, sql[which], rc);
 }
 
@@ -199,6 +203,8 @@ static int sq_open(const char *url, const char *name, kumo__queue **out, char *e
         goto out;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    unsigned tries = 0;
+again:
     src = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL, NULL);
     if (src == SQLITE_OK && may_create) {
         /* in a write transaction taken up front, which waits on busy_timeout
@@ -209,6 +215,8 @@ static int sq_open(const char *url, const char *name, kumo__queue **out, char *e
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    if (kumo__sqlite_busy_again(src, &tries))
+        goto again;
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
         rc = kumo__sqlite_status(src);
