@@ -83,8 +83,14 @@ typedef struct loop_gen {
     kumo__spawner *spawner;    /* this loop's fork server for gen's units; NULL: pools posix_spawn */
     kumo__pool **pools;        /* one per unit of gen->project */
     size_t users;
+    uint64_t retiring_since;   /* 0, or when its workers were told to stop (tick_pools) */
     struct loop_gen *next;     /* the loop's retired list */
 } loop_gen;
+
+/* A retired generation's workers get this long to exit after EOF, and
+ * its fork server as long again, before they are killed. */
+#define RETIRE_GRACE_MS 1000
+#define EXITING_MAX 16
 
 /* A POST /reload waiting (on loop 0) for the main thread's answer. */
 typedef struct reload_wait {
@@ -108,6 +114,9 @@ typedef struct loop_thread {
     reload_wait *reload_waits; /* loop 0 only */
     loop_gen *spent;           /* stopped at exit; freed by gateway_free */
     size_t inflight;           /* calls in flight, every generation */
+    pid_t exiting[EXITING_MAX];      /* stopped fork servers not yet reaped */
+    uint64_t exiting_since[EXITING_MAX];
+    int nexiting;
     uint32_t seq;
     pthread_t tid;
     int index;
@@ -1348,13 +1357,43 @@ static void tick_pools(loop_thread *t, uint64_t now)
             pp = &lg->next;
             continue;
         }
+        /* Drained: its workers get EOF now and are reaped over the next
+         * ticks; the loop never waits for them. */
+        if (lg->retiring_since == 0) {
+            lg->retiring_since = now ? now : 1;
+            for (size_t u = 0; u < lg->gen->project->nunits; u++)
+                kumo__pool_retire(lg->pools[u]);
+        }
+        int gone = 1, force = now - lg->retiring_since >= RETIRE_GRACE_MS;
+        for (size_t u = 0; u < lg->gen->project->nunits; u++)
+            gone &= kumo__pool_retired(lg->pools[u], force, now);
+        if (!gone) {
+            pp = &lg->next;
+            continue;
+        }
         pthread_mutex_lock(&gw->lock);
         *pp = lg->next;
         pthread_mutex_unlock(&gw->lock);
         unsigned long number = lg->gen->number;
-        loop_gen_stop(lg, 1000);
+        if (lg->spawner && t->nexiting < EXITING_MAX) {
+            pid_t pid = kumo__spawner_stop_nowait(lg->spawner);
+            lg->spawner = NULL;
+            if (pid > 0) {
+                t->exiting[t->nexiting] = pid;
+                t->exiting_since[t->nexiting++] = now;
+            }
+        }
+        loop_gen_stop(lg, 0); /* nothing left to wait for */
         free(lg);
         kumo__log_event("info", "loop %d: generation %lu drained; its workers are stopped", t->index, number);
+    }
+    for (int i = 0; i < t->nexiting;) {
+        if (kumo__spawner_reap(t->exiting[i], now - t->exiting_since[i] >= RETIRE_GRACE_MS)) {
+            t->exiting[i] = t->exiting[--t->nexiting];
+            t->exiting_since[i] = t->exiting_since[t->nexiting];
+        } else {
+            i++;
+        }
     }
 }
 
@@ -1418,6 +1457,16 @@ static void *thread_main(void *arg)
     for (loop_gen *lg = all; lg; lg = lg->next)
         loop_gen_stop(lg, 2000);
     t->spent = all;
+    /* Fork servers of generations retired earlier, still exiting. */
+    uint64_t until = kumo__now_ms() + RETIRE_GRACE_MS;
+    while (t->nexiting > 0) {
+        if (kumo__spawner_reap(t->exiting[t->nexiting - 1], kumo__now_ms() >= until)) {
+            t->nexiting--;
+        } else {
+            struct timespec ts = {0, 5 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
     for (int i = 0; i < 2; i++)
         h2o_evloop_run(t->loop, 0);
     /* The h2o context and loop are not disposed: connections a client keeps

@@ -907,6 +907,29 @@ void kumo__pool_stats_add(const kumo__pool *p, kumo__pool_stats *out, uint64_t n
     }
 }
 
+void kumo__pool_retire(kumo__pool *p)
+{
+    if (p == NULL)
+        return;
+    const char *why = "a reload replaced the function";
+    kumo__call *queued = p->qhead;
+    p->qhead = p->qtail = NULL;
+    p->queued = 0;
+    finish_all(queued, KUMO_CALL_NO_WORKER, why);
+    p->cfg.min = 0;
+    while (p->workers) /* EOF: each exits on its own */
+        worker_lost(p->workers, "stopped: a reload replaced its generation", 0, 1);
+}
+
+int kumo__pool_retired(kumo__pool *p, int force, uint64_t now_ms)
+{
+    if (p == NULL)
+        return 1;
+    if (p->dying)
+        reap(p, force, now_ms);
+    return p->workers == NULL && p->dying == NULL;
+}
+
 void kumo__pool_destroy(kumo__pool *p, int grace_ms)
 {
     if (p == NULL)

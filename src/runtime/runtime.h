@@ -78,6 +78,12 @@ int kumo__spawner_exit_status(kumo__spawner *s, pid_t pid, int *status, int *oom
 void kumo__spawner_poll(kumo__spawner *s, int timeout_ms);
 /* Closes the control socket and waits for the fork server to exit. */
 void kumo__spawner_stop(kumo__spawner *s);
+/* The same without waiting for the fork server to exit (it may be busy
+ * removing its workers' cgroups): 0 when it is gone already, else its pid
+ * for kumo__spawner_reap. */
+pid_t kumo__spawner_stop_nowait(kumo__spawner *s);
+/* 1 once the stopped fork server `pid` is reaped; `force` kills it first. */
+int kumo__spawner_reap(pid_t pid, int force);
 
 /* ---- pool.c -------------------------------------------------------------- */
 
@@ -158,6 +164,13 @@ void kumo__pool_stats_add(const kumo__pool *pool, kumo__pool_stats *out, uint64_
 void kumo__pool_record(kumo__pool *pool, uint64_t duration_us, int error, uint64_t now_ms);
 /* Stops the workers (EOF, then SIGKILL after `grace_ms`) and frees. */
 void kumo__pool_destroy(kumo__pool *pool, int grace_ms);
+/* The same without waiting, for a generation a reload replaced: answers
+ * what is queued, closes every worker's socket (EOF: it exits) and starts
+ * none any more. kumo__pool_retired then says, at each tick, whether all
+ * are gone (reaped); once `force` is set it kills those still there. Then
+ * kumo__pool_destroy(pool, 0) frees without blocking. */
+void kumo__pool_retire(kumo__pool *pool);
+int kumo__pool_retired(kumo__pool *pool, int force, uint64_t now_ms);
 
 uint64_t kumo__now_ms(void);   /* CLOCK_MONOTONIC */
 /* One JSON line to stderr from the gateway: {"time":..,"level":..,"msg":..}. */

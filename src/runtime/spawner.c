@@ -224,6 +224,27 @@ void kumo__spawner_poll(kumo__spawner *s, int timeout_ms)
         drain(s);
 }
 
+pid_t kumo__spawner_stop_nowait(kumo__spawner *s)
+{
+    if (s == NULL)
+        return 0;
+    h2o_socket_read_stop(s->watch);
+    h2o_socket_close(s->watch);
+    close(s->sock); /* EOF: the fork server exits */
+    pid_t pid = s->pid;
+    free(s);
+    return kumo__spawner_reap(pid, 0) ? 0 : pid;
+}
+
+int kumo__spawner_reap(pid_t pid, int force)
+{
+    int status;
+    if (force)
+        kill(pid, SIGKILL);
+    pid_t got = waitpid(pid, &status, force ? 0 : WNOHANG);
+    return got != 0;
+}
+
 void kumo__spawner_stop(kumo__spawner *s)
 {
     if (s == NULL)

@@ -48,6 +48,24 @@ def is_worker(pid):
     return state != "Z" and bool(cmd) and cmd[0].endswith(b"kumo-worker")
 
 
+def children(ppid):
+    """(pid, comm, state) of every child of ppid."""
+    out = []
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % e) as f:
+                text = f.read()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[1]) == ppid:
+            out.append((int(e), comm, fields[0]))
+    return out
+
+
 class Clients:
     """Threads sending GET /version without pause until stopped: one on a
     keep-alive connection, one opening a new connection per request."""
@@ -174,6 +192,13 @@ class ReloadTest(GatewayTest):
         log = self.gw.stderr()
         self.assertIn("reloaded: generation 2", log)
         self.assertIn("generation 1 drained", log)
+        # The old generation's fork servers are reaped, not left as zombies:
+        # one fork server per loop remains, the new generation's.
+        def settled():
+            kids = children(self.gw.proc.pid)
+            return (not any(state == "Z" for _, _, state in kids) and
+                    sum(comm == "kumo-forkserver" for _, comm, _ in kids) == 2)
+        self.assertTrue(wait_for(settled, 30), children(self.gw.proc.pid))
 
     def test_2_broken_file_is_refused_and_the_old_generation_serves(self):
         self.edit("kumo.yaml", "max: 8", "max: many")
