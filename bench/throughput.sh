@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Warm throughput of the smallest function, three ways, in one run:
 #   - kumo serving a copy of examples/hello (build/kumo up, --threads nproc),
+#     as it is and with --cpu-affinity,
 #   - nginx answering `return 200 "hello, world\n"` (the floor: no function),
 #   - Google's functions-framework for Node serving the same hello
 #     (bench/ff, `npx functions-framework --target=hello`).
@@ -37,9 +38,11 @@ fi
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 KPORT=$(free_port); APORT=$(free_port); NPORT=$(free_port); FPORT=$(free_port)
-kumo_pid=""; nginx_started=""; ff_pid=""
+K2PORT=$(free_port); A2PORT=$(free_port)
+kumo_pid=""; kumo2_pid=""; nginx_started=""; ff_pid=""
 cleanup() {
   [ -n "$kumo_pid" ] && kill -TERM "$kumo_pid" 2>/dev/null && wait "$kumo_pid" 2>/dev/null || true
+  [ -n "$kumo2_pid" ] && kill -TERM "$kumo2_pid" 2>/dev/null && wait "$kumo2_pid" 2>/dev/null || true
   [ -n "$nginx_started" ] && "$NGINX" -p "$work" -c "$work/nginx.conf" -s stop 2>/dev/null || true
   # npx runs node as a child: stop the whole process group setsid gave it.
   [ -n "$ff_pid" ] && kill -TERM -- "-$ff_pid" 2>/dev/null && wait "$ff_pid" 2>/dev/null || true
@@ -53,6 +56,12 @@ rm -rf "$work/hello/.kumo"
 "$KUMO" up "$work/hello" --port "$KPORT" --admin-port "$APORT" --threads "$LOOPS" \
   >"$work/kumo.out" 2>"$work/kumo.err" &
 kumo_pid=$!
+# the same with --cpu-affinity (opt-in: loop i, its fork server and its
+# workers on CPU i)
+cp -r "$work/hello" "$work/hello2"
+"$KUMO" up "$work/hello2" --port "$K2PORT" --admin-port "$A2PORT" --threads "$LOOPS" --cpu-affinity \
+  >"$work/kumo2.out" 2>"$work/kumo2.err" &
+kumo2_pid=$!
 
 # nginx: `return 200` with as many workers as kumo has loops
 cat >"$work/nginx.conf" <<NGINX
@@ -82,6 +91,7 @@ for _ in $(seq 1 300); do
   sleep 0.05
 done
 up "http://127.0.0.1:$KPORT/hello" || { echo "bench: kumo does not answer" >&2; cat "$work/kumo.err" >&2; exit 1; }
+up "http://127.0.0.1:$K2PORT/hello" || { echo "bench: kumo --cpu-affinity does not answer" >&2; cat "$work/kumo2.err" >&2; exit 1; }
 up "http://127.0.0.1:$NPORT/" || { echo "bench: nginx does not answer" >&2; cat "$work/nginx.err" >&2; exit 1; }
 up "http://127.0.0.1:$FPORT/hello" || { echo "bench: functions-framework does not answer" >&2; cat "$work/ff.err" >&2; exit 1; }
 
@@ -99,6 +109,7 @@ bench() {
 }
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the cores skews every figure)"
 read -r krps kp50 kp99 kerr <<<"$(bench "http://127.0.0.1:$KPORT/hello" kumo)"
+read -r k2rps k2p50 k2p99 k2err <<<"$(bench "http://127.0.0.1:$K2PORT/hello" kumo-affinity)"
 read -r nrps np50 np99 nerr <<<"$(bench "http://127.0.0.1:$NPORT/" nginx)"
 read -r frps fp50 fp99 ferr <<<"$(bench "http://127.0.0.1:$FPORT/hello" ff)"
 
@@ -108,6 +119,7 @@ echo "note: $(nproc) cores shared by wrk and the server under test (same machine
      "below what the server alone would reach"
 printf "%-20s %12s %10s %10s  %s\n" server "requests/s" p50 p99 "non-2xx/socket errors"
 printf "%-20s %12s %10s %10s  %s\n" kumo "$krps" "$kp50" "$kp99" "$kerr"
+printf "%-20s %12s %10s %10s  %s\n" "kumo --cpu-affinity" "$k2rps" "$k2p50" "$k2p99" "$k2err"
 printf "%-20s %12s %10s %10s  %s\n" nginx "$nrps" "$np50" "$np99" "$nerr"
 printf "%-20s %12s %10s %10s  %s\n" functions-framework "$frps" "$fp50" "$fp99" "$ferr"
-python3 -c "print('ratio kumo/nginx: %.2f   ratio kumo/functions-framework: %.2f' % ($krps / $nrps, $krps / $frps))"
+python3 -c "print('ratio kumo/nginx: %.2f (with --cpu-affinity %.2f)   ratio kumo/functions-framework: %.2f' % ($krps / $nrps, $k2rps / $nrps, $krps / $frps))"

@@ -42,6 +42,8 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
         } else if (strcmp(a, "--threads") == 0) {
             rc = parse_int(a, v, 1, 256, &cfg.threads, err);
             i++;
+        } else if (strcmp(a, "--cpu-affinity") == 0) {
+            cfg.cpu_affinity = 1;
         } else if (strcmp(a, "--dev") == 0) {
             cfg.dev = 1;
         } else if (strcmp(a, "--strict") == 0) {

@@ -19,6 +19,8 @@ typedef struct kumo__gateway_config {
     int strict;              /* with dev: replace a response that breaks the spec by a 500 */
     const char *env;         /* environments.NAME of kumo.yaml placing the stores (`--env`); NULL: "dev"
                                 when the project defines it, else none. Kept for reloads. */
+    int cpu_affinity;        /* `--cpu-affinity`: loop i runs on the i-th CPU this process may use, and so do
+                                its fork servers and workers (they inherit it) */
 } kumo__gateway_config;
 
 /* Loads, builds and serves the project until SIGTERM or SIGINT, then

@@ -37,6 +37,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -114,6 +115,7 @@ typedef struct loop_thread {
     reload_wait *reload_waits; /* loop 0 only */
     loop_gen *spent;           /* stopped at exit; freed by gateway_free */
     size_t inflight;           /* calls in flight, every generation */
+    int cpu;                   /* --cpu-affinity: the CPU this loop, its fork servers and workers run on; -1: any */
     pid_t exiting[EXITING_MAX];      /* stopped fork servers not yet reaped */
     uint64_t exiting_since[EXITING_MAX];
     int nexiting;
@@ -1403,6 +1405,16 @@ static void *thread_main(void *arg)
     gateway *gw = t->gw;
     uint64_t last_tick = 0;
 
+    /* Before the first fork server is started from this thread: it, and
+     * every worker it forks, inherit the CPU (a request then passes from
+     * loop to worker and back on one CPU, without waking another). */
+    if (t->cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(t->cpu, &one);
+        if (pthread_setaffinity_np(pthread_self(), sizeof(one), &one) != 0)
+            kumo__log_event("warn", "loop %d: cannot run on CPU %d only; it runs on any", t->index, t->cpu);
+    }
     follow_current(t, kumo__now_ms());
     while (1) {
         h2o_evloop_run(t->loop, 20);
@@ -1707,10 +1719,25 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         rc = err->code;
         goto out;
     }
+    cpu_set_t allowed;
+    int ncpus = 0, cpus[CPU_SETSIZE];
+    CPU_ZERO(&allowed);
+    if (cfg->cpu_affinity && sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &allowed))
+                cpus[ncpus++] = c;
+    if (cfg->cpu_affinity) {
+        printf("  cpus     loop i on CPU:");
+        for (int i = 0; i < gw->nthreads && ncpus > 0; i++)
+            printf(" %d->%d", i, cpus[i % ncpus]);
+        printf("%s (with its fork servers and workers)\n", ncpus ? "" : " none (no CPU set)");
+        fflush(stdout);
+    }
     for (int i = 0; i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];
         t->gw = gw;
         t->index = i;
+        t->cpu = ncpus > 0 ? cpus[i % ncpus] : -1;
         t->loop = h2o_evloop_create();
         h2o_context_init(&t->ctx, t->loop, &gw->conf);
         t->accept.ctx = &t->ctx;
