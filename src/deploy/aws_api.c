@@ -57,16 +57,6 @@ struct kumo__aws_api {
     char curl_err[CURL_ERROR_SIZE];
 };
 
-static void free_secret(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *v = s;
-    while (*v)
-        *v++ = '\0';
-    free(s);
-}
-
 void kumo__aws_api_free(kumo__aws_api *a)
 {
     if (a == NULL)
@@ -75,9 +65,9 @@ void kumo__aws_api_free(kumo__aws_api *a)
         curl_easy_cleanup(a->curl);
     free(a->region);
     free(a->endpoint);
-    free_secret(a->key);
-    free_secret(a->secret);
-    free_secret(a->token);
+    kumo__aws_free_secret(a->key);
+    kumo__aws_free_secret(a->secret);
+    kumo__aws_free_secret(a->token);
     free(a);
 }
 

@@ -907,18 +907,24 @@ void kumo__pool_stats_add(const kumo__pool *p, kumo__pool_stats *out, uint64_t n
     }
 }
 
-void kumo__pool_retire(kumo__pool *p)
+/* Answers what is queued with `why` and closes every worker's socket
+ * (EOF: each exits on its own); no worker is started any more. */
+static void stop_all(kumo__pool *p, const char *why, const char *worker_why)
 {
-    if (p == NULL)
-        return;
-    const char *why = "a reload replaced the function";
     kumo__call *queued = p->qhead;
     p->qhead = p->qtail = NULL;
     p->queued = 0;
     finish_all(queued, KUMO_CALL_NO_WORKER, why);
     p->cfg.min = 0;
-    while (p->workers) /* EOF: each exits on its own */
-        worker_lost(p->workers, "stopped: a reload replaced its generation", 0, 1);
+    while (p->workers)
+        worker_lost(p->workers, worker_why, 0, 1);
+}
+
+void kumo__pool_retire(kumo__pool *p)
+{
+    if (p == NULL)
+        return;
+    stop_all(p, "a reload replaced the function", "stopped: a reload replaced its generation");
 }
 
 int kumo__pool_retired(kumo__pool *p, int force, uint64_t now_ms)
@@ -930,18 +936,12 @@ int kumo__pool_retired(kumo__pool *p, int force, uint64_t now_ms)
     return p->workers == NULL && p->dying == NULL;
 }
 
+
 void kumo__pool_destroy(kumo__pool *p, int grace_ms)
 {
     if (p == NULL)
         return;
-    const char *why = "the gateway is shutting down";
-    kumo__call *queued = p->qhead;
-    p->qhead = p->qtail = NULL;
-    p->queued = 0;
-    finish_all(queued, KUMO_CALL_NO_WORKER, why);
-    p->cfg.min = 0;
-    while (p->workers) /* EOF: each exits on its own */
-        worker_lost(p->workers, "stopped: the gateway is shutting down", 0, 1);
+    stop_all(p, "the gateway is shutting down", "stopped: the gateway is shutting down");
     uint64_t until = kumo__now_ms() + (uint64_t)grace_ms;
     while (p->dying) {
         uint64_t now = kumo__now_ms();

@@ -216,7 +216,7 @@ out:
 
 /* ---- the client ------------------------------------------------------ */
 
-static void free_secret(char *s)
+void kumo__aws_free_secret(char *s)
 {
     if (s == NULL)
         return;
@@ -235,9 +235,9 @@ void kumo__aws_free(kumo__aws *c)
     free(c->service);
     free(c->region);
     free(c->base);
-    free_secret(c->key);
-    free_secret(c->secret);
-    free_secret(c->token);
+    kumo__aws_free_secret(c->key);
+    kumo__aws_free_secret(c->secret);
+    kumo__aws_free_secret(c->token);
     free(c);
 }
 

@@ -54,6 +54,8 @@ typedef struct kumo__aws kumo__aws;
 int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t msglen, kumo__aws **out, char *err,
                   size_t errlen);
 void kumo__aws_free(kumo__aws *c);
+/* Zeroes a credential string, then frees it (NULL is fine). */
+void kumo__aws_free_secret(char *s);
 /* The base URL requests go to: the endpoint, or https://SERVICE.REGION.amazonaws.com. */
 const char *kumo__aws_base(const kumo__aws *c);
 /* The code of the last error ("ResourceNotFoundException", "NoSuchKey",
