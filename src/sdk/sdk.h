@@ -279,6 +279,18 @@ int kumo__sqlite_status(int rc);
  * returns 1 when the caller should run the statement again, 0 when the
  * result stands (not busy, or the busy timeout is spent). */
 int kumo__sqlite_busy_again(int rc, unsigned *tries);
+/* Both sqlite drivers: opens sqlite:PATH[?create=false] (making the
+ * directory), WAL, busy timeout, and, unless create=false, runs `schema`
+ * then `migrate` (may be NULL; it sets *step to what it runs) in one
+ * BEGIN IMMEDIATE transaction. *created says whether create was allowed.
+ * 0, or a KUMO_E* code with a message naming the path and the statement. */
+struct sqlite3;
+struct sqlite3_stmt;
+int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(struct sqlite3 *db, const char **step),
+                          struct sqlite3 **out, int *created, char *err, size_t errlen);
+/* Steps a statement that returns no row, then resets it and clears its
+ * bindings; with retry_busy, kumo__sqlite_busy_again decides retries. */
+int kumo__sqlite_step(struct sqlite3_stmt *st, int retry_busy);
 extern const kumo__blob_driver kumo__blob_file_driver;
 extern const kumo__queue_driver kumo__queue_sqlite_driver;
 /* The AWS drivers (stores/dynamodb.c, s3.c, sqs.c over stores/aws.c). */

@@ -120,6 +120,21 @@ static const char schema_ttl[] = "ALTER TABLE kumo_kv ADD COLUMN expires INTEGER
 static const char schema_ttl_index[] =
     "CREATE INDEX IF NOT EXISTS kumo_kv_expires ON kumo_kv (expires) WHERE expires IS NOT NULL;";
 
+/* Files from before TTLs get the expires column and its index. */
+static int migrate_ttl(sqlite3 *db, const char **step)
+{
+    int src = SQLITE_OK;
+    if (sqlite3_exec(db, "SELECT expires FROM kumo_kv LIMIT 0", NULL, NULL, NULL) != SQLITE_OK) {
+        *step = schema_ttl;
+        src = sqlite3_exec(db, schema_ttl, NULL, NULL, NULL);
+    }
+    if (src == SQLITE_OK) {
+        *step = schema_ttl_index;
+        src = sqlite3_exec(db, schema_ttl_index, NULL, NULL, NULL);
+    }
+    return src;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -184,12 +199,7 @@ static void done(sqlite3_stmt *st)
 /* Runs a statement that returns no row. */
 static int exec_st(sqlite_kv *s, int which)
 {
-    unsigned tries = 0;
-    int rc;
-    do {
-        rc = sqlite3_step(s->st[which]);
-        done(s->st[which]);
-    } while ((which == ST_BEGIN || which == ST_BEGIN_READ) && kumo__sqlite_busy_again(rc, &tries));
+    int rc = kumo__sqlite_step(s->st[which], which == ST_BEGIN || which == ST_BEGIN_READ);
     return rc == SQLITE_DONE ? 0 : fail(s, sql[which], rc);
 }
 
@@ -231,6 +241,83 @@ out:
     return rc;
 }
 
+int kumo__sqlite_step(sqlite3_stmt *st, int retry_busy)
+{
+    unsigned tries = 0;
+    int rc;
+    do {
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    } while (retry_busy && kumo__sqlite_busy_again(rc, &tries));
+    return rc;
+}
+
+int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sqlite3 *db, const char **step),
+                          sqlite3 **out, int *created, char *err, size_t errlen)
+{
+    char path[4096], create[8] = "true";
+    const char *p = url + strlen("sqlite:");
+    if (strncmp(p, "//", 2) == 0)
+        p += 2;
+    *out = NULL;
+    size_t plen = strcspn(p, "?");
+    if (plen == 0 || plen >= sizeof(path)) {
+        snprintf(err, errlen, "the URL has no path (or one too long); expected sqlite:PATH");
+        return KUMO_EINVAL;
+    }
+    memcpy(path, p, plen);
+    path[plen] = '\0';
+    kumo__url_query(url, "create", create, sizeof(create));
+    int may_create = strcmp(create, "false") != 0, rc;
+    *created = may_create;
+    if (may_create && (rc = make_parent(path, err, errlen)) != 0)
+        return rc;
+    sqlite3 *db = NULL;
+    int src = sqlite3_open_v2(path, &db,
+                              SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    if (src != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+        sqlite3_close(db);
+        return kumo__sqlite_status(src);
+    }
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    /* The tables are made in one write transaction taken up front (BEGIN
+     * IMMEDIATE waits on busy_timeout): statements that read the schema
+     * and then write would get SQLITE_BUSY at once, without waiting, when
+     * several workers open a new file together. */
+    unsigned tries = 0;
+    const char *step;
+    do {
+        step = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL";
+        src = sqlite3_exec(db, step, NULL, NULL, NULL);
+        if (src == SQLITE_OK && may_create) {
+            step = "BEGIN IMMEDIATE";
+            if ((src = sqlite3_exec(db, step, NULL, NULL, NULL)) == SQLITE_OK) {
+                step = schema;
+                src = sqlite3_exec(db, schema, NULL, NULL, NULL);
+            }
+            if (src == SQLITE_OK && migrate)
+                src = migrate(db, &step);
+            if (src == SQLITE_OK) {
+                step = "COMMIT";
+                src = sqlite3_exec(db, step, NULL, NULL, NULL);
+            }
+            if (!sqlite3_get_autocommit(db))
+                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    } while (kumo__sqlite_busy_again(src, &tries));
+    if (src != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s (SQLite code %d, while running \"%.40s...\")", path, sqlite3_errmsg(db),
+                 sqlite3_extended_errcode(db), step);
+        sqlite3_close(db);
+        return kumo__sqlite_status(src);
+    }
+    *out = db;
+    return 0;
+}
+
 static void sqlite_close(kumo__kv *kv)
 {
     sqlite_kv *s = (sqlite_kv *)kv;
@@ -245,85 +332,20 @@ static void sqlite_close(kumo__kv *kv)
 
 static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen)
 {
-    int rc = 0;
-    char path[4096], create[8] = "true";
-    const char *p = url + strlen("sqlite:");
-    if (strncmp(p, "//", 2) == 0)
-        p += 2;
+    int rc = 0, may_create = 1, src;
     *out = NULL;
-    size_t plen = strcspn(p, "?");
-    if (plen == 0 || plen >= sizeof(path)) {
-        snprintf(err, errlen, "store URL '%s' has no path (or one too long); expected sqlite:PATH", url);
-        return KUMO_EINVAL;
-    }
-    memcpy(path, p, plen);
-    path[plen] = '\0';
-    kumo__url_query(url, "create", create, sizeof(create));
-    int may_create = strcmp(create, "false") != 0;
     sqlite_kv *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
-    if (may_create && (rc = make_parent(path, err, errlen)) != 0)
+    if ((rc = kumo__sqlite_open_url(url, schema, migrate_ttl, &s->db, &may_create, err, errlen)) != 0)
         goto out;
-    int src = sqlite3_open_v2(path, &s->db,
-                              SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
-                              NULL);
-    if (src != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
-        rc = kumo__sqlite_status(src);
-        goto out;
-    }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    unsigned tries = 0;
-    const char *step;
-again:
-    step = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL";
-    src = sqlite3_exec(s->db, step, NULL, NULL, NULL);
-    /* The tables are made in one write transaction taken up front (BEGIN
-     * IMMEDIATE waits on busy_timeout): statements that read the schema
-     * and then write would get SQLITE_BUSY at once, without waiting, when
-     * several workers open a new file together. */
-    int in_tx = 0;
-    if (src == SQLITE_OK && may_create) {
-        step = "BEGIN IMMEDIATE";
-        src = sqlite3_exec(s->db, step, NULL, NULL, NULL);
-        in_tx = src == SQLITE_OK;
-    }
-    if (src == SQLITE_OK && may_create) {
-        step = schema;
-        src = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
-    }
-    if (src == SQLITE_OK && may_create &&
-        sqlite3_exec(s->db, "SELECT expires FROM kumo_kv LIMIT 0", NULL, NULL, NULL) != SQLITE_OK) {
-        step = schema_ttl;
-        src = sqlite3_exec(s->db, schema_ttl, NULL, NULL, NULL);
-    }
-    if (src == SQLITE_OK && may_create) {
-        step = schema_ttl_index;
-        src = sqlite3_exec(s->db, schema_ttl_index, NULL, NULL, NULL);
-    }
-    if (src == SQLITE_OK && in_tx) {
-        step = "COMMIT";
-        src = sqlite3_exec(s->db, step, NULL, NULL, NULL);
-        in_tx = src != SQLITE_OK;
-    }
-    if (in_tx)
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    if (kumo__sqlite_busy_again(src, &tries))
-        goto again;
-    if (src != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s (SQLite code %d, while running \"%.40s...\")", path, sqlite3_errmsg(s->db),
-                 sqlite3_extended_errcode(s->db), step);
-        rc = kumo__sqlite_status(src);
-        goto out;
-    }
     for (int i = 0; i < ST_COUNT; i++) {
         src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (src != SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(s->db),
+            snprintf(err, errlen, "%s: %s%s", sqlite3_db_filename(s->db, "main"), sqlite3_errmsg(s->db),
                      may_create ? "" : " (create=false: the tables must exist)");
             rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
             goto out;

@@ -44,11 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#define BUSY_TIMEOUT_MS 5000
-#define PATH_MAX_LEN 4096
 
 enum {
     ST_BEGIN,
@@ -114,35 +111,8 @@ static void done(sqlite3_stmt *st)
 
 static int exec_st(sqlite_queue *s, int which)
 {
-    unsigned tries = 0;
-    int rc;
-    do {
-        rc = sqlite3_step(s->st[which]);
-        done(s->st[which]);
-    } while (which == ST_BEGIN && kumo__sqlite_busy_again(rc, &tries));
+    int rc = kumo__sqlite_step(s->st[which], which == ST_BEGIN);
     return rc == SQLITE_DONE ? 0 : fail(s, sql[which], rc);
-}
-
-/* mkdir -p of the directory holding `path`. */
-static int make_parent(const char *path)
-{
-    char dir[PATH_MAX_LEN];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = c;
-        if (c == '\0')
-            return 0;
-    }
 }
 
 static void sq_close(kumo__queue *q)
@@ -160,28 +130,14 @@ static void sq_close(kumo__queue *q)
 
 static int sq_open(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
 {
-    char path[PATH_MAX_LEN], create[8] = "true";
-    const char *p = url + strlen("sqlite:");
-    if (strncmp(p, "//", 2) == 0)
-        p += 2;
-    size_t plen = strcspn(p, "?");
     *out = NULL;
-    if (plen == 0 || plen >= sizeof(path)) {
-        snprintf(err, errlen, "queue URL has no path (or one too long); expected sqlite:PATH");
-        return KUMO_EINVAL;
-    }
-    memcpy(path, p, plen);
-    path[plen] = '\0';
-    kumo__url_query(url, "create", create, sizeof(create));
-    int may_create = strcmp(create, "false") != 0;
-
     sqlite_queue *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
-    int rc = 0;
+    int rc = 0, may_create = 1, src;
     size_t dlen = strlen(name) + sizeof("-dead");
     if ((s->dead = malloc(dlen)) == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -189,43 +145,12 @@ static int sq_open(const char *url, const char *name, kumo__queue **out, char *e
         goto out;
     }
     snprintf(s->dead, dlen, "%s-dead", name);
-    if (may_create && make_parent(path) != 0) {
-        snprintf(err, errlen, "cannot create the directory of %s: %s", path, strerror(errno));
-        rc = KUMO_EUNAVAILABLE;
+    if ((rc = kumo__sqlite_open_url(url, schema, NULL, &s->db, &may_create, err, errlen)) != 0)
         goto out;
-    }
-    int src = sqlite3_open_v2(path, &s->db,
-                              SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
-                              NULL);
-    if (src != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
-        rc = kumo__sqlite_status(src);
-        goto out;
-    }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    unsigned tries = 0;
-again:
-    src = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    if (src == SQLITE_OK && may_create) {
-        /* in a write transaction taken up front, which waits on busy_timeout
-         * (sqlite.c says why) */
-        src = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        if (src == SQLITE_OK && (src = sqlite3_exec(s->db, schema, NULL, NULL, NULL)) == SQLITE_OK)
-            src = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-        if (!sqlite3_get_autocommit(s->db))
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    if (kumo__sqlite_busy_again(src, &tries))
-        goto again;
-    if (src != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
-        rc = kumo__sqlite_status(src);
-        goto out;
-    }
     for (int i = 0; i < ST_COUNT; i++) {
         src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (src != SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(s->db),
+            snprintf(err, errlen, "%s: %s%s", sqlite3_db_filename(s->db, "main"), sqlite3_errmsg(s->db),
                      may_create ? "" : " (create=false: the table kumo_queue must exist)");
             rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
             goto out;
