@@ -52,6 +52,8 @@ enum kumo__frame_tag {
     KF_ERROR = 21,      /* text: the handler failed, or the worker could not start */
     KF_PID = 22,        /* u32 */
     KF_RETIRE = 23,     /* empty, in a response: the worker asks to be stopped (it leaks) */
+    KF_EXPIRED = 24,    /* empty, in a response with KF_ERROR: the request's deadline passed
+                           before its turn came, so its handler did not run */
 };
 
 typedef struct kumo__frame_header {

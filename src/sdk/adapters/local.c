@@ -64,15 +64,14 @@ static void cache_free(handler_cache *hc)
 }
 
 /* Frames come in through one buffer, read in large pieces: a request
- * usually arrives with one read(2), and pipelined requests (concurrency
- * > 1) with fewer. */
+ * usually arrives with one read(2), and requests the pool sent ahead
+ * (or pipelined: concurrency > 1) with fewer. */
 typedef struct inbuf {
     char *buf;
     size_t start, len, cap;  /* unread bytes are buf[start, start + len) */
 } inbuf;
 
 #define INBUF_READ 65536
-#define ANSWERS_BATCH_MAX (1u << 20) /* answers held back for one write, at most */
 
 /* The next complete frame: 1 and *h, *payload (NUL-terminated in place;
  * the byte it covers is saved in *saved, restore with inbuf_consume);
@@ -126,13 +125,6 @@ static int next_frame(int fd, inbuf *in, kumo__frame_header *h, char **payload, 
         else if (errno != EINTR)
             return -errno;
     }
-}
-
-static int inbuf_has_frame(const inbuf *in)
-{
-    kumo__frame_header h;
-    return kumo__frame_header_decode(in->buf + in->start, in->len, 0, &h) == 0 &&
-           in->len >= KUMO_FRAME_HEADER_SIZE + (size_t)h.length;
 }
 
 static void inbuf_consume(inbuf *in, const kumo__frame_header *h, char saved)
@@ -388,18 +380,17 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         const char *symbol = NULL;
         kumo__invocation_init(&ctx, &req, &res);
         ctx.function = function;
-        /* Answers to pipelined requests go out together (see below); one
-         * that fails to encode is replaced, the others kept. */
-        if (w.len > ANSWERS_BATCH_MAX) {
-            if ((rc = write_full(fd, w.buf, w.len)) != 0)
-                break;
-            kumo__frame_reset(&w);
-        }
         size_t frame_start = w.len;
         rc = decode_request(&ctx, &req, payload, h.length, &symbol);
         if (rc != 0) {
             kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
             kumo__frame_put_str(&w, KF_ERROR, "the worker could not decode the request frame");
+        } else if (kumo_ctx_remaining_ms(&ctx) == 0) {
+            /* It waited behind another call past its deadline: the
+             * client has its 504 coming; do not run it. */
+            kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
+            kumo__frame_put_str(&w, KF_ERROR, "the invocation waited for its worker past its deadline");
+            kumo__frame_put(&w, KF_EXPIRED, NULL, 0);
         } else {
             kumo_handler *fn = lookup(&hc, unit, symbol);
             if (fn == NULL) {
@@ -432,13 +423,14 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         }
         kumo__invocation_clear(&ctx, &req, &res);
         inbuf_consume(&in, &h, saved);
-        /* Write when no other request is already here: one write(2) for
-         * the answers to requests that arrived together. */
-        if (!inbuf_has_frame(&in)) {
-            if ((rc = write_full(fd, w.buf, w.len)) != 0)
-                break;
-            kumo__frame_reset(&w);
-        }
+        /* Each answer is written before the next request starts, even
+         * when that one is already here: should the next crash or hang,
+         * the gateway has every answer before it, so it knows that the
+         * requests after it never began and can give them to another
+         * worker. */
+        if ((rc = write_full(fd, w.buf, w.len)) != 0)
+            break;
+        kumo__frame_reset(&w);
         if (served == 1)
             fd_baseline = lowest_free_fd();
     }
