@@ -102,6 +102,11 @@ typedef struct dying {
 
 struct kumo__pool {
     h2o_evloop_t *loop;
+    /* Frames for workers are written once per turn of the loop, after
+     * every request that turn brought is dispatched: a worker sent several
+     * calls gets them with one write and one wakeup. */
+    h2o_timeout_t flush_timeout; /* 0 ms: runs at the end of this turn */
+    h2o_timeout_entry_t flush_entry;
     kumo__pool_config cfg;
     kumo__tuning tuning;
     char *unit_name, *so_path, *project_dir, *data_dir;
@@ -173,12 +178,25 @@ static void describe_status(int status, char *buf, size_t len)
         snprintf(buf, len, "stopped");
 }
 
+static void flush(struct worker *w);
+
+/* The end of the loop's turn: what was sent to each worker goes out. */
+static void on_flush_due(h2o_timeout_entry_t *entry)
+{
+    kumo__pool *p = H2O_STRUCT_FROM_MEMBER(kumo__pool, flush_entry, entry);
+    for (worker *w = p->workers; w; w = w->next)
+        if (w->pending.n > 0)
+            flush(w);
+}
+
 kumo__pool *kumo__pool_create(struct st_h2o_evloop_t *loop, const kumo__pool_config *cfg)
 {
     kumo__pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     p->loop = loop;
+    h2o_timeout_init(loop, &p->flush_timeout, 0);
+    p->flush_entry.cb = on_flush_due;
     p->cfg = *cfg;
     p->tuning = *cfg->tuning;
     p->cfg.tuning = &p->tuning;
@@ -296,10 +314,13 @@ static void reap(kumo__pool *p, int force, uint64_t now_ms)
     }
 }
 
-static void free_iovs(iov_list *l)
+/* The frames in a write list are the calls' own (borrowed: a call keeps
+ * its frame until it is answered, so that one a lost worker never began
+ * can be sent again). A call is answered only after its frame was wholly
+ * written (the worker read it) or once the worker's socket is closed
+ * (nothing is written any more), so no write outlives its frame. */
+static void drop_iovs(iov_list *l)
 {
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].base);
     l->n = 0;
 }
 
@@ -389,8 +410,8 @@ static void worker_lost(worker *w, const char *why, int kill_it, int retired)
         calls->next = NULL;
     }
     h2o_socket_close(w->sock);
-    free_iovs(&w->pending);
-    free_iovs(&w->writing);
+    drop_iovs(&w->pending);
+    drop_iovs(&w->writing);
     free(w);
     if (kill_it && pid > 0)
         kill(pid, SIGKILL);
@@ -422,12 +443,10 @@ static void worker_lost(worker *w, const char *why, int kill_it, int retired)
     dispatch(p);
 }
 
-static void flush(worker *w);
-
 static void on_written(h2o_socket_t *sock, const char *err)
 {
     worker *w = sock->data;
-    free_iovs(&w->writing);
+    drop_iovs(&w->writing);
     if (err == NULL)
         flush(w);
     /* A write error shows up as EOF on the read side too; handled there. */
@@ -469,12 +488,9 @@ static void send_call(worker *w, kumo__call *call)
     p->ninflight++;
     if (w->pending.n == WRITE_MAX) /* cannot happen while concurrency <= WRITE_MAX */
         flush(w);
-    /* Take the frame's buffer: the call may be answered (and freed) before
-     * the write completes, if the worker dies. */
     w->pending.v[w->pending.n++] = h2o_iovec_init(call->frame.buf, call->frame.len);
-    call->frame.buf = NULL;
-    call->frame.len = call->frame.cap = 0;
-    flush(w);
+    if (!h2o_timeout_is_linked(&p->flush_entry))
+        h2o_timeout_link(p->loop, &p->flush_timeout, &p->flush_entry);
 }
 
 /* A worker from the fork server learns its pid after its first calls
@@ -1054,6 +1070,9 @@ void kumo__pool_destroy(kumo__pool *p, int grace_ms)
             nanosleep(&ts, NULL);
         }
     }
+    if (h2o_timeout_is_linked(&p->flush_entry))
+        h2o_timeout_unlink(&p->flush_entry);
+    h2o_timeout_dispose(p->loop, &p->flush_timeout);
     free(p->unit_name);
     free(p->so_path);
     free(p->project_dir);

@@ -104,7 +104,7 @@ enum kumo__call_result {
 typedef void kumo__call_cb(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len);
 
 struct kumo__call {
-    kumo__frame_writer frame;  /* the request frame; the pool takes its buffer */
+    kumo__frame_writer frame;  /* the request frame; the caller frees it once the call is answered */
     uint64_t deadline_ms;      /* monotonic ms; 0: none */
     uint64_t submitted_ms;
     kumo__call_cb *cb;
