@@ -129,7 +129,8 @@ struct gateway {
     kumo__gateway_config cfg;
     int dev, strict;           /* --dev: check responses too; --strict: refuse bad ones */
     h2o_globalconf_t conf, admin_conf;
-    int listen_fd, admin_fd;
+    int *listen_fds, nlisten;  /* one per loop, sharing the port */
+    int admin_fd;
     int port, admin_port;
     loop_thread *threads;
     int nthreads;
@@ -1488,7 +1489,10 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static int open_listener(const char *host, int port, int *bound_port, kumo__error *err)
+/* One listening socket on host:port (0: any free port, *bound_port says
+ * which); `reuseport` lets the loops' sockets share the port (see
+ * open_listeners). */
+static int open_listener(const char *host, int port, int reuseport, int *bound_port, kumo__error *err)
 {
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
@@ -1501,6 +1505,7 @@ static int open_listener(const char *host, int port, int *bound_port, kumo__erro
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int on = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
         bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
         kumo__error_set(err, -errno, "cannot listen on %s:%d: %s%s", host, port, strerror(errno),
                         errno == EADDRINUSE ? "; pick another with --port" : "");
@@ -1512,6 +1517,35 @@ static int open_listener(const char *host, int port, int *bound_port, kumo__erro
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     *bound_port = ntohs(sa.sin_port);
     return fd;
+}
+
+/* A listening socket per loop, all on one port (SO_REUSEPORT): the kernel
+ * spreads new connections evenly over the loops, where one shared socket
+ * wakes every loop for each connection and leaves the first to accept it
+ * with more than its share. A port already in use is refused as before:
+ * a socket without SO_REUSEPORT is bound to it first (and closed), so a
+ * second kumo up (or anything else) on the port fails with EADDRINUSE
+ * instead of silently sharing it. */
+static int open_listeners(const char *host, int port, int n, int *fds, int *bound_port, kumo__error *err)
+{
+    for (int i = 0; i < n; i++)
+        fds[i] = -1;
+    if (n == 1)
+        return (fds[0] = open_listener(host, port, 0, bound_port, err)) < 0 ? -1 : 0;
+    int probe = open_listener(host, port, 0, bound_port, err);
+    if (probe < 0)
+        return -1;
+    close(probe);
+    for (int i = 0; i < n; i++) {
+        if ((fds[i] = open_listener(host, *bound_port, 1, bound_port, err)) < 0) {
+            for (int j = 0; j < i; j++) {
+                close(fds[j]);
+                fds[j] = -1;
+            }
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void register_handler(h2o_globalconf_t *conf, gateway *gw, int (*on_req)(h2o_handler_t *, h2o_req_t *))
@@ -1550,8 +1584,10 @@ static void gateway_free(gateway *gw)
         pthread_mutex_destroy(&gw->lock);
         pthread_cond_destroy(&gw->park_cond);
     }
-    if (gw->listen_fd >= 0)
-        close(gw->listen_fd);
+    for (int i = 0; gw->listen_fds && i < gw->nlisten; i++)
+        if (gw->listen_fds[i] >= 0)
+            close(gw->listen_fds[i]);
+    free(gw->listen_fds);
     if (gw->admin_fd >= 0)
         close(gw->admin_fd);
 }
@@ -1620,7 +1656,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
 
     memset(gw, 0, sizeof(*gw));
     gw->cfg = *cfg;
-    gw->listen_fd = gw->admin_fd = -1;
+    gw->admin_fd = -1;
     atomic_init(&gw->draining, 0);
     atomic_init(&gw->park, 0);
     atomic_init(&gw->generations, 0);
@@ -1654,11 +1690,20 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     register_handler(&gw->admin_conf, gw, on_admin_req);
 
     const char *host = cfg->host ? cfg->host : "127.0.0.1";
-    if ((gw->listen_fd = open_listener(host, cfg->port, &gw->port, err)) < 0) {
+    gw->nthreads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (gw->nthreads < 1)
+        gw->nthreads = 1;
+    if ((gw->listen_fds = malloc((size_t)gw->nthreads * sizeof(*gw->listen_fds))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
         rc = err->code;
         goto out;
     }
-    if (cfg->admin_port >= 0 && (gw->admin_fd = open_listener("127.0.0.1", cfg->admin_port, &gw->admin_port, err)) < 0) {
+    gw->nlisten = gw->nthreads;
+    if (open_listeners(host, cfg->port, gw->nthreads, gw->listen_fds, &gw->port, err) != 0) {
+        rc = err->code;
+        goto out;
+    }
+    if (cfg->admin_port >= 0 && (gw->admin_fd = open_listener("127.0.0.1", cfg->admin_port, 0, &gw->admin_port, err)) < 0) {
         kumo__error_wrap(err, "admin port");
         rc = err->code;
         goto out;
@@ -1707,9 +1752,6 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     signal(SIGPIPE, SIG_IGN);
     gw->main_tid = pthread_self();
 
-    gw->nthreads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (gw->nthreads < 1)
-        gw->nthreads = 1;
     gw->threads = calloc((size_t)gw->nthreads, sizeof(*gw->threads));
     pthread_mutex_init(&gw->stop_lock, NULL);
     pthread_cond_init(&gw->stop_cond, NULL);
@@ -1742,7 +1784,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         h2o_context_init(&t->ctx, t->loop, &gw->conf);
         t->accept.ctx = &t->ctx;
         t->accept.hosts = gw->conf.hosts;
-        t->listener = listen_on(t->loop, gw->listen_fd, &t->accept);
+        t->listener = listen_on(t->loop, gw->listen_fds[i], &t->accept);
         if (i == 0 && gw->admin_fd >= 0) {
             h2o_context_init(&t->admin_ctx, t->loop, &gw->admin_conf);
             t->admin_accept.ctx = &t->admin_ctx;
