@@ -14,6 +14,12 @@
  * happens ahead of demand, when the spare is replaced. Without a spare at
  * hand the fork server forks on demand.
  *
+ * Where a unit's sandbox has namespaces and the fork server may create
+ * one (CAP_SYS_ADMIN), it first unshares a pid namespace and forks that
+ * namespace's PID 1 (kumo-pid1, which only reaps): every spare and worker
+ * after it lives in that namespace, sees only it in /proc, and reports its
+ * pid on the machine (NSpid) to the gateway.
+ *
  * It reaps every child and reports exits to the loop (spares that die
  * unassigned are replaced quietly). It exits when the loop closes the
  * control socket, killing its spares; workers die with it (parent-death
@@ -22,6 +28,7 @@
 #include "runtime/forkserver.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -66,13 +73,35 @@ typedef struct fork_server {
     spare spares[MAX_SPARES];
     int nspares, want_spares;
     int sigfd;
+    pid_t init_pid;         /* PID 1 of the workers' pid namespace; 0: none */
 } fork_server;
 
-static int hello(const char *error)
+/* A child's pid as the gateway knows it. In the pid namespace getpid()
+ * says the namespace's number; /proc (the host's, until the sandbox mounts
+ * the namespace's own) has both in its NSpid line, the outer one first. */
+static pid_t outer_pid(void)
+{
+    pid_t pid = getpid();
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f == NULL)
+        return pid;
+    char line[256];
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "NSpid:", 6) == 0) {
+            long v = strtol(line + 6, NULL, 10);
+            if (v > 0)
+                pid = (pid_t)v;
+            break;
+        }
+    fclose(f);
+    return pid;
+}
+
+static int hello(pid_t self, const char *error)
 {
     kumo__frame_writer w = {0};
     kumo__frame_begin(&w, 0, KUMO_FRAME_HELLO, 0);
-    kumo__frame_put_u32(&w, KF_PID, (uint32_t)getpid());
+    kumo__frame_put_u32(&w, KF_PID, (uint32_t)self);
     if (error)
         kumo__frame_put_str(&w, KF_ERROR, error);
     int rc = kumo__frame_end(&w);
@@ -84,9 +113,9 @@ static int hello(const char *error)
 
 #define REPLENISH_DELAY_MS 5
 
-static void log_line(const char *level, const char *msg)
+static void log_line(pid_t self, const char *level, const char *msg)
 {
-    json_t *o = json_pack("{s:s,s:s,s:i}", "level", level, "msg", msg, "pid", (int)getpid());
+    json_t *o = json_pack("{s:s,s:s,s:i}", "level", level, "msg", msg, "pid", (int)self);
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (line)
         fprintf(stderr, "%s\n", line);
@@ -99,6 +128,7 @@ static void log_line(const char *level, const char *msg)
  * sandbox, hello, and the serve loop. Never returns. */
 static void become_worker(fork_server *fs, int unit, int fd)
 {
+    pid_t self = outer_pid();
     if (fd != WORKER_FD) {
         if (dup2(fd, WORKER_FD) < 0)
             _exit(1);
@@ -116,18 +146,20 @@ static void become_worker(fork_server *fs, int unit, int fd)
     snprintf(comm, sizeof(comm), "kumo:%s", u ? u->name : "?");
     prctl(PR_SET_NAME, comm); /* ps and /proc/PID/comm say which function */
     if (u == NULL || u->handle == NULL) {
-        hello(u ? u->load_error : "the fork server has no such unit");
+        hello(self, u ? u->load_error : "the fork server has no such unit");
         _exit(1);
     }
     char report[1536], err[512], msg[700];
-    if (kumo__sandbox_enter(&u->sandbox, report, sizeof(report), err, sizeof(err)) != 0) {
+    kumo__sandbox_config sc = u->sandbox;
+    sc.host_pid = self;
+    if (kumo__sandbox_enter(&sc, report, sizeof(report), err, sizeof(err)) != 0) {
         snprintf(msg, sizeof(msg), "the worker could not enter its sandbox: %s", err);
-        log_line("error", msg);
-        hello(msg);
+        log_line(self, "error", msg);
+        hello(self, msg);
         _exit(1);
     }
-    log_line("info", report);
-    if (hello(NULL) != 0)
+    log_line(self, "info", report);
+    if (hello(self, NULL) != 0)
         _exit(1);
     int rc = kumo__local_serve(WORKER_FD, u->handle, u->name);
     kumo__kv_close_all();
@@ -170,6 +202,7 @@ static void prefault_writable(void)
 /* A spare waits for its assignment, then becomes a worker. */
 static void spare_main(fork_server *fs, int sock)
 {
+    pid_t self = outer_pid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     prctl(PR_SET_NAME, "kumo-spare");
     close(CONTROL_FD);
@@ -179,15 +212,17 @@ static void spare_main(fork_server *fs, int sock)
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGCHLD, SIG_DFL);
     char report[1536], err[512], msg[700];
-    if (kumo__sandbox_enter_spare(&fs->spare_sandbox, report, sizeof(report), err, sizeof(err)) != 0) {
+    kumo__sandbox_config sc = fs->spare_sandbox;
+    sc.host_pid = self;
+    if (kumo__sandbox_enter_spare(&sc, report, sizeof(report), err, sizeof(err)) != 0) {
         snprintf(msg, sizeof(msg), "a spare could not enter its sandbox: %s", err);
-        log_line("error", msg);
+        log_line(self, "error", msg);
         _exit(1);
     }
     prefault_writable();
     /* The report goes out now, while nobody waits for this process: at
      * assignment a request does. */
-    log_line("info", report);
+    log_line(self, "info", report);
     fflush(stderr);
     kumo__fs_msg m;
     int fd;
@@ -205,11 +240,11 @@ static void spare_main(fork_server *fs, int sock)
     snprintf(comm, sizeof(comm), "kumo:%s", u ? u->name : "?");
     prctl(PR_SET_NAME, comm);
     if (u == NULL || u->handle == NULL) {
-        hello(u ? u->load_error : "the fork server has no such unit");
+        hello(self, u ? u->load_error : "the fork server has no such unit");
         _exit(1);
     }
     kumo__sandbox_assign(&u->sandbox);
-    if (hello(NULL) != 0)
+    if (hello(self, NULL) != 0)
         _exit(1);
     int served = kumo__local_serve(WORKER_FD, u->handle, u->name);
     kumo__kv_close_all();
@@ -296,6 +331,13 @@ static void reap(fork_server *fs, int control)
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0)
             return;
+        if (pid == fs->init_pid) {
+            /* Someone killed it: the kernel killed every process in the
+             * namespace with it, and no more can be forked into it. */
+            fs->init_pid = 0;
+            log_line(getpid(), "error", "the workers' pid namespace lost its init process; no worker can be started");
+            continue;
+        }
         int was_spare = 0;
         for (int i = 0; i < fs->nspares; i++)
             if (fs->spares[i].pid == pid) {
@@ -305,7 +347,7 @@ static void reap(fork_server *fs, int control)
                  * replaced forever: after three in a row, stop keeping any. */
                 if (++fs->spare_failures >= 3 && fs->want_spares > 0) {
                     fs->want_spares = 0;
-                    log_line("error", "spares keep failing; workers are forked on demand from now on");
+                    log_line(getpid(), "error", "spares keep failing; workers are forked on demand from now on");
                 }
                 break;
             }
@@ -385,6 +427,57 @@ static int parse_args(fork_server *fs, int argc, char **argv)
     return 0;
 }
 
+/* PID 1 of the workers' namespace: it only reaps what is handed to it
+ * (nothing, while the fork server lives: workers are the fork server's
+ * children). Should it end, the kernel ends every worker of the namespace;
+ * it ends with the fork server (parent-death signal). */
+static void on_sigchld(int sig)
+{
+    (void)sig;
+}
+
+static void pid_init_main(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_NAME, "kumo-pid1");
+    close_range(3, ~0u, 0);
+    signal(SIGCHLD, on_sigchld);
+    sigset_t chld, none;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    sigemptyset(&none);
+    for (;;) {
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        sigsuspend(&none);
+    }
+}
+
+/* Workers forked from now on go into a pid namespace of their own (the
+ * loop's), whose PID 1 is pid_init_main: a worker sees in /proc only that
+ * namespace, and cannot name another process to signal or trace. Needs
+ * CAP_SYS_ADMIN; without it the workers say so in their sandbox report. */
+static int start_pid_namespace(fork_server *fs)
+{
+    kumo__sandbox_sweep(); /* the workers could not tell the stale cgroups from live ones */
+    if (unshare(CLONE_NEWPID) != 0)
+        return 0;
+    pid_t pid = fork();
+    if (pid < 0) {
+        /* The next child would be PID 1: no worker may be. */
+        log_line(getpid(), "error", "cannot fork the init process of the workers' pid namespace");
+        return -1;
+    }
+    if (pid == 0)
+        pid_init_main();
+    fs->init_pid = pid;
+    for (int i = 0; i < fs->nunits; i++)
+        fs->units[i].sandbox.pid_ns = 1;
+    fs->spare_sandbox.pid_ns = 1;
+    return 0;
+}
+
 int kumo__forkserver_main(int argc, char **argv)
 {
     fork_server *fs = calloc(1, sizeof(*fs));
@@ -422,6 +515,14 @@ int kumo__forkserver_main(int argc, char **argv)
     /* jansson seeds its hash function from /dev/urandom on first use:
      * once here, so that no worker pays it on its first request. */
     json_object_seed(0);
+    int namespaces = 0;
+    for (int i = 0; i < fs->nunits; i++)
+        namespaces |= (fs->units[i].sandbox.layers & KUMO_SANDBOX_NAMESPACES) != 0;
+    if (namespaces && start_pid_namespace(fs) != 0) {
+        close(fs->sigfd);
+        free(fs);
+        return 1;
+    }
     while (fs->nspares < fs->want_spares && add_spare(fs) == 0)
         ;
     int replenish = 0;
@@ -467,7 +568,12 @@ int kumo__forkserver_main(int argc, char **argv)
      * loop has closed their sockets already when it drains. */
     for (int i = fs->nspares - 1; i >= 0; i--) {
         kill(fs->spares[i].pid, SIGKILL);
+        waitpid(fs->spares[i].pid, NULL, 0);
         forget_spare(fs, i);
+    }
+    if (fs->init_pid > 0) { /* SIGKILL: it takes what is left of the namespace along */
+        kill(fs->init_pid, SIGKILL);
+        waitpid(fs->init_pid, NULL, 0);
     }
     close(fs->sigfd);
     free(fs);

@@ -284,7 +284,9 @@ void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len
         kumo__sandbox_describe_limits(c, how, active, sizeof(active));
     }
     if (c->layers & KUMO_SANDBOX_NAMESPACES)
-        kumo__sandbox_append(active, sizeof(active), "%snamespaces (mount, ipc%s)", *active ? ", " : "", c->net ? "" : ", net");
+        /* pid: the fork server creates it, which needs CAP_SYS_ADMIN */
+        kumo__sandbox_append(active, sizeof(active), "%snamespaces (mount, %sipc%s)", *active ? ", " : "",
+                             geteuid() == 0 ? "pid, " : "", c->net ? "" : ", net");
     snprintf(out, len, "sandbox: %s%s%s", *active ? active : "off", *skipped ? "; skipped: " : "", skipped);
 }
 

@@ -44,6 +44,10 @@ typedef struct kumo__sandbox_config {
     int net;                  /* 1: keep the network (a remote store needs it) */
     const char *project_dir;  /* made read-only in the mount namespace; NULL: none */
     const char *data_dir;     /* stays writable (the SQLite store); NULL: none */
+    int pid_ns;               /* 1: the worker was forked into a pid namespace (the fork
+                                 server's, see forkserver.c); /proc is mounted anew for it */
+    pid_t host_pid;           /* the worker's pid outside that namespace, which names its
+                                 cgroup; 0: getpid() */
 } kumo__sandbox_config;
 
 /* Parses "seccomp,namespaces,limits,no_new_privs" or "none" (or "all")
@@ -85,6 +89,11 @@ int kumo__sandbox_oom_killed(pid_t pid);
 int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_t report_len, char *err,
                               size_t errlen);
 void kumo__sandbox_assign(const kumo__sandbox_config *c);
+
+/* Removes the memory cgroups of workers that are gone (a crashed
+ * gateway's), for a fork server whose workers live in a pid namespace and
+ * cannot tell which are gone. */
+void kumo__sandbox_sweep(void);
 /* Sets the memory limit of worker `pid`'s cgroup: 0, or -errno (-ENOENT
  * when it has none). */
 int kumo__sandbox_set_memory(pid_t pid, size_t bytes);

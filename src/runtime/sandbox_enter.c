@@ -59,7 +59,7 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 
 /* Removes the cgroups of workers that are gone (a crashed gateway's, or
  * ones nobody released), so that they cannot pile up. */
-static void sweep_stale(const char *base)
+static void sweep_stale(const char *base, pid_t self)
 {
     DIR *d = opendir(base);
     if (d == NULL)
@@ -70,7 +70,7 @@ static void sweep_stale(const char *base)
             continue;
         char *end;
         long pid = strtol(e->d_name + strlen(KUMO_SANDBOX_CGROUP_PREFIX), &end, 10);
-        if (*end != '\0' || pid <= 0 || pid == (long)getpid())
+        if (*end != '\0' || pid <= 0 || pid == (long)self)
             continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue;
@@ -81,16 +81,29 @@ static void sweep_stale(const char *base)
     closedir(d);
 }
 
+void kumo__sandbox_sweep(void)
+{
+    char base[PATH_MAX], why[PATH_MAX + 128];
+    if (kumo__sandbox_memory_cgroup(base, sizeof(base), why, sizeof(why)) != 0)
+        sweep_stale(base, getpid());
+}
+
 /* Puts the calling process in a memory cgroup of its own with `bytes` as
  * its limit. 0 and `how` ("cgroup v1"), or negative errno with `why`. */
-static int join_memory_cgroup(size_t bytes, char *how, size_t howlen, char *why, size_t whylen)
+static int join_memory_cgroup(const kumo__sandbox_config *c, char *how, size_t howlen, char *why, size_t whylen)
 {
     char base[PATH_MAX], dir[PATH_MAX + 32], file[PATH_MAX + 64], num[32];
+    size_t bytes = c->memory;
+    pid_t self = c->host_pid > 0 ? c->host_pid : getpid();
     int v = kumo__sandbox_memory_cgroup(base, sizeof(base), why, whylen);
     if (v == 0)
         return -ENOTSUP;
-    sweep_stale(base);
-    snprintf(dir, sizeof(dir), "%s/" KUMO_SANDBOX_CGROUP_PREFIX "%ld", base, (long)getpid());
+    /* In a pid namespace the pids in the cgroups' names are not ours to
+     * test (kill(pid, 0) says ESRCH for every one): the fork server, which
+     * sees them, sweeps before it forks (kumo__sandbox_sweep). */
+    if (!c->pid_ns)
+        sweep_stale(base, self);
+    snprintf(dir, sizeof(dir), "%s/" KUMO_SANDBOX_CGROUP_PREFIX "%ld", base, (long)self);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         int rc = -errno;
         snprintf(why, whylen, "mkdir %s: %s", dir, strerror(-rc));
@@ -117,7 +130,7 @@ static int join_memory_cgroup(size_t bytes, char *how, size_t howlen, char *why,
     }
     if (rc == 0) {
         snprintf(file, sizeof(file), "%s/cgroup.procs", dir);
-        snprintf(num, sizeof(num), "%ld", (long)getpid());
+        snprintf(num, sizeof(num), "%ld", (long)getpid()); /* read in the writer's pid namespace */
         rc = kumo__sandbox_write_file(file, num);
     }
     if (rc != 0) {
@@ -215,7 +228,7 @@ static int apply_memory(const kumo__sandbox_config *c, char *how, size_t howlen,
                         char *err, size_t errlen)
 {
     char why[PATH_MAX + 128] = "";
-    if (join_memory_cgroup(c->memory, how, howlen, why, sizeof(why)) == 0)
+    if (join_memory_cgroup(c, how, howlen, why, sizeof(why)) == 0)
         return 0;
     if (KUMO_SANDBOX_ASAN) {
         /* AddressSanitizer reserves terabytes of address space up front. */
@@ -411,6 +424,12 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
         rc = fail(err, errlen, -errno, "mount a tmpfs on /dev/shm");
         goto out;
     }
+    /* A /proc of the worker's pid namespace: it lists only that
+     * namespace's processes (its init and the workers of its loop). */
+    if (c->pid_ns && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+        rc = fail(err, errlen, -errno, "mount /proc for the pid namespace");
+        goto out;
+    }
     if ((rc = mask_secrets(err, errlen)) != 0)
         goto out;
     /* The project, then the data dir (often inside it), shown again. */
@@ -435,10 +454,11 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
         rc = fail(err, errlen, rc, "make %s writable", c->data_dir);
         goto out;
     }
-    kumo__sandbox_append(active, activelen, "namespaces (%smount, ipc%s)", user ? "user, " : "",
-                         c->net ? "" : ", net");
-    kumo__sandbox_append(skipped, skippedlen, "%spid namespace (it would apply only to children, and a worker has none)",
-                         *skipped ? ", " : "");
+    kumo__sandbox_append(active, activelen, "namespaces (%smount, %sipc%s)", user ? "user, " : "",
+                         c->pid_ns ? "pid, " : "", c->net ? "" : ", net");
+    if (!c->pid_ns)
+        kumo__sandbox_append(skipped, skippedlen, "%spid namespace (%s)", *skipped ? ", " : "",
+                             user ? "no privilege to create one" : "the worker was not forked by a fork server with one");
 out:
     for (size_t i = 0; i < nkept; i++)
         if (kept[i].fd >= 0)

@@ -36,23 +36,6 @@ class ElasticTest(GatewayTest):
         self.assertEqual(body["project"], "elastic")
         return next(f for f in body["functions"] if f["name"] == name)
 
-    def worker_pids(self):
-        """kumo-worker processes whose parent is the gateway."""
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                with open("/proc/%s/cmdline" % entry, "rb") as f:
-                    cmd = f.read().split(b"\0")
-            except OSError:
-                continue
-            if int(fields[1]) == self.gw.proc.pid and cmd and cmd[0].endswith(b"kumo-worker"):
-                pids.append(int(entry))
-        return pids
-
     def test_scale_to_zero_and_back(self):
         first = requests.get(self.url("/quick/hello"))
         self.assertEqual(first.status_code, 200)
@@ -61,7 +44,13 @@ class ElasticTest(GatewayTest):
         self.assertTrue(wait_for(lambda: self.status("quick")["replicas"]["total"] == 0),
                         self.status("quick"))
         # its process exits and is reaped: no process is left for the unit
-        self.assertTrue(wait_for(lambda: int(first.text) not in self.worker_pids()), self.worker_pids())
+        # (the access log names the worker by its pid on the machine; the
+        # handler's getpid() is its pid inside the workers' pid namespace)
+        pid = wait_for(lambda: next((l["worker_pid"] for l in self.gw.log_lines()
+                                     if l.get("request_id") == first.headers.get("x-request-id")
+                                     and "worker_pid" in l), None))
+        self.assertTrue(pid, "no access log line for the first request")
+        self.assertTrue(wait_for(lambda: not os.path.exists("/proc/%d" % pid)), "worker %d still exists" % pid)
         # and comes back on the next request, from a new process
         again = requests.get(self.url("/quick/hello"))
         self.assertEqual(again.status_code, 200)

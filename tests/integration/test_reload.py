@@ -103,6 +103,17 @@ class ReloadTest(GatewayTest):
     project_root = PROJECTS
     threads = 2
 
+    def worker_pid(self, request_id):
+        """The worker that served a request, from the access log."""
+        def find():
+            for l in self.gw.log_lines():
+                if l.get("request_id") == request_id and "worker_pid" in l:
+                    return l["worker_pid"]
+            return None
+        pid = wait_for(find, 10)
+        self.assertIsNotNone(pid, "no access log line for request %s" % request_id)
+        return pid
+
     def status(self):
         r = requests.get(self.gw.admin + "/status", timeout=5)
         self.assertEqual(r.status_code, 200)
@@ -136,7 +147,8 @@ class ReloadTest(GatewayTest):
         def run_slow():
             t0 = time.time()
             r = requests.get(self.url("/slow?ms=5000"), timeout=60)
-            slow.update(status=r.status_code, text=r.text, done=time.time(), took=time.time() - t0)
+            slow.update(status=r.status_code, text=r.text, done=time.time(), took=time.time() - t0,
+                        request_id=r.headers.get("x-request-id"))
 
         slow_thread = threading.Thread(target=run_slow)
         slow_thread.start()
@@ -175,9 +187,10 @@ class ReloadTest(GatewayTest):
         slow_thread.join(60)
         self.assertEqual(slow.get("status"), 200, slow)
         self.assertGreater(slow["done"], v2_seen, "the slow request ended before the reload took effect")
-        m = re.fullmatch(r"v1:(\d+)", slow["text"])
-        self.assertIsNotNone(m, slow)
-        old_pid = int(m.group(1))
+        self.assertIsNotNone(re.fullmatch(r"v1:(\d+)", slow["text"]), slow)
+        # The handler's getpid() is its pid in the workers' pid namespace;
+        # the access log names the worker as the machine knows it.
+        old_pid = self.worker_pid(slow["request_id"])
 
         st = self.status()
         self.assertEqual(st["generation"], 2)
@@ -186,7 +199,7 @@ class ReloadTest(GatewayTest):
         self.assertTrue(wait_for(lambda: not is_worker(old_pid), 30), "old worker %d still runs" % old_pid)
         self.assertTrue(wait_for(lambda: self.status()["reload"]["draining"] == 0, 30), self.status())
         self.assertEqual(self.links(), ["app.so.%d.2" % self.gw.proc.pid])
-        new_pid = int(requests.get(self.url("/pid")).text)
+        new_pid = self.worker_pid(requests.get(self.url("/pid")).headers.get("x-request-id"))
         self.assertNotEqual(new_pid, old_pid)
         self.assertTrue(is_worker(new_pid))
         log = self.gw.stderr()

@@ -10,6 +10,7 @@
 #include <kumo.h>
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -227,4 +228,30 @@ int write_tmp(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
         fclose(f);
     unlink(name);
     return answer(res, n == 7 && strcmp(buf, "scratch") == 0, 0, (long)n);
+}
+
+/* What /proc shows of the machine's processes: {"pid": comm, ...}. In the
+ * sandbox's pid namespace only the namespace's own (its init, the spares
+ * and workers of the loop), not the gateway nor anything else. */
+int list_processes(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    json_t *seen = json_object();
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && seen && (e = readdir(d)) != NULL) {
+        char *end, path[300], comm[64] = "";
+        strtol(e->d_name, &end, 10);
+        if (*end != '\0' || e->d_name[0] == '\0')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+        FILE *f = fopen(path, "re");
+        if (f && fgets(comm, sizeof(comm), f))
+            comm[strcspn(comm, "\n")] = '\0';
+        if (f)
+            fclose(f);
+        json_object_set_new(seen, e->d_name, json_string(comm));
+    }
+    if (d)
+        closedir(d);
+    return kumo_response_json(res, 200, json_pack("{s:i,s:o}", "self", (int)getpid(), "processes", seen));
 }
