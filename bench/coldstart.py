@@ -72,9 +72,10 @@ def descendants(pid):
 
 def children(pid):
     """The function's worker processes: every descendant but the fork
-    servers ("kumo-forkserver") and their spares ("kumo-spare"), which
-    belong to no function."""
-    return [p for p, comm in descendants(pid) if comm not in ("kumo-forkserver", "kumo-spare")]
+    servers ("kumo-forkserver"), their spares ("kumo-spare") and the init
+    of their workers' pid namespace ("kumo-pid1"), which belong to no
+    function."""
+    return [p for p, comm in descendants(pid) if comm not in ("kumo-forkserver", "kumo-spare", "kumo-pid1")]
 
 
 def main():
@@ -140,8 +141,9 @@ def main():
         print("  cold minus warm (p50):    %.3f ms" % (ms(p(cold, .5) - p(warm, .5))))
         others = [comm for _, comm in descendants(gw.pid)]
         print("memory: gateway RSS at rest %d KiB; one idle warm worker %d KiB; function processes after idle: %d "
-              "(besides: %d fork server, %d spare)" % (gw_rss, worker_rss, after_idle,
-                                                      others.count("kumo-forkserver"), others.count("kumo-spare")))
+              "(besides: %d fork server, %d spare, %d pid namespace init)"
+              % (gw_rss, worker_rss, after_idle, others.count("kumo-forkserver"), others.count("kumo-spare"),
+                 others.count("kumo-pid1")))
 
         # burst: 64 clients at once on a cold function
         wait_zero()
