@@ -21,6 +21,16 @@ SOURCE = os.environ.get("KUMO_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
+def wait_for(predicate, timeout=15, step=0.05):
+    """Polls until predicate() is truthy; returns its last value."""
+    deadline = time.time() + timeout
+    value = predicate()
+    while not value and time.time() < deadline:
+        time.sleep(step)
+        value = predicate()
+    return value
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,23 +16,13 @@ import unittest
 
 import requests
 
-from kumo_harness import GatewayTest
+from kumo_harness import GatewayTest, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
 UNIT = "ahead"
 REQUEST_TIMEOUT = 30
 # The pool sends ahead only for a unit whose calls it measured under this.
 FAST_US = 1000
-
-
-def wait_for(predicate, timeout=15, step=0.01):
-    """Polls until predicate() is truthy; returns its last value."""
-    deadline = time.time() + timeout
-    value = predicate()
-    while not value and time.time() < deadline:
-        time.sleep(step)
-        value = predicate()
-    return value
 
 
 class AheadTest(GatewayTest):

@@ -9,19 +9,9 @@ import unittest
 
 import requests
 
-from kumo_harness import GatewayTest
+from kumo_harness import GatewayTest, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
-
-
-def wait_for(predicate, timeout=15, step=0.05):
-    """Polls until predicate() is truthy; returns its last value."""
-    deadline = time.time() + timeout
-    value = predicate()
-    while not value and time.time() < deadline:
-        time.sleep(step)
-        value = predicate()
-    return value
 
 
 class ElasticTest(GatewayTest):

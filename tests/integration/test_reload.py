@@ -21,19 +21,9 @@ import unittest
 
 import requests
 
-from kumo_harness import KUMO, GatewayTest
+from kumo_harness import KUMO, GatewayTest, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
-
-
-def wait_for(predicate, timeout=30, step=0.05):
-    """Polls until predicate() is truthy; returns its last value."""
-    deadline = time.time() + timeout
-    value = predicate()
-    while not value and time.time() < deadline:
-        time.sleep(step)
-        value = predicate()
-    return value
 
 
 def is_worker(pid):
