@@ -251,7 +251,7 @@ void kumo__sandbox_release(pid_t pid)
 
 void kumo__sandbox_describe_limits(const kumo__sandbox_config *c, const char *memory_how, char *out, size_t len)
 {
-    char mem[64] = "";
+    char mem[640] = ""; /* memory_how may name a cgroup path and why it is unusable */
     if (c->memory && memory_how && *memory_how) {
         char size[32];
         format_bytes(size, sizeof(size), c->memory);

@@ -328,13 +328,16 @@ static const char *const masked_dirs[] = {"/root", "/home", "/etc/ssh", "/etc/su
  * capabilities are gone: files behind an empty mode-000 file owned by
  * nobody, directories behind an empty tmpfs owned by nobody that can be
  * crossed (a project may live below /home) but not listed. */
-static int mask_secrets(char *err, size_t errlen)
+/* In a user namespace (kumo runs unprivileged) only the caller's own user
+ * is mapped, so the masks stay the caller's: mode 000 still keeps a
+ * capless owner out, and the masked directories are empty anyway. */
+static int mask_secrets(int userns, char *err, size_t errlen)
 {
     const char *mask = "/tmp/.kumo-mask";
     int fd = open(mask, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return fail(err, errlen, -errno, "create %s", mask);
-    int rc = fchown(fd, MASK_UID, MASK_UID) != 0 ? -errno : 0;
+    int rc = !userns && fchown(fd, MASK_UID, MASK_UID) != 0 ? -errno : 0;
     close(fd);
     if (rc != 0) {
         unlink(mask);
@@ -357,7 +360,7 @@ static int mask_secrets(char *err, size_t errlen)
         if (stat(masked_dirs[i], &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
         if (mount("kumo-mask", masked_dirs[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "size=64k,mode=0711,uid=65534,gid=65534") != 0)
+                  userns ? "size=64k,mode=0711" : "size=64k,mode=0711,uid=65534,gid=65534") != 0)
             return fail(err, errlen, -errno, "mask %s", masked_dirs[i]);
     }
     return 0;
@@ -430,7 +433,7 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
         rc = fail(err, errlen, -errno, "mount /proc for the pid namespace");
         goto out;
     }
-    if ((rc = mask_secrets(err, errlen)) != 0)
+    if ((rc = mask_secrets(user, err, errlen)) != 0)
         goto out;
     /* The project, then the data dir (often inside it), shown again. */
     for (size_t i = 0; i < nkept; i++)

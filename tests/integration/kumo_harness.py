@@ -46,7 +46,7 @@ def copy_project(name, src_root=None):
 
 
 class Gateway:
-    def __init__(self, project_dir, threads=2, extra_args=(), env=None):
+    def __init__(self, project_dir, threads=2, extra_args=(), env=None, prefix=()):
         self.dir = project_dir
         self.port = free_port()
         self.admin_port = free_port()
@@ -60,7 +60,7 @@ class Gateway:
         e["ASAN_OPTIONS"] = "detect_leaks=1:handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0"
         e.update(env or {})
         self.proc = subprocess.Popen(
-            [KUMO, "up", project_dir, "--port", str(self.port), "--admin-port",
+            [*prefix, KUMO, "up", project_dir, "--port", str(self.port), "--admin-port",
              str(self.admin_port), "--threads", str(threads), *extra_args],
             stdout=self.out, stderr=self.err, env=e)
         self.wait_ready()
