@@ -14,10 +14,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$B" -j "$(nproc)" --target kumo_core kumo_sdk >/dev/null
+cmake --build "$B" -j "$(nproc)" --target kumo_project >/dev/null
 python3 bench/gen_spec.py "$work/big.yaml" "$RESOURCES"
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Isrc -Iinclude bench/spec_load.c -o "$work/spec_load" \
-  "$B/libkumo_core.a" "$B/libkumo.a" \
-  $(pkg-config --libs jansson yaml-0.1 libh2o-evloop libpcre2-8 openssl sqlite3) -lpthread -ldl -lm
+  "$B/libkumo_project.a" "$B/libkumo_openapi.a" "$B/libkumo_base.a" \
+  $(pkg-config --libs jansson yaml-0.1 libpcre2-8) -lpthread -ldl -lm
 echo "document: $(wc -c <"$work/big.yaml") bytes"
 "$work/spec_load" "$work/big.yaml" "$RUNS"

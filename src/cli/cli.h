@@ -6,7 +6,7 @@
 #ifndef KUMO_CLI_H
 #define KUMO_CLI_H
 
-#include "openapi/openapi.h"
+#include "base/error.h"
 
 typedef int kumo__command_fn(int argc, char **argv, kumo__error *err);
 

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "openapi/openapi.h"
+#include "project/project.h"
 #include "openapi/pointer.h"
 #include "runtime/runtime.h"
 

@@ -37,7 +37,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "util/growbuf.h"
+#include "base/growbuf.h"
 
 #define CONNECT_TIMEOUT_MS 5000L
 #define CALL_TIMEOUT_MS 60000L

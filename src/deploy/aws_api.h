@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "openapi/openapi.h"
+#include "base/error.h"
 
 typedef struct kumo__aws_api kumo__aws_api;
 

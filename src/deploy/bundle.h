@@ -27,7 +27,7 @@
 
 #include <stdint.h>
 
-#include "openapi/openapi.h"
+#include "project/project.h"
 
 /* Writes the bundle of project `p` into `dest`, which must not exist
  * (created; on error it is removed). `unit`: the one unit packaged, NULL

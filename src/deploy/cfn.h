@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "openapi/openapi.h"
+#include "project/project.h"
 
 /* The Body of the REST API: the spec's main document with every x-kumo-*
  * key removed, converted to OpenAPI 3.0.3 when it is 3.1 (type arrays with

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "openapi/openapi.h"
+#include "base/error.h"
 
 /* The targets, by the name the CLI takes. */
 #define KUMO_TARGETS "aws, gcp, azure, knative, openfaas, kubernetes"

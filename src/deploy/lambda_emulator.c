@@ -53,8 +53,8 @@
 #include "deploy/zip.h"
 #include "sdk/adapters/lambda.h"
 #include "sdk/stores/aws.h"
-#include "util/http.h"
-#include "util/percent.h"
+#include "base/http.h"
+#include "base/percent.h"
 
 extern char **environ;
 

@@ -12,7 +12,7 @@
 #ifndef KUMO_LAMBDA_EMULATOR_H
 #define KUMO_LAMBDA_EMULATOR_H
 
-#include "openapi/openapi.h"
+#include "base/error.h"
 
 typedef struct kumo__lambda_emulator_opts {
     const char *zip;            /* the function package */

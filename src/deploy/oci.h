@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "openapi/openapi.h"
+#include "base/error.h"
 
 typedef struct kumo__oci_image {
     const char *root;                  /* the directory tree to put in the layer */

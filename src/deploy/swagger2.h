@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "openapi/openapi.h"
+#include "base/error.h"
 
 /* Reads the OpenAPI document at `path` (and the files its $refs reach)
  * and sets *out to a new Swagger 2.0 tree (the caller decrefs it). Files

@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "deploy/deploy.h"
+#include "project/project.h"
 
 /* Where one declared store lives in the chosen environment. */
 typedef struct kumo__tstore {

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "openapi/openapi.h"
+#include "base/error.h"
 
 typedef struct kumo__zip_writer kumo__zip_writer;
 

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "util/http.h"
-#include "util/percent.h"
+#include "base/http.h"
+#include "base/percent.h"
 
 /* A JSON string of possibly invalid UTF-8: bytes outside ASCII are kept
  * only when the whole text is valid. */

@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 #include "openapi/check.h"
-#include "openapi/openapi.h"
-#include "runtime/frame.h"
+#include "project/project.h"
+#include "proto/frame.h"
 
 /* One request as the transport received it. */
 typedef struct kumo__http_in {

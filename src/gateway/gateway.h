@@ -7,7 +7,9 @@
 #ifndef KUMO_GATEWAY_H
 #define KUMO_GATEWAY_H
 
-#include "openapi/openapi.h"
+#include <stddef.h>
+
+#include "base/error.h"
 
 typedef struct kumo__gateway_config {
     const char *dir;         /* the project directory */

@@ -8,7 +8,7 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
-#include "util/http.h"
+#include "base/http.h"
 
 /* Sends `body` (copied) with a Content-Length; status and headers must be
  * set. HEAD requests get the headers only. */

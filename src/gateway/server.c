@@ -53,9 +53,9 @@
 #include "gateway/problem.h"
 #include "openapi/check.h"
 #include "runtime/runtime.h"
-#include "runtime/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "sdk/sdk.h"
-#include "util/percent.h"
+#include "base/percent.h"
 
 
 typedef struct gateway gateway;

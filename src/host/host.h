@@ -21,8 +21,8 @@
 #include "gateway/dispatch.h"
 #include "gateway/docs.h"
 #include "openapi/check.h"
-#include "openapi/openapi.h"
-#include "runtime/frame.h"
+#include "project/project.h"
+#include "proto/frame.h"
 #include "sdk/sdk.h"
 
 typedef struct kumo__host {

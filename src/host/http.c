@@ -25,7 +25,7 @@
 
 #include "gateway/gateway.h"
 #include "gateway/problem.h"
-#include "util/http.h"
+#include "base/http.h"
 
 typedef struct host_handler {
     h2o_handler_t super;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/percent.h"
+#include "base/percent.h"
 
 #define CHAIN_MAX 32
 

@@ -13,7 +13,7 @@
  * written. See docs/parameters.md for the table of styles.
  */
 #include "openapi/check_internal.h"
-#include "util/percent.h"
+#include "base/percent.h"
 
 #include <errno.h>
 #include <math.h>

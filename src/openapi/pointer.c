@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/percent.h"
+#include "base/percent.h"
 
 /* Unescapes one token (~1 -> /, ~0 -> ~) into out; -1 when malformed. */
 static long unescape(const char *s, size_t len, char *out, int uri_fragment)

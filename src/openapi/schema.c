@@ -25,7 +25,7 @@
 
 #include "openapi/pointer.h"
 #include "openapi/schema_int.h"
-#include "util/percent.h"
+#include "base/percent.h"
 
 /* ---- arena ------------------------------------------------------------- */
 

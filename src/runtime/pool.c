@@ -27,7 +27,7 @@
  * have children too) on each tick.
  */
 #include "runtime/runtime.h"
-#include "runtime/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>

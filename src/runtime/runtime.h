@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "openapi/openapi.h"
-#include "runtime/frame.h"
+#include "project/project.h"
+#include "proto/frame.h"
 
 /* ---- build.c ----------------------------------------------------------- */
 

@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/forkserver.h"
+#include "proto/fsproto.h"
 
 extern char **environ;
 

@@ -23,7 +23,7 @@
  *    value (as the gateway's validator sees it).
  */
 #include "sdk/sdk.h"
-#include "util/percent.h"
+#include "base/percent.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -14,7 +14,7 @@
  * KUMO_RESPONSE_HEADERS_MAX headers (KUMO_ETOOBIG beyond).
  */
 #include "sdk/sdk.h"
-#include "util/http.h"
+#include "base/http.h"
 
 #include <string.h>
 #include <strings.h>

@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "runtime/frame.h"
+#include "proto/frame.h"
 
 typedef struct handler_cache {
     char **names;

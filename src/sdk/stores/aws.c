@@ -30,7 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/growbuf.h"
+#include "base/growbuf.h"
 
 #define CONNECT_TIMEOUT_MS 2000L
 #define TOTAL_TIMEOUT_MS 10000L

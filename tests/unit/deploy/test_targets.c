@@ -24,6 +24,7 @@
 
 #include "check.h"
 #include "deploy/deploy.h"
+#include "openapi/openapi.h"
 
 #define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define SECRET "s3cret"

@@ -14,7 +14,7 @@
  * asked for is missing, so no handler has to be exported.
  */
 #include "check.h"
-#include "runtime/frame.h"
+#include "proto/frame.h"
 #include "sdk/sdk.h"
 
 #include <dlfcn.h>

@@ -10,7 +10,7 @@
  * docs/sandbox.md says what each layer stops and why it is built so.
  */
 
-#include "runtime/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>

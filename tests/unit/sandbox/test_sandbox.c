@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/sandbox.h"
+#include "sandbox/sandbox.h"
 
 static void test_parse_layers(void)
 {

@@ -3,7 +3,7 @@
  * and hand complete buffers in and out, so the codec is testable and
  * fuzzable on its own (fuzz/fuzz_frame.c).
  */
-#include "runtime/frame.h"
+#include "proto/frame.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * error.c: the control plane's error out-parameter (openapi.h). Each layer
  * sets or wraps the message; only the CLI prints it.
  */
-#include "openapi/openapi.h"
+#include "base/error.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /*
  * growbuf.c: see growbuf.h.
  */
-#include "util/growbuf.h"
+#include "base/growbuf.h"
 
 #include <stdlib.h>
 #include <string.h>

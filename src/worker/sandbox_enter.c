@@ -16,7 +16,7 @@
  * kumo__sandbox_release work without any shared state.
  */
 
-#include "runtime/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -25,7 +25,7 @@
  * control socket, killing its spares; workers die with it (parent-death
  * signal), but the loop closes them first when it drains.
  */
-#include "runtime/forkserver.h"
+#include "proto/fsproto.h"
 
 #include <dlfcn.h>
 #include <sched.h>
@@ -41,8 +41,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/frame.h"
-#include "runtime/sandbox.h"
+#include "proto/frame.h"
+#include "sandbox/sandbox.h"
 #include "sdk/sdk.h"
 
 #define CONTROL_FD 3

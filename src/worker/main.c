@@ -19,9 +19,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "runtime/forkserver.h"
-#include "runtime/frame.h"
-#include "runtime/sandbox.h"
+#include "proto/fsproto.h"
+#include "proto/frame.h"
+#include "sandbox/sandbox.h"
 #include "sdk/sdk.h"
 
 #define WORKER_FD 3

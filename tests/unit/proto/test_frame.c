@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "runtime/frame.c"
+#include "proto/frame.c"
 
 static void test_round_trip(void)
 {

@@ -3,7 +3,7 @@
  * passed as SCM_RIGHTS. Shared by the gateway (spawner.c) and the fork
  * server (forkserver.c).
  */
-#include "runtime/forkserver.h"
+#include "proto/fsproto.h"
 
 #include <errno.h>
 #include <string.h>

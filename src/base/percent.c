@@ -1,7 +1,7 @@
 /*
  * percent.c: see percent.h.
  */
-#include "util/percent.h"
+#include "base/percent.h"
 
 static int hexval(unsigned char c)
 {

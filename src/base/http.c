@@ -1,7 +1,7 @@
 /*
  * http.c: see http.h.
  */
-#include "util/http.h"
+#include "base/http.h"
 
 const char *kumo__http_reason(int status)
 {

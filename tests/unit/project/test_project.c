@@ -4,7 +4,7 @@
  * Fixture projects live in openapi/fixtures/proj_*; table cases write a
  * kumo.yaml into a temporary directory.
  */
-#include "openapi/openapi.h"
+#include "project/project.h"
 
 #include "check.h"
 

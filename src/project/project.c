@@ -19,7 +19,7 @@
  * KUMO_STORE_<NAME> in the environment beats the chosen environment's URL,
  * which beats the embedded default under DIR/.kumo/data.
  */
-#include "openapi/openapi.h"
+#include "project/project.h"
 
 #include <errno.h>
 #include <limits.h>

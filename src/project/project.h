@@ -1,0 +1,118 @@
+/*
+ * project.h: the project file kumo.yaml (project.c): function units and
+ * their tuning, stores, environments. Read with positions (openapi/doc.c)
+ * so every refusal names kumo.yaml:line:column.
+ */
+#ifndef KUMO_PROJECT_H
+#define KUMO_PROJECT_H
+
+#include <stddef.h>
+
+#include "openapi/openapi.h"
+
+/* How a function unit runs: from defaults:, overridden per unit. */
+typedef struct kumo__tuning {
+    double timeout_s;       /* invocation deadline (10 s) */
+    double idle_s;          /* scale to zero after this long without a request (300 s); 0: never */
+    size_t max_body;        /* largest request body (1 MiB) */
+    size_t memory;          /* memory limit of a worker (128 MiB); 0: none */
+    int min;                /* workers kept warm (0) */
+    int max;                /* most workers at once (8) */
+    int concurrency;        /* in-flight invocations per worker (1) */
+    int queue;              /* invocations waiting for a worker beyond those (64) */
+    /* sandbox layers, each on by default; `sandbox: false` turns all off */
+    unsigned sandbox_seccomp : 1, sandbox_namespaces : 1, sandbox_limits : 1, sandbox_no_new_privs : 1;
+} kumo__tuning;
+
+typedef struct kumo__unit {
+    char *name;             /* key under functions: */
+    kumo__tuning tuning;
+    char **sources;         /* absolute paths */
+    size_t nsources;
+    char *so_path;          /* DIR/.kumo/build/local/NAME.so */
+} kumo__unit;
+
+/* One store's URL in one environment: environments.ENV.stores.NAME. */
+typedef struct kumo__store_url {
+    char *store;            /* a name declared under stores: */
+    char *url;              /* has a scheme: "redis://host:6379/0", "sqlite:PATH" */
+    int line, col;          /* where the URL is in kumo.yaml; 0 when unknown */
+} kumo__store_url;
+
+/* environments.NAME: where the project's stores live in one deployment. */
+typedef struct kumo__environment {
+    char *name;             /* key under environments: */
+    char *target;           /* target: ("aws", ...); NULL when absent */
+    char *region;           /* region:; NULL when absent */
+    kumo__store_url *stores; /* stores: NAME -> URL, in file order */
+    size_t nstores;
+} kumo__environment;
+
+typedef struct kumo__project {
+    char *dir;              /* absolute, no trailing slash */
+    char *name;
+    char *api_path;         /* absolute path of the OpenAPI document */
+    kumo__unit *units;
+    size_t nunits;
+    char **kv_stores;       /* names under stores: kv: */
+    size_t nkv_stores;
+    char **blob_stores;     /* names under stores: blob: */
+    size_t nblob_stores;
+    char **queue_stores;    /* names under stores: queue: */
+    size_t nqueue_stores;
+    kumo__environment *environments; /* environments:, in file order */
+    size_t nenvironments;
+    double timeout_s;       /* defaults: timeout (10 s when absent) */
+    size_t max_body;        /* defaults: max_body, bytes (1 MiB when absent) */
+    kumo__tuning defaults;  /* defaults:, which every unit starts from */
+    kumo__doc *doc;
+    int prebuilt;           /* loaded by kumo__project_load_prebuilt */
+} kumo__project;
+
+/* Loads DIR/kumo.yaml; checks every key, that the files it names exist,
+ * and that names are unique. */
+int kumo__project_load(const char *dir, kumo__project **out, kumo__error *err);
+/* The same for a package (kumo-host): the units are built already and
+ * their sources need not be there. */
+int kumo__project_load_prebuilt(const char *dir, kumo__project **out, kumo__error *err);
+void kumo__project_free(kumo__project *p);
+/* The unit named `name`, or NULL. */
+const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name);
+
+/* ---- where stores live ---------------------------------------------------- */
+
+/* Store names are unique across kv:, blob: and queue: (after upper-casing
+ * and '-' -> '_', since each has one variable KUMO_STORE_<NAME>). */
+
+/* "kv", "blob" or "queue" for a declared store; NULL when `store` is not
+ * declared. */
+const char *kumo__project_store_kind(const kumo__project *p, const char *store);
+/* The environment named `name`, or NULL (also for a NULL name). */
+const kumo__environment *kumo__project_environment(const kumo__project *p, const char *name);
+/* The URL environments.ENV.stores.STORE, or NULL when `e` (may be NULL)
+ * does not place that store. */
+const kumo__store_url *kumo__environment_store(const kumo__environment *e, const char *store);
+/* The environment `kumo up --env` asked for, checked: `asked` itself when
+ * defined; with asked NULL, "dev" when the project defines it, else NULL
+ * (no environment: every store takes its default). An undefined name is an
+ * error listing the defined ones. *out points into p. */
+int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out,
+                                   kumo__error *err);
+/* Writes KUMO_STORE_<NAME> (upper case, '-' as '_') into buf; 0, or
+ * -EINVAL for a name with other characters, -ENAMETOOLONG when len is
+ * too small. */
+int kumo__store_var(const char *store, char *buf, size_t len);
+/* Where store `store` lives, into buf (len bytes): the environment
+ * variable KUMO_STORE_<NAME> when set and not empty, else the URL that
+ * environment `env` (may be NULL) gives it, else the embedded default
+ * (kv: sqlite:DIR/.kumo/data/kv.db, queue: sqlite:DIR/.kumo/data/queue.db,
+ * blob: file:DIR/.kumo/data/blob). Returns buf, or NULL when the store is
+ * not declared, `env` is given but not defined, or the URL does not fit. */
+const char *kumo__project_store_url(const kumo__project *p, const char *env, const char *store, char *buf,
+                                    size_t len);
+/* The URL as safe to print or log: a password in it ("user:pw@") and the
+ * values of query parameters that hold secrets (password, secret, token)
+ * become "****". Returns buf (always NUL-terminated, truncated if need be). */
+const char *kumo__store_url_redact(const char *url, char *buf, size_t len);
+
+#endif
