@@ -27,6 +27,7 @@
 
 #include <stdint.h>
 
+#include "base/fs.h"
 #include "project/project.h"
 
 /* Writes the bundle of project `p` into `dest`, which must not exist
@@ -58,11 +59,6 @@ typedef struct kumo__tree {
 int kumo__tree_list(const char *root, kumo__tree *out, kumo__error *err);
 void kumo__tree_free(kumo__tree *t);
 
-/* Removes `path` and all it holds (symlinks not followed); 0 when it did
- * not exist, else -errno. */
-int kumo__rmtree(const char *path);
-/* mkdir -p; 0 or -errno. */
-int kumo__mkdirs(const char *path, unsigned mode);
 /* Copies the file at `src` (symlinks followed) to `dst` (created or
  * truncated, parents made) with mode 0755 when src is executable by
  * anyone, else 0644. */

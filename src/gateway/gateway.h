@@ -32,8 +32,5 @@ typedef struct kumo__gateway_config {
  * Returns 0 after a clean drain. */
 int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err);
 
-/* Writes `s` (len bytes) as a JSON string body, escaped, without quotes,
- * into out (cap bytes, always NUL-terminated, truncated if needed). */
-size_t kumo__json_escape(char *out, size_t cap, const char *s, size_t len);
 
 #endif

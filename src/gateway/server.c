@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/access_log.h"
 #include "gateway/dispatch.h"
 #include "gateway/docs.h"
 #include "gateway/problem.h"
@@ -186,109 +187,6 @@ struct gw_call {
     char method[16];
     char path[256];
 };
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint64_t epoch_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-size_t kumo__json_escape(char *out, size_t cap, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    if (cap == 0)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t n;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            n = 2;
-        } else if (c < 0x20 || c == 0x7f) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        } else {
-            esc[0] = (char)c;
-            n = 1;
-        }
-        if (o + n >= cap)
-            break;
-        memcpy(out + o, esc, n);
-        o += n;
-    }
-    out[o] = '\0';
-    return o;
-}
-
-/* Access log lines are gathered per loop and written once per turn of the
- * loop (and whenever the buffer fills): one write(2) for many requests at
- * load, each line whole. The buffer is the loop thread's own. */
-#define LOG_BUF_SIZE 65536
-static __thread struct {
-    char buf[LOG_BUF_SIZE];
-    size_t len;
-} log_buf;
-
-static void log_flush(void)
-{
-    size_t off = 0;
-    while (off < log_buf.len) {
-        ssize_t n = write(2, log_buf.buf + off, log_buf.len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* stderr is gone: drop the lines rather than spin */
-        off += (size_t)n;
-    }
-    log_buf.len = 0;
-}
-
-static void log_append(const char *line, size_t len)
-{
-    if (log_buf.len + len > sizeof(log_buf.buf))
-        log_flush();
-    if (len > sizeof(log_buf.buf)) {
-        (void)!write(2, line, len);
-        return;
-    }
-    memcpy(log_buf.buf + log_buf.len, line, len);
-    log_buf.len += len;
-}
-
-/* One JSON line per request on stderr (see log_append). */
-static void log_request(const char *request_id, const char *method, const char *path, size_t path_len,
-                        const char *operation, int status, uint64_t duration_us, pid_t pid)
-{
-    char line[1536], epath[600], eop[200];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    kumo__json_escape(epath, sizeof(epath), path, path_len);
-    kumo__json_escape(eop, sizeof(eop), operation ? operation : "", operation ? strlen(operation) : 0);
-    int n = snprintf(line, sizeof(line),
-                     "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\",\"level\":\"info\",\"request_id\":\"%s\","
-                     "\"method\":\"%s\",\"path\":\"%s\",\"operation\":\"%s\",\"status\":%d,\"duration_us\":%llu,"
-                     "\"worker_pid\":%d}\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000, request_id, method, epath, eop, status, (unsigned long long)duration_us,
-                     (int)pid);
-    if (n > 0)
-        log_append(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
 
 static loop_thread *thread_of(h2o_req_t *req)
 {
@@ -467,9 +365,9 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
         }
         status = req->res.status;
     }
-    uint64_t duration = now_us() - c->start_us;
-    kumo__pool_record(c->lg->pools[c->op->unit_index], duration, result != KUMO_CALL_OK, kumo__now_ms());
-    log_request(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
+    uint64_t duration = kumo__mono_us() - c->start_us;
+    kumo__pool_record(c->lg->pools[c->op->unit_index], duration, result != KUMO_CALL_OK, kumo__mono_ms());
+    kumo__access_log(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
                 c->call.worker_pid);
     c->lg->users--;
     kumo__frame_writer_free(&c->call.frame);
@@ -484,16 +382,16 @@ static void reject(h2o_req_t *req, const char *request_id, uint64_t start, const
     kumo__send_problem(req, status, title, detail, request_id, status == 503 ? "1" : NULL);
     char method[16];
     snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
-    log_request(request_id, method, req->path.base,
+    kumo__access_log(request_id, method, req->path.base,
                 req->query_at != SIZE_MAX ? req->query_at : req->path.len, op ? op->operation_id : NULL, status,
-                now_us() - start, 0);
+                kumo__mono_us() - start, 0);
 }
 
 static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
 {
     gateway *gw = ((api_handler *)self)->gw;
     loop_thread *t = thread_of(req);
-    uint64_t start = now_us();
+    uint64_t start = kumo__mono_us();
     char request_id[48];
 
     make_request_id(t, req, request_id, sizeof(request_id));
@@ -548,7 +446,7 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     kumo__dispatch d;
-    int kind = kumo__dispatch_request(&g->api, &in, request_id, epoch_ms(), &c->call.frame, &d);
+    int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), &c->call.frame, &d);
     if (kind == KUMO_DISPATCH_ANSWER) {
         free(c);
         if (d.no_route && g->docs && kumo__docs_serve(g->docs, req)) {
@@ -556,8 +454,8 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
             return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs */
         }
         send_answer(req, request_id, d.status, d.allow, d.retry_after, d.body, d.body_len);
-        log_request(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, d.status,
-                    now_us() - start, 0);
+        kumo__access_log(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, d.status,
+                    kumo__mono_us() - start, 0);
         kumo__dispatch_free(&d);
         return 0;
     }
@@ -571,9 +469,9 @@ static int on_api_req(h2o_handler_t *self, h2o_req_t *req)
     c->req = req;
     snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
     snprintf(c->method, sizeof(c->method), "%s", method);
-    kumo__json_escape(c->path, sizeof(c->path), path, path_len);
+    snprintf(c->path, sizeof(c->path), "%.*s", (int)path_len, path);
     c->call.cb = on_call_done;
-    c->call.deadline_ms = d.timeout_ms ? kumo__now_ms() + d.timeout_ms : 0;
+    c->call.deadline_ms = d.timeout_ms ? kumo__mono_ms() + d.timeout_ms : 0;
     kumo__dispatch_free(&d);
 
     char why[400];
@@ -630,7 +528,7 @@ static void unit_stats(gateway *gw, const char *name, kumo__pool_stats *st, uint
 static char *status_json(gateway *gw)
 {
     json_t *fns = json_array();
-    uint64_t now = kumo__now_ms();
+    uint64_t now = kumo__mono_ms();
     pthread_mutex_lock(&gw->lock);
     const generation *g = gw->current;
     for (size_t u = 0; u < g->project->nunits; u++) {
@@ -1416,13 +1314,13 @@ static void *thread_main(void *arg)
         if (pthread_setaffinity_np(pthread_self(), sizeof(one), &one) != 0)
             kumo__log_event("warn", "loop %d: cannot run on CPU %d only; it runs on any", t->index, t->cpu);
     }
-    follow_current(t, kumo__now_ms());
+    follow_current(t, kumo__mono_ms());
     while (1) {
         h2o_evloop_run(t->loop, 20);
-        log_flush();
+        kumo__access_log_flush();
         if (atomic_load(&gw->park))
             park_here(t);
-        uint64_t now = kumo__now_ms();
+        uint64_t now = kumo__mono_ms();
         follow_current(t, now);
         if (now - last_tick >= 20) {
             last_tick = now;
@@ -1471,9 +1369,9 @@ static void *thread_main(void *arg)
         loop_gen_stop(lg, 2000);
     t->spent = all;
     /* Fork servers of generations retired earlier, still exiting. */
-    uint64_t until = kumo__now_ms() + RETIRE_GRACE_MS;
+    uint64_t until = kumo__mono_ms() + RETIRE_GRACE_MS;
     while (t->nexiting > 0) {
-        if (kumo__spawner_reap(t->exiting[t->nexiting - 1], kumo__now_ms() >= until)) {
+        if (kumo__spawner_reap(t->exiting[t->nexiting - 1], kumo__mono_ms() >= until)) {
             t->nexiting--;
         } else {
             struct timespec ts = {0, 5 * 1000000};
@@ -1485,7 +1383,7 @@ static void *thread_main(void *arg)
     /* The h2o context and loop are not disposed: connections a client keeps
      * open (keep-alive) still hold timers, which h2o_context_dispose
      * asserts against, and the process exits next anyway. */
-    log_flush();
+    kumo__access_log_flush();
     return NULL;
 }
 
@@ -1606,7 +1504,7 @@ static void reload(gateway *gw)
     unsigned long ticket = gw->reload_asked; /* the requests this reload answers */
     pthread_mutex_unlock(&gw->lock);
     kumo__log_event("info", "reloading %s (generation %lu keeps serving meanwhile)", gw->cfg.dir, number - 1);
-    uint64_t start = kumo__now_ms();
+    uint64_t start = kumo__mono_ms();
     int rc = generation_build(gw, number, &g, &built, &err);
     if (rc == 0 && (rc = default_store_urls(gw, g, STORES_RELOAD, &err)) != 0) {
         generation_release(g);
@@ -1624,7 +1522,7 @@ static void reload(gateway *gw)
         snprintf(msg, sizeof(msg),
                  "generation %lu of '%s': %d unit%s rebuilt, %zu operations (%zu with handlers), ready in %llu ms",
                  number, g->project->name, built, built == 1 ? "" : "s", g->spec->nops, bound,
-                 (unsigned long long)(kumo__now_ms() - start));
+                 (unsigned long long)(kumo__mono_ms() - start));
     } else {
         snprintf(msg, sizeof(msg), "%s", err.msg[0] ? err.msg : "the reload failed");
     }
@@ -1664,7 +1562,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     pthread_mutex_init(&gw->lock, NULL);
     pthread_cond_init(&gw->park_cond, NULL);
     gw->lock_ready = 1;
-    snprintf(gw->id_prefix, sizeof(gw->id_prefix), "%08x", (unsigned)(epoch_ms() ^ ((uint64_t)getpid() << 20)));
+    snprintf(gw->id_prefix, sizeof(gw->id_prefix), "%08x", (unsigned)(kumo__epoch_ms() ^ ((uint64_t)getpid() << 20)));
     gw->dev = cfg->dev || cfg->strict;
     gw->strict = cfg->strict;
 

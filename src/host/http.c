@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "gateway/access_log.h"
 #include "gateway/gateway.h"
 #include "gateway/problem.h"
 #include "base/http.h"
@@ -39,17 +41,10 @@ static void on_signal(int sig)
     stopping = 1;
 }
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     kumo__host *h = ((host_handler *)self)->host;
-    uint64_t start = now_us();
+    uint64_t start = kumo__mono_us();
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     kumo__header_view *hv = h2o_mem_alloc_pool(&req->pool, (req->headers.size + 1) * sizeof(*hv));
     for (size_t i = 0; i < req->headers.size; i++) {
@@ -87,15 +82,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         h2o_add_header_by_str(&req->pool, &req->res.headers, name, r.headers[i].name_len, 1, NULL, v.base, v.len);
     }
     h2o_iovec_t body = h2o_strdup(&req->pool, r.body, r.body_len);
-    char line[1024];
-    char path[300];
-    kumo__json_escape(path, sizeof(path), req->path.base, path_len);
-    snprintf(line, sizeof(line),
-             "{\"msg\":\"request\",\"request_id\":\"%s\",\"method\":\"%.*s\",\"path\":\"%s\",\"operation\":\"%s\","
-             "\"status\":%d,\"duration_ms\":%.3f}\n",
-             r.request_id, (int)(req->method.len < 15 ? req->method.len : 15), req->method.base, path,
-             r.op && r.op->operation_id ? r.op->operation_id : "", r.status, (double)(now_us() - start) / 1000.0);
-    fputs(line, stderr);
+    kumo__logline l;
+    kumo__access_line(&l, r.request_id, req->method.base, req->method.len, req->path.base, path_len,
+                      r.op ? r.op->operation_id : NULL, r.status, kumo__mono_us() - start);
+    kumo__logline_write(&l, 2);
     kumo__host_reply_free(&r);
     kumo__send_body(req, body.base, body.len);
     return 0;

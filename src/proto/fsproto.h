@@ -42,7 +42,4 @@ int kumo__fs_send(int sock, const kumo__fs_msg *m, int fd);
  * other -errno on error. */
 int kumo__fs_recv(int sock, kumo__fs_msg *m, int *fd);
 
-/* kumo-worker's --fork-server mode (forkserver.c). */
-int kumo__forkserver_main(int argc, char **argv);
-
 #endif

@@ -131,43 +131,6 @@ struct kumo__pool {
 #define STAT_ADD(field) __atomic_fetch_add(&(field), 1, __ATOMIC_RELAXED)
 #define STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-uint64_t kumo__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void kumo__log_event(const char *level, const char *fmt, ...)
-{
-    char msg[1024], line[2300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    json_t *s = json_string(msg);
-    char *esc = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line),
-                     "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":%s}\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000, level, esc ? esc : "\"\"");
-    free(esc);
-    json_decref(s);
-    if (n > 0)
-        (void)!write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
 static void describe_status(int status, char *buf, size_t len)
 {
     if (WIFSIGNALED(status))
@@ -380,7 +343,7 @@ static void requeue(kumo__pool *p, kumo__call *calls, uint64_t now)
 static void worker_lost(worker *w, const char *why, int kill_it, int retired)
 {
     kumo__pool *p = w->pool;
-    uint64_t now = kumo__now_ms();
+    uint64_t now = kumo__mono_ms();
     for (worker **link = &p->workers; *link; link = &(*link)->next)
         if (*link == w) {
             *link = w->next;
@@ -483,7 +446,7 @@ static void send_call(worker *w, kumo__call *call)
     w->tail = call;
     if (w->ninflight++ == 0) {
         p->nbusy++;
-        w->head_since_us = now_us();
+        w->head_since_us = kumo__mono_us();
     }
     p->ninflight++;
     if (w->pending.n == WRITE_MAX) /* cannot happen while concurrency <= WRITE_MAX */
@@ -555,7 +518,7 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
         /* The worker runs its calls one after another: this one began
          * when it was sent to an idle worker or when the one before it
          * was answered. */
-        uint64_t t = now_us(), ran = t - w->head_since_us;
+        uint64_t t = kumo__mono_us(), ran = t - w->head_since_us;
         if (ran > UINT32_MAX)
             ran = UINT32_MAX;
         if (ran == 0)
@@ -563,12 +526,12 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
         p->service_us = p->service_us == 0 ? (uint32_t)ran : p->service_us - p->service_us / 8 + (uint32_t)ran / 8;
         w->head_since_us = t;
     } else {
-        w->head_since_us = now_us();
+        w->head_since_us = kumo__mono_us();
     }
     if (--w->ninflight == 0)
         p->nbusy--;
     p->ninflight--;
-    w->last_used_ms = kumo__now_ms();
+    w->last_used_ms = kumo__mono_ms();
     p->backoff_level = 0;
     enum kumo__call_result result = KUMO_CALL_OK;
     int expired = 0;
@@ -725,7 +688,7 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     w->pid = pid;
     w->tag = tag;
     w->pool = p;
-    w->last_used_ms = kumo__now_ms();
+    w->last_used_ms = kumo__mono_ms();
     w->sock = h2o_evloop_socket_create(p->loop, sv[0], 0);
     w->sock->data = w;
     h2o_socket_read_start(w->sock, on_read);
@@ -791,7 +754,7 @@ static int dispatch_except(kumo__pool *p, kumo__call *keep, char *why, size_t wh
     while (p->qhead != NULL) {
         worker *w = pick(p);
         if (w == NULL && (w = pick_ahead(p)) == NULL) {
-            if (p->nworkers >= p->cfg.max || backing_off(p, kumo__now_ms()))
+            if (p->nworkers >= p->cfg.max || backing_off(p, kumo__mono_ms()))
                 return 0;
             if ((w = spawn_worker(p, why, why_len)) == NULL) {
                 kumo__call *calls = p->qhead, *failed = NULL, **tail = &failed;
@@ -832,7 +795,7 @@ static void dispatch(kumo__pool *p)
 
 int kumo__pool_submit(kumo__pool *p, kumo__call *call, char *why, size_t why_len)
 {
-    uint64_t now = kumo__now_ms();
+    uint64_t now = kumo__mono_ms();
     call->submitted_ms = now;
     call->next = NULL;
     if (backing_off(p, now)) {
@@ -967,7 +930,7 @@ void kumo__pool_on_exit(kumo__pool *p, pid_t pid)
 {
     for (dying *d = p->dying; d; d = d->next)
         if (d->pid == pid) {
-            reap(p, 0, kumo__now_ms());
+            reap(p, 0, kumo__mono_ms());
             return;
         }
 }
@@ -1059,9 +1022,9 @@ void kumo__pool_destroy(kumo__pool *p, int grace_ms)
     if (p == NULL)
         return;
     stop_all(p, "the gateway is shutting down", "stopped: the gateway is shutting down");
-    uint64_t until = kumo__now_ms() + (uint64_t)grace_ms;
+    uint64_t until = kumo__mono_ms() + (uint64_t)grace_ms;
     while (p->dying) {
-        uint64_t now = kumo__now_ms();
+        uint64_t now = kumo__mono_ms();
         reap(p, now >= until, now);
         if (p->dying && p->cfg.spawner) {
             kumo__spawner_poll(p->cfg.spawner, 2);

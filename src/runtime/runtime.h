@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/clock.h"
+#include "base/log.h"
 #include "project/project.h"
 #include "proto/frame.h"
 
@@ -171,9 +173,5 @@ void kumo__pool_destroy(kumo__pool *pool, int grace_ms);
  * kumo__pool_destroy(pool, 0) frees without blocking. */
 void kumo__pool_retire(kumo__pool *pool);
 int kumo__pool_retired(kumo__pool *pool, int force, uint64_t now_ms);
-
-uint64_t kumo__now_ms(void);   /* CLOCK_MONOTONIC */
-/* One JSON line to stderr from the gateway: {"time":..,"level":..,"msg":..}. */
-void kumo__log_event(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

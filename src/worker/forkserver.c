@@ -41,6 +41,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/log.h"
+#include "worker/worker.h"
 #include "proto/frame.h"
 #include "sandbox/sandbox.h"
 #include "sdk/sdk.h"
@@ -113,14 +115,17 @@ static int hello(pid_t self, const char *error)
 
 #define REPLENISH_DELAY_MS 5
 
+/* The fork server's own pid (its children's lines name theirs). */
+static pid_t fs_pid;
+
+/* One log line (base/log.h) from a worker about itself (`worker_pid`), or
+ * from the fork server (`forkserver_pid`). */
 static void log_line(pid_t self, const char *level, const char *msg)
 {
-    json_t *o = json_pack("{s:s,s:s,s:i}", "level", level, "msg", msg, "pid", (int)self);
-    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (line)
-        fprintf(stderr, "%s\n", line);
-    free(line);
-    json_decref(o);
+    kumo__logline l;
+    kumo__logline_begin(&l, level, msg, strlen(msg));
+    kumo__logline_int(&l, self == fs_pid ? "forkserver_pid" : "worker_pid", self);
+    kumo__logline_write(&l, 2);
 }
 
 /* In a child: `fd` becomes fd 3, everything else of the fork server's is
@@ -335,7 +340,7 @@ static void reap(fork_server *fs, int control)
             /* Someone killed it: the kernel killed every process in the
              * namespace with it, and no more can be forked into it. */
             fs->init_pid = 0;
-            log_line(getpid(), "error", "the workers' pid namespace lost its init process; no worker can be started");
+            log_line(fs_pid, "error", "the workers' pid namespace lost its init process; no worker can be started");
             continue;
         }
         int was_spare = 0;
@@ -347,7 +352,7 @@ static void reap(fork_server *fs, int control)
                  * replaced forever: after three in a row, stop keeping any. */
                 if (++fs->spare_failures >= 3 && fs->want_spares > 0) {
                     fs->want_spares = 0;
-                    log_line(getpid(), "error", "spares keep failing; workers are forked on demand from now on");
+                    log_line(fs_pid, "error", "spares keep failing; workers are forked on demand from now on");
                 }
                 break;
             }
@@ -466,7 +471,7 @@ static int start_pid_namespace(fork_server *fs)
     pid_t pid = fork();
     if (pid < 0) {
         /* The next child would be PID 1: no worker may be. */
-        log_line(getpid(), "error", "cannot fork the init process of the workers' pid namespace");
+        log_line(fs_pid, "error", "cannot fork the init process of the workers' pid namespace");
         return -1;
     }
     if (pid == 0)
@@ -480,6 +485,7 @@ static int start_pid_namespace(fork_server *fs)
 
 int kumo__forkserver_main(int argc, char **argv)
 {
+    fs_pid = getpid();
     fork_server *fs = calloc(1, sizeof(*fs));
     if (fs == NULL)
         return 1;
@@ -569,6 +575,7 @@ int kumo__forkserver_main(int argc, char **argv)
     for (int i = fs->nspares - 1; i >= 0; i--) {
         kill(fs->spares[i].pid, SIGKILL);
         waitpid(fs->spares[i].pid, NULL, 0);
+        kumo__sandbox_release(fs->spares[i].pid); /* a spare made its cgroup too */
         forget_spare(fs, i);
     }
     if (fs->init_pid > 0) { /* SIGKILL: it takes what is left of the namespace along */

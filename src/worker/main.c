@@ -19,6 +19,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "base/log.h"
+#include "worker/worker.h"
 #include "proto/fsproto.h"
 #include "proto/frame.h"
 #include "sandbox/sandbox.h"
@@ -96,14 +98,13 @@ static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
 }
 
 /* One JSON line on stderr, as the gateway's own log lines are. */
+/* One log line (base/log.h) about this worker. */
 static void log_line(const char *level, const char *msg)
 {
-    json_t *o = json_pack("{s:s,s:s,s:i}", "level", level, "msg", msg, "pid", (int)getpid());
-    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (line)
-        fprintf(stderr, "%s\n", line);
-    free(line);
-    json_decref(o);
+    kumo__logline l;
+    kumo__logline_begin(&l, level, msg, strlen(msg));
+    kumo__logline_int(&l, "worker_pid", getpid());
+    kumo__logline_write(&l, 2);
 }
 
 int main(int argc, char **argv)

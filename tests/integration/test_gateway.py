@@ -139,14 +139,19 @@ class FaultsTest(GatewayTest):
             if len(lines) >= 3:
                 break
             time.sleep(0.05)
-        access = [l for l in lines if "status" in l]
-        user = [l for l in lines if "msg" in l]
+        # every line has the one shape: time, level, msg first, then fields
+        for l in lines:
+            self.assertEqual(list(l)[:3], ["time", "level", "msg"], l)
+            self.assertRegex(l["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        access = [l for l in lines if l["msg"] == "request" and "status" in l]
+        user = [l for l in lines if "status" not in l]
         self.assertEqual(len(access), 1, lines)
         a = access[0]
         for key in ("time", "request_id", "method", "path", "operation", "status", "duration_us", "worker_pid"):
             self.assertIn(key, a)
         self.assertEqual((a["method"], a["path"], a["operation"], a["status"]), ("GET", "/log", "log_twice", 200))
         self.assertGreater(a["worker_pid"], 0)
+        self.assertEqual(a["level"], "info")
         self.assertEqual([u["msg"] for u in user], ['first line with a "quote"', "second line 2"])
         self.assertEqual(user[1]["level"], "warn")
 

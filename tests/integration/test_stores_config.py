@@ -52,15 +52,6 @@ def closed_port():
         return s.getsockname()[1]
 
 
-def redis_driver_present():
-    """Whether this kumo has a redis kv driver (src/sdk/stores/redis.c)."""
-    try:
-        with open(os.path.join(SOURCE, "src", "sdk", "stores", "store.c")) as f:
-            return "kumo__kv_redis_driver" in f.read()
-    except OSError:
-        return False
-
-
 def todos_in(db):
     """Every value of the SQLite kv file `db`, as text, from every table."""
     con = sqlite3.connect(db)
@@ -222,7 +213,6 @@ class StoresConfigTest(unittest.TestCase):
         self.assertIn("store    blob 'files' -> file:%s/blob" % data, out)
         self.assertIn("store    queue 'jobs' -> sqlite:%s/queue.db" % data, out)
 
-    @unittest.skipUnless(redis_driver_present(), "no redis kv driver in this build yet (src/sdk/stores/redis.c)")
     def test_unreachable_redis_names_the_store_and_hides_the_password(self):
         self.paths["broken"] = "redis://user:hunter2@127.0.0.1:%d/0" % closed_port()
         self.write_yaml()

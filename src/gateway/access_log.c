@@ -1,0 +1,80 @@
+/*
+ * access_log.c: one JSON line per request, in the shape of every kumo log
+ * line (base/log.h), with the same fields under kumo up and kumo-host so a
+ * log query written locally works deployed:
+ *
+ *   {"time":..,"level":"info","msg":"request","request_id":..,"method":..,
+ *    "path":..,"operation":..,"status":200,"duration_us":93,"worker_pid":..}
+ *
+ * `level` follows the status: info below 500, warn for 503 (the gateway
+ * shedding load), error for any other 5xx. worker_pid is kumo up's only
+ * (kumo-host serves in its own process). The gateway gathers its lines per
+ * loop thread and writes them once per turn of the loop.
+ */
+#include "gateway/access_log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *kumo__access_level(int status)
+{
+    return status < 500 ? "info" : status == 503 ? "warn" : "error";
+}
+
+void kumo__access_line(kumo__logline *l, const char *request_id, const char *method, size_t method_len,
+                       const char *path, size_t path_len, const char *operation, int status,
+                       uint64_t duration_us)
+{
+    kumo__logline_begin(l, kumo__access_level(status), "request", 7);
+    kumo__logline_cstr(l, "request_id", request_id);
+    kumo__logline_str(l, "method", method, method_len);
+    kumo__logline_str(l, "path", path, path_len);
+    kumo__logline_cstr(l, "operation", operation ? operation : "");
+    kumo__logline_int(l, "status", status);
+    kumo__logline_int(l, "duration_us", (long long)duration_us);
+}
+
+/* Access log lines are gathered per loop and written once per turn of the
+ * loop (and whenever the buffer fills): one write(2) for many requests at
+ * load, each line whole. The buffer is the loop thread's own. */
+#define LOG_BUF_SIZE 65536
+_Static_assert(LOG_BUF_SIZE >= KUMO__LOG_LINE_MAX, "a whole line fits the buffer");
+static __thread struct {
+    char buf[LOG_BUF_SIZE];
+    size_t len;
+} log_buf;
+
+void kumo__access_log_flush(void)
+{
+    size_t off = 0;
+    while (off < log_buf.len) {
+        ssize_t n = write(2, log_buf.buf + off, log_buf.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* stderr is gone: drop the lines rather than spin */
+        off += (size_t)n;
+    }
+    log_buf.len = 0;
+}
+
+static void log_append(const char *line, size_t len)
+{
+    if (log_buf.len + len > sizeof(log_buf.buf))
+        kumo__access_log_flush();
+    memcpy(log_buf.buf + log_buf.len, line, len);
+    log_buf.len += len;
+}
+
+void kumo__access_log(const char *request_id, const char *method, const char *path, size_t path_len,
+                      const char *operation, int status, uint64_t duration_us, pid_t pid)
+{
+    kumo__logline l;
+    kumo__access_line(&l, request_id, method, strlen(method), path, path_len, operation, status, duration_us);
+    if (pid > 0)
+        kumo__logline_int(&l, "worker_pid", pid);
+    size_t n = kumo__logline_end(&l);
+    log_append(l.buf, n);
+}
+
