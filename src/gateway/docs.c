@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/problem.h"
+#include "gateway/h2o_glue.h"
 
 #define DOCS_MAX_FILES 256
 

@@ -57,54 +57,48 @@ static int url_from_file(const char *name, const char *var, char *url, size_t le
 }
 
 /* Every store gets its URL in KUMO_STORE_<NAME> before any handler runs,
- * as kumo up's workers do; an embedded default moves out of a read-only
- * package (Lambda's task root) to $KUMO_DATA. */
+ * as kumo up's workers do, from the same plan (project/store_plan.h); two
+ * rules are kumo-host's own: KUMO_STORE_<NAME>_FILE may name a file
+ * holding the URL (a mounted secret), and an embedded default moves out of
+ * a read-only package (Lambda's task root) to $KUMO_DATA. The handler runs
+ * in this process, so the variables are set here, before any thread. */
 static int place_stores(const kumo__project *p, kumo__error *err)
 {
+    extern char **environ;
     const char *env = getenv("KUMO_ENV");
-    const char *picked = NULL;
-    if (kumo__project_pick_environment(p, env && *env ? env : NULL, &picked, err) != 0)
-        return err->code;
     const char *data = getenv("KUMO_DATA");
     int readonly = access(p->dir, W_OK) != 0;
-    char *const *lists[] = {p->kv_stores, p->blob_stores, p->queue_stores};
-    size_t counts[] = {p->nkv_stores, p->nblob_stores, p->nqueue_stores};
-    const char *kinds[] = {"kv", "blob", "queue"};
-    int rc;
-    for (size_t k = 0; k < 3; k++) {
-        for (size_t i = 0; i < counts[k]; i++) {
-            char var[128], url[4096];
-            const char *name = lists[k][i];
-            if (kumo__store_var(name, var, sizeof(var)) != 0 ||
-                kumo__project_store_url(p, picked, name, url, sizeof(url)) == NULL) {
-                kumo__error_set(err, -ENAMETOOLONG, "store '%s': its URL is too long", name);
-                return err->code;
+    kumo__store_plan plan;
+    int rc = kumo__store_plan_build(p, env && *env ? env : NULL, environ, NULL, NULL, &plan, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < plan.n && rc == 0; i++) {
+        const kumo__store_place *s = &plan.stores[i];
+        char url[4096];
+        snprintf(url, sizeof(url), "%s", s->url);
+        if (s->origin != KUMO__STORE_FROM_VARIABLE && (rc = url_from_file(s->name, s->var, url, sizeof(url), err)) != 0) {
+            if (rc < 0)
+                break;
+            rc = 0; /* KUMO_STORE_<NAME>_FILE named a secret's file */
+        } else if (s->origin == KUMO__STORE_FROM_DEFAULT && (readonly || (data && *data))) {
+            const char *dir = data && *data ? data : "/tmp/kumo-data";
+            if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+                kumo__error_set(err, -errno, "store '%s': cannot create %s: %s", s->name, dir, strerror(errno));
+                rc = err->code;
+                break;
             }
-            const char *set = getenv(var);
-            if ((set == NULL || *set == '\0') && (rc = url_from_file(name, var, url, sizeof(url), err)) != 0) {
-                if (rc < 0)
-                    return rc;
-                set = url; /* KUMO_STORE_<NAME>_FILE named a secret's file */
-            }
-            const kumo__store_url *su = kumo__environment_store(kumo__project_environment(p, picked), name);
-            if ((set == NULL || *set == '\0') && su == NULL && (readonly || (data && *data))) {
-                const char *dir = data && *data ? data : "/tmp/kumo-data";
-                if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-                    kumo__error_set(err, -errno, "store '%s': cannot create %s: %s", name, dir, strerror(errno));
-                    return err->code;
-                }
-                if (strcmp(kinds[k], "blob") == 0)
-                    snprintf(url, sizeof(url), "file:%s/blob", dir);
-                else
-                    snprintf(url, sizeof(url), "sqlite:%s/%s.db", dir, kinds[k]);
-            }
-            if (setenv(var, url, 1) != 0) {
-                kumo__error_set(err, -errno, "store '%s': %s", name, strerror(errno));
-                return err->code;
-            }
+            if (s->kind == KUMO__STORE_BLOB)
+                snprintf(url, sizeof(url), "file:%s/blob", dir);
+            else
+                snprintf(url, sizeof(url), "sqlite:%s/%s.db", dir, kumo__store_kind_name(s->kind));
+        }
+        if (setenv(s->var, url, 1) != 0) {
+            kumo__error_set(err, -errno, "store '%s': %s", s->name, strerror(errno));
+            rc = err->code;
         }
     }
-    return 0;
+    kumo__store_plan_free(&plan);
+    return rc;
 }
 
 int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo__error *err)

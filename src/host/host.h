@@ -22,6 +22,7 @@
 #include "gateway/docs.h"
 #include "openapi/check.h"
 #include "project/project.h"
+#include "project/store_plan.h"
 #include "proto/frame.h"
 #include "sdk/sdk.h"
 

@@ -26,7 +26,7 @@
 #include "base/clock.h"
 #include "gateway/access_log.h"
 #include "gateway/gateway.h"
-#include "gateway/problem.h"
+#include "gateway/h2o_glue.h"
 #include "base/http.h"
 
 typedef struct host_handler {

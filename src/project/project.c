@@ -345,6 +345,41 @@ oom:
     return -ENOMEM;
 }
 
+/* p->stores: the three lists as one, each store with its kind. */
+static int gather_stores(kumo__project *p, kumo__error *err)
+{
+    size_t n = p->nkv_stores + p->nblob_stores + p->nqueue_stores;
+    if (n == 0)
+        return 0;
+    if ((p->stores = calloc(n, sizeof *p->stores)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    const struct {
+        char *const *names;
+        size_t n;
+    } lists[] = {[KUMO__STORE_KV] = {p->kv_stores, p->nkv_stores},
+                 [KUMO__STORE_BLOB] = {p->blob_stores, p->nblob_stores},
+                 [KUMO__STORE_QUEUE] = {p->queue_stores, p->nqueue_stores}};
+    for (int k = KUMO__STORE_KV; k <= KUMO__STORE_QUEUE; k++)
+        for (size_t i = 0; i < lists[k].n; i++)
+            p->stores[p->nstores++] = (kumo__store_decl){lists[k].names[i], (kumo__store_kind)k};
+    return 0;
+}
+
+const char *kumo__store_kind_name(kumo__store_kind kind)
+{
+    switch (kind) {
+    case KUMO__STORE_KV:
+        return "kv";
+    case KUMO__STORE_BLOB:
+        return "blob";
+    case KUMO__STORE_QUEUE:
+        return "queue";
+    }
+    return "?";
+}
+
 int kumo__store_var(const char *store, char *buf, size_t len)
 {
     static const char prefix[] = "KUMO_STORE_";
@@ -670,7 +705,7 @@ static int load_root(kumo__project *p, kumo__error *err)
             (rc = check_store_names(doc, stores, "kv", &p->kv_stores, &p->nkv_stores, err)) < 0 ||
             (rc = check_store_names(doc, stores, "blob", &p->blob_stores, &p->nblob_stores, err)) < 0 ||
             (rc = check_store_names(doc, stores, "queue", &p->queue_stores, &p->nqueue_stores, err)) < 0 ||
-            (rc = check_store_vars(doc, stores, err)) < 0)
+            (rc = check_store_vars(doc, stores, err)) < 0 || (rc = gather_stores(p, err)) < 0)
             return rc;
     }
 
@@ -767,6 +802,7 @@ void kumo__project_free(kumo__project *p)
         free(u->so_path);
     }
     free(p->units);
+    free(p->stores); /* the names are the lists' */
     for (size_t i = 0; i < p->nkv_stores; i++)
         free(p->kv_stores[i]);
     free(p->kv_stores);
@@ -867,30 +903,6 @@ int kumo__project_pick_environment(const kumo__project *p, const char *asked, co
     }
     kumo__error_set(err, -EINVAL, "%s: environment '%s' is not defined; defined: %s", file, asked, list);
     return -EINVAL;
-}
-
-const char *kumo__project_store_url(const kumo__project *p, const char *env, const char *store, char *buf,
-                                    size_t len)
-{
-    const char *kind = kumo__project_store_kind(p, store);
-    const kumo__environment *e = kumo__project_environment(p, env);
-    char var[128];
-    if (kind == NULL || (env != NULL && e == NULL) || kumo__store_var(store, var, sizeof var) != 0 || len == 0)
-        return NULL;
-    const char *set = getenv(var);
-    const kumo__store_url *su = kumo__environment_store(e, store);
-    int n;
-    if (set != NULL && *set != '\0')
-        n = snprintf(buf, len, "%s", set);
-    else if (su != NULL)
-        n = snprintf(buf, len, "%s", su->url);
-    else if (strcmp(kind, "blob") == 0)
-        n = snprintf(buf, len, "file:%s/.kumo/data/blob", p->dir);
-    else
-        n = snprintf(buf, len, "sqlite:%s/.kumo/data/%s.db", p->dir, kind);
-    if (n < 0 || (size_t)n >= len)
-        return NULL;
-    return buf;
 }
 
 /* Query parameters whose values are secrets, by a part of their name. */

@@ -48,12 +48,26 @@ typedef struct kumo__environment {
     size_t nstores;
 } kumo__environment;
 
+/* The kinds of store (stores: kv:, blob:, queue: in kumo.yaml). */
+typedef enum kumo__store_kind { KUMO__STORE_KV, KUMO__STORE_BLOB, KUMO__STORE_QUEUE } kumo__store_kind;
+
+/* One store declared under stores:. */
+typedef struct kumo__store_decl {
+    char *name;
+    kumo__store_kind kind;
+} kumo__store_decl;
+
+/* "kv", "blob" or "queue". */
+const char *kumo__store_kind_name(kumo__store_kind kind);
+
 typedef struct kumo__project {
     char *dir;              /* absolute, no trailing slash */
     char *name;
     char *api_path;         /* absolute path of the OpenAPI document */
     kumo__unit *units;
     size_t nunits;
+    kumo__store_decl *stores; /* every store: kv:, then blob:, then queue:, each in file order */
+    size_t nstores;
     char **kv_stores;       /* names under stores: kv: */
     size_t nkv_stores;
     char **blob_stores;     /* names under stores: blob: */
@@ -102,14 +116,6 @@ int kumo__project_pick_environment(const kumo__project *p, const char *asked, co
  * -EINVAL for a name with other characters, -ENAMETOOLONG when len is
  * too small. */
 int kumo__store_var(const char *store, char *buf, size_t len);
-/* Where store `store` lives, into buf (len bytes): the environment
- * variable KUMO_STORE_<NAME> when set and not empty, else the URL that
- * environment `env` (may be NULL) gives it, else the embedded default
- * (kv: sqlite:DIR/.kumo/data/kv.db, queue: sqlite:DIR/.kumo/data/queue.db,
- * blob: file:DIR/.kumo/data/blob). Returns buf, or NULL when the store is
- * not declared, `env` is given but not defined, or the URL does not fit. */
-const char *kumo__project_store_url(const kumo__project *p, const char *env, const char *store, char *buf,
-                                    size_t len);
 /* The URL as safe to print or log: a password in it ("user:pw@") and the
  * values of query parameters that hold secrets (password, secret, token)
  * become "****". Returns buf (always NUL-terminated, truncated if need be). */

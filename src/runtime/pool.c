@@ -46,7 +46,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
 
 #define WRITE_MAX 64          /* frames queued for one write to a worker */
 #define DYING_WAIT_MS 2000    /* how long an exiting worker may take */
@@ -663,7 +662,7 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
         posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
         char *argv[16], bufs[3][64];
         worker_argv(p, argv, bufs);
-        rc = posix_spawn(&pid, kumo__worker_path(), &fa, NULL, argv, environ);
+        rc = posix_spawn(&pid, kumo__worker_path(), &fa, NULL, argv, p->cfg.envp);
         if (rc != 0) {
             snprintf(why, whylen, "cannot start %s: %s", kumo__worker_path(), strerror(rc));
             goto fail;

@@ -58,6 +58,7 @@ typedef struct kumo__spawner_config {
     const char *project_dir, *data_dir;
     int spares;                /* children forked ahead of demand */
     int net;                   /* workers keep the network: a store is remote */
+    char *const *envp;         /* the fork server's (and so its workers') environment; never the gateway's own */
 } kumo__spawner_config;
 
 /* A worker's pid once the fork server forked or assigned it (err: errno
@@ -125,6 +126,7 @@ typedef struct kumo__pool_config {
     const char *data_dir;      /* for the sandbox: stays writable */
     kumo__spawner *spawner;    /* the loop's fork server; NULL: posix_spawn each worker */
     int net;                   /* workers keep the network: a store is remote */
+    char *const *envp;         /* a worker started without a fork server gets this environment */
     int unit_index;            /* this unit's index for the spawner */
     size_t frame_max;          /* ceiling of a response frame (0: KUMO_FRAME_MAX) */
 } kumo__pool_config;

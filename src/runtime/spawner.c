@@ -28,7 +28,6 @@
 
 #include "proto/fsproto.h"
 
-extern char **environ;
 
 #define EXITS_MAX 1024
 
@@ -148,7 +147,7 @@ kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spa
     posix_spawn_file_actions_init(&fa);
     fa_ok = 1;
     posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-    int rc = posix_spawn(&s->pid, kumo__worker_path(), &fa, NULL, argv, environ);
+    int rc = posix_spawn(&s->pid, kumo__worker_path(), &fa, NULL, argv, cfg->envp);
     if (rc != 0) {
         kumo__error_set(err, -rc, "cannot start the fork server %s: %s", kumo__worker_path(), strerror(rc));
         goto fail;

@@ -5,6 +5,7 @@
  * kumo.yaml into a temporary directory.
  */
 #include "project/project.h"
+#include "project/store_plan.h"
 
 #include "check.h"
 
@@ -284,6 +285,83 @@ static void remove_text(const char *dir)
 }
 
 /* KUMO_STORE_<NAME> beats the environment's URL, which beats the default. */
+/* The URL the plan gives `name`, into buf; "(error)" when the plan cannot
+ * be built, "(none)" for an undeclared store. */
+static const char *url_of(const kumo__project *p, const char *env, char *const *vars, const char *name, char *buf)
+{
+    kumo__store_plan plan;
+    kumo__error err = {0};
+    if (kumo__store_plan_build(p, env, vars, NULL, NULL, &plan, &err) != 0)
+        return strcpy(buf, "(error)");
+    const kumo__store_place *s = kumo__store_plan_find(&plan, name);
+    snprintf(buf, 4096, "%s", s ? s->url : "(none)");
+    kumo__store_plan_free(&plan);
+    return buf;
+}
+
+static int nmoved;
+static void count_moved(const kumo__store_place *kept, const char *wanted)
+{
+    (void)kept;
+    (void)wanted;
+    nmoved++;
+}
+
+/* The plan: where the URL came from, what a worker's environment holds,
+ * and a reload's rule (a placed store never moves). */
+static void test_plan(const kumo__project *p)
+{
+    kumo__store_plan dev, prod, again;
+    kumo__error err = {0};
+    char *base[] = {"PATH=/bin", "KUMO_STORE_STALE=sqlite:/old.db", "HOME=/root", NULL};
+    CHECK_INT(kumo__store_plan_build(p, "dev", base, NULL, NULL, &dev, &err), 0);
+    CHECK_INT(dev.n, p->nstores);
+    CHECK_STR(dev.env, "dev");
+    const kumo__store_place *todos = kumo__store_plan_find(&dev, "todos");
+    CHECK(todos != NULL && todos->origin == KUMO__STORE_FROM_ENVIRONMENT && todos->line == 7 && todos->col == 14);
+    CHECK(todos != NULL && todos->needs_net && todos->fresh && !todos->kept);
+    CHECK(todos != NULL && strcmp(todos->var, "KUMO_STORE_TODOS") == 0);
+    const kumo__store_place *files = kumo__store_plan_find(&dev, "files");
+    CHECK(files != NULL && files->origin == KUMO__STORE_FROM_DEFAULT && !files->needs_net);
+    CHECK_INT(kumo__store_plan_needs_net(&dev), 1);
+    char fix[512];
+    kumo__store_place_fix(p, &dev, todos, fix, sizeof fix);
+    CHECK(strstr(fix, "fix environments.dev.stores.todos in ") && strstr(fix, "kumo.yaml:7:14"));
+
+    /* the workers' environment: kumo's, less its own KUMO_STORE_*, plus one per store */
+    char **envp = kumo__store_plan_envp(&dev, base);
+    CHECK(envp != NULL);
+    size_t n = 0, stores = 0;
+    int stale = 0, path = 0;
+    for (; envp && envp[n]; n++) {
+        stale |= strncmp(envp[n], "KUMO_STORE_STALE=", 17) == 0;
+        path |= strcmp(envp[n], "PATH=/bin") == 0;
+        stores += strncmp(envp[n], "KUMO_STORE_", 11) == 0;
+        if (strncmp(envp[n], "KUMO_STORE_TODOS=", 17) == 0)
+            CHECK_STR(envp[n] + 17, "redis://127.0.0.1:6390/0");
+    }
+    CHECK_INT(stale, 0);
+    CHECK_INT(path, 1);
+    CHECK_INT(stores, p->nstores);
+    CHECK_INT(n, 2 + p->nstores);
+    free(envp);
+
+    /* a reload to prod keeps every store where dev placed it, and says so */
+    nmoved = 0;
+    CHECK_INT(kumo__store_plan_build(p, "prod", base, &dev, count_moved, &prod, &err), 0);
+    const kumo__store_place *kept = kumo__store_plan_find(&prod, "todos");
+    CHECK(kept != NULL && kept->kept && !kept->fresh);
+    CHECK(kept != NULL && strcmp(kept->url, "redis://127.0.0.1:6390/0") == 0);
+    CHECK(nmoved >= 1);
+    /* nothing moved: nothing said */
+    nmoved = 0;
+    CHECK_INT(kumo__store_plan_build(p, "prod", base, &prod, count_moved, &again, &err), 0);
+    CHECK_INT(nmoved, 0);
+    kumo__store_plan_free(&again);
+    kumo__store_plan_free(&prod);
+    kumo__store_plan_free(&dev);
+}
+
 static void test_store_urls(void)
 {
     char dir[] = "/tmp/kumo-test-stores-XXXXXX";
@@ -334,30 +412,26 @@ static void test_store_urls(void)
 
     /* defaults, per kind */
     snprintf(want, sizeof want, "sqlite:%s/.kumo/data/kv.db", abs);
-    CHECK_STR(kumo__project_store_url(p, NULL, "todos", buf, sizeof buf), want);
-    CHECK_STR(kumo__project_store_url(p, "prod", "user-sessions", buf, sizeof buf), want);
+    CHECK_STR(url_of(p, "prod", NULL, "user-sessions", buf), want);
     snprintf(want, sizeof want, "sqlite:%s/.kumo/data/queue.db", abs);
-    CHECK_STR(kumo__project_store_url(p, "prod", "jobs", buf, sizeof buf), want);
+    CHECK_STR(url_of(p, "prod", NULL, "jobs", buf), want);
     snprintf(want, sizeof want, "file:%s/.kumo/data/blob", abs);
-    CHECK_STR(kumo__project_store_url(p, "dev", "files", buf, sizeof buf), want);
+    CHECK_STR(url_of(p, "dev", NULL, "files", buf), want);
     /* the environment's URL beats the default */
-    CHECK_STR(kumo__project_store_url(p, "dev", "todos", buf, sizeof buf), "redis://127.0.0.1:6390/0");
-    CHECK_STR(kumo__project_store_url(p, "prod", "todos", buf, sizeof buf), "dynamodb://todo?region=eu-west-1");
-    CHECK_STR(kumo__project_store_url(p, "prod", "files", buf, sizeof buf), "s3://bucket");
+    CHECK_STR(url_of(p, "dev", NULL, "todos", buf), "redis://127.0.0.1:6390/0");
+    CHECK_STR(url_of(p, "prod", NULL, "todos", buf), "dynamodb://todo?region=eu-west-1");
+    CHECK_STR(url_of(p, "prod", NULL, "files", buf), "s3://bucket");
     /* the variable beats both; an empty one counts as unset */
-    setenv("KUMO_STORE_TODOS", "sqlite:/elsewhere/kv.db", 1);
-    CHECK_STR(kumo__project_store_url(p, "prod", "todos", buf, sizeof buf), "sqlite:/elsewhere/kv.db");
-    CHECK_STR(kumo__project_store_url(p, NULL, "todos", buf, sizeof buf), "sqlite:/elsewhere/kv.db");
-    setenv("KUMO_STORE_USER_SESSIONS", "redis://other/2", 1);
-    CHECK_STR(kumo__project_store_url(p, "dev", "user-sessions", buf, sizeof buf), "redis://other/2");
-    setenv("KUMO_STORE_TODOS", "", 1);
-    CHECK_STR(kumo__project_store_url(p, "dev", "todos", buf, sizeof buf), "redis://127.0.0.1:6390/0");
-    unsetenv("KUMO_STORE_TODOS");
-    unsetenv("KUMO_STORE_USER_SESSIONS");
-    /* undeclared store, undefined environment, a buffer too small */
-    CHECK(kumo__project_store_url(p, "dev", "nope", buf, sizeof buf) == NULL);
-    CHECK(kumo__project_store_url(p, "staging", "todos", buf, sizeof buf) == NULL);
-    CHECK(kumo__project_store_url(p, "dev", "todos", buf, 10) == NULL);
+    char *vars1[] = {"PATH=/bin", "KUMO_STORE_TODOS=sqlite:/elsewhere/kv.db", "KUMO_STORE_USER_SESSIONS=redis://other/2",
+                     NULL};
+    char *vars2[] = {"KUMO_STORE_TODOS=", NULL};
+    CHECK_STR(url_of(p, "prod", vars1, "todos", buf), "sqlite:/elsewhere/kv.db");
+    CHECK_STR(url_of(p, NULL, vars1, "todos", buf), "sqlite:/elsewhere/kv.db");
+    CHECK_STR(url_of(p, "dev", vars1, "user-sessions", buf), "redis://other/2");
+    CHECK_STR(url_of(p, "dev", vars2, "todos", buf), "redis://127.0.0.1:6390/0");
+    /* an undefined environment */
+    CHECK_STR(url_of(p, "staging", NULL, "todos", buf), "(error)");
+    test_plan(p);
 
     /* --env: the asked one, else dev when defined; an unknown one lists them */
     const char *env = "x";

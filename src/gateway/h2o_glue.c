@@ -1,13 +1,77 @@
 /*
- * problem.c: see problem.h. Bodies are built with jansson so that any
- * detail text (which may quote user input) is escaped correctly.
+ * h2o_glue.c: see h2o_glue.h. Problem bodies are built with jansson so that
+ * any detail text (which may quote user input) is escaped correctly.
  */
-#include "gateway/problem.h"
+#include "gateway/h2o_glue.h"
 
 #include "gateway/dispatch.h"
 
 #include <jansson.h>
 #include <string.h>
+
+static char lower(char c)
+{
+    return (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in)
+{
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    kumo__header_view *hv = h2o_mem_alloc_pool(&req->pool, (req->headers.size + 1) * sizeof(*hv));
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        const char *name = h->name->base;
+        for (size_t k = 0; k < h->name->len; k++) {
+            if (name[k] >= 'A' && name[k] <= 'Z') { /* h2o gives lower-case names; be sure */
+                char *low = h2o_mem_alloc_pool(&req->pool, h->name->len);
+                for (size_t q = 0; q < h->name->len; q++)
+                    low[q] = lower(name[q]);
+                name = low;
+                break;
+            }
+        }
+        hv[i].name = (kumo__slice){name, h->name->len};
+        hv[i].value = (kumo__slice){h->value.base, h->value.len};
+    }
+    *in = (kumo__http_in){
+        .method = {req->method.base, req->method.len},
+        .path = {req->path.base, path_len},
+        .query = {req->query_at != SIZE_MAX ? req->path.base + path_len + 1 : NULL,
+                  req->query_at != SIZE_MAX ? req->path.len - path_len - 1 : 0},
+        .headers = hv,
+        .nheaders = req->headers.size,
+        .body = {req->entity.base, req->entity.len},
+    };
+}
+
+void kumo__h2o_add_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, NULL, value, value_len);
+}
+
+void kumo__h2o_copy_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    char *low = h2o_mem_alloc_pool(&req->pool, name_len + 1);
+    for (size_t i = 0; i < name_len; i++)
+        low[i] = lower(name[i]);
+    low[name_len] = '\0';
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, value_len);
+    kumo__h2o_add_header(req, low, name_len, v.base, v.len);
+}
+
+void kumo__h2o_send_response(h2o_req_t *req, const kumo__response_in *r, const char *payload, size_t len,
+                             const char *request_id)
+{
+    size_t pos = 0, nl, vl;
+    const char *name, *value;
+    while (kumo__response_header(payload, len, &pos, &name, &nl, &value, &vl) == 1)
+        kumo__h2o_copy_header(req, name, nl, value, vl);
+    req->res.status = r->status;
+    req->res.reason = kumo__http_reason(r->status);
+    kumo__h2o_add_header(req, H2O_STRLIT("x-request-id"), h2o_strdup(&req->pool, request_id, SIZE_MAX).base,
+                         strlen(request_id));
+    kumo__send_body(req, r->body, r->body_len);
+}
 
 void kumo__send_body(h2o_req_t *req, const char *body, size_t len)
 {

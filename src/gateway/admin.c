@@ -1,0 +1,224 @@
+/*
+ * admin.c: the admin listener (loopback only): /healthz, /readyz, /status
+ * (figures summed over every loop's pools, read under gw->lock) and POST
+ * /reload, which the main thread runs (a compiler may run, so never on a
+ * loop) while the request waits on loop 0 for the outcome.
+ */
+#include "gateway/gateway_internal.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/h2o_glue.h"
+
+/* The upper bound, in milliseconds, of the histogram bucket holding the
+ * q-quantile of `h` (bucket k: [2^(k/4), 2^((k+1)/4)) microseconds). */
+static double quantile_ms(const unsigned long long *h, unsigned long long total, double q)
+{
+    if (total == 0)
+        return 0;
+    unsigned long long rank = (unsigned long long)(q * (double)total), seen = 0;
+    for (int k = 0; k < KUMO_HIST_BUCKETS; k++) {
+        seen += h[k];
+        if (seen > rank)
+            return exp2((k + 1) / 4.0) / 1000.0;
+    }
+    return exp2(KUMO_HIST_BUCKETS / 4.0) / 1000.0;
+}
+
+/* Adds the figures of every pool, on every loop and in every generation
+ * still alive, of the unit named `name`: a unit keeps its name across a
+ * reload, so its figures span the old pools still draining and the new
+ * ones. Call with gw->lock held (the loops' lists change under it). */
+static void unit_stats(gateway *gw, const char *name, kumo__pool_stats *st, uint64_t now)
+{
+    for (int i = 0; i < gw->nthreads; i++) {
+        loop_thread *t = &gw->threads[i];
+        for (loop_gen *lg = t->live; lg; lg = lg == t->live ? t->retired : lg->next) {
+            const kumo__project *p = lg->gen->project;
+            for (size_t u = 0; u < p->nunits; u++)
+                if (strcmp(p->units[u].name, name) == 0)
+                    kumo__pool_stats_add(lg->pools[u], st, now);
+        }
+    }
+}
+
+/* GET /status: per function of the live generation, figures summed over
+ * every loop's pools; and the generation and the last reload's outcome. */
+static char *status_json(gateway *gw)
+{
+    json_t *fns = json_array();
+    uint64_t now = kumo__mono_ms();
+    pthread_mutex_lock(&gw->lock);
+    const generation *g = gw->current;
+    for (size_t u = 0; u < g->project->nunits; u++) {
+        const kumo__unit *unit = &g->project->units[u];
+        kumo__pool_stats st;
+        memset(&st, 0, sizeof(st));
+        unit_stats(gw, unit->name, &st, now);
+        unsigned long long recent = 0;
+        for (int k = 0; k < KUMO_HIST_BUCKETS; k++)
+            recent += st.hist[k];
+        json_t *f = json_pack("{s:s, s:{s:i, s:i, s:i, s:i}, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, "
+                              "s:{s:I, s:f, s:f}, s:{s:i, s:i, s:i, s:f, s:f}}",
+                              "name", unit->name, "replicas", "total", st.workers, "busy", st.busy, "idle",
+                              st.workers - st.busy - st.starting, "starting", st.starting, "queued", st.queued,
+                              "in_flight", st.inflight, "invocations", (json_int_t)st.invocations, "errors",
+                              (json_int_t)st.errors, "cold_starts", (json_int_t)st.cold_starts, "timeouts",
+                              (json_int_t)st.timeouts, "crashes", (json_int_t)st.crashes, "rejected",
+                              (json_int_t)st.rejected, "last_minute", "invocations", (json_int_t)recent, "p50_ms",
+                              quantile_ms(st.hist, recent, 0.50), "p99_ms", quantile_ms(st.hist, recent, 0.99),
+                              "limits", "min", unit->tuning.min, "max", unit->tuning.max, "concurrency",
+                              unit->tuning.concurrency, "idle_s", unit->tuning.idle_s, "timeout_s",
+                              unit->tuning.timeout_s);
+        json_array_append_new(fns, f);
+    }
+    const char *last = gw->reloads == 0 ? "none" : gw->reload_failed ? "failed" : "ok";
+    json_t *doc = json_pack("{s:s, s:i, s:I, s:{s:I, s:s, s:s?, s:i}, s:o}", "project", g->project->name, "loops",
+                            gw->nthreads, "generation", (json_int_t)g->number, "reload", "count",
+                            (json_int_t)gw->reloads, "last", last, "error",
+                            gw->reloads && gw->reload_failed ? gw->reload_msg : NULL, "draining",
+                            atomic_load(&gw->generations) - 1, "functions", fns);
+    pthread_mutex_unlock(&gw->lock);
+    char *out = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+    return out;
+}
+
+static void on_reload_wait_dispose(void *p)
+{
+    reload_wait **slot = p;
+    if (*slot)
+        (*slot)->req = NULL;
+}
+
+/* POST /reload: the main thread builds the new generation (a compiler may
+ * run, so never on a loop); the request waits in loop 0's list and is
+ * answered on a tick after the main thread records the outcome. */
+static void ask_reload(gateway *gw, h2o_req_t *req)
+{
+    loop_thread *t = &gw->threads[0]; /* the admin listener's loop */
+    if (atomic_load(&gw->draining)) {
+        kumo__send_problem(req, 503, "Service Unavailable", "kumo is shutting down; no reload", "reload", NULL);
+        return;
+    }
+    reload_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        kumo__send_problem(req, 503, "Service Unavailable", "out of memory", "reload", "1");
+        return;
+    }
+    pthread_mutex_lock(&gw->lock);
+    w->ticket = ++gw->reload_asked;
+    pthread_mutex_unlock(&gw->lock);
+    w->req = req;
+    w->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*w->slot), on_reload_wait_dispose);
+    *w->slot = w;
+    w->next = t->reload_waits;
+    t->reload_waits = w;
+    pthread_kill(gw->main_tid, SIGHUP);
+}
+
+/* 503 for those that did not run when `closing`. */
+void kumo__gw_answer_reload_waits(loop_thread *t, int closing)
+{
+    gateway *gw = t->gw;
+    if (t->reload_waits == NULL)
+        return;
+    char msg[sizeof(gw->reload_msg)];
+    pthread_mutex_lock(&gw->lock);
+    unsigned long done = gw->reload_done, number = gw->current->number;
+    int failed = gw->reload_failed;
+    memcpy(msg, gw->reload_msg, sizeof(msg));
+    pthread_mutex_unlock(&gw->lock);
+    reload_wait **pp = &t->reload_waits;
+    while (*pp) {
+        reload_wait *w = *pp;
+        if (w->req != NULL && !closing && w->ticket > done) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        h2o_req_t *req = w->req;
+        if (req != NULL) {
+            *w->slot = NULL;
+            char rid[32];
+            snprintf(rid, sizeof(rid), "reload-%lu", w->ticket);
+            const char *id = h2o_strdup(&req->pool, rid, SIZE_MAX).base;
+            if (w->ticket > done) {
+                kumo__send_problem(req, 503, "Service Unavailable", "kumo is shutting down; the reload did not run",
+                                   id, NULL);
+            } else if (failed) {
+                kumo__send_problem(req, 422, "Reload failed", msg, id, NULL);
+            } else {
+                json_t *doc = json_pack("{s:s, s:I, s:s}", "status", "reloaded", "generation", (json_int_t)number,
+                                        "detail", msg);
+                char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+                json_decref(doc);
+                if (body == NULL) {
+                    kumo__send_problem(req, 500, "Internal Server Error", "out of memory", id, NULL);
+                } else {
+                    req->res.status = 200;
+                    req->res.reason = "OK";
+                    kumo__h2o_add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/json"));
+                    kumo__h2o_add_header(req, H2O_STRLIT("x-request-id"), id, strlen(id));
+                    kumo__send_body(req, body, strlen(body));
+                    free(body);
+                }
+            }
+        }
+        free(w);
+    }
+}
+
+int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    gateway *gw = ((api_handler *)self)->gw;
+    static const char ctype[] = "application/json";
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz"))) {
+        req->res.status = 200;
+        req->res.reason = "OK";
+        kumo__h2o_add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
+        kumo__send_body(req, H2O_STRLIT("{\"status\":\"ok\"}\n"));
+        return 0;
+    }
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/readyz"))) {
+        int draining = atomic_load(&gw->draining);
+        req->res.status = draining ? 503 : 200;
+        req->res.reason = draining ? "Service Unavailable" : "OK";
+        kumo__h2o_add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
+        if (draining)
+            kumo__send_body(req, H2O_STRLIT("{\"status\":\"draining\"}\n"));
+        else
+            kumo__send_body(req, H2O_STRLIT("{\"status\":\"ready\"}\n"));
+        return 0;
+    }
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/status"))) {
+        char *body = status_json(gw);
+        if (body == NULL) {
+            kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
+            return 0;
+        }
+        req->res.status = 200;
+        req->res.reason = "OK";
+        kumo__h2o_add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
+        kumo__send_body(req, body, strlen(body));
+        free(body);
+        return 0;
+    }
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/reload"))) {
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+            kumo__h2o_add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("POST"));
+            kumo__send_problem(req, 405, "Method Not Allowed", "reload with POST /reload (or `kumo reload`)",
+                               "reload", NULL);
+            return 0;
+        }
+        ask_reload(gw, req);
+        return 0;
+    }
+    kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz, /status, POST /reload", NULL,
+                       NULL);
+    return 0;
+}

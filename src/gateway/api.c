@@ -1,0 +1,258 @@
+/*
+ * api.c: the API listener's handler, one request's round trip (data plane,
+ * on its loop). Take the loop's live generation and hold it until the
+ * request is disposed; route and check the request (dispatch.c, shared
+ * with kumo-host) and encode one request frame; hand it to the unit's
+ * pool; when the worker answers, write the response (h2o_glue.c, also
+ * shared) and one access log line.
+ *
+ * Everything a request allocates lives in h2o's request pool, except the
+ * in-flight call record, which must outlive a client that disconnects (its
+ * request pool is gone then): the call is freed when the worker answers,
+ * and holds its generation until then.
+ */
+#include "gateway/gateway_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/access_log.h"
+#include "gateway/h2o_glue.h"
+
+static loop_thread *thread_of(h2o_req_t *req)
+{
+    return (loop_thread *)((char *)req->conn->ctx - offsetof(loop_thread, ctx));
+}
+
+/* A client-supplied X-Request-Id is kept when it is short and plain;
+ * otherwise the gateway makes one: process prefix, thread, sequence. */
+static void make_request_id(loop_thread *t, h2o_req_t *req, char *out, size_t cap)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        int ok = v.len > 0 && v.len < cap && v.len <= 64;
+        for (size_t k = 0; ok && k < v.len; k++) {
+            char c = v.base[k];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                 c == '_' || c == '.';
+        }
+        if (ok) {
+            memcpy(out, v.base, v.len);
+            out[v.len] = '\0';
+            return;
+        }
+    }
+    snprintf(out, cap, "%s-%d-%08x", t->gw->id_prefix, t->index, ++t->seq);
+}
+
+/* Sends an answer kumo__dispatch_request (or the gateway itself) chose. */
+static void send_answer(h2o_req_t *req, const char *request_id, int status, const char *allow, const char *retry_after,
+                        const char *body, size_t body_len)
+{
+    req->res.status = status;
+    req->res.reason = kumo__http_reason(status);
+    if (allow && *allow)
+        kumo__h2o_add_header(req, H2O_STRLIT("allow"), h2o_strdup(&req->pool, allow, SIZE_MAX).base, strlen(allow));
+    if (body)
+        kumo__h2o_add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/problem+json"));
+    if (retry_after)
+        kumo__h2o_add_header(req, H2O_STRLIT("retry-after"), retry_after, strlen(retry_after));
+    kumo__h2o_add_header(req, H2O_STRLIT("x-request-id"), h2o_strdup(&req->pool, request_id, SIZE_MAX).base,
+               strlen(request_id));
+    kumo__send_body(req, body ? body : "", body ? body_len : 0);
+}
+
+static void on_req_dispose(void *p)
+{
+    req_hold *h = p;
+    if (h->call)
+        h->call->req = NULL;
+    h->lg->users--;
+}
+
+/* In --dev, a response that breaks the spec is logged with its
+ * violations; with --strict it is replaced by a 500 problem. Returns 1
+ * when the response was replaced. */
+static int check_response(gw_call *c, int status, const char *ctype, size_t ctype_len, const char *body,
+                          size_t body_len)
+{
+    gateway *gw = c->t->gw;
+    const kumo__opcheck *chk = c->lg->gen->checks ? c->lg->gen->checks[c->op_index] : NULL;
+    if (!gw->dev || chk == NULL)
+        return 0;
+    kumo__violations v = {.limit = 20};
+    kumo__slice ct = {ctype, ctype_len}, b = {body, body_len};
+    if (kumo__opcheck_response(chk, status, ct, b, &v) == 0) {
+        kumo__violations_free(&v);
+        return 0;
+    }
+    char list[1500];
+    size_t n = 0;
+    for (size_t i = 0; i < v.count && n < sizeof(list) - 1; i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s: %s", i ? "; " : "", v.items[i].instance,
+                              v.items[i].message);
+    kumo__log_event(gw->strict ? "error" : "warn", "request %s: the response of %s breaks the spec: %s",
+                    c->request_id, c->op->operation_id ? c->op->operation_id : c->op->path, list);
+    if (gw->strict) {
+        h2o_req_t *req = c->req;
+        size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len, blen = 0;
+        char *doc = kumo__problem_json(500, "Internal Server Error", "the function's response breaks the API's contract",
+                                       req->path.base, path_len, c->request_id, &v, &blen);
+        if (doc)
+            send_answer(req, c->request_id, 500, NULL, NULL, doc, blen);
+        else
+            kumo__send_problem(req, 500, "Internal Server Error", NULL, c->request_id, NULL);
+        free(doc);
+    }
+    kumo__violations_free(&v);
+    return gw->strict;
+}
+
+/* The handler's answer, through the same decoding as kumo-host's
+ * (dispatch.c's kumo__response_read), checked against the spec in --dev. */
+static void respond_from_frame(gw_call *c, const char *payload, size_t len)
+{
+    kumo__response_in r;
+    kumo__response_read(payload, len, &r);
+    if (check_response(c, r.status, r.content_type, r.content_type_len, r.body, r.body_len))
+        return;
+    kumo__h2o_send_response(c->req, &r, payload, len, c->request_id);
+}
+
+static void on_call_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
+{
+    gw_call *c = (gw_call *)call;
+    loop_thread *t = c->t;
+    int status;
+    t->inflight--;
+    if (c->req == NULL) {
+        status = 499; /* the client went away first: nginx's convention */
+    } else {
+        h2o_req_t *req = c->req;
+        c->hold->call = NULL;
+        char detail[600];
+        snprintf(detail, sizeof(detail), "%.*s", (int)(len < 500 ? len : 500), payload ? payload : "");
+        switch (result) {
+        case KUMO_CALL_OK:
+            respond_from_frame(c, payload, len);
+            break;
+        case KUMO_CALL_FAILED:
+            kumo__send_problem(req, 500, "Handler failed", detail, c->request_id, NULL);
+            break;
+        case KUMO_CALL_CRASHED:
+            kumo__send_problem(req, 502, "Worker crashed", detail, c->request_id, NULL);
+            break;
+        case KUMO_CALL_TIMEOUT:
+            kumo__send_problem(req, 504, "Function timed out", detail, c->request_id, NULL);
+            break;
+        case KUMO_CALL_NO_WORKER:
+            kumo__send_problem(req, 502, "Function unavailable", detail, c->request_id, NULL);
+            break;
+        }
+        status = req->res.status;
+    }
+    uint64_t duration = kumo__mono_us() - c->start_us;
+    kumo__pool_record(c->lg->pools[c->op->unit_index], duration, result != KUMO_CALL_OK, kumo__mono_ms());
+    kumo__access_log(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
+                c->call.worker_pid);
+    c->lg->users--;
+    kumo__frame_writer_free(&c->call.frame);
+    free(c);
+}
+
+static void reject(h2o_req_t *req, const char *request_id, uint64_t start, const kumo__operation *op, int status,
+                   const char *title, const char *detail, const char *allow)
+{
+    if (allow)
+        kumo__h2o_add_header(req, H2O_STRLIT("allow"), allow, strlen(allow));
+    kumo__send_problem(req, status, title, detail, request_id, status == 503 ? "1" : NULL);
+    char method[16];
+    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+    kumo__access_log(request_id, method, req->path.base,
+                req->query_at != SIZE_MAX ? req->query_at : req->path.len, op ? op->operation_id : NULL, status,
+                kumo__mono_us() - start, 0);
+}
+
+int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    gateway *gw = ((api_handler *)self)->gw;
+    loop_thread *t = thread_of(req);
+    uint64_t start = kumo__mono_us();
+    char request_id[48];
+
+    make_request_id(t, req, request_id, sizeof(request_id));
+    if (atomic_load_explicit(&gw->draining, memory_order_relaxed))
+        req->http1_is_persistent = 0;
+    loop_gen *lg = t->live;
+    if (lg == NULL) {
+        reject(req, request_id, start, NULL, 503, "Service Unavailable",
+               "this event loop could not start the functions' pools; see kumo's log", NULL);
+        return 0;
+    }
+    /* The request keeps its generation (spec, router, pools) until it is
+     * disposed, even if a reload publishes a newer one meanwhile. */
+    req_hold *hold = h2o_mem_alloc_shared(&req->pool, sizeof(*hold), on_req_dispose);
+    hold->lg = lg;
+    hold->call = NULL;
+    lg->users++;
+    generation *g = lg->gen;
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    const char *path = req->path.base;
+    char method[16];
+    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+
+    kumo__http_in in;
+    kumo__h2o_http_in(req, &in);
+    gw_call *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        reject(req, request_id, start, NULL, 503, "Service Unavailable", "out of memory", NULL);
+        return 0;
+    }
+    kumo__dispatch d;
+    int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), &c->call.frame, &d);
+    if (kind == KUMO_DISPATCH_ANSWER) {
+        free(c);
+        if (d.no_route && g->docs && kumo__docs_serve(g->docs, req)) {
+            kumo__dispatch_free(&d);
+            return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs */
+        }
+        send_answer(req, request_id, d.status, d.allow, d.retry_after, d.body, d.body_len);
+        kumo__access_log(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, d.status,
+                    kumo__mono_us() - start, 0);
+        kumo__dispatch_free(&d);
+        return 0;
+    }
+    const kumo__operation *op = d.op;
+    c->t = t;
+    c->lg = lg;
+    c->hold = hold;
+    c->op = op;
+    c->op_index = d.op_index;
+    c->start_us = start;
+    c->req = req;
+    snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
+    snprintf(c->method, sizeof(c->method), "%s", method);
+    snprintf(c->path, sizeof(c->path), "%.*s", (int)path_len, path);
+    c->call.cb = on_call_done;
+    c->call.deadline_ms = d.timeout_ms ? kumo__mono_ms() + d.timeout_ms : 0;
+    kumo__dispatch_free(&d);
+
+    char why[400];
+    int rc = kumo__pool_submit(lg->pools[op->unit_index], &c->call, why, sizeof(why));
+    if (rc != 0) {
+        kumo__frame_writer_free(&c->call.frame);
+        free(c);
+        if (rc == -EBUSY)
+            reject(req, request_id, start, op, 429, "Too Many Requests", why, NULL);
+        else
+            reject(req, request_id, start, op, 503, "Service Unavailable", why, NULL);
+        return 0;
+    }
+    t->inflight++;
+    lg->users++;
+    hold->call = c;
+    return 0;
+}

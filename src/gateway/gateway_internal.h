@@ -1,0 +1,183 @@
+/*
+ * gateway_internal.h: what the rooms of the gateway share. The gateway is
+ * split along its concepts:
+ *
+ *   server.c      start-up, listeners, threads, signals (kumo__gateway_run)
+ *   generation.c  everything built from the project's files, and reload
+ *   loop.c        each loop's thread, its pools and fork servers per generation
+ *   api.c         the API handler: a request to a worker and back
+ *   admin.c       /healthz, /readyz, /status, POST /reload
+ *   access_log.c  one log line per request (shared with kumo-host)
+ *   dispatch.c    routing and the contract, transport-free (shared with kumo-host)
+ *   h2o_glue.c    h2o requests and responses, problem+json (shared with kumo-host)
+ *
+ * Memory and threads: a generation is built on the main thread, read-only
+ * once published and refcounted; a loop_gen (one loop's pools for one
+ * generation) lives and dies on its loop's thread.
+ */
+#ifndef KUMO_GATEWAY_INTERNAL_H
+#define KUMO_GATEWAY_INTERNAL_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "gateway/docs.h"
+#include "gateway/gateway.h"
+#include "gateway/dispatch.h"
+#include "openapi/check.h"
+#include "project/store_plan.h"
+#include "runtime/runtime.h"
+
+typedef struct gateway gateway;
+
+/* Everything derived from the project's files. Built on the main thread,
+ * read-only once published, freed by whoever drops the last reference. */
+typedef struct generation {
+    atomic_int refs;
+    unsigned long number;      /* 1 at start, +1 per successful reload */
+    kumo__project *project;
+    kumo__spec *spec;
+    kumo__router *router;
+    kumo__docs *docs;
+    kumo__opcheck **checks;    /* one per operation: the contract enforced */
+    kumo__api api;             /* the above, as kumo__dispatch_request reads them */
+    char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
+    kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
+    char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
+    char data_dir[4096];
+    gateway *gw;
+} generation;
+
+/* One loop's pools for one generation, and what still uses them: requests
+ * not yet disposed and calls not yet answered. Only its loop touches it,
+ * except /status, which reads the pools under gw->lock. */
+typedef struct loop_gen {
+    generation *gen;           /* one reference */
+    kumo__spawner *spawner;    /* this loop's fork server for gen's units; NULL: pools posix_spawn */
+    kumo__pool **pools;        /* one per unit of gen->project */
+    size_t users;
+    uint64_t retiring_since;   /* 0, or when its workers were told to stop (tick_pools) */
+    struct loop_gen *next;     /* the loop's retired list */
+} loop_gen;
+
+/* A retired generation's workers get this long to exit after EOF, and
+ * its fork server as long again, before they are killed. */
+#define RETIRE_GRACE_MS 1000
+#define EXITING_MAX 16
+
+/* A POST /reload waiting (on loop 0) for the main thread's answer. */
+typedef struct reload_wait {
+    h2o_req_t *req;            /* NULL once the client went away */
+    struct reload_wait **slot; /* in the request pool; cleared on dispose */
+    unsigned long ticket;
+    struct reload_wait *next;
+} reload_wait;
+
+typedef struct loop_thread {
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept;
+    h2o_evloop_t *loop;
+    h2o_socket_t *listener;
+    h2o_context_t admin_ctx;
+    h2o_accept_ctx_t admin_accept;
+    h2o_socket_t *admin_listener;
+    loop_gen *live;            /* new requests go here; lists change under gw->lock */
+    loop_gen *retired;         /* older generations still draining */
+    uint64_t switch_failed_ms; /* when making pools for a new generation last failed */
+    reload_wait *reload_waits; /* loop 0 only */
+    loop_gen *spent;           /* stopped at exit; freed by gateway_free */
+    size_t inflight;           /* calls in flight, every generation */
+    int cpu;                   /* --cpu-affinity: the CPU this loop, its fork servers and workers run on; -1: any */
+    pid_t exiting[EXITING_MAX];      /* stopped fork servers not yet reaped */
+    uint64_t exiting_since[EXITING_MAX];
+    int nexiting;
+    uint32_t seq;
+    pthread_t tid;
+    int index;
+    gateway *gw;
+} loop_thread;
+
+struct gateway {
+    kumo__gateway_config cfg;
+    int dev, strict;           /* --dev: check responses too; --strict: refuse bad ones */
+    h2o_globalconf_t conf, admin_conf;
+    int *listen_fds, nlisten;  /* one per loop, sharing the port */
+    int admin_fd;
+    int port, admin_port;
+    loop_thread *threads;
+    int nthreads;
+    atomic_int draining;
+    pthread_mutex_t stop_lock;  /* loops drained so far; pools go once all have */
+    pthread_cond_t stop_cond;
+    int nstopped, nstarted;
+    int barrier_ready;
+    char id_prefix[9];
+
+    /* Generations. `lock` guards current, every loop's live and retired
+     * lists (so /status can read other loops' pools) and the reload
+     * outcome. */
+    pthread_mutex_t lock;
+    int lock_ready;
+    generation *current;
+    atomic_ulong current_number; /* current->number, for the loops' check after each wait */
+    atomic_int generations;      /* alive, current included */
+    pthread_t main_tid;
+    unsigned long reload_asked, reload_done; /* tickets of POST /reload */
+    int reload_failed;           /* the last reload's outcome */
+    char reload_msg[2048];
+    unsigned long reloads;       /* attempts so far */
+    char *const *start_env;      /* the environment kumo up started with; workers' environments start from it */
+};
+
+typedef struct api_handler {
+    h2o_handler_t super;
+    gateway *gw;
+} api_handler;
+
+typedef struct gw_call gw_call;
+
+/* In the request pool: the generation the request uses, released when the
+ * request is disposed, and its call while one is in flight. */
+typedef struct req_hold {
+    loop_gen *lg;
+    gw_call *call;
+} req_hold;
+
+struct gw_call {
+    kumo__call call;           /* first: the pool hands this pointer back */
+    h2o_req_t *req;            /* NULL once the client went away */
+    req_hold *hold;            /* in the request pool; valid while req is */
+    loop_thread *t;
+    loop_gen *lg;              /* counted in lg->users until the worker answers */
+    const kumo__operation *op;
+    size_t op_index;
+    uint64_t start_us;
+    char request_id[48];
+    char method[16];
+    char path[256];
+};
+
+/* ---- between the rooms ------------------------------------------------------ */
+
+/* generation.c */
+int kumo__gw_generation_build(gateway *gw, unsigned long number, const generation *previous, generation **out,
+                              int *built, kumo__error *err);
+void kumo__gw_generation_release(generation *g);
+size_t kumo__gw_largest_body(const kumo__project *p);
+void kumo__gw_reload(gateway *gw);
+
+/* loop.c */
+void *kumo__gw_thread_main(void *arg);
+void kumo__gw_loop_gen_free_list(loop_gen *lg);
+
+/* api.c and admin.c: the h2o handlers of the two listeners */
+int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);
+int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req);
+/* Answers the POST /reload requests whose reload has run (all when
+ * `closing`). On loop 0. */
+void kumo__gw_answer_reload_waits(loop_thread *t, int closing);
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * generation.c: everything derived from the project's files, built on the
+ * main thread: kumo.yaml, where its stores live and the workers'
+ * environment, the OpenAPI document, the router, the docs, the compiled
+ * contract checks and a private hard link to each unit's shared object.
+ * A generation is read-only once published and refcounted: gw->current
+ * holds one reference, and so does each loop that still has pools for it.
+ *
+ * A reload (SIGHUP, or POST /reload on the admin port, which signals the
+ * main thread) builds a new generation; on any error the old one stays
+ * live. The loops notice the new one after their next wait (at most
+ * 20 ms) and move to it (loop.c). Listeners are never touched, so no
+ * connection is refused.
+ */
+#include "gateway/gateway_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sdk/sdk.h"
+
+static void warn_line(const char *line)
+{
+    fprintf(stderr, "kumo: warning: %s\n", line);
+}
+
+static void generation_free(generation *g)
+{
+    if (g == NULL)
+        return;
+    for (size_t i = 0; g->checks && i < g->spec->nops; i++)
+        kumo__opcheck_free(g->checks[i]);
+    free(g->checks);
+    kumo__docs_free(g->docs);
+    kumo__router_free(g->router);
+    kumo__spec_free(g->spec);
+    for (size_t u = 0; g->so_links && u < g->project->nunits; u++) {
+        if (g->so_links[u]) {
+            unlink(g->so_links[u]);
+            free(g->so_links[u]);
+        }
+    }
+    free(g->so_links);
+    kumo__store_plan_free(&g->stores);
+    free(g->envp);
+    kumo__project_free(g->project);
+    if (g->gw)
+        atomic_fetch_sub(&g->gw->generations, 1);
+    free(g);
+}
+
+/* Drops one reference; the last frees (on whichever thread that is). */
+void kumo__gw_generation_release(generation *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        generation_free(g);
+}
+
+/* Removes links to `so_path` left by a kumo that died without cleaning up:
+ * <so_path>.<pid>.<generation> whose process is gone. */
+static void sweep_stale_links(const char *so_path)
+{
+    const char *slash = strrchr(so_path, '/');
+    if (slash == NULL)
+        return;
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%.*s", (int)(slash - so_path), so_path);
+    const char *base = slash + 1;
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, base, blen) != 0 || e->d_name[blen] != '.')
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + blen + 1, &end, 10);
+        if (pid <= 0 || *end != '.' || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Each generation's pools load their unit through a hard link of its own
+ * (<so_path>.<pid>.<generation>): a rebuild renames a new file over
+ * so_path, and a worker an old pool starts later must still get the old
+ * code. Without hard links (some filesystems) the pools use so_path. */
+static int link_units(generation *g, kumo__error *err)
+{
+    const kumo__project *p = g->project;
+    if ((g->so_links = calloc(p->nunits ? p->nunits : 1, sizeof(*g->so_links))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return err->code;
+    }
+    for (size_t u = 0; u < p->nunits; u++) {
+        const char *so = p->units[u].so_path;
+        if (g->number == 1)
+            sweep_stale_links(so);
+        if (asprintf(&g->so_links[u], "%s.%d.%lu", so, (int)getpid(), g->number) < 0) {
+            g->so_links[u] = NULL;
+            kumo__error_set(err, -ENOMEM, "out of memory");
+            return err->code;
+        }
+        unlink(g->so_links[u]);
+        if (link(so, g->so_links[u]) != 0) {
+            free(g->so_links[u]);
+            g->so_links[u] = NULL;
+        }
+    }
+    return 0;
+}
+
+/* A reload keeps a store where it is; kumo.yaml asking for another place
+ * is said, and waits for a restart. */
+static void store_moved(const kumo__store_place *kept, const char *wanted)
+{
+    kumo__log_event("warn",
+                    "store %s '%s': kumo.yaml now places it at %s; a reload does not move a store: it stays at %s "
+                    "(%s) until kumo up restarts",
+                    kumo__store_kind_name(kept->kind), kept->name, wanted, kept->shown, kept->var);
+}
+
+/* Whether store s can be opened from here: a store that cannot be reached
+ * stops kumo up (or refuses a reload) with its name, its URL (password
+ * hidden) and where that URL came from. Opening may create the store (the
+ * drivers create their file, table, bucket or queue unless the URL says
+ * create=false): what the first worker to use it would do. */
+static int check_store(const kumo__project *p, const kumo__store_plan *plan, const kumo__store_place *s,
+                       kumo__error *err)
+{
+    char msg[512] = "";
+    int orc;
+    switch (s->kind) {
+    case KUMO__STORE_KV: {
+        kumo__kv *kv = NULL;
+        orc = kumo__kv_open_url(s->url, s->name, &kv, msg, sizeof(msg));
+        kumo__kv_close(kv);
+        break;
+    }
+    case KUMO__STORE_BLOB: {
+        kumo__blob *b = NULL;
+        orc = kumo__blob_open_url(s->url, s->name, &b, msg, sizeof(msg));
+        kumo__blob_close(b);
+        break;
+    }
+    default: {
+        kumo__queue *q = NULL;
+        orc = kumo__queue_open_url(s->url, s->name, &q, msg, sizeof(msg));
+        kumo__queue_close(q);
+        break;
+    }
+    }
+    if (orc == 0)
+        return 0;
+    /* the driver's message may quote the URL: show it redacted */
+    char *at = strcmp(s->url, s->shown) != 0 ? strstr(msg, s->url) : NULL;
+    char said[1024], fix[1200];
+    if (at != NULL)
+        snprintf(said, sizeof(said), "%.*s%s%s", (int)(at - msg), msg, s->shown, at + strlen(s->url));
+    else
+        snprintf(said, sizeof(said), "%s", msg[0] ? msg : "no reason given");
+    kumo__store_place_fix(p, plan, s, fix, sizeof(fix));
+    if (orc == KUMO_EINVAL)
+        kumo__error_set(err, -EINVAL, "store '%s' (%s) cannot be opened: %s; %s", s->name, s->shown, said, fix);
+    else
+        kumo__error_set(err, -EIO, "store '%s' (%s) cannot be reached: %s; start the server or %s", s->name,
+                        s->shown, said, fix);
+    return err->code;
+}
+
+/* Where the stores live (a reload keeps those the previous generation
+ * placed; only new ones are checked), and the environment every worker of
+ * this generation gets: kumo's own, with KUMO_STORE_<NAME> for each store. */
+static int place_stores(gateway *gw, generation *g, const generation *previous, kumo__error *err)
+{
+    int rc = kumo__store_plan_build(g->project, gw->cfg.env, gw->start_env, previous ? &previous->stores : NULL,
+                                    store_moved, &g->stores, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < g->stores.n; i++)
+        if (g->stores.stores[i].fresh && (rc = check_store(g->project, &g->stores, &g->stores.stores[i], err)) != 0)
+            return rc;
+    if ((g->envp = kumo__store_plan_envp(&g->stores, gw->start_env)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Loads, builds and checks everything from the project's files into a new
+ * generation holding one reference (*out), or leaves *out NULL and says
+ * what is wrong in err (file:line:column where it has one). */
+int kumo__gw_generation_build(gateway *gw, unsigned long number, const generation *previous, generation **out,
+                              int *built, kumo__error *err)
+{
+    int rc = 0;
+    generation *g = calloc(1, sizeof(*g));
+    *out = NULL;
+    *built = 0;
+    if (g == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return err->code;
+    }
+    atomic_init(&g->refs, 1);
+    g->number = number;
+    if ((rc = kumo__project_load(gw->cfg.dir, &g->project, err)) != 0)
+        goto out;
+    if ((rc = place_stores(gw, g, previous, err)) != 0)
+        goto out;
+    if ((rc = kumo__spec_load(g->project->api_path, &g->spec, err)) != 0)
+        goto out;
+    if ((rc = kumo__router_build(g->spec, &g->router, err)) != 0)
+        goto out;
+    if ((rc = kumo__build_units(g->project, built, err)) != 0)
+        goto out;
+    if ((rc = kumo__bind_operations(g->project, g->spec, warn_line, err)) != 0)
+        goto out;
+    if ((rc = kumo__docs_build(g->spec, g->project->name, &g->docs, err)) != 0)
+        goto out;
+    if ((g->checks = calloc(g->spec->nops ? g->spec->nops : 1, sizeof(*g->checks))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = err->code;
+        goto out;
+    }
+    for (size_t i = 0; i < g->spec->nops; i++)
+        if ((rc = kumo__opcheck_build(g->spec, i, &g->checks[i], err)) != 0)
+            goto out;
+    if ((rc = link_units(g, err)) != 0)
+        goto out;
+    snprintf(g->data_dir, sizeof(g->data_dir), "%s/.kumo/data", g->project->dir);
+    g->api = (kumo__api){.project = g->project, .spec = g->spec, .router = g->router, .checks = g->checks,
+                         .only_unit = -1};
+    g->gw = gw;
+    atomic_fetch_add(&gw->generations, 1);
+out:
+    if (rc != 0)
+        generation_free(g);
+    else
+        *out = g;
+    return rc;
+}
+
+/* The largest body any unit accepts. */
+size_t kumo__gw_largest_body(const kumo__project *p)
+{
+    size_t largest = p->max_body;
+    for (size_t u = 0; u < p->nunits; u++)
+        if (p->units[u].tuning.max_body > largest)
+            largest = p->units[u].tuning.max_body;
+    return largest;
+}
+
+/* SIGHUP or POST /reload, on the main thread: build the next generation
+ * and publish it, or keep the live one and record why not. */
+void kumo__gw_reload(gateway *gw)
+{
+    kumo__error err = {0};
+    generation *g = NULL, *old = NULL;
+    int built = 0;
+    unsigned long number = gw->current->number + 1; /* only this thread changes current */
+    char msg[sizeof(gw->reload_msg)];
+
+    pthread_mutex_lock(&gw->lock);
+    unsigned long ticket = gw->reload_asked; /* the requests this reload answers */
+    pthread_mutex_unlock(&gw->lock);
+    kumo__log_event("info", "reloading %s (generation %lu keeps serving meanwhile)", gw->cfg.dir, number - 1);
+    uint64_t start = kumo__mono_ms();
+    int rc = kumo__gw_generation_build(gw, number, gw->current, &g, &built, &err);
+    if (rc == 0) {
+        for (size_t i = 0; i < g->stores.n; i++)
+            if (g->stores.stores[i].fresh)
+                kumo__log_event("info", "new store %s '%s' -> %s", kumo__store_kind_name(g->stores.stores[i].kind),
+                                g->stores.stores[i].name, g->stores.stores[i].shown);
+        size_t largest = kumo__gw_largest_body(g->project);
+        if (largest > gw->conf.max_request_entity_size)
+            kumo__log_event("warn", "a function now accepts bodies of %zu bytes; until kumo up restarts, bodies over "
+                            "%zu bytes are refused before they reach it", largest,
+                            gw->conf.max_request_entity_size);
+        size_t bound = 0;
+        for (size_t i = 0; i < g->spec->nops; i++)
+            bound += g->spec->ops[i].unit_index >= 0;
+        snprintf(msg, sizeof(msg),
+                 "generation %lu of '%s': %d unit%s rebuilt, %zu operations (%zu with handlers), ready in %llu ms",
+                 number, g->project->name, built, built == 1 ? "" : "s", g->spec->nops, bound,
+                 (unsigned long long)(kumo__mono_ms() - start));
+    } else {
+        snprintf(msg, sizeof(msg), "%s", err.msg[0] ? err.msg : "the reload failed");
+    }
+    pthread_mutex_lock(&gw->lock);
+    if (rc == 0) {
+        old = gw->current;
+        gw->current = g;
+        atomic_store_explicit(&gw->current_number, number, memory_order_release);
+    }
+    if (ticket > gw->reload_done)
+        gw->reload_done = ticket;
+    gw->reloads++;
+    gw->reload_failed = rc != 0;
+    memcpy(gw->reload_msg, msg, sizeof(msg));
+    pthread_mutex_unlock(&gw->lock);
+    if (rc == 0)
+        kumo__log_event("info", "reloaded: %s; requests already running finish on generation %lu", msg,
+                        number - 1);
+    else
+        kumo__log_event("error", "reload failed; generation %lu keeps serving: %s", number - 1, msg);
+    kumo__gw_generation_release(old);
+}

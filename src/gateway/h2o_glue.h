@@ -1,0 +1,51 @@
+/*
+ * h2o_glue.h: what kumo up and kumo-host share on top of h2o: the request
+ * as the transport-free kumo__http_in that dispatch.c reads, a worker's
+ * response frame written out, and every error kumo itself answers as an
+ * RFC 9457 application/problem+json document. Only this file and the
+ * servers (server.c and its rooms, host/http.c) know h2o's types.
+ */
+#ifndef KUMO_H2O_GLUE_H
+#define KUMO_H2O_GLUE_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include "base/http.h"
+#include "gateway/dispatch.h"
+
+/* The request as dispatch.c reads it: method, path (without the query),
+ * query, headers with lower-case names, body. Points into req and its
+ * pool: valid while req is. */
+void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in);
+
+/* Adds a response header; name and value must live as long as req (a
+ * literal, or memory of its pool). */
+void kumo__h2o_add_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len);
+/* The same for a name and value from elsewhere: both are copied into the
+ * request's pool, the name lower-cased. */
+void kumo__h2o_copy_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len);
+
+/* Writes a handler's response: the status and body kumo__response_read
+ * found in `payload` (a response frame's payload), its headers but the
+ * hop-by-hop ones, and X-Request-Id. */
+void kumo__h2o_send_response(h2o_req_t *req, const kumo__response_in *r, const char *payload, size_t len,
+                             const char *request_id);
+
+/* Sends `body` (copied) with a Content-Length; status and headers must be
+ * set. HEAD requests get the headers only. */
+void kumo__send_body(h2o_req_t *req, const char *body, size_t len);
+
+/* Sends {"type":"about:blank","title":..,"status":..,"detail":..,
+ * "instance":PATH,"request_id":..} with the status. `detail`, `request_id`
+ * and `retry_after` (a Retry-After value) may be NULL. */
+void kumo__send_problem(h2o_req_t *req, int status, const char *title, const char *detail, const char *request_id,
+                        const char *retry_after);
+
+/* Registers a filter on `path` and on the host's fallback path that turns
+ * the errors h2o answers by itself (a body over the limit, a malformed
+ * request) into problem+json too. Responses of kumo's own carry an
+ * X-Request-Id and are left alone. */
+void kumo__install_problem_filter(h2o_hostconf_t *host, h2o_pathconf_t *path);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * loop.c: each event loop's thread and what it runs for every generation:
+ * its pools (one per unit; a pool's sockets belong to its loop, so pools
+ * are made, ticked and freed on their loop's thread) and the fork server
+ * that spawns their workers, started with the generation's environment.
+ *
+ * After each wait a loop follows the current generation: it makes its
+ * pools for a new one and sends new requests there, and the old pools
+ * retire once nothing is pending on them (their workers get EOF, then are
+ * reaped over the following ticks; the loop never waits for them).
+ */
+#include "gateway/gateway_internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway/access_log.h"
+
+/* Loop i's share of a unit's `total` workers over n loops; at least one
+ * for max, so that every loop can serve every function. */
+static int share(int total, int n, int i)
+{
+    return total / n + (i < total % n);
+}
+
+static void on_spawned(void *data, uint32_t tag, pid_t pid, int err)
+{
+    loop_gen *lg = data;
+    for (size_t u = 0; lg->pools && u < lg->gen->project->nunits; u++)
+        if (lg->pools[u])
+            kumo__pool_on_spawned(lg->pools[u], tag, pid, err);
+}
+
+static void on_exited(void *data, pid_t pid)
+{
+    loop_gen *lg = data;
+    for (size_t u = 0; lg->pools && u < lg->gen->project->nunits; u++)
+        if (lg->pools[u])
+            kumo__pool_on_exit(lg->pools[u], pid);
+}
+
+/* The fork server of generation g on loop t: it preloads g's units (their
+ * links), so each generation has its own. NULL when it cannot start: the
+ * pools then start each worker with posix_spawn. */
+static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
+{
+    const kumo__project *p = g->project;
+    kumo__spawner_unit *units = calloc(p->nunits ? p->nunits : 1, sizeof(*units));
+    char (*layers)[96] = calloc(p->nunits ? p->nunits : 1, sizeof(*layers));
+    kumo__spawner *s = NULL;
+    kumo__error err = {0};
+    if (units == NULL || layers == NULL)
+        goto out;
+    for (size_t u = 0; u < p->nunits; u++) {
+        const kumo__unit *unit = &p->units[u];
+        kumo__tuning_layers(&unit->tuning, layers[u], sizeof(layers[u]));
+        units[u] = (kumo__spawner_unit){.name = unit->name,
+                                        .so_path = g->so_links[u] ? g->so_links[u] : unit->so_path,
+                                        .layers = layers[u],
+                                        .memory = unit->tuning.memory,
+                                        .timeout_ms = (unsigned)(unit->tuning.timeout_s * 1000.0)};
+    }
+    kumo__spawner_config sc = {.units = units, .nunits = p->nunits, .project_dir = p->dir, .data_dir = g->data_dir,
+                               .spares = 1, .net = kumo__store_plan_needs_net(&g->stores),
+                               .envp = g->envp};
+    if ((s = kumo__spawner_start(t->loop, &sc, &err)) == NULL)
+        kumo__log_event("warn", "loop %d: %s; its workers start one by one instead", t->index, err.msg);
+    else
+        kumo__spawner_set_callbacks(s, on_spawned, on_exited, lg);
+out:
+    free(units);
+    free(layers);
+    return s;
+}
+
+/* Pools for generation g on loop t (made on t's thread: a pool's sockets
+ * belong to its loop). Takes over the caller's reference to g. */
+static loop_gen *loop_gen_create(loop_thread *t, generation *g)
+{
+    gateway *gw = t->gw;
+    const kumo__project *p = g->project;
+    loop_gen *lg = calloc(1, sizeof(*lg));
+    if (lg == NULL)
+        return NULL;
+    if ((lg->pools = calloc(p->nunits ? p->nunits : 1, sizeof(*lg->pools))) == NULL) {
+        free(lg);
+        return NULL;
+    }
+    lg->gen = g; /* the callbacks read it; the caller's reference until we succeed */
+    lg->spawner = start_spawner(t, g, lg);
+    for (size_t u = 0; u < p->nunits; u++) {
+        const kumo__unit *unit = &p->units[u];
+        kumo__pool_config pc = {.unit_name = unit->name,
+                                .so_path = g->so_links[u] ? g->so_links[u] : unit->so_path,
+                                .tuning = &unit->tuning,
+                                .min = share(unit->tuning.min, gw->nthreads, t->index),
+                                .max = share(unit->tuning.max, gw->nthreads, t->index),
+                                .project_dir = p->dir,
+                                .data_dir = g->data_dir,
+                                .spawner = lg->spawner,
+                                .net = kumo__store_plan_needs_net(&g->stores),
+                                .envp = g->envp,
+                                .unit_index = (int)u};
+        if ((lg->pools[u] = kumo__pool_create(t->loop, &pc)) == NULL) {
+            for (size_t k = 0; k < u; k++)
+                kumo__pool_destroy(lg->pools[k], 0);
+            free(lg->pools);
+            kumo__spawner_stop(lg->spawner);
+            free(lg);
+            return NULL;
+        }
+    }
+    return lg;
+}
+
+/* Stops the pools' workers (EOF, then SIGKILL after grace_ms) and drops the
+ * generation; the loop_gen itself stays (requests may still point at it
+ * until they are disposed): loop_gen_free. */
+static void loop_gen_stop(loop_gen *lg, int grace_ms)
+{
+    for (size_t u = 0; lg->pools && u < lg->gen->project->nunits; u++) {
+        kumo__pool_destroy(lg->pools[u], grace_ms);
+        lg->pools[u] = NULL;
+    }
+    free(lg->pools);
+    lg->pools = NULL;
+    kumo__spawner_stop(lg->spawner);
+    lg->spawner = NULL;
+    kumo__gw_generation_release(lg->gen);
+    lg->gen = NULL;
+}
+
+void kumo__gw_loop_gen_free_list(loop_gen *lg)
+{
+    while (lg) {
+        loop_gen *next = lg->next;
+        if (lg->gen)
+            loop_gen_stop(lg, 0);
+        free(lg);
+        lg = next;
+    }
+}
+
+/* After each wait: when a newer generation is live, make this loop's pools
+ * for it and send new requests there; the old pools join the retired list. */
+static void follow_current(loop_thread *t, uint64_t now)
+{
+    gateway *gw = t->gw;
+    unsigned long want = atomic_load_explicit(&gw->current_number, memory_order_acquire);
+    if (t->live && t->live->gen->number == want)
+        return;
+    if (t->switch_failed_ms && now - t->switch_failed_ms < 1000)
+        return;
+    pthread_mutex_lock(&gw->lock);
+    generation *g = gw->current;
+    atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&gw->lock);
+    loop_gen *lg = loop_gen_create(t, g);
+    if (lg == NULL) {
+        kumo__log_event("error", "loop %d: cannot make the pools of generation %lu (out of memory); retrying in 1 s",
+                        t->index, g->number);
+        kumo__gw_generation_release(g);
+        t->switch_failed_ms = now ? now : 1;
+        return;
+    }
+    t->switch_failed_ms = 0;
+    pthread_mutex_lock(&gw->lock);
+    if (t->live) {
+        t->live->next = t->retired;
+        t->retired = t->live;
+    }
+    t->live = lg;
+    pthread_mutex_unlock(&gw->lock);
+}
+
+/* Periodic pool work; an old generation's pools go once nothing uses them. */
+static void tick_pools(loop_thread *t, uint64_t now)
+{
+    gateway *gw = t->gw;
+    for (size_t u = 0; t->live && u < t->live->gen->project->nunits; u++)
+        kumo__pool_tick(t->live->pools[u], now);
+    loop_gen **pp = &t->retired;
+    while (*pp) {
+        loop_gen *lg = *pp;
+        size_t pending = 0;
+        for (size_t u = 0; u < lg->gen->project->nunits; u++) {
+            kumo__pool_tick(lg->pools[u], now);
+            pending += kumo__pool_pending(lg->pools[u]);
+        }
+        if (lg->users > 0 || pending > 0) {
+            pp = &lg->next;
+            continue;
+        }
+        /* Drained: its workers get EOF now and are reaped over the next
+         * ticks; the loop never waits for them. */
+        if (lg->retiring_since == 0) {
+            lg->retiring_since = now ? now : 1;
+            for (size_t u = 0; u < lg->gen->project->nunits; u++)
+                kumo__pool_retire(lg->pools[u]);
+        }
+        int gone = 1, force = now - lg->retiring_since >= RETIRE_GRACE_MS;
+        for (size_t u = 0; u < lg->gen->project->nunits; u++)
+            gone &= kumo__pool_retired(lg->pools[u], force, now);
+        if (!gone) {
+            pp = &lg->next;
+            continue;
+        }
+        pthread_mutex_lock(&gw->lock);
+        *pp = lg->next;
+        pthread_mutex_unlock(&gw->lock);
+        unsigned long number = lg->gen->number;
+        if (lg->spawner && t->nexiting < EXITING_MAX) {
+            pid_t pid = kumo__spawner_stop_nowait(lg->spawner);
+            lg->spawner = NULL;
+            if (pid > 0) {
+                t->exiting[t->nexiting] = pid;
+                t->exiting_since[t->nexiting++] = now;
+            }
+        }
+        loop_gen_stop(lg, 0); /* nothing left to wait for */
+        free(lg);
+        kumo__log_event("info", "loop %d: generation %lu drained; its workers are stopped", t->index, number);
+    }
+    for (int i = 0; i < t->nexiting;) {
+        if (kumo__spawner_reap(t->exiting[i], now - t->exiting_since[i] >= RETIRE_GRACE_MS)) {
+            t->exiting[i] = t->exiting[--t->nexiting];
+            t->exiting_since[i] = t->exiting_since[t->nexiting];
+        } else {
+            i++;
+        }
+    }
+}
+
+void *kumo__gw_thread_main(void *arg)
+{
+    loop_thread *t = arg;
+    gateway *gw = t->gw;
+    uint64_t last_tick = 0;
+
+    /* Before the first fork server is started from this thread: it, and
+     * every worker it forks, inherit the CPU (a request then passes from
+     * loop to worker and back on one CPU, without waking another). */
+    if (t->cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(t->cpu, &one);
+        if (pthread_setaffinity_np(pthread_self(), sizeof(one), &one) != 0)
+            kumo__log_event("warn", "loop %d: cannot run on CPU %d only; it runs on any", t->index, t->cpu);
+    }
+    follow_current(t, kumo__mono_ms());
+    while (1) {
+        h2o_evloop_run(t->loop, 20);
+        kumo__access_log_flush();
+        uint64_t now = kumo__mono_ms();
+        follow_current(t, now);
+        if (now - last_tick >= 20) {
+            last_tick = now;
+            tick_pools(t, now);
+            kumo__gw_answer_reload_waits(t, 0);
+        }
+        if (atomic_load(&gw->draining)) {
+            if (t->listener) {
+                h2o_socket_read_stop(t->listener);
+                h2o_socket_close(t->listener);
+                t->listener = NULL;
+            }
+            if (t->inflight == 0)
+                break;
+        }
+    }
+    /* Let the last responses flush; close the admin listener; then wait
+     * for every loop, since /status reads all loops' pools. */
+    kumo__gw_answer_reload_waits(t, 1);
+    for (int i = 0; i < 5; i++)
+        h2o_evloop_run(t->loop, 10);
+    if (t->admin_listener) {
+        h2o_socket_read_stop(t->admin_listener);
+        h2o_socket_close(t->admin_listener);
+        t->admin_listener = NULL;
+    }
+    h2o_evloop_run(t->loop, 0);
+    pthread_mutex_lock(&gw->stop_lock);
+    gw->nstopped++;
+    pthread_cond_broadcast(&gw->stop_cond);
+    while (gw->nstopped < gw->nstarted)
+        pthread_cond_wait(&gw->stop_cond, &gw->stop_lock);
+    pthread_mutex_unlock(&gw->stop_lock);
+    /* Stop every generation's workers. The loop_gen records stay until
+     * gateway_free: a request still writing to a slow client holds one and
+     * releases it when disposed, which may happen in the runs below. */
+    pthread_mutex_lock(&gw->lock);
+    loop_gen *all = t->live;
+    if (all)
+        all->next = t->retired;
+    else
+        all = t->retired;
+    t->live = t->retired = NULL;
+    pthread_mutex_unlock(&gw->lock);
+    for (loop_gen *lg = all; lg; lg = lg->next)
+        loop_gen_stop(lg, 2000);
+    t->spent = all;
+    /* Fork servers of generations retired earlier, still exiting. */
+    uint64_t until = kumo__mono_ms() + RETIRE_GRACE_MS;
+    while (t->nexiting > 0) {
+        if (kumo__spawner_reap(t->exiting[t->nexiting - 1], kumo__mono_ms() >= until)) {
+            t->nexiting--;
+        } else {
+            struct timespec ts = {0, 5 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        h2o_evloop_run(t->loop, 0);
+    /* The h2o context and loop are not disposed: connections a client keeps
+     * open (keep-alive) still hold timers, which h2o_context_dispose
+     * asserts against, and the process exits next anyway. */
+    kumo__access_log_flush();
+    return NULL;
+}
