@@ -141,9 +141,12 @@ static void problem_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bu
 
 static void on_setup_problem_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
-    if (req->res.status >= 400 &&
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    int problem_already = i >= 0 && h2o_memis(req->res.headers.entries[i].value.base,
+                                              req->res.headers.entries[i].value.len,
+                                              H2O_STRLIT("application/problem+json"));
+    if (req->res.status >= 400 && !problem_already &&
         h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1) < 0) {
-        ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
         if (i >= 0)
             req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/problem+json"));
         else

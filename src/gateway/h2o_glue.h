@@ -44,8 +44,8 @@ void kumo__send_problem(h2o_req_t *req, int status, const char *title, const cha
 
 /* Registers a filter on `path` and on the host's fallback path that turns
  * the errors h2o answers by itself (a body over the limit, a malformed
- * request) into problem+json too. Responses of kumo's own carry an
- * X-Request-Id and are left alone. */
+ * request) into problem+json too. Responses of kumo's own (they carry an
+ * X-Request-Id, or are a problem document already) are left alone. */
 void kumo__install_problem_filter(h2o_hostconf_t *host, h2o_pathconf_t *path);
 
 #endif

@@ -161,6 +161,12 @@ class FaultsTest(GatewayTest):
         self.assertEqual(requests.get(self.gw.admin + "/readyz").status_code, 200)
         # the admin port is not the API port
         self.assertProblem(requests.get(self.url("/healthz")), 404)
+        # an unknown admin path is one plain problem document, not a problem
+        # quoted inside another
+        r = requests.get(self.gw.admin + "/metrics")
+        self.assertProblem(r, 404)
+        self.assertIn("admin endpoints: /healthz", r.json()["detail"])
+        self.assertFalse(r.json()["detail"].startswith("{"), r.text)
 
 
 class DrainTest(unittest.TestCase):
