@@ -15,7 +15,9 @@ and every kind of error kumo answers itself: 400 with violations, 404,
 Each way starts from empty stores. Answers must match in status, in body
 (ids, times, etags and request ids are replaced by what the same position
 in the first run produced), and in the headers the spec defines
-(Content-Type, Location, ETag, Allow).
+(Content-Type, Location, ETag, Allow). kumo-host's log lines must match
+kumo up's too: the same shape and field names, and the same access line
+per request, so a log query written locally works deployed.
 """
 import base64
 import json
@@ -61,6 +63,34 @@ REQUESTS = [
 ]
 
 COMPARED_HEADERS = ("content-type", "location", "etag", "allow")
+
+# Fields only kumo up writes: which worker process served (kumo-host
+# serves in its own process).
+RUNTIME_ONLY_FIELDS = {"worker_pid"}
+
+
+def json_lines(text):
+    out = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def access_lines(lines):
+    """Each request's access line as (level, msg, method, path, operation,
+    status) with ids in paths replaced, and the set of its field names."""
+    out = []
+    for l in lines:
+        if l.get("msg") != "request":
+            continue
+        path = re.sub(r"[0-9a-f]{24}", "{id}", l.get("path", ""))
+        out.append(((l.get("level"), l["msg"], l.get("method"), path, l.get("operation"), l.get("status")),
+                    frozenset(l) - RUNTIME_ONLY_FIELDS))
+    return out
 
 
 def send(base, method, path, headers, body, timeout=30):
@@ -154,6 +184,7 @@ class ParityTest(unittest.TestCase):
             cls.reference = run_sequence(gw.base)
         finally:
             gw.stop()
+        cls.reference_logs = gw.log_lines()
         shutil.rmtree(os.path.join(cls.dir, ".kumo", "data"), ignore_errors=True)
         os.makedirs(os.path.join(cls.dir, ".kumo", "data"))  # kumo build packages none of it
 
@@ -289,6 +320,18 @@ class ParityTest(unittest.TestCase):
             srv.stop()
             shutil.rmtree(data, ignore_errors=True)
         self.check_same(answers, "kumo-host http")
+        self.check_same_logs(json_lines(srv.output()), "kumo-host http")
+
+    def check_same_logs(self, lines, how):
+        for l in self.reference_logs + lines:
+            self.assertEqual(list(l)[:3], ["time", "level", "msg"], "a log line out of shape: %r" % l)
+            self.assertRegex(l["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+            self.assertIn(l["level"], ("debug", "info", "warn", "error"))
+        ref, got = access_lines(self.reference_logs), access_lines(lines)
+        got = got[-len(REQUESTS):]  # the server's readiness probes come first
+        self.assertEqual(len(ref), len(REQUESTS), "kumo up wrote one access line per request")
+        self.assertEqual([r[0] for r in ref], [g[0] for g in got], "%s logged the requests differently" % how)
+        self.assertEqual([r[1] for r in ref], [g[1] for g in got], "%s's access lines have other fields" % how)
 
 
 if __name__ == "__main__":
