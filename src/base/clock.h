@@ -13,10 +13,12 @@ uint64_t kumo__mono_us(void);  /* CLOCK_MONOTONIC, microseconds */
 uint64_t kumo__epoch_ms(void); /* CLOCK_REALTIME, milliseconds since 1970 */
 uint64_t kumo__epoch_us(void); /* CLOCK_REALTIME, microseconds since 1970 */
 
-/* The current time as RFC 3339 in UTC with microseconds,
- * "2026-12-05T03:46:26.123456Z", into out (at least 28 bytes); returns
- * its length. */
+/* A time as RFC 3339 in UTC with microseconds,
+ * "2026-12-05T03:46:26.123456Z", into out (KUMO__RFC3339_LEN bytes at
+ * least, else nothing is written); returns its length. Async-signal-safe. */
 #define KUMO__RFC3339_LEN 28
+size_t kumo__rfc3339(uint64_t epoch_us, char *out, size_t len);
+/* The same for now. */
 size_t kumo__rfc3339_now(char *out, size_t len);
 
 #endif

@@ -16,6 +16,7 @@
  * kumo__sandbox_release work without any shared state.
  */
 
+#include "base/clock.h"
 #include "sandbox/sandbox.h"
 
 #include <dirent.h>
@@ -170,10 +171,18 @@ static void on_sigxcpu(int sig)
         }
     }
     if (cpu_run >= cpu_budget) {
-        static const char msg[] = "{\"level\":\"error\",\"msg\":\"worker: CPU limit reached without a pause; "
-                                  "the sandbox's backstop ends it\"}\n";
-        ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-        (void)n;
+        /* the one log line shape (base/log.h), built async-signal-safely */
+        static const char head[] = "{\"time\":\"";
+        static const char rest[] = "\",\"level\":\"error\",\"msg\":\"worker: CPU limit reached without a pause; "
+                                   "the sandbox's backstop ends it\"}\n";
+        char line[sizeof(head) + KUMO__RFC3339_LEN + sizeof(rest)];
+        size_t n = sizeof(head) - 1;
+        memcpy(line, head, n);
+        n += kumo__rfc3339_now(line + n, KUMO__RFC3339_LEN);
+        memcpy(line + n, rest, sizeof(rest) - 1);
+        n += sizeof(rest) - 1;
+        ssize_t w = write(STDERR_FILENO, line, n);
+        (void)w;
         signal(sig, SIG_DFL);
         raise(sig);
     }
