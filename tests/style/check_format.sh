@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every C file of src/, include/, tests/unit/, fuzz/ and bench/ is as the
+# committed .clang-format lays it out: `make format` applies it, and this
+# check (a ctest test, so `make test` and CI run it) fails on a deviation,
+# naming the files. clang-format comes from Debian (scripts/install-deps.sh).
+set -euo pipefail
+cd "${KUMO_SOURCE_DIR:-$(dirname "$0")/../..}"
+CF=${CLANG_FORMAT:-clang-format}
+command -v "$CF" >/dev/null || { echo "check_format: $CF is missing; run 'make deps'" >&2; exit 1; }
+mapfile -t files < <(git ls-files 'src/*.[ch]' 'include/*.h' 'tests/unit/*.[ch]' 'fuzz/*.c' 'bench/*.c' 'examples/*.c' \
+  2>/dev/null || find src include tests/unit fuzz bench examples -name '*.[ch]')
+bad=()
+for f in "${files[@]}"; do
+  [ -f "$f" ] || continue
+  # generated from assets/docs.html: laid out by its generator
+  [ "$f" = src/gateway/docs_page.c ] && continue
+  if ! "$CF" --dry-run --Werror "$f" >/dev/null 2>&1; then
+    bad+=("$f")
+  fi
+done
+echo "check_format: ${#files[@]} files checked, ${#bad[@]} not formatted"
+if [ ${#bad[@]} -ne 0 ]; then
+  printf '  %s\n' "${bad[@]}" >&2
+  echo "run 'make format' and commit the result" >&2
+  exit 1
+fi
