@@ -713,11 +713,23 @@ static int load_root(kumo__project *p, kumo__error *err)
     if (environments && (rc = load_environments(p, environments, err)) < 0)
         return rc;
 
-    static const char *const later[] = {"events", "services"};
+    /* Keys kumo will act on but does not yet: an empty one is allowed (a
+     * placeholder), anything in it is refused rather than ignored. */
+    static const struct {
+        const char *key, *what;
+    } later[] = {{"events", "kumo cannot fire functions from events (schedules, queues, blobs, topics) yet"},
+                 {"services", "kumo cannot call declared external services yet"}};
     for (size_t i = 0; i < 2; i++) {
-        json_t *v = json_object_get(root, later[i]);
+        json_t *v = json_object_get(root, later[i].key);
         if (v && !json_is_object(v) && !json_is_array(v)) {
-            kumo__doc_value_error(err, doc, root, later[i], "%s must be a mapping or a list", later[i]);
+            kumo__doc_value_error(err, doc, root, later[i].key, "%s must be a mapping or a list", later[i].key);
+            return -EINVAL;
+        }
+        if (v && json_is_object(v) ? json_object_size(v) : json_array_size(v)) {
+            kumo__doc_value_error(err, doc, root, later[i].key,
+                                  "%s: is not implemented: %s, and a declaration that would do nothing is refused; "
+                                  "remove its entries",
+                                  later[i].key, later[i].what);
             return -EINVAL;
         }
     }

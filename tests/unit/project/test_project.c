@@ -154,6 +154,12 @@ static const struct {
     {"name: x\napi: api.yaml\nstores:\n  cache: []\n",
      "kumo.yaml:4:3: unknown key 'cache' in stores; expected one of: kv, blob, queue"},
     {"name: x\napi: api.yaml\nevents: every day\n", "kumo.yaml:3:9: events must be a mapping or a list"},
+    {"name: x\napi: api.yaml\nevents:\n  purge: {schedule: \"0 3 * * *\", handler: todos.purge}\n",
+     "kumo.yaml:4:3: events: is not implemented: kumo cannot fire functions from events (schedules, queues, blobs, "
+     "topics) yet, and a declaration that would do nothing is refused; remove its entries"},
+    {"name: x\napi: api.yaml\nservices: [stripe]\n",
+     "kumo.yaml:3:11: services: is not implemented: kumo cannot call declared external services yet, and a "
+     "declaration that would do nothing is refused; remove its entries"},
     {"name: x\napi: missing.yaml\n",
      "kumo.yaml:2:6: api 'missing.yaml' is not a file (looked for DIR/missing.yaml); fix the path or create the file"},
     {"name: x\napi: api.yaml\nname: y\n", "kumo.yaml:3:1: duplicate key 'name' (first at line 1, column 1); remove one"},
