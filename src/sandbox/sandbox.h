@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "base/error.h"
+
 enum kumo__sandbox_layer {
     KUMO_SANDBOX_SECCOMP = 1u << 0,
     KUMO_SANDBOX_NAMESPACES = 1u << 1,
@@ -66,7 +68,7 @@ unsigned kumo__sandbox_cpu_seconds(unsigned timeout_ms);
  * should work did not; the caller must then not run untrusted code. A
  * layer that cannot work here (no cgroup, no privilege for namespaces) is
  * skipped and named in the report, not an error. */
-int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t report_len, char *err, size_t errlen);
+int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t report_len, kumo__error *err);
 
 /* Describes what kumo__sandbox_enter would apply, without entering it,
  * for the gateway's start-up line. Does not probe the machine beyond
@@ -86,8 +88,7 @@ int kumo__sandbox_oom_killed(pid_t pid);
  * is assigned a unit, the fork server sets the unit's memory limit on its
  * cgroup (kumo__sandbox_set_memory) and the spare takes the unit's CPU
  * budget (kumo__sandbox_assign, which makes no system call). */
-int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_t report_len, char *err,
-                              size_t errlen);
+int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_t report_len, kumo__error *err);
 void kumo__sandbox_assign(const kumo__sandbox_config *c);
 
 /* Removes the memory cgroups of workers that are gone (a crashed

@@ -154,11 +154,12 @@ static void become_worker(fork_server *fs, int unit, int fd)
         hello(self, u ? u->load_error : "the fork server has no such unit");
         _exit(1);
     }
-    char report[1536], err[512], msg[700];
+    char report[1536], msg[2200];
+    kumo__error err = {0};
     kumo__sandbox_config sc = u->sandbox;
     sc.host_pid = self;
-    if (kumo__sandbox_enter(&sc, report, sizeof(report), err, sizeof(err)) != 0) {
-        snprintf(msg, sizeof(msg), "the worker could not enter its sandbox: %s", err);
+    if (kumo__sandbox_enter(&sc, report, sizeof(report), &err) != 0) {
+        snprintf(msg, sizeof(msg), "the worker could not enter its sandbox: %s", err.msg);
         log_line(self, "error", msg);
         hello(self, msg);
         _exit(1);
@@ -216,11 +217,12 @@ static void spare_main(fork_server *fs, int sock)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGCHLD, SIG_DFL);
-    char report[1536], err[512], msg[700];
+    char report[1536], msg[2200];
+    kumo__error err = {0};
     kumo__sandbox_config sc = fs->spare_sandbox;
     sc.host_pid = self;
-    if (kumo__sandbox_enter_spare(&sc, report, sizeof(report), err, sizeof(err)) != 0) {
-        snprintf(msg, sizeof(msg), "a spare could not enter its sandbox: %s", err);
+    if (kumo__sandbox_enter_spare(&sc, report, sizeof(report), &err) != 0) {
+        snprintf(msg, sizeof(msg), "a spare could not enter its sandbox: %s", err.msg);
         log_line(self, "error", msg);
         _exit(1);
     }

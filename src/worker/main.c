@@ -127,9 +127,10 @@ int main(int argc, char **argv)
         hello(why ? why : "dlopen failed");
         return 1;
     }
-    char report[1536], err[512], msg[700];
-    if (kumo__sandbox_enter(&sandbox, report, sizeof(report), err, sizeof(err)) != 0) {
-        snprintf(msg, sizeof(msg), "the worker could not enter its sandbox: %s", err);
+    char report[1536], msg[2200];
+    kumo__error err = {0};
+    if (kumo__sandbox_enter(&sandbox, report, sizeof(report), &err) != 0) {
+        snprintf(msg, sizeof(msg), "the worker could not enter its sandbox: %s", err.msg);
         log_line("error", msg);
         hello(msg);
         return 1;

@@ -45,16 +45,16 @@
 
 #define MASK_UID 65534 /* nobody: owner of the masks, so a capless root cannot read them */
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+/* Sets err to "<what>: <strerror(rc)>" and returns rc. */
+static int fail(kumo__error *err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(kumo__error *err, int rc, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < errlen)
-            snprintf(err + n, errlen - (size_t)n, ": %s", strerror(-rc));
-    }
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    kumo__error_set(err, rc, "%s: %s", what, strerror(-rc));
     return rc;
 }
 
@@ -189,21 +189,21 @@ static void on_sigxcpu(int sig)
     errno = saved;
 }
 
-static int apply_rlimits(const kumo__sandbox_config *c, char *report, size_t report_len, char *err, size_t errlen)
+static int apply_rlimits(const kumo__sandbox_config *c, char *report, size_t report_len, kumo__error *err)
 {
     struct rlimit rl;
     rlim_t files = c->open_files ? c->open_files : KUMO_SANDBOX_OPEN_FILES;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return fail(err, errlen, -errno, "getrlimit(RLIMIT_NOFILE)");
+        return fail(err, -errno, "getrlimit(RLIMIT_NOFILE)");
     if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < files)
         files = rl.rlim_max;
     rl.rlim_cur = rl.rlim_max = files;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return fail(err, errlen, -errno, "setrlimit(RLIMIT_NOFILE, %lu)", (unsigned long)files);
+        return fail(err, -errno, "setrlimit(RLIMIT_NOFILE, %lu)", (unsigned long)files);
 
     rl.rlim_cur = rl.rlim_max = 0;
     if (setrlimit(RLIMIT_CORE, &rl) != 0)
-        return fail(err, errlen, -errno, "setrlimit(RLIMIT_CORE, 0)");
+        return fail(err, -errno, "setrlimit(RLIMIT_CORE, 0)");
 
     if (c->cpu_seconds) {
         struct sigaction sa;
@@ -212,19 +212,19 @@ static int apply_rlimits(const kumo__sandbox_config *c, char *report, size_t rep
         sa.sa_flags = SA_RESTART;
         sigemptyset(&sa.sa_mask);
         if (sigaction(SIGXCPU, &sa, NULL) != 0)
-            return fail(err, errlen, -errno, "sigaction(SIGXCPU)");
+            return fail(err, -errno, "sigaction(SIGXCPU)");
         cpu_budget = c->cpu_seconds;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         if (getrlimit(RLIMIT_CPU, &rl) != 0)
-            return fail(err, errlen, -errno, "getrlimit(RLIMIT_CPU)");
+            return fail(err, -errno, "getrlimit(RLIMIT_CPU)");
         /* Soft: one budget from now. Hard: untouched (raising it needs
          * CAP_SYS_RESOURCE, and the handler decides, not the hard limit). */
         rl.rlim_cur = (rlim_t)ru.ru_utime.tv_sec + (rlim_t)ru.ru_stime.tv_sec + c->cpu_seconds;
         if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
             rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_CPU, &rl) != 0)
-            return fail(err, errlen, -errno, "setrlimit(RLIMIT_CPU)");
+            return fail(err, -errno, "setrlimit(RLIMIT_CPU)");
     }
     (void)report;
     (void)report_len;
@@ -234,7 +234,7 @@ static int apply_rlimits(const kumo__sandbox_config *c, char *report, size_t rep
 /* Memory: a cgroup, else RLIMIT_AS (address space, not resident memory:
  * the limit is what the process has mapped now plus `memory`). */
 static int apply_memory(const kumo__sandbox_config *c, char *how, size_t howlen, char *skipped, size_t skippedlen,
-                        char *err, size_t errlen)
+                        kumo__error *err)
 {
     char why[PATH_MAX + 128] = "";
     if (join_memory_cgroup(c, how, howlen, why, sizeof(why)) == 0)
@@ -256,7 +256,7 @@ static int apply_memory(const kumo__sandbox_config *c, char *how, size_t howlen,
     struct rlimit rl;
     rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + c->memory;
     if (setrlimit(RLIMIT_AS, &rl) != 0)
-        return fail(err, errlen, -errno, "setrlimit(RLIMIT_AS)");
+        return fail(err, -errno, "setrlimit(RLIMIT_AS)");
     snprintf(how, howlen, "RLIMIT_AS, as %s", why);
     return 0;
 }
@@ -340,24 +340,24 @@ static const char *const masked_dirs[] = {"/root", "/home", "/etc/ssh", "/etc/su
 /* In a user namespace (kumo runs unprivileged) only the caller's own user
  * is mapped, so the masks stay the caller's: mode 000 still keeps a
  * capless owner out, and the masked directories are empty anyway. */
-static int mask_secrets(int userns, char *err, size_t errlen)
+static int mask_secrets(int userns, kumo__error *err)
 {
     const char *mask = "/tmp/.kumo-mask";
     int fd = open(mask, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
     if (fd < 0)
-        return fail(err, errlen, -errno, "create %s", mask);
+        return fail(err, -errno, "create %s", mask);
     int rc = !userns && fchown(fd, MASK_UID, MASK_UID) != 0 ? -errno : 0;
     close(fd);
     if (rc != 0) {
         unlink(mask);
-        return fail(err, errlen, rc, "chown %s", mask);
+        return fail(err, rc, "chown %s", mask);
     }
     for (size_t i = 0; masked_files[i]; i++) {
         struct stat st;
         if (stat(masked_files[i], &st) != 0 || !S_ISREG(st.st_mode))
             continue;
         if (mount(mask, masked_files[i], NULL, MS_BIND, NULL) != 0) {
-            rc = fail(err, errlen, -errno, "mask %s", masked_files[i]);
+            rc = fail(err, -errno, "mask %s", masked_files[i]);
             break;
         }
     }
@@ -370,7 +370,7 @@ static int mask_secrets(int userns, char *err, size_t errlen)
             continue;
         if (mount("kumo-mask", masked_dirs[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   userns ? "size=64k,mode=0711" : "size=64k,mode=0711,uid=65534,gid=65534") != 0)
-            return fail(err, errlen, -errno, "mask %s", masked_dirs[i]);
+            return fail(err, -errno, "mask %s", masked_dirs[i]);
     }
     return 0;
 }
@@ -395,7 +395,7 @@ static int enter_user_namespace(void)
 }
 
 static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t activelen, char *skipped,
-                            size_t skippedlen, char *err, size_t errlen)
+                            size_t skippedlen, kumo__error *err)
 {
     int flags = CLONE_NEWNS | CLONE_NEWIPC | (c->net ? 0 : CLONE_NEWNET);
     int user = 0, rc = 0;
@@ -404,10 +404,10 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
 
     /* The data dir must exist before / turns read-only. */
     if (c->data_dir && (rc = mkdir_p(c->data_dir, 0755)) != 0)
-        return fail(err, errlen, rc, "mkdir %s", c->data_dir);
+        return fail(err, rc, "mkdir %s", c->data_dir);
     if (unshare(flags) != 0) {
         if (errno != EPERM) {
-            rc = fail(err, errlen, -errno, "unshare");
+            rc = fail(err, -errno, "unshare");
             goto out;
         }
         if (enter_user_namespace() != 0 || unshare(flags) != 0) {
@@ -418,52 +418,52 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
         user = 1;
     }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-        rc = fail(err, errlen, -errno, "make / private");
+        rc = fail(err, -errno, "make / private");
         goto out;
     }
     /* Opened in the new namespace: a bind's source must belong to it. */
     for (size_t i = 0; i < nkept; i++)
         if (kept[i].path && (kept[i].fd = open(kept[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-            rc = fail(err, errlen, -errno, "open %s", kept[i].path);
+            rc = fail(err, -errno, "open %s", kept[i].path);
             goto out;
         }
     if (mount("kumo-tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-        rc = fail(err, errlen, -errno, "mount a tmpfs on /tmp");
+        rc = fail(err, -errno, "mount a tmpfs on /tmp");
         goto out;
     }
     if (access("/dev/shm", F_OK) == 0 &&
         mount("kumo-shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777") != 0) {
-        rc = fail(err, errlen, -errno, "mount a tmpfs on /dev/shm");
+        rc = fail(err, -errno, "mount a tmpfs on /dev/shm");
         goto out;
     }
     /* A /proc of the worker's pid namespace: it lists only that
      * namespace's processes (its init and the workers of its loop). */
     if (c->pid_ns && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
-        rc = fail(err, errlen, -errno, "mount /proc for the pid namespace");
+        rc = fail(err, -errno, "mount /proc for the pid namespace");
         goto out;
     }
-    if ((rc = mask_secrets(user, err, errlen)) != 0)
+    if ((rc = mask_secrets(user, err)) != 0)
         goto out;
     /* The project, then the data dir (often inside it), shown again. */
     for (size_t i = 0; i < nkept; i++)
         if (kept[i].path && (rc = reveal(&kept[i])) != 0) {
-            rc = fail(err, errlen, rc, "bind %s", kept[i].path);
+            rc = fail(err, rc, "bind %s", kept[i].path);
             goto out;
         }
     if ((rc = set_readonly("/", 1, 1)) != 0) {
-        rc = fail(err, errlen, rc, "make / read-only");
+        rc = fail(err, rc, "make / read-only");
         goto out;
     }
     if ((rc = set_readonly("/tmp", 0, 0)) != 0) {
-        rc = fail(err, errlen, rc, "make /tmp writable");
+        rc = fail(err, rc, "make /tmp writable");
         goto out;
     }
     if (access("/dev/shm", F_OK) == 0 && (rc = set_readonly("/dev/shm", 0, 0)) != 0) {
-        rc = fail(err, errlen, rc, "make /dev/shm writable");
+        rc = fail(err, rc, "make /dev/shm writable");
         goto out;
     }
     if (c->data_dir && (rc = set_readonly(c->data_dir, 0, 0)) != 0) {
-        rc = fail(err, errlen, rc, "make %s writable", c->data_dir);
+        rc = fail(err, rc, "make %s writable", c->data_dir);
         goto out;
     }
     kumo__sandbox_append(active, activelen, "namespaces (%smount, %sipc%s)", user ? "user, " : "",
@@ -480,26 +480,26 @@ out:
 
 /* ---- privileges --------------------------------------------------------- */
 
-static int drop_privileges(char *err, size_t errlen)
+static int drop_privileges(kumo__error *err)
 {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return fail(err, errlen, -errno, "PR_SET_NO_NEW_PRIVS");
+        return fail(err, -errno, "PR_SET_NO_NEW_PRIVS");
     /* Not dumpable: other processes of the same user cannot ptrace it or
      * read its /proc files. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-        return fail(err, errlen, -errno, "PR_SET_DUMPABLE");
+        return fail(err, -errno, "PR_SET_DUMPABLE");
     for (unsigned long cap = 0; cap <= 63; cap++) {
         if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1)
             continue;
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
-            return fail(err, errlen, -errno, "PR_CAPBSET_DROP %lu", cap);
+            return fail(err, -errno, "PR_CAPBSET_DROP %lu", cap);
     }
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof(data));
     if (syscall(SYS_capset, &hdr, data) != 0)
-        return fail(err, errlen, -errno, "capset");
+        return fail(err, -errno, "capset");
     return 0;
 }
 
@@ -561,12 +561,12 @@ static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned
     return seccomp_rule_add_array(ctx, action, nr, n, cmp);
 }
 
-static int install_seccomp(const kumo__sandbox_config *c, char *err, size_t errlen)
+static int install_seccomp(const kumo__sandbox_config *c, kumo__error *err)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     int rc = 0;
     if (ctx == NULL)
-        return fail(err, errlen, -ENOMEM, "seccomp_init");
+        return fail(err, -ENOMEM, "seccomp_init");
     const pid_t self = getpid();
     const char *what = "";
 
@@ -635,35 +635,33 @@ static int install_seccomp(const kumo__sandbox_config *c, char *err, size_t errl
 out:
     seccomp_release(ctx);
     if (rc != 0)
-        return fail(err, errlen, rc < 0 ? rc : -EINVAL, "seccomp (%s)", what);
+        return fail(err, rc < 0 ? rc : -EINVAL, "seccomp (%s)", what);
     return 0;
 }
 
 /* ---- entering and describing ------------------------------------------- */
 
-int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t report_len, char *err, size_t errlen)
+int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t report_len, kumo__error *err)
 {
     char active[512] = "", skipped[1024] = "", memory_how[PATH_MAX + 64] = "", limits[256] = "";
     int rc = 0;
-    if (err && errlen)
-        err[0] = '\0';
 
     if ((c->layers & KUMO_SANDBOX_LIMITS) && c->memory &&
-        (rc = apply_memory(c, memory_how, sizeof(memory_how), skipped, sizeof(skipped), err, errlen)) != 0)
+        (rc = apply_memory(c, memory_how, sizeof(memory_how), skipped, sizeof(skipped), err)) != 0)
         goto out;
     if (c->layers & KUMO_SANDBOX_NAMESPACES) {
         if (!(c->layers & KUMO_SANDBOX_NO_NEW_PRIVS))
             kumo__sandbox_append(skipped, sizeof(skipped),
                                  "%scapability drop (no_new_privs is off: masked secrets read as empty, not EACCES)",
                                  *skipped ? ", " : "");
-        if ((rc = enter_namespaces(c, limits, sizeof(limits), skipped, sizeof(skipped), err, errlen)) != 0)
+        if ((rc = enter_namespaces(c, limits, sizeof(limits), skipped, sizeof(skipped), err)) != 0)
             goto out;
     }
-    if ((c->layers & KUMO_SANDBOX_LIMITS) && (rc = apply_rlimits(c, NULL, 0, err, errlen)) != 0)
+    if ((c->layers & KUMO_SANDBOX_LIMITS) && (rc = apply_rlimits(c, NULL, 0, err)) != 0)
         goto out;
-    if ((c->layers & KUMO_SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(err, errlen)) != 0)
+    if ((c->layers & KUMO_SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(err)) != 0)
         goto out;
-    if ((c->layers & KUMO_SANDBOX_SECCOMP) && (rc = install_seccomp(c, err, errlen)) != 0)
+    if ((c->layers & KUMO_SANDBOX_SECCOMP) && (rc = install_seccomp(c, err)) != 0)
         goto out;
 
     if (c->layers & KUMO_SANDBOX_SECCOMP)
@@ -688,8 +686,7 @@ out:
 
 /* ---- spares: the fork server's pre-sandboxed children -------------------- */
 
-int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_t report_len, char *err,
-                              size_t errlen)
+int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_t report_len, kumo__error *err)
 {
     /* The CPU backstop is armed from the first CPU second; the unit's own
      * budget is set at assignment (kumo__sandbox_assign), when setrlimit
@@ -697,7 +694,7 @@ int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_
     kumo__sandbox_config armed = *c;
     if (armed.cpu_seconds)
         armed.cpu_seconds = 1;
-    int rc = kumo__sandbox_enter(&armed, report, report_len, err, errlen);
+    int rc = kumo__sandbox_enter(&armed, report, report_len, err);
     /* The report tells the budget the worker will have, not the backstop. */
     char was[32], now[32];
     snprintf(was, sizeof(was), "cpu %u s, ", armed.cpu_seconds);
