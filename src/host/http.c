@@ -45,26 +45,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     kumo__host *h = ((host_handler *)self)->host;
     uint64_t start = kumo__mono_us();
-    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    kumo__header_view *hv = h2o_mem_alloc_pool(&req->pool, (req->headers.size + 1) * sizeof(*hv));
-    for (size_t i = 0; i < req->headers.size; i++) {
-        const h2o_header_t *hd = &req->headers.entries[i];
-        char *lower = h2o_mem_alloc_pool(&req->pool, hd->name->len + 1);
-        for (size_t k = 0; k < hd->name->len; k++)
-            lower[k] = (char)(hd->name->base[k] >= 'A' && hd->name->base[k] <= 'Z' ? hd->name->base[k] + 32
-                                                                                   : hd->name->base[k]);
-        hv[i].name = (kumo__slice){lower, hd->name->len};
-        hv[i].value = (kumo__slice){hd->value.base, hd->value.len};
-    }
-    kumo__http_in in = {
-        .method = {req->method.base, req->method.len},
-        .path = {req->path.base, path_len},
-        .query = {req->query_at != SIZE_MAX ? req->path.base + path_len + 1 : NULL,
-                  req->query_at != SIZE_MAX ? req->path.len - path_len - 1 : 0},
-        .headers = hv,
-        .nheaders = req->headers.size,
-        .body = {req->entity.base, req->entity.len},
-    };
+    kumo__http_in in;
+    kumo__h2o_http_in(req, &in);
     kumo__host_reply r;
     kumo__host_handle(h, &in, NULL, &r);
     if (r.no_route && h->docs && kumo__docs_serve(h->docs, req)) {
@@ -73,17 +55,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     req->res.status = r.status;
     req->res.reason = kumo__http_reason(r.status);
-    for (size_t i = 0; i < r.nheaders; i++) {
-        char *name = h2o_mem_alloc_pool(&req->pool, r.headers[i].name_len);
-        for (size_t k = 0; k < r.headers[i].name_len; k++)
-            name[k] = (char)(r.headers[i].name[k] >= 'A' && r.headers[i].name[k] <= 'Z' ? r.headers[i].name[k] + 32
-                                                                                         : r.headers[i].name[k]);
-        h2o_iovec_t v = h2o_strdup(&req->pool, r.headers[i].value, r.headers[i].value_len);
-        h2o_add_header_by_str(&req->pool, &req->res.headers, name, r.headers[i].name_len, 1, NULL, v.base, v.len);
-    }
+    for (size_t i = 0; i < r.nheaders; i++)
+        kumo__h2o_copy_header(req, r.headers[i].name, r.headers[i].name_len, r.headers[i].value,
+                              r.headers[i].value_len);
     h2o_iovec_t body = h2o_strdup(&req->pool, r.body, r.body_len);
     kumo__logline l;
-    kumo__access_line(&l, r.request_id, req->method.base, req->method.len, req->path.base, path_len,
+    kumo__access_line(&l, r.request_id, req->method.base, req->method.len, in.path.base, in.path.len,
                       r.op ? r.op->operation_id : NULL, r.status, kumo__mono_us() - start);
     kumo__logline_write(&l, 2);
     kumo__host_reply_free(&r);

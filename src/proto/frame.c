@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void put_le16(uint8_t *p, uint16_t v)
 {
@@ -270,4 +271,18 @@ int kumo__frame_u64(const kumo__frame_field *f, uint64_t *v)
     const uint8_t *p = (const uint8_t *)f->data;
     *v = (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
     return 0;
+}
+
+int kumo__frame_send_hello(int fd, uint32_t pid, const char *error)
+{
+    kumo__frame_writer w = {0};
+    kumo__frame_begin(&w, 0, KUMO_FRAME_HELLO, 0);
+    kumo__frame_put_u32(&w, KF_PID, pid);
+    if (error)
+        kumo__frame_put_str(&w, KF_ERROR, error);
+    int rc = kumo__frame_end(&w);
+    if (rc == 0 && write(fd, w.buf, w.len) != (ssize_t)w.len)
+        rc = -1;
+    kumo__frame_writer_free(&w);
+    return rc;
 }

@@ -86,6 +86,9 @@ void kumo__frame_put_part(kumo__frame_writer *w, uint16_t tag, const char *name,
                           size_t filename_len, const char *ctype, size_t ctype_len, const char *data, size_t data_len);
 /* Finishes the frame: 0, or -ENOMEM / -EMSGSIZE if any put failed. */
 int kumo__frame_end(kumo__frame_writer *w);
+/* A worker's HELLO (its pid, and the error that keeps it from serving,
+ * or NULL), written whole to fd. 0, or -1 when it could not be written. */
+int kumo__frame_send_hello(int fd, uint32_t pid, const char *error);
 /* Forgets the content, keeps the memory. */
 void kumo__frame_reset(kumo__frame_writer *w);
 void kumo__frame_writer_free(kumo__frame_writer *w);

@@ -30,16 +30,7 @@
 
 static int hello(const char *error)
 {
-    kumo__frame_writer w = {0};
-    kumo__frame_begin(&w, 0, KUMO_FRAME_HELLO, 0);
-    kumo__frame_put_u32(&w, KF_PID, (uint32_t)getpid());
-    if (error)
-        kumo__frame_put_str(&w, KF_ERROR, error);
-    int rc = kumo__frame_end(&w);
-    if (rc == 0 && write(WORKER_FD, w.buf, w.len) != (ssize_t)w.len)
-        rc = -1;
-    kumo__frame_writer_free(&w);
-    return rc;
+    return kumo__frame_send_hello(WORKER_FD, (uint32_t)getpid(), error);
 }
 
 static void usage(void)

@@ -17,6 +17,7 @@
  */
 
 #include "base/clock.h"
+#include "base/fs.h"
 #include "sandbox/sandbox.h"
 
 #include <dirent.h>
@@ -263,24 +264,6 @@ static int apply_memory(const kumo__sandbox_config *c, char *how, size_t howlen,
 
 /* ---- namespaces --------------------------------------------------------- */
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-        return -ENAMETOOLONG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, mode) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, mode) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 /* A directory the worker must keep seeing (the project, the data dir),
  * held open across the mounts that may cover it: a project under /tmp or
  * /home is hidden by the private /tmp or the /home mask. */
@@ -299,7 +282,7 @@ static int reveal(const kept_dir *k)
     if (fstat(k->fd, &want) != 0)
         return -errno;
     if (stat(k->path, &now) != 0 || now.st_dev != want.st_dev || now.st_ino != want.st_ino) {
-        int rc = mkdir_p(k->path, 0711);
+        int rc = kumo__mkdirs(k->path, 0711);
         if (rc != 0)
             return rc;
     }
@@ -403,7 +386,7 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
     const size_t nkept = sizeof(kept) / sizeof(kept[0]);
 
     /* The data dir must exist before / turns read-only. */
-    if (c->data_dir && (rc = mkdir_p(c->data_dir, 0755)) != 0)
+    if (c->data_dir && (rc = kumo__mkdirs(c->data_dir, 0755)) != 0)
         return fail(err, rc, "mkdir %s", c->data_dir);
     if (unshare(flags) != 0) {
         if (errno != EPERM) {
