@@ -1,22 +1,27 @@
 /*
- * lint.c: `kumo lint [DIR] [--json]`. Loads the project and its OpenAPI
- * document the way `kumo up` does, builds the function units, and reports
- * what would make the served API fall short of its contract, each with the
- * file:line:column to fix:
+ * lint.c: `kumo lint [DIR] [--json]`. Runs what `kumo up` runs at start,
+ * with the same library functions (kumo.yaml, the spec, the router, every
+ * operation's schemas, building the units, binding operations to handlers
+ * through kumo__bind_symbols), so the two never disagree about whether a
+ * project starts; where kumo up stops at the first problem, lint goes on
+ * and reports them all. It adds what would make the served API fall short
+ * of its contract. Each finding has the file:line:column to fix:
  *
- *   errors    the project or spec does not load; a unit does not build;
- *             x-kumo-handler names a unit kumo.yaml lacks, or a symbol its
- *             unit does not define; a handler found in two units
+ *   errors    what kumo up refuses: the project or spec does not load, the
+ *             router or a schema does not build (a $ref to nothing, a
+ *             pattern that is no regex, a minimum that is no number), a
+ *             unit does not build, x-kumo-handler names a unit kumo.yaml
+ *             lacks, a handler is found in two units; and x-kumo-handler
+ *             naming a symbol its unit does not define (kumo up serves it
+ *             as 501)
  *   warnings  an operation with no handler (it answers 501); a unit's
  *             exported function no operation uses; no example for a JSON
  *             request body or a 2xx JSON response; no operationId; a
  *             response without description
  *
- * Binding is checked here rather than through kumo__bind_operations so that
- * every problem is reported, not just the first hard one, each with its
- * position. Human output goes to stdout, sorted by file and line, with a
- * summary; --json prints an array of findings instead. The exit status is 1
- * when there are errors.
+ * Human output goes to stdout, sorted by file and line, with a summary;
+ * --json prints an array of findings instead. The exit status is 1 when
+ * there are errors.
  */
 #include <errno.h>
 #include <limits.h>
@@ -482,10 +487,9 @@ static void lint_project(lint *l, kumo__project *p, kumo__spec *spec)
         }
     }
     bind_state b = {.l = l, .p = p, .syms = syms, .used = used};
-    if (kumo__bind_symbols(p, spec, syms, KUMO__BIND_REPORT_ALL, on_bind_finding, &b, &err) != 0) {
-        l->oom = 1;
-        goto out;
-    }
+    /* in report-all mode every finding arrives through on_bind_finding and
+     * the return is 0 */
+    kumo__bind_symbols(p, spec, syms, KUMO__BIND_REPORT_ALL, on_bind_finding, &b, &err);
     for (size_t i = 0; i < spec->nops; i++) {
         const kumo__operation *op = &spec->ops[i];
         char label[512];

@@ -312,7 +312,7 @@ static int has_symbol(char *const *syms, const char *name)
     return 0;
 }
 
-int kumo__unit_symbols(const kumo__project *p, char ***out_syms[], kumo__error *err)
+int kumo__unit_symbols(const kumo__project *p, char ****out_syms, kumo__error *err)
 {
     char ***syms = calloc(p->nunits ? p->nunits : 1, sizeof(*syms));
     *out_syms = NULL;
@@ -355,7 +355,6 @@ typedef struct binder {
     kumo__bind_cb *cb;
     void *data;
     kumo__error *err;
-    int refused;        /* stop mode: a refusal was reported and err set */
 } binder;
 
 /* Reports one finding about `op`, positioned at the value that names its
@@ -389,7 +388,6 @@ static int report(binder *b, const kumo__operation *op, enum kumo__bind_kind kin
     if (f.refused && b->mode == KUMO__BIND_STOP_AT_REFUSAL) {
         kumo__error_set(b->err, kind == KUMO__BIND_NO_UNIT ? -ENOENT : -EINVAL, "%s:%d:%d: %s %s: %s", f.file, line,
                         col, op->method, op->path, message);
-        b->refused = 1;
         return b->err->code;
     }
     return 0;

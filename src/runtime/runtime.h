@@ -66,7 +66,7 @@ enum kumo__bind_mode {
 /* Every unit's exported symbols (kumo__elf_symbols), indexed like
  * p->units: *syms is malloc'd, free it with kumo__unit_symbols_free. A .so
  * that cannot be read is an error naming its unit. */
-int kumo__unit_symbols(const kumo__project *p, char ***syms[], kumo__error *err);
+int kumo__unit_symbols(const kumo__project *p, char ****syms, kumo__error *err);
 void kumo__unit_symbols_free(const kumo__project *p, char ***syms);
 
 /* Binds every operation to a unit (op->unit_index; -1 when unbound) by
