@@ -1,22 +1,27 @@
 /*
- * lint.c: `kumo lint [DIR] [--json]`. Loads the project and its OpenAPI
- * document the way `kumo up` does, builds the function units, and reports
- * what would make the served API fall short of its contract, each with the
- * file:line:column to fix:
+ * lint.c: `kumo lint [DIR] [--json]`. Runs what `kumo up` runs at start,
+ * with the same library functions (kumo.yaml, the spec, the router, every
+ * operation's schemas, building the units, binding operations to handlers
+ * through kumo__bind_symbols), so the two never disagree about whether a
+ * project starts; where kumo up stops at the first problem, lint goes on
+ * and reports them all. It adds what would make the served API fall short
+ * of its contract. Each finding has the file:line:column to fix:
  *
- *   errors    the project or spec does not load; a unit does not build;
- *             x-kumo-handler names a unit kumo.yaml lacks, or a symbol its
- *             unit does not define; a handler found in two units
+ *   errors    what kumo up refuses: the project or spec does not load, the
+ *             router or a schema does not build (a $ref to nothing, a
+ *             pattern that is no regex, a minimum that is no number), a
+ *             unit does not build, x-kumo-handler names a unit kumo.yaml
+ *             lacks, a handler is found in two units; and x-kumo-handler
+ *             naming a symbol its unit does not define (kumo up serves it
+ *             as 501)
  *   warnings  an operation with no handler (it answers 501); a unit's
  *             exported function no operation uses; no example for a JSON
  *             request body or a 2xx JSON response; no operationId; a
  *             response without description
  *
- * Binding is checked here rather than through kumo__bind_operations so that
- * every problem is reported, not just the first hard one, each with its
- * position. Human output goes to stdout, sorted by file and line, with a
- * summary; --json prints an array of findings instead. The exit status is 1
- * when there are errors.
+ * Human output goes to stdout, sorted by file and line, with a summary;
+ * --json prints an array of findings instead. The exit status is 1 when
+ * there are errors.
  */
 #include <errno.h>
 #include <limits.h>
@@ -27,8 +32,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "project/project.h"
+#include "openapi/check.h"
 #include "openapi/pointer.h"
+#include "project/project.h"
 #include "runtime/runtime.h"
 
 enum severity { SEV_ERROR = 0, SEV_WARNING = 1 };
@@ -103,24 +109,36 @@ static void add(lint *l, const char *file, int line, int col, enum severity sev,
 }
 
 /* An error message of the loaders, "path:line:col: text" or "path: text"
- * (possibly after "context: " prefixes), split into a finding. */
-static void add_error_message(lint *l, const char *fallback_file, const char *msg)
+ * (possibly after "context: " prefixes), split into a finding. With
+ * `once_per_place`, not when an error at that position is there already:
+ * two operations that use one broken schema make one finding. */
+static void add_error_message(lint *l, const char *fallback_file, const char *msg, int once_per_place)
 {
-    const char *p = msg;
+    const char *file = fallback_file, *text = msg;
+    char buf[PATH_MAX];
+    int line = 0, col = 0;
     /* find the first ":N:N: " */
     for (const char *c = strchr(msg, ':'); c; c = strchr(c + 1, ':')) {
-        int line = 0, col = 0, used = 0;
+        int used = 0;
         if (sscanf(c, ":%d:%d: %n", &line, &col, &used) == 2 && used > 0) {
             const char *start = c;
             while (start > msg && start[-1] != ' ')
                 start--;
-            char file[PATH_MAX];
-            snprintf(file, sizeof(file), "%.*s", (int)(c - start), start);
-            add(l, file, line, col, SEV_ERROR, NULL, "%s", c + used);
-            return;
+            snprintf(buf, sizeof(buf), "%.*s", (int)(c - start), start);
+            file = buf;
+            text = c + used;
+            break;
         }
+        line = col = 0;
     }
-    add(l, fallback_file, 0, 0, SEV_ERROR, NULL, "%s", p);
+    if (once_per_place) {
+        const char *shown = shown_path(l, file);
+        for (size_t i = 0; i < l->n; i++)
+            if (l->items[i].sev == SEV_ERROR && l->items[i].line == line && l->items[i].col == col &&
+                strcmp(l->items[i].file, shown) == 0)
+                return;
+    }
+    add(l, file, line, col, SEV_ERROR, NULL, "%s", text);
 }
 
 /* ---- the spec: local $refs, examples ------------------------------------ */
@@ -271,14 +289,6 @@ static void check_examples_and_responses(lint *l, const kumo__operation *op, con
 
 /* ---- handlers and units --------------------------------------------------- */
 
-static int has_symbol(char **syms, const char *name)
-{
-    for (size_t i = 0; syms && syms[i]; i++)
-        if (strcmp(syms[i], name) == 0)
-            return 1;
-    return 0;
-}
-
 static void unit_pos(const kumo__project *p, const char *name, int *line, int *col)
 {
     json_t *functions = json_object_get(kumo__doc_root(p->doc), "functions");
@@ -287,69 +297,92 @@ static void unit_pos(const kumo__project *p, const char *name, int *line, int *c
         kumo__doc_pos(p->doc, json_object_get(functions, name), line, col);
 }
 
-/* used[u][k]: the k-th symbol of unit u is some operation's handler. */
-static void check_handler(lint *l, const kumo__project *p, const kumo__operation *op, const char *label,
-                          char ***syms, const int *built, char **used)
+/* What binding needs to say per finding, and which exported symbols some
+ * operation uses: used[u][k] for the k-th symbol of unit u. */
+typedef struct bind_state {
+    lint *l;
+    const kumo__project *p;
+    char ***syms;
+    char **used;
+} bind_state;
+
+static void mark_used(bind_state *b, size_t u, const char *symbol)
 {
-    const char *file = kumo__doc_path(l->spec->doc);
-    int line, col;
-    const char *named_by = json_object_get(op->node, "x-kumo-handler") ? "x-kumo-handler" : "operationId";
-    pos_of(l, json_object_get(op->node, named_by), op->node, named_by, op->node, &line, &col);
-    if (op->symbol == NULL) {
-        kumo__doc_pos(l->spec->doc, op->node, &line, &col);
-        add(l, file, line, col, SEV_WARNING, label,
-            "no handler: no operationId or x-kumo-handler, so it answers 501; add an operationId naming a C "
-            "function");
-        return;
-    }
-    if (op->unit) {
-        const kumo__unit *u = kumo__project_unit(p, op->unit);
-        if (u == NULL) {
-            add(l, file, line, col, SEV_ERROR, label,
-                "x-kumo-handler names unit '%s', which kumo.yaml does not define; add it under functions:", op->unit);
-            return;
-        }
-        size_t ui = (size_t)(u - p->units);
-        if (!built[ui])
-            return;
-        for (size_t k = 0; syms[ui] && syms[ui][k]; k++)
-            if (strcmp(syms[ui][k], op->symbol) == 0) {
-                used[ui][k] = 1;
-                return;
+    for (size_t k = 0; b->syms[u] && b->syms[u][k]; k++)
+        if (strcmp(b->syms[u][k], symbol) == 0)
+            b->used[u][k] = 1;
+}
+
+/* kumo__bind_symbols' findings as lint's. kumo up refuses to start on a
+ * refusal; lint also makes an x-kumo-handler naming a symbol its unit lacks
+ * an error, since the name was written on purpose and is wrong (kumo up
+ * serves it as 501). */
+static void on_bind_finding(void *data, const kumo__bind_finding *f)
+{
+    bind_state *b = data;
+    char label[512];
+    snprintf(label, sizeof(label), "%s %s", f->op->method, f->op->path);
+    enum severity sev = f->refused || f->kind == KUMO__BIND_NOT_IN_UNIT ? SEV_ERROR : SEV_WARNING;
+    add(b->l, f->file, f->line, f->col, sev, label, "%s", f->message);
+    if (f->kind == KUMO__BIND_AMBIGUOUS) /* it is an operation's handler, just ambiguous */
+        for (size_t u = 0; u < b->p->nunits; u++)
+            mark_used(b, u, f->op->symbol);
+}
+
+/* Builds the units as kumo up does; a unit that does not build is an
+ * error and its symbols stay unknown (NULL in syms) so binding neither
+ * needs nor guesses them. */
+static void build_and_read_symbols(lint *l, const kumo__project *p, char ***syms, char **used)
+{
+    kumo__error err = {0};
+    int nbuilt = 0;
+    /* Build all units; on a failure, try each alone to say which. */
+    if (kumo__build_units(p, &nbuilt, &err) != 0) {
+        for (size_t u = 0; u < p->nunits; u++) {
+            kumo__project one = *p;
+            one.units = &p->units[u];
+            one.nunits = 1;
+            kumo__error e1 = {0};
+            if (kumo__build_units(&one, &nbuilt, &e1) != 0) {
+                int line, col;
+                unit_pos(p, p->units[u].name, &line, &col);
+                add(l, kumo__doc_path(p->doc), line, col, SEV_ERROR, NULL,
+                    "function unit '%s' does not build (%s); the compiler's messages are above", p->units[u].name,
+                    e1.msg);
             }
-        add(l, file, line, col, SEV_ERROR, label,
-            "x-kumo-handler names '%s' in unit '%s', which does not define it; define `int %s(kumo_ctx *, const "
-            "kumo_request *, kumo_response *)` in %s or fix the name",
-            op->symbol, op->unit, op->symbol, u->nsources ? shown_path(l, u->sources[0]) : "the unit");
-        return;
+        }
     }
-    int found = -1, all_built = 1;
     for (size_t u = 0; u < p->nunits; u++) {
-        if (!built[u]) {
-            all_built = 0;
+        kumo__error e1 = {0};
+        if (access(p->units[u].so_path, R_OK) != 0 || kumo__elf_symbols(p->units[u].so_path, &syms[u], &e1) != 0) {
+            syms[u] = NULL;
             continue;
         }
-        if (!has_symbol(syms[u], op->symbol))
-            continue;
-        if (found >= 0) {
-            for (size_t k = 0; syms[u][k]; k++) /* it is an operation's, just ambiguous */
-                if (strcmp(syms[u][k], op->symbol) == 0)
-                    used[u][k] = 1;
-            add(l, file, line, col, SEV_ERROR, label,
-                "handler '%s' is defined in units '%s' and '%s'; say which with x-kumo-handler: %s.%s", op->symbol,
-                p->units[found].name, p->units[u].name, p->units[found].name, op->symbol);
+        size_t k = 0;
+        while (syms[u][k])
+            k++;
+        if ((used[u] = calloc(k + 1, 1)) == NULL) {
+            l->oom = 1;
             return;
         }
-        found = (int)u;
-        for (size_t k = 0; syms[u][k]; k++)
-            if (strcmp(syms[u][k], op->symbol) == 0)
-                used[u][k] = 1;
     }
-    if (found < 0 && all_built)
-        add(l, file, line, col, SEV_WARNING, label,
-            "handler '%s' is not defined in any function unit, so it answers 501; define it, or name another "
-            "with x-kumo-handler: UNIT.SYMBOL",
-            op->symbol);
+}
+
+static void check_unused_exports(lint *l, const kumo__project *p, char ***syms, char **used)
+{
+    for (size_t u = 0; u < p->nunits; u++) {
+        for (size_t k = 0; syms[u] && syms[u][k]; k++) {
+            const char *name = syms[u][k];
+            if (used[u][k] || strncmp(name, "kumo_", 5) == 0 || name[0] == '_')
+                continue;
+            int line, col;
+            unit_pos(p, p->units[u].name, &line, &col);
+            add(l, kumo__doc_path(p->doc), line, col, SEV_WARNING, NULL,
+                "unit '%s' exports '%s', which no operation uses; make it static, or bind it with an operationId "
+                "or x-kumo-handler",
+                p->units[u].name, name);
+        }
+    }
 }
 
 /* ---- output ---------------------------------------------------------------- */
@@ -407,86 +440,70 @@ static void print_human(const lint *l, int errors, int warnings)
 
 /* ---- the command ------------------------------------------------------------- */
 
+/* The rest of what kumo up runs at start, after loading: the router and
+ * every operation's schemas. kumo up stops at the first error; lint reports
+ * one per operation (an operation's schemas compile until the first that
+ * does not), and the same error reached from two operations once. */
+static void check_router_and_schemas(lint *l, kumo__spec *spec)
+{
+    kumo__error e = {0};
+    kumo__router *router = NULL;
+    if (kumo__router_build(spec, &router, &e) != 0)
+        add_error_message(l, kumo__doc_path(spec->doc), e.msg, 0);
+    kumo__router_free(router);
+    for (size_t i = 0; i < spec->nops; i++) {
+        kumo__opcheck *c = NULL;
+        kumo__error e1 = {0};
+        if (kumo__opcheck_build(spec, i, &c, &e1) != 0)
+            add_error_message(l, kumo__doc_path(spec->doc), e1.msg, 1);
+        kumo__opcheck_free(c);
+    }
+}
+
 static void lint_project(lint *l, kumo__project *p, kumo__spec *spec)
 {
     char ***syms = calloc(p->nunits + 1, sizeof(*syms));
     char **used = calloc(p->nunits + 1, sizeof(*used));
-    int *built = calloc(p->nunits + 1, sizeof(*built));
     kumo__error err = {0};
-    int nbuilt = 0;
-    if (syms == NULL || used == NULL || built == NULL) {
+    if (syms == NULL || used == NULL) {
         l->oom = 1;
         goto out;
     }
     l->spec = spec;
 
-    /* Build all units; on a failure, try each alone to say which. */
-    if (kumo__build_units(p, &nbuilt, &err) != 0) {
-        for (size_t u = 0; u < p->nunits; u++) {
-            kumo__project one = *p;
-            one.units = &p->units[u];
-            one.nunits = 1;
-            kumo__error e1 = {0};
-            if (kumo__build_units(&one, &nbuilt, &e1) != 0) {
-                int line, col;
-                unit_pos(p, p->units[u].name, &line, &col);
-                add(l, kumo__doc_path(p->doc), line, col, SEV_ERROR, NULL,
-                    "function unit '%s' does not build (%s); the compiler's messages are above", p->units[u].name,
-                    e1.msg);
-            }
-        }
-    }
-    for (size_t u = 0; u < p->nunits; u++) {
-        kumo__error e1 = {0};
-        if (access(p->units[u].so_path, R_OK) != 0 || kumo__elf_symbols(p->units[u].so_path, &syms[u], &e1) != 0)
-            continue;
-        size_t k = 0;
-        while (syms[u][k])
-            k++;
-        if ((used[u] = calloc(k + 1, 1)) == NULL) {
-            l->oom = 1;
-            goto out;
-        }
-        built[u] = 1;
-    }
-
+    check_router_and_schemas(l, spec);
+    build_and_read_symbols(l, p, syms, used);
+    if (l->oom)
+        goto out;
     for (size_t i = 0; i < spec->nops; i++) {
         const kumo__operation *op = &spec->ops[i];
-        char label[512];
-        snprintf(label, sizeof(label), "%s %s", op->method, op->path);
-        int line = 0, col = 0;
         if (op->operation_id == NULL) {
+            char label[512];
+            int line = 0, col = 0;
+            snprintf(label, sizeof(label), "%s %s", op->method, op->path);
             kumo__doc_pos(spec->doc, op->node, &line, &col);
             add(l, kumo__doc_path(spec->doc), line, col, SEV_WARNING, label,
                 "no operationId; add one (it names the handler, the operation in logs, and its entry in /docs)");
         }
-        check_handler(l, p, op, label, syms, built, used);
+    }
+    bind_state b = {.l = l, .p = p, .syms = syms, .used = used};
+    /* in report-all mode every finding arrives through on_bind_finding and
+     * the return is 0 */
+    kumo__bind_symbols(p, spec, syms, KUMO__BIND_REPORT_ALL, on_bind_finding, &b, &err);
+    for (size_t i = 0; i < spec->nops; i++) {
+        const kumo__operation *op = &spec->ops[i];
+        char label[512];
+        snprintf(label, sizeof(label), "%s %s", op->method, op->path);
+        if (op->unit_index >= 0)
+            mark_used(&b, (size_t)op->unit_index, op->symbol);
         check_examples_and_responses(l, op, label);
     }
-
-    for (size_t u = 0; u < p->nunits; u++) {
-        if (!built[u])
-            continue;
-        for (size_t k = 0; syms[u][k]; k++) {
-            const char *name = syms[u][k];
-            if (used[u][k] || strncmp(name, "kumo_", 5) == 0 || name[0] == '_')
-                continue;
-            int line, col;
-            unit_pos(p, p->units[u].name, &line, &col);
-            add(l, kumo__doc_path(p->doc), line, col, SEV_WARNING, NULL,
-                "unit '%s' exports '%s', which no operation uses; make it static, or bind it with an operationId "
-                "or x-kumo-handler",
-                p->units[u].name, name);
-        }
-    }
+    check_unused_exports(l, p, syms, used);
 out:
-    for (size_t u = 0; syms && u < p->nunits; u++)
-        free(syms[u]);
+    kumo__unit_symbols_free(p, syms);
     for (size_t u = 0; used && u < p->nunits; u++)
         free(used[u]);
-    free(syms);
     free(used);
-    free(built);
 }
 
 int kumo__cmd_lint(int argc, char **argv, kumo__error *err)
@@ -519,9 +536,9 @@ int kumo__cmd_lint(int argc, char **argv, kumo__error *err)
     snprintf(project_file, sizeof(project_file), "%s/kumo.yaml", dir);
 
     if (kumo__project_load(dir, &p, &e) != 0) {
-        add_error_message(&l, project_file, e.msg);
+        add_error_message(&l, project_file, e.msg, 0);
     } else if (kumo__spec_load(p->api_path, &spec, &e) != 0) {
-        add_error_message(&l, p->api_path, e.msg);
+        add_error_message(&l, p->api_path, e.msg, 0);
     } else {
         lint_project(&l, p, spec);
     }

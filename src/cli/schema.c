@@ -6,149 +6,85 @@
  *
  * FILE is YAML or JSON; P picks the schema inside it (default: the root).
  * $refs to other files are resolved relative to the file that holds them,
- * each file loaded once. Prints "INSTANCE: valid" or one line per
+ * each file loaded once, by the library's document set (openapi/docset.h),
+ * the resolver kumo up uses for a spec. Prints "INSTANCE: valid" or one line per
  * violation; the status is 0 when all are valid, 1 when any is invalid, 2
  * on usage errors and on files that cannot be read.
  */
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "openapi/docset.h"
 #include "openapi/pointer.h"
 #include "openapi/schema.h"
 
-typedef struct loaded {
-    char *path; /* as resolved (realpath) */
-    kumo__doc *doc;
-} loaded;
+typedef struct options {
+    const char *file;         /* --schema */
+    const char *pointer;      /* --pointer, "" for the root */
+    const char *dialect;      /* --dialect, NULL: guess */
+    enum kumo__direction dir; /* --direction */
+    char **instances;         /* the instance files, borrowed from argv; the array is malloc'd */
+    int ninstances;
+} options;
 
-typedef struct file_refs {
-    kumo__refs base;
-    loaded *docs; /* docs[0]: the schema file */
-    size_t ndocs, cap;
-} file_refs;
-
-static int contains(const json_t *root, const json_t *node, int depth)
+static int usage(kumo__error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage(kumo__error *err, const char *fmt, ...)
 {
-    if (root == node)
-        return 1;
-    if (depth > 512)
-        return 0;
-    if (json_is_object(root)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)root, k, v) {
-            if (contains(v, node, depth + 1))
-                return 1;
-        }
-    } else if (json_is_array(root)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(root, i, v) {
-            if (contains(v, node, depth + 1))
-                return 1;
-        }
-    }
-    return 0;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    kumo__error_set(err, -KUMO_EUSAGE, "%s", msg);
+    return err->code;
 }
 
-static loaded *load_doc(file_refs *r, const char *path, kumo__error *err)
+/* argv after "validate" into *o (o->instances to free on every return). */
+static int parse_options(int argc, char **argv, options *o, kumo__error *err)
 {
-    char real[PATH_MAX];
-    if (realpath(path, real) == NULL) {
-        kumo__error_set(err, -errno, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    for (size_t i = 0; i < r->ndocs; i++)
-        if (strcmp(r->docs[i].path, real) == 0)
-            return &r->docs[i];
-    if (r->ndocs == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 4;
-        loaded *d = realloc(r->docs, cap * sizeof(*d));
-        if (d == NULL) {
-            kumo__error_set(err, -ENOMEM, "out of memory");
-            return NULL;
-        }
-        r->docs = d;
-        r->cap = cap;
-    }
-    loaded *d = &r->docs[r->ndocs];
-    if ((d->path = strdup(real)) == NULL) {
+    *o = (options){.pointer = "", .dir = KUMO_DIR_ANY};
+    if ((o->instances = calloc((size_t)argc + 1, sizeof(char *))) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
-        return NULL;
+        return err->code;
     }
-    if (kumo__doc_load(path, &d->doc, err) != 0) {
-        free(d->path);
-        return NULL;
-    }
-    r->ndocs++;
-    return d;
-}
-
-static json_t *resolve(const kumo__refs *self, const json_t *at, const char *ref, char *where, size_t where_len,
-                       kumo__error *err)
-{
-    file_refs *r = (file_refs *)self;
-    size_t from = 0;
-    for (size_t i = 0; i < r->ndocs; i++) {
-        if (contains(kumo__doc_root(r->docs[i].doc), at, 0)) {
-            from = i;
-            break;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes_value = strcmp(a, "--schema") == 0 || strcmp(a, "--pointer") == 0 ||
+                          strcmp(a, "--dialect") == 0 || strcmp(a, "--direction") == 0;
+        if (takes_value && v == NULL)
+            return usage(err, "%s takes a value", a);
+        if (takes_value)
+            i++;
+        if (strcmp(a, "--schema") == 0) {
+            o->file = v;
+        } else if (strcmp(a, "--pointer") == 0) {
+            o->pointer = v;
+        } else if (strcmp(a, "--dialect") == 0) {
+            if (strcmp(v, "2020-12") != 0 && strcmp(v, "oas30") != 0)
+                return usage(err, "--dialect is oas30 or 2020-12, not '%s'", v);
+            o->dialect = v;
+        } else if (strcmp(a, "--direction") == 0) {
+            if (strcmp(v, "request") == 0)
+                o->dir = KUMO_DIR_REQUEST;
+            else if (strcmp(v, "response") == 0)
+                o->dir = KUMO_DIR_RESPONSE;
+            else
+                return usage(err, "--direction is request or response, not '%s'", v);
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage(err, "unknown option '%s'", a);
+        } else {
+            o->instances[o->ninstances++] = argv[i];
         }
     }
-    const char *hash = strchr(ref, '#');
-    size_t flen = hash ? (size_t)(hash - ref) : strlen(ref);
-    const char *frag = hash ? hash + 1 : "";
-    loaded *d = &r->docs[from];
-    if (flen > 0) {
-        if (flen >= PATH_MAX || memchr(ref, ':', flen)) {
-            kumo__error_set(err, -EINVAL, "only files are supported, not '%.*s'", (int)flen, ref);
-            return NULL;
-        }
-        char dir[PATH_MAX], path[PATH_MAX * 2];
-        snprintf(dir, sizeof dir, "%s", r->docs[from].path);
-        if (ref[0] == '/')
-            snprintf(path, sizeof path, "%.*s", (int)flen, ref);
-        else
-            snprintf(path, sizeof path, "%s/%.*s", dirname(dir), (int)flen, ref);
-        if ((d = load_doc(r, path, err)) == NULL) /* may move r->docs */
-            return NULL;
-    }
-    if (frag[0] != '\0' && frag[0] != '/') {
-        kumo__error_set(err, -EINVAL, "'#%s' is an anchor; across files kumo follows JSON Pointers only", frag);
-        return NULL;
-    }
-    json_t *t = kumo__pointer_get(kumo__doc_root(d->doc), frag, strlen(frag), 1);
-    if (t == NULL) {
-        kumo__error_set(err, -ENOENT, "%s has nothing at '#%s'", kumo__doc_path(d->doc), frag);
-        return NULL;
-    }
-    if (d == &r->docs[0])
-        snprintf(where, where_len, "%s", frag);
-    else {
-        /* other files are named relative to the schema file's folder */
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", r->docs[0].path);
-        const char *base = dirname(dir), *p = d->path;
-        size_t bl = strlen(base);
-        if (strncmp(p, base, bl) == 0 && p[bl] == '/')
-            p += bl + 1;
-        snprintf(where, where_len, "%s#%s", p, frag);
-    }
-    return t;
-}
-
-static void free_refs(file_refs *r)
-{
-    for (size_t i = 0; i < r->ndocs; i++) {
-        kumo__doc_free(r->docs[i].doc);
-        free(r->docs[i].path);
-    }
-    free(r->docs);
+    if (o->file == NULL)
+        return usage(err, "--schema FILE is required");
+    if (o->ninstances == 0)
+        return usage(err, "name at least one instance file");
+    return 0;
 }
 
 static kumo__dialect guess_dialect(const json_t *root, const json_t *schema)
@@ -165,153 +101,109 @@ static kumo__dialect guess_dialect(const json_t *root, const json_t *schema)
     return KUMO_DIALECT_OAS30;
 }
 
-/* "FILE:line:col: " for a compile error whose message starts with a
- * location in the schema file. */
-static void position_error(kumo__error *err, const kumo__doc *doc)
+/* A compile error starts with the location of the keyword that does not
+ * compile: prefix it with that keyword's FILE:line:col (or the schema
+ * file's name when it has no position). */
+static void position_error(kumo__error *err, const kumo__docset *ds)
 {
     const char *colon = strstr(err->msg, ": ");
-    json_t *node = NULL;
+    kumo__doc *doc = NULL;
     int line = 0, col = 0;
-    if (colon && (err->msg[0] == '/' || err->msg[0] == ':'))
-        node = kumo__pointer_get(kumo__doc_root(doc), err->msg, (size_t)(colon - err->msg), 0);
-    /* the keyword itself may not be a node (null, booleans): try its parent */
-    if (node == NULL && colon) {
-        const char *slash = colon;
-        while (slash > err->msg && *slash != '/')
-            slash--;
-        node = kumo__pointer_get(kumo__doc_root(doc), err->msg, (size_t)(slash - err->msg), 0);
-    }
-    if (node && kumo__doc_pos(doc, node, &line, &col))
+    if (colon && kumo__docset_location_pos(ds, err->msg, (size_t)(colon - err->msg), &doc, &line, &col))
         kumo__error_wrap(err, "%s:%d:%d", kumo__doc_path(doc), line, col);
     else
-        kumo__error_wrap(err, "%s", kumo__doc_path(doc));
+        kumo__error_wrap(err, "%s", kumo__doc_path(kumo__docset_main(ds)));
+}
+
+/* Loads o->file (and, while compiling, what its $refs reach) into *ds and
+ * compiles the schema at o->pointer into *out. Every failure is a usage
+ * error: the schema, not an instance, is wrong. */
+static int compile_schema(const options *o, kumo__docset **ds, kumo__schema **out, kumo__error *err)
+{
+    if (kumo__docset_open(o->file, ds, err) != 0) {
+        err->code = -KUMO_EUSAGE;
+        return err->code;
+    }
+    const char *pointer = o->pointer;
+    int fragment = pointer[0] == '#';
+    pointer += fragment;
+    json_t *root = kumo__doc_root(kumo__docset_main(*ds));
+    json_t *schema = kumo__pointer_get(root, pointer, strlen(pointer), fragment);
+    if (schema == NULL) {
+        kumo__error_set(err, -KUMO_EUSAGE,
+                        "%s has nothing at '%s'; --pointer takes a JSON Pointer such as /components/schemas/Pet",
+                        o->file, pointer);
+        return err->code;
+    }
+    kumo__dialect dialect = o->dialect == NULL                  ? guess_dialect(root, schema)
+                            : strcmp(o->dialect, "2020-12") == 0 ? KUMO_DIALECT_2020_12
+                                                                 : KUMO_DIALECT_OAS30;
+    if (kumo__schema_compile(schema, dialect, pointer, kumo__docset_refs(*ds), out, err) != 0) {
+        position_error(err, *ds);
+        err->code = -KUMO_EUSAGE;
+        return err->code;
+    }
+    return 0;
+}
+
+/* Checks one instance file and prints the outcome: 0 valid, 1 invalid,
+ * -1 not checked (unreadable, or memory ran out). */
+static int validate_file(const kumo__schema *s, const char *path, enum kumo__direction dir)
+{
+    json_error_t je;
+    json_t *inst = json_load_file(path, JSON_DECODE_ANY, &je);
+    if (inst == NULL) {
+        printf("%s:%d:%d: cannot read JSON: %s\n", path, je.line, je.column, je.text);
+        return -1;
+    }
+    kumo__violations v = {0};
+    int r = kumo__schema_validate(s, inst, dir, &v);
+    if (r == 0) {
+        printf("%s: valid\n", path);
+    } else if (r < 0) {
+        printf("%s: out of memory while validating\n", path);
+        r = -1;
+    } else {
+        for (size_t k = 0; k < v.count; k++)
+            printf("%s: %s: %s (schema: %s)\n", path, v.items[k].instance[0] ? v.items[k].instance : "(root)",
+                   v.items[k].message, v.items[k].schema[0] ? v.items[k].schema : "(root)");
+        if (v.truncated)
+            printf("%s: more violations not shown (the first %zu are)\n", path, v.count);
+        r = 1;
+    }
+    kumo__violations_free(&v);
+    json_decref(inst);
+    return r;
 }
 
 int kumo__cmd_schema(int argc, char **argv, kumo__error *err)
 {
-    const char *file = NULL, *pointer = "", *dialect_s = NULL;
-    enum kumo__direction dir = KUMO_DIR_ANY;
-    char **instances = NULL;
-    int ninstances = 0, rc = 0, invalid = 0, unreadable = 0;
-    file_refs refs = {.base = {resolve}};
+    options o;
+    kumo__docset *ds = NULL;
     kumo__schema *s = NULL;
+    int rc = 0, invalid = 0, unreadable = 0;
     if (argc < 1 || strcmp(argv[0], "validate") != 0) {
         kumo__error_set(err, -KUMO_EUSAGE, "the only subcommand is 'validate'");
         return err->code;
     }
-    instances = calloc((size_t)argc, sizeof(char *));
-    if (instances == NULL) {
-        kumo__error_set(err, -ENOMEM, "out of memory");
-        return err->code;
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--schema") == 0 || strcmp(a, "--pointer") == 0 || strcmp(a, "--dialect") == 0 ||
-            strcmp(a, "--direction") == 0) {
-            if (v == NULL) {
-                kumo__error_set(err, -KUMO_EUSAGE, "%s takes a value", a);
-                rc = err->code;
-                goto out;
-            }
-            i++;
-            if (a[2] == 's')
-                file = v;
-            else if (a[2] == 'p')
-                pointer = v;
-            else if (a[3] == 'i' && a[4] == 'a')
-                dialect_s = v;
-            else if (strcmp(v, "request") == 0)
-                dir = KUMO_DIR_REQUEST;
-            else if (strcmp(v, "response") == 0)
-                dir = KUMO_DIR_RESPONSE;
-            else {
-                kumo__error_set(err, -KUMO_EUSAGE, "--direction is request or response, not '%s'", v);
-                rc = err->code;
-                goto out;
-            }
-        } else if (a[0] == '-' && a[1] != '\0') {
-            kumo__error_set(err, -KUMO_EUSAGE, "unknown option '%s'", a);
-            rc = err->code;
-            goto out;
-        } else {
-            instances[ninstances++] = argv[i];
-        }
-    }
-    if (file == NULL || ninstances == 0) {
-        kumo__error_set(err, -KUMO_EUSAGE, "%s", file ? "name at least one instance file" : "--schema FILE is required");
-        rc = err->code;
+    if ((rc = parse_options(argc - 1, argv + 1, &o, err)) != 0 || (rc = compile_schema(&o, &ds, &s, err)) != 0)
         goto out;
-    }
-    kumo__dialect dialect = KUMO_DIALECT_OAS30;
-    if (dialect_s && strcmp(dialect_s, "2020-12") != 0 && strcmp(dialect_s, "oas30") != 0) {
-        kumo__error_set(err, -KUMO_EUSAGE, "--dialect is oas30 or 2020-12, not '%s'", dialect_s);
-        rc = err->code;
-        goto out;
-    }
-    loaded *main_doc = load_doc(&refs, file, err);
-    if (main_doc == NULL) {
-        err->code = -KUMO_EUSAGE;
-        rc = err->code;
-        goto out;
-    }
-    int frag = pointer[0] == '#';
-    if (frag)
-        pointer++;
-    json_t *root = kumo__doc_root(main_doc->doc);
-    json_t *schema = kumo__pointer_get(root, pointer, strlen(pointer), frag);
-    if (schema == NULL) {
-        kumo__error_set(err, -KUMO_EUSAGE, "%s has nothing at '%s'; --pointer takes a JSON Pointer such as "
-                        "/components/schemas/Pet", file, pointer);
-        rc = err->code;
-        goto out;
-    }
-    if (dialect_s)
-        dialect = strcmp(dialect_s, "2020-12") == 0 ? KUMO_DIALECT_2020_12 : KUMO_DIALECT_OAS30;
-    else
-        dialect = guess_dialect(root, schema);
-    if (kumo__schema_compile(schema, dialect, pointer, &refs.base, &s, err) != 0) {
-        position_error(err, refs.docs[0].doc); /* main_doc may have moved */
-        err->code = -KUMO_EUSAGE;
-        rc = err->code;
-        goto out;
-    }
-    for (int i = 0; i < ninstances; i++) {
-        json_error_t je;
-        json_t *inst = json_load_file(instances[i], JSON_DECODE_ANY, &je);
-        if (inst == NULL) {
-            printf("%s:%d:%d: cannot read JSON: %s\n", instances[i], je.line, je.column, je.text);
-            unreadable++;
-            continue;
-        }
-        kumo__violations v = {0};
-        int r = kumo__schema_validate(s, inst, dir, &v);
-        if (r == 0) {
-            printf("%s: valid\n", instances[i]);
-        } else if (r < 0) {
-            printf("%s: out of memory while validating\n", instances[i]);
-            unreadable++;
-        } else {
-            invalid++;
-            for (size_t k = 0; k < v.count; k++)
-                printf("%s: %s: %s (schema: %s)\n", instances[i], v.items[k].instance[0] ? v.items[k].instance : "(root)",
-                       v.items[k].message, v.items[k].schema[0] ? v.items[k].schema : "(root)");
-            if (v.truncated)
-                printf("%s: more violations not shown (the first %zu are)\n", instances[i], v.count);
-        }
-        kumo__violations_free(&v);
-        json_decref(inst);
+    for (int i = 0; i < o.ninstances; i++) {
+        int r = validate_file(s, o.instances[i], o.dir);
+        invalid += r > 0;
+        unreadable += r < 0;
     }
     fflush(stdout);
     if (unreadable) {
-        kumo__error_set(err, -KUMO_EUSAGE, "%d of %d instance files could not be checked", unreadable, ninstances);
+        kumo__error_set(err, -KUMO_EUSAGE, "%d of %d instance files could not be checked", unreadable, o.ninstances);
         rc = err->code;
     } else if (invalid) {
-        kumo__error_set(err, -EINVAL, "%d of %d instances are invalid", invalid, ninstances);
+        kumo__error_set(err, -EINVAL, "%d of %d instances are invalid", invalid, o.ninstances);
         rc = err->code;
     }
 out:
     kumo__schema_free(s);
-    free_refs(&refs);
-    free(instances);
+    kumo__docset_free(ds);
+    free(o.instances);
     return rc;
 }

@@ -11,6 +11,7 @@
  * The plan is read-only after build, so any number of threads share it.
  */
 #include "openapi/check_internal.h"
+#include "openapi/docset.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -143,9 +144,16 @@ static int compile(const kumo__spec *spec, const json_t *schema, const char *loc
         return 0;
     int rc = kumo__schema_compile(schema, (kumo__dialect)spec->dialect, location ? location : "", spec->refs, out, err);
     if (rc < 0) {
-        kumo__doc *doc = spec->docset ? kumo__spec_doc_of(spec, schema) : spec->doc;
+        /* The compiler's message starts with the location of the keyword
+         * that does not compile: point there, else at the schema. */
+        const char *colon = strstr(err->msg, ": ");
+        kumo__doc *doc = NULL;
         int line = 0, col = 0;
-        if (doc && kumo__doc_pos(doc, schema, &line, &col) && line > 0)
+        if (spec->docset && colon && kumo__docset_location_pos(spec->docset, err->msg, (size_t)(colon - err->msg), &doc,
+                                                               &line, &col))
+            kumo__error_wrap(err, "%s:%d:%d: %s", kumo__doc_path(doc), line, col, what);
+        else if ((doc = spec->docset ? kumo__spec_doc_of(spec, schema) : spec->doc) &&
+                 kumo__doc_pos(doc, schema, &line, &col) && line > 0)
             kumo__error_wrap(err, "%s:%d:%d: %s", kumo__doc_path(doc), line, col, what);
         else
             kumo__error_wrap(err, "%s", what);

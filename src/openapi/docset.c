@@ -238,6 +238,56 @@ char *kumo__docset_location(const kumo__docset *ds, const kumo__loc *loc)
     return s;
 }
 
+int kumo__docset_location_pos(const kumo__docset *ds, const char *location, size_t len, kumo__doc **doc, int *line,
+                              int *col)
+{
+    const char *hash = memchr(location, '#', len);
+    const char *ptr = location;
+    kumo__doc *d = ds->docs[0];
+    if (hash) {
+        d = NULL;
+        for (size_t i = 1; i < ds->n && d == NULL; i++) {
+            char *rel = relative_to(ds->main_dir, ds->real[i]);
+            if (rel && strlen(rel) == (size_t)(hash - location) && memcmp(rel, location, strlen(rel)) == 0)
+                d = ds->docs[i];
+            free(rel);
+        }
+        if (d == NULL)
+            return 0;
+        ptr = hash + 1;
+    }
+    size_t plen = len - (size_t)(ptr - location);
+    json_t *root = kumo__doc_root(d);
+    const json_t *node = kumo__pointer_get(root, ptr, plen, 0);
+    if (node && kumo__doc_pos(d, node, line, col)) {
+        *doc = d;
+        return 1;
+    }
+    /* null, true and false have no position: name their key in the parent */
+    const char *slash = ptr + plen;
+    while (slash > ptr && slash[-1] != '/')
+        slash--;
+    if (slash == ptr) /* no '/': the root, or not a pointer */
+        return 0;
+    slash--;
+    const json_t *parent = kumo__pointer_get(root, ptr, (size_t)(slash - ptr), 0);
+    char key[256];
+    size_t k = 0;
+    for (const char *s = slash + 1; s < ptr + plen && k + 1 < sizeof key; s++) {
+        if (s[0] == '~' && s + 1 < ptr + plen && (s[1] == '0' || s[1] == '1')) {
+            key[k++] = s[1] == '1' ? '/' : '~';
+            s++;
+        } else {
+            key[k++] = *s;
+        }
+    }
+    key[k] = '\0';
+    if (!json_is_object(parent) || !kumo__doc_key_pos(d, parent, key, line, col))
+        return 0;
+    *doc = d;
+    return 1;
+}
+
 /* ---- resolution ------------------------------------------------------------- */
 
 static const char *type_name(const json_t *v)

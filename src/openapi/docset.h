@@ -59,6 +59,15 @@ json_t *kumo__docset_deref(kumo__docset *ds, json_t *node, kumo__loc *loc, const
  * another (its path relative to the main document's folder); malloc'd. */
 char *kumo__docset_location(const kumo__docset *ds, const kumo__loc *loc);
 
+/* Where the place a location names is in its source ("/components/schemas/
+ * Pet/minimum" in the main document, "pets.yaml#/Pet/minimum" in another,
+ * as kumo__docset_location and the schema compiler's messages write them;
+ * `len` bytes): its document and the 1-based line and column of the node,
+ * or of its key when the node has no position of its own (null, true,
+ * false). 1 when found, 0 when it names nothing loaded. */
+int kumo__docset_location_pos(const kumo__docset *ds, const char *location, size_t len, kumo__doc **doc, int *line,
+                              int *col);
+
 /* ---- shared by spec.c (OpenAPI 3.x) and swagger.c (Swagger 2.0) ---------- */
 
 int kumo__spec_oom(kumo__error *err);

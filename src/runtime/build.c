@@ -304,7 +304,7 @@ out:
     return rc;
 }
 
-static int has_symbol(char **syms, const char *name)
+static int has_symbol(char *const *syms, const char *name)
 {
     for (size_t i = 0; syms && syms[i]; i++)
         if (strcmp(syms[i], name) == 0)
@@ -312,79 +312,171 @@ static int has_symbol(char **syms, const char *name)
     return 0;
 }
 
-int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line),
-                          kumo__error *err)
+int kumo__unit_symbols(const kumo__project *p, char ****out_syms, kumo__error *err)
 {
-    int rc = 0;
-    char line[1024];
     char ***syms = calloc(p->nunits ? p->nunits : 1, sizeof(*syms));
+    *out_syms = NULL;
     if (syms == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         return err->code;
     }
     for (size_t i = 0; i < p->nunits; i++) {
-        rc = kumo__elf_symbols(p->units[i].so_path, &syms[i], err);
+        int rc = kumo__elf_symbols(p->units[i].so_path, &syms[i], err);
         if (rc != 0) {
             kumo__error_wrap(err, "reading function unit '%s'", p->units[i].name);
-            goto out;
+            kumo__unit_symbols_free(p, syms);
+            return rc;
         }
     }
-    for (size_t i = 0; i < spec->nops; i++) {
-        kumo__operation *op = &spec->ops[i];
-        op->unit_index = -1;
-        const char *what = op->operation_id ? op->operation_id : op->path;
-        if (op->symbol == NULL) {
-            snprintf(line, sizeof(line), "%s %s: no operationId or x-kumo-handler; it answers 501", op->method,
-                     op->path);
-            warn(line);
-            continue;
-        }
-        if (op->unit != NULL) {
-            const kumo__unit *u = kumo__project_unit(p, op->unit);
-            if (u == NULL) {
-                int l = 0, c = 0;
-                kumo__doc_pos(spec->doc, op->node, &l, &c);
-                kumo__error_set(err, -ENOENT,
-                                "%s:%d:%d: x-kumo-handler of %s names unit '%s', which kumo.yaml does not define; "
-                                "add it under functions:",
-                                kumo__doc_path(spec->doc), l, c, what, op->unit);
-                rc = err->code;
-                goto out;
-            }
-            size_t ui = (size_t)(u - p->units);
-            if (has_symbol(syms[ui], op->symbol)) {
-                op->unit_index = (int)ui;
-            } else {
-                snprintf(line, sizeof(line), "%s %s: handler '%s' is not defined in unit '%s'; it answers 501",
-                         op->method, op->path, op->symbol, op->unit);
-                warn(line);
-            }
-            continue;
-        }
-        int found = -1;
-        for (size_t u = 0; u < p->nunits; u++) {
-            if (!has_symbol(syms[u], op->symbol))
-                continue;
-            if (found >= 0) {
-                kumo__error_set(err, -EINVAL,
-                                "handler '%s' of %s %s is defined in units '%s' and '%s'; say which with "
-                                "x-kumo-handler: UNIT.%s",
-                                op->symbol, op->method, op->path, p->units[found].name, p->units[u].name, op->symbol);
-                rc = err->code;
-                goto out;
-            }
-            found = (int)u;
-        }
-        op->unit_index = found;
-        if (found < 0) {
-            snprintf(line, sizeof(line), "%s %s: handler '%s' is not defined in any function unit; it answers 501",
-                     op->method, op->path, op->symbol);
-            warn(line);
-        }
-    }
-out:
-    for (size_t i = 0; i < p->nunits; i++)
+    *out_syms = syms;
+    return 0;
+}
+
+void kumo__unit_symbols_free(const kumo__project *p, char ***syms)
+{
+    for (size_t i = 0; syms && i < p->nunits; i++)
         free(syms[i]);
     free(syms);
+}
+
+/* A source path as the user wrote it: relative to the project folder. */
+static const char *project_relative(const kumo__project *p, const char *path)
+{
+    size_t n = strlen(p->dir);
+    if (strncmp(path, p->dir, n) == 0 && path[n] == '/')
+        return path + n + 1;
+    return path;
+}
+
+typedef struct binder {
+    const kumo__project *p;
+    const kumo__spec *spec;
+    enum kumo__bind_mode mode;
+    kumo__bind_cb *cb;
+    void *data;
+    kumo__error *err;
+} binder;
+
+/* Reports one finding about `op`, positioned at the value that names its
+ * handler (x-kumo-handler, else operationId), or at the operation. In stop
+ * mode a refusal also sets err with the same text. */
+static int report(binder *b, const kumo__operation *op, enum kumo__bind_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int report(binder *b, const kumo__operation *op, enum kumo__bind_kind kind, const char *fmt, ...)
+{
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    const kumo__doc *doc = b->spec->doc;
+    const char *key = json_object_get(op->node, "x-kumo-handler") ? "x-kumo-handler" : "operationId";
+    int line = 0, col = 0;
+    if (kind == KUMO__BIND_NO_HANDLER ||
+        (!kumo__doc_pos(doc, json_object_get(op->node, key), &line, &col) &&
+         !kumo__doc_key_pos(doc, op->node, key, &line, &col)))
+        kumo__doc_pos(doc, op->node, &line, &col);
+    kumo__bind_finding f = {.kind = kind,
+                            .refused = kind == KUMO__BIND_NO_UNIT || kind == KUMO__BIND_AMBIGUOUS,
+                            .op = op,
+                            .file = kumo__doc_path(doc),
+                            .line = line,
+                            .col = col,
+                            .message = message};
+    if (b->cb)
+        b->cb(b->data, &f);
+    if (f.refused && b->mode == KUMO__BIND_STOP_AT_REFUSAL) {
+        kumo__error_set(b->err, kind == KUMO__BIND_NO_UNIT ? -ENOENT : -EINVAL, "%s:%d:%d: %s %s: %s", f.file, line,
+                        col, op->method, op->path, message);
+        return b->err->code;
+    }
+    return 0;
+}
+
+/* The rules, for one operation: x-kumo-handler's unit when it names one,
+ * else the one unit that defines the symbol. */
+static int bind_one(binder *b, kumo__operation *op, char **const *syms)
+{
+    const kumo__project *p = b->p;
+    op->unit_index = -1;
+    if (op->symbol == NULL)
+        return report(b, op, KUMO__BIND_NO_HANDLER,
+                      "no handler: no operationId or x-kumo-handler, so it answers 501; add an operationId naming "
+                      "a C function");
+    if (op->unit != NULL) {
+        const kumo__unit *u = kumo__project_unit(p, op->unit);
+        if (u == NULL)
+            return report(b, op, KUMO__BIND_NO_UNIT,
+                          "x-kumo-handler names unit '%s', which kumo.yaml does not define; add it under functions:",
+                          op->unit);
+        size_t ui = (size_t)(u - p->units);
+        if (syms[ui] == NULL) /* not known: the unit did not build */
+            return 0;
+        if (has_symbol(syms[ui], op->symbol)) {
+            op->unit_index = (int)ui;
+            return 0;
+        }
+        return report(b, op, KUMO__BIND_NOT_IN_UNIT,
+                      "x-kumo-handler names '%s' in unit '%s', which does not define it, so it answers 501; define "
+                      "`int %s(kumo_ctx *, const kumo_request *, kumo_response *)` in %s or fix the name",
+                      op->symbol, op->unit, op->symbol,
+                      u->nsources ? project_relative(p, u->sources[0]) : "the unit");
+    }
+    int found = -1, all_known = 1;
+    for (size_t u = 0; u < p->nunits; u++) {
+        if (syms[u] == NULL) {
+            all_known = 0;
+            continue;
+        }
+        if (!has_symbol(syms[u], op->symbol))
+            continue;
+        if (found >= 0)
+            return report(b, op, KUMO__BIND_AMBIGUOUS,
+                          "handler '%s' is defined in units '%s' and '%s'; say which with x-kumo-handler: %s.%s",
+                          op->symbol, p->units[found].name, p->units[u].name, p->units[found].name, op->symbol);
+        found = (int)u;
+    }
+    op->unit_index = found;
+    if (found < 0 && all_known)
+        return report(b, op, KUMO__BIND_NOT_FOUND,
+                      "handler '%s' is not defined in any function unit, so it answers 501; define it, or name "
+                      "another with x-kumo-handler: UNIT.SYMBOL",
+                      op->symbol);
+    return 0;
+}
+
+int kumo__bind_symbols(const kumo__project *p, kumo__spec *spec, char **const *syms, enum kumo__bind_mode mode,
+                       kumo__bind_cb *cb, void *data, kumo__error *err)
+{
+    binder b = {.p = p, .spec = spec, .mode = mode, .cb = cb, .data = data, .err = err};
+    for (size_t i = 0; i < spec->nops; i++) {
+        int rc = bind_one(&b, &spec->ops[i], syms);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* kumo up's view of the findings: refusals become the error, the rest
+ * one warning line each ("GET /x: ..."). */
+static void warn_unbound(void *data, const kumo__bind_finding *f)
+{
+    void (*warn)(const char *line) = *(void (**)(const char *))data;
+    char line[1400];
+    if (f->refused || warn == NULL)
+        return;
+    snprintf(line, sizeof(line), "%s %s: %s", f->op->method, f->op->path, f->message);
+    warn(line);
+}
+
+int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line),
+                          kumo__error *err)
+{
+    char ***syms = NULL;
+    int rc = kumo__unit_symbols(p, &syms, err);
+    if (rc != 0)
+        return rc;
+    rc = kumo__bind_symbols(p, spec, syms, KUMO__BIND_STOP_AT_REFUSAL, warn_unbound, &warn, err);
+    kumo__unit_symbols_free(p, syms);
     return rc;
 }

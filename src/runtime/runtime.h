@@ -34,9 +34,55 @@ int kumo__build_units(const kumo__project *p, int *built, kumo__error *err);
  * NULL-terminated array of strings in one allocation (free() it). */
 int kumo__elf_symbols(const char *so_path, char ***out, kumo__error *err);
 
-/* Binds every operation to a unit (op->unit_index), by x-kumo-handler's
- * unit or by finding the symbol in exactly one unit. Unbound operations
- * keep -1 and are reported through `warn` (one line each). */
+/* ---- binding operations to units: the one set of rules kumo up, kumo lint,
+ * kumo-host and the deploy targets follow ---------------------------------- */
+
+/* What binding found about one operation. */
+enum kumo__bind_kind {
+    KUMO__BIND_NO_HANDLER,   /* no operationId or x-kumo-handler: it answers 501 */
+    KUMO__BIND_NO_UNIT,      /* x-kumo-handler names a unit kumo.yaml lacks: refused */
+    KUMO__BIND_NOT_IN_UNIT,  /* x-kumo-handler's unit does not define the symbol: it answers 501 */
+    KUMO__BIND_NOT_FOUND,    /* no unit defines the symbol: it answers 501 */
+    KUMO__BIND_AMBIGUOUS,    /* two units define it and x-kumo-handler does not say which: refused */
+};
+
+typedef struct kumo__bind_finding {
+    enum kumo__bind_kind kind;
+    int refused;                 /* kumo up does not start; otherwise the operation answers 501 */
+    const kumo__operation *op;
+    const char *file;            /* the spec, and the position of the name of the handler */
+    int line, col;               /* (or of the operation); 0 when unknown */
+    const char *message;         /* what is wrong and what to do; no position, no operation */
+} kumo__bind_finding;
+
+/* Called once per finding; `f` and its strings live only during the call. */
+typedef void kumo__bind_cb(void *data, const kumo__bind_finding *f);
+
+enum kumo__bind_mode {
+    KUMO__BIND_STOP_AT_REFUSAL,  /* kumo up: the first refusal is the error */
+    KUMO__BIND_REPORT_ALL,       /* kumo lint: every finding, and return 0 */
+};
+
+/* Every unit's exported symbols (kumo__elf_symbols), indexed like
+ * p->units: *syms is malloc'd, free it with kumo__unit_symbols_free. A .so
+ * that cannot be read is an error naming its unit. */
+int kumo__unit_symbols(const kumo__project *p, char ****syms, kumo__error *err);
+void kumo__unit_symbols_free(const kumo__project *p, char ***syms);
+
+/* Binds every operation to a unit (op->unit_index; -1 when unbound) by
+ * x-kumo-handler's unit or by finding the symbol in exactly one unit, from
+ * the symbol tables `syms` (indexed like p->units; syms[u] NULL: unit u's
+ * symbols are not known, as when it did not build, and an operation whose
+ * binding depends on them is neither bound nor reported). Each finding goes
+ * to cb (may be NULL). In stop mode the first refusal also sets err
+ * ("spec:line:col: METHOD PATH: message") and is returned; in report-all
+ * mode binding goes on and the return is 0. */
+int kumo__bind_symbols(const kumo__project *p, kumo__spec *spec, char **const *syms, enum kumo__bind_mode mode,
+                       kumo__bind_cb *cb, void *data, kumo__error *err);
+
+/* kumo up's binding: reads every unit's symbols, then kumo__bind_symbols
+ * in stop mode; operations left answering 501 are reported through `warn`
+ * (one line each, "METHOD PATH: message"). */
 int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line),
                           kumo__error *err);
 

@@ -1,9 +1,13 @@
 """`kumo lint`: the todo example is clean; a fixture project with one of
 each finding (tests/integration/projects/lint) gets exactly those, with
 positions, in --json and in the human format; a project that does not load
-is an error with its position; exit status 1 only with errors."""
+is an error with its position; exit status 1 only with errors. A schema
+kumo up refuses (a $ref to nothing, a pattern that is no regex, a minimum
+that is a string) lint refuses too, at the keyword, with kumo up's words
+(tests/integration/projects/lint_schemas)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import unittest
@@ -134,6 +138,85 @@ class LintFixtureTest(unittest.TestCase):
         r = lint(self.dir, "--nope")
         self.assertEqual(r.returncode, 2)
         self.assertIn("usage: kumo lint", r.stderr)
+
+
+def up(project_dir):
+    """kumo up as a user runs it; these projects never get to serve."""
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+    return subprocess.run([KUMO, "up", project_dir, "--port", "0", "--admin-port", "-1"], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+# (what the fixture says, what breaks it, the line and column in
+# openapi.yaml of the broken keyword's value (its first character), the
+# compiler's words)
+BROKEN = {
+    "ref": ("schema: {$ref: '#/components/schemas/Thing'}", "schema: {$ref: '#/components/schemas/Nope'}",
+            19, 28, "/components has no schema 'Nope'"),
+    "pattern": ("pattern: '^[a-z]+$'", "pattern: '[a-'", 30, 43, "invalid regular expression '[a-'"),
+    "minimum": ("minimum: 1}", "minimum: \"1\"}", 11, 44, "/minimum: must be a number"),
+}
+
+
+class LintRefusesWhatUpRefusesTest(unittest.TestCase):
+    """lint runs what kumo up runs at start (router, schema compilation,
+    binding), so the two never disagree about whether a project starts."""
+
+    def setUp(self):
+        self.dir = copy_project("lint_schemas", os.path.join(HERE, "projects"))
+        self.addCleanup(shutil.rmtree, os.path.dirname(self.dir), True)
+
+    def break_spec(self, *cases):
+        path = os.path.join(self.dir, "openapi.yaml")
+        with open(path) as f:
+            text = f.read()
+        for case in cases:
+            good, bad = BROKEN[case][:2]
+            self.assertEqual(text.count(good), 1, good)
+            text = text.replace(good, bad)
+        with open(path, "w") as f:
+            f.write(text)
+
+    def test_fixture_is_clean(self):
+        r = lint(self.dir)
+        self.assertEqual((r.returncode, r.stdout), (0, "0 errors, 0 warnings\n"), r.stderr)
+
+    def check_refused(self, case):
+        line, col, words = BROKEN[case][2:]
+        self.break_spec(case)
+        r = lint(self.dir, "--json")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        findings = json.loads(r.stdout)
+        self.assertEqual([(f["file"], f["line"], f["column"], f["severity"]) for f in findings],
+                         [("openapi.yaml", line, col, "error")], r.stdout)
+        self.assertIn(words, findings[0]["message"])
+        h = lint(self.dir)
+        self.assertIn("openapi.yaml:%d:%d: error: " % (line, col), h.stdout)
+        u = up(self.dir)
+        self.assertEqual(u.returncode, 1, u.stderr)
+        self.assertRegex(u.stderr, re.escape("openapi.yaml:%d:%d: " % (line, col)))
+        self.assertIn(findings[0]["message"], u.stderr, "kumo up and kumo lint say it in the same words")
+
+    def test_ref_to_nothing(self):
+        self.check_refused("ref")
+
+    def test_invalid_pattern(self):
+        self.check_refused("pattern")
+
+    def test_minimum_that_is_a_string(self):
+        self.check_refused("minimum")
+
+    def test_every_problem_is_reported(self):
+        # kumo up stops at the first; lint goes on and names all three
+        self.break_spec("ref", "pattern", "minimum")
+        r = lint(self.dir, "--json")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        findings = json.loads(r.stdout)
+        self.assertEqual([(f["line"], f["column"]) for f in findings],
+                         sorted((BROKEN[c][2], BROKEN[c][3]) for c in BROKEN), r.stdout)
+        self.assertIn("3 errors", r.stderr)
+        self.assertEqual(up(self.dir).returncode, 1)
 
 
 if __name__ == "__main__":
