@@ -1,5 +1,5 @@
 /*
- * worker_main.c: kumo-worker, the process that hosts one function unit.
+ * main.c: kumo-worker, the process that hosts one function unit.
  *
  *     kumo-worker UNIT.so FUNCTION      (the gateway's socket on fd 3)
  *     kumo-worker --fork-server ...     (forkserver.c: workers forked from it)

@@ -1,10 +1,11 @@
 /*
  * local.c: the adapter for kumo's own runtime. A worker process reads
- * request frames (runtime/frame.h) from the socket it inherited, turns each
+ * request frames (proto/frame.h) from the socket it inherited, turns each
  * into a kumo_request whose strings point into the frame or the arena,
  * calls the handler named in the frame, and writes one response frame.
- * One invocation at a time: the gateway never sends a second request before
- * the answer to the first.
+ * One invocation at a time, in order: the gateway may send requests ahead
+ * (they wait in the socket), and each answer is written before the next
+ * request is read, so a crash fails only the call that was running.
  */
 #include "sdk/sdk.h"
 
