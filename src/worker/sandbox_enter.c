@@ -292,10 +292,14 @@ static int reveal(const kept_dir *k)
     return 0;
 }
 
+enum mount_access { MOUNT_WRITABLE, MOUNT_READ_ONLY };
+enum mount_reach { MOUNT_THIS_ONE, MOUNT_AND_BELOW };
+
 /* Sets or clears MOUNT_ATTR_RDONLY on the mount at `path` (and, with
- * `recursive`, every mount below it). */
-static int set_readonly(const char *path, int ro, int recursive)
+ * MOUNT_AND_BELOW, every mount below it). */
+static int set_access(const char *path, enum mount_access want, enum mount_reach reach)
 {
+    int ro = want == MOUNT_READ_ONLY, recursive = reach == MOUNT_AND_BELOW;
     struct mount_attr attr;
     memset(&attr, 0, sizeof(attr));
     if (ro)
@@ -433,19 +437,19 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
             rc = fail(err, rc, "bind %s", kept[i].path);
             goto out;
         }
-    if ((rc = set_readonly("/", 1, 1)) != 0) {
+    if ((rc = set_access("/", MOUNT_READ_ONLY, MOUNT_AND_BELOW)) != 0) {
         rc = fail(err, rc, "make / read-only");
         goto out;
     }
-    if ((rc = set_readonly("/tmp", 0, 0)) != 0) {
+    if ((rc = set_access("/tmp", MOUNT_WRITABLE, MOUNT_THIS_ONE)) != 0) {
         rc = fail(err, rc, "make /tmp writable");
         goto out;
     }
-    if (access("/dev/shm", F_OK) == 0 && (rc = set_readonly("/dev/shm", 0, 0)) != 0) {
+    if (access("/dev/shm", F_OK) == 0 && (rc = set_access("/dev/shm", MOUNT_WRITABLE, MOUNT_THIS_ONE)) != 0) {
         rc = fail(err, rc, "make /dev/shm writable");
         goto out;
     }
-    if (c->data_dir && (rc = set_readonly(c->data_dir, 0, 0)) != 0) {
+    if (c->data_dir && (rc = set_access(c->data_dir, MOUNT_WRITABLE, MOUNT_THIS_ONE)) != 0) {
         rc = fail(err, rc, "make %s writable", c->data_dir);
         goto out;
     }
