@@ -82,7 +82,7 @@ typedef struct generation {
  * except /status, which reads the pools under gw->lock. */
 typedef struct loop_gen {
     generation *gen;           /* one reference */
-    kumo__spawner *spawner;    /* this loop's fork server for gen's units; NULL: pools posix_spawn */
+    kumo__spawner *spawner;    /* starts this loop's workers for gen's units (its fork server, or exec) */
     kumo__pool **pools;        /* one per unit of gen->project */
     size_t users;
     uint64_t retiring_since;   /* 0, or when its workers were told to stop (tick_pools) */
@@ -1108,9 +1108,9 @@ static int stores_need_net(const kumo__project *p)
     return 0;
 }
 
-/* The fork server of generation g on loop t: it preloads g's units (their
- * links), so each generation has its own. NULL when it cannot start: the
- * pools then start each worker with posix_spawn. */
+/* The spawner of generation g on loop t: its fork server preloads g's units
+ * (their links), so each generation has its own (without one, the spawner
+ * execs each worker). NULL only when out of memory. */
 static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
 {
     const kumo__project *p = g->project;
@@ -1130,9 +1130,9 @@ static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
                                         .timeout_ms = (unsigned)(unit->tuning.timeout_s * 1000.0)};
     }
     kumo__spawner_config sc = {.units = units, .nunits = p->nunits, .project_dir = p->dir, .data_dir = g->data_dir,
-                               .spares = 1, .net = stores_need_net(p)};
+                               .spares = 1, .net = stores_need_net(p), .envp = environ};
     if ((s = kumo__spawner_start(t->loop, &sc, &err)) == NULL)
-        kumo__log_event("warn", "loop %d: %s; its workers start one by one instead", t->index, err.msg);
+        kumo__log_event("error", "loop %d: %s", t->index, err.msg);
     else
         kumo__spawner_set_callbacks(s, on_spawned, on_exited, lg);
 out:
@@ -1159,14 +1159,10 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
     for (size_t u = 0; u < p->nunits; u++) {
         const kumo__unit *unit = &p->units[u];
         kumo__pool_config pc = {.unit_name = unit->name,
-                                .so_path = g->so_links[u] ? g->so_links[u] : unit->so_path,
                                 .tuning = &unit->tuning,
                                 .min = share(unit->tuning.min, gw->nthreads, t->index),
                                 .max = share(unit->tuning.max, gw->nthreads, t->index),
-                                .project_dir = p->dir,
-                                .data_dir = g->data_dir,
                                 .spawner = lg->spawner,
-                                .net = stores_need_net(p),
                                 .unit_index = (int)u};
         if ((lg->pools[u] = kumo__pool_create(t->loop, &pc)) == NULL) {
             for (size_t k = 0; k < u; k++)
