@@ -1,8 +1,9 @@
 /*
  * runtime.h: the gateway's side of function execution. build.c turns a
  * unit's sources into a shared object and reads its exported symbols;
- * pool.c owns the worker processes of one unit on one event loop and
- * moves invocations to them as frames (frame.h).
+ * spawner.c starts a loop's worker processes (through its fork server, or
+ * by exec when there is none); pool.c owns the workers of one unit on one
+ * event loop and moves invocations to them as frames (frame.h).
  */
 #ifndef KUMO_RUNTIME_H
 #define KUMO_RUNTIME_H
