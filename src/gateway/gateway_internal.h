@@ -56,7 +56,7 @@ typedef struct generation {
  * except /status, which reads the pools under gw->lock. */
 typedef struct loop_gen {
     generation *gen;           /* one reference */
-    kumo__spawner *spawner;    /* this loop's fork server for gen's units; NULL: pools posix_spawn */
+    kumo__spawner *spawner;    /* starts this loop's workers for gen's units (its fork server, or exec) */
     kumo__pool **pools;        /* one per unit of gen->project */
     size_t users;
     uint64_t retiring_since;   /* 0, or when its workers were told to stop (tick_pools) */

@@ -43,9 +43,9 @@ static void on_exited(void *data, pid_t pid)
             kumo__pool_on_exit(lg->pools[u], pid);
 }
 
-/* The fork server of generation g on loop t: it preloads g's units (their
- * links), so each generation has its own. NULL when it cannot start: the
- * pools then start each worker with posix_spawn. */
+/* The spawner of generation g on loop t: its fork server preloads g's units
+ * (their links), so each generation has its own (without one, the spawner
+ * execs each worker). NULL only when out of memory. */
 static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
 {
     const kumo__project *p = g->project;
@@ -68,7 +68,7 @@ static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
                                .spares = 1, .net = kumo__store_plan_needs_net(&g->stores),
                                .envp = g->envp};
     if ((s = kumo__spawner_start(t->loop, &sc, &err)) == NULL)
-        kumo__log_event("warn", "loop %d: %s; its workers start one by one instead", t->index, err.msg);
+        kumo__log_event("error", "loop %d: %s", t->index, err.msg);
     else
         kumo__spawner_set_callbacks(s, on_spawned, on_exited, lg);
 out:
@@ -95,15 +95,10 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
     for (size_t u = 0; u < p->nunits; u++) {
         const kumo__unit *unit = &p->units[u];
         kumo__pool_config pc = {.unit_name = unit->name,
-                                .so_path = g->so_links[u] ? g->so_links[u] : unit->so_path,
                                 .tuning = &unit->tuning,
                                 .min = share(unit->tuning.min, gw->nthreads, t->index),
                                 .max = share(unit->tuning.max, gw->nthreads, t->index),
-                                .project_dir = p->dir,
-                                .data_dir = g->data_dir,
                                 .spawner = lg->spawner,
-                                .net = kumo__store_plan_needs_net(&g->stores),
-                                .envp = g->envp,
                                 .unit_index = (int)u};
         if ((lg->pools[u] = kumo__pool_create(t->loop, &pc)) == NULL) {
             for (size_t k = 0; k < u; k++)

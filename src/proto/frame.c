@@ -76,6 +76,14 @@ void kumo__frame_begin(kumo__frame_writer *w, size_t max, uint8_t type, uint32_t
     put_le32(p + 8, id);
 }
 
+int kumo__frame_set_id(void *frame, size_t len, uint32_t id)
+{
+    if (len < KUMO_FRAME_HEADER_SIZE)
+        return -EINVAL;
+    put_le32((uint8_t *)frame + 8, id);
+    return 0;
+}
+
 void kumo__frame_put(kumo__frame_writer *w, uint16_t tag, const void *data, size_t len)
 {
     if (len > UINT32_MAX) {

@@ -84,6 +84,11 @@ void kumo__frame_put_pair(kumo__frame_writer *w, uint16_t tag, const char *name,
  * bytes, then the data to the field's end. */
 void kumo__frame_put_part(kumo__frame_writer *w, uint16_t tag, const char *name, size_t name_len, const char *filename,
                           size_t filename_len, const char *ctype, size_t ctype_len, const char *data, size_t data_len);
+/* Stamps `id` into the header of the finished frame at `frame` (`len`
+ * bytes of it): the gateway numbers a request when it hands it to a
+ * worker, after it was built. 0, or -EINVAL when `len` is shorter than a
+ * header. */
+int kumo__frame_set_id(void *frame, size_t len, uint32_t id);
 /* Finishes the frame: 0, or -ENOMEM / -EMSGSIZE if any put failed. */
 int kumo__frame_end(kumo__frame_writer *w);
 /* A worker's HELLO (its pid, and the error that keeps it from serving,

@@ -27,7 +27,6 @@
  * have children too) on each tick.
  */
 #include "runtime/runtime.h"
-#include "sandbox/sandbox.h"
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
@@ -36,7 +35,6 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +43,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
 
 #define WRITE_MAX 64          /* frames queued for one write to a worker */
 #define DYING_WAIT_MS 2000    /* how long an exiting worker may take */
@@ -76,13 +73,14 @@ typedef struct worker {
     int ready;                /* hello received */
     int killed_timeout;       /* we SIGKILLed it for a deadline */
     int retiring;             /* it asked to be stopped: no new calls */
+    int dead;                 /* lost: out of the pool, freed at the end of the turn */
     kumo__call *head, *tail;  /* in flight, in the order sent */
     int ninflight;
     uint64_t last_used_ms;
     uint64_t head_since_us;   /* when its oldest call in flight began to run */
     iov_list pending, writing; /* frames to write; frames being written */
     kumo__pool *pool;
-    struct worker *next;
+    struct worker *next;      /* the pool's workers, or its dead ones */
 } worker;
 
 /* A worker that is gone from the pool but not yet waited for. Its calls
@@ -108,8 +106,9 @@ struct kumo__pool {
     h2o_timeout_entry_t flush_entry;
     kumo__pool_config cfg;
     kumo__tuning tuning;
-    char *unit_name, *so_path, *project_dir, *data_dir;
+    char *unit_name;
     worker *workers;
+    worker *dead;             /* lost this turn: a caller up the stack may still hold one */
     int nworkers, nstarting, nbusy, ninflight; /* counts kept for status readers */
     kumo__call *qhead, *qtail;
     int queued;
@@ -142,17 +141,41 @@ static void describe_status(int status, char *buf, size_t len)
 
 static void flush(struct worker *w);
 
-/* The end of the loop's turn: what was sent to each worker goes out. */
+/* Frees the workers lost since the last call. A worker is lost from inside
+ * its own callbacks (a frame handler, a call's callback), which must still
+ * be able to read its `dead` flag: so it is freed here, once nothing up
+ * the stack holds it. */
+static void bury_dead(kumo__pool *p)
+{
+    while (p->dead) {
+        worker *w = p->dead;
+        p->dead = w->next;
+        free(w);
+    }
+}
+
+/* The end of the loop's turn: what was sent to each worker goes out, and
+ * the workers lost during the turn are freed. */
 static void on_flush_due(h2o_timeout_entry_t *entry)
 {
     kumo__pool *p = H2O_STRUCT_FROM_MEMBER(kumo__pool, flush_entry, entry);
     for (worker *w = p->workers; w; w = w->next)
         if (w->pending.n > 0)
             flush(w);
+    bury_dead(p);
+}
+
+/* on_flush_due runs at the end of this turn of the loop. */
+static void flush_soon(kumo__pool *p)
+{
+    if (!h2o_timeout_is_linked(&p->flush_entry))
+        h2o_timeout_link(p->loop, &p->flush_timeout, &p->flush_entry);
 }
 
 kumo__pool *kumo__pool_create(struct st_h2o_evloop_t *loop, const kumo__pool_config *cfg)
 {
+    if (cfg->spawner == NULL)
+        return NULL;
     kumo__pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
@@ -163,17 +186,11 @@ kumo__pool *kumo__pool_create(struct st_h2o_evloop_t *loop, const kumo__pool_con
     p->tuning = *cfg->tuning;
     p->cfg.tuning = &p->tuning;
     p->unit_name = strdup(cfg->unit_name);
-    p->so_path = strdup(cfg->so_path);
-    p->project_dir = strdup(cfg->project_dir ? cfg->project_dir : "");
-    p->data_dir = strdup(cfg->data_dir ? cfg->data_dir : "");
-    if (p->unit_name == NULL || p->so_path == NULL || p->project_dir == NULL || p->data_dir == NULL) {
+    if (p->unit_name == NULL) {
         kumo__pool_destroy(p, 0);
         return NULL;
     }
     p->cfg.unit_name = p->unit_name;
-    p->cfg.so_path = p->so_path;
-    p->cfg.project_dir = p->project_dir;
-    p->cfg.data_dir = p->data_dir;
     if (p->cfg.frame_max == 0)
         p->cfg.frame_max = KUMO_FRAME_MAX;
     if (p->cfg.max < 1)
@@ -200,17 +217,13 @@ static void finish_all(kumo__call *calls, enum kumo__call_result result, const c
 
 static void dispatch(kumo__pool *p);
 
-/* Logs how a worker ended and answers the calls it had. Its memory
- * cgroup (sandbox.c) says whether the kernel killed it for memory. */
+/* Logs how a worker ended and answers the calls it had. The spawner
+ * said whether the kernel killed it for memory (d->oom). */
 static void settle(kumo__pool *p, dying *d, const int *status)
 {
     char reason[300], how[100] = "";
     if (status)
         describe_status(*status, how, sizeof(how));
-    if (p->cfg.spawner == NULL && d->pid > 0) { /* our own child: its cgroup is ours to check and remove */
-        d->oom = kumo__sandbox_oom_killed(d->pid) == 1;
-        kumo__sandbox_release(d->pid);
-    }
     if (status && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL && d->oom)
         snprintf(how, sizeof(how), "ran out of memory (limit %zu MiB; killed by signal 9)",
                  p->tuning.memory >> 20);
@@ -233,42 +246,28 @@ static void settle(kumo__pool *p, dying *d, const int *status)
     }
 }
 
-/* Like waitpid(pid, WNOHANG): workers from the fork server are its
- * children, and it reports their exits; others are ours. -1 when the
- * status is lost (no such child). */
-static pid_t child_status(kumo__pool *p, dying *d, int *status)
-{
-    pid_t pid = d->pid;
-    if (pid <= 0)
-        return -1;
-    if (p->cfg.spawner) {
-        int rc = kumo__spawner_exit_status(p->cfg.spawner, pid, status, &d->oom);
-        return rc == 1 ? pid : rc == 0 ? 0 : -1;
-    }
-    pid_t got = waitpid(pid, status, WNOHANG);
-    return got < 0 && errno != ECHILD ? 0 : got;
-}
-
 /* One pass over the dying workers: those that exited are settled and
- * freed; with `force`, or once they overstay, the others are killed. */
+ * freed; with `force`, or once they overstay, the others are killed. A
+ * worker whose pid never became known has no status to wait for. */
 static void reap(kumo__pool *p, int force, uint64_t now_ms)
 {
     dying **link = &p->dying;
     while (*link) {
         dying *d = *link;
         int status;
-        pid_t got = child_status(p, d, &status);
+        /* 1: exited (status); 0: not yet; < 0: its status is lost */
+        int got = d->pid > 0 ? kumo__spawner_exit_status(p->cfg.spawner, d->pid, &status, &d->oom) : -ECHILD;
         if (got == 0 && (force || now_ms - d->since_ms >= DYING_WAIT_MS) && !d->killed) {
             kill(d->pid, SIGKILL);
             d->killed = 1;
         }
-        if (got == 0 && force && p->cfg.spawner == NULL)
-            got = waitpid(d->pid, &status, 0);
-        if (got == 0 && force && now_ms - d->since_ms >= DYING_WAIT_MS)
-            got = -1; /* killed and still not reported: give up on its status */
-        if (got == d->pid || got < 0) {
+        if (got == 0 && force && now_ms - d->since_ms >= DYING_WAIT_MS) {
+            kumo__spawner_release(p->cfg.spawner, d->pid); /* killed and still not reported: give up on it */
+            got = -ECHILD;
+        }
+        if (got != 0) {
             *link = d->next;
-            settle(p, d, got == d->pid ? &status : NULL);
+            settle(p, d, got == 1 ? &status : NULL);
             free(d);
             continue;
         }
@@ -335,13 +334,21 @@ static void requeue(kumo__pool *p, kumo__call *calls, uint64_t now)
     p->queued += n;
 }
 
+/* Why a worker leaves its pool. */
+enum lost_reason {
+    LOST_DIED,       /* it closed its socket or failed to start: a crash */
+    LOST_MISBEHAVED, /* it broke the protocol and may still run: killed, a crash */
+    LOST_STOPPED,    /* the pool stopped it on purpose (idle, retiring, reload): not a crash */
+};
+
 /* Forgets a worker: closes its socket and moves it, with its calls, to the
- * dying list. `why` (NULL: its exit status says why) is what went wrong;
- * `kill_it` for a worker that broke the protocol and may still run;
- * `retired` for one the pool stopped on purpose. */
-static void worker_lost(worker *w, const char *why, int kill_it, int retired)
+ * dying list. `why` (NULL: its exit status says why) is what went wrong.
+ * `w` stays readable, with w->dead set, until the end of the loop's turn
+ * (bury_dead), so a caller up the stack can tell it is gone. */
+static void worker_lost(worker *w, const char *why, enum lost_reason reason)
 {
     kumo__pool *p = w->pool;
+    int kill_it = reason == LOST_MISBEHAVED, retired = reason == LOST_STOPPED;
     uint64_t now = kumo__mono_ms();
     for (worker **link = &p->workers; *link; link = &(*link)->next)
         if (*link == w) {
@@ -372,9 +379,15 @@ static void worker_lost(worker *w, const char *why, int kill_it, int retired)
         calls->next = NULL;
     }
     h2o_socket_close(w->sock);
+    w->sock = NULL;
     drop_iovs(&w->pending);
     drop_iovs(&w->writing);
-    free(w);
+    w->head = w->tail = NULL;
+    w->ninflight = 0;
+    w->dead = 1;
+    w->next = p->dead;
+    p->dead = w;
+    flush_soon(p);
     if (kill_it && pid > 0)
         kill(pid, SIGKILL);
     if (crash)
@@ -433,11 +446,7 @@ static void send_call(worker *w, kumo__call *call)
     call->next = NULL;
     if (!w->ready)
         call->cold = 1;
-    if (call->frame.len >= KUMO_FRAME_HEADER_SIZE) {
-        uint8_t *b = (uint8_t *)call->frame.buf;
-        for (int i = 0; i < 4; i++)
-            b[8 + i] = (uint8_t)(call->id >> (8 * i));
-    }
+    kumo__frame_set_id(call->frame.buf, call->frame.len, call->id);
     if (w->tail)
         w->tail->next = call;
     else
@@ -451,8 +460,7 @@ static void send_call(worker *w, kumo__call *call)
     if (w->pending.n == WRITE_MAX) /* cannot happen while concurrency <= WRITE_MAX */
         flush(w);
     w->pending.v[w->pending.n++] = h2o_iovec_init(call->frame.buf, call->frame.len);
-    if (!h2o_timeout_is_linked(&p->flush_entry))
-        h2o_timeout_link(p->loop, &p->flush_timeout, &p->flush_entry);
+    flush_soon(p);
 }
 
 /* A worker from the fork server learns its pid after its first calls
@@ -463,8 +471,6 @@ static void set_pid(worker *w, pid_t pid)
     for (kumo__call *c = w->head; c; c = c->next)
         c->worker_pid = pid;
 }
-
-static int alive(kumo__pool *p, worker *w);
 
 static void on_frame(worker *w, const kumo__frame_header *h, const char *payload, size_t len)
 {
@@ -484,7 +490,7 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
         if (error) {
             char msg[600];
             snprintf(msg, sizeof(msg), "could not load: %.*s", (int)elen, error);
-            worker_lost(w, msg, 0, 0);
+            worker_lost(w, msg, LOST_DIED);
             return;
         }
         uint32_t pid = 0;
@@ -506,7 +512,7 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
         link = &(*link)->next;
     }
     if (h->type != KUMO_FRAME_RESPONSE || *link == NULL) {
-        worker_lost(w, "sent a frame out of turn", 1, 0);
+        worker_lost(w, "sent a frame out of turn", LOST_MISBEHAVED);
         return;
     }
     kumo__call *call = *link;
@@ -555,17 +561,8 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
     finish(call, result, payload, len);
     /* A worker that asked to go goes once its last call is answered (EOF:
      * it exits on its own); the next call gets a fresh one. */
-    if (w->retiring && w->ninflight == 0 && alive(p, w))
-        worker_lost(w, "stopped at its own request (it leaks file descriptors)", 0, 1);
-}
-
-/* Is `w` still in the pool? (A frame handler may have lost it.) */
-static int alive(kumo__pool *p, worker *w)
-{
-    for (worker *x = p->workers; x; x = x->next)
-        if (x == w)
-            return 1;
-    return 0;
+    if (w->retiring && w->ninflight == 0 && !w->dead)
+        worker_lost(w, "stopped at its own request (it leaks file descriptors)", LOST_STOPPED);
 }
 
 static void on_read(h2o_socket_t *sock, const char *err)
@@ -573,7 +570,7 @@ static void on_read(h2o_socket_t *sock, const char *err)
     worker *w = sock->data;
     kumo__pool *p = w->pool;
     if (err != NULL) {
-        worker_lost(w, NULL, 0, 0);
+        worker_lost(w, NULL, LOST_DIED);
         return;
     }
     for (;;) {
@@ -583,13 +580,14 @@ static void on_read(h2o_socket_t *sock, const char *err)
         if (rc == -EAGAIN)
             break;
         if (rc != 0) {
-            worker_lost(w, rc == -EMSGSIZE ? "sent a frame over the size limit" : "sent a malformed frame", 1, 0);
+            worker_lost(w, rc == -EMSGSIZE ? "sent a frame over the size limit" : "sent a malformed frame",
+                        LOST_MISBEHAVED);
             return;
         }
         if (in->size < KUMO_FRAME_HEADER_SIZE + (size_t)h.length)
             break;
         on_frame(w, &h, in->bytes + KUMO_FRAME_HEADER_SIZE, h.length);
-        if (!alive(p, w))
+        if (w->dead) /* a frame handler or a call's callback lost it */
             return;
         h2o_buffer_consume(&sock->input, KUMO_FRAME_HEADER_SIZE + (size_t)h.length);
     }
@@ -607,83 +605,34 @@ void kumo__tuning_layers(const kumo__tuning *t, char *out, size_t len)
         snprintf(out, len, "none");
 }
 
-/* argv for kumo-worker: the unit, its name, and how to sandbox it. */
-static void worker_argv(kumo__pool *p, char **argv, char bufs[][64])
-{
-    const kumo__tuning *t = &p->tuning;
-    size_t n = 0;
-    argv[n++] = "kumo-worker";
-    argv[n++] = p->so_path;
-    argv[n++] = p->unit_name;
-    argv[n++] = "--sandbox";
-    kumo__tuning_layers(t, bufs[0], 64);
-    argv[n++] = bufs[0];
-    argv[n++] = "--memory";
-    snprintf(bufs[1], 64, "%zu", t->memory);
-    argv[n++] = bufs[1];
-    argv[n++] = "--timeout-ms";
-    snprintf(bufs[2], 64, "%llu", (unsigned long long)llround(t->timeout_s * 1000.0));
-    argv[n++] = bufs[2];
-    argv[n++] = "--project";
-    argv[n++] = p->project_dir;
-    argv[n++] = "--data";
-    argv[n++] = p->data_dir;
-    if (p->cfg.net)
-        argv[n++] = "--net";
-    argv[n] = NULL;
-}
-
+/* A new worker, starting: its socket is watched from now on, and calls may
+ * be sent to it at once (they wait in the socket until it has loaded). */
 static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
 {
     int sv[2] = {-1, -1};
     worker *w = NULL;
-    posix_spawn_file_actions_t fa;
-    int fa_ok = 0;
-
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        snprintf(why, whylen, "socketpair: %s", strerror(errno));
-        goto fail;
-    }
-    if (sv[1] == 3) { /* dup2(3, 3) would keep FD_CLOEXEC */
-        int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-        if (fd < 0) {
-            snprintf(why, whylen, "fcntl: %s", strerror(errno));
-            goto fail;
-        }
-        close(sv[1]);
-        sv[1] = fd;
-    }
     pid_t pid = 0;
     uint32_t tag = 0;
-    int rc = p->cfg.spawner ? kumo__spawner_spawn(p->cfg.spawner, p->cfg.unit_index, sv[1], &tag) : -ECHILD;
-    if (rc != 0) { /* no fork server (or it is gone): exec a worker */
-        posix_spawn_file_actions_init(&fa);
-        fa_ok = 1;
-        posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-        char *argv[16], bufs[3][64];
-        worker_argv(p, argv, bufs);
-        rc = posix_spawn(&pid, kumo__worker_path(), &fa, NULL, argv, p->cfg.envp);
-        if (rc != 0) {
-            snprintf(why, whylen, "cannot start %s: %s", kumo__worker_path(), strerror(rc));
-            goto fail;
-        }
-        posix_spawn_file_actions_destroy(&fa);
-        fa_ok = 0;
-    }
-    close(sv[1]);
-    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    kumo__error err = {0};
 
-    w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        int status;
-        if (pid > 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-        }
-        close(sv[0]); /* a worker from the fork server sees EOF and exits */
+    if ((w = calloc(1, sizeof(*w))) == NULL) {
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        snprintf(why, whylen, "socketpair: %s", strerror(errno));
+        free(w);
+        return NULL;
+    }
+    if (kumo__spawner_spawn(p->cfg.spawner, p->cfg.unit_index, sv[1], &tag, &pid, &err) != 0) {
+        snprintf(why, whylen, "%s", err.msg);
+        close(sv[0]);
+        close(sv[1]);
+        free(w);
+        return NULL;
+    }
+    close(sv[1]); /* the worker has its own copy now */
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
     w->pid = pid;
     w->tag = tag;
     w->pool = p;
@@ -697,14 +646,6 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     p->nstarting++;
     STAT_ADD(p->n_cold);
     return w;
-fail:
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (sv[0] >= 0)
-        close(sv[0]);
-    if (sv[1] >= 0)
-        close(sv[1]);
-    return NULL;
 }
 
 /* The worker with the most room, preferring ready ones; NULL when all are
@@ -891,7 +832,7 @@ void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
         for (worker *w = p->workers; w; w = w->next) {
             if (w->ready && w->ninflight == 0 && w->pending.n == 0 && w->writing.n == 0 &&
                 now_ms - w->last_used_ms >= idle_ms) {
-                worker_lost(w, "stopped after its idle time", 0, 1);
+                worker_lost(w, "stopped after its idle time", LOST_STOPPED);
                 break;
             }
         }
@@ -919,7 +860,7 @@ void kumo__pool_on_spawned(kumo__pool *p, uint32_t tag, pid_t pid, int err)
         } else {
             char why[160];
             snprintf(why, sizeof(why), "could not be forked: %s", strerror(err ? err : EAGAIN));
-            worker_lost(w, why, 0, 0);
+            worker_lost(w, why, LOST_DIED);
         }
         return;
     }
@@ -996,7 +937,7 @@ static void stop_all(kumo__pool *p, const char *why, const char *worker_why)
     finish_all(queued, KUMO_CALL_NO_WORKER, why);
     p->cfg.min = 0;
     while (p->workers)
-        worker_lost(p->workers, worker_why, 0, 1);
+        worker_lost(p->workers, worker_why, LOST_STOPPED);
 }
 
 void kumo__pool_retire(kumo__pool *p)
@@ -1025,19 +966,13 @@ void kumo__pool_destroy(kumo__pool *p, int grace_ms)
     while (p->dying) {
         uint64_t now = kumo__mono_ms();
         reap(p, now >= until, now);
-        if (p->dying && p->cfg.spawner) {
+        if (p->dying)
             kumo__spawner_poll(p->cfg.spawner, 2);
-        } else if (p->dying) {
-            struct timespec ts = {0, 2 * 1000000};
-            nanosleep(&ts, NULL);
-        }
     }
+    bury_dead(p);
     if (h2o_timeout_is_linked(&p->flush_entry))
         h2o_timeout_unlink(&p->flush_entry);
     h2o_timeout_dispose(p->loop, &p->flush_timeout);
     free(p->unit_name);
-    free(p->so_path);
-    free(p->project_dir);
-    free(p->data_dir);
     free(p);
 }

@@ -1,8 +1,9 @@
 /*
  * runtime.h: the gateway's side of function execution. build.c turns a
  * unit's sources into a shared object and reads its exported symbols;
- * pool.c owns the worker processes of one unit on one event loop and
- * moves invocations to them as frames (frame.h).
+ * spawner.c starts a loop's worker processes (through its fork server, or
+ * by exec when there is none); pool.c owns the workers of one unit on one
+ * event loop and moves invocations to them as frames (frame.h).
  */
 #ifndef KUMO_RUNTIME_H
 #define KUMO_RUNTIME_H
@@ -86,11 +87,63 @@ int kumo__bind_symbols(const kumo__project *p, kumo__spec *spec, char **const *s
 int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line),
                           kumo__error *err);
 
-/* ---- spawner.c: a loop's fork server (forkserver.h) ---------------------- */
+/* ---- spawner.c: how a loop's workers are started ------------------------ */
 
+/* A spawner starts the workers of a loop's pools; pool.c knows it only
+ * through these methods and never learns who a worker's parent is. The
+ * spawner kumo__spawner_start makes owns both strategies: a fork server
+ * (`kumo-worker --fork-server`, forkserver.h) while it runs, and an exec of
+ * kumo-worker per worker (posix_spawn) when it cannot start or has died.
+ * Another spawner (a test's fake) is a struct that begins with
+ * kumo__spawner, its `methods` pointing at its own table (SQLite's VFS). */
 struct st_h2o_evloop_t;
 typedef struct kumo__spawner kumo__spawner;
 
+#define KUMO__SPAWNER_VERSION 1
+
+typedef struct kumo__spawner_methods {
+    int version; /* KUMO__SPAWNER_VERSION */
+    /* Starts a worker of unit `unit` on `fd` (the worker's end of its
+     * socket; the caller still closes its own copy). 0 and either *pid (the
+     * worker's pid, known now) or *pid = 0 and *tag (the pid comes later
+     * through the pid callback, or the worker's hello); or -errno and err. */
+    int (*spawn)(kumo__spawner *s, int unit, int fd, uint32_t *tag, pid_t *pid, kumo__error *err);
+    /* Like waitpid(pid, WNOHANG): 1 and *status when `pid` has exited (*oom:
+     * its memory cgroup's OOM killer struck; its cgroup is released), 0 when
+     * not yet, -ECHILD when its status is lost. */
+    int (*exit_status)(kumo__spawner *s, pid_t pid, int *status, int *oom);
+    /* The pool stops waiting for `pid` (it was killed and still has not been
+     * reported): the spawner reaps what it can and forgets it. */
+    void (*release)(kumo__spawner *s, pid_t pid);
+    /* Waits up to timeout_ms for news (exits), outside the loop (shutdown). */
+    void (*poll)(kumo__spawner *s, int timeout_ms);
+} kumo__spawner_methods;
+
+/* The base every spawner begins with. */
+struct kumo__spawner {
+    const kumo__spawner_methods *methods;
+};
+
+static inline int kumo__spawner_spawn(kumo__spawner *s, int unit, int fd, uint32_t *tag, pid_t *pid,
+                                      kumo__error *err)
+{
+    return s->methods->spawn(s, unit, fd, tag, pid, err);
+}
+static inline int kumo__spawner_exit_status(kumo__spawner *s, pid_t pid, int *status, int *oom)
+{
+    return s->methods->exit_status(s, pid, status, oom);
+}
+static inline void kumo__spawner_release(kumo__spawner *s, pid_t pid)
+{
+    s->methods->release(s, pid);
+}
+static inline void kumo__spawner_poll(kumo__spawner *s, int timeout_ms)
+{
+    s->methods->poll(s, timeout_ms);
+}
+
+/* One unit as both strategies start it (the one description of a unit's
+ * worker; spawner.c alone turns it into kumo-worker's arguments). */
 typedef struct kumo__spawner_unit {
     const char *name, *so_path;
     const char *layers;        /* "seccomp,namespaces,limits,no_new_privs" or "none" */
@@ -102,9 +155,10 @@ typedef struct kumo__spawner_config {
     const kumo__spawner_unit *units;   /* index = the project's unit index */
     size_t nunits;
     const char *project_dir, *data_dir;
+    char *const *envp;         /* the workers' whole environment (NULL-terminated; NULL: none); the
+                                  fork server and every exec'd worker get exactly this, never `environ` */
     int spares;                /* children forked ahead of demand */
     int net;                   /* workers keep the network: a store is remote */
-    char *const *envp;         /* the fork server's (and so its workers') environment; never the gateway's own */
 } kumo__spawner_config;
 
 /* A worker's pid once the fork server forked or assigned it (err: errno
@@ -112,20 +166,15 @@ typedef struct kumo__spawner_config {
 typedef void kumo__spawner_pid_cb(void *data, uint32_t tag, pid_t pid, int err);
 typedef void kumo__spawner_exit_cb(void *data, pid_t pid);
 
-/* Starts the fork server; NULL with err set when it cannot. */
+/* The following are for the spawner kumo__spawner_start returns only. */
+
+/* Starts the fork server; when it cannot, the spawner says so (a warn
+ * event) and execs each worker itself. Copies everything in *cfg (units,
+ * strings, envp). NULL with err set only when out of memory. */
 kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spawner_config *cfg, kumo__error *err);
 void kumo__spawner_set_callbacks(kumo__spawner *s, kumo__spawner_pid_cb *on_pid, kumo__spawner_exit_cb *on_exit,
                                  void *data);
-/* Asks for a worker of unit `unit` on `fd` (the worker's end; the caller
- * still closes its copy). 0 and *tag set, or -errno. */
-int kumo__spawner_spawn(kumo__spawner *s, int unit, int fd, uint32_t *tag);
-/* Like waitpid(pid, WNOHANG): 1 and *status when `pid` has exited (*oom:
- * its memory cgroup's OOM killer struck; the fork server has removed the
- * cgroup), 0 when not yet, -ECHILD when the fork server is gone. */
-int kumo__spawner_exit_status(kumo__spawner *s, pid_t pid, int *status, int *oom);
-/* Reads pending messages, waiting up to timeout_ms (for shutdown). */
-void kumo__spawner_poll(kumo__spawner *s, int timeout_ms);
-/* Closes the control socket and waits for the fork server to exit. */
+/* Closes the control socket, waits for the fork server to exit and frees. */
 void kumo__spawner_stop(kumo__spawner *s);
 /* The same without waiting for the fork server to exit (it may be busy
  * removing its workers' cgroups): 0 when it is gone already, else its pid
@@ -165,14 +214,9 @@ struct kumo__call {
 
 typedef struct kumo__pool_config {
     const char *unit_name;
-    const char *so_path;
     const kumo__tuning *tuning; /* min, max, idle, concurrency, queue, memory, sandbox */
     int min, max;              /* this loop's share of the unit's min and max */
-    const char *project_dir;   /* for the sandbox: a read-only view */
-    const char *data_dir;      /* for the sandbox: stays writable */
-    kumo__spawner *spawner;    /* the loop's fork server; NULL: posix_spawn each worker */
-    int net;                   /* workers keep the network: a store is remote */
-    char *const *envp;         /* a worker started without a fork server gets this environment */
+    kumo__spawner *spawner;    /* starts the workers (required; borrowed: it outlives the pool) */
     int unit_index;            /* this unit's index for the spawner */
     size_t frame_max;          /* ceiling of a response frame (0: KUMO_FRAME_MAX) */
 } kumo__pool_config;

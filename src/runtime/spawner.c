@@ -1,15 +1,24 @@
 /*
- * spawner.c: a loop's side of its fork server (forkserver.h).
+ * spawner.c: how a loop's workers are started (runtime.h's kumo__spawner),
+ * with both strategies behind the one interface pool.c sees.
  *
- * kumo__spawner_start execs `kumo-worker --fork-server` once, with every
- * unit of the project and its sandbox settings. Pools then ask it for
- * workers (kumo__spawner_spawn), learn each worker's pid (SPAWNED) and, when
- * one ends, its exit status (EXITED), which kumo__spawner_exit_status hands
- * out like waitpid(WNOHANG) would. The control socket is watched by the
- * loop (readable: drain the messages); during shutdown, when the loop no
- * longer runs, kumo__spawner_poll drains it directly.
+ * The fork server: kumo__spawner_start execs `kumo-worker --fork-server`
+ * once, with every unit of the project and its sandbox settings. A spawn is
+ * then a SPAWN message carrying the worker's socket; the fork server says
+ * which pid it became (SPAWNED) and, when it ends, its exit status
+ * (EXITED), which kumo__spawner_exit_status hands out like waitpid(WNOHANG)
+ * would. The control socket is watched by the loop (readable: drain the
+ * messages); during shutdown, when the loop no longer runs,
+ * kumo__spawner_poll drains it directly.
+ *
+ * The fallback: when the fork server cannot start or has died, each worker
+ * is exec'd (posix_spawn) as a child of the gateway, and the spawner waits
+ * for it and releases its memory cgroup itself. Both strategies start
+ * workers from the same kumo__spawner_unit, with the same explicit
+ * environment (the config's envp, never the gateway's `environ`).
  */
 #include "runtime/runtime.h"
+#include "sandbox/sandbox.h"
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
@@ -24,12 +33,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto/fsproto.h"
 
-
 #define EXITS_MAX 1024
+/* SPAWN messages waiting for room in the control socket (the fork server is
+ * behind); past this many, workers are exec'd directly instead. */
+#define QUEUE_MAX 256
 
 typedef struct exit_record {
     pid_t pid;
@@ -37,20 +49,169 @@ typedef struct exit_record {
     int oom;                   /* the memory cgroup's OOM killer struck */
 } exit_record;
 
-struct kumo__spawner {
-    pid_t pid;                 /* the fork server */
-    int sock;                  /* control socket (non-blocking) */
+typedef struct queued_spawn {
+    uint32_t tag;
+    int unit;
+    int fd;                    /* our own copy of the worker's end */
+} queued_spawn;
+
+typedef struct spawner {
+    kumo__spawner super;
+    /* what every worker is started from (owned copies of the config) */
+    kumo__spawner_unit *units;
+    size_t nunits;
+    char *project_dir, *data_dir;
+    char **envp;
+    int net;
+    /* the fork server */
+    pid_t pid;                 /* 0: none was started */
+    int sock;                  /* control socket (non-blocking); -1: none */
     h2o_socket_t *watch;       /* readability of sock, on the loop */
+    int dead;                  /* no fork server (any more): exec workers */
     uint32_t next_tag;
+    queued_spawn queue[QUEUE_MAX]; /* sent in order once the socket has room */
+    size_t nqueued;
+    int notifying;             /* waiting for the socket to be writable */
     exit_record exits[EXITS_MAX]; /* exits not yet claimed by a pool */
     size_t nexits;
     kumo__spawner_pid_cb *on_pid;
     kumo__spawner_exit_cb *on_exit;
     void *cb_data;
-    int dead;                  /* the fork server is gone */
-};
+    /* the fallback: workers that are our own children, not yet waited for */
+    pid_t *direct;
+    size_t ndirect, capdirect;
+} spawner;
 
-static void drain(kumo__spawner *s)
+/* ---- the fallback: a worker exec'd as our own child ----------------------- */
+
+/* The one place a unit becomes kumo-worker's arguments: the fork server's
+ * `--unit NAME SO LAYERS MEMORY TIMEOUT_MS` (unit_words) and a worker's
+ * own `SO NAME --sandbox ... --timeout-ms ...` (worker_argv) are two
+ * spellings of the same kumo__spawner_unit fields. */
+typedef struct unit_words {
+    char memory[24], timeout_ms[24];
+} unit_words;
+
+static void unit_words_make(const kumo__spawner_unit *u, unit_words *out)
+{
+    snprintf(out->memory, sizeof(out->memory), "%zu", u->memory);
+    snprintf(out->timeout_ms, sizeof(out->timeout_ms), "%u", u->timeout_ms);
+}
+
+#define WORKER_ARGV_MAX 16
+
+static void worker_argv(const spawner *s, const kumo__spawner_unit *u, unit_words *words, char **argv)
+{
+    size_t n = 0;
+    unit_words_make(u, words);
+    argv[n++] = "kumo-worker";
+    argv[n++] = (char *)u->so_path;
+    argv[n++] = (char *)u->name;
+    argv[n++] = "--sandbox";
+    argv[n++] = (char *)u->layers;
+    argv[n++] = "--memory";
+    argv[n++] = words->memory;
+    argv[n++] = "--timeout-ms";
+    argv[n++] = words->timeout_ms;
+    if (s->project_dir) {
+        argv[n++] = "--project";
+        argv[n++] = s->project_dir;
+    }
+    if (s->data_dir) {
+        argv[n++] = "--data";
+        argv[n++] = s->data_dir;
+    }
+    if (s->net)
+        argv[n++] = "--net";
+    argv[n] = NULL;
+}
+
+static char *const empty_env[] = {NULL};
+
+/* posix_spawn of `path` with `fd` as its fd 3 and our envp. */
+static int exec_with_fd3(spawner *s, char **argv, int fd, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    int moved = -1;
+    if (fd == 3) { /* dup2(3, 3) would keep FD_CLOEXEC */
+        if ((moved = fcntl(fd, F_DUPFD_CLOEXEC, 10)) < 0)
+            return errno;
+        fd = moved;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, 3);
+    int rc = posix_spawn(pid, kumo__worker_path(), &fa, NULL, argv, s->envp ? s->envp : empty_env);
+    posix_spawn_file_actions_destroy(&fa);
+    if (moved >= 0)
+        close(moved);
+    return rc;
+}
+
+static int spawn_direct(spawner *s, int unit, int fd, pid_t *pid, kumo__error *err)
+{
+    if (unit < 0 || (size_t)unit >= s->nunits) {
+        kumo__error_set(err, -EINVAL, "no unit %d", unit);
+        return -EINVAL;
+    }
+    if (s->ndirect == s->capdirect) {
+        size_t cap = s->capdirect ? 2 * s->capdirect : 16;
+        pid_t *d = realloc(s->direct, cap * sizeof(*d));
+        if (d == NULL) {
+            kumo__error_set(err, -ENOMEM, "out of memory");
+            return -ENOMEM;
+        }
+        s->direct = d;
+        s->capdirect = cap;
+    }
+    char *argv[WORKER_ARGV_MAX];
+    unit_words words;
+    worker_argv(s, &s->units[unit], &words, argv);
+    int rc = exec_with_fd3(s, argv, fd, pid);
+    if (rc != 0) {
+        kumo__error_set(err, -rc, "cannot start %s: %s", kumo__worker_path(), strerror(rc));
+        return -rc;
+    }
+    s->direct[s->ndirect++] = *pid;
+    return 0;
+}
+
+/* Index of `pid` among our own children, or -1. */
+static ssize_t find_direct(const spawner *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->ndirect; i++)
+        if (s->direct[i] == pid)
+            return (ssize_t)i;
+    return -1;
+}
+
+static void forget_direct(spawner *s, size_t i)
+{
+    s->direct[i] = s->direct[--s->ndirect];
+}
+
+/* An exited child of ours: its memory cgroup (sandbox.c) says whether the
+ * kernel killed it for memory, then goes. */
+static void settle_direct(spawner *s, size_t i, int *oom)
+{
+    pid_t pid = s->direct[i];
+    *oom = kumo__sandbox_oom_killed(pid) == 1;
+    kumo__sandbox_release(pid);
+    forget_direct(s, i);
+}
+
+/* ---- the fork server ------------------------------------------------------ */
+
+/* The fork server is gone: said once. What still waits in the queue is
+ * started directly by flush_queue, from the loop (on_writable: a socket
+ * whose peer closed is writable), never from inside a pool's call. */
+static void fork_server_lost(spawner *s)
+{
+    if (!s->dead && s->pid > 0)
+        kumo__log_event("error", "the fork server (pid %d) went away; workers now start without it", (int)s->pid);
+    s->dead = 1;
+}
+
+static void drain(spawner *s)
 {
     for (;;) {
         kumo__fs_msg m;
@@ -61,10 +222,7 @@ static void drain(kumo__spawner *s)
         if (rc == -EAGAIN)
             return;
         if (rc <= 0) {
-            if (!s->dead)
-                kumo__log_event("error", "the fork server (pid %d) went away; workers now start without it",
-                                (int)s->pid);
-            s->dead = 1;
+            fork_server_lost(s);
             return;
         }
         if (m.op == KUMO_FS_SPAWNED) {
@@ -84,155 +242,342 @@ static void drain(kumo__spawner *s)
 
 static void on_readable(h2o_socket_t *sock, const char *err)
 {
-    kumo__spawner *s = sock->data;
-    drain(s);
+    drain(sock->data);
 }
 
-kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spawner_config *cfg, kumo__error *err)
+static void flush_queue(spawner *s);
+
+static void on_writable(h2o_socket_t *sock, const char *err)
 {
-    int sv[2] = {-1, -1};
-    posix_spawn_file_actions_t fa;
-    int fa_ok = 0;
-    char **argv = NULL;
-    char (*nums)[2][24] = NULL;
-    kumo__spawner *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        goto oom;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        kumo__error_set(err, -errno, "socketpair: %s", strerror(errno));
-        goto fail;
-    }
-    if (sv[1] == 3) {
-        int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-        if (fd < 0) {
-            kumo__error_set(err, -errno, "fcntl: %s", strerror(errno));
-            goto fail;
+    spawner *s = sock->data;
+    s->notifying = 0;
+    if (err != NULL)
+        fork_server_lost(s);
+    flush_queue(s);
+}
+
+/* Sends the queued SPAWNs in order while the socket takes them; waits for
+ * it to be writable again (on the loop) when it is full. Once the fork
+ * server is gone, starts them directly instead, and tells the pools their
+ * pids by tag as the fork server would have. Runs on the loop only. */
+static void flush_queue(spawner *s)
+{
+    size_t done = 0;
+    while (done < s->nqueued) {
+        queued_spawn *q = &s->queue[done];
+        if (!s->dead) {
+            kumo__fs_msg m = {.op = KUMO_FS_SPAWN, .tag = q->tag, .unit = q->unit};
+            int rc = kumo__fs_send(s->sock, &m, q->fd);
+            if (rc == -EAGAIN) {
+                if (!s->notifying && s->watch) {
+                    s->notifying = 1;
+                    h2o_socket_notify_write(s->watch, on_writable);
+                }
+                break;
+            }
+            if (rc != 0) {
+                fork_server_lost(s);
+                continue; /* this one and the rest: directly */
+            }
+        } else {
+            pid_t pid = 0;
+            kumo__error err = {0};
+            int rc = spawn_direct(s, q->unit, q->fd, &pid, &err);
+            if (rc != 0)
+                kumo__log_event("error", "%s", err.msg);
+            if (s->on_pid)
+                s->on_pid(s->cb_data, q->tag, rc == 0 ? pid : 0, rc == 0 ? 0 : -rc);
         }
-        close(sv[1]);
-        sv[1] = fd;
+        close(q->fd);
+        done++;
     }
-    size_t n = 0, cap = 16 + 6 * cfg->nunits;
-    argv = calloc(cap, sizeof(*argv));
-    nums = calloc(cfg->nunits ? cfg->nunits : 1, sizeof(*nums));
-    char spares[16];
-    if (argv == NULL || nums == NULL)
-        goto oom;
-    snprintf(spares, sizeof(spares), "%d", cfg->spares);
-    argv[n++] = "kumo-worker";
-    argv[n++] = "--fork-server";
-    argv[n++] = "--spares";
-    argv[n++] = spares;
-    if (cfg->project_dir) {
-        argv[n++] = "--project";
-        argv[n++] = (char *)cfg->project_dir;
-    }
-    if (cfg->data_dir) {
-        argv[n++] = "--data";
-        argv[n++] = (char *)cfg->data_dir;
-    }
-    if (cfg->net)
-        argv[n++] = "--net";
-    for (size_t i = 0; i < cfg->nunits; i++) {
-        const kumo__spawner_unit *u = &cfg->units[i];
-        snprintf(nums[i][0], sizeof(nums[i][0]), "%zu", u->memory);
-        snprintf(nums[i][1], sizeof(nums[i][1]), "%u", u->timeout_ms);
-        argv[n++] = "--unit";
-        argv[n++] = (char *)u->name;
-        argv[n++] = (char *)u->so_path;
-        argv[n++] = (char *)u->layers;
-        argv[n++] = nums[i][0];
-        argv[n++] = nums[i][1];
-    }
-    argv[n] = NULL;
-    posix_spawn_file_actions_init(&fa);
-    fa_ok = 1;
-    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-    int rc = posix_spawn(&s->pid, kumo__worker_path(), &fa, NULL, argv, cfg->envp);
-    if (rc != 0) {
-        kumo__error_set(err, -rc, "cannot start the fork server %s: %s", kumo__worker_path(), strerror(rc));
-        goto fail;
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    fa_ok = 0;
-    close(sv[1]);
-    sv[1] = -1;
-    fcntl(sv[0], F_SETFL, O_NONBLOCK);
-    s->sock = sv[0];
-    s->watch = h2o_evloop_socket_create(loop, dup(sv[0]), H2O_SOCKET_FLAG_DONT_READ);
-    s->watch->data = s;
-    h2o_socket_read_start(s->watch, on_readable);
-    free(argv);
-    free(nums);
-    return s;
-oom:
-    kumo__error_set(err, -ENOMEM, "out of memory");
-fail:
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (sv[0] >= 0)
-        close(sv[0]);
-    if (sv[1] >= 0)
-        close(sv[1]);
-    free(argv);
-    free(nums);
-    free(s);
-    return NULL;
+    memmove(s->queue, s->queue + done, (s->nqueued - done) * sizeof(s->queue[0]));
+    s->nqueued -= done;
 }
 
-void kumo__spawner_set_callbacks(kumo__spawner *s, kumo__spawner_pid_cb *on_pid, kumo__spawner_exit_cb *on_exit,
-                                 void *data)
+/* Puts a SPAWN behind those waiting; 0, or -EAGAIN when the queue is full. */
+static int enqueue(spawner *s, uint32_t tag, int unit, int fd)
 {
-    s->on_pid = on_pid;
-    s->on_exit = on_exit;
-    s->cb_data = data;
-}
-
-int kumo__spawner_spawn(kumo__spawner *s, int unit, int fd, uint32_t *tag)
-{
-    if (s->dead)
-        return -ECHILD;
-    kumo__fs_msg m = {.op = KUMO_FS_SPAWN, .tag = ++s->next_tag, .unit = unit};
-    *tag = m.tag;
-    int rc = kumo__fs_send(s->sock, &m, fd);
-    if (rc == -EAGAIN) { /* the fork server is behind: wait for room, briefly */
-        struct pollfd p = {s->sock, POLLOUT, 0};
-        poll(&p, 1, 100);
-        rc = kumo__fs_send(s->sock, &m, fd);
+    if (s->nqueued == QUEUE_MAX)
+        return -EAGAIN;
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0)
+        return -errno;
+    s->queue[s->nqueued++] = (queued_spawn){tag, unit, copy};
+    if (!s->notifying && s->watch) {
+        s->notifying = 1;
+        h2o_socket_notify_write(s->watch, on_writable);
     }
-    if (rc != 0 && rc != -EAGAIN)
-        s->dead = 1;
-    return rc;
+    return 0;
 }
 
-int kumo__spawner_exit_status(kumo__spawner *s, pid_t pid, int *status, int *oom)
+/* ---- the methods pool.c calls --------------------------------------------- */
+
+static int spawner_spawn(kumo__spawner *base, int unit, int fd, uint32_t *tag, pid_t *pid, kumo__error *err)
 {
-    for (size_t i = 0; i < s->nexits; i++)
-        if (s->exits[i].pid == pid) {
-            *status = s->exits[i].status;
-            *oom = s->exits[i].oom;
-            s->exits[i] = s->exits[--s->nexits];
+    spawner *s = (spawner *)base;
+    *pid = 0;
+    *tag = 0;
+    if (!s->dead) {
+        kumo__fs_msg m = {.op = KUMO_FS_SPAWN, .tag = ++s->next_tag, .unit = unit};
+        /* Order is kept: nothing overtakes a queued SPAWN. When the fork
+         * server is behind, the SPAWN waits for room on the loop rather
+         * than the loop waiting for the fork server. */
+        int rc = s->nqueued > 0 ? -EAGAIN : kumo__fs_send(s->sock, &m, fd);
+        if (rc == -EAGAIN)
+            rc = enqueue(s, m.tag, unit, fd);
+        if (rc == 0) {
+            *tag = m.tag;
+            return 0;
+        }
+        if (rc != -EAGAIN)
+            fork_server_lost(s);
+        /* else a long queue: this worker is exec'd directly, as once the
+         * fork server is gone */
+    }
+    return spawn_direct(s, unit, fd, pid, err);
+}
+
+static int spawner_exit_status(kumo__spawner *base, pid_t pid, int *status, int *oom)
+{
+    spawner *s = (spawner *)base;
+    ssize_t i = find_direct(s, pid);
+    if (i >= 0) {
+        pid_t got = waitpid(pid, status, WNOHANG);
+        if (got == 0 || (got < 0 && errno != ECHILD))
+            return 0;
+        if (got < 0) { /* not ours after all: nothing to release */
+            forget_direct(s, (size_t)i);
+            return -ECHILD;
+        }
+        settle_direct(s, (size_t)i, oom);
+        return 1;
+    }
+    for (size_t k = 0; k < s->nexits; k++)
+        if (s->exits[k].pid == pid) {
+            *status = s->exits[k].status;
+            *oom = s->exits[k].oom;
+            s->exits[k] = s->exits[--s->nexits];
             return 1;
         }
     return s->dead ? -ECHILD : 0;
 }
 
-void kumo__spawner_poll(kumo__spawner *s, int timeout_ms)
+static void spawner_release(kumo__spawner *base, pid_t pid)
 {
-    struct pollfd p = {s->sock, POLLIN, 0};
-    if (!s->dead && poll(&p, 1, timeout_ms) > 0)
-        drain(s);
+    spawner *s = (spawner *)base;
+    ssize_t i = find_direct(s, pid);
+    if (i >= 0) { /* killed: waitpid returns as soon as the kernel has it */
+        int status, oom;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        settle_direct(s, (size_t)i, &oom);
+        return;
+    }
+    for (size_t k = 0; k < s->nexits; k++)
+        if (s->exits[k].pid == pid) {
+            s->exits[k] = s->exits[--s->nexits];
+            return;
+        }
 }
 
-pid_t kumo__spawner_stop_nowait(kumo__spawner *s)
+static void spawner_poll(kumo__spawner *base, int timeout_ms)
 {
-    if (s == NULL)
-        return 0;
-    h2o_socket_read_stop(s->watch);
-    h2o_socket_close(s->watch);
-    close(s->sock); /* EOF: the fork server exits */
-    pid_t pid = s->pid;
+    spawner *s = (spawner *)base;
+    if (!s->dead) {
+        struct pollfd p = {s->sock, POLLIN, 0};
+        if (poll(&p, 1, timeout_ms) > 0)
+            drain(s);
+        return;
+    }
+    /* Our own children: their exits are found by waitpid, so only time has
+     * to pass. */
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static const kumo__spawner_methods methods = {
+    .version = KUMO__SPAWNER_VERSION,
+    .spawn = spawner_spawn,
+    .exit_status = spawner_exit_status,
+    .release = spawner_release,
+    .poll = spawner_poll,
+};
+
+/* ---- starting and stopping ------------------------------------------------ */
+
+static void spawner_free(spawner *s)
+{
+    for (size_t i = 0; i < s->nqueued; i++)
+        close(s->queue[i].fd); /* a worker end never handed over: its pool sees EOF */
+    for (size_t i = 0; i < s->nunits; i++) {
+        free((char *)s->units[i].name);
+        free((char *)s->units[i].so_path);
+        free((char *)s->units[i].layers);
+    }
+    free(s->units);
+    for (size_t i = 0; s->envp && s->envp[i]; i++)
+        free(s->envp[i]);
+    free(s->envp);
+    free(s->project_dir);
+    free(s->data_dir);
+    free(s->direct);
     free(s);
-    return kumo__spawner_reap(pid, 0) ? 0 : pid;
+}
+
+static int copy_str(const char *from, char **to)
+{
+    *to = NULL;
+    return from == NULL || (*to = strdup(from)) != NULL ? 0 : -ENOMEM;
+}
+
+/* Owned copies of everything in *cfg that a later spawn reads. */
+static int copy_config(spawner *s, const kumo__spawner_config *cfg)
+{
+    s->net = cfg->net;
+    if (copy_str(cfg->project_dir, &s->project_dir) || copy_str(cfg->data_dir, &s->data_dir))
+        return -ENOMEM;
+    if ((s->units = calloc(cfg->nunits ? cfg->nunits : 1, sizeof(*s->units))) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->nunits; i++) {
+        const kumo__spawner_unit *u = &cfg->units[i];
+        kumo__spawner_unit *c = &s->units[i];
+        s->nunits = i + 1;
+        c->memory = u->memory;
+        c->timeout_ms = u->timeout_ms;
+        if (copy_str(u->name, (char **)&c->name) || copy_str(u->so_path, (char **)&c->so_path) ||
+            copy_str(u->layers ? u->layers : "none", (char **)&c->layers))
+            return -ENOMEM;
+    }
+    size_t n = 0;
+    while (cfg->envp && cfg->envp[n])
+        n++;
+    if ((s->envp = calloc(n + 1, sizeof(*s->envp))) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if ((s->envp[i] = strdup(cfg->envp[i])) == NULL)
+            return -ENOMEM;
+    return 0;
+}
+
+/* Execs the fork server on a fresh control socket: 0, or an error. */
+static int start_fork_server(spawner *s, struct st_h2o_evloop_t *loop, int spares, kumo__error *err)
+{
+    int sv[2] = {-1, -1};
+    char **argv = NULL;
+    unit_words *words = NULL;
+    int rc = 0;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        kumo__error_set(err, rc = -errno, "socketpair: %s", strerror(errno));
+        goto out;
+    }
+    size_t n = 0, cap = 16 + 6 * s->nunits;
+    argv = calloc(cap, sizeof(*argv));
+    words = calloc(s->nunits ? s->nunits : 1, sizeof(*words));
+    char nspares[16];
+    if (argv == NULL || words == NULL) {
+        kumo__error_set(err, rc = -ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(nspares, sizeof(nspares), "%d", spares);
+    argv[n++] = "kumo-worker";
+    argv[n++] = "--fork-server";
+    argv[n++] = "--spares";
+    argv[n++] = nspares;
+    if (s->project_dir) {
+        argv[n++] = "--project";
+        argv[n++] = s->project_dir;
+    }
+    if (s->data_dir) {
+        argv[n++] = "--data";
+        argv[n++] = s->data_dir;
+    }
+    if (s->net)
+        argv[n++] = "--net";
+    for (size_t i = 0; i < s->nunits; i++) {
+        const kumo__spawner_unit *u = &s->units[i];
+        unit_words_make(u, &words[i]);
+        argv[n++] = "--unit";
+        argv[n++] = (char *)u->name;
+        argv[n++] = (char *)u->so_path;
+        argv[n++] = (char *)u->layers;
+        argv[n++] = words[i].memory;
+        argv[n++] = words[i].timeout_ms;
+    }
+    argv[n] = NULL;
+    if ((rc = exec_with_fd3(s, argv, sv[1], &s->pid)) != 0) {
+        kumo__error_set(err, -rc, "cannot start the fork server %s: %s", kumo__worker_path(), strerror(rc));
+        rc = -rc;
+        s->pid = 0;
+        goto out;
+    }
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    s->sock = sv[0];
+    sv[0] = -1;
+    s->watch = h2o_evloop_socket_create(loop, dup(s->sock), H2O_SOCKET_FLAG_DONT_READ);
+    s->watch->data = s;
+    h2o_socket_read_start(s->watch, on_readable);
+out:
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    free(argv);
+    free(words);
+    return rc;
+}
+
+kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spawner_config *cfg, kumo__error *err)
+{
+    spawner *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->super.methods = &methods;
+    s->sock = -1;
+    if (copy_config(s, cfg) != 0) {
+        spawner_free(s);
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    kumo__error why = {0};
+    if (start_fork_server(s, loop, cfg->spares, &why) != 0) {
+        s->dead = 1;
+        kumo__log_event("warn", "%s; workers start one by one instead", why.msg);
+    }
+    return &s->super;
+}
+
+void kumo__spawner_set_callbacks(kumo__spawner *base, kumo__spawner_pid_cb *on_pid, kumo__spawner_exit_cb *on_exit,
+                                 void *data)
+{
+    spawner *s = (spawner *)base;
+    s->on_pid = on_pid;
+    s->on_exit = on_exit;
+    s->cb_data = data;
+}
+
+/* Closes the control socket (EOF: the fork server exits); its pid, or 0. */
+static pid_t close_control(spawner *s)
+{
+    if (s->watch) {
+        h2o_socket_read_stop(s->watch);
+        h2o_socket_close(s->watch);
+    }
+    if (s->sock >= 0)
+        close(s->sock);
+    return s->pid;
+}
+
+pid_t kumo__spawner_stop_nowait(kumo__spawner *base)
+{
+    if (base == NULL)
+        return 0;
+    spawner *s = (spawner *)base;
+    pid_t pid = close_control(s);
+    spawner_free(s);
+    return pid == 0 || kumo__spawner_reap(pid, 0) ? 0 : pid;
 }
 
 int kumo__spawner_reap(pid_t pid, int force)
@@ -244,24 +589,23 @@ int kumo__spawner_reap(pid_t pid, int force)
     return got != 0;
 }
 
-void kumo__spawner_stop(kumo__spawner *s)
+void kumo__spawner_stop(kumo__spawner *base)
 {
-    if (s == NULL)
+    if (base == NULL)
         return;
-    h2o_socket_read_stop(s->watch);
-    h2o_socket_close(s->watch);
-    close(s->sock); /* EOF: the fork server exits */
+    spawner *s = (spawner *)base;
+    pid_t pid = close_control(s);
     int status;
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(s->pid, &status, WNOHANG) != 0)
+    for (int i = 0; pid > 0 && i < 200; i++) {
+        if (waitpid(pid, &status, WNOHANG) != 0)
             break;
         if (i == 199) {
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, &status, 0);
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
             break;
         }
         struct timespec ts = {0, 5 * 1000000};
         nanosleep(&ts, NULL);
     }
-    free(s);
+    spawner_free(s);
 }
