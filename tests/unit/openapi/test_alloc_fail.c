@@ -1,10 +1,11 @@
 /*
  * test_alloc_fail.c: allocation-failure mode (SQLite's faultsim, curl's
  * torture) over the control plane's loaders: the OpenAPI loader with the
- * router built on it (kumo__spec_load + kumo__router_build), then each
- * operation's compiled schemas (kumo__opcheck_build, as `kumo up` binds), and the
- * kumo.yaml loader (kumo__project_load), on the fixture documents, the
- * example project and a few documents written here. For each input the
+ * router built on it (kumo__spec_load + kumo__router_build) and each
+ * operation's compiled schemas (kumo__opcheck_build, as `kumo up` binds),
+ * and the kumo.yaml loader (kumo__project_load, and _prebuilt as
+ * kumo-host loads a package), on the fixture documents, the example
+ * project and a few documents written here. For each input the
  * load runs once to count its allocations, then again failing the Nth
  * allocation, for N = 1, 2, 3, ... until a run no longer reaches N. Each
  * failed run must return a negative code with err set and no result;
@@ -176,6 +177,17 @@ static int load_project(const char *dir, kumo__error *err)
     return rc;
 }
 
+/* As kumo-host loads a package's kumo.yaml. */
+static int load_project_prebuilt(const char *dir, kumo__error *err)
+{
+    kumo__project *p = NULL;
+    int rc = kumo__project_load_prebuilt(dir, &p, err);
+    if (rc < 0 && p != NULL)
+        rc = 1;
+    kumo__project_free(p);
+    return rc;
+}
+
 static long total_runs;
 
 /* One input through the loader: a clean run to learn its allocations and
@@ -246,6 +258,8 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof projects / sizeof projects[0]; i++)
         torture("project", load_project, projects[i]);
+    torture("prebuilt project", load_project_prebuilt, FIX "proj_ok");
+    torture("prebuilt project", load_project_prebuilt, FIX "proj_nosource");
 
     /* environments, stores and the sandbox mapping, which the fixtures lack */
     char dir[] = "/tmp/kumo-alloc-fail-XXXXXX", path[128];
