@@ -32,6 +32,7 @@ fuzz: deps
 	@cmake --build build-fuzz -j $(JOBS)
 	@for f in build-fuzz/fuzz_*; do \
 		name=$$(basename $$f); corpus=fuzz/corpus/$${name#fuzz_}; \
+		case $$name in fuzz_replay_*) continue;; esac; \
 		echo "== $$name ($${FUZZ_SECONDS:-30}s, corpus $$corpus)"; \
 		mkdir -p build-fuzz/corpus-$$name; \
 		$$f -max_total_time=$${FUZZ_SECONDS:-30} build-fuzz/corpus-$$name $$corpus || exit 1; \

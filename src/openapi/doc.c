@@ -354,9 +354,10 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
                     (tag && (strcmp(tag, "!") == 0 || strcmp(tag, YAML_STR_TAG) == 0));
     const char *what = NULL;
     json_t *node = as_string ? json_stringn(s, len) : resolve_plain(s, len, &what);
+    /* libyaml hands over valid UTF-8 only (it refuses bad bytes, overlong
+     * forms and surrogate escapes), so jansson failing is memory */
     if (node == NULL)
-        return what ? fail_at(b, ev->start_mark, "%s", what)
-                    : fail_at(b, ev->start_mark, "scalar is not valid UTF-8 or memory ran out");
+        return what ? fail_at(b, ev->start_mark, "%s", what) : oom(b);
     if (++b->expanded > DOC_MAX_EXPANDED) {
         json_decref(node);
         return fail_at(b, ev->start_mark, "document has more than %u nodes", DOC_MAX_EXPANDED);

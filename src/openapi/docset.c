@@ -418,6 +418,8 @@ static kumo__doc *doc_for(kumo__docset *ds, const kumo__loc *from, const json_t 
     if ((joined = join_path(kumo__doc_path(from->doc), decoded)) == NULL)
         goto oom;
     if ((real = realpath(joined, NULL)) == NULL) {
+        if (errno == ENOMEM)
+            goto oom;
         kumo__doc_value_error(err, from->doc, holder, "$ref", "$ref '%s' points at nothing: cannot open %s: %s", ref,
                               joined, strerror(errno));
         goto out;

@@ -117,7 +117,9 @@ json_t *kumo__string_lossy(const char *s, size_t len)
 
 /* ---- what a schema asks for ------------------------------------------------ */
 
-static const json_t *deref(const json_t *s, const kumo__refs *refs)
+/* A $ref that does not resolve is left for the schema compiler to report;
+ * running out of memory is not, and sets *nomem. */
+static const json_t *deref(const json_t *s, const kumo__refs *refs, int *nomem)
 {
     for (int depth = 0; depth < 16 && json_is_object(s); depth++) {
         const json_t *ref = json_object_get(s, "$ref");
@@ -126,8 +128,11 @@ static const json_t *deref(const json_t *s, const kumo__refs *refs)
         char where[256];
         kumo__error e = {0};
         const json_t *t = refs->resolve(refs, s, json_string_value(ref), where, sizeof where, &e);
-        if (!t)
+        if (!t) {
+            if (e.code == -ENOMEM)
+                *nomem = 1;
             return s; /* the schema compiler reports it */
+        }
         s = t;
     }
     return s;
@@ -174,13 +179,13 @@ static kumo__vtype scalar_type(const char *t)
 }
 
 /* Shape and type of a schema one level down (a property or the items). */
-static void leaf(const json_t *schema, const kumo__refs *refs, kumo__shape *shape, kumo__vtype *type)
+static void leaf(const json_t *schema, const kumo__refs *refs, kumo__shape *shape, kumo__vtype *type, int *nomem)
 {
-    schema = deref(schema, refs);
+    schema = deref(schema, refs, nomem);
     const char *t = type_name(schema);
     if (t && strcmp(t, "array") == 0) {
         *shape = KUMO_SHAPE_ARRAY;
-        *type = scalar_type(type_name(deref(json_object_get(schema, "items"), refs)));
+        *type = scalar_type(type_name(deref(json_object_get(schema, "items"), refs, nomem)));
         return;
     }
     *shape = KUMO_SHAPE_PRIMITIVE;
@@ -190,20 +195,21 @@ static void leaf(const json_t *schema, const kumo__refs *refs, kumo__shape *shap
 int kumo__shapeinfo_read(const json_t *schema, const kumo__refs *refs, kumo__shapeinfo *out)
 {
     memset(out, 0, sizeof *out);
-    schema = deref(schema, refs);
+    int nomem = 0;
+    schema = deref(schema, refs, &nomem);
     const char *t = type_name(schema);
     if (t && strcmp(t, "array") == 0) {
         out->shape = KUMO_SHAPE_ARRAY;
         kumo__shape ignored;
-        leaf(json_object_get(schema, "items"), refs, &ignored, &out->type);
+        leaf(json_object_get(schema, "items"), refs, &ignored, &out->type, &nomem);
         if (ignored != KUMO_SHAPE_PRIMITIVE)
             out->type = KUMO_VT_STRING;
-        return 0;
+        return nomem ? -ENOMEM : 0;
     }
     if (!t || strcmp(t, "object") != 0) {
         out->shape = KUMO_SHAPE_PRIMITIVE;
         out->type = scalar_type(t);
-        return 0;
+        return nomem ? -ENOMEM : 0;
     }
     out->shape = KUMO_SHAPE_OBJECT;
     const json_t *props = json_object_get(schema, "properties");
@@ -225,16 +231,20 @@ int kumo__shapeinfo_read(const json_t *schema, const kumo__refs *refs, kumo__sha
             f->name[klen] = '\0';
             f->name_len = klen;
             out->nfields++;
-            leaf(v, refs, &f->shape, &f->type);
+            leaf(v, refs, &f->shape, &f->type, &nomem);
         }
     }
     const json_t *ap = json_object_get(schema, "additionalProperties");
     if (ap && !json_is_false(ap)) {
         out->additional = 1;
         kumo__shape sh;
-        leaf(ap, refs, &sh, &out->additional_type);
+        leaf(ap, refs, &sh, &out->additional_type, &nomem);
         if (sh != KUMO_SHAPE_PRIMITIVE)
             out->additional_type = KUMO_VT_STRING;
+    }
+    if (nomem) {
+        kumo__shapeinfo_clear(out);
+        return -ENOMEM;
     }
     return 0;
 }
