@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "deploy/target.h"
 #include "openapi/docset.h"
 
@@ -413,21 +414,6 @@ static int images(kumo__tctx *t)
 
 /* ---- the deploy ------------------------------------------------------------- */
 
-static int mkdirs(const char *path)
-{
-    char buf[4200];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *s = buf + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-                return -errno;
-            *s = '/';
-        }
-    }
-    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 static int stores(kumo__tctx *t)
 {
     const kumo__project *p = t->p;
@@ -584,7 +570,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
         rc = kumo__spec_oom(err);
         goto out;
     }
-    if ((rc = mkdirs(t.out_dir)) < 0) {
+    if ((rc = kumo__mkdirs(t.out_dir, 0755)) < 0) {
         kumo__error_set(err, rc, "creating %s: %s", t.out_dir, strerror(-rc));
         goto out;
     }
