@@ -124,11 +124,4 @@ void kumo__t_k8s_secret(kumo__tctx *t, const char *namespace_flag);
  * exported: `: "${VAR:?...}"`. */
 void kumo__t_require_secret_vars(kumo__tctx *t);
 
-/* ---- YAML out (target_yaml.c) --------------------------------------------- */
-
-/* Appends `v` as block YAML to a malloc'd buffer (*buf, *len, *cap).
- * Strings are plain when that reads back as the same string, else
- * double-quoted. -ENOMEM when memory ran out. */
-int kumo__yaml_emit(const json_t *v, char **buf, size_t *len, size_t *cap);
-
 #endif

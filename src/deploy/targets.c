@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/yaml_emit.h"
 #include "deploy/target.h"
 #include "openapi/docset.h"
 
@@ -155,8 +157,7 @@ static int write_file(kumo__tctx *t, const char *name, const char *text, size_t 
 
 int kumo__t_write_yaml(kumo__tctx *t, const char *name, json_t *doc, int multi)
 {
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    kumo__growbuf b = {.max = SIZE_MAX / 2};
     int rc = 0;
     if (doc == NULL) {
         rc = -ENOMEM;
@@ -166,29 +167,20 @@ int kumo__t_write_yaml(kumo__tctx *t, const char *name, json_t *doc, int multi)
         size_t i;
         json_t *d;
         json_array_foreach(doc, i, d) {
-            char *sep = "---\n";
-            size_t sl = strlen(sep);
-            if (len + sl + 1 > cap) {
-                char *b = realloc(buf, cap = cap * 2 + sl + 1);
-                if (b == NULL) {
-                    rc = -ENOMEM;
-                    goto out;
-                }
-                buf = b;
-            }
-            memcpy(buf + len, sep, sl + 1);
-            len += sl;
-            if ((rc = kumo__yaml_emit(d, &buf, &len, &cap)) < 0)
+            if (kumo__growbuf_add(&b, "---\n", 4) != 0 || kumo__yaml_emit(d, &b) != 0) {
+                rc = -ENOMEM;
                 goto out;
+            }
         }
-    } else if ((rc = kumo__yaml_emit(doc, &buf, &len, &cap)) < 0) {
+    } else if (kumo__yaml_emit(doc, &b) != 0) {
+        rc = -ENOMEM;
         goto out;
     }
-    rc = write_file(t, name, buf ? buf : "", len, 0644);
+    rc = write_file(t, name, b.data ? b.data : "", b.len, 0644);
 out:
     if (rc == -ENOMEM)
         kumo__error_set(t->err, rc, "writing %s: out of memory", name);
-    free(buf);
+    free(b.data);
     json_decref(doc);
     return rc;
 }
