@@ -4,7 +4,7 @@
  * services replace` takes (service-UNIT.yaml): the unit's image in
  * Artifact Registry by digest, the unit's memory, timeout, concurrency
  * and scale bounds. In front of them one API Gateway whose config is the
- * project's OpenAPI converted to Swagger 2.0 (swagger2.c), each operation
+ * project's OpenAPI converted to Swagger 2.0 (swagger2_write.c), each operation
  * sent by x-google-backend to the Cloud Run service of the unit that
  * serves it.
  *
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "deploy/swagger2.h"
+#include "deploy/swagger2_write.h"
 #include "deploy/target.h"
 #include "openapi/docset.h"
 #include "runtime/runtime.h"

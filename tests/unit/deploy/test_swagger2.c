@@ -1,5 +1,5 @@
 /*
- * test_swagger2.c: OpenAPI 3 -> Swagger 2.0 (src/deploy/swagger2.c).
+ * test_swagger2_write.c: OpenAPI 3 -> Swagger 2.0 (src/deploy/swagger2_write.c).
  *
  * The todo example's document converted, written as YAML and read back
  * through kumo's own Swagger 2.0 loader (kumo__spec_load) gives the same
@@ -14,7 +14,7 @@
 
 #include "base/yaml_emit.h"
 #include "check.h"
-#include "deploy/swagger2.h"
+#include "deploy/swagger2_write.h"
 #include "deploy/target.h"
 
 #define TODO_SPEC "../../examples/todo/openapi.yaml"
