@@ -114,21 +114,17 @@ static json_t *app_settings(kumo__target_ctx *t, json_t *params)
     return s;
 }
 
-static int azure(kumo__target_ctx *t)
+/* kumo deploy --destroy: the resource group goes, with all it holds. */
+static int azure_destroy(kumo__target_ctx *t, const char *rg, const char *RG)
 {
-    const char *rg_env = getenv("AZURE_RESOURCE_GROUP");
-    char rg[128];
-    snprintf(rg, sizeof rg, "%s%s", rg_env && *rg_env ? "" : "kumo-", rg_env && *rg_env ? rg_env : t->name);
-    const char *loc = t->o->region ? t->o->region
-                      : t->env && t->env->region ? t->env->region
-                      : getenv("AZURE_LOCATION") && *getenv("AZURE_LOCATION") ? getenv("AZURE_LOCATION")
-                                                                               : "eastus";
-    const char *RG = kumo__target_sh_quote(t, rg);
-    if (t->o->destroy) {
-        kumo__target_cmd(t, "# everything kumo deployed lives in the resource group %s", rg);
-        kumo__target_cmd(t, "az group delete --name %s --yes", RG);
-        return 0;
-    }
+    kumo__target_cmd(t, "# everything kumo deployed lives in the resource group %s", rg);
+    kumo__target_cmd(t, "az group delete --name %s --yes", RG);
+    return 0;
+}
+
+/* azuredeploy.json (an ARM template) and the commands that deploy it and the app zip. */
+static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, const char *RG)
+{
     char zip[4200];
     snprintf(zip, sizeof zip, "%s/.kumo/build/azure/app.zip", t->p->dir);
     kumo__artifacts arts = {0};
@@ -256,6 +252,20 @@ static int azure(kumo__target_ctx *t)
         "properties.outputs.apiUrl.value --output tsv)\"",
         t->name);
     return 0;
+}
+
+/* The resource group and location both directions need, then one of them. */
+static int azure(kumo__target_ctx *t)
+{
+    const char *rg_env = getenv("AZURE_RESOURCE_GROUP");
+    char rg[128];
+    snprintf(rg, sizeof rg, "%s%s", rg_env && *rg_env ? "" : "kumo-", rg_env && *rg_env ? rg_env : t->name);
+    const char *loc = t->o->region ? t->o->region
+                      : t->env && t->env->region ? t->env->region
+                      : getenv("AZURE_LOCATION") && *getenv("AZURE_LOCATION") ? getenv("AZURE_LOCATION")
+                                                                               : "eastus";
+    const char *RG = kumo__target_sh_quote(t, rg);
+    return t->o->destroy ? azure_destroy(t, rg, RG) : azure_deploy(t, rg, loc, RG);
 }
 
 const kumo__target_driver kumo__target_azure = {1, "azure", "az", 0, azure};

@@ -181,42 +181,34 @@ static int backends(kumo__target_ctx *t, json_t *sw)
     return 0;
 }
 
-static int gcp(kumo__target_ctx *t)
+/* kumo deploy --destroy: the commands that remove what gcp_deploy made. */
+static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
 {
-    const char *project = env_or("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT");
-    const char *region = t->o->region ? t->o->region
-                         : t->env && t->env->region ? t->env->region
-                         : env_or("CLOUDSDK_RUN_REGION", NULL) ? env_or("CLOUDSDK_RUN_REGION", NULL)
-                                                               : "us-central1";
-    if (project == NULL) {
-        kumo__error_set(t->err, -EINVAL,
-                        "gcp: which Google Cloud project? set GOOGLE_CLOUD_PROJECT=ID (or CLOUDSDK_CORE_PROJECT), "
-                        "e.g. GOOGLE_CLOUD_PROJECT=$(gcloud config get-value project)");
-        return t->err->code;
+    kumo__target_cmd(t, "gcloud api-gateway gateways delete %s --location=%s --project=%s --quiet || true", t->name,
+                     R, P);
+    kumo__target_cmd(t,
+                     "for c in $(gcloud api-gateway api-configs list --api=%s --project=%s "
+                     "--format='value(name.basename())'); do gcloud api-gateway api-configs delete \"$c\" --api=%s "
+                     "--project=%s --quiet; done",
+                     t->name, P, t->name, P);
+    kumo__target_cmd(t, "gcloud api-gateway apis delete %s --project=%s --quiet || true", t->name, P);
+    for (size_t i = 0; i < t->nunits; i++)
+        kumo__target_cmd(t, "gcloud run services delete %s --region=%s --project=%s --quiet", t->units[i].name, R,
+                         P);
+    for (size_t i = 0; i < t->nstores; i++) {
+        char *s = t->stores[i].secret ? store_secret(t, &t->stores[i]) : NULL;
+        if (s)
+            kumo__target_cmd(t, "gcloud secrets delete %s --project=%s --quiet || true", s, P);
+        free(s);
     }
-    const char *P = kumo__target_sh_quote(t, project), *R = kumo__target_sh_quote(t, region);
-    char sa[256];
-    snprintf(sa, sizeof sa, "$PROJECT_NUMBER-compute@developer.gserviceaccount.com");
-    if (t->o->destroy) {
-        kumo__target_cmd(t, "gcloud api-gateway gateways delete %s --location=%s --project=%s --quiet || true", t->name,
-                         R, P);
-        kumo__target_cmd(t,
-                         "for c in $(gcloud api-gateway api-configs list --api=%s --project=%s "
-                         "--format='value(name.basename())'); do gcloud api-gateway api-configs delete \"$c\" --api=%s "
-                         "--project=%s --quiet; done",
-                         t->name, P, t->name, P);
-        kumo__target_cmd(t, "gcloud api-gateway apis delete %s --project=%s --quiet || true", t->name, P);
-        for (size_t i = 0; i < t->nunits; i++)
-            kumo__target_cmd(t, "gcloud run services delete %s --region=%s --project=%s --quiet", t->units[i].name, R,
-                             P);
-        for (size_t i = 0; i < t->nstores; i++) {
-            char *s = t->stores[i].secret ? store_secret(t, &t->stores[i]) : NULL;
-            if (s)
-                kumo__target_cmd(t, "gcloud secrets delete %s --project=%s --quiet || true", s, P);
-            free(s);
-        }
-        return 0;
-    }
+    return 0;
+}
+
+/* The files (Cloud Run services, the API Gateway config) and the commands
+ * that push the images and apply them. */
+static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *region, const char *P, const char *R,
+                      const char *sa)
+{
     int rc = bind(t);
     if (rc < 0)
         return rc;
@@ -336,6 +328,26 @@ static int gcp(kumo__target_ctx *t)
                      "--project=\"$PROJECT\" --format='value(defaultHostname)')\"",
                      t->name);
     return 0;
+}
+
+/* The project and region both directions need, then one of them. */
+static int gcp(kumo__target_ctx *t)
+{
+    const char *project = env_or("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT");
+    const char *region = t->o->region ? t->o->region
+                         : t->env && t->env->region ? t->env->region
+                         : env_or("CLOUDSDK_RUN_REGION", NULL) ? env_or("CLOUDSDK_RUN_REGION", NULL)
+                                                               : "us-central1";
+    if (project == NULL) {
+        kumo__error_set(t->err, -EINVAL,
+                        "gcp: which Google Cloud project? set GOOGLE_CLOUD_PROJECT=ID (or CLOUDSDK_CORE_PROJECT), "
+                        "e.g. GOOGLE_CLOUD_PROJECT=$(gcloud config get-value project)");
+        return t->err->code;
+    }
+    const char *P = kumo__target_sh_quote(t, project), *R = kumo__target_sh_quote(t, region);
+    char sa[256];
+    snprintf(sa, sizeof sa, "$PROJECT_NUMBER-compute@developer.gserviceaccount.com");
+    return t->o->destroy ? gcp_destroy(t, P, R) : gcp_deploy(t, project, region, P, R, sa);
 }
 
 const kumo__target_driver kumo__target_gcp = {1, "gcp", "gcloud", 1, gcp};
