@@ -11,6 +11,7 @@
  */
 #include "base/fs.h"
 #include "project/project.h"
+#include "project/store_plan.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -70,18 +71,31 @@ static void use(const kumo__project *p)
     kumo__error err = {0};
     kumo__project_pick_environment(p, NULL, &picked, &err);
     kumo__project_pick_environment(p, "nope", &picked, &err);
-    char *const *lists[] = {p->kv_stores, p->blob_stores, p->queue_stores};
-    size_t counts[] = {p->nkv_stores, p->nblob_stores, p->nqueue_stores};
-    char buf[512], red[512];
-    for (size_t k = 0; k < 3; k++)
-        for (size_t i = 0; i < counts[k]; i++) {
-            if (kumo__project_store_kind(p, lists[k][i]) == NULL)
-                __builtin_trap(); /* a declared store has a kind */
-            kumo__project_store_url(p, NULL, lists[k][i], buf, sizeof buf);
-            for (size_t e = 0; e < p->nenvironments; e++)
-                if (kumo__project_store_url(p, p->environments[e].name, lists[k][i], buf, sizeof buf))
-                    kumo__store_url_redact(buf, red, sizeof red);
+    char red[512];
+    for (size_t i = 0; i < p->nstores; i++)
+        if (kumo__project_store_kind(p, p->stores[i].name) == NULL)
+            __builtin_trap(); /* a declared store has a kind */
+    /* the store plan in every environment, and a reload's plan over it */
+    kumo__store_plan first = {0};
+    int have_first = kumo__store_plan_build(p, NULL, NULL, NULL, NULL, &first, &err) == 0;
+    for (size_t e = 0; e < p->nenvironments; e++) {
+        kumo__store_plan plan;
+        if (kumo__store_plan_build(p, p->environments[e].name, NULL, have_first ? &first : NULL, NULL, &plan,
+                                   &err) != 0)
+            continue;
+        if (plan.n != p->nstores)
+            __builtin_trap(); /* every store is placed */
+        for (size_t i = 0; i < plan.n; i++) {
+            if (plan.stores[i].url == NULL || plan.stores[i].shown == NULL)
+                __builtin_trap();
+            kumo__store_url_redact(plan.stores[i].url, red, sizeof red);
         }
+        char **envp = kumo__store_plan_envp(&plan, NULL);
+        free(envp);
+        kumo__store_plan_free(&plan);
+    }
+    if (have_first)
+        kumo__store_plan_free(&first);
     for (size_t e = 0; e < p->nenvironments; e++) {
         const kumo__environment *env = &p->environments[e];
         if (kumo__project_environment(p, env->name) == NULL)

@@ -2,7 +2,7 @@
  * emulate.c: `kumo emulate lambda --zip FILE [--port N] [--host ADDR]
  * [--payload 1|2] [--timeout S] [--memory MB]`: runs a Lambda function
  * package on this machine behind a local API Gateway and Runtime API
- * (deploy/lambda_emulator.c). Only the Lambda emulator exists so far; the
+ * (src/emulate/). Only the Lambda emulator exists so far; the
  * first argument names it so that others can follow.
  */
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "deploy/lambda_emulator.h"
+#include "emulate/emulate.h"
 
 static int number(const char *opt, const char *s, long min, long max, long *out, kumo__error *err)
 {

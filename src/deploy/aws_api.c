@@ -1,19 +1,18 @@
 /*
  * aws_api.c: S3, STS and CloudFormation calls for `kumo deploy --target
- * aws` (see aws_api.h), each one signed exchange over a libcurl easy
- * handle kept for the whole deploy.
+ * aws` (see aws_api.h), each one signed exchange over a client (a libcurl
+ * easy handle) per service kept for the whole deploy.
  *
- * Why not kumo__aws_send (src/sdk/stores/aws.c): the store drivers bound
- * every exchange to 10 s and one service per client, which suits a data
- * path; a deploy uploads zips of tens of MiB and talks to three services,
- * so this file has its own exchange with longer limits (UPLOAD_TIMEOUT_MS)
- * and reuses the drivers' pure helpers: percent-encoding
- * (kumo__aws_uri_encode), XML text (kumo__aws_xml_text) and region checks.
+ * Every call is one kumo__aws_exchange (src/sdk/stores/aws.c), the same
+ * signed exchange the store drivers use, through one client per service
+ * (s3, sts, cloudformation), with a deploy's limits instead of a data
+ * path's: a minute per call, UPLOAD_TIMEOUT_MS for a zip of tens of MiB,
+ * BODY_MAX of answer. The drivers' pure helpers serve here too:
+ * percent-encoding (kumo__aws_uri_encode), XML text (kumo__aws_xml_text)
+ * and region checks.
  *
- * Signing is libcurl's: CURLOPT_AWS_SIGV4 "aws:amz:REGION:SERVICE", the key
- * id and secret as user name and password, the session token in
- * x-amz-security-token; for S3, libcurl adds x-amz-content-sha256 over the
- * body. The Query API (STS, CloudFormation) is a form POST to "/" with
+ * Signing is libcurl's, in the exchange; for S3, libcurl adds
+ * x-amz-content-sha256 over the body. The Query API (STS, CloudFormation) is a form POST to "/" with
  * Action and Version; answers are XML, from which the few elements used are
  * cut by tag: members of a list are the text between <member> and
  * </member>, which holds for the lists read here (none nests another list
@@ -26,9 +25,10 @@
  */
 #include "deploy/aws_api.h"
 
+#include <kumo.h>
+
 #include "sdk/stores/aws.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -43,26 +43,26 @@
 #define CALL_TIMEOUT_MS 60000L
 #define UPLOAD_TIMEOUT_MS 900000L
 #define BODY_MAX ((size_t)16 << 20)
-#define HEADERS_MAX ((size_t)64 << 10)
 #define UPLOAD_MAX ((size_t)250 << 20)   /* Lambda's unzipped limit; a zip is smaller */
 #define CFN_VERSION "2010-05-15"
 #define STS_VERSION "2011-06-15"
 
 struct kumo__aws_api {
-    CURL *curl;
+    kumo__aws *s3, *sts, *cfn;  /* one signing client per service */
+    char msg[1024];             /* their messages */
     char *region;
     char *endpoint;          /* no trailing '/', or NULL */
     char *key, *secret, *token;
     char code[96];
-    char curl_err[CURL_ERROR_SIZE];
 };
 
 void kumo__aws_api_free(kumo__aws_api *a)
 {
     if (a == NULL)
         return;
-    if (a->curl)
-        curl_easy_cleanup(a->curl);
+    kumo__aws_free(a->s3);
+    kumo__aws_free(a->sts);
+    kumo__aws_free(a->cfn);
     free(a->region);
     free(a->endpoint);
     kumo__aws_free_secret(a->key);
@@ -98,14 +98,23 @@ int kumo__aws_api_new(const char *region, const char *endpoint, kumo__aws_api **
     a->secret = strdup(secret);
     a->token = token && *token ? strdup(token) : NULL;
     a->endpoint = endpoint ? strdup(endpoint) : NULL;
-    a->curl = curl_easy_init();
-    if (!a->region || !a->key || !a->secret || (token && *token && !a->token) || (endpoint && !a->endpoint) ||
-        !a->curl)
+    if (!a->region || !a->key || !a->secret || (token && *token && !a->token) || (endpoint && !a->endpoint))
         goto nomem;
     if (a->endpoint) {
         size_t n = strlen(a->endpoint);
         while (n > 0 && a->endpoint[n - 1] == '/')
             a->endpoint[--n] = '\0';
+    }
+    kumo__aws_url u = {.resource = "deploy", .path = "", .region = a->region, .endpoint = a->endpoint};
+    char why[256];
+    kumo__aws **clients[] = {&a->s3, &a->sts, &a->cfn};
+    const char *services[] = {"s3", "sts", "cloudformation"};
+    for (size_t i = 0; i < 3; i++) {
+        if (kumo__aws_new(services[i], &u, a->msg, sizeof(a->msg), clients[i], why, sizeof(why)) != 0) {
+            kumo__aws_api_free(a);
+            kumo__error_set(err, -EINVAL, "%s", why);
+            return err->code;
+        }
     }
     *out = a;
     return 0;
@@ -171,128 +180,44 @@ static char *xml_raw(const char *from, const char *tag, const char **end)
     return strndup(s, (size_t)(e - s));
 }
 
-typedef struct answer {
-    long status;
-    kumo__growbuf body;
-    kumo__growbuf headers;
-} answer;
+typedef kumo__aws_res answer;
 
 static void answer_free(answer *r)
 {
-    free(r->body.data);
-    free(r->headers.data);
-    memset(r, 0, sizeof(*r));
+    kumo__aws_res_free(r);
 }
 
-/* One signed exchange. 0 for a 2xx answer; else a negative code with the
- * message ("SERVICE ACTION: Code: message") in err and a->code set; the
- * answer is filled whenever the service answered. */
+static kumo__aws *client_for(const kumo__aws_api *a, const char *service)
+{
+    return strcmp(service, "s3") == 0 ? a->s3 : strcmp(service, "sts") == 0 ? a->sts : a->cfn;
+}
+
+/* One signed exchange (kumo__aws_exchange, with a deploy's limits). 0 for
+ * a 2xx answer; else a negative errno-style code with the message
+ * ("SERVICE ACTION: Code: message") in err and a->code set; the answer is
+ * filled whenever the service answered. */
 static int exchange(kumo__aws_api *a, const char *service, const char *action, const char *method, const char *url,
                     const char *const *headers, const void *body, size_t len, long timeout_ms, answer *r,
                     kumo__error *err)
 {
-    char sigv4[96], tok[4096];
-    struct curl_slist *list = NULL, *l;
-    CURL *h = a->curl;
+    kumo__aws *c = client_for(a, service);
+    kumo__aws_limits limits = {CONNECT_TIMEOUT_MS, timeout_ms, BODY_MAX};
+    *a->msg = '\0';
+    int krc = kumo__aws_exchange(c, method, url, headers, body, len, &limits, r);
+    snprintf(a->code, sizeof(a->code), "%s", kumo__aws_code(c));
+    if (krc == 0)
+        return 0;
+    /* The client's message is "SERVICE: ..." or "SERVICE at BASE: ...";
+     * the action goes after the service. */
+    size_t sl = strlen(service);
+    const char *rest = strncmp(a->msg, service, sl) == 0 ? a->msg + sl : a->msg;
     int rc;
-
-    memset(r, 0, sizeof(*r));
-    r->body.max = BODY_MAX;
-    r->headers.max = HEADERS_MAX;
-    *a->code = '\0';
-    for (size_t i = 0; headers && headers[i]; i++) {
-        if ((l = curl_slist_append(list, headers[i])) == NULL)
-            goto nomem;
-        list = l;
-    }
-    if ((l = curl_slist_append(list, "Expect:")) == NULL)
-        goto nomem;
-    list = l;
-    if (a->token) {
-        if ((size_t)snprintf(tok, sizeof(tok), "x-amz-security-token: %s", a->token) >= sizeof(tok)) {
-            rc = set_err(a, err, -EINVAL, "AWS_SESSION_TOKEN is longer than %zu bytes", sizeof(tok) - 32);
-            goto out;
-        }
-        l = curl_slist_append(list, tok);
-        memset(tok, 0, sizeof(tok));
-        if (l == NULL)
-            goto nomem;
-        list = l;
-    }
-    snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:%s", a->region, service);
-
-    curl_easy_reset(h);
-    *a->curl_err = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, a->curl_err);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4);
-    curl_easy_setopt(h, CURLOPT_USERNAME, a->key);
-    curl_easy_setopt(h, CURLOPT_PASSWORD, a->secret);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kumo__growbuf_curl_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->headers);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
-        if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    }
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    if (cc != CURLE_OK) {
-        snprintf(a->code, sizeof(a->code), "curl");
-        rc = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
-        set_err(a, err, rc, "%s %s at %s: %s", service, action,
-                a->endpoint ? a->endpoint : "AWS", *a->curl_err ? a->curl_err : curl_easy_strerror(cc));
-        goto out;
-    }
-    if (r->status >= 200 && r->status < 300) {
-        rc = 0;
-        goto out;
-    }
-    /* <Error><Code>..</Code><Message>..</Message></Error>, Query and S3 alike. */
-    char *code = r->body.data ? kumo__aws_xml_text(r->body.data, "Code", NULL) : NULL;
-    char *msg = r->body.data ? kumo__aws_xml_text(r->body.data, "Message", NULL) : NULL;
-    /* A JSON error ({"__type": ..., "message": ...}), which moto sends for
-     * some failures of the services CloudFormation drives. */
-    json_t *j = code == NULL && r->body.data ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
-    if (j) {
-        const char *t = json_string_value(json_object_get(j, "__type"));
-        const char *m = json_string_value(json_object_get(j, "message"));
-        if (m == NULL)
-            m = json_string_value(json_object_get(j, "Message"));
-        if (t && strrchr(t, '#'))
-            t = strrchr(t, '#') + 1;
-        code = t ? strdup(t) : NULL;
-        free(msg);
-        msg = m ? strdup(m) : NULL;
-        json_decref(j);
-    }
-    if (code == NULL)
-        code = strdup(r->status == 404 ? "NotFound" : r->status == 403 ? "AccessDenied" : "HTTPError");
-    snprintf(a->code, sizeof(a->code), "%s", code ? code : "");
-    rc = r->status == 404 ? -ENOENT : r->status == 403 ? -EACCES : r->status >= 500 ? -EAGAIN : -EINVAL;
-    set_err(a, err, rc, "%s %s: %s%s%s (HTTP %ld)", service, action, a->code, msg ? ": " : "", msg ? msg : "",
-            r->status);
-    free(code);
-    free(msg);
-    goto out;
-nomem:
-    rc = set_err(a, err, -ENOMEM, "out of memory");
-out:
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(list);
-    return rc;
+    if (strcmp(a->code, "curl") == 0 || r->status == 0)
+        rc = krc == KUMO_ETIMEDOUT ? -ETIMEDOUT : krc == KUMO_EUNAVAILABLE ? -ECONNREFUSED
+             : krc == KUMO_ENOMEM ? -ENOMEM : -EIO;
+    else
+        rc = r->status == 404 ? -ENOENT : r->status == 403 ? -EACCES : r->status >= 500 ? -EAGAIN : -EINVAL;
+    return set_err(a, err, rc, "%s %s%s%s", service, action, *rest == ':' || *rest == ' ' ? "" : ": ", rest);
 }
 
 int kumo__aws_api_is_moto(kumo__aws_api *a)
@@ -372,8 +297,8 @@ static int query(kumo__aws_api *a, const char *service, const char *action, form
                       CALL_TIMEOUT_MS, &r, err);
     free(url);
     if (rc == 0) {
-        *xml = r.body.data ? r.body.data : strdup("");
-        r.body.data = NULL;
+        *xml = r.body ? r.body : strdup("");
+        r.body = NULL;
         if (*xml == NULL)
             rc = set_err(a, err, -ENOMEM, "out of memory");
     }
@@ -551,7 +476,7 @@ int kumo__s3_bucket_empty(kumo__aws_api *a, const char *bucket, size_t *deleted,
             answer_free(&r);
             return rc;
         }
-        const char *p = r.body.data ? r.body.data : "";
+        const char *p = r.body ? r.body : "";
         size_t n = 0;
         char *contents;
         while (rc == 0 && (contents = xml_raw(p, "Contents", &p)) != NULL) {

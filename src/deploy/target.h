@@ -21,24 +21,24 @@
 #include "project/project.h"
 
 /* Where one declared store lives in the chosen environment. */
-typedef struct kumo__tstore {
+typedef struct kumo__target_store {
     const char *store;      /* the name under stores: */
     const char *kind;       /* kv, blob, queue */
     char var[128];          /* KUMO_STORE_<NAME> */
     const char *url;        /* the URL when it may be written into a file; NULL otherwise */
     int secret;             /* the URL holds a password: pass it by reference only */
     int unplaced;           /* the environment gives it no URL: the embedded default applies */
-} kumo__tstore;
+} kumo__target_store;
 
 /* One function unit, and its image for the image targets. */
-typedef struct kumo__tunit {
+typedef struct kumo__target_unit {
     const kumo__unit *unit;
     char *name;             /* DNS label: "<project>-<unit>" */
     char *layout;           /* the OCI layout DIR/.kumo/build/TARGET/UNIT (image targets) */
     char *digest;           /* "sha256:..." of its manifest (image targets) */
-} kumo__tunit;
+} kumo__target_unit;
 
-typedef struct kumo__tctx {
+typedef struct kumo__target_ctx {
     const kumo__deploy_opts *o;
     kumo__error *err;
     kumo__project *p;
@@ -48,10 +48,10 @@ typedef struct kumo__tctx {
     char *name;                 /* DNS label of the deployment: --stack or the project's name */
     char *secret_name;          /* kumo-<name>-stores */
     char *out_dir;              /* DIR/.kumo/deploy/TARGET */
-    kumo__tstore *stores;
+    kumo__target_store *stores;
     size_t nstores;
     size_t nsecrets;            /* stores with secret set */
-    kumo__tunit *units;
+    kumo__target_unit *units;
     size_t nunits;
     /* the plan */
     char **files;               /* written, absolute, in order */
@@ -60,10 +60,10 @@ typedef struct kumo__tctx {
     size_t script_len, script_cap;
     char **notes;               /* things the user should know, printed before the commands */
     size_t nnotes;
-    char **scratch;             /* strings handed out by kumo__t_q, freed with the context */
+    char **scratch; /* strings handed out by kumo__target_sh_quote, freed with the context */
     size_t nscratch;
     int oom;
-} kumo__tctx;
+} kumo__target_ctx;
 
 typedef struct kumo__target_driver {
     int version;                /* 1 */
@@ -73,7 +73,7 @@ typedef struct kumo__target_driver {
     /* Writes the files and appends the commands (for o->destroy: the
      * commands that remove what deploy made). 0, or a negative code with
      * t->err set. */
-    int (*generate)(kumo__tctx *t);
+    int (*generate)(kumo__target_ctx *t);
 } kumo__target_driver;
 
 extern const kumo__target_driver kumo__target_gcp, kumo__target_azure, kumo__target_knative,
@@ -82,53 +82,46 @@ extern const kumo__target_driver kumo__target_gcp, kumo__target_azure, kumo__tar
 /* ---- the plan (targets.c) ------------------------------------------------- */
 
 /* Appends one command (printf) to the script, with a newline. */
-void kumo__t_cmd(kumo__tctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kumo__target_cmd(kumo__target_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A note printed with the plan (printf). */
-void kumo__t_note(kumo__tctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kumo__target_note(kumo__target_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* `s` quoted for sh ('...'), or s itself when it needs no quoting; owned
  * by t. Never NULL ("''" when memory ran out, with t->oom set). */
-const char *kumo__t_q(kumo__tctx *t, const char *s);
+const char *kumo__target_sh_quote(kumo__target_ctx *t, const char *s);
 /* out_dir/NAME, owned by t. */
-const char *kumo__t_path(kumo__tctx *t, const char *name);
+const char *kumo__target_path(kumo__target_ctx *t, const char *name);
 /* Writes `doc` as YAML (or, for an array with multi set, one YAML
  * document per element, separated by ---) to out_dir/NAME and records
  * it in the plan. Consumes doc. */
-int kumo__t_write_yaml(kumo__tctx *t, const char *name, json_t *doc, int multi);
+int kumo__target_write_yaml(kumo__target_ctx *t, const char *name, json_t *doc, int multi);
 /* Writes `doc` as indented JSON to out_dir/NAME. Consumes doc. */
-int kumo__t_write_json(kumo__tctx *t, const char *name, json_t *doc);
+int kumo__target_write_json(kumo__target_ctx *t, const char *name, json_t *doc);
 
 /* Builds the project for the target (kumo__build_target) unless
  * `artifact` (a file the build writes) is newer than kumo.yaml, the API
  * document and every unit's sources. 0: fresh; 1: built, *out filled
  * (kumo__artifacts_free it); negative with t->err set. */
-int kumo__t_build(kumo__tctx *t, const char *artifact, kumo__artifacts *out);
+int kumo__target_build(kumo__target_ctx *t, const char *artifact, kumo__artifacts *out);
 
 /* ---- shared pieces -------------------------------------------------------- */
 
 /* The unit's name as a DNS label part (lower case, [a-z0-9-]). Writes into buf. */
-const char *kumo__t_label(const char *s, char *buf, size_t len);
+const char *kumo__target_dns_label(const char *s, char *buf, size_t len);
 /* "128Mi" for a byte count (rounded up to MiB); NULL for 0 (no limit). */
-const char *kumo__t_mem(size_t bytes, char *buf, size_t len);
+const char *kumo__target_mem_quantity(size_t bytes, char *buf, size_t len);
 /* The image reference REGISTRY/REPO@DIGEST of unit u for the cluster
  * targets: $KUMO_REGISTRY (else localhost:5000) + "/" + u->name. Owned by t. */
-const char *kumo__t_cluster_image(kumo__tctx *t, const kumo__tunit *u, int with_digest);
+const char *kumo__target_cluster_image(kumo__target_ctx *t, const kumo__target_unit *u, int with_digest);
 /* The container env list ([{name, value} | {name, valueFrom: {secretKeyRef:
  * {name: t->secret_name, key: VAR}}}]) of the chosen environment. */
-json_t *kumo__t_k8s_env(kumo__tctx *t);
+json_t *kumo__target_k8s_env(kumo__target_ctx *t);
 /* Commands that push each unit's image to the cluster registry, and
  * (when some store URL is secret) create the Kubernetes secret
  * t->secret_name from the user's own environment variables. */
-void kumo__t_k8s_push_images(kumo__tctx *t);
-void kumo__t_k8s_secret(kumo__tctx *t, const char *namespace_flag);
+void kumo__target_k8s_push_images(kumo__target_ctx *t);
+void kumo__target_k8s_secret(kumo__target_ctx *t, const char *namespace_flag);
 /* The line that stops the script when a secret store URL is not
  * exported: `: "${VAR:?...}"`. */
-void kumo__t_require_secret_vars(kumo__tctx *t);
-
-/* ---- YAML out (target_yaml.c) --------------------------------------------- */
-
-/* Appends `v` as block YAML to a malloc'd buffer (*buf, *len, *cap).
- * Strings are plain when that reads back as the same string, else
- * double-quoted. -ENOMEM when memory ran out. */
-int kumo__yaml_emit(const json_t *v, char **buf, size_t *len, size_t *cap);
+void kumo__target_require_secret_vars(kumo__target_ctx *t);
 
 #endif

@@ -73,7 +73,7 @@ static const char *external_ref(json_t *v)
 }
 
 /* The routePrefix of the package's host.json ("" when it says none). */
-static char *route_prefix(const kumo__tctx *t)
+static char *route_prefix(const kumo__target_ctx *t)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/.kumo/build/azure/app/host.json", t->p->dir);
@@ -84,7 +84,7 @@ static char *route_prefix(const kumo__tctx *t)
     return out;
 }
 
-static json_t *app_settings(kumo__tctx *t, json_t *params)
+static json_t *app_settings(kumo__target_ctx *t, json_t *params)
 {
     json_t *s = json_pack(
         "[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "name", "AzureWebJobsStorage", "value",
@@ -93,7 +93,7 @@ static json_t *app_settings(kumo__tctx *t, json_t *params)
         "variables('storageName')), '" STORAGE_API "').keys[0].value)]",
         "name", "FUNCTIONS_EXTENSION_VERSION", "value", "~4", "name", "FUNCTIONS_WORKER_RUNTIME", "value", "custom");
     for (size_t i = 0; s && i < t->nstores; i++) {
-        const kumo__tstore *st = &t->stores[i];
+        const kumo__target_store *st = &t->stores[i];
         if (st->secret) {
             char pn[160], expr[200];
             param_name(st->var, pn, sizeof pn);
@@ -114,25 +114,21 @@ static json_t *app_settings(kumo__tctx *t, json_t *params)
     return s;
 }
 
-static int azure(kumo__tctx *t)
+/* kumo deploy --destroy: the resource group goes, with all it holds. */
+static int azure_destroy(kumo__target_ctx *t, const char *rg, const char *RG)
 {
-    const char *rg_env = getenv("AZURE_RESOURCE_GROUP");
-    char rg[128];
-    snprintf(rg, sizeof rg, "%s%s", rg_env && *rg_env ? "" : "kumo-", rg_env && *rg_env ? rg_env : t->name);
-    const char *loc = t->o->region ? t->o->region
-                      : t->env && t->env->region ? t->env->region
-                      : getenv("AZURE_LOCATION") && *getenv("AZURE_LOCATION") ? getenv("AZURE_LOCATION")
-                                                                               : "eastus";
-    const char *RG = kumo__t_q(t, rg);
-    if (t->o->destroy) {
-        kumo__t_cmd(t, "# everything kumo deployed lives in the resource group %s", rg);
-        kumo__t_cmd(t, "az group delete --name %s --yes", RG);
-        return 0;
-    }
+    kumo__target_cmd(t, "# everything kumo deployed lives in the resource group %s", rg);
+    kumo__target_cmd(t, "az group delete --name %s --yes", RG);
+    return 0;
+}
+
+/* azuredeploy.json (an ARM template) and the commands that deploy it and the app zip. */
+static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, const char *RG)
+{
     char zip[4200];
     snprintf(zip, sizeof zip, "%s/.kumo/build/azure/app.zip", t->p->dir);
     kumo__artifacts arts = {0};
-    int rc = kumo__t_build(t, zip, &arts);
+    int rc = kumo__target_build(t, zip, &arts);
     if (rc < 0)
         return rc;
     if (rc == 1)
@@ -218,7 +214,7 @@ static int azure(kumo__tctx *t)
     free(spec);
     if (tmpl == NULL) /* json_pack released what it was given */
         return kumo__spec_oom(t->err);
-    if ((rc = kumo__t_write_json(t, "azuredeploy.json", tmpl)) < 0)
+    if ((rc = kumo__target_write_json(t, "azuredeploy.json", tmpl)) < 0)
         return rc;
     char args[2048];
     size_t n = (size_t)snprintf(args, sizeof args, "name=%s", t->name);
@@ -229,30 +225,47 @@ static int azure(kumo__tctx *t)
         param_name(t->stores[i].var, pn, sizeof pn);
         n += (size_t)snprintf(args + n, sizeof args - n, " %s=\"$%s\"", pn, t->stores[i].var);
     }
-    kumo__t_cmd(t, "RESOURCE_GROUP=%s", RG);
-    kumo__t_cmd(t, "LOCATION=%s", kumo__t_q(t, loc));
+    kumo__target_cmd(t, "RESOURCE_GROUP=%s", RG);
+    kumo__target_cmd(t, "LOCATION=%s", kumo__target_sh_quote(t, loc));
     if (t->nsecrets) {
-        kumo__t_cmd(t, "# store URLs with a password: securestring parameters, from your environment (never written)");
-        kumo__t_require_secret_vars(t);
+        kumo__target_cmd(
+            t, "# store URLs with a password: securestring parameters, from your environment (never written)");
+        kumo__target_require_secret_vars(t);
     }
-    kumo__t_cmd(t, "az group create --name \"$RESOURCE_GROUP\" --location \"$LOCATION\" --output none");
-    kumo__t_cmd(t,
-                "az deployment group create --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --template-file %s "
-                "--parameters %s --output none",
-                t->name, kumo__t_q(t, kumo__t_path(t, "azuredeploy.json")), args);
-    kumo__t_cmd(t,
-                "APP=$(az deployment group show --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --query "
-                "properties.outputs.functionAppName.value --output tsv)",
-                t->name);
-    kumo__t_cmd(t,
-                "az functionapp deployment source config-zip --resource-group \"$RESOURCE_GROUP\" --name \"$APP\" "
-                "--src %s",
-                kumo__t_q(t, zip));
-    kumo__t_cmd(t,
-                "echo \"API: $(az deployment group show --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --query "
-                "properties.outputs.apiUrl.value --output tsv)\"",
-                t->name);
+    kumo__target_cmd(t, "az group create --name \"$RESOURCE_GROUP\" --location \"$LOCATION\" --output none");
+    kumo__target_cmd(
+        t,
+        "az deployment group create --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --template-file %s "
+        "--parameters %s --output none",
+        t->name, kumo__target_sh_quote(t, kumo__target_path(t, "azuredeploy.json")), args);
+    kumo__target_cmd(t,
+                     "APP=$(az deployment group show --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --query "
+                     "properties.outputs.functionAppName.value --output tsv)",
+                     t->name);
+    kumo__target_cmd(t,
+                     "az functionapp deployment source config-zip --resource-group \"$RESOURCE_GROUP\" --name \"$APP\" "
+                     "--src %s",
+                     kumo__target_sh_quote(t, zip));
+    kumo__target_cmd(
+        t,
+        "echo \"API: $(az deployment group show --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --query "
+        "properties.outputs.apiUrl.value --output tsv)\"",
+        t->name);
     return 0;
+}
+
+/* The resource group and location both directions need, then one of them. */
+static int azure(kumo__target_ctx *t)
+{
+    const char *rg_env = getenv("AZURE_RESOURCE_GROUP");
+    char rg[128];
+    snprintf(rg, sizeof rg, "%s%s", rg_env && *rg_env ? "" : "kumo-", rg_env && *rg_env ? rg_env : t->name);
+    const char *loc = t->o->region ? t->o->region
+                      : t->env && t->env->region ? t->env->region
+                      : getenv("AZURE_LOCATION") && *getenv("AZURE_LOCATION") ? getenv("AZURE_LOCATION")
+                                                                               : "eastus";
+    const char *RG = kumo__target_sh_quote(t, rg);
+    return t->o->destroy ? azure_destroy(t, rg, RG) : azure_deploy(t, rg, loc, RG);
 }
 
 const kumo__target_driver kumo__target_azure = {1, "azure", "az", 0, azure};

@@ -4,7 +4,7 @@
  * services replace` takes (service-UNIT.yaml): the unit's image in
  * Artifact Registry by digest, the unit's memory, timeout, concurrency
  * and scale bounds. In front of them one API Gateway whose config is the
- * project's OpenAPI converted to Swagger 2.0 (swagger2.c), each operation
+ * project's OpenAPI converted to Swagger 2.0 (swagger2_write.c), each operation
  * sent by x-google-backend to the Cloud Run service of the unit that
  * serves it.
  *
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "deploy/swagger2.h"
+#include "deploy/swagger2_write.h"
 #include "deploy/target.h"
 #include "openapi/docset.h"
 #include "runtime/runtime.h"
@@ -37,10 +37,10 @@ static void url_var(const kumo__unit *u, char *buf, size_t len)
     buf[n] = '\0';
 }
 
-static char *store_secret(const kumo__tctx *t, const kumo__tstore *s)
+static char *store_secret(const kumo__target_ctx *t, const kumo__target_store *s)
 {
     char l[64], *out = NULL;
-    if (asprintf(&out, "%s-%s", t->secret_name, kumo__t_label(s->store, l, sizeof l)) < 0)
+    if (asprintf(&out, "%s-%s", t->secret_name, kumo__target_dns_label(s->store, l, sizeof l)) < 0)
         return NULL;
     return out;
 }
@@ -60,7 +60,7 @@ static void warn_line(const char *line)
 }
 
 /* The Cloud Run service of unit u. */
-static json_t *service(kumo__tctx *t, const kumo__tunit *u, const char *image, const char *region)
+static json_t *service(kumo__target_ctx *t, const kumo__target_unit *u, const char *image, const char *region)
 {
     const kumo__tuning *tu = &u->unit->tuning;
     char min[16], max[16], mem[32];
@@ -68,7 +68,7 @@ static json_t *service(kumo__tctx *t, const kumo__tunit *u, const char *image, c
     snprintf(max, sizeof max, "%d", tu->max > 0 ? tu->max : 1);
     json_t *env = json_array();
     for (size_t i = 0; env && i < t->nstores; i++) {
-        const kumo__tstore *s = &t->stores[i];
+        const kumo__target_store *s = &t->stores[i];
         if (s->secret) {
             char *name = store_secret(t, s);
             json_array_append_new(env, name ? json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", s->var, "valueFrom",
@@ -80,7 +80,7 @@ static json_t *service(kumo__tctx *t, const kumo__tunit *u, const char *image, c
         }
     }
     json_t *limits = json_pack("{s:s}", "cpu", "1");
-    if (kumo__t_mem(tu->memory, mem, sizeof mem))
+    if (kumo__target_mem_quantity(tu->memory, mem, sizeof mem))
         json_object_set_new(limits, "memory", json_string(mem));
     double ts = tu->timeout_s;
     int timeout = (int)ts < ts ? (int)ts + 1 : (int)ts;
@@ -97,7 +97,7 @@ static json_t *service(kumo__tctx *t, const kumo__tunit *u, const char *image, c
 
 /* Which unit serves each operation: all of them when there is one unit,
  * else bound as kumo up binds them (by x-kumo-handler or by symbol). */
-static int bind(kumo__tctx *t)
+static int bind(kumo__target_ctx *t)
 {
     int rc = kumo__spec_load(t->p->api_path, &t->spec, t->err);
     if (rc < 0)
@@ -133,7 +133,7 @@ static void make_op_id(const char *method, const char *path, char *buf, size_t l
 
 /* Adds x-google-backend to every operation of the Swagger 2.0 document;
  * operations no unit serves are left out (with a note). */
-static int backends(kumo__tctx *t, json_t *sw)
+static int backends(kumo__target_ctx *t, json_t *sw)
 {
     static const char *const methods[] = {"get", "put", "post", "delete", "options", "head", "patch", NULL};
     json_t *paths = json_object_get(sw, "paths");
@@ -154,7 +154,8 @@ static int backends(kumo__tctx *t, json_t *sw)
                     kop = &t->spec->ops[i];
             }
             if (kop == NULL || kop->unit_index < 0 || (size_t)kop->unit_index >= t->nunits) {
-                kumo__t_note(t, "%s %s is served by no function unit; the gateway leaves it out", methods[m], path);
+                kumo__target_note(t, "%s %s is served by no function unit; the gateway leaves it out", methods[m],
+                                  path);
                 json_object_del(item, methods[m]);
                 continue;
             }
@@ -180,41 +181,34 @@ static int backends(kumo__tctx *t, json_t *sw)
     return 0;
 }
 
-static int gcp(kumo__tctx *t)
+/* kumo deploy --destroy: the commands that remove what gcp_deploy made. */
+static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
 {
-    const char *project = env_or("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT");
-    const char *region = t->o->region ? t->o->region
-                         : t->env && t->env->region ? t->env->region
-                         : env_or("CLOUDSDK_RUN_REGION", NULL) ? env_or("CLOUDSDK_RUN_REGION", NULL)
-                                                               : "us-central1";
-    if (project == NULL) {
-        kumo__error_set(t->err, -EINVAL,
-                        "gcp: which Google Cloud project? set GOOGLE_CLOUD_PROJECT=ID (or CLOUDSDK_CORE_PROJECT), "
-                        "e.g. GOOGLE_CLOUD_PROJECT=$(gcloud config get-value project)");
-        return t->err->code;
+    kumo__target_cmd(t, "gcloud api-gateway gateways delete %s --location=%s --project=%s --quiet || true", t->name,
+                     R, P);
+    kumo__target_cmd(t,
+                     "for c in $(gcloud api-gateway api-configs list --api=%s --project=%s "
+                     "--format='value(name.basename())'); do gcloud api-gateway api-configs delete \"$c\" --api=%s "
+                     "--project=%s --quiet; done",
+                     t->name, P, t->name, P);
+    kumo__target_cmd(t, "gcloud api-gateway apis delete %s --project=%s --quiet || true", t->name, P);
+    for (size_t i = 0; i < t->nunits; i++)
+        kumo__target_cmd(t, "gcloud run services delete %s --region=%s --project=%s --quiet", t->units[i].name, R,
+                         P);
+    for (size_t i = 0; i < t->nstores; i++) {
+        char *s = t->stores[i].secret ? store_secret(t, &t->stores[i]) : NULL;
+        if (s)
+            kumo__target_cmd(t, "gcloud secrets delete %s --project=%s --quiet || true", s, P);
+        free(s);
     }
-    const char *P = kumo__t_q(t, project), *R = kumo__t_q(t, region);
-    char sa[256];
-    snprintf(sa, sizeof sa, "$PROJECT_NUMBER-compute@developer.gserviceaccount.com");
-    if (t->o->destroy) {
-        kumo__t_cmd(t, "gcloud api-gateway gateways delete %s --location=%s --project=%s --quiet || true", t->name, R,
-                    P);
-        kumo__t_cmd(t,
-                    "for c in $(gcloud api-gateway api-configs list --api=%s --project=%s "
-                    "--format='value(name.basename())'); do gcloud api-gateway api-configs delete \"$c\" --api=%s "
-                    "--project=%s --quiet; done",
-                    t->name, P, t->name, P);
-        kumo__t_cmd(t, "gcloud api-gateway apis delete %s --project=%s --quiet || true", t->name, P);
-        for (size_t i = 0; i < t->nunits; i++)
-            kumo__t_cmd(t, "gcloud run services delete %s --region=%s --project=%s --quiet", t->units[i].name, R, P);
-        for (size_t i = 0; i < t->nstores; i++) {
-            char *s = t->stores[i].secret ? store_secret(t, &t->stores[i]) : NULL;
-            if (s)
-                kumo__t_cmd(t, "gcloud secrets delete %s --project=%s --quiet || true", s, P);
-            free(s);
-        }
-        return 0;
-    }
+    return 0;
+}
+
+/* The files (Cloud Run services, the API Gateway config) and the commands
+ * that push the images and apply them. */
+static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *region, const char *P, const char *R,
+                      const char *sa)
+{
     int rc = bind(t);
     if (rc < 0)
         return rc;
@@ -228,77 +222,81 @@ static int gcp(kumo__tctx *t)
         json_decref(sw);
         return kumo__spec_oom(t->err);
     }
-    if ((rc = kumo__t_write_yaml(t, "api-config.yaml", sw, 0)) < 0)
+    if ((rc = kumo__target_write_yaml(t, "api-config.yaml", sw, 0)) < 0)
         return rc;
     /* the services */
-    kumo__t_cmd(t, "PROJECT=%s", P);
-    kumo__t_cmd(t, "REGION=%s", R);
-    kumo__t_cmd(t, "REGISTRY=\"$REGION-docker.pkg.dev/$PROJECT/kumo\"");
-    kumo__t_cmd(t, "PROJECT_NUMBER=$(gcloud projects describe \"$PROJECT\" --format='value(projectNumber)')");
-    kumo__t_cmd(t, "gcloud services enable run.googleapis.com artifactregistry.googleapis.com "
-                   "apigateway.googleapis.com servicemanagement.googleapis.com servicecontrol.googleapis.com%s "
-                   "--project=\"$PROJECT\"",
-                t->nsecrets ? " secretmanager.googleapis.com" : "");
-    kumo__t_cmd(t, "gcloud artifacts repositories describe kumo --location=\"$REGION\" --project=\"$PROJECT\" "
-                   ">/dev/null 2>&1 || gcloud artifacts repositories create kumo --repository-format=docker "
-                   "--location=\"$REGION\" --project=\"$PROJECT\"");
-    kumo__t_cmd(t, "gcloud auth print-access-token | skopeo login -u oauth2accesstoken --password-stdin "
-                   "\"$REGION-docker.pkg.dev\"");
+    kumo__target_cmd(t, "PROJECT=%s", P);
+    kumo__target_cmd(t, "REGION=%s", R);
+    kumo__target_cmd(t, "REGISTRY=\"$REGION-docker.pkg.dev/$PROJECT/kumo\"");
+    kumo__target_cmd(t, "PROJECT_NUMBER=$(gcloud projects describe \"$PROJECT\" --format='value(projectNumber)')");
+    kumo__target_cmd(t,
+                     "gcloud services enable run.googleapis.com artifactregistry.googleapis.com "
+                     "apigateway.googleapis.com servicemanagement.googleapis.com servicecontrol.googleapis.com%s "
+                     "--project=\"$PROJECT\"",
+                     t->nsecrets ? " secretmanager.googleapis.com" : "");
+    kumo__target_cmd(t, "gcloud artifacts repositories describe kumo --location=\"$REGION\" --project=\"$PROJECT\" "
+                        ">/dev/null 2>&1 || gcloud artifacts repositories create kumo --repository-format=docker "
+                        "--location=\"$REGION\" --project=\"$PROJECT\"");
+    kumo__target_cmd(t, "gcloud auth print-access-token | skopeo login -u oauth2accesstoken --password-stdin "
+                        "\"$REGION-docker.pkg.dev\"");
     for (size_t i = 0; i < t->nunits; i++) {
-        const kumo__tunit *u = &t->units[i];
+        const kumo__target_unit *u = &t->units[i];
         char unit[64], image[1024], oci[4200], tag[32];
-        kumo__t_label(u->unit->name, unit, sizeof unit);
+        kumo__target_dns_label(u->unit->name, unit, sizeof unit);
         snprintf(image, sizeof image, "%s-docker.pkg.dev/%s/kumo/%s@%s", region, project, unit, u->digest);
         snprintf(oci, sizeof oci, "oci:%s", u->layout);
         snprintf(tag, sizeof tag, "%.19s", u->digest);
         tag[6] = '-';
-        kumo__t_cmd(t, "skopeo copy --preserve-digests %s \"docker://$REGISTRY/%s:%s\"", kumo__t_q(t, oci), unit,
-                    tag);
+        kumo__target_cmd(t, "skopeo copy --preserve-digests %s \"docker://$REGISTRY/%s:%s\"",
+                         kumo__target_sh_quote(t, oci), unit, tag);
         char file[128];
         snprintf(file, sizeof file, "service-%s.yaml", u->unit->name);
-        if ((rc = kumo__t_write_yaml(t, file, service(t, u, image, region), 0)) < 0)
+        if ((rc = kumo__target_write_yaml(t, file, service(t, u, image, region), 0)) < 0)
             return rc;
     }
     if (t->nsecrets) {
-        kumo__t_cmd(t, "# store URLs with a password: Secret Manager secrets, from your environment (never written)");
-        kumo__t_require_secret_vars(t);
+        kumo__target_cmd(t,
+                         "# store URLs with a password: Secret Manager secrets, from your environment (never written)");
+        kumo__target_require_secret_vars(t);
         for (size_t i = 0; i < t->nstores; i++) {
             if (!t->stores[i].secret)
                 continue;
             char *s = store_secret(t, &t->stores[i]);
             if (s == NULL)
                 return kumo__spec_oom(t->err);
-            kumo__t_cmd(t,
-                        "gcloud secrets describe %s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud secrets create "
-                        "%s --replication-policy=automatic --project=\"$PROJECT\"",
-                        s, s);
-            kumo__t_cmd(t, "printf %%s \"$%s\" | gcloud secrets versions add %s --data-file=- --project=\"$PROJECT\"",
-                        t->stores[i].var, s);
-            kumo__t_cmd(t,
-                        "gcloud secrets add-iam-policy-binding %s --member=\"serviceAccount:%s\" "
-                        "--role=roles/secretmanager.secretAccessor --project=\"$PROJECT\" >/dev/null",
-                        s, sa);
+            kumo__target_cmd(
+                t,
+                "gcloud secrets describe %s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud secrets create "
+                "%s --replication-policy=automatic --project=\"$PROJECT\"",
+                s, s);
+            kumo__target_cmd(t,
+                             "printf %%s \"$%s\" | gcloud secrets versions add %s --data-file=- --project=\"$PROJECT\"",
+                             t->stores[i].var, s);
+            kumo__target_cmd(t,
+                             "gcloud secrets add-iam-policy-binding %s --member=\"serviceAccount:%s\" "
+                             "--role=roles/secretmanager.secretAccessor --project=\"$PROJECT\" >/dev/null",
+                             s, sa);
             free(s);
         }
     }
-    kumo__t_cmd(t, "# one Cloud Run service per function unit; the gateway calls them as %s", sa);
+    kumo__target_cmd(t, "# one Cloud Run service per function unit; the gateway calls them as %s", sa);
     for (size_t i = 0; i < t->nunits; i++) {
-        const kumo__tunit *u = &t->units[i];
+        const kumo__target_unit *u = &t->units[i];
         char file[128], var[128];
         snprintf(file, sizeof file, "service-%s.yaml", u->unit->name);
         url_var(u->unit, var, sizeof var);
-        kumo__t_cmd(t, "gcloud run services replace %s --region=\"$REGION\" --project=\"$PROJECT\"",
-                    kumo__t_q(t, kumo__t_path(t, file)));
-        kumo__t_cmd(t,
-                    "gcloud run services add-iam-policy-binding %s --member=\"serviceAccount:%s\" "
-                    "--role=roles/run.invoker --region=\"$REGION\" --project=\"$PROJECT\" >/dev/null",
-                    u->name, sa);
-        kumo__t_cmd(t,
-                    "%s=$(gcloud run services describe %s --region=\"$REGION\" --project=\"$PROJECT\" "
-                    "--format='value(status.url)')",
-                    var, u->name);
+        kumo__target_cmd(t, "gcloud run services replace %s --region=\"$REGION\" --project=\"$PROJECT\"",
+                         kumo__target_sh_quote(t, kumo__target_path(t, file)));
+        kumo__target_cmd(t,
+                         "gcloud run services add-iam-policy-binding %s --member=\"serviceAccount:%s\" "
+                         "--role=roles/run.invoker --region=\"$REGION\" --project=\"$PROJECT\" >/dev/null",
+                         u->name, sa);
+        kumo__target_cmd(t,
+                         "%s=$(gcloud run services describe %s --region=\"$REGION\" --project=\"$PROJECT\" "
+                         "--format='value(status.url)')",
+                         var, u->name);
     }
-    kumo__t_cmd(t, "# the API Gateway: Swagger 2.0 with each operation's Cloud Run URL filled in");
+    kumo__target_cmd(t, "# the API Gateway: Swagger 2.0 with each operation's Cloud Run URL filled in");
     char sed[4096];
     size_t n = 0;
     for (size_t i = 0; i < t->nunits && n < sizeof sed; i++) {
@@ -306,27 +304,50 @@ static int gcp(kumo__tctx *t)
         url_var(t->units[i].unit, var, sizeof var);
         n += (size_t)snprintf(sed + n, sizeof sed - n, " -e \"s|\\${%s}|$%s|g\"", var, var);
     }
-    const char *api = kumo__t_path(t, "api-config.yaml"), *resolved = kumo__t_path(t, "api-config.resolved.yaml");
-    kumo__t_cmd(t, "sed%s %s > %s", sed, kumo__t_q(t, api), kumo__t_q(t, resolved));
-    kumo__t_cmd(t, "gcloud api-gateway apis describe %s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud "
-                   "api-gateway apis create %s --project=\"$PROJECT\"",
-                t->name, t->name);
-    kumo__t_cmd(t, "CONFIG=%s-$(date +%%Y%%m%%d-%%H%%M%%S)", t->name);
-    kumo__t_cmd(t,
-                "gcloud api-gateway api-configs create \"$CONFIG\" --api=%s --openapi-spec=%s "
-                "--backend-auth-service-account=\"%s\" --project=\"$PROJECT\"",
-                t->name, kumo__t_q(t, resolved), sa);
-    kumo__t_cmd(t,
-                "if gcloud api-gateway gateways describe %s --location=\"$REGION\" --project=\"$PROJECT\" >/dev/null "
-                "2>&1; then gcloud api-gateway gateways update %s --api=%s --api-config=\"$CONFIG\" "
-                "--location=\"$REGION\" --project=\"$PROJECT\"; else gcloud api-gateway gateways create %s --api=%s "
-                "--api-config=\"$CONFIG\" --location=\"$REGION\" --project=\"$PROJECT\"; fi",
-                t->name, t->name, t->name, t->name, t->name);
-    kumo__t_cmd(t,
-                "echo \"API: https://$(gcloud api-gateway gateways describe %s --location=\"$REGION\" "
-                "--project=\"$PROJECT\" --format='value(defaultHostname)')\"",
-                t->name);
+    const char *api = kumo__target_path(t, "api-config.yaml"),
+               *resolved = kumo__target_path(t, "api-config.resolved.yaml");
+    kumo__target_cmd(t, "sed%s %s > %s", sed, kumo__target_sh_quote(t, api), kumo__target_sh_quote(t, resolved));
+    kumo__target_cmd(t,
+                     "gcloud api-gateway apis describe %s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud "
+                     "api-gateway apis create %s --project=\"$PROJECT\"",
+                     t->name, t->name);
+    kumo__target_cmd(t, "CONFIG=%s-$(date +%%Y%%m%%d-%%H%%M%%S)", t->name);
+    kumo__target_cmd(t,
+                     "gcloud api-gateway api-configs create \"$CONFIG\" --api=%s --openapi-spec=%s "
+                     "--backend-auth-service-account=\"%s\" --project=\"$PROJECT\"",
+                     t->name, kumo__target_sh_quote(t, resolved), sa);
+    kumo__target_cmd(
+        t,
+        "if gcloud api-gateway gateways describe %s --location=\"$REGION\" --project=\"$PROJECT\" >/dev/null "
+        "2>&1; then gcloud api-gateway gateways update %s --api=%s --api-config=\"$CONFIG\" "
+        "--location=\"$REGION\" --project=\"$PROJECT\"; else gcloud api-gateway gateways create %s --api=%s "
+        "--api-config=\"$CONFIG\" --location=\"$REGION\" --project=\"$PROJECT\"; fi",
+        t->name, t->name, t->name, t->name, t->name);
+    kumo__target_cmd(t,
+                     "echo \"API: https://$(gcloud api-gateway gateways describe %s --location=\"$REGION\" "
+                     "--project=\"$PROJECT\" --format='value(defaultHostname)')\"",
+                     t->name);
     return 0;
+}
+
+/* The project and region both directions need, then one of them. */
+static int gcp(kumo__target_ctx *t)
+{
+    const char *project = env_or("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT");
+    const char *region = t->o->region ? t->o->region
+                         : t->env && t->env->region ? t->env->region
+                         : env_or("CLOUDSDK_RUN_REGION", NULL) ? env_or("CLOUDSDK_RUN_REGION", NULL)
+                                                               : "us-central1";
+    if (project == NULL) {
+        kumo__error_set(t->err, -EINVAL,
+                        "gcp: which Google Cloud project? set GOOGLE_CLOUD_PROJECT=ID (or CLOUDSDK_CORE_PROJECT), "
+                        "e.g. GOOGLE_CLOUD_PROJECT=$(gcloud config get-value project)");
+        return t->err->code;
+    }
+    const char *P = kumo__target_sh_quote(t, project), *R = kumo__target_sh_quote(t, region);
+    char sa[256];
+    snprintf(sa, sizeof sa, "$PROJECT_NUMBER-compute@developer.gserviceaccount.com");
+    return t->o->destroy ? gcp_destroy(t, P, R) : gcp_deploy(t, project, region, P, R, sa);
 }
 
 const kumo__target_driver kumo__target_gcp = {1, "gcp", "gcloud", 1, gcp};

@@ -28,13 +28,13 @@
 
 #define PORT 8080
 
-static json_t *labels(const kumo__tctx *t, const kumo__tunit *u)
+static json_t *labels(const kumo__target_ctx *t, const kumo__target_unit *u)
 {
     return json_pack("{s:s, s:s, s:s}", "app.kubernetes.io/name", u->name, "app.kubernetes.io/part-of", t->name,
                      "app.kubernetes.io/managed-by", "kumo");
 }
 
-static json_t *metadata(const kumo__tctx *t, const kumo__tunit *u)
+static json_t *metadata(const kumo__target_ctx *t, const kumo__target_unit *u)
 {
     return json_pack("{s:s, s:o}", "name", u->name, "labels", labels(t, u));
 }
@@ -43,7 +43,7 @@ static json_t *resources(const kumo__unit *unit, int cpu_request)
 {
     char mem[32];
     json_t *r = json_object(), *lim = json_object(), *req = json_object();
-    if (kumo__t_mem(unit->tuning.memory, mem, sizeof mem)) {
+    if (kumo__target_mem_quantity(unit->tuning.memory, mem, sizeof mem)) {
         json_object_set_new(lim, "memory", json_string(mem));
         json_object_set_new(req, "memory", json_string(mem));
     }
@@ -60,12 +60,13 @@ static json_t *resources(const kumo__unit *unit, int cpu_request)
     return r;
 }
 
-static json_t *container(kumo__tctx *t, const kumo__tunit *u, int cpu_request)
+static json_t *container(kumo__target_ctx *t, const kumo__target_unit *u, int cpu_request)
 {
     char name[64];
-    return json_pack("{s:s, s:s, s:[{s:s, s:i}], s:o, s:o}", "name", kumo__t_label(u->unit->name, name, sizeof name),
-                     "image", kumo__t_cluster_image(t, u, 1), "ports", "name", "http1", "containerPort", PORT, "env",
-                     kumo__t_k8s_env(t), "resources", resources(u->unit, cpu_request));
+    return json_pack("{s:s, s:s, s:[{s:s, s:i}], s:o, s:o}", "name",
+                     kumo__target_dns_label(u->unit->name, name, sizeof name), "image",
+                     kumo__target_cluster_image(t, u, 1), "ports", "name", "http1", "containerPort", PORT, "env",
+                     kumo__target_k8s_env(t), "resources", resources(u->unit, cpu_request));
 }
 
 static int timeout_s(const kumo__unit *u)
@@ -77,21 +78,21 @@ static int timeout_s(const kumo__unit *u)
 
 /* ---- knative ---------------------------------------------------------------- */
 
-static int knative(kumo__tctx *t)
+static int knative(kumo__target_ctx *t)
 {
     const char *ns = "";
     if (t->o->destroy) {
         for (size_t i = 0; i < t->nunits; i++)
-            kumo__t_cmd(t, "kubectl delete ksvc %s --ignore-not-found", t->units[i].name);
+            kumo__target_cmd(t, "kubectl delete ksvc %s --ignore-not-found", t->units[i].name);
         if (t->nsecrets)
-            kumo__t_cmd(t, "kubectl delete secret %s --ignore-not-found", t->secret_name);
+            kumo__target_cmd(t, "kubectl delete secret %s --ignore-not-found", t->secret_name);
         return 0;
     }
-    kumo__t_k8s_push_images(t);
-    kumo__t_k8s_secret(t, ns);
-    kumo__t_cmd(t, "# one Knative Service per function unit");
+    kumo__target_k8s_push_images(t);
+    kumo__target_k8s_secret(t, ns);
+    kumo__target_cmd(t, "# one Knative Service per function unit");
     for (size_t i = 0; i < t->nunits; i++) {
-        const kumo__tunit *u = &t->units[i];
+        const kumo__target_unit *u = &t->units[i];
         const kumo__tuning *tu = &u->unit->tuning;
         char min[16], max[16], target[16], file[128];
         snprintf(min, sizeof min, "%d", tu->min);
@@ -105,34 +106,34 @@ static int knative(kumo__tctx *t)
             "containerConcurrency", tu->concurrency, "timeoutSeconds", timeout_s(u->unit), "containers",
             container(t, u, 0));
         snprintf(file, sizeof file, "service-%s.yaml", u->unit->name);
-        int rc = kumo__t_write_yaml(t, file, svc, 0);
+        int rc = kumo__target_write_yaml(t, file, svc, 0);
         if (rc < 0)
             return rc;
-        kumo__t_cmd(t, "kubectl apply -f %s", kumo__t_q(t, kumo__t_path(t, file)));
+        kumo__target_cmd(t, "kubectl apply -f %s", kumo__target_sh_quote(t, kumo__target_path(t, file)));
     }
     for (size_t i = 0; i < t->nunits; i++)
-        kumo__t_cmd(t, "kubectl wait ksvc/%s --for=condition=Ready --timeout=300s", t->units[i].name);
+        kumo__target_cmd(t, "kubectl wait ksvc/%s --for=condition=Ready --timeout=300s", t->units[i].name);
     for (size_t i = 0; i < t->nunits; i++)
-        kumo__t_cmd(t, "echo \"%s: $(kubectl get ksvc %s -o jsonpath='{.status.url}')\"", t->units[i].unit->name,
-                    t->units[i].name);
+        kumo__target_cmd(t, "echo \"%s: $(kubectl get ksvc %s -o jsonpath='{.status.url}')\"", t->units[i].unit->name,
+                         t->units[i].name);
     return 0;
 }
 
 /* ---- openfaas --------------------------------------------------------------- */
 
 /* OpenFaaS secrets hold one value each and are mounted as files. */
-static char *faas_secret(const kumo__tctx *t, const kumo__tstore *s)
+static char *faas_secret(const kumo__target_ctx *t, const kumo__target_store *s)
 {
     char l[64], *out = NULL;
-    if (asprintf(&out, "%s-%s", t->secret_name, kumo__t_label(s->store, l, sizeof l)) < 0)
+    if (asprintf(&out, "%s-%s", t->secret_name, kumo__target_dns_label(s->store, l, sizeof l)) < 0)
         return NULL;
     return out;
 }
 
-static int openfaas(kumo__tctx *t)
+static int openfaas(kumo__target_ctx *t)
 {
     if (t->o->destroy) {
-        kumo__t_cmd(t, "faas-cli remove -f %s", kumo__t_q(t, kumo__t_path(t, "stack.yml")));
+        kumo__target_cmd(t, "faas-cli remove -f %s", kumo__target_sh_quote(t, kumo__target_path(t, "stack.yml")));
         return 0;
     }
     json_t *functions = json_object(), *secrets = json_array();
@@ -141,7 +142,7 @@ static int openfaas(kumo__tctx *t)
     if (functions == NULL || secrets == NULL || env == NULL)
         goto out;
     for (size_t i = 0; i < t->nstores; i++) {
-        const kumo__tstore *s = &t->stores[i];
+        const kumo__target_store *s = &t->stores[i];
         if (s->url) {
             json_object_set_new(env, s->var, json_string(s->url));
         } else if (s->secret) {
@@ -156,13 +157,13 @@ static int openfaas(kumo__tctx *t)
         }
     }
     if (json_array_size(secrets))
-        kumo__t_note(t, "OpenFaaS passes secrets as files: each store URL with a password is an OpenFaaS secret "
-                        "mounted at /var/openfaas/secrets/NAME and named by KUMO_STORE_<STORE>_FILE");
+        kumo__target_note(t, "OpenFaaS passes secrets as files: each store URL with a password is an OpenFaaS secret "
+                             "mounted at /var/openfaas/secrets/NAME and named by KUMO_STORE_<STORE>_FILE");
     const char *gw = getenv("OPENFAAS_URL");
     if (gw == NULL || *gw == '\0')
         gw = "http://127.0.0.1:8080";
     for (size_t i = 0; i < t->nunits; i++) {
-        const kumo__tunit *u = &t->units[i];
+        const kumo__target_unit *u = &t->units[i];
         const kumo__tuning *tu = &u->unit->tuning;
         char min[16], max[16], mem[32], file[128];
         snprintf(min, sizeof min, "%d", tu->min > 1 ? tu->min : 1);
@@ -171,8 +172,8 @@ static int openfaas(kumo__tctx *t)
                                 "app.kubernetes.io/part-of", t->name);
         if (lbl && tu->min == 0)
             json_object_set_new(lbl, "com.openfaas.scale.zero", json_string("true"));
-        const char *m = kumo__t_mem(tu->memory, mem, sizeof mem);
-        json_t *fn = json_pack("{s:s, s:O, s:o}", "image", kumo__t_cluster_image(t, u, 1), "environment", env,
+        const char *m = kumo__target_mem_quantity(tu->memory, mem, sizeof mem);
+        json_t *fn = json_pack("{s:s, s:O, s:o}", "image", kumo__target_cluster_image(t, u, 1), "environment", env,
                                "labels", lbl);
         if (fn == NULL)
             goto out;
@@ -192,33 +193,34 @@ static int openfaas(kumo__tctx *t)
         json_t *crd = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "openfaas.com/v1", "kind", "Function",
                                 "metadata", "name", u->name, "namespace", "openfaas-fn", "spec", spec);
         snprintf(file, sizeof file, "function-%s.yaml", u->unit->name);
-        if ((rc = kumo__t_write_yaml(t, file, crd, 0)) < 0)
+        if ((rc = kumo__target_write_yaml(t, file, crd, 0)) < 0)
             goto out;
     }
     json_t *stack = json_pack("{s:s, s:{s:s, s:s}, s:O}", "version", "1.0", "provider", "name", "openfaas", "gateway",
                               gw, "functions", functions);
-    if ((rc = kumo__t_write_yaml(t, "stack.yml", stack, 0)) < 0)
+    if ((rc = kumo__target_write_yaml(t, "stack.yml", stack, 0)) < 0)
         goto out;
-    kumo__t_k8s_push_images(t);
+    kumo__target_k8s_push_images(t);
     if (json_array_size(secrets)) {
-        kumo__t_cmd(t, "# store URLs with a password: OpenFaaS secrets, from your environment (never written)");
-        kumo__t_require_secret_vars(t);
+        kumo__target_cmd(t, "# store URLs with a password: OpenFaaS secrets, from your environment (never written)");
+        kumo__target_require_secret_vars(t);
         for (size_t i = 0; i < t->nstores; i++) {
             if (!t->stores[i].secret)
                 continue;
             char *name = faas_secret(t, &t->stores[i]);
             if (name == NULL)
                 goto out;
-            kumo__t_cmd(t,
-                        "printf %%s \"$%s\" | faas-cli secret create %s --gateway %s 2>/dev/null || printf %%s "
-                        "\"$%s\" | faas-cli secret update %s --gateway %s",
-                        t->stores[i].var, name, kumo__t_q(t, gw), t->stores[i].var, name, kumo__t_q(t, gw));
+            kumo__target_cmd(t,
+                             "printf %%s \"$%s\" | faas-cli secret create %s --gateway %s 2>/dev/null || printf %%s "
+                             "\"$%s\" | faas-cli secret update %s --gateway %s",
+                             t->stores[i].var, name, kumo__target_sh_quote(t, gw), t->stores[i].var, name,
+                             kumo__target_sh_quote(t, gw));
             free(name);
         }
     }
-    kumo__t_cmd(t, "faas-cli deploy -f %s", kumo__t_q(t, kumo__t_path(t, "stack.yml")));
-    kumo__t_cmd(t, "# or, on a cluster run by the OpenFaaS operator: kubectl apply -f %s/function-UNIT.yaml",
-                kumo__t_q(t, t->out_dir));
+    kumo__target_cmd(t, "faas-cli deploy -f %s", kumo__target_sh_quote(t, kumo__target_path(t, "stack.yml")));
+    kumo__target_cmd(t, "# or, on a cluster run by the OpenFaaS operator: kubectl apply -f %s/function-UNIT.yaml",
+                     kumo__target_sh_quote(t, t->out_dir));
     rc = 0;
 out:
     if (rc == -ENOMEM)
@@ -231,22 +233,22 @@ out:
 
 /* ---- kubernetes ------------------------------------------------------------- */
 
-static int kubernetes(kumo__tctx *t)
+static int kubernetes(kumo__target_ctx *t)
 {
     if (t->o->destroy) {
         for (size_t i = 0; i < t->nunits; i++) {
             const char *n = t->units[i].name;
-            kumo__t_cmd(t, "kubectl delete hpa/%s service/%s deployment/%s --ignore-not-found", n, n, n);
+            kumo__target_cmd(t, "kubectl delete hpa/%s service/%s deployment/%s --ignore-not-found", n, n, n);
         }
         if (t->nsecrets)
-            kumo__t_cmd(t, "kubectl delete secret %s --ignore-not-found", t->secret_name);
+            kumo__target_cmd(t, "kubectl delete secret %s --ignore-not-found", t->secret_name);
         return 0;
     }
-    kumo__t_k8s_push_images(t);
-    kumo__t_k8s_secret(t, "");
-    kumo__t_cmd(t, "# per function unit: a Deployment, a Service and a HorizontalPodAutoscaler");
+    kumo__target_k8s_push_images(t);
+    kumo__target_k8s_secret(t, "");
+    kumo__target_cmd(t, "# per function unit: a Deployment, a Service and a HorizontalPodAutoscaler");
     for (size_t i = 0; i < t->nunits; i++) {
-        const kumo__tunit *u = &t->units[i];
+        const kumo__target_unit *u = &t->units[i];
         const kumo__tuning *tu = &u->unit->tuning;
         int min = tu->min > 1 ? tu->min : 1, max = tu->max > min ? tu->max : min;
         json_t *ctr = container(t, u, 1);
@@ -270,13 +272,13 @@ static int kubernetes(kumo__tctx *t)
             "Utilization", "averageUtilization", 70);
         char file[128];
         snprintf(file, sizeof file, "%s.yaml", u->unit->name);
-        int rc = kumo__t_write_yaml(t, file, docs, 1);
+        int rc = kumo__target_write_yaml(t, file, docs, 1);
         if (rc < 0)
             return rc;
-        kumo__t_cmd(t, "kubectl apply -f %s", kumo__t_q(t, kumo__t_path(t, file)));
+        kumo__target_cmd(t, "kubectl apply -f %s", kumo__target_sh_quote(t, kumo__target_path(t, file)));
     }
     for (size_t i = 0; i < t->nunits; i++)
-        kumo__t_cmd(t, "kubectl rollout status deployment/%s --timeout=300s", t->units[i].name);
+        kumo__target_cmd(t, "kubectl rollout status deployment/%s --timeout=300s", t->units[i].name);
     return 0;
 }
 

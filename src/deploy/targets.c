@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/fs.h"
+#include "base/yaml_emit.h"
 #include "deploy/target.h"
 #include "openapi/docset.h"
 
@@ -33,7 +36,7 @@ static const kumo__target_driver *const drivers[] = {
 
 /* ---- the plan ------------------------------------------------------------- */
 
-static void script_add(kumo__tctx *t, const char *s, size_t n)
+static void script_add(kumo__target_ctx *t, const char *s, size_t n)
 {
     if (t->oom)
         return;
@@ -54,7 +57,7 @@ static void script_add(kumo__tctx *t, const char *s, size_t n)
     t->script[t->script_len] = '\0';
 }
 
-void kumo__t_cmd(kumo__tctx *t, const char *fmt, ...)
+void kumo__target_cmd(kumo__target_ctx *t, const char *fmt, ...)
 {
     char *line = NULL;
     va_list ap;
@@ -70,7 +73,7 @@ void kumo__t_cmd(kumo__tctx *t, const char *fmt, ...)
     free(line);
 }
 
-static int push_str(kumo__tctx *t, char ***arr, size_t *n, char *s)
+static int push_str(kumo__target_ctx *t, char ***arr, size_t *n, char *s)
 {
     char **a = s ? realloc(*arr, (*n + 1) * sizeof *a) : NULL;
     if (a == NULL) {
@@ -83,7 +86,7 @@ static int push_str(kumo__tctx *t, char ***arr, size_t *n, char *s)
     return 0;
 }
 
-void kumo__t_note(kumo__tctx *t, const char *fmt, ...)
+void kumo__target_note(kumo__target_ctx *t, const char *fmt, ...)
 {
     char *line = NULL;
     va_list ap;
@@ -93,7 +96,7 @@ void kumo__t_note(kumo__tctx *t, const char *fmt, ...)
     push_str(t, &t->notes, &t->nnotes, n < 0 ? NULL : line);
 }
 
-const char *kumo__t_q(kumo__tctx *t, const char *s)
+const char *kumo__target_sh_quote(kumo__target_ctx *t, const char *s)
 {
     int plain = *s != '\0';
     for (const char *c = s; *c; c++) {
@@ -123,7 +126,7 @@ const char *kumo__t_q(kumo__tctx *t, const char *s)
     return q;
 }
 
-const char *kumo__t_path(kumo__tctx *t, const char *name)
+const char *kumo__target_path(kumo__target_ctx *t, const char *name)
 {
     char *s = NULL;
     if (asprintf(&s, "%s/%s", t->out_dir, name) < 0 || push_str(t, &t->scratch, &t->nscratch, s) < 0)
@@ -131,9 +134,9 @@ const char *kumo__t_path(kumo__tctx *t, const char *name)
     return s;
 }
 
-static int write_file(kumo__tctx *t, const char *name, const char *text, size_t len, int mode)
+static int write_file(kumo__target_ctx *t, const char *name, const char *text, size_t len, int mode)
 {
-    const char *path = kumo__t_path(t, name);
+    const char *path = kumo__target_path(t, name);
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
@@ -152,10 +155,9 @@ static int write_file(kumo__tctx *t, const char *name, const char *text, size_t 
     return push_str(t, &t->files, &t->nfiles, copy);
 }
 
-int kumo__t_write_yaml(kumo__tctx *t, const char *name, json_t *doc, int multi)
+int kumo__target_write_yaml(kumo__target_ctx *t, const char *name, json_t *doc, int multi)
 {
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    kumo__growbuf b = {.max = SIZE_MAX / 2};
     int rc = 0;
     if (doc == NULL) {
         rc = -ENOMEM;
@@ -165,34 +167,25 @@ int kumo__t_write_yaml(kumo__tctx *t, const char *name, json_t *doc, int multi)
         size_t i;
         json_t *d;
         json_array_foreach(doc, i, d) {
-            char *sep = "---\n";
-            size_t sl = strlen(sep);
-            if (len + sl + 1 > cap) {
-                char *b = realloc(buf, cap = cap * 2 + sl + 1);
-                if (b == NULL) {
-                    rc = -ENOMEM;
-                    goto out;
-                }
-                buf = b;
-            }
-            memcpy(buf + len, sep, sl + 1);
-            len += sl;
-            if ((rc = kumo__yaml_emit(d, &buf, &len, &cap)) < 0)
+            if (kumo__growbuf_add(&b, "---\n", 4) != 0 || kumo__yaml_emit(d, &b) != 0) {
+                rc = -ENOMEM;
                 goto out;
+            }
         }
-    } else if ((rc = kumo__yaml_emit(doc, &buf, &len, &cap)) < 0) {
+    } else if (kumo__yaml_emit(doc, &b) != 0) {
+        rc = -ENOMEM;
         goto out;
     }
-    rc = write_file(t, name, buf ? buf : "", len, 0644);
+    rc = write_file(t, name, b.data ? b.data : "", b.len, 0644);
 out:
     if (rc == -ENOMEM)
         kumo__error_set(t->err, rc, "writing %s: out of memory", name);
-    free(buf);
+    free(b.data);
     json_decref(doc);
     return rc;
 }
 
-int kumo__t_write_json(kumo__tctx *t, const char *name, json_t *doc)
+int kumo__target_write_json(kumo__target_ctx *t, const char *name, json_t *doc)
 {
     char *s = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
@@ -209,7 +202,7 @@ int kumo__t_write_json(kumo__tctx *t, const char *name, json_t *doc)
 
 /* ---- shared pieces ---------------------------------------------------------- */
 
-const char *kumo__t_label(const char *s, char *buf, size_t len)
+const char *kumo__target_dns_label(const char *s, char *buf, size_t len)
 {
     size_t n = 0;
     for (; *s && n + 1 < len; s++) {
@@ -228,7 +221,7 @@ const char *kumo__t_label(const char *s, char *buf, size_t len)
     return buf;
 }
 
-const char *kumo__t_mem(size_t bytes, char *buf, size_t len)
+const char *kumo__target_mem_quantity(size_t bytes, char *buf, size_t len)
 {
     if (bytes == 0)
         return NULL;
@@ -236,7 +229,7 @@ const char *kumo__t_mem(size_t bytes, char *buf, size_t len)
     return buf;
 }
 
-const char *kumo__t_cluster_image(kumo__tctx *t, const kumo__tunit *u, int with_digest)
+const char *kumo__target_cluster_image(kumo__target_ctx *t, const kumo__target_unit *u, int with_digest)
 {
     const char *reg = getenv("KUMO_REGISTRY");
     if (reg == NULL || *reg == '\0')
@@ -248,11 +241,11 @@ const char *kumo__t_cluster_image(kumo__tctx *t, const kumo__tunit *u, int with_
     return s;
 }
 
-json_t *kumo__t_k8s_env(kumo__tctx *t)
+json_t *kumo__target_k8s_env(kumo__target_ctx *t)
 {
     json_t *env = json_array();
     for (size_t i = 0; env && i < t->nstores; i++) {
-        const kumo__tstore *s = &t->stores[i];
+        const kumo__target_store *s = &t->stores[i];
         json_t *e = NULL;
         if (s->secret)
             e = json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", s->var, "valueFrom", "secretKeyRef", "name",
@@ -269,23 +262,24 @@ json_t *kumo__t_k8s_env(kumo__tctx *t)
     return env;
 }
 
-void kumo__t_require_secret_vars(kumo__tctx *t)
+void kumo__target_require_secret_vars(kumo__target_ctx *t)
 {
     for (size_t i = 0; i < t->nstores; i++) {
         if (t->stores[i].secret)
-            kumo__t_cmd(t, ": \"${%s:?export %s=<the URL of store %s> first: it holds a password, so kumo passes it "
-                           "as a secret and never writes it}\"",
-                        t->stores[i].var, t->stores[i].var, t->stores[i].store);
+            kumo__target_cmd(t,
+                             ": \"${%s:?export %s=<the URL of store %s> first: it holds a password, so kumo passes it "
+                             "as a secret and never writes it}\"",
+                             t->stores[i].var, t->stores[i].var, t->stores[i].store);
     }
 }
 
-void kumo__t_k8s_secret(kumo__tctx *t, const char *ns)
+void kumo__target_k8s_secret(kumo__target_ctx *t, const char *ns)
 {
     if (t->nsecrets == 0)
         return;
-    kumo__t_cmd(t, "# store URLs with a password: the secret %s, from your environment (never written to a file)",
-                t->secret_name);
-    kumo__t_require_secret_vars(t);
+    kumo__target_cmd(t, "# store URLs with a password: the secret %s, from your environment (never written to a file)",
+                     t->secret_name);
+    kumo__target_require_secret_vars(t);
     char args[2048];
     size_t n = 0;
     args[0] = '\0';
@@ -294,16 +288,16 @@ void kumo__t_k8s_secret(kumo__tctx *t, const char *ns)
             n += (size_t)snprintf(args + n, sizeof args - n, " --from-literal=%s=\"$%s\"", t->stores[i].var,
                                   t->stores[i].var);
     }
-    kumo__t_cmd(t, "kubectl create secret generic %s%s%s --dry-run=client -o yaml | kubectl apply%s -f -",
-                t->secret_name, ns, args, ns);
+    kumo__target_cmd(t, "kubectl create secret generic %s%s%s --dry-run=client -o yaml | kubectl apply%s -f -",
+                     t->secret_name, ns, args, ns);
 }
 
-void kumo__t_k8s_push_images(kumo__tctx *t)
+void kumo__target_k8s_push_images(kumo__target_ctx *t)
 {
-    kumo__t_cmd(t, "# the images, by digest, to $KUMO_REGISTRY (%s)",
-                getenv("KUMO_REGISTRY") && *getenv("KUMO_REGISTRY") ? getenv("KUMO_REGISTRY") : "localhost:5000");
+    kumo__target_cmd(t, "# the images, by digest, to $KUMO_REGISTRY (%s)",
+                     getenv("KUMO_REGISTRY") && *getenv("KUMO_REGISTRY") ? getenv("KUMO_REGISTRY") : "localhost:5000");
     for (size_t i = 0; i < t->nunits; i++) {
-        const kumo__tunit *u = &t->units[i];
+        const kumo__target_unit *u = &t->units[i];
         char tag[64];
         snprintf(tag, sizeof tag, "%.19s", u->digest ? u->digest : "");
         for (char *c = tag; *c; c++)
@@ -311,8 +305,9 @@ void kumo__t_k8s_push_images(kumo__tctx *t)
                 *c = '-';
         char oci[4200], dst[1024];
         snprintf(oci, sizeof oci, "oci:%s", u->layout);
-        snprintf(dst, sizeof dst, "docker://%s:%s", kumo__t_cluster_image(t, u, 0), tag);
-        kumo__t_cmd(t, "skopeo copy --preserve-digests %s %s", kumo__t_q(t, oci), kumo__t_q(t, dst));
+        snprintf(dst, sizeof dst, "docker://%s:%s", kumo__target_cluster_image(t, u, 0), tag);
+        kumo__target_cmd(t, "skopeo copy --preserve-digests %s %s", kumo__target_sh_quote(t, oci),
+                         kumo__target_sh_quote(t, dst));
     }
 }
 
@@ -339,7 +334,7 @@ static char *layout_digest(const char *layout)
 
 /* Whether `artifact` is there and newer than what went into it: the
  * project file, the API document and every unit's sources. */
-static int fresh(const kumo__tctx *t, const char *artifact)
+static int fresh(const kumo__target_ctx *t, const char *artifact)
 {
     time_t built = mtime_of(artifact);
     if (built == 0)
@@ -357,7 +352,7 @@ static int fresh(const kumo__tctx *t, const char *artifact)
     return 1;
 }
 
-int kumo__t_build(kumo__tctx *t, const char *artifact, kumo__artifacts *out)
+int kumo__target_build(kumo__target_ctx *t, const char *artifact, kumo__artifacts *out)
 {
     if (fresh(t, artifact))
         return 0;
@@ -369,25 +364,25 @@ int kumo__t_build(kumo__tctx *t, const char *artifact, kumo__artifacts *out)
     return 1;
 }
 
-static int images(kumo__tctx *t)
+static int images(kumo__target_ctx *t)
 {
     int rc, built = 0;
     kumo__artifacts arts = {0};
     for (size_t i = 0; i < t->nunits; i++) {
-        kumo__tunit *u = &t->units[i];
+        kumo__target_unit *u = &t->units[i];
         char index[4200];
         if (asprintf(&u->layout, "%s/.kumo/build/%s/%s", t->p->dir, t->o->target, u->unit->name) < 0) {
             u->layout = NULL;
             return kumo__spec_oom(t->err);
         }
         snprintf(index, sizeof index, "%s/index.json", u->layout);
-        if (!built && (rc = kumo__t_build(t, index, &arts)) < 0)
+        if (!built && (rc = kumo__target_build(t, index, &arts)) < 0)
             return rc;
         built |= rc == 1;
     }
     for (size_t i = 0; i < arts.n; i++) {
         for (size_t j = 0; j < t->nunits; j++) {
-            kumo__tunit *u = &t->units[j];
+            kumo__target_unit *u = &t->units[j];
             if (arts.items[i].unit && strcmp(arts.items[i].unit, u->unit->name) == 0 && arts.items[i].path) {
                 char *p = strdup(arts.items[i].path);
                 if (p) {
@@ -400,7 +395,7 @@ static int images(kumo__tctx *t)
     if (built)
         kumo__artifacts_free(&arts);
     for (size_t i = 0; i < t->nunits; i++) {
-        kumo__tunit *u = &t->units[i];
+        kumo__target_unit *u = &t->units[i];
         if ((u->digest = layout_digest(u->layout)) == NULL) {
             kumo__error_set(t->err, -ENOENT,
                             "%s/index.json names no image manifest; rebuild with kumo build --target %s %s",
@@ -413,22 +408,7 @@ static int images(kumo__tctx *t)
 
 /* ---- the deploy ------------------------------------------------------------- */
 
-static int mkdirs(const char *path)
-{
-    char buf[4200];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *s = buf + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-                return -errno;
-            *s = '/';
-        }
-    }
-    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
-}
-
-static int stores(kumo__tctx *t)
+static int stores(kumo__target_ctx *t)
 {
     const kumo__project *p = t->p;
     size_t total = p->nkv_stores + p->nblob_stores + p->nqueue_stores;
@@ -441,7 +421,7 @@ static int stores(kumo__tctx *t)
     const char *kinds[] = {"kv", "blob", "queue"};
     for (int k = 0; k < 3; k++) {
         for (size_t i = 0; i < counts[k]; i++) {
-            kumo__tstore *s = &t->stores[t->nstores++];
+            kumo__target_store *s = &t->stores[t->nstores++];
             s->store = lists[k][i];
             s->kind = kinds[k];
             if (kumo__store_var(s->store, s->var, sizeof s->var) < 0) {
@@ -451,12 +431,12 @@ static int stores(kumo__tctx *t)
             const kumo__store_url *u = kumo__environment_store(t->env, s->store);
             if (u == NULL) {
                 s->unplaced = 1;
-                kumo__t_note(t,
-                             "store '%s' has no URL in %s%s%s: it takes the embedded default inside each "
-                             "container, which is not shared between instances and is lost when one stops; "
-                             "place it under environments: in kumo.yaml",
-                             s->store, t->env_name ? "environment '" : "any environment",
-                             t->env_name ? t->env_name : "", t->env_name ? "'" : "");
+                kumo__target_note(t,
+                                  "store '%s' has no URL in %s%s%s: it takes the embedded default inside each "
+                                  "container, which is not shared between instances and is lost when one stops; "
+                                  "place it under environments: in kumo.yaml",
+                                  s->store, t->env_name ? "environment '" : "any environment",
+                                  t->env_name ? t->env_name : "", t->env_name ? "'" : "");
                 continue;
             }
             char red[2048];
@@ -472,7 +452,7 @@ static int stores(kumo__tctx *t)
     return 0;
 }
 
-static void ctx_free(kumo__tctx *t)
+static void ctx_free(kumo__target_ctx *t)
 {
     for (size_t i = 0; i < t->nunits; i++) {
         free(t->units[i].name);
@@ -516,7 +496,7 @@ static int on_path(const char *tool)
     return 0;
 }
 
-static int run_script(kumo__tctx *t, const char *script)
+static int run_script(kumo__target_ctx *t, const char *script)
 {
     fflush(stdout);
     fflush(stderr);
@@ -559,7 +539,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
                         KUMO_TARGETS);
         return err->code;
     }
-    kumo__tctx t = {.o = o, .err = err};
+    kumo__target_ctx t = {.o = o, .err = err};
     char label[64];
     int rc = kumo__project_load(o->dir ? o->dir : ".", &t.p, err);
     if (rc < 0)
@@ -567,7 +547,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
     if ((rc = kumo__project_pick_environment(t.p, o->env, &t.env_name, err)) < 0)
         goto out;
     t.env = kumo__project_environment(t.p, t.env_name);
-    kumo__t_label(o->stack ? o->stack : t.p->name, label, 31); /* with a unit: <= 49 (Cloud Run) */
+    kumo__target_dns_label(o->stack ? o->stack : t.p->name, label, 31); /* with a unit: <= 49 (Cloud Run) */
     if (label[0] == '\0' || ('0' <= label[0] && label[0] <= '9')) {
         kumo__error_set(err, -EINVAL,
                         "'%s' gives no usable resource name (lower-case letters, digits and '-', starting with a "
@@ -584,7 +564,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
         rc = kumo__spec_oom(err);
         goto out;
     }
-    if ((rc = mkdirs(t.out_dir)) < 0) {
+    if ((rc = kumo__mkdirs(t.out_dir, 0755)) < 0) {
         kumo__error_set(err, rc, "creating %s: %s", t.out_dir, strerror(-rc));
         goto out;
     }
@@ -594,7 +574,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
     }
     for (size_t i = 0; i < t.p->nunits; i++) {
         char ul[64];
-        kumo__t_label(t.p->units[i].name, ul, 19);
+        kumo__target_dns_label(t.p->units[i].name, ul, 19);
         t.units[i].unit = &t.p->units[i];
         if (asprintf(&t.units[i].name, "%s-%s", t.name, ul) < 0) {
             t.units[i].name = NULL;
@@ -607,10 +587,11 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
         goto out;
     if (d->images && !o->destroy && (rc = images(&t)) < 0)
         goto out;
-    kumo__t_cmd(&t, "#!/bin/sh");
-    kumo__t_cmd(&t, "# kumo %s --target %s%s%s: written by kumo; it prints no secret.", o->destroy ? "destroy" : "deploy",
-                d->name, t.env_name ? " --env " : "", t.env_name ? t.env_name : "");
-    kumo__t_cmd(&t, "set -eu");
+    kumo__target_cmd(&t, "#!/bin/sh");
+    kumo__target_cmd(&t, "# kumo %s --target %s%s%s: written by kumo; it prints no secret.",
+                     o->destroy ? "destroy" : "deploy", d->name, t.env_name ? " --env " : "",
+                     t.env_name ? t.env_name : "");
+    kumo__target_cmd(&t, "set -eu");
     if ((rc = d->generate(&t)) < 0)
         goto out;
     if (t.oom) {
@@ -627,7 +608,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
         printf("  %s\n", t.files[i]);
     for (size_t i = 0; i < t.nnotes; i++)
         printf("note: %s\n", t.notes[i]);
-    printf("commands (%s):\n%s", kumo__t_path(&t, script_name), t.script);
+    printf("commands (%s):\n%s", kumo__target_path(&t, script_name), t.script);
     fflush(stdout);
     if (o->dry_run)
         goto out;
@@ -643,7 +624,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
             goto out;
         }
     }
-    rc = run_script(&t, kumo__t_path(&t, script_name));
+    rc = run_script(&t, kumo__target_path(&t, script_name));
 out:
     if (rc < 0 && err->code == 0)
         kumo__error_set(err, rc, "%s: %s", o->target, strerror(-rc));

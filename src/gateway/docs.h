@@ -52,11 +52,6 @@ int kumo__docs_etag_matches(const char *if_none_match, size_t len, const char *e
  * of an Example Object, and property names under properties. */
 json_t *kumo__docs_strip(const json_t *doc);
 
-/* YAML text (block style, malloc'd, NUL-terminated) for a JSON value;
- * strings are quoted whenever a YAML 1.1 or 1.2 reader could take them
- * for anything but a string, so the text reads back as the same value. */
-char *kumo__docs_yaml(const json_t *v);
-
 /* The HTML page (docs_page.c): malloc'd, NUL-terminated. `title` and
  * `base_path` (the spec's server path, "" or "/v1") are embedded escaped. */
 char *kumo__docs_page(const char *title, const char *base_path);

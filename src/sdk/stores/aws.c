@@ -4,10 +4,12 @@
  *
  * Signing is libcurl's (CURLOPT_AWS_SIGV4 "aws:amz:REGION:SERVICE" with the
  * key id and secret as user name and password); the session token, when
- * there is one, travels in x-amz-security-token. Every exchange is bounded:
- * CONNECT_TIMEOUT_MS to connect (an unreachable endpoint is
- * KUMO_EUNAVAILABLE), TOTAL_TIMEOUT_MS in all (KUMO_ETIMEDOUT), a ceiling on
- * the response body set by the caller and HEADERS_MAX on its headers. The
+ * there is one, travels in x-amz-security-token. Every exchange is bounded
+ * (kumo__aws_limits): a time to connect (an unreachable endpoint is
+ * KUMO_EUNAVAILABLE), a time in all (KUMO_ETIMEDOUT), a ceiling on the
+ * response body, and HEADERS_MAX on its headers. The stores take
+ * CONNECT_TIMEOUT_MS and TOTAL_TIMEOUT_MS; kumo deploy (deploy/aws_api.c)
+ * sends through the same exchange with its own, longer limits. The
  * handle keeps its connection between calls; after the service went away
  * libcurl notices the dead connection and opens a new one, so the next call
  * after the backend returns succeeds without anything done here.
@@ -416,8 +418,16 @@ static void parse_error(kumo__aws *c, const kumo__aws_res *res)
 int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
                    size_t len, size_t max_body, kumo__aws_res *res)
 {
+    kumo__aws_limits limits = {CONNECT_TIMEOUT_MS, TOTAL_TIMEOUT_MS, max_body};
+    return kumo__aws_exchange(c, method, url, headers, body, len, &limits, res);
+}
+
+int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const char *const *headers,
+                       const void *body, size_t len, const kumo__aws_limits *limits, kumo__aws_res *res)
+{
     int rc = KUMO_ENOMEM;
     struct curl_slist *list = NULL, *l;
+    size_t max_body = limits->max_body;
     kumo__growbuf bs = {.max = max_body}, hs = {.max = HEADERS_MAX};
     CURL *h = c->curl;
     char *tok = NULL;
@@ -448,8 +458,8 @@ int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, limits->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, limits->timeout_ms);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
     curl_easy_setopt(h, CURLOPT_USERNAME, c->key);
     curl_easy_setopt(h, CURLOPT_PASSWORD, c->secret);

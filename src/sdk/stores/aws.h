@@ -62,11 +62,26 @@ const char *kumo__aws_base(const kumo__aws *c);
  * "curl" for a transport failure), "" after a success. */
 const char *kumo__aws_code(const kumo__aws *c);
 
-/* One signed exchange. `headers` are "Name: value" lines (NULL-terminated
- * array, may be NULL); `body` (len bytes) is sent when non-NULL. A response
- * body over max_body bytes fails with KUMO_ETOOBIG. Returns 0 for a 2xx
- * answer (res filled), else a KUMO_E* code with the message in the client's
- * msg buffer (res is still filled when the service answered). */
+/* The bounds of one exchange, which differ by caller: a store's data path
+ * (kumo__aws_send: 2 s to connect, 10 s in all) or a deploy uploading
+ * zips of tens of MiB (deploy/aws_api.c). */
+typedef struct kumo__aws_limits {
+    long connect_timeout_ms; /* to connect: over it, KUMO_EUNAVAILABLE */
+    long timeout_ms;         /* the whole exchange: over it, KUMO_ETIMEDOUT */
+    size_t max_body;         /* the response body's ceiling: over it, KUMO_ETOOBIG */
+} kumo__aws_limits;
+
+/* The one signed exchange. `headers` are "Name: value" lines
+ * (NULL-terminated array, may be NULL); `body` (len bytes) is sent when
+ * non-NULL. Returns 0 for a 2xx answer (res filled), else a KUMO_E* code
+ * with "SERVICE: Code: message (HTTP n)" or "SERVICE at BASE: transport
+ * error" in the client's msg buffer and the code in kumo__aws_code (res is
+ * still filled when the service answered). */
+int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const char *const *headers,
+                       const void *body, size_t len, const kumo__aws_limits *limits, kumo__aws_res *res);
+
+/* kumo__aws_exchange with a store's limits and a response body of at most
+ * max_body bytes. */
 int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
                    size_t len, size_t max_body, kumo__aws_res *res);
 

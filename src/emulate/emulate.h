@@ -1,5 +1,5 @@
 /*
- * lambda_emulator.h: `kumo emulate lambda`, a local stand-in for AWS
+ * emulate.h: `kumo emulate lambda`, a local stand-in for AWS
  * Lambda behind API Gateway, so that a function package (a zip with a
  * `bootstrap` at its root, as `kumo build --target aws` writes) runs on
  * this machine unchanged: the zip is extracted to a temporary directory,
@@ -8,9 +8,15 @@
  * and every HTTP request on the public port becomes an API Gateway proxy
  * event (payload 1.0 or 2.0), queued one at a time to the bootstrap, its
  * answer mapped back to HTTP.
+ *
+ * The files of src/emulate/, in reading order: emulate.c (the loop and
+ * set-up), conn.c (connections), http1.c (the request parser),
+ * runtime_api.c (the Runtime API and the queue of requests),
+ * apigw_event.c (requests as API Gateway events, answers back to HTTP),
+ * bootstrap.c (the child). emulate_internal.h is what they share.
  */
-#ifndef KUMO_LAMBDA_EMULATOR_H
-#define KUMO_LAMBDA_EMULATOR_H
+#ifndef KUMO_EMULATE_H
+#define KUMO_EMULATE_H
 
 #include "base/error.h"
 

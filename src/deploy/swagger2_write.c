@@ -1,5 +1,5 @@
 /*
- * swagger2.c: OpenAPI 3.x -> Swagger 2.0 (see swagger2.h), for the gcp
+ * swagger2_write.c: OpenAPI 3.x -> Swagger 2.0 (see swagger2_write.h), for the gcp
  * target's API Gateway config (target_gcp.c).
  *
  * The walk reads the raw documents through the same docset the loader
@@ -18,7 +18,7 @@
  * documentation. In a parameter, whose schema is its type, oneOf and
  * anyOf cannot be kept and are errors.
  */
-#include "deploy/swagger2.h"
+#include "deploy/swagger2_write.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -225,9 +225,256 @@ static json_t *schema_list(sw *c, json_t *list, const kumo__loc *loc, const char
     return out;
 }
 
+/* A $ref: to a definition (converted the first time), or inlined in a
+ * parameter (Swagger 2.0 parameters cannot $ref). */
+static json_t *schema_ref(sw *c, json_t *node, json_t *ref, kumo__loc loc, int in_param, int depth)
+{
+    kumo__loc to;
+    json_t *target = kumo__docset_resolve(c->ds, &loc, node, json_string_value(ref), &to, c->err);
+    if (target == NULL)
+        return NULL;
+    if (in_param)
+        return schema(c, target, to, 1, depth + 1);
+    const char *name = definition(c, target, &to, depth);
+    if (name == NULL)
+        return NULL;
+    char buf[600];
+    snprintf(buf, sizeof buf, "#/definitions/%s", name);
+    json_t *r = json_pack("{s:s}", "$ref", buf);
+    if (r == NULL)
+        return oom(c);
+    /* 3.1 applies a $ref's siblings; 2.0 ignores them: keep them with allOf */
+    int siblings = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(node, k, v) {
+        siblings |= strcmp(k, "$ref") != 0 && strcmp(k, "description") != 0 && strcmp(k, "summary") != 0 &&
+                    !is_ext(k);
+    }
+    if (!c->v31 || !siblings)
+        return r;
+    json_t *rest = json_deep_copy(node), *all = json_array();
+    if (rest == NULL || all == NULL) {
+        json_decref(rest);
+        json_decref(all);
+        json_decref(r);
+        return oom(c);
+    }
+    json_object_del(rest, "$ref");
+    json_t *rs = schema(c, rest, loc, 0, depth + 1);
+    json_decref(rest);
+    if (rs == NULL) {
+        json_decref(all);
+        json_decref(r);
+        return NULL;
+    }
+    append(c, all, r);
+    append(c, all, rs);
+    return json_pack("{s:o}", "allOf", all);
+}
+
+/* ---- one converter per Schema Object keyword that needs more than a copy:
+ * each writes keyword k (value v, of schema `node` at loc) into `out`;
+ * 0, or -1 with c->err set. */
+
+typedef struct keyword_ctx {
+    sw *c;
+    json_t *out, *node;
+    const kumo__loc *loc;
+    int in_param, depth;
+} keyword_ctx;
+
+typedef int (*keyword_fn)(keyword_ctx *x, const char *k, json_t *v);
+
+static int kw_type(keyword_ctx *x, const char *k, json_t *v)
+{
+    if (json_is_string(v)) {
+        put(x->c, x->out, "type", json_incref(v));
+        return 0;
+    }
+    if (!json_is_array(v)) /* not a type: nothing to carry */
+        return 0;
+    /* 3.1: [string, "null"] */
+    json_t *only = NULL;
+    size_t i, others = 0;
+    json_t *t;
+    json_array_foreach(v, i, t) {
+        if (json_is_string(t) && strcmp(json_string_value(t), "null") == 0) {
+            put(x->c, x->out, "x-nullable", json_true());
+        } else {
+            only = t;
+            others++;
+        }
+    }
+    if (others != 1 || !json_is_string(only)) {
+        fail(x->c, x->loc, x->node, k,
+             "a type list with %s than one type other than \"null\" has no Swagger 2.0 form; "
+             "use one type (and oneOf in a body schema)",
+             others ? "more" : "less");
+        return -1;
+    }
+    put(x->c, x->out, "type", json_incref(only));
+    return 0;
+}
+
+static int kw_nullable(keyword_ctx *x, const char *k, json_t *v)
+{
+    if (json_is_true(v))
+        put(x->c, x->out, "x-nullable", json_true());
+    return 0;
+}
+
+static int kw_const(keyword_ctx *x, const char *k, json_t *v)
+{
+    json_t *e = json_array();
+    append(x->c, e, json_deep_copy(v));
+    put(x->c, x->out, "enum", e);
+    return 0;
+}
+
+/* 3.1: a list; 2.0 has one example */
+static int kw_examples(keyword_ctx *x, const char *k, json_t *v)
+{
+    if (json_is_array(v) && json_array_size(v) && !json_object_get(x->node, "example"))
+        put(x->c, x->out, "example", json_deep_copy(json_array_get(v, 0)));
+    return 0;
+}
+
+/* 3.1: the bound itself; 3.0: a boolean beside minimum/maximum */
+static int kw_exclusive(keyword_ctx *x, const char *k, json_t *v)
+{
+    if (json_is_number(v)) {
+        put(x->c, x->out, strcmp(k, "exclusiveMinimum") == 0 ? "minimum" : "maximum", json_incref(v));
+        put(x->c, x->out, k, json_true());
+    } else {
+        put(x->c, x->out, k, json_incref(v));
+    }
+    return 0;
+}
+
+/* oneOf, anyOf, not: kept as x-oneOf... in bodies (documentation only) */
+static int kw_composition(keyword_ctx *x, const char *k, json_t *v)
+{
+    if (x->in_param) {
+        fail(x->c, x->loc, x->node, k,
+             "a parameter's schema with %s has no Swagger 2.0 form (parameters carry one type); "
+             "give the parameter one type, or move the value into the request body",
+             k);
+        return -1;
+    }
+    char ext[16];
+    snprintf(ext, sizeof ext, "x-%s", k);
+    json_t *s = strcmp(k, "not") == 0 ? schema(x->c, v, sub(x->loc, k), 0, x->depth + 1)
+                                       : schema_list(x->c, v, x->loc, k, 0, x->depth);
+    if (s == NULL)
+        return -1;
+    put(x->c, x->out, ext, s);
+    return 0;
+}
+
+static int kw_all_of(keyword_ctx *x, const char *k, json_t *v)
+{
+    if (x->in_param) {
+        fail(x->c, x->loc, x->node, k,
+             "a parameter's schema with allOf has no Swagger 2.0 form; write the parameter's "
+             "type and constraints directly");
+        return -1;
+    }
+    json_t *s = schema_list(x->c, v, x->loc, k, 0, x->depth);
+    if (s == NULL)
+        return -1;
+    put(x->c, x->out, k, s);
+    return 0;
+}
+
+static int kw_items(keyword_ctx *x, const char *k, json_t *v)
+{
+    if (json_is_array(v)) {
+        fail(x->c, x->loc, x->node, k,
+             "items must be one schema (a list of schemas is a tuple, which Swagger 2.0 cannot express)");
+        return -1;
+    }
+    json_t *s = schema(x->c, v, sub(x->loc, k), x->in_param, x->depth + 1);
+    if (s == NULL)
+        return -1;
+    put(x->c, x->out, k, s);
+    return 0;
+}
+
+static int kw_properties(keyword_ctx *x, const char *k, json_t *v)
+{
+    json_t *props = json_object();
+    kumo__loc pl = sub(x->loc, k);
+    const char *pn;
+    json_t *pv;
+    json_object_foreach(v, pn, pv) {
+        json_t *s = schema(x->c, pv, sub(&pl, pn), x->in_param, x->depth + 1);
+        if (s == NULL) {
+            json_decref(props);
+            return -1;
+        }
+        put(x->c, props, pn, s);
+    }
+    put(x->c, x->out, k, props);
+    return 0;
+}
+
+static int kw_additional_properties(keyword_ctx *x, const char *k, json_t *v)
+{
+    json_t *s = json_is_boolean(v) ? json_incref(v) : schema(x->c, v, sub(x->loc, k), x->in_param, x->depth + 1);
+    if (s == NULL)
+        return -1;
+    put(x->c, x->out, k, s);
+    return 0;
+}
+
+/* 2.0 names the property only; the mapping is kept as an extension */
+static int kw_discriminator(keyword_ctx *x, const char *k, json_t *v)
+{
+    json_t *pn = json_is_object(v) ? json_object_get(v, "propertyName") : v;
+    if (json_is_string(pn))
+        put(x->c, x->out, k, json_incref(pn));
+    if (json_is_object(v) && json_object_get(v, "mapping"))
+        put(x->c, x->out, "x-discriminator-mapping", json_deep_copy(json_object_get(v, "mapping")));
+    return 0;
+}
+
+/* writeOnly, deprecated: no 2.0 keyword, kept as x-writeOnly... */
+static int kw_as_extension(keyword_ctx *x, const char *k, json_t *v)
+{
+    char ext[16];
+    snprintf(ext, sizeof ext, "x-%s", k);
+    put(x->c, x->out, ext, json_incref(v));
+    return 0;
+}
+
+static const struct {
+    const char *keyword;
+    keyword_fn convert;
+} keyword_converters[] = {
+    {"type", kw_type},
+    {"nullable", kw_nullable},
+    {"const", kw_const},
+    {"examples", kw_examples},
+    {"exclusiveMinimum", kw_exclusive},
+    {"exclusiveMaximum", kw_exclusive},
+    {"oneOf", kw_composition},
+    {"anyOf", kw_composition},
+    {"not", kw_composition},
+    {"allOf", kw_all_of},
+    {"items", kw_items},
+    {"properties", kw_properties},
+    {"additionalProperties", kw_additional_properties},
+    {"discriminator", kw_discriminator},
+    {"writeOnly", kw_as_extension},
+    {"deprecated", kw_as_extension},
+};
+
 /* Converts a Schema Object. in_param: it is a parameter's or header's
  * schema, so refs are inlined (Swagger 2.0 parameters cannot $ref) and
- * composition is an error. */
+ * composition is an error. Keywords in plain_keys are copied; those with
+ * a converter are converted; anything else (a $comment, an unknown word)
+ * has no meaning to carry. */
 static json_t *schema(sw *c, json_t *node, kumo__loc loc, int in_param, int depth)
 {
     if (depth > DEPTH_MAX)
@@ -239,50 +486,8 @@ static json_t *schema(sw *c, json_t *node, kumo__loc loc, int in_param, int dept
         return fail(c, &loc, node, NULL, "a schema must be a mapping%s",
                     json_is_false(node) ? " (a false schema has no Swagger 2.0 form)" : "");
     json_t *ref = json_object_get(node, "$ref");
-    if (json_is_string(ref)) {
-        kumo__loc to;
-        json_t *target = kumo__docset_resolve(c->ds, &loc, node, json_string_value(ref), &to, c->err);
-        if (target == NULL)
-            return NULL;
-        if (in_param)
-            return schema(c, target, to, 1, depth + 1);
-        const char *name = definition(c, target, &to, depth);
-        if (name == NULL)
-            return NULL;
-        char buf[600];
-        snprintf(buf, sizeof buf, "#/definitions/%s", name);
-        json_t *r = json_pack("{s:s}", "$ref", buf);
-        if (r == NULL)
-            return oom(c);
-        /* 3.1 applies a $ref's siblings; 2.0 ignores them: keep them with allOf */
-        int siblings = 0;
-        const char *k;
-        json_t *v;
-        json_object_foreach(node, k, v) {
-            siblings |= strcmp(k, "$ref") != 0 && strcmp(k, "description") != 0 && strcmp(k, "summary") != 0 &&
-                        !is_ext(k);
-        }
-        if (!c->v31 || !siblings)
-            return r;
-        json_t *rest = json_deep_copy(node), *all = json_array();
-        if (rest == NULL || all == NULL) {
-            json_decref(rest);
-            json_decref(all);
-            json_decref(r);
-            return oom(c);
-        }
-        json_object_del(rest, "$ref");
-        json_t *rs = schema(c, rest, loc, 0, depth + 1);
-        json_decref(rest);
-        if (rs == NULL) {
-            json_decref(all);
-            json_decref(r);
-            return NULL;
-        }
-        append(c, all, r);
-        append(c, all, rs);
-        return json_pack("{s:o}", "allOf", all);
-    }
+    if (json_is_string(ref))
+        return schema_ref(c, node, ref, loc, in_param, depth);
     for (int i = 0; v31_only[i]; i++) {
         if (json_object_get(node, v31_only[i]))
             return fail(c, &loc, node, v31_only[i],
@@ -293,135 +498,31 @@ static json_t *schema(sw *c, json_t *node, kumo__loc loc, int in_param, int dept
     json_t *out = json_object();
     if (out == NULL)
         return oom(c);
+    keyword_ctx x = {.c = c, .out = out, .node = node, .loc = &loc, .in_param = in_param, .depth = depth};
     copy_keys(c, out, node, plain_keys);
     const char *k;
     json_t *v;
     json_object_foreach(node, k, v) {
         if (is_ext(k)) {
             put(c, out, k, json_deep_copy(v));
-        } else if (strcmp(k, "type") == 0) {
-            if (json_is_string(v)) {
-                put(c, out, "type", json_incref(v));
-            } else if (json_is_array(v)) { /* 3.1: [string, "null"] */
-                json_t *only = NULL;
-                size_t i, others = 0;
-                json_t *t;
-                json_array_foreach(v, i, t) {
-                    if (json_is_string(t) && strcmp(json_string_value(t), "null") == 0) {
-                        put(c, out, "x-nullable", json_true());
-                    } else {
-                        only = t;
-                        others++;
-                    }
-                }
-                if (others != 1 || !json_is_string(only)) {
-                    json_decref(out);
-                    return fail(c, &loc, node, "type",
-                                "a type list with %s than one type other than \"null\" has no Swagger 2.0 form; "
-                                "use one type (and oneOf in a body schema)",
-                                others ? "more" : "less");
-                }
-                put(c, out, "type", json_incref(only));
-            }
-        } else if (strcmp(k, "nullable") == 0) {
-            if (json_is_true(v))
-                put(c, out, "x-nullable", json_true());
-        } else if (strcmp(k, "const") == 0) {
-            json_t *e = json_array();
-            append(c, e, json_deep_copy(v));
-            put(c, out, "enum", e);
-        } else if (strcmp(k, "examples") == 0) { /* 3.1: a list; 2.0 has one example */
-            if (json_is_array(v) && json_array_size(v) && !json_object_get(node, "example"))
-                put(c, out, "example", json_deep_copy(json_array_get(v, 0)));
-        } else if (strcmp(k, "exclusiveMinimum") == 0 || strcmp(k, "exclusiveMaximum") == 0) {
-            if (json_is_number(v)) { /* 3.1: the bound itself */
-                put(c, out, k[9] == 'M' && k[10] == 'i' ? "minimum" : "maximum", json_incref(v));
-                put(c, out, k, json_true());
-            } else {
-                put(c, out, k, json_incref(v));
-            }
-        } else if (strcmp(k, "oneOf") == 0 || strcmp(k, "anyOf") == 0 || strcmp(k, "not") == 0) {
-            if (in_param) {
-                json_decref(out);
-                return fail(c, &loc, node, k,
-                            "a parameter's schema with %s has no Swagger 2.0 form (parameters carry one type); "
-                            "give the parameter one type, or move the value into the request body",
-                            k);
-            }
-            char ext[16];
-            snprintf(ext, sizeof ext, "x-%s", k);
-            json_t *s = strcmp(k, "not") == 0 ? schema(c, v, sub(&loc, k), 0, depth + 1)
-                                               : schema_list(c, v, &loc, k, 0, depth);
-            if (s == NULL) {
-                json_decref(out);
-                return NULL;
-            }
-            put(c, out, ext, s);
-        } else if (strcmp(k, "allOf") == 0) {
-            if (in_param) {
-                json_decref(out);
-                return fail(c, &loc, node, k,
-                            "a parameter's schema with allOf has no Swagger 2.0 form; write the parameter's "
-                            "type and constraints directly");
-            }
-            json_t *s = schema_list(c, v, &loc, k, 0, depth);
-            if (s == NULL) {
-                json_decref(out);
-                return NULL;
-            }
-            put(c, out, k, s);
-        } else if (strcmp(k, "items") == 0) {
-            if (json_is_array(v)) {
-                json_decref(out);
-                return fail(c, &loc, node, k, "items must be one schema (a list of schemas is a tuple, which "
-                                              "Swagger 2.0 cannot express)");
-            }
-            json_t *s = schema(c, v, sub(&loc, k), in_param, depth + 1);
-            if (s == NULL) {
-                json_decref(out);
-                return NULL;
-            }
-            put(c, out, k, s);
-        } else if (strcmp(k, "properties") == 0) {
-            json_t *props = json_object();
-            kumo__loc pl = sub(&loc, k);
-            const char *pn;
-            json_t *pv;
-            json_object_foreach(v, pn, pv) {
-                json_t *s = schema(c, pv, sub(&pl, pn), in_param, depth + 1);
-                if (s == NULL) {
-                    json_decref(props);
-                    json_decref(out);
-                    return NULL;
-                }
-                put(c, props, pn, s);
-            }
-            put(c, out, k, props);
-        } else if (strcmp(k, "additionalProperties") == 0) {
-            json_t *s = json_is_boolean(v) ? json_incref(v) : schema(c, v, sub(&loc, k), in_param, depth + 1);
-            if (s == NULL) {
-                json_decref(out);
-                return NULL;
-            }
-            put(c, out, k, s);
-        } else if (strcmp(k, "discriminator") == 0) {
-            json_t *pn = json_is_object(v) ? json_object_get(v, "propertyName") : v;
-            if (json_is_string(pn))
-                put(c, out, k, json_incref(pn));
-            if (json_is_object(v) && json_object_get(v, "mapping"))
-                put(c, out, "x-discriminator-mapping", json_deep_copy(json_object_get(v, "mapping")));
-        } else if (strcmp(k, "writeOnly") == 0 || strcmp(k, "deprecated") == 0) {
-            char ext[16];
-            snprintf(ext, sizeof ext, "x-%s", k);
-            put(c, out, ext, json_incref(v));
+            continue;
         }
-        /* anything else (a $comment, an unknown word) has no meaning to carry */
+        for (size_t i = 0; i < sizeof keyword_converters / sizeof keyword_converters[0]; i++) {
+            if (strcmp(k, keyword_converters[i].keyword) == 0) {
+                if (keyword_converters[i].convert(&x, k, v) < 0)
+                    goto fail;
+                break;
+            }
+        }
     }
     if (c->oom) {
-        json_decref(out);
-        return oom(c);
+        oom(c);
+        goto fail;
     }
     return out;
+fail:
+    json_decref(out);
+    return NULL;
 }
 
 /* ---- parameters and headers ---------------------------------------------- */

@@ -1,5 +1,5 @@
 /*
- * swagger2.h: an OpenAPI 3.0 or 3.1 description converted to one Swagger
+ * swagger2_write.h: an OpenAPI 3.0 or 3.1 description converted to one Swagger
  * 2.0 document, for gateways that take only Swagger 2.0 (Google's API
  * Gateway). The converse of src/openapi/swagger.c, which reads Swagger
  * 2.0 into kumo's model.
