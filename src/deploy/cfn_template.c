@@ -334,25 +334,19 @@ static int env_store(builder *b, const char *store, const char *kind, const char
 static int stores(builder *b)
 {
     const kumo__project *p = b->in->project;
-    char **lists[] = {p->kv_stores, p->blob_stores, p->queue_stores};
-    size_t counts[] = {p->nkv_stores, p->nblob_stores, p->nqueue_stores};
-    const char *kinds[] = {"kv", "blob", "queue"};
-    for (size_t k = 0; k < 3; k++) {
-        for (size_t i = 0; i < counts[k]; i++) {
-            const char *store = lists[k][i];
-            char lname[NAME_MAX_LEN], var[256];
-            int rc;
-            if (kumo__cfn_logical_name(store, lname, sizeof(lname)) < 0 ||
-                kumo__store_var(store, var, sizeof(var)) < 0) {
-                kumo__error_set(b->err, -EINVAL, "%s: store name '%s' cannot name a CloudFormation resource",
-                                kumo__doc_path(p->doc), store);
-                return -EINVAL;
-            }
-            const kumo__store_url *su = kumo__environment_store(b->in->env, store);
-            rc = su ? env_store(b, store, kinds[k], lname, var, su) : stack_store(b, store, kinds[k], lname, var);
-            if (rc < 0)
-                return rc;
+    for (size_t i = 0; i < p->nstores; i++) {
+        const char *store = p->stores[i].name, *kind = kumo__store_kind_name(p->stores[i].kind);
+        char lname[NAME_MAX_LEN], var[256];
+        int rc;
+        if (kumo__cfn_logical_name(store, lname, sizeof(lname)) < 0 || kumo__store_var(store, var, sizeof(var)) < 0) {
+            kumo__error_set(b->err, -EINVAL, "%s: store name '%s' cannot name a CloudFormation resource",
+                            kumo__doc_path(p->doc), store);
+            return -EINVAL;
         }
+        const kumo__store_url *su = kumo__environment_store(b->in->env, store);
+        rc = su ? env_store(b, store, kind, lname, var, su) : stack_store(b, store, kind, lname, var);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }

@@ -411,42 +411,36 @@ static int images(kumo__target_ctx *t)
 static int stores(kumo__target_ctx *t)
 {
     const kumo__project *p = t->p;
-    size_t total = p->nkv_stores + p->nblob_stores + p->nqueue_stores;
-    if (total == 0)
+    if (p->nstores == 0)
         return 0;
-    if ((t->stores = calloc(total, sizeof *t->stores)) == NULL)
+    if ((t->stores = calloc(p->nstores, sizeof *t->stores)) == NULL)
         return kumo__spec_oom(t->err);
-    char **lists[] = {p->kv_stores, p->blob_stores, p->queue_stores};
-    size_t counts[] = {p->nkv_stores, p->nblob_stores, p->nqueue_stores};
-    const char *kinds[] = {"kv", "blob", "queue"};
-    for (int k = 0; k < 3; k++) {
-        for (size_t i = 0; i < counts[k]; i++) {
-            kumo__target_store *s = &t->stores[t->nstores++];
-            s->store = lists[k][i];
-            s->kind = kinds[k];
-            if (kumo__store_var(s->store, s->var, sizeof s->var) < 0) {
-                kumo__error_set(t->err, -EINVAL, "store '%s' has no KUMO_STORE_ variable name", s->store);
-                return t->err->code;
-            }
-            const kumo__store_url *u = kumo__environment_store(t->env, s->store);
-            if (u == NULL) {
-                s->unplaced = 1;
-                kumo__target_note(t,
-                                  "store '%s' has no URL in %s%s%s: it takes the embedded default inside each "
-                                  "container, which is not shared between instances and is lost when one stops; "
-                                  "place it under environments: in kumo.yaml",
-                                  s->store, t->env_name ? "environment '" : "any environment",
-                                  t->env_name ? t->env_name : "", t->env_name ? "'" : "");
-                continue;
-            }
-            char red[2048];
-            kumo__store_url_redact(u->url, red, sizeof red);
-            if (strcmp(red, u->url) != 0) {
-                s->secret = 1;
-                t->nsecrets++;
-            } else {
-                s->url = u->url;
-            }
+    for (size_t i = 0; i < p->nstores; i++) {
+        kumo__target_store *s = &t->stores[t->nstores++];
+        s->store = p->stores[i].name;
+        s->kind = kumo__store_kind_name(p->stores[i].kind);
+        if (kumo__store_var(s->store, s->var, sizeof s->var) < 0) {
+            kumo__error_set(t->err, -EINVAL, "store '%s' has no KUMO_STORE_ variable name", s->store);
+            return t->err->code;
+        }
+        const kumo__store_url *u = kumo__environment_store(t->env, s->store);
+        if (u == NULL) {
+            s->unplaced = 1;
+            kumo__target_note(t,
+                              "store '%s' has no URL in %s%s%s: it takes the embedded default inside each "
+                              "container, which is not shared between instances and is lost when one stops; "
+                              "place it under environments: in kumo.yaml",
+                              s->store, t->env_name ? "environment '" : "any environment",
+                              t->env_name ? t->env_name : "", t->env_name ? "'" : "");
+            continue;
+        }
+        char red[2048];
+        kumo__store_url_redact(u->url, red, sizeof red);
+        if (strcmp(red, u->url) != 0) {
+            s->secret = 1;
+            t->nsecrets++;
+        } else {
+            s->url = u->url;
         }
     }
     return 0;

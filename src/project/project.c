@@ -304,15 +304,16 @@ static int existing_file(const kumo__doc *doc, const json_t *node, const char *d
     return 0;
 }
 
-/* A list of unique names under stores:; `names` gets copies when given. */
-static int check_store_names(const kumo__doc *doc, json_t *stores, const char *kind, char ***names, size_t *n,
+/* The list stores.KIND: unique names, each appended to p->stores. */
+static int check_store_names(const kumo__doc *doc, json_t *stores, kumo__store_kind kind, kumo__project *p,
                              kumo__error *err)
 {
-    json_t *list = json_object_get(stores, kind);
+    const char *key = kumo__store_kind_name(kind);
+    json_t *list = json_object_get(stores, key);
     if (list == NULL)
         return 0;
     if (!json_is_array(list)) {
-        kumo__doc_value_error(err, doc, stores, kind, "stores.%s must be a list of names", kind);
+        kumo__doc_value_error(err, doc, stores, key, "stores.%s must be a list of names", key);
         return -EINVAL;
     }
     size_t i;
@@ -321,50 +322,32 @@ static int check_store_names(const kumo__doc *doc, json_t *stores, const char *k
         const char *s = json_string_value(v);
         if (s == NULL || !name_ok(s, "_-")) {
             kumo__doc_error(err, doc, kumo__doc_pos(doc, v, NULL, NULL) ? v : list,
-                            "stores.%s: a store name is made of a-z, 0-9, '_' and '-'", kind);
+                            "stores.%s: a store name is made of a-z, 0-9, '_' and '-'", key);
             return -EINVAL;
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(s, json_string_value(json_array_get(list, j))) == 0) {
-                kumo__doc_error(err, doc, v, "stores.%s: '%s' is listed twice; remove one", kind, s);
+                kumo__doc_error(err, doc, v, "stores.%s: '%s' is listed twice; remove one", key, s);
                 return -EINVAL;
             }
     }
-    if (names == NULL || json_array_size(list) == 0)
+    size_t n = json_array_size(list);
+    if (n == 0)
         return 0;
-    if ((*names = calloc(json_array_size(list), sizeof **names)) == NULL)
+    kumo__store_decl *grown = realloc(p->stores, (p->nstores + n) * sizeof *grown);
+    if (grown == NULL)
         goto oom;
+    p->stores = grown;
     json_array_foreach(list, i, v) {
-        if (((*names)[i] = strdup(json_string_value(v))) == NULL)
+        char *name = strdup(json_string_value(v));
+        if (name == NULL)
             goto oom;
-        (*n)++;
+        p->stores[p->nstores++] = (kumo__store_decl){name, kind};
     }
     return 0;
 oom:
     kumo__error_set(err, -ENOMEM, "out of memory");
     return -ENOMEM;
-}
-
-/* p->stores: the three lists as one, each store with its kind. */
-static int gather_stores(kumo__project *p, kumo__error *err)
-{
-    size_t n = p->nkv_stores + p->nblob_stores + p->nqueue_stores;
-    if (n == 0)
-        return 0;
-    if ((p->stores = calloc(n, sizeof *p->stores)) == NULL) {
-        kumo__error_set(err, -ENOMEM, "out of memory");
-        return -ENOMEM;
-    }
-    const struct {
-        char *const *names;
-        size_t n;
-    } lists[] = {[KUMO__STORE_KV] = {p->kv_stores, p->nkv_stores},
-                 [KUMO__STORE_BLOB] = {p->blob_stores, p->nblob_stores},
-                 [KUMO__STORE_QUEUE] = {p->queue_stores, p->nqueue_stores}};
-    for (int k = KUMO__STORE_KV; k <= KUMO__STORE_QUEUE; k++)
-        for (size_t i = 0; i < lists[k].n; i++)
-            p->stores[p->nstores++] = (kumo__store_decl){lists[k].names[i], (kumo__store_kind)k};
-    return 0;
 }
 
 const char *kumo__store_kind_name(kumo__store_kind kind)
@@ -702,10 +685,10 @@ static int load_root(kumo__project *p, kumo__error *err)
             return -EINVAL;
         }
         if ((rc = check_keys(doc, stores, store_keys, "stores", err)) < 0 ||
-            (rc = check_store_names(doc, stores, "kv", &p->kv_stores, &p->nkv_stores, err)) < 0 ||
-            (rc = check_store_names(doc, stores, "blob", &p->blob_stores, &p->nblob_stores, err)) < 0 ||
-            (rc = check_store_names(doc, stores, "queue", &p->queue_stores, &p->nqueue_stores, err)) < 0 ||
-            (rc = check_store_vars(doc, stores, err)) < 0 || (rc = gather_stores(p, err)) < 0)
+            (rc = check_store_names(doc, stores, KUMO__STORE_KV, p, err)) < 0 ||
+            (rc = check_store_names(doc, stores, KUMO__STORE_BLOB, p, err)) < 0 ||
+            (rc = check_store_names(doc, stores, KUMO__STORE_QUEUE, p, err)) < 0 ||
+            (rc = check_store_vars(doc, stores, err)) < 0)
             return rc;
     }
 
@@ -814,16 +797,9 @@ void kumo__project_free(kumo__project *p)
         free(u->so_path);
     }
     free(p->units);
-    free(p->stores); /* the names are the lists' */
-    for (size_t i = 0; i < p->nkv_stores; i++)
-        free(p->kv_stores[i]);
-    free(p->kv_stores);
-    for (size_t i = 0; i < p->nblob_stores; i++)
-        free(p->blob_stores[i]);
-    free(p->blob_stores);
-    for (size_t i = 0; i < p->nqueue_stores; i++)
-        free(p->queue_stores[i]);
-    free(p->queue_stores);
+    for (size_t i = 0; i < p->nstores; i++)
+        free(p->stores[i].name);
+    free(p->stores);
     for (size_t i = 0; i < p->nenvironments; i++) {
         kumo__environment *e = &p->environments[i];
         for (size_t j = 0; j < e->nstores; j++) {
@@ -853,22 +829,11 @@ const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name)
 
 /* ---- where stores live ---------------------------------------------------- */
 
-static int in_names(char *const *names, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], name) == 0)
-            return 1;
-    return 0;
-}
-
 const char *kumo__project_store_kind(const kumo__project *p, const char *store)
 {
-    if (in_names(p->kv_stores, p->nkv_stores, store))
-        return "kv";
-    if (in_names(p->blob_stores, p->nblob_stores, store))
-        return "blob";
-    if (in_names(p->queue_stores, p->nqueue_stores, store))
-        return "queue";
+    for (size_t i = 0; i < p->nstores; i++)
+        if (strcmp(p->stores[i].name, store) == 0)
+            return kumo__store_kind_name(p->stores[i].kind);
     return NULL;
 }
 

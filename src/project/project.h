@@ -68,12 +68,6 @@ typedef struct kumo__project {
     size_t nunits;
     kumo__store_decl *stores; /* every store: kv:, then blob:, then queue:, each in file order */
     size_t nstores;
-    char **kv_stores;       /* names under stores: kv: */
-    size_t nkv_stores;
-    char **blob_stores;     /* names under stores: blob: */
-    size_t nblob_stores;
-    char **queue_stores;    /* names under stores: queue: */
-    size_t nqueue_stores;
     kumo__environment *environments; /* environments:, in file order */
     size_t nenvironments;
     double timeout_s;       /* defaults: timeout (10 s when absent) */

@@ -232,9 +232,11 @@ static void settle(kumo__pool *p, dying *d, const int *status)
     else
         snprintf(reason, sizeof(reason), "%s", d->why[0] ? d->why : how[0] ? how : "closed its connection");
     int clean = status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && d->calls == NULL;
+    /* A worker the pool stopped on purpose (idle, a reload, shutdown) is
+     * routine however it ended (one slow to exit is killed): info. */
     if (!(clean && d->quiet))
-        kumo__log_event(clean ? "info" : "error", "worker %d of function '%s' %s%s", (int)d->pid, p->unit_name,
-                        reason, d->calls ? " during an invocation" : "");
+        kumo__log_event(clean || (d->quiet && d->calls == NULL) ? "info" : "error", "worker %d of function '%s' %s%s",
+                        (int)d->pid, p->unit_name, reason, d->calls ? " during an invocation" : "");
     if (d->crash)
         snprintf(p->last_crash, sizeof(p->last_crash), "%s", reason);
     if (d->calls) {

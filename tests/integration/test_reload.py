@@ -195,6 +195,10 @@ class ReloadTest(GatewayTest):
         log = self.gw.stderr()
         self.assertIn("reloaded: generation 2", log)
         self.assertIn("generation 1 drained", log)
+        # Retiring the old generation's workers is routine: nothing about
+        # the reload is logged as an error
+        errors = [l for l in self.gw.log_lines() if l.get("level") == "error"]
+        self.assertEqual(errors, [])
         # The old generation's fork servers are reaped, not left as zombies:
         # one fork server per loop remains, the new generation's.
         def settled():

@@ -58,15 +58,16 @@ static void test_ok(void)
     }
     CHECK(kumo__project_unit(p, "auth_check") != NULL);
     CHECK(kumo__project_unit(p, "nope") == NULL);
-    CHECK_INT(p->nkv_stores, 2);
-    if (p->nkv_stores == 2) {
-        CHECK_STR(p->kv_stores[0], "todos");
-        CHECK_STR(p->kv_stores[1], "sessions");
+    /* one list, kv then blob then queue, each with its kind */
+    CHECK_INT(p->nstores, 3);
+    if (p->nstores == 3) {
+        CHECK_STR(p->stores[0].name, "todos");
+        CHECK_INT(p->stores[0].kind, KUMO__STORE_KV);
+        CHECK_STR(p->stores[1].name, "sessions");
+        CHECK_INT(p->stores[1].kind, KUMO__STORE_KV);
+        CHECK_STR(p->stores[2].name, "uploads");
+        CHECK_INT(p->stores[2].kind, KUMO__STORE_BLOB);
     }
-    CHECK_INT(p->nblob_stores, 1);
-    if (p->nblob_stores == 1)
-        CHECK_STR(p->blob_stores[0], "uploads");
-    CHECK_INT(p->nqueue_stores, 0);
     CHECK_STR(kumo__project_store_kind(p, "uploads"), "blob");
     CHECK_INT(p->nenvironments, 1);
     const kumo__environment *prod = kumo__project_environment(p, "prod");
