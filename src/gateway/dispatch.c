@@ -1,9 +1,10 @@
 /*
- * dispatch.c: see dispatch.h. What used to live inside the gateway's
- * request handler: path hygiene, routing, OPTIONS and 405, the 501 of an
- * operation without a handler, the body limit, the contract check (400,
- * 415, 406), and the request frame with the typed values the check
- * produced.
+ * dispatch.c: see dispatch.h. A request's way to its handler, without a
+ * transport, shared by kumo up (api.c) and kumo-host: path hygiene,
+ * routing, OPTIONS and 405, the 501 of an operation without a handler,
+ * the body limit, the contract check (400, 415, 406), and the request
+ * frame with the typed values the check produced; and, on the way back,
+ * reading the response frame (kumo__response_read).
  */
 #include "gateway/dispatch.h"
 

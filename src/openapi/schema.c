@@ -11,7 +11,7 @@
  * $id (new base URIs), $anchor and $dynamicAnchor.
  *
  * The validator that walks this graph is schema_validate.c; the compiled
- * form they share is schema_int.h.
+ * form they share is schema_internal.h.
  *
  * Formats and URI resolution live in schema_format.c.
  */
@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "openapi/pointer.h"
-#include "openapi/schema_int.h"
+#include "openapi/schema_internal.h"
 #include "base/percent.h"
 
 /* ---- arena ------------------------------------------------------------- */

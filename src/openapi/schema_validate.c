@@ -1,6 +1,6 @@
 /*
  * schema_validate.c: the validator half of schema.h: walks the compiled
- * form (schema_int.h, built by schema.c) against an instance.
+ * form (schema_internal.h, built by schema.c) against an instance.
  *
  * It only reads the compiled form, so any number of threads may validate
  * with one schema at once. It allocates only to record violations, for
@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "openapi/pointer.h"
-#include "openapi/schema_int.h"
+#include "openapi/schema_internal.h"
 
 void kumo__violations_free(kumo__violations *v)
 {

@@ -1,5 +1,5 @@
 /*
- * schema_int.h: private to the schema validator: the compiled form that
+ * schema_internal.h: private to the schema validator: the compiled form that
  * schema.c (the compiler) builds and schema_validate.c (the validator)
  * walks. Nothing outside src/openapi/schema*.c includes this.
  */
