@@ -19,6 +19,7 @@
 
 #include "deploy/deploy.h"
 #include "project/project.h"
+#include "project/store_plan.h"
 
 /* Where one declared store lives in the chosen environment. */
 typedef struct kumo__target_store {
@@ -48,6 +49,7 @@ typedef struct kumo__target_ctx {
     char *name;                 /* DNS label of the deployment: --stack or the project's name */
     char *secret_name;          /* kumo-<name>-stores */
     char *out_dir;              /* DIR/.kumo/deploy/TARGET */
+    kumo__store_plan plan;      /* where the stores live in the environment deployed (project/store_plan.h) */
     kumo__target_store *stores;
     size_t nstores;
     size_t nsecrets;            /* stores with secret set */

@@ -408,23 +408,24 @@ static int images(kumo__target_ctx *t)
 
 /* ---- the deploy ------------------------------------------------------------- */
 
+/* The stores as the plan places them in the deployed environment: a URL
+ * that kumo.yaml gives, else the embedded default inside each container.
+ * The deployer's own KUMO_STORE_* variables are not the deployment's, so
+ * the plan is built without them. */
 static int stores(kumo__target_ctx *t)
 {
-    const kumo__project *p = t->p;
-    if (p->nstores == 0)
-        return 0;
-    if ((t->stores = calloc(p->nstores, sizeof *t->stores)) == NULL)
+    int rc = kumo__store_plan_build(t->p, t->env_name, NULL, NULL, NULL, &t->plan, t->err);
+    if (rc < 0 || t->plan.n == 0)
+        return rc;
+    if ((t->stores = calloc(t->plan.n, sizeof *t->stores)) == NULL)
         return kumo__spec_oom(t->err);
-    for (size_t i = 0; i < p->nstores; i++) {
+    for (size_t i = 0; i < t->plan.n; i++) {
+        const kumo__store_place *pl = &t->plan.stores[i];
         kumo__target_store *s = &t->stores[t->nstores++];
-        s->store = p->stores[i].name;
-        s->kind = kumo__store_kind_name(p->stores[i].kind);
-        if (kumo__store_var(s->store, s->var, sizeof s->var) < 0) {
-            kumo__error_set(t->err, -EINVAL, "store '%s' has no KUMO_STORE_ variable name", s->store);
-            return t->err->code;
-        }
-        const kumo__store_url *u = kumo__environment_store(t->env, s->store);
-        if (u == NULL) {
+        s->store = pl->name;
+        s->kind = kumo__store_kind_name(pl->kind);
+        snprintf(s->var, sizeof s->var, "%s", pl->var);
+        if (pl->origin == KUMO__STORE_FROM_DEFAULT) {
             s->unplaced = 1;
             kumo__target_note(t,
                               "store '%s' has no URL in %s%s%s: it takes the embedded default inside each "
@@ -434,13 +435,11 @@ static int stores(kumo__target_ctx *t)
                               t->env_name ? t->env_name : "", t->env_name ? "'" : "");
             continue;
         }
-        char red[2048];
-        kumo__store_url_redact(u->url, red, sizeof red);
-        if (strcmp(red, u->url) != 0) {
+        if (strcmp(pl->shown, pl->url) != 0) {
             s->secret = 1;
             t->nsecrets++;
         } else {
-            s->url = u->url;
+            s->url = pl->url;
         }
     }
     return 0;
@@ -455,6 +454,7 @@ static void ctx_free(kumo__target_ctx *t)
     }
     free(t->units);
     free(t->stores);
+    kumo__store_plan_free(&t->plan);
     for (size_t i = 0; i < t->nfiles; i++)
         free(t->files[i]);
     free(t->files);
