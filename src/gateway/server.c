@@ -940,11 +940,12 @@ static int default_store_urls(gateway *gw, const generation *g, int mode, kumo__
     const char *env = NULL, *old_env = NULL;
     const struct {
         const char *kind;
+        const kumo__store_kind *sdk;
         char *const *names;
         size_t n;
-    } kinds[] = {{"kv", p->kv_stores, p->nkv_stores},
-                 {"blob", p->blob_stores, p->nblob_stores},
-                 {"queue", p->queue_stores, p->nqueue_stores}};
+    } kinds[] = {{"kv", &kumo__kv_kind, p->kv_stores, p->nkv_stores},
+                 {"blob", &kumo__blob_kind, p->blob_stores, p->nblob_stores},
+                 {"queue", &kumo__queue_kind, p->queue_stores, p->nqueue_stores}};
     char var[128], url[4096], shown[4096], msg[512];
     int rc = 0, parked = 0;
 
@@ -1009,23 +1010,13 @@ static int default_store_urls(gateway *gw, const generation *g, int mode, kumo__
                     continue;
                 }
                 /* pass 0: can it be opened from here? */
-                int orc;
-                msg[0] = '\0';
-                if (strcmp(kind, "kv") == 0) {
-                    kumo__kv *kv = NULL;
-                    orc = kumo__kv_open_url(url, name, &kv, msg, sizeof(msg));
-                    kumo__kv_close(kv);
-                } else if (strcmp(kind, "blob") == 0) {
-                    kumo__blob *b = NULL;
-                    orc = kumo__blob_open_url(url, name, &b, msg, sizeof(msg));
-                    kumo__blob_close(b);
-                } else {
-                    kumo__queue *q = NULL;
-                    orc = kumo__queue_open_url(url, name, &q, msg, sizeof(msg));
-                    kumo__queue_close(q);
-                }
+                kumo__store *opened = NULL;
+                kumo__error oerr = {0};
+                int orc = kumo__store_open(kinds[k].sdk, url, name, &opened, &oerr);
+                kumo__store_close(opened);
                 if (orc == 0)
                     continue;
+                snprintf(msg, sizeof(msg), "%s", oerr.msg);
                 /* the driver's message may quote the URL: show it redacted */
                 char *at = strcmp(url, shown) != 0 ? strstr(msg, url) : NULL;
                 char said[1024];

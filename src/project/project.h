@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "base/store_var.h"
 #include "openapi/openapi.h"
 
 /* How a function unit runs: from defaults:, overridden per unit. */
@@ -98,10 +99,8 @@ const kumo__store_url *kumo__environment_store(const kumo__environment *e, const
  * error listing the defined ones. *out points into p. */
 int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out,
                                    kumo__error *err);
-/* Writes KUMO_STORE_<NAME> (upper case, '-' as '_') into buf; 0, or
- * -EINVAL for a name with other characters, -ENAMETOOLONG when len is
- * too small. */
-int kumo__store_var(const char *store, char *buf, size_t len);
+/* kumo__store_var, the KUMO_STORE_<NAME> rule, is in base/store_var.h
+ * (included above): the worker's SDK uses the same one. */
 /* Where store `store` lives, into buf (len bytes): the environment
  * variable KUMO_STORE_<NAME> when set and not empty, else the URL that
  * environment `env` (may be NULL) gives it, else the embedded default
