@@ -41,8 +41,9 @@
  * where lower is the prefix (or cursor||0x00 when the cursor is past it: the
  * smallest key after the cursor) and upper is the prefix's successor (the
  * prefix with trailing 0xff bytes dropped and the last byte incremented;
- * none when the prefix is empty or all 0xff). LIKE would not use the index
- * and would treat '%' and '_' in keys as wildcards.
+ * none when the prefix is empty or all 0xff), both worked out by
+ * kumo__kv_list_range (kv.c), which postgres.c uses too. LIKE would not
+ * use the index and would treat '%' and '_' in keys as wildcards.
  *
  * The URL's query: create=false opens only an existing file that already
  * has the tables (nothing is created; a missing one is KUMO_EUNAVAILABLE).
