@@ -61,7 +61,7 @@ static int caller(int put, double seconds, unsigned keys, unsigned seed, int out
     unsigned long long msg[2] = {ops, errors};
     ssize_t w = write(out, msg, sizeof(msg));
     kumo__arena_free(&ctx.arena);
-    kumo__kv_close_all();
+    kumo__stores_close_all();
     return w == (ssize_t)sizeof(msg) ? 0 : 1;
 }
 
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
         kumo__arena_reset(&ctx.arena);
     }
     kumo__arena_free(&ctx.arena);
-    kumo__kv_close_all();
+    kumo__stores_close_all();
 
     int fds[2];
     if (pipe(fds) != 0)

@@ -136,28 +136,13 @@ static void store_moved(const kumo__store_place *kept, const char *wanted)
 static int check_store(const kumo__project *p, const kumo__store_plan *plan, const kumo__store_place *s,
                        kumo__error *err)
 {
-    char msg[512] = "";
-    int orc;
-    switch (s->kind) {
-    case KUMO__STORE_KV: {
-        kumo__kv *kv = NULL;
-        orc = kumo__kv_open_url(s->url, s->name, &kv, msg, sizeof(msg));
-        kumo__kv_close(kv);
-        break;
-    }
-    case KUMO__STORE_BLOB: {
-        kumo__blob *b = NULL;
-        orc = kumo__blob_open_url(s->url, s->name, &b, msg, sizeof(msg));
-        kumo__blob_close(b);
-        break;
-    }
-    default: {
-        kumo__queue *q = NULL;
-        orc = kumo__queue_open_url(s->url, s->name, &q, msg, sizeof(msg));
-        kumo__queue_close(q);
-        break;
-    }
-    }
+    static const kumo__store_kind_desc *const kinds[] = {
+        [KUMO__STORE_KV] = &kumo__kv_kind, [KUMO__STORE_BLOB] = &kumo__blob_kind, [KUMO__STORE_QUEUE] = &kumo__queue_kind};
+    kumo__store *opened = NULL;
+    kumo__error oerr = {0};
+    int orc = kumo__store_open(kinds[s->kind], s->url, s->name, &opened, &oerr);
+    kumo__store_close(opened);
+    const char *msg = oerr.msg;
     if (orc == 0)
         return 0;
     /* the driver's message may quote the URL: show it redacted */

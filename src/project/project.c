@@ -363,30 +363,6 @@ const char *kumo__store_kind_name(kumo__store_kind kind)
     return "?";
 }
 
-int kumo__store_var(const char *store, char *buf, size_t len)
-{
-    static const char prefix[] = "KUMO_STORE_";
-    size_t n = strlen(store);
-    if (n == 0)
-        return -EINVAL;
-    if (len < sizeof prefix + n)
-        return -ENAMETOOLONG;
-    memcpy(buf, prefix, sizeof prefix - 1);
-    char *out = buf + sizeof prefix - 1;
-    for (; *store; store++) {
-        char c = *store;
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 'a' + 'A');
-        else if (c == '-')
-            c = '_';
-        else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-            return -EINVAL;
-        *out++ = c;
-    }
-    *out = '\0';
-    return 0;
-}
-
 /* Each store has one variable KUMO_STORE_<NAME>, so two stores whose
  * names spell the same variable (the same name under two kinds, or "a-b"
  * beside "a_b") could not be told apart: refused at the second one. */

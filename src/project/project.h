@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "base/store_var.h"
 #include "openapi/openapi.h"
 
 /* How a function unit runs: from defaults:, overridden per unit. */
@@ -106,10 +107,8 @@ const kumo__store_url *kumo__environment_store(const kumo__environment *e, const
  * error listing the defined ones. *out points into p. */
 int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out,
                                    kumo__error *err);
-/* Writes KUMO_STORE_<NAME> (upper case, '-' as '_') into buf; 0, or
- * -EINVAL for a name with other characters, -ENAMETOOLONG when len is
- * too small. */
-int kumo__store_var(const char *store, char *buf, size_t len);
+/* kumo__store_var, the KUMO_STORE_<NAME> rule, is in base/store_var.h
+ * (included above): the worker's SDK uses the same one. */
 /* The URL as safe to print or log: a password in it ("user:pw@") and the
  * values of query parameters that hold secrets (password, secret, token)
  * become "****". Returns buf (always NUL-terminated, truncated if need be). */

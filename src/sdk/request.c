@@ -1,6 +1,7 @@
 /*
  * request.c: the invocation as a handler sees it: the kumo_ctx_* calls,
- * kumo_alloc/kumo_sprintf, the kumo_request_* accessors and kumo_strerror.
+ * kumo_alloc/kumo_sprintf, the kumo_request_* accessors; and its end, which
+ * runs what was deferred on it (kumo__ctx_defer) and resets the arena.
  *
  * An adapter fills a kumo_request whose strings point into memory that lives
  * for the invocation (sdk.h); nothing is copied up front. What a handler may
@@ -31,33 +32,15 @@
 #include <strings.h>
 #include <time.h>
 
-const char *kumo_strerror(int code)
-{
-    switch (code) {
-    case KUMO_OK:
-        return "success";
-    case KUMO_ENOTFOUND:
-        return "not found";
-    case KUMO_ECONFLICT:
-        return "version conflict";
-    case KUMO_ETOOBIG:
-        return "key or value too big";
-    case KUMO_EUNAVAILABLE:
-        return "backend unavailable";
-    case KUMO_ETIMEDOUT:
-        return "backend timed out";
-    case KUMO_EINVAL:
-        return "invalid argument";
-    case KUMO_ENOMEM:
-        return "out of memory";
-    case KUMO_EIO:
-        return "backend I/O error";
-    default:
-        return "unknown error";
-    }
-}
-
 /* ---- the invocation ------------------------------------------------- */
+
+/* An entry of ctx->defers, in the arena: unlinked when taken back, so the
+ * list holds only what is still to run. */
+struct kumo__defer {
+    kumo__defer *next, *prev;
+    void (*fn)(void *arg);
+    void *arg;
+};
 
 void kumo__invocation_init(kumo_ctx *ctx, kumo_request *req, kumo_response *res)
 {
@@ -89,12 +72,46 @@ void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res
         ctx->request_id = NULL;
         ctx->operation = NULL;
         ctx->deadline_ms = 0;
-        /* Blob streams the handler left open: writers are aborted (never
-         * visible), readers closed; then the store error is forgotten. */
-        kumo__blob_streams_release(ctx);
+        /* What the handler left open (blob writers are aborted, never
+         * visible; readers closed), latest first; then the store error is
+         * forgotten. A deferred call may not defer another. */
+        while (ctx->defers) {
+            kumo__defer *d = ctx->defers;
+            ctx->defers = d->next;
+            if (ctx->defers)
+                ctx->defers->prev = NULL;
+            void (*fn)(void *) = d->fn;
+            d->fn = NULL; /* run: taking it back now does nothing */
+            fn(d->arg);
+        }
         ctx->store_error[0] = '\0';
         kumo__arena_reset(&ctx->arena);
     }
+}
+
+kumo__defer *kumo__ctx_defer(kumo_ctx *ctx, void (*fn)(void *arg), void *arg)
+{
+    kumo__defer *d = kumo__arena_alloc(&ctx->arena, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    *d = (kumo__defer){.next = ctx->defers, .fn = fn, .arg = arg};
+    if (d->next)
+        d->next->prev = d;
+    ctx->defers = d;
+    return d;
+}
+
+void kumo__ctx_undefer(kumo_ctx *ctx, kumo__defer *d)
+{
+    if (d == NULL || d->fn == NULL)
+        return;
+    d->fn = NULL;
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        ctx->defers = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
 }
 
 const char *kumo_ctx_request_id(const kumo_ctx *ctx)

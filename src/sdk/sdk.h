@@ -11,6 +11,7 @@
 #define KUMO_SDK_H
 
 #include <kumo.h>
+#include "base/error.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -80,39 +81,134 @@ struct kumo_ctx {
     const char *function;       /* the unit's name, for log lines */
     uint64_t deadline_ms;       /* epoch ms; 0: none */
     /* Stores (src/sdk/stores): the backend's message of the invocation's last
-     * failed store call ("" when none), and the blob writers and readers the
-     * handler left open, released by kumo__invocation_clear. */
+     * failed store call ("" when none). */
     char store_error[256];
-    struct kumo__blob_open *blob_streams;
+    /* What the invocation must release when it ends (kumo__ctx_defer),
+     * latest first; NULL when nothing. */
+    struct kumo__defer *defers;
 };
 
 /* Prepares ctx/req/res for one invocation (arena must be initialised). */
 void kumo__invocation_init(kumo_ctx *ctx, kumo_request *req, kumo_response *res);
-/* Releases what the invocation holds (JSON body), and resets the arena. */
+/* Releases what the invocation holds (JSON body, then its deferred calls,
+ * latest first), and resets the arena. */
 void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res);
+
+/* A resource of the invocation that is not memory (a blob stream's fd, a
+ * temporary file) is released by the invocation when its owner forgets
+ * to (lwan's coro_defer, h2o's dispose callbacks): kumo__ctx_defer makes
+ * kumo__invocation_clear call fn(arg); the owner that releases it itself
+ * first takes the call back with kumo__ctx_undefer. The entry lives in
+ * ctx's arena; NULL when out of memory (nothing is deferred then). */
+typedef struct kumo__defer kumo__defer;
+kumo__defer *kumo__ctx_defer(kumo_ctx *ctx, void (*fn)(void *arg), void *arg);
+/* Takes back a call that has not run; d NULL does nothing. */
+void kumo__ctx_undefer(kumo_ctx *ctx, kumo__defer *d);
 
 /* Percent-decodes in place-safe fashion into the arena; `plus` turns '+'
  * into ' ' (query strings). NULL on a malformed escape or no memory. */
 char *kumo__percent_decode(kumo__arena *a, const char *s, size_t len, int plus);
 
-/* ---- stores: drivers behind a versioned table of operations ---------- */
+/* ---- stores: three kinds, drivers behind versioned tables ------------ */
 
-#define KUMO_KV_DRIVER_VERSION 2   /* 2: put takes a TTL; get_many */
+/* A store is of one kind (kv, blob, queue: kv.c, blob.c, queue.c) and is
+ * served by one driver of that kind, picked by its URL's scheme. store.c
+ * opens, names, caches and closes stores of every kind the same way,
+ * through the two heads below; a kind adds its operations after them. */
 
-typedef struct kumo__kv kumo__kv;   /* a driver's open store; extends this base */
-struct kumo__kv {
-    const struct kumo__kv_driver *driver;
-    char *name;                       /* the store's name in kumo.yaml */
+typedef struct kumo__store kumo__store;
+
+/* The head of every driver table: store.c finds a driver by it, opens and
+ * closes through it. A new driver is one file and one line in its kind's
+ * table (kv.c, blob.c, queue.c). */
+typedef struct kumo__driver_head {
+    int version;                      /* the kind's KUMO_*_DRIVER_VERSION */
+    const char *scheme;               /* the URL scheme it serves: "sqlite" */
+    /* Opens the store at `url` (called `name` in kumo.yaml): 0, or a KUMO_E*
+     * code with e set (the message never quotes a password). */
+    int (*open)(const char *url, const char *name, kumo__store **out, kumo__error *e);
+    void (*close)(kumo__store *s);    /* frees the driver's handle */
+} kumo__driver_head;
+
+/* The head of every open store, whatever its kind. */
+struct kumo__store {
+    const kumo__driver_head *driver;
+    char *name;                       /* the store's name in kumo.yaml; store.c's */
     char error[256];                  /* the backend's last message */
 };
 
+/* A kind's open store starts with the store head, seen both as such
+ * (`store`, for store.c) and through the kind's own driver type (`driver`,
+ * `name`, `error`, for the kind's file and its drivers). A driver's handle
+ * in turn starts with its kind's (`kumo__kv base;`). */
+#define KUMO__STORE_HEAD(driver_type)                                                                             \
+    union {                                                                                                       \
+        kumo__store store;                                                                                        \
+        struct {                                                                                                  \
+            const driver_type *driver;                                                                            \
+            char *name;                                                                                           \
+            char error[256];                                                                                      \
+        };                                                                                                        \
+    }
+
+/* What makes a kind of store: the one descriptor a new kind adds. */
+typedef struct kumo__store_kind_desc {
+    const char *name;                 /* "kv", "blob", "queue": in driver messages */
+    const char *label;                /* "kv store", "blob store", "queue": in lookup messages */
+    int version;                      /* its drivers' KUMO_*_DRIVER_VERSION */
+    const kumo__driver_head *const *drivers;
+    size_t ndrivers;
+    /* Optional: the kind's own URL options (queue: max_receives=). Called
+     * with s NULL before the driver opens, to refuse a bad URL (0, or a
+     * KUMO_E* code with e set), then with the open store to apply them. */
+    int (*options)(const char *url, kumo__store *s, kumo__error *e);
+} kumo__store_kind_desc;
+
+extern const kumo__store_kind_desc kumo__kv_kind, kumo__blob_kind, kumo__queue_kind;
+
+/* Opens a store of `kind` from a URL directly (the gateway's start-up
+ * check, tests, tools): 0 with *out the caller's (kumo__store_close), or
+ * a KUMO_E* code with e set and *out NULL. */
+int kumo__store_open(const kumo__store_kind_desc *kind, const char *url, const char *name, kumo__store **out,
+                     kumo__error *e);
+/* Closes a store kumo__store_open opened; NULL does nothing. */
+void kumo__store_close(kumo__store *s);
+
+/* The store of `kind` named `name`: opened on first use from the URL in
+ * the environment variable KUMO_STORE_<NAME> (base/store_var.h), cached
+ * for the process (one table for every kind; forgotten in a forked child,
+ * whose parent's handles are not its own). A failed open is not cached.
+ * NULL and a KUMO_E* code in *err when it cannot be; the reason is then
+ * logged and, with ctx, recorded as its store error (never the URL: it may
+ * hold a password). */
+#define KUMO__STORES_MAX 32           /* of one kind in one process */
+kumo__store *kumo__store_get(const kumo__store_kind_desc *kind, kumo_ctx *ctx, const char *name, int *err);
+/* Closes every cached store of every kind (worker exit). */
+void kumo__stores_close_all(void);
+
+/* The value of `key` in a store URL's query (after '?', '&'-separated,
+ * undecoded) copied into buf: 1 when present, 0 when absent. */
+int kumo__url_query(const char *url, const char *key, char *buf, size_t size);
+/* Records a failed call's message in ctx->store_error (msg "" or NULL: the
+ * code's kumo_strerror). */
+void kumo__store_error_set(kumo_ctx *ctx, int code, const char *msg);
+
+/* Every driver call past open returns 0 or a KUMO_E* code, and may leave
+ * the backend's message in the handle's `error` (see kumo_store_error),
+ * cleared by the kind's file before each call. A driver that lost its
+ * connection reconnects on the next call. */
+
+/* ---- kv drivers ---- */
+
+#define KUMO_KV_DRIVER_VERSION 3   /* 2: put takes a TTL; get_many. 3: the driver head */
+
+typedef struct kumo__kv kumo__kv;   /* a driver's open store; extends this base */
+struct kumo__kv {
+    KUMO__STORE_HEAD(struct kumo__kv_driver);
+};
+
 typedef struct kumo__kv_driver {
-    int version;                      /* KUMO_KV_DRIVER_VERSION */
-    const char *scheme;               /* "sqlite" */
-    /* Opens the store at `url`; on failure returns a KUMO_E* code and
-     * writes a message into err (size errlen). */
-    int (*open)(const char *url, kumo__kv **out, char *err, size_t errlen);
-    void (*close)(kumo__kv *kv);
+    kumo__driver_head common;         /* .version = KUMO_KV_DRIVER_VERSION */
     /* Values are allocated in `a`. */
     int (*get)(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, kumo_kv_item *out);
     /* expect_version: UINT64_MAX for an unconditional put, else CAS.
@@ -122,47 +218,38 @@ typedef struct kumo__kv_driver {
     int (*del)(kumo__kv *kv, const char *key, size_t klen);
     int (*list)(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit, int values,
                 kumo_kv_page *out);
-    /* Optional (NULL: store.c calls get per key). */
+    /* Optional (NULL: kv.c calls get per key). */
     int (*get_many)(kumo__kv *kv, kumo__arena *a, const char *const *keys, size_t n, kumo_kv_item *out);
 } kumo__kv_driver;
 
-/* Every driver table (kv, blob, queue) starts with these two fields, so
- * that one lookup serves them all. */
-typedef struct kumo__driver_head {
-    int version;
-    const char *scheme;
-} kumo__driver_head;
-
-/* The driver among `drivers` (n tables that start with a
- * kumo__driver_head) whose scheme is `url`'s, at `version`; NULL with err
- * set (never quoting the URL: it may hold a password). `kind` ("kv",
- * "blob", "queue") names them in messages. */
-const void *kumo__driver_for_url(const char *url, const void *const *drivers, size_t n, int version,
-                                 const char *kind, char *err, size_t errlen);
-
-/* Every driver's open() takes the URL and a buffer for the backend's
- * message; every call returns 0 or a KUMO_E* code, and may leave the
- * backend's message in the handle's `error` (see kumo_store_error). A
- * driver that lost its connection reconnects on the next call. */
+/* The key range a list of `prefix` ("" for all) after `cursor` (NULL at
+ * the start) reads, for drivers that keep keys as ordered bytes: from
+ * lower (included; the prefix, or cursor||0x00 when that is further) up to
+ * upper (excluded: the prefix's successor, its last byte below 0xff raised
+ * by one and what follows cut; ulen 0 when there is none and the range is
+ * open above). upper is in the arena; lower points at prefix or cursor.
+ * 0, or KUMO_ENOMEM. */
+typedef struct kumo__kv_range {
+    const char *lower;
+    size_t llen;
+    char *upper;
+    size_t ulen;
+} kumo__kv_range;
+int kumo__kv_list_range(kumo__arena *a, const char *prefix, const char *cursor, kumo__kv_range *r);
 
 /* ---- blob drivers ---- */
 
-#define KUMO_BLOB_DRIVER_VERSION 1
+#define KUMO_BLOB_DRIVER_VERSION 2   /* 2: the driver head */
 
 typedef struct kumo__blob kumo__blob;
 struct kumo__blob {
-    const struct kumo__blob_driver *driver;
-    char *name;
-    char error[256];                  /* the backend's last message */
+    KUMO__STORE_HEAD(struct kumo__blob_driver);
 };
 
 typedef struct kumo__blob_stream kumo__blob_stream; /* a driver's open writer or reader */
 
 typedef struct kumo__blob_driver {
-    int version;                      /* KUMO_BLOB_DRIVER_VERSION */
-    const char *scheme;               /* "file", "s3" */
-    int (*open)(const char *url, kumo__blob **out, char *err, size_t errlen);
-    void (*close)(kumo__blob *b);
+    kumo__driver_head common;         /* .version = KUMO_BLOB_DRIVER_VERSION */
     int (*put)(kumo__blob *b, const char *key, const void *data, size_t len, const char *content_type);
     int (*get)(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len, kumo_blob_info *info);
     int (*head)(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob_info *info);
@@ -181,14 +268,12 @@ typedef struct kumo__blob_driver {
 
 /* ---- queue drivers ---- */
 
-#define KUMO_QUEUE_DRIVER_VERSION 1
+#define KUMO_QUEUE_DRIVER_VERSION 2   /* 2: the driver head */
 
 typedef struct kumo__queue kumo__queue;
 struct kumo__queue {
-    const struct kumo__queue_driver *driver;
-    char *name;
+    KUMO__STORE_HEAD(struct kumo__queue_driver);
     unsigned max_receives;            /* dead-letter after this many (URL max_receives=, default 5) */
-    char error[256];
 };
 
 /* A backend that cannot tell a stale receipt from a current one (SQS: an
@@ -196,10 +281,7 @@ struct kumo__queue {
 #define KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED 1u
 
 typedef struct kumo__queue_driver {
-    int version;                      /* KUMO_QUEUE_DRIVER_VERSION */
-    const char *scheme;               /* "sqlite", "redis", "postgres", "sqs" */
-    int (*open)(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen);
-    void (*close)(kumo__queue *q);
+    kumo__driver_head common;         /* .version = KUMO_QUEUE_DRIVER_VERSION */
     int (*send)(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id);
     int (*receive)(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
                    size_t *count);
@@ -209,65 +291,6 @@ typedef struct kumo__queue_driver {
      * suite) know: KUMO__QUEUE_* bits below; 0 for a full driver. */
     unsigned limits;
 } kumo__queue_driver;
-
-/* KUMO_STORE_<NAME> for a store name into buf: 0, or KUMO_EINVAL when the
- * name is empty, too long, or has other than letters, digits, '-', '_'. */
-int kumo__store_env_name(const char *name, char *buf, size_t size);
-/* The value of `key` in a store URL's query (after '?', '&'-separated,
- * undecoded) copied into buf: 1 when present, 0 when absent. */
-int kumo__url_query(const char *url, const char *key, char *buf, size_t size);
-/* Records a failed call's message in ctx->store_error (msg "" or NULL: the
- * code's kumo_strerror). */
-void kumo__store_error_set(kumo_ctx *ctx, int code, const char *msg);
-/* Aborts the writers and closes the readers an invocation left open. */
-void kumo__blob_streams_release(kumo_ctx *ctx);
-
-/* Stores by name, as kumo__kv_store: opened from KUMO_STORE_<NAME>, cached. */
-kumo__blob *kumo__blob_store(const char *name, int *err);
-kumo__queue *kumo__queue_store(const char *name, int *err);
-int kumo__blob_open_url(const char *url, const char *name, kumo__blob **out, char *err, size_t errlen);
-int kumo__queue_open_url(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen);
-
-/* The per-process cache of open stores of one kind (kv, blob, queue):
- * opened by name on first use from KUMO_STORE_<NAME>, kept for the
- * process, forgotten in a forked child (the parent's handles are not its
- * own). Each kind has one, over its own open/close (store.c). */
-#define KUMO__STORES_MAX 32
-
-typedef struct kumo__store_cache {
-    const char *kind;          /* for messages: "kv store", "blob store", "queue" */
-    int (*open_url)(const char *url, const char *name, void **out, char *err, size_t errlen);
-    void (*close)(void *handle);
-    pthread_mutex_t lock;
-    struct {
-        char name[128];
-        void *handle;
-    } entries[KUMO__STORES_MAX];
-    size_t n;
-    pid_t pid;                 /* the process that opened the entries */
-} kumo__store_cache;
-
-#define KUMO__STORE_CACHE_INIT(kind_, open_, close_) \
-    {.kind = (kind_), .open_url = (open_), .close = (close_), .lock = PTHREAD_MUTEX_INITIALIZER}
-
-/* The open store named `name`, or NULL with *err (a KUMO_E* code) and
- * msg set (also logged; the URL is never in it: it may hold a password). */
-void *kumo__store_cache_get(kumo__store_cache *c, const char *name, int *err, char *msg, size_t msglen);
-void kumo__store_cache_close_all(kumo__store_cache *c);
-
-/* The store named `name`: opened on first use from the URL in the
- * environment variable KUMO_STORE_<NAME> (upper case, '-' as '_'), cached
- * for the process. NULL and a KUMO_E* code in *err when it cannot be. */
-kumo__kv *kumo__kv_store(const char *name, int *err);
-/* Opens a kv store from a URL directly (tests, tools). */
-int kumo__kv_open_url(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen);
-void kumo__kv_close(kumo__kv *kv);
-void kumo__blob_close(kumo__blob *b);
-void kumo__queue_close(kumo__queue *q);
-/* Closes every cached store, kv, blob and queue (worker exit). */
-void kumo__kv_close_all(void);
-void kumo__blob_close_all(void);
-void kumo__queue_close_all(void);
 
 extern const kumo__kv_driver kumo__kv_sqlite_driver;
 /* A SQLite result code as a KUMO_E* code (busy: timed out; cannot open:
@@ -287,7 +310,7 @@ int kumo__sqlite_busy_again(int rc, unsigned *tries);
 struct sqlite3;
 struct sqlite3_stmt;
 int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(struct sqlite3 *db, const char **step),
-                          struct sqlite3 **out, int *created, char *err, size_t errlen);
+                          struct sqlite3 **out, int *created, kumo__error *e);
 /* Steps a statement that returns no row, then resets it and clears its
  * bindings; with retry_busy, kumo__sqlite_busy_again decides retries. */
 int kumo__sqlite_step(struct sqlite3_stmt *st, int retry_busy);

@@ -159,7 +159,7 @@ static void become_worker(fork_server *fs, int unit, int fd)
     if (hello(self, NULL) != 0)
         _exit(1);
     int rc = kumo__local_serve(WORKER_FD, u->handle, u->name);
-    kumo__kv_close_all();
+    kumo__stores_close_all();
     fflush(NULL);
     /* _exit: the fork server's atexit handlers and (in sanitizer builds)
      * LeakSanitizer's exit check, which the seccomp filter refuses, are not
@@ -245,7 +245,7 @@ static void spare_main(fork_server *fs, int sock)
     if (hello(self, NULL) != 0)
         _exit(1);
     int served = kumo__local_serve(WORKER_FD, u->handle, u->name);
-    kumo__kv_close_all();
+    kumo__stores_close_all();
     fflush(NULL);
     _exit(served == 0 ? 0 : 1);
 }

@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     if (hello(NULL) != 0)
         return 1;
     int rc = kumo__local_serve(WORKER_FD, unit, argv[2]);
-    kumo__kv_close_all();
+    kumo__stores_close_all();
     if (KUMO_SANDBOX_ASAN && (sandbox.layers & KUMO_SANDBOX_SECCOMP)) {
         /* LeakSanitizer's exit check stops the world with a tracer process
          * (clone without CLONE_THREAD, then ptrace), which the filter

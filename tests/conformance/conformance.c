@@ -29,6 +29,7 @@
  * Prints "N passed, M failed" and exits non-zero on a failure.
  */
 #include "check.h"
+#include "base/store_var.h"
 #include "sdk/sdk.h"
 
 #include <getopt.h>
@@ -77,7 +78,7 @@ static void env_store(const char *name, const char *url)
         }
     }
     full[n < sizeof(full) ? n : sizeof(full) - 1] = '\0';
-    if (kumo__store_env_name(name, var, sizeof(var)) == 0)
+    if (kumo__store_var(name, var, sizeof(var)) == 0)
         setenv(var, full, 1);
 }
 
@@ -560,14 +561,14 @@ static int receive_one(const char *q, uint64_t visibility_ms, kumo_queue_message
 static int stale_receipts_undetected(void)
 {
     int err = 0;
-    kumo__queue *q = kumo__queue_store(queue_name, &err);
+    kumo__queue *q = (kumo__queue *)kumo__store_get(&kumo__queue_kind, NULL, queue_name, &err);
     if (q == NULL || !(q->driver->limits & KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED))
         return 0;
     static int said;
     if (!said++)
         printf("SKIPPED: the %s driver cannot detect stale receipts (a documented limit of the backend); "
                "their checks are not run\n",
-               q->driver->scheme);
+               q->driver->common.scheme);
     return 1;
 }
 
@@ -824,7 +825,7 @@ int main(int argc, char **argv)
     }
     outage(kv != NULL, blob != NULL, queue != NULL);
 
-    kumo__kv_close_all();
+    kumo__stores_close_all();
     kumo__arena_free(&ctx.arena);
     return check_report();
 }

@@ -1,7 +1,7 @@
 /*
- * blob.c: the blob API of kumo.h over the blob drivers of sdk.h; store.c's
- * counterpart for objects (read it first: the same name rule, cache and
- * error recording).
+ * blob.c: the blob API of kumo.h over the blob drivers of sdk.h; kv.c's
+ * counterpart for objects (store.c opens and caches the stores and records
+ * their errors for all three kinds).
  *
  * Arguments are checked here once so drivers can trust them: keys are 1 to
  * KUMO_BLOB_KEY_MAX bytes (KUMO_ETOOBIG beyond), never absolute and never
@@ -10,36 +10,41 @@
  * list limits are 1..1000.
  *
  * Streams: a writer or reader is a small malloc'd wrapper around the
- * driver's stream, linked into its invocation's list (ctx->blob_streams) so
- * that kumo__invocation_clear can abort the writers and close the readers a
- * handler forgot: a forgotten writer never becomes visible and no fd
- * outlives the invocation. Commit, abort and close unlink and free it.
+ * driver's stream, whose release is deferred on its invocation
+ * (kumo__ctx_defer) so that the invocation's end aborts the writers and
+ * closes the readers a handler forgot: a forgotten writer never becomes
+ * visible and no fd outlives the invocation. Commit, abort and close take
+ * the deferred call back and free the wrapper.
  */
 #include "sdk/sdk.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-static const kumo__blob_driver *const drivers[] = {
-    &kumo__blob_file_driver,
-    &kumo__blob_s3_driver,
+static const kumo__driver_head *const drivers[] = {
+    &kumo__blob_file_driver.common,
+    &kumo__blob_s3_driver.common,
 };
 
-#define STORE_NAME_MAX 64
+const kumo__store_kind_desc kumo__blob_kind = {
+    .name = "blob",
+    .label = "blob store",
+    .version = KUMO_BLOB_DRIVER_VERSION,
+    .drivers = drivers,
+    .ndrivers = sizeof(drivers) / sizeof(drivers[0]),
+};
+
 #define LIST_LIMIT_MAX 1000
 #define CONTENT_TYPE_MAX 255
 #define DEFAULT_CONTENT_TYPE "application/octet-stream"
 
-
-/* An open writer or reader, in its invocation's list. */
+/* An open writer or reader; its release is deferred on ctx. */
 struct kumo__blob_open {
-    struct kumo__blob_open *next, *prev;
     kumo_ctx *ctx;
     kumo__blob *blob;
     kumo__blob_stream *stream;
+    kumo__defer *release;
     int writer;
 };
 struct kumo_blob_writer {
@@ -48,74 +53,6 @@ struct kumo_blob_writer {
 struct kumo_blob_reader {
     struct kumo__blob_open o;
 };
-
-int kumo__blob_open_url(const char *url, const char *name, kumo__blob **out, char *err, size_t errlen)
-{
-    *out = NULL;
-    if (name == NULL) {
-        snprintf(err, errlen, "no store name given");
-        return KUMO_EINVAL;
-    }
-    const kumo__blob_driver *drv = kumo__driver_for_url(url, (const void *const *)drivers, sizeof(drivers) / sizeof(drivers[0]),
-                                          KUMO_BLOB_DRIVER_VERSION, "blob", err, errlen);
-    if (drv == NULL)
-        return KUMO_EINVAL;
-    char *dup = strdup(name);
-    if (dup == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return KUMO_ENOMEM;
-    }
-    kumo__blob *b = NULL;
-    int rc = drv->open(url, &b, err, errlen);
-    if (rc != 0) {
-        free(dup);
-        return rc;
-    }
-    b->driver = drv;
-    b->name = dup;
-    *out = b;
-    return 0;
-}
-
-void kumo__blob_close(kumo__blob *b)
-{
-    if (b == NULL)
-        return;
-    char *name = b->name;
-    b->driver->close(b);
-    free(name);
-}
-
-static int blob_open_any(const char *url, const char *name, void **out, char *err, size_t errlen)
-{
-    kumo__blob *h = NULL;
-    int rc = kumo__blob_open_url(url, name, &h, err, errlen);
-    *out = h;
-    return rc;
-}
-
-static void blob_close_any(void *h)
-{
-    kumo__blob_close(h);
-}
-
-static kumo__store_cache cache = KUMO__STORE_CACHE_INIT("blob store", blob_open_any, blob_close_any);
-
-static kumo__blob *blob_store(const char *name, int *err, char *msg, size_t msglen)
-{
-    return kumo__store_cache_get(&cache, name, err, msg, msglen);
-}
-
-kumo__blob *kumo__blob_store(const char *name, int *err)
-{
-    char msg[256];
-    return blob_store(name, err, msg, sizeof(msg));
-}
-
-void kumo__blob_close_all(void)
-{
-    kumo__store_cache_close_all(&cache);
-}
 
 /* ---- argument checks ---------------------------------------------------- */
 
@@ -153,6 +90,7 @@ static int check_content_type(const char *ct)
 /* Resolves ctx/store/key, the head of every call; records why it failed. */
 static int prepare(kumo_ctx *ctx, const char *store, const char *key, kumo__blob **b)
 {
+    *b = NULL;
     if (ctx == NULL || store == NULL)
         return KUMO_EINVAL;
     if (key) {
@@ -164,12 +102,10 @@ static int prepare(kumo_ctx *ctx, const char *store, const char *key, kumo__blob
         }
     }
     int rc;
-    char msg[256];
-    *b = blob_store(store, &rc, msg, sizeof(msg));
-    if (*b == NULL) {
-        kumo__store_error_set(ctx, rc, msg);
+    kumo__store *s = kumo__store_get(&kumo__blob_kind, ctx, store, &rc);
+    if (s == NULL)
         return rc;
-    }
+    *b = (kumo__blob *)s; /* a kumo__blob starts with its kumo__store */
     (*b)->error[0] = '\0';
     return 0;
 }
@@ -274,24 +210,16 @@ int kumo_blob_list(kumo_ctx *ctx, const char *store, const char *prefix, const c
 
 /* ---- streams ------------------------------------------------------------ */
 
-static void link_open(struct kumo__blob_open *o, kumo_ctx *ctx)
+/* The invocation ended with the stream open: a writer is aborted, a
+ * reader closed. */
+static void release(void *arg)
 {
-    o->ctx = ctx;
-    o->prev = NULL;
-    o->next = ctx->blob_streams;
-    if (o->next)
-        o->next->prev = o;
-    ctx->blob_streams = o;
-}
-
-static void unlink_open(struct kumo__blob_open *o)
-{
-    if (o->prev)
-        o->prev->next = o->next;
+    struct kumo__blob_open *o = arg;
+    o->release = NULL; /* it runs now: nothing to take back */
+    if (o->writer)
+        kumo_blob_writer_abort((kumo_blob_writer *)o);
     else
-        o->ctx->blob_streams = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
+        kumo_blob_reader_close((kumo_blob_reader *)o);
 }
 
 int kumo_blob_writer_open(kumo_ctx *ctx, const char *store, const char *key, const char *content_type,
@@ -311,14 +239,17 @@ int kumo_blob_writer_open(kumo_ctx *ctx, const char *store, const char *key, con
     kumo_blob_writer *w = calloc(1, sizeof(*w));
     if (w == NULL)
         return KUMO_ENOMEM;
+    w->o = (struct kumo__blob_open){.ctx = ctx, .blob = b, .writer = 1};
+    if ((w->o.release = kumo__ctx_defer(ctx, release, &w->o)) == NULL) {
+        free(w);
+        return KUMO_ENOMEM;
+    }
     rc = result(ctx, b, b->driver->writer_open(b, key, content_type, &w->o.stream));
     if (rc != 0) {
+        kumo__ctx_undefer(ctx, w->o.release);
         free(w);
         return rc;
     }
-    w->o.blob = b;
-    w->o.writer = 1;
-    link_open(&w->o, ctx);
     *out = w;
     return 0;
 }
@@ -337,7 +268,7 @@ int kumo_blob_writer_commit(kumo_blob_writer *w)
 {
     if (w == NULL)
         return KUMO_EINVAL;
-    unlink_open(&w->o);
+    kumo__ctx_undefer(w->o.ctx, w->o.release);
     w->o.blob->error[0] = '\0';
     int rc = result(w->o.ctx, w->o.blob, w->o.blob->driver->commit(w->o.stream));
     free(w);
@@ -348,7 +279,7 @@ void kumo_blob_writer_abort(kumo_blob_writer *w)
 {
     if (w == NULL)
         return;
-    unlink_open(&w->o);
+    kumo__ctx_undefer(w->o.ctx, w->o.release);
     w->o.blob->driver->abort(w->o.stream);
     free(w);
 }
@@ -370,14 +301,18 @@ int kumo_blob_reader_open(kumo_ctx *ctx, const char *store, const char *key, kum
     kumo_blob_reader *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return KUMO_ENOMEM;
+    r->o = (struct kumo__blob_open){.ctx = ctx, .blob = b};
+    if ((r->o.release = kumo__ctx_defer(ctx, release, &r->o)) == NULL) {
+        free(r);
+        return KUMO_ENOMEM;
+    }
     rc = result(ctx, b, b->driver->reader_open(b, &ctx->arena, key, &r->o.stream, info));
     if (rc != 0) {
+        kumo__ctx_undefer(ctx, r->o.release);
         memset(info, 0, sizeof(*info));
         free(r);
         return rc;
     }
-    r->o.blob = b;
-    link_open(&r->o, ctx);
     *out = r;
     return 0;
 }
@@ -396,18 +331,7 @@ void kumo_blob_reader_close(kumo_blob_reader *r)
 {
     if (r == NULL)
         return;
-    unlink_open(&r->o);
+    kumo__ctx_undefer(r->o.ctx, r->o.release);
     r->o.blob->driver->reader_close(r->o.stream);
     free(r);
-}
-
-void kumo__blob_streams_release(kumo_ctx *ctx)
-{
-    while (ctx && ctx->blob_streams) {
-        struct kumo__blob_open *o = ctx->blob_streams;
-        if (o->writer)
-            kumo_blob_writer_abort((kumo_blob_writer *)o);
-        else
-            kumo_blob_reader_close((kumo_blob_reader *)o);
-    }
 }

@@ -224,7 +224,7 @@ static int fill_item(kumo__arena *a, json_t *item, int want_value, kumo_kv_item 
     return 0;
 }
 
-static void ddb_close(kumo__kv *kv)
+static void ddb_close(kumo__store *kv)
 {
     ddb *d = (ddb *)kv;
     if (d == NULL)
@@ -235,37 +235,42 @@ static void ddb_close(kumo__kv *kv)
     free(d);
 }
 
-static int ddb_open(const char *url, kumo__kv **out, char *err, size_t errlen)
+static int ddb_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     kumo__aws_url u;
     *out = NULL;
-    int rc = kumo__aws_url_parse(url, "dynamodb", &u, err, errlen);
-    if (rc != 0)
+    char why[512] = ""; /* aws.c's messages */
+    int rc = kumo__aws_url_parse(url, "dynamodb", &u, why, sizeof(why));
+    if (rc != 0) {
+        kumo__error_set(e, rc, "%s", why);
         return rc;
+    }
     ddb *d = calloc(1, sizeof(*d));
     if (d == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         rc = KUMO_ENOMEM;
         goto out;
     }
     pthread_mutex_init(&d->lock, NULL);
     if (*u.path) {
-        snprintf(err, errlen, "store URL '%s': a table has no path; expected dynamodb://TABLE", url);
+        kumo__error_set(e, KUMO_EINVAL, "store URL '%s': a table has no path; expected dynamodb://TABLE", url);
         rc = KUMO_EINVAL;
         goto out;
     }
     d->create = u.create;
     d->table = u.resource;
     u.resource = NULL;
-    rc = kumo__aws_new("dynamodb", &u, d->base.error, sizeof(d->base.error), &d->aws, err, errlen);
-    if (rc != 0)
+    rc = kumo__aws_new("dynamodb", &u, d->base.error, sizeof(d->base.error), &d->aws, why, sizeof(why));
+    if (rc != 0) {
+        kumo__error_set(e, rc, "%s", why);
         goto out;
+    }
     /* The table is looked up (and made) on the first call, so a store
      * opens while DynamoDB is unreachable and works once it answers. */
-    *out = &d->base;
+    *out = &d->base.store;
 out:
     if (rc != 0)
-        ddb_close(d ? &d->base : NULL);
+        ddb_close(d ? &d->base.store : NULL);
     kumo__aws_url_free(&u);
     return rc;
 }
@@ -571,10 +576,7 @@ static int ddb_get_many(kumo__kv *kv, kumo__arena *a, const char *const *keys, s
 }
 
 const kumo__kv_driver kumo__kv_dynamodb_driver = {
-    .version = KUMO_KV_DRIVER_VERSION,
-    .scheme = "dynamodb",
-    .open = ddb_open,
-    .close = ddb_close,
+    .common = {.version = KUMO_KV_DRIVER_VERSION, .scheme = "dynamodb", .open = ddb_open, .close = ddb_close},
     .get = ddb_get,
     .put = ddb_put,
     .del = ddb_del,

@@ -41,6 +41,7 @@
  * DIR/NAME to exist (KUMO_EUNAVAILABLE otherwise); by default both are made.
  */
 #include "sdk/sdk.h"
+#include "base/fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -658,28 +659,12 @@ out:
 
 /* ---- open / close ---------------------------------------------------------- */
 
-static int mkdir_p(char *path)
-{
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        int r = mkdir(path, 0755);
-        *p = c;
-        if (r != 0 && errno != EEXIST)
-            return -1;
-        if (c == '\0')
-            return 0;
-    }
-}
-
-static void file_close(kumo__blob *b)
+static void file_close(kumo__store *b)
 {
     free(b);
 }
 
-static int file_open(const char *url, kumo__blob **out, char *err, size_t errlen)
+static int file_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     char create[8] = "true", tmp[PATH_MAX];
     const char *p = url + strlen("file:");
@@ -688,12 +673,12 @@ static int file_open(const char *url, kumo__blob **out, char *err, size_t errlen
     size_t plen = strcspn(p, "?");
     *out = NULL;
     if (plen == 0 || plen >= DIR_MAX) {
-        snprintf(err, errlen, "blob store URL has no directory (or one too long); expected file:DIR");
+        kumo__error_set(e, KUMO_EINVAL, "blob store URL has no directory (or one too long); expected file:DIR");
         return KUMO_EINVAL;
     }
     file_blob *fb = calloc(1, sizeof(*fb));
     if (fb == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
     memcpy(fb->dir, p, plen);
@@ -704,25 +689,27 @@ static int file_open(const char *url, kumo__blob **out, char *err, size_t errlen
     fb->create = strcmp(create, "false") != 0;
     int rc = 0;
     struct stat st;
-    if (fb->create && mkdir_p(fb->dir) != 0) {
-        snprintf(err, errlen, "cannot create %s: %s", fb->dir, strerror(errno));
+    int mrc = fb->create ? kumo__mkdirs(fb->dir, 0755) : 0;
+    if (mrc != 0) {
+        kumo__error_set(e, KUMO_EUNAVAILABLE, "cannot create %s: %s", fb->dir, strerror(-mrc));
         rc = KUMO_EUNAVAILABLE;
         goto out;
     }
     if (stat(fb->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "%s is not a directory%s", fb->dir, fb->create ? "" : " (and the URL says create=false)");
+        kumo__error_set(e, KUMO_EUNAVAILABLE, "%s is not a directory%s", fb->dir,
+                        fb->create ? "" : " (and the URL says create=false)");
         rc = KUMO_EUNAVAILABLE;
         goto out;
     }
     for (int k = 0; k < 2; k++) {
         snprintf(tmp, sizeof(tmp), "%s/%s", fb->dir, k ? ".meta" : ".tmp");
         if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+            kumo__error_set(e, KUMO_EUNAVAILABLE, "cannot create %s: %s", tmp, strerror(errno));
             rc = KUMO_EUNAVAILABLE;
             goto out;
         }
     }
-    *out = &fb->base;
+    *out = &fb->base.store;
 out:
     if (rc != 0)
         free(fb);
@@ -730,10 +717,7 @@ out:
 }
 
 const kumo__blob_driver kumo__blob_file_driver = {
-    .version = KUMO_BLOB_DRIVER_VERSION,
-    .scheme = "file",
-    .open = file_open,
-    .close = file_close,
+    .common = {.version = KUMO_BLOB_DRIVER_VERSION, .scheme = "file", .open = file_open, .close = file_close},
     .put = file_put,
     .get = file_get,
     .head = file_head,

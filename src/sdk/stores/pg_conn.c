@@ -51,20 +51,20 @@ static int is_identifier(const char *s, size_t n)
     return 1;
 }
 
-int kumo__pg_parse(kumo__pg *pg, const char *url, const char *default_table, char *err, size_t errlen)
+int kumo__pg_parse(kumo__pg *pg, const char *url, const char *default_table, kumo__error *e)
 {
     pg->create = 1;
     pg->timeout_ms = DEFAULT_TIMEOUT_MS;
     pg->max_receives = 5;
     snprintf(pg->table, sizeof(pg->table), "%s", default_table);
     if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0) {
-        snprintf(err, errlen, "store URL must start with postgres://; expected postgres://user:pass@host:port/db");
+        kumo__error_set(e, KUMO_EINVAL, "store URL must start with postgres://; expected postgres://user:pass@host:port/db");
         return KUMO_EINVAL;
     }
     size_t ulen = strlen(url);
     char *ci = malloc(ulen + 32);
     if (ci == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
     const char *q = strchr(url, '?');
@@ -83,7 +83,7 @@ int kumo__pg_parse(kumo__pg *pg, const char *url, const char *default_table, cha
 #define IS(name) (nlen == strlen(name) && strncmp(p, name, nlen) == 0)
         if (IS("table")) {
             if (!is_identifier(v, vlen)) {
-                snprintf(err, errlen, "postgres URL: table=%.*s is not a plain lower-case identifier", (int)vlen, v);
+                kumo__error_set(e, KUMO_EINVAL, "postgres URL: table=%.*s is not a plain lower-case identifier", (int)vlen, v);
                 free(ci);
                 return KUMO_EINVAL;
             }
@@ -93,7 +93,7 @@ int kumo__pg_parse(kumo__pg *pg, const char *url, const char *default_table, cha
                                         strncmp(v, "no", vlen) == 0));
         } else if (IS("timeout_ms") || IS("max_receives")) {
             if (parse_uint(v, vlen, 3600000, &u) != 0 || u == 0) {
-                snprintf(err, errlen, "postgres URL: %.*s needs a positive number", (int)nlen, p);
+                kumo__error_set(e, KUMO_EINVAL, "postgres URL: %.*s needs a positive number", (int)nlen, p);
                 free(ci);
                 return KUMO_EINVAL;
             }
@@ -120,6 +120,21 @@ int kumo__pg_parse(kumo__pg *pg, const char *url, const char *default_table, cha
     ci[len] = '\0';
     pg->conninfo = ci;
     return 0;
+}
+
+int kumo__pg_open(kumo__pg *pg, const char *url, const char *default_table, const char *ddl, const char *const *sql,
+                  int nsql, char *error, size_t errlen, kumo__error *e)
+{
+    pg->ddl = ddl;
+    for (int i = 0; i < nsql; i++)
+        pg->sql[i] = sql[i];
+    pg->nsql = nsql;
+    pg->error = error;
+    pg->errlen = errlen;
+    int rc = kumo__pg_parse(pg, url, default_table, e);
+    if (rc == 0 && (rc = kumo__pg_ready(pg)) != 0)
+        kumo__error_set(e, rc, "%s", error);
+    return rc;
 }
 
 /* "@T" in `sql` replaced by the table name, malloc'd. */

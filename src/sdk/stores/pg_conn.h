@@ -38,7 +38,14 @@ typedef struct kumo__pg {
 /* Parses postgres://user:password@host:port/db?... (any libpq URI) and the
  * options table=, create=, timeout_ms=, max_receives=. Sets pg->table to
  * `default_table` unless the URL names one. Does not connect. */
-int kumo__pg_parse(kumo__pg *pg, const char *url, const char *default_table, char *err, size_t errlen);
+int kumo__pg_parse(kumo__pg *pg, const char *url, const char *default_table, kumo__error *e);
+/* The open of both PostgreSQL drivers: sets pg up (the schema `ddl`, the
+ * `nsql` statements, messages into the handle's buffer error/errlen),
+ * parses `url` (kumo__pg_parse) and connects, so that a wrong address or a
+ * server that is down shows at open (store.c tries a failed open again
+ * later). 0, or a KUMO_E* code with e set; the caller frees pg either way. */
+int kumo__pg_open(kumo__pg *pg, const char *url, const char *default_table, const char *ddl, const char *const *sql,
+                  int nsql, char *error, size_t errlen, kumo__error *e);
 /* Connects (or reconnects after a lost connection), creates the schema the
  * first time, prepares the statements: 0 or a KUMO_E* code with the reason
  * in pg->error. */

@@ -79,7 +79,7 @@ typedef struct pg_kv {
     pthread_mutex_t lock;
 } pg_kv;
 
-static void pg_close(kumo__kv *kv)
+static void pg_close(kumo__store *kv)
 {
     pg_kv *s = (pg_kv *)kv;
     if (s == NULL)
@@ -89,32 +89,21 @@ static void pg_close(kumo__kv *kv)
     free(s);
 }
 
-static int pg_open(const char *url, kumo__kv **out, char *err, size_t errlen)
+static int pg_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     *out = NULL;
     pg_kv *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
-    s->pg.ddl = ddl;
-    for (int i = 0; i < ST_COUNT; i++)
-        s->pg.sql[i] = sql[i];
-    s->pg.nsql = ST_COUNT;
-    s->pg.error = s->base.error;
-    s->pg.errlen = sizeof(s->base.error);
-    int rc = kumo__pg_parse(&s->pg, url, "kumo_kv", err, errlen);
-    if (rc == 0) {
-        rc = kumo__pg_ready(&s->pg);
-        if (rc != 0)
-            snprintf(err, errlen, "%s", s->base.error);
-    }
+    int rc = kumo__pg_open(&s->pg, url, "kumo_kv", ddl, sql, ST_COUNT, s->base.error, sizeof(s->base.error), e);
     if (rc != 0) {
-        pg_close(&s->base);
+        pg_close(&s->base.store);
         return rc;
     }
-    *out = &s->base;
+    *out = &s->base.store;
     return 0;
 }
 
@@ -208,51 +197,24 @@ static int pg_del(kumo__kv *kv, const char *key, size_t klen)
     return rc;
 }
 
-/* memcmp order with the shorter first on a tie: bytea's order. */
-static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen;
-}
-
 static int pg_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit, int values,
                    kumo_kv_page *out)
 {
     pg_kv *s = (pg_kv *)kv;
-    size_t plen = strlen(prefix);
 
-    /* upper: the prefix's successor, if it has one. */
-    char *upper = kumo__arena_strndup(a, prefix, plen);
-    if (upper == NULL)
+    kumo__kv_range range;
+    if (kumo__kv_list_range(a, prefix, cursor, &range) != 0)
         return KUMO_ENOMEM;
-    size_t ulen = plen;
-    while (ulen > 0 && (unsigned char)upper[ulen - 1] == 0xff)
-        ulen--;
-    if (ulen > 0)
-        upper[ulen - 1] = (char)((unsigned char)upper[ulen - 1] + 1);
-
-    /* lower: the prefix, or just past the cursor (cursor||0x00) when further. */
-    const char *lower = prefix;
-    size_t llen = plen;
-    if (cursor) {
-        size_t clen = strlen(cursor);
-        if (bytes_cmp(cursor, clen + 1, prefix, plen) > 0) {
-            lower = cursor; /* with its NUL */
-            llen = clen + 1;
-        }
-    }
     kumo_kv_item *items = kumo__arena_alloc(a, limit * sizeof(*items));
     if (items == NULL)
         return KUMO_ENOMEM;
     char lim[24];
     snprintf(lim, sizeof(lim), "%zu", limit + 1); /* one more: is there a next page? */
-    const char *v[] = {s->base.name, lower, ulen ? upper : NULL, values ? "t" : "f", lim};
-    const int l[] = {0, (int)llen, (int)ulen, 0, 0}, f[] = {0, 1, 1, 0, 0};
+    const char *v[] = {s->base.name, range.lower, range.ulen ? range.upper : NULL, values ? "t" : "f", lim};
+    const int l[] = {0, (int)range.llen, (int)range.ulen, 0, 0}, f[] = {0, 1, 1, 0, 0};
     PGresult *res;
     pthread_mutex_lock(&s->lock);
-    int rc = kumo__pg_exec(&s->pg, ulen ? ST_LIST : ST_LIST_OPEN, 5, v, l, f, &res);
+    int rc = kumo__pg_exec(&s->pg, range.ulen ? ST_LIST : ST_LIST_OPEN, 5, v, l, f, &res);
     pthread_mutex_unlock(&s->lock);
     if (rc != 0)
         return rc;
@@ -335,10 +297,7 @@ static int pg_get_many(kumo__kv *kv, kumo__arena *a, const char *const *keys, si
 }
 
 const kumo__kv_driver kumo__kv_postgres_driver = {
-    .version = KUMO_KV_DRIVER_VERSION,
-    .scheme = "postgres",
-    .open = pg_open,
-    .close = pg_close,
+    .common = {.version = KUMO_KV_DRIVER_VERSION, .scheme = "postgres", .open = pg_open, .close = pg_close},
     .get = pg_get,
     .put = pg_put,
     .del = pg_del,

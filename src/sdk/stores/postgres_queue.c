@@ -72,7 +72,7 @@ typedef struct pg_queue {
     pthread_mutex_t lock;
 } pg_queue;
 
-static void pq_close(kumo__queue *q)
+static void pq_close(kumo__store *q)
 {
     pg_queue *s = (pg_queue *)q;
     if (s == NULL)
@@ -84,41 +84,30 @@ static void pq_close(kumo__queue *q)
     free(s);
 }
 
-static int pq_open(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+static int pq_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     *out = NULL;
     pg_queue *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
-    s->pg.ddl = ddl;
-    for (int i = 0; i < ST_COUNT; i++)
-        s->pg.sql[i] = sql[i];
-    s->pg.nsql = ST_COUNT;
-    s->pg.error = s->base.error;
-    s->pg.errlen = sizeof(s->base.error);
     int rc = KUMO_ENOMEM;
     s->name = strdup(name);
     if (s->name == NULL || asprintf(&s->dead, "%s-dead", name) < 0) {
         s->dead = NULL;
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         goto out;
     }
-    rc = kumo__pg_parse(&s->pg, url, "kumo_queue", err, errlen);
-    if (rc != 0)
-        goto out;
+    rc = kumo__pg_open(&s->pg, url, "kumo_queue", ddl, sql, ST_COUNT, s->base.error, sizeof(s->base.error), e);
     s->base.max_receives = s->pg.max_receives;
-    rc = kumo__pg_ready(&s->pg);
-    if (rc != 0)
-        snprintf(err, errlen, "%s", s->base.error);
 out:
     if (rc != 0) {
-        pq_close(&s->base);
+        pq_close(&s->base.store);
         return rc;
     }
-    *out = &s->base;
+    *out = &s->base.store;
     return 0;
 }
 
@@ -241,10 +230,7 @@ static int pq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
 }
 
 const kumo__queue_driver kumo__queue_postgres_driver = {
-    .version = KUMO_QUEUE_DRIVER_VERSION,
-    .scheme = "postgres",
-    .open = pq_open,
-    .close = pq_close,
+    .common = {.version = KUMO_QUEUE_DRIVER_VERSION, .scheme = "postgres", .open = pq_open, .close = pq_close},
     .send = pq_send,
     .receive = pq_receive,
     .ack = pq_ack,

@@ -1,7 +1,7 @@
 /*
- * queue.c: the queue API of kumo.h over the queue drivers of sdk.h; store.c's
- * counterpart for queues (read it first: the same name rule, cache and
- * error recording).
+ * queue.c: the queue API of kumo.h over the queue drivers of sdk.h; kv.c's
+ * counterpart for queues (store.c opens and caches the stores and records
+ * their errors for all three kinds).
  *
  * Checked here once for every driver: bodies are 0 to QUEUE_BODY_MAX bytes
  * (KUMO_ETOOBIG beyond: 192 KiB, what SQS's 256 KiB holds once a binary
@@ -11,26 +11,17 @@
  * applies to SQS only; here a day), receipts are non-empty strings.
  *
  * The URL's query max_receives= (1..1000, default 5) is read here for every
- * driver into the handle's max_receives; drivers move a message to the
- * queue NAME-dead when it has been received that many times and comes back
- * once more.
+ * driver into the handle's max_receives (the kind's URL option: store.c
+ * checks it before the driver opens and applies it after); drivers move a
+ * message to the queue NAME-dead when it has been received that many times
+ * and comes back once more.
  */
 #include "sdk/sdk.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-static const kumo__queue_driver *const drivers[] = {
-    &kumo__queue_sqlite_driver,
-    &kumo__queue_sqs_driver,
-    &kumo__queue_redis_driver,
-    &kumo__queue_postgres_driver,
-};
-
-#define STORE_NAME_MAX 64
 #define QUEUE_BODY_MAX (192u << 10)
 #define RECEIVE_MAX 100
 #define DEFAULT_VISIBILITY_MS 30000
@@ -38,100 +29,53 @@ static const kumo__queue_driver *const drivers[] = {
 #define RECEIPT_MAX 1024
 #define DEFAULT_MAX_RECEIVES 5
 
-
-int kumo__queue_open_url(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+/* max_receives= of the URL: checked (s NULL), then set on the open queue. */
+static int url_options(const char *url, kumo__store *s, kumo__error *e)
 {
-    *out = NULL;
-    if (name == NULL) {
-        snprintf(err, errlen, "no store name given");
-        return KUMO_EINVAL;
-    }
-    const kumo__queue_driver *drv = kumo__driver_for_url(url, (const void *const *)drivers, sizeof(drivers) / sizeof(drivers[0]),
-                                          KUMO_QUEUE_DRIVER_VERSION, "queue", err, errlen);
-    if (drv == NULL)
-        return KUMO_EINVAL;
     unsigned max_receives = DEFAULT_MAX_RECEIVES;
     char mr[16];
     if (kumo__url_query(url, "max_receives", mr, sizeof(mr))) {
         char *end;
         unsigned long v = strtoul(mr, &end, 10);
         if (*mr == '\0' || *end != '\0' || v < 1 || v > 1000) {
-            snprintf(err, errlen, "max_receives=%s in the store URL; expected a number from 1 to 1000", mr);
+            kumo__error_set(e, KUMO_EINVAL, "max_receives=%s in the store URL; expected a number from 1 to 1000", mr);
             return KUMO_EINVAL;
         }
         max_receives = (unsigned)v;
     }
-    char *dup = strdup(name);
-    if (dup == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return KUMO_ENOMEM;
-    }
-    kumo__queue *q = NULL;
-    int rc = drv->open(url, name, &q, err, errlen);
-    if (rc != 0) {
-        free(dup);
-        return rc;
-    }
-    q->driver = drv;
-    q->name = dup;
-    q->max_receives = max_receives;
-    *out = q;
+    if (s)
+        ((kumo__queue *)s)->max_receives = max_receives; /* a kumo__queue starts with its kumo__store */
     return 0;
 }
 
-void kumo__queue_close(kumo__queue *q)
-{
-    if (q == NULL)
-        return;
-    char *name = q->name;
-    q->driver->close(q);
-    free(name);
-}
+static const kumo__driver_head *const drivers[] = {
+    &kumo__queue_sqlite_driver.common,
+    &kumo__queue_sqs_driver.common,
+    &kumo__queue_redis_driver.common,
+    &kumo__queue_postgres_driver.common,
+};
 
-static int queue_open_any(const char *url, const char *name, void **out, char *err, size_t errlen)
-{
-    kumo__queue *h = NULL;
-    int rc = kumo__queue_open_url(url, name, &h, err, errlen);
-    *out = h;
-    return rc;
-}
-
-static void queue_close_any(void *h)
-{
-    kumo__queue_close(h);
-}
-
-static kumo__store_cache cache = KUMO__STORE_CACHE_INIT("queue", queue_open_any, queue_close_any);
-
-static kumo__queue *queue_store(const char *name, int *err, char *msg, size_t msglen)
-{
-    return kumo__store_cache_get(&cache, name, err, msg, msglen);
-}
-
-kumo__queue *kumo__queue_store(const char *name, int *err)
-{
-    char msg[256];
-    return queue_store(name, err, msg, sizeof(msg));
-}
-
-void kumo__queue_close_all(void)
-{
-    kumo__store_cache_close_all(&cache);
-}
+const kumo__store_kind_desc kumo__queue_kind = {
+    .name = "queue",
+    .label = "queue",
+    .version = KUMO_QUEUE_DRIVER_VERSION,
+    .drivers = drivers,
+    .ndrivers = sizeof(drivers) / sizeof(drivers[0]),
+    .options = url_options,
+};
 
 /* ---- the public API -------------------------------------------------- */
 
 static int prepare(kumo_ctx *ctx, const char *queue, kumo__queue **q)
 {
+    *q = NULL;
     if (ctx == NULL || queue == NULL)
         return KUMO_EINVAL;
     int rc;
-    char msg[256];
-    *q = queue_store(queue, &rc, msg, sizeof(msg));
-    if (*q == NULL) {
-        kumo__store_error_set(ctx, rc, msg);
+    kumo__store *s = kumo__store_get(&kumo__queue_kind, ctx, queue, &rc);
+    if (s == NULL)
         return rc;
-    }
+    *q = (kumo__queue *)s; /* a kumo__queue starts with its kumo__store */
     (*q)->error[0] = '\0';
     return 0;
 }

@@ -98,7 +98,7 @@ static char *name_of(redis_kv *s, const char *kind, const char *key, size_t klen
     return b;
 }
 
-static void redis_close(kumo__kv *kv)
+static void redis_close(kumo__store *kv)
 {
     redis_kv *s = (redis_kv *)kv;
     if (s == NULL)
@@ -108,34 +108,21 @@ static void redis_close(kumo__kv *kv)
     free(s);
 }
 
-static int redis_open(const char *url, kumo__kv **out, char *err, size_t errlen)
+static int redis_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     *out = NULL;
     redis_kv *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
-    for (int i = 0; i < SC_COUNT; i++)
-        s->scripts[i].source = scripts[i];
-    s->r.scripts = s->scripts;
-    s->r.nscripts = SC_COUNT;
-    s->r.error = s->base.error;
-    s->r.errlen = sizeof(s->base.error);
-    int rc = kumo__redis_parse(&s->r, url, err, errlen);
-    if (rc == 0) {
-        /* Connect now so a wrong address shows at open; a server that is
-         * down is still an error here (store.c retries the open later). */
-        rc = kumo__redis_ready(&s->r);
-        if (rc != 0)
-            snprintf(err, errlen, "%s", s->base.error);
-    }
+    int rc = kumo__redis_open(&s->r, url, s->scripts, scripts, SC_COUNT, s->base.error, sizeof(s->base.error), e);
     if (rc != 0) {
-        redis_close(&s->base);
+        redis_close(&s->base.store);
         return rc;
     }
-    *out = &s->base;
+    *out = &s->base.store;
     return 0;
 }
 
@@ -410,10 +397,7 @@ out:
 }
 
 const kumo__kv_driver kumo__kv_redis_driver = {
-    .version = KUMO_KV_DRIVER_VERSION,
-    .scheme = "redis",
-    .open = redis_open,
-    .close = redis_close,
+    .common = {.version = KUMO_KV_DRIVER_VERSION, .scheme = "redis", .open = redis_open, .close = redis_close},
     .get = redis_get,
     .put = redis_put,
     .del = redis_del,

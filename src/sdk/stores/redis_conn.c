@@ -66,7 +66,7 @@ static int parse_uint(const char *s, size_t len, unsigned long max, unsigned lon
     return 0;
 }
 
-static int parse_query(kumo__redis *r, const char *q, char *err, size_t errlen)
+static int parse_query(kumo__redis *r, const char *q, kumo__error *e)
 {
     while (*q) {
         const char *amp = strchr(q, '&');
@@ -84,10 +84,10 @@ static int parse_query(kumo__redis *r, const char *q, char *err, size_t errlen)
                    u > 0) {
             r->max_receives = (unsigned)u;
         } else {
-            snprintf(err, errlen,
-                     "redis URL: bad query parameter '%.*s'; known: timeout_ms=MS, create=true|false, "
-                     "max_receives=N",
-                     (int)n, q);
+            kumo__error_set(e, KUMO_EINVAL,
+                            "redis URL: bad query parameter '%.*s'; known: timeout_ms=MS, create=true|false, "
+                            "max_receives=N",
+                            (int)n, q);
             return KUMO_EINVAL;
         }
         q += n;
@@ -97,14 +97,14 @@ static int parse_query(kumo__redis *r, const char *q, char *err, size_t errlen)
     return 0;
 }
 
-int kumo__redis_parse(kumo__redis *r, const char *url, char *err, size_t errlen)
+int kumo__redis_parse(kumo__redis *r, const char *url, kumo__error *e)
 {
     r->port = DEFAULT_PORT;
     r->timeout_ms = DEFAULT_TIMEOUT_MS;
     r->create = 1;
     r->max_receives = 5;
     if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "store URL must start with redis://; expected redis://host:port/db");
+        kumo__error_set(e, KUMO_EINVAL, "store URL must start with redis://; expected redis://host:port/db");
         return KUMO_EINVAL;
     }
     const char *p = url + 8;
@@ -113,7 +113,7 @@ int kumo__redis_parse(kumo__redis *r, const char *url, char *err, size_t errlen)
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon == NULL) {
-            snprintf(err, errlen, "redis URL: credentials must be [user]:password@");
+            kumo__error_set(e, KUMO_EINVAL, "redis URL: credentials must be [user]:password@");
             return KUMO_EINVAL;
         }
         if (colon > p && (r->user = decode(p, (size_t)(colon - p))) == NULL)
@@ -125,18 +125,18 @@ int kumo__redis_parse(kumo__redis *r, const char *url, char *err, size_t errlen)
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *hend = colon ? colon : end;
     if (hend == p) {
-        snprintf(err, errlen, "redis URL has no host; expected redis://host:port/db");
+        kumo__error_set(e, KUMO_EINVAL, "redis URL has no host; expected redis://host:port/db");
         return KUMO_EINVAL;
     }
     r->host = strndup(p, (size_t)(hend - p));
     if (r->host == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
     unsigned long u;
     if (colon) {
         if (parse_uint(colon + 1, (size_t)(end - colon - 1), 65535, &u) != 0 || u == 0) {
-            snprintf(err, errlen, "redis URL: bad port '%.*s'", (int)(end - colon - 1), colon + 1);
+            kumo__error_set(e, KUMO_EINVAL, "redis URL: bad port '%.*s'", (int)(end - colon - 1), colon + 1);
             return KUMO_EINVAL;
         }
         r->port = (int)u;
@@ -147,7 +147,7 @@ int kumo__redis_parse(kumo__redis *r, const char *url, char *err, size_t errlen)
         size_t n = strcspn(p, "?");
         if (n > 0) {
             if (parse_uint(p, n, 1000000, &u) != 0) {
-                snprintf(err, errlen, "redis URL: database '%.*s' is not a number", (int)n, p);
+                kumo__error_set(e, KUMO_EINVAL, "redis URL: database '%.*s' is not a number", (int)n, p);
                 return KUMO_EINVAL;
             }
             r->db = (int)u;
@@ -155,11 +155,26 @@ int kumo__redis_parse(kumo__redis *r, const char *url, char *err, size_t errlen)
         p += n;
     }
     if (*p == '?')
-        return parse_query(r, p + 1, err, errlen);
+        return parse_query(r, p + 1, e);
     return 0;
 bad_escape:
-    snprintf(err, errlen, "redis URL: bad %%-escape in the credentials (or out of memory)");
+    kumo__error_set(e, KUMO_EINVAL, "redis URL: bad %%-escape in the credentials (or out of memory)");
     return KUMO_EINVAL;
+}
+
+int kumo__redis_open(kumo__redis *r, const char *url, kumo__redis_script *scripts, const char *const *sources,
+                     size_t n, char *error, size_t errlen, kumo__error *e)
+{
+    for (size_t i = 0; i < n; i++)
+        scripts[i].source = sources[i];
+    r->scripts = scripts;
+    r->nscripts = n;
+    r->error = error;
+    r->errlen = errlen;
+    int rc = kumo__redis_parse(r, url, e);
+    if (rc == 0 && (rc = kumo__redis_ready(r)) != 0)
+        kumo__error_set(e, rc, "%s", error);
+    return rc;
 }
 
 static void set_error(kumo__redis *r, const char *fmt, const char *detail)

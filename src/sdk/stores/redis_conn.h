@@ -38,7 +38,15 @@ typedef struct kumo__redis {
 
 /* Parses redis://[[user]:password@]host[:port][/db][?timeout_ms=N&create=B&max_receives=N]
  * into r (whose scripts/error fields the caller sets). Does not connect. */
-int kumo__redis_parse(kumo__redis *r, const char *url, char *err, size_t errlen);
+int kumo__redis_parse(kumo__redis *r, const char *url, kumo__error *e);
+/* The open of both Redis drivers: sets r up (the `n` scripts, whose
+ * sources are `sources`, in `scripts`; messages into the handle's buffer
+ * error/errlen), parses `url` (kumo__redis_parse) and connects, so that a
+ * wrong address or a server that is down shows at open (store.c tries a
+ * failed open again later). 0, or a KUMO_E* code with e set; the caller
+ * frees r either way. */
+int kumo__redis_open(kumo__redis *r, const char *url, kumo__redis_script *scripts, const char *const *sources,
+                     size_t n, char *error, size_t errlen, kumo__error *e);
 /* Connects when not connected (or when the idle connection was closed by
  * the server): 0 or KUMO_EUNAVAILABLE with the reason in r->error. */
 int kumo__redis_ready(kumo__redis *r);

@@ -154,7 +154,7 @@ typedef struct redis_queue {
     pthread_mutex_t lock;
 } redis_queue;
 
-static void rq_close(kumo__queue *q)
+static void rq_close(kumo__store *q)
 {
     redis_queue *s = (redis_queue *)q;
     if (s == NULL)
@@ -166,46 +166,35 @@ static void rq_close(kumo__queue *q)
     free(s);
 }
 
-static int rq_open(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+static int rq_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     static const char *const suffix[K_COUNT] = {"stream", "inflight", "receipts", "delayed", "delayed-bodies",
                                                 "stream"};
     *out = NULL;
     redis_queue *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
-    for (int i = 0; i < SC_COUNT; i++)
-        s->scripts[i].source = scripts[i];
-    s->r.scripts = s->scripts;
-    s->r.nscripts = SC_COUNT;
-    s->r.error = s->base.error;
-    s->r.errlen = sizeof(s->base.error);
     int rc = KUMO_ENOMEM;
     for (int i = 0; i < K_COUNT; i++) {
         int n = asprintf(&s->keys[i], "kumo:%s%s:%s", name, i == K_DEAD ? "-dead" : "", suffix[i]);
         if (n < 0) {
             s->keys[i] = NULL;
-            snprintf(err, errlen, "out of memory");
+            kumo__error_set(e, KUMO_ENOMEM, "out of memory");
             goto out;
         }
         s->klen[i] = (size_t)n;
     }
-    rc = kumo__redis_parse(&s->r, url, err, errlen);
-    if (rc != 0)
-        goto out;
+    rc = kumo__redis_open(&s->r, url, s->scripts, scripts, SC_COUNT, s->base.error, sizeof(s->base.error), e);
     s->base.max_receives = s->r.max_receives;
-    rc = kumo__redis_ready(&s->r);
-    if (rc != 0)
-        snprintf(err, errlen, "%s", s->base.error);
 out:
     if (rc != 0) {
-        rq_close(&s->base);
+        rq_close(&s->base.store);
         return rc;
     }
-    *out = &s->base;
+    *out = &s->base.store;
     return 0;
 }
 
@@ -346,10 +335,7 @@ static int rq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
 }
 
 const kumo__queue_driver kumo__queue_redis_driver = {
-    .version = KUMO_QUEUE_DRIVER_VERSION,
-    .scheme = "redis",
-    .open = rq_open,
-    .close = rq_close,
+    .common = {.version = KUMO_QUEUE_DRIVER_VERSION, .scheme = "redis", .open = rq_open, .close = rq_close},
     .send = rq_send,
     .receive = rq_receive,
     .ack = rq_ack,

@@ -193,7 +193,7 @@ static uint64_t content_length(const kumo__aws_res *res)
     return kumo__aws_res_header(res, "Content-Length", v, sizeof(v)) ? strtoull(v, NULL, 10) : 0;
 }
 
-static void s3_close(kumo__blob *b)
+static void s3_close(kumo__store *b)
 {
     s3 *s = (s3 *)b;
     if (s == NULL)
@@ -207,20 +207,23 @@ static void s3_close(kumo__blob *b)
     free(s);
 }
 
-static int s3_open(const char *url, kumo__blob **out, char *err, size_t errlen)
+static int s3_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     kumo__aws_url u;
     *out = NULL;
-    int rc = kumo__aws_url_parse(url, "s3", &u, err, errlen);
-    if (rc != 0)
+    char why[512] = ""; /* aws.c's messages */
+    int rc = kumo__aws_url_parse(url, "s3", &u, why, sizeof(why));
+    if (rc != 0) {
+        kumo__error_set(e, rc, "%s", why);
         return rc;
+    }
     s3 *s = calloc(1, sizeof(*s));
     if (s == NULL)
         goto nomem;
     pthread_mutex_init(&s->lock, NULL);
     size_t plen = strlen(u.path);
     if (strstr(u.resource, "/") || strlen(u.resource) < 3 || strlen(u.resource) > 63) {
-        snprintf(err, errlen, "store URL '%s': '%s' is not a bucket name (3 to 63 characters)", url, u.resource);
+        kumo__error_set(e, KUMO_EINVAL, "store URL '%s': '%s' is not a bucket name (3 to 63 characters)", url, u.resource);
         rc = KUMO_EINVAL;
         goto out;
     }
@@ -239,18 +242,20 @@ static int s3_open(const char *url, kumo__blob **out, char *err, size_t errlen)
         s->bucket_url = NULL;
         goto nomem;
     }
-    rc = kumo__aws_new("s3", &u, s->base.error, sizeof(s->base.error), &s->aws, err, errlen);
-    if (rc != 0)
+    rc = kumo__aws_new("s3", &u, s->base.error, sizeof(s->base.error), &s->aws, why, sizeof(why));
+    if (rc != 0) {
+        kumo__error_set(e, rc, "%s", why);
         goto out;
+    }
     /* The bucket is looked up (and made) on the first call. */
-    *out = &s->base;
+    *out = &s->base.store;
     goto out;
 nomem:
-    snprintf(err, errlen, "out of memory");
+    kumo__error_set(e, KUMO_ENOMEM, "out of memory");
     rc = KUMO_ENOMEM;
 out:
     if (rc != 0)
-        s3_close(s ? &s->base : NULL);
+        s3_close(s ? &s->base.store : NULL);
     kumo__aws_url_free(&u);
     return rc;
 }
@@ -729,10 +734,7 @@ static void s3_reader_close(kumo__blob_stream *r)
 }
 
 const kumo__blob_driver kumo__blob_s3_driver = {
-    .version = KUMO_BLOB_DRIVER_VERSION,
-    .scheme = "s3",
-    .open = s3_open,
-    .close = s3_close,
+    .common = {.version = KUMO_BLOB_DRIVER_VERSION, .scheme = "s3", .open = s3_open, .close = s3_close},
     .put = s3_put,
     .get = s3_get,
     .head = s3_head,

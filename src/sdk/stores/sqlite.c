@@ -41,8 +41,9 @@
  * where lower is the prefix (or cursor||0x00 when the cursor is past it: the
  * smallest key after the cursor) and upper is the prefix's successor (the
  * prefix with trailing 0xff bytes dropped and the last byte incremented;
- * none when the prefix is empty or all 0xff). LIKE would not use the index
- * and would treat '%' and '_' in keys as wildcards.
+ * none when the prefix is empty or all 0xff), both worked out by
+ * kumo__kv_list_range (kv.c), which postgres.c uses too. LIKE would not
+ * use the index and would treat '%' and '_' in keys as wildcards.
  *
  * The URL's query: create=false opens only an existing file that already
  * has the tables (nothing is created; a missing one is KUMO_EUNAVAILABLE).
@@ -53,6 +54,8 @@
  * calls, to the handle's `error` (kumo_store_error) and an error log line.
  */
 #include "sdk/sdk.h"
+#include "base/clock.h"
+#include "base/fs.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -135,11 +138,11 @@ static int migrate_ttl(sqlite3 *db, const char **step)
     return src;
 }
 
+/* Expiry times are epoch milliseconds: they mean the same to every
+ * process that opens the file. */
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)kumo__epoch_ms();
 }
 
 typedef struct sqlite_kv {
@@ -210,33 +213,23 @@ static void bind_key(sqlite_kv *s, sqlite3_stmt *st, const char *key, size_t kle
 }
 
 /* mkdir -p of the directory holding `path`. */
-static int make_parent(const char *path, char *err, size_t errlen)
+static int make_parent(const char *path, kumo__error *e)
 {
-    int rc = 0;
     char *dir = strdup(path);
     if (dir == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
+    int rc = 0;
     char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        goto out;
-    *slash = '\0';
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        int mrc = kumo__mkdirs(dir, 0755);
+        if (mrc != 0) {
+            kumo__error_set(e, KUMO_EUNAVAILABLE, "cannot create directory %s: %s", dir, strerror(-mrc));
             rc = KUMO_EUNAVAILABLE;
-            goto out;
         }
-        *p = c;
-        if (c == '\0')
-            break;
     }
-out:
     free(dir);
     return rc;
 }
@@ -254,7 +247,7 @@ int kumo__sqlite_step(sqlite3_stmt *st, int retry_busy)
 }
 
 int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sqlite3 *db, const char **step),
-                          sqlite3 **out, int *created, char *err, size_t errlen)
+                          sqlite3 **out, int *created, kumo__error *e)
 {
     char path[4096], create[8] = "true";
     const char *p = url + strlen("sqlite:");
@@ -263,7 +256,7 @@ int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sq
     *out = NULL;
     size_t plen = strcspn(p, "?");
     if (plen == 0 || plen >= sizeof(path)) {
-        snprintf(err, errlen, "the URL has no path (or one too long); expected sqlite:PATH");
+        kumo__error_set(e, KUMO_EINVAL, "the URL has no path (or one too long); expected sqlite:PATH");
         return KUMO_EINVAL;
     }
     memcpy(path, p, plen);
@@ -271,14 +264,15 @@ int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sq
     kumo__url_query(url, "create", create, sizeof(create));
     int may_create = strcmp(create, "false") != 0, rc;
     *created = may_create;
-    if (may_create && (rc = make_parent(path, err, errlen)) != 0)
+    if (may_create && (rc = make_parent(path, e)) != 0)
         return rc;
     sqlite3 *db = NULL;
     int src = sqlite3_open_v2(path, &db,
                               SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
                               NULL);
     if (src != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+        kumo__error_set(e, kumo__sqlite_status(src), "cannot open %s: %s", path,
+                        db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
         sqlite3_close(db);
         return kumo__sqlite_status(src);
     }
@@ -309,8 +303,8 @@ int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sq
         }
     } while (kumo__sqlite_busy_again(src, &tries));
     if (src != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s (SQLite code %d, while running \"%.40s...\")", path, sqlite3_errmsg(db),
-                 sqlite3_extended_errcode(db), step);
+        kumo__error_set(e, kumo__sqlite_status(src), "%s: %s (SQLite code %d, while running \"%.40s...\")", path,
+                        sqlite3_errmsg(db), sqlite3_extended_errcode(db), step);
         sqlite3_close(db);
         return kumo__sqlite_status(src);
     }
@@ -318,9 +312,9 @@ int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sq
     return 0;
 }
 
-static void sqlite_close(kumo__kv *kv)
+static void sqlite_close(kumo__store *st)
 {
-    sqlite_kv *s = (sqlite_kv *)kv;
+    sqlite_kv *s = (sqlite_kv *)st;
     if (s == NULL)
         return;
     for (int i = 0; i < ST_COUNT; i++)
@@ -330,31 +324,31 @@ static void sqlite_close(kumo__kv *kv)
     free(s);
 }
 
-static int sqlite_open(const char *url, kumo__kv **out, char *err, size_t errlen)
+static int sqlite_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     int rc = 0, may_create = 1, src;
     *out = NULL;
     sqlite_kv *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
-    if ((rc = kumo__sqlite_open_url(url, schema, migrate_ttl, &s->db, &may_create, err, errlen)) != 0)
+    if ((rc = kumo__sqlite_open_url(url, schema, migrate_ttl, &s->db, &may_create, e)) != 0)
         goto out;
     for (int i = 0; i < ST_COUNT; i++) {
         src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (src != SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s%s", sqlite3_db_filename(s->db, "main"), sqlite3_errmsg(s->db),
-                     may_create ? "" : " (create=false: the tables must exist)");
             rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
+            kumo__error_set(e, rc, "%s: %s%s", sqlite3_db_filename(s->db, "main"), sqlite3_errmsg(s->db),
+                            may_create ? "" : " (create=false: the tables must exist)");
             goto out;
         }
     }
-    *out = &s->base;
+    *out = &s->base.store;
 out:
     if (rc != 0)
-        sqlite_close(&s->base);
+        sqlite_close(&s->base.store);
     return rc;
 }
 
@@ -527,53 +521,25 @@ static int sqlite_del(kumo__kv *kv, const char *key, size_t klen)
     return rc;
 }
 
-/* memcmp order with the shorter first on a tie: SQLite's BLOB order. */
-static int blob_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen;
-}
-
 static int sqlite_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit,
                        int values, kumo_kv_page *out)
 {
     sqlite_kv *s = (sqlite_kv *)kv;
-    size_t plen = strlen(prefix);
     int rc = 0;
 
-    /* upper: the prefix's successor, if it has one. */
-    char *upper = kumo__arena_strndup(a, prefix, plen);
-    if (upper == NULL)
+    kumo__kv_range range;
+    if (kumo__kv_list_range(a, prefix, cursor, &range) != 0)
         return KUMO_ENOMEM;
-    size_t ulen = plen;
-    while (ulen > 0 && (unsigned char)upper[ulen - 1] == 0xff)
-        ulen--;
-    if (ulen > 0)
-        upper[ulen - 1] = (char)((unsigned char)upper[ulen - 1] + 1);
-
-    /* lower: the prefix, or just past the cursor when that is further. */
-    const char *lower = prefix;
-    size_t llen = plen;
-    if (cursor) {
-        size_t clen = strlen(cursor);
-        if (blob_cmp(cursor, clen + 1, prefix, plen) > 0) {
-            lower = cursor;   /* with its NUL: cursor||0x00 */
-            llen = clen + 1;
-        }
-    }
-
     kumo_kv_item *items = kumo__arena_alloc(a, limit * sizeof(*items));
     if (items == NULL)
         return KUMO_ENOMEM;
 
     pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st = s->st[ulen ? ST_LIST : ST_LIST_OPEN];
+    sqlite3_stmt *st = s->st[range.ulen ? ST_LIST : ST_LIST_OPEN];
     sqlite3_bind_text(st, 1, s->base.name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, lower, (int)llen, SQLITE_STATIC);
-    if (ulen)
-        sqlite3_bind_blob(st, 3, upper, (int)ulen, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, range.lower, (int)range.llen, SQLITE_STATIC);
+    if (range.ulen)
+        sqlite3_bind_blob(st, 3, range.upper, (int)range.ulen, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, values);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)limit + 1);   /* one more: is there a next page? */
     sqlite3_bind_int64(st, 6, now_ms());
@@ -615,10 +581,7 @@ out:
 }
 
 const kumo__kv_driver kumo__kv_sqlite_driver = {
-    .version = KUMO_KV_DRIVER_VERSION,
-    .scheme = "sqlite",
-    .open = sqlite_open,
-    .close = sqlite_close,
+    .common = {.version = KUMO_KV_DRIVER_VERSION, .scheme = "sqlite", .open = sqlite_open, .close = sqlite_close},
     .get = sqlite_get,
     .put = sqlite_put,
     .del = sqlite_del,

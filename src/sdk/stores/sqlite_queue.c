@@ -36,6 +36,7 @@
  * sqlite.c; sqlite's message goes to the handle's `error`.
  */
 #include "sdk/sdk.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -89,11 +90,11 @@ typedef struct sqlite_queue {
     char *dead;         /* NAME-dead, made on first use */
 } sqlite_queue;
 
+/* Visibility times are epoch milliseconds: they mean the same to every
+ * process that opens the file. */
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)kumo__epoch_ms();
 }
 
 static int fail(sqlite_queue *s, const char *what, int rc)
@@ -115,7 +116,7 @@ static int exec_st(sqlite_queue *s, int which)
     return rc == SQLITE_DONE ? 0 : fail(s, sql[which], rc);
 }
 
-static void sq_close(kumo__queue *q)
+static void sq_close(kumo__store *q)
 {
     sqlite_queue *s = (sqlite_queue *)q;
     if (s == NULL)
@@ -128,38 +129,38 @@ static void sq_close(kumo__queue *q)
     free(s);
 }
 
-static int sq_open(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+static int sq_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     *out = NULL;
     sqlite_queue *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
     int rc = 0, may_create = 1, src;
     size_t dlen = strlen(name) + sizeof("-dead");
     if ((s->dead = malloc(dlen)) == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         rc = KUMO_ENOMEM;
         goto out;
     }
     snprintf(s->dead, dlen, "%s-dead", name);
-    if ((rc = kumo__sqlite_open_url(url, schema, NULL, &s->db, &may_create, err, errlen)) != 0)
+    if ((rc = kumo__sqlite_open_url(url, schema, NULL, &s->db, &may_create, e)) != 0)
         goto out;
     for (int i = 0; i < ST_COUNT; i++) {
         src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (src != SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s%s", sqlite3_db_filename(s->db, "main"), sqlite3_errmsg(s->db),
-                     may_create ? "" : " (create=false: the table kumo_queue must exist)");
             rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
+            kumo__error_set(e, rc, "%s: %s%s", sqlite3_db_filename(s->db, "main"), sqlite3_errmsg(s->db),
+                            may_create ? "" : " (create=false: the table kumo_queue must exist)");
             goto out;
         }
     }
-    *out = &s->base;
+    *out = &s->base.store;
 out:
     if (rc != 0)
-        sq_close(&s->base);
+        sq_close(&s->base.store);
     return rc;
 }
 
@@ -298,10 +299,7 @@ static int sq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
 }
 
 const kumo__queue_driver kumo__queue_sqlite_driver = {
-    .version = KUMO_QUEUE_DRIVER_VERSION,
-    .scheme = "sqlite",
-    .open = sq_open,
-    .close = sq_close,
+    .common = {.version = KUMO_QUEUE_DRIVER_VERSION, .scheme = "sqlite", .open = sq_open, .close = sq_close},
     .send = sq_send,
     .receive = sq_receive,
     .ack = sq_ack,

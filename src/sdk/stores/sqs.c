@@ -170,7 +170,7 @@ static int call(sqs *q, const char *op, json_t *req, json_t **resp)
     return rc;
 }
 
-static void sqs_close(kumo__queue *kq)
+static void sqs_close(kumo__store *kq)
 {
     sqs *q = (sqs *)kq;
     if (q == NULL)
@@ -182,23 +182,26 @@ static void sqs_close(kumo__queue *kq)
     free(q);
 }
 
-static int sqs_open(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+static int sqs_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     kumo__aws_url u;
     *out = NULL;
-    int rc = kumo__aws_url_parse(url, "sqs", &u, err, errlen);
-    if (rc != 0)
+    char why[512] = ""; /* aws.c's messages */
+    int rc = kumo__aws_url_parse(url, "sqs", &u, why, sizeof(why));
+    if (rc != 0) {
+        kumo__error_set(e, rc, "%s", why);
         return rc;
+    }
     sqs *q = calloc(1, sizeof(*q));
     if (q == NULL) {
-        snprintf(err, errlen, "out of memory");
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         rc = KUMO_ENOMEM;
         goto out;
     }
     pthread_mutex_init(&q->lock, NULL);
     rc = KUMO_EINVAL;
     if (*u.path) {
-        snprintf(err, errlen, "store URL '%s': a queue has no path; expected sqs://QUEUE", url);
+        kumo__error_set(e, KUMO_EINVAL, "store URL '%s': a queue has no path; expected sqs://QUEUE", url);
         goto out;
     }
     size_t n = strlen(u.resource);
@@ -208,7 +211,7 @@ static int sqs_open(const char *url, const char *name, kumo__queue **out, char *
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
     }
     if (!ok) {
-        snprintf(err, errlen, "store URL '%s': queue names are 1 to %d letters, digits, '-' or '_'", url,
+        kumo__error_set(e, KUMO_EINVAL, "store URL '%s': queue names are 1 to %d letters, digits, '-' or '_'", url,
                  NAME_MAX_LEN);
         goto out;
     }
@@ -216,14 +219,16 @@ static int sqs_open(const char *url, const char *name, kumo__queue **out, char *
     q->base.max_receives = u.max_receives;
     q->queue = u.resource;
     u.resource = NULL;
-    rc = kumo__aws_new("sqs", &u, q->base.error, sizeof(q->base.error), &q->aws, err, errlen);
-    if (rc != 0)
+    rc = kumo__aws_new("sqs", &u, q->base.error, sizeof(q->base.error), &q->aws, why, sizeof(why));
+    if (rc != 0) {
+        kumo__error_set(e, rc, "%s", why);
         goto out;
+    }
     /* The queue is looked up (and made) on the first call. */
-    *out = &q->base;
+    *out = &q->base.store;
 out:
     if (rc != 0)
-        sqs_close(q ? &q->base : NULL);
+        sqs_close(q ? &q->base.store : NULL);
     kumo__aws_url_free(&u);
     return rc;
 }
@@ -389,10 +394,7 @@ static int sqs_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
 }
 
 const kumo__queue_driver kumo__queue_sqs_driver = {
-    .version = KUMO_QUEUE_DRIVER_VERSION,
-    .scheme = "sqs",
-    .open = sqs_open,
-    .close = sqs_close,
+    .common = {.version = KUMO_QUEUE_DRIVER_VERSION, .scheme = "sqs", .open = sqs_open, .close = sqs_close},
     .send = sqs_send,
     .receive = sqs_receive,
     .ack = sqs_ack,

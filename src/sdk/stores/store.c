@@ -1,32 +1,31 @@
 /*
- * store.c: the kv API of kumo.h over the drivers of sdk.h, and what every
- * kind of store shares: the store name to environment variable rule, the
- * URL query lookup and kumo_store_error. blob.c and queue.c are its
- * counterparts for the other two kinds, built the same way.
+ * store.c: what every kind of store (kv.c, blob.c, queue.c) shares: the
+ * driver lookup by URL scheme, opening and closing through the driver
+ * head, the cache of open stores by name, the URL query lookup and the
+ * store error of an invocation (kumo_store_error).
  *
  * A handler names a store ("todos"); the process finds its URL in the
- * environment variable KUMO_STORE_TODOS (set by the runtime or the platform
- * from kumo.yaml and the environment), opens it with the driver its scheme
- * names, and keeps it open for the life of the process in a small table, the
- * one piece of global mutable state in the SDK (guarded by a mutex; a handle
- * itself is made safe by its driver). A failed open is not cached: the next
- * call tries again, so a backend that comes back is picked up. A child
- * forked after stores were opened does not use (nor close) its parent's
- * handles, which SQLite and network clients forbid: it forgets them and
- * opens its own.
+ * environment variable KUMO_STORE_TODOS (base/store_var.h: set by the
+ * runtime or the platform from kumo.yaml and the environment), opens it with
+ * the driver its scheme names, and keeps it open for the life of the process
+ * in one small table for every kind, the one piece of global mutable state in
+ * the SDK (guarded by a mutex; a handle itself is made safe by its driver). A
+ * failed open is not cached: the next call tries again, so a backend that
+ * comes back is picked up. A child forked after stores were opened does not
+ * use (nor close) its parent's handles, which SQLite and network clients
+ * forbid: it forgets them and opens its own.
  *
- * Every argument is checked here, once, so drivers can trust them: ctx (the
- * arena that results live in) and store are required, keys are 1 to
- * KUMO_KV_KEY_MAX bytes (KUMO_ETOOBIG beyond), list limits are 1..1000.
+ * A kind is one kumo__store_kind_desc (its drivers, their version, its URL
+ * options); nothing here names one. A driver is one file and one line in its
+ * kind's table.
  *
  * kumo_store_error: every failed call copies the driver's message (the
  * handle's `error`, cleared before each call) or, when it left none, the
  * code's description into ctx->store_error, where it stays until another
  * call fails or the invocation ends.
- *
- * A new driver is one file and one line in `drivers`.
  */
 #include "sdk/sdk.h"
+#include "base/store_var.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -34,101 +33,72 @@
 #include <string.h>
 #include <unistd.h>
 
-static const kumo__kv_driver *const drivers[] = {
-    &kumo__kv_sqlite_driver,
-    &kumo__kv_dynamodb_driver,
-    &kumo__kv_redis_driver,
-    &kumo__kv_postgres_driver,
-};
-
-#define STORE_NAME_MAX 64
-#define LIST_LIMIT_MAX 1000
-
-
-const void *kumo__driver_for_url(const char *url, const void *const *drivers, size_t n, int version,
-                                 const char *kind, char *err, size_t errlen)
+/* The driver of `kind` whose scheme is `url`'s; NULL with e set (never
+ * quoting the URL: it may hold a password). */
+static const kumo__driver_head *driver_for_url(const kumo__store_kind_desc *kind, const char *url, kumo__error *e)
 {
     const char *colon = url ? strchr(url, ':') : NULL;
     if (colon == NULL) {
-        snprintf(err, errlen, "%s store URL %s; expected e.g. sqlite:PATH, file:DIR or redis://HOST:PORT/0", kind,
-                 url ? "has no scheme" : "is missing");
+        kumo__error_set(e, KUMO_EINVAL, "%s store URL %s; expected e.g. sqlite:PATH, file:DIR or redis://HOST:PORT/0",
+                        kind->name, url ? "has no scheme" : "is missing");
         return NULL;
     }
     size_t slen = (size_t)(colon - url);
-    for (size_t i = 0; i < n; i++) {
-        const kumo__driver_head *h = drivers[i];
+    for (size_t i = 0; i < kind->ndrivers; i++) {
+        const kumo__driver_head *h = kind->drivers[i];
         if (strlen(h->scheme) != slen || strncmp(h->scheme, url, slen) != 0)
             continue;
-        if (h->version != version) {
-            snprintf(err, errlen, "%s driver '%s' has version %d, expected %d", kind, h->scheme, h->version,
-                     version);
+        if (h->version != kind->version) {
+            kumo__error_set(e, KUMO_EINVAL, "%s driver '%s' has version %d, expected %d", kind->name, h->scheme,
+                            h->version, kind->version);
             return NULL;
         }
         return h;
     }
-    snprintf(err, errlen, "no %s driver for scheme '%.*s'", kind, (int)slen, url);
+    kumo__error_set(e, KUMO_EINVAL, "no %s driver for scheme '%.*s'", kind->name, (int)slen, url);
     return NULL;
 }
 
-int kumo__kv_open_url(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
+int kumo__store_open(const kumo__store_kind_desc *kind, const char *url, const char *name, kumo__store **out,
+                     kumo__error *e)
 {
+    kumo__store *s = NULL;
+    char *dup = NULL;
+    int rc;
+
     *out = NULL;
     if (name == NULL) {
-        snprintf(err, errlen, "no store name given");
+        kumo__error_set(e, KUMO_EINVAL, "no store name given");
         return KUMO_EINVAL;
     }
-    const kumo__kv_driver *drv = kumo__driver_for_url(url, (const void *const *)drivers, sizeof(drivers) / sizeof(drivers[0]),
-                                          KUMO_KV_DRIVER_VERSION, "kv", err, errlen);
+    const kumo__driver_head *drv = driver_for_url(kind, url, e);
     if (drv == NULL)
         return KUMO_EINVAL;
-    char *dup = strdup(name);
-    if (dup == NULL) {
-        snprintf(err, errlen, "out of memory");
+    if (kind->options && (rc = kind->options(url, NULL, e)) != 0)
+        return rc;
+    if ((dup = strdup(name)) == NULL) {
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
-    kumo__kv *kv = NULL;
-    int rc = drv->open(url, &kv, err, errlen);
-    if (rc != 0) {
+    if ((rc = drv->open(url, name, &s, e)) != 0) {
         free(dup);
         return rc;
     }
-    kv->driver = drv;
-    kv->name = dup;
-    *out = kv;
+    s->driver = drv;
+    s->name = dup;
+    if (kind->options)
+        kind->options(url, s, NULL); /* checked above: cannot fail */
+    *out = s;
     return 0;
 }
 
-void kumo__kv_close(kumo__kv *kv)
+void kumo__store_close(kumo__store *s)
 {
-    if (kv == NULL)
+    if (s == NULL)
         return;
-    char *name = kv->name;
-    kv->driver->close(kv);
+    char *name = s->name;
+    s->driver->close(s);
     free(name);
-}
-
-/* ---- shared by kv, blob and queue ------------------------------------ */
-
-/* KUMO_STORE_<NAME>: upper case, '-' as '_'; other than letters, digits,
- * '-' and '_' a name cannot be spelled as a variable and is refused. */
-int kumo__store_env_name(const char *name, char *buf, size_t size)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > STORE_NAME_MAX || sizeof("KUMO_STORE_") + n > size)
-        return KUMO_EINVAL;
-    char *p = buf + sprintf(buf, "KUMO_STORE_");
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 'a' + 'A');
-        else if (c == '-')
-            c = '_';
-        else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-            return KUMO_EINVAL;
-        *p++ = c;
-    }
-    *p = '\0';
-    return 0;
 }
 
 int kumo__url_query(const char *url, const char *key, char *buf, size_t size)
@@ -168,273 +138,99 @@ const char *kumo_store_error(const kumo_ctx *ctx)
     return ctx ? ctx->store_error : "";
 }
 
-/* ---- kv stores by name ------------------------------------------------ */
+/* ---- the open stores, by kind and name ---------------------------------- */
 
-void *kumo__store_cache_get(kumo__store_cache *c, const char *name, int *err, char *msg, size_t msglen)
+typedef struct open_store {
+    const kumo__store_kind_desc *kind;
+    kumo__store *store;               /* its name is store->name */
+} open_store;
+
+static struct {
+    pthread_mutex_t lock;
+    open_store *v;
+    size_t n, cap;
+    pid_t pid;                        /* the process that opened them */
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Opens and adds the store (lock held): 0, or a KUMO_E* code with msg. */
+static int cache_add(const kumo__store_kind_desc *kind, const char *name, const char *var, kumo__store **out, char *msg,
+                     size_t msglen)
 {
-    void *handle = NULL;
-    char var[sizeof("KUMO_STORE_") + STORE_NAME_MAX];
-    int rc = KUMO_EINVAL;
-
-    snprintf(msg, msglen, "%s '%s' is not a valid store name", c->kind, name ? name : "(null)");
-    if (name == NULL || strlen(name) >= sizeof(c->entries[0].name) ||
-        kumo__store_env_name(name, var, sizeof(var)) != 0)
-        goto out_unlocked;
-    pthread_mutex_lock(&c->lock);
-    if (c->n && c->pid != getpid())
-        c->n = 0; /* a forked child: the parent's handles are not ours */
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->entries[i].name, name) == 0) {
-            handle = c->entries[i].handle;
-            rc = 0;
-            goto out;
-        }
-    }
     const char *url = getenv(var);
     if (url == NULL || *url == '\0') {
-        snprintf(msg, msglen, "%s '%s': %s is not set; declare it in kumo.yaml", c->kind, name, var);
-        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        goto out;
+        snprintf(msg, msglen, "%s '%s': %s is not set; declare it in kumo.yaml", kind->label, name, var);
+        return KUMO_EINVAL;
     }
-    if (c->n == KUMO__STORES_MAX) {
-        snprintf(msg, msglen, "%s '%s': more than %d of them in one process", c->kind, name, KUMO__STORES_MAX);
-        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        goto out;
+    size_t same_kind = 0;
+    for (size_t i = 0; i < cache.n; i++)
+        same_kind += cache.v[i].kind == kind;
+    if (same_kind == KUMO__STORES_MAX) {
+        snprintf(msg, msglen, "%s '%s': more than %d of them in one process", kind->label, name, KUMO__STORES_MAX);
+        return KUMO_EINVAL;
     }
-    char omsg[512];
-    rc = c->open_url(url, name, &handle, omsg, sizeof(omsg));
+    if (cache.n == cache.cap) {
+        size_t cap = cache.cap ? cache.cap * 2 : 8;
+        open_store *v = realloc(cache.v, cap * sizeof(*v));
+        if (v == NULL) {
+            snprintf(msg, msglen, "%s '%s': out of memory", kind->label, name);
+            return KUMO_ENOMEM;
+        }
+        cache.v = v;
+        cache.cap = cap;
+    }
+    kumo__error e = {0};
+    int rc = kumo__store_open(kind, url, name, out, &e);
     if (rc != 0) {
-        /* The URL itself is not logged: it may hold a password. */
-        snprintf(msg, msglen, "%s '%s' (%s): %s", c->kind, name, var, omsg);
-        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
-        handle = NULL;
+        /* The URL itself is not in it: it may hold a password. */
+        snprintf(msg, msglen, "%s '%s' (%s): %s", kind->label, name, var, e.msg);
+        return rc;
+    }
+    cache.v[cache.n++] = (open_store){.kind = kind, .store = *out};
+    cache.pid = getpid();
+    return 0;
+}
+
+kumo__store *kumo__store_get(const kumo__store_kind_desc *kind, kumo_ctx *ctx, const char *name, int *err)
+{
+    kumo__store *s = NULL;
+    char var[KUMO__STORE_VAR_MAX];
+    char msg[256];
+    int rc = KUMO_EINVAL;
+
+    if (name == NULL || kumo__store_var(name, var, sizeof(var)) != 0) {
+        snprintf(msg, sizeof(msg), "%s '%s' is not a valid store name", kind->label, name ? name : "(null)");
         goto out;
     }
-    snprintf(c->entries[c->n].name, sizeof(c->entries[c->n].name), "%s", name);
-    c->entries[c->n++].handle = handle;
-    c->pid = getpid();
-out:
-    pthread_mutex_unlock(&c->lock);
-out_unlocked:
-    if (err)
-        *err = rc;
-    return handle;
-}
-
-void kumo__store_cache_close_all(kumo__store_cache *c)
-{
-    pthread_mutex_lock(&c->lock);
-    if (c->pid != getpid())
-        c->n = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        c->close(c->entries[i].handle);
-        c->entries[i].handle = NULL;
-    }
-    c->n = 0;
-    pthread_mutex_unlock(&c->lock);
-}
-
-static int kv_open_any(const char *url, const char *name, void **out, char *err, size_t errlen)
-{
-    kumo__kv *kv = NULL;
-    int rc = kumo__kv_open_url(url, name, &kv, err, errlen);
-    *out = kv;
-    return rc;
-}
-
-static void kv_close_any(void *kv)
-{
-    kumo__kv_close(kv);
-}
-
-static kumo__store_cache kv_cache = KUMO__STORE_CACHE_INIT("kv store", kv_open_any, kv_close_any);
-
-/* The kv store named `name` (see kumo__store_cache_get). */
-static kumo__kv *kv_store(const char *name, int *err, char *msg, size_t msglen)
-{
-    return kumo__store_cache_get(&kv_cache, name, err, msg, msglen);
-}
-
-kumo__kv *kumo__kv_store(const char *name, int *err)
-{
-    char msg[256];
-    return kv_store(name, err, msg, sizeof(msg));
-}
-
-void kumo__kv_close_all(void)
-{
-    kumo__store_cache_close_all(&kv_cache);
-    kumo__blob_close_all();
-    kumo__queue_close_all();
-}
-
-/* ---- the public API -------------------------------------------------- */
-
-/* Checks a key: 0, KUMO_EINVAL (NULL or empty) or KUMO_ETOOBIG. */
-static int check_key(const char *key, size_t *len)
-{
-    if (key == NULL)
-        return KUMO_EINVAL;
-    size_t n = strnlen(key, KUMO_KV_KEY_MAX + 1);
-    if (n == 0)
-        return KUMO_EINVAL;
-    if (n > KUMO_KV_KEY_MAX)
-        return KUMO_ETOOBIG;
-    *len = n;
-    return 0;
-}
-
-/* Resolves ctx/store/key, the common head of every call. */
-static int prepare(kumo_ctx *ctx, const char *store, const char *key, size_t *klen, kumo__kv **kv)
-{
-    if (ctx == NULL || store == NULL)
-        return KUMO_EINVAL;
-    if (key) {
-        int rc = check_key(key, klen);
-        if (rc != 0)
-            return rc;
-    }
-    int rc;
-    char msg[256];
-    *kv = kv_store(store, &rc, msg, sizeof(msg));
-    if (*kv == NULL) {
-        kumo__store_error_set(ctx, rc, msg);
-        return rc;
-    }
-    (*kv)->error[0] = '\0';
-    return 0;
-}
-
-/* A driver call's result, its message recorded when it failed. */
-static int result(kumo_ctx *ctx, kumo__kv *kv, int rc)
-{
-    if (rc != 0)
-        kumo__store_error_set(ctx, rc, kv->error);
-    return rc;
-}
-
-int kumo_kv_get(kumo_ctx *ctx, const char *store, const char *key, kumo_kv_item *out)
-{
-    kumo__kv *kv;
-    size_t klen;
-    if (out == NULL || key == NULL)
-        return KUMO_EINVAL;
-    memset(out, 0, sizeof(*out));
-    int rc = prepare(ctx, store, key, &klen, &kv);
-    if (rc != 0)
-        return rc;
-    rc = result(ctx, kv, kv->driver->get(kv, &ctx->arena, key, klen, out));
-    if (rc != 0)
-        memset(out, 0, sizeof(*out));
-    return rc;
-}
-
-static int put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t expect,
-               uint64_t ttl_ms, uint64_t *new_version)
-{
-    kumo__kv *kv;
-    size_t klen;
-    if (key == NULL || (value == NULL && len > 0))
-        return KUMO_EINVAL;
-    int rc = prepare(ctx, store, key, &klen, &kv);
-    if (rc != 0)
-        return rc;
-    return result(ctx, kv, kv->driver->put(kv, key, klen, value ? value : "", len, expect, ttl_ms, new_version));
-}
-
-int kumo_kv_put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len)
-{
-    return put(ctx, store, key, value, len, UINT64_MAX, 0, NULL);
-}
-
-int kumo_kv_put_ttl(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
-                    uint64_t ttl_ms)
-{
-    return put(ctx, store, key, value, len, UINT64_MAX, ttl_ms, NULL);
-}
-
-int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
-                uint64_t version, uint64_t *new_version)
-{
-    /* UINT64_MAX means "unconditional" to drivers; no stored version is it. */
-    if (version == UINT64_MAX)
-        return KUMO_EINVAL;
-    return put(ctx, store, key, value, len, version, 0, new_version);
-}
-
-int kumo_kv_delete(kumo_ctx *ctx, const char *store, const char *key)
-{
-    kumo__kv *kv;
-    size_t klen;
-    if (key == NULL)
-        return KUMO_EINVAL;
-    int rc = prepare(ctx, store, key, &klen, &kv);
-    if (rc != 0)
-        return rc;
-    return result(ctx, kv, kv->driver->del(kv, key, klen));
-}
-
-/* prefix NULL or "" lists everything; cursor NULL or "" starts at the
- * beginning. */
-int kumo_kv_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit, int values,
-                 kumo_kv_page *out)
-{
-    kumo__kv *kv;
-    size_t len;
-    if (out == NULL)
-        return KUMO_EINVAL;
-    memset(out, 0, sizeof(*out));
-    if (limit < 1 || limit > LIST_LIMIT_MAX)
-        return KUMO_EINVAL;
-    if (prefix && *prefix && check_key(prefix, &len) != 0)
-        return KUMO_ETOOBIG;
-    if (cursor && *cursor && check_key(cursor, &len) != 0)
-        return KUMO_EINVAL;
-    int rc = prepare(ctx, store, NULL, NULL, &kv);
-    if (rc != 0)
-        return rc;
-    rc = kv->driver->list(kv, &ctx->arena, prefix ? prefix : "", cursor && *cursor ? cursor : NULL, limit,
-                          values != 0, out);
-    if (result(ctx, kv, rc) != 0)
-        memset(out, 0, sizeof(*out));
-    return rc;
-}
-
-/* Up to LIST_LIMIT_MAX keys at once; n == 0 is an empty success. Drivers
- * without get_many are asked key by key (no common snapshot then). */
-int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *const *keys, size_t n, kumo_kv_item *out)
-{
-    kumo__kv *kv;
-    size_t klen;
-    if (n > LIST_LIMIT_MAX || (n > 0 && (keys == NULL || out == NULL)))
-        return KUMO_EINVAL;
-    if (n > 0)
-        memset(out, 0, n * sizeof(*out));
-    for (size_t i = 0; i < n; i++) {
-        int rc = check_key(keys[i], &klen);
-        if (rc != 0)
-            return rc;
-    }
-    int rc = prepare(ctx, store, NULL, NULL, &kv);
-    if (rc != 0 || n == 0)
-        return rc;
-    if (kv->driver->get_many) {
-        rc = kv->driver->get_many(kv, &ctx->arena, keys, n, out);
-    } else {
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            rc = kv->driver->get(kv, &ctx->arena, keys[i], strlen(keys[i]), &out[i]);
-            if (rc == KUMO_ENOTFOUND) {
-                memset(&out[i], 0, sizeof(out[i]));
-                rc = 0;
-            }
+    pthread_mutex_lock(&cache.lock);
+    if (cache.n && cache.pid != getpid())
+        cache.n = 0; /* a forked child: the parent's handles are not ours */
+    for (size_t i = 0; i < cache.n; i++) {
+        if (cache.v[i].kind == kind && strcmp(cache.v[i].store->name, name) == 0) {
+            s = cache.v[i].store;
+            break;
         }
     }
-    if (result(ctx, kv, rc) != 0) {
-        memset(out, 0, n * sizeof(*out));
-        return rc;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (out[i].key == NULL)
-            out[i].key = keys[i];   /* absent: value NULL, version 0 */
-    return 0;
+    rc = s ? 0 : cache_add(kind, name, var, &s, msg, sizeof(msg));
+    pthread_mutex_unlock(&cache.lock);
+    if (rc != 0)
+        kumo_log(NULL, KUMO_LOG_ERROR, "%s", msg);
+out:
+    if (rc != 0)
+        kumo__store_error_set(ctx, rc, msg);
+    if (err)
+        *err = rc;
+    return rc == 0 ? s : NULL;
+}
+
+void kumo__stores_close_all(void)
+{
+    pthread_mutex_lock(&cache.lock);
+    if (cache.pid != getpid())
+        cache.n = 0;
+    for (size_t i = 0; i < cache.n; i++)
+        kumo__store_close(cache.v[i].store);
+    free(cache.v);
+    cache.v = NULL;
+    cache.n = cache.cap = 0;
+    pthread_mutex_unlock(&cache.lock);
 }

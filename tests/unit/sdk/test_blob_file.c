@@ -24,6 +24,18 @@ static char dir[] = "/tmp/kumo-test-blob-XXXXXX";
 static char url[300];
 static kumo_ctx ctx;
 
+
+/* kumo__store_open for a blob store, its message into err. */
+static int open_blob(const char *url, const char *name, kumo__blob **out, char *err, size_t errlen)
+{
+    kumo__store *s = NULL;
+    kumo__error e = {0};
+    int rc = kumo__store_open(&kumo__blob_kind, url, name, &s, &e);
+    snprintf(err, errlen, "%s", e.msg);
+    *out = (kumo__blob *)s; /* a kumo__blob starts with its kumo__store */
+    return rc;
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)flag, (void)ftw;
@@ -215,7 +227,7 @@ static void test_streams(void)
 
     CHECK_INT(kumo_blob_writer_open(&ctx, "files", "big.bin", "application/x-test", &w), 0);
     CHECK(w != NULL);
-    CHECK(ctx.blob_streams != NULL);
+    CHECK(ctx.defers != NULL);
     for (int i = 0; i < 100; i++) {
         memset(chunk, 'a' + i % 26, sizeof(chunk));
         CHECK_INT(kumo_blob_write(w, chunk, sizeof(chunk)), 0);
@@ -224,7 +236,7 @@ static void test_streams(void)
     CHECK_INT(kumo_blob_head(&ctx, "files", "big.bin", &info), KUMO_ENOTFOUND);
     CHECK_INT(tmp_entries(), 1);
     CHECK_INT(kumo_blob_writer_commit(w), 0);
-    CHECK(ctx.blob_streams == NULL);
+    CHECK(ctx.defers == NULL);
     CHECK_INT(tmp_entries(), 0);
     CHECK_INT(kumo_blob_head(&ctx, "files", "big.bin", &info), 0);
     CHECK_INT(info.size, 100000);
@@ -245,7 +257,7 @@ static void test_streams(void)
     CHECK(ok);
     CHECK_INT(total, 100000);
     kumo_blob_reader_close(r);
-    CHECK(ctx.blob_streams == NULL);
+    CHECK(ctx.defers == NULL);
     CHECK_INT(kumo_blob_reader_open(&ctx, "files", "nope", &r, &info), KUMO_ENOTFOUND);
     CHECK(r == NULL);
 
@@ -267,7 +279,7 @@ static void test_streams(void)
     CHECK_INT(kumo_blob_get(&ctx, "files", "missing", &data, &len, NULL), KUMO_ENOTFOUND);
     CHECK(kumo_store_error(&ctx)[0] != '\0');
     kumo__invocation_clear(&ctx, &req, &res);
-    CHECK(ctx.blob_streams == NULL);
+    CHECK(ctx.defers == NULL);
     CHECK_STR(kumo_store_error(&ctx), "");
     CHECK_INT(tmp_entries(), 0);
     CHECK_INT(kumo_blob_head(&ctx, "files", "forgotten", &info), KUMO_ENOTFOUND);
@@ -277,8 +289,8 @@ static void test_open(void)
 {
     kumo__blob *b = NULL;
     char err[512], path[400], u[500];
-    CHECK_INT(kumo__blob_open_url("file:", "x", &b, err, sizeof(err)), KUMO_EINVAL);
-    CHECK_INT(kumo__blob_open_url("nosuch:/x", "x", &b, err, sizeof(err)), KUMO_EINVAL);
+    CHECK_INT(open_blob("file:", "x", &b, err, sizeof(err)), KUMO_EINVAL);
+    CHECK_INT(open_blob("nosuch:/x", "x", &b, err, sizeof(err)), KUMO_EINVAL);
     CHECK(strstr(err, "nosuch") != NULL);
     snprintf(path, sizeof(path), "%s/plainfile", dir);
     FILE *f = fopen(path, "w");
@@ -286,15 +298,15 @@ static void test_open(void)
     if (f)
         fclose(f);
     snprintf(u, sizeof(u), "file:%s", path);
-    CHECK_INT(kumo__blob_open_url(u, "x", &b, err, sizeof(err)), KUMO_EUNAVAILABLE);
+    CHECK_INT(open_blob(u, "x", &b, err, sizeof(err)), KUMO_EUNAVAILABLE);
     CHECK(b == NULL);
     snprintf(u, sizeof(u), "file:%s/not-there?create=false", dir);
-    CHECK_INT(kumo__blob_open_url(u, "x", &b, err, sizeof(err)), KUMO_EUNAVAILABLE);
+    CHECK_INT(open_blob(u, "x", &b, err, sizeof(err)), KUMO_EUNAVAILABLE);
     CHECK(strstr(err, "create=false") != NULL);
     snprintf(u, sizeof(u), "file://%s/made/on/open", dir);
-    CHECK_INT(kumo__blob_open_url(u, "x", &b, err, sizeof(err)), 0);
+    CHECK_INT(open_blob(u, "x", &b, err, sizeof(err)), 0);
     CHECK(exists("made/on/open/.tmp"));
-    kumo__blob_close(b);
+    kumo__store_close((kumo__store *)b);
 }
 
 int main(void)
@@ -315,7 +327,7 @@ int main(void)
     test_streams();
     test_open();
 
-    kumo__kv_close_all();
+    kumo__stores_close_all();
     kumo__arena_free(&ctx.arena);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_report();

@@ -21,6 +21,18 @@ static char dir[] = "/tmp/kumo-test-kv-XXXXXX";
 static char url[256];
 static kumo_ctx ctx;
 
+
+/* kumo__store_open for a kv store, its message into err. */
+static int open_kv(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
+{
+    kumo__store *s = NULL;
+    kumo__error e = {0};
+    int rc = kumo__store_open(&kumo__kv_kind, url, name, &s, &e);
+    snprintf(err, errlen, "%s", e.msg);
+    *out = (kumo__kv *)s; /* a kumo__kv starts with its kumo__store */
+    return rc;
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     return remove(path);
@@ -257,9 +269,9 @@ static void test_two_handles(void)
 {
     kumo__kv *h1 = NULL, *h2 = NULL, *other = NULL;
     char err[256] = "";
-    CHECK_INT(kumo__kv_open_url(url, "shared", &h1, err, sizeof(err)), 0);
-    CHECK_INT(kumo__kv_open_url(url, "shared", &h2, err, sizeof(err)), 0);
-    CHECK_INT(kumo__kv_open_url(url, "other", &other, err, sizeof(err)), 0);
+    CHECK_INT(open_kv(url, "shared", &h1, err, sizeof(err)), 0);
+    CHECK_INT(open_kv(url, "shared", &h2, err, sizeof(err)), 0);
+    CHECK_INT(open_kv(url, "other", &other, err, sizeof(err)), 0);
     if (h1 == NULL || h2 == NULL || other == NULL)
         goto out;
     kumo_kv_item it;
@@ -277,22 +289,22 @@ static void test_two_handles(void)
     CHECK_INT(h1->driver->del(h1, "k", 1), 0);
     CHECK_INT(h2->driver->get(h2, &ctx.arena, "k", 1, &it), KUMO_ENOTFOUND);
 out:
-    kumo__kv_close(h1);
-    kumo__kv_close(h2);
-    kumo__kv_close(other);
+    kumo__store_close((kumo__store *)h1);
+    kumo__store_close((kumo__store *)h2);
+    kumo__store_close((kumo__store *)other);
 
     /* Open errors carry a message. */
     kumo__kv *bad = NULL;
-    CHECK_INT(kumo__kv_open_url("sqlite:", "x", &bad, err, sizeof(err)), KUMO_EINVAL);
+    CHECK_INT(open_kv("sqlite:", "x", &bad, err, sizeof(err)), KUMO_EINVAL);
     CHECK(bad == NULL && strstr(err, "no path") != NULL);
-    CHECK_INT(kumo__kv_open_url("redis-ish", "x", &bad, err, sizeof(err)), KUMO_EINVAL);
+    CHECK_INT(open_kv("redis-ish", "x", &bad, err, sizeof(err)), KUMO_EINVAL);
     CHECK(strstr(err, "no scheme") != NULL);
     char path[300];
     snprintf(path, sizeof(path), "sqlite:%s/notadb", dir);
     FILE *f = fopen(path + 7, "w");
     fputs("this is not an sqlite database, not at all, not even close......................\n", f);
     fclose(f);
-    CHECK(kumo__kv_open_url(path, "x", &bad, err, sizeof(err)) != 0);
+    CHECK(open_kv(path, "x", &bad, err, sizeof(err)) != 0);
     CHECK(bad == NULL && strstr(err, "notadb") != NULL);
 }
 
@@ -345,7 +357,7 @@ static void test_first_open_race(void)
         if (round % 2) { /* odd rounds: a file that exists, closed by its last user (no WAL left) */
             setenv("KUMO_STORE_RACE", fresh, 1);
             CHECK_INT(kumo_kv_put(&ctx, "race", "seed", "v", 1), 0);
-            kumo__kv_close_all();
+            kumo__stores_close_all();
         }
         int go[2];
         if (pipe(go) != 0)
@@ -402,7 +414,7 @@ int main(void)
     test_processes();
     test_first_open_race();
 
-    kumo__kv_close_all();
+    kumo__stores_close_all();
     kumo__arena_free(&ctx.arena);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     CHECK(access(dir, F_OK) != 0);

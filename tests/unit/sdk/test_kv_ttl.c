@@ -21,6 +21,18 @@ static char dir[] = "/tmp/kumo-test-kvttl-XXXXXX";
 static char path[300];
 static kumo_ctx ctx;
 
+
+/* kumo__store_open for a kv store, its message into err. */
+static int open_kv(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
+{
+    kumo__store *s = NULL;
+    kumo__error e = {0};
+    int rc = kumo__store_open(&kumo__kv_kind, url, name, &s, &e);
+    snprintf(err, errlen, "%s", e.msg);
+    *out = (kumo__kv *)s; /* a kumo__kv starts with its kumo__store */
+    return rc;
+}
+
 static long long mono_ms(void)
 {
     struct timespec ts;
@@ -129,11 +141,11 @@ static void test_migration(void)
     /* create=false: an existing file opens, a missing one does not. */
     kumo__kv *kv = NULL;
     snprintf(url, sizeof(url), "sqlite:%s?create=false", old);
-    CHECK_INT(kumo__kv_open_url(url, "old", &kv, err, sizeof(err)), 0);
-    kumo__kv_close(kv);
+    CHECK_INT(open_kv(url, "old", &kv, err, sizeof(err)), 0);
+    kumo__store_close((kumo__store *)kv);
     kv = NULL;
     snprintf(url, sizeof(url), "sqlite:%s/none.db?create=false", dir);
-    CHECK(kumo__kv_open_url(url, "old", &kv, err, sizeof(err)) != 0);
+    CHECK(open_kv(url, "old", &kv, err, sizeof(err)) != 0);
     CHECK(kv == NULL);
     CHECK(access(url + strlen("sqlite:"), F_OK) != 0);
 }
@@ -170,7 +182,7 @@ int main(void)
     test_get_many();
     test_migration();
 
-    kumo__kv_close_all();
+    kumo__stores_close_all();
     kumo__arena_free(&ctx.arena);
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -16,11 +16,36 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+
+/* kumo__store_open for a kv store, its message into err. */
+static int open_kv(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
+{
+    kumo__store *s = NULL;
+    kumo__error e = {0};
+    int rc = kumo__store_open(&kumo__kv_kind, url, name, &s, &e);
+    snprintf(err, errlen, "%s", e.msg);
+    *out = (kumo__kv *)s; /* a kumo__kv starts with its kumo__store */
+    return rc;
+}
+
+/* kumo__store_open for a queue store, its message into err. */
+static int open_queue(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+{
+    kumo__store *s = NULL;
+    kumo__error e = {0};
+    int rc = kumo__store_open(&kumo__queue_kind, url, name, &s, &e);
+    snprintf(err, errlen, "%s", e.msg);
+    *out = (kumo__queue *)s; /* a kumo__queue starts with its kumo__store */
+    return rc;
+}
+
 static int parse(const char *url, kumo__pg *pg, char *err, size_t errlen)
 {
     memset(pg, 0, sizeof(*pg));
-    err[0] = '\0';
-    return kumo__pg_parse(pg, url, "kumo_kv", err, errlen);
+    kumo__error e = {0};
+    int rc = kumo__pg_parse(pg, url, "kumo_kv", &e);
+    snprintf(err, errlen, "%s", e.msg);
+    return rc;
 }
 
 static void test_urls(void)
@@ -78,7 +103,7 @@ static void test_unreachable(void)
     char url[160], err[256] = "";
     snprintf(url, sizeof(url), "postgres://app:hunter2@127.0.0.1:%d/app?timeout_ms=1000", dead_port());
     kumo__kv *kv = NULL;
-    CHECK_INT(kumo__kv_open_url(url, "todos", &kv, err, sizeof(err)), KUMO_EUNAVAILABLE);
+    CHECK_INT(open_kv(url, "todos", &kv, err, sizeof(err)), KUMO_EUNAVAILABLE);
     CHECK(kv == NULL);
     CHECK(strstr(err, "cannot connect") != NULL);
     CHECK(strstr(err, "hunter2") == NULL);
@@ -86,7 +111,7 @@ static void test_unreachable(void)
 
     kumo__queue *q = NULL;
     err[0] = '\0';
-    CHECK_INT(kumo__queue_open_url(url, "jobs", &q, err, sizeof(err)), KUMO_EUNAVAILABLE);
+    CHECK_INT(open_queue(url, "jobs", &q, err, sizeof(err)), KUMO_EUNAVAILABLE);
     CHECK(q == NULL);
     CHECK(strstr(err, "hunter2") == NULL);
 }

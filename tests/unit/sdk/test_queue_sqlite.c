@@ -255,7 +255,7 @@ int main(void)
     test_dead_letter();
     test_two_receivers();
 
-    kumo__kv_close_all();
+    kumo__stores_close_all();
     kumo__arena_free(&ctx.arena);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_report();

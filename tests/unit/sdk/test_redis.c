@@ -15,11 +15,36 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+
+/* kumo__store_open for a kv store, its message into err. */
+static int open_kv(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
+{
+    kumo__store *s = NULL;
+    kumo__error e = {0};
+    int rc = kumo__store_open(&kumo__kv_kind, url, name, &s, &e);
+    snprintf(err, errlen, "%s", e.msg);
+    *out = (kumo__kv *)s; /* a kumo__kv starts with its kumo__store */
+    return rc;
+}
+
+/* kumo__store_open for a queue store, its message into err. */
+static int open_queue(const char *url, const char *name, kumo__queue **out, char *err, size_t errlen)
+{
+    kumo__store *s = NULL;
+    kumo__error e = {0};
+    int rc = kumo__store_open(&kumo__queue_kind, url, name, &s, &e);
+    snprintf(err, errlen, "%s", e.msg);
+    *out = (kumo__queue *)s; /* a kumo__queue starts with its kumo__store */
+    return rc;
+}
+
 static int parse(const char *url, kumo__redis *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof(*r));
-    err[0] = '\0';
-    return kumo__redis_parse(r, url, err, errlen);
+    kumo__error e = {0};
+    int rc = kumo__redis_parse(r, url, &e);
+    snprintf(err, errlen, "%s", e.msg);
+    return rc;
 }
 
 static void test_urls(void)
@@ -93,14 +118,14 @@ static void test_unreachable(void)
     int port = dead_port();
     snprintf(url, sizeof(url), "redis://:hunter2@127.0.0.1:%d/0", port);
     kumo__kv *kv = NULL;
-    CHECK_INT(kumo__kv_open_url(url, "todos", &kv, err, sizeof(err)), KUMO_EUNAVAILABLE);
+    CHECK_INT(open_kv(url, "todos", &kv, err, sizeof(err)), KUMO_EUNAVAILABLE);
     CHECK(kv == NULL);
     CHECK(strstr(err, "cannot connect") != NULL);
     CHECK(strstr(err, "hunter2") == NULL);
 
     kumo__queue *q = NULL;
     err[0] = '\0';
-    CHECK_INT(kumo__queue_open_url(url, "jobs", &q, err, sizeof(err)), KUMO_EUNAVAILABLE);
+    CHECK_INT(open_queue(url, "jobs", &q, err, sizeof(err)), KUMO_EUNAVAILABLE);
     CHECK(q == NULL);
     CHECK(strstr(err, "hunter2") == NULL);
 
