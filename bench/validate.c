@@ -118,7 +118,7 @@ static double measure(const kumo__schema *s, const json_t *inst, int iterations,
         double t0 = now_ns();
         for (int i = 0; i < iterations; i++) {
             kumo__violations v = {0};
-            if (kumo__schema_validate(s, inst, KUMO_DIR_REQUEST, &v) != expect) {
+            if (kumo__schema_validate(s, inst, KUMO__DIR_REQUEST, &v) != expect) {
                 fprintf(stderr, "unexpected result\n");
                 exit(1);
             }
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     kumo__schema *s = NULL;
     kumo__error err = {0};
     json_t *order_schema = kumo__pointer_get(doc, "/components/schemas/Order", 25, 0);
-    if (kumo__schema_compile(order_schema, KUMO_DIALECT_OAS30, "/components/schemas/Order", &refs.base, &s, &err)) {
+    if (kumo__schema_compile(order_schema, KUMO__DIALECT_OAS30, "/components/schemas/Order", &refs.base, &s, &err)) {
         fprintf(stderr, "compile: %s\n", err.msg);
         return 1;
     }
@@ -152,7 +152,7 @@ int main(int argc, char **argv)
     size_t body = strlen(text);
     free(text);
     kumo__violations v = {0};
-    kumo__schema_validate(s, bad, KUMO_DIR_REQUEST, &v);
+    kumo__schema_validate(s, bad, KUMO__DIR_REQUEST, &v);
     size_t nbad = v.count;
     kumo__violations_free(&v);
     double ok = measure(s, good, iterations, 0), ko = measure(s, bad, iterations, 1);

@@ -16,11 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kumo__frame_header h;
         if (kumo__frame_header_decode(data + off, size - off, 1 << 20, &h) != 0)
             break;
-        if (size - off - KUMO_FRAME_HEADER_SIZE < h.length)
+        if (size - off - KUMO__FRAME_HEADER_SIZE < h.length)
             break;
         kumo__frame_reader r;
         kumo__frame_field f;
-        kumo__frame_reader_init(&r, data + off + KUMO_FRAME_HEADER_SIZE, h.length);
+        kumo__frame_reader_init(&r, data + off + KUMO__FRAME_HEADER_SIZE, h.length);
         while (kumo__frame_next(&r, &f) > 0) {
             const char *n, *v;
             size_t nl, vl;
@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)kumo__frame_u32(&f, &u32);
             (void)kumo__frame_u64(&f, &u64);
         }
-        off += KUMO_FRAME_HEADER_SIZE + h.length;
+        off += KUMO__FRAME_HEADER_SIZE + h.length;
     }
     return 0;
 }

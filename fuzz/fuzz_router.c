@@ -11,7 +11,7 @@
  * fuzzer writes reaches kumo__router_build. Building must succeed or fail
  * with err set. Matching a request must give an operation that serves
  * its method (HEAD by GET), with parameter values that are slices of the
- * request inside one segment; -KUMO_EMETHOD must fill Allow. And every
+ * request inside one segment; -KUMO__EMETHOD must fill Allow. And every
  * route must match its own template with each parameter replaced by "v"
  * (base path in front), since that path exists by construction.
  * Seeds: fuzz/corpus/router/.
@@ -37,7 +37,7 @@ static void match_and_check(const kumo__router *r, const kumo__spec *spec, const
     kumo__route_match m;
     int rc = kumo__router_match(r, method, path, len, &m);
     if (rc == 0) {
-        if (m.op_index >= spec->nops || m.op != &spec->ops[m.op_index] || m.nparams > KUMO_ROUTE_PARAMS_MAX)
+        if (m.op_index >= spec->nops || m.op != &spec->ops[m.op_index] || m.nparams > KUMO__ROUTE_PARAMS_MAX)
             __builtin_trap();
         if (strcmp(m.op->method, method) != 0 && !(strcmp(method, "HEAD") == 0 && strcmp(m.op->method, "GET") == 0))
             __builtin_trap(); /* an operation that does not serve the method */
@@ -48,7 +48,7 @@ static void match_and_check(const kumo__router *r, const kumo__spec *spec, const
                 memchr(v, '/', vlen) != NULL)
                 __builtin_trap(); /* a value must be a non-empty slice of one segment */
         }
-    } else if (rc == -KUMO_EMETHOD) {
+    } else if (rc == -KUMO__EMETHOD) {
         if (m.allow[0] == '\0')
             __builtin_trap();
     } else if (rc != -ENOENT || must_match) {

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *inst = nul ? json_loadb((const char *)nul + 1, size - slen - 1, JSON_DECODE_ANY, &e) : json_null();
     if (schema == NULL || inst == NULL)
         goto out;
-    static const kumo__dialect dialects[] = {KUMO_DIALECT_OAS30, KUMO_DIALECT_2020_12};
+    static const kumo__dialect dialects[] = {KUMO__DIALECT_OAS30, KUMO__DIALECT_2020_12};
     for (size_t d = 0; d < 2; d++) {
         kumo__schema *s = NULL;
         kumo__error err = {0};

@@ -25,16 +25,16 @@ ssize_t kumo__percent_decode_into(const char *s, size_t len, char *out, unsigned
                 hi = hexval((unsigned char)s[i + 1]);
                 lo = hexval((unsigned char)s[i + 2]);
             }
-            int ok = hi >= 0 && lo >= 0 && !((flags & KUMO_PCT_NO_NUL) && (hi | lo) == 0);
+            int ok = hi >= 0 && lo >= 0 && !((flags & KUMO__PCT_NO_NUL) && (hi | lo) == 0);
             if (ok) {
                 out[o++] = (char)(hi << 4 | lo);
                 i += 2;
                 continue;
             }
-            if (!(flags & KUMO_PCT_LENIENT))
+            if (!(flags & KUMO__PCT_LENIENT))
                 return -1;
             out[o++] = '%';
-        } else if (c == '+' && (flags & KUMO_PCT_PLUS)) {
+        } else if (c == '+' && (flags & KUMO__PCT_PLUS)) {
             out[o++] = ' ';
         } else {
             out[o++] = (char)c;

@@ -25,7 +25,7 @@ int kumo__admin_request(const char *host, int port, const char *method, const ch
     int fd = -1, rc = 0;
     *body = NULL;
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        kumo__error_set(err, -KUMO_EUSAGE, "'%s' is not an IPv4 address", host);
+        kumo__error_set(err, -KUMO__EUSAGE, "'%s' is not an IPv4 address", host);
         return err->code;
     }
     struct timeval tv = {timeout_s, 0};
@@ -94,7 +94,7 @@ int kumo__admin_option(int argc, char **argv, int *i, const char **host, int *po
         char *end;
         long n = strtol(v, &end, 10);
         if (v[0] == '\0' || *end != '\0' || n < 1 || n > 65535) {
-            kumo__error_set(err, -KUMO_EUSAGE, "--admin-port takes a port number, not '%s'", v);
+            kumo__error_set(err, -KUMO__EUSAGE, "--admin-port takes a port number, not '%s'", v);
             return err->code;
         }
         *port = (int)n;

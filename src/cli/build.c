@@ -48,32 +48,32 @@ int kumo__cmd_build(int argc, char **argv, kumo__error *err)
         const char *a = argv[i];
         if (strcmp(a, "--target") == 0 || strcmp(a, "-t") == 0) {
             if (i + 1 >= argc) {
-                kumo__error_set(err, -KUMO_EUSAGE, "--target takes one of %s", KUMO_TARGETS);
-                return -KUMO_EUSAGE;
+                kumo__error_set(err, -KUMO__EUSAGE, "--target takes one of %s", KUMO__TARGETS);
+                return -KUMO__EUSAGE;
             }
             target = argv[++i];
         } else if (strncmp(a, "--target=", 9) == 0) {
             target = a + 9;
         } else if (a[0] == '-') {
-            kumo__error_set(err, -KUMO_EUSAGE, "unknown option '%s'", a);
-            return -KUMO_EUSAGE;
+            kumo__error_set(err, -KUMO__EUSAGE, "unknown option '%s'", a);
+            return -KUMO__EUSAGE;
         } else if (dir == NULL) {
             dir = a;
         } else {
-            kumo__error_set(err, -KUMO_EUSAGE, "one project directory only ('%s' and '%s')", dir, a);
-            return -KUMO_EUSAGE;
+            kumo__error_set(err, -KUMO__EUSAGE, "one project directory only ('%s' and '%s')", dir, a);
+            return -KUMO__EUSAGE;
         }
     }
     if (target == NULL) {
-        kumo__error_set(err, -KUMO_EUSAGE, "say which vendor to build for: --target %s", KUMO_TARGETS);
-        return -KUMO_EUSAGE;
+        kumo__error_set(err, -KUMO__EUSAGE, "say which vendor to build for: --target %s", KUMO__TARGETS);
+        return -KUMO__EUSAGE;
     }
     int known = 0;
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
         known |= strcmp(target, targets[i]) == 0;
     if (!known) {
-        kumo__error_set(err, -KUMO_EUSAGE, "unknown target '%s'; the targets are %s", target, KUMO_TARGETS);
-        return -KUMO_EUSAGE;
+        kumo__error_set(err, -KUMO__EUSAGE, "unknown target '%s'; the targets are %s", target, KUMO__TARGETS);
+        return -KUMO__EUSAGE;
     }
     if (dir == NULL)
         dir = ".";

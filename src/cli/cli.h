@@ -36,6 +36,6 @@ int kumo__admin_request(const char *host, int port, const char *method, const ch
 int kumo__admin_option(int argc, char **argv, int *i, const char **host, int *port, kumo__error *err);
 
 /* Exit status for usage errors: main prints the command's usage. */
-#define KUMO_EUSAGE 1064
+#define KUMO__EUSAGE 1064
 
 #endif

@@ -16,8 +16,8 @@ static const char *const targets[] = {"aws", "gcp", "azure", "knative", "openfaa
 
 static int usage(kumo__error *err, const char *fmt, const char *a)
 {
-    kumo__error_set(err, -KUMO_EUSAGE, fmt, a, KUMO_TARGETS);
-    return -KUMO_EUSAGE;
+    kumo__error_set(err, -KUMO__EUSAGE, fmt, a, KUMO__TARGETS);
+    return -KUMO__EUSAGE;
 }
 
 /* --name VALUE or --name=VALUE at argv[*i]: 1 (value in *out), 0 when
@@ -71,14 +71,14 @@ static int run(int argc, char **argv, int destroy, kumo__error *err)
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
         known |= strcmp(o.target, targets[i]) == 0;
     if (!known) {
-        kumo__error_set(err, -KUMO_EUSAGE, "unknown target '%s'; the targets are %s", o.target, KUMO_TARGETS);
-        return -KUMO_EUSAGE;
+        kumo__error_set(err, -KUMO__EUSAGE, "unknown target '%s'; the targets are %s", o.target, KUMO__TARGETS);
+        return -KUMO__EUSAGE;
     }
     if (o.dir == NULL)
         o.dir = ".";
     if (strcmp(o.target, "aws") != 0 && (o.endpoint_url || o.region || o.stack)) {
-        kumo__error_set(err, -KUMO_EUSAGE, "--endpoint-url, --region and --stack are for --target aws");
-        return -KUMO_EUSAGE;
+        kumo__error_set(err, -KUMO__EUSAGE, "--endpoint-url, --region and --stack are for --target aws");
+        return -KUMO__EUSAGE;
     }
 
     struct timespec t0, t1;

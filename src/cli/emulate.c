@@ -18,7 +18,7 @@ static int number(const char *opt, const char *s, long min, long max, long *out,
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
     if (s == NULL || *s == '\0' || *end || errno || v < min || v > max) {
-        kumo__error_set(err, -KUMO_EUSAGE, "%s takes a number from %ld to %ld", opt, min, max);
+        kumo__error_set(err, -KUMO__EUSAGE, "%s takes a number from %ld to %ld", opt, min, max);
         return err->code;
     }
     *out = v;
@@ -28,7 +28,7 @@ static int number(const char *opt, const char *s, long min, long max, long *out,
 int kumo__cmd_emulate(int argc, char **argv, kumo__error *err)
 {
     if (argc < 1 || strcmp(argv[0], "lambda") != 0) {
-        kumo__error_set(err, -KUMO_EUSAGE, "%s", argc < 1 ? "say what to emulate: lambda"
+        kumo__error_set(err, -KUMO__EUSAGE, "%s", argc < 1 ? "say what to emulate: lambda"
                                                           : "only 'lambda' can be emulated");
         return err->code;
     }
@@ -59,12 +59,12 @@ int kumo__cmd_emulate(int argc, char **argv, kumo__error *err)
         } else if (strcmp(a, "--function-name") == 0 && v) {
             o.function_name = v;
         } else {
-            kumo__error_set(err, -KUMO_EUSAGE, "unknown option or missing value: %s", a);
+            kumo__error_set(err, -KUMO__EUSAGE, "unknown option or missing value: %s", a);
             return err->code;
         }
     }
     if (o.zip == NULL) {
-        kumo__error_set(err, -KUMO_EUSAGE, "--zip FILE is required (a function package, as kumo build --target aws "
+        kumo__error_set(err, -KUMO__EUSAGE, "--zip FILE is required (a function package, as kumo build --target aws "
                                            "writes under .kumo/build/aws/)");
         return err->code;
     }

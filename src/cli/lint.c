@@ -514,13 +514,13 @@ int kumo__cmd_lint(int argc, char **argv, kumo__error *err)
         if (strcmp(argv[i], "--json") == 0) {
             as_json = 1;
         } else if (argv[i][0] == '-') {
-            kumo__error_set(err, -KUMO_EUSAGE, "unknown option '%s'", argv[i]);
-            return -KUMO_EUSAGE;
+            kumo__error_set(err, -KUMO__EUSAGE, "unknown option '%s'", argv[i]);
+            return -KUMO__EUSAGE;
         } else if (dir == NULL) {
             dir = argv[i];
         } else {
-            kumo__error_set(err, -KUMO_EUSAGE, "one project directory at most ('%s' and '%s' given)", dir, argv[i]);
-            return -KUMO_EUSAGE;
+            kumo__error_set(err, -KUMO__EUSAGE, "one project directory at most ('%s' and '%s' given)", dir, argv[i]);
+            return -KUMO__EUSAGE;
         }
     }
     if (dir == NULL)

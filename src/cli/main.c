@@ -62,7 +62,7 @@ int main(int argc, char **argv)
         if (rc == 0)
             return 0;
         fprintf(stderr, "kumo %s: %s\n", name, err.msg[0] ? err.msg : "failed");
-        if (rc == -KUMO_EUSAGE) {
+        if (rc == -KUMO__EUSAGE) {
             fprintf(stderr, "usage: %s\n", commands[i].usage);
             return 2;
         }

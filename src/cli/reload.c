@@ -26,7 +26,7 @@ int kumo__cmd_reload(int argc, char **argv, kumo__error *err)
         if (rc < 0)
             return rc;
         if (rc == 0) {
-            kumo__error_set(err, -KUMO_EUSAGE, "unknown argument '%s'", argv[i]);
+            kumo__error_set(err, -KUMO__EUSAGE, "unknown argument '%s'", argv[i]);
             return err->code;
         }
     }
@@ -34,7 +34,7 @@ int kumo__cmd_reload(int argc, char **argv, kumo__error *err)
     char *body = NULL;
     int rc = kumo__admin_request(host, port, "POST", "/reload", RELOAD_TIMEOUT_S, ANSWER_MAX, &status, &body, err);
     if (rc != 0) {
-        if (rc != -KUMO_EUSAGE && rc != -EPROTO && rc != -EMSGSIZE) {
+        if (rc != -KUMO__EUSAGE && rc != -EPROTO && rc != -EMSGSIZE) {
             size_t n = strlen(err->msg);
             snprintf(err->msg + n, sizeof(err->msg) - n, " Without an admin port, send it SIGHUP");
         }

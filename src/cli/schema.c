@@ -39,14 +39,14 @@ static int usage(kumo__error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    kumo__error_set(err, -KUMO_EUSAGE, "%s", msg);
+    kumo__error_set(err, -KUMO__EUSAGE, "%s", msg);
     return err->code;
 }
 
 /* argv after "validate" into *o (o->instances to free on every return). */
 static int parse_options(int argc, char **argv, options *o, kumo__error *err)
 {
-    *o = (options){.pointer = "", .dir = KUMO_DIR_ANY};
+    *o = (options){.pointer = "", .dir = KUMO__DIR_ANY};
     if ((o->instances = calloc((size_t)argc + 1, sizeof(char *))) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         return err->code;
@@ -69,9 +69,9 @@ static int parse_options(int argc, char **argv, options *o, kumo__error *err)
             o->dialect = v;
         } else if (strcmp(a, "--direction") == 0) {
             if (strcmp(v, "request") == 0)
-                o->dir = KUMO_DIR_REQUEST;
+                o->dir = KUMO__DIR_REQUEST;
             else if (strcmp(v, "response") == 0)
-                o->dir = KUMO_DIR_RESPONSE;
+                o->dir = KUMO__DIR_RESPONSE;
             else
                 return usage(err, "--direction is request or response, not '%s'", v);
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -91,14 +91,14 @@ static kumo__dialect guess_dialect(const json_t *root, const json_t *schema)
 {
     const json_t *v = json_object_get(root, "openapi");
     if (json_is_string(v) && strncmp(json_string_value(v), "3.1", 3) == 0)
-        return KUMO_DIALECT_2020_12;
+        return KUMO__DIALECT_2020_12;
     const json_t *s[2] = {root, schema};
     for (int i = 0; i < 2; i++) {
         v = json_object_get(s[i], "$schema");
         if (json_is_string(v) && strstr(json_string_value(v), "2020-12"))
-            return KUMO_DIALECT_2020_12;
+            return KUMO__DIALECT_2020_12;
     }
-    return KUMO_DIALECT_OAS30;
+    return KUMO__DIALECT_OAS30;
 }
 
 /* A compile error starts with the location of the keyword that does not
@@ -121,7 +121,7 @@ static void position_error(kumo__error *err, const kumo__docset *ds)
 static int compile_schema(const options *o, kumo__docset **ds, kumo__schema **out, kumo__error *err)
 {
     if (kumo__docset_open(o->file, ds, err) != 0) {
-        err->code = -KUMO_EUSAGE;
+        err->code = -KUMO__EUSAGE;
         return err->code;
     }
     const char *pointer = o->pointer;
@@ -130,17 +130,17 @@ static int compile_schema(const options *o, kumo__docset **ds, kumo__schema **ou
     json_t *root = kumo__doc_root(kumo__docset_main(*ds));
     json_t *schema = kumo__pointer_get(root, pointer, strlen(pointer), fragment);
     if (schema == NULL) {
-        kumo__error_set(err, -KUMO_EUSAGE,
+        kumo__error_set(err, -KUMO__EUSAGE,
                         "%s has nothing at '%s'; --pointer takes a JSON Pointer such as /components/schemas/Pet",
                         o->file, pointer);
         return err->code;
     }
     kumo__dialect dialect = o->dialect == NULL                  ? guess_dialect(root, schema)
-                            : strcmp(o->dialect, "2020-12") == 0 ? KUMO_DIALECT_2020_12
-                                                                 : KUMO_DIALECT_OAS30;
+                            : strcmp(o->dialect, "2020-12") == 0 ? KUMO__DIALECT_2020_12
+                                                                 : KUMO__DIALECT_OAS30;
     if (kumo__schema_compile(schema, dialect, pointer, kumo__docset_refs(*ds), out, err) != 0) {
         position_error(err, *ds);
-        err->code = -KUMO_EUSAGE;
+        err->code = -KUMO__EUSAGE;
         return err->code;
     }
     return 0;
@@ -183,7 +183,7 @@ int kumo__cmd_schema(int argc, char **argv, kumo__error *err)
     kumo__schema *s = NULL;
     int rc = 0, invalid = 0, unreadable = 0;
     if (argc < 1 || strcmp(argv[0], "validate") != 0) {
-        kumo__error_set(err, -KUMO_EUSAGE, "the only subcommand is 'validate'");
+        kumo__error_set(err, -KUMO__EUSAGE, "the only subcommand is 'validate'");
         return err->code;
     }
     if ((rc = parse_options(argc - 1, argv + 1, &o, err)) != 0 || (rc = compile_schema(&o, &ds, &s, err)) != 0)
@@ -195,7 +195,7 @@ int kumo__cmd_schema(int argc, char **argv, kumo__error *err)
     }
     fflush(stdout);
     if (unreadable) {
-        kumo__error_set(err, -KUMO_EUSAGE, "%d of %d instance files could not be checked", unreadable, o.ninstances);
+        kumo__error_set(err, -KUMO__EUSAGE, "%d of %d instance files could not be checked", unreadable, o.ninstances);
         rc = err->code;
     } else if (invalid) {
         kumo__error_set(err, -EINVAL, "%d of %d instances are invalid", invalid, o.ninstances);

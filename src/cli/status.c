@@ -27,7 +27,7 @@ int kumo__cmd_status(int argc, char **argv, kumo__error *err)
         if (strcmp(argv[i], "--json") == 0) {
             as_json = 1;
         } else {
-            kumo__error_set(err, -KUMO_EUSAGE, "unknown argument '%s'", argv[i]);
+            kumo__error_set(err, -KUMO__EUSAGE, "unknown argument '%s'", argv[i]);
             return err->code;
         }
     }

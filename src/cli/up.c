@@ -18,7 +18,7 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, k
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
     if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
-        kumo__error_set(err, -KUMO_EUSAGE, "%s takes a whole number from %d to %d, not '%s'", opt, lo, hi,
+        kumo__error_set(err, -KUMO__EUSAGE, "%s takes a whole number from %d to %d, not '%s'", opt, lo, hi,
                         s ? s : "");
         return err->code;
     }
@@ -50,25 +50,25 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
             cfg.dev = cfg.strict = 1;
         } else if (strcmp(a, "--host") == 0) {
             if (v == NULL) {
-                kumo__error_set(err, -KUMO_EUSAGE, "--host takes an address");
+                kumo__error_set(err, -KUMO__EUSAGE, "--host takes an address");
                 return err->code;
             }
             cfg.host = v;
             i++;
         } else if (strcmp(a, "--env") == 0) {
             if (v == NULL || *v == '\0' || v[0] == '-') {
-                kumo__error_set(err, -KUMO_EUSAGE, "--env takes the name of an environment in kumo.yaml (like prod)");
+                kumo__error_set(err, -KUMO__EUSAGE, "--env takes the name of an environment in kumo.yaml (like prod)");
                 return err->code;
             }
             cfg.env = v;
             i++;
         } else if (a[0] == '-') {
-            kumo__error_set(err, -KUMO_EUSAGE, "unknown option '%s'", a);
+            kumo__error_set(err, -KUMO__EUSAGE, "unknown option '%s'", a);
             return err->code;
         } else if (cfg.dir == NULL) {
             cfg.dir = a;
         } else {
-            kumo__error_set(err, -KUMO_EUSAGE, "one project directory only ('%s' and '%s')", cfg.dir, a);
+            kumo__error_set(err, -KUMO__EUSAGE, "one project directory only ('%s' and '%s')", cfg.dir, a);
             return err->code;
         }
         if (rc != 0)

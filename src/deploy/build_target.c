@@ -406,7 +406,7 @@ int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out
         if (strcmp(target, image_targets[i]) == 0)
             image = 1;
     if (!image && strcmp(target, "aws") != 0 && strcmp(target, "azure") != 0) {
-        kumo__error_set(err, -EINVAL, "unknown target '%s'; choose one of %s", target, KUMO_TARGETS);
+        kumo__error_set(err, -EINVAL, "unknown target '%s'; choose one of %s", target, KUMO__TARGETS);
         return -EINVAL;
     }
     if ((rc = kumo__project_load(dir, &p, err)) < 0)

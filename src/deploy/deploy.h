@@ -33,7 +33,7 @@
 #include "base/error.h"
 
 /* The targets, by the name the CLI takes. */
-#define KUMO_TARGETS "aws, gcp, azure, knative, openfaas, kubernetes"
+#define KUMO__TARGETS "aws, gcp, azure, knative, openfaas, kubernetes"
 
 /* One artifact that `kumo build` wrote. */
 typedef struct kumo__artifact {
@@ -57,7 +57,7 @@ int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out
 /* What `kumo deploy` and `kumo destroy` were asked. */
 typedef struct kumo__deploy_opts {
     const char *dir;           /* the project */
-    const char *target;        /* one of KUMO_TARGETS */
+    const char *target;        /* one of KUMO__TARGETS */
     const char *env;           /* kumo.yaml environment, or NULL */
     const char *endpoint_url;  /* aws: every AWS API at this URL (moto); NULL: AWS's own */
     const char *region;        /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */

@@ -530,7 +530,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
     }
     if (d == NULL) {
         kumo__error_set(err, -EINVAL, "unknown target '%s'; the targets are %s", o->target ? o->target : "",
-                        KUMO_TARGETS);
+                        KUMO__TARGETS);
         return err->code;
     }
     kumo__target_ctx t = {.o = o, .err = err};

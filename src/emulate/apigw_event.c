@@ -29,7 +29,7 @@ static json_t *decoded(const char *s, size_t len)
     char *buf = malloc(len + 1);
     if (buf == NULL)
         return NULL;
-    ssize_t n = kumo__percent_decode_into(s, len, buf, KUMO_PCT_PLUS | KUMO_PCT_LENIENT);
+    ssize_t n = kumo__percent_decode_into(s, len, buf, KUMO__PCT_PLUS | KUMO__PCT_LENIENT);
     json_t *j = n < 0 ? json_stringn(s, len) : json_stringn(buf, (size_t)n);
     if (j == NULL)   /* not UTF-8 once decoded: as sent */
         j = json_stringn(s, len);

@@ -21,12 +21,12 @@ static double quantile_ms(const unsigned long long *h, unsigned long long total,
     if (total == 0)
         return 0;
     unsigned long long rank = (unsigned long long)(q * (double)total), seen = 0;
-    for (int k = 0; k < KUMO_HIST_BUCKETS; k++) {
+    for (int k = 0; k < KUMO__HIST_BUCKETS; k++) {
         seen += h[k];
         if (seen > rank)
             return exp2((k + 1) / 4.0) / 1000.0;
     }
-    return exp2(KUMO_HIST_BUCKETS / 4.0) / 1000.0;
+    return exp2(KUMO__HIST_BUCKETS / 4.0) / 1000.0;
 }
 
 /* Adds the figures of every pool, on every loop and in every generation
@@ -60,7 +60,7 @@ static char *status_json(gateway *gw)
         memset(&st, 0, sizeof(st));
         unit_stats(gw, unit->name, &st, now);
         unsigned long long recent = 0;
-        for (int k = 0; k < KUMO_HIST_BUCKETS; k++)
+        for (int k = 0; k < KUMO__HIST_BUCKETS; k++)
             recent += st.hist[k];
         json_t *f = json_pack("{s:s, s:{s:i, s:i, s:i, s:i}, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, "
                               "s:{s:I, s:f, s:f}, s:{s:i, s:i, s:i, s:f, s:f}}",

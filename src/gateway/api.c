@@ -136,26 +136,26 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
         char detail[600];
         snprintf(detail, sizeof(detail), "%.*s", (int)(len < 500 ? len : 500), payload ? payload : "");
         switch (result) {
-        case KUMO_CALL_OK:
+        case KUMO__CALL_OK:
             respond_from_frame(c, payload, len);
             break;
-        case KUMO_CALL_FAILED:
+        case KUMO__CALL_FAILED:
             kumo__send_problem(req, 500, "Handler failed", detail, c->request_id, NULL);
             break;
-        case KUMO_CALL_CRASHED:
+        case KUMO__CALL_CRASHED:
             kumo__send_problem(req, 502, "Worker crashed", detail, c->request_id, NULL);
             break;
-        case KUMO_CALL_TIMEOUT:
+        case KUMO__CALL_TIMEOUT:
             kumo__send_problem(req, 504, "Function timed out", detail, c->request_id, NULL);
             break;
-        case KUMO_CALL_NO_WORKER:
+        case KUMO__CALL_NO_WORKER:
             kumo__send_problem(req, 502, "Function unavailable", detail, c->request_id, NULL);
             break;
         }
         status = req->res.status;
     }
     uint64_t duration = kumo__mono_us() - c->start_us;
-    kumo__pool_record(c->lg->pools[c->op->unit_index], duration, result != KUMO_CALL_OK, kumo__mono_ms());
+    kumo__pool_record(c->lg->pools[c->op->unit_index], duration, result != KUMO__CALL_OK, kumo__mono_ms());
     kumo__access_log(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
                 c->call.worker_pid);
     c->lg->users--;
@@ -213,7 +213,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     }
     kumo__dispatch d;
     int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), &c->call.frame, &d);
-    if (kind == KUMO_DISPATCH_ANSWER) {
+    if (kind == KUMO__DISPATCH_ANSWER) {
         free(c);
         if (d.no_route && g->docs && kumo__docs_serve(g->docs, req)) {
             kumo__dispatch_free(&d);

@@ -91,7 +91,7 @@ static int has_dot_segment(const char *path, size_t len)
     return 0;
 }
 
-/* Sets an ANSWER with a problem body; returns KUMO_DISPATCH_ANSWER. */
+/* Sets an ANSWER with a problem body; returns KUMO__DISPATCH_ANSWER. */
 static int answer(const kumo__http_in *in, const char *request_id, kumo__dispatch *out, int status,
                   const char *title, const char *detail, const kumo__violations *v)
 {
@@ -100,7 +100,7 @@ static int answer(const kumo__http_in *in, const char *request_id, kumo__dispatc
                                    &out->body_len);
     if (status == 503)
         out->retry_after = "1";
-    return KUMO_DISPATCH_ANSWER;
+    return KUMO__DISPATCH_ANSWER;
 }
 
 /* A 400 (or, for responses, 500) listing every violation: RFC 9457 with
@@ -140,14 +140,14 @@ static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
         kumo__frame_put_str(w, KF_RESPONSE_TYPE, c->response_type);
 }
 
-/* The contract check: KUMO_DISPATCH_INVOKE to go on (the typed values in
+/* The contract check: KUMO__DISPATCH_INVOKE to go on (the typed values in
  * *checked), else the answer is set. */
 static int check(const kumo__api *api, const kumo__http_in *in, const kumo__route_match *m,
                  const char *request_id, kumo__checked *checked, kumo__dispatch *out)
 {
     const kumo__opcheck *chk = api->checks ? api->checks[m->op_index] : NULL;
     if (chk == NULL)
-        return KUMO_DISPATCH_INVOKE;
+        return KUMO__DISPATCH_INVOKE;
     kumo__http_view view = {
         .method = in->method,
         .query = in->query.base ? in->query : (kumo__slice){NULL, 0},
@@ -159,13 +159,13 @@ static int check(const kumo__api *api, const kumo__http_in *in, const kumo__rout
     kumo__violations v = {.limit = 50};
     char detail[512] = "";
     int rc = kumo__opcheck_request(chk, &view, checked, &v, detail, sizeof(detail));
-    if (rc == KUMO_CHECK_OK)
-        rc = KUMO_DISPATCH_INVOKE;
-    else if (rc == KUMO_CHECK_INVALID)
+    if (rc == KUMO__CHECK_OK)
+        rc = KUMO__DISPATCH_INVOKE;
+    else if (rc == KUMO__CHECK_INVALID)
         rc = answer_violations(in, request_id, out, &v);
-    else if (rc == KUMO_CHECK_UNSUPPORTED)
+    else if (rc == KUMO__CHECK_UNSUPPORTED)
         rc = answer(in, request_id, out, 415, "Unsupported Media Type", detail, NULL);
-    else if (rc == KUMO_CHECK_NOT_ACCEPTABLE)
+    else if (rc == KUMO__CHECK_NOT_ACCEPTABLE)
         rc = answer(in, request_id, out, 406, "Not Acceptable", detail, NULL);
     else
         rc = answer(in, request_id, out, 503, "Service Unavailable", "out of memory while checking the request", NULL);
@@ -194,13 +194,13 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
         out->no_route = 1;
         return answer(in, request_id, out, 404, "Not Found", detail, NULL);
     }
-    if (rc == -KUMO_EMETHOD && strcmp(method, "OPTIONS") == 0) {
+    if (rc == -KUMO__EMETHOD && strcmp(method, "OPTIONS") == 0) {
         /* A path without an OPTIONS operation still says what it allows. */
         snprintf(out->allow, sizeof(out->allow), "%s, OPTIONS", m.allow);
         out->status = 204;
-        return KUMO_DISPATCH_ANSWER;
+        return KUMO__DISPATCH_ANSWER;
     }
-    if (rc == -KUMO_EMETHOD) {
+    if (rc == -KUMO__EMETHOD) {
         snprintf(out->allow, sizeof(out->allow), "%s", m.allow);
         snprintf(detail, sizeof(detail), "%s is not defined for this path; allowed: %s", method, m.allow);
         return answer(in, request_id, out, 405, "Method Not Allowed", detail, NULL);
@@ -227,13 +227,13 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
 
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
-    if ((rc = check(api, in, &m, request_id, &checked, out)) != KUMO_DISPATCH_INVOKE) {
+    if ((rc = check(api, in, &m, request_id, &checked, out)) != KUMO__DISPATCH_INVOKE) {
         kumo__checked_free(&checked);
         return rc;
     }
     out->timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
 
-    kumo__frame_begin(w, 0, KUMO_FRAME_REQUEST, 0);
+    kumo__frame_begin(w, 0, KUMO__FRAME_REQUEST, 0);
     kumo__frame_put(w, KF_METHOD, in->method.base, in->method.len);
     kumo__frame_put(w, KF_PATH, path, path_len);
     if (in->query.base)
@@ -248,7 +248,7 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
         kumo__frame_put_u64(w, KF_DEADLINE_MS, deadline);
     for (size_t i = 0; i < m.nparams; i++) {
         char buf[1024], *p = m.params[i].value_len <= sizeof(buf) ? buf : malloc(m.params[i].value_len);
-        ssize_t n = p ? kumo__percent_decode_into(m.params[i].value, m.params[i].value_len, p, KUMO_PCT_NO_NUL) : -1;
+        ssize_t n = p ? kumo__percent_decode_into(m.params[i].value, m.params[i].value_len, p, KUMO__PCT_NO_NUL) : -1;
         if (n >= 0)
             kumo__frame_put_pair(w, KF_PARAM, m.params[i].name, strlen(m.params[i].name), p, (size_t)n);
         if (p != buf)
@@ -273,7 +273,7 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
         return answer(in, request_id, out, 413, "Content Too Large", "the request is larger than the frame limit",
                       NULL);
     }
-    return KUMO_DISPATCH_INVOKE;
+    return KUMO__DISPATCH_INVOKE;
 }
 
 void kumo__dispatch_free(kumo__dispatch *d)

@@ -42,8 +42,8 @@ typedef struct kumo__api {
 } kumo__api;
 
 enum kumo__dispatch_kind {
-    KUMO_DISPATCH_ANSWER = 0,          /* answer out->status with out->body (may be NULL: empty) */
-    KUMO_DISPATCH_INVOKE = 1,          /* w holds a complete request frame for out->op's handler */
+    KUMO__DISPATCH_ANSWER = 0,          /* answer out->status with out->body (may be NULL: empty) */
+    KUMO__DISPATCH_INVOKE = 1,          /* w holds a complete request frame for out->op's handler */
 };
 
 typedef struct kumo__dispatch {

@@ -229,10 +229,10 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {
-            .layers = (t->sandbox_seccomp ? KUMO_SANDBOX_SECCOMP : 0u) |
-                      (t->sandbox_namespaces ? KUMO_SANDBOX_NAMESPACES : 0u) |
-                      (t->sandbox_limits ? KUMO_SANDBOX_LIMITS : 0u) |
-                      (t->sandbox_no_new_privs ? KUMO_SANDBOX_NO_NEW_PRIVS : 0u),
+            .layers = (t->sandbox_seccomp ? KUMO__SANDBOX_SECCOMP : 0u) |
+                      (t->sandbox_namespaces ? KUMO__SANDBOX_NAMESPACES : 0u) |
+                      (t->sandbox_limits ? KUMO__SANDBOX_LIMITS : 0u) |
+                      (t->sandbox_no_new_privs ? KUMO__SANDBOX_NO_NEW_PRIVS : 0u),
             .memory = t->memory,
             .cpu_seconds = kumo__sandbox_cpu_seconds((unsigned)(t->timeout_s * 1000.0)),
             .project_dir = g->project->dir,

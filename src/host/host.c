@@ -223,7 +223,7 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
     kumo__frame_reset(&h->request);
     int kind = kumo__dispatch_request(&h->api, in, r->request_id, epoch_ms(), &h->request, &d);
     r->op = d.op;
-    if (kind == KUMO_DISPATCH_ANSWER) {
+    if (kind == KUMO__DISPATCH_ANSWER) {
         r->status = d.status;
         r->no_route = d.no_route;
         snprintf(r->allow, sizeof(r->allow), "%s", d.allow);
@@ -245,13 +245,13 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
     kumo__dispatch_free(&d);
     kumo__frame_header fh;
     kumo__frame_reset(&h->response);
-    const char *payload = h->request.buf + KUMO_FRAME_HEADER_SIZE;
+    const char *payload = h->request.buf + KUMO__FRAME_HEADER_SIZE;
     if (kumo__frame_header_decode(h->request.buf, h->request.len, 0, &fh) != 0 ||
         kumo__invoker_call(h->invokers[d.op->unit_index], payload, fh.length, &h->response) != 0 ||
         kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
         problem(r, in, 500, "Handler failed", "the host could not run the handler (out of memory?)");
     } else {
-        const char *rp = h->response.buf + KUMO_FRAME_HEADER_SIZE;
+        const char *rp = h->response.buf + KUMO__FRAME_HEADER_SIZE;
         kumo__response_in ri;
         kumo__response_read(rp, fh.length, &ri);
         if (ri.error) {

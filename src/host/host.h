@@ -55,7 +55,7 @@ typedef struct kumo__host_header {
 
 typedef struct kumo__host_reply {
     int status;
-    kumo__host_header headers[KUMO_RESPONSE_HEADERS_MAX + 4];
+    kumo__host_header headers[KUMO__RESPONSE_HEADERS_MAX + 4];
     size_t nheaders;
     const char *body;
     size_t body_len;

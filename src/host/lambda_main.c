@@ -18,7 +18,7 @@ typedef struct glue {
     kumo__header_view *views;          /* the request's headers, grown as needed */
     size_t views_cap;
     kumo__host_reply reply;
-    kumo__pair pairs[KUMO_RESPONSE_HEADERS_MAX + 4];
+    kumo__pair pairs[KUMO__RESPONSE_HEADERS_MAX + 4];
     char *strings;                     /* the reply's headers, NUL-terminated for kumo__pair */
     size_t strings_cap;
 } glue;

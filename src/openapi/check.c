@@ -376,8 +376,8 @@ static int check_params(const kumo__opcheck *c, const kumo__http_view *req, kumo
         int rc = kumo__param_read(p, req, &val, problem, sizeof problem);
         if (rc < 0)
             return rc;
-        if (rc == KUMO_PARAM_ABSENT) {
-            if ((pa->required || pa->in == KUMO_IN_PATH) &&
+        if (rc == KUMO__PARAM_ABSENT) {
+            if ((pa->required || pa->in == KUMO__IN_PATH) &&
                 add_violation(v, p->pointer, pa->schema_location, "missing required %s parameter '%s'",
                               in_names[pa->in], pa->name) < 0)
                 return -ENOMEM;
@@ -388,8 +388,8 @@ static int check_params(const kumo__opcheck *c, const kumo__http_view *req, kumo
                 return -ENOMEM;
             continue;
         }
-        int empty = json_is_string(val) && json_string_length(val) == 0 && p->shape.shape == KUMO_SHAPE_PRIMITIVE &&
-                    pa->in == KUMO_IN_QUERY;
+        int empty = json_is_string(val) && json_string_length(val) == 0 && p->shape.shape == KUMO__SHAPE_PRIMITIVE &&
+                    pa->in == KUMO__IN_QUERY;
         if (json_object_set_new(by_in[pa->in], pa->name, val) < 0)
             return -ENOMEM;
         if (empty && pa->allow_empty)
@@ -400,7 +400,7 @@ static int check_params(const kumo__opcheck *c, const kumo__http_view *req, kumo
                 return -ENOMEM;
             continue;
         }
-        if ((rc = validate(p->schema, val, KUMO_DIR_REQUEST, p->pointer, v)) < 0)
+        if ((rc = validate(p->schema, val, KUMO__DIR_REQUEST, p->pointer, v)) < 0)
             return rc;
     }
     return 0;
@@ -485,7 +485,7 @@ int kumo__opcheck_request(const kumo__opcheck *c, const kumo__http_view *req, ku
     if (has_body) {
         if (c->nbody == 0) {
             detail_set(detail, detail_len, "%s %s takes no request body; send none", op->method, op->path);
-            return KUMO_CHECK_UNSUPPORTED;
+            return KUMO__CHECK_UNSUPPORTED;
         }
         const kumo__slice *h = header_get(req, "content-type");
         if (!h) {
@@ -494,17 +494,17 @@ int kumo__opcheck_request(const kumo__opcheck *c, const kumo__http_view *req, ku
             mp = best_media(c->body, c->nbody, &ct);
             if (!mp) {
                 detail_set(detail, detail_len, "the request body has no Content-Type; use one of: %s", c->body_list);
-                return KUMO_CHECK_UNSUPPORTED;
+                return KUMO__CHECK_UNSUPPORTED;
             }
         } else if (kumo__mtype_parse(h->base, h->len, &ct) < 0) {
             detail_set(detail, detail_len, "Content-Type '%.*s' is not a media type; use one of: %s",
                        (int)(h->len > 100 ? 100 : h->len), h->base, c->body_list);
-            return KUMO_CHECK_UNSUPPORTED;
+            return KUMO__CHECK_UNSUPPORTED;
         } else if (!(mp = best_media(c->body, c->nbody, &ct))) {
             detail_set(detail, detail_len, "Content-Type '%.*s/%.*s' is not accepted; use one of: %s",
                        (int)(ct.type.len > 60 ? 60 : ct.type.len), ct.type.base,
                        (int)(ct.subtype.len > 60 ? 60 : ct.subtype.len), ct.subtype.base, c->body_list);
-            return KUMO_CHECK_UNSUPPORTED;
+            return KUMO__CHECK_UNSUPPORTED;
         }
         out->media = mp->media;
     }
@@ -522,7 +522,7 @@ int kumo__opcheck_request(const kumo__opcheck *c, const kumo__http_view *req, ku
                 detail_set(detail, detail_len, "nothing acceptable (Accept: %.*s); %s %s answers with: %s",
                            (int)(acc[0].len > 100 ? 100 : acc[0].len), acc[0].base, op->method, op->path,
                            c->offer_list);
-                return KUMO_CHECK_NOT_ACCEPTABLE;
+                return KUMO__CHECK_NOT_ACCEPTABLE;
             }
             out->response_type = c->offer_names[k];
         }
@@ -540,10 +540,10 @@ int kumo__opcheck_request(const kumo__opcheck *c, const kumo__http_view *req, ku
         rc = read_body(req, mp, &ct, out, violations);
         if (rc < 0)
             return rc;
-        if (rc == 0 && (rc = validate(mp->schema, out->body, KUMO_DIR_REQUEST, "/body", violations)) < 0)
+        if (rc == 0 && (rc = validate(mp->schema, out->body, KUMO__DIR_REQUEST, "/body", violations)) < 0)
             return rc;
     }
-    return violations->count > before || violations->truncated ? KUMO_CHECK_INVALID : KUMO_CHECK_OK;
+    return violations->count > before || violations->truncated ? KUMO__CHECK_INVALID : KUMO__CHECK_OK;
 }
 
 /* ---- response ------------------------------------------------------------------------- */
@@ -624,7 +624,7 @@ int kumo__opcheck_response(const kumo__opcheck *c, int status, kumo__slice conte
                            "is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
         goto out;
     }
-    rc = validate(mp->schema, inst, KUMO_DIR_RESPONSE, "/body", violations);
+    rc = validate(mp->schema, inst, KUMO__DIR_RESPONSE, "/body", violations);
     json_decref(inst);
 out:
     if (rc < 0)

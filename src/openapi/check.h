@@ -66,13 +66,13 @@ void kumo__opcheck_free(kumo__opcheck *c);
 
 /* Outcomes of kumo__opcheck_request: the HTTP status to answer with. */
 enum {
-    KUMO_CHECK_OK = 0,
-    KUMO_CHECK_INVALID = 400,        /* violations filled */
-    KUMO_CHECK_UNSUPPORTED = 415,    /* a body of a media type the operation does not accept, or a body where none is declared */
-    KUMO_CHECK_NOT_ACCEPTABLE = 406, /* no declared response type satisfies Accept */
+    KUMO__CHECK_OK = 0,
+    KUMO__CHECK_INVALID = 400,        /* violations filled */
+    KUMO__CHECK_UNSUPPORTED = 415,    /* a body of a media type the operation does not accept, or a body where none is declared */
+    KUMO__CHECK_NOT_ACCEPTABLE = 406, /* no declared response type satisfies Accept */
 };
 
-/* Checks one request. On KUMO_CHECK_OK *out holds the typed values (free
+/* Checks one request. On KUMO__CHECK_OK *out holds the typed values (free
  * with kumo__checked_free whatever the outcome). `detail` gets a one-line
  * explanation for 415/406. Thread-safe. Negative: out of memory. */
 int kumo__opcheck_request(const kumo__opcheck *c, const kumo__http_view *req, kumo__checked *out,

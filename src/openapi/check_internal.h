@@ -16,17 +16,17 @@
 /* ---- types a schema asks for ------------------------------------------- */
 
 typedef enum kumo__vtype {
-    KUMO_VT_STRING = 0, /* also: no type, a union, an object nested too deep */
-    KUMO_VT_INTEGER,
-    KUMO_VT_NUMBER,
-    KUMO_VT_BOOLEAN,
-    KUMO_VT_NULL,
+    KUMO__VT_STRING = 0, /* also: no type, a union, an object nested too deep */
+    KUMO__VT_INTEGER,
+    KUMO__VT_NUMBER,
+    KUMO__VT_BOOLEAN,
+    KUMO__VT_NULL,
 } kumo__vtype;
 
 typedef enum kumo__shape {
-    KUMO_SHAPE_PRIMITIVE = 0,
-    KUMO_SHAPE_ARRAY,
-    KUMO_SHAPE_OBJECT,
+    KUMO__SHAPE_PRIMITIVE = 0,
+    KUMO__SHAPE_ARRAY,
+    KUMO__SHAPE_OBJECT,
 } kumo__shape;
 
 /* One property of an object-shaped parameter or body: its own shape (a
@@ -76,11 +76,11 @@ typedef struct kumo__param_plan {
 } kumo__param_plan;
 
 enum {
-    KUMO_PARAM_ABSENT = 1,     /* kumo__param_read: the request does not carry it */
+    KUMO__PARAM_ABSENT = 1,     /* kumo__param_read: the request does not carry it */
 };
 
 /* Reads parameter p out of the request: 0 and *out (a new value) set;
- * KUMO_PARAM_ABSENT; 2 with *problem set (a short message: "is not valid
+ * KUMO__PARAM_ABSENT; 2 with *problem set (a short message: "is not valid
  * JSON: ...") when its raw text cannot be read; -ENOMEM. Empty values are
  * returned as "" (allowEmptyValue is check.c's business). */
 int kumo__param_read(const kumo__param_plan *p, const kumo__http_view *req, json_t **out, char *problem,
@@ -123,8 +123,8 @@ int kumo__accept_choose(const kumo__slice *accept, size_t naccept, const kumo__m
 
 /* ---- multipart/form-data ---------------------------------------------------- */
 
-#define KUMO_MULTIPART_MAX_PARTS 1000
-#define KUMO_MULTIPART_MAX_HEADER 8192
+#define KUMO__MULTIPART_MAX_PARTS 1000
+#define KUMO__MULTIPART_MAX_HEADER 8192
 
 /* Splits `body` by `boundary` into *parts (malloc'd; slices into body).
  * 0; -EINVAL with *problem set ("has no closing boundary", ...); -ENOMEM. */
@@ -133,7 +133,7 @@ int kumo__multipart_parse(kumo__slice body, kumo__slice boundary, kumo__part **p
 
 /* The instance of a multipart body: fields coerced per `shape`, files as
  * their content when it is UTF-8 and under 64 KiB, else "". NULL: OOM. */
-#define KUMO_MULTIPART_FILE_INLINE_MAX 65536
+#define KUMO__MULTIPART_FILE_INLINE_MAX 65536
 json_t *kumo__multipart_to_object(const kumo__part *parts, size_t nparts, const kumo__shapeinfo *shape);
 
 /* 1 when s[0..len) is well-formed UTF-8. */

@@ -408,7 +408,7 @@ static kumo__doc *doc_for(kumo__docset *ds, const kumo__loc *from, const json_t 
     char decoded[PATH_MAX];
     char *joined = NULL, *real = NULL;
     kumo__doc *doc = NULL, *found = NULL;
-    ssize_t n = flen < sizeof decoded ? kumo__percent_decode_into(file, flen, decoded, KUMO_PCT_NO_NUL) : -1;
+    ssize_t n = flen < sizeof decoded ? kumo__percent_decode_into(file, flen, decoded, KUMO__PCT_NO_NUL) : -1;
     if (n < 0) {
         kumo__doc_value_error(err, from->doc, holder, "$ref", "$ref '%s': the file name is malformed or too long",
                               ref);

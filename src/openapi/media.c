@@ -357,8 +357,8 @@ int kumo__multipart_parse(kumo__slice body, kumo__slice boundary, kumo__part **p
                      pos >= len ? "ends without a closing boundary" : "has text", n + 1);
             goto out;
         }
-        if (n == KUMO_MULTIPART_MAX_PARTS) {
-            snprintf(problem, problem_len, "has more than %d parts", KUMO_MULTIPART_MAX_PARTS);
+        if (n == KUMO__MULTIPART_MAX_PARTS) {
+            snprintf(problem, problem_len, "has more than %d parts", KUMO__MULTIPART_MAX_PARTS);
             goto out;
         }
         /* the header block ends at an empty line */
@@ -366,12 +366,12 @@ int kumo__multipart_parse(kumo__slice body, kumo__slice boundary, kumo__part **p
         if (len - pos >= 2 && s[pos] == '\r' && s[pos + 1] == '\n') {
             hend = pos, dstart = pos + 2;
         } else {
-            size_t window = len - pos < KUMO_MULTIPART_MAX_HEADER + 4 ? len - pos : KUMO_MULTIPART_MAX_HEADER + 4;
+            size_t window = len - pos < KUMO__MULTIPART_MAX_HEADER + 4 ? len - pos : KUMO__MULTIPART_MAX_HEADER + 4;
             const char *e = find(s + pos, window, "\r\n\r\n", 4);
-            if (!e || (size_t)(e - (s + pos)) > KUMO_MULTIPART_MAX_HEADER) {
+            if (!e || (size_t)(e - (s + pos)) > KUMO__MULTIPART_MAX_HEADER) {
                 if (e || window < len - pos)
                     snprintf(problem, problem_len, "part %zu has a header block over %d bytes", n + 1,
-                             KUMO_MULTIPART_MAX_HEADER);
+                             KUMO__MULTIPART_MAX_HEADER);
                 else
                     snprintf(problem, problem_len, "part %zu has no end to its headers", n + 1);
                 goto out;
@@ -421,10 +421,10 @@ json_t *kumo__multipart_to_object(const kumo__part *parts, size_t nparts, const 
         const kumo__field *f = kumo__shapeinfo_field(shape, p->name.base, p->name.len);
         json_t *v;
         if (p->filename.base) {
-            int inline_ok = p->data.len < KUMO_MULTIPART_FILE_INLINE_MAX && kumo__utf8_valid(p->data.base, p->data.len);
+            int inline_ok = p->data.len < KUMO__MULTIPART_FILE_INLINE_MAX && kumo__utf8_valid(p->data.base, p->data.len);
             v = json_stringn_nocheck(inline_ok ? p->data.base : "", inline_ok ? p->data.len : 0);
         } else {
-            kumo__vtype t = f ? f->type : shape->additional ? shape->additional_type : KUMO_VT_STRING;
+            kumo__vtype t = f ? f->type : shape->additional ? shape->additional_type : KUMO__VT_STRING;
             v = kumo__coerce(p->data.base, p->data.len, t);
         }
         if (kumo__object_put(obj, f, p->name.base, p->name.len, v) < 0) {

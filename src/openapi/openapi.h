@@ -44,12 +44,12 @@ void kumo__doc_value_error(kumo__error *err, const kumo__doc *doc, const json_t 
 /* ---- the OpenAPI document ------------------------------------------------ */
 
 typedef enum kumo__param_in {
-    KUMO_IN_PATH, KUMO_IN_QUERY, KUMO_IN_HEADER, KUMO_IN_COOKIE,
+    KUMO__IN_PATH, KUMO__IN_QUERY, KUMO__IN_HEADER, KUMO__IN_COOKIE,
 } kumo__param_in;
 
 typedef enum kumo__param_style {
-    KUMO_STYLE_FORM, KUMO_STYLE_SIMPLE, KUMO_STYLE_LABEL, KUMO_STYLE_MATRIX,
-    KUMO_STYLE_SPACE_DELIMITED, KUMO_STYLE_PIPE_DELIMITED, KUMO_STYLE_DEEP_OBJECT,
+    KUMO__STYLE_FORM, KUMO__STYLE_SIMPLE, KUMO__STYLE_LABEL, KUMO__STYLE_MATRIX,
+    KUMO__STYLE_SPACE_DELIMITED, KUMO__STYLE_PIPE_DELIMITED, KUMO__STYLE_DEEP_OBJECT,
 } kumo__param_style;
 
 /* A Parameter Object, resolved ($ref followed), path-level and
@@ -123,7 +123,7 @@ kumo__doc *kumo__spec_doc_of(const kumo__spec *spec, const json_t *node);
 
 /* ---- the router ------------------------------------------------------------ */
 
-#define KUMO_ROUTE_PARAMS_MAX 16
+#define KUMO__ROUTE_PARAMS_MAX 16
 
 typedef struct kumo__router kumo__router;
 
@@ -135,18 +135,18 @@ typedef struct kumo__route_match {
         const char *name;   /* NUL-terminated, owned by the router */
         const char *value;  /* raw slice of the request path: still percent-encoded */
         size_t value_len;
-    } params[KUMO_ROUTE_PARAMS_MAX];
+    } params[KUMO__ROUTE_PARAMS_MAX];
     char allow[128];        /* on -EMETHOD: "GET, DELETE" */
 } kumo__route_match;
 
-#define KUMO_EMETHOD 1405   /* returned negated: path known, method not */
+#define KUMO__EMETHOD 1405   /* returned negated: path known, method not */
 
 /* Builds a router over spec->ops (the spec must outlive it). Refuses
  * duplicate (method, path) pairs and malformed templates. */
 int kumo__router_build(const kumo__spec *spec, kumo__router **out, kumo__error *err);
 void kumo__router_free(kumo__router *r);
 /* Matches `path` (no query; percent-encoded as received): 0 and *m
- * filled; -ENOENT when no path matches; -KUMO_EMETHOD when a path matches
+ * filled; -ENOENT when no path matches; -KUMO__EMETHOD when a path matches
  * but not the method (m->allow lists those that do). The base path is
  * stripped first. Concrete segments win over templated ones. */
 int kumo__router_match(const kumo__router *r, const char *method, const char *path, size_t path_len,

@@ -166,16 +166,16 @@ static const char *type_name(const json_t *schema)
 static kumo__vtype scalar_type(const char *t)
 {
     if (!t)
-        return KUMO_VT_STRING;
+        return KUMO__VT_STRING;
     if (strcmp(t, "integer") == 0)
-        return KUMO_VT_INTEGER;
+        return KUMO__VT_INTEGER;
     if (strcmp(t, "number") == 0)
-        return KUMO_VT_NUMBER;
+        return KUMO__VT_NUMBER;
     if (strcmp(t, "boolean") == 0)
-        return KUMO_VT_BOOLEAN;
+        return KUMO__VT_BOOLEAN;
     if (strcmp(t, "null") == 0)
-        return KUMO_VT_NULL;
-    return KUMO_VT_STRING;
+        return KUMO__VT_NULL;
+    return KUMO__VT_STRING;
 }
 
 /* Shape and type of a schema one level down (a property or the items). */
@@ -184,11 +184,11 @@ static void leaf(const json_t *schema, const kumo__refs *refs, kumo__shape *shap
     schema = deref(schema, refs, nomem);
     const char *t = type_name(schema);
     if (t && strcmp(t, "array") == 0) {
-        *shape = KUMO_SHAPE_ARRAY;
+        *shape = KUMO__SHAPE_ARRAY;
         *type = scalar_type(type_name(deref(json_object_get(schema, "items"), refs, nomem)));
         return;
     }
-    *shape = KUMO_SHAPE_PRIMITIVE;
+    *shape = KUMO__SHAPE_PRIMITIVE;
     *type = scalar_type(t);
 }
 
@@ -199,19 +199,19 @@ int kumo__shapeinfo_read(const json_t *schema, const kumo__refs *refs, kumo__sha
     schema = deref(schema, refs, &nomem);
     const char *t = type_name(schema);
     if (t && strcmp(t, "array") == 0) {
-        out->shape = KUMO_SHAPE_ARRAY;
+        out->shape = KUMO__SHAPE_ARRAY;
         kumo__shape ignored;
         leaf(json_object_get(schema, "items"), refs, &ignored, &out->type, &nomem);
-        if (ignored != KUMO_SHAPE_PRIMITIVE)
-            out->type = KUMO_VT_STRING;
+        if (ignored != KUMO__SHAPE_PRIMITIVE)
+            out->type = KUMO__VT_STRING;
         return nomem ? -ENOMEM : 0;
     }
     if (!t || strcmp(t, "object") != 0) {
-        out->shape = KUMO_SHAPE_PRIMITIVE;
+        out->shape = KUMO__SHAPE_PRIMITIVE;
         out->type = scalar_type(t);
         return nomem ? -ENOMEM : 0;
     }
-    out->shape = KUMO_SHAPE_OBJECT;
+    out->shape = KUMO__SHAPE_OBJECT;
     const json_t *props = json_object_get(schema, "properties");
     if (json_is_object(props) && json_object_size(props) > 0) {
         out->fields = calloc(json_object_size(props), sizeof *out->fields);
@@ -239,8 +239,8 @@ int kumo__shapeinfo_read(const json_t *schema, const kumo__refs *refs, kumo__sha
         out->additional = 1;
         kumo__shape sh;
         leaf(ap, refs, &sh, &out->additional_type, &nomem);
-        if (sh != KUMO_SHAPE_PRIMITIVE)
-            out->additional_type = KUMO_VT_STRING;
+        if (sh != KUMO__SHAPE_PRIMITIVE)
+            out->additional_type = KUMO__VT_STRING;
     }
     if (nomem) {
         kumo__shapeinfo_clear(out);
@@ -315,7 +315,7 @@ json_t *kumo__coerce(const char *s, size_t len, kumo__vtype type)
 {
     char buf[64];
     switch (type) {
-    case KUMO_VT_INTEGER:
+    case KUMO__VT_INTEGER:
         if (len < sizeof buf && all_digits(s + (len && s[0] == '-'), len - (len && s[0] == '-'))) {
             memcpy(buf, s, len);
             buf[len] = '\0';
@@ -325,7 +325,7 @@ json_t *kumo__coerce(const char *s, size_t len, kumo__vtype type)
                 return json_integer(v);
         }
         break;
-    case KUMO_VT_NUMBER: {
+    case KUMO__VT_NUMBER: {
         int integral;
         if (len < sizeof buf && number_text(s, len, &integral)) {
             memcpy(buf, s, len);
@@ -343,17 +343,17 @@ json_t *kumo__coerce(const char *s, size_t len, kumo__vtype type)
         }
         break;
     }
-    case KUMO_VT_BOOLEAN:
+    case KUMO__VT_BOOLEAN:
         if (len == 4 && memcmp(s, "true", 4) == 0)
             return json_true();
         if (len == 5 && memcmp(s, "false", 5) == 0)
             return json_false();
         break;
-    case KUMO_VT_NULL:
+    case KUMO__VT_NULL:
         if (len == 0 || (len == 4 && memcmp(s, "null", 4) == 0))
             return json_null();
         break;
-    case KUMO_VT_STRING:
+    case KUMO__VT_STRING:
         break;
     }
     return kumo__string_lossy(s, len);
@@ -428,7 +428,7 @@ static const char *decode(const reader *r, const char *s, size_t *len, char *buf
     *heap = NULL;
     if (r->trim)
         trim(&s, len);
-    if (r->pct == NO_DECODE || (!memchr(s, '%', *len) && !((r->pct & KUMO_PCT_PLUS) && memchr(s, '+', *len))))
+    if (r->pct == NO_DECODE || (!memchr(s, '%', *len) && !((r->pct & KUMO__PCT_PLUS) && memchr(s, '+', *len))))
         return s;
     char *out = buf;
     if (*len > cap) {
@@ -436,7 +436,7 @@ static const char *decode(const reader *r, const char *s, size_t *len, char *buf
         if (!out)
             return NULL;
     }
-    ssize_t n = kumo__percent_decode_into(s, *len, out, r->pct | KUMO_PCT_LENIENT);
+    ssize_t n = kumo__percent_decode_into(s, *len, out, r->pct | KUMO__PCT_LENIENT);
     *len = n < 0 ? 0 : (size_t)n;
     return out;
 }
@@ -458,7 +458,7 @@ int kumo__object_put(json_t *obj, const kumo__field *f, const char *key, size_t 
 {
     if (!val)
         return -ENOMEM;
-    if (f && f->shape == KUMO_SHAPE_ARRAY) {
+    if (f && f->shape == KUMO__SHAPE_ARRAY) {
         json_t *arr = json_object_getn(obj, key, klen);
         if (!json_is_array(arr)) {
             arr = json_array();
@@ -484,7 +484,7 @@ static int obj_put_raw(const reader *r, json_t *obj, const kumo__shapeinfo *sh, 
     if (!kumo__utf8_valid(key, klen))
         goto out_ok; /* a key that is not text cannot be a property name: dropped */
     const kumo__field *f = kumo__shapeinfo_field(sh, key, klen);
-    kumo__vtype t = f ? f->type : sh->additional ? sh->additional_type : KUMO_VT_STRING;
+    kumo__vtype t = f ? f->type : sh->additional ? sh->additional_type : KUMO__VT_STRING;
     rc = kumo__object_put(obj, f, key, klen, scalar(r, v, vlen, t));
     goto out;
 out_ok:
@@ -501,11 +501,11 @@ static int build(const reader *r, const char *s, size_t len, enum delim d, int p
 {
     const kumo__shapeinfo *sh = &r->p->shape;
     *out = NULL;
-    if (sh->shape == KUMO_SHAPE_PRIMITIVE) {
+    if (sh->shape == KUMO__SHAPE_PRIMITIVE) {
         *out = scalar(r, s, len, sh->type);
         return *out ? 0 : -ENOMEM;
     }
-    json_t *v = sh->shape == KUMO_SHAPE_ARRAY ? json_array() : json_object();
+    json_t *v = sh->shape == KUMO__SHAPE_ARRAY ? json_array() : json_object();
     if (!v)
         return -ENOMEM;
     int rc = 0;
@@ -516,7 +516,7 @@ static int build(const reader *r, const char *s, size_t len, enum delim d, int p
         size_t j = next_delim(s, len, i, d, &dlen);
         const char *piece = s + i;
         size_t plen_ = j - i;
-        if (sh->shape == KUMO_SHAPE_ARRAY) {
+        if (sh->shape == KUMO__SHAPE_ARRAY) {
             json_t *item = scalar(r, piece, plen_, sh->type);
             if (!item || json_array_append_new(v, item) < 0) {
                 rc = -ENOMEM;
@@ -593,7 +593,7 @@ static int form_obj_add(void *arg, const char *k, size_t klen, const char *v, si
 json_t *kumo__form_to_object(const char *s, size_t len, const kumo__shapeinfo *shape)
 {
     kumo__param_plan dummy = {.shape = *shape};
-    reader r = {.p = &dummy, .pct = KUMO_PCT_PLUS};
+    reader r = {.p = &dummy, .pct = KUMO__PCT_PLUS};
     form_obj f = {.shape = shape, .r = &r, .obj = json_object()};
     if (!f.obj)
         return NULL;
@@ -638,7 +638,7 @@ static int qfind_each(void *arg, const char *k, size_t klen, const char *v, size
 {
     qfind *q = arg;
     char buf[256], *heap;
-    reader kr = {.p = q->r->p, .pct = KUMO_PCT_PLUS};
+    reader kr = {.p = q->r->p, .pct = KUMO__PCT_PLUS};
     const char *key = decode(&kr, k, &klen, buf, sizeof buf, &heap);
     if (!key)
         return q->err = -ENOMEM;
@@ -651,7 +651,7 @@ static int qfind_each(void *arg, const char *k, size_t klen, const char *v, size
             const kumo__shapeinfo *sh = &q->r->p->shape;
             if (kumo__utf8_valid(prop, proplen)) {
                 const kumo__field *f = kumo__shapeinfo_field(sh, prop, proplen);
-                kumo__vtype t = f ? f->type : sh->additional ? sh->additional_type : KUMO_VT_STRING;
+                kumo__vtype t = f ? f->type : sh->additional ? sh->additional_type : KUMO__VT_STRING;
                 if (kumo__object_put(q->obj, f, prop, proplen, scalar(q->r, v ? v : "", v ? vlen : 0, t)) < 0)
                     rc = q->err = -ENOMEM;
             }
@@ -673,22 +673,22 @@ static int read_query(const kumo__param_plan *p, const kumo__http_view *req, jso
                       size_t plen)
 {
     const kumo__param *pa = p->param;
-    reader r = {.p = p, .pct = KUMO_PCT_PLUS};
+    reader r = {.p = p, .pct = KUMO__PCT_PLUS};
     const kumo__shapeinfo *sh = &p->shape;
     int explode = pa->explode;
-    if (pa->style == KUMO_STYLE_DEEP_OBJECT && sh->shape == KUMO_SHAPE_OBJECT) {
+    if (pa->style == KUMO__STYLE_DEEP_OBJECT && sh->shape == KUMO__SHAPE_OBJECT) {
         qfind q = {.name = pa->name, .name_len = p->name_len, .deep = 1, .r = &r, .obj = json_object()};
         if (!q.obj)
             return -ENOMEM;
         kumo__form_each(req->query.base, req->query.len, qfind_each, &q);
         if (q.err < 0 || q.total == 0) {
             json_decref(q.obj);
-            return q.err < 0 ? q.err : KUMO_PARAM_ABSENT;
+            return q.err < 0 ? q.err : KUMO__PARAM_ABSENT;
         }
         *out = q.obj;
         return 0;
     }
-    if (sh->shape == KUMO_SHAPE_OBJECT && explode && !p->content_json) {
+    if (sh->shape == KUMO__SHAPE_OBJECT && explode && !p->content_json) {
         /* form (or a delimited style) exploded: each property is its own
          * query parameter. */
         json_t *obj = json_object();
@@ -702,7 +702,7 @@ static int read_query(const kumo__param_plan *p, const kumo__http_view *req, jso
                 json_decref(obj);
                 return -ENOMEM;
             }
-            for (size_t k = 0; k < q.nvals && (k == 0 || f->shape == KUMO_SHAPE_ARRAY); k++) {
+            for (size_t k = 0; k < q.nvals && (k == 0 || f->shape == KUMO__SHAPE_ARRAY); k++) {
                 if (kumo__object_put(obj, f, f->name, f->name_len, scalar(&r, q.vals[k].v, q.vals[k].len, f->type)) < 0) {
                     json_decref(obj);
                     return -ENOMEM;
@@ -712,7 +712,7 @@ static int read_query(const kumo__param_plan *p, const kumo__http_view *req, jso
         }
         if (!found) {
             json_decref(obj);
-            return KUMO_PARAM_ABSENT;
+            return KUMO__PARAM_ABSENT;
         }
         *out = obj;
         return 0;
@@ -721,10 +721,10 @@ static int read_query(const kumo__param_plan *p, const kumo__http_view *req, jso
     if (kumo__form_each(req->query.base, req->query.len, qfind_each, &q) < 0 || q.err < 0)
         return -ENOMEM;
     if (q.nvals == 0)
-        return KUMO_PARAM_ABSENT;
+        return KUMO__PARAM_ABSENT;
     if (p->content_json)
         return read_json(&r, q.vals[0].v, q.vals[0].len, out, problem, plen);
-    if (sh->shape == KUMO_SHAPE_ARRAY && explode && pa->style != KUMO_STYLE_DEEP_OBJECT) {
+    if (sh->shape == KUMO__SHAPE_ARRAY && explode && pa->style != KUMO__STYLE_DEEP_OBJECT) {
         json_t *arr = json_array();
         if (!arr)
             return -ENOMEM;
@@ -740,8 +740,8 @@ static int read_query(const kumo__param_plan *p, const kumo__http_view *req, jso
         *out = arr;
         return 0;
     }
-    enum delim d = pa->style == KUMO_STYLE_SPACE_DELIMITED ? D_SPACE
-                 : pa->style == KUMO_STYLE_PIPE_DELIMITED  ? D_PIPE
+    enum delim d = pa->style == KUMO__STYLE_SPACE_DELIMITED ? D_SPACE
+                 : pa->style == KUMO__STYLE_PIPE_DELIMITED  ? D_PIPE
                                                            : D_COMMA;
     return build(&r, q.vals[0].v, q.vals[0].len, d, 1, out, problem, plen);
 }
@@ -755,25 +755,25 @@ static int read_path(const kumo__param_plan *p, const char *v, size_t len, json_
     reader r = {.p = p, .pct = 0};
     const kumo__shapeinfo *sh = &p->shape;
     switch (pa->style) {
-    case KUMO_STYLE_LABEL:
+    case KUMO__STYLE_LABEL:
         if (len == 0 || v[0] != '.') {
-            snprintf(problem, plen, "must start with '.' (label style), as in .%s", sh->shape == KUMO_SHAPE_PRIMITIVE ? "5" : "3,4,5");
+            snprintf(problem, plen, "must start with '.' (label style), as in .%s", sh->shape == KUMO__SHAPE_PRIMITIVE ? "5" : "3,4,5");
             return 2;
         }
         /* explode=false: ".3,4,5" (RFC 6570, OpenAPI 3.1) or ".3.4.5" (the
          * 3.0.3 table): commas when there are any, else dots. */
         enum delim d = pa->explode || !memchr(v + 1, ',', len - 1) ? D_DOT : D_COMMA;
         return build(&r, v + 1, len - 1, d, !pa->explode, out, problem, plen);
-    case KUMO_STYLE_MATRIX: {
+    case KUMO__STYLE_MATRIX: {
         if (len == 0 || v[0] != ';') {
             snprintf(problem, plen, "must start with ';' (matrix style), as in ;%s=5", pa->name);
             return 2;
         }
         v++, len--;
-        if (sh->shape == KUMO_SHAPE_OBJECT && pa->explode)
+        if (sh->shape == KUMO__SHAPE_OBJECT && pa->explode)
             return build(&r, v, len, D_SEMI, 0, out, problem, plen);
         /* ;id=5 ;id=3,4,5 ;id=3;id=4;id=5 ;id=role,admin */
-        if (sh->shape == KUMO_SHAPE_ARRAY && pa->explode) {
+        if (sh->shape == KUMO__SHAPE_ARRAY && pa->explode) {
             json_t *arr = json_array();
             if (!arr)
                 return -ENOMEM;
@@ -830,7 +830,7 @@ static int header_value(const kumo__http_view *req, const char *name, size_t nam
             total += req->headers[i].value.len + 1;
         }
     if (n <= 1)
-        return n ? 0 : KUMO_PARAM_ABSENT;
+        return n ? 0 : KUMO__PARAM_ABSENT;
     char *buf = *heap = malloc(total);
     if (!buf)
         return -ENOMEM;
@@ -904,7 +904,7 @@ static int read_cookie(const kumo__param_plan *p, const kumo__http_view *req, js
 {
     const kumo__shapeinfo *sh = &p->shape;
     reader r = {.p = p, .pct = 0, .trim = 1};
-    if (sh->shape == KUMO_SHAPE_OBJECT && p->param->explode && !p->content_json) {
+    if (sh->shape == KUMO__SHAPE_OBJECT && p->param->explode && !p->content_json) {
         json_t *obj = json_object();
         if (!obj)
             return -ENOMEM;
@@ -913,7 +913,7 @@ static int read_cookie(const kumo__param_plan *p, const kumo__http_view *req, js
             const kumo__field *f = &sh->fields[i];
             cfind c = {.name = f->name, .name_len = f->name_len};
             cookies_each(req, cfind_each, &c);
-            for (size_t k = 0; k < c.nvals && (k == 0 || f->shape == KUMO_SHAPE_ARRAY); k++, found++)
+            for (size_t k = 0; k < c.nvals && (k == 0 || f->shape == KUMO__SHAPE_ARRAY); k++, found++)
                 if (kumo__object_put(obj, f, f->name, f->name_len, scalar(&r, c.vals[k].v, c.vals[k].len, f->type)) < 0) {
                     json_decref(obj);
                     return -ENOMEM;
@@ -921,7 +921,7 @@ static int read_cookie(const kumo__param_plan *p, const kumo__http_view *req, js
         }
         if (!found) {
             json_decref(obj);
-            return KUMO_PARAM_ABSENT;
+            return KUMO__PARAM_ABSENT;
         }
         *out = obj;
         return 0;
@@ -929,8 +929,8 @@ static int read_cookie(const kumo__param_plan *p, const kumo__http_view *req, js
     cfind c = {.name = p->param->name, .name_len = p->name_len};
     cookies_each(req, cfind_each, &c);
     if (c.nvals == 0)
-        return KUMO_PARAM_ABSENT;
-    if (sh->shape == KUMO_SHAPE_ARRAY && p->param->explode && !p->content_json) {
+        return KUMO__PARAM_ABSENT;
+    if (sh->shape == KUMO__SHAPE_ARRAY && p->param->explode && !p->content_json) {
         json_t *arr = json_array();
         if (!arr)
             return -ENOMEM;
@@ -957,7 +957,7 @@ int kumo__param_read(const kumo__param_plan *p, const kumo__http_view *req, json
     const kumo__param *pa = p->param;
     *out = NULL;
     switch (pa->in) {
-    case KUMO_IN_PATH: {
+    case KUMO__IN_PATH: {
         const kumo__route_match *m = req->match;
         for (size_t i = 0; m && i < m->nparams; i++)
             if (strcmp(m->params[i].name, pa->name) == 0) {
@@ -967,11 +967,11 @@ int kumo__param_read(const kumo__param_plan *p, const kumo__http_view *req, json
                 }
                 return read_path(p, m->params[i].value, m->params[i].value_len, out, problem, problem_len);
             }
-        return KUMO_PARAM_ABSENT;
+        return KUMO__PARAM_ABSENT;
     }
-    case KUMO_IN_QUERY:
+    case KUMO__IN_QUERY:
         return read_query(p, req, out, problem, problem_len);
-    case KUMO_IN_HEADER: {
+    case KUMO__IN_HEADER: {
         kumo__slice v = {NULL, 0};
         char *heap;
         int rc = header_value(req, pa->name, p->name_len, &v, &heap);
@@ -985,8 +985,8 @@ int kumo__param_read(const kumo__param_plan *p, const kumo__http_view *req, json
         free(heap);
         return rc;
     }
-    case KUMO_IN_COOKIE:
+    case KUMO__IN_COOKIE:
         return read_cookie(p, req, out, problem, problem_len);
     }
-    return KUMO_PARAM_ABSENT;
+    return KUMO__PARAM_ABSENT;
 }

@@ -47,7 +47,7 @@ struct rnode {
 };
 
 typedef struct op_params {
-    char *names[KUMO_ROUTE_PARAMS_MAX];
+    char *names[KUMO__ROUTE_PARAMS_MAX];
     size_t n;
 } op_params;
 
@@ -220,9 +220,9 @@ static int add_route(kumo__router *r, size_t i, kumo__error *err)
                                    t, (int)len, seg);
             if (close == open + 1)
                 return route_error(err, r->spec, op, "path '%s': a parameter has no name", t);
-            if (names->n == KUMO_ROUTE_PARAMS_MAX)
+            if (names->n == KUMO__ROUTE_PARAMS_MAX)
                 return route_error(err, r->spec, op, "path '%s' has more than %d parameters", t,
-                                   KUMO_ROUTE_PARAMS_MAX);
+                                   KUMO__ROUTE_PARAMS_MAX);
             if ((names->names[names->n] = strndup(open + 1, (size_t)(close - open - 1))) == NULL)
                 goto oom;
             names->n++;
@@ -297,8 +297,8 @@ typedef struct walk {
     int method;        /* M_*, or -1 for a method no operation can have */
     const char *end;
     unsigned allow;    /* methods of every node the path reached */
-    const char *vals[KUMO_ROUTE_PARAMS_MAX];
-    size_t lens[KUMO_ROUTE_PARAMS_MAX];
+    const char *vals[KUMO__ROUTE_PARAMS_MAX];
+    size_t lens[KUMO__ROUTE_PARAMS_MAX];
 } walk;
 
 static int serves(const rnode *n, int m)
@@ -321,7 +321,7 @@ static const rnode *walk_node(walk *w, const rnode *n, const char *seg, size_t k
     size_t at = lit_find(n, seg, len, &hit);
     if (hit && (found = walk_node(w, n->lits[at].child, next, k)))
         return found;
-    if (k == KUMO_ROUTE_PARAMS_MAX)
+    if (k == KUMO__ROUTE_PARAMS_MAX)
         return NULL;
     for (size_t i = 0; i < n->nmixed; i++) {
         const edge *e = &n->mixed[i];
@@ -374,7 +374,7 @@ static int match_once(const kumo__router *r, int method, const char *path, size_
         if (w.allow == 0)
             return -ENOENT;
         format_allow(w.allow, m->allow, sizeof m->allow);
-        return -KUMO_EMETHOD;
+        return -KUMO__EMETHOD;
     }
     int idx = n->ops[method] >= 0 ? n->ops[method] : n->ops[M_GET];
     const op_params *names = &r->params[idx];

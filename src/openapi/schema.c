@@ -210,7 +210,7 @@ static snode *want(compiler *c, const json_t *j, const char *loc, const char *ba
 {
     if (loc == NULL)
         return NULL;
-    if (json_is_boolean(j) && c->dialect == KUMO_DIALECT_2020_12) {
+    if (json_is_boolean(j) && c->dialect == KUMO__DIALECT_2020_12) {
         snode *n = node_new(c, j, loc, res);
         if (n)
             n->flags = json_is_true(j) ? N_TRUE : N_FALSE;
@@ -218,7 +218,7 @@ static snode *want(compiler *c, const json_t *j, const char *loc, const char *ba
     }
     if (!json_is_object(j)) {
         fail(c, loc, NULL, "a schema must be an object%s, not %s",
-             c->dialect == KUMO_DIALECT_2020_12 ? " or a boolean" : "",
+             c->dialect == KUMO__DIALECT_2020_12 ? " or a boolean" : "",
              json_is_array(j) ? "an array" : json_is_string(j) ? "a string" : json_is_boolean(j) ? "a boolean"
                                                                 : json_is_null(j) ? "null" : "a number");
         return NULL;
@@ -400,7 +400,7 @@ static snode *resolve_ref(compiler *c, const json_t *at, const char *ref, const 
                 oom(c);
                 goto out;
             }
-            ssize_t dn = kumo__percent_decode_into(frag, flen, dec, KUMO_PCT_LENIENT);
+            ssize_t dn = kumo__percent_decode_into(frag, flen, dec, KUMO__PCT_LENIENT);
             dec[dn < 0 ? 0 : dn] = '\0';
             size_t rl = strlen(r->loc);
             int is_root = r == c->s->res[0];
@@ -461,7 +461,7 @@ static snode *resolve_ref(compiler *c, const json_t *at, const char *ref, const 
         oom(c);
         goto out;
     }
-    if (c->dialect == KUMO_DIALECT_2020_12 && scan(c, ext, eb, eloc, 0) < 0)
+    if (c->dialect == KUMO__DIALECT_2020_12 && scan(c, ext, eb, eloc, 0) < 0)
         goto out;
     n = want(c, ext, eloc, eb, NULL);
 out:
@@ -606,7 +606,7 @@ static int compile_object_keywords(compiler *c, snode *n, const char *base)
 {
     const json_t *j = n->src, *v;
     const char *key;
-    int is2020 = c->dialect == KUMO_DIALECT_2020_12;
+    int is2020 = c->dialect == KUMO__DIALECT_2020_12;
     if ((v = json_object_get(j, "properties"))) {
         if (!json_is_object(v))
             return fail(c, n->loc, "properties", "must be an object of schemas");
@@ -769,7 +769,7 @@ static int compile_discriminator(compiler *c, snode *n, const char *base)
 static int compile_node(compiler *c, snode *n, const char *base, const resource *res)
 {
     const json_t *j = n->src, *v;
-    int is2020 = c->dialect == KUMO_DIALECT_2020_12, b, rc = 0;
+    int is2020 = c->dialect == KUMO__DIALECT_2020_12, b, rc = 0;
     if (json_object_size(j) == 0) {
         n->flags |= N_TRUE;
         return 0;
@@ -951,7 +951,7 @@ int kumo__schema_compile(const json_t *schema, kumo__dialect dialect, const char
     c.refs = refs;
     c.root_loc = location;
     c.err = err;
-    if (dialect != KUMO_DIALECT_OAS30 && dialect != KUMO_DIALECT_2020_12) {
+    if (dialect != KUMO__DIALECT_OAS30 && dialect != KUMO__DIALECT_2020_12) {
         kumo__error_set(err, -EINVAL, "unknown schema dialect %d", (int)dialect);
         goto out;
     }
@@ -964,7 +964,7 @@ int kumo__schema_compile(const json_t *schema, kumo__dialect dialect, const char
     const resource *root = add_resource(&c, DEFAULT_BASE, schema, location, 1);
     if (root == NULL)
         goto out;
-    if (dialect == KUMO_DIALECT_2020_12 && scan(&c, schema, DEFAULT_BASE, location, 0) < 0)
+    if (dialect == KUMO__DIALECT_2020_12 && scan(&c, schema, DEFAULT_BASE, location, 0) < 0)
         goto out;
     const char *rloc = arena_strdup(s, location);
     if (rloc == NULL) {

@@ -16,14 +16,14 @@
 #include "openapi/openapi.h"
 
 typedef enum kumo__dialect {
-    KUMO_DIALECT_OAS30 = 30,   /* OpenAPI 3.0 Schema Object (also Swagger 2.0's) */
-    KUMO_DIALECT_2020_12 = 31, /* JSON Schema 2020-12, as in OpenAPI 3.1 */
+    KUMO__DIALECT_OAS30 = 30,   /* OpenAPI 3.0 Schema Object (also Swagger 2.0's) */
+    KUMO__DIALECT_2020_12 = 31, /* JSON Schema 2020-12, as in OpenAPI 3.1 */
 } kumo__dialect;
 
 enum kumo__direction {
-    KUMO_DIR_ANY = 0,
-    KUMO_DIR_REQUEST = 1,      /* readOnly properties must not be sent */
-    KUMO_DIR_RESPONSE = 2,     /* writeOnly properties must not be returned */
+    KUMO__DIR_ANY = 0,
+    KUMO__DIR_REQUEST = 1,      /* readOnly properties must not be sent */
+    KUMO__DIR_RESPONSE = 2,     /* writeOnly properties must not be returned */
 };
 
 /* Resolves a $ref that is not inside the schema resource being compiled

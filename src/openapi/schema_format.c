@@ -23,16 +23,16 @@ static const struct {
     const char *name;
     enum kumo__format f;
 } formats[] = {
-    {"date-time", KUMO_FMT_DATE_TIME}, {"date", KUMO_FMT_DATE},
-    {"time", KUMO_FMT_TIME},           {"email", KUMO_FMT_EMAIL},
-    {"uuid", KUMO_FMT_UUID},           {"uri", KUMO_FMT_URI},
-    {"uri-reference", KUMO_FMT_URI_REFERENCE},
-    {"ipv4", KUMO_FMT_IPV4},           {"ipv6", KUMO_FMT_IPV6},
-    {"hostname", KUMO_FMT_HOSTNAME},   {"int32", KUMO_FMT_INT32},
-    {"int64", KUMO_FMT_INT64},         {"float", KUMO_FMT_FLOAT},
-    {"double", KUMO_FMT_DOUBLE},       {"byte", KUMO_FMT_BYTE},
-    {"binary", KUMO_FMT_BINARY},       {"regex", KUMO_FMT_REGEX},
-    {"json-pointer", KUMO_FMT_JSON_POINTER},
+    {"date-time", KUMO__FMT_DATE_TIME}, {"date", KUMO__FMT_DATE},
+    {"time", KUMO__FMT_TIME},           {"email", KUMO__FMT_EMAIL},
+    {"uuid", KUMO__FMT_UUID},           {"uri", KUMO__FMT_URI},
+    {"uri-reference", KUMO__FMT_URI_REFERENCE},
+    {"ipv4", KUMO__FMT_IPV4},           {"ipv6", KUMO__FMT_IPV6},
+    {"hostname", KUMO__FMT_HOSTNAME},   {"int32", KUMO__FMT_INT32},
+    {"int64", KUMO__FMT_INT64},         {"float", KUMO__FMT_FLOAT},
+    {"double", KUMO__FMT_DOUBLE},       {"byte", KUMO__FMT_BYTE},
+    {"binary", KUMO__FMT_BINARY},       {"regex", KUMO__FMT_REGEX},
+    {"json-pointer", KUMO__FMT_JSON_POINTER},
 };
 
 enum kumo__format kumo__format_lookup(const char *name)
@@ -40,7 +40,7 @@ enum kumo__format kumo__format_lookup(const char *name)
     for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
         if (strcmp(formats[i].name, name) == 0)
             return formats[i].f;
-    return KUMO_FMT_NONE;
+    return KUMO__FMT_NONE;
 }
 
 size_t kumo__utf8_length(const char *s, size_t len)
@@ -366,10 +366,10 @@ int kumo__format_check(enum kumo__format f, const json_t *v, const char **hint)
 {
     *hint = NULL;
     switch (f) {
-    case KUMO_FMT_INT32:
+    case KUMO__FMT_INT32:
         *hint = "a 32-bit integer (-2147483648 to 2147483647)";
         return !json_is_number(v) || int_in_range(v, -2147483648.0, 2147483647.0);
-    case KUMO_FMT_INT64:
+    case KUMO__FMT_INT64:
         *hint = "a 64-bit integer";
         return !json_is_number(v) || json_is_integer(v) || int_in_range(v, -9223372036854775808.0,
                                                                          9223372036854775807.0);
@@ -381,47 +381,47 @@ int kumo__format_check(enum kumo__format f, const json_t *v, const char **hint)
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
     switch (f) {
-    case KUMO_FMT_DATE_TIME:
+    case KUMO__FMT_DATE_TIME:
         *hint = "an RFC 3339 date-time, e.g. 2024-05-01T12:00:00Z";
         return is_date_time(s, len);
-    case KUMO_FMT_DATE: {
+    case KUMO__FMT_DATE: {
         size_t i = 0;
         *hint = "an RFC 3339 date, e.g. 2024-05-01";
         return scan_date(s, &i, len) && i == len;
     }
-    case KUMO_FMT_TIME: {
+    case KUMO__FMT_TIME: {
         size_t i = 0;
         *hint = "an RFC 3339 time with offset, e.g. 12:00:00Z";
         return scan_time(s, &i, len) && i == len;
     }
-    case KUMO_FMT_EMAIL:
+    case KUMO__FMT_EMAIL:
         *hint = "an email address, e.g. ada@example.com";
         return is_email(s, len);
-    case KUMO_FMT_UUID:
+    case KUMO__FMT_UUID:
         *hint = "a UUID, e.g. 123e4567-e89b-12d3-a456-426614174000";
         return is_uuid(s, len);
-    case KUMO_FMT_URI:
+    case KUMO__FMT_URI:
         *hint = "an absolute URI with a scheme, e.g. https://example.com/x";
         return is_uri(s, len, 1);
-    case KUMO_FMT_URI_REFERENCE:
+    case KUMO__FMT_URI_REFERENCE:
         *hint = "a URI reference";
         return is_uri(s, len, 0);
-    case KUMO_FMT_IPV4:
+    case KUMO__FMT_IPV4:
         *hint = "an IPv4 address, e.g. 192.0.2.1";
         return is_ipv4(s, len);
-    case KUMO_FMT_IPV6:
+    case KUMO__FMT_IPV6:
         *hint = "an IPv6 address, e.g. 2001:db8::1";
         return is_ipv6(s, len);
-    case KUMO_FMT_HOSTNAME:
+    case KUMO__FMT_HOSTNAME:
         *hint = "a host name (RFC 1123), e.g. api.example.com";
         return is_hostname(s, len);
-    case KUMO_FMT_BYTE:
+    case KUMO__FMT_BYTE:
         *hint = "base64 with padding";
         return is_base64(s, len);
-    case KUMO_FMT_REGEX:
+    case KUMO__FMT_REGEX:
         *hint = "a regular expression";
         return is_regex(s, len);
-    case KUMO_FMT_JSON_POINTER:
+    case KUMO__FMT_JSON_POINTER:
         *hint = "a JSON Pointer, e.g. /a/b";
         return is_json_pointer(s, len);
     default:

@@ -10,28 +10,28 @@
 #include <stddef.h>
 
 enum kumo__format {
-    KUMO_FMT_NONE = 0, /* unknown or absent: passes */
-    KUMO_FMT_DATE_TIME,
-    KUMO_FMT_DATE,
-    KUMO_FMT_TIME,
-    KUMO_FMT_EMAIL,
-    KUMO_FMT_UUID,
-    KUMO_FMT_URI,
-    KUMO_FMT_URI_REFERENCE,
-    KUMO_FMT_IPV4,
-    KUMO_FMT_IPV6,
-    KUMO_FMT_HOSTNAME,
-    KUMO_FMT_INT32,
-    KUMO_FMT_INT64,
-    KUMO_FMT_FLOAT,
-    KUMO_FMT_DOUBLE,
-    KUMO_FMT_BYTE,
-    KUMO_FMT_BINARY,
-    KUMO_FMT_REGEX,
-    KUMO_FMT_JSON_POINTER,
+    KUMO__FMT_NONE = 0, /* unknown or absent: passes */
+    KUMO__FMT_DATE_TIME,
+    KUMO__FMT_DATE,
+    KUMO__FMT_TIME,
+    KUMO__FMT_EMAIL,
+    KUMO__FMT_UUID,
+    KUMO__FMT_URI,
+    KUMO__FMT_URI_REFERENCE,
+    KUMO__FMT_IPV4,
+    KUMO__FMT_IPV6,
+    KUMO__FMT_HOSTNAME,
+    KUMO__FMT_INT32,
+    KUMO__FMT_INT64,
+    KUMO__FMT_FLOAT,
+    KUMO__FMT_DOUBLE,
+    KUMO__FMT_BYTE,
+    KUMO__FMT_BINARY,
+    KUMO__FMT_REGEX,
+    KUMO__FMT_JSON_POINTER,
 };
 
-/* The format named `name`, or KUMO_FMT_NONE when kumo does not check it. */
+/* The format named `name`, or KUMO__FMT_NONE when kumo does not check it. */
 enum kumo__format kumo__format_lookup(const char *name);
 /* 1 when `v` satisfies the format (values of other types always do). On
  * failure *hint is a short description for messages ("RFC 3339 date-time,

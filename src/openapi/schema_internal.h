@@ -16,7 +16,7 @@
 #include "openapi/schema.h"
 #include "openapi/schema_format.h"
 
-#define KUMO_SCHEMA_MAX_DEPTH 512  /* nested evaluations during validation */
+#define KUMO__SCHEMA_MAX_DEPTH 512  /* nested evaluations during validation */
 #define SCAN_MAX_DEPTH 512         /* schema nesting, for the $id/$anchor scan */
 #define PCRE_MATCH_LIMIT 1000000   /* backtracking budget per pattern match */
 #define DEFAULT_BASE "kumo://schema/root.json"

@@ -10,7 +10,7 @@
  * bitsets over the instance's members, passed down to in-place
  * applicators and merged only from subschemas that passed. The instance
  * pointer is kept as a stack of segments and rendered only when a
- * violation is recorded. Depth (KUMO_SCHEMA_MAX_DEPTH) and work
+ * violation is recorded. Depth (KUMO__SCHEMA_MAX_DEPTH) and work
  * (STEP_LIMIT) are bounded: a $ref loop that consumes no input, or an
  * exploding oneOf, ends in one violation, never a crash or a hang.
  */
@@ -66,7 +66,7 @@ typedef struct vctx {
     struct seg {
         const char *key;   /* NULL: an array index */
         size_t index;
-    } path[KUMO_SCHEMA_MAX_DEPTH + 8];
+    } path[KUMO__SCHEMA_MAX_DEPTH + 8];
 } vctx;
 
 /* Property or item indices evaluated so far, for unevaluated*. */
@@ -497,7 +497,7 @@ static int check_number(const snode *n, const json_t *v, vctx *x)
     }
     if ((n->flags & N_EMAX) && num_cmp(v, &n->emax) >= 0) {
         fmt_num(&n->emax, a, sizeof a), fmt_value(v, b, sizeof b);
-        report(x, n, x->s->dialect == KUMO_DIALECT_2020_12 ? "exclusiveMaximum" : "maximum",
+        report(x, n, x->s->dialect == KUMO__DIALECT_2020_12 ? "exclusiveMaximum" : "maximum",
                "must be less than %s (is %s)", a, b);
         FAILED();
     }
@@ -508,7 +508,7 @@ static int check_number(const snode *n, const json_t *v, vctx *x)
     }
     if ((n->flags & N_EMIN) && num_cmp(v, &n->emin) <= 0) {
         fmt_num(&n->emin, a, sizeof a), fmt_value(v, b, sizeof b);
-        report(x, n, x->s->dialect == KUMO_DIALECT_2020_12 ? "exclusiveMinimum" : "minimum",
+        report(x, n, x->s->dialect == KUMO__DIALECT_2020_12 ? "exclusiveMinimum" : "minimum",
                "must be greater than %s (is %s)", a, b);
         FAILED();
     }
@@ -566,9 +566,9 @@ static int check_object(const snode *n, const json_t *v, vctx *x, ann *a)
         const char *name = n->required[i];
         if (json_object_get(v, name))
             continue;
-        if (x->dir == KUMO_DIR_REQUEST && prop_flag(n, name, N_READONLY, 0))
+        if (x->dir == KUMO__DIR_REQUEST && prop_flag(n, name, N_READONLY, 0))
             continue;
-        if (x->dir == KUMO_DIR_RESPONSE && prop_flag(n, name, N_WRITEONLY, 0))
+        if (x->dir == KUMO__DIR_RESPONSE && prop_flag(n, name, N_WRITEONLY, 0))
             continue;
         report(x, n, "required", "missing required property '%s'", name);
         FAILED();
@@ -892,9 +892,9 @@ static int validate(const snode *n, const json_t *v, vctx *x, ann *a)
         return report(x, n, NULL, "no value is allowed here (the schema is false)");
     if (n->flags & N_TRUE)
         return 0;
-    if (x->depth >= KUMO_SCHEMA_MAX_DEPTH || ++x->steps > STEP_LIMIT) {
+    if (x->depth >= KUMO__SCHEMA_MAX_DEPTH || ++x->steps > STEP_LIMIT) {
         /* reported once, by kumo__schema_validate, whatever mode we are in */
-        x->abort = x->depth >= KUMO_SCHEMA_MAX_DEPTH ? 1 : 2;
+        x->abort = x->depth >= KUMO__SCHEMA_MAX_DEPTH ? 1 : 2;
         x->abort_at = n;
         kumo__ptrbuf ip;
         render_path(x, &ip);
@@ -930,11 +930,11 @@ static int validate(const snode *n, const json_t *v, vctx *x, ann *a)
         report(x, n, "type", "must be %s, not %s", want, type_name(v));
         FAILED();
     }
-    if ((n->flags & N_READONLY) && x->dir == KUMO_DIR_REQUEST) {
+    if ((n->flags & N_READONLY) && x->dir == KUMO__DIR_REQUEST) {
         report(x, n, "readOnly", "is read-only and must not be sent in a request");
         FAILED();
     }
-    if ((n->flags & N_WRITEONLY) && x->dir == KUMO_DIR_RESPONSE) {
+    if ((n->flags & N_WRITEONLY) && x->dir == KUMO__DIR_RESPONSE) {
         report(x, n, "writeOnly", "is write-only and must not appear in a response");
         FAILED();
     }
@@ -1009,7 +1009,7 @@ int kumo__schema_validate(const kumo__schema *s, const json_t *instance, enum ku
         x.npath = 0;
         if (gave_up == 1)
             report(&x, x.abort_at, NULL, "schema recursion too deep (over %d nested schemas); the schema may loop "
-                   "through $ref without consuming input", KUMO_SCHEMA_MAX_DEPTH);
+                   "through $ref without consuming input", KUMO__SCHEMA_MAX_DEPTH);
         else
             report(&x, x.abort_at, NULL, "validation gave up after %d schema evaluations; the schema is too costly "
                    "for this value (oneOf/anyOf nested through $ref?)", STEP_LIMIT);

@@ -244,7 +244,7 @@ static int same_param(const kumo__param *a, const kumo__param *b)
 {
     if (a->in != b->in)
         return 0;
-    return a->in == KUMO_IN_HEADER ? strcasecmp(a->name, b->name) == 0 : strcmp(a->name, b->name) == 0;
+    return a->in == KUMO__IN_HEADER ? strcasecmp(a->name, b->name) == 0 : strcmp(a->name, b->name) == 0;
 }
 
 int kumo__spec_put_param(kumo__operation *op, kumo__param *p, size_t first_own)
@@ -329,17 +329,17 @@ static const char *const style_names[] = {"form", "simple", "label", "matrix",
                                           "spaceDelimited", "pipeDelimited", "deepObject", NULL};
 /* which styles each `in` allows (bit per kumo__param_style) */
 static const unsigned style_allowed[] = {
-    [KUMO_IN_PATH] = 1u << KUMO_STYLE_SIMPLE | 1u << KUMO_STYLE_LABEL | 1u << KUMO_STYLE_MATRIX,
-    [KUMO_IN_QUERY] = 1u << KUMO_STYLE_FORM | 1u << KUMO_STYLE_SPACE_DELIMITED | 1u << KUMO_STYLE_PIPE_DELIMITED |
-                      1u << KUMO_STYLE_DEEP_OBJECT,
-    [KUMO_IN_HEADER] = 1u << KUMO_STYLE_SIMPLE,
-    [KUMO_IN_COOKIE] = 1u << KUMO_STYLE_FORM,
+    [KUMO__IN_PATH] = 1u << KUMO__STYLE_SIMPLE | 1u << KUMO__STYLE_LABEL | 1u << KUMO__STYLE_MATRIX,
+    [KUMO__IN_QUERY] = 1u << KUMO__STYLE_FORM | 1u << KUMO__STYLE_SPACE_DELIMITED | 1u << KUMO__STYLE_PIPE_DELIMITED |
+                      1u << KUMO__STYLE_DEEP_OBJECT,
+    [KUMO__IN_HEADER] = 1u << KUMO__STYLE_SIMPLE,
+    [KUMO__IN_COOKIE] = 1u << KUMO__STYLE_FORM,
 };
 static const char *const style_hint[] = {
-    [KUMO_IN_PATH] = "simple, label or matrix",
-    [KUMO_IN_QUERY] = "form, spaceDelimited, pipeDelimited or deepObject",
-    [KUMO_IN_HEADER] = "simple",
-    [KUMO_IN_COOKIE] = "form",
+    [KUMO__IN_PATH] = "simple, label or matrix",
+    [KUMO__IN_QUERY] = "form, spaceDelimited, pipeDelimited or deepObject",
+    [KUMO__IN_HEADER] = "simple",
+    [KUMO__IN_COOKIE] = "form",
 };
 
 static int index_of(const char *s, const char *const *list)
@@ -459,7 +459,7 @@ static int read_param(reader *r, json_t *node, kumo__loc loc, kumo__param *p)
         return -EINVAL;
     }
     p->in = (kumo__param_in)which;
-    if (p->in == KUMO_IN_HEADER &&
+    if (p->in == KUMO__IN_HEADER &&
         (strcasecmp(pname, "accept") == 0 || strcasecmp(pname, "content-type") == 0 ||
          strcasecmp(pname, "authorization") == 0))
         return 1;
@@ -469,7 +469,7 @@ static int read_param(reader *r, json_t *node, kumo__loc loc, kumo__param *p)
     json_t *req = json_object_get(node, "required");
     if ((rc = get_bool(r, doc, node, "required", &p->required)) < 0)
         return rc;
-    if (p->in == KUMO_IN_PATH && !p->required) {
+    if (p->in == KUMO__IN_PATH && !p->required) {
         if (req)
             kumo__doc_value_error(err, doc, node, "required", "path parameter '%s' must have required: true",
                                   pname);
@@ -477,7 +477,7 @@ static int read_param(reader *r, json_t *node, kumo__loc loc, kumo__param *p)
             kumo__doc_error(err, doc, node, "path parameter '%s' must have required: true", pname);
         return -EINVAL;
     }
-    p->style = p->in == KUMO_IN_PATH || p->in == KUMO_IN_HEADER ? KUMO_STYLE_SIMPLE : KUMO_STYLE_FORM;
+    p->style = p->in == KUMO__IN_PATH || p->in == KUMO__IN_HEADER ? KUMO__STYLE_SIMPLE : KUMO__STYLE_FORM;
     json_t *style = json_object_get(node, "style");
     if (style) {
         int st = json_is_string(style) ? index_of(json_string_value(style), style_names) : -1;
@@ -488,12 +488,12 @@ static int read_param(reader *r, json_t *node, kumo__loc loc, kumo__param *p)
         }
         p->style = (kumo__param_style)st;
     }
-    p->explode = p->style == KUMO_STYLE_FORM;
+    p->explode = p->style == KUMO__STYLE_FORM;
     if ((rc = get_bool(r, doc, node, "explode", &p->explode)) < 0 ||
         (rc = get_bool(r, doc, node, "allowEmptyValue", &p->allow_empty)) < 0 ||
         (rc = get_bool(r, doc, node, "allowReserved", &p->allow_reserved)) < 0)
         return rc;
-    if (p->in != KUMO_IN_QUERY && (p->allow_empty || p->allow_reserved)) {
+    if (p->in != KUMO__IN_QUERY && (p->allow_empty || p->allow_reserved)) {
         const char *key = p->allow_empty ? "allowEmptyValue" : "allowReserved";
         kumo__doc_key_error(err, doc, node, key, "parameter '%s': %s applies only to query parameters; remove it",
                             pname, key);
@@ -667,15 +667,15 @@ static int read_responses(reader *r, kumo__operation *op, json_t *node, const ku
 
 /* The template's parameter names, or -1 when the template is malformed
  * (the router says how). */
-static int template_params(const char *path, const char *names[KUMO_ROUTE_PARAMS_MAX + 1],
-                           size_t lens[KUMO_ROUTE_PARAMS_MAX + 1])
+static int template_params(const char *path, const char *names[KUMO__ROUTE_PARAMS_MAX + 1],
+                           size_t lens[KUMO__ROUTE_PARAMS_MAX + 1])
 {
     int n = 0;
     for (const char *seg = path; *seg;) {
         size_t len = strcspn(seg, "/");
         const char *open = memchr(seg, '{', len), *close = memchr(seg, '}', len);
         if (open || close) {
-            if (!open || !close || close < open || close == open + 1 || n > KUMO_ROUTE_PARAMS_MAX ||
+            if (!open || !close || close < open || close == open + 1 || n > KUMO__ROUTE_PARAMS_MAX ||
                 memchr(open + 1, '{', (size_t)(seg + len - open - 1)) ||
                 memchr(close + 1, '}', (size_t)(seg + len - close - 1)))
                 return -1;
@@ -698,14 +698,14 @@ static int check_path_params(reader *r, json_t *paths, const char *path, kumo__o
 {
     kumo__spec *s = r->s;
     kumo__error *err = r->err;
-    const char *names[KUMO_ROUTE_PARAMS_MAX + 1];
-    size_t lens[KUMO_ROUTE_PARAMS_MAX + 1];
+    const char *names[KUMO__ROUTE_PARAMS_MAX + 1];
+    size_t lens[KUMO__ROUTE_PARAMS_MAX + 1];
     int n = template_params(path, names, lens);
     if (n < 0)
         return 0;
     size_t declared = 0;
     for (size_t i = 0; i < op->nparams; i++) {
-        if (op->params[i].in != KUMO_IN_PATH)
+        if (op->params[i].in != KUMO__IN_PATH)
             continue;
         declared++;
         const char *pn = op->params[i].name;
@@ -723,7 +723,7 @@ static int check_path_params(reader *r, json_t *paths, const char *path, kumo__o
     for (int k = 0; k < n; k++) {
         int found = 0;
         for (size_t i = 0; i < op->nparams && !found; i++)
-            found = op->params[i].in == KUMO_IN_PATH && strlen(op->params[i].name) == lens[k] &&
+            found = op->params[i].in == KUMO__IN_PATH && strlen(op->params[i].name) == lens[k] &&
                     strncmp(op->params[i].name, names[k], lens[k]) == 0;
         if (found)
             continue;
@@ -735,7 +735,7 @@ static int check_path_params(reader *r, json_t *paths, const char *path, kumo__o
                                 names[k]);
             return -EINVAL;
         }
-        kumo__param p = {.in = KUMO_IN_PATH, .style = KUMO_STYLE_SIMPLE, .required = 1};
+        kumo__param p = {.in = KUMO__IN_PATH, .style = KUMO__STYLE_SIMPLE, .required = 1};
         p.schema = kumo__docset_keep(r->ds, json_pack("{s:s}", "type", "string"));
         if (p.schema == NULL || (p.name = strndup(names[k], lens[k])) == NULL ||
             (p.schema_location = kumo__docset_location(r->ds, item_loc)) == NULL ||

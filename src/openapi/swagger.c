@@ -116,8 +116,8 @@ static int collection_format(conv *c, kumo__doc *doc, json_t *node, kumo__param 
 {
     json_t *cfn = json_object_get(node, "collectionFormat");
     const char *cf = cfn ? json_string_value(cfn) : "csv";
-    p->style = p->in == KUMO_IN_QUERY ? KUMO_STYLE_FORM : KUMO_STYLE_SIMPLE;
-    p->explode = p->style == KUMO_STYLE_FORM;
+    p->style = p->in == KUMO__IN_QUERY ? KUMO__STYLE_FORM : KUMO__STYLE_SIMPLE;
+    p->explode = p->style == KUMO__STYLE_FORM;
     if (!is_array)
         return 0;
     if (cf == NULL) {
@@ -142,12 +142,12 @@ static int collection_format(conv *c, kumo__doc *doc, json_t *node, kumo__param 
                               "parameter '%s': collectionFormat must be csv, ssv, pipes or multi", p->name);
         return -EINVAL;
     }
-    if (p->in != KUMO_IN_QUERY) {
+    if (p->in != KUMO__IN_QUERY) {
         kumo__doc_value_error(c->err, doc, node, "collectionFormat",
                               "parameter '%s': collectionFormat %s is only allowed in: query; use csv", p->name, cf);
         return -EINVAL;
     }
-    p->style = multi ? KUMO_STYLE_FORM : ssv ? KUMO_STYLE_SPACE_DELIMITED : KUMO_STYLE_PIPE_DELIMITED;
+    p->style = multi ? KUMO__STYLE_FORM : ssv ? KUMO__STYLE_SPACE_DELIMITED : KUMO__STYLE_PIPE_DELIMITED;
     p->explode = multi;
     return 0;
 }
@@ -247,17 +247,17 @@ static int read_param(conv *c, json_t *node, kumo__loc loc, size_t first_own, js
         return add_form_field(c, doc, node, pname);
     kumo__param p = {0};
     if (pin && strcmp(pin, "path") == 0)
-        p.in = KUMO_IN_PATH;
+        p.in = KUMO__IN_PATH;
     else if (pin && strcmp(pin, "query") == 0)
-        p.in = KUMO_IN_QUERY;
+        p.in = KUMO__IN_QUERY;
     else if (pin && strcmp(pin, "header") == 0)
-        p.in = KUMO_IN_HEADER;
+        p.in = KUMO__IN_HEADER;
     else {
         kumo__doc_value_error(err, doc, node, "in", "parameter '%s': in must be path, query, header, body or formData",
                               pname);
         return -EINVAL;
     }
-    if (p.in == KUMO_IN_HEADER &&
+    if (p.in == KUMO__IN_HEADER &&
         (strcasecmp(pname, "accept") == 0 || strcasecmp(pname, "content-type") == 0 ||
          strcasecmp(pname, "authorization") == 0))
         return 0; /* as OpenAPI 3 says: ignored */
@@ -269,7 +269,7 @@ static int read_param(conv *c, json_t *node, kumo__loc loc, size_t first_own, js
     if (get_bool(c, doc, node, "required", &p.required) < 0 ||
         get_bool(c, doc, node, "allowEmptyValue", &p.allow_empty) < 0)
         goto out;
-    if (p.in == KUMO_IN_PATH && !p.required) {
+    if (p.in == KUMO__IN_PATH && !p.required) {
         kumo__doc_error(err, doc, node, "path parameter '%s' must have required: true", pname);
         goto out;
     }

@@ -64,13 +64,13 @@ void kumo__frame_begin(kumo__frame_writer *w, size_t max, uint8_t type, uint32_t
 {
     /* The ceiling is per frame: a buffer may hold several frames in a row. */
     w->start = w->len;
-    w->max = w->start + (max ? max + KUMO_FRAME_HEADER_SIZE : KUMO_FRAME_MAX + KUMO_FRAME_HEADER_SIZE);
-    uint8_t *p = reserve(w, KUMO_FRAME_HEADER_SIZE);
+    w->max = w->start + (max ? max + KUMO__FRAME_HEADER_SIZE : KUMO__FRAME_MAX + KUMO__FRAME_HEADER_SIZE);
+    uint8_t *p = reserve(w, KUMO__FRAME_HEADER_SIZE);
     if (p == NULL)
         return;
     p[0] = 'K';
     p[1] = 'F';
-    p[2] = KUMO_FRAME_VERSION;
+    p[2] = KUMO__FRAME_VERSION;
     p[3] = type;
     put_le32(p + 4, 0);
     put_le32(p + 8, id);
@@ -78,7 +78,7 @@ void kumo__frame_begin(kumo__frame_writer *w, size_t max, uint8_t type, uint32_t
 
 int kumo__frame_set_id(void *frame, size_t len, uint32_t id)
 {
-    if (len < KUMO_FRAME_HEADER_SIZE)
+    if (len < KUMO__FRAME_HEADER_SIZE)
         return -EINVAL;
     put_le32((uint8_t *)frame + 8, id);
     return 0;
@@ -172,7 +172,7 @@ int kumo__frame_end(kumo__frame_writer *w)
 {
     if (w->err)
         return w->err;
-    size_t payload = w->len - w->start - KUMO_FRAME_HEADER_SIZE;
+    size_t payload = w->len - w->start - KUMO__FRAME_HEADER_SIZE;
     put_le32((uint8_t *)w->buf + w->start + 4, (uint32_t)payload);
     return 0;
 }
@@ -193,15 +193,15 @@ void kumo__frame_writer_free(kumo__frame_writer *w)
 int kumo__frame_header_decode(const void *buf, size_t len, size_t max, kumo__frame_header *out)
 {
     const uint8_t *p = buf;
-    if (len < KUMO_FRAME_HEADER_SIZE)
+    if (len < KUMO__FRAME_HEADER_SIZE)
         return -EAGAIN;
-    if (p[0] != 'K' || p[1] != 'F' || p[2] != KUMO_FRAME_VERSION)
+    if (p[0] != 'K' || p[1] != 'F' || p[2] != KUMO__FRAME_VERSION)
         return -EPROTO;
     out->version = p[2];
     out->type = p[3];
     out->length = get_le32(p + 4);
     out->id = get_le32(p + 8);
-    if (out->length > (max ? max : KUMO_FRAME_MAX))
+    if (out->length > (max ? max : KUMO__FRAME_MAX))
         return -EMSGSIZE;
     return 0;
 }
@@ -284,7 +284,7 @@ int kumo__frame_u64(const kumo__frame_field *f, uint64_t *v)
 int kumo__frame_send_hello(int fd, uint32_t pid, const char *error)
 {
     kumo__frame_writer w = {0};
-    kumo__frame_begin(&w, 0, KUMO_FRAME_HELLO, 0);
+    kumo__frame_begin(&w, 0, KUMO__FRAME_HELLO, 0);
     kumo__frame_put_u32(&w, KF_PID, pid);
     if (error)
         kumo__frame_put_str(&w, KF_ERROR, error);

@@ -5,14 +5,14 @@
  * little-endian, sent over a SOCK_STREAM socketpair:
  *
  *     0  'K' 'F'          magic
- *     2  u8  version      KUMO_FRAME_VERSION; a peer refuses others
+ *     2  u8  version      KUMO__FRAME_VERSION; a peer refuses others
  *     3  u8  type         enum kumo__frame_type
  *     4  u32 length       payload bytes after the header
  *     8  u32 id           the invocation's sequence number, echoed back
  *    12  fields: u16 tag, u32 len, len bytes; repeated to `length`
  *
  * A pair field (header, parameter) is u32 name_len, name, value. Every
- * reader is given a ceiling when it is made (KUMO_FRAME_MAX by default), and
+ * reader is given a ceiling when it is made (KUMO__FRAME_MAX by default), and
  * a header announcing more is refused before anything is allocated. Both
  * sides, gateway (src/runtime/pool.c) and worker (src/sdk/adapters/local.c),
  * use only this codec.
@@ -23,14 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KUMO_FRAME_VERSION 1
-#define KUMO_FRAME_HEADER_SIZE 12
-#define KUMO_FRAME_MAX (64u << 20)
+#define KUMO__FRAME_VERSION 1
+#define KUMO__FRAME_HEADER_SIZE 12
+#define KUMO__FRAME_MAX (64u << 20)
 
 enum kumo__frame_type {
-    KUMO_FRAME_REQUEST = 1,   /* gateway -> worker: one invocation */
-    KUMO_FRAME_RESPONSE = 2,  /* worker -> gateway: its answer */
-    KUMO_FRAME_HELLO = 3,     /* worker -> gateway: loaded and ready (or KF_ERROR) */
+    KUMO__FRAME_REQUEST = 1,   /* gateway -> worker: one invocation */
+    KUMO__FRAME_RESPONSE = 2,  /* worker -> gateway: its answer */
+    KUMO__FRAME_HELLO = 3,     /* worker -> gateway: loaded and ready (or KF_ERROR) */
 };
 
 enum kumo__frame_tag {
@@ -72,7 +72,7 @@ typedef struct kumo__frame_writer {
 } kumo__frame_writer;
 
 /* Starts a frame after whatever the buffer holds; `max` bounds this
- * frame's payload (0: KUMO_FRAME_MAX). */
+ * frame's payload (0: KUMO__FRAME_MAX). */
 void kumo__frame_begin(kumo__frame_writer *w, size_t max, uint8_t type, uint32_t id);
 void kumo__frame_put(kumo__frame_writer *w, uint16_t tag, const void *data, size_t len);
 void kumo__frame_put_str(kumo__frame_writer *w, uint16_t tag, const char *s);
@@ -99,7 +99,7 @@ void kumo__frame_reset(kumo__frame_writer *w);
 void kumo__frame_writer_free(kumo__frame_writer *w);
 
 /* Decodes a header from `len` bytes at `buf`: 0 and *out filled;
- * -EAGAIN when fewer than KUMO_FRAME_HEADER_SIZE bytes; -EPROTO for a bad
+ * -EAGAIN when fewer than KUMO__FRAME_HEADER_SIZE bytes; -EPROTO for a bad
  * magic or version; -EMSGSIZE when the payload is over `max` (0: default). */
 int kumo__frame_header_decode(const void *buf, size_t len, size_t max, kumo__frame_header *out);
 

@@ -50,7 +50,7 @@
 #define CRASH_LIMIT 5         /* this many crashes in the window start a backoff */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 10000
-#define HIST_BUCKETS KUMO_HIST_BUCKETS /* 4 per octave of microseconds, up to ~2^26 us */
+#define HIST_BUCKETS KUMO__HIST_BUCKETS /* 4 per octave of microseconds, up to ~2^26 us */
 #define HIST_SECONDS 60
 /* Sending ahead: at its max, a pool of a fast unit hands waiting calls to
  * busy workers, behind their current call, instead of keeping them until
@@ -192,7 +192,7 @@ kumo__pool *kumo__pool_create(struct st_h2o_evloop_t *loop, const kumo__pool_con
     }
     p->cfg.unit_name = p->unit_name;
     if (p->cfg.frame_max == 0)
-        p->cfg.frame_max = KUMO_FRAME_MAX;
+        p->cfg.frame_max = KUMO__FRAME_MAX;
     if (p->cfg.max < 1)
         p->cfg.max = 1;
     if (p->cfg.min > p->cfg.max)
@@ -320,7 +320,7 @@ static void requeue(kumo__pool *p, kumo__call *calls, uint64_t now)
         char why[400];
         snprintf(why, sizeof(why), "function '%s' is recovering from repeated crashes; last: %s", p->unit_name,
                  p->last_crash[0] ? p->last_crash : "its worker died");
-        finish_all(calls, KUMO_CALL_NO_WORKER, why);
+        finish_all(calls, KUMO__CALL_NO_WORKER, why);
         return;
     }
     kumo__call *last = calls;
@@ -364,9 +364,9 @@ static void worker_lost(worker *w, const char *why, enum lost_reason reason)
         p->nbusy--;
     p->ninflight -= w->ninflight;
 
-    enum kumo__call_result result = w->killed_timeout ? KUMO_CALL_TIMEOUT : KUMO_CALL_CRASHED;
+    enum kumo__call_result result = w->killed_timeout ? KUMO__CALL_TIMEOUT : KUMO__CALL_CRASHED;
     if (!w->ready && !w->killed_timeout)
-        result = KUMO_CALL_NO_WORKER;
+        result = KUMO__CALL_NO_WORKER;
     int crash = !retired && !w->killed_timeout;
     pid_t pid = w->pid;
     kumo__call *calls = w->head;
@@ -405,7 +405,7 @@ static void worker_lost(worker *w, const char *why, enum lost_reason reason)
         d->calls = calls;
         d->result = result;
         d->since_ms = now;
-        d->killed = kill_it || result == KUMO_CALL_TIMEOUT;
+        d->killed = kill_it || result == KUMO__CALL_TIMEOUT;
         d->crash = crash;
         d->quiet = retired;
         snprintf(d->why, sizeof(d->why), "%s", why ? why : "");
@@ -480,7 +480,7 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
     kumo__frame_reader r;
     kumo__frame_field f;
 
-    if (h->type == KUMO_FRAME_HELLO) {
+    if (h->type == KUMO__FRAME_HELLO) {
         const char *error = NULL;
         size_t elen = 0;
         kumo__frame_reader_init(&r, payload, len);
@@ -513,7 +513,7 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
         prev = *link;
         link = &(*link)->next;
     }
-    if (h->type != KUMO_FRAME_RESPONSE || *link == NULL) {
+    if (h->type != KUMO__FRAME_RESPONSE || *link == NULL) {
         worker_lost(w, "sent a frame out of turn", LOST_MISBEHAVED);
         return;
     }
@@ -540,7 +540,7 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
     p->ninflight--;
     w->last_used_ms = kumo__mono_ms();
     p->backoff_level = 0;
-    enum kumo__call_result result = KUMO_CALL_OK;
+    enum kumo__call_result result = KUMO__CALL_OK;
     int expired = 0;
     const char *fields = payload;
     size_t fields_len = len;
@@ -550,14 +550,14 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
             w->retiring = 1;
         if (f.tag == KF_EXPIRED)
             expired = 1;
-        if (f.tag == KF_ERROR && result == KUMO_CALL_OK) {
-            result = KUMO_CALL_FAILED;
+        if (f.tag == KF_ERROR && result == KUMO__CALL_OK) {
+            result = KUMO__CALL_FAILED;
             payload = f.data;
             len = f.len;
         }
     }
-    if (expired && result == KUMO_CALL_FAILED) {
-        result = KUMO_CALL_TIMEOUT;
+    if (expired && result == KUMO__CALL_FAILED) {
+        result = KUMO__CALL_TIMEOUT;
         STAT_ADD(p->n_timeouts);
     }
     finish(call, result, payload, len);
@@ -586,12 +586,12 @@ static void on_read(h2o_socket_t *sock, const char *err)
                         LOST_MISBEHAVED);
             return;
         }
-        if (in->size < KUMO_FRAME_HEADER_SIZE + (size_t)h.length)
+        if (in->size < KUMO__FRAME_HEADER_SIZE + (size_t)h.length)
             break;
-        on_frame(w, &h, in->bytes + KUMO_FRAME_HEADER_SIZE, h.length);
+        on_frame(w, &h, in->bytes + KUMO__FRAME_HEADER_SIZE, h.length);
         if (w->dead) /* a frame handler or a call's callback lost it */
             return;
-        h2o_buffer_consume(&sock->input, KUMO_FRAME_HEADER_SIZE + (size_t)h.length);
+        h2o_buffer_consume(&sock->input, KUMO__FRAME_HEADER_SIZE + (size_t)h.length);
     }
     dispatch(p);
 }
@@ -715,7 +715,7 @@ static int dispatch_except(kumo__pool *p, kumo__call *keep, char *why, size_t wh
                     }
                     calls = next;
                 }
-                finish_all(failed, KUMO_CALL_NO_WORKER, why);
+                finish_all(failed, KUMO__CALL_NO_WORKER, why);
                 return kept ? -1 : 0;
             }
         }
@@ -822,7 +822,7 @@ void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
             p->queued--;
             STAT_ADD(p->n_timeouts);
             const char *why = "the invocation waited for a worker past its deadline";
-            finish(c, KUMO_CALL_TIMEOUT, why, strlen(why));
+            finish(c, KUMO__CALL_TIMEOUT, why, strlen(why));
             continue;
         }
         prev = c;
@@ -936,7 +936,7 @@ static void stop_all(kumo__pool *p, const char *why, const char *worker_why)
     kumo__call *queued = p->qhead;
     p->qhead = p->qtail = NULL;
     p->queued = 0;
-    finish_all(queued, KUMO_CALL_NO_WORKER, why);
+    finish_all(queued, KUMO__CALL_NO_WORKER, why);
     p->cfg.min = 0;
     while (p->workers)
         worker_lost(p->workers, worker_why, LOST_STOPPED);

@@ -190,11 +190,11 @@ typedef struct kumo__pool kumo__pool;
 typedef struct kumo__call kumo__call;
 
 enum kumo__call_result {
-    KUMO_CALL_OK = 0,         /* a response frame arrived: payload is its fields */
-    KUMO_CALL_FAILED = 1,     /* the handler returned non-zero (payload: message) */
-    KUMO_CALL_CRASHED = 2,    /* the worker died (payload: why) */
-    KUMO_CALL_TIMEOUT = 3,    /* past the deadline; the worker was killed */
-    KUMO_CALL_NO_WORKER = 4,  /* a worker could not be started (payload: why) */
+    KUMO__CALL_OK = 0,         /* a response frame arrived: payload is its fields */
+    KUMO__CALL_FAILED = 1,     /* the handler returned non-zero (payload: message) */
+    KUMO__CALL_CRASHED = 2,    /* the worker died (payload: why) */
+    KUMO__CALL_TIMEOUT = 3,    /* past the deadline; the worker was killed */
+    KUMO__CALL_NO_WORKER = 4,  /* a worker could not be started (payload: why) */
 };
 
 /* Called once per submitted call, on the loop's thread. `payload` is valid
@@ -218,16 +218,16 @@ typedef struct kumo__pool_config {
     int min, max;              /* this loop's share of the unit's min and max */
     kumo__spawner *spawner;    /* starts the workers (required; borrowed: it outlives the pool) */
     int unit_index;            /* this unit's index for the spawner */
-    size_t frame_max;          /* ceiling of a response frame (0: KUMO_FRAME_MAX) */
+    size_t frame_max;          /* ceiling of a response frame (0: KUMO__FRAME_MAX) */
 } kumo__pool_config;
 
-#define KUMO_HIST_BUCKETS 104
+#define KUMO__HIST_BUCKETS 104
 
 /* Per-pool figures for `kumo status`; read from other threads (relaxed). */
 typedef struct kumo__pool_stats {
     unsigned long long invocations, errors, crashes, timeouts, cold_starts, rejected;
     int workers, busy, starting, queued, inflight;
-    unsigned long long hist[KUMO_HIST_BUCKETS]; /* last minute's durations: bucket k holds
+    unsigned long long hist[KUMO__HIST_BUCKETS]; /* last minute's durations: bucket k holds
                                                    [2^(k/4), 2^((k+1)/4)) microseconds */
 } kumo__pool_stats;
 

@@ -225,10 +225,10 @@ static void drain(spawner *s)
             fork_server_lost(s);
             return;
         }
-        if (m.op == KUMO_FS_SPAWNED) {
+        if (m.op == KUMO__FS_SPAWNED) {
             if (s->on_pid)
                 s->on_pid(s->cb_data, m.tag, m.pid, m.err);
-        } else if (m.op == KUMO_FS_EXITED) {
+        } else if (m.op == KUMO__FS_EXITED) {
             if (s->nexits == EXITS_MAX) { /* unclaimed for long: drop the oldest */
                 memmove(s->exits, s->exits + 1, (EXITS_MAX - 1) * sizeof(s->exits[0]));
                 s->nexits--;
@@ -266,7 +266,7 @@ static void flush_queue(spawner *s)
     while (done < s->nqueued) {
         queued_spawn *q = &s->queue[done];
         if (!s->dead) {
-            kumo__fs_msg m = {.op = KUMO_FS_SPAWN, .tag = q->tag, .unit = q->unit};
+            kumo__fs_msg m = {.op = KUMO__FS_SPAWN, .tag = q->tag, .unit = q->unit};
             int rc = kumo__fs_send(s->sock, &m, q->fd);
             if (rc == -EAGAIN) {
                 if (!s->notifying && s->watch) {
@@ -319,7 +319,7 @@ static int spawner_spawn(kumo__spawner *base, int unit, int fd, uint32_t *tag, p
     *pid = 0;
     *tag = 0;
     if (!s->dead) {
-        kumo__fs_msg m = {.op = KUMO_FS_SPAWN, .tag = ++s->next_tag, .unit = unit};
+        kumo__fs_msg m = {.op = KUMO__FS_SPAWN, .tag = ++s->next_tag, .unit = unit};
         /* Order is kept: nothing overtakes a queued SPAWN. When the fork
          * server is behind, the SPAWN waits for room on the loop rather
          * than the loop waiting for the fork server. */

@@ -80,8 +80,8 @@ int kumo__sandbox_parse_layers(const char *list, unsigned *layers)
         const char *name;
         unsigned bit;
     } names[] = {
-        {"seccomp", KUMO_SANDBOX_SECCOMP}, {"namespaces", KUMO_SANDBOX_NAMESPACES}, {"limits", KUMO_SANDBOX_LIMITS},
-        {"no_new_privs", KUMO_SANDBOX_NO_NEW_PRIVS}, {"all", KUMO_SANDBOX_ALL}, {"none", 0},
+        {"seccomp", KUMO__SANDBOX_SECCOMP}, {"namespaces", KUMO__SANDBOX_NAMESPACES}, {"limits", KUMO__SANDBOX_LIMITS},
+        {"no_new_privs", KUMO__SANDBOX_NO_NEW_PRIVS}, {"all", KUMO__SANDBOX_ALL}, {"none", 0},
     };
     unsigned bits = 0;
     const char *p = list;
@@ -185,7 +185,7 @@ static int worker_cgroup(pid_t pid, char *dir, size_t len)
     int v = kumo__sandbox_memory_cgroup(base, sizeof(base), why, sizeof(why));
     if (v == 0)
         return 0;
-    if (snprintf(dir, len, "%s/" KUMO_SANDBOX_CGROUP_PREFIX "%ld", base, (long)pid) >= (int)len)
+    if (snprintf(dir, len, "%s/" KUMO__SANDBOX_CGROUP_PREFIX "%ld", base, (long)pid) >= (int)len)
         return 0;
     return v;
 }
@@ -260,30 +260,30 @@ void kumo__sandbox_describe_limits(const kumo__sandbox_config *c, const char *me
     char cpu[32] = "";
     if (c->cpu_seconds)
         snprintf(cpu, sizeof(cpu), "cpu %u s, ", c->cpu_seconds);
-    kumo__sandbox_append(out, len, "limits (%s%sfiles %u, no core)", mem, cpu, c->open_files ? c->open_files : KUMO_SANDBOX_OPEN_FILES);
+    kumo__sandbox_append(out, len, "limits (%s%sfiles %u, no core)", mem, cpu, c->open_files ? c->open_files : KUMO__SANDBOX_OPEN_FILES);
 }
 
 
 void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len)
 {
     char active[512] = "", skipped[512] = "";
-    if (c->layers & KUMO_SANDBOX_SECCOMP)
+    if (c->layers & KUMO__SANDBOX_SECCOMP)
         kumo__sandbox_append(active, sizeof(active), "seccomp");
-    if (c->layers & KUMO_SANDBOX_NO_NEW_PRIVS)
+    if (c->layers & KUMO__SANDBOX_NO_NEW_PRIVS)
         kumo__sandbox_append(active, sizeof(active), "%sno_new_privs", *active ? ", " : "");
-    if (c->layers & KUMO_SANDBOX_LIMITS) {
+    if (c->layers & KUMO__SANDBOX_LIMITS) {
         char base[PATH_MAX], why[PATH_MAX + 128] = "", how[64] = "";
         int v = kumo__sandbox_memory_cgroup(base, sizeof(base), why, sizeof(why));
         if (v != 0)
             snprintf(how, sizeof(how), "cgroup v%d", v);
-        else if (!KUMO_SANDBOX_ASAN)
+        else if (!KUMO__SANDBOX_ASAN)
             snprintf(how, sizeof(how), "RLIMIT_AS");
         else if (c->memory)
             kumo__sandbox_append(skipped, sizeof(skipped), "memory limit (%s; RLIMIT_AS is unusable under AddressSanitizer)", why);
         kumo__sandbox_append(active, sizeof(active), "%s", *active ? ", " : "");
         kumo__sandbox_describe_limits(c, how, active, sizeof(active));
     }
-    if (c->layers & KUMO_SANDBOX_NAMESPACES)
+    if (c->layers & KUMO__SANDBOX_NAMESPACES)
         /* pid: the fork server creates it, which needs CAP_SYS_ADMIN */
         kumo__sandbox_append(active, sizeof(active), "%snamespaces (mount, %sipc%s)", *active ? ", " : "",
                              geteuid() == 0 ? "pid, " : "", c->net ? "" : ", net");

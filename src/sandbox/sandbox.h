@@ -31,15 +31,15 @@
 #include "base/error.h"
 
 enum kumo__sandbox_layer {
-    KUMO_SANDBOX_SECCOMP = 1u << 0,
-    KUMO_SANDBOX_NAMESPACES = 1u << 1,
-    KUMO_SANDBOX_LIMITS = 1u << 2,
-    KUMO_SANDBOX_NO_NEW_PRIVS = 1u << 3,
-    KUMO_SANDBOX_ALL = 0xfu,
+    KUMO__SANDBOX_SECCOMP = 1u << 0,
+    KUMO__SANDBOX_NAMESPACES = 1u << 1,
+    KUMO__SANDBOX_LIMITS = 1u << 2,
+    KUMO__SANDBOX_NO_NEW_PRIVS = 1u << 3,
+    KUMO__SANDBOX_ALL = 0xfu,
 };
 
 typedef struct kumo__sandbox_config {
-    unsigned layers;          /* KUMO_SANDBOX_* bits; 0: no sandbox */
+    unsigned layers;          /* KUMO__SANDBOX_* bits; 0: no sandbox */
     size_t memory;            /* bytes; 0: no memory limit */
     unsigned cpu_seconds;     /* CPU backstop; 0: none (see kumo__sandbox_cpu_seconds) */
     unsigned open_files;      /* RLIMIT_NOFILE; 0: 256 */
@@ -53,7 +53,7 @@ typedef struct kumo__sandbox_config {
 } kumo__sandbox_config;
 
 /* Parses "seccomp,namespaces,limits,no_new_privs" or "none" (or "all")
- * into KUMO_SANDBOX_* bits: 0 and *layers set, or -EINVAL for an unknown
+ * into KUMO__SANDBOX_* bits: 0 and *layers set, or -EINVAL for an unknown
  * word. */
 int kumo__sandbox_parse_layers(const char *list, unsigned *layers);
 
@@ -105,22 +105,22 @@ void kumo__sandbox_release(pid_t pid);
 
 /* ---- shared by sandbox.c and sandbox_enter.c ---- */
 
-#define KUMO_SANDBOX_OPEN_FILES 256 /* RLIMIT_NOFILE when the config says 0 */
+#define KUMO__SANDBOX_OPEN_FILES 256 /* RLIMIT_NOFILE when the config says 0 */
 
 /* AddressSanitizer reserves terabytes of address space: RLIMIT_AS cannot
  * bound such a process, and LeakSanitizer's exit check needs ptrace. */
 #if defined(__SANITIZE_ADDRESS__)
-#define KUMO_SANDBOX_ASAN 1
+#define KUMO__SANDBOX_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define KUMO_SANDBOX_ASAN 1
+#define KUMO__SANDBOX_ASAN 1
 #endif
 #endif
-#ifndef KUMO_SANDBOX_ASAN
-#define KUMO_SANDBOX_ASAN 0
+#ifndef KUMO__SANDBOX_ASAN
+#define KUMO__SANDBOX_ASAN 0
 #endif
 
-#define KUMO_SANDBOX_CGROUP_PREFIX "kumo-worker-"
+#define KUMO__SANDBOX_CGROUP_PREFIX "kumo-worker-"
 
 /* The directory of the calling process's own memory cgroup: 1 (v1) or 2
  * (v2, with the memory controller delegated to children), or 0 with `why`

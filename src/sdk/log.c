@@ -37,7 +37,7 @@ static const char *level_name(enum kumo_log_level level)
 void kumo_log(kumo_ctx *ctx, enum kumo_log_level level, const char *fmt, ...)
 {
     int saved_errno = errno;
-    char msg[KUMO_LOG_LINE_MAX];
+    char msg[KUMO__LOG_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
     int n = fmt ? vsnprintf(msg, sizeof(msg), fmt, ap) : 0;

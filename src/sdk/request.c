@@ -174,7 +174,7 @@ static char *decode(kumo__arena *a, const char *s, size_t len, unsigned flags)
     char *out = kumo__arena_alloc(a, len + 1);
     if (out == NULL)
         return NULL;
-    ssize_t n = kumo__percent_decode_into(s, len, out, flags | KUMO_PCT_NO_NUL);
+    ssize_t n = kumo__percent_decode_into(s, len, out, flags | KUMO__PCT_NO_NUL);
     if (n < 0)
         return NULL;
     out[n] = '\0';
@@ -183,7 +183,7 @@ static char *decode(kumo__arena *a, const char *s, size_t len, unsigned flags)
 
 char *kumo__percent_decode(kumo__arena *a, const char *s, size_t len, int plus)
 {
-    return decode(a, s, len, plus ? KUMO_PCT_PLUS : 0);
+    return decode(a, s, len, plus ? KUMO__PCT_PLUS : 0);
 }
 
 /* ---- request accessors ---------------------------------------------------- */
@@ -240,8 +240,8 @@ static int parse_query(kumo_request *req)
             const char *eq = memchr(p, '=', (size_t)(end - p));
             const char *name_end = eq ? eq : end;
             const char *val = eq ? eq + 1 : end;
-            char *name = decode(&req->ctx->arena, p, (size_t)(name_end - p), KUMO_PCT_PLUS | KUMO_PCT_LENIENT);
-            char *value = decode(&req->ctx->arena, val, (size_t)(end - val), KUMO_PCT_PLUS | KUMO_PCT_LENIENT);
+            char *name = decode(&req->ctx->arena, p, (size_t)(name_end - p), KUMO__PCT_PLUS | KUMO__PCT_LENIENT);
+            char *value = decode(&req->ctx->arena, val, (size_t)(end - val), KUMO__PCT_PLUS | KUMO__PCT_LENIENT);
             if (name == NULL || value == NULL)
                 return KUMO_ENOMEM;
             pairs[count].name = name;

@@ -11,7 +11,7 @@
  * kumo_response_header or a body setter, replaces it. Content-Length and
  * Transfer-Encoding are refused: the body's framing is the adapter's job,
  * and a handler's value could only disagree with it. At most
- * KUMO_RESPONSE_HEADERS_MAX headers (KUMO_ETOOBIG beyond).
+ * KUMO__RESPONSE_HEADERS_MAX headers (KUMO_ETOOBIG beyond).
  */
 #include "sdk/sdk.h"
 #include "base/http.h"
@@ -67,12 +67,12 @@ static void remove_header(kumo_response *res, const char *lname)
 static int append_header(kumo_response *res, const char *name, const char *value)
 {
     kumo__arena *a = &res->ctx->arena;
-    if (res->nheaders >= KUMO_RESPONSE_HEADERS_MAX)
+    if (res->nheaders >= KUMO__RESPONSE_HEADERS_MAX)
         return KUMO_ETOOBIG;
     if (res->nheaders == res->cap_headers) {
         size_t cap = res->cap_headers ? res->cap_headers * 2 : 8;
-        if (cap > KUMO_RESPONSE_HEADERS_MAX)
-            cap = KUMO_RESPONSE_HEADERS_MAX;
+        if (cap > KUMO__RESPONSE_HEADERS_MAX)
+            cap = KUMO__RESPONSE_HEADERS_MAX;
         kumo__pair *h = kumo__arena_alloc(a, cap * sizeof(*h));
         if (h == NULL)
             return KUMO_ENOMEM;

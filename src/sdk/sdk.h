@@ -71,8 +71,8 @@ struct kumo_response {
 };
 
 /* Ceilings of what a handler may produce (the gateway has its own). */
-#define KUMO_RESPONSE_HEADERS_MAX 100
-#define KUMO_LOG_LINE_MAX 8192
+#define KUMO__RESPONSE_HEADERS_MAX 100
+#define KUMO__LOG_LINE_MAX 8192
 
 struct kumo_ctx {
     kumo__arena arena;
@@ -122,7 +122,7 @@ typedef struct kumo__store kumo__store;
  * closes through it. A new driver is one file and one line in its kind's
  * table (kv.c, blob.c, queue.c). */
 typedef struct kumo__driver_head {
-    int version;                      /* the kind's KUMO_*_DRIVER_VERSION */
+    int version;                      /* the kind's KUMO__*_DRIVER_VERSION */
     const char *scheme;               /* the URL scheme it serves: "sqlite" */
     /* Opens the store at `url` (called `name` in kumo.yaml): 0, or a KUMO_E*
      * code with e set (the message never quotes a password). */
@@ -155,7 +155,7 @@ struct kumo__store {
 typedef struct kumo__store_kind_desc {
     const char *name;                 /* "kv", "blob", "queue": in driver messages */
     const char *label;                /* "kv store", "blob store", "queue": in lookup messages */
-    int version;                      /* its drivers' KUMO_*_DRIVER_VERSION */
+    int version;                      /* its drivers' KUMO__*_DRIVER_VERSION */
     const kumo__driver_head *const *drivers;
     size_t ndrivers;
     /* Optional: the kind's own URL options (queue: max_receives=). Called
@@ -200,7 +200,7 @@ void kumo__store_error_set(kumo_ctx *ctx, int code, const char *msg);
 
 /* ---- kv drivers ---- */
 
-#define KUMO_KV_DRIVER_VERSION 3   /* 2: put takes a TTL; get_many. 3: the driver head */
+#define KUMO__KV_DRIVER_VERSION 3   /* 2: put takes a TTL; get_many. 3: the driver head */
 
 typedef struct kumo__kv kumo__kv;   /* a driver's open store; extends this base */
 struct kumo__kv {
@@ -208,7 +208,7 @@ struct kumo__kv {
 };
 
 typedef struct kumo__kv_driver {
-    kumo__driver_head common;         /* .version = KUMO_KV_DRIVER_VERSION */
+    kumo__driver_head common;         /* .version = KUMO__KV_DRIVER_VERSION */
     /* Values are allocated in `a`. */
     int (*get)(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, kumo_kv_item *out);
     /* expect_version: UINT64_MAX for an unconditional put, else CAS.
@@ -239,7 +239,7 @@ int kumo__kv_list_range(kumo__arena *a, const char *prefix, const char *cursor, 
 
 /* ---- blob drivers ---- */
 
-#define KUMO_BLOB_DRIVER_VERSION 2   /* 2: the driver head */
+#define KUMO__BLOB_DRIVER_VERSION 2   /* 2: the driver head */
 
 typedef struct kumo__blob kumo__blob;
 struct kumo__blob {
@@ -249,7 +249,7 @@ struct kumo__blob {
 typedef struct kumo__blob_stream kumo__blob_stream; /* a driver's open writer or reader */
 
 typedef struct kumo__blob_driver {
-    kumo__driver_head common;         /* .version = KUMO_BLOB_DRIVER_VERSION */
+    kumo__driver_head common;         /* .version = KUMO__BLOB_DRIVER_VERSION */
     int (*put)(kumo__blob *b, const char *key, const void *data, size_t len, const char *content_type);
     int (*get)(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len, kumo_blob_info *info);
     int (*head)(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob_info *info);
@@ -268,7 +268,7 @@ typedef struct kumo__blob_driver {
 
 /* ---- queue drivers ---- */
 
-#define KUMO_QUEUE_DRIVER_VERSION 2   /* 2: the driver head */
+#define KUMO__QUEUE_DRIVER_VERSION 2   /* 2: the driver head */
 
 typedef struct kumo__queue kumo__queue;
 struct kumo__queue {
@@ -281,7 +281,7 @@ struct kumo__queue {
 #define KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED 1u
 
 typedef struct kumo__queue_driver {
-    kumo__driver_head common;         /* .version = KUMO_QUEUE_DRIVER_VERSION */
+    kumo__driver_head common;         /* .version = KUMO__QUEUE_DRIVER_VERSION */
     int (*send)(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id);
     int (*receive)(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
                    size_t *count);
@@ -333,7 +333,7 @@ extern const kumo__queue_driver kumo__queue_redis_driver, kumo__queue_postgres_d
 int kumo__local_serve(int fd, void *unit, const char *function);
 
 /* The same, in this process (kumo-host): runs the request frame `payload`
- * (len bytes, a KUMO_FRAME_REQUEST's payload) through the handler it names
+ * (len bytes, a KUMO__FRAME_REQUEST's payload) through the handler it names
  * in `unit` and appends the whole response frame to w. 0, or a negative
  * errno when even an error frame could not be written. */
 typedef struct kumo__invoker kumo__invoker;

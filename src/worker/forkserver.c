@@ -175,7 +175,7 @@ static void become_worker(fork_server *fs, int unit, int fd)
  * terabytes). */
 static void prefault_writable(void)
 {
-    if (KUMO_SANDBOX_ASAN)
+    if (KUMO__SANDBOX_ASAN)
         return;
     FILE *maps = fopen("/proc/self/maps", "re");
     if (maps == NULL)
@@ -225,7 +225,7 @@ static void spare_main(fork_server *fs, int sock)
     kumo__fs_msg m;
     int fd;
     int rc = kumo__fs_recv(sock, &m, &fd);
-    if (rc != 1 || m.op != KUMO_FS_ASSIGN || fd < 0)
+    if (rc != 1 || m.op != KUMO__FS_ASSIGN || fd < 0)
         _exit(0); /* the fork server went away or let us go */
     close(sock);
     if (fd != WORKER_FD) {
@@ -293,15 +293,15 @@ static void forget_spare(fork_server *fs, int i)
 /* Serves one SPAWN: a spare takes the socket, or a fresh fork does. */
 static void spawn(fork_server *fs, int control, const kumo__fs_msg *req, int fd)
 {
-    kumo__fs_msg reply = {.op = KUMO_FS_SPAWNED, .tag = req->tag, .unit = req->unit};
+    kumo__fs_msg reply = {.op = KUMO__FS_SPAWNED, .tag = req->tag, .unit = req->unit};
     while (fs->nspares > 0 && spare_fits(fs, req->unit)) {
         spare s = fs->spares[fs->nspares - 1];
         const kumo__sandbox_config *c = &fs->units[req->unit].sandbox;
         /* The spare's cgroup holds the provisional limit: rewrite it only
          * when this unit's differs (a cgroup write costs on the cold path). */
-        if ((c->layers & KUMO_SANDBOX_LIMITS) && c->memory && c->memory != fs->spare_sandbox.memory)
+        if ((c->layers & KUMO__SANDBOX_LIMITS) && c->memory && c->memory != fs->spare_sandbox.memory)
             kumo__sandbox_set_memory(s.pid, c->memory);
-        kumo__fs_msg assign = {.op = KUMO_FS_ASSIGN, .unit = req->unit};
+        kumo__fs_msg assign = {.op = KUMO__FS_ASSIGN, .unit = req->unit};
         if (kumo__fs_send(s.sock, &assign, fd) == 0) {
             close(s.sock);
             fs->nspares--;
@@ -355,7 +355,7 @@ static void reap(fork_server *fs, int control)
         int oom = kumo__sandbox_oom_killed(pid) == 1;
         kumo__sandbox_release(pid);
         if (!was_spare) {
-            kumo__fs_msg m = {.op = KUMO_FS_EXITED, .pid = pid, .status = status, .err = oom};
+            kumo__fs_msg m = {.op = KUMO__FS_EXITED, .pid = pid, .status = status, .err = oom};
             kumo__fs_send(control, &m, -1);
         }
     }
@@ -392,7 +392,7 @@ static int parse_args(fork_server *fs, int argc, char **argv)
             u->so = argv[i + 2];
             kumo__sandbox_config *c = &u->sandbox;
             if (kumo__sandbox_parse_layers(argv[i + 3], &c->layers) != 0)
-                c->layers = KUMO_SANDBOX_ALL; /* fails safe */
+                c->layers = KUMO__SANDBOX_ALL; /* fails safe */
             if (parse_count(argv[i + 4], ~0ull, &n) != 0)
                 return -1;
             c->memory = (size_t)n;
@@ -516,7 +516,7 @@ int kumo__forkserver_main(int argc, char **argv)
     json_object_seed(0);
     int namespaces = 0;
     for (int i = 0; i < fs->nunits; i++)
-        namespaces |= (fs->units[i].sandbox.layers & KUMO_SANDBOX_NAMESPACES) != 0;
+        namespaces |= (fs->units[i].sandbox.layers & KUMO__SANDBOX_NAMESPACES) != 0;
     if (namespaces && start_pid_namespace(fs) != 0) {
         close(fs->sigfd);
         free(fs);
@@ -556,7 +556,7 @@ int kumo__forkserver_main(int argc, char **argv)
             int rc = kumo__fs_recv(CONTROL_FD, &m, &fd);
             if (rc == 0 || (rc < 0 && rc != -EAGAIN && rc != -EPROTO))
                 break; /* the loop went away */
-            if (rc == 1 && m.op == KUMO_FS_SPAWN && fd >= 0)
+            if (rc == 1 && m.op == KUMO__FS_SPAWN && fd >= 0)
                 spawn(fs, CONTROL_FD, &m, fd);
             else if (fd >= 0)
                 close(fd);

@@ -52,7 +52,7 @@ static int parse_number(const char *s, unsigned long long *out)
 static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
 {
     memset(c, 0, sizeof(*c));
-    c->layers = KUMO_SANDBOX_ALL;
+    c->layers = KUMO__SANDBOX_ALL;
     for (int i = 3; i < argc; i++) {
         const char *opt = argv[i];
         unsigned long long n;
@@ -70,7 +70,7 @@ static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
             if (kumo__sandbox_parse_layers(v, &c->layers) != 0) {
                 fprintf(stderr, "kumo-worker: --sandbox '%s': expected seccomp,namespaces,limits,no_new_privs or "
                                 "none; applying every layer\n", v);
-                c->layers = KUMO_SANDBOX_ALL;
+                c->layers = KUMO__SANDBOX_ALL;
             }
         } else if (strcmp(opt, "--memory") == 0 && parse_number(v, &n) == 0) {
             c->memory = (size_t)n;
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
         return 1;
     int rc = kumo__local_serve(WORKER_FD, unit, argv[2]);
     kumo__stores_close_all();
-    if (KUMO_SANDBOX_ASAN && (sandbox.layers & KUMO_SANDBOX_SECCOMP)) {
+    if (KUMO__SANDBOX_ASAN && (sandbox.layers & KUMO__SANDBOX_SECCOMP)) {
         /* LeakSanitizer's exit check stops the world with a tracer process
          * (clone without CLONE_THREAD, then ptrace), which the filter
          * refuses; it would print a fatal error instead of a report. So a

@@ -68,10 +68,10 @@ static void sweep_stale(const char *base, pid_t self)
         return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, KUMO_SANDBOX_CGROUP_PREFIX, strlen(KUMO_SANDBOX_CGROUP_PREFIX)) != 0)
+        if (strncmp(e->d_name, KUMO__SANDBOX_CGROUP_PREFIX, strlen(KUMO__SANDBOX_CGROUP_PREFIX)) != 0)
             continue;
         char *end;
-        long pid = strtol(e->d_name + strlen(KUMO_SANDBOX_CGROUP_PREFIX), &end, 10);
+        long pid = strtol(e->d_name + strlen(KUMO__SANDBOX_CGROUP_PREFIX), &end, 10);
         if (*end != '\0' || pid <= 0 || pid == (long)self)
             continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
@@ -105,7 +105,7 @@ static int join_memory_cgroup(const kumo__sandbox_config *c, char *how, size_t h
      * sees them, sweeps before it forks (kumo__sandbox_sweep). */
     if (!c->pid_ns)
         sweep_stale(base, self);
-    snprintf(dir, sizeof(dir), "%s/" KUMO_SANDBOX_CGROUP_PREFIX "%ld", base, (long)self);
+    snprintf(dir, sizeof(dir), "%s/" KUMO__SANDBOX_CGROUP_PREFIX "%ld", base, (long)self);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         int rc = -errno;
         snprintf(why, whylen, "mkdir %s: %s", dir, strerror(-rc));
@@ -193,7 +193,7 @@ static void on_sigxcpu(int sig)
 static int apply_rlimits(const kumo__sandbox_config *c, char *report, size_t report_len, kumo__error *err)
 {
     struct rlimit rl;
-    rlim_t files = c->open_files ? c->open_files : KUMO_SANDBOX_OPEN_FILES;
+    rlim_t files = c->open_files ? c->open_files : KUMO__SANDBOX_OPEN_FILES;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return fail(err, -errno, "getrlimit(RLIMIT_NOFILE)");
     if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < files)
@@ -240,7 +240,7 @@ static int apply_memory(const kumo__sandbox_config *c, char *how, size_t howlen,
     char why[PATH_MAX + 128] = "";
     if (join_memory_cgroup(c, how, howlen, why, sizeof(why)) == 0)
         return 0;
-    if (KUMO_SANDBOX_ASAN) {
+    if (KUMO__SANDBOX_ASAN) {
         /* AddressSanitizer reserves terabytes of address space up front. */
         kumo__sandbox_append(skipped, skippedlen, "%smemory limit (%s; RLIMIT_AS is unusable under AddressSanitizer)",
                *skipped ? ", " : "", why);
@@ -633,35 +633,35 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
     char active[512] = "", skipped[1024] = "", memory_how[PATH_MAX + 64] = "", limits[256] = "";
     int rc = 0;
 
-    if ((c->layers & KUMO_SANDBOX_LIMITS) && c->memory &&
+    if ((c->layers & KUMO__SANDBOX_LIMITS) && c->memory &&
         (rc = apply_memory(c, memory_how, sizeof(memory_how), skipped, sizeof(skipped), err)) != 0)
         goto out;
-    if (c->layers & KUMO_SANDBOX_NAMESPACES) {
-        if (!(c->layers & KUMO_SANDBOX_NO_NEW_PRIVS))
+    if (c->layers & KUMO__SANDBOX_NAMESPACES) {
+        if (!(c->layers & KUMO__SANDBOX_NO_NEW_PRIVS))
             kumo__sandbox_append(skipped, sizeof(skipped),
                                  "%scapability drop (no_new_privs is off: masked secrets read as empty, not EACCES)",
                                  *skipped ? ", " : "");
         if ((rc = enter_namespaces(c, limits, sizeof(limits), skipped, sizeof(skipped), err)) != 0)
             goto out;
     }
-    if ((c->layers & KUMO_SANDBOX_LIMITS) && (rc = apply_rlimits(c, NULL, 0, err)) != 0)
+    if ((c->layers & KUMO__SANDBOX_LIMITS) && (rc = apply_rlimits(c, NULL, 0, err)) != 0)
         goto out;
-    if ((c->layers & KUMO_SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(err)) != 0)
+    if ((c->layers & KUMO__SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(err)) != 0)
         goto out;
-    if ((c->layers & KUMO_SANDBOX_SECCOMP) && (rc = install_seccomp(c, err)) != 0)
+    if ((c->layers & KUMO__SANDBOX_SECCOMP) && (rc = install_seccomp(c, err)) != 0)
         goto out;
 
-    if (c->layers & KUMO_SANDBOX_SECCOMP)
+    if (c->layers & KUMO__SANDBOX_SECCOMP)
         kumo__sandbox_append(active, sizeof(active), "seccomp");
-    if (c->layers & KUMO_SANDBOX_NO_NEW_PRIVS)
+    if (c->layers & KUMO__SANDBOX_NO_NEW_PRIVS)
         kumo__sandbox_append(active, sizeof(active), "%sno_new_privs (no capabilities)", *active ? ", " : "");
-    if (c->layers & KUMO_SANDBOX_LIMITS) {
+    if (c->layers & KUMO__SANDBOX_LIMITS) {
         kumo__sandbox_append(active, sizeof(active), "%s", *active ? ", " : "");
         kumo__sandbox_describe_limits(c, memory_how, active, sizeof(active));
     }
     if (*limits)
         kumo__sandbox_append(active, sizeof(active), "%s%s", *active ? ", " : "", limits);
-    if (!(c->layers & KUMO_SANDBOX_ALL))
+    if (!(c->layers & KUMO__SANDBOX_ALL))
         snprintf(active, sizeof(active), "off");
 out:
     if (report && report_len)
@@ -696,7 +696,7 @@ int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_
 
 void kumo__sandbox_assign(const kumo__sandbox_config *c)
 {
-    if (c->cpu_seconds && (c->layers & KUMO_SANDBOX_LIMITS)) {
+    if (c->cpu_seconds && (c->layers & KUMO__SANDBOX_LIMITS)) {
         cpu_run = 0;
         cpu_last_nvcsw = -1;
         cpu_budget = c->cpu_seconds;

@@ -83,9 +83,9 @@ static int next_frame(int fd, inbuf *in, kumo__frame_header *h, char **payload, 
         int rc = kumo__frame_header_decode(in->buf + in->start, in->len, 0, h);
         if (rc != 0 && rc != -EAGAIN)
             return rc;
-        size_t need = rc == -EAGAIN ? KUMO_FRAME_HEADER_SIZE : KUMO_FRAME_HEADER_SIZE + (size_t)h->length;
+        size_t need = rc == -EAGAIN ? KUMO__FRAME_HEADER_SIZE : KUMO__FRAME_HEADER_SIZE + (size_t)h->length;
         if (rc == 0 && in->len >= need) {
-            *payload = in->buf + in->start + KUMO_FRAME_HEADER_SIZE;
+            *payload = in->buf + in->start + KUMO__FRAME_HEADER_SIZE;
             *saved = (*payload)[h->length];
             (*payload)[h->length] = '\0';
             return 1;
@@ -130,7 +130,7 @@ static int next_frame(int fd, inbuf *in, kumo__frame_header *h, char **payload, 
 
 static void inbuf_consume(inbuf *in, const kumo__frame_header *h, char saved)
 {
-    size_t n = KUMO_FRAME_HEADER_SIZE + (size_t)h->length;
+    size_t n = KUMO__FRAME_HEADER_SIZE + (size_t)h->length;
     in->buf[in->start + n] = saved;
     in->start += n;
     in->len -= n;
@@ -247,7 +247,7 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
 
 static void encode_response(kumo__frame_writer *w, uint32_t id, int rc, const kumo_response *res)
 {
-    kumo__frame_begin(w, 0, KUMO_FRAME_RESPONSE, id);
+    kumo__frame_begin(w, 0, KUMO__FRAME_RESPONSE, id);
     if (rc != 0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "the handler returned %d (%s)", rc, rc < 0 ? kumo_strerror(rc) : "failure");
@@ -303,14 +303,14 @@ int kumo__invoker_call(kumo__invoker *iv, const char *payload, size_t len, kumo_
     iv->ctx.function = iv->function;
     size_t frame_start = w->len;
     if (decode_request(&iv->ctx, &req, iv->copy, len, &symbol) != 0) {
-        kumo__frame_begin(w, 0, KUMO_FRAME_RESPONSE, 0);
+        kumo__frame_begin(w, 0, KUMO__FRAME_RESPONSE, 0);
         kumo__frame_put_str(w, KF_ERROR, "the host could not decode the request frame");
     } else {
         kumo_handler *fn = lookup(&iv->hc, iv->unit, symbol);
         if (fn == NULL) {
             char msg[512];
             snprintf(msg, sizeof(msg), "handler '%s' is not defined in function unit '%s'", symbol, iv->function);
-            kumo__frame_begin(w, 0, KUMO_FRAME_RESPONSE, 0);
+            kumo__frame_begin(w, 0, KUMO__FRAME_RESPONSE, 0);
             kumo__frame_put_str(w, KF_ERROR, msg);
         } else {
             encode_response(w, 0, fn(&iv->ctx, &req, &res), &res);
@@ -320,7 +320,7 @@ int kumo__invoker_call(kumo__invoker *iv, const char *payload, size_t len, kumo_
     if (rc != 0) {
         w->len = frame_start;
         w->err = 0;
-        kumo__frame_begin(w, 0, KUMO_FRAME_RESPONSE, 0);
+        kumo__frame_begin(w, 0, KUMO__FRAME_RESPONSE, 0);
         kumo__frame_put_str(w, KF_ERROR, "the response is larger than the frame limit");
         rc = kumo__frame_end(w);
     }
@@ -372,7 +372,7 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         char *payload = NULL, saved = 0;
         if ((rc = next_frame(fd, &in, &h, &payload, &saved)) <= 0)
             break;
-        if (h.type != KUMO_FRAME_REQUEST) {
+        if (h.type != KUMO__FRAME_REQUEST) {
             rc = -EPROTO;
             break;
         }
@@ -384,12 +384,12 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         size_t frame_start = w.len;
         rc = decode_request(&ctx, &req, payload, h.length, &symbol);
         if (rc != 0) {
-            kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
+            kumo__frame_begin(&w, 0, KUMO__FRAME_RESPONSE, h.id);
             kumo__frame_put_str(&w, KF_ERROR, "the worker could not decode the request frame");
         } else if (kumo_ctx_remaining_ms(&ctx) == 0) {
             /* It waited behind another call past its deadline: the
              * client has its 504 coming; do not run it. */
-            kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
+            kumo__frame_begin(&w, 0, KUMO__FRAME_RESPONSE, h.id);
             kumo__frame_put_str(&w, KF_ERROR, "the invocation waited for its worker past its deadline");
             kumo__frame_put(&w, KF_EXPIRED, NULL, 0);
         } else {
@@ -397,7 +397,7 @@ int kumo__local_serve(int fd, void *unit, const char *function)
             if (fn == NULL) {
                 char msg[512];
                 snprintf(msg, sizeof(msg), "handler '%s' is not defined in function unit '%s'", symbol, function);
-                kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
+                kumo__frame_begin(&w, 0, KUMO__FRAME_RESPONSE, h.id);
                 kumo__frame_put_str(&w, KF_ERROR, msg);
             } else {
                 int hrc = fn(&ctx, &req, &res);
@@ -418,7 +418,7 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         if (kumo__frame_end(&w) != 0) {
             w.len = frame_start;
             w.err = 0;
-            kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, h.id);
+            kumo__frame_begin(&w, 0, KUMO__FRAME_RESPONSE, h.id);
             kumo__frame_put_str(&w, KF_ERROR, "the response is larger than the frame limit");
             kumo__frame_end(&w);
         }

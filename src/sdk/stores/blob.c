@@ -30,7 +30,7 @@ static const kumo__driver_head *const drivers[] = {
 const kumo__store_kind_desc kumo__blob_kind = {
     .name = "blob",
     .label = "blob store",
-    .version = KUMO_BLOB_DRIVER_VERSION,
+    .version = KUMO__BLOB_DRIVER_VERSION,
     .drivers = drivers,
     .ndrivers = sizeof(drivers) / sizeof(drivers[0]),
 };

@@ -576,7 +576,7 @@ static int ddb_get_many(kumo__kv *kv, kumo__arena *a, const char *const *keys, s
 }
 
 const kumo__kv_driver kumo__kv_dynamodb_driver = {
-    .common = {.version = KUMO_KV_DRIVER_VERSION, .scheme = "dynamodb", .open = ddb_open, .close = ddb_close},
+    .common = {.version = KUMO__KV_DRIVER_VERSION, .scheme = "dynamodb", .open = ddb_open, .close = ddb_close},
     .get = ddb_get,
     .put = ddb_put,
     .del = ddb_del,

@@ -717,7 +717,7 @@ out:
 }
 
 const kumo__blob_driver kumo__blob_file_driver = {
-    .common = {.version = KUMO_BLOB_DRIVER_VERSION, .scheme = "file", .open = file_open, .close = file_close},
+    .common = {.version = KUMO__BLOB_DRIVER_VERSION, .scheme = "file", .open = file_open, .close = file_close},
     .put = file_put,
     .get = file_get,
     .head = file_head,

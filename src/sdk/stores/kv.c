@@ -23,7 +23,7 @@ static const kumo__driver_head *const drivers[] = {
 const kumo__store_kind_desc kumo__kv_kind = {
     .name = "kv",
     .label = "kv store",
-    .version = KUMO_KV_DRIVER_VERSION,
+    .version = KUMO__KV_DRIVER_VERSION,
     .drivers = drivers,
     .ndrivers = sizeof(drivers) / sizeof(drivers[0]),
 };

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KUMO_PG_STATEMENTS_MAX 16
+#define KUMO__PG_STATEMENTS_MAX 16
 
 typedef struct kumo__pg {
     PGconn *conn;               /* NULL until connected */
@@ -27,9 +27,9 @@ typedef struct kumo__pg {
     int timeout_ms;             /* statement_timeout and connect_timeout (URL timeout_ms=, default 5000) */
     unsigned max_receives;      /* URL max_receives= (default 5), for queues */
     const char *ddl;            /* schema, "@T" standing for the table name */
-    const char *sql[KUMO_PG_STATEMENTS_MAX]; /* statements, "@T" likewise */
+    const char *sql[KUMO__PG_STATEMENTS_MAX]; /* statements, "@T" likewise */
     int nsql;
-    char *prepared[KUMO_PG_STATEMENTS_MAX];  /* sql with the table name put in */
+    char *prepared[KUMO__PG_STATEMENTS_MAX];  /* sql with the table name put in */
     int schema_done;
     char *error;                /* the handle's message buffer */
     size_t errlen;

@@ -297,7 +297,7 @@ static int pg_get_many(kumo__kv *kv, kumo__arena *a, const char *const *keys, si
 }
 
 const kumo__kv_driver kumo__kv_postgres_driver = {
-    .common = {.version = KUMO_KV_DRIVER_VERSION, .scheme = "postgres", .open = pg_open, .close = pg_close},
+    .common = {.version = KUMO__KV_DRIVER_VERSION, .scheme = "postgres", .open = pg_open, .close = pg_close},
     .get = pg_get,
     .put = pg_put,
     .del = pg_del,

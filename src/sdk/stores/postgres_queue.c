@@ -230,7 +230,7 @@ static int pq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
 }
 
 const kumo__queue_driver kumo__queue_postgres_driver = {
-    .common = {.version = KUMO_QUEUE_DRIVER_VERSION, .scheme = "postgres", .open = pq_open, .close = pq_close},
+    .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "postgres", .open = pq_open, .close = pq_close},
     .send = pq_send,
     .receive = pq_receive,
     .ack = pq_ack,

@@ -397,7 +397,7 @@ out:
 }
 
 const kumo__kv_driver kumo__kv_redis_driver = {
-    .common = {.version = KUMO_KV_DRIVER_VERSION, .scheme = "redis", .open = redis_open, .close = redis_close},
+    .common = {.version = KUMO__KV_DRIVER_VERSION, .scheme = "redis", .open = redis_open, .close = redis_close},
     .get = redis_get,
     .put = redis_put,
     .del = redis_del,

@@ -335,7 +335,7 @@ static int rq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
 }
 
 const kumo__queue_driver kumo__queue_redis_driver = {
-    .common = {.version = KUMO_QUEUE_DRIVER_VERSION, .scheme = "redis", .open = rq_open, .close = rq_close},
+    .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "redis", .open = rq_open, .close = rq_close},
     .send = rq_send,
     .receive = rq_receive,
     .ack = rq_ack,

@@ -734,7 +734,7 @@ static void s3_reader_close(kumo__blob_stream *r)
 }
 
 const kumo__blob_driver kumo__blob_s3_driver = {
-    .common = {.version = KUMO_BLOB_DRIVER_VERSION, .scheme = "s3", .open = s3_open, .close = s3_close},
+    .common = {.version = KUMO__BLOB_DRIVER_VERSION, .scheme = "s3", .open = s3_open, .close = s3_close},
     .put = s3_put,
     .get = s3_get,
     .head = s3_head,

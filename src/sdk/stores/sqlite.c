@@ -581,7 +581,7 @@ out:
 }
 
 const kumo__kv_driver kumo__kv_sqlite_driver = {
-    .common = {.version = KUMO_KV_DRIVER_VERSION, .scheme = "sqlite", .open = sqlite_open, .close = sqlite_close},
+    .common = {.version = KUMO__KV_DRIVER_VERSION, .scheme = "sqlite", .open = sqlite_open, .close = sqlite_close},
     .get = sqlite_get,
     .put = sqlite_put,
     .del = sqlite_del,

@@ -299,7 +299,7 @@ static int sq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
 }
 
 const kumo__queue_driver kumo__queue_sqlite_driver = {
-    .common = {.version = KUMO_QUEUE_DRIVER_VERSION, .scheme = "sqlite", .open = sq_open, .close = sq_close},
+    .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "sqlite", .open = sq_open, .close = sq_close},
     .send = sq_send,
     .receive = sq_receive,
     .ack = sq_ack,

@@ -394,7 +394,7 @@ static int sqs_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
 }
 
 const kumo__queue_driver kumo__queue_sqs_driver = {
-    .common = {.version = KUMO_QUEUE_DRIVER_VERSION, .scheme = "sqs", .open = sqs_open, .close = sqs_close},
+    .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "sqs", .open = sqs_open, .close = sqs_close},
     .send = sqs_send,
     .receive = sqs_receive,
     .ack = sqs_ack,

@@ -46,7 +46,7 @@ static int frame_field(const kumo__frame_writer *w, uint16_t tag, kumo__frame_fi
     if (kumo__frame_header_decode(w->buf, w->len, 0, &fh) != 0)
         return -1;
     kumo__frame_reader r;
-    kumo__frame_reader_init(&r, w->buf + KUMO_FRAME_HEADER_SIZE, fh.length);
+    kumo__frame_reader_init(&r, w->buf + KUMO__FRAME_HEADER_SIZE, fh.length);
     while (kumo__frame_next(&r, out) > 0)
         if (out->tag == tag)
             return 0;
@@ -60,39 +60,39 @@ static void answers(fixture *f)
     kumo__http_in in;
 
     in = request("GET", "/todos/../etc", NULL, NULL, NULL);
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r1", 1000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r1", 1000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 400);
     CHECK(d.body && strstr(d.body, "\"request_id\":\"r1\"") && strstr(d.body, "Bad request path"));
     kumo__dispatch_free(&d);
 
     in = request("GET", "/nope", NULL, NULL, NULL);
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r2", 1000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r2", 1000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 404);
     CHECK_INT(d.no_route, 1);
     CHECK(d.body && strstr(d.body, "\"instance\":\"/nope\""));
     kumo__dispatch_free(&d);
 
     in = request("PUT", "/todos", NULL, NULL, NULL);
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r3", 1000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r3", 1000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 405);
     CHECK_STR(d.allow, "GET, HEAD, POST");
     kumo__dispatch_free(&d);
 
     in = request("OPTIONS", "/todos", NULL, NULL, NULL);
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r4", 1000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r4", 1000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 204);
     CHECK_STR(d.allow, "GET, HEAD, POST, OPTIONS");
     CHECK(d.body == NULL);
     kumo__dispatch_free(&d);
 
     in = request("POST", "/todos", NULL, "application/json", "{\"title\":5,\"x\":1}");
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r5", 1000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r5", 1000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 400);
     CHECK(d.body && strstr(d.body, "\"errors\":[") && strstr(d.body, "\"pointer\":\"/body/title\""));
     kumo__dispatch_free(&d);
 
     in = request("POST", "/todos", NULL, "text/plain", "x");
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r6", 1000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r6", 1000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 415);
     kumo__dispatch_free(&d);
 
@@ -100,7 +100,7 @@ static void answers(fixture *f)
     size_t was = f->project->units[0].tuning.max_body;
     f->project->units[0].tuning.max_body = 4;
     in = request("POST", "/todos", NULL, "application/json", "{\"title\":\"long\"}");
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r7", 1000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r7", 1000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 413);
     kumo__dispatch_free(&d);
     f->project->units[0].tuning.max_body = was;
@@ -108,14 +108,14 @@ static void answers(fixture *f)
     /* another unit's operation (kumo-host serving one unit) and an unbound one */
     f->api.only_unit = 1;
     in = request("GET", "/todos", NULL, NULL, NULL);
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r8", 1000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r8", 1000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 501);
     CHECK(d.body && strstr(d.body, "served by function unit 'todos'"));
     kumo__dispatch_free(&d);
     f->api.only_unit = -1;
     for (size_t i = 0; i < f->spec->nops; i++)
         f->spec->ops[i].unit_index = -1;
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r9", 1000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "r9", 1000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 501);
     CHECK(d.body && strstr(d.body, "has no handler yet"));
     kumo__dispatch_free(&d);
@@ -132,7 +132,7 @@ static void invocations(fixture *f)
     uint64_t deadline = 0;
 
     kumo__http_in in = request("GET", "/todos/caf%C3%A9", "a=1", NULL, NULL);
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "req-1", 1000000, &w, &d), KUMO_DISPATCH_INVOKE);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "req-1", 1000000, &w, &d), KUMO__DISPATCH_INVOKE);
     CHECK_STR(d.op->operation_id, "getTodo");
     CHECK(d.timeout_ms == 10000); /* kumo.yaml's default */
     CHECK(frame_field(&w, KF_SYMBOL, &fld) == 0 && fld.len == 7 && memcmp(fld.data, "getTodo", 7) == 0);
@@ -149,14 +149,14 @@ static void invocations(fixture *f)
     /* Lambda's deadline, when earlier, is the handler's */
     kumo__frame_reset(&w);
     in.deadline_ms = 1000000 + 2500;
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "req-2", 1000000, &w, &d), KUMO_DISPATCH_INVOKE);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "req-2", 1000000, &w, &d), KUMO__DISPATCH_INVOKE);
     CHECK(frame_field(&w, KF_DEADLINE_MS, &fld) == 0 && kumo__frame_u64(&fld, &deadline) == 0);
     CHECK(deadline == 1000000 + 2500);
     kumo__dispatch_free(&d);
     /* a later one does not extend the unit's timeout */
     kumo__frame_reset(&w);
     in.deadline_ms = 1000000 + 60000;
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "req-3", 1000000, &w, &d), KUMO_DISPATCH_INVOKE);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "req-3", 1000000, &w, &d), KUMO__DISPATCH_INVOKE);
     CHECK(frame_field(&w, KF_DEADLINE_MS, &fld) == 0 && kumo__frame_u64(&fld, &deadline) == 0);
     CHECK(deadline == 1000000 + 10000);
     kumo__dispatch_free(&d);
@@ -164,7 +164,7 @@ static void invocations(fixture *f)
     /* a malformed escape in a path parameter */
     kumo__frame_reset(&w);
     in = request("GET", "/todos/%ZZ", NULL, NULL, NULL);
-    CHECK_INT(kumo__dispatch_request(&f->api, &in, "req-4", 1000000, &w, &d), KUMO_DISPATCH_ANSWER);
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "req-4", 1000000, &w, &d), KUMO__DISPATCH_ANSWER);
     CHECK_INT(d.status, 400);
     kumo__dispatch_free(&d);
     kumo__frame_writer_free(&w);

@@ -110,7 +110,7 @@ static void params(const kumo__opcheck *c)
              .headers = {"x-trace", "beef", "cookie", "theme=dark; session=abc%20d", CT, "application/json"},
              .body = "{\"title\":\"milk\",\"done\":false}"};
     run(c, &ok, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_OK);
+    CHECK_INT(r.rc, KUMO__CHECK_OK);
     CHECK_INT(r.v.count, 0);
     CHECK(json_is(r.out.params, "{\"path\":{\"id\":7},\"query\":{\"limit\":10,\"ids\":[1,2],\"filter\":{\"a\":1},"
                                 "\"page\":{\"size\":20,\"after\":\"x\"}},"
@@ -126,7 +126,7 @@ static void params(const kumo__opcheck *c)
               .headers = {"X-TRACE", "XYZ", CT, "application/json"},
               .body = "{\"title\":\"milk\"}"};
     run(c, &bad, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_INVALID);
+    CHECK_INT(r.rc, KUMO__CHECK_INVALID);
     CHECK(has(&r.v, "/path/id", "at least 1"));
     CHECK(has(&r.v, "/query/limit", "missing required query parameter 'limit'"));
     CHECK(has(&r.v, "/query/ids/1", "integer"));
@@ -139,7 +139,7 @@ static void params(const kumo__opcheck *c)
 
     rq types = {.id = "abc", .query = "limit=ten&filter=%7Bnope", .headers = {CT, "application/json"}, .body = "{\"title\":\"a\"}"};
     run(c, &types, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_INVALID);
+    CHECK_INT(r.rc, KUMO__CHECK_INVALID);
     CHECK(has(&r.v, "/path/id", "must be an integer"));
     CHECK(has(&r.v, "/query/limit", "must be an integer"));
     CHECK(has(&r.v, "/query/filter", "is not valid JSON"));
@@ -150,7 +150,7 @@ static void params(const kumo__opcheck *c)
     /* allowEmptyValue: "" passes without the schema (minLength 2) */
     rq empty = {.id = "1", .query = "limit=1&q=", .headers = {CT, "application/json"}, .body = "{\"title\":\"a\"}"};
     run(c, &empty, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_OK);
+    CHECK_INT(r.rc, KUMO__CHECK_OK);
     CHECK(json_is(json_object_get(json_object_get(r.out.params, "query"), "q"), "\"\""));
     done(&r);
     rq short_q = {.id = "1", .query = "limit=1&q=a", .headers = {CT, "application/json"}, .body = "{\"title\":\"a\"}"};
@@ -165,7 +165,7 @@ static void bodies(const kumo__opcheck *c)
     rq json_bad = {.id = "1", .query = "limit=1", .headers = {CT, "application/json; charset=utf-8"},
                    .body = "{\"title\":\n \"x\",}"};
     run(c, &json_bad, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_INVALID);
+    CHECK_INT(r.rc, KUMO__CHECK_INVALID);
     CHECK(has(&r.v, "/body", "is not valid JSON"));
     CHECK(has(&r.v, "/body", "line 2"));
     done(&r);
@@ -185,7 +185,7 @@ static void bodies(const kumo__opcheck *c)
     rq form = {.id = "1", .query = "limit=1", .headers = {CT, "Application/X-WWW-Form-Urlencoded"},
                .body = "title=a+b&done=true&tags=x&tags=y"};
     run(c, &form, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_OK);
+    CHECK_INT(r.rc, KUMO__CHECK_OK);
     CHECK(json_is(r.out.body, "{\"title\":\"a b\",\"done\":true,\"tags\":[\"x\",\"y\"]}"));
     done(&r);
     rq form_bad = {.id = "1", .query = "limit=1", .headers = {CT, "application/x-www-form-urlencoded"}, .body = "done=maybe"};
@@ -200,7 +200,7 @@ static void bodies(const kumo__opcheck *c)
                      "Content-Type: text/csv\r\n\r\na,b\r\n--b1--\r\n";
     rq multi = {.id = "1", .query = "limit=1", .headers = {CT, "multipart/form-data; boundary=b1"}, .body = mp};
     run(c, &multi, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_INVALID);
+    CHECK_INT(r.rc, KUMO__CHECK_INVALID);
     CHECK(has(&r.v, "/body/count", "integer"));
     CHECK_INT(r.v.count, 1);
     CHECK_INT(r.out.nparts, 3);
@@ -209,7 +209,7 @@ static void bodies(const kumo__opcheck *c)
     rq multi_open = {.id = "1", .query = "limit=1", .headers = {CT, "multipart/form-data; boundary=b1"},
                      .body = "--b1\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx"};
     run(c, &multi_open, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_INVALID);
+    CHECK_INT(r.rc, KUMO__CHECK_INVALID);
     CHECK(has(&r.v, "/body", "no closing boundary"));
     done(&r);
     rq multi_nob = {.id = "1", .query = "limit=1", .headers = {CT, "multipart/form-data"}, .body = "x"};
@@ -228,7 +228,7 @@ static void bodies(const kumo__opcheck *c)
 
     rq missing = {.id = "1", .query = "limit=1"};
     run(c, &missing, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_INVALID);
+    CHECK_INT(r.rc, KUMO__CHECK_INVALID);
     CHECK(has(&r.v, "/body", "a request body is required"));
     done(&r);
     rq empty = {.id = "1", .query = "limit=1", .headers = {CT, "application/json"}, .body = ""};
@@ -242,56 +242,56 @@ static void status_415_406(const kumo__opcheck *c, const kumo__opcheck *ping, co
     result r;
     rq xml = {.id = "1", .query = "limit=1", .headers = {CT, "text/xml"}, .body = "<a/>"};
     run(c, &xml, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_UNSUPPORTED);
+    CHECK_INT(r.rc, KUMO__CHECK_UNSUPPORTED);
     CHECK_STR(r.detail, "Content-Type 'text/xml' is not accepted; use one of: application/json, "
                         "application/x-www-form-urlencoded, multipart/form-data, text/plain");
     done(&r);
     rq notype = {.id = "1", .query = "limit=1", .body = "{}"};
     run(c, &notype, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_UNSUPPORTED);
+    CHECK_INT(r.rc, KUMO__CHECK_UNSUPPORTED);
     CHECK(strstr(r.detail, "no Content-Type") != NULL);
     done(&r);
     rq garbage = {.id = "1", .query = "limit=1", .headers = {CT, "json"}, .body = "{}"};
     run(c, &garbage, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_UNSUPPORTED);
+    CHECK_INT(r.rc, KUMO__CHECK_UNSUPPORTED);
     done(&r);
 
     /* a body where none is declared is 415; an empty one without a type is fine */
     rq body = {.headers = {CT, "application/json"}, .body = "{}"};
     run(ping, &body, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_UNSUPPORTED);
+    CHECK_INT(r.rc, KUMO__CHECK_UNSUPPORTED);
     CHECK(strstr(r.detail, "takes no request body") != NULL);
     done(&r);
     rq nobody = {.body = ""};
     run(ping, &nobody, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_OK);
+    CHECK_INT(r.rc, KUMO__CHECK_OK);
     CHECK(r.out.body == NULL);
     done(&r);
 
     /* image/any beats any/any; a body without a type meets any/any */
     rq png = {.headers = {CT, "image/png"}, .body = "\x89PNG"};
     run(upload, &png, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_OK);
+    CHECK_INT(r.rc, KUMO__CHECK_OK);
     CHECK(r.out.media && strcmp(r.out.media->type, "image/*") == 0);
     CHECK(r.out.body == NULL);
     done(&r);
     rq raw = {.body = "bytes"};
     run(upload, &raw, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_OK);
+    CHECK_INT(r.rc, KUMO__CHECK_OK);
     CHECK(r.out.media && strcmp(r.out.media->type, "*/*") == 0);
     done(&r);
 
     /* Accept */
     rq html = {.id = "1", .query = "limit=1", .headers = {"accept", "text/html", CT, "application/json"}, .body = "{\"title\":\"a\"}"};
     run(c, &html, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_NOT_ACCEPTABLE);
+    CHECK_INT(r.rc, KUMO__CHECK_NOT_ACCEPTABLE);
     CHECK(strstr(r.detail, "answers with: application/json, text/csv") != NULL);
     done(&r);
     rq csv = {.id = "1", .query = "limit=1",
               .headers = {"accept", "application/json;q=0.5, text/csv;q=0.9", CT, "application/json"},
               .body = "{\"title\":\"a\"}"};
     run(c, &csv, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_OK);
+    CHECK_INT(r.rc, KUMO__CHECK_OK);
     CHECK_STR(r.out.response_type, "text/csv");
     done(&r);
     rq any = {.id = "1", .query = "limit=1", .headers = {"accept", "*/*", CT, "application/json"}, .body = "{\"title\":\"a\"}"};
@@ -301,7 +301,7 @@ static void status_415_406(const kumo__opcheck *c, const kumo__opcheck *ping, co
     /* no 2xx content declared: Accept is not checked */
     rq pingacc = {.headers = {"accept", "text/html"}};
     run(ping, &pingacc, &r);
-    CHECK_INT(r.rc, KUMO_CHECK_OK);
+    CHECK_INT(r.rc, KUMO__CHECK_OK);
     done(&r);
 }
 

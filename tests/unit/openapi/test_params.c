@@ -67,22 +67,22 @@ static int read_one(kumo__param *param, const json_t *schema, const kumo__refs *
     kumo__http_view req = {0};
     req.match = &m;
     switch (param->in) {
-    case KUMO_IN_PATH:
+    case KUMO__IN_PATH:
         m.nparams = 1;
         m.params[0].name = param->name;
         m.params[0].value = raw;
         m.params[0].value_len = strlen(raw);
         break;
-    case KUMO_IN_QUERY:
+    case KUMO__IN_QUERY:
         req.query = (kumo__slice){raw, strlen(raw)};
         break;
-    case KUMO_IN_HEADER:
+    case KUMO__IN_HEADER:
         h[0] = (kumo__header_view){{"x-other", 7}, {"1", 1}};
         h[1] = (kumo__header_view){{param->name, strlen(param->name)}, {raw, strlen(raw)}};
         req.headers = h;
         req.nheaders = 2;
         break;
-    case KUMO_IN_COOKIE:
+    case KUMO__IN_COOKIE:
         h[0] = (kumo__header_view){{"cookie", 6}, {raw, strlen(raw)}};
         req.headers = h;
         req.nheaders = 1;
@@ -134,7 +134,7 @@ static void style_table(void)
         int rc = read_one(&param, schema, NULL, col[4], &got, problem, sizeof problem);
         int ok;
         if (strcmp(col[5], "ABSENT") == 0) {
-            ok = rc == KUMO_PARAM_ABSENT;
+            ok = rc == KUMO__PARAM_ABSENT;
         } else if (strcmp(col[5], "ERROR") == 0) {
             ok = rc == 2 && problem[0] != '\0';
         } else {
@@ -160,7 +160,7 @@ static void style_table(void)
 static void header_names(void)
 {
     /* the spec says X-Rate-Limit; the request line came as x-rate-limit, twice */
-    kumo__param param = {.name = "X-Rate-Limit", .in = KUMO_IN_HEADER, .style = KUMO_STYLE_SIMPLE};
+    kumo__param param = {.name = "X-Rate-Limit", .in = KUMO__IN_HEADER, .style = KUMO__STYLE_SIMPLE};
     json_t *schema = json_loads("{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}", 0, NULL);
     kumo__param_plan plan = {.param = &param, .name_len = strlen(param.name)};
     CHECK_INT(kumo__shapeinfo_read(schema, NULL, &plan.shape), 0);
@@ -179,14 +179,14 @@ static void header_names(void)
     json_decref(want);
     req.nheaders = 2;
     h[0].name = (kumo__slice){"x-rate", 6};
-    CHECK_INT(kumo__param_read(&plan, &req, &got, problem, sizeof problem), KUMO_PARAM_ABSENT);
+    CHECK_INT(kumo__param_read(&plan, &req, &got, problem, sizeof problem), KUMO__PARAM_ABSENT);
     kumo__shapeinfo_clear(&plan.shape);
     json_decref(schema);
 }
 
 static void content_params(void)
 {
-    kumo__param param = {.name = "filter", .in = KUMO_IN_QUERY, .style = KUMO_STYLE_FORM, .explode = 1,
+    kumo__param param = {.name = "filter", .in = KUMO__IN_QUERY, .style = KUMO__STYLE_FORM, .explode = 1,
                          .content_type = "application/json"};
     kumo__param_plan plan = {.param = &param, .name_len = 6, .content_json = 1};
     kumo__http_view req = {0};
@@ -240,29 +240,29 @@ static void shapes(void)
     json_t *s = json_loads("{\"$ref\":\"#/components/schemas/Alias\"}", 0, NULL);
     kumo__shapeinfo sh;
     CHECK_INT(kumo__shapeinfo_read(s, &refs.base, &sh), 0);
-    CHECK_INT(sh.shape, KUMO_SHAPE_ARRAY);
-    CHECK_INT(sh.type, KUMO_VT_INTEGER);
+    CHECK_INT(sh.shape, KUMO__SHAPE_ARRAY);
+    CHECK_INT(sh.type, KUMO__VT_INTEGER);
     kumo__shapeinfo_clear(&sh);
     /* without a resolver: a string */
     CHECK_INT(kumo__shapeinfo_read(s, NULL, &sh), 0);
-    CHECK_INT(sh.shape, KUMO_SHAPE_PRIMITIVE);
-    CHECK_INT(sh.type, KUMO_VT_STRING);
+    CHECK_INT(sh.shape, KUMO__SHAPE_PRIMITIVE);
+    CHECK_INT(sh.type, KUMO__VT_STRING);
     kumo__shapeinfo_clear(&sh);
     json_decref(s);
 
     /* 3.1: ["integer","null"] is an integer; a real union is a string */
     s = json_loads("{\"type\":[\"integer\",\"null\"]}", 0, NULL);
     CHECK_INT(kumo__shapeinfo_read(s, NULL, &sh), 0);
-    CHECK_INT(sh.type, KUMO_VT_INTEGER);
+    CHECK_INT(sh.type, KUMO__VT_INTEGER);
     json_decref(s);
     s = json_loads("{\"type\":[\"integer\",\"string\"]}", 0, NULL);
     CHECK_INT(kumo__shapeinfo_read(s, NULL, &sh), 0);
-    CHECK_INT(sh.type, KUMO_VT_STRING);
+    CHECK_INT(sh.type, KUMO__VT_STRING);
     json_decref(s);
     s = json_loads("{}", 0, NULL);
     CHECK_INT(kumo__shapeinfo_read(s, NULL, &sh), 0);
-    CHECK_INT(sh.shape, KUMO_SHAPE_PRIMITIVE);
-    CHECK_INT(sh.type, KUMO_VT_STRING);
+    CHECK_INT(sh.shape, KUMO__SHAPE_PRIMITIVE);
+    CHECK_INT(sh.type, KUMO__VT_STRING);
     json_decref(s);
 
     /* object: fields and additionalProperties */
@@ -271,13 +271,13 @@ static void shapes(void)
                    "\"additionalProperties\":{\"type\":\"integer\"}}",
                    0, NULL);
     CHECK_INT(kumo__shapeinfo_read(s, NULL, &sh), 0);
-    CHECK_INT(sh.shape, KUMO_SHAPE_OBJECT);
+    CHECK_INT(sh.shape, KUMO__SHAPE_OBJECT);
     CHECK_INT(sh.nfields, 2);
     const kumo__field *f = kumo__shapeinfo_field(&sh, "tags", 4);
-    CHECK(f && f->shape == KUMO_SHAPE_ARRAY && f->type == KUMO_VT_BOOLEAN);
+    CHECK(f && f->shape == KUMO__SHAPE_ARRAY && f->type == KUMO__VT_BOOLEAN);
     CHECK(kumo__shapeinfo_field(&sh, "nope", 4) == NULL);
     CHECK_INT(sh.additional, 1);
-    CHECK_INT(sh.additional_type, KUMO_VT_INTEGER);
+    CHECK_INT(sh.additional_type, KUMO__VT_INTEGER);
 
     /* a form body read with that shape */
     const char *form = "n=2.5&tags=true&tags=nope&extra=4&x+y=a+b%26c&bare";
@@ -293,26 +293,26 @@ static void shapes(void)
 
 static void coercion(void)
 {
-    json_t *j = kumo__coerce("9223372036854775807", 19, KUMO_VT_INTEGER);
+    json_t *j = kumo__coerce("9223372036854775807", 19, KUMO__VT_INTEGER);
     CHECK(json_is_integer(j) && json_integer_value(j) == 9223372036854775807LL);
     json_decref(j);
-    j = kumo__coerce("9223372036854775808", 19, KUMO_VT_INTEGER);
+    j = kumo__coerce("9223372036854775808", 19, KUMO__VT_INTEGER);
     CHECK(json_is_string(j));
     json_decref(j);
-    j = kumo__coerce("", 0, KUMO_VT_INTEGER);
+    j = kumo__coerce("", 0, KUMO__VT_INTEGER);
     CHECK(json_is_string(j) && json_string_length(j) == 0);
     json_decref(j);
-    j = kumo__coerce("-", 1, KUMO_VT_INTEGER);
+    j = kumo__coerce("-", 1, KUMO__VT_INTEGER);
     CHECK(json_is_string(j));
     json_decref(j);
-    j = kumo__coerce("1e999", 5, KUMO_VT_NUMBER);
+    j = kumo__coerce("1e999", 5, KUMO__VT_NUMBER);
     CHECK(json_is_string(j));
     json_decref(j);
-    j = kumo__coerce("null", 4, KUMO_VT_NULL);
+    j = kumo__coerce("null", 4, KUMO__VT_NULL);
     CHECK(json_is_null(j));
     json_decref(j);
     /* bytes that are not UTF-8 become U+FFFD, never a NULL */
-    j = kumo__coerce("a\xff" "b", 3, KUMO_VT_STRING);
+    j = kumo__coerce("a\xff" "b", 3, KUMO__VT_STRING);
     CHECK_STR(json_string_value(j), "a\xEF\xBF\xBD" "b");
     json_decref(j);
     CHECK(kumo__utf8_valid("\xC3\xA9", 2));

@@ -62,16 +62,16 @@ static void test_multi_file(void)
     if (op) {
         CHECK_INT(op->nparams, 2);
         if ((p = find_param(op, "limit")) != NULL) { /* another file */
-            CHECK_INT(p->in, KUMO_IN_QUERY);
-            CHECK_INT(p->style, KUMO_STYLE_FORM);
+            CHECK_INT(p->in, KUMO__IN_QUERY);
+            CHECK_INT(p->style, KUMO__STYLE_FORM);
             CHECK_INT(p->explode, 1);
             CHECK_INT(p->required, 0);
             CHECK_INT(json_integer_value(json_object_get(p->schema, "maximum")), 100);
             CHECK_STR(p->schema_location, "parameters.yaml#/Limit/schema");
         }
         if ((p = find_param(op, "t~x")) != NULL) {
-            CHECK_INT(p->in, KUMO_IN_HEADER);
-            CHECK_INT(p->style, KUMO_STYLE_SIMPLE);
+            CHECK_INT(p->in, KUMO__IN_HEADER);
+            CHECK_INT(p->style, KUMO__STYLE_SIMPLE);
             CHECK_INT(p->explode, 0);
             CHECK_STR(p->schema_location, "/components/parameters/Tilde/schema");
         }
@@ -118,7 +118,7 @@ static void test_multi_file(void)
         CHECK_INT(op->nparams, 2);
         if ((p = find_param(op, "petId")) != NULL) { /* the operation's wins over the path level's */
             CHECK_STR(json_string_value(json_object_get(p->schema, "type")), "integer");
-            CHECK_INT(p->style, KUMO_STYLE_SIMPLE);
+            CHECK_INT(p->style, KUMO__STYLE_SIMPLE);
             CHECK_STR(p->schema_location, "paths/pet-item.yaml#/get/parameters/0/schema");
             kumo__doc *d = kumo__spec_doc_of(s, p->schema);
             CHECK(d != s->doc && ends_with(kumo__doc_path(d), "pet-item.yaml"));
@@ -138,7 +138,7 @@ static void test_multi_file(void)
     op = find_op(s, "DELETE", "/pets/{petId}");
     if (op && (p = find_param(op, "petId")) != NULL) {
         CHECK_STR(json_string_value(json_object_get(p->schema, "type")), "string");
-        CHECK_INT(p->style, KUMO_STYLE_LABEL);
+        CHECK_INT(p->style, KUMO__STYLE_LABEL);
         CHECK_INT(p->required, 1);
         CHECK_STR(p->schema_location, "parameters.yaml#/PetIdReal/schema");
     }

@@ -27,7 +27,7 @@ static const struct {
     /* concrete beats templated; the templated branch still serves other methods */
     {"GET", "/api/todos/search", 0, "searchTodos", ""},
     {"PUT", "/api/todos/search", 0, "putTodo", "id=search"},
-    {"PATCH", "/api/todos/search", -KUMO_EMETHOD, NULL, "GET, HEAD, PUT, DELETE"},
+    {"PATCH", "/api/todos/search", -KUMO__EMETHOD, NULL, "GET, HEAD, PUT, DELETE"},
     /* backtracking */
     {"GET", "/api/a/b/c", 0, "aby", "y=c"},
     {"GET", "/api/a/q/c", 0, "axc", "x=q"},
@@ -54,7 +54,7 @@ static const struct {
     {"GET", "/api/todos/42/", 0, "getTodo", "id=42"},
     {"GET", "/api/dir/", 0, "dirSlash", ""},
     {"GET", "/api/dir", -ENOENT, NULL, ""},
-    {"POST", "/api/todos/42/", -KUMO_EMETHOD, NULL, "GET, HEAD, PUT, DELETE"},
+    {"POST", "/api/todos/42/", -KUMO__EMETHOD, NULL, "GET, HEAD, PUT, DELETE"},
     /* base path and root */
     {"GET", "/api", 0, "root", ""},
     {"GET", "/api/", 0, "root", ""},
@@ -64,17 +64,17 @@ static const struct {
     {"GET", "", -ENOENT, NULL, ""},
     {"GET", "/api/nope", -ENOENT, NULL, ""},
     /* 405 and Allow */
-    {"DELETE", "/api/todos", -KUMO_EMETHOD, NULL, "GET, HEAD, POST"},
-    {"GET", "/api/only-post", -KUMO_EMETHOD, NULL, "POST"},
-    {"BREW", "/api/todos", -KUMO_EMETHOD, NULL, "GET, HEAD, POST"},
-    {"get", "/api/todos", -KUMO_EMETHOD, NULL, "GET, HEAD, POST"}, /* methods are case-sensitive */
-    {"GET", "/api/misc", -KUMO_EMETHOD, NULL, "PATCH, OPTIONS, TRACE"},
+    {"DELETE", "/api/todos", -KUMO__EMETHOD, NULL, "GET, HEAD, POST"},
+    {"GET", "/api/only-post", -KUMO__EMETHOD, NULL, "POST"},
+    {"BREW", "/api/todos", -KUMO__EMETHOD, NULL, "GET, HEAD, POST"},
+    {"get", "/api/todos", -KUMO__EMETHOD, NULL, "GET, HEAD, POST"}, /* methods are case-sensitive */
+    {"GET", "/api/misc", -KUMO__EMETHOD, NULL, "PATCH, OPTIONS, TRACE"},
     {"OPTIONS", "/api/misc", 0, "miscOptions", ""},
     {"TRACE", "/api/misc", 0, "miscTrace", ""},
     /* HEAD falls back to GET unless the path has its own HEAD */
     {"HEAD", "/api/todos/5", 0, "getTodo", "id=5"},
     {"HEAD", "/api/ping", 0, "pingHead", ""},
-    {"HEAD", "/api/only-post", -KUMO_EMETHOD, NULL, "POST"},
+    {"HEAD", "/api/only-post", -KUMO__EMETHOD, NULL, "POST"},
     /* parameter names belong to the operation */
     {"GET", "/api/names/x", 0, "namesGet", "a=x"},
     {"PUT", "/api/names/x", 0, "namesPut", "b=x"},
@@ -107,7 +107,7 @@ static void test_matches(void)
             for (size_t j = 0; j < m.nparams && len < sizeof got; j++)
                 len += (size_t)snprintf(got + len, sizeof got - len, "%s%s=%.*s", j ? "&" : "", m.params[j].name,
                                         (int)m.params[j].value_len, m.params[j].value);
-        } else if (rc == -KUMO_EMETHOD) {
+        } else if (rc == -KUMO__EMETHOD) {
             snprintf(got, sizeof got, "%s", m.allow);
         }
         int ok = rc == cases[i].rc && strcmp(got, cases[i].params) == 0 &&

@@ -45,7 +45,7 @@ static void run_fixture_file(const char *path, kumo__dialect file_dialect)
     json_array_foreach(cases, i, c) {
         const char *desc = json_string_value(json_object_get(c, "description"));
         const char *d = json_string_value(json_object_get(c, "dialect"));
-        kumo__dialect dialect = d ? (strcmp(d, "2020-12") == 0 ? KUMO_DIALECT_2020_12 : KUMO_DIALECT_OAS30)
+        kumo__dialect dialect = d ? (strcmp(d, "2020-12") == 0 ? KUMO__DIALECT_2020_12 : KUMO__DIALECT_OAS30)
                                   : file_dialect;
         kumo__schema *s = NULL;
         kumo__error err = {0};
@@ -59,9 +59,9 @@ static void run_fixture_file(const char *path, kumo__dialect file_dialect)
         json_t *t;
         json_array_foreach(json_object_get(c, "tests"), k, t) {
             const char *dir = json_string_value(json_object_get(t, "dir"));
-            enum kumo__direction dv = dir == NULL                   ? KUMO_DIR_ANY
-                                      : strcmp(dir, "request") == 0 ? KUMO_DIR_REQUEST
-                                                                    : KUMO_DIR_RESPONSE;
+            enum kumo__direction dv = dir == NULL                   ? KUMO__DIR_ANY
+                                      : strcmp(dir, "request") == 0 ? KUMO__DIR_REQUEST
+                                                                    : KUMO__DIR_RESPONSE;
             kumo__violations v = {0};
             int r = kumo__schema_validate(s, json_object_get(t, "data"), dv, &v);
             int want_valid = json_is_true(json_object_get(t, "valid"));
@@ -97,7 +97,7 @@ static void test_fixtures(void)
             continue;
         char path[512];
         snprintf(path, sizeof path, "%s/%s", FIXTURES, de->d_name);
-        run_fixture_file(path, strncmp(de->d_name, "draft2020", 9) == 0 ? KUMO_DIALECT_2020_12 : KUMO_DIALECT_OAS30);
+        run_fixture_file(path, strncmp(de->d_name, "draft2020", 9) == 0 ? KUMO__DIALECT_2020_12 : KUMO__DIALECT_OAS30);
         files++;
     }
     closedir(d);
@@ -154,7 +154,7 @@ static void test_messages_and_locations(void)
     kumo__schema *s = NULL;
     kumo__error err = {0};
     json_t *list = kumo__pointer_get(doc, "/components/schemas/TodoList", 28, 0);
-    CHECK_INT(kumo__schema_compile(list, KUMO_DIALECT_OAS30, "/components/schemas/TodoList", &refs.base, &s, &err), 0);
+    CHECK_INT(kumo__schema_compile(list, KUMO__DIALECT_OAS30, "/components/schemas/TodoList", &refs.base, &s, &err), 0);
     CHECK(refs.calls >= 1);
     if (s == NULL) {
         fprintf(stderr, "compile: %s\n", err.msg);
@@ -170,7 +170,7 @@ static void test_messages_and_locations(void)
              title);
     json_t *inst = parse(body);
     kumo__violations v = {0};
-    CHECK_INT(kumo__schema_validate(s, inst, KUMO_DIR_ANY, &v), 1);
+    CHECK_INT(kumo__schema_validate(s, inst, KUMO__DIR_ANY, &v), 1);
     CHECK_INT(v.count, 5);
     const kumo__violation *a = find(&v, "/items/0/title");
     CHECK(a != NULL);
@@ -192,7 +192,7 @@ static void test_messages_and_locations(void)
 
     /* the limit: collection stops, `truncated` says so */
     v = (kumo__violations){.limit = 2};
-    CHECK_INT(kumo__schema_validate(s, inst, KUMO_DIR_ANY, &v), 1);
+    CHECK_INT(kumo__schema_validate(s, inst, KUMO__DIR_ANY, &v), 1);
     CHECK_INT(v.count, 2);
     CHECK_INT(v.truncated, 1);
     kumo__violations_free(&v);
@@ -201,26 +201,26 @@ static void test_messages_and_locations(void)
     /* readOnly in a request: a violation at the property, and not required */
     inst = parse("{\"items\": [{\"title\": \"a\", \"id\": 3}]}");
     v = (kumo__violations){0};
-    CHECK_INT(kumo__schema_validate(s, inst, KUMO_DIR_REQUEST, &v), 1);
+    CHECK_INT(kumo__schema_validate(s, inst, KUMO__DIR_REQUEST, &v), 1);
     CHECK_INT(v.count, 1);
     if (v.count) {
         CHECK_STR(v.items[0].instance, "/items/0/id");
         CHECK_STR(v.items[0].message, "is read-only and must not be sent in a request");
     }
     kumo__violations_free(&v);
-    CHECK_INT(kumo__schema_validate(s, inst, KUMO_DIR_RESPONSE, &v), 0);
+    CHECK_INT(kumo__schema_validate(s, inst, KUMO__DIR_RESPONSE, &v), 0);
     json_decref(inst);
 
     /* a NULL violations list: just the verdict */
     inst = parse("{\"items\": [{}]}");
-    CHECK_INT(kumo__schema_validate(s, inst, KUMO_DIR_ANY, NULL), 1);
+    CHECK_INT(kumo__schema_validate(s, inst, KUMO__DIR_ANY, NULL), 1);
     json_decref(inst);
     kumo__schema_free(s);
 
     /* without a resolver, a ref outside the schema cannot compile */
     err = (kumo__error){0};
     s = NULL;
-    CHECK(kumo__schema_compile(list, KUMO_DIALECT_OAS30, "/components/schemas/TodoList", NULL, &s, &err) < 0);
+    CHECK(kumo__schema_compile(list, KUMO__DIALECT_OAS30, "/components/schemas/TodoList", NULL, &s, &err) < 0);
     CHECK(s == NULL);
     CHECK(strstr(err.msg, "cannot resolve $ref '#/components/schemas/Todo'") != NULL);
     CHECK(strstr(err.msg, "/components/schemas/TodoList/properties/items/items/$ref") == err.msg);
@@ -235,10 +235,10 @@ static void test_self_reference_by_location(void)
                          "\"v\": {\"type\": \"integer\"}}}");
     kumo__schema *s = NULL;
     kumo__error err = {0};
-    CHECK_INT(kumo__schema_compile(node, KUMO_DIALECT_OAS30, "/components/schemas/Node", NULL, &s, &err), 0);
+    CHECK_INT(kumo__schema_compile(node, KUMO__DIALECT_OAS30, "/components/schemas/Node", NULL, &s, &err), 0);
     json_t *inst = parse("{\"next\": {\"next\": {\"v\": \"x\"}}}");
     kumo__violations v = {0};
-    CHECK_INT(kumo__schema_validate(s, inst, KUMO_DIR_ANY, &v), 1);
+    CHECK_INT(kumo__schema_validate(s, inst, KUMO__DIR_ANY, &v), 1);
     CHECK_INT(v.count, 1);
     if (v.count) {
         CHECK_STR(v.items[0].instance, "/next/next/v");
@@ -270,26 +270,26 @@ static void compile_fails(const char *schema, kumo__dialect d, const char *needl
 
 static void test_compile_errors(void)
 {
-    compile_fails("{\"maxLength\": \"x\"}", KUMO_DIALECT_OAS30, "/S/maxLength: must be a non-negative integer");
-    compile_fails("{\"maxLength\": -1}", KUMO_DIALECT_OAS30, "/S/maxLength: must be a non-negative integer");
-    compile_fails("{\"pattern\": \"(unclosed\"}", KUMO_DIALECT_OAS30, "/S/pattern: invalid regular expression");
-    compile_fails("{\"type\": \"strin\"}", KUMO_DIALECT_OAS30, "/S/type: must be one of");
-    compile_fails("{\"type\": [\"string\", \"null\"]}", KUMO_DIALECT_OAS30, "/S/type");
-    compile_fails("{\"exclusiveMaximum\": 5}", KUMO_DIALECT_OAS30, "/S/exclusiveMaximum: must be true or false");
-    compile_fails("{\"exclusiveMaximum\": true}", KUMO_DIALECT_2020_12, "/S/exclusiveMaximum: must be a number");
-    compile_fails("{\"properties\": {\"a\": 5}}", KUMO_DIALECT_2020_12, "/S/properties/a: a schema must be");
-    compile_fails("{\"properties\": {\"a\": true}}", KUMO_DIALECT_OAS30, "/S/properties/a: a schema must be an object");
-    compile_fails("{\"items\": [{}]}", KUMO_DIALECT_2020_12, "use prefixItems");
-    compile_fails("{\"$ref\": \"#/nope\"}", KUMO_DIALECT_OAS30, "cannot resolve $ref '#/nope'");
-    compile_fails("{\"$ref\": \"other.yaml#/X\"}", KUMO_DIALECT_2020_12, "cannot resolve $ref 'other.yaml#/X'");
-    compile_fails("{\"allOf\": []}", KUMO_DIALECT_OAS30, "/S/allOf: must be a non-empty array");
-    compile_fails("{\"multipleOf\": 0}", KUMO_DIALECT_OAS30, "/S/multipleOf: must be greater than 0");
-    compile_fails("{\"required\": [1]}", KUMO_DIALECT_OAS30, "/S/required");
-    compile_fails("{\"discriminator\": {\"mapping\": {}}, \"oneOf\": [{}]}", KUMO_DIALECT_OAS30,
+    compile_fails("{\"maxLength\": \"x\"}", KUMO__DIALECT_OAS30, "/S/maxLength: must be a non-negative integer");
+    compile_fails("{\"maxLength\": -1}", KUMO__DIALECT_OAS30, "/S/maxLength: must be a non-negative integer");
+    compile_fails("{\"pattern\": \"(unclosed\"}", KUMO__DIALECT_OAS30, "/S/pattern: invalid regular expression");
+    compile_fails("{\"type\": \"strin\"}", KUMO__DIALECT_OAS30, "/S/type: must be one of");
+    compile_fails("{\"type\": [\"string\", \"null\"]}", KUMO__DIALECT_OAS30, "/S/type");
+    compile_fails("{\"exclusiveMaximum\": 5}", KUMO__DIALECT_OAS30, "/S/exclusiveMaximum: must be true or false");
+    compile_fails("{\"exclusiveMaximum\": true}", KUMO__DIALECT_2020_12, "/S/exclusiveMaximum: must be a number");
+    compile_fails("{\"properties\": {\"a\": 5}}", KUMO__DIALECT_2020_12, "/S/properties/a: a schema must be");
+    compile_fails("{\"properties\": {\"a\": true}}", KUMO__DIALECT_OAS30, "/S/properties/a: a schema must be an object");
+    compile_fails("{\"items\": [{}]}", KUMO__DIALECT_2020_12, "use prefixItems");
+    compile_fails("{\"$ref\": \"#/nope\"}", KUMO__DIALECT_OAS30, "cannot resolve $ref '#/nope'");
+    compile_fails("{\"$ref\": \"other.yaml#/X\"}", KUMO__DIALECT_2020_12, "cannot resolve $ref 'other.yaml#/X'");
+    compile_fails("{\"allOf\": []}", KUMO__DIALECT_OAS30, "/S/allOf: must be a non-empty array");
+    compile_fails("{\"multipleOf\": 0}", KUMO__DIALECT_OAS30, "/S/multipleOf: must be greater than 0");
+    compile_fails("{\"required\": [1]}", KUMO__DIALECT_OAS30, "/S/required");
+    compile_fails("{\"discriminator\": {\"mapping\": {}}, \"oneOf\": [{}]}", KUMO__DIALECT_OAS30,
                   "/S/discriminator: must be an object with a propertyName");
     compile_fails("{\"oneOf\": [{}], \"discriminator\": {\"propertyName\": \"k\", \"mapping\": {\"a\": \"Nope\"}}}",
-                  KUMO_DIALECT_OAS30, "cannot resolve $ref '#/components/schemas/Nope'");
-    compile_fails("{\"patternProperties\": {\"(\": {}}}", KUMO_DIALECT_2020_12, "invalid regular expression");
+                  KUMO__DIALECT_OAS30, "cannot resolve $ref '#/components/schemas/Nope'");
+    compile_fails("{\"patternProperties\": {\"(\": {}}}", KUMO__DIALECT_2020_12, "invalid regular expression");
 }
 
 static kumo__violations run(const char *schema, kumo__dialect d, const char *instance, int *rc)
@@ -300,7 +300,7 @@ static kumo__violations run(const char *schema, kumo__dialect d, const char *ins
     kumo__violations v = {0};
     *rc = -99;
     if (kumo__schema_compile(j, d, "", NULL, &s, &err) == 0)
-        *rc = kumo__schema_validate(s, i, KUMO_DIR_ANY, &v);
+        *rc = kumo__schema_validate(s, i, KUMO__DIR_ANY, &v);
     else
         fprintf(stderr, "compile: %s\n", err.msg);
     kumo__schema_free(s);
@@ -313,14 +313,14 @@ static void test_recursion_limits(void)
 {
     int rc;
     /* a $ref loop that consumes no input: a violation, not a crash */
-    kumo__violations v = run("{\"$ref\": \"#\"}", KUMO_DIALECT_2020_12, "1", &rc);
+    kumo__violations v = run("{\"$ref\": \"#\"}", KUMO__DIALECT_2020_12, "1", &rc);
     CHECK_INT(rc, 1);
     CHECK_INT(v.count, 1);
     CHECK(v.count && strstr(v.items[0].message, "schema recursion too deep") != NULL);
     kumo__violations_free(&v);
     v = run("{\"definitions\": {\"a\": {\"$ref\": \"#/definitions/b\"}, \"b\": {\"$ref\": \"#/definitions/a\"}},"
             "\"properties\": {\"x\": {\"$ref\": \"#/definitions/a\"}}}",
-            KUMO_DIALECT_OAS30, "{\"x\": 1}", &rc);
+            KUMO__DIALECT_OAS30, "{\"x\": 1}", &rc);
     CHECK_INT(rc, 1);
     CHECK(v.count == 1 && strstr(v.items[0].message, "schema recursion too deep") != NULL);
     CHECK(v.count == 1 && strcmp(v.items[0].instance, "/x") == 0);
@@ -328,17 +328,17 @@ static void test_recursion_limits(void)
     /* ...but the same schema is fine where the loop is not reached */
     v = run("{\"definitions\": {\"a\": {\"$ref\": \"#/definitions/a\"}}, \"properties\": {\"x\": {\"$ref\": "
             "\"#/definitions/a\"}}}",
-            KUMO_DIALECT_OAS30, "{\"y\": 1}", &rc);
+            KUMO__DIALECT_OAS30, "{\"y\": 1}", &rc);
     CHECK_INT(rc, 0);
     kumo__violations_free(&v);
     /* a loop in one anyOf branch: the verdict is invalid even though the
      * other branch passes, since evaluation stopped */
-    v = run("{\"anyOf\": [{\"$ref\": \"\"}, {}]}", KUMO_DIALECT_2020_12, "[0]", &rc);
+    v = run("{\"anyOf\": [{\"$ref\": \"\"}, {}]}", KUMO__DIALECT_2020_12, "[0]", &rc);
     CHECK_INT(rc, 1);
     CHECK(v.count == 1 && strstr(v.items[0].message, "schema recursion too deep") != NULL);
     kumo__violations_free(&v);
     /* exponential anyOf through $ref gives up with a message */
-    v = run("{\"anyOf\": [{\"$ref\": \"#\"}, {\"$ref\": \"#\"}, {\"$ref\": \"#\"}]}", KUMO_DIALECT_2020_12, "1",
+    v = run("{\"anyOf\": [{\"$ref\": \"#\"}, {\"$ref\": \"#\"}, {\"$ref\": \"#\"}]}", KUMO__DIALECT_2020_12, "1",
             &rc);
     CHECK_INT(rc, 1);
     CHECK(v.count >= 1);
@@ -356,7 +356,7 @@ static void test_branch_messages(void)
     char schema[1024];
     /* plain oneOf: one summary plus the closest branch's errors */
     snprintf(schema, sizeof schema, "%s}", pets);
-    kumo__violations v = run(schema, KUMO_DIALECT_OAS30, "{\"kind\": \"Cat\", \"lives\": 10}", &rc);
+    kumo__violations v = run(schema, KUMO__DIALECT_OAS30, "{\"kind\": \"Cat\", \"lives\": 10}", &rc);
     CHECK_INT(rc, 1);
     CHECK_INT(v.count, 2);
     if (v.count == 2) {
@@ -367,23 +367,23 @@ static void test_branch_messages(void)
         CHECK_STR(v.items[1].schema, "/components/schemas/Cat/properties/lives/maximum");
     }
     kumo__violations_free(&v);
-    v = run(schema, KUMO_DIALECT_OAS30, "{\"kind\": \"Cat\", \"lives\": 1, \"bark\": true}", &rc);
+    v = run(schema, KUMO__DIALECT_OAS30, "{\"kind\": \"Cat\", \"lives\": 1, \"bark\": true}", &rc);
     CHECK_INT(rc, 1);
     CHECK(v.count == 1 && strstr(v.items[0].message, "matches several (0 and 1)") != NULL);
     kumo__violations_free(&v);
     /* with a discriminator: the chosen branch speaks, unknown values are named */
     snprintf(schema, sizeof schema, "%s, \"discriminator\": {\"propertyName\": \"kind\"}}", pets);
-    v = run(schema, KUMO_DIALECT_OAS30, "{\"kind\": \"Dog\"}", &rc);
+    v = run(schema, KUMO__DIALECT_OAS30, "{\"kind\": \"Dog\"}", &rc);
     CHECK_INT(rc, 1);
     CHECK(v.count == 1 && strcmp(v.items[0].message, "missing required property 'bark'") == 0);
     CHECK(v.count == 1 && strcmp(v.items[0].schema, "/components/schemas/Dog/required") == 0);
     kumo__violations_free(&v);
-    v = run(schema, KUMO_DIALECT_OAS30, "{\"kind\": \"Cow\"}", &rc);
+    v = run(schema, KUMO__DIALECT_OAS30, "{\"kind\": \"Cow\"}", &rc);
     CHECK(v.count == 1 && strcmp(v.items[0].message, "'Cow' is not a known value of the discriminator 'kind'; "
                                                      "expected one of: 'Cat', 'Dog'") == 0);
     CHECK(v.count == 1 && strcmp(v.items[0].instance, "/kind") == 0);
     kumo__violations_free(&v);
-    v = run(schema, KUMO_DIALECT_OAS30, "{\"lives\": 3}", &rc);
+    v = run(schema, KUMO__DIALECT_OAS30, "{\"lives\": 3}", &rc);
     CHECK(v.count == 1 && strcmp(v.items[0].message, "missing discriminator property 'kind'") == 0);
     kumo__violations_free(&v);
 }
@@ -395,31 +395,31 @@ static void test_other_messages(void)
         const char *schema, *instance, *message;
         kumo__dialect d;
     } cases[] = {
-        {"{\"type\": \"integer\"}", "\"x\"", "must be an integer, not a string", KUMO_DIALECT_OAS30},
-        {"{\"type\": \"integer\"}", "1.5", "must be an integer, not a number with a fraction", KUMO_DIALECT_OAS30},
+        {"{\"type\": \"integer\"}", "\"x\"", "must be an integer, not a string", KUMO__DIALECT_OAS30},
+        {"{\"type\": \"integer\"}", "1.5", "must be an integer, not a number with a fraction", KUMO__DIALECT_OAS30},
         {"{\"type\": \"string\", \"nullable\": true}", "1", "must be a string or null, not an integer",
-         KUMO_DIALECT_OAS30},
-        {"{\"minLength\": 1}", "\"\"", "must be at least 1 character long (is 0)", KUMO_DIALECT_OAS30},
-        {"{\"enum\": [\"a\", \"b\"]}", "\"c\"", "must be one of: \"a\", \"b\"", KUMO_DIALECT_OAS30},
-        {"{\"maximum\": 5, \"exclusiveMaximum\": true}", "5", "must be less than 5 (is 5)", KUMO_DIALECT_OAS30},
-        {"{\"multipleOf\": 0.5}", "1.25", "must be a multiple of 0.5 (is 1.25)", KUMO_DIALECT_OAS30},
+         KUMO__DIALECT_OAS30},
+        {"{\"minLength\": 1}", "\"\"", "must be at least 1 character long (is 0)", KUMO__DIALECT_OAS30},
+        {"{\"enum\": [\"a\", \"b\"]}", "\"c\"", "must be one of: \"a\", \"b\"", KUMO__DIALECT_OAS30},
+        {"{\"maximum\": 5, \"exclusiveMaximum\": true}", "5", "must be less than 5 (is 5)", KUMO__DIALECT_OAS30},
+        {"{\"multipleOf\": 0.5}", "1.25", "must be a multiple of 0.5 (is 1.25)", KUMO__DIALECT_OAS30},
         {"{\"format\": \"date-time\"}", "\"yesterday\"",
-         "must be an RFC 3339 date-time, e.g. 2024-05-01T12:00:00Z (format 'date-time')", KUMO_DIALECT_OAS30},
-        {"{\"pattern\": \"^[a-z]+$\"}", "\"A\"", "must match the pattern '^[a-z]+$'", KUMO_DIALECT_OAS30},
+         "must be an RFC 3339 date-time, e.g. 2024-05-01T12:00:00Z (format 'date-time')", KUMO__DIALECT_OAS30},
+        {"{\"pattern\": \"^[a-z]+$\"}", "\"A\"", "must match the pattern '^[a-z]+$'", KUMO__DIALECT_OAS30},
         {"{\"uniqueItems\": true}", "[1, 2, 1]", "items must be unique, but items 0 and 2 are equal",
-         KUMO_DIALECT_OAS30},
-        {"{\"minItems\": 2}", "[1]", "must have at least 2 items (has 1)", KUMO_DIALECT_OAS30},
-        {"{\"const\": \"on\"}", "\"off\"", "must be exactly \"on\"", KUMO_DIALECT_2020_12},
-        {"{\"not\": {}}", "1", "must not match the schema in 'not'", KUMO_DIALECT_2020_12},
+         KUMO__DIALECT_OAS30},
+        {"{\"minItems\": 2}", "[1]", "must have at least 2 items (has 1)", KUMO__DIALECT_OAS30},
+        {"{\"const\": \"on\"}", "\"off\"", "must be exactly \"on\"", KUMO__DIALECT_2020_12},
+        {"{\"not\": {}}", "1", "must not match the schema in 'not'", KUMO__DIALECT_2020_12},
         {"{\"dependentRequired\": {\"a\": [\"b\"]}}", "{\"a\": 1}", "missing property 'b', required when 'a' is present",
-         KUMO_DIALECT_2020_12},
+         KUMO__DIALECT_2020_12},
         {"{\"unevaluatedProperties\": false}", "{\"z\": 1}", "property 'z' is not allowed (unevaluatedProperties: false)",
-         KUMO_DIALECT_2020_12},
+         KUMO__DIALECT_2020_12},
         {"{\"propertyNames\": {\"maxLength\": 2}}", "{\"abc\": 1}",
-         "property name 'abc' is not allowed: must be at most 2 characters long (is 3)", KUMO_DIALECT_2020_12},
+         "property name 'abc' is not allowed: must be at most 2 characters long (is 3)", KUMO__DIALECT_2020_12},
         {"{\"contains\": {\"type\": \"string\"}}", "[1, 2]", "must contain at least 1 item matching 'contains' (has 0)",
-         KUMO_DIALECT_2020_12},
-        {"false", "1", "no value is allowed here (the schema is false)", KUMO_DIALECT_2020_12},
+         KUMO__DIALECT_2020_12},
+        {"false", "1", "no value is allowed here (the schema is false)", KUMO__DIALECT_2020_12},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         kumo__violations v = run(cases[i].schema, cases[i].d, cases[i].instance, &rc);
@@ -447,9 +447,9 @@ static void *worker(void *arg)
     job *j = arg;
     for (int i = 0; i < 200; i++) {
         kumo__violations v = {0};
-        if (kumo__schema_validate(j->s, j->good, KUMO_DIR_ANY, &v) != 0)
+        if (kumo__schema_validate(j->s, j->good, KUMO__DIR_ANY, &v) != 0)
             j->failures++;
-        if (kumo__schema_validate(j->s, j->bad, KUMO_DIR_ANY, &v) != 1 || v.count != 1)
+        if (kumo__schema_validate(j->s, j->bad, KUMO__DIR_ANY, &v) != 1 || v.count != 1)
             j->failures++;
         kumo__violations_free(&v);
     }
@@ -461,7 +461,7 @@ static void test_threads(void)
     json_t *schema = parse("{\"type\": \"array\", \"items\": {\"type\": \"string\", \"pattern\": \"^[a-z]+\\\\d$\"}}");
     kumo__schema *s = NULL;
     kumo__error err = {0};
-    CHECK_INT(kumo__schema_compile(schema, KUMO_DIALECT_2020_12, "", NULL, &s, &err), 0);
+    CHECK_INT(kumo__schema_compile(schema, KUMO__DIALECT_2020_12, "", NULL, &s, &err), 0);
     json_t *good = parse("[\"ab1\", \"c2\"]"), *bad = parse("[\"ab1\", \"C2\"]");
     pthread_t t[4];
     job jobs[4];

@@ -56,7 +56,7 @@ static void test_30(void)
         CHECK_INT(s->ops[2].nparams, 1);
         if (s->ops[2].nparams == 1) {
             CHECK_STR(s->ops[2].params[0].name, "id");
-            CHECK_INT(s->ops[2].params[0].in, KUMO_IN_PATH);
+            CHECK_INT(s->ops[2].params[0].in, KUMO__IN_PATH);
             CHECK_INT(s->ops[2].params[0].required, 1);
             CHECK_STR(json_string_value(json_object_get(s->ops[2].params[0].schema, "type")), "string");
         }

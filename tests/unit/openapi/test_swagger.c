@@ -73,13 +73,13 @@ static void test_petstore(void)
     const kumo__operation *op = find_op(s, "findPets");
     if (op) {
         CHECK_INT(op->nparams, 7); /* the header Accept is dropped; X-Trace comes from the path level */
-        check_param(op, "X-Trace", KUMO_IN_HEADER, KUMO_STYLE_SIMPLE, 0, "string");
-        check_param(op, "tags", KUMO_IN_QUERY, KUMO_STYLE_FORM, 0, "array");          /* csv */
-        check_param(op, "ids", KUMO_IN_QUERY, KUMO_STYLE_FORM, 1, "array");           /* multi */
-        check_param(op, "words", KUMO_IN_QUERY, KUMO_STYLE_SPACE_DELIMITED, 0, "array");
-        check_param(op, "codes", KUMO_IN_QUERY, KUMO_STYLE_PIPE_DELIMITED, 0, "array");
-        check_param(op, "limit", KUMO_IN_QUERY, KUMO_STYLE_FORM, 1, "integer");
-        check_param(op, "offset", KUMO_IN_QUERY, KUMO_STYLE_FORM, 1, "integer");      /* #/parameters/Offset */
+        check_param(op, "X-Trace", KUMO__IN_HEADER, KUMO__STYLE_SIMPLE, 0, "string");
+        check_param(op, "tags", KUMO__IN_QUERY, KUMO__STYLE_FORM, 0, "array");          /* csv */
+        check_param(op, "ids", KUMO__IN_QUERY, KUMO__STYLE_FORM, 1, "array");           /* multi */
+        check_param(op, "words", KUMO__IN_QUERY, KUMO__STYLE_SPACE_DELIMITED, 0, "array");
+        check_param(op, "codes", KUMO__IN_QUERY, KUMO__STYLE_PIPE_DELIMITED, 0, "array");
+        check_param(op, "limit", KUMO__IN_QUERY, KUMO__STYLE_FORM, 1, "integer");
+        check_param(op, "offset", KUMO__IN_QUERY, KUMO__STYLE_FORM, 1, "integer");      /* #/parameters/Offset */
         CHECK(find_param(op, "Accept") == NULL);
         const kumo__param *p = find_param(op, "ids");
         if (p) {
@@ -139,7 +139,7 @@ static void test_petstore(void)
     }
 
     if ((op = find_op(s, "getPet")) != NULL) {
-        check_param(op, "id", KUMO_IN_PATH, KUMO_STYLE_SIMPLE, 0, "array"); /* csv in a path */
+        check_param(op, "id", KUMO__IN_PATH, KUMO__STYLE_SIMPLE, 0, "array"); /* csv in a path */
         const kumo__param *p = find_param(op, "id");
         CHECK(p && p->required);
         CHECK_INT(op->nresponses, 2);

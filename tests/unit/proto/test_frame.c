@@ -11,7 +11,7 @@
 static void test_round_trip(void)
 {
     kumo__frame_writer w = {0};
-    kumo__frame_begin(&w, 0, KUMO_FRAME_REQUEST, 77);
+    kumo__frame_begin(&w, 0, KUMO__FRAME_REQUEST, 77);
     kumo__frame_put_str(&w, KF_METHOD, "GET");
     kumo__frame_put_pair(&w, KF_HEADER, "x-a", 3, "1", 1);
     kumo__frame_put_pair(&w, KF_PARAM, "", 0, "", 0);
@@ -22,13 +22,13 @@ static void test_round_trip(void)
 
     kumo__frame_header h;
     CHECK_INT(kumo__frame_header_decode(w.buf, w.len, 0, &h), 0);
-    CHECK_INT(h.type, KUMO_FRAME_REQUEST);
+    CHECK_INT(h.type, KUMO__FRAME_REQUEST);
     CHECK_INT(h.id, 77);
-    CHECK_INT(h.length + KUMO_FRAME_HEADER_SIZE, w.len);
+    CHECK_INT(h.length + KUMO__FRAME_HEADER_SIZE, w.len);
 
     kumo__frame_reader r;
     kumo__frame_field f;
-    kumo__frame_reader_init(&r, w.buf + KUMO_FRAME_HEADER_SIZE, h.length);
+    kumo__frame_reader_init(&r, w.buf + KUMO__FRAME_HEADER_SIZE, h.length);
     CHECK_INT(kumo__frame_next(&r, &f), 1);
     CHECK_INT(f.tag, KF_METHOD);
     CHECK(f.len == 3 && memcmp(f.data, "GET", 3) == 0);
@@ -56,9 +56,9 @@ static void test_round_trip(void)
     CHECK_INT(kumo__frame_next(&r, &f), 0);
 
     /* a second frame in the same buffer */
-    kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, 78);
+    kumo__frame_begin(&w, 0, KUMO__FRAME_RESPONSE, 78);
     CHECK_INT(kumo__frame_end(&w), 0);
-    size_t first = h.length + KUMO_FRAME_HEADER_SIZE;
+    size_t first = h.length + KUMO__FRAME_HEADER_SIZE;
     CHECK_INT(kumo__frame_header_decode(w.buf + first, w.len - first, 0, &h), 0);
     CHECK_INT(h.length, 0);
     CHECK_INT(h.id, 78);
@@ -68,17 +68,17 @@ static void test_round_trip(void)
 static void test_truncated(void)
 {
     kumo__frame_writer w = {0};
-    kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, 1);
+    kumo__frame_begin(&w, 0, KUMO__FRAME_RESPONSE, 1);
     kumo__frame_put_str(&w, KF_BODY, "abcdef");
     kumo__frame_put_pair(&w, KF_HEADER, "name", 4, "value", 5);
     CHECK_INT(kumo__frame_end(&w), 0);
     kumo__frame_header h;
     /* every prefix shorter than a header asks for more */
-    for (size_t n = 0; n < KUMO_FRAME_HEADER_SIZE; n++)
+    for (size_t n = 0; n < KUMO__FRAME_HEADER_SIZE; n++)
         CHECK_INT(kumo__frame_header_decode(w.buf, n, 0, &h), -EAGAIN);
     /* every truncated payload is refused by the reader, never over-read */
-    const char *payload = w.buf + KUMO_FRAME_HEADER_SIZE;
-    size_t len = w.len - KUMO_FRAME_HEADER_SIZE;
+    const char *payload = w.buf + KUMO__FRAME_HEADER_SIZE;
+    size_t len = w.len - KUMO__FRAME_HEADER_SIZE;
     int refused = 0;
     for (size_t n = 1; n < len; n++) {
         char *copy = malloc(n);  /* exact size: ASan catches any over-read */
@@ -108,15 +108,15 @@ static void test_malformed_pair(void)
 
 static void test_bad_header(void)
 {
-    unsigned char buf[KUMO_FRAME_HEADER_SIZE] = {'K', 'F', KUMO_FRAME_VERSION, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+    unsigned char buf[KUMO__FRAME_HEADER_SIZE] = {'K', 'F', KUMO__FRAME_VERSION, 1, 0, 0, 0, 0, 0, 0, 0, 0};
     kumo__frame_header h;
     CHECK_INT(kumo__frame_header_decode(buf, sizeof(buf), 0, &h), 0);
     buf[0] = 'X';
     CHECK_INT(kumo__frame_header_decode(buf, sizeof(buf), 0, &h), -EPROTO);
     buf[0] = 'K';
-    buf[2] = KUMO_FRAME_VERSION + 1;
+    buf[2] = KUMO__FRAME_VERSION + 1;
     CHECK_INT(kumo__frame_header_decode(buf, sizeof(buf), 0, &h), -EPROTO);
-    buf[2] = KUMO_FRAME_VERSION;
+    buf[2] = KUMO__FRAME_VERSION;
     /* a length over the reader's ceiling is refused before any allocation */
     buf[4] = 0x01;
     buf[5] = 0x10;
@@ -131,13 +131,13 @@ static void test_writer_ceiling(void)
     kumo__frame_writer w = {0};
     char big[100];
     memset(big, 'x', sizeof(big));
-    kumo__frame_begin(&w, 64, KUMO_FRAME_REQUEST, 1);
+    kumo__frame_begin(&w, 64, KUMO__FRAME_REQUEST, 1);
     kumo__frame_put(&w, KF_BODY, big, 50);
     CHECK_INT(w.err, 0);
     kumo__frame_put(&w, KF_BODY, big, 50);
     CHECK_INT(kumo__frame_end(&w), -EMSGSIZE);
     kumo__frame_reset(&w);
-    kumo__frame_begin(&w, 64, KUMO_FRAME_REQUEST, 1);
+    kumo__frame_begin(&w, 64, KUMO__FRAME_REQUEST, 1);
     kumo__frame_put(&w, KF_BODY, big, 58);
     CHECK_INT(kumo__frame_end(&w), 0);
     kumo__frame_writer_free(&w);
@@ -146,14 +146,14 @@ static void test_writer_ceiling(void)
 static void test_part(void)
 {
     kumo__frame_writer w = {0};
-    kumo__frame_begin(&w, 0, KUMO_FRAME_REQUEST, 1);
+    kumo__frame_begin(&w, 0, KUMO__FRAME_REQUEST, 1);
     kumo__frame_put_part(&w, KF_PART, "file", 4, "a.txt", 5, "text/plain", 10, "hi\0there", 8);
     kumo__frame_put_part(&w, KF_PART, "", 0, "", 0, "", 0, "", 0);
     CHECK_INT(kumo__frame_end(&w), 0);
     kumo__frame_reader r;
     kumo__frame_field f;
     kumo__frame_part_view pv;
-    kumo__frame_reader_init(&r, w.buf + KUMO_FRAME_HEADER_SIZE, w.len - KUMO_FRAME_HEADER_SIZE);
+    kumo__frame_reader_init(&r, w.buf + KUMO__FRAME_HEADER_SIZE, w.len - KUMO__FRAME_HEADER_SIZE);
     CHECK_INT(kumo__frame_next(&r, &f), 1);
     CHECK_INT(kumo__frame_part(&f, &pv), 0);
     CHECK(pv.name_len == 4 && memcmp(pv.name, "file", 4) == 0);

@@ -151,7 +151,7 @@ static void tcall_init(tcall *t, const char *name)
     memset(t, 0, sizeof(*t));
     t->name = name;
     t->call.cb = on_done;
-    kumo__frame_begin(&t->call.frame, 0, KUMO_FRAME_REQUEST, 0);
+    kumo__frame_begin(&t->call.frame, 0, KUMO__FRAME_REQUEST, 0);
     kumo__frame_put_str(&t->call.frame, KF_REQUEST_ID, name);
     kumo__frame_end(&t->call.frame);
 }
@@ -199,7 +199,7 @@ static void peer_write_frame(peer *pr, uint8_t type, uint32_t id, void (*fill)(k
 
 static void hello(int k)
 {
-    peer_write_frame(&fake.peers[k], KUMO_FRAME_HELLO, 0, NULL, NULL);
+    peer_write_frame(&fake.peers[k], KUMO__FRAME_HELLO, 0, NULL, NULL);
 }
 
 static void fill_response(kumo__frame_writer *w, void *arg)
@@ -211,7 +211,7 @@ static void fill_response(kumo__frame_writer *w, void *arg)
 
 static void respond(int k, uint32_t id)
 {
-    peer_write_frame(&fake.peers[k], KUMO_FRAME_RESPONSE, id, fill_response, NULL);
+    peer_write_frame(&fake.peers[k], KUMO__FRAME_RESPONSE, id, fill_response, NULL);
 }
 
 /* The next request frame worker k received: 1 with its header id and
@@ -222,19 +222,19 @@ static int next_request(int k, uint32_t *id, char *name, size_t namelen)
     for (int i = 0; i < 500; i++) {
         kumo__frame_header h;
         if (kumo__frame_header_decode(pr->buf, pr->len, 0, &h) == 0 &&
-            pr->len >= KUMO_FRAME_HEADER_SIZE + (size_t)h.length) {
+            pr->len >= KUMO__FRAME_HEADER_SIZE + (size_t)h.length) {
             kumo__frame_reader r;
             kumo__frame_field f;
             *id = h.id;
             name[0] = '\0';
-            kumo__frame_reader_init(&r, pr->buf + KUMO_FRAME_HEADER_SIZE, h.length);
+            kumo__frame_reader_init(&r, pr->buf + KUMO__FRAME_HEADER_SIZE, h.length);
             while (kumo__frame_next(&r, &f) > 0)
                 if (f.tag == KF_REQUEST_ID)
                     snprintf(name, namelen, "%.*s", (int)f.len, f.data);
-            size_t used = KUMO_FRAME_HEADER_SIZE + (size_t)h.length;
+            size_t used = KUMO__FRAME_HEADER_SIZE + (size_t)h.length;
             memmove(pr->buf, pr->buf + used, pr->len - used);
             pr->len -= used;
-            return h.type == KUMO_FRAME_REQUEST;
+            return h.type == KUMO__FRAME_REQUEST;
         }
         ssize_t n = read(pr->fd, pr->buf + pr->len, sizeof(pr->buf) - pr->len);
         if (n > 0) {
@@ -303,7 +303,7 @@ static void test_admission(void)
     expect_request(1, &t[1]);
     respond(0, t[0].call.id);
     CHECK(wait_done(&t[0]));
-    CHECK_INT(t[0].result, KUMO_CALL_OK);
+    CHECK_INT(t[0].result, KUMO__CALL_OK);
     CHECK_INT(t[0].call.worker_pid, FAKE_PID_BASE + 0);
     CHECK_INT(p->nstarting, 0);
     /* A's worker is free: the queue's head, C, goes to it, in order. */
@@ -316,8 +316,8 @@ static void test_admission(void)
     respond(0, t[2].call.id);
     respond(1, t[3].call.id);
     CHECK(wait_done(&t[2]) && wait_done(&t[3]));
-    CHECK_INT(t[2].result, KUMO_CALL_OK);
-    CHECK_INT(t[3].result, KUMO_CALL_OK);
+    CHECK_INT(t[2].result, KUMO__CALL_OK);
+    CHECK_INT(t[3].result, KUMO__CALL_OK);
     CHECK_INT(t[3].call.worker_pid, FAKE_PID_BASE + 1);
     CHECK(!t[2].call.cold);
     CHECK_INT(t[4].done, 0);
@@ -343,7 +343,7 @@ static void test_refusals(void)
     CHECK_INT(t[1].done, 0);
     end_pool(p);
     CHECK_INT(t[0].done, 1); /* answered when the pool went */
-    CHECK_INT(t[0].result, KUMO_CALL_NO_WORKER);
+    CHECK_INT(t[0].result, KUMO__CALL_NO_WORKER);
 
     /* No worker can start: 503 with the spawner's reason. */
     p = make_pool(2, 1, 4);
@@ -402,7 +402,7 @@ static void test_ahead_and_requeue(void)
      * began, so they go back to the queue and a fresh worker serves them. */
     crash(0, SIGSEGV);
     CHECK(wait_done(&t[0]));
-    CHECK_INT(t[0].result, KUMO_CALL_CRASHED);
+    CHECK_INT(t[0].result, KUMO__CALL_CRASHED);
     CHECK(strstr(t[0].payload, "killed by signal 11") != NULL);
     CHECK_INT(t[1].done + t[2].done, 0);
     CHECK_INT(fake.nspawned, 2);
@@ -415,8 +415,8 @@ static void test_ahead_and_requeue(void)
     respond(1, t[1].call.id);
     respond(1, t[2].call.id);
     CHECK(wait_done(&t[1]) && wait_done(&t[2]));
-    CHECK_INT(t[1].result, KUMO_CALL_OK);
-    CHECK_INT(t[2].result, KUMO_CALL_OK);
+    CHECK_INT(t[1].result, KUMO__CALL_OK);
+    CHECK_INT(t[2].result, KUMO__CALL_OK);
     CHECK_INT(t[1].call.worker_pid, FAKE_PID_BASE + 1);
     CHECK_INT(t[2].call.worker_pid, FAKE_PID_BASE + 1);
     CHECK_INT(kumo__pool_pending(p), 0);
@@ -442,7 +442,7 @@ static void test_slow_unit_queues(void)
     expect_request(0, &t[1]); /* its turn came */
     respond(0, t[1].call.id);
     CHECK(wait_done(&t[1]));
-    CHECK_INT(t[1].result, KUMO_CALL_OK);
+    CHECK_INT(t[1].result, KUMO__CALL_OK);
     end_pool(p);
     tcall_free(t, 2);
 }
@@ -461,7 +461,7 @@ static void test_backoff(void)
         CHECK_INT(fake.nspawned, i + 1);
         crash(i, SIGABRT);
         CHECK(wait_done(&t[i]));
-        CHECK_INT(t[i].result, KUMO_CALL_NO_WORKER);
+        CHECK_INT(t[i].result, KUMO__CALL_NO_WORKER);
         CHECK_INT(backing_off(p, test_mono_ms()), i == CRASH_LIMIT - 1);
     }
     /* Now the unit answers 503 with the last crash, and starts nothing. */
@@ -479,7 +479,7 @@ static void test_backoff(void)
     expect_request(CRASH_LIMIT, &t[CRASH_LIMIT + 1]);
     respond(CRASH_LIMIT, t[CRASH_LIMIT + 1].call.id);
     CHECK(wait_done(&t[CRASH_LIMIT + 1]));
-    CHECK_INT(t[CRASH_LIMIT + 1].result, KUMO_CALL_OK);
+    CHECK_INT(t[CRASH_LIMIT + 1].result, KUMO__CALL_OK);
     CHECK_INT(p->backoff_level, 0); /* an answer ends the streak */
     end_pool(p);
     tcall_free(t, CRASH_LIMIT + 2);
@@ -510,16 +510,16 @@ static void test_lost_in_its_own_read(void)
     fake.peers[0].exited = 1;
     fake.peers[0].status = SIGKILL;
     kumo__frame_writer w = {0};
-    kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, t[0].call.id);
+    kumo__frame_begin(&w, 0, KUMO__FRAME_RESPONSE, t[0].call.id);
     fill_answer_then_junk(&w, NULL);
     kumo__frame_end(&w);
-    kumo__frame_begin(&w, 0, KUMO_FRAME_RESPONSE, 999999);
+    kumo__frame_begin(&w, 0, KUMO__FRAME_RESPONSE, 999999);
     kumo__frame_end(&w);
     CHECK(write(fake.peers[0].fd, w.buf, w.len) == (ssize_t)w.len);
     kumo__frame_writer_free(&w);
     CHECK(wait_done(&t[0]) && wait_done(&t[1]));
-    CHECK_INT(t[0].result, KUMO_CALL_OK);
-    CHECK_INT(t[1].result, KUMO_CALL_CRASHED);
+    CHECK_INT(t[0].result, KUMO__CALL_OK);
+    CHECK_INT(t[1].result, KUMO__CALL_CRASHED);
     CHECK(strstr(t[1].payload, "sent a frame out of turn") != NULL);
     CHECK(strstr(t[1].payload, "killed by signal 9") != NULL);
     CHECK_INT(p->nworkers, 0);
@@ -540,9 +540,9 @@ static void test_retire_request(void)
     CHECK_INT(submit(p, &t[0], why, sizeof(why)), 0);
     hello(0);
     expect_request(0, &t[0]);
-    peer_write_frame(&fake.peers[0], KUMO_FRAME_RESPONSE, t[0].call.id, fill_response, (void *)(uintptr_t)KF_RETIRE);
+    peer_write_frame(&fake.peers[0], KUMO__FRAME_RESPONSE, t[0].call.id, fill_response, (void *)(uintptr_t)KF_RETIRE);
     CHECK(wait_done(&t[0]));
-    CHECK_INT(t[0].result, KUMO_CALL_OK);
+    CHECK_INT(t[0].result, KUMO__CALL_OK);
     CHECK_INT(p->nworkers, 0);
     CHECK_INT(p->n_crashes, 0);
     end_pool(p);

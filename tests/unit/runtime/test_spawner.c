@@ -152,7 +152,7 @@ static void test_queued_spawns(void)
         int fd;
         int rc = kumo__fs_recv(cs[1], &m, &fd);
         if (rc == 1) {
-            CHECK_INT(m.op, KUMO_FS_SPAWN);
+            CHECK_INT(m.op, KUMO__FS_SPAWN);
             CHECK_INT(m.tag, ++got);
             CHECK(fd >= 0);
             if (fd >= 0)

@@ -23,18 +23,18 @@ static void test_parse_layers(void)
 {
     unsigned l = 99;
     CHECK_INT(kumo__sandbox_parse_layers("seccomp,namespaces,limits,no_new_privs", &l), 0);
-    CHECK_INT(l, KUMO_SANDBOX_ALL);
+    CHECK_INT(l, KUMO__SANDBOX_ALL);
     CHECK_INT(kumo__sandbox_parse_layers("none", &l), 0);
     CHECK_INT(l, 0);
     CHECK_INT(kumo__sandbox_parse_layers("limits", &l), 0);
-    CHECK_INT(l, KUMO_SANDBOX_LIMITS);
+    CHECK_INT(l, KUMO__SANDBOX_LIMITS);
     CHECK_INT(kumo__sandbox_parse_layers("seccomp,,limits,", &l), 0);
-    CHECK_INT(l, KUMO_SANDBOX_SECCOMP | KUMO_SANDBOX_LIMITS);
+    CHECK_INT(l, KUMO__SANDBOX_SECCOMP | KUMO__SANDBOX_LIMITS);
     l = 7;
     CHECK_INT(kumo__sandbox_parse_layers("seccomp,no_n", &l), -EINVAL);
     CHECK_INT(l, 7);
     CHECK_INT(kumo__sandbox_parse_layers("all", &l), 0);
-    CHECK_INT(l, KUMO_SANDBOX_ALL);
+    CHECK_INT(l, KUMO__SANDBOX_ALL);
 }
 
 static void test_cpu_seconds(void)
@@ -49,7 +49,7 @@ static void test_cpu_seconds(void)
 static void test_describe(void)
 {
     char out[1024];
-    kumo__sandbox_config c = {.layers = KUMO_SANDBOX_ALL, .memory = 64u << 20, .cpu_seconds = 11};
+    kumo__sandbox_config c = {.layers = KUMO__SANDBOX_ALL, .memory = 64u << 20, .cpu_seconds = 11};
     kumo__sandbox_describe(&c, out, sizeof(out));
     CHECK(strncmp(out, "sandbox: seccomp, no_new_privs, limits (", 40) == 0);
     CHECK(strstr(out, "cpu 11 s") != NULL);
@@ -68,7 +68,7 @@ static void test_describe(void)
     CHECK_STR(out, "sandbox: off");
     /* Never past the buffer. */
     char tiny[12];
-    c.layers = KUMO_SANDBOX_ALL;
+    c.layers = KUMO__SANDBOX_ALL;
     kumo__sandbox_describe(&c, tiny, sizeof(tiny));
     CHECK_INT(strlen(tiny), sizeof(tiny) - 1);
 }
@@ -97,7 +97,7 @@ static int run_in_cgroup(const char *base, size_t limit, int mib, pid_t *out_pid
     }
     close(go[0]);
     char dir[PATH_MAX + 64], file[PATH_MAX + 128], num[32];
-    snprintf(dir, sizeof(dir), "%s/" KUMO_SANDBOX_CGROUP_PREFIX "%ld", base, (long)pid);
+    snprintf(dir, sizeof(dir), "%s/" KUMO__SANDBOX_CGROUP_PREFIX "%ld", base, (long)pid);
     int ok = mkdir(dir, 0755) == 0;
     snprintf(num, sizeof(num), "%zu", limit);
     snprintf(file, sizeof(file), "%s/memory.limit_in_bytes", dir);
@@ -139,7 +139,7 @@ static void test_oom_and_release(void)
     CHECK(status != -1);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     CHECK_INT(kumo__sandbox_oom_killed(pid), 1);
-    snprintf(dir, sizeof(dir), "%s/" KUMO_SANDBOX_CGROUP_PREFIX "%ld", base, (long)pid);
+    snprintf(dir, sizeof(dir), "%s/" KUMO__SANDBOX_CGROUP_PREFIX "%ld", base, (long)pid);
     CHECK_INT(access(dir, F_OK), 0);
     kumo__sandbox_release(pid);
     CHECK(access(dir, F_OK) != 0);
@@ -149,7 +149,7 @@ static void test_oom_and_release(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK_INT(kumo__sandbox_oom_killed(pid), 0);
     kumo__sandbox_release(pid);
-    snprintf(dir, sizeof(dir), "%s/" KUMO_SANDBOX_CGROUP_PREFIX "%ld", base, (long)pid);
+    snprintf(dir, sizeof(dir), "%s/" KUMO__SANDBOX_CGROUP_PREFIX "%ld", base, (long)pid);
     CHECK(access(dir, F_OK) != 0);
 }
 

@@ -43,7 +43,7 @@ static void put_request(kumo__frame_writer *w, uint32_t id, const char *symbol, 
 {
     char rid[32];
     snprintf(rid, sizeof(rid), "req-%u", id);
-    kumo__frame_begin(w, 0, KUMO_FRAME_REQUEST, id);
+    kumo__frame_begin(w, 0, KUMO__FRAME_REQUEST, id);
     kumo__frame_put_str(w, KF_METHOD, "GET");
     kumo__frame_put_str(w, KF_PATH, "/nope");
     kumo__frame_put_str(w, KF_OPERATION, "nope_op");
@@ -88,7 +88,7 @@ typedef struct answer {
 
 static int read_answer(int fd, answer *a)
 {
-    unsigned char head[KUMO_FRAME_HEADER_SIZE];
+    unsigned char head[KUMO__FRAME_HEADER_SIZE];
     kumo__frame_header h;
     char *payload = NULL;
     int rc = -1;
@@ -174,7 +174,7 @@ static void test_pipelined_expired_first(void)
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         answer a;
         CHECK_INT(read_answer(sv[0], &a), 0);
-        CHECK_INT(a.type, KUMO_FRAME_RESPONSE);
+        CHECK_INT(a.type, KUMO__FRAME_RESPONSE);
         CHECK_INT(a.id, want[i].id);
         CHECK_INT(a.expired, want[i].expired);
         CHECK(!a.has_status);

@@ -239,14 +239,14 @@ static void test_response(void)
     CHECK_INT(kumo_response_body(res, NULL, 0, "text/plain"), 0);
     CHECK_INT(res->body_len, 0);
 
-    /* The cap: KUMO_RESPONSE_HEADERS_MAX in all. */
+    /* The cap: KUMO__RESPONSE_HEADERS_MAX in all. */
     int rc = 0;
     size_t added = res->nheaders;
     while ((rc = kumo_response_header(res, "X-Many", "1")) == 0)
         added++;
     CHECK_INT(rc, KUMO_ETOOBIG);
-    CHECK_INT(added, KUMO_RESPONSE_HEADERS_MAX);
-    CHECK_INT(res->nheaders, KUMO_RESPONSE_HEADERS_MAX);
+    CHECK_INT(added, KUMO__RESPONSE_HEADERS_MAX);
+    CHECK_INT(res->nheaders, KUMO__RESPONSE_HEADERS_MAX);
     /* Replacing Content-Type at the cap still works: it frees its slot. */
     CHECK_INT(kumo_response_header(res, "Content-Type", "text/csv"), 0);
     teardown(&f);
@@ -309,7 +309,7 @@ static void test_problem(void)
 /* Runs kumo_log with stderr sent to a file; returns the bytes written. */
 static char *capture_log(kumo_ctx *ctx, enum kumo_log_level level, const char *msg, size_t *len)
 {
-    static char out[KUMO_LOG_LINE_MAX * 2];
+    static char out[KUMO__LOG_LINE_MAX * 2];
     FILE *tmp = tmpfile();
     int saved = dup(2);
     fflush(stderr);
@@ -355,13 +355,13 @@ static void test_log(void)
     json_decref(j);
 
     /* Over the line's ceiling: cut, marked, still one valid JSON line. */
-    size_t n = KUMO_LOG_LINE_MAX * 3 / 2;
+    size_t n = KUMO__LOG_LINE_MAX * 3 / 2;
     char *big = malloc(n + 1);
     for (size_t i = 0; i < n; i++)
         big[i] = i % 3 == 0 ? '"' : (i % 3 == 1 ? 'a' : '\n');
     big[n] = '\0';
     line = capture_log(&f.ctx, KUMO_LOG_INFO, big, &len);
-    CHECK(len <= KUMO_LOG_LINE_MAX);
+    CHECK(len <= KUMO__LOG_LINE_MAX);
     CHECK(memchr(line, '\n', len) == line + len - 1);
     j = json_loadb(line, len, 0, NULL);
     CHECK(json_is_object(j));
