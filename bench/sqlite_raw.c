@@ -33,13 +33,16 @@ static long run(int put, double seconds, unsigned keys, const char *path, unsign
         return -1;
     sqlite3_busy_timeout(db, 5000);
     sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    sqlite3_prepare_v2(db, "SELECT value, version, coalesce(expires <= ?3, 0) FROM kumo_kv WHERE store = ?1 AND key = ?2",
+    sqlite3_prepare_v2(db,
+                       "SELECT value, version, coalesce(expires <= ?3, 0) FROM kumo_kv WHERE store = ?1 AND key = ?2",
                        -1, &get, NULL);
     sqlite3_prepare_v2(db, "UPDATE kumo_kv_clock SET version = version + 1 WHERE id = 1 RETURNING version", -1, &clock,
                        NULL);
-    sqlite3_prepare_v2(db, "INSERT INTO kumo_kv (store, key, value, version, expires) VALUES (?1, ?2, ?3, ?4, NULL) "
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO kumo_kv (store, key, value, version, expires) VALUES (?1, ?2, ?3, ?4, NULL) "
                        "ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, version = excluded.version, "
-                       "expires = excluded.expires", -1, &upsert, NULL);
+                       "expires = excluded.expires",
+                       -1, &upsert, NULL);
     sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL);
     sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL);
     double end = now() + seconds;
@@ -88,8 +91,8 @@ int main(int argc, char **argv)
     int put = strcmp(argv[1], "put") == 0, callers = atoi(argv[2]);
     double seconds = atof(argv[3]);
     unsigned keys = (unsigned)atoi(argv[4]);
-    long *counts = mmap(NULL, sizeof(long) * (size_t)callers, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                        -1, 0);
+    long *counts =
+        mmap(NULL, sizeof(long) * (size_t)callers, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (counts == MAP_FAILED || callers < 1)
         return 1;
     for (int i = 0; i < callers; i++)

@@ -23,7 +23,8 @@ static const char *doc_text =
     "  \"required\": [\"id\", \"status\", \"customer\", \"items\", \"created_at\", \"currency\"],"
     "  \"properties\": {"
     "    \"id\": {\"type\": \"string\", \"format\": \"uuid\"},"
-    "    \"status\": {\"type\": \"string\", \"enum\": [\"pending\", \"paid\", \"shipped\", \"delivered\", \"cancelled\"]},"
+    "    \"status\": {\"type\": \"string\", \"enum\": [\"pending\", \"paid\", \"shipped\", \"delivered\", "
+    "\"cancelled\"]},"
     "    \"customer\": {\"$ref\": \"#/components/schemas/Customer\"},"
     "    \"shipping_address\": {\"$ref\": \"#/components/schemas/Address\"},"
     "    \"billing_address\": {\"$ref\": \"#/components/schemas/Address\"},"
@@ -66,18 +67,18 @@ static json_t *make_order(int broken)
         char sku[16];
         snprintf(sku, sizeof sku, "ABC-%04d", 1000 + i);
         json_array_append_new(items, json_pack("{s:s, s:s, s:i, s:i, s:f, s:b}", "sku", sku, "name",
-                                               "A sturdy widget, blue", "quantity", 1 + i, "unit_price_cents",
-                                               1999 + i, "discount", 0.1, "gift", i % 2));
+                                               "A sturdy widget, blue", "quantity", 1 + i, "unit_price_cents", 1999 + i,
+                                               "discount", 0.1, "gift", i % 2));
     }
     json_t *addr = json_pack("{s:s, s:s, s:s, s:s, s:s}", "line1", "221B Baker Street", "line2", "Flat 2", "city",
                              "London", "postcode", "NW1 6XE", "country", "GB");
-    json_t *order = json_pack(
-        "{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:O, s:o, s:o, s:s, s:i, s:s, s:s, s:s}", "id",
-        "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "status", broken ? "lost" : "paid", "customer", "id",
-        "9b2d6a1e-1c3f-4e55-8a4b-2f1d3c4b5a69", "name", "Ada Lovelace", "email", "ada@example.com", "phone",
-        "+442071234567", "tier", "gold", "shipping_address", addr, "billing_address", addr, "items", items,
-        "currency", broken ? "gbp" : "GBP", "total_cents", 20440, "notes", "Leave with the porter, please.",
-        "created_at", "2024-05-01T12:34:56.789Z", "deliver_by", broken ? "2024-02-30" : "2024-05-03");
+    json_t *order =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:O, s:o, s:o, s:s, s:i, s:s, s:s, s:s}", "id",
+                  "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "status", broken ? "lost" : "paid", "customer", "id",
+                  "9b2d6a1e-1c3f-4e55-8a4b-2f1d3c4b5a69", "name", "Ada Lovelace", "email", "ada@example.com", "phone",
+                  "+442071234567", "tier", "gold", "shipping_address", addr, "billing_address", addr, "items", items,
+                  "currency", broken ? "gbp" : "GBP", "total_cents", 20440, "notes", "Leave with the porter, please.",
+                  "created_at", "2024-05-01T12:34:56.789Z", "deliver_by", broken ? "2024-02-30" : "2024-05-03");
     return order;
 }
 

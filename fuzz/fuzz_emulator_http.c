@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t content_length = 0;
     int is_chunked = 0;
     int status = kumo__http1_parse_head(&r, &content_length, &is_chunked);
-    if (status == 0 && (r.method == NULL || r.target == NULL || r.target[0] != '/' || r.nheaders > KUMO__HTTP1_HEADERS_MAX))
+    if (status == 0 &&
+        (r.method == NULL || r.target == NULL || r.target[0] != '/' || r.nheaders > KUMO__HTTP1_HEADERS_MAX))
         __builtin_trap();
     const char *body = (const char *)data + head_len;
     size_t body_len = size - head_len, decoded = 0;

@@ -22,8 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kumo__lambda_parse_event(&a, (const char *)data, size, &req, err, sizeof(err)) == 0) {
         if (req.method == NULL || req.path == NULL || req.query == NULL || (req.version != 1 && req.version != 2))
             __builtin_trap();
-        kumo__lambda_reply r = {.status = 207, .headers = req.headers, .nheaders = req.nheaders,
-                                .body = req.body, .body_len = req.body_len};
+        kumo__lambda_reply r = {.status = 207,
+                                .headers = req.headers,
+                                .nheaders = req.nheaders,
+                                .body = req.body,
+                                .body_len = req.body_len};
         size_t len = 0;
         char *out = kumo__lambda_encode_reply(req.version, &r, &len);
         if (out) {

@@ -80,8 +80,8 @@ static void use(const kumo__project *p)
     int have_first = kumo__store_plan_build(p, NULL, NULL, NULL, NULL, &first, &err) == 0;
     for (size_t e = 0; e < p->nenvironments; e++) {
         kumo__store_plan plan;
-        if (kumo__store_plan_build(p, p->environments[e].name, NULL, have_first ? &first : NULL, NULL, &plan,
-                                   &err) != 0)
+        if (kumo__store_plan_build(p, p->environments[e].name, NULL, have_first ? &first : NULL, NULL, &plan, &err) !=
+            0)
             continue;
         if (plan.n != p->nstores)
             __builtin_trap(); /* every store is placed */

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char base[64];                 /* the per-process scratch directory */
+static char base[64]; /* the per-process scratch directory */
 static char zip_path[128], root[128], out[160], escape[160], link_path[192];
 
 static void cleanup(void)

@@ -42,14 +42,14 @@ typedef int kumo_handler(kumo_ctx *ctx, const kumo_request *req, kumo_response *
 /* Error codes: every SDK call that can fail returns 0 or one of these. */
 enum {
     KUMO_OK = 0,
-    KUMO_ENOTFOUND = -1000,  /* no such key, object or message */
-    KUMO_ECONFLICT = -1001,  /* a version did not match */
-    KUMO_ETOOBIG = -1002,    /* a key or value over the driver's limit */
+    KUMO_ENOTFOUND = -1000,    /* no such key, object or message */
+    KUMO_ECONFLICT = -1001,    /* a version did not match */
+    KUMO_ETOOBIG = -1002,      /* a key or value over the driver's limit */
     KUMO_EUNAVAILABLE = -1003, /* the backend cannot be reached */
-    KUMO_ETIMEDOUT = -1004,  /* the backend did not answer in time */
-    KUMO_EINVAL = -1005,     /* a bad argument (NULL, empty key, unknown store) */
-    KUMO_ENOMEM = -1006,     /* out of memory */
-    KUMO_EIO = -1007,        /* any other backend failure; see kumo_strerror */
+    KUMO_ETIMEDOUT = -1004,    /* the backend did not answer in time */
+    KUMO_EINVAL = -1005,       /* a bad argument (NULL, empty key, unknown store) */
+    KUMO_ENOMEM = -1006,       /* out of memory */
+    KUMO_EIO = -1007,          /* any other backend failure; see kumo_strerror */
 };
 
 /* A static English description of an error code. */
@@ -148,15 +148,15 @@ KUMO_API void kumo_log(kumo_ctx *ctx, enum kumo_log_level level, const char *fmt
 
 typedef struct kumo_kv_item {
     const char *key;
-    const void *value;   /* NULL in kumo_kv_list results unless values were asked */
+    const void *value; /* NULL in kumo_kv_list results unless values were asked */
     size_t len;
-    uint64_t version;    /* bumped by every put; 0 never stored */
+    uint64_t version; /* bumped by every put; 0 never stored */
 } kumo_kv_item;
 
 typedef struct kumo_kv_page {
-    kumo_kv_item *items;  /* in the arena */
+    kumo_kv_item *items; /* in the arena */
     size_t count;
-    const char *next;     /* cursor for the next page, NULL at the end */
+    const char *next; /* cursor for the next page, NULL at the end */
 } kumo_kv_page;
 
 /* Reads `key`. On 0, *out holds the value (in the arena, NUL-terminated for
@@ -182,8 +182,7 @@ KUMO_API int kumo_kv_put_ttl(kumo_ctx *ctx, const char *store, const char *key, 
                              uint64_t ttl_ms);
 /* Reads `n` keys at once: out[i] for keys[i]; absent keys have value NULL
  * and version 0. Returns 0 (absent keys are not an error) or an error. */
-KUMO_API int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *const *keys, size_t n,
-                              kumo_kv_item *out);
+KUMO_API int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *const *keys, size_t n, kumo_kv_item *out);
 
 /* ---- blob stores ------------------------------------------------------------------
  *
@@ -197,15 +196,15 @@ KUMO_API int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *cons
 typedef struct kumo_blob_info {
     const char *key;
     uint64_t size;
-    const char *content_type;  /* as put; "application/octet-stream" when none was given */
-    const char *etag;          /* changes with every put */
-    int64_t modified_ms;       /* epoch milliseconds */
+    const char *content_type; /* as put; "application/octet-stream" when none was given */
+    const char *etag;         /* changes with every put */
+    int64_t modified_ms;      /* epoch milliseconds */
 } kumo_blob_info;
 
 typedef struct kumo_blob_page {
-    kumo_blob_info *items;     /* in the arena */
+    kumo_blob_info *items; /* in the arena */
     size_t count;
-    const char *next;          /* cursor, NULL at the end */
+    const char *next; /* cursor, NULL at the end */
 } kumo_blob_page;
 
 /* Whole objects: the data is copied; what a get returns lives in the arena. */
@@ -245,11 +244,11 @@ KUMO_API void kumo_blob_reader_close(kumo_blob_reader *r);
  */
 
 typedef struct kumo_queue_message {
-    const char *id;            /* the message's id */
-    const char *receipt;       /* this receive's handle, for ack/nack */
-    const void *body;          /* in the arena, NUL-terminated beyond len */
+    const char *id;      /* the message's id */
+    const char *receipt; /* this receive's handle, for ack/nack */
+    const void *body;    /* in the arena, NUL-terminated beyond len */
     size_t len;
-    unsigned receives;         /* how many times it was received, this one included */
+    unsigned receives; /* how many times it was received, this one included */
 } kumo_queue_message;
 
 /* Sends a message, visible after `delay_ms`. *id (may be NULL) gets its id. */

@@ -14,10 +14,22 @@ static uint64_t read_clock(clockid_t id, uint64_t per_s)
     return (uint64_t)ts.tv_sec * per_s + (uint64_t)ts.tv_nsec / (1000000000 / per_s);
 }
 
-uint64_t kumo__mono_ms(void) { return read_clock(CLOCK_MONOTONIC, 1000); }
-uint64_t kumo__mono_us(void) { return read_clock(CLOCK_MONOTONIC, 1000000); }
-uint64_t kumo__epoch_ms(void) { return read_clock(CLOCK_REALTIME, 1000); }
-uint64_t kumo__epoch_us(void) { return read_clock(CLOCK_REALTIME, 1000000); }
+uint64_t kumo__mono_ms(void)
+{
+    return read_clock(CLOCK_MONOTONIC, 1000);
+}
+uint64_t kumo__mono_us(void)
+{
+    return read_clock(CLOCK_MONOTONIC, 1000000);
+}
+uint64_t kumo__epoch_ms(void)
+{
+    return read_clock(CLOCK_REALTIME, 1000);
+}
+uint64_t kumo__epoch_us(void)
+{
+    return read_clock(CLOCK_REALTIME, 1000000);
+}
 
 /* Writes n digits of v, zero-padded. */
 static char *digits(char *p, unsigned long v, int n)

@@ -10,7 +10,7 @@
 #define KUMO_BASE_ERROR_H
 
 typedef struct kumo__error {
-    int code;          /* 0: no error; else a negative errno-style code */
+    int code; /* 0: no error; else a negative errno-style code */
     char msg[2048];
 } kumo__error;
 

@@ -45,4 +45,3 @@ int kumo__rmtree(const char *path)
         return errno ? -errno : -EIO;
     return 0;
 }
-

@@ -10,9 +10,9 @@
 #include <stddef.h>
 
 typedef struct kumo__growbuf {
-    char *data;        /* malloc'd; NULL until the first byte */
+    char *data; /* malloc'd; NULL until the first byte */
     size_t len, cap;
-    size_t max;        /* the ceiling; over it, `over` is set and adding fails */
+    size_t max; /* the ceiling; over it, `over` is set and adding fails */
     int over;
 } kumo__growbuf;
 

@@ -120,8 +120,9 @@ static size_t whole_chars(const char *s, size_t n)
 
 static int put_name(kumo__logline *l, const char *name)
 {
-    return put_raw(l, ",\"", 2, ROOM) < 0 || put_raw(l, name, strlen(name), ROOM) < 0 ||
-           put_raw(l, "\":", 2, ROOM) < 0 ? -1 : 0;
+    return put_raw(l, ",\"", 2, ROOM) < 0 || put_raw(l, name, strlen(name), ROOM) < 0 || put_raw(l, "\":", 2, ROOM) < 0
+               ? -1
+               : 0;
 }
 
 void kumo__logline_str(kumo__logline *l, const char *name, const char *value, size_t len)

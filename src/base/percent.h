@@ -9,9 +9,9 @@
 #include <sys/types.h>
 
 enum {
-    KUMO__PCT_PLUS = 1,     /* '+' is a space (form encoding) */
-    KUMO__PCT_LENIENT = 2,  /* a malformed escape (or a refused %00) is kept as written */
-    KUMO__PCT_NO_NUL = 4,   /* %00 is refused: the value is handed out as a C string */
+    KUMO__PCT_PLUS = 1,    /* '+' is a space (form encoding) */
+    KUMO__PCT_LENIENT = 2, /* a malformed escape (or a refused %00) is kept as written */
+    KUMO__PCT_NO_NUL = 4,  /* %00 is refused: the value is handed out as a C string */
 };
 
 /* Decodes `len` bytes of `s` into `out` (room for `len` bytes at least;

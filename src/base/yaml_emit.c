@@ -56,7 +56,6 @@ static char last_char(const out *o)
     return o->b->len ? o->b->data[o->b->len - 1] : '\0';
 }
 
-
 static int is_reserved_word(const char *s)
 {
     static const char *const words[] = {
@@ -251,18 +250,10 @@ static int yaml_inline(out *b, const json_t *v, int indent)
         snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         buf_str(b, tmp);
         return 1;
-    case JSON_REAL:
-        yaml_real(b, json_real_value(v));
-        return 1;
-    case JSON_TRUE:
-        buf_str(b, "true");
-        return 1;
-    case JSON_FALSE:
-        buf_str(b, "false");
-        return 1;
-    default:
-        buf_str(b, "null");
-        return 1;
+    case JSON_REAL: yaml_real(b, json_real_value(v)); return 1;
+    case JSON_TRUE: buf_str(b, "true"); return 1;
+    case JSON_FALSE: buf_str(b, "false"); return 1;
+    default: buf_str(b, "null"); return 1;
     }
 }
 
@@ -306,7 +297,8 @@ static void yaml_node(out *b, const json_t *v, int indent, int depth, int inline
     if (json_is_object(v)) {
         const char *key;
         json_t *item;
-        json_object_foreach((json_t *)v, key, item) {
+        json_object_foreach((json_t *)v, key, item)
+        {
             if (!(first && inline_first))
                 buf_indent(b, indent);
             first = 0;
@@ -323,7 +315,8 @@ static void yaml_node(out *b, const json_t *v, int indent, int depth, int inline
     }
     size_t i;
     json_t *item;
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         if (!(first && inline_first))
             buf_indent(b, indent);
         first = 0;

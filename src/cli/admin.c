@@ -16,8 +16,8 @@
 
 #include "cli/cli.h"
 
-int kumo__admin_request(const char *host, int port, const char *method, const char *path, int timeout_s,
-                        size_t max, int *status, char **body, kumo__error *err)
+int kumo__admin_request(const char *host, int port, const char *method, const char *path, int timeout_s, size_t max,
+                        int *status, char **body, kumo__error *err)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     char *buf = NULL;

@@ -107,8 +107,8 @@ int kumo__cmd_build(int argc, char **argv, kumo__error *err)
         human_size(a->size, size, sizeof(size));
         /* "sha256:" and the first 12 hex digits, as container tools show */
         snprintf(shortd, sizeof(shortd), "%.19s", a->digest ? a->digest : "");
-        printf("  %-*s  %-*s  %10s  %s\n", (int)wunit, a->unit ? a->unit : "(all)", (int)wpath,
-               relative(real, a->path), size, shortd);
+        printf("  %-*s  %-*s  %10s  %s\n", (int)wunit, a->unit ? a->unit : "(all)", (int)wpath, relative(real, a->path),
+               size, shortd);
         total += a->size;
     }
     char tsize[32];

@@ -29,8 +29,8 @@ int kumo__cmd_emulate(int argc, char **argv, kumo__error *err);
 
 /* admin.c: one HTTP/1.0 request to a running kumo's admin port; *status
  * and *body (malloc'd, NUL-terminated, at most `max` bytes) on 0. */
-int kumo__admin_request(const char *host, int port, const char *method, const char *path, int timeout_s,
-                        size_t max, int *status, char **body, kumo__error *err);
+int kumo__admin_request(const char *host, int port, const char *method, const char *path, int timeout_s, size_t max,
+                        int *status, char **body, kumo__error *err);
 /* Reads --admin-port N or --host ADDR at argv[*i] (advancing *i): 1 when
  * it was one of them, 0 when not, negative (err set) when malformed. */
 int kumo__admin_option(int argc, char **argv, int *i, const char **host, int *port, kumo__error *err);

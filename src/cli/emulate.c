@@ -28,8 +28,8 @@ static int number(const char *opt, const char *s, long min, long max, long *out,
 int kumo__cmd_emulate(int argc, char **argv, kumo__error *err)
 {
     if (argc < 1 || strcmp(argv[0], "lambda") != 0) {
-        kumo__error_set(err, -KUMO__EUSAGE, "%s", argc < 1 ? "say what to emulate: lambda"
-                                                          : "only 'lambda' can be emulated");
+        kumo__error_set(err, -KUMO__EUSAGE, "%s",
+                        argc < 1 ? "say what to emulate: lambda" : "only 'lambda' can be emulated");
         return err->code;
     }
     kumo__lambda_emulator_opts o = {.port = 9000, .payload = 1, .timeout_s = 30, .memory_mb = 128};
@@ -49,7 +49,7 @@ int kumo__cmd_emulate(int argc, char **argv, kumo__error *err)
                 return err->code;
             o.payload = (int)n;
         } else if (strcmp(a, "--timeout") == 0) {
-            if (number(a, v, 1, 900, &n, err))   /* Lambda's own ceiling: 15 minutes */
+            if (number(a, v, 1, 900, &n, err)) /* Lambda's own ceiling: 15 minutes */
                 return err->code;
             o.timeout_s = (unsigned)n;
         } else if (strcmp(a, "--memory") == 0) {
@@ -64,8 +64,9 @@ int kumo__cmd_emulate(int argc, char **argv, kumo__error *err)
         }
     }
     if (o.zip == NULL) {
-        kumo__error_set(err, -KUMO__EUSAGE, "--zip FILE is required (a function package, as kumo build --target aws "
-                                           "writes under .kumo/build/aws/)");
+        kumo__error_set(err, -KUMO__EUSAGE,
+                        "--zip FILE is required (a function package, as kumo build --target aws "
+                        "writes under .kumo/build/aws/)");
         return err->code;
     }
     return kumo__lambda_emulate(&o, err);

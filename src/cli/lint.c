@@ -67,11 +67,11 @@ static const char *shown_path(const lint *l, const char *path)
     return path ? path : "";
 }
 
-static void add(lint *l, const char *file, int line, int col, enum severity sev, const char *operation,
-                const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void add(lint *l, const char *file, int line, int col, enum severity sev, const char *operation, const char *fmt,
+                ...) __attribute__((format(printf, 7, 8)));
 
-static void add(lint *l, const char *file, int line, int col, enum severity sev, const char *operation,
-                const char *fmt, ...)
+static void add(lint *l, const char *file, int line, int col, enum severity sev, const char *operation, const char *fmt,
+                ...)
 {
     if (l->oom)
         return;
@@ -169,7 +169,8 @@ static int schema_has_example(const lint *l, const json_t *schema, int depth)
         return 1;
     const char *key;
     json_t *v;
-    json_object_foreach(json_object_get(schema, "properties"), key, v) {
+    json_object_foreach(json_object_get(schema, "properties"), key, v)
+    {
         const json_t *p = deref(l, v);
         if (json_object_get(p, "example") || json_object_get(p, "examples"))
             return 1;
@@ -177,7 +178,8 @@ static int schema_has_example(const lint *l, const json_t *schema, int depth)
     if (json_object_get(schema, "items") && schema_has_example(l, json_object_get(schema, "items"), depth + 1))
         return 1;
     size_t i;
-    json_array_foreach(json_object_get(schema, "allOf"), i, v) {
+    json_array_foreach(json_object_get(schema, "allOf"), i, v)
+    {
         if (schema_has_example(l, v, depth + 1))
             return 1;
     }
@@ -198,7 +200,8 @@ static int content_examples(const lint *l, const json_t *content)
     int any = 0;
     const char *type;
     json_t *media;
-    json_object_foreach((json_t *)content, type, media) {
+    json_object_foreach((json_t *)content, type, media)
+    {
         if (!is_json_type(type))
             continue;
         any = 1;
@@ -242,7 +245,8 @@ static void check_examples_and_responses(lint *l, const kumo__operation *op, con
     } else {
         size_t i;
         json_t *p;
-        json_array_foreach(json_object_get(node, "parameters"), i, p) {
+        json_array_foreach(json_object_get(node, "parameters"), i, p)
+        {
             const json_t *param = deref(l, p);
             const char *in = json_string_value(json_object_get(param, "in"));
             if (in && strcmp(in, "body") == 0 && !schema_has_example(l, json_object_get(param, "schema"), 0)) {
@@ -257,7 +261,8 @@ static void check_examples_and_responses(lint *l, const kumo__operation *op, con
     const json_t *responses = json_object_get(node, "responses");
     const char *status;
     json_t *r_ref;
-    json_object_foreach((json_t *)responses, status, r_ref) {
+    json_object_foreach((json_t *)responses, status, r_ref)
+    {
         if (strncmp(status, "x-", 2) == 0)
             continue;
         const json_t *r = deref(l, r_ref);
@@ -275,8 +280,9 @@ static void check_examples_and_responses(lint *l, const kumo__operation *op, con
         if (swagger) {
             const json_t *schema = json_object_get(r, "schema");
             const json_t *ex = json_object_get(r, "examples");
-            has = schema == NULL ? -1
-                  : (json_object_get(ex, "application/json") || schema_has_example(l, schema, 0)) ? 1 : 0;
+            has = schema == NULL                                                                  ? -1
+                  : (json_object_get(ex, "application/json") || schema_has_example(l, schema, 0)) ? 1
+                                                                                                  : 0;
         } else {
             has = content_examples(l, json_object_get(r, "content"));
         }
@@ -406,8 +412,8 @@ static int print_json(const lint *l)
     for (size_t i = 0; arr && i < l->n; i++) {
         const finding *f = &l->items[i];
         json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:s, s:o}", "file", f->file, "line", f->line, "column", f->col,
-                              "severity", f->sev == SEV_ERROR ? "error" : "warning", "message", f->message,
-                              "operation", f->operation ? json_string(f->operation) : json_null());
+                              "severity", f->sev == SEV_ERROR ? "error" : "warning", "message", f->message, "operation",
+                              f->operation ? json_string(f->operation) : json_null());
         if (o == NULL || json_array_append_new(arr, o) < 0) {
             json_decref(arr);
             return -ENOMEM;

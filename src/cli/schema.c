@@ -53,8 +53,8 @@ static int parse_options(int argc, char **argv, options *o, kumo__error *err)
     }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes_value = strcmp(a, "--schema") == 0 || strcmp(a, "--pointer") == 0 ||
-                          strcmp(a, "--dialect") == 0 || strcmp(a, "--direction") == 0;
+        int takes_value = strcmp(a, "--schema") == 0 || strcmp(a, "--pointer") == 0 || strcmp(a, "--dialect") == 0 ||
+                          strcmp(a, "--direction") == 0;
         if (takes_value && v == NULL)
             return usage(err, "%s takes a value", a);
         if (takes_value)
@@ -135,7 +135,7 @@ static int compile_schema(const options *o, kumo__docset **ds, kumo__schema **ou
                         o->file, pointer);
         return err->code;
     }
-    kumo__dialect dialect = o->dialect == NULL                  ? guess_dialect(root, schema)
+    kumo__dialect dialect = o->dialect == NULL                   ? guess_dialect(root, schema)
                             : strcmp(o->dialect, "2020-12") == 0 ? KUMO__DIALECT_2020_12
                                                                  : KUMO__DIALECT_OAS30;
     if (kumo__schema_compile(schema, dialect, pointer, kumo__docset_refs(*ds), out, err) != 0) {

@@ -62,14 +62,14 @@ int kumo__cmd_status(int argc, char **argv, kumo__error *err)
            "INFLIGHT", "INVOKED", "COLD", "TIMEOUT", "CRASHES", "P50(MS)", "P99(MS)");
     size_t i;
     json_t *f;
-    json_array_foreach(json_object_get(doc, "functions"), i, f) {
+    json_array_foreach(json_object_get(doc, "functions"), i, f)
+    {
         json_t *r = json_object_get(f, "replicas"), *m = json_object_get(f, "last_minute");
 #define I(obj, key) (long long)json_integer_value(json_object_get(obj, key))
         printf("%-16s %5lld %4lld %4lld %6lld %8lld %8lld %6lld %7lld %7lld %9.2f %9.2f\n",
-               json_string_value(json_object_get(f, "name")), I(r, "total"), I(r, "busy"), I(r, "idle"),
-               I(f, "queued"), I(f, "in_flight"), I(f, "invocations"), I(f, "cold_starts"), I(f, "timeouts"),
-               I(f, "crashes"), json_real_value(json_object_get(m, "p50_ms")),
-               json_real_value(json_object_get(m, "p99_ms")));
+               json_string_value(json_object_get(f, "name")), I(r, "total"), I(r, "busy"), I(r, "idle"), I(f, "queued"),
+               I(f, "in_flight"), I(f, "invocations"), I(f, "cold_starts"), I(f, "timeouts"), I(f, "crashes"),
+               json_real_value(json_object_get(m, "p50_ms")), json_real_value(json_object_get(m, "p99_ms")));
 #undef I
     }
     json_decref(doc);

@@ -18,8 +18,7 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, k
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
     if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
-        kumo__error_set(err, -KUMO__EUSAGE, "%s takes a whole number from %d to %d, not '%s'", opt, lo, hi,
-                        s ? s : "");
+        kumo__error_set(err, -KUMO__EUSAGE, "%s takes a whole number from %d to %d, not '%s'", opt, lo, hi, s ? s : "");
         return err->code;
     }
     *out = (int)v;

@@ -58,7 +58,7 @@
 
 #define TEMPLATE_BODY_MAX 51200
 #define WAIT_MAX_S (60 * 60)
-#define STACK_NAME_MAX 100   /* CloudFormation allows 128; kept shorter for the bucket and function names */
+#define STACK_NAME_MAX 100 /* CloudFormation allows 128; kept shorter for the bucket and function names */
 #define BUCKET_MAX 63
 
 typedef struct deploy {
@@ -72,10 +72,10 @@ typedef struct deploy {
     char stack[STACK_NAME_MAX + 1];
     char stage[64];
     char bucket[BUCKET_MAX + 1];
-    char **keys;                 /* S3 key per unit */
-    int moto;                    /* the endpoint is moto: routes as resources, not Body */
+    char **keys; /* S3 key per unit */
+    int moto;    /* the endpoint is moto: routes as resources, not Body */
     kumo__cfn_template tpl;
-    char *text;                  /* the template as written */
+    char *text; /* the template as written */
     char tpl_path[PATH_MAX];
 } deploy;
 
@@ -138,8 +138,7 @@ static int names(deploy *d, kumo__error *err)
         /* The project's name (and the environment's), made a stack name. */
         char raw[256];
         size_t w = 0;
-        snprintf(raw, sizeof(raw), "%s%s%s", isalpha((unsigned char)d->p->name[0]) ? "" : "kumo-", d->p->name,
-                 "");
+        snprintf(raw, sizeof(raw), "%s%s%s", isalpha((unsigned char)d->p->name[0]) ? "" : "kumo-", d->p->name, "");
         if (o->env) {
             size_t n = strlen(raw);
             snprintf(raw + n, sizeof(raw) - n, "-%s", o->env);
@@ -409,8 +408,8 @@ static int apply(deploy *d, kumo__error *err)
             kumo__error_wrap(err, "uploading %s", a->path);
             goto out;
         }
-        printf("  uploaded s3://%s/%s (%.1f MiB, %.1f s)\n", d->bucket, d->keys[i],
-               (double)a->size / (1024.0 * 1024.0), now_s() - t0);
+        printf("  uploaded s3://%s/%s (%.1f MiB, %.1f s)\n", d->bucket, d->keys[i], (double)a->size / (1024.0 * 1024.0),
+               now_s() - t0);
     }
 
     /* The template: in the call, or from the bucket when too large. */
@@ -423,8 +422,7 @@ static int apply(deploy *d, kumo__error *err)
         for (int i = 0; i < 16; i++)
             o += snprintf(key + o, sizeof(key) - (size_t)o, "%02x", md[i]);
         snprintf(key + o, sizeof(key) - (size_t)o, ".json");
-        if ((rc = kumo__s3_object_put(d->api, d->bucket, key, d->text, strlen(d->text), "application/json",
-                                      err)) < 0)
+        if ((rc = kumo__s3_object_put(d->api, d->bucket, key, d->text, strlen(d->text), "application/json", err)) < 0)
             goto out;
         if ((url = kumo__s3_object_https_url(d->api, d->bucket, key)) == NULL) {
             rc = -ENOMEM;
@@ -543,8 +541,7 @@ static int destroy(deploy *d, kumo__error *err)
         goto out;
     } else {
         if (is_in_progress(s.status)) {
-            kumo__error_set(err, -EBUSY, "stack %s is %s; wait for it to finish and destroy again", d->stack,
-                            s.status);
+            kumo__error_set(err, -EBUSY, "stack %s is %s; wait for it to finish and destroy again", d->stack, s.status);
             rc = -EBUSY;
             goto out;
         }
@@ -605,7 +602,7 @@ int kumo__deploy_aws(const kumo__deploy_opts *o, kumo__error *err)
         d.env = kumo__project_environment(d.p, o->env);
         if (d.env == NULL) {
             const char *name = NULL;
-            rc = kumo__project_pick_environment(d.p, o->env, &name, err);   /* lists the defined ones */
+            rc = kumo__project_pick_environment(d.p, o->env, &name, err); /* lists the defined ones */
             if (rc == 0) {
                 kumo__error_set(err, -EINVAL, "no environment '%s' in kumo.yaml", o->env);
                 rc = -EINVAL;

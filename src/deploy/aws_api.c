@@ -43,15 +43,15 @@
 #define CALL_TIMEOUT_MS 60000L
 #define UPLOAD_TIMEOUT_MS 900000L
 #define BODY_MAX ((size_t)16 << 20)
-#define UPLOAD_MAX ((size_t)250 << 20)   /* Lambda's unzipped limit; a zip is smaller */
+#define UPLOAD_MAX ((size_t)250 << 20) /* Lambda's unzipped limit; a zip is smaller */
 #define CFN_VERSION "2010-05-15"
 #define STS_VERSION "2011-06-15"
 
 struct kumo__aws_api {
-    kumo__aws *s3, *sts, *cfn;  /* one signing client per service */
-    char msg[1024];             /* their messages */
+    kumo__aws *s3, *sts, *cfn; /* one signing client per service */
+    char msg[1024];            /* their messages */
     char *region;
-    char *endpoint;          /* no trailing '/', or NULL */
+    char *endpoint; /* no trailing '/', or NULL */
     char *key, *secret, *token;
     char code[96];
 };
@@ -213,8 +213,10 @@ static int exchange(kumo__aws_api *a, const char *service, const char *action, c
     const char *rest = strncmp(a->msg, service, sl) == 0 ? a->msg + sl : a->msg;
     int rc;
     if (strcmp(a->code, "curl") == 0 || r->status == 0)
-        rc = krc == KUMO_ETIMEDOUT ? -ETIMEDOUT : krc == KUMO_EUNAVAILABLE ? -ECONNREFUSED
-             : krc == KUMO_ENOMEM ? -ENOMEM : -EIO;
+        rc = krc == KUMO_ETIMEDOUT      ? -ETIMEDOUT
+             : krc == KUMO_EUNAVAILABLE ? -ECONNREFUSED
+             : krc == KUMO_ENOMEM       ? -ENOMEM
+                                        : -EIO;
     else
         rc = r->status == 404 ? -ENOENT : r->status == 403 ? -EACCES : r->status >= 500 ? -EAGAIN : -EINVAL;
     return set_err(a, err, rc, "%s %s%s%s", service, action, *rest == ':' || *rest == ' ' ? "" : ": ", rest);
@@ -293,8 +295,8 @@ static int query(kumo__aws_api *a, const char *service, const char *action, form
     char *url = service_url(a, service);
     if (url == NULL)
         return set_err(a, err, -ENOMEM, "out of memory");
-    int rc = exchange(a, service, action, "POST", url, headers, f->b.data ? f->b.data : "", f->b.len,
-                      CALL_TIMEOUT_MS, &r, err);
+    int rc = exchange(a, service, action, "POST", url, headers, f->b.data ? f->b.data : "", f->b.len, CALL_TIMEOUT_MS,
+                      &r, err);
     free(url);
     if (rc == 0) {
         *xml = r.body ? r.body : strdup("");
@@ -341,8 +343,8 @@ static char *s3_url(const kumo__aws_api *a, const char *bucket, const char *key,
     if (a->endpoint)
         r = asprintf(&u, "%s/%s/%s%s%s", a->endpoint, bucket, enc ? enc : "", query ? "?" : "", query ? query : "");
     else
-        r = asprintf(&u, "https://%s.s3.%s.amazonaws.com/%s%s%s", bucket, a->region, enc ? enc : "",
-                     query ? "?" : "", query ? query : "");
+        r = asprintf(&u, "https://%s.s3.%s.amazonaws.com/%s%s%s", bucket, a->region, enc ? enc : "", query ? "?" : "",
+                     query ? query : "");
     free(enc);
     return r < 0 ? NULL : u;
 }
@@ -386,8 +388,7 @@ int kumo__s3_bucket_create(kumo__aws_api *a, const char *bucket, kumo__error *er
         err->msg[0] = '\0';
         rc = 0;
     } else if (rc != 0 && strcmp(a->code, "BucketAlreadyExists") == 0) {
-        kumo__error_wrap(err, "the bucket name '%s' belongs to another account; pick another --stack name",
-                         bucket);
+        kumo__error_wrap(err, "the bucket name '%s' belongs to another account; pick another --stack name", bucket);
     }
     return rc;
 }
@@ -719,8 +720,7 @@ int kumo__cfn_delete(kumo__aws_api *a, const char *stack, kumo__error *err)
     return rc;
 }
 
-int kumo__cfn_resources(kumo__aws_api *a, const char *stack, const char *type, char ***ids, size_t *n,
-                        kumo__error *err)
+int kumo__cfn_resources(kumo__aws_api *a, const char *stack, const char *type, char ***ids, size_t *n, kumo__error *err)
 {
     form f = {.b.max = BODY_MAX};
     char *xml = NULL, **list = NULL;

@@ -62,8 +62,8 @@ char *kumo__s3_object_https_url(const kumo__aws_api *a, const char *bucket, cons
 
 typedef struct kumo__cfn_stack {
     char *id;
-    char *status;            /* CREATE_COMPLETE, UPDATE_ROLLBACK_COMPLETE, ... */
-    char *reason;            /* StackStatusReason, or NULL */
+    char *status; /* CREATE_COMPLETE, UPDATE_ROLLBACK_COMPLETE, ... */
+    char *reason; /* StackStatusReason, or NULL */
     char **output_keys;
     char **output_values;
     size_t noutputs;
@@ -77,11 +77,11 @@ void kumo__cfn_stack_free(kumo__cfn_stack *s);
 const char *kumo__cfn_output(const kumo__cfn_stack *s, const char *key);
 
 typedef struct kumo__cfn_event {
-    char *id;                /* EventId */
-    char *resource;          /* LogicalResourceId */
-    char *type;              /* ResourceType */
-    char *status;            /* ResourceStatus */
-    char *reason;            /* ResourceStatusReason, or NULL */
+    char *id;       /* EventId */
+    char *resource; /* LogicalResourceId */
+    char *type;     /* ResourceType */
+    char *status;   /* ResourceStatus */
+    char *reason;   /* ResourceStatusReason, or NULL */
 } kumo__cfn_event;
 
 /* DescribeStackEvents' first page (newest first) into *out (n items). */
@@ -90,7 +90,7 @@ void kumo__cfn_events_free(kumo__cfn_event *ev, size_t n);
 
 typedef struct kumo__cfn_param {
     const char *key;
-    const char *value;       /* may be a secret: sent, never logged */
+    const char *value; /* may be a secret: sent, never logged */
 } kumo__cfn_param;
 
 /* CreateStack (update 0) or UpdateStack (update 1) with the template in

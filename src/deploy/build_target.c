@@ -209,8 +209,8 @@ static int build_image_unit(const kumo__project *p, const kumo__unit *u, const c
     if (rc < 0)
         goto out;
     snprintf(loader_path, sizeof(loader_path), "/kumo/lib/%s", loader);
-    const char *entrypoint[] = {loader_path, "--library-path", "/kumo/lib", "/kumo/bin/kumo-host", "http",
-                                "/kumo/app", u->name, NULL};
+    const char *entrypoint[] = {loader_path, "--library-path", "/kumo/lib", "/kumo/bin/kumo-host",
+                                "http",      "/kumo/app",      u->name,     NULL};
     const char *env[] = {"PORT=8080", NULL};
     kumo__oci_image img = {
         .root = stage,
@@ -360,9 +360,9 @@ static int build_azure(const kumo__project *p, const char *outdir, kumo__artifac
         method[k] = '\0';
         json_t *fn = NULL;
         if (name && route)
-            fn = json_pack("{s:[{s:s, s:s, s:s, s:s, s:[s], s:s}, {s:s, s:s, s:s}]}", "bindings", "type",
-                           "httpTrigger", "direction", "in", "name", "req", "authLevel", "anonymous", "methods",
-                           method, "route", route, "type", "http", "direction", "out", "name", "res");
+            fn = json_pack("{s:[{s:s, s:s, s:s, s:s, s:[s], s:s}, {s:s, s:s, s:s}]}", "bindings", "type", "httpTrigger",
+                           "direction", "in", "name", "req", "authLevel", "anonymous", "methods", method, "route",
+                           route, "type", "http", "direction", "out", "name", "res");
         if (fn == NULL) {
             free(name);
             free(route);

@@ -443,9 +443,9 @@ out:
 }
 
 typedef struct libset {
-    strlist names;       /* soname, as stored under lib/ */
-    strlist paths;       /* where it resolved on this machine */
-    char *loader;        /* the loader's path */
+    strlist names; /* soname, as stored under lib/ */
+    strlist paths; /* where it resolved on this machine */
+    char *loader;  /* the loader's path */
 } libset;
 
 static void libset_free(libset *l)
@@ -509,7 +509,7 @@ static int ldd_into(const char *elf, libset *l, kumo__error *err)
             }
             size_t plen = strcspn(path, " (");
             if (plen == 0)
-                continue;   /* "linux-vdso.so.1 =>  (0x...)": no file */
+                continue; /* "linux-vdso.so.1 =>  (0x...)": no file */
             if ((rc = libset_add(l, line, (size_t)(arrow - line), path, plen)) < 0) {
                 oom(err);
                 goto out;
@@ -628,8 +628,10 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
     const char *host = kumo__host_path();
     if (access(host, X_OK) < 0) {
         rc = -errno;
-        kumo__error_set(err, rc, "kumo-host is not at %s (%s); build it (cmake --build ... --target kumo-host) "
-                        "or set KUMO_HOST", host, strerror(-rc));
+        kumo__error_set(err, rc,
+                        "kumo-host is not at %s (%s); build it (cmake --build ... --target kumo-host) "
+                        "or set KUMO_HOST",
+                        host, strerror(-rc));
         goto out;
     }
     if (mkdir(dest, 0755) < 0) {

@@ -36,15 +36,15 @@
  * "lambda" or "http", what bootstrap asks kumo-host for. The units must be
  * built already (kumo__build_units). *loader (malloc'd, the caller frees)
  * gets the loader's file name under lib/, e.g. "ld-linux-x86-64.so.2". */
-int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, const char *dest,
-                       char **loader, kumo__error *err);
+int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, const char *dest, char **loader,
+                       kumo__error *err);
 
 /* One entry of a directory tree, by its path relative to the root. */
 typedef struct kumo__tree_entry {
-    char *path;          /* "bin/kumo-host", "lib" (directories have no trailing '/') */
+    char *path; /* "bin/kumo-host", "lib" (directories have no trailing '/') */
     int is_dir;
-    unsigned mode;       /* normalised: 0755 for directories and executables, else 0644 */
-    uint64_t size;       /* files only */
+    unsigned mode; /* normalised: 0755 for directories and executables, else 0644 */
+    uint64_t size; /* files only */
 } kumo__tree_entry;
 
 typedef struct kumo__tree {

@@ -25,33 +25,33 @@
  * say (prefixItems, if/then/else, $defs, a schema that is only "null", a
  * $ref into another file, ...) is refused with file:line:column. *out is a
  * new reference on 0. */
-int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_index, void *ud), void *ud,
-                      json_t **out, kumo__error *err);
+int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_index, void *ud), void *ud, json_t **out,
+                      kumo__error *err);
 
 /* A NoEcho parameter of the template: a store URL of the environment that
  * holds a credential. The value goes to CloudFormation in the API call,
  * never into template.json or a log. */
 typedef struct kumo__cfn_secret {
-    char *param;   /* the parameter's logical name: StoreUrlTodos */
-    char *value;   /* the URL (a secret) */
+    char *param; /* the parameter's logical name: StoreUrlTodos */
+    char *value; /* the URL (a secret) */
 } kumo__cfn_secret;
 
 typedef struct kumo__cfn_input {
     const kumo__project *project;
-    const kumo__spec *spec;            /* operations bound (kumo__bind_operations) */
-    const kumo__environment *env;      /* the --env environment, or NULL */
-    const char *stack;                 /* the stack name; functions are STACK-UNIT */
-    const char *const *code_keys;      /* the S3 key of each unit's zip, by unit index */
-    const char *arch;                  /* "x86_64" or "arm64" */
-    const char *stage;                 /* the API Gateway stage name */
-    int api_resources;                 /* write the routes as AWS::ApiGateway::Resource and Method
-                                        * resources instead of the RestApi's Body (for moto, whose
-                                        * CloudFormation ignores Body) */
+    const kumo__spec *spec;       /* operations bound (kumo__bind_operations) */
+    const kumo__environment *env; /* the --env environment, or NULL */
+    const char *stack;            /* the stack name; functions are STACK-UNIT */
+    const char *const *code_keys; /* the S3 key of each unit's zip, by unit index */
+    const char *arch;             /* "x86_64" or "arm64" */
+    const char *stage;            /* the API Gateway stage name */
+    int api_resources;            /* write the routes as AWS::ApiGateway::Resource and Method
+                                   * resources instead of the RestApi's Body (for moto, whose
+                                   * CloudFormation ignores Body) */
 } kumo__cfn_input;
 
 typedef struct kumo__cfn_template {
-    json_t *doc;                       /* the template (owned) */
-    kumo__cfn_secret *secrets;         /* the NoEcho parameters' values (owned) */
+    json_t *doc;               /* the template (owned) */
+    kumo__cfn_secret *secrets; /* the NoEcho parameters' values (owned) */
     size_t nsecrets;
 } kumo__cfn_template;
 

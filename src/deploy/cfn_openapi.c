@@ -39,7 +39,7 @@
 
 typedef struct conv {
     const kumo__spec *spec;
-    int v31;                       /* converting 3.1 to 3.0 */
+    int v31; /* converting 3.1 to 3.0 */
     json_t *(*integration)(int unit_index, void *ud);
     void *ud;
     kumo__error *err;
@@ -86,7 +86,8 @@ static json_t *copy_plain(const json_t *in)
         json_t *v;
         if (out == NULL)
             return NULL;
-        json_object_foreach((json_t *)in, k, v) {
+        json_object_foreach((json_t *)in, k, v)
+        {
             if (is_kumo_key(k))
                 continue;
             json_t *cv = (strcmp(k, "example") == 0 || strcmp(k, "examples") == 0 || strcmp(k, "default") == 0 ||
@@ -106,7 +107,8 @@ static json_t *copy_plain(const json_t *in)
         json_t *v;
         if (out == NULL)
             return NULL;
-        json_array_foreach(in, i, v) {
+        json_array_foreach(in, i, v)
+        {
             if (json_array_append_new(out, copy_plain(v)) != 0) {
                 json_decref(out);
                 return NULL;
@@ -146,7 +148,8 @@ static json_t *conv_schema_array(conv *c, const json_t *in)
         nomem(c);
         return NULL;
     }
-    json_array_foreach(in, i, v) {
+    json_array_foreach(in, i, v)
+    {
         json_t *s = conv_schema(c, v);
         if (s == NULL || json_array_append_new(out, s) != 0) {
             json_decref(out);
@@ -165,7 +168,8 @@ static json_t *conv_schema_map(conv *c, const json_t *in)
         nomem(c);
         return NULL;
     }
-    json_object_foreach((json_t *)in, k, v) {
+    json_object_foreach((json_t *)in, k, v)
+    {
         json_t *s = conv_schema(c, v);
         if (s == NULL || json_object_set_new(out, k, s) != 0) {
             json_decref(out);
@@ -177,18 +181,33 @@ static json_t *conv_schema_map(conv *c, const json_t *in)
 
 static int is_null_branch(const json_t *s)
 {
-    return json_is_object(s) && json_object_size(s) == 1 &&
-           json_is_string(json_object_get(s, "type")) &&
+    return json_is_object(s) && json_object_size(s) == 1 && json_is_string(json_object_get(s, "type")) &&
            strcmp(json_string_value(json_object_get(s, "type")), "null") == 0;
 }
 
 /* 3.1 keywords 3.0 has no way to express. */
-static const char *const refused_31[] = {"prefixItems",     "if",         "then",          "else",
-                                         "$defs",           "definitions", "patternProperties",
-                                         "unevaluatedProperties", "unevaluatedItems", "dependentRequired",
-                                         "dependentSchemas", "contains",  "minContains",   "maxContains",
-                                         "propertyNames",   "$id",        "$anchor",       "$dynamicRef",
-                                         "$dynamicAnchor",  "$recursiveRef", "$recursiveAnchor", "$vocabulary",
+static const char *const refused_31[] = {"prefixItems",
+                                         "if",
+                                         "then",
+                                         "else",
+                                         "$defs",
+                                         "definitions",
+                                         "patternProperties",
+                                         "unevaluatedProperties",
+                                         "unevaluatedItems",
+                                         "dependentRequired",
+                                         "dependentSchemas",
+                                         "contains",
+                                         "minContains",
+                                         "maxContains",
+                                         "propertyNames",
+                                         "$id",
+                                         "$anchor",
+                                         "$dynamicRef",
+                                         "$dynamicAnchor",
+                                         "$recursiveRef",
+                                         "$recursiveAnchor",
+                                         "$vocabulary",
                                          NULL};
 
 static int in_list(const char *s, const char *const *list)
@@ -218,7 +237,8 @@ static int conv_type(conv *c, const json_t *in, const json_t *type, json_t *out)
     json_t *t;
     if (types == NULL)
         return nomem(c);
-    json_array_foreach(type, i, t) {
+    json_array_foreach(type, i, t)
+    {
         if (!json_is_string(t)) {
             json_decref(types);
             return fail(c, t, "type must be a string or an array of strings%s%s", NULL, NULL);
@@ -241,13 +261,14 @@ static int conv_type(conv *c, const json_t *in, const json_t *type, json_t *out)
         rc = put(c, out, "type", json_incref(json_array_get(types, 0)));
     } else {
         if (json_object_get(in, "anyOf") != NULL) {
-            rc = fail(c, type,
-                      "a type array beside anyOf has no OpenAPI 3.0 form; list the types as anyOf branches%s%s",
-                      NULL, NULL);
+            rc =
+                fail(c, type, "a type array beside anyOf has no OpenAPI 3.0 form; list the types as anyOf branches%s%s",
+                     NULL, NULL);
         } else {
             json_t *any = json_array();
             rc = any ? 0 : nomem(c);
-            json_array_foreach(types, i, t) {
+            json_array_foreach(types, i, t)
+            {
                 if (rc == 0 && json_array_append_new(any, json_pack("{s:O}", "type", t)) != 0)
                     rc = nomem(c);
             }
@@ -274,7 +295,8 @@ static int conv_branches(conv *c, const char *key, const json_t *arr, json_t *ou
     json_t *v;
     if (kept == NULL)
         return nomem(c);
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (c->v31 && is_null_branch(v)) {
             nullable = 1;
             continue;
@@ -319,14 +341,16 @@ static json_t *conv_schema(conv *c, const json_t *in)
     const char *k;
     json_t *v;
     int rc = 0;
-    json_object_foreach((json_t *)in, k, v) {
+    json_object_foreach((json_t *)in, k, v)
+    {
         if (rc < 0)
             break;
         if (is_kumo_key(k))
             continue;
         if (strcmp(k, "properties") == 0) {
             json_t *m = json_is_object(v) ? conv_schema_map(c, v) : NULL;
-            rc = m ? put(c, out, k, m) : (c->err->code ? c->err->code : fail(c, v, "properties must be a mapping%s%s", NULL, NULL));
+            rc = m ? put(c, out, k, m)
+                   : (c->err->code ? c->err->code : fail(c, v, "properties must be a mapping%s%s", NULL, NULL));
         } else if (strcmp(k, "items") == 0 || strcmp(k, "not") == 0 ||
                    (strcmp(k, "additionalProperties") == 0 && !json_is_boolean(v))) {
             if (strcmp(k, "items") == 0 && json_is_array(v)) {
@@ -337,7 +361,8 @@ static json_t *conv_schema(conv *c, const json_t *in)
             rc = s ? put(c, out, k, s) : c->err->code;
         } else if (strcmp(k, "allOf") == 0) {
             json_t *a = json_is_array(v) ? conv_schema_array(c, v) : NULL;
-            rc = a ? put(c, out, k, a) : (c->err->code ? c->err->code : fail(c, v, "allOf must be an array%s%s", NULL, NULL));
+            rc = a ? put(c, out, k, a)
+                   : (c->err->code ? c->err->code : fail(c, v, "allOf must be an array%s%s", NULL, NULL));
         } else if (strcmp(k, "anyOf") == 0 || strcmp(k, "oneOf") == 0) {
             rc = conv_branches(c, k, v, out);
         } else if (strcmp(k, "enum") == 0 || strcmp(k, "default") == 0 || strcmp(k, "example") == 0) {
@@ -424,7 +449,8 @@ static json_t *conv_object(conv *c, const json_t *in, const char *what, key_fn *
     const char *k;
     json_t *v;
     int rc = out ? 0 : nomem(c);
-    json_object_foreach((json_t *)in, k, v) {
+    json_object_foreach((json_t *)in, k, v)
+    {
         if (rc < 0)
             break;
         if (is_kumo_key(k))
@@ -539,7 +565,8 @@ static json_t *conv_params(conv *c, const json_t *in)
         nomem(c);
         return NULL;
     }
-    json_array_foreach(in, i, v) {
+    json_array_foreach(in, i, v)
+    {
         json_t *p = conv_param(c, v);
         if (p == NULL || json_array_append_new(out, p) != 0) {
             json_decref(out);
@@ -649,8 +676,8 @@ static json_t *conv_definitions(conv *c, const json_t *in)
     return json_is_object(in) ? conv_schema_map(c, in) : copy_plain(in);
 }
 
-int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_index, void *ud), void *ud,
-                      json_t **out, kumo__error *err)
+int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_index, void *ud), void *ud, json_t **out,
+                      kumo__error *err)
 {
     conv c = {.spec = spec, .v31 = spec->version == 31, .integration = integration, .ud = ud, .err = err};
     const json_t *root = kumo__doc_root(spec->doc);
@@ -660,7 +687,8 @@ int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_in
     int rc = doc ? 0 : nomem(&c);
     err->code = 0;
     *out = NULL;
-    json_object_foreach((json_t *)root, k, v) {
+    json_object_foreach((json_t *)root, k, v)
+    {
         if (rc < 0)
             break;
         if (is_kumo_key(k))

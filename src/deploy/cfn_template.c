@@ -57,8 +57,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME_MAX_LEN 64          /* a logical id part; CloudFormation allows 255 in all */
-#define FUNCTION_NAME_MAX 64     /* Lambda */
+#define NAME_MAX_LEN 64      /* a logical id part; CloudFormation allows 255 in all */
+#define FUNCTION_NAME_MAX 64 /* Lambda */
 #define MIB ((size_t)1 << 20)
 
 long kumo__cfn_lambda_memory(size_t bytes)
@@ -119,8 +119,8 @@ typedef struct builder {
     kumo__cfn_template *out;
     json_t *resources;
     json_t *parameters;
-    json_t *env_vars;          /* KUMO_STORE_* -> value, shared by every function */
-    json_t *store_statements;  /* IAM statements for the stores */
+    json_t *env_vars;         /* KUMO_STORE_* -> value, shared by every function */
+    json_t *store_statements; /* IAM statements for the stores */
     kumo__error *err;
 } builder;
 
@@ -170,9 +170,9 @@ static json_t *ref(const char *id)
 /* Appends one Allow statement; takes actions and resources. */
 static int allow(builder *b, json_t *actions, json_t *resources)
 {
-    json_t *st = actions && resources ? json_pack("{s:s, s:o, s:o}", "Effect", "Allow", "Action", actions,
-                                                  "Resource", resources)
-                                      : NULL;
+    json_t *st = actions && resources
+                     ? json_pack("{s:s, s:o, s:o}", "Effect", "Allow", "Action", actions, "Resource", resources)
+                     : NULL;
     if (st == NULL) {
         json_decref(actions);
         json_decref(resources);
@@ -206,14 +206,14 @@ static int stack_store(builder *b, const char *store, const char *kind, const ch
     int rc;
     if (strcmp(kind, "kv") == 0) {
         snprintf(id, sizeof(id), "Table%s", lname);
-        json_t *t = json_pack(
-            "{s:s, s:s, s:s, s:{s:s, s:[{s:s,s:s},{s:s,s:s}], s:[{s:s,s:s},{s:s,s:s}], s:{s:s,s:b}, "
-            "s:[{s:s,s:s}]}}",
-            "Type", "AWS::DynamoDB::Table", "DeletionPolicy", "Delete", "UpdateReplacePolicy", "Delete",
-            "Properties", "BillingMode", "PAY_PER_REQUEST", "AttributeDefinitions", "AttributeName", "pk",
-            "AttributeType", "S", "AttributeName", "sk", "AttributeType", "B", "KeySchema", "AttributeName", "pk",
-            "KeyType", "HASH", "AttributeName", "sk", "KeyType", "RANGE", "TimeToLiveSpecification",
-            "AttributeName", "ttl", "Enabled", 1, "Tags", "Key", "kumo:store", "Value", store);
+        json_t *t =
+            json_pack("{s:s, s:s, s:s, s:{s:s, s:[{s:s,s:s},{s:s,s:s}], s:[{s:s,s:s},{s:s,s:s}], s:{s:s,s:b}, "
+                      "s:[{s:s,s:s}]}}",
+                      "Type", "AWS::DynamoDB::Table", "DeletionPolicy", "Delete", "UpdateReplacePolicy", "Delete",
+                      "Properties", "BillingMode", "PAY_PER_REQUEST", "AttributeDefinitions", "AttributeName", "pk",
+                      "AttributeType", "S", "AttributeName", "sk", "AttributeType", "B", "KeySchema", "AttributeName",
+                      "pk", "KeyType", "HASH", "AttributeName", "sk", "KeyType", "RANGE", "TimeToLiveSpecification",
+                      "AttributeName", "ttl", "Enabled", 1, "Tags", "Key", "kumo:store", "Value", store);
         if ((rc = add_resource(b, id, t)) < 0)
             return rc;
         snprintf(fmt, sizeof(fmt), "dynamodb://${%s}?region=${AWS::Region}&create=false", id);
@@ -223,11 +223,11 @@ static int stack_store(builder *b, const char *store, const char *kind, const ch
     }
     if (strcmp(kind, "blob") == 0) {
         snprintf(id, sizeof(id), "Bucket%s", lname);
-        json_t *t = json_pack("{s:s, s:s, s:s, s:{s:{s:b,s:b,s:b,s:b}, s:[{s:s,s:s}]}}", "Type", "AWS::S3::Bucket",
-                              "DeletionPolicy", "Delete", "UpdateReplacePolicy", "Delete", "Properties",
-                              "PublicAccessBlockConfiguration", "BlockPublicAcls", 1, "BlockPublicPolicy", 1,
-                              "IgnorePublicAcls", 1, "RestrictPublicBuckets", 1, "Tags", "Key", "kumo:store",
-                              "Value", store);
+        json_t *t =
+            json_pack("{s:s, s:s, s:s, s:{s:{s:b,s:b,s:b,s:b}, s:[{s:s,s:s}]}}", "Type", "AWS::S3::Bucket",
+                      "DeletionPolicy", "Delete", "UpdateReplacePolicy", "Delete", "Properties",
+                      "PublicAccessBlockConfiguration", "BlockPublicAcls", 1, "BlockPublicPolicy", 1,
+                      "IgnorePublicAcls", 1, "RestrictPublicBuckets", 1, "Tags", "Key", "kumo:store", "Value", store);
         if ((rc = add_resource(b, id, t)) < 0)
             return rc;
         snprintf(fmt, sizeof(fmt), "s3://${%s}?region=${AWS::Region}&create=false", id);
@@ -241,14 +241,14 @@ static int stack_store(builder *b, const char *store, const char *kind, const ch
     snprintf(id, sizeof(id), "Queue%s", lname);
     snprintf(dlq, sizeof(dlq), "DeadLetterQueue%s", lname);
     json_t *d = json_pack("{s:s, s:s, s:s, s:{s:i, s:[{s:s,s:s}]}}", "Type", "AWS::SQS::Queue", "DeletionPolicy",
-                          "Delete", "UpdateReplacePolicy", "Delete", "Properties", "MessageRetentionPeriod",
-                          1209600, "Tags", "Key", "kumo:store", "Value", store);
+                          "Delete", "UpdateReplacePolicy", "Delete", "Properties", "MessageRetentionPeriod", 1209600,
+                          "Tags", "Key", "kumo:store", "Value", store);
     if ((rc = add_resource(b, dlq, d)) < 0)
         return rc;
-    json_t *q = json_pack("{s:s, s:s, s:s, s:{s:{s:o, s:i}, s:[{s:s,s:s}]}}", "Type", "AWS::SQS::Queue",
-                          "DeletionPolicy", "Delete", "UpdateReplacePolicy", "Delete", "Properties", "RedrivePolicy",
-                          "deadLetterTargetArn", getatt(dlq, "Arn"), "maxReceiveCount", 5, "Tags", "Key",
-                          "kumo:store", "Value", store);
+    json_t *q =
+        json_pack("{s:s, s:s, s:s, s:{s:{s:o, s:i}, s:[{s:s,s:s}]}}", "Type", "AWS::SQS::Queue", "DeletionPolicy",
+                  "Delete", "UpdateReplacePolicy", "Delete", "Properties", "RedrivePolicy", "deadLetterTargetArn",
+                  getatt(dlq, "Arn"), "maxReceiveCount", 5, "Tags", "Key", "kumo:store", "Value", store);
     if ((rc = add_resource(b, id, q)) < 0)
         return rc;
     snprintf(fmt, sizeof(fmt), "sqs://${%s.QueueName}?region=${AWS::Region}&create=false", id);
@@ -275,8 +275,9 @@ static int env_store(builder *b, const char *store, const char *kind, const char
                         "Lambda function cannot share; drop it from the environment (the stack then makes a "
                         "%s) or give a remote URL",
                         kumo__doc_path(p->doc), su->line, su->col, store, scheme, b->in->env->name,
-                        strcmp(kind, "kv") == 0 ? "DynamoDB table" : strcmp(kind, "blob") == 0 ? "S3 bucket"
-                                                                                               : "SQS queue");
+                        strcmp(kind, "kv") == 0     ? "DynamoDB table"
+                        : strcmp(kind, "blob") == 0 ? "S3 bucket"
+                                                    : "SQS queue");
         return -EINVAL;
     }
     const char *aws_scheme = strcmp(kind, "kv") == 0 ? "dynamodb" : strcmp(kind, "blob") == 0 ? "s3" : "sqs";
@@ -370,15 +371,14 @@ static int function(builder *b, size_t ui)
     int n = snprintf(fname, sizeof(fname), "%s-%s", b->in->stack, u->name);
     if (n < 0 || (size_t)n > FUNCTION_NAME_MAX) {
         kumo__error_set(b->err, -ENAMETOOLONG,
-                        "the function name '%s' is longer than Lambda's %d characters; use a shorter --stack",
-                        fname, FUNCTION_NAME_MAX);
+                        "the function name '%s' is longer than Lambda's %d characters; use a shorter --stack", fname,
+                        FUNCTION_NAME_MAX);
         return -ENAMETOOLONG;
     }
     long mem = kumo__cfn_lambda_memory(u->tuning.memory);
     long tmo = kumo__cfn_lambda_timeout(u->tuning.timeout_s);
     if (mem < 0 || tmo < 0) {
-        kumo__error_set(b->err, -EINVAL,
-                        "%s: function '%s': %s is beyond Lambda's limit (%s); lower it in kumo.yaml",
+        kumo__error_set(b->err, -EINVAL, "%s: function '%s': %s is beyond Lambda's limit (%s); lower it in kumo.yaml",
                         kumo__doc_path(p->doc), u->name, mem < 0 ? "memory" : "timeout",
                         mem < 0 ? "10240 MiB" : "900 s");
         return -EINVAL;
@@ -403,13 +403,12 @@ static int function(builder *b, size_t ui)
         json_decref(statements);
         return nomem(b);
     }
-    rc = add_resource(
-        b, role,
-        json_pack("{s:s, s:{s:{s:s, s:[{s:s, s:{s:s}, s:s}]}, s:[{s:s, s:{s:s, s:o}}]}}", "Type", "AWS::IAM::Role",
-                  "Properties", "AssumeRolePolicyDocument", "Version", "2012-10-17", "Statement", "Effect", "Allow",
-                  "Principal", "Service", "lambda.amazonaws.com", "Action", "sts:AssumeRole", "Policies",
-                  "PolicyName", "kumo-function", "PolicyDocument", "Version", "2012-10-17", "Statement",
-                  statements));
+    rc = add_resource(b, role,
+                      json_pack("{s:s, s:{s:{s:s, s:[{s:s, s:{s:s}, s:s}]}, s:[{s:s, s:{s:s, s:o}}]}}", "Type",
+                                "AWS::IAM::Role", "Properties", "AssumeRolePolicyDocument", "Version", "2012-10-17",
+                                "Statement", "Effect", "Allow", "Principal", "Service", "lambda.amazonaws.com",
+                                "Action", "sts:AssumeRole", "Policies", "PolicyName", "kumo-function", "PolicyDocument",
+                                "Version", "2012-10-17", "Statement", statements));
     if (rc < 0)
         return rc;
 
@@ -418,21 +417,20 @@ static int function(builder *b, size_t ui)
         return nomem(b);
     rc = add_resource(
         b, fn,
-        json_pack("{s:s, s:[s], s:{s:s, s:s, s:s, s:[s], s:{s:o, s:s}, s:I, s:I, s:o, s:{s:o}, s:[{s:s,s:s}]}}",
-                  "Type", "AWS::Lambda::Function", "DependsOn", logs, "Properties", "FunctionName", fname,
-                  "Runtime", "provided.al2023", "Handler", "bootstrap", "Architectures", b->in->arch, "Code",
-                  "S3Bucket", ref("ArtifactsBucket"), "S3Key", b->in->code_keys[ui], "MemorySize",
-                  (json_int_t)mem, "Timeout", (json_int_t)tmo, "Role", getatt(role, "Arn"), "Environment",
-                  "Variables", vars, "Tags", "Key", "kumo:unit", "Value", u->name));
+        json_pack("{s:s, s:[s], s:{s:s, s:s, s:s, s:[s], s:{s:o, s:s}, s:I, s:I, s:o, s:{s:o}, s:[{s:s,s:s}]}}", "Type",
+                  "AWS::Lambda::Function", "DependsOn", logs, "Properties", "FunctionName", fname, "Runtime",
+                  "provided.al2023", "Handler", "bootstrap", "Architectures", b->in->arch, "Code", "S3Bucket",
+                  ref("ArtifactsBucket"), "S3Key", b->in->code_keys[ui], "MemorySize", (json_int_t)mem, "Timeout",
+                  (json_int_t)tmo, "Role", getatt(role, "Arn"), "Environment", "Variables", vars, "Tags", "Key",
+                  "kumo:unit", "Value", u->name));
     if (rc < 0)
         return rc;
 
-    return add_resource(
-        b, perm,
-        json_pack("{s:s, s:{s:s, s:o, s:s, s:o}}", "Type", "AWS::Lambda::Permission", "Properties", "Action",
-                  "lambda:InvokeFunction", "FunctionName", getatt(fn, "Arn"), "Principal",
-                  "apigateway.amazonaws.com", "SourceArn",
-                  sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*")));
+    return add_resource(b, perm,
+                        json_pack("{s:s, s:{s:s, s:o, s:s, s:o}}", "Type", "AWS::Lambda::Permission", "Properties",
+                                  "Action", "lambda:InvokeFunction", "FunctionName", getatt(fn, "Arn"), "Principal",
+                                  "apigateway.amazonaws.com", "SourceArn",
+                                  sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*")));
 }
 
 static json_t *integration(int unit_index, void *ud)
@@ -468,7 +466,7 @@ static void hashed_id(const char *prefix, const char *text, char *buf, size_t le
 static int api_resources(builder *b, json_t *methods)
 {
     const kumo__spec *spec = b->in->spec;
-    json_t *seen = json_object();   /* path prefix -> logical id */
+    json_t *seen = json_object(); /* path prefix -> logical id */
     int rc = seen ? 0 : nomem(b);
     for (size_t i = 0; rc == 0 && i < spec->nops; i++) {
         const kumo__operation *op = &spec->ops[i];
@@ -523,9 +521,8 @@ static int api_resources(builder *b, json_t *methods)
         }
         rc = integ ? add_resource(b, mid,
                                   json_pack("{s:s, s:{s:o, s:o, s:s, s:s, s:o}}", "Type", "AWS::ApiGateway::Method",
-                                            "Properties", "RestApiId", ref("Api"), "ResourceId", parent,
-                                            "HttpMethod", op->method, "AuthorizationType", "NONE", "Integration",
-                                            integ))
+                                            "Properties", "RestApiId", ref("Api"), "ResourceId", parent, "HttpMethod",
+                                            op->method, "AuthorizationType", "NONE", "Integration", integ))
                    : (json_decref(parent), nomem(b));
         if (rc == 0 && json_array_append_new(methods, json_string(mid)) != 0)
             rc = nomem(b);
@@ -585,8 +582,8 @@ int kumo__cfn_template_build(const kumo__cfn_input *in, kumo__cfn_template *out,
     const char *title = in->spec->title && *in->spec->title ? in->spec->title : in->project->name;
     char desc[512];
     snprintf(desc, sizeof(desc), "%s (kumo deploy, stack %s)", title, in->stack);
-    json_t *api = json_pack("{s:s, s:{s:s, s:s, s:{s:[s]}}}", "Type", "AWS::ApiGateway::RestApi", "Properties",
-                            "Name", in->stack, "Description", desc, "EndpointConfiguration", "Types", "REGIONAL");
+    json_t *api = json_pack("{s:s, s:{s:s, s:s, s:{s:[s]}}}", "Type", "AWS::ApiGateway::RestApi", "Properties", "Name",
+                            in->stack, "Description", desc, "EndpointConfiguration", "Types", "REGIONAL");
     if (api && in->api_resources)
         rc = set(&b, json_object_get(api, "Properties"), "BinaryMediaTypes", json_pack("[s]", "*/*"));
     else if (api)
@@ -604,8 +601,8 @@ int kumo__cfn_template_build(const kumo__cfn_input *in, kumo__cfn_template *out,
     if (rc < 0 || (rc = add_resource(&b, dep, deployment)) < 0)
         goto out;
     rc = add_resource(&b, "ApiStage",
-                      json_pack("{s:s, s:{s:o, s:o, s:s}}", "Type", "AWS::ApiGateway::Stage", "Properties",
-                                "RestApiId", ref("Api"), "DeploymentId", ref(dep), "StageName", in->stage));
+                      json_pack("{s:s, s:{s:o, s:o, s:s}}", "Type", "AWS::ApiGateway::Stage", "Properties", "RestApiId",
+                                ref("Api"), "DeploymentId", ref(dep), "StageName", in->stage));
     if (rc < 0)
         goto out;
 

@@ -37,10 +37,10 @@
 
 /* One artifact that `kumo build` wrote. */
 typedef struct kumo__artifact {
-    char *unit;          /* the function unit it packages (NULL: the whole project, azure) */
-    char *path;          /* absolute: a .zip file or an OCI layout directory */
-    char *digest;        /* "sha256:..." of the zip or of the image manifest */
-    uint64_t size;       /* bytes on disk */
+    char *unit;    /* the function unit it packages (NULL: the whole project, azure) */
+    char *path;    /* absolute: a .zip file or an OCI layout directory */
+    char *digest;  /* "sha256:..." of the zip or of the image manifest */
+    uint64_t size; /* bytes on disk */
 } kumo__artifact;
 
 typedef struct kumo__artifacts {
@@ -56,14 +56,14 @@ int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out
 
 /* What `kumo deploy` and `kumo destroy` were asked. */
 typedef struct kumo__deploy_opts {
-    const char *dir;           /* the project */
-    const char *target;        /* one of KUMO__TARGETS */
-    const char *env;           /* kumo.yaml environment, or NULL */
-    const char *endpoint_url;  /* aws: every AWS API at this URL (moto); NULL: AWS's own */
-    const char *region;        /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
-    const char *stack;         /* stack / service name; NULL: from the project's name */
-    int dry_run;               /* write and print, apply nothing */
-    int destroy;               /* kumo destroy */
+    const char *dir;          /* the project */
+    const char *target;       /* one of KUMO__TARGETS */
+    const char *env;          /* kumo.yaml environment, or NULL */
+    const char *endpoint_url; /* aws: every AWS API at this URL (moto); NULL: AWS's own */
+    const char *region;       /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
+    const char *stack;        /* stack / service name; NULL: from the project's name */
+    int dry_run;              /* write and print, apply nothing */
+    int destroy;              /* kumo destroy */
 } kumo__deploy_opts;
 
 /* aws.c: CloudFormation. */

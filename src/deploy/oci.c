@@ -161,22 +161,22 @@ static int tar_header(layer *l, const char *name, int is_dir, unsigned mode, uin
     }
     memcpy(h, base, strlen(base));
     octal((char *)h + 100, 8, mode);
-    octal((char *)h + 108, 8, 0);               /* uid */
-    octal((char *)h + 116, 8, 0);               /* gid */
+    octal((char *)h + 108, 8, 0); /* uid */
+    octal((char *)h + 116, 8, 0); /* gid */
     octal((char *)h + 124, 12, is_dir ? 0 : size);
-    octal((char *)h + 136, 12, 0);              /* mtime */
-    memset(h + 148, ' ', 8);                    /* checksum, counted as spaces */
+    octal((char *)h + 136, 12, 0); /* mtime */
+    memset(h + 148, ' ', 8);       /* checksum, counted as spaces */
     h[156] = is_dir ? '5' : '0';
-    memcpy(h + 257, "ustar", 6);                /* magic with its NUL */
+    memcpy(h + 257, "ustar", 6); /* magic with its NUL */
     memcpy(h + 263, "00", 2);
-    octal((char *)h + 329, 8, 0);               /* devmajor */
-    octal((char *)h + 337, 8, 0);               /* devminor */
+    octal((char *)h + 329, 8, 0); /* devmajor */
+    octal((char *)h + 337, 8, 0); /* devminor */
     if (plen)
         memcpy(h + 345, full, plen);
     unsigned sum = 0;
     for (size_t i = 0; i < sizeof(h); i++)
         sum += h[i];
-    snprintf((char *)h + 148, 8, "%06o", sum);  /* six digits, NUL, and the space already there */
+    snprintf((char *)h + 148, 8, "%06o", sum); /* six digits, NUL, and the space already there */
     h[155] = ' ';
     return layer_feed(l, h, sizeof(h), 0, err);
 }
@@ -423,8 +423,7 @@ int kumo__oci_write(const char *layout_path, const kumo__oci_image *img, char **
     json_object_set_new(cfg, "os", json_string("linux"));
     json_object_set_new(cfg, "config", c);
     json_object_set_new(cfg, "rootfs", json_pack("{s:s, s:[s]}", "type", "layers", "diff_ids", diff_id));
-    json_object_set_new(cfg, "history",
-                        json_pack("[{s:s, s:s}]", "created", OCI_EPOCH, "created_by", "kumo build"));
+    json_object_set_new(cfg, "history", json_pack("[{s:s, s:s}]", "created", OCI_EPOCH, "created_by", "kumo build"));
     if ((config = dump(cfg)) == NULL) {
         rc = oom(err);
         goto out;
@@ -444,8 +443,7 @@ int kumo__oci_write(const char *layout_path, const kumo__oci_image *img, char **
 
     json_t *md = descriptor(OCI_MANIFEST_TYPE, manifest_digest, strlen(manifest));
     if (md) {
-        json_object_set_new(md, "annotations",
-                            json_pack("{s:s}", "org.opencontainers.image.ref.name", img->ref_name));
+        json_object_set_new(md, "annotations", json_pack("{s:s}", "org.opencontainers.image.ref.name", img->ref_name));
         json_object_set_new(md, "platform", json_pack("{s:s, s:s}", "architecture", kumo__oci_arch(), "os", "linux"));
     }
     json_t *ix = json_pack("{s:i, s:s, s:[o]}", "schemaVersion", 2, "mediaType", OCI_INDEX_TYPE, "manifests", md);

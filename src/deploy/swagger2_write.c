@@ -34,10 +34,10 @@
 typedef struct sw {
     kumo__docset *ds;
     kumo__error *err;
-    int v31;            /* the input is OpenAPI 3.1 */
+    int v31; /* the input is OpenAPI 3.1 */
     int oom;
-    json_t *defs;       /* the output's definitions */
-    json_t *def_names;  /* location string -> definition name */
+    json_t *defs;      /* the output's definitions */
+    json_t *def_names; /* location string -> definition name */
 } sw;
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -108,7 +108,8 @@ static void copy_ext(sw *c, json_t *to, const json_t *from)
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)from, k, v) {
+    json_object_foreach((json_t *)from, k, v)
+    {
         if (is_ext(k))
             put(c, to, k, json_deep_copy(v));
     }
@@ -128,18 +129,37 @@ static void copy_keys(sw *c, json_t *to, const json_t *from, const char *const *
 static json_t *schema(sw *c, json_t *node, kumo__loc loc, int in_param, int depth);
 
 /* Keywords a Swagger 2.0 Schema Object has, copied as they are. */
-static const char *const plain_keys[] = {"title", "description", "default", "multipleOf", "maximum", "minimum",
-                                         "maxLength", "minLength", "pattern", "maxItems", "minItems",
-                                         "uniqueItems", "maxProperties", "minProperties", "required", "enum",
-                                         "format", "xml", "externalDocs", "readOnly", "example", NULL};
+static const char *const plain_keys[] = {"title",    "description", "default",       "multipleOf",    "maximum",
+                                         "minimum",  "maxLength",   "minLength",     "pattern",       "maxItems",
+                                         "minItems", "uniqueItems", "maxProperties", "minProperties", "required",
+                                         "enum",     "format",      "xml",           "externalDocs",  "readOnly",
+                                         "example",  NULL};
 
 /* JSON Schema 2020-12 keywords OpenAPI 3.1 allows that neither Swagger
  * 2.0 nor an x- extension can carry with their meaning. */
-static const char *const v31_only[] = {"prefixItems", "$defs", "if", "then", "else", "dependentSchemas",
-                                       "dependentRequired", "unevaluatedProperties", "unevaluatedItems",
-                                       "contains", "minContains", "maxContains", "propertyNames",
-                                       "patternProperties", "$anchor", "$dynamicRef", "$dynamicAnchor", "$id",
-                                       "$schema", "contentMediaType", "contentEncoding", "contentSchema", NULL};
+static const char *const v31_only[] = {"prefixItems",
+                                       "$defs",
+                                       "if",
+                                       "then",
+                                       "else",
+                                       "dependentSchemas",
+                                       "dependentRequired",
+                                       "unevaluatedProperties",
+                                       "unevaluatedItems",
+                                       "contains",
+                                       "minContains",
+                                       "maxContains",
+                                       "propertyNames",
+                                       "patternProperties",
+                                       "$anchor",
+                                       "$dynamicRef",
+                                       "$dynamicAnchor",
+                                       "$id",
+                                       "$schema",
+                                       "contentMediaType",
+                                       "contentEncoding",
+                                       "contentSchema",
+                                       NULL};
 
 /* The definition name for the schema at *to (reached by a $ref): NAME for
  * the main document's /components/schemas/NAME, else one made from the
@@ -176,9 +196,8 @@ static const char *definition(sw *c, json_t *target, const kumo__loc *to, int de
         for (const char *s = where; *s && n + 1 < sizeof name; s++) {
             if (n == 0 && *s == '/')
                 continue;
-            name[n++] = (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *s) && *s)
-                            ? *s
-                            : '_';
+            name[n++] =
+                (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *s) && *s) ? *s : '_';
         }
         name[n] = '\0';
     }
@@ -214,7 +233,8 @@ static json_t *schema_list(sw *c, json_t *list, const kumo__loc *loc, const char
         return oom(c);
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         json_t *s = schema(c, v, sub_index(&l, i), in_param, depth + 1);
         if (s == NULL) {
             json_decref(out);
@@ -247,9 +267,9 @@ static json_t *schema_ref(sw *c, json_t *node, json_t *ref, kumo__loc loc, int i
     int siblings = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(node, k, v) {
-        siblings |= strcmp(k, "$ref") != 0 && strcmp(k, "description") != 0 && strcmp(k, "summary") != 0 &&
-                    !is_ext(k);
+    json_object_foreach(node, k, v)
+    {
+        siblings |= strcmp(k, "$ref") != 0 && strcmp(k, "description") != 0 && strcmp(k, "summary") != 0 && !is_ext(k);
     }
     if (!c->v31 || !siblings)
         return r;
@@ -298,7 +318,8 @@ static int kw_type(keyword_ctx *x, const char *k, json_t *v)
     json_t *only = NULL;
     size_t i, others = 0;
     json_t *t;
-    json_array_foreach(v, i, t) {
+    json_array_foreach(v, i, t)
+    {
         if (json_is_string(t) && strcmp(json_string_value(t), "null") == 0) {
             put(x->c, x->out, "x-nullable", json_true());
         } else {
@@ -365,7 +386,7 @@ static int kw_composition(keyword_ctx *x, const char *k, json_t *v)
     char ext[16];
     snprintf(ext, sizeof ext, "x-%s", k);
     json_t *s = strcmp(k, "not") == 0 ? schema(x->c, v, sub(x->loc, k), 0, x->depth + 1)
-                                       : schema_list(x->c, v, x->loc, k, 0, x->depth);
+                                      : schema_list(x->c, v, x->loc, k, 0, x->depth);
     if (s == NULL)
         return -1;
     put(x->c, x->out, ext, s);
@@ -407,7 +428,8 @@ static int kw_properties(keyword_ctx *x, const char *k, json_t *v)
     kumo__loc pl = sub(x->loc, k);
     const char *pn;
     json_t *pv;
-    json_object_foreach(v, pn, pv) {
+    json_object_foreach(v, pn, pv)
+    {
         json_t *s = schema(x->c, pv, sub(&pl, pn), x->in_param, x->depth + 1);
         if (s == NULL) {
             json_decref(props);
@@ -478,8 +500,7 @@ static const struct {
 static json_t *schema(sw *c, json_t *node, kumo__loc loc, int in_param, int depth)
 {
     if (depth > DEPTH_MAX)
-        return fail(c, &loc, node, NULL, "schemas nest deeper than %d (a cycle of $refs in a parameter?)",
-                    DEPTH_MAX);
+        return fail(c, &loc, node, NULL, "schemas nest deeper than %d (a cycle of $refs in a parameter?)", DEPTH_MAX);
     if (json_is_true(node))
         return json_object();
     if (!json_is_object(node))
@@ -502,7 +523,8 @@ static json_t *schema(sw *c, json_t *node, kumo__loc loc, int in_param, int dept
     copy_keys(c, out, node, plain_keys);
     const char *k;
     json_t *v;
-    json_object_foreach(node, k, v) {
+    json_object_foreach(node, k, v)
+    {
         if (is_ext(k)) {
             put(c, out, k, json_deep_copy(v));
             continue;
@@ -529,10 +551,10 @@ fail:
 
 /* Keys of a Swagger 2.0 parameter (or header, or Items Object) that come
  * from its schema. */
-static const char *const param_schema_keys[] = {"type", "format", "items", "default", "maximum",
-                                                "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength",
-                                                "minLength", "pattern", "maxItems", "minItems", "uniqueItems",
-                                                "enum", "multipleOf", "x-nullable", NULL};
+static const char *const param_schema_keys[] = {
+    "type",     "format",           "items",     "default",    "maximum",    "exclusiveMaximum",
+    "minimum",  "exclusiveMinimum", "maxLength", "minLength",  "pattern",    "maxItems",
+    "minItems", "uniqueItems",      "enum",      "multipleOf", "x-nullable", NULL};
 
 /* A converted (inlined) schema -> the fields of a parameter, header or
  * Items Object in `to`. Object types and missing types are errors. */
@@ -541,9 +563,8 @@ static int inline_schema(sw *c, json_t *to, json_t *s, const kumo__loc *loc, jso
 {
     const char *type = json_string_value(json_object_get(s, "type"));
     if (type == NULL || strcmp(type, "object") == 0 || strcmp(type, "null") == 0) {
-        fail(c, loc, at, NULL,
-             "%s '%s' %s; Swagger 2.0 %ss are strings, numbers, integers, booleans or arrays of them", what, name,
-             type ? "is an object" : "has a schema without a type", what);
+        fail(c, loc, at, NULL, "%s '%s' %s; Swagger 2.0 %ss are strings, numbers, integers, booleans or arrays of them",
+             what, name, type ? "is an object" : "has a schema without a type", what);
         return -EINVAL;
     }
     const char *format = json_string_value(json_object_get(s, "format"));
@@ -675,7 +696,8 @@ static int parameters(sw *c, json_t *holder, const kumo__loc *loc, json_t *list)
     kumo__loc pl = sub(loc, "parameters");
     size_t i;
     json_t *p;
-    json_array_foreach(params, i, p) {
+    json_array_foreach(params, i, p)
+    {
         json_t *out = parameter(c, p, sub_index(&pl, i));
         if (out == NULL)
             return c->err->code ? c->err->code : -EINVAL;
@@ -729,11 +751,13 @@ static void add_media_types(sw *c, json_t *set, json_t *content)
 {
     const char *mt;
     json_t *m;
-    json_object_foreach(content, mt, m) {
+    json_object_foreach(content, mt, m)
+    {
         int seen = 0;
         size_t i;
         json_t *v;
-        json_array_foreach(set, i, v) {
+        json_array_foreach(set, i, v)
+        {
             seen |= strcasecmp(json_string_value(v), mt) == 0;
         }
         if (!seen)
@@ -750,7 +774,8 @@ static json_t *shared_schema(sw *c, json_t *content, const kumo__loc *loc, const
     json_t *m;
     int n = 0;
     *same = 1;
-    json_object_foreach(content, mt, m) {
+    json_object_foreach(content, mt, m)
+    {
         json_t *s = json_object_get(m, "schema");
         if (n++ == 0) {
             first = s;
@@ -785,7 +810,8 @@ static int request_body(sw *c, json_t *node, kumo__loc loc, json_t *params, json
     int forms = 0, others = 0;
     const char *mt;
     json_t *m;
-    json_object_foreach(content, mt, m) {
+    json_object_foreach(content, mt, m)
+    {
         if (is_form(mt))
             forms++;
         else
@@ -846,7 +872,8 @@ static int request_body(sw *c, json_t *node, kumo__loc loc, json_t *params, json
     kumo__loc pl = sub(&ol, "properties");
     const char *pn;
     json_t *pv;
-    json_object_foreach(props, pn, pv) {
+    json_object_foreach(props, pn, pv)
+    {
         kumo__loc fl = sub(&pl, pn);
         json_t *s = schema(c, pv, fl, 1, 0);
         if (s == NULL)
@@ -861,7 +888,8 @@ static int request_body(sw *c, json_t *node, kumo__loc loc, json_t *params, json
         int is_req = 0;
         size_t i;
         json_t *r;
-        json_array_foreach(req, i, r) {
+        json_array_foreach(req, i, r)
+        {
             is_req |= json_is_string(r) && strcmp(json_string_value(r), pn) == 0;
         }
         put(c, p, "required", json_boolean(is_req));
@@ -923,7 +951,8 @@ static json_t *response(sw *c, json_t *node, kumo__loc loc, json_t *produces)
         json_t *examples = json_object();
         const char *mt;
         json_t *m;
-        json_object_foreach(content, mt, m) {
+        json_object_foreach(content, mt, m)
+        {
             json_t *ex = json_object_get(m, "example");
             if (ex)
                 put(c, examples, mt, json_deep_copy(ex));
@@ -939,7 +968,8 @@ static json_t *response(sw *c, json_t *node, kumo__loc loc, json_t *produces)
         kumo__loc hl = sub(&loc, "headers");
         const char *hn;
         json_t *hv;
-        json_object_foreach(headers, hn, hv) {
+        json_object_foreach(headers, hn, hv)
+        {
             json_t *one = header(c, hv, sub(&hl, hn), hn);
             if (one == NULL) {
                 json_decref(h);
@@ -978,8 +1008,8 @@ static json_t *operation(sw *c, json_t *node, kumo__loc loc)
     json_t *params = json_array(), *produces = json_array();
     if (out == NULL || params == NULL || produces == NULL)
         goto oom;
-    static const char *const keys[] = {"tags", "summary", "description", "externalDocs", "operationId",
-                                       "deprecated", "security", NULL};
+    static const char *const keys[] = {"tags",        "summary",    "description", "externalDocs",
+                                       "operationId", "deprecated", "security",    NULL};
     copy_keys(c, out, node, keys);
     if (parameters(c, node, &loc, params) < 0)
         goto fail;
@@ -994,15 +1024,15 @@ static json_t *operation(sw *c, json_t *node, kumo__loc loc)
     kumo__loc rl = sub(&loc, "responses");
     const char *status;
     json_t *r;
-    json_object_foreach(responses, status, r) {
+    json_object_foreach(responses, status, r)
+    {
         if (is_ext(status)) {
             put(c, rout, status, json_deep_copy(r));
             continue;
         }
         if (strchr(status, 'X') || strchr(status, 'x')) {
             fail(c, &rl, responses, status,
-                 "status range '%s' has no Swagger 2.0 form; list the codes (e.g. 200, 201) or use default",
-                 status);
+                 "status range '%s' has no Swagger 2.0 form; list the codes (e.g. 200, 201) or use default", status);
             goto fail;
         }
         json_t *one = response(c, r, sub(&rl, status), produces);
@@ -1150,7 +1180,8 @@ static json_t *security_definitions(sw *c, json_t *schemes, const kumo__loc *loc
     kumo__loc sl = sub(loc, "securitySchemes");
     const char *name;
     json_t *s;
-    json_object_foreach(schemes, name, s) {
+    json_object_foreach(schemes, name, s)
+    {
         kumo__loc one = sub(&sl, name);
         if ((s = kumo__docset_deref(c->ds, s, &one, "security scheme", c->err)) == NULL)
             goto fail;
@@ -1168,8 +1199,7 @@ static json_t *security_definitions(sw *c, json_t *schemes, const kumo__loc *loc
         } else if (type && strcmp(type, "apiKey") == 0) {
             const char *in = json_string_value(json_object_get(s, "in"));
             if (in == NULL || strcmp(in, "cookie") == 0) {
-                fail(c, &one, s, "in", "API key '%s' in a cookie has no Swagger 2.0 form; send it in a header",
-                     name);
+                fail(c, &one, s, "in", "API key '%s' in a cookie has no Swagger 2.0 form; send it in a header", name);
                 goto fail;
             }
             put(c, d, "type", json_string("apiKey"));
@@ -1179,15 +1209,15 @@ static json_t *security_definitions(sw *c, json_t *schemes, const kumo__loc *loc
             json_t *flows = json_object_get(s, "flows");
             if (json_object_size(flows) != 1) {
                 fail(c, &one, s, "flows",
-                     "OAuth2 scheme '%s' has %zu flows; Swagger 2.0 has one flow per scheme: split it",
-                     name, json_object_size(flows));
+                     "OAuth2 scheme '%s' has %zu flows; Swagger 2.0 has one flow per scheme: split it", name,
+                     json_object_size(flows));
                 goto fail;
             }
             const char *fname = json_object_iter_key(json_object_iter(flows));
             json_t *f = json_object_iter_value(json_object_iter(flows));
             const char *flow = strcmp(fname, "clientCredentials") == 0   ? "application"
                                : strcmp(fname, "authorizationCode") == 0 ? "accessCode"
-                                                                           : fname;
+                                                                         : fname;
             put(c, d, "type", json_string("oauth2"));
             put(c, d, "flow", json_string(flow));
             static const char *const keys[] = {"authorizationUrl", "tokenUrl", NULL};
@@ -1256,14 +1286,16 @@ static json_t *convert(sw *c, kumo__doc *main)
     kumo__loc schl = sub(&cl, "schemas");
     const char *name;
     json_t *s;
-    json_object_foreach(schemas, name, s) {
+    json_object_foreach(schemas, name, s)
+    {
         kumo__loc one = sub(&schl, name);
         if (definition(c, s, &one, 0) == NULL)
             goto fail;
     }
     kumo__loc pl = sub(&loc, "paths");
     json_t *item;
-    json_object_foreach(json_object_get(root, "paths"), name, item) {
+    json_object_foreach(json_object_get(root, "paths"), name, item)
+    {
         if (is_ext(name)) {
             put(c, paths, name, json_deep_copy(item));
             continue;

@@ -23,44 +23,44 @@
 
 /* Where one declared store lives in the chosen environment. */
 typedef struct kumo__target_store {
-    const char *store;      /* the name under stores: */
-    const char *kind;       /* kv, blob, queue */
-    char var[128];          /* KUMO_STORE_<NAME> */
-    const char *url;        /* the URL when it may be written into a file; NULL otherwise */
-    int secret;             /* the URL holds a password: pass it by reference only */
-    int unplaced;           /* the environment gives it no URL: the embedded default applies */
+    const char *store; /* the name under stores: */
+    const char *kind;  /* kv, blob, queue */
+    char var[128];     /* KUMO_STORE_<NAME> */
+    const char *url;   /* the URL when it may be written into a file; NULL otherwise */
+    int secret;        /* the URL holds a password: pass it by reference only */
+    int unplaced;      /* the environment gives it no URL: the embedded default applies */
 } kumo__target_store;
 
 /* One function unit, and its image for the image targets. */
 typedef struct kumo__target_unit {
     const kumo__unit *unit;
-    char *name;             /* DNS label: "<project>-<unit>" */
-    char *layout;           /* the OCI layout DIR/.kumo/build/TARGET/UNIT (image targets) */
-    char *digest;           /* "sha256:..." of its manifest (image targets) */
+    char *name;   /* DNS label: "<project>-<unit>" */
+    char *layout; /* the OCI layout DIR/.kumo/build/TARGET/UNIT (image targets) */
+    char *digest; /* "sha256:..." of its manifest (image targets) */
 } kumo__target_unit;
 
 typedef struct kumo__target_ctx {
     const kumo__deploy_opts *o;
     kumo__error *err;
     kumo__project *p;
-    kumo__spec *spec;           /* loaded for targets that route operations (gcp) */
-    const char *env_name;       /* the environment picked, or NULL */
+    kumo__spec *spec;     /* loaded for targets that route operations (gcp) */
+    const char *env_name; /* the environment picked, or NULL */
     const kumo__environment *env;
-    char *name;                 /* DNS label of the deployment: --stack or the project's name */
-    char *secret_name;          /* kumo-<name>-stores */
-    char *out_dir;              /* DIR/.kumo/deploy/TARGET */
-    kumo__store_plan plan;      /* where the stores live in the environment deployed (project/store_plan.h) */
+    char *name;            /* DNS label of the deployment: --stack or the project's name */
+    char *secret_name;     /* kumo-<name>-stores */
+    char *out_dir;         /* DIR/.kumo/deploy/TARGET */
+    kumo__store_plan plan; /* where the stores live in the environment deployed (project/store_plan.h) */
     kumo__target_store *stores;
     size_t nstores;
-    size_t nsecrets;            /* stores with secret set */
+    size_t nsecrets; /* stores with secret set */
     kumo__target_unit *units;
     size_t nunits;
     /* the plan */
-    char **files;               /* written, absolute, in order */
+    char **files; /* written, absolute, in order */
     size_t nfiles;
-    char *script;               /* sh commands, one or more lines each */
+    char *script; /* sh commands, one or more lines each */
     size_t script_len, script_cap;
-    char **notes;               /* things the user should know, printed before the commands */
+    char **notes; /* things the user should know, printed before the commands */
     size_t nnotes;
     char **scratch; /* strings handed out by kumo__target_sh_quote, freed with the context */
     size_t nscratch;
@@ -68,18 +68,18 @@ typedef struct kumo__target_ctx {
 } kumo__target_ctx;
 
 typedef struct kumo__target_driver {
-    int version;                /* 1 */
-    const char *name;           /* as --target takes it */
-    const char *tools;          /* the CLIs the commands run, space separated */
-    int images;                 /* needs an OCI image per unit (kumo build --target NAME) */
+    int version;       /* 1 */
+    const char *name;  /* as --target takes it */
+    const char *tools; /* the CLIs the commands run, space separated */
+    int images;        /* needs an OCI image per unit (kumo build --target NAME) */
     /* Writes the files and appends the commands (for o->destroy: the
      * commands that remove what deploy made). 0, or a negative code with
      * t->err set. */
     int (*generate)(kumo__target_ctx *t);
 } kumo__target_driver;
 
-extern const kumo__target_driver kumo__target_gcp, kumo__target_azure, kumo__target_knative,
-    kumo__target_openfaas, kumo__target_kubernetes;
+extern const kumo__target_driver kumo__target_gcp, kumo__target_azure, kumo__target_knative, kumo__target_openfaas,
+    kumo__target_kubernetes;
 
 /* ---- the plan (targets.c) ------------------------------------------------- */
 

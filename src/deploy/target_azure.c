@@ -53,7 +53,8 @@ static const char *external_ref(json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach(v, k, x) {
+        json_object_foreach(v, k, x)
+        {
             if (strcmp(k, "$ref") == 0 && json_is_string(x) && json_string_value(x)[0] != '#')
                 return json_string_value(x);
             const char *r = external_ref(x);
@@ -63,7 +64,8 @@ static const char *external_ref(json_t *v)
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             const char *r = external_ref(x);
             if (r)
                 return r;
@@ -175,12 +177,11 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
         "  {s:s, s:s, s:s, s:[s, s], s:{s:s, s:s, s:s, s:s, s:[s], s:s, s:b}}"
         " ],"
         " s:{s:{s:s, s:s}, s:{s:s, s:s}}}",
-        "$schema", "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-        "contentVersion", "1.0.0.0", "parameters", params, "variables", "suffix",
-        "[uniqueString(resourceGroup().id)]", "storageName", "[concat('kumo', variables('suffix'))]", "planName",
-        "[concat(parameters('name'), '-plan')]", "appName", "[concat(parameters('name'), '-', variables('suffix'))]",
-        "apimName", "[concat(parameters('name'), '-apim-', variables('suffix'))]",
-        "resources",
+        "$schema", "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion",
+        "1.0.0.0", "parameters", params, "variables", "suffix", "[uniqueString(resourceGroup().id)]", "storageName",
+        "[concat('kumo', variables('suffix'))]", "planName", "[concat(parameters('name'), '-plan')]", "appName",
+        "[concat(parameters('name'), '-', variables('suffix'))]", "apimName",
+        "[concat(parameters('name'), '-apim-', variables('suffix'))]", "resources",
         /* storage */
         "type", "Microsoft.Storage/storageAccounts", "apiVersion", STORAGE_API, "name", "[variables('storageName')]",
         "location", "[parameters('location')]", "sku", "name", "Standard_LRS", "kind", "StorageV2", "properties",
@@ -206,9 +207,8 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
         "[resourceId('Microsoft.ApiManagement/service', variables('apimName'))]",
         "[resourceId('Microsoft.Web/sites', variables('appName'))]", "properties", "format", "openapi+json", "value",
         spec, "path", "[parameters('name')]", "serviceUrl", service_url, "protocols", "https", "displayName",
-        "[parameters('name')]", "subscriptionRequired", 0,
-        "outputs", "functionAppName", "type", "string", "value", "[variables('appName')]", "apiUrl", "type", "string",
-        "value",
+        "[parameters('name')]", "subscriptionRequired", 0, "outputs", "functionAppName", "type", "string", "value",
+        "[variables('appName')]", "apiUrl", "type", "string", "value",
         "[concat(reference(resourceId('Microsoft.ApiManagement/service', variables('apimName')), '" APIM_API
         "').gatewayUrl, '/', parameters('name'))]");
     free(spec);
@@ -260,10 +260,10 @@ static int azure(kumo__target_ctx *t)
     const char *rg_env = getenv("AZURE_RESOURCE_GROUP");
     char rg[128];
     snprintf(rg, sizeof rg, "%s%s", rg_env && *rg_env ? "" : "kumo-", rg_env && *rg_env ? rg_env : t->name);
-    const char *loc = t->o->region ? t->o->region
-                      : t->env && t->env->region ? t->env->region
+    const char *loc = t->o->region                                            ? t->o->region
+                      : t->env && t->env->region                              ? t->env->region
                       : getenv("AZURE_LOCATION") && *getenv("AZURE_LOCATION") ? getenv("AZURE_LOCATION")
-                                                                               : "eastus";
+                                                                              : "eastus";
     const char *RG = kumo__target_sh_quote(t, rg);
     return t->o->destroy ? azure_destroy(t, rg, RG) : azure_deploy(t, rg, loc, RG);
 }

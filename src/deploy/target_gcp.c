@@ -73,7 +73,7 @@ static json_t *service(kumo__target_ctx *t, const kumo__target_unit *u, const ch
             char *name = store_secret(t, s);
             json_array_append_new(env, name ? json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", s->var, "valueFrom",
                                                         "secretKeyRef", "name", name, "key", "latest")
-                                             : NULL);
+                                            : NULL);
             free(name);
         } else if (s->url) {
             json_array_append_new(env, json_pack("{s:s, s:s}", "name", s->var, "value", s->url));
@@ -86,13 +86,13 @@ static json_t *service(kumo__target_ctx *t, const kumo__target_unit *u, const ch
     int timeout = (int)ts < ts ? (int)ts + 1 : (int)ts;
     return json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:s}, s:{s:s}}, s:{s:{s:{s:{s:s, s:s}}, s:{s:i, s:i, "
                      "s:[{s:s, s:[{s:s, s:i}], s:o, s:{s:o}}]}}}}",
-                     "apiVersion", "serving.knative.dev/v1", "kind", "Service", "metadata", "name", u->name,
-                     "labels", "cloud.googleapis.com/location", region, "app.kubernetes.io/part-of", t->name,
-                     "annotations", "run.googleapis.com/ingress", "all", "spec", "template", "metadata",
-                     "annotations", "autoscaling.knative.dev/minScale", min, "autoscaling.knative.dev/maxScale", max,
-                     "spec", "containerConcurrency", tu->concurrency > 0 ? tu->concurrency : 1, "timeoutSeconds",
-                     timeout > 0 ? timeout : 1, "containers", "image", image, "ports", "name", "http1",
-                     "containerPort", 8080, "env", env, "resources", "limits", limits);
+                     "apiVersion", "serving.knative.dev/v1", "kind", "Service", "metadata", "name", u->name, "labels",
+                     "cloud.googleapis.com/location", region, "app.kubernetes.io/part-of", t->name, "annotations",
+                     "run.googleapis.com/ingress", "all", "spec", "template", "metadata", "annotations",
+                     "autoscaling.knative.dev/minScale", min, "autoscaling.knative.dev/maxScale", max, "spec",
+                     "containerConcurrency", tu->concurrency > 0 ? tu->concurrency : 1, "timeoutSeconds",
+                     timeout > 0 ? timeout : 1, "containers", "image", image, "ports", "name", "http1", "containerPort",
+                     8080, "env", env, "resources", "limits", limits);
 }
 
 /* Which unit serves each operation: all of them when there is one unit,
@@ -140,7 +140,8 @@ static int backends(kumo__target_ctx *t, json_t *sw)
     const char *path;
     json_t *item;
     void *tmp;
-    json_object_foreach_safe(paths, tmp, path, item) {
+    json_object_foreach_safe(paths, tmp, path, item)
+    {
         if (strncmp(path, "x-", 2) == 0)
             continue;
         int left = 0;
@@ -184,8 +185,8 @@ static int backends(kumo__target_ctx *t, json_t *sw)
 /* kumo deploy --destroy: the commands that remove what gcp_deploy made. */
 static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
 {
-    kumo__target_cmd(t, "gcloud api-gateway gateways delete %s --location=%s --project=%s --quiet || true", t->name,
-                     R, P);
+    kumo__target_cmd(t, "gcloud api-gateway gateways delete %s --location=%s --project=%s --quiet || true", t->name, R,
+                     P);
     kumo__target_cmd(t,
                      "for c in $(gcloud api-gateway api-configs list --api=%s --project=%s "
                      "--format='value(name.basename())'); do gcloud api-gateway api-configs delete \"$c\" --api=%s "
@@ -193,8 +194,7 @@ static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
                      t->name, P, t->name, P);
     kumo__target_cmd(t, "gcloud api-gateway apis delete %s --project=%s --quiet || true", t->name, P);
     for (size_t i = 0; i < t->nunits; i++)
-        kumo__target_cmd(t, "gcloud run services delete %s --region=%s --project=%s --quiet", t->units[i].name, R,
-                         P);
+        kumo__target_cmd(t, "gcloud run services delete %s --region=%s --project=%s --quiet", t->units[i].name, R, P);
     for (size_t i = 0; i < t->nstores; i++) {
         char *s = t->stores[i].secret ? store_secret(t, &t->stores[i]) : NULL;
         if (s)
@@ -334,8 +334,8 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
 static int gcp(kumo__target_ctx *t)
 {
     const char *project = env_or("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT");
-    const char *region = t->o->region ? t->o->region
-                         : t->env && t->env->region ? t->env->region
+    const char *region = t->o->region                          ? t->o->region
+                         : t->env && t->env->region            ? t->env->region
                          : env_or("CLOUDSDK_RUN_REGION", NULL) ? env_or("CLOUDSDK_RUN_REGION", NULL)
                                                                : "us-central1";
     if (project == NULL) {

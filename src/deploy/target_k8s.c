@@ -98,13 +98,13 @@ static int knative(kumo__target_ctx *t)
         snprintf(min, sizeof min, "%d", tu->min);
         snprintf(max, sizeof max, "%d", tu->max);
         snprintf(target, sizeof target, "%d", tu->concurrency);
-        json_t *svc = json_pack(
-            "{s:s, s:s, s:o, s:{s:{s:{s:o, s:{s:s, s:s, s:s}}, s:{s:i, s:i, s:[o]}}}}", "apiVersion",
-            "serving.knative.dev/v1", "kind", "Service", "metadata", metadata(t, u), "spec", "template", "metadata",
-            "labels", labels(t, u), "annotations", "autoscaling.knative.dev/min-scale", min,
-            "autoscaling.knative.dev/max-scale", max, "autoscaling.knative.dev/target", target, "spec",
-            "containerConcurrency", tu->concurrency, "timeoutSeconds", timeout_s(u->unit), "containers",
-            container(t, u, 0));
+        json_t *svc =
+            json_pack("{s:s, s:s, s:o, s:{s:{s:{s:o, s:{s:s, s:s, s:s}}, s:{s:i, s:i, s:[o]}}}}", "apiVersion",
+                      "serving.knative.dev/v1", "kind", "Service", "metadata", metadata(t, u), "spec", "template",
+                      "metadata", "labels", labels(t, u), "annotations", "autoscaling.knative.dev/min-scale", min,
+                      "autoscaling.knative.dev/max-scale", max, "autoscaling.knative.dev/target", target, "spec",
+                      "containerConcurrency", tu->concurrency, "timeoutSeconds", timeout_s(u->unit), "containers",
+                      container(t, u, 0));
         snprintf(file, sizeof file, "service-%s.yaml", u->unit->name);
         int rc = kumo__target_write_yaml(t, file, svc, 0);
         if (rc < 0)
@@ -254,22 +254,22 @@ static int kubernetes(kumo__target_ctx *t)
         json_t *ctr = container(t, u, 1);
         if (ctr)
             json_object_set_new(ctr, "readinessProbe", json_pack("{s:{s:i}}", "tcpSocket", "port", PORT));
-        json_t *docs = json_pack(
-            "[{s:s, s:s, s:o, s:{s:i, s:{s:o}, s:{s:{s:o}, s:{s:[o]}}}},"
-            " {s:s, s:s, s:o, s:{s:o, s:[{s:s, s:i, s:i}]}},"
-            " {s:s, s:s, s:o, s:{s:{s:s, s:s, s:s}, s:i, s:i, s:[{s:s, s:{s:s, s:{s:s, s:i}}}]}}]",
-            "apiVersion", "apps/v1", "kind", "Deployment", "metadata", metadata(t, u), "spec", "replicas", min,
-            "selector", "matchLabels", json_pack("{s:s}", "app.kubernetes.io/name", u->name), "template", "metadata",
-            "labels", labels(t, u), "spec", "containers", ctr,
-            /* Service */
-            "apiVersion", "v1", "kind", "Service", "metadata", metadata(t, u), "spec", "selector",
-            json_pack("{s:s}", "app.kubernetes.io/name", u->name), "ports", "name", "http", "port", 80, "targetPort",
-            PORT,
-            /* HorizontalPodAutoscaler */
-            "apiVersion", "autoscaling/v2", "kind", "HorizontalPodAutoscaler", "metadata", metadata(t, u), "spec",
-            "scaleTargetRef", "apiVersion", "apps/v1", "kind", "Deployment", "name", u->name, "minReplicas", min,
-            "maxReplicas", max, "metrics", "type", "Resource", "resource", "name", "cpu", "target", "type",
-            "Utilization", "averageUtilization", 70);
+        json_t *docs =
+            json_pack("[{s:s, s:s, s:o, s:{s:i, s:{s:o}, s:{s:{s:o}, s:{s:[o]}}}},"
+                      " {s:s, s:s, s:o, s:{s:o, s:[{s:s, s:i, s:i}]}},"
+                      " {s:s, s:s, s:o, s:{s:{s:s, s:s, s:s}, s:i, s:i, s:[{s:s, s:{s:s, s:{s:s, s:i}}}]}}]",
+                      "apiVersion", "apps/v1", "kind", "Deployment", "metadata", metadata(t, u), "spec", "replicas",
+                      min, "selector", "matchLabels", json_pack("{s:s}", "app.kubernetes.io/name", u->name), "template",
+                      "metadata", "labels", labels(t, u), "spec", "containers", ctr,
+                      /* Service */
+                      "apiVersion", "v1", "kind", "Service", "metadata", metadata(t, u), "spec", "selector",
+                      json_pack("{s:s}", "app.kubernetes.io/name", u->name), "ports", "name", "http", "port", 80,
+                      "targetPort", PORT,
+                      /* HorizontalPodAutoscaler */
+                      "apiVersion", "autoscaling/v2", "kind", "HorizontalPodAutoscaler", "metadata", metadata(t, u),
+                      "spec", "scaleTargetRef", "apiVersion", "apps/v1", "kind", "Deployment", "name", u->name,
+                      "minReplicas", min, "maxReplicas", max, "metrics", "type", "Resource", "resource", "name", "cpu",
+                      "target", "type", "Utilization", "averageUtilization", 70);
         char file[128];
         snprintf(file, sizeof file, "%s.yaml", u->unit->name);
         int rc = kumo__target_write_yaml(t, file, docs, 1);

@@ -166,7 +166,8 @@ int kumo__target_write_yaml(kumo__target_ctx *t, const char *name, json_t *doc, 
     if (multi) {
         size_t i;
         json_t *d;
-        json_array_foreach(doc, i, d) {
+        json_array_foreach(doc, i, d)
+        {
             if (kumo__growbuf_add(&b, "---\n", 4) != 0 || kumo__yaml_emit(d, &b) != 0) {
                 rc = -ENOMEM;
                 goto out;
@@ -398,8 +399,8 @@ static int images(kumo__target_ctx *t)
         kumo__target_unit *u = &t->units[i];
         if ((u->digest = layout_digest(u->layout)) == NULL) {
             kumo__error_set(t->err, -ENOENT,
-                            "%s/index.json names no image manifest; rebuild with kumo build --target %s %s",
-                            u->layout, t->o->target, t->o->dir ? t->o->dir : ".");
+                            "%s/index.json names no image manifest; rebuild with kumo build --target %s %s", u->layout,
+                            t->o->target, t->o->dir ? t->o->dir : ".");
             return t->err->code;
         }
     }
@@ -595,8 +596,8 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
     const char *script_name = o->destroy ? "destroy.sh" : "deploy.sh";
     if ((rc = write_file(&t, script_name, t.script, t.script_len, 0755)) < 0)
         goto out;
-    printf("kumo %s --target %s%s%s%s\n", o->destroy ? "destroy" : "deploy", d->name,
-           t.env_name ? " --env " : "", t.env_name ? t.env_name : "", o->dry_run ? " --dry-run" : "");
+    printf("kumo %s --target %s%s%s%s\n", o->destroy ? "destroy" : "deploy", d->name, t.env_name ? " --env " : "",
+           t.env_name ? t.env_name : "", o->dry_run ? " --dry-run" : "");
     printf("files in %s:\n", t.out_dir);
     for (size_t i = 0; i < t.nfiles; i++)
         printf("  %s\n", t.files[i]);

@@ -20,8 +20,7 @@ typedef struct kumo__zip_writer kumo__zip_writer;
 int kumo__zip_open(const char *path, kumo__zip_writer **out, kumo__error *err);
 /* Adds `name` (relative, '/'-separated) with `data`, deflated when that is
  * smaller; `mode` is the Unix mode (0644, 0755). */
-int kumo__zip_add(kumo__zip_writer *z, const char *name, const void *data, size_t len, unsigned mode,
-                  kumo__error *err);
+int kumo__zip_add(kumo__zip_writer *z, const char *name, const void *data, size_t len, unsigned mode, kumo__error *err);
 /* Adds the regular file at `path` (symlinks followed) as `name`, with its
  * executable bit; streamed, so large libraries are not held whole. */
 int kumo__zip_add_file(kumo__zip_writer *z, const char *name, const char *path, kumo__error *err);

@@ -223,8 +223,7 @@ static int extract_entries(const zip_map *z, int root, kumo__error *err)
         return err->code;
     }
     if ((uint64_t)cd_off + cd_size > eocd) {
-        kumo__error_set(err, -EINVAL, "%s: the central directory lies outside the file (truncated archive?)",
-                        z->path);
+        kumo__error_set(err, -EINVAL, "%s: the central directory lies outside the file (truncated archive?)", z->path);
         return err->code;
     }
     uint64_t expanded = 0;

@@ -29,8 +29,8 @@
 #define ZIP_END_SIG 0x06054b50u
 #define ZIP_DOS_DATE ((0 << 9) | (1 << 5) | 1) /* 1980-01-01 */
 #define ZIP_DOS_TIME 0
-#define ZIP_VERSION 20                          /* 2.0: deflate */
-#define ZIP_MADE_BY ((3 << 8) | ZIP_VERSION)    /* 3: Unix, so external attributes hold st_mode */
+#define ZIP_VERSION 20                       /* 2.0: deflate */
+#define ZIP_MADE_BY ((3 << 8) | ZIP_VERSION) /* 3: Unix, so external attributes hold st_mode */
 #define ZIP_FLAG_UTF8 0x0800
 #define ZIP_LIMIT 0xFFFFFFFEull
 #define ZIP_CHUNK 65536
@@ -45,10 +45,10 @@ typedef struct zip_entry {
 struct kumo__zip_writer {
     int fd;
     char *path;
-    uint64_t off;          /* bytes written so far: where the next entry starts */
+    uint64_t off; /* bytes written so far: where the next entry starts */
     zip_entry *entries;
     size_t n, cap;
-    int failed;            /* the first error's code: close then removes the file */
+    int failed; /* the first error's code: close then removes the file */
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -142,8 +142,7 @@ static void local_header(uint8_t *h, const zip_entry *e)
 }
 
 /* Starts entry `name` at the current end: records it, writes its header. */
-static zip_entry *begin_entry(kumo__zip_writer *z, const char *name, unsigned mode, uint16_t method,
-                              kumo__error *err)
+static zip_entry *begin_entry(kumo__zip_writer *z, const char *name, unsigned mode, uint16_t method, kumo__error *err)
 {
     if (z->failed) {
         kumo__error_set(err, z->failed, "%s: an earlier entry failed; the archive is abandoned", z->path);
@@ -225,8 +224,7 @@ int kumo__zip_open(const char *path, kumo__zip_writer **out, kumo__error *err)
     return 0;
 }
 
-int kumo__zip_add(kumo__zip_writer *z, const char *name, const void *data, size_t len, unsigned mode,
-                  kumo__error *err)
+int kumo__zip_add(kumo__zip_writer *z, const char *name, const void *data, size_t len, unsigned mode, kumo__error *err)
 {
     if (len > ZIP_LIMIT) {
         fail(z, err, -EFBIG, "%s: entry '%s' is past 4 GiB (%s)", name);
@@ -246,7 +244,7 @@ int kumo__zip_add(kumo__zip_writer *z, const char *name, const void *data, size_
         return fail(z, err, -ENOMEM, "%s: adding '%s': %s", name);
     z_stream s;
     memset(&s, 0, sizeof(s));
-    size_t csize = len + 1;  /* "not smaller" unless deflate succeeds */
+    size_t csize = len + 1; /* "not smaller" unless deflate succeeds */
     if (deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
         s.next_in = (Bytef *)data;
         s.avail_in = (uInt)len;
@@ -414,10 +412,10 @@ int kumo__zip_close(kumo__zip_writer *z, kumo__error *err)
         put32(h + 20, e->csize);
         put32(h + 24, e->usize);
         put16(h + 28, (uint16_t)strlen(e->name));
-        put16(h + 30, 0);      /* extra */
-        put16(h + 32, 0);      /* comment */
-        put16(h + 34, 0);      /* disk */
-        put16(h + 36, 0);      /* internal attributes */
+        put16(h + 30, 0); /* extra */
+        put16(h + 32, 0); /* comment */
+        put16(h + 34, 0); /* disk */
+        put16(h + 36, 0); /* internal attributes */
         put32(h + 38, (uint32_t)(S_IFREG | e->mode) << 16);
         put32(h + 42, e->offset);
         if ((rc = append(z, h, sizeof(h), err)) == 0)

@@ -31,7 +31,7 @@ static json_t *decoded(const char *s, size_t len)
         return NULL;
     ssize_t n = kumo__percent_decode_into(s, len, buf, KUMO__PCT_PLUS | KUMO__PCT_LENIENT);
     json_t *j = n < 0 ? json_stringn(s, len) : json_stringn(buf, (size_t)n);
-    if (j == NULL)   /* not UTF-8 once decoded: as sent */
+    if (j == NULL) /* not UTF-8 once decoded: as sent */
         j = json_stringn(s, len);
     free(buf);
     return j ? j : json_string("");
@@ -96,7 +96,8 @@ json_t *kumo__emu_event(kumo__emu *e, kumo__emu_conn *c, const char *id, uint64_
     json_t *path = json_stringn(r->target, plen);
     json_t *single = NULL, *multi = NULL;
     query_params(q, version, &single, &multi);
-    const char *ct = kumo__http1_header(r, "content-type"), *ua = kumo__http1_header(r, "user-agent"), *host = kumo__http1_header(r, "host");
+    const char *ct = kumo__http1_header(r, "content-type"), *ua = kumo__http1_header(r, "user-agent"),
+               *host = kumo__http1_header(r, "host");
     json_t *body = json_null();
     int b64 = 0;
     if (r->body) {
@@ -130,17 +131,15 @@ json_t *kumo__emu_event(kumo__emu *e, kumo__emu_conn *c, const char *id, uint64_
         ev = json_pack("{s:s, s:O, s:s, s:O, s:o, s:o, s:o, s:o, s:n, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
                        "s:I, s:s, s:{s:s, s:s}, s:s}, s:O, s:b}",
                        "resource", root ? "/" : "/{proxy+}", "path", path, "httpMethod", r->method, "headers", hdrs,
-                       "multiValueHeaders", mv ? mv : json_object(),
-                       "queryStringParameters", single ? single : json_null(),
-                       "multiValueQueryStringParameters", multi ? multi : json_null(),
-                       "pathParameters",
-                       root ? json_null() : json_pack("{s:s}", "proxy", json_string_value(path) + 1),
+                       "multiValueHeaders", mv ? mv : json_object(), "queryStringParameters",
+                       single ? single : json_null(), "multiValueQueryStringParameters", multi ? multi : json_null(),
+                       "pathParameters", root ? json_null() : json_pack("{s:s}", "proxy", json_string_value(path) + 1),
                        "stageVariables", "requestContext", "accountId", "123456789012", "apiId", "kumoemulate",
-                       "resourceId", "kumo", "resourcePath", root ? "/" : "/{proxy+}", "httpMethod", r->method,
-                       "path", ctx_path, "stage", "local", "requestId", id, "requestTimeEpoch", (json_int_t)epoch_ms,
-                       "protocol", "HTTP/1.1", "identity", "sourceIp", c->ip, "userAgent", ua ? ua : "",
-                       "domainName", host ? host : "127.0.0.1", "body", body, "isBase64Encoded", b64);
-        single = multi = NULL;   /* stolen by "o" */
+                       "resourceId", "kumo", "resourcePath", root ? "/" : "/{proxy+}", "httpMethod", r->method, "path",
+                       ctx_path, "stage", "local", "requestId", id, "requestTimeEpoch", (json_int_t)epoch_ms,
+                       "protocol", "HTTP/1.1", "identity", "sourceIp", c->ip, "userAgent", ua ? ua : "", "domainName",
+                       host ? host : "127.0.0.1", "body", body, "isBase64Encoded", b64);
+        single = multi = NULL; /* stolen by "o" */
     } else {
         json_t *cookies = json_array();
         for (size_t i = 0; cookies && i < r->nheaders; i++) {
@@ -186,8 +185,8 @@ json_t *kumo__emu_event(kumo__emu *e, kumo__emu_conn *c, const char *id, uint64_
         strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S +0000", &tm);
         ev = json_pack("{s:s, s:s, s:O, s:s, s:O, s:{s:s, s:s, s:s, s:s, s:{s:s, s:O, s:s, s:s, s:s}, s:s, s:s, "
                        "s:s, s:s, s:I}, s:O, s:b}",
-                       "version", "2.0", "routeKey", "$default", "rawPath", path, "rawQueryString", q, "headers",
-                       hdrs, "requestContext", "accountId", "123456789012", "apiId", "kumoemulate", "domainName",
+                       "version", "2.0", "routeKey", "$default", "rawPath", path, "rawQueryString", q, "headers", hdrs,
+                       "requestContext", "accountId", "123456789012", "apiId", "kumoemulate", "domainName",
                        host ? host : "127.0.0.1", "domainPrefix", "kumoemulate", "http", "method", r->method, "path",
                        path, "protocol", "HTTP/1.1", "sourceIp", c->ip, "userAgent", ua ? ua : "", "requestId", id,
                        "routeKey", "$default", "stage", "$default", "time", when, "timeEpoch", (json_int_t)epoch_ms,
@@ -280,12 +279,14 @@ int kumo__emu_answer(kumo__emu *e, kumo__emu_conn *c, const char *json, size_t l
     const char *key;
     json_t *val;
     if (json_is_object(mv)) {
-        json_object_foreach(mv, key, val) {
+        json_object_foreach(mv, key, val)
+        {
             size_t i;
             json_t *v;
             if (!json_is_array(val) || !header_allowed(key))
                 continue;
-            json_array_foreach(val, i, v) {
+            json_array_foreach(val, i, v)
+            {
                 if (nh == KUMO__HTTP1_HEADERS_MAX)
                     break;
                 const char *t = scalar_text(v, scratch[nh], sizeof(scratch[nh]));
@@ -296,7 +297,8 @@ int kumo__emu_answer(kumo__emu *e, kumo__emu_conn *c, const char *json, size_t l
     }
     size_t from_mv = nh;
     if (json_is_object(sv)) {
-        json_object_foreach(sv, key, val) {
+        json_object_foreach(sv, key, val)
+        {
             int dup = 0;
             for (size_t i = 0; i < from_mv && !dup; i++)
                 dup = strcasecmp(hs[i].name, key) == 0;
@@ -309,7 +311,8 @@ int kumo__emu_answer(kumo__emu *e, kumo__emu_conn *c, const char *json, size_t l
     if (json_is_array(cookies)) {
         size_t i;
         json_t *v;
-        json_array_foreach(cookies, i, v) {
+        json_array_foreach(cookies, i, v)
+        {
             if (value_allowed(json_string_value(v)) && nh < KUMO__HTTP1_HEADERS_MAX)
                 hs[nh++] = (kumo__emu_header){"set-cookie", json_string_value(v)};
         }

@@ -49,10 +49,16 @@ void kumo__emu_print_ready(kumo__emu *e)
 
 int kumo__emu_build_env(kumo__emu *e)
 {
-    static const char *const ours[] = {"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "_HANDLER",
-                                       "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                                       "AWS_LAMBDA_FUNCTION_VERSION", "AWS_REGION", "AWS_DEFAULT_REGION",
-                                       "AWS_EXECUTION_ENV", "LAMBDA_RUNTIME_DIR"};
+    static const char *const ours[] = {"AWS_LAMBDA_RUNTIME_API",
+                                       "LAMBDA_TASK_ROOT",
+                                       "_HANDLER",
+                                       "AWS_LAMBDA_FUNCTION_NAME",
+                                       "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                                       "AWS_LAMBDA_FUNCTION_VERSION",
+                                       "AWS_REGION",
+                                       "AWS_DEFAULT_REGION",
+                                       "AWS_EXECUTION_ENV",
+                                       "LAMBDA_RUNTIME_DIR"};
     size_t n = 0;
     while (environ[n])
         n++;
@@ -70,8 +76,10 @@ int kumo__emu_build_env(kumo__emu *e)
         if (!mine && (e->envp[w] = strdup(environ[i])) != NULL)
             w++;
     }
-    const char *vals[] = {NULL, e->dir, e->handler, e->function, e->memory, "$LATEST", e->region, e->region,
-                          "AWS_Lambda_provided.al2023", e->dir};
+    const char *vals[] = {NULL,        e->dir,    e->handler,
+                          e->function, e->memory, "$LATEST",
+                          e->region,   e->region, "AWS_Lambda_provided.al2023",
+                          e->dir};
     char api[64];
     snprintf(api, sizeof(api), "127.0.0.1:%d", e->rt_port);
     vals[0] = api;
@@ -125,7 +133,7 @@ static void child_gone(kumo__emu *e, int status)
     else
         snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
     int was = e->child;
-    kumo__emu_kill_child(e, SIGKILL);   /* whatever it left in its group */
+    kumo__emu_kill_child(e, SIGKILL); /* whatever it left in its group */
     e->pid = 0;
     e->child = CHILD_NONE;
     e->doomed = 0;

@@ -66,7 +66,8 @@ int kumo__emu_send_some(kumo__emu_conn *c)
 
 /* Queues a whole response on c (status line, headers, Content-Length,
  * body unless HEAD) and starts writing it. */
-void kumo__emu_respond(kumo__emu *e, kumo__emu_conn *c, int status, const kumo__emu_header *hs, size_t nh, const char *body, size_t len)
+void kumo__emu_respond(kumo__emu *e, kumo__emu_conn *c, int status, const kumo__emu_header *hs, size_t nh,
+                       const char *body, size_t len)
 {
     int head_only = c->have_req && c->req.method && strcmp(c->req.method, "HEAD") == 0;
     size_t cap = 128 + len;
@@ -95,7 +96,8 @@ void kumo__emu_respond(kumo__emu *e, kumo__emu_conn *c, int status, const kumo__
     c->state = ST_WRITING;
 }
 
-void kumo__emu_respond_json(kumo__emu *e, kumo__emu_conn *c, int status, const char *type, json_t *doc, const char *request_id)
+void kumo__emu_respond_json(kumo__emu *e, kumo__emu_conn *c, int status, const char *type, json_t *doc,
+                            const char *request_id)
 {
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     kumo__emu_header hs[2] = {{"Content-Type", type}, {"X-Request-Id", request_id ? request_id : ""}};
@@ -107,8 +109,8 @@ void kumo__emu_respond_json(kumo__emu *e, kumo__emu_conn *c, int status, const c
 /* An RFC 9457 problem document, as kumo answers its own errors. */
 void kumo__emu_respond_problem(kumo__emu *e, kumo__emu_conn *c, int status, const char *detail, const char *request_id)
 {
-    json_t *doc = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", kumo__http_reason(status),
-                            "status", status, "detail", detail);
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", kumo__http_reason(status), "status",
+                            status, "detail", detail);
     if (doc && c->have_req && c->req.target)
         json_object_set_new(doc, "instance", json_stringn(c->req.target, strcspn(c->req.target, "?")));
     if (doc && request_id)
@@ -147,11 +149,11 @@ static void try_parse(kumo__emu *e, kumo__emu_conn *c)
         c->have_req = r->method != NULL && r->target != NULL && r->target[0] == '/';
         r->keep_alive = 0;
         kumo__emu_respond_problem(e, c, bad,
-                        bad == 413   ? "the request body is over Lambda's 6 MB payload limit"
-                        : bad == 431 ? "the request's head is over 64 KiB or has too many headers"
-                        : bad == 501 ? "only the chunked transfer coding is supported"
-                                     : "malformed HTTP request",
-                        NULL);
+                                  bad == 413   ? "the request body is over Lambda's 6 MB payload limit"
+                                  : bad == 431 ? "the request's head is over 64 KiB or has too many headers"
+                                  : bad == 501 ? "only the chunked transfer coding is supported"
+                                               : "malformed HTTP request",
+                                  NULL);
         return;
     }
     size_t avail = c->in_len - head_len, take = 0;
@@ -161,9 +163,9 @@ static void try_parse(kumo__emu *e, kumo__emu_conn *c)
         if (n < 0) {
             c->have_req = 1;
             r->keep_alive = 0;
-            kumo__emu_respond_problem(e, c, n == -2 ? 413 : 400,
-                            n == -2 ? "the request body is over Lambda's 6 MB payload limit" : "malformed chunked body",
-                            NULL);
+            kumo__emu_respond_problem(
+                e, c, n == -2 ? 413 : 400,
+                n == -2 ? "the request body is over Lambda's 6 MB payload limit" : "malformed chunked body", NULL);
             return;
         }
         if (n == 0)
@@ -249,7 +251,7 @@ void kumo__emu_on_readable(kumo__emu *e, kumo__emu_conn *c)
         }
         c->in_len += (size_t)n;
         if (c->state != ST_READING)
-            return;   /* nothing to do until our kumo__emu_answer is out */
+            return; /* nothing to do until our kumo__emu_answer is out */
     }
 }
 

@@ -113,7 +113,8 @@ static int serve(kumo__emu *e)
                 if (e->q_head == NULL)
                     e->q_tail = NULL;
                 kumo__emu_remember(e, h);
-                kumo__emu_respond_problem(e, h, 504, "the function's bootstrap did not finish initialising within 10 s", NULL);
+                kumo__emu_respond_problem(e, h, 504, "the function's bootstrap did not finish initialising within 10 s",
+                                          NULL);
                 kumo__emu_log_request(e, 504, h->started_ms);
             }
             e->child_answered = 1;
@@ -142,7 +143,7 @@ static int serve(kumo__emu *e)
             for (kumo__emu_conn *k = e->conns; k && !alive; k = k->next)
                 alive = k == c && k->fd == pfds[i].fd;
             if (!alive)
-                continue;   /* closed earlier in this round */
+                continue; /* closed earlier in this round */
             if (pfds[i].revents & (POLLERR | POLLHUP | POLLNVAL) && !(pfds[i].revents & POLLIN)) {
                 kumo__emu_conn_close(e, c);
                 continue;

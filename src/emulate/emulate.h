@@ -21,14 +21,14 @@
 #include "base/error.h"
 
 typedef struct kumo__lambda_emulator_opts {
-    const char *zip;            /* the function package */
-    const char *host;           /* public listen address; NULL: 127.0.0.1 */
-    int port;                   /* public port; 0: any free one */
-    int payload;                /* API Gateway payload version: 1 (REST API) or 2 (HTTP API) */
-    unsigned timeout_s;         /* per invocation (Lambda's function timeout); 0: 30 */
-    unsigned memory_mb;         /* AWS_LAMBDA_FUNCTION_MEMORY_SIZE (not enforced); 0: 128 */
-    const char *function_name;  /* NULL: the zip's file name without .zip */
-    const char *handler;        /* _HANDLER; NULL: "bootstrap" */
+    const char *zip;           /* the function package */
+    const char *host;          /* public listen address; NULL: 127.0.0.1 */
+    int port;                  /* public port; 0: any free one */
+    int payload;               /* API Gateway payload version: 1 (REST API) or 2 (HTTP API) */
+    unsigned timeout_s;        /* per invocation (Lambda's function timeout); 0: 30 */
+    unsigned memory_mb;        /* AWS_LAMBDA_FUNCTION_MEMORY_SIZE (not enforced); 0: 128 */
+    const char *function_name; /* NULL: the zip's file name without .zip */
+    const char *handler;       /* _HANDLER; NULL: "bootstrap" */
 } kumo__lambda_emulator_opts;
 
 /* Serves until SIGINT or SIGTERM, then stops the bootstrap, removes the

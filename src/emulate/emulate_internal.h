@@ -40,7 +40,7 @@ typedef struct kumo__emu_conn {
     size_t out_len, out_off;
     int close_after;
     char ip[INET6_ADDRSTRLEN];
-    uint64_t started_ms;                /* public: when the request was complete */
+    uint64_t started_ms; /* public: when the request was complete */
 } kumo__emu_conn;
 
 /* The emulator: listeners, connections, the FIFO, the bootstrap and the
@@ -58,17 +58,17 @@ typedef struct kumo__emu {
     pid_t pid;
     int child;
     uint64_t child_started_ms;
-    int child_answered;                 /* its failure already answered a request */
-    int doomed;                         /* killed by us, not reaped yet: no events for it */
-    kumo__emu_conn *next_conn;          /* the runtime connection waiting in /next */
+    int child_answered;        /* its failure already answered a request */
+    int doomed;                /* killed by us, not reaped yet: no events for it */
+    kumo__emu_conn *next_conn; /* the runtime connection waiting in /next */
     char **envp;
     int printed;
     /* the invocation in flight */
     int busy;
-    kumo__emu_conn *inflight;           /* NULL when its client went away */
+    kumo__emu_conn *inflight; /* NULL when its client went away */
     char inflight_id[40];
     uint64_t deadline_ms;
-    char method[16], path[512];         /* for the log line */
+    char method[16], path[512]; /* for the log line */
     int stopping;
 } kumo__emu;
 
@@ -96,8 +96,7 @@ void kumo__emu_respond(kumo__emu *e, kumo__emu_conn *c, int status, const kumo__
 void kumo__emu_respond_json(kumo__emu *e, kumo__emu_conn *c, int status, const char *type, json_t *doc,
                             const char *request_id);
 /* An RFC 9457 problem document, as kumo answers its own errors. */
-void kumo__emu_respond_problem(kumo__emu *e, kumo__emu_conn *c, int status, const char *detail,
-                               const char *request_id);
+void kumo__emu_respond_problem(kumo__emu *e, kumo__emu_conn *c, int status, const char *detail, const char *request_id);
 void kumo__emu_on_readable(kumo__emu *e, kumo__emu_conn *c);
 void kumo__emu_on_writable(kumo__emu *e, kumo__emu_conn *c);
 void kumo__emu_on_accept(kumo__emu *e, int lfd, int kind);

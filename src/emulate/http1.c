@@ -75,7 +75,7 @@ int kumo__http1_parse_head(kumo__http1_req *r, size_t *content_length, int *chun
         if (*line == '\0')
             break;
         if (*line == ' ' || *line == '\t')
-            return 400;   /* obsolete line folding */
+            return 400; /* obsolete line folding */
         char *colon = strchr(line, ':');
         if (colon == NULL)
             return 400;
@@ -134,7 +134,7 @@ ssize_t kumo__http1_chunked(const char *p, size_t n, size_t *size, char *out)
             return -1;
         pos = (size_t)(eol - p) + 2;
         if (len == 0) {
-            for (;;) {   /* trailers, then the empty line */
+            for (;;) { /* trailers, then the empty line */
                 eol = memmem(p + pos, n - pos, "\r\n", 2);
                 if (eol == NULL)
                     return n - pos > KUMO__HTTP1_HEAD_MAX ? -1 : 0;

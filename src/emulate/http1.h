@@ -20,14 +20,14 @@
 
 /* One request. `head` owns the text the other pointers point into. */
 typedef struct kumo__http1_req {
-    char *head;                      /* malloc'd copy of the head, parsed in place */
+    char *head; /* malloc'd copy of the head, parsed in place */
     char *method, *target;
-    int minor;                       /* HTTP/1.minor */
+    int minor; /* HTTP/1.minor */
     struct {
         char *name, *value;
     } headers[KUMO__HTTP1_HEADERS_MAX];
     size_t nheaders;
-    char *body;                      /* malloc'd (NUL after body_len), NULL when none */
+    char *body; /* malloc'd (NUL after body_len), NULL when none */
     size_t body_len;
     int keep_alive;
 } kumo__http1_req;

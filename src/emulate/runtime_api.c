@@ -38,7 +38,7 @@ static void random_hex(char *out, size_t size)
 static void respond_runtime_error(kumo__emu *e, kumo__emu_conn *c, int status, const char *type, const char *message)
 {
     kumo__emu_respond_json(e, c, status, "application/json",
-                 json_pack("{s:s, s:s}", "errorMessage", message, "errorType", type), NULL);
+                           json_pack("{s:s, s:s}", "errorMessage", message, "errorType", type), NULL);
 }
 
 /* Hands the head of the FIFO to the bootstrap waiting in /next. */
@@ -73,10 +73,10 @@ static void dispatch(kumo__emu *e)
     snprintf(trace, sizeof(trace), "Root=1-%08llx-%s;Parent=%s;Sampled=0", (unsigned long long)(now / 1000), root,
              parent);
     kumo__emu_header hs[] = {{"Content-Type", "application/json"},
-                       {"Lambda-Runtime-Aws-Request-Id", e->inflight_id},
-                       {"Lambda-Runtime-Deadline-Ms", deadline},
-                       {"Lambda-Runtime-Invoked-Function-Arn", e->arn},
-                       {"Lambda-Runtime-Trace-Id", trace}};
+                             {"Lambda-Runtime-Aws-Request-Id", e->inflight_id},
+                             {"Lambda-Runtime-Deadline-Ms", deadline},
+                             {"Lambda-Runtime-Invoked-Function-Arn", e->arn},
+                             {"Lambda-Runtime-Trace-Id", trace}};
     kumo__emu_respond(e, rt, 200, hs, sizeof(hs) / sizeof(hs[0]), body, strlen(body));
     free(body);
     e->next_conn = NULL;
@@ -123,9 +123,9 @@ void kumo__emu_runtime_request(kumo__emu *e, kumo__emu_conn *c)
         if (e->child == CHILD_RUNNING && e->busy && !e->child_answered) {
             /* asked for more without answering: that invocation failed */
             if (e->inflight) {
-                kumo__emu_respond_problem(e, e->inflight, 502,
-                                "the function's bootstrap asked for the next event without answering this one",
-                                e->inflight_id);
+                kumo__emu_respond_problem(
+                    e, e->inflight, 502, "the function's bootstrap asked for the next event without answering this one",
+                    e->inflight_id);
                 kumo__emu_log_request(e, 502, e->inflight->started_ms);
             }
             e->busy = 0;
@@ -133,7 +133,7 @@ void kumo__emu_runtime_request(kumo__emu *e, kumo__emu_conn *c)
         }
         c->state = ST_WAITING;
         if (e->doomed)
-            return;   /* it is being stopped: this wait ends with it */
+            return; /* it is being stopped: this wait ends with it */
         e->next_conn = c;
         e->child = CHILD_READY;
         kumo__emu_print_ready(e);
@@ -168,7 +168,7 @@ void kumo__emu_runtime_request(kumo__emu *e, kumo__emu_conn *c)
         e->busy = 0;
         e->inflight = NULL;
         e->child_answered = 1;
-        kumo__emu_kill_child(e, SIGKILL);   /* Lambda stops the environment after an init error */
+        kumo__emu_kill_child(e, SIGKILL); /* Lambda stops the environment after an init error */
         kumo__emu_print_ready(e);
         return;
     }

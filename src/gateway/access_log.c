@@ -23,8 +23,7 @@ const char *kumo__access_level(int status)
 }
 
 void kumo__access_line(kumo__logline *l, const char *request_id, const char *method, size_t method_len,
-                       const char *path, size_t path_len, const char *operation, int status,
-                       uint64_t duration_us)
+                       const char *path, size_t path_len, const char *operation, int status, uint64_t duration_us)
 {
     kumo__logline_begin(l, kumo__access_level(status), "request", 7);
     kumo__logline_cstr(l, "request_id", request_id);
@@ -77,4 +76,3 @@ void kumo__access_log(const char *request_id, const char *method, const char *pa
     size_t n = kumo__logline_end(&l);
     log_append(l.buf, n);
 }
-

@@ -62,26 +62,25 @@ static char *status_json(gateway *gw)
         unsigned long long recent = 0;
         for (int k = 0; k < KUMO__HIST_BUCKETS; k++)
             recent += st.hist[k];
-        json_t *f = json_pack("{s:s, s:{s:i, s:i, s:i, s:i}, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, "
-                              "s:{s:I, s:f, s:f}, s:{s:i, s:i, s:i, s:f, s:f}}",
-                              "name", unit->name, "replicas", "total", st.workers, "busy", st.busy, "idle",
-                              st.workers - st.busy - st.starting, "starting", st.starting, "queued", st.queued,
-                              "in_flight", st.inflight, "invocations", (json_int_t)st.invocations, "errors",
-                              (json_int_t)st.errors, "cold_starts", (json_int_t)st.cold_starts, "timeouts",
-                              (json_int_t)st.timeouts, "crashes", (json_int_t)st.crashes, "rejected",
-                              (json_int_t)st.rejected, "last_minute", "invocations", (json_int_t)recent, "p50_ms",
-                              quantile_ms(st.hist, recent, 0.50), "p99_ms", quantile_ms(st.hist, recent, 0.99),
-                              "limits", "min", unit->tuning.min, "max", unit->tuning.max, "concurrency",
-                              unit->tuning.concurrency, "idle_s", unit->tuning.idle_s, "timeout_s",
-                              unit->tuning.timeout_s);
+        json_t *f = json_pack(
+            "{s:s, s:{s:i, s:i, s:i, s:i}, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, "
+            "s:{s:I, s:f, s:f}, s:{s:i, s:i, s:i, s:f, s:f}}",
+            "name", unit->name, "replicas", "total", st.workers, "busy", st.busy, "idle",
+            st.workers - st.busy - st.starting, "starting", st.starting, "queued", st.queued, "in_flight", st.inflight,
+            "invocations", (json_int_t)st.invocations, "errors", (json_int_t)st.errors, "cold_starts",
+            (json_int_t)st.cold_starts, "timeouts", (json_int_t)st.timeouts, "crashes", (json_int_t)st.crashes,
+            "rejected", (json_int_t)st.rejected, "last_minute", "invocations", (json_int_t)recent, "p50_ms",
+            quantile_ms(st.hist, recent, 0.50), "p99_ms", quantile_ms(st.hist, recent, 0.99), "limits", "min",
+            unit->tuning.min, "max", unit->tuning.max, "concurrency", unit->tuning.concurrency, "idle_s",
+            unit->tuning.idle_s, "timeout_s", unit->tuning.timeout_s);
         json_array_append_new(fns, f);
     }
     const char *last = gw->reloads == 0 ? "none" : gw->reload_failed ? "failed" : "ok";
-    json_t *doc = json_pack("{s:s, s:i, s:I, s:{s:I, s:s, s:s?, s:i}, s:o}", "project", g->project->name, "loops",
-                            gw->nthreads, "generation", (json_int_t)g->number, "reload", "count",
-                            (json_int_t)gw->reloads, "last", last, "error",
-                            gw->reloads && gw->reload_failed ? gw->reload_msg : NULL, "draining",
-                            atomic_load(&gw->generations) - 1, "functions", fns);
+    json_t *doc =
+        json_pack("{s:s, s:i, s:I, s:{s:I, s:s, s:s?, s:i}, s:o}", "project", g->project->name, "loops", gw->nthreads,
+                  "generation", (json_int_t)g->number, "reload", "count", (json_int_t)gw->reloads, "last", last,
+                  "error", gw->reloads && gw->reload_failed ? gw->reload_msg : NULL, "draining",
+                  atomic_load(&gw->generations) - 1, "functions", fns);
     pthread_mutex_unlock(&gw->lock);
     char *out = json_dumps(doc, JSON_INDENT(2));
     json_decref(doc);
@@ -148,13 +147,13 @@ void kumo__gw_answer_reload_waits(loop_thread *t, int closing)
             snprintf(rid, sizeof(rid), "reload-%lu", w->ticket);
             const char *id = h2o_strdup(&req->pool, rid, SIZE_MAX).base;
             if (w->ticket > done) {
-                kumo__send_problem(req, 503, "Service Unavailable", "kumo is shutting down; the reload did not run",
-                                   id, NULL);
+                kumo__send_problem(req, 503, "Service Unavailable", "kumo is shutting down; the reload did not run", id,
+                                   NULL);
             } else if (failed) {
                 kumo__send_problem(req, 422, "Reload failed", msg, id, NULL);
             } else {
-                json_t *doc = json_pack("{s:s, s:I, s:s}", "status", "reloaded", "generation", (json_int_t)number,
-                                        "detail", msg);
+                json_t *doc =
+                    json_pack("{s:s, s:I, s:s}", "status", "reloaded", "generation", (json_int_t)number, "detail", msg);
                 char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
                 json_decref(doc);
                 if (body == NULL) {
@@ -211,14 +210,13 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/reload"))) {
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
             kumo__h2o_add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("POST"));
-            kumo__send_problem(req, 405, "Method Not Allowed", "reload with POST /reload (or `kumo reload`)",
-                               "reload", NULL);
+            kumo__send_problem(req, 405, "Method Not Allowed", "reload with POST /reload (or `kumo reload`)", "reload",
+                               NULL);
             return 0;
         }
         ask_reload(gw, req);
         return 0;
     }
-    kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz, /status, POST /reload", NULL,
-                       NULL);
+    kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz, /status, POST /reload", NULL, NULL);
     return 0;
 }

@@ -36,8 +36,8 @@ static void make_request_id(loop_thread *t, h2o_req_t *req, char *out, size_t ca
         int ok = v.len > 0 && v.len < cap && v.len <= 64;
         for (size_t k = 0; ok && k < v.len; k++) {
             char c = v.base[k];
-            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                 c == '_' || c == '.';
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                 c == '.';
         }
         if (ok) {
             memcpy(out, v.base, v.len);
@@ -61,7 +61,7 @@ static void send_answer(h2o_req_t *req, const char *request_id, int status, cons
     if (retry_after)
         kumo__h2o_add_header(req, H2O_STRLIT("retry-after"), retry_after, strlen(retry_after));
     kumo__h2o_add_header(req, H2O_STRLIT("x-request-id"), h2o_strdup(&req->pool, request_id, SIZE_MAX).base,
-               strlen(request_id));
+                         strlen(request_id));
     kumo__send_body(req, body ? body : "", body ? body_len : 0);
 }
 
@@ -94,13 +94,14 @@ static int check_response(gw_call *c, int status, const char *ctype, size_t ctyp
     for (size_t i = 0; i < v.count && n < sizeof(list) - 1; i++)
         n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s: %s", i ? "; " : "", v.items[i].instance,
                               v.items[i].message);
-    kumo__log_event(gw->strict ? "error" : "warn", "request %s: the response of %s breaks the spec: %s",
-                    c->request_id, c->op->operation_id ? c->op->operation_id : c->op->path, list);
+    kumo__log_event(gw->strict ? "error" : "warn", "request %s: the response of %s breaks the spec: %s", c->request_id,
+                    c->op->operation_id ? c->op->operation_id : c->op->path, list);
     if (gw->strict) {
         h2o_req_t *req = c->req;
         size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len, blen = 0;
-        char *doc = kumo__problem_json(500, "Internal Server Error", "the function's response breaks the API's contract",
-                                       req->path.base, path_len, c->request_id, &v, &blen);
+        char *doc =
+            kumo__problem_json(500, "Internal Server Error", "the function's response breaks the API's contract",
+                               req->path.base, path_len, c->request_id, &v, &blen);
         if (doc)
             send_answer(req, c->request_id, 500, NULL, NULL, doc, blen);
         else
@@ -136,18 +137,10 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
         char detail[600];
         snprintf(detail, sizeof(detail), "%.*s", (int)(len < 500 ? len : 500), payload ? payload : "");
         switch (result) {
-        case KUMO__CALL_OK:
-            respond_from_frame(c, payload, len);
-            break;
-        case KUMO__CALL_FAILED:
-            kumo__send_problem(req, 500, "Handler failed", detail, c->request_id, NULL);
-            break;
-        case KUMO__CALL_CRASHED:
-            kumo__send_problem(req, 502, "Worker crashed", detail, c->request_id, NULL);
-            break;
-        case KUMO__CALL_TIMEOUT:
-            kumo__send_problem(req, 504, "Function timed out", detail, c->request_id, NULL);
-            break;
+        case KUMO__CALL_OK: respond_from_frame(c, payload, len); break;
+        case KUMO__CALL_FAILED: kumo__send_problem(req, 500, "Handler failed", detail, c->request_id, NULL); break;
+        case KUMO__CALL_CRASHED: kumo__send_problem(req, 502, "Worker crashed", detail, c->request_id, NULL); break;
+        case KUMO__CALL_TIMEOUT: kumo__send_problem(req, 504, "Function timed out", detail, c->request_id, NULL); break;
         case KUMO__CALL_NO_WORKER:
             kumo__send_problem(req, 502, "Function unavailable", detail, c->request_id, NULL);
             break;
@@ -157,7 +150,7 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
     uint64_t duration = kumo__mono_us() - c->start_us;
     kumo__pool_record(c->lg->pools[c->op->unit_index], duration, result != KUMO__CALL_OK, kumo__mono_ms());
     kumo__access_log(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
-                c->call.worker_pid);
+                     c->call.worker_pid);
     c->lg->users--;
     kumo__frame_writer_free(&c->call.frame);
     free(c);
@@ -171,9 +164,8 @@ static void reject(h2o_req_t *req, const char *request_id, uint64_t start, const
     kumo__send_problem(req, status, title, detail, request_id, status == 503 ? "1" : NULL);
     char method[16];
     snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
-    kumo__access_log(request_id, method, req->path.base,
-                req->query_at != SIZE_MAX ? req->query_at : req->path.len, op ? op->operation_id : NULL, status,
-                kumo__mono_us() - start, 0);
+    kumo__access_log(request_id, method, req->path.base, req->query_at != SIZE_MAX ? req->query_at : req->path.len,
+                     op ? op->operation_id : NULL, status, kumo__mono_us() - start, 0);
 }
 
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
@@ -221,7 +213,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         }
         send_answer(req, request_id, d.status, d.allow, d.retry_after, d.body, d.body_len);
         kumo__access_log(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, d.status,
-                    kumo__mono_us() - start, 0);
+                         kumo__mono_us() - start, 0);
         kumo__dispatch_free(&d);
         return 0;
     }

@@ -33,8 +33,8 @@ static json_t *text(const char *s, size_t len)
     return v;
 }
 
-char *kumo__problem_json(int status, const char *title, const char *detail, const char *instance,
-                         size_t instance_len, const char *request_id, const kumo__violations *v, size_t *len)
+char *kumo__problem_json(int status, const char *title, const char *detail, const char *instance, size_t instance_len,
+                         const char *request_id, const kumo__violations *v, size_t *len)
 {
     json_t *doc = json_object();
     if (doc == NULL)
@@ -64,8 +64,9 @@ char *kumo__problem_json(int status, const char *title, const char *detail, cons
 
 int kumo__is_hop_header(const char *name, size_t len)
 {
-    static const char *hop[] = {"connection", "content-length", "transfer-encoding", "keep-alive", "upgrade",
-                                "proxy-connection", "te", "trailer", "x-request-id"};
+    static const char *hop[] = {"connection", "content-length", "transfer-encoding",
+                                "keep-alive", "upgrade",        "proxy-connection",
+                                "te",         "trailer",        "x-request-id"};
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
             return 1;
@@ -92,12 +93,11 @@ static int has_dot_segment(const char *path, size_t len)
 }
 
 /* Sets an ANSWER with a problem body; returns KUMO__DISPATCH_ANSWER. */
-static int answer(const kumo__http_in *in, const char *request_id, kumo__dispatch *out, int status,
-                  const char *title, const char *detail, const kumo__violations *v)
+static int answer(const kumo__http_in *in, const char *request_id, kumo__dispatch *out, int status, const char *title,
+                  const char *detail, const kumo__violations *v)
 {
     out->status = status;
-    out->body = kumo__problem_json(status, title, detail, in->path.base, in->path.len, request_id, v,
-                                   &out->body_len);
+    out->body = kumo__problem_json(status, title, detail, in->path.base, in->path.len, request_id, v, &out->body_len);
     if (status == 503)
         out->retry_after = "1";
     return KUMO__DISPATCH_ANSWER;
@@ -142,8 +142,8 @@ static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
 
 /* The contract check: KUMO__DISPATCH_INVOKE to go on (the typed values in
  * *checked), else the answer is set. */
-static int check(const kumo__api *api, const kumo__http_in *in, const kumo__route_match *m,
-                 const char *request_id, kumo__checked *checked, kumo__dispatch *out)
+static int check(const kumo__api *api, const kumo__http_in *in, const kumo__route_match *m, const char *request_id,
+                 kumo__checked *checked, kumo__dispatch *out)
 {
     const kumo__opcheck *chk = api->checks ? api->checks[m->op_index] : NULL;
     if (chk == NULL)
@@ -173,8 +173,8 @@ static int check(const kumo__api *api, const kumo__http_in *in, const kumo__rout
     return rc;
 }
 
-int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const char *request_id,
-                           uint64_t now_epoch_ms, kumo__frame_writer *w, kumo__dispatch *out)
+int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const char *request_id, uint64_t now_epoch_ms,
+                           kumo__frame_writer *w, kumo__dispatch *out)
 {
     char detail[512];
     kumo__route_match m;
@@ -256,14 +256,13 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
         if (n < 0) {
             kumo__checked_free(&checked);
             kumo__frame_writer_free(w);
-            snprintf(detail, sizeof(detail), "path parameter '%s' has a malformed percent-escape",
-                     m.params[i].name);
+            snprintf(detail, sizeof(detail), "path parameter '%s' has a malformed percent-escape", m.params[i].name);
             return answer(in, request_id, out, 400, "Bad Request", detail, NULL);
         }
     }
     for (size_t i = 0; i < in->nheaders; i++)
-        kumo__frame_put_pair(w, KF_HEADER, in->headers[i].name.base, in->headers[i].name.len,
-                             in->headers[i].value.base, in->headers[i].value.len);
+        kumo__frame_put_pair(w, KF_HEADER, in->headers[i].name.base, in->headers[i].name.len, in->headers[i].value.base,
+                             in->headers[i].value.len);
     put_checked(w, &checked);
     kumo__checked_free(&checked);
     if (in->body.base != NULL)

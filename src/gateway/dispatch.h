@@ -21,13 +21,13 @@
 /* One request as the transport received it. */
 typedef struct kumo__http_in {
     kumo__slice method;
-    kumo__slice path;                  /* percent-encoded, without the query */
-    kumo__slice query;                 /* without '?'; base NULL when there is none */
-    const kumo__header_view *headers;  /* names lower case */
+    kumo__slice path;                 /* percent-encoded, without the query */
+    kumo__slice query;                /* without '?'; base NULL when there is none */
+    const kumo__header_view *headers; /* names lower case */
     size_t nheaders;
-    kumo__slice body;                  /* base NULL when there is no body */
-    uint64_t deadline_ms;              /* the platform's deadline (Lambda's), epoch ms; 0: none. The
-                                          handler's deadline is the earlier of it and the unit's timeout */
+    kumo__slice body;     /* base NULL when there is no body */
+    uint64_t deadline_ms; /* the platform's deadline (Lambda's), epoch ms; 0: none. The
+                             handler's deadline is the earlier of it and the unit's timeout */
 } kumo__http_in;
 
 /* What a loaded project answers with. */
@@ -35,41 +35,41 @@ typedef struct kumo__api {
     const kumo__project *project;
     const kumo__spec *spec;
     const kumo__router *router;
-    kumo__opcheck *const *checks;      /* per operation (NULL entries, or NULL: no checks) */
+    kumo__opcheck *const *checks; /* per operation (NULL entries, or NULL: no checks) */
     /* kumo-host serves one unit of a project: operations of other units
      * answer 501 like unbound ones. -1: every unit. */
     int only_unit;
 } kumo__api;
 
 enum kumo__dispatch_kind {
-    KUMO__DISPATCH_ANSWER = 0,          /* answer out->status with out->body (may be NULL: empty) */
-    KUMO__DISPATCH_INVOKE = 1,          /* w holds a complete request frame for out->op's handler */
+    KUMO__DISPATCH_ANSWER = 0, /* answer out->status with out->body (may be NULL: empty) */
+    KUMO__DISPATCH_INVOKE = 1, /* w holds a complete request frame for out->op's handler */
 };
 
 typedef struct kumo__dispatch {
-    int status;                        /* ANSWER: 204, 400, 404, 405, 406, 413, 415, 501, 503 */
-    int no_route;                      /* ANSWER 404 because no path matched (the gateway tries its docs first) */
-    const kumo__operation *op;         /* the matched operation, or NULL */
+    int status;                /* ANSWER: 204, 400, 404, 405, 406, 413, 415, 501, 503 */
+    int no_route;              /* ANSWER 404 because no path matched (the gateway tries its docs first) */
+    const kumo__operation *op; /* the matched operation, or NULL */
     size_t op_index;
-    char allow[160];                   /* the Allow header's value, "" when none */
-    const char *retry_after;           /* a Retry-After value, or NULL */
-    char *body;                        /* ANSWER: malloc'd application/problem+json, NULL when empty */
+    char allow[160];         /* the Allow header's value, "" when none */
+    const char *retry_after; /* a Retry-After value, or NULL */
+    char *body;              /* ANSWER: malloc'd application/problem+json, NULL when empty */
     size_t body_len;
-    uint64_t timeout_ms;               /* INVOKE: the unit's timeout (0: none) */
+    uint64_t timeout_ms; /* INVOKE: the unit's timeout (0: none) */
 } kumo__dispatch;
 
 /* Routes and checks `in`. `now_epoch_ms` sets the frame's deadline.
  * Returns a kumo__dispatch_kind; free out with kumo__dispatch_free. */
-int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const char *request_id,
-                           uint64_t now_epoch_ms, kumo__frame_writer *w, kumo__dispatch *out);
+int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const char *request_id, uint64_t now_epoch_ms,
+                           kumo__frame_writer *w, kumo__dispatch *out);
 void kumo__dispatch_free(kumo__dispatch *d);
 
 /* An RFC 9457 problem document: {"type":"about:blank","title","status",
  * "detail","instance","request_id"} plus "errors": [{pointer, schema,
  * message}] when `v` has any. detail, request_id and v may be NULL.
  * malloc'd, NUL-terminated; NULL only when out of memory. */
-char *kumo__problem_json(int status, const char *title, const char *detail, const char *instance,
-                         size_t instance_len, const char *request_id, const kumo__violations *v, size_t *len);
+char *kumo__problem_json(int status, const char *title, const char *detail, const char *instance, size_t instance_len,
+                         const char *request_id, const kumo__violations *v, size_t *len);
 
 /* The response frame a handler produced, read back: status (200 when the
  * handler set none; 500 when out of range), the headers it set (hop-by-hop
@@ -77,11 +77,11 @@ char *kumo__problem_json(int status, const char *title, const char *detail, cons
  * carrying KF_ERROR (the handler failed) has error set instead. */
 typedef struct kumo__response_in {
     int status;
-    const char *error;                 /* NULL, or the failure (not NUL-terminated: error_len) */
+    const char *error; /* NULL, or the failure (not NUL-terminated: error_len) */
     size_t error_len;
     const char *body;
     size_t body_len;
-    const char *content_type;          /* NULL when the handler set none */
+    const char *content_type; /* NULL when the handler set none */
     size_t content_type_len;
 } kumo__response_in;
 

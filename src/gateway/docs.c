@@ -30,18 +30,24 @@ struct kumo__docs {
 /* ---- x-kumo-* removal ------------------------------------------------- */
 
 enum strip_ctx {
-    CTX_NORMAL,   /* an OpenAPI or Schema object: x-kumo-* keys go */
-    CTX_LITERAL,  /* data (example, default, enum, const): copied as is */
-    CTX_NAMES,    /* a map of user-chosen names (properties, schemas, headers...) */
-    CTX_EXAMPLES, /* the examples map: names -> Example Objects */
-    CTX_EXAMPLE,  /* an Example Object: its value is data */
+    CTX_NORMAL,    /* an OpenAPI or Schema object: x-kumo-* keys go */
+    CTX_LITERAL,   /* data (example, default, enum, const): copied as is */
+    CTX_NAMES,     /* a map of user-chosen names (properties, schemas, headers...) */
+    CTX_EXAMPLES,  /* the examples map: names -> Example Objects */
+    CTX_EXAMPLE,   /* an Example Object: its value is data */
     CTX_RESPONSES, /* status -> Response; "default" here is a response, not data */
 };
 
 static const char *const name_maps[] = {
-    "properties", "patternProperties", "definitions", "$defs", "schemas", "parameters", "headers", "content",
-    "encoding", "securitySchemes", "requestBodies", "links", "callbacks", "pathItems", "variables",
-    "dependentSchemas", "mapping", NULL,
+    "properties",    "patternProperties",
+    "definitions",   "$defs",
+    "schemas",       "parameters",
+    "headers",       "content",
+    "encoding",      "securitySchemes",
+    "requestBodies", "links",
+    "callbacks",     "pathItems",
+    "variables",     "dependentSchemas",
+    "mapping",       NULL,
 };
 
 static int in_list(const char *s, const char *const *list)
@@ -82,7 +88,8 @@ static json_t *strip(const json_t *v, enum strip_ctx ctx, int depth)
         json_t *out = json_array();
         size_t i;
         json_t *item;
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             json_t *c = strip(item, ctx == CTX_NAMES ? CTX_NORMAL : ctx, depth + 1);
             if (out == NULL || c == NULL || json_array_append_new(out, c) < 0) {
                 json_decref(out);
@@ -96,7 +103,8 @@ static json_t *strip(const json_t *v, enum strip_ctx ctx, int depth)
     json_t *out = json_object();
     const char *key;
     json_t *item;
-    json_object_foreach((json_t *)v, key, item) {
+    json_object_foreach((json_t *)v, key, item)
+    {
         if (ctx != CTX_NAMES && ctx != CTX_EXAMPLES && strncmp(key, "x-kumo-", 7) == 0)
             continue;
         json_t *c = strip(item, child_ctx(ctx, key, item), depth + 1);
@@ -279,7 +287,7 @@ static char *normalize_rel(const char *path)
 
 typedef struct refwalk {
     kumo__docs *d;
-    const char *root_dir;    /* realpath of the spec's directory */
+    const char *root_dir; /* realpath of the spec's directory */
     char *seen[DOCS_MAX_FILES];
     size_t nseen;
 } refwalk;
@@ -347,7 +355,8 @@ static int walk_refs(refwalk *w, const char *rel, const json_t *v, int depth, ku
     if (json_is_object(v)) {
         const char *key;
         json_t *item;
-        json_object_foreach((json_t *)v, key, item) {
+        json_object_foreach((json_t *)v, key, item)
+        {
             if (strcmp(key, "$ref") == 0 && json_is_string(item))
                 rc = follow_ref(w, rel, json_string_value(item), depth, err);
             else
@@ -358,7 +367,8 @@ static int walk_refs(refwalk *w, const char *rel, const json_t *v, int depth, ku
     } else if (json_is_array(v)) {
         size_t i;
         json_t *item;
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             if ((rc = walk_refs(w, rel, item, depth + 1, err)) < 0)
                 return rc;
         }
@@ -466,8 +476,8 @@ int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req)
     int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
     if (!head && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
-        kumo__send_problem(req, 405, "Method Not Allowed", "the API description and docs are read-only: use GET",
-                           NULL, NULL);
+        kumo__send_problem(req, 405, "Method Not Allowed", "the API description and docs are read-only: use GET", NULL,
+                           NULL);
         return 1;
     }
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, e->etag, strlen(e->etag));
@@ -487,9 +497,9 @@ int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req)
     if (strncmp(e->content_type, "text/html", 9) == 0) {
         /* the page runs only its own inline script and talks only to this origin */
         static const char csp[] = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                                   "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'";
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL,
-                              csp, sizeof(csp) - 1);
+                                  "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'";
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL, csp,
+                              sizeof(csp) - 1);
     }
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
                           H2O_STRLIT("nosniff"));

@@ -33,11 +33,11 @@ void kumo__docs_free(kumo__docs *d);
  * body, length, Content-Type and quoted ETag, all owned by `d`. NULL when
  * the path is not one of the documents. */
 typedef struct kumo__docs_entry {
-    const char *path;          /* "/openapi.json" */
+    const char *path; /* "/openapi.json" */
     const char *body;
     size_t len;
     const char *content_type;
-    const char *etag;          /* "\"1f2e...\"", quotes included */
+    const char *etag; /* "\"1f2e...\"", quotes included */
 } kumo__docs_entry;
 
 const kumo__docs_entry *kumo__docs_find(const kumo__docs *d, const char *path, size_t path_len);

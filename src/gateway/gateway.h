@@ -12,17 +12,17 @@
 #include "base/error.h"
 
 typedef struct kumo__gateway_config {
-    const char *dir;         /* the project directory */
-    const char *host;        /* address to bind the API to (default 127.0.0.1) */
-    int port;                /* 0: any free port */
-    int admin_port;          /* 0: any free port; -1: none */
-    int threads;             /* event loops; 0: one per core */
-    int dev;                 /* check responses against the spec and log violations */
-    int strict;              /* with dev: replace a response that breaks the spec by a 500 */
-    const char *env;         /* environments.NAME of kumo.yaml placing the stores (`--env`); NULL: "dev"
-                                when the project defines it, else none. Kept for reloads. */
-    int cpu_affinity;        /* `--cpu-affinity`: loop i runs on the i-th CPU this process may use, and so do
-                                its fork servers and workers (they inherit it) */
+    const char *dir;  /* the project directory */
+    const char *host; /* address to bind the API to (default 127.0.0.1) */
+    int port;         /* 0: any free port */
+    int admin_port;   /* 0: any free port; -1: none */
+    int threads;      /* event loops; 0: one per core */
+    int dev;          /* check responses against the spec and log violations */
+    int strict;       /* with dev: replace a response that breaks the spec by a 500 */
+    const char *env;  /* environments.NAME of kumo.yaml placing the stores (`--env`); NULL: "dev"
+                         when the project defines it, else none. Kept for reloads. */
+    int cpu_affinity; /* `--cpu-affinity`: loop i runs on the i-th CPU this process may use, and so do
+                         its fork servers and workers (they inherit it) */
 } kumo__gateway_config;
 
 /* Loads, builds and serves the project until SIGTERM or SIGINT, then
@@ -31,6 +31,5 @@ typedef struct kumo__gateway_config {
  * switches to it without refusing a connection (docs/reload.md).
  * Returns 0 after a clean drain. */
 int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err);
-
 
 #endif

@@ -37,16 +37,16 @@ typedef struct gateway gateway;
  * read-only once published, freed by whoever drops the last reference. */
 typedef struct generation {
     atomic_int refs;
-    unsigned long number;      /* 1 at start, +1 per successful reload */
+    unsigned long number; /* 1 at start, +1 per successful reload */
     kumo__project *project;
     kumo__spec *spec;
     kumo__router *router;
     kumo__docs *docs;
-    kumo__opcheck **checks;    /* one per operation: the contract enforced */
-    kumo__api api;             /* the above, as kumo__dispatch_request reads them */
-    char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
-    kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
-    char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
+    kumo__opcheck **checks;  /* one per operation: the contract enforced */
+    kumo__api api;           /* the above, as kumo__dispatch_request reads them */
+    char **so_links;         /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
+    kumo__store_plan stores; /* where each store lives (project/store_plan.h) */
+    char **envp;             /* the workers' environment: kumo's, with the stores' variables (one block) */
     char data_dir[4096];
     gateway *gw;
 } generation;
@@ -55,12 +55,12 @@ typedef struct generation {
  * not yet disposed and calls not yet answered. Only its loop touches it,
  * except /status, which reads the pools under gw->lock. */
 typedef struct loop_gen {
-    generation *gen;           /* one reference */
-    kumo__spawner *spawner;    /* starts this loop's workers for gen's units (its fork server, or exec) */
-    kumo__pool **pools;        /* one per unit of gen->project */
+    generation *gen;        /* one reference */
+    kumo__spawner *spawner; /* starts this loop's workers for gen's units (its fork server, or exec) */
+    kumo__pool **pools;     /* one per unit of gen->project */
     size_t users;
-    uint64_t retiring_since;   /* 0, or when its workers were told to stop (tick_pools) */
-    struct loop_gen *next;     /* the loop's retired list */
+    uint64_t retiring_since; /* 0, or when its workers were told to stop (tick_pools) */
+    struct loop_gen *next;   /* the loop's retired list */
 } loop_gen;
 
 /* A retired generation's workers get this long to exit after EOF, and
@@ -84,14 +84,14 @@ typedef struct loop_thread {
     h2o_context_t admin_ctx;
     h2o_accept_ctx_t admin_accept;
     h2o_socket_t *admin_listener;
-    loop_gen *live;            /* new requests go here; lists change under gw->lock */
-    loop_gen *retired;         /* older generations still draining */
-    uint64_t switch_failed_ms; /* when making pools for a new generation last failed */
-    reload_wait *reload_waits; /* loop 0 only */
-    loop_gen *spent;           /* stopped at exit; freed by gateway_free */
-    size_t inflight;           /* calls in flight, every generation */
-    int cpu;                   /* --cpu-affinity: the CPU this loop, its fork servers and workers run on; -1: any */
-    pid_t exiting[EXITING_MAX];      /* stopped fork servers not yet reaped */
+    loop_gen *live;             /* new requests go here; lists change under gw->lock */
+    loop_gen *retired;          /* older generations still draining */
+    uint64_t switch_failed_ms;  /* when making pools for a new generation last failed */
+    reload_wait *reload_waits;  /* loop 0 only */
+    loop_gen *spent;            /* stopped at exit; freed by gateway_free */
+    size_t inflight;            /* calls in flight, every generation */
+    int cpu;                    /* --cpu-affinity: the CPU this loop, its fork servers and workers run on; -1: any */
+    pid_t exiting[EXITING_MAX]; /* stopped fork servers not yet reaped */
     uint64_t exiting_since[EXITING_MAX];
     int nexiting;
     uint32_t seq;
@@ -102,15 +102,15 @@ typedef struct loop_thread {
 
 struct gateway {
     kumo__gateway_config cfg;
-    int dev, strict;           /* --dev: check responses too; --strict: refuse bad ones */
+    int dev, strict; /* --dev: check responses too; --strict: refuse bad ones */
     h2o_globalconf_t conf, admin_conf;
-    int *listen_fds, nlisten;  /* one per loop, sharing the port */
+    int *listen_fds, nlisten; /* one per loop, sharing the port */
     int admin_fd;
     int port, admin_port;
     loop_thread *threads;
     int nthreads;
     atomic_int draining;
-    pthread_mutex_t stop_lock;  /* loops drained so far; pools go once all have */
+    pthread_mutex_t stop_lock; /* loops drained so far; pools go once all have */
     pthread_cond_t stop_cond;
     int nstopped, nstarted;
     int barrier_ready;
@@ -126,10 +126,10 @@ struct gateway {
     atomic_int generations;      /* alive, current included */
     pthread_t main_tid;
     unsigned long reload_asked, reload_done; /* tickets of POST /reload */
-    int reload_failed;           /* the last reload's outcome */
+    int reload_failed;                       /* the last reload's outcome */
     char reload_msg[2048];
-    unsigned long reloads;       /* attempts so far */
-    char *const *start_env;      /* the environment kumo up started with; workers' environments start from it */
+    unsigned long reloads;  /* attempts so far */
+    char *const *start_env; /* the environment kumo up started with; workers' environments start from it */
 };
 
 typedef struct api_handler {
@@ -147,11 +147,11 @@ typedef struct req_hold {
 } req_hold;
 
 struct gw_call {
-    kumo__call call;           /* first: the pool hands this pointer back */
-    h2o_req_t *req;            /* NULL once the client went away */
-    req_hold *hold;            /* in the request pool; valid while req is */
+    kumo__call call; /* first: the pool hands this pointer back */
+    h2o_req_t *req;  /* NULL once the client went away */
+    req_hold *hold;  /* in the request pool; valid while req is */
     loop_thread *t;
-    loop_gen *lg;              /* counted in lg->users until the worker answers */
+    loop_gen *lg; /* counted in lg->users until the worker answers */
     const kumo__operation *op;
     size_t op_index;
     uint64_t start_us;

@@ -136,8 +136,9 @@ static void store_moved(const kumo__store_place *kept, const char *wanted)
 static int check_store(const kumo__project *p, const kumo__store_plan *plan, const kumo__store_place *s,
                        kumo__error *err)
 {
-    static const kumo__store_kind_desc *const kinds[] = {
-        [KUMO__STORE_KV] = &kumo__kv_kind, [KUMO__STORE_BLOB] = &kumo__blob_kind, [KUMO__STORE_QUEUE] = &kumo__queue_kind};
+    static const kumo__store_kind_desc *const kinds[] = {[KUMO__STORE_KV] = &kumo__kv_kind,
+                                                         [KUMO__STORE_BLOB] = &kumo__blob_kind,
+                                                         [KUMO__STORE_QUEUE] = &kumo__queue_kind};
     kumo__store *opened = NULL;
     kumo__error oerr = {0};
     int orc = kumo__store_open(kinds[s->kind], s->url, s->name, &opened, &oerr);
@@ -156,8 +157,8 @@ static int check_store(const kumo__project *p, const kumo__store_plan *plan, con
     if (orc == KUMO_EINVAL)
         kumo__error_set(err, -EINVAL, "store '%s' (%s) cannot be opened: %s; %s", s->name, s->shown, said, fix);
     else
-        kumo__error_set(err, -EIO, "store '%s' (%s) cannot be reached: %s; start the server or %s", s->name,
-                        s->shown, said, fix);
+        kumo__error_set(err, -EIO, "store '%s' (%s) cannot be reached: %s; start the server or %s", s->name, s->shown,
+                        said, fix);
     return err->code;
 }
 
@@ -221,8 +222,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     if ((rc = link_units(g, err)) != 0)
         goto out;
     snprintf(g->data_dir, sizeof(g->data_dir), "%s/.kumo/data", g->project->dir);
-    g->api = (kumo__api){.project = g->project, .spec = g->spec, .router = g->router, .checks = g->checks,
-                         .only_unit = -1};
+    g->api =
+        (kumo__api){.project = g->project, .spec = g->spec, .router = g->router, .checks = g->checks, .only_unit = -1};
     g->gw = gw;
     atomic_fetch_add(&gw->generations, 1);
 out:
@@ -266,9 +267,10 @@ void kumo__gw_reload(gateway *gw)
                                 g->stores.stores[i].name, g->stores.stores[i].shown);
         size_t largest = kumo__gw_largest_body(g->project);
         if (largest > gw->conf.max_request_entity_size)
-            kumo__log_event("warn", "a function now accepts bodies of %zu bytes; until kumo up restarts, bodies over "
-                            "%zu bytes are refused before they reach it", largest,
-                            gw->conf.max_request_entity_size);
+            kumo__log_event("warn",
+                            "a function now accepts bodies of %zu bytes; until kumo up restarts, bodies over "
+                            "%zu bytes are refused before they reach it",
+                            largest, gw->conf.max_request_entity_size);
         size_t bound = 0;
         for (size_t i = 0; i < g->spec->nops; i++)
             bound += g->spec->ops[i].unit_index >= 0;
@@ -292,8 +294,7 @@ void kumo__gw_reload(gateway *gw)
     memcpy(gw->reload_msg, msg, sizeof(msg));
     pthread_mutex_unlock(&gw->lock);
     if (rc == 0)
-        kumo__log_event("info", "reloaded: %s; requests already running finish on generation %lu", msg,
-                        number - 1);
+        kumo__log_event("info", "reloaded: %s; requests already running finish on generation %lu", msg, number - 1);
     else
         kumo__log_event("error", "reload failed; generation %lu keeps serving: %s", number - 1, msg);
     kumo__gw_generation_release(old);

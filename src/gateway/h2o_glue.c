@@ -87,14 +87,12 @@ void kumo__send_problem(h2o_req_t *req, int status, const char *title, const cha
 
     req->res.status = status;
     req->res.reason = kumo__http_reason(status);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("application/problem+json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/problem+json"));
     if (request_id)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 1, NULL, request_id,
                               strlen(request_id));
     if (retry_after)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, retry_after,
-                       strlen(retry_after));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, retry_after, strlen(retry_after));
     if (body == NULL) {
         kumo__send_body(req, H2O_STRLIT("{\"title\":\"Internal Server Error\",\"status\":500}"));
         return;
@@ -132,8 +130,8 @@ static void problem_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bu
     char dtext[sizeof(detail) + 1];
     memcpy(dtext, detail, n);
     dtext[n] = '\0';
-    char *body = kumo__problem_json(req->res.status, NULL, dtext, req->path.base, req->path.base ? path_len : 0,
-                                    NULL, NULL, NULL);
+    char *body = kumo__problem_json(req->res.status, NULL, dtext, req->path.base, req->path.base ? path_len : 0, NULL,
+                                    NULL, NULL);
     h2o_iovec_t out = body ? h2o_strdup(&req->pool, body, strlen(body)) : h2o_iovec_init(H2O_STRLIT("{}"));
     free(body);
     h2o_ostream_send_next(self, req, &out, 1, state);
@@ -142,9 +140,9 @@ static void problem_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bu
 static void on_setup_problem_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    int problem_already = i >= 0 && h2o_memis(req->res.headers.entries[i].value.base,
-                                              req->res.headers.entries[i].value.len,
-                                              H2O_STRLIT("application/problem+json"));
+    int problem_already =
+        i >= 0 && h2o_memis(req->res.headers.entries[i].value.base, req->res.headers.entries[i].value.len,
+                            H2O_STRLIT("application/problem+json"));
     if (req->res.status >= 400 && !problem_already &&
         h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1) < 0) {
         if (i >= 0)

@@ -50,7 +50,7 @@ static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
 {
     const kumo__project *p = g->project;
     kumo__spawner_unit *units = calloc(p->nunits ? p->nunits : 1, sizeof(*units));
-    char (*layers)[96] = calloc(p->nunits ? p->nunits : 1, sizeof(*layers));
+    char(*layers)[96] = calloc(p->nunits ? p->nunits : 1, sizeof(*layers));
     kumo__spawner *s = NULL;
     kumo__error err = {0};
     if (units == NULL || layers == NULL)
@@ -64,8 +64,12 @@ static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
                                         .memory = unit->tuning.memory,
                                         .timeout_ms = (unsigned)(unit->tuning.timeout_s * 1000.0)};
     }
-    kumo__spawner_config sc = {.units = units, .nunits = p->nunits, .project_dir = p->dir, .data_dir = g->data_dir,
-                               .spares = 1, .net = kumo__store_plan_needs_net(&g->stores),
+    kumo__spawner_config sc = {.units = units,
+                               .nunits = p->nunits,
+                               .project_dir = p->dir,
+                               .data_dir = g->data_dir,
+                               .spares = 1,
+                               .net = kumo__store_plan_needs_net(&g->stores),
                                .envp = g->envp};
     if ((s = kumo__spawner_start(t->loop, &sc, &err)) == NULL)
         kumo__log_event("error", "loop %d: %s", t->index, err.msg);

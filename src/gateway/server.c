@@ -204,7 +204,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         rc = err->code;
         goto out;
     }
-    if (cfg->admin_port >= 0 && (gw->admin_fd = open_listener("127.0.0.1", cfg->admin_port, 0, &gw->admin_port, err)) < 0) {
+    if (cfg->admin_port >= 0 &&
+        (gw->admin_fd = open_listener("127.0.0.1", cfg->admin_port, 0, &gw->admin_port, err)) < 0) {
         kumo__error_wrap(err, "admin port");
         rc = err->code;
         goto out;
@@ -217,8 +218,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
            built == 1 ? "" : "s");
     printf("  API      http://%s:%d%s/  (%zu operations, %zu with handlers)\n", host, gw->port, g->spec->base_path,
            g->spec->nops, bound);
-    printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at http://%s:%d/docs)\n",
-           g->project->api_path, host, gw->port);
+    printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at http://%s:%d/docs)\n", g->project->api_path,
+           host, gw->port);
     for (size_t i = 0; i < g->stores.n; i++)
         printf("  store    %s '%s' -> %s\n", kumo__store_kind_name(g->stores.stores[i].kind), g->stores.stores[i].name,
                g->stores.stores[i].shown);
@@ -240,8 +241,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         };
         char layers[512];
         kumo__sandbox_describe(&sc, layers, sizeof(layers));
-        printf("  function %s: min %d, max %d, concurrency %d, idle %gs, timeout %gs; %s\n",
-               g->project->units[u].name, t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
+        printf("  function %s: min %d, max %d, concurrency %d, idle %gs, timeout %gs; %s\n", g->project->units[u].name,
+               t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
     }
     fflush(stdout);
 

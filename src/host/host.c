@@ -76,7 +76,8 @@ static int place_stores(const kumo__project *p, kumo__error *err)
         const kumo__store_place *s = &plan.stores[i];
         char url[4096];
         snprintf(url, sizeof(url), "%s", s->url);
-        if (s->origin != KUMO__STORE_FROM_VARIABLE && (rc = url_from_file(s->name, s->var, url, sizeof(url), err)) != 0) {
+        if (s->origin != KUMO__STORE_FROM_VARIABLE &&
+            (rc = url_from_file(s->name, s->var, url, sizeof(url), err)) != 0) {
             if (rc < 0)
                 break;
             rc = 0; /* KUMO_STORE_<NAME>_FILE named a secret's file */
@@ -157,8 +158,8 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
             goto out;
         }
     }
-    h->api = (kumo__api){.project = h->project, .spec = h->spec, .router = h->router, .checks = h->checks,
-                         .only_unit = only};
+    h->api = (kumo__api){
+        .project = h->project, .spec = h->spec, .router = h->router, .checks = h->checks, .only_unit = only};
 out:
     if (rc != 0)
         kumo__host_free(h);
@@ -202,8 +203,8 @@ static void add(kumo__host_reply *r, const char *name, const char *value, size_t
 static void problem(kumo__host_reply *r, const kumo__http_in *in, int status, const char *title, const char *detail)
 {
     r->status = status;
-    r->owned = kumo__problem_json(status, title, detail, in->path.base, in->path.len, r->request_id, NULL,
-                                  &r->body_len);
+    r->owned =
+        kumo__problem_json(status, title, detail, in->path.base, in->path.len, r->request_id, NULL, &r->body_len);
     r->body = r->owned ? r->owned : "";
     if (r->owned == NULL)
         r->body_len = 0;

@@ -33,11 +33,11 @@ typedef struct kumo__host {
     kumo__opcheck **checks;
     kumo__docs *docs;
     kumo__api api;
-    void **handles;                /* per unit: dlopen handle, NULL when not served here */
-    kumo__invoker **invokers;      /* per unit */
-    kumo__frame_writer request;    /* reused per invocation */
+    void **handles;             /* per unit: dlopen handle, NULL when not served here */
+    kumo__invoker **invokers;   /* per unit */
+    kumo__frame_writer request; /* reused per invocation */
     kumo__frame_writer response;
-    unsigned long seq;             /* request ids when the transport gives none */
+    unsigned long seq; /* request ids when the transport gives none */
 } kumo__host;
 
 /* Loads APPDIR and the unit named `unit` (NULL: every unit). Store URLs:
@@ -59,11 +59,11 @@ typedef struct kumo__host_reply {
     size_t nheaders;
     const char *body;
     size_t body_len;
-    const kumo__operation *op;     /* for logs; NULL when none matched */
-    char *owned;                   /* a problem document the reply points into */
+    const kumo__operation *op; /* for logs; NULL when none matched */
+    char *owned;               /* a problem document the reply points into */
     char request_id[80];
     char allow[160];
-    int no_route;                  /* 404 because no path matched */
+    int no_route; /* 404 because no path matched */
 } kumo__host_reply;
 
 /* Answers one request: kumo's own answer (problem+json, 204) or the

@@ -15,11 +15,11 @@
 
 typedef struct glue {
     kumo__host *host;
-    kumo__header_view *views;          /* the request's headers, grown as needed */
+    kumo__header_view *views; /* the request's headers, grown as needed */
     size_t views_cap;
     kumo__host_reply reply;
     kumo__pair pairs[KUMO__RESPONSE_HEADERS_MAX + 4];
-    char *strings;                     /* the reply's headers, NUL-terminated for kumo__pair */
+    char *strings; /* the reply's headers, NUL-terminated for kumo__pair */
     size_t strings_cap;
 } glue;
 
@@ -89,7 +89,8 @@ int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_erro
 {
     char err[512] = "";
     if (h == NULL) {
-        kumo__lambda_init_error(api, "Runtime.ConfigError", load_error && *load_error ? load_error : "kumo-host could not load the package");
+        kumo__lambda_init_error(api, "Runtime.ConfigError",
+                                load_error && *load_error ? load_error : "kumo-host could not load the package");
         return 1;
     }
     glue g = {.host = h};

@@ -21,10 +21,10 @@
 
 typedef struct media_plan {
     const kumo__media *media;
-    kumo__mtype mt;            /* slices into media->type */
-    int wildcard_ok;           /* media->type parsed */
+    kumo__mtype mt;  /* slices into media->type */
+    int wildcard_ok; /* media->type parsed */
     kumo__schema *schema;
-    kumo__shapeinfo shape;     /* for form and multipart bodies */
+    kumo__shapeinfo shape; /* for form and multipart bodies */
 } media_plan;
 
 typedef struct resp_plan {
@@ -41,11 +41,11 @@ struct kumo__opcheck {
     size_t nbody;
     resp_plan *resp;
     size_t nresp;
-    kumo__mtype *offers;       /* media types of 2xx and default responses, in order, unique */
+    kumo__mtype *offers; /* media types of 2xx and default responses, in order, unique */
     const char **offer_names;
     size_t noffers;
-    char *body_list;           /* "application/json, text/plain", for 415 */
-    char *offer_list;          /* for 406 */
+    char *body_list;  /* "application/json, text/plain", for 415 */
+    char *offer_list; /* for 406 */
 };
 
 static const char *const in_names[] = {"path", "query", "header", "cookie"};
@@ -149,8 +149,8 @@ static int compile(const kumo__spec *spec, const json_t *schema, const char *loc
         const char *colon = strstr(err->msg, ": ");
         kumo__doc *doc = NULL;
         int line = 0, col = 0;
-        if (spec->docset && colon && kumo__docset_location_pos(spec->docset, err->msg, (size_t)(colon - err->msg), &doc,
-                                                               &line, &col))
+        if (spec->docset && colon &&
+            kumo__docset_location_pos(spec->docset, err->msg, (size_t)(colon - err->msg), &doc, &line, &col))
             kumo__error_wrap(err, "%s:%d:%d: %s", kumo__doc_path(doc), line, col, what);
         else if ((doc = spec->docset ? kumo__spec_doc_of(spec, schema) : spec->doc) &&
                  kumo__doc_pos(doc, schema, &line, &col) && line > 0)
@@ -218,13 +218,13 @@ int kumo__opcheck_build(const kumo__spec *spec, size_t op_index, kumo__opcheck *
         }
         if (pa->content_type) {
             kumo__mtype mt;
-            p->content_json = kumo__mtype_parse(pa->content_type, strlen(pa->content_type), &mt) == 0 &&
-                              kumo__mtype_is_json(&mt);
+            p->content_json =
+                kumo__mtype_parse(pa->content_type, strlen(pa->content_type), &mt) == 0 && kumo__mtype_is_json(&mt);
         }
         if (kumo__shapeinfo_read(pa->schema, spec->refs, &p->shape) < 0)
             goto oom;
-        snprintf(what, sizeof what, "the schema of %s parameter '%s' of %s %s", in_names[pa->in], pa->name,
-                 op->method, op->path);
+        snprintf(what, sizeof what, "the schema of %s parameter '%s' of %s %s", in_names[pa->in], pa->name, op->method,
+                 op->path);
         if ((rc = compile(spec, pa->schema, pa->schema_location, &p->schema, err, what)) < 0)
             goto out;
     }
@@ -262,7 +262,7 @@ int kumo__opcheck_build(const kumo__spec *spec, size_t op_index, kumo__opcheck *
         c->offer_names = calloc(noffers, sizeof *c->offer_names);
         if (!c->offers || !c->offer_names)
             goto oom;
-        for (int pass = 0; pass < 2; pass++)   /* 2xx first, then default */
+        for (int pass = 0; pass < 2; pass++) /* 2xx first, then default */
             for (size_t i = 0; i < c->nresp; i++) {
                 const resp_plan *rp = &c->resp[i];
                 if (!offered(rp->resp) || (pass == 0) != (rp->resp->status[0] == '2'))
@@ -362,8 +362,7 @@ static const media_plan *best_media(const media_plan *plans, size_t n, const kum
     return best;
 }
 
-static int check_params(const kumo__opcheck *c, const kumo__http_view *req, kumo__checked *out,
-                        kumo__violations *v)
+static int check_params(const kumo__opcheck *c, const kumo__http_view *req, kumo__checked *out, kumo__violations *v)
 {
     json_t *by_in[4];
     for (int i = 0; i < 4; i++)
@@ -393,7 +392,7 @@ static int check_params(const kumo__opcheck *c, const kumo__http_view *req, kumo
         if (json_object_set_new(by_in[pa->in], pa->name, val) < 0)
             return -ENOMEM;
         if (empty && pa->allow_empty)
-            continue;   /* allowEmptyValue: "" is the value, and the schema is not asked */
+            continue; /* allowEmptyValue: "" is the value, and the schema is not asked */
         if (empty) {
             if (add_violation(v, p->pointer, pa->schema_location,
                               "is empty; send a value or leave the parameter out (allowEmptyValue is not set)") < 0)
@@ -428,7 +427,9 @@ static int read_body(const kumo__http_view *req, const media_plan *mp, const kum
         out->body = json_loadb(b.base, b.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
         if (!out->body)
             return add_violation(v, "/body", loc, "is not valid JSON: %s (line %d, column %d)", je.text, je.line,
-                                 je.column) < 0 ? -ENOMEM : 1;
+                                 je.column) < 0
+                       ? -ENOMEM
+                       : 1;
         return 0;
     }
     if (kumo__slice_ieq(ct->type, "application") && kumo__slice_ieq(ct->subtype, "x-www-form-urlencoded")) {
@@ -440,7 +441,9 @@ static int read_body(const kumo__http_view *req, const media_plan *mp, const kum
         if (kumo__mtype_param(ct, "boundary", &boundary) < 0)
             return add_violation(v, "/body", loc,
                                  "multipart/form-data needs a boundary: Content-Type: multipart/form-data; "
-                                 "boundary=...") < 0 ? -ENOMEM : 1;
+                                 "boundary=...") < 0
+                       ? -ENOMEM
+                       : 1;
         char problem[256];
         int rc = kumo__multipart_parse(b, boundary, &out->parts, &out->nparts, problem, sizeof problem);
         if (rc == -ENOMEM)
@@ -455,7 +458,7 @@ static int read_body(const kumo__http_view *req, const media_plan *mp, const kum
         int utf8 = kumo__mtype_param(ct, "charset", &cs) < 0 || kumo__slice_ieq(cs, "utf-8") ||
                    kumo__slice_ieq(cs, "utf8") || kumo__slice_ieq(cs, "us-ascii");
         if (!utf8)
-            return 0;   /* another charset: no instance to validate */
+            return 0; /* another charset: no instance to validate */
         if (!kumo__utf8_valid(b.base, b.len))
             return add_violation(v, "/body", loc, "is not valid UTF-8 text; send UTF-8 or name the charset") < 0
                        ? -ENOMEM
@@ -588,14 +591,14 @@ int kumo__opcheck_response(const kumo__opcheck *c, int status, kumo__slice conte
     const kumo__response *r = rp->resp;
     if (rp->ncontent == 0) {
         if (body.len > 0)
-            rc = add_violation(violations, "/body", NULL,
-                               "response %s declares no content, yet the body has %zu bytes", r->status, body.len);
+            rc = add_violation(violations, "/body", NULL, "response %s declares no content, yet the body has %zu bytes",
+                               r->status, body.len);
         goto out;
     }
     if (content_type.len == 0) {
         if (body.len > 0)
-            rc = add_violation(violations, "/header/content-type", NULL,
-                               "is missing; response %s declares content", r->status);
+            rc = add_violation(violations, "/header/content-type", NULL, "is missing; response %s declares content",
+                               r->status);
         goto out;
     }
     kumo__mtype ct;
@@ -608,10 +611,9 @@ int kumo__opcheck_response(const kumo__opcheck *c, int status, kumo__slice conte
         for (size_t i = 0; i < rp->ncontent && n < 64; i++)
             names[n++] = rp->content[i].media->type;
         char *list = strjoin_types(names, n);
-        rc = add_violation(violations, "/header/content-type", NULL,
-                           "'%.*s' is not a declared type of response %s; declared: %s",
-                           (int)(content_type.len > 100 ? 100 : content_type.len), content_type.base, r->status,
-                           list ? list : "?");
+        rc = add_violation(
+            violations, "/header/content-type", NULL, "'%.*s' is not a declared type of response %s; declared: %s",
+            (int)(content_type.len > 100 ? 100 : content_type.len), content_type.base, r->status, list ? list : "?");
         free(list);
         goto out;
     }

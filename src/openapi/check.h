@@ -27,32 +27,32 @@ typedef struct kumo__slice {
 } kumo__slice;
 
 typedef struct kumo__header_view {
-    kumo__slice name;     /* lower case */
+    kumo__slice name; /* lower case */
     kumo__slice value;
 } kumo__header_view;
 
 typedef struct kumo__http_view {
     kumo__slice method;
-    kumo__slice query;    /* raw, without '?'; len 0 when none */
+    kumo__slice query; /* raw, without '?'; len 0 when none */
     const kumo__header_view *headers;
     size_t nheaders;
-    const kumo__route_match *match;  /* path parameters, raw (percent-encoded) */
-    kumo__slice body;     /* base NULL when the request has no body */
+    const kumo__route_match *match; /* path parameters, raw (percent-encoded) */
+    kumo__slice body;               /* base NULL when the request has no body */
 } kumo__http_view;
 
 /* One part of a multipart/form-data body: slices into the body. */
 typedef struct kumo__part {
-    kumo__slice name, filename, content_type, data;   /* filename.base NULL for a plain field */
+    kumo__slice name, filename, content_type, data; /* filename.base NULL for a plain field */
 } kumo__part;
 
 typedef struct kumo__checked {
-    json_t *params;       /* {"path":{},"query":{},"header":{},"cookie":{}}: typed values, owned */
-    json_t *body;         /* the body as an instance (JSON; form and multipart as an object;
-                             text as a string), owned; NULL when there is no body */
-    const kumo__media *media;        /* the request media type matched, or NULL */
-    kumo__part *parts;    /* multipart parts (malloc'd array), else NULL */
+    json_t *params;           /* {"path":{},"query":{},"header":{},"cookie":{}}: typed values, owned */
+    json_t *body;             /* the body as an instance (JSON; form and multipart as an object;
+                                 text as a string), owned; NULL when there is no body */
+    const kumo__media *media; /* the request media type matched, or NULL */
+    kumo__part *parts;        /* multipart parts (malloc'd array), else NULL */
     size_t nparts;
-    const char *response_type;       /* what Accept chose among the 2xx responses' types, or NULL */
+    const char *response_type; /* what Accept chose among the 2xx responses' types, or NULL */
 } kumo__checked;
 
 void kumo__checked_free(kumo__checked *c);
@@ -67,8 +67,9 @@ void kumo__opcheck_free(kumo__opcheck *c);
 /* Outcomes of kumo__opcheck_request: the HTTP status to answer with. */
 enum {
     KUMO__CHECK_OK = 0,
-    KUMO__CHECK_INVALID = 400,        /* violations filled */
-    KUMO__CHECK_UNSUPPORTED = 415,    /* a body of a media type the operation does not accept, or a body where none is declared */
+    KUMO__CHECK_INVALID = 400, /* violations filled */
+    KUMO__CHECK_UNSUPPORTED =
+        415, /* a body of a media type the operation does not accept, or a body where none is declared */
     KUMO__CHECK_NOT_ACCEPTABLE = 406, /* no declared response type satisfies Accept */
 };
 

@@ -34,16 +34,16 @@ typedef enum kumo__shape {
 typedef struct kumo__field {
     char *name;
     size_t name_len;
-    kumo__shape shape;   /* PRIMITIVE or ARRAY (an object property is read as a string) */
-    kumo__vtype type;    /* the primitive's type, or the array items' */
+    kumo__shape shape; /* PRIMITIVE or ARRAY (an object property is read as a string) */
+    kumo__vtype type;  /* the primitive's type, or the array items' */
 } kumo__field;
 
 typedef struct kumo__shapeinfo {
     kumo__shape shape;
-    kumo__vtype type;         /* PRIMITIVE: its type; ARRAY: the items' type */
-    kumo__field *fields;      /* OBJECT: declared properties (malloc'd) */
+    kumo__vtype type;    /* PRIMITIVE: its type; ARRAY: the items' type */
+    kumo__field *fields; /* OBJECT: declared properties (malloc'd) */
     size_t nfields;
-    int additional;           /* OBJECT: additionalProperties is present and not false */
+    int additional; /* OBJECT: additionalProperties is present and not false */
     kumo__vtype additional_type;
 } kumo__shapeinfo;
 
@@ -70,13 +70,13 @@ typedef struct kumo__param_plan {
     const kumo__param *param;
     size_t name_len;
     kumo__shapeinfo shape;
-    int content_json;          /* `content` with a JSON media type: the raw value is parsed as JSON */
-    kumo__schema *schema;      /* compiled; NULL when there is none (or no validator) */
-    char *pointer;             /* "/query/limit" */
+    int content_json;     /* `content` with a JSON media type: the raw value is parsed as JSON */
+    kumo__schema *schema; /* compiled; NULL when there is none (or no validator) */
+    char *pointer;        /* "/query/limit" */
 } kumo__param_plan;
 
 enum {
-    KUMO__PARAM_ABSENT = 1,     /* kumo__param_read: the request does not carry it */
+    KUMO__PARAM_ABSENT = 1, /* kumo__param_read: the request does not carry it */
 };
 
 /* Reads parameter p out of the request: 0 and *out (a new value) set;
@@ -100,8 +100,8 @@ json_t *kumo__form_to_object(const char *s, size_t len, const kumo__shapeinfo *s
 /* ---- media types ---------------------------------------------------------- */
 
 typedef struct kumo__mtype {
-    kumo__slice type, subtype;   /* as written; compare case-insensitively */
-    kumo__slice params;          /* after the first ';', raw */
+    kumo__slice type, subtype; /* as written; compare case-insensitively */
+    kumo__slice params;        /* after the first ';', raw */
 } kumo__mtype;
 
 /* Parses "type/subtype; a=b". 0, or -EINVAL when it is not a media type. */
@@ -128,8 +128,8 @@ int kumo__accept_choose(const kumo__slice *accept, size_t naccept, const kumo__m
 
 /* Splits `body` by `boundary` into *parts (malloc'd; slices into body).
  * 0; -EINVAL with *problem set ("has no closing boundary", ...); -ENOMEM. */
-int kumo__multipart_parse(kumo__slice body, kumo__slice boundary, kumo__part **parts, size_t *nparts,
-                          char *problem, size_t problem_len);
+int kumo__multipart_parse(kumo__slice body, kumo__slice boundary, kumo__part **parts, size_t *nparts, char *problem,
+                          size_t problem_len);
 
 /* The instance of a multipart body: fields coerced per `shape`, files as
  * their content when it is UTF-8 and under 64 KiB, else "". NULL: OOM. */

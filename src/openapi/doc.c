@@ -185,8 +185,8 @@ static json_t *resolve_plain(const char *s, size_t len, const char **what)
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
     static const char *const trues[] = {"true", "True", "TRUE", NULL};
     static const char *const falses[] = {"false", "False", "FALSE", NULL};
-    static const char *const specials[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
-                                           "-.Inf", "-.INF", ".nan", ".NaN", ".NAN", NULL};
+    static const char *const specials[] = {".inf",  ".Inf",  ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+                                           "-.Inf", "-.INF", ".nan", ".NaN",  ".NAN",  NULL};
 
     *what = NULL;
     if (strlen(s) != len) /* a NUL inside: not a number, keep the bytes */
@@ -234,15 +234,15 @@ static json_t *resolve_plain(const char *s, size_t len, const char **what)
 
 typedef struct frame {
     json_t *node;
-    char *key;       /* a mapping's pending key, owned */
+    char *key; /* a mapping's pending key, owned */
     int key_line, key_col;
-    char *anchor;    /* the container's anchor, owned */
-    size_t weight;   /* nodes in the subtree with aliases expanded */
+    char *anchor;  /* the container's anchor, owned */
+    size_t weight; /* nodes in the subtree with aliases expanded */
 } frame;
 
 typedef struct anchor {
     char *name;
-    json_t *node;    /* borrowed: the tree holds it */
+    json_t *node; /* borrowed: the tree holds it */
     size_t weight;
 } anchor;
 
@@ -327,8 +327,7 @@ static int take_key(builder *b, const yaml_event_t *ev)
     if (json_object_get(top->node, k)) {
         int line = 0, col = 0;
         kumo__doc_key_pos(b->doc, top->node, k, &line, &col);
-        return fail_at(b, ev->start_mark, "duplicate key '%s' (first at line %d, column %d); remove one", k, line,
-                       col);
+        return fail_at(b, ev->start_mark, "duplicate key '%s' (first at line %d, column %d); remove one", k, line, col);
     }
     top->key = strdup(k);
     if (top->key == NULL)
@@ -440,8 +439,8 @@ static int syntax_error(builder *b, const yaml_parser_t *p)
     if (p->error == YAML_MEMORY_ERROR)
         return oom(b);
     if (p->error == YAML_READER_ERROR) {
-        kumo__error_set(b->err, -EINVAL, "%s: %s at byte %zu; the file must be UTF-8 (or UTF-16) text",
-                        b->doc->path, problem, p->problem_offset);
+        kumo__error_set(b->err, -EINVAL, "%s: %s at byte %zu; the file must be UTF-8 (or UTF-16) text", b->doc->path,
+                        problem, p->problem_offset);
         return -EINVAL;
     }
     if (p->context)
@@ -485,25 +484,14 @@ int kumo__doc_parse(const char *name, const char *text, size_t len, kumo__doc **
             if (ndocs++ > 0)
                 rc = fail_at(b, ev.start_mark, "a second document in one file; keep one document per file");
             break;
-        case YAML_SCALAR_EVENT:
-            rc = on_scalar(b, &ev);
-            break;
-        case YAML_ALIAS_EVENT:
-            rc = on_alias(b, &ev);
-            break;
+        case YAML_SCALAR_EVENT: rc = on_scalar(b, &ev); break;
+        case YAML_ALIAS_EVENT: rc = on_alias(b, &ev); break;
         case YAML_SEQUENCE_START_EVENT:
-        case YAML_MAPPING_START_EVENT:
-            rc = on_start(b, &ev);
-            break;
+        case YAML_MAPPING_START_EVENT: rc = on_start(b, &ev); break;
         case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            rc = on_end(b);
-            break;
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        default:
-            break;
+        case YAML_MAPPING_END_EVENT: rc = on_end(b); break;
+        case YAML_STREAM_END_EVENT: done = 1; break;
+        default: break;
         }
         yaml_event_delete(&ev);
     }
@@ -641,8 +629,7 @@ int kumo__doc_key_pos(const kumo__doc *doc, const json_t *object, const char *ke
     return found;
 }
 
-static void error_at(kumo__error *err, const kumo__doc *doc, int found, int line, int col, const char *fmt,
-                     va_list ap)
+static void error_at(kumo__error *err, const kumo__doc *doc, int found, int line, int col, const char *fmt, va_list ap)
 {
     char what[1536];
     vsnprintf(what, sizeof what, fmt, ap);
@@ -662,8 +649,8 @@ void kumo__doc_error(kumo__error *err, const kumo__doc *doc, const json_t *node,
     va_end(ap);
 }
 
-void kumo__doc_key_error(kumo__error *err, const kumo__doc *doc, const json_t *object, const char *key,
-                         const char *fmt, ...)
+void kumo__doc_key_error(kumo__error *err, const kumo__doc *doc, const json_t *object, const char *key, const char *fmt,
+                         ...)
 {
     int line, col;
     int found = kumo__doc_key_pos(doc, object, key, &line, &col);

@@ -24,12 +24,12 @@
 #define CHAIN_MAX 32
 
 struct kumo__docset {
-    kumo__refs refs;   /* handed out as spec->refs; resolve_cb finds the set from it */
-    kumo__doc **docs;  /* docs[0] is the main document */
-    char **real;       /* realpath of each */
+    kumo__refs refs;  /* handed out as spec->refs; resolve_cb finds the set from it */
+    kumo__doc **docs; /* docs[0] is the main document */
+    char **real;      /* realpath of each */
     size_t n, cap;
-    char *main_dir;    /* realpath of the main document's folder */
-    json_t *kept;      /* synthesized nodes (an array) */
+    char *main_dir; /* realpath of the main document's folder */
+    json_t *kept;   /* synthesized nodes (an array) */
 };
 
 static json_t *resolve_cb(const kumo__refs *self, const json_t *at, const char *ref, char *where, size_t where_len,
@@ -372,8 +372,8 @@ static void explain_missing(const json_t *root, const char *frag, size_t len, co
                     if (cut == sec)
                         snprintf(out, out_len, "%s has no %s '%s'", docname, component_names[i].one, tok);
                     else
-                        snprintf(out, out_len, "%.*s has no %s '%s'", (int)(cut - sec), sec,
-                                 component_names[i].one, tok);
+                        snprintf(out, out_len, "%.*s has no %s '%s'", (int)(cut - sec), sec, component_names[i].one,
+                                 tok);
                     return;
                 }
             }
@@ -410,8 +410,7 @@ static kumo__doc *doc_for(kumo__docset *ds, const kumo__loc *from, const json_t 
     kumo__doc *doc = NULL, *found = NULL;
     ssize_t n = flen < sizeof decoded ? kumo__percent_decode_into(file, flen, decoded, KUMO__PCT_NO_NUL) : -1;
     if (n < 0) {
-        kumo__doc_value_error(err, from->doc, holder, "$ref", "$ref '%s': the file name is malformed or too long",
-                              ref);
+        kumo__doc_value_error(err, from->doc, holder, "$ref", "$ref '%s': the file name is malformed or too long", ref);
         return NULL;
     }
     decoded[n] = '\0';
@@ -535,8 +534,8 @@ json_t *kumo__docset_deref(kumo__docset *ds, json_t *node, kumo__loc *loc, const
                 o += (size_t)snprintf(chain + o, sizeof chain - o, "'%s' -> ", refs[k]);
             if (o < sizeof chain)
                 snprintf(chain + o, sizeof chain - o, "...");
-            kumo__doc_value_error(err, first.doc, start, "$ref", "$ref cycle: %s never reaches a %s; make one of them a %s",
-                                  chain, what, what);
+            kumo__doc_value_error(err, first.doc, start, "$ref",
+                                  "$ref cycle: %s never reaches a %s; make one of them a %s", chain, what, what);
             return NULL;
         }
         if (n == CHAIN_MAX) {

@@ -162,7 +162,7 @@ int kumo__mtype_is_json(const kumo__mtype *m)
 
 typedef struct range {
     kumo__mtype mt;
-    int q;   /* thousandths */
+    int q; /* thousandths */
 } range;
 
 /* "0.8" -> 800; -1 when malformed. */
@@ -313,8 +313,8 @@ static int part_headers(const char *s, size_t len, kumo__part *p, size_t index, 
     return 0;
 }
 
-int kumo__multipart_parse(kumo__slice body, kumo__slice boundary, kumo__part **parts, size_t *nparts,
-                          char *problem, size_t problem_len)
+int kumo__multipart_parse(kumo__slice body, kumo__slice boundary, kumo__part **parts, size_t *nparts, char *problem,
+                          size_t problem_len)
 {
     *parts = NULL;
     *nparts = 0;
@@ -421,7 +421,8 @@ json_t *kumo__multipart_to_object(const kumo__part *parts, size_t nparts, const 
         const kumo__field *f = kumo__shapeinfo_field(shape, p->name.base, p->name.len);
         json_t *v;
         if (p->filename.base) {
-            int inline_ok = p->data.len < KUMO__MULTIPART_FILE_INLINE_MAX && kumo__utf8_valid(p->data.base, p->data.len);
+            int inline_ok =
+                p->data.len < KUMO__MULTIPART_FILE_INLINE_MAX && kumo__utf8_valid(p->data.base, p->data.len);
             v = json_stringn_nocheck(inline_ok ? p->data.base : "", inline_ok ? p->data.len : 0);
         } else {
             kumo__vtype t = f ? f->type : shape->additional ? shape->additional_type : KUMO__VT_STRING;

@@ -36,20 +36,28 @@ void kumo__doc_error(kumo__error *err, const kumo__doc *doc, const json_t *node,
  * `key` of mapping `object` (key_pos: 0 when unknown), or its value when
  * that has a position and else the key (value_error). */
 int kumo__doc_key_pos(const kumo__doc *doc, const json_t *object, const char *key, int *line, int *col);
-void kumo__doc_key_error(kumo__error *err, const kumo__doc *doc, const json_t *object, const char *key,
-                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void kumo__doc_key_error(kumo__error *err, const kumo__doc *doc, const json_t *object, const char *key, const char *fmt,
+                         ...) __attribute__((format(printf, 5, 6)));
 void kumo__doc_value_error(kumo__error *err, const kumo__doc *doc, const json_t *object, const char *key,
                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ---- the OpenAPI document ------------------------------------------------ */
 
 typedef enum kumo__param_in {
-    KUMO__IN_PATH, KUMO__IN_QUERY, KUMO__IN_HEADER, KUMO__IN_COOKIE,
+    KUMO__IN_PATH,
+    KUMO__IN_QUERY,
+    KUMO__IN_HEADER,
+    KUMO__IN_COOKIE,
 } kumo__param_in;
 
 typedef enum kumo__param_style {
-    KUMO__STYLE_FORM, KUMO__STYLE_SIMPLE, KUMO__STYLE_LABEL, KUMO__STYLE_MATRIX,
-    KUMO__STYLE_SPACE_DELIMITED, KUMO__STYLE_PIPE_DELIMITED, KUMO__STYLE_DEEP_OBJECT,
+    KUMO__STYLE_FORM,
+    KUMO__STYLE_SIMPLE,
+    KUMO__STYLE_LABEL,
+    KUMO__STYLE_MATRIX,
+    KUMO__STYLE_SPACE_DELIMITED,
+    KUMO__STYLE_PIPE_DELIMITED,
+    KUMO__STYLE_DEEP_OBJECT,
 } kumo__param_style;
 
 /* A Parameter Object, resolved ($ref followed), path-level and
@@ -60,58 +68,58 @@ typedef enum kumo__param_style {
 typedef struct kumo__param {
     char *name;
     kumo__param_in in;
-    kumo__param_style style;   /* default by `in`: query/cookie form, path/header simple */
-    int explode;               /* default: 1 for form, else 0 */
-    int required;              /* path parameters are always required */
-    int allow_empty;           /* allowEmptyValue */
+    kumo__param_style style; /* default by `in`: query/cookie form, path/header simple */
+    int explode;             /* default: 1 for form, else 0 */
+    int required;            /* path parameters are always required */
+    int allow_empty;         /* allowEmptyValue */
     int allow_reserved;
-    json_t *schema;            /* resolved schema, borrowed from the document set; NULL with `content` */
-    char *content_type;        /* the one media type of `content` (e.g. application/json), or NULL */
+    json_t *schema;              /* resolved schema, borrowed from the document set; NULL with `content` */
+    char *content_type;          /* the one media type of `content` (e.g. application/json), or NULL */
     const char *schema_location; /* for messages: "/paths/~1todos/get/parameters/0/schema" */
 } kumo__param;
 
 /* One entry of a content map (requestBody or a response). */
 typedef struct kumo__media {
-    char *type;                /* lower case, as written: application/json, text/plain, a wildcard */
-    json_t *schema;            /* resolved, borrowed; NULL when the media type has none */
+    char *type;     /* lower case, as written: application/json, text/plain, a wildcard */
+    json_t *schema; /* resolved, borrowed; NULL when the media type has none */
     const char *schema_location;
 } kumo__media;
 
 typedef struct kumo__response {
-    char *status;              /* "200", "2XX", "default" */
+    char *status; /* "200", "2XX", "default" */
     kumo__media *content;
     size_t ncontent;
-    char **headers;            /* names of declared response headers (lower case) */
+    char **headers; /* names of declared response headers (lower case) */
     size_t nheaders;
 } kumo__response;
 
 typedef struct kumo__operation {
-    char *method;           /* upper case: GET, POST, ... */
-    char *path;             /* the template as written: /todos/{id} */
-    char *operation_id;     /* may be NULL */
-    char *unit;             /* from x-kumo-handler UNIT.SYMBOL; NULL: not said */
-    char *symbol;           /* x-kumo-handler's SYMBOL, else operationId; NULL: none */
-    json_t *node;           /* the Operation Object (borrowed from the doc) */
-    int unit_index;         /* resolved by the gateway; -1 when unbound */
-    kumo__param *params;    /* resolved and merged; see kumo__param */
+    char *method;        /* upper case: GET, POST, ... */
+    char *path;          /* the template as written: /todos/{id} */
+    char *operation_id;  /* may be NULL */
+    char *unit;          /* from x-kumo-handler UNIT.SYMBOL; NULL: not said */
+    char *symbol;        /* x-kumo-handler's SYMBOL, else operationId; NULL: none */
+    json_t *node;        /* the Operation Object (borrowed from the doc) */
+    int unit_index;      /* resolved by the gateway; -1 when unbound */
+    kumo__param *params; /* resolved and merged; see kumo__param */
     size_t nparams;
-    kumo__media *body;      /* requestBody content (Swagger: body param + consumes, or formData) */
-    size_t nbody;           /* 0: the operation declares no body */
+    kumo__media *body; /* requestBody content (Swagger: body param + consumes, or formData) */
+    size_t nbody;      /* 0: the operation declares no body */
     int body_required;
     kumo__response *responses;
     size_t nresponses;
 } kumo__operation;
 
 typedef struct kumo__spec {
-    kumo__doc *doc;         /* the main document; others are loaded as $refs need them */
-    int version;            /* 20 (Swagger 2.0), 30 (3.0.x), 31 (3.1.x) */
+    kumo__doc *doc; /* the main document; others are loaded as $refs need them */
+    int version;    /* 20 (Swagger 2.0), 30 (3.0.x), 31 (3.1.x) */
     char *title;
-    char *base_path;        /* "" or "/v1" (from servers[0].url or basePath) */
+    char *base_path; /* "" or "/v1" (from servers[0].url or basePath) */
     kumo__operation *ops;
     size_t nops;
-    int dialect;            /* kumo__dialect of schema.h: 30 for 2.0 and 3.0, 31 for 3.1 */
+    int dialect;                   /* kumo__dialect of schema.h: 30 for 2.0 and 3.0, 31 for 3.1 */
     const struct kumo__refs *refs; /* resolves $refs across the spec's files (schema.h) */
-    void *docset;           /* spec.c's loaded documents, owned */
+    void *docset;                  /* spec.c's loaded documents, owned */
 } kumo__spec;
 
 int kumo__spec_load(const char *path, kumo__spec **out, kumo__error *err);
@@ -129,17 +137,17 @@ typedef struct kumo__router kumo__router;
 
 typedef struct kumo__route_match {
     const kumo__operation *op;
-    size_t op_index;        /* index into spec->ops */
+    size_t op_index; /* index into spec->ops */
     size_t nparams;
     struct {
-        const char *name;   /* NUL-terminated, owned by the router */
-        const char *value;  /* raw slice of the request path: still percent-encoded */
+        const char *name;  /* NUL-terminated, owned by the router */
+        const char *value; /* raw slice of the request path: still percent-encoded */
         size_t value_len;
     } params[KUMO__ROUTE_PARAMS_MAX];
-    char allow[128];        /* on -EMETHOD: "GET, DELETE" */
+    char allow[128]; /* on -EMETHOD: "GET, DELETE" */
 } kumo__route_match;
 
-#define KUMO__EMETHOD 1405   /* returned negated: path known, method not */
+#define KUMO__EMETHOD 1405 /* returned negated: path known, method not */
 
 /* Builds a router over spec->ops (the spec must outlive it). Refuses
  * duplicate (method, path) pairs and malformed templates. */

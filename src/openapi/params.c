@@ -149,7 +149,8 @@ static const char *type_name(const json_t *schema)
         const char *one = NULL;
         size_t i;
         json_t *v;
-        json_array_foreach (t, i, v) {
+        json_array_foreach(t, i, v)
+        {
             if (!json_is_string(v))
                 return NULL;
             if (strcmp(json_string_value(v), "null") == 0)
@@ -220,7 +221,8 @@ int kumo__shapeinfo_read(const json_t *schema, const kumo__refs *refs, kumo__sha
         const char *k;
         size_t klen;
         json_t *v;
-        json_object_keylen_foreach ((json_t *)props, k, klen, v) {
+        json_object_keylen_foreach((json_t *)props, k, klen, v)
+        {
             kumo__field *f = &out->fields[out->nfields];
             f->name = malloc(klen + 1);
             if (!f->name) {
@@ -353,8 +355,7 @@ json_t *kumo__coerce(const char *s, size_t len, kumo__vtype type)
         if (len == 0 || (len == 4 && memcmp(s, "null", 4) == 0))
             return json_null();
         break;
-    case KUMO__VT_STRING:
-        break;
+    case KUMO__VT_STRING: break;
     }
     return kumo__string_lossy(s, len);
 }
@@ -408,8 +409,8 @@ static size_t next_delim(const char *s, size_t len, size_t from, enum delim d, s
 /* How the pieces of one parameter are decoded. */
 typedef struct reader {
     const kumo__param_plan *p;
-    unsigned pct;     /* percent-decoding flags; ~0u: no decoding (headers) */
-    int trim;         /* trim spaces and tabs around pieces (headers, cookies) */
+    unsigned pct; /* percent-decoding flags; ~0u: no decoding (headers) */
+    int trim;     /* trim spaces and tabs around pieces (headers, cookies) */
 } reader;
 
 #define NO_DECODE (~0u)
@@ -626,10 +627,13 @@ static int read_json(const reader *r, const char *s, size_t len, json_t **out, c
 typedef struct qfind {
     const char *name;
     size_t name_len;
-    int deep;            /* deepObject: keys name[prop] */
+    int deep; /* deepObject: keys name[prop] */
     const reader *r;
-    json_t *obj;         /* deepObject: the object built */
-    struct { const char *v; size_t len; } vals[64];
+    json_t *obj; /* deepObject: the object built */
+    struct {
+        const char *v;
+        size_t len;
+    } vals[64];
     size_t nvals, total;
     int err;
 } qfind;
@@ -669,8 +673,7 @@ static int qfind_each(void *arg, const char *k, size_t klen, const char *v, size
     return rc;
 }
 
-static int read_query(const kumo__param_plan *p, const kumo__http_view *req, json_t **out, char *problem,
-                      size_t plen)
+static int read_query(const kumo__param_plan *p, const kumo__http_view *req, json_t **out, char *problem, size_t plen)
 {
     const kumo__param *pa = p->param;
     reader r = {.p = p, .pct = KUMO__PCT_PLUS};
@@ -703,7 +706,8 @@ static int read_query(const kumo__param_plan *p, const kumo__http_view *req, jso
                 return -ENOMEM;
             }
             for (size_t k = 0; k < q.nvals && (k == 0 || f->shape == KUMO__SHAPE_ARRAY); k++) {
-                if (kumo__object_put(obj, f, f->name, f->name_len, scalar(&r, q.vals[k].v, q.vals[k].len, f->type)) < 0) {
+                if (kumo__object_put(obj, f, f->name, f->name_len, scalar(&r, q.vals[k].v, q.vals[k].len, f->type)) <
+                    0) {
                     json_decref(obj);
                     return -ENOMEM;
                 }
@@ -740,16 +744,15 @@ static int read_query(const kumo__param_plan *p, const kumo__http_view *req, jso
         *out = arr;
         return 0;
     }
-    enum delim d = pa->style == KUMO__STYLE_SPACE_DELIMITED ? D_SPACE
-                 : pa->style == KUMO__STYLE_PIPE_DELIMITED  ? D_PIPE
-                                                           : D_COMMA;
+    enum delim d = pa->style == KUMO__STYLE_SPACE_DELIMITED  ? D_SPACE
+                   : pa->style == KUMO__STYLE_PIPE_DELIMITED ? D_PIPE
+                                                             : D_COMMA;
     return build(&r, q.vals[0].v, q.vals[0].len, d, 1, out, problem, plen);
 }
 
 /* ---- path ------------------------------------------------------------------------------ */
 
-static int read_path(const kumo__param_plan *p, const char *v, size_t len, json_t **out, char *problem,
-                     size_t plen)
+static int read_path(const kumo__param_plan *p, const char *v, size_t len, json_t **out, char *problem, size_t plen)
 {
     const kumo__param *pa = p->param;
     reader r = {.p = p, .pct = 0};
@@ -757,7 +760,8 @@ static int read_path(const kumo__param_plan *p, const char *v, size_t len, json_
     switch (pa->style) {
     case KUMO__STYLE_LABEL:
         if (len == 0 || v[0] != '.') {
-            snprintf(problem, plen, "must start with '.' (label style), as in .%s", sh->shape == KUMO__SHAPE_PRIMITIVE ? "5" : "3,4,5");
+            snprintf(problem, plen, "must start with '.' (label style), as in .%s",
+                     sh->shape == KUMO__SHAPE_PRIMITIVE ? "5" : "3,4,5");
             return 2;
         }
         /* explode=false: ".3,4,5" (RFC 6570, OpenAPI 3.1) or ".3.4.5" (the
@@ -785,7 +789,8 @@ static int read_path(const kumo__param_plan *p, const char *v, size_t len, json_
                 if (pl < p->name_len || memcmp(piece, pa->name, p->name_len) != 0 ||
                     (pl > p->name_len && piece[p->name_len] != '=')) {
                     json_decref(arr);
-                    snprintf(problem, plen, "must be written as ;%s=3;%s=4 (matrix style, exploded)", pa->name, pa->name);
+                    snprintf(problem, plen, "must be written as ;%s=3;%s=4 (matrix style, exploded)", pa->name,
+                             pa->name);
                     return 2;
                 }
                 size_t skip = pl > p->name_len ? p->name_len + 1 : p->name_len;
@@ -809,8 +814,7 @@ static int read_path(const kumo__param_plan *p, const char *v, size_t len, json_
         size_t skip = len > p->name_len ? p->name_len + 1 : p->name_len;
         return build(&r, v + skip, len - skip, D_COMMA, 1, out, problem, plen);
     }
-    default:
-        return build(&r, v, len, D_COMMA, !pa->explode, out, problem, plen);
+    default: return build(&r, v, len, D_COMMA, !pa->explode, out, problem, plen);
     }
 }
 
@@ -818,8 +822,7 @@ static int read_path(const kumo__param_plan *p, const char *v, size_t len, json_
 
 /* The value of header `name` (case-insensitive); several lines are joined
  * with ',' into *heap. */
-static int header_value(const kumo__http_view *req, const char *name, size_t name_len, kumo__slice *out,
-                        char **heap)
+static int header_value(const kumo__http_view *req, const char *name, size_t name_len, kumo__slice *out, char **heap)
 {
     size_t n = 0, total = 0;
     *heap = NULL;
@@ -884,7 +887,10 @@ static int cookies_each(const kumo__http_view *req, cookie_fn fn, void *arg)
 typedef struct cfind {
     const char *name;
     size_t name_len;
-    struct { const char *v; size_t len; } vals[64];
+    struct {
+        const char *v;
+        size_t len;
+    } vals[64];
     size_t nvals;
 } cfind;
 
@@ -899,8 +905,7 @@ static int cfind_each(void *arg, const char *k, size_t klen, const char *v, size
     return 0;
 }
 
-static int read_cookie(const kumo__param_plan *p, const kumo__http_view *req, json_t **out, char *problem,
-                       size_t plen)
+static int read_cookie(const kumo__param_plan *p, const kumo__http_view *req, json_t **out, char *problem, size_t plen)
 {
     const kumo__shapeinfo *sh = &p->shape;
     reader r = {.p = p, .pct = 0, .trim = 1};
@@ -914,7 +919,8 @@ static int read_cookie(const kumo__param_plan *p, const kumo__http_view *req, js
             cfind c = {.name = f->name, .name_len = f->name_len};
             cookies_each(req, cfind_each, &c);
             for (size_t k = 0; k < c.nvals && (k == 0 || f->shape == KUMO__SHAPE_ARRAY); k++, found++)
-                if (kumo__object_put(obj, f, f->name, f->name_len, scalar(&r, c.vals[k].v, c.vals[k].len, f->type)) < 0) {
+                if (kumo__object_put(obj, f, f->name, f->name_len, scalar(&r, c.vals[k].v, c.vals[k].len, f->type)) <
+                    0) {
                     json_decref(obj);
                     return -ENOMEM;
                 }
@@ -969,8 +975,7 @@ int kumo__param_read(const kumo__param_plan *p, const kumo__http_view *req, json
             }
         return KUMO__PARAM_ABSENT;
     }
-    case KUMO__IN_QUERY:
-        return read_query(p, req, out, problem, problem_len);
+    case KUMO__IN_QUERY: return read_query(p, req, out, problem, problem_len);
     case KUMO__IN_HEADER: {
         kumo__slice v = {NULL, 0};
         char *heap;
@@ -985,8 +990,7 @@ int kumo__param_read(const kumo__param_plan *p, const kumo__http_view *req, json
         free(heap);
         return rc;
     }
-    case KUMO__IN_COOKIE:
-        return read_cookie(p, req, out, problem, problem_len);
+    case KUMO__IN_COOKIE: return read_cookie(p, req, out, problem, problem_len);
     }
     return KUMO__PARAM_ABSENT;
 }

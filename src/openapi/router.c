@@ -294,9 +294,9 @@ void kumo__router_free(kumo__router *r)
 /* ---- matching ---------------------------------------------------------- */
 
 typedef struct walk {
-    int method;        /* M_*, or -1 for a method no operation can have */
+    int method; /* M_*, or -1 for a method no operation can have */
     const char *end;
-    unsigned allow;    /* methods of every node the path reached */
+    unsigned allow; /* methods of every node the path reached */
     const char *vals[KUMO__ROUTE_PARAMS_MAX];
     size_t lens[KUMO__ROUTE_PARAMS_MAX];
 } walk;

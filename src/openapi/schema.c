@@ -219,8 +219,11 @@ static snode *want(compiler *c, const json_t *j, const char *loc, const char *ba
     if (!json_is_object(j)) {
         fail(c, loc, NULL, "a schema must be an object%s, not %s",
              c->dialect == KUMO__DIALECT_2020_12 ? " or a boolean" : "",
-             json_is_array(j) ? "an array" : json_is_string(j) ? "a string" : json_is_boolean(j) ? "a boolean"
-                                                                : json_is_null(j) ? "null" : "a number");
+             json_is_array(j)     ? "an array"
+             : json_is_string(j)  ? "a string"
+             : json_is_boolean(j) ? "a boolean"
+             : json_is_null(j)    ? "null"
+                                  : "a number");
         return NULL;
     }
     snode *n = memo_get(c, j);
@@ -260,8 +263,7 @@ static resource *add_resource(compiler *c, const char *uri, const json_t *root, 
     return r;
 }
 
-static int add_anchor(compiler *c, const char *base, const char *name, const json_t *node, const char *loc,
-                      int dynamic)
+static int add_anchor(compiler *c, const char *base, const char *name, const json_t *node, const char *loc, int dynamic)
 {
     kumo__schema *s = c->s;
     if (s->nanchors == s->capanchors) {
@@ -284,11 +286,19 @@ static int add_anchor(compiler *c, const char *base, const char *name, const jso
 }
 
 /* Keywords whose values are schemas, for the $id/$anchor scan. */
-static const char *const map_keywords[] = {"properties", "patternProperties", "$defs", "definitions",
-                                           "dependentSchemas", NULL};
+static const char *const map_keywords[] = {"properties",  "patternProperties", "$defs",
+                                           "definitions", "dependentSchemas",  NULL};
 static const char *const list_keywords[] = {"allOf", "anyOf", "oneOf", "prefixItems", "items", NULL};
-static const char *const one_keywords[] = {"additionalProperties", "unevaluatedProperties", "unevaluatedItems",
-                                           "contains", "propertyNames", "if", "then", "else", "not", "items",
+static const char *const one_keywords[] = {"additionalProperties",
+                                           "unevaluatedProperties",
+                                           "unevaluatedItems",
+                                           "contains",
+                                           "propertyNames",
+                                           "if",
+                                           "then",
+                                           "else",
+                                           "not",
+                                           "items",
                                            NULL};
 
 /* Registers $id resources and anchors under `j` (2020-12). */
@@ -325,7 +335,8 @@ static int scan(compiler *c, const json_t *j, const char *base, const char *loc,
         const char *key;
         if (!json_is_object(m))
             continue;
-        json_object_foreach((json_t *)m, key, v) {
+        json_object_foreach((json_t *)m, key, v)
+        {
             const char *l = loc_join(c, loc, map_keywords[k], key);
             if (l == NULL || (rc = scan(c, v, base, l, depth + 1)) < 0)
                 goto out_rc;
@@ -530,8 +541,8 @@ static pcre2_code *compile_re(compiler *c, const char *src, size_t len, const ch
     if (re == NULL) {
         PCRE2_UCHAR buf[256];
         pcre2_get_error_message(code, buf, sizeof buf);
-        fail(c, loc, kw, "invalid regular expression '%s': %s at offset %zu; kumo uses PCRE2 syntax", src,
-             (char *)buf, (size_t)off);
+        fail(c, loc, kw, "invalid regular expression '%s': %s at offset %zu; kumo uses PCRE2 syntax", src, (char *)buf,
+             (size_t)off);
         return NULL;
     }
     kumo__schema *s = c->s;
@@ -555,7 +566,7 @@ static int type_bit(const char *t)
     static const struct {
         const char *name;
         int bit;
-    } types[] = {{"null", T_NULL},     {"boolean", T_BOOLEAN}, {"object", T_OBJECT}, {"array", T_ARRAY},
+    } types[] = {{"null", T_NULL},     {"boolean", T_BOOLEAN}, {"object", T_OBJECT},  {"array", T_ARRAY},
                  {"number", T_NUMBER}, {"string", T_STRING},   {"integer", T_INTEGER}};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(types[i].name, t) == 0)
@@ -601,7 +612,6 @@ static snode *sub_one(compiler *c, snode *n, const char *kw, const char *base, i
     return r;
 }
 
-
 static int compile_object_keywords(compiler *c, snode *n, const char *base)
 {
     const json_t *j = n->src, *v;
@@ -614,7 +624,8 @@ static int compile_object_keywords(compiler *c, snode *n, const char *base)
         if (n->props == NULL)
             return oom(c);
         json_t *pv;
-        json_object_foreach((json_t *)v, key, pv) {
+        json_object_foreach((json_t *)v, key, pv)
+        {
             sprop *p = &n->props[n->nprops++];
             if ((p->name = arena_strdup(c->s, key)) == NULL)
                 return oom(c);
@@ -631,7 +642,8 @@ static int compile_object_keywords(compiler *c, snode *n, const char *base)
         if (n->pats == NULL)
             return oom(c);
         json_t *pv;
-        json_object_foreach((json_t *)v, key, pv) {
+        json_object_foreach((json_t *)v, key, pv)
+        {
             spat *p = &n->pats[n->npats++];
             if ((p->src = arena_strdup(c->s, key)) == NULL)
                 return oom(c);
@@ -680,7 +692,8 @@ static int compile_object_keywords(compiler *c, snode *n, const char *base)
         if (n->dep_req == NULL)
             return oom(c);
         json_t *pv;
-        json_object_foreach((json_t *)v, key, pv) {
+        json_object_foreach((json_t *)v, key, pv)
+        {
             sdep *d = &n->dep_req[n->ndep_req++];
             if (!json_is_array(pv))
                 return fail(c, n->loc, "dependentRequired", "'%s' must be an array of property names", key);
@@ -702,7 +715,8 @@ static int compile_object_keywords(compiler *c, snode *n, const char *base)
         if (n->dep_sch == NULL)
             return oom(c);
         json_t *pv;
-        json_object_foreach((json_t *)v, key, pv) {
+        json_object_foreach((json_t *)v, key, pv)
+        {
             sdep *d = &n->dep_sch[n->ndep_sch++];
             d->name = key;
             if ((d->schema = sub(c, n, pv, "dependentSchemas", key, base)) == NULL)
@@ -733,7 +747,8 @@ static int compile_discriminator(compiler *c, snode *n, const char *base)
         return oom(c);
     const char *key;
     json_t *mv;
-    json_object_foreach((json_t *)map, key, mv) {
+    json_object_foreach((json_t *)map, key, mv)
+    {
         if (!json_is_string(mv))
             return fail(c, n->loc, "discriminator/mapping", "'%s' must be a schema name or a $ref", key);
         const char *t = json_string_value(mv);
@@ -800,8 +815,7 @@ static int compile_node(compiler *c, snode *n, const char *base, const resource 
             if (!json_is_string(v))
                 return fail(c, n->loc, "$dynamicRef", "must be a string");
             const char *kl = loc_join(c, n->loc, "$dynamicRef", NULL);
-            if (kl == NULL ||
-                (n->dynref = resolve_ref(c, j, json_string_value(v), base, kl, &n->dyn_name)) == NULL)
+            if (kl == NULL || (n->dynref = resolve_ref(c, j, json_string_value(v), base, kl, &n->dyn_name)) == NULL)
                 return -1;
             if (n->dyn_name)
                 c->s->has_dynamic = 1;
@@ -814,8 +828,10 @@ static int compile_node(compiler *c, snode *n, const char *base, const resource 
                 const json_t *t = json_array_get(v, i);
                 int bit = json_is_string(t) ? type_bit(json_string_value(t)) : 0;
                 if (bit == 0)
-                    return fail(c, n->loc, "type", "unknown type in the list (item %zu); use null, boolean, object, "
-                                "array, number, string or integer", i);
+                    return fail(c, n->loc, "type",
+                                "unknown type in the list (item %zu); use null, boolean, object, "
+                                "array, number, string or integer",
+                                i);
                 n->types |= bit;
             }
         } else {
@@ -1020,4 +1036,3 @@ void kumo__schema_free(kumo__schema *s)
     }
     free(s);
 }
-

@@ -22,8 +22,8 @@ typedef enum kumo__dialect {
 
 enum kumo__direction {
     KUMO__DIR_ANY = 0,
-    KUMO__DIR_REQUEST = 1,      /* readOnly properties must not be sent */
-    KUMO__DIR_RESPONSE = 2,     /* writeOnly properties must not be returned */
+    KUMO__DIR_REQUEST = 1,  /* readOnly properties must not be sent */
+    KUMO__DIR_RESPONSE = 2, /* writeOnly properties must not be returned */
 };
 
 /* Resolves a $ref that is not inside the schema resource being compiled
@@ -39,15 +39,15 @@ struct kumo__refs {
 };
 
 typedef struct kumo__violation {
-    char *instance;   /* JSON Pointer into the instance: "/items/0/title" */
-    char *schema;     /* where the failing keyword is: "/components/schemas/Todo/properties/title/maxLength" */
-    char *message;    /* "is 240 characters long; at most 200 are allowed" */
+    char *instance; /* JSON Pointer into the instance: "/items/0/title" */
+    char *schema;   /* where the failing keyword is: "/components/schemas/Todo/properties/title/maxLength" */
+    char *message;  /* "is 240 characters long; at most 200 are allowed" */
 } kumo__violation;
 
 typedef struct kumo__violations {
     kumo__violation *items;
     size_t count, cap;
-    size_t limit;     /* stop after this many (0: 100); `truncated` is set */
+    size_t limit; /* stop after this many (0: 100); `truncated` is set */
     int truncated;
 } kumo__violations;
 

@@ -23,15 +23,23 @@ static const struct {
     const char *name;
     enum kumo__format f;
 } formats[] = {
-    {"date-time", KUMO__FMT_DATE_TIME}, {"date", KUMO__FMT_DATE},
-    {"time", KUMO__FMT_TIME},           {"email", KUMO__FMT_EMAIL},
-    {"uuid", KUMO__FMT_UUID},           {"uri", KUMO__FMT_URI},
+    {"date-time", KUMO__FMT_DATE_TIME},
+    {"date", KUMO__FMT_DATE},
+    {"time", KUMO__FMT_TIME},
+    {"email", KUMO__FMT_EMAIL},
+    {"uuid", KUMO__FMT_UUID},
+    {"uri", KUMO__FMT_URI},
     {"uri-reference", KUMO__FMT_URI_REFERENCE},
-    {"ipv4", KUMO__FMT_IPV4},           {"ipv6", KUMO__FMT_IPV6},
-    {"hostname", KUMO__FMT_HOSTNAME},   {"int32", KUMO__FMT_INT32},
-    {"int64", KUMO__FMT_INT64},         {"float", KUMO__FMT_FLOAT},
-    {"double", KUMO__FMT_DOUBLE},       {"byte", KUMO__FMT_BYTE},
-    {"binary", KUMO__FMT_BINARY},       {"regex", KUMO__FMT_REGEX},
+    {"ipv4", KUMO__FMT_IPV4},
+    {"ipv6", KUMO__FMT_IPV6},
+    {"hostname", KUMO__FMT_HOSTNAME},
+    {"int32", KUMO__FMT_INT32},
+    {"int64", KUMO__FMT_INT64},
+    {"float", KUMO__FMT_FLOAT},
+    {"double", KUMO__FMT_DOUBLE},
+    {"byte", KUMO__FMT_BYTE},
+    {"binary", KUMO__FMT_BINARY},
+    {"regex", KUMO__FMT_REGEX},
     {"json-pointer", KUMO__FMT_JSON_POINTER},
 };
 
@@ -371,19 +379,16 @@ int kumo__format_check(enum kumo__format f, const json_t *v, const char **hint)
         return !json_is_number(v) || int_in_range(v, -2147483648.0, 2147483647.0);
     case KUMO__FMT_INT64:
         *hint = "a 64-bit integer";
-        return !json_is_number(v) || json_is_integer(v) || int_in_range(v, -9223372036854775808.0,
-                                                                         9223372036854775807.0);
-    default:
-        break;
+        return !json_is_number(v) || json_is_integer(v) ||
+               int_in_range(v, -9223372036854775808.0, 9223372036854775807.0);
+    default: break;
     }
     if (!json_is_string(v))
         return 1;
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
     switch (f) {
-    case KUMO__FMT_DATE_TIME:
-        *hint = "an RFC 3339 date-time, e.g. 2024-05-01T12:00:00Z";
-        return is_date_time(s, len);
+    case KUMO__FMT_DATE_TIME: *hint = "an RFC 3339 date-time, e.g. 2024-05-01T12:00:00Z"; return is_date_time(s, len);
     case KUMO__FMT_DATE: {
         size_t i = 0;
         *hint = "an RFC 3339 date, e.g. 2024-05-01";
@@ -394,38 +399,17 @@ int kumo__format_check(enum kumo__format f, const json_t *v, const char **hint)
         *hint = "an RFC 3339 time with offset, e.g. 12:00:00Z";
         return scan_time(s, &i, len) && i == len;
     }
-    case KUMO__FMT_EMAIL:
-        *hint = "an email address, e.g. ada@example.com";
-        return is_email(s, len);
-    case KUMO__FMT_UUID:
-        *hint = "a UUID, e.g. 123e4567-e89b-12d3-a456-426614174000";
-        return is_uuid(s, len);
-    case KUMO__FMT_URI:
-        *hint = "an absolute URI with a scheme, e.g. https://example.com/x";
-        return is_uri(s, len, 1);
-    case KUMO__FMT_URI_REFERENCE:
-        *hint = "a URI reference";
-        return is_uri(s, len, 0);
-    case KUMO__FMT_IPV4:
-        *hint = "an IPv4 address, e.g. 192.0.2.1";
-        return is_ipv4(s, len);
-    case KUMO__FMT_IPV6:
-        *hint = "an IPv6 address, e.g. 2001:db8::1";
-        return is_ipv6(s, len);
-    case KUMO__FMT_HOSTNAME:
-        *hint = "a host name (RFC 1123), e.g. api.example.com";
-        return is_hostname(s, len);
-    case KUMO__FMT_BYTE:
-        *hint = "base64 with padding";
-        return is_base64(s, len);
-    case KUMO__FMT_REGEX:
-        *hint = "a regular expression";
-        return is_regex(s, len);
-    case KUMO__FMT_JSON_POINTER:
-        *hint = "a JSON Pointer, e.g. /a/b";
-        return is_json_pointer(s, len);
-    default:
-        return 1;
+    case KUMO__FMT_EMAIL: *hint = "an email address, e.g. ada@example.com"; return is_email(s, len);
+    case KUMO__FMT_UUID: *hint = "a UUID, e.g. 123e4567-e89b-12d3-a456-426614174000"; return is_uuid(s, len);
+    case KUMO__FMT_URI: *hint = "an absolute URI with a scheme, e.g. https://example.com/x"; return is_uri(s, len, 1);
+    case KUMO__FMT_URI_REFERENCE: *hint = "a URI reference"; return is_uri(s, len, 0);
+    case KUMO__FMT_IPV4: *hint = "an IPv4 address, e.g. 192.0.2.1"; return is_ipv4(s, len);
+    case KUMO__FMT_IPV6: *hint = "an IPv6 address, e.g. 2001:db8::1"; return is_ipv6(s, len);
+    case KUMO__FMT_HOSTNAME: *hint = "a host name (RFC 1123), e.g. api.example.com"; return is_hostname(s, len);
+    case KUMO__FMT_BYTE: *hint = "base64 with padding"; return is_base64(s, len);
+    case KUMO__FMT_REGEX: *hint = "a regular expression"; return is_regex(s, len);
+    case KUMO__FMT_JSON_POINTER: *hint = "a JSON Pointer, e.g. /a/b"; return is_json_pointer(s, len);
+    default: return 1;
     }
 }
 
@@ -520,10 +504,10 @@ char *kumo__uri_resolve(const char *base, const char *ref)
         return NULL;
     }
     size_t o = 0;
-#define PUT(p, n)                    \
-    do {                             \
-        memcpy(out + o, (p), (n));   \
-        o += (n);                    \
+#define PUT(p, n)                                                                                                      \
+    do {                                                                                                               \
+        memcpy(out + o, (p), (n));                                                                                     \
+        o += (n);                                                                                                      \
     } while (0)
     const uri_parts *sch = r.scheme ? &r : &b, *auth, *query;
     const char *path;

@@ -16,22 +16,28 @@
 #include "openapi/schema.h"
 #include "openapi/schema_format.h"
 
-#define KUMO__SCHEMA_MAX_DEPTH 512  /* nested evaluations during validation */
+#define KUMO__SCHEMA_MAX_DEPTH 512 /* nested evaluations during validation */
 #define SCAN_MAX_DEPTH 512         /* schema nesting, for the $id/$anchor scan */
 #define PCRE_MATCH_LIMIT 1000000   /* backtracking budget per pattern match */
 #define DEFAULT_BASE "kumo://schema/root.json"
-#define BRANCH_DETAIL_MAX 3        /* oneOf/anyOf: show the best branch when it has this few errors */
-#define STEP_LIMIT 2000000         /* evaluations per validation: oneOf/anyOf through $ref can explode */
+#define BRANCH_DETAIL_MAX 3 /* oneOf/anyOf: show the best branch when it has this few errors */
+#define STEP_LIMIT 2000000  /* evaluations per validation: oneOf/anyOf through $ref can explode */
 
 /* ---- compiled form ----------------------------------------------------- */
 
 enum {
-    T_NULL = 1, T_BOOLEAN = 2, T_OBJECT = 4, T_ARRAY = 8, T_NUMBER = 16, T_STRING = 32, T_INTEGER = 64,
+    T_NULL = 1,
+    T_BOOLEAN = 2,
+    T_OBJECT = 4,
+    T_ARRAY = 8,
+    T_NUMBER = 16,
+    T_STRING = 32,
+    T_INTEGER = 64,
 };
 
 enum {
-    N_FALSE = 1 << 0,     /* the schema `false`: nothing validates */
-    N_TRUE = 1 << 1,      /* `true` or an empty schema: everything validates */
+    N_FALSE = 1 << 0, /* the schema `false`: nothing validates */
+    N_TRUE = 1 << 1,  /* `true` or an empty schema: everything validates */
     N_MULTIPLE = 1 << 2,
     N_MAX = 1 << 3,
     N_EMAX = 1 << 4,
@@ -54,7 +60,7 @@ typedef struct snode snode;
 typedef struct sprop {
     const char *name;
     snode *schema;
-    size_t len;          /* sorted by length, then bytes: most probes end on the length */
+    size_t len; /* sorted by length, then bytes: most probes end on the length */
 } sprop;
 typedef struct spat {
     pcre2_code *re;
@@ -65,21 +71,21 @@ typedef struct sdep {
     const char *name;
     const char **names; /* dependentRequired */
     size_t n;
-    snode *schema;      /* dependentSchemas */
+    snode *schema; /* dependentSchemas */
 } sdep;
 
 typedef struct resource {
-    const char *uri;      /* absolute, no fragment */
+    const char *uri; /* absolute, no fragment */
     const json_t *root;
     const char *loc;
-    int local;            /* fragments resolve inside `root` */
+    int local; /* fragments resolve inside `root` */
 } resource;
 
 typedef struct anchor {
     const char *base, *name, *loc;
     const json_t *node;
     int dynamic;
-    snode *compiled;      /* dynamic anchors: compiled eagerly */
+    snode *compiled; /* dynamic anchors: compiled eagerly */
 } anchor;
 
 struct snode {

@@ -56,15 +56,15 @@ typedef struct vctx {
     size_t nerr;
     enum kumo__direction dir;
     int depth;
-    int abort;             /* 1: too deep, 2: too many steps; everything fails from here */
+    int abort; /* 1: too deep, 2: too many steps; everything fails from here */
     unsigned long steps;
     const snode *abort_at;
     char abort_ip[512];
     const scope *dyn;
     pcre2_match_data *md;
-    size_t npath;          /* the instance pointer, rendered only for a violation */
+    size_t npath; /* the instance pointer, rendered only for a violation */
     struct seg {
-        const char *key;   /* NULL: an array index */
+        const char *key; /* NULL: an array index */
         size_t index;
     } path[KUMO__SCHEMA_MAX_DEPTH + 8];
 } vctx;
@@ -218,8 +218,8 @@ static void expected_types(unsigned types, char *buf, size_t len)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{T_OBJECT, "an object"}, {T_ARRAY, "an array"},     {T_STRING, "a string"},
-                 {T_INTEGER, "an integer"}, {T_NUMBER, "a number"}, {T_BOOLEAN, "a boolean"}, {T_NULL, "null"}};
+    } names[] = {{T_OBJECT, "an object"}, {T_ARRAY, "an array"},    {T_STRING, "a string"}, {T_INTEGER, "an integer"},
+                 {T_NUMBER, "a number"},  {T_BOOLEAN, "a boolean"}, {T_NULL, "null"}};
     size_t count = 0, total = 0, o = 0;
     for (size_t i = 0; i < 7; i++)
         total += (types & names[i].bit) != 0;
@@ -313,15 +313,15 @@ static int json_same(const json_t *a, const json_t *b, int depth)
             return 0;
         const char *k;
         json_t *va;
-        json_object_foreach((json_t *)a, k, va) {
+        json_object_foreach((json_t *)a, k, va)
+        {
             const json_t *vb = json_object_get(b, k);
             if (vb == NULL || !json_same(va, vb, depth + 1))
                 return 0;
         }
         return 1;
     }
-    default:
-        return 1; /* null, true, false: same type */
+    default: return 1; /* null, true, false: same type */
     }
 }
 
@@ -441,11 +441,11 @@ static size_t push_index(vctx *x, size_t i)
     return before;
 }
 
-#define FAILED()                                   \
-    do {                                           \
-        bad = 1;                                   \
-        if (x->stop || x->full || x->oom || x->abort) \
-            goto out;                              \
+#define FAILED()                                                                                                       \
+    do {                                                                                                               \
+        bad = 1;                                                                                                       \
+        if (x->stop || x->full || x->oom || x->abort)                                                                  \
+            goto out;                                                                                                  \
     } while (0)
 
 static int check_string(const snode *n, const json_t *v, vctx *x)
@@ -590,7 +590,8 @@ static int check_object(const snode *n, const json_t *v, vctx *x, ann *a)
     size_t idx = 0;
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)v, key, val) {
+    json_object_foreach((json_t *)v, key, val)
+    {
         size_t i = idx++, before;
         int matched = 0;
         if (n->prop_names && check_property_name(n, key, x))
@@ -650,8 +651,8 @@ static int check_array(const snode *n, const json_t *v, vctx *x, ann *a)
         FAILED();
     }
     if (n->min_items >= 0 && size < (size_t)n->min_items) {
-        report(x, n, "minItems", "must have at least %lld item%s (has %zu)", n->min_items,
-               n->min_items == 1 ? "" : "s", size);
+        report(x, n, "minItems", "must have at least %lld item%s (has %zu)", n->min_items, n->min_items == 1 ? "" : "s",
+               size);
         FAILED();
     }
     if (n->flags & N_UNIQUE) {
@@ -698,8 +699,8 @@ unique_done:
             }
         }
         if (n->min_contains >= 0 && matches < (size_t)n->min_contains) {
-            report(x, n, "contains", "must contain at least %lld item%s matching 'contains' (has %zu)",
-                   n->min_contains, n->min_contains == 1 ? "" : "s", matches);
+            report(x, n, "contains", "must contain at least %lld item%s matching 'contains' (has %zu)", n->min_contains,
+                   n->min_contains == 1 ? "" : "s", matches);
             if (x->out && size > 0 && n->min_contains == 1 && size <= 1)
                 validate(n->contains, json_array_get(v, 0), x, NULL);
             FAILED();
@@ -793,8 +794,7 @@ static int check_applicators(const snode *n, const json_t *v, vctx *x, ann *a)
             for (size_t i = 0; i < n->nany && (ok == 0 || a); i++)
                 ok += branch(n->any_of[i], v, x, a) == 0;
             if (ok == 0) {
-                report(x, n, "anyOf", "must match at least one of the %zu schemas in anyOf, but matches none",
-                       n->nany);
+                report(x, n, "anyOf", "must match at least one of the %zu schemas in anyOf, but matches none", n->nany);
                 explain_best(n->any_of, n->nany, v, x);
                 FAILED();
             }
@@ -810,8 +810,7 @@ static int check_applicators(const snode *n, const json_t *v, vctx *x, ann *a)
                 }
             }
             if (ok == 0) {
-                report(x, n, "oneOf", "must match exactly one of the %zu schemas in oneOf, but matches none",
-                       n->none);
+                report(x, n, "oneOf", "must match exactly one of the %zu schemas in oneOf, but matches none", n->none);
                 explain_best(n->one_of, n->none, v, x);
                 FAILED();
             } else if (ok > 1) {
@@ -850,7 +849,8 @@ static int check_unevaluated(const snode *n, const json_t *v, vctx *x, ann *mine
         size_t i = 0;
         const char *key;
         json_t *val;
-        json_object_foreach((json_t *)v, key, val) {
+        json_object_foreach((json_t *)v, key, val)
+        {
             size_t k = i++;
             if (ann_has(mine, k))
                 continue;
@@ -1008,11 +1008,15 @@ int kumo__schema_validate(const kumo__schema *s, const json_t *instance, enum ku
         size_t had = out->count;
         x.npath = 0;
         if (gave_up == 1)
-            report(&x, x.abort_at, NULL, "schema recursion too deep (over %d nested schemas); the schema may loop "
-                   "through $ref without consuming input", KUMO__SCHEMA_MAX_DEPTH);
+            report(&x, x.abort_at, NULL,
+                   "schema recursion too deep (over %d nested schemas); the schema may loop "
+                   "through $ref without consuming input",
+                   KUMO__SCHEMA_MAX_DEPTH);
         else
-            report(&x, x.abort_at, NULL, "validation gave up after %d schema evaluations; the schema is too costly "
-                   "for this value (oneOf/anyOf nested through $ref?)", STEP_LIMIT);
+            report(&x, x.abort_at, NULL,
+                   "validation gave up after %d schema evaluations; the schema is too costly "
+                   "for this value (oneOf/anyOf nested through $ref?)",
+                   STEP_LIMIT);
         if (out->count > had) {
             char *ip = strdup(x.abort_ip);
             if (ip == NULL) {

@@ -76,8 +76,7 @@ static int read_version(kumo__spec *s, json_t *root, kumo__error *err)
         kumo__doc_key_error(err, s->doc, root, "swagger", "both 'openapi' and 'swagger' are set; keep one");
         return -EINVAL;
     }
-    if (v && strncmp(v, "3.", 2) == 0 && (v[2] == '0' || v[2] == '1') && v[3] == '.' && v[4] >= '0' &&
-        v[4] <= '9') {
+    if (v && strncmp(v, "3.", 2) == 0 && (v[2] == '0' || v[2] == '1') && v[3] == '.' && v[4] >= '0' && v[4] <= '9') {
         s->version = v[2] == '0' ? 30 : 31;
         return 0;
     }
@@ -325,13 +324,13 @@ typedef struct reader {
 } reader;
 
 static const char *const in_names[] = {"path", "query", "header", "cookie", NULL};
-static const char *const style_names[] = {"form", "simple", "label", "matrix",
+static const char *const style_names[] = {"form",           "simple",        "label",      "matrix",
                                           "spaceDelimited", "pipeDelimited", "deepObject", NULL};
 /* which styles each `in` allows (bit per kumo__param_style) */
 static const unsigned style_allowed[] = {
     [KUMO__IN_PATH] = 1u << KUMO__STYLE_SIMPLE | 1u << KUMO__STYLE_LABEL | 1u << KUMO__STYLE_MATRIX,
     [KUMO__IN_QUERY] = 1u << KUMO__STYLE_FORM | 1u << KUMO__STYLE_SPACE_DELIMITED | 1u << KUMO__STYLE_PIPE_DELIMITED |
-                      1u << KUMO__STYLE_DEEP_OBJECT,
+                       1u << KUMO__STYLE_DEEP_OBJECT,
     [KUMO__IN_HEADER] = 1u << KUMO__STYLE_SIMPLE,
     [KUMO__IN_COOKIE] = 1u << KUMO__STYLE_FORM,
 };
@@ -405,7 +404,8 @@ static int read_content(reader *r, json_t *holder, const kumo__loc *holder_loc, 
     kumo__ptrbuf_push(&loc.ptr, "content", 7);
     const char *type;
     json_t *mt;
-    json_object_foreach(content, type, mt) {
+    json_object_foreach(content, type, mt)
+    {
         if (strchr(type, '/') == NULL) {
             kumo__doc_key_error(r->err, loc.doc, content, type,
                                 "'%s' is not a media type; write type/subtype, like application/json", type);
@@ -454,14 +454,12 @@ static int read_param(reader *r, json_t *node, kumo__loc loc, kumo__param *p)
             kumo__doc_value_error(err, doc, node, "in", "parameter '%s': in must be path, query, header or cookie",
                                   pname);
         else
-            kumo__doc_error(err, doc, node, "parameter '%s' has no 'in'; add in: path, query, header or cookie",
-                            pname);
+            kumo__doc_error(err, doc, node, "parameter '%s' has no 'in'; add in: path, query, header or cookie", pname);
         return -EINVAL;
     }
     p->in = (kumo__param_in)which;
-    if (p->in == KUMO__IN_HEADER &&
-        (strcasecmp(pname, "accept") == 0 || strcasecmp(pname, "content-type") == 0 ||
-         strcasecmp(pname, "authorization") == 0))
+    if (p->in == KUMO__IN_HEADER && (strcasecmp(pname, "accept") == 0 || strcasecmp(pname, "content-type") == 0 ||
+                                     strcasecmp(pname, "authorization") == 0))
         return 1;
     if ((p->name = strdup(pname)) == NULL)
         return oom(err);
@@ -471,8 +469,7 @@ static int read_param(reader *r, json_t *node, kumo__loc loc, kumo__param *p)
         return rc;
     if (p->in == KUMO__IN_PATH && !p->required) {
         if (req)
-            kumo__doc_value_error(err, doc, node, "required", "path parameter '%s' must have required: true",
-                                  pname);
+            kumo__doc_value_error(err, doc, node, "required", "path parameter '%s' must have required: true", pname);
         else
             kumo__doc_error(err, doc, node, "path parameter '%s' must have required: true", pname);
         return -EINVAL;
@@ -482,8 +479,8 @@ static int read_param(reader *r, json_t *node, kumo__loc loc, kumo__param *p)
     if (style) {
         int st = json_is_string(style) ? index_of(json_string_value(style), style_names) : -1;
         if (st < 0 || !(style_allowed[p->in] & 1u << st)) {
-            kumo__doc_value_error(err, doc, node, "style", "parameter '%s': style of a %s parameter must be %s",
-                                  pname, in_names[p->in], style_hint[p->in]);
+            kumo__doc_value_error(err, doc, node, "style", "parameter '%s': style of a %s parameter must be %s", pname,
+                                  in_names[p->in], style_hint[p->in]);
             return -EINVAL;
         }
         p->style = (kumo__param_style)st;
@@ -501,8 +498,7 @@ static int read_param(reader *r, json_t *node, kumo__loc loc, kumo__param *p)
     }
     json_t *schema = json_object_get(node, "schema"), *content = json_object_get(node, "content");
     if (schema && content) {
-        kumo__doc_key_error(err, doc, node, "content", "parameter '%s' has both schema and content; keep one",
-                            pname);
+        kumo__doc_key_error(err, doc, node, "content", "parameter '%s' has both schema and content; keep one", pname);
         return -EINVAL;
     }
     if (schema) {
@@ -534,8 +530,7 @@ static int read_param(reader *r, json_t *node, kumo__loc loc, kumo__param *p)
 }
 
 /* A list of parameters (path level or operation level) into op. */
-static int read_params(reader *r, kumo__operation *op, json_t *holder, const kumo__loc *holder_loc,
-                       size_t first_own)
+static int read_params(reader *r, kumo__operation *op, json_t *holder, const kumo__loc *holder_loc, size_t first_own)
 {
     json_t *list = json_object_get(holder, "parameters");
     if (list == NULL)
@@ -546,15 +541,16 @@ static int read_params(reader *r, kumo__operation *op, json_t *holder, const kum
     }
     size_t i;
     json_t *entry;
-    json_array_foreach(list, i, entry) {
+    json_array_foreach(list, i, entry)
+    {
         kumo__loc loc = *holder_loc;
         kumo__ptrbuf_push(&loc.ptr, "parameters", 10);
         kumo__ptrbuf_push_index(&loc.ptr, i);
         kumo__param p = {0};
         int rc = read_param(r, entry, loc, &p);
         if (rc == 0 && (rc = kumo__spec_put_param(op, &p, first_own)) == 1) {
-            kumo__doc_error(r->err, holder_loc->doc, entry, "parameter '%s' in %s is declared twice; keep one",
-                            p.name, in_names[p.in]);
+            kumo__doc_error(r->err, holder_loc->doc, entry, "parameter '%s' in %s is declared twice; keep one", p.name,
+                            in_names[p.in]);
             rc = -EINVAL;
         } else if (rc == 1) {
             rc = 0;
@@ -600,7 +596,8 @@ static int read_headers(reader *r, json_t *resp, const kumo__loc *resp_loc, kumo
     }
     const char *name;
     json_t *h;
-    json_object_foreach(headers, name, h) {
+    json_object_foreach(headers, name, h)
+    {
         kumo__loc loc = *resp_loc;
         kumo__ptrbuf_push(&loc.ptr, "headers", 7);
         kumo__ptrbuf_push(&loc.ptr, name, strlen(name));
@@ -630,12 +627,14 @@ static int read_responses(reader *r, kumo__operation *op, json_t *node, const ku
     if (responses == NULL)
         return 0;
     if (!json_is_object(responses)) {
-        kumo__doc_value_error(r->err, op_loc->doc, node, "responses", "responses must be a mapping of status -> Response");
+        kumo__doc_value_error(r->err, op_loc->doc, node, "responses",
+                              "responses must be a mapping of status -> Response");
         return -EINVAL;
     }
     const char *status;
     json_t *resp;
-    json_object_foreach(responses, status, resp) {
+    json_object_foreach(responses, status, resp)
+    {
         if (strncmp(status, "x-", 2) == 0)
             continue;
         if (!kumo__spec_status_ok(status)) {
@@ -693,8 +692,7 @@ static int template_params(const char *path, const char *names[KUMO__ROUTE_PARAM
  * declared path parameter is in the template. An operation that declares
  * no path parameter at all (a sketch of an API) gets them implied: each a
  * required string; one that declares some must declare all. */
-static int check_path_params(reader *r, json_t *paths, const char *path, kumo__operation *op,
-                             const kumo__loc *item_loc)
+static int check_path_params(reader *r, json_t *paths, const char *path, kumo__operation *op, const kumo__loc *item_loc)
 {
     kumo__spec *s = r->s;
     kumo__error *err = r->err;
@@ -818,7 +816,8 @@ static json_t *path_item(reader *r, json_t *paths, const char *path, json_t *ite
         return NULL;
     }
     if (json_object_get(item, "$ref")) {
-        json_object_foreach(item, key, v) {
+        json_object_foreach(item, key, v)
+        {
             if (in_list(key, methods) || strcmp(key, "parameters") == 0) {
                 kumo__doc_key_error(err, doc, item, key,
                                     "path '%s' has both $ref and '%s'; move '%s' into the referenced Path Item", path,
@@ -835,7 +834,8 @@ static json_t *path_item(reader *r, json_t *paths, const char *path, json_t *ite
     }
     if (check_servers(r->s, loc->doc, item, err) < 0)
         return NULL;
-    json_object_foreach(item, key, v) {
+    json_object_foreach(item, key, v)
+    {
         if (in_list(key, methods)) {
             (*nops)++;
         } else if (!in_list(key, fields) && strncmp(key, "x-", 2) != 0) {
@@ -863,7 +863,8 @@ static int read_paths(reader *r, json_t *root)
     const char *path, *key;
     json_t *item, *v;
     size_t n = 0;
-    json_object_foreach(paths, path, item) {
+    json_object_foreach(paths, path, item)
+    {
         if (strncmp(path, "x-", 2) == 0)
             continue;
         kumo__loc loc = {.doc = s->doc};
@@ -881,7 +882,8 @@ static int read_paths(reader *r, json_t *root)
         return oom(err);
     }
     int rc = 0;
-    json_object_foreach(paths, path, item) {
+    json_object_foreach(paths, path, item)
+    {
         if (strncmp(path, "x-", 2) == 0)
             continue;
         kumo__loc loc = {.doc = s->doc};
@@ -893,7 +895,8 @@ static int read_paths(reader *r, json_t *root)
             rc = -EINVAL;
             goto out;
         }
-        json_object_foreach(item, key, v) {
+        json_object_foreach(item, key, v)
+        {
             if (!in_list(key, methods))
                 continue;
             if (!json_is_object(v)) {

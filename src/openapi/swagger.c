@@ -25,18 +25,18 @@ typedef struct conv {
     kumo__docset *ds;
     kumo__error *err;
     kumo__operation *op;
-    json_t *form_props;     /* formData parameters -> synthesized properties */
+    json_t *form_props; /* formData parameters -> synthesized properties */
     json_t *form_required;
     int has_file;
-    json_t *form_first;     /* the first formData parameter (for messages) */
+    json_t *form_first; /* the first formData parameter (for messages) */
     kumo__doc *form_doc;
-    json_t *form_level;     /* name -> 0 (path level) or 1 (operation level) */
+    json_t *form_level; /* name -> 0 (path level) or 1 (operation level) */
     int level;
 } conv;
 
-static const char *const keywords[] = {"format", "default", "maximum", "exclusiveMaximum", "minimum",
-                                       "exclusiveMinimum", "maxLength", "minLength", "pattern", "maxItems",
-                                       "minItems", "uniqueItems", "enum", "multipleOf", NULL};
+static const char *const keywords[] = {"format",           "default",     "maximum",   "exclusiveMaximum", "minimum",
+                                       "exclusiveMinimum", "maxLength",   "minLength", "pattern",          "maxItems",
+                                       "minItems",         "uniqueItems", "enum",      "multipleOf",       NULL};
 
 /* A schema from a parameter's (or Items Object's) own fields; `top`: the
  * parameter itself (type: file allowed in formData). NULL with err set. */
@@ -54,8 +54,10 @@ static json_t *synth_schema(conv *c, kumo__doc *doc, json_t *node, const char *p
                                   "parameter '%s': type must be string, number, integer, boolean, array or file",
                                   pname);
         else
-            kumo__doc_error(c->err, doc, node, "parameter '%s' has no type; add type: (Swagger 2.0 parameters other "
-                            "than in: body carry their schema inline)", pname);
+            kumo__doc_error(c->err, doc, node,
+                            "parameter '%s' has no type; add type: (Swagger 2.0 parameters other "
+                            "than in: body carry their schema inline)",
+                            pname);
         return NULL;
     }
     if (strcmp(t, "file") == 0 && !file_ok) {
@@ -192,7 +194,8 @@ static int add_form_field(conv *c, kumo__doc *doc, json_t *node, const char *pna
     if (seen) { /* the operation's replaces the path level's */
         size_t i;
         json_t *v;
-        json_array_foreach(c->form_required, i, v) {
+        json_array_foreach(c->form_required, i, v)
+        {
             if (strcmp(json_string_value(v), pname) == 0) {
                 json_array_remove(c->form_required, i);
                 break;
@@ -257,9 +260,8 @@ static int read_param(conv *c, json_t *node, kumo__loc loc, size_t first_own, js
                               pname);
         return -EINVAL;
     }
-    if (p.in == KUMO__IN_HEADER &&
-        (strcasecmp(pname, "accept") == 0 || strcasecmp(pname, "content-type") == 0 ||
-         strcasecmp(pname, "authorization") == 0))
+    if (p.in == KUMO__IN_HEADER && (strcasecmp(pname, "accept") == 0 || strcasecmp(pname, "content-type") == 0 ||
+                                    strcasecmp(pname, "authorization") == 0))
         return 0; /* as OpenAPI 3 says: ignored */
     int rc = -EINVAL;
     if ((p.name = strdup(pname)) == NULL) {
@@ -309,7 +311,8 @@ static int read_params(conv *c, json_t *holder, const kumo__loc *holder_loc, siz
     }
     size_t i;
     json_t *entry;
-    json_array_foreach(list, i, entry) {
+    json_array_foreach(list, i, entry)
+    {
         kumo__loc loc = *holder_loc;
         kumo__ptrbuf_push(&loc.ptr, "parameters", 10);
         kumo__ptrbuf_push_index(&loc.ptr, i);
@@ -342,7 +345,8 @@ static json_t *media_list(conv *c, json_t *node, const kumo__loc *op_loc, const 
     }
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (!json_is_string(v) || strchr(json_string_value(v), '/') == NULL) {
             kumo__doc_error(c->err, doc, v, "%s: each entry must be a media type like application/json", key);
             return NULL;
@@ -369,7 +373,8 @@ static int media_for(conv *c, json_t *list, kumo__media **arr, size_t *n, json_t
         return add_media(c, arr, n, "application/json", schema, where);
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         int rc = add_media(c, arr, n, json_string_value(v), schema, where);
         if (rc < 0)
             return rc;
@@ -427,7 +432,8 @@ static int read_body(conv *c, json_t *node, const kumo__loc *op_loc, json_t *bod
     int multipart = 0;
     size_t i;
     json_t *v;
-    json_array_foreach(consumes, i, v) {
+    json_array_foreach(consumes, i, v)
+    {
         const char *t = json_string_value(v);
         if (!is_form_type(t))
             continue;
@@ -455,7 +461,8 @@ static int read_responses(conv *c, json_t *node, const kumo__loc *op_loc)
     if (responses == NULL)
         return 0;
     if (!json_is_object(responses)) {
-        kumo__doc_value_error(c->err, op_loc->doc, node, "responses", "responses must be a mapping of status -> Response");
+        kumo__doc_value_error(c->err, op_loc->doc, node, "responses",
+                              "responses must be a mapping of status -> Response");
         return -EINVAL;
     }
     int explicit = 0;
@@ -464,7 +471,8 @@ static int read_responses(conv *c, json_t *node, const kumo__loc *op_loc)
         return -EINVAL;
     const char *status;
     json_t *resp;
-    json_object_foreach(responses, status, resp) {
+    json_object_foreach(responses, status, resp)
+    {
         if (strncmp(status, "x-", 2) == 0)
             continue;
         if (!kumo__spec_status_ok(status) || strchr(status, 'X') || strchr(status, 'x')) {
@@ -507,7 +515,8 @@ static int read_responses(conv *c, json_t *node, const kumo__loc *op_loc)
         }
         const char *hname;
         json_t *h;
-        json_object_foreach(headers, hname, h) {
+        json_object_foreach(headers, hname, h)
+        {
             if (strcasecmp(hname, "content-type") == 0)
                 continue;
             char **a = realloc(out->headers, (out->nheaders + 1) * sizeof *a);
@@ -540,7 +549,8 @@ int kumo__swagger_operation(kumo__spec *s, kumo__docset *ds, kumo__operation *op
     json_t *own = json_object_get(node, "parameters");
     size_t i;
     json_t *entry;
-    json_array_foreach(own, i, entry) {
+    json_array_foreach(own, i, entry)
+    {
         kumo__loc l = *op_loc;
         json_t *t = kumo__docset_deref(ds, entry, &l, "parameter", err);
         if (t == NULL) {

@@ -30,8 +30,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *const top_keys[] = {"name",   "api",          "defaults", "functions",
-                                       "stores", "environments", "events",   "services", NULL};
+static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
+                                       "environments", "events", "services", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
 static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "memory",  "min", "max",
@@ -79,7 +79,8 @@ static int check_keys(const kumo__doc *doc, json_t *obj, const char *const *allo
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         if (in_list(key, allowed))
             continue;
         char list[512] = "", hint[128] = "";
@@ -152,8 +153,13 @@ static int parse_size(const json_t *v, size_t *out)
     static const struct {
         const char *suffix;
         unsigned long long mult;
-    } units[] = {{"", 1},           {"K", 1000ULL},         {"M", 1000000ULL}, {"G", 1000000000ULL},
-                 {"Ki", 1ULL << 10}, {"Mi", 1ULL << 20}, {"Gi", 1ULL << 30}};
+    } units[] = {{"", 1},
+                 {"K", 1000ULL},
+                 {"M", 1000000ULL},
+                 {"G", 1000000000ULL},
+                 {"Ki", 1ULL << 10},
+                 {"Mi", 1ULL << 20},
+                 {"Gi", 1ULL << 30}};
     const char *s = json_string_value(v);
     if (!(*s >= '0' && *s <= '9'))
         return -1;
@@ -187,9 +193,9 @@ static int check_sandbox(const kumo__doc *doc, json_t *obj, const char *where, k
     char sub[160];
     snprintf(sub, sizeof sub, "%s.sandbox", where);
     if (!json_is_object(v)) {
-        kumo__doc_value_error(err, doc, obj, "sandbox",
-                              "%s must be true, false, or a mapping of seccomp:, namespaces:, limits:, no_new_privs:",
-                              sub);
+        kumo__doc_value_error(
+            err, doc, obj, "sandbox",
+            "%s must be true, false, or a mapping of seccomp:, namespaces:, limits:, no_new_privs:", sub);
         return -EINVAL;
     }
     int rc = check_keys(doc, v, sandbox_keys, sub, err);
@@ -197,7 +203,8 @@ static int check_sandbox(const kumo__doc *doc, json_t *obj, const char *where, k
         return rc;
     const char *key;
     json_t *flag;
-    json_object_foreach(v, key, flag) {
+    json_object_foreach(v, key, flag)
+    {
         if (!json_is_boolean(flag)) {
             kumo__doc_value_error(err, doc, v, key, "%s.%s must be true or false", sub, key);
             return -EINVAL;
@@ -223,7 +230,7 @@ static int check_tuning(const kumo__doc *doc, json_t *obj, const char *where, ku
     static const struct {
         const char *key;
         int kind;
-    } fields[] = {{"timeout", DURATION}, {"idle", DURATION}, {"max_body", SIZE},     {"memory", SIZE},
+    } fields[] = {{"timeout", DURATION}, {"idle", DURATION}, {"max_body", SIZE},      {"memory", SIZE},
                   {"min", COUNT0},       {"max", COUNT0},    {"concurrency", COUNT1}, {"queue", COUNT0}};
     static const char *const expected[] = {
         "a duration like \"10s\", \"500ms\" or \"2m\", or a number of seconds",
@@ -239,12 +246,8 @@ static int check_tuning(const kumo__doc *doc, json_t *obj, const char *where, ku
         if (v == NULL)
             continue;
         switch (fields[i].kind) {
-        case DURATION:
-            ok = parse_duration(v, &d) == 0;
-            break;
-        case SIZE:
-            ok = parse_size(v, &sz) == 0;
-            break;
+        case DURATION: ok = parse_duration(v, &d) == 0; break;
+        case SIZE: ok = parse_size(v, &sz) == 0; break;
         default:
             ok = json_is_integer(v) && json_integer_value(v) >= (fields[i].kind == COUNT1 ? 1 : 0) &&
                  json_integer_value(v) <= 100000;
@@ -295,8 +298,8 @@ static int existing_file(const kumo__doc *doc, const json_t *node, const char *d
     }
     struct stat st;
     if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-        kumo__doc_error(err, doc, node, "%s '%s' is not a file (looked for %s); fix the path or create the file",
-                        what, rel, path);
+        kumo__doc_error(err, doc, node, "%s '%s' is not a file (looked for %s); fix the path or create the file", what,
+                        rel, path);
         free(path);
         return -ENOENT;
     }
@@ -318,7 +321,8 @@ static int check_store_names(const kumo__doc *doc, json_t *stores, kumo__store_k
     }
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         const char *s = json_string_value(v);
         if (s == NULL || !name_ok(s, "_-")) {
             kumo__doc_error(err, doc, kumo__doc_pos(doc, v, NULL, NULL) ? v : list,
@@ -338,7 +342,8 @@ static int check_store_names(const kumo__doc *doc, json_t *stores, kumo__store_k
     if (grown == NULL)
         goto oom;
     p->stores = grown;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         char *name = strdup(json_string_value(v));
         if (name == NULL)
             goto oom;
@@ -353,12 +358,9 @@ oom:
 const char *kumo__store_kind_name(kumo__store_kind kind)
 {
     switch (kind) {
-    case KUMO__STORE_KV:
-        return "kv";
-    case KUMO__STORE_BLOB:
-        return "blob";
-    case KUMO__STORE_QUEUE:
-        return "queue";
+    case KUMO__STORE_KV: return "kv";
+    case KUMO__STORE_BLOB: return "blob";
+    case KUMO__STORE_QUEUE: return "queue";
     }
     return "?";
 }
@@ -372,7 +374,8 @@ static int check_store_vars(const kumo__doc *doc, json_t *stores, kumo__error *e
         json_t *list = json_object_get(stores, store_keys[k]);
         size_t i;
         json_t *v;
-        json_array_foreach(list, i, v) {
+        json_array_foreach(list, i, v)
+        {
             char var[96], other[96];
             if (kumo__store_var(json_string_value(v), var, sizeof var) != 0)
                 continue;
@@ -401,8 +404,8 @@ static int has_scheme(const char *url)
     const char *s = url;
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
         return 0;
-    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '+' ||
-           *s == '-' || *s == '.')
+    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '+' || *s == '-' ||
+           *s == '.')
         s++;
     return s[0] == ':' && s[1] != '\0';
 }
@@ -415,8 +418,8 @@ static int load_environment_stores(kumo__project *p, kumo__environment *e, json_
     if (stores == NULL || json_is_null(stores))
         return 0;
     if (!json_is_object(stores)) {
-        kumo__doc_value_error(err, doc, def, "stores",
-                              "environments.%s.stores must be a mapping of store name -> URL", e->name);
+        kumo__doc_value_error(err, doc, def, "stores", "environments.%s.stores must be a mapping of store name -> URL",
+                              e->name);
         return -EINVAL;
     }
     if (json_object_size(stores) == 0)
@@ -425,7 +428,8 @@ static int load_environment_stores(kumo__project *p, kumo__environment *e, json_
         goto oom;
     const char *store;
     json_t *url;
-    json_object_foreach(stores, store, url) {
+    json_object_foreach(stores, store, url)
+    {
         if (kumo__project_store_kind(p, store) == NULL) {
             kumo__doc_key_error(err, doc, stores, store,
                                 "environments.%s.stores: store '%s' is not declared under stores:; add it to "
@@ -456,8 +460,8 @@ oom:
 }
 
 /* An optional string key of environments.NAME; `kind` says what it holds. */
-static int environment_string(const kumo__doc *doc, json_t *def, const char *env, const char *key,
-                              const char *kind, char **out, kumo__error *err)
+static int environment_string(const kumo__doc *doc, json_t *def, const char *env, const char *key, const char *kind,
+                              char **out, kumo__error *err)
 {
     json_t *v = json_object_get(def, key);
     if (v == NULL)
@@ -489,13 +493,13 @@ static int load_environments(kumo__project *p, json_t *envs, kumo__error *err)
         goto oom;
     const char *name;
     json_t *def;
-    json_object_foreach(envs, name, def) {
+    json_object_foreach(envs, name, def)
+    {
         char where[96];
         int rc;
         if (!name_ok(name, "_-")) {
             kumo__doc_key_error(err, doc, envs, name,
-                                "environment name '%s' must be made of a-z, 0-9, '_' and '-' (like dev or prod)",
-                                name);
+                                "environment name '%s' must be made of a-z, 0-9, '_' and '-' (like dev or prod)", name);
             return -EINVAL;
         }
         kumo__environment *e = &p->environments[p->nenvironments];
@@ -506,15 +510,12 @@ static int load_environments(kumo__project *p, json_t *envs, kumo__error *err)
             continue;
         snprintf(where, sizeof where, "environments.%s", name);
         if (!json_is_object(def)) {
-            kumo__doc_value_error(err, doc, envs, name, "%s must be a mapping with target:, region: or stores:",
-                                  where);
+            kumo__doc_value_error(err, doc, envs, name, "%s must be a mapping with target:, region: or stores:", where);
             return -EINVAL;
         }
         if ((rc = check_keys(doc, def, environment_keys, where, err)) < 0 ||
-            (rc = environment_string(doc, def, name, "target", "a deploy target name like aws", &e->target,
-                                     err)) < 0 ||
-            (rc = environment_string(doc, def, name, "region", "a region name like eu-west-1", &e->region,
-                                     err)) < 0 ||
+            (rc = environment_string(doc, def, name, "target", "a deploy target name like aws", &e->target, err)) < 0 ||
+            (rc = environment_string(doc, def, name, "region", "a region name like eu-west-1", &e->region, err)) < 0 ||
             (rc = load_environment_stores(p, e, def, err)) < 0)
             return rc;
     }
@@ -535,8 +536,7 @@ static int load_unit(kumo__project *p, const char *name, json_t *def, kumo__unit
                             "function name '%s' must be made of a-z, 0-9, '_' and '-' (it names a .so)", name);
         return -EINVAL;
     }
-    if ((u->name = strdup(name)) == NULL ||
-        asprintf(&u->so_path, "%s/.kumo/build/local/%s.so", p->dir, name) < 0) {
+    if ((u->name = strdup(name)) == NULL || asprintf(&u->so_path, "%s/.kumo/build/local/%s.so", p->dir, name) < 0) {
         u->so_path = NULL;
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
@@ -556,8 +556,7 @@ static int load_unit(kumo__project *p, const char *name, json_t *def, kumo__unit
         if (sources)
             kumo__doc_value_error(err, doc, def, "sources", "%s.sources must be a non-empty list of C files", where);
         else
-            kumo__doc_key_error(err, doc, functions, name, "%s has no sources; add sources: [src/%s.c]", where,
-                                name);
+            kumo__doc_key_error(err, doc, functions, name, "%s has no sources; add sources: [src/%s.c]", where, name);
         return -EINVAL;
     }
     if ((u->sources = calloc(json_array_size(sources), sizeof *u->sources)) == NULL) {
@@ -566,7 +565,8 @@ static int load_unit(kumo__project *p, const char *name, json_t *def, kumo__unit
     }
     size_t i;
     json_t *v;
-    json_array_foreach(sources, i, v) {
+    json_array_foreach(sources, i, v)
+    {
         const json_t *at = kumo__doc_pos(doc, v, NULL, NULL) ? v : sources;
         if (!json_is_string(v)) {
             kumo__doc_error(err, doc, at, "%s.sources: each source must be a path string", where);
@@ -647,7 +647,8 @@ static int load_root(kumo__project *p, kumo__error *err)
             goto oom;
         const char *key;
         json_t *def;
-        json_object_foreach(functions, key, def) {
+        json_object_foreach(functions, key, def)
+        {
             rc = load_unit(p, key, def, &p->units[p->nunits++], err);
             if (rc < 0)
                 return rc;
@@ -829,8 +830,7 @@ const kumo__store_url *kumo__environment_store(const kumo__environment *e, const
     return NULL;
 }
 
-int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out,
-                                   kumo__error *err)
+int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out, kumo__error *err)
 {
     *out = NULL;
     const kumo__environment *e = kumo__project_environment(p, asked ? asked : "dev");
@@ -879,13 +879,13 @@ const char *kumo__store_url_redact(const char *url, char *buf, size_t len)
     size_t o = 0;
     if (len == 0)
         return buf;
-#define PUT(s, n)                                                                                                     \
-    do {                                                                                                              \
-        size_t n_ = (n);                                                                                              \
-        if (n_ > len - 1 - o)                                                                                         \
-            n_ = len - 1 - o;                                                                                         \
-        memcpy(buf + o, (s), n_);                                                                                     \
-        o += n_;                                                                                                      \
+#define PUT(s, n)                                                                                                      \
+    do {                                                                                                               \
+        size_t n_ = (n);                                                                                               \
+        if (n_ > len - 1 - o)                                                                                          \
+            n_ = len - 1 - o;                                                                                          \
+        memcpy(buf + o, (s), n_);                                                                                      \
+        o += n_;                                                                                                       \
     } while (0)
     const char *s = url;
     const char *auth = strstr(url, "://");

@@ -13,38 +13,38 @@
 
 /* How a function unit runs: from defaults:, overridden per unit. */
 typedef struct kumo__tuning {
-    double timeout_s;       /* invocation deadline (10 s) */
-    double idle_s;          /* scale to zero after this long without a request (300 s); 0: never */
-    size_t max_body;        /* largest request body (1 MiB) */
-    size_t memory;          /* memory limit of a worker (128 MiB); 0: none */
-    int min;                /* workers kept warm (0) */
-    int max;                /* most workers at once (8) */
-    int concurrency;        /* in-flight invocations per worker (1) */
-    int queue;              /* invocations waiting for a worker beyond those (64) */
+    double timeout_s; /* invocation deadline (10 s) */
+    double idle_s;    /* scale to zero after this long without a request (300 s); 0: never */
+    size_t max_body;  /* largest request body (1 MiB) */
+    size_t memory;    /* memory limit of a worker (128 MiB); 0: none */
+    int min;          /* workers kept warm (0) */
+    int max;          /* most workers at once (8) */
+    int concurrency;  /* in-flight invocations per worker (1) */
+    int queue;        /* invocations waiting for a worker beyond those (64) */
     /* sandbox layers, each on by default; `sandbox: false` turns all off */
     unsigned sandbox_seccomp : 1, sandbox_namespaces : 1, sandbox_limits : 1, sandbox_no_new_privs : 1;
 } kumo__tuning;
 
 typedef struct kumo__unit {
-    char *name;             /* key under functions: */
+    char *name; /* key under functions: */
     kumo__tuning tuning;
-    char **sources;         /* absolute paths */
+    char **sources; /* absolute paths */
     size_t nsources;
-    char *so_path;          /* DIR/.kumo/build/local/NAME.so */
+    char *so_path; /* DIR/.kumo/build/local/NAME.so */
 } kumo__unit;
 
 /* One store's URL in one environment: environments.ENV.stores.NAME. */
 typedef struct kumo__store_url {
-    char *store;            /* a name declared under stores: */
-    char *url;              /* has a scheme: "redis://host:6379/0", "sqlite:PATH" */
-    int line, col;          /* where the URL is in kumo.yaml; 0 when unknown */
+    char *store;   /* a name declared under stores: */
+    char *url;     /* has a scheme: "redis://host:6379/0", "sqlite:PATH" */
+    int line, col; /* where the URL is in kumo.yaml; 0 when unknown */
 } kumo__store_url;
 
 /* environments.NAME: where the project's stores live in one deployment. */
 typedef struct kumo__environment {
-    char *name;             /* key under environments: */
-    char *target;           /* target: ("aws", ...); NULL when absent */
-    char *region;           /* region:; NULL when absent */
+    char *name;              /* key under environments: */
+    char *target;            /* target: ("aws", ...); NULL when absent */
+    char *region;            /* region:; NULL when absent */
     kumo__store_url *stores; /* stores: NAME -> URL, in file order */
     size_t nstores;
 } kumo__environment;
@@ -62,20 +62,20 @@ typedef struct kumo__store_decl {
 const char *kumo__store_kind_name(kumo__store_kind kind);
 
 typedef struct kumo__project {
-    char *dir;              /* absolute, no trailing slash */
+    char *dir; /* absolute, no trailing slash */
     char *name;
-    char *api_path;         /* absolute path of the OpenAPI document */
+    char *api_path; /* absolute path of the OpenAPI document */
     kumo__unit *units;
     size_t nunits;
     kumo__store_decl *stores; /* every store: kv:, then blob:, then queue:, each in file order */
     size_t nstores;
     kumo__environment *environments; /* environments:, in file order */
     size_t nenvironments;
-    double timeout_s;       /* defaults: timeout (10 s when absent) */
-    size_t max_body;        /* defaults: max_body, bytes (1 MiB when absent) */
-    kumo__tuning defaults;  /* defaults:, which every unit starts from */
+    double timeout_s;      /* defaults: timeout (10 s when absent) */
+    size_t max_body;       /* defaults: max_body, bytes (1 MiB when absent) */
+    kumo__tuning defaults; /* defaults:, which every unit starts from */
     kumo__doc *doc;
-    int prebuilt;           /* loaded by kumo__project_load_prebuilt */
+    int prebuilt; /* loaded by kumo__project_load_prebuilt */
 } kumo__project;
 
 /* Loads DIR/kumo.yaml; checks every key, that the files it names exist,
@@ -105,8 +105,7 @@ const kumo__store_url *kumo__environment_store(const kumo__environment *e, const
  * defined; with asked NULL, "dev" when the project defines it, else NULL
  * (no environment: every store takes its default). An undefined name is an
  * error listing the defined ones. *out points into p. */
-int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out,
-                                   kumo__error *err);
+int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out, kumo__error *err);
 /* kumo__store_var, the KUMO_STORE_<NAME> rule, is in base/store_var.h
  * (included above): the worker's SDK uses the same one. */
 /* The URL as safe to print or log: a password in it ("user:pw@") and the

@@ -165,17 +165,15 @@ int kumo__store_plan_needs_net(const kumo__store_plan *plan)
     return 0;
 }
 
-void kumo__store_place_fix(const kumo__project *p, const kumo__store_plan *plan, const kumo__store_place *s,
-                           char *buf, size_t len)
+void kumo__store_place_fix(const kumo__project *p, const kumo__store_plan *plan, const kumo__store_place *s, char *buf,
+                           size_t len)
 {
     switch (s->origin) {
-    case KUMO__STORE_FROM_VARIABLE:
-        snprintf(buf, len, "fix %s in kumo's environment", s->var);
-        break;
+    case KUMO__STORE_FROM_VARIABLE: snprintf(buf, len, "fix %s in kumo's environment", s->var); break;
     case KUMO__STORE_FROM_ENVIRONMENT:
         if (s->line > 0)
-            snprintf(buf, len, "fix environments.%s.stores.%s in %s:%d:%d", plan->env, s->name,
-                     kumo__doc_path(p->doc), s->line, s->col);
+            snprintf(buf, len, "fix environments.%s.stores.%s in %s:%d:%d", plan->env, s->name, kumo__doc_path(p->doc),
+                     s->line, s->col);
         else
             snprintf(buf, len, "fix environments.%s.stores.%s in %s", plan->env, s->name, kumo__doc_path(p->doc));
         break;

@@ -28,23 +28,23 @@ typedef enum kumo__store_origin {
 } kumo__store_origin;
 
 typedef struct kumo__store_place {
-    const char *name;             /* borrowed from the project */
+    const char *name; /* borrowed from the project */
     kumo__store_kind kind;
-    char var[80];                 /* KUMO_STORE_<NAME> */
-    char *url;                    /* malloc'd */
-    char *asked;                  /* what this generation's files and variables ask for (kept: may differ from url) */
-    char *shown;                  /* url with its secrets hidden, for messages and logs; malloc'd */
+    char var[80]; /* KUMO_STORE_<NAME> */
+    char *url;    /* malloc'd */
+    char *asked;  /* what this generation's files and variables ask for (kept: may differ from url) */
+    char *shown;  /* url with its secrets hidden, for messages and logs; malloc'd */
     kumo__store_origin origin;
-    int line, col;                /* FROM_ENVIRONMENT: where the URL is in kumo.yaml; 0 when unknown */
-    int kept;                     /* placed by the previous plan and kept there (a reload) */
-    int fresh;                    /* not in the previous plan: new to this generation */
-    int needs_net;                /* a server (redis://, s3://, ...), not an embedded sqlite: or file: store */
+    int line, col; /* FROM_ENVIRONMENT: where the URL is in kumo.yaml; 0 when unknown */
+    int kept;      /* placed by the previous plan and kept there (a reload) */
+    int fresh;     /* not in the previous plan: new to this generation */
+    int needs_net; /* a server (redis://, s3://, ...), not an embedded sqlite: or file: store */
 } kumo__store_place;
 
 typedef struct kumo__store_plan {
-    kumo__store_place *stores;    /* in p->stores order */
+    kumo__store_place *stores; /* in p->stores order */
     size_t n;
-    const char *env;              /* the environment picked (borrowed from the project), or NULL */
+    const char *env; /* the environment picked (borrowed from the project), or NULL */
 } kumo__store_plan;
 
 /* Places every store of p. `env_asked` is --env (NULL: "dev" when the
@@ -65,8 +65,8 @@ int kumo__store_plan_needs_net(const kumo__store_plan *plan);
 /* What to tell a user whose store cannot be opened: where its URL came
  * from and how to change it ("fix environments.dev.stores.todos in
  * kumo.yaml:14:21"), into buf. */
-void kumo__store_place_fix(const kumo__project *p, const kumo__store_plan *plan, const kumo__store_place *s,
-                           char *buf, size_t len);
+void kumo__store_place_fix(const kumo__project *p, const kumo__store_plan *plan, const kumo__store_place *s, char *buf,
+                           size_t len);
 /* A worker's environment: `base` (NULL-terminated, may be NULL) without any
  * KUMO_STORE_* entry of its own, then KUMO_STORE_<NAME>=URL for every
  * store of the plan. One malloc'd block (free it once), or NULL when out

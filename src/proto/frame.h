@@ -28,9 +28,9 @@
 #define KUMO__FRAME_MAX (64u << 20)
 
 enum kumo__frame_type {
-    KUMO__FRAME_REQUEST = 1,   /* gateway -> worker: one invocation */
-    KUMO__FRAME_RESPONSE = 2,  /* worker -> gateway: its answer */
-    KUMO__FRAME_HELLO = 3,     /* worker -> gateway: loaded and ready (or KF_ERROR) */
+    KUMO__FRAME_REQUEST = 1,  /* gateway -> worker: one invocation */
+    KUMO__FRAME_RESPONSE = 2, /* worker -> gateway: its answer */
+    KUMO__FRAME_HELLO = 3,    /* worker -> gateway: loaded and ready (or KF_ERROR) */
 };
 
 enum kumo__frame_tag {
@@ -40,20 +40,20 @@ enum kumo__frame_tag {
     KF_OPERATION = 4,
     KF_SYMBOL = 5,
     KF_REQUEST_ID = 6,
-    KF_PARAM = 7,       /* pair */
-    KF_HEADER = 8,      /* pair */
+    KF_PARAM = 7,  /* pair */
+    KF_HEADER = 8, /* pair */
     KF_BODY = 9,
-    KF_DEADLINE_MS = 10, /* u64: milliseconds since the epoch */
-    KF_PARAMS_JSON = 11, /* the parameters as the spec types them: {"path":{},"query":{},...} */
-    KF_FORM_JSON = 12,   /* a form or multipart body's fields as a JSON object */
-    KF_PART = 13,        /* a multipart part: u32+name, u32+filename, u32+content type, then data */
+    KF_DEADLINE_MS = 10,   /* u64: milliseconds since the epoch */
+    KF_PARAMS_JSON = 11,   /* the parameters as the spec types them: {"path":{},"query":{},...} */
+    KF_FORM_JSON = 12,     /* a form or multipart body's fields as a JSON object */
+    KF_PART = 13,          /* a multipart part: u32+name, u32+filename, u32+content type, then data */
     KF_RESPONSE_TYPE = 14, /* the media type Accept chose among the operation's responses */
-    KF_STATUS = 20,     /* u32 */
-    KF_ERROR = 21,      /* text: the handler failed, or the worker could not start */
-    KF_PID = 22,        /* u32 */
-    KF_RETIRE = 23,     /* empty, in a response: the worker asks to be stopped (it leaks) */
-    KF_EXPIRED = 24,    /* empty, in a response with KF_ERROR: the request's deadline passed
-                           before its turn came, so its handler did not run */
+    KF_STATUS = 20,        /* u32 */
+    KF_ERROR = 21,         /* text: the handler failed, or the worker could not start */
+    KF_PID = 22,           /* u32 */
+    KF_RETIRE = 23,        /* empty, in a response: the worker asks to be stopped (it leaks) */
+    KF_EXPIRED = 24,       /* empty, in a response with KF_ERROR: the request's deadline passed
+                              before its turn came, so its handler did not run */
 };
 
 typedef struct kumo__frame_header {
@@ -67,8 +67,8 @@ typedef struct kumo__frame_header {
 typedef struct kumo__frame_writer {
     char *buf;
     size_t len, cap, max;
-    size_t start;  /* offset of the frame being written */
-    int err;       /* sticky: first error of a put; end() returns it */
+    size_t start; /* offset of the frame being written */
+    int err;      /* sticky: first error of a put; end() returns it */
 } kumo__frame_writer;
 
 /* Starts a frame after whatever the buffer holds; `max` bounds this

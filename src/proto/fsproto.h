@@ -20,10 +20,10 @@
 #include <sys/types.h>
 
 enum kumo__fs_op {
-    KUMO__FS_SPAWN = 1,    /* loop -> fork server: tag, unit; fd attached */
-    KUMO__FS_SPAWNED = 2,  /* fork server -> loop: tag, pid (or err) */
-    KUMO__FS_EXITED = 3,   /* fork server -> loop: pid, status (as waitpid gives it) */
-    KUMO__FS_ASSIGN = 4,   /* fork server -> a spare: unit; fd attached */
+    KUMO__FS_SPAWN = 1,   /* loop -> fork server: tag, unit; fd attached */
+    KUMO__FS_SPAWNED = 2, /* fork server -> loop: tag, pid (or err) */
+    KUMO__FS_EXITED = 3,  /* fork server -> loop: pid, status (as waitpid gives it) */
+    KUMO__FS_ASSIGN = 4,  /* fork server -> a spare: unit; fd attached */
 };
 
 typedef struct kumo__fs_msg {
@@ -32,7 +32,7 @@ typedef struct kumo__fs_msg {
     int32_t unit;
     int32_t pid;
     int32_t status;
-    int32_t err;          /* SPAWNED: positive errno when it failed; EXITED: 1 when out of memory */
+    int32_t err; /* SPAWNED: positive errno when it failed; EXITED: 1 when out of memory */
 } kumo__fs_msg;
 
 /* Sends a message with an optional fd (-1: none). 0 or -errno. */

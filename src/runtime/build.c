@@ -372,9 +372,8 @@ static int report(binder *b, const kumo__operation *op, enum kumo__bind_kind kin
     const kumo__doc *doc = b->spec->doc;
     const char *key = json_object_get(op->node, "x-kumo-handler") ? "x-kumo-handler" : "operationId";
     int line = 0, col = 0;
-    if (kind == KUMO__BIND_NO_HANDLER ||
-        (!kumo__doc_pos(doc, json_object_get(op->node, key), &line, &col) &&
-         !kumo__doc_key_pos(doc, op->node, key, &line, &col)))
+    if (kind == KUMO__BIND_NO_HANDLER || (!kumo__doc_pos(doc, json_object_get(op->node, key), &line, &col) &&
+                                          !kumo__doc_key_pos(doc, op->node, key, &line, &col)))
         kumo__doc_pos(doc, op->node, &line, &col);
     kumo__bind_finding f = {.kind = kind,
                             .refused = kind == KUMO__BIND_NO_UNIT || kind == KUMO__BIND_AMBIGUOUS,
@@ -406,9 +405,9 @@ static int bind_one(binder *b, kumo__operation *op, char **const *syms)
     if (op->unit != NULL) {
         const kumo__unit *u = kumo__project_unit(p, op->unit);
         if (u == NULL)
-            return report(b, op, KUMO__BIND_NO_UNIT,
-                          "x-kumo-handler names unit '%s', which kumo.yaml does not define; add it under functions:",
-                          op->unit);
+            return report(
+                b, op, KUMO__BIND_NO_UNIT,
+                "x-kumo-handler names unit '%s', which kumo.yaml does not define; add it under functions:", op->unit);
         size_t ui = (size_t)(u - p->units);
         if (syms[ui] == NULL) /* not known: the unit did not build */
             return 0;
@@ -419,8 +418,7 @@ static int bind_one(binder *b, kumo__operation *op, char **const *syms)
         return report(b, op, KUMO__BIND_NOT_IN_UNIT,
                       "x-kumo-handler names '%s' in unit '%s', which does not define it, so it answers 501; define "
                       "`int %s(kumo_ctx *, const kumo_request *, kumo_response *)` in %s or fix the name",
-                      op->symbol, op->unit, op->symbol,
-                      u->nsources ? project_relative(p, u->sources[0]) : "the unit");
+                      op->symbol, op->unit, op->symbol, u->nsources ? project_relative(p, u->sources[0]) : "the unit");
     }
     int found = -1, all_known = 1;
     for (size_t u = 0; u < p->nunits; u++) {
@@ -469,8 +467,7 @@ static void warn_unbound(void *data, const kumo__bind_finding *f)
     warn(line);
 }
 
-int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line),
-                          kumo__error *err)
+int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line), kumo__error *err)
 {
     char ***syms = NULL;
     int rc = kumo__unit_symbols(p, &syms, err);

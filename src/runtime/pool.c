@@ -67,20 +67,20 @@ typedef struct iov_list {
 } iov_list;
 
 typedef struct worker {
-    pid_t pid;                /* 0 until the fork server says which */
-    uint32_t tag;             /* the fork server's request tag */
+    pid_t pid;    /* 0 until the fork server says which */
+    uint32_t tag; /* the fork server's request tag */
     h2o_socket_t *sock;
-    int ready;                /* hello received */
-    int killed_timeout;       /* we SIGKILLed it for a deadline */
-    int retiring;             /* it asked to be stopped: no new calls */
-    int dead;                 /* lost: out of the pool, freed at the end of the turn */
-    kumo__call *head, *tail;  /* in flight, in the order sent */
+    int ready;               /* hello received */
+    int killed_timeout;      /* we SIGKILLed it for a deadline */
+    int retiring;            /* it asked to be stopped: no new calls */
+    int dead;                /* lost: out of the pool, freed at the end of the turn */
+    kumo__call *head, *tail; /* in flight, in the order sent */
     int ninflight;
     uint64_t last_used_ms;
-    uint64_t head_since_us;   /* when its oldest call in flight began to run */
+    uint64_t head_since_us;    /* when its oldest call in flight began to run */
     iov_list pending, writing; /* frames to write; frames being written */
     kumo__pool *pool;
-    struct worker *next;      /* the pool's workers, or its dead ones */
+    struct worker *next; /* the pool's workers, or its dead ones */
 } worker;
 
 /* A worker that is gone from the pool but not yet waited for. Its calls
@@ -88,10 +88,10 @@ typedef struct worker {
  * signal killed it), or after DYING_WAIT_MS at the latest. */
 typedef struct dying {
     pid_t pid;
-    int oom;                  /* known from the fork server */
+    int oom; /* known from the fork server */
     kumo__call *calls;
     enum kumo__call_result result;
-    char why[200];            /* "" when the exit status says it all */
+    char why[200]; /* "" when the exit status says it all */
     uint64_t since_ms;
     int killed, crash, quiet;
     struct dying *next;
@@ -108,13 +108,13 @@ struct kumo__pool {
     kumo__tuning tuning;
     char *unit_name;
     worker *workers;
-    worker *dead;             /* lost this turn: a caller up the stack may still hold one */
+    worker *dead;                              /* lost this turn: a caller up the stack may still hold one */
     int nworkers, nstarting, nbusy, ninflight; /* counts kept for status readers */
     kumo__call *qhead, *qtail;
     int queued;
     dying *dying;
     uint32_t next_id;
-    uint32_t service_us;      /* moving average of a call's run time (0: none yet) */
+    uint32_t service_us;           /* moving average of a call's run time (0: none yet) */
     uint64_t crashes[CRASH_LIMIT]; /* ring of the last crash times */
     int crash_next;
     uint64_t backoff_until;
@@ -225,8 +225,7 @@ static void settle(kumo__pool *p, dying *d, const int *status)
     if (status)
         describe_status(*status, how, sizeof(how));
     if (status && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL && d->oom)
-        snprintf(how, sizeof(how), "ran out of memory (limit %zu MiB; killed by signal 9)",
-                 p->tuning.memory >> 20);
+        snprintf(how, sizeof(how), "ran out of memory (limit %zu MiB; killed by signal 9)", p->tuning.memory >> 20);
     if (d->why[0] && how[0])
         snprintf(reason, sizeof(reason), "%s (%s)", d->why, how);
     else
@@ -659,8 +658,7 @@ static worker *pick(kumo__pool *p)
     for (worker *w = p->workers; w; w = w->next) {
         if (w->ninflight >= limit || w->killed_timeout || w->retiring)
             continue;
-        if (best == NULL || (w->ready && !best->ready) ||
-            (w->ready == best->ready && w->ninflight < best->ninflight))
+        if (best == NULL || (w->ready && !best->ready) || (w->ready == best->ready && w->ninflight < best->ninflight))
             best = w;
     }
     return best;
@@ -772,8 +770,7 @@ int kumo__pool_submit(kumo__pool *p, kumo__call *call, char *why, size_t why_len
     }
     if (p->queued >= p->tuning.queue) {
         STAT_ADD(p->n_rejected);
-        snprintf(why, why_len, "function '%s' has %d invocations waiting, its queue's limit", p->unit_name,
-                 p->queued);
+        snprintf(why, why_len, "function '%s' has %d invocations waiting, its queue's limit", p->unit_name, p->queued);
         return -EAGAIN;
     }
     if (p->qtail)
@@ -957,7 +954,6 @@ int kumo__pool_retired(kumo__pool *p, int force, uint64_t now_ms)
         reap(p, force, now_ms);
     return p->workers == NULL && p->dying == NULL;
 }
-
 
 void kumo__pool_destroy(kumo__pool *p, int grace_ms)
 {

@@ -40,28 +40,28 @@ int kumo__elf_symbols(const char *so_path, char ***out, kumo__error *err);
 
 /* What binding found about one operation. */
 enum kumo__bind_kind {
-    KUMO__BIND_NO_HANDLER,   /* no operationId or x-kumo-handler: it answers 501 */
-    KUMO__BIND_NO_UNIT,      /* x-kumo-handler names a unit kumo.yaml lacks: refused */
-    KUMO__BIND_NOT_IN_UNIT,  /* x-kumo-handler's unit does not define the symbol: it answers 501 */
-    KUMO__BIND_NOT_FOUND,    /* no unit defines the symbol: it answers 501 */
-    KUMO__BIND_AMBIGUOUS,    /* two units define it and x-kumo-handler does not say which: refused */
+    KUMO__BIND_NO_HANDLER,  /* no operationId or x-kumo-handler: it answers 501 */
+    KUMO__BIND_NO_UNIT,     /* x-kumo-handler names a unit kumo.yaml lacks: refused */
+    KUMO__BIND_NOT_IN_UNIT, /* x-kumo-handler's unit does not define the symbol: it answers 501 */
+    KUMO__BIND_NOT_FOUND,   /* no unit defines the symbol: it answers 501 */
+    KUMO__BIND_AMBIGUOUS,   /* two units define it and x-kumo-handler does not say which: refused */
 };
 
 typedef struct kumo__bind_finding {
     enum kumo__bind_kind kind;
-    int refused;                 /* kumo up does not start; otherwise the operation answers 501 */
+    int refused; /* kumo up does not start; otherwise the operation answers 501 */
     const kumo__operation *op;
-    const char *file;            /* the spec, and the position of the name of the handler */
-    int line, col;               /* (or of the operation); 0 when unknown */
-    const char *message;         /* what is wrong and what to do; no position, no operation */
+    const char *file;    /* the spec, and the position of the name of the handler */
+    int line, col;       /* (or of the operation); 0 when unknown */
+    const char *message; /* what is wrong and what to do; no position, no operation */
 } kumo__bind_finding;
 
 /* Called once per finding; `f` and its strings live only during the call. */
 typedef void kumo__bind_cb(void *data, const kumo__bind_finding *f);
 
 enum kumo__bind_mode {
-    KUMO__BIND_STOP_AT_REFUSAL,  /* kumo up: the first refusal is the error */
-    KUMO__BIND_REPORT_ALL,       /* kumo lint: every finding, and return 0 */
+    KUMO__BIND_STOP_AT_REFUSAL, /* kumo up: the first refusal is the error */
+    KUMO__BIND_REPORT_ALL,      /* kumo lint: every finding, and return 0 */
 };
 
 /* Every unit's exported symbols (kumo__elf_symbols), indexed like
@@ -84,8 +84,7 @@ int kumo__bind_symbols(const kumo__project *p, kumo__spec *spec, char **const *s
 /* kumo up's binding: reads every unit's symbols, then kumo__bind_symbols
  * in stop mode; operations left answering 501 are reported through `warn`
  * (one line each, "METHOD PATH: message"). */
-int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line),
-                          kumo__error *err);
+int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)(const char *line), kumo__error *err);
 
 /* ---- spawner.c: how a loop's workers are started ------------------------ */
 
@@ -124,8 +123,7 @@ struct kumo__spawner {
     const kumo__spawner_methods *methods;
 };
 
-static inline int kumo__spawner_spawn(kumo__spawner *s, int unit, int fd, uint32_t *tag, pid_t *pid,
-                                      kumo__error *err)
+static inline int kumo__spawner_spawn(kumo__spawner *s, int unit, int fd, uint32_t *tag, pid_t *pid, kumo__error *err)
 {
     return s->methods->spawn(s, unit, fd, tag, pid, err);
 }
@@ -146,19 +144,19 @@ static inline void kumo__spawner_poll(kumo__spawner *s, int timeout_ms)
  * worker; spawner.c alone turns it into kumo-worker's arguments). */
 typedef struct kumo__spawner_unit {
     const char *name, *so_path;
-    const char *layers;        /* "seccomp,namespaces,limits,no_new_privs" or "none" */
-    size_t memory;             /* bytes; 0: none */
+    const char *layers; /* "seccomp,namespaces,limits,no_new_privs" or "none" */
+    size_t memory;      /* bytes; 0: none */
     unsigned timeout_ms;
 } kumo__spawner_unit;
 
 typedef struct kumo__spawner_config {
-    const kumo__spawner_unit *units;   /* index = the project's unit index */
+    const kumo__spawner_unit *units; /* index = the project's unit index */
     size_t nunits;
     const char *project_dir, *data_dir;
-    char *const *envp;         /* the workers' whole environment (NULL-terminated; NULL: none); the
-                                  fork server and every exec'd worker get exactly this, never `environ` */
-    int spares;                /* children forked ahead of demand */
-    int net;                   /* workers keep the network: a store is remote */
+    char *const *envp; /* the workers' whole environment (NULL-terminated; NULL: none); the
+                          fork server and every exec'd worker get exactly this, never `environ` */
+    int spares;        /* children forked ahead of demand */
+    int net;           /* workers keep the network: a store is remote */
 } kumo__spawner_config;
 
 /* A worker's pid once the fork server forked or assigned it (err: errno
@@ -190,11 +188,11 @@ typedef struct kumo__pool kumo__pool;
 typedef struct kumo__call kumo__call;
 
 enum kumo__call_result {
-    KUMO__CALL_OK = 0,         /* a response frame arrived: payload is its fields */
-    KUMO__CALL_FAILED = 1,     /* the handler returned non-zero (payload: message) */
-    KUMO__CALL_CRASHED = 2,    /* the worker died (payload: why) */
-    KUMO__CALL_TIMEOUT = 3,    /* past the deadline; the worker was killed */
-    KUMO__CALL_NO_WORKER = 4,  /* a worker could not be started (payload: why) */
+    KUMO__CALL_OK = 0,        /* a response frame arrived: payload is its fields */
+    KUMO__CALL_FAILED = 1,    /* the handler returned non-zero (payload: message) */
+    KUMO__CALL_CRASHED = 2,   /* the worker died (payload: why) */
+    KUMO__CALL_TIMEOUT = 3,   /* past the deadline; the worker was killed */
+    KUMO__CALL_NO_WORKER = 4, /* a worker could not be started (payload: why) */
 };
 
 /* Called once per submitted call, on the loop's thread. `payload` is valid
@@ -202,23 +200,23 @@ enum kumo__call_result {
 typedef void kumo__call_cb(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len);
 
 struct kumo__call {
-    kumo__frame_writer frame;  /* the request frame; the caller frees it once the call is answered */
-    uint64_t deadline_ms;      /* monotonic ms; 0: none */
+    kumo__frame_writer frame; /* the request frame; the caller frees it once the call is answered */
+    uint64_t deadline_ms;     /* monotonic ms; 0: none */
     uint64_t submitted_ms;
     kumo__call_cb *cb;
-    pid_t worker_pid;          /* set when dispatched */
-    int cold;                  /* it waited for a worker to start */
-    uint32_t id;               /* frame id on its worker */
-    kumo__call *next;          /* the pool's queue, or its worker's in-flight list */
+    pid_t worker_pid; /* set when dispatched */
+    int cold;         /* it waited for a worker to start */
+    uint32_t id;      /* frame id on its worker */
+    kumo__call *next; /* the pool's queue, or its worker's in-flight list */
 };
 
 typedef struct kumo__pool_config {
     const char *unit_name;
     const kumo__tuning *tuning; /* min, max, idle, concurrency, queue, memory, sandbox */
-    int min, max;              /* this loop's share of the unit's min and max */
-    kumo__spawner *spawner;    /* starts the workers (required; borrowed: it outlives the pool) */
-    int unit_index;            /* this unit's index for the spawner */
-    size_t frame_max;          /* ceiling of a response frame (0: KUMO__FRAME_MAX) */
+    int min, max;               /* this loop's share of the unit's min and max */
+    kumo__spawner *spawner;     /* starts the workers (required; borrowed: it outlives the pool) */
+    int unit_index;             /* this unit's index for the spawner */
+    size_t frame_max;           /* ceiling of a response frame (0: KUMO__FRAME_MAX) */
 } kumo__pool_config;
 
 #define KUMO__HIST_BUCKETS 104

@@ -46,13 +46,13 @@
 typedef struct exit_record {
     pid_t pid;
     int status;
-    int oom;                   /* the memory cgroup's OOM killer struck */
+    int oom; /* the memory cgroup's OOM killer struck */
 } exit_record;
 
 typedef struct queued_spawn {
     uint32_t tag;
     int unit;
-    int fd;                    /* our own copy of the worker's end */
+    int fd; /* our own copy of the worker's end */
 } queued_spawn;
 
 typedef struct spawner {
@@ -64,14 +64,14 @@ typedef struct spawner {
     char **envp;
     int net;
     /* the fork server */
-    pid_t pid;                 /* 0: none was started */
-    int sock;                  /* control socket (non-blocking); -1: none */
-    h2o_socket_t *watch;       /* readability of sock, on the loop */
-    int dead;                  /* no fork server (any more): exec workers */
+    pid_t pid;           /* 0: none was started */
+    int sock;            /* control socket (non-blocking); -1: none */
+    h2o_socket_t *watch; /* readability of sock, on the loop */
+    int dead;            /* no fork server (any more): exec workers */
     uint32_t next_tag;
     queued_spawn queue[QUEUE_MAX]; /* sent in order once the socket has room */
     size_t nqueued;
-    int notifying;             /* waiting for the socket to be writable */
+    int notifying;                /* waiting for the socket to be writable */
     exit_record exits[EXITS_MAX]; /* exits not yet claimed by a pool */
     size_t nexits;
     kumo__spawner_pid_cb *on_pid;

@@ -80,8 +80,9 @@ int kumo__sandbox_parse_layers(const char *list, unsigned *layers)
         const char *name;
         unsigned bit;
     } names[] = {
-        {"seccomp", KUMO__SANDBOX_SECCOMP}, {"namespaces", KUMO__SANDBOX_NAMESPACES}, {"limits", KUMO__SANDBOX_LIMITS},
-        {"no_new_privs", KUMO__SANDBOX_NO_NEW_PRIVS}, {"all", KUMO__SANDBOX_ALL}, {"none", 0},
+        {"seccomp", KUMO__SANDBOX_SECCOMP}, {"namespaces", KUMO__SANDBOX_NAMESPACES},
+        {"limits", KUMO__SANDBOX_LIMITS},   {"no_new_privs", KUMO__SANDBOX_NO_NEW_PRIVS},
+        {"all", KUMO__SANDBOX_ALL},         {"none", 0},
     };
     unsigned bits = 0;
     const char *p = list;
@@ -158,8 +159,8 @@ int kumo__sandbox_memory_cgroup(char *dir, size_t len, char *why, size_t whylen)
         return 1;
     }
     if (have_v2) {
-        const char *mnt = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 ? "/sys/fs/cgroup"
-                                                                                  : "/sys/fs/cgroup/unified";
+        const char *mnt =
+            access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
         char ctl[PATH_MAX + 32], buf[512];
         snprintf(dir, len, "%s%s", mnt, strcmp(v2, "/") == 0 ? "" : v2);
         snprintf(ctl, sizeof(ctl), "%s/cgroup.controllers", dir);
@@ -176,7 +177,6 @@ int kumo__sandbox_memory_cgroup(char *dir, size_t len, char *why, size_t whylen)
     snprintf(why, whylen, "no memory cgroup is mounted");
     return 0;
 }
-
 
 /* The cgroup directory of worker `pid` as seen from its spawner. */
 static int worker_cgroup(pid_t pid, char *dir, size_t len)
@@ -260,9 +260,9 @@ void kumo__sandbox_describe_limits(const kumo__sandbox_config *c, const char *me
     char cpu[32] = "";
     if (c->cpu_seconds)
         snprintf(cpu, sizeof(cpu), "cpu %u s, ", c->cpu_seconds);
-    kumo__sandbox_append(out, len, "limits (%s%sfiles %u, no core)", mem, cpu, c->open_files ? c->open_files : KUMO__SANDBOX_OPEN_FILES);
+    kumo__sandbox_append(out, len, "limits (%s%sfiles %u, no core)", mem, cpu,
+                         c->open_files ? c->open_files : KUMO__SANDBOX_OPEN_FILES);
 }
-
 
 void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len)
 {
@@ -279,7 +279,8 @@ void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len
         else if (!KUMO__SANDBOX_ASAN)
             snprintf(how, sizeof(how), "RLIMIT_AS");
         else if (c->memory)
-            kumo__sandbox_append(skipped, sizeof(skipped), "memory limit (%s; RLIMIT_AS is unusable under AddressSanitizer)", why);
+            kumo__sandbox_append(skipped, sizeof(skipped),
+                                 "memory limit (%s; RLIMIT_AS is unusable under AddressSanitizer)", why);
         kumo__sandbox_append(active, sizeof(active), "%s", *active ? ", " : "");
         kumo__sandbox_describe_limits(c, how, active, sizeof(active));
     }
@@ -289,4 +290,3 @@ void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len
                              geteuid() == 0 ? "pid, " : "", c->net ? "" : ", net");
     snprintf(out, len, "sandbox: %s%s%s", *active ? active : "off", *skipped ? "; skipped: " : "", skipped);
 }
-

@@ -39,17 +39,17 @@ enum kumo__sandbox_layer {
 };
 
 typedef struct kumo__sandbox_config {
-    unsigned layers;          /* KUMO__SANDBOX_* bits; 0: no sandbox */
-    size_t memory;            /* bytes; 0: no memory limit */
-    unsigned cpu_seconds;     /* CPU backstop; 0: none (see kumo__sandbox_cpu_seconds) */
-    unsigned open_files;      /* RLIMIT_NOFILE; 0: 256 */
-    int net;                  /* 1: keep the network (a remote store needs it) */
-    const char *project_dir;  /* made read-only in the mount namespace; NULL: none */
-    const char *data_dir;     /* stays writable (the SQLite store); NULL: none */
-    int pid_ns;               /* 1: the worker was forked into a pid namespace (the fork
-                                 server's, see forkserver.c); /proc is mounted anew for it */
-    pid_t host_pid;           /* the worker's pid outside that namespace, which names its
-                                 cgroup; 0: getpid() */
+    unsigned layers;         /* KUMO__SANDBOX_* bits; 0: no sandbox */
+    size_t memory;           /* bytes; 0: no memory limit */
+    unsigned cpu_seconds;    /* CPU backstop; 0: none (see kumo__sandbox_cpu_seconds) */
+    unsigned open_files;     /* RLIMIT_NOFILE; 0: 256 */
+    int net;                 /* 1: keep the network (a remote store needs it) */
+    const char *project_dir; /* made read-only in the mount namespace; NULL: none */
+    const char *data_dir;    /* stays writable (the SQLite store); NULL: none */
+    int pid_ns;              /* 1: the worker was forked into a pid namespace (the fork
+                                server's, see forkserver.c); /proc is mounted anew for it */
+    pid_t host_pid;          /* the worker's pid outside that namespace, which names its
+                                cgroup; 0: getpid() */
 } kumo__sandbox_config;
 
 /* Parses "seccomp,namespaces,limits,no_new_privs" or "none" (or "all")

@@ -22,8 +22,8 @@
 
 struct kumo__arena_chunk {
     kumo__arena_chunk *next;
-    size_t cap;   /* bytes in data[] */
-    size_t off;   /* next free byte in data[], before alignment */
+    size_t cap; /* bytes in data[] */
+    size_t off; /* next free byte in data[], before alignment */
     _Alignas(ALIGN) unsigned char data[];
 };
 

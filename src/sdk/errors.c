@@ -8,25 +8,15 @@
 const char *kumo_strerror(int code)
 {
     switch (code) {
-    case KUMO_OK:
-        return "success";
-    case KUMO_ENOTFOUND:
-        return "not found";
-    case KUMO_ECONFLICT:
-        return "version conflict";
-    case KUMO_ETOOBIG:
-        return "key or value too big";
-    case KUMO_EUNAVAILABLE:
-        return "backend unavailable";
-    case KUMO_ETIMEDOUT:
-        return "backend timed out";
-    case KUMO_EINVAL:
-        return "invalid argument";
-    case KUMO_ENOMEM:
-        return "out of memory";
-    case KUMO_EIO:
-        return "backend I/O error";
-    default:
-        return "unknown error";
+    case KUMO_OK: return "success";
+    case KUMO_ENOTFOUND: return "not found";
+    case KUMO_ECONFLICT: return "version conflict";
+    case KUMO_ETOOBIG: return "key or value too big";
+    case KUMO_EUNAVAILABLE: return "backend unavailable";
+    case KUMO_ETIMEDOUT: return "backend timed out";
+    case KUMO_EINVAL: return "invalid argument";
+    case KUMO_ENOMEM: return "out of memory";
+    case KUMO_EIO: return "backend I/O error";
+    default: return "unknown error";
     }
 }

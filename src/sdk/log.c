@@ -22,14 +22,10 @@
 static const char *level_name(enum kumo_log_level level)
 {
     switch (level) {
-    case KUMO_LOG_DEBUG:
-        return "debug";
-    case KUMO_LOG_INFO:
-        return "info";
-    case KUMO_LOG_WARN:
-        return "warn";
-    case KUMO_LOG_ERROR:
-        return "error";
+    case KUMO_LOG_DEBUG: return "debug";
+    case KUMO_LOG_INFO: return "info";
+    case KUMO_LOG_WARN: return "warn";
+    case KUMO_LOG_ERROR: return "error";
     }
     return "info";
 }

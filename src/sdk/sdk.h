@@ -21,7 +21,7 @@
 typedef struct kumo__arena_chunk kumo__arena_chunk;
 typedef struct kumo__arena {
     kumo__arena_chunk *head;
-    size_t used;      /* bytes handed out, for limits and tests */
+    size_t used; /* bytes handed out, for limits and tests */
 } kumo__arena;
 
 void kumo__arena_init(kumo__arena *a);
@@ -35,38 +35,46 @@ void kumo__arena_free(kumo__arena *a);
 /* ---- request / response --------------------------------------------- */
 
 typedef struct kumo__pair {
-    const char *name;   /* NUL-terminated */
-    const char *value;  /* NUL-terminated */
+    const char *name;  /* NUL-terminated */
+    const char *value; /* NUL-terminated */
 } kumo__pair;
 
 typedef struct kumo__part_view {
-    const char *name, *filename, *content_type;   /* NUL-terminated copies */
-    const char *data;           size_t len;       /* in the frame */
+    const char *name, *filename, *content_type; /* NUL-terminated copies */
+    const char *data;
+    size_t len; /* in the frame */
 } kumo__part_view;
 
 struct kumo_request {
     const char *method, *path, *query_string;
-    const kumo__pair *params;   size_t nparams;   /* path parameters, decoded */
-    const kumo__pair *headers;  size_t nheaders;  /* names lower case */
-    kumo__pair *query;          size_t nquery;    /* decoded lazily by kumo__request_parse_query */
+    const kumo__pair *params;
+    size_t nparams; /* path parameters, decoded */
+    const kumo__pair *headers;
+    size_t nheaders; /* names lower case */
+    kumo__pair *query;
+    size_t nquery; /* decoded lazily by kumo__request_parse_query */
     int query_parsed;
-    const char *body;           size_t body_len;  /* NUL after body_len */
-    json_t *json;               /* parsed lazily; decref'd by kumo__invocation_clear */
+    const char *body;
+    size_t body_len; /* NUL after body_len */
+    json_t *json;    /* parsed lazily; decref'd by kumo__invocation_clear */
     int json_parsed;
     /* What the gateway's contract check produced (NULL when it did not run):
      * JSON texts parsed on first use, like the body. */
     const char *typed_text, *form_text;
     json_t *typed, *form;
     int typed_parsed, form_parsed;
-    kumo__part_view *parts;     size_t nparts;    /* multipart files, in the arena */
+    kumo__part_view *parts;
+    size_t nparts; /* multipart files, in the arena */
     const char *response_type;
-    kumo_ctx *ctx;              /* for lazy allocations */
+    kumo_ctx *ctx; /* for lazy allocations */
 };
 
 struct kumo_response {
-    int status;                 /* 0 until set: the adapter sends 200 */
-    kumo__pair *headers;        size_t nheaders, cap_headers;  /* in the arena */
-    const char *body;           size_t body_len;               /* in the arena */
+    int status; /* 0 until set: the adapter sends 200 */
+    kumo__pair *headers;
+    size_t nheaders, cap_headers; /* in the arena */
+    const char *body;
+    size_t body_len; /* in the arena */
     kumo_ctx *ctx;
 };
 
@@ -78,8 +86,8 @@ struct kumo_ctx {
     kumo__arena arena;
     const char *request_id;
     const char *operation;
-    const char *function;       /* the unit's name, for log lines */
-    uint64_t deadline_ms;       /* epoch ms; 0: none */
+    const char *function; /* the unit's name, for log lines */
+    uint64_t deadline_ms; /* epoch ms; 0: none */
     /* Stores (src/sdk/stores): the backend's message of the invocation's last
      * failed store call ("" when none). */
     char store_error[256];
@@ -122,40 +130,40 @@ typedef struct kumo__store kumo__store;
  * closes through it. A new driver is one file and one line in its kind's
  * table (kv.c, blob.c, queue.c). */
 typedef struct kumo__driver_head {
-    int version;                      /* the kind's KUMO__*_DRIVER_VERSION */
-    const char *scheme;               /* the URL scheme it serves: "sqlite" */
+    int version;        /* the kind's KUMO__*_DRIVER_VERSION */
+    const char *scheme; /* the URL scheme it serves: "sqlite" */
     /* Opens the store at `url` (called `name` in kumo.yaml): 0, or a KUMO_E*
      * code with e set (the message never quotes a password). */
     int (*open)(const char *url, const char *name, kumo__store **out, kumo__error *e);
-    void (*close)(kumo__store *s);    /* frees the driver's handle */
+    void (*close)(kumo__store *s); /* frees the driver's handle */
 } kumo__driver_head;
 
 /* The head of every open store, whatever its kind. */
 struct kumo__store {
     const kumo__driver_head *driver;
-    char *name;                       /* the store's name in kumo.yaml; store.c's */
-    char error[256];                  /* the backend's last message */
+    char *name;      /* the store's name in kumo.yaml; store.c's */
+    char error[256]; /* the backend's last message */
 };
 
 /* A kind's open store starts with the store head, seen both as such
  * (`store`, for store.c) and through the kind's own driver type (`driver`,
  * `name`, `error`, for the kind's file and its drivers). A driver's handle
  * in turn starts with its kind's (`kumo__kv base;`). */
-#define KUMO__STORE_HEAD(driver_type)                                                                             \
-    union {                                                                                                       \
-        kumo__store store;                                                                                        \
-        struct {                                                                                                  \
-            const driver_type *driver;                                                                            \
-            char *name;                                                                                           \
-            char error[256];                                                                                      \
-        };                                                                                                        \
+#define KUMO__STORE_HEAD(driver_type)                                                                                  \
+    union {                                                                                                            \
+        kumo__store store;                                                                                             \
+        struct {                                                                                                       \
+            const driver_type *driver;                                                                                 \
+            char *name;                                                                                                \
+            char error[256];                                                                                           \
+        };                                                                                                             \
     }
 
 /* What makes a kind of store: the one descriptor a new kind adds. */
 typedef struct kumo__store_kind_desc {
-    const char *name;                 /* "kv", "blob", "queue": in driver messages */
-    const char *label;                /* "kv store", "blob store", "queue": in lookup messages */
-    int version;                      /* its drivers' KUMO__*_DRIVER_VERSION */
+    const char *name;  /* "kv", "blob", "queue": in driver messages */
+    const char *label; /* "kv store", "blob store", "queue": in lookup messages */
+    int version;       /* its drivers' KUMO__*_DRIVER_VERSION */
     const kumo__driver_head *const *drivers;
     size_t ndrivers;
     /* Optional: the kind's own URL options (queue: max_receives=). Called
@@ -181,7 +189,7 @@ void kumo__store_close(kumo__store *s);
  * NULL and a KUMO_E* code in *err when it cannot be; the reason is then
  * logged and, with ctx, recorded as its store error (never the URL: it may
  * hold a password). */
-#define KUMO__STORES_MAX 32           /* of one kind in one process */
+#define KUMO__STORES_MAX 32 /* of one kind in one process */
 kumo__store *kumo__store_get(const kumo__store_kind_desc *kind, kumo_ctx *ctx, const char *name, int *err);
 /* Closes every cached store of every kind (worker exit). */
 void kumo__stores_close_all(void);
@@ -200,15 +208,15 @@ void kumo__store_error_set(kumo_ctx *ctx, int code, const char *msg);
 
 /* ---- kv drivers ---- */
 
-#define KUMO__KV_DRIVER_VERSION 3   /* 2: put takes a TTL; get_many. 3: the driver head */
+#define KUMO__KV_DRIVER_VERSION 3 /* 2: put takes a TTL; get_many. 3: the driver head */
 
-typedef struct kumo__kv kumo__kv;   /* a driver's open store; extends this base */
+typedef struct kumo__kv kumo__kv; /* a driver's open store; extends this base */
 struct kumo__kv {
     KUMO__STORE_HEAD(struct kumo__kv_driver);
 };
 
 typedef struct kumo__kv_driver {
-    kumo__driver_head common;         /* .version = KUMO__KV_DRIVER_VERSION */
+    kumo__driver_head common; /* .version = KUMO__KV_DRIVER_VERSION */
     /* Values are allocated in `a`. */
     int (*get)(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, kumo_kv_item *out);
     /* expect_version: UINT64_MAX for an unconditional put, else CAS.
@@ -239,7 +247,7 @@ int kumo__kv_list_range(kumo__arena *a, const char *prefix, const char *cursor, 
 
 /* ---- blob drivers ---- */
 
-#define KUMO__BLOB_DRIVER_VERSION 2   /* 2: the driver head */
+#define KUMO__BLOB_DRIVER_VERSION 2 /* 2: the driver head */
 
 typedef struct kumo__blob kumo__blob;
 struct kumo__blob {
@@ -249,7 +257,7 @@ struct kumo__blob {
 typedef struct kumo__blob_stream kumo__blob_stream; /* a driver's open writer or reader */
 
 typedef struct kumo__blob_driver {
-    kumo__driver_head common;         /* .version = KUMO__BLOB_DRIVER_VERSION */
+    kumo__driver_head common; /* .version = KUMO__BLOB_DRIVER_VERSION */
     int (*put)(kumo__blob *b, const char *key, const void *data, size_t len, const char *content_type);
     int (*get)(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len, kumo_blob_info *info);
     int (*head)(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob_info *info);
@@ -259,8 +267,8 @@ typedef struct kumo__blob_driver {
     /* Streaming: a writer's data is invisible until commit. */
     int (*writer_open)(kumo__blob *b, const char *key, const char *content_type, kumo__blob_stream **out);
     int (*write)(kumo__blob_stream *s, const void *data, size_t len);
-    int (*commit)(kumo__blob_stream *s);   /* frees s */
-    void (*abort)(kumo__blob_stream *s);   /* frees s */
+    int (*commit)(kumo__blob_stream *s); /* frees s */
+    void (*abort)(kumo__blob_stream *s); /* frees s */
     int (*reader_open)(kumo__blob *b, kumo__arena *a, const char *key, kumo__blob_stream **out, kumo_blob_info *info);
     int (*read)(kumo__blob_stream *s, void *buf, size_t cap, size_t *got);
     void (*reader_close)(kumo__blob_stream *s);
@@ -268,12 +276,12 @@ typedef struct kumo__blob_driver {
 
 /* ---- queue drivers ---- */
 
-#define KUMO__QUEUE_DRIVER_VERSION 2   /* 2: the driver head */
+#define KUMO__QUEUE_DRIVER_VERSION 2 /* 2: the driver head */
 
 typedef struct kumo__queue kumo__queue;
 struct kumo__queue {
     KUMO__STORE_HEAD(struct kumo__queue_driver);
-    unsigned max_receives;            /* dead-letter after this many (URL max_receives=, default 5) */
+    unsigned max_receives; /* dead-letter after this many (URL max_receives=, default 5) */
 };
 
 /* A backend that cannot tell a stale receipt from a current one (SQS: an
@@ -281,7 +289,7 @@ struct kumo__queue {
 #define KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED 1u
 
 typedef struct kumo__queue_driver {
-    kumo__driver_head common;         /* .version = KUMO__QUEUE_DRIVER_VERSION */
+    kumo__driver_head common; /* .version = KUMO__QUEUE_DRIVER_VERSION */
     int (*send)(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id);
     int (*receive)(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
                    size_t *count);

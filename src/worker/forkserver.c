@@ -54,14 +54,14 @@
 
 typedef struct fs_unit {
     const char *name, *so;
-    void *handle;           /* NULL: the load failed (load_error says why) */
+    void *handle; /* NULL: the load failed (load_error says why) */
     char load_error[256];
     kumo__sandbox_config sandbox;
 } fs_unit;
 
 typedef struct spare {
     pid_t pid;
-    int sock;               /* our end; the spare reads its assignment here */
+    int sock; /* our end; the spare reads its assignment here */
 } spare;
 
 typedef struct fork_server {
@@ -71,11 +71,11 @@ typedef struct fork_server {
      * (sandbox.h); they can take any unit whose layers and network match
      * spare_sandbox, others are forked on demand. */
     kumo__sandbox_config spare_sandbox;
-    int spare_failures;     /* spares that died unassigned, in a row */
+    int spare_failures; /* spares that died unassigned, in a row */
     spare spares[MAX_SPARES];
     int nspares, want_spares;
     int sigfd;
-    pid_t init_pid;         /* PID 1 of the workers' pid namespace; 0: none */
+    pid_t init_pid; /* PID 1 of the workers' pid namespace; 0: none */
 } fork_server;
 
 /* A child's pid as the gateway knows it. In the pid namespace getpid()

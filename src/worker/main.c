@@ -68,8 +68,10 @@ static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
         if (strcmp(opt, "--sandbox") == 0) {
             /* Fails safe: a list it cannot read means every layer. */
             if (kumo__sandbox_parse_layers(v, &c->layers) != 0) {
-                fprintf(stderr, "kumo-worker: --sandbox '%s': expected seccomp,namespaces,limits,no_new_privs or "
-                                "none; applying every layer\n", v);
+                fprintf(stderr,
+                        "kumo-worker: --sandbox '%s': expected seccomp,namespaces,limits,no_new_privs or "
+                        "none; applying every layer\n",
+                        v);
                 c->layers = KUMO__SANDBOX_ALL;
             }
         } else if (strcmp(opt, "--memory") == 0 && parse_number(v, &n) == 0) {

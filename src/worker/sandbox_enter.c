@@ -43,7 +43,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #define MASK_UID 65534 /* nobody: owner of the masks, so a capless root cannot read them */
 
 /* Sets err to "<what>: <strerror(rc)>" and returns rc. */
@@ -243,7 +242,7 @@ static int apply_memory(const kumo__sandbox_config *c, char *how, size_t howlen,
     if (KUMO__SANDBOX_ASAN) {
         /* AddressSanitizer reserves terabytes of address space up front. */
         kumo__sandbox_append(skipped, skippedlen, "%smemory limit (%s; RLIMIT_AS is unusable under AddressSanitizer)",
-               *skipped ? ", " : "", why);
+                             *skipped ? ", " : "", why);
         how[0] = '\0';
         return 0;
     }
@@ -316,8 +315,8 @@ static int set_access(const char *path, enum mount_access want, enum mount_reach
     return 0;
 }
 
-static const char *const masked_files[] = {"/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-",
-                                           "/etc/sudoers", NULL};
+static const char *const masked_files[] = {"/etc/shadow",   "/etc/gshadow", "/etc/shadow-",
+                                           "/etc/gshadow-", "/etc/sudoers", NULL};
 static const char *const masked_dirs[] = {"/root", "/home", "/etc/ssh", "/etc/sudoers.d", "/run/secrets", NULL};
 
 /* Hides secrets behind mounts the worker cannot read once its
@@ -457,7 +456,8 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
                          c->pid_ns ? "pid, " : "", c->net ? "" : ", net");
     if (!c->pid_ns)
         kumo__sandbox_append(skipped, skippedlen, "%spid namespace (%s)", *skipped ? ", " : "",
-                             user ? "no privilege to create one" : "the worker was not forked by a fork server with one");
+                             user ? "no privilege to create one"
+                                  : "the worker was not forked by a fork server with one");
 out:
     for (size_t i = 0; i < nkept; i++)
         if (kept[i].fd >= 0)
@@ -514,25 +514,66 @@ static const char *const allowed[] = {
     "epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect6", "wait4", "waitid",
     /* who am I */
     "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getgroups", "getresuid", "getresgid",
-    "getpgrp", "getpgid", "getsid", "uname", "sysinfo", "getrusage", "times", "getrlimit", "ugetrlimit",
-    "getpriority", "capget",
+    "getpgrp", "getpgid", "getsid", "uname", "sysinfo", "getrusage", "times", "getrlimit", "ugetrlimit", "getpriority",
+    "capget",
     /* signals (kill and tgkill: only to itself, below) */
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait", "rt_sigsuspend",
     "sigaltstack", "signalfd", "signalfd4",
     /* sockets already open (the gateway's), and pairs */
     "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "sendto", "recvfrom", "shutdown", "getsockname", "getpeername",
-    "getsockopt", "setsockopt", "socketpair", "connect",
-    "getrandom", "exit", "exit_group", NULL};
+    "getsockopt", "setsockopt", "socketpair", "connect", "getrandom", "exit", "exit_group", NULL};
 
 /* Calls that only an attack makes: the process dies (SIGSYS) so that it
  * shows in the log as a crash, not as a quiet error. */
-static const char *const killing[] = {
-    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount", "umount2", "pivot_root", "chroot",
-    "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "kexec_load",
-    "kexec_file_load", "bpf", "perf_event_open", "init_module", "finit_module", "delete_module", "reboot", "swapon",
-    "swapoff", "setns", "unshare", "keyctl", "add_key", "request_key", "open_by_handle_at", "name_to_handle_at",
-    "iopl", "ioperm", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname",
-    "setdomainname", "quotactl", "syslog", "userfaultfd", "lookup_dcookie", "vhangup", "kcmp", "pidfd_getfd", NULL};
+static const char *const killing[] = {"ptrace",
+                                      "process_vm_readv",
+                                      "process_vm_writev",
+                                      "mount",
+                                      "umount",
+                                      "umount2",
+                                      "pivot_root",
+                                      "chroot",
+                                      "mount_setattr",
+                                      "move_mount",
+                                      "open_tree",
+                                      "fsopen",
+                                      "fsconfig",
+                                      "fsmount",
+                                      "fspick",
+                                      "kexec_load",
+                                      "kexec_file_load",
+                                      "bpf",
+                                      "perf_event_open",
+                                      "init_module",
+                                      "finit_module",
+                                      "delete_module",
+                                      "reboot",
+                                      "swapon",
+                                      "swapoff",
+                                      "setns",
+                                      "unshare",
+                                      "keyctl",
+                                      "add_key",
+                                      "request_key",
+                                      "open_by_handle_at",
+                                      "name_to_handle_at",
+                                      "iopl",
+                                      "ioperm",
+                                      "acct",
+                                      "settimeofday",
+                                      "clock_settime",
+                                      "clock_adjtime",
+                                      "adjtimex",
+                                      "sethostname",
+                                      "setdomainname",
+                                      "quotactl",
+                                      "syslog",
+                                      "userfaultfd",
+                                      "lookup_dcookie",
+                                      "vhangup",
+                                      "kcmp",
+                                      "pidfd_getfd",
+                                      NULL};
 
 static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n, ...)
 {
@@ -592,8 +633,9 @@ static int install_seccomp(const kumo__sandbox_config *c, kumo__error *err)
     if ((rc = rule(ctx, SCMP_ACT_ALLOW, "prlimit64", 1, SCMP_A2(SCMP_CMP_EQ, 0))) != 0)
         goto out;
     /* prctl: reading, and naming threads and mappings. */
-    static const int prctl_ok[] = {PR_GET_DUMPABLE, PR_GET_NAME, PR_SET_NAME, PR_GET_NO_NEW_PRIVS, PR_GET_SECCOMP,
-                                   PR_GET_TIMERSLACK, PR_CAPBSET_READ, PR_GET_KEEPCAPS, PR_GET_PDEATHSIG,
+    static const int prctl_ok[] = {PR_GET_DUMPABLE,     PR_GET_NAME,     PR_SET_NAME,
+                                   PR_GET_NO_NEW_PRIVS, PR_GET_SECCOMP,  PR_GET_TIMERSLACK,
+                                   PR_CAPBSET_READ,     PR_GET_KEEPCAPS, PR_GET_PDEATHSIG,
 #ifdef PR_SET_VMA
                                    PR_SET_VMA,
 #endif
@@ -669,7 +711,6 @@ out:
                  skipped);
     return rc;
 }
-
 
 /* ---- spares: the fork server's pre-sandboxed children -------------------- */
 

@@ -18,38 +18,37 @@ static const char *check_skipped; /* the last reason given to check_skip */
 
 #define CHECK_SKIP_CODE 77
 
-#define CHECK(expr)                                                                  \
-    do {                                                                             \
-        if (expr) {                                                                  \
-            check_passed++;                                                          \
-        } else {                                                                     \
-            check_failed++;                                                          \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr); \
-        }                                                                            \
+#define CHECK(expr)                                                                                                    \
+    do {                                                                                                               \
+        if (expr) {                                                                                                    \
+            check_passed++;                                                                                            \
+        } else {                                                                                                       \
+            check_failed++;                                                                                            \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);                                   \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_INT(a, b)                                                                                   \
-    do {                                                                                                  \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                                  \
-        if (check_a_ == check_b_) {                                                                       \
-            check_passed++;                                                                               \
-        } else {                                                                                          \
-            check_failed++;                                                                               \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, check_a_, \
-                    check_b_);                                                                            \
-        }                                                                                                 \
+#define CHECK_INT(a, b)                                                                                                \
+    do {                                                                                                               \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                                                \
+        if (check_a_ == check_b_) {                                                                                    \
+            check_passed++;                                                                                            \
+        } else {                                                                                                       \
+            check_failed++;                                                                                            \
+            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, check_a_, check_b_); \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                                       \
-    do {                                                                                                      \
-        const char *check_a_ = (a), *check_b_ = (b);                                                          \
-        if (check_a_ && check_b_ && strcmp(check_a_, check_b_) == 0) {                                        \
-            check_passed++;                                                                                   \
-        } else {                                                                                              \
-            check_failed++;                                                                                   \
-            fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__, #a, #b,         \
-                    check_a_ ? check_a_ : "(null)", check_b_ ? check_b_ : "(null)");                          \
-        }                                                                                                     \
+#define CHECK_STR(a, b)                                                                                                \
+    do {                                                                                                               \
+        const char *check_a_ = (a), *check_b_ = (b);                                                                   \
+        if (check_a_ && check_b_ && strcmp(check_a_, check_b_) == 0) {                                                 \
+            check_passed++;                                                                                            \
+        } else {                                                                                                       \
+            check_failed++;                                                                                            \
+            fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__, #a, #b,                  \
+                    check_a_ ? check_a_ : "(null)", check_b_ ? check_b_ : "(null)");                                   \
+        }                                                                                                              \
     } while (0)
 
 /* Says loudly, on stdout and stderr, that part of the test did not run and

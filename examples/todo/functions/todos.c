@@ -29,7 +29,7 @@
  * in the request's arena, and JSON values are released as jansson says.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE   /* clock_gettime, gmtime_r and getrandom under any -std */
+#define _GNU_SOURCE /* clock_gettime, gmtime_r and getrandom under any -std */
 #endif
 #include <kumo.h>
 
@@ -89,7 +89,7 @@ static int valid_id(const char *id)
 /* A fresh id and its creation time (RFC 3339, UTC, milliseconds). */
 static void new_id(char id[ID_LEN + 1], char created[32])
 {
-    static unsigned sequence;   /* per worker process: orders ids within a millisecond */
+    static unsigned sequence; /* per worker process: orders ids within a millisecond */
     struct timespec ts;
     struct tm tm;
     uint32_t rnd;
@@ -97,8 +97,8 @@ static void new_id(char id[ID_LEN + 1], char created[32])
     uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         rnd = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&rnd;
-    snprintf(id, ID_LEN + 1, "%012llx%04x%08x", (unsigned long long)(ms & 0xffffffffffffULL),
-             sequence++ & 0xffff, (unsigned)rnd);
+    snprintf(id, ID_LEN + 1, "%012llx%04x%08x", (unsigned long long)(ms & 0xffffffffffffULL), sequence++ & 0xffff,
+             (unsigned)rnd);
     time_t secs = (time_t)(ms / 1000);
     gmtime_r(&secs, &tm);
     size_t n = strftime(created, 32, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -122,7 +122,8 @@ static const char *check_input(json_t *body, int partial)
         return "the body must be a JSON object";
     const char *key;
     json_t *value;
-    json_object_foreach(body, key, value) {
+    json_object_foreach(body, key, value)
+    {
         if (strcmp(key, "title") != 0 && strcmp(key, "done") != 0)
             return "only 'title' and 'done' may be given";
     }
@@ -204,7 +205,7 @@ int listTodos(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
             goto nomem;
     }
     if (json_object_set_new(body, "items", items) != 0) {
-        items = NULL;   /* stolen, even on failure */
+        items = NULL; /* stolen, even on failure */
         goto nomem;
     }
     items = NULL;
@@ -221,7 +222,7 @@ nomem:
 
 int createTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 {
-    json_t *input = kumo_request_json(req);   /* borrowed: owned by the request */
+    json_t *input = kumo_request_json(req); /* borrowed: owned by the request */
     if (input == NULL)
         return bad_request(res, "the body must be a JSON object: {\"title\": \"...\", \"done\": false}");
     const char *why = check_input(input, 0);
@@ -233,14 +234,14 @@ int createTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     for (int attempt = 0; attempt < WRITE_RETRIES && rc == KUMO_ECONFLICT; attempt++) {
         char id[ID_LEN + 1], created[32];
         new_id(id, created);
-        json_t *todo = json_pack("{s:s, s:O, s:b, s:s}", "id", id, "title", json_object_get(input, "title"),
-                                 "done", done ? json_is_true(done) : 0, "created_at", created);
+        json_t *todo = json_pack("{s:s, s:O, s:b, s:s}", "id", id, "title", json_object_get(input, "title"), "done",
+                                 done ? json_is_true(done) : 0, "created_at", created);
         char *doc = todo ? json_dumps(todo, JSON_COMPACT) : NULL;
         if (doc == NULL) {
             json_decref(todo);
             return KUMO_ENOMEM;
         }
-        rc = kumo_kv_cas(ctx, STORE, id, doc, strlen(doc), 0, NULL);   /* only if absent */
+        rc = kumo_kv_cas(ctx, STORE, id, doc, strlen(doc), 0, NULL); /* only if absent */
         free(doc);
         if (rc == 0) {
             notify(ctx, "created", todo);
@@ -417,11 +418,12 @@ int getAttachment(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
         kumo_blob_reader_close(r);
         return kumo_response_problem(res, 500, "Internal Server Error", "the attachment is too large to send");
     }
-    while ((rc = kumo_blob_read(r, buf + off, (size_t)info.size + 1 - off < CHUNK ? (size_t)info.size + 1 - off
-                                                                                   : CHUNK, &got)) == 0 && got > 0) {
+    while ((rc = kumo_blob_read(r, buf + off, (size_t)info.size + 1 - off < CHUNK ? (size_t)info.size + 1 - off : CHUNK,
+                                &got)) == 0 &&
+           got > 0) {
         off += got;
         if (off > info.size)
-            break;   /* it grew under us: a put replaced it; send what the reader saw */
+            break; /* it grew under us: a put replaced it; send what the reader saw */
     }
     kumo_blob_reader_close(r);
     if (rc != 0)

@@ -152,7 +152,7 @@ typedef struct header_list {
 static int header_add(kumo__arena *a, header_list *h, const char *name, const char *value)
 {
     if (h->n == h->cap)
-        return -1;   /* sized beforehand */
+        return -1; /* sized beforehand */
     char *n = arena_lower(a, name), *v = arena_str(a, value);
     if (n == NULL || v == NULL)
         return -1;
@@ -189,7 +189,8 @@ static char *v1_query(kumo__arena *a, json_t *ev)
     size_t cap = 1;
     const char *key;
     json_t *val;
-    json_object_foreach(src, key, val) {
+    json_object_foreach(src, key, val)
+    {
         if (json_is_array(val)) {
             size_t i;
             json_t *v;
@@ -202,7 +203,8 @@ static char *v1_query(kumo__arena *a, json_t *ev)
     if (out == NULL)
         return NULL;
     size_t w = 0;
-    json_object_foreach(src, key, val) {
+    json_object_foreach(src, key, val)
+    {
         size_t n = json_is_array(val) ? json_array_size(val) : 1;
         for (size_t i = 0; i < n; i++) {
             json_t *v = json_is_array(val) ? json_array_get(val, i) : val;
@@ -234,7 +236,8 @@ static int v1_headers(kumo__arena *a, json_t *ev, header_list *h)
     if (h->items == NULL)
         return -1;
     if (json_is_object(mv)) {
-        json_object_foreach(mv, key, val) {
+        json_object_foreach(mv, key, val)
+        {
             size_t n = json_is_array(val) ? json_array_size(val) : 1;
             for (size_t i = 0; i < n; i++) {
                 json_t *v = json_is_array(val) ? json_array_get(val, i) : val;
@@ -245,7 +248,8 @@ static int v1_headers(kumo__arena *a, json_t *ev, header_list *h)
     }
     size_t from_mv = h->n;
     if (json_is_object(sv)) {
-        json_object_foreach(sv, key, val) {
+        json_object_foreach(sv, key, val)
+        {
             if (!json_is_string(val))
                 continue;
             header_list seen = {h->items, from_mv, from_mv};
@@ -269,7 +273,8 @@ static int v2_headers(kumo__arena *a, json_t *ev, header_list *h)
     const char *key;
     json_t *val;
     if (json_is_object(sv)) {
-        json_object_foreach(sv, key, val) {
+        json_object_foreach(sv, key, val)
+        {
             if (!json_is_string(val) || (have_cookies && strcasecmp(key, "cookie") == 0))
                 continue;
             if (header_add(a, h, key, json_string_value(val)) != 0)
@@ -283,7 +288,8 @@ static int v2_headers(kumo__arena *a, json_t *ev, header_list *h)
         char *joined = kumo__arena_alloc(a, len), *w = joined;
         if (joined == NULL)
             return -1;
-        json_array_foreach(cookies, i, c) {
+        json_array_foreach(cookies, i, c)
+        {
             if (!json_is_string(c))
                 continue;
             if (w != joined) {
@@ -304,7 +310,7 @@ static int event_body(kumo__arena *a, json_t *ev, kumo__lambda_http *out, char *
 {
     json_t *b = json_object_get(ev, "body");
     if (!json_is_string(b))
-        return 0;   /* null or absent: no body */
+        return 0; /* null or absent: no body */
     const char *s = json_string_value(b);
     size_t n = json_string_length(b);
     if (json_is_true(json_object_get(ev, "isBase64Encoded"))) {
@@ -455,9 +461,9 @@ int kumo__lambda_is_text(const char *ct, const char *body, size_t len)
         for (size_t i = 0; i < n; i++)
             type[i] = (char)tolower((unsigned char)ct[i]);
         type[n] = '\0';
-        static const char *const exact[] = {"application/json", "application/xml", "application/javascript",
-                                            "application/x-www-form-urlencoded", "application/yaml",
-                                            "application/x-yaml", "application/ecmascript", "application/graphql"};
+        static const char *const exact[] = {
+            "application/json", "application/xml",    "application/javascript", "application/x-www-form-urlencoded",
+            "application/yaml", "application/x-yaml", "application/ecmascript", "application/graphql"};
         int text = (n >= 5 && memcmp(type, "text/", 5) == 0) || (n > 5 && strcmp(type + n - 5, "+json") == 0) ||
                    (n > 4 && strcmp(type + n - 4, "+xml") == 0);
         for (size_t i = 0; !text && i < sizeof(exact) / sizeof(exact[0]); i++)
@@ -556,8 +562,8 @@ out:
 
 typedef struct runtime {
     CURL *curl;
-    char base[512];                  /* http://HOST:PORT/2018-06-01/runtime */
-    char *buf;                       /* the last answer's body */
+    char base[512]; /* http://HOST:PORT/2018-06-01/runtime */
+    char *buf;      /* the last answer's body */
     size_t len, cap;
     int overflow;
     char request_id[128], deadline[32], trace_id[512];
@@ -620,8 +626,9 @@ static int runtime_open(runtime *rt, const char *api, char *err, size_t errlen)
 {
     memset(rt, 0, sizeof(*rt));
     if (api == NULL || *api == '\0') {
-        set_err(err, errlen, "AWS_LAMBDA_RUNTIME_API is not set: this runs inside AWS Lambda (or `kumo emulate "
-                             "lambda`)");
+        set_err(err, errlen,
+                "AWS_LAMBDA_RUNTIME_API is not set: this runs inside AWS Lambda (or `kumo emulate "
+                "lambda`)");
         return KUMO_EINVAL;
     }
     if ((size_t)snprintf(rt->base, sizeof(rt->base), "http://%s/" RUNTIME_API_VERSION "/runtime", api) >=
@@ -653,7 +660,7 @@ static int runtime_call(runtime *rt, const char *path, const char *body, size_t 
     char url[1024];
     snprintf(url, sizeof(url), "%s%s", rt->base, path);
     CURL *c = rt->curl;
-    curl_easy_reset(c);   /* keeps the connection */
+    curl_easy_reset(c); /* keeps the connection */
     rt->len = 0;
     rt->overflow = 0;
     rt->curl_err[0] = '\0';
@@ -662,9 +669,9 @@ static int runtime_call(runtime *rt, const char *path, const char *body, size_t 
     char type_hdr[300];
     int rc = 0;
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");   /* the Runtime API is local; never through a proxy */
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* the Runtime API is local; never through a proxy */
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);  /* /next is a long poll: no timeout */
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L); /* /next is a long poll: no timeout */
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, rt);
@@ -766,8 +773,8 @@ int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, char *err
             unsetenv("_X_AMZN_TRACE_ID");
         int prc = kumo__lambda_parse_event(&arena, rt.buf ? rt.buf : "", rt.len, &req, msg, sizeof(msg));
         if (prc != 0) {
-            rc = post_error(&rt, id, prc == KUMO_ENOMEM ? "Runtime.OutOfMemory" : "Runtime.UnsupportedEvent", msg,
-                            err, errlen);
+            rc = post_error(&rt, id, prc == KUMO_ENOMEM ? "Runtime.OutOfMemory" : "Runtime.UnsupportedEvent", msg, err,
+                            errlen);
             if (rc != 0)
                 goto out;
             continue;
@@ -810,8 +817,7 @@ int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, char *err
             if (rc != 0)
                 goto out;
         } else if (status != 202) {
-            fprintf(stderr, "kumo lambda: the Runtime API answered %ld to the response of invocation %s\n", status,
-                    id);
+            fprintf(stderr, "kumo lambda: the Runtime API answered %ld to the response of invocation %s\n", status, id);
         }
     }
 out:

@@ -23,28 +23,28 @@
 /* The Runtime API's payload ceiling (6 MB), for events and responses. */
 #define KUMO__LAMBDA_PAYLOAD_MAX (6u * 1024 * 1024)
 
-typedef struct kumo__lambda_http {      /* one API Gateway request, mapped */
-    const char *method;                 /* "GET" */
-    const char *path;                   /* raw (percent-encoded) path, the stage prefix removed when the event's path
-                                           carries it */
-    const char *query;                  /* raw query string without '?', "" when none (v1: rebuilt from
-                                           multiValueQueryStringParameters, percent-encoding each name and value) */
-    const kumo__pair *headers;          /* names lower case; multi-value headers as several entries; */
-    size_t nheaders;                    /* v2 cookies as one "cookie" header joined with "; " */
-    const char *body;                   /* base64-decoded when isBase64Encoded; NULL when no body; */
-    size_t body_len;                    /* a NUL follows body_len bytes */
-    const char *request_id;             /* Lambda-Runtime-Aws-Request-Id (NULL from parse_event alone) */
-    uint64_t deadline_ms;               /* Lambda-Runtime-Deadline-Ms (epoch ms; 0 from parse_event alone) */
-    int version;                        /* 1 or 2 */
-    const char *stage;                  /* requestContext.stage, "" when absent */
-    const char *source_ip;              /* requestContext identity.sourceIp / http.sourceIp, "" when absent */
+typedef struct kumo__lambda_http { /* one API Gateway request, mapped */
+    const char *method;            /* "GET" */
+    const char *path;              /* raw (percent-encoded) path, the stage prefix removed when the event's path
+                                      carries it */
+    const char *query;             /* raw query string without '?', "" when none (v1: rebuilt from
+                                      multiValueQueryStringParameters, percent-encoding each name and value) */
+    const kumo__pair *headers;     /* names lower case; multi-value headers as several entries; */
+    size_t nheaders;               /* v2 cookies as one "cookie" header joined with "; " */
+    const char *body;              /* base64-decoded when isBase64Encoded; NULL when no body; */
+    size_t body_len;               /* a NUL follows body_len bytes */
+    const char *request_id;        /* Lambda-Runtime-Aws-Request-Id (NULL from parse_event alone) */
+    uint64_t deadline_ms;          /* Lambda-Runtime-Deadline-Ms (epoch ms; 0 from parse_event alone) */
+    int version;                   /* 1 or 2 */
+    const char *stage;             /* requestContext.stage, "" when absent */
+    const char *source_ip;         /* requestContext identity.sourceIp / http.sourceIp, "" when absent */
 } kumo__lambda_http;
 
 typedef struct kumo__lambda_reply {
-    int status;                         /* 0: 200 */
-    const kumo__pair *headers;          /* set-cookie may repeat */
+    int status;                /* 0: 200 */
+    const kumo__pair *headers; /* set-cookie may repeat */
     size_t nheaders;
-    const char *body;                   /* may be NULL (no body) */
+    const char *body; /* may be NULL (no body) */
     size_t body_len;
     /* When the function returns negative: what the Lambda error says
      * (NULL: "Runtime.HandlerError" and a generic message). */

@@ -69,7 +69,7 @@ static void cache_free(handler_cache *hc)
  * (or pipelined: concurrency > 1) with fewer. */
 typedef struct inbuf {
     char *buf;
-    size_t start, len, cap;  /* unread bytes are buf[start, start + len) */
+    size_t start, len, cap; /* unread bytes are buf[start, start + len) */
 } inbuf;
 
 #define INBUF_READ 65536
@@ -231,8 +231,7 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
                 return -ENOMEM;
             break;
         }
-        default:
-            break; /* unknown tags are skipped: newer gateways may add fields */
+        default: break; /* unknown tags are skipped: newer gateways may add fields */
         }
         if (slot != NULL && (*slot = kumo__arena_strndup(&ctx->arena, f.data, f.len)) == NULL)
             return -ENOMEM;
@@ -269,7 +268,7 @@ struct kumo__invoker {
     const char *function;
     handler_cache hc;
     kumo_ctx ctx;
-    char *copy;              /* the request payload, NUL-terminated */
+    char *copy; /* the request payload, NUL-terminated */
     size_t copy_cap;
 };
 
@@ -411,7 +410,8 @@ int kumo__local_serve(int fd, void *unit, const char *function)
             if ((leaking = now < 0 || now > fd_baseline + LEAK_LIMIT))
                 kumo_log(NULL, KUMO_LOG_ERROR,
                          "function '%s' leaks file descriptors (more than %d since its first invocation); this "
-                         "worker asks to be stopped and a fresh one takes over", function, LEAK_LIMIT);
+                         "worker asks to be stopped and a fresh one takes over",
+                         function, LEAK_LIMIT);
         }
         if (leaking) /* until the gateway stops sending: it closes the socket */
             kumo__frame_put(&w, KF_RETIRE, NULL, 0);

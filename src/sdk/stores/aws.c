@@ -43,11 +43,11 @@ struct kumo__aws {
     CURL *curl;
     char *service;
     char *region;
-    char *base;       /* scheme://host[:port], no trailing '/' */
+    char *base; /* scheme://host[:port], no trailing '/' */
     char *key, *secret, *token;
-    char sigv4[96];   /* "aws:amz:REGION:SERVICE" */
-    char code[96];    /* the last error's code */
-    char *msg;        /* the owner's message buffer */
+    char sigv4[96]; /* "aws:amz:REGION:SERVICE" */
+    char code[96];  /* the last error's code */
+    char *msg;      /* the owner's message buffer */
     size_t msglen;
     char curl_err[CURL_ERROR_SIZE];
 };
@@ -130,7 +130,10 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
     const char *rend = slash ? slash : end;
     if (rend == p) {
         snprintf(err, errlen, "store URL '%s' names no %s; expected %s://NAME", url,
-                 strcmp(scheme, "s3") == 0 ? "bucket" : strcmp(scheme, "sqs") == 0 ? "queue" : "table", scheme);
+                 strcmp(scheme, "s3") == 0    ? "bucket"
+                 : strcmp(scheme, "sqs") == 0 ? "queue"
+                                              : "table",
+                 scheme);
         goto out;
     }
     out->resource = decode(p, (size_t)(rend - p));
@@ -274,8 +277,7 @@ int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t
     else if (asprintf(&c->base, "https://%s.%s.amazonaws.com", service, u->region) < 0)
         c->base = NULL;
     c->curl = curl_easy_init();
-    if (!c->service || !c->region || !c->key || !c->secret || (token && *token && !c->token) || !c->base ||
-        !c->curl)
+    if (!c->service || !c->region || !c->key || !c->secret || (token && *token && !c->token) || !c->base || !c->curl)
         goto nomem;
     snprintf(c->sigv4, sizeof(c->sigv4), "aws:amz:%s:%s", u->region, service);
     c->msg = msg;
@@ -304,7 +306,7 @@ void kumo__aws_scrub(const kumo__aws *c, char *msg)
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
         const char *s = secrets[i];
         size_t n = s ? strlen(s) : 0;
-        if (n < 4)   /* too short to be a real secret; blanking it would mangle text */
+        if (n < 4) /* too short to be a real secret; blanking it would mangle text */
             continue;
         char *hit;
         while ((hit = strstr(msg, s)) != NULL)
@@ -422,8 +424,8 @@ int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char
     return kumo__aws_exchange(c, method, url, headers, body, len, &limits, res);
 }
 
-int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const char *const *headers,
-                       const void *body, size_t len, const kumo__aws_limits *limits, kumo__aws_res *res)
+int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
+                       size_t len, const kumo__aws_limits *limits, kumo__aws_res *res)
 {
     int rc = KUMO_ENOMEM;
     struct curl_slist *list = NULL, *l;
@@ -495,13 +497,9 @@ int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const 
             goto out;
         }
         switch (cc) {
-        case CURLE_OPERATION_TIMEDOUT:
-            rc = KUMO_ETIMEDOUT;
-            break;
+        case CURLE_OPERATION_TIMEDOUT: rc = KUMO_ETIMEDOUT; break;
         case CURLE_OUT_OF_MEMORY:
-        case CURLE_WRITE_ERROR:
-            rc = KUMO_ENOMEM;
-            break;
+        case CURLE_WRITE_ERROR: rc = KUMO_ENOMEM; break;
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_RESOLVE_PROXY:
         case CURLE_COULDNT_CONNECT:
@@ -509,11 +507,8 @@ int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const 
         case CURLE_RECV_ERROR:
         case CURLE_GOT_NOTHING:
         case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_PARTIAL_FILE:
-            rc = KUMO_EUNAVAILABLE;
-            break;
-        default:
-            rc = KUMO_EIO;
+        case CURLE_PARTIAL_FILE: rc = KUMO_EUNAVAILABLE; break;
+        default: rc = KUMO_EIO;
         }
         set_msg(c, "%s at %s: %s", c->service, c->base, *c->curl_err ? c->curl_err : curl_easy_strerror(cc));
         goto out;
@@ -711,7 +706,7 @@ long kumo__aws_b64_decode(const char *s, size_t len, unsigned char *out)
             continue;
         }
         if (pad)
-            return -1;   /* data after padding */
+            return -1; /* data after padding */
         const char *at = ch ? strchr(b64, ch) : NULL;
         if (at == NULL)
             return -1;

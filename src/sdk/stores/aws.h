@@ -77,8 +77,8 @@ typedef struct kumo__aws_limits {
  * with "SERVICE: Code: message (HTTP n)" or "SERVICE at BASE: transport
  * error" in the client's msg buffer and the code in kumo__aws_code (res is
  * still filled when the service answered). */
-int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const char *const *headers,
-                       const void *body, size_t len, const kumo__aws_limits *limits, kumo__aws_res *res);
+int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
+                       size_t len, const kumo__aws_limits *limits, kumo__aws_res *res);
 
 /* kumo__aws_exchange with a store's limits and a response body of at most
  * max_body bytes. */

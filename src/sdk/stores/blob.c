@@ -96,8 +96,9 @@ static int prepare(kumo_ctx *ctx, const char *store, const char *key, kumo__blob
     if (key) {
         int rc = check_key(key);
         if (rc != 0) {
-            kumo__store_error_set(ctx, rc, rc == KUMO_ETOOBIG ? "blob key longer than KUMO_BLOB_KEY_MAX"
-                                                              : "blob key empty, absolute or with a '..' segment");
+            kumo__store_error_set(ctx, rc,
+                                  rc == KUMO_ETOOBIG ? "blob key longer than KUMO_BLOB_KEY_MAX"
+                                                     : "blob key empty, absolute or with a '..' segment");
             return rc;
         }
     }

@@ -44,19 +44,19 @@
 #include <time.h>
 
 #define JSON_TYPE "application/x-amz-json-1.0"
-#define ITEM_MAX (400u * 1024)    /* DynamoDB's item limit, attribute names included */
-#define ITEM_OVERHEAD 64          /* pk, names, ver, ttl, exp */
+#define ITEM_MAX (400u * 1024) /* DynamoDB's item limit, attribute names included */
+#define ITEM_OVERHEAD 64       /* pk, names, ver, ttl, exp */
 #define TABLE_WAIT_MS 30000
 #define BATCH_MAX 100
 #define UNPROCESSED_TRIES 8
 
 typedef struct ddb {
     kumo__kv base;
-    pthread_mutex_t lock;       /* guards aws and ready */
+    pthread_mutex_t lock; /* guards aws and ready */
     kumo__aws *aws;
     char *table;
     int create;
-    int ready;                  /* the table is known to exist */
+    int ready; /* the table is known to exist */
 } ddb;
 
 static void sleep_ms(long ms)
@@ -76,8 +76,7 @@ static int call_raw(ddb *d, const char *op, json_t *req, json_t **resp)
 static int table_missing(ddb *d)
 {
     snprintf(d->base.error, sizeof(d->base.error),
-             "dynamodb: table '%s' does not exist; create it (pk S, sk B) or drop create=false from the URL",
-             d->table);
+             "dynamodb: table '%s' does not exist; create it (pk S, sk B) or drop create=false from the URL", d->table);
     return KUMO_EUNAVAILABLE;
 }
 
@@ -94,11 +93,11 @@ static int ensure_table(ddb *d)
         if (rc == KUMO_ENOTFOUND && !created) {
             if (!d->create)
                 return table_missing(d);
-            json_t *req = json_pack(
-                "{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:[{s:s, s:s}, {s:s, s:s}], s:s}", "TableName", d->table,
-                "AttributeDefinitions", "AttributeName", "pk", "AttributeType", "S", "AttributeName", "sk",
-                "AttributeType", "B", "KeySchema", "AttributeName", "pk", "KeyType", "HASH", "AttributeName", "sk",
-                "KeyType", "RANGE", "BillingMode", "PAY_PER_REQUEST");
+            json_t *req =
+                json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:[{s:s, s:s}, {s:s, s:s}], s:s}", "TableName", d->table,
+                          "AttributeDefinitions", "AttributeName", "pk", "AttributeType", "S", "AttributeName", "sk",
+                          "AttributeType", "B", "KeySchema", "AttributeName", "pk", "KeyType", "HASH", "AttributeName",
+                          "sk", "KeyType", "RANGE", "BillingMode", "PAY_PER_REQUEST");
             rc = call_raw(d, "CreateTable", req, &resp);
             json_decref(resp);
             resp = NULL;
@@ -117,16 +116,16 @@ static int ensure_table(ddb *d)
         if (active)
             break;
         if (kumo__aws_now_ms() > deadline) {
-            snprintf(d->base.error, sizeof(d->base.error), "dynamodb: table '%s' is not ACTIVE after %d s",
-                     d->table, TABLE_WAIT_MS / 1000);
+            snprintf(d->base.error, sizeof(d->base.error), "dynamodb: table '%s' is not ACTIVE after %d s", d->table,
+                     TABLE_WAIT_MS / 1000);
             return KUMO_ETIMEDOUT;
         }
         sleep_ms(200);
     }
     if (created) {
         /* DynamoDB's own expiry of ttl'd items; reads do not depend on it. */
-        json_t *req = json_pack("{s:s, s:{s:b, s:s}}", "TableName", d->table, "TimeToLiveSpecification", "Enabled",
-                                1, "AttributeName", "ttl");
+        json_t *req = json_pack("{s:s, s:{s:b, s:s}}", "TableName", d->table, "TimeToLiveSpecification", "Enabled", 1,
+                                "AttributeName", "ttl");
         if (call_raw(d, "UpdateTimeToLive", req, &resp) == 0)
             json_decref(resp);
         *d->base.error = '\0';
@@ -282,8 +281,7 @@ static int ddb_get(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, k
     pthread_mutex_lock(&d->lock);
     json_t *k = item_key(d, key, klen);
     int rc = call(d, "GetItem",
-                  k ? json_pack("{s:s, s:o, s:b}", "TableName", d->table, "Key", k, "ConsistentRead", 1) : NULL,
-                  &resp);
+                  k ? json_pack("{s:s, s:o, s:b}", "TableName", d->table, "Key", k, "ConsistentRead", 1) : NULL, &resp);
     pthread_mutex_unlock(&d->lock);
     if (rc != 0)
         goto out;
@@ -383,11 +381,12 @@ static int ddb_del(kumo__kv *kv, const char *key, size_t klen)
     snprintf(now, sizeof(now), "%llu", (unsigned long long)kumo__aws_now_ms());
     pthread_mutex_lock(&d->lock);
     json_t *k = item_key(d, key, klen);
-    json_t *req = k ? json_pack("{s:s, s:o, s:s, s:{s:s, s:s}, s:{s:{s:s}}}", "TableName", d->table, "Key", k,
-                                "ConditionExpression", "attribute_exists(#ver) AND (attribute_not_exists(#exp) OR #exp > :now)",
-                                "ExpressionAttributeNames", "#ver", "ver", "#exp", "exp",
-                                "ExpressionAttributeValues", ":now", "N", now)
-                    : NULL;
+    json_t *req =
+        k ? json_pack("{s:s, s:o, s:s, s:{s:s, s:s}, s:{s:{s:s}}}", "TableName", d->table, "Key", k,
+                      "ConditionExpression", "attribute_exists(#ver) AND (attribute_not_exists(#exp) OR #exp > :now)",
+                      "ExpressionAttributeNames", "#ver", "ver", "#exp", "exp", "ExpressionAttributeValues", ":now",
+                      "N", now)
+          : NULL;
     int rc = call(d, "DeleteItem", req, &resp);
     pthread_mutex_unlock(&d->lock);
     json_decref(resp);
@@ -453,7 +452,8 @@ static int ddb_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char
             break;
         json_t *arr = json_object_get(resp, "Items"), *item;
         size_t i;
-        json_array_foreach(arr, i, item) {
+        json_array_foreach(arr, i, item)
+        {
             if (expired(item, now))
                 continue;
             if (count == limit) {
@@ -492,7 +492,7 @@ static int batch_get(ddb *d, kumo__arena *a, const char *const *keys, size_t n, 
     if (ks == NULL)
         return KUMO_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        if (out[i].key == NULL)   /* a duplicate of an earlier key */
+        if (out[i].key == NULL) /* a duplicate of an earlier key */
             continue;
         json_t *k = item_key(d, keys[i], strlen(keys[i]));
         if (k == NULL || json_array_append_new(ks, k) != 0) {
@@ -516,7 +516,8 @@ static int batch_get(ddb *d, kumo__arena *a, const char *const *keys, size_t n, 
             break;
         json_t *items = json_object_get(json_object_get(resp, "Responses"), d->table), *item;
         size_t j;
-        json_array_foreach(items, j, item) {
+        json_array_foreach(items, j, item)
+        {
             if (expired(item, now))
                 continue;
             kumo_kv_item got;

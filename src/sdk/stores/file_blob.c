@@ -56,11 +56,11 @@
 
 #define TYPE_MAX 256
 #define DEFAULT_TYPE "application/octet-stream"
-#define WHOLE_GET_MAX ((size_t)256 << 20)   /* larger: use a reader */
+#define WHOLE_GET_MAX ((size_t)256 << 20) /* larger: use a reader */
 #define DIR_MAX 2048
 
 typedef struct file_blob {
-    kumo__blob base;   /* first: blob.c sees a kumo__blob */
+    kumo__blob base; /* first: blob.c sees a kumo__blob */
     char dir[DIR_MAX];
     int create;
 } file_blob;
@@ -88,19 +88,14 @@ static int fail(file_blob *fb, int code, const char *fmt, ...)
 static int map_errno(int e)
 {
     switch (e) {
-    case ENOENT:
-        return KUMO_ENOTFOUND;
-    case ENOMEM:
-        return KUMO_ENOMEM;
+    case ENOENT: return KUMO_ENOTFOUND;
+    case ENOMEM: return KUMO_ENOMEM;
     case EFBIG:
-    case ENAMETOOLONG:
-        return KUMO_ETOOBIG;
+    case ENAMETOOLONG: return KUMO_ETOOBIG;
     case EACCES:
     case EPERM:
-    case EROFS:
-        return KUMO_EUNAVAILABLE;
-    default:
-        return KUMO_EIO;
+    case EROFS: return KUMO_EUNAVAILABLE;
+    default: return KUMO_EIO;
     }
 }
 
@@ -220,7 +215,7 @@ static void read_meta(file_blob *fb, ino_t ino, char *type, size_t size)
     if (fd >= 0)
         close(fd);
     if (n <= 0)
-        snprintf(type, size, "%s", DEFAULT_TYPE);   /* a file put there by hand */
+        snprintf(type, size, "%s", DEFAULT_TYPE); /* a file put there by hand */
     else
         type[n] = '\0';
 }
@@ -374,8 +369,10 @@ static int file_commit(kumo__blob_stream *bs)
     if (rename(s->tmp, path) != 0) {
         int e = errno;
         if (e == EISDIR || e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)
-            rc = fail(fb, KUMO_EINVAL, "blob '%s' is a folder of other keys (or under an object), so it cannot be "
-                      "an object too", s->key);
+            rc = fail(fb, KUMO_EINVAL,
+                      "blob '%s' is a folder of other keys (or under an object), so it cannot be "
+                      "an object too",
+                      s->key);
         else
             rc = fail(fb, map_errno(e), "rename to %s: %s", path, strerror(e));
         goto out;
@@ -483,7 +480,7 @@ static int file_get(kumo__blob *b, kumo__arena *a, const char *key, const void *
             goto out;
         }
         if (n == 0)
-            break;   /* cannot shrink under us (renames replace), but be safe */
+            break; /* cannot shrink under us (renames replace), but be safe */
         off += (size_t)n;
     }
     buf[off] = '\0';
@@ -564,8 +561,9 @@ static int walk(file_blob *fb, char *path, size_t plen, char *rel, size_t rlen, 
 {
     DIR *d = opendir(path);
     if (d == NULL)
-        return errno == ENOENT || errno == ENOTDIR ? 0 : fail(fb, map_errno(errno), "opendir %s: %s", path,
-                                                                strerror(errno));
+        return errno == ENOENT || errno == ENOTDIR
+                   ? 0
+                   : fail(fb, map_errno(errno), "opendir %s: %s", path, strerror(errno));
     int rc = 0;
     size_t pfx = strlen(prefix);
     struct dirent *e;
@@ -584,7 +582,7 @@ static int walk(file_blob *fb, char *path, size_t plen, char *rel, size_t rlen, 
         memcpy(path + plen + 1, e->d_name, nlen + 1);
         struct stat st;
         if (lstat(path, &st) != 0)
-            continue;   /* deleted while we walk */
+            continue; /* deleted while we walk */
         if (S_ISDIR(st.st_mode)) {
             rel[rlen + nlen] = '/';
             rel[rlen + nlen + 1] = '\0';
@@ -639,7 +637,7 @@ static int file_list(kumo__blob *b, kumo__arena *a, const char *prefix, const ch
     for (i = first; i < l.n && count < limit; i++) {
         int fd;
         if (open_obj(fb, l.keys[i], &fd) != 0)
-            continue;   /* deleted since the walk */
+            continue; /* deleted since the walk */
         rc = fill_info(fb, a, fd, l.keys[i], &items[count]);
         close(fd);
         if (rc != 0)

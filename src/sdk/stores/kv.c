@@ -146,14 +146,13 @@ int kumo_kv_put(kumo_ctx *ctx, const char *store, const char *key, const void *v
     return put(ctx, store, key, value, len, UINT64_MAX, 0, NULL);
 }
 
-int kumo_kv_put_ttl(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
-                    uint64_t ttl_ms)
+int kumo_kv_put_ttl(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t ttl_ms)
 {
     return put(ctx, store, key, value, len, UINT64_MAX, ttl_ms, NULL);
 }
 
-int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
-                uint64_t version, uint64_t *new_version)
+int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t version,
+                uint64_t *new_version)
 {
     /* UINT64_MAX means "unconditional" to drivers; no stored version is it. */
     if (version == UINT64_MAX)
@@ -192,8 +191,8 @@ int kumo_kv_list(kumo_ctx *ctx, const char *store, const char *prefix, const cha
     int rc = prepare(ctx, store, NULL, NULL, &kv);
     if (rc != 0)
         return rc;
-    rc = kv->driver->list(kv, &ctx->arena, prefix ? prefix : "", cursor && *cursor ? cursor : NULL, limit,
-                          values != 0, out);
+    rc = kv->driver->list(kv, &ctx->arena, prefix ? prefix : "", cursor && *cursor ? cursor : NULL, limit, values != 0,
+                          out);
     if (result(ctx, kv, rc) != 0)
         memset(out, 0, sizeof(*out));
     return rc;
@@ -234,6 +233,6 @@ int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *const *keys, 
     }
     for (size_t i = 0; i < n; i++)
         if (out[i].key == NULL)
-            out[i].key = keys[i];   /* absent: value NULL, version 0 */
+            out[i].key = keys[i]; /* absent: value NULL, version 0 */
     return 0;
 }

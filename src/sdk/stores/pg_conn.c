@@ -58,7 +58,8 @@ int kumo__pg_parse(kumo__pg *pg, const char *url, const char *default_table, kum
     pg->max_receives = 5;
     snprintf(pg->table, sizeof(pg->table), "%s", default_table);
     if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0) {
-        kumo__error_set(e, KUMO_EINVAL, "store URL must start with postgres://; expected postgres://user:pass@host:port/db");
+        kumo__error_set(e, KUMO_EINVAL,
+                        "store URL must start with postgres://; expected postgres://user:pass@host:port/db");
         return KUMO_EINVAL;
     }
     size_t ulen = strlen(url);
@@ -83,7 +84,8 @@ int kumo__pg_parse(kumo__pg *pg, const char *url, const char *default_table, kum
 #define IS(name) (nlen == strlen(name) && strncmp(p, name, nlen) == 0)
         if (IS("table")) {
             if (!is_identifier(v, vlen)) {
-                kumo__error_set(e, KUMO_EINVAL, "postgres URL: table=%.*s is not a plain lower-case identifier", (int)vlen, v);
+                kumo__error_set(e, KUMO_EINVAL, "postgres URL: table=%.*s is not a plain lower-case identifier",
+                                (int)vlen, v);
                 free(ci);
                 return KUMO_EINVAL;
             }
@@ -179,9 +181,9 @@ static int map_result(kumo__pg *pg, const PGresult *res)
     if (state == NULL)
         return KUMO_EIO;
     if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0)
-        return KUMO_ETIMEDOUT;                  /* statement timeout, lock not available */
+        return KUMO_ETIMEDOUT; /* statement timeout, lock not available */
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0)
-        return KUMO_EUNAVAILABLE;               /* connection, shutdown, resources */
+        return KUMO_EUNAVAILABLE; /* connection, shutdown, resources */
     if (strcmp(state, "54000") == 0)
         return KUMO_ETOOBIG;
     return KUMO_EIO;
@@ -327,7 +329,7 @@ void kumo__pg_free(kumo__pg *pg)
         PQfinish(pg->conn);
     pg->conn = NULL;
     if (pg->conninfo)
-        explicit_bzero(pg->conninfo, strlen(pg->conninfo));   /* holds the password */
+        explicit_bzero(pg->conninfo, strlen(pg->conninfo)); /* holds the password */
     free(pg->conninfo);
     for (int i = 0; i < pg->nsql; i++)
         free(pg->prepared[i]);

@@ -20,18 +20,18 @@
 #define KUMO__PG_STATEMENTS_MAX 16
 
 typedef struct kumo__pg {
-    PGconn *conn;               /* NULL until connected */
-    char *conninfo;             /* the URL for libpq: kumo's options out, connect_timeout in */
-    char table[64];             /* URL table= (a plain identifier), else the driver's default */
-    int create;                 /* URL create= (default 1): create the table when absent */
-    int timeout_ms;             /* statement_timeout and connect_timeout (URL timeout_ms=, default 5000) */
-    unsigned max_receives;      /* URL max_receives= (default 5), for queues */
-    const char *ddl;            /* schema, "@T" standing for the table name */
+    PGconn *conn;          /* NULL until connected */
+    char *conninfo;        /* the URL for libpq: kumo's options out, connect_timeout in */
+    char table[64];        /* URL table= (a plain identifier), else the driver's default */
+    int create;            /* URL create= (default 1): create the table when absent */
+    int timeout_ms;        /* statement_timeout and connect_timeout (URL timeout_ms=, default 5000) */
+    unsigned max_receives; /* URL max_receives= (default 5), for queues */
+    const char *ddl;       /* schema, "@T" standing for the table name */
     const char *sql[KUMO__PG_STATEMENTS_MAX]; /* statements, "@T" likewise */
     int nsql;
-    char *prepared[KUMO__PG_STATEMENTS_MAX];  /* sql with the table name put in */
+    char *prepared[KUMO__PG_STATEMENTS_MAX]; /* sql with the table name put in */
     int schema_done;
-    char *error;                /* the handle's message buffer */
+    char *error; /* the handle's message buffer */
     size_t errlen;
 } kumo__pg;
 

@@ -40,9 +40,10 @@
 enum { ST_SEND, ST_DEAD, ST_RECEIVE, ST_ACK, ST_NACK, ST_COUNT };
 
 static const char *const sql[ST_COUNT] = {
-    [ST_SEND] = "INSERT INTO @T (queue, id, body, visible_at) "
-                "VALUES ($1, replace(gen_random_uuid()::text, '-', ''), $2, now() + $3::bigint * interval '1 millisecond') "
-                "RETURNING id",
+    [ST_SEND] =
+        "INSERT INTO @T (queue, id, body, visible_at) "
+        "VALUES ($1, replace(gen_random_uuid()::text, '-', ''), $2, now() + $3::bigint * interval '1 millisecond') "
+        "RETURNING id",
     [ST_DEAD] = "WITH d AS (DELETE FROM @T WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() "
                 "AND receives >= $2::int ORDER BY visible_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, body) "
                 "INSERT INTO @T (queue, id, body, visible_at) SELECT $3, id, body, now() FROM d",
@@ -127,8 +128,8 @@ static int pq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
     if (rc != 0)
         return rc;
     if (id) {
-        *id = PQntuples(res) == 1 ? kumo__arena_strndup(a, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0))
-                                  : NULL;
+        *id =
+            PQntuples(res) == 1 ? kumo__arena_strndup(a, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)) : NULL;
         if (*id == NULL)
             rc = KUMO_ENOMEM;
     }

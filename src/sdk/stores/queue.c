@@ -95,8 +95,7 @@ static int check_receipt(const char *receipt)
     return n == 0 || n > RECEIPT_MAX ? KUMO_EINVAL : 0;
 }
 
-int kumo_queue_send(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms,
-                    const char **id)
+int kumo_queue_send(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms, const char **id)
 {
     kumo__queue *q;
     const char *local;
@@ -120,8 +119,8 @@ int kumo_queue_send(kumo_ctx *ctx, const char *queue, const void *body, size_t l
     return rc;
 }
 
-int kumo_queue_receive(kumo_ctx *ctx, const char *queue, size_t max, uint64_t visibility_ms,
-                       kumo_queue_message *out, size_t *count)
+int kumo_queue_receive(kumo_ctx *ctx, const char *queue, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
+                       size_t *count)
 {
     kumo__queue *q;
     if (count)
@@ -132,9 +131,9 @@ int kumo_queue_receive(kumo_ctx *ctx, const char *queue, size_t max, uint64_t vi
     int rc = prepare(ctx, queue, &q);
     if (rc != 0)
         return rc;
-    rc = result(ctx, q,
-                q->driver->receive(q, &ctx->arena, max, visibility_ms ? visibility_ms : DEFAULT_VISIBILITY_MS, out,
-                                   count));
+    rc = result(
+        ctx, q,
+        q->driver->receive(q, &ctx->arena, max, visibility_ms ? visibility_ms : DEFAULT_VISIBILITY_MS, out, count));
     if (rc != 0) {
         memset(out, 0, max * sizeof(*out));
         *count = 0;

@@ -235,8 +235,8 @@ out:
     return rc;
 }
 
-static int redis_put(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen,
-                     uint64_t expect_version, uint64_t ttl_ms, uint64_t *new_version)
+static int redis_put(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen, uint64_t expect_version,
+                     uint64_t ttl_ms, uint64_t *new_version)
 {
     redis_kv *s = (redis_kv *)kv;
     if (vlen > VALUE_MAX)
@@ -311,8 +311,8 @@ static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return alen < blen ? -1 : alen > blen;
 }
 
-static int redis_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit,
-                      int values, kumo_kv_page *out)
+static int redis_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit, int values,
+                      kumo_kv_page *out)
 {
     redis_kv *s = (redis_kv *)kv;
     size_t plen = strlen(prefix);

@@ -162,8 +162,8 @@ bad_escape:
     return KUMO_EINVAL;
 }
 
-int kumo__redis_open(kumo__redis *r, const char *url, kumo__redis_script *scripts, const char *const *sources,
-                     size_t n, char *error, size_t errlen, kumo__error *e)
+int kumo__redis_open(kumo__redis *r, const char *url, kumo__redis_script *scripts, const char *const *sources, size_t n,
+                     char *error, size_t errlen, kumo__error *e)
 {
     for (size_t i = 0; i < n; i++)
         scripts[i].source = sources[i];

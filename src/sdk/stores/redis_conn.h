@@ -22,17 +22,17 @@ typedef struct kumo__redis_script {
 } kumo__redis_script;
 
 typedef struct kumo__redis {
-    redisContext *c;            /* NULL until connected, and after a lost connection */
+    redisContext *c; /* NULL until connected, and after a lost connection */
     char *host;
     int port;
     int db;
-    char *user, *password;      /* NULL when none; never logged */
-    int timeout_ms;             /* connect and command timeout (URL timeout_ms=, default 5000) */
-    int create;                 /* URL create= (default 1) */
-    unsigned max_receives;      /* URL max_receives= (default 5), for queues */
+    char *user, *password; /* NULL when none; never logged */
+    int timeout_ms;        /* connect and command timeout (URL timeout_ms=, default 5000) */
+    int create;            /* URL create= (default 1) */
+    unsigned max_receives; /* URL max_receives= (default 5), for queues */
     kumo__redis_script *scripts;
     size_t nscripts;
-    char *error;                /* the handle's message buffer (kumo__kv.error or kumo__queue.error) */
+    char *error; /* the handle's message buffer (kumo__kv.error or kumo__queue.error) */
     size_t errlen;
 } kumo__redis;
 
@@ -45,8 +45,8 @@ int kumo__redis_parse(kumo__redis *r, const char *url, kumo__error *e);
  * wrong address or a server that is down shows at open (store.c tries a
  * failed open again later). 0, or a KUMO_E* code with e set; the caller
  * frees r either way. */
-int kumo__redis_open(kumo__redis *r, const char *url, kumo__redis_script *scripts, const char *const *sources,
-                     size_t n, char *error, size_t errlen, kumo__error *e);
+int kumo__redis_open(kumo__redis *r, const char *url, kumo__redis_script *scripts, const char *const *sources, size_t n,
+                     char *error, size_t errlen, kumo__error *e);
 /* Connects when not connected (or when the idle connection was closed by
  * the server): 0 or KUMO_EUNAVAILABLE with the reason in r->error. */
 int kumo__redis_ready(kumo__redis *r);

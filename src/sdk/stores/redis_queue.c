@@ -168,8 +168,8 @@ static void rq_close(kumo__store *q)
 
 static int rq_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
-    static const char *const suffix[K_COUNT] = {"stream", "inflight", "receipts", "delayed", "delayed-bodies",
-                                                "stream"};
+    static const char *const suffix[K_COUNT] = {"stream",  "inflight",       "receipts",
+                                                "delayed", "delayed-bodies", "stream"};
     *out = NULL;
     redis_queue *s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -208,8 +208,7 @@ static int rq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
         return KUMO_EIO;
     snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms);
     const char *argv[] = {s->keys[K_STREAM], s->keys[K_DELAYED], s->keys[K_BODIES], mid, body, delay};
-    const size_t lens[] = {s->klen[K_STREAM], s->klen[K_DELAYED], s->klen[K_BODIES], strlen(mid), len,
-                           strlen(delay)};
+    const size_t lens[] = {s->klen[K_STREAM], s->klen[K_DELAYED], s->klen[K_BODIES], strlen(mid), len, strlen(delay)};
     redisReply *rep = NULL;
     pthread_mutex_lock(&s->lock);
     int rc = kumo__redis_eval(&s->r, &rep, SC_SEND, 3, 6, argv, lens);

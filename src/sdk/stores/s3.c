@@ -42,7 +42,7 @@
 #define PART_SIZE ((size_t)5 << 20)
 #define PARTS_MAX 10000
 #define CHUNK_SIZE ((size_t)1 << 20)
-#define WHOLE_GET_MAX ((size_t)256 << 20)   /* larger: use a reader */
+#define WHOLE_GET_MAX ((size_t)256 << 20) /* larger: use a reader */
 #define LIST_BODY_MAX ((size_t)8 << 20)
 #define SMALL_BODY_MAX ((size_t)1 << 20)
 #define URL_MAX 4096
@@ -50,24 +50,24 @@
 
 typedef struct s3 {
     kumo__blob base;
-    pthread_mutex_t lock;       /* guards aws and ready */
+    pthread_mutex_t lock; /* guards aws and ready */
     kumo__aws *aws;
-    char *bucket_url;           /* requests' base, no trailing '/' */
+    char *bucket_url; /* requests' base, no trailing '/' */
     char *bucket, *region;
-    char *prefix;               /* "" or ending in '/' */
+    char *prefix; /* "" or ending in '/' */
     int create;
-    int ready;                  /* the bucket is known to exist */
+    int ready; /* the bucket is known to exist */
 } s3;
 
 struct kumo__blob_stream {
     s3 *s;
-    char *url;                  /* the object's URL */
+    char *url; /* the object's URL */
     /* writer */
     char *type;
-    char *buf;                  /* PART_SIZE bytes */
+    char *buf; /* PART_SIZE bytes */
     size_t used;
-    char *upload_id;            /* NULL until the first part is sent */
-    char **etags;               /* one per part sent */
+    char *upload_id; /* NULL until the first part is sent */
+    char **etags;    /* one per part sent */
     size_t nparts;
     /* reader */
     char *etag;
@@ -134,7 +134,7 @@ static int ensure_bucket(s3 *s)
 /* One exchange on the bucket, made first when needed and again (the call
  * then retried once) when S3 says it is gone. Caller holds the lock. */
 static int s3_send(s3 *s, const char *method, const char *url, const char *const *headers, const void *body, size_t len,
-                size_t max_body, kumo__aws_res *res)
+                   size_t max_body, kumo__aws_res *res)
 {
     memset(res, 0, sizeof(*res));
     int rc = ensure_bucket(s);
@@ -223,7 +223,8 @@ static int s3_open(const char *url, const char *name, kumo__store **out, kumo__e
     pthread_mutex_init(&s->lock, NULL);
     size_t plen = strlen(u.path);
     if (strstr(u.resource, "/") || strlen(u.resource) < 3 || strlen(u.resource) > 63) {
-        kumo__error_set(e, KUMO_EINVAL, "store URL '%s': '%s' is not a bucket name (3 to 63 characters)", url, u.resource);
+        kumo__error_set(e, KUMO_EINVAL, "store URL '%s': '%s' is not a bucket name (3 to 63 characters)", url,
+                        u.resource);
         rc = KUMO_EINVAL;
         goto out;
     }
@@ -277,8 +278,7 @@ static int s3_put(kumo__blob *b, const char *key, const void *data, size_t len, 
     return rc;
 }
 
-static int s3_get(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len,
-                  kumo_blob_info *info)
+static int s3_get(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len, kumo_blob_info *info)
 {
     s3 *s = (s3 *)b;
     kumo__aws_res res;
@@ -643,8 +643,7 @@ static void s3_abort(kumo__blob_stream *w)
     stream_free(w);
 }
 
-static int s3_reader_open(kumo__blob *b, kumo__arena *a, const char *key, kumo__blob_stream **out,
-                          kumo_blob_info *info)
+static int s3_reader_open(kumo__blob *b, kumo__arena *a, const char *key, kumo__blob_stream **out, kumo_blob_info *info)
 {
     s3 *s = (s3 *)b;
     kumo__aws_res res;
@@ -685,8 +684,7 @@ static int fetch_chunk(kumo__blob_stream *r)
     kumo__aws_res res;
     char range[96], match[300];
     uint64_t last = r->offset + CHUNK_SIZE < r->size ? r->offset + CHUNK_SIZE - 1 : r->size - 1;
-    snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)r->offset,
-             (unsigned long long)last);
+    snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)r->offset, (unsigned long long)last);
     snprintf(match, sizeof(match), "If-Match: %s", r->etag);
     const char *headers[] = {range, *r->etag ? match : NULL, NULL};
     pthread_mutex_lock(&s->lock);
@@ -695,8 +693,8 @@ static int fetch_chunk(kumo__blob_stream *r)
     if (rc == KUMO_ECONFLICT || rc == KUMO_ENOTFOUND)
         snprintf(s->base.error, sizeof(s->base.error), "s3: the object changed or went away while it was read");
     if (rc == 0 && res.len != last - r->offset + 1) {
-        snprintf(s->base.error, sizeof(s->base.error), "s3: a ranged GET answered %zu bytes, expected %llu",
-                 res.len, (unsigned long long)(last - r->offset + 1));
+        snprintf(s->base.error, sizeof(s->base.error), "s3: a ranged GET answered %zu bytes, expected %llu", res.len,
+                 (unsigned long long)(last - r->offset + 1));
         rc = KUMO_EIO;
     }
     if (rc == 0) {

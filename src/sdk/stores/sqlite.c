@@ -146,7 +146,7 @@ static int64_t now_ms(void)
 }
 
 typedef struct sqlite_kv {
-    kumo__kv base;   /* first: the store layer sees a kumo__kv */
+    kumo__kv base; /* first: the store layer sees a kumo__kv */
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     pthread_mutex_t lock;
@@ -156,19 +156,14 @@ int kumo__sqlite_status(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return KUMO_ETIMEDOUT;
-    case SQLITE_NOMEM:
-        return KUMO_ENOMEM;
-    case SQLITE_TOOBIG:
-        return KUMO_ETOOBIG;
+    case SQLITE_LOCKED: return KUMO_ETIMEDOUT;
+    case SQLITE_NOMEM: return KUMO_ENOMEM;
+    case SQLITE_TOOBIG: return KUMO_ETOOBIG;
     case SQLITE_CANTOPEN:
     case SQLITE_NOTADB:
     case SQLITE_PERM:
-    case SQLITE_AUTH:
-        return KUMO_EUNAVAILABLE;
-    default:
-        return KUMO_EIO;
+    case SQLITE_AUTH: return KUMO_EUNAVAILABLE;
+    default: return KUMO_EIO;
     }
 }
 
@@ -267,9 +262,8 @@ int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sq
     if (may_create && (rc = make_parent(path, e)) != 0)
         return rc;
     sqlite3 *db = NULL;
-    int src = sqlite3_open_v2(path, &db,
-                              SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
-                              NULL);
+    int src = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
         kumo__error_set(e, kumo__sqlite_status(src), "cannot open %s: %s", path,
                         db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
@@ -429,8 +423,8 @@ static int sqlite_get_many(kumo__kv *kv, kumo__arena *a, const char *const *keys
     return rc;
 }
 
-static int sqlite_put(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen,
-                      uint64_t expect_version, uint64_t ttl_ms, uint64_t *new_version)
+static int sqlite_put(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen, uint64_t expect_version,
+                      uint64_t ttl_ms, uint64_t *new_version)
 {
     sqlite_kv *s = (sqlite_kv *)kv;
     int rc, src, in_tx = 0;
@@ -440,8 +434,7 @@ static int sqlite_put(kumo__kv *kv, const char *key, size_t klen, const void *va
         return KUMO_ETOOBIG;
     }
     if (ttl_ms > (uint64_t)INT64_MAX / 2) {
-        snprintf(s->base.error, sizeof(s->base.error), "TTL of %llu ms is out of range",
-                 (unsigned long long)ttl_ms);
+        snprintf(s->base.error, sizeof(s->base.error), "TTL of %llu ms is out of range", (unsigned long long)ttl_ms);
         return KUMO_EINVAL;
     }
     int64_t now = now_ms();
@@ -521,8 +514,8 @@ static int sqlite_del(kumo__kv *kv, const char *key, size_t klen)
     return rc;
 }
 
-static int sqlite_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit,
-                       int values, kumo_kv_page *out)
+static int sqlite_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit, int values,
+                       kumo_kv_page *out)
 {
     sqlite_kv *s = (sqlite_kv *)kv;
     int rc = 0;
@@ -541,7 +534,7 @@ static int sqlite_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const c
     if (range.ulen)
         sqlite3_bind_blob(st, 3, range.upper, (int)range.ulen, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, values);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)limit + 1);   /* one more: is there a next page? */
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)limit + 1); /* one more: is there a next page? */
     sqlite3_bind_int64(st, 6, now_ms());
     size_t count = 0;
     int more = 0, src;

@@ -47,18 +47,7 @@
 #include <string.h>
 #include <time.h>
 
-
-enum {
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
-    ST_SEND,
-    ST_DEAD,
-    ST_CLAIM,
-    ST_ACK,
-    ST_NACK,
-    ST_COUNT
-};
+enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SEND, ST_DEAD, ST_CLAIM, ST_ACK, ST_NACK, ST_COUNT };
 
 static const char *const sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -83,11 +72,11 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS kumo_queue_ready ON kumo_queue (queue, visible_at, id);";
 
 typedef struct sqlite_queue {
-    kumo__queue base;   /* first: queue.c sees a kumo__queue */
+    kumo__queue base; /* first: queue.c sees a kumo__queue */
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     pthread_mutex_t lock;
-    char *dead;         /* NAME-dead, made on first use */
+    char *dead; /* NAME-dead, made on first use */
 } sqlite_queue;
 
 /* Visibility times are epoch milliseconds: they mean the same to every
@@ -182,7 +171,7 @@ static int sq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
     }
     char buf[24];
     snprintf(buf, sizeof(buf), "%" PRId64, (int64_t)sqlite3_column_int64(st, 0));
-    src = sqlite3_step(st);   /* finishes the statement: the insert commits */
+    src = sqlite3_step(st); /* finishes the statement: the insert commits */
     if (src != SQLITE_DONE) {
         rc = fail(s, "send", src);
         goto out;

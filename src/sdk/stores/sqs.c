@@ -37,15 +37,15 @@
 #define DELAY_MAX_S 900
 #define VISIBILITY_MAX_S 43200
 #define RECEIVE_BATCH 10
-#define NAME_MAX_LEN 75            /* 80 for SQS, less "-dead" */
+#define NAME_MAX_LEN 75 /* 80 for SQS, less "-dead" */
 #define ENCODING_ATTR "kumo-encoding"
 
 typedef struct sqs {
     kumo__queue base;
-    pthread_mutex_t lock;          /* guards aws and queue_url */
+    pthread_mutex_t lock; /* guards aws and queue_url */
     kumo__aws *aws;
     char *queue;
-    char *queue_url;               /* NULL until the queue is found or made */
+    char *queue_url; /* NULL until the queue is found or made */
     int create;
 } sqs;
 
@@ -112,8 +112,8 @@ static int ensure_queue(sqs *q)
         goto out;
     json_decref(resp);
     resp = NULL;
-    rc = call_raw(q, "GetQueueAttributes", json_pack("{s:s, s:[s]}", "QueueUrl", dead_url, "AttributeNames", "QueueArn"),
-                  &resp);
+    rc = call_raw(q, "GetQueueAttributes",
+                  json_pack("{s:s, s:[s]}", "QueueUrl", dead_url, "AttributeNames", "QueueArn"), &resp);
     if (rc != 0)
         goto out;
     const char *arn = json_string_value(json_object_get(json_object_get(resp, "Attributes"), "QueueArn"));
@@ -212,7 +212,7 @@ static int sqs_open(const char *url, const char *name, kumo__store **out, kumo__
     }
     if (!ok) {
         kumo__error_set(e, KUMO_EINVAL, "store URL '%s': queue names are 1 to %d letters, digits, '-' or '_'", url,
-                 NAME_MAX_LEN);
+                        NAME_MAX_LEN);
         goto out;
     }
     q->create = u.create;
@@ -253,16 +253,15 @@ static int plain_text(const unsigned char *s, size_t len)
                 return 0;
             cp = cp << 6 | (s[i + k] & 0x3f);
         }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff) ||
+            cp == 0xfffe || cp == 0xffff)
             return 0;
         i += n;
     }
     return 1;
 }
 
-static int sqs_send(kumo__queue *kq, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms,
-                    const char **id)
+static int sqs_send(kumo__queue *kq, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id)
 {
     sqs *q = (sqs *)kq;
     json_t *resp = NULL, *req = NULL;
@@ -279,8 +278,8 @@ static int sqs_send(kumo__queue *kq, kumo__arena *a, const void *body, size_t le
                         (json_int_t)((delay_ms + 999) / 1000));
     } else if ((b64 = kumo__aws_b64_encode(body, len)) != NULL) {
         req = json_pack("{s:s, s:I, s:{s:{s:s, s:s}}}", "MessageBody", b64, "DelaySeconds",
-                        (json_int_t)((delay_ms + 999) / 1000), "MessageAttributes", ENCODING_ATTR, "DataType",
-                        "String", "StringValue", "base64");
+                        (json_int_t)((delay_ms + 999) / 1000), "MessageAttributes", ENCODING_ATTR, "DataType", "String",
+                        "StringValue", "base64");
     }
     pthread_mutex_lock(&q->lock);
     rc = call(q, "SendMessage", req, &resp);
@@ -302,7 +301,8 @@ static int fill_message(kumo__arena *a, json_t *msg, kumo_queue_message *m)
     const char *mid = json_string_value(json_object_get(msg, "MessageId"));
     const char *rh = json_string_value(json_object_get(msg, "ReceiptHandle"));
     json_t *body = json_object_get(msg, "Body");
-    const char *count = json_string_value(json_object_get(json_object_get(msg, "Attributes"), "ApproximateReceiveCount"));
+    const char *count =
+        json_string_value(json_object_get(json_object_get(msg, "Attributes"), "ApproximateReceiveCount"));
     const char *enc = json_string_value(
         json_object_get(json_object_get(json_object_get(msg, "MessageAttributes"), ENCODING_ATTR), "StringValue"));
     if (mid == NULL || rh == NULL || !json_is_string(body))
@@ -349,7 +349,8 @@ static int sqs_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t vis
             break;
         json_t *msgs = json_object_get(resp, "Messages"), *msg;
         size_t i, got = json_array_size(msgs);
-        json_array_foreach(msgs, i, msg) {
+        json_array_foreach(msgs, i, msg)
+        {
             if (*count == max)
                 break;
             rc = fill_message(a, msg, &out[*count]);

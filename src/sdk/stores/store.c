@@ -142,14 +142,14 @@ const char *kumo_store_error(const kumo_ctx *ctx)
 
 typedef struct open_store {
     const kumo__store_kind_desc *kind;
-    kumo__store *store;               /* its name is store->name */
+    kumo__store *store; /* its name is store->name */
 } open_store;
 
 static struct {
     pthread_mutex_t lock;
     open_store *v;
     size_t n, cap;
-    pid_t pid;                        /* the process that opened them */
+    pid_t pid; /* the process that opened them */
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Opens and adds the store (lock held): 0, or a KUMO_E* code with msg. */

@@ -40,7 +40,8 @@ static void test_shape(void)
     const char *k;
     json_t *v;
     /* jansson keeps insertion order: the line's own */
-    json_object_foreach(j, k, v) {
+    json_object_foreach(j, k, v)
+    {
         CHECK(i < 6 && strcmp(k, keys[i]) == 0);
         i++;
     }

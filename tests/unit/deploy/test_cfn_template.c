@@ -86,12 +86,14 @@ static int has_key_prefix(const json_t *j, const char *prefix)
     json_t *v;
     size_t i;
     if (json_is_object(j)) {
-        json_object_foreach((json_t *)j, k, v) {
+        json_object_foreach((json_t *)j, k, v)
+        {
             if (strncmp(k, prefix, strlen(prefix)) == 0 || has_key_prefix(v, prefix))
                 return 1;
         }
     } else if (json_is_array(j)) {
-        json_array_foreach(j, i, v) {
+        json_array_foreach(j, i, v)
+        {
             if (has_key_prefix(v, prefix))
                 return 1;
         }
@@ -144,7 +146,8 @@ static void test_todo(void)
         /* The table's key schema is the one dynamodb.c reads and writes. */
         json_t *tp = json_object_get(res(&t, "TableTodos"), "Properties");
         char *ks = json_dumps(json_object_get(tp, "KeySchema"), JSON_COMPACT);
-        CHECK_STR(ks, "[{\"AttributeName\":\"pk\",\"KeyType\":\"HASH\"},{\"AttributeName\":\"sk\",\"KeyType\":\"RANGE\"}]");
+        CHECK_STR(ks,
+                  "[{\"AttributeName\":\"pk\",\"KeyType\":\"HASH\"},{\"AttributeName\":\"sk\",\"KeyType\":\"RANGE\"}]");
         free(ks);
         char *ad = json_dumps(json_object_get(tp, "AttributeDefinitions"), JSON_COMPACT);
         CHECK(ad && strstr(ad, "{\"AttributeName\":\"sk\",\"AttributeType\":\"B\"}") != NULL);
@@ -168,10 +171,12 @@ static void test_todo(void)
         size_t integrated = 0;
         const char *path;
         json_t *item;
-        json_object_foreach(json_object_get(body, "paths"), path, item) {
+        json_object_foreach(json_object_get(body, "paths"), path, item)
+        {
             const char *m;
             json_t *op;
-            json_object_foreach(item, m, op) {
+            json_object_foreach(item, m, op)
+            {
                 json_t *in = json_object_get(op, "x-amazon-apigateway-integration");
                 if (strcmp(m, "parameters") == 0)
                     continue;
@@ -191,7 +196,8 @@ static void test_todo(void)
         const char *id;
         json_t *r;
         const char *dep = NULL;
-        json_object_foreach(json_object_get(t.doc, "Resources"), id, r) {
+        json_object_foreach(json_object_get(t.doc, "Resources"), id, r)
+        {
             if (strcmp(json_string_value(json_object_get(r, "Type")), "AWS::ApiGateway::Deployment") == 0)
                 dep = id;
         }
@@ -216,8 +222,13 @@ static void test_resources_form(void)
         CHECK(0);
         return;
     }
-    kumo__cfn_input in = {.project = l.p, .spec = l.s, .stack = "todo", .code_keys = keys, .arch = "arm64",
-                          .stage = "prod", .api_resources = 1};
+    kumo__cfn_input in = {.project = l.p,
+                          .spec = l.s,
+                          .stack = "todo",
+                          .code_keys = keys,
+                          .arch = "arm64",
+                          .stage = "prod",
+                          .api_resources = 1};
     int rc = kumo__cfn_template_build(&in, &t, &err);
     CHECK_INT(rc, 0);
     if (rc == 0) {
@@ -227,7 +238,8 @@ static void test_resources_form(void)
         const char *id;
         json_t *r;
         int todos_id = 0;
-        json_object_foreach(json_object_get(t.doc, "Resources"), id, r) {
+        json_object_foreach(json_object_get(t.doc, "Resources"), id, r)
+        {
             const char *type = json_string_value(json_object_get(r, "Type"));
             json_t *p = json_object_get(r, "Properties");
             if (strcmp(type, "AWS::ApiGateway::Method") == 0) {
@@ -244,7 +256,7 @@ static void test_resources_form(void)
             }
         }
         CHECK_INT(methods, l.s->nops);
-        CHECK_INT(paths, 4);   /* /todos, /todos/{id}, /todos/{id}/attachment, /notifications */
+        CHECK_INT(paths, 4); /* /todos, /todos/{id}, /todos/{id}/attachment, /notifications */
         CHECK(todos_id);
         CHECK_STR(json_string_value(json_array_get(
                       json_object_get(json_object_get(res(&t, "FunctionTodos"), "Properties"), "Architectures"), 0)),
@@ -254,20 +266,19 @@ static void test_resources_form(void)
     unload(&l);
 }
 
-static const char *const kumo_yaml =
-    "name: conv\n"
-    "api: openapi.yaml\n"
-    "functions:\n"
-    "  main: {sources: [main.c], memory: 300Mi, timeout: 2.5s}\n"
-    "stores: {kv: [things], queue: [jobs]}\n"
-    "environments:\n"
-    "  prod:\n"
-    "    stores:\n"
-    "      things: \"redis://app:hunter2secret@cache.internal:6379/0\"\n"
-    "      jobs: \"sqs://jobs-prod?region=eu-west-1\"\n"
-    "  laptop:\n"
-    "    stores:\n"
-    "      things: \"sqlite:/tmp/things.db\"\n";
+static const char *const kumo_yaml = "name: conv\n"
+                                     "api: openapi.yaml\n"
+                                     "functions:\n"
+                                     "  main: {sources: [main.c], memory: 300Mi, timeout: 2.5s}\n"
+                                     "stores: {kv: [things], queue: [jobs]}\n"
+                                     "environments:\n"
+                                     "  prod:\n"
+                                     "    stores:\n"
+                                     "      things: \"redis://app:hunter2secret@cache.internal:6379/0\"\n"
+                                     "      jobs: \"sqs://jobs-prod?region=eu-west-1\"\n"
+                                     "  laptop:\n"
+                                     "    stores:\n"
+                                     "      things: \"sqlite:/tmp/things.db\"\n";
 
 static const char *const spec31 =
     "openapi: 3.1.0\n"
@@ -413,7 +424,7 @@ static void test_openapi31(void)
 static void test_refusals(void)
 {
     static const struct {
-        const char *schema;      /* the Thing schema, at line 11 of the document */
+        const char *schema; /* the Thing schema, at line 11 of the document */
         const char *expect;
     } cases[] = {
         {"{type: array, prefixItems: [{type: string}]}", "openapi.yaml:11:"},

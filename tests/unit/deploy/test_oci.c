@@ -119,14 +119,20 @@ int main(void)
     snprintf(lay2, sizeof(lay2), "%s/two", tmp);
     const char *entry[] = {"/app/bin/tool", "serve", NULL};
     const char *env[] = {"PORT=8080", NULL};
-    kumo__oci_image img = {.root = root, .prefix = "app", .entrypoint = entry, .env = env,
-                           .exposed_port = "8080/tcp", .workdir = "/app", .ref_name = "latest", .title = "t"};
+    kumo__oci_image img = {.root = root,
+                           .prefix = "app",
+                           .entrypoint = entry,
+                           .env = env,
+                           .exposed_port = "8080/tcp",
+                           .workdir = "/app",
+                           .ref_name = "latest",
+                           .title = "t"};
     kumo__error err = {0};
     char *d1 = NULL, *d2 = NULL, *d3 = NULL;
     uint64_t s1 = 0, s2 = 0, s3 = 0;
     CHECK_INT(kumo__oci_write(lay1, &img, &d1, &s1, &err), 0);
     CHECK_INT(kumo__oci_write(lay2, &img, &d2, &s2, &err), 0);
-    CHECK_INT(kumo__oci_write(lay1, &img, &d3, &s3, &err), 0);  /* replaces the first */
+    CHECK_INT(kumo__oci_write(lay1, &img, &d3, &s3, &err), 0); /* replaces the first */
     if (err.code)
         fprintf(stderr, "oci: %s\n", err.msg);
     CHECK(d1 && strncmp(d1, "sha256:", 7) == 0 && strlen(d1) == 71);
@@ -134,7 +140,7 @@ int main(void)
     CHECK_STR(d1, d3);
     CHECK_INT(s1, s2);
     CHECK(s1 > 0);
-    CHECK_INT(count_blobs(lay1), 3);  /* layer, config, manifest: nothing left from the first write */
+    CHECK_INT(count_blobs(lay1), 3); /* layer, config, manifest: nothing left from the first write */
     snprintf(cmd, sizeof(cmd), "%s.tmp", lay1);
     CHECK(access(cmd, F_OK) < 0);
 

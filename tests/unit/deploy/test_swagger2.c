@@ -65,18 +65,17 @@ static void test_todo_round_trip(void)
     CHECK(json_is_true(json_object_get(
         json_object_get(json_object_get(json_object_get(defs, "TodoPage"), "properties"), "next"), "x-nullable")));
     CHECK(json_object_get(json_object_get(json_object_get(defs, "TodoPage"), "properties"), "nullable") == NULL);
-    CHECK_STR(json_string_value(json_object_get(
-                  json_object_get(json_object_get(json_object_get(json_object_get(defs, "TodoPage"), "properties"),
-                                                  "items"),
-                                  "items"),
-                  "$ref")),
-              "#/definitions/Todo");
+    CHECK_STR(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(json_object_get(defs, "TodoPage"), "properties"), "items"),
+                            "items"),
+            "$ref")),
+        "#/definitions/Todo");
     json_t *paths = json_object_get(sw, "paths");
     json_t *post = json_object_get(json_object_get(paths, "/todos"), "post");
     json_t *body = json_array_get(json_object_get(post, "parameters"), 0);
     CHECK_STR(json_string_value(json_object_get(body, "in")), "body");
-    CHECK_STR(json_string_value(json_object_get(json_object_get(body, "schema"), "$ref")),
-              "#/definitions/TodoInput");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(body, "schema"), "$ref")), "#/definitions/TodoInput");
     CHECK(json_is_true(json_object_get(body, "required")));
     CHECK_STR(json_string_value(json_array_get(json_object_get(post, "consumes"), 0)), "application/json");
     /* produces: the union of the responses' media types */
@@ -92,9 +91,8 @@ static void test_todo_round_trip(void)
                   json_object_get(json_object_get(json_object_get(att, "responses"), "200"), "schema"), "type")),
               "file");
     /* parameters carry their schema inline; path-level ones stay there */
-    json_t *limit = json_array_get(json_object_get(json_object_get(json_object_get(paths, "/todos"), "get"),
-                                                   "parameters"),
-                                   0);
+    json_t *limit =
+        json_array_get(json_object_get(json_object_get(json_object_get(paths, "/todos"), "get"), "parameters"), 0);
     CHECK_STR(json_string_value(json_object_get(limit, "type")), "integer");
     CHECK_INT(json_integer_value(json_object_get(limit, "maximum")), 100);
     CHECK(json_object_get(limit, "schema") == NULL);
@@ -170,8 +168,9 @@ static void test_refusals(void)
 {
     /* line 6, column 19: the oneOf key of the parameter's schema */
     refused("oneof.yaml",
-            HEAD "  /a:\n    get:\n      parameters:\n        - name: q\n          in: query\n          schema: {oneOf: "
-                 "[{type: string}, {type: integer}]}\n      responses: {'200': {description: ok}}\n",
+            HEAD
+            "  /a:\n    get:\n      parameters:\n        - name: q\n          in: query\n          schema: {oneOf: "
+            "[{type: string}, {type: integer}]}\n      responses: {'200': {description: ok}}\n",
             (const char *const[]){"oneof.yaml:9:", "/paths/~1a/get/parameters/0/schema/oneOf", "oneOf", NULL});
     refused("cookie.yaml",
             HEAD "  /a:\n    get:\n      parameters:\n        - {name: sid, in: cookie, schema: {type: string}}\n"
@@ -256,14 +255,12 @@ static void test_mapping(void)
     CHECK(json_is_true(json_object_get(note, "x-nullable")));
     CHECK(json_is_false(json_object_get(note, "required")));
     CHECK_STR(json_string_value(json_array_get(json_object_get(op, "consumes"), 0)), "multipart/form-data");
-    json_t *n = json_object_get(json_object_get(json_object_get(json_object_get(sw, "definitions"), "R"),
-                                                "properties"),
-                                "n");
+    json_t *n =
+        json_object_get(json_object_get(json_object_get(json_object_get(sw, "definitions"), "R"), "properties"), "n");
     CHECK_INT(json_integer_value(json_object_get(n, "minimum")), 0);
     CHECK(json_is_true(json_object_get(n, "exclusiveMinimum")));
-    json_t *k = json_object_get(json_object_get(json_object_get(json_object_get(sw, "definitions"), "R"),
-                                                "properties"),
-                                "k");
+    json_t *k =
+        json_object_get(json_object_get(json_object_get(json_object_get(sw, "definitions"), "R"), "properties"), "k");
     CHECK_STR(json_string_value(json_array_get(json_object_get(k, "enum"), 0)), "a");
     json_t *key = json_object_get(json_object_get(sw, "securityDefinitions"), "key");
     CHECK_STR(json_string_value(json_object_get(key, "type")), "apiKey");
@@ -307,11 +304,11 @@ static void test_external_refs(void)
     CHECK(ref && strncmp(ref, "#/definitions/", 14) == 0);
     json_t *pet = ref ? json_object_get(json_object_get(sw, "definitions"), ref + 14) : NULL;
     CHECK_STR(json_string_value(json_object_get(pet, "type")), "object");
-    const char *tag = json_string_value(
-        json_object_get(json_object_get(json_object_get(pet, "properties"), "tag"), "$ref"));
+    const char *tag =
+        json_string_value(json_object_get(json_object_get(json_object_get(pet, "properties"), "tag"), "$ref"));
     CHECK(tag && strncmp(tag, "#/definitions/", 14) == 0);
-    CHECK_STR(json_string_value(json_object_get(
-                  json_object_get(json_object_get(sw, "definitions"), tag ? tag + 14 : ""), "type")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_object_get(json_object_get(sw, "definitions"), tag ? tag + 14 : ""), "type")),
               "string");
     char *buf = kumo__yaml_dump(sw);
     CHECK(buf != NULL);
@@ -325,8 +322,8 @@ static void test_external_refs(void)
 /* Strings that read as something else in YAML are quoted. */
 static void test_yaml_scalars(void)
 {
-    json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:[]}", "a", "8080", "b", "true", "c", "plain text",
-                          "d", "${KUMO_URL_TODOS}", "e", "a: b", "f", "", "g", 3, "h");
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:[]}", "a", "8080", "b", "true", "c", "plain text", "d",
+                          "${KUMO_URL_TODOS}", "e", "a: b", "f", "", "g", 3, "h");
     char *buf = kumo__yaml_dump(v);
     CHECK(buf != NULL);
     CHECK(strstr(buf, "a: \"8080\"\n") != NULL);

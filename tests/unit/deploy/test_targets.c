@@ -93,8 +93,9 @@ static void setup(void)
         if (system(cmd) != 0)
             exit(1);
         snprintf(path, sizeof path, "%s/.kumo/build/%s/todos/index.json", dir, targets[i]);
-        write_file(path, "{\"schemaVersion\": 2, \"manifests\": [{\"mediaType\": "
-                         "\"application/vnd.oci.image.manifest.v1+json\", \"digest\": \"" DIGEST "\", \"size\": 1}]}\n");
+        write_file(path,
+                   "{\"schemaVersion\": 2, \"manifests\": [{\"mediaType\": "
+                   "\"application/vnd.oci.image.manifest.v1+json\", \"digest\": \"" DIGEST "\", \"size\": 1}]}\n");
     }
     snprintf(cmd, sizeof cmd, "mkdir -p %s/.kumo/build/azure/app", dir);
     if (system(cmd) != 0)
@@ -169,7 +170,8 @@ static json_t *env_named(json_t *env, const char *name)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(env, i, e) {
+    json_array_foreach(env, i, e)
+    {
         if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
             return e;
     }
@@ -218,10 +220,12 @@ static void test_gcp(void)
     const char *path;
     json_t *item;
     int ops = 0;
-    json_object_foreach(at(api, "paths"), path, item) {
+    json_object_foreach(at(api, "paths"), path, item)
+    {
         const char *m;
         json_t *op;
-        json_object_foreach(item, m, op) {
+        json_object_foreach(item, m, op)
+        {
             if (strcmp(m, "parameters") == 0)
                 continue;
             ops++;
@@ -331,7 +335,8 @@ static void test_gcp_two_units(void)
     kumo__doc_free(doc);
     snprintf(path, sizeof path, "%s/.kumo/deploy/gcp/deploy.sh", d2);
     char *script = read_all(path);
-    CHECK(script && strstr(script, "-e \"s|\\${KUMO_URL_A}|$KUMO_URL_A|g\" -e \"s|\\${KUMO_URL_B_UNIT}|$KUMO_URL_B_UNIT|g\""));
+    CHECK(script &&
+          strstr(script, "-e \"s|\\${KUMO_URL_A}|$KUMO_URL_A|g\" -e \"s|\\${KUMO_URL_B_UNIT}|$KUMO_URL_B_UNIT|g\""));
     CHECK(script && strstr(script, "KUMO_URL_B_UNIT=$(gcloud run services describe two-units-b-unit"));
     free(script);
 }
@@ -434,35 +439,34 @@ static void test_kubernetes_and_python_yaml(void)
     has("kubectl create secret generic kumo-todo-stores");
     char script[4200];
     snprintf(script, sizeof script, "%s/check.py", dir);
-    write_file(script,
-               "import glob, sys, yaml\n"
-               "d = sys.argv[1]\n"
-               "files = glob.glob(d + '/.kumo/deploy/*/*.yaml') + glob.glob(d + '/.kumo/deploy/*/*.yml')\n"
-               "assert len(files) >= 6, files\n"
-               "for f in files:\n"
-               "    docs = [x for x in yaml.safe_load_all(open(f)) if x is not None]\n"
-               "    assert docs, f\n"
-               "k = [x for x in yaml.safe_load_all(open(d + '/.kumo/deploy/kubernetes/todos.yaml')) if x]\n"
-               "assert [x['kind'] for x in k] == ['Deployment', 'Service', 'HorizontalPodAutoscaler'], k\n"
-               "dep, svc, hpa = k\n"
-               "c = dep['spec']['template']['spec']['containers'][0]\n"
-               "assert c['image'] == 'registry.test:5000/todo-todos@" DIGEST "', c['image']\n"
-               "assert c['ports'][0]['containerPort'] == 8080\n"
-               "assert c['resources']['limits']['memory'] == '128Mi'\n"
-               "env = {e['name']: e for e in c['env']}\n"
-               "assert env['KUMO_STORE_TODOS']['valueFrom']['secretKeyRef'] == {'name': 'kumo-todo-stores', "
-               "'key': 'KUMO_STORE_TODOS'}\n"
-               "assert env['KUMO_STORE_NOTIFICATIONS']['value'] == 'redis://queue.internal:6379/0'\n"
-               "assert dep['spec']['selector']['matchLabels'] == dep['spec']['template']['metadata']['labels'] "
-               "or all(dep['spec']['template']['metadata']['labels'][k] == v for k, v in "
-               "dep['spec']['selector']['matchLabels'].items())\n"
-               "assert svc['spec']['ports'][0]['targetPort'] == 8080\n"
-               "assert hpa['apiVersion'] == 'autoscaling/v2'\n"
-               "assert hpa['spec']['scaleTargetRef']['name'] == 'todo-todos'\n"
-               "assert hpa['spec']['minReplicas'] == 1 and hpa['spec']['maxReplicas'] == 8\n"
-               "g = yaml.safe_load(open(d + '/.kumo/deploy/gcp/api-config.yaml'))\n"
-               "assert g['paths']['/todos']['get']['x-google-backend']['address'] == '${KUMO_URL_TODOS}'\n"
-               "print('python yaml: %d files ok' % len(files))\n");
+    write_file(script, "import glob, sys, yaml\n"
+                       "d = sys.argv[1]\n"
+                       "files = glob.glob(d + '/.kumo/deploy/*/*.yaml') + glob.glob(d + '/.kumo/deploy/*/*.yml')\n"
+                       "assert len(files) >= 6, files\n"
+                       "for f in files:\n"
+                       "    docs = [x for x in yaml.safe_load_all(open(f)) if x is not None]\n"
+                       "    assert docs, f\n"
+                       "k = [x for x in yaml.safe_load_all(open(d + '/.kumo/deploy/kubernetes/todos.yaml')) if x]\n"
+                       "assert [x['kind'] for x in k] == ['Deployment', 'Service', 'HorizontalPodAutoscaler'], k\n"
+                       "dep, svc, hpa = k\n"
+                       "c = dep['spec']['template']['spec']['containers'][0]\n"
+                       "assert c['image'] == 'registry.test:5000/todo-todos@" DIGEST "', c['image']\n"
+                       "assert c['ports'][0]['containerPort'] == 8080\n"
+                       "assert c['resources']['limits']['memory'] == '128Mi'\n"
+                       "env = {e['name']: e for e in c['env']}\n"
+                       "assert env['KUMO_STORE_TODOS']['valueFrom']['secretKeyRef'] == {'name': 'kumo-todo-stores', "
+                       "'key': 'KUMO_STORE_TODOS'}\n"
+                       "assert env['KUMO_STORE_NOTIFICATIONS']['value'] == 'redis://queue.internal:6379/0'\n"
+                       "assert dep['spec']['selector']['matchLabels'] == dep['spec']['template']['metadata']['labels'] "
+                       "or all(dep['spec']['template']['metadata']['labels'][k] == v for k, v in "
+                       "dep['spec']['selector']['matchLabels'].items())\n"
+                       "assert svc['spec']['ports'][0]['targetPort'] == 8080\n"
+                       "assert hpa['apiVersion'] == 'autoscaling/v2'\n"
+                       "assert hpa['spec']['scaleTargetRef']['name'] == 'todo-todos'\n"
+                       "assert hpa['spec']['minReplicas'] == 1 and hpa['spec']['maxReplicas'] == 8\n"
+                       "g = yaml.safe_load(open(d + '/.kumo/deploy/gcp/api-config.yaml'))\n"
+                       "assert g['paths']['/todos']['get']['x-google-backend']['address'] == '${KUMO_URL_TODOS}'\n"
+                       "print('python yaml: %d files ok' % len(files))\n");
     char cmd[8500];
     snprintf(cmd, sizeof cmd, "python3 %s %s", script, dir);
     if (system("python3 -c 'import yaml' 2>/dev/null") != 0) {

@@ -77,9 +77,7 @@ static void test_info_zip(void)
                   "chmod 755 %s/src/bootstrap",
                   tmp),
               0);
-    CHECK_INT(run("python3 -c \"open('%s/src/sub/data.txt','w').write('kumo ' * 20000)\" && : > %s/src/empty",
-                  tmp),
-              0);
+    CHECK_INT(run("python3 -c \"open('%s/src/sub/data.txt','w').write('kumo ' * 20000)\" && : > %s/src/empty", tmp), 0);
     CHECK_INT(run("cd %s/src && zip -q -r -X ../info.zip bootstrap sub emptydir empty", tmp), 0);
     kumo__error err = {0};
     CHECK_INT(kumo__zip_extract(path_of("info.zip"), path_of("out1"), &err), 0);
@@ -178,7 +176,7 @@ static void refused(const char *zip, const char *out, const char *want)
         fprintf(stderr, "%s: message \"%s\" lacks \"%s\"\n", zip, err.msg, want);
         CHECK(0);
     }
-    CHECK(strstr(err.msg, zip) != NULL);   /* names the archive */
+    CHECK(strstr(err.msg, zip) != NULL); /* names the archive */
 }
 
 static void test_hostile(void)

@@ -131,7 +131,10 @@ int main(void)
     write_file("bin/tool", "#!/bin/sh\nexit 0\n", 17, 0700);
     write_file("app/big.txt", big, nbig, 0600);
     write_file("lib/noise.so", random, nrandom, 0644);
-    write_file("lib/target.so", "\x7f" "ELF not really", 14, 0755);
+    write_file("lib/target.so",
+               "\x7f"
+               "ELF not really",
+               14, 0755);
     snprintf(path, sizeof(path), "%s/src/lib/link.so", tmp);
     CHECK(symlink("target.so", path) == 0);
 
@@ -158,7 +161,7 @@ int main(void)
     CHECK(a && b);
     CHECK_INT(na, nb);
     CHECK(a && b && na == nb && memcmp(a, b, na) == 0);
-    CHECK(na < nbig);  /* big.txt was deflated */
+    CHECK(na < nbig); /* big.txt was deflated */
     free(a);
     free(b);
 
@@ -181,7 +184,7 @@ int main(void)
         CHECK(kumo__zip_close(z, &cerr) < 0);
     }
     CHECK_INT(kumo__zip_open(path, &z, &err), 0);
-    CHECK_INT(kumo__zip_add(z, "a..b/c..", "x", 1, 0644, &err), 0);  /* '..' only as a whole segment */
+    CHECK_INT(kumo__zip_add(z, "a..b/c..", "x", 1, 0644, &err), 0); /* '..' only as a whole segment */
     CHECK(kumo__zip_add_file(z, "missing", "/nonexistent/file", &err) < 0);
     CHECK(strstr(err.msg, "/nonexistent/file") != NULL);
     CHECK(kumo__zip_close(z, &cerr) < 0);

@@ -140,8 +140,8 @@ static void invocations(fixture *f)
     CHECK(frame_field(&w, KF_QUERY, &fld) == 0 && fld.len == 3 && memcmp(fld.data, "a=1", 3) == 0);
     const char *name, *value;
     size_t nl, vl;
-    CHECK(frame_field(&w, KF_PARAM, &fld) == 0 && kumo__frame_pair(&fld, &name, &nl, &value, &vl) == 0 &&
-          vl == 5 && memcmp(value, "caf\xc3\xa9", 5) == 0);
+    CHECK(frame_field(&w, KF_PARAM, &fld) == 0 && kumo__frame_pair(&fld, &name, &nl, &value, &vl) == 0 && vl == 5 &&
+          memcmp(value, "caf\xc3\xa9", 5) == 0);
     CHECK(frame_field(&w, KF_DEADLINE_MS, &fld) == 0 && kumo__frame_u64(&fld, &deadline) == 0);
     CHECK(deadline == 1000000 + 10000);
     kumo__dispatch_free(&d);
@@ -175,8 +175,7 @@ int main(void)
     fixture f = {0};
     kumo__error err = {0};
     if (kumo__project_load_prebuilt(TODO, &f.project, &err) != 0 ||
-        kumo__spec_load(f.project->api_path, &f.spec, &err) != 0 ||
-        kumo__router_build(f.spec, &f.router, &err) != 0) {
+        kumo__spec_load(f.project->api_path, &f.spec, &err) != 0 || kumo__router_build(f.spec, &f.router, &err) != 0) {
         fprintf(stderr, "fixture: %s\n", err.msg);
         return 1;
     }
@@ -188,8 +187,7 @@ int main(void)
             return 1;
         }
     }
-    f.api = (kumo__api){.project = f.project, .spec = f.spec, .router = f.router, .checks = f.checks,
-                        .only_unit = -1};
+    f.api = (kumo__api){.project = f.project, .spec = f.spec, .router = f.router, .checks = f.checks, .only_unit = -1};
     answers(&f);
     invocations(&f);
     for (size_t i = 0; i < f.spec->nops; i++)

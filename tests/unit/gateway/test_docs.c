@@ -82,8 +82,9 @@ static void test_documents(void)
     CHECK(strstr(js->body, "removed") == NULL);
     /* kept where they are data or names */
     CHECK_STR(json_string_value(at(j, "info.x-other")), "kept");
-    CHECK_STR(json_string_value(at(j, "paths./pets/{id}.get.responses.200.content.application/json.example.x-kumo-data")),
-              "kept");
+    CHECK_STR(
+        json_string_value(at(j, "paths./pets/{id}.get.responses.200.content.application/json.example.x-kumo-data")),
+        "kept");
     CHECK(at(j, "paths./pets/{id}.get.responses.200.headers.x-kumo-trace") != NULL);
     CHECK(at(j, "components.schemas.x-kumo-name") != NULL);
     CHECK(at(j, "components.schemas.Strings.properties.x-kumo-prop") != NULL);
@@ -178,24 +179,101 @@ static void test_etag_matches(void)
 static void test_yaml_round_trip(void)
 {
     static const char *const cases[] = {
-        "yes", "No", "ON", "off", "y", "n", "true", "False", "null", "Null", "~", "", " ", "1", "1.0", "-1",
-        "0x1f", "0o17", "017", "1_000", "1e3", ".inf", "-.Inf", ".nan", "12:30", "190:20:30", "2026-01-01",
-        "2026-01-01T10:00:00Z", ":", "a:", "a: b", "a:b", "#x", "a #b", "a#b", "- x", "-", "[x", "]", "{x", "}",
-        "*x", "&x", "!x", "|", ">", "%x", "@x", "`x", "'", "\"", "\\", "tab\there", " lead", "trail ", "line\n",
-        "two\nlines", "two\nlines\n", "ends\n\n", "\nstarts", "  indented\nblock", "trailing \nspace",
-        "caf\xc3\xa9", "\xe2\x80\xa8", "\xc2\x85", "\xc2\x80", "\xf0\x9f\x98\x80", "\xef\xbb\xbf" "bom", "\x01\x7f",
-        "=", "<<", "?", "? x", "a\rb", "/todos/{id}", "$ref", "about:blank", "http://x/y", "x-kumo-handler",
-        "Buy milk", "it's", "a, b", "{}", "[]",
+        "yes",
+        "No",
+        "ON",
+        "off",
+        "y",
+        "n",
+        "true",
+        "False",
+        "null",
+        "Null",
+        "~",
+        "",
+        " ",
+        "1",
+        "1.0",
+        "-1",
+        "0x1f",
+        "0o17",
+        "017",
+        "1_000",
+        "1e3",
+        ".inf",
+        "-.Inf",
+        ".nan",
+        "12:30",
+        "190:20:30",
+        "2026-01-01",
+        "2026-01-01T10:00:00Z",
+        ":",
+        "a:",
+        "a: b",
+        "a:b",
+        "#x",
+        "a #b",
+        "a#b",
+        "- x",
+        "-",
+        "[x",
+        "]",
+        "{x",
+        "}",
+        "*x",
+        "&x",
+        "!x",
+        "|",
+        ">",
+        "%x",
+        "@x",
+        "`x",
+        "'",
+        "\"",
+        "\\",
+        "tab\there",
+        " lead",
+        "trail ",
+        "line\n",
+        "two\nlines",
+        "two\nlines\n",
+        "ends\n\n",
+        "\nstarts",
+        "  indented\nblock",
+        "trailing \nspace",
+        "caf\xc3\xa9",
+        "\xe2\x80\xa8",
+        "\xc2\x85",
+        "\xc2\x80",
+        "\xf0\x9f\x98\x80",
+        "\xef\xbb\xbf"
+        "bom",
+        "\x01\x7f",
+        "=",
+        "<<",
+        "?",
+        "? x",
+        "a\rb",
+        "/todos/{id}",
+        "$ref",
+        "about:blank",
+        "http://x/y",
+        "x-kumo-handler",
+        "Buy milk",
+        "it's",
+        "a, b",
+        "{}",
+        "[]",
     };
     json_t *strings = json_array(), *keys = json_object();
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_array_append_new(strings, json_string(cases[i]));
         json_object_set_new(keys, cases[i], json_integer((json_int_t)i));
     }
-    json_t *doc = json_pack("{s:o, s:o, s:[f,f,f,f,f,I,I], s:{}, s:[], s:[[s,[]],{s:{}}], s:n, s:b, s:b}", "strings",
-                            strings, "keys", keys, "numbers", 1.0, 1e20, -0.5, 1.5e-7, 123456.789,
-                            (json_int_t)9007199254740993LL, (json_int_t)-42, "empty_object", "empty_array", "nested",
-                            "a", "k", "none", "yes", 1, "no", 0);
+    json_t *doc =
+        json_pack("{s:o, s:o, s:[f,f,f,f,f,I,I], s:{}, s:[], s:[[s,[]],{s:{}}], s:n, s:b, s:b}", "strings", strings,
+                  "keys", keys, "numbers", 1.0, 1e20, -0.5, 1.5e-7, 123456.789, (json_int_t)9007199254740993LL,
+                  (json_int_t)-42, "empty_object", "empty_array", "nested", "a", "k", "none", "yes", 1, "no", 0);
     CHECK(doc != NULL);
     char *text = kumo__yaml_dump(doc);
     CHECK(text != NULL);

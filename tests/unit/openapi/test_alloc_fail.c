@@ -40,10 +40,10 @@
 
 /* ---- the counting allocator ------------------------------------------------ */
 
-static long fail_at;  /* 0: no failures; else the number of the allocation to fail */
-static int persist;   /* fail every allocation from fail_at on, not only that one */
-static long seen;     /* allocations counted since the run started */
-static long failed;   /* allocations refused in this run */
+static long fail_at; /* 0: no failures; else the number of the allocation to fail */
+static int persist;  /* fail every allocation from fail_at on, not only that one */
+static long seen;    /* allocations counted since the run started */
+static long failed;  /* allocations refused in this run */
 
 /* Where the first refused allocation of a run was made, printed when the
  * run's outcome is wrong; symbolized when a sanitizer runtime is linked. */
@@ -243,18 +243,25 @@ int main(void)
     json_set_alloc_funcs(__wrap_malloc, free);
 
     static const char *const specs[] = {
-        FIX "spec_30.yaml",         FIX "spec_31.yaml",      FIX "spec_20.json",
-        FIX "spec_relative.yaml",   FIX "spec_router.yaml",  FIX "check_spec.yaml",
-        FIX "refs_multi/api/openapi.yaml", FIX "swagger_petstore/swagger.yaml",
-        FIX "refs_errors/cycle.yaml", FIX "refs_errors/syntax.yaml", FIX "refs_errors/deep_params.yaml",
+        FIX "spec_30.yaml",
+        FIX "spec_31.yaml",
+        FIX "spec_20.json",
+        FIX "spec_relative.yaml",
+        FIX "spec_router.yaml",
+        FIX "check_spec.yaml",
+        FIX "refs_multi/api/openapi.yaml",
+        FIX "swagger_petstore/swagger.yaml",
+        FIX "refs_errors/cycle.yaml",
+        FIX "refs_errors/syntax.yaml",
+        FIX "refs_errors/deep_params.yaml",
         "../../examples/todo/openapi.yaml",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
         torture("spec", load_spec, specs[i]);
 
     static const char *const projects[] = {
-        FIX "proj_ok", FIX "proj_badkey", FIX "proj_noname", FIX "proj_nosource", FIX "proj_wrongtype",
-        "../../examples/todo",
+        FIX "proj_ok",       FIX "proj_badkey",    FIX "proj_noname",
+        FIX "proj_nosource", FIX "proj_wrongtype", "../../examples/todo",
     };
     for (size_t i = 0; i < sizeof projects / sizeof projects[0]; i++)
         torture("project", load_project, projects[i]);
@@ -269,12 +276,13 @@ int main(void)
     snprintf(path, sizeof path, "%s/f.c", dir);
     write_file(path, "int f;\n");
     snprintf(path, sizeof path, "%s/kumo.yaml", dir);
-    write_file(path, "name: shop\napi: openapi.yaml\n"
-                     "defaults: {timeout: 2s, sandbox: {seccomp: false}}\n"
-                     "functions:\n  carts: {sources: [f.c, f.c], sandbox: false}\n  orders: {sources: [f.c]}\n"
-                     "stores: {kv: [carts], blob: [images], queue: [orders, mail]}\n"
-                     "environments:\n  dev:\n"
-                     "  prod: {target: aws, region: eu-west-1, stores: {carts: \"dynamodb://c\", orders: \"sqs://o\"}}\n");
+    write_file(path,
+               "name: shop\napi: openapi.yaml\n"
+               "defaults: {timeout: 2s, sandbox: {seccomp: false}}\n"
+               "functions:\n  carts: {sources: [f.c, f.c], sandbox: false}\n  orders: {sources: [f.c]}\n"
+               "stores: {kv: [carts], blob: [images], queue: [orders, mail]}\n"
+               "environments:\n  dev:\n"
+               "  prod: {target: aws, region: eu-west-1, stores: {carts: \"dynamodb://c\", orders: \"sqs://o\"}}\n");
     torture("project", load_project, dir);
     /* and a refusal late in the file, after everything above was allocated */
     write_file(path, "name: shop\napi: openapi.yaml\nfunctions:\n  carts: {sources: [f.c]}\n"

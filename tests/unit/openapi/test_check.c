@@ -30,7 +30,7 @@ static kumo__opcheck *build(const char *operation_id)
 }
 
 typedef struct rq {
-    const char *id;          /* raw path parameter */
+    const char *id; /* raw path parameter */
     const char *query;
     const char *headers[12]; /* "name", "value", ... NULL */
     const char *body;        /* NULL: no body */
@@ -137,7 +137,10 @@ static void params(const kumo__opcheck *c)
     CHECK_INT(r.v.count, 7);
     done(&r);
 
-    rq types = {.id = "abc", .query = "limit=ten&filter=%7Bnope", .headers = {CT, "application/json"}, .body = "{\"title\":\"a\"}"};
+    rq types = {.id = "abc",
+                .query = "limit=ten&filter=%7Bnope",
+                .headers = {CT, "application/json"},
+                .body = "{\"title\":\"a\"}"};
     run(c, &types, &r);
     CHECK_INT(r.rc, KUMO__CHECK_INVALID);
     CHECK(has(&r.v, "/path/id", "must be an integer"));
@@ -162,7 +165,9 @@ static void params(const kumo__opcheck *c)
 static void bodies(const kumo__opcheck *c)
 {
     result r;
-    rq json_bad = {.id = "1", .query = "limit=1", .headers = {CT, "application/json; charset=utf-8"},
+    rq json_bad = {.id = "1",
+                   .query = "limit=1",
+                   .headers = {CT, "application/json; charset=utf-8"},
                    .body = "{\"title\":\n \"x\",}"};
     run(c, &json_bad, &r);
     CHECK_INT(r.rc, KUMO__CHECK_INVALID);
@@ -170,25 +175,33 @@ static void bodies(const kumo__opcheck *c)
     CHECK(has(&r.v, "/body", "line 2"));
     done(&r);
 
-    rq dup = {.id = "1", .query = "limit=1", .headers = {CT, "application/json"}, .body = "{\"title\":\"a\",\"title\":\"b\"}"};
+    rq dup = {.id = "1",
+              .query = "limit=1",
+              .headers = {CT, "application/json"},
+              .body = "{\"title\":\"a\",\"title\":\"b\"}"};
     run(c, &dup, &r);
     CHECK(has(&r.v, "/body", "duplicate"));
     done(&r);
 
-    rq json_invalid = {.id = "1", .query = "limit=1", .headers = {CT, "application/json"},
+    rq json_invalid = {.id = "1",
+                       .query = "limit=1",
+                       .headers = {CT, "application/json"},
                        .body = "{\"title\":\"too long\",\"done\":1}"};
     run(c, &json_invalid, &r);
     CHECK(has(&r.v, "/body/title", "at most 5"));
     CHECK(has(&r.v, "/body/done", "boolean"));
     done(&r);
 
-    rq form = {.id = "1", .query = "limit=1", .headers = {CT, "Application/X-WWW-Form-Urlencoded"},
+    rq form = {.id = "1",
+               .query = "limit=1",
+               .headers = {CT, "Application/X-WWW-Form-Urlencoded"},
                .body = "title=a+b&done=true&tags=x&tags=y"};
     run(c, &form, &r);
     CHECK_INT(r.rc, KUMO__CHECK_OK);
     CHECK(json_is(r.out.body, "{\"title\":\"a b\",\"done\":true,\"tags\":[\"x\",\"y\"]}"));
     done(&r);
-    rq form_bad = {.id = "1", .query = "limit=1", .headers = {CT, "application/x-www-form-urlencoded"}, .body = "done=maybe"};
+    rq form_bad = {
+        .id = "1", .query = "limit=1", .headers = {CT, "application/x-www-form-urlencoded"}, .body = "done=maybe"};
     run(c, &form_bad, &r);
     CHECK(has(&r.v, "/body/done", "boolean"));
     CHECK(has(&r.v, "/body", "title"));
@@ -206,7 +219,9 @@ static void bodies(const kumo__opcheck *c)
     CHECK_INT(r.out.nparts, 3);
     CHECK(json_is(r.out.body, "{\"name\":\"report\",\"count\":\"three\",\"file\":\"a,b\"}"));
     done(&r);
-    rq multi_open = {.id = "1", .query = "limit=1", .headers = {CT, "multipart/form-data; boundary=b1"},
+    rq multi_open = {.id = "1",
+                     .query = "limit=1",
+                     .headers = {CT, "multipart/form-data; boundary=b1"},
                      .body = "--b1\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx"};
     run(c, &multi_open, &r);
     CHECK_INT(r.rc, KUMO__CHECK_INVALID);
@@ -282,19 +297,26 @@ static void status_415_406(const kumo__opcheck *c, const kumo__opcheck *ping, co
     done(&r);
 
     /* Accept */
-    rq html = {.id = "1", .query = "limit=1", .headers = {"accept", "text/html", CT, "application/json"}, .body = "{\"title\":\"a\"}"};
+    rq html = {.id = "1",
+               .query = "limit=1",
+               .headers = {"accept", "text/html", CT, "application/json"},
+               .body = "{\"title\":\"a\"}"};
     run(c, &html, &r);
     CHECK_INT(r.rc, KUMO__CHECK_NOT_ACCEPTABLE);
     CHECK(strstr(r.detail, "answers with: application/json, text/csv") != NULL);
     done(&r);
-    rq csv = {.id = "1", .query = "limit=1",
+    rq csv = {.id = "1",
+              .query = "limit=1",
               .headers = {"accept", "application/json;q=0.5, text/csv;q=0.9", CT, "application/json"},
               .body = "{\"title\":\"a\"}"};
     run(c, &csv, &r);
     CHECK_INT(r.rc, KUMO__CHECK_OK);
     CHECK_STR(r.out.response_type, "text/csv");
     done(&r);
-    rq any = {.id = "1", .query = "limit=1", .headers = {"accept", "*/*", CT, "application/json"}, .body = "{\"title\":\"a\"}"};
+    rq any = {.id = "1",
+              .query = "limit=1",
+              .headers = {"accept", "*/*", CT, "application/json"},
+              .body = "{\"title\":\"a\"}"};
     run(c, &any, &r);
     CHECK_STR(r.out.response_type, "application/json");
     done(&r);

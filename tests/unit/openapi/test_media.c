@@ -73,7 +73,7 @@ static void accept(void)
     const char *jx[] = {"application/json", "application/xml"};
     CHECK_INT(choose("application/json", jx, 2), 0);
     CHECK_INT(choose("application/xml", jx, 2), 1);
-    CHECK_INT(choose("*/*", jx, 2), 0);                                   /* tie: declared order */
+    CHECK_INT(choose("*/*", jx, 2), 0); /* tie: declared order */
     CHECK_INT(choose("application/*", jx, 2), 0);
     CHECK_INT(choose("application/json;q=0.5, application/xml", jx, 2), 1);
     CHECK_INT(choose("application/xml;q=0.9, */*;q=0.1", jx, 2), 1);
@@ -148,9 +148,10 @@ static void multipart(void)
         kumo__shapeinfo sh;
         CHECK_INT(kumo__shapeinfo_read(schema, NULL, &sh), 0);
         json_t *o = kumo__multipart_to_object(parts, n, &sh);
-        json_t *want = json_loads("{\"title\":\"Buy milk\",\"count\":3,\"file\":\"line1\\r\\nline2 --XY not a boundary\","
-                                  "\"empty\":\"\"}",
-                                  0, NULL);
+        json_t *want =
+            json_loads("{\"title\":\"Buy milk\",\"count\":3,\"file\":\"line1\\r\\nline2 --XY not a boundary\","
+                       "\"empty\":\"\"}",
+                       0, NULL);
         CHECK(o && json_equal(o, want));
         json_decref(o);
         json_decref(want);
@@ -160,7 +161,8 @@ static void multipart(void)
     free(parts);
 
     /* a binary file is a "" placeholder in the instance */
-    const char *bin = "--" B "\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.bin\"\r\n\r\n\xff\xfe\r\n--" B "--";
+    const char *bin =
+        "--" B "\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.bin\"\r\n\r\n\xff\xfe\r\n--" B "--";
     CHECK_INT(parse(bin, &parts, &n, problem), 0);
     CHECK_INT(n, 1);
     kumo__shapeinfo none = {0};
@@ -178,7 +180,8 @@ static void multipart(void)
     free(parts);
 
     /* refusals */
-    CHECK_INT(parse("--" B "\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end", &parts, &n, problem), -EINVAL);
+    CHECK_INT(parse("--" B "\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end", &parts, &n, problem),
+              -EINVAL);
     CHECK(strstr(problem, "no closing boundary") != NULL);
     CHECK(parts == NULL);
     CHECK_INT(parse("--" B "\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--" B, &parts, &n, problem),

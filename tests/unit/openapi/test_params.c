@@ -23,7 +23,8 @@ static const char *schema_text(const char *code)
         {"N", "{\"type\":\"number\"}"},
         {"A", "{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}"},
         {"SA", "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"},
-        {"O", "{\"type\":\"object\",\"properties\":{\"role\":{\"type\":\"string\"},\"firstName\":{\"type\":\"string\"}}}"},
+        {"O",
+         "{\"type\":\"object\",\"properties\":{\"role\":{\"type\":\"string\"},\"firstName\":{\"type\":\"string\"}}}"},
         {"OI", "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},"
                "\"b\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}}}"},
     };
@@ -56,8 +57,8 @@ static int in_of(const char *s, kumo__param_in *out)
 }
 
 /* Reads parameter `param` from a request carrying `raw` where it lives. */
-static int read_one(kumo__param *param, const json_t *schema, const kumo__refs *refs, const char *raw,
-                    json_t **out, char *problem, size_t plen)
+static int read_one(kumo__param *param, const json_t *schema, const kumo__refs *refs, const char *raw, json_t **out,
+                    char *problem, size_t plen)
 {
     kumo__param_plan plan = {.param = param, .name_len = strlen(param->name)};
     if (kumo__shapeinfo_read(schema, refs, &plan.shape) < 0)
@@ -73,9 +74,7 @@ static int read_one(kumo__param *param, const json_t *schema, const kumo__refs *
         m.params[0].value = raw;
         m.params[0].value_len = strlen(raw);
         break;
-    case KUMO__IN_QUERY:
-        req.query = (kumo__slice){raw, strlen(raw)};
-        break;
+    case KUMO__IN_QUERY: req.query = (kumo__slice){raw, strlen(raw)}; break;
     case KUMO__IN_HEADER:
         h[0] = (kumo__header_view){{"x-other", 7}, {"1", 1}};
         h[1] = (kumo__header_view){{param->name, strlen(param->name)}, {raw, strlen(raw)}};
@@ -144,8 +143,8 @@ static void style_table(void)
         }
         if (!ok) {
             char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-            fprintf(stderr, "check_styles.tsv:%d: %s %s explode=%s %s '%s': want %s, got rc %d %s %s\n", lineno,
-                    col[0], col[1], col[2], col[3], col[4], col[5], rc, g ? g : "", problem);
+            fprintf(stderr, "check_styles.tsv:%d: %s %s explode=%s %s '%s': want %s, got rc %d %s %s\n", lineno, col[0],
+                    col[1], col[2], col[3], col[4], col[5], rc, g ? g : "", problem);
             free(g);
         }
         CHECK(ok);
@@ -186,7 +185,10 @@ static void header_names(void)
 
 static void content_params(void)
 {
-    kumo__param param = {.name = "filter", .in = KUMO__IN_QUERY, .style = KUMO__STYLE_FORM, .explode = 1,
+    kumo__param param = {.name = "filter",
+                         .in = KUMO__IN_QUERY,
+                         .style = KUMO__STYLE_FORM,
+                         .explode = 1,
                          .content_type = "application/json"};
     kumo__param_plan plan = {.param = &param, .name_len = 6, .content_json = 1};
     kumo__http_view req = {0};
@@ -282,7 +284,8 @@ static void shapes(void)
     /* a form body read with that shape */
     const char *form = "n=2.5&tags=true&tags=nope&extra=4&x+y=a+b%26c&bare";
     json_t *o = kumo__form_to_object(form, strlen(form), &sh);
-    json_t *want = json_loads("{\"n\":2.5,\"tags\":[true,\"nope\"],\"extra\":4,\"x y\":\"a b&c\",\"bare\":\"\"}", 0, NULL);
+    json_t *want =
+        json_loads("{\"n\":2.5,\"tags\":[true,\"nope\"],\"extra\":4,\"x y\":\"a b&c\",\"bare\":\"\"}", 0, NULL);
     CHECK(o && json_equal(o, want));
     json_decref(o);
     json_decref(want);
@@ -312,8 +315,11 @@ static void coercion(void)
     CHECK(json_is_null(j));
     json_decref(j);
     /* bytes that are not UTF-8 become U+FFFD, never a NULL */
-    j = kumo__coerce("a\xff" "b", 3, KUMO__VT_STRING);
-    CHECK_STR(json_string_value(j), "a\xEF\xBF\xBD" "b");
+    j = kumo__coerce("a\xff"
+                     "b",
+                     3, KUMO__VT_STRING);
+    CHECK_STR(json_string_value(j), "a\xEF\xBF\xBD"
+                                    "b");
     json_decref(j);
     CHECK(kumo__utf8_valid("\xC3\xA9", 2));
     CHECK(!kumo__utf8_valid("\xC3", 1));

@@ -86,7 +86,8 @@ static void test_multi_file(void)
                 CHECK_STR(r->headers[0], "x-total");
             if (r->ncontent == 1) {
                 CHECK_STR(r->content[0].type, "application/json");
-                CHECK_STR(r->content[0].schema_location, "/paths/~1pets/get/responses/200/content/application~1json/schema");
+                CHECK_STR(r->content[0].schema_location,
+                          "/paths/~1pets/get/responses/200/content/application~1json/schema");
             }
             r = &op->responses[1]; /* through "../shared/common.yaml" */
             CHECK_STR(r->status, "default");
@@ -180,17 +181,16 @@ static void test_multi_file(void)
 
     /* a missing schema, reported at the $ref with what is missing */
     json_t *next = json_object_get(
-        json_object_get(json_object_get(json_object_get(json_object_get(kumo__doc_root(s->doc), "components"),
-                                                        "schemas"),
-                                        "Todo"),
-                        "properties"),
+        json_object_get(
+            json_object_get(json_object_get(json_object_get(kumo__doc_root(s->doc), "components"), "schemas"), "Todo"),
+            "properties"),
         "next");
     CHECK(next != NULL);
     memset(&e, 0, sizeof e);
     t = s->refs->resolve(s->refs, next, "#/components/schemas/Todoo", where, sizeof where, &e);
     CHECK(t == NULL);
     CHECK_STR(e.msg, MULTI ":56:22: $ref '#/components/schemas/Todoo' points at nothing: /components has no schema "
-                     "'Todoo'");
+                           "'Todoo'");
     /* a missing file, and a remote one */
     memset(&e, 0, sizeof e);
     CHECK(s->refs->resolve(s->refs, next, "schemas/nope.yaml#/X", where, sizeof where, &e) == NULL);
@@ -199,7 +199,7 @@ static void test_multi_file(void)
     memset(&e, 0, sizeof e);
     CHECK(s->refs->resolve(s->refs, next, "https://example.com/x.json#/Pet", where, sizeof where, &e) == NULL);
     CHECK_STR(e.msg, MULTI ":56:22: $ref 'https://example.com/x.json#/Pet' is remote; kumo loads only local files; "
-                     "download it next to the spec");
+                           "download it next to the spec");
     /* missing inside another file: named by its path */
     memset(&e, 0, sizeof e);
     CHECK(s->refs->resolve(s->refs, next, "schemas/pet.yaml#/Pett", where, sizeof where, &e) == NULL);
@@ -207,7 +207,7 @@ static void test_multi_file(void)
     memset(&e, 0, sizeof e);
     CHECK(s->refs->resolve(s->refs, next, "#/components/schemas/Todo/type/x", where, sizeof where, &e) == NULL);
     CHECK_STR(e.msg, MULTI ":56:22: $ref '#/components/schemas/Todo/type/x' points at nothing: "
-                     "/components/schemas/Todo/type is a string, not a mapping");
+                           "/components/schemas/Todo/type is a string, not a mapping");
     kumo__spec_free(s);
 }
 
@@ -241,8 +241,8 @@ static void test_errors(void)
     kumo__spec *s = NULL;
     kumo__error err = {0};
     kumo__spec_load(FIX "refs_errors/syntax.yaml", &s, &err);
-    CHECK(strstr(err.msg, "(reached through the $ref 'syntax_broken.yaml#/P' at " FIX "refs_errors/syntax.yaml:7:17)") !=
-          NULL);
+    CHECK(strstr(err.msg,
+                 "(reached through the $ref 'syntax_broken.yaml#/P' at " FIX "refs_errors/syntax.yaml:7:17)") != NULL);
     kumo__spec_free(s);
 }
 

@@ -111,9 +111,9 @@ static void test_matches(void)
             snprintf(got, sizeof got, "%s", m.allow);
         }
         int ok = rc == cases[i].rc && strcmp(got, cases[i].params) == 0 &&
-                 (cases[i].op == NULL ? m.op == NULL
-                                      : m.op && m.op == &spec->ops[m.op_index] &&
-                                            strcmp(m.op->operation_id, cases[i].op) == 0);
+                 (cases[i].op == NULL
+                      ? m.op == NULL
+                      : m.op && m.op == &spec->ops[m.op_index] && strcmp(m.op->operation_id, cases[i].op) == 0);
         if (!ok)
             fprintf(stderr, "case %zu: %s %s -> %d %s [%s]\n", i, cases[i].method, cases[i].path, rc,
                     rc == 0 && m.op ? m.op->operation_id : "-", got);

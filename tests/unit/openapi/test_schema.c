@@ -42,11 +42,12 @@ static void run_fixture_file(const char *path, kumo__dialect file_dialect)
     }
     size_t i;
     json_t *c;
-    json_array_foreach(cases, i, c) {
+    json_array_foreach(cases, i, c)
+    {
         const char *desc = json_string_value(json_object_get(c, "description"));
         const char *d = json_string_value(json_object_get(c, "dialect"));
-        kumo__dialect dialect = d ? (strcmp(d, "2020-12") == 0 ? KUMO__DIALECT_2020_12 : KUMO__DIALECT_OAS30)
-                                  : file_dialect;
+        kumo__dialect dialect =
+            d ? (strcmp(d, "2020-12") == 0 ? KUMO__DIALECT_2020_12 : KUMO__DIALECT_OAS30) : file_dialect;
         kumo__schema *s = NULL;
         kumo__error err = {0};
         int rc = kumo__schema_compile(json_object_get(c, "schema"), dialect, "", NULL, &s, &err);
@@ -57,7 +58,8 @@ static void run_fixture_file(const char *path, kumo__dialect file_dialect)
         }
         size_t k;
         json_t *t;
-        json_array_foreach(json_object_get(c, "tests"), k, t) {
+        json_array_foreach(json_object_get(c, "tests"), k, t)
+        {
             const char *dir = json_string_value(json_object_get(t, "dir"));
             enum kumo__direction dv = dir == NULL                   ? KUMO__DIR_ANY
                                       : strcmp(dir, "request") == 0 ? KUMO__DIR_REQUEST
@@ -278,7 +280,8 @@ static void test_compile_errors(void)
     compile_fails("{\"exclusiveMaximum\": 5}", KUMO__DIALECT_OAS30, "/S/exclusiveMaximum: must be true or false");
     compile_fails("{\"exclusiveMaximum\": true}", KUMO__DIALECT_2020_12, "/S/exclusiveMaximum: must be a number");
     compile_fails("{\"properties\": {\"a\": 5}}", KUMO__DIALECT_2020_12, "/S/properties/a: a schema must be");
-    compile_fails("{\"properties\": {\"a\": true}}", KUMO__DIALECT_OAS30, "/S/properties/a: a schema must be an object");
+    compile_fails("{\"properties\": {\"a\": true}}", KUMO__DIALECT_OAS30,
+                  "/S/properties/a: a schema must be an object");
     compile_fails("{\"items\": [{}]}", KUMO__DIALECT_2020_12, "use prefixItems");
     compile_fails("{\"$ref\": \"#/nope\"}", KUMO__DIALECT_OAS30, "cannot resolve $ref '#/nope'");
     compile_fails("{\"$ref\": \"other.yaml#/X\"}", KUMO__DIALECT_2020_12, "cannot resolve $ref 'other.yaml#/X'");
@@ -338,8 +341,7 @@ static void test_recursion_limits(void)
     CHECK(v.count == 1 && strstr(v.items[0].message, "schema recursion too deep") != NULL);
     kumo__violations_free(&v);
     /* exponential anyOf through $ref gives up with a message */
-    v = run("{\"anyOf\": [{\"$ref\": \"#\"}, {\"$ref\": \"#\"}, {\"$ref\": \"#\"}]}", KUMO__DIALECT_2020_12, "1",
-            &rc);
+    v = run("{\"anyOf\": [{\"$ref\": \"#\"}, {\"$ref\": \"#\"}, {\"$ref\": \"#\"}]}", KUMO__DIALECT_2020_12, "1", &rc);
     CHECK_INT(rc, 1);
     CHECK(v.count >= 1);
     kumo__violations_free(&v);
@@ -348,11 +350,12 @@ static void test_recursion_limits(void)
 static void test_branch_messages(void)
 {
     int rc;
-    const char *pets = "{\"components\": {\"schemas\": {"
-                       "\"Cat\": {\"type\": \"object\", \"required\": [\"kind\", \"lives\"], \"properties\": "
-                       "{\"lives\": {\"type\": \"integer\", \"maximum\": 9}}},"
-                       "\"Dog\": {\"type\": \"object\", \"required\": [\"kind\", \"bark\"]}}},"
-                       "\"oneOf\": [{\"$ref\": \"#/components/schemas/Cat\"}, {\"$ref\": \"#/components/schemas/Dog\"}]";
+    const char *pets =
+        "{\"components\": {\"schemas\": {"
+        "\"Cat\": {\"type\": \"object\", \"required\": [\"kind\", \"lives\"], \"properties\": "
+        "{\"lives\": {\"type\": \"integer\", \"maximum\": 9}}},"
+        "\"Dog\": {\"type\": \"object\", \"required\": [\"kind\", \"bark\"]}}},"
+        "\"oneOf\": [{\"$ref\": \"#/components/schemas/Cat\"}, {\"$ref\": \"#/components/schemas/Dog\"}]";
     char schema[1024];
     /* plain oneOf: one summary plus the closest branch's errors */
     snprintf(schema, sizeof schema, "%s}", pets);
@@ -411,10 +414,10 @@ static void test_other_messages(void)
         {"{\"minItems\": 2}", "[1]", "must have at least 2 items (has 1)", KUMO__DIALECT_OAS30},
         {"{\"const\": \"on\"}", "\"off\"", "must be exactly \"on\"", KUMO__DIALECT_2020_12},
         {"{\"not\": {}}", "1", "must not match the schema in 'not'", KUMO__DIALECT_2020_12},
-        {"{\"dependentRequired\": {\"a\": [\"b\"]}}", "{\"a\": 1}", "missing property 'b', required when 'a' is present",
-         KUMO__DIALECT_2020_12},
-        {"{\"unevaluatedProperties\": false}", "{\"z\": 1}", "property 'z' is not allowed (unevaluatedProperties: false)",
-         KUMO__DIALECT_2020_12},
+        {"{\"dependentRequired\": {\"a\": [\"b\"]}}", "{\"a\": 1}",
+         "missing property 'b', required when 'a' is present", KUMO__DIALECT_2020_12},
+        {"{\"unevaluatedProperties\": false}", "{\"z\": 1}",
+         "property 'z' is not allowed (unevaluatedProperties: false)", KUMO__DIALECT_2020_12},
         {"{\"propertyNames\": {\"maxLength\": 2}}", "{\"abc\": 1}",
          "property name 'abc' is not allowed: must be at most 2 characters long (is 3)", KUMO__DIALECT_2020_12},
         {"{\"contains\": {\"type\": \"string\"}}", "[1, 2]", "must contain at least 1 item matching 'contains' (has 0)",

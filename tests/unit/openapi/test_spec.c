@@ -24,8 +24,8 @@ static kumo__spec *load(const char *path)
     return s;
 }
 
-static void check_op(const kumo__operation *op, const char *method, const char *path, const char *id,
-                     const char *unit, const char *symbol)
+static void check_op(const kumo__operation *op, const char *method, const char *path, const char *id, const char *unit,
+                     const char *symbol)
 {
     CHECK_STR(op->method, method);
     CHECK_STR(op->path, path);
@@ -125,7 +125,8 @@ static const struct {
     {"swagger: '1.2'\n", ":1:10: expected 'openapi: 3.x.y' or 'swagger: \"2.0\"' (a string: quote it)"},
     {"openapi: 3.2.0\n", ":1:10: openapi '3.2.0' is not supported; kumo reads 3.0.x and 3.1.x"},
     {"openapi: 3.0.0\npaths:\n  todos: {}\n", ":3:3: path 'todos' must start with '/'"},
-    {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x'\n", ":4:11: $ref '#/x' points at nothing: the document has no 'x'"},
+    {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x'\n",
+     ":4:11: $ref '#/x' points at nothing: the document has no 'x'"},
     {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x'\n    get: {}\n",
      ":5:5: path '/a' has both $ref and 'get'; move 'get' into the referenced Path Item"},
     {"openapi: 3.0.0\npaths:\n  /a:\n    $ref: '#/x-items/a'\nx-items:\n  a: {get: {operationId: viaRef}}\n", "", ""},
@@ -141,9 +142,11 @@ static const struct {
     {"openapi: 3.0.0\npaths:\n  /a/{id}:\n    get:\n      parameters:\n      - {name: id, in: path, required: true, "
      "style: deepObject, schema: {}}\n",
      ":6:53: parameter 'id': style of a path parameter must be simple, label or matrix"},
-    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: query, style: matrix, schema: {}}\n",
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: query, style: matrix, schema: "
+     "{}}\n",
      ":6:37: parameter 'q': style of a query parameter must be form, spaceDelimited, pipeDelimited or deepObject"},
-    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: h, in: header, style: form, schema: {}}\n",
+    {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: h, in: header, style: form, schema: "
+     "{}}\n",
      ":6:38: parameter 'h': style of a header parameter must be simple"},
     {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - {name: q, in: querystring, schema: {}}\n",
      ":6:23: parameter 'q': in: querystring is not supported"},
@@ -186,7 +189,8 @@ static const struct {
      ":6:15: $ref cycle: '#/components/parameters/A' -> '#/components/parameters/A' -> ... never reaches a parameter"},
     {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n      - $ref: '#/components/parameters/A/x'\n"
      "components: {parameters: {A: [1]}}\n",
-     ":6:15: $ref '#/components/parameters/A/x' points at nothing: /components/parameters/A has no item 'x' (it has 1)"},
+     ":6:15: $ref '#/components/parameters/A/x' points at nothing: /components/parameters/A has no item 'x' (it has "
+     "1)"},
     /* bodies and responses */
     {"openapi: 3.0.0\npaths:\n  /a:\n    post:\n      requestBody: {content: {multipart/form-data: {schema: {}, "
      "encoding: {f: {contentType: image/png}}}}}\n",
@@ -202,7 +206,8 @@ static const struct {
     {"openapi: 3.1.0\nwebhooks:\n  newPet:\n    post:\n      requestBody: {content: {application/json: {schema: "
      "{type: object}}}}\n      responses: {'200': {description: ok}}\n",
      "", ""},
-    {"openapi: 3.0.0\nservers: [{url: /v1}]\npaths:\n  /a:\n    servers: [{url: 'https://other/v1/'}]\n    get: {servers: "
+    {"openapi: 3.0.0\nservers: [{url: /v1}]\npaths:\n  /a:\n    servers: [{url: 'https://other/v1/'}]\n    get: "
+     "{servers: "
      "[{url: /v1}]}\n",
      "", "/v1"},
     {"openapi: 3.0.0\nservers: [{url: /v1}]\npaths:\n  /a:\n    get: {servers: [{url: /v2}]}\n",

@@ -74,12 +74,12 @@ static void test_petstore(void)
     if (op) {
         CHECK_INT(op->nparams, 7); /* the header Accept is dropped; X-Trace comes from the path level */
         check_param(op, "X-Trace", KUMO__IN_HEADER, KUMO__STYLE_SIMPLE, 0, "string");
-        check_param(op, "tags", KUMO__IN_QUERY, KUMO__STYLE_FORM, 0, "array");          /* csv */
-        check_param(op, "ids", KUMO__IN_QUERY, KUMO__STYLE_FORM, 1, "array");           /* multi */
+        check_param(op, "tags", KUMO__IN_QUERY, KUMO__STYLE_FORM, 0, "array"); /* csv */
+        check_param(op, "ids", KUMO__IN_QUERY, KUMO__STYLE_FORM, 1, "array");  /* multi */
         check_param(op, "words", KUMO__IN_QUERY, KUMO__STYLE_SPACE_DELIMITED, 0, "array");
         check_param(op, "codes", KUMO__IN_QUERY, KUMO__STYLE_PIPE_DELIMITED, 0, "array");
         check_param(op, "limit", KUMO__IN_QUERY, KUMO__STYLE_FORM, 1, "integer");
-        check_param(op, "offset", KUMO__IN_QUERY, KUMO__STYLE_FORM, 1, "integer");      /* #/parameters/Offset */
+        check_param(op, "offset", KUMO__IN_QUERY, KUMO__STYLE_FORM, 1, "integer"); /* #/parameters/Offset */
         CHECK(find_param(op, "Accept") == NULL);
         const kumo__param *p = find_param(op, "ids");
         if (p) {
@@ -223,7 +223,8 @@ static const struct {
     {"paths:\n  /a:\n    post:\n      parameters:\n      - {name: b, in: body, schema: {}}\n      - {name: f, in: "
      "formData, type: string}\n",
      ":7:9: an operation has either an in: body parameter or in: formData parameters, not both"},
-    {"paths:\n  /a:\n    post:\n      parameters:\n      - {name: b, in: body, schema: {}}\n      - {name: c, in: body, "
+    {"paths:\n  /a:\n    post:\n      parameters:\n      - {name: b, in: body, schema: {}}\n      - {name: c, in: "
+     "body, "
      "schema: {}}\n",
      ":7:9: a second in: body parameter ('c'); an operation has one body"},
     {"paths:\n  /a:\n    post:\n      parameters:\n      - {name: b, in: body}\n",
@@ -237,7 +238,8 @@ static const struct {
     {"parameters: {A: {name: a, in: query, type: string}}\npaths:\n  /a:\n    get:\n      parameters: [{$ref: "
      "'#/parameters/Nope'}]\n",
      ":6:27: $ref '#/parameters/Nope' points at nothing: the document has no parameter 'Nope'"},
-    {"paths:\n  /a:\n    get:\n      parameters:\n      - {name: x, in: query, type: array, items: {type: array, items: "
+    {"paths:\n  /a:\n    get:\n      parameters:\n      - {name: x, in: query, type: array, items: {type: array, "
+     "items: "
      "{type: string}}}\n",
      ":6:57: parameter 'x': arrays of arrays are not supported in parameters"},
 };

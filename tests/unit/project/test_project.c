@@ -118,8 +118,7 @@ static const struct {
 } cases[] = {
     {"name: x\napi: api.yaml\ndefaults: {timeout: 10s, max_body: 1Mi}\n", ""},
     {"name: x\napi: api.yaml\ndefaults: {timeout: 3, max_body: 2048}\n", ""},
-    {"name: My_App\napi: api.yaml\n",
-     "kumo.yaml:1:7: name must be a string of a-z, 0-9 and '-' (like my-project)"},
+    {"name: My_App\napi: api.yaml\n", "kumo.yaml:1:7: name must be a string of a-z, 0-9 and '-' (like my-project)"},
     {"name: true\napi: api.yaml\n", "kumo.yaml:1:1: name must be a string of a-z, 0-9 and '-' (like my-project)"},
     {"name: x\n", "kumo.yaml:1:1: missing required key 'api'; add api: openapi.yaml"},
     {"name: x\napi: 42\n", "kumo.yaml:2:6: api must be the path of the OpenAPI document"},
@@ -163,7 +162,8 @@ static const struct {
      "declaration that would do nothing is refused; remove its entries"},
     {"name: x\napi: missing.yaml\n",
      "kumo.yaml:2:6: api 'missing.yaml' is not a file (looked for DIR/missing.yaml); fix the path or create the file"},
-    {"name: x\napi: api.yaml\nname: y\n", "kumo.yaml:3:1: duplicate key 'name' (first at line 1, column 1); remove one"},
+    {"name: x\napi: api.yaml\nname: y\n",
+     "kumo.yaml:3:1: duplicate key 'name' (first at line 1, column 1); remove one"},
     /* stores: one variable per name, across kinds */
     {"name: x\napi: api.yaml\nstores: {kv: [a], blob: [a]}\n",
      "kumo.yaml:3:26: stores.blob: 'a' and stores.kv: 'a' would share the variable KUMO_STORE_A; rename one"},
@@ -372,18 +372,18 @@ static void test_plan(const kumo__project *p)
 static void test_store_urls(void)
 {
     char dir[] = "/tmp/kumo-test-stores-XXXXXX";
-    kumo__project *p = load_text(dir,
-                                 "name: x\n"
-                                 "api: api.yaml\n"
-                                 "stores: {kv: [todos, user-sessions], blob: [files], queue: [jobs]}\n"
-                                 "environments:\n"
-                                 "  dev:\n"
-                                 "    stores:\n"
-                                 "      todos: \"redis://127.0.0.1:6390/0\"\n"
-                                 "  prod:\n"
-                                 "    target: aws\n"
-                                 "    region: eu-west-1\n"
-                                 "    stores: {todos: \"dynamodb://todo?region=eu-west-1\", files: \"s3://bucket\"}\n");
+    kumo__project *p =
+        load_text(dir, "name: x\n"
+                       "api: api.yaml\n"
+                       "stores: {kv: [todos, user-sessions], blob: [files], queue: [jobs]}\n"
+                       "environments:\n"
+                       "  dev:\n"
+                       "    stores:\n"
+                       "      todos: \"redis://127.0.0.1:6390/0\"\n"
+                       "  prod:\n"
+                       "    target: aws\n"
+                       "    region: eu-west-1\n"
+                       "    stores: {todos: \"dynamodb://todo?region=eu-west-1\", files: \"s3://bucket\"}\n");
     CHECK(p != NULL);
     if (p == NULL)
         return;
@@ -429,8 +429,8 @@ static void test_store_urls(void)
     CHECK_STR(url_of(p, "prod", NULL, "todos", buf), "dynamodb://todo?region=eu-west-1");
     CHECK_STR(url_of(p, "prod", NULL, "files", buf), "s3://bucket");
     /* the variable beats both; an empty one counts as unset */
-    char *vars1[] = {"PATH=/bin", "KUMO_STORE_TODOS=sqlite:/elsewhere/kv.db", "KUMO_STORE_USER_SESSIONS=redis://other/2",
-                     NULL};
+    char *vars1[] = {"PATH=/bin", "KUMO_STORE_TODOS=sqlite:/elsewhere/kv.db",
+                     "KUMO_STORE_USER_SESSIONS=redis://other/2", NULL};
     char *vars2[] = {"KUMO_STORE_TODOS=", NULL};
     CHECK_STR(url_of(p, "prod", vars1, "todos", buf), "sqlite:/elsewhere/kv.db");
     CHECK_STR(url_of(p, NULL, vars1, "todos", buf), "sqlite:/elsewhere/kv.db");

@@ -81,7 +81,7 @@ static void test_truncated(void)
     size_t len = w.len - KUMO__FRAME_HEADER_SIZE;
     int refused = 0;
     for (size_t n = 1; n < len; n++) {
-        char *copy = malloc(n);  /* exact size: ASan catches any over-read */
+        char *copy = malloc(n); /* exact size: ASan catches any over-read */
         memcpy(copy, payload, n);
         kumo__frame_reader r;
         kumo__frame_field f;

@@ -38,15 +38,15 @@ uint64_t test_mono_us(void)
 #define FAKE_PID_BASE 2000000000
 
 typedef struct peer {
-    int fd;                    /* the worker's end, played by the test (non-blocking) */
+    int fd; /* the worker's end, played by the test (non-blocking) */
     char buf[1 << 16];
     size_t len;
-    int exited, status;        /* what exit_status reports once exited */
+    int exited, status; /* what exit_status reports once exited */
 } peer;
 
 typedef struct fake_spawner {
     kumo__spawner super;
-    int fail;                  /* refuse spawns */
+    int fail; /* refuse spawns */
     int nspawned, releases;
     int last_unit;
     peer peers[FAKES_MAX];
@@ -185,8 +185,7 @@ static int wait_done(tcall *t)
 
 /* ---- the test's side of a worker ------------------------------------------ */
 
-static void peer_write_frame(peer *pr, uint8_t type, uint32_t id, void (*fill)(kumo__frame_writer *, void *),
-                             void *arg)
+static void peer_write_frame(peer *pr, uint8_t type, uint32_t id, void (*fill)(kumo__frame_writer *, void *), void *arg)
 {
     kumo__frame_writer w = {0};
     kumo__frame_begin(&w, 0, type, id);

@@ -26,12 +26,11 @@ static char *slurp(const char *path)
 
 /* A stand-in kumo-worker: writes its arguments and environment where its
  * environment says, greets on fd 3 and exits 7. */
-static const char *script =
-    "#!/bin/sh\n"
-    "for a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$OUT/argv\"\n"
-    "/usr/bin/env > \"$OUT/env\"\n"
-    "printf hi >&3\n"
-    "exit 7\n";
+static const char *script = "#!/bin/sh\n"
+                            "for a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$OUT/argv\"\n"
+                            "/usr/bin/env > \"$OUT/env\"\n"
+                            "printf hi >&3\n"
+                            "exit 7\n";
 
 static void test_exec_without_fork_server(void)
 {
@@ -48,12 +47,12 @@ static void test_exec_without_fork_server(void)
     /* The fork server cannot start: the spawner execs workers itself. */
     setenv("KUMO_WORKER", "/nonexistent/kumo-worker", 1);
     setenv("KUMO_TEST_GATEWAY_ONLY", "1", 1);
-    kumo__spawner_unit units[2] = {{.name = "other", .so_path = "/x.so", .layers = "none"},
-                                   {.name = "fn", .so_path = "/p/fn.so", .layers = "seccomp,limits",
-                                    .memory = 1234, .timeout_ms = 5678}};
+    kumo__spawner_unit units[2] = {
+        {.name = "other", .so_path = "/x.so", .layers = "none"},
+        {.name = "fn", .so_path = "/p/fn.so", .layers = "seccomp,limits", .memory = 1234, .timeout_ms = 5678}};
     char *envp[] = {out, "KUMO_STORE_KV=sqlite:/tmp/x", NULL};
-    kumo__spawner_config cfg = {.units = units, .nunits = 2, .project_dir = "/proj", .data_dir = "/data",
-                                .envp = envp, .net = 1};
+    kumo__spawner_config cfg = {
+        .units = units, .nunits = 2, .project_dir = "/proj", .data_dir = "/data", .envp = envp, .net = 1};
     kumo__error err = {0};
     kumo__spawner *s = kumo__spawner_start(loop, &cfg, &err);
     CHECK(s != NULL);

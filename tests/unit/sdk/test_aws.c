@@ -39,15 +39,15 @@ static void test_url(void)
     CHECK_STR(u.resource, "bucket");
     CHECK_STR(u.path, "up/loads");
     CHECK_STR(u.region, "eu-west-1");
-    CHECK_STR(u.endpoint, "http://127.0.0.1:5000");   /* trailing '/' dropped */
+    CHECK_STR(u.endpoint, "http://127.0.0.1:5000"); /* trailing '/' dropped */
     CHECK_INT(u.create, 0);
     kumo__aws_url_free(&u);
 
     /* percent-decoded values; the region from the environment */
     setenv("AWS_REGION", "ap-south-1", 1);
-    CHECK_INT(kumo__aws_url_parse("sqs://q?endpoint=http%3A%2F%2Flocalhost%3A1&max_receives=3", "sqs", &u, err,
-                                  sizeof(err)),
-              0);
+    CHECK_INT(
+        kumo__aws_url_parse("sqs://q?endpoint=http%3A%2F%2Flocalhost%3A1&max_receives=3", "sqs", &u, err, sizeof(err)),
+        0);
     CHECK_STR(u.endpoint, "http://localhost:1");
     CHECK_STR(u.region, "ap-south-1");
     CHECK_INT(u.max_receives, 3);
@@ -73,8 +73,14 @@ static void test_base64(void)
 {
     static const struct {
         const char *plain, *enc;
-    } cases[] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
-                 {"foobar", "Zm9vYmFy"}, {"\xff\xfe\x00", "//4A"}};
+    } cases[] = {{"", ""},
+                 {"f", "Zg=="},
+                 {"fo", "Zm8="},
+                 {"foo", "Zm9v"},
+                 {"foob", "Zm9vYg=="},
+                 {"fooba", "Zm9vYmE="},
+                 {"foobar", "Zm9vYmFy"},
+                 {"\xff\xfe\x00", "//4A"}};
     unsigned char out[16];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = strlen(cases[i].enc) ? strlen(cases[i].enc) / 4 * 3 : 0;
@@ -101,7 +107,7 @@ static void test_uri_encode(void)
     CHECK_STR(buf, "a%2Fb");
     CHECK(kumo__aws_uri_encode("\xc3\xa9", 2, 0, buf, sizeof(buf)) > 0);
     CHECK_STR(buf, "%C3%A9");
-    CHECK_INT(kumo__aws_uri_encode("    ", 4, 0, buf, 12), 0);   /* needs 13 with the NUL */
+    CHECK_INT(kumo__aws_uri_encode("    ", 4, 0, buf, 12), 0); /* needs 13 with the NUL */
     CHECK_INT(kumo__aws_uri_encode("    ", 4, 0, buf, 13), 12);
 }
 

@@ -24,7 +24,6 @@ static char dir[] = "/tmp/kumo-test-blob-XXXXXX";
 static char url[300];
 static kumo_ctx ctx;
 
-
 /* kumo__store_open for a blob store, its message into err. */
 static int open_blob(const char *url, const char *name, kumo__blob **out, char *err, size_t errlen)
 {
@@ -145,7 +144,7 @@ static void test_whole(void)
     CHECK_INT(kumo_blob_get(&ctx, "files", "docs", &data, &len, &info), KUMO_ENOTFOUND);
     CHECK_INT(kumo_blob_delete(&ctx, "files", "docs"), KUMO_ENOTFOUND);
     CHECK_INT(kumo_blob_delete(&ctx, "files", "docs/2024/report.txt"), 0);
-    CHECK(!exists("files/docs"));   /* emptied folders go */
+    CHECK(!exists("files/docs")); /* emptied folders go */
     CHECK(exists("files"));
     CHECK_INT(kumo_blob_delete(&ctx, "files", "docs/2024/report.txt"), KUMO_ENOTFOUND);
     /* Now "docs/2024" may be an object. */
@@ -171,7 +170,7 @@ static void test_list(void)
     CHECK_INT(kumo_blob_put(&ctx, "listing", "a/1/x", "x", 1, NULL), KUMO_EINVAL);
 
     CHECK_INT(kumo_blob_list(&ctx, "listing", NULL, NULL, 100, &page), 0);
-    const char *all[] = {"a-z", "a/1", "a/10", "a/2", "ab", "b", "c/d/e"};   /* byte order: '-' < '/' < 'b' */
+    const char *all[] = {"a-z", "a/1", "a/10", "a/2", "ab", "b", "c/d/e"}; /* byte order: '-' < '/' < 'b' */
     CHECK_INT(page.count, 7);
     for (size_t i = 0; i < page.count && i < 7; i++)
         CHECK_STR(page.items[i].key, all[i]);
@@ -183,7 +182,7 @@ static void test_list(void)
     CHECK_INT(page.count, 3);
     CHECK_STR(page.items[0].key, "a/1");
     CHECK_INT(kumo_blob_list(&ctx, "listing", "a/1", NULL, 100, &page), 0);
-    CHECK_INT(page.count, 2);   /* a/1, a/10 */
+    CHECK_INT(page.count, 2); /* a/1, a/10 */
     CHECK_INT(kumo_blob_list(&ctx, "listing", "c/d", NULL, 100, &page), 0);
     CHECK_INT(page.count, 1);
     CHECK_INT(kumo_blob_list(&ctx, "listing", "zz", NULL, 100, &page), 0);
@@ -198,8 +197,8 @@ static void test_list(void)
     CHECK_INT(page.count, 2);
     CHECK_STR(page.next, "a/1");
     const char *cursor = page.next;
-    CHECK_INT(kumo_blob_put(&ctx, "listing", "a/0", "n", 1, NULL), 0);     /* before the cursor */
-    CHECK_INT(kumo_blob_put(&ctx, "listing", "aa", "n", 1, NULL), 0);      /* after */
+    CHECK_INT(kumo_blob_put(&ctx, "listing", "a/0", "n", 1, NULL), 0); /* before the cursor */
+    CHECK_INT(kumo_blob_put(&ctx, "listing", "aa", "n", 1, NULL), 0);  /* after */
     size_t seen = 2;
     int pages = 1, saw_aa = 0;
     while (cursor && pages < 20) {
@@ -212,7 +211,7 @@ static void test_list(void)
         cursor = page.next;
         pages++;
     }
-    CHECK_INT(seen, 8);   /* 7 + "aa" */
+    CHECK_INT(seen, 8); /* 7 + "aa" */
     CHECK(saw_aa);
 }
 

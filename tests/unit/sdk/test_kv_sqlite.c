@@ -21,7 +21,6 @@ static char dir[] = "/tmp/kumo-test-kv-XXXXXX";
 static char url[256];
 static kumo_ctx ctx;
 
-
 /* kumo__store_open for a kv store, its message into err. */
 static int open_kv(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
 {
@@ -44,7 +43,7 @@ static void test_args(void)
     kumo_kv_page page;
     char key[KUMO_KV_KEY_MAX + 2];
     memset(key, 'k', sizeof(key));
-    key[KUMO_KV_KEY_MAX + 1] = '\0';   /* one too many */
+    key[KUMO_KV_KEY_MAX + 1] = '\0'; /* one too many */
 
     CHECK_INT(kumo_kv_get(NULL, "todos", "a", &it), KUMO_EINVAL);
     CHECK_INT(kumo_kv_get(&ctx, NULL, "a", &it), KUMO_EINVAL);
@@ -78,7 +77,7 @@ static void test_crud(void)
     CHECK_INT(kumo_kv_put(&ctx, "my-todos", "a", "one", 3), 0);
     CHECK_INT(kumo_kv_get(&ctx, "my-todos", "a", &it), 0);
     CHECK_STR(it.key, "a");
-    CHECK_STR(it.value, "one");   /* NUL-terminated beyond len */
+    CHECK_STR(it.value, "one"); /* NUL-terminated beyond len */
     CHECK_INT(it.len, 3);
     CHECK(it.version > 0);
     v1 = it.version;
@@ -113,17 +112,17 @@ static void test_crud(void)
 
     /* CAS. */
     uint64_t nv = 0;
-    CHECK_INT(kumo_kv_cas(&ctx, "my-todos", "a", "x", 1, 0, &nv), KUMO_ECONFLICT);   /* exists */
-    CHECK_INT(kumo_kv_cas(&ctx, "my-todos", "a", "x", 1, v1, &nv), KUMO_ECONFLICT);  /* stale */
+    CHECK_INT(kumo_kv_cas(&ctx, "my-todos", "a", "x", 1, 0, &nv), KUMO_ECONFLICT);  /* exists */
+    CHECK_INT(kumo_kv_cas(&ctx, "my-todos", "a", "x", 1, v1, &nv), KUMO_ECONFLICT); /* stale */
     CHECK_INT(kumo_kv_get(&ctx, "my-todos", "a", &it), 0);
     CHECK_STR(it.value, "two!");
-    CHECK_INT(it.version, v2);   /* a failed CAS bumps nothing */
+    CHECK_INT(it.version, v2); /* a failed CAS bumps nothing */
     CHECK_INT(kumo_kv_cas(&ctx, "my-todos", "a", "three", 5, v2, &nv), 0);
     CHECK(nv > v2);
     CHECK_INT(kumo_kv_get(&ctx, "my-todos", "a", &it), 0);
     CHECK_STR(it.value, "three");
     CHECK_INT(it.version, nv);
-    CHECK_INT(kumo_kv_cas(&ctx, "my-todos", "new", "n", 1, 0, &nv), 0);   /* put-if-absent */
+    CHECK_INT(kumo_kv_cas(&ctx, "my-todos", "new", "n", 1, 0, &nv), 0); /* put-if-absent */
     CHECK_INT(kumo_kv_cas(&ctx, "my-todos", "new", "m", 1, 0, NULL), KUMO_ECONFLICT);
     CHECK_INT(kumo_kv_cas(&ctx, "my-todos", "absent", "m", 1, 5, NULL), KUMO_ECONFLICT);
     /* No ABA: after delete and re-create, the old version does not match. */
@@ -163,8 +162,8 @@ static void test_list(void)
         snprintf(val, sizeof(val), "v%d", i);
         CHECK_INT(kumo_kv_put(&ctx, "list", key, val, strlen(val)), 0);
     }
-    CHECK_INT(kumo_kv_put(&ctx, "list", "item", "before", 6), 0);    /* not under "item:" */
-    CHECK_INT(kumo_kv_put(&ctx, "list", "item;", "after", 5), 0);    /* ';' follows ':' */
+    CHECK_INT(kumo_kv_put(&ctx, "list", "item", "before", 6), 0); /* not under "item:" */
+    CHECK_INT(kumo_kv_put(&ctx, "list", "item;", "after", 5), 0); /* ';' follows ':' */
     CHECK_INT(kumo_kv_put(&ctx, "list", "itel", "before", 6), 0);
 
     /* Page 1 with values. */
@@ -188,7 +187,7 @@ static void test_list(void)
     CHECK_STR(page.items[0].key, "item:010");
     CHECK_STR(page.items[1].key, "item:0105");
     CHECK_STR(page.items[2].key, "item:012");
-    CHECK(page.items[0].value == NULL && page.items[0].len == 0);   /* values not asked */
+    CHECK(page.items[0].value == NULL && page.items[0].len == 0); /* values not asked */
     CHECK_STR(page.next, "item:019");
     CHECK_INT(kumo_kv_list(&ctx, "list", "item:", page.next, 10, 0, &page), 0);
     CHECK_INT(page.count, 5);
@@ -212,7 +211,7 @@ static void test_list(void)
     /* No prefix: everything in byte order, paged by 7. */
     const char *keys[64];
     size_t n = list_all("list", NULL, NULL, 7, keys, 64);
-    CHECK_INT(n, 29);   /* 25 + 0005 + 0105 - 011 + itel, item, item; */
+    CHECK_INT(n, 29); /* 25 + 0005 + 0105 - 011 + itel, item, item; */
     int sorted = 1;
     for (size_t i = 1; i < n && n != (size_t)-1; i++)
         if (strcmp(keys[i - 1], keys[i]) >= 0)
@@ -226,8 +225,8 @@ static void test_list(void)
 
 static void test_prefix_edges(void)
 {
-    const char *all[] = {"a", "a\x7f", "a\xff", "a\xff\x01", "a\xff\xff", "a\xff\xffz", "b", "\xff", "\xff\xff",
-                         "\xff\xff\xff", "a%b", "a_b", "axb", "A"};
+    const char *all[] = {"a",    "a\x7f",    "a\xff",        "a\xff\x01", "a\xff\xff", "a\xff\xffz", "b",
+                         "\xff", "\xff\xff", "\xff\xff\xff", "a%b",       "a_b",       "axb",        "A"};
     size_t nall = sizeof(all) / sizeof(all[0]);
     for (size_t i = 0; i < nall; i++)
         CHECK_INT(kumo_kv_put(&ctx, "edge", all[i], "1", 1), 0);
@@ -240,7 +239,7 @@ static void test_prefix_edges(void)
     CHECK_STR(keys[3], "a\xff\xffz");
     n = list_all("edge", "a\xff\xff", NULL, 10, keys, 32);
     CHECK_INT(n, 2);
-    n = list_all("edge", "\xff", NULL, 10, keys, 32);   /* no successor: open range */
+    n = list_all("edge", "\xff", NULL, 10, keys, 32); /* no successor: open range */
     CHECK_INT(n, 3);
     CHECK_STR(keys[0], "\xff");
     CHECK_STR(keys[2], "\xff\xff\xff");
@@ -334,7 +333,7 @@ static void test_processes(void)
     CHECK_INT(kumo_kv_put(&ctx, "my-todos", "counter", "0", 1), 0);
     pid_t pid = fork();
     if (pid == 0)
-        _exit(cas_increments(50));   /* the child opens its own handle */
+        _exit(cas_increments(50)); /* the child opens its own handle */
     CHECK_INT(cas_increments(50), 0);
     int status = -1;
     waitpid(pid, &status, 0);

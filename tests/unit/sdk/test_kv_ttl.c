@@ -21,7 +21,6 @@ static char dir[] = "/tmp/kumo-test-kvttl-XXXXXX";
 static char path[300];
 static kumo_ctx ctx;
 
-
 /* kumo__store_open for a kv store, its message into err. */
 static int open_kv(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
 {
@@ -72,13 +71,13 @@ static void test_ttl(void)
     kumo_kv_item it;
     kumo_kv_page page;
     CHECK_INT(kumo_kv_put_ttl(&ctx, "t", "short", "v", 1, 200), 0);
-    CHECK_INT(kumo_kv_get(&ctx, "t", "short", &it), 0);   /* present right after */
+    CHECK_INT(kumo_kv_get(&ctx, "t", "short", &it), 0); /* present right after */
     CHECK_STR(it.value, "v");
     CHECK_INT(kumo_kv_put_ttl(&ctx, "t", "kept", "k", 1, 200), 0);
-    CHECK_INT(kumo_kv_put(&ctx, "t", "kept", "k2", 2), 0);   /* a plain put clears the TTL */
+    CHECK_INT(kumo_kv_put(&ctx, "t", "kept", "k2", 2), 0); /* a plain put clears the TTL */
     CHECK_INT(kumo_kv_put_ttl(&ctx, "t", "forever", "f", 1, 0), 0);
     CHECK(wait_absent("t", "short"));
-    CHECK_INT(rows("short"), 0);   /* the get that found it expired purged it */
+    CHECK_INT(rows("short"), 0); /* the get that found it expired purged it */
     CHECK_INT(kumo_kv_get(&ctx, "t", "kept", &it), 0);
     CHECK_STR(it.value, "k2");
     CHECK_INT(kumo_kv_get(&ctx, "t", "forever", &it), 0);
@@ -89,9 +88,9 @@ static void test_ttl(void)
     CHECK_INT(kumo_kv_put_ttl(&ctx, "t", "sentinel", "s", 1, 150), 0);
     CHECK(wait_absent("t", "sentinel"));
     CHECK_INT(kumo_kv_list(&ctx, "t", "", NULL, 100, 0, &page), 0);
-    CHECK_INT(page.count, 2);   /* forever, kept */
+    CHECK_INT(page.count, 2); /* forever, kept */
     CHECK_INT(kumo_kv_delete(&ctx, "t", "gone"), KUMO_ENOTFOUND);
-    CHECK_INT(rows("gone"), 1);   /* still in the file... */
+    CHECK_INT(rows("gone"), 1); /* still in the file... */
     CHECK_INT(kumo_kv_cas(&ctx, "t", "gone", "new", 3, 0, NULL), 0);
     CHECK_INT(kumo_kv_get(&ctx, "t", "gone", &it), 0);
     CHECK_STR(it.value, "new");

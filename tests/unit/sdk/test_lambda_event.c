@@ -179,8 +179,7 @@ static void test_refused(void)
     CHECK_INT(parse(&a, "{\"version\":\"2.0\",\"rawPath\":\"/\",\"requestContext\":{}}", &h, err), KUMO_EINVAL);
     CHECK(strstr(err, "http.method") != NULL);
     err[0] = '\0';
-    CHECK_INT(parse(&a, "{\"httpMethod\":\"GET\",\"path\":\"/\",\"body\":\"!!!\",\"isBase64Encoded\":true}", &h,
-                    err),
+    CHECK_INT(parse(&a, "{\"httpMethod\":\"GET\",\"path\":\"/\",\"body\":\"!!!\",\"isBase64Encoded\":true}", &h, err),
               KUMO_EINVAL);
     CHECK(strstr(err, "base64") != NULL);
     kumo__arena_free(&a);
@@ -279,11 +278,11 @@ static void test_is_text(void)
     CHECK_INT(kumo__lambda_is_text("application/octet-stream", "abc", 3), 0);
     CHECK_INT(kumo__lambda_is_text(NULL, "abc", 3), 1);
     CHECK_INT(kumo__lambda_is_text(NULL, "a\0c", 3), 0);
-    CHECK_INT(kumo__lambda_is_text("text/plain", "\xc3\x28", 2), 0);      /* bad continuation */
-    CHECK_INT(kumo__lambda_is_text("text/plain", "\xc0\xaf", 2), 0);      /* overlong '/' */
-    CHECK_INT(kumo__lambda_is_text("text/plain", "\xed\xa0\x80", 3), 0);  /* a surrogate */
+    CHECK_INT(kumo__lambda_is_text("text/plain", "\xc3\x28", 2), 0);     /* bad continuation */
+    CHECK_INT(kumo__lambda_is_text("text/plain", "\xc0\xaf", 2), 0);     /* overlong '/' */
+    CHECK_INT(kumo__lambda_is_text("text/plain", "\xed\xa0\x80", 3), 0); /* a surrogate */
     CHECK_INT(kumo__lambda_is_text("text/plain", "\xf0\x9f\x98\x80", 4), 1);
-    CHECK_INT(kumo__lambda_is_text("text/plain", "\xf0\x9f\x98", 3), 0);  /* truncated */
+    CHECK_INT(kumo__lambda_is_text("text/plain", "\xf0\x9f\x98", 3), 0); /* truncated */
     CHECK_INT(kumo__lambda_is_text("", "", 0), 1);
 }
 

@@ -175,7 +175,7 @@ static void test_loop(void)
     pthread_join(t, NULL);
     CHECK(rc < 0);
     CHECK(strstr(err, "500") != NULL);
-    CHECK_INT(c.n, 2);   /* r1 and r3; r2 never reached the function */
+    CHECK_INT(c.n, 2); /* r1 and r3; r2 never reached the function */
     CHECK_STR(c.id, "r1");
     CHECK_STR(c.path, "/items");
     CHECK_INT(c.deadline, 123);
@@ -189,9 +189,9 @@ static void test_loop(void)
     json_t *j = body_json(&sv.got[1]);
     CHECK_INT(json_integer_value(json_object_get(j, "statusCode")), 201);
     CHECK_STR(json_string_value(json_object_get(j, "body")), "made");
-    CHECK_STR(json_string_value(json_array_get(json_object_get(json_object_get(j, "multiValueHeaders"), "set-cookie"),
-                                               0)),
-              "s=1");
+    CHECK_STR(
+        json_string_value(json_array_get(json_object_get(json_object_get(j, "multiValueHeaders"), "set-cookie"), 0)),
+        "s=1");
     json_decref(j);
     CHECK_STR(sv.got[3].path, "/2018-06-01/runtime/invocation/r2/error");
     CHECK_STR(sv.got[3].error_type, "Runtime.UnsupportedEvent");

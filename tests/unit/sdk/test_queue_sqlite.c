@@ -59,7 +59,7 @@ static void test_args(void)
     CHECK_INT(kumo_queue_send(&ctx, NULL, "x", 1, 0, NULL), KUMO_EINVAL);
     CHECK_INT(kumo_queue_send(&ctx, "jobs", NULL, 1, 0, NULL), KUMO_EINVAL);
     CHECK_INT(kumo_queue_send(&ctx, "jobs", big, sizeof(big), 0, NULL), KUMO_ETOOBIG);
-    CHECK_INT(kumo_queue_send(&ctx, "jobs", big, sizeof(big) - 1, 0, NULL), 0);   /* exactly the limit */
+    CHECK_INT(kumo_queue_send(&ctx, "jobs", big, sizeof(big) - 1, 0, NULL), 0); /* exactly the limit */
     CHECK_INT(receive_one("jobs", 1000, m), 0);
     CHECK_INT(m[0].len, sizeof(big) - 1);
     CHECK_INT(kumo_queue_ack(&ctx, "jobs", m[0].receipt), 0);
@@ -117,14 +117,14 @@ static void test_basic(void)
     CHECK_INT(kumo_queue_receive(&ctx, "jobs", 10, 1000, again, &n2), 0);
     CHECK_INT(n2, 0);
     CHECK_INT(kumo_queue_ack(&ctx, "jobs", m[0].receipt), 0);
-    CHECK_INT(kumo_queue_ack(&ctx, "jobs", m[0].receipt), KUMO_ENOTFOUND);   /* gone */
+    CHECK_INT(kumo_queue_ack(&ctx, "jobs", m[0].receipt), KUMO_ENOTFOUND); /* gone */
     /* Nack: back at once, received a second time. */
     CHECK_INT(kumo_queue_nack(&ctx, "jobs", m[1].receipt, 0), 0);
     CHECK_INT(receive_one("jobs", 30000, again), 0);
     CHECK_STR(again[0].id, m[1].id);
     CHECK_INT(again[0].receives, 2);
     CHECK(strcmp(again[0].receipt, m[1].receipt) != 0);
-    CHECK_INT(kumo_queue_ack(&ctx, "jobs", m[1].receipt), KUMO_ENOTFOUND);   /* the old receipt */
+    CHECK_INT(kumo_queue_ack(&ctx, "jobs", m[1].receipt), KUMO_ENOTFOUND); /* the old receipt */
     CHECK_INT(kumo_queue_ack(&ctx, "jobs", again[0].receipt), 0);
 }
 

@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-
 /* kumo__store_open for a kv store, its message into err. */
 static int open_kv(const char *url, const char *name, kumo__kv **out, char *err, size_t errlen)
 {

@@ -119,7 +119,7 @@ static void test_query(void)
     fixture f;
     setup(&f, "a=1&b=hello+world&c=%41%42%2b&d=100%&e=%G1&f&&=x&g=%00&a=2&h=%e2%82%AC&sp%20ace=1&t=%4", NULL);
     CHECK_STR(kumo_request_query_string(&f.req), f.req.query_string);
-    CHECK_STR(kumo_request_query(&f.req, "a"), "1");     /* first of repeated */
+    CHECK_STR(kumo_request_query(&f.req, "a"), "1"); /* first of repeated */
     CHECK_STR(kumo_request_query(&f.req, "b"), "hello world");
     CHECK_STR(kumo_request_query(&f.req, "c"), "AB+");
     CHECK_STR(kumo_request_query(&f.req, "d"), "100%"); /* malformed: kept */
@@ -135,7 +135,7 @@ static void test_query(void)
     size_t count = 0;
     while (kumo_request_query_at(&f.req, count, &n, &v))
         count++;
-    CHECK_INT(count, 12);   /* the empty segment between && is not a pair */
+    CHECK_INT(count, 12); /* the empty segment between && is not a pair */
     CHECK(kumo_request_query_at(&f.req, 8, &n, &v) == 1);
     CHECK_STR(n, "a");
     CHECK_STR(v, "2");
@@ -146,7 +146,7 @@ static void test_query(void)
     CHECK_STR(kumo__percent_decode(&a, "%41b%63", 7, 0), "Abc");
     CHECK_STR(kumo__percent_decode(&a, "a+b", 3, 0), "a+b");
     CHECK_STR(kumo__percent_decode(&a, "a+b", 3, 1), "a b");
-    CHECK_STR(kumo__percent_decode(&a, "%41%42", 3, 0), "A");   /* only len bytes */
+    CHECK_STR(kumo__percent_decode(&a, "%41%42", 3, 0), "A"); /* only len bytes */
     CHECK(kumo__percent_decode(&a, "%4", 2, 0) == NULL);
     CHECK(kumo__percent_decode(&a, "%zz", 3, 0) == NULL);
     CHECK(kumo__percent_decode(&a, "a%", 2, 0) == NULL);
@@ -162,11 +162,11 @@ static void test_json_body(void)
     json_t *j = kumo_request_json(&f.req);
     CHECK(json_is_object(j));
     CHECK_STR(json_string_value(json_object_get(j, "title")), "milk");
-    CHECK(kumo_request_json(&f.req) == j);   /* parsed once, cached */
+    CHECK(kumo_request_json(&f.req) == j); /* parsed once, cached */
     size_t len;
     CHECK_STR(kumo_request_body(&f.req, &len), "{\"title\":\"milk\",\"done\":false}");
     CHECK_INT(len, 29);
-    teardown(&f);   /* decrefs: ASan would report the leak */
+    teardown(&f); /* decrefs: ASan would report the leak */
 
     const char *bad[] = {"{\"a\":", "42", "\"str\"", "{} trailing", "   "};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -204,7 +204,7 @@ static void test_response(void)
 
     CHECK_INT(kumo_response_header(res, "X-Trace", "a\tb c"), 0);
     const char *v = NULL;
-    CHECK_INT(count_header(res, "x-trace", &v), 1);   /* stored lower case */
+    CHECK_INT(count_header(res, "x-trace", &v), 1); /* stored lower case */
     CHECK_STR(v, "a\tb c");
     /* Injection and malformed names are refused and leave nothing behind. */
     CHECK_INT(kumo_response_header(res, "X-A", "a\r\nSet-Cookie: x=1"), KUMO_EINVAL);
@@ -226,10 +226,10 @@ static void test_response(void)
     /* Body twice: replaced; Content-Type stays single. */
     char buf[] = "first";
     CHECK_INT(kumo_response_body(res, buf, 5, "text/plain"), 0);
-    buf[0] = 'X';   /* copied, so the handler's buffer is free again */
+    buf[0] = 'X'; /* copied, so the handler's buffer is free again */
     CHECK_INT(kumo_response_body(res, "second!", 7, NULL), 0);
     CHECK_INT(res->body_len, 7);
-    CHECK(memcmp(res->body, "second!", 8) == 0);   /* NUL after */
+    CHECK(memcmp(res->body, "second!", 8) == 0); /* NUL after */
     CHECK_INT(count_header(res, "content-type", &v), 1);
     CHECK_STR(v, "application/octet-stream");
     CHECK_INT(kumo_response_header(res, "Content-Type", "text/html"), 0);
@@ -253,7 +253,7 @@ static void test_response(void)
 
     setup(&f, NULL, NULL);
     json_t *j = json_pack("{s:s, s:i, s:[i,i]}", "msg", "h\xc3\xa9\"", "n", 7, "l", 1, 2);
-    CHECK_INT(kumo_response_json(&f.res, 200, j), 0);   /* consumed */
+    CHECK_INT(kumo_response_json(&f.res, 200, j), 0); /* consumed */
     CHECK_STR(f.res.body, "{\"msg\":\"h\xc3\xa9\\\"\",\"n\":7,\"l\":[1,2]}");
     CHECK_INT(f.res.body_len, strlen(f.res.body));
     CHECK_INT(f.res.status, 200);
@@ -331,7 +331,7 @@ static void test_log(void)
     size_t len;
     char *line = capture_log(&f.ctx, KUMO_LOG_WARN, "said \"hi\"\n\ttab \x01 bad:\xff ok:\xc3\xa9", &len);
     CHECK(len > 0 && line[len - 1] == '\n');
-    CHECK(memchr(line, '\n', len) == line + len - 1);   /* one line */
+    CHECK(memchr(line, '\n', len) == line + len - 1); /* one line */
     json_error_t err;
     json_t *j = json_loadb(line, len, 0, &err);
     CHECK(json_is_object(j));
@@ -339,8 +339,7 @@ static void test_log(void)
     CHECK_STR(json_string_value(json_object_get(j, "request_id")), "req-1");
     CHECK_STR(json_string_value(json_object_get(j, "function")), "todos");
     CHECK_STR(json_string_value(json_object_get(j, "operation")), "getTodo");
-    CHECK_STR(json_string_value(json_object_get(j, "msg")),
-              "said \"hi\"\n\ttab \x01 bad:\xef\xbf\xbd ok:\xc3\xa9");
+    CHECK_STR(json_string_value(json_object_get(j, "msg")), "said \"hi\"\n\ttab \x01 bad:\xef\xbf\xbd ok:\xc3\xa9");
     const char *t = json_string_value(json_object_get(j, "time"));
     CHECK(t && strlen(t) == 27 && t[10] == 'T' && t[19] == '.' && t[26] == 'Z'); /* RFC 3339, UTC, microseconds */
     CHECK(json_object_get(j, "truncated") == NULL);

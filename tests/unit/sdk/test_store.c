@@ -144,12 +144,12 @@ static void check_range(const char *prefix, const char *cursor, const char *lowe
 
 static void test_list_range(void)
 {
-    check_range("", NULL, "", 0, "", 0);               /* everything: open above */
+    check_range("", NULL, "", 0, "", 0); /* everything: open above */
     check_range("ab", NULL, "ab", 2, "ac", 2);
-    check_range("a\xff", NULL, "a\xff", 2, "b", 1);   /* 0xff carries */
+    check_range("a\xff", NULL, "a\xff", 2, "b", 1); /* 0xff carries */
     check_range("\xff\xff", NULL, "\xff\xff", 2, "", 0);
-    check_range("ab", "abc", "abc", 4, "ac", 2);       /* past the cursor: cursor||0x00 */
-    check_range("ab", "aa", "ab", 2, "ac", 2);         /* a cursor before the prefix */
+    check_range("ab", "abc", "abc", 4, "ac", 2); /* past the cursor: cursor||0x00 */
+    check_range("ab", "aa", "ab", 2, "ac", 2);   /* a cursor before the prefix */
     check_range("", "k", "k", 2, "", 0);
 }
 
@@ -172,8 +172,8 @@ static void test_defer(void)
     kumo__defer *d[4];
     for (int i = 0; i < 4; i++)
         CHECK((d[i] = kumo__ctx_defer(&ctx, note, (void *)(intptr_t)i)) != NULL);
-    kumo__ctx_undefer(&ctx, d[2]);   /* its owner released it itself */
-    kumo__ctx_undefer(&ctx, d[2]);   /* twice does nothing */
+    kumo__ctx_undefer(&ctx, d[2]); /* its owner released it itself */
+    kumo__ctx_undefer(&ctx, d[2]); /* twice does nothing */
     kumo__ctx_undefer(&ctx, NULL);
     kumo__invocation_clear(&ctx, &req, &res);
     CHECK(ctx.defers == NULL);
