@@ -106,13 +106,12 @@ int kumo__aws_api_new(const char *region, const char *endpoint, kumo__aws_api **
             a->endpoint[--n] = '\0';
     }
     kumo__aws_url u = {.resource = "deploy", .path = "", .region = a->region, .endpoint = a->endpoint};
-    char why[256];
     kumo__aws **clients[] = {&a->s3, &a->sts, &a->cfn};
     const char *services[] = {"s3", "sts", "cloudformation"};
     for (size_t i = 0; i < 3; i++) {
-        if (kumo__aws_new(services[i], &u, a->msg, sizeof(a->msg), clients[i], why, sizeof(why)) != 0) {
+        if (kumo__aws_new(services[i], &u, a->msg, sizeof(a->msg), clients[i], err) != 0) {
             kumo__aws_api_free(a);
-            kumo__error_set(err, -EINVAL, "%s", why);
+            err->code = -EINVAL;
             return err->code;
         }
     }

@@ -265,7 +265,7 @@ static int env_store(builder *b, const char *store, const char *kind, const char
     const char *url = su->url;
     const char *colon = strchr(url, ':');
     size_t slen = colon ? (size_t)(colon - url) : 0;
-    char scheme[32], aerr[256], fmt[600], redacted[1024];
+    char scheme[32], fmt[600], redacted[1024];
     int rc;
     snprintf(scheme, sizeof(scheme), "%.*s", (int)(slen < sizeof(scheme) ? slen : sizeof(scheme) - 1), url);
 
@@ -283,8 +283,9 @@ static int env_store(builder *b, const char *store, const char *kind, const char
     const char *aws_scheme = strcmp(kind, "kv") == 0 ? "dynamodb" : strcmp(kind, "blob") == 0 ? "s3" : "sqs";
     if (strcmp(scheme, aws_scheme) == 0) {
         kumo__aws_url u;
-        if (kumo__aws_url_parse(url, aws_scheme, &u, aerr, sizeof(aerr)) != 0) {
-            kumo__error_set(b->err, -EINVAL, "%s:%d:%d: %s", kumo__doc_path(p->doc), su->line, su->col, aerr);
+        kumo__error aerr = {0};
+        if (kumo__aws_url_parse(url, aws_scheme, &u, &aerr) != 0) {
+            kumo__error_set(b->err, -EINVAL, "%s:%d:%d: %s", kumo__doc_path(p->doc), su->line, su->col, aerr.msg);
             return -EINVAL;
         }
         json_t *actions = NULL, *res = NULL;

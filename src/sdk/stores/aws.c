@@ -111,7 +111,7 @@ static int valid_region(const char *r)
     return 1;
 }
 
-int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out, char *err, size_t errlen)
+int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out, kumo__error *err)
 {
     int rc = KUMO_EINVAL;
     size_t slen = strlen(scheme);
@@ -120,7 +120,7 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
     out->max_receives = 5;
 
     if (strncmp(url, scheme, slen) != 0 || strncmp(url + slen, "://", 3) != 0) {
-        snprintf(err, errlen, "store URL '%s': expected %s://NAME[?region=R&endpoint=URL]", url, scheme);
+        kumo__error_set(err, KUMO_EINVAL, "store URL '%s': expected %s://NAME[?region=R&endpoint=URL]", url, scheme);
         goto out;
     }
     const char *p = url + slen + 3;
@@ -129,17 +129,17 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
     const char *slash = memchr(p, '/', (size_t)(end - p));
     const char *rend = slash ? slash : end;
     if (rend == p) {
-        snprintf(err, errlen, "store URL '%s' names no %s; expected %s://NAME", url,
-                 strcmp(scheme, "s3") == 0    ? "bucket"
-                 : strcmp(scheme, "sqs") == 0 ? "queue"
-                                              : "table",
-                 scheme);
+        kumo__error_set(err, KUMO_EINVAL, "store URL '%s' names no %s; expected %s://NAME", url,
+                        strcmp(scheme, "s3") == 0    ? "bucket"
+                        : strcmp(scheme, "sqs") == 0 ? "queue"
+                                                     : "table",
+                        scheme);
         goto out;
     }
     out->resource = decode(p, (size_t)(rend - p));
     out->path = slash ? decode(slash + 1, (size_t)(end - slash - 1)) : strdup("");
     if (out->resource == NULL || out->path == NULL) {
-        snprintf(err, errlen, "store URL '%s': bad percent-escape in the name or path", url);
+        kumo__error_set(err, KUMO_EINVAL, "store URL '%s': bad percent-escape in the name or path", url);
         goto out;
     }
     while (q && *q) {
@@ -148,13 +148,13 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
         const char *pend = amp ? amp : q + strlen(q);
         const char *eq = memchr(q, '=', (size_t)(pend - q));
         if (eq == NULL) {
-            snprintf(err, errlen, "store URL '%s': parameter '%.*s' has no value", url, (int)(pend - q), q);
+            kumo__error_set(err, KUMO_EINVAL, "store URL '%s': parameter '%.*s' has no value", url, (int)(pend - q), q);
             goto out;
         }
         size_t nlen = (size_t)(eq - q);
         char *val = decode(eq + 1, (size_t)(pend - eq - 1));
         if (val == NULL) {
-            snprintf(err, errlen, "store URL '%s': bad percent-escape in '%.*s'", url, (int)nlen, q);
+            kumo__error_set(err, KUMO_EINVAL, "store URL '%s': bad percent-escape in '%.*s'", url, (int)nlen, q);
             goto out;
         }
         if (nlen == 6 && strncmp(q, "region", 6) == 0) {
@@ -167,7 +167,7 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
             free(out->endpoint);
             out->endpoint = val;
             if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
-                snprintf(err, errlen, "store URL '%s': endpoint must start with http:// or https://", url);
+                kumo__error_set(err, KUMO_EINVAL, "store URL '%s': endpoint must start with http:// or https://", url);
                 goto out;
             }
         } else if (nlen == 6 && strncmp(q, "create", 6) == 0) {
@@ -175,7 +175,7 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
             out->create = strcmp(val, "false") != 0;
             free(val);
             if (!ok) {
-                snprintf(err, errlen, "store URL '%s': create must be true or false", url);
+                kumo__error_set(err, KUMO_EINVAL, "store URL '%s': create must be true or false", url);
                 goto out;
             }
         } else if (nlen == 12 && strncmp(q, "max_receives", 12) == 0) {
@@ -184,15 +184,15 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
             int ok = *val && *e == '\0' && n >= 1 && n <= 1000;
             free(val);
             if (!ok) {
-                snprintf(err, errlen, "store URL '%s': max_receives must be 1 to 1000", url);
+                kumo__error_set(err, KUMO_EINVAL, "store URL '%s': max_receives must be 1 to 1000", url);
                 goto out;
             }
             out->max_receives = (unsigned)n;
         } else {
             free(val);
-            snprintf(err, errlen,
-                     "store URL '%s': unknown parameter '%.*s'; known: region, endpoint, create, max_receives", url,
-                     (int)nlen, q);
+            kumo__error_set(err, KUMO_EINVAL,
+                            "store URL '%s': unknown parameter '%.*s'; known: region, endpoint, create, max_receives",
+                            url, (int)nlen, q);
             goto out;
         }
         q = amp;
@@ -203,13 +203,14 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
             r = getenv("AWS_DEFAULT_REGION");
         out->region = strdup(r && *r ? r : "us-east-1");
         if (out->region == NULL) {
-            snprintf(err, errlen, "out of memory");
+            kumo__error_set(err, KUMO_ENOMEM, "out of memory");
             rc = KUMO_ENOMEM;
             goto out;
         }
     }
     if (!valid_region(out->region)) {
-        snprintf(err, errlen, "store URL '%s': region '%s' is not a region name (e.g. us-east-1)", url, out->region);
+        kumo__error_set(err, KUMO_EINVAL, "store URL '%s': region '%s' is not a region name (e.g. us-east-1)", url,
+                        out->region);
         goto out;
     }
     rc = 0;
@@ -246,21 +247,21 @@ void kumo__aws_free(kumo__aws *c)
     free(c);
 }
 
-int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t msglen, kumo__aws **out, char *err,
-                  size_t errlen)
+int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t msglen, kumo__aws **out,
+                  kumo__error *err)
 {
     int rc = KUMO_ENOMEM;
     *out = NULL;
     const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
     const char *token = getenv("AWS_SESSION_TOKEN");
     if (key == NULL || *key == '\0' || secret == NULL || *secret == '\0') {
-        snprintf(err, errlen, "%s store '%s': AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set", service,
-                 u->resource);
+        kumo__error_set(err, KUMO_EINVAL, "%s store '%s': AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set",
+                        service, u->resource);
         return KUMO_EINVAL;
     }
     if (strchr(key, ':') != NULL) {
-        snprintf(err, errlen, "%s store '%s': AWS_ACCESS_KEY_ID has a ':' in it; check the variable", service,
-                 u->resource);
+        kumo__error_set(err, KUMO_EINVAL, "%s store '%s': AWS_ACCESS_KEY_ID has a ':' in it; check the variable",
+                        service, u->resource);
         return KUMO_EINVAL;
     }
     /* curl_easy_init runs libcurl's global init itself (thread safe since 7.84). */
@@ -286,7 +287,7 @@ int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t
     return 0;
 nomem:
     kumo__aws_free(c);
-    snprintf(err, errlen, "out of memory");
+    kumo__error_set(err, KUMO_ENOMEM, "out of memory");
     return rc;
 }
 

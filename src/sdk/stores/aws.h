@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 /* `SCHEME://RESOURCE[/PATH][?region=R&endpoint=URL&create=false&max_receives=N]` */
 typedef struct kumo__aws_url {
     char *resource;        /* the table, bucket or queue (non-empty) */
@@ -29,7 +31,7 @@ typedef struct kumo__aws_url {
 
 /* Parses `url` whose scheme must be `scheme`; on failure a KUMO_E* code
  * and a message in err. The caller frees the fields with kumo__aws_url_free. */
-int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out, char *err, size_t errlen);
+int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out, kumo__error *err);
 void kumo__aws_url_free(kumo__aws_url *u);
 
 /* A response: the status, the body (malloc'd, NUL-terminated, freed by
@@ -51,8 +53,8 @@ typedef struct kumo__aws kumo__aws;
 /* A client of `service` ("dynamodb", "s3", "sqs") for the URL's region and
  * endpoint, with the environment's credentials. `msg` (size msglen, e.g. a
  * store handle's error field) receives every later failure's message. */
-int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t msglen, kumo__aws **out, char *err,
-                  size_t errlen);
+int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t msglen, kumo__aws **out,
+                  kumo__error *err);
 void kumo__aws_free(kumo__aws *c);
 /* Zeroes a credential string, then frees it (NULL is fine). */
 void kumo__aws_free_secret(char *s);

@@ -238,10 +238,8 @@ static int ddb_open(const char *url, const char *name, kumo__store **out, kumo__
 {
     kumo__aws_url u;
     *out = NULL;
-    char why[512] = ""; /* aws.c's messages */
-    int rc = kumo__aws_url_parse(url, "dynamodb", &u, why, sizeof(why));
+    int rc = kumo__aws_url_parse(url, "dynamodb", &u, e);
     if (rc != 0) {
-        kumo__error_set(e, rc, "%s", why);
         return rc;
     }
     ddb *d = calloc(1, sizeof(*d));
@@ -259,9 +257,8 @@ static int ddb_open(const char *url, const char *name, kumo__store **out, kumo__
     d->create = u.create;
     d->table = u.resource;
     u.resource = NULL;
-    rc = kumo__aws_new("dynamodb", &u, d->base.error, sizeof(d->base.error), &d->aws, why, sizeof(why));
+    rc = kumo__aws_new("dynamodb", &u, d->base.error, sizeof(d->base.error), &d->aws, e);
     if (rc != 0) {
-        kumo__error_set(e, rc, "%s", why);
         goto out;
     }
     /* The table is looked up (and made) on the first call, so a store

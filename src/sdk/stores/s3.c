@@ -211,10 +211,8 @@ static int s3_open(const char *url, const char *name, kumo__store **out, kumo__e
 {
     kumo__aws_url u;
     *out = NULL;
-    char why[512] = ""; /* aws.c's messages */
-    int rc = kumo__aws_url_parse(url, "s3", &u, why, sizeof(why));
+    int rc = kumo__aws_url_parse(url, "s3", &u, e);
     if (rc != 0) {
-        kumo__error_set(e, rc, "%s", why);
         return rc;
     }
     s3 *s = calloc(1, sizeof(*s));
@@ -243,9 +241,8 @@ static int s3_open(const char *url, const char *name, kumo__store **out, kumo__e
         s->bucket_url = NULL;
         goto nomem;
     }
-    rc = kumo__aws_new("s3", &u, s->base.error, sizeof(s->base.error), &s->aws, why, sizeof(why));
+    rc = kumo__aws_new("s3", &u, s->base.error, sizeof(s->base.error), &s->aws, e);
     if (rc != 0) {
-        kumo__error_set(e, rc, "%s", why);
         goto out;
     }
     /* The bucket is looked up (and made) on the first call. */

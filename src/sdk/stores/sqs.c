@@ -186,10 +186,8 @@ static int sqs_open(const char *url, const char *name, kumo__store **out, kumo__
 {
     kumo__aws_url u;
     *out = NULL;
-    char why[512] = ""; /* aws.c's messages */
-    int rc = kumo__aws_url_parse(url, "sqs", &u, why, sizeof(why));
+    int rc = kumo__aws_url_parse(url, "sqs", &u, e);
     if (rc != 0) {
-        kumo__error_set(e, rc, "%s", why);
         return rc;
     }
     sqs *q = calloc(1, sizeof(*q));
@@ -219,9 +217,8 @@ static int sqs_open(const char *url, const char *name, kumo__store **out, kumo__
     q->base.max_receives = u.max_receives;
     q->queue = u.resource;
     u.resource = NULL;
-    rc = kumo__aws_new("sqs", &u, q->base.error, sizeof(q->base.error), &q->aws, why, sizeof(why));
+    rc = kumo__aws_new("sqs", &u, q->base.error, sizeof(q->base.error), &q->aws, e);
     if (rc != 0) {
-        kumo__error_set(e, rc, "%s", why);
         goto out;
     }
     /* The queue is looked up (and made) on the first call. */

@@ -20,11 +20,11 @@
 static void test_url(void)
 {
     kumo__aws_url u;
-    char err[256];
+    kumo__error err = {0};
 
     unsetenv("AWS_REGION");
     unsetenv("AWS_DEFAULT_REGION");
-    CHECK_INT(kumo__aws_url_parse("dynamodb://todos", "dynamodb", &u, err, sizeof(err)), 0);
+    CHECK_INT(kumo__aws_url_parse("dynamodb://todos", "dynamodb", &u, &err), 0);
     CHECK_STR(u.resource, "todos");
     CHECK_STR(u.path, "");
     CHECK_STR(u.region, "us-east-1");
@@ -34,7 +34,7 @@ static void test_url(void)
     kumo__aws_url_free(&u);
 
     CHECK_INT(kumo__aws_url_parse("s3://bucket/up/loads?region=eu-west-1&endpoint=http://127.0.0.1:5000/&create=false",
-                                  "s3", &u, err, sizeof(err)),
+                                  "s3", &u, &err),
               0);
     CHECK_STR(u.resource, "bucket");
     CHECK_STR(u.path, "up/loads");
@@ -45,9 +45,7 @@ static void test_url(void)
 
     /* percent-decoded values; the region from the environment */
     setenv("AWS_REGION", "ap-south-1", 1);
-    CHECK_INT(
-        kumo__aws_url_parse("sqs://q?endpoint=http%3A%2F%2Flocalhost%3A1&max_receives=3", "sqs", &u, err, sizeof(err)),
-        0);
+    CHECK_INT(kumo__aws_url_parse("sqs://q?endpoint=http%3A%2F%2Flocalhost%3A1&max_receives=3", "sqs", &u, &err), 0);
     CHECK_STR(u.endpoint, "http://localhost:1");
     CHECK_STR(u.region, "ap-south-1");
     CHECK_INT(u.max_receives, 3);
@@ -55,18 +53,18 @@ static void test_url(void)
     unsetenv("AWS_REGION");
 
     /* refusals, each with a message naming the problem */
-    CHECK_INT(kumo__aws_url_parse("s3://b", "dynamodb", &u, err, sizeof(err)), KUMO_EINVAL);
-    CHECK(strstr(err, "dynamodb://") != NULL);
-    CHECK_INT(kumo__aws_url_parse("dynamodb://?region=us-east-1", "dynamodb", &u, err, sizeof(err)), KUMO_EINVAL);
-    CHECK(strstr(err, "names no table") != NULL);
-    CHECK_INT(kumo__aws_url_parse("dynamodb://t?regoin=x", "dynamodb", &u, err, sizeof(err)), KUMO_EINVAL);
-    CHECK(strstr(err, "unknown parameter 'regoin'") != NULL);
-    CHECK_INT(kumo__aws_url_parse("dynamodb://t?region=US_EAST", "dynamodb", &u, err, sizeof(err)), KUMO_EINVAL);
-    CHECK_INT(kumo__aws_url_parse("dynamodb://t?endpoint=ftp://x", "dynamodb", &u, err, sizeof(err)), KUMO_EINVAL);
-    CHECK_INT(kumo__aws_url_parse("dynamodb://t?create=no", "dynamodb", &u, err, sizeof(err)), KUMO_EINVAL);
-    CHECK_INT(kumo__aws_url_parse("sqs://q?max_receives=0", "sqs", &u, err, sizeof(err)), KUMO_EINVAL);
-    CHECK_INT(kumo__aws_url_parse("dynamodb://t%00x", "dynamodb", &u, err, sizeof(err)), KUMO_EINVAL);
-    CHECK_INT(kumo__aws_url_parse("dynamodb://t?region", "dynamodb", &u, err, sizeof(err)), KUMO_EINVAL);
+    CHECK_INT(kumo__aws_url_parse("s3://b", "dynamodb", &u, &err), KUMO_EINVAL);
+    CHECK(strstr(err.msg, "dynamodb://") != NULL);
+    CHECK_INT(kumo__aws_url_parse("dynamodb://?region=us-east-1", "dynamodb", &u, &err), KUMO_EINVAL);
+    CHECK(strstr(err.msg, "names no table") != NULL);
+    CHECK_INT(kumo__aws_url_parse("dynamodb://t?regoin=x", "dynamodb", &u, &err), KUMO_EINVAL);
+    CHECK(strstr(err.msg, "unknown parameter 'regoin'") != NULL);
+    CHECK_INT(kumo__aws_url_parse("dynamodb://t?region=US_EAST", "dynamodb", &u, &err), KUMO_EINVAL);
+    CHECK_INT(kumo__aws_url_parse("dynamodb://t?endpoint=ftp://x", "dynamodb", &u, &err), KUMO_EINVAL);
+    CHECK_INT(kumo__aws_url_parse("dynamodb://t?create=no", "dynamodb", &u, &err), KUMO_EINVAL);
+    CHECK_INT(kumo__aws_url_parse("sqs://q?max_receives=0", "sqs", &u, &err), KUMO_EINVAL);
+    CHECK_INT(kumo__aws_url_parse("dynamodb://t%00x", "dynamodb", &u, &err), KUMO_EINVAL);
+    CHECK_INT(kumo__aws_url_parse("dynamodb://t?region", "dynamodb", &u, &err), KUMO_EINVAL);
 }
 
 static void test_base64(void)
@@ -161,19 +159,20 @@ static void test_client(void)
 {
     kumo__aws_url u;
     kumo__aws *c = NULL;
-    char err[256], msg[256] = "", url[128];
+    kumo__error err = {0};
+    char msg[256] = "", url[128];
     int fd = -1, port = dead_port(&fd);
     CHECK(port > 0);
 
     unsetenv("AWS_ACCESS_KEY_ID");
     snprintf(url, sizeof(url), "dynamodb://t?endpoint=http://127.0.0.1:%d", port);
-    CHECK_INT(kumo__aws_url_parse(url, "dynamodb", &u, err, sizeof(err)), 0);
-    CHECK_INT(kumo__aws_new("dynamodb", &u, msg, sizeof(msg), &c, err, sizeof(err)), KUMO_EINVAL);
-    CHECK(strstr(err, "AWS_ACCESS_KEY_ID") != NULL);
+    CHECK_INT(kumo__aws_url_parse(url, "dynamodb", &u, &err), 0);
+    CHECK_INT(kumo__aws_new("dynamodb", &u, msg, sizeof(msg), &c, &err), KUMO_EINVAL);
+    CHECK(strstr(err.msg, "AWS_ACCESS_KEY_ID") != NULL);
 
     setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLEKEY", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-example-value", 1);
-    CHECK_INT(kumo__aws_new("dynamodb", &u, msg, sizeof(msg), &c, err, sizeof(err)), 0);
+    CHECK_INT(kumo__aws_new("dynamodb", &u, msg, sizeof(msg), &c, &err), 0);
     if (c) {
         CHECK_STR(kumo__aws_base(c), u.endpoint);
         /* Nothing listens: unavailable, with the service's words and no secret. */
