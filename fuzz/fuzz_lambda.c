@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kumo__arena a;
     kumo__arena_init(&a);
     kumo__lambda_http req;
-    char err[256];
-    if (kumo__lambda_parse_event(&a, (const char *)data, size, &req, err, sizeof(err)) == 0) {
+    kumo__error err = {0};
+    if (kumo__lambda_parse_event(&a, (const char *)data, size, &req, &err) == 0) {
         if (req.method == NULL || req.path == NULL || req.query == NULL || (req.version != 1 && req.version != 2))
             __builtin_trap();
         kumo__lambda_reply r = {.status = 207,

@@ -87,7 +87,7 @@ static int on_invoke(void *data, const kumo__lambda_http *req, kumo__lambda_repl
 
 int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_error)
 {
-    char err[512] = "";
+    kumo__error err = {0};
     if (h == NULL) {
         kumo__lambda_init_error(api, "Runtime.ConfigError",
                                 load_error && *load_error ? load_error : "kumo-host could not load the package");
@@ -95,8 +95,8 @@ int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_erro
     }
     glue g = {.host = h};
     fprintf(stderr, "kumo-host: %s on the Lambda Runtime API at %s\n", h->project->name, api);
-    int rc = kumo__lambda_run(api, on_invoke, &g, err, sizeof(err));
-    fprintf(stderr, "kumo-host: the Lambda loop stopped: %s\n", err[0] ? err : "no reason given");
+    int rc = kumo__lambda_run(api, on_invoke, &g, &err);
+    fprintf(stderr, "kumo-host: the Lambda loop stopped: %s\n", err.msg[0] ? err.msg : "no reason given");
     kumo__host_reply_free(&g.reply);
     free(g.views);
     free(g.strings);

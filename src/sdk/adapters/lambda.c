@@ -21,6 +21,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +34,9 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *msg)
+static void set_err(kumo__error *err, const char *msg)
 {
-    if (err && errlen)
-        snprintf(err, errlen, "%s", msg);
+    kumo__error_set(err, -EINVAL, "%s", msg);
 }
 
 static char *arena_str(kumo__arena *a, const char *s)
@@ -306,7 +306,7 @@ static int v2_headers(kumo__arena *a, json_t *ev, header_list *h)
     return 0;
 }
 
-static int event_body(kumo__arena *a, json_t *ev, kumo__lambda_http *out, char *err, size_t errlen)
+static int event_body(kumo__arena *a, json_t *ev, kumo__lambda_http *out, kumo__error *err)
 {
     json_t *b = json_object_get(ev, "body");
     if (!json_is_string(b))
@@ -319,7 +319,7 @@ static int event_body(kumo__arena *a, json_t *ev, kumo__lambda_http *out, char *
             return KUMO_ENOMEM;
         long got = kumo__aws_b64_decode(s, n, d);
         if (got < 0) {
-            set_err(err, errlen, "the event's body is marked isBase64Encoded but is not base64");
+            set_err(err, "the event's body is marked isBase64Encoded but is not base64");
             return KUMO_EINVAL;
         }
         d[got] = '\0';
@@ -335,15 +335,14 @@ static int event_body(kumo__arena *a, json_t *ev, kumo__lambda_http *out, char *
     return 0;
 }
 
-int kumo__lambda_parse_event(kumo__arena *a, const char *json, size_t len, kumo__lambda_http *out, char *err,
-                             size_t errlen)
+int kumo__lambda_parse_event(kumo__arena *a, const char *json, size_t len, kumo__lambda_http *out, kumo__error *err)
 {
     int rc = KUMO_EINVAL;
     memset(out, 0, sizeof(*out));
     json_error_t jerr;
     json_t *ev = json_loadb(json, len, 0, &jerr);
     if (!json_is_object(ev)) {
-        set_err(err, errlen, "the event is not a JSON object");
+        set_err(err, "the event is not a JSON object");
         goto out;
     }
     json_t *ctx = json_object_get(ev, "requestContext");
@@ -355,7 +354,7 @@ int kumo__lambda_parse_event(kumo__arena *a, const char *json, size_t len, kumo_
         json_t *http = json_object_get(ctx, "http");
         const char *method = jstr(http, "method"), *raw = jstr(ev, "rawPath"), *q = jstr(ev, "rawQueryString");
         if (method == NULL) {
-            set_err(err, errlen, "the payload 2.0 event has no requestContext.http.method");
+            set_err(err, "the payload 2.0 event has no requestContext.http.method");
             goto out;
         }
         out->version = 2;
@@ -391,20 +390,19 @@ int kumo__lambda_parse_event(kumo__arena *a, const char *json, size_t len, kumo_
             goto out;
         }
     } else {
-        set_err(err, errlen,
-                "the event is not an API Gateway proxy event (neither payload 1.0 with httpMethod and path nor "
-                "payload 2.0 with rawPath); invoke this function through API Gateway");
+        set_err(err, "the event is not an API Gateway proxy event (neither payload 1.0 with httpMethod and path nor "
+                     "payload 2.0 with rawPath); invoke this function through API Gateway");
         goto out;
     }
     out->headers = h.items;
     out->nheaders = h.n;
     if (out->method == NULL || out->path == NULL || out->query == NULL || out->stage == NULL ||
         out->source_ip == NULL) {
-        set_err(err, errlen, "out of memory");
+        set_err(err, "out of memory");
         rc = KUMO_ENOMEM;
         goto out;
     }
-    rc = event_body(a, ev, out, err, errlen);
+    rc = event_body(a, ev, out, err);
 out:
     json_decref(ev);
     return rc;
@@ -622,23 +620,22 @@ static size_t on_header(char *line, size_t size, size_t n, void *p)
     return len;
 }
 
-static int runtime_open(runtime *rt, const char *api, char *err, size_t errlen)
+static int runtime_open(runtime *rt, const char *api, kumo__error *err)
 {
     memset(rt, 0, sizeof(*rt));
     if (api == NULL || *api == '\0') {
-        set_err(err, errlen,
-                "AWS_LAMBDA_RUNTIME_API is not set: this runs inside AWS Lambda (or `kumo emulate "
-                "lambda`)");
+        set_err(err, "AWS_LAMBDA_RUNTIME_API is not set: this runs inside AWS Lambda (or `kumo emulate "
+                     "lambda`)");
         return KUMO_EINVAL;
     }
     if ((size_t)snprintf(rt->base, sizeof(rt->base), "http://%s/" RUNTIME_API_VERSION "/runtime", api) >=
         sizeof(rt->base)) {
-        set_err(err, errlen, "AWS_LAMBDA_RUNTIME_API is too long");
+        set_err(err, "AWS_LAMBDA_RUNTIME_API is too long");
         return KUMO_EINVAL;
     }
     rt->curl = curl_easy_init();
     if (rt->curl == NULL) {
-        set_err(err, errlen, "cannot start libcurl");
+        set_err(err, "cannot start libcurl");
         return KUMO_ENOMEM;
     }
     return 0;
@@ -721,20 +718,20 @@ static char *error_json(const char *type, const char *message)
 }
 
 /* Posts an invocation error; a failure to reach the API is fatal. */
-static int post_error(runtime *rt, const char *id, const char *type, const char *message, char *err, size_t errlen)
+static int post_error(runtime *rt, const char *id, const char *type, const char *message, kumo__error *err)
 {
     char path[256];
     snprintf(path, sizeof(path), "/invocation/%s/error", id);
     char *body = error_json(type, message);
     if (body == NULL) {
-        set_err(err, errlen, "out of memory");
+        set_err(err, "out of memory");
         return KUMO_ENOMEM;
     }
     long status = 0;
     int rc = runtime_call(rt, path, body, strlen(body), type, &status);
     free(body);
     if (rc != 0) {
-        snprintf(err, errlen, "posting an invocation error to the Lambda Runtime API: %s", rt->curl_err);
+        kumo__error_set(err, -EIO, "posting an invocation error to the Lambda Runtime API: %s", rt->curl_err);
         return rc;
     }
     if (status != 202)
@@ -742,24 +739,24 @@ static int post_error(runtime *rt, const char *id, const char *type, const char 
     return 0;
 }
 
-int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, char *err, size_t errlen)
+int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, kumo__error *err)
 {
     runtime rt;
     kumo__arena arena;
     kumo__arena_init(&arena);
-    int rc = runtime_open(&rt, api, err, errlen);
+    int rc = runtime_open(&rt, api, err);
     if (rc != 0)
         goto out;
     for (;;) {
         long status = 0;
         rc = runtime_call(&rt, "/invocation/next", NULL, 0, NULL, &status);
         if (rc != 0) {
-            snprintf(err, errlen, "waiting for the next invocation at %s: %s", api, rt.curl_err);
+            kumo__error_set(err, -EIO, "waiting for the next invocation at %s: %s", api, rt.curl_err);
             goto out;
         }
         if (status != 200 || rt.request_id[0] == '\0') {
-            snprintf(err, errlen, "the Lambda Runtime API answered %ld to /runtime/invocation/next%s", status,
-                     rt.request_id[0] ? "" : " without a Lambda-Runtime-Aws-Request-Id");
+            kumo__error_set(err, -EIO, "the Lambda Runtime API answered %ld to /runtime/invocation/next%s", status,
+                            rt.request_id[0] ? "" : " without a Lambda-Runtime-Aws-Request-Id");
             rc = KUMO_EIO;
             goto out;
         }
@@ -771,10 +768,11 @@ int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, char *err
             setenv("_X_AMZN_TRACE_ID", rt.trace_id, 1);
         else
             unsetenv("_X_AMZN_TRACE_ID");
-        int prc = kumo__lambda_parse_event(&arena, rt.buf ? rt.buf : "", rt.len, &req, msg, sizeof(msg));
+        kumo__error perr = {0};
+        int prc = kumo__lambda_parse_event(&arena, rt.buf ? rt.buf : "", rt.len, &req, &perr);
         if (prc != 0) {
-            rc = post_error(&rt, id, prc == KUMO_ENOMEM ? "Runtime.OutOfMemory" : "Runtime.UnsupportedEvent", msg, err,
-                            errlen);
+            rc = post_error(&rt, id, prc == KUMO_ENOMEM ? "Runtime.OutOfMemory" : "Runtime.UnsupportedEvent", perr.msg,
+                            err);
             if (rc != 0)
                 goto out;
             continue;
@@ -788,7 +786,7 @@ int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, char *err
             char generic[96];
             snprintf(generic, sizeof(generic), "the function failed (code %d)", frc);
             rc = post_error(&rt, id, reply.error_type ? reply.error_type : "Runtime.HandlerError",
-                            reply.error_message ? reply.error_message : generic, err, errlen);
+                            reply.error_message ? reply.error_message : generic, err);
             if (rc != 0)
                 goto out;
             continue;
@@ -796,7 +794,7 @@ int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, char *err
         size_t blen = 0;
         char *body = kumo__lambda_encode_reply(req.version, &reply, &blen);
         if (body == NULL) {
-            rc = post_error(&rt, id, "Runtime.OutOfMemory", "out of memory encoding the response", err, errlen);
+            rc = post_error(&rt, id, "Runtime.OutOfMemory", "out of memory encoding the response", err);
             if (rc != 0)
                 goto out;
             continue;
@@ -808,12 +806,12 @@ int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, char *err
             status = 413;
         free(body);
         if (rc != 0) {
-            snprintf(err, errlen, "posting the response to the Lambda Runtime API: %s", rt.curl_err);
+            kumo__error_set(err, -EIO, "posting the response to the Lambda Runtime API: %s", rt.curl_err);
             goto out;
         }
         if (status == 413) {
             snprintf(msg, sizeof(msg), "the response (%zu bytes encoded) is over Lambda's 6 MB payload limit", blen);
-            rc = post_error(&rt, id, "Function.ResponseSizeTooLarge", msg, err, errlen);
+            rc = post_error(&rt, id, "Function.ResponseSizeTooLarge", msg, err);
             if (rc != 0)
                 goto out;
         } else if (status != 202) {
@@ -829,8 +827,8 @@ out:
 int kumo__lambda_init_error(const char *api, const char *type, const char *message)
 {
     runtime rt;
-    char err[256];
-    int rc = runtime_open(&rt, api, err, sizeof(err));
+    kumo__error err = {0};
+    int rc = runtime_open(&rt, api, &err);
     if (rc != 0)
         goto out;
     if (type == NULL)

@@ -62,7 +62,7 @@ typedef int kumo__lambda_fn(void *data, const kumo__lambda_http *req, kumo__lamb
  * that are not API Gateway events are reported as invocation errors
  * (errorType "Runtime.UnsupportedEvent"). `req` and everything it points
  * to live until fn returns. */
-int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, char *err, size_t errlen);
+int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, kumo__error *err);
 
 /* Reports an initialisation failure (POST /runtime/init/error); the
  * caller then exits. `type` like "Runtime.ConfigError"; NULL is
@@ -73,8 +73,7 @@ int kumo__lambda_init_error(const char *api, const char *type, const char *messa
  * "version") into *out, every string allocated in `a`. Returns 0, or
  * KUMO_EINVAL with a message in err when the JSON is not an API Gateway
  * proxy event. */
-int kumo__lambda_parse_event(kumo__arena *a, const char *json, size_t len, kumo__lambda_http *out, char *err,
-                             size_t errlen);
+int kumo__lambda_parse_event(kumo__arena *a, const char *json, size_t len, kumo__lambda_http *out, kumo__error *err);
 
 /* Encodes a reply as the Lambda proxy integration's response for payload
  * `version` (1: statusCode, multiValueHeaders, body, isBase64Encoded;

@@ -23,7 +23,10 @@ static const char *header(const kumo__lambda_http *h, const char *name, int nth)
 
 static int parse(kumo__arena *a, const char *json, kumo__lambda_http *out, char *err)
 {
-    return kumo__lambda_parse_event(a, json, strlen(json), out, err, 256);
+    kumo__error e = {0};
+    int rc = kumo__lambda_parse_event(a, json, strlen(json), out, &e);
+    snprintf(err, 256, "%s", e.msg);
+    return rc;
 }
 
 static void test_v1(void)

@@ -166,15 +166,16 @@ static void test_loop(void)
     server sv;
     pthread_t t;
     CHECK_INT(start(&sv, &t), 0);
-    char api[64], err[512] = "";
+    char api[64];
+    kumo__error err = {0};
     snprintf(api, sizeof(api), "127.0.0.1:%d", sv.port);
     calls c = {0};
-    int rc = kumo__lambda_run(api, fn, &c, err, sizeof(err));
+    int rc = kumo__lambda_run(api, fn, &c, &err);
     shutdown(sv.fd, SHUT_RDWR);
     close(sv.fd);
     pthread_join(t, NULL);
     CHECK(rc < 0);
-    CHECK(strstr(err, "500") != NULL);
+    CHECK(strstr(err.msg, "500") != NULL);
     CHECK_INT(c.n, 2); /* r1 and r3; r2 never reached the function */
     CHECK_STR(c.id, "r1");
     CHECK_STR(c.path, "/items");
@@ -229,9 +230,9 @@ static void test_init_error(void)
     free(sv.got[0].body);
     /* nothing listening: an error, not a hang */
     CHECK(kumo__lambda_init_error(api, NULL, "x") != 0);
-    char err[256] = "";
-    CHECK(kumo__lambda_run("", fn, NULL, err, sizeof(err)) != 0);
-    CHECK(strstr(err, "AWS_LAMBDA_RUNTIME_API") != NULL);
+    kumo__error err = {0};
+    CHECK(kumo__lambda_run("", fn, NULL, &err) != 0);
+    CHECK(strstr(err.msg, "AWS_LAMBDA_RUNTIME_API") != NULL);
 }
 
 int main(void)
