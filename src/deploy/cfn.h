@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "project/project.h"
+#include "project/store_plan.h"
 
 /* The Body of the REST API: the spec's main document with every x-kumo-*
  * key removed, converted to OpenAPI 3.0.3 when it is 3.1 (type arrays with

@@ -259,7 +259,7 @@ static int stack_store(builder *b, const char *store, const char *kind, const ch
 
 /* A store the environment places: used as it is. */
 static int env_store(builder *b, const char *store, const char *kind, const char *lname, const char *var,
-                     const kumo__store_url *su)
+                     const kumo__store_place *su)
 {
     const kumo__project *p = b->in->project;
     const char *url = su->url;
@@ -333,24 +333,30 @@ static int env_store(builder *b, const char *store, const char *kind, const char
     return set(b, b->env_vars, var, ref(pname));
 }
 
+/* Each store from the store plan of the environment deployed: one that
+ * kumo.yaml places there is used as it is; any other is made in the stack. */
 static int stores(builder *b)
 {
     const kumo__project *p = b->in->project;
-    for (size_t i = 0; i < p->nstores; i++) {
-        const char *store = p->stores[i].name, *kind = kumo__store_kind_name(p->stores[i].kind);
-        char lname[NAME_MAX_LEN], var[256];
-        int rc;
-        if (kumo__cfn_logical_name(store, lname, sizeof(lname)) < 0 || kumo__store_var(store, var, sizeof(var)) < 0) {
+    kumo__store_plan plan;
+    int rc = kumo__store_plan_build(p, b->in->env ? b->in->env->name : NULL, NULL, NULL, NULL, &plan, b->err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < plan.n && rc >= 0; i++) {
+        const kumo__store_place *pl = &plan.stores[i];
+        const char *kind = kumo__store_kind_name(pl->kind);
+        char lname[NAME_MAX_LEN];
+        if (kumo__cfn_logical_name(pl->name, lname, sizeof(lname)) < 0) {
             kumo__error_set(b->err, -EINVAL, "%s: store name '%s' cannot name a CloudFormation resource",
-                            kumo__doc_path(p->doc), store);
-            return -EINVAL;
+                            kumo__doc_path(p->doc), pl->name);
+            rc = -EINVAL;
+            break;
         }
-        const kumo__store_url *su = kumo__environment_store(b->in->env, store);
-        rc = su ? env_store(b, store, kind, lname, var, su) : stack_store(b, store, kind, lname, var);
-        if (rc < 0)
-            return rc;
+        rc = pl->origin == KUMO__STORE_FROM_ENVIRONMENT ? env_store(b, pl->name, kind, lname, pl->var, pl)
+                                                        : stack_store(b, pl->name, kind, lname, pl->var);
     }
-    return 0;
+    kumo__store_plan_free(&plan);
+    return rc < 0 ? rc : 0;
 }
 
 static int function(builder *b, size_t ui)
