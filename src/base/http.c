@@ -3,6 +3,8 @@
  */
 #include "base/http.h"
 
+#include <string.h>
+
 const char *kumo__http_reason(int status)
 {
     switch (status) {
@@ -43,4 +45,28 @@ const char *kumo__http_reason(int status)
             return "Redirection";
         return status >= 200 ? "Success" : "Informational";
     }
+}
+
+int kumo__http_token(const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            continue;
+        if (c == 0 || strchr("!#$%&'*+-.^_`|~", c) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+int kumo__http_field_value(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
 }

@@ -118,6 +118,12 @@ static void respond_from_frame(gw_call *c, const char *payload, size_t len)
 {
     kumo__response_in r;
     kumo__response_read(payload, len, &r);
+    if (r.invalid) {
+        kumo__log_event("error", "request %s: the response of %s cannot be sent: %s", c->request_id,
+                        c->op->operation_id ? c->op->operation_id : c->op->path, r.invalid);
+        kumo__send_problem(c->req, 502, "Bad Gateway", r.invalid, c->request_id, NULL);
+        return;
+    }
     if (check_response(c, r.status, r.content_type, r.content_type_len, r.body, r.body_len))
         return;
     kumo__h2o_send_response(c->req, &r, payload, len, c->request_id);

@@ -300,8 +300,13 @@ void kumo__response_read(const char *payload, size_t len, kumo__response_in *out
         } else if (f.tag == KF_HEADER) {
             const char *name, *value;
             size_t nl, vl;
-            if (kumo__frame_pair(&f, &name, &nl, &value, &vl) == 0 && nl == 12 &&
-                strncasecmp(name, "content-type", 12) == 0) {
+            if (kumo__frame_pair(&f, &name, &nl, &value, &vl) != 0)
+                continue;
+            if (!kumo__http_token(name, nl))
+                out->invalid = "a response header's name is not a token";
+            else if (!kumo__http_field_value(value, vl))
+                out->invalid = "a response header's value holds a control character (CR, LF or NUL)";
+            else if (nl == 12 && strncasecmp(name, "content-type", 12) == 0) {
                 out->content_type = value;
                 out->content_type_len = vl;
             }
@@ -326,8 +331,8 @@ int kumo__response_header(const char *payload, size_t len, size_t *pos, const ch
         if (f.tag != KF_HEADER || i++ < *pos)
             continue;
         (*pos)++;
-        if (kumo__frame_pair(&f, name, name_len, value, value_len) != 0 || *name_len == 0 ||
-            kumo__is_hop_header(*name, *name_len))
+        if (kumo__frame_pair(&f, name, name_len, value, value_len) != 0 || !kumo__http_token(*name, *name_len) ||
+            !kumo__http_field_value(*value, *value_len) || kumo__is_hop_header(*name, *name_len))
             continue;
         return 1;
     }

@@ -83,6 +83,10 @@ typedef struct kumo__response_in {
     size_t body_len;
     const char *content_type; /* NULL when the handler set none */
     size_t content_type_len;
+    /* NULL, or why a header cannot be sent (a name that is no token, a
+     * value with CR, LF or NUL): the worker is not trusted to have used
+     * the SDK, so what it sent is checked before anything is written. */
+    const char *invalid;
 } kumo__response_in;
 
 void kumo__response_read(const char *payload, size_t len, kumo__response_in *out);

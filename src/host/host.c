@@ -255,7 +255,9 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         const char *rp = h->response.buf + KUMO__FRAME_HEADER_SIZE;
         kumo__response_in ri;
         kumo__response_read(rp, fh.length, &ri);
-        if (ri.error) {
+        if (ri.invalid) {
+            problem(r, in, 502, "Bad Gateway", ri.invalid);
+        } else if (ri.error) {
             char detail[600];
             snprintf(detail, sizeof(detail), "%.*s", (int)(ri.error_len < 500 ? ri.error_len : 500), ri.error);
             problem(r, in, 500, "Handler failed", detail);

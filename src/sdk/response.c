@@ -30,29 +30,6 @@ void kumo_response_status(kumo_response *res, int status)
     res->status = status;
 }
 
-/* tchar of RFC 9110: "!#$%&'*+-.^_`|~", digits, letters. */
-static int is_token(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            continue;
-        if (c == 0 || strchr("!#$%&'*+-.^_`|~", c) == NULL)
-            return 0;
-    }
-    return 1;
-}
-
-static int is_field_value(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
 /* Removes every header named `lname` (lower case). */
 static void remove_header(kumo_response *res, const char *lname)
 {
@@ -99,7 +76,7 @@ int kumo_response_header(kumo_response *res, const char *name, const char *value
 {
     if (res == NULL || res->ctx == NULL || name == NULL || value == NULL)
         return KUMO_EINVAL;
-    if (!is_token(name) || !is_field_value(value))
+    if (!kumo__http_token(name, strlen(name)) || !kumo__http_field_value(value, strlen(value)))
         return KUMO_EINVAL;
     if (strcasecmp(name, "content-length") == 0 || strcasecmp(name, "transfer-encoding") == 0)
         return KUMO_EINVAL;

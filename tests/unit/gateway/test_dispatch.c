@@ -170,8 +170,61 @@ static void invocations(fixture *f)
     kumo__frame_writer_free(&w);
 }
 
+/* A response frame's payload with one header, as a worker might send it
+ * without going through the SDK (which refuses such headers itself). */
+static void response_with(kumo__frame_writer *w, const char *name, const char *value, size_t value_len)
+{
+    kumo__frame_begin(w, 0, KUMO__FRAME_RESPONSE, 1);
+    kumo__frame_put_u32(w, KF_STATUS, 200);
+    kumo__frame_put_pair(w, KF_HEADER, "content-type", 12, "text/plain", 10);
+    kumo__frame_put_pair(w, KF_HEADER, name, strlen(name), value, value_len);
+    kumo__frame_put(w, KF_BODY, "hi", 2);
+    CHECK_INT(kumo__frame_end(w), 0);
+}
+
+/* Response headers are checked whatever the worker sent: a CR, LF or NUL
+ * in a value (a second header or a second response on the wire) or a name
+ * that is no token makes the response unsendable, and the header
+ * iterator never hands such a header out. */
+static void response_headers(void)
+{
+    static const struct {
+        const char *name, *value;
+        size_t value_len;
+        int ok;
+    } cases[] = {
+        {"x-fine", "a value\twith a tab", 18, 1},
+        {"x-inject", "a\r\nset-cookie: s=1", 19, 0},
+        {"x-lf", "a\nb", 3, 0},
+        {"x-nul", "a\0b", 3, 0},
+        {"x-del", "a\x7f", 2, 0},
+        {"bad name", "v", 1, 0},
+        {"x-split\r\nx-more", "v", 1, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        kumo__frame_writer w = {0};
+        response_with(&w, cases[i].name, cases[i].value, cases[i].value_len);
+        const char *payload = w.buf + KUMO__FRAME_HEADER_SIZE;
+        size_t len = w.len - KUMO__FRAME_HEADER_SIZE;
+        kumo__response_in r;
+        kumo__response_read(payload, len, &r);
+        CHECK_INT(r.invalid == NULL, cases[i].ok);
+        CHECK_INT(r.status, 200);
+        size_t pos = 0, nl, vl, seen = 0, bad = 0;
+        const char *n, *v;
+        while (kumo__response_header(payload, len, &pos, &n, &nl, &v, &vl) == 1) {
+            seen++;
+            bad += memchr(v, '\r', vl) || memchr(v, '\n', vl) || memchr(v, 0, vl) || memchr(n, ' ', nl);
+        }
+        CHECK_INT(bad, 0);
+        CHECK_INT(seen, cases[i].ok ? 2 : 1);
+        kumo__frame_writer_free(&w);
+    }
+}
+
 int main(void)
 {
+    response_headers();
     fixture f = {0};
     kumo__error err = {0};
     if (kumo__project_load_prebuilt(TODO, &f.project, &err) != 0 ||
