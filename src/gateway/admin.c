@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gateway/h2o_glue.h"
 
@@ -172,10 +173,69 @@ void kumo__gw_answer_reload_waits(loop_thread *t, int closing)
     }
 }
 
+/* Whether `host` (a Host header or an Origin's host, with or without a
+ * port) names this machine's loopback: 127.0.0.1, localhost or [::1]. */
+static int loopback_name(const char *host, size_t len)
+{
+    static const char *const names[] = {"127.0.0.1", "localhost", "[::1]"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t n = strlen(names[i]);
+        if (len >= n && strncasecmp(host, names[i], n) == 0 && (len == n || host[n] == ':'))
+            return 1;
+    }
+    return 0;
+}
+
+/* The admin port listens on loopback only, but a browser on this machine
+ * can still be made to talk to it: a page elsewhere posting a form to
+ * 127.0.0.1 (cross-site request forgery), or a name of the attacker's that
+ * resolves to 127.0.0.1 (DNS rebinding). So the Host must be a loopback
+ * name (or absent: browsers always send one), an Origin (sent by browsers
+ * with cross-site requests) must be a
+ * loopback one, and POST /reload takes none of the content types a form
+ * can send. `kumo reload`, curl and scripts send none of these. Returns 1
+ * when the request may go on, else 0 with a 403 or 415 answered. */
+static int admin_request_ok(h2o_req_t *req)
+{
+    if (req->authority.len > 0 && !loopback_name(req->authority.base, req->authority.len)) {
+        kumo__send_problem(req, 403, "Forbidden",
+                           "the admin port answers requests for 127.0.0.1, localhost or [::1] only", NULL, NULL);
+        return 0;
+    }
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    if (i >= 0) {
+        h2o_iovec_t o = req->headers.entries[i].value;
+        static const char scheme[] = "http://";
+        size_t sl = sizeof(scheme) - 1;
+        if (o.len <= sl || strncasecmp(o.base, scheme, sl) != 0 || !loopback_name(o.base + sl, o.len - sl)) {
+            kumo__send_problem(req, 403, "Forbidden", "the admin port refuses requests from web pages of other origins",
+                               NULL, NULL);
+            return 0;
+        }
+    }
+    i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i >= 0) {
+        static const char *const forms[] = {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"};
+        h2o_iovec_t ct = req->headers.entries[i].value;
+        for (size_t k = 0; k < sizeof(forms) / sizeof(forms[0]); k++) {
+            size_t n = strlen(forms[k]);
+            if (ct.len >= n && strncasecmp(ct.base, forms[k], n) == 0) {
+                kumo__send_problem(req, 415, "Unsupported Media Type",
+                                   "the admin endpoints take no form; send no body (as `kumo reload` does)", NULL,
+                                   NULL);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
 int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
 {
     gateway *gw = ((api_handler *)self)->gw;
     static const char ctype[] = "application/json";
+    if (!admin_request_ok(req))
+        return 0;
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz"))) {
         req->res.status = 200;
         req->res.reason = "OK";

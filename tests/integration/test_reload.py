@@ -247,6 +247,32 @@ class ReloadTest(GatewayTest):
         self.assertEqual(p.returncode, 1)
         self.assertIn("cannot reach kumo's admin port", p.stderr)
 
+    def test_4_admin_refuses_other_sites(self):
+        """A web page cannot drive the admin port: not by posting a form
+        (CSRF), not through a name of its own that resolves to 127.0.0.1
+        (DNS rebinding); kumo reload and plain clients still can."""
+        url = self.gw.admin + "/reload"
+        r = requests.post(url, headers={"Origin": "http://evil.example"})
+        self.assertEqual(r.status_code, 403, r.text)
+        self.assertEqual(r.headers.get("content-type"), "application/problem+json")
+        r = requests.post(url, headers={"Host": "evil.example:%d" % self.gw.admin_port})
+        self.assertEqual(r.status_code, 403, r.text)
+        r = requests.get(self.gw.admin + "/status", headers={"Host": "rebound.example"})
+        self.assertEqual(r.status_code, 403, r.text)
+        r = requests.post(url, data={"a": "b"})  # a form, as a cross-site page would send
+        self.assertEqual(r.status_code, 415, r.text)
+        r = requests.post(url, data="x", headers={"Content-Type": "text/plain"})
+        self.assertEqual(r.status_code, 415, r.text)
+        before = self.status()["reload"]["count"]
+        self.assertEqual(self.status()["reload"]["count"], before, "a refused request reloaded")
+        # loopback origins and names, and no body at all, are fine
+        r = requests.get(self.gw.admin + "/healthz", headers={"Host": "localhost", "Origin": "http://127.0.0.1:1"})
+        self.assertEqual(r.status_code, 200, r.text)
+        p = subprocess.run([KUMO, "reload", "--admin-port", str(self.gw.admin_port)], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.status()["reload"]["count"], before + 1)
+
 
 if __name__ == "__main__":
     unittest.main()
