@@ -495,12 +495,19 @@ int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, e->content_type,
                    strlen(e->content_type));
     if (strncmp(e->content_type, "text/html", 9) == 0) {
-        /* the page runs only its own inline script and talks only to this origin */
+        /* the page runs only its own inline script and talks only to this
+         * origin; no other site may frame it (clickjacking the "try it"
+         * forms), and it tells no site where it was reached from */
         static const char csp[] = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                                  "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'";
+                                  "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                                  "frame-ancestors 'none'";
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL, csp,
                               sizeof(csp) - 1);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-frame-options"), 0, NULL,
+                              H2O_STRLIT("DENY"));
     }
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL,
+                          H2O_STRLIT("no-referrer"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
                           H2O_STRLIT("nosniff"));
     kumo__send_body(req, e->body, e->len);

@@ -146,6 +146,10 @@ class DocsFixtureTest(GatewayTest):
             self.assertIn("<title>docs · API reference</title>", r.text)
             self.assertIn('"basePath":"\\/v1"', r.text)
             self.assertIn("connect-src 'self'", r.headers["content-security-policy"])
+            # no other site may frame the page, and it leaks no referrer
+            self.assertIn("frame-ancestors 'none'", r.headers["content-security-policy"])
+            self.assertEqual(r.headers.get("x-frame-options"), "DENY")
+            self.assertEqual(r.headers.get("referrer-policy"), "no-referrer")
 
     def test_api_still_served(self):
         r = requests.get(self.url("/v1/items/one"))
