@@ -27,6 +27,7 @@
 #include "gateway/docs.h"
 #include "gateway/gateway.h"
 #include "gateway/dispatch.h"
+#include "gateway/h2o_glue.h"
 #include "openapi/check.h"
 #include "project/store_plan.h"
 #include "runtime/runtime.h"
@@ -80,10 +81,10 @@ typedef struct loop_thread {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept;
     h2o_evloop_t *loop;
-    h2o_socket_t *listener;
+    kumo__listener *listener;
     h2o_context_t admin_ctx;
     h2o_accept_ctx_t admin_accept;
-    h2o_socket_t *admin_listener;
+    kumo__listener *admin_listener;
     loop_gen *live;             /* new requests go here; lists change under gw->lock */
     loop_gen *retired;          /* older generations still draining */
     uint64_t switch_failed_ms;  /* when making pools for a new generation last failed */

@@ -4,10 +4,16 @@
  */
 #include "gateway/h2o_glue.h"
 
+#include "base/log.h"
 #include "gateway/dispatch.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static char lower(char c)
 {
@@ -42,6 +48,99 @@ void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in)
         .nheaders = req->headers.size,
         .body = {req->entity.base, req->entity.len},
     };
+}
+
+struct kumo__listener {
+    h2o_socket_t *sock;
+    h2o_evloop_t *loop;
+    h2o_accept_ctx_t *actx;
+    h2o_timeout_t pause; /* how long accepting stops when descriptors run out */
+    h2o_timeout_entry_t resume;
+    int paused; /* out of descriptors: said in the log, not yet over */
+    char name[32];
+};
+
+#define ACCEPT_PAUSE_MS 100
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_resume(h2o_timeout_entry_t *entry)
+{
+    kumo__listener *l = (kumo__listener *)((char *)entry - offsetof(kumo__listener, resume));
+    h2o_socket_read_start(l->sock, on_accept);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    kumo__listener *l = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < 16; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL) {
+            if (errno == EMFILE || errno == ENFILE) {
+                if (!l->paused) {
+                    struct rlimit rl;
+                    getrlimit(RLIMIT_NOFILE, &rl);
+                    kumo__log_event("warn",
+                                    "%s: out of file descriptors (%llu open at most): new connections wait, "
+                                    "accepted again every %d ms as others close",
+                                    l->name, (unsigned long long)rl.rlim_cur, ACCEPT_PAUSE_MS);
+                    l->paused = 1;
+                }
+                h2o_socket_read_stop(listener);
+                h2o_timeout_link(l->loop, &l->pause, &l->resume);
+            }
+            return;
+        }
+        if (l->paused) {
+            kumo__log_event("info", "%s: accepting connections again", l->name);
+            l->paused = 0;
+        }
+        h2o_accept(l->actx, sock);
+    }
+}
+
+kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name)
+{
+    kumo__listener *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->loop = loop;
+    l->actx = actx;
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    h2o_timeout_init(loop, &l->pause, ACCEPT_PAUSE_MS);
+    l->resume.cb = on_resume;
+    l->sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->sock->data = l;
+    h2o_socket_read_start(l->sock, on_accept);
+    return l;
+}
+
+void kumo__listener_close(kumo__listener *l)
+{
+    if (l == NULL)
+        return;
+    if (h2o_timeout_is_linked(&l->resume))
+        h2o_timeout_unlink(&l->resume);
+    h2o_timeout_dispose(l->loop, &l->pause);
+    h2o_socket_read_stop(l->sock);
+    h2o_socket_close(l->sock);
+    free(l);
+}
+
+unsigned long kumo__raise_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return (unsigned long)rl.rlim_cur;
 }
 
 void kumo__h2o_add_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)

@@ -19,6 +19,20 @@
  * pool: valid while req is. */
 void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in);
 
+/* A listening socket on an h2o loop that accepts connections for `actx`.
+ * When accept fails for lack of file descriptors (EMFILE, ENFILE), it
+ * stops listening for a short pause instead of waking the loop again at
+ * once (which would spin the CPU while every new client waits), and says
+ * so in the log once per episode. `fd` becomes the listener's. */
+typedef struct kumo__listener kumo__listener;
+kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name);
+/* Stops listening and frees (a NULL is ignored). */
+void kumo__listener_close(kumo__listener *l);
+/* Raises this process's soft limit of open files to its hard limit (a
+ * server holds one descriptor per connection; the common soft limit of
+ * 1024 is far below what it is allowed). Returns the limit in force. */
+unsigned long kumo__raise_open_files(void);
+
 /* Adds a response header; name and value must live as long as req (a
  * literal, or memory of its pool). */
 void kumo__h2o_add_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len);

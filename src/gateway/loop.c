@@ -263,8 +263,7 @@ void *kumo__gw_thread_main(void *arg)
         }
         if (atomic_load(&gw->draining)) {
             if (t->listener) {
-                h2o_socket_read_stop(t->listener);
-                h2o_socket_close(t->listener);
+                kumo__listener_close(t->listener);
                 t->listener = NULL;
             }
             if (t->inflight == 0)
@@ -277,8 +276,7 @@ void *kumo__gw_thread_main(void *arg)
     for (int i = 0; i < 5; i++)
         h2o_evloop_run(t->loop, 10);
     if (t->admin_listener) {
-        h2o_socket_read_stop(t->admin_listener);
-        h2o_socket_close(t->admin_listener);
+        kumo__listener_close(t->admin_listener);
         t->admin_listener = NULL;
     }
     h2o_evloop_run(t->loop, 0);

@@ -25,28 +25,14 @@
 
 extern char **environ;
 
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    h2o_accept_ctx_t *actx = listener->data;
-    if (err != NULL)
-        return;
-    for (int i = 0; i < 16; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
-            return;
-        h2o_accept(actx, sock);
-    }
-}
-
-static h2o_socket_t *listen_on(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx)
+/* A loop's listener on a copy of fd (every loop has its own socket, but
+ * the admin port's is one). */
+static kumo__listener *listen_on(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name)
 {
     int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dupfd < 0)
         return NULL;
-    h2o_socket_t *sock = h2o_evloop_socket_create(loop, dupfd, H2O_SOCKET_FLAG_DONT_READ);
-    sock->data = actx;
-    h2o_socket_read_start(sock, on_accept);
-    return sock;
+    return kumo__listener_start(loop, dupfd, actx, name);
 }
 
 /* One listening socket on host:port (0: any free port, *bound_port says
@@ -159,6 +145,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
 
     memset(gw, 0, sizeof(*gw));
     gw->cfg = *cfg;
+    kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
     gw->admin_fd = -1;
     atomic_init(&gw->draining, 0);
     atomic_init(&gw->generations, 0);
@@ -288,12 +275,14 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         h2o_context_init(&t->ctx, t->loop, &gw->conf);
         t->accept.ctx = &t->ctx;
         t->accept.hosts = gw->conf.hosts;
-        t->listener = listen_on(t->loop, gw->listen_fds[i], &t->accept);
+        char name[32];
+        snprintf(name, sizeof(name), "loop %d", i);
+        t->listener = listen_on(t->loop, gw->listen_fds[i], &t->accept, name);
         if (i == 0 && gw->admin_fd >= 0) {
             h2o_context_init(&t->admin_ctx, t->loop, &gw->admin_conf);
             t->admin_accept.ctx = &t->admin_ctx;
             t->admin_accept.hosts = gw->admin_conf.hosts;
-            t->admin_listener = listen_on(t->loop, gw->admin_fd, &t->admin_accept);
+            t->admin_listener = listen_on(t->loop, gw->admin_fd, &t->admin_accept, "admin port");
         }
         if (pthread_create(&t->tid, NULL, kumo__gw_thread_main, t) != 0) {
             kumo__error_set(err, -EAGAIN, "cannot start event loop thread %d", i);

@@ -68,16 +68,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    h2o_accept_ctx_t *actx = listener->data;
-    if (err != NULL)
-        return;
-    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock != NULL)
-        h2o_accept(actx, sock);
-}
-
 int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err)
 {
     struct sockaddr_in sa;
@@ -119,9 +109,15 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     h2o_context_t ctx;
     h2o_context_init(&ctx, loop, &conf);
     h2o_accept_ctx_t actx = {.ctx = &ctx, .hosts = conf.hosts};
-    h2o_socket_t *listener = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    listener->data = &actx;
-    h2o_socket_read_start(listener, on_accept);
+    kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
+    kumo__listener *listener = kumo__listener_start(loop, fd, &actx, "kumo-host");
+    if (listener == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        h2o_context_dispose(&ctx);
+        h2o_config_dispose(&conf);
+        h2o_evloop_destroy(loop);
+        return err->code;
+    }
 
     struct sigaction sa_stop = {.sa_handler = on_signal};
     sigemptyset(&sa_stop.sa_mask);
@@ -131,8 +127,7 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     fprintf(stderr, "kumo-host: %s serving http://%s:%d\n", h->project->name, host, ntohs(sa.sin_port));
     while (!stopping)
         h2o_evloop_run(loop, 100);
-    h2o_socket_read_stop(listener);
-    h2o_socket_close(listener);
+    kumo__listener_close(listener);
     h2o_evloop_run(loop, 0);
     h2o_context_dispose(&ctx);
     h2o_config_dispose(&conf);
