@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
@@ -874,6 +875,23 @@ static int secret_param(const char *name, size_t len)
     return 0;
 }
 
+/* Whether a query parameter's value carries credentials of its own, as an
+ * endpoint=http://user:pw@host does: a URL (a "://", plain or
+ * percent-encoded) with an '@' in it. */
+static int holds_userinfo(const char *v, size_t len)
+{
+    int scheme = 0, at = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (i + 2 < len && v[i] == ':' && v[i + 1] == '/' && v[i + 2] == '/')
+            scheme = 1;
+        if (i + 8 < len && strncasecmp(v + i, "%3a%2f%2f", 9) == 0)
+            scheme = 1;
+        if (scheme && (v[i] == '@' || (i + 2 < len && strncmp(v + i, "%40", 3) == 0)))
+            at = 1;
+    }
+    return at;
+}
+
 const char *kumo__store_url_redact(const char *url, char *buf, size_t len)
 {
     size_t o = 0;
@@ -908,7 +926,8 @@ const char *kumo__store_url_redact(const char *url, char *buf, size_t len)
         for (const char *q = query + 1; *q;) {
             size_t plen = strcspn(q, "&#");
             const char *eq = memchr(q, '=', plen);
-            if (eq != NULL && secret_param(q, (size_t)(eq - q))) {
+            if (eq != NULL &&
+                (secret_param(q, (size_t)(eq - q)) || holds_userinfo(eq + 1, plen - (size_t)(eq + 1 - q)))) {
                 PUT(q, (size_t)(eq + 1 - q));
                 PUT("****", 4);
             } else {

@@ -108,9 +108,10 @@ const kumo__store_url *kumo__environment_store(const kumo__environment *e, const
 int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out, kumo__error *err);
 /* kumo__store_var, the KUMO_STORE_<NAME> rule, is in base/store_var.h
  * (included above): the worker's SDK uses the same one. */
-/* The URL as safe to print or log: a password in it ("user:pw@") and the
+/* The URL as safe to print or log: a password in it ("user:pw@"), the
  * values of query parameters that hold secrets (password, secret, token)
- * become "****". Returns buf (always NUL-terminated, truncated if need be). */
+ * and of any that carry credentials of their own (endpoint=http://u:p@h,
+ * plain or percent-encoded) become "****". Returns buf (always NUL-terminated, truncated if need be). */
 const char *kumo__store_url_redact(const char *url, char *buf, size_t len);
 
 #endif

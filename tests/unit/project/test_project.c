@@ -493,6 +493,11 @@ static void test_redact(void)
         {"dynamodb://todo?region=eu-west-1&aws_secret_access_key=abc",
          "dynamodb://todo?region=eu-west-1&aws_secret_access_key=****"},
         {"s3://bucket/path?x=a@b:c", "s3://bucket/path?x=a@b:c"},
+        /* a parameter that is a URL with credentials of its own */
+        {"dynamodb://todos?endpoint=http://user:pw@127.0.0.1:5000&region=us-east-1",
+         "dynamodb://todos?endpoint=****&region=us-east-1"},
+        {"s3://b?endpoint=http%3A%2F%2Fu%3Apw%40h", "s3://b?endpoint=****"},
+        {"s3://b?endpoint=http://127.0.0.1:5000", "s3://b?endpoint=http://127.0.0.1:5000"},
     };
     char buf[256];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
