@@ -100,6 +100,24 @@ static void unit_words_make(const kumo__spawner_unit *u, unit_words *out)
 
 #define WORKER_ARGV_MAX 16
 
+/* The arguments both a worker and the fork server take: the project's
+ * read-only view, the writable data directory, and the network when a
+ * store needs it. Returns the new count. */
+static size_t put_sandbox_args(const spawner *s, char **argv, size_t n)
+{
+    if (s->project_dir) {
+        argv[n++] = "--project";
+        argv[n++] = s->project_dir;
+    }
+    if (s->data_dir) {
+        argv[n++] = "--data";
+        argv[n++] = s->data_dir;
+    }
+    if (s->net)
+        argv[n++] = "--net";
+    return n;
+}
+
 static void worker_argv(const spawner *s, const kumo__spawner_unit *u, unit_words *words, char **argv)
 {
     size_t n = 0;
@@ -113,16 +131,7 @@ static void worker_argv(const spawner *s, const kumo__spawner_unit *u, unit_word
     argv[n++] = words->memory;
     argv[n++] = "--timeout-ms";
     argv[n++] = words->timeout_ms;
-    if (s->project_dir) {
-        argv[n++] = "--project";
-        argv[n++] = s->project_dir;
-    }
-    if (s->data_dir) {
-        argv[n++] = "--data";
-        argv[n++] = s->data_dir;
-    }
-    if (s->net)
-        argv[n++] = "--net";
+    n = put_sandbox_args(s, argv, n);
     argv[n] = NULL;
 }
 
@@ -484,16 +493,7 @@ static int start_fork_server(spawner *s, struct st_h2o_evloop_t *loop, int spare
     argv[n++] = "--fork-server";
     argv[n++] = "--spares";
     argv[n++] = nspares;
-    if (s->project_dir) {
-        argv[n++] = "--project";
-        argv[n++] = s->project_dir;
-    }
-    if (s->data_dir) {
-        argv[n++] = "--data";
-        argv[n++] = s->data_dir;
-    }
-    if (s->net)
-        argv[n++] = "--net";
+    n = put_sandbox_args(s, argv, n);
     for (size_t i = 0; i < s->nunits; i++) {
         const kumo__spawner_unit *u = &s->units[i];
         unit_words_make(u, &words[i]);

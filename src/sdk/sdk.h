@@ -12,6 +12,7 @@
 
 #include <kumo.h>
 #include "base/error.h"
+#include "base/log.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -80,7 +81,7 @@ struct kumo_response {
 
 /* Ceilings of what a handler may produce (the gateway has its own). */
 #define KUMO__RESPONSE_HEADERS_MAX 100
-#define KUMO__LOG_LINE_MAX 8192
+/* a log line's ceiling, KUMO__LOG_LINE_MAX, is base/log.h's */
 
 struct kumo_ctx {
     kumo__arena arena;

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "base/growbuf.h"
+#include "base/percent.h"
 
 #define CONNECT_TIMEOUT_MS 2000L
 #define TOTAL_TIMEOUT_MS 10000L
@@ -54,39 +55,19 @@ struct kumo__aws {
 
 /* ---- URLs ------------------------------------------------------------ */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A malloc'd, percent-decoded copy of s[0..len); NULL on a bad escape, a
  * decoded NUL, or no memory. */
 static char *decode(const char *s, size_t len)
 {
-    char *out = malloc(len + 1), *p = out;
+    char *out = malloc(len + 1);
     if (out == NULL)
         return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] != '%') {
-            *p++ = s[i];
-            continue;
-        }
-        int hi = i + 2 < len ? hexval((unsigned char)s[i + 1]) : -1;
-        int lo = i + 2 < len ? hexval((unsigned char)s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            free(out);
-            return NULL;
-        }
-        *p++ = (char)(hi * 16 + lo);
-        i += 2;
+    ssize_t n = kumo__percent_decode_into(s, len, out, KUMO__PCT_NO_NUL);
+    if (n < 0) {
+        free(out);
+        return NULL;
     }
-    *p = '\0';
+    out[n] = '\0';
     return out;
 }
 
