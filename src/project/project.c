@@ -32,7 +32,8 @@
 #include <sys/stat.h>
 
 static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
-                                       "environments", "events", "services", NULL};
+                                       "environments", "events", "services", "http",      NULL};
+static const char *const http_keys[] = {"max_headers", "max_header_bytes", "max_connections", "body_budget", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
 static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "memory",  "min", "max",
@@ -178,6 +179,47 @@ static int parse_size(const json_t *v, size_t *out)
         return 0;
     }
     return -1;
+}
+
+/* http: {max_headers: N, max_header_bytes: SIZE, max_connections: N, body_budget: SIZE} */
+static int check_http(const kumo__doc *doc, json_t *obj, kumo__http_limits *h, kumo__error *err)
+{
+    if (!json_is_object(obj)) {
+        kumo__doc_error(err, doc, obj, "http must be a mapping (max_headers:, max_header_bytes:, ...)");
+        return -EINVAL;
+    }
+    int rc = check_keys(doc, obj, http_keys, "http", err);
+    if (rc < 0)
+        return rc;
+    static const struct {
+        const char *key;
+        long long lo, hi;
+    } ints[] = {{"max_headers", 1, 10000}, {"max_connections", 1, 1000000}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        json_t *v = json_object_get(obj, ints[i].key);
+        if (v == NULL)
+            continue;
+        if (!json_is_integer(v) || json_integer_value(v) < ints[i].lo || json_integer_value(v) > ints[i].hi) {
+            kumo__doc_value_error(err, doc, obj, ints[i].key, "http.%s must be a whole number from %lld to %lld",
+                                  ints[i].key, ints[i].lo, ints[i].hi);
+            return -EINVAL;
+        }
+        *(i == 0 ? &h->max_headers : &h->max_connections) = (int)json_integer_value(v);
+    }
+    json_t *v = json_object_get(obj, "max_header_bytes");
+    if (v &&
+        (parse_size(v, &h->max_header_bytes) < 0 || h->max_header_bytes < 1024 || h->max_header_bytes > (16u << 20))) {
+        kumo__doc_value_error(err, doc, obj, "max_header_bytes",
+                              "http.max_header_bytes must be a size from 1Ki to 16Mi (like 16Ki)");
+        return -EINVAL;
+    }
+    v = json_object_get(obj, "body_budget");
+    if (v && (parse_size(v, &h->body_budget) < 0 || h->body_budget < (1u << 20))) {
+        kumo__doc_value_error(err, doc, obj, "body_budget",
+                              "http.body_budget must be a size of at least 1Mi (like 512Mi)");
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* sandbox: false | true | {seccomp: bool, namespaces: bool, limits: bool, no_new_privs: bool} */
@@ -638,6 +680,10 @@ static int load_root(kumo__project *p, kumo__error *err)
         p->max_body = p->defaults.max_body;
     }
 
+    json_t *http = json_object_get(root, "http");
+    if (http && (rc = check_http(doc, http, &p->http, err)) < 0)
+        return rc;
+
     json_t *functions = json_object_get(root, "functions");
     if (functions && !json_is_object(functions)) {
         kumo__doc_value_error(err, doc, root, "functions", "functions must be a mapping of name -> {sources: [...]}");
@@ -736,6 +782,8 @@ static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo
                                  .sandbox_no_new_privs = 1};
     p->timeout_s = p->defaults.timeout_s;
     p->max_body = p->defaults.max_body;
+    p->http = (kumo__http_limits){
+        .max_headers = 100, .max_header_bytes = 8u << 10, .max_connections = 0, .body_budget = 256u << 20};
     p->prebuilt = prebuilt;
     if ((p->dir = realpath(dir, NULL)) == NULL) {
         rc = -errno;

@@ -61,6 +61,14 @@ typedef struct kumo__store_decl {
 /* "kv", "blob" or "queue". */
 const char *kumo__store_kind_name(kumo__store_kind kind);
 
+/* http: the front's limits, the same under kumo up and kumo-host. */
+typedef struct kumo__http_limits {
+    int max_headers;         /* header fields in one request (100); more is 431 */
+    size_t max_header_bytes; /* decoded bytes of names and values in one request (8 KiB); more is 431 */
+    int max_connections;     /* open client connections per event loop; 0: from the open-files limit */
+    size_t body_budget;      /* request bodies held at once, all loops together (256 MiB); more is 503 */
+} kumo__http_limits;
+
 typedef struct kumo__project {
     char *dir; /* absolute, no trailing slash */
     char *name;
@@ -71,9 +79,10 @@ typedef struct kumo__project {
     size_t nstores;
     kumo__environment *environments; /* environments:, in file order */
     size_t nenvironments;
-    double timeout_s;      /* defaults: timeout (10 s when absent) */
-    size_t max_body;       /* defaults: max_body, bytes (1 MiB when absent) */
-    kumo__tuning defaults; /* defaults:, which every unit starts from */
+    double timeout_s;       /* defaults: timeout (10 s when absent) */
+    size_t max_body;        /* defaults: max_body, bytes (1 MiB when absent) */
+    kumo__tuning defaults;  /* defaults:, which every unit starts from */
+    kumo__http_limits http; /* http: */
     kumo__doc *doc;
     int prebuilt; /* loaded by kumo__project_load_prebuilt */
 } kumo__project;
