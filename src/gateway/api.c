@@ -140,6 +140,10 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
     } else {
         h2o_req_t *req = c->req;
         c->hold->call = NULL;
+        /* Read before the signal, answered after it: the answer is the
+         * connection's last (HTTP/2 has had its GOAWAY). */
+        if (atomic_load_explicit(&t->gw->draining, memory_order_relaxed))
+            req->http1_is_persistent = 0;
         char detail[600];
         snprintf(detail, sizeof(detail), "%.*s", (int)(len < 500 ? len : 500), payload ? payload : "");
         switch (result) {

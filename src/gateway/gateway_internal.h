@@ -68,6 +68,11 @@ typedef struct loop_gen {
  * its fork server as long again, before they are killed. */
 #define RETIRE_GRACE_MS 1000
 #define EXITING_MAX 16
+/* Draining: a connection that waits this long for a request is closed; the
+ * drain gives up on what is still open after the longest function timeout
+ * plus DRAIN_SLACK_MS (a client that reads its response very slowly). */
+#define DRAIN_IDLE_MS 1000
+#define DRAIN_SLACK_MS 10000
 
 /* A POST /reload waiting (on loop 0) for the main thread's answer. */
 typedef struct reload_wait {
@@ -91,6 +96,7 @@ typedef struct loop_thread {
     reload_wait *reload_waits;  /* loop 0 only */
     loop_gen *spent;            /* stopped at exit; freed by gateway_free */
     size_t inflight;            /* calls in flight, every generation */
+    uint64_t drain_since;       /* when this loop saw gw->draining; 0: serving */
     int cpu;                    /* --cpu-affinity: the CPU this loop, its fork servers and workers run on; -1: any */
     pid_t exiting[EXITING_MAX]; /* stopped fork servers not yet reaped */
     uint64_t exiting_since[EXITING_MAX];

@@ -56,9 +56,25 @@ struct kumo__listener {
     h2o_accept_ctx_t *actx;
     h2o_timeout_t pause; /* how long accepting stops when descriptors run out */
     h2o_timeout_entry_t resume;
-    int paused; /* out of descriptors: said in the log, not yet over */
+    int paused;  /* out of descriptors: said in the log, not yet over */
+    int closed;  /* kumo__listener_close was called: freed when the last connection closes */
+    size_t open; /* connections accepted and not yet closed */
     char name[32];
 };
+
+static void listener_free(kumo__listener *l)
+{
+    h2o_timeout_dispose(l->loop, &l->pause);
+    free(l);
+}
+
+/* A connection's socket is disposed (h2o closed it, whatever the protocol). */
+static void on_connection_closed(void *data)
+{
+    kumo__listener *l = data;
+    if (--l->open == 0 && l->closed)
+        listener_free(l);
+}
 
 #define ACCEPT_PAUSE_MS 100
 
@@ -97,6 +113,9 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             kumo__log_event("info", "%s: accepting connections again", l->name);
             l->paused = 0;
         }
+        sock->on_close.cb = on_connection_closed;
+        sock->on_close.data = l;
+        l->open++;
         h2o_accept(l->actx, sock);
     }
 }
@@ -117,16 +136,57 @@ kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_
     return l;
 }
 
+void kumo__listener_stop(kumo__listener *l)
+{
+    if (l == NULL || l->sock == NULL)
+        return;
+    if (h2o_timeout_is_linked(&l->resume))
+        h2o_timeout_unlink(&l->resume);
+    h2o_socket_read_stop(l->sock);
+    /* A connection the kernel completed but nobody accepted is reset when
+     * the listening socket closes: take the backlog first and serve it
+     * (after kumo__h2o_drain, its one request is answered with close). */
+    for (int i = 0; i < 4096; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(l->sock);
+        if (sock == NULL)
+            break;
+        sock->on_close.cb = on_connection_closed;
+        sock->on_close.data = l;
+        l->open++;
+        h2o_accept(l->actx, sock);
+    }
+    h2o_socket_close(l->sock);
+    l->sock = NULL;
+}
+
+size_t kumo__listener_connections(const kumo__listener *l)
+{
+    return l ? l->open : 0;
+}
+
 void kumo__listener_close(kumo__listener *l)
 {
     if (l == NULL)
         return;
-    if (h2o_timeout_is_linked(&l->resume))
-        h2o_timeout_unlink(&l->resume);
-    h2o_timeout_dispose(l->loop, &l->pause);
-    h2o_socket_read_stop(l->sock);
-    h2o_socket_close(l->sock);
-    free(l);
+    kumo__listener_stop(l);
+    l->closed = 1;
+    if (l->open == 0)
+        listener_free(l);
+}
+
+void kumo__h2o_drain(h2o_context_t *ctx, uint64_t idle_ms)
+{
+    /* HTTP/1.1: the next response of every connection says Connection:
+     * close; HTTP/2: GOAWAY now, and again with the last stream a second
+     * later. */
+    h2o_context_request_shutdown(ctx);
+    /* Connections that wait for a request are closed after idle_ms of
+     * waiting instead of the usual keep-alive time: h2o reads a timeout's
+     * length whenever it runs it, so the ones already waiting follow. */
+    if (ctx->http1.req_timeout.timeout > idle_ms)
+        ctx->http1.req_timeout.timeout = idle_ms;
+    if (ctx->http2.idle_timeout.timeout > idle_ms)
+        ctx->http2.idle_timeout.timeout = idle_ms;
 }
 
 unsigned long kumo__raise_open_files(void)

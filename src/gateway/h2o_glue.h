@@ -27,7 +27,19 @@ void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in);
 typedef struct kumo__listener kumo__listener;
 kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name);
 /* Stops listening and frees (a NULL is ignored). */
+/* Stops accepting: the listening socket is closed; the connections already
+ * accepted go on and are still counted. */
+void kumo__listener_stop(kumo__listener *l);
+/* Connections `l` accepted that are not closed yet (HTTP/1.1 or HTTP/2). */
+size_t kumo__listener_connections(const kumo__listener *l);
+/* Stops accepting and gives `l` up: it is freed now, or when the last of its
+ * connections closes. NULL is allowed. */
 void kumo__listener_close(kumo__listener *l);
+/* Begins a graceful stop of the connections of `ctx`: the next response on
+ * each HTTP/1.1 connection carries Connection: close, HTTP/2 connections
+ * get GOAWAY, and a connection that waits more than idle_ms for a request is
+ * closed (cleanly: nothing of a request was read on it). */
+void kumo__h2o_drain(h2o_context_t *ctx, uint64_t idle_ms);
 /* Raises this process's soft limit of open files to its hard limit (a
  * server holds one descriptor per connection; the common soft limit of
  * 1024 is far below what it is allowed). Returns the limit in force. */

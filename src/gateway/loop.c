@@ -234,6 +234,34 @@ static void tick_pools(loop_thread *t, uint64_t now)
     }
 }
 
+/* SIGTERM or SIGINT: this loop stops accepting and ends its connections
+ * gracefully (kumo__h2o_drain), and goes on serving what they still send
+ * until every call is answered and every connection closed. Only then do
+ * its workers stop (after the loops' barrier), so no request that was read
+ * is failed for the stop. */
+static int drained(loop_thread *t, uint64_t now)
+{
+    if (t->drain_since == 0) {
+        t->drain_since = now ? now : 1;
+        kumo__h2o_drain(&t->ctx, DRAIN_IDLE_MS);
+        kumo__listener_stop(t->listener);
+    }
+    size_t conns = kumo__listener_connections(t->listener);
+    if (t->inflight == 0 && conns == 0)
+        return 1;
+    double longest = 0;
+    for (size_t u = 0; t->live && u < t->live->gen->project->nunits; u++)
+        if (t->live->gen->project->units[u].tuning.timeout_s > longest)
+            longest = t->live->gen->project->units[u].tuning.timeout_s;
+    if (now - t->drain_since < (uint64_t)(longest * 1000) + DRAIN_SLACK_MS)
+        return 0;
+    kumo__log_event("warn",
+                    "loop %d: stopping with %zu calls in flight and %zu connections still open %.0f s after "
+                    "the signal",
+                    t->index, t->inflight, conns, (double)(now - t->drain_since) / 1000);
+    return 1;
+}
+
 void *kumo__gw_thread_main(void *arg)
 {
     loop_thread *t = arg;
@@ -261,15 +289,11 @@ void *kumo__gw_thread_main(void *arg)
             tick_pools(t, now);
             kumo__gw_answer_reload_waits(t, 0);
         }
-        if (atomic_load(&gw->draining)) {
-            if (t->listener) {
-                kumo__listener_close(t->listener);
-                t->listener = NULL;
-            }
-            if (t->inflight == 0)
-                break;
-        }
+        if (atomic_load(&gw->draining) && drained(t, now))
+            break;
     }
+    kumo__listener_close(t->listener);
+    t->listener = NULL;
     /* Let the last responses flush; close the admin listener; then wait
      * for every loop, since /status reads all loops' pools. */
     kumo__gw_answer_reload_waits(t, 1);

@@ -25,14 +25,15 @@
 
 extern char **environ;
 
-/* A loop's listener on a copy of fd (every loop has its own socket, but
- * the admin port's is one). */
-static kumo__listener *listen_on(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name)
+/* A loop's listener on *fd, which it now owns (*fd becomes -1): when the
+ * loop closes it at a drain, no other copy keeps the socket listening, so
+ * a client is refused instead of waiting in a backlog nobody accepts. */
+static kumo__listener *listen_on(h2o_evloop_t *loop, int *fd, h2o_accept_ctx_t *actx, const char *name)
 {
-    int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dupfd < 0)
-        return NULL;
-    return kumo__listener_start(loop, dupfd, actx, name);
+    kumo__listener *l = kumo__listener_start(loop, *fd, actx, name);
+    if (l != NULL)
+        *fd = -1;
+    return l;
 }
 
 /* One listening socket on host:port (0: any free port, *bound_port says
@@ -277,12 +278,12 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         t->accept.hosts = gw->conf.hosts;
         char name[32];
         snprintf(name, sizeof(name), "loop %d", i);
-        t->listener = listen_on(t->loop, gw->listen_fds[i], &t->accept, name);
+        t->listener = listen_on(t->loop, &gw->listen_fds[i], &t->accept, name);
         if (i == 0 && gw->admin_fd >= 0) {
             h2o_context_init(&t->admin_ctx, t->loop, &gw->admin_conf);
             t->admin_accept.ctx = &t->admin_ctx;
             t->admin_accept.hosts = gw->admin_conf.hosts;
-            t->admin_listener = listen_on(t->loop, gw->admin_fd, &t->admin_accept, "admin port");
+            t->admin_listener = listen_on(t->loop, &gw->admin_fd, &t->admin_accept, "admin port");
         }
         if (pthread_create(&t->tid, NULL, kumo__gw_thread_main, t) != 0) {
             kumo__error_set(err, -EAGAIN, "cannot start event loop thread %d", i);

@@ -127,8 +127,27 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     fprintf(stderr, "kumo-host: %s serving http://%s:%d\n", h->project->name, host, ntohs(sa.sin_port));
     while (!stopping)
         h2o_evloop_run(loop, 100);
+    /* Drain as the gateway does: no new connections; the next response on
+     * each one is its last (Connection: close, GOAWAY); idle ones close
+     * after a second; what a client still holds open after ten is left to
+     * the exit. Handlers run on this thread, so nothing is mid-call here. */
+    kumo__h2o_drain(&ctx, 1000);
+    kumo__listener_stop(listener);
+    for (uint64_t until = kumo__mono_ms() + 10000; kumo__listener_connections(listener) > 0 && kumo__mono_ms() < until;)
+        h2o_evloop_run(loop, 50);
+    size_t left = kumo__listener_connections(listener);
     kumo__listener_close(listener);
     h2o_evloop_run(loop, 0);
+    if (left > 0) {
+        /* their timers still point into ctx, which h2o_context_dispose
+         * asserts against; the process exits next */
+        fprintf(stderr, "kumo-host: stopping with %zu connections still open\n", left);
+        return 0;
+    }
+    /* the drain's second GOAWAY, due a second after the first, is still
+     * scheduled on the context even with no HTTP/2 connection left */
+    if (h2o_timeout_is_linked(&ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&ctx);
     h2o_config_dispose(&conf);
     /* h2o keeps no global handle to the loop; it is left to the exit */
