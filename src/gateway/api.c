@@ -70,7 +70,27 @@ static void on_req_dispose(void *p)
     req_hold *h = p;
     if (h->call)
         h->call->req = NULL;
+    if (h->body_cost)
+        atomic_fetch_sub_explicit(&h->gw->bodies_held, h->body_cost, memory_order_relaxed);
     h->lg->users--;
+}
+
+/* A request's body is held twice until the request is disposed (h2o's
+ * buffer, then the frame's copy). Takes that from the shared budget, or
+ * returns -1 when the budget is spent: the caller answers 503 before
+ * anything is copied. */
+static int take_body_budget(gateway *gw, req_hold *hold, size_t body_len, size_t budget)
+{
+    size_t cost = body_len * 2;
+    if (cost == 0)
+        return 0;
+    size_t before = atomic_fetch_add_explicit(&gw->bodies_held, cost, memory_order_relaxed);
+    if (before + cost > budget) {
+        atomic_fetch_sub_explicit(&gw->bodies_held, cost, memory_order_relaxed);
+        return -1;
+    }
+    hold->body_cost = cost;
+    return 0;
 }
 
 /* In --dev, a response that breaks the spec is logged with its
@@ -199,8 +219,21 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     req_hold *hold = h2o_mem_alloc_shared(&req->pool, sizeof(*hold), on_req_dispose);
     hold->lg = lg;
     hold->call = NULL;
+    hold->body_cost = 0;
+    hold->gw = gw;
     lg->users++;
     generation *g = lg->gen;
+    /* A body over every function's max_body is refused (413) by dispatch
+     * before it is copied, so it takes no budget. */
+    if (req->entity.len <= kumo__gw_largest_body(g->project) &&
+        take_body_budget(gw, hold, req->entity.len, g->project->http.body_budget) != 0) {
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "the gateway holds as many request bodies as http.body_budget allows (%zu bytes); retry shortly",
+                 g->project->http.body_budget);
+        reject(req, request_id, start, NULL, 503, "Service Unavailable", why, NULL);
+        return 0;
+    }
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     const char *path = req->path.base;
     char method[16];

@@ -117,6 +117,10 @@ struct gateway {
     loop_thread *threads;
     int nthreads;
     atomic_int draining;
+    /* Bytes of request bodies the gateway holds for requests not yet
+     * disposed, all loops together: h2o's buffer of each body and its copy
+     * in the frame to a worker. Bounded by http.body_budget. */
+    atomic_size_t bodies_held;
     pthread_mutex_t stop_lock; /* loops drained so far; pools go once all have */
     pthread_cond_t stop_cond;
     int nstopped, nstarted;
@@ -151,6 +155,8 @@ typedef struct gw_call gw_call;
 typedef struct req_hold {
     loop_gen *lg;
     gw_call *call;
+    size_t body_cost; /* counted in gw->bodies_held until the request is disposed */
+    gateway *gw;
 } req_hold;
 
 struct gw_call {

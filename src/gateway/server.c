@@ -149,6 +149,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
     gw->admin_fd = -1;
     atomic_init(&gw->draining, 0);
+    atomic_init(&gw->bodies_held, 0);
     atomic_init(&gw->generations, 0);
     atomic_init(&gw->current_number, 0);
     pthread_mutex_init(&gw->lock, NULL);
@@ -166,15 +167,15 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     register_handler(&gw->conf, gw, kumo__gw_on_api_req);
     /* h2o refuses a body over its own ceiling before reading it and closes
      * the connection, which a client still sending sees as a reset. So h2o's
-     * ceiling sits well above the project's limit: bodies up to it are read
+     * ceiling sits 1 MiB above the project's limit: bodies up to it are read
      * and refused here with a 413 problem on a connection that stays open;
      * only larger ones meet h2o's early refusal (problem+json too, through
-     * the filter, if the client reads it). Set once: a reload that raises
-     * the limit past it says so. */
+     * the filter, if the client reads it). Not more: h2o buffers a body
+     * whole before any handler sees it, so the ceiling is what one
+     * connection can make the gateway hold before http.body_budget is
+     * consulted. Set once: a reload that raises the limit past it says so. */
     size_t largest = kumo__gw_largest_body(g->project);
-    size_t ceiling = largest * 4;
-    if (ceiling < largest + (1u << 20))
-        ceiling = largest + (1u << 20);
+    size_t ceiling = largest + (1u << 20);
     gw->conf.max_request_entity_size = ceiling;
     register_handler(&gw->admin_conf, gw, kumo__gw_on_admin_req);
 

@@ -720,6 +720,22 @@ static int load_root(kumo__project *p, kumo__error *err)
     if (environments && (rc = load_environments(p, environments, err)) < 0)
         return rc;
 
+    /* A body is held twice (h2o's buffer, the copy to the worker): a budget
+     * smaller than that for the largest body would refuse it always. */
+    size_t largest = p->defaults.max_body;
+    for (size_t u = 0; u < p->nunits; u++)
+        if (p->units[u].tuning.max_body > largest)
+            largest = p->units[u].tuning.max_body;
+    if (p->http.body_budget / 2 < largest) {
+        const char *why = "http.body_budget (%zu bytes) must hold at least two of the largest max_body (%zu bytes): "
+                          "a body is held twice while it is served; raise it or lower max_body";
+        if (http && json_object_get(http, "body_budget"))
+            kumo__doc_value_error(err, doc, http, "body_budget", why, p->http.body_budget, largest);
+        else
+            kumo__doc_error(err, doc, root, why, p->http.body_budget, largest);
+        return -EINVAL;
+    }
+
     /* Keys kumo will act on but does not yet: an empty one is allowed (a
      * placeholder), anything in it is refused rather than ignored. */
     static const struct {
