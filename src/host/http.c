@@ -103,7 +103,8 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     socklen_t sl = sizeof(sa);
     getsockname(fd, (struct sockaddr *)&sa, &sl);
 
-    h2o_globalconf_t conf;
+    /* Static: they outlive this function (see the end). */
+    static h2o_globalconf_t conf;
     h2o_config_init(&conf);
     conf.server_name = h2o_iovec_init(H2O_STRLIT("kumo"));
     size_t largest = 1u << 20;
@@ -119,7 +120,7 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     kumo__install_problem_filter(hostconf, path);
 
     h2o_evloop_t *loop = h2o_evloop_create();
-    h2o_context_t ctx;
+    static h2o_context_t ctx;
     h2o_context_init(&ctx, loop, &conf);
     h2o_accept_ctx_t actx = {.ctx = &ctx, .hosts = conf.hosts};
     kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
@@ -142,8 +143,9 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
         h2o_evloop_run(loop, 100);
     kumo__listener_close(listener);
     h2o_evloop_run(loop, 0);
-    h2o_context_dispose(&ctx);
-    h2o_config_dispose(&conf);
-    /* h2o keeps no global handle to the loop; it is left to the exit */
+    /* The context, configuration and loop are not disposed, as kumo up's
+     * loops leave theirs: a connection still open (an HTTP/1.1 keep-alive
+     * or HTTP/2 client) holds timers that h2o_context_dispose asserts
+     * against, and the process exits next. */
     return 0;
 }
