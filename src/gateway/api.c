@@ -239,6 +239,13 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     char method[16];
     snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
 
+    /* Before anything copies the header fields (to the worker's frame, or
+     * to a live-contract answer): too many or too large is refused. */
+    int refused = kumo__h2o_refuse_head(req, &g->project->http, request_id);
+    if (refused) {
+        kumo__access_log(request_id, method, path, path_len, NULL, refused, kumo__mono_us() - start, 0);
+        return 0;
+    }
     kumo__http_in in;
     kumo__h2o_http_in(req, &in);
     gw_call *c = calloc(1, sizeof(*c));

@@ -50,6 +50,31 @@ void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in)
     };
 }
 
+int kumo__h2o_refuse_head(h2o_req_t *req, const kumo__http_limits *lim, const char *request_id)
+{
+    size_t bytes = 0;
+    char why[200];
+    if (req->headers.size > (size_t)lim->max_headers) {
+        snprintf(why, sizeof(why), "the request has more than %d header fields (kumo.yaml http.max_headers)",
+                 lim->max_headers);
+        goto too_large;
+    }
+    for (size_t i = 0; i < req->headers.size; i++) {
+        bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+        if (bytes > lim->max_header_bytes) {
+            snprintf(why, sizeof(why),
+                     "the request's header fields hold more than %zu bytes of names and values "
+                     "(kumo.yaml http.max_header_bytes)",
+                     lim->max_header_bytes);
+            goto too_large;
+        }
+    }
+    return 0;
+too_large:
+    kumo__send_problem(req, 431, "Request Header Fields Too Large", why, request_id, NULL);
+    return 431;
+}
+
 struct kumo__listener {
     h2o_socket_t *sock;
     h2o_evloop_t *loop;

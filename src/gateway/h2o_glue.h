@@ -13,11 +13,21 @@
 
 #include "base/http.h"
 #include "gateway/dispatch.h"
+#include "project/project.h"
 
 /* The request as dispatch.c reads it: method, path (without the query),
  * query, headers with lower-case names, body. Points into req and its
  * pool: valid while req is. */
 void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in);
+
+/* Checks a request's header fields before anything reads or copies them:
+ * their count and the bytes of their names and values against `lim`
+ * (kumo.yaml http:), in one pass that stops at the first excess (HPACK
+ * lets an HTTP/2 client repeat one indexed 4 KB field for a byte each, so
+ * the decoded fields can be thousands of times what was sent). Returns 0
+ * when the request may go on; otherwise it has answered 431 with
+ * problem+json and returns 431. The caller writes the access log line. */
+int kumo__h2o_refuse_head(h2o_req_t *req, const kumo__http_limits *lim, const char *request_id);
 
 /* A listening socket on an h2o loop that accepts connections for `actx`.
  * When accept fails for lack of file descriptors (EMFILE, ENFILE), it

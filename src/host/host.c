@@ -211,6 +211,11 @@ static void problem(kumo__host_reply *r, const kumo__http_in *in, int status, co
     add(r, "content-type", "application/problem+json", 24);
 }
 
+void kumo__host_new_request_id(kumo__host *h, char *out, size_t cap)
+{
+    snprintf(out, cap, "h%d-%08lx", (int)getpid(), ++h->seq);
+}
+
 void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *r)
 {
     memset(r, 0, sizeof(*r));
@@ -218,7 +223,7 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
     if (request_id && *request_id)
         snprintf(r->request_id, sizeof(r->request_id), "%s", request_id);
     else
-        snprintf(r->request_id, sizeof(r->request_id), "h%d-%08lx", (int)getpid(), ++h->seq);
+        kumo__host_new_request_id(h, r->request_id, sizeof(r->request_id));
 
     kumo__dispatch d;
     kumo__frame_reset(&h->request);

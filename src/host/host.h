@@ -71,6 +71,9 @@ typedef struct kumo__host_reply {
  * one. The reply is valid until the next call or kumo__host_reply_free. */
 void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *out);
 void kumo__host_reply_free(kumo__host_reply *r);
+/* A new request id, "h<pid>-<sequence>", for a request that has none of
+ * its platform's. */
+void kumo__host_new_request_id(kumo__host *h, char *out, size_t cap);
 
 /* http.c: serves until SIGTERM/SIGINT; 0 on a clean stop. */
 int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err);

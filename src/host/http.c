@@ -45,10 +45,23 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     kumo__host *h = ((host_handler *)self)->host;
     uint64_t start = kumo__mono_us();
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    char request_id[80];
+    kumo__host_new_request_id(h, request_id, sizeof(request_id));
+    /* As under kumo up: too many or too large header fields are refused
+     * before anything copies them. */
+    int refused = kumo__h2o_refuse_head(req, &h->project->http, request_id);
+    if (refused) {
+        kumo__logline l;
+        kumo__access_line(&l, request_id, req->method.base, req->method.len, req->path.base, path_len, NULL, refused,
+                          kumo__mono_us() - start);
+        kumo__logline_write(&l, 2);
+        return 0;
+    }
     kumo__http_in in;
     kumo__h2o_http_in(req, &in);
     kumo__host_reply r;
-    kumo__host_handle(h, &in, NULL, &r);
+    kumo__host_handle(h, &in, request_id, &r);
     if (r.no_route && h->docs && kumo__docs_serve(h->docs, req)) {
         kumo__host_reply_free(&r);
         return 0;
@@ -90,7 +103,8 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     socklen_t sl = sizeof(sa);
     getsockname(fd, (struct sockaddr *)&sa, &sl);
 
-    h2o_globalconf_t conf;
+    /* Static: they outlive this function (see the end). */
+    static h2o_globalconf_t conf;
     h2o_config_init(&conf);
     conf.server_name = h2o_iovec_init(H2O_STRLIT("kumo"));
     size_t largest = 1u << 20;
@@ -106,7 +120,7 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     kumo__install_problem_filter(hostconf, path);
 
     h2o_evloop_t *loop = h2o_evloop_create();
-    h2o_context_t ctx;
+    static h2o_context_t ctx;
     h2o_context_init(&ctx, loop, &conf);
     h2o_accept_ctx_t actx = {.ctx = &ctx, .hosts = conf.hosts};
     kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
