@@ -31,6 +31,7 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -111,15 +113,16 @@ typedef struct spawner {
     /* the fork server */
     struct st_h2o_evloop_t *loop; /* to start it again */
     int spares;
-    pid_t pid;           /* 0: none running (never started, or reaped) */
-    int sock;            /* control socket (non-blocking); -1: none */
-    h2o_socket_t *watch; /* readability of sock, on the loop */
-    int dead;            /* no fork server (any more): exec workers */
-    uint64_t started_ms; /* when the current one started */
-    uint64_t restart_at; /* dead: when to start another (0: never; it could not start at all) */
-    unsigned deaths;     /* in a row, each within STABLE_MS of its start */
-    pid_list fs_workers; /* workers the fork server reported and that have not exited */
-    pid_list lost;       /* workers of a fork server that died: their status is lost */
+    pid_t pid;                               /* 0: none running (never started, or reaped) */
+    int sock;                                /* control socket (non-blocking); -1: none */
+    h2o_socket_t *watch;                     /* readability of sock, on the loop */
+    int dead;                                /* no fork server (any more): exec workers */
+    uint64_t started_ms;                     /* when the current one started */
+    uint64_t restart_at;                     /* dead: when to start another (0: never; it could not start at all) */
+    unsigned deaths;                         /* in a row, each within STABLE_MS of its start */
+    uint64_t orphans_until, orphans_scanned; /* after a death: when to look for its orphans (reap_orphans) */
+    pid_list fs_workers;                     /* workers the fork server reported and that have not exited */
+    pid_list lost;                           /* workers of a fork server that died: their status is lost */
     uint32_t next_tag;
     queued_spawn queue[QUEUE_MAX]; /* sent in order once the socket has room */
     size_t nqueued;
@@ -264,6 +267,72 @@ static void settle_direct(spawner *s, size_t i, int *oom)
 
 static void on_writable(h2o_socket_t *sock, const char *err);
 
+/* A fork server that dies leaves children: the workers' pid namespace's
+ * init (kumo-pid1), and without a namespace its spares and workers, which
+ * die by their parent-death signal. The gateway is their subreaper
+ * (kumo__spawner_start), so they become its zombies, and nothing else
+ * waits for them: they are reaped here, found by name among the gateway's
+ * children (never kumo-worker, a worker exec'd by a spawner, which waits
+ * for it; never kumo-forkserver). */
+static int orphan_name(const char *comm)
+{
+    return strcmp(comm, "kumo-pid1") == 0 || strcmp(comm, "kumo-spare") == 0 || strncmp(comm, "kumo:", 5) == 0;
+}
+
+static void reap_orphans(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[64], list[4096];
+        snprintf(path, sizeof(path), "/proc/self/task/%.20s/children", e->d_name);
+        if (kumo__sandbox_read_file(path, list, sizeof(list)) != 0)
+            continue;
+        for (char *p = list; *p;) {
+            char *end;
+            long pid = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            p = end;
+            char stat[256], comm[32];
+            char state = 0;
+            snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+            if (pid <= 0 || kumo__sandbox_read_file(path, stat, sizeof(stat)) != 0)
+                continue;
+            /* "PID (COMM) STATE ...": COMM may hold spaces or ')' */
+            char *open = strchr(stat, '('), *close = strrchr(stat, ')');
+            if (open == NULL || close == NULL || close < open || (size_t)(close - open - 1) >= sizeof(comm))
+                continue;
+            memcpy(comm, open + 1, (size_t)(close - open - 1));
+            comm[close - open - 1] = '\0';
+            if (close[1] == ' ')
+                state = close[2];
+            if (state == 'Z' && orphan_name(comm) && waitpid((pid_t)pid, NULL, WNOHANG) == (pid_t)pid)
+                kumo__sandbox_release((pid_t)pid);
+        }
+    }
+    closedir(d);
+}
+
+/* Looks for a dead fork server's orphans for a while after its death,
+ * every 20 ms at most (they die a moment after it). */
+static void maybe_reap_orphans(spawner *s)
+{
+    if (s->orphans_until == 0)
+        return;
+    uint64_t now = kumo__mono_ms();
+    if (now >= s->orphans_until)
+        s->orphans_until = 0;
+    if (now - s->orphans_scanned < 20 && s->orphans_until != 0)
+        return;
+    s->orphans_scanned = now;
+    reap_orphans();
+}
+
 /* "exited with status 1", "killed by signal 9 (Killed)" */
 static void describe_status(int status, char *out, size_t len)
 {
@@ -303,8 +372,10 @@ static void fork_server_lost(spawner *s)
             describe_status(status, how, sizeof(how));
         s->pid = 0;
     }
+    reap_orphans();
     kumo__sandbox_sweep(); /* its spares' and workers' cgroups, where they are gone already */
     uint64_t now = kumo__mono_ms();
+    s->orphans_until = now + 5000;
     s->deaths = now - s->started_ms < STABLE_MS ? s->deaths + 1 : 1;
     uint64_t delay = 0;
     if (s->deaths > 1) {
@@ -471,6 +542,7 @@ static int spawner_spawn(kumo__spawner *base, int unit, int fd, uint32_t *tag, p
     spawner *s = (spawner *)base;
     *pid = 0;
     *tag = 0;
+    maybe_reap_orphans(s);
     maybe_restart(s);
     if (!s->dead) {
         kumo__fs_msg m = {.op = KUMO__FS_SPAWN, .tag = ++s->next_tag, .unit = unit};
@@ -495,6 +567,7 @@ static int spawner_spawn(kumo__spawner *base, int unit, int fd, uint32_t *tag, p
 static int spawner_exit_status(kumo__spawner *base, pid_t pid, int *status, int *oom)
 {
     spawner *s = (spawner *)base;
+    maybe_reap_orphans(s);
     ssize_t i = find_direct(s, pid);
     if (i >= 0) {
         pid_t got = waitpid(pid, status, WNOHANG);
@@ -691,6 +764,9 @@ kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spa
     }
     s->super.methods = &methods;
     s->sock = -1;
+    /* Orphans of a fork server that died come to the gateway, which reaps
+     * them (reap_orphans), not to an init that might not. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     if (copy_config(s, cfg) != 0) {
         spawner_free(s);
         kumo__error_set(err, -ENOMEM, "out of memory");
@@ -768,5 +844,7 @@ void kumo__spawner_stop(kumo__spawner *base)
         struct timespec ts = {0, 5 * 1000000};
         nanosleep(&ts, NULL);
     }
+    if (s->orphans_until)
+        reap_orphans();
     spawner_free(s);
 }
