@@ -54,6 +54,7 @@
 #define RESTART_MIN_MS 250
 #define RESTART_MAX_MS 30000
 #define STABLE_MS 10000
+#define ORPHAN_SCAN_MS 20
 /* SPAWN messages waiting for room in the control socket (the fork server is
  * behind); past this many, workers are exec'd directly instead. */
 #define QUEUE_MAX 256
@@ -121,8 +122,11 @@ typedef struct spawner {
     uint64_t restart_at;                     /* dead: when to start another (0: never; it could not start at all) */
     unsigned deaths;                         /* in a row, each within STABLE_MS of its start */
     uint64_t orphans_until, orphans_scanned; /* after a death: when to look for its orphans (reap_orphans) */
-    pid_list fs_workers;                     /* workers the fork server reported and that have not exited */
-    pid_list lost;                           /* workers of a fork server that died: their status is lost */
+    h2o_timeout_t orphan_timeout;            /* ORPHAN_SCAN_MS: looks again while orphans_until */
+    h2o_timeout_entry_t orphan_entry;
+    int orphan_timer;    /* orphan_timeout was initialised */
+    pid_list fs_workers; /* workers the fork server reported and that have not exited */
+    pid_list lost;       /* workers of a fork server that died: their status is lost */
     uint32_t next_tag;
     queued_spawn queue[QUEUE_MAX]; /* sent in order once the socket has room */
     size_t nqueued;
@@ -327,10 +331,20 @@ static void maybe_reap_orphans(spawner *s)
     uint64_t now = kumo__mono_ms();
     if (now >= s->orphans_until)
         s->orphans_until = 0;
-    if (now - s->orphans_scanned < 20 && s->orphans_until != 0)
+    if (now - s->orphans_scanned < ORPHAN_SCAN_MS && s->orphans_until != 0)
         return;
     s->orphans_scanned = now;
     reap_orphans();
+}
+
+/* The loop's timer: keeps looking while the orphans may still appear, so
+ * that none waits for the next spawn. */
+static void on_orphan_scan(h2o_timeout_entry_t *entry)
+{
+    spawner *s = H2O_STRUCT_FROM_MEMBER(spawner, orphan_entry, entry);
+    maybe_reap_orphans(s);
+    if (s->orphans_until != 0 && !h2o_timeout_is_linked(&s->orphan_entry))
+        h2o_timeout_link(s->loop, &s->orphan_timeout, &s->orphan_entry);
 }
 
 /* "exited with status 1", "killed by signal 9 (Killed)" */
@@ -376,6 +390,15 @@ static void fork_server_lost(spawner *s)
     kumo__sandbox_sweep(); /* its spares' and workers' cgroups, where they are gone already */
     uint64_t now = kumo__mono_ms();
     s->orphans_until = now + 5000;
+    if (s->loop != NULL) {
+        if (!s->orphan_timer) {
+            h2o_timeout_init(s->loop, &s->orphan_timeout, ORPHAN_SCAN_MS);
+            s->orphan_entry.cb = on_orphan_scan;
+            s->orphan_timer = 1;
+        }
+        if (!h2o_timeout_is_linked(&s->orphan_entry))
+            h2o_timeout_link(s->loop, &s->orphan_timeout, &s->orphan_entry);
+    }
     s->deaths = now - s->started_ms < STABLE_MS ? s->deaths + 1 : 1;
     uint64_t delay = 0;
     if (s->deaths > 1) {
@@ -639,6 +662,11 @@ static const kumo__spawner_methods methods = {
 
 static void spawner_free(spawner *s)
 {
+    if (s->orphan_timer) {
+        if (h2o_timeout_is_linked(&s->orphan_entry))
+            h2o_timeout_unlink(&s->orphan_entry);
+        h2o_timeout_dispose(s->loop, &s->orphan_timeout);
+    }
     for (size_t i = 0; i < s->nqueued; i++)
         close(s->queue[i].fd); /* a worker end never handed over: its pool sees EOF */
     for (size_t i = 0; i < s->nunits; i++) {
