@@ -11,11 +11,19 @@
  * messages); during shutdown, when the loop no longer runs,
  * kumo__spawner_poll drains it directly.
  *
- * The fallback: when the fork server cannot start or has died, each worker
- * is exec'd (posix_spawn) as a child of the gateway, and the spawner waits
- * for it and releases its memory cgroup itself. Both strategies start
- * workers from the same kumo__spawner_unit, with the same explicit
- * environment (the config's envp, never the gateway's `environ`).
+ * The fallback: when the fork server cannot start, each worker is exec'd
+ * (posix_spawn) as a child of the gateway, and the spawner waits for it and
+ * releases its memory cgroup itself. Both strategies start workers from
+ * the same kumo__spawner_unit, with the same explicit environment (the
+ * config's envp, never the gateway's `environ`).
+ *
+ * A fork server that dies (killed, crashed) is noticed on its control
+ * socket: the spawner reaps it at once, sweeps the memory cgroups its
+ * spares and workers leave, counts its workers' exits as lost, and starts
+ * another one at the next spawn: at once the first time, then after a
+ * backoff (RESTART_MIN_MS doubling up to RESTART_MAX_MS) while each one
+ * dies within STABLE_MS of its start. Meanwhile workers are exec'd
+ * directly. Each death and restart is logged.
  */
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
@@ -23,6 +31,7 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,14 +40,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "proto/fsproto.h"
 
 #define EXITS_MAX 1024
+/* Restarting a fork server that died: see the file's comment. */
+#define RESTART_MIN_MS 250
+#define RESTART_MAX_MS 30000
+#define STABLE_MS 10000
+#define ORPHAN_SCAN_MS 20
 /* SPAWN messages waiting for room in the control socket (the fork server is
  * behind); past this many, workers are exec'd directly instead. */
 #define QUEUE_MAX 256
@@ -55,6 +71,38 @@ typedef struct queued_spawn {
     int fd; /* our own copy of the worker's end */
 } queued_spawn;
 
+/* A set of pids (small: a loop's workers). */
+typedef struct pid_list {
+    pid_t *v;
+    size_t n, cap;
+} pid_list;
+
+/* Adds pid; out of memory it is left out (its exit is then only not
+ * matched: the pool times it out as lost). */
+static void pid_list_add(pid_list *l, pid_t pid)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        pid_t *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL)
+            return;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = pid;
+}
+
+/* Removes pid: 1 when it was there. */
+static int pid_list_take(pid_list *l, pid_t pid)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i] == pid) {
+            l->v[i] = l->v[--l->n];
+            return 1;
+        }
+    return 0;
+}
+
 typedef struct spawner {
     kumo__spawner super;
     /* what every worker is started from (owned copies of the config) */
@@ -64,10 +112,21 @@ typedef struct spawner {
     char **envp;
     int net;
     /* the fork server */
-    pid_t pid;           /* 0: none was started */
-    int sock;            /* control socket (non-blocking); -1: none */
-    h2o_socket_t *watch; /* readability of sock, on the loop */
-    int dead;            /* no fork server (any more): exec workers */
+    struct st_h2o_evloop_t *loop; /* to start it again */
+    int spares;
+    pid_t pid;                               /* 0: none running (never started, or reaped) */
+    int sock;                                /* control socket (non-blocking); -1: none */
+    h2o_socket_t *watch;                     /* readability of sock, on the loop */
+    int dead;                                /* no fork server (any more): exec workers */
+    uint64_t started_ms;                     /* when the current one started */
+    uint64_t restart_at;                     /* dead: when to start another (0: never; it could not start at all) */
+    unsigned deaths;                         /* in a row, each within STABLE_MS of its start */
+    uint64_t orphans_until, orphans_scanned; /* after a death: when to look for its orphans (reap_orphans) */
+    h2o_timeout_t orphan_timeout;            /* ORPHAN_SCAN_MS: looks again while orphans_until */
+    h2o_timeout_entry_t orphan_entry;
+    int orphan_timer;    /* orphan_timeout was initialised */
+    pid_list fs_workers; /* workers the fork server reported and that have not exited */
+    pid_list lost;       /* workers of a fork server that died: their status is lost */
     uint32_t next_tag;
     queued_spawn queue[QUEUE_MAX]; /* sent in order once the socket has room */
     size_t nqueued;
@@ -210,14 +269,157 @@ static void settle_direct(spawner *s, size_t i, int *oom)
 
 /* ---- the fork server ------------------------------------------------------ */
 
-/* The fork server is gone: said once. What still waits in the queue is
- * started directly by flush_queue, from the loop (on_writable: a socket
- * whose peer closed is writable), never from inside a pool's call. */
+static void on_writable(h2o_socket_t *sock, const char *err);
+
+/* A fork server that dies leaves children: the workers' pid namespace's
+ * init (kumo-pid1), and without a namespace its spares and workers, which
+ * die by their parent-death signal. The gateway is their subreaper
+ * (kumo__spawner_start), so they become its zombies, and nothing else
+ * waits for them: they are reaped here, found by name among the gateway's
+ * children (never kumo-worker, a worker exec'd by a spawner, which waits
+ * for it; never kumo-forkserver). */
+static int orphan_name(const char *comm)
+{
+    return strcmp(comm, "kumo-pid1") == 0 || strcmp(comm, "kumo-spare") == 0 || strncmp(comm, "kumo:", 5) == 0;
+}
+
+static void reap_orphans(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[64], list[4096];
+        snprintf(path, sizeof(path), "/proc/self/task/%.20s/children", e->d_name);
+        if (kumo__sandbox_read_file(path, list, sizeof(list)) != 0)
+            continue;
+        for (char *p = list; *p;) {
+            char *end;
+            long pid = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            p = end;
+            char stat[256], comm[32];
+            char state = 0;
+            snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+            if (pid <= 0 || kumo__sandbox_read_file(path, stat, sizeof(stat)) != 0)
+                continue;
+            /* "PID (COMM) STATE ...": COMM may hold spaces or ')' */
+            char *open = strchr(stat, '('), *close = strrchr(stat, ')');
+            if (open == NULL || close == NULL || close < open || (size_t)(close - open - 1) >= sizeof(comm))
+                continue;
+            memcpy(comm, open + 1, (size_t)(close - open - 1));
+            comm[close - open - 1] = '\0';
+            if (close[1] == ' ')
+                state = close[2];
+            if (state == 'Z' && orphan_name(comm) && waitpid((pid_t)pid, NULL, WNOHANG) == (pid_t)pid)
+                kumo__sandbox_release((pid_t)pid);
+        }
+    }
+    closedir(d);
+}
+
+/* Looks for a dead fork server's orphans for a while after its death,
+ * every 20 ms at most (they die a moment after it). */
+static void maybe_reap_orphans(spawner *s)
+{
+    if (s->orphans_until == 0)
+        return;
+    uint64_t now = kumo__mono_ms();
+    if (now >= s->orphans_until)
+        s->orphans_until = 0;
+    if (now - s->orphans_scanned < ORPHAN_SCAN_MS && s->orphans_until != 0)
+        return;
+    s->orphans_scanned = now;
+    reap_orphans();
+}
+
+/* The loop's timer: keeps looking while the orphans may still appear, so
+ * that none waits for the next spawn. */
+static void on_orphan_scan(h2o_timeout_entry_t *entry)
+{
+    spawner *s = H2O_STRUCT_FROM_MEMBER(spawner, orphan_entry, entry);
+    maybe_reap_orphans(s);
+    if (s->orphans_until != 0 && !h2o_timeout_is_linked(&s->orphan_entry))
+        h2o_timeout_link(s->loop, &s->orphan_timeout, &s->orphan_entry);
+}
+
+/* "exited with status 1", "killed by signal 9 (Killed)" */
+static void describe_status(int status, char *out, size_t len)
+{
+    if (WIFSIGNALED(status))
+        snprintf(out, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* The fork server is gone: reaped now (no zombie waits for a reload), the
+ * cgroups of its spares and workers swept, their exits counted as lost,
+ * and its restart planned (spawner_spawn starts it). What still waits in
+ * the queue is started directly by flush_queue, from the loop
+ * (on_writable: a socket whose peer closed is writable), never from inside
+ * a pool's call. */
 static void fork_server_lost(spawner *s)
 {
-    if (!s->dead && s->pid > 0)
-        kumo__log_event("error", "the fork server (pid %d) went away; workers now start without it", (int)s->pid);
+    if (s->dead)
+        return;
     s->dead = 1;
+    if (s->watch)
+        h2o_socket_read_stop(s->watch); /* at EOF it would be readable forever */
+    for (size_t i = 0; i < s->fs_workers.n; i++)
+        pid_list_add(&s->lost, s->fs_workers.v[i]);
+    s->fs_workers.n = 0;
+    pid_t pid = s->pid;
+    char how[96] = "its control socket failed";
+    if (pid > 0) {
+        int status = 0;
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == 0) { /* alive, but its socket is broken: it is of no more use */
+            kill(pid, SIGKILL);
+            while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+                ;
+        }
+        if (got == pid)
+            describe_status(status, how, sizeof(how));
+        s->pid = 0;
+    }
+    reap_orphans();
+    kumo__sandbox_sweep(); /* its spares' and workers' cgroups, where they are gone already */
+    uint64_t now = kumo__mono_ms();
+    s->orphans_until = now + 5000;
+    if (s->loop != NULL) {
+        if (!s->orphan_timer) {
+            h2o_timeout_init(s->loop, &s->orphan_timeout, ORPHAN_SCAN_MS);
+            s->orphan_entry.cb = on_orphan_scan;
+            s->orphan_timer = 1;
+        }
+        if (!h2o_timeout_is_linked(&s->orphan_entry))
+            h2o_timeout_link(s->loop, &s->orphan_timeout, &s->orphan_entry);
+    }
+    s->deaths = now - s->started_ms < STABLE_MS ? s->deaths + 1 : 1;
+    uint64_t delay = 0;
+    if (s->deaths > 1) {
+        delay = RESTART_MIN_MS;
+        for (unsigned i = 2; i < s->deaths && delay < RESTART_MAX_MS; i++)
+            delay *= 2;
+        if (delay > RESTART_MAX_MS)
+            delay = RESTART_MAX_MS;
+    }
+    s->restart_at = now + delay + 1;
+    if (delay == 0)
+        kumo__log_event("error", "the fork server (pid %d) died (%s); starting another", (int)pid, how);
+    else
+        kumo__log_event("error",
+                        "the fork server (pid %d) died (%s), %u times in a row within %d s of its start; the next "
+                        "starts in %llu ms, and workers start without it meanwhile",
+                        (int)pid, how, s->deaths, STABLE_MS / 1000, (unsigned long long)delay);
+    if (s->nqueued > 0 && s->watch && !s->notifying) {
+        s->notifying = 1;
+        h2o_socket_notify_write(s->watch, on_writable);
+    }
 }
 
 static void drain(spawner *s)
@@ -235,9 +437,12 @@ static void drain(spawner *s)
             return;
         }
         if (m.op == KUMO__FS_SPAWNED) {
+            if (m.pid > 0)
+                pid_list_add(&s->fs_workers, m.pid);
             if (s->on_pid)
                 s->on_pid(s->cb_data, m.tag, m.pid, m.err);
         } else if (m.op == KUMO__FS_EXITED) {
+            pid_list_take(&s->fs_workers, m.pid);
             if (s->nexits == EXITS_MAX) { /* unclaimed for long: drop the oldest */
                 memmove(s->exits, s->exits + 1, (EXITS_MAX - 1) * sizeof(s->exits[0]));
                 s->nexits--;
@@ -322,11 +527,46 @@ static int enqueue(spawner *s, uint32_t tag, int unit, int fd)
 
 /* ---- the methods pool.c calls --------------------------------------------- */
 
+static int start_fork_server(spawner *s, kumo__error *err);
+
+/* Starts another fork server once a dead one's backoff has passed. */
+static void maybe_restart(spawner *s)
+{
+    uint64_t now = kumo__mono_ms();
+    if (!s->dead || s->restart_at == 0 || now < s->restart_at)
+        return;
+    if (s->watch) {
+        h2o_socket_close(s->watch);
+        s->watch = NULL;
+    }
+    if (s->sock >= 0)
+        close(s->sock);
+    s->sock = -1;
+    s->notifying = 0;
+    kumo__error why = {0};
+    if (start_fork_server(s, &why) != 0) {
+        s->deaths++;
+        s->restart_at = now + RESTART_MAX_MS;
+        kumo__log_event("error", "%s; trying again in %d s, and workers start without it meanwhile", why.msg,
+                        RESTART_MAX_MS / 1000);
+        return;
+    }
+    s->dead = 0;
+    s->started_ms = now;
+    kumo__log_event("info", "the fork server was started again (pid %d)", (int)s->pid);
+    if (s->nqueued > 0) { /* queued while it was down and not flushed yet: they go to the new one */
+        s->notifying = 1;
+        h2o_socket_notify_write(s->watch, on_writable);
+    }
+}
+
 static int spawner_spawn(kumo__spawner *base, int unit, int fd, uint32_t *tag, pid_t *pid, kumo__error *err)
 {
     spawner *s = (spawner *)base;
     *pid = 0;
     *tag = 0;
+    maybe_reap_orphans(s);
+    maybe_restart(s);
     if (!s->dead) {
         kumo__fs_msg m = {.op = KUMO__FS_SPAWN, .tag = ++s->next_tag, .unit = unit};
         /* Order is kept: nothing overtakes a queued SPAWN. When the fork
@@ -350,6 +590,7 @@ static int spawner_spawn(kumo__spawner *base, int unit, int fd, uint32_t *tag, p
 static int spawner_exit_status(kumo__spawner *base, pid_t pid, int *status, int *oom)
 {
     spawner *s = (spawner *)base;
+    maybe_reap_orphans(s);
     ssize_t i = find_direct(s, pid);
     if (i >= 0) {
         pid_t got = waitpid(pid, status, WNOHANG);
@@ -369,6 +610,8 @@ static int spawner_exit_status(kumo__spawner *base, pid_t pid, int *status, int 
             s->exits[k] = s->exits[--s->nexits];
             return 1;
         }
+    if (pid_list_take(&s->lost, pid))
+        return -ECHILD; /* a worker of a fork server that died */
     return s->dead ? -ECHILD : 0;
 }
 
@@ -388,6 +631,8 @@ static void spawner_release(kumo__spawner *base, pid_t pid)
             s->exits[k] = s->exits[--s->nexits];
             return;
         }
+    if (!pid_list_take(&s->lost, pid))
+        pid_list_take(&s->fs_workers, pid);
 }
 
 static void spawner_poll(kumo__spawner *base, int timeout_ms)
@@ -417,6 +662,11 @@ static const kumo__spawner_methods methods = {
 
 static void spawner_free(spawner *s)
 {
+    if (s->orphan_timer) {
+        if (h2o_timeout_is_linked(&s->orphan_entry))
+            h2o_timeout_unlink(&s->orphan_entry);
+        h2o_timeout_dispose(s->loop, &s->orphan_timeout);
+    }
     for (size_t i = 0; i < s->nqueued; i++)
         close(s->queue[i].fd); /* a worker end never handed over: its pool sees EOF */
     for (size_t i = 0; i < s->nunits; i++) {
@@ -431,6 +681,8 @@ static void spawner_free(spawner *s)
     free(s->project_dir);
     free(s->data_dir);
     free(s->direct);
+    free(s->fs_workers.v);
+    free(s->lost.v);
     free(s);
 }
 
@@ -470,7 +722,7 @@ static int copy_config(spawner *s, const kumo__spawner_config *cfg)
 }
 
 /* Execs the fork server on a fresh control socket: 0, or an error. */
-static int start_fork_server(spawner *s, struct st_h2o_evloop_t *loop, int spares, kumo__error *err)
+static int start_fork_server(spawner *s, kumo__error *err)
 {
     int sv[2] = {-1, -1};
     char **argv = NULL;
@@ -488,7 +740,7 @@ static int start_fork_server(spawner *s, struct st_h2o_evloop_t *loop, int spare
         kumo__error_set(err, rc = -ENOMEM, "out of memory");
         goto out;
     }
-    snprintf(nspares, sizeof(nspares), "%d", spares);
+    snprintf(nspares, sizeof(nspares), "%d", s->spares);
     argv[n++] = "kumo-worker";
     argv[n++] = "--fork-server";
     argv[n++] = "--spares";
@@ -514,7 +766,11 @@ static int start_fork_server(spawner *s, struct st_h2o_evloop_t *loop, int spare
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     s->sock = sv[0];
     sv[0] = -1;
-    s->watch = h2o_evloop_socket_create(loop, dup(s->sock), H2O_SOCKET_FLAG_DONT_READ);
+    /* Close-on-exec like the socket itself (dup would drop it): a copy in a
+     * later fork server or worker would keep this fork server from seeing
+     * EOF when the loop closes it, and it would be killed after the grace,
+     * its spares' cgroups left behind. */
+    s->watch = h2o_evloop_socket_create(s->loop, fcntl(s->sock, F_DUPFD_CLOEXEC, 0), H2O_SOCKET_FLAG_DONT_READ);
     s->watch->data = s;
     h2o_socket_read_start(s->watch, on_readable);
 out:
@@ -536,14 +792,20 @@ kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spa
     }
     s->super.methods = &methods;
     s->sock = -1;
+    /* Orphans of a fork server that died come to the gateway, which reaps
+     * them (reap_orphans), not to an init that might not. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     if (copy_config(s, cfg) != 0) {
         spawner_free(s);
         kumo__error_set(err, -ENOMEM, "out of memory");
         return NULL;
     }
+    s->loop = loop;
+    s->spares = cfg->spares;
+    s->started_ms = kumo__mono_ms();
     kumo__error why = {0};
-    if (start_fork_server(s, loop, cfg->spares, &why) != 0) {
-        s->dead = 1;
+    if (start_fork_server(s, &why) != 0) {
+        s->dead = 1; /* and restart_at 0: workers are exec'd from now on */
         kumo__log_event("warn", "%s; workers start one by one instead", why.msg);
     }
     return &s->super;
@@ -586,6 +848,8 @@ int kumo__spawner_reap(pid_t pid, int force)
     if (force)
         kill(pid, SIGKILL);
     pid_t got = waitpid(pid, &status, force ? 0 : WNOHANG);
+    if (force) /* killed: its spares and workers die with nobody to remove their cgroups */
+        kumo__sandbox_sweep();
     return got != 0;
 }
 
@@ -602,10 +866,13 @@ void kumo__spawner_stop(kumo__spawner *base)
         if (i == 199) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
+            kumo__sandbox_sweep(); /* as in kumo__spawner_reap */
             break;
         }
         struct timespec ts = {0, 5 * 1000000};
         nanosleep(&ts, NULL);
     }
+    if (s->orphans_until)
+        reap_orphans();
     spawner_free(s);
 }

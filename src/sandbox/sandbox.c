@@ -2,8 +2,9 @@
  * sandbox.c: the spawner's side of the worker sandbox, and what both sides
  * share: parsing the layer list, finding the memory cgroup a worker makes
  * for itself (a child of its spawner's cgroup named kumo-worker-<pid>),
- * reading whether the OOM killer struck there, removing it, and describing
- * the layers for the gateway's start-up line.
+ * reading whether the OOM killer struck there, removing it (and sweeping
+ * those of processes that are gone), and describing the layers for the
+ * gateway's start-up line.
  *
  * The worker's side, which enters the layers, is sandbox_enter.c; it alone
  * needs libseccomp, so the gateway (which links this file) does not.
@@ -12,7 +13,9 @@
 
 #include "sandbox/sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -193,7 +196,7 @@ static int worker_cgroup(pid_t pid, char *dir, size_t len)
 int kumo__sandbox_set_memory(pid_t pid, size_t bytes)
 {
     char dir[PATH_MAX], file[PATH_MAX + 64], num[32];
-    if (worker_cgroup(pid, dir, sizeof(dir)) != 0)
+    if (worker_cgroup(pid, dir, sizeof(dir)) == 0)
         return -ENOENT;
     snprintf(num, sizeof(num), "%zu", bytes);
     snprintf(file, sizeof(file), "%s/memory.max", dir);
@@ -247,6 +250,37 @@ void kumo__sandbox_release(pid_t pid)
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+}
+
+void kumo__sandbox_sweep_dir(const char *base, pid_t self)
+{
+    DIR *d = opendir(base);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, KUMO__SANDBOX_CGROUP_PREFIX, strlen(KUMO__SANDBOX_CGROUP_PREFIX)) != 0)
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + strlen(KUMO__SANDBOX_CGROUP_PREFIX), &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == (long)self)
+            continue;
+        /* A live process (or one not yet reaped) keeps its cgroup; rmdir
+         * refuses one with tasks in it anyway (EBUSY). */
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s/%s", base, e->d_name) < (int)sizeof(path))
+            rmdir(path);
+    }
+    closedir(d);
+}
+
+void kumo__sandbox_sweep(void)
+{
+    char base[PATH_MAX], why[PATH_MAX + 128];
+    if (kumo__sandbox_memory_cgroup(base, sizeof(base), why, sizeof(why)) != 0)
+        kumo__sandbox_sweep_dir(base, getpid());
 }
 
 void kumo__sandbox_describe_limits(const kumo__sandbox_config *c, const char *memory_how, char *out, size_t len)

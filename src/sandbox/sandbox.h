@@ -91,10 +91,14 @@ int kumo__sandbox_oom_killed(pid_t pid);
 int kumo__sandbox_enter_spare(const kumo__sandbox_config *c, char *report, size_t report_len, kumo__error *err);
 void kumo__sandbox_assign(const kumo__sandbox_config *c);
 
-/* Removes the memory cgroups of workers that are gone (a crashed
- * gateway's), for a fork server whose workers live in a pid namespace and
- * cannot tell which are gone. */
+/* Removes the memory cgroups (kumo-worker-<pid> beside the caller's own
+ * children) of processes that are gone: a crashed gateway's, or those of a
+ * fork server's spares and workers killed with it. The fork server sweeps
+ * when it starts (its workers, in a pid namespace, cannot tell which are
+ * gone), and the spawner after a fork server died. kumo__sandbox_sweep_dir
+ * does it in `base`, sparing `self`'s. */
 void kumo__sandbox_sweep(void);
+void kumo__sandbox_sweep_dir(const char *base, pid_t self);
 /* Sets the memory limit of worker `pid`'s cgroup: 0, or -errno (-ENOENT
  * when it has none). */
 int kumo__sandbox_set_memory(pid_t pid, size_t bytes);

@@ -323,6 +323,12 @@ int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(st
 /* Steps a statement that returns no row, then resets it and clears its
  * bindings; with retry_busy, kumo__sqlite_busy_again decides retries. */
 int kumo__sqlite_step(struct sqlite3_stmt *st, int retry_busy);
+/* Writes what failed for the result code `rc` a call on `db` returned:
+ * "<SQLite's message> (SQLite code N)", N the extended code. The message
+ * is db's own only while db still holds that error (a later call, such as
+ * a ROLLBACK, clears it to "not an error"); else sqlite3_errstr(rc).
+ * Call it before anything else runs on db. db may be NULL. */
+void kumo__sqlite_describe(struct sqlite3 *db, int rc, char *out, size_t len);
 extern const kumo__blob_driver kumo__blob_file_driver;
 extern const kumo__queue_driver kumo__queue_sqlite_driver;
 /* The AWS drivers (stores/dynamodb.c, s3.c, sqs.c over stores/aws.c). */

@@ -21,9 +21,11 @@
  * pid on the machine (NSpid) to the gateway.
  *
  * It reaps every child and reports exits to the loop (spares that die
- * unassigned are replaced quietly). It exits when the loop closes the
- * control socket, killing its spares; workers die with it (parent-death
- * signal), but the loop closes them first when it drains.
+ * unassigned are replaced quietly), removing each one's memory cgroup. It
+ * exits when the loop closes the control socket, killing and reaping its
+ * spares and any worker left (the loop closes them first when it drains),
+ * so that no cgroup outlives its process; at start it sweeps those a
+ * killed fork server left.
  */
 #include "proto/fsproto.h"
 
@@ -76,7 +78,35 @@ typedef struct fork_server {
     int nspares, want_spares;
     int sigfd;
     pid_t init_pid; /* PID 1 of the workers' pid namespace; 0: none */
+    /* Workers (assigned spares and forks) not yet reaped: killed, reaped
+     * and their cgroups removed when the fork server exits. */
+    pid_t *workers;
+    size_t nworkers, capworkers;
 } fork_server;
+
+/* Remembers a live worker; out of memory it is only not tracked (it still
+ * dies with the fork server, by its parent-death signal). */
+static void track_worker(fork_server *fs, pid_t pid)
+{
+    if (fs->nworkers == fs->capworkers) {
+        size_t cap = fs->capworkers ? 2 * fs->capworkers : 64;
+        pid_t *w = realloc(fs->workers, cap * sizeof(*w));
+        if (w == NULL)
+            return;
+        fs->workers = w;
+        fs->capworkers = cap;
+    }
+    fs->workers[fs->nworkers++] = pid;
+}
+
+static void forget_worker(fork_server *fs, pid_t pid)
+{
+    for (size_t i = 0; i < fs->nworkers; i++)
+        if (fs->workers[i] == pid) {
+            fs->workers[i] = fs->workers[--fs->nworkers];
+            return;
+        }
+}
 
 /* A child's pid as the gateway knows it. In the pid namespace getpid()
  * says the namespace's number; /proc (the host's, until the sandbox mounts
@@ -318,6 +348,8 @@ static void spawn(fork_server *fs, int control, const kumo__fs_msg *req, int fd)
         reply.err = errno;
     reply.pid = pid > 0 ? pid : 0;
 out:
+    if (reply.pid > 0)
+        track_worker(fs, reply.pid);
     close(fd);
     kumo__fs_send(control, &reply, -1);
 }
@@ -355,6 +387,7 @@ static void reap(fork_server *fs, int control)
         int oom = kumo__sandbox_oom_killed(pid) == 1;
         kumo__sandbox_release(pid);
         if (!was_spare) {
+            forget_worker(fs, pid);
             kumo__fs_msg m = {.op = KUMO__FS_EXITED, .pid = pid, .status = status, .err = oom};
             kumo__fs_send(control, &m, -1);
         }
@@ -458,7 +491,8 @@ static void pid_init_main(void)
  * CAP_SYS_ADMIN; without it the workers say so in their sandbox report. */
 static int start_pid_namespace(fork_server *fs)
 {
-    kumo__sandbox_sweep(); /* the workers could not tell the stale cgroups from live ones */
+    /* (the stale cgroups, which the workers could not tell from live ones,
+     * were swept at start) */
     if (unshare(CLONE_NEWPID) != 0)
         return 0;
     pid_t pid = fork();
@@ -494,6 +528,14 @@ int kumo__forkserver_main(int argc, char **argv)
         free(fs);
         return 1;
     }
+    /* Only fds 0-3 are ours: any other the gateway let through (one not
+     * close-on-exec) would live on in every spare and worker, and a copy
+     * of another fork server's control socket would keep that one from
+     * seeing the loop close it. */
+    close_range(CONTROL_FD + 1, ~0u, 0);
+    /* Spares and workers of a fork server that was killed died by their
+     * parent-death signal, with nobody to remove their cgroups. */
+    kumo__sandbox_sweep();
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < fs->nunits; i++) {
         fs_unit *u = &fs->units[i];
@@ -563,19 +605,29 @@ int kumo__forkserver_main(int argc, char **argv)
         }
         replenish = fs->nspares < fs->want_spares;
     }
-    /* Workers still running die with us (their parent-death signal); the
-     * loop has closed their sockets already when it drains. */
+    /* Every child goes with us, and so does every memory cgroup a spare or
+     * a worker made: left to their parent-death signal, they would die
+     * with nobody to remove their cgroups. The loop has closed the
+     * workers' sockets already when it drains, so normally none is left. */
     for (int i = fs->nspares - 1; i >= 0; i--) {
         kill(fs->spares[i].pid, SIGKILL);
-        waitpid(fs->spares[i].pid, NULL, 0);
-        kumo__sandbox_release(fs->spares[i].pid); /* a spare made its cgroup too */
         forget_spare(fs, i);
     }
-    if (fs->init_pid > 0) { /* SIGKILL: it takes what is left of the namespace along */
+    for (size_t i = 0; i < fs->nworkers; i++)
+        kill(fs->workers[i], SIGKILL);
+    if (fs->init_pid > 0) /* it takes what is left of the namespace along */
         kill(fs->init_pid, SIGKILL);
-        waitpid(fs->init_pid, NULL, 0);
+    for (;;) {
+        pid_t pid = waitpid(-1, NULL, 0);
+        if (pid < 0 && errno == EINTR)
+            continue;
+        if (pid < 0)
+            break; /* ECHILD: none left */
+        if (pid != fs->init_pid)
+            kumo__sandbox_release(pid);
     }
     close(fs->sigfd);
+    free(fs->workers);
     free(fs);
     return 0;
 }

@@ -58,37 +58,6 @@ static int fail(kumo__error *err, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* Removes the cgroups of workers that are gone (a crashed gateway's, or
- * ones nobody released), so that they cannot pile up. */
-static void sweep_stale(const char *base, pid_t self)
-{
-    DIR *d = opendir(base);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, KUMO__SANDBOX_CGROUP_PREFIX, strlen(KUMO__SANDBOX_CGROUP_PREFIX)) != 0)
-            continue;
-        char *end;
-        long pid = strtol(e->d_name + strlen(KUMO__SANDBOX_CGROUP_PREFIX), &end, 10);
-        if (*end != '\0' || pid <= 0 || pid == (long)self)
-            continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof(path), "%s/%s", base, e->d_name) < (int)sizeof(path))
-            rmdir(path);
-    }
-    closedir(d);
-}
-
-void kumo__sandbox_sweep(void)
-{
-    char base[PATH_MAX], why[PATH_MAX + 128];
-    if (kumo__sandbox_memory_cgroup(base, sizeof(base), why, sizeof(why)) != 0)
-        sweep_stale(base, getpid());
-}
-
 /* Puts the calling process in a memory cgroup of its own with `bytes` as
  * its limit. 0 and `how` ("cgroup v1"), or negative errno with `why`. */
 static int join_memory_cgroup(const kumo__sandbox_config *c, char *how, size_t howlen, char *why, size_t whylen)
@@ -103,7 +72,7 @@ static int join_memory_cgroup(const kumo__sandbox_config *c, char *how, size_t h
      * test (kill(pid, 0) says ESRCH for every one): the fork server, which
      * sees them, sweeps before it forks (kumo__sandbox_sweep). */
     if (!c->pid_ns)
-        sweep_stale(base, self);
+        kumo__sandbox_sweep_dir(base, self);
     snprintf(dir, sizeof(dir), "%s/" KUMO__SANDBOX_CGROUP_PREFIX "%ld", base, (long)self);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         int rc = -errno;

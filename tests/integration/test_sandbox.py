@@ -19,24 +19,38 @@ import unittest
 
 import requests
 
-from kumo_harness import KUMO, Gateway, GatewayTest, copy_project
+from kumo_harness import KUMO, Gateway, GatewayTest, copy_project, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
 WORKER = os.path.join(os.path.dirname(os.path.abspath(KUMO)), "kumo-worker")
 
 
 def own_memory_cgroup():
-    """The v1 memory cgroup directory of this process, if writable."""
+    """The memory cgroup directory of this process where kumo's workers make
+    theirs, if writable: v1's memory hierarchy, else v2 with the memory
+    controller delegated to children (as src/sandbox/sandbox.c decides)."""
+    v2 = None
     try:
         with open("/proc/self/cgroup") as f:
             for line in f:
                 _, ctrls, path = line.rstrip("\n").split(":", 2)
                 if "memory" in ctrls.split(","):
                     d = "/sys/fs/cgroup/memory" + ("" if path == "/" else path)
-                    if os.access(d, os.W_OK):
+                    if os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes") and os.access(d, os.W_OK):
                         return d
+                if ctrls == "":
+                    v2 = path
     except OSError:
-        pass
+        return None
+    if v2 is not None:
+        mnt = "/sys/fs/cgroup" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "/sys/fs/cgroup/unified"
+        d = mnt + ("" if v2 == "/" else v2)
+        try:
+            with open(os.path.join(d, "cgroup.subtree_control")) as f:
+                if "memory" in f.read().split() and os.access(d, os.W_OK):
+                    return d
+        except OSError:
+            pass
     return None
 
 
@@ -235,6 +249,133 @@ class CgroupCleanupTest(unittest.TestCase):
         self.assertEqual(rc, 0)
         left = [p for p in worker_cgroups(base) if int(p.rsplit("-", 1)[1]) in pids]
         self.assertEqual(left, [])
+
+
+def pid_alive(pid):
+    return os.path.exists("/proc/%d" % pid)
+
+
+def stale_cgroups(base):
+    """kumo-worker-PID directories whose process is gone."""
+    return [p for p in worker_cgroups(base) if not pid_alive(int(p.rsplit("-", 1)[1]))]
+
+
+def children(pid):
+    """(pid, state, comm) of every child of pid."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+        for k in kids:
+            try:
+                with open("/proc/%d/stat" % k) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            out.append((k, stat[stat.rindex(")") + 2], comm))
+    return out
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            out.append(c)
+            todo.append(c[0])
+    return out
+
+
+class CgroupReloadTest(unittest.TestCase):
+    """Reloads and a stop leave no memory cgroup behind: every
+    kumo-worker-PID directory belongs to a live process while kumo serves,
+    and none is left once it has stopped (spares' included)."""
+
+    RELOADS = 12
+
+    def test_reloads_and_stop_leave_no_cgroup(self):
+        base = own_memory_cgroup()
+        if base is None:
+            self.skipTest("SKIPPED: no writable memory cgroup (v1, or v2 with the memory controller delegated) "
+                          "here, so workers make none to leave behind")
+        before = set(worker_cgroups(base))
+        project_dir = copy_project("hostile", PROJECTS)
+        gw = Gateway(project_dir, threads=2)
+        try:
+            self.assertEqual(requests.get(gw.base + "/ok", timeout=30).status_code, 200)
+            made = set(worker_cgroups(base)) - before
+            self.assertTrue(made, "the workers and spares made no cgroup")
+            for i in range(self.RELOADS):
+                deadline = time.time() + 60
+                while True:  # a reload may be refused while one runs or as too frequent: retry
+                    p = subprocess.run([KUMO, "reload", "--admin-port", str(gw.admin_port)], capture_output=True,
+                                       text=True, timeout=120)
+                    if p.returncode == 0 or time.time() > deadline:
+                        break
+                    time.sleep(0.5)
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                self.assertEqual(requests.get(gw.base + "/ok", timeout=30).status_code, 200)
+            # old generations drain in about a second; their cgroups go with them
+            left = wait_for(lambda: not [p for p in stale_cgroups(base) if p not in before], 20)
+            self.assertTrue(left, "cgroups of processes that are gone, after %d reloads: %s"
+                            % (self.RELOADS, [p for p in stale_cgroups(base) if p not in before]))
+            live = set(worker_cgroups(base)) - before
+            # a loop's spare and its worker, per loop, and no more
+            self.assertLessEqual(len(live), 8, live)
+        finally:
+            rc = gw.stop()
+            shutil.rmtree(os.path.dirname(project_dir), ignore_errors=True)
+        after = set(worker_cgroups(base)) - before
+        self.assertEqual(after, set(), "cgroups left after kumo up stopped")
+        self.assertEqual(rc, 0)
+
+
+class ForkServerDeathTest(GatewayTest):
+    """A fork server killed with SIGKILL is reaped and started again: requests
+    still succeed, new workers are in the new fork server's pid namespace,
+    and no zombie is left among the gateway's descendants."""
+    project = "hostile"
+    project_root = PROJECTS
+    threads = 1
+
+    def fork_servers(self):
+        return [p for p, _, comm in children(self.gw.proc.pid) if comm == "kumo-forkserver"]
+
+    def test_fork_server_is_restarted_and_reaped(self):
+        self.assertEqual(requests.get(self.url("/ok"), timeout=30).status_code, 200)
+        first = self.fork_servers()
+        self.assertEqual(len(first), 1, children(self.gw.proc.pid))
+        os.kill(first[0], signal.SIGKILL)
+        # every request is answered, on a worker of the old fork server (if
+        # the loop has not seen the death yet: 502), or a new one
+        ok = 0
+        deadline = time.time() + 20
+        while ok < 5 and time.time() < deadline:
+            r = requests.get(self.url("/ok"), timeout=30)
+            ok = ok + 1 if r.status_code == 200 else 0
+        self.assertEqual(ok, 5, "requests kept failing after the fork server died")
+        second = wait_for(lambda: [p for p in self.fork_servers() if p != first[0]], 15)
+        self.assertTrue(second, "no new fork server: %s" % children(self.gw.proc.pid))
+        msgs = [l.get("msg", "") for l in self.gw.log_lines()]
+        self.assertTrue([m for m in msgs if "the fork server (pid %d) died (killed by signal 9" % first[0] in m], msgs)
+        self.assertIn("the fork server was started again (pid %d)" % second[0], msgs)
+        if os.geteuid() == 0:
+            # a worker started now is the new fork server's, in its namespace
+            self.assertEqual(requests.get(self.url("/ok"), timeout=30).status_code, 200)
+            workers = wait_for(lambda: [p for p, _, comm in children(second[0]) if comm.startswith("kumo:")], 10)
+            self.assertTrue(workers, children(second[0]))
+            ns = os.readlink("/proc/%d/ns/pid_for_children" % second[0])
+            self.assertNotEqual(ns, os.readlink("/proc/%d/ns/pid" % self.gw.proc.pid))
+            for w in workers:
+                self.assertEqual(os.readlink("/proc/%d/ns/pid" % w), ns)
+        # no zombie: neither the old fork server nor what it left (its pid
+        # namespace's init, spares, workers), once they had a moment to die
+        zombies = lambda: [c for c in descendants(self.gw.proc.pid) if c[1] == "Z"]
+        self.assertTrue(wait_for(lambda: not zombies(), 10), zombies())
+        self.assertNotIn(first[0], [p for p, _, _ in descendants(self.gw.proc.pid)])
 
 
 def frame(ftype, fid, fields):

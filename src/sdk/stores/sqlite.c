@@ -49,9 +49,11 @@
  * has the tables (nothing is created; a missing one is KUMO_EUNAVAILABLE).
  *
  * Errors map to KUMO_E* codes: SQLITE_BUSY after the timeout is
- * KUMO_ETIMEDOUT, a file that cannot be opened KUMO_EUNAVAILABLE, the rest
- * KUMO_EIO; the sqlite message goes to the open's err buffer or, for later
- * calls, to the handle's `error` (kumo_store_error) and an error log line.
+ * KUMO_ETIMEDOUT, a file that cannot be opened or written (or is not a
+ * database) KUMO_EUNAVAILABLE, the rest KUMO_EIO; the sqlite message and
+ * extended code (kumo__sqlite_describe, taken before anything else runs on
+ * the handle) go to the open's err buffer or, for later calls, to the
+ * handle's `error` (kumo_store_error) and an error log line.
  */
 #include "sdk/sdk.h"
 #include "base/clock.h"
@@ -64,6 +66,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 #include <time.h>
 
 #define BUSY_TIMEOUT_MS 5000
@@ -160,11 +164,28 @@ int kumo__sqlite_status(int rc)
     case SQLITE_NOMEM: return KUMO_ENOMEM;
     case SQLITE_TOOBIG: return KUMO_ETOOBIG;
     case SQLITE_CANTOPEN:
+    case SQLITE_READONLY: /* a read-only mount or file: as unreachable as one that cannot be opened */
     case SQLITE_NOTADB:
     case SQLITE_PERM:
     case SQLITE_AUTH: return KUMO_EUNAVAILABLE;
     default: return KUMO_EIO;
     }
+}
+
+void kumo__sqlite_describe(sqlite3 *db, int rc, char *out, size_t len)
+{
+    /* Handles are opened with extended result codes, so rc is usually
+     * extended already; db's code is taken only for the same error. */
+    int code = rc;
+    const char *msg = NULL;
+    if (db != NULL && rc != SQLITE_OK && (sqlite3_errcode(db) & 0xff) == (rc & 0xff)) {
+        msg = sqlite3_errmsg(db);
+        if ((rc & ~0xff) == 0)
+            code = sqlite3_extended_errcode(db);
+    }
+    if (msg == NULL || *msg == '\0')
+        msg = sqlite3_errstr(rc);
+    snprintf(out, len, "%s (SQLite code %d)", msg, code);
 }
 
 int kumo__sqlite_busy_again(int rc, unsigned *tries)
@@ -183,7 +204,9 @@ int kumo__sqlite_busy_again(int rc, unsigned *tries)
  * it. */
 static int fail(sqlite_kv *s, const char *what, int rc)
 {
-    snprintf(s->base.error, sizeof(s->base.error), "sqlite %s: %s", what, sqlite3_errmsg(s->db));
+    char why[200];
+    kumo__sqlite_describe(s->db, rc, why, sizeof(why));
+    snprintf(s->base.error, sizeof(s->base.error), "sqlite %.40s: %s", what, why);
     kumo_log(NULL, KUMO_LOG_ERROR, "kv store '%s': %s", s->base.name ? s->base.name : "?", s->base.error);
     return kumo__sqlite_status(rc);
 }
@@ -241,10 +264,37 @@ int kumo__sqlite_step(sqlite3_stmt *st, int retry_busy)
     return rc;
 }
 
+/* What a write refused at open (SQLITE_READONLY, or SQLITE_CANTOPEN for
+ * the -wal and -shm files beside the store) comes from, when it is the file
+ * system or the file's mode: appended to `why`. */
+static void readonly_hint(const char *path, int rc, char *why, size_t len)
+{
+    if ((rc & 0xff) != SQLITE_READONLY && (rc & 0xff) != SQLITE_CANTOPEN)
+        return;
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct statvfs vfs;
+    size_t used = strlen(why);
+    if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+        snprintf(why + used, len - used,
+                 "; %s is on a read-only file system, and a store writes the file and its -wal and -shm files "
+                 "beside it",
+                 dir);
+    else if (access(dir, W_OK) != 0 || (access(path, F_OK) == 0 && access(path, W_OK) != 0))
+        snprintf(why + used, len - used, "; the file or %s is not writable by this process", dir);
+}
+
 int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sqlite3 *db, const char **step),
                           sqlite3 **out, int *created, kumo__error *e)
 {
-    char path[4096], create[8] = "true";
+    char path[4096], create[8] = "true", why[4400];
     const char *p = url + strlen("sqlite:");
     if (strncmp(p, "//", 2) == 0)
         p += 2;
@@ -265,11 +315,13 @@ int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sq
     int src = sqlite3_open_v2(
         path, &db, SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
-        kumo__error_set(e, kumo__sqlite_status(src), "cannot open %s: %s", path,
-                        db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+        kumo__sqlite_describe(db, src, why, sizeof(why));
+        readonly_hint(path, src, why, sizeof(why));
+        kumo__error_set(e, kumo__sqlite_status(src), "cannot open %s: %s", path, why);
         sqlite3_close(db);
         return kumo__sqlite_status(src);
     }
+    sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     /* The tables are made in one write transaction taken up front (BEGIN
      * IMMEDIATE waits on busy_timeout): statements that read the schema
@@ -292,13 +344,18 @@ int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sq
                 step = "COMMIT";
                 src = sqlite3_exec(db, step, NULL, NULL, NULL);
             }
-            if (!sqlite3_get_autocommit(db))
-                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         }
+        /* The failure is described now: the ROLLBACK below clears db's
+         * error state, after which SQLite says "not an error". */
+        if (src != SQLITE_OK) {
+            kumo__sqlite_describe(db, src, why, sizeof(why));
+            readonly_hint(path, src, why, sizeof(why));
+        }
+        if (!sqlite3_get_autocommit(db))
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     } while (kumo__sqlite_busy_again(src, &tries));
     if (src != SQLITE_OK) {
-        kumo__error_set(e, kumo__sqlite_status(src), "%s: %s (SQLite code %d, while running \"%.40s...\")", path,
-                        sqlite3_errmsg(db), sqlite3_extended_errcode(db), step);
+        kumo__error_set(e, kumo__sqlite_status(src), "%s: %s, while running \"%.40s...\"", path, why, step);
         sqlite3_close(db);
         return kumo__sqlite_status(src);
     }
@@ -333,8 +390,10 @@ static int sqlite_open(const char *url, const char *name, kumo__store **out, kum
     for (int i = 0; i < ST_COUNT; i++) {
         src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (src != SQLITE_OK) {
+            char why[256];
+            kumo__sqlite_describe(s->db, src, why, sizeof(why));
             rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
-            kumo__error_set(e, rc, "%s: %s%s", sqlite3_db_filename(s->db, "main"), sqlite3_errmsg(s->db),
+            kumo__error_set(e, rc, "%s: %s%s", sqlite3_db_filename(s->db, "main"), why,
                             may_create ? "" : " (create=false: the tables must exist)");
             goto out;
         }
@@ -490,8 +549,10 @@ static int sqlite_put(kumo__kv *kv, const char *key, size_t klen, const void *va
     if (new_version)
         *new_version = (uint64_t)version;
 out:
+    /* The ROLLBACK's own outcome is not reported: the error that led here
+     * is the one kumo_store_error must name. */
     if (in_tx && sqlite3_get_autocommit(s->db) == 0)
-        exec_st(s, ST_ROLLBACK);
+        kumo__sqlite_step(s->st[ST_ROLLBACK], 0);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

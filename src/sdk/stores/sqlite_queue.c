@@ -88,7 +88,9 @@ static int64_t now_ms(void)
 
 static int fail(sqlite_queue *s, const char *what, int rc)
 {
-    snprintf(s->base.error, sizeof(s->base.error), "sqlite %s: %s", what, sqlite3_errmsg(s->db));
+    char why[200];
+    kumo__sqlite_describe(s->db, rc, why, sizeof(why));
+    snprintf(s->base.error, sizeof(s->base.error), "sqlite %.40s: %s", what, why);
     kumo_log(NULL, KUMO_LOG_ERROR, "queue '%s': %s", s->base.name ? s->base.name : "?", s->base.error);
     return kumo__sqlite_status(rc);
 }
@@ -140,8 +142,10 @@ static int sq_open(const char *url, const char *name, kumo__store **out, kumo__e
     for (int i = 0; i < ST_COUNT; i++) {
         src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (src != SQLITE_OK) {
+            char why[256];
+            kumo__sqlite_describe(s->db, src, why, sizeof(why));
             rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
-            kumo__error_set(e, rc, "%s: %s%s", sqlite3_db_filename(s->db, "main"), sqlite3_errmsg(s->db),
+            kumo__error_set(e, rc, "%s: %s%s", sqlite3_db_filename(s->db, "main"), why,
                             may_create ? "" : " (create=false: the table kumo_queue must exist)");
             goto out;
         }
@@ -240,8 +244,10 @@ static int sq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
     in_tx = 0;
     *count = n;
 out:
+    /* The ROLLBACK's own outcome is not reported: the error that led here
+     * is the one kumo_store_error must name. */
     if (in_tx && sqlite3_get_autocommit(s->db) == 0)
-        exec_st(s, ST_ROLLBACK);
+        kumo__sqlite_step(s->st[ST_ROLLBACK], 0);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

@@ -6,14 +6,17 @@
  * and two processes on one file, the env-var lookup of a store by name, and
  * the argument checks.
  */
-#define _XOPEN_SOURCE 700
 #include "check.h"
 #include "sdk/sdk.h"
 
+#include <errno.h>
 #include <ftw.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -307,6 +310,174 @@ out:
     CHECK(bad == NULL && strstr(err, "notadb") != NULL);
 }
 
+/* A message names the real failure: never SQLite's "not an error" (code 0),
+ * which is what a message read after the error state was cleared says. */
+static void check_real_failure(const char *what, const char *msg, const char *expect)
+{
+    int named = strstr(msg, expect) != NULL,
+        clean = strstr(msg, "not an error") == NULL && strstr(msg, "SQLite code 0") == NULL && *msg != '\0';
+    if (!named || !clean)
+        fprintf(stderr, "%s: expected \"%s\" in: %s\n", what, expect, msg);
+    CHECK(named);
+    CHECK(clean);
+}
+
+/* Store files that are not databases: plain garbage, and garbage behind
+ * SQLite's own 16-byte header (which passes the first check and fails
+ * later, inside the transaction that makes the tables). */
+static void test_corrupt_files(void)
+{
+    static const char header[16] = "SQLite format 3";
+    char path[300], u[320], err[512];
+    kumo__kv *bad = NULL;
+    for (int with_header = 0; with_header < 2; with_header++) {
+        snprintf(path, sizeof(path), "%s/garbage-%d.db", dir, with_header);
+        FILE *f = fopen(path, "w");
+        if (f == NULL) {
+            CHECK(f != NULL);
+            return;
+        }
+        if (with_header)
+            fwrite(header, 1, sizeof(header), f);
+        for (int i = 0; i < 8192; i++)
+            fputc("garbage!"[i % 8], f);
+        fclose(f);
+        for (int create = 1; create >= 0; create--) {
+            snprintf(u, sizeof(u), "sqlite:%s%s", path, create ? "" : "?create=false");
+            err[0] = '\0';
+            int rc = open_kv(u, "x", &bad, err, sizeof(err));
+            CHECK(rc != 0);
+            CHECK(bad == NULL);
+            if (bad != NULL)
+                kumo__store_close((kumo__store *)bad);
+            /* "file is not a database" (SQLITE_NOTADB) or, for a header
+             * with nothing valid behind it, "database disk image is
+             * malformed" (SQLITE_CORRUPT): either names the fault */
+            const char *expect = strstr(err, "malformed") ? "malformed" : "not a database";
+            check_real_failure(with_header ? "garbage behind the header" : "garbage", err, expect);
+            CHECK(strstr(err, path) != NULL);
+        }
+    }
+}
+
+/* A file whose first page (the schema) is sound and whose table pages are
+ * garbage: the open with create=false writes nothing and succeeds, and the
+ * first read fails; kumo_store_error's message must name the corruption. */
+static void test_corrupt_pages(void)
+{
+    char path[300], u[340], err[512];
+    snprintf(path, sizeof(path), "%s/pages.db", dir);
+    snprintf(u, sizeof(u), "sqlite:%s", path);
+    kumo__kv *kv = NULL;
+    CHECK_INT(open_kv(u, "p", &kv, err, sizeof(err)), 0);
+    if (kv == NULL)
+        return;
+    char value[1024];
+    memset(value, 'v', sizeof(value));
+    for (int i = 0; i < 64; i++) {
+        char key[16];
+        int n = snprintf(key, sizeof(key), "k%02d", i);
+        CHECK_INT(kv->driver->put(kv, key, (size_t)n, value, sizeof(value), UINT64_MAX, 0, NULL), 0);
+    }
+    kumo__store_close((kumo__store *)kv); /* the last handle: the WAL goes into the file */
+    kv = NULL;
+    FILE *f = fopen(path, "r+");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fseek(f, 4096, SEEK_SET); /* past page 1 */
+    for (int i = 0; i < 64 * 1024; i++)
+        fputc(0xa5, f);
+    fclose(f);
+    snprintf(u, sizeof(u), "sqlite:%s?create=false", path);
+    CHECK_INT(open_kv(u, "p", &kv, err, sizeof(err)), 0);
+    if (kv == NULL)
+        return;
+    kumo_kv_item it;
+    int rc = kv->driver->get(kv, &ctx.arena, "k01", 3, &it);
+    CHECK(rc != 0 && rc != KUMO_ENOTFOUND);
+    check_real_failure("a read of a corrupt page", kv->store.error, "malformed");
+    kumo__store_close((kumo__store *)kv);
+}
+
+/* A store on a read-only mount, opened twice: while another handle holds
+ * the file open (its -wal and -shm exist, as when workers serve), the open
+ * gets as far as making the tables and must say "readonly", not what SQLite
+ * says once the transaction is rolled back ("not an error"); with no other
+ * handle, it cannot even make the -wal file and must say why. As root, file
+ * modes stop nothing, so a child makes a read-only bind mount of the
+ * directory in a mount namespace of its own; where it cannot, the check is
+ * skipped, loudly. Both drivers share the open. */
+static int readonly_open(const char *u, const char *path, const char *expect, char *why, size_t whylen)
+{
+    char err[512] = "";
+    kumo__kv *kv = NULL;
+    int rc = open_kv(u, "ro", &kv, err, sizeof(err));
+    kumo__store_close((kumo__store *)kv);
+    if (rc != 0 && strstr(err, expect) != NULL && strstr(err, "not an error") == NULL &&
+        strstr(err, "SQLite code 0)") == NULL && strstr(err, path) != NULL)
+        return 0;
+    snprintf(why, whylen, "expected \"%s\" and the path in: %s", expect, err);
+    return 1;
+}
+
+static int readonly_child(const char *sub, char *why, size_t whylen)
+{
+    char path[320], u[340], err[512];
+    snprintf(path, sizeof(path), "%s/ro.db", sub);
+    snprintf(u, sizeof(u), "sqlite:%s", path);
+    kumo__kv *held = NULL;
+    /* A file with its tables, made while the directory is writable. */
+    if (open_kv(u, "ro", &held, err, sizeof(err)) != 0) {
+        snprintf(why, whylen, "cannot make %s: %s", path, err);
+        return 1;
+    }
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount(sub, sub, NULL, MS_BIND, NULL) != 0 ||
+        mount(NULL, sub, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) {
+        snprintf(why, whylen, "no read-only bind mount here (%s), so the read-only store is not tried",
+                 strerror(errno));
+        return 77;
+    }
+    if (readonly_open(u, path, "readonly", why, whylen) != 0)
+        return 1;
+    kumo__store_close((kumo__store *)held); /* the last handle: -wal and -shm go */
+    return readonly_open(u, path, "read-only", why, whylen);
+}
+
+static void test_readonly_mount(void)
+{
+    char sub[300];
+    snprintf(sub, sizeof(sub), "%s/ro", dir);
+    mkdir(sub, 0755);
+    int out[2];
+    if (pipe(out) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(out[0]);
+        char why[512] = "";
+        int rc = readonly_child(sub, why, sizeof(why));
+        if (write(out[1], why, strlen(why)) < 0)
+            rc = 1;
+        _exit(rc);
+    }
+    close(out[1]);
+    static char why[512];
+    ssize_t n = read(out[0], why, sizeof(why) - 1);
+    why[n > 0 ? n : 0] = '\0';
+    close(out[0]);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        check_skip(why);
+        return;
+    }
+    if (*why)
+        fprintf(stderr, "a store on a read-only mount: %s\n", why);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* Two processes increment one counter with CAS: no update is lost. */
 static int cas_increments(int n)
 {
@@ -412,6 +583,9 @@ int main(void)
     test_two_handles();
     test_processes();
     test_first_open_race();
+    test_corrupt_files();
+    test_corrupt_pages();
+    test_readonly_mount();
 
     kumo__stores_close_all();
     kumo__arena_free(&ctx.arena);
