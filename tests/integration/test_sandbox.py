@@ -423,8 +423,10 @@ class WorkerBackstopTest(unittest.TestCase):
         parent, child = socket.socketpair()
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = "detect_leaks=0"
-        # The worker's socket is fd 3: let sh put it there, then exec.
-        proc = subprocess.Popen(["sh", "-c", 'exec "$@" 3<&%d %d<&-' % (child.fileno(), child.fileno()), "sh",
+        # The worker's socket is fd 3: let bash put it there, then exec
+        # (dash takes one-digit descriptors only, and this process may hold
+        # ten or more open files by now).
+        proc = subprocess.Popen(["bash", "-c", 'exec "$@" 3<&%d %d<&-' % (child.fileno(), child.fileno()), "sh",
                                  WORKER, self.so, "hostile", *args], pass_fds=(child.fileno(),),
                                 stderr=subprocess.PIPE, env=env)
         child.close()
