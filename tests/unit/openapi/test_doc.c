@@ -254,7 +254,6 @@ static void test_aliases(void)
     free(text);
 }
 
-
 /* A 64 KiB string aliased 100 times in a list, and the list 100 times:
  * few nodes, 66 KB of text, 650 MB written out. */
 static char *alias_text(size_t outer, size_t *len)
@@ -322,7 +321,8 @@ static kumo__doc *parse_ok(const char *name, const char *text)
 static void test_json_reader(void)
 {
     /* a surrogate pair in a value and in a key: U+1F44D */
-    kumo__doc *doc = parse_ok("t.json", "{\n  \"a\": \"ok \\ud83d\\udc4d!\",\n  \"\\uD83D\\uDC4D\": [1, \"\\u00e9\\/\"]\n}");
+    kumo__doc *doc =
+        parse_ok("t.json", "{\n  \"a\": \"ok \\ud83d\\udc4d!\",\n  \"\\uD83D\\uDC4D\": [1, \"\\u00e9\\/\"]\n}");
     if (doc) {
         json_t *r = kumo__doc_root(doc);
         CHECK_STR(json_string_value(json_object_get(r, "a")), "ok \xf0\x9f\x91\x8d!");
@@ -389,8 +389,9 @@ static void test_json_reader(void)
     /* refusals, each at its position */
     kumo__error err = {0};
     CHECK_INT(parse_fails_as("t.json", "{\"a\": \"x\\ud83d\"}", &err), -EINVAL);
-    CHECK_STR(err.msg,
-              "t.json:1:9: lone surrogate \\uD83D: a high surrogate must be followed by a low one (\\uDC00 to \\uDFFF)");
+    CHECK_STR(
+        err.msg,
+        "t.json:1:9: lone surrogate \\uD83D: a high surrogate must be followed by a low one (\\uDC00 to \\uDFFF)");
     CHECK_INT(parse_fails_as("t.json", "[\n  \"\\udc4d\"]", &err), -EINVAL);
     CHECK(strncmp(err.msg, "t.json:2:4: lone surrogate \\uDC4D: a low surrogate must follow a high one", 72) == 0);
     CHECK_INT(parse_fails_as("t.json", "[\"\\ud83d\\u0041\"]", &err), -EINVAL);
