@@ -1,9 +1,11 @@
 /*
- * lint.c: `kumo lint [DIR] [--json]`. Runs what `kumo up` runs at start,
- * with the same library functions (kumo.yaml, the spec, the router, every
- * operation's schemas, building the units, binding operations to handlers
- * through kumo__bind_symbols), so the two never disagree about whether a
- * project starts; where kumo up stops at the first problem, lint goes on
+ * lint.c: `kumo lint [DIR] [--json] [--env NAME]`. Runs what `kumo up` runs
+ * at start, with the same library functions (kumo.yaml, the store plan, the
+ * spec and every file its $refs reach, the router, the live contract,
+ * every operation's schemas, building the units, binding operations to
+ * handlers through kumo__bind_symbols), so the two never disagree about
+ * whether a project starts (only reaching a store's server and linking the
+ * units are left to kumo up); where kumo up stops at the first problem, lint goes on
  * and reports them all. It adds what would make the served API fall short
  * of its contract. Each finding has the file:line:column to fix:
  *
@@ -32,10 +34,14 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "gateway/docs.h"
 #include "openapi/check.h"
 #include "openapi/pointer.h"
 #include "project/project.h"
+#include "project/store_plan.h"
 #include "runtime/runtime.h"
+
+extern char **environ;
 
 enum severity { SEV_ERROR = 0, SEV_WARNING = 1 };
 
@@ -446,17 +452,23 @@ static void print_human(const lint *l, int errors, int warnings)
 
 /* ---- the command ------------------------------------------------------------- */
 
-/* The rest of what kumo up runs at start, after loading: the router and
- * every operation's schemas. kumo up stops at the first error; lint reports
- * one per operation (an operation's schemas compile until the first that
- * does not), and the same error reached from two operations once. */
-static void check_router_and_schemas(lint *l, kumo__spec *spec)
+/* The rest of what kumo up runs at start, after loading: the router, the
+ * live contract (/openapi.json, /docs) and every operation's schemas.
+ * kumo up stops at the first error; lint reports one per operation (an
+ * operation's schemas compile until the first that does not), and the same
+ * error reached from two operations once. */
+static void check_router_and_schemas(lint *l, kumo__spec *spec, const char *project_name)
 {
     kumo__error e = {0};
     kumo__router *router = NULL;
     if (kumo__router_build(spec, &router, &e) != 0)
         add_error_message(l, kumo__doc_path(spec->doc), e.msg, 0);
     kumo__router_free(router);
+    kumo__docs *docs = NULL;
+    kumo__error ed = {0};
+    if (kumo__docs_build(spec, project_name, &docs, &ed) != 0)
+        add_error_message(l, kumo__doc_path(spec->doc), ed.msg, 0);
+    kumo__docs_free(docs);
     for (size_t i = 0; i < spec->nops; i++) {
         kumo__opcheck *c = NULL;
         kumo__error e1 = {0};
@@ -477,7 +489,7 @@ static void lint_project(lint *l, kumo__project *p, kumo__spec *spec)
     }
     l->spec = spec;
 
-    check_router_and_schemas(l, spec);
+    check_router_and_schemas(l, spec, p->name);
     build_and_read_symbols(l, p, syms, used);
     if (l->oom)
         goto out;
@@ -514,11 +526,17 @@ out:
 
 int kumo__cmd_lint(int argc, char **argv, kumo__error *err)
 {
-    const char *dir = NULL;
+    const char *dir = NULL, *env = NULL;
     int as_json = 0, rc = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             as_json = 1;
+        } else if (strcmp(argv[i], "--env") == 0) {
+            if (i + 1 == argc) {
+                kumo__error_set(err, -KUMO__EUSAGE, "--env needs the name of an environment of kumo.yaml");
+                return -KUMO__EUSAGE;
+            }
+            env = argv[++i];
         } else if (argv[i][0] == '-') {
             kumo__error_set(err, -KUMO__EUSAGE, "unknown option '%s'", argv[i]);
             return -KUMO__EUSAGE;
@@ -541,7 +559,12 @@ int kumo__cmd_lint(int argc, char **argv, kumo__error *err)
     char project_file[PATH_MAX];
     snprintf(project_file, sizeof(project_file), "%s/kumo.yaml", dir);
 
+    kumo__store_plan plan = {0};
     if (kumo__project_load(dir, &p, &e) != 0) {
+        add_error_message(&l, project_file, e.msg, 0);
+    } else if (kumo__store_plan_build(p, env, environ, NULL, NULL, &plan, &e) != 0) {
+        /* where kumo up (with the same --env and variables) places the
+         * stores; whether their servers answer is kumo up's to find out */
         add_error_message(&l, project_file, e.msg, 0);
     } else if (kumo__spec_load(p->api_path, &spec, &e) != 0) {
         add_error_message(&l, p->api_path, e.msg, 0);
@@ -580,6 +603,7 @@ out:
         free(l.items[i].operation);
     }
     free(l.items);
+    kumo__store_plan_free(&plan);
     kumo__spec_free(spec);
     kumo__project_free(p);
     return rc;

@@ -14,7 +14,7 @@ static const kumo__command commands[] = {
      "[--cpu-affinity]"},
     {"schema", kumo__cmd_schema, "validate JSON instances against a schema",
      "kumo schema validate --schema FILE [--pointer P] [--dialect oas30|2020-12] INSTANCE..."},
-    {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "kumo lint [DIR] [--json]"},
+    {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "kumo lint [DIR] [--json] [--env NAME]"},
     {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency",
      "kumo status [--admin-port N] [--host ADDR] [--json]"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",

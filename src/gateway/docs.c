@@ -402,13 +402,20 @@ int kumo__docs_build(const kumo__spec *spec, const char *project_name, kumo__doc
     if ((rc = add_entry(d, "/docs/", page2, CT_HTML, err)) < 0)
         goto out;
 
-    /* The main file under its own name, then whatever it $refs. */
+    /* The main file under the name kumo.yaml gives it (not its target's when
+     * it is a symlink), then whatever it $refs, found from its folder as the
+     * spec loader finds them (docset.c). */
     const char *path = kumo__doc_path(spec->doc);
-    if (path == NULL || realpath(path, real) == NULL)
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    char dir[PATH_MAX] = ".";
+    if (path == NULL || *base == '\0' || dlen >= sizeof(dir))
         goto out; /* a spec parsed from memory: no files to serve */
-    char *slash = strrchr(real, '/');
-    *slash = '\0';
-    const char *base = slash + 1;
+    if (dlen > 0)
+        snprintf(dir, sizeof(dir), "%.*s", (int)dlen, path);
+    if (realpath(dir, real) == NULL)
+        goto out;
     w.d = d;
     w.root_dir = real;
     char served[PATH_MAX + 16];

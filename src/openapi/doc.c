@@ -1,10 +1,12 @@
 /*
  * doc.c: YAML or JSON text -> jansson tree, remembering where every node
  * (and every mapping key) starts, so that later layers can say
- * "openapi.yaml:42:7: ...". JSON is YAML flow syntax, so one libyaml event
- * loop reads both. Plain scalars resolve by the YAML 1.2 core schema;
- * quoted and block scalars are strings. Aliases share the anchored node
- * (json_incref), with a ceiling on how far they may expand the tree.
+ * "openapi.yaml:42:7: ...". YAML is read by libyaml's event loop, JSON by
+ * a strict reader of its own (libyaml refuses valid JSON such as escaped
+ * surrogate pairs) that feeds the same event handlers. Plain scalars
+ * resolve by the YAML 1.2 core schema; quoted and block scalars are
+ * strings. Aliases share the anchored node (json_incref), with ceilings on
+ * how far they may expand the tree, in nodes and in bytes.
  *
  * Positions live in a side table keyed by address: a json_t for nodes, the
  * key string jansson stores for keys. null, true and false are jansson
@@ -12,6 +14,7 @@
  */
 #include "openapi/openapi.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -29,6 +33,11 @@
 #define DOC_MAX_DEPTH 256
 #define DOC_MAX_ALIASES 10000
 #define DOC_MAX_EXPANDED (1u << 22) /* nodes the tree would have with aliases unshared */
+/* Bytes aliases may add: each alias counts the text its anchored node
+ * would take written out (scalars, keys and separators, about its JSON
+ * size). Real documents use aliases for small shared parts; the largest
+ * public API descriptions are a few MB in all. */
+#define DOC_MAX_ALIAS_BYTES (16u << 20)
 #if JSON_INTEGER_IS_LONG_LONG
 #define JSON_INT_MAX LLONG_MAX
 #else
@@ -217,6 +226,14 @@ static json_t *resolve_plain(const char *s, size_t len, const char **what)
     }
     if (r == 1)
         return json_integer(neg ? -iv : iv);
+    if (r == -1 && s[0] != '0') { /* past 64 bits: the nearest double, as strtod rounds */
+        double v = strtod(s, NULL);
+        if (!isfinite(v)) {
+            *what = "number is out of range";
+            return NULL;
+        }
+        return json_real(v);
+    }
     if (r == -1)
         return json_real(neg ? -rv : rv);
     if (is_float(s)) {
@@ -238,12 +255,13 @@ typedef struct frame {
     int key_line, key_col;
     char *anchor;  /* the container's anchor, owned */
     size_t weight; /* nodes in the subtree with aliases expanded */
+    size_t bytes;  /* its text with aliases expanded (about its JSON size) */
 } frame;
 
 typedef struct anchor {
     char *name;
     json_t *node; /* borrowed: the tree holds it */
-    size_t weight;
+    size_t weight, bytes;
 } anchor;
 
 typedef struct builder {
@@ -254,6 +272,7 @@ typedef struct builder {
     anchor *anchors;
     size_t nanchors, anchors_cap;
     size_t aliases, expanded;
+    size_t alias_bytes; /* what aliases added, in text bytes */
 } builder;
 
 static int fail_at(builder *b, yaml_mark_t mark, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -275,7 +294,7 @@ static int oom(builder *b)
     return -ENOMEM;
 }
 
-static int add_anchor(builder *b, const char *name, json_t *node, size_t weight)
+static int add_anchor(builder *b, const char *name, json_t *node, size_t weight, size_t bytes)
 {
     if (b->nanchors == b->anchors_cap) {
         size_t cap = b->anchors_cap ? b->anchors_cap * 2 : 16;
@@ -288,12 +307,13 @@ static int add_anchor(builder *b, const char *name, json_t *node, size_t weight)
     char *copy = strdup(name);
     if (copy == NULL)
         return oom(b);
-    b->anchors[b->nanchors++] = (anchor){copy, node, weight};
+    b->anchors[b->nanchors++] = (anchor){copy, node, weight, bytes};
     return 0;
 }
 
-/* Hangs `node` (a new reference, consumed) under the current container. */
-static int attach(builder *b, json_t *node, size_t weight)
+/* Hangs `node` (a new reference, consumed) under the current container;
+ * `weight` and `bytes` are its size with aliases expanded. */
+static int attach(builder *b, json_t *node, size_t weight, size_t bytes)
 {
     if (b->depth == 0) {
         b->doc->root = node;
@@ -301,11 +321,13 @@ static int attach(builder *b, json_t *node, size_t weight)
     }
     frame *top = &b->stack[b->depth - 1];
     top->weight += weight;
+    top->bytes += bytes + 2; /* ", " */
     if (json_is_array(top->node)) {
         if (json_array_append_new(top->node, node) < 0)
             return oom(b);
         return 0;
     }
+    top->bytes += strlen(top->key) + 4; /* "key": */
     if (json_object_set_new_nocheck(top->node, top->key, node) < 0)
         return oom(b);
     const char *stored = json_object_iter_key(json_object_iter_at(top->node, top->key));
@@ -353,8 +375,9 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
                     (tag && (strcmp(tag, "!") == 0 || strcmp(tag, YAML_STR_TAG) == 0));
     const char *what = NULL;
     json_t *node = as_string ? json_stringn(s, len) : resolve_plain(s, len, &what);
-    /* libyaml hands over valid UTF-8 only (it refuses bad bytes, overlong
-     * forms and surrogate escapes), so jansson failing is memory */
+    /* libyaml and the JSON reader hand over valid UTF-8 only (they refuse
+     * bad bytes, overlong forms and lone surrogates), so jansson failing is
+     * memory */
     if (node == NULL)
         return what ? fail_at(b, ev->start_mark, "%s", what) : oom(b);
     if (++b->expanded > DOC_MAX_EXPANDED) {
@@ -366,11 +389,12 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
         json_decref(node);
         return oom(b);
     }
-    if (ev->data.scalar.anchor && add_anchor(b, (const char *)ev->data.scalar.anchor, node, 1) < 0) {
+    size_t bytes = len + 2;
+    if (ev->data.scalar.anchor && add_anchor(b, (const char *)ev->data.scalar.anchor, node, 1, bytes) < 0) {
         json_decref(node);
         return -ENOMEM;
     }
-    return attach(b, node, 1);
+    return attach(b, node, 1, bytes);
 }
 
 static int on_alias(builder *b, const yaml_event_t *ev)
@@ -392,8 +416,14 @@ static int on_alias(builder *b, const yaml_event_t *ev)
     if (a->weight > DOC_MAX_EXPANDED - b->expanded)
         return fail_at(b, ev->start_mark, "aliases expand the document past %u nodes; refusing (alias bomb?)",
                        DOC_MAX_EXPANDED);
+    if (a->bytes > DOC_MAX_ALIAS_BYTES - b->alias_bytes)
+        return fail_at(b, ev->start_mark,
+                       "alias *%s repeats %zu bytes, and the aliases before it %zu; aliases may add at most 16 MiB to "
+                       "a document (an alias bomb?); write a large shared part once and $ref it",
+                       name, a->bytes, b->alias_bytes);
     b->expanded += a->weight;
-    return attach(b, json_incref(a->node), a->weight);
+    b->alias_bytes += a->bytes;
+    return attach(b, json_incref(a->node), a->weight, a->bytes);
 }
 
 static int on_start(builder *b, const yaml_event_t *ev)
@@ -410,7 +440,7 @@ static int on_start(builder *b, const yaml_event_t *ev)
     if (node == NULL)
         return oom(b);
     frame *f = &b->stack[b->depth++];
-    *f = (frame){.node = node, .weight = 1};
+    *f = (frame){.node = node, .weight = 1, .bytes = 2};
     if (anc && (f->anchor = strdup((const char *)anc)) == NULL)
         return oom(b);
     if (pos_put(b->doc, node, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1) < 0)
@@ -423,14 +453,14 @@ static int on_end(builder *b)
     frame f = b->stack[--b->depth];
     int rc = 0;
     if (f.anchor)
-        rc = add_anchor(b, f.anchor, f.node, f.weight);
+        rc = add_anchor(b, f.anchor, f.node, f.weight, f.bytes);
     free(f.anchor);
     free(f.key);
     if (rc < 0) {
         json_decref(f.node);
         return rc;
     }
-    return attach(b, f.node, f.weight);
+    return attach(b, f.node, f.weight, f.bytes);
 }
 
 static int syntax_error(builder *b, const yaml_parser_t *p)
@@ -449,29 +479,367 @@ static int syntax_error(builder *b, const yaml_parser_t *p)
     return fail_at(b, p->problem_mark, "%s", problem);
 }
 
-int kumo__doc_parse(const char *name, const char *text, size_t len, kumo__doc **out, kumo__error *err)
+/* ---- JSON: a reader of its own ------------------------------------------- */
+
+/*
+ * JSON is YAML flow syntax in principle, but libyaml refuses valid JSON:
+ * a character outside the BMP escaped as a surrogate pair ("\ud83d\udc4d";
+ * YAML escapes name code points), a key longer than 1024 characters. So a
+ * JSON text is read by this strict RFC 8259 reader, which hands the same
+ * events to on_scalar, on_start and on_end as libyaml's loop does: the tree,
+ * the positions, duplicate keys, the depth and node ceilings and number
+ * resolution are one code. Positions count as libyaml counts them: 0-based
+ * marks, columns in characters.
+ */
+typedef struct jreader {
+    builder *b;
+    const unsigned char *start, *p, *end;
+    size_t line, col;
+    char *buf; /* a decoded string, NUL-terminated; never longer than the text */
+    size_t len, cap;
+} jreader;
+
+static yaml_mark_t jmark(const jreader *r)
 {
-    *out = NULL;
-    if (len > DOC_MAX_BYTES) {
-        kumo__error_set(err, -EFBIG, "%s: document is %zu bytes; the limit is 64 MiB", name, len);
-        return -EFBIG;
+    yaml_mark_t m = {.index = (size_t)(r->p - r->start), .line = r->line, .column = r->col};
+    return m;
+}
+
+/* One byte on; a line break is LF, CR LF or CR. */
+static void jadv(jreader *r)
+{
+    unsigned char c = *r->p++;
+    if (c == '\n' || (c == '\r' && (r->p == r->end || *r->p != '\n'))) {
+        r->line++;
+        r->col = 0;
+    } else if (c != '\r' && (c & 0xc0) != 0x80) {
+        r->col++;
     }
-    kumo__doc *doc = calloc(1, sizeof *doc);
-    builder *b = calloc(1, sizeof *b);
+}
+
+static void jskip_ws(jreader *r)
+{
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
+        jadv(r);
+}
+
+static int jput(jreader *r, const void *bytes, size_t n)
+{
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 256;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(r->buf, cap);
+        if (nb == NULL)
+            return oom(r->b);
+        r->buf = nb;
+        r->cap = cap;
+    }
+    memcpy(r->buf + r->len, bytes, n);
+    r->len += n;
+    r->buf[r->len] = '\0';
+    return 0;
+}
+
+static int jput_code_point(jreader *r, uint32_t cp)
+{
+    unsigned char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (unsigned char)(0xc0 | cp >> 6);
+        u[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xe0 | cp >> 12);
+        u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (unsigned char)(0xf0 | cp >> 18);
+        u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    return jput(r, u, n);
+}
+
+/* The length of the well-formed UTF-8 sequence at p (no overlong forms,
+ * no surrogates, nothing past U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || p[0] > 0xf4 || (size_t)(end - p) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
+        (p[0] == 0xf4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* Four hex digits after "\u"; -1 when they are not there. */
+static int jhex4(jreader *r, uint32_t *out)
+{
+    uint32_t v = 0;
+    if (r->end - r->p < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = r->p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | (uint32_t)d;
+    }
+    for (int i = 0; i < 4; i++)
+        jadv(r);
+    *out = v;
+    return 0;
+}
+
+/* The escape after a backslash (at `em`), decoded into r->buf. */
+static int jescape(jreader *r, yaml_mark_t em)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    unsigned char c = *r->p;
+    const char *at = c ? strchr(from, c) : NULL;
+    if (at) {
+        jadv(r);
+        return jput(r, &to[at - from], 1);
+    }
+    if (c != 'u')
+        return fail_at(r->b, em, "invalid escape in a string; JSON has \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX");
+    jadv(r);
+    uint32_t cp, lo;
+    if (jhex4(r, &cp) < 0)
+        return fail_at(r->b, em, "\\u must be followed by four hex digits");
+    if (cp >= 0xdc00 && cp <= 0xdfff)
+        return fail_at(r->b, em, "lone surrogate \\u%04X: a low surrogate must follow a high one (\\uD800 to \\uDBFF)",
+                       (unsigned)cp);
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u')
+            return fail_at(r->b, em,
+                           "lone surrogate \\u%04X: a high surrogate must be followed by a low one (\\uDC00 to "
+                           "\\uDFFF)",
+                           (unsigned)cp);
+        jadv(r);
+        jadv(r);
+        if (jhex4(r, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+            return fail_at(r->b, em,
+                           "lone surrogate \\u%04X: a high surrogate must be followed by a low one (\\uDC00 to "
+                           "\\uDFFF)",
+                           (unsigned)cp);
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+    }
+    return jput_code_point(r, cp);
+}
+
+/* A string at r->p (its opening quote), decoded into r->buf; *m its start. */
+static int jstring(jreader *r, yaml_mark_t *m)
+{
+    *m = jmark(r);
+    jadv(r);
+    r->len = 0;
+    int rc = jput(r, "", 0);
+    while (rc == 0) {
+        if (r->p == r->end)
+            return fail_at(r->b, *m, "the string that starts here never ends; close it with \"");
+        unsigned char c = *r->p;
+        if (c == '"') {
+            jadv(r);
+            return 0;
+        }
+        if (c < 0x20)
+            return fail_at(r->b, jmark(r), "a control character (U+%04X) in a string; write it as \\u%04X", c, c);
+        if (c == '\\') {
+            yaml_mark_t em = jmark(r);
+            jadv(r);
+            if (r->p == r->end)
+                continue;
+            rc = jescape(r, em);
+            continue;
+        }
+        size_t n = c < 0x80 ? 1 : utf8_seq(r->p, r->end);
+        if (n == 0)
+            return fail_at(r->b, jmark(r), "invalid UTF-8 in a string; the file must be UTF-8 text");
+        rc = jput(r, r->p, n);
+        for (size_t i = 0; i < n; i++)
+            jadv(r);
+    }
+    return rc;
+}
+
+static int jscalar(jreader *r, yaml_mark_t m, int quoted)
+{
+    yaml_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = YAML_SCALAR_EVENT;
+    ev.start_mark = m;
+    ev.data.scalar.value = (yaml_char_t *)r->buf;
+    ev.data.scalar.length = r->len;
+    ev.data.scalar.style = quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_PLAIN_SCALAR_STYLE;
+    return on_scalar(r->b, &ev);
+}
+
+static int jdigits(jreader *r)
+{
+    if (r->p == r->end || *r->p < '0' || *r->p > '9')
+        return -1;
+    while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+        jadv(r);
+    return 0;
+}
+
+/* A number or true, false, null: the YAML core schema resolves them as
+ * JSON means them (integers past 64 bits become doubles). */
+static int jplain(jreader *r)
+{
+    yaml_mark_t m = jmark(r);
+    const unsigned char *s = r->p;
+    int bad = 0;
+    if (*s == '-' || (*s >= '0' && *s <= '9')) {
+        if (*r->p == '-')
+            jadv(r);
+        if (r->p < r->end && *r->p == '0')
+            jadv(r);
+        else
+            bad |= jdigits(r);
+        if (!bad && r->p < r->end && *r->p == '.') {
+            jadv(r);
+            bad |= jdigits(r);
+        }
+        if (!bad && r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+            jadv(r);
+            if (r->p < r->end && (*r->p == '+' || *r->p == '-'))
+                jadv(r);
+            bad |= jdigits(r);
+        }
+    } else {
+        while (r->p < r->end && *r->p >= 'a' && *r->p <= 'z')
+            jadv(r);
+        size_t n = (size_t)(r->p - s);
+        bad = !((n == 4 && memcmp(s, "true", 4) == 0) || (n == 5 && memcmp(s, "false", 5) == 0) ||
+                (n == 4 && memcmp(s, "null", 4) == 0));
+    }
+    if (bad || (r->p < r->end && (isalnum(*r->p) || *r->p == '.' || *r->p == '_')))
+        return fail_at(r->b, m, "expected a JSON value (an object, array, string, number, true, false or null)");
+    r->len = 0;
+    int rc = jput(r, s, (size_t)(r->p - s));
+    return rc < 0 ? rc : jscalar(r, m, 0);
+}
+
+static int jvalue(jreader *r);
+
+/* An object or array at r->p; `close` is '}' or ']'. */
+static int jcontainer(jreader *r, char close)
+{
+    yaml_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = close == '}' ? YAML_MAPPING_START_EVENT : YAML_SEQUENCE_START_EVENT;
+    ev.start_mark = jmark(r);
+    int rc = on_start(r->b, &ev);
+    if (rc < 0)
+        return rc;
+    jadv(r);
+    jskip_ws(r);
+    if (r->p < r->end && *r->p == close) {
+        jadv(r);
+        return on_end(r->b);
+    }
+    for (;;) {
+        jskip_ws(r);
+        if (close == '}') {
+            yaml_mark_t km;
+            if (r->p == r->end || *r->p != '"')
+                return fail_at(r->b, jmark(r), "expected a key in double quotes");
+            if ((rc = jstring(r, &km)) < 0 || (rc = jscalar(r, km, 1)) < 0)
+                return rc;
+            jskip_ws(r);
+            if (r->p == r->end || *r->p != ':')
+                return fail_at(r->b, jmark(r), "expected ':' after the key");
+            jadv(r);
+        }
+        if ((rc = jvalue(r)) < 0)
+            return rc;
+        jskip_ws(r);
+        if (r->p < r->end && *r->p == ',') {
+            jadv(r);
+            continue;
+        }
+        if (r->p < r->end && *r->p == close) {
+            jadv(r);
+            return on_end(r->b);
+        }
+        return fail_at(r->b, jmark(r), "expected ',' or '%c' (the %s starts at line %zu, column %zu)", close,
+                       close == '}' ? "object" : "array", ev.start_mark.line + 1, ev.start_mark.column + 1);
+    }
+}
+
+static int jvalue(jreader *r)
+{
+    jskip_ws(r);
+    if (r->p == r->end)
+        return fail_at(r->b, jmark(r), "the text ends where a value was expected");
+    if (*r->p == '{')
+        return jcontainer(r, '}');
+    if (*r->p == '[')
+        return jcontainer(r, ']');
+    if (*r->p == '"') {
+        yaml_mark_t m;
+        int rc = jstring(r, &m);
+        return rc < 0 ? rc : jscalar(r, m, 1);
+    }
+    return jplain(r);
+}
+
+static int parse_json(builder *b, const char *text, size_t len)
+{
+    jreader r = {.b = b, .start = (const unsigned char *)text, .p = (const unsigned char *)text};
+    r.end = r.p + len;
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        r.p += 3; /* a byte order mark, which RFC 8259 lets readers ignore */
+    int rc = jvalue(&r);
+    if (rc == 0) {
+        jskip_ws(&r);
+        if (r.p != r.end)
+            rc = fail_at(b, jmark(&r), "text after the JSON value; a document holds one value");
+    }
+    free(r.buf);
+    return rc;
+}
+
+/* ---- the entry points ------------------------------------------------------- */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* Whether the text starts (after white space or a byte order mark) as a
+ * JSON object or array does. */
+static int looks_like_json(const char *text, size_t len)
+{
+    size_t i = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+        i++;
+    return i < len && (text[i] == '{' || text[i] == '[');
+}
+
+static int parse_yaml(builder *b, const char *text, size_t len)
+{
     yaml_parser_t parser;
-    int parser_ready = 0, ndocs = 0, rc = 0;
-    if (doc == NULL || b == NULL || (doc->path = strdup(name)) == NULL) {
-        kumo__error_set(err, -ENOMEM, "%s: out of memory", name);
-        rc = -ENOMEM;
-        goto out;
-    }
-    b->doc = doc;
-    b->err = err;
-    if (!yaml_parser_initialize(&parser)) {
-        rc = oom(b);
-        goto out;
-    }
-    parser_ready = 1;
+    int ndocs = 0, rc = 0;
+    if (!yaml_parser_initialize(&parser))
+        return oom(b);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     for (int done = 0; !done && rc == 0;) {
         yaml_event_t ev;
@@ -495,11 +863,27 @@ int kumo__doc_parse(const char *name, const char *text, size_t len, kumo__doc **
         }
         yaml_event_delete(&ev);
     }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/* Reads `text` with the JSON reader or libyaml into a new document. */
+static int parse_as(const char *name, const char *text, size_t len, int json, kumo__doc **out, kumo__error *err)
+{
+    kumo__doc *doc = calloc(1, sizeof *doc);
+    builder *b = calloc(1, sizeof *b);
+    int rc = 0;
+    if (doc == NULL || b == NULL || (doc->path = strdup(name)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "%s: out of memory", name);
+        rc = -ENOMEM;
+        goto out;
+    }
+    b->doc = doc;
+    b->err = err;
+    rc = json ? parse_json(b, text, len) : parse_yaml(b, text, len);
     if (rc == 0 && doc->root == NULL)
         doc->root = json_null(); /* an empty file */
 out:
-    if (parser_ready)
-        yaml_parser_delete(&parser);
     if (b) {
         while (b->depth > 0) {
             frame *f = &b->stack[--b->depth];
@@ -518,6 +902,32 @@ out:
     }
     *out = doc;
     return 0;
+}
+
+int kumo__doc_parse(const char *name, const char *text, size_t len, kumo__doc **out, kumo__error *err)
+{
+    *out = NULL;
+    if (len > DOC_MAX_BYTES) {
+        kumo__error_set(err, -EFBIG, "%s: document is %zu bytes; the limit is 64 MiB", name, len);
+        return -EFBIG;
+    }
+    /* A .json file is JSON. Another that starts as JSON does is read as JSON
+     * first and, when that fails, as YAML ({a: 1} is YAML flow syntax); a
+     * .yaml file then says YAML's error, any other JSON's. */
+    if (ends_with(name, ".json"))
+        return parse_as(name, text, len, 1, out, err);
+    if (!looks_like_json(text, len))
+        return parse_as(name, text, len, 0, out, err);
+    int rc = parse_as(name, text, len, 1, out, err);
+    if (rc != -EINVAL)
+        return rc;
+    kumo__error yaml_err = {0};
+    int yrc = parse_as(name, text, len, 0, out, &yaml_err);
+    if (yrc == 0 || ends_with(name, ".yaml") || ends_with(name, ".yml")) {
+        *err = yaml_err;
+        return yrc;
+    }
+    return rc;
 }
 
 int kumo__doc_load(const char *path, kumo__doc **out, kumo__error *err)

@@ -28,7 +28,7 @@ struct kumo__docset {
     kumo__doc **docs; /* docs[0] is the main document */
     char **real;      /* realpath of each */
     size_t n, cap;
-    char *main_dir; /* realpath of the main document's folder */
+    char *main_dir; /* realpath of the folder holding the main document as named */
     json_t *kept;   /* synthesized nodes (an array) */
 };
 
@@ -75,8 +75,17 @@ int kumo__docset_open(const char *path, kumo__docset **out, kumo__error *err)
         kumo__error_set(err, rc, "%s: %s", path, strerror(errno));
         goto out;
     }
-    char *slash = strrchr(real, '/');
-    ds->main_dir = strndup(real, slash && slash != real ? (size_t)(slash - real) : 1);
+    /* $refs are relative to the main document as named (join_path), so
+     * locations are too: its folder, not a symlink target's */
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    ds->main_dir = dir ? realpath(dir, NULL) : NULL;
+    free(dir);
+    if (ds->main_dir == NULL && errno != ENOMEM) {
+        rc = -errno;
+        kumo__error_set(err, rc, "%s: %s", path, strerror(errno));
+        goto out;
+    }
     if (ds->main_dir == NULL || add_doc(ds, doc, real) < 0) {
         rc = -ENOMEM;
         kumo__error_set(err, rc, "out of memory");

@@ -2,16 +2,20 @@
 x-kumo-* keys, /openapi.yaml reads back (PyYAML, YAML 1.1) as the same
 value, referenced files are served under /openapi/ and nothing outside the
 spec's directory is, ETag / If-None-Match / 304 and Cache-Control, only
-GET and HEAD, and /docs is one HTML page that names no other host."""
+GET and HEAD, and /docs is one HTML page that names no other host. A main
+document that is a symlink is served, and named in messages, under the name
+kumo.yaml gives it, with its $refs found beside that name."""
 import json
 import os
 import re
+import shutil
+import subprocess
 import unittest
 
 import requests
 import yaml
 
-from kumo_harness import GatewayTest
+from kumo_harness import KUMO, Gateway, GatewayTest, copy_project
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -171,6 +175,54 @@ class DocsTodoTest(GatewayTest):
         self.assertEqual(ids, {"listTodos", "createTodo", "getTodo", "updateTodo", "deleteTodo", "putAttachment",
                                "getAttachment", "listNotifications"})
 
+
+class DocsSymlinkTest(unittest.TestCase):
+    """kumo.yaml says api: openapi.yaml, and openapi.yaml is a symlink to
+    real/other.yaml: the user wrote openapi.yaml, so that is its name."""
+
+    def setUp(self):
+        self.dir = copy_project("docs", os.path.join(HERE, "projects"))
+        self.addCleanup(shutil.rmtree, os.path.dirname(self.dir), True)
+        os.mkdir(os.path.join(self.dir, "real"))
+        os.rename(os.path.join(self.dir, "openapi.yaml"), os.path.join(self.dir, "real", "other.yaml"))
+        os.symlink(os.path.join("real", "other.yaml"), os.path.join(self.dir, "openapi.yaml"))
+
+    def test_served_under_the_written_name(self):
+        gw = Gateway(self.dir)
+        try:
+            main = requests.get(gw.base + "/openapi/openapi.yaml")
+            self.assertEqual(main.status_code, 200, main.text)
+            self.assertEqual(yaml.safe_load(main.text), requests.get(gw.base + "/openapi.json").json())
+            self.assertEqual(requests.get(gw.base + "/openapi/other.yaml").status_code, 404)
+            self.assertEqual(requests.get(gw.base + "/openapi/real/other.yaml").status_code, 404)
+            # its $ref (schemas/item.yaml) is found beside openapi.yaml, as the loader finds it
+            item = requests.get(gw.base + "/openapi/schemas/item.yaml")
+            self.assertEqual(item.status_code, 200, item.text)
+            self.assertIn("openapi.yaml", gw.stdout())
+            self.assertNotIn("other.yaml", gw.stdout())
+        finally:
+            self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
+            gw.out.close()
+            gw.err.close()
+
+    def test_messages_use_the_written_name(self):
+        # a schema the main document reaches in schemas/item.yaml is broken:
+        # its location is named from openapi.yaml's folder, not real/'s
+        item = os.path.join(self.dir, "schemas", "item.yaml")
+        with open(item) as f:
+            text = f.read()
+        with open(item, "w") as f:
+            f.write(text.replace("{type: string, example: one}", "{type: string, pattern: '[a-', example: one}"))
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1")
+        for args in (["lint"], ["up", self.dir, "--port", "0", "--admin-port", "-1"]):
+            r = subprocess.run([KUMO, *args], cwd=self.dir, env=env, capture_output=True, text=True, timeout=120)
+            said = r.stdout + r.stderr
+            self.assertEqual(r.returncode, 1, said)
+            self.assertRegex(said, r"schemas/item\.yaml:6:\d+: ")
+            self.assertIn("invalid regular expression '[a-'", said)
+            self.assertIn(" schemas/item.yaml#/Item/properties/name/pattern: ", said)
+            self.assertNotIn("other.yaml", said)
+            self.assertNotIn("../", said)
 
 if __name__ == "__main__":
     unittest.main()

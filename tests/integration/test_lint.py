@@ -219,5 +219,129 @@ class LintRefusesWhatUpRefusesTest(unittest.TestCase):
         self.assertEqual(up(self.dir).returncode, 1)
 
 
+def alias_bomb(outer):
+    """A 64 KiB string aliased 100 times in a list, the list `outer` times:
+    66 KB of YAML, 660 MB written out when outer is 100."""
+    return ("x-big: &s \"%s\"\nx-list: &l [%s]\nx-many: [%s]\n"
+            % ("x" * 65536, ", ".join(["*s"] * 100), ", ".join(["*l"] * outer)))
+
+
+# what breaks the lint_schemas fixture (the text it replaces, the text put
+# instead), and a piece of the message kumo up and kumo lint both give
+PARITY = {
+    "etc_passwd": ("{$ref: '#/components/schemas/Thing'}", "{$ref: '/etc/passwd'}",
+                   "a schema must be an object, not a string"),
+    "file_url": ("{$ref: '#/components/schemas/Thing'}", "{$ref: 'file:///etc/passwd'}",
+                 "$ref 'file:///etc/passwd' is not a relative file path; kumo loads only local files"),
+    "http_url": ("{$ref: '#/components/schemas/Thing'}", "{$ref: 'http://example.com/thing.yaml'}",
+                 "$ref 'http://example.com/thing.yaml' is remote; kumo loads only local files"),
+    "pattern": ("pattern: '^[a-z]+$'", "pattern: '(?<'", "invalid regular expression '(?<'"),
+    "mistyped_type": ("{type: integer, minimum: 1}", "{type: integr, minimum: 1}",
+                      "/type: must be one of null, boolean, object, array, number, string, integer"),
+    "mistyped_required": ("{type: integer, minimum: 1}", "{type: integer, minimum: 1, required: true}",
+                          "/required: must be an array of property names"),
+    "alias_bomb": ("components:\n", alias_bomb(100) + "components:\n",
+                   "alias *l repeats 6554002 bytes, and the aliases before it 13107802; aliases may add at "
+                   "most 16 MiB to a document"),
+}
+
+
+class LintVerdictIsUpsTest(unittest.TestCase):
+    """Issue 12: whatever kumo up refuses at start, kumo lint refuses, with
+    a non-zero exit and kumo up's words (the same library calls: project,
+    store plan, document and its $refs, router, live contract, schemas,
+    binding)."""
+
+    def setUp(self):
+        self.dir = copy_project("lint_schemas", os.path.join(HERE, "projects"))
+        self.addCleanup(shutil.rmtree, os.path.dirname(self.dir), True)
+
+    def replace(self, good, bad, name="openapi.yaml"):
+        path = os.path.join(self.dir, name)
+        with open(path) as f:
+            text = f.read()
+        self.assertEqual(text.count(good), 1, good)
+        with open(path, "w") as f:
+            f.write(text.replace(good, bad))
+
+    def check_same_verdict(self, case):
+        good, bad, words = PARITY[case]
+        self.replace(good, bad)
+        r = lint(self.dir, "--json")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        errors = [f for f in json.loads(r.stdout) if f["severity"] == "error"]
+        self.assertEqual(len(errors), 1, r.stdout)
+        self.assertIn(words, errors[0]["message"])
+        self.assertGreater(errors[0]["line"], 0, "the finding has a position")
+        u = up(self.dir)
+        self.assertEqual(u.returncode, 1, u.stderr)
+        self.assertIn(errors[0]["message"], u.stderr, "kumo up and kumo lint say it in the same words")
+        self.assertRegex(u.stderr, re.escape("%s:%d:%d: " % (errors[0]["file"], errors[0]["line"],
+                                                              errors[0]["column"])))
+
+    def test_ref_to_etc_passwd(self):
+        self.check_same_verdict("etc_passwd")
+
+    def test_ref_to_file_url(self):
+        self.check_same_verdict("file_url")
+
+    def test_ref_to_http_url(self):
+        self.check_same_verdict("http_url")
+
+    def test_invalid_pattern(self):
+        self.check_same_verdict("pattern")
+
+    def test_mistyped_keywords(self):
+        self.check_same_verdict("mistyped_type")
+
+    def test_mistyped_required(self):
+        self.check_same_verdict("mistyped_required")
+
+    def test_alias_bomb(self):
+        # 66 KB that kumo up used to expand to a 662 MB /openapi.json
+        self.check_same_verdict("alias_bomb")
+        self.assertLess(os.path.getsize(os.path.join(self.dir, "openapi.yaml")), 70000)
+
+    def test_aliases_within_the_ceiling(self):
+        self.replace("components:\n", alias_bomb(1) + "components:\n")
+        r = lint(self.dir)
+        self.assertEqual((r.returncode, r.stdout), (0, "0 errors, 0 warnings\n"), r.stderr)
+
+    def test_unknown_environment(self):
+        r = lint(self.dir, "--env", "nope")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("environment 'nope' is not defined", r.stdout)
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        u = subprocess.run([KUMO, "up", self.dir, "--env", "nope", "--port", "0", "--admin-port", "-1"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(u.returncode, 1, u.stderr)
+        self.assertIn("environment 'nope' is not defined", u.stderr)
+
+    def test_json_document_with_surrogate_pairs(self):
+        # a JSON spec as large public APIs publish it: escaped surrogate
+        # pairs (valid JSON) in a description and in a key
+        with open(os.path.join(self.dir, "openapi.yaml")) as f:
+            import yaml
+            spec = yaml.safe_load(f)
+        spec["info"]["description"] = "\U0001F44D thumbs up"
+        spec["components"]["schemas"]["Thing"]["properties"]["\U0001F600"] = {"type": "string"}
+        with open(os.path.join(self.dir, "openapi.json"), "w") as f:
+            json.dump(spec, f, ensure_ascii=True, indent=1)
+        with open(os.path.join(self.dir, "openapi.json")) as f:
+            self.assertIn("\\ud83d\\udc4d", f.read())
+        self.replace("api: openapi.yaml", "api: openapi.json", "kumo.yaml")
+        r = lint(self.dir)
+        self.assertEqual((r.returncode, r.stdout), (0, "0 errors, 0 warnings\n"), r.stderr)
+        # a lone surrogate is refused at its line and column
+        with open(os.path.join(self.dir, "openapi.json")) as f:
+            text = f.read()
+        with open(os.path.join(self.dir, "openapi.json"), "w") as f:
+            f.write(text.replace("\\ud83d\\udc4d", "\\ud83d"))
+        r = lint(self.dir)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"openapi\.json:\d+:\d+: error: lone surrogate \\uD83D")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,7 +1,9 @@
 /*
  * test_doc.c: doc.c reads YAML and JSON into jansson with positions:
  * scalar resolution, positions of nodes and keys, syntax errors,
- * duplicate keys, aliases and the alias bomb, the size ceiling.
+ * duplicate keys, aliases and the alias bomb (in nodes and in bytes), the
+ * size ceiling, and the JSON reader (surrogate pairs, long keys, large
+ * numbers, errors with positions, a large generated document).
  */
 #include "openapi/openapi.h"
 
@@ -29,6 +31,16 @@ static int parse_fails(const char *text, kumo__error *err)
     kumo__doc *doc = NULL;
     memset(err, 0, sizeof *err);
     int rc = kumo__doc_parse("t.yaml", text, strlen(text), &doc, err);
+    CHECK(doc == NULL);
+    kumo__doc_free(doc);
+    return rc;
+}
+
+static int parse_fails_as(const char *name, const char *text, kumo__error *err)
+{
+    kumo__doc *doc = NULL;
+    memset(err, 0, sizeof *err);
+    int rc = kumo__doc_parse(name, text, strlen(text), &doc, err);
     CHECK(doc == NULL);
     kumo__doc_free(doc);
     return rc;
@@ -242,6 +254,226 @@ static void test_aliases(void)
     free(text);
 }
 
+/* A 64 KiB string aliased 100 times in a list, and the list 100 times:
+ * few nodes, 66 KB of text, 650 MB written out. */
+static char *alias_text(size_t outer, size_t *len)
+{
+    size_t big = 64 << 10, cap = big + 4096 + outer * 8;
+    char *text = malloc(cap);
+    if (text == NULL)
+        return NULL;
+    size_t n = (size_t)snprintf(text, cap, "s: &s \"");
+    memset(text + n, 'x', big);
+    n += big;
+    n += (size_t)snprintf(text + n, cap - n, "\"\nl: &l [");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(text + n, cap - n, "*s, ");
+    n += (size_t)snprintf(text + n, cap - n, "]\nm: [");
+    for (size_t i = 0; i < outer; i++)
+        n += (size_t)snprintf(text + n, cap - n, "*l, ");
+    n += (size_t)snprintf(text + n, cap - n, "]\n");
+    *len = n;
+    return text;
+}
+
+static void test_alias_bytes(void)
+{
+    kumo__doc *doc = NULL;
+    kumo__error err = {0};
+    size_t len;
+    char *text = alias_text(100, &len);
+    if (text == NULL)
+        return;
+    CHECK(len < 70000);
+    CHECK_INT(kumo__doc_parse("bomb.yaml", text, len, &doc, &err), -EINVAL);
+    CHECK(doc == NULL);
+    /* the list's own aliases add 6.5 MB, the first *l as much again: the
+     * second takes the document past 16 MiB */
+    CHECK(strncmp(err.msg, "bomb.yaml:3:9: alias *l repeats ", 32) == 0);
+    CHECK(strstr(err.msg, "aliases may add at most 16 MiB to a document") != NULL);
+    free(text);
+
+    /* one (13 MB added in all) is within the ceiling */
+    text = alias_text(1, &len);
+    if (text == NULL)
+        return;
+    CHECK_INT(kumo__doc_parse("ok.yaml", text, len, &doc, &err), 0);
+    if (doc) {
+        json_t *m = json_object_get(kumo__doc_root(doc), "m");
+        CHECK_INT(json_array_size(m), 1);
+        CHECK_INT(json_string_length(json_array_get(json_array_get(m, 0), 99)), 64 << 10);
+    }
+    kumo__doc_free(doc);
+    free(text);
+}
+
+static kumo__doc *parse_ok(const char *name, const char *text)
+{
+    kumo__doc *doc = NULL;
+    kumo__error err = {0};
+    int rc = kumo__doc_parse(name, text, strlen(text), &doc, &err);
+    if (rc != 0)
+        fprintf(stderr, "unexpected: %s\n", err.msg);
+    CHECK_INT(rc, 0);
+    return doc;
+}
+
+static void test_json_reader(void)
+{
+    /* a surrogate pair in a value and in a key: U+1F44D */
+    kumo__doc *doc =
+        parse_ok("t.json", "{\n  \"a\": \"ok \\ud83d\\udc4d!\",\n  \"\\uD83D\\uDC4D\": [1, \"\\u00e9\\/\"]\n}");
+    if (doc) {
+        json_t *r = kumo__doc_root(doc);
+        CHECK_STR(json_string_value(json_object_get(r, "a")), "ok \xf0\x9f\x91\x8d!");
+        json_t *arr = json_object_get(r, "\xf0\x9f\x91\x8d");
+        CHECK_STR(json_string_value(json_array_get(arr, 1)), "\xc3\xa9/");
+        int line, col;
+        CHECK(kumo__doc_key_pos(doc, r, "\xf0\x9f\x91\x8d", &line, &col));
+        CHECK_INT(line, 3);
+        CHECK_INT(col, 3);
+        CHECK(kumo__doc_pos(doc, arr, &line, &col));
+        CHECK_INT(line, 3);
+        CHECK_INT(col, 19);
+        /* columns count characters, as libyaml's do: "é" is one */
+        kumo__doc_free(doc);
+    }
+    doc = parse_ok("t.json", "{\"\xc3\xa9\xc3\xa9\": [true, \"x\"]}");
+    if (doc) {
+        int line, col;
+        CHECK(kumo__doc_pos(doc, json_array_get(json_object_get(kumo__doc_root(doc), "\xc3\xa9\xc3\xa9"), 1), &line,
+                            &col));
+        CHECK_INT(col, 15);
+        kumo__doc_free(doc);
+    }
+
+    /* large numbers: past 64 bits a double, as the YAML reader resolves them */
+    doc = parse_ok("n.json", "[12345678901234567890, -9223372036854775807, 1e300, 0.5e-3, -0, 1E+2]");
+    if (doc) {
+        json_t *r = kumo__doc_root(doc);
+        CHECK(json_is_real(json_array_get(r, 0)));
+        CHECK(json_real_value(json_array_get(r, 0)) == 12345678901234567890.0);
+        CHECK(json_is_integer(json_array_get(r, 1)));
+        CHECK_INT(json_integer_value(json_array_get(r, 1)), -9223372036854775807LL);
+        CHECK(json_real_value(json_array_get(r, 2)) == 1e300);
+        CHECK(json_real_value(json_array_get(r, 3)) == 0.5e-3);
+        CHECK_INT(json_integer_value(json_array_get(r, 4)), 0);
+        CHECK(json_real_value(json_array_get(r, 5)) == 100.0);
+        kumo__doc_free(doc);
+    }
+
+    /* a key longer than YAML's 1024-character simple keys */
+    char longkey[3000];
+    memset(longkey, 0, sizeof longkey);
+    strcpy(longkey, "{\"");
+    memset(longkey + 2, 'k', 2000);
+    strcat(longkey, "\": 1}");
+    doc = parse_ok("long.json", longkey);
+    if (doc) {
+        CHECK_INT(json_object_size(kumo__doc_root(doc)), 1);
+        kumo__doc_free(doc);
+    }
+    /* a file not named .json that starts as JSON is read as JSON */
+    doc = parse_ok("spec", "{\"x\": \"\\ud83d\\udc4d\"}");
+    if (doc) {
+        CHECK_STR(json_string_value(json_object_get(kumo__doc_root(doc), "x")), "\xf0\x9f\x91\x8d");
+        kumo__doc_free(doc);
+    }
+    /* and YAML flow syntax that is no JSON still reads as YAML */
+    doc = parse_ok("flow.yaml", "{a: 1, b: [x, y]}");
+    if (doc) {
+        CHECK_INT(json_integer_value(json_object_get(kumo__doc_root(doc), "a")), 1);
+        kumo__doc_free(doc);
+    }
+
+    /* refusals, each at its position */
+    kumo__error err = {0};
+    CHECK_INT(parse_fails_as("t.json", "{\"a\": \"x\\ud83d\"}", &err), -EINVAL);
+    CHECK_STR(
+        err.msg,
+        "t.json:1:9: lone surrogate \\uD83D: a high surrogate must be followed by a low one (\\uDC00 to \\uDFFF)");
+    CHECK_INT(parse_fails_as("t.json", "[\n  \"\\udc4d\"]", &err), -EINVAL);
+    CHECK(strncmp(err.msg, "t.json:2:4: lone surrogate \\uDC4D: a low surrogate must follow a high one", 72) == 0);
+    CHECK_INT(parse_fails_as("t.json", "[\"\\ud83d\\u0041\"]", &err), -EINVAL);
+    CHECK(strncmp(err.msg, "t.json:1:3: lone surrogate", 26) == 0);
+    CHECK_INT(parse_fails_as("t.json", "[\"\\x41\"]", &err), -EINVAL);
+    CHECK(strncmp(err.msg, "t.json:1:3: invalid escape", 26) == 0);
+    CHECK_INT(parse_fails_as("t.json", "[\"a\tb\"]", &err), -EINVAL);
+    CHECK(strncmp(err.msg, "t.json:1:4: a control character (U+0009)", 40) == 0);
+    CHECK_INT(parse_fails_as("t.json", "[\"\xed\xa0\xbd\"]", &err), -EINVAL); /* a surrogate encoded raw */
+    CHECK(strncmp(err.msg, "t.json:1:3: invalid UTF-8", 25) == 0);
+    CHECK_INT(parse_fails_as("t.json", "{\"a\": 1,\n}", &err), -EINVAL);
+    CHECK_STR(err.msg, "t.json:2:1: expected a key in double quotes");
+    CHECK_INT(parse_fails_as("t.json", "[1 2]", &err), -EINVAL);
+    CHECK_STR(err.msg, "t.json:1:4: expected ',' or ']' (the array starts at line 1, column 1)");
+    CHECK_INT(parse_fails_as("t.json", "[01]", &err), -EINVAL);
+    CHECK(strncmp(err.msg, "t.json:1:2: expected a JSON value", 33) == 0);
+    CHECK_INT(parse_fails_as("t.json", "[tru]", &err), -EINVAL);
+    CHECK(strncmp(err.msg, "t.json:1:2: expected a JSON value", 33) == 0);
+    CHECK_INT(parse_fails_as("t.json", "{} x", &err), -EINVAL);
+    CHECK(strncmp(err.msg, "t.json:1:4: text after the JSON value", 37) == 0);
+    CHECK_INT(parse_fails_as("t.json", "[1e999]", &err), -EINVAL);
+    CHECK_STR(err.msg, "t.json:1:2: number is out of range");
+    char huge[420] = "[1";
+    memset(huge + 2, '0', 400);
+    strcpy(huge + 402, "]");
+    CHECK_INT(parse_fails_as("t.json", huge, &err), -EINVAL);
+    CHECK_STR(err.msg, "t.json:1:2: number is out of range");
+    CHECK_INT(parse_fails_as("t.json", "{\"a\": \"x", &err), -EINVAL);
+    CHECK(strncmp(err.msg, "t.json:1:7: the string that starts here never ends", 50) == 0);
+    CHECK_INT(parse_fails_as("t.json", "{\"a\\u0000b\": 1}", &err), -EINVAL);
+    CHECK_STR(err.msg, "t.json:1:2: mapping key contains a NUL character");
+    CHECK_INT(parse_fails_as("t.json", "{\"a\": 1, \"a\": 2}", &err), -EINVAL);
+    CHECK_STR(err.msg, "t.json:1:10: duplicate key 'a' (first at line 1, column 2); remove one");
+    /* a .json file with YAML in it says JSON's error */
+    CHECK_INT(parse_fails_as("t.json", "{a: 1}", &err), -EINVAL);
+    CHECK_STR(err.msg, "t.json:1:2: expected a key in double quotes");
+    char deep[1200];
+    memset(deep, '[', 600);
+    memset(deep + 600, ']', 600);
+    CHECK_INT(kumo__doc_parse("deep.json", deep, sizeof deep, &doc, &err), -EINVAL);
+    CHECK(strstr(err.msg, "nesting deeper") != NULL);
+}
+
+/* A generated JSON document of a few MB (a large public API's size), with
+ * escapes of every kind, read as jansson reads it, positions included. */
+static void test_json_large(void)
+{
+    size_t cap = 8u << 20, n = 0;
+    char *text = malloc(cap);
+    if (text == NULL)
+        return;
+    n += (size_t)snprintf(text + n, cap - n, "{\"paths\": {");
+    size_t count = 20000;
+    for (size_t i = 0; i < count; i++)
+        n += (size_t)snprintf(text + n, cap - n,
+                              "%s\n  \"/p%zu/{id}\": {\"get\": {\"summary\": \"r\\u00e9sum\\u00e9 \\ud83d\\udc4d "
+                              "\\\"%zu\\\"\\n\", \"x\": [%zu, %zu.25, 1e%zu, true, null, \"\\u2603\"]}}",
+                              i ? "," : "", i, i, i, i, i % 300);
+    n += (size_t)snprintf(text + n, cap - n, "\n}}\n");
+    CHECK(n > (2u << 20) && n < cap);
+    kumo__doc *doc = NULL;
+    kumo__error err = {0};
+    int rc = kumo__doc_parse("big.json", text, n, &doc, &err);
+    if (rc != 0)
+        fprintf(stderr, "unexpected: %s\n", err.msg);
+    CHECK_INT(rc, 0);
+    json_error_t jerr;
+    json_t *want = json_loadb(text, n, JSON_ALLOW_NUL, &jerr);
+    CHECK(want != NULL);
+    if (doc && want) {
+        CHECK(json_equal(kumo__doc_root(doc), want));
+        json_t *paths = json_object_get(kumo__doc_root(doc), "paths");
+        int line, col;
+        CHECK(kumo__doc_key_pos(doc, paths, "/p12345/{id}", &line, &col));
+        CHECK_INT(line, 12347);
+        CHECK_INT(col, 3);
+    }
+    json_decref(want);
+    kumo__doc_free(doc);
+    free(text);
+}
+
 int main(void)
 {
     test_scalars();
@@ -249,5 +481,8 @@ int main(void)
     test_json();
     test_errors();
     test_aliases();
+    test_alias_bytes();
+    test_json_reader();
+    test_json_large();
     return check_report();
 }
