@@ -95,7 +95,7 @@ static void test_fixture_errors(void)
 {
     expect_error(FIX "proj_badkey", -EINVAL,
                  FIX "proj_badkey/kumo.yaml:3:1: unknown key 'fucntions' in kumo.yaml (did you mean 'functions'?); "
-                     "expected one of: name, api, defaults, functions, stores, environments, events, services");
+                     "expected one of: name, api, defaults, functions, stores, environments, events, services, http");
     expect_error(FIX "proj_noname", -EINVAL,
                  FIX "proj_noname/kumo.yaml:2:1: missing required key 'name'; add name: my-project");
     kumo__project *p = NULL;
@@ -153,6 +153,21 @@ static const struct {
     {"name: x\napi: api.yaml\nstores:\n  queue: jobs\n", "kumo.yaml:4:10: stores.queue must be a list of names"},
     {"name: x\napi: api.yaml\nstores:\n  cache: []\n",
      "kumo.yaml:4:3: unknown key 'cache' in stores; expected one of: kv, blob, queue"},
+    {"name: x\napi: api.yaml\nhttp: {max_headers: 50, max_header_bytes: 16Ki, max_connections: 10, body_budget: "
+     "64Mi}\n",
+     ""},
+    {"name: x\napi: api.yaml\nhttp: 7\n",
+     "kumo.yaml:3:7: http must be a mapping (max_headers:, max_header_bytes:, ...)"},
+    {"name: x\napi: api.yaml\nhttp: {max_header: 5}\n",
+     "kumo.yaml:3:8: unknown key 'max_header' in http (did you mean 'max_headers'?); expected one of: max_headers, "
+     "max_header_bytes, max_connections, body_budget"},
+    {"name: x\napi: api.yaml\nhttp: {max_headers: 0}\n",
+     "kumo.yaml:3:21: http.max_headers must be a whole number from 1 to 10000"},
+    {"name: x\napi: api.yaml\nhttp: {max_header_bytes: 100}\n",
+     "kumo.yaml:3:26: http.max_header_bytes must be a size from 1Ki to 16Mi (like 16Ki)"},
+    {"name: x\napi: api.yaml\nhttp: {body_budget: 1Mi}\ndefaults: {max_body: 1Mi}\n",
+     "kumo.yaml:3:21: http.body_budget (1048576 bytes) must hold at least two of the largest max_body (1048576 "
+     "bytes): a body is held twice while it is served; raise it or lower max_body"},
     {"name: x\napi: api.yaml\nevents: every day\n", "kumo.yaml:3:9: events must be a mapping or a list"},
     {"name: x\napi: api.yaml\nevents:\n  purge: {schedule: \"0 3 * * *\", handler: todos.purge}\n",
      "kumo.yaml:4:3: events: is not implemented: kumo cannot fire functions from events (schedules, queues, blobs, "
