@@ -20,14 +20,25 @@
 void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in);
 
 /* A listening socket on an h2o loop that accepts connections for `actx`.
- * When accept fails for lack of file descriptors (EMFILE, ENFILE), it
- * stops listening for a short pause instead of waking the loop again at
- * once (which would spin the CPU while every new client waits), and says
- * so in the log once per episode. `fd` becomes the listener's. */
+ * It holds at most `max_conns` open connections (0: no bound): at the
+ * bound it stops accepting, so that new clients wait in the kernel's
+ * listen backlog, and accepts again when one closes. When accept fails
+ * for lack of file descriptors (EMFILE, ENFILE), it stops listening for a
+ * short pause instead of waking the loop again at once (which would spin
+ * the CPU while every new client waits). Either episode is said in the
+ * log once when it begins and once when no client waits any more. `fd`
+ * becomes the listener's. On the loop's thread only. */
 typedef struct kumo__listener kumo__listener;
-kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name);
-/* Stops listening and frees (a NULL is ignored). */
+kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name,
+                                     size_t max_conns);
+/* Stops listening and frees (a NULL is ignored); connections it accepted
+ * stay open, and what counts them is freed when the last one closes. */
 void kumo__listener_close(kumo__listener *l);
+/* The bound on one loop's open connections: `configured` when above 0
+ * (kumo.yaml's http.max_connections), else the soft limit of open files
+ * less `reserve` descriptors (workers, fork servers, stores, logs), shared
+ * by `loops` loops; at least 16. */
+size_t kumo__connection_bound(int configured, int loops, size_t reserve);
 /* Raises this process's soft limit of open files to its hard limit (a
  * server holds one descriptor per connection; the common soft limit of
  * 1024 is far below what it is allowed). Returns the limit in force. */
