@@ -27,8 +27,7 @@ extern char **environ;
 
 /* A loop's listener on a copy of fd (every loop has its own socket, but
  * the admin port's is one). */
-static kumo__listener *listen_on(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name,
-                                 size_t max_conns)
+static kumo__listener *listen_on(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name, size_t max_conns)
 {
     int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dupfd < 0)
@@ -286,8 +285,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
             h2o_context_init(&t->admin_ctx, t->loop, &gw->admin_conf);
             t->admin_accept.ctx = &t->admin_ctx;
             t->admin_accept.hosts = gw->admin_conf.hosts;
-            t->admin_listener = listen_on(t->loop, gw->admin_fd, &t->admin_accept, "admin port",
-                                          ADMIN_MAX_CONNECTIONS);
+            t->admin_listener = listen_on(t->loop, gw->admin_fd, &t->admin_accept, "admin port", ADMIN_MAX_CONNECTIONS);
         }
         if (pthread_create(&t->tid, NULL, kumo__gw_thread_main, t) != 0) {
             kumo__error_set(err, -EAGAIN, "cannot start event loop thread %d", i);
