@@ -20,14 +20,18 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
 
 import requests
 
-from kumo_harness import Gateway, copy_project, wait_for
+from kumo_harness import KUMO, Gateway, copy_project, free_port, wait_for
+
+HOST = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
 
 PRLIMIT = shutil.which("prlimit")
 
@@ -46,9 +50,10 @@ def open_idle(port, n):
     return socks
 
 
-def client_connections(pid, port):
-    """The established TCP connections on `port` that process pid holds:
-    its socket descriptors matched against /proc/net/tcp by inode."""
+def client_connections(pid, port, states=("01",)):
+    """The TCP connections on `port` (established, or in `states`) that
+    process pid holds: its socket descriptors matched against
+    /proc/net/tcp by inode."""
     inodes = set()
     fd_dir = "/proc/%d/fd" % pid
     for name in os.listdir(fd_dir):
@@ -65,7 +70,7 @@ def client_connections(pid, port):
             for line in f:
                 fields = line.split()
                 local_port = int(fields[1].rsplit(":", 1)[1], 16)
-                if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                if local_port == port and fields[3] in states and fields[9] in inodes:
                     held.add(fields[9])
     return len(held)
 
@@ -212,6 +217,43 @@ class OpenFilesTest(unittest.TestCase):
         finally:
             self.assertEqual(gw.stop(), 0)
         self.assertNotIn("ERROR: AddressSanitizer", gw.stderr())
+
+    def test_kumo_host_bounds_connections_too(self):
+        add_http(self.dir, "{max_connections: 20}")
+        gw = Gateway(self.dir)  # builds the unit kumo-host loads
+        self.assertEqual(gw.stop(), 0)
+        port = free_port()
+        log = open(os.path.join(os.path.dirname(self.dir), "host.log"), "w+")
+        env = dict(os.environ, PORT=str(port), KUMO_DATA=os.path.join(self.dir, ".kumo", "data"))
+        proc = subprocess.Popen([HOST, "http", self.dir, "hello"], env=env, stdout=log, stderr=log)
+
+        def output():
+            if not log.closed:
+                log.flush()
+            with open(log.name) as f:
+                return f.read()
+
+        try:
+            self.assertTrue(wait_for(lambda: "at most 20 open connections" in output(), 30), output())
+            self.socks = open_idle(port, 60)
+            self.assertEqual(len(self.socks), 60)
+            self.assertTrue(wait_for(lambda: "its bound (http.max_connections)" in output(), 20), output())
+            self.assertEqual(client_connections(proc.pid, port), 20)
+            for s in self.socks:
+                s.close()
+            self.socks = []
+            r = requests.get("http://127.0.0.1:%d/hello" % port, timeout=30)
+            self.assertEqual(r.status_code, 200)
+            # kumo-host stops cleanly only once it has closed every connection
+            # (h2o_context_dispose asserts on one still open): let it see the
+            # clients' ends first (established or close-wait, none left)
+            self.assertTrue(wait_for(lambda: client_connections(proc.pid, port, ("01", "08")) == 0, 20))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(20)
+            log.close()
+        self.assertEqual(rc, 0, output()[-3000:])
+        self.assertNotIn("ERROR: AddressSanitizer", output())
 
 
 if __name__ == "__main__":
