@@ -27,13 +27,32 @@ int kumo__cmd_deploy(int argc, char **argv, kumo__error *err);
 int kumo__cmd_destroy(int argc, char **argv, kumo__error *err);
 int kumo__cmd_emulate(int argc, char **argv, kumo__error *err);
 
-/* admin.c: one HTTP/1.0 request to a running kumo's admin port; *status
+/* admin.c: one HTTP/1.0 request to a running kumo's admin port, with
+ * `Authorization: Bearer TOKEN` when `token` is neither NULL nor empty;
+ * *status, *retry_after (its Retry-After in seconds, or -1; may be NULL)
  * and *body (malloc'd, NUL-terminated, at most `max` bytes) on 0. */
-int kumo__admin_request(const char *host, int port, const char *method, const char *path, int timeout_s, size_t max,
-                        int *status, char **body, kumo__error *err);
-/* Reads --admin-port N or --host ADDR at argv[*i] (advancing *i): 1 when
- * it was one of them, 0 when not, negative (err set) when malformed. */
-int kumo__admin_option(int argc, char **argv, int *i, const char **host, int *port, kumo__error *err);
+int kumo__admin_request(const char *host, int port, const char *method, const char *path, const char *token,
+                        int timeout_s, size_t max, int *status, int *retry_after, char **body, kumo__error *err);
+
+/* Where `kumo status` and `kumo reload` find kumo up's admin port. */
+typedef struct kumo__admin_target {
+    const char *host;       /* default 127.0.0.1 */
+    int port;               /* default 8081 */
+    const char *token_file; /* --admin-token-file, or NULL */
+} kumo__admin_target;
+/* Reads --admin-port N, --host ADDR or --admin-token-file FILE at argv[*i]
+ * (advancing *i): 1 when it was one of them, 0 when not, negative (err
+ * set) when malformed. */
+int kumo__admin_option(int argc, char **argv, int *i, kumo__admin_target *to, kumo__error *err);
+
+/* The admin token: read from `file` when not NULL (a regular file only its
+ * owner may read or write; a trailing newline is dropped), else from
+ * KUMO_ADMIN_TOKEN, else none (out is ""). A token is 16 to 1024 bytes of
+ * printable ASCII without spaces; anything else is refused, never cut.
+ * `out` holds at least KUMO__ADMIN_TOKEN_MAX + 1 bytes. */
+#define KUMO__ADMIN_TOKEN_MIN 16
+#define KUMO__ADMIN_TOKEN_MAX 1024
+int kumo__admin_token(const char *file, char *out, size_t cap, kumo__error *err);
 
 /* Exit status for usage errors: main prints the command's usage. */
 #define KUMO__EUSAGE 1064

@@ -11,14 +11,14 @@
 static const kumo__command commands[] = {
     {"up", kumo__cmd_up, "build the functions and serve the project",
      "kumo up [DIR] [--port N] [--admin-port N|-1] [--host ADDR] [--threads N] [--dev] [--strict] [--env NAME] "
-     "[--cpu-affinity]"},
+     "[--cpu-affinity] [--admin-token-file FILE] [--reload-interval S]"},
     {"schema", kumo__cmd_schema, "validate JSON instances against a schema",
      "kumo schema validate --schema FILE [--pointer P] [--dialect oas30|2020-12] INSTANCE..."},
     {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "kumo lint [DIR] [--json] [--env NAME]"},
     {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency",
-     "kumo status [--admin-port N] [--host ADDR] [--json]"},
+     "kumo status [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",
-     "kumo reload [--admin-port N] [--host ADDR]"},
+     "kumo reload [--admin-port N] [--host ADDR] [--admin-token-file FILE]"},
     {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)",
      "kumo build --target aws|gcp|azure|knative|openfaas|kubernetes [DIR]"},
     {"deploy", kumo__cmd_deploy, "generate the vendor's infrastructure as code and apply it",

@@ -1,8 +1,8 @@
 /*
- * status.c: `kumo status [--admin-port N] [--host ADDR] [--json]` asks a
- * running `kumo up` for its functions' figures (GET /status on the admin
- * port, loopback by default) and prints them as a table, or as the JSON
- * the gateway sent.
+ * status.c: `kumo status [--admin-port N] [--host ADDR] [--admin-token-file
+ * FILE] [--json]` asks a running `kumo up` for its functions' figures (GET
+ * /status on the admin port, loopback by default) and prints them as a
+ * table, or as the JSON the gateway sent.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -16,10 +16,10 @@
 
 int kumo__cmd_status(int argc, char **argv, kumo__error *err)
 {
-    const char *host = "127.0.0.1";
-    int port = 8081, as_json = 0;
+    kumo__admin_target to = {.host = "127.0.0.1", .port = 8081};
+    int as_json = 0;
     for (int i = 0; i < argc; i++) {
-        int rc = kumo__admin_option(argc, argv, &i, &host, &port, err);
+        int rc = kumo__admin_option(argc, argv, &i, &to, err);
         if (rc < 0)
             return rc;
         if (rc == 1)
@@ -31,9 +31,13 @@ int kumo__cmd_status(int argc, char **argv, kumo__error *err)
             return err->code;
         }
     }
+    char token[KUMO__ADMIN_TOKEN_MAX + 1];
+    int rc = kumo__admin_token(to.token_file, token, sizeof(token), err);
+    if (rc != 0)
+        return rc;
     char *body;
     int status = 0;
-    int rc = kumo__admin_request(host, port, "GET", "/status", 5, STATUS_MAX, &status, &body, err);
+    rc = kumo__admin_request(to.host, to.port, "GET", "/status", token, 5, STATUS_MAX, &status, NULL, &body, err);
     if (rc != 0)
         return rc;
     if (status != 200) {

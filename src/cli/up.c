@@ -1,9 +1,13 @@
 /*
  * up.c: `kumo up [DIR] [--port N] [--admin-port N] [--host ADDR] [--threads N]
- * [--dev] [--strict] [--env NAME]` loads the project in DIR (default .),
- * builds its functions and serves it. --env picks the environments: entry
- * of kumo.yaml that says where the stores live (default: dev when the
- * project defines it); the gateway checks the name against the project.
+ * [--dev] [--strict] [--env NAME] [--admin-token-file FILE]
+ * [--reload-interval S]` loads the project in DIR (default .), builds its
+ * functions and serves it. --env picks the environments: entry of
+ * kumo.yaml that says where the stores live (default: dev when the project
+ * defines it); the gateway checks the name against the project. The admin
+ * token comes from --admin-token-file or KUMO_ADMIN_TOKEN (cli/admin.c),
+ * which is then taken out of the environment that compilers and workers
+ * inherit.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,7 +31,10 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, k
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err)
 {
-    kumo__gateway_config cfg = {.dir = NULL, .host = "127.0.0.1", .port = 8080, .admin_port = 8081, .threads = 0};
+    kumo__gateway_config cfg = {
+        .dir = NULL, .host = "127.0.0.1", .port = 8080, .admin_port = 8081, .threads = 0, .reload_interval_ms = 1000};
+    const char *token_file = NULL;
+    char token[KUMO__ADMIN_TOKEN_MAX + 1];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -40,6 +47,18 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
             i++;
         } else if (strcmp(a, "--threads") == 0) {
             rc = parse_int(a, v, 1, 256, &cfg.threads, err);
+            i++;
+        } else if (strcmp(a, "--reload-interval") == 0) {
+            int seconds = 0;
+            rc = parse_int(a, v, 0, 3600, &seconds, err);
+            cfg.reload_interval_ms = seconds * 1000;
+            i++;
+        } else if (strcmp(a, "--admin-token-file") == 0) {
+            if (v == NULL || *v == '\0') {
+                kumo__error_set(err, -KUMO__EUSAGE, "--admin-token-file takes the file holding the admin token");
+                return err->code;
+            }
+            token_file = v;
             i++;
         } else if (strcmp(a, "--cpu-affinity") == 0) {
             cfg.cpu_affinity = 1;
@@ -75,5 +94,14 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
     }
     if (cfg.dir == NULL)
         cfg.dir = ".";
+    int rc = kumo__admin_token(token_file, token, sizeof(token), err);
+    if (rc != 0)
+        return rc;
+    unsetenv("KUMO_ADMIN_TOKEN"); /* workers run code the sandbox treats as hostile */
+    if (token[0] != '\0' && cfg.admin_port < 0) {
+        kumo__error_set(err, -KUMO__EUSAGE, "an admin token is given but --admin-port -1 turns the admin port off");
+        return err->code;
+    }
+    cfg.admin_token = token;
     return kumo__gateway_run(&cfg, err);
 }

@@ -2,7 +2,9 @@
  * admin.c: the admin listener (loopback only): /healthz, /readyz, /status
  * (figures summed over every loop's pools, read under gw->lock) and POST
  * /reload, which the main thread runs (a compiler may run, so never on a
- * loop) while the request waits on loop 0 for the outcome.
+ * loop) while the request waits on loop 0 for the outcome; reloads are
+ * coalesced and paced (ask_reload). With an admin token, all but /healthz
+ * and /readyz need it.
  */
 #include "gateway/gateway_internal.h"
 
@@ -97,7 +99,16 @@ static void on_reload_wait_dispose(void *p)
 
 /* POST /reload: the main thread builds the new generation (a compiler may
  * run, so never on a loop); the request waits in loop 0's list and is
- * answered on a tick after the main thread records the outcome. */
+ * answered on a tick after the main thread records the outcome.
+ *
+ * Reloads are coalesced and paced, so that a burst of requests cannot keep
+ * the main thread building and the loops switching pools: a request that
+ * comes while a reload runs waits for the next one (it may have changed
+ * files the running one already read), and every request that comes
+ * meanwhile joins that same next one, which starts when the running one is
+ * over and the interval since the last start has passed. With none running
+ * or waiting, a request within the interval of the last start is answered
+ * 429 with Retry-After. All of this happens on loop 0, the admin loop. */
 static void ask_reload(gateway *gw, h2o_req_t *req)
 {
     loop_thread *t = &gw->threads[0]; /* the admin listener's loop */
@@ -110,21 +121,66 @@ static void ask_reload(gateway *gw, h2o_req_t *req)
         kumo__send_problem(req, 503, "Service Unavailable", "out of memory", "reload", "1");
         return;
     }
+    uint64_t now = kumo__mono_ms(), interval = (uint64_t)gw->cfg.reload_interval_ms;
+    int signal_now = 0;
+    uint64_t wait_ms = 0;
     pthread_mutex_lock(&gw->lock);
-    w->ticket = ++gw->reload_asked;
+    if (gw->reload_queued > gw->reload_done) {
+        w->ticket = gw->reload_queued; /* join the one waiting */
+    } else if (gw->reload_sent > gw->reload_done) {
+        w->ticket = gw->reload_queued = ++gw->reload_asked; /* one runs: queue the next, once */
+    } else if (interval > 0 && gw->reload_sent_ms != 0 && now - gw->reload_sent_ms < interval) {
+        wait_ms = interval - (now - gw->reload_sent_ms);
+    } else {
+        w->ticket = gw->reload_sent = ++gw->reload_asked;
+        gw->reload_sent_ms = now;
+        signal_now = 1;
+    }
     pthread_mutex_unlock(&gw->lock);
+    if (wait_ms > 0) {
+        free(w);
+        char detail[200], *retry = h2o_mem_alloc_pool(&req->pool, 24);
+        snprintf(retry, 24, "%llu", (unsigned long long)((wait_ms + 999) / 1000));
+        snprintf(detail, sizeof(detail),
+                 "a reload started %.1f s ago and kumo up starts at most one every %.1f s (--reload-interval); "
+                 "retry after %s s",
+                 (double)(interval - wait_ms) / 1000.0, (double)interval / 1000.0, retry);
+        kumo__send_problem(req, 429, "Too Many Requests", detail, "reload", retry);
+        return;
+    }
     w->req = req;
     w->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*w->slot), on_reload_wait_dispose);
     *w->slot = w;
     w->next = t->reload_waits;
     t->reload_waits = w;
-    pthread_kill(gw->main_tid, SIGHUP);
+    if (signal_now)
+        pthread_kill(gw->main_tid, SIGHUP);
+}
+
+/* On loop 0's tick: starts the queued reload once the running one is over
+ * and the interval has passed. */
+static void start_queued_reload(gateway *gw)
+{
+    uint64_t now = kumo__mono_ms(), interval = (uint64_t)gw->cfg.reload_interval_ms;
+    int signal_now = 0;
+    pthread_mutex_lock(&gw->lock);
+    if (gw->reload_queued > gw->reload_done && gw->reload_sent <= gw->reload_done &&
+        (interval == 0 || now - gw->reload_sent_ms >= interval)) {
+        gw->reload_sent = gw->reload_queued;
+        gw->reload_sent_ms = now;
+        signal_now = 1;
+    }
+    pthread_mutex_unlock(&gw->lock);
+    if (signal_now)
+        pthread_kill(gw->main_tid, SIGHUP);
 }
 
 /* 503 for those that did not run when `closing`. */
 void kumo__gw_answer_reload_waits(loop_thread *t, int closing)
 {
     gateway *gw = t->gw;
+    if (t->index == 0 && !closing && !atomic_load(&gw->draining))
+        start_queued_reload(gw);
     if (t->reload_waits == NULL)
         return;
     char msg[sizeof(gw->reload_msg)];
@@ -230,6 +286,48 @@ static int admin_request_ok(h2o_req_t *req)
     return 1;
 }
 
+/* Whether `given` equals `want`, in a time that depends on want's length
+ * only, never on where the first difference is. */
+static int same_secret(const char *given, size_t given_len, const char *want, size_t want_len)
+{
+    volatile unsigned char diff = (unsigned char)(given_len != want_len);
+    for (size_t i = 0; i < want_len; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < given_len ? given[i] : 0);
+    return diff == 0;
+}
+
+/* With an admin token (kumo up --admin-token-file, KUMO_ADMIN_TOKEN), every
+ * endpoint but /healthz and /readyz needs `Authorization: Bearer TOKEN`
+ * (RFC 6750). Returns 1 when the request may go on, else 0 with a 401. */
+static int admin_authorized(gateway *gw, h2o_req_t *req)
+{
+    const char *want = gw->cfg.admin_token;
+    if (want == NULL || want[0] == '\0')
+        return 1;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        static const char scheme[] = "bearer";
+        size_t n = sizeof(scheme) - 1, at = n;
+        if (v.len > n && strncasecmp(v.base, scheme, n) == 0 && (v.base[n] == ' ' || v.base[n] == '\t')) {
+            while (at < v.len && (v.base[at] == ' ' || v.base[at] == '\t'))
+                at++;
+            size_t end = v.len;
+            while (end > at && (v.base[end - 1] == ' ' || v.base[end - 1] == '\t'))
+                end--;
+            if (same_secret(v.base + at, end - at, want, strlen(want)))
+                return 1;
+        }
+    }
+    kumo__h2o_add_header(req, H2O_STRLIT("www-authenticate"), H2O_STRLIT("Bearer realm=\"kumo admin\""));
+    kumo__send_problem(req, 401, "Unauthorized",
+                       i >= 0 ? "the admin token does not match; `kumo up` was given another one"
+                              : "this kumo up has an admin token: send `Authorization: Bearer TOKEN` (kumo status and "
+                                "kumo reload do, from --admin-token-file FILE or KUMO_ADMIN_TOKEN)",
+                       NULL, NULL);
+    return 0;
+}
+
 int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
 {
     gateway *gw = ((api_handler *)self)->gw;
@@ -254,6 +352,8 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
             kumo__send_body(req, H2O_STRLIT("{\"status\":\"ready\"}\n"));
         return 0;
     }
+    if (!admin_authorized(gw, req))
+        return 0;
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/status"))) {
         char *body = status_json(gw);
         if (body == NULL) {

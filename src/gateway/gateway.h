@@ -23,6 +23,12 @@ typedef struct kumo__gateway_config {
                          when the project defines it, else none. Kept for reloads. */
     int cpu_affinity; /* `--cpu-affinity`: loop i runs on the i-th CPU this process may use, and so do
                          its fork servers and workers (they inherit it) */
+    /* When set (not empty), every admin endpoint but /healthz and /readyz
+     * needs `Authorization: Bearer TOKEN`; the caller's, for the run. */
+    const char *admin_token;
+    /* POST /reload starts at most one reload per this many ms (0: no
+     * limit); see docs/reload.md. */
+    int reload_interval_ms;
 } kumo__gateway_config;
 
 /* Loads, builds and serves the project until SIGTERM or SIGINT, then

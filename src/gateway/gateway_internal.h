@@ -73,6 +73,8 @@ typedef struct loop_gen {
  * plus DRAIN_SLACK_MS (a client that reads its response very slowly). */
 #define DRAIN_IDLE_MS 1000
 #define DRAIN_SLACK_MS 10000
+/* The admin listener's bound on open connections: a few tools at a time. */
+#define ADMIN_MAX_CONNECTIONS 64
 
 /* A POST /reload waiting (on loop 0) for the main thread's answer. */
 typedef struct reload_wait {
@@ -112,6 +114,7 @@ struct gateway {
     int dev, strict; /* --dev: check responses too; --strict: refuse bad ones */
     h2o_globalconf_t conf, admin_conf;
     int *listen_fds, nlisten; /* one per loop, sharing the port */
+    size_t max_conns;         /* each loop's bound on open connections, set at start */
     int admin_fd;
     int port, admin_port;
     loop_thread *threads;
@@ -137,6 +140,9 @@ struct gateway {
     atomic_int generations;      /* alive, current included */
     pthread_t main_tid;
     unsigned long reload_asked, reload_done; /* tickets of POST /reload */
+    unsigned long reload_sent;               /* the last ticket the main thread was signalled for */
+    unsigned long reload_queued;             /* the ticket waiting for the running reload to end, if above done */
+    uint64_t reload_sent_ms;                 /* when it was signalled; 0: never */
     int reload_failed;                       /* the last reload's outcome */
     char reload_msg[2048];
     unsigned long reloads;  /* attempts so far */
@@ -180,6 +186,10 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
                               int *built, kumo__error *err);
 void kumo__gw_generation_release(generation *g);
 size_t kumo__gw_largest_body(const kumo__project *p);
+/* Each loop's bound on open client connections for project p served by
+ * `loops` loops: http.max_connections, or derived from the open-files
+ * limit less what workers, fork servers and stores need. */
+size_t kumo__gw_connection_bound(const kumo__project *p, int loops);
 void kumo__gw_reload(gateway *gw);
 
 /* loop.c */

@@ -244,6 +244,18 @@ size_t kumo__gw_largest_body(const kumo__project *p)
     return largest;
 }
 
+size_t kumo__gw_connection_bound(const kumo__project *p, int loops)
+{
+    /* Descriptors kept for what is not a client connection: the standard
+     * ones, logs, stores and compilers (64); per loop, its listener, poller
+     * and fork server (16); per worker its socket, twice over (a reload
+     * runs two generations' workers for a while). */
+    size_t workers = 0;
+    for (size_t u = 0; u < p->nunits; u++)
+        workers += (size_t)(p->units[u].tuning.max > loops ? p->units[u].tuning.max : loops);
+    return kumo__connection_bound(p->http.max_connections, loops, 64 + 16 * (size_t)loops + 4 * workers);
+}
+
 /* SIGHUP or POST /reload, on the main thread: build the next generation
  * and publish it, or keep the live one and record why not. */
 void kumo__gw_reload(gateway *gw)
@@ -271,6 +283,11 @@ void kumo__gw_reload(gateway *gw)
                             "a function now accepts bodies of %zu bytes; until kumo up restarts, bodies over "
                             "%zu bytes are refused before they reach it",
                             largest, gw->conf.max_request_entity_size);
+        if (g->project->http.max_connections != gw->current->project->http.max_connections)
+            kumo__log_event("warn",
+                            "http.max_connections changed; until kumo up restarts, each loop keeps its bound of %zu "
+                            "open connections",
+                            gw->max_conns);
         size_t bound = 0;
         for (size_t i = 0; i < g->spec->nops; i++)
             bound += g->spec->ops[i].unit_index >= 0;

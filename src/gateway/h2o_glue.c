@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/resource.h>
 
 static char lower(char c)
@@ -76,82 +77,119 @@ too_large:
 }
 
 struct kumo__listener {
-    h2o_socket_t *sock;
+    h2o_socket_t *sock; /* NULL once closed */
     h2o_evloop_t *loop;
     h2o_accept_ctx_t *actx;
     h2o_timeout_t pause; /* how long accepting stops when descriptors run out */
     h2o_timeout_entry_t resume;
-    int paused;  /* out of descriptors: said in the log, not yet over */
-    int closed;  /* kumo__listener_close was called: freed when the last connection closes */
-    size_t open; /* connections accepted and not yet closed */
+    size_t max_conns; /* the bound on open connections; 0: none */
+    size_t nconns;    /* accepted and not yet closed */
+    int at_bound;     /* stopped at max_conns: resumes when one closes */
+    int said_fds;     /* this episode's "out of descriptors" is logged */
+    int said_bound;   /* this episode's "at the bound" is logged */
+    int closed;       /* kumo__listener_close was called: freed when the last connection closes */
     char name[32];
+    struct kumo__listener *next; /* closed with connections open: the lingering list */
 };
 
-static void listener_free(kumo__listener *l)
-{
-    h2o_timeout_dispose(l->loop, &l->pause);
-    free(l);
-}
-
-/* A connection's socket is disposed (h2o closed it, whatever the protocol). */
-static void on_connection_closed(void *data)
-{
-    kumo__listener *l = data;
-    if (--l->open == 0 && l->closed)
-        listener_free(l);
-}
+/* A listener closed while connections it accepted are still open stays
+ * until the last closes (their on-close callback points at it), on this
+ * list so that it is never lost. */
+static pthread_mutex_t lingering_lock = PTHREAD_MUTEX_INITIALIZER;
+static kumo__listener *lingering;
 
 #define ACCEPT_PAUSE_MS 100
+/* The least a derived bound allows a loop, however low the open-files limit. */
+#define CONNECTION_BOUND_MIN 16
 
 static void on_accept(h2o_socket_t *listener, const char *err);
+static void take(kumo__listener *l, h2o_socket_t *sock);
 
 static void on_resume(h2o_timeout_entry_t *entry)
 {
     kumo__listener *l = (kumo__listener *)((char *)entry - offsetof(kumo__listener, resume));
-    h2o_socket_read_start(l->sock, on_accept);
+    if (!l->at_bound)
+        h2o_socket_read_start(l->sock, on_accept);
 }
 
+/* An accepted connection's socket is disposed (its descriptor is closed). */
+static void on_conn_close(void *data)
+{
+    kumo__listener *l = data;
+    l->nconns--;
+    if (l->sock == NULL) { /* stopped: no accepting to resume */
+        if (l->nconns > 0 || !l->closed)
+            return;
+        pthread_mutex_lock(&lingering_lock);
+        kumo__listener **pp = &lingering;
+        while (*pp != l)
+            pp = &(*pp)->next;
+        *pp = l->next;
+        pthread_mutex_unlock(&lingering_lock);
+        free(l);
+        return;
+    }
+    if (l->at_bound && l->nconns < l->max_conns) {
+        l->at_bound = 0;
+        if (!h2o_timeout_is_linked(&l->resume)) /* else the pause's end resumes it */
+            h2o_socket_read_start(l->sock, on_accept);
+    }
+}
+
+/* Accepts what the backlog holds, up to the bound. An episode (accepting
+ * stopped for lack of descriptors or at the bound) is logged once when it
+ * begins and once when it ends: when the backlog is found empty, that is
+ * when no client waits any more. */
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     kumo__listener *l = listener->data;
     if (err != NULL)
         return;
     for (int i = 0; i < 16; i++) {
+        if (l->max_conns > 0 && l->nconns >= l->max_conns) {
+            if (!l->said_bound)
+                kumo__log_event("warn",
+                                "%s: %zu connections open, its bound (http.max_connections): new connections "
+                                "wait in the listen backlog and are accepted as others close",
+                                l->name, l->nconns);
+            l->said_bound = 1;
+            l->at_bound = 1;
+            h2o_socket_read_stop(listener);
+            return;
+        }
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL) {
             if (errno == EMFILE || errno == ENFILE) {
-                if (!l->paused) {
+                if (!l->said_fds) {
                     struct rlimit rl;
                     getrlimit(RLIMIT_NOFILE, &rl);
                     kumo__log_event("warn",
                                     "%s: out of file descriptors (%llu open at most): new connections wait, "
                                     "accepted again every %d ms as others close",
                                     l->name, (unsigned long long)rl.rlim_cur, ACCEPT_PAUSE_MS);
-                    l->paused = 1;
+                    l->said_fds = 1;
                 }
                 h2o_socket_read_stop(listener);
                 h2o_timeout_link(l->loop, &l->pause, &l->resume);
+            } else if ((errno == EAGAIN || errno == EWOULDBLOCK) && (l->said_fds || l->said_bound)) {
+                kumo__log_event("info", "%s: accepting connections again (none waits in the backlog)", l->name);
+                l->said_fds = l->said_bound = 0;
             }
             return;
         }
-        if (l->paused) {
-            kumo__log_event("info", "%s: accepting connections again", l->name);
-            l->paused = 0;
-        }
-        sock->on_close.cb = on_connection_closed;
-        sock->on_close.data = l;
-        l->open++;
-        h2o_accept(l->actx, sock);
+        take(l, sock);
     }
 }
 
-kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name)
+kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name,
+                                     size_t max_conns)
 {
     kumo__listener *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return NULL;
     l->loop = loop;
     l->actx = actx;
+    l->max_conns = max_conns;
     snprintf(l->name, sizeof(l->name), "%s", name);
     h2o_timeout_init(loop, &l->pause, ACCEPT_PAUSE_MS);
     l->resume.cb = on_resume;
@@ -159,6 +197,16 @@ kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_
     l->sock->data = l;
     h2o_socket_read_start(l->sock, on_accept);
     return l;
+}
+
+/* Takes a connection the listening socket accepted: counted until h2o
+ * disposes of its socket. */
+static void take(kumo__listener *l, h2o_socket_t *sock)
+{
+    l->nconns++;
+    sock->on_close.cb = on_conn_close; /* h2o leaves it to us on accepted sockets */
+    sock->on_close.data = l;
+    h2o_accept(l->actx, sock);
 }
 
 void kumo__listener_stop(kumo__listener *l)
@@ -175,10 +223,7 @@ void kumo__listener_stop(kumo__listener *l)
         h2o_socket_t *sock = h2o_evloop_socket_accept(l->sock);
         if (sock == NULL)
             break;
-        sock->on_close.cb = on_connection_closed;
-        sock->on_close.data = l;
-        l->open++;
-        h2o_accept(l->actx, sock);
+        take(l, sock);
     }
     h2o_socket_close(l->sock);
     l->sock = NULL;
@@ -186,7 +231,7 @@ void kumo__listener_stop(kumo__listener *l)
 
 size_t kumo__listener_connections(const kumo__listener *l)
 {
-    return l ? l->open : 0;
+    return l ? l->nconns : 0;
 }
 
 void kumo__listener_close(kumo__listener *l)
@@ -194,9 +239,16 @@ void kumo__listener_close(kumo__listener *l)
     if (l == NULL)
         return;
     kumo__listener_stop(l);
+    h2o_timeout_dispose(l->loop, &l->pause);
     l->closed = 1;
-    if (l->open == 0)
-        listener_free(l);
+    if (l->nconns == 0) {
+        free(l);
+        return;
+    }
+    pthread_mutex_lock(&lingering_lock);
+    l->next = lingering;
+    lingering = l;
+    pthread_mutex_unlock(&lingering_lock);
 }
 
 void kumo__h2o_drain(h2o_context_t *ctx, uint64_t idle_ms)
@@ -212,6 +264,18 @@ void kumo__h2o_drain(h2o_context_t *ctx, uint64_t idle_ms)
         ctx->http1.req_timeout.timeout = idle_ms;
     if (ctx->http2.idle_timeout.timeout > idle_ms)
         ctx->http2.idle_timeout.timeout = idle_ms;
+}
+
+size_t kumo__connection_bound(int configured, int loops, size_t reserve)
+{
+    if (configured > 0)
+        return (size_t)configured;
+    struct rlimit rl;
+    size_t limit = 1u << 20;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < limit)
+        limit = (size_t)rl.rlim_cur;
+    size_t per = limit > reserve ? (limit - reserve) / (size_t)(loops > 0 ? loops : 1) : 0;
+    return per < CONNECTION_BOUND_MIN ? CONNECTION_BOUND_MIN : per;
 }
 
 unsigned long kumo__raise_open_files(void)

@@ -30,21 +30,31 @@ void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in);
 int kumo__h2o_refuse_head(h2o_req_t *req, const kumo__http_limits *lim, const char *request_id);
 
 /* A listening socket on an h2o loop that accepts connections for `actx`.
- * When accept fails for lack of file descriptors (EMFILE, ENFILE), it
- * stops listening for a short pause instead of waking the loop again at
- * once (which would spin the CPU while every new client waits), and says
- * so in the log once per episode. `fd` becomes the listener's. */
+ * It holds at most `max_conns` open connections (0: no bound): at the
+ * bound it stops accepting, so that new clients wait in the kernel's
+ * listen backlog, and accepts again when one closes. When accept fails
+ * for lack of file descriptors (EMFILE, ENFILE), it stops listening for a
+ * short pause instead of waking the loop again at once (which would spin
+ * the CPU while every new client waits). Either episode is said in the
+ * log once when it begins and once when no client waits any more. `fd`
+ * becomes the listener's. On the loop's thread only. */
 typedef struct kumo__listener kumo__listener;
-kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name);
-/* Stops listening and frees (a NULL is ignored). */
-/* Stops accepting: the listening socket is closed; the connections already
- * accepted go on and are still counted. */
+kumo__listener *kumo__listener_start(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, const char *name,
+                                     size_t max_conns);
+/* Stops accepting: what waits in the kernel's backlog is accepted first,
+ * then the listening socket is closed; the connections accepted go on and
+ * are still counted. A NULL or stopped listener is ignored. */
 void kumo__listener_stop(kumo__listener *l);
 /* Connections `l` accepted that are not closed yet (HTTP/1.1 or HTTP/2). */
 size_t kumo__listener_connections(const kumo__listener *l);
 /* Stops accepting and gives `l` up: it is freed now, or when the last of its
  * connections closes. NULL is allowed. */
 void kumo__listener_close(kumo__listener *l);
+/* The bound on one loop's open connections: `configured` when above 0
+ * (kumo.yaml's http.max_connections), else the soft limit of open files
+ * less `reserve` descriptors (workers, fork servers, stores, logs), shared
+ * by `loops` loops; at least 16. */
+size_t kumo__connection_bound(int configured, int loops, size_t reserve);
 /* Begins a graceful stop of the connections of `ctx`: the next response on
  * each HTTP/1.1 connection carries Connection: close, HTTP/2 connections
  * get GOAWAY, and a connection that waits more than idle_ms for a request is

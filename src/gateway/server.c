@@ -28,9 +28,10 @@ extern char **environ;
 /* A loop's listener on *fd, which it now owns (*fd becomes -1): when the
  * loop closes it at a drain, no other copy keeps the socket listening, so
  * a client is refused instead of waiting in a backlog nobody accepts. */
-static kumo__listener *listen_on(h2o_evloop_t *loop, int *fd, h2o_accept_ctx_t *actx, const char *name)
+static kumo__listener *listen_on(h2o_evloop_t *loop, int *fd, h2o_accept_ctx_t *actx, const char *name,
+                                 size_t max_conns)
 {
-    kumo__listener *l = kumo__listener_start(loop, *fd, actx, name);
+    kumo__listener *l = kumo__listener_start(loop, *fd, actx, name, max_conns);
     if (l != NULL)
         *fd = -1;
     return l;
@@ -189,6 +190,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
     }
     gw->nlisten = gw->nthreads;
+    gw->max_conns = kumo__gw_connection_bound(g->project, gw->nthreads);
     if (open_listeners(host, cfg->port, gw->nthreads, gw->listen_fds, &gw->port, err) != 0) {
         rc = err->code;
         goto out;
@@ -207,6 +209,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
            built == 1 ? "" : "s");
     printf("  API      http://%s:%d%s/  (%zu operations, %zu with handlers)\n", host, gw->port, g->spec->base_path,
            g->spec->nops, bound);
+    printf("  conns    at most %zu open per loop (%s)\n", gw->max_conns,
+           g->project->http.max_connections > 0 ? "http.max_connections" : "from the open-files limit");
     printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at http://%s:%d/docs)\n", g->project->api_path,
            host, gw->port);
     for (size_t i = 0; i < g->stores.n; i++)
@@ -214,8 +218,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
                g->stores.stores[i].shown);
     printf("  data     %s\n", g->data_dir);
     if (gw->admin_fd >= 0)
-        printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status; POST /reload (or SIGHUP) reloads\n",
-               gw->admin_port);
+        printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status; POST /reload (or SIGHUP) reloads%s\n",
+               gw->admin_port, cfg->admin_token && cfg->admin_token[0] ? "; /status and /reload need the token" : "");
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {
@@ -279,12 +283,13 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         t->accept.hosts = gw->conf.hosts;
         char name[32];
         snprintf(name, sizeof(name), "loop %d", i);
-        t->listener = listen_on(t->loop, &gw->listen_fds[i], &t->accept, name);
+        t->listener = listen_on(t->loop, &gw->listen_fds[i], &t->accept, name, gw->max_conns);
         if (i == 0 && gw->admin_fd >= 0) {
             h2o_context_init(&t->admin_ctx, t->loop, &gw->admin_conf);
             t->admin_accept.ctx = &t->admin_ctx;
             t->admin_accept.hosts = gw->admin_conf.hosts;
-            t->admin_listener = listen_on(t->loop, &gw->admin_fd, &t->admin_accept, "admin port");
+            t->admin_listener =
+                listen_on(t->loop, &gw->admin_fd, &t->admin_accept, "admin port", ADMIN_MAX_CONNECTIONS);
         }
         if (pthread_create(&t->tid, NULL, kumo__gw_thread_main, t) != 0) {
             kumo__error_set(err, -EAGAIN, "cannot start event loop thread %d", i);

@@ -124,7 +124,10 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     h2o_context_init(&ctx, loop, &conf);
     h2o_accept_ctx_t actx = {.ctx = &ctx, .hosts = conf.hosts};
     kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
-    kumo__listener *listener = kumo__listener_start(loop, fd, &actx, "kumo-host");
+    /* Handlers run in this process: only stores and logs hold descriptors
+     * besides the connections. */
+    size_t max_conns = kumo__connection_bound(h->project->http.max_connections, 1, 64);
+    kumo__listener *listener = kumo__listener_start(loop, fd, &actx, "kumo-host", max_conns);
     if (listener == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         h2o_context_dispose(&ctx);
@@ -138,7 +141,8 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     sigaction(SIGTERM, &sa_stop, NULL);
     sigaction(SIGINT, &sa_stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    fprintf(stderr, "kumo-host: %s serving http://%s:%d\n", h->project->name, host, ntohs(sa.sin_port));
+    fprintf(stderr, "kumo-host: %s serving http://%s:%d (at most %zu open connections)\n", h->project->name, host,
+            ntohs(sa.sin_port), max_conns);
     while (!stopping)
         h2o_evloop_run(loop, 100);
     /* Drain as the gateway does: no new connections; the next response on

@@ -10,18 +10,31 @@ while the running generation keeps serving, and the fixed file loads.
 
 The methods run in name order and share one gateway: each starts from the
 state the previous one left.
+
+AdminTokenTest: with an admin token (here from KUMO_ADMIN_TOKEN), /status
+and POST /reload answer 401 without `Authorization: Bearer TOKEN` and 200
+with it, /healthz and /readyz stay open, `kumo reload` and `kumo status`
+send it (from --admin-token-file or the environment), and the workers never
+see the variable.
+
+ReloadPacingTest: 50 POST /reload one after another start one reload and
+are answered 429 with Retry-After (--reload-interval 60), while the API
+keeps answering; 50 at once are each answered 200 or 429, by no more
+reloads than 200s.
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
 import time
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from kumo_harness import KUMO, GatewayTest, wait_for
+from kumo_harness import KUMO, Gateway, GatewayTest, copy_project, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
 
@@ -272,6 +285,174 @@ class ReloadTest(GatewayTest):
                            timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(self.status()["reload"]["count"], before + 1)
+
+
+TOKEN = "k7Vq2pX9mW4rT8sZ1yB6nC3d"
+
+
+def stop_clean(gw):
+    rc = gw.stop()
+    err = gw.stderr()
+    if rc != 0:
+        raise AssertionError("kumo up exited with %d after SIGTERM:\n%s" % (rc, err[-4000:]))
+    if "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+        raise AssertionError("sanitizer report in kumo's output:\n" + err[-6000:])
+
+
+class AdminTokenTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.project_dir = copy_project("reload", PROJECTS)
+        with open(os.path.join(cls.project_dir, "functions", "app.c"), "a") as f:
+            f.write('\nint env_token(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)\n'
+                    '{\n    (void)ctx;\n    (void)req;\n    const char *v = getenv("KUMO_ADMIN_TOKEN");\n'
+                    '    return kumo_response_body(res, v ? "set" : "unset", v ? 3 : 5, "text/plain");\n}\n')
+        path = os.path.join(cls.project_dir, "openapi.yaml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("paths:\n", 'paths:\n  /env: {get: {operationId: env_token, responses: {"200": '
+                                             '{description: whether the worker sees KUMO_ADMIN_TOKEN}}}}\n'))
+        cls.token_file = os.path.join(os.path.dirname(cls.project_dir), "admin-token")
+        fd = os.open(cls.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (TOKEN + "\n").encode())
+        os.close(fd)
+        cls.gw = Gateway(cls.project_dir, env={"KUMO_ADMIN_TOKEN": TOKEN})
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.gw)
+        shutil.rmtree(os.path.dirname(cls.project_dir), ignore_errors=True)
+
+    def cli(self, *args, env=None):
+        e = {k: v for k, v in os.environ.items() if k != "KUMO_ADMIN_TOKEN"}
+        e.update(env or {})
+        return subprocess.run([KUMO, *args, "--admin-port", str(self.gw.admin_port)], capture_output=True, text=True,
+                              timeout=120, env=e)
+
+    def reload_count(self):
+        r = requests.get(self.gw.admin + "/status", headers={"Authorization": "Bearer " + TOKEN}, timeout=5)
+        self.assertEqual(r.status_code, 200, r.text)
+        return r.json()["reload"]["count"]
+
+    def test_1_health_and_readiness_stay_open(self):
+        self.assertIn("/status and /reload need the token", self.gw.stdout())
+        for path in ("/healthz", "/readyz"):
+            self.assertEqual(requests.get(self.gw.admin + path, timeout=5).status_code, 200)
+
+    def test_2_refused_without_the_token(self):
+        before = self.reload_count()
+        for headers in ({}, {"Authorization": "Bearer wrong-token-of-some-length"},
+                        {"Authorization": "Bearer " + TOKEN[:-1]}, {"Authorization": "Bearer " + TOKEN + "x"},
+                        {"Authorization": "Basic " + TOKEN}, {"Authorization": TOKEN}):
+            r = requests.post(self.gw.admin + "/reload", headers=headers, timeout=30)
+            self.assertEqual(r.status_code, 401, (headers, r.text))
+            self.assertEqual(r.headers.get("content-type"), "application/problem+json")
+            self.assertTrue(r.headers.get("www-authenticate", "").startswith("Bearer"), r.headers)
+            r = requests.get(self.gw.admin + "/status", headers=headers, timeout=5)
+            self.assertEqual(r.status_code, 401, (headers, r.text))
+        self.assertEqual(self.reload_count(), before, "a refused request reloaded")
+
+    def test_3_accepted_with_the_token(self):
+        before = self.reload_count()
+        r = requests.post(self.gw.admin + "/reload", headers={"Authorization": "bearer  " + TOKEN}, timeout=120)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.json()["status"], "reloaded")
+        self.assertEqual(self.reload_count(), before + 1)
+
+    def test_4_cli_sends_the_token(self):
+        p = self.cli("reload")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("Authorization: Bearer", p.stderr)
+        p = self.cli("status")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("401", p.stderr)
+        # kumo reload waits out the pacing (one reload a second) by itself
+        p = self.cli("reload", "--admin-token-file", self.token_file)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("kumo: reloaded: generation", p.stdout)
+        p = self.cli("reload", env={"KUMO_ADMIN_TOKEN": TOKEN})
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        p = self.cli("status", "--admin-token-file", self.token_file, "--json")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn('"generation"', p.stdout)
+        # a token file others can read is refused, as ssh refuses such a key
+        os.chmod(self.token_file, 0o644)
+        try:
+            p = self.cli("status", "--admin-token-file", self.token_file)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn("chmod 600", p.stderr)
+        finally:
+            os.chmod(self.token_file, 0o600)
+        p = self.cli("status", env={"KUMO_ADMIN_TOKEN": "short"})
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("16 to 1024 characters", p.stderr)
+
+    def test_5_workers_do_not_see_the_token(self):
+        r = requests.get(self.gw.base + "/env", timeout=30)
+        self.assertEqual((r.status_code, r.text), (200, "unset"))
+
+
+class ReloadPacingTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.project_dir = copy_project("reload", PROJECTS)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(os.path.dirname(cls.project_dir), ignore_errors=True)
+
+    def reload_count(self, gw):
+        return requests.get(gw.admin + "/status", timeout=5).json()["reload"]["count"]
+
+    def test_burst_one_after_another(self):
+        gw = Gateway(self.project_dir, extra_args=("--reload-interval", "60"))
+        try:
+            clients = Clients(gw.base)
+            try:
+                answers = [requests.post(gw.admin + "/reload", timeout=120) for _ in range(50)]
+            finally:
+                results = clients.stop()
+            statuses = [r.status_code for r in answers]
+            self.assertEqual(statuses.count(200), 1, statuses)
+            self.assertEqual(statuses.count(429), 49, statuses)
+            self.assertEqual(statuses[0], 200)
+            for r in answers[1:]:
+                self.assertEqual(r.headers.get("content-type"), "application/problem+json")
+                self.assertTrue(1 <= int(r.headers["retry-after"]) <= 60, r.headers)
+            self.assertEqual(self.reload_count(gw), 1)
+            # serving went on: every API request answered
+            bad = [x for x in results if x[0] != 200]
+            self.assertEqual(bad, [], "%d of %d requests failed" % (len(bad), len(results)))
+            self.assertGreater(len(results), 0)
+            # 50 at once, with nothing running, within the interval: all 429
+            with ThreadPoolExecutor(50) as ex:
+                burst = list(ex.map(lambda _: requests.post(gw.admin + "/reload", timeout=120).status_code,
+                                    range(50)))
+            self.assertEqual(burst.count(429), 50, burst)
+            self.assertEqual(self.reload_count(gw), 1)
+        finally:
+            stop_clean(gw)
+
+    def test_burst_at_once_is_coalesced(self):
+        gw = Gateway(self.project_dir)  # the default: one reload a second at most
+        try:
+            clients = Clients(gw.base)
+            try:
+                with ThreadPoolExecutor(50) as ex:
+                    answers = list(ex.map(lambda _: requests.post(gw.admin + "/reload", timeout=120), range(50)))
+            finally:
+                results = clients.stop()
+            statuses = [r.status_code for r in answers]
+            self.assertEqual(statuses.count(200) + statuses.count(429), 50, statuses)
+            self.assertGreaterEqual(statuses.count(200), 1, statuses)
+            # each reload answers one request or more: never one per request
+            self.assertLessEqual(self.reload_count(gw), statuses.count(200))
+            bad = [x for x in results if x[0] != 200]
+            self.assertEqual(bad, [], "%d of %d requests failed" % (len(bad), len(results)))
+            self.assertGreater(len(results), 0)
+        finally:
+            stop_clean(gw)
 
 
 if __name__ == "__main__":
