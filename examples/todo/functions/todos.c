@@ -433,9 +433,9 @@ int putAttachment(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 static int passive_type(const char *type)
 {
     static const char *const passive[] = {
-        "text/plain", "text/csv", "application/json", "application/octet-stream",
-        "image/png",  "image/jpeg", "image/gif",      "image/webp",               "audio/mpeg",
-        "video/mp4",
+        "text/plain", "text/csv",   "application/json", "application/octet-stream",
+        "image/png",  "image/jpeg", "image/gif",        "image/webp",
+        "audio/mpeg", "video/mp4",
     };
     size_t n = strcspn(type, "; \t");
     for (size_t i = 0; i < sizeof(passive) / sizeof(passive[0]); i++)
