@@ -173,7 +173,7 @@ class DocsTodoTest(GatewayTest):
         ids = {op["operationId"] for item in served["paths"].values() for op in item.values()
                if isinstance(op, dict) and "operationId" in op}
         self.assertEqual(ids, {"listTodos", "createTodo", "getTodo", "updateTodo", "deleteTodo", "putAttachment",
-                               "getAttachment", "listNotifications"})
+                               "getAttachment", "listNotifications", "ackNotifications"})
 
 
 class DocsSymlinkTest(unittest.TestCase):

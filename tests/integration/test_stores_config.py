@@ -30,7 +30,9 @@ api: openapi.yaml
 defaults: {sandbox: false}
 functions:
   todos: {sources: [functions/todos.c]}
-stores: {kv: [todos]}
+# The queue stays at its default place: createTodo sends its notification
+# before it writes (examples/todo), so it needs one.
+stores: {kv: [todos], queue: [notifications]}
 environments:
   dev:
     stores: {todos: "sqlite:%(dev)s"}
@@ -154,7 +156,7 @@ class StoresConfigTest(unittest.TestCase):
         moved = os.path.join(self.elsewhere, "moved", "kv.db")
         with open(os.path.join(self.project, "kumo.yaml")) as f:
             text = f.read()
-        text = text.replace("stores: {kv: [todos]}", "stores: {kv: [todos, extra]}")
+        text = text.replace("stores: {kv: [todos], queue", "stores: {kv: [todos, extra], queue")
         text = text.replace('      todos: "sqlite:%s"\n' % self.paths["prod"],
                             '      todos: "sqlite:%s"\n      extra: "sqlite:%s"\n' % (moved, extra))
         with open(os.path.join(self.project, "kumo.yaml"), "w") as f:
@@ -197,7 +199,8 @@ class StoresConfigTest(unittest.TestCase):
         with open(os.path.join(self.project, "kumo.yaml")) as f:
             text = f.read()
         with open(os.path.join(self.project, "kumo.yaml"), "w") as f:
-            f.write(text.replace("stores: {kv: [todos]}", "stores: {kv: [todos], blob: [files], queue: [jobs]}"))
+            f.write(text.replace("stores: {kv: [todos], queue: [notifications]}",
+                                 "stores: {kv: [todos], blob: [files], queue: [notifications, jobs]}"))
         clean = {"KUMO_STORE_TODOS": "", "KUMO_STORE_FILES": "", "KUMO_STORE_JOBS": ""}
         p = self.run_up("--env", "prod", env=dict(clean, KUMO_STORE_FILES="file:/proc/nope/blob"))
         self.assertEqual(p.returncode, 1, p.stderr)

@@ -1,7 +1,8 @@
 /*
  * todos.c: the todo API of ../openapi.yaml, one C function per operation
  * (the operationIds): listTodos, createTodo, getTodo, updateTodo,
- * deleteTodo, putAttachment, getAttachment and listNotifications. It uses
+ * deleteTodo, putAttachment, getAttachment, listNotifications and
+ * ackNotifications. It uses
  * the three kinds of store kumo.yaml declares (stores: {kv: [todos], blob:
  * [attachments], queue: [notifications]}):
  *  - todos are JSON documents in the kv store "todos", keyed by their id;
@@ -11,9 +12,22 @@
  *    reader, in CHUNK pieces, so the store never needs them whole (kumo's
  *    runtime still hands the handler whole request and response bodies);
  *  - every create and update sends {"event", "todo"} to the queue
- *    "notifications"; GET /notifications receives and acks them. A failed
- *    send is logged and does not fail the request: the todo was written,
- *    and notifications are a convenience, not the record.
+ *    "notifications", at least once (docs/stores.md, "At least once with
+ *    a queue and a kv store"): the message is sent BEFORE the todo is
+ *    written, and the request fails (503) when it cannot be sent. A worker
+ *    that dies between the two leaves a message about a write that did not
+ *    happen (its client got no 201), never a write nobody hears about.
+ *    GET /notifications receives messages with a visibility timeout and
+ *    hands out their receipts without acknowledging them; POST
+ *    /notifications/ack acknowledges them once the client has them, so a
+ *    response lost on the way comes back after the timeout. Consumers see
+ *    duplicates and must be idempotent; the todo in the store is the
+ *    record, a notification says "this todo may have changed".
+ *  - an attachment is served inertly: the uploader chose its Content-Type,
+ *    and text/html from the API's origin would be an active page there.
+ *    Every download has nosniff and a sandboxing CSP; a type outside a
+ *    short list of passive ones is also sent as a download
+ *    (Content-Disposition: attachment).
  *
  * Ids sort in creation order, so listing the store by key lists todos
  * oldest first and the store's cursor is the page cursor: 12 hex digits of
@@ -36,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -52,7 +67,10 @@
 #define CHUNK (64u << 10)
 #define RECEIVE_DEFAULT 10
 #define RECEIVE_MAX 100
-#define VISIBILITY_MS 30000
+#define VISIBILITY_DEFAULT_S 30
+#define VISIBILITY_MAX_S 43200 /* 12 hours, SQS's ceiling */
+#define ACK_MAX 100
+#define RECEIPT_MAX 1024 /* the SDK's ceiling (src/sdk/stores/queue.c) */
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -154,18 +172,17 @@ static int send_todo(kumo_ctx *ctx, kumo_response *res, int status, const kumo_k
     return kumo_response_json(res, status, todo);
 }
 
-/* Sends {"event": event, "todo": todo} to the notifications queue; a
- * failure is logged, not returned (see the file comment). */
-static void notify(kumo_ctx *ctx, const char *event, json_t *todo)
+/* Sends {"event": event, "todo": todo} to the notifications queue. Called
+ * before the write it announces (see the file comment); returns 0 or the
+ * SDK's code, and the caller fails the request without writing. */
+static int notify(kumo_ctx *ctx, const char *event, json_t *todo)
 {
     json_t *msg = json_pack("{s:s, s:O}", "event", event, "todo", todo);
     char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     int rc = text ? kumo_queue_send(ctx, QUEUE, text, strlen(text), 0, NULL) : KUMO_ENOMEM;
-    if (rc != 0)
-        kumo_log(ctx, KUMO_LOG_WARN, "notification '%s' not sent: %s (%s)", event, kumo_strerror(rc),
-                 kumo_store_error(ctx));
     free(text);
     json_decref(msg);
+    return rc;
 }
 
 /* ---- GET /todos --------------------------------------------------------- */
@@ -241,10 +258,16 @@ int createTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
             json_decref(todo);
             return KUMO_ENOMEM;
         }
+        /* The notification first: once the todo is written, its message
+         * is already in the queue, whatever happens to this process. */
+        if ((rc = notify(ctx, "created", todo)) != 0) {
+            free(doc);
+            json_decref(todo);
+            return store_failed(ctx, res, "send notification", rc);
+        }
         rc = kumo_kv_cas(ctx, STORE, id, doc, strlen(doc), 0, NULL); /* only if absent */
         free(doc);
         if (rc == 0) {
-            notify(ctx, "created", todo);
             rc = kumo_response_header(res, "Location", kumo_sprintf(ctx, "/todos/%s", id));
             if (rc == 0)
                 rc = kumo_response_json(res, 201, todo);
@@ -309,12 +332,17 @@ int updateTodo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
             json_decref(todo);
             return KUMO_ENOMEM;
         }
+        /* Sent before the write, as in createTodo; a lost race sends
+         * again with the state merged from the fresh read. */
+        if ((rc = notify(ctx, "updated", todo)) != 0) {
+            free(doc);
+            json_decref(todo);
+            return store_failed(ctx, res, "send notification", rc);
+        }
         rc = kumo_kv_cas(ctx, STORE, id, doc, strlen(doc), item.version, NULL);
         free(doc);
-        if (rc == 0) {
-            notify(ctx, "updated", todo);
+        if (rc == 0)
             return kumo_response_json(res, 200, todo);
-        }
         json_decref(todo);
     }
     return store_failed(ctx, res, "update todo", rc);
@@ -398,6 +426,37 @@ int putAttachment(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 
 /* ---- GET /todos/{id}/attachment ------------------------------------------ */
 
+/* Whether a stored content type is one a browser only displays (never runs
+ * script in): its media type, before any parameters, compared without
+ * case against a short list. Anything else (text/html, image/svg+xml,
+ * application/xhtml+xml, text/xml, types nobody listed) is active. */
+static int passive_type(const char *type)
+{
+    static const char *const passive[] = {
+        "text/plain", "text/csv",   "application/json", "application/octet-stream",
+        "image/png",  "image/jpeg", "image/gif",        "image/webp",
+        "audio/mpeg", "video/mp4",
+    };
+    size_t n = strcspn(type, "; \t");
+    for (size_t i = 0; i < sizeof(passive) / sizeof(passive[0]); i++)
+        if (strlen(passive[i]) == n && strncasecmp(type, passive[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+/* The headers that keep an uploaded file inert on the API's origin: no
+ * sniffing into another type, a sandbox for whatever a browser renders,
+ * and a download instead of a page for active types. */
+static int inert_headers(kumo_response *res, const char *type)
+{
+    int rc = kumo_response_header(res, "X-Content-Type-Options", "nosniff");
+    if (rc == 0)
+        rc = kumo_response_header(res, "Content-Security-Policy", "default-src 'none'; sandbox");
+    if (rc == 0 && !passive_type(type))
+        rc = kumo_response_header(res, "Content-Disposition", "attachment");
+    return rc;
+}
+
 int getAttachment(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 {
     const char *id = kumo_request_param(req, "id");
@@ -428,28 +487,44 @@ int getAttachment(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     kumo_blob_reader_close(r);
     if (rc != 0)
         return store_failed(ctx, res, "read attachment", rc);
-    if ((rc = kumo_response_header(res, "ETag", info.etag)) != 0)
+    if ((rc = kumo_response_header(res, "ETag", info.etag)) != 0 || (rc = inert_headers(res, info.content_type)) != 0)
         return rc;
     return kumo_response_body(res, buf, off, info.content_type);
 }
 
 /* ---- GET /notifications ---------------------------------------------------- */
 
+/* Reads an optional integer query parameter from 1 to `max` into *out;
+ * returns 0, or -1 when it is given and not such an integer. */
+static int query_int(const kumo_request *req, const char *name, long max, long *out)
+{
+    const char *s = kumo_request_query(req, name);
+    if (s == NULL)
+        return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end != '\0' || v < 1 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Receives, does not acknowledge: each item carries its receipt, and the
+ * client acks with POST /notifications/ack once it has the list. A
+ * response lost on the way (a dead worker, a dropped connection) costs a
+ * redelivery after `visibility` seconds, never a notification. */
 int listNotifications(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 {
-    long max = RECEIVE_DEFAULT;
-    const char *s = kumo_request_query(req, "max");
-    if (s) {
-        char *end;
-        max = strtol(s, &end, 10);
-        if (*s < '0' || *s > '9' || *end != '\0' || max < 1 || max > RECEIVE_MAX)
-            return bad_request(res, "'max' must be an integer from 1 to 100");
-    }
+    long max = RECEIVE_DEFAULT, visibility = VISIBILITY_DEFAULT_S;
+    if (query_int(req, "max", RECEIVE_MAX, &max) != 0)
+        return bad_request(res, "'max' must be an integer from 1 to 100");
+    if (query_int(req, "visibility", VISIBILITY_MAX_S, &visibility) != 0)
+        return bad_request(res, "'visibility' must be an integer from 1 to 43200 (seconds)");
     kumo_queue_message *msgs = kumo_alloc(ctx, (size_t)max * sizeof(*msgs));
     size_t n = 0;
     if (msgs == NULL)
         return KUMO_ENOMEM;
-    int rc = kumo_queue_receive(ctx, QUEUE, (size_t)max, VISIBILITY_MS, msgs, &n);
+    int rc = kumo_queue_receive(ctx, QUEUE, (size_t)max, (uint64_t)visibility * 1000, msgs, &n);
     if (rc != 0)
         return store_failed(ctx, res, "receive notifications", rc);
     json_t *items = json_array();
@@ -457,20 +532,75 @@ int listNotifications(kumo_ctx *ctx, const kumo_request *req, kumo_response *res
         return KUMO_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         json_t *msg = json_loadb(msgs[i].body, msgs[i].len, 0, NULL);
-        if (json_is_object(msg) && json_object_set_new(msg, "id", json_string(msgs[i].id)) == 0)
-            json_array_append(items, msg);
-        else
-            kumo_log(ctx, KUMO_LOG_WARN, "notification %s is not a JSON object; dropped", msgs[i].id);
+        if (json_is_object(msg) && json_object_set_new(msg, "id", json_string(msgs[i].id)) == 0 &&
+            json_object_set_new(msg, "receipt", json_string(msgs[i].receipt)) == 0) {
+            if (json_array_append(items, msg) != 0) {
+                json_decref(msg);
+                json_decref(items);
+                return KUMO_ENOMEM;
+            }
+        } else {
+            /* Never a notification, and it would come back forever:
+             * this one is acked here, and said so. */
+            kumo_log(ctx, KUMO_LOG_WARN, "message %s of the queue '%s' is not a JSON object; acked and dropped",
+                     msgs[i].id, QUEUE);
+            int arc = kumo_queue_ack(ctx, QUEUE, msgs[i].receipt);
+            if (arc != 0)
+                kumo_log(ctx, KUMO_LOG_WARN, "message %s not acked: %s (%s)", msgs[i].id, kumo_strerror(arc),
+                         kumo_store_error(ctx));
+        }
         json_decref(msg);
-        /* Acked as soon as it is in the list: had the handler failed
-         * before this, the message would come back after VISIBILITY_MS. */
-        rc = kumo_queue_ack(ctx, QUEUE, msgs[i].receipt);
-        if (rc != 0)
-            kumo_log(ctx, KUMO_LOG_WARN, "notification %s not acked: %s (%s); it may come again", msgs[i].id,
-                     kumo_strerror(rc), kumo_store_error(ctx));
     }
     json_t *body = json_pack("{s:o}", "items", items);
     if (body == NULL)
         return KUMO_ENOMEM;
     return kumo_response_json(res, 200, body);
+}
+
+/* ---- POST /notifications/ack ------------------------------------------------ */
+
+/* Acknowledges received notifications by receipt: they are removed from
+ * the queue. A receipt that is no longer current (acked already, or its
+ * visibility ran out and the message was received again) is answered in
+ * `stale`, not as an error: the message is gone or will come again, and
+ * acking twice is harmless, so a client may retry a whole ack. */
+int ackNotifications(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    json_t *body = kumo_request_json(req); /* borrowed */
+    json_t *receipts = json_object_get(body, "receipts");
+    if (!json_is_object(body) || json_object_size(body) != 1 || !json_is_array(receipts) ||
+        json_array_size(receipts) < 1 || json_array_size(receipts) > ACK_MAX)
+        return bad_request(res, "the body must be {\"receipts\": [...]} with 1 to 100 receipts");
+    size_t i;
+    json_t *r;
+    json_array_foreach(receipts, i, r)
+    {
+        if (!json_is_string(r) || json_string_length(r) < 1 || json_string_length(r) > RECEIPT_MAX ||
+            strlen(json_string_value(r)) != json_string_length(r))
+            return bad_request(res, "each receipt must be a string of 1 to 1024 characters from GET /notifications");
+    }
+    json_t *stale = json_array();
+    if (stale == NULL)
+        return KUMO_ENOMEM;
+    json_int_t acked = 0;
+    json_array_foreach(receipts, i, r)
+    {
+        int rc = kumo_queue_ack(ctx, QUEUE, json_string_value(r));
+        if (rc == 0)
+            acked++;
+        else if (rc == KUMO_ENOTFOUND || rc == KUMO_EINVAL) {
+            /* EINVAL: not a receipt this queue ever gave; as stale as can be. */
+            if (json_array_append(stale, r) != 0) {
+                json_decref(stale);
+                return KUMO_ENOMEM;
+            }
+        } else {
+            json_decref(stale);
+            return store_failed(ctx, res, "ack notifications", rc);
+        }
+    }
+    json_t *out = json_pack("{s:I, s:o}", "acked", acked, "stale", stale);
+    if (out == NULL)
+        return KUMO_ENOMEM;
+    return kumo_response_json(res, 200, out);
 }

@@ -256,7 +256,7 @@ static void test_resources_form(void)
             }
         }
         CHECK_INT(methods, l.s->nops);
-        CHECK_INT(paths, 4); /* /todos, /todos/{id}, /todos/{id}/attachment, /notifications */
+        CHECK_INT(paths, 5); /* /todos, /todos/{id}, /todos/{id}/attachment, /notifications, /notifications/ack */
         CHECK(todos_id);
         CHECK_STR(json_string_value(json_array_get(
                       json_object_get(json_object_get(res(&t, "FunctionTodos"), "Properties"), "Architectures"), 0)),

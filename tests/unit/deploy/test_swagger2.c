@@ -117,7 +117,7 @@ static void test_todo_round_trip(void)
     }
     CHECK_INT(back->version, 20);
     CHECK_INT(back->nops, orig->nops);
-    CHECK_INT(orig->nops, 8);
+    CHECK_INT(orig->nops, 9);
     for (size_t i = 0; i < orig->nops; i++) {
         const kumo__operation *a = &orig->ops[i], *b = find_op(back, a->method, a->path);
         CHECK(b != NULL);
