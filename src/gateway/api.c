@@ -242,6 +242,8 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     /* Before anything copies the header fields (to the worker's frame, or
      * to a live-contract answer): too many or too large is refused. */
     int refused = kumo__h2o_refuse_head(req, &g->project->http, request_id);
+    if (!refused)
+        refused = kumo__h2o_refuse_framing(req, request_id);
     if (refused) {
         kumo__access_log(request_id, method, path, path_len, NULL, refused, kumo__mono_us() - start, 0);
         return 0;

@@ -76,6 +76,78 @@ too_large:
     return 431;
 }
 
+/* Case-insensitive comparison of a field name with a lower-case literal. */
+static int name_is(const char *p, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (lower(p[i]) != lit[i])
+            return 0;
+    return 1;
+}
+
+/* The value of a field line without its surrounding blanks. */
+static void trim(const char **v, size_t *len)
+{
+    while (*len && (**v == ' ' || **v == '\t'))
+        (*v)++, (*len)--;
+    while (*len && ((*v)[*len - 1] == ' ' || (*v)[*len - 1] == '\t' || (*v)[*len - 1] == '\r'))
+        (*len)--;
+}
+
+int kumo__h2o_refuse_framing(h2o_req_t *req, const char *request_id)
+{
+    /* Only HTTP/1.x requests that came with a body have a framing to check
+     * (with neither field h2o reads no body and entity.base stays NULL). */
+    if (req->version >= 0x200 || req->entity.base == NULL || req->conn->callbacks->get_socket == NULL)
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->input == NULL)
+        return 0;
+    const char *head = sock->input->bytes, *end = req->entity.base;
+    /* h2o keeps the request's head at the start of the connection's input
+     * until the response is done, the body right after it; anything else
+     * (a layout this code does not know) is left alone. */
+    if (end < head || end > head + sock->input->size || (size_t)(end - head) < req->method.len ||
+        memcmp(head, req->method.base, req->method.len) != 0)
+        return 0;
+    const char *cl = NULL, *why = NULL;
+    size_t cl_len = 0;
+    int te = 0, ncl = 0;
+    const char *line = memchr(head, '\n', (size_t)(end - head)); /* after the request line */
+    while (line && ++line < end && why == NULL) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (eol == NULL)
+            eol = end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon != NULL) {
+            const char *v = colon + 1;
+            size_t vlen = (size_t)(eol - v);
+            trim(&v, &vlen);
+            if (name_is(line, (size_t)(colon - line), "transfer-encoding")) {
+                te = 1;
+            } else if (name_is(line, (size_t)(colon - line), "content-length")) {
+                if (ncl++ > 0 && (vlen != cl_len || memcmp(v, cl, vlen) != 0))
+                    why = "the request has two Content-Length fields that differ; send one";
+                cl = v;
+                cl_len = vlen;
+            }
+        }
+        line = eol < end ? eol : NULL;
+    }
+    if (why == NULL && te && ncl > 0)
+        why = "the request has both Transfer-Encoding and Content-Length; send one (RFC 9112, 6.3)";
+    if (why == NULL)
+        return 0;
+    /* Which body was meant is unknown, so what follows on this connection
+     * cannot be trusted either: the answer closes it. */
+    req->http1_is_persistent = 0;
+    kumo__send_problem(req, 400, "Bad Request", why, request_id, NULL);
+    return 400;
+}
+
 struct kumo__listener {
     h2o_socket_t *sock; /* NULL once closed */
     h2o_evloop_t *loop;

@@ -29,6 +29,15 @@ void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in);
  * problem+json and returns 431. The caller writes the access log line. */
 int kumo__h2o_refuse_head(h2o_req_t *req, const kumo__http_limits *lim, const char *request_id);
 
+/* Request smuggling: an HTTP/1.1 request that carries both
+ * Transfer-Encoding and Content-Length, or two Content-Length fields that
+ * differ, is answered 400 problem+json and its connection closed (RFC 9112
+ * 6.1, 6.3). h2o 2.2.5 reads such a request (the first Content-Length, or
+ * chunked) and takes both fields out before a handler runs, so the check
+ * reads the raw head h2o still holds at the start of the connection's
+ * input. Returns 0 when the request may go on, else 400 (answered). */
+int kumo__h2o_refuse_framing(h2o_req_t *req, const char *request_id);
+
 /* A listening socket on an h2o loop that accepts connections for `actx`.
  * It holds at most `max_conns` open connections (0: no bound): at the
  * bound it stops accepting, so that new clients wait in the kernel's

@@ -51,6 +51,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     /* As under kumo up: too many or too large header fields are refused
      * before anything copies them. */
     int refused = kumo__h2o_refuse_head(req, &h->project->http, request_id);
+    if (!refused)
+        refused = kumo__h2o_refuse_framing(req, request_id);
     if (refused) {
         kumo__logline l;
         kumo__access_line(&l, request_id, req->method.base, req->method.len, req->path.base, path_len, NULL, refused,
