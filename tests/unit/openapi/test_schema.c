@@ -345,6 +345,11 @@ static void test_regex_dialect_refusals(void)
         {"\\\\uD800", "lone surrogate"},
         {"\\\\u{110000}", "beyond U+10FFFF"},
         {"\\\\01", "\\0 followed by a digit"},
+        {"[\\\\d-z]", "cannot start a range"},
+        {"[a-\\\\s]", "cannot end a range"},
+        {"[\\\\1]", "backreference cannot be in a character class"},
+        {"\\\\x4", "two hex digits"},
+        {"a\\\\", "lone backslash"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         char schema[200], want[200];
