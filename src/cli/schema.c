@@ -24,12 +24,12 @@
 #include "openapi/schema.h"
 
 typedef struct options {
-    const char *file;         /* --schema */
-    const char *pointer;      /* --pointer, "" for the root */
-    const char *dialect;      /* --dialect, NULL: guess */
-    enum kumo__direction dir; /* --direction */
+    const char *file;          /* --schema */
+    const char *pointer;       /* --pointer, "" for the root */
+    const char *dialect;       /* --dialect, NULL: guess */
+    enum kumo__direction dir;  /* --direction */
     kumo__schema_options opts; /* --formats */
-    char **instances;         /* the instance files, borrowed from argv; the array is malloc'd */
+    char **instances;          /* the instance files, borrowed from argv; the array is malloc'd */
     int ninstances;
 } options;
 

@@ -1021,9 +1021,8 @@ int kumo__schema_compile(const json_t *schema, kumo__dialect dialect, const char
     return kumo__schema_compile_opts(schema, dialect, location, refs, NULL, out, err);
 }
 
-int kumo__schema_compile_opts(const json_t *schema, kumo__dialect dialect, const char *location,
-                              const kumo__refs *refs, const kumo__schema_options *opts, kumo__schema **out,
-                              kumo__error *err)
+int kumo__schema_compile_opts(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
+                              const kumo__schema_options *opts, kumo__schema **out, kumo__error *err)
 {
     int rc = -1;
     compiler c = {0};

@@ -78,9 +78,8 @@ typedef struct kumo__schema_options {
 
 /* kumo__schema_compile with options; `opts` NULL means the defaults (all
  * zero). An option value kumo does not know is refused. */
-int kumo__schema_compile_opts(const json_t *schema, kumo__dialect dialect, const char *location,
-                              const kumo__refs *refs, const kumo__schema_options *opts, kumo__schema **out,
-                              kumo__error *err);
+int kumo__schema_compile_opts(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
+                              const kumo__schema_options *opts, kumo__schema **out, kumo__error *err);
 void kumo__schema_free(kumo__schema *s);
 
 /* 0: valid; 1: invalid, violations appended to *out; negative: out of

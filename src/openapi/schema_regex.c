@@ -38,7 +38,8 @@
 
 /* ECMA-262 WhiteSpace and LineTerminator, as class contents, and their
  * complement over all code points. */
-#define WS "\\t\\n\\x0b\\f\\r\\x20\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}"
+#define WS                                                                                                             \
+    "\\t\\n\\x0b\\f\\r\\x20\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}"
 #define NOT_WS                                                                                                         \
     "\\x00-\\x08\\x0e-\\x1f\\x21-\\x{9f}\\x{a1}-\\x{167f}\\x{1681}-\\x{1fff}\\x{200b}-\\x{2027}\\x{202a}-\\x{202e}"    \
     "\\x{2030}-\\x{205e}\\x{2060}-\\x{2fff}\\x{3001}-\\x{fefe}\\x{ff00}-\\x{10ffff}"
@@ -295,6 +296,8 @@ static int property(tr *t, const char *src, size_t len, size_t i, size_t *next)
     }
     const char *name = src + start, *gc, *bin;
     size_t nlen = end - start;
+    if (nlen == 0)
+        return refuse(t, i, "\\p{} needs a property name, e.g. \\p{L}");
     if (nlen > 60)
         return refuse(t, i, "'%.40s...' is not a Unicode property ECMA-262 knows", name);
     if ((gc = gc_short(name, nlen)) != NULL) {
@@ -374,9 +377,7 @@ static int escape(tr *t, const char *src, size_t len, size_t i, int in_class, si
     case 'f':
     case 'n':
     case 'r':
-    case 't':
-        put(t, src + i, 2);
-        return 0;
+    case 't': put(t, src + i, 2); return 0;
     case 'b':
     case 'B':
         if (in_class && e == 'B')
@@ -499,8 +500,9 @@ static int translate(tr *t, const char *src, size_t len)
             /* [a-\d] and [\d-a] are errors in ECMA-262 (u flag); kumo's
              * expansion of \s would turn them into ranges */
             if (in_class && range_dash && i + 1 < len && src[i + 1] && strchr("sSdDwWpP", src[i + 1]))
-                return refuse(t, i, "a class escape such as '\\%c' cannot end a range in a character class; "
-                                    "write '\\-' for a literal '-'",
+                return refuse(t, i,
+                              "a class escape such as '\\%c' cannot end a range in a character class; "
+                              "write '\\-' for a literal '-'",
                               src[i + 1]);
             int rc = escape(t, src, len, i, in_class, &next);
             if (rc < 0)
@@ -511,8 +513,9 @@ static int translate(tr *t, const char *src, size_t len)
         if (in_class) {
             if (ch == '-' && i + 1 < len && src[i + 1] != ']') {
                 if (class_escape)
-                    return refuse(t, i, "a class escape such as \\d cannot start a range in a character class; "
-                                        "write '\\-' for a literal '-'");
+                    return refuse(t, i,
+                                  "a class escape such as \\d cannot start a range in a character class; "
+                                  "write '\\-' for a literal '-'");
                 t->range_dash = src[i - 1] != '[' && !(src[i - 1] == '^' && src[i - 2] == '[');
             }
             if (ch == ']')

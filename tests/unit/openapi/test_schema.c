@@ -301,7 +301,8 @@ static void test_compile_errors(void)
 static void test_metaschema_shape(void)
 {
     compile_fails("{\"$defs\": {\"bad\": 5}}", KUMO__DIALECT_2020_12, "/S/$defs/bad: a schema must be an object");
-    compile_fails("{\"$defs\": {\"bad\": {\"type\": \"strnig\"}}}", KUMO__DIALECT_2020_12, "/S/$defs/bad/type: must be");
+    compile_fails("{\"$defs\": {\"bad\": {\"type\": \"strnig\"}}}", KUMO__DIALECT_2020_12,
+                  "/S/$defs/bad/type: must be");
     compile_fails("{\"$defs\": {\"ok\": {}, \"deep\": {\"properties\": {\"p\": {\"minimum\": \"1\"}}}}}",
                   KUMO__DIALECT_2020_12, "/S/$defs/deep/properties/p/minimum: must be a number");
     compile_fails("{\"$defs\": [{}]}", KUMO__DIALECT_2020_12, "/S/$defs: must be an object of schemas");
@@ -419,8 +420,8 @@ static void test_dynamic_ref_across_documents(void)
     json_t *media = parse("{\"$ref\": \"#/components/schemas/Body\"}");
     kumo__schema *s = NULL;
     kumo__error err = {0};
-    int rc = kumo__schema_compile(media, KUMO__DIALECT_2020_12, "/paths/~1a/post/requestBody/content/application~1json/schema",
-                                  &r.base, &s, &err);
+    int rc = kumo__schema_compile(media, KUMO__DIALECT_2020_12,
+                                  "/paths/~1a/post/requestBody/content/application~1json/schema", &r.base, &s, &err);
     CHECK_INT(rc, 0);
     if (rc != 0) {
         fprintf(stderr, "compile: %s\n", err.msg);
