@@ -59,8 +59,11 @@ typedef struct kumo__schema kumo__schema;
  * the schema's own location for messages ("/components/schemas/Todo", or
  * "" for a standalone file). `refs` may be NULL: then only refs inside the
  * schema's own document (fragments "#...", $anchor, $id-relative) work.
- * Refused: a keyword's value of the wrong type, an unknown format-free
- * mistake like a bad regex, $ref cycles that do not consume input. */
+ * Refused, with a message that starts with the keyword's location: a
+ * keyword's value of the wrong type, a subschema that is not a schema even
+ * where nothing refers to it (2020-12 $defs, contentSchema), a pattern
+ * that is not an ECMA-262 regular expression kumo can match as ECMA-262
+ * would (schema_regex.h), an unresolvable $ref. */
 int kumo__schema_compile(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
                          kumo__schema **out, kumo__error *err);
 

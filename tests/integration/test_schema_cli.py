@@ -121,6 +121,15 @@ class SchemaCli(unittest.TestCase):
         self.assertIn("dialect2020.yaml:18:12: /BadPattern/pattern: invalid regular expression", err)
         self.assertIn("for a script write \\p{Script=Greek}", err)
 
+    def test_2020_dynamic_ref_across_components(self):
+        schema = os.path.join(HERE, "schema_cli", "lists31.yaml")
+        good = self.write("good.json", {"tags": ["a"], "any": [1, None]})
+        bad = self.write("bad.json", {"tags": ["a", 2], "any": [1]})
+        rc, out, err = self.kumo("--schema", schema, "--pointer", "/components/schemas/Body", good, bad)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, good + ": valid\n" + bad + ": /tags/1: must be a string, not an integer "
+                         "(schema: /components/schemas/StringList/$defs/items/type)\n")
+
     def test_usage_and_unreadable_files(self):
         rc, _, err = self.kumo(self.write("x.json", 1))
         self.assertEqual(rc, 2)
