@@ -329,8 +329,22 @@ static void decimal_strip(decimal *x)
 
 static void decimal_of_double(double d, decimal *x)
 {
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     char buf[40];
     d = fabs(d);
+    /* Fast path: the fewest decimals p such that n / 10^p reads back as d.
+     * n < 10^15 and 10^p are exact doubles and IEEE division rounds
+     * correctly, so n / 10^p is exactly what strtod gives for "n e-p". */
+    for (int p = 0; p <= 22 && d * pow10[p] < 1e15; p++) {
+        double n = nearbyint(d * pow10[p]);
+        if (n / pow10[p] == d) {
+            x->digits = (uint64_t)n;
+            x->exp = -p;
+            decimal_strip(x);
+            return;
+        }
+    }
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
         if (strtod(buf, NULL) == d || prec == 17)
