@@ -9,7 +9,7 @@ trap 'rm -rf "$out"' EXIT
 cc=${CC:-cc}
 $cc -std=gnu11 -O2 -DNDEBUG -D_GNU_SOURCE -I"$root/include" -I"$root/src" \
     $(pkg-config --cflags jansson libpcre2-8) \
-    "$root/bench/validate.c" "$root/src/openapi/schema.c" "$root/src/openapi/schema_format.c" "$root/src/openapi/schema_validate.c" \
+    "$root/bench/validate.c" "$root/src/openapi/schema.c" "$root/src/openapi/schema_format.c" "$root/src/openapi/schema_validate.c" "$root/src/openapi/schema_regex.c" \
     "$root/src/openapi/pointer.c" "$root/src/base/error.c" "$root/src/base/percent.c" \
     $(pkg-config --libs jansson libpcre2-8) -lm -o "$out/validate"
 "$out/validate" "${1:-20000}"

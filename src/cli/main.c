@@ -13,7 +13,8 @@ static const kumo__command commands[] = {
      "kumo up [DIR] [--port N] [--admin-port N|-1] [--host ADDR] [--threads N] [--dev] [--strict] [--env NAME] "
      "[--cpu-affinity] [--admin-token-file FILE] [--reload-interval S]"},
     {"schema", kumo__cmd_schema, "validate JSON instances against a schema",
-     "kumo schema validate --schema FILE [--pointer P] [--dialect oas30|2020-12] INSTANCE..."},
+     "kumo schema validate --schema FILE [--pointer P] [--dialect oas30|2020-12] [--formats assert|annotate] "
+     "INSTANCE..."},
     {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "kumo lint [DIR] [--json] [--env NAME]"},
     {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency",
      "kumo status [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]"},

@@ -1,6 +1,7 @@
 /*
  * schema.c: `kumo schema validate --schema FILE [--pointer P]
- * [--dialect oas30|2020-12] [--direction request|response] INSTANCE...`
+ * [--dialect oas30|2020-12] [--direction request|response]
+ * [--formats assert|annotate] INSTANCE...`
  * checks JSON files against a schema with the gateway's own validator
  * (src/openapi/schema.c), so a user can try a schema without a server.
  *
@@ -23,11 +24,12 @@
 #include "openapi/schema.h"
 
 typedef struct options {
-    const char *file;         /* --schema */
-    const char *pointer;      /* --pointer, "" for the root */
-    const char *dialect;      /* --dialect, NULL: guess */
-    enum kumo__direction dir; /* --direction */
-    char **instances;         /* the instance files, borrowed from argv; the array is malloc'd */
+    const char *file;          /* --schema */
+    const char *pointer;       /* --pointer, "" for the root */
+    const char *dialect;       /* --dialect, NULL: guess */
+    enum kumo__direction dir;  /* --direction */
+    kumo__schema_options opts; /* --formats */
+    char **instances;          /* the instance files, borrowed from argv; the array is malloc'd */
     int ninstances;
 } options;
 
@@ -54,7 +56,7 @@ static int parse_options(int argc, char **argv, options *o, kumo__error *err)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes_value = strcmp(a, "--schema") == 0 || strcmp(a, "--pointer") == 0 || strcmp(a, "--dialect") == 0 ||
-                          strcmp(a, "--direction") == 0;
+                          strcmp(a, "--direction") == 0 || strcmp(a, "--formats") == 0;
         if (takes_value && v == NULL)
             return usage(err, "%s takes a value", a);
         if (takes_value)
@@ -74,6 +76,13 @@ static int parse_options(int argc, char **argv, options *o, kumo__error *err)
                 o->dir = KUMO__DIR_RESPONSE;
             else
                 return usage(err, "--direction is request or response, not '%s'", v);
+        } else if (strcmp(a, "--formats") == 0) {
+            if (strcmp(v, "assert") == 0)
+                o->opts.formats = KUMO__FORMATS_ASSERT;
+            else if (strcmp(v, "annotate") == 0)
+                o->opts.formats = KUMO__FORMATS_ANNOTATE;
+            else
+                return usage(err, "--formats is assert or annotate, not '%s'", v);
         } else if (a[0] == '-' && a[1] != '\0') {
             return usage(err, "unknown option '%s'", a);
         } else {
@@ -138,7 +147,7 @@ static int compile_schema(const options *o, kumo__docset **ds, kumo__schema **ou
     kumo__dialect dialect = o->dialect == NULL                   ? guess_dialect(root, schema)
                             : strcmp(o->dialect, "2020-12") == 0 ? KUMO__DIALECT_2020_12
                                                                  : KUMO__DIALECT_OAS30;
-    if (kumo__schema_compile(schema, dialect, pointer, kumo__docset_refs(*ds), out, err) != 0) {
+    if (kumo__schema_compile_opts(schema, dialect, pointer, kumo__docset_refs(*ds), &o->opts, out, err) != 0) {
         position_error(err, *ds);
         err->code = -KUMO__EUSAGE;
         return err->code;

@@ -25,6 +25,7 @@
 
 #include "openapi/pointer.h"
 #include "openapi/schema_internal.h"
+#include "openapi/schema_regex.h"
 #include "base/percent.h"
 
 /* ---- arena ------------------------------------------------------------- */
@@ -75,6 +76,7 @@ typedef struct compiler {
     kumo__schema *s;
     kumo__dialect dialect;
     const kumo__refs *refs;
+    kumo__schema_options opts;
     const char *root_loc;
     kumo__error *err;
     const json_t **mkeys; /* memo: json_t* -> snode*, open addressing */
@@ -400,8 +402,17 @@ static snode *resolve_ref(compiler *c, const json_t *at, const char *ref, const 
     const resource *r = find_resource(c->s, abs);
     const json_t *target = NULL;
     const char *tloc = NULL;
-    if (r && r->local) {
-        size_t flen = strlen(frag);
+    size_t flen = strlen(frag);
+    if (r && frag[0] != '\0' && frag[0] != '/') {
+        /* an anchor; those of resources the resolver brought in count too */
+        const anchor *a = find_anchor(c->s, abs, frag);
+        if (a) {
+            target = a->node;
+            tloc = a->loc;
+            if (dyn_name && a->dynamic)
+                *dyn_name = a->name;
+        }
+    } else if (r && r->local) {
         if (flen == 0) {
             target = r->root;
             tloc = r->loc;
@@ -433,21 +444,13 @@ static snode *resolve_ref(compiler *c, const json_t *at, const char *ref, const 
                     tloc = t;
                 }
             }
-        } else {
-            const anchor *a = find_anchor(c->s, abs, frag);
-            if (a) {
-                target = a->node;
-                tloc = a->loc;
-                if (dyn_name && a->dynamic)
-                    *dyn_name = a->name;
-            }
         }
-        if (target) {
-            if (tloc != NULL && tloc == dec)
-                tloc = arena_strdup(c->s, dec);
-            n = want(c, target, tloc ? tloc : "", r->uri, r);
-            goto out;
-        }
+    }
+    if (r && target) {
+        if (tloc != NULL && tloc == dec)
+            tloc = arena_strdup(c->s, dec);
+        n = want(c, target, tloc ? tloc : "", r->uri, r);
+        goto out;
     }
     if (c->refs == NULL) {
         fail(c, kwloc, NULL, "cannot resolve $ref '%s'; %s", ref,
@@ -472,9 +475,16 @@ static snode *resolve_ref(compiler *c, const json_t *at, const char *ref, const 
         oom(c);
         goto out;
     }
+    /* A schema the resolver brings in is a resource of its own: it takes
+     * part in the dynamic scope ($dynamicRef) and its anchors resolve; its
+     * "#/..." fragments still go to the resolver (they point into the
+     * document around it, not into it). */
+    const resource *er = add_resource(c, eb, ext, eloc, 0);
+    if (er == NULL)
+        goto out;
     if (c->dialect == KUMO__DIALECT_2020_12 && scan(c, ext, eb, eloc, 0) < 0)
         goto out;
-    n = want(c, ext, eloc, eb, NULL);
+    n = want(c, ext, eloc, eb, er);
 out:
     free(abs);
     free(dec);
@@ -534,15 +544,16 @@ static int get_bool(compiler *c, const snode *n, const char *kw, int *out)
 
 static pcre2_code *compile_re(compiler *c, const char *src, size_t len, const char *loc, const char *kw)
 {
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY,
-                                   &code, &off, NULL);
-    if (re == NULL) {
-        PCRE2_UCHAR buf[256];
-        pcre2_get_error_message(code, buf, sizeof buf);
-        fail(c, loc, kw, "invalid regular expression '%s': %s at offset %zu; kumo uses PCRE2 syntax", src, (char *)buf,
-             (size_t)off);
+    pcre2_code *re = NULL;
+    char why[400];
+    int rc = kumo__regex_compile(src, len, &re, why, sizeof why);
+    if (rc == -ENOMEM)
+        return oom(c), NULL;
+    if (rc < 0) {
+        fail(c, loc, kw,
+             "invalid regular expression '%.200s%s': %s; patterns are ECMA-262 regular expressions (u flag), "
+             "see docs/validation.md",
+             src, len > 200 ? "..." : "", why);
         return NULL;
     }
     kumo__schema *s = c->s;
@@ -781,6 +792,62 @@ static int compile_discriminator(compiler *c, snode *n, const char *base)
     return 0;
 }
 
+static int is_anchor_name(const char *a)
+{
+    /* 2020-12: ^[A-Za-z_][-A-Za-z0-9._]*$ */
+    if (!((*a >= 'A' && *a <= 'Z') || (*a >= 'a' && *a <= 'z') || *a == '_'))
+        return 0;
+    for (a++; *a; a++)
+        if (!((*a >= 'A' && *a <= 'Z') || (*a >= 'a' && *a <= 'z') || (*a >= '0' && *a <= '9') || *a == '-' ||
+              *a == '.' || *a == '_'))
+            return 0;
+    return 1;
+}
+
+/* 2020-12: what the metaschema says about keywords that do not validate
+ * (core identifiers, meta-data, content) and about schemas nothing refers
+ * to ($defs, contentSchema): checked here so that a typo is refused at
+ * load rather than found when a $ref first reaches it. */
+static int compile_shape(compiler *c, snode *n, const char *base)
+{
+    static const char *const strings[] = {"$schema",         "$comment",         "title", "description",
+                                          "contentEncoding", "contentMediaType", NULL};
+    const json_t *j = n->src, *v;
+    const char *key;
+    int b, rc = 0;
+    for (size_t i = 0; strings[i]; i++)
+        if ((v = json_object_get(j, strings[i])) && !json_is_string(v))
+            return fail(c, n->loc, strings[i], "must be a string");
+    if ((v = json_object_get(j, "$id")) && !json_is_string(v))
+        return fail(c, n->loc, "$id", "must be a string (a URI reference)");
+    if (v && strchr(json_string_value(v), '#') && strchr(json_string_value(v), '#')[1] != '\0')
+        return fail(c, n->loc, "$id", "must not have a fragment; name a place with $anchor instead");
+    if ((v = json_object_get(j, "$anchor")) && !(json_is_string(v) && is_anchor_name(json_string_value(v))))
+        return fail(c, n->loc, "$anchor", "must be a name: a letter or '_', then letters, digits, '-', '.', '_'");
+    if ((v = json_object_get(j, "$dynamicAnchor")) && !(json_is_string(v) && is_anchor_name(json_string_value(v))))
+        return fail(c, n->loc, "$dynamicAnchor",
+                    "must be a name: a letter or '_', then letters, digits, '-', '.', '_'");
+    if ((v = json_object_get(j, "$vocabulary")) && !json_is_object(v))
+        return fail(c, n->loc, "$vocabulary", "must be an object of URIs to booleans");
+    if ((v = json_object_get(j, "examples")) && !json_is_array(v))
+        return fail(c, n->loc, "examples", "must be an array");
+    if ((rc = get_bool(c, n, "deprecated", &b)) < 0)
+        return rc;
+    if ((v = json_object_get(j, "$defs"))) {
+        if (!json_is_object(v))
+            return fail(c, n->loc, "$defs", "must be an object of schemas");
+        json_t *dv;
+        json_object_foreach((json_t *)v, key, dv)
+        {
+            if (sub(c, n, dv, "$defs", key, base) == NULL)
+                return -1;
+        }
+    }
+    if (json_object_get(j, "contentSchema"))
+        sub_one(c, n, "contentSchema", base, &rc);
+    return rc;
+}
+
 static int compile_node(compiler *c, snode *n, const char *base, const resource *res)
 {
     const json_t *j = n->src, *v;
@@ -861,6 +928,7 @@ static int compile_node(compiler *c, snode *n, const char *base, const resource 
         return rc;
     if ((n->flags & N_MULTIPLE) && n->multiple.d <= 0)
         return fail(c, n->loc, "multipleOf", "must be greater than 0");
+    n->multiple_of = json_object_get(j, "multipleOf");
     if ((rc = get_number(c, n, "maximum", &n->maximum, N_MAX, &n->flags)) < 0 ||
         (rc = get_number(c, n, "minimum", &n->minimum, N_MIN, &n->flags)) < 0)
         return rc;
@@ -903,7 +971,8 @@ static int compile_node(compiler *c, snode *n, const char *base, const resource 
         if (!json_is_string(v))
             return fail(c, n->loc, "format", "must be a string");
         n->format_name = json_string_value(v);
-        n->format = kumo__format_lookup(n->format_name);
+        /* asserted unless asked to annotate only (schema.h, kumo__formats) */
+        n->format = c->opts.formats == KUMO__FORMATS_ASSERT ? kumo__format_lookup(n->format_name) : KUMO__FMT_NONE;
     }
     if ((rc = get_bool(c, n, "uniqueItems", &b)) < 0)
         return rc;
@@ -936,10 +1005,11 @@ static int compile_node(compiler *c, snode *n, const char *base, const resource 
     n->contains = sub_one(c, n, "contains", base, &rc);
     n->uneval_items = sub_one(c, n, "unevaluatedItems", base, &rc);
     n->if_ = sub_one(c, n, "if", base, &rc);
-    if (n->if_) {
-        n->then_ = sub_one(c, n, "then", base, &rc);
-        n->else_ = sub_one(c, n, "else", base, &rc);
-    }
+    /* then/else without if do nothing, but must still be schemas */
+    n->then_ = sub_one(c, n, "then", base, &rc);
+    n->else_ = sub_one(c, n, "else", base, &rc);
+    if (rc < 0 || (rc = compile_shape(c, n, base)) < 0)
+        return rc;
     if (n->contains && n->min_contains < 0)
         n->min_contains = 1;
     return rc;
@@ -947,6 +1017,12 @@ static int compile_node(compiler *c, snode *n, const char *base, const resource 
 
 int kumo__schema_compile(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
                          kumo__schema **out, kumo__error *err)
+{
+    return kumo__schema_compile_opts(schema, dialect, location, refs, NULL, out, err);
+}
+
+int kumo__schema_compile_opts(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
+                              const kumo__schema_options *opts, kumo__schema **out, kumo__error *err)
 {
     int rc = -1;
     compiler c = {0};
@@ -969,6 +1045,12 @@ int kumo__schema_compile(const json_t *schema, kumo__dialect dialect, const char
     c.err = err;
     if (dialect != KUMO__DIALECT_OAS30 && dialect != KUMO__DIALECT_2020_12) {
         kumo__error_set(err, -EINVAL, "unknown schema dialect %d", (int)dialect);
+        goto out;
+    }
+    if (opts)
+        c.opts = *opts;
+    if (c.opts.formats != KUMO__FORMATS_ASSERT && c.opts.formats != KUMO__FORMATS_ANNOTATE) {
+        kumo__error_set(err, -EINVAL, "unknown format mode %d; use assert or annotate", (int)c.opts.formats);
         goto out;
     }
     if ((s->mctx = pcre2_match_context_create(NULL)) == NULL) {

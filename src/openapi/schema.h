@@ -59,10 +59,30 @@ typedef struct kumo__schema kumo__schema;
  * the schema's own location for messages ("/components/schemas/Todo", or
  * "" for a standalone file). `refs` may be NULL: then only refs inside the
  * schema's own document (fragments "#...", $anchor, $id-relative) work.
- * Refused: a keyword's value of the wrong type, an unknown format-free
- * mistake like a bad regex, $ref cycles that do not consume input. */
+ * Refused, with a message that starts with the keyword's location: a
+ * keyword's value of the wrong type, a subschema that is not a schema even
+ * where nothing refers to it (2020-12 $defs, contentSchema), a pattern
+ * that is not an ECMA-262 regular expression kumo can match as ECMA-262
+ * would (schema_regex.h), an unresolvable $ref. */
 int kumo__schema_compile(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
                          kumo__schema **out, kumo__error *err);
+
+/* What `format` does. JSON Schema 2020-12 makes it an annotation unless the
+ * format-assertion vocabulary is in use; OpenAPI users expect it enforced,
+ * so kumo asserts by default (docs/validation.md, "Formats"). */
+enum kumo__formats {
+    KUMO__FORMATS_ASSERT = 0,   /* known formats are checked (the default) */
+    KUMO__FORMATS_ANNOTATE = 1, /* `format` is only checked to be a string */
+};
+
+typedef struct kumo__schema_options {
+    enum kumo__formats formats;
+} kumo__schema_options;
+
+/* kumo__schema_compile with options; `opts` NULL means the defaults (all
+ * zero). An option value kumo does not know is refused. */
+int kumo__schema_compile_opts(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
+                              const kumo__schema_options *opts, kumo__schema **out, kumo__error *err);
 void kumo__schema_free(kumo__schema *s);
 
 /* 0: valid; 1: invalid, violations appended to *out; negative: out of

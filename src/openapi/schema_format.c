@@ -3,10 +3,11 @@
  * (schema.c), plus two small string helpers it needs: UTF-8 code point
  * counting and RFC 3986 reference resolution (for $id and $ref).
  *
- * Formats are asserted, not just annotated: OpenAPI users expect
- * `format: date-time` to refuse "yesterday". Each check is a hand-written
+ * Formats are asserted by default, not just annotated: OpenAPI users
+ * expect `format: date-time` to refuse "yesterday" (a schema compiled with
+ * KUMO__FORMATS_ANNOTATE never calls these). Each check is a hand-written
  * scanner over the grammar of its RFC; none allocates except `regex`,
- * which compiles the pattern with PCRE2.
+ * which compiles the pattern as `pattern` does (schema_regex.c).
  */
 #include "openapi/schema_format.h"
 
@@ -16,8 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "openapi/schema_regex.h"
 
 static const struct {
     const char *name;
@@ -338,12 +338,13 @@ static int is_base64(const char *s, size_t len)
     return pad <= 2;
 }
 
+/* In the dialect `pattern` uses (schema_regex.c); running out of memory
+ * counts as not a regex, for want of a third answer. */
 static int is_regex(const char *s, size_t len)
 {
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)s, len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &off, NULL);
-    if (re == NULL)
+    pcre2_code *re = NULL;
+    char why[8];
+    if (kumo__regex_compile(s, len, &re, why, sizeof why) < 0)
         return 0;
     pcre2_code_free(re);
     return 1;

@@ -96,6 +96,7 @@ struct snode {
     num multiple, maximum, emax, minimum, emin;
     long long max_len, min_len, max_items, min_items, max_props, min_props, min_contains, max_contains;
     const json_t *enum_vals, *const_val;
+    const json_t *multiple_of; /* the multipleOf value, for decimal arithmetic */
     pcre2_code *pattern;
     const char *pattern_src;
     enum kumo__format format;

@@ -265,6 +265,36 @@ static void fmt_value(const json_t *v, char *buf, size_t len)
     }
 }
 
+/* -1, 0, 1: the integer i compared with the double d, exactly (converting
+ * i to a double would make 2^53 + 1 equal to 2^53). */
+static int int_cmp_double(json_int_t i, double d)
+{
+    if (d >= 9223372036854775808.0)
+        return -1;
+    if (d < -9223372036854775808.0)
+        return 1;
+    double f = floor(d);
+    json_int_t fi = (json_int_t)f; /* exact: f is integral and in range */
+    if (i != fi)
+        return i < fi ? -1 : 1;
+    return d > f ? -1 : 0;
+}
+
+/* -1, 0, 1: the JSON numbers a and b compared exactly. */
+static int json_num_cmp(const json_t *a, const json_t *b)
+{
+    if (json_is_integer(a) && json_is_integer(b)) {
+        json_int_t x = json_integer_value(a), y = json_integer_value(b);
+        return x < y ? -1 : x > y;
+    }
+    if (json_is_integer(a))
+        return int_cmp_double(json_integer_value(a), json_real_value(b));
+    if (json_is_integer(b))
+        return -int_cmp_double(json_integer_value(b), json_real_value(a));
+    double x = json_real_value(a), y = json_real_value(b);
+    return x < y ? -1 : x > y;
+}
+
 /* -1, 0, 1: v compared with the limit. */
 static int num_cmp(const json_t *v, const num *lim)
 {
@@ -272,29 +302,123 @@ static int num_cmp(const json_t *v, const num *lim)
         json_int_t i = json_integer_value(v);
         return i < lim->i ? -1 : i > lim->i;
     }
+    if (json_is_integer(v))
+        return int_cmp_double(json_integer_value(v), lim->d);
     double d = json_number_value(v);
+    if (lim->is_int)
+        return -int_cmp_double(lim->i, d);
     return d < lim->d ? -1 : d > lim->d;
 }
 
-static int is_multiple(const json_t *v, const num *m)
+/* A number as digits x 10^exp, digits without trailing zeros: a double
+ * becomes the shortest decimal that reads back as the same double, which
+ * is what the document said for any number written with at most 15
+ * significant digits. */
+typedef struct decimal {
+    uint64_t digits;
+    int exp;
+} decimal;
+
+static void decimal_strip(decimal *x)
 {
-    if (json_is_integer(v) && m->is_int)
+    while (x->digits != 0 && x->digits % 10 == 0) {
+        x->digits /= 10;
+        x->exp++;
+    }
+}
+
+static void decimal_of_double(double d, decimal *x)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    char buf[40];
+    d = fabs(d);
+    /* Fast path: the fewest decimals p such that n / 10^p reads back as d.
+     * n < 10^15 and 10^p are exact doubles and IEEE division rounds
+     * correctly, so n / 10^p is exactly what strtod gives for "n e-p". */
+    for (int p = 0; p <= 22 && d * pow10[p] < 1e15; p++) {
+        double n = nearbyint(d * pow10[p]);
+        if (n / pow10[p] == d) {
+            x->digits = (uint64_t)n;
+            x->exp = -p;
+            decimal_strip(x);
+            return;
+        }
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
+        if (strtod(buf, NULL) == d || prec == 17)
+            break;
+    }
+    /* "D.DDDDe[+-]XX" */
+    uint64_t digits = 0;
+    int frac = 0, seen_point = 0;
+    const char *p = buf;
+    for (; *p && *p != 'e'; p++) {
+        if (*p == '.') {
+            seen_point = 1;
+            continue;
+        }
+        digits = digits * 10 + (uint64_t)(*p - '0');
+        frac += seen_point;
+    }
+    x->digits = digits;
+    x->exp = (*p == 'e' ? atoi(p + 1) : 0) - frac;
+    decimal_strip(x);
+}
+
+static void decimal_of(const json_t *v, decimal *x)
+{
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        x->digits = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+        x->exp = 0;
+        decimal_strip(x);
+    } else {
+        decimal_of_double(json_real_value(v), x);
+    }
+}
+
+/* Whether v is an integer multiple of m, in decimal arithmetic: 19.99 is
+ * a multiple of 0.01, 0.010000000001 is not (no floating-point fmod, no
+ * tolerance). */
+static int is_multiple(const json_t *v, const num *m, const json_t *mv)
+{
+    if (json_is_integer(v) && m->is_int && json_is_integer(mv))
         return m->i == 0 || json_integer_value(v) % m->i == 0;
-    double x = json_number_value(v), r = fabs(fmod(x, m->d));
-    if (!isfinite(x))
+    decimal x, y;
+    decimal_of(v, &x);
+    decimal_of(mv, &y);
+    if (x.digits == 0)
+        return 1;
+    if (y.digits == 0)
         return 0;
-    double tol = fmax(m->d * 1e-9, fabs(x) * 1e-15);
-    return r <= tol || fabs(m->d - r) <= tol;
+    /* x / y = (x.digits / y.digits) * 10^k */
+    long k = (long)x.exp - y.exp;
+    if (k < 0) {
+        /* y.digits * 10^-k must divide x.digits (< 2^64) */
+        if (k <= -20)
+            return 0;
+        unsigned __int128 d = y.digits;
+        for (long i = 0; i < -k; i++)
+            d *= 10;
+        return (unsigned __int128)x.digits % d == 0;
+    }
+    /* x.digits * 10^k mod y.digits, by repeated squaring */
+    unsigned __int128 r = x.digits % y.digits, base = 10 % y.digits;
+    for (unsigned long e = (unsigned long)k; e; e >>= 1) {
+        if (e & 1)
+            r = r * base % y.digits;
+        base = base * base % y.digits;
+    }
+    return r == 0;
 }
 
 /* JSON equality with 1 == 1.0. */
 static int json_same(const json_t *a, const json_t *b, int depth)
 {
-    if (json_is_number(a) && json_is_number(b)) {
-        if (json_is_integer(a) && json_is_integer(b))
-            return json_integer_value(a) == json_integer_value(b);
-        return json_number_value(a) == json_number_value(b);
-    }
+    if (json_is_number(a) && json_is_number(b))
+        return json_num_cmp(a, b) == 0;
     if (json_typeof(a) != json_typeof(b) || depth > 4096)
         return 0;
     switch (json_typeof(a)) {
@@ -485,7 +609,7 @@ static int check_number(const snode *n, const json_t *v, vctx *x)
 {
     int bad = 0;
     char a[40], b[40];
-    if ((n->flags & N_MULTIPLE) && !is_multiple(v, &n->multiple)) {
+    if ((n->flags & N_MULTIPLE) && !is_multiple(v, &n->multiple, n->multiple_of)) {
         fmt_num(&n->multiple, a, sizeof a), fmt_value(v, b, sizeof b);
         report(x, n, "multipleOf", "must be a multiple of %s (is %s)", a, b);
         FAILED();

@@ -82,6 +82,54 @@ class SchemaCli(unittest.TestCase):
         self.assertIn("api.yaml:14:", err)
         self.assertIn("/components/schemas/Bad/maxLength: must be a non-negative integer", err)
 
+    # issue 12: the 2020-12 gaps, seen from the command line
+    def test_2020_patterns_formats_and_modes(self):
+        schema = os.path.join(HERE, "schema_cli", "dialect2020.yaml")
+        good = self.write("good.json", {"name": "\u00c9mile", "born": "2024-01-02", "tags": ["\U0001F44D"]})
+        bad = self.write("bad.json", {"name": "\u00e9mile", "born": "2024-13-40", "tags": ["\U0001F44D", "ab"]})
+        args = ("--schema", schema, "--pointer", "/Person", "--dialect", "2020-12")
+        rc, out, err = self.kumo(*args, good, bad)
+        self.assertEqual(rc, 1, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], good + ": valid")
+        self.assertIn(bad + ": /name: must match the pattern '^\\p{Lu}\\p{Ll}+$' "
+                      "(schema: /Person/properties/name/pattern)", lines)
+        self.assertIn(bad + ": /born: must be an RFC 3339 date, e.g. 2024-05-01 (format 'date') "
+                      "(schema: /Person/properties/born/format)", lines)
+        self.assertIn(bad + ": /tags/1: must match the pattern '^.$' (schema: /Person/$defs/tags/items/pattern)",
+                      lines)
+        self.assertEqual(len(lines), 4)
+        # format only annotates when asked
+        rc, out, err = self.kumo(*args, "--formats", "annotate", bad)
+        self.assertEqual(rc, 1, err)
+        self.assertNotIn("format", out)
+        self.assertEqual(len(out.splitlines()), 2)
+        rc, out, err = self.kumo(*args, "--formats", "assert", bad)
+        self.assertIn("(format 'date')", out)
+        rc, _, err = self.kumo(*args, "--formats", "loose", good)
+        self.assertEqual(rc, 2)
+        self.assertIn("--formats is assert or annotate, not 'loose'", err)
+
+    def test_2020_refused_at_load_with_file_line_column(self):
+        schema = os.path.join(HERE, "schema_cli", "dialect2020.yaml")
+        x = self.write("x.json", "x")
+        rc, _, err = self.kumo("--schema", schema, "--pointer", "/BadDefs", "--dialect", "2020-12", x)
+        self.assertEqual(rc, 2)
+        self.assertIn("dialect2020.yaml:15:13: /BadDefs/$defs/broken/type: must be one or a list of", err)
+        rc, _, err = self.kumo("--schema", schema, "--pointer", "/BadPattern", "--dialect", "2020-12", x)
+        self.assertEqual(rc, 2)
+        self.assertIn("dialect2020.yaml:18:12: /BadPattern/pattern: invalid regular expression", err)
+        self.assertIn("for a script write \\p{Script=Greek}", err)
+
+    def test_2020_dynamic_ref_across_components(self):
+        schema = os.path.join(HERE, "schema_cli", "lists31.yaml")
+        good = self.write("good.json", {"tags": ["a"], "any": [1, None]})
+        bad = self.write("bad.json", {"tags": ["a", 2], "any": [1]})
+        rc, out, err = self.kumo("--schema", schema, "--pointer", "/components/schemas/Body", good, bad)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, good + ": valid\n" + bad + ": /tags/1: must be a string, not an integer "
+                         "(schema: /components/schemas/StringList/$defs/items/type)\n")
+
     def test_usage_and_unreadable_files(self):
         rc, _, err = self.kumo(self.write("x.json", 1))
         self.assertEqual(rc, 2)

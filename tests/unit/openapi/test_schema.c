@@ -295,6 +295,160 @@ static void test_compile_errors(void)
     compile_fails("{\"patternProperties\": {\"(\": {}}}", KUMO__DIALECT_2020_12, "invalid regular expression");
 }
 
+/* Issue 12: what the 2020-12 metaschema says holds schemas is checked at
+ * load even where nothing refers to it, and the message starts with the
+ * location (callers turn that into file:line:column). */
+static void test_metaschema_shape(void)
+{
+    compile_fails("{\"$defs\": {\"bad\": 5}}", KUMO__DIALECT_2020_12, "/S/$defs/bad: a schema must be an object");
+    compile_fails("{\"$defs\": {\"bad\": {\"type\": \"strnig\"}}}", KUMO__DIALECT_2020_12,
+                  "/S/$defs/bad/type: must be");
+    compile_fails("{\"$defs\": {\"ok\": {}, \"deep\": {\"properties\": {\"p\": {\"minimum\": \"1\"}}}}}",
+                  KUMO__DIALECT_2020_12, "/S/$defs/deep/properties/p/minimum: must be a number");
+    compile_fails("{\"$defs\": [{}]}", KUMO__DIALECT_2020_12, "/S/$defs: must be an object of schemas");
+    compile_fails("{\"then\": {\"type\": \"strnig\"}}", KUMO__DIALECT_2020_12, "/S/then/type: must be");
+    compile_fails("{\"else\": 3}", KUMO__DIALECT_2020_12, "/S/else: a schema must be");
+    compile_fails("{\"contentSchema\": \"x\"}", KUMO__DIALECT_2020_12, "/S/contentSchema: a schema must be");
+    compile_fails("{\"$anchor\": \"1abc\"}", KUMO__DIALECT_2020_12, "/S/$anchor: must be a name");
+    compile_fails("{\"$dynamicAnchor\": 5}", KUMO__DIALECT_2020_12, "/S/$dynamicAnchor: must be a name");
+    compile_fails("{\"$id\": 5}", KUMO__DIALECT_2020_12, "/S/$id: must be a string");
+    compile_fails("{\"title\": 5}", KUMO__DIALECT_2020_12, "/S/title: must be a string");
+    compile_fails("{\"deprecated\": \"yes\"}", KUMO__DIALECT_2020_12, "/S/deprecated: must be true or false");
+    compile_fails("{\"examples\": 5}", KUMO__DIALECT_2020_12, "/S/examples: must be an array");
+    compile_fails("{\"$defs\": {\"x\": {\"pattern\": \"\\\\p{Greek}\"}}}", KUMO__DIALECT_2020_12,
+                  "/S/$defs/x/pattern: ");
+    /* an unused $defs entry that is a fine schema compiles */
+    json_t *j = parse("{\"$defs\": {\"a\": {\"type\": \"string\"}, \"b\": true}, \"type\": \"integer\"}");
+    kumo__schema *s = NULL;
+    kumo__error err = {0};
+    CHECK_INT(kumo__schema_compile(j, KUMO__DIALECT_2020_12, "", NULL, &s, &err), 0);
+    kumo__schema_free(s);
+    json_decref(j);
+}
+
+/* Patterns are ECMA-262 with the u flag: what PCRE2 would read differently,
+ * and what ECMA-262 does not have, is refused at load, naming the place. */
+static void test_regex_dialect_refusals(void)
+{
+    static const char *const refused[][2] = {
+        {"\\\\p{Greek}", "write \\p{Script=Greek}"},
+        {"\\\\p{L&}", "takes a property name"},
+        {"\\\\p{Bidi_Class=L}", "not a Unicode property"},
+        {"\\\\p{Nonsense}", "not a Unicode property"},
+        {"\\\\p{Script=Nonsense}", "invalid regular expression"},
+        {"\\\\p{L", "\\p{...}"},
+        {"\\\\Aabc", "'\\A' is not an escape"},
+        {"abc\\\\z", "'\\z' is not an escape"},
+        {"(?i)abc", "'(?i' is not"},
+        {"(*UTF)a", "'(*'"},
+        {"a++", "possessive"},
+        {"x{", "lone '{'"},
+        {"\\\\uD800", "lone surrogate"},
+        {"\\\\u{110000}", "beyond U+10FFFF"},
+        {"\\\\01", "\\0 followed by a digit"},
+        {"[\\\\d-z]", "cannot start a range"},
+        {"[a-\\\\s]", "cannot end a range"},
+        {"[\\\\1]", "backreference cannot be in a character class"},
+        {"\\\\x4", "two hex digits"},
+        {"a\\\\", "lone backslash"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char schema[200], want[200];
+        snprintf(schema, sizeof schema, "{\"properties\": {\"p\": {\"pattern\": \"%s\"}}}", refused[i][0]);
+        snprintf(want, sizeof want, "/S/properties/p/pattern: ");
+        compile_fails(schema, KUMO__DIALECT_2020_12, want);
+        compile_fails(schema, KUMO__DIALECT_2020_12, refused[i][1]);
+        snprintf(schema, sizeof schema, "{\"patternProperties\": {\"%s\": {}}}", refused[i][0]);
+        compile_fails(schema, KUMO__DIALECT_2020_12, "/S/patternProperties: ");
+    }
+    /* the same in 3.0 documents */
+    compile_fails("{\"pattern\": \"\\\\p{Greek}\"}", KUMO__DIALECT_OAS30, "/S/pattern: ");
+}
+
+/* format: asserted by default (both dialects), an annotation when asked. */
+static void test_format_modes(void)
+{
+    json_t *schema = parse("{\"properties\": {\"d\": {\"format\": \"date\"}, \"e\": {\"format\": \"email\"}}}");
+    json_t *bad = parse("{\"d\": \"2024-13-45\", \"e\": \"nope\"}");
+    kumo__dialect dialects[2] = {KUMO__DIALECT_OAS30, KUMO__DIALECT_2020_12};
+    for (int i = 0; i < 2; i++) {
+        kumo__schema *s = NULL;
+        kumo__error err = {0};
+        kumo__violations v = {0};
+        CHECK_INT(kumo__schema_compile(schema, dialects[i], "", NULL, &s, &err), 0);
+        CHECK_INT(kumo__schema_validate(s, bad, KUMO__DIR_ANY, &v), 1);
+        CHECK_INT(v.count, 2);
+        kumo__violations_free(&v);
+        kumo__schema_free(s);
+        kumo__schema_options o = {.formats = KUMO__FORMATS_ANNOTATE};
+        s = NULL;
+        CHECK_INT(kumo__schema_compile_opts(schema, dialects[i], "", NULL, &o, &s, &err), 0);
+        CHECK_INT(kumo__schema_validate(s, bad, KUMO__DIR_ANY, &v), 0);
+        CHECK_INT(v.count, 0);
+        kumo__violations_free(&v);
+        kumo__schema_free(s);
+        o.formats = KUMO__FORMATS_ASSERT;
+        s = NULL;
+        CHECK_INT(kumo__schema_compile_opts(schema, dialects[i], "", NULL, &o, &s, &err), 0);
+        CHECK_INT(kumo__schema_validate(s, bad, KUMO__DIR_ANY, &v), 1);
+        kumo__violations_free(&v);
+        kumo__schema_free(s);
+    }
+    /* an unknown mode is refused, not ignored */
+    kumo__schema_options o = {.formats = 7};
+    kumo__schema *s = NULL;
+    kumo__error err = {0};
+    CHECK(kumo__schema_compile_opts(schema, KUMO__DIALECT_2020_12, "", NULL, &o, &s, &err) < 0);
+    CHECK(s == NULL);
+    json_decref(bad);
+    json_decref(schema);
+}
+
+/* $dynamicRef across schemas the resolver brings in, as in an OpenAPI 3.1
+ * document: a generic List component specialised by StringList. */
+static void test_dynamic_ref_across_documents(void)
+{
+    doc_refs r = {{doc_resolve}, NULL, 0};
+    r.root = parse("{\"components\": {\"schemas\": {"
+                   "\"List\": {\"type\": \"array\", \"items\": {\"$dynamicRef\": \"#items\"},"
+                   "          \"$defs\": {\"items\": {\"$dynamicAnchor\": \"items\"}}},"
+                   "\"StringList\": {\"$ref\": \"#/components/schemas/List\","
+                   "          \"$defs\": {\"items\": {\"$dynamicAnchor\": \"items\", \"type\": \"string\"}}},"
+                   "\"Body\": {\"type\": \"object\", \"properties\": {"
+                   "     \"tags\": {\"$ref\": \"#/components/schemas/StringList\"},"
+                   "     \"any\": {\"$ref\": \"#/components/schemas/List\"}}}}}}");
+    json_t *media = parse("{\"$ref\": \"#/components/schemas/Body\"}");
+    kumo__schema *s = NULL;
+    kumo__error err = {0};
+    int rc = kumo__schema_compile(media, KUMO__DIALECT_2020_12,
+                                  "/paths/~1a/post/requestBody/content/application~1json/schema", &r.base, &s, &err);
+    CHECK_INT(rc, 0);
+    if (rc != 0) {
+        fprintf(stderr, "compile: %s\n", err.msg);
+    } else {
+        static const struct {
+            const char *inst;
+            int valid;
+        } cases[] = {{"{\"tags\": [\"a\", \"b\"], \"any\": [1, null]}", 1},
+                     {"{\"tags\": [\"a\", 2]}", 0},
+                     {"{\"any\": [2]}", 1}};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            json_t *inst = parse(cases[i].inst);
+            kumo__violations v = {0};
+            CHECK_INT(kumo__schema_validate(s, inst, KUMO__DIR_ANY, &v), cases[i].valid ? 0 : 1);
+            if (!cases[i].valid && v.count) {
+                CHECK_STR(v.items[0].instance, "/tags/1");
+                CHECK_STR(v.items[0].schema, "/components/schemas/StringList/$defs/items/type");
+            }
+            kumo__violations_free(&v);
+            json_decref(inst);
+        }
+    }
+    kumo__schema_free(s);
+    json_decref(media);
+    json_decref(r.root);
+}
+
 static kumo__violations run(const char *schema, kumo__dialect d, const char *instance, int *rc)
 {
     json_t *j = parse(schema), *i = parse(instance);
@@ -488,6 +642,10 @@ int main(void)
     test_messages_and_locations();
     test_self_reference_by_location();
     test_compile_errors();
+    test_metaschema_shape();
+    test_regex_dialect_refusals();
+    test_format_modes();
+    test_dynamic_ref_across_documents();
     test_recursion_limits();
     test_branch_messages();
     test_other_messages();
