@@ -860,13 +860,24 @@ void kumo__spawner_stop(kumo__spawner *base)
     spawner *s = (spawner *)base;
     pid_t pid = close_control(s);
     int status;
-    for (int i = 0; pid > 0 && i < 200; i++) {
+    /* It kills and reaps its spares and workers and removes their cgroups
+     * before it exits, which takes a while on a loaded machine (or under
+     * a sanitizer's exit checks): up to 3 s, then SIGKILL. */
+    for (int i = 0; pid > 0 && i < 600; i++) {
         if (waitpid(pid, &status, WNOHANG) != 0)
             break;
-        if (i == 199) {
+        if (i == 599) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
-            kumo__sandbox_sweep(); /* as in kumo__spawner_reap */
+            /* Its children die of their parent-death signal a moment later
+             * and come to the gateway (their subreaper) as zombies, which
+             * keep their cgroups from the sweep until reaped. */
+            for (int k = 0; k < 20; k++) {
+                struct timespec ts = {0, 10 * 1000000};
+                nanosleep(&ts, NULL);
+                reap_orphans();
+                kumo__sandbox_sweep();
+            }
             break;
         }
         struct timespec ts = {0, 5 * 1000000};
