@@ -13,6 +13,7 @@
  * singletons, so they have no position; callers use the key's instead.
  */
 #include "openapi/openapi.h"
+#include "base/growbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -495,8 +496,7 @@ typedef struct jreader {
     builder *b;
     const unsigned char *start, *p, *end;
     size_t line, col;
-    char *buf; /* a decoded string, NUL-terminated; never longer than the text */
-    size_t len, cap;
+    kumo__growbuf str; /* a decoded string, NUL-terminated; never longer than the text */
 } jreader;
 
 static yaml_mark_t jmark(const jreader *r)
@@ -525,20 +525,7 @@ static void jskip_ws(jreader *r)
 
 static int jput(jreader *r, const void *bytes, size_t n)
 {
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 256;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(r->buf, cap);
-        if (nb == NULL)
-            return oom(r->b);
-        r->buf = nb;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, bytes, n);
-    r->len += n;
-    r->buf[r->len] = '\0';
-    return 0;
+    return kumo__growbuf_add(&r->str, bytes, n) == 0 ? 0 : oom(r->b);
 }
 
 static int jput_code_point(jreader *r, uint32_t cp)
@@ -605,7 +592,7 @@ static int jhex4(jreader *r, uint32_t *out)
     return 0;
 }
 
-/* The escape after a backslash (at `em`), decoded into r->buf. */
+/* The escape after a backslash (at `em`), decoded into r->str. */
 static int jescape(jreader *r, yaml_mark_t em)
 {
     static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
@@ -642,12 +629,12 @@ static int jescape(jreader *r, yaml_mark_t em)
     return jput_code_point(r, cp);
 }
 
-/* A string at r->p (its opening quote), decoded into r->buf; *m its start. */
+/* A string at r->p (its opening quote), decoded into r->str; *m its start. */
 static int jstring(jreader *r, yaml_mark_t *m)
 {
     *m = jmark(r);
     jadv(r);
-    r->len = 0;
+    r->str.len = 0;
     int rc = jput(r, "", 0);
     while (rc == 0) {
         if (r->p == r->end)
@@ -683,8 +670,8 @@ static int jscalar(jreader *r, yaml_mark_t m, int quoted)
     memset(&ev, 0, sizeof ev);
     ev.type = YAML_SCALAR_EVENT;
     ev.start_mark = m;
-    ev.data.scalar.value = (yaml_char_t *)r->buf;
-    ev.data.scalar.length = r->len;
+    ev.data.scalar.value = (yaml_char_t *)r->str.data;
+    ev.data.scalar.length = r->str.len;
     ev.data.scalar.style = quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_PLAIN_SCALAR_STYLE;
     return on_scalar(r->b, &ev);
 }
@@ -731,7 +718,7 @@ static int jplain(jreader *r)
     }
     if (bad || (r->p < r->end && (isalnum(*r->p) || *r->p == '.' || *r->p == '_')))
         return fail_at(r->b, m, "expected a JSON value (an object, array, string, number, true, false or null)");
-    r->len = 0;
+    r->str.len = 0;
     int rc = jput(r, s, (size_t)(r->p - s));
     return rc < 0 ? rc : jscalar(r, m, 0);
 }
@@ -802,7 +789,7 @@ static int jvalue(jreader *r)
 
 static int parse_json(builder *b, const char *text, size_t len)
 {
-    jreader r = {.b = b, .start = (const unsigned char *)text, .p = (const unsigned char *)text};
+    jreader r = {.b = b, .start = (const unsigned char *)text, .p = (const unsigned char *)text, .str.max = SIZE_MAX};
     r.end = r.p + len;
     if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
         r.p += 3; /* a byte order mark, which RFC 8259 lets readers ignore */
@@ -812,7 +799,7 @@ static int parse_json(builder *b, const char *text, size_t len)
         if (r.p != r.end)
             rc = fail_at(b, jmark(&r), "text after the JSON value; a document holds one value");
     }
-    free(r.buf);
+    free(r.str.data);
     return rc;
 }
 
