@@ -109,7 +109,7 @@ test('/docs lists every operation of the spec', async () => {
   for (const item of Object.values(spec.paths)) {
     for (const op of Object.values(item)) if (op && op.operationId) ids.push(op.operationId);
   }
-  assert.equal(ids.length, 8);
+  assert.equal(ids.length, 9);
   const res = await page.goto(`${base}/docs`);
   assert.equal(res.status(), 200);
   await page.locator('body[data-ready="true"]').waitFor();
