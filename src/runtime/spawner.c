@@ -20,10 +20,10 @@
  * A fork server that dies (killed, crashed) is noticed on its control
  * socket: the spawner reaps it at once, sweeps the memory cgroups its
  * spares and workers leave, counts its workers' exits as lost, and starts
- * another one at the next spawn: at once the first time, then after a
+ * another one from the loop's timer: at once the first time, then after a
  * backoff (RESTART_MIN_MS doubling up to RESTART_MAX_MS) while each one
- * dies within STABLE_MS of its start. Meanwhile workers are exec'd
- * directly. Each death and restart is logged.
+ * dies within STABLE_MS of its start. Meanwhile workers are exec'd directly. Each death
+ * and restart is logged.
  */
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
@@ -337,13 +337,18 @@ static void maybe_reap_orphans(spawner *s)
     reap_orphans();
 }
 
-/* The loop's timer: keeps looking while the orphans may still appear, so
- * that none waits for the next spawn. */
+static void maybe_restart(spawner *s);
+
+/* The loop's timer after a fork server died: keeps looking while its
+ * orphans may still appear, and starts the next fork server once the
+ * backoff allows, so that neither waits for the next spawn (a warm pool
+ * may not spawn for minutes, and its next cold start wants a spare). */
 static void on_orphan_scan(h2o_timeout_entry_t *entry)
 {
     spawner *s = H2O_STRUCT_FROM_MEMBER(spawner, orphan_entry, entry);
     maybe_reap_orphans(s);
-    if (s->orphans_until != 0 && !h2o_timeout_is_linked(&s->orphan_entry))
+    maybe_restart(s);
+    if ((s->orphans_until != 0 || (s->dead && s->restart_at != 0)) && !h2o_timeout_is_linked(&s->orphan_entry))
         h2o_timeout_link(s->loop, &s->orphan_timeout, &s->orphan_entry);
 }
 
