@@ -16,6 +16,8 @@ static const kumo__command commands[] = {
      "kumo schema validate --schema FILE [--pointer P] [--dialect oas30|2020-12] [--formats assert|annotate] "
      "INSTANCE..."},
     {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "kumo lint [DIR] [--json] [--env NAME]"},
+    {"events", kumo__cmd_events, "list the project's events and their next fire times (offline)",
+     "kumo events [DIR] [--count N] [--json] [--from 2026-03-28T12:00:00Z]"},
     {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency",
      "kumo status [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",

@@ -268,7 +268,7 @@ int main(void)
     torture("prebuilt project", load_project_prebuilt, FIX "proj_ok");
     torture("prebuilt project", load_project_prebuilt, FIX "proj_nosource");
 
-    /* environments, stores and the sandbox mapping, which the fixtures lack */
+    /* environments, stores, events and the sandbox mapping, which the fixtures lack */
     char dir[] = "/tmp/kumo-alloc-fail-XXXXXX", path[128];
     CHECK(mkdtemp(dir) != NULL);
     snprintf(path, sizeof path, "%s/openapi.yaml", dir);
@@ -282,7 +282,9 @@ int main(void)
                "functions:\n  carts: {sources: [f.c, f.c], sandbox: false}\n  orders: {sources: [f.c]}\n"
                "stores: {kv: [carts], blob: [images], queue: [orders, mail]}\n"
                "environments:\n  dev:\n"
-               "  prod: {target: aws, region: eu-west-1, stores: {carts: \"dynamodb://c\", orders: \"sqs://o\"}}\n");
+               "  prod: {target: aws, region: eu-west-1, stores: {carts: \"dynamodb://c\", orders: \"sqs://o\"}}\n"
+               "events:\n  purge: {schedule: \"30 2 * * *\", timezone: Europe/Zurich, handler: carts.purge, "
+               "missed: once}\n  tick: {schedule: every 5m, handler: orders.tick}\n");
     torture("project", load_project, dir);
     /* and a refusal late in the file, after everything above was allocated */
     write_file(path, "name: shop\napi: openapi.yaml\nfunctions:\n  carts: {sources: [f.c]}\n"
