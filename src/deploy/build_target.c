@@ -411,6 +411,10 @@ int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out
     }
     if ((rc = kumo__project_load(dir, &p, err)) < 0)
         goto out;
+    char what[64];
+    snprintf(what, sizeof(what), "kumo build --target %s", target);
+    if ((rc = kumo__project_refuse_events(p, what, err)) < 0)
+        goto out;
     if ((rc = kumo__build_units(p, &built, err)) < 0)
         goto out;
     snprintf(outdir, sizeof(outdir), "%s/.kumo/build/%s", p->dir, target);

@@ -537,7 +537,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
     kumo__target_ctx t = {.o = o, .err = err};
     char label[64];
     int rc = kumo__project_load(o->dir ? o->dir : ".", &t.p, err);
-    if (rc < 0)
+    if (rc < 0 || (rc = kumo__project_refuse_events(t.p, "kumo deploy", err)) < 0)
         goto out;
     if ((rc = kumo__project_pick_environment(t.p, o->env, &t.env_name, err)) < 0)
         goto out;

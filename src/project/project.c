@@ -1215,3 +1215,15 @@ const char *kumo__store_url_redact(const char *url, char *buf, size_t len)
     buf[o] = '\0';
     return buf;
 }
+
+int kumo__project_refuse_events(const kumo__project *p, const char *what, kumo__error *err)
+{
+    if (p->nevents == 0)
+        return 0;
+    const kumo__event_decl *e = &p->events[0];
+    kumo__error_set(err, -EINVAL,
+                    "%s:%d:%d: events.%s: %s cannot carry events yet (issue 13): schedules run under kumo up "
+                    "only; remove events: from the project you build or deploy",
+                    p->doc ? kumo__doc_path(p->doc) : "kumo.yaml", e->line, e->col, e->name, what);
+    return -EINVAL;
+}

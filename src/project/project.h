@@ -135,6 +135,10 @@ const kumo__store_url *kumo__environment_store(const kumo__environment *e, const
  * defined; with asked NULL, "dev" when the project defines it, else NULL
  * (no environment: every store takes its default). An undefined name is an
  * error listing the defined ones. *out points into p. */
+/* Refuses a project with events for `what` (a deploy target, a package)
+ * that cannot run them yet: a declaration is never dropped in silence.
+ * 0 when there are none. */
+int kumo__project_refuse_events(const kumo__project *p, const char *what, kumo__error *err);
 int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out, kumo__error *err);
 /* kumo__store_var, the KUMO_STORE_<NAME> rule, is in base/store_var.h
  * (included above): the worker's SDK uses the same one. */
