@@ -67,7 +67,8 @@ def stop_clean(test, gw):
 
 class EveryTest(unittest.TestCase):
     """`every 1s` and the 6-field `* * * * * *`: repeated ticks with the
-    CloudEvents headers, planned on whole seconds, never before."""
+    CloudEvents headers, planned on whole seconds, never before; across a
+    reload."""
 
     @classmethod
     def setUpClass(cls):
@@ -91,6 +92,13 @@ class EveryTest(unittest.TestCase):
         enough = wait_for(lambda: all(len(of(ticks(self.gw), e)) >= 4 for e in ("every", "cron6")), timeout=60,
                           step=0.5)
         self.assertTrue(enough, self.gw.stderr()[-3000:])
+        # a reload hands the schedules over: the ticks go on, none twice
+        before = len(of(ticks(self.gw), "every"))
+        r = subprocess.run([KUMO, "reload", "--admin-port", str(self.gw.admin_port)], capture_output=True,
+                           text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(wait_for(lambda: "schedule events handed over" in self.gw.stderr(), timeout=30))
+        self.assertTrue(wait_for(lambda: len(of(ticks(self.gw), "every")) >= before + 3, timeout=60, step=0.5))
         records = ticks(self.gw)
         for event, schedule, zone in (("every", "every 1s", "UTC"), ("cron6", "* * * * * *", "Europe/Zurich")):
             mine = of(records, event)
