@@ -13,7 +13,9 @@
  *   environments:              # where the stores live, per deployment
  *     dev: {stores: {todos: "redis://127.0.0.1:6379/0"}}
  *     prod: {target: aws, region: eu-west-1, stores: {todos: "dynamodb://todo"}}
- *   events: [...]  services: {...}
+ *   events:                    # what fires a function besides HTTP (docs/events.md)
+ *     purge: {schedule: "0 3 * * *", timezone: Europe/Zurich, handler: todos.purge}
+ *   services: {...}            # refused unless empty: not implemented
  *
  * The second half answers "where does store NAME live?" for `kumo up`:
  * KUMO_STORE_<NAME> in the environment beats the chosen environment's URL,
@@ -41,6 +43,9 @@ static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "me
 static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "no_new_privs", NULL};
 static const char *const store_keys[] = {"kv", "blob", "queue", NULL};
 static const char *const environment_keys[] = {"target", "region", "stores", NULL};
+static const char *const event_keys[] = {"schedule", "timezone", "handler", "missed", "overlap", NULL};
+/* Event sources issue 13 will add; refused by name until they run. */
+static const char *const later_sources[] = {"queue", "blob", "topic", "cloudevent", NULL};
 
 static int in_list(const char *s, const char *const *list)
 {
@@ -631,6 +636,190 @@ static int load_unit(kumo__project *p, const char *name, json_t *def, kumo__unit
     return 0;
 }
 
+static int event_string(const kumo__doc *doc, json_t *def, const char *event, const char *key, const char *like,
+                        char **out, kumo__error *err)
+{
+    json_t *v = json_object_get(def, key);
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        kumo__doc_value_error(err, doc, def, key, "events.%s.%s must be %s", event, key, like);
+        return -EINVAL;
+    }
+    if ((*out = strdup(json_string_value(v))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int c_identifier(const char *s)
+{
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_') || strlen(s) > 63)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* handler: UNIT.SYMBOL, UNIT under functions:, SYMBOL a C identifier. */
+static int event_handler(kumo__project *p, json_t *def, kumo__event_decl *e, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    json_t *v = json_object_get(def, "handler");
+    const char *h = json_string_value(v);
+    const char *dot = h ? strchr(h, '.') : NULL;
+    if (!dot || dot == h || !c_identifier(dot + 1)) {
+        kumo__doc_value_error(err, doc, def, "handler",
+                              "events.%s.handler must be UNIT.SYMBOL: a function unit under functions: and the C "
+                              "function to call in it (like todos.purge)",
+                              e->name);
+        return -EINVAL;
+    }
+    if ((e->unit = strndup(h, (size_t)(dot - h))) == NULL || (e->symbol = strdup(dot + 1)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < p->nunits; i++) {
+        if (strcmp(p->units[i].name, e->unit) == 0) {
+            e->unit_index = i;
+            return 0;
+        }
+    }
+    char list[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < p->nunits; i++) {
+        int n = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", p->units[i].name);
+        if (n < 0 || (size_t)n >= sizeof list - len)
+            break;
+        len += (size_t)n;
+    }
+    kumo__doc_value_error(err, doc, def, "handler", "events.%s.handler: no function unit '%s' under functions:%s%s",
+                          e->name, e->unit, p->nunits ? " (there are: " : "; declare it there", p->nunits ? list : "");
+    if (p->nunits)
+        snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), ")");
+    return -EINVAL;
+}
+
+static int load_event(kumo__project *p, json_t *events, const char *name, json_t *def, kumo__event_decl *e,
+                      kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    int rc;
+    kumo__doc_key_pos(doc, events, name, &e->line, &e->col);
+    if ((e->name = strdup(name)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    if (!name_ok(name, "_-")) {
+        kumo__doc_key_error(err, doc, events, name, "event name '%s' must be made of a-z, 0-9, '_' and '-'", name);
+        return -EINVAL;
+    }
+    if (!json_is_object(def)) {
+        kumo__doc_value_error(err, doc, events, name,
+                              "events.%s must be a mapping like {schedule: \"0 3 * * *\", handler: UNIT.SYMBOL}", name);
+        return -EINVAL;
+    }
+    for (const char *const *k = later_sources; *k; k++) {
+        if (json_object_get(def, *k)) {
+            kumo__doc_key_error(err, doc, def, *k,
+                                "events.%s: %s events are not implemented yet (issue 13); only schedule: runs today",
+                                name, *k);
+            return -EINVAL;
+        }
+    }
+    char where[128];
+    snprintf(where, sizeof where, "events.%s", name);
+    if ((rc = check_keys(doc, def, event_keys, where, err)) < 0)
+        return rc;
+    json_t *sched = json_object_get(def, "schedule");
+    if (sched == NULL) {
+        kumo__doc_key_error(err, doc, events, name,
+                            "events.%s has no source; add schedule: \"0 3 * * *\" (cron, @daily or every 5m)", name);
+        return -EINVAL;
+    }
+    if (json_object_get(def, "handler") == NULL) {
+        kumo__doc_key_error(err, doc, events, name, "events.%s has no handler; add handler: UNIT.SYMBOL", name);
+        return -EINVAL;
+    }
+    e->kind = KUMO__EVENT_SCHEDULE;
+    if ((rc = event_string(doc, def, name, "schedule", "a cron expression in quotes (like \"0 3 * * *\")", &e->schedule,
+                           err)) < 0 ||
+        (rc = event_string(doc, def, name, "timezone", "an IANA zone name (like Europe/Zurich)", &e->timezone, err)) <
+            0 ||
+        (rc = event_handler(p, def, e, err)) < 0)
+        return rc;
+    if (e->timezone) {
+        kumo__error tzerr = {0};
+        if ((rc = kumo__tz_load(e->timezone, &e->tz, &tzerr)) < 0) {
+            kumo__doc_value_error(err, doc, def, "timezone", "events.%s.timezone: %s", name, tzerr.msg);
+            return rc == -ENOMEM ? rc : -EINVAL;
+        }
+    }
+    char why[512];
+    if ((rc = kumo__schedule_parse(e->schedule, e->tz, &e->compiled, why, sizeof why)) < 0) {
+        if (rc == -ENOMEM)
+            kumo__error_set(err, rc, "out of memory");
+        else
+            kumo__doc_value_error(err, doc, def, "schedule", "events.%s.schedule: %s", name, why);
+        return rc;
+    }
+    json_t *missed = json_object_get(def, "missed");
+    if (missed) {
+        const char *m = json_string_value(missed);
+        if (!m || (strcmp(m, "skip") != 0 && strcmp(m, "once") != 0)) {
+            kumo__doc_value_error(err, doc, def, "missed",
+                                  "events.%s.missed must be skip (the default: runs missed while kumo was down are "
+                                  "dropped) or once (one run makes up for them)",
+                                  name);
+            return -EINVAL;
+        }
+        e->missed_once = strcmp(m, "once") == 0;
+    }
+    json_t *overlap = json_object_get(def, "overlap");
+    if (overlap) {
+        if (!json_is_boolean(overlap)) {
+            kumo__doc_value_error(err, doc, def, "overlap",
+                                  "events.%s.overlap must be true or false (false, the default, skips a tick while "
+                                  "the last run still goes)",
+                                  name);
+            return -EINVAL;
+        }
+        e->overlap = json_is_true(overlap);
+    }
+    return 0;
+}
+
+/* events: NAME -> {schedule:, timezone:, handler:, missed:, overlap:} */
+static int load_events(kumo__project *p, json_t *events, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    json_t *root = kumo__doc_root(doc);
+    if (json_is_array(events) && json_array_size(events) == 0)
+        return 0; /* a placeholder */
+    if (!json_is_object(events)) {
+        kumo__doc_value_error(err, doc, root, "events",
+                              "events must be a mapping of name -> {schedule: \"0 3 * * *\", handler: UNIT.SYMBOL}");
+        return -EINVAL;
+    }
+    if (json_object_size(events) == 0)
+        return 0;
+    if ((p->events = calloc(json_object_size(events), sizeof *p->events)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    const char *key;
+    json_t *def;
+    json_object_foreach(events, key, def)
+    {
+        int rc = load_event(p, events, key, def, &p->events[p->nevents++], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int load_root(kumo__project *p, kumo__error *err)
 {
     const kumo__doc *doc = p->doc;
@@ -736,13 +925,16 @@ static int load_root(kumo__project *p, kumo__error *err)
         return -EINVAL;
     }
 
+    json_t *events = json_object_get(root, "events");
+    if (events && (rc = load_events(p, events, err)) < 0)
+        return rc;
+
     /* Keys kumo will act on but does not yet: an empty one is allowed (a
      * placeholder), anything in it is refused rather than ignored. */
     static const struct {
         const char *key, *what;
-    } later[] = {{"events", "kumo cannot fire functions from events (schedules, queues, blobs, topics) yet"},
-                 {"services", "kumo cannot call declared external services yet"}};
-    for (size_t i = 0; i < 2; i++) {
+    } later[] = {{"services", "kumo cannot call declared external services yet"}};
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
         json_t *v = json_object_get(root, later[i].key);
         if (v && !json_is_object(v) && !json_is_array(v)) {
             kumo__doc_value_error(err, doc, root, later[i].key, "%s must be a mapping or a list", later[i].key);
@@ -854,6 +1046,17 @@ void kumo__project_free(kumo__project *p)
         free(e->region);
     }
     free(p->environments);
+    for (size_t i = 0; i < p->nevents; i++) {
+        kumo__event_decl *e = &p->events[i];
+        kumo__schedule_free(e->compiled); /* before the zone it reads */
+        kumo__tz_free(e->tz);
+        free(e->name);
+        free(e->unit);
+        free(e->symbol);
+        free(e->schedule);
+        free(e->timezone);
+    }
+    free(p->events);
     free(p->dir);
     free(p->name);
     free(p->api_path);

@@ -9,7 +9,9 @@
 #include <stddef.h>
 
 #include "base/store_var.h"
+#include "base/tz.h"
 #include "openapi/openapi.h"
+#include "project/schedule.h"
 
 /* How a function unit runs: from defaults:, overridden per unit. */
 typedef struct kumo__tuning {
@@ -69,6 +71,23 @@ typedef struct kumo__http_limits {
     size_t body_budget;      /* request bodies held at once, all loops together (256 MiB); more is 503 */
 } kumo__http_limits;
 
+/* events: what fires a function besides HTTP (docs/events.md). Only
+ * schedules run today; every other source is refused at load. */
+typedef enum kumo__event_kind { KUMO__EVENT_SCHEDULE } kumo__event_kind;
+typedef struct kumo__event_decl {
+    char *name; /* key under events:, [a-z0-9_-]+ */
+    kumo__event_kind kind;
+    char *unit, *symbol;      /* handler: UNIT.SYMBOL */
+    size_t unit_index;        /* into p->units */
+    char *schedule;           /* the expression as written */
+    char *timezone;           /* NULL: UTC */
+    int missed_once;          /* missed: once */
+    int overlap;              /* overlap: true */
+    kumo__schedule *compiled; /* owned; parsed at load (errors at the value's line:column) */
+    int line, col;            /* of the entry's key */
+    kumo__tz *tz;             /* owned; the zone `compiled` reads (NULL: UTC) */
+} kumo__event_decl;
+
 typedef struct kumo__project {
     char *dir; /* absolute, no trailing slash */
     char *name;
@@ -79,10 +98,12 @@ typedef struct kumo__project {
     size_t nstores;
     kumo__environment *environments; /* environments:, in file order */
     size_t nenvironments;
-    double timeout_s;       /* defaults: timeout (10 s when absent) */
-    size_t max_body;        /* defaults: max_body, bytes (1 MiB when absent) */
-    kumo__tuning defaults;  /* defaults:, which every unit starts from */
-    kumo__http_limits http; /* http: */
+    double timeout_s;         /* defaults: timeout (10 s when absent) */
+    size_t max_body;          /* defaults: max_body, bytes (1 MiB when absent) */
+    kumo__tuning defaults;    /* defaults:, which every unit starts from */
+    kumo__http_limits http;   /* http: */
+    kumo__event_decl *events; /* events:, in file order */
+    size_t nevents;
     kumo__doc *doc;
     int prebuilt; /* loaded by kumo__project_load_prebuilt */
 } kumo__project;

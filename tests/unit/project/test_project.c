@@ -168,10 +168,89 @@ static const struct {
     {"name: x\napi: api.yaml\nhttp: {body_budget: 1Mi}\ndefaults: {max_body: 1Mi}\n",
      "kumo.yaml:3:21: http.body_budget (1048576 bytes) must hold at least two of the largest max_body (1048576 "
      "bytes): a body is held twice while it is served; raise it or lower max_body"},
-    {"name: x\napi: api.yaml\nevents: every day\n", "kumo.yaml:3:9: events must be a mapping or a list"},
-    {"name: x\napi: api.yaml\nevents:\n  purge: {schedule: \"0 3 * * *\", handler: todos.purge}\n",
-     "kumo.yaml:4:3: events: is not implemented: kumo cannot fire functions from events (schedules, queues, blobs, "
-     "topics) yet, and a declaration that would do nothing is refused; remove its entries"},
+    {"name: x\napi: api.yaml\nevents: every day\n",
+     "kumo.yaml:3:9: events must be a mapping of name -> {schedule: \"0 3 * * *\", handler: UNIT.SYMBOL}"},
+    {"name: x\napi: api.yaml\nevents: [purge]\n",
+     "kumo.yaml:3:9: events must be a mapping of name -> {schedule: \"0 3 * * *\", handler: UNIT.SYMBOL}"},
+    {"name: x\napi: api.yaml\nevents: []\n", ""},
+    {"name: x\napi: api.yaml\nevents: {}\n", ""},
+    /* events: schedules (issue 13); the other sources are refused by name */
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "timezone: Europe/Zurich, handler: todos.purge, missed: once, "
+     "overlap: true}\n",
+     ""},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  tick: {schedule: every 30s, "
+     "handler: todos.tick}\n  weekly: {schedule: \"@weekly\", handler: todos._w2}\n",
+     ""},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge}\n",
+     "kumo.yaml:6:11: events.purge: queue events are not implemented yet (issue 13); only schedule: runs today"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  thumbs: {blob: files, on: "
+     "[created], handler: todos.thumb}\n",
+     "kumo.yaml:6:12: events.thumbs: blob events are not implemented yet (issue 13); only schedule: runs today"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  billing: {topic: orders, handler: "
+     "todos.charge}\n",
+     "kumo.yaml:6:13: events.billing: topic events are not implemented yet (issue 13); only schedule: runs today"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  ext:\n    cloudevent: {type: "
+     "com.example}\n    handler: todos.ext\n",
+     "kumo.yaml:7:5: events.ext: cloudevent events are not implemented yet (issue 13); only schedule: runs today"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "handler: todos.purge, timzone: UTC}\n",
+     "kumo.yaml:6:56: unknown key 'timzone' in events.purge (did you mean 'timezone'?); expected one of: schedule, "
+     "timezone, handler, missed, overlap"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  Purge: {schedule: \"0 3 * * *\", "
+     "handler: todos.purge}\n",
+     "kumo.yaml:6:3: event name 'Purge' must be made of a-z, 0-9, '_' and '-'"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: \"0 3 * * *\"\n",
+     "kumo.yaml:6:10: events.purge must be a mapping like {schedule: \"0 3 * * *\", handler: UNIT.SYMBOL}"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {handler: todos.purge}\n",
+     "kumo.yaml:6:3: events.purge has no source; add schedule: \"0 3 * * *\" (cron, @daily or every 5m)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * "
+     "*\"}\n",
+     "kumo.yaml:6:3: events.purge has no handler; add handler: UNIT.SYMBOL"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 24 * * *\", "
+     "handler: todos.purge}\n",
+     "kumo.yaml:6:21: events.purge.schedule: field 2 (hour): 24 is out of 0-23"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge:\n    handler: "
+     "todos.purge\n    schedule: \"@fortnightly\"\n",
+     "kumo.yaml:8:15: events.purge.schedule: unknown schedule '@fortnightly'; the names are @yearly, @annually, "
+     "@monthly, @weekly, @daily, @midnight and @hourly"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: 5, handler: "
+     "todos.purge}\n",
+     "kumo.yaml:6:21: events.purge.schedule must be a cron expression in quotes (like \"0 3 * * *\")"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "handler: todos.purge, timezone: Mars/Base}\n",
+     "kumo.yaml:6:66: events.purge.timezone: unknown time zone 'Mars/Base': /usr/share/zoneinfo has no such zone "
+     "(No such file or directory); use an IANA name such as Europe/Zurich, or set TZDIR"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "handler: todos.purge, timezone: ../../etc/passwd}\n",
+     "kumo.yaml:6:66: events.purge.timezone: time zone '../../etc/passwd' is not an IANA zone name (letters, "
+     "digits, _ + - and /, such as Europe/Zurich)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "handler: mail.purge}\n",
+     "kumo.yaml:6:43: events.purge.handler: no function unit 'mail' under functions: (there are: todos)"},
+    {"name: x\napi: api.yaml\nevents:\n  purge: {schedule: \"0 3 * * *\", handler: mail.purge}\n",
+     "kumo.yaml:4:43: events.purge.handler: no function unit 'mail' under functions:; declare it there"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "handler: todos}\n",
+     "kumo.yaml:6:43: events.purge.handler must be UNIT.SYMBOL: a function unit under functions: and the C function "
+     "to call in it (like todos.purge)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "handler: todos.9lives}\n",
+     "kumo.yaml:6:43: events.purge.handler must be UNIT.SYMBOL: a function unit under functions: and the C function "
+     "to call in it (like todos.purge)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "handler: todos.purge, missed: twice}\n",
+     "kumo.yaml:6:64: events.purge.missed must be skip (the default: runs missed while kumo was down are dropped) or "
+     "once (one run makes up for them)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "handler: todos.purge, overlap: sometimes}\n",
+     "kumo.yaml:6:65: events.purge.overlap must be true or false (false, the default, skips a tick while the last "
+     "run still goes)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
+     "handler: todos.purge}\n  purge: {schedule: \"0 4 * * *\", handler: "
+     "todos.purge}\n",
+     "kumo.yaml:7:3: duplicate key 'purge' (first at line 6, column 3); remove one"},
     {"name: x\napi: api.yaml\nservices: [stripe]\n",
      "kumo.yaml:3:11: services: is not implemented: kumo cannot call declared external services yet, and a "
      "declaration that would do nothing is refused; remove its entries"},
@@ -521,9 +600,54 @@ static void test_redact(void)
     CHECK_STR(kumo__store_url_redact("postgres://user:secret@h/db", buf, 20), "postgres://user:***");
 }
 
+/* events: the fields the gateway and `kumo events` read */
+static void test_events(void)
+{
+    char dir[] = "/tmp/kumo-test-events-XXXXXX";
+    kumo__project *p =
+        load_text(dir, "name: x\napi: api.yaml\nfunctions:\n  other: {sources: [api.yaml]}\n"
+                       "  todos: {sources: [api.yaml]}\nevents:\n"
+                       "  purge: {schedule: \"30 2 * * *\", timezone: Europe/Zurich, handler: todos.purge, "
+                       "missed: once, overlap: true}\n"
+                       "  tick: {schedule: every 30s, handler: other.tick}\n");
+    CHECK(p != NULL);
+    if (p) {
+        CHECK_INT(p->nevents, 2);
+        if (p->nevents == 2) {
+            kumo__event_decl *e = &p->events[0];
+            CHECK_STR(e->name, "purge");
+            CHECK_INT(e->kind, KUMO__EVENT_SCHEDULE);
+            CHECK_STR(e->unit, "todos");
+            CHECK_STR(e->symbol, "purge");
+            CHECK_INT(e->unit_index, 1);
+            CHECK_STR(e->schedule, "30 2 * * *");
+            CHECK_STR(e->timezone, "Europe/Zurich");
+            CHECK_INT(e->missed_once, 1);
+            CHECK_INT(e->overlap, 1);
+            CHECK_INT(e->line, 7);
+            CHECK_INT(e->col, 3);
+            CHECK(e->compiled != NULL);
+            /* compiled in its zone: 2026-03-29 02:30 does not exist, 03:00 CEST = 01:00Z */
+            if (e->compiled && e->tz)
+                CHECK_INT(kumo__schedule_next(e->compiled, 1774699200000), 1774746000000);
+            e = &p->events[1];
+            CHECK_STR(e->name, "tick");
+            CHECK_INT(e->unit_index, 0);
+            CHECK(e->timezone == NULL);
+            CHECK(e->tz == NULL);
+            CHECK_INT(e->missed_once, 0);
+            CHECK_INT(e->overlap, 0);
+            CHECK_INT(kumo__schedule_next(e->compiled, 1000), 30000);
+        }
+        kumo__project_free(p);
+    }
+    remove_text(dir);
+}
+
 int main(void)
 {
     test_ok();
+    test_events();
     test_fixture_errors();
     test_table();
     test_store_urls();
