@@ -276,9 +276,9 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     return KUMO__DISPATCH_INVOKE;
 }
 
-int kumo__dispatch_event(const char *symbol, const char *path, const char *request_id,
-                         const kumo__header_view *headers, size_t nheaders, kumo__slice body, uint64_t now_epoch_ms,
-                         uint64_t timeout_ms, kumo__frame_writer *w)
+int kumo__dispatch_event(const char *symbol, const char *path, const char *request_id, const kumo__header_view *headers,
+                         size_t nheaders, kumo__slice body, uint64_t now_epoch_ms, uint64_t timeout_ms,
+                         kumo__frame_writer *w)
 {
     kumo__frame_begin(w, 0, KUMO__FRAME_REQUEST, 0);
     kumo__frame_put_str(w, KF_METHOD, "POST");

@@ -71,9 +71,9 @@ void kumo__dispatch_free(kumo__dispatch *d);
  * none). There is no route and no contract to check: the caller named the
  * handler. 0, or -E2BIG when the frame is over the frame limit (w is freed
  * then). */
-int kumo__dispatch_event(const char *symbol, const char *path, const char *request_id,
-                         const kumo__header_view *headers, size_t nheaders, kumo__slice body, uint64_t now_epoch_ms,
-                         uint64_t timeout_ms, kumo__frame_writer *w);
+int kumo__dispatch_event(const char *symbol, const char *path, const char *request_id, const kumo__header_view *headers,
+                         size_t nheaders, kumo__slice body, uint64_t now_epoch_ms, uint64_t timeout_ms,
+                         kumo__frame_writer *w);
 
 /* An RFC 9457 problem document: {"type":"about:blank","title","status",
  * "detail","instance","request_id"} plus "errors": [{pointer, schema,

@@ -78,8 +78,8 @@ static void rfc3339_ms(int64_t ms, char *out, size_t len)
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 static int last_path(const kumo__gw_sched *s, const char *name, const char *suffix, char *out, size_t len)
@@ -221,8 +221,8 @@ static void follow(kumo__gw_sched *s, const generation *g, int64_t now)
             if (d->kind == KUMO__EVENT_SCHEDULE && strcmp(d->name, ev->name) == 0)
                 ev->decl = d;
         }
-        if (ev->decl && was && (!same_text(was->schedule, ev->decl->schedule) ||
-                                !same_text(was->timezone, ev->decl->timezone))) {
+        if (ev->decl && was &&
+            (!same_text(was->schedule, ev->decl->schedule) || !same_text(was->timezone, ev->decl->timezone))) {
             int64_t from = ev->last_ms > now ? ev->last_ms : now;
             ev->next_ms = kumo__schedule_next(ev->decl->compiled, from);
         }
@@ -309,8 +309,7 @@ static void on_tick_done(kumo__call *call, enum kumo__call_result result, const 
     }
     tick_log(c, status, error_len ? error : NULL, error_len);
     if (c->lg->pools && c->lg->pools[c->unit_index])
-        kumo__pool_record(c->lg->pools[c->unit_index], kumo__mono_us() - c->start_us, status >= 500,
-                          kumo__mono_ms());
+        kumo__pool_record(c->lg->pools[c->unit_index], kumo__mono_us() - c->start_us, status >= 500, kumo__mono_ms());
     c->lg->users--;
     sched_event *ev = c->ev;
     ev->running--;
@@ -363,10 +362,20 @@ static void fire(loop_thread *t, sched_event *ev, int64_t planned)
     json_decref(doc);
     if (body == NULL)
         goto oom;
-#define HV(n, v) {{n, sizeof(n) - 1}, {v, strlen(v)}}
+#define HV(n, v)                                                                                                       \
+    {                                                                                                                  \
+        {n, sizeof(n) - 1},                                                                                            \
+        {                                                                                                              \
+            v, strlen(v)                                                                                               \
+        }                                                                                                              \
+    }
     const kumo__header_view headers[] = {
-        HV("ce-specversion", "1.0"),        HV("ce-id", c->request_id), HV("ce-source", source),
-        HV("ce-type", "dev.kumo.schedule.tick"), HV("ce-time", when),   HV("ce-subject", ev->name),
+        HV("ce-specversion", "1.0"),
+        HV("ce-id", c->request_id),
+        HV("ce-source", source),
+        HV("ce-type", "dev.kumo.schedule.tick"),
+        HV("ce-time", when),
+        HV("ce-subject", ev->name),
         HV("content-type", "application/json"),
     };
 #undef HV
@@ -418,8 +427,8 @@ int kumo__gw_sched_run(loop_thread *t, int max_wait_ms)
         snprintf(s->dir, sizeof(s->dir), "%s/events", lg->gen->data_dir);
         /* DATA_DIR may not exist yet (no store made it). */
         if ((mkdir(lg->gen->data_dir, 0700) != 0 && errno != EEXIST) || (mkdir(s->dir, 0700) != 0 && errno != EEXIST))
-            kumo__log_event("error", "cannot make %s (%s): schedule ticks cannot be recorded, so none is fired",
-                            s->dir, strerror(errno));
+            kumo__log_event("error", "cannot make %s (%s): schedule ticks cannot be recorded, so none is fired", s->dir,
+                            strerror(errno));
         t->sched = s;
     }
     kumo__gw_sched *s = t->sched;
