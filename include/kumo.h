@@ -110,6 +110,25 @@ KUMO_API const void *kumo_request_file(const kumo_request *req, const char *name
  * response types, or NULL (no Accept, or nothing declared). */
 KUMO_API const char *kumo_request_response_type(const kumo_request *req);
 
+/* ---- events: CloudEvents 1.0 in HTTP binary mode --------------------------
+ *
+ * A schedule tick (and, later, a queue message or a storage event) reaches
+ * its handler as a request carrying the event's attributes in ce-* headers
+ * and its data as the body; a CloudEvent POSTed over HTTP by another
+ * producer reads the same. These return NULL for a plain HTTP request (one
+ * without a ce-specversion header). */
+
+/* The attribute `name` ("id", "type", "source", "time", "subject",
+ * "specversion", or an extension's lower-case name): the value of the
+ * request's ce-<name> header, or NULL when absent. */
+KUMO_API const char *kumo_event_attr(const kumo_request *req, const char *name);
+/* kumo_event_attr(req, "id"), "type", "source", "time" (RFC 3339) and "subject". */
+KUMO_API const char *kumo_event_id(const kumo_request *req);
+KUMO_API const char *kumo_event_type(const kumo_request *req);
+KUMO_API const char *kumo_event_source(const kumo_request *req);
+KUMO_API const char *kumo_event_time(const kumo_request *req);
+KUMO_API const char *kumo_event_subject(const kumo_request *req);
+
 /* Iteration over headers and query parameters: index from 0 until 0 is
  * returned. Names are lower case for headers. */
 KUMO_API int kumo_request_header_at(const kumo_request *req, size_t i, const char **name, const char **value);

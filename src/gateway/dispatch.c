@@ -3,7 +3,8 @@
  * transport, shared by kumo up (api.c) and kumo-host: path hygiene,
  * routing, OPTIONS and 405, the 501 of an operation without a handler,
  * the body limit, the contract check (400, 415, 406), and the request
- * frame with the typed values the check produced; and, on the way back,
+ * frame with the typed values the check produced; an event's request frame
+ * (kumo__dispatch_event: no route, no contract); and, on the way back,
  * reading the response frame (kumo__response_read).
  */
 #include "gateway/dispatch.h"
@@ -273,6 +274,28 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
                       NULL);
     }
     return KUMO__DISPATCH_INVOKE;
+}
+
+int kumo__dispatch_event(const char *symbol, const char *path, const char *request_id, const kumo__header_view *headers,
+                         size_t nheaders, kumo__slice body, uint64_t now_epoch_ms, uint64_t timeout_ms,
+                         kumo__frame_writer *w)
+{
+    kumo__frame_begin(w, 0, KUMO__FRAME_REQUEST, 0);
+    kumo__frame_put_str(w, KF_METHOD, "POST");
+    kumo__frame_put_str(w, KF_PATH, path);
+    kumo__frame_put_str(w, KF_SYMBOL, symbol);
+    kumo__frame_put_str(w, KF_REQUEST_ID, request_id);
+    if (timeout_ms)
+        kumo__frame_put_u64(w, KF_DEADLINE_MS, now_epoch_ms + timeout_ms);
+    for (size_t i = 0; i < nheaders; i++)
+        kumo__frame_put_pair(w, KF_HEADER, headers[i].name.base, headers[i].name.len, headers[i].value.base,
+                             headers[i].value.len);
+    kumo__frame_put(w, KF_BODY, body.base ? body.base : "", body.len);
+    if (kumo__frame_end(w) != 0) {
+        kumo__frame_writer_free(w);
+        return -E2BIG;
+    }
+    return 0;
 }
 
 void kumo__dispatch_free(kumo__dispatch *d)

@@ -64,6 +64,17 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
                            kumo__frame_writer *w, kumo__dispatch *out);
 void kumo__dispatch_free(kumo__dispatch *d);
 
+/* An event's delivery (a schedule tick, ...) as a request frame for the
+ * handler `symbol`: method POST, `path`, request_id, the headers given
+ * (CloudEvents binary mode: the ce-* attributes and content-type; names
+ * lower case), the body, and a deadline of now_epoch_ms + timeout_ms (0:
+ * none). There is no route and no contract to check: the caller named the
+ * handler. 0, or -E2BIG when the frame is over the frame limit (w is freed
+ * then). */
+int kumo__dispatch_event(const char *symbol, const char *path, const char *request_id, const kumo__header_view *headers,
+                         size_t nheaders, kumo__slice body, uint64_t now_epoch_ms, uint64_t timeout_ms,
+                         kumo__frame_writer *w);
+
 /* An RFC 9457 problem document: {"type":"about:blank","title","status",
  * "detail","instance","request_id"} plus "errors": [{pointer, schema,
  * message}] when `v` has any. detail, request_id and v may be NULL.

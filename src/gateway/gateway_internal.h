@@ -8,6 +8,7 @@
  *   api.c         the API handler: a request to a worker and back
  *   admin.c       /healthz, /readyz, /status, POST /reload
  *   access_log.c  one log line per request (shared with kumo-host)
+ *   scheduler.c   loop 0's schedule events: ticks to handlers, at most once
  *   dispatch.c    routing and the contract, transport-free (shared with kumo-host)
  *   h2o_glue.c    h2o requests and responses, problem+json (shared with kumo-host)
  *
@@ -33,6 +34,7 @@
 #include "runtime/runtime.h"
 
 typedef struct gateway gateway;
+typedef struct kumo__gw_sched kumo__gw_sched;
 
 /* Everything derived from the project's files. Built on the main thread,
  * read-only once published, freed by whoever drops the last reference. */
@@ -96,8 +98,9 @@ typedef struct loop_thread {
     loop_gen *retired;          /* older generations still draining */
     uint64_t switch_failed_ms;  /* when making pools for a new generation last failed */
     reload_wait *reload_waits;  /* loop 0 only */
+    kumo__gw_sched *sched;      /* loop 0 only: the schedule events (scheduler.c); NULL until there are some */
     loop_gen *spent;            /* stopped at exit; freed by gateway_free */
-    size_t inflight;            /* calls in flight, every generation */
+    size_t inflight;            /* calls in flight, every generation, schedule ticks included */
     uint64_t drain_since;       /* when this loop saw gw->draining; 0: serving */
     int cpu;                    /* --cpu-affinity: the CPU this loop, its fork servers and workers run on; -1: any */
     pid_t exiting[EXITING_MAX]; /* stopped fork servers not yet reaped */
@@ -195,6 +198,15 @@ void kumo__gw_reload(gateway *gw);
 /* loop.c */
 void *kumo__gw_thread_main(void *arg);
 void kumo__gw_loop_gen_free_list(loop_gen *lg);
+
+/* scheduler.c, on loop 0 only. Follows the loop's live generation's
+ * events, fires the ticks that are due (not while draining: the caller
+ * stops calling) and returns how long the loop may wait for the next one:
+ * at most max_wait_ms. */
+int kumo__gw_sched_run(loop_thread *t, int max_wait_ms);
+/* Frees the events' state, once no tick is in flight (after the pools
+ * stopped). */
+void kumo__gw_sched_free(loop_thread *t);
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

@@ -8,6 +8,8 @@
  * pools for a new one and sends new requests there, and the old pools
  * retire once nothing is pending on them (their workers get EOF, then are
  * reaped over the following ticks; the loop never waits for them).
+ * Loop 0 also fires the schedule events (scheduler.c): its wait is cut
+ * short when a tick is due sooner than the usual 20 ms.
  */
 #include "gateway/gateway_internal.h"
 
@@ -279,11 +281,18 @@ void *kumo__gw_thread_main(void *arg)
             kumo__log_event("warn", "loop %d: cannot run on CPU %d only; it runs on any", t->index, t->cpu);
     }
     follow_current(t, kumo__mono_ms());
+    int wait = 20;
     while (1) {
-        h2o_evloop_run(t->loop, 20);
+        h2o_evloop_run(t->loop, wait);
         kumo__access_log_flush();
         uint64_t now = kumo__mono_ms();
         follow_current(t, now);
+        /* Loop 0 fires the schedule ticks that are due, and waits no longer
+         * than until the next one; none is fired once the stop is signalled
+         * (a running one is a call in flight: the drain waits for it). */
+        wait = 20;
+        if (t->index == 0 && !atomic_load(&gw->draining))
+            wait = kumo__gw_sched_run(t, 20);
         if (now - last_tick >= 20) {
             last_tick = now;
             tick_pools(t, now);
@@ -324,6 +333,7 @@ void *kumo__gw_thread_main(void *arg)
     for (loop_gen *lg = all; lg; lg = lg->next)
         loop_gen_stop(lg, 2000);
     t->spent = all;
+    kumo__gw_sched_free(t); /* after the pools answered every tick still in flight */
     /* Fork servers of generations retired earlier, still exiting. */
     uint64_t until = kumo__mono_ms() + RETIRE_GRACE_MS;
     while (t->nexiting > 0) {

@@ -381,6 +381,55 @@ static void test_log(void)
     teardown(&f);
 }
 
+/* Event attributes come from ce-* headers, and only on a request that
+ * says it is a CloudEvent (ce-specversion). */
+static void test_event(void)
+{
+    static const kumo__pair ce[] = {
+        {"ce-specversion", "1.0"},
+        {"ce-id", "abc-1"},
+        {"ce-source", "/kumo/ticks/events/every"},
+        {"ce-type", "dev.kumo.schedule.tick"},
+        {"ce-time", "2024-05-01T10:00:01.000Z"},
+        {"ce-subject", "every"},
+        {"ce-traceid", "t1"},
+        {"content-type", "application/json"},
+    };
+    fixture f;
+    setup(&f, NULL, "{}");
+    /* A plain HTTP request: no attributes. */
+    CHECK(kumo_event_type(&f.req) == NULL);
+    CHECK(kumo_event_id(&f.req) == NULL);
+    CHECK(kumo_event_attr(&f.req, "specversion") == NULL);
+    static const kumo__pair stray[] = {{"ce-type", "x"}};
+    f.req.headers = stray;
+    f.req.nheaders = 1;
+    CHECK(kumo_event_type(&f.req) == NULL);
+
+    f.req.headers = ce;
+    f.req.nheaders = sizeof(ce) / sizeof(ce[0]);
+    CHECK_STR(kumo_event_attr(&f.req, "specversion"), "1.0");
+    CHECK_STR(kumo_event_attr(&f.req, "type"), "dev.kumo.schedule.tick");
+    CHECK_STR(kumo_event_id(&f.req), "abc-1");
+    CHECK_STR(kumo_event_type(&f.req), "dev.kumo.schedule.tick");
+    CHECK_STR(kumo_event_source(&f.req), "/kumo/ticks/events/every");
+    CHECK_STR(kumo_event_time(&f.req), "2024-05-01T10:00:01.000Z");
+    CHECK_STR(kumo_event_subject(&f.req), "every");
+    CHECK_STR(kumo_event_attr(&f.req, "traceid"), "t1");
+    CHECK(kumo_event_attr(&f.req, "dataschema") == NULL);
+    /* Names are CloudEvents attribute names: lower-case letters and digits. */
+    CHECK(kumo_event_attr(&f.req, "Type") == NULL);
+    CHECK(kumo_event_attr(&f.req, "") == NULL);
+    CHECK(kumo_event_attr(&f.req, NULL) == NULL);
+    CHECK(kumo_event_attr(&f.req, "type\r\nx") == NULL);
+    CHECK(kumo_event_attr(&f.req, "averyveryverylongattributename") == NULL);
+    CHECK(kumo_event_attr(NULL, "type") == NULL);
+    CHECK(kumo_event_type(NULL) == NULL);
+    f.req.headers = headers;
+    f.req.nheaders = 3;
+    teardown(&f);
+}
+
 int main(void)
 {
     test_accessors();
@@ -389,5 +438,6 @@ int main(void)
     test_response();
     test_problem();
     test_log();
+    test_event();
     return check_report();
 }
