@@ -134,6 +134,18 @@ class EventsCliTest(unittest.TestCase):
         self.assertIn("unknown time zone 'Europe/Zurich': %s has no such zone" % os.path.join(self.dir, "no-zoneinfo"),
                       r.stderr)
 
+    def test_build_and_deploy_refuse_events(self):
+        """No target can carry events yet: build and deploy say so at the
+        first event's position instead of packaging a project whose
+        schedules would never run."""
+        for argv in (["build", "--target", "aws", self.dir], ["build", "--target", "knative", self.dir],
+                     ["deploy", "--target", "knative", "--dry-run", self.dir]):
+            r = subprocess.run([KUMO, *argv], capture_output=True, text=True, timeout=120,
+                               env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1"))
+            self.assertNotEqual(r.returncode, 0, argv)
+            self.assertIn("kumo.yaml:6:3: events.purge:", r.stderr, argv)
+            self.assertIn("cannot carry events yet", r.stderr, argv)
+
     def test_usage(self):
         for args in (["--count", "0"], ["--count"], ["--from", "yesterday"], ["--frobnicate"], ["a", "b"]):
             with self.subTest(args=args):

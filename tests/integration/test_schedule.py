@@ -246,7 +246,8 @@ class RestartTest(unittest.TestCase):
         # one catch-up tick, the latest missed one, then the schedule goes on
         self.assertEqual(after[0], catch_up)
         self.assertLess(catch_up, after[1])
-        self.assertGreater(catch_up - last_before, 3000)
+        # the latest of at least three missed ticks (asserted by cycle)
+        self.assertGreaterEqual(catch_up - last_before, 3000)
 
 
 class YamlTest(unittest.TestCase):
