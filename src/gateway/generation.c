@@ -143,9 +143,10 @@ static int check_store(const kumo__project *p, const kumo__store_plan *plan, con
     kumo__error oerr = {0};
     int orc = kumo__store_open(kinds[s->kind], s->url, s->name, &opened, &oerr);
     kumo__store_close(opened);
-    const char *msg = oerr.msg;
     if (orc == 0)
         return 0;
+    char scrubbed[sizeof(oerr.msg)];
+    const char *msg = kumo__store_url_scrub(s->url, oerr.msg, scrubbed, sizeof(scrubbed));
     /* the driver's message may quote the URL: show it redacted */
     char *at = strcmp(s->url, s->shown) != 0 ? strstr(msg, s->url) : NULL;
     char said[1024], fix[1200];

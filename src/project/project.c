@@ -23,6 +23,8 @@
  */
 #include "project/project.h"
 
+#include "base/percent.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -1212,6 +1214,76 @@ const char *kumo__store_url_redact(const char *url, char *buf, size_t len)
         }
     }
 #undef PUT
+    buf[o] = '\0';
+    return buf;
+}
+
+/* The secrets of a store URL, as they are written in it: the userinfo's
+ * password and the values of secret query parameters. */
+#define SCRUB_MAX 16
+typedef struct secret_span {
+    const char *p;
+    size_t n;
+} secret_span;
+
+static size_t url_secrets(const char *url, secret_span *out)
+{
+    size_t k = 0;
+    const char *auth = strstr(url, "://");
+    const char *query = strchr(url, '?');
+    if (auth != NULL && (query == NULL || auth < query)) {
+        auth += 3;
+        size_t alen = strcspn(auth, "/?#");
+        const char *at = memrchr(auth, '@', alen);
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon != NULL)
+            out[k++] = (secret_span){colon + 1, (size_t)(at - colon - 1)};
+    }
+    for (const char *q = query ? query + 1 : NULL; q && *q && k < SCRUB_MAX;) {
+        size_t plen = strcspn(q, "&#");
+        const char *eq = memchr(q, '=', plen);
+        if (eq != NULL && (secret_param(q, (size_t)(eq - q)) || holds_userinfo(eq + 1, plen - (size_t)(eq + 1 - q))))
+            out[k++] = (secret_span){eq + 1, plen - (size_t)(eq + 1 - q)};
+        q += plen;
+        if (*q != '&')
+            break;
+        q++;
+    }
+    return k;
+}
+
+const char *kumo__store_url_scrub(const char *url, const char *msg, char *buf, size_t len)
+{
+    secret_span raw[SCRUB_MAX], all[2 * SCRUB_MAX];
+    char decoded[SCRUB_MAX][256];
+    size_t n = url_secrets(url, raw), m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (raw[i].n < 3) /* a secret this short would blank ordinary text; nobody uses one */
+            continue;
+        all[m++] = raw[i];
+        /* a driver may quote the value decoded (libpq does) */
+        ssize_t d = raw[i].n < sizeof decoded[i]
+                        ? kumo__percent_decode_into(raw[i].p, raw[i].n, decoded[i], KUMO__PCT_LENIENT)
+                        : -1;
+        if (d >= 3 && ((size_t)d != raw[i].n || memcmp(decoded[i], raw[i].p, raw[i].n) != 0))
+            all[m++] = (secret_span){decoded[i], (size_t)d};
+    }
+    size_t o = 0;
+    if (len == 0)
+        return buf;
+    for (const char *c = msg; *c && o + 1 < len;) {
+        size_t hit = 0;
+        for (size_t i = 0; i < m && !hit; i++)
+            if (strncmp(c, all[i].p, all[i].n) == 0)
+                hit = all[i].n;
+        if (hit) {
+            for (const char *r = "****"; *r && o + 1 < len; r++)
+                buf[o++] = *r;
+            c += hit;
+        } else {
+            buf[o++] = *c++;
+        }
+    }
     buf[o] = '\0';
     return buf;
 }

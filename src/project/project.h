@@ -147,5 +147,10 @@ int kumo__project_pick_environment(const kumo__project *p, const char *asked, co
  * and of any that carry credentials of their own (endpoint=http://u:p@h,
  * plain or percent-encoded) become "****". Returns buf (always NUL-terminated, truncated if need be). */
 const char *kumo__store_url_redact(const char *url, char *buf, size_t len);
+/* Copies msg (a driver's or a library's error about `url`) into buf with
+ * every secret of url (the userinfo's password, the values of secret query
+ * parameters, as written or percent-decoded) replaced by ****: drivers
+ * quote what they could not parse. Returns buf. */
+const char *kumo__store_url_scrub(const char *url, const char *msg, char *buf, size_t len);
 
 #endif

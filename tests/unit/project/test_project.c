@@ -598,6 +598,23 @@ static void test_redact(void)
         CHECK_STR(kumo__store_url_redact(cases[i].url, buf, sizeof buf), cases[i].want);
     /* truncated, still terminated */
     CHECK_STR(kumo__store_url_redact("postgres://user:secret@h/db", buf, 20), "postgres://user:***");
+
+    /* a driver's message that quotes a secret, as written or decoded */
+    static const struct {
+        const char *url, *msg, *want;
+    } said[] = {
+        {"redis://h/0?password=hunter2", "bad query parameter 'password=hunter2'",
+         "bad query parameter 'password=****'"},
+        {"postgres://u@h/db?password=hunter2%zz", "invalid percent-encoded token: \"hunter2%zz\"",
+         "invalid percent-encoded token: \"****\""},
+        {"postgres://u:s%40cret@h/db", "password authentication failed: s@cret",
+         "password authentication failed: ****"},
+        {"s3://b?token=abcdef&region=x", "token abcdef expired; abcdef", "token **** expired; ****"},
+        {"redis://:pw@h/0", "pw is short: kept", "pw is short: kept"}, /* under 3 bytes: left alone */
+        {"redis://h/0", "nothing secret", "nothing secret"},
+    };
+    for (size_t i = 0; i < sizeof said / sizeof said[0]; i++)
+        CHECK_STR(kumo__store_url_scrub(said[i].url, said[i].msg, buf, sizeof buf), said[i].want);
 }
 
 /* events: the fields the gateway and `kumo events` read */
