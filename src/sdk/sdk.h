@@ -198,6 +198,10 @@ void kumo__stores_close_all(void);
 /* The value of `key` in a store URL's query (after '?', '&'-separated,
  * undecoded) copied into buf: 1 when present, 0 when absent. */
 int kumo__url_query(const char *url, const char *key, char *buf, size_t size);
+/* Refuses a URL with a query parameter not in `known` (NULL-terminated):
+ * KUMO_EINVAL and a message that names the parameter, never its value. A
+ * parameter a driver would not act on is never ignored. */
+int kumo__url_params_known(const char *url, const char *const *known, kumo__error *e);
 /* Records a failed call's message in ctx->store_error (msg "" or NULL: the
  * code's kumo_strerror). */
 void kumo__store_error_set(kumo_ctx *ctx, int code, const char *msg);

@@ -674,6 +674,10 @@ static int file_open(const char *url, const char *name, kumo__store **out, kumo_
         kumo__error_set(e, KUMO_EINVAL, "blob store URL has no directory (or one too long); expected file:DIR");
         return KUMO_EINVAL;
     }
+    static const char *const known[] = {"create", NULL};
+    int krc = kumo__url_params_known(url, known, e);
+    if (krc != 0)
+        return krc;
     file_blob *fb = calloc(1, sizeof(*fb));
     if (fb == NULL) {
         kumo__error_set(e, KUMO_ENOMEM, "out of memory");

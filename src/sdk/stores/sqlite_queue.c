@@ -137,7 +137,9 @@ static int sq_open(const char *url, const char *name, kumo__store **out, kumo__e
         goto out;
     }
     snprintf(s->dead, dlen, "%s-dead", name);
-    if ((rc = kumo__sqlite_open_url(url, schema, NULL, &s->db, &may_create, e)) != 0)
+    static const char *const known[] = {"create", "max_receives", NULL};
+    if ((rc = kumo__url_params_known(url, known, e)) != 0 ||
+        (rc = kumo__sqlite_open_url(url, schema, NULL, &s->db, &may_create, e)) != 0)
         goto out;
     for (int i = 0; i < ST_COUNT; i++) {
         src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);

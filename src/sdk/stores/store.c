@@ -101,6 +101,32 @@ void kumo__store_close(kumo__store *s)
     free(name);
 }
 
+int kumo__url_params_known(const char *url, const char *const *known, kumo__error *e)
+{
+    const char *q = strchr(url, '?');
+    for (const char *p = q ? q + 1 : NULL; p && *p;) {
+        size_t plen = strcspn(p, "&#"), nlen = strcspn(p, "=&#");
+        int ok = 0;
+        for (const char *const *k = known; *k && !ok; k++)
+            ok = strlen(*k) == nlen && strncmp(p, *k, nlen) == 0;
+        if (!ok) {
+            char list[256] = "";
+            size_t used = 0;
+            for (const char *const *k = known; *k && used < sizeof(list); k++)
+                used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", k == known ? "" : ", ", *k);
+            /* the name only: a value may be a secret */
+            kumo__error_set(e, KUMO_EINVAL, "unknown URL parameter '%.*s'; known: %s", (int)(nlen < 64 ? nlen : 64), p,
+                            known[0] ? list : "none");
+            return KUMO_EINVAL;
+        }
+        p += plen;
+        if (*p != '&')
+            break;
+        p++;
+    }
+    return 0;
+}
+
 int kumo__url_query(const char *url, const char *key, char *buf, size_t size)
 {
     const char *q = strchr(url, '?');
