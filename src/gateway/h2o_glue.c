@@ -154,12 +154,14 @@ struct kumo__listener {
     h2o_accept_ctx_t *actx;
     h2o_timeout_t pause; /* how long accepting stops when descriptors run out */
     h2o_timeout_entry_t resume;
-    size_t max_conns; /* the bound on open connections; 0: none */
-    size_t nconns;    /* accepted and not yet closed */
-    int at_bound;     /* stopped at max_conns: resumes when one closes */
-    int said_fds;     /* this episode's "out of descriptors" is logged */
-    int said_bound;   /* this episode's "at the bound" is logged */
-    int closed;       /* kumo__listener_close was called: freed when the last connection closes */
+    size_t max_conns;                /* the bound on open connections; 0: none */
+    size_t nconns;                   /* accepted and not yet closed */
+    int at_bound;                    /* stopped at max_conns: resumes when one closes */
+    int said_fds;                    /* this episode's "out of descriptors" is logged */
+    int said_bound;                  /* this episode's "at the bound" is logged */
+    int pressed;                     /* in an episode: idle connections are closed sooner (press) */
+    uint64_t idle_http1, idle_http2; /* the context's own idle times, while pressed */
+    int closed;                      /* kumo__listener_close was called: freed when the last connection closes */
     char name[32];
     struct kumo__listener *next; /* closed with connections open: the lingering list */
 };
@@ -182,6 +184,33 @@ static void on_resume(h2o_timeout_entry_t *entry)
     kumo__listener *l = (kumo__listener *)((char *)entry - offsetof(kumo__listener, resume));
     if (!l->at_bound)
         h2o_socket_read_start(l->sock, on_accept);
+}
+
+/* While new clients wait (at the bound, or out of descriptors), the
+ * connections that only wait for a request are what can be given back:
+ * the context closes those idle for PRESSURE_IDLE_MS instead of its usual
+ * keep-alive time (h2o reads a timeout's length whenever it runs it), as
+ * a busy server reclaims idle keep-alive connections. Undone when no
+ * client waits any more, unless a drain has shortened them for good. */
+#define PRESSURE_IDLE_MS 1000
+static void press(kumo__listener *l, int on)
+{
+    h2o_context_t *ctx = l->actx->ctx;
+    if (on && !l->pressed) {
+        l->idle_http1 = ctx->http1.req_timeout.timeout;
+        l->idle_http2 = ctx->http2.idle_timeout.timeout;
+        if (ctx->http1.req_timeout.timeout > PRESSURE_IDLE_MS)
+            ctx->http1.req_timeout.timeout = PRESSURE_IDLE_MS;
+        if (ctx->http2.idle_timeout.timeout > PRESSURE_IDLE_MS)
+            ctx->http2.idle_timeout.timeout = PRESSURE_IDLE_MS;
+        l->pressed = 1;
+    } else if (!on && l->pressed) {
+        if (!ctx->shutdown_requested) {
+            ctx->http1.req_timeout.timeout = l->idle_http1;
+            ctx->http2.idle_timeout.timeout = l->idle_http2;
+        }
+        l->pressed = 0;
+    }
 }
 
 /* An accepted connection's socket is disposed (its descriptor is closed). */
@@ -222,10 +251,12 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             if (!l->said_bound)
                 kumo__log_event("warn",
                                 "%s: %zu connections open, its bound (http.max_connections): new connections "
-                                "wait in the listen backlog and are accepted as others close",
-                                l->name, l->nconns);
+                                "wait in the listen backlog and are accepted as others close; connections idle "
+                                "for %d ms are closed meanwhile",
+                                l->name, l->nconns, PRESSURE_IDLE_MS);
             l->said_bound = 1;
             l->at_bound = 1;
+            press(l, 1);
             h2o_socket_read_stop(listener);
             return;
         }
@@ -237,15 +268,18 @@ static void on_accept(h2o_socket_t *listener, const char *err)
                     getrlimit(RLIMIT_NOFILE, &rl);
                     kumo__log_event("warn",
                                     "%s: out of file descriptors (%llu open at most): new connections wait, "
-                                    "accepted again every %d ms as others close",
-                                    l->name, (unsigned long long)rl.rlim_cur, ACCEPT_PAUSE_MS);
+                                    "accepted again every %d ms as others close; connections idle for %d ms "
+                                    "are closed meanwhile",
+                                    l->name, (unsigned long long)rl.rlim_cur, ACCEPT_PAUSE_MS, PRESSURE_IDLE_MS);
                     l->said_fds = 1;
                 }
+                press(l, 1);
                 h2o_socket_read_stop(listener);
                 h2o_timeout_link(l->loop, &l->pause, &l->resume);
             } else if ((errno == EAGAIN || errno == EWOULDBLOCK) && (l->said_fds || l->said_bound)) {
                 kumo__log_event("info", "%s: accepting connections again (none waits in the backlog)", l->name);
                 l->said_fds = l->said_bound = 0;
+                press(l, 0);
             }
             return;
         }
