@@ -55,8 +55,8 @@ int kumo__cmd_invoke(int argc, char **argv, kumo__error *err)
     snprintf(path, sizeof(path), "/events/%s/fire", name);
     int status = 0;
     char *body = NULL;
-    rc = kumo__admin_request(to.host, to.port, "POST", path, token, INVOKE_TIMEOUT_S, ANSWER_MAX, &status, NULL,
-                             &body, err);
+    rc = kumo__admin_request(to.host, to.port, "POST", path, token, INVOKE_TIMEOUT_S, ANSWER_MAX, &status, NULL, &body,
+                             err);
     if (rc != 0)
         return rc;
     json_error_t jerr;

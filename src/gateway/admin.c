@@ -256,8 +256,12 @@ static void on_fired(void *ctx, int status, const char *request_id, const char *
         *w->slot = NULL;
         json_t *doc = json_pack("{s:i, s:s, s:I}", "status", status, "request_id", request_id, "duration_us",
                                 (json_int_t)duration_us);
-        if (doc && error) /* not UTF-8: said in kumo's log line only */
-            json_object_set_new(doc, "error", json_stringn(error, error_len > 4096 ? 4096 : error_len));
+        if (doc && error) { /* at most 4 KiB, cut on a character; not UTF-8: in kumo's log line only */
+            size_t cut = error_len > 4096 ? 4096 : error_len;
+            while (cut < error_len && cut > 0 && ((unsigned char)error[cut] & 0xC0) == 0x80)
+                cut--;
+            json_object_set_new(doc, "error", json_stringn(error, cut));
+        }
         char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         json_decref(doc);
         if (body == NULL) {

@@ -381,7 +381,7 @@ static int walk_refs(refwalk *w, const char *rel, const json_t *v, int depth, ku
 
 /* The page's Events section: {"at": now, "list": [{name, handler, kind,
  * schedule, timezone, missed, overlap, next: [{local, utc}]}]}, the shape
- * of `kumo events --json`. NULL when out of memory. */
+ * of `kumo events --json`; schedule events only. NULL when out of memory. */
 static json_t *events_json(const kumo__project *p, int64_t now_ms)
 {
     char at_local[64], at_utc[64];
@@ -391,6 +391,8 @@ static json_t *events_json(const kumo__project *p, int64_t now_ms)
         return NULL;
     for (size_t i = 0; i < p->nevents; i++) {
         const kumo__event_decl *e = &p->events[i];
+        if (e->kind != KUMO__EVENT_SCHEDULE)
+            continue; /* the only kind that runs today (issue 13); others get their own source line */
         char handler[512];
         snprintf(handler, sizeof(handler), "%s.%s", e->unit, e->symbol);
         json_t *next = json_array();

@@ -505,7 +505,7 @@ int kumo__gw_sched_fire(loop_thread *t, const char *name, size_t name_len, kumo_
     kumo__gw_sched *s = t->sched;
     if (s && t->live && s->gen != t->live->gen)
         follow(s, t->live->gen, (int64_t)kumo__epoch_ms());
-    sched_event *ev = s ? s->events : NULL;
+    sched_event *ev = s && t->live ? s->events : NULL;
     while (ev && !(ev->decl && strlen(ev->name) == name_len && memcmp(ev->name, name, name_len) == 0))
         ev = ev->next;
     if (ev == NULL) {
