@@ -16,7 +16,8 @@
 #include "cli/cli.h"
 
 #define ANSWER_MAX (64u << 10)
-/* The handler may run up to its unit's timeout (at most an hour). */
+/* How long to wait for the handler: its unit's timeout, which is rarely
+ * over an hour; past this the outcome is only in kumo's log. */
 #define INVOKE_TIMEOUT_S 3700
 /* Event names are [a-z0-9_-]+ (kumo.yaml); the path has a ceiling. */
 #define NAME_MAX_LEN 200
