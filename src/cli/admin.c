@@ -1,7 +1,7 @@
 /*
  * admin.c: the CLI's client for a running `kumo up`'s admin port (loopback
  * by default): one HTTP/1.0 request, the status and the body back. Used by
- * `kumo status` and `kumo reload`; also the place their shared option
+ * `kumo status`, `kumo reload` and `kumo invoke`; also the place their shared option
  * parsing (--admin-port, --host, --admin-token-file) lives, and the
  * reading of the admin token, which `kumo up` shares.
  */

@@ -27,6 +27,7 @@ int kumo__cmd_deploy(int argc, char **argv, kumo__error *err);
 int kumo__cmd_destroy(int argc, char **argv, kumo__error *err);
 int kumo__cmd_emulate(int argc, char **argv, kumo__error *err);
 int kumo__cmd_events(int argc, char **argv, kumo__error *err);
+int kumo__cmd_invoke(int argc, char **argv, kumo__error *err);
 
 /* admin.c: one HTTP/1.0 request to a running kumo's admin port, with
  * `Authorization: Bearer TOKEN` when `token` is neither NULL nor empty;
@@ -35,7 +36,7 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err);
 int kumo__admin_request(const char *host, int port, const char *method, const char *path, const char *token,
                         int timeout_s, size_t max, int *status, int *retry_after, char **body, kumo__error *err);
 
-/* Where `kumo status` and `kumo reload` find kumo up's admin port. */
+/* Where `kumo status`, `kumo reload` and `kumo invoke` find kumo up's admin port. */
 typedef struct kumo__admin_target {
     const char *host;       /* default 127.0.0.1 */
     int port;               /* default 8081 */

@@ -21,25 +21,6 @@
 
 #define COUNT_MAX 1000
 
-/* "2026-03-29 03:00:00 +02:00" (local) and "2026-03-29T01:00:00Z" (utc). */
-static void format_time(const kumo__tz *tz, int64_t ms, char *local, size_t llen, char *utc, size_t ulen)
-{
-    int64_t t = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-    for (int pass = 0; pass < 2; pass++) {
-        int32_t off = pass == 0 ? kumo__tz_offset(tz, t) : 0;
-        int64_t l = t + off, days = l >= 0 ? l / 86400 : -((-l + 86399) / 86400), sod = l - days * 86400, y;
-        int m, d;
-        kumo__civil_from_days(days, &y, &m, &d);
-        int32_t a = off < 0 ? -off : off;
-        if (pass == 0)
-            snprintf(local, llen, "%04lld-%02d-%02d %02d:%02d:%02d %c%02d:%02d", (long long)y, m, d, (int)(sod / 3600),
-                     (int)(sod / 60 % 60), (int)(sod % 60), off < 0 ? '-' : '+', (int)(a / 3600), (int)(a / 60 % 60));
-        else
-            snprintf(utc, ulen, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d, (int)(sod / 3600),
-                     (int)(sod / 60 % 60), (int)(sod % 60));
-    }
-}
-
 /* "YYYY-MM-DDTHH:MM:SSZ" to ms since the epoch. */
 static int parse_from(const char *s, int64_t *out)
 {
@@ -119,7 +100,7 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err)
             if (t < 0)
                 break;
             char local[64], utc[64];
-            format_time(e->tz, t, local, sizeof local, utc, sizeof utc);
+            kumo__schedule_format(e->tz, t, local, sizeof local, utc, sizeof utc);
             shown++;
             if (json) {
                 if (json_array_append_new(

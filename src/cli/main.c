@@ -18,6 +18,8 @@ static const kumo__command commands[] = {
     {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "kumo lint [DIR] [--json] [--env NAME]"},
     {"events", kumo__cmd_events, "list the project's events and their next fire times (offline)",
      "kumo events [DIR] [--count N] [--json] [--from 2026-03-28T12:00:00Z]"},
+    {"invoke", kumo__cmd_invoke, "fire a running kumo's schedule event now and print the handler's status",
+     "kumo invoke EVENT [--admin-port N] [--host ADDR] [--admin-token-file FILE]"},
     {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency",
      "kumo status [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",

@@ -3,11 +3,14 @@
  * (figures summed over every loop's pools, read under gw->lock) and POST
  * /reload, which the main thread runs (a compiler may run, so never on a
  * loop) while the request waits on loop 0 for the outcome; reloads are
- * coalesced and paced (ask_reload). With an admin token, all but /healthz
- * and /readyz need it.
+ * coalesced and paced (ask_reload); POST /events/NAME/fire, which fires a
+ * schedule event now (scheduler.c, loop 0 too) and waits for its
+ * handler's answer. With an admin token, all but /healthz and /readyz
+ * need it.
  */
 #include "gateway/gateway_internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -229,6 +232,84 @@ void kumo__gw_answer_reload_waits(loop_thread *t, int closing)
     }
 }
 
+/* POST /events/NAME/fire waits here for its tick's outcome; `slot` lives
+ * in the request's pool and is cleared when the request goes first (the
+ * client hung up), so the outcome then only frees this. */
+typedef struct fire_wait {
+    h2o_req_t *req;
+    struct fire_wait **slot;
+} fire_wait;
+
+static void on_fire_wait_dispose(void *p)
+{
+    fire_wait **slot = p;
+    if (*slot)
+        (*slot)->req = NULL;
+}
+
+static void on_fired(void *ctx, int status, const char *request_id, const char *error, size_t error_len,
+                     uint64_t duration_us)
+{
+    fire_wait *w = ctx;
+    h2o_req_t *req = w->req;
+    if (req != NULL) {
+        *w->slot = NULL;
+        json_t *doc = json_pack("{s:i, s:s, s:I}", "status", status, "request_id", request_id, "duration_us",
+                                (json_int_t)duration_us);
+        if (doc && error) { /* at most 4 KiB, cut on a character; not UTF-8: in kumo's log line only */
+            size_t cut = error_len > 4096 ? 4096 : error_len;
+            while (cut < error_len && cut > 0 && ((unsigned char)error[cut] & 0xC0) == 0x80)
+                cut--;
+            json_object_set_new(doc, "error", json_stringn(error, cut));
+        }
+        char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        if (body == NULL) {
+            kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
+        } else {
+            const char *id = h2o_strdup(&req->pool, request_id, SIZE_MAX).base;
+            req->res.status = 200;
+            req->res.reason = "OK";
+            kumo__h2o_add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/json"));
+            kumo__h2o_add_header(req, H2O_STRLIT("x-request-id"), id, strlen(id));
+            kumo__send_body(req, body, strlen(body));
+            free(body);
+        }
+    }
+    free(w);
+}
+
+/* POST /events/NAME/fire: fires a schedule event now, on loop 0 (the
+ * admin loop, which owns the schedules), and answers when its handler
+ * did: 200 with {"status", "request_id", "duration_us", "error"?}. 404
+ * names the known events, 409 when a run is still going (overlap: false),
+ * 503 while kumo shuts down. */
+static void fire_event(gateway *gw, h2o_req_t *req, const char *name, size_t name_len)
+{
+    char why[1024];
+    if (atomic_load(&gw->draining)) {
+        kumo__send_problem(req, 503, "Service Unavailable", "kumo is shutting down; no event is fired", NULL, NULL);
+        return;
+    }
+    fire_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        kumo__send_problem(req, 503, "Service Unavailable", "out of memory", NULL, "1");
+        return;
+    }
+    w->req = req;
+    w->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*w->slot), on_fire_wait_dispose);
+    *w->slot = w;
+    int rc = kumo__gw_sched_fire(&gw->threads[0], name, name_len, on_fired, w, why, sizeof(why));
+    if (rc == 0)
+        return; /* on_fired answers (and frees w) */
+    *w->slot = NULL;
+    free(w);
+    if (rc == -EBUSY)
+        kumo__send_problem(req, 409, "Conflict", why, NULL, NULL);
+    else
+        kumo__send_problem(req, 404, "Not Found", why, NULL, NULL);
+}
+
 /* Whether `host` (a Host header or an Origin's host, with or without a
  * port) names this machine's loopback: 127.0.0.1, localhost or [::1]. */
 static int loopback_name(const char *host, size_t len)
@@ -248,7 +329,7 @@ static int loopback_name(const char *host, size_t len)
  * resolves to 127.0.0.1 (DNS rebinding). So the Host must be a loopback
  * name (or absent: browsers always send one), an Origin (sent by browsers
  * with cross-site requests) must be a
- * loopback one, and POST /reload takes none of the content types a form
+ * loopback one, and a POST takes none of the content types a form
  * can send. `kumo reload`, curl and scripts send none of these. Returns 1
  * when the request may go on, else 0 with a 403 or 415 answered. */
 static int admin_request_ok(h2o_req_t *req)
@@ -377,6 +458,20 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         ask_reload(gw, req);
         return 0;
     }
-    kumo__send_problem(req, 404, "Not Found", "admin endpoints: /healthz, /readyz, /status, POST /reload", NULL, NULL);
+    static const char events[] = "/events/", fire[] = "/fire";
+    const char *path = req->path_normalized.base;
+    size_t plen = req->path_normalized.len, pre = sizeof(events) - 1, suf = sizeof(fire) - 1;
+    if (plen > pre + suf && memcmp(path, events, pre) == 0 && memcmp(path + plen - suf, fire, suf) == 0) {
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+            kumo__h2o_add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("POST"));
+            kumo__send_problem(req, 405, "Method Not Allowed", "fire an event with POST (or `kumo invoke NAME`)", NULL,
+                               NULL);
+            return 0;
+        }
+        fire_event(gw, req, path + pre, plen - pre - suf);
+        return 0;
+    }
+    kumo__send_problem(req, 404, "Not Found",
+                       "admin endpoints: /healthz, /readyz, /status, POST /reload, POST /events/NAME/fire", NULL, NULL);
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/yaml_emit.h"
+#include "project/schedule.h"
 #include "gateway/h2o_glue.h"
 
 #define DOCS_MAX_FILES 256
@@ -378,7 +379,47 @@ static int walk_refs(refwalk *w, const char *rel, const json_t *v, int depth, ku
 
 /* ---- build ---------------------------------------------------------------- */
 
-int kumo__docs_build(const kumo__spec *spec, const char *project_name, kumo__docs **out, kumo__error *err)
+/* The page's Events section: {"at": now, "list": [{name, handler, kind,
+ * schedule, timezone, missed, overlap, next: [{local, utc}]}]}, the shape
+ * of `kumo events --json`; schedule events only. NULL when out of memory. */
+static json_t *events_json(const kumo__project *p, int64_t now_ms)
+{
+    char at_local[64], at_utc[64];
+    kumo__schedule_format(NULL, now_ms, at_local, sizeof(at_local), at_utc, sizeof(at_utc));
+    json_t *list = json_array(), *doc = json_pack("{s:s, s:o}", "at", at_utc, "list", list);
+    if (doc == NULL)
+        return NULL;
+    for (size_t i = 0; i < p->nevents; i++) {
+        const kumo__event_decl *e = &p->events[i];
+        if (e->kind != KUMO__EVENT_SCHEDULE)
+            continue; /* the only kind that runs today (issue 13); others get their own source line */
+        char handler[512];
+        snprintf(handler, sizeof(handler), "%s.%s", e->unit, e->symbol);
+        json_t *next = json_array();
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:b, s:o}", "name", e->name, "handler", handler, "kind",
+                              "schedule", "schedule", e->schedule, "timezone", e->timezone ? e->timezone : "UTC",
+                              "missed", e->missed_once ? "once" : "skip", "overlap", e->overlap, "next", next);
+        if (o == NULL || json_array_append_new(list, o) != 0) {
+            json_decref(doc);
+            return NULL;
+        }
+        int64_t t = now_ms;
+        for (int k = 0; k < 3 && e->compiled; k++) {
+            if ((t = kumo__schedule_next(e->compiled, t)) < 0)
+                break;
+            char local[64], utc[64];
+            kumo__schedule_format(e->tz, t, local, sizeof(local), utc, sizeof(utc));
+            if (json_array_append_new(next, json_pack("{s:s, s:s}", "local", local, "utc", utc)) != 0) {
+                json_decref(doc);
+                return NULL;
+            }
+        }
+    }
+    return doc;
+}
+
+static int build(const kumo__spec *spec, const char *project_name, const json_t *events, kumo__docs **out,
+                 kumo__error *err)
 {
     *out = NULL;
     int rc = 0;
@@ -395,7 +436,7 @@ int kumo__docs_build(const kumo__spec *spec, const char *project_name, kumo__doc
         goto out;
 
     const char *title = project_name && *project_name ? project_name : spec->title;
-    char *page = kumo__docs_page(title ? title : "API", spec->base_path ? spec->base_path : "");
+    char *page = kumo__docs_page(title ? title : "API", spec->base_path ? spec->base_path : "", events);
     if ((rc = add_entry(d, "/docs", page, CT_HTML, err)) < 0)
         goto out;
     char *page2 = strdup(d->entries[d->n - 1].body);
@@ -439,6 +480,25 @@ out:
     }
     *out = d;
     return 0;
+}
+
+int kumo__docs_build(const kumo__spec *spec, const char *project_name, kumo__docs **out, kumo__error *err)
+{
+    return build(spec, project_name, NULL, out, err);
+}
+
+int kumo__docs_build_events(const kumo__spec *spec, const kumo__project *project, int64_t now_ms, kumo__docs **out,
+                            kumo__error *err)
+{
+    json_t *events = NULL;
+    if (project->nevents > 0 && (events = events_json(project, now_ms)) == NULL) {
+        *out = NULL;
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = build(spec, project->name, events, out, err);
+    json_decref(events);
+    return rc;
 }
 
 /* ---- serving ---------------------------------------------------------------- */

@@ -20,6 +20,10 @@
 #include <stddef.h>
 
 #include "openapi/openapi.h"
+#include "project/project.h"
+
+#include <jansson.h>
+#include <stdint.h>
 
 typedef struct kumo__docs kumo__docs;
 
@@ -27,6 +31,12 @@ typedef struct kumo__docs kumo__docs;
  * the call). `project_name` names the page (may be NULL: the spec's title).
  * *out is owned by the caller: kumo__docs_free. */
 int kumo__docs_build(const kumo__spec *spec, const char *project_name, kumo__docs **out, kumo__error *err);
+/* The same, with the `events:` of `project` (borrowed during the call)
+ * shown on /docs: each event's name, schedule, zone, handler, missed and
+ * overlap, and its next three fire times after `now_ms` (computed here,
+ * when the generation is built: the page says as of when). */
+int kumo__docs_build_events(const kumo__spec *spec, const kumo__project *project, int64_t now_ms, kumo__docs **out,
+                            kumo__error *err);
 void kumo__docs_free(kumo__docs *d);
 
 /* One served document, looked up by request path (no query string):
@@ -53,8 +63,10 @@ int kumo__docs_etag_matches(const char *if_none_match, size_t len, const char *e
 json_t *kumo__docs_strip(const json_t *doc);
 
 /* The HTML page (docs_page.c): malloc'd, NUL-terminated. `title` and
- * `base_path` (the spec's server path, "" or "/v1") are embedded escaped. */
-char *kumo__docs_page(const char *title, const char *base_path);
+ * `base_path` (the spec's server path, "" or "/v1") are embedded escaped;
+ * `events` (NULL: none) is an object {"at": RFC 3339, "list": [...]}
+ * embedded in the page's config for its Events section. */
+char *kumo__docs_page(const char *title, const char *base_path, const json_t *events);
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>

@@ -2,7 +2,8 @@
  * docs_page.c: the /docs page (see docs.h). One self-contained HTML file,
  * inline CSS and script, no other host: the script fetches /openapi.json
  * from the same origin and renders every operation with a "Try it" form
- * that sends the request with fetch() to the API's base path.
+ * that sends the request with fetch() to the API's base path, and the
+ * project's events (given in the page's config, as docs.c computed them).
  *
  * GENERATED from assets/docs.html by assets/embed.py (template:
  * assets/docs_page.c.in): edit those and run `python3 embed.py` there.
@@ -63,6 +64,7 @@ static const char page_template[] =
     ".method { display: inline-block; min-width: 58px; text-align: center; font: 700 11px/1 var(--mono); color: #fff;\n"
     "          padding: 5px 6px; border-radius: 4px; text-transform: uppercase; background: var(--other); }\n"
     ".m-get { background: var(--get); } .m-post { background: var(--post); } .m-put { background: var(--put); }\n"
+    ".m-event { background: #5b3a99; }\n"
     ".m-patch { background: var(--patch); } .m-delete { background: var(--delete); }\n"
     "h3 { font-size: 13px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: 18px 0 6px; }\n"
     "h4 { font-size: 14px; margin: 12px 0 4px; }\n"
@@ -490,6 +492,39 @@ static const char page_template[] =
     "        tryForm(o)));\n"
     "  }\n"
     "\n"
+    "  /* The project's events (kumo.yaml `events:`), from the page's config:\n"
+    "     computed by kumo when it loaded the project, fire times included. */\n"
+    "  function eventCard(e) {\n"
+    "    var id = \"event-\" + String(e.name).replace(/[^A-Za-z0-9_-]/g, \"_\");\n"
+    "    var rows = [[\"source\", e.kind + \" \" + JSON.stringify(e.schedule) + \" (\" + e.timezone + \")\"],\n"
+    "                [\"handler\", e.handler], [\"missed\", e.missed], [\"overlap\", String(e.overlap)]];\n"
+    "    return h(\"section\", {class: \"op event\", id: id, \"data-event\": e.name, \"aria-labelledby\": id + \"-h\"},\n"
+    "      h(\"div\", {class: \"op-head\"}, h(\"span\", {class: \"method m-event\", text: \"EVENT\"}),\n"
+    "        h(\"h3\", {id: id + \"-h\", style: \"margin:0;text-transform:none;letter-spacing:0;color:inherit\"},\n"
+    "          h(\"span\", {class: \"path\", text: e.name}))),\n"
+    "      h(\"div\", {class: \"op-body\"},\n"
+    "        h(\"table\", null, h(\"tbody\", null, rows.map(function (r) {\n"
+    "          return h(\"tr\", null, h(\"th\", {scope: \"row\", text: r[0]}), h(\"td\", null, h(\"code\", {text: r[1]})));\n"
+    "        }))),\n"
+    "        h(\"h4\", {text: \"Next fire times\"}),\n"
+    "        e.next.length \? h(\"ul\", {class: \"fire-times\"}, e.next.map(function (t) {\n"
+    "          return h(\"li\", null, h(\"code\", {text: t.local}), h(\"span\", {class: \"muted\", text: \" (\" + t.utc + \")\"}));\n"
+    "        })) : h(\"p\", {class: \"muted\", text: \"never: no fire time in the next 5 years\"})));\n"
+    "  }\n"
+    "  function renderEvents(nav, content) {\n"
+    "    var ev = config.events;\n"
+    "    if (!ev || !ev.list || !ev.list.length) return;\n"
+    "    append(nav, [h(\"h2\", {text: \"Events\"}), h(\"ul\", null, ev.list.map(function (e) {\n"
+    "      return h(\"li\", null, h(\"a\", {href: \"#event-\" + String(e.name).replace(/[^A-Za-z0-9_-]/g, \"_\")},\n"
+    "        h(\"span\", {class: \"method m-event\", text: \"EVENT\"}), h(\"span\", {class: \"path\", text: e.name})));\n"
+    "    }))]);\n"
+    "    append(content, [h(\"h2\", {class: \"tag-title\", id: \"events\", text: \"Events\"}),\n"
+    "      h(\"p\", {class: \"muted\", text: \"Functions fired by something other than HTTP (kumo.yaml events:). \" +\n"
+    "        \"Fire times as of \" + ev.at + \", when kumo loaded the project; `kumo events` lists them offline \" +\n"
+    "        \"and `kumo invoke NAME` fires one now.\"}),\n"
+    "      ev.list.map(eventCard)]);\n"
+    "  }\n"
+    "\n"
     "  function render() {\n"
     "    var info = spec.info || {};\n"
     "    document.getElementById(\"title\").textContent = info.title || config.title;\n"
@@ -520,6 +555,7 @@ static const char page_template[] =
     "                       groups[tag].map(operationCard)]);\n"
     "    });\n"
     "    if (!ops.length) append(content, h(\"p\", {class: \"muted\", text: \"This API has no operations yet.\"}));\n"
+    "    renderEvents(nav, content);\n"
     "    document.body.setAttribute(\"data-ready\", \"true\");\n"
     "    if (location.hash) { var t = document.getElementById(location.hash.slice(1)); if (t) t.scrollIntoView(); }\n"
     "  }\n"
@@ -573,11 +609,11 @@ static size_t html_escape(char *out, const char *s)
     return n;
 }
 
-char *kumo__docs_page(const char *title, const char *base_path)
+char *kumo__docs_page(const char *title, const char *base_path, const json_t *events)
 {
     char *out = NULL, *title_html = NULL, *config = NULL;
     json_t *cfg = json_pack("{s:s, s:s}", "title", title, "basePath", base_path);
-    if (cfg == NULL)
+    if (cfg == NULL || (events && json_object_set(cfg, "events", (json_t *)events) != 0))
         goto out;
     /* JSON_ESCAPE_SLASH: "</script>" in a title becomes "<\/script>" */
     config = json_dumps(cfg, JSON_COMPACT | JSON_ESCAPE_SLASH | JSON_ENSURE_ASCII);

@@ -6,7 +6,7 @@
  *   generation.c  everything built from the project's files, and reload
  *   loop.c        each loop's thread, its pools and fork servers per generation
  *   api.c         the API handler: a request to a worker and back
- *   admin.c       /healthz, /readyz, /status, POST /reload
+ *   admin.c       /healthz, /readyz, /status, POST /reload, POST /events/NAME/fire
  *   access_log.c  one log line per request (shared with kumo-host)
  *   scheduler.c   loop 0's schedule events: ticks to handlers, at most once
  *   dispatch.c    routing and the contract, transport-free (shared with kumo-host)
@@ -207,6 +207,19 @@ int kumo__gw_sched_run(loop_thread *t, int max_wait_ms);
 /* Frees the events' state, once no tick is in flight (after the pools
  * stopped). */
 void kumo__gw_sched_free(loop_thread *t);
+/* The outcome of a tick fired by hand: the handler's status (or 429/503
+ * when the pool refused it, 502 for a crash, 504 for a timeout), the
+ * tick's request id, and the handler's error (NULL, or error_len bytes). */
+typedef void kumo__gw_fire_cb(void *ctx, int status, const char *request_id, const char *error, size_t error_len,
+                              uint64_t duration_us);
+/* POST /events/NAME/fire (admin.c, on loop 0): fires the schedule event
+ * `name` now (ce-time = now, `ce-kumotrigger: manual`), without touching
+ * its planned schedule or its .last file. Returns 0 when the tick was
+ * started: `cb` is then called exactly once with its outcome (maybe
+ * before this returns). -ENOENT: no such schedule event (`why` lists the
+ * known ones); -EBUSY: a run of it is still going and overlap is false. */
+int kumo__gw_sched_fire(loop_thread *t, const char *name, size_t name_len, kumo__gw_fire_cb *cb, void *ctx, char *why,
+                        size_t why_len);
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

@@ -210,7 +210,7 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         goto out;
     if ((rc = kumo__bind_operations(g->project, g->spec, warn_line, err)) != 0)
         goto out;
-    if ((rc = kumo__docs_build(g->spec, g->project->name, &g->docs, err)) != 0)
+    if ((rc = kumo__docs_build_events(g->spec, g->project, (int64_t)kumo__epoch_ms(), &g->docs, err)) != 0)
         goto out;
     if ((g->checks = calloc(g->spec->nops ? g->spec->nops : 1, sizeof(*g->checks))) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");

@@ -19,6 +19,12 @@
  * previous run of the event still goes is skipped with a warn line (unless
  * `overlap: true`), and its planned time recorded too: it was decided.
  *
+ * By hand: POST /events/NAME/fire (admin.c, `kumo invoke`, also on loop
+ * 0) fires a tick now through kumo__gw_sched_fire: ce-time is now, it
+ * carries `ce-kumotrigger: manual`, the .last file and the next planned
+ * tick stay as they were, it counts as a run for `overlap`, and the
+ * admin request is told the handler's answer.
+ *
  * State per event (sched_event) outlives generations: a reload keeps each
  * event's last planned time, next fire time and running count by name, so
  * the new generation neither fires a tick again nor overlaps a run of the
@@ -70,6 +76,8 @@ typedef struct tick_call {
     int64_t planned_ms;
     uint64_t start_us;
     char request_id[48];
+    kumo__gw_fire_cb *cb; /* fired by hand (POST /events/NAME/fire): told the outcome; else NULL */
+    void *cb_ctx;
 } tick_call;
 
 /* RFC 3339 in UTC with milliseconds: 2025-03-30T01:00:00.000Z. */
@@ -276,9 +284,23 @@ static void tick_log(const tick_call *c, int status, const char *error, size_t e
     kumo__logline_int(&l, "duration_us", (long long)(kumo__mono_us() - c->start_us));
     if (c->call.worker_pid > 0)
         kumo__logline_int(&l, "worker_pid", c->call.worker_pid);
+    if (c->cb)
+        kumo__logline_cstr(&l, "trigger", "manual");
     if (error)
         kumo__logline_str(&l, "error", error, error_len);
     kumo__logline_write(&l, 2);
+}
+
+/* A tick's outcome: its log line, and the admin request that fired it by
+ * hand, if any (told once). */
+static void tick_outcome(tick_call *c, int status, const char *error, size_t error_len)
+{
+    tick_log(c, status, error, error_len);
+    if (c->cb) {
+        kumo__gw_fire_cb *cb = c->cb;
+        c->cb = NULL;
+        cb(c->cb_ctx, status, c->request_id, error, error_len, kumo__mono_us() - c->start_us);
+    }
 }
 
 static void on_tick_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
@@ -307,7 +329,7 @@ static void on_tick_done(kumo__call *call, enum kumo__call_result result, const 
     case KUMO__CALL_TIMEOUT: status = 504; break;
     case KUMO__CALL_NO_WORKER: status = 502; break;
     }
-    tick_log(c, status, error_len ? error : NULL, error_len);
+    tick_outcome(c, status, error_len ? error : NULL, error_len);
     if (c->lg->pools && c->lg->pools[c->unit_index])
         kumo__pool_record(c->lg->pools[c->unit_index], kumo__mono_us() - c->start_us, status >= 500, kumo__mono_ms());
     c->lg->users--;
@@ -325,8 +347,11 @@ static void on_tick_done(kumo__call *call, enum kumo__call_result result, const 
     free(c);
 }
 
-/* Submits the tick of ev planned at `planned` to loop 0's live pool. */
-static void fire(loop_thread *t, sched_event *ev, int64_t planned)
+/* Submits the tick of ev planned at `planned` to loop 0's live pool. A
+ * tick fired by hand (cb not NULL) is not recorded in the .last file (the
+ * schedule's plan is untouched), carries `ce-kumotrigger: manual`, and
+ * tells cb its outcome, whatever happens. */
+static void fire(loop_thread *t, sched_event *ev, int64_t planned, kumo__gw_fire_cb *cb, void *cb_ctx)
 {
     kumo__gw_sched *s = t->sched;
     loop_gen *lg = t->live;
@@ -334,7 +359,7 @@ static void fire(loop_thread *t, sched_event *ev, int64_t planned)
     const kumo__project *p = lg->gen->project;
     char why[600], when[40], source[512];
 
-    if (write_last(s, ev->name, planned, why, sizeof(why)) != 0) {
+    if (cb == NULL && write_last(s, ev->name, planned, why, sizeof(why)) != 0) {
         rfc3339_ms(planned, when, sizeof(when));
         kumo__log_event("error",
                         "event %s: the tick planned at %s is not fired: %s (a tick that cannot be recorded could "
@@ -342,11 +367,14 @@ static void fire(loop_thread *t, sched_event *ev, int64_t planned)
                         ev->name, when, why);
         return;
     }
-    ev->last_ms = planned;
+    if (cb == NULL)
+        ev->last_ms = planned;
     tick_call *c = calloc(1, sizeof(*c));
     char *body = NULL;
     if (c == NULL)
         goto oom;
+    c->cb = cb;
+    c->cb_ctx = cb_ctx;
     c->t = t;
     c->lg = lg;
     c->ev = ev;
@@ -377,15 +405,17 @@ static void fire(loop_thread *t, sched_event *ev, int64_t planned)
         HV("ce-time", when),
         HV("ce-subject", ev->name),
         HV("content-type", "application/json"),
+        HV("ce-kumotrigger", "manual"), /* only when fired by hand: left out of nheaders otherwise */
     };
 #undef HV
+    size_t nheaders = sizeof(headers) / sizeof(headers[0]) - (cb ? 0 : 1);
     char path[300];
     snprintf(path, sizeof(path), "/%s", ev->name);
     const kumo__tuning *tuning = &p->units[d->unit_index].tuning;
     uint64_t timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
-    if (kumo__dispatch_event(d->symbol, path, c->request_id, headers, sizeof(headers) / sizeof(headers[0]),
-                             (kumo__slice){body, strlen(body)}, kumo__epoch_ms(), timeout_ms, &c->call.frame) != 0) {
-        tick_log(c, 500, "the event's request is larger than the frame limit", 51);
+    if (kumo__dispatch_event(d->symbol, path, c->request_id, headers, nheaders, (kumo__slice){body, strlen(body)},
+                             kumo__epoch_ms(), timeout_ms, &c->call.frame) != 0) {
+        tick_outcome(c, 500, "the event's request is larger than the frame limit", 51);
         goto out;
     }
     c->call.cb = on_tick_done;
@@ -393,7 +423,7 @@ static void fire(loop_thread *t, sched_event *ev, int64_t planned)
     int rc = kumo__pool_submit(lg->pools[d->unit_index], &c->call, why, sizeof(why));
     if (rc != 0) {
         kumo__frame_writer_free(&c->call.frame);
-        tick_log(c, rc == -EBUSY ? 429 : 503, why, strlen(why));
+        tick_outcome(c, rc == -EBUSY ? 429 : 503, why, strlen(why));
         goto out;
     }
     t->inflight++;
@@ -405,6 +435,8 @@ static void fire(loop_thread *t, sched_event *ev, int64_t planned)
 oom:
     rfc3339_ms(planned, when, sizeof(when));
     kumo__log_event("error", "event %s: the tick planned at %s is not fired: out of memory", ev->name, when);
+    if (cb)
+        cb(cb_ctx, 503, "", "out of memory", 13, 0);
 out:
     free(body);
     free(c);
@@ -456,7 +488,7 @@ int kumo__gw_sched_run(loop_thread *t, int max_wait_ms)
                 if (write_last(s, ev->name, planned, why, sizeof(why)) == 0)
                     ev->last_ms = planned;
             } else {
-                fire(t, ev, planned);
+                fire(t, ev, planned, NULL, NULL);
             }
             if (ev->next_ms < 0)
                 continue;
@@ -465,6 +497,41 @@ int kumo__gw_sched_run(loop_thread *t, int max_wait_ms)
             wait = ev->next_ms - now;
     }
     return wait < 0 ? 0 : (int)wait;
+}
+
+int kumo__gw_sched_fire(loop_thread *t, const char *name, size_t name_len, kumo__gw_fire_cb *cb, void *ctx, char *why,
+                        size_t why_len)
+{
+    kumo__gw_sched *s = t->sched;
+    if (s && t->live && s->gen != t->live->gen)
+        follow(s, t->live->gen, (int64_t)kumo__epoch_ms());
+    sched_event *ev = s && t->live ? s->events : NULL;
+    while (ev && !(ev->decl && strlen(ev->name) == name_len && memcmp(ev->name, name, name_len) == 0))
+        ev = ev->next;
+    if (ev == NULL) {
+        size_t n = (size_t)snprintf(why, why_len, "no schedule event '%.*s' in kumo.yaml; the events are:",
+                                    (int)(name_len > 200 ? 200 : name_len), name);
+        int any = 0;
+        for (sched_event *e = s ? s->events : NULL; e && n < why_len; e = e->next)
+            if (e->decl) {
+                n += (size_t)snprintf(why + n, why_len - n, "%s %s", any ? "," : "", e->name);
+                any = 1;
+            }
+        if (!any && n < why_len)
+            snprintf(why + n, why_len - n, " none");
+        return -ENOENT;
+    }
+    if (ev->running > 0 && !ev->decl->overlap) {
+        char b[40];
+        rfc3339_ms(ev->running_planned, b, sizeof(b));
+        snprintf(why, why_len,
+                 "a run of event %s (planned at %s) is still going and it has overlap: false; try again when it "
+                 "is over",
+                 ev->name, b);
+        return -EBUSY;
+    }
+    fire(t, ev, (int64_t)kumo__epoch_ms(), cb, ctx);
+    return 0;
 }
 
 void kumo__gw_sched_free(loop_thread *t)

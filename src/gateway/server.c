@@ -219,7 +219,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     printf("  data     %s\n", g->data_dir);
     if (gw->admin_fd >= 0)
         printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status; POST /reload (or SIGHUP) reloads%s\n",
-               gw->admin_port, cfg->admin_token && cfg->admin_token[0] ? "; /status and /reload need the token" : "");
+               gw->admin_port,
+               cfg->admin_token && cfg->admin_token[0] ? "; /status, /reload and /events/NAME/fire need the token"
+                                                       : "");
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {

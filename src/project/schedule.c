@@ -412,3 +412,21 @@ int64_t kumo__schedule_next(const kumo__schedule *s, int64_t after_ms)
     }
     return best < 0 ? -1 : best * 1000;
 }
+
+void kumo__schedule_format(const kumo__tz *tz, int64_t ms, char *local, size_t llen, char *utc, size_t ulen)
+{
+    int64_t t = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    for (int pass = 0; pass < 2; pass++) {
+        int32_t off = pass == 0 && tz ? kumo__tz_offset(tz, t) : 0;
+        int64_t l = t + off, days = l >= 0 ? l / 86400 : -((-l + 86399) / 86400), sod = l - days * 86400, y;
+        int m, d;
+        kumo__civil_from_days(days, &y, &m, &d);
+        int32_t a = off < 0 ? -off : off;
+        if (pass == 0)
+            snprintf(local, llen, "%04lld-%02d-%02d %02d:%02d:%02d %c%02d:%02d", (long long)y, m, d, (int)(sod / 3600),
+                     (int)(sod / 60 % 60), (int)(sod % 60), off < 0 ? '-' : '+', (int)(a / 3600), (int)(a / 60 % 60));
+        else
+            snprintf(utc, ulen, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d, (int)(sod / 3600),
+                     (int)(sod / 60 % 60), (int)(sod % 60));
+    }
+}

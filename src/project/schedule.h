@@ -29,5 +29,9 @@ void kumo__schedule_free(kumo__schedule *s);
 /* The first planned fire time strictly after `after_ms` (ms since the
  * epoch), or -1 when none in the next 5 years (Feb 30). */
 int64_t kumo__schedule_next(const kumo__schedule *s, int64_t after_ms);
+/* A fire time `ms` on zone tz's wall clock with its offset ("2026-03-29
+ * 03:00:00 +02:00") and in UTC ("2026-03-29T01:00:00Z"); tz NULL: UTC.
+ * Shared by `kumo events` and the /docs page. */
+void kumo__schedule_format(const kumo__tz *tz, int64_t ms, char *local, size_t llen, char *utc, size_t ulen);
 
 #endif

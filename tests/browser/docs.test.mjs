@@ -47,6 +47,9 @@ before(async () => {
     recursive: true,
     filter: (p) => !p.split(path.sep).includes('.kumo'),
   });
+  // one schedule event (never due while the test runs) for the Events section
+  fs.appendFileSync(path.join(project, 'kumo.yaml'),
+                    'events:\n  yearly: {schedule: "0 3 1 1 *", timezone: Europe/Zurich, handler: todos.listTodos}\n');
   const port = await freePort();
   const adminPort = await freePort();
   base = `http://127.0.0.1:${port}`;
@@ -120,6 +123,14 @@ test('/docs lists every operation of the spec', async () => {
   }
   assert.equal(await page.locator('nav a[href^="#op-"]').count(), ids.length);
   assert.match(await page.title(), /todo/);
+  // the events, after the operations: name, schedule and zone, three fire times
+  const ev = page.locator('section[data-event="yearly"]');
+  assert.equal(await ev.count(), 1);
+  const evText = await ev.innerText();
+  assert.ok(evText.includes('"0 3 1 1 *" (Europe/Zurich)'), evText);
+  assert.ok(evText.includes('todos.listTodos'), evText);
+  assert.equal(await ev.locator('ul.fire-times li').count(), 3);
+  assert.equal(await page.locator('nav a[href="#event-yearly"]').count(), 1);
 });
 
 test('Try it: createTodo answers 201 with the title, and listTodos shows it', async () => {

@@ -226,3 +226,78 @@ class DocsSymlinkTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DocsEventsTest(unittest.TestCase):
+    """A project with `events:` (projects/ticks): /docs carries each event
+    (name, schedule and zone, handler, missed/overlap) and its next three
+    fire times, computed when kumo loaded the project: the same times
+    `kumo events --from THEN` prints. A project without events has none."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("ticks", os.path.join(HERE, "projects"))
+        path = os.path.join(cls.dir, "kumo.yaml")
+        with open(path) as f:
+            text = f.read()
+        text = text[:text.index("\nevents:") + 1] + (
+            'events:\n'
+            '  purge:\n'
+            '    schedule: "30 2 * * *"\n'
+            '    timezone: Europe/Zurich\n'
+            '    handler: ticks.record\n'
+            '    missed: once\n'
+            '  never-ever: {schedule: "0 0 30 2 *", handler: ticks.slow, overlap: true}\n')
+        with open(path, "w") as f:
+            f.write(text)
+        cls.gw = Gateway(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            rc = cls.gw.stop()
+            err = cls.gw.stderr()
+            assert rc == 0, err[-3000:]
+            assert "ERROR: AddressSanitizer" not in err and "runtime error:" not in err, err[-6000:]
+        finally:
+            shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def config(self):
+        r = requests.get(self.gw.base + "/docs")
+        self.assertEqual(r.status_code, 200)
+        m = re.search(r'<script id="kumo-config" type="application/json">(.*?)</script>', r.text, re.S)
+        self.assertTrue(m, r.text[:500])
+        self.assertEqual(re.findall(r"https?://", r.text, re.I), [], "the page must not name other hosts")
+        return json.loads(m.group(1))
+
+    def test_events_in_the_page(self):
+        ev = self.config()["events"]
+        self.assertRegex(ev["at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        by_name = {e["name"]: e for e in ev["list"]}
+        self.assertEqual(set(by_name), {"purge", "never-ever"})
+        purge, never = by_name["purge"], by_name["never-ever"]
+        self.assertEqual((purge["kind"], purge["schedule"], purge["timezone"], purge["handler"], purge["missed"],
+                          purge["overlap"]), ("schedule", "30 2 * * *", "Europe/Zurich", "ticks.record", "once", False))
+        self.assertEqual((never["timezone"], never["handler"], never["missed"], never["overlap"]),
+                         ("UTC", "ticks.slow", "skip", True))
+        self.assertEqual(never["next"], [])
+        # the same fire times as `kumo events` from the page's instant
+        r = subprocess.run([KUMO, "events", self.dir, "--json", "--from", ev["at"]], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        offline = {e["name"]: e for e in json.loads(r.stdout)}
+        self.assertEqual(len(purge["next"]), 3)
+        self.assertEqual(purge["next"], [{"local": t["local"], "utc": t["utc"]} for t in offline["purge"]["next"]])
+        self.assertTrue(all(t["local"].endswith(("+01:00", "+02:00")) for t in purge["next"]), purge["next"])
+        self.assertGreater(purge["next"][0]["utc"], ev["at"])
+
+    def test_no_events_no_section(self):
+        gw = Gateway(copy_project("todo"))
+        try:
+            r = requests.get(gw.base + "/docs")
+            self.assertEqual(r.status_code, 200)
+            m = re.search(r'<script id="kumo-config" type="application/json">(.*?)</script>', r.text, re.S)
+            self.assertNotIn("events", json.loads(m.group(1)))
+        finally:
+            self.assertEqual(gw.stop(), 0)
+            shutil.rmtree(os.path.dirname(gw.dir), ignore_errors=True)

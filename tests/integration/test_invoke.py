@@ -1,0 +1,187 @@
+"""`kumo invoke EVENT` (issue 13): a running kumo fires a schedule event
+now through POST /events/NAME/fire on its admin port and answers with the
+handler's status and the tick's request id. The tick carries ce-time =
+now and `ce-kumotrigger: manual`, and leaves the schedule's plan (the
+.last file) alone. An unknown event is a 404 naming the known ones; a run
+still going is a 409 (overlap: false); the admin port's guards hold (Host
+and Origin 403, a form 415, the token 401).
+
+The handlers (projects/ticks) record what they received in a kv store,
+read back with GET /ticks; waits are bounded, nothing depends on speed."""
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+import urllib.request
+
+import requests
+
+from kumo_harness import KUMO, Gateway, copy_project, wait_for
+
+PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
+TOKEN = "invoke-token-0123456789abcdef"
+# Never due while the tests run: only `kumo invoke` fires these.
+EVENTS = ('events:\n'
+          '  nightly: {schedule: "0 3 1 1 *", timezone: Europe/Zurich, handler: ticks.record}\n'
+          '  slowpoke: {schedule: "0 3 1 1 *", handler: ticks.slow}\n')
+
+
+def project():
+    d = copy_project("ticks", PROJECTS)
+    path = os.path.join(d, "kumo.yaml")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text[:text.index("\nevents:") + 1] + EVENTS)
+    return d
+
+
+def ticks(gw):
+    with urllib.request.urlopen(gw.base + "/ticks", timeout=30) as r:
+        return json.loads(r.read())
+
+
+def stop_clean(test, gw):
+    rc = gw.stop()
+    err = gw.stderr()
+    test.assertEqual(rc, 0, err[-3000:])
+    test.assertNotIn("ERROR: AddressSanitizer", err)
+    test.assertNotIn("runtime error:", err)
+
+
+class InvokeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = project()
+        cls.gw = Gateway(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_clean(unittest.TestCase(), cls.gw)
+        finally:
+            shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def invoke(self, *args):
+        e = {k: v for k, v in os.environ.items() if k != "KUMO_ADMIN_TOKEN"}
+        return subprocess.run([KUMO, "invoke", *args, "--admin-port", str(self.gw.admin_port)], capture_output=True,
+                              text=True, timeout=120, env=e)
+
+    def test_fires_now_marked_manual(self):
+        before = int(time.time() * 1000)
+        r = self.invoke("nightly")
+        after = int(time.time() * 1000)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        words = r.stdout.split()
+        self.assertEqual(words[:4], ["event", "nightly:", "status", "204,"], r.stdout)
+        rid = words[words.index("id") + 1]
+        mine = [t for t in ticks(self.gw) if t["headers"].get("ce-id") == rid]
+        self.assertEqual(len(mine), 1, r.stdout)
+        h = mine[0]["headers"]
+        self.assertEqual(h["ce-kumotrigger"], "manual")
+        self.assertEqual(h["ce-type"], "dev.kumo.schedule.tick")
+        self.assertEqual(h["ce-subject"], "nightly")
+        self.assertEqual(h["ce-source"], "/kumo/ticks/events/nightly")
+        t = time.strptime(h["ce-time"][:19], "%Y-%m-%dT%H:%M:%S")
+        planned = int(__import__("calendar").timegm(t) * 1000 + int(h["ce-time"][20:23]))
+        self.assertTrue(before - 1000 <= planned <= after + 1000, (before, h["ce-time"], after))
+        body = json.loads(mine[0]["body"])
+        self.assertEqual(body["schedule"], "0 3 1 1 *")
+        self.assertEqual(body["timezone"], "Europe/Zurich")
+        # the schedule's plan is untouched: no .last written for a tick by hand
+        self.assertFalse(os.path.exists(os.path.join(self.dir, ".kumo", "data", "events", "nightly.last")))
+        # the log line says it was fired by hand
+        line = [entry for entry in self.gw.log_lines() if entry.get("request_id") == rid]
+        self.assertEqual(len(line), 1)
+        self.assertEqual((line[0]["msg"], line[0]["trigger"], line[0]["status"]), ("event", "manual", 204))
+        # the endpoint itself: 200 with the handler's status and the id
+        res = requests.post(self.gw.admin + "/events/nightly/fire", timeout=60)
+        self.assertEqual(res.status_code, 200, res.text)
+        self.assertEqual(res.json()["status"], 204)
+        self.assertEqual(res.headers["x-request-id"], res.json()["request_id"])
+
+    def test_unknown_event(self):
+        r = self.invoke("weekly")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("no schedule event 'weekly'", r.stderr)
+        self.assertIn("nightly", r.stderr)
+        self.assertIn("slowpoke", r.stderr)
+        res = requests.post(self.gw.admin + "/events/weekly/fire", timeout=30)
+        self.assertEqual(res.status_code, 404)
+        self.assertEqual(res.headers["content-type"], "application/problem+json")
+        self.assertIn("the events are: slowpoke, nightly", res.json()["detail"])
+        # not an event name at all: refused before asking
+        r = self.invoke("../status")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        r = self.invoke()
+        self.assertEqual(r.returncode, 2, r.stderr)
+
+    def test_overlap_409(self):
+        first = subprocess.Popen([KUMO, "invoke", "slowpoke", "--admin-port", str(self.gw.admin_port)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            started = wait_for(lambda: any(t["key"].startswith("started/") for t in ticks(self.gw)), timeout=60,
+                               step=0.1)
+            self.assertTrue(started, self.gw.stderr()[-2000:])
+            r = self.invoke("slowpoke")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("still going", r.stderr)
+            res = requests.post(self.gw.admin + "/events/slowpoke/fire", timeout=30)
+            self.assertEqual(res.status_code, 409, res.text)
+            out, err = first.communicate(timeout=60)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+        self.assertEqual(first.returncode, 0, out + err)
+        self.assertIn("event slowpoke: status 204", out)
+
+    def test_guards(self):
+        url = self.gw.admin + "/events/nightly/fire"
+        self.assertEqual(requests.post(url, headers={"Host": "evil.example"}, timeout=30).status_code, 403)
+        self.assertEqual(requests.post(url, headers={"Origin": "http://evil.example"}, timeout=30).status_code, 403)
+        r = requests.post(url, data="a=b", headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+        self.assertEqual(r.status_code, 415)
+        r = requests.get(url, timeout=30)
+        self.assertEqual(r.status_code, 405)
+        self.assertEqual(r.headers["allow"], "POST")
+
+
+class InvokeTokenTest(unittest.TestCase):
+    """With an admin token, POST /events/NAME/fire needs it; kumo invoke
+    sends it from --admin-token-file."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = project()
+        cls.token_file = os.path.join(os.path.dirname(cls.dir), "admin-token")
+        fd = os.open(cls.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (TOKEN + "\n").encode())
+        os.close(fd)
+        cls.gw = Gateway(cls.dir, env={"KUMO_ADMIN_TOKEN": TOKEN})
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_clean(unittest.TestCase(), cls.gw)
+        finally:
+            shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def test_token(self):
+        e = {k: v for k, v in os.environ.items() if k != "KUMO_ADMIN_TOKEN"}
+        base = [KUMO, "invoke", "nightly", "--admin-port", str(self.gw.admin_port)]
+        r = subprocess.run(base, capture_output=True, text=True, timeout=120, env=e)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("admin token", r.stderr)
+        self.assertEqual(requests.post(self.gw.admin + "/events/nightly/fire", timeout=30).status_code, 401)
+        self.assertEqual([t for t in ticks(self.gw) if t["headers"].get("ce-subject") == "nightly"], [])
+        r = subprocess.run(base + ["--admin-token-file", self.token_file], capture_output=True, text=True,
+                           timeout=120, env=e)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("event nightly: status 204", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
