@@ -4,12 +4,14 @@
  * queue "jobs"; record (fired by the queue event) keeps every delivery in
  * the kv store "seen" under "BODY/RECEIVE-COUNT" with its headers; a body
  * starting with "fail" is recorded and then answered 500, one starting
- * with "slow" is recorded after 1 s. list_seen answers GET /seen.
+ * with "slow" is recorded after 1 s. Each record has the real-time clock
+ * at entry (entry_ms). list_seen answers GET /seen.
  */
 #include <kumo.h>
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int send(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
@@ -31,6 +33,8 @@ int send(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 
 int record(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     size_t len;
     const char *body = kumo_request_body(req, &len);
     const char *count = kumo_request_header(req, "kumo-receive-count");
@@ -41,8 +45,9 @@ int record(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     for (size_t i = 0; kumo_request_header_at(req, i, &name, &value); i++)
         if (strncmp(name, "ce-", 3) == 0 || strcmp(name, "content-type") == 0 || strncmp(name, "kumo-", 5) == 0)
             json_object_set_new(headers, name, json_string(value));
-    json_t *doc = json_pack("{s:o, s:s%, s:s, s:s}", "headers", headers, "body", body, len, "method",
-                            kumo_request_method(req), "path", kumo_request_path(req));
+    json_t *doc = json_pack("{s:o, s:s%, s:s, s:s, s:I}", "headers", headers, "body", body, len, "method",
+                            kumo_request_method(req), "path", kumo_request_path(req), "entry_ms",
+                            (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (text == NULL)
