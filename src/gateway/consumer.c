@@ -278,8 +278,7 @@ static void *consumer_main(void *arg)
             if (rc != 0 && !failing) {
                 failing = 1;
                 kumo__log_event("error", "event %s: cannot receive from queue %s (%s%s%s); retrying every %d ms",
-                                c->name, d->queue, kumo_strerror(rc), q->error[0] ? ": " : "", q->error,
-                                RETRY_OPEN_MS);
+                                c->name, d->queue, kumo_strerror(rc), q->error[0] ? ": " : "", q->error, RETRY_OPEN_MS);
             } else if (rc == 0 && failing) {
                 failing = 0;
                 kumo__log_event("info", "event %s: queue %s answers again", c->name, d->queue);
@@ -451,12 +450,9 @@ static void submit(loop_thread *t, qmsg *m)
         }                                                                                                              \
     }
     const kumo__header_view headers[] = {
-        HV("ce-specversion", "1.0"),
-        HV("ce-id", m->id),
-        HV("ce-source", source),
-        HV("ce-type", "dev.kumo.queue.message"),
-        HV("ce-subject", c->name),
-        HV("content-type", "application/octet-stream"),
+        HV("ce-specversion", "1.0"),     HV("ce-id", m->id),
+        HV("ce-source", source),         HV("ce-type", "dev.kumo.queue.message"),
+        HV("ce-subject", c->name),       HV("content-type", "application/octet-stream"),
         HV("kumo-receive-count", count),
     };
 #undef HV

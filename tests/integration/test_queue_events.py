@@ -14,10 +14,11 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 import unittest
 import urllib.request
 
-from kumo_harness import Gateway, copy_project, wait_for
+from kumo_harness import KUMO, Gateway, copy_project, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
 
@@ -159,6 +160,31 @@ class StopTest(unittest.TestCase):
             self.assertTrue(wait_for(lambda: not queue_rows(d, "jobs"), timeout=30), queue_rows(d, "jobs"))
             self.assertEqual(queue_rows(d, "jobs-dead"), [])
             self.assertEqual(len(ids), 12)
+            stop_clean(self, gw)
+        finally:
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+    def test_reload_with_messages_in_flight(self):
+        """A reload stops the old generation's consumer (its calls in
+        flight finish and are acked) and starts the new one's: every
+        message is delivered, none is left, none dead-lettered."""
+        d = copy_project("queues", PROJECTS)
+        try:
+            gw = Gateway(d)
+            post(gw, "/send?prefix=slow&n=8")
+            self.assertTrue(wait_for(lambda: [l for l in gw.log_lines() if l.get("msg") == "event"], timeout=60),
+                            gw.stderr()[-3000:])
+            r = subprocess.run([KUMO, "reload", "--admin-port", str(gw.admin_port)], capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            post(gw, "/send?prefix=after&n=4")
+            want = {"slow-%d" % i for i in range(8)} | {"after-%d" % i for i in range(4)}
+            self.assertTrue(wait_for(lambda: want <= {r["body"] for r in seen(gw)}, timeout=90),
+                            gw.stderr()[-3000:])
+            self.assertTrue(wait_for(lambda: not queue_rows(d, "jobs"), timeout=30), queue_rows(d, "jobs"))
+            self.assertEqual(queue_rows(d, "jobs-dead"), [])
+            self.assertTrue([l for l in gw.log_lines() if "queue consumer" in l.get("msg", "")
+                             and "restarted" in l.get("msg", "")])
             stop_clean(self, gw)
         finally:
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
