@@ -134,6 +134,47 @@ class DeliveryTest(unittest.TestCase):
         self.assertEqual(len({g for g in good}), 5)
 
 
+class ConfigTest(unittest.TestCase):
+    """`kumo events` lists a queue event; kumo up refuses a queue event it
+    could not run as written, at kumo.yaml:line:column."""
+
+    def setUp(self):
+        self.dir = copy_project("queues", PROJECTS)
+        self.yaml = os.path.join(self.dir, "kumo.yaml")
+        with open(self.yaml) as f:
+            self.text = f.read()
+
+    def tearDown(self):
+        shutil.rmtree(os.path.dirname(self.dir), ignore_errors=True)
+
+    def test_events_lists_queue(self):
+        r = subprocess.run([KUMO, "events", self.dir, "--json"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), [{
+            "name": "work", "handler": "queues.record", "kind": "queue", "queue": "jobs", "batch": 4,
+            "visibility_ms": 10000, "max_receives": 3, "backoff_ms": 100}])
+
+    def test_up_refuses(self):
+        line = "  work: {queue: jobs, handler: queues.record, batch: 4, visibility: 10s, max_receives: 3, backoff: 100ms}"
+        self.assertIn(line, self.text)
+        cases = [
+            (line.replace("visibility: 10s", "visibility: 2s"),
+             "kumo.yaml:15:69: events.work.visibility (2 s) is shorter than the timeout of unit 'queues' (5 s)"),
+            (line.replace("backoff: 100ms", "window: 200ms"),
+             "kumo.yaml:15:91: events.work.window: batching windows are not implemented yet"),
+            (line.replace("queue: jobs", "queue: mail"),
+             "kumo.yaml:15:17: events.work.queue: no queue 'mail' under stores: queue: (there are: jobs)"),
+        ]
+        for entry, want in cases:
+            with self.subTest(want=want):
+                with open(self.yaml, "w") as f:
+                    f.write(self.text.replace(line, entry))
+                r = subprocess.run([KUMO, "up", self.dir, "--port", "0", "--admin-port", "0"], capture_output=True,
+                                   text=True, timeout=60)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(want, r.stderr)
+
+
 class StopTest(unittest.TestCase):
     """SIGTERM with messages in flight, then a restart: every message is
     delivered at least once; kumo stops cleanly."""
@@ -160,6 +201,31 @@ class StopTest(unittest.TestCase):
             self.assertTrue(wait_for(lambda: not queue_rows(d, "jobs"), timeout=30), queue_rows(d, "jobs"))
             self.assertEqual(queue_rows(d, "jobs-dead"), [])
             self.assertEqual(len(ids), 12)
+            stop_clean(self, gw)
+        finally:
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+    def test_sigkill_then_restart(self):
+        """kumo killed (SIGKILL) with messages in flight: nothing was
+        acked for them, so after a restart they come back once their
+        visibility (10 s here) ran out, and every message is delivered."""
+        d = copy_project("queues", PROJECTS)
+        try:
+            gw = Gateway(d)
+            post(gw, "/send?prefix=slow&n=6")
+            self.assertTrue(wait_for(lambda: [l for l in gw.log_lines() if l.get("msg") == "event"], timeout=60),
+                            gw.stderr()[-3000:])
+            gw.proc.kill()
+            gw.proc.wait()
+            # the workers lose their gateway and exit on EOF
+            left = queue_rows(d, "jobs")
+            self.assertTrue(left)
+            gw = Gateway(d)
+            want = {"slow-%d" % i for i in range(6)}
+            self.assertTrue(wait_for(lambda: want <= {r["body"] for r in seen(gw)}, timeout=90),
+                            (sorted({r["body"] for r in seen(gw)}), gw.stderr()[-3000:]))
+            self.assertTrue(wait_for(lambda: not queue_rows(d, "jobs"), timeout=30), queue_rows(d, "jobs"))
+            self.assertEqual(queue_rows(d, "jobs-dead"), [])
             stop_clean(self, gw)
         finally:
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
