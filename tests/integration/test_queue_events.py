@@ -154,6 +154,14 @@ class ConfigTest(unittest.TestCase):
             "name": "work", "handler": "queues.record", "kind": "queue", "queue": "jobs", "batch": 4,
             "visibility_ms": 10000, "max_receives": 3, "backoff_ms": 100}])
 
+    def test_lint_counts_event_handlers(self):
+        # record is bound by the queue event only: no "exports ... which no
+        # operation uses" warning for it
+        r = subprocess.run([KUMO, "lint", self.dir], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("'record'", r.stdout + r.stderr)
+        self.assertIn("0 errors, 0 warnings", r.stdout + r.stderr)
+
     def test_up_refuses(self):
         line = "  work: {queue: jobs, handler: queues.record, batch: 4, visibility: 10s, max_receives: 3, backoff: 100ms}"
         self.assertIn(line, self.text)
