@@ -387,6 +387,11 @@ static void check_unused_exports(lint *l, const kumo__project *p, char ***syms, 
             const char *name = syms[u][k];
             if (used[u][k] || strncmp(name, "kumo_", 5) == 0 || name[0] == '_')
                 continue;
+            int by_event = 0; /* an events: handler (a schedule, a queue) uses it too */
+            for (size_t e = 0; e < p->nevents && !by_event; e++)
+                by_event = p->events[e].unit_index == u && strcmp(p->events[e].symbol, name) == 0;
+            if (by_event)
+                continue;
             int line, col;
             unit_pos(p, p->units[u].name, &line, &col);
             add(l, kumo__doc_path(p->doc), line, col, SEV_WARNING, NULL,

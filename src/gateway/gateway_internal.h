@@ -9,6 +9,7 @@
  *   admin.c       /healthz, /readyz, /status, POST /reload, POST /events/NAME/fire
  *   access_log.c  one log line per request (shared with kumo-host)
  *   scheduler.c   loop 0's schedule events: ticks to handlers, at most once
+ *   consumer.c    queue events: a thread per event receives, loop 0 delivers
  *   dispatch.c    routing and the contract, transport-free (shared with kumo-host)
  *   h2o_glue.c    h2o requests and responses, problem+json (shared with kumo-host)
  *
@@ -35,6 +36,7 @@
 
 typedef struct gateway gateway;
 typedef struct kumo__gw_sched kumo__gw_sched;
+typedef struct kumo__gw_consumers kumo__gw_consumers;
 
 /* Everything derived from the project's files. Built on the main thread,
  * read-only once published, freed by whoever drops the last reference. */
@@ -94,16 +96,17 @@ typedef struct loop_thread {
     h2o_context_t admin_ctx;
     h2o_accept_ctx_t admin_accept;
     kumo__listener *admin_listener;
-    loop_gen *live;             /* new requests go here; lists change under gw->lock */
-    loop_gen *retired;          /* older generations still draining */
-    uint64_t switch_failed_ms;  /* when making pools for a new generation last failed */
-    reload_wait *reload_waits;  /* loop 0 only */
-    kumo__gw_sched *sched;      /* loop 0 only: the schedule events (scheduler.c); NULL until there are some */
-    loop_gen *spent;            /* stopped at exit; freed by gateway_free */
-    size_t inflight;            /* calls in flight, every generation, schedule ticks included */
-    uint64_t drain_since;       /* when this loop saw gw->draining; 0: serving */
-    int cpu;                    /* --cpu-affinity: the CPU this loop, its fork servers and workers run on; -1: any */
-    pid_t exiting[EXITING_MAX]; /* stopped fork servers not yet reaped */
+    loop_gen *live;                /* new requests go here; lists change under gw->lock */
+    loop_gen *retired;             /* older generations still draining */
+    uint64_t switch_failed_ms;     /* when making pools for a new generation last failed */
+    reload_wait *reload_waits;     /* loop 0 only */
+    kumo__gw_sched *sched;         /* loop 0 only: the schedule events (scheduler.c); NULL until there are some */
+    kumo__gw_consumers *consumers; /* loop 0 only: the queue events (consumer.c); NULL until there are some */
+    loop_gen *spent;               /* stopped at exit; freed by gateway_free */
+    size_t inflight;               /* calls in flight, every generation, schedule ticks included */
+    uint64_t drain_since;          /* when this loop saw gw->draining; 0: serving */
+    int cpu;                       /* --cpu-affinity: the CPU this loop, its fork servers and workers run on; -1: any */
+    pid_t exiting[EXITING_MAX];    /* stopped fork servers not yet reaped */
     uint64_t exiting_since[EXITING_MAX];
     int nexiting;
     uint32_t seq;
@@ -220,6 +223,15 @@ typedef void kumo__gw_fire_cb(void *ctx, int status, const char *request_id, con
  * known ones); -EBUSY: a run of it is still going and overlap is false. */
 int kumo__gw_sched_fire(loop_thread *t, const char *name, size_t name_len, kumo__gw_fire_cb *cb, void *ctx, char *why,
                         size_t why_len);
+
+/* consumer.c, on loop 0 only. Follows the live generation's queue events
+ * (a consumer thread each), submits the messages they received to the
+ * pools, and stops them all once gw->draining is set. Call after each
+ * wait. */
+void kumo__gw_consumers_run(loop_thread *t);
+/* Stops and joins every consumer, once the pools answered every call
+ * (after loop_gen_stop): what is not acked goes back to its queue. */
+void kumo__gw_consumers_free(loop_thread *t);
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

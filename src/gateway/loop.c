@@ -293,6 +293,8 @@ void *kumo__gw_thread_main(void *arg)
         wait = 20;
         if (t->index == 0 && !atomic_load(&gw->draining))
             wait = kumo__gw_sched_run(t, 20);
+        if (t->index == 0)
+            kumo__gw_consumers_run(t);
         if (now - last_tick >= 20) {
             last_tick = now;
             tick_pools(t, now);
@@ -334,6 +336,7 @@ void *kumo__gw_thread_main(void *arg)
         loop_gen_stop(lg, 2000);
     t->spent = all;
     kumo__gw_sched_free(t); /* after the pools answered every tick still in flight */
+    kumo__gw_consumers_free(t);
     /* Fork servers of generations retired earlier, still exiting. */
     uint64_t until = kumo__mono_ms() + RETIRE_GRACE_MS;
     while (t->nexiting > 0) {

@@ -46,8 +46,10 @@ static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "n
 static const char *const store_keys[] = {"kv", "blob", "queue", NULL};
 static const char *const environment_keys[] = {"target", "region", "stores", NULL};
 static const char *const event_keys[] = {"schedule", "timezone", "handler", "missed", "overlap", NULL};
+static const char *const queue_event_keys[] = {"queue",        "handler", "batch", "visibility",
+                                               "max_receives", "backoff", NULL};
 /* Event sources issue 13 will add; refused by name until they run. */
-static const char *const later_sources[] = {"queue", "blob", "topic", "cloudevent", NULL};
+static const char *const later_sources[] = {"blob", "topic", "cloudevent", NULL};
 
 static int in_list(const char *s, const char *const *list)
 {
@@ -704,6 +706,106 @@ static int event_handler(kumo__project *p, json_t *def, kumo__event_decl *e, kum
     return -EINVAL;
 }
 
+/* events.NAME with queue: {queue:, handler:, batch:, visibility:,
+ * max_receives:, backoff:}: a consumer of a store under stores: queue:. */
+static int load_queue_event(kumo__project *p, json_t *def, kumo__event_decl *e, const char *where, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    const char *name = e->name;
+    int rc;
+    if (json_object_get(def, "window")) {
+        kumo__doc_key_error(err, doc, def, "window",
+                            "events.%s.window: batching windows are not implemented yet (issue 13); a receive "
+                            "takes up to batch: messages that are ready now; remove window:",
+                            name);
+        return -EINVAL;
+    }
+    if ((rc = check_keys(doc, def, queue_event_keys, where, err)) < 0)
+        return rc;
+    if (json_object_get(def, "handler") == NULL) {
+        kumo__doc_key_error(err, doc, def, "queue", "events.%s has no handler; add handler: UNIT.SYMBOL", name);
+        return -EINVAL;
+    }
+    e->kind = KUMO__EVENT_QUEUE;
+    e->batch = 1;
+    e->visibility_ms = 30000;
+    e->max_receives = 5;
+    e->backoff_ms = 1000;
+    if ((rc = event_string(doc, def, name, "queue", "the name of a store under stores: queue:", &e->queue, err)) < 0 ||
+        (rc = event_handler(p, def, e, err)) < 0)
+        return rc;
+    int found = 0;
+    for (size_t i = 0; i < p->nstores; i++)
+        if (p->stores[i].kind == KUMO__STORE_QUEUE && strcmp(p->stores[i].name, e->queue) == 0)
+            found = 1;
+    if (!found) {
+        char list[512] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < p->nstores; i++) {
+            if (p->stores[i].kind != KUMO__STORE_QUEUE)
+                continue;
+            int n = snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", p->stores[i].name);
+            if (n < 0 || (size_t)n >= sizeof list - len)
+                break;
+            len += (size_t)n;
+        }
+        kumo__doc_value_error(err, doc, def, "queue", "events.%s.queue: no queue '%s' under stores: queue:%s%s%s", name,
+                              e->queue, len ? " (there are: " : "; declare it there", list, len ? ")" : "");
+        return -EINVAL;
+    }
+    static const struct {
+        const char *key;
+        unsigned lo, hi;
+    } counts[] = {{"batch", 1, 100}, {"max_receives", 1, 1000}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *v = json_object_get(def, counts[i].key);
+        if (v == NULL)
+            continue;
+        json_int_t n = json_is_integer(v) ? json_integer_value(v) : -1;
+        if (n < counts[i].lo || n > counts[i].hi) {
+            kumo__doc_value_error(err, doc, def, counts[i].key, "events.%s.%s must be a whole number from %u to %u",
+                                  name, counts[i].key, counts[i].lo, counts[i].hi);
+            return -EINVAL;
+        }
+        if (i == 0)
+            e->batch = (unsigned)n;
+        else
+            e->max_receives = (unsigned)n;
+    }
+    static const char *const durations[] = {"visibility", "backoff"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *v = json_object_get(def, durations[i]);
+        double d;
+        if (v == NULL)
+            continue;
+        if (parse_duration(v, &d) != 0 || d * 1000 < 1 || d > (i == 0 ? 12 * 3600 : 300)) {
+            kumo__doc_value_error(err, doc, def, durations[i],
+                                  "events.%s.%s must be a duration like \"30s\", \"500ms\" or \"2m\" (1ms to %s)", name,
+                                  durations[i], i == 0 ? "12h" : "5m");
+            return -EINVAL;
+        }
+        if (i == 0)
+            e->visibility_ms = (uint64_t)(d * 1000);
+        else
+            e->backoff_ms = (uint64_t)(d * 1000);
+    }
+    double timeout_s = p->units[e->unit_index].tuning.timeout_s;
+    if ((double)e->visibility_ms < timeout_s * 1000) {
+        const char *why = "events.%s.visibility (%.3g s%s) is shorter than the timeout of unit '%s' (%.3g s): a "
+                          "message would come back to another worker while its handler still runs; set visibility: "
+                          "to at least %.3gs";
+        json_t *v = json_object_get(def, "visibility");
+        if (v)
+            kumo__doc_value_error(err, doc, def, "visibility", why, name, (double)e->visibility_ms / 1000, "", e->unit,
+                                  timeout_s, timeout_s);
+        else
+            kumo__doc_key_error(err, doc, def, "queue", why, name, (double)e->visibility_ms / 1000, ", the default",
+                                e->unit, timeout_s, timeout_s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int load_event(kumo__project *p, json_t *events, const char *name, json_t *def, kumo__event_decl *e,
                       kumo__error *err)
 {
@@ -725,20 +827,32 @@ static int load_event(kumo__project *p, json_t *events, const char *name, json_t
     }
     for (const char *const *k = later_sources; *k; k++) {
         if (json_object_get(def, *k)) {
-            kumo__doc_key_error(err, doc, def, *k,
-                                "events.%s: %s events are not implemented yet (issue 13); only schedule: runs today",
-                                name, *k);
+            kumo__doc_key_error(
+                err, doc, def, *k,
+                "events.%s: %s events are not implemented yet (issue 13); only schedule: and queue: run "
+                "today",
+                name, *k);
             return -EINVAL;
         }
     }
     char where[128];
     snprintf(where, sizeof where, "events.%s", name);
+    if (json_object_get(def, "queue") && json_object_get(def, "schedule")) {
+        kumo__doc_key_error(err, doc, def, "queue",
+                            "events.%s has two sources (schedule: and queue:); an event has one: split it in two",
+                            name);
+        return -EINVAL;
+    }
+    if (json_object_get(def, "queue"))
+        return load_queue_event(p, def, e, where, err);
     if ((rc = check_keys(doc, def, event_keys, where, err)) < 0)
         return rc;
     json_t *sched = json_object_get(def, "schedule");
     if (sched == NULL) {
         kumo__doc_key_error(err, doc, events, name,
-                            "events.%s has no source; add schedule: \"0 3 * * *\" (cron, @daily or every 5m)", name);
+                            "events.%s has no source; add schedule: \"0 3 * * *\" (cron, @daily or every 5m) or "
+                            "queue: NAME (a store under stores: queue:)",
+                            name);
         return -EINVAL;
     }
     if (json_object_get(def, "handler") == NULL) {
@@ -1057,6 +1171,7 @@ void kumo__project_free(kumo__project *p)
         free(e->symbol);
         free(e->schedule);
         free(e->timezone);
+        free(e->queue);
     }
     free(p->events);
     free(p->dir);
@@ -1294,8 +1409,8 @@ int kumo__project_refuse_events(const kumo__project *p, const char *what, kumo__
         return 0;
     const kumo__event_decl *e = &p->events[0];
     kumo__error_set(err, -EINVAL,
-                    "%s:%d:%d: events.%s: %s cannot carry events yet (issue 13): schedules run under kumo up "
-                    "only; remove events: from the project you build or deploy",
+                    "%s:%d:%d: events.%s: %s cannot carry events yet (issue 13): schedules and queue consumers run "
+                    "under kumo up only; remove events: from the project you build or deploy",
                     p->doc ? kumo__doc_path(p->doc) : "kumo.yaml", e->line, e->col, e->name, what);
     return -EINVAL;
 }

@@ -7,6 +7,7 @@
 #define KUMO_PROJECT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/store_var.h"
 #include "base/tz.h"
@@ -71,9 +72,9 @@ typedef struct kumo__http_limits {
     size_t body_budget;      /* request bodies held at once, all loops together (256 MiB); more is 503 */
 } kumo__http_limits;
 
-/* events: what fires a function besides HTTP (docs/events.md). Only
- * schedules run today; every other source is refused at load. */
-typedef enum kumo__event_kind { KUMO__EVENT_SCHEDULE } kumo__event_kind;
+/* events: what fires a function besides HTTP (docs/events.md). Schedules
+ * and queue consumers run today; every other source is refused at load. */
+typedef enum kumo__event_kind { KUMO__EVENT_SCHEDULE, KUMO__EVENT_QUEUE } kumo__event_kind;
 typedef struct kumo__event_decl {
     char *name; /* key under events:, [a-z0-9_-]+ */
     kumo__event_kind kind;
@@ -86,6 +87,12 @@ typedef struct kumo__event_decl {
     kumo__schedule *compiled; /* owned; parsed at load (errors at the value's line:column) */
     int line, col;            /* of the entry's key */
     kumo__tz *tz;             /* owned; the zone `compiled` reads (NULL: UTC) */
+    /* queue: (KUMO__EVENT_QUEUE) */
+    char *queue;            /* a store under stores: queue: */
+    unsigned batch;         /* batch: 1..100 (default 1): messages per receive */
+    uint64_t visibility_ms; /* visibility: (default 30 s), at least the unit's timeout */
+    unsigned max_receives;  /* max_receives: 1..1000 (default 5), then NAME-dead */
+    uint64_t backoff_ms;    /* backoff: first retry delay (default 1 s), doubling, capped at 5 min */
 } kumo__event_decl;
 
 typedef struct kumo__project {

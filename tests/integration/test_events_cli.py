@@ -113,9 +113,11 @@ class EventsCliTest(unittest.TestCase):
             ('  purge: {schedule: "@daily", handler: todos.purge, timezone: Europe/Atlantis}\n',
              "kumo.yaml:6:63: events.purge.timezone: unknown time zone 'Europe/Atlantis': /usr/share/zoneinfo has no "
              "such zone"),
+            ("  thumbs: {blob: files, handler: todos.send}\n",
+             "kumo.yaml:6:12: events.thumbs: blob events are not implemented yet (issue 13); only schedule: and "
+             "queue: run today"),
             ("  notify: {queue: notifications, handler: todos.send, batch: 10}\n",
-             "kumo.yaml:6:12: events.notify: queue events are not implemented yet (issue 13); only schedule: runs "
-             "today"),
+             "kumo.yaml:6:19: events.notify.queue: no queue 'notifications' under stores: queue:; declare it there"),
             ('  purge: {schedule: "@daily", handler: mail.send}\n',
              "kumo.yaml:6:40: events.purge.handler: no function unit 'mail' under functions: (there are: todos)"),
         ]

@@ -182,18 +182,60 @@ static const struct {
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  tick: {schedule: every 30s, "
      "handler: todos.tick}\n  weekly: {schedule: \"@weekly\", handler: todos._w2}\n",
      ""},
-    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {queue: jobs, handler: "
+    /* queue consumers (issue 13, slice 2) */
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge, visibility: 20s}\n",
+     ""},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge, batch: 100, visibility: 1m, max_receives: 1000, backoff: 5m}\n",
+     ""},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 1m}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
      "todos.purge}\n",
-     "kumo.yaml:6:11: events.purge: queue events are not implemented yet (issue 13); only schedule: runs today"},
+     "kumo.yaml:7:11: events.purge.visibility (30 s, the default) is shorter than the timeout of unit 'todos' (60 s): "
+     "a "
+     "message would come back to another worker while its handler still runs; set visibility: to at least 60s"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge, visibility: 10s}\n",
+     "kumo.yaml:7:58: events.purge.visibility (10 s) is shorter than the timeout of unit 'todos' (20 s): a message "
+     "would come back to another worker while its handler still runs; set visibility: to at least 20s"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: mail, handler: "
+     "todos.purge, visibility: 20s}\n",
+     "kumo.yaml:7:18: events.purge.queue: no queue 'mail' under stores: queue: (there are: jobs)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge, visibility: 20s, batch: 101}\n",
+     "kumo.yaml:7:70: events.purge.batch must be a whole number from 1 to 100"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge, visibility: 20s, window: 200ms}\n",
+     "kumo.yaml:7:63: events.purge.window: batching windows are not implemented yet (issue 13); a receive takes up to "
+     "batch: messages that are ready now; remove window:"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge, visibility: 20s, timezone: UTC}\n",
+     "kumo.yaml:7:63: unknown key 'timezone' in events.purge; expected one of: queue, handler, batch, visibility, "
+     "max_receives, backoff"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, schedule: "
+     "\"@daily\", handler: todos.purge}\n",
+     "kumo.yaml:7:11: events.purge has two sources (schedule: and queue:); an event has one: split it in two"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  thumbs: {blob: files, on: "
      "[created], handler: todos.thumb}\n",
-     "kumo.yaml:6:12: events.thumbs: blob events are not implemented yet (issue 13); only schedule: runs today"},
+     "kumo.yaml:6:12: events.thumbs: blob events are not implemented yet (issue 13); only schedule: and queue: run "
+     "today"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  billing: {topic: orders, handler: "
      "todos.charge}\n",
-     "kumo.yaml:6:13: events.billing: topic events are not implemented yet (issue 13); only schedule: runs today"},
+     "kumo.yaml:6:13: events.billing: topic events are not implemented yet (issue 13); only schedule: and queue: run "
+     "today"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  ext:\n    cloudevent: {type: "
      "com.example}\n    handler: todos.ext\n",
-     "kumo.yaml:7:5: events.ext: cloudevent events are not implemented yet (issue 13); only schedule: runs today"},
+     "kumo.yaml:7:5: events.ext: cloudevent events are not implemented yet (issue 13); only schedule: and queue: run "
+     "today"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
      "handler: todos.purge, timzone: UTC}\n",
      "kumo.yaml:6:56: unknown key 'timzone' in events.purge (did you mean 'timezone'?); expected one of: schedule, "
@@ -204,7 +246,8 @@ static const struct {
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: \"0 3 * * *\"\n",
      "kumo.yaml:6:10: events.purge must be a mapping like {schedule: \"0 3 * * *\", handler: UNIT.SYMBOL}"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {handler: todos.purge}\n",
-     "kumo.yaml:6:3: events.purge has no source; add schedule: \"0 3 * * *\" (cron, @daily or every 5m)"},
+     "kumo.yaml:6:3: events.purge has no source; add schedule: \"0 3 * * *\" (cron, @daily or every 5m) or "
+     "queue: NAME (a store under stores: queue:)"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * "
      "*\"}\n",
      "kumo.yaml:6:3: events.purge has no handler; add handler: UNIT.SYMBOL"},
