@@ -381,29 +381,12 @@ static void answered(qmsg *m, int status, const char *error, size_t error_len)
 static void on_msg_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
 {
     qmsg *m = (qmsg *)call;
-    int status = 500;
-    const char *error = payload;
-    size_t error_len = payload ? len : 0;
+    const char *error;
+    size_t error_len;
     m->t->inflight--;
-    switch (result) {
-    case KUMO__CALL_OK: {
-        kumo__response_in r;
-        kumo__response_read(payload, len, &r);
-        status = r.status;
-        error = r.error;
-        error_len = r.error_len;
-        if (r.error)
-            status = 500;
-        else if (status >= 300)
-            error = r.body, error_len = r.body_len;
-        break;
-    }
-    case KUMO__CALL_FAILED: status = 500; break;
-    case KUMO__CALL_CRASHED: status = 502; break;
-    case KUMO__CALL_TIMEOUT: status = 504; break;
-    case KUMO__CALL_NO_WORKER: status = 502; break;
-    }
-    answered(m, status, error_len ? error : NULL, error_len);
+    /* not 2xx is a failed try: a 3xx body says why as much as a 4xx one */
+    int status = kumo__gw_event_outcome(result, payload, len, 300, &error, &error_len);
+    answered(m, status, error, error_len);
     if (m->lg->pools && m->lg->pools[m->c->decl->unit_index])
         kumo__pool_record(m->lg->pools[m->c->decl->unit_index], kumo__mono_us() - m->start_us, status >= 500,
                           kumo__mono_ms());

@@ -206,6 +206,12 @@ void kumo__gw_loop_gen_free_list(loop_gen *lg);
  * events, fires the ticks that are due (not while draining: the caller
  * stops calling) and returns how long the loop may wait for the next one:
  * at most max_wait_ms. */
+/* An event call's outcome (a schedule tick, a queue message) as an HTTP
+ * status, and what says why it failed: the worker's error, or the
+ * handler's own body for a status of body_from or more; *error is NULL
+ * when there is nothing to say. Points into payload. */
+int kumo__gw_event_outcome(enum kumo__call_result result, const char *payload, size_t len, int body_from,
+                           const char **error, size_t *error_len);
 int kumo__gw_sched_run(loop_thread *t, int max_wait_ms);
 /* Frees the events' state, once no tick is in flight (after the pools
  * stopped). */

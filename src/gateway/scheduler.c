@@ -303,25 +303,23 @@ static void tick_outcome(tick_call *c, int status, const char *error, size_t err
     }
 }
 
-static void on_tick_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
+int kumo__gw_event_outcome(enum kumo__call_result result, const char *payload, size_t len, int body_from,
+                           const char **error, size_t *error_len)
 {
-    tick_call *c = (tick_call *)call;
-    loop_thread *t = c->t;
     int status = 500;
-    const char *error = payload;
-    size_t error_len = payload ? len : 0;
-    t->inflight--;
+    *error = payload;
+    *error_len = payload ? len : 0;
     switch (result) {
     case KUMO__CALL_OK: {
         kumo__response_in r;
         kumo__response_read(payload, len, &r);
         status = r.status;
-        error = r.error;
-        error_len = r.error_len;
+        *error = r.error;
+        *error_len = r.error_len;
         if (r.error)
             status = 500;
-        else if (status >= 400) /* the handler's own problem: its body says why */
-            error = r.body, error_len = r.body_len;
+        else if (status >= body_from) /* the handler's own problem: its body says why */
+            *error = r.body, *error_len = r.body_len;
         break;
     }
     case KUMO__CALL_FAILED: status = 500; break;
@@ -329,7 +327,20 @@ static void on_tick_done(kumo__call *call, enum kumo__call_result result, const 
     case KUMO__CALL_TIMEOUT: status = 504; break;
     case KUMO__CALL_NO_WORKER: status = 502; break;
     }
-    tick_outcome(c, status, error_len ? error : NULL, error_len);
+    if (*error_len == 0)
+        *error = NULL;
+    return status;
+}
+
+static void on_tick_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
+{
+    tick_call *c = (tick_call *)call;
+    loop_thread *t = c->t;
+    const char *error;
+    size_t error_len;
+    t->inflight--;
+    int status = kumo__gw_event_outcome(result, payload, len, 400, &error, &error_len);
+    tick_outcome(c, status, error, error_len);
     if (c->lg->pools && c->lg->pools[c->unit_index])
         kumo__pool_record(c->lg->pools[c->unit_index], kumo__mono_us() - c->start_us, status >= 500, kumo__mono_ms());
     c->lg->users--;
