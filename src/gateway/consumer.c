@@ -361,7 +361,9 @@ static int build_batch(const consumer *c, qcall *k)
         const qmsg *m = &k->msgs[i];
         rfc3339_ms(m->received_ms, when, sizeof(when));
         snprintf(count, sizeof(count), "%u", m->receives);
-        err |= ADD(i ? ",{\"specversion\":\"1.0\",\"id\":" : "{\"specversion\":\"1.0\",\"id\":");
+        if (i)
+            err |= ADD(",");
+        err |= ADD("{\"specversion\":\"1.0\",\"id\":");
         err |= add_string(&b, m->id);
         err |= ADD(",\"source\":");
         err |= add_string(&b, source);
@@ -475,7 +477,7 @@ static void *consumer_main(void *arg)
     int failing = 0;
     qcall *fill = NULL;      /* the call being filled (window: > 0) */
     uint64_t fill_until = 0; /* mono ms: when it goes, full or not */
-    uint64_t window_ms = 0;  /* decl->window_ms once the project has it */
+    uint64_t window_ms = d->window_ms;
     kumo__arena_init(&arena);
     const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, d->queue);
 
