@@ -106,7 +106,8 @@ struct consumer {
     generation *gen; /* one reference: decl lives in it */
     const kumo__event_decl *decl;
     kumo__gw_consumers *owner;
-    size_t max_calls; /* the unit's max: calls in flight at most */
+    size_t max_calls;         /* the unit's max: calls in flight at most */
+    const kumo__schema *data; /* the event's data: schema, or NULL */
     pthread_t tid;
     int started;
     pthread_mutex_t lock; /* guards stop, done, inflight */
@@ -400,6 +401,41 @@ static int build_batch(const consumer *c, qcall *k)
 
 #undef ADD
 
+/* Whether a received message's body matches the event's data: schema.
+ * One that does not never reaches a handler: it is put back at once, with
+ * no backoff, until its receives reach max_receives and the queue's driver
+ * moves it to the dead-letter queue (every driver does that on its own,
+ * for its own kind of dead-letter queue); the last time, a warn line lists
+ * the violations. */
+static int valid_data(consumer *c, kumo__queue *q, const kumo_queue_message *m)
+{
+    const kumo__event_decl *d = c->decl;
+    char why[ERROR_MAX];
+    int rc = kumo__event_data_check(c->data, m->body, m->len, why, sizeof(why));
+    if (rc == 0)
+        return 1;
+    if (rc < 0)
+        snprintf(why, sizeof(why), "out of memory validating the data");
+    if (m->receives >= d->max_receives) {
+        kumo__logline l;
+        char reason[ERROR_MAX + 300];
+        snprintf(reason, sizeof(reason),
+                 "the data does not match %s: %s; it moves to the queue %s-dead without reaching the handler", d->data,
+                 why, d->queue);
+        kumo__logline_begin(&l, "warn", "event dead-lettered", 19);
+        kumo__logline_cstr(&l, "event", c->name);
+        kumo__logline_cstr(&l, "message_id", m->id ? m->id : "");
+        kumo__logline_int(&l, "receive_count", m->receives);
+        kumo__logline_cstr(&l, "reason", reason);
+        kumo__logline_write(&l, 2);
+    }
+    int nrc = q->driver->nack(q, m->receipt, 0);
+    if (nrc != 0)
+        kumo__log_event("warn", "event %s: message %s cannot be put back (%s%s%s): it comes back after its visibility",
+                        c->name, m->id ? m->id : "?", kumo_strerror(nrc), q->error[0] ? ": " : "", q->error);
+    return 0;
+}
+
 /* Copies the received messages into the call being filled (*fill, made
  * when NULL, with room for `batch`). A message that cannot be copied goes
  * back at once. */
@@ -408,6 +444,8 @@ static void take(consumer *c, kumo__queue *q, qcall **fill, const kumo_queue_mes
     const kumo__event_decl *d = c->decl;
     uint64_t now = kumo__epoch_ms();
     for (size_t i = 0; i < n; i++) {
+        if (c->data && !valid_data(c, q, &in[i]))
+            continue;
         qcall *k = *fill;
         if (k == NULL && (k = calloc(1, sizeof(*k))) != NULL && (k->msgs = calloc(d->batch, sizeof(qmsg))) == NULL) {
             free(k);
@@ -603,6 +641,7 @@ static void consumer_start(kumo__gw_consumers *s, generation *g, const kumo__eve
     c->owner = s;
     int max = g->project->units[d->unit_index].tuning.max;
     c->max_calls = max > 0 ? (size_t)max : 1;
+    c->data = g->event_data ? g->event_data[d - g->project->events] : NULL;
     atomic_fetch_add(&g->refs, 1);
     c->gen = g;
     pthread_mutex_init(&c->lock, NULL);

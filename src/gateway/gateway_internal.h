@@ -31,6 +31,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/h2o_glue.h"
 #include "openapi/check.h"
+#include "project/event_data.h"
 #include "project/store_plan.h"
 #include "runtime/runtime.h"
 
@@ -47,11 +48,12 @@ typedef struct generation {
     kumo__spec *spec;
     kumo__router *router;
     kumo__docs *docs;
-    kumo__opcheck **checks;  /* one per operation: the contract enforced */
-    kumo__api api;           /* the above, as kumo__dispatch_request reads them */
-    char **so_links;         /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
-    kumo__store_plan stores; /* where each store lives (project/store_plan.h) */
-    char **envp;             /* the workers' environment: kumo's, with the stores' variables (one block) */
+    kumo__opcheck **checks;    /* one per operation: the contract enforced */
+    kumo__schema **event_data; /* one per event: its data: schema compiled (project/event_data.h), or NULL */
+    kumo__api api;             /* the above, as kumo__dispatch_request reads them */
+    char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
+    kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
+    char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
     char data_dir[4096];
     gateway *gw;
 } generation;

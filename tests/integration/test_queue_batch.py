@@ -13,10 +13,11 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 import unittest
 import urllib.request
 
-from kumo_harness import Gateway, copy_project, wait_for
+from kumo_harness import KUMO, Gateway, copy_project, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
 
@@ -165,6 +166,62 @@ class BatchTest(unittest.TestCase):
 
     def test_error_status_fails_the_call(self):
         self.whole_call_fails("status500-1", 500, "Marked to fail")
+
+    def test_data_schema(self):
+        """data: '#/components/schemas/Note': the messages that match reach
+        the handler; one that does not (or is not JSON) never does, and is
+        dead-lettered with the violations in the warn line."""
+        bodies = ['{"title": "ok"}', '{"title": "far too long a title"}', 'not json', '{"title": "fine"}']
+        ids = send(self.gw, "notes", bodies)
+        good, long_title, not_json, fine = ids
+        dead = wait_for(lambda: (lambda rows: rows if len(rows) == 2 else None)(
+            [r for r in queue_rows(self.dir, "notes-dead") if str(r[0]) in ids]), timeout=60)
+        self.assertTrue(dead, self.gw.stderr()[-3000:])
+        self.assertEqual(sorted(str(r[0]) for r in dead), sorted([long_title, not_json]))
+        self.assertTrue(wait_for(lambda: not [r for r in queue_rows(self.dir, "notes") if str(r[0]) in ids],
+                                 timeout=30), queue_rows(self.dir, "notes"))
+        seen = deliveries(self.gw, ids)
+        self.assertEqual([c for c, _ in seen[good]], [1])
+        self.assertEqual([c for c, _ in seen[fine]], [1])
+        self.assertEqual(seen[long_title], [])  # never handed to the handler
+        self.assertEqual(seen[not_json], [])
+        warns = {l["message_id"]: l for l in self.gw.log_lines() if l.get("msg") == "event dead-lettered"
+                 and l.get("event") == "checked"}
+        self.assertEqual(sorted(warns), sorted([long_title, not_json]))
+        self.assertIn("does not match #/components/schemas/Note: /data/title:", warns[long_title]["reason"])
+        self.assertIn("at most 10", warns[long_title]["reason"])
+        self.assertIn("notes-dead", warns[long_title]["reason"])
+        self.assertIn("not JSON", warns[not_json]["reason"])
+        self.assertEqual(warns[long_title]["receive_count"], 3)  # max_receives: put back without backoff until then
+
+
+class DataConfigTest(unittest.TestCase):
+    """A data: pointer to nothing is an error at kumo.yaml:line:column,
+    naming the schemas there are, for kumo up and kumo lint alike."""
+
+    def test_unknown_schema(self):
+        d = copy_project("qbatch", PROJECTS)
+        try:
+            path = os.path.join(d, "kumo.yaml")
+            with open(path) as f:
+                text = f.read()
+            text = text.replace("'#/components/schemas/Note'", "'#/components/schemas/Nope'")
+            with open(path, "w") as f:
+                f.write(text)
+            lines = text.splitlines()
+            [line] = [i + 1 for i, l in enumerate(lines) if "schemas/Nope" in l]
+            col = lines[line - 1].index("'#/") + 1
+            want = ("kumo.yaml:%d:%d: events.checked.data: nothing at '#/components/schemas/Nope' in openapi.yaml; "
+                    "the schemas under #/components/schemas are: Note" % (line, col))
+            r = subprocess.run([KUMO, "up", d, "--port", "0", "--admin-port", "0"], capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(want, r.stderr)
+            r = subprocess.run([KUMO, "lint", d], capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(want.replace(": events.checked", ": error: events.checked"), r.stdout + r.stderr)
+        finally:
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
 
 class ConcurrencyTest(unittest.TestCase):
