@@ -5,9 +5,10 @@
  * each queue event of the live generation has a thread of its own that
  * opens the queue from the generation's store plan (its own handle, with
  * the event's max_receives), receives messages into calls of up to `batch`
- * messages, and hands each call to loop 0 through a locked inbox and a
- * wake-up pipe loop 0's h2o loop watches. Loop 0 submits the call to the
- * unit's pool, and the pool's answer goes back to the thread, which
+ * messages, and hands each call to an event loop through that loop's
+ * outlet (a locked inbox and a wake-up pipe its h2o loop watches). The
+ * loop submits the call to its pool of the unit, and the pool's answer
+ * goes back to the thread, which
  * settles every message of the call: ack, or nack with the event's backoff
  * (doubling from backoff:, at most 5 minutes). A message that failed on
  * its max_receives-th receive is nacked at once and the driver moves it to
@@ -32,8 +33,15 @@
  * Concurrency: up to the unit's `max` calls in flight, each of up to
  * `batch` messages; while that leaves room the thread receives again at
  * once, so the consumer follows the queue's depth within `max`, and with
- * the queue empty it holds no call (the pool scales to zero by its idle
- * rule). window: > 0 keeps a call open until it has `batch` messages or
+ * the queue empty it holds no call (the pools scale to zero by their idle
+ * rule). Each loop's pool holds its share of max (loop.c splits it), so a
+ * call goes to the ready loop with the most room left in its share. Loop
+ * 0 owns the consumers and every loop's outlet; another loop watches its
+ * outlet once it sees them (kumo__gw_consumers_serve) and closes it when
+ * it leaves its event loop, before the loops' stop barrier, after which
+ * loop 0 joins the threads and frees the outlets.
+ *
+ * window: > 0 keeps a call open until it has `batch` messages or
  * the window (counted from its first message) has passed, receiving again
  * meanwhile; window 0 sends what one receive gave. With nothing ready the
  * thread polls the queue every POLL_MS.
@@ -79,8 +87,8 @@ typedef struct qmsg {
 } qmsg;
 
 /* One call of the handler, with the messages it carries: filled and built
- * by its consumer's thread, submitted by loop 0, answered by the pool on
- * loop 0, settled (each message acked or nacked) by the thread. */
+ * by its consumer's thread, submitted by an event loop, answered by the
+ * pool on that loop, settled (each message acked or nacked) by the thread. */
 typedef struct qcall {
     kumo__call call; /* first: the pool hands this pointer back */
     consumer *c;
@@ -96,6 +104,7 @@ typedef struct qcall {
     char *answer; /* a 2xx answer's body that may be batchItemFailures (malloc'd), or NULL */
     size_t answer_len;
     int worker_pid;
+    int loop; /* the event loop it was handed to */
     uint64_t start_us, duration_us;
     char request_id[48];
     struct qcall *next;
@@ -107,6 +116,8 @@ struct consumer {
     const kumo__event_decl *decl;
     kumo__gw_consumers *owner;
     size_t max_calls;         /* the unit's max: calls in flight at most */
+    size_t *loop_share;       /* per loop: its pool's share of max (as loop.c splits it) */
+    size_t *loop_inflight;    /* per loop: calls handed to it and not settled (the thread's own) */
     const kumo__schema *data; /* the event's data: schema, or NULL */
     pthread_t tid;
     int started;
@@ -114,27 +125,66 @@ struct consumer {
     pthread_cond_t cond;
     int stop;
     qcall *done;     /* answered, to settle */
-    size_t inflight; /* calls handed to loop 0 and not settled */
+    size_t inflight; /* calls handed to the loops and not settled */
     atomic_int finished;
     consumer *next;
 };
 
-struct kumo__gw_consumers {
-    pthread_mutex_t lock; /* guards inbox, closed */
+/* Where consumer threads hand calls to one event loop: an inbox and a
+ * wake-up pipe the loop's h2o socket watches. Made by loop 0 for every
+ * loop; a loop takes calls once it watches its pipe (ready), and closes
+ * its outlet when it leaves its event loop (before the loops' stop
+ * barrier, so loop 0 frees them all after it). */
+typedef struct outlet {
+    pthread_mutex_t lock; /* guards inbox, ready, closed, and writes to wake[1] */
     qcall *inbox, **tail;
-    int closed;
-    int wake[2]; /* a thread writes a byte; loop 0's h2o socket on wake[0] reads it */
-    h2o_socket_t *wake_sock;
+    int ready, closed;
+    int wake[2];
+    h2o_socket_t *sock; /* its loop's, on wake[0] */
+} outlet;
+
+struct kumo__gw_consumers {
+    outlet *outlets; /* one per event loop */
+    int nloops;
     const generation *gen; /* the generation the consumers were started for */
     int stopping;
     consumer *list;
 };
 
-static void wake_loop(kumo__gw_consumers *s)
+/* Wakes the outlet's loop; the caller holds o->lock (so the pipe is open). */
+static void wake_loop(outlet *o)
 {
     char b = 1;
-    ssize_t n = write(s->wake[1], &b, 1); /* full pipe (EAGAIN): loop 0 is awake already */
+    ssize_t n = write(o->wake[1], &b, 1); /* full pipe (EAGAIN): the loop is awake already */
     (void)n;
+}
+
+/* Puts k in o's inbox and wakes its loop: 0, or -1 when the loop no
+ * longer takes calls. */
+static int outlet_put(outlet *o, qcall *k)
+{
+    int rc = -1;
+    pthread_mutex_lock(&o->lock);
+    if (!o->closed) {
+        k->next = NULL;
+        *o->tail = k;
+        o->tail = &k->next;
+        wake_loop(o);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&o->lock);
+    return rc;
+}
+
+/* Takes o's inbox (NULL when empty). */
+static qcall *outlet_take(outlet *o)
+{
+    pthread_mutex_lock(&o->lock);
+    qcall *in = o->inbox;
+    o->inbox = NULL;
+    o->tail = &o->inbox;
+    pthread_mutex_unlock(&o->lock);
+    return in;
 }
 
 static void on_wake(h2o_socket_t *sock, const char *err)
@@ -158,7 +208,7 @@ static void call_free(qcall *k)
     free(k);
 }
 
-/* Back to the thread that received it (from loop 0). */
+/* Back to the thread that received it (from an event loop). */
 static void call_return(qcall *k)
 {
     consumer *c = k->c;
@@ -477,9 +527,10 @@ static void take(consumer *c, kumo__queue *q, qcall **fill, const kumo_queue_mes
     }
 }
 
-/* Hands a filled call to loop 0 (building its batch body first); when the
- * inbox is closed (kumo is stopping) or the body cannot be built, its
- * messages go back at once. 1 when it went. */
+/* Hands a filled call to an event loop (building its batch body first):
+ * the ready loop with the most room left in its share of max, else loop
+ * 0. When the loop no longer takes calls (kumo is stopping) or the body
+ * cannot be built, its messages go back at once. 1 when it went. */
 static int hand_over(consumer *c, kumo__queue *q, qcall *k)
 {
     kumo__gw_consumers *s = c->owner;
@@ -489,19 +540,24 @@ static int hand_over(consumer *c, kumo__queue *q, qcall *k)
         settle(c, q, k);
         return 0;
     }
-    pthread_mutex_lock(&s->lock);
-    int closed = s->closed;
-    if (!closed) {
-        k->next = NULL;
-        *s->tail = k;
-        s->tail = &k->next;
+    int pick = 0;
+    size_t best = 0;
+    for (int i = 0; i < s->nloops; i++) {
+        size_t room = c->loop_share[i] > c->loop_inflight[i] ? c->loop_share[i] - c->loop_inflight[i] : 0;
+        if (room <= best)
+            continue;
+        pthread_mutex_lock(&s->outlets[i].lock);
+        int ready = s->outlets[i].ready && !s->outlets[i].closed;
+        pthread_mutex_unlock(&s->outlets[i].lock);
+        if (ready)
+            pick = i, best = room;
     }
-    pthread_mutex_unlock(&s->lock);
-    if (closed) {
+    k->loop = pick;
+    if (outlet_put(&s->outlets[pick], k) != 0) {
         settle(c, q, k); /* untried: nacked without delay */
         return 0;
     }
-    wake_loop(s);
+    c->loop_inflight[pick]++;
     return 1;
 }
 
@@ -525,6 +581,8 @@ static void *consumer_main(void *arg)
             qcall *k = c->done;
             c->done = k->next;
             pthread_mutex_unlock(&c->lock);
+            if (c->loop_inflight[k->loop] > 0)
+                c->loop_inflight[k->loop]--;
             settle(c, q, k);
             pthread_mutex_lock(&c->lock);
             c->inflight--;
@@ -606,7 +664,11 @@ static void *consumer_main(void *arg)
     kumo__store_close(q ? &q->store : NULL);
     kumo__arena_free(&arena);
     atomic_store(&c->finished, 1);
-    wake_loop(c->owner);
+    outlet *o0 = &c->owner->outlets[0];
+    pthread_mutex_lock(&o0->lock);
+    if (!o0->closed)
+        wake_loop(o0); /* loop 0 frees it */
+    pthread_mutex_unlock(&o0->lock);
     return NULL;
 }
 
@@ -625,6 +687,8 @@ static void consumer_free(consumer *c)
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     kumo__gw_generation_release(c->gen);
+    free(c->loop_share);
+    free(c->loop_inflight);
     free(c->name);
     free(c);
 }
@@ -632,7 +696,11 @@ static void consumer_free(consumer *c)
 static void consumer_start(kumo__gw_consumers *s, generation *g, const kumo__event_decl *d)
 {
     consumer *c = calloc(1, sizeof(*c));
-    if (c == NULL || (c->name = strdup(d->name)) == NULL) {
+    if (c == NULL || (c->name = strdup(d->name)) == NULL ||
+        (c->loop_share = calloc((size_t)s->nloops, sizeof(size_t))) == NULL ||
+        (c->loop_inflight = calloc((size_t)s->nloops, sizeof(size_t))) == NULL) {
+        if (c)
+            free(c->name), free(c->loop_share);
         free(c);
         kumo__log_event("error", "event %s: out of memory; its queue is not consumed", d->name);
         return;
@@ -641,6 +709,10 @@ static void consumer_start(kumo__gw_consumers *s, generation *g, const kumo__eve
     c->owner = s;
     int max = g->project->units[d->unit_index].tuning.max;
     c->max_calls = max > 0 ? (size_t)max : 1;
+    for (int i = 0; i < s->nloops; i++) { /* loop.c's split of max, at least one per loop */
+        int share = max / s->nloops + (i < max % s->nloops);
+        c->loop_share[i] = share > 0 ? (size_t)share : 1;
+    }
     c->data = g->event_data ? g->event_data[d - g->project->events] : NULL;
     atomic_fetch_add(&g->refs, 1);
     c->gen = g;
@@ -662,7 +734,7 @@ static void consumer_start(kumo__gw_consumers *s, generation *g, const kumo__eve
     s->list = c;
 }
 
-/* Records the call's outcome (on loop 0); the thread logs and settles it. */
+/* Records the call's outcome (on its loop); the thread logs and settles it. */
 static void answered(qcall *k, int status, const char *error, size_t error_len)
 {
     k->attempted = 1;
@@ -738,7 +810,7 @@ static void new_traceparent(char out[56])
     memcpy(p, "-01", 4);
 }
 
-/* Submits call k to its unit's pool on loop 0 (or hands it back untried). */
+/* Submits call k to its unit's pool on loop t (or hands it back untried). */
 static void submit(loop_thread *t, qcall *k)
 {
     consumer *c = k->c;
@@ -819,6 +891,96 @@ static int has_queue_events(const generation *g)
     return 0;
 }
 
+/* Submits what is in the outlet of loop t (or hands it back untried when
+ * its consumer is stopping). */
+static void serve_inbox(loop_thread *t, outlet *o)
+{
+    qcall *in = outlet_take(o);
+    while (in) {
+        qcall *m = in;
+        in = m->next;
+        m->next = NULL;
+        int stopped;
+        pthread_mutex_lock(&m->c->lock);
+        stopped = m->c->stop;
+        pthread_mutex_unlock(&m->c->lock);
+        if (stopped)
+            call_return(m);
+        else
+            submit(t, m);
+    }
+}
+
+/* Closes loop t's outlet (its loop takes no more calls): what waits in it
+ * goes back untried; its socket is closed on its own loop. */
+static void outlet_close(outlet *o)
+{
+    pthread_mutex_lock(&o->lock);
+    o->closed = 1;
+    o->ready = 0;
+    qcall *in = o->inbox;
+    o->inbox = NULL;
+    o->tail = &o->inbox;
+    pthread_mutex_unlock(&o->lock);
+    while (in) {
+        qcall *m = in;
+        in = m->next;
+        call_return(m);
+    }
+    if (o->sock) {
+        h2o_socket_read_stop(o->sock);
+        h2o_socket_close(o->sock); /* closes wake[0] */
+        o->sock = NULL;
+        o->wake[0] = -1;
+    }
+}
+
+/* Starts watching loop t's outlet from loop t: 0, or -1. */
+static int outlet_watch(loop_thread *t, outlet *o)
+{
+    if ((o->sock = h2o_evloop_socket_create(t->loop, o->wake[0], 0)) == NULL)
+        return -1;
+    h2o_socket_read_start(o->sock, on_wake);
+    pthread_mutex_lock(&o->lock);
+    o->ready = !o->closed;
+    pthread_mutex_unlock(&o->lock);
+    return 0;
+}
+
+static kumo__gw_consumers *consumers_new(loop_thread *t)
+{
+    int n = t->gw->nthreads > 0 ? t->gw->nthreads : 1;
+    kumo__gw_consumers *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->outlets = calloc((size_t)n, sizeof(outlet))) == NULL) {
+        free(s);
+        kumo__log_event("error", "the queue events cannot start: out of memory");
+        return NULL;
+    }
+    s->nloops = n;
+    for (int i = 0; i < n; i++) {
+        outlet *o = &s->outlets[i];
+        pthread_mutex_init(&o->lock, NULL);
+        o->tail = &o->inbox;
+        o->wake[0] = o->wake[1] = -1;
+        if (pipe2(o->wake, O_NONBLOCK | O_CLOEXEC) != 0 || (i == 0 && outlet_watch(t, o) != 0)) {
+            kumo__log_event("error", "the queue events cannot start: no wake-up pipe (%s)", strerror(errno));
+            for (int j = 0; j <= i; j++) {
+                if (s->outlets[j].sock)
+                    h2o_socket_close(s->outlets[j].sock);
+                else if (s->outlets[j].wake[0] >= 0)
+                    close(s->outlets[j].wake[0]);
+                if (s->outlets[j].wake[1] >= 0)
+                    close(s->outlets[j].wake[1]);
+                pthread_mutex_destroy(&s->outlets[j].lock);
+            }
+            free(s->outlets);
+            free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
 void kumo__gw_consumers_run(loop_thread *t)
 {
     loop_gen *live = t->live;
@@ -827,23 +989,9 @@ void kumo__gw_consumers_run(loop_thread *t)
     if (s == NULL) {
         if (live == NULL || draining || !has_queue_events(live->gen))
             return;
-        if ((s = calloc(1, sizeof(*s))) == NULL) {
-            kumo__log_event("error", "the queue events cannot start: out of memory");
+        if ((s = consumers_new(t)) == NULL)
             return;
-        }
-        s->wake[0] = s->wake[1] = -1;
-        if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0 ||
-            (s->wake_sock = h2o_evloop_socket_create(t->loop, s->wake[0], 0)) == NULL) {
-            kumo__log_event("error", "the queue events cannot start: no wake-up pipe (%s)", strerror(errno));
-            if (s->wake[0] >= 0)
-                close(s->wake[0]), close(s->wake[1]);
-            free(s);
-            return;
-        }
-        pthread_mutex_init(&s->lock, NULL);
-        s->tail = &s->inbox;
-        h2o_socket_read_start(s->wake_sock, on_wake);
-        t->consumers = s;
+        __atomic_store_n(&t->consumers, s, __ATOMIC_RELEASE); /* the other loops read it */
     }
     /* Follow the live generation: the consumers of the old one stop
      * (finishing what they have in flight), the new one's start. */
@@ -868,24 +1016,7 @@ void kumo__gw_consumers_run(loop_thread *t)
         for (consumer *c = s->list; c; c = c->next)
             consumer_stop(c);
     }
-    pthread_mutex_lock(&s->lock);
-    qcall *in = s->inbox;
-    s->inbox = NULL;
-    s->tail = &s->inbox;
-    pthread_mutex_unlock(&s->lock);
-    while (in) {
-        qcall *m = in;
-        in = m->next;
-        m->next = NULL;
-        int stopped;
-        pthread_mutex_lock(&m->c->lock);
-        stopped = m->c->stop;
-        pthread_mutex_unlock(&m->c->lock);
-        if (stopped)
-            call_return(m);
-        else
-            submit(t, m);
-    }
+    serve_inbox(t, &s->outlets[0]);
     for (consumer **pp = &s->list; *pp;) {
         consumer *c = *pp;
         if (atomic_load(&c->finished)) {
@@ -897,33 +1028,55 @@ void kumo__gw_consumers_run(loop_thread *t)
     }
 }
 
+void kumo__gw_consumers_serve(loop_thread *t)
+{
+    kumo__gw_consumers *s = __atomic_load_n(&t->gw->threads[0].consumers, __ATOMIC_ACQUIRE);
+    if (s == NULL || t->index <= 0 || t->index >= s->nloops)
+        return;
+    outlet *o = &s->outlets[t->index];
+    if (o->sock == NULL && !o->closed && outlet_watch(t, o) != 0) {
+        kumo__log_event("warn", "loop %d: cannot watch the queue events' wake-up pipe; their calls go to loop 0",
+                        t->index);
+        pthread_mutex_lock(&o->lock);
+        o->closed = 1;
+        pthread_mutex_unlock(&o->lock);
+        return;
+    }
+    serve_inbox(t, o);
+}
+
+void kumo__gw_consumers_close(loop_thread *t)
+{
+    kumo__gw_consumers *s = __atomic_load_n(&t->gw->threads[0].consumers, __ATOMIC_ACQUIRE);
+    if (s == NULL || t->index <= 0 || t->index >= s->nloops)
+        return;
+    outlet_close(&s->outlets[t->index]);
+}
+
 void kumo__gw_consumers_free(loop_thread *t)
 {
     kumo__gw_consumers *s = t->consumers;
     if (s == NULL)
         return;
-    pthread_mutex_lock(&s->lock);
-    s->closed = 1;
-    qcall *in = s->inbox;
-    s->inbox = NULL;
-    s->tail = &s->inbox;
-    pthread_mutex_unlock(&s->lock);
+    outlet_close(&s->outlets[0]);
     for (consumer *c = s->list; c; c = c->next)
         consumer_stop(c);
-    while (in) {
-        qcall *m = in;
-        in = m->next;
-        call_return(m);
-    }
     while (s->list) {
         consumer *c = s->list;
         s->list = c->next;
         consumer_free(c);
     }
-    h2o_socket_read_stop(s->wake_sock);
-    h2o_socket_close(s->wake_sock); /* closes wake[0] */
-    close(s->wake[1]);
-    pthread_mutex_destroy(&s->lock);
+    /* The other loops closed theirs before the stop barrier; no thread
+     * is left to write to a pipe. */
+    for (int i = 0; i < s->nloops; i++) {
+        outlet *o = &s->outlets[i];
+        if (o->sock == NULL && o->wake[0] >= 0)
+            close(o->wake[0]); /* a loop that never watched it */
+        if (o->wake[1] >= 0)
+            close(o->wake[1]);
+        pthread_mutex_destroy(&o->lock);
+    }
+    free(s->outlets);
     free(s);
     t->consumers = NULL;
 }

@@ -227,12 +227,12 @@ class DataConfigTest(unittest.TestCase):
 class ConcurrencyTest(unittest.TestCase):
     """batch: 1 on a unit with max: 3: three messages make three calls
     that overlap (each waits, bounded, until it has seen three running),
-    on three workers. One loop (--threads 1): the consumer submits to
-    loop 0, whose pools hold its share of a unit's max (max / threads)."""
+    on three workers. With two event loops each loop's pool holds its
+    share of max (2 and 1): the consumer spreads its calls over both."""
 
     def test_calls_overlap_up_to_max(self):
         d = copy_project("qbatch", PROJECTS)
-        gw = Gateway(d, threads=1)
+        gw = Gateway(d)  # two loops: loop 0's pool holds 2 of max, loop 1's 1
         try:
             ids = send(gw, "spread", ["w-1", "w-2", "w-3"])
             self.assertEqual(len(ids), 3)
