@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 import unittest
 import urllib.request
 
@@ -253,6 +254,56 @@ class ConcurrencyTest(unittest.TestCase):
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
         self.assertEqual(rc, 0, err[-3000:])
         self.assertNotIn("ERROR: AddressSanitizer", err)
+
+
+class StopTest(unittest.TestCase):
+    """SIGTERM while a call is still filling its window: kumo stops at
+    once (it does not wait for the window), and the messages of the open
+    call are back in the queue, undelivered, for the next run."""
+
+    def test_sigterm_with_open_window(self):
+        d = copy_project("qbatch", PROJECTS)
+        gw = Gateway(d)
+        try:
+            ids = send(gw, "gathered", ["a", "b"])  # batch: 5, window: 1m: the call stays open
+            # received (hidden) by the consumer: their receive count went up
+            self.assertTrue(wait_for(lambda: [r for r in queue_rows(d, "gathered") if r[2] >= 1 and str(r[0]) in ids]
+                                     if len([r for r in queue_rows(d, "gathered") if r[2] >= 1]) == 2 else None,
+                                     timeout=30), gw.stderr()[-3000:])
+            rc = gw.stop(timeout=20)
+            err = gw.stderr()
+            self.assertEqual(rc, 0, err[-3000:])
+            self.assertNotIn("ERROR: AddressSanitizer", err)
+            self.assertEqual(get_calls_recorded(d), 0)
+            rows = queue_rows(d, "gathered")
+            self.assertEqual(sorted(str(r[0]) for r in rows), sorted(ids))
+            self.assertEqual(queue_rows(d, "gathered-dead"), [])
+            # put back without delay: visible again at once, not after the 2 min visibility
+            db = sqlite3.connect(os.path.join(d, ".kumo", "data", "queue.db"), timeout=10)
+            try:
+                late = db.execute("SELECT id FROM kumo_queue WHERE queue = 'gathered' AND visible_at > ?",
+                                  (int(time.time() * 1000),)).fetchall()
+            finally:
+                db.close()
+            self.assertEqual(late, [])
+        finally:
+            gw.stop()
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+
+def get_calls_recorded(project_dir):
+    """How many calls the handlers recorded (the kv store 'seen', read directly: kumo is stopped)."""
+    path = os.path.join(project_dir, ".kumo", "data", "kv.db")
+    if not os.path.exists(path):
+        return 0
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        return db.execute("SELECT count(*) FROM kumo_kv WHERE store = 'seen' AND CAST(key AS TEXT) LIKE 'call/%'"
+                          ).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
 
 
 if __name__ == "__main__":
