@@ -963,6 +963,8 @@ static const kumo__ce_delivery *worst_of(const kumo__ce_exchange *x, size_t k)
 
 void kumo__ce_finish(kumo__ce_exchange *x, const char *request_id)
 {
+    if (x->status != 0)
+        return; /* answered already (kumo__ce_begin) */
     if (x->msg.mode != KUMO__CE_BATCH) {
         const kumo__ce_delivery *w = worst_of(x, 0);
         if (w == NULL || w->status == 202) {

@@ -147,7 +147,7 @@ void kumo__ce_settle(kumo__ce_exchange *x, size_t i, int status, const char *err
 /* The same from the handler's response frame's payload. */
 void kumo__ce_settle_response(kumo__ce_exchange *x, size_t i, const char *payload, size_t len);
 /* Once every delivery is settled: the answer (x->status, content_type,
- * body). */
+ * body). Nothing to do when kumo__ce_begin answered already. */
 void kumo__ce_finish(kumo__ce_exchange *x, const char *request_id);
 void kumo__ce_exchange_free(kumo__ce_exchange *x);
 

@@ -294,7 +294,7 @@ class LoadTest(unittest.TestCase):
     def test_kumo_path_in_the_api_refused(self):
         def edit(d):
             text = open(os.path.join(d, "openapi.yaml")).read()
-            text = text.replace("paths:\n", "paths:\n  /_kumo/mine:\n    get:\n      operationId: list_seen\n"
+            text = text.replace("paths:\n", "paths:\n  /_kumo/mine:\n    get:\n      operationId: mine\n"
                                 "      responses: {\"200\": {description: x}}\n", 1)
             open(os.path.join(d, "openapi.yaml"), "w").write(text)
         err = self.up_fails(edit)
