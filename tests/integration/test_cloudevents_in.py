@@ -255,6 +255,21 @@ class KumoUpTest(Cases, unittest.TestCase):
         self.assertEqual([(l["event"], l["status"]) for l in events], [("orders", 202)])
 
 
+    def test_docs_lists_the_events_not_the_contract(self):
+        status, _, page = send(self.base, "GET", "/docs", {}, None)
+        self.assertEqual(status, 200)
+        m = re.search(rb'<script id="kumo-config" type="application/json">(.*?)</script>', page, re.S)
+        by_name = {e["name"]: e for e in json.loads(m.group(1))["events"]["list"]}
+        self.assertEqual(by_name["orders"], {"name": "orders", "handler": "ce.record", "kind": "cloudevent",
+                                             "type": "com.example.order.created",
+                                             "data": "#/components/schemas/Order", "endpoint": PATH})
+        self.assertEqual(by_name["shop"]["source"], "/shop")
+        # kumo's endpoint is not part of the user's contract
+        status, _, spec = send(self.base, "GET", "/openapi.json", {}, None)
+        self.assertEqual(status, 200)
+        self.assertNotIn("_kumo", json.loads(spec)["paths"])
+
+
 class KumoHostTest(Cases, unittest.TestCase):
     """The same under kumo-host's http adapter (Cloud Run, Knative)."""
 
