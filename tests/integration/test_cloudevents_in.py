@@ -19,7 +19,7 @@ import tempfile
 import unittest
 import uuid
 
-from kumo_harness import KUMO, Gateway, copy_project, free_port
+from kumo_harness import KUMO, Gateway, copy_project, free_port, wait_for
 from test_parity import HOST, Server, send
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
@@ -248,9 +248,11 @@ class KumoUpTest(Cases, unittest.TestCase):
                                             "application/json"))
         self.assertEqual(status, 202)
         rid = hdrs["x-request-id"]
-        lines = self.gw.log_lines()
-        access = [l for l in lines if l.get("msg") == "request" and l.get("request_id") == rid]
+        # the access log is written in batches: wait (bounded) for the line
+        access = wait_for(lambda: [l for l in self.gw.log_lines()
+                                   if l.get("msg") == "request" and l.get("request_id") == rid])
         self.assertEqual([(l["path"], l["status"]) for l in access], [(PATH, 202)])
+        lines = self.gw.log_lines()
         events = [l for l in lines if l.get("msg") == "event" and l.get("ce_id") == id]
         self.assertEqual([(l["event"], l["status"]) for l in events], [("orders", 202)])
 
@@ -293,7 +295,24 @@ class KumoHostTest(Cases, unittest.TestCase):
 
 
 class LoadTest(unittest.TestCase):
-    """What is refused when the project loads, at file:line:column."""
+    """`kumo events` lists the cloudevent events; what is refused when the
+    project loads, at file:line:column."""
+
+    def test_kumo_events_lists_them(self):
+        d = copy_project("cloudevents", PROJECTS)
+        try:
+            r = subprocess.run([KUMO, "events", d, "--json"], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            by_name = {e["name"]: e for e in json.loads(r.stdout)}
+            self.assertEqual(by_name["shop"], {"name": "shop", "handler": "ce.record", "kind": "cloudevent",
+                                               "type": "com.example.shop.opened", "source": "/shop"})
+            self.assertEqual(by_name["orders"]["data"], "#/components/schemas/Order")
+            r = subprocess.run([KUMO, "events", d], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("shop  ce.record  cloudevent type com.example.shop.opened  source /shop  data: any  "
+                          "(POST /_kumo/events)", r.stdout)
+        finally:
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
     def up_fails(self, edit):
         d = copy_project("cloudevents", PROJECTS)
