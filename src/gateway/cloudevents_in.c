@@ -53,10 +53,11 @@ struct kumo__ce_routes {
 
 /* data: '#/components/schemas/Order' resolved in the spec's main document
  * and compiled as the request validator compiles a body's schema. */
-static int compile_data(const kumo__spec *spec, const kumo__event_decl *e, kumo__schema **out, kumo__error *err)
+static int compile_data(const kumo__project *p, const kumo__spec *spec, const kumo__event_decl *e, kumo__schema **out,
+                        kumo__error *err)
 {
     const char *ptr = e->data;
-    const char *yaml = "kumo.yaml";
+    const char *yaml = p->doc ? kumo__doc_path(p->doc) : "kumo.yaml";
     if (ptr[0] != '#') {
         kumo__error_set(err, -EINVAL,
                         "%s:%d:%d: events.%s.data: '%s' is not a pointer into the OpenAPI document; write "
@@ -105,7 +106,7 @@ int kumo__ce_routes_build(const kumo__project *p, const kumo__spec *spec, kumo__
             continue;
         ce_route *cr = &r->list[r->n++];
         cr->decl = e;
-        if (e->data && (rc = compile_data(spec, e, &cr->schema, err)) != 0)
+        if (e->data && (rc = compile_data(p, spec, e, &cr->schema, err)) != 0)
             goto out;
         used += (size_t)snprintf(r->accepts + used, cap - used, "%s%s", used ? ", " : "", e->ce_type);
         if (e->ce_source)

@@ -315,12 +315,17 @@ class LoadTest(unittest.TestCase):
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
     def up_fails(self, edit):
+        """kumo up refuses the edited project, and kumo lint says the same."""
         d = copy_project("cloudevents", PROJECTS)
         try:
             edit(d)
             r = subprocess.run([KUMO, "up", d, "--port", "0", "--admin-port", "0"], capture_output=True, text=True,
                                timeout=120)
             self.assertNotEqual(r.returncode, 0, r.stderr)
+            lint = subprocess.run([KUMO, "lint", d], capture_output=True, text=True, timeout=120)
+            self.assertEqual(lint.returncode, 1, lint.stdout + lint.stderr)
+            first = r.stderr.split(": ", 1)[1].split(": ", 1)[1]  # past "kumo up: " and the file:line:col
+            self.assertIn(first.strip(), lint.stdout)
             return r.stderr
         finally:
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
