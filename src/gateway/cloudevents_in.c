@@ -770,8 +770,24 @@ size_t kumo__ce_begin(const kumo__ce_routes *routes, const kumo__http_in *in, co
     char why[600];
     memset(x, 0, sizeof(*x));
     x->routes = routes;
+    if (in->method.len == 7 && memcmp(in->method.base, "OPTIONS", 7) == 0) {
+        /* The CloudEvents webhook spec's abuse protection (Azure Event
+         * Grid's handshake): a sender asks with WebHook-Request-Origin and
+         * may deliver once its origin is allowed back. The endpoint takes
+         * events from anyone who reaches it, so any origin is. */
+        x->status = 204;
+        x->allow = "POST, OPTIONS";
+        char *origin = header_copy(in, "webhook-request-origin");
+        if (origin && routes && strlen(origin) <= 255) {
+            x->status = 200;
+            x->webhook_origin = origin;
+        } else {
+            free(origin);
+        }
+        return 0;
+    }
     if (!(in->method.len == 4 && memcmp(in->method.base, "POST", 4) == 0)) {
-        x->allow = "POST";
+        x->allow = "POST, OPTIONS";
         snprintf(why, sizeof(why), "%.*s is not defined for %s; CloudEvents are POSTed", (int)(in->method.len & 15),
                  in->method.base, KUMO__CE_PATH);
         answer_problem(x, 405, why, request_id);
@@ -1023,6 +1039,7 @@ void kumo__ce_exchange_free(kumo__ce_exchange *x)
     free(x->traceparent);
     free(x->tracestate);
     free(x->authorization);
+    free(x->webhook_origin);
     free(x->body);
     memset(x, 0, sizeof(*x));
 }
@@ -1095,6 +1112,11 @@ static void respond(ce_req *r)
             kumo__h2o_add_header(req, H2O_STRLIT("retry-after"), r->x.retry_after, strlen(r->x.retry_after));
         if (r->x.content_type)
             kumo__h2o_add_header(req, H2O_STRLIT("content-type"), r->x.content_type, strlen(r->x.content_type));
+        if (r->x.webhook_origin) {
+            kumo__h2o_copy_header(req, H2O_STRLIT("webhook-allowed-origin"), r->x.webhook_origin,
+                                  strlen(r->x.webhook_origin));
+            kumo__h2o_add_header(req, H2O_STRLIT("webhook-allowed-rate"), H2O_STRLIT("*"));
+        }
         kumo__h2o_copy_header(req, H2O_STRLIT("x-request-id"), r->request_id, strlen(r->request_id));
         kumo__send_body(req, r->x.body ? r->x.body : "", r->x.body_len);
     } else {

@@ -123,7 +123,9 @@ typedef struct kumo__ce_exchange {
     const char *content_type; /* a literal; NULL: no body */
     char *body;               /* malloc'd; NULL: empty */
     size_t body_len;
-    const char *allow;       /* an Allow value (405), or NULL */
+    const char *allow;       /* an Allow value (405, OPTIONS), or NULL */
+    char *webhook_origin;    /* OPTIONS with WebHook-Request-Origin: the WebHook-Allowed-Origin to answer
+                                (malloc'd; with WebHook-Allowed-Rate: *), or NULL */
     const char *retry_after; /* a Retry-After value (429, 503), or NULL */
 } kumo__ce_exchange;
 

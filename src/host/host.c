@@ -263,6 +263,12 @@ static void handle_cloudevents(kumo__host *h, const kumo__http_in *in, kumo__hos
         add(r, "allow", x.allow, strlen(x.allow));
     if (x.retry_after)
         add(r, "retry-after", x.retry_after, strlen(x.retry_after));
+    if (x.webhook_origin) {
+        r->owned2 = x.webhook_origin;
+        x.webhook_origin = NULL;
+        add(r, "webhook-allowed-origin", r->owned2, strlen(r->owned2));
+        add(r, "webhook-allowed-rate", "*", 1);
+    }
     kumo__ce_exchange_free(&x);
 }
 
@@ -340,4 +346,6 @@ void kumo__host_reply_free(kumo__host_reply *r)
 {
     free(r->owned);
     r->owned = NULL;
+    free(r->owned2);
+    r->owned2 = NULL;
 }

@@ -63,6 +63,7 @@ typedef struct kumo__host_reply {
     size_t body_len;
     const kumo__operation *op; /* for logs; NULL when none matched */
     char *owned;               /* a problem document the reply points into */
+    char *owned2;              /* another string it points into (a WebHook-Allowed-Origin), or NULL */
     char request_id[80];
     char allow[160];
     int no_route; /* 404 because no path matched */

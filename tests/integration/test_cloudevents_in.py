@@ -170,7 +170,20 @@ class Cases:
         self.assertIn("no CloudEvent", json.loads(body)["detail"])
         status, hdrs, body = send(self.base, "GET", PATH, {}, None)
         self.assertEqual(status, 405, body)
-        self.assertEqual(hdrs.get("allow"), "POST")
+        self.assertEqual(hdrs.get("allow"), "POST, OPTIONS")
+
+    def test_webhook_handshake(self):
+        """The CloudEvents webhook spec's abuse protection, as Azure Event
+        Grid sends it before delivering."""
+        status, hdrs, body = send(self.base, "OPTIONS", PATH, {"webhook-request-origin": "eventgrid.azure.net"}, None)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(hdrs.get("webhook-allowed-origin"), "eventgrid.azure.net")
+        self.assertEqual(hdrs.get("webhook-allowed-rate"), "*")
+        self.assertIn("POST", hdrs.get("allow"))
+        status, hdrs, _ = send(self.base, "OPTIONS", PATH, {}, None)
+        self.assertEqual(status, 204)
+        self.assertEqual(hdrs.get("allow"), "POST, OPTIONS")
+        self.assertNotIn("webhook-allowed-origin", hdrs)
 
     def test_data_validated(self):
         id = new_id("bad")

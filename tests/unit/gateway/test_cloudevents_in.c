@@ -268,7 +268,7 @@ static void test_exchange(void)
     make(&r, "GET", h4, NULL);
     CHECK_INT(kumo__ce_begin(routes, &r.in, "rid", &x), 0);
     CHECK_INT(x.status, 405);
-    CHECK_STR(x.allow, "POST");
+    CHECK_STR(x.allow, "POST, OPTIONS");
     kumo__ce_exchange_free(&x);
     char h5[] = "ce-specversion: 1.0\nce-id: e3\nce-source: /s\nce-type: t";
     char large[300];
