@@ -1046,6 +1046,8 @@ void kumo__ce_exchange_free(kumo__ce_exchange *x)
 
 /* ---- kumo up: through the pools ---------------------------------------------- */
 
+#define CE_WINDOW 8 /* calls of one request in flight at once */
+
 typedef struct ce_req ce_req;
 
 typedef struct ce_call {
@@ -1062,8 +1064,9 @@ struct ce_req {
     loop_thread *t;
     loop_gen *lg; /* counted in lg->users while calls are in flight */
     kumo__ce_exchange x;
-    ce_call *calls; /* one per delivery */
-    size_t inflight;
+    ce_call *calls;  /* one per delivery */
+    size_t next;     /* the next delivery to submit */
+    size_t inflight; /* calls in flight, at most CE_WINDOW */
     uint64_t start_us;
     pid_t worker_pid;
     char request_id[48];
@@ -1131,6 +1134,55 @@ static void respond(ce_req *r)
     free(r);
 }
 
+static void on_call_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len);
+
+/* Submits the request's next deliveries while fewer than CE_WINDOW of its
+ * calls are in flight: a batch of 100 events does not fill the unit's
+ * pool queue at once (its calls beyond would be refused with 429). A
+ * delivery that cannot be submitted is settled on the spot. */
+static void submit_more(ce_req *r)
+{
+    loop_gen *lg = r->lg;
+    while (r->inflight < CE_WINDOW && r->next < r->x.nd) {
+        size_t i = r->next++;
+        if (r->x.d[i].status != 0)
+            continue;
+        ce_call *c = &r->calls[i];
+        const kumo__event_decl *decl = r->x.d[i].decl;
+        c->r = r;
+        c->i = i;
+        c->start_us = kumo__mono_us();
+        if (r->x.nd == 1)
+            snprintf(c->request_id, sizeof(c->request_id), "%s", r->request_id);
+        else
+            snprintf(c->request_id, sizeof(c->request_id), "%s.%zu", r->request_id, i);
+        kumo__pool *pool = lg->pools ? lg->pools[decl->unit_index] : NULL;
+        if (pool == NULL) {
+            static const char gone[] = "the function's pool is not running";
+            kumo__ce_settle(&r->x, i, 503, gone, sizeof(gone) - 1);
+            continue;
+        }
+        if (kumo__ce_frame(&r->x, i, c->request_id, kumo__epoch_ms(), &c->call.frame) != 0) {
+            static const char big[] = "the event's request is larger than the frame limit";
+            kumo__ce_settle(&r->x, i, 413, big, sizeof(big) - 1);
+            continue;
+        }
+        const kumo__tuning *tuning = &lg->gen->project->units[decl->unit_index].tuning;
+        uint64_t timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
+        c->call.cb = on_call_done;
+        c->call.deadline_ms = timeout_ms ? kumo__mono_ms() + timeout_ms : 0;
+        char why[400];
+        int rc = kumo__pool_submit(pool, &c->call, why, sizeof(why));
+        if (rc != 0) {
+            kumo__frame_writer_free(&c->call.frame);
+            kumo__ce_settle(&r->x, i, rc == -EBUSY ? 429 : 503, why, strlen(why));
+            continue;
+        }
+        r->t->inflight++;
+        r->inflight++;
+    }
+}
+
 static void on_call_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
 {
     ce_call *c = (ce_call *)call;
@@ -1148,8 +1200,10 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
         r->worker_pid = c->call.worker_pid;
     event_log(r, c);
     kumo__frame_writer_free(&c->call.frame);
-    if (--r->inflight == 0)
-        respond(r);
+    r->inflight--;
+    submit_more(r);
+    if (r->inflight == 0)
+        respond(r); /* submit_more stops short only with calls in flight: none left means all settled */
 }
 
 void kumo__gw_cloudevents(loop_thread *t, loop_gen *lg, h2o_req_t *req, const kumo__http_in *in, const char *request_id,
@@ -1178,44 +1232,7 @@ void kumo__gw_cloudevents(loop_thread *t, loop_gen *lg, h2o_req_t *req, const ku
         return;
     }
     lg->users++;
-    r->inflight = 1; /* held until every delivery is submitted */
-    for (size_t i = 0; i < r->x.nd; i++) {
-        if (r->x.d[i].status != 0)
-            continue;
-        ce_call *c = &r->calls[i];
-        const kumo__event_decl *decl = r->x.d[i].decl;
-        c->r = r;
-        c->i = i;
-        c->start_us = kumo__mono_us();
-        if (r->x.nd == 1)
-            snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
-        else
-            snprintf(c->request_id, sizeof(c->request_id), "%s.%zu", request_id, i);
-        kumo__pool *pool = lg->pools ? lg->pools[decl->unit_index] : NULL;
-        if (pool == NULL) {
-            static const char gone[] = "the function's pool is not running";
-            kumo__ce_settle(&r->x, i, 503, gone, sizeof(gone) - 1);
-            continue;
-        }
-        if (kumo__ce_frame(&r->x, i, c->request_id, kumo__epoch_ms(), &c->call.frame) != 0) {
-            static const char big[] = "the event's request is larger than the frame limit";
-            kumo__ce_settle(&r->x, i, 413, big, sizeof(big) - 1);
-            continue;
-        }
-        const kumo__tuning *tuning = &lg->gen->project->units[decl->unit_index].tuning;
-        uint64_t timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
-        c->call.cb = on_call_done;
-        c->call.deadline_ms = timeout_ms ? kumo__mono_ms() + timeout_ms : 0;
-        char why[400];
-        int rc = kumo__pool_submit(pool, &c->call, why, sizeof(why));
-        if (rc != 0) {
-            kumo__frame_writer_free(&c->call.frame);
-            kumo__ce_settle(&r->x, i, rc == -EBUSY ? 429 : 503, why, strlen(why));
-            continue;
-        }
-        t->inflight++;
-        r->inflight++;
-    }
-    if (--r->inflight == 0)
+    submit_more(r);
+    if (r->inflight == 0)
         respond(r);
 }

@@ -231,6 +231,22 @@ class Cases:
         self.assertEqual(json.loads(body)["errors"], [{"index": 1, "message": "has no id (attribute id)"}])
         self.assertIsNone(self.delivery("orders", bad[0]["id"]))
 
+    def test_full_batch(self):
+        """100 events (the most a batch may hold) to a unit of max: 4 and a
+        pool queue of 64: none is refused, each is handled once."""
+        ids = [new_id("full") for _ in range(100)]
+        events = [{"specversion": "1.0", "id": i, "type": "com.example.shop.opened", "source": "/shop"} for i in ids]
+        status, _, body = self.post({"content-type": "application/cloudevents-batch+json"},
+                                    json.dumps(events).encode())
+        self.assertEqual(status, 200, body[:2000])
+        self.assertEqual(json.loads(body)["events"], [{"id": i, "status": 202} for i in ids])
+        seen = self.seen()
+        self.assertEqual([i for i in ids if "/shop/" + i not in seen], [])
+        too_many = events + [dict(events[0], id=new_id("full"))]
+        status, _, body = self.post({"content-type": "application/cloudevents-batch+json"},
+                                    json.dumps(too_many).encode())
+        self.assertEqual(status, 413, body)
+
     def test_handler_failure(self):
         status, hdrs, body = self.post(*binary(new_id("fail"), "com.example.broken", "/x"))
         self.assertEqual(status, 503, body)
