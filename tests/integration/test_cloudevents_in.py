@@ -100,6 +100,16 @@ class Cases:
         self.assertEqual(h["ce-knativearrivaltime"], "2026-12-05T08:00:00.2Z")
         self.assertEqual(h["traceparent"], trace)  # the producer's trace goes on
         self.assertEqual(d["body"], '{"message": "Hello world!"}')
+        # a PingSource without data: no body, no Content-Type
+        id = new_id("kn")
+        bare = {k: v for k, v in headers.items() if k != "Content-Type"}
+        bare["Ce-Id"] = id
+        status, _, body = self.post(bare, None)
+        self.assertEqual(status, 202, body)
+        d = self.delivery("ping", id)
+        self.assertIsNotNone(d, self.seen())
+        self.assertEqual(d["body"], "")
+        self.assertNotIn("content-type", d["headers"])
 
     def test_structured_mode(self):
         id = new_id("st")
