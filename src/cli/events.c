@@ -97,6 +97,23 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err)
             }
             continue;
         }
+        if (e->kind == KUMO__EVENT_CLOUDEVENT) { /* POSTed to /_kumo/events (docs/events.md) */
+            if (json) {
+                char handler[256];
+                snprintf(handler, sizeof handler, "%s.%s", e->unit, e->symbol);
+                obj = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s*}", "name", e->name, "handler", handler, "kind",
+                                "cloudevent", "type", e->ce_type, "source", e->ce_source, "data", e->data);
+                if (obj == NULL || json_array_append_new(arr, obj) < 0)
+                    goto oom;
+            } else {
+                printf("%s%s  %s.%s  cloudevent type %s  source %s  data: %s  (POST /_kumo/events)\n", i ? "\n" : "",
+                       e->name, e->unit, e->symbol, e->ce_type, e->ce_source ? e->ce_source : "any",
+                       e->data ? e->data : "any");
+            }
+            continue;
+        }
+        if (e->kind != KUMO__EVENT_SCHEDULE)
+            continue; /* kinds that do not run yet are refused when kumo.yaml loads */
         if (json) {
             char handler[256];
             snprintf(handler, sizeof handler, "%s.%s", e->unit, e->symbol);

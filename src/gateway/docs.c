@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/yaml_emit.h"
+#include "gateway/cloudevents_in.h"
 #include "project/schedule.h"
 #include "gateway/h2o_glue.h"
 
@@ -391,10 +392,20 @@ static json_t *events_json(const kumo__project *p, int64_t now_ms)
         return NULL;
     for (size_t i = 0; i < p->nevents; i++) {
         const kumo__event_decl *e = &p->events[i];
-        if (e->kind != KUMO__EVENT_SCHEDULE)
-            continue; /* the only kind that runs today (issue 13); others get their own source line */
         char handler[512];
         snprintf(handler, sizeof(handler), "%s.%s", e->unit, e->symbol);
+        if (e->kind == KUMO__EVENT_CLOUDEVENT) { /* POSTed to /_kumo/events (cloudevents_in.h) */
+            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s*, s:s}", "name", e->name, "handler", handler, "kind",
+                                  "cloudevent", "type", e->ce_type, "source", e->ce_source, "data", e->data, "endpoint",
+                                  KUMO__CE_PATH);
+            if (o == NULL || json_array_append_new(list, o) != 0) {
+                json_decref(doc);
+                return NULL;
+            }
+            continue;
+        }
+        if (e->kind != KUMO__EVENT_SCHEDULE)
+            continue; /* others get their own source line */
         json_t *next = json_array();
         json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:b, s:o}", "name", e->name, "handler", handler, "kind",
                               "schedule", "schedule", e->schedule, "timezone", e->timezone ? e->timezone : "UTC",

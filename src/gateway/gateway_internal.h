@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "gateway/cloudevents_in.h"
 #include "gateway/docs.h"
 #include "gateway/gateway.h"
 #include "gateway/dispatch.h"
@@ -53,6 +54,7 @@ typedef struct generation {
     kumo__api api;             /* the above, as kumo__dispatch_request reads them */
     char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
     kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
+    kumo__ce_routes *ce;       /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
     char data_dir[4096];
     gateway *gw;
@@ -247,6 +249,12 @@ void kumo__gw_consumers_free(loop_thread *t);
  * barrier, hands back what is left and takes no more. */
 void kumo__gw_consumers_serve(loop_thread *t);
 void kumo__gw_consumers_close(loop_thread *t);
+
+/* cloudevents_in.c: POST /_kumo/events (api.c hands it over after the
+ * head checks). Answers req now, or once every handler answered; holds
+ * lg (lg->users) while calls are in flight. */
+void kumo__gw_cloudevents(loop_thread *t, loop_gen *lg, h2o_req_t *req, const kumo__http_in *in, const char *request_id,
+                          uint64_t start_us);
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);
