@@ -79,6 +79,7 @@ struct consumer {
     qmsg *done; /* answered, to settle */
     size_t inflight;
     atomic_int finished;
+    kumo__gw_event_stats *stats; /* admin.c: kumo events' figures */
     consumer *next;
 };
 
@@ -145,6 +146,8 @@ static void settle(consumer *c, kumo__queue *q, qmsg *m)
 {
     const kumo__event_decl *d = c->decl;
     int rc;
+    kumo__gw_event_settled(c->stats, m->id, m->attempted, m->status, m->receives >= d->max_receives, m->request_id,
+                           m->error);
     if (m->attempted && m->status >= 200 && m->status < 300) {
         if ((rc = q->driver->ack(q, m->receipt)) != 0)
             kumo__log_event("warn",
@@ -217,6 +220,7 @@ static size_t hand_over(consumer *c, kumo__queue *q, const kumo_queue_message *i
         }
         sent++;
     }
+    kumo__gw_event_received(c->stats, sent);
     if (sent)
         wake_loop(s);
     return sent;
@@ -332,6 +336,7 @@ static void consumer_start(kumo__gw_consumers *s, generation *g, const kumo__eve
     }
     c->decl = d;
     c->owner = s;
+    c->stats = kumo__gw_event_stats_of(g->gw, d->name);
     atomic_fetch_add(&g->refs, 1);
     c->gen = g;
     pthread_mutex_init(&c->lock, NULL);
