@@ -240,14 +240,32 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err)
         const kumo__event_decl *e = &p->events[i];
         const char *zone = e->timezone ? e->timezone : "UTC";
         json_t *obj = NULL, *next = NULL;
-        if (e->kind == KUMO__EVENT_QUEUE) {
+        if (e->kind == KUMO__EVENT_CLOUDEVENT) {
+            if (json) {
+                char handler[256];
+                snprintf(handler, sizeof handler, "%s.%s", e->unit, e->symbol);
+                obj = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "name", e->name, "handler", handler, "kind", "cloudevent",
+                                "type", e->ce_type, "source", e->ce_source);
+                if (obj == NULL || json_array_append_new(arr, obj) < 0)
+                    goto oom;
+            } else {
+                printf("%s%s  %s.%s  cloudevent type %s  source %s\n", i ? "\n" : "", e->name, e->unit, e->symbol,
+                       e->ce_type, e->ce_source ? e->ce_source : "(any)");
+            }
+            continue;
+        }
+        if (e->kind != KUMO__EVENT_SCHEDULE) {
+            const char *kind = kumo__event_kind_name(e->kind);
+            const char *from = e->kind == KUMO__EVENT_TOPIC ? e->topic : e->kind == KUMO__EVENT_BLOB ? e->blob : e->queue;
             if (json) {
                 char handler[256];
                 snprintf(handler, sizeof handler, "%s.%s", e->unit, e->symbol);
                 obj = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:i, s:I}", "name", e->name, "handler", handler, "kind",
-                                "queue", "queue", e->queue, "batch", (int)e->batch, "visibility_ms",
+                                kind, "queue", e->queue, "batch", (int)e->batch, "visibility_ms",
                                 (json_int_t)e->visibility_ms, "max_receives", (int)e->max_receives, "backoff_ms",
                                 (json_int_t)e->backoff_ms);
+                if (obj && e->kind != KUMO__EVENT_QUEUE)
+                    json_object_set_new(obj, kind, json_string(from));
                 if (obj == NULL || json_array_append_new(arr, obj) < 0)
                     goto oom;
                 json_t *ev = live_event(live, e->name);
@@ -257,11 +275,11 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err)
                                                   "depth", json_object_get(ev, "depth"), "dead_letters",
                                                   json_object_get(ev, "dead_letters")));
             } else {
-                printf("%s%s  %s.%s  queue %s  batch: %u  visibility: %.3gs  max_receives: %u  backoff: %.3gs\n",
-                       i ? "\n" : "", e->name, e->unit, e->symbol, e->queue, e->batch, (double)e->visibility_ms / 1000,
-                       e->max_receives, (double)e->backoff_ms / 1000);
+                printf("%s%s  %s.%s  %s %s  batch: %u  visibility: %.3gs  max_receives: %u  backoff: %.3gs\n",
+                       i ? "\n" : "", e->name, e->unit, e->symbol, kind, from, e->batch,
+                       (double)e->visibility_ms / 1000, e->max_receives, (double)e->backoff_ms / 1000);
                 json_t *ev = live_event(live, e->name);
-                if (ev)
+                if (ev && e->kind == KUMO__EVENT_QUEUE)
                     print_live(ev, e->queue);
             }
             continue;

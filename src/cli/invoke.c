@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -286,7 +287,8 @@ static int call_operation(const kumo__admin_target *to, const invoke_args *a, js
 {
     const char *method = json_string_value(json_object_get(op, "method"));
     const char *tmpl = json_string_value(json_object_get(op, "path"));
-    const char *base = json_string_value(json_object_get(list, "base_path"));
+    const char *base = json_is_true(json_object_get(op, "no_base")) ? ""
+                                                                      : json_string_value(json_object_get(list, "base_path"));
     int port = (int)json_integer_value(json_object_get(list, "api_port"));
     char path[8192], headers[16384];
     size_t hl = 0;
@@ -361,6 +363,54 @@ static int call_operation(const kumo__admin_target *to, const invoke_args *a, js
         rc = err->code;
     }
     free(res.head);
+    return rc;
+}
+
+/* A cloudevent event: a binary-mode CloudEvent of the event's type (and
+ * source, else /kumo/invoke) POSTed to /_kumo/events on the API port, as
+ * a producer outside would send it; --header adds or overrides ce-*
+ * attributes (ce-subject, ...). The content type is --header's, else
+ * application/json when the data parses as JSON, else
+ * application/octet-stream. */
+static int cloudevent(const kumo__admin_target *to, invoke_args *a, json_t *list, json_t *ev, const char *data,
+                      size_t len, kumo__error *err)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *source = json_string_value(json_object_get(ev, "source"));
+    char h[5][600];
+    const char *names[] = {"ce-specversion", "ce-id", "ce-type", "ce-source", "content-type"};
+    char id[64];
+    snprintf(id, sizeof(id), "kumo-invoke-%ld-%ld", (long)time(NULL), (long)getpid());
+    json_error_t jerr;
+    json_t *parsed = data ? json_loadb(data, len, JSON_DECODE_ANY, &jerr) : NULL;
+    const char *values[] = {"1.0", id, type ? type : "", source ? source : "/kumo/invoke",
+                            parsed ? "application/json" : "application/octet-stream"};
+    json_decref(parsed);
+    const char *given[HEADERS_MAX];
+    size_t ngiven = a->nheaders, n = 0;
+    memcpy(given, a->headers, ngiven * sizeof(given[0]));
+    for (size_t k = 0; k < 5; k++) {
+        size_t nl = strlen(names[k]);
+        int overridden = 0;
+        for (size_t g = 0; g < ngiven; g++)
+            if (strncasecmp(given[g], names[k], nl) == 0 && given[g][nl] == ':')
+                overridden = 1;
+        if (overridden || (k == 4 && data == NULL))
+            continue;
+        if (ngiven + n >= HEADERS_MAX) {
+            kumo__error_set(err, -KUMO__EUSAGE, "too many --header");
+            return err->code;
+        }
+        snprintf(h[n], sizeof(h[n]), "%s:%s", names[k], values[k]);
+        a->headers[ngiven + n] = h[n];
+        n++;
+    }
+    a->nheaders = ngiven + n;
+    json_t *op = json_pack("{s:s, s:s, s:b, s:[]}", "method", "POST", "path", "/_kumo/events", "no_base", 1,
+                           "body_types");
+    int rc = call_operation(to, a, list, op, data, len, err);
+    json_decref(op);
+    a->nheaders = ngiven;
     return rc;
 }
 
@@ -521,6 +571,8 @@ int kumo__cmd_invoke(int argc, char **argv, kumo__error *err)
             goto out;
         }
         rc = send_message(&to, token, &a, ev, data, len, err);
+    } else if (ev && strcmp(kind, "cloudevent") == 0) {
+        rc = cloudevent(&to, &a, list, ev, data, len, err);
     } else if (ev) {
         kumo__error_set(err, -ENOTSUP, "event %s is a %s event: kumo invoke does not fire those yet", a.target, kind);
         rc = err->code;

@@ -604,7 +604,7 @@ static const kumo__event_decl *find_event(const generation *g, const char *name,
 
 static const char *kind_name(const kumo__event_decl *e)
 {
-    return e->kind == KUMO__EVENT_SCHEDULE ? "schedule" : "queue";
+    return kumo__event_kind_name(e->kind);
 }
 
 /* Opens `queue` (a store of g's plan, or its dead-letter queue when `dead`)
@@ -676,9 +676,23 @@ static json_t *event_json(gateway *gw, const kumo__event_decl *e, int64_t now, a
         json_object_set_new(o, "next", next);
         return o;
     }
+    if (e->kind == KUMO__EVENT_CLOUDEVENT) {
+        json_object_set_new(o, "type", json_string(e->ce_type));
+        if (e->ce_source)
+            json_object_set_new(o, "source", json_string(e->ce_source));
+        return o;
+    }
     json_object_set_new(o, "queue", json_string(e->queue));
+    if (e->topic)
+        json_object_set_new(o, "topic", json_string(e->topic));
+    if (e->blob)
+        json_object_set_new(o, "blob", json_string(e->blob));
     json_object_set_new(o, "figures", stats_json(stats_find(gw, e->name)));
-    if (with_depth) {
+    if (with_depth && e->kind != KUMO__EVENT_QUEUE) {
+        json_t *no = json_pack("{s:s}", "error", "kumo events does not count a topic's or a blob store's queue yet");
+        json_object_set(o, "depth", no);
+        json_object_set_new(o, "dead_letters", no);
+    } else if (with_depth) {
         json_object_set_new(o, "depth", depth_json(with_depth, e->queue, 0));
         json_object_set_new(o, "dead_letters", depth_json(with_depth, e->queue, 1));
     }
