@@ -182,11 +182,10 @@ static int send_message(const kumo__admin_target *to, const char *token, const i
     if (a->json)
         print_json(doc);
     if (res.status == 202) {
+        const char *why = json_string_value(json_object_get(doc, "detail"));
         if (!a->json)
-            printf("event %s: message %s sent to the queue %s; no handler answered in time\n", a->target, mid, queue);
-        kumo__error_set(err, -ETIMEDOUT, "no handler answered message %s in time; it stays in the queue %s (see "
-                                         "kumo's log, and `kumo events`)",
-                        mid, queue);
+            printf("event %s: message %s sent to the queue %s; no answer\n", a->target, mid, queue);
+        kumo__error_set(err, -ETIMEDOUT, "message %s: %s", mid, why ? why : "no answer");
         rc = err->code;
         goto out;
     }

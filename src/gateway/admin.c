@@ -781,7 +781,10 @@ static void work_send(admin_job *j)
                 json_object_set_new(j->answer, "error", json_string(w.error));
         } else {
             j->answer = json_pack("{s:s, s:s}", "message_id", w.id, "detail",
-                                  "sent; no handler answered in time (it stays in the queue: see kumo's log)");
+                                  atomic_load(&j->gw->draining)
+                                      ? "kumo is shutting down: no answer is awaited (the message stays in the queue "
+                                        "unless a handler has it: see kumo's log)"
+                                      : "no handler answered in time (it stays in the queue: see kumo's log)");
         }
         j->status = w.done ? 200 : 202;
     }
