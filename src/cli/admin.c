@@ -51,8 +51,8 @@ int kumo__http_call(const char *host, int port, const char *what, const kumo__ht
     if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
         connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        kumo__error_set(err, -errno, "cannot reach %s %s:%d: %s; is `kumo up` running (and with which %s)?", what,
-                        host, port, strerror(errno), strstr(what, "admin") ? "--admin-port" : "--port");
+        kumo__error_set(err, -errno, "cannot reach %s %s:%d: %s; is `kumo up` running (and with which %s)?", what, host,
+                        port, strerror(errno), strstr(what, "admin") ? "--admin-port" : "--port");
         rc = err->code;
         goto out;
     }
@@ -63,8 +63,8 @@ int kumo__http_call(const char *host, int port, const char *what, const kumo__ht
         rc = err->code;
         goto out;
     }
-    int n = snprintf(req, cap, "%s %s HTTP/1.0\r\nHost: %s\r\nContent-Length: %zu\r\n%s\r\n", r->method, r->path,
-                     host, r->len, extra);
+    int n = snprintf(req, cap, "%s %s HTTP/1.0\r\nHost: %s\r\nContent-Length: %zu\r\n%s\r\n", r->method, r->path, host,
+                     r->len, extra);
     if ((rc = write_all(fd, req, (size_t)n)) != 0 || (r->len && (rc = write_all(fd, r->body, r->len)) != 0)) {
         kumo__error_set(err, rc, "writing to %s: %s", what, strerror(-rc));
         rc = err->code;
@@ -136,9 +136,10 @@ int kumo__admin_call(const kumo__admin_target *to, const char *token, const char
                      kumo__http_res *res, kumo__error *err)
 {
     char headers[128 + KUMO__ADMIN_TOKEN_MAX];
-    int n = snprintf(headers, sizeof(headers), "%s%s%s%s%s%s", token && token[0] ? "Authorization: Bearer " : "",
-                     token && token[0] ? token : "", token && token[0] ? "\r\n" : "",
-                     content_type ? "Content-Type: " : "", content_type ? content_type : "", content_type ? "\r\n" : "");
+    int n =
+        snprintf(headers, sizeof(headers), "%s%s%s%s%s%s", token && token[0] ? "Authorization: Bearer " : "",
+                 token && token[0] ? token : "", token && token[0] ? "\r\n" : "", content_type ? "Content-Type: " : "",
+                 content_type ? content_type : "", content_type ? "\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof(headers)) {
         kumo__error_set(err, -KUMO__EUSAGE, "the admin request is too long (token or content type)");
         return err->code;

@@ -80,8 +80,11 @@ static int redrive(int argc, char **argv, kumo__error *err)
                json_string_value(json_object_get(doc, "from")), json_string_value(json_object_get(doc, "queue")));
     } else {
         const char *detail = json_string_value(json_object_get(doc, "detail"));
-        kumo__error_set(err, res.status == 404 ? -ENOENT : res.status == 409 ? -EBUSY : -EPROTO, "%s%.800s",
-                        res.status == 404 || res.status == 409 ? "" : "the admin port answered: ",
+        kumo__error_set(err,
+                        res.status == 404   ? -ENOENT
+                        : res.status == 409 ? -EBUSY
+                                            : -EPROTO,
+                        "%s%.800s", res.status == 404 || res.status == 409 ? "" : "the admin port answered: ",
                         detail ? detail : res.body);
         rc = err->code;
     }
@@ -256,7 +259,9 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err)
         }
         if (e->kind != KUMO__EVENT_SCHEDULE) {
             const char *kind = kumo__event_kind_name(e->kind);
-            const char *from = e->kind == KUMO__EVENT_TOPIC ? e->topic : e->kind == KUMO__EVENT_BLOB ? e->blob : e->queue;
+            const char *from = e->kind == KUMO__EVENT_TOPIC  ? e->topic
+                               : e->kind == KUMO__EVENT_BLOB ? e->blob
+                                                             : e->queue;
             if (json) {
                 char handler[256];
                 snprintf(handler, sizeof handler, "%s.%s", e->unit, e->symbol);

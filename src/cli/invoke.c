@@ -11,6 +11,8 @@
  *     (POST /events/NAME/send), and the answer of the handler the consumer
  *     delivered it to (the same path as any message: retries and dead
  *     letters included);
+ *   - a cloudevent event: a binary-mode CloudEvent of the event's type
+ *     POSTed to /_kumo/events on the API port, as a producer would;
  *   - an operationId: an HTTP request to the API port, the path's
  *     {parameters} from --param (the others go to the query), the data as
  *     body, the headers given.
@@ -215,8 +217,8 @@ static int put(char *buf, size_t cap, size_t *len, const char *s, size_t n, int 
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        int plain = !encode || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.' || c == '~';
+        int plain = !encode || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '_' || c == '.' || c == '~';
         if (*len + (plain ? 1 : 3) >= cap)
             return -1;
         if (plain) {
@@ -269,8 +271,8 @@ static int op_path(const invoke_args *a, const char *base, const char *tmpl, cha
             continue;
         const char *eq = strchr(a->params[k], '=');
         if (put(out, cap, &len, first ? "?" : "&", 1, 0) < 0 ||
-            put(out, cap, &len, a->params[k], (size_t)(eq - a->params[k]), 1) < 0 || put(out, cap, &len, "=", 1, 0) < 0 ||
-            put(out, cap, &len, eq + 1, strlen(eq + 1), 1) < 0)
+            put(out, cap, &len, a->params[k], (size_t)(eq - a->params[k]), 1) < 0 ||
+            put(out, cap, &len, "=", 1, 0) < 0 || put(out, cap, &len, eq + 1, strlen(eq + 1), 1) < 0)
             goto long_;
         first = 0;
     }
@@ -286,8 +288,8 @@ static int call_operation(const kumo__admin_target *to, const invoke_args *a, js
 {
     const char *method = json_string_value(json_object_get(op, "method"));
     const char *tmpl = json_string_value(json_object_get(op, "path"));
-    const char *base = json_is_true(json_object_get(op, "no_base")) ? ""
-                                                                      : json_string_value(json_object_get(list, "base_path"));
+    const char *base =
+        json_is_true(json_object_get(op, "no_base")) ? "" : json_string_value(json_object_get(list, "base_path"));
     int port = (int)json_integer_value(json_object_get(list, "api_port"));
     char path[8192], headers[16384];
     size_t hl = 0;
@@ -405,8 +407,8 @@ static int cloudevent(const kumo__admin_target *to, invoke_args *a, json_t *list
         n++;
     }
     a->nheaders = ngiven + n;
-    json_t *op = json_pack("{s:s, s:s, s:b, s:[]}", "method", "POST", "path", "/_kumo/events", "no_base", 1,
-                           "body_types");
+    json_t *op =
+        json_pack("{s:s, s:s, s:b, s:[]}", "method", "POST", "path", "/_kumo/events", "no_base", 1, "body_types");
     int rc = call_operation(to, a, list, op, data, len, err);
     json_decref(op);
     a->nheaders = ngiven;
@@ -471,9 +473,10 @@ static int parse_args(int argc, char **argv, kumo__admin_target *to, invoke_args
                 if (colon == NULL || nl == 0 ||
                     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_!#$%&'*+.^`|~") != nl ||
                     strpbrk(v, "\r\n") || a->nheaders == HEADERS_MAX) {
-                    kumo__error_set(err, -KUMO__EUSAGE,
-                                    "--header takes NAME:VALUE (a header name, no line breaks; at most %d), not '%.200s'",
-                                    HEADERS_MAX, v);
+                    kumo__error_set(
+                        err, -KUMO__EUSAGE,
+                        "--header takes NAME:VALUE (a header name, no line breaks; at most %d), not '%.200s'",
+                        HEADERS_MAX, v);
                     return err->code;
                 }
                 a->headers[a->nheaders++] = v;

@@ -425,11 +425,11 @@ static json_t *stats_json(kumo__gw_event_stats *s)
         return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "received", 0, "deliveries", 0, "succeeded", 0,
                          "failures", 0, "retries", 0, "dead_lettered", 0, "in_flight", 0);
     long long inflight = atomic_load(&s->in_flight);
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received", (json_int_t)atomic_load(&s->received),
-                     "deliveries", (json_int_t)atomic_load(&s->deliveries), "succeeded",
-                     (json_int_t)atomic_load(&s->succeeded), "failures", (json_int_t)atomic_load(&s->failures),
-                     "retries", (json_int_t)atomic_load(&s->retries), "dead_lettered",
-                     (json_int_t)atomic_load(&s->dead_lettered), "in_flight", (json_int_t)(inflight < 0 ? 0 : inflight));
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received", (json_int_t)atomic_load(&s->received), "deliveries",
+        (json_int_t)atomic_load(&s->deliveries), "succeeded", (json_int_t)atomic_load(&s->succeeded), "failures",
+        (json_int_t)atomic_load(&s->failures), "retries", (json_int_t)atomic_load(&s->retries), "dead_lettered",
+        (json_int_t)atomic_load(&s->dead_lettered), "in_flight", (json_int_t)(inflight < 0 ? 0 : inflight));
 }
 
 /* The record of `name` if one was made (a consumer ran), without making one. */
@@ -463,7 +463,7 @@ struct admin_job {
     pthread_t tid;
     char *body; /* POST /events/NAME/send: the message */
     size_t len;
-    long max;  /* redrive: at most this many */
+    long max;   /* redrive: at most this many */
     int status; /* the answer: 200 with `answer`, or a problem with `detail` */
     json_t *answer;
     char detail[1024];
@@ -479,22 +479,14 @@ static void on_job_dispose(void *p)
 static const char *status_title(int status)
 {
     switch (status) {
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return "Internal Server Error";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Internal Server Error";
     }
 }
 
@@ -670,8 +662,8 @@ static json_t *event_json(gateway *gw, const kumo__event_decl *e, int64_t now, a
                 break;
             char local[64], utc[64];
             kumo__schedule_format(e->tz, t, local, sizeof local, utc, sizeof utc);
-            json_array_append_new(next, json_pack("{s:s, s:s, s:I}", "local", local, "utc", utc, "epoch_ms",
-                                                  (json_int_t)t));
+            json_array_append_new(next,
+                                  json_pack("{s:s, s:s, s:I}", "local", local, "utc", utc, "epoch_ms", (json_int_t)t));
         }
         json_object_set_new(o, "next", next);
         return o;
@@ -843,8 +835,9 @@ static void work_redrive(admin_job *j)
                 goto out;
             }
             if (dead->driver->ack(dead, got[i].receipt) != 0)
-                kumo__log_event("warn", "redrive of event %s: message %s was sent back to %s but cannot be removed "
-                                        "from %s-dead (%s): it is in both",
+                kumo__log_event("warn",
+                                "redrive of event %s: message %s was sent back to %s but cannot be removed "
+                                "from %s-dead (%s): it is in both",
                                 d->name, got[i].id ? got[i].id : "?", d->queue, d->queue, dead->error);
             moved++;
         }
@@ -1140,8 +1133,8 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
             memchr(path + pre, '/', plen - pre - al) == NULL) {
             if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
                 kumo__h2o_add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("POST"));
-                kumo__send_problem(req, 405, "Method Not Allowed", "use POST (or `kumo invoke` / `kumo events redrive`)",
-                                   NULL, NULL);
+                kumo__send_problem(req, 405, "Method Not Allowed",
+                                   "use POST (or `kumo invoke` / `kumo events redrive`)", NULL, NULL);
                 return 0;
             }
             event_action(gw, req, path + pre, plen - pre - al, actions[a] + 1);

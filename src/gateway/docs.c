@@ -404,10 +404,10 @@ static json_t *event_json(const kumo__event_decl *e, int64_t now_ms)
     switch (e->kind) {
     case KUMO__EVENT_SCHEDULE: {
         json_t *next = json_array();
-        rc = json_object_update_new(o, json_pack("{s:s?, s:s, s:s, s:b, s:o}", "schedule", e->schedule, "timezone",
-                                                 e->timezone ? e->timezone : "UTC", "missed",
-                                                 e->missed_once ? "once" : "skip", "overlap", e->overlap, "next",
-                                                 next));
+        rc =
+            json_object_update_new(o, json_pack("{s:s?, s:s, s:s, s:b, s:o}", "schedule", e->schedule, "timezone",
+                                                e->timezone ? e->timezone : "UTC", "missed",
+                                                e->missed_once ? "once" : "skip", "overlap", e->overlap, "next", next));
         int64_t t = now_ms;
         for (int k = 0; k < 3 && e->compiled && rc == 0; k++) {
             if ((t = kumo__schedule_next(e->compiled, t)) < 0)
@@ -418,12 +418,8 @@ static json_t *event_json(const kumo__event_decl *e, int64_t now_ms)
         }
         break;
     }
-    case KUMO__EVENT_QUEUE:
-        rc = delivery_json(o, e);
-        break;
-    case KUMO__EVENT_TOPIC:
-        rc = json_object_set_new(o, "topic", json_string(e->topic)) || delivery_json(o, e);
-        break;
+    case KUMO__EVENT_QUEUE: rc = delivery_json(o, e); break;
+    case KUMO__EVENT_TOPIC: rc = json_object_set_new(o, "topic", json_string(e->topic)) || delivery_json(o, e); break;
     case KUMO__EVENT_BLOB: {
         json_t *on = json_array();
         if (on && (e->on & KUMO__BLOB_CREATED))

@@ -152,8 +152,8 @@ struct gateway {
     uint64_t reload_sent_ms;                 /* when it was signalled; 0: never */
     int reload_failed;                       /* the last reload's outcome */
     char reload_msg[2048];
-    unsigned long reloads;  /* attempts so far */
-    char *const *start_env; /* the environment kumo up started with; workers' environments start from it */
+    unsigned long reloads;             /* attempts so far */
+    char *const *start_env;            /* the environment kumo up started with; workers' environments start from it */
     kumo__gw_event_stats *event_stats; /* admin.c; the list changes under `lock` */
 };
 

@@ -360,10 +360,10 @@ static int rq_depth(kumo__queue *q, kumo__queue_depth *out)
             "local held = math.min(redis.call('HLEN', KEYS[3]), live)\n"
             "return {math.max(xlen - live, 0), held, live - held + redis.call('ZCARD', KEYS[4])}\n";
     redis_queue *s = (redis_queue *)q;
-    const char *argv[] = {"EVAL", script, "4", s->keys[K_STREAM], s->keys[K_INFLIGHT], s->keys[K_RECEIPTS],
-                          s->keys[K_DELAYED]};
-    const size_t lens[] = {4, sizeof(script) - 1, 1, s->klen[K_STREAM], s->klen[K_INFLIGHT], s->klen[K_RECEIPTS],
-                           s->klen[K_DELAYED]};
+    const char *argv[] = {
+        "EVAL", script, "4", s->keys[K_STREAM], s->keys[K_INFLIGHT], s->keys[K_RECEIPTS], s->keys[K_DELAYED]};
+    const size_t lens[] = {
+        4, sizeof(script) - 1, 1, s->klen[K_STREAM], s->klen[K_INFLIGHT], s->klen[K_RECEIPTS], s->klen[K_DELAYED]};
     redisReply *rep = NULL;
     pthread_mutex_lock(&s->lock);
     int rc = kumo__redis_command(&s->r, &rep, 7, argv, lens);

@@ -312,9 +312,10 @@ const kumo__queue_driver kumo__queue_sqlite_driver = {
 static int sq_depth(kumo__queue *q, kumo__queue_depth *out)
 {
     sqlite_queue *s = (sqlite_queue *)q;
-    static const char count[] = "SELECT coalesce(sum(visible_at <= ?2), 0), "
-                                "coalesce(sum(visible_at > ?2 AND receipt IS NOT NULL), 0), "
-                                "coalesce(sum(visible_at > ?2 AND receipt IS NULL), 0) FROM kumo_queue WHERE queue = ?1";
+    static const char count[] =
+        "SELECT coalesce(sum(visible_at <= ?2), 0), "
+        "coalesce(sum(visible_at > ?2 AND receipt IS NOT NULL), 0), "
+        "coalesce(sum(visible_at > ?2 AND receipt IS NULL), 0) FROM kumo_queue WHERE queue = ?1";
     sqlite3_stmt *st = NULL;
     int rc = 0;
     pthread_mutex_lock(&s->lock);
