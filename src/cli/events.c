@@ -132,7 +132,8 @@ static json_t *live_event(json_t *live, const char *name)
     json_t *v;
     json_array_foreach(json_object_get(live, "events"), i, v)
     {
-        if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0)
+        const char *n = json_string_value(json_object_get(v, "name"));
+        if (n && strcmp(n, name) == 0)
             return v;
     }
     return NULL;

@@ -176,6 +176,8 @@ static int send_message(const kumo__admin_target *to, const char *token, const i
     json_error_t jerr;
     json_t *doc = json_loadb(res.body, res.len, 0, &jerr);
     const char *queue = json_string_value(json_object_get(ev, "queue"));
+    if (queue == NULL)
+        queue = "?";
     const char *mid = json_string_value(json_object_get(doc, "message_id"));
     if ((res.status != 200 && res.status != 202) || mid == NULL) {
         rc = admin_error(&res, err);
@@ -288,6 +290,8 @@ static int call_operation(const kumo__admin_target *to, const invoke_args *a, js
 {
     const char *method = json_string_value(json_object_get(op, "method"));
     const char *tmpl = json_string_value(json_object_get(op, "path"));
+    if (method == NULL || method[0] == '\0' || strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method))
+        method = "GET";
     const char *base =
         json_is_true(json_object_get(op, "no_base")) ? "" : json_string_value(json_object_get(list, "base_path"));
     int port = (int)json_integer_value(json_object_get(list, "api_port"));
@@ -425,7 +429,7 @@ static void known_targets(json_t *list, char *out, size_t cap)
     {
         if (at < cap)
             at += (size_t)snprintf(out + at, cap - at, "%s %s", i ? "," : "",
-                                   json_string_value(json_object_get(v, "name")));
+                                   json_string_value(json_object_get(v, "name")) ?: "?");
     }
     if (json_array_size(json_object_get(list, "events")) == 0 && at < cap)
         at += (size_t)snprintf(out + at, cap - at, " (none)");
@@ -543,7 +547,8 @@ int kumo__cmd_invoke(int argc, char **argv, kumo__error *err)
     json_t *v, *ev = NULL, *op = NULL;
     json_array_foreach(json_object_get(list, "events"), i, v)
     {
-        if (strcmp(json_string_value(json_object_get(v, "name")), a.target) == 0)
+        const char *name = json_string_value(json_object_get(v, "name"));
+        if (name && strcmp(name, a.target) == 0)
             ev = v;
     }
     json_array_foreach(json_object_get(list, "operations"), i, v)
@@ -553,6 +558,8 @@ int kumo__cmd_invoke(int argc, char **argv, kumo__error *err)
             op = v;
     }
     const char *kind = ev ? json_string_value(json_object_get(ev, "kind")) : NULL;
+    if (kind == NULL)
+        kind = "";
     if (ev && strcmp(kind, "schedule") == 0) {
         if (a.data_file || a.nheaders || a.nparams) {
             kumo__error_set(err, -KUMO__EUSAGE,

@@ -328,7 +328,7 @@ typedef struct stats_waiter {
     char *id; /* the message's id once sent; NULL before */
     int done;
     int status;
-    unsigned receives;
+    int dead; /* it failed on its last receive: on to the dead-letter queue */
     char request_id[48];
     char error[512];
     struct stats_waiter *next;
@@ -401,7 +401,7 @@ void kumo__gw_event_settled(kumo__gw_event_stats *s, const char *message_id, int
         w->status = status;
         snprintf(w->request_id, sizeof(w->request_id), "%s", request_id ? request_id : "");
         snprintf(w->error, sizeof(w->error), "%s", error && !ok ? error : "");
-        w->receives = last ? 1 : 0; /* reused as "dead-lettered" */
+        w->dead = !ok && last;
     }
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
@@ -768,7 +768,7 @@ static void work_send(admin_job *j)
         }
         if (w.done) {
             j->answer = json_pack("{s:s, s:i, s:s, s:b}", "message_id", w.id, "status", w.status, "request_id",
-                                  w.request_id, "dead_lettered", w.receives);
+                                  w.request_id, "dead_lettered", w.dead);
             if (j->answer && w.error[0])
                 json_object_set_new(j->answer, "error", json_string(w.error));
         } else {
