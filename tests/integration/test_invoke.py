@@ -297,5 +297,48 @@ class InvokeQueueAndOperationTest(unittest.TestCase):
         self.assertIn("POST /send?prefix=op&n=0 answered 400", r.stderr)
 
 
+class InvokeOperationParamsTest(unittest.TestCase):
+    """examples/todo: --data is sent as the operation's request media type
+    (application/json), --param fills the path's {id}; a missing one is a
+    usage error naming it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("todo")
+        cls.gw = Gateway(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_clean(unittest.TestCase(), cls.gw)
+        finally:
+            shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def invoke(self, *args, stdin=None):
+        e = {k: v for k, v in os.environ.items() if k != "KUMO_ADMIN_TOKEN"}
+        return subprocess.run([KUMO, "invoke", *args, "--admin-port", str(self.gw.admin_port)], capture_output=True,
+                              text=True, timeout=120, env=e, input=stdin)
+
+    def test_create_then_get(self):
+        r = self.invoke("createTodo", "--data", "-", "--json", stdin='{"title": "by hand"}')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["status"], 201)
+        todo = doc["body"]
+        self.assertEqual(todo["title"], "by hand")
+        r = self.invoke("getTodo", "--param", "id=" + todo["id"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], "HTTP/1.1 200 OK")
+        self.assertEqual(json.loads(lines[1])["id"], todo["id"])
+        r = self.invoke("getTodo")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("operation getTodo's path /todos/{id} needs --param id=VALUE", r.stderr)
+        # a value is percent-encoded into the path: no way out of it
+        r = self.invoke("getTodo", "--param", "id=../x y")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("GET /todos/..%2Fx%20y answered", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
