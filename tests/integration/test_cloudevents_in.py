@@ -302,7 +302,7 @@ class KumoUpTest(Cases, unittest.TestCase):
         m = re.search(rb'<script id="kumo-config" type="application/json">(.*?)</script>', page, re.S)
         by_name = {e["name"]: e for e in json.loads(m.group(1))["events"]["list"]}
         self.assertEqual(by_name["orders"], {"name": "orders", "handler": "ce.record", "kind": "cloudevent",
-                                             "type": "com.example.order.created",
+                                             "type": "com.example.order.created", "source": None,
                                              "data": "#/components/schemas/Order", "endpoint": PATH})
         self.assertEqual(by_name["shop"]["source"], "/shop")
         # kumo's endpoint is not part of the user's contract
