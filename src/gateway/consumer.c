@@ -231,7 +231,8 @@ static void *consumer_main(void *arg)
     kumo_queue_message got[100];
     int failing = 0;
     kumo__arena_init(&arena);
-    const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, d->queue);
+    int topic = d->kind == KUMO__EVENT_TOPIC; /* its queue is the subscription's, held by the topic (topics.c) */
+    const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, topic ? d->topic : d->queue);
 
     pthread_mutex_lock(&c->lock);
     while (1) {
@@ -260,9 +261,13 @@ static void *consumer_main(void *arg)
         if (q == NULL) {
             kumo__error err = {0};
             kumo__store *opened = NULL;
-            rc = place ? kumo__store_open(&kumo__queue_kind, place->url, d->queue, &opened, &err) : KUMO_ENOTFOUND;
+            if (topic)
+                rc = kumo__gw_topic_queue_open(&c->gen->stores, d, &q, &err);
+            else
+                rc = place ? kumo__store_open(&kumo__queue_kind, place->url, d->queue, &opened, &err) : KUMO_ENOTFOUND;
             if (rc == 0) {
-                q = (kumo__queue *)opened;
+                if (!topic)
+                    q = (kumo__queue *)opened;
                 q->max_receives = d->max_receives;
                 if (failing)
                     kumo__log_event("info", "event %s: queue %s is open again", c->name, d->queue);
@@ -422,7 +427,9 @@ static void submit(loop_thread *t, qmsg *m)
     m->lg = lg;
     m->start_us = kumo__mono_us();
     snprintf(m->request_id, sizeof(m->request_id), "%s-%d-%08x", t->gw->id_prefix, t->index, ++t->seq);
-    snprintf(source, sizeof(source), "/kumo/%s/queues/%s", p->name ? p->name : "", d->queue);
+    int topic = d->kind == KUMO__EVENT_TOPIC;
+    snprintf(source, sizeof(source), "/kumo/%s/%s/%s", p->name ? p->name : "", topic ? "topics" : "queues",
+             topic ? d->topic : d->queue);
     snprintf(count, sizeof(count), "%u", m->receives);
     snprintf(path, sizeof(path), "/%s", c->name);
 #define HV(n, v)                                                                                                       \
@@ -434,7 +441,7 @@ static void submit(loop_thread *t, qmsg *m)
     }
     const kumo__header_view headers[] = {
         HV("ce-specversion", "1.0"),     HV("ce-id", m->id),
-        HV("ce-source", source),         HV("ce-type", "dev.kumo.queue.message"),
+        HV("ce-source", source),         HV("ce-type", topic ? "dev.kumo.topic.message" : "dev.kumo.queue.message"),
         HV("ce-subject", c->name),       HV("content-type", "application/octet-stream"),
         HV("kumo-receive-count", count),
     };
@@ -464,7 +471,7 @@ static void submit(loop_thread *t, qmsg *m)
 static int has_queue_events(const generation *g)
 {
     for (size_t i = 0; i < g->project->nevents; i++)
-        if (g->project->events[i].kind == KUMO__EVENT_QUEUE)
+        if (g->project->events[i].kind == KUMO__EVENT_QUEUE || g->project->events[i].kind == KUMO__EVENT_TOPIC)
             return 1;
     return 0;
 }
@@ -503,7 +510,7 @@ void kumo__gw_consumers_run(loop_thread *t)
             consumer_stop(c);
         for (size_t i = 0; i < live->gen->project->nevents; i++) {
             const kumo__event_decl *d = &live->gen->project->events[i];
-            if (d->kind == KUMO__EVENT_QUEUE) {
+            if (d->kind == KUMO__EVENT_QUEUE || d->kind == KUMO__EVENT_TOPIC) {
                 consumer_start(s, live->gen, d);
                 n++;
             }
