@@ -389,6 +389,13 @@ extern const kumo__queue_driver kumo__queue_sqlite_driver;
 extern const kumo__kv_driver kumo__kv_dynamodb_driver;
 extern const kumo__blob_driver kumo__blob_s3_driver;
 extern const kumo__queue_driver kumo__queue_sqs_driver;
+/* For the SNS topic driver (sns.c), from sqs.c: whether SQS takes `body` as
+ * text (else it goes base64 with the attribute kumo-encoding=base64); and
+ * the ARN of the open SQS queue kq (made, with its dead-letter queue, when
+ * its URL allows), malloc'd into *arn, the queue's policy then letting the
+ * SNS topic topic_arn (unless NULL) send to it. */
+int kumo__sqs_plain_text(const void *body, size_t len);
+int kumo__sqs_queue_arn(kumo__queue *kq, const char *topic_arn, char **arn);
 /* Redis and PostgreSQL (stores/redis.c, redis_queue.c, postgres.c, postgres_queue.c). */
 extern const kumo__kv_driver kumo__kv_redis_driver, kumo__kv_postgres_driver;
 extern const kumo__queue_driver kumo__queue_redis_driver, kumo__queue_postgres_driver;

@@ -8,7 +8,7 @@
 #   file     blob, file:TMP/blob                 none
 #   redis    kv, queue, topic, redis://...:P     redis-server (backends.sh)
 #   postgres kv and queue, postgres://...        PostgreSQL (backends.sh)
-#   aws      kv dynamodb://, blob s3://, queue sqs://, on moto_server (moto.sh)
+#   aws      kv dynamodb://, blob s3://, queue sqs://, topic sns://, on moto_server (moto.sh)
 #
 # For a server the suite gets --restart-cmd "run.sh --control DRIVER", which
 # it runs with "stop" and "start" around its outage phase; RESTART_CMD in the
@@ -74,7 +74,8 @@ aws)
     stop_server=moto_stop
     export MOTO_PORT MOTO_ENDPOINT _moto_dir
     set -- --kv "dynamodb://{name}?endpoint=$MOTO_ENDPOINT" --blob "s3://{name}?endpoint=$MOTO_ENDPOINT" \
-        --queue "sqs://{name}?endpoint=$MOTO_ENDPOINT"
+        --queue "sqs://{name}?endpoint=$MOTO_ENDPOINT" \
+        --topic "sns://{name}?endpoint=$MOTO_ENDPOINT&max_receives=2&queue.alpha={name}-alpha&queue.beta={name}-beta&queue.gamma={name}-gamma"
     ;;
 *)
     echo "usage: run.sh sqlite|file|redis|postgres|aws" >&2
