@@ -5,7 +5,9 @@ ce-source /kumo/PROJECT/topics/TOPIC, ce-subject the event), each through
 a queue of its own; one subscriber failing on a message retries it with
 backoff and dead-letters it to TOPIC.EVENT-dead while the other takes the
 same message at once and nothing else is held up. Run on the embedded
-driver (sqlite, kumo up's default) and on a real redis-server.
+driver (sqlite, kumo up's default) and on a real redis-server, and on SNS fanning out to SQS (moto's
+server, with the topic, queues and subscriptions made by the test through
+boto3 as kumo deploy makes them, and create=false: kumo makes nothing).
 
 A subscription dropped from kumo.yaml is unsubscribed on reload: messages
 published after that do not reach it, what waited in its queue is kept.
@@ -16,6 +18,7 @@ and check what was recorded, never how fast."""
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -27,6 +30,11 @@ from kumo_harness import KUMO, Gateway, copy_project, free_port, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
 REDIS = shutil.which("redis-server")
+MOTO = shutil.which("moto_server")
+try:
+    import boto3
+except ImportError:  # the SNS case says so and is skipped
+    boto3 = None
 
 
 def post(gw, path):
@@ -182,6 +190,92 @@ class RedisTest(Delivery, unittest.TestCase):
     def test_subscriptions_registered(self):
         self.assertEqual(sorted(self.cli("SMEMBERS", "kumo:topic:orders:subscriptions").split()),
                          ["audit", "billing"])
+
+
+@unittest.skipUnless(MOTO and boto3, "SKIPPED: moto_server or boto3 is not installed (scripts/install-deps.sh)")
+class SnsTest(Delivery, unittest.TestCase):
+    """The SNS driver on moto's server: SNS topic shop-orders with one SQS
+    queue per event (raw message delivery, a redrive policy to QUEUE-dead
+    after 3 receives), made here with boto3 as kumo deploy makes them."""
+
+    AWS = dict(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kumo-sns-")
+        cls.port = free_port()
+        cls.endpoint = "http://127.0.0.1:%d" % cls.port
+        env = dict(os.environ, **cls.AWS)
+        env.pop("AWS_SESSION_TOKEN", None)
+        cls.moto_log = open(os.path.join(cls.tmp, "moto.log"), "w")
+        cls.moto = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(cls.port)], stdout=cls.moto_log,
+                                    stderr=subprocess.STDOUT, env=env)
+        cls.gw = None
+
+        def up():
+            try:
+                urllib.request.urlopen(cls.endpoint + "/moto-api/", timeout=1).read()
+                return True
+            except OSError:
+                return None
+        if not wait_for(up, timeout=30):
+            cls.tearDownClass()
+            raise AssertionError("moto_server did not start; see %s/moto.log" % cls.tmp)
+        kw = dict(endpoint_url=cls.endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                  aws_secret_access_key="testing")
+        cls.sns, cls.sqs = boto3.client("sns", **kw), boto3.client("sqs", **kw)
+        topic = cls.sns.create_topic(Name="shop-orders")["TopicArn"]
+        for event in ("billing", "audit"):
+            q = "shop-orders-" + event
+            dead = cls.sqs.create_queue(QueueName=q + "-dead")["QueueUrl"]
+            dead_arn = cls.sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            url = cls.sqs.create_queue(QueueName=q, Attributes={"RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_arn, "maxReceiveCount": "3"})})["QueueUrl"]
+            arn = cls.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            cls.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                              Attributes={"RawMessageDelivery": "true"})
+        cls.dir = copy_project("topics", PROJECTS)
+        url = ("sns://shop-orders?endpoint=%s&create=false&queue.billing=shop-orders-billing"
+               "&queue.audit=shop-orders-audit" % cls.endpoint)
+        try:
+            cls.gw = Gateway(cls.dir, env=dict(cls.AWS, KUMO_STORE_ORDERS=url))
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        rc, err = 0, ""
+        if cls.gw:
+            rc = cls.gw.stop()
+            err = cls.gw.stderr()
+            shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+        if cls.moto.poll() is None:
+            cls.moto.send_signal(signal.SIGTERM)
+            try:
+                cls.moto.wait(10)
+            except subprocess.TimeoutExpired:
+                cls.moto.kill()
+                cls.moto.wait()
+        cls.moto_log.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+            raise AssertionError("kumo up exited with %d:\n%s" % (rc, err[-4000:]))
+
+    def dead_bodies(self, queue):
+        # SQS's redrive: QUEUE-dead of the event's own SQS queue
+        name = {"orders.billing-dead": "shop-orders-billing-dead", "orders.audit-dead": "shop-orders-audit-dead"}
+        url = self.sqs.get_queue_url(QueueName=name[queue])["QueueUrl"]
+        got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return [m["Body"].encode() for m in got.get("Messages", [])]
+
+    def test_subscriptions_left_as_deploy_made_them(self):
+        topic = [t["TopicArn"] for t in self.sns.list_topics()["Topics"]]
+        self.assertEqual(len(topic), 1)  # create=false: kumo made no topic
+        subs = self.sns.list_subscriptions_by_topic(TopicArn=topic[0])["Subscriptions"]
+        self.assertEqual(sorted(s["Endpoint"].rsplit(":", 1)[1] for s in subs),
+                         ["shop-orders-audit", "shop-orders-billing"])
 
 
 class ReloadTest(unittest.TestCase):
