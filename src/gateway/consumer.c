@@ -16,6 +16,9 @@
  * the queue NAME-dead on the next receive (sqlite_queue.c and the other
  * drivers); a warn line names the event, the message and the reason.
  *
+ * A topic event (topics.c) is consumed the same way: its queue is its
+ * subscription's, TOPIC.EVENT, opened through the topic's driver.
+ *
  * At most `batch` messages of an event are in flight at a time; each is
  * one call (no JSON-array batches yet). With nothing ready the thread
  * polls the queue every POLL_MS.

@@ -5,9 +5,9 @@
  *
  * Each subscription is an SQS queue subscribed to the topic with raw
  * message delivery (the SQS body is the message itself); the URL names the
- * queue of each event, queue.EVENT=QUEUE (kumo deploy makes the topic, the
- * queues, their dead-letter queues and the subscriptions, and writes this
- * URL). A subscription's queue is served by the SQS queue driver (sqs.c),
+ * queue of each event, queue.EVENT=QUEUE (a deploy, or the operator, makes
+ * the topic, the queues, their dead-letter queues and the subscriptions,
+ * and writes this URL). A subscription's queue is served by the SQS queue driver (sqs.c),
  * opened with the topic's region, endpoint, create= and max_receives=:
  * receive, ack, nack and visibility are that driver's, and dead letters are
  * SQS's redrive to QUEUE-dead after the queue's maxReceiveCount (set by
@@ -165,7 +165,7 @@ static int ensure_topic(sns *t)
     free(token);
     if (t->topic_arn == NULL) {
         snprintf(t->base.error, sizeof(t->base.error),
-                 "sns: topic '%s' does not exist; kumo deploy makes it, or drop create=false from the URL", t->topic);
+                 "sns: topic '%s' does not exist; deploy makes it, or drop create=false from the URL", t->topic);
         return KUMO_EUNAVAILABLE;
     }
     return 0;
@@ -442,7 +442,7 @@ static const sub *need_sub(sns *t, const char *event)
     const sub *s = find_sub(t, event);
     if (s == NULL)
         snprintf(t->base.error, sizeof(t->base.error),
-                 "sns topic '%s': the URL names no queue for event '%s'; add queue.%s=SQS_QUEUE to it (kumo deploy "
+                 "sns topic '%s': the URL names no queue for event '%s'; add queue.%s=SQS_QUEUE to it (deploy "
                  "makes the queue and its subscription)",
                  t->topic, event, event);
     return s;
@@ -476,7 +476,7 @@ static int sns_subscribe(kumo__topic *kt, const char *event)
         goto out;
     if (!t->create) {
         snprintf(t->base.error, sizeof(t->base.error),
-                 "sns: queue '%s' is not subscribed to topic '%s'; kumo deploy subscribes it, or drop create=false",
+                 "sns: queue '%s' is not subscribed to topic '%s'; deploy subscribes it, or drop create=false",
                  s->queue, t->topic);
         rc = KUMO_EUNAVAILABLE;
         goto out;
