@@ -80,20 +80,25 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err)
         const kumo__event_decl *e = &p->events[i];
         const char *zone = e->timezone ? e->timezone : "UTC";
         json_t *obj = NULL, *next = NULL;
-        if (e->kind == KUMO__EVENT_QUEUE) {
+        if (e->kind == KUMO__EVENT_QUEUE || e->kind == KUMO__EVENT_TOPIC) {
+            /* a topic event: its subscription's queue TOPIC.EVENT */
+            const char *kind = e->kind == KUMO__EVENT_TOPIC ? "topic" : "queue";
+            const char *source = e->kind == KUMO__EVENT_TOPIC ? e->topic : e->queue;
             if (json) {
                 char handler[256];
                 snprintf(handler, sizeof handler, "%s.%s", e->unit, e->symbol);
                 obj = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:i, s:I}", "name", e->name, "handler", handler, "kind",
-                                "queue", "queue", e->queue, "batch", (int)e->batch, "visibility_ms",
+                                kind, kind, source, "batch", (int)e->batch, "visibility_ms",
                                 (json_int_t)e->visibility_ms, "max_receives", (int)e->max_receives, "backoff_ms",
                                 (json_int_t)e->backoff_ms);
                 if (obj == NULL || json_array_append_new(arr, obj) < 0)
                     goto oom;
+                if (e->kind == KUMO__EVENT_TOPIC && json_object_set_new(obj, "queue", json_string(e->queue)) < 0)
+                    goto oom;
             } else {
-                printf("%s%s  %s.%s  queue %s  batch: %u  visibility: %.3gs  max_receives: %u  backoff: %.3gs\n",
-                       i ? "\n" : "", e->name, e->unit, e->symbol, e->queue, e->batch, (double)e->visibility_ms / 1000,
-                       e->max_receives, (double)e->backoff_ms / 1000);
+                printf("%s%s  %s.%s  %s %s  batch: %u  visibility: %.3gs  max_receives: %u  backoff: %.3gs\n",
+                       i ? "\n" : "", e->name, e->unit, e->symbol, kind, source, e->batch,
+                       (double)e->visibility_ms / 1000, e->max_receives, (double)e->backoff_ms / 1000);
             }
             continue;
         }

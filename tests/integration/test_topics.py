@@ -278,6 +278,39 @@ class SnsTest(Delivery, unittest.TestCase):
                          ["shop-orders-audit", "shop-orders-billing"])
 
 
+class ConfigTest(unittest.TestCase):
+    """`kumo events` lists topic events (it crashed on them when they
+    were first accepted); kumo up refuses a topic event naming a store
+    that is not a topic, at kumo.yaml:line:column."""
+
+    def setUp(self):
+        self.dir = copy_project("topics", PROJECTS)
+
+    def tearDown(self):
+        shutil.rmtree(os.path.dirname(self.dir), ignore_errors=True)
+
+    def test_events_lists_topics(self):
+        r = subprocess.run([KUMO, "events", self.dir, "--json"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)[0], {
+            "name": "billing", "handler": "topics.record", "kind": "topic", "topic": "orders",
+            "queue": "orders.billing", "batch": 4, "visibility_ms": 10000, "max_receives": 3, "backoff_ms": 100})
+        r = subprocess.run([KUMO, "events", self.dir], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("audit  topics.record  topic orders  batch: 1", r.stdout)
+
+    def test_up_refuses_a_topic_that_is_not_one(self):
+        yaml = os.path.join(self.dir, "kumo.yaml")
+        with open(yaml) as f:
+            text = f.read()
+        with open(yaml, "w") as f:
+            f.write(text.replace("  audit: {topic: orders,", "  audit: {topic: seen,"))
+        r = subprocess.run([KUMO, "up", self.dir, "--port", "0", "--admin-port", "0"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stderr, r"kumo.yaml:\d+:\d+: events.audit.topic: ")
+
+
 class ReloadTest(unittest.TestCase):
     """An event removed from kumo.yaml: unsubscribed on reload; what is
     published afterwards does not reach its queue, what waited is kept;
