@@ -87,10 +87,10 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err)
             if (json) {
                 char handler[256];
                 snprintf(handler, sizeof handler, "%s.%s", e->unit, e->symbol);
-                obj = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:i, s:I}", "name", e->name, "handler", handler, "kind",
-                                kind, kind, source, "batch", (int)e->batch, "visibility_ms",
-                                (json_int_t)e->visibility_ms, "max_receives", (int)e->max_receives, "backoff_ms",
-                                (json_int_t)e->backoff_ms);
+                obj =
+                    json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:i, s:I}", "name", e->name, "handler", handler, "kind",
+                              kind, kind, source, "batch", (int)e->batch, "visibility_ms", (json_int_t)e->visibility_ms,
+                              "max_receives", (int)e->max_receives, "backoff_ms", (json_int_t)e->backoff_ms);
                 if (obj == NULL || json_array_append_new(arr, obj) < 0)
                     goto oom;
                 if (e->kind == KUMO__EVENT_TOPIC && json_object_set_new(obj, "queue", json_string(e->queue)) < 0)
