@@ -9,15 +9,18 @@
  * of subscriptions the generation's exactly:
  *  - every topic event is subscribed (idempotent: a subscription that is
  *    there stays, with what waits in its queue);
- *  - a subscription of a declared topic that no event of kumo.yaml names
- *    any more (the event was removed or renamed) is unsubscribed: nothing
+ *  - a subscription this project registered (its owner is the project's
+ *    name) that no event of kumo.yaml names any more (the event was
+ *    removed or renamed) is unsubscribed: nothing
  *    published from then on reaches it. What already waits in its queue
  *    TOPIC.EVENT (and its dead letters TOPIC.EVENT-dead) is kept, never
  *    deleted by an edit of kumo.yaml: an event that comes back under the
  *    same name finds it and is handed it, and the queue can be read or
  *    drained with the queue tools meanwhile. A line says so.
- * A topic dropped from stores: altogether is not opened, so its
- * subscriptions stay as they were (nothing publishes to it any more).
+ * Subscriptions registered by another project sharing the topic (a
+ * producer project and a consumer project on one Redis) are never
+ * touched. A topic dropped from stores: altogether is not opened, so its
+ * subscriptions stay as they were.
  *
  * Messages published before a subscription was registered never reach it
  * (as with SNS or Pub/Sub): start kumo up, then publish.
@@ -70,7 +73,8 @@ static int sync_topic(const kumo__project *p, kumo__topic *t, kumo__error *err)
     size_t n = 0;
     int rc;
     kumo__arena_init(&a);
-    if ((rc = kumo__topic_list(t, &a, &names, &n)) != 0) {
+    const char *owner = p->name ? p->name : "";
+    if ((rc = kumo__topic_list(t, &a, owner, &names, &n)) != 0) {
         kumo__error_set(err, -EIO, "topic '%s': cannot list its subscriptions (%s%s%s)", t->name, kumo_strerror(rc),
                         t->error[0] ? ": " : "", t->error);
         goto out;
@@ -82,7 +86,7 @@ static int sync_topic(const kumo__project *p, kumo__topic *t, kumo__error *err)
         int had = 0;
         for (size_t j = 0; j < n && !had; j++)
             had = strcmp(names[j], d->name) == 0;
-        if ((rc = kumo__topic_subscribe(t, d->name)) != 0) {
+        if ((rc = kumo__topic_subscribe(t, d->name, owner)) != 0) {
             kumo__error_set(err, -EIO, "topic '%s': cannot subscribe event %s (%s%s%s)", t->name, d->name,
                             kumo_strerror(rc), t->error[0] ? ": " : "", t->error);
             goto out;

@@ -327,14 +327,17 @@ typedef struct kumo__topic_driver {
     /* One message to every subscription registered now (none: dropped, as
      * SNS does); *id, in a, names it. */
     int (*publish)(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char **id);
-    /* Registers the subscription `event`; registering it again is not an
-     * error. Messages published before it was registered never reach it. */
-    int (*subscribe)(kumo__topic *t, const char *event);
+    /* Registers the subscription `event` for `owner` (the project whose
+     * event it is; the last to register owns it); registering it again is
+     * not an error. Messages published before it was registered never
+     * reach it. */
+    int (*subscribe)(kumo__topic *t, const char *event, const char *owner);
     /* Stops fanning out to `event` (absent: not an error); what already
      * waits in its queue is kept. */
     int (*unsubscribe)(kumo__topic *t, const char *event);
-    /* The events subscribed now: *names (n of them) and each name in a. */
-    int (*list)(kumo__topic *t, kumo__arena *a, const char ***names, size_t *n);
+    /* The events subscribed now for `owner` (NULL: anyone's): *names (n of
+     * them) and each name in a, sorted. */
+    int (*list)(kumo__topic *t, kumo__arena *a, const char *owner, const char ***names, size_t *n);
     /* Opens the queue of subscription `event` as a queue store (the
      * caller's, kumo__store_close): 0, or a KUMO_E* code with e set. */
     int (*open_subscription)(kumo__topic *t, const char *event, kumo__queue **out, kumo__error *e);
@@ -350,9 +353,9 @@ extern const kumo__topic_driver kumo__topic_sqlite_driver, kumo__topic_redis_dri
 int kumo__topic_subscription_queue(const char *topic, const char *event, char *buf, size_t size);
 /* The gateway's calls (each clears the handle's error first; the
  * backend's message is left in t->error). */
-int kumo__topic_subscribe(kumo__topic *t, const char *event);
+int kumo__topic_subscribe(kumo__topic *t, const char *event, const char *owner);
 int kumo__topic_unsubscribe(kumo__topic *t, const char *event);
-int kumo__topic_list(kumo__topic *t, kumo__arena *a, const char ***names, size_t *n);
+int kumo__topic_list(kumo__topic *t, kumo__arena *a, const char *owner, const char ***names, size_t *n);
 int kumo__topic_open_subscription(kumo__topic *t, const char *event, kumo__queue **out, kumo__error *e);
 
 extern const kumo__kv_driver kumo__kv_sqlite_driver;

@@ -761,15 +761,15 @@ static void topic_all(const char *url)
     /* Nobody subscribed: published, and dropped. */
     CHECK_INT(kumo_topic_publish(&ctx, topic_name, "nobody", 6, &id), 0);
     CHECK(id && *id);
-    CHECK_INT(kumo__topic_list(t, &ctx.arena, &names, &n), 0);
+    CHECK_INT(kumo__topic_list(t, &ctx.arena, "conf", &names, &n), 0);
     CHECK_INT(n, 0);
 
     /* Two subscriptions (one registered twice: not an error). */
-    CHECK_INT(kumo__topic_subscribe(t, "alpha"), 0);
-    CHECK_INT(kumo__topic_subscribe(t, "beta"), 0);
-    CHECK_INT(kumo__topic_subscribe(t, "alpha"), 0);
-    CHECK_INT(kumo__topic_subscribe(t, "no.dots"), KUMO_EINVAL);
-    CHECK_INT(kumo__topic_list(t, &ctx.arena, &names, &n), 0);
+    CHECK_INT(kumo__topic_subscribe(t, "alpha", "conf"), 0);
+    CHECK_INT(kumo__topic_subscribe(t, "beta", "conf"), 0);
+    CHECK_INT(kumo__topic_subscribe(t, "alpha", "conf"), 0);
+    CHECK_INT(kumo__topic_subscribe(t, "no.dots", "conf"), KUMO_EINVAL);
+    CHECK_INT(kumo__topic_list(t, &ctx.arena, "conf", &names, &n), 0);
     CHECK_INT(n, 2);
     if (n == 2) {
         CHECK_STR(names[0], "alpha");
@@ -823,8 +823,8 @@ static void topic_all(const char *url)
     CHECK_INT(kumo__topic_unsubscribe(t, "beta"), 0);
     CHECK_INT(kumo__topic_unsubscribe(t, "beta"), 0);
     CHECK_INT(kumo_topic_publish(&ctx, topic_name, "after", 5, NULL), 0);
-    CHECK_INT(kumo__topic_subscribe(t, "gamma"), 0);
-    CHECK_INT(kumo__topic_list(t, &ctx.arena, &names, &n), 0);
+    CHECK_INT(kumo__topic_subscribe(t, "gamma", "conf"), 0);
+    CHECK_INT(kumo__topic_list(t, &ctx.arena, "conf", &names, &n), 0);
     CHECK_INT(n, 2);
     if (n == 2) {
         CHECK_STR(names[0], "alpha");
@@ -833,11 +833,34 @@ static void topic_all(const char *url)
     CHECK_INT(sub_receive(a, 30000, m), 0);
     CHECK_STR(m[0].body, "after");
     CHECK_INT(a->driver->ack(a, m[0].receipt), 0);
+
     CHECK_INT(sub_count_now(b), 0);
     kumo__queue *g = sub_open(t, "gamma", 2);
     if (g) {
         CHECK_INT(sub_count_now(g), 0);
         kumo__store_close(&g->store);
+    }
+
+    /* Another project's subscription to the same topic: it gets the
+     * messages, and is not this project's to list (nor so to remove). The
+     * SNS driver lists the URL's events only, which is the same scoping. */
+    if (strncmp(url, "sns:", 4) != 0) {
+        CHECK_INT(kumo__topic_subscribe(t, "theirs", "another-project"), 0);
+        CHECK_INT(kumo__topic_list(t, &ctx.arena, "conf", &names, &n), 0);
+        CHECK_INT(n, 2);
+        CHECK_INT(kumo__topic_list(t, &ctx.arena, NULL, &names, &n), 0);
+        CHECK_INT(n, 3);
+        CHECK_INT(kumo_topic_publish(&ctx, topic_name, "shared", 6, NULL), 0);
+        kumo__queue *theirs = sub_open(t, "theirs", 2);
+        if (theirs) {
+            CHECK_INT(sub_receive(theirs, 30000, m), 0);
+            CHECK_STR(m[0].body, "shared");
+            kumo__store_close(&theirs->store);
+        }
+        CHECK_INT(sub_receive(a, 30000, m), 0);
+        CHECK_STR(m[0].body, "shared");
+        CHECK_INT(a->driver->ack(a, m[0].receipt), 0);
+        CHECK_INT(kumo__topic_unsubscribe(t, "theirs"), 0);
     }
 
     /* The ceiling, and a topic that is not declared. */

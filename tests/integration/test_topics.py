@@ -188,8 +188,9 @@ class RedisTest(Delivery, unittest.TestCase):
         return bodies
 
     def test_subscriptions_registered(self):
-        self.assertEqual(sorted(self.cli("SMEMBERS", "kumo:topic:orders:subscriptions").split()),
-                         ["audit", "billing"])
+        # event -> owner (the project)
+        self.assertEqual(self.cli("HGETALL", "kumo:topic:orders:subscriptions").split()[1::2], ["shop", "shop"])
+        self.assertEqual(sorted(self.cli("HKEYS", "kumo:topic:orders:subscriptions").split()), ["audit", "billing"])
 
 
 @unittest.skipUnless(MOTO and boto3, "SKIPPED: moto_server or boto3 is not installed (scripts/install-deps.sh)")
@@ -353,6 +354,58 @@ class ReloadTest(unittest.TestCase):
         finally:
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
+
+@unittest.skipUnless(REDIS, "SKIPPED: redis-server is not installed (scripts/install-deps.sh installs it)")
+class SharedTopicTest(unittest.TestCase):
+    """Two projects share the topic on one Redis: the consumer project
+    (shop, with the two topic events) and a producer project without
+    topic events. The producer starting and reloading leaves shop's
+    subscriptions alone (a project only ever unsubscribes its own), and
+    what the producer publishes reaches shop's handlers. (Redis: a sqlite
+    file outside a project is not shared with its sandboxed workers.)"""
+
+    def test_another_project_leaves_the_subscriptions_alone(self):
+        port = free_port()
+        rdir = tempfile.mkdtemp(prefix="kumo-redis-")
+        redis = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                  "no", "--dir", rdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def cli(*args):
+            return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
+                                  timeout=10).stdout
+        shop = copy_project("topics", PROJECTS)
+        producer = copy_project("topics", PROJECTS)
+        env = {"KUMO_STORE_ORDERS": "redis://127.0.0.1:%d/0" % port}
+        gws = []
+        try:
+            self.assertTrue(wait_for(lambda: cli("PING").strip() == "PONG", timeout=20), "redis-server did not start")
+            gws.append(Gateway(shop, env=env))
+            yaml = os.path.join(producer, "kumo.yaml")
+            with open(yaml) as f:
+                text = f.read().replace("name: shop", "name: producer")
+            text = "\n".join(l for l in text.splitlines() if not l.startswith(("events:", "  billing:", "  audit:")))
+            with open(yaml, "w") as f:
+                f.write(text + "\n")
+            gws.append(Gateway(producer, env=env))
+            r = subprocess.run([KUMO, "reload", "--admin-port", str(gws[1].admin_port)], capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(cli("HGETALL", "kumo:topic:orders:subscriptions").split(),
+                             ["billing", "shop", "audit", "shop"])
+            self.assertFalse([l for l in gws[1].log_lines() if "no longer in kumo.yaml" in l.get("msg", "")])
+            post(gws[1], "/publish?prefix=fromproducer&n=2")
+            for event in ("billing", "audit"):
+                self.assertTrue(wait_for(lambda: len(by_event(gws[0], event, "fromproducer-")) == 2, timeout=60),
+                                (event, gws[0].stderr()[-3000:]))
+        finally:
+            for gw in gws:
+                self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
+                self.assertNotIn("ERROR: AddressSanitizer", gw.stderr())
+            redis.terminate()
+            redis.wait(10)
+            shutil.rmtree(rdir, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(shop), ignore_errors=True)
+            shutil.rmtree(os.path.dirname(producer), ignore_errors=True)
 
 if __name__ == "__main__":
     unittest.main()

@@ -4,7 +4,8 @@
  *
  * Layout, per topic:
  *
- *   kumo:topic:<topic>:subscriptions   set of the subscribed events
+ *   kumo:topic:<topic>:subscriptions   hash: subscribed event -> its owner
+ *                                      (the project that registered it)
  *   kumo:<topic>.<event>:...           each subscription's queue, a queue of
  *                                      the Redis queue driver (redis_queue.c)
  *                                      named TOPIC.EVENT on the same server
@@ -12,7 +13,7 @@
  * A subscription's queue is served by the Redis queue driver itself,
  * opened on the same URL with the queue's name: receive, ack, nack,
  * visibility and dead letters are that driver's. Publishing is one Lua
- * script, atomic on the server: it reads the set and XADDs the message
+ * script, atomic on the server: it reads the hash's events and XADDs the message
  * ({id, b: body}, the entry redis_queue.c's send writes) to each
  * subscription's stream, so every subscription registered when it runs
  * gets the message, or none does. The script writes keys it finds in the
@@ -34,7 +35,7 @@ enum { SC_PUBLISH, SC_COUNT };
 static const char *const scripts[SC_COUNT] = {
     /* KEYS: the subscription set. ARGV: topic, message id, body. Returns
      * how many subscriptions got it. */
-    [SC_PUBLISH] = "local subs = redis.call('SMEMBERS', KEYS[1])\n"
+    [SC_PUBLISH] = "local subs = redis.call('HKEYS', KEYS[1])\n"
                    "for _, ev in ipairs(subs) do\n"
                    "  redis.call('XADD', 'kumo:' .. ARGV[1] .. '.' .. ev .. ':stream', '*', 'id', ARGV[2], 'b', "
                    "ARGV[3])\n"
@@ -111,28 +112,29 @@ static int rt_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t l
     return rc;
 }
 
-/* SADD or SREM of `event`. */
-static int change(redis_topic *s, const char *cmd, const char *event)
+/* HSET event owner (owner non-NULL) or HDEL event. */
+static int change(redis_topic *s, const char *event, const char *owner)
 {
-    const char *argv[] = {cmd, s->subs, event};
-    const size_t lens[] = {strlen(cmd), strlen(s->subs), strlen(event)};
+    const char *cmd = owner ? "HSET" : "HDEL";
+    const char *argv[] = {cmd, s->subs, event, owner};
+    const size_t lens[] = {strlen(cmd), strlen(s->subs), strlen(event), owner ? strlen(owner) : 0};
     redisReply *rep = NULL;
     pthread_mutex_lock(&s->lock);
-    int rc = kumo__redis_command(&s->r, &rep, 3, argv, lens);
+    int rc = kumo__redis_command(&s->r, &rep, owner ? 4 : 3, argv, lens);
     pthread_mutex_unlock(&s->lock);
     if (rep)
         freeReplyObject(rep);
     return rc;
 }
 
-static int rt_subscribe(kumo__topic *t, const char *event)
+static int rt_subscribe(kumo__topic *t, const char *event, const char *owner)
 {
-    return change((redis_topic *)t, "SADD", event);
+    return change((redis_topic *)t, event, owner);
 }
 
 static int rt_unsubscribe(kumo__topic *t, const char *event)
 {
-    return change((redis_topic *)t, "SREM", event);
+    return change((redis_topic *)t, event, NULL);
 }
 
 static int by_name(const void *a, const void *b)
@@ -140,37 +142,42 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int rt_list(kumo__topic *t, kumo__arena *a, const char ***names, size_t *n)
+static int rt_list(kumo__topic *t, kumo__arena *a, const char *owner, const char ***names, size_t *n)
 {
     redis_topic *s = (redis_topic *)t;
-    const char *argv[] = {"SMEMBERS", s->subs};
-    const size_t lens[] = {8, strlen(s->subs)};
+    const char *argv[] = {"HGETALL", s->subs};
+    const size_t lens[] = {7, strlen(s->subs)};
     redisReply *rep = NULL;
     pthread_mutex_lock(&s->lock);
     int rc = kumo__redis_command(&s->r, &rep, 2, argv, lens);
     pthread_mutex_unlock(&s->lock);
     if (rc != 0)
         return rc;
-    if (rep->type != REDIS_REPLY_ARRAY) {
-        snprintf(s->base.error, sizeof(s->base.error), "redis: SMEMBERS gave an unexpected reply");
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0) {
+        snprintf(s->base.error, sizeof(s->base.error), "redis: HGETALL gave an unexpected reply");
         rc = KUMO_EIO;
         goto out;
     }
-    const char **v = kumo__arena_alloc(a, (rep->elements ? rep->elements : 1) * sizeof(*v));
+    const char **v = kumo__arena_alloc(a, (rep->elements ? rep->elements / 2 : 1) * sizeof(*v));
+    size_t got = 0;
     if (v == NULL) {
         rc = KUMO_ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < rep->elements; i++) {
-        redisReply *e = rep->element[i];
-        if ((v[i] = kumo__arena_strndup(a, e->str ? e->str : "", e->str ? e->len : 0)) == NULL) {
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        redisReply *e = rep->element[i], *o = rep->element[i + 1];
+        if (e->str == NULL || o->str == NULL)
+            continue;
+        if (owner && (o->len != strlen(owner) || memcmp(o->str, owner, o->len) != 0))
+            continue;
+        if ((v[got++] = kumo__arena_strndup(a, e->str, e->len)) == NULL) {
             rc = KUMO_ENOMEM;
             goto out;
         }
     }
-    qsort(v, rep->elements, sizeof(*v), by_name);
+    qsort(v, got, sizeof(*v), by_name);
     *names = v;
-    *n = rep->elements;
+    *n = got;
 out:
     freeReplyObject(rep);
     return rc;

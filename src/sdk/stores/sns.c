@@ -27,7 +27,9 @@
  * it), or with create=false only checks that deploy made it
  * (KUMO_EUNAVAILABLE otherwise); unsubscribe removes it (the queue and
  * what waits in it are kept). list names the URL's events whose queue is
- * subscribed now. An event without queue.EVENT in the URL is KUMO_EINVAL:
+ * subscribed now (so a subscription's owner, the project, is the URL's:
+ * another project's subscriptions to the topic are not seen). An event
+ * without queue.EVENT in the URL is KUMO_EINVAL:
  * kumo does not guess queue names.
  */
 #include "sdk/sdk.h"
@@ -457,9 +459,10 @@ static long find_subscription(char **endpoints, size_t n, const char *queue_arn)
     return -1;
 }
 
-static int sns_subscribe(kumo__topic *kt, const char *event)
+static int sns_subscribe(kumo__topic *kt, const char *event, const char *owner)
 {
     sns *t = (sns *)kt;
+    (void)owner; /* the URL's queue.EVENT= already scope what this project sees */
     const sub *s = need_sub(t, event);
     char **arns = NULL, **eps = NULL, *qarn = NULL;
     size_t n = 0;
@@ -537,9 +540,10 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int sns_list(kumo__topic *kt, kumo__arena *a, const char ***names, size_t *count)
+static int sns_list(kumo__topic *kt, kumo__arena *a, const char *owner, const char ***names, size_t *count)
 {
     sns *t = (sns *)kt;
+    (void)owner; /* only the URL's events are listed: this project's */
     char **arns = NULL, **eps = NULL;
     size_t n = 0, got = 0;
     const char **v = kumo__arena_alloc(a, (t->nsubs ? t->nsubs : 1) * sizeof(*v));

@@ -4,8 +4,11 @@
  *
  * The subscriptions and their queues live in the same file:
  *
- *   kumo_topic_subscription(topic TEXT, event TEXT, queue TEXT,
+ *   kumo_topic_subscription(topic TEXT, event TEXT, queue TEXT, owner TEXT,
  *                           PRIMARY KEY (topic, event))
+ *
+ * (owner: the project that registered the subscription; the gateway only
+ * ever unregisters its own project's.)
  *   kumo_queue(...)   sqlite_queue.c's table, one queue TOPIC.EVENT per
  *                     subscription (and TOPIC.EVENT-dead)
  *
@@ -36,14 +39,15 @@ enum { ST_PUBLISH, ST_SUBSCRIBE, ST_UNSUBSCRIBE, ST_LIST, ST_COUNT };
 static const char *const sql[ST_COUNT] = {
     [ST_PUBLISH] = "INSERT INTO kumo_queue (queue, body, visible_at, receives, sent_at) "
                    "SELECT queue, ?2, ?3, 0, ?3 FROM kumo_topic_subscription WHERE topic = ?1 ORDER BY event",
-    [ST_SUBSCRIBE] = "INSERT INTO kumo_topic_subscription (topic, event, queue) VALUES (?1, ?2, ?3) "
-                     "ON CONFLICT (topic, event) DO NOTHING",
+    [ST_SUBSCRIBE] = "INSERT INTO kumo_topic_subscription (topic, event, queue, owner) VALUES (?1, ?2, ?3, ?4) "
+                     "ON CONFLICT (topic, event) DO UPDATE SET owner = excluded.owner",
     [ST_UNSUBSCRIBE] = "DELETE FROM kumo_topic_subscription WHERE topic = ?1 AND event = ?2",
-    [ST_LIST] = "SELECT event FROM kumo_topic_subscription WHERE topic = ?1 ORDER BY event",
+    [ST_LIST] = "SELECT event FROM kumo_topic_subscription WHERE topic = ?1 AND (?2 IS NULL OR owner = ?2) "
+                "ORDER BY event",
 };
 
 static const char schema[] = "CREATE TABLE IF NOT EXISTS kumo_topic_subscription ("
-                             "  topic TEXT NOT NULL, event TEXT NOT NULL, queue TEXT NOT NULL,"
+                             "  topic TEXT NOT NULL, event TEXT NOT NULL, queue TEXT NOT NULL, owner TEXT NOT NULL,"
                              "  PRIMARY KEY (topic, event));";
 
 typedef struct sqlite_topic {
@@ -163,8 +167,8 @@ static int st_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t l
     return rc;
 }
 
-/* Subscribe or unsubscribe `event`. */
-static int change(sqlite_topic *s, int which, const char *event)
+/* Subscribe (for owner) or unsubscribe `event`. */
+static int change(sqlite_topic *s, int which, const char *event, const char *owner)
 {
     char queue[KUMO__TOPIC_QUEUE_MAX];
     if (kumo__topic_subscription_queue(s->base.name, event, queue, sizeof(queue)) != 0)
@@ -174,8 +178,10 @@ static int change(sqlite_topic *s, int which, const char *event)
     pthread_mutex_lock(&s->lock);
     sqlite3_bind_text(st, 1, s->base.name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
-    if (which == ST_SUBSCRIBE)
+    if (which == ST_SUBSCRIBE) {
         sqlite3_bind_text(st, 3, queue, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
+    }
     int src = step_done(st);
     if (src != SQLITE_DONE)
         rc = fail(s, which == ST_SUBSCRIBE ? "subscribe" : "unsubscribe", src);
@@ -183,17 +189,17 @@ static int change(sqlite_topic *s, int which, const char *event)
     return rc;
 }
 
-static int st_subscribe(kumo__topic *t, const char *event)
+static int st_subscribe(kumo__topic *t, const char *event, const char *owner)
 {
-    return change((sqlite_topic *)t, ST_SUBSCRIBE, event);
+    return change((sqlite_topic *)t, ST_SUBSCRIBE, event, owner);
 }
 
 static int st_unsubscribe(kumo__topic *t, const char *event)
 {
-    return change((sqlite_topic *)t, ST_UNSUBSCRIBE, event);
+    return change((sqlite_topic *)t, ST_UNSUBSCRIBE, event, NULL);
 }
 
-static int st_list(kumo__topic *t, kumo__arena *a, const char ***names, size_t *n)
+static int st_list(kumo__topic *t, kumo__arena *a, const char *owner, const char ***names, size_t *n)
 {
     sqlite_topic *s = (sqlite_topic *)t;
     sqlite3_stmt *st = s->st[ST_LIST];
@@ -202,6 +208,8 @@ static int st_list(kumo__topic *t, kumo__arena *a, const char ***names, size_t *
     int rc = 0, src;
     pthread_mutex_lock(&s->lock);
     sqlite3_bind_text(st, 1, s->base.name, -1, SQLITE_STATIC);
+    if (owner)
+        sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == cap) {
             size_t ncap = cap ? cap * 2 : 8;

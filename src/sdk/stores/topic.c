@@ -59,12 +59,12 @@ int kumo__topic_subscription_queue(const char *topic, const char *event, char *b
     return 0;
 }
 
-int kumo__topic_subscribe(kumo__topic *t, const char *event)
+int kumo__topic_subscribe(kumo__topic *t, const char *event, const char *owner)
 {
     t->error[0] = '\0';
-    if (!name_ok(event))
+    if (!name_ok(event) || owner == NULL)
         return KUMO_EINVAL;
-    return t->driver->subscribe(t, event);
+    return t->driver->subscribe(t, event, owner);
 }
 
 int kumo__topic_unsubscribe(kumo__topic *t, const char *event)
@@ -75,12 +75,12 @@ int kumo__topic_unsubscribe(kumo__topic *t, const char *event)
     return t->driver->unsubscribe(t, event);
 }
 
-int kumo__topic_list(kumo__topic *t, kumo__arena *a, const char ***names, size_t *n)
+int kumo__topic_list(kumo__topic *t, kumo__arena *a, const char *owner, const char ***names, size_t *n)
 {
     t->error[0] = '\0';
     *names = NULL;
     *n = 0;
-    return t->driver->list(t, a, names, n);
+    return t->driver->list(t, a, owner, names, n);
 }
 
 int kumo__topic_open_subscription(kumo__topic *t, const char *event, kumo__queue **out, kumo__error *e)

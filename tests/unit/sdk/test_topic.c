@@ -91,7 +91,7 @@ static void test_urls(void)
         kumo__error e = {0};
         CHECK_INT(kumo__topic_open_subscription(t, "audit", &q, &e), KUMO_EINVAL);
         CHECK(strstr(e.msg, "add queue.audit=SQS_QUEUE") != NULL);
-        CHECK_INT(kumo__topic_subscribe(t, "audit"), KUMO_EINVAL);
+        CHECK_INT(kumo__topic_subscribe(t, "audit", "shop"), KUMO_EINVAL);
         CHECK(q == NULL);
         CHECK_INT(kumo__topic_open_subscription(t, "billing", &q, &e), 0);
         if (q) {
@@ -99,7 +99,7 @@ static void test_urls(void)
             kumo__store_close(&q->store);
         }
         /* nothing listens on port 1: unavailable, with a message */
-        CHECK_INT(kumo__topic_subscribe(t, "billing"), KUMO_EUNAVAILABLE);
+        CHECK_INT(kumo__topic_subscribe(t, "billing", "shop"), KUMO_EUNAVAILABLE);
         CHECK(t->error[0] != '\0');
         kumo__store_close(&t->store);
     }
@@ -134,7 +134,7 @@ static void test_subscribe_while_publishing(void)
     CHECK_INT(open_topic(url, "orders", &t, msg, sizeof(msg)), 0);
     if (t == NULL)
         return;
-    CHECK_INT(kumo__topic_subscribe(t, "early"), 0);
+    CHECK_INT(kumo__topic_subscribe(t, "early", "shop"), 0);
     pid_t pid = fork();
     if (pid == 0) {
         kumo_ctx c = {0};
@@ -160,7 +160,7 @@ static void test_subscribe_while_publishing(void)
         if (first == 0)
             usleep(10000);
     }
-    CHECK_INT(kumo__topic_subscribe(t, "late"), 0);
+    CHECK_INT(kumo__topic_subscribe(t, "late", "shop"), 0);
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK_INT(kumo__topic_open_subscription(t, "late", &late, &e), 0);
