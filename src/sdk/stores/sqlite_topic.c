@@ -1,6 +1,7 @@
 /*
  * sqlite_topic.c: the embedded topic driver, `sqlite:PATH[?create=false]`
- * (the default of kumo up: DIR/.kumo/data/NAME.topic.db).
+ * (the default of kumo up: DIR/.kumo/data/topic.db, one file for every
+ * topic).
  *
  * The subscriptions and their queues live in the same file:
  *
