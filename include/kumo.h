@@ -320,6 +320,21 @@ KUMO_API int kumo_queue_ack(kumo_ctx *ctx, const char *queue, const char *receip
 /* Not done: back to the queue, visible again after `delay_ms` (backoff). */
 KUMO_API int kumo_queue_nack(kumo_ctx *ctx, const char *queue, const char *receipt, uint64_t delay_ms);
 
+/* ---- topics -----------------------------------------------------------------------
+ *
+ * Named under stores: {topic: [orders]}; URL from KUMO_STORE_<NAME>
+ * (embedded default: sqlite). Publish/subscribe: every event of kumo.yaml
+ * subscribed to the topic (events: NAME: {topic: orders, handler: ...})
+ * gets every message published after kumo registered it, each through a
+ * queue of its own (TOPIC.EVENT) with its own retries and dead letters
+ * (TOPIC.EVENT-dead). A topic nobody subscribes to drops what is published.
+ */
+
+/* Publishes `len` bytes (at most 192 KiB) to every subscription of
+ * `topic`, atomically: all of them get it or none does. *id (may be NULL)
+ * gets the message's id, in the arena. */
+KUMO_API int kumo_topic_publish(kumo_ctx *ctx, const char *topic, const void *data, size_t len, const char **id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -46,6 +46,10 @@
  * meanwhile; window 0 sends what one receive gave. With nothing ready the
  * thread polls the queue every POLL_MS.
  *
+ * A topic event (topics.c) is consumed the same way: its queue is its
+ * subscription's, TOPIC.EVENT, opened through the topic's driver; its
+ * events say dev.kumo.topic.message and come from /kumo/PROJECT/topics/TOPIC.
+ *
  * Stopping (a reload replaces the generation; SIGTERM drains): a stopped
  * consumer receives nothing more, waits for the answers of what it has in
  * flight and settles them, then closes its queue and ends. A message that
@@ -401,17 +405,28 @@ static int add_string(kumo__growbuf *b, const char *s)
 
 #define ADD(lit) kumo__growbuf_add(&b, lit, sizeof(lit) - 1)
 
+/* The CloudEvents source of c's messages into buf, and their type. */
+static const char *event_source(const consumer *c, char *buf, size_t len)
+{
+    const kumo__event_decl *d = c->decl;
+    const char *project = c->gen->project->name ? c->gen->project->name : "";
+    if (d->kind == KUMO__EVENT_TOPIC) {
+        snprintf(buf, len, "/kumo/%s/topics/%s", project, d->topic);
+        return "dev.kumo.topic.message";
+    }
+    snprintf(buf, len, "/kumo/%s/queues/%s", project, d->queue);
+    return "dev.kumo.queue.message";
+}
+
 /* The body of a batch-mode call: a JSON array of structured events. A
  * message that is a JSON value (valid UTF-8; not a bare string, whose
  * bytes a reader would take for its text) goes in as `data`, byte for
  * byte; any other as `data_base64`. 0, or -1 out of memory. */
 static int build_batch(const consumer *c, qcall *k)
 {
-    const kumo__project *p = c->gen->project;
-    const kumo__event_decl *d = c->decl;
     kumo__growbuf b = {.max = KUMO__FRAME_MAX};
     char source[512], when[40], count[16];
-    snprintf(source, sizeof(source), "/kumo/%s/queues/%s", p->name ? p->name : "", d->queue);
+    const char *type = event_source(c, source, sizeof(source));
     int err = ADD("[");
     for (size_t i = 0; i < k->n && !err; i++) {
         const qmsg *m = &k->msgs[i];
@@ -423,7 +438,9 @@ static int build_batch(const consumer *c, qcall *k)
         err |= add_string(&b, m->id);
         err |= ADD(",\"source\":");
         err |= add_string(&b, source);
-        err |= ADD(",\"type\":\"dev.kumo.queue.message\",\"time\":\"");
+        err |= ADD(",\"type\":");
+        err |= add_string(&b, type);
+        err |= ADD(",\"time\":\"");
         err |= kumo__growbuf_add(&b, when, strlen(when));
         err |= ADD("\",\"subject\":");
         err |= add_string(&b, c->name);
@@ -579,7 +596,8 @@ static void *consumer_main(void *arg)
     uint64_t fill_until = 0; /* mono ms: when it goes, full or not */
     uint64_t window_ms = d->window_ms;
     kumo__arena_init(&arena);
-    const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, d->queue);
+    int topic = d->kind == KUMO__EVENT_TOPIC; /* its queue is the subscription's, held by the topic (topics.c) */
+    const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, topic ? d->topic : d->queue);
 
     pthread_mutex_lock(&c->lock);
     while (1) {
@@ -616,9 +634,13 @@ static void *consumer_main(void *arg)
         if (q == NULL) {
             kumo__error err = {0};
             kumo__store *opened = NULL;
-            rc = place ? kumo__store_open(&kumo__queue_kind, place->url, d->queue, &opened, &err) : KUMO_ENOTFOUND;
+            if (topic)
+                rc = kumo__gw_topic_queue_open(&c->gen->stores, d, &q, &err);
+            else
+                rc = place ? kumo__store_open(&kumo__queue_kind, place->url, d->queue, &opened, &err) : KUMO_ENOTFOUND;
             if (rc == 0) {
-                q = (kumo__queue *)opened;
+                if (!topic)
+                    q = (kumo__queue *)opened;
                 q->max_receives = d->max_receives;
                 if (failing)
                     kumo__log_event("info", "event %s: queue %s is open again", c->name, d->queue);
@@ -833,7 +855,7 @@ static void submit(loop_thread *t, qcall *k)
     k->lg = lg;
     k->start_us = kumo__mono_us();
     snprintf(k->request_id, sizeof(k->request_id), "%s-%d-%08x", t->gw->id_prefix, t->index, ++t->seq);
-    snprintf(source, sizeof(source), "/kumo/%s/queues/%s", p->name ? p->name : "", d->queue);
+    const char *type = event_source(c, source, sizeof(source));
     snprintf(count, sizeof(count), "%u", k->msgs[0].receives);
     snprintf(size, sizeof(size), "%zu", k->n);
     snprintf(path, sizeof(path), "/%s", c->name);
@@ -850,7 +872,7 @@ static void submit(loop_thread *t, qcall *k)
         HV("ce-specversion", "1.0"),
         HV("ce-id", k->msgs[0].id),
         HV("ce-source", source),
-        HV("ce-type", "dev.kumo.queue.message"),
+        HV("ce-type", type),
         HV("ce-time", when),
         HV("ce-subject", c->name),
         HV("content-type", "application/octet-stream"),
@@ -893,7 +915,7 @@ static void submit(loop_thread *t, qcall *k)
 static int has_queue_events(const generation *g)
 {
     for (size_t i = 0; i < g->project->nevents; i++)
-        if (g->project->events[i].kind == KUMO__EVENT_QUEUE)
+        if (g->project->events[i].kind == KUMO__EVENT_QUEUE || g->project->events[i].kind == KUMO__EVENT_TOPIC)
             return 1;
     return 0;
 }
@@ -1008,7 +1030,7 @@ void kumo__gw_consumers_run(loop_thread *t)
             consumer_stop(c);
         for (size_t i = 0; i < live->gen->project->nevents; i++) {
             const kumo__event_decl *d = &live->gen->project->events[i];
-            if (d->kind == KUMO__EVENT_QUEUE) {
+            if (d->kind == KUMO__EVENT_QUEUE || d->kind == KUMO__EVENT_TOPIC) {
                 consumer_start(s, live->gen, d);
                 n++;
             }

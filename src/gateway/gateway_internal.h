@@ -10,6 +10,7 @@
  *   access_log.c  one log line per request (shared with kumo-host)
  *   scheduler.c   loop 0's schedule events: ticks to handlers, at most once
  *   consumer.c    queue events: a thread per event receives, loop 0 delivers
+ *   topics.c      topic events: their subscriptions, registered per generation
  *   dispatch.c    routing and the contract, transport-free (shared with kumo-host)
  *   h2o_glue.c    h2o requests and responses, problem+json (shared with kumo-host)
  *
@@ -273,6 +274,16 @@ void kumo__gw_event_received(kumo__gw_event_stats *s, size_t n);
 void kumo__gw_event_settled(kumo__gw_event_stats *s, const char *message_id, int attempted, int status, int last,
                             const char *request_id, const char *error);
 void kumo__gw_event_stats_free(gateway *gw);
+
+/* topics.c, on the main thread. Makes each topic's subscriptions p's topic
+ * events exactly (subscribes them; unsubscribes those no longer declared,
+ * keeping their queues): 0, or an error naming the topic. */
+struct kumo__queue;
+int kumo__gw_topics_subscribe(const kumo__project *p, const kumo__store_plan *plan, kumo__error *err);
+/* The queue of topic event d's subscription, opened through its topic's
+ * driver (the caller's, kumo__store_close): 0, or a code with err set. */
+int kumo__gw_topic_queue_open(const kumo__store_plan *plan, const kumo__event_decl *d, struct kumo__queue **out,
+                              kumo__error *err);
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

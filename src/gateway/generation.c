@@ -140,7 +140,8 @@ static int check_store(const kumo__project *p, const kumo__store_plan *plan, con
 {
     static const kumo__store_kind_desc *const kinds[KUMO__STORE_KINDS] = {[KUMO__STORE_KV] = &kumo__kv_kind,
                                                                           [KUMO__STORE_BLOB] = &kumo__blob_kind,
-                                                                          [KUMO__STORE_QUEUE] = &kumo__queue_kind};
+                                                                          [KUMO__STORE_QUEUE] = &kumo__queue_kind,
+                                                                          [KUMO__STORE_TOPIC] = &kumo__topic_kind};
     if (kinds[s->kind] == NULL)
         return 0; /* a kind without drivers yet (topic): checked when it has them */
     kumo__store *opened = NULL;
@@ -229,6 +230,9 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         if ((rc = kumo__opcheck_build(g->spec, i, &g->checks[i], err)) != 0)
             goto out;
     if ((rc = link_units(g, err)) != 0)
+        goto out;
+    /* last: a generation that is not built registers nothing */
+    if ((rc = kumo__gw_topics_subscribe(g->project, &g->stores, err)) != 0)
         goto out;
     snprintf(g->data_dir, sizeof(g->data_dir), "%s/.kumo/data", g->project->dir);
     g->api =

@@ -129,9 +129,9 @@ void kumo__ctx_undefer(kumo_ctx *ctx, kumo__defer *d);
  * into ' ' (query strings). NULL on a malformed escape or no memory. */
 char *kumo__percent_decode(kumo__arena *a, const char *s, size_t len, int plus);
 
-/* ---- stores: three kinds, drivers behind versioned tables ------------ */
+/* ---- stores: four kinds, drivers behind versioned tables ------------ */
 
-/* A store is of one kind (kv, blob, queue: kv.c, blob.c, queue.c) and is
+/* A store is of one kind (kv, blob, queue, topic: kv.c, blob.c, queue.c, topic.c) and is
  * served by one driver of that kind, picked by its URL's scheme. store.c
  * opens, names, caches and closes stores of every kind the same way,
  * through the two heads below; a kind adds its operations after them. */
@@ -184,7 +184,7 @@ typedef struct kumo__store_kind_desc {
     int (*options)(const char *url, kumo__store *s, kumo__error *e);
 } kumo__store_kind_desc;
 
-extern const kumo__store_kind_desc kumo__kv_kind, kumo__blob_kind, kumo__queue_kind;
+extern const kumo__store_kind_desc kumo__kv_kind, kumo__blob_kind, kumo__queue_kind; /* and kumo__topic_kind */
 
 /* Opens a store of `kind` from a URL directly (the gateway's start-up
  * check, tests, tools): 0 with *out the caller's (kumo__store_close), or
@@ -327,6 +327,59 @@ typedef struct kumo__queue_driver {
     int (*depth)(kumo__queue *q, kumo__queue_depth *out);
 } kumo__queue_driver;
 
+/* ---- topic drivers ---- */
+
+/* A topic (topic.c) fans each message published to it out to every
+ * subscription registered at that moment, atomically: every subscription
+ * gets it or none does. A subscription is an event of kumo.yaml (events:
+ * NAME: {topic: TOPIC}); its messages wait in a queue of its own, named
+ * TOPIC.EVENT (kumo__topic_subscription_queue), that the driver holds and
+ * hands out as an ordinary queue store (receive/ack/nack, dead letters in
+ * TOPIC.EVENT-dead), so the gateway's consumer reads it like any queue. */
+
+#define KUMO__TOPIC_DRIVER_VERSION 1
+
+typedef struct kumo__topic kumo__topic;
+struct kumo__topic {
+    KUMO__STORE_HEAD(struct kumo__topic_driver);
+};
+
+typedef struct kumo__topic_driver {
+    kumo__driver_head common; /* .version = KUMO__TOPIC_DRIVER_VERSION */
+    /* One message to every subscription registered now (none: dropped, as
+     * SNS does); *id, in a, names it. */
+    int (*publish)(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char **id);
+    /* Registers the subscription `event` for `owner` (the project whose
+     * event it is; the last to register owns it); registering it again is
+     * not an error. Messages published before it was registered never
+     * reach it. */
+    int (*subscribe)(kumo__topic *t, const char *event, const char *owner);
+    /* Stops fanning out to `event` (absent: not an error); what already
+     * waits in its queue is kept. */
+    int (*unsubscribe)(kumo__topic *t, const char *event);
+    /* The events subscribed now for `owner` (NULL: anyone's): *names (n of
+     * them) and each name in a, sorted. */
+    int (*list)(kumo__topic *t, kumo__arena *a, const char *owner, const char ***names, size_t *n);
+    /* Opens the queue of subscription `event` as a queue store (the
+     * caller's, kumo__store_close): 0, or a KUMO_E* code with e set. */
+    int (*open_subscription)(kumo__topic *t, const char *event, kumo__queue **out, kumo__error *e);
+} kumo__topic_driver;
+
+extern const kumo__store_kind_desc kumo__topic_kind;
+extern const kumo__topic_driver kumo__topic_sqlite_driver, kumo__topic_redis_driver, kumo__topic_sns_driver;
+
+/* TOPIC.EVENT into buf: 0, or KUMO_EINVAL when it does not fit (with
+ * "-dead" after it) or a name is empty or holds a character outside
+ * [A-Za-z0-9_-]. */
+#define KUMO__TOPIC_QUEUE_MAX 160
+int kumo__topic_subscription_queue(const char *topic, const char *event, char *buf, size_t size);
+/* The gateway's calls (each clears the handle's error first; the
+ * backend's message is left in t->error). */
+int kumo__topic_subscribe(kumo__topic *t, const char *event, const char *owner);
+int kumo__topic_unsubscribe(kumo__topic *t, const char *event);
+int kumo__topic_list(kumo__topic *t, kumo__arena *a, const char *owner, const char ***names, size_t *n);
+int kumo__topic_open_subscription(kumo__topic *t, const char *event, kumo__queue **out, kumo__error *e);
+
 extern const kumo__kv_driver kumo__kv_sqlite_driver;
 /* A SQLite result code as a KUMO_E* code (busy: timed out; cannot open:
  * unavailable; ...), for the sqlite kv and queue drivers. */
@@ -361,6 +414,13 @@ extern const kumo__queue_driver kumo__queue_sqlite_driver;
 extern const kumo__kv_driver kumo__kv_dynamodb_driver;
 extern const kumo__blob_driver kumo__blob_s3_driver;
 extern const kumo__queue_driver kumo__queue_sqs_driver;
+/* For the SNS topic driver (sns.c), from sqs.c: whether SQS takes `body` as
+ * text (else it goes base64 with the attribute kumo-encoding=base64); and
+ * the ARN of the open SQS queue kq (made, with its dead-letter queue, when
+ * its URL allows), malloc'd into *arn, the queue's policy then letting the
+ * SNS topic topic_arn (unless NULL) send to it. */
+int kumo__sqs_plain_text(const void *body, size_t len);
+int kumo__sqs_queue_arn(kumo__queue *kq, const char *topic_arn, char **arn);
 /* Redis and PostgreSQL (stores/redis.c, redis_queue.c, postgres.c, postgres_queue.c). */
 extern const kumo__kv_driver kumo__kv_redis_driver, kumo__kv_postgres_driver;
 extern const kumo__queue_driver kumo__queue_redis_driver, kumo__queue_postgres_driver;

@@ -4,11 +4,11 @@
 # when it needs one, on a free loopback port, and stopping it after.
 #
 #   DRIVER   stores tested                       server
-#   sqlite   kv and queue, sqlite:TMP/*.db       none
+#   sqlite   kv, queue, topic, sqlite:TMP/*.db   none
 #   file     blob, file:TMP/blob                 none
-#   redis    kv and queue, redis://127.0.0.1:P   redis-server (backends.sh)
+#   redis    kv, queue, topic, redis://...:P     redis-server (backends.sh)
 #   postgres kv and queue, postgres://...        PostgreSQL (backends.sh)
-#   aws      kv dynamodb://, blob s3://, queue sqs://, on moto_server (moto.sh)
+#   aws      kv dynamodb://, blob s3://, queue sqs://, topic sns://, on moto_server (moto.sh)
 #
 # For a server the suite gets --restart-cmd "run.sh --control DRIVER", which
 # it runs with "stop" and "start" around its outage phase; RESTART_CMD in the
@@ -50,7 +50,7 @@ trap cleanup EXIT INT TERM
 restart="$here/run.sh --control $driver"
 case "$driver" in
 sqlite)
-    set -- --kv "sqlite:$tmp/kv.db" --queue "sqlite:$tmp/queue.db"
+    set -- --kv "sqlite:$tmp/kv.db" --queue "sqlite:$tmp/queue.db" --topic "sqlite:$tmp/orders.topic.db"
     restart=
     ;;
 file)
@@ -61,7 +61,7 @@ redis)
     redis_start "$tmp" || exit 1
     stop_server=redis_stop
     export REDIS_PORT _redis_dir
-    set -- --kv "$REDIS_URL" --queue "$REDIS_URL"
+    set -- --kv "$REDIS_URL" --queue "$REDIS_URL" --topic "$REDIS_URL"
     ;;
 postgres)
     postgres_start "$tmp" || exit 1
@@ -74,7 +74,8 @@ aws)
     stop_server=moto_stop
     export MOTO_PORT MOTO_ENDPOINT _moto_dir
     set -- --kv "dynamodb://{name}?endpoint=$MOTO_ENDPOINT" --blob "s3://{name}?endpoint=$MOTO_ENDPOINT" \
-        --queue "sqs://{name}?endpoint=$MOTO_ENDPOINT"
+        --queue "sqs://{name}?endpoint=$MOTO_ENDPOINT" \
+        --topic "sns://{name}?endpoint=$MOTO_ENDPOINT&max_receives=2&queue.alpha={name}-alpha&queue.beta={name}-beta&queue.gamma={name}-gamma"
     ;;
 *)
     echo "usage: run.sh sqlite|file|redis|postgres|aws" >&2

@@ -428,3 +428,51 @@ static int sqs_depth(kumo__queue *kq, kumo__queue_depth *out)
     json_decref(resp);
     return rc;
 }
+
+/* ---- for the SNS topic driver (sns.c) ------------------------------------ */
+
+int kumo__sqs_plain_text(const void *body, size_t len)
+{
+    return plain_text(body, len);
+}
+
+int kumo__sqs_queue_arn(kumo__queue *kq, const char *topic_arn, char **arn)
+{
+    sqs *q = (sqs *)kq;
+    json_t *resp = NULL, *doc = NULL;
+    char *policy = NULL;
+    *arn = NULL;
+    pthread_mutex_lock(&q->lock);
+    int rc = ensure_queue(q);
+    if (rc == 0)
+        rc = call_raw(q, "GetQueueAttributes",
+                      json_pack("{s:s, s:[s]}", "QueueUrl", q->queue_url, "AttributeNames", "QueueArn"), &resp);
+    const char *a =
+        rc == 0 ? json_string_value(json_object_get(json_object_get(resp, "Attributes"), "QueueArn")) : NULL;
+    if (rc == 0 && (a == NULL || (*arn = strdup(a)) == NULL)) {
+        snprintf(q->base.error, sizeof(q->base.error), "sqs: queue '%s' has no QueueArn", q->queue);
+        rc = KUMO_EIO;
+    }
+    if (rc == 0 && topic_arn) {
+        /* SNS may send to the queue only when its policy lets the topic */
+        doc = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:s, s:{s:{s:s}}}]}", "Version", "2012-10-17", "Statement",
+                        "Effect", "Allow", "Principal", "Service", "sns.amazonaws.com", "Action", "sqs:SendMessage",
+                        "Resource", *arn, "Condition", "ArnEquals", "aws:SourceArn", topic_arn);
+        policy = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(resp);
+        resp = NULL;
+        rc = policy ? call_raw(q, "SetQueueAttributes",
+                               json_pack("{s:s, s:{s:s}}", "QueueUrl", q->queue_url, "Attributes", "Policy", policy),
+                               &resp)
+                    : KUMO_ENOMEM;
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (rc != 0) {
+        free(*arn);
+        *arn = NULL;
+    }
+    json_decref(resp);
+    json_decref(doc);
+    free(policy);
+    return rc;
+}

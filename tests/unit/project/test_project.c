@@ -246,8 +246,11 @@ static const struct {
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {blob: [files]}\nevents:\n  thumbs: "
      "{blob: files, on: deleted, prefix: img/, suffix: .png, handler: todos.thumb}\n",
      "kumo.yaml:7:12: events.thumbs: blob events are not implemented yet (issue 13)"},
-    {"name: x\napi: api.yaml\nstores: {topic: [orders]}\n",
-     "kumo.yaml:3:10: stores.topic: topics are not implemented yet (issue 13)"},
+    /* topics run (gateway/topics.c): a topic and its subscribed event load */
+    {"name: x\napi: api.yaml\nstores: {topic: [orders]}\n", ""},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {topic: [orders]}\nevents:\n  "
+     "billing: {topic: orders, handler: todos.charge, batch: 2}\n",
+     ""},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {blob: [files]}\nevents:\n  thumbs: "
      "{blob: files, batch: 10, handler: todos.thumb}\n",
      "kumo.yaml:7:25: unknown key 'batch' in events.thumbs; expected one of: blob, on, prefix, suffix, handler, "
