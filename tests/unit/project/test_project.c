@@ -243,9 +243,6 @@ static const struct {
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {blob: [files]}\nevents:\n  thumbs: "
      "{blob: files, on: [created, moved], handler: todos.thumb}\n",
      "kumo.yaml:7:29: events.thumbs.on must be created, deleted or a list of them (like [created, deleted])"},
-    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {blob: [files]}\nevents:\n  thumbs: "
-     "{blob: files, on: deleted, prefix: img/, suffix: .png, handler: todos.thumb}\n",
-     "kumo.yaml:7:12: events.thumbs: blob events are not implemented yet (issue 13)"},
     {"name: x\napi: api.yaml\nstores: {topic: [orders]}\n",
      "kumo.yaml:3:10: stores.topic: topics are not implemented yet (issue 13)"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {blob: [files]}\nevents:\n  thumbs: "
