@@ -231,7 +231,10 @@ static void *consumer_main(void *arg)
     kumo_queue_message got[100];
     int failing = 0;
     kumo__arena_init(&arena);
-    const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, d->queue);
+    const kumo__store_place *place =
+        kumo__store_plan_find(&c->gen->stores, d->kind == KUMO__EVENT_BLOB ? d->blob : d->queue);
+    char outbox[4200];
+    const char *url = kumo__gw_event_queue_url(d, place, outbox, sizeof(outbox));
 
     pthread_mutex_lock(&c->lock);
     while (1) {
@@ -260,7 +263,7 @@ static void *consumer_main(void *arg)
         if (q == NULL) {
             kumo__error err = {0};
             kumo__store *opened = NULL;
-            rc = place ? kumo__store_open(&kumo__queue_kind, place->url, d->queue, &opened, &err) : KUMO_ENOTFOUND;
+            rc = url ? kumo__store_open(&kumo__queue_kind, url, d->queue, &opened, &err) : KUMO_ENOTFOUND;
             if (rc == 0) {
                 q = (kumo__queue *)opened;
                 q->max_receives = d->max_receives;
@@ -275,6 +278,8 @@ static void *consumer_main(void *arg)
         }
         if (q) {
             rc = q->driver->receive(q, &arena, want, d->visibility_ms, got, &n);
+            if (rc == 0 && d->kind == KUMO__EVENT_BLOB)
+                n = kumo__gw_blob_events_sort(c->name, d, place, q, got, n);
             if (rc != 0 && !failing) {
                 failing = 1;
                 kumo__log_event("error", "event %s: cannot receive from queue %s (%s%s%s); retrying every %d ms",
@@ -423,6 +428,12 @@ static void submit(loop_thread *t, qmsg *m)
     m->start_us = kumo__mono_us();
     snprintf(m->request_id, sizeof(m->request_id), "%s-%d-%08x", t->gw->id_prefix, t->index, ++t->seq);
     snprintf(source, sizeof(source), "/kumo/%s/queues/%s", p->name ? p->name : "", d->queue);
+    const char *type = "dev.kumo.queue.message", *subject = c->name, *ctype = "application/octet-stream";
+    kumo__gw_blob_attrs blob = {.time = ""};
+    if (d->kind == KUMO__EVENT_BLOB && kumo__gw_blob_event_attrs(p, d, m->body, m->len, &blob) == 0)
+        type = blob.type, subject = blob.subject, ctype = "application/json";
+    if (d->kind == KUMO__EVENT_BLOB)
+        snprintf(source, sizeof(source), "%s", blob.source);
     snprintf(count, sizeof(count), "%u", m->receives);
     snprintf(path, sizeof(path), "/%s", c->name);
 #define HV(n, v)                                                                                                       \
@@ -433,15 +444,15 @@ static void submit(loop_thread *t, qmsg *m)
         }                                                                                                              \
     }
     const kumo__header_view headers[] = {
-        HV("ce-specversion", "1.0"),     HV("ce-id", m->id),
-        HV("ce-source", source),         HV("ce-type", "dev.kumo.queue.message"),
-        HV("ce-subject", c->name),       HV("content-type", "application/octet-stream"),
-        HV("kumo-receive-count", count),
+        HV("ce-specversion", "1.0"), HV("ce-id", m->id),      HV("ce-source", source),
+        HV("ce-type", type),         HV("ce-subject", subject), HV("content-type", ctype),
+        HV("kumo-receive-count", count), HV("ce-time", blob.time), /* last: only when there is one */
     };
 #undef HV
+    size_t nheaders = sizeof(headers) / sizeof(headers[0]) - (blob.time[0] == '\0');
     const kumo__tuning *tuning = &p->units[d->unit_index].tuning;
     uint64_t timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
-    if (kumo__dispatch_event(d->symbol, path, m->request_id, headers, sizeof(headers) / sizeof(headers[0]),
+    if (kumo__dispatch_event(d->symbol, path, m->request_id, headers, nheaders,
                              (kumo__slice){m->body, m->len}, kumo__epoch_ms(), timeout_ms, &m->call.frame) != 0) {
         static const char big[] = "the event's request is larger than the frame limit";
         answered(m, 500, big, sizeof(big) - 1);
@@ -464,7 +475,7 @@ static void submit(loop_thread *t, qmsg *m)
 static int has_queue_events(const generation *g)
 {
     for (size_t i = 0; i < g->project->nevents; i++)
-        if (g->project->events[i].kind == KUMO__EVENT_QUEUE)
+        if (g->project->events[i].kind == KUMO__EVENT_QUEUE || g->project->events[i].kind == KUMO__EVENT_BLOB)
             return 1;
     return 0;
 }
@@ -503,7 +514,7 @@ void kumo__gw_consumers_run(loop_thread *t)
             consumer_stop(c);
         for (size_t i = 0; i < live->gen->project->nevents; i++) {
             const kumo__event_decl *d = &live->gen->project->events[i];
-            if (d->kind == KUMO__EVENT_QUEUE) {
+            if (d->kind == KUMO__EVENT_QUEUE || d->kind == KUMO__EVENT_BLOB) {
                 consumer_start(s, live->gen, d);
                 n++;
             }

@@ -338,6 +338,11 @@ extern const kumo__blob_driver kumo__blob_file_driver;
  * (sqlite:DIR/.kumo-events.db; file_blob.c), into buf: 0, KUMO_EINVAL for
  * a URL that is not file:, KUMO_ETOOBIG when buf is too small. */
 int kumo__file_blob_outbox_url(const char *blob_url, char *buf, size_t size);
+/* Whether the object `key` of store `store` exists in the file: blob store
+ * at `blob_url`: 1, 0, or a KUMO_E* code (a key the driver refuses, an
+ * unreadable directory). For the blob events' consumer, which checks that
+ * a created event's object came. */
+int kumo__file_blob_exists(const char *blob_url, const char *store, const char *key);
 extern const kumo__queue_driver kumo__queue_sqlite_driver;
 /* Sends n messages in one transaction, all or none: bodies[i] (lens[i]
  * bytes) to the queue queues[i] of the same file as q, which must be an

@@ -908,6 +908,26 @@ out:
     return rc;
 }
 
+int kumo__file_blob_exists(const char *blob_url, const char *store, const char *key)
+{
+    char path[PATH_MAX];
+    if (strncmp(blob_url, "file:", 5) != 0 || !key_ok(key))
+        return KUMO_EINVAL;
+    const char *p = blob_url + 5;
+    if (strncmp(p, "//", 2) == 0)
+        p += 2;
+    size_t plen = strcspn(p, "?");
+    while (plen > 1 && p[plen - 1] == '/')
+        plen--;
+    int n = snprintf(path, sizeof(path), "%.*s/%s/%s", (int)plen, p, store, key);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return KUMO_ETOOBIG;
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return S_ISREG(st.st_mode);
+    return errno == ENOENT || errno == ENOTDIR ? 0 : map_errno(errno);
+}
+
 int kumo__file_blob_outbox_url(const char *blob_url, char *buf, size_t size)
 {
     if (strncmp(blob_url, "file:", 5) != 0)
