@@ -258,6 +258,21 @@ class ConfigTest(unittest.TestCase):
         finally:
             stop_clean(self, gw)
 
+    def test_events_lists_blob_events(self):
+        r = subprocess.run([KUMO, "events", self.dir, "--json"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), [
+            {"name": "thumbs", "handler": "blobs.record", "kind": "blob", "blob": "files", "on": ["created"],
+             "prefix": "img/", "suffix": ".png", "queue": "files.thumbs", "visibility_ms": 10000, "max_receives": 3,
+             "backoff_ms": 100},
+            {"name": "gone", "handler": "blobs.record", "kind": "blob", "blob": "files", "on": ["deleted"],
+             "prefix": None, "suffix": None, "queue": "files.gone", "visibility_ms": 10000, "max_receives": 5,
+             "backoff_ms": 1000}])
+        r = subprocess.run([KUMO, "events", self.dir], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('thumbs  blobs.record  blob files  on: [created]  prefix: "img/"  suffix: ".png"  '
+                      'visibility: 10s  max_receives: 3  backoff: 0.1s', r.stdout)
+
     def test_refused_on_s3(self):
         env = dict(os.environ, KUMO_STORE_FILES="s3://bucket?endpoint=http://127.0.0.1:9&region=us-east-1")
         r = subprocess.run([KUMO, "up", self.dir, "--port", "0", "--admin-port", "0"], capture_output=True,
