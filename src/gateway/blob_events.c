@@ -17,6 +17,8 @@
  *    to rename is not a write in progress), and put back until then. The
  *    usual case, the consumer woken by the record a moment before the
  *    rename, is covered by looking again for up to RENAME_WAIT_MS first.
+ *    An object deleted before its created event was delivered looks the
+ *    same and goes the same way (its deleted event is delivered);
  *    A `deleted` event is delivered even when the key exists again (a put
  *    after the delete): events of one key are not ordered;
  *  - its CloudEvents attributes: ce-type dev.kumo.blob.created or
@@ -122,7 +124,8 @@ size_t kumo__gw_blob_events_sort(const char *event, const kumo__event_decl *d, c
                     int rc = q->driver->ack(q, m->receipt);
                     kumo__log_event("info",
                                     "event %s: dropped the created event of blob '%s' (message %s, recorded %s): the "
-                                    "object never came (its write failed or was killed after recording it)%s",
+                                    "object is not there: it never came (its write failed or was killed after "
+                                    "recording it), or it was deleted since%s",
                                     event, key, m->id, when ? when : "at an unknown time",
                                     rc == 0 ? "" : "; the ack failed, so it comes back once more");
                 } else {

@@ -200,7 +200,7 @@ class DeliveryTest(unittest.TestCase):
         self.assertEqual(drop[0]["level"], "info")
         self.assertIn("event thumbs: dropped the created event of blob 'img/crashed.png' (message %s" % gone,
                       drop[0]["msg"])
-        self.assertIn("the object never came", drop[0]["msg"])
+        self.assertIn("the object is not there: it never came", drop[0]["msg"])
         self.assertTrue(wait_for(lambda: [x for x in of(self.gw, "img/there.png") if x["headers"]["ce-id"] == there],
                                  timeout=60))
         self.assertEqual(call(self.gw, "/put?key=img/late.png", b"x"), 204)
