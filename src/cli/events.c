@@ -82,8 +82,8 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err)
         json_t *obj = NULL, *next = NULL;
         if (e->kind == KUMO__EVENT_BLOB) {
             const char *on = e->on == (KUMO__BLOB_CREATED | KUMO__BLOB_DELETED) ? "created, deleted"
-                             : e->on & KUMO__BLOB_CREATED                        ? "created"
-                                                                                 : "deleted";
+                             : e->on & KUMO__BLOB_CREATED                       ? "created"
+                                                                                : "deleted";
             if (json) {
                 char handler[256];
                 snprintf(handler, sizeof handler, "%s.%s", e->unit, e->symbol);

@@ -63,8 +63,7 @@ int kumo__gw_blob_events_check(const kumo__project *p, const kumo__store_plan *p
     return 0;
 }
 
-const char *kumo__gw_event_queue_url(const kumo__event_decl *d, const kumo__store_place *place, char *buf,
-                                     size_t size)
+const char *kumo__gw_event_queue_url(const kumo__event_decl *d, const kumo__store_place *place, char *buf, size_t size)
 {
     if (place == NULL)
         return NULL;
@@ -92,8 +91,9 @@ static int64_t parse_time(const char *s)
 {
     struct tm tm = {0};
     int ms = 0, used = 0;
-    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                            &tm.tm_min, &tm.tm_sec, &ms, &used) != 7 ||
+    if (s == NULL ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &ms, &used) != 7 ||
         s[used] != '\0')
         return -1;
     tm.tm_year -= 1900;

@@ -444,16 +444,17 @@ static void submit(loop_thread *t, qmsg *m)
         }                                                                                                              \
     }
     const kumo__header_view headers[] = {
-        HV("ce-specversion", "1.0"), HV("ce-id", m->id),      HV("ce-source", source),
-        HV("ce-type", type),         HV("ce-subject", subject), HV("content-type", ctype),
+        HV("ce-specversion", "1.0"),     HV("ce-id", m->id),
+        HV("ce-source", source),         HV("ce-type", type),
+        HV("ce-subject", subject),       HV("content-type", ctype),
         HV("kumo-receive-count", count), HV("ce-time", blob.time), /* last: only when there is one */
     };
 #undef HV
     size_t nheaders = sizeof(headers) / sizeof(headers[0]) - (blob.time[0] == '\0');
     const kumo__tuning *tuning = &p->units[d->unit_index].tuning;
     uint64_t timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
-    if (kumo__dispatch_event(d->symbol, path, m->request_id, headers, nheaders,
-                             (kumo__slice){m->body, m->len}, kumo__epoch_ms(), timeout_ms, &m->call.frame) != 0) {
+    if (kumo__dispatch_event(d->symbol, path, m->request_id, headers, nheaders, (kumo__slice){m->body, m->len},
+                             kumo__epoch_ms(), timeout_ms, &m->call.frame) != 0) {
         static const char big[] = "the event's request is larger than the frame limit";
         answered(m, 500, big, sizeof(big) - 1);
         msg_return(m);

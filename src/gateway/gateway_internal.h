@@ -248,8 +248,7 @@ int kumo__gw_blob_events_check(const kumo__project *p, const kumo__store_plan *p
 /* The URL of the queue event d is consumed from: its store's (`place`,
  * the plan's entry for d->queue, or d->blob for a blob event), or for a
  * blob event the outbox beside the objects, into buf. NULL: none. */
-const char *kumo__gw_event_queue_url(const kumo__event_decl *d, const kumo__store_place *place, char *buf,
-                                     size_t size);
+const char *kumo__gw_event_queue_url(const kumo__event_decl *d, const kumo__store_place *place, char *buf, size_t size);
 /* On the consumer's thread, after a receive: drops (ack, info line) or
  * puts back (nack until it is older than the visibility) the created
  * events whose object is not there; returns how many of msgs[0..n) are

@@ -118,8 +118,8 @@ static char *with_events(const kumo__project *p, const char *name, const char *u
         const kumo__event_decl *e = &p->events[i];
         if (e->kind != KUMO__EVENT_BLOB || strcmp(e->blob, name) != 0)
             continue;
-        room += strlen(e->name) + sizeof(":created,deleted:::") + 3 * (strlen(e->prefix ? e->prefix : "") +
-                                                                        strlen(e->suffix ? e->suffix : ""));
+        room += strlen(e->name) + sizeof(":created,deleted:::") +
+                3 * (strlen(e->prefix ? e->prefix : "") + strlen(e->suffix ? e->suffix : ""));
         any = 1;
     }
     char *out = malloc(room);

@@ -88,7 +88,7 @@ enum { ON_CREATED = 1, ON_DELETED = 2 };
 /* One event of events= (a store's event under kumo.yaml's events:). */
 typedef struct blob_event {
     char *name;
-    unsigned on;          /* ON_* bits */
+    unsigned on;           /* ON_* bits */
     char *prefix, *suffix; /* decoded; "" for none */
 } blob_event;
 
@@ -332,8 +332,8 @@ static int record_events(file_blob *fb, const char *key, unsigned on, const stru
     struct tm tm;
     char when[40];
     gmtime_r(&secs, &tm);
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now % 1000));
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now % 1000));
     json_t *j;
     if (on == ON_CREATED) {
         char etag[64];
@@ -366,7 +366,8 @@ static int record_events(file_blob *fb, const char *key, unsigned on, const stru
         rc = fail(fb, rc == KUMO_ENOMEM ? rc : KUMO_EUNAVAILABLE,
                   "cannot record the %s event of blob '%s' in %s/" OUTBOX_FILE " (%s), so the blob was not %s",
                   on == ON_CREATED ? "created" : "deleted", key, fb->dir,
-                  fb->outbox->error[0] ? fb->outbox->error : kumo_strerror(rc), on == ON_CREATED ? "written" : "deleted");
+                  fb->outbox->error[0] ? fb->outbox->error : kumo_strerror(rc),
+                  on == ON_CREATED ? "written" : "deleted");
     for (size_t i = 0; i < n; i++)
         free((char *)queues[i]);
     free(body);

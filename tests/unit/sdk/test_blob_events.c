@@ -216,9 +216,10 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    snprintf(url, sizeof(url),
-             "file:%s?events=thumbs:created:img/:.png;gone:deleted::;audit:created,deleted::;odd:created:a%%20b%%3Bc%%3A:",
-             dir);
+    snprintf(
+        url, sizeof(url),
+        "file:%s?events=thumbs:created:img/:.png;gone:deleted::;audit:created,deleted::;odd:created:a%%20b%%3Bc%%3A:",
+        dir);
     setenv("KUMO_STORE_PHOTOS", url, 1);
     snprintf(url, sizeof(url), "file:%s", dir);
     setenv("KUMO_STORE_QUIET", url, 1);
