@@ -239,6 +239,38 @@ class KillTest(unittest.TestCase):
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
 
+class ReloadTest(unittest.TestCase):
+    def test_reload_changes_events(self):
+        """A reload that adds a blob event and drops another: the store
+        stays where it is, the new generation's writes record the new
+        set, and the new event fires."""
+        d = copy_project("blobevents", PROJECTS)
+        try:
+            gw = Gateway(d)
+            yaml = os.path.join(d, "kumo.yaml")
+            with open(yaml) as f:
+                text = f.read()
+            old = "  gone: {blob: files, on: deleted, handler: blobs.record, visibility: 10s}\n"
+            self.assertIn(old, text)
+            with open(yaml, "w") as f:
+                f.write(text.replace(old, "  audit: {blob: files, prefix: doc/, handler: blobs.record}\n"))
+            r = subprocess.run([KUMO, "reload", "--admin-port", str(gw.admin_port)], capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(call(gw, "/put?key=doc/r.txt", b"x"), 204)
+            self.assertEqual(call(gw, "/delete?key=doc/r.txt"), 204)
+            got = wait_for(lambda: (lambda l: l if len(l) >= 2 else None)(of(gw, "doc/r.txt")), timeout=60)
+            self.assertTrue(got, gw.stderr()[-3000:])
+            self.assertEqual(sorted((x["path"], x["headers"]["ce-type"]) for x in got),
+                             [("/audit", "dev.kumo.blob.created"), ("/audit", "dev.kumo.blob.deleted")])
+            # gone is no more: its queue got nothing of it
+            self.assertEqual([r for r in rows(d, "files.gone") if b"doc/r.txt" in r[1]], [])
+            self.assertFalse([l for l in gw.log_lines() if "a reload does not move a store" in l.get("msg", "")])
+            stop_clean(self, gw)
+        finally:
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+
 class ConfigTest(unittest.TestCase):
     """kumo up shows the store's events= in its start-up lines; refuses
     blob events on a store that is not file:, at the event's line."""
