@@ -109,6 +109,27 @@ int main(void)
     kumo__store_plan_free(&again);
     kumo__project_free(p2);
 
+    /* a URL with its own query: events= comes after it, and a reload
+     * compares the URLs without it */
+    char *created[] = {"KUMO_STORE_PHOTOS=file:/tmp/kumo-plan-x?create=false", NULL};
+    kumo__store_plan first, second;
+    CHECK_INT(kumo__store_plan_build(p, NULL, created, NULL, NULL, &first, &err), 0);
+    CHECK_STR(kumo__store_plan_find(&first, "photos")->url,
+              "file:/tmp/kumo-plan-x?create=false&events=thumbs:created:img/:.png;odd:deleted:a%20b%3Bc%3A%25%26%23:;"
+              "audit:created,deleted::");
+    nmoved = 0;
+    CHECK_INT(kumo__store_plan_build(p, NULL, created, &first, count_moved, &second, &err), 0);
+    CHECK_INT(nmoved, 0);
+    CHECK_STR(kumo__store_plan_find(&second, "photos")->url, kumo__store_plan_find(&first, "photos")->url);
+    kumo__store_plan_free(&second);
+    char *elsewhere[] = {"KUMO_STORE_PHOTOS=file:/tmp/kumo-plan-y", NULL};
+    CHECK_INT(kumo__store_plan_build(p, NULL, elsewhere, &first, count_moved, &second, &err), 0);
+    CHECK_INT(nmoved, 1); /* a real move is still said, and not made */
+    CHECK(strncmp(kumo__store_plan_find(&second, "photos")->url, "file:/tmp/kumo-plan-x?create=false&events=", 42) ==
+          0);
+    kumo__store_plan_free(&second);
+    kumo__store_plan_free(&first);
+
     /* events= is kumo's: a URL that sets it is refused */
     char *vars[] = {"KUMO_STORE_PHOTOS=file:/tmp/x?events=a:created::", NULL};
     CHECK(kumo__store_plan_build(p, NULL, vars, NULL, NULL, &again, &err) != 0);
