@@ -67,7 +67,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,11 +313,11 @@ static int ends_with(const char *s, const char *suffix)
  * recorded; else an error and nothing is recorded. */
 static int record_events(file_blob *fb, const char *key, unsigned on, const struct stat *st, const char *type)
 {
-    const char *queues[EVENTS_MAX];
+    const char *queues[EVENTS_MAX] = {0};
     const void *bodies[EVENTS_MAX];
     size_t lens[EVENTS_MAX], n = 0;
-    char *names[EVENTS_MAX];
-    char *body = NULL;
+    char *names[EVENTS_MAX], *body = NULL;
+    json_t *j = NULL;
     int rc = 0;
     for (size_t i = 0; i < fb->nevents; i++) {
         const blob_event *ev = &fb->events[i];
@@ -327,6 +326,13 @@ static int record_events(file_blob *fb, const char *key, unsigned on, const stru
     }
     if (n == 0)
         return 0;
+    json_t *jkey = json_string(key); /* NULL: not UTF-8 */
+    if (jkey == NULL) {
+        rc = fail(fb, KUMO_EINVAL,
+                  "blob key '%.40s' is not valid UTF-8, and blob events watch it (their data is JSON); use a UTF-8 key",
+                  key);
+        goto out;
+    }
     uint64_t now = kumo__epoch_ms();
     time_t secs = (time_t)(now / 1000);
     struct tm tm;
@@ -334,42 +340,40 @@ static int record_events(file_blob *fb, const char *key, unsigned on, const stru
     gmtime_r(&secs, &tm);
     snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
              tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now % 1000));
-    json_t *j;
     if (on == ON_CREATED) {
-        char etag[64];
+        char etag[64]; /* as fill_info makes it: the object keeps the temp file's inode and times */
         snprintf(etag, sizeof(etag), "\"%llx-%llx-%llx\"", (unsigned long long)st->st_ino,
                  (unsigned long long)st->st_mtim.tv_sec, (unsigned long long)st->st_mtim.tv_nsec);
-        j = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "store", fb->base.name, "key", key, "size",
+        j = json_pack("{s:s, s:o, s:I, s:s, s:s, s:s, s:s}", "store", fb->base.name, "key", jkey, "size",
                       (json_int_t)st->st_size, "etag", etag, "content_type", type, "event", "created", "time", when);
     } else {
-        j = json_pack("{s:s, s:s, s:s, s:s}", "store", fb->base.name, "key", key, "event", "deleted", "time", when);
+        j = json_pack("{s:s, s:o, s:s, s:s}", "store", fb->base.name, "key", jkey, "event", "deleted", "time", when);
     }
-    body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(j);
-    /* queue names STORE.EVENT, one allocation each, freed below */
-    size_t blen = body ? strlen(body) : 0;
+    if (j == NULL || (body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+        rc = fail(fb, KUMO_ENOMEM, "out of memory recording the events of blob '%s'", key);
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         char *q = NULL;
-        if (body == NULL || asprintf(&q, "%s.%s", fb->base.name, names[i]) < 0) {
-            for (size_t k = 0; k < i; k++)
-                free((char *)queues[k]);
-            free(body);
-            return fail(fb, KUMO_ENOMEM, "out of memory recording the events of blob '%s'", key);
+        if (asprintf(&q, "%s.%s", fb->base.name, names[i]) < 0) {
+            rc = fail(fb, KUMO_ENOMEM, "out of memory recording the events of blob '%s'", key);
+            goto out;
         }
-        queues[i] = q;
+        queues[i] = q; /* STORE.EVENT */
         bodies[i] = body;
-        lens[i] = blen;
+        lens[i] = strlen(body);
     }
     fb->outbox->error[0] = '\0';
-    rc = kumo__sqlite_queue_send_many(fb->outbox, queues, bodies, lens, n);
-    if (rc != 0)
+    if ((rc = kumo__sqlite_queue_send_many(fb->outbox, queues, bodies, lens, n)) != 0)
         rc = fail(fb, rc == KUMO_ENOMEM ? rc : KUMO_EUNAVAILABLE,
                   "cannot record the %s event of blob '%s' in %s/" OUTBOX_FILE " (%s), so the blob was not %s",
                   on == ON_CREATED ? "created" : "deleted", key, fb->dir,
                   fb->outbox->error[0] ? fb->outbox->error : kumo_strerror(rc),
                   on == ON_CREATED ? "written" : "deleted");
+out:
     for (size_t i = 0; i < n; i++)
         free((char *)queues[i]);
+    json_decref(j);
     free(body);
     return rc;
 }

@@ -113,6 +113,12 @@ static void test_put_and_delete(void)
     /* a delete of a missing key records nothing */
     CHECK_INT(kumo_blob_delete(&ctx, "photos", "img/a.png"), KUMO_ENOTFOUND);
     CHECK_INT(drain("photos.gone", got, sizeof(got)), 0);
+    /* a watched key must be UTF-8 (the event's data is JSON); an unwatched one need not */
+    CHECK_INT(kumo_blob_put(&ctx, "photos", "img/\xff.png", "x", 1, "image/png"), KUMO_EINVAL);
+    CHECK(strstr(kumo_store_error(&ctx), "is not valid UTF-8, and blob events watch it") != NULL);
+    CHECK_INT(kumo_blob_head(&ctx, "photos", "img/\xff.png", &info), KUMO_ENOTFOUND);
+    CHECK_INT(drain("photos.audit", got, sizeof(got)), 0);
+    CHECK_INT(kumo_blob_put(&ctx, "quiet", "img/\xff.png", "x", 1, "image/png"), 0);
     /* a put that cannot happen (the key is a folder of others) records nothing */
     CHECK_INT(kumo_blob_put(&ctx, "photos", "doc", "x", 1, "text/plain"), KUMO_EINVAL);
     CHECK_INT(drain("photos.audit", got, sizeof(got)), 0);
