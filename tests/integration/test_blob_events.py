@@ -60,6 +60,15 @@ def rows(project_dir, queue):
         db.close()
 
 
+def put_back(project_dir, msg_id):
+    db = sqlite3.connect(outbox(project_dir), timeout=10)
+    try:
+        return db.execute("SELECT id FROM kumo_queue WHERE id = ? AND receives >= 1 AND receipt IS NULL",
+                          (int(msg_id),)).fetchall()
+    finally:
+        db.close()
+
+
 def record_by_hand(project_dir, queue, data):
     """What a writer killed between the record and the rename leaves."""
     db = sqlite3.connect(outbox(project_dir), timeout=10)
@@ -130,6 +139,15 @@ class DeliveryTest(unittest.TestCase):
                                                     "time": d[0]["headers"]["ce-time"]})
         # thumbs (created only) saw one event of it, gone (deleted only) one
         self.assertEqual(sorted(x["path"] for x in of(self.gw, "img/a.png")), ["/gone", "/thumbs"])
+
+    def test_deleted_then_created_again(self):
+        """A deleted event is delivered even when the key exists again."""
+        self.assertEqual(call(self.gw, "/put?key=doc/again.txt", b"1"), 204)
+        self.assertEqual(call(self.gw, "/delete?key=doc/again.txt"), 204)
+        self.assertEqual(call(self.gw, "/put?key=doc/again.txt", b"2"), 204)
+        d = wait_for(lambda: of(self.gw, "doc/again.txt"), timeout=60)
+        self.assertTrue(d, self.gw.stderr()[-3000:])
+        self.assertEqual([(x["path"], x["headers"]["ce-type"]) for x in d], [("/gone", "dev.kumo.blob.deleted")])
 
     def test_filters(self):
         # thumbs wants img/*.png; gone wants every delete
@@ -203,8 +221,12 @@ class DeliveryTest(unittest.TestCase):
         self.assertIn("the object is not there: it never came", drop[0]["msg"])
         self.assertTrue(wait_for(lambda: [x for x in of(self.gw, "img/there.png") if x["headers"]["ce-id"] == there],
                                  timeout=60))
+        # the young one was received, found no object, and was put back
+        # (received once, and its receipt cleared by the nack)
+        self.assertTrue(wait_for(lambda: put_back(self.dir, young), timeout=60), rows(self.dir, "files.thumbs"))
+        self.assertEqual(of(self.gw, "img/late.png"), [])
         self.assertEqual(call(self.gw, "/put?key=img/late.png", b"x"), 204)
-        # the young one comes back after its visibility and finds the object
+        # it comes back after its visibility and finds the object
         late = wait_for(lambda: [x for x in of(self.gw, "img/late.png") if x["headers"]["ce-id"] == young],
                         timeout=60)
         self.assertTrue(late, self.gw.stderr()[-3000:])
