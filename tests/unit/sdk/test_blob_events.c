@@ -7,7 +7,8 @@
  * data as JSON; on/prefix/suffix filters (a key that matches nothing
  * records nothing); an aborted writer, a failed put (a key that is a
  * folder) and a delete of a missing key record nothing; a write whose
- * event cannot be recorded fails and leaves the object as it was; and
+ * event cannot be recorded fails and leaves the object as it was; two
+ * processes writing at once record every write's event once; and
  * malformed events= values are refused at open with a message.
  */
 #define _XOPEN_SOURCE 700
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/kumo-test-blobev-XXXXXX";
@@ -184,6 +186,41 @@ static void test_unrecorded(void)
     kumo__store_close(s);
 }
 
+/* Two processes writing at once: every write's events, each once. */
+static void test_two_writers(void)
+{
+    char got[65536];
+    drain("photos.audit", got, sizeof(got));
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        if ((kids[k] = fork()) == 0) {
+            kumo_ctx c = {0};
+            kumo__arena_init(&c.arena);
+            int bad = 0;
+            for (int i = 0; i < 40; i++) {
+                char key[64];
+                snprintf(key, sizeof(key), "w%d/%d", k, i);
+                bad += kumo_blob_put(&c, "photos", key, "x", 1, "text/plain") != 0;
+            }
+            _exit(bad);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int status = -1;
+        waitpid(kids[k], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    CHECK_INT(drain("photos.audit", got, sizeof(got)), 80);
+    int seen = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 40; i++) {
+            char want[80];
+            snprintf(want, sizeof(want), "\"key\":\"w%d/%d\"", k, i);
+            seen += strstr(got, want) != NULL;
+        }
+    CHECK_INT(seen, 80);
+}
+
 static void test_bad_urls(void)
 {
     static const struct {
@@ -237,6 +274,7 @@ int main(void)
     test_put_and_delete();
     test_streams();
     test_unrecorded();
+    test_two_writers();
     test_bad_urls();
 
     kumo__stores_close_all();
