@@ -244,6 +244,34 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err)
         const kumo__event_decl *e = &p->events[i];
         const char *zone = e->timezone ? e->timezone : "UTC";
         json_t *obj = NULL, *next = NULL;
+        if (e->kind == KUMO__EVENT_BLOB) {
+            const char *on = e->on == (KUMO__BLOB_CREATED | KUMO__BLOB_DELETED) ? "created, deleted"
+                             : e->on & KUMO__BLOB_CREATED                       ? "created"
+                                                                                : "deleted";
+            if (json) {
+                char handler[256];
+                snprintf(handler, sizeof handler, "%s.%s", e->unit, e->symbol);
+                json_t *ons = json_array();
+                if (ons && (e->on & KUMO__BLOB_CREATED))
+                    json_array_append_new(ons, json_string("created"));
+                if (ons && (e->on & KUMO__BLOB_DELETED))
+                    json_array_append_new(ons, json_string("deleted"));
+                obj = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:s?, s:s, s:I, s:i, s:I}", "name", e->name, "handler",
+                                handler, "kind", "blob", "blob", e->blob, "on", ons, "prefix", e->prefix, "suffix",
+                                e->suffix, "queue", e->queue, "visibility_ms", (json_int_t)e->visibility_ms,
+                                "max_receives", (int)e->max_receives, "backoff_ms", (json_int_t)e->backoff_ms);
+                if (obj == NULL || json_array_append_new(arr, obj) < 0)
+                    goto oom;
+            } else {
+                printf("%s%s  %s.%s  blob %s  on: [%s]%s%s%s%s%s%s  visibility: %.3gs  max_receives: %u  backoff: "
+                       "%.3gs\n",
+                       i ? "\n" : "", e->name, e->unit, e->symbol, e->blob, on, e->prefix ? "  prefix: \"" : "",
+                       e->prefix ? e->prefix : "", e->prefix ? "\"" : "", e->suffix ? "  suffix: \"" : "",
+                       e->suffix ? e->suffix : "", e->suffix ? "\"" : "", (double)e->visibility_ms / 1000,
+                       e->max_receives, (double)e->backoff_ms / 1000);
+            }
+            continue;
+        }
         if (e->kind == KUMO__EVENT_CLOUDEVENT) { /* POSTed to /_kumo/events (docs/events.md) */
             if (json) {
                 char handler[256];

@@ -597,7 +597,10 @@ static void *consumer_main(void *arg)
     uint64_t window_ms = d->window_ms;
     kumo__arena_init(&arena);
     int topic = d->kind == KUMO__EVENT_TOPIC; /* its queue is the subscription's, held by the topic (topics.c) */
-    const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, topic ? d->topic : d->queue);
+    const kumo__store_place *place = kumo__store_plan_find(
+        &c->gen->stores, topic ? d->topic : d->kind == KUMO__EVENT_BLOB ? d->blob : d->queue);
+    char outbox[4200]; /* a blob event's queue is the store's outbox (blob_events.c) */
+    const char *url = topic ? NULL : kumo__gw_event_queue_url(d, place, outbox, sizeof(outbox));
 
     pthread_mutex_lock(&c->lock);
     while (1) {
@@ -637,7 +640,7 @@ static void *consumer_main(void *arg)
             if (topic)
                 rc = kumo__gw_topic_queue_open(&c->gen->stores, d, &q, &err);
             else
-                rc = place ? kumo__store_open(&kumo__queue_kind, place->url, d->queue, &opened, &err) : KUMO_ENOTFOUND;
+                rc = url ? kumo__store_open(&kumo__queue_kind, url, d->queue, &opened, &err) : KUMO_ENOTFOUND;
             if (rc == 0) {
                 if (!topic)
                     q = (kumo__queue *)opened;
@@ -653,6 +656,8 @@ static void *consumer_main(void *arg)
         }
         if (q) {
             rc = q->driver->receive(q, &arena, want, d->visibility_ms, got, &n);
+            if (rc == 0 && d->kind == KUMO__EVENT_BLOB)
+                n = kumo__gw_blob_events_sort(c->name, d, place, q, got, n);
             if (rc != 0 && !failing) {
                 failing = 1;
                 kumo__log_event("error", "event %s: cannot receive from queue %s (%s%s%s); retrying every %d ms",
@@ -858,6 +863,12 @@ static void submit(loop_thread *t, qcall *k)
     const char *type = event_source(c, source, sizeof(source));
     snprintf(count, sizeof(count), "%u", k->msgs[0].receives);
     snprintf(size, sizeof(size), "%zu", k->n);
+    const char *subject = c->name, *ctype = "application/octet-stream";
+    kumo__gw_blob_attrs blob = {.time = ""};
+    if (d->kind == KUMO__EVENT_BLOB && kumo__gw_blob_event_attrs(p, d, k->msgs[0].body, k->msgs[0].len, &blob) == 0) {
+        type = blob.type, subject = blob.subject, ctype = "application/json";
+        snprintf(source, sizeof(source), "%s", blob.source);
+    }
     snprintf(path, sizeof(path), "/%s", c->name);
     rfc3339_ms(k->msgs[0].received_ms, when, sizeof(when));
     new_traceparent(trace);
@@ -873,9 +884,9 @@ static void submit(loop_thread *t, qcall *k)
         HV("ce-id", k->msgs[0].id),
         HV("ce-source", source),
         HV("ce-type", type),
-        HV("ce-time", when),
-        HV("ce-subject", c->name),
-        HV("content-type", "application/octet-stream"),
+        HV("ce-time", blob.time[0] ? blob.time : when),
+        HV("ce-subject", subject),
+        HV("content-type", ctype),
         HV("kumo-receive-count", count),
         HV("traceparent", trace),
     };
@@ -915,7 +926,8 @@ static void submit(loop_thread *t, qcall *k)
 static int has_queue_events(const generation *g)
 {
     for (size_t i = 0; i < g->project->nevents; i++)
-        if (g->project->events[i].kind == KUMO__EVENT_QUEUE || g->project->events[i].kind == KUMO__EVENT_TOPIC)
+        if (g->project->events[i].kind == KUMO__EVENT_QUEUE || g->project->events[i].kind == KUMO__EVENT_TOPIC ||
+            g->project->events[i].kind == KUMO__EVENT_BLOB)
             return 1;
     return 0;
 }
@@ -1030,7 +1042,7 @@ void kumo__gw_consumers_run(loop_thread *t)
             consumer_stop(c);
         for (size_t i = 0; i < live->gen->project->nevents; i++) {
             const kumo__event_decl *d = &live->gen->project->events[i];
-            if (d->kind == KUMO__EVENT_QUEUE || d->kind == KUMO__EVENT_TOPIC) {
+            if (d->kind == KUMO__EVENT_QUEUE || d->kind == KUMO__EVENT_TOPIC || d->kind == KUMO__EVENT_BLOB) {
                 consumer_start(s, live->gen, d);
                 n++;
             }

@@ -36,6 +36,7 @@
 #include "project/event_data.h"
 #include "project/store_plan.h"
 #include "runtime/runtime.h"
+#include "sdk/sdk.h"
 
 typedef struct gateway gateway;
 typedef struct kumo__gw_sched kumo__gw_sched;
@@ -284,6 +285,32 @@ int kumo__gw_topics_subscribe(const kumo__project *p, const kumo__store_plan *pl
  * driver (the caller's, kumo__store_close): 0, or a code with err set. */
 int kumo__gw_topic_queue_open(const kumo__store_plan *plan, const kumo__event_decl *d, struct kumo__queue **out,
                               kumo__error *err);
+
+/* blob_events.c: blob storage events, consumed by consumer.c from the
+ * outbox the file: blob driver writes. */
+/* Refuses (file:line:column) a blob event whose store the plan does not
+ * place on file: (no driver records its events under kumo up). */
+int kumo__gw_blob_events_check(const kumo__project *p, const kumo__store_plan *plan, kumo__error *err);
+/* The URL of the queue event d is consumed from: its store's (`place`,
+ * the plan's entry for d->queue, or d->blob for a blob event), or for a
+ * blob event the outbox beside the objects, into buf. NULL: none. */
+const char *kumo__gw_event_queue_url(const kumo__event_decl *d, const kumo__store_place *place, char *buf, size_t size);
+/* On the consumer's thread, after a receive: drops (ack, info line) or
+ * puts back (nack until it is older than the visibility) the created
+ * events whose object is not there; returns how many of msgs[0..n) are
+ * left to deliver, moved to the front. */
+size_t kumo__gw_blob_events_sort(const char *event, const kumo__event_decl *d, const kumo__store_place *place,
+                                 kumo__queue *q, kumo_queue_message *msgs, size_t n);
+/* A blob event message's CloudEvents attributes (source is set even when
+ * it is not one: -1, and the message goes as a queue message would). */
+typedef struct kumo__gw_blob_attrs {
+    const char *type; /* dev.kumo.blob.created or dev.kumo.blob.deleted */
+    char source[512]; /* /kumo/PROJECT/blobs/STORE */
+    char subject[KUMO_BLOB_KEY_MAX + 1];
+    char time[40]; /* the write's, "" when the message has none */
+} kumo__gw_blob_attrs;
+int kumo__gw_blob_event_attrs(const kumo__project *p, const kumo__event_decl *d, const char *body, size_t len,
+                              kumo__gw_blob_attrs *out);
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

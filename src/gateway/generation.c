@@ -175,7 +175,7 @@ static int place_stores(gateway *gw, generation *g, const generation *previous, 
 {
     int rc = kumo__store_plan_build(g->project, gw->cfg.env, gw->start_env, previous ? &previous->stores : NULL,
                                     store_moved, &g->stores, err);
-    if (rc != 0)
+    if (rc != 0 || (rc = kumo__gw_blob_events_check(g->project, &g->stores, err)) != 0)
         return rc;
     for (size_t i = 0; i < g->stores.n; i++)
         if (g->stores.stores[i].fresh && (rc = check_store(g->project, &g->stores, &g->stores.stores[i], err)) != 0)

@@ -409,7 +409,21 @@ int kumo__sqlite_step(struct sqlite3_stmt *st, int retry_busy);
  * Call it before anything else runs on db. db may be NULL. */
 void kumo__sqlite_describe(struct sqlite3 *db, int rc, char *out, size_t len);
 extern const kumo__blob_driver kumo__blob_file_driver;
+/* The URL of the blob events' outbox of the file: blob store at `blob_url`
+ * (sqlite:DIR/.kumo-events.db; file_blob.c), into buf: 0, KUMO_EINVAL for
+ * a URL that is not file:, KUMO_ETOOBIG when buf is too small. */
+int kumo__file_blob_outbox_url(const char *blob_url, char *buf, size_t size);
+/* Whether the object `key` of store `store` exists in the file: blob store
+ * at `blob_url`: 1, 0, or a KUMO_E* code (a key the driver refuses, an
+ * unreadable directory). For the blob events' consumer, which checks that
+ * a created event's object came. */
+int kumo__file_blob_exists(const char *blob_url, const char *store, const char *key);
 extern const kumo__queue_driver kumo__queue_sqlite_driver;
+/* Sends n messages in one transaction, all or none: bodies[i] (lens[i]
+ * bytes) to the queue queues[i] of the same file as q, which must be an
+ * open sqlite queue (the blob outbox of file_blob.c). 0 or a KUMO_E* code. */
+int kumo__sqlite_queue_send_many(kumo__queue *q, const char *const *queues, const void *const *bodies,
+                                 const size_t *lens, size_t n);
 /* The AWS drivers (stores/dynamodb.c, s3.c, sqs.c over stores/aws.c). */
 extern const kumo__kv_driver kumo__kv_dynamodb_driver;
 extern const kumo__blob_driver kumo__blob_s3_driver;

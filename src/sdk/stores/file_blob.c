@@ -37,32 +37,67 @@
  * page): every page walks the prefix's subtree, which is fine for a
  * development store and an honest limit for a large one.
  *
+ * Events (docs/events.md, "Blob storage events"): with events= in the URL
+ * (kumo's store plan adds it for a store that kumo.yaml's events: watch),
+ * every put, streamed commit and delete first records one message per
+ * matching event in the outbox DIR/.kumo-events.db, an embedded queue file
+ * (sqlite_queue.c; queue STORE.EVENT, one transaction for all of a write's
+ * events), and only then renames the object into place or unlinks it. A
+ * write whose events cannot be recorded fails and changes nothing, so an
+ * object never changes without its events; a crash after the record and
+ * before the rename leaves an event for a write that never happened, which
+ * the consumer drops (src/gateway/blob_events.c). The value is
+ * `NAME:ON:PREFIX:SUFFIX` per event, ';' between events, ON `created`,
+ * `deleted` or `created,deleted`, PREFIX and SUFFIX percent-encoded
+ * (possibly empty): `events=thumbs:created:img/:.png;audit:created,deleted::`.
+ * The message is the event's data, JSON: {"store","key","size","etag",
+ * "content_type","event","time"} (size, etag and content_type for created
+ * only; time the write's, RFC 3339 UTC with milliseconds).
+ *
  * The URL's query: create=false makes open require DIR and puts require
  * DIR/NAME to exist (KUMO_EUNAVAILABLE otherwise); by default both are made.
  */
 #include "sdk/sdk.h"
+#include "base/clock.h"
 #include "base/fs.h"
+#include "base/percent.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TYPE_MAX 256
 #define DEFAULT_TYPE "application/octet-stream"
 #define WHOLE_GET_MAX ((size_t)256 << 20) /* larger: use a reader */
 #define DIR_MAX 2048
+#define EVENTS_MAX 64 /* events of one store */
+#define OUTBOX_FILE ".kumo-events.db"
+
+enum { ON_CREATED = 1, ON_DELETED = 2 };
+
+/* One event of events= (a store's event under kumo.yaml's events:). */
+typedef struct blob_event {
+    char *name;
+    unsigned on;           /* ON_* bits */
+    char *prefix, *suffix; /* decoded; "" for none */
+} blob_event;
 
 typedef struct file_blob {
     kumo__blob base; /* first: blob.c sees a kumo__blob */
     char dir[DIR_MAX];
     int create;
+    blob_event *events;
+    size_t nevents;
+    kumo__queue *outbox; /* DIR/.kumo-events.db when there are events, else NULL */
 } file_blob;
 
 /* A writer (tmp set) or a reader. */
@@ -264,6 +299,85 @@ static int open_obj(file_blob *fb, const char *key, int *fd)
     return 0;
 }
 
+/* ---- events: the outbox ------------------------------------------------ */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* Records the events of `fb` that match a write of `key` (on: ON_CREATED
+ * with st the new file's stat and type its content type, or ON_DELETED)
+ * in the outbox, in one transaction. 0 when none matches or all are
+ * recorded; else an error and nothing is recorded. */
+static int record_events(file_blob *fb, const char *key, unsigned on, const struct stat *st, const char *type)
+{
+    const char *queues[EVENTS_MAX] = {0};
+    const void *bodies[EVENTS_MAX];
+    size_t lens[EVENTS_MAX], n = 0;
+    char *names[EVENTS_MAX], *body = NULL;
+    json_t *j = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < fb->nevents; i++) {
+        const blob_event *ev = &fb->events[i];
+        if ((ev->on & on) && strncmp(key, ev->prefix, strlen(ev->prefix)) == 0 && ends_with(key, ev->suffix))
+            names[n++] = ev->name;
+    }
+    if (n == 0)
+        return 0;
+    json_t *jkey = json_string(key); /* NULL: not UTF-8 */
+    if (jkey == NULL) {
+        rc = fail(fb, KUMO_EINVAL,
+                  "blob key '%.40s' is not valid UTF-8, and blob events watch it (their data is JSON); use a UTF-8 key",
+                  key);
+        goto out;
+    }
+    uint64_t now = kumo__epoch_ms();
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    char when[40];
+    gmtime_r(&secs, &tm);
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now % 1000));
+    if (on == ON_CREATED) {
+        char etag[64]; /* as fill_info makes it: the object keeps the temp file's inode and times */
+        snprintf(etag, sizeof(etag), "\"%llx-%llx-%llx\"", (unsigned long long)st->st_ino,
+                 (unsigned long long)st->st_mtim.tv_sec, (unsigned long long)st->st_mtim.tv_nsec);
+        j = json_pack("{s:s, s:o, s:I, s:s, s:s, s:s, s:s}", "store", fb->base.name, "key", jkey, "size",
+                      (json_int_t)st->st_size, "etag", etag, "content_type", type, "event", "created", "time", when);
+    } else {
+        j = json_pack("{s:s, s:o, s:s, s:s}", "store", fb->base.name, "key", jkey, "event", "deleted", "time", when);
+    }
+    if (j == NULL || (body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+        rc = fail(fb, KUMO_ENOMEM, "out of memory recording the events of blob '%s'", key);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *q = NULL;
+        if (asprintf(&q, "%s.%s", fb->base.name, names[i]) < 0) {
+            rc = fail(fb, KUMO_ENOMEM, "out of memory recording the events of blob '%s'", key);
+            goto out;
+        }
+        queues[i] = q; /* STORE.EVENT */
+        bodies[i] = body;
+        lens[i] = strlen(body);
+    }
+    fb->outbox->error[0] = '\0';
+    if ((rc = kumo__sqlite_queue_send_many(fb->outbox, queues, bodies, lens, n)) != 0)
+        rc = fail(fb, rc == KUMO_ENOMEM ? rc : KUMO_EUNAVAILABLE,
+                  "cannot record the %s event of blob '%s' in %s/" OUTBOX_FILE " (%s), so the blob was not %s",
+                  on == ON_CREATED ? "created" : "deleted", key, fb->dir,
+                  fb->outbox->error[0] ? fb->outbox->error : kumo_strerror(rc),
+                  on == ON_CREATED ? "written" : "deleted");
+out:
+    for (size_t i = 0; i < n; i++)
+        free((char *)queues[i]);
+    json_decref(j);
+    free(body);
+    return rc;
+}
+
 /* ---- writers (and put, which is one) ------------------------------------ */
 
 static void stream_free(file_stream *s)
@@ -365,7 +479,15 @@ static int file_commit(kumo__blob_stream *bs)
     meta_path(fb, st.st_ino, meta, sizeof(meta));
     if ((rc = make_dirs(fb, path, strlen(fb->dir) + strlen(fb->base.name) + 1)) != 0)
         goto out;
-    int replaced = lstat(path, &old) == 0 && S_ISREG(old.st_mode);
+    int present = lstat(path, &old) == 0;
+    int replaced = present && S_ISREG(old.st_mode);
+    if (present && S_ISDIR(old.st_mode) && fb->nevents) {
+        /* the rename would fail: refuse before an event is recorded */
+        rc = fail(fb, KUMO_EINVAL, "blob '%s' is a folder of other keys, so it cannot be an object too", s->key);
+        goto out;
+    }
+    if (fb->nevents && (rc = record_events(fb, s->key, ON_CREATED, &st, s->type)) != 0)
+        goto out;
     if (rename(s->tmp, path) != 0) {
         int e = errno;
         if (e == EISDIR || e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)
@@ -514,6 +636,8 @@ static int file_del(kumo__blob *b, const char *key)
     struct stat st;
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return fail(fb, KUMO_ENOTFOUND, "no blob '%s'", key);
+    if (fb->nevents && (rc = record_events(fb, key, ON_DELETED, NULL, NULL)) != 0)
+        return rc;
     if (unlink(path) != 0) {
         if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)
             return fail(fb, KUMO_ENOTFOUND, "no blob '%s'", key);
@@ -657,9 +781,170 @@ out:
 
 /* ---- open / close ---------------------------------------------------------- */
 
+static void events_free(file_blob *fb)
+{
+    for (size_t i = 0; i < fb->nevents; i++) {
+        free(fb->events[i].name);
+        free(fb->events[i].prefix);
+        free(fb->events[i].suffix);
+    }
+    free(fb->events);
+    fb->events = NULL;
+    fb->nevents = 0;
+}
+
 static void file_close(kumo__store *b)
 {
-    free(b);
+    file_blob *fb = (file_blob *)b;
+    if (fb == NULL)
+        return;
+    kumo__store_close(fb->outbox ? &fb->outbox->store : NULL);
+    events_free(fb);
+    free(fb);
+}
+
+/* A percent-encoded field of events=, decoded into a malloc'd string. */
+static char *decode_field(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    ssize_t n = kumo__percent_decode_into(s, len, out, KUMO__PCT_NO_NUL);
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int bad_events(kumo__error *e, const char *ev, size_t len, const char *why)
+{
+    kumo__error_set(e, KUMO_EINVAL,
+                    "events= in the blob store URL: '%.*s' %s; expected NAME:ON:PREFIX:SUFFIX with ON created, "
+                    "deleted or created,deleted, ';' between events (kumo's store plan writes it)",
+                    (int)(len < 80 ? len : 80), ev, why);
+    return KUMO_EINVAL;
+}
+
+/* Parses events= (`value`, undecoded) into fb->events. */
+static int parse_events(file_blob *fb, const char *value, kumo__error *e)
+{
+    for (const char *p = value; *p;) {
+        size_t len = strcspn(p, ";");
+        const char *f[4];
+        size_t flen[4], nf = 0;
+        for (const char *q = p; nf < 4;) {
+            size_t l = strcspn(q, ":;");
+            f[nf] = q;
+            flen[nf++] = l;
+            q += l;
+            if (*q != ':')
+                break;
+            q++;
+        }
+        if (nf != 4 || f[3] + flen[3] != p + len)
+            return bad_events(e, p, len, "does not have 4 fields");
+        if (flen[0] == 0 || strspn(f[0], "abcdefghijklmnopqrstuvwxyz0123456789_-") < flen[0])
+            return bad_events(e, p, len, "has no event name of a-z, 0-9, '_' and '-'");
+        unsigned on = 0;
+        for (const char *q = f[1]; q < f[1] + flen[1];) {
+            size_t l = strcspn(q, ",:");
+            if (l == 7 && strncmp(q, "created", 7) == 0)
+                on |= ON_CREATED;
+            else if (l == 7 && strncmp(q, "deleted", 7) == 0)
+                on |= ON_DELETED;
+            else
+                return bad_events(e, p, len, "has an ON other than created and deleted");
+            q += l;
+            if (*q == ',')
+                q++;
+        }
+        if (on == 0)
+            return bad_events(e, p, len, "has no ON");
+        if (fb->nevents == EVENTS_MAX)
+            return bad_events(e, p, len, "is one event too many (at most 64 a store)");
+        blob_event *ev = &fb->events[fb->nevents];
+        ev->on = on;
+        ev->name = strndup(f[0], flen[0]);
+        ev->prefix = decode_field(f[2], flen[2]);
+        ev->suffix = decode_field(f[3], flen[3]);
+        fb->nevents++;
+        if (ev->name == NULL || ev->prefix == NULL || ev->suffix == NULL)
+            return bad_events(e, p, len, "has a malformed %-escape in its prefix or suffix");
+        p += len;
+        if (*p == ';')
+            p++;
+    }
+    return 0;
+}
+
+/* Reads events= and opens the outbox when there is one. */
+static int open_events(file_blob *fb, const char *url, const char *name, kumo__error *e)
+{
+    const char *q = strchr(url, '?');
+    if (q == NULL || !kumo__url_query(url, "events", NULL, 0))
+        return 0;
+    size_t cap = strlen(q) + 1;
+    char *value = malloc(cap), *obox = NULL;
+    int rc = KUMO_ENOMEM;
+    if (value == NULL || (fb->events = calloc(EVENTS_MAX, sizeof(*fb->events))) == NULL) {
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
+        goto out;
+    }
+    kumo__url_query(url, "events", value, cap);
+    if ((rc = parse_events(fb, value, e)) != 0)
+        goto out;
+    if (asprintf(&obox, "sqlite:%s/" OUTBOX_FILE, fb->dir) < 0) {
+        obox = NULL;
+        kumo__error_set(e, rc = KUMO_ENOMEM, "out of memory");
+        goto out;
+    }
+    kumo__store *opened = NULL;
+    kumo__error qe = {0};
+    if ((rc = kumo__store_open(&kumo__queue_kind, obox, name, &opened, &qe)) != 0) {
+        kumo__error_set(e, rc, "the blob events' outbox %s/" OUTBOX_FILE " cannot be opened: %s", fb->dir, qe.msg);
+        goto out;
+    }
+    fb->outbox = (kumo__queue *)opened;
+out:
+    free(value);
+    free(obox);
+    return rc;
+}
+
+int kumo__file_blob_exists(const char *blob_url, const char *store, const char *key)
+{
+    char path[PATH_MAX];
+    if (strncmp(blob_url, "file:", 5) != 0 || !key_ok(key))
+        return KUMO_EINVAL;
+    const char *p = blob_url + 5;
+    if (strncmp(p, "//", 2) == 0)
+        p += 2;
+    size_t plen = strcspn(p, "?");
+    while (plen > 1 && p[plen - 1] == '/')
+        plen--;
+    int n = snprintf(path, sizeof(path), "%.*s/%s/%s", (int)plen, p, store, key);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return KUMO_ETOOBIG;
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return S_ISREG(st.st_mode);
+    return errno == ENOENT || errno == ENOTDIR ? 0 : map_errno(errno);
+}
+
+int kumo__file_blob_outbox_url(const char *blob_url, char *buf, size_t size)
+{
+    if (strncmp(blob_url, "file:", 5) != 0)
+        return KUMO_EINVAL;
+    const char *p = blob_url + 5;
+    if (strncmp(p, "//", 2) == 0)
+        p += 2;
+    size_t plen = strcspn(p, "?");
+    while (plen > 1 && p[plen - 1] == '/')
+        plen--;
+    int n = snprintf(buf, size, "sqlite:%.*s/" OUTBOX_FILE, (int)plen, p);
+    return n < 0 || (size_t)n >= size ? KUMO_ETOOBIG : 0;
 }
 
 static int file_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
@@ -674,7 +959,7 @@ static int file_open(const char *url, const char *name, kumo__store **out, kumo_
         kumo__error_set(e, KUMO_EINVAL, "blob store URL has no directory (or one too long); expected file:DIR");
         return KUMO_EINVAL;
     }
-    static const char *const known[] = {"create", NULL};
+    static const char *const known[] = {"create", "events", NULL};
     int krc = kumo__url_params_known(url, known, e);
     if (krc != 0)
         return krc;
@@ -711,10 +996,12 @@ static int file_open(const char *url, const char *name, kumo__store **out, kumo_
             goto out;
         }
     }
+    if ((rc = open_events(fb, url, name, e)) != 0)
+        goto out;
     *out = &fb->base.store;
 out:
     if (rc != 0)
-        free(fb);
+        file_close(&fb->base.store);
     return rc;
 }
 

@@ -296,6 +296,43 @@ static int sq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
 }
 
 static int sq_depth(kumo__queue *q, kumo__queue_depth *out);
+/* Several sends in one transaction (the blob outbox, file_blob.c): all of
+ * them or none. Each goes to its own queue of q's file, with q's statement. */
+int kumo__sqlite_queue_send_many(kumo__queue *q, const char *const *queues, const void *const *bodies,
+                                 const size_t *lens, size_t n)
+{
+    if (q == NULL || q->driver != &kumo__queue_sqlite_driver)
+        return KUMO_EINVAL;
+    sqlite_queue *s = (sqlite_queue *)q;
+    sqlite3_stmt *st = s->st[ST_SEND];
+    int64_t now = now_ms();
+    int rc, src, in_tx = 0;
+    pthread_mutex_lock(&s->lock);
+    if ((rc = exec_st(s, ST_BEGIN)) != 0)
+        goto out;
+    in_tx = 1;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_text(st, 1, queues[i], -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, bodies[i], (int)lens[i], SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_int64(st, 4, now);
+        while ((src = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        done(st);
+        if (src != SQLITE_DONE) {
+            rc = fail(s, "send", src);
+            goto out;
+        }
+    }
+    if ((rc = exec_st(s, ST_COMMIT)) != 0)
+        goto out;
+    in_tx = 0;
+out:
+    if (in_tx && sqlite3_get_autocommit(s->db) == 0)
+        kumo__sqlite_step(s->st[ST_ROLLBACK], 0);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
 
 const kumo__queue_driver kumo__queue_sqlite_driver = {
     .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "sqlite", .open = sq_open, .close = sq_close},

@@ -245,7 +245,7 @@ static const struct {
      "kumo.yaml:7:29: events.thumbs.on must be created, deleted or a list of them (like [created, deleted])"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {blob: [files]}\nevents:\n  thumbs: "
      "{blob: files, on: deleted, prefix: img/, suffix: .png, handler: todos.thumb}\n",
-     "kumo.yaml:7:12: events.thumbs: blob events are not implemented yet (issue 13)"},
+     ""},
     /* topics run (gateway/topics.c): a topic and its subscribed event load */
     {"name: x\napi: api.yaml\nstores: {topic: [orders]}\n", ""},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {topic: [orders]}\nevents:\n  "
