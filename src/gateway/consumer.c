@@ -37,10 +37,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #define POLL_MS 25
+#define WAIT_SLICE_MS 100 /* a driver's wait is this long at most, so a stop is seen within it */
 #define RETRY_OPEN_MS 1000
 #define BACKOFF_CAP_MS (5u * 60 * 1000)
 #define ERROR_MAX 512 /* bytes of a handler's error kept for the dead-letter line */
@@ -58,6 +60,7 @@ typedef struct qmsg {
     char *id, *receipt, *body;
     size_t len;
     unsigned receives;
+    int64_t sent_ms; /* ce-time: the driver's send time, else when it was received */
     int attempted; /* 0: it never reached a handler (stopping): nacked at once */
     int status;
     char error[ERROR_MAX];
@@ -202,6 +205,7 @@ static size_t hand_over(consumer *c, kumo__queue *q, const kumo_queue_message *i
         m->body[in[i].len] = '\0';
         m->len = in[i].len;
         m->receives = in[i].receives;
+        m->sent_ms = in[i].sent_ms > 0 ? in[i].sent_ms : (int64_t)kumo__epoch_ms(); /* else the receive time */
         m->c = c;
         pthread_mutex_lock(&s->lock);
         int closed = s->closed;
@@ -229,7 +233,7 @@ static void *consumer_main(void *arg)
     kumo__queue *q = NULL;
     kumo__arena arena;
     kumo_queue_message got[100];
-    int failing = 0;
+    int failing = 0, wait_failed = 0;
     kumo__arena_init(&arena);
     const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, d->queue);
 
@@ -292,7 +296,22 @@ static void *consumer_main(void *arg)
             continue;
         if (rc != 0)
             sleep_locked(c, RETRY_OPEN_MS);
-        else if (n == 0)
+        else if (n == 0 && q->driver->wait) {
+            /* No polling interval: the driver returns when a send may have
+             * come (or after the slice, for delayed messages coming due and
+             * to see a stop). A failed wait falls back to polling once. */
+            pthread_mutex_unlock(&c->lock);
+            int wrc = q->driver->wait(q, WAIT_SLICE_MS);
+            pthread_mutex_lock(&c->lock);
+            if (wrc != 0 && !c->stop && !c->done) {
+                if (!wait_failed)
+                    kumo__log_event("warn", "event %s: cannot wait on queue %s (%s%s%s); polling every %d ms",
+                                    c->name, d->queue, kumo_strerror(wrc), q->error[0] ? ": " : "", q->error,
+                                    POLL_MS);
+                wait_failed = 1;
+                sleep_locked(c, POLL_MS);
+            }
+        } else if (n == 0)
             sleep_locked(c, POLL_MS);
     }
     pthread_mutex_unlock(&c->lock);
@@ -406,13 +425,45 @@ static loop_gen *find_lg(loop_thread *t, const generation *g)
     return NULL;
 }
 
+/* ce-time: RFC 3339 in UTC with milliseconds, "2026-12-05T03:46:26.123Z". */
+static void ce_time(uint64_t epoch_ms, char *out, size_t len)
+{
+    char us[KUMO__RFC3339_LEN];
+    size_t n = kumo__rfc3339(epoch_ms * 1000, us, sizeof(us));
+    snprintf(out, len, "%.*sZ", n > 7 ? (int)(n - 4) : 0, us); /* drops the last 3 digits of microseconds */
+}
+
+/* traceparent (W3C Trace Context): a fresh trace for each delivery,
+ * "00-<32 hex trace id>-<16 hex parent id>-01". */
+static void traceparent(char out[56])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[24] = {0};
+    if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+        uint64_t t = kumo__mono_us() ^ ((uint64_t)getpid() << 40);
+        for (size_t i = 0; i < sizeof(b); i++, t = t * 6364136223846793005u + 1442695040888963407u)
+            b[i] = (unsigned char)(t >> 56);
+    }
+    b[0] |= 1; /* an all-zero trace id or parent id is invalid */
+    b[16] |= 1;
+    char *p = out;
+    memcpy(p, "00-", 3), p += 3;
+    for (size_t i = 0; i < 24; i++) {
+        if (i == 16)
+            *p++ = '-';
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 15];
+    }
+    memcpy(p, "-01", 4);
+}
+
 /* Submits m to its unit's pool on loop 0 (or hands it back untried). */
 static void submit(loop_thread *t, qmsg *m)
 {
     consumer *c = m->c;
     const kumo__event_decl *d = c->decl;
     loop_gen *lg = find_lg(t, c->gen);
-    char why[600], source[512], count[16], path[300];
+    char why[600], source[512], count[16], path[300], when[40], trace[56];
     if (lg == NULL || lg->pools == NULL || lg->pools[d->unit_index] == NULL) {
         msg_return(m); /* its generation's pools are gone: untried, back to the queue at once */
         return;
@@ -425,6 +476,8 @@ static void submit(loop_thread *t, qmsg *m)
     snprintf(source, sizeof(source), "/kumo/%s/queues/%s", p->name ? p->name : "", d->queue);
     snprintf(count, sizeof(count), "%u", m->receives);
     snprintf(path, sizeof(path), "/%s", c->name);
+    ce_time((uint64_t)m->sent_ms, when, sizeof(when));
+    traceparent(trace);
 #define HV(n, v)                                                                                                       \
     {                                                                                                                  \
         {n, sizeof(n) - 1},                                                                                            \
@@ -435,7 +488,8 @@ static void submit(loop_thread *t, qmsg *m)
     const kumo__header_view headers[] = {
         HV("ce-specversion", "1.0"),     HV("ce-id", m->id),
         HV("ce-source", source),         HV("ce-type", "dev.kumo.queue.message"),
-        HV("ce-subject", c->name),       HV("content-type", "application/octet-stream"),
+        HV("ce-subject", c->name),       HV("ce-time", when),
+        HV("traceparent", trace),        HV("content-type", "application/octet-stream"),
         HV("kumo-receive-count", count),
     };
 #undef HV

@@ -39,13 +39,18 @@
 #include "base/clock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SEND, ST_DEAD, ST_CLAIM, ST_ACK, ST_NACK, ST_COUNT };
 
@@ -60,7 +65,7 @@ static const char *const sql[ST_COUNT] = {
     [ST_CLAIM] = "UPDATE kumo_queue SET visible_at = ?3, receives = receives + 1, "
                  "receipt = id || ':' || lower(hex(randomblob(12))) "
                  "WHERE id IN (SELECT id FROM kumo_queue WHERE queue = ?1 AND visible_at <= ?2 "
-                 "ORDER BY visible_at, id LIMIT ?4) RETURNING id, body, receives, receipt",
+                 "ORDER BY visible_at, id LIMIT ?4) RETURNING id, body, receives, receipt, sent_at",
     [ST_ACK] = "DELETE FROM kumo_queue WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
     [ST_NACK] = "UPDATE kumo_queue SET visible_at = ?4, receipt = NULL WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
 };
@@ -77,6 +82,11 @@ typedef struct sqlite_queue {
     sqlite3_stmt *st[ST_COUNT];
     pthread_mutex_t lock;
     char *dead; /* NAME-dead, made on first use */
+    /* wait: an inotify descriptor on the database's directory (-1 until
+     * the first wait), and the names in it that mean "written": the
+     * database, its -wal and its -journal. */
+    int notify_fd;
+    char *file_base; /* the database's file name, without its directory */
 } sqlite_queue;
 
 /* Visibility times are epoch milliseconds: they mean the same to every
@@ -115,6 +125,9 @@ static void sq_close(kumo__store *q)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    if (s->notify_fd >= 0)
+        close(s->notify_fd);
+    free(s->file_base);
     pthread_mutex_destroy(&s->lock);
     free(s->dead);
     free(s);
@@ -129,6 +142,7 @@ static int sq_open(const char *url, const char *name, kumo__store **out, kumo__e
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
+    s->notify_fd = -1;
     int rc = 0, may_create = 1, src;
     size_t dlen = strlen(name) + sizeof("-dead");
     if ((s->dead = malloc(dlen)) == NULL) {
@@ -226,6 +240,7 @@ static int sq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
         m->len = (size_t)sqlite3_column_bytes(claim, 1);
         m->body = kumo__arena_strndup(a, sqlite3_column_blob(claim, 1), m->len);
         m->receives = (unsigned)sqlite3_column_int(claim, 2);
+        m->sent_ms = (int64_t)sqlite3_column_int64(claim, 4);
         const char *receipt = (const char *)sqlite3_column_text(claim, 3);
         m->receipt = receipt ? kumo__arena_strndup(a, receipt, strlen(receipt)) : NULL;
         m->id = kumo__arena_strndup(a, id, strlen(id));
@@ -295,10 +310,96 @@ static int sq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
     return settle((sqlite_queue *)q, ST_NACK, receipt, delay_ms);
 }
 
+/* ---- wait: inotify on the database's directory ------------------------
+ *
+ * In WAL mode a commit appends to FILE-wal with write(2), which inotify
+ * reports as IN_MODIFY from any process; a checkpoint writes FILE itself.
+ * The -wal file may be missing (the last connection to close deletes it,
+ * and the next writer creates it again) or replaced, so the watch is on
+ * the directory, not on the file, and events are matched by name: FILE,
+ * FILE-wal, FILE-journal. Changes to the -shm file are made through
+ * mmap(2) and never reported; they need not be: every commit writes the
+ * -wal. A wake-up may be spurious (another store in the directory's file,
+ * a receive's own commit, an ack): receive decides. The descriptor is made
+ * at the first wait, which returns at once, since a message sent between
+ * the caller's last receive and the watch would not be reported. */
+
+static int sq_notify_open(sqlite_queue *s)
+{
+    const char *path = sqlite3_db_filename(s->db, "main");
+    if (path == NULL || *path == '\0') {
+        snprintf(s->base.error, sizeof(s->base.error), "sqlite wait: the database has no file name to watch");
+        return KUMO_EINVAL;
+    }
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) : 1;
+    if (dlen == 0)
+        dlen = 1; /* a file in / */
+    if (dlen >= sizeof(dir) || (s->file_base = strdup(slash ? slash + 1 : path)) == NULL)
+        return KUMO_ENOMEM;
+    memcpy(dir, slash ? path : ".", dlen);
+    dir[dlen] = '\0';
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0 || inotify_add_watch(fd, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+        snprintf(s->base.error, sizeof(s->base.error), "sqlite wait: cannot watch %.180s: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return KUMO_EIO;
+    }
+    s->notify_fd = fd;
+    return 0;
+}
+
+/* Reads every pending event: 1 when one names the database or its logs. */
+static int sq_notify_drain(sqlite_queue *s)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    size_t blen = strlen(s->file_base);
+    int hit = 0;
+    ssize_t n;
+    while ((n = read(s->notify_fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            if (ev->mask & IN_Q_OVERFLOW)
+                hit = 1;
+            else if (ev->len > 0 && strncmp(ev->name, s->file_base, blen) == 0 &&
+                     (ev->name[blen] == '\0' || strcmp(ev->name + blen, "-wal") == 0 ||
+                      strcmp(ev->name + blen, "-journal") == 0))
+                hit = 1;
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+    return hit;
+}
+
+static int sq_wait(kumo__queue *q, uint64_t timeout_ms)
+{
+    sqlite_queue *s = (sqlite_queue *)q;
+    if (s->notify_fd < 0)
+        return sq_notify_open(s); /* the first wait: see above */
+    uint64_t end = kumo__mono_ms() + timeout_ms;
+    for (;;) {
+        uint64_t now = kumo__mono_ms();
+        if (now >= end)
+            return 0;
+        uint64_t left = end - now;
+        struct pollfd p = {.fd = s->notify_fd, .events = POLLIN};
+        int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r < 0 && errno != EINTR) {
+            snprintf(s->base.error, sizeof(s->base.error), "sqlite wait: poll: %s", strerror(errno));
+            return KUMO_EIO;
+        }
+        if (r > 0 && sq_notify_drain(s))
+            return 0;
+    }
+}
+
 const kumo__queue_driver kumo__queue_sqlite_driver = {
     .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "sqlite", .open = sq_open, .close = sq_close},
     .send = sq_send,
     .receive = sq_receive,
     .ack = sq_ack,
     .nack = sq_nack,
+    .wait = sq_wait,
 };
