@@ -1,13 +1,13 @@
 /*
- * qd.c: the handlers of tests/integration/test_queue_drivers.py and
- * test_queue_crash.py. send (POST /send) puts its body on the queue "jobs"
- * as one message. record (fired by the queue event "work") keeps each
- * delivery in the kv store "seen" under "ID/RECEIVE-COUNT/start" and,
+ * qd.c: the queue handler of tests/integration/test_queue_drivers.py and
+ * test_queue_crash.py (ctl.c has the HTTP operations, in a unit of their
+ * own so that they answer while every record is blocked). record (fired
+ * by the queue event "work") keeps each delivery in the kv store "seen" under "ID/RECEIVE-COUNT/start" and,
  * when it answered 2xx, "ID/RECEIVE-COUNT/done": its ce-*, traceparent,
  * kumo-* and content-type headers, the body in hex, and the real-time
  * clock at entry (entry_ms). A body starting with "fail" is answered 500,
  * "slow" takes 1 s, "block" waits until POST /open set the key "gate"
- * (4 s at most, then 503). list_seen answers GET /seen.
+ * (4 s at most, then 503).
  */
 #include <kumo.h>
 
@@ -16,26 +16,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-int send(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
-{
-    size_t len;
-    const char *body = kumo_request_body(req, &len), *id = NULL;
-    int rc = kumo_queue_send(ctx, "jobs", body, len, 0, &id);
-    if (rc != 0)
-        return rc;
-    return kumo_response_json(res, 200, json_pack("{s:s}", "id", id));
-}
-
-int open_gate(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
-{
-    (void)req;
-    int rc = kumo_kv_put(ctx, "seen", "gate", "1", 1);
-    if (rc != 0)
-        return rc;
-    kumo_response_status(res, 204);
-    return 0;
-}
 
 static int starts(const char *body, size_t len, const char *word)
 {
@@ -105,26 +85,3 @@ int record(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     return 0;
 }
 
-int list_seen(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
-{
-    (void)req;
-    json_t *all = json_array();
-    const char *cursor = NULL;
-    do {
-        kumo_kv_page page;
-        int rc = kumo_kv_list(ctx, "seen", "", cursor, 1000, 1, &page);
-        if (rc != 0) {
-            json_decref(all);
-            return rc;
-        }
-        for (size_t i = 0; i < page.count; i++) {
-            json_t *doc = json_loadb(page.items[i].value, page.items[i].len, 0, NULL);
-            if (doc) {
-                json_object_set_new(doc, "key", json_string(page.items[i].key));
-                json_array_append_new(all, doc);
-            }
-        }
-        cursor = page.next;
-    } while (cursor);
-    return kumo_response_json(res, 200, all);
-}
