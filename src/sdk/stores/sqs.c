@@ -424,7 +424,8 @@ static int sqs_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
 }
 
 /* wait: SQS long polling. A ReceiveMessage with WaitTimeSeconds (whole
- * seconds: at least 1, at most 20) returns as soon as a message is there;
+ * seconds: at least 1, at most 5, well within the HTTP client's 10 s
+ * timeout; SQS allows 20) returns as soon as a message is there;
  * what it receives (with the visibility of the last receive) is stashed
  * for the next receive, which is the caller's next call. So a stop is seen
  * within about a second on SQS, not 100 ms. */
@@ -436,8 +437,8 @@ static int sqs_wait(kumo__queue *kq, uint64_t timeout_ms)
     uint64_t secs = (timeout_ms + 999) / 1000;
     if (secs < 1)
         secs = 1;
-    if (secs > 20)
-        secs = 20;
+    if (secs > 5)
+        secs = 5;
     pthread_mutex_lock(&q->lock);
     if (json_array_size(q->stash) > 0)
         goto out;
