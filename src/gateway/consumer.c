@@ -18,7 +18,11 @@
  *
  * At most `batch` messages of an event are in flight at a time; each is
  * one call (no JSON-array batches yet). With nothing ready the thread
- * polls the queue every POLL_MS.
+ * waits on the queue's driver (its `wait`: woken by a send) for at most
+ * WAIT_SLICE_MS, then receives again (messages coming due after a delay
+ * wake nobody, and a stop must be seen); a driver without `wait` is
+ * polled every POLL_MS. Each request carries ce-time (the message's send
+ * time, else when it was received) and a fresh W3C traceparent.
  *
  * Stopping (a reload replaces the generation; SIGTERM drains): a stopped
  * consumer receives nothing more, waits for the answers of what it has in

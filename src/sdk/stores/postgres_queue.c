@@ -6,10 +6,13 @@
  * create=false):
  *
  *   kumo_queue(seq bigserial PRIMARY KEY, queue text, id text, body bytea,
- *              visible_at timestamptz, receives int, receipt text)
+ *              visible_at timestamptz, receives int, receipt text,
+ *              sent_at timestamptz)   (sent_at added to older tables)
  *   index (queue, visible_at)
  *
- * send inserts a row visible at now() + delay, its id a random uuid in hex. receive first moves the
+ * send inserts a row visible at now() + delay, its id a random uuid in hex,
+ * and, without a delay, NOTIFYs the channel kumo_q_NAME in the same
+ * statement (pq_wait LISTENs). receive first moves the
  * messages that are visible again after max_receives receives to the queue
  * NAME-dead (a DELETE ... RETURNING feeding an INSERT, one statement), then
  * takes up to `max` visible rows with

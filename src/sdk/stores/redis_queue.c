@@ -4,11 +4,15 @@
  *
  * Layout, per queue (kumo:<name>:...):
  *
- *   stream     the messages, entries {id, b: body}; consumer group "kumo"
+ *   stream     the messages, entries {id, b: body, t: send time (ms)};
+ *              consumer group "kumo"
  *   inflight   sorted set: stream entry id -> when its visibility ends (ms)
  *   receipts   hash: stream entry id -> the token of its current receive
  *   delayed    sorted set: message id -> when it becomes visible (ms)
  *   delayed-bodies  hash: message id -> body, for messages sent with a delay
+ *   delayed-sent    hash: message id -> its send time (ms), likewise
+ *   notify     list of at most one token, pushed by a send without a delay:
+ *              wait (the gateway's consumers) BLPOPs it
  *
  * send XADDs the entry (or, with a delay, parks it in delayed). receive is
  * one Lua script, atomic on the server and timed by the server's clock
@@ -19,7 +23,9 @@
  * max_receives, moves the message to the queue NAME-dead (XADD there, XACK
  * and XDEL here) instead; then reads new entries with XREADGROUP ... '>'.
  * Each delivered entry gets a deadline in inflight and a fresh random token
- * in receipts. The message's `receives` is the stream's delivery count.
+ * in receipts. The message's `receives` is the stream's delivery count,
+ * its `sent_ms` the entry's t (or, for an entry written before t, the
+ * time in its stream id: when it was added).
  *
  * Why a deadline set and not XAUTOCLAIM: the visibility timeout is chosen
  * per receive (kumo_queue_receive's visibility_ms), while XAUTOCLAIM only

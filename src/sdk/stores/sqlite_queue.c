@@ -31,6 +31,10 @@
  * Order: oldest visible_at first, ids breaking ties (roughly FIFO; not a
  * promise the API makes).
  *
+ * Durability: a send commits with synchronous=FULL, a receive, ack or
+ * nack with NORMAL (set_sync). wait: inotify on the database's
+ * directory (sq_wait). sent_at is the message's send time (sent_ms).
+ *
  * The URL's query: max_receives= (queue.c), create=false (the file and the
  * table must exist; KUMO_EUNAVAILABLE otherwise). Errors map as in
  * sqlite.c; sqlite's message goes to the handle's `error`.
