@@ -65,7 +65,7 @@ typedef struct qmsg {
     size_t len;
     unsigned receives;
     int64_t sent_ms; /* ce-time: the driver's send time, else when it was received */
-    int attempted; /* 0: it never reached a handler (stopping): nacked at once */
+    int attempted;   /* 0: it never reached a handler (stopping): nacked at once */
     int status;
     char error[ERROR_MAX];
     uint64_t start_us;
@@ -309,9 +309,8 @@ static void *consumer_main(void *arg)
             pthread_mutex_lock(&c->lock);
             if (wrc != 0 && !c->stop && !c->done) {
                 if (!wait_failed)
-                    kumo__log_event("warn", "event %s: cannot wait on queue %s (%s%s%s); polling every %d ms",
-                                    c->name, d->queue, kumo_strerror(wrc), q->error[0] ? ": " : "", q->error,
-                                    POLL_MS);
+                    kumo__log_event("warn", "event %s: cannot wait on queue %s (%s%s%s); polling every %d ms", c->name,
+                                    d->queue, kumo_strerror(wrc), q->error[0] ? ": " : "", q->error, POLL_MS);
                 wait_failed = 1;
                 sleep_locked(c, POLL_MS);
             }

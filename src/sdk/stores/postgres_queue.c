@@ -48,13 +48,15 @@
 enum { ST_SEND, ST_DEAD, ST_RECEIVE, ST_ACK, ST_NACK, ST_COUNT };
 
 static const char *const sql[ST_COUNT] = {
-    [ST_SEND] = "WITH i AS (INSERT INTO @T (queue, id, body, visible_at, sent_at) "
-                "VALUES ($1, replace(gen_random_uuid()::text, '-', ''), $2, now() + $3::bigint * interval '1 millisecond', "
-                "now()) RETURNING id) "
-                "SELECT id, (SELECT count(*) FROM (SELECT pg_notify($4, '') WHERE $3::bigint = 0) n) FROM i",
-    [ST_DEAD] = "WITH d AS (DELETE FROM @T WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() "
-                "AND receives >= $2::int ORDER BY visible_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, body, sent_at) "
-                "INSERT INTO @T (queue, id, body, visible_at, sent_at) SELECT $3, id, body, now(), sent_at FROM d",
+    [ST_SEND] =
+        "WITH i AS (INSERT INTO @T (queue, id, body, visible_at, sent_at) "
+        "VALUES ($1, replace(gen_random_uuid()::text, '-', ''), $2, now() + $3::bigint * interval '1 millisecond', "
+        "now()) RETURNING id) "
+        "SELECT id, (SELECT count(*) FROM (SELECT pg_notify($4, '') WHERE $3::bigint = 0) n) FROM i",
+    [ST_DEAD] =
+        "WITH d AS (DELETE FROM @T WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() "
+        "AND receives >= $2::int ORDER BY visible_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, body, sent_at) "
+        "INSERT INTO @T (queue, id, body, visible_at, sent_at) SELECT $3, id, body, now(), sent_at FROM d",
     [ST_RECEIVE] = "WITH r AS (UPDATE @T SET visible_at = now() + $2::bigint * interval '1 millisecond', "
                    "receives = receives + 1, receipt = seq::text || '.' || gen_random_uuid()::text "
                    "WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() AND receives < $4::int "

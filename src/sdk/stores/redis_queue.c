@@ -223,12 +223,11 @@ static int rq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
     if (kumo__random_hex(mid, ID_BYTES) != 0)
         return KUMO_EIO;
     snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms);
-    const char *argv[] = {s->keys[K_STREAM], s->keys[K_DELAYED], s->keys[K_BODIES], s->keys[K_SENT],
-                          s->keys[K_NOTIFY], mid,
-                          body,              delay};
-    const size_t lens[] = {s->klen[K_STREAM], s->klen[K_DELAYED], s->klen[K_BODIES], s->klen[K_SENT],
-                           s->klen[K_NOTIFY], strlen(mid),
-                           len,               strlen(delay)};
+    const char *argv[] = {
+        s->keys[K_STREAM], s->keys[K_DELAYED], s->keys[K_BODIES], s->keys[K_SENT], s->keys[K_NOTIFY], mid, body, delay};
+    const size_t lens[] = {
+        s->klen[K_STREAM], s->klen[K_DELAYED], s->klen[K_BODIES], s->klen[K_SENT], s->klen[K_NOTIFY], strlen(mid), len,
+        strlen(delay)};
     redisReply *rep = NULL;
     pthread_mutex_lock(&s->lock);
     int rc = kumo__redis_eval(&s->r, &rep, SC_SEND, 5, 8, argv, lens);
@@ -285,7 +284,7 @@ static int rq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
         m->body = kumo__arena_strndup(a, e[2]->str, e[2]->len);
         m->len = e[2]->len;
         m->receives = (unsigned)e[3]->integer;
-        m->sent_ms = e[5]->type == REDIS_REPLY_STRING ? strtoll(e[5]->str, NULL, 10)
+        m->sent_ms = e[5]->type == REDIS_REPLY_STRING    ? strtoll(e[5]->str, NULL, 10)
                      : e[5]->type == REDIS_REPLY_INTEGER ? (int64_t)e[5]->integer
                                                          : 0;
         size_t rl = e[0]->len + 1 + e[4]->len;

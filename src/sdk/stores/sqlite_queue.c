@@ -56,8 +56,19 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SEND, ST_DEAD, ST_CLAIM, ST_ACK, ST_NACK, ST_SYNC_FULL, ST_SYNC_NORMAL,
-       ST_COUNT };
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SEND,
+    ST_DEAD,
+    ST_CLAIM,
+    ST_ACK,
+    ST_NACK,
+    ST_SYNC_FULL,
+    ST_SYNC_NORMAL,
+    ST_COUNT
+};
 
 static const char *const sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -131,7 +142,7 @@ static int exec_st(sqlite_queue *s, int which)
  * 2, 5, 10 ms ... and add them to every delivery. This one retries every
  * 200 us for the first 20 ms, then every 2 ms, and gives up after about
  * the same 5 s. */
-#define QUEUE_BUSY_FINE 100 /* tries of 200 us */
+#define QUEUE_BUSY_FINE 100                       /* tries of 200 us */
 #define QUEUE_BUSY_TRIES (QUEUE_BUSY_FINE + 2490) /* then 2 ms each: about 5 s in all */
 static int queue_busy(void *arg, int count)
 {
@@ -383,7 +394,11 @@ static int sq_notify_open(sqlite_queue *s)
     size_t dlen = slash ? (size_t)(slash - path) : 1;
     if (dlen == 0)
         dlen = 1; /* a file in / */
-    if (dlen >= sizeof(dir) || (s->file_base = strdup(slash ? slash + 1 : path)) == NULL)
+    if (dlen >= sizeof(dir)) {
+        snprintf(s->base.error, sizeof(s->base.error), "sqlite wait: the database's directory name is too long");
+        return KUMO_EINVAL;
+    }
+    if (s->file_base == NULL && (s->file_base = strdup(slash ? slash + 1 : path)) == NULL)
         return KUMO_ENOMEM;
     memcpy(dir, slash ? path : ".", dlen);
     dir[dlen] = '\0';

@@ -446,10 +446,10 @@ static int sqs_wait(kumo__queue *kq, uint64_t timeout_ms)
         rc = KUMO_ENOMEM;
         goto out;
     }
-    json_t *req = json_pack("{s:i, s:I, s:I, s:[s, s], s:[s]}", "MaxNumberOfMessages", RECEIVE_BATCH,
-                            "VisibilityTimeout", (json_int_t)(q->last_vis ? q->last_vis : 30), "WaitTimeSeconds",
-                            (json_int_t)secs, "AttributeNames", "ApproximateReceiveCount", "SentTimestamp",
-                            "MessageAttributeNames", ENCODING_ATTR);
+    json_t *req =
+        json_pack("{s:i, s:I, s:I, s:[s, s], s:[s]}", "MaxNumberOfMessages", RECEIVE_BATCH, "VisibilityTimeout",
+                  (json_int_t)(q->last_vis ? q->last_vis : 30), "WaitTimeSeconds", (json_int_t)secs, "AttributeNames",
+                  "ApproximateReceiveCount", "SentTimestamp", "MessageAttributeNames", ENCODING_ATTR);
     rc = call(q, "ReceiveMessage", req, &resp);
     if (rc == 0) {
         json_t *msgs = json_object_get(resp, "Messages");

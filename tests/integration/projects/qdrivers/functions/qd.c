@@ -84,4 +84,3 @@ int record(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     kumo_response_status(res, 204);
     return 0;
 }
-
