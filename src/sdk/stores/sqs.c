@@ -138,6 +138,17 @@ static int ensure_queue(sqs *q)
         goto out;
     }
     rc = create_queue(q, q->queue, attrs, &q->queue_url);
+    if (rc != 0 && strcmp(kumo__aws_code(q->aws), "QueueAlreadyExists") == 0) {
+        /* Made meanwhile by another process (a worker and the gateway's
+         * consumer start together), maybe with another max_receives: an
+         * existing queue is used as it is. */
+        json_decref(resp);
+        resp = NULL;
+        rc = call_raw(q, "GetQueueUrl", json_pack("{s:s}", "QueueName", q->queue), &resp);
+        const char *u = rc == 0 ? json_string_value(json_object_get(resp, "QueueUrl")) : NULL;
+        if (rc == 0 && (q->queue_url = u ? strdup(u) : NULL) == NULL)
+            rc = KUMO_EIO;
+    }
     if (rc == 0)
         *q->base.error = '\0';
 out:
