@@ -72,7 +72,7 @@ class CrashCase:
     def test_sigkill_with_a_batch_in_flight(self):
         gw = self.up()
         ids = [post(gw, "/send", b"block-%d" % i)["id"] for i in range(8)]
-        # batch 4, max 4: four handlers start and block on the gate
+        # max 4: four calls of one message start and block on the gate
         started = wait_for(lambda: {r["headers"]["ce-id"] for r in records(gw) if r["phase"] == "start"}
                            if len([r for r in records(gw) if r["phase"] == "start"]) >= 4 else None, timeout=60)
         self.assertTrue(started, gw.stderr()[-3000:])
