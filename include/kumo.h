@@ -305,6 +305,7 @@ typedef struct kumo_queue_message {
     const void *body;    /* in the arena, NUL-terminated beyond len */
     size_t len;
     unsigned receives; /* how many times it was received, this one included */
+    int64_t sent_ms;   /* when it was sent, ms since the epoch (the queue's clock); 0 when unknown */
 } kumo_queue_message;
 
 /* Sends a message, visible after `delay_ms`. *id (may be NULL) gets its id. */

@@ -44,7 +44,11 @@
  * window: > 0 keeps a call open until it has `batch` messages or
  * the window (counted from its first message) has passed, receiving again
  * meanwhile; window 0 sends what one receive gave. With nothing ready the
- * thread polls the queue every POLL_MS.
+ * thread waits on the queue's driver (its `wait`: woken by a send) for at
+ * most WAIT_SLICE_MS (or what is left of a window), then receives again:
+ * messages coming due after a delay wake nobody, and a stop must be seen.
+ * A driver without `wait` is polled every POLL_MS. ce-time is the
+ * message's send time when the driver gives it, else when it was received.
  *
  * A topic event (topics.c) is consumed the same way: its queue is its
  * subscription's, TOPIC.EVENT, opened through the topic's driver; its
@@ -75,6 +79,7 @@
 #include <unistd.h>
 
 #define POLL_MS 25
+#define WAIT_SLICE_MS 100 /* a driver's wait is this long at most, so a stop is seen within it */
 #define RETRY_OPEN_MS 1000
 #define BACKOFF_CAP_MS (5u * 60 * 1000)
 #define ERROR_MAX 512 /* bytes of a handler's error kept for the dead-letter line */
@@ -86,7 +91,7 @@ typedef struct qmsg {
     char *id, *receipt, *body;
     size_t len;
     unsigned receives;
-    uint64_t received_ms; /* epoch ms: its ce-time (the queue API has no send time) */
+    uint64_t received_ms; /* epoch ms: its ce-time: the send time the driver gave, else when it was received */
     int failed;           /* settled as failed (the whole call, or in batchItemFailures) */
 } qmsg;
 
@@ -542,7 +547,7 @@ static void take(consumer *c, kumo__queue *q, qcall **fill, const kumo_queue_mes
         m->body[in[i].len] = '\0';
         m->len = in[i].len;
         m->receives = in[i].receives;
-        m->received_ms = now;
+        m->received_ms = in[i].sent_ms > 0 ? (uint64_t)in[i].sent_ms : now;
         k->n++;
         kumo__gw_event_received(c->stats, 1);
         k->c = c;
@@ -584,6 +589,28 @@ static int hand_over(consumer *c, kumo__queue *q, qcall *k)
     return 1;
 }
 
+/* Idle for at most `ms` (the lock held, released meanwhile): on the
+ * driver's wait when it has one (no polling interval: a send wakes it),
+ * else asleep for up to POLL_MS. A failed wait is said once and the
+ * consumer polls from then on. */
+static void idle(consumer *c, kumo__queue *q, uint64_t ms, int *wait_failed)
+{
+    if (q == NULL || q->driver->wait == NULL || *wait_failed) {
+        sleep_locked(c, ms < POLL_MS ? ms : POLL_MS);
+        return;
+    }
+    pthread_mutex_unlock(&c->lock);
+    int rc = q->driver->wait(q, ms < WAIT_SLICE_MS ? ms : WAIT_SLICE_MS);
+    pthread_mutex_lock(&c->lock);
+    if (rc != 0) {
+        kumo__log_event("warn", "event %s: cannot wait on queue %s (%s%s%s); polling every %d ms from now on", c->name,
+                        c->decl->queue, kumo_strerror(rc), q->error[0] ? ": " : "", q->error, POLL_MS);
+        *wait_failed = 1;
+        if (!c->stop && !c->done)
+            sleep_locked(c, POLL_MS);
+    }
+}
+
 static void *consumer_main(void *arg)
 {
     consumer *c = arg;
@@ -591,7 +618,7 @@ static void *consumer_main(void *arg)
     kumo__queue *q = NULL;
     kumo__arena arena;
     kumo_queue_message got[100];
-    int failing = 0;
+    int failing = 0, wait_failed = 0;
     qcall *fill = NULL;      /* the call being filled (window: > 0) */
     uint64_t fill_until = 0; /* mono ms: when it goes, full or not */
     uint64_t window_ms = d->window_ms;
@@ -689,9 +716,9 @@ static void *consumer_main(void *arg)
         else if (fill) {
             uint64_t now = kumo__mono_ms(), left = fill_until > now ? fill_until - now : 0;
             if (n == 0 && left)
-                sleep_locked(c, left < POLL_MS ? left : POLL_MS);
+                idle(c, q, left, &wait_failed);
         } else if (n == 0)
-            sleep_locked(c, POLL_MS);
+            idle(c, q, WAIT_SLICE_MS, &wait_failed);
     }
     pthread_mutex_unlock(&c->lock);
     kumo__store_close(q ? &q->store : NULL);

@@ -292,7 +292,7 @@ typedef struct kumo__blob_driver {
 
 /* ---- queue drivers ---- */
 
-#define KUMO__QUEUE_DRIVER_VERSION 2 /* 2: the driver head */
+#define KUMO__QUEUE_DRIVER_VERSION 3 /* 2: the driver head. 3: wait */
 
 typedef struct kumo__queue kumo__queue;
 struct kumo__queue {
@@ -316,6 +316,14 @@ typedef struct kumo__queue_driver {
                    size_t *count);
     int (*ack)(kumo__queue *q, const char *receipt);
     int (*nack)(kumo__queue *q, const char *receipt, uint64_t delay_ms);
+    /* Optional (NULL: the caller polls). Blocks until a message may be ready
+     * (something was sent since the last receive, as far as the backend
+     * can tell) or `timeout_ms` passed: 0 either way (a wake-up is a hint,
+     * never a promise: receive decides), or a KUMO_E* code, after which the
+     * caller polls. Called by the one thread that also receives on q (the
+     * gateway's consumers); a send from any process or thread wakes it.
+     * Delayed messages coming due do not wake it: callers bound timeout_ms. */
+    int (*wait)(kumo__queue *q, uint64_t timeout_ms);
     /* What the backend cannot do, so that callers (and the conformance
      * suite) know: KUMO__QUEUE_* bits below; 0 for a full driver. */
     unsigned limits;

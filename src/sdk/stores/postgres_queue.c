@@ -6,10 +6,13 @@
  * create=false):
  *
  *   kumo_queue(seq bigserial PRIMARY KEY, queue text, id text, body bytea,
- *              visible_at timestamptz, receives int, receipt text)
+ *              visible_at timestamptz, receives int, receipt text,
+ *              sent_at timestamptz)   (sent_at added to older tables)
  *   index (queue, visible_at)
  *
- * send inserts a row visible at now() + delay, its id a random uuid in hex. receive first moves the
+ * send inserts a row visible at now() + delay, its id a random uuid in hex,
+ * and, without a delay, NOTIFYs the channel kumo_q_NAME in the same
+ * statement (pq_wait LISTENs). receive first moves the
  * messages that are visible again after max_receives receives to the queue
  * NAME-dead (a DELETE ... RETURNING feeding an INSERT, one statement), then
  * takes up to `max` visible rows with
@@ -29,7 +32,12 @@
  */
 #include "sdk/stores/pg_conn.h"
 
+#include "base/clock.h"
+
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,18 +49,21 @@ enum { ST_SEND, ST_DEAD, ST_RECEIVE, ST_ACK, ST_NACK, ST_COUNT };
 
 static const char *const sql[ST_COUNT] = {
     [ST_SEND] =
-        "INSERT INTO @T (queue, id, body, visible_at) "
-        "VALUES ($1, replace(gen_random_uuid()::text, '-', ''), $2, now() + $3::bigint * interval '1 millisecond') "
-        "RETURNING id",
-    [ST_DEAD] = "WITH d AS (DELETE FROM @T WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() "
-                "AND receives >= $2::int ORDER BY visible_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, body) "
-                "INSERT INTO @T (queue, id, body, visible_at) SELECT $3, id, body, now() FROM d",
+        "WITH i AS (INSERT INTO @T (queue, id, body, visible_at, sent_at) "
+        "VALUES ($1, replace(gen_random_uuid()::text, '-', ''), $2, now() + $3::bigint * interval '1 millisecond', "
+        "now()) RETURNING id) "
+        "SELECT id, (SELECT count(*) FROM (SELECT pg_notify($4, '') WHERE $3::bigint = 0) n) FROM i",
+    [ST_DEAD] =
+        "WITH d AS (DELETE FROM @T WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() "
+        "AND receives >= $2::int ORDER BY visible_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, body, sent_at) "
+        "INSERT INTO @T (queue, id, body, visible_at, sent_at) SELECT $3, id, body, now(), sent_at FROM d",
     [ST_RECEIVE] = "WITH r AS (UPDATE @T SET visible_at = now() + $2::bigint * interval '1 millisecond', "
                    "receives = receives + 1, receipt = seq::text || '.' || gen_random_uuid()::text "
                    "WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() AND receives < $4::int "
                    "ORDER BY visible_at, seq LIMIT $3::int FOR UPDATE SKIP LOCKED) "
-                   "RETURNING seq, id, body, receives, receipt) "
-                   "SELECT id, body, receives, receipt FROM r ORDER BY seq",
+                   "RETURNING seq, id, body, receives, receipt, sent_at) "
+                   "SELECT id, body, receives, receipt, "
+                   "coalesce((extract(epoch FROM sent_at) * 1000)::bigint, 0) FROM r ORDER BY seq",
     [ST_ACK] = "DELETE FROM @T WHERE seq = $1::bigint AND receipt = $2 AND queue = $3",
     [ST_NACK] = "UPDATE @T SET visible_at = now() + $4::bigint * interval '1 millisecond', receipt = NULL "
                 "WHERE seq = $1::bigint AND receipt = $2 AND queue = $3",
@@ -64,14 +75,30 @@ static const char ddl[] = "BEGIN;"
                           "  id text NOT NULL, body bytea NOT NULL, visible_at timestamptz NOT NULL, "
                           "  receives int NOT NULL DEFAULT 0, receipt text);"
                           "CREATE INDEX IF NOT EXISTS @T_ready ON @T (queue, visible_at);"
+                          "ALTER TABLE @T ADD COLUMN IF NOT EXISTS sent_at timestamptz;"
                           "COMMIT;";
 
 typedef struct pg_queue {
     kumo__queue base; /* first: the store layer sees a kumo__queue */
     kumo__pg pg;
     char *name, *dead; /* the queue's name and NAME-dead */
+    char channel[64];  /* NOTIFY channel: kumo_q_NAME (63 bytes at most: a long name is cut and hashed) */
+    int listen_pid;    /* the backend that LISTENs on channel, 0: none yet */
     pthread_mutex_t lock;
 } pg_queue;
+
+/* PostgreSQL cuts identifiers at 63 bytes and pg_notify refuses longer
+ * channels: a long queue name keeps 40 bytes and a hash of the rest. */
+static void set_channel(pg_queue *s)
+{
+    int n = snprintf(s->channel, sizeof(s->channel), "kumo_q_%s", s->name);
+    if (n < 0 || (size_t)n < sizeof(s->channel))
+        return;
+    uint64_t h = 1469598103934665603u;
+    for (const char *p = s->name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    snprintf(s->channel, sizeof(s->channel), "kumo_q_%.40s_%016" PRIx64, s->name, h);
+}
 
 static void pq_close(kumo__store *q)
 {
@@ -101,6 +128,7 @@ static int pq_open(const char *url, const char *name, kumo__store **out, kumo__e
         kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         goto out;
     }
+    set_channel(s);
     rc = kumo__pg_open(&s->pg, url, "kumo_queue", ddl, sql, ST_COUNT, s->base.error, sizeof(s->base.error), e);
     s->base.max_receives = s->pg.max_receives;
 out:
@@ -119,11 +147,11 @@ static int pq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
         return KUMO_ETOOBIG;
     char delay[24];
     snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms > INT64_MAX / 2 ? (uint64_t)INT64_MAX / 2 : delay_ms);
-    const char *v[] = {s->name, body, delay};
-    const int l[] = {0, (int)len, 0}, f[] = {0, 1, 0};
+    const char *v[] = {s->name, body, delay, s->channel};
+    const int l[] = {0, (int)len, 0, 0}, f[] = {0, 1, 0, 0};
     PGresult *res;
     pthread_mutex_lock(&s->lock);
-    int rc = kumo__pg_exec(&s->pg, ST_SEND, 3, v, l, f, &res);
+    int rc = kumo__pg_exec(&s->pg, ST_SEND, 4, v, l, f, &res);
     pthread_mutex_unlock(&s->lock);
     if (rc != 0)
         return rc;
@@ -169,6 +197,7 @@ static int pq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
         m->body = kumo__arena_strndup(a, PQgetvalue(res, r, 1), m->len);
         m->receives = kumo__pg_int4(res, r, 2);
         m->receipt = kumo__arena_strndup(a, PQgetvalue(res, r, 3), (size_t)PQgetlength(res, r, 3));
+        m->sent_ms = (int64_t)kumo__pg_int8(res, r, 4);
         if (m->id == NULL || m->body == NULL || m->receipt == NULL) {
             rc = KUMO_ENOMEM;
             goto out;
@@ -230,6 +259,75 @@ static int pq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
     return rc;
 }
 
+/* wait: LISTEN on the queue's channel (send NOTIFYs it when the message
+ * is visible at once), then poll the connection's socket. libpq keeps
+ * notifications that came during other statements, so one sent between
+ * the caller's last receive and this wait is not missed; the first wait
+ * on a connection (a new one after a reconnect too) only LISTENs and
+ * returns at once, since a send just before the LISTEN would be. */
+static int pq_wait(kumo__queue *q, uint64_t timeout_ms)
+{
+    pg_queue *s = (pg_queue *)q;
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    PGconn *c = s->pg.conn;
+    if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+        if ((rc = kumo__pg_ready(&s->pg)) != 0)
+            goto out;
+        c = s->pg.conn;
+    }
+    if (PQbackendPID(c) != s->listen_pid) {
+        char *ident = PQescapeIdentifier(c, s->channel, strlen(s->channel));
+        char *listen = NULL;
+        if (ident == NULL || asprintf(&listen, "LISTEN %s", ident) < 0) {
+            PQfreemem(ident);
+            rc = KUMO_ENOMEM;
+            goto out;
+        }
+        PQfreemem(ident);
+        PGresult *res = PQexec(c, listen);
+        free(listen);
+        int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            snprintf(s->base.error, sizeof(s->base.error), "postgres LISTEN: %s",
+                     res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+        PQclear(res);
+        if (!ok) {
+            rc = KUMO_EIO;
+            goto out;
+        }
+        s->listen_pid = PQbackendPID(c);
+        goto out; /* see above */
+    }
+    uint64_t end = kumo__mono_ms() + timeout_ms;
+    for (;;) {
+        if (!PQconsumeInput(c)) {
+            snprintf(s->base.error, sizeof(s->base.error), "postgres wait: %s", PQerrorMessage(c));
+            s->listen_pid = 0;
+            rc = KUMO_EUNAVAILABLE;
+            goto out;
+        }
+        int got = 0;
+        PGnotify *n;
+        while ((n = PQnotifies(c)) != NULL) {
+            got = 1;
+            PQfreemem(n);
+        }
+        uint64_t now = kumo__mono_ms();
+        if (got || now >= end)
+            goto out;
+        struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+        uint64_t left = end - now;
+        if (poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR) {
+            snprintf(s->base.error, sizeof(s->base.error), "postgres wait: poll: %s", strerror(errno));
+            rc = KUMO_EIO;
+            goto out;
+        }
+    }
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
 static int pq_depth(kumo__queue *q, kumo__queue_depth *out);
 
 const kumo__queue_driver kumo__queue_postgres_driver = {
@@ -238,6 +336,7 @@ const kumo__queue_driver kumo__queue_postgres_driver = {
     .receive = pq_receive,
     .ack = pq_ack,
     .nack = pq_nack,
+    .wait = pq_wait,
     .depth = pq_depth,
 };
 

@@ -31,6 +31,10 @@
  * Order: oldest visible_at first, ids breaking ties (roughly FIFO; not a
  * promise the API makes).
  *
+ * Durability: a send commits with synchronous=FULL, a receive, ack or
+ * nack with NORMAL (set_sync). wait: inotify on the database's
+ * directory (sq_wait). sent_at is the message's send time (sent_ms).
+ *
  * The URL's query: max_receives= (queue.c), create=false (the file and the
  * table must exist; KUMO_EUNAVAILABLE otherwise). Errors map as in
  * sqlite.c; sqlite's message goes to the handle's `error`.
@@ -39,15 +43,32 @@
 #include "base/clock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
+#include <unistd.h>
 
-enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SEND, ST_DEAD, ST_CLAIM, ST_ACK, ST_NACK, ST_COUNT };
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SEND,
+    ST_DEAD,
+    ST_CLAIM,
+    ST_ACK,
+    ST_NACK,
+    ST_SYNC_FULL,
+    ST_SYNC_NORMAL,
+    ST_COUNT
+};
 
 static const char *const sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -60,9 +81,11 @@ static const char *const sql[ST_COUNT] = {
     [ST_CLAIM] = "UPDATE kumo_queue SET visible_at = ?3, receives = receives + 1, "
                  "receipt = id || ':' || lower(hex(randomblob(12))) "
                  "WHERE id IN (SELECT id FROM kumo_queue WHERE queue = ?1 AND visible_at <= ?2 "
-                 "ORDER BY visible_at, id LIMIT ?4) RETURNING id, body, receives, receipt",
+                 "ORDER BY visible_at, id LIMIT ?4) RETURNING id, body, receives, receipt, sent_at",
     [ST_ACK] = "DELETE FROM kumo_queue WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
     [ST_NACK] = "UPDATE kumo_queue SET visible_at = ?4, receipt = NULL WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
+    [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
 };
 
 static const char schema[] =
@@ -77,6 +100,12 @@ typedef struct sqlite_queue {
     sqlite3_stmt *st[ST_COUNT];
     pthread_mutex_t lock;
     char *dead; /* NAME-dead, made on first use */
+    /* wait: an inotify descriptor on the database's directory (-1 until
+     * the first wait), and the names in it that mean "written": the
+     * database, its -wal and its -journal. */
+    int notify_fd;
+    char *file_base; /* the database's file name, without its directory */
+    int sync_full;   /* the connection's synchronous setting: 1 FULL (as opened), 0 NORMAL */
 } sqlite_queue;
 
 /* Visibility times are epoch milliseconds: they mean the same to every
@@ -107,6 +136,24 @@ static int exec_st(sqlite_queue *s, int which)
     return rc == SQLITE_DONE ? 0 : fail(s, sql[which], rc);
 }
 
+/* The queue's busy handler, in place of busy_timeout's. A consumer woken
+ * by a send (sq_wait) runs its receive while the sender still holds the
+ * write lock for its commit's fsync: SQLite's own handler would sleep 1,
+ * 2, 5, 10 ms ... and add them to every delivery. This one retries every
+ * 200 us for the first 20 ms, then every 2 ms, and gives up after about
+ * the same 5 s. */
+#define QUEUE_BUSY_FINE 100                       /* tries of 200 us */
+#define QUEUE_BUSY_TRIES (QUEUE_BUSY_FINE + 2490) /* then 2 ms each: about 5 s in all */
+static int queue_busy(void *arg, int count)
+{
+    (void)arg;
+    if (count >= QUEUE_BUSY_TRIES)
+        return 0;
+    struct timespec ts = {0, count < QUEUE_BUSY_FINE ? 200000L : 2000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static void sq_close(kumo__store *q)
 {
     sqlite_queue *s = (sqlite_queue *)q;
@@ -115,6 +162,9 @@ static void sq_close(kumo__store *q)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    if (s->notify_fd >= 0)
+        close(s->notify_fd);
+    free(s->file_base);
     pthread_mutex_destroy(&s->lock);
     free(s->dead);
     free(s);
@@ -129,6 +179,8 @@ static int sq_open(const char *url, const char *name, kumo__store **out, kumo__e
         return KUMO_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
+    s->notify_fd = -1;
+    s->sync_full = 1;
     int rc = 0, may_create = 1, src;
     size_t dlen = strlen(name) + sizeof("-dead");
     if ((s->dead = malloc(dlen)) == NULL) {
@@ -141,6 +193,7 @@ static int sq_open(const char *url, const char *name, kumo__store **out, kumo__e
     if ((rc = kumo__url_params_known(url, known, e)) != 0 ||
         (rc = kumo__sqlite_open_url(url, schema, NULL, &s->db, &may_create, e)) != 0)
         goto out;
+    sqlite3_busy_handler(s->db, queue_busy, NULL);
     for (int i = 0; i < ST_COUNT; i++) {
         src = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (src != SQLITE_OK) {
@@ -159,6 +212,22 @@ out:
     return rc;
 }
 
+/* Durability per call (the lock held). A send is acknowledged to its
+ * caller, so its commit is synced (FULL). A receive, ack or nack that a
+ * power loss undoes only brings a message back (received again, or
+ * visible again): at least once still holds, so they commit without an
+ * fsync (NORMAL: WAL stays consistent; the next synced commit or
+ * checkpoint makes them durable). That takes an fsync off every delivery. */
+static void set_sync(sqlite_queue *s, int full)
+{
+    if (s->sync_full == full)
+        return;
+    sqlite3_stmt *st = s->st[full ? ST_SYNC_FULL : ST_SYNC_NORMAL];
+    if (sqlite3_step(st) == SQLITE_DONE) /* else it stays as it was, and is tried again next call */
+        s->sync_full = full;
+    done(st);
+}
+
 static int sq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id)
 {
     sqlite_queue *s = (sqlite_queue *)q;
@@ -166,6 +235,7 @@ static int sq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
     int64_t now = now_ms();
     int rc = 0;
     pthread_mutex_lock(&s->lock);
+    set_sync(s, 1);
     sqlite3_bind_text(st, 1, s->base.name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, body, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now + (int64_t)delay_ms);
@@ -198,6 +268,7 @@ static int sq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
     int rc, src, in_tx = 0;
     size_t n = 0;
     pthread_mutex_lock(&s->lock);
+    set_sync(s, 0);
     if ((rc = exec_st(s, ST_BEGIN)) != 0)
         goto out;
     in_tx = 1;
@@ -226,6 +297,7 @@ static int sq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
         m->len = (size_t)sqlite3_column_bytes(claim, 1);
         m->body = kumo__arena_strndup(a, sqlite3_column_blob(claim, 1), m->len);
         m->receives = (unsigned)sqlite3_column_int(claim, 2);
+        m->sent_ms = (int64_t)sqlite3_column_int64(claim, 4);
         const char *receipt = (const char *)sqlite3_column_text(claim, 3);
         m->receipt = receipt ? kumo__arena_strndup(a, receipt, strlen(receipt)) : NULL;
         m->id = kumo__arena_strndup(a, id, strlen(id));
@@ -267,6 +339,7 @@ static int settle(sqlite_queue *s, int which, const char *receipt, uint64_t dela
     sqlite3_stmt *st = s->st[which];
     int rc = 0;
     pthread_mutex_lock(&s->lock);
+    set_sync(s, 0);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, s->base.name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, receipt, -1, SQLITE_STATIC);
@@ -295,6 +368,94 @@ static int sq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
     return settle((sqlite_queue *)q, ST_NACK, receipt, delay_ms);
 }
 
+/* ---- wait: inotify on the database's directory ------------------------
+ *
+ * In WAL mode a commit appends to FILE-wal with write(2), which inotify
+ * reports as IN_MODIFY from any process; a checkpoint writes FILE itself.
+ * The -wal file may be missing (the last connection to close deletes it,
+ * and the next writer creates it again) or replaced, so the watch is on
+ * the directory, not on the file, and events are matched by name: FILE,
+ * FILE-wal, FILE-journal. Changes to the -shm file are made through
+ * mmap(2) and never reported; they need not be: every commit writes the
+ * -wal. A wake-up may be spurious (another store in the directory's file,
+ * a receive's own commit, an ack): receive decides. The descriptor is made
+ * at the first wait, which returns at once, since a message sent between
+ * the caller's last receive and the watch would not be reported. */
+
+static int sq_notify_open(sqlite_queue *s)
+{
+    const char *path = sqlite3_db_filename(s->db, "main");
+    if (path == NULL || *path == '\0') {
+        snprintf(s->base.error, sizeof(s->base.error), "sqlite wait: the database has no file name to watch");
+        return KUMO_EINVAL;
+    }
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) : 1;
+    if (dlen == 0)
+        dlen = 1; /* a file in / */
+    if (dlen >= sizeof(dir)) {
+        snprintf(s->base.error, sizeof(s->base.error), "sqlite wait: the database's directory name is too long");
+        return KUMO_EINVAL;
+    }
+    if (s->file_base == NULL && (s->file_base = strdup(slash ? slash + 1 : path)) == NULL)
+        return KUMO_ENOMEM;
+    memcpy(dir, slash ? path : ".", dlen);
+    dir[dlen] = '\0';
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0 || inotify_add_watch(fd, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+        snprintf(s->base.error, sizeof(s->base.error), "sqlite wait: cannot watch %.180s: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return KUMO_EIO;
+    }
+    s->notify_fd = fd;
+    return 0;
+}
+
+/* Reads every pending event: 1 when one names the database or its logs. */
+static int sq_notify_drain(sqlite_queue *s)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    size_t blen = strlen(s->file_base);
+    int hit = 0;
+    ssize_t n;
+    while ((n = read(s->notify_fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            if (ev->mask & IN_Q_OVERFLOW)
+                hit = 1;
+            else if (ev->len > 0 && strncmp(ev->name, s->file_base, blen) == 0 &&
+                     (ev->name[blen] == '\0' || strcmp(ev->name + blen, "-wal") == 0 ||
+                      strcmp(ev->name + blen, "-journal") == 0))
+                hit = 1;
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+    return hit;
+}
+
+static int sq_wait(kumo__queue *q, uint64_t timeout_ms)
+{
+    sqlite_queue *s = (sqlite_queue *)q;
+    if (s->notify_fd < 0)
+        return sq_notify_open(s); /* the first wait: see above */
+    uint64_t end = kumo__mono_ms() + timeout_ms;
+    for (;;) {
+        uint64_t now = kumo__mono_ms();
+        if (now >= end)
+            return 0;
+        uint64_t left = end - now;
+        struct pollfd p = {.fd = s->notify_fd, .events = POLLIN};
+        int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r < 0 && errno != EINTR) {
+            snprintf(s->base.error, sizeof(s->base.error), "sqlite wait: poll: %s", strerror(errno));
+            return KUMO_EIO;
+        }
+        if (r > 0 && sq_notify_drain(s))
+            return 0;
+    }
+}
 static int sq_depth(kumo__queue *q, kumo__queue_depth *out);
 /* Several sends in one transaction (the blob outbox, file_blob.c): all of
  * them or none. Each goes to its own queue of q's file, with q's statement. */
@@ -340,6 +501,7 @@ const kumo__queue_driver kumo__queue_sqlite_driver = {
     .receive = sq_receive,
     .ack = sq_ack,
     .nack = sq_nack,
+    .wait = sq_wait,
     .depth = sq_depth,
 };
 

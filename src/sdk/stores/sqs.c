@@ -47,6 +47,11 @@ typedef struct sqs {
     char *queue;
     char *queue_url; /* NULL until the queue is found or made */
     int create;
+    /* wait's long poll receives the messages it sees: they are kept here
+     * (a JSON array of SQS messages, received with `stash_vis` seconds of
+     * visibility) and handed out by the next receive first. */
+    json_t *stash;
+    uint64_t last_vis; /* the visibility (s) of the last receive: what wait receives with */
 } sqs;
 
 static int call_raw(sqs *q, const char *op, json_t *req, json_t **resp)
@@ -133,6 +138,17 @@ static int ensure_queue(sqs *q)
         goto out;
     }
     rc = create_queue(q, q->queue, attrs, &q->queue_url);
+    if (rc != 0 && strcmp(kumo__aws_code(q->aws), "QueueAlreadyExists") == 0) {
+        /* Made meanwhile by another process (a worker and the gateway's
+         * consumer start together), maybe with another max_receives: an
+         * existing queue is used as it is. */
+        json_decref(resp);
+        resp = NULL;
+        rc = call_raw(q, "GetQueueUrl", json_pack("{s:s}", "QueueName", q->queue), &resp);
+        const char *u = rc == 0 ? json_string_value(json_object_get(resp, "QueueUrl")) : NULL;
+        if (rc == 0 && (q->queue_url = u ? strdup(u) : NULL) == NULL)
+            rc = KUMO_EIO;
+    }
     if (rc == 0)
         *q->base.error = '\0';
 out:
@@ -175,6 +191,19 @@ static void sqs_close(kumo__store *kq)
     sqs *q = (sqs *)kq;
     if (q == NULL)
         return;
+    /* Stashed messages never reached anyone: visible again at once. */
+    size_t i;
+    json_t *msg;
+    json_array_foreach(q->stash, i, msg)
+    {
+        json_t *resp = NULL;
+        const char *rh = json_string_value(json_object_get(msg, "ReceiptHandle"));
+        if (rh && q->queue_url)
+            call(q, "ChangeMessageVisibility", json_pack("{s:s, s:i}", "ReceiptHandle", rh, "VisibilityTimeout", 0),
+                 &resp);
+        json_decref(resp);
+    }
+    json_decref(q->stash);
     kumo__aws_free(q->aws);
     free(q->queue);
     free(q->queue_url);
@@ -300,6 +329,7 @@ static int fill_message(kumo__arena *a, json_t *msg, kumo_queue_message *m)
     json_t *body = json_object_get(msg, "Body");
     const char *count =
         json_string_value(json_object_get(json_object_get(msg, "Attributes"), "ApproximateReceiveCount"));
+    const char *sent = json_string_value(json_object_get(json_object_get(msg, "Attributes"), "SentTimestamp"));
     const char *enc = json_string_value(
         json_object_get(json_object_get(json_object_get(msg, "MessageAttributes"), ENCODING_ATTR), "StringValue"));
     if (mid == NULL || rh == NULL || !json_is_string(body))
@@ -307,6 +337,7 @@ static int fill_message(kumo__arena *a, json_t *msg, kumo_queue_message *m)
     m->id = kumo__arena_strndup(a, mid, strlen(mid));
     m->receipt = kumo__arena_strndup(a, rh, strlen(rh));
     m->receives = count ? (unsigned)strtoul(count, NULL, 10) : 1;
+    m->sent_ms = sent ? strtoll(sent, NULL, 10) : 0; /* SentTimestamp: epoch ms, as a string */
     const char *b = json_string_value(body);
     size_t blen = json_string_length(body);
     if (enc && strcmp(enc, "base64") == 0) {
@@ -335,12 +366,24 @@ static int sqs_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t vis
         vis = VISIBILITY_MAX_S;
     *count = 0;
     pthread_mutex_lock(&q->lock);
+    q->last_vis = vis;
+    if (json_array_size(q->stash) > 0) {
+        /* What wait's long poll received: this receive's answer. */
+        while (*count < max && json_array_size(q->stash) > 0 && rc == 0) {
+            rc = fill_message(a, json_array_get(q->stash, 0), &out[*count]);
+            json_array_remove(q->stash, 0);
+            if (rc == 0)
+                (*count)++;
+        }
+        pthread_mutex_unlock(&q->lock);
+        return rc;
+    }
     while (*count < max) {
         size_t want = max - *count < RECEIVE_BATCH ? max - *count : RECEIVE_BATCH;
         json_t *resp = NULL;
-        json_t *req = json_pack("{s:I, s:I, s:i, s:[s], s:[s]}", "MaxNumberOfMessages", (json_int_t)want,
+        json_t *req = json_pack("{s:I, s:I, s:i, s:[s, s], s:[s]}", "MaxNumberOfMessages", (json_int_t)want,
                                 "VisibilityTimeout", (json_int_t)vis, "WaitTimeSeconds", 0, "AttributeNames",
-                                "ApproximateReceiveCount", "MessageAttributeNames", ENCODING_ATTR);
+                                "ApproximateReceiveCount", "SentTimestamp", "MessageAttributeNames", ENCODING_ATTR);
         rc = call(q, "ReceiveMessage", req, &resp);
         if (rc != 0)
             break;
@@ -391,6 +434,44 @@ static int sqs_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
     return rc;
 }
 
+/* wait: SQS long polling. A ReceiveMessage with WaitTimeSeconds (whole
+ * seconds: at least 1, at most 5, well within the HTTP client's 10 s
+ * timeout; SQS allows 20) returns as soon as a message is there;
+ * what it receives (with the visibility of the last receive) is stashed
+ * for the next receive, which is the caller's next call. So a stop is seen
+ * within about a second on SQS, not 100 ms. */
+static int sqs_wait(kumo__queue *kq, uint64_t timeout_ms)
+{
+    sqs *q = (sqs *)kq;
+    int rc = 0;
+    json_t *resp = NULL;
+    uint64_t secs = (timeout_ms + 999) / 1000;
+    if (secs < 1)
+        secs = 1;
+    if (secs > 5)
+        secs = 5;
+    pthread_mutex_lock(&q->lock);
+    if (json_array_size(q->stash) > 0)
+        goto out;
+    if (q->stash == NULL && (q->stash = json_array()) == NULL) {
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    json_t *req =
+        json_pack("{s:i, s:I, s:I, s:[s, s], s:[s]}", "MaxNumberOfMessages", RECEIVE_BATCH, "VisibilityTimeout",
+                  (json_int_t)(q->last_vis ? q->last_vis : 30), "WaitTimeSeconds", (json_int_t)secs, "AttributeNames",
+                  "ApproximateReceiveCount", "SentTimestamp", "MessageAttributeNames", ENCODING_ATTR);
+    rc = call(q, "ReceiveMessage", req, &resp);
+    if (rc == 0) {
+        json_t *msgs = json_object_get(resp, "Messages");
+        if (json_is_array(msgs))
+            json_array_extend(q->stash, msgs);
+    }
+out:
+    pthread_mutex_unlock(&q->lock);
+    json_decref(resp);
+    return rc;
+}
 static int sqs_depth(kumo__queue *kq, kumo__queue_depth *out);
 
 const kumo__queue_driver kumo__queue_sqs_driver = {
@@ -399,6 +480,7 @@ const kumo__queue_driver kumo__queue_sqs_driver = {
     .receive = sqs_receive,
     .ack = sqs_ack,
     .nack = sqs_nack,
+    .wait = sqs_wait,
     .limits = KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED, /* SQS's own semantics: docs/stores-aws.md */
     .depth = sqs_depth,
 };
