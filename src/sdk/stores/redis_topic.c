@@ -35,10 +35,16 @@ enum { SC_PUBLISH, SC_COUNT };
 static const char *const scripts[SC_COUNT] = {
     /* KEYS: the subscription set. ARGV: topic, message id, body. Returns
      * how many subscriptions got it. */
-    [SC_PUBLISH] = "local subs = redis.call('HKEYS', KEYS[1])\n"
+    /* each subscription's queue as redis_queue.c's send writes it: the
+     * entry with its send time, and a token on its notify list (wait) */
+    [SC_PUBLISH] = "local t = redis.call('TIME')\n"
+                   "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+                   "local subs = redis.call('HKEYS', KEYS[1])\n"
                    "for _, ev in ipairs(subs) do\n"
-                   "  redis.call('XADD', 'kumo:' .. ARGV[1] .. '.' .. ev .. ':stream', '*', 'id', ARGV[2], 'b', "
-                   "ARGV[3])\n"
+                   "  local q = 'kumo:' .. ARGV[1] .. '.' .. ev\n"
+                   "  redis.call('XADD', q .. ':stream', '*', 'id', ARGV[2], 'b', ARGV[3], 't', now)\n"
+                   "  redis.call('LPUSH', q .. ':notify', '1')\n"
+                   "  redis.call('LTRIM', q .. ':notify', 0, 0)\n"
                    "end\n"
                    "return #subs\n",
 };
