@@ -289,11 +289,15 @@ static int stack_store(builder *b, const char *store, const char *kind, const ch
         snprintf(fmt, sizeof(fmt), "s3://%s?region=${AWS::Region}&create=false", bname);
         if ((rc = set(b, b->env_vars, var, sub(fmt))) < 0)
             return rc;
-        snprintf(fmt, sizeof(fmt), "arn:${AWS::Partition}:s3:::%s/*", bname);
+        if (named)
+            snprintf(fmt, sizeof(fmt), "arn:${AWS::Partition}:s3:::%s/*", bname);
+        else
+            snprintf(fmt, sizeof(fmt), "${%s.Arn}/*", id);
         if ((rc = allow(b, s3_object_actions(), json_pack("[o]", sub(fmt)))) < 0)
             return rc;
         snprintf(fmt, sizeof(fmt), "arn:${AWS::Partition}:s3:::%s", bname);
-        return allow(b, json_pack("[s]", "s3:ListBucket"), json_pack("[o]", sub(fmt)));
+        return allow(b, json_pack("[s]", "s3:ListBucket"),
+                     json_pack("[o]", named ? sub(fmt) : getatt(id, "Arn")));
     }
     if (strcmp(kind, "topic") == 0) {
         snprintf(id, sizeof(id), "Topic%s", lname);
