@@ -33,11 +33,15 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "sdk/sdk.h"
 #include "sdk/stores/aws.h"
 
 typedef struct source {
     const kumo__event_decl *decl;
-    char *resource; /* the SQS queue, S3 bucket, SNS topic or schedule name */
+    char *resource;      /* the SQS queue, S3 bucket, SNS topic or schedule name */
+    int mapped;          /* `resource` came from $KUMO_EVENTS (the template's): a real SQS queue */
+    kumo__store *queue;  /* SQS: opened on the first failure to back off (NULL: not yet, or not mapped) */
+    int queue_failed;    /* it could not be opened: not tried again */
 } source;
 
 struct kumo__lambda_events {
@@ -94,9 +98,10 @@ kumo__lambda_events *kumo__lambda_events_new(kumo__host *h, const char *map)
         if (d->kind == KUMO__EVENT_CLOUDEVENT || h->invokers[d->unit_index] == NULL)
             continue;
         char *r = mapped(map, d->name);
+        int from_map = r != NULL;
         if (r == NULL && (r = default_resource(d)) == NULL)
             goto oom;
-        le->sources[le->n++] = (source){d, r};
+        le->sources[le->n++] = (source){.decl = d, .resource = r, .mapped = from_map};
     }
     return le;
 oom:
@@ -108,8 +113,10 @@ void kumo__lambda_events_free(kumo__lambda_events *le)
 {
     if (le == NULL)
         return;
-    for (size_t i = 0; i < le->n; i++)
+    for (size_t i = 0; i < le->n; i++) {
         free(le->sources[i].resource);
+        kumo__store_close(le->sources[i].queue);
+    }
     free(le->sources);
     free(le->reply);
     free(le);
@@ -247,7 +254,8 @@ static int blob_matches(const kumo__event_decl *d, const kumo__lambda_record *r)
            (d->suffix == NULL || has_suffix(r->key, d->suffix));
 }
 
-/* The i-th event (from *from on) of this function fed by r. */
+/* The next event (from *from on) of this function fed by r; *from is then
+ * one past its source. */
 static const kumo__event_decl *match(kumo__lambda_events *le, int kind, const kumo__lambda_record *r, size_t *from)
 {
     for (size_t i = *from; i < le->n; i++) {
@@ -382,6 +390,53 @@ static int batch_answer(const call *c, const kumo__lambda_record *const *recs, s
     return rc;
 }
 
+/* A failed message comes back after the event's backoff, doubling with
+ * each receive up to 5 minutes (0 once it has had max_receives, so that
+ * SQS's redrive moves it to the dead-letter queue at once), as kumo up's
+ * consumer nacks it: ChangeMessageVisibility on its receipt. Only for a
+ * queue the template named in KUMO_EVENTS (a real SQS queue); the region
+ * is Lambda's AWS_REGION, the endpoint AWS_ENDPOINT_URL_SQS or
+ * AWS_ENDPOINT_URL when set (the AWS SDKs' variables). Without it the
+ * message comes back after the queue's visibility timeout. */
+static void back_off(source *s, const kumo__lambda_record *r)
+{
+    const kumo__event_decl *d = s->decl;
+    if (!s->mapped || r->receipt == NULL || s->queue_failed)
+        return;
+    if (s->queue == NULL) {
+        const char *region = getenv("AWS_REGION");
+        const char *endpoint = getenv("AWS_ENDPOINT_URL_SQS");
+        if (endpoint == NULL || *endpoint == '\0')
+            endpoint = getenv("AWS_ENDPOINT_URL");
+        char url[1024];
+        snprintf(url, sizeof(url), "sqs://%s?region=%s&create=false%s%s", s->resource,
+                 region && *region ? region : "us-east-1", endpoint && *endpoint ? "&endpoint=" : "",
+                 endpoint && *endpoint ? endpoint : "");
+        kumo__error e = {0};
+        if (kumo__store_open(&kumo__queue_kind, url, d->queue, &s->queue, &e) != 0) {
+            s->queue_failed = 1;
+            kumo__log_event("warn", "event %s: cannot open its SQS queue to back off a failed message (%s); "
+                            "failed messages come back after the queue's visibility timeout",
+                            d->name, e.msg);
+            return;
+        }
+    }
+    uint64_t delay = 0;
+    if (r->receives < d->max_receives) {
+        delay = d->backoff_ms;
+        for (unsigned i = 1; i < r->receives && delay < 300000; i++)
+            delay *= 2;
+        if (delay > 300000)
+            delay = 300000;
+    }
+    kumo__queue *q = (kumo__queue *)s->queue;
+    int rc = q->driver->nack(q, r->receipt, delay);
+    if (rc != 0)
+        kumo__log_event("warn", "event %s: message %s: ChangeMessageVisibility failed (%s); it comes back after the "
+                        "queue's visibility timeout",
+                        d->name, r->id, q->error[0] ? q->error : kumo_strerror(rc));
+}
+
 static int handle_sqs(kumo__lambda_events *le, const kumo__lambda_event *ev, kumo__lambda_event_reply *out)
 {
     size_t n = ev->nrecords;
@@ -390,14 +445,17 @@ static int handle_sqs(kumo__lambda_events *le, const kumo__lambda_event *ev, kum
     const kumo__lambda_record **group = calloc(n, sizeof(*group));
     size_t *gidx = calloc(n, sizeof(*gidx));
     const char **ids = calloc(n, sizeof(*ids));
+    size_t *src = calloc(n, sizeof(*src));
     int rc = -1;
-    if (!decl || !failed || !done || !group || !gidx || !ids) {
+    if (!decl || !failed || !done || !group || !gidx || !ids || !src) {
         rc = fail(le, out, "Runtime.OutOfMemory", "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         size_t from = 0;
-        if ((decl[i] = match(le, KUMO__LAMBDA_SQS, &ev->records[i], &from)) == NULL) {
+        decl[i] = match(le, KUMO__LAMBDA_SQS, &ev->records[i], &from);
+        src[i] = from - 1;
+        if (decl[i] == NULL) {
             rc = fail(le, out, "Runtime.UnsupportedEvent",
                       "no queue or topic event of this function consumes the SQS queue '%.200s' (record %zu); the "
                       "events' queues are in KUMO_EVENTS",
@@ -475,8 +533,10 @@ static int handle_sqs(kumo__lambda_events *le, const kumo__lambda_event *ev, kum
     }
     size_t nf = 0;
     for (size_t i = 0; i < n; i++)
-        if (failed[i])
+        if (failed[i]) {
             ids[nf++] = ev->records[i].id;
+            back_off(&le->sources[src[i]], &ev->records[i]);
+        }
     rc = answer(le, out, kumo__lambda_batch_failures(ids, nf, NULL));
 out:
     free(decl);
@@ -485,6 +545,7 @@ out:
     free(group);
     free(gidx);
     free(ids);
+    free(src);
     return rc;
 }
 

@@ -234,7 +234,8 @@ class TemplateTest(unittest.TestCase):
         self.refused('  tick: {schedule: "0 0 13 * 5", handler: ev.record}\n', "split it into two events")
         self.refused("  bulk: {queue: bulk, handler: ev.batch, batch: 5, window: 200ms}\n", "whole seconds")
         self.refused("  bulk: {queue: bulk, handler: ev.batch, batch: 20}\n", "batching window")
-        self.refused("  work: {queue: jobs, handler: ev.record, backoff: 2s}\n", "visibility timeout")
+        self.refused("  work: {queue: jobs, handler: ev.record, data: '#/components/schemas/Job'}\n",
+                     "does not check messages against a schema")
         self.refused("  a: {queue: jobs, handler: ev.record}\n  b: {queue: jobs, handler: ev.record}\n",
                      "consumes the queue 'jobs' too")
 
@@ -301,6 +302,9 @@ class Emulator:
             self.proc.kill()
             self.proc.wait()
             return -9
+        finally:
+            self.out.flush()
+            self.err.flush()
 
 
 def sqs_record(body, mid, queue, receives=1):
@@ -331,6 +335,8 @@ class ParityTest(unittest.TestCase):
         rc = cls.gw.stop()
         erc = cls.emu.stop()
         err = cls.gw.stderr() + Emulator.text(cls.emu.err)
+        cls.emu.out.close()
+        cls.emu.err.close()
         shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
         if rc != 0 or erc != 0:
             raise AssertionError("kumo up exited %d, kumo emulate %d:\n%s" % (rc, erc, err[-4000:]))
@@ -451,6 +457,79 @@ class ParityTest(unittest.TestCase):
         self.same_effect("thumbs|img/a.png", up, emu)
         a = json.loads(up["thumbs|img/a.png"]["body"])
         self.assertEqual((a["store"], a["key"], a["event"], a["size"]), ("files", "img/a.png", "created", 3))
+
+
+class BackoffTest(unittest.TestCase):
+    """A failed SQS message is backed off as under kumo up: the adapter
+    sets its visibility to the event's backoff (1 s for the first receive)
+    with ChangeMessageVisibility, on a queue (moto's) whose own visibility
+    timeout is 120 s: it is received again well before that. The
+    emulator's function finds the queue in KUMO_EVENTS, as the template
+    writes it, and moto through AWS_ENDPOINT_URL."""
+
+    def test_failed_message_comes_back_after_the_backoff(self):
+        tmp = tempfile.mkdtemp(prefix="kumo-events-backoff-")
+        port = free_port()
+        endpoint = "http://127.0.0.1:%d" % port
+        env = aws_env()
+        log = open(os.path.join(tmp, "moto.log"), "w")
+        moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=log,
+                                stderr=subprocess.STDOUT, env=env)
+        emu = None
+        try:
+            self.assertTrue(wait_for(lambda: self._up(endpoint), timeout=30), "moto_server did not start")
+
+            def aws(*args):
+                p = subprocess.run(["aws", "--endpoint-url", endpoint, "--output", "json", *args],
+                                   capture_output=True, text=True, env=env, timeout=60)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                return json.loads(p.stdout) if p.stdout.strip() else {}
+
+            url = aws("sqs", "create-queue", "--queue-name", "evaws-QueueJobs-T1", "--attributes",
+                      "VisibilityTimeout=120")["QueueUrl"]
+            aws("sqs", "send-message", "--queue-url", url, "--message-body", "fail-b")
+            msg = aws("sqs", "receive-message", "--queue-url", url, "--attribute-names", "All")["Messages"][0]
+            proj = copy_project("events_aws", PROJECTS)
+            p = subprocess.run([KUMO, "build", "--target", "aws", proj], capture_output=True, text=True, timeout=240)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            emu_env = dict(env)
+            emu_env.update(KUMO_EVENTS="work=evaws-QueueJobs-T1", AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1",
+                           KUMO_DATA=os.path.join(tmp, "data"))
+            emu = Emulator(os.path.join(proj, ".kumo", "build", "aws", "ev.zip"), tmp, emu_env)
+            rec = sqs_record("fail-b", msg["MessageId"], "evaws-QueueJobs-T1")
+            rec["receiptHandle"] = msg["ReceiptHandle"]
+            status, ferr, answer = emu.invoke({"Records": [rec]})
+            self.assertEqual(answer, {"batchItemFailures": [{"itemIdentifier": msg["MessageId"]}]})
+            again = wait_for(lambda: aws("sqs", "receive-message", "--queue-url", url, "--wait-time-seconds",
+                                         "1").get("Messages"), timeout=30)
+            self.assertTrue(again, "the failed message did not come back within 30 s (its queue's visibility "
+                                   "is 120 s; the backoff is 1 s):\n" + Emulator.text(emu.err)[-2000:])
+            self.assertEqual(again[0]["Body"], "fail-b")
+            shutil.rmtree(os.path.dirname(proj), ignore_errors=True)
+        finally:
+            if emu:
+                self.assertEqual(emu.stop(), 0)
+                err = Emulator.text(emu.err)
+                emu.out.close()
+                emu.err.close()
+                self.assertNotIn("ERROR: AddressSanitizer", err)
+                self.assertNotIn("runtime error:", err)
+            moto.send_signal(signal.SIGTERM)
+            try:
+                moto.wait(10)
+            except subprocess.TimeoutExpired:
+                moto.kill()
+                moto.wait()
+            log.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @staticmethod
+    def _up(endpoint):
+        try:
+            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1).read()
+            return True
+        except OSError:
+            return False
 
 
 if __name__ == "__main__":
