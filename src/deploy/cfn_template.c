@@ -296,8 +296,7 @@ static int stack_store(builder *b, const char *store, const char *kind, const ch
         if ((rc = allow(b, s3_object_actions(), json_pack("[o]", sub(fmt)))) < 0)
             return rc;
         snprintf(fmt, sizeof(fmt), "arn:${AWS::Partition}:s3:::%s", bname);
-        return allow(b, json_pack("[s]", "s3:ListBucket"),
-                     json_pack("[o]", named ? sub(fmt) : getatt(id, "Arn")));
+        return allow(b, json_pack("[s]", "s3:ListBucket"), json_pack("[o]", named ? sub(fmt) : getatt(id, "Arn")));
     }
     if (strcmp(kind, "topic") == 0) {
         snprintf(id, sizeof(id), "Topic%s", lname);
@@ -320,11 +319,10 @@ static int stack_store(builder *b, const char *store, const char *kind, const ch
     /* A queue an event consumes takes the event's visibility and
      * max_receives (the Lambda event source mapping reads them there). */
     const kumo__event_decl *qe = queue_event(b->in->project, store);
-    json_t *q =
-        json_pack("{s:s, s:s, s:s, s:{s:{s:o, s:i}, s:[{s:s,s:s}]}}", "Type", "AWS::SQS::Queue", "DeletionPolicy",
-                  "Delete", "UpdateReplacePolicy", "Delete", "Properties", "RedrivePolicy", "deadLetterTargetArn",
-                  getatt(dlq, "Arn"), "maxReceiveCount", qe ? (int)qe->max_receives : 5, "Tags", "Key", "kumo:store",
-                  "Value", store);
+    json_t *q = json_pack("{s:s, s:s, s:s, s:{s:{s:o, s:i}, s:[{s:s,s:s}]}}", "Type", "AWS::SQS::Queue",
+                          "DeletionPolicy", "Delete", "UpdateReplacePolicy", "Delete", "Properties", "RedrivePolicy",
+                          "deadLetterTargetArn", getatt(dlq, "Arn"), "maxReceiveCount", qe ? (int)qe->max_receives : 5,
+                          "Tags", "Key", "kumo:store", "Value", store);
     if (q && qe)
         rc = set(b, json_object_get(q, "Properties"), "VisibilityTimeout",
                  json_integer((json_int_t)((qe->visibility_ms + 999) / 1000)));
@@ -805,10 +803,10 @@ static int schedule_event(builder *b, const kumo__event_decl *e, const char *eln
     int rc = kumo__cfn_schedule_expression(b->in->project, e, expr, sizeof(expr), b->err);
     if (rc < 0)
         return rc;
-    json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:{s:s}}", "version", "0", "id",
-                               "<aws.scheduler.execution-id>", "detail-type", "Scheduled Event", "source",
-                               "aws.scheduler", "time", "<aws.scheduler.scheduled-time>", "resources",
-                               "<aws.scheduler.schedule-arn>", "detail", "kumo_event", e->name);
+    json_t *detail =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:{s:s}}", "version", "0", "id", "<aws.scheduler.execution-id>",
+                  "detail-type", "Scheduled Event", "source", "aws.scheduler", "time", "<aws.scheduler.scheduled-time>",
+                  "resources", "<aws.scheduler.schedule-arn>", "detail", "kumo_event", e->name);
     char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     json_decref(detail);
     if (text == NULL)
@@ -818,11 +816,11 @@ static int schedule_event(builder *b, const kumo__event_decl *e, const char *eln
     snprintf(id, sizeof(id), "Schedule%s", elname);
     char desc[300];
     snprintf(desc, sizeof(desc), "kumo event %s: %s", e->name, e->schedule);
-    json_t *sch = json_pack("{s:s, s:{s:s, s:{s:s}, s:s, s:s, s:{s:o, s:o, s:s, s:{s:i}}}}", "Type",
-                            "AWS::Scheduler::Schedule", "Properties", "Description", desc, "FlexibleTimeWindow", "Mode",
-                            "OFF", "ScheduleExpression", expr, "State", "ENABLED", "Target", "Arn", getatt(fn, "Arn"),
-                            "RoleArn", getatt("SchedulerRole", "Arn"), "Input", input, "RetryPolicy",
-                            "MaximumRetryAttempts", 0);
+    json_t *sch =
+        json_pack("{s:s, s:{s:s, s:{s:s}, s:s, s:s, s:{s:o, s:o, s:s, s:{s:i}}}}", "Type", "AWS::Scheduler::Schedule",
+                  "Properties", "Description", desc, "FlexibleTimeWindow", "Mode", "OFF", "ScheduleExpression", expr,
+                  "State", "ENABLED", "Target", "Arn", getatt(fn, "Arn"), "RoleArn", getatt("SchedulerRole", "Arn"),
+                  "Input", input, "RetryPolicy", "MaximumRetryAttempts", 0);
     if (sch && strncmp(expr, "cron(", 5) == 0 &&
         json_object_set_new(json_object_get(sch, "Properties"), "ScheduleExpressionTimezone",
                             json_string(e->timezone ? e->timezone : "UTC")) != 0) {
@@ -921,9 +919,9 @@ static int topic_event(builder *b, const kumo__event_decl *e, const char *elname
                                      tag))) < 0)
         return rc;
     if ((rc = add_resource(b, q,
-                           json_pack("{s:s, s:s, s:s, s:{s:I, s:{s:o, s:i}, s:[{s:s,s:s}]}}", "Type",
-                                     "AWS::SQS::Queue", "DeletionPolicy", "Delete", "UpdateReplacePolicy", "Delete",
-                                     "Properties", "VisibilityTimeout", (json_int_t)((e->visibility_ms + 999) / 1000),
+                           json_pack("{s:s, s:s, s:s, s:{s:I, s:{s:o, s:i}, s:[{s:s,s:s}]}}", "Type", "AWS::SQS::Queue",
+                                     "DeletionPolicy", "Delete", "UpdateReplacePolicy", "Delete", "Properties",
+                                     "VisibilityTimeout", (json_int_t)((e->visibility_ms + 999) / 1000),
                                      "RedrivePolicy", "deadLetterTargetArn", getatt(dlq, "Arn"), "maxReceiveCount",
                                      (int)e->max_receives, "Tags", "Key", "kumo:subscription", "Value", tag))) < 0)
         return rc;
@@ -932,13 +930,12 @@ static int topic_event(builder *b, const kumo__event_decl *e, const char *elname
                                      "TopicArn", ref(tid), "Protocol", "sqs", "Endpoint", getatt(q, "Arn"),
                                      "RawMessageDelivery", 1))) < 0)
         return rc;
-    if ((rc = add_resource(
-             b, pol,
-             json_pack("{s:s, s:{s:[o], s:{s:s, s:[{s:s, s:{s:s}, s:s, s:o, s:{s:{s:o}}}]}}}", "Type",
-                       "AWS::SQS::QueuePolicy", "Properties", "Queues", ref(q), "PolicyDocument", "Version",
-                       "2012-10-17", "Statement", "Effect", "Allow", "Principal", "Service", "sns.amazonaws.com",
-                       "Action", "sqs:SendMessage", "Resource", getatt(q, "Arn"), "Condition", "ArnEquals",
-                       "aws:SourceArn", ref(tid)))) < 0)
+    if ((rc = add_resource(b, pol,
+                           json_pack("{s:s, s:{s:[o], s:{s:s, s:[{s:s, s:{s:s}, s:s, s:o, s:{s:{s:o}}}]}}}", "Type",
+                                     "AWS::SQS::QueuePolicy", "Properties", "Queues", ref(q), "PolicyDocument",
+                                     "Version", "2012-10-17", "Statement", "Effect", "Allow", "Principal", "Service",
+                                     "sns.amazonaws.com", "Action", "sqs:SendMessage", "Resource", getatt(q, "Arn"),
+                                     "Condition", "ArnEquals", "aws:SourceArn", ref(tid)))) < 0)
         return rc;
     if ((rc = allow(b, sqs_actions(), json_pack("[o]", getatt(q, "Arn")))) < 0)
         return rc;
@@ -1082,18 +1079,10 @@ static int events(builder *b)
             return kumo__project_event_error(b->err, p, e, NULL, "its name cannot name a CloudFormation resource");
         snprintf(fn, sizeof(fn), "Function%s", ul);
         switch (e->kind) {
-        case KUMO__EVENT_SCHEDULE:
-            rc = schedule_event(b, e, elname, fn);
-            break;
-        case KUMO__EVENT_QUEUE:
-            rc = queue_event_source(b, e, elname, fn);
-            break;
-        case KUMO__EVENT_TOPIC:
-            rc = topic_event(b, e, elname, fn);
-            break;
-        case KUMO__EVENT_BLOB:
-            rc = blob_event(b, e, elname, fn);
-            break;
+        case KUMO__EVENT_SCHEDULE: rc = schedule_event(b, e, elname, fn); break;
+        case KUMO__EVENT_QUEUE: rc = queue_event_source(b, e, elname, fn); break;
+        case KUMO__EVENT_TOPIC: rc = topic_event(b, e, elname, fn); break;
+        case KUMO__EVENT_BLOB: rc = blob_event(b, e, elname, fn); break;
         case KUMO__EVENT_CLOUDEVENT:
             rc = kumo__project_event_error(
                 b->err, p, e, "cloudevent",
@@ -1122,8 +1111,7 @@ static int events(builder *b)
                       "AWS::IAM::Role", "Properties", "AssumeRolePolicyDocument", "Version", "2012-10-17", "Statement",
                       "Effect", "Allow", "Principal", "Service", "scheduler.amazonaws.com", "Action", "sts:AssumeRole",
                       "Policies", "PolicyName", "kumo-schedules", "PolicyDocument", "Version", "2012-10-17",
-                      "Statement", "Effect", "Allow", "Action", "lambda:InvokeFunction", "Resource",
-                      targets));
+                      "Statement", "Effect", "Allow", "Action", "lambda:InvokeFunction", "Resource", targets));
     json_decref(targets);
     return rc;
 }

@@ -263,8 +263,8 @@ static int invoke_call(kumo__emu *e, kumo__emu_conn *c)
                               "kumo emulate lambda runs RequestResponse invocations only");
         return -1;
     }
-    json_t *doc = json_loadb(c->req.body ? c->req.body : "{}", c->req.body ? c->req.body_len : 2,
-                             JSON_DECODE_ANY, NULL);
+    json_t *doc =
+        json_loadb(c->req.body ? c->req.body : "{}", c->req.body ? c->req.body_len : 2, JSON_DECODE_ANY, NULL);
     if (doc == NULL) {
         respond_runtime_error(e, c, 400, "InvalidRequestContentException", "the payload is not JSON");
         return -1;

@@ -38,10 +38,10 @@
 
 typedef struct source {
     const kumo__event_decl *decl;
-    char *resource;      /* the SQS queue, S3 bucket, SNS topic or schedule name */
-    int mapped;          /* `resource` came from $KUMO_EVENTS (the template's): a real SQS queue */
-    kumo__store *queue;  /* SQS: opened on the first failure to back off (NULL: not yet, or not mapped) */
-    int queue_failed;    /* it could not be opened: not tried again */
+    char *resource;     /* the SQS queue, S3 bucket, SNS topic or schedule name */
+    int mapped;         /* `resource` came from $KUMO_EVENTS (the template's): a real SQS queue */
+    kumo__store *queue; /* SQS: opened on the first failure to back off (NULL: not yet, or not mapped) */
+    int queue_failed;   /* it could not be opened: not tried again */
 } source;
 
 struct kumo__lambda_events {
@@ -125,10 +125,10 @@ void kumo__lambda_events_free(kumo__lambda_events *le)
 /* ---- one call ------------------------------------------------------------ */
 
 typedef struct call {
-    int status;          /* the handler's, or kumo's 500/502 */
-    const char *body;    /* the answer's body (valid until the next call) */
+    int status;       /* the handler's, or kumo's 500/502 */
+    const char *body; /* the answer's body (valid until the next call) */
     size_t body_len;
-    char error[300];     /* why it failed, for the log line */
+    char error[300]; /* why it failed, for the log line */
 } call;
 
 #define MAX_HEADERS 12
@@ -263,7 +263,8 @@ static const kumo__event_decl *match(kumo__lambda_events *le, int kind, const ku
         const kumo__event_decl *d = s->decl;
         int fits = 0;
         if (kind == KUMO__LAMBDA_SQS)
-            fits = (d->kind == KUMO__EVENT_QUEUE || d->kind == KUMO__EVENT_TOPIC) && strcmp(s->resource, r->source) == 0;
+            fits =
+                (d->kind == KUMO__EVENT_QUEUE || d->kind == KUMO__EVENT_TOPIC) && strcmp(s->resource, r->source) == 0;
         else if (kind == KUMO__LAMBDA_SNS)
             fits = d->kind == KUMO__EVENT_TOPIC && d->topic && strcmp(d->topic, r->source) == 0;
         else if (kind == KUMO__LAMBDA_S3)
@@ -415,7 +416,8 @@ static void back_off(source *s, const kumo__lambda_record *r)
         kumo__error e = {0};
         if (kumo__store_open(&kumo__queue_kind, url, d->queue, &s->queue, &e) != 0) {
             s->queue_failed = 1;
-            kumo__log_event("warn", "event %s: cannot open its SQS queue to back off a failed message (%s); "
+            kumo__log_event("warn",
+                            "event %s: cannot open its SQS queue to back off a failed message (%s); "
                             "failed messages come back after the queue's visibility timeout",
                             d->name, e.msg);
             return;
@@ -432,7 +434,8 @@ static void back_off(source *s, const kumo__lambda_record *r)
     kumo__queue *q = (kumo__queue *)s->queue;
     int rc = q->driver->nack(q, r->receipt, delay);
     if (rc != 0)
-        kumo__log_event("warn", "event %s: message %s: ChangeMessageVisibility failed (%s); it comes back after the "
+        kumo__log_event("warn",
+                        "event %s: message %s: ChangeMessageVisibility failed (%s); it comes back after the "
                         "queue's visibility timeout",
                         d->name, r->id, q->error[0] ? q->error : kumo_strerror(rc));
 }
@@ -504,7 +507,8 @@ static int handle_sqs(kumo__lambda_events *le, const kumo__lambda_event *ev, kum
         headers hs = {0};
         char source[512], size[16], trace[56];
         snprintf(source, sizeof(source), "/kumo/%s/%s/%s", project_name(le),
-                 d->kind == KUMO__EVENT_TOPIC ? "topics" : "queues", d->kind == KUMO__EVENT_TOPIC ? d->topic : d->queue);
+                 d->kind == KUMO__EVENT_TOPIC ? "topics" : "queues",
+                 d->kind == KUMO__EVENT_TOPIC ? d->topic : d->queue);
         snprintf(size, sizeof(size), "%zu", g);
         new_traceparent(trace);
         hadd(&hs, "content-type", "application/cloudevents-batch+json");
@@ -663,15 +667,10 @@ static int handle_tick(kumo__lambda_events *le, const kumo__lambda_event *ev, ku
 int kumo__lambda_events_handle(kumo__lambda_events *le, const kumo__lambda_event *ev, kumo__lambda_event_reply *out)
 {
     switch (ev->kind) {
-    case KUMO__LAMBDA_SQS:
-        return handle_sqs(le, ev, out);
-    case KUMO__LAMBDA_S3:
-        return handle_s3(le, ev, out);
-    case KUMO__LAMBDA_SNS:
-        return handle_sns(le, ev, out);
-    case KUMO__LAMBDA_SCHEDULE:
-        return handle_tick(le, ev, out);
-    default:
-        return fail(le, out, "Runtime.UnsupportedEvent", "this event is not one kumo maps");
+    case KUMO__LAMBDA_SQS: return handle_sqs(le, ev, out);
+    case KUMO__LAMBDA_S3: return handle_s3(le, ev, out);
+    case KUMO__LAMBDA_SNS: return handle_sns(le, ev, out);
+    case KUMO__LAMBDA_SCHEDULE: return handle_tick(le, ev, out);
+    default: return fail(le, out, "Runtime.UnsupportedEvent", "this event is not one kumo maps");
     }
 }

@@ -81,11 +81,11 @@ enum kumo__lambda_kind {
 /* One record of a non-HTTP event; every string lives in the arena, NULL
  * when the event does not carry it. */
 typedef struct kumo__lambda_record {
-    const char *id;       /* SQS messageId, SNS MessageId, S3 the sequencer-based id, schedule the event's id */
-    const char *source;   /* the resource: the SQS queue's name (eventSourceARN's last part), the S3 bucket,
-                             the SNS topic's name, the schedule's or rule's name */
-    const char *time;     /* RFC 3339 UTC: SQS SentTimestamp, S3 eventTime, SNS Timestamp, the planned time */
-    const char *body;     /* SQS body (base64-decoded when kumo-encoding is base64), SNS Message; a NUL follows */
+    const char *id;     /* SQS messageId, SNS MessageId, S3 the sequencer-based id, schedule the event's id */
+    const char *source; /* the resource: the SQS queue's name (eventSourceARN's last part), the S3 bucket,
+                           the SNS topic's name, the schedule's or rule's name */
+    const char *time;   /* RFC 3339 UTC: SQS SentTimestamp, S3 eventTime, SNS Timestamp, the planned time */
+    const char *body;   /* SQS body (base64-decoded when kumo-encoding is base64), SNS Message; a NUL follows */
     size_t body_len;
     unsigned receives;        /* SQS ApproximateReceiveCount, 0 for the others */
     const char *receipt;      /* SQS receiptHandle */
@@ -99,8 +99,8 @@ typedef struct kumo__lambda_record {
 } kumo__lambda_record;
 
 typedef struct kumo__lambda_event {
-    int kind;                   /* enum kumo__lambda_kind */
-    kumo__lambda_http http;     /* KUMO__LAMBDA_HTTP */
+    int kind;                     /* enum kumo__lambda_kind */
+    kumo__lambda_http http;       /* KUMO__LAMBDA_HTTP */
     kumo__lambda_record *records; /* the other kinds: nrecords >= 1 */
     size_t nrecords;
     const char *request_id; /* Lambda-Runtime-Aws-Request-Id (NULL from parse alone) */

@@ -107,8 +107,7 @@ static const char *attr(json_t *attrs, const char *name)
 }
 
 /* The body, base64-decoded when kumo-encoding says so. */
-static int body_from(kumo__arena *a, json_t *attrs, const char *s, size_t n, kumo__lambda_record *r,
-                     kumo__error *err)
+static int body_from(kumo__arena *a, json_t *attrs, const char *s, size_t n, kumo__lambda_record *r, kumo__error *err)
 {
     const char *enc = attr(attrs, "kumo-encoding");
     if (enc && strcmp(enc, "base64") == 0) {
@@ -140,7 +139,9 @@ static int sqs_record(kumo__arena *a, json_t *rec, size_t i, kumo__lambda_record
     const char *arn = jstr(rec, "eventSourceARN");
     if (id == NULL || !json_is_string(body) || arn == NULL) {
         kumo__error_set(err, -EINVAL, "SQS record %zu has no %s", i,
-                        id == NULL ? "messageId" : arn == NULL ? "eventSourceARN" : "body");
+                        id == NULL    ? "messageId"
+                        : arn == NULL ? "eventSourceARN"
+                                      : "body");
         return KUMO_EINVAL;
     }
     json_t *attrs = json_object_get(rec, "attributes"), *mattrs = json_object_get(rec, "messageAttributes");
@@ -168,7 +169,9 @@ static int s3_record(kumo__arena *a, json_t *rec, size_t i, kumo__lambda_record 
     const char *key = jstr(obj, "key");
     if (name == NULL || bucket == NULL || key == NULL) {
         kumo__error_set(err, -EINVAL, "S3 record %zu has no %s", i,
-                        name == NULL ? "eventName" : bucket == NULL ? "s3.bucket.name" : "s3.object.key");
+                        name == NULL     ? "eventName"
+                        : bucket == NULL ? "s3.bucket.name"
+                                         : "s3.object.key");
         return KUMO_EINVAL;
     }
     if (strncmp(name, "ObjectCreated:", 14) == 0) {
@@ -202,7 +205,9 @@ static int sns_record(kumo__arena *a, json_t *rec, size_t i, kumo__lambda_record
     const char *id = jstr(sns, "MessageId"), *topic = jstr(sns, "TopicArn");
     if (id == NULL || !json_is_string(msg) || topic == NULL) {
         kumo__error_set(err, -EINVAL, "SNS record %zu has no %s", i,
-                        id == NULL ? "Sns.MessageId" : topic == NULL ? "Sns.TopicArn" : "Sns.Message");
+                        id == NULL      ? "Sns.MessageId"
+                        : topic == NULL ? "Sns.TopicArn"
+                                        : "Sns.Message");
         return KUMO_EINVAL;
     }
     json_t *mattrs = json_object_get(sns, "MessageAttributes");
