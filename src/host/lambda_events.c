@@ -167,6 +167,21 @@ static void new_traceparent(char out[56])
     memcpy(w, "-01", 4);
 }
 
+/* The producer's traceparent when it is one (version-traceid-parentid-
+ * flags in lower-case hex), so nothing else reaches the handler as one. */
+static int valid_traceparent(const char *t)
+{
+    static const size_t dash[] = {2, 35, 52};
+    if (t == NULL || strlen(t) != 55)
+        return 0;
+    for (size_t i = 0; i < 55; i++) {
+        int is_dash = i == dash[0] || i == dash[1] || i == dash[2];
+        if (is_dash ? t[i] != '-' : !((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+            return 0;
+    }
+    return 1;
+}
+
 static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__lambda_event *ev, headers *hs,
                 const char *body, size_t len, call *c)
 {
@@ -326,9 +341,10 @@ static void message_headers(kumo__lambda_events *le, const kumo__event_decl *d, 
     hadd(hs, "ce-type", topic ? "dev.kumo.topic.message" : "dev.kumo.queue.message");
     hadd(hs, "ce-time", r->time);
     hadd(hs, "ce-subject", d->name);
-    if (r->traceparent == NULL)
+    int keep = valid_traceparent(r->traceparent);
+    if (!keep)
         new_traceparent(trace);
-    hadd(hs, "traceparent", r->traceparent ? r->traceparent : trace);
+    hadd(hs, "traceparent", keep ? r->traceparent : trace);
     hadd(hs, "content-type", r->content_type ? r->content_type : "application/octet-stream");
     if (r->receives)
         hadd(hs, "kumo-receive-count", count);
