@@ -620,6 +620,9 @@ int kumo__deploy_aws(const kumo__deploy_opts *o, kumo__error *err)
     }
     if ((rc = names(&d, err)) < 0)
         goto out;
+    kumo__cfn_input early = {.project = d.p, .env = d.env, .stack = d.stack};
+    if (!o->destroy && (rc = kumo__cfn_events_check(&early, err)) < 0)
+        goto out;
     if (o->destroy) {
         rc = destroy(&d, err);
         goto out;

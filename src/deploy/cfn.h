@@ -65,6 +65,10 @@ typedef struct kumo__cfn_template {
  * collide, memory or timeout beyond Lambda's). Free with
  * kumo__cfn_template_free. */
 int kumo__cfn_template_build(const kumo__cfn_input *in, kumo__cfn_template *out, kumo__error *err);
+/* What kumo__cfn_template_build refuses of the stores and events alone
+ * (needs in->project, env and stack only): so that kumo deploy says it
+ * before it builds anything. 0, or negative with err. */
+int kumo__cfn_events_check(const kumo__cfn_input *in, kumo__error *err);
 void kumo__cfn_template_free(kumo__cfn_template *t);
 
 /* A schedule event's expression for AWS::Scheduler::Schedule: "cron(0 3 ?

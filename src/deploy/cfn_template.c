@@ -1116,6 +1116,33 @@ static int events(builder *b)
     return rc;
 }
 
+int kumo__cfn_events_check(const kumo__cfn_input *in, kumo__error *err)
+{
+    kumo__cfn_template scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    builder b = {.in = in, .out = &scratch, .err = err};
+    int rc;
+    err->code = 0;
+    b.resources = json_object();
+    b.parameters = json_object();
+    b.env_vars = json_object();
+    b.store_statements = json_array();
+    b.unit_events = json_object();
+    b.sched_targets = json_object();
+    if (!b.resources || !b.parameters || !b.env_vars || !b.store_statements || !b.unit_events || !b.sched_targets)
+        rc = nomem(&b);
+    else if ((rc = stores(&b)) == 0)
+        rc = events(&b);
+    json_decref(b.resources);
+    json_decref(b.parameters);
+    json_decref(b.env_vars);
+    json_decref(b.store_statements);
+    json_decref(b.unit_events);
+    json_decref(b.sched_targets);
+    kumo__cfn_template_free(&scratch);
+    return rc < 0 ? rc : 0;
+}
+
 int kumo__cfn_template_build(const kumo__cfn_input *in, kumo__cfn_template *out, kumo__error *err)
 {
     builder b = {.in = in, .out = out, .err = err};
