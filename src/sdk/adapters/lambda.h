@@ -6,7 +6,10 @@
  * the API Gateway event (REST API payload 1.0 or HTTP API payload 2.0)
  * to a kumo__lambda_http, calls the host's function, encodes its reply
  * in the same payload version and posts it back; the function's failures
- * are posted as Lambda errors (errorType, errorMessage).
+ * are posted as Lambda errors (errorType, errorMessage). With
+ * kumo__lambda_run_events, SQS, S3 and SNS records and scheduled events
+ * are mapped too (lambda_events.c) and handed to a second callback, whose
+ * JSON answer (an SQS batch's batchItemFailures) is posted as it is.
  *
  * The mapping functions are pure (no network) so that tests and the
  * emulator (deploy/lambda_emulator.c, which plays API Gateway and the
