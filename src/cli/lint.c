@@ -37,6 +37,7 @@
 #include "gateway/docs.h"
 #include "openapi/check.h"
 #include "openapi/pointer.h"
+#include "project/event_data.h"
 #include "project/project.h"
 #include "project/store_plan.h"
 #include "runtime/runtime.h"
@@ -574,6 +575,10 @@ int kumo__cmd_lint(int argc, char **argv, kumo__error *err)
     } else if (kumo__spec_load(p->api_path, &spec, &e) != 0) {
         add_error_message(&l, p->api_path, e.msg, 0);
     } else {
+        kumo__schema **data = NULL; /* events' data: schemas, as kumo up resolves them */
+        if (kumo__event_data_compile(p, spec, &data, &e) != 0)
+            add_error_message(&l, project_file, e.msg, 0);
+        kumo__event_data_free(data, p->nevents);
         lint_project(&l, p, spec);
     }
     if (l.oom) {

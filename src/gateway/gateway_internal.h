@@ -31,6 +31,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/h2o_glue.h"
 #include "openapi/check.h"
+#include "project/event_data.h"
 #include "project/store_plan.h"
 #include "runtime/runtime.h"
 
@@ -47,11 +48,12 @@ typedef struct generation {
     kumo__spec *spec;
     kumo__router *router;
     kumo__docs *docs;
-    kumo__opcheck **checks;  /* one per operation: the contract enforced */
-    kumo__api api;           /* the above, as kumo__dispatch_request reads them */
-    char **so_links;         /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
-    kumo__store_plan stores; /* where each store lives (project/store_plan.h) */
-    char **envp;             /* the workers' environment: kumo's, with the stores' variables (one block) */
+    kumo__opcheck **checks;    /* one per operation: the contract enforced */
+    kumo__schema **event_data; /* one per event: its data: schema compiled (project/event_data.h), or NULL */
+    kumo__api api;             /* the above, as kumo__dispatch_request reads them */
+    char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
+    kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
+    char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
     char data_dir[4096];
     gateway *gw;
 } generation;
@@ -101,7 +103,8 @@ typedef struct loop_thread {
     uint64_t switch_failed_ms;     /* when making pools for a new generation last failed */
     reload_wait *reload_waits;     /* loop 0 only */
     kumo__gw_sched *sched;         /* loop 0 only: the schedule events (scheduler.c); NULL until there are some */
-    kumo__gw_consumers *consumers; /* loop 0 only: the queue events (consumer.c); NULL until there are some */
+    kumo__gw_consumers *consumers; /* loop 0 only: the queue events (consumer.c); NULL until there are some; other loops
+                                      read it atomically */
     loop_gen *spent;               /* stopped at exit; freed by gateway_free */
     size_t inflight;               /* calls in flight, every generation, schedule ticks included */
     uint64_t drain_since;          /* when this loop saw gw->draining; 0: serving */
@@ -238,6 +241,12 @@ void kumo__gw_consumers_run(loop_thread *t);
 /* Stops and joins every consumer, once the pools answered every call
  * (after loop_gen_stop): what is not acked goes back to its queue. */
 void kumo__gw_consumers_free(loop_thread *t);
+/* consumer.c, on the other loops: their share of the calls. _serve
+ * submits what the consumers handed to loop t (call after each wait);
+ * _close, once loop t left its event loop and before the loops' stop
+ * barrier, hands back what is left and takes no more. */
+void kumo__gw_consumers_serve(loop_thread *t);
+void kumo__gw_consumers_close(loop_thread *t);
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

@@ -67,6 +67,14 @@ struct kumo_request {
     kumo__part_view *parts;
     size_t nparts; /* multipart files, in the arena */
     const char *response_type;
+    /* The CloudEvents it carries (event.c), read on the first kumo_event_*
+     * call into the arena: events[nevents]; for a structured single event
+     * also its attributes as strings (attrs[nattrs]). */
+    kumo_event *events;
+    size_t nevents;
+    kumo__pair *ce_attrs;
+    size_t nce_attrs;
+    int events_parsed;
     kumo_ctx *ctx; /* for lazy allocations */
 };
 
@@ -76,6 +84,9 @@ struct kumo_response {
     size_t nheaders, cap_headers; /* in the arena */
     const char *body;
     size_t body_len; /* in the arena */
+    /* The ids kumo_event_fail marked (event.c), in the arena, each once. */
+    const char **failed;
+    size_t nfailed, cap_failed;
     kumo_ctx *ctx;
 };
 
