@@ -789,11 +789,9 @@ static int check_sqs_delivery(builder *b, const kumo__event_decl *e)
             "batch: %u: an SQS event source mapping takes more than 10 messages only with a batching window; set "
             "window: to at least 1s, or batch: to 10 or fewer",
             e->batch);
-    (void)rc; /* backoff: the adapter backs a failed message off with ChangeMessageVisibility */
-    if (e->data)
-        return kumo__project_event_error(b->err, p, e, "data",
-                                         "data: the Lambda adapter does not check messages against a schema yet; "
-                                         "remove data: for aws");
+    /* backoff: and data: are the adapter's (ChangeMessageVisibility; the
+     * schema checked before the handler is called) */
+    (void)rc;
     return 0;
 }
 

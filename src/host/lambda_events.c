@@ -33,6 +33,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "project/event_data.h"
 #include "sdk/sdk.h"
 #include "sdk/stores/aws.h"
 
@@ -46,6 +47,7 @@ typedef struct source {
 
 struct kumo__lambda_events {
     kumo__host *h;
+    kumo__schema **data; /* per event of the project: its data: schema, or NULL */
     source *sources;
     size_t n;
     char *reply; /* the last answer (owned) */
@@ -83,13 +85,17 @@ static char *mapped(const char *map, const char *name)
     return NULL;
 }
 
-kumo__lambda_events *kumo__lambda_events_new(kumo__host *h, const char *map)
+kumo__lambda_events *kumo__lambda_events_new(kumo__host *h, const char *map, kumo__error *err)
 {
     kumo__lambda_events *le = calloc(1, sizeof(*le));
     const kumo__project *p = h->project;
     if (le == NULL)
-        return NULL;
+        goto oom;
     le->h = h;
+    if (kumo__event_data_compile(p, h->spec, &le->data, err) != 0) {
+        kumo__lambda_events_free(le);
+        return NULL;
+    }
     le->sources = calloc(p->nevents ? p->nevents : 1, sizeof(*le->sources));
     if (le->sources == NULL)
         goto oom;
@@ -105,6 +111,7 @@ kumo__lambda_events *kumo__lambda_events_new(kumo__host *h, const char *map)
     }
     return le;
 oom:
+    kumo__error_set(err, -ENOMEM, "out of memory");
     kumo__lambda_events_free(le);
     return NULL;
 }
@@ -118,6 +125,8 @@ void kumo__lambda_events_free(kumo__lambda_events *le)
         kumo__store_close(le->sources[i].queue);
     }
     free(le->sources);
+    if (le->data)
+        kumo__event_data_free(le->data, le->h->project->nevents);
     free(le->reply);
     free(le);
 }
@@ -415,7 +424,7 @@ static int batch_answer(const call *c, const kumo__lambda_record *const *recs, s
  * is Lambda's AWS_REGION, the endpoint AWS_ENDPOINT_URL_SQS or
  * AWS_ENDPOINT_URL when set (the AWS SDKs' variables). Without it the
  * message comes back after the queue's visibility timeout. */
-static void back_off(source *s, const kumo__lambda_record *r)
+static void back_off(source *s, const kumo__lambda_record *r, int now)
 {
     const kumo__event_decl *d = s->decl;
     if (!s->mapped || r->receipt == NULL || s->queue_failed)
@@ -440,7 +449,7 @@ static void back_off(source *s, const kumo__lambda_record *r)
         }
     }
     uint64_t delay = 0;
-    if (r->receives < d->max_receives) {
+    if (!now && r->receives < d->max_receives) {
         delay = d->backoff_ms;
         for (unsigned i = 1; i < r->receives && delay < 300000; i++)
             delay *= 2;
@@ -465,8 +474,9 @@ static int handle_sqs(kumo__lambda_events *le, const kumo__lambda_event *ev, kum
     size_t *gidx = calloc(n, sizeof(*gidx));
     const char **ids = calloc(n, sizeof(*ids));
     size_t *src = calloc(n, sizeof(*src));
+    char *invalid = calloc(n, 1);
     int rc = -1;
-    if (!decl || !failed || !done || !group || !gidx || !ids || !src) {
+    if (!decl || !failed || !done || !group || !gidx || !ids || !src || !invalid) {
         rc = fail(le, out, "Runtime.OutOfMemory", "out of memory");
         goto out;
     }
@@ -481,6 +491,23 @@ static int handle_sqs(kumo__lambda_events *le, const kumo__lambda_event *ev, kum
                       ev->records[i].source, i);
             goto out;
         }
+    }
+    /* data: a message that does not match is never handed to the handler:
+     * failed, and visible again at once, so that SQS's redrive policy moves
+     * it to the dead-letter queue after max_receives receives */
+    for (size_t i = 0; i < n; i++) {
+        const kumo__schema *schema = le->data[decl[i] - le->h->project->events];
+        char why[600];
+        if (schema == NULL)
+            continue;
+        int bad = kumo__event_data_check(schema, ev->records[i].body, ev->records[i].body_len, why, sizeof(why));
+        if (bad == 0)
+            continue;
+        failed[i] = done[i] = invalid[i] = 1;
+        kumo__log_event("warn",
+                        "event %s: message %s does not match its data: schema (%s); it is not handed to the "
+                        "handler and goes to the dead-letter queue after max_receives receives",
+                        decl[i]->name, ev->records[i].id, bad < 0 ? "out of memory" : why);
     }
     for (size_t i = 0; i < n; i++) {
         if (done[i])
@@ -555,7 +582,7 @@ static int handle_sqs(kumo__lambda_events *le, const kumo__lambda_event *ev, kum
     for (size_t i = 0; i < n; i++)
         if (failed[i]) {
             ids[nf++] = ev->records[i].id;
-            back_off(&le->sources[src[i]], &ev->records[i]);
+            back_off(&le->sources[src[i]], &ev->records[i], invalid[i]);
         }
     rc = answer(le, out, kumo__lambda_batch_failures(ids, nf, NULL));
 out:
@@ -566,6 +593,7 @@ out:
     free(gidx);
     free(ids);
     free(src);
+    free(invalid);
     return rc;
 }
 

@@ -17,9 +17,10 @@ typedef struct kumo__lambda_events kumo__lambda_events;
  * by: $KUMO_EVENTS ("NAME=RESOURCE,NAME=RESOURCE": the SQS queue, S3
  * bucket, SNS topic or schedule name the template gave it), else kumo's
  * own name for it (the queue store's name, TOPIC-EVENT for a topic's
- * subscription queue, the blob store's name, the event's name). NULL when
- * out of memory. */
-kumo__lambda_events *kumo__lambda_events_new(kumo__host *h, const char *map);
+ * subscription queue, the blob store's name, the event's name), and each
+ * event's data: schema compiled. NULL with err set (out of memory, a
+ * schema that does not compile). */
+kumo__lambda_events *kumo__lambda_events_new(kumo__host *h, const char *map, kumo__error *err);
 void kumo__lambda_events_free(kumo__lambda_events *le);
 
 /* Answers one invocation: SQS records give {"batchItemFailures":[...]}

@@ -102,9 +102,9 @@ int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_erro
                                 load_error && *load_error ? load_error : "kumo-host could not load the package");
         return 1;
     }
-    glue g = {.host = h, .events = kumo__lambda_events_new(h, getenv("KUMO_EVENTS"))};
+    glue g = {.host = h, .events = kumo__lambda_events_new(h, getenv("KUMO_EVENTS"), &err)};
     if (g.events == NULL) {
-        kumo__lambda_init_error(api, "Runtime.OutOfMemory", "kumo-host: out of memory");
+        kumo__lambda_init_error(api, "Runtime.ConfigError", err.msg);
         return 1;
     }
     fprintf(stderr, "kumo-host: %s on the Lambda Runtime API at %s\n", h->project->name, api);

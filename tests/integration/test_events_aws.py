@@ -52,8 +52,8 @@ def add_topic_blob(project):
     path = os.path.join(project, "kumo.yaml")
     with open(path) as f:
         text = f.read()
-    new = text.replace("stores: {kv: [seen], queue: [jobs, bulk]}",
-                       "stores: {kv: [seen], queue: [jobs, bulk], blob: [files], topic: [orders]}") + TOPIC_BLOB
+    new = text.replace("stores: {kv: [seen], queue: [jobs, bulk, typed]}",
+                       "stores: {kv: [seen], queue: [jobs, bulk, typed], blob: [files], topic: [orders]}") + TOPIC_BLOB
     with open(path, "w") as f:
         f.write(new)
     p = subprocess.run([KUMO, "lint", project], capture_output=True, text=True, timeout=60)
@@ -154,7 +154,7 @@ class TemplateTest(unittest.TestCase):
         for m in esms:
             self.assertEqual(m["FunctionResponseTypes"], ["ReportBatchItemFailures"])
             self.assertTrue(m["FunctionArn"].endswith(":function:evaws-ev"))
-        self.assertEqual(len(esms), 3 if full else 2)
+        self.assertEqual(len(esms), 4 if full else 3)
         # the queues: visibility and redrive from the events
         for ev, vis, maxr in (("work", "10", 3), ("bulk", "10", 2)) + ((("billing", "10", 5),) if full else ()):
             url = self.aws("sqs", "get-queue-url", "--queue-name", events[ev])["QueueUrl"]
@@ -238,8 +238,6 @@ class TemplateTest(unittest.TestCase):
         self.refused('  tick: {schedule: "0 0 13 * 5", handler: ev.record}\n', "split it into two events")
         self.refused("  bulk: {queue: bulk, handler: ev.batch, batch: 5, window: 200ms}\n", "whole seconds")
         self.refused("  bulk: {queue: bulk, handler: ev.batch, batch: 20}\n", "batching window")
-        self.refused("  work: {queue: jobs, handler: ev.record, data: '#/components/schemas/Job'}\n",
-                     "does not check messages against a schema")
         self.refused("  a: {queue: jobs, handler: ev.record}\n  b: {queue: jobs, handler: ev.record}\n",
                      "consumes the queue 'jobs' too")
 
@@ -446,6 +444,26 @@ class ParityTest(unittest.TestCase):
         status, ferr, answer = self.emu.invoke({"Records": [sqs_record("x", "z-1", "elsewhere")]})
         self.assertEqual(ferr, "Unhandled")
         self.assertIn("'elsewhere'", answer["errorMessage"])
+
+    def test_data_schema(self):
+        """data: a message that does not match is never handed to the handler,
+        under kumo up (dead-lettered) and on Lambda (failed, back at once)."""
+        status, ferr, answer = self.emu.invoke({"Records": [sqs_record('{"n":1}', "d-1", "typed"),
+                                                            sqs_record("nope", "d-2", "typed")]})
+        self.assertEqual((status, ferr), (200, None), answer)
+        self.assertEqual(answer, {"batchItemFailures": [{"itemIdentifier": "d-2"}]})
+        emu = self.seen_emu()
+        self.assertIn('typed|{"n":1}', emu)
+        self.assertNotIn("typed|nope", emu)
+        self.assertIn("does not match its data: schema", Emulator.text(self.emu.err))
+        for body in ('{"n":1}', "nope"):
+            http("POST", self.gw.base + "/send?queue=typed&body=" + urllib.request.quote(body), b"")
+        up = wait_for(lambda: (lambda s: s if 'typed|{"n":1}' in s else None)(self.seen_up()), timeout=60)
+        self.assertTrue(up, self.gw.stderr()[-3000:])
+        self.assertTrue(wait_for(lambda: "dead-letter" in self.gw.stderr() and "nope" not in
+                                 json.dumps(list(self.seen_up())), timeout=60), self.gw.stderr()[-3000:])
+        self.assertNotIn("typed|nope", self.seen_up())
+        self.same_effect('typed|{"n":1}', up, emu)
 
     def test_topic_and_blob(self):
         if not self.full:
