@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "gateway/cloudevents_in.h"
 #include "gateway/docs.h"
 #include "openapi/check.h"
 #include "openapi/pointer.h"
@@ -496,6 +497,9 @@ static void lint_project(lint *l, kumo__project *p, kumo__spec *spec)
     l->spec = spec;
 
     check_router_and_schemas(l, spec, p->name);
+    kumo__error ece = {0}; /* /_kumo/ paths, as kumo up refuses them (data: schemas: below) */
+    if (kumo__ce_check_spec(spec, &ece) != 0)
+        add_error_message(l, kumo__doc_path(spec->doc), ece.msg, 0);
     build_and_read_symbols(l, p, syms, used);
     if (l->oom)
         goto out;

@@ -127,6 +127,7 @@ struct consumer {
     qcall *done;     /* answered, to settle */
     size_t inflight; /* calls handed to the loops and not settled */
     atomic_int finished;
+    kumo__gw_event_stats *stats; /* admin.c: kumo events' figures */
     consumer *next;
 };
 
@@ -305,6 +306,10 @@ static void settle_msg(consumer *c, kumo__queue *q, const qcall *k, const qmsg *
 {
     const kumo__event_decl *d = c->decl;
     int rc;
+    /* a message a 2xx call reported in batchItemFailures counts as a 500 */
+    int status = m->failed && k->status >= 200 && k->status < 300 ? 500 : k->status;
+    kumo__gw_event_settled(c->stats, m->id, k->attempted, status, m->receives >= d->max_receives, k->request_id,
+                           k->error);
     if (k->attempted && !m->failed) {
         if ((rc = q->driver->ack(q, m->receipt)) != 0)
             kumo__log_event("warn",
@@ -522,6 +527,7 @@ static void take(consumer *c, kumo__queue *q, qcall **fill, const kumo_queue_mes
         m->receives = in[i].receives;
         m->received_ms = now;
         k->n++;
+        kumo__gw_event_received(c->stats, 1);
         k->c = c;
         *fill = k;
     }
@@ -714,6 +720,7 @@ static void consumer_start(kumo__gw_consumers *s, generation *g, const kumo__eve
         c->loop_share[i] = share > 0 ? (size_t)share : 1;
     }
     c->data = g->event_data ? g->event_data[d - g->project->events] : NULL;
+    c->stats = kumo__gw_event_stats_of(g->gw, d->name);
     atomic_fetch_add(&g->refs, 1);
     c->gen = g;
     pthread_mutex_init(&c->lock, NULL);

@@ -52,7 +52,7 @@ static const char *schemas_home(const kumo__spec *spec)
 int kumo__event_data_compile(const kumo__project *p, const kumo__spec *spec, kumo__schema ***out, kumo__error *err)
 {
     const char *file = p->doc ? kumo__doc_path(p->doc) : "kumo.yaml";
-    json_t *root = spec->doc ? kumo__doc_root(spec->doc) : NULL;
+    json_t *root = spec && spec->doc ? kumo__doc_root(spec->doc) : NULL;
     kumo__schema **all = calloc(p->nevents ? p->nevents : 1, sizeof(*all));
     *out = NULL;
     if (all == NULL) {
@@ -63,6 +63,12 @@ int kumo__event_data_compile(const kumo__project *p, const kumo__spec *spec, kum
         const kumo__event_decl *e = &p->events[i];
         if (e->data == NULL)
             continue;
+        if (spec == NULL) { /* a caller without a document (a unit test) and a data: to resolve */
+            kumo__event_data_free(all, p->nevents);
+            kumo__error_set(err, -EINVAL, "%s:%d:%d: events.%s.data: no OpenAPI document to resolve it in", file,
+                            e->data_line, e->data_col, e->name);
+            return -EINVAL;
+        }
         /* "#/components/schemas/Order": a URI fragment, percent-decoded */
         const char *ptr = e->data + 1;
         json_t *node = root ? kumo__pointer_get(root, ptr, strlen(ptr), 1) : NULL;
