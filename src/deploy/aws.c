@@ -596,8 +596,9 @@ int kumo__deploy_aws(const kumo__deploy_opts *o, kumo__error *err)
 {
     deploy d = {.o = o};
     int rc;
-    if ((rc = kumo__project_load(o->dir, &d.p, err)) < 0 ||
-        (rc = kumo__project_refuse_events(d.p, "kumo deploy --target aws", err)) < 0)
+    /* Events: the template carries what AWS can express and refuses the
+     * rest at its line (cfn_template.c). */
+    if ((rc = kumo__project_load(o->dir, &d.p, err)) < 0)
         goto out;
     if (o->env) {
         d.env = kumo__project_environment(d.p, o->env);
@@ -618,6 +619,9 @@ int kumo__deploy_aws(const kumo__deploy_opts *o, kumo__error *err)
         }
     }
     if ((rc = names(&d, err)) < 0)
+        goto out;
+    kumo__cfn_input early = {.project = d.p, .env = d.env, .stack = d.stack};
+    if (!o->destroy && (rc = kumo__cfn_events_check(&early, err)) < 0)
         goto out;
     if (o->destroy) {
         rc = destroy(&d, err);

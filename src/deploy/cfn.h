@@ -65,7 +65,19 @@ typedef struct kumo__cfn_template {
  * collide, memory or timeout beyond Lambda's). Free with
  * kumo__cfn_template_free. */
 int kumo__cfn_template_build(const kumo__cfn_input *in, kumo__cfn_template *out, kumo__error *err);
+/* What kumo__cfn_template_build refuses of the stores and events alone
+ * (needs in->project, env and stack only): so that kumo deploy says it
+ * before it builds anything. 0, or negative with err. */
+int kumo__cfn_events_check(const kumo__cfn_input *in, kumo__error *err);
 void kumo__cfn_template_free(kumo__cfn_template *t);
+
+/* A schedule event's expression for AWS::Scheduler::Schedule: "cron(0 3 ?
+ * * MON-FRI *)" (5-field cron with '?' in the day field that does not
+ * restrict, Sunday = SUN) or "rate(5 minutes)" for `every`. Refused at the
+ * schedule's file:line:column: a seconds field, `every` under a minute or
+ * not whole minutes, both day fields restricted. 0, or -EINVAL with err. */
+int kumo__cfn_schedule_expression(const kumo__project *p, const kumo__event_decl *e, char *out, size_t len,
+                                  kumo__error *err);
 
 /* Lambda's memory size in MB for a unit's memory limit in bytes: rounded
  * up to whole MiB, at least 128 (also for 0, no limit); -1 above 10240. */

@@ -21,6 +21,7 @@
 #define INIT_TIMEOUT_MS 10000
 #define STOP_GRACE_MS 3000
 #define RUNTIME_PREFIX "/2018-06-01/runtime"
+#define INVOKE_PREFIX "/2015-03-31/functions/" /* the Lambda Invoke API: .../NAME/invocations */
 
 enum { CONN_PUBLIC, CONN_RUNTIME };
 enum { ST_READING, ST_WAITING, ST_WRITING };
@@ -41,6 +42,7 @@ typedef struct kumo__emu_conn {
     int close_after;
     char ip[INET6_ADDRSTRLEN];
     uint64_t started_ms; /* public: when the request was complete */
+    int invoke;          /* public: a Lambda Invoke API call (its body is the event, as it is) */
 } kumo__emu_conn;
 
 /* The emulator: listeners, connections, the FIFO, the bootstrap and the

@@ -7,6 +7,13 @@
  * running (an event handed out, not answered), between (answered, not yet
  * back in /next). The head of the FIFO is handed out when it is ready;
  * /response and /error answer it, /init/error fails it.
+ *
+ * Besides API Gateway's requests, the public port takes the Lambda Invoke
+ * API, POST /2015-03-31/functions/NAME/invocations, whose body is handed
+ * to the bootstrap as the event, as it is: an SQS, S3, SNS or EventBridge
+ * payload reaches the function as those services would send it (`aws
+ * lambda invoke --endpoint-url` works). Its answer is the function's
+ * payload with 200, or its error with X-Amz-Function-Error: Unhandled.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -53,9 +60,15 @@ static void dispatch(kumo__emu *e)
     kumo__emu_remember(e, c);
     uint64_t now = kumo__epoch_ms();
     unsigned timeout = e->o->timeout_s ? e->o->timeout_s : 30;
-    json_t *ev = kumo__emu_event(e, c, e->inflight_id, now);
-    char *body = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
+    char *body;
+    if (c->invoke) {
+        /* the Invoke API: the request's body is the event */
+        body = c->req.body ? strndup(c->req.body, c->req.body_len) : strdup("{}");
+    } else {
+        json_t *ev = kumo__emu_event(e, c, e->inflight_id, now);
+        body = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+        json_decref(ev);
+    }
     if (body == NULL) {
         kumo__emu_respond_problem(e, c, 500, "out of memory building the event", e->inflight_id);
         return;
@@ -185,7 +198,16 @@ void kumo__emu_runtime_request(kumo__emu *e, kumo__emu_conn *c)
             }
             kumo__emu_conn *client = e->inflight;
             int status;
-            if (strcmp(slash, "/response") == 0) {
+            if (client && client->invoke) {
+                /* the Invoke API answers 200 with the payload; a function
+                 * error with X-Amz-Function-Error: Unhandled, as Lambda does */
+                int err = strcmp(slash, "/error") == 0;
+                kumo__emu_header hs[] = {{"Content-Type", "application/json"},
+                                         {"X-Amz-Executed-Version", "$LATEST"},
+                                         {"X-Amz-Function-Error", "Unhandled"}};
+                kumo__emu_respond(e, client, 200, hs, err ? 3 : 2, r->body ? r->body : "", r->body_len);
+                status = 200;
+            } else if (strcmp(slash, "/response") == 0) {
                 status = client ? kumo__emu_answer(e, client, r->body ? r->body : "", r->body_len) : 0;
             } else {
                 json_t *doc = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
@@ -213,12 +235,54 @@ void kumo__emu_runtime_request(kumo__emu *e, kumo__emu_conn *c)
     respond_runtime_error(e, c, 404, "InvalidRequest", "unknown Lambda Runtime API path or method");
 }
 
+/* POST /2015-03-31/functions/NAME/invocations: 1 when c is an Invoke API
+ * call for this function (queued with its body as the event), 0 when it
+ * is not one, -1 when it was answered (an error). */
+static int invoke_call(kumo__emu *e, kumo__emu_conn *c)
+{
+    const char *t = c->req.target;
+    size_t pl = strlen(INVOKE_PREFIX);
+    if (strncmp(t, INVOKE_PREFIX, pl) != 0)
+        return 0;
+    const char *name = t + pl, *slash = strchr(name, '/');
+    kumo__emu_remember(e, c);
+    if (slash == NULL || strncmp(slash, "/invocations", 12) != 0 || (slash[12] != '\0' && slash[12] != '?') ||
+        strcmp(c->req.method, "POST") != 0) {
+        respond_runtime_error(e, c, 404, "ResourceNotFoundException", "not a Lambda Invoke API path");
+        return -1;
+    }
+    size_t nl = (size_t)(slash - name);
+    if (!((nl == strlen(e->function) && strncmp(name, e->function, nl) == 0) ||
+          (nl == strlen(e->arn) && strncmp(name, e->arn, nl) == 0))) {
+        respond_runtime_error(e, c, 404, "ResourceNotFoundException", "no such function here");
+        return -1;
+    }
+    const char *type = kumo__http1_header(&c->req, "x-amz-invocation-type");
+    if (type && strcmp(type, "RequestResponse") != 0) {
+        respond_runtime_error(e, c, 400, "InvalidParameterValueException",
+                              "kumo emulate lambda runs RequestResponse invocations only");
+        return -1;
+    }
+    json_t *doc =
+        json_loadb(c->req.body ? c->req.body : "{}", c->req.body ? c->req.body_len : 2, JSON_DECODE_ANY, NULL);
+    if (doc == NULL) {
+        respond_runtime_error(e, c, 400, "InvalidRequestContentException", "the payload is not JSON");
+        return -1;
+    }
+    json_decref(doc);
+    c->invoke = 1;
+    return 1;
+}
+
 void kumo__emu_on_request(kumo__emu *e, kumo__emu_conn *c)
 {
     if (c->kind == CONN_RUNTIME) {
         kumo__emu_runtime_request(e, c);
         return;
     }
+    c->invoke = 0;
+    if (invoke_call(e, c) < 0)
+        return;
     c->state = ST_WAITING;
     c->started_ms = kumo__mono_ms();
     c->queued = NULL;

@@ -4,13 +4,15 @@
  * events; here each mapped request goes through kumo__host_handle, so a
  * Lambda function routes, checks and answers like kumo up. A host that
  * could not load reports it as the init error Lambda shows in the
- * function's log and status.
+ * function's log and status. SQS, S3, SNS records and schedule ticks go
+ * to lambda_events.c, which calls the kumo.yaml events' handlers.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/host.h"
+#include "host/lambda_events.h"
 #include "sdk/adapters/lambda.h"
 
 typedef struct glue {
@@ -21,7 +23,14 @@ typedef struct glue {
     kumo__pair pairs[KUMO__RESPONSE_HEADERS_MAX + 4];
     char *strings; /* the reply's headers, NUL-terminated for kumo__pair */
     size_t strings_cap;
+    kumo__lambda_events *events; /* SQS, S3, SNS records and ticks (lambda_events.c) */
 } glue;
+
+static int on_event(void *data, const kumo__lambda_event *ev, kumo__lambda_event_reply *out)
+{
+    glue *g = data;
+    return kumo__lambda_events_handle(g->events, ev, out);
+}
 
 static int on_invoke(void *data, const kumo__lambda_http *req, kumo__lambda_reply *out)
 {
@@ -93,11 +102,16 @@ int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_erro
                                 load_error && *load_error ? load_error : "kumo-host could not load the package");
         return 1;
     }
-    glue g = {.host = h};
+    glue g = {.host = h, .events = kumo__lambda_events_new(h, getenv("KUMO_EVENTS"), &err)};
+    if (g.events == NULL) {
+        kumo__lambda_init_error(api, "Runtime.ConfigError", err.msg);
+        return 1;
+    }
     fprintf(stderr, "kumo-host: %s on the Lambda Runtime API at %s\n", h->project->name, api);
-    int rc = kumo__lambda_run(api, on_invoke, &g, &err);
+    int rc = kumo__lambda_run_events(api, on_invoke, on_event, &g, &err);
     fprintf(stderr, "kumo-host: the Lambda loop stopped: %s\n", err.msg[0] ? err.msg : "no reason given");
     kumo__host_reply_free(&g.reply);
+    kumo__lambda_events_free(g.events);
     free(g.views);
     free(g.strings);
     return rc == 0 ? 0 : 1;

@@ -430,3 +430,16 @@ void kumo__schedule_format(const kumo__tz *tz, int64_t ms, char *local, size_t l
                      (int)(sod / 60 % 60), (int)(sod % 60));
     }
 }
+
+void kumo__schedule_get_fields(const kumo__schedule *s, kumo__schedule_fields *out)
+{
+    *out = (kumo__schedule_fields){.every_s = s->every,
+                                   .sec = s->sec,
+                                   .min = s->min,
+                                   .hour = s->hour,
+                                   .dom = s->dom,
+                                   .mon = s->mon,
+                                   .dow = s->dow,
+                                   .dom_star = s->dom_star,
+                                   .dow_star = s->dow_star};
+}

@@ -34,4 +34,16 @@ int64_t kumo__schedule_next(const kumo__schedule *s, int64_t after_ms);
  * Shared by `kumo events` and the /docs page. */
 void kumo__schedule_format(const kumo__tz *tz, int64_t ms, char *local, size_t llen, char *utc, size_t ulen);
 
+/* A parsed schedule's fields, for a deploy target that translates it into
+ * its own syntax (EventBridge's cron in deploy/cfn_template.c). Bits as
+ * parsed: sec/min 0-59, hour 0-23, dom 1-31, mon 1-12, dow 0-6 (Sunday 0);
+ * every_s > 0 for `every` (the fields are then 0). */
+typedef struct kumo__schedule_fields {
+    int64_t every_s;
+    uint64_t sec, min;
+    uint32_t hour, dom, mon, dow;
+    int dom_star, dow_star; /* the field began with '*' */
+} kumo__schedule_fields;
+void kumo__schedule_get_fields(const kumo__schedule *s, kumo__schedule_fields *out);
+
 #endif

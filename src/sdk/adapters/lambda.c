@@ -739,7 +739,38 @@ static int post_error(runtime *rt, const char *id, const char *type, const char 
     return 0;
 }
 
+/* Posts an event callback's answer (a JSON document, or its error). */
+static int post_event_reply(runtime *rt, const char *id, int frc, const kumo__lambda_event_reply *er, kumo__error *err)
+{
+    char path[256], generic[96];
+    long status = 0;
+    if (frc < 0) {
+        snprintf(generic, sizeof(generic), "the function failed (code %d)", frc);
+        return post_error(rt, id, er->error_type ? er->error_type : "Runtime.HandlerError",
+                          er->error_message ? er->error_message : generic, err);
+    }
+    const char *body = er->body ? er->body : "null";
+    size_t blen = er->body ? er->body_len : 4;
+    if (blen > KUMO__LAMBDA_PAYLOAD_MAX)
+        return post_error(rt, id, "Function.ResponseSizeTooLarge", "the response is over Lambda's 6 MB payload limit",
+                          err);
+    snprintf(path, sizeof(path), "/invocation/%s/response", id);
+    if (runtime_call(rt, path, body, blen, NULL, &status) != 0) {
+        kumo__error_set(err, -EIO, "posting the response to the Lambda Runtime API: %s", rt->curl_err);
+        return KUMO_EIO;
+    }
+    if (status != 202)
+        fprintf(stderr, "kumo lambda: the Runtime API answered %ld to the response of invocation %s\n", status, id);
+    return 0;
+}
+
 int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, kumo__error *err)
+{
+    return kumo__lambda_run_events(api, fn, NULL, data, err);
+}
+
+int kumo__lambda_run_events(const char *api, kumo__lambda_fn *fn, kumo__lambda_event_fn *efn, void *data,
+                            kumo__error *err)
 {
     runtime rt;
     kumo__arena arena;
@@ -769,7 +800,24 @@ int kumo__lambda_run(const char *api, kumo__lambda_fn *fn, void *data, kumo__err
         else
             unsetenv("_X_AMZN_TRACE_ID");
         kumo__error perr = {0};
-        int prc = kumo__lambda_parse_event(&arena, rt.buf ? rt.buf : "", rt.len, &req, &perr);
+        kumo__lambda_event ev;
+        int prc;
+        if (efn) {
+            prc = kumo__lambda_parse_any(&arena, rt.buf ? rt.buf : "", rt.len, &ev, &perr);
+            if (prc == 0 && ev.kind != KUMO__LAMBDA_HTTP) {
+                ev.request_id = kumo__arena_strndup(&arena, id, strlen(id));
+                ev.deadline_ms = strtoull(rt.deadline, NULL, 10);
+                kumo__lambda_event_reply er;
+                memset(&er, 0, sizeof(er));
+                int frc = efn(data, &ev, &er);
+                if ((rc = post_event_reply(&rt, id, frc, &er, err)) != 0)
+                    goto out;
+                continue;
+            }
+            req = ev.http;
+        } else {
+            prc = kumo__lambda_parse_event(&arena, rt.buf ? rt.buf : "", rt.len, &req, &perr);
+        }
         if (prc != 0) {
             rc = post_error(&rt, id, prc == KUMO_ENOMEM ? "Runtime.OutOfMemory" : "Runtime.UnsupportedEvent", perr.msg,
                             err);
