@@ -75,6 +75,32 @@ void kumo__host_reply_free(kumo__host_reply *r);
  * its platform's. */
 void kumo__host_new_request_id(kumo__host *h, char *out, size_t cap);
 
+/* Calls the handler of event `e` with one CloudEvents binary-mode request
+ * (POST /NAME, the headers given, names lower case, and the body), as kumo
+ * up's scheduler and consumers do; `in` is the request that carried it
+ * (for problem documents). Fills r as kumo__host_handle does: the
+ * handler's answer, or 500/502 when it failed, 501 when its unit is not
+ * served here. */
+void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo__http_in *in,
+                           const kumo__header_view *headers, size_t nheaders, kumo__slice body, const char *request_id,
+                           kumo__host_reply *r);
+
+/* Fills r (its request_id already set) with kumo's problem document. */
+void kumo__host_reply_problem(kumo__host_reply *r, const kumo__http_in *in, int status, const char *title,
+                              const char *detail);
+/* The Azure Functions function name of event `name` (what the Functions
+ * host POSTs to: /FUNCTION): the name itself when it starts with a
+ * letter, else "event_" + name. */
+void kumo__host_azure_function(const char *name, char *out, size_t cap);
+
+/* events.c: whether `in` is an event a platform pushes (POST
+ * /_kumo/events/NAME: CloudEvents binary or structured mode, a Pub/Sub
+ * push envelope, an Eventarc Cloud Storage event, a Cloud Scheduler or
+ * PingSource tick; an Azure Functions custom-handler invocation of an
+ * event's function). 0: it is not (dispatch it as HTTP); 1: it was
+ * answered into r (free with kumo__host_reply_free). */
+int kumo__host_event(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *r);
+
 /* http.c: serves until SIGTERM/SIGINT; 0 on a clean stop. */
 int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err);
 

@@ -63,7 +63,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     kumo__http_in in;
     kumo__h2o_http_in(req, &in);
     kumo__host_reply r;
-    kumo__host_handle(h, &in, request_id, &r);
+    /* what a platform pushes (an event), else an API request */
+    if (!kumo__host_event(h, &in, request_id, &r))
+        kumo__host_handle(h, &in, request_id, &r);
     if (r.no_route && h->docs && kumo__docs_serve(h->docs, req)) {
         kumo__host_reply_free(&r);
         return 0;
