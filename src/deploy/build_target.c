@@ -35,6 +35,7 @@
 #include "deploy/bundle.h"
 #include "deploy/deploy.h"
 #include "deploy/oci.h"
+#include "deploy/target.h"
 #include "deploy/zip.h"
 #include "runtime/runtime.h"
 
@@ -411,9 +412,7 @@ int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out
     }
     if ((rc = kumo__project_load(dir, &p, err)) < 0)
         goto out;
-    char what[64];
-    snprintf(what, sizeof(what), "kumo build --target %s", target);
-    if ((rc = kumo__project_refuse_events(p, what, err)) < 0)
+    if ((rc = kumo__target_check_events(p, target, err)) < 0)
         goto out;
     if ((rc = kumo__build_units(p, &built, err)) < 0)
         goto out;
