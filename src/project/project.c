@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,13 +44,21 @@ static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      
 static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "memory",  "min", "max",
                                         "idle",    "queue",   "concurrency", "sandbox", NULL};
 static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "no_new_privs", NULL};
-static const char *const store_keys[] = {"kv", "blob", "queue", NULL};
+static const char *const store_keys[] = {"kv", "blob", "queue", "topic", NULL};
 static const char *const environment_keys[] = {"target", "region", "stores", NULL};
 static const char *const event_keys[] = {"schedule", "timezone", "handler", "missed", "overlap", NULL};
-static const char *const queue_event_keys[] = {"queue",        "handler", "batch", "visibility",
-                                               "max_receives", "backoff", NULL};
-/* Event sources issue 13 will add; refused by name until they run. */
-static const char *const later_sources[] = {"blob", "topic", "cloudevent", NULL};
+/* The keys each source takes besides handler: (the source's own key first). */
+static const char *const queue_event_keys[] = {"queue",        "handler", "batch", "window", "visibility",
+                                               "max_receives", "backoff", "data",  NULL};
+static const char *const topic_event_keys[] = {"topic",        "handler", "batch", "window", "visibility",
+                                               "max_receives", "backoff", "data",  NULL};
+static const char *const blob_event_keys[] = {"blob",       "on",           "prefix",  "suffix", "handler",
+                                              "visibility", "max_receives", "backoff", NULL};
+static const char *const cloudevent_event_keys[] = {"cloudevent", "handler", "data", NULL};
+static const char *const event_sources[] = {"schedule", "queue", "topic", "blob", "cloudevent", NULL};
+/* Which sources run under kumo up today, in event_sources' order: the
+ * others are parsed and checked, then refused, never left idle. */
+static const int source_runs[] = {1, 1, 0, 0, 0};
 
 static int in_list(const char *s, const char *const *list)
 {
@@ -360,6 +369,15 @@ static int existing_file(const kumo__doc *doc, const json_t *node, const char *d
 }
 
 /* The list stores.KIND: unique names, each appended to p->stores. */
+/* stores: topic: is parsed, and refused until topics run. */
+static int refuse_topics(const kumo__doc *doc, json_t *stores, kumo__error *err)
+{
+    if (source_runs[KUMO__EVENT_TOPIC] || json_array_size(json_object_get(stores, "topic")) == 0)
+        return 0;
+    kumo__doc_key_error(err, doc, stores, "topic", "stores.topic: topics are not implemented yet (issue 13)");
+    return -EINVAL;
+}
+
 static int check_store_names(const kumo__doc *doc, json_t *stores, kumo__store_kind kind, kumo__project *p,
                              kumo__error *err)
 {
@@ -413,6 +431,7 @@ const char *kumo__store_kind_name(kumo__store_kind kind)
     case KUMO__STORE_KV: return "kv";
     case KUMO__STORE_BLOB: return "blob";
     case KUMO__STORE_QUEUE: return "queue";
+    case KUMO__STORE_TOPIC: return "topic";
     }
     return "?";
 }
@@ -706,53 +725,46 @@ static int event_handler(kumo__project *p, json_t *def, kumo__event_decl *e, kum
     return -EINVAL;
 }
 
-/* events.NAME with queue: {queue:, handler:, batch:, visibility:,
- * max_receives:, backoff:}: a consumer of a store under stores: queue:. */
-static int load_queue_event(kumo__project *p, json_t *def, kumo__event_decl *e, const char *where, kumo__error *err)
+/* The store named by the source key `key` of an event (queue:, topic:,
+ * blob:), which must be declared under stores: with that kind. */
+static int event_store(kumo__project *p, json_t *def, kumo__event_decl *e, const char *key, kumo__store_kind kind,
+                       char **out, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    char like[96];
+    snprintf(like, sizeof like, "the name of a store under stores: %s:", key);
+    int rc = event_string(doc, def, e->name, key, like, out, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < p->nstores; i++)
+        if (p->stores[i].kind == kind && strcmp(p->stores[i].name, *out) == 0)
+            return 0;
+    char list[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < p->nstores; i++) {
+        if (p->stores[i].kind != kind)
+            continue;
+        int n = snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", p->stores[i].name);
+        if (n < 0 || (size_t)n >= sizeof list - len)
+            break;
+        len += (size_t)n;
+    }
+    kumo__doc_value_error(err, doc, def, key, "events.%s.%s: no %s '%s' under stores: %s:%s%s%s", e->name, key,
+                          kumo__store_kind_name(kind), *out, key, len ? " (there are: " : "; declare it there", list,
+                          len ? ")" : "");
+    return -EINVAL;
+}
+
+/* The keys every queued source shares: batch:, window:, visibility:,
+ * max_receives:, backoff: (those present in `keys`), with their defaults. */
+static int load_delivery(kumo__project *p, json_t *def, kumo__event_decl *e, kumo__error *err)
 {
     const kumo__doc *doc = p->doc;
     const char *name = e->name;
-    int rc;
-    if (json_object_get(def, "window")) {
-        kumo__doc_key_error(err, doc, def, "window",
-                            "events.%s.window: batching windows are not implemented yet (issue 13); a receive "
-                            "takes up to batch: messages that are ready now; remove window:",
-                            name);
-        return -EINVAL;
-    }
-    if ((rc = check_keys(doc, def, queue_event_keys, where, err)) < 0)
-        return rc;
-    if (json_object_get(def, "handler") == NULL) {
-        kumo__doc_key_error(err, doc, def, "queue", "events.%s has no handler; add handler: UNIT.SYMBOL", name);
-        return -EINVAL;
-    }
-    e->kind = KUMO__EVENT_QUEUE;
     e->batch = 1;
     e->visibility_ms = 30000;
     e->max_receives = 5;
     e->backoff_ms = 1000;
-    if ((rc = event_string(doc, def, name, "queue", "the name of a store under stores: queue:", &e->queue, err)) < 0 ||
-        (rc = event_handler(p, def, e, err)) < 0)
-        return rc;
-    int found = 0;
-    for (size_t i = 0; i < p->nstores; i++)
-        if (p->stores[i].kind == KUMO__STORE_QUEUE && strcmp(p->stores[i].name, e->queue) == 0)
-            found = 1;
-    if (!found) {
-        char list[512] = "";
-        size_t len = 0;
-        for (size_t i = 0; i < p->nstores; i++) {
-            if (p->stores[i].kind != KUMO__STORE_QUEUE)
-                continue;
-            int n = snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", p->stores[i].name);
-            if (n < 0 || (size_t)n >= sizeof list - len)
-                break;
-            len += (size_t)n;
-        }
-        kumo__doc_value_error(err, doc, def, "queue", "events.%s.queue: no queue '%s' under stores: queue:%s%s%s", name,
-                              e->queue, len ? " (there are: " : "; declare it there", list, len ? ")" : "");
-        return -EINVAL;
-    }
     static const struct {
         const char *key;
         unsigned lo, hi;
@@ -772,22 +784,37 @@ static int load_queue_event(kumo__project *p, json_t *def, kumo__event_decl *e, 
         else
             e->max_receives = (unsigned)n;
     }
-    static const char *const durations[] = {"visibility", "backoff"};
-    for (size_t i = 0; i < 2; i++) {
-        json_t *v = json_object_get(def, durations[i]);
-        double d;
+    static const struct {
+        const char *key, *range;
+        double lo, hi; /* seconds */
+    } durations[] = {{"visibility", "1ms to 12h", 0.001, 12 * 3600},
+                     {"backoff", "1ms to 5m", 0.001, 300},
+                     {"window", "0s to 5m", 0, 300}};
+    uint64_t *dest[] = {&e->visibility_ms, &e->backoff_ms, &e->window_ms};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(def, durations[i].key);
+        double d = 0;
         if (v == NULL)
             continue;
-        if (parse_duration(v, &d) != 0 || d * 1000 < 1 || d > (i == 0 ? 12 * 3600 : 300)) {
-            kumo__doc_value_error(err, doc, def, durations[i],
-                                  "events.%s.%s must be a duration like \"30s\", \"500ms\" or \"2m\" (1ms to %s)", name,
-                                  durations[i], i == 0 ? "12h" : "5m");
+        int zero =
+            durations[i].lo == 0 &&
+            ((json_is_integer(v) && json_integer_value(v) == 0) ||
+             (json_is_string(v) && (strcmp(json_string_value(v), "0") == 0 || strcmp(json_string_value(v), "0s") == 0 ||
+                                    strcmp(json_string_value(v), "0ms") == 0)));
+        if (!zero && (parse_duration(v, &d) != 0 || d < durations[i].lo || d * 1000 < 1 || d > durations[i].hi)) {
+            kumo__doc_value_error(err, doc, def, durations[i].key,
+                                  "events.%s.%s must be a duration like \"30s\", \"500ms\" or \"2m\" (%s)", name,
+                                  durations[i].key, durations[i].range);
             return -EINVAL;
         }
-        if (i == 0)
-            e->visibility_ms = (uint64_t)(d * 1000);
-        else
-            e->backoff_ms = (uint64_t)(d * 1000);
+        *dest[i] = (uint64_t)(d * 1000 + 0.5);
+    }
+    if (e->window_ms > 0 && e->batch == 1) {
+        kumo__doc_key_error(err, doc, def, "window",
+                            "events.%s.window waits to fill a batch, and batch: is 1; set batch: above 1 or remove "
+                            "window:",
+                            name);
+        return -EINVAL;
     }
     double timeout_s = p->units[e->unit_index].tuning.timeout_s;
     if ((double)e->visibility_ms < timeout_s * 1000) {
@@ -799,11 +826,160 @@ static int load_queue_event(kumo__project *p, json_t *def, kumo__event_decl *e, 
             kumo__doc_value_error(err, doc, def, "visibility", why, name, (double)e->visibility_ms / 1000, "", e->unit,
                                   timeout_s, timeout_s);
         else
-            kumo__doc_key_error(err, doc, def, "queue", why, name, (double)e->visibility_ms / 1000, ", the default",
-                                e->unit, timeout_s, timeout_s);
+            kumo__doc_key_error(err, doc, def, kumo__event_kind_name(e->kind), why, name,
+                                (double)e->visibility_ms / 1000, ", the default", e->unit, timeout_s, timeout_s);
         return -EINVAL;
     }
     return 0;
+}
+
+/* data: a JSON pointer into the OpenAPI document, resolved where the spec
+ * is loaded; here only its shape is checked and its position kept. */
+static int load_data(kumo__project *p, json_t *def, kumo__event_decl *e, kumo__error *err)
+{
+    json_t *v = json_object_get(def, "data");
+    if (v == NULL)
+        return 0;
+    const char *s = json_string_value(v);
+    if (s == NULL || strncmp(s, "#/", 2) != 0) {
+        kumo__doc_value_error(err, p->doc, def, "data",
+                              "events.%s.data must be a reference to a schema of the OpenAPI document, like "
+                              "'#/components/schemas/Order' (quote it: '#' starts a YAML comment)",
+                              e->name);
+        return -EINVAL;
+    }
+    if ((e->data = strdup(s)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    kumo__doc_pos(p->doc, v, &e->data_line, &e->data_col);
+    return 0;
+}
+
+/* "STORE.EVENT": the queue a topic subscription or a blob store's outbox
+ * gives this event (a '.' cannot occur in a store's own name). */
+static int derived_queue(kumo__event_decl *e, const char *store, kumo__error *err)
+{
+    if (asprintf(&e->queue, "%s.%s", store, e->name) < 0) {
+        e->queue = NULL;
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* blob: STORE, on: [created, deleted], prefix:, suffix: */
+static int load_blob_filters(kumo__project *p, json_t *def, kumo__event_decl *e, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    json_t *on = json_object_get(def, "on");
+    e->on = KUMO__BLOB_CREATED | KUMO__BLOB_DELETED;
+    if (on) {
+        json_t *one = json_is_string(on) ? on : NULL;
+        size_t n = one ? 1 : json_is_array(on) ? json_array_size(on) : 0;
+        e->on = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *w = json_string_value(one ? one : json_array_get(on, i));
+            unsigned bit = w && strcmp(w, "created") == 0   ? KUMO__BLOB_CREATED
+                           : w && strcmp(w, "deleted") == 0 ? KUMO__BLOB_DELETED
+                                                            : 0;
+            if (bit == 0) {
+                n = 0;
+                break;
+            }
+            e->on |= bit;
+        }
+        if (n == 0) {
+            kumo__doc_value_error(err, doc, def, "on",
+                                  "events.%s.on must be created, deleted or a list of them (like [created, deleted])",
+                                  e->name);
+            return -EINVAL;
+        }
+    }
+    int rc;
+    if ((rc = event_string(doc, def, e->name, "prefix", "a key prefix in quotes (like \"img/\")", &e->prefix, err)) <
+            0 ||
+        (rc = event_string(doc, def, e->name, "suffix", "a key suffix in quotes (like \".png\")", &e->suffix, err)) < 0)
+        return rc;
+    return 0;
+}
+
+/* cloudevent: {type: T, source: S} */
+static int load_cloudevent(kumo__project *p, json_t *def, kumo__event_decl *e, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    json_t *ce = json_object_get(def, "cloudevent");
+    static const char *const ce_keys[] = {"type", "source", NULL};
+    char where[160];
+    snprintf(where, sizeof where, "events.%s.cloudevent", e->name);
+    if (!json_is_object(ce)) {
+        kumo__doc_value_error(err, doc, def, "cloudevent",
+                              "events.%s.cloudevent must be a mapping like {type: com.example.order.created, source: "
+                              "/shop} (source: optional)",
+                              e->name);
+        return -EINVAL;
+    }
+    int rc = check_keys(doc, ce, ce_keys, where, err);
+    if (rc < 0)
+        return rc;
+    json_t *type = json_object_get(ce, "type");
+    if (type == NULL) {
+        kumo__doc_key_error(err, doc, def, "cloudevent",
+                            "events.%s.cloudevent has no type; add type: (the CloudEvents type to route here, like "
+                            "com.example.order.created)",
+                            e->name);
+        return -EINVAL;
+    }
+    char ename[160];
+    snprintf(ename, sizeof ename, "%s.cloudevent", e->name);
+    if ((rc = event_string(doc, ce, ename, "type", "a CloudEvents type (like com.example.order.created)", &e->ce_type,
+                           err)) < 0 ||
+        (rc = event_string(doc, ce, ename, "source", "a CloudEvents source (a URI-reference, like /shop)",
+                           &e->ce_source, err)) < 0)
+        return rc;
+    return 0;
+}
+
+/* events.NAME with a source other than schedule: (queue:, topic:, blob:,
+ * cloudevent:): its keys, its store and its delivery. */
+static int load_sourced_event(kumo__project *p, json_t *def, kumo__event_decl *e, kumo__event_kind kind,
+                              const char *where, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    static const char *const *const keys[] = {[KUMO__EVENT_QUEUE] = queue_event_keys,
+                                              [KUMO__EVENT_TOPIC] = topic_event_keys,
+                                              [KUMO__EVENT_BLOB] = blob_event_keys,
+                                              [KUMO__EVENT_CLOUDEVENT] = cloudevent_event_keys};
+    const char *src = kumo__event_kind_name(kind);
+    int rc;
+    e->kind = kind;
+    if ((rc = check_keys(doc, def, keys[kind], where, err)) < 0)
+        return rc;
+    if (json_object_get(def, "handler") == NULL) {
+        kumo__doc_key_error(err, doc, def, src, "events.%s has no handler; add handler: UNIT.SYMBOL", e->name);
+        return -EINVAL;
+    }
+    if ((rc = event_handler(p, def, e, err)) < 0)
+        return rc;
+    switch (kind) {
+    case KUMO__EVENT_QUEUE: rc = event_store(p, def, e, "queue", KUMO__STORE_QUEUE, &e->queue, err); break;
+    case KUMO__EVENT_TOPIC:
+        if ((rc = event_store(p, def, e, "topic", KUMO__STORE_TOPIC, &e->topic, err)) == 0)
+            rc = derived_queue(e, e->topic, err);
+        break;
+    case KUMO__EVENT_BLOB:
+        if ((rc = event_store(p, def, e, "blob", KUMO__STORE_BLOB, &e->blob, err)) == 0 &&
+            (rc = load_blob_filters(p, def, e, err)) == 0)
+            rc = derived_queue(e, e->blob, err);
+        break;
+    case KUMO__EVENT_CLOUDEVENT: rc = load_cloudevent(p, def, e, err); break;
+    default: rc = -EINVAL; break;
+    }
+    if (rc < 0)
+        return rc;
+    if (kind != KUMO__EVENT_CLOUDEVENT && (rc = load_delivery(p, def, e, err)) < 0)
+        return rc;
+    return load_data(p, def, e, err);
 }
 
 static int load_event(kumo__project *p, json_t *events, const char *name, json_t *def, kumo__event_decl *e,
@@ -825,33 +1001,40 @@ static int load_event(kumo__project *p, json_t *events, const char *name, json_t
                               "events.%s must be a mapping like {schedule: \"0 3 * * *\", handler: UNIT.SYMBOL}", name);
         return -EINVAL;
     }
-    for (const char *const *k = later_sources; *k; k++) {
-        if (json_object_get(def, *k)) {
-            kumo__doc_key_error(
-                err, doc, def, *k,
-                "events.%s: %s events are not implemented yet (issue 13); only schedule: and queue: run "
-                "today",
-                name, *k);
-            return -EINVAL;
-        }
-    }
+    e->node = def;
     char where[128];
     snprintf(where, sizeof where, "events.%s", name);
-    if (json_object_get(def, "queue") && json_object_get(def, "schedule")) {
-        kumo__doc_key_error(err, doc, def, "queue",
-                            "events.%s has two sources (schedule: and queue:); an event has one: split it in two",
-                            name);
-        return -EINVAL;
+    const char *first = NULL;
+    kumo__event_kind kind = KUMO__EVENT_SCHEDULE;
+    for (size_t k = 0; event_sources[k]; k++) {
+        if (json_object_get(def, event_sources[k]) == NULL)
+            continue;
+        if (first) {
+            kumo__doc_key_error(err, doc, def, event_sources[k],
+                                "events.%s has two sources (%s: and %s:); an event has one: split it in two", name,
+                                first, event_sources[k]);
+            return -EINVAL;
+        }
+        first = event_sources[k];
+        kind = (kumo__event_kind)k;
     }
-    if (json_object_get(def, "queue"))
-        return load_queue_event(p, def, e, where, err);
+    if (first && kind != KUMO__EVENT_SCHEDULE) {
+        if ((rc = load_sourced_event(p, def, e, kind, where, err)) < 0)
+            return rc;
+        if (!source_runs[kind]) {
+            kumo__doc_key_error(err, doc, def, first, "events.%s: %s events are not implemented yet (issue 13)", name,
+                                first);
+            return -EINVAL;
+        }
+        return 0;
+    }
     if ((rc = check_keys(doc, def, event_keys, where, err)) < 0)
         return rc;
     json_t *sched = json_object_get(def, "schedule");
     if (sched == NULL) {
         kumo__doc_key_error(err, doc, events, name,
-                            "events.%s has no source; add schedule: \"0 3 * * *\" (cron, @daily or every 5m) or "
-                            "queue: NAME (a store under stores: queue:)",
+                            "events.%s has no source; add one of schedule: \"0 3 * * *\" (cron, @daily or every 5m), "
+                            "queue: NAME, topic: NAME, blob: NAME (stores under stores:) or cloudevent: {type: T}",
                             name);
         return -EINVAL;
     }
@@ -1010,14 +1193,16 @@ static int load_root(kumo__project *p, kumo__error *err)
     json_t *stores = json_object_get(root, "stores");
     if (stores) {
         if (!json_is_object(stores)) {
-            kumo__doc_value_error(err, doc, root, "stores", "stores must be a mapping with kv:, blob: or queue: lists");
+            kumo__doc_value_error(err, doc, root, "stores",
+                                  "stores must be a mapping with kv:, blob:, queue: or topic: lists");
             return -EINVAL;
         }
         if ((rc = check_keys(doc, stores, store_keys, "stores", err)) < 0 ||
             (rc = check_store_names(doc, stores, KUMO__STORE_KV, p, err)) < 0 ||
             (rc = check_store_names(doc, stores, KUMO__STORE_BLOB, p, err)) < 0 ||
             (rc = check_store_names(doc, stores, KUMO__STORE_QUEUE, p, err)) < 0 ||
-            (rc = check_store_vars(doc, stores, err)) < 0)
+            (rc = check_store_names(doc, stores, KUMO__STORE_TOPIC, p, err)) < 0 ||
+            (rc = refuse_topics(doc, stores, err)) < 0 || (rc = check_store_vars(doc, stores, err)) < 0)
             return rc;
     }
 
@@ -1172,6 +1357,13 @@ void kumo__project_free(kumo__project *p)
         free(e->schedule);
         free(e->timezone);
         free(e->queue);
+        free(e->data);
+        free(e->topic);
+        free(e->blob);
+        free(e->prefix);
+        free(e->suffix);
+        free(e->ce_type);
+        free(e->ce_source);
     }
     free(p->events);
     free(p->dir);
@@ -1401,6 +1593,34 @@ const char *kumo__store_url_scrub(const char *url, const char *msg, char *buf, s
     }
     buf[o] = '\0';
     return buf;
+}
+
+const char *kumo__event_kind_name(kumo__event_kind kind)
+{
+    switch (kind) {
+    case KUMO__EVENT_SCHEDULE: return "schedule";
+    case KUMO__EVENT_QUEUE: return "queue";
+    case KUMO__EVENT_TOPIC: return "topic";
+    case KUMO__EVENT_BLOB: return "blob";
+    case KUMO__EVENT_CLOUDEVENT: return "cloudevent";
+    }
+    return "?";
+}
+
+int kumo__project_event_error(kumo__error *err, const kumo__project *p, const kumo__event_decl *e, const char *key,
+                              const char *fmt, ...)
+{
+    int line = e->line, col = e->col;
+    if (key && p->doc && e->node)
+        kumo__doc_key_pos(p->doc, e->node, key, &line, &col);
+    char why[sizeof(err->msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    kumo__error_set(err, -EINVAL, "%s:%d:%d: events.%s: %s", p->doc ? kumo__doc_path(p->doc) : "kumo.yaml", line, col,
+                    e->name, why);
+    return -EINVAL;
 }
 
 int kumo__project_refuse_events(const kumo__project *p, const char *what, kumo__error *err)

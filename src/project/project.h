@@ -52,8 +52,14 @@ typedef struct kumo__environment {
     size_t nstores;
 } kumo__environment;
 
-/* The kinds of store (stores: kv:, blob:, queue: in kumo.yaml). */
-typedef enum kumo__store_kind { KUMO__STORE_KV, KUMO__STORE_BLOB, KUMO__STORE_QUEUE } kumo__store_kind;
+/* The kinds of store (stores: kv:, blob:, queue:, topic: in kumo.yaml). */
+typedef enum kumo__store_kind {
+    KUMO__STORE_KV,
+    KUMO__STORE_BLOB,
+    KUMO__STORE_QUEUE,
+    KUMO__STORE_TOPIC
+} kumo__store_kind;
+#define KUMO__STORE_KINDS 4
 
 /* One store declared under stores:. */
 typedef struct kumo__store_decl {
@@ -61,7 +67,7 @@ typedef struct kumo__store_decl {
     kumo__store_kind kind;
 } kumo__store_decl;
 
-/* "kv", "blob" or "queue". */
+/* "kv", "blob", "queue" or "topic". */
 const char *kumo__store_kind_name(kumo__store_kind kind);
 
 /* http: the front's limits, the same under kumo up and kumo-host. */
@@ -72,9 +78,20 @@ typedef struct kumo__http_limits {
     size_t body_budget;      /* request bodies held at once, all loops together (256 MiB); more is 503 */
 } kumo__http_limits;
 
-/* events: what fires a function besides HTTP (docs/events.md). Schedules
- * and queue consumers run today; every other source is refused at load. */
-typedef enum kumo__event_kind { KUMO__EVENT_SCHEDULE, KUMO__EVENT_QUEUE } kumo__event_kind;
+/* events: what fires a function besides HTTP (docs/events.md): a
+ * schedule, a queue, a topic (a subscription of its own), a blob store's
+ * writes, or a CloudEvent POSTed from outside. */
+typedef enum kumo__event_kind {
+    KUMO__EVENT_SCHEDULE,
+    KUMO__EVENT_QUEUE,
+    KUMO__EVENT_TOPIC,
+    KUMO__EVENT_BLOB,
+    KUMO__EVENT_CLOUDEVENT,
+} kumo__event_kind;
+/* "schedule", "queue", "topic", "blob" or "cloudevent": the source's key. */
+const char *kumo__event_kind_name(kumo__event_kind kind);
+#define KUMO__BLOB_CREATED 1u
+#define KUMO__BLOB_DELETED 2u
 typedef struct kumo__event_decl {
     char *name; /* key under events:, [a-z0-9_-]+ */
     kumo__event_kind kind;
@@ -86,13 +103,25 @@ typedef struct kumo__event_decl {
     int overlap;              /* overlap: true */
     kumo__schedule *compiled; /* owned; parsed at load (errors at the value's line:column) */
     int line, col;            /* of the entry's key */
+    const json_t *node;       /* the entry's mapping in p->doc (borrowed), for positions */
     kumo__tz *tz;             /* owned; the zone `compiled` reads (NULL: UTC) */
-    /* queue: (KUMO__EVENT_QUEUE) */
-    char *queue;            /* a store under stores: queue: */
-    unsigned batch;         /* batch: 1..100 (default 1): messages per receive */
-    uint64_t visibility_ms; /* visibility: (default 30 s), at least the unit's timeout */
-    unsigned max_receives;  /* max_receives: 1..1000 (default 5), then NAME-dead */
-    uint64_t backoff_ms;    /* backoff: first retry delay (default 1 s), doubling, capped at 5 min */
+    /* delivery through a queue (QUEUE, TOPIC, BLOB) */
+    char *queue;             /* QUEUE: a store under stores: queue:; TOPIC: "TOPIC.EVENT", the subscription's
+                                queue; BLOB: "STORE.EVENT", the outbox queue the blob driver records into */
+    unsigned batch;          /* batch: 1..100 (default 1): messages per call (BLOB: 1) */
+    uint64_t window_ms;      /* window: 0..5 min (default 0): how long to wait to fill a batch */
+    uint64_t visibility_ms;  /* visibility: (default 30 s), at least the unit's timeout */
+    unsigned max_receives;   /* max_receives: 1..1000 (default 5), then the queue QUEUE-dead */
+    uint64_t backoff_ms;     /* backoff: first retry delay (default 1 s), doubling, capped at 5 min */
+    char *data;              /* data: a JSON pointer into the OpenAPI document ("#/components/schemas/Order") as
+                                written, or NULL; resolved where the spec is loaded (QUEUE, TOPIC, CLOUDEVENT) */
+    int data_line, data_col; /* where data:'s value is in kumo.yaml */
+    char *topic;             /* TOPIC: a store under stores: topic: */
+    char *blob;              /* BLOB: a store under stores: blob: */
+    unsigned on;             /* BLOB: KUMO__BLOB_CREATED | KUMO__BLOB_DELETED */
+    char *prefix, *suffix;   /* BLOB: key filters, NULL: none */
+    char *ce_type;           /* CLOUDEVENT: cloudevent: {type:} (required, exact) */
+    char *ce_source;         /* CLOUDEVENT: cloudevent: {source:} (exact), NULL: any */
 } kumo__event_decl;
 
 typedef struct kumo__project {
@@ -130,7 +159,7 @@ const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name);
 /* Store names are unique across kv:, blob: and queue: (after upper-casing
  * and '-' -> '_', since each has one variable KUMO_STORE_<NAME>). */
 
-/* "kv", "blob" or "queue" for a declared store; NULL when `store` is not
+/* "kv", "blob", "queue" or "topic" for a declared store; NULL when `store` is not
  * declared. */
 const char *kumo__project_store_kind(const kumo__project *p, const char *store);
 /* The environment named `name`, or NULL (also for a NULL name). */
@@ -146,6 +175,11 @@ const kumo__store_url *kumo__environment_store(const kumo__environment *e, const
  * that cannot run them yet: a declaration is never dropped in silence.
  * 0 when there are none. */
 int kumo__project_refuse_events(const kumo__project *p, const char *what, kumo__error *err);
+/* An error about event e for a target that cannot carry it (or part of
+ * it): "kumo.yaml:L:C: events.NAME: <fmt>", at the entry's key `key`
+ * (NULL: the event's own key). Returns -EINVAL. */
+int kumo__project_event_error(kumo__error *err, const kumo__project *p, const kumo__event_decl *e, const char *key,
+                              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int kumo__project_pick_environment(const kumo__project *p, const char *asked, const char **out, kumo__error *err);
 /* kumo__store_var, the KUMO_STORE_<NAME> rule, is in base/store_var.h
  * (included above): the worker's SDK uses the same one. */

@@ -114,8 +114,7 @@ class EventsCliTest(unittest.TestCase):
              "kumo.yaml:6:63: events.purge.timezone: unknown time zone 'Europe/Atlantis': /usr/share/zoneinfo has no "
              "such zone"),
             ("  thumbs: {blob: files, handler: todos.send}\n",
-             "kumo.yaml:6:12: events.thumbs: blob events are not implemented yet (issue 13); only schedule: and "
-             "queue: run today"),
+             "kumo.yaml:6:18: events.thumbs.blob: no blob 'files' under stores: blob:; declare it there"),
             ("  notify: {queue: notifications, handler: todos.send, batch: 10}\n",
              "kumo.yaml:6:19: events.notify.queue: no queue 'notifications' under stores: queue:; declare it there"),
             ('  purge: {schedule: "@daily", handler: mail.send}\n',

@@ -168,8 +168,8 @@ class ConfigTest(unittest.TestCase):
         cases = [
             (line.replace("visibility: 10s", "visibility: 2s"),
              "kumo.yaml:15:69: events.work.visibility (2 s) is shorter than the timeout of unit 'queues' (5 s)"),
-            (line.replace("backoff: 100ms", "window: 200ms"),
-             "kumo.yaml:15:91: events.work.window: batching windows are not implemented yet"),
+            (line.replace("backoff: 100ms", "window: 6m"),
+             "kumo.yaml:15:99: events.work.window must be a duration like"),
             (line.replace("queue: jobs", "queue: mail"),
              "kumo.yaml:15:17: events.work.queue: no queue 'mail' under stores: queue: (there are: jobs)"),
         ]

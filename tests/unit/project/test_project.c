@@ -152,7 +152,7 @@ static const struct {
     {"name: x\napi: api.yaml\nstores:\n  kv: [a, a]\n", "kumo.yaml:4:11: stores.kv: 'a' is listed twice; remove one"},
     {"name: x\napi: api.yaml\nstores:\n  queue: jobs\n", "kumo.yaml:4:10: stores.queue must be a list of names"},
     {"name: x\napi: api.yaml\nstores:\n  cache: []\n",
-     "kumo.yaml:4:3: unknown key 'cache' in stores; expected one of: kv, blob, queue"},
+     "kumo.yaml:4:3: unknown key 'cache' in stores; expected one of: kv, blob, queue, topic"},
     {"name: x\napi: api.yaml\nhttp: {max_headers: 50, max_header_bytes: 16Ki, max_connections: 10, body_budget: "
      "64Mi}\n",
      ""},
@@ -213,29 +213,58 @@ static const struct {
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
      "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
      "todos.purge, visibility: 20s, window: 200ms}\n",
-     "kumo.yaml:7:63: events.purge.window: batching windows are not implemented yet (issue 13); a receive takes up to "
-     "batch: messages that are ready now; remove window:"},
+     "kumo.yaml:7:63: events.purge.window waits to fill a batch, and batch: is 1; set batch: above 1 or remove "
+     "window:"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge, visibility: 20s, batch: 10, window: 200ms, data: '#/components/schemas/Job'}\n",
+     ""},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge, visibility: 20s, batch: 10, window: 6m}\n",
+     "kumo.yaml:7:82: events.purge.window must be a duration like \"30s\", \"500ms\" or \"2m\" (0s to 5m)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
+     "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
+     "todos.purge, visibility: 20s, data: Job}\n",
+     "kumo.yaml:7:69: events.purge.data must be a reference to a schema of the OpenAPI document, like "
+     "'#/components/schemas/Order' (quote it: '#' starts a YAML comment)"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
      "[jobs]}\nevents:\n  purge: {queue: jobs, handler: "
      "todos.purge, visibility: 20s, timezone: UTC}\n",
-     "kumo.yaml:7:63: unknown key 'timezone' in events.purge; expected one of: queue, handler, batch, visibility, "
-     "max_receives, backoff"},
+     "kumo.yaml:7:63: unknown key 'timezone' in events.purge; expected one of: queue, handler, batch, window, "
+     "visibility, max_receives, backoff, data"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml], timeout: 20s}\nstores: {queue: "
      "[jobs]}\nevents:\n  purge: {queue: jobs, schedule: "
      "\"@daily\", handler: todos.purge}\n",
      "kumo.yaml:7:11: events.purge has two sources (schedule: and queue:); an event has one: split it in two"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  thumbs: {blob: files, on: "
      "[created], handler: todos.thumb}\n",
-     "kumo.yaml:6:12: events.thumbs: blob events are not implemented yet (issue 13); only schedule: and queue: run "
-     "today"},
+     "kumo.yaml:6:18: events.thumbs.blob: no blob 'files' under stores: blob:; declare it there"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {blob: [files]}\nevents:\n  thumbs: "
+     "{blob: files, on: [created, moved], handler: todos.thumb}\n",
+     "kumo.yaml:7:29: events.thumbs.on must be created, deleted or a list of them (like [created, deleted])"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {blob: [files]}\nevents:\n  thumbs: "
+     "{blob: files, on: deleted, prefix: img/, suffix: .png, handler: todos.thumb}\n",
+     "kumo.yaml:7:12: events.thumbs: blob events are not implemented yet (issue 13)"},
+    {"name: x\napi: api.yaml\nstores: {topic: [orders]}\n",
+     "kumo.yaml:3:10: stores.topic: topics are not implemented yet (issue 13)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nstores: {blob: [files]}\nevents:\n  thumbs: "
+     "{blob: files, batch: 10, handler: todos.thumb}\n",
+     "kumo.yaml:7:25: unknown key 'batch' in events.thumbs; expected one of: blob, on, prefix, suffix, handler, "
+     "visibility, max_receives, backoff"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  billing: {topic: orders, handler: "
      "todos.charge}\n",
-     "kumo.yaml:6:13: events.billing: topic events are not implemented yet (issue 13); only schedule: and queue: run "
-     "today"},
+     "kumo.yaml:6:20: events.billing.topic: no topic 'orders' under stores: topic:; declare it there"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  ext:\n    cloudevent: {source: "
+     "/shop}\n    handler: todos.ext\n",
+     "kumo.yaml:7:5: events.ext.cloudevent has no type; add type: (the CloudEvents type to route here, like "
+     "com.example.order.created)"},
+    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  ext:\n    cloudevent: {type: "
+     "com.example, kind: x}\n    handler: todos.ext\n",
+     "kumo.yaml:7:37: unknown key 'kind' in events.ext.cloudevent; expected one of: type, source"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  ext:\n    cloudevent: {type: "
      "com.example}\n    handler: todos.ext\n",
-     "kumo.yaml:7:5: events.ext: cloudevent events are not implemented yet (issue 13); only schedule: and queue: run "
-     "today"},
+     "kumo.yaml:7:5: events.ext: cloudevent events are not implemented yet (issue 13)"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
      "handler: todos.purge, timzone: UTC}\n",
      "kumo.yaml:6:56: unknown key 'timzone' in events.purge (did you mean 'timezone'?); expected one of: schedule, "
@@ -246,8 +275,8 @@ static const struct {
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: \"0 3 * * *\"\n",
      "kumo.yaml:6:10: events.purge must be a mapping like {schedule: \"0 3 * * *\", handler: UNIT.SYMBOL}"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {handler: todos.purge}\n",
-     "kumo.yaml:6:3: events.purge has no source; add schedule: \"0 3 * * *\" (cron, @daily or every 5m) or "
-     "queue: NAME (a store under stores: queue:)"},
+     "kumo.yaml:6:3: events.purge has no source; add one of schedule: \"0 3 * * *\" (cron, @daily or every 5m), "
+     "queue: NAME, topic: NAME, blob: NAME (stores under stores:) or cloudevent: {type: T}"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * "
      "*\"}\n",
      "kumo.yaml:6:3: events.purge has no handler; add handler: UNIT.SYMBOL"},
