@@ -316,20 +316,6 @@ void kumo__target_k8s_push_images(kumo__target_ctx *t)
 
 /* ---- events ----------------------------------------------------------------- */
 
-/* "kumo.yaml:L:C: events.NAME: ..." at the event's entry. */
-static int __attribute__((format(printf, 4, 5)))
-refuse(kumo__error *err, const kumo__project *p, const kumo__event_decl *e, const char *fmt, ...)
-{
-    char msg[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    kumo__error_set(err, -EINVAL, "%s:%d:%d: events.%s: %s", p->doc ? kumo__doc_path(p->doc) : "kumo.yaml", e->line,
-                    e->col, e->name, msg);
-    return -EINVAL;
-}
-
 int kumo__target_cron(const kumo__event_decl *e, int seconds, char *out, size_t cap, int *utc, const char **why)
 {
     static const struct {
@@ -427,6 +413,12 @@ static const char *kind_word(kumo__event_kind k)
     return "?";
 }
 
+/* The key naming e's source ("queue", "topic", ...). */
+static const char *kind_word_key(const kumo__event_decl *e)
+{
+    return kind_word(e->kind);
+}
+
 /* What each target carries (docs/events.md, "On every target"). */
 int kumo__target_check_events(const kumo__project *p, const char *target, kumo__error *err)
 {
@@ -444,33 +436,38 @@ int kumo__target_check_events(const kumo__project *p, const char *target, kumo__
         switch (e->kind) {
         case KUMO__EVENT_SCHEDULE:
             if (kumo__target_cron(e, azure, cron, sizeof cron, &utc, &why) < 0)
-                return refuse(err, p, e, "schedule \"%s\" %s (%s)", e->schedule, why, target);
+                return kumo__project_event_error(err, p, e, "schedule", "schedule \"%s\" %s (%s)", e->schedule, why,
+                                                 target);
             if (faas && e->timezone && strcmp(e->timezone, "UTC") != 0 && !utc)
-                return refuse(err, p, e,
-                              "timezone %s: the OpenFaaS cron-connector reads every schedule in UTC and has no time "
-                              "zone setting; write the schedule in UTC (timezone: UTC)",
-                              e->timezone);
+                return kumo__project_event_error(
+                    err, p, e, "timezone",
+                    "timezone %s: the OpenFaaS cron-connector reads every schedule in UTC and has no time "
+                    "zone setting; write the schedule in UTC (timezone: UTC)",
+                    e->timezone);
             if (e->missed_once && (gcp || knative || faas))
-                return refuse(err, p, e,
-                              "missed: once: %s never runs a tick it missed; use missed: skip (the default) on this "
-                              "target",
-                              gcp       ? "Cloud Scheduler"
-                              : knative ? "a Knative PingSource"
-                                        : "the OpenFaaS cron-connector");
+                return kumo__project_event_error(
+                    err, p, e, "missed",
+                    "missed: once: %s never runs a tick it missed; use missed: skip (the default) on this "
+                    "target",
+                    gcp       ? "Cloud Scheduler"
+                    : knative ? "a Knative PingSource"
+                              : "the OpenFaaS cron-connector");
             if (e->overlap && azure)
-                return refuse(err, p, e,
-                              "overlap: true: an Azure timer trigger never overlaps its own runs (it holds a lease "
-                              "while one runs); use overlap: false on azure");
+                return kumo__project_event_error(
+                    err, p, e, "overlap",
+                    "overlap: true: an Azure timer trigger never overlaps its own runs (it holds a lease "
+                    "while one runs); use overlap: false on azure");
             if (azure) {
                 const char *z = utc || !e->timezone ? "UTC" : e->timezone;
                 if (zone_of) {
                     const char *zo = zone_of->timezone ? zone_of->timezone : "UTC";
                     if (strcmp(z, zo) != 0)
-                        return refuse(err, p, e,
-                                      "timezone %s: an Azure function app has one time zone (WEBSITE_TIME_ZONE) for "
-                                      "all its timer triggers, and events.%s reads %s; give every schedule the same "
-                                      "timezone:",
-                                      z, zone_of->name, zo);
+                        return kumo__project_event_error(
+                            err, p, e, "timezone",
+                            "timezone %s: an Azure function app has one time zone (WEBSITE_TIME_ZONE) for "
+                            "all its timer triggers, and events.%s reads %s; give every schedule the same "
+                            "timezone:",
+                            z, zone_of->name, zo);
                 } else if (!utc) {
                     zone_of = e;
                 }
@@ -479,53 +476,60 @@ int kumo__target_check_events(const kumo__project *p, const char *target, kumo__
         case KUMO__EVENT_QUEUE:
         case KUMO__EVENT_TOPIC:
             if (knative || k8s || faas)
-                return refuse(err, p, e,
-                              "%s events are not carried to %s yet: kumo-host does not run queue consumers (issue "
-                              "13), and kumo assumes no broker source (KafkaSource, KEDA); run the consumer under kumo "
-                              "up, or deploy this project to gcp (Pub/Sub push) or aws",
-                              kind_word(e->kind), target);
+                return kumo__project_event_error(
+                    err, p, e, kind_word_key(e),
+                    "%s events are not carried to %s yet: kumo-host does not run queue consumers (issue "
+                    "13), and kumo assumes no broker source (KafkaSource, KEDA); run the consumer under kumo "
+                    "up, or deploy this project to gcp (Pub/Sub push) or aws",
+                    kind_word(e->kind), target);
             if (azure && e->kind == KUMO__EVENT_TOPIC)
-                return refuse(err, p, e,
-                              "topic events are not carried to azure: a queue trigger reads one Storage queue, and "
-                              "kumo has no Service Bus topics; use a queue: event, or deploy to gcp or aws");
+                return kumo__project_event_error(
+                    err, p, e, kind_word_key(e),
+                    "topic events are not carried to azure: a queue trigger reads one Storage queue, and "
+                    "kumo has no Service Bus topics; use a queue: event, or deploy to gcp or aws");
             if (gcp && (e->max_receives < 5 || e->max_receives > 100))
-                return refuse(err, p, e,
-                              "max_receives: %u: a Pub/Sub dead-letter policy takes 5 to 100 delivery attempts; set "
-                              "max_receives: between 5 and 100",
-                              e->max_receives);
+                return kumo__project_event_error(
+                    err, p, e, "max_receives",
+                    "max_receives: %u: a Pub/Sub dead-letter policy takes 5 to 100 delivery attempts; set "
+                    "max_receives: between 5 and 100",
+                    e->max_receives);
             if (gcp && e->visibility_ms > 600000)
-                return refuse(err, p, e,
-                              "visibility: %llu s: a Pub/Sub subscription's ack deadline is at most 600 s; set "
-                              "visibility: 600s or less (and the unit's timeout below it)",
-                              (unsigned long long)(e->visibility_ms / 1000));
+                return kumo__project_event_error(
+                    err, p, e, "visibility",
+                    "visibility: %llu s: a Pub/Sub subscription's ack deadline is at most 600 s; set "
+                    "visibility: 600s or less (and the unit's timeout below it)",
+                    (unsigned long long)(e->visibility_ms / 1000));
             if (azure && e->batch > 32)
-                return refuse(err, p, e,
-                              "batch: %u: an Azure queue trigger takes at most 32 messages at a time (batchSize); "
-                              "set batch: 32 or less",
-                              e->batch);
+                return kumo__project_event_error(
+                    err, p, e, "batch",
+                    "batch: %u: an Azure queue trigger takes at most 32 messages at a time (batchSize); "
+                    "set batch: 32 or less",
+                    e->batch);
             if (azure && queue_of &&
                 (queue_of->batch != e->batch || queue_of->max_receives != e->max_receives ||
                  queue_of->backoff_ms != e->backoff_ms))
-                return refuse(err, p, e,
-                              "an Azure function app has one batchSize, maxDequeueCount and visibilityTimeout (host."
-                              "json) for all its queue triggers, and events.%s sets batch %u, max_receives %u, "
-                              "backoff %llu ms; give every queue event the same batch:, max_receives: and backoff:",
-                              queue_of->name, queue_of->batch, queue_of->max_receives,
-                              (unsigned long long)queue_of->backoff_ms);
+                return kumo__project_event_error(
+                    err, p, e, "queue",
+                    "an Azure function app has one batchSize, maxDequeueCount and visibilityTimeout (host."
+                    "json) for all its queue triggers, and events.%s sets batch %u, max_receives %u, "
+                    "backoff %llu ms; give every queue event the same batch:, max_receives: and backoff:",
+                    queue_of->name, queue_of->batch, queue_of->max_receives, (unsigned long long)queue_of->backoff_ms);
             if (azure && !queue_of)
                 queue_of = e;
             break;
         case KUMO__EVENT_BLOB:
             if (knative || k8s || faas)
-                return refuse(err, p, e,
-                              "blob events are not carried to %s yet: nothing on the cluster watches a kumo blob "
-                              "store (kumo-host does not run consumers, issue 13); run it under kumo up, or deploy to "
-                              "gcp (Eventarc) or azure (blob trigger)",
-                              target);
+                return kumo__project_event_error(
+                    err, p, e, "blob",
+                    "blob events are not carried to %s yet: nothing on the cluster watches a kumo blob "
+                    "store (kumo-host does not run consumers, issue 13); run it under kumo up, or deploy to "
+                    "gcp (Eventarc) or azure (blob trigger)",
+                    target);
             if (azure && (e->on & KUMO__BLOB_DELETED))
-                return refuse(err, p, e,
-                              "on: [deleted]: an Azure blob trigger fires for new and updated blobs only; there is "
-                              "no deleted trigger (Event Grid is not deployed by kumo): use on: [created]");
+                return kumo__project_event_error(
+                    err, p, e, "on",
+                    "on: [deleted]: an Azure blob trigger fires for new and updated blobs only; there is "
+                    "no deleted trigger (Event Grid is not deployed by kumo): use on: [created]");
             break;
         case KUMO__EVENT_CLOUDEVENT: break;
         }
