@@ -347,6 +347,9 @@ static int build_azure(const kumo__project *p, const char *outdir, kumo__artifac
         rc = oom(err);
         goto out;
     }
+    /* the events' functions first: they keep their names (kumo-host knows them) */
+    if ((rc = kumo__azure_event_functions(p, app, taken, host, err)) < 0)
+        goto out;
     snprintf(path, sizeof(path), "%s/host.json", app);
     if ((rc = write_json_file(path, host, err)) < 0)
         goto out;

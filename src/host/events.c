@@ -289,13 +289,23 @@ static int read_azure(const kumo__http_in *in, const kumo__event_decl *e, produc
          * built from Metadata (name, Properties) below */
         json_t *props = json_object_get(meta, "Properties");
         json_t *out = json_object();
+        /* BlobTrigger is "CONTAINER/KEY"; {name} is the key between the
+         * trigger path's prefix and suffix */
+        const char *full = json_string_value(json_object_get(meta, "BlobTrigger"));
         const char *name = json_string_value(json_object_get(meta, "name"));
-        if (name == NULL) {
-            *why = "the blob trigger's Metadata has no \"name\" (the {name} of the trigger's path)";
+        if (full && strchr(full, '/')) {
+            json_object_set_new(out, "key", json_string(strchr(full, '/') + 1));
+        } else if (name) {
+            char *key = NULL;
+            if (asprintf(&key, "%s%s%s", e->prefix ? e->prefix : "", name, e->suffix ? e->suffix : "") < 0)
+                key = NULL;
+            json_object_set_new(out, "key", key ? json_string(key) : NULL);
+            free(key);
+        } else {
+            *why = "the blob trigger's Metadata has neither \"BlobTrigger\" nor \"name\"";
             json_decref(out);
             return -EINVAL;
         }
-        json_object_set_new(out, "key", json_string(name));
         json_t *len = json_object_get(props, "Length");
         if (!len)
             len = json_object_get(props, "ContentLength");
