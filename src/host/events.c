@@ -24,6 +24,9 @@
  *       retries a queue message, and moves it to the poison queue after
  *       maxDequeueCount).
  *
+ *   POST /  with KUMO_EVENT=NAME in the environment: the event NAME (an
+ *       OpenFaaS function the cron-connector invokes at its root).
+ *
  * Anything else is left to the HTTP dispatcher. Every body is already
  * bounded by the listener (the largest unit's max_body).
  */
@@ -554,6 +557,33 @@ static void azure_reply(kumo__host_reply *r, const kumo__event_decl *e)
     r->headers[r->nheaders++] = (kumo__host_header){"x-request-id", r->request_id, 12, strlen(r->request_id)};
 }
 
+int kumo__host_fire(kumo__host *h, const char *name, kumo__error *err)
+{
+    if (find_event(h->project, name, strlen(name)) == NULL) {
+        kumo__error_set(err, -ENOENT, "KUMO_FIRE=%s: no such event in kumo.yaml", name);
+        return err->code;
+    }
+    char path[300], request_id[80];
+    snprintf(path, sizeof(path), "%s%s", EVENTS_PREFIX, name);
+    kumo__host_new_request_id(h, request_id, sizeof(request_id));
+    kumo__http_in in;
+    memset(&in, 0, sizeof(in));
+    in.method = (kumo__slice){"POST", 4};
+    in.path = (kumo__slice){path, strlen(path)};
+    kumo__host_reply r;
+    kumo__host_event(h, &in, request_id, &r);
+    int status = r.status;
+    fprintf(stderr, "kumo-host: event %s fired: status %d, request id %s%s%.*s\n", name, status, request_id,
+            status >= 200 && status < 300 ? "" : ": ",
+            status >= 200 && status < 300 ? 0 : (int)(r.body_len < 500 ? r.body_len : 500), r.body ? r.body : "");
+    kumo__host_reply_free(&r);
+    if (status < 200 || status >= 300) {
+        kumo__error_set(err, -EIO, "event %s: the handler answered %d", name, status);
+        return err->code;
+    }
+    return 0;
+}
+
 int kumo__host_event(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *r)
 {
     const kumo__project *p = h->project;
@@ -565,8 +595,20 @@ int kumo__host_event(kumo__host *h, const kumo__http_in *in, const char *request
     memset(&pr, 0, sizeof(pr));
     const char *why = NULL;
     int rc;
-    if (plen > pre && memcmp(path, EVENTS_PREFIX, pre) == 0) {
-        const kumo__event_decl *e = find_event(p, path + pre, plen - pre);
+    /* KUMO_EVENT=NAME: this instance is the event NAME's (an OpenFaaS
+     * function the cron-connector POSTs to at its root) */
+    const char *only = getenv("KUMO_EVENT");
+    const char *ename = NULL;
+    size_t elen = 0;
+    if (only && *only && plen == 1 && path[0] == '/') {
+        ename = only;
+        elen = strlen(only);
+    } else if (plen > pre && memcmp(path, EVENTS_PREFIX, pre) == 0) {
+        ename = path + pre;
+        elen = plen - pre;
+    }
+    if (ename) {
+        const kumo__event_decl *e = find_event(p, ename, elen);
         if (e == NULL) {
             char names[600];
             size_t n = 0;
@@ -575,7 +617,7 @@ int kumo__host_event(kumo__host *h, const kumo__http_in *in, const char *request
                 n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "", p->events[i].name);
             char detail[800];
             snprintf(detail, sizeof(detail), "no event '%.*s' in kumo.yaml; the events are: %s",
-                     (int)(plen - pre < 100 ? plen - pre : 100), path + pre, names);
+                     (int)(elen < 100 ? elen : 100), ename, names);
             memset(r, 0, sizeof(*r));
             snprintf(r->request_id, sizeof(r->request_id), "%s", request_id);
             kumo__host_reply_problem(r, in, 404, "No such event", detail);

@@ -101,6 +101,12 @@ void kumo__host_azure_function(const char *name, char *out, size_t cap);
  * answered into r (free with kumo__host_reply_free). */
 int kumo__host_event(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *r);
 
+/* Fires event `name` once, as a tick pushed to /_kumo/events/NAME would
+ * (KUMO_FIRE=NAME: a Kubernetes CronJob's container runs the unit's own
+ * image and exits). 0 when the handler answered 2xx, else negative with
+ * err set; the outcome is printed on stderr. */
+int kumo__host_fire(kumo__host *h, const char *name, kumo__error *err);
+
 /* http.c: serves until SIGTERM/SIGINT; 0 on a clean stop. */
 int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err);
 
