@@ -587,7 +587,7 @@ int kumo__host_fire(kumo__host *h, const char *name, kumo__error *err)
 int kumo__host_event(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *r)
 {
     const kumo__project *p = h->project;
-    if (p->nevents == 0 || in->method.len != 4 || memcmp(in->method.base, "POST", 4) != 0 || in->path.len < 2)
+    if (p->nevents == 0 || in->method.len != 4 || memcmp(in->method.base, "POST", 4) != 0 || in->path.len < 1)
         return 0;
     const char *path = in->path.base;
     size_t plen = in->path.len, pre = sizeof(EVENTS_PREFIX) - 1;
