@@ -142,13 +142,40 @@ static json_t *resources(const kumo__unit *unit, int cpu_request)
     return r;
 }
 
+/* Whether unit u handles a queue: event: its instances then consume the
+ * queue themselves (kumo-host's KUMO_CONSUME=1, src/host/consume.c). */
+static int consumes(const kumo__target_ctx *t, const kumo__target_unit *u)
+{
+    for (size_t i = 0; i < t->p->nevents; i++)
+        if (t->p->events[i].kind == KUMO__EVENT_QUEUE && &t->units[t->p->events[i].unit_index] == u)
+            return 1;
+    return 0;
+}
+
+/* A note per queue event: who consumes it, and what that needs. */
+static void consume_notes(kumo__target_ctx *t)
+{
+    for (size_t i = 0; i < t->p->nevents; i++) {
+        const kumo__event_decl *e = &t->p->events[i];
+        if (e->kind == KUMO__EVENT_QUEUE)
+            kumo__target_note(t,
+                              "events.%s: the instances of %s consume the queue %s themselves (KUMO_CONSUME=1, at "
+                              "least one instance kept); each replica consumes, so the queue must be shared (Redis, "
+                              "PostgreSQL or SQS under environments:), not an embedded default",
+                              e->name, t->units[e->unit_index].name, e->queue);
+    }
+}
+
 static json_t *container(kumo__target_ctx *t, const kumo__target_unit *u, int cpu_request)
 {
     char name[64];
+    json_t *env = kumo__target_k8s_env(t);
+    if (env && consumes(t, u))
+        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "KUMO_CONSUME", "value", "1"));
     return json_pack("{s:s, s:s, s:[{s:s, s:i}], s:o, s:o}", "name",
                      kumo__target_dns_label(u->unit->name, name, sizeof name), "image",
-                     kumo__target_cluster_image(t, u, 1), "ports", "name", "http1", "containerPort", PORT, "env",
-                     kumo__target_k8s_env(t), "resources", resources(u->unit, cpu_request));
+                     kumo__target_cluster_image(t, u, 1), "ports", "name", "http1", "containerPort", PORT, "env", env,
+                     "resources", resources(u->unit, cpu_request));
 }
 
 static int timeout_s(const kumo__unit *u)
@@ -180,12 +207,14 @@ static int knative(kumo__target_ctx *t)
     }
     kumo__target_k8s_push_images(t);
     kumo__target_k8s_secret(t, ns);
+    consume_notes(t);
     kumo__target_cmd(t, "# one Knative Service per function unit");
     for (size_t i = 0; i < t->nunits; i++) {
         const kumo__target_unit *u = &t->units[i];
         const kumo__tuning *tu = &u->unit->tuning;
         char min[16], max[16], target[16], file[128];
-        snprintf(min, sizeof min, "%d", tu->min);
+        /* a consumer keeps one instance: nothing pushes its queue to it */
+        snprintf(min, sizeof min, "%d", consumes(t, u) && tu->min < 1 ? 1 : tu->min);
         snprintf(max, sizeof max, "%d", tu->max);
         snprintf(target, sizeof target, "%d", tu->concurrency);
         json_t *svc =
@@ -254,6 +283,7 @@ static int openfaas(kumo__target_ctx *t)
             free(name);
         }
     }
+    consume_notes(t);
     if (json_array_size(secrets))
         kumo__target_note(t, "OpenFaaS passes secrets as files: each store URL with a password is an OpenFaaS secret "
                              "mounted at /var/openfaas/secrets/NAME and named by KUMO_STORE_<STORE>_FILE");
@@ -268,10 +298,14 @@ static int openfaas(kumo__target_ctx *t)
         snprintf(max, sizeof max, "%d", tu->max > 1 ? tu->max : 1);
         json_t *lbl = json_pack("{s:s, s:s, s:s}", "com.openfaas.scale.min", min, "com.openfaas.scale.max", max,
                                 "app.kubernetes.io/part-of", t->name);
-        if (lbl && tu->min == 0)
+        int consumer = consumes(t, u);
+        if (lbl && tu->min == 0 && !consumer) /* a consumer keeps one instance */
             json_object_set_new(lbl, "com.openfaas.scale.zero", json_string("true"));
         const char *m = kumo__target_mem_quantity(tu->memory, mem, sizeof mem);
-        json_t *fn = json_pack("{s:s, s:O, s:o}", "image", kumo__target_cluster_image(t, u, 1), "environment", env,
+        json_t *fenv = consumer ? json_deep_copy(env) : json_incref(env);
+        if (fenv && consumer)
+            json_object_set_new(fenv, "KUMO_CONSUME", json_string("1"));
+        json_t *fn = json_pack("{s:s, s:o, s:o}", "image", kumo__target_cluster_image(t, u, 1), "environment", fenv,
                                "labels", lbl);
         if (fn == NULL)
             goto out;
@@ -309,6 +343,7 @@ static int openfaas(kumo__target_ctx *t)
             goto out;
         json_t *fenv = json_object_get(fn, "environment");
         json_object_set_new(fenv, "KUMO_EVENT", json_string(e->name));
+        json_object_del(fenv, "KUMO_CONSUME"); /* the unit's own function consumes */
         json_t *ann = json_object_get(fn, "annotations");
         json_object_set_new(ann, "topic", json_string("cron-function"));
         json_object_set_new(ann, "schedule", json_string(cron));
@@ -372,6 +407,10 @@ static int kubernetes_cronjobs(kumo__target_ctx *t)
         const kumo__target_unit *u = &t->units[e->unit_index];
         json_t *ctr = container(t, u, 1);
         json_t *env = json_object_get(ctr, "env");
+        size_t k = json_array_size(env);
+        while (k-- > 0) /* the tick's pod consumes nothing */
+            if (strcmp(json_string_value(json_object_get(json_array_get(env, k), "name")) ?: "", "KUMO_CONSUME") == 0)
+                json_array_remove(env, k);
         json_array_append_new(env, json_pack("{s:s, s:s}", "name", "KUMO_FIRE", "value", e->name));
         json_object_del(ctr, "ports");
         json_t *job = json_pack(
@@ -421,6 +460,7 @@ static int kubernetes(kumo__target_ctx *t)
     }
     kumo__target_k8s_push_images(t);
     kumo__target_k8s_secret(t, "");
+    consume_notes(t);
     kumo__target_cmd(t, "# per function unit: a Deployment, a Service and a HorizontalPodAutoscaler");
     for (size_t i = 0; i < t->nunits; i++) {
         const kumo__target_unit *u = &t->units[i];

@@ -475,13 +475,13 @@ int kumo__target_check_events(const kumo__project *p, const char *target, kumo__
             break;
         case KUMO__EVENT_QUEUE:
         case KUMO__EVENT_TOPIC:
-            if (knative || k8s || faas)
+            if ((knative || k8s || faas) && e->kind == KUMO__EVENT_TOPIC)
                 return kumo__project_event_error(
-                    err, p, e, kind_word_key(e),
-                    "%s events are not carried to %s yet: kumo-host does not run queue consumers (issue "
-                    "13), and kumo assumes no broker source (KafkaSource, KEDA); run the consumer under kumo "
-                    "up, or deploy this project to gcp (Pub/Sub push) or aws",
-                    kind_word(e->kind), target);
+                    err, p, e, "topic",
+                    "topic events are not carried to %s yet: kumo-host consumes queue: events itself (KUMO_CONSUME), "
+                    "but a topic subscription's queue lives in the topic's driver, which it does not read yet; run it "
+                    "under kumo up, or deploy to gcp (Pub/Sub push)",
+                    target);
             if (azure && e->kind == KUMO__EVENT_TOPIC)
                 return kumo__project_event_error(
                     err, p, e, kind_word_key(e),
@@ -522,7 +522,7 @@ int kumo__target_check_events(const kumo__project *p, const char *target, kumo__
                 return kumo__project_event_error(
                     err, p, e, "blob",
                     "blob events are not carried to %s yet: nothing on the cluster watches a kumo blob "
-                    "store (kumo-host does not run consumers, issue 13); run it under kumo up, or deploy to "
+                    "store (kumo-host consumes queue: events only, issue 13); run it under kumo up, or deploy to "
                     "gcp (Eventarc) or azure (blob trigger)",
                     target);
             if (azure && (e->on & KUMO__BLOB_DELETED))

@@ -523,6 +523,24 @@ refuse:
     kumo__host_reply_problem(r, in, why ? 400 : 500, why ? "Bad event" : "Internal Server Error", detail);
 }
 
+void kumo__host_deliver_message(kumo__host *h, const kumo__event_decl *e, const char *id, const void *body, size_t len,
+                                unsigned receives, const char *request_id, kumo__host_reply *r)
+{
+    produced pr;
+    memset(&pr, 0, sizeof(pr));
+    copy_str(pr.id, sizeof(pr.id), id);
+    pr.data = body;
+    pr.len = len;
+    pr.receives = receives;
+    kumo__http_in in;
+    memset(&in, 0, sizeof(in));
+    char path[300];
+    snprintf(path, sizeof(path), "/%s", e->name);
+    in.method = (kumo__slice){"POST", 4};
+    in.path = (kumo__slice){path, strlen(path)};
+    deliver(h, e, &in, &pr, request_id, r);
+}
+
 void kumo__host_azure_function(const char *name, char *out, size_t cap)
 {
     int letter = ('a' <= name[0] && name[0] <= 'z') || ('A' <= name[0] && name[0] <= 'Z');

@@ -111,6 +111,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
+    pthread_mutex_init(&h->call_lock, NULL);
     if ((rc = kumo__project_load_prebuilt(appdir, &h->project, err)) != 0)
         goto out;
     const kumo__project *p = h->project;
@@ -172,6 +173,7 @@ void kumo__host_free(kumo__host *h)
 {
     if (h == NULL)
         return;
+    kumo__host_consumers_stop(h);
     for (size_t i = 0; h->project && i < h->project->nunits; i++) {
         if (h->invokers)
             kumo__invoker_free(h->invokers[i]);
@@ -189,6 +191,7 @@ void kumo__host_free(kumo__host *h)
     kumo__project_free(h->project);
     kumo__frame_writer_free(&h->request);
     kumo__frame_writer_free(&h->response);
+    pthread_mutex_destroy(&h->call_lock);
     free(h);
 }
 

@@ -15,6 +15,7 @@
 #ifndef KUMO_HOST_H
 #define KUMO_HOST_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,7 +39,13 @@ typedef struct kumo__host {
     kumo__frame_writer request; /* reused per invocation */
     kumo__frame_writer response;
     unsigned long seq; /* request ids when the transport gives none */
+    /* held around each invocation: the HTTP loop and the queue consumers
+     * (consume.c) take turns, one invocation at a time */
+    pthread_mutex_t call_lock;
+    struct kumo__host_consumers *consumers; /* NULL unless KUMO_CONSUME=1 */
 } kumo__host;
+
+typedef struct kumo__host_consumers kumo__host_consumers;
 
 /* Loads APPDIR and the unit named `unit` (NULL: every unit). Store URLs:
  * KUMO_STORE_<NAME> when set, else the environment $KUMO_ENV (or the
@@ -106,6 +113,15 @@ int kumo__host_event(kumo__host *h, const kumo__http_in *in, const char *request
  * image and exits). 0 when the handler answered 2xx, else negative with
  * err set; the outcome is printed on stderr. */
 int kumo__host_fire(kumo__host *h, const char *name, kumo__error *err);
+
+/* A message received from event e's queue (consume.c), mapped as a
+ * pushed one is (events.c) and handled; r as kumo__host_call_event. */
+void kumo__host_deliver_message(kumo__host *h, const kumo__event_decl *e, const char *id, const void *body, size_t len,
+                                unsigned receives, const char *request_id, kumo__host_reply *r);
+/* consume.c: a thread per queue event of the units served here
+ * (KUMO_CONSUME=1); stop ends them after the message each holds. */
+int kumo__host_consumers_start(kumo__host *h, kumo__error *err);
+void kumo__host_consumers_stop(kumo__host *h);
 
 /* http.c: serves until SIGTERM/SIGINT; 0 on a clean stop. */
 int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err);

@@ -1,6 +1,6 @@
 /*
  * pushed.c: the handlers of tests/integration/test_events_targets.py.
- * record (fired by every event) keeps each delivery in the kv store
+ * send (POST /send?body=B) puts B on the queue "jobs". record (fired by every event) keeps each delivery in the kv store
  * "seen" under its ce-id, with its ce-*, content-type, traceparent and
  * kumo-* headers, its path and its body; a body starting with "fail" is
  * recorded and then answered 500. list_seen answers GET /seen;
@@ -36,6 +36,15 @@ int record(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
         return kumo_response_problem(res, 500, "Marked to fail", "the body starts with fail");
     kumo_response_status(res, 204);
     return 0;
+}
+
+int send(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    const char *body = kumo_request_query(req, "body"), *id = NULL;
+    int rc = kumo_queue_send(ctx, "jobs", body, strlen(body), 0, &id);
+    if (rc != 0)
+        return rc;
+    return kumo_response_json(res, 200, json_pack("{s:s}", "id", id));
 }
 
 int work_http(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
