@@ -225,7 +225,8 @@ void kumo__host_reply_problem(kumo__host_reply *r, const kumo__http_in *in, int 
 
 void kumo__host_new_request_id(kumo__host *h, char *out, size_t cap)
 {
-    snprintf(out, cap, "h%d-%08lx", (int)getpid(), ++h->seq);
+    /* the HTTP loop and the queue consumers (consume.c) both ask */
+    snprintf(out, cap, "h%d-%08lx", (int)getpid(), __atomic_add_fetch(&h->seq, 1, __ATOMIC_RELAXED));
 }
 
 void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *r)
