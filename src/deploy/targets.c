@@ -539,10 +539,11 @@ int kumo__target_check_events(const kumo__project *p, const char *target, kumo__
 
 /* ---- images ----------------------------------------------------------------- */
 
-static time_t mtime_of(const char *path)
+/* A file's modification time in nanoseconds, 0 when it is not there. */
+static long long mtime_of(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 ? st.st_mtime : 0;
+    return stat(path, &st) == 0 ? (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0;
 }
 
 /* The digest of the first manifest of the OCI layout at `layout`
@@ -562,16 +563,18 @@ static char *layout_digest(const char *layout)
  * project file, the API document and every unit's sources. */
 static int fresh(const kumo__target_ctx *t, const char *artifact)
 {
-    time_t built = mtime_of(artifact);
+    /* an input as new as the artifact (written in the same instant the
+     * clock can tell) counts as changed */
+    long long built = mtime_of(artifact);
     if (built == 0)
         return 0;
     char yaml[4200];
     snprintf(yaml, sizeof yaml, "%s/kumo.yaml", t->p->dir);
-    if (mtime_of(yaml) > built || mtime_of(t->p->api_path) > built)
+    if (mtime_of(yaml) >= built || mtime_of(t->p->api_path) >= built)
         return 0;
     for (size_t u = 0; u < t->p->nunits; u++) {
         for (size_t i = 0; i < t->p->units[u].nsources; i++) {
-            if (mtime_of(t->p->units[u].sources[i]) > built)
+            if (mtime_of(t->p->units[u].sources[i]) >= built)
                 return 0;
         }
     }
