@@ -2,7 +2,7 @@
  * kumo.h: the whole API a kumo function is written against.
  *
  * A handler is one C function with one signature, whatever fires it (HTTP,
- * and in later releases schedules, queues and storage events):
+ * schedules, queues, topics, storage events and CloudEvents from outside):
  *
  *     #include <kumo.h>
  *     int get_todo(kumo_ctx *ctx, const kumo_request *req, kumo_response *res);
@@ -110,17 +110,24 @@ KUMO_API const void *kumo_request_file(const kumo_request *req, const char *name
  * response types, or NULL (no Accept, or nothing declared). */
 KUMO_API const char *kumo_request_response_type(const kumo_request *req);
 
-/* ---- events: CloudEvents 1.0 in HTTP binary mode --------------------------
+/* ---- events: CloudEvents 1.0 over HTTP ----------------------------------
  *
- * A schedule tick (and, later, a queue message or a storage event) reaches
- * its handler as a request carrying the event's attributes in ce-* headers
- * and its data as the body; a CloudEvent POSTed over HTTP by another
- * producer reads the same. These return NULL for a plain HTTP request (one
- * without a ce-specversion header). */
+ * A schedule tick, a queue or topic message, a storage event, or a
+ * CloudEvent POSTed by another producer reaches its handler as a request in
+ * one of CloudEvents' three HTTP modes:
+ *  - binary (one event): the attributes in ce-* headers, the data as body;
+ *  - structured (one event): content-type application/cloudevents+json,
+ *    the whole event a JSON object in the body;
+ *  - batch (several): content-type application/cloudevents-batch+json, a
+ *    JSON array of structured events (a queue event with batch: > 1).
+ * A plain HTTP request (binary mode needs a ce-specversion header) carries
+ * none: the calls below then return NULL or 0. */
 
 /* The attribute `name` ("id", "type", "source", "time", "subject",
- * "specversion", or an extension's lower-case name): the value of the
- * request's ce-<name> header, or NULL when absent. */
+ * "specversion", or an extension's lower-case name) of a binary-mode event
+ * (its ce-<name> header) or a structured one (the member of the JSON body;
+ * a number or boolean as its JSON text), or NULL when absent or when the
+ * request is a batch (use kumo_event_at). */
 KUMO_API const char *kumo_event_attr(const kumo_request *req, const char *name);
 /* kumo_event_attr(req, "id"), "type", "source", "time" (RFC 3339) and "subject". */
 KUMO_API const char *kumo_event_id(const kumo_request *req);
@@ -128,6 +135,36 @@ KUMO_API const char *kumo_event_type(const kumo_request *req);
 KUMO_API const char *kumo_event_source(const kumo_request *req);
 KUMO_API const char *kumo_event_time(const kumo_request *req);
 KUMO_API const char *kumo_event_subject(const kumo_request *req);
+
+/* One event of a request, whatever its mode. Every pointer lives in the
+ * request's arena (or the request itself) until the handler returns. */
+typedef struct kumo_event {
+    const char *id, *type, *source, *time, *subject; /* NULL when absent */
+    const char
+        *content_type; /* the data's media type (datacontenttype, or the content-type header); NULL when absent */
+    const void *data;  /* the data's bytes: data_base64 decoded, a JSON `data` serialised compactly (a JSON
+                        * string with a non-JSON content_type: its text); "" of len 0 when none */
+    size_t len;
+    unsigned receives; /* kumo-receive-count / kumoreceivecount: the delivery's receive count; 0 when not queued */
+} kumo_event;
+
+/* How many events the request carries: 0 for a plain HTTP request (or a
+ * batch body that is not a JSON array of objects), 1 for a binary-mode or
+ * structured event, N for a batch. */
+KUMO_API size_t kumo_event_count(const kumo_request *req);
+/* The i-th event (0-based) into *out: 0, KUMO_ENOTFOUND past the end,
+ * KUMO_EINVAL for NULL arguments, KUMO_ENOMEM. */
+KUMO_API int kumo_event_at(const kumo_request *req, size_t i, kumo_event *out);
+/* Marks the event whose id is `id` failed, for a queued source (a queue or
+ * topic event): the response becomes status 200 (unless the handler set
+ * one) with the body {"batchItemFailures":[{"itemIdentifier":"ID"},...]},
+ * application/json, every id marked so far listed once. Only those
+ * messages come back (retried, then dead-lettered); the others are done.
+ * A non-2xx status fails every message whatever the body says, and an id
+ * that is not in the request fails them all (Lambda's rule). Setting the
+ * body afterwards replaces the list. 0, KUMO_EINVAL (NULL, empty, or not
+ * UTF-8), KUMO_ENOMEM. */
+KUMO_API int kumo_event_fail(kumo_response *res, const char *id);
 
 /* Iteration over headers and query parameters: index from 0 until 0 is
  * returned. Names are lower case for headers. */

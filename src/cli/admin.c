@@ -20,14 +20,29 @@
 
 #include "cli/cli.h"
 
-int kumo__admin_request(const char *host, int port, const char *method, const char *path, const char *token,
-                        int timeout_s, size_t max, int *status, int *retry_after, char **body, kumo__error *err)
+/* Writes all of buf, or -errno. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int kumo__http_call(const char *host, int port, const char *what, const kumo__http_req *r, int timeout_s, size_t max,
+                    kumo__http_res *res, kumo__error *err)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    char *buf = NULL;
+    char *buf = NULL, *req = NULL;
     size_t len = 0;
     int fd = -1, rc = 0;
-    *body = NULL;
+    memset(res, 0, sizeof(*res));
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
         kumo__error_set(err, -KUMO__EUSAGE, "'%s' is not an IPv4 address", host);
         return err->code;
@@ -36,24 +51,22 @@ int kumo__admin_request(const char *host, int port, const char *method, const ch
     if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
         connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        kumo__error_set(err, -errno,
-                        "cannot reach kumo's admin port %s:%d: %s; is `kumo up` running (and with which "
-                        "--admin-port)?",
-                        host, port, strerror(errno));
+        kumo__error_set(err, -errno, "cannot reach %s %s:%d: %s; is `kumo up` running (and with which %s)?", what, host,
+                        port, strerror(errno), strstr(what, "admin") ? "--admin-port" : "--port");
         rc = err->code;
         goto out;
     }
-    char req[256 + KUMO__ADMIN_TOKEN_MAX];
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: %s\r\nContent-Length: 0\r\n%s%s%s\r\n", method, path,
-                     host, token && token[0] ? "Authorization: Bearer " : "", token && token[0] ? token : "",
-                     token && token[0] ? "\r\n" : "");
-    if (n < 0 || (size_t)n >= sizeof(req)) {
-        kumo__error_set(err, -KUMO__EUSAGE, "the admin request is too long (host or token)");
+    const char *extra = r->headers ? r->headers : "";
+    size_t cap = strlen(r->method) + strlen(r->path) + strlen(host) + strlen(extra) + 128;
+    if ((req = malloc(cap)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
         rc = err->code;
         goto out;
     }
-    if (write(fd, req, (size_t)n) != n) {
-        kumo__error_set(err, -errno, "writing to the admin port: %s", strerror(errno));
+    int n = snprintf(req, cap, "%s %s HTTP/1.0\r\nHost: %s\r\nContent-Length: %zu\r\n%s\r\n", r->method, r->path, host,
+                     r->len, extra);
+    if ((rc = write_all(fd, req, (size_t)n)) != 0 || (r->len && (rc = write_all(fd, r->body, r->len)) != 0)) {
+        kumo__error_set(err, rc, "writing to %s: %s", what, strerror(-rc));
         rc = err->code;
         goto out;
     }
@@ -67,7 +80,9 @@ int kumo__admin_request(const char *host, int port, const char *method, const ch
         if (got == 0)
             break;
         if (got < 0) {
-            kumo__error_set(err, -errno, "waiting for the admin port's answer: %s%s", strerror(errno),
+            if (errno == EINTR)
+                continue;
+            kumo__error_set(err, -errno, "waiting for the answer of %s: %s%s", what, strerror(errno),
                             errno == EAGAIN ? " (no answer in time; see kumo's log)" : "");
             rc = err->code;
             goto out;
@@ -80,27 +95,77 @@ int kumo__admin_request(const char *host, int port, const char *method, const ch
         }
     }
     buf[len] = '\0';
-    char *start = strstr(buf, "\r\n\r\n");
+    char *start = memmem(buf, len, "\r\n\r\n", 4);
     if (strncmp(buf, "HTTP/1.", 7) != 0 || start == NULL || len < 12) {
-        kumo__error_set(err, -EPROTO, "the admin port answered: %.80s", buf);
+        kumo__error_set(err, -EPROTO, "%s answered: %.80s", what, buf);
         rc = err->code;
         goto out;
     }
-    *status = atoi(buf + 9);
-    if (retry_after) {
-        *retry_after = -1;
-        for (const char *h = strstr(buf, "\r\n"); h && h < start; h = strstr(h + 2, "\r\n"))
-            if (strncasecmp(h + 2, "retry-after:", 12) == 0)
-                *retry_after = atoi(h + 14);
-    }
-    memmove(buf, start + 4, strlen(start + 4) + 1);
-    *body = buf;
+    res->status = atoi(buf + 9);
+    start[2] = '\0'; /* the head ends with its last header's CRLF */
+    res->head = buf;
+    res->body = start + 4;
+    res->len = len - (size_t)(start + 4 - buf);
     buf = NULL;
 out:
+    free(req);
     free(buf);
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+const char *kumo__http_header(const kumo__http_res *res, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    for (const char *h = strstr(res->head, "\r\n"); h && h[2]; h = strstr(h + 2, "\r\n")) {
+        if (strncasecmp(h + 2, name, nl) == 0 && h[2 + nl] == ':') {
+            const char *v = h + 3 + nl;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            const char *e = strstr(v, "\r\n");
+            *len = e ? (size_t)(e - v) : strlen(v);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+int kumo__admin_call(const kumo__admin_target *to, const char *token, const char *method, const char *path,
+                     const char *content_type, const void *body, size_t len, int timeout_s, size_t max,
+                     kumo__http_res *res, kumo__error *err)
+{
+    char headers[128 + KUMO__ADMIN_TOKEN_MAX];
+    int n =
+        snprintf(headers, sizeof(headers), "%s%s%s%s%s%s", token && token[0] ? "Authorization: Bearer " : "",
+                 token && token[0] ? token : "", token && token[0] ? "\r\n" : "", content_type ? "Content-Type: " : "",
+                 content_type ? content_type : "", content_type ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(headers)) {
+        kumo__error_set(err, -KUMO__EUSAGE, "the admin request is too long (token or content type)");
+        return err->code;
+    }
+    kumo__http_req r = {.method = method, .path = path, .headers = headers, .body = body, .len = len};
+    return kumo__http_call(to->host, to->port, "kumo's admin port", &r, timeout_s, max, res, err);
+}
+
+int kumo__admin_request(const char *host, int port, const char *method, const char *path, const char *token,
+                        int timeout_s, size_t max, int *status, int *retry_after, char **body, kumo__error *err)
+{
+    kumo__admin_target to = {.host = host, .port = port};
+    kumo__http_res res;
+    *body = NULL;
+    int rc = kumo__admin_call(&to, token, method, path, NULL, NULL, 0, timeout_s, max, &res, err);
+    if (rc != 0)
+        return rc;
+    *status = res.status;
+    if (retry_after) {
+        size_t vl;
+        const char *v = kumo__http_header(&res, "retry-after", &vl);
+        *retry_after = v ? atoi(v) : -1;
+    }
+    memmove(res.head, res.body, res.len + 1); /* the body, NUL-terminated, at the start of the block */
+    *body = res.head;
+    return 0;
 }
 
 int kumo__admin_option(int argc, char **argv, int *i, kumo__admin_target *to, kumo__error *err)

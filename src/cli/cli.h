@@ -36,6 +36,31 @@ int kumo__cmd_invoke(int argc, char **argv, kumo__error *err);
 int kumo__admin_request(const char *host, int port, const char *method, const char *path, const char *token,
                         int timeout_s, size_t max, int *status, int *retry_after, char **body, kumo__error *err);
 
+/* One HTTP/1.0 request (the API port for `kumo invoke OPERATION`, the
+ * admin port for the rest): `headers` is "Name: value\r\n" lines or NULL;
+ * a Content-Length is always sent. */
+typedef struct kumo__http_req {
+    const char *method, *path, *headers;
+    const void *body;
+    size_t len;
+} kumo__http_req;
+/* The answer: status, the head (status line and headers, NUL-terminated,
+ * each header line ending in CRLF) and the body (len bytes, NUL after);
+ * free(head) frees both. */
+typedef struct kumo__http_res {
+    int status;
+    char *head;
+    char *body;
+    size_t len;
+} kumo__http_res;
+/* 0 with *res filled (at most `max` bytes in all), or an error naming
+ * `what` ("kumo's admin port", "kumo's API port"). */
+int kumo__http_call(const char *host, int port, const char *what, const kumo__http_req *r, int timeout_s, size_t max,
+                    kumo__http_res *res, kumo__error *err);
+/* The value of the first header `name` (case-insensitive) in res's head,
+ * *len bytes long, or NULL. */
+const char *kumo__http_header(const kumo__http_res *res, const char *name, size_t *len);
+
 /* Where `kumo status`, `kumo reload` and `kumo invoke` find kumo up's admin port. */
 typedef struct kumo__admin_target {
     const char *host;       /* default 127.0.0.1 */
@@ -46,6 +71,12 @@ typedef struct kumo__admin_target {
  * (advancing *i): 1 when it was one of them, 0 when not, negative (err
  * set) when malformed. */
 int kumo__admin_option(int argc, char **argv, int *i, kumo__admin_target *to, kumo__error *err);
+
+/* A request to the admin port with the token (when not empty) and a body
+ * of `content_type` (NULL: none). */
+int kumo__admin_call(const kumo__admin_target *to, const char *token, const char *method, const char *path,
+                     const char *content_type, const void *body, size_t len, int timeout_s, size_t max,
+                     kumo__http_res *res, kumo__error *err);
 
 /* The admin token: read from `file` when not NULL (a regular file only its
  * owner may read or write; a trailing newline is dropped), else from

@@ -34,9 +34,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "gateway/cloudevents_in.h"
 #include "gateway/docs.h"
 #include "openapi/check.h"
 #include "openapi/pointer.h"
+#include "project/event_data.h"
 #include "project/project.h"
 #include "project/store_plan.h"
 #include "runtime/runtime.h"
@@ -495,6 +497,9 @@ static void lint_project(lint *l, kumo__project *p, kumo__spec *spec)
     l->spec = spec;
 
     check_router_and_schemas(l, spec, p->name);
+    kumo__error ece = {0}; /* /_kumo/ paths, as kumo up refuses them (data: schemas: below) */
+    if (kumo__ce_check_spec(spec, &ece) != 0)
+        add_error_message(l, kumo__doc_path(spec->doc), ece.msg, 0);
     build_and_read_symbols(l, p, syms, used);
     if (l->oom)
         goto out;
@@ -574,6 +579,10 @@ int kumo__cmd_lint(int argc, char **argv, kumo__error *err)
     } else if (kumo__spec_load(p->api_path, &spec, &e) != 0) {
         add_error_message(&l, p->api_path, e.msg, 0);
     } else {
+        kumo__schema **data = NULL; /* events' data: schemas, as kumo up resolves them */
+        if (kumo__event_data_compile(p, spec, &data, &e) != 0)
+            add_error_message(&l, project_file, e.msg, 0);
+        kumo__event_data_free(data, p->nevents);
         lint_project(&l, p, spec);
     }
     if (l.oom) {

@@ -16,10 +16,14 @@ static const kumo__command commands[] = {
      "kumo schema validate --schema FILE [--pointer P] [--dialect oas30|2020-12] [--formats assert|annotate] "
      "INSTANCE..."},
     {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "kumo lint [DIR] [--json] [--env NAME]"},
-    {"events", kumo__cmd_events, "list the project's events and their next fire times (offline)",
-     "kumo events [DIR] [--count N] [--json] [--from 2026-03-28T12:00:00Z]"},
-    {"invoke", kumo__cmd_invoke, "fire a running kumo's schedule event now and print the handler's status",
-     "kumo invoke EVENT [--admin-port N] [--host ADDR] [--admin-token-file FILE]"},
+    {"events", kumo__cmd_events,
+     "list the project's events, next fire times, and a running kumo's queue depths; redrive dead letters",
+     "kumo events [DIR] [--count N] [--json] [--from 2026-03-28T12:00:00Z] [--admin-port N] [--host ADDR] "
+     "[--admin-token-file FILE]\n       kumo events redrive EVENT [--max N] [--admin-port N] [--host ADDR] "
+     "[--admin-token-file FILE]"},
+    {"invoke", kumo__cmd_invoke, "call a running kumo's event or operation by hand and print the answer",
+     "kumo invoke EVENT|OPERATION_ID [--data FILE|-] [--header K:V]... [--param K=V]... [--json] [--verbose] "
+     "[--admin-port N] [--host ADDR] [--admin-token-file FILE]"},
     {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency",
      "kumo status [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",

@@ -5,8 +5,12 @@
  * loop) while the request waits on loop 0 for the outcome; reloads are
  * coalesced and paced (ask_reload); POST /events/NAME/fire, which fires a
  * schedule event now (scheduler.c, loop 0 too) and waits for its
- * handler's answer. With an admin token, all but /healthz and /readyz
- * need it.
+ * handler's answer; GET /events (kumo events' live figures: each event's
+ * queue depth, dead letters and delivery counters, kept per event name
+ * for the gateway's life) and POST /events/NAME/send and /redrive (kumo
+ * invoke of a queue event, kumo events redrive), whose store calls run on
+ * a thread of their own (admin jobs) so that loop 0 never blocks. With an
+ * admin token, all but /healthz and /readyz need it.
  */
 #include "gateway/gateway_internal.h"
 
@@ -18,7 +22,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/clock.h"
 #include "gateway/h2o_glue.h"
+#include "project/schedule.h"
+#include "sdk/sdk.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
 
 /* The upper bound, in milliseconds, of the histogram bucket holding the
  * q-quantile of `h` (bucket k: [2^(k/4), 2^((k+1)/4)) microseconds). */
@@ -310,6 +321,650 @@ static void fire_event(gateway *gw, h2o_req_t *req, const char *name, size_t nam
         kumo__send_problem(req, 404, "Not Found", why, NULL, NULL);
 }
 
+/* ---- per-event figures ------------------------------------------------------ */
+
+/* A `kumo invoke` of a queue event waiting for its message's first answer. */
+typedef struct stats_waiter {
+    char *id; /* the message's id once sent; NULL before */
+    int done;
+    int status;
+    int dead; /* it failed on its last receive: on to the dead-letter queue */
+    char request_id[48];
+    char error[512];
+    struct stats_waiter *next;
+} stats_waiter;
+
+struct kumo__gw_event_stats {
+    char *name;
+    atomic_ullong received, deliveries, succeeded, failures, retries, dead_lettered;
+    atomic_llong in_flight; /* received, not settled yet */
+    atomic_int nwaiters;
+    pthread_mutex_t lock; /* guards waiters */
+    pthread_cond_t cond;  /* CLOCK_MONOTONIC */
+    stats_waiter *waiters;
+    kumo__gw_event_stats *next;
+};
+
+kumo__gw_event_stats *kumo__gw_event_stats_of(gateway *gw, const char *name)
+{
+    kumo__gw_event_stats *s;
+    pthread_mutex_lock(&gw->lock);
+    for (s = gw->event_stats; s; s = s->next)
+        if (strcmp(s->name, name) == 0)
+            goto out;
+    if ((s = calloc(1, sizeof(*s))) == NULL || (s->name = strdup(name)) == NULL) {
+        free(s);
+        s = NULL;
+        goto out;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    s->next = gw->event_stats;
+    gw->event_stats = s;
+out:
+    pthread_mutex_unlock(&gw->lock);
+    return s;
+}
+
+void kumo__gw_event_received(kumo__gw_event_stats *s, size_t n)
+{
+    if (s == NULL || n == 0)
+        return;
+    atomic_fetch_add(&s->received, n);
+    atomic_fetch_add(&s->in_flight, (long long)n);
+}
+
+void kumo__gw_event_settled(kumo__gw_event_stats *s, const char *message_id, int attempted, int status, int last,
+                            const char *request_id, const char *error)
+{
+    if (s == NULL)
+        return;
+    atomic_fetch_sub(&s->in_flight, 1);
+    if (!attempted)
+        return; /* put back untried (kumo is stopping): not a delivery */
+    int ok = status >= 200 && status < 300;
+    atomic_fetch_add(&s->deliveries, 1);
+    atomic_fetch_add(ok ? &s->succeeded : &s->failures, 1);
+    if (!ok)
+        atomic_fetch_add(last ? &s->dead_lettered : &s->retries, 1);
+    if (atomic_load(&s->nwaiters) == 0 || message_id == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    for (stats_waiter *w = s->waiters; w; w = w->next) {
+        if (w->done || w->id == NULL || strcmp(w->id, message_id) != 0)
+            continue;
+        w->done = 1;
+        w->status = status;
+        snprintf(w->request_id, sizeof(w->request_id), "%s", request_id ? request_id : "");
+        snprintf(w->error, sizeof(w->error), "%s", error && !ok ? error : "");
+        w->dead = !ok && last;
+    }
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void kumo__gw_event_stats_free(gateway *gw)
+{
+    while (gw->event_stats) {
+        kumo__gw_event_stats *s = gw->event_stats;
+        gw->event_stats = s->next;
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->cond);
+        free(s->name);
+        free(s);
+    }
+}
+
+static json_t *stats_json(kumo__gw_event_stats *s)
+{
+    if (s == NULL)
+        return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "received", 0, "deliveries", 0, "succeeded", 0,
+                         "failures", 0, "retries", 0, "dead_lettered", 0, "in_flight", 0);
+    long long inflight = atomic_load(&s->in_flight);
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received", (json_int_t)atomic_load(&s->received), "deliveries",
+        (json_int_t)atomic_load(&s->deliveries), "succeeded", (json_int_t)atomic_load(&s->succeeded), "failures",
+        (json_int_t)atomic_load(&s->failures), "retries", (json_int_t)atomic_load(&s->retries), "dead_lettered",
+        (json_int_t)atomic_load(&s->dead_lettered), "in_flight", (json_int_t)(inflight < 0 ? 0 : inflight));
+}
+
+/* The record of `name` if one was made (a consumer ran), without making one. */
+static kumo__gw_event_stats *stats_find(gateway *gw, const char *name)
+{
+    pthread_mutex_lock(&gw->lock);
+    kumo__gw_event_stats *s = gw->event_stats;
+    while (s && strcmp(s->name, name) != 0)
+        s = s->next;
+    pthread_mutex_unlock(&gw->lock);
+    return s;
+}
+
+/* ---- admin jobs: store calls off the loop ----------------------------------- */
+
+/* A store call may block (SQLite's write lock, a server's round trip), so
+ * the admin endpoints that make one (GET /events with the queues' depths,
+ * POST /events/NAME/send, POST /events/NAME/redrive) run it on a thread of
+ * their own; the thread writes a byte to a pipe loop 0 watches, and loop 0
+ * answers the request. A job holds a reference on the generation it reads. */
+typedef struct admin_job admin_job;
+struct admin_job {
+    h2o_req_t *req; /* NULL once the client went away */
+    admin_job **slot;
+    gateway *gw;
+    generation *gen;
+    const kumo__event_decl *decl; /* in gen; NULL for GET /events */
+    void (*work)(admin_job *j);
+    int fds[2];
+    h2o_socket_t *sock;
+    pthread_t tid;
+    char *body; /* POST /events/NAME/send: the message */
+    size_t len;
+    long max;   /* redrive: at most this many */
+    int status; /* the answer: 200 with `answer`, or a problem with `detail` */
+    json_t *answer;
+    char detail[1024];
+};
+
+static void on_job_dispose(void *p)
+{
+    admin_job **slot = p;
+    if (*slot)
+        (*slot)->req = NULL;
+}
+
+static const char *status_title(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Internal Server Error";
+    }
+}
+
+static void send_json(h2o_req_t *req, int status, json_t *doc)
+{
+    char *body = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    if (body == NULL) {
+        kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
+        return;
+    }
+    req->res.status = status;
+    req->res.reason = status == 200 ? "OK" : status == 202 ? "Accepted" : "OK";
+    kumo__h2o_add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/json"));
+    kumo__send_body(req, body, strlen(body));
+    free(body);
+}
+
+static void job_free(admin_job *j)
+{
+    json_decref(j->answer);
+    kumo__gw_generation_release(j->gen);
+    free(j->body);
+    free(j);
+}
+
+static void on_job_done(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    admin_job *j = sock->data;
+    h2o_socket_read_stop(sock);
+    h2o_socket_close(sock); /* closes fds[0] */
+    close(j->fds[1]);
+    pthread_join(j->tid, NULL);
+    if (j->req) {
+        *j->slot = NULL;
+        if (j->answer)
+            send_json(j->req, j->status ? j->status : 200, j->answer);
+        else
+            kumo__send_problem(j->req, j->status, status_title(j->status), j->detail, NULL, NULL);
+    }
+    job_free(j);
+}
+
+static void *job_main(void *arg)
+{
+    admin_job *j = arg;
+    j->work(j);
+    char b = 1;
+    ssize_t n = write(j->fds[1], &b, 1);
+    (void)n;
+    return NULL;
+}
+
+/* Starts `work` for `req` on a thread (the answer comes from on_job_done),
+ * or answers 503 itself. Takes j either way. */
+static void job_start(gateway *gw, h2o_req_t *req, admin_job *j)
+{
+    j->gw = gw;
+    j->fds[0] = j->fds[1] = -1;
+    if (pipe2(j->fds, O_NONBLOCK | O_CLOEXEC) != 0 ||
+        (j->sock = h2o_evloop_socket_create(gw->threads[0].loop, j->fds[0], 0)) == NULL) {
+        kumo__send_problem(req, 503, "Service Unavailable", "no pipe for the job: too many open files?", NULL, "1");
+        if (j->fds[0] >= 0)
+            close(j->fds[0]), close(j->fds[1]);
+        job_free(j);
+        return;
+    }
+    j->sock->data = j;
+    j->req = req;
+    j->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*j->slot), on_job_dispose);
+    *j->slot = j;
+    int rc = pthread_create(&j->tid, NULL, job_main, j);
+    if (rc != 0) {
+        *j->slot = NULL;
+        kumo__send_problem(req, 503, "Service Unavailable", strerror(rc), NULL, "1");
+        h2o_socket_close(j->sock);
+        close(j->fds[1]);
+        job_free(j);
+        return;
+    }
+    h2o_socket_read_start(j->sock, on_job_done);
+}
+
+/* The live generation, with a reference the caller releases. */
+static generation *current_gen(gateway *gw)
+{
+    pthread_mutex_lock(&gw->lock);
+    generation *g = gw->current;
+    atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&gw->lock);
+    return g;
+}
+
+/* The event `name` of g, or NULL with a 404 detail listing the events. */
+static const kumo__event_decl *find_event(const generation *g, const char *name, size_t len, char *why, size_t wlen)
+{
+    const kumo__project *p = g->project;
+    for (size_t i = 0; i < p->nevents; i++)
+        if (strlen(p->events[i].name) == len && memcmp(p->events[i].name, name, len) == 0)
+            return &p->events[i];
+    size_t at = (size_t)snprintf(why, wlen, "no event '%.*s' in kumo.yaml; %s", (int)(len > 200 ? 200 : len), name,
+                                 p->nevents ? "the events are:" : "it declares no events");
+    for (size_t i = 0; i < p->nevents && at < wlen; i++)
+        at += (size_t)snprintf(why + at, wlen - at, "%s %s", i ? "," : "", p->events[i].name);
+    return NULL;
+}
+
+static const char *kind_name(const kumo__event_decl *e)
+{
+    return kumo__event_kind_name(e->kind);
+}
+
+/* Opens `queue` (a store of g's plan, or its dead-letter queue when `dead`)
+ * for a job: 0, or a status with j->detail. */
+static int job_open_queue(admin_job *j, const char *queue, int dead, kumo__queue **out)
+{
+    const kumo__store_place *place = kumo__store_plan_find(&j->gen->stores, queue);
+    char name[256];
+    snprintf(name, sizeof(name), "%s%s", queue, dead ? "-dead" : "");
+    *out = NULL;
+    if (place == NULL) {
+        snprintf(j->detail, sizeof(j->detail), "the queue %s is not in the store plan", queue);
+        return 404;
+    }
+    kumo__error err = {0};
+    kumo__store *opened = NULL;
+    if (kumo__store_open(&kumo__queue_kind, place->url, name, &opened, &err) != 0) {
+        snprintf(j->detail, sizeof(j->detail), "cannot open the queue %s (%s): %s", name, place->shown, err.msg);
+        return 503;
+    }
+    *out = (kumo__queue *)opened;
+    return 0;
+}
+
+/* {"ready", "in_flight", "delayed"} of `queue` (or its dead-letter queue),
+ * or {"error": ...}. */
+static json_t *depth_json(admin_job *j, const char *queue, int dead)
+{
+    kumo__queue *q = NULL;
+    if (job_open_queue(j, queue, dead, &q) != 0)
+        return json_pack("{s:s}", "error", j->detail);
+    json_t *out;
+    kumo__queue_depth d = {-1, -1, -1};
+    int rc = q->driver->depth ? q->driver->depth(q, &d) : 1;
+    if (rc == 1)
+        out = json_pack("{s:s}", "error", "the queue's driver cannot count its messages");
+    else if (rc != 0)
+        out = json_pack("{s:s}", "error", q->error[0] ? q->error : kumo_strerror(rc));
+    else
+        out = json_pack("{s:I, s:I, s:I}", "ready", (json_int_t)d.ready, "in_flight", (json_int_t)d.in_flight,
+                        "delayed", (json_int_t)d.delayed);
+    kumo__store_close(&q->store);
+    return out;
+}
+
+/* One event of GET /events: what kumo.yaml says, the next fire times of a
+ * schedule, the figures since kumo up started, and (with_depth, on a job
+ * thread) its queue's depth and dead letters. */
+static json_t *event_json(gateway *gw, const kumo__event_decl *e, int64_t now, admin_job *with_depth)
+{
+    char handler[256];
+    snprintf(handler, sizeof(handler), "%s.%s", e->unit, e->symbol);
+    json_t *o = json_pack("{s:s, s:s, s:s}", "name", e->name, "kind", kind_name(e), "handler", handler);
+    if (o == NULL)
+        return NULL;
+    if (e->kind == KUMO__EVENT_SCHEDULE) {
+        json_object_set_new(o, "schedule", json_string(e->schedule));
+        json_object_set_new(o, "timezone", json_string(e->timezone ? e->timezone : "UTC"));
+        json_t *next = json_array();
+        int64_t t = now;
+        for (int k = 0; k < 3 && next; k++) {
+            if ((t = kumo__schedule_next(e->compiled, t)) < 0)
+                break;
+            char local[64], utc[64];
+            kumo__schedule_format(e->tz, t, local, sizeof local, utc, sizeof utc);
+            json_array_append_new(next,
+                                  json_pack("{s:s, s:s, s:I}", "local", local, "utc", utc, "epoch_ms", (json_int_t)t));
+        }
+        json_object_set_new(o, "next", next);
+        return o;
+    }
+    if (e->kind == KUMO__EVENT_CLOUDEVENT) {
+        json_object_set_new(o, "type", json_string(e->ce_type));
+        if (e->ce_source)
+            json_object_set_new(o, "source", json_string(e->ce_source));
+        return o;
+    }
+    json_object_set_new(o, "queue", json_string(e->queue));
+    if (e->topic)
+        json_object_set_new(o, "topic", json_string(e->topic));
+    if (e->blob)
+        json_object_set_new(o, "blob", json_string(e->blob));
+    json_object_set_new(o, "figures", stats_json(stats_find(gw, e->name)));
+    if (with_depth && e->kind != KUMO__EVENT_QUEUE) {
+        json_t *no = json_pack("{s:s}", "error", "kumo events does not count a topic's or a blob store's queue yet");
+        json_object_set(o, "depth", no);
+        json_object_set_new(o, "dead_letters", no);
+    } else if (with_depth) {
+        json_object_set_new(o, "depth", depth_json(with_depth, e->queue, 0));
+        json_object_set_new(o, "dead_letters", depth_json(with_depth, e->queue, 1));
+    }
+    return o;
+}
+
+static json_t *events_json(gateway *gw, const generation *g, admin_job *with_depth)
+{
+    const kumo__project *p = g->project;
+    int64_t now = (int64_t)kumo__epoch_ms();
+    json_t *evs = json_array(), *ops = json_array();
+    for (size_t i = 0; evs && i < p->nevents; i++)
+        json_array_append_new(evs, event_json(gw, &p->events[i], now, with_depth));
+    for (size_t i = 0; ops && g->spec && i < g->spec->nops; i++) {
+        const kumo__operation *op = &g->spec->ops[i];
+        json_t *types = json_array();
+        for (size_t k = 0; types && k < op->nbody; k++)
+            json_array_append_new(types, json_string(op->body[k].type));
+        json_array_append_new(ops, json_pack("{s:s?, s:s, s:s, s:o}", "operation_id", op->operation_id, "method",
+                                             op->method, "path", op->path, "body_types", types));
+    }
+    return json_pack("{s:s, s:I, s:i, s:s, s:I, s:o, s:o}", "project", p->name ? p->name : "", "generation",
+                     (json_int_t)g->number, "api_port", gw->port, "base_path",
+                     g->spec && g->spec->base_path ? g->spec->base_path : "", "now_ms", (json_int_t)now, "events", evs,
+                     "operations", ops);
+}
+
+static void work_list(admin_job *j)
+{
+    j->answer = events_json(j->gw, j->gen, j);
+    j->status = j->answer ? 200 : 500;
+    snprintf(j->detail, sizeof(j->detail), "out of memory");
+}
+
+/* POST /events/NAME/send: sends the request body as a message into the
+ * event's queue and waits, up to the handler's unit timeout plus
+ * SEND_WAIT_SLACK_MS, for the consumer to deliver it and the handler to
+ * answer: 200 {"message_id", "status", "request_id", "error"?,
+ * "dead_lettered"}; 202 {"message_id"} when it was sent but not answered
+ * in time (it stays in the queue). The waiter is in place before the send,
+ * so a delivery faster than this thread is not missed. */
+#define SEND_WAIT_SLACK_MS 30000
+static void work_send(admin_job *j)
+{
+    const kumo__event_decl *d = j->decl;
+    kumo__gw_event_stats *s = kumo__gw_event_stats_of(j->gw, d->name);
+    kumo__queue *q = NULL;
+    stats_waiter w = {0};
+    kumo__arena arena;
+    kumo__arena_init(&arena);
+    if (s == NULL) {
+        j->status = 503;
+        snprintf(j->detail, sizeof(j->detail), "out of memory");
+        goto out;
+    }
+    if ((j->status = job_open_queue(j, d->queue, 0, &q)) != 0)
+        goto out;
+    pthread_mutex_lock(&s->lock);
+    w.next = s->waiters;
+    s->waiters = &w;
+    atomic_fetch_add(&s->nwaiters, 1);
+    const char *id = NULL;
+    int rc = q->driver->send(q, &arena, j->body ? j->body : "", j->len, 0, &id);
+    if (rc != 0) {
+        j->status = rc == KUMO_ETOOBIG ? 413 : 503;
+        snprintf(j->detail, sizeof(j->detail), "cannot send to the queue %s: %s", d->queue,
+                 q->error[0] ? q->error : kumo_strerror(rc));
+    } else if ((w.id = strdup(id ? id : "")) == NULL) {
+        j->status = 503;
+        snprintf(j->detail, sizeof(j->detail), "out of memory");
+    } else {
+        const kumo__tuning *tuning = &j->gen->project->units[d->unit_index].tuning;
+        uint64_t deadline = kumo__mono_ms() + (uint64_t)(tuning->timeout_s * 1000.0) + SEND_WAIT_SLACK_MS;
+        while (!w.done && kumo__mono_ms() < deadline && !atomic_load(&j->gw->draining)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 100 * 1000000L; /* a slice: draining is seen within 100 ms */
+            if (ts.tv_nsec >= 1000000000L)
+                ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+        }
+        if (w.done) {
+            j->answer = json_pack("{s:s, s:i, s:s, s:b}", "message_id", w.id, "status", w.status, "request_id",
+                                  w.request_id, "dead_lettered", w.dead);
+            if (j->answer && w.error[0])
+                json_object_set_new(j->answer, "error", json_string(w.error));
+        } else {
+            j->answer = json_pack("{s:s, s:s}", "message_id", w.id, "detail",
+                                  atomic_load(&j->gw->draining)
+                                      ? "kumo is shutting down: no answer is awaited (the message stays in the queue "
+                                        "unless a handler has it: see kumo's log)"
+                                      : "no handler answered in time (it stays in the queue: see kumo's log)");
+        }
+        j->status = w.done ? 200 : 202;
+    }
+    for (stats_waiter **pp = &s->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == &w) {
+            *pp = w.next;
+            break;
+        }
+    atomic_fetch_sub(&s->nwaiters, 1);
+    pthread_mutex_unlock(&s->lock);
+out:
+    free(w.id);
+    kumo__arena_free(&arena);
+    kumo__store_close(q ? &q->store : NULL);
+}
+
+/* POST /events/NAME/redrive[?max=N]: moves up to N messages (default: all)
+ * of the event's dead-letter queue QUEUE-dead back to QUEUE, each a new
+ * message (a new id, receives from 0) sent before the dead one is acked,
+ * so a failure in between leaves a copy in both rather than none. 200
+ * {"moved": N, "queue", "from"}. */
+#define REDRIVE_BATCH 10
+#define REDRIVE_VISIBILITY_MS 30000
+static void work_redrive(admin_job *j)
+{
+    const kumo__event_decl *d = j->decl;
+    kumo__queue *q = NULL, *dead = NULL;
+    kumo__arena arena;
+    kumo_queue_message got[REDRIVE_BATCH];
+    long moved = 0;
+    kumo__arena_init(&arena);
+    if ((j->status = job_open_queue(j, d->queue, 0, &q)) != 0 || (j->status = job_open_queue(j, d->queue, 1, &dead)))
+        goto out;
+    dead->max_receives = 1000; /* the dead-letter queue's own dead letters are not ours to make */
+    while (j->max < 0 || moved < j->max) {
+        size_t want = REDRIVE_BATCH, n = 0;
+        if (j->max >= 0 && (long)want > j->max - moved)
+            want = (size_t)(j->max - moved);
+        int rc = dead->driver->receive(dead, &arena, want, REDRIVE_VISIBILITY_MS, got, &n);
+        if (rc != 0) {
+            j->status = 503;
+            snprintf(j->detail, sizeof(j->detail), "moved %ld; then cannot receive from %s-dead: %s", moved, d->queue,
+                     dead->error[0] ? dead->error : kumo_strerror(rc));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            const char *id = NULL;
+            if ((rc = q->driver->send(q, &arena, got[i].body, got[i].len, 0, &id)) != 0) {
+                for (size_t k = i; k < n; k++)
+                    dead->driver->nack(dead, got[k].receipt, 0);
+                j->status = 503;
+                snprintf(j->detail, sizeof(j->detail), "moved %ld; then cannot send to %s: %s", moved, d->queue,
+                         q->error[0] ? q->error : kumo_strerror(rc));
+                goto out;
+            }
+            if (dead->driver->ack(dead, got[i].receipt) != 0)
+                kumo__log_event("warn",
+                                "redrive of event %s: message %s was sent back to %s but cannot be removed "
+                                "from %s-dead (%s): it is in both",
+                                d->name, got[i].id ? got[i].id : "?", d->queue, d->queue, dead->error);
+            moved++;
+        }
+        kumo__arena_reset(&arena);
+    }
+    kumo__log_event("info", "event %s: %ld message%s redriven from %s-dead to %s", d->name, moved,
+                    moved == 1 ? "" : "s", d->queue, d->queue);
+    j->answer = json_pack("{s:I, s:s, s:s+}", "moved", (json_int_t)moved, "queue", d->queue, "from", d->queue, "-dead");
+    j->status = j->answer ? 200 : 500;
+out:
+    kumo__arena_free(&arena);
+    kumo__store_close(q ? &q->store : NULL);
+    kumo__store_close(dead ? &dead->store : NULL);
+}
+
+/* The value of ?NAME=... in req's query, or NULL. */
+static const char *query_param(h2o_req_t *req, const char *name, char *buf, size_t cap)
+{
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t nl = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) > nl && memcmp(q, name, nl) == 0 && q[nl] == '=') {
+            size_t vl = (size_t)(stop - q) - nl - 1;
+            if (vl >= cap)
+                return NULL;
+            memcpy(buf, q + nl + 1, vl);
+            buf[vl] = '\0';
+            return buf;
+        }
+        q = stop + 1;
+    }
+    return NULL;
+}
+
+#define SEND_BODY_MAX (1u << 20)
+
+/* /events/NAME/ACTION other than fire: send and redrive (POST). */
+static void event_action(gateway *gw, h2o_req_t *req, const char *name, size_t name_len, const char *action)
+{
+    char why[1024];
+    if (atomic_load(&gw->draining)) {
+        kumo__send_problem(req, 503, "Service Unavailable", "kumo is shutting down", NULL, NULL);
+        return;
+    }
+    admin_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        kumo__send_problem(req, 503, "Service Unavailable", "out of memory", NULL, "1");
+        return;
+    }
+    j->gen = current_gen(gw);
+    j->max = -1;
+    if ((j->decl = find_event(j->gen, name, name_len, why, sizeof(why))) == NULL) {
+        kumo__send_problem(req, 404, "Not Found", why, NULL, NULL);
+        job_free(j);
+        return;
+    }
+    if (j->decl->kind != KUMO__EVENT_QUEUE) {
+        snprintf(why, sizeof(why), "event %s is a %s event: %s", j->decl->name, kind_name(j->decl),
+                 strcmp(action, "send") == 0 ? "only a queue event takes a message (fire a schedule with POST "
+                                               "/events/NAME/fire)"
+                                             : "only a queue event has a dead-letter queue");
+        kumo__send_problem(req, 409, "Conflict", why, NULL, NULL);
+        job_free(j);
+        return;
+    }
+    if (strcmp(action, "send") == 0) {
+        if (req->entity.len > SEND_BODY_MAX) {
+            snprintf(why, sizeof(why), "the message is %zu bytes; at most %u by hand", req->entity.len, SEND_BODY_MAX);
+            kumo__send_problem(req, 413, "Payload Too Large", why, NULL, NULL);
+            job_free(j);
+            return;
+        }
+        if (req->entity.len && (j->body = malloc(req->entity.len)) == NULL) {
+            kumo__send_problem(req, 503, "Service Unavailable", "out of memory", NULL, "1");
+            job_free(j);
+            return;
+        }
+        if (req->entity.len)
+            memcpy(j->body, req->entity.base, req->entity.len);
+        j->len = req->entity.len;
+        j->work = work_send;
+    } else {
+        char buf[24];
+        const char *v = query_param(req, "max", buf, sizeof(buf));
+        if (v) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || n < 1 || n > 1000000000L) {
+                kumo__send_problem(req, 400, "Bad Request", "max= takes a count from 1 to 1000000000", NULL, NULL);
+                job_free(j);
+                return;
+            }
+            j->max = n;
+        }
+        j->work = work_redrive;
+    }
+    job_start(gw, req, j);
+}
+
+/* GET /events[?depth=no]: every event of the live generation (what
+ * `kumo events` prints beside kumo.yaml), and the operations (for `kumo
+ * invoke`). With the depths, a job (store calls); without, on the loop. */
+static void list_events(gateway *gw, h2o_req_t *req)
+{
+    char buf[8];
+    const char *depth = query_param(req, "depth", buf, sizeof(buf));
+    admin_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        kumo__send_problem(req, 503, "Service Unavailable", "out of memory", NULL, "1");
+        return;
+    }
+    j->gen = current_gen(gw);
+    if (depth && strcmp(depth, "no") == 0) {
+        json_t *doc = events_json(gw, j->gen, NULL);
+        send_json(req, 200, doc);
+        json_decref(doc);
+        job_free(j);
+        return;
+    }
+    j->work = work_list;
+    job_start(gw, req, j);
+}
+
 /* Whether `host` (a Host header or an Origin's host, with or without a
  * port) names this machine's loopback: 127.0.0.1, localhost or [::1]. */
 static int loopback_name(const char *host, size_t len)
@@ -461,6 +1116,31 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
     static const char events[] = "/events/", fire[] = "/fire";
     const char *path = req->path_normalized.base;
     size_t plen = req->path_normalized.len, pre = sizeof(events) - 1, suf = sizeof(fire) - 1;
+    if (h2o_memis(path, plen, H2O_STRLIT("/events")) || h2o_memis(path, plen, H2O_STRLIT("/events/"))) {
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+            kumo__h2o_add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("GET"));
+            kumo__send_problem(req, 405, "Method Not Allowed", "list the events with GET /events (or `kumo events`)",
+                               NULL, NULL);
+            return 0;
+        }
+        list_events(gw, req);
+        return 0;
+    }
+    static const char *const actions[] = {"/send", "/redrive"};
+    for (size_t a = 0; a < sizeof(actions) / sizeof(actions[0]); a++) {
+        size_t al = strlen(actions[a]);
+        if (plen > pre + al && memcmp(path, events, pre) == 0 && memcmp(path + plen - al, actions[a], al) == 0 &&
+            memchr(path + pre, '/', plen - pre - al) == NULL) {
+            if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+                kumo__h2o_add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("POST"));
+                kumo__send_problem(req, 405, "Method Not Allowed",
+                                   "use POST (or `kumo invoke` / `kumo events redrive`)", NULL, NULL);
+                return 0;
+            }
+            event_action(gw, req, path + pre, plen - pre - al, actions[a] + 1);
+            return 0;
+        }
+    }
     if (plen > pre + suf && memcmp(path, events, pre) == 0 && memcmp(path + plen - suf, fire, suf) == 0) {
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
             kumo__h2o_add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("POST"));
@@ -472,6 +1152,8 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     kumo__send_problem(req, 404, "Not Found",
-                       "admin endpoints: /healthz, /readyz, /status, POST /reload, POST /events/NAME/fire", NULL, NULL);
+                       "admin endpoints: /healthz, /readyz, /status, POST /reload, GET /events, POST "
+                       "/events/NAME/fire, POST /events/NAME/send, POST /events/NAME/redrive",
+                       NULL, NULL);
     return 0;
 }

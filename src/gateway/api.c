@@ -250,6 +250,10 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     }
     kumo__http_in in;
     kumo__h2o_http_in(req, &in);
+    if (kumo__ce_is_path(in.path.base, in.path.len)) {
+        kumo__gw_cloudevents(t, lg, req, &in, request_id, start); /* CloudEvents in (cloudevents_in.c) */
+        return 0;
+    }
     gw_call *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         reject(req, request_id, start, NULL, 503, "Service Unavailable", "out of memory", NULL);

@@ -4,32 +4,61 @@
  * lock, a server is a network round trip), so none runs on an event loop:
  * each queue event of the live generation has a thread of its own that
  * opens the queue from the generation's store plan (its own handle, with
- * the event's max_receives), receives up to `batch` messages, and hands
- * each to loop 0 through a locked inbox and a wake-up pipe loop 0's h2o
- * loop watches. Loop 0 submits each message to the unit's pool as a
- * CloudEvents 1.0 binary-mode request (POST /NAME, ce-type
- * dev.kumo.queue.message, ce-id the message id, the body as is, and
- * kumo-receive-count), and the pool's answer goes back to the thread,
- * which acks it (2xx) or nacks it with the event's backoff (doubling from
- * backoff:, at most 5 minutes). A message that failed on its
- * max_receives-th receive is nacked at once and the driver moves it to
+ * the event's max_receives), receives messages into calls of up to `batch`
+ * messages, and hands each call to an event loop through that loop's
+ * outlet (a locked inbox and a wake-up pipe its h2o loop watches). The
+ * loop submits the call to its pool of the unit, and the pool's answer
+ * goes back to the thread, which
+ * settles every message of the call: ack, or nack with the event's backoff
+ * (doubling from backoff:, at most 5 minutes). A message that failed on
+ * its max_receives-th receive is nacked at once and the driver moves it to
  * the queue NAME-dead on the next receive (sqlite_queue.c and the other
  * drivers); a warn line names the event, the message and the reason.
  *
- * At most `batch` messages of an event are in flight at a time; each is
- * one call (no JSON-array batches yet). With nothing ready the thread
- * polls the queue every POLL_MS.
+ * The request (EVENTS2.md, "CloudEvents requests"): with batch: 1, one
+ * message in CloudEvents 1.0 binary mode (POST /NAME, ce-* headers,
+ * kumo-receive-count, the body as is); with batch > 1, always batch mode
+ * (content-type application/cloudevents-batch+json, kumo-batch-size, a
+ * JSON array of structured events, each with `data` when the message is
+ * a JSON value other than a string, else `data_base64`), built on the
+ * consumer's thread, not on the loop.
+ *
+ * Settling (Lambda's ReportBatchItemFailures, on purpose): a 2xx answer
+ * acks every message, unless its body is {"batchItemFailures":
+ * [{"itemIdentifier": ID}, ...]}: then only those failed. An identifier
+ * that is not in the call, or an item without one, fails the whole call,
+ * with a warn line. A non-2xx status, a non-zero return, a crash, a
+ * timeout or a pool that refuses the call fail every message of it.
+ *
+ * Concurrency: up to the unit's `max` calls in flight, each of up to
+ * `batch` messages; while that leaves room the thread receives again at
+ * once, so the consumer follows the queue's depth within `max`, and with
+ * the queue empty it holds no call (the pools scale to zero by their idle
+ * rule). Each loop's pool holds its share of max (loop.c splits it), so a
+ * call goes to the ready loop with the most room left in its share. Loop
+ * 0 owns the consumers and every loop's outlet; another loop watches its
+ * outlet once it sees them (kumo__gw_consumers_serve) and closes it when
+ * it leaves its event loop, before the loops' stop barrier, after which
+ * loop 0 joins the threads and frees the outlets.
+ *
+ * window: > 0 keeps a call open until it has `batch` messages or
+ * the window (counted from its first message) has passed, receiving again
+ * meanwhile; window 0 sends what one receive gave. With nothing ready the
+ * thread polls the queue every POLL_MS.
  *
  * Stopping (a reload replaces the generation; SIGTERM drains): a stopped
  * consumer receives nothing more, waits for the answers of what it has in
  * flight and settles them, then closes its queue and ends. A message that
- * never reached a handler (in the inbox when the stop came) is nacked
- * without delay; one whose ack was never made comes back after its
- * visibility: at least once, never lost.
+ * never reached a handler (in a call being filled, or in the inbox when
+ * the stop came) is nacked without delay; one whose ack was never made
+ * comes back after its visibility: at least once, never lost.
  */
 #include "gateway/gateway_internal.h"
 
+#include "base/growbuf.h"
+#include "proto/frame.h"
 #include "sdk/sdk.h"
+#include "sdk/stores/aws.h" /* kumo__aws_b64_encode */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #define POLL_MS 25
@@ -47,57 +77,115 @@
 
 typedef struct consumer consumer;
 
-/* One message on its way: received by its consumer's thread, submitted by
- * loop 0, answered by the pool on loop 0, settled (ack or nack) by the
- * thread. */
+/* One received message of a call. */
 typedef struct qmsg {
+    char *id, *receipt, *body;
+    size_t len;
+    unsigned receives;
+    uint64_t received_ms; /* epoch ms: its ce-time (the queue API has no send time) */
+    int failed;           /* settled as failed (the whole call, or in batchItemFailures) */
+} qmsg;
+
+/* One call of the handler, with the messages it carries: filled and built
+ * by its consumer's thread, submitted by an event loop, answered by the
+ * pool on that loop, settled (each message acked or nacked) by the thread. */
+typedef struct qcall {
     kumo__call call; /* first: the pool hands this pointer back */
     consumer *c;
     loop_thread *t;
     loop_gen *lg; /* counted in lg->users until the worker answers */
-    char *id, *receipt, *body;
-    size_t len;
-    unsigned receives;
+    qmsg *msgs;
+    size_t n;
+    char *batch_body; /* batch mode: the JSON array (malloc'd); binary mode: NULL (msgs[0].body) */
+    size_t batch_len;
     int attempted; /* 0: it never reached a handler (stopping): nacked at once */
     int status;
     char error[ERROR_MAX];
-    uint64_t start_us;
+    char *answer; /* a 2xx answer's body that may be batchItemFailures (malloc'd), or NULL */
+    size_t answer_len;
+    int worker_pid;
+    int loop; /* the event loop it was handed to */
+    uint64_t start_us, duration_us;
     char request_id[48];
-    struct qmsg *next;
-} qmsg;
+    struct qcall *next;
+} qcall;
 
 struct consumer {
     char *name;
     generation *gen; /* one reference: decl lives in it */
     const kumo__event_decl *decl;
     kumo__gw_consumers *owner;
+    size_t max_calls;         /* the unit's max: calls in flight at most */
+    size_t *loop_share;       /* per loop: its pool's share of max (as loop.c splits it) */
+    size_t *loop_inflight;    /* per loop: calls handed to it and not settled (the thread's own) */
+    const kumo__schema *data; /* the event's data: schema, or NULL */
     pthread_t tid;
     int started;
     pthread_mutex_t lock; /* guards stop, done, inflight */
     pthread_cond_t cond;
     int stop;
-    qmsg *done; /* answered, to settle */
-    size_t inflight;
+    qcall *done;     /* answered, to settle */
+    size_t inflight; /* calls handed to the loops and not settled */
     atomic_int finished;
+    kumo__gw_event_stats *stats; /* admin.c: kumo events' figures */
     consumer *next;
 };
 
+/* Where consumer threads hand calls to one event loop: an inbox and a
+ * wake-up pipe the loop's h2o socket watches. Made by loop 0 for every
+ * loop; a loop takes calls once it watches its pipe (ready), and closes
+ * its outlet when it leaves its event loop (before the loops' stop
+ * barrier, so loop 0 frees them all after it). */
+typedef struct outlet {
+    pthread_mutex_t lock; /* guards inbox, ready, closed, and writes to wake[1] */
+    qcall *inbox, **tail;
+    int ready, closed;
+    int wake[2];
+    h2o_socket_t *sock; /* its loop's, on wake[0] */
+} outlet;
+
 struct kumo__gw_consumers {
-    pthread_mutex_t lock; /* guards inbox, closed */
-    qmsg *inbox, **tail;
-    int closed;
-    int wake[2]; /* a thread writes a byte; loop 0's h2o socket on wake[0] reads it */
-    h2o_socket_t *wake_sock;
+    outlet *outlets; /* one per event loop */
+    int nloops;
     const generation *gen; /* the generation the consumers were started for */
     int stopping;
     consumer *list;
 };
 
-static void wake_loop(kumo__gw_consumers *s)
+/* Wakes the outlet's loop; the caller holds o->lock (so the pipe is open). */
+static void wake_loop(outlet *o)
 {
     char b = 1;
-    ssize_t n = write(s->wake[1], &b, 1); /* full pipe (EAGAIN): loop 0 is awake already */
+    ssize_t n = write(o->wake[1], &b, 1); /* full pipe (EAGAIN): the loop is awake already */
     (void)n;
+}
+
+/* Puts k in o's inbox and wakes its loop: 0, or -1 when the loop no
+ * longer takes calls. */
+static int outlet_put(outlet *o, qcall *k)
+{
+    int rc = -1;
+    pthread_mutex_lock(&o->lock);
+    if (!o->closed) {
+        k->next = NULL;
+        *o->tail = k;
+        o->tail = &k->next;
+        wake_loop(o);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&o->lock);
+    return rc;
+}
+
+/* Takes o's inbox (NULL when empty). */
+static qcall *outlet_take(outlet *o)
+{
+    pthread_mutex_lock(&o->lock);
+    qcall *in = o->inbox;
+    o->inbox = NULL;
+    o->tail = &o->inbox;
+    pthread_mutex_unlock(&o->lock);
+    return in;
 }
 
 static void on_wake(h2o_socket_t *sock, const char *err)
@@ -106,23 +194,28 @@ static void on_wake(h2o_socket_t *sock, const char *err)
     h2o_buffer_consume(&sock->input, sock->input->size);
 }
 
-static void msg_free(qmsg *m)
+static void call_free(qcall *k)
 {
-    if (m == NULL)
+    if (k == NULL)
         return;
-    free(m->id);
-    free(m->receipt);
-    free(m->body);
-    free(m);
+    for (size_t i = 0; i < k->n; i++) {
+        free(k->msgs[i].id);
+        free(k->msgs[i].receipt);
+        free(k->msgs[i].body);
+    }
+    free(k->msgs);
+    free(k->batch_body);
+    free(k->answer);
+    free(k);
 }
 
-/* Back to the thread that received it (from loop 0). */
-static void msg_return(qmsg *m)
+/* Back to the thread that received it (from an event loop). */
+static void call_return(qcall *k)
 {
-    consumer *c = m->c;
+    consumer *c = k->c;
     pthread_mutex_lock(&c->lock);
-    m->next = c->done;
-    c->done = m;
+    k->next = c->done;
+    c->done = k;
     pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->lock);
 }
@@ -140,21 +233,93 @@ static void sleep_locked(consumer *c, uint64_t ms)
     pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 }
 
-/* Ack or nack one answered message (on the consumer's thread). */
-static void settle(consumer *c, kumo__queue *q, qmsg *m)
+/* ---- settling ------------------------------------------------------------ */
+
+/* Reads a 2xx answer: marks the messages it lists in batchItemFailures.
+ * Returns how many failed, or -1 when the list names what the call does
+ * not hold (or an item without an identifier): then the whole call
+ * failed, and why is in `why`. An answer that is not that shape fails
+ * nothing. */
+static long read_failures(qcall *k, char *why, size_t why_len)
+{
+    json_t *doc = k->answer ? json_loadb(k->answer, k->answer_len, 0, NULL) : NULL;
+    json_t *list = json_object_get(doc, "batchItemFailures");
+    long failed = 0;
+    if (!json_is_array(list))
+        goto out;
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        const char *id = json_string_value(json_object_get(item, "itemIdentifier"));
+        size_t j = 0;
+        if (id == NULL || *id == '\0') {
+            snprintf(why, why_len, "batchItemFailures[%zu] has no itemIdentifier", i);
+            failed = -1;
+            goto out;
+        }
+        while (j < k->n && strcmp(k->msgs[j].id, id) != 0)
+            j++;
+        if (j == k->n) {
+            snprintf(why, why_len, "batchItemFailures names '%.100s', which is not a message of this call", id);
+            failed = -1;
+            goto out;
+        }
+        if (!k->msgs[j].failed) {
+            k->msgs[j].failed = 1;
+            failed++;
+        }
+    }
+out:
+    if (failed < 0)
+        for (size_t j = 0; j < k->n; j++)
+            k->msgs[j].failed = 1;
+    json_decref(doc);
+    return failed;
+}
+
+/* The call's "event" line, written when it is settled. */
+static void call_log(const qcall *k, size_t failed)
+{
+    kumo__logline l;
+    int status = k->status;
+    kumo__logline_begin(&l, status < 500 ? "info" : status == 503 ? "warn" : "error", "event", 5);
+    kumo__logline_cstr(&l, "event", k->c->name);
+    kumo__logline_cstr(&l, "request_id", k->request_id);
+    if (k->n == 1) {
+        kumo__logline_cstr(&l, "message_id", k->msgs[0].id);
+        kumo__logline_int(&l, "receive_count", k->msgs[0].receives);
+    }
+    kumo__logline_int(&l, "status", status);
+    kumo__logline_int(&l, "duration_us", (long long)k->duration_us);
+    kumo__logline_int(&l, "batch_size", (long long)k->n);
+    kumo__logline_int(&l, "failed", (long long)failed);
+    if (k->worker_pid > 0)
+        kumo__logline_int(&l, "worker_pid", k->worker_pid);
+    if (k->error[0])
+        kumo__logline_cstr(&l, "error", k->error);
+    kumo__logline_write(&l, 2);
+}
+
+/* Ack or nack one message of a settled call (on the consumer's thread). */
+static void settle_msg(consumer *c, kumo__queue *q, const qcall *k, const qmsg *m)
 {
     const kumo__event_decl *d = c->decl;
     int rc;
-    if (m->attempted && m->status >= 200 && m->status < 300) {
+    /* a message a 2xx call reported in batchItemFailures counts as a 500 */
+    int status = m->failed && k->status >= 200 && k->status < 300 ? 500 : k->status;
+    kumo__gw_event_settled(c->stats, m->id, k->attempted, status, m->receives >= d->max_receives, k->request_id,
+                           k->error);
+    if (k->attempted && !m->failed) {
         if ((rc = q->driver->ack(q, m->receipt)) != 0)
             kumo__log_event("warn",
                             "event %s: message %s was handled but cannot be acked (%s%s%s): it will be delivered "
                             "again",
                             c->name, m->id, kumo_strerror(rc), q->error[0] ? ": " : "", q->error);
-        goto out;
+        return;
     }
     uint64_t delay = 0;
-    if (m->attempted && m->receives >= d->max_receives) {
+    if (k->attempted && m->receives >= d->max_receives) {
         char count[32];
         snprintf(count, sizeof(count), "%u", m->receives);
         kumo__logline l;
@@ -162,13 +327,14 @@ static void settle(consumer *c, kumo__queue *q, qmsg *m)
         kumo__logline_cstr(&l, "event", c->name);
         kumo__logline_cstr(&l, "message_id", m->id);
         kumo__logline_int(&l, "receive_count", m->receives);
-        kumo__logline_int(&l, "status", m->status);
+        kumo__logline_int(&l, "status", k->status);
+        kumo__logline_cstr(&l, "request_id", k->request_id);
         char reason[ERROR_MAX + 160];
         snprintf(reason, sizeof(reason), "failed on receive %s of max_receives %u%s%s; it moves to the queue %s-dead",
-                 count, d->max_receives, m->error[0] ? ": " : "", m->error, d->queue);
+                 count, d->max_receives, k->error[0] ? ": " : "", k->error, d->queue);
         kumo__logline_cstr(&l, "reason", reason);
         kumo__logline_write(&l, 2);
-    } else if (m->attempted) {
+    } else if (k->attempted) {
         delay = d->backoff_ms;
         for (unsigned i = 1; i < m->receives && delay < BACKOFF_CAP_MS; i++)
             delay *= 2;
@@ -178,21 +344,178 @@ static void settle(consumer *c, kumo__queue *q, qmsg *m)
     if ((rc = q->driver->nack(q, m->receipt, delay)) != 0)
         kumo__log_event("warn", "event %s: message %s cannot be put back (%s%s%s): it comes back after its visibility",
                         c->name, m->id, kumo_strerror(rc), q->error[0] ? ": " : "", q->error);
-out:
-    msg_free(m);
 }
 
-/* Hands received messages to loop 0; when the inbox is closed (kumo is
- * stopping) the thread puts them back itself. Returns how many went. */
-static size_t hand_over(consumer *c, kumo__queue *q, const kumo_queue_message *in, size_t n)
+/* Settles every message of an answered (or untried) call, then frees it. */
+static void settle(consumer *c, kumo__queue *q, qcall *k)
 {
-    kumo__gw_consumers *s = c->owner;
-    size_t sent = 0;
+    size_t failed = 0;
+    if (k->attempted) {
+        if (k->status >= 200 && k->status < 300) {
+            char why[200] = "";
+            long f = read_failures(k, why, sizeof(why));
+            if (f < 0) {
+                kumo__log_event("warn",
+                                "event %s: call %s answered %d but %s: every message of the call failed (as Lambda "
+                                "does)",
+                                c->name, k->request_id, k->status, why);
+                snprintf(k->error, sizeof(k->error), "%s", why);
+                failed = k->n;
+            } else if (f > 0) {
+                failed = (size_t)f;
+                snprintf(k->error, sizeof(k->error), "the handler reported it failed (batchItemFailures)");
+            }
+        } else {
+            for (size_t i = 0; i < k->n; i++)
+                k->msgs[i].failed = 1;
+            failed = k->n;
+        }
+        call_log(k, failed);
+    }
+    for (size_t i = 0; i < k->n; i++)
+        settle_msg(c, q, k, &k->msgs[i]);
+    call_free(k);
+}
+
+/* ---- building a call ------------------------------------------------------ */
+
+static void rfc3339_ms(uint64_t ms, char *out, size_t size)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+}
+
+/* Appends s as a JSON string. 0, or -1 (out of memory, over the ceiling). */
+static int add_string(kumo__growbuf *b, const char *s)
+{
+    json_t *j = json_string(s);
+    char *text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    int rc = text ? kumo__growbuf_add(b, text, strlen(text)) : -1;
+    free(text);
+    json_decref(j);
+    return rc;
+}
+
+#define ADD(lit) kumo__growbuf_add(&b, lit, sizeof(lit) - 1)
+
+/* The body of a batch-mode call: a JSON array of structured events. A
+ * message that is a JSON value (valid UTF-8; not a bare string, whose
+ * bytes a reader would take for its text) goes in as `data`, byte for
+ * byte; any other as `data_base64`. 0, or -1 out of memory. */
+static int build_batch(const consumer *c, qcall *k)
+{
+    const kumo__project *p = c->gen->project;
+    const kumo__event_decl *d = c->decl;
+    kumo__growbuf b = {.max = KUMO__FRAME_MAX};
+    char source[512], when[40], count[16];
+    snprintf(source, sizeof(source), "/kumo/%s/queues/%s", p->name ? p->name : "", d->queue);
+    int err = ADD("[");
+    for (size_t i = 0; i < k->n && !err; i++) {
+        const qmsg *m = &k->msgs[i];
+        rfc3339_ms(m->received_ms, when, sizeof(when));
+        snprintf(count, sizeof(count), "%u", m->receives);
+        if (i)
+            err |= ADD(",");
+        err |= ADD("{\"specversion\":\"1.0\",\"id\":");
+        err |= add_string(&b, m->id);
+        err |= ADD(",\"source\":");
+        err |= add_string(&b, source);
+        err |= ADD(",\"type\":\"dev.kumo.queue.message\",\"time\":\"");
+        err |= kumo__growbuf_add(&b, when, strlen(when));
+        err |= ADD("\",\"subject\":");
+        err |= add_string(&b, c->name);
+        err |= ADD(",\"datacontenttype\":\"application/octet-stream\",\"kumoreceivecount\":");
+        err |= kumo__growbuf_add(&b, count, strlen(count));
+        json_t *parsed = m->len ? json_loadb(m->body, m->len, JSON_DECODE_ANY, NULL) : NULL;
+        int as_json = parsed && !json_is_string(parsed);
+        json_decref(parsed);
+        if (as_json) {
+            err |= ADD(",\"data\":");
+            err |= kumo__growbuf_add(&b, m->body, m->len);
+        } else {
+            char *b64 = kumo__aws_b64_encode(m->body, m->len);
+            err |= ADD(",\"data_base64\":\"");
+            err |= b64 ? kumo__growbuf_add(&b, b64, strlen(b64)) : -1;
+            free(b64);
+            err |= ADD("\"");
+        }
+        err |= ADD("}");
+    }
+    err |= ADD("]");
+    if (err) {
+        free(b.data);
+        return -1;
+    }
+    k->batch_body = b.data;
+    k->batch_len = b.len;
+    return 0;
+}
+
+#undef ADD
+
+/* Whether a received message's body matches the event's data: schema.
+ * One that does not never reaches a handler: it is put back at once, with
+ * no backoff, until its receives reach max_receives and the queue's driver
+ * moves it to the dead-letter queue (every driver does that on its own,
+ * for its own kind of dead-letter queue); the last time, a warn line lists
+ * the violations. */
+static int valid_data(consumer *c, kumo__queue *q, const kumo_queue_message *m)
+{
+    const kumo__event_decl *d = c->decl;
+    char why[ERROR_MAX];
+    int rc = kumo__event_data_check(c->data, m->body, m->len, why, sizeof(why));
+    if (rc == 0)
+        return 1;
+    if (rc < 0)
+        snprintf(why, sizeof(why), "out of memory validating the data");
+    if (m->receives >= d->max_receives) {
+        kumo__logline l;
+        char reason[ERROR_MAX + 300];
+        snprintf(reason, sizeof(reason),
+                 "the data does not match %s: %s; it moves to the queue %s-dead without reaching the handler", d->data,
+                 why, d->queue);
+        kumo__logline_begin(&l, "warn", "event dead-lettered", 19);
+        kumo__logline_cstr(&l, "event", c->name);
+        kumo__logline_cstr(&l, "message_id", m->id ? m->id : "");
+        kumo__logline_int(&l, "receive_count", m->receives);
+        kumo__logline_cstr(&l, "reason", reason);
+        kumo__logline_write(&l, 2);
+    }
+    int nrc = q->driver->nack(q, m->receipt, 0);
+    if (nrc != 0)
+        kumo__log_event("warn", "event %s: message %s cannot be put back (%s%s%s): it comes back after its visibility",
+                        c->name, m->id ? m->id : "?", kumo_strerror(nrc), q->error[0] ? ": " : "", q->error);
+    return 0;
+}
+
+/* Copies the received messages into the call being filled (*fill, made
+ * when NULL, with room for `batch`). A message that cannot be copied goes
+ * back at once. */
+static void take(consumer *c, kumo__queue *q, qcall **fill, const kumo_queue_message *in, size_t n)
+{
+    const kumo__event_decl *d = c->decl;
+    uint64_t now = kumo__epoch_ms();
     for (size_t i = 0; i < n; i++) {
-        qmsg *m = calloc(1, sizeof(*m));
+        if (c->data && !valid_data(c, q, &in[i]))
+            continue;
+        qcall *k = *fill;
+        if (k == NULL && (k = calloc(1, sizeof(*k))) != NULL && (k->msgs = calloc(d->batch, sizeof(qmsg))) == NULL) {
+            free(k);
+            k = NULL;
+        }
+        qmsg *m = k ? &k->msgs[k->n] : NULL;
         if (m == NULL || (m->id = strdup(in[i].id ? in[i].id : "")) == NULL ||
             (m->receipt = strdup(in[i].receipt)) == NULL || (m->body = malloc(in[i].len + 1)) == NULL) {
-            msg_free(m);
+            if (m) {
+                free(m->id), free(m->receipt);
+                *m = (qmsg){0};
+            }
+            if (k && k->n == 0)
+                call_free(k), k = NULL;
+            *fill = k;
             kumo__log_event("error", "event %s: out of memory; message %s goes back to the queue", c->name,
                             in[i].id ? in[i].id : "?");
             q->driver->nack(q, in[i].receipt, 0);
@@ -202,24 +525,46 @@ static size_t hand_over(consumer *c, kumo__queue *q, const kumo_queue_message *i
         m->body[in[i].len] = '\0';
         m->len = in[i].len;
         m->receives = in[i].receives;
-        m->c = c;
-        pthread_mutex_lock(&s->lock);
-        int closed = s->closed;
-        if (!closed) {
-            *s->tail = m;
-            s->tail = &m->next;
-        }
-        pthread_mutex_unlock(&s->lock);
-        if (closed) {
-            q->driver->nack(q, m->receipt, 0);
-            msg_free(m);
-            continue;
-        }
-        sent++;
+        m->received_ms = now;
+        k->n++;
+        kumo__gw_event_received(c->stats, 1);
+        k->c = c;
+        *fill = k;
     }
-    if (sent)
-        wake_loop(s);
-    return sent;
+}
+
+/* Hands a filled call to an event loop (building its batch body first):
+ * the ready loop with the most room left in its share of max, else loop
+ * 0. When the loop no longer takes calls (kumo is stopping) or the body
+ * cannot be built, its messages go back at once. 1 when it went. */
+static int hand_over(consumer *c, kumo__queue *q, qcall *k)
+{
+    kumo__gw_consumers *s = c->owner;
+    if (c->decl->batch > 1 && build_batch(c, k) != 0) {
+        kumo__log_event("error", "event %s: out of memory building a call of %zu messages; they go back to the queue",
+                        c->name, k->n);
+        settle(c, q, k);
+        return 0;
+    }
+    int pick = 0;
+    size_t best = 0;
+    for (int i = 0; i < s->nloops; i++) {
+        size_t room = c->loop_share[i] > c->loop_inflight[i] ? c->loop_share[i] - c->loop_inflight[i] : 0;
+        if (room <= best)
+            continue;
+        pthread_mutex_lock(&s->outlets[i].lock);
+        int ready = s->outlets[i].ready && !s->outlets[i].closed;
+        pthread_mutex_unlock(&s->outlets[i].lock);
+        if (ready)
+            pick = i, best = room;
+    }
+    k->loop = pick;
+    if (outlet_put(&s->outlets[pick], k) != 0) {
+        settle(c, q, k); /* untried: nacked without delay */
+        return 0;
+    }
+    c->loop_inflight[pick]++;
+    return 1;
 }
 
 static void *consumer_main(void *arg)
@@ -230,30 +575,41 @@ static void *consumer_main(void *arg)
     kumo__arena arena;
     kumo_queue_message got[100];
     int failing = 0;
+    qcall *fill = NULL;      /* the call being filled (window: > 0) */
+    uint64_t fill_until = 0; /* mono ms: when it goes, full or not */
+    uint64_t window_ms = d->window_ms;
     kumo__arena_init(&arena);
     const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, d->queue);
 
     pthread_mutex_lock(&c->lock);
     while (1) {
         while (c->done) {
-            qmsg *m = c->done;
-            c->done = m->next;
+            qcall *k = c->done;
+            c->done = k->next;
             pthread_mutex_unlock(&c->lock);
-            settle(c, q, m);
+            if (c->loop_inflight[k->loop] > 0)
+                c->loop_inflight[k->loop]--;
+            settle(c, q, k);
             pthread_mutex_lock(&c->lock);
             c->inflight--;
         }
         if (c->stop) {
+            if (fill) {
+                pthread_mutex_unlock(&c->lock);
+                settle(c, q, fill); /* never tried: back at once */
+                fill = NULL;
+                pthread_mutex_lock(&c->lock);
+            }
             if (c->inflight == 0)
                 break;
             pthread_cond_wait(&c->cond, &c->lock);
             continue;
         }
-        if (c->inflight >= d->batch) {
+        if (c->inflight >= c->max_calls) {
             pthread_cond_wait(&c->cond, &c->lock);
             continue;
         }
-        size_t want = d->batch - c->inflight;
+        size_t want = d->batch - (fill ? fill->n : 0);
         pthread_mutex_unlock(&c->lock);
         size_t n = 0;
         int rc = 0;
@@ -284,22 +640,41 @@ static void *consumer_main(void *arg)
                 kumo__log_event("info", "event %s: queue %s answers again", c->name, d->queue);
             }
         }
-        size_t sent = rc == 0 ? hand_over(c, q, got, n) : 0;
+        if (rc == 0 && n > 0) {
+            int opened = fill == NULL;
+            take(c, q, &fill, got, n);
+            if (opened && fill)
+                fill_until = kumo__mono_ms() + window_ms;
+        }
         kumo__arena_reset(&arena);
+        /* A call goes when full, when the window is 0, or when it passed. */
+        int sent = 0;
+        if (fill && (fill->n >= d->batch || window_ms == 0 || kumo__mono_ms() >= fill_until)) {
+            sent = hand_over(c, q, fill);
+            fill = NULL;
+        }
         pthread_mutex_lock(&c->lock);
-        c->inflight += sent;
-        if (c->stop || c->done)
-            continue;
+        c->inflight += (size_t)sent;
+        if (c->stop || c->done || sent)
+            continue; /* room left: receive again at once (the queue may be deep) */
         if (rc != 0)
             sleep_locked(c, RETRY_OPEN_MS);
-        else if (n == 0)
+        else if (fill) {
+            uint64_t now = kumo__mono_ms(), left = fill_until > now ? fill_until - now : 0;
+            if (n == 0 && left)
+                sleep_locked(c, left < POLL_MS ? left : POLL_MS);
+        } else if (n == 0)
             sleep_locked(c, POLL_MS);
     }
     pthread_mutex_unlock(&c->lock);
     kumo__store_close(q ? &q->store : NULL);
     kumo__arena_free(&arena);
     atomic_store(&c->finished, 1);
-    wake_loop(c->owner);
+    outlet *o0 = &c->owner->outlets[0];
+    pthread_mutex_lock(&o0->lock);
+    if (!o0->closed)
+        wake_loop(o0); /* loop 0 frees it */
+    pthread_mutex_unlock(&o0->lock);
     return NULL;
 }
 
@@ -318,6 +693,8 @@ static void consumer_free(consumer *c)
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     kumo__gw_generation_release(c->gen);
+    free(c->loop_share);
+    free(c->loop_inflight);
     free(c->name);
     free(c);
 }
@@ -325,13 +702,25 @@ static void consumer_free(consumer *c)
 static void consumer_start(kumo__gw_consumers *s, generation *g, const kumo__event_decl *d)
 {
     consumer *c = calloc(1, sizeof(*c));
-    if (c == NULL || (c->name = strdup(d->name)) == NULL) {
+    if (c == NULL || (c->name = strdup(d->name)) == NULL ||
+        (c->loop_share = calloc((size_t)s->nloops, sizeof(size_t))) == NULL ||
+        (c->loop_inflight = calloc((size_t)s->nloops, sizeof(size_t))) == NULL) {
+        if (c)
+            free(c->name), free(c->loop_share);
         free(c);
         kumo__log_event("error", "event %s: out of memory; its queue is not consumed", d->name);
         return;
     }
     c->decl = d;
     c->owner = s;
+    int max = g->project->units[d->unit_index].tuning.max;
+    c->max_calls = max > 0 ? (size_t)max : 1;
+    for (int i = 0; i < s->nloops; i++) { /* loop.c's split of max, at least one per loop */
+        int share = max / s->nloops + (i < max % s->nloops);
+        c->loop_share[i] = share > 0 ? (size_t)share : 1;
+    }
+    c->data = g->event_data ? g->event_data[d - g->project->events] : NULL;
+    c->stats = kumo__gw_event_stats_of(g->gw, d->name);
     atomic_fetch_add(&g->refs, 1);
     c->gen = g;
     pthread_mutex_init(&c->lock, NULL);
@@ -352,47 +741,43 @@ static void consumer_start(kumo__gw_consumers *s, generation *g, const kumo__eve
     s->list = c;
 }
 
-static void msg_log(const qmsg *m, int status, const char *error, size_t error_len)
+/* Records the call's outcome (on its loop); the thread logs and settles it. */
+static void answered(qcall *k, int status, const char *error, size_t error_len)
 {
-    kumo__logline l;
-    kumo__logline_begin(&l, status < 500 ? "info" : status == 503 ? "warn" : "error", "event", 5);
-    kumo__logline_cstr(&l, "event", m->c->name);
-    kumo__logline_cstr(&l, "request_id", m->request_id);
-    kumo__logline_cstr(&l, "message_id", m->id);
-    kumo__logline_int(&l, "status", status);
-    kumo__logline_int(&l, "duration_us", (long long)(kumo__mono_us() - m->start_us));
-    kumo__logline_int(&l, "receive_count", m->receives);
-    if (m->call.worker_pid > 0)
-        kumo__logline_int(&l, "worker_pid", m->call.worker_pid);
+    k->attempted = 1;
+    k->status = status;
+    k->duration_us = kumo__mono_us() - k->start_us;
     if (error)
-        kumo__logline_str(&l, "error", error, error_len);
-    kumo__logline_write(&l, 2);
+        snprintf(k->error, sizeof(k->error), "%.*s", (int)(error_len < ERROR_MAX ? error_len : ERROR_MAX - 1), error);
 }
 
-static void answered(qmsg *m, int status, const char *error, size_t error_len)
+static void on_call_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
 {
-    m->attempted = 1;
-    m->status = status;
-    if (error)
-        snprintf(m->error, sizeof(m->error), "%.*s", (int)(error_len < ERROR_MAX ? error_len : ERROR_MAX - 1), error);
-    msg_log(m, status, error, error_len);
-}
-
-static void on_msg_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
-{
-    qmsg *m = (qmsg *)call;
+    qcall *k = (qcall *)call;
     const char *error;
     size_t error_len;
-    m->t->inflight--;
+    k->t->inflight--;
     /* not 2xx is a failed try: a 3xx body says why as much as a 4xx one */
     int status = kumo__gw_event_outcome(result, payload, len, 300, &error, &error_len);
-    answered(m, status, error, error_len);
-    if (m->lg->pools && m->lg->pools[m->c->decl->unit_index])
-        kumo__pool_record(m->lg->pools[m->c->decl->unit_index], kumo__mono_us() - m->start_us, status >= 500,
-                          kumo__mono_ms());
-    m->lg->users--;
-    kumo__frame_writer_free(&m->call.frame);
-    msg_return(m);
+    answered(k, status, error, error_len);
+    k->worker_pid = k->call.worker_pid;
+    if (result == KUMO__CALL_OK && status >= 200 && status < 300) {
+        /* batchItemFailures is a JSON object: keep such a body for the thread to read */
+        kumo__response_in r;
+        kumo__response_read(payload, len, &r);
+        size_t i = 0;
+        while (i < r.body_len && (r.body[i] == ' ' || r.body[i] == '\t' || r.body[i] == '\r' || r.body[i] == '\n'))
+            i++;
+        if (i < r.body_len && r.body[i] == '{' && (k->answer = malloc(r.body_len)) != NULL) {
+            memcpy(k->answer, r.body, r.body_len);
+            k->answer_len = r.body_len;
+        }
+    }
+    if (k->lg->pools && k->lg->pools[k->c->decl->unit_index])
+        kumo__pool_record(k->lg->pools[k->c->decl->unit_index], k->duration_us, status >= 500, kumo__mono_ms());
+    k->lg->users--;
+    kumo__frame_writer_free(&k->call.frame);
+    call_return(k);
 }
 
 /* The loop_gen of this loop that serves generation g, or NULL. */
@@ -406,25 +791,54 @@ static loop_gen *find_lg(loop_thread *t, const generation *g)
     return NULL;
 }
 
-/* Submits m to its unit's pool on loop 0 (or hands it back untried). */
-static void submit(loop_thread *t, qmsg *m)
+/* A fresh W3C trace context per delivery: version 00, random trace and
+ * parent ids, sampled. */
+static void new_traceparent(char out[56])
 {
-    consumer *c = m->c;
+    static const char hex[] = "0123456789abcdef";
+    unsigned char r[24];
+    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+        uint64_t x = kumo__mono_us() ^ ((uint64_t)getpid() << 32);
+        for (size_t i = 0; i < sizeof(r); i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            r[i] = (unsigned char)x;
+        }
+    }
+    r[0] |= 1; /* an all-zero id is invalid */
+    r[16] |= 1;
+    char *p = out;
+    memcpy(p, "00-", 3), p += 3;
+    for (size_t i = 0; i < 24; i++) {
+        if (i == 16)
+            *p++ = '-';
+        *p++ = hex[r[i] >> 4];
+        *p++ = hex[r[i] & 15];
+    }
+    memcpy(p, "-01", 4);
+}
+
+/* Submits call k to its unit's pool on loop t (or hands it back untried). */
+static void submit(loop_thread *t, qcall *k)
+{
+    consumer *c = k->c;
     const kumo__event_decl *d = c->decl;
     loop_gen *lg = find_lg(t, c->gen);
-    char why[600], source[512], count[16], path[300];
+    char why[600], source[512], count[16], path[300], when[40], trace[56], size[16];
     if (lg == NULL || lg->pools == NULL || lg->pools[d->unit_index] == NULL) {
-        msg_return(m); /* its generation's pools are gone: untried, back to the queue at once */
+        call_return(k); /* its generation's pools are gone: untried, back to the queue at once */
         return;
     }
     const kumo__project *p = c->gen->project;
-    m->t = t;
-    m->lg = lg;
-    m->start_us = kumo__mono_us();
-    snprintf(m->request_id, sizeof(m->request_id), "%s-%d-%08x", t->gw->id_prefix, t->index, ++t->seq);
+    k->t = t;
+    k->lg = lg;
+    k->start_us = kumo__mono_us();
+    snprintf(k->request_id, sizeof(k->request_id), "%s-%d-%08x", t->gw->id_prefix, t->index, ++t->seq);
     snprintf(source, sizeof(source), "/kumo/%s/queues/%s", p->name ? p->name : "", d->queue);
-    snprintf(count, sizeof(count), "%u", m->receives);
+    snprintf(count, sizeof(count), "%u", k->msgs[0].receives);
+    snprintf(size, sizeof(size), "%zu", k->n);
     snprintf(path, sizeof(path), "/%s", c->name);
+    rfc3339_ms(k->msgs[0].received_ms, when, sizeof(when));
+    new_traceparent(trace);
 #define HV(n, v)                                                                                                       \
     {                                                                                                                  \
         {n, sizeof(n) - 1},                                                                                            \
@@ -432,29 +846,44 @@ static void submit(loop_thread *t, qmsg *m)
             v, strlen(v)                                                                                               \
         }                                                                                                              \
     }
-    const kumo__header_view headers[] = {
-        HV("ce-specversion", "1.0"),     HV("ce-id", m->id),
-        HV("ce-source", source),         HV("ce-type", "dev.kumo.queue.message"),
-        HV("ce-subject", c->name),       HV("content-type", "application/octet-stream"),
+    const kumo__header_view binary[] = {
+        HV("ce-specversion", "1.0"),
+        HV("ce-id", k->msgs[0].id),
+        HV("ce-source", source),
+        HV("ce-type", "dev.kumo.queue.message"),
+        HV("ce-time", when),
+        HV("ce-subject", c->name),
+        HV("content-type", "application/octet-stream"),
         HV("kumo-receive-count", count),
+        HV("traceparent", trace),
+    };
+    const kumo__header_view batch[] = {
+        HV("content-type", "application/cloudevents-batch+json"),
+        HV("kumo-batch-size", size),
+        HV("traceparent", trace),
     };
 #undef HV
+    int batch_mode = d->batch > 1;
+    const kumo__header_view *headers = batch_mode ? batch : binary;
+    size_t nheaders = batch_mode ? sizeof(batch) / sizeof(batch[0]) : sizeof(binary) / sizeof(binary[0]);
+    kumo__slice body =
+        batch_mode ? (kumo__slice){k->batch_body, k->batch_len} : (kumo__slice){k->msgs[0].body, k->msgs[0].len};
     const kumo__tuning *tuning = &p->units[d->unit_index].tuning;
     uint64_t timeout_ms = (uint64_t)(tuning->timeout_s * 1000.0);
-    if (kumo__dispatch_event(d->symbol, path, m->request_id, headers, sizeof(headers) / sizeof(headers[0]),
-                             (kumo__slice){m->body, m->len}, kumo__epoch_ms(), timeout_ms, &m->call.frame) != 0) {
+    if (kumo__dispatch_event(d->symbol, path, k->request_id, headers, nheaders, body, kumo__epoch_ms(), timeout_ms,
+                             &k->call.frame) != 0) {
         static const char big[] = "the event's request is larger than the frame limit";
-        answered(m, 500, big, sizeof(big) - 1);
-        msg_return(m);
+        answered(k, 500, big, sizeof(big) - 1);
+        call_return(k);
         return;
     }
-    m->call.cb = on_msg_done;
-    m->call.deadline_ms = timeout_ms ? kumo__mono_ms() + timeout_ms : 0;
-    int rc = kumo__pool_submit(lg->pools[d->unit_index], &m->call, why, sizeof(why));
+    k->call.cb = on_call_done;
+    k->call.deadline_ms = timeout_ms ? kumo__mono_ms() + timeout_ms : 0;
+    int rc = kumo__pool_submit(lg->pools[d->unit_index], &k->call, why, sizeof(why));
     if (rc != 0) {
-        kumo__frame_writer_free(&m->call.frame);
-        answered(m, rc == -EBUSY ? 429 : 503, why, strlen(why));
-        msg_return(m);
+        kumo__frame_writer_free(&k->call.frame);
+        answered(k, rc == -EBUSY ? 429 : 503, why, strlen(why));
+        call_return(k);
         return;
     }
     t->inflight++;
@@ -469,6 +898,96 @@ static int has_queue_events(const generation *g)
     return 0;
 }
 
+/* Submits what is in the outlet of loop t (or hands it back untried when
+ * its consumer is stopping). */
+static void serve_inbox(loop_thread *t, outlet *o)
+{
+    qcall *in = outlet_take(o);
+    while (in) {
+        qcall *m = in;
+        in = m->next;
+        m->next = NULL;
+        int stopped;
+        pthread_mutex_lock(&m->c->lock);
+        stopped = m->c->stop;
+        pthread_mutex_unlock(&m->c->lock);
+        if (stopped)
+            call_return(m);
+        else
+            submit(t, m);
+    }
+}
+
+/* Closes loop t's outlet (its loop takes no more calls): what waits in it
+ * goes back untried; its socket is closed on its own loop. */
+static void outlet_close(outlet *o)
+{
+    pthread_mutex_lock(&o->lock);
+    o->closed = 1;
+    o->ready = 0;
+    qcall *in = o->inbox;
+    o->inbox = NULL;
+    o->tail = &o->inbox;
+    pthread_mutex_unlock(&o->lock);
+    while (in) {
+        qcall *m = in;
+        in = m->next;
+        call_return(m);
+    }
+    if (o->sock) {
+        h2o_socket_read_stop(o->sock);
+        h2o_socket_close(o->sock); /* closes wake[0] */
+        o->sock = NULL;
+        o->wake[0] = -1;
+    }
+}
+
+/* Starts watching loop t's outlet from loop t: 0, or -1. */
+static int outlet_watch(loop_thread *t, outlet *o)
+{
+    if ((o->sock = h2o_evloop_socket_create(t->loop, o->wake[0], 0)) == NULL)
+        return -1;
+    h2o_socket_read_start(o->sock, on_wake);
+    pthread_mutex_lock(&o->lock);
+    o->ready = !o->closed;
+    pthread_mutex_unlock(&o->lock);
+    return 0;
+}
+
+static kumo__gw_consumers *consumers_new(loop_thread *t)
+{
+    int n = t->gw->nthreads > 0 ? t->gw->nthreads : 1;
+    kumo__gw_consumers *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->outlets = calloc((size_t)n, sizeof(outlet))) == NULL) {
+        free(s);
+        kumo__log_event("error", "the queue events cannot start: out of memory");
+        return NULL;
+    }
+    s->nloops = n;
+    for (int i = 0; i < n; i++) {
+        outlet *o = &s->outlets[i];
+        pthread_mutex_init(&o->lock, NULL);
+        o->tail = &o->inbox;
+        o->wake[0] = o->wake[1] = -1;
+        if (pipe2(o->wake, O_NONBLOCK | O_CLOEXEC) != 0 || (i == 0 && outlet_watch(t, o) != 0)) {
+            kumo__log_event("error", "the queue events cannot start: no wake-up pipe (%s)", strerror(errno));
+            for (int j = 0; j <= i; j++) {
+                if (s->outlets[j].sock)
+                    h2o_socket_close(s->outlets[j].sock);
+                else if (s->outlets[j].wake[0] >= 0)
+                    close(s->outlets[j].wake[0]);
+                if (s->outlets[j].wake[1] >= 0)
+                    close(s->outlets[j].wake[1]);
+                pthread_mutex_destroy(&s->outlets[j].lock);
+            }
+            free(s->outlets);
+            free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
 void kumo__gw_consumers_run(loop_thread *t)
 {
     loop_gen *live = t->live;
@@ -477,23 +996,9 @@ void kumo__gw_consumers_run(loop_thread *t)
     if (s == NULL) {
         if (live == NULL || draining || !has_queue_events(live->gen))
             return;
-        if ((s = calloc(1, sizeof(*s))) == NULL) {
-            kumo__log_event("error", "the queue events cannot start: out of memory");
+        if ((s = consumers_new(t)) == NULL)
             return;
-        }
-        s->wake[0] = s->wake[1] = -1;
-        if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0 ||
-            (s->wake_sock = h2o_evloop_socket_create(t->loop, s->wake[0], 0)) == NULL) {
-            kumo__log_event("error", "the queue events cannot start: no wake-up pipe (%s)", strerror(errno));
-            if (s->wake[0] >= 0)
-                close(s->wake[0]), close(s->wake[1]);
-            free(s);
-            return;
-        }
-        pthread_mutex_init(&s->lock, NULL);
-        s->tail = &s->inbox;
-        h2o_socket_read_start(s->wake_sock, on_wake);
-        t->consumers = s;
+        __atomic_store_n(&t->consumers, s, __ATOMIC_RELEASE); /* the other loops read it */
     }
     /* Follow the live generation: the consumers of the old one stop
      * (finishing what they have in flight), the new one's start. */
@@ -518,24 +1023,7 @@ void kumo__gw_consumers_run(loop_thread *t)
         for (consumer *c = s->list; c; c = c->next)
             consumer_stop(c);
     }
-    pthread_mutex_lock(&s->lock);
-    qmsg *in = s->inbox;
-    s->inbox = NULL;
-    s->tail = &s->inbox;
-    pthread_mutex_unlock(&s->lock);
-    while (in) {
-        qmsg *m = in;
-        in = m->next;
-        m->next = NULL;
-        int stopped;
-        pthread_mutex_lock(&m->c->lock);
-        stopped = m->c->stop;
-        pthread_mutex_unlock(&m->c->lock);
-        if (stopped)
-            msg_return(m);
-        else
-            submit(t, m);
-    }
+    serve_inbox(t, &s->outlets[0]);
     for (consumer **pp = &s->list; *pp;) {
         consumer *c = *pp;
         if (atomic_load(&c->finished)) {
@@ -547,33 +1035,55 @@ void kumo__gw_consumers_run(loop_thread *t)
     }
 }
 
+void kumo__gw_consumers_serve(loop_thread *t)
+{
+    kumo__gw_consumers *s = __atomic_load_n(&t->gw->threads[0].consumers, __ATOMIC_ACQUIRE);
+    if (s == NULL || t->index <= 0 || t->index >= s->nloops)
+        return;
+    outlet *o = &s->outlets[t->index];
+    if (o->sock == NULL && !o->closed && outlet_watch(t, o) != 0) {
+        kumo__log_event("warn", "loop %d: cannot watch the queue events' wake-up pipe; their calls go to loop 0",
+                        t->index);
+        pthread_mutex_lock(&o->lock);
+        o->closed = 1;
+        pthread_mutex_unlock(&o->lock);
+        return;
+    }
+    serve_inbox(t, o);
+}
+
+void kumo__gw_consumers_close(loop_thread *t)
+{
+    kumo__gw_consumers *s = __atomic_load_n(&t->gw->threads[0].consumers, __ATOMIC_ACQUIRE);
+    if (s == NULL || t->index <= 0 || t->index >= s->nloops)
+        return;
+    outlet_close(&s->outlets[t->index]);
+}
+
 void kumo__gw_consumers_free(loop_thread *t)
 {
     kumo__gw_consumers *s = t->consumers;
     if (s == NULL)
         return;
-    pthread_mutex_lock(&s->lock);
-    s->closed = 1;
-    qmsg *in = s->inbox;
-    s->inbox = NULL;
-    s->tail = &s->inbox;
-    pthread_mutex_unlock(&s->lock);
+    outlet_close(&s->outlets[0]);
     for (consumer *c = s->list; c; c = c->next)
         consumer_stop(c);
-    while (in) {
-        qmsg *m = in;
-        in = m->next;
-        msg_return(m);
-    }
     while (s->list) {
         consumer *c = s->list;
         s->list = c->next;
         consumer_free(c);
     }
-    h2o_socket_read_stop(s->wake_sock);
-    h2o_socket_close(s->wake_sock); /* closes wake[0] */
-    close(s->wake[1]);
-    pthread_mutex_destroy(&s->lock);
+    /* The other loops closed theirs before the stop barrier; no thread
+     * is left to write to a pipe. */
+    for (int i = 0; i < s->nloops; i++) {
+        outlet *o = &s->outlets[i];
+        if (o->sock == NULL && o->wake[0] >= 0)
+            close(o->wake[0]); /* a loop that never watched it */
+        if (o->wake[1] >= 0)
+            close(o->wake[1]);
+        pthread_mutex_destroy(&o->lock);
+    }
+    free(s->outlets);
     free(s);
     t->consumers = NULL;
 }

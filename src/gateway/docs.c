@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/yaml_emit.h"
+#include "gateway/cloudevents_in.h"
 #include "project/schedule.h"
 #include "gateway/h2o_glue.h"
 
@@ -379,9 +380,76 @@ static int walk_refs(refwalk *w, const char *rel, const json_t *v, int depth, ku
 
 /* ---- build ---------------------------------------------------------------- */
 
+/* The delivery keys of an event consumed from a queue (queue, topic, blob). */
+static int delivery_json(json_t *o, const kumo__event_decl *e)
+{
+    char dead[512];
+    snprintf(dead, sizeof(dead), "%s-dead", e->queue ? e->queue : "");
+    return json_object_update_new(o, json_pack("{s:s?, s:s, s:i, s:I, s:I, s:i, s:I}", "queue", e->queue,
+                                               "dead_letter_queue", dead, "batch", (int)e->batch, "window_ms",
+                                               (json_int_t)e->window_ms, "visibility_ms", (json_int_t)e->visibility_ms,
+                                               "max_receives", (int)e->max_receives, "backoff_ms",
+                                               (json_int_t)e->backoff_ms));
+}
+
+/* One event of the page's Events section; NULL when out of memory. */
+static json_t *event_json(const kumo__event_decl *e, int64_t now_ms)
+{
+    char handler[512];
+    snprintf(handler, sizeof(handler), "%s.%s", e->unit, e->symbol);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?}", "name", e->name, "handler", handler, "kind",
+                          kumo__event_kind_name(e->kind), "data", e->data);
+    if (o == NULL)
+        return NULL;
+    int rc = 0;
+    switch (e->kind) {
+    case KUMO__EVENT_SCHEDULE: {
+        json_t *next = json_array();
+        rc =
+            json_object_update_new(o, json_pack("{s:s?, s:s, s:s, s:b, s:o}", "schedule", e->schedule, "timezone",
+                                                e->timezone ? e->timezone : "UTC", "missed",
+                                                e->missed_once ? "once" : "skip", "overlap", e->overlap, "next", next));
+        int64_t t = now_ms;
+        for (int k = 0; k < 3 && e->compiled && rc == 0; k++) {
+            if ((t = kumo__schedule_next(e->compiled, t)) < 0)
+                break;
+            char local[64], utc[64];
+            kumo__schedule_format(e->tz, t, local, sizeof(local), utc, sizeof(utc));
+            rc = json_array_append_new(next, json_pack("{s:s, s:s}", "local", local, "utc", utc));
+        }
+        break;
+    }
+    case KUMO__EVENT_QUEUE: rc = delivery_json(o, e); break;
+    case KUMO__EVENT_TOPIC: rc = json_object_set_new(o, "topic", json_string(e->topic)) || delivery_json(o, e); break;
+    case KUMO__EVENT_BLOB: {
+        json_t *on = json_array();
+        if (on && (e->on & KUMO__BLOB_CREATED))
+            json_array_append_new(on, json_string("created"));
+        if (on && (e->on & KUMO__BLOB_DELETED))
+            json_array_append_new(on, json_string("deleted"));
+        rc = json_object_update_new(o, json_pack("{s:s?, s:o, s:s?, s:s?}", "blob", e->blob, "on", on, "prefix",
+                                                 e->prefix, "suffix", e->suffix)) ||
+             delivery_json(o, e);
+        break;
+    }
+    case KUMO__EVENT_CLOUDEVENT:
+        rc = json_object_update_new(o, json_pack("{s:s?, s:s?, s:s}", "type", e->ce_type, "source", e->ce_source,
+                                                 "endpoint", KUMO__CE_PATH));
+        break;
+    }
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* The page's Events section: {"at": now, "list": [{name, handler, kind,
- * schedule, timezone, missed, overlap, next: [{local, utc}]}]}, the shape
- * of `kumo events --json`; schedule events only. NULL when out of memory. */
+ * data?, and per kind: schedule, timezone, missed, overlap, next: [{local,
+ * utc}] | queue, dead_letter_queue, batch, window_ms, visibility_ms,
+ * max_receives, backoff_ms (queue; topic adds topic; blob adds blob, on,
+ * prefix, suffix) | type, source (cloudevent)}]}: every event of every
+ * kind. NULL when out of memory. */
 static json_t *events_json(const kumo__project *p, int64_t now_ms)
 {
     char at_local[64], at_utc[64];
@@ -390,29 +458,10 @@ static json_t *events_json(const kumo__project *p, int64_t now_ms)
     if (doc == NULL)
         return NULL;
     for (size_t i = 0; i < p->nevents; i++) {
-        const kumo__event_decl *e = &p->events[i];
-        if (e->kind != KUMO__EVENT_SCHEDULE)
-            continue; /* the only kind that runs today (issue 13); others get their own source line */
-        char handler[512];
-        snprintf(handler, sizeof(handler), "%s.%s", e->unit, e->symbol);
-        json_t *next = json_array();
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:b, s:o}", "name", e->name, "handler", handler, "kind",
-                              "schedule", "schedule", e->schedule, "timezone", e->timezone ? e->timezone : "UTC",
-                              "missed", e->missed_once ? "once" : "skip", "overlap", e->overlap, "next", next);
+        json_t *o = event_json(&p->events[i], now_ms);
         if (o == NULL || json_array_append_new(list, o) != 0) {
             json_decref(doc);
             return NULL;
-        }
-        int64_t t = now_ms;
-        for (int k = 0; k < 3 && e->compiled; k++) {
-            if ((t = kumo__schedule_next(e->compiled, t)) < 0)
-                break;
-            char local[64], utc[64];
-            kumo__schedule_format(e->tz, t, local, sizeof(local), utc, sizeof(utc));
-            if (json_array_append_new(next, json_pack("{s:s, s:s}", "local", local, "utc", utc)) != 0) {
-                json_decref(doc);
-                return NULL;
-            }
         }
     }
     return doc;

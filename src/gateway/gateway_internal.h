@@ -6,7 +6,7 @@
  *   generation.c  everything built from the project's files, and reload
  *   loop.c        each loop's thread, its pools and fork servers per generation
  *   api.c         the API handler: a request to a worker and back
- *   admin.c       /healthz, /readyz, /status, POST /reload, POST /events/NAME/fire
+ *   admin.c       /healthz, /readyz, /status, POST /reload, /events (kumo events, kumo invoke)
  *   access_log.c  one log line per request (shared with kumo-host)
  *   scheduler.c   loop 0's schedule events: ticks to handlers, at most once
  *   consumer.c    queue events: a thread per event receives, loop 0 delivers
@@ -26,17 +26,20 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "gateway/cloudevents_in.h"
 #include "gateway/docs.h"
 #include "gateway/gateway.h"
 #include "gateway/dispatch.h"
 #include "gateway/h2o_glue.h"
 #include "openapi/check.h"
+#include "project/event_data.h"
 #include "project/store_plan.h"
 #include "runtime/runtime.h"
 
 typedef struct gateway gateway;
 typedef struct kumo__gw_sched kumo__gw_sched;
 typedef struct kumo__gw_consumers kumo__gw_consumers;
+typedef struct kumo__gw_event_stats kumo__gw_event_stats;
 
 /* Everything derived from the project's files. Built on the main thread,
  * read-only once published, freed by whoever drops the last reference. */
@@ -47,11 +50,13 @@ typedef struct generation {
     kumo__spec *spec;
     kumo__router *router;
     kumo__docs *docs;
-    kumo__opcheck **checks;  /* one per operation: the contract enforced */
-    kumo__api api;           /* the above, as kumo__dispatch_request reads them */
-    char **so_links;         /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
-    kumo__store_plan stores; /* where each store lives (project/store_plan.h) */
-    char **envp;             /* the workers' environment: kumo's, with the stores' variables (one block) */
+    kumo__opcheck **checks;    /* one per operation: the contract enforced */
+    kumo__schema **event_data; /* one per event: its data: schema compiled (project/event_data.h), or NULL */
+    kumo__api api;             /* the above, as kumo__dispatch_request reads them */
+    char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
+    kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
+    kumo__ce_routes *ce;       /* the cloudevent: events, for POST /_kumo/events; NULL: none */
+    char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
     char data_dir[4096];
     gateway *gw;
 } generation;
@@ -101,7 +106,8 @@ typedef struct loop_thread {
     uint64_t switch_failed_ms;     /* when making pools for a new generation last failed */
     reload_wait *reload_waits;     /* loop 0 only */
     kumo__gw_sched *sched;         /* loop 0 only: the schedule events (scheduler.c); NULL until there are some */
-    kumo__gw_consumers *consumers; /* loop 0 only: the queue events (consumer.c); NULL until there are some */
+    kumo__gw_consumers *consumers; /* loop 0 only: the queue events (consumer.c); NULL until there are some; other loops
+                                      read it atomically */
     loop_gen *spent;               /* stopped at exit; freed by gateway_free */
     size_t inflight;               /* calls in flight, every generation, schedule ticks included */
     uint64_t drain_since;          /* when this loop saw gw->draining; 0: serving */
@@ -151,8 +157,9 @@ struct gateway {
     uint64_t reload_sent_ms;                 /* when it was signalled; 0: never */
     int reload_failed;                       /* the last reload's outcome */
     char reload_msg[2048];
-    unsigned long reloads;  /* attempts so far */
-    char *const *start_env; /* the environment kumo up started with; workers' environments start from it */
+    unsigned long reloads;             /* attempts so far */
+    char *const *start_env;            /* the environment kumo up started with; workers' environments start from it */
+    kumo__gw_event_stats *event_stats; /* admin.c; the list changes under `lock` */
 };
 
 typedef struct api_handler {
@@ -238,6 +245,34 @@ void kumo__gw_consumers_run(loop_thread *t);
 /* Stops and joins every consumer, once the pools answered every call
  * (after loop_gen_stop): what is not acked goes back to its queue. */
 void kumo__gw_consumers_free(loop_thread *t);
+/* consumer.c, on the other loops: their share of the calls. _serve
+ * submits what the consumers handed to loop t (call after each wait);
+ * _close, once loop t left its event loop and before the loops' stop
+ * barrier, hands back what is left and takes no more. */
+void kumo__gw_consumers_serve(loop_thread *t);
+void kumo__gw_consumers_close(loop_thread *t);
+
+/* cloudevents_in.c: POST /_kumo/events (api.c hands it over after the
+ * head checks). Answers req now, or once every handler answered; holds
+ * lg (lg->users) while calls are in flight. */
+void kumo__gw_cloudevents(loop_thread *t, loop_gen *lg, h2o_req_t *req, const kumo__http_in *in, const char *request_id,
+                          uint64_t start_us);
+
+/* admin.c: per-event figures for `kumo events` (GET /events), one record
+ * per event name for the gateway's life, so they survive a reload. The
+ * consumers update them (consumer.c: received when handed to loop 0,
+ * settled when acked or nacked); a `kumo invoke` of a queue event waits
+ * on them for its message's first answer. Thread-safe. */
+/* The record of event `name` (made on first use); NULL when out of memory
+ * (the hooks below then do nothing). */
+kumo__gw_event_stats *kumo__gw_event_stats_of(gateway *gw, const char *name);
+void kumo__gw_event_received(kumo__gw_event_stats *s, size_t n);
+/* One message settled: `attempted` (it reached a handler, which answered
+ * `status`), `last` (it failed on its max_receives-th receive: it goes to
+ * the dead-letter queue), with the call's request id and error. */
+void kumo__gw_event_settled(kumo__gw_event_stats *s, const char *message_id, int attempted, int status, int last,
+                            const char *request_id, const char *error);
+void kumo__gw_event_stats_free(gateway *gw);
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

@@ -36,6 +36,8 @@ static void generation_free(generation *g)
     for (size_t i = 0; g->checks && i < g->spec->nops; i++)
         kumo__opcheck_free(g->checks[i]);
     free(g->checks);
+    kumo__event_data_free(g->event_data, g->project ? g->project->nevents : 0);
+    kumo__ce_routes_free(g->ce);
     kumo__docs_free(g->docs);
     kumo__router_free(g->router);
     kumo__spec_free(g->spec);
@@ -207,6 +209,10 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     if ((rc = kumo__spec_load(g->project->api_path, &g->spec, err)) != 0)
         goto out;
     if ((rc = kumo__router_build(g->spec, &g->router, err)) != 0)
+        goto out;
+    if ((rc = kumo__event_data_compile(g->project, g->spec, &g->event_data, err)) != 0 ||
+        (rc = kumo__ce_check_spec(g->spec, err)) != 0 ||
+        (rc = kumo__ce_routes_build(g->project, g->spec, &g->ce, err)) != 0)
         goto out;
     if ((rc = kumo__build_units(g->project, built, err)) != 0)
         goto out;

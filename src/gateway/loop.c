@@ -295,6 +295,8 @@ void *kumo__gw_thread_main(void *arg)
             wait = kumo__gw_sched_run(t, 20);
         if (t->index == 0)
             kumo__gw_consumers_run(t);
+        else
+            kumo__gw_consumers_serve(t);
         if (now - last_tick >= 20) {
             last_tick = now;
             tick_pools(t, now);
@@ -305,6 +307,8 @@ void *kumo__gw_thread_main(void *arg)
     }
     kumo__listener_close(t->listener);
     t->listener = NULL;
+    if (t->index != 0)
+        kumo__gw_consumers_close(t); /* before the stop barrier: loop 0 frees the outlets after it */
     /* Let the last responses flush; close the admin listener; then wait
      * for every loop, since /status reads all loops' pools. */
     kumo__gw_answer_reload_waits(t, 1);

@@ -124,6 +124,7 @@ static void gateway_free(gateway *gw)
         free(gw->threads);
     }
     kumo__gw_generation_release(gw->current);
+    kumo__gw_event_stats_free(gw);
     if (gw->barrier_ready) {
         pthread_mutex_destroy(&gw->stop_lock);
         pthread_cond_destroy(&gw->stop_cond);

@@ -126,7 +126,8 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         only = (int)(u - p->units);
     }
     if ((rc = kumo__spec_load(p->api_path, &h->spec, err)) != 0 ||
-        (rc = kumo__router_build(h->spec, &h->router, err)) != 0 ||
+        (rc = kumo__router_build(h->spec, &h->router, err)) != 0 || (rc = kumo__ce_check_spec(h->spec, err)) != 0 ||
+        (rc = kumo__ce_routes_build(p, h->spec, &h->ce, err)) != 0 ||
         (rc = kumo__bind_operations(p, h->spec, warn_line, err)) != 0 ||
         (rc = kumo__docs_build(h->spec, p->name, &h->docs, err)) != 0)
         goto out;
@@ -185,6 +186,7 @@ void kumo__host_free(kumo__host *h)
     for (size_t i = 0; h->checks && h->spec && i < h->spec->nops; i++)
         kumo__opcheck_free(h->checks[i]);
     free(h->checks);
+    kumo__ce_routes_free(h->ce);
     kumo__docs_free(h->docs);
     kumo__router_free(h->router);
     kumo__spec_free(h->spec);
@@ -229,6 +231,60 @@ void kumo__host_new_request_id(kumo__host *h, char *out, size_t cap)
     snprintf(out, cap, "h%d-%08lx", (int)getpid(), __atomic_add_fetch(&h->seq, 1, __ATOMIC_RELAXED));
 }
 
+/* POST /_kumo/events (cloudevents_in.h): each event to its handlers, one
+ * after the other, in this process. */
+static void handle_cloudevents(kumo__host *h, const kumo__http_in *in, kumo__host_reply *r)
+{
+    kumo__ce_exchange x;
+    kumo__ce_begin(h->ce, in, r->request_id, &x);
+    for (size_t i = 0; i < x.nd; i++) {
+        const kumo__event_decl *decl = x.d[i].decl;
+        if (x.d[i].status != 0)
+            continue;
+        char detail[300], rid[100];
+        if (h->invokers[decl->unit_index] == NULL) {
+            int n = snprintf(detail, sizeof(detail), "function unit '%s' is not served here", decl->unit);
+            kumo__ce_settle(&x, i, 501, detail, (size_t)n);
+            continue;
+        }
+        snprintf(rid, sizeof(rid), x.nd == 1 ? "%s" : "%s.%zu", r->request_id, i);
+        kumo__frame_header fh;
+        kumo__frame_reset(&h->request);
+        kumo__frame_reset(&h->response);
+        if (kumo__ce_frame(&x, i, rid, epoch_ms(), &h->request) != 0) {
+            static const char big[] = "the event's request is larger than the frame limit";
+            kumo__ce_settle(&x, i, 413, big, sizeof(big) - 1);
+        } else if (kumo__frame_header_decode(h->request.buf, h->request.len, 0, &fh) != 0 ||
+                   kumo__invoker_call(h->invokers[decl->unit_index], h->request.buf + KUMO__FRAME_HEADER_SIZE,
+                                      fh.length, &h->response) != 0 ||
+                   kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
+            static const char oom[] = "the host could not run the handler (out of memory?)";
+            kumo__ce_settle(&x, i, 500, oom, sizeof(oom) - 1);
+        } else {
+            kumo__ce_settle_response(&x, i, h->response.buf + KUMO__FRAME_HEADER_SIZE, fh.length);
+        }
+    }
+    kumo__ce_finish(&x, r->request_id);
+    r->status = x.status;
+    r->owned = x.body;
+    r->body = x.body ? x.body : "";
+    r->body_len = x.body_len;
+    x.body = NULL;
+    if (x.content_type)
+        add(r, "content-type", x.content_type, strlen(x.content_type));
+    if (x.allow)
+        add(r, "allow", x.allow, strlen(x.allow));
+    if (x.retry_after)
+        add(r, "retry-after", x.retry_after, strlen(x.retry_after));
+    if (x.webhook_origin) {
+        r->owned2 = x.webhook_origin;
+        x.webhook_origin = NULL;
+        add(r, "webhook-allowed-origin", r->owned2, strlen(r->owned2));
+        add(r, "webhook-allowed-rate", "*", 1);
+    }
+    kumo__ce_exchange_free(&x);
+}
+
 void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *r)
 {
     memset(r, 0, sizeof(*r));
@@ -237,6 +293,11 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         snprintf(r->request_id, sizeof(r->request_id), "%s", request_id);
     else
         kumo__host_new_request_id(h, r->request_id, sizeof(r->request_id));
+    if (kumo__ce_is_path(in->path.base, in->path.len)) {
+        handle_cloudevents(h, in, r);
+        add(r, "x-request-id", r->request_id, strlen(r->request_id));
+        return;
+    }
 
     kumo__dispatch d;
     kumo__frame_reset(&h->request);
@@ -336,4 +397,6 @@ void kumo__host_reply_free(kumo__host_reply *r)
 {
     free(r->owned);
     r->owned = NULL;
+    free(r->owned2);
+    r->owned2 = NULL;
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/cloudevents_in.h"
 #include "gateway/dispatch.h"
 #include "gateway/docs.h"
 #include "openapi/check.h"
@@ -33,6 +34,7 @@ typedef struct kumo__host {
     kumo__router *router;
     kumo__opcheck **checks;
     kumo__docs *docs;
+    kumo__ce_routes *ce; /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     kumo__api api;
     void **handles;             /* per unit: dlopen handle, NULL when not served here */
     kumo__invoker **invokers;   /* per unit */
@@ -68,6 +70,7 @@ typedef struct kumo__host_reply {
     size_t body_len;
     const kumo__operation *op; /* for logs; NULL when none matched */
     char *owned;               /* a problem document the reply points into */
+    char *owned2;              /* another string it points into (a WebHook-Allowed-Origin), or NULL */
     char request_id[80];
     char allow[160];
     int no_route; /* 404 because no path matched */

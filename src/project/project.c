@@ -58,7 +58,7 @@ static const char *const cloudevent_event_keys[] = {"cloudevent", "handler", "da
 static const char *const event_sources[] = {"schedule", "queue", "topic", "blob", "cloudevent", NULL};
 /* Which sources run under kumo up today, in event_sources' order: the
  * others are parsed and checked, then refused, never left idle. */
-static const int source_runs[] = {1, 1, 0, 0, 0};
+static const int source_runs[] = {1, 1, 0, 0, 1};
 
 static int in_list(const char *s, const char *const *list)
 {

@@ -1,8 +1,8 @@
 /*
  * request.c: the invocation as a handler sees it: the kumo_ctx_* calls,
- * kumo_alloc/kumo_sprintf, the kumo_request_* accessors (kumo_event_* read
- * the CloudEvents attributes among the headers); and its end, which
- * runs what was deferred on it (kumo__ctx_defer) and resets the arena.
+ * kumo_alloc/kumo_sprintf, the kumo_request_* accessors (the kumo_event_*
+ * ones are event.c's); and its end, which runs what was deferred on it
+ * (kumo__ctx_defer) and resets the arena.
  *
  * An adapter fills a kumo_request whose strings point into memory that lives
  * for the invocation (sdk.h); nothing is copied up front. What a handler may
@@ -387,49 +387,4 @@ const void *kumo_request_file(const kumo_request *req, const char *name, size_t 
 const char *kumo_request_response_type(const kumo_request *req)
 {
     return req ? req->response_type : NULL;
-}
-
-/* ---- event attributes (CloudEvents binary mode) -------------------------- */
-
-/* CloudEvents attribute names are lower-case letters and digits, at most
- * 20 of them; anything else cannot name a ce-* header we would read. */
-const char *kumo_event_attr(const kumo_request *req, const char *name)
-{
-    char header[32] = "ce-";
-    size_t n = name ? strlen(name) : 0;
-    if (req == NULL || n == 0 || n > 20)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9')))
-            return NULL;
-    /* Not an event: a stray ce-type on a plain request is not one. */
-    if (kumo_request_header(req, "ce-specversion") == NULL)
-        return NULL;
-    memcpy(header + 3, name, n + 1);
-    return kumo_request_header(req, header);
-}
-
-const char *kumo_event_id(const kumo_request *req)
-{
-    return kumo_event_attr(req, "id");
-}
-
-const char *kumo_event_type(const kumo_request *req)
-{
-    return kumo_event_attr(req, "type");
-}
-
-const char *kumo_event_source(const kumo_request *req)
-{
-    return kumo_event_attr(req, "source");
-}
-
-const char *kumo_event_time(const kumo_request *req)
-{
-    return kumo_event_attr(req, "time");
-}
-
-const char *kumo_event_subject(const kumo_request *req)
-{
-    return kumo_event_attr(req, "subject");
 }

@@ -67,6 +67,14 @@ struct kumo_request {
     kumo__part_view *parts;
     size_t nparts; /* multipart files, in the arena */
     const char *response_type;
+    /* The CloudEvents it carries (event.c), read on the first kumo_event_*
+     * call into the arena: events[nevents]; for a structured single event
+     * also its attributes as strings (attrs[nattrs]). */
+    kumo_event *events;
+    size_t nevents;
+    kumo__pair *ce_attrs;
+    size_t nce_attrs;
+    int events_parsed;
     kumo_ctx *ctx; /* for lazy allocations */
 };
 
@@ -76,6 +84,9 @@ struct kumo_response {
     size_t nheaders, cap_headers; /* in the arena */
     const char *body;
     size_t body_len; /* in the arena */
+    /* The ids kumo_event_fail marked (event.c), in the arena, each once. */
+    const char **failed;
+    size_t nfailed, cap_failed;
     kumo_ctx *ctx;
 };
 
@@ -293,6 +304,11 @@ struct kumo__queue {
  * ack with an old receipt "succeeds" and may or may not delete). */
 #define KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED 1u
 
+/* A queue's messages by state (kumo__queue_driver.depth). */
+typedef struct kumo__queue_depth {
+    int64_t ready, in_flight, delayed;
+} kumo__queue_depth;
+
 typedef struct kumo__queue_driver {
     kumo__driver_head common; /* .version = KUMO__QUEUE_DRIVER_VERSION */
     int (*send)(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id);
@@ -303,6 +319,12 @@ typedef struct kumo__queue_driver {
     /* What the backend cannot do, so that callers (and the conformance
      * suite) know: KUMO__QUEUE_* bits below; 0 for a full driver. */
     unsigned limits;
+    /* Optional (NULL: the backend cannot tell): how many messages the queue
+     * holds, for `kumo events` (-1 in a field the backend cannot count).
+     * A message is ready (receivable now), in flight (received, neither
+     * acked nor nacked, its visibility not over) or delayed (sent with a
+     * delay, or nacked with one). Counts may be approximate (SQS). */
+    int (*depth)(kumo__queue *q, kumo__queue_depth *out);
 } kumo__queue_driver;
 
 extern const kumo__kv_driver kumo__kv_sqlite_driver;

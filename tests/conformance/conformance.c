@@ -46,7 +46,7 @@
 
 static kumo_ctx ctx;
 static char run[32];                 /* this run's id: keys and names carry it */
-static char kv_store[64], blob_store[64], queue_name[64], flaky_name[64], flaky_dead[64];
+static char kv_store[64], blob_store[64], queue_name[64], flaky_name[64], flaky_dead[64], depth_name[64];
 static const char *restart_cmd;
 
 static long long mono_ms(void)
@@ -762,6 +762,43 @@ static void usage(void)
                     "  CMD is run as 'CMD stop' and 'CMD start' around the outage phase\n");
 }
 
+/* The driver's optional depth op (kumo events): one message ready, one
+ * received (in flight), one sent with a delay (delayed), on a queue of
+ * its own (the delayed one is still there when the suite ends). SQS's
+ * figures are approximate: polled until they settle, within the bound. */
+static void queue_depth(void)
+{
+    int err = 0;
+    kumo__queue *q = (kumo__queue *)kumo__store_get(&kumo__queue_kind, NULL, depth_name, &err);
+    CHECK(q != NULL);
+    if (q == NULL || q->driver->depth == NULL) {
+        printf("SKIPPED: the %s driver has no depth op\n", q ? q->driver->common.scheme : "?");
+        return;
+    }
+    kumo_queue_message m[1];
+    kumo__queue_depth d = {-1, -1, -1};
+    CHECK_INT(q->driver->depth(q, &d), 0);
+    CHECK(d.ready == 0 && d.in_flight == 0 && d.delayed == 0);
+    CHECK_INT(kumo_queue_send(&ctx, depth_name, "a", 1, 0, NULL), 0);
+    CHECK_INT(kumo_queue_send(&ctx, depth_name, "b", 1, 0, NULL), 0);
+    CHECK_INT(kumo_queue_send(&ctx, depth_name, "later", 5, 600000, NULL), 0);
+    CHECK_INT(receive_one(depth_name, 60000, m), 0);
+    long long deadline = mono_ms() + POLL_LIMIT_MS;
+    do {
+        CHECK_INT(q->driver->depth(q, &d), 0);
+        if (d.ready == 1 && d.in_flight == 1 && d.delayed == 1)
+            break;
+        usleep(100000);
+    } while (mono_ms() < deadline);
+    if (!(d.ready == 1 && d.in_flight == 1 && d.delayed == 1))
+        fprintf(stderr, "depth: ready %lld, in flight %lld, delayed %lld; want 1, 1, 1\n", (long long)d.ready,
+                (long long)d.in_flight, (long long)d.delayed);
+    CHECK(d.ready == 1 && d.in_flight == 1 && d.delayed == 1);
+    CHECK_INT(kumo_queue_ack(&ctx, depth_name, m[0].receipt), 0);
+    CHECK_INT(receive_one(depth_name, 60000, m), 0);
+    CHECK_INT(kumo_queue_ack(&ctx, depth_name, m[0].receipt), 0);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -793,6 +830,7 @@ int main(int argc, char **argv)
     snprintf(queue_name, sizeof(queue_name), "conf-q%s", run);
     snprintf(flaky_name, sizeof(flaky_name), "conf-f%s", run);
     snprintf(flaky_dead, sizeof(flaky_dead), "conf-f%s-dead", run);
+    snprintf(depth_name, sizeof(depth_name), "conf-d%s", run);
     memset(&ctx, 0, sizeof(ctx));
     kumo__arena_init(&ctx.arena);
 
@@ -821,6 +859,8 @@ int main(int argc, char **argv)
         queue_basics();
         queue_timing();
         queue_dead_letter();
+        env_store(depth_name, queue);
+        queue_depth();
         printf("queue: done (%d passed, %d failed so far)\n", check_passed, check_failed);
     }
     outage(kv != NULL, blob != NULL, queue != NULL);

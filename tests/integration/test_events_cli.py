@@ -5,7 +5,14 @@ asked for with --from, so the expected times are fixed: a 02:30 job on the
 spring-forward day fires at 03:00 CEST, once on the fall-back day; an
 hourly job fires in both passes of the repeated hour. A bad schedule, an
 unknown zone and a source that does not run yet are refused with the
-position in kumo.yaml; bad options are usage errors."""
+position in kumo.yaml; bad options are usage errors.
+
+With a kumo up of the same project answering on the admin port (LiveTest,
+projects/queues: max_receives 3, a body starting with "fail" answered 500),
+each queue event also shows its queue's depth, its dead letters and what
+its consumer did since start; `kumo events redrive` moves dead letters back
+(they fail again, and come back to the dead-letter queue); the figures
+survive a reload. Waits are bounded; no assertion depends on speed."""
 import json
 import os
 import shutil
@@ -14,7 +21,9 @@ import tempfile
 import time
 import unittest
 
-from kumo_harness import KUMO
+import requests
+
+from kumo_harness import KUMO, Gateway, copy_project, wait_for
 
 KUMO_YAML = """name: ev
 api: api.yaml
@@ -160,6 +169,99 @@ class EventsCliTest(unittest.TestCase):
                 r = events(self.dir, *args)
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertIn("usage: kumo events", r.stderr)
+
+
+class LiveTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("queues", os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects"))
+        cls.gw = Gateway(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            rc = cls.gw.stop()
+            err = cls.gw.stderr()
+            assert rc == 0, err[-3000:]
+            assert "ERROR: AddressSanitizer" not in err and "runtime error:" not in err, err[-6000:]
+        finally:
+            shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def events(self, *args):
+        return events(self.dir, *args, "--admin-port", str(self.gw.admin_port))
+
+    def live(self):
+        r = self.events("--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [work] = json.loads(r.stdout)
+        return work["live"]
+
+    def test_depth_dead_letters_and_redrive(self):
+        base = self.live()["figures"]
+        r = requests.post(self.gw.base + "/send?prefix=fail&n=2", data=b"", timeout=30)
+        self.assertEqual(r.status_code, 200, r.text)
+        # each fails 3 times (max_receives: 3), then waits in jobs-dead
+        done = wait_for(lambda: self.live()["dead_letters"]["ready"] == 2 and self.live()["depth"] ==
+                        {"ready": 0, "in_flight": 0, "delayed": 0}, timeout=60, step=0.2)
+        self.assertTrue(done, (self.live(), self.gw.stderr()[-3000:]))
+        live = self.live()
+        f = live["figures"]
+        self.assertEqual(f["deliveries"] - base["deliveries"], 6, f)
+        self.assertEqual(f["failures"] - base["failures"], 6, f)
+        self.assertEqual(f["retries"] - base["retries"], 4, f)
+        self.assertEqual(f["dead_lettered"] - base["dead_lettered"], 2, f)
+        self.assertEqual(f["in_flight"], 0, f)
+        r = self.events()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("  queue jobs: 0 ready, 0 in flight, 0 delayed; dead letters (jobs-dead): 2\n", r.stdout)
+        self.assertIn("  since kumo up started: %d delivered" % f["deliveries"], r.stdout)
+
+        # the figures survive a reload
+        res = requests.post(self.gw.admin + "/reload", timeout=120)
+        self.assertEqual(res.status_code, 200, res.text)
+        self.assertEqual(self.live()["figures"]["deliveries"], f["deliveries"])
+
+        # redrive one: it fails three more times and is back in jobs-dead
+        r = self.events("redrive", "work", "--max", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "event work: 1 message moved from jobs-dead to jobs\n")
+        done = wait_for(lambda: self.live()["figures"]["dead_lettered"] - base["dead_lettered"] == 3 and
+                        self.live()["dead_letters"]["ready"] == 2, timeout=60, step=0.2)
+        self.assertTrue(done, self.live())
+        self.assertEqual(self.live()["figures"]["deliveries"] - base["deliveries"], 9)
+        # redrive all
+        r = self.events("redrive", "work")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "event work: 2 messages moved from jobs-dead to jobs\n")
+        self.assertTrue(wait_for(lambda: self.live()["dead_letters"]["ready"] == 2 and
+                                 self.live()["figures"]["dead_lettered"] - base["dead_lettered"] == 5,
+                                 timeout=60, step=0.2), self.live())
+
+    def test_redrive_refusals(self):
+        r = self.events("redrive", "nope")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("no event 'nope' in kumo.yaml; the events are: work", r.stderr)
+        r = self.events("redrive")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        r = self.events("redrive", "work", "--max", "0")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        res = requests.post(self.gw.admin + "/events/work/redrive?max=x", timeout=30)
+        self.assertEqual(res.status_code, 400)
+        self.assertEqual(requests.get(self.gw.admin + "/events/work/redrive", timeout=30).status_code, 405)
+        self.assertEqual(requests.post(self.gw.admin + "/events", timeout=30).status_code, 405)
+
+    def test_other_project_not_mixed(self):
+        d = tempfile.mkdtemp(prefix="kumo-events-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.mkdir(os.path.join(d, "src"))
+        for name in ("api.yaml", "src/todos.c"):
+            open(os.path.join(d, name), "w").close()
+        with open(os.path.join(d, "kumo.yaml"), "w") as f:
+            f.write(KUMO_YAML)
+        r = events(d, "--admin-port", str(self.gw.admin_port))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("since kumo up started", r.stdout)
+        self.assertIn("serves the project 'queues', not 'ev'", r.stderr)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,14 @@ now and `ce-kumotrigger: manual`, and leaves the schedule's plan (the
 still going is a 409 (overlap: false); the admin port's guards hold (Host
 and Origin 403, a form 415, the token 401).
 
+A queue event (projects/queues): `kumo invoke work --data FILE` sends the
+data into the event's queue through POST /events/NAME/send and prints the
+answer of the handler the consumer delivered that message to (its id, the
+status, the request id); a failing handler exits 1, its message retried as
+any other. An operationId is an HTTP request to the API port: the path's
+and query's --param, --data as body, the answer printed as HTTP (--verbose
+with headers, --json as a document), exit 0 on 2xx only.
+
 The handlers (projects/ticks) record what they received in a kv store,
 read back with GET /ticks; waits are bounded, nothing depends on speed."""
 import json
@@ -105,9 +113,13 @@ class InvokeTest(unittest.TestCase):
     def test_unknown_event(self):
         r = self.invoke("weekly")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("no schedule event 'weekly'", r.stderr)
-        self.assertIn("nightly", r.stderr)
-        self.assertIn("slowpoke", r.stderr)
+        self.assertIn("no event or operation 'weekly' in the running kumo (project ticks)", r.stderr)
+        self.assertIn("the events are: nightly, slowpoke", r.stderr)
+        self.assertIn("the operations are:", r.stderr)
+        # a tick's request is fixed: no data, headers or parameters
+        r = self.invoke("nightly", "--data", "-")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("is a schedule", r.stderr)
         res = requests.post(self.gw.admin + "/events/weekly/fire", timeout=30)
         self.assertEqual(res.status_code, 404)
         self.assertEqual(res.headers["content-type"], "application/problem+json")
@@ -181,6 +193,151 @@ class InvokeTokenTest(unittest.TestCase):
                            timeout=120, env=e)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("event nightly: status 204", r.stdout)
+
+
+def seen(gw):
+    with urllib.request.urlopen(gw.base + "/seen", timeout=30) as r:
+        return json.loads(r.read())
+
+
+class InvokeQueueAndOperationTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("queues", PROJECTS)
+        cls.gw = Gateway(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_clean(unittest.TestCase(), cls.gw)
+        finally:
+            shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def invoke(self, *args, stdin=None):
+        e = {k: v for k, v in os.environ.items() if k != "KUMO_ADMIN_TOKEN"}
+        return subprocess.run([KUMO, "invoke", *args, "--admin-port", str(self.gw.admin_port)], capture_output=True,
+                              text=True, timeout=120, env=e, input=stdin)
+
+    def test_queue_message_delivered_and_answered(self):
+        path = os.path.join(os.path.dirname(self.dir), "message.txt")
+        with open(path, "w") as f:
+            f.write("by-hand-1")
+        r = self.invoke("work", "--data", path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        words = r.stdout.split()
+        self.assertEqual(words[:2], ["event", "work:"], r.stdout)
+        self.assertIn("(queue jobs): status 204, request id", r.stdout)
+        mid = words[3]
+        rid = words[-1]
+        recs = [x for x in seen(self.gw) if x["body"] == "by-hand-1"]
+        self.assertEqual(len(recs), 1, recs)
+        h = recs[0]["headers"]
+        self.assertEqual((h["ce-id"], h["ce-type"], h["ce-subject"]), (mid, "dev.kumo.queue.message", "work"))
+        line = [x for x in self.gw.log_lines() if x.get("request_id") == rid]
+        self.assertEqual(len(line), 1)
+        self.assertEqual((line[0]["message_id"], line[0]["status"]), (mid, 204))
+        # stdin, --json
+        r = self.invoke("work", "--data", "-", "--json", stdin="by-hand-2")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["status"], 204)
+        self.assertFalse(doc["dead_lettered"])
+        self.assertEqual([x["headers"]["ce-id"] for x in seen(self.gw) if x["body"] == "by-hand-2"],
+                         [doc["message_id"]])
+
+    def test_queue_message_failing(self):
+        r = self.invoke("work", "--data", "-", stdin="fail-by-hand")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("status 500", r.stdout)
+        self.assertIn("the handler answered 500", r.stderr)
+        self.assertIn("Marked to fail", r.stderr)
+        self.assertIn("will be retried", r.stderr)
+        # it is an ordinary message: retried up to max_receives (3)
+        self.assertTrue(wait_for(lambda: len([x for x in seen(self.gw) if x["body"] == "fail-by-hand"]) >= 3,
+                                 timeout=60))
+
+    def test_queue_options_refused(self):
+        r = self.invoke("work", "--header", "a:b")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("a message is a body only", r.stderr)
+        r = self.invoke("work", "--header", "bad header")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        r = self.invoke("work", "--data", "/nonexistent/file")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("/nonexistent/file", r.stderr)
+        # the endpoint: a schedule takes no message; an unknown event is named
+        res = requests.post(self.gw.admin + "/events/nope/send", data=b"x", timeout=30)
+        self.assertEqual(res.status_code, 404)
+        self.assertIn("the events are: work", res.json()["detail"])
+        res = requests.get(self.gw.admin + "/events/work/send", timeout=30)
+        self.assertEqual(res.status_code, 405)
+
+    def test_operation(self):
+        r = self.invoke("send", "--param", "prefix=op", "--param", "n=2")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], "HTTP/1.1 200 OK")
+        ids = json.loads(lines[1])
+        self.assertEqual(len(ids), 2)
+        self.assertTrue(wait_for(lambda: len([x for x in seen(self.gw) if x["body"].startswith("op-")]) == 2,
+                                 timeout=60))
+        r = self.invoke("list_seen", "--verbose")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("\ncontent-type: application/json\n", r.stdout.lower())
+        r = self.invoke("list_seen", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual((doc["status"], doc["request"]), (200, "/seen"))
+        self.assertEqual(doc["headers"]["content-type"], "application/json")
+        self.assertIsInstance(doc["body"], list)
+        # the contract refuses n=0: printed, exit 1
+        r = self.invoke("send", "--param", "prefix=op", "--param", "n=0")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertTrue(r.stdout.startswith("HTTP/1.1 400 "), r.stdout)
+        self.assertIn("POST /send?prefix=op&n=0 answered 400", r.stderr)
+
+
+class InvokeOperationParamsTest(unittest.TestCase):
+    """examples/todo: --data is sent as the operation's request media type
+    (application/json), --param fills the path's {id}; a missing one is a
+    usage error naming it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("todo")
+        cls.gw = Gateway(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_clean(unittest.TestCase(), cls.gw)
+        finally:
+            shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def invoke(self, *args, stdin=None):
+        e = {k: v for k, v in os.environ.items() if k != "KUMO_ADMIN_TOKEN"}
+        return subprocess.run([KUMO, "invoke", *args, "--admin-port", str(self.gw.admin_port)], capture_output=True,
+                              text=True, timeout=120, env=e, input=stdin)
+
+    def test_create_then_get(self):
+        r = self.invoke("createTodo", "--data", "-", "--json", stdin='{"title": "by hand"}')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["status"], 201)
+        todo = doc["body"]
+        self.assertEqual(todo["title"], "by hand")
+        r = self.invoke("getTodo", "--param", "id=" + todo["id"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], "HTTP/1.1 200 OK")
+        self.assertEqual(json.loads(lines[1])["id"], todo["id"])
+        r = self.invoke("getTodo")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("operation getTodo's path /todos/{id} needs --param id=VALUE", r.stderr)
+        # a value is percent-encoded into the path: no way out of it
+        r = self.invoke("getTodo", "--param", "id=../x y")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("GET /todos/..%2Fx%20y answered", r.stderr)
 
 
 if __name__ == "__main__":

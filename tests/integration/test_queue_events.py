@@ -151,7 +151,7 @@ class ConfigTest(unittest.TestCase):
         r = subprocess.run([KUMO, "events", self.dir, "--json"], capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout), [{
-            "name": "work", "handler": "queues.record", "kind": "queue", "queue": "jobs", "batch": 4,
+            "name": "work", "handler": "queues.record", "kind": "queue", "queue": "jobs", "batch": 1,
             "visibility_ms": 10000, "max_receives": 3, "backoff_ms": 100}])
 
     def test_lint_counts_event_handlers(self):
@@ -163,7 +163,7 @@ class ConfigTest(unittest.TestCase):
         self.assertIn("0 errors, 0 warnings", r.stdout + r.stderr)
 
     def test_up_refuses(self):
-        line = "  work: {queue: jobs, handler: queues.record, batch: 4, visibility: 10s, max_receives: 3, backoff: 100ms}"
+        line = "  work: {queue: jobs, handler: queues.record, batch: 1, visibility: 10s, max_receives: 3, backoff: 100ms}"
         self.assertIn(line, self.text)
         cases = [
             (line.replace("visibility: 10s", "visibility: 2s"),

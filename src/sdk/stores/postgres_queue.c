@@ -230,10 +230,44 @@ static int pq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
     return rc;
 }
 
+static int pq_depth(kumo__queue *q, kumo__queue_depth *out);
+
 const kumo__queue_driver kumo__queue_postgres_driver = {
     .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "postgres", .open = pq_open, .close = pq_close},
     .send = pq_send,
     .receive = pq_receive,
     .ack = pq_ack,
     .nack = pq_nack,
+    .depth = pq_depth,
 };
+
+/* `kumo events`' figures: the queue's rows by state, as sqlite_queue.c
+ * counts them (a receipt and a running visibility: in flight; no receipt
+ * and not visible yet: delayed). Not a prepared statement: rare. */
+static int pq_depth(kumo__queue *q, kumo__queue_depth *out)
+{
+    pg_queue *s = (pg_queue *)q;
+    char query[400];
+    snprintf(query, sizeof(query),
+             "SELECT count(*) FILTER (WHERE visible_at <= now()), "
+             "count(*) FILTER (WHERE visible_at > now() AND receipt IS NOT NULL), "
+             "count(*) FILTER (WHERE visible_at > now() AND receipt IS NULL) FROM %s WHERE queue = $1",
+             s->pg.table);
+    const char *v[] = {s->name};
+    pthread_mutex_lock(&s->lock);
+    int rc = kumo__pg_ready(&s->pg);
+    if (rc == 0) {
+        PGresult *res = PQexecParams(s->pg.conn, query, 1, NULL, v, NULL, NULL, 0);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+            out->ready = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            out->in_flight = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+            out->delayed = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        } else {
+            snprintf(s->base.error, sizeof(s->base.error), "postgres depth: %.200s", PQerrorMessage(s->pg.conn));
+            rc = KUMO_EUNAVAILABLE;
+        }
+        PQclear(res);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}

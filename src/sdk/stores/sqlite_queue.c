@@ -295,10 +295,44 @@ static int sq_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
     return settle((sqlite_queue *)q, ST_NACK, receipt, delay_ms);
 }
 
+static int sq_depth(kumo__queue *q, kumo__queue_depth *out);
+
 const kumo__queue_driver kumo__queue_sqlite_driver = {
     .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "sqlite", .open = sq_open, .close = sq_close},
     .send = sq_send,
     .receive = sq_receive,
     .ack = sq_ack,
     .nack = sq_nack,
+    .depth = sq_depth,
 };
+
+/* `kumo events`' figures: one read of the queue's rows by state. A row with
+ * a receipt and a visibility still running is in flight; one without a
+ * receipt that is not visible yet was sent or nacked with a delay. */
+static int sq_depth(kumo__queue *q, kumo__queue_depth *out)
+{
+    sqlite_queue *s = (sqlite_queue *)q;
+    static const char count[] =
+        "SELECT coalesce(sum(visible_at <= ?2), 0), "
+        "coalesce(sum(visible_at > ?2 AND receipt IS NOT NULL), 0), "
+        "coalesce(sum(visible_at > ?2 AND receipt IS NULL), 0) FROM kumo_queue WHERE queue = ?1";
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    int src = sqlite3_prepare_v2(s->db, count, -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, s->base.name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now_ms());
+        src = sqlite3_step(st);
+    }
+    if (src != SQLITE_ROW) {
+        rc = fail(s, "depth", src);
+    } else {
+        out->ready = sqlite3_column_int64(st, 0);
+        out->in_flight = sqlite3_column_int64(st, 1);
+        out->delayed = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}

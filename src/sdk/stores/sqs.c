@@ -391,6 +391,8 @@ static int sqs_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
     return rc;
 }
 
+static int sqs_depth(kumo__queue *kq, kumo__queue_depth *out);
+
 const kumo__queue_driver kumo__queue_sqs_driver = {
     .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "sqs", .open = sqs_open, .close = sqs_close},
     .send = sqs_send,
@@ -398,4 +400,31 @@ const kumo__queue_driver kumo__queue_sqs_driver = {
     .ack = sqs_ack,
     .nack = sqs_nack,
     .limits = KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED, /* SQS's own semantics: docs/stores-aws.md */
+    .depth = sqs_depth,
 };
+
+/* SQS's approximate counts: ApproximateNumberOfMessages (ready),
+ * ...NotVisible (in flight; a nacked message waiting out its delay is one
+ * too, as SQS has it) and ...Delayed (sent with a delay). */
+static int sqs_depth(kumo__queue *kq, kumo__queue_depth *out)
+{
+    sqs *q = (sqs *)kq;
+    json_t *resp = NULL;
+    pthread_mutex_lock(&q->lock);
+    int rc = call(q, "GetQueueAttributes",
+                  json_pack("{s:[s,s,s]}", "AttributeNames", "ApproximateNumberOfMessages",
+                            "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"),
+                  &resp);
+    pthread_mutex_unlock(&q->lock);
+    if (rc == 0) {
+        json_t *attrs = json_object_get(resp, "Attributes");
+        const char *v[3] = {json_string_value(json_object_get(attrs, "ApproximateNumberOfMessages")),
+                            json_string_value(json_object_get(attrs, "ApproximateNumberOfMessagesNotVisible")),
+                            json_string_value(json_object_get(attrs, "ApproximateNumberOfMessagesDelayed"))};
+        int64_t *f[3] = {&out->ready, &out->in_flight, &out->delayed};
+        for (int i = 0; i < 3; i++)
+            *f[i] = v[i] ? strtoll(v[i], NULL, 10) : -1;
+    }
+    json_decref(resp);
+    return rc;
+}

@@ -4,12 +4,14 @@
  * reads back as the same value through kumo's own loader (tricky strings
  * included), referenced files are served under /openapi/ unless they lie
  * outside the spec's directory, ETags and If-None-Match, and the page
- * names no other host.
+ * names no other host. The page's Events section carries every event of
+ * every kind with what kumo.yaml says of it (issue 13).
  */
 #include "gateway/docs.h"
 
 #include "base/yaml_emit.h"
 #include "check.h"
+#include "project/project.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -310,9 +312,103 @@ static void test_yaml_round_trip(void)
     json_decref(doc);
 }
 
+/* One event of each kind, as the loader fills them in (no schedule
+ * compiled: the page then lists no fire times). */
+static void test_events_every_kind(void)
+{
+    kumo__spec *spec = NULL;
+    kumo__docs *d = NULL;
+    kumo__error err = {0};
+    CHECK_INT(kumo__spec_load(FIX, &spec, &err), 0);
+    if (spec == NULL)
+        return;
+    kumo__event_decl ev[5] = {
+        {.name = "purge", .kind = KUMO__EVENT_SCHEDULE, .unit = "todos", .symbol = "purge", .schedule = "0 3 * * *"},
+        {.name = "notify",
+         .kind = KUMO__EVENT_QUEUE,
+         .unit = "mail",
+         .symbol = "send",
+         .queue = "notes",
+         .batch = 10,
+         .window_ms = 200,
+         .visibility_ms = 30000,
+         .max_receives = 5,
+         .backoff_ms = 1000,
+         .data = "#/components/schemas/Pet"},
+        {.name = "billing",
+         .kind = KUMO__EVENT_TOPIC,
+         .unit = "bill",
+         .symbol = "charge",
+         .topic = "orders",
+         .queue = "orders.billing",
+         .batch = 1,
+         .visibility_ms = 30000,
+         .max_receives = 3,
+         .backoff_ms = 1000},
+        {.name = "thumbs",
+         .kind = KUMO__EVENT_BLOB,
+         .unit = "media",
+         .symbol = "thumb",
+         .blob = "attachments",
+         .queue = "attachments.thumbs",
+         .on = KUMO__BLOB_CREATED,
+         .prefix = "img/",
+         .batch = 1,
+         .visibility_ms = 30000,
+         .max_receives = 5,
+         .backoff_ms = 1000},
+        {.name = "external",
+         .kind = KUMO__EVENT_CLOUDEVENT,
+         .unit = "bill",
+         .symbol = "ext",
+         .ce_type = "com.example.order.created"},
+    };
+    kumo__project p = {.name = "kinds", .events = ev, .nevents = 5};
+    CHECK_INT(kumo__docs_build_events(spec, &p, 1774738800000, &d, &err), 0);
+    const kumo__docs_entry *page = d ? kumo__docs_find(d, "/docs", 5) : NULL;
+    CHECK(page != NULL);
+    if (page) {
+        static const char open[] = "<script id=\"kumo-config\" type=\"application/json\">";
+        char *body = strndup(page->body, page->len);
+        char *start = body ? strstr(body, open) : NULL, *end = start ? strstr(start, "</script>") : NULL;
+        CHECK(end != NULL);
+        json_t *cfg = NULL;
+        if (end) {
+            *end = '\0';
+            json_error_t je;
+            cfg = json_loads(start + sizeof(open) - 1, 0, &je);
+        }
+        CHECK(cfg != NULL);
+        const json_t *list = at(cfg, "events.list");
+        CHECK_INT((int)json_array_size(list), 5);
+        CHECK_STR(json_string_value(at(list, "0.kind")), "schedule");
+        CHECK_STR(json_string_value(at(list, "1.kind")), "queue");
+        CHECK_STR(json_string_value(at(list, "1.queue")), "notes");
+        CHECK_STR(json_string_value(at(list, "1.dead_letter_queue")), "notes-dead");
+        CHECK_INT((int)json_integer_value(at(list, "1.batch")), 10);
+        CHECK_INT((int)json_integer_value(at(list, "1.window_ms")), 200);
+        CHECK_STR(json_string_value(at(list, "1.data")), "#/components/schemas/Pet");
+        CHECK_STR(json_string_value(at(list, "2.topic")), "orders");
+        CHECK_STR(json_string_value(at(list, "2.dead_letter_queue")), "orders.billing-dead");
+        CHECK_STR(json_string_value(at(list, "3.blob")), "attachments");
+        CHECK_STR(json_string_value(at(list, "3.on.0")), "created");
+        CHECK(at(list, "3.on.1") == NULL);
+        CHECK_STR(json_string_value(at(list, "3.prefix")), "img/");
+        CHECK(json_is_null(at(list, "3.suffix")));
+        CHECK_STR(json_string_value(at(list, "4.type")), "com.example.order.created");
+        CHECK(json_is_null(at(list, "4.source")));
+        CHECK_STR(json_string_value(at(list, "4.handler")), "bill.ext");
+        json_decref(cfg);
+        free(body);
+    }
+    kumo__docs_free(d);
+    kumo__spec_free(spec);
+}
+
 int main(void)
 {
     test_documents();
+    test_events_every_kind();
     test_etag_matches();
     test_yaml_round_trip();
     return check_report();

@@ -262,9 +262,6 @@ static const struct {
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  ext:\n    cloudevent: {type: "
      "com.example, kind: x}\n    handler: todos.ext\n",
      "kumo.yaml:7:37: unknown key 'kind' in events.ext.cloudevent; expected one of: type, source"},
-    {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  ext:\n    cloudevent: {type: "
-     "com.example}\n    handler: todos.ext\n",
-     "kumo.yaml:7:5: events.ext: cloudevent events are not implemented yet (issue 13)"},
     {"name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n  purge: {schedule: \"0 3 * * *\", "
      "handler: todos.purge, timzone: UTC}\n",
      "kumo.yaml:6:56: unknown key 'timzone' in events.purge (did you mean 'timezone'?); expected one of: schedule, "
@@ -731,6 +728,19 @@ static void test_events(void)
         kumo__project_free(p);
     }
     remove_text(dir);
+
+    /* cloudevent: runs (POST /_kumo/events): loaded, not refused */
+    char dir2[] = "/tmp/kumo-test-events-XXXXXX";
+    p = load_text(dir2, "name: x\napi: api.yaml\nfunctions:\n  todos: {sources: [api.yaml]}\nevents:\n"
+                        "  ext: {cloudevent: {type: com.example.a, source: /shop}, handler: todos.ext}\n");
+    CHECK(p != NULL);
+    if (p && p->nevents == 1) {
+        CHECK_INT(p->events[0].kind, KUMO__EVENT_CLOUDEVENT);
+        CHECK_STR(p->events[0].ce_type, "com.example.a");
+        CHECK_STR(p->events[0].ce_source, "/shop");
+    }
+    kumo__project_free(p);
+    remove_text(dir2);
 }
 
 int main(void)
