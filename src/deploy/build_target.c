@@ -35,6 +35,7 @@
 #include "deploy/bundle.h"
 #include "deploy/deploy.h"
 #include "deploy/oci.h"
+#include "deploy/target.h"
 #include "deploy/zip.h"
 #include "runtime/runtime.h"
 
@@ -346,6 +347,9 @@ static int build_azure(const kumo__project *p, const char *outdir, kumo__artifac
         rc = oom(err);
         goto out;
     }
+    /* the events' functions first: they keep their names (kumo-host knows them) */
+    if ((rc = kumo__azure_event_functions(p, app, taken, host, err)) < 0)
+        goto out;
     snprintf(path, sizeof(path), "%s/host.json", app);
     if ((rc = write_json_file(path, host, err)) < 0)
         goto out;
@@ -411,11 +415,7 @@ int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out
     }
     if ((rc = kumo__project_load(dir, &p, err)) < 0)
         goto out;
-    char what[64];
-    snprintf(what, sizeof(what), "kumo build --target %s", target);
-    /* aws: the zips' adapter maps SQS, S3, SNS and scheduled events (the
-     * template, at deploy, refuses what AWS cannot express). */
-    if (strcmp(target, "aws") != 0 && (rc = kumo__project_refuse_events(p, what, err)) < 0)
+    if ((rc = kumo__target_check_events(p, target, err)) < 0)
         goto out;
     if ((rc = kumo__build_units(p, &built, err)) < 0)
         goto out;

@@ -126,4 +126,29 @@ void kumo__target_k8s_secret(kumo__target_ctx *t, const char *namespace_flag);
  * exported: `: "${VAR:?...}"`. */
 void kumo__target_require_secret_vars(kumo__target_ctx *t);
 
+/* ---- events (targets.c) ---------------------------------------------------- */
+
+/* Whether target `target` (gcp, azure, knative, openfaas, kubernetes; aws
+ * is cfn_template.c's) can carry every event of p: 0, or -EINVAL with err
+ * set to "kumo.yaml:L:C: events.NAME: ..." for the first it cannot
+ * express (never dropped). kumo build and kumo deploy both ask. */
+int kumo__target_check_events(const kumo__project *p, const char *target, kumo__error *err);
+
+/* The schedule of e as a cron line the platform takes: 5 fields
+ * (seconds 0) or, with `seconds`, 6 fields (NCRONTAB, seconds first).
+ * @names are spelled out and `every` intervals that divide their unit are
+ * written as steps. 0, or -EINVAL with why set. *utc is set when the
+ * line must be read in UTC (an `every` interval ignores timezone:). */
+int kumo__target_cron(const kumo__event_decl *e, int seconds, char *out, size_t cap, int *utc, const char **why);
+
+/* The URL path a platform pushes event `name` to on kumo-host
+ * (src/host/events.c): "/_kumo/events/NAME". */
+#define KUMO__TARGET_EVENTS_PATH "/_kumo/events/"
+
+/* Azure (target_azure.c): writes APP/FUNCTION/function.json for each
+ * event of p (timer, queue and blob triggers, and one HTTP function for
+ * /_kumo/events/NAME when the project has cloudevent events), taking the
+ * names in `taken` first, and sets host.json's extensions.queues. */
+int kumo__azure_event_functions(const kumo__project *p, const char *app, json_t *taken, json_t *host, kumo__error *err);
+
 #endif

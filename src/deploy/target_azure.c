@@ -21,7 +21,10 @@
 #include <string.h>
 
 #include "deploy/target.h"
+#include "base/fs.h"
+#include "host/host.h"
 #include "openapi/docset.h"
+#include "project/schedule.h"
 
 #define WEB_API "2022-09-01"
 #define STORAGE_API "2023-01-01"
@@ -94,6 +97,18 @@ static json_t *app_settings(kumo__target_ctx *t, json_t *params)
         "environment().suffixes.storage, ';AccountKey=', listKeys(resourceId('Microsoft.Storage/storageAccounts', "
         "variables('storageName')), '" STORAGE_API "').keys[0].value)]",
         "name", "FUNCTIONS_EXTENSION_VERSION", "value", "~4", "name", "FUNCTIONS_WORKER_RUNTIME", "value", "custom");
+    for (size_t i = 0; s && i < t->p->nevents; i++) {
+        const kumo__event_decl *e = &t->p->events[i];
+        char cron[KUMO__SCHEDULE_MAX + 16];
+        int utc = 0;
+        const char *why = NULL;
+        if (e->kind != KUMO__EVENT_SCHEDULE || !e->timezone || strcmp(e->timezone, "UTC") == 0 ||
+            kumo__target_cron(e, 1, cron, sizeof cron, &utc, &why) < 0 || utc)
+            continue;
+        /* one zone for the app's timer triggers (kumo__target_check_events saw to it); on Linux an IANA name */
+        json_array_append_new(s, json_pack("{s:s, s:s}", "name", "WEBSITE_TIME_ZONE", "value", e->timezone));
+        break;
+    }
     for (size_t i = 0; s && i < t->nstores; i++) {
         const kumo__target_store *st = &t->stores[i];
         if (st->secret) {
@@ -114,6 +129,103 @@ static json_t *app_settings(kumo__target_ctx *t, json_t *params)
         }
     }
     return s;
+}
+
+/* ---- events ------------------------------------------------------------------- */
+
+/* An Azure Storage queue or container name for store `store`: lower case,
+ * letters, digits and '-' (3 to 63 characters). */
+static void storage_name(const char *store, char *buf, size_t len)
+{
+    kumo__target_dns_label(store, buf, len < 64 ? len : 64);
+    size_t n = strlen(buf);
+    while (n < 3 && n + 1 < len) /* "ab" -> "ab0" */
+        buf[n++] = '0';
+    buf[n] = '\0';
+}
+
+/* "00:00:02" for a duration (Azure's TimeSpan). */
+static void timespan(uint64_t ms, char *buf, size_t len)
+{
+    uint64_t s = (ms + 999) / 1000;
+    snprintf(buf, len, "%02llu:%02llu:%02llu", (unsigned long long)(s / 3600), (unsigned long long)(s / 60 % 60),
+             (unsigned long long)(s % 60));
+}
+
+static int write_fn(const char *app, const char *name, json_t *fn, kumo__error *err)
+{
+    char dir[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s/%s", app, name);
+    snprintf(path, sizeof path, "%s/function.json", dir);
+    int rc = fn ? kumo__mkdirs(dir, 0755) : -ENOMEM;
+    if (rc == 0 && json_dump_file(fn, path, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
+        rc = -EIO;
+    json_decref(fn);
+    if (rc < 0)
+        kumo__error_set(err, rc, "cannot write %s: %s", path, strerror(-rc));
+    return rc;
+}
+
+int kumo__azure_event_functions(const kumo__project *p, const char *app, json_t *taken, json_t *host, kumo__error *err)
+{
+    int rc = 0, http = 0;
+    const kumo__event_decl *queued = NULL;
+    for (size_t i = 0; i < p->nevents && rc == 0; i++) {
+        const kumo__event_decl *e = &p->events[i];
+        char fn_name[160], cron[KUMO__SCHEDULE_MAX + 16], store[80], path[600];
+        kumo__host_azure_function(e->name, fn_name, sizeof fn_name);
+        json_t *fn = NULL;
+        switch (e->kind) {
+        case KUMO__EVENT_SCHEDULE: {
+            int utc = 0;
+            const char *why = NULL;
+            if (kumo__target_cron(e, 1, cron, sizeof cron, &utc, &why) < 0)
+                return kumo__project_event_error(err, p, e, "schedule", "schedule \"%s\" %s (azure)", e->schedule, why);
+            fn = json_pack("{s:[{s:s, s:s, s:s, s:s, s:b, s:b}]}", "bindings", "type", "timerTrigger", "direction",
+                           "in", "name", "timer", "schedule", cron, "useMonitor", e->missed_once, "runOnStartup", 0);
+            break;
+        }
+        case KUMO__EVENT_QUEUE:
+            storage_name(e->queue, store, sizeof store);
+            fn = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s}]}", "bindings", "type", "queueTrigger", "direction", "in",
+                           "name", "message", "queueName", store, "connection", "AzureWebJobsStorage");
+            queued = e;
+            break;
+        case KUMO__EVENT_BLOB:
+            storage_name(e->blob, store, sizeof store);
+            snprintf(path, sizeof path, "%s/%s{name}%s", store, e->prefix ? e->prefix : "", e->suffix ? e->suffix : "");
+            fn = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "bindings", "type", "blobTrigger", "direction", "in",
+                           "name", "blob", "path", path, "connection", "AzureWebJobsStorage", "dataType", "binary");
+            break;
+        case KUMO__EVENT_CLOUDEVENT: http = 1; continue;
+        default: /* refused by kumo__target_check_events */ continue;
+        }
+        json_object_set_new(taken, fn_name, json_true());
+        rc = write_fn(app, fn_name, fn, err);
+    }
+    if (rc == 0 && http) {
+        /* CloudEvents from outside: forwarded as they came, to /_kumo/events/NAME */
+        json_t *fn =
+            json_pack("{s:[{s:s, s:s, s:s, s:s, s:[s], s:s}, {s:s, s:s, s:s}]}", "bindings", "type", "httpTrigger",
+                      "direction", "in", "name", "req", "authLevel", "function", "methods", "post", "route",
+                      "_kumo/events/{name}", "type", "http", "direction", "out", "name", "res");
+        json_object_set_new(taken, "kumo_events", json_true());
+        rc = write_fn(app, "kumo_events", fn, err);
+    }
+    if (rc == 0 && (queued || p->nevents)) {
+        json_t *ext = json_object_get(host, "extensions");
+        if (queued) {
+            char vis[32];
+            timespan(queued->backoff_ms, vis, sizeof vis);
+            json_object_set_new(ext, "queues",
+                                json_pack("{s:i, s:i, s:s}", "batchSize", (int)queued->batch, "maxDequeueCount",
+                                          (int)queued->max_receives, "visibilityTimeout", vis));
+        }
+        json_object_set_new(
+            host, "extensionBundle",
+            json_pack("{s:s, s:s}", "id", "Microsoft.Azure.Functions.ExtensionBundle", "version", "[4.*, 5.0.0)"));
+    }
+    return rc;
 }
 
 /* kumo deploy --destroy: the resource group goes, with all it holds. */
@@ -224,6 +336,34 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
         char pn[160];
         param_name(t->stores[i].var, pn, sizeof pn);
         n += (size_t)snprintf(args + n, sizeof args - n, " %s=\"$%s\"", pn, t->stores[i].var);
+    }
+    for (size_t i = 0; i < t->p->nevents; i++) {
+        const kumo__event_decl *e = &t->p->events[i];
+        char store[80], fn[160];
+        kumo__host_azure_function(e->name, fn, sizeof fn);
+        if (e->kind == KUMO__EVENT_QUEUE) {
+            storage_name(e->queue, store, sizeof store);
+            kumo__target_note(
+                t,
+                "events.%s: the function %s is a queue trigger on the Storage queue '%s' of the app's "
+                "storage account (failed messages go to '%s-poison' after max_receives, retried after "
+                "backoff: each time, not doubled); kumo has no Azure Storage queue driver yet, so "
+                "kumo_queue_send to store '%s' writes to the store's URL, which this trigger does not read",
+                e->name, fn, store, store, e->queue);
+        } else if (e->kind == KUMO__EVENT_BLOB) {
+            storage_name(e->blob, store, sizeof store);
+            kumo__target_note(
+                t,
+                "events.%s: the function %s is a blob trigger on the container '%s' of the app's storage "
+                "account; kumo has no Azure Blob driver yet, so kumo_blob_put to store '%s' writes to the "
+                "store's URL, which this trigger does not watch",
+                e->name, fn, store, e->blob);
+        } else if (e->kind == KUMO__EVENT_CLOUDEVENT) {
+            kumo__target_note(t,
+                              "events.%s: CloudEvents of type %s reach it when POSTed to https://APP/_kumo/events/%s "
+                              "with the function key of kumo_events",
+                              e->name, e->ce_type, e->name);
+        }
     }
     kumo__target_cmd(t, "RESOURCE_GROUP=%s", RG);
     kumo__target_cmd(t, "LOCATION=%s", kumo__target_sh_quote(t, loc));

@@ -27,6 +27,7 @@
 #include "deploy/swagger2_write.h"
 #include "deploy/target.h"
 #include "openapi/docset.h"
+#include "project/schedule.h"
 #include "runtime/runtime.h"
 
 static void url_var(const kumo__unit *u, char *buf, size_t len)
@@ -52,6 +53,11 @@ static const char *env_or(const char *a, const char *b)
         return v;
     v = b ? getenv(b) : NULL;
     return v && *v ? v : NULL;
+}
+
+static const char *kind_word(const kumo__event_decl *e)
+{
+    return e->kind == KUMO__EVENT_TOPIC ? "topic" : "queue";
 }
 
 static void warn_line(const char *line)
@@ -182,6 +188,219 @@ static int backends(kumo__target_ctx *t, json_t *sw)
     return 0;
 }
 
+/* ---- events ------------------------------------------------------------------- */
+
+/* A Pub/Sub or Scheduler resource name: kumo-<deployment>-<part> with
+ * characters outside [a-z0-9-] made '-'. */
+static void res_name(const kumo__target_ctx *t, const char *part, char *buf, size_t len)
+{
+    char l[200];
+    snprintf(buf, len, "kumo-%s-%s", t->name, kumo__target_dns_label(part, l, sizeof l));
+}
+
+static unsigned secs_up(uint64_t ms)
+{
+    return (unsigned)((ms + 999) / 1000);
+}
+
+/* The store a queue/topic event reads: its Pub/Sub topic is
+ * kumo-<name>-<store>; the dead letters of a queue event go to
+ * kumo-<name>-<queue>-dead (as NAME-dead under kumo up), a topic event's
+ * to kumo-<name>-<topic>-<event>-dead (TOPIC.EVENT-dead). */
+static void pubsub_names(const kumo__target_ctx *t, const kumo__event_decl *e, char *topic, char *dead, char *sub,
+                         size_t len)
+{
+    char part[300];
+    const char *store = e->kind == KUMO__EVENT_TOPIC ? e->topic : e->queue;
+    res_name(t, store ? store : "", topic, len);
+    if (e->kind == KUMO__EVENT_TOPIC)
+        snprintf(part, sizeof part, "%s-%s-dead", store ? store : "", e->name);
+    else
+        snprintf(part, sizeof part, "%s-dead", store ? store : "");
+    res_name(t, part, dead, len);
+    res_name(t, e->name, sub, len);
+}
+
+/* Cloud Scheduler jobs, Pub/Sub push subscriptions and Eventarc triggers:
+ * each pushes to the event's unit at /_kumo/events/NAME (kumo-host's
+ * src/host/events.c) with an OIDC token of `sa`, which may invoke the
+ * services. Run after the services exist and their URLs are read. */
+static void gcp_events(kumo__target_ctx *t, const char *sa)
+{
+    const kumo__project *p = t->p;
+    int sched = 0, ps = 0, blob = 0;
+    for (size_t i = 0; i < p->nevents; i++) {
+        sched |= p->events[i].kind == KUMO__EVENT_SCHEDULE;
+        ps |= p->events[i].kind == KUMO__EVENT_QUEUE || p->events[i].kind == KUMO__EVENT_TOPIC;
+        blob |= p->events[i].kind == KUMO__EVENT_BLOB;
+    }
+    if (!sched && !ps && !blob && p->nevents == 0)
+        return;
+    kumo__target_cmd(t, "# events: each pushes to its unit's service at %sNAME with an OIDC token of %s",
+                     KUMO__TARGET_EVENTS_PATH, sa);
+    if (sched || ps || blob)
+        kumo__target_cmd(t, "gcloud services enable%s%s%s --project=\"$PROJECT\"",
+                         sched ? " cloudscheduler.googleapis.com" : "", ps || blob ? " pubsub.googleapis.com" : "",
+                         blob ? " eventarc.googleapis.com storage.googleapis.com" : "");
+    if (ps)
+        kumo__target_cmd(
+            t, "PUBSUB_AGENT=\"serviceAccount:service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com\"");
+    if (blob) {
+        kumo__target_cmd(t,
+                         "gcloud projects add-iam-policy-binding \"$PROJECT\" --member=\"serviceAccount:%s\" "
+                         "--role=roles/eventarc.eventReceiver --condition=None >/dev/null",
+                         sa);
+        kumo__target_cmd(t, "GCS_AGENT=\"serviceAccount:$(gcloud storage service-agent --project=\"$PROJECT\")\"");
+        kumo__target_cmd(t, "gcloud projects add-iam-policy-binding \"$PROJECT\" --member=\"$GCS_AGENT\" "
+                            "--role=roles/pubsub.publisher --condition=None >/dev/null");
+    }
+    for (size_t i = 0; i < p->nevents; i++) {
+        const kumo__event_decl *e = &p->events[i];
+        const kumo__target_unit *u = &t->units[e->unit_index];
+        char var[128], name[300], cron[KUMO__SCHEDULE_MAX + 16];
+        url_var(u->unit, var, sizeof var);
+        switch (e->kind) {
+        case KUMO__EVENT_SCHEDULE: {
+            int utc = 0;
+            const char *why = NULL;
+            if (kumo__target_cron(e, 0, cron, sizeof cron, &utc, &why) < 0)
+                break; /* refused before (kumo__target_check_events) */
+            res_name(t, e->name, name, sizeof name);
+            const char *tz = utc || e->timezone == NULL ? "UTC" : e->timezone;
+            char uri[400];
+            snprintf(uri, sizeof uri, "\"$%s%s%s\"", var, KUMO__TARGET_EVENTS_PATH, e->name);
+            int deadline = (int)u->unit->tuning.timeout_s + 1;
+            if (deadline < 15)
+                deadline = 15;
+            if (deadline > 1800)
+                deadline = 1800;
+            kumo__target_cmd(t, "# events.%s: schedule %s (%s), a Cloud Scheduler job", e->name, cron, tz);
+            kumo__target_cmd(t,
+                             "if gcloud scheduler jobs describe %s --location=\"$REGION\" --project=\"$PROJECT\" "
+                             ">/dev/null 2>&1; then JOB=update; else JOB=create; fi",
+                             name);
+            kumo__target_cmd(t,
+                             "gcloud scheduler jobs \"$JOB\" http %s --location=\"$REGION\" --project=\"$PROJECT\" "
+                             "--schedule=%s --time-zone=%s --uri=%s --http-method=POST --attempt-deadline=%ds "
+                             "--oidc-service-account-email=\"%s\" --oidc-token-audience=\"$%s\"",
+                             name, kumo__target_sh_quote(t, cron), kumo__target_sh_quote(t, tz), uri, deadline, sa,
+                             var);
+            if (!e->overlap)
+                kumo__target_note(t,
+                                  "events.%s: Cloud Scheduler starts each tick whether the previous run is still going "
+                                  "or not (overlap: false is not enforced there); keep the handler shorter than the "
+                                  "interval",
+                                  e->name);
+            break;
+        }
+        case KUMO__EVENT_QUEUE:
+        case KUMO__EVENT_TOPIC: {
+            char topic[300], dead[300], sub[300], push[400];
+            pubsub_names(t, e, topic, dead, sub, sizeof topic);
+            snprintf(push, sizeof push, "\"$%s%s%s\"", var, KUMO__TARGET_EVENTS_PATH, e->name);
+            unsigned ack = secs_up(e->visibility_ms);
+            if (ack < 10)
+                ack = 10;
+            unsigned min_delay = secs_up(e->backoff_ms);
+            if (min_delay > 600)
+                min_delay = 600;
+            kumo__target_cmd(t, "# events.%s: %s %s, a Pub/Sub push subscription (dead letters: %s)", e->name,
+                             kind_word(e), e->kind == KUMO__EVENT_TOPIC ? e->topic : e->queue, dead);
+            kumo__target_cmd(t,
+                             "gcloud pubsub topics describe %s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud pubsub "
+                             "topics create %s --project=\"$PROJECT\"",
+                             topic, topic);
+            kumo__target_cmd(t,
+                             "gcloud pubsub topics describe %s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud pubsub "
+                             "topics create %s --project=\"$PROJECT\"",
+                             dead, dead);
+            kumo__target_cmd(t,
+                             "gcloud pubsub subscriptions describe %s-sub --project=\"$PROJECT\" >/dev/null 2>&1 || "
+                             "gcloud pubsub subscriptions create %s-sub --topic=%s --project=\"$PROJECT\"",
+                             dead, dead, dead);
+            kumo__target_cmd(t,
+                             "if gcloud pubsub subscriptions describe %s --project=\"$PROJECT\" >/dev/null 2>&1; then "
+                             "SUB=\"update %s\"; else SUB=\"create %s --topic=%s\"; fi",
+                             sub, sub, sub, topic);
+            kumo__target_cmd(t,
+                             "gcloud pubsub subscriptions $SUB --project=\"$PROJECT\" --push-endpoint=%s "
+                             "--push-auth-service-account=\"%s\" --ack-deadline=%u --dead-letter-topic=%s "
+                             "--max-delivery-attempts=%u --min-retry-delay=%us --max-retry-delay=300s",
+                             push, sa, ack, dead, e->max_receives, min_delay);
+            kumo__target_cmd(t,
+                             "gcloud pubsub topics add-iam-policy-binding %s --member=\"$PUBSUB_AGENT\" "
+                             "--role=roles/pubsub.publisher --project=\"$PROJECT\" >/dev/null",
+                             dead);
+            kumo__target_cmd(t,
+                             "gcloud pubsub subscriptions add-iam-policy-binding %s --member=\"$PUBSUB_AGENT\" "
+                             "--role=roles/pubsub.subscriber --project=\"$PROJECT\" >/dev/null",
+                             sub);
+            kumo__target_note(t,
+                              "events.%s: the Pub/Sub topic %s feeds it; a message reaches the handler when it is "
+                              "published there (gcloud pubsub topics publish %s, or any Pub/Sub client): kumo has no "
+                              "Pub/Sub store driver yet, so kumo_%s_%s to store '%s' writes to the store's URL, which "
+                              "this subscription does not read",
+                              e->name, topic, topic, e->kind == KUMO__EVENT_TOPIC ? "topic" : "queue",
+                              e->kind == KUMO__EVENT_TOPIC ? "publish" : "send",
+                              e->kind == KUMO__EVENT_TOPIC ? e->topic : e->queue);
+            if (e->batch > 1 || e->window_ms > 0)
+                kumo__target_note(t,
+                                  "events.%s: a Pub/Sub push delivers one message per request, so each call carries "
+                                  "one message (batch: %u and window: are upper bounds there)",
+                                  e->name, e->batch);
+            break;
+        }
+        case KUMO__EVENT_BLOB: {
+            char bucket[300];
+            res_name(t, e->blob ? e->blob : "", bucket, sizeof bucket);
+            kumo__target_cmd(t, "# events.%s: blob %s, Eventarc triggers on the Cloud Storage bucket %s", e->name,
+                             e->blob, bucket);
+            kumo__target_cmd(t,
+                             "gcloud storage buckets describe gs://%s --project=\"$PROJECT\" >/dev/null 2>&1 || "
+                             "gcloud storage buckets create gs://%s --location=\"$REGION\" --project=\"$PROJECT\"",
+                             bucket, bucket);
+            static const struct {
+                unsigned bit;
+                const char *word, *type;
+            } kinds[] = {{KUMO__BLOB_CREATED, "created", "google.cloud.storage.object.v1.finalized"},
+                         {KUMO__BLOB_DELETED, "deleted", "google.cloud.storage.object.v1.deleted"}};
+            for (size_t k = 0; k < 2; k++) {
+                if (!(e->on & kinds[k].bit))
+                    continue;
+                char trig[300], part[200];
+                snprintf(part, sizeof part, "%s-%s", e->name, kinds[k].word);
+                res_name(t, part, trig, sizeof trig);
+                kumo__target_cmd(t,
+                                 "gcloud eventarc triggers describe %s --location=\"$REGION\" --project=\"$PROJECT\" "
+                                 ">/dev/null 2>&1 || gcloud eventarc triggers create %s --location=\"$REGION\" "
+                                 "--project=\"$PROJECT\" --destination-run-service=%s "
+                                 "--destination-run-region=\"$REGION\" --destination-run-path=%s%s "
+                                 "--event-filters=type=%s --event-filters=bucket=%s --service-account=\"%s\"",
+                                 trig, trig, u->name, KUMO__TARGET_EVENTS_PATH, e->name, kinds[k].type, bucket, sa);
+            }
+            if (e->prefix || e->suffix)
+                kumo__target_note(t,
+                                  "events.%s: Eventarc filters Cloud Storage events by bucket only, so kumo-host "
+                                  "applies prefix:/suffix: when an event arrives (others are answered 204 and not "
+                                  "delivered)",
+                                  e->name);
+            kumo__target_note(t,
+                              "events.%s: the bucket %s feeds it: kumo has no Cloud Storage blob driver yet, so "
+                              "objects written with kumo_blob_put to store '%s' go to the store's URL, not to this "
+                              "bucket",
+                              e->name, bucket, e->blob);
+            break;
+        }
+        case KUMO__EVENT_CLOUDEVENT:
+            kumo__target_note(t,
+                              "events.%s: CloudEvents of type %s reach it when POSTed (binary or structured mode) to "
+                              "the service %s at %s%s, with a token that may invoke it",
+                              e->name, e->ce_type, u->name, KUMO__TARGET_EVENTS_PATH, e->name);
+            break;
+        }
+    }
+}
+
 /* kumo deploy --destroy: the commands that remove what gcp_deploy made. */
 static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
 {
@@ -193,6 +412,30 @@ static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
                      "--project=%s --quiet; done",
                      t->name, P, t->name, P);
     kumo__target_cmd(t, "gcloud api-gateway apis delete %s --project=%s --quiet || true", t->name, P);
+    for (size_t i = 0; i < t->p->nevents; i++) {
+        const kumo__event_decl *e = &t->p->events[i];
+        char name[300], topic[300], dead[300], sub[300], part[200];
+        if (e->kind == KUMO__EVENT_SCHEDULE) {
+            res_name(t, e->name, name, sizeof name);
+            kumo__target_cmd(t, "gcloud scheduler jobs delete %s --location=%s --project=%s --quiet || true", name, R,
+                             P);
+        } else if (e->kind == KUMO__EVENT_QUEUE || e->kind == KUMO__EVENT_TOPIC) {
+            pubsub_names(t, e, topic, dead, sub, sizeof topic);
+            kumo__target_cmd(t, "gcloud pubsub subscriptions delete %s --project=%s --quiet || true", sub, P);
+            kumo__target_cmd(t,
+                             "# kept: the topics %s and %s and the subscription %s-sub (messages and dead letters); "
+                             "delete them with gcloud pubsub topics delete",
+                             topic, dead, dead);
+        } else if (e->kind == KUMO__EVENT_BLOB) {
+            for (int k = 0; k < 2; k++) {
+                snprintf(part, sizeof part, "%s-%s", e->name, k ? "deleted" : "created");
+                res_name(t, part, name, sizeof name);
+                if (e->on & (k ? KUMO__BLOB_DELETED : KUMO__BLOB_CREATED))
+                    kumo__target_cmd(t, "gcloud eventarc triggers delete %s --location=%s --project=%s --quiet || true",
+                                     name, R, P);
+            }
+        }
+    }
     for (size_t i = 0; i < t->nunits; i++)
         kumo__target_cmd(t, "gcloud run services delete %s --region=%s --project=%s --quiet", t->units[i].name, R, P);
     for (size_t i = 0; i < t->nstores; i++) {
@@ -296,6 +539,7 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
                          "--format='value(status.url)')",
                          var, u->name);
     }
+    gcp_events(t, sa);
     kumo__target_cmd(t, "# the API Gateway: Swagger 2.0 with each operation's Cloud Run URL filled in");
     char sed[4096];
     size_t n = 0;

@@ -25,8 +25,90 @@
 #include <string.h>
 
 #include "deploy/target.h"
+#include "openapi/docset.h"
+#include "project/schedule.h"
 
 #define PORT 8080
+
+/* ---- events ----------------------------------------------------------------- */
+
+/* <deployment>-<event> as a DNS label of at most `max` characters. */
+static void event_resource(const kumo__target_ctx *t, const kumo__event_decl *e, char *buf, size_t max)
+{
+    char l[128], n[256];
+    snprintf(n, sizeof n, "%s-%s", t->name, kumo__target_dns_label(e->name, l, sizeof l));
+    kumo__target_dns_label(n, buf, max + 1);
+}
+
+/* The schedule's cron line and zone for a 5-field platform (checked
+ * before by kumo__target_check_events). */
+static const char *event_cron(const kumo__event_decl *e, char *cron, size_t cap, const char **tz)
+{
+    int utc = 0;
+    const char *why = NULL;
+    if (kumo__target_cron(e, 0, cron, cap, &utc, &why) < 0)
+        return NULL;
+    *tz = utc || e->timezone == NULL ? "UTC" : e->timezone;
+    return cron;
+}
+
+/* A sink: the unit's Knative Service at /_kumo/events/NAME. */
+static json_t *event_sink(const kumo__target_ctx *t, const kumo__event_decl *e)
+{
+    char uri[300];
+    snprintf(uri, sizeof uri, "%s%s", KUMO__TARGET_EVENTS_PATH, e->name);
+    return json_pack("{s:{s:s, s:s, s:s}, s:s}", "ref", "apiVersion", "serving.knative.dev/v1", "kind", "Service",
+                     "name", t->units[e->unit_index].name, "uri", uri);
+}
+
+/* events.yaml for knative: a PingSource per schedule, a Trigger on the
+ * broker `default` per cloudevent event. 0 when there are none. */
+static int knative_events(kumo__target_ctx *t, int *wrote)
+{
+    json_t *docs = json_array();
+    *wrote = 0;
+    for (size_t i = 0; docs && i < t->p->nevents; i++) {
+        const kumo__event_decl *e = &t->p->events[i];
+        char name[64], cron[KUMO__SCHEDULE_MAX + 16];
+        const char *tz = NULL;
+        event_resource(t, e, name, 63);
+        json_t *d = NULL;
+        if (e->kind == KUMO__EVENT_SCHEDULE) {
+            if (event_cron(e, cron, sizeof cron, &tz) == NULL)
+                continue;
+            d = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:s, s:s, s:o}}", "apiVersion", "sources.knative.dev/v1",
+                          "kind", "PingSource", "metadata", "name", name, "labels", "app.kubernetes.io/part-of",
+                          t->name, "spec", "schedule", cron, "timezone", tz, "sink", event_sink(t, e));
+            if (!e->overlap)
+                kumo__target_note(t,
+                                  "events.%s: a PingSource sends each tick whether the previous run is still going or "
+                                  "not (overlap: false is not enforced there)",
+                                  e->name);
+        } else if (e->kind == KUMO__EVENT_CLOUDEVENT) {
+            json_t *attrs = json_pack("{s:s}", "type", e->ce_type);
+            if (attrs && e->ce_source)
+                json_object_set_new(attrs, "source", json_string(e->ce_source));
+            d = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:s, s:{s:o}, s:o}}", "apiVersion",
+                          "eventing.knative.dev/v1", "kind", "Trigger", "metadata", "name", name, "labels",
+                          "app.kubernetes.io/part-of", t->name, "spec", "broker", "default", "filter", "attributes",
+                          attrs, "subscriber", event_sink(t, e));
+        } else {
+            continue; /* refused by kumo__target_check_events */
+        }
+        if (d == NULL || json_array_append_new(docs, d) < 0) {
+            json_decref(docs);
+            return kumo__spec_oom(t->err);
+        }
+    }
+    if (docs == NULL)
+        return kumo__spec_oom(t->err);
+    if (json_array_size(docs) == 0) {
+        json_decref(docs);
+        return 0;
+    }
+    *wrote = 1;
+    return kumo__target_write_yaml(t, "events.yaml", docs, 1);
+}
 
 static json_t *labels(const kumo__target_ctx *t, const kumo__target_unit *u)
 {
@@ -60,13 +142,40 @@ static json_t *resources(const kumo__unit *unit, int cpu_request)
     return r;
 }
 
+/* Whether unit u handles a queue: event: its instances then consume the
+ * queue themselves (kumo-host's KUMO_CONSUME=1, src/host/consume.c). */
+static int consumes(const kumo__target_ctx *t, const kumo__target_unit *u)
+{
+    for (size_t i = 0; i < t->p->nevents; i++)
+        if (t->p->events[i].kind == KUMO__EVENT_QUEUE && &t->units[t->p->events[i].unit_index] == u)
+            return 1;
+    return 0;
+}
+
+/* A note per queue event: who consumes it, and what that needs. */
+static void consume_notes(kumo__target_ctx *t)
+{
+    for (size_t i = 0; i < t->p->nevents; i++) {
+        const kumo__event_decl *e = &t->p->events[i];
+        if (e->kind == KUMO__EVENT_QUEUE)
+            kumo__target_note(t,
+                              "events.%s: the instances of %s consume the queue %s themselves (KUMO_CONSUME=1, at "
+                              "least one instance kept); each replica consumes, so the queue must be shared (Redis, "
+                              "PostgreSQL or SQS under environments:), not an embedded default",
+                              e->name, t->units[e->unit_index].name, e->queue);
+    }
+}
+
 static json_t *container(kumo__target_ctx *t, const kumo__target_unit *u, int cpu_request)
 {
     char name[64];
+    json_t *env = kumo__target_k8s_env(t);
+    if (env && consumes(t, u))
+        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "KUMO_CONSUME", "value", "1"));
     return json_pack("{s:s, s:s, s:[{s:s, s:i}], s:o, s:o}", "name",
                      kumo__target_dns_label(u->unit->name, name, sizeof name), "image",
-                     kumo__target_cluster_image(t, u, 1), "ports", "name", "http1", "containerPort", PORT, "env",
-                     kumo__target_k8s_env(t), "resources", resources(u->unit, cpu_request));
+                     kumo__target_cluster_image(t, u, 1), "ports", "name", "http1", "containerPort", PORT, "env", env,
+                     "resources", resources(u->unit, cpu_request));
 }
 
 static int timeout_s(const kumo__unit *u)
@@ -82,6 +191,14 @@ static int knative(kumo__target_ctx *t)
 {
     const char *ns = "";
     if (t->o->destroy) {
+        for (size_t i = 0; i < t->p->nevents; i++) {
+            const kumo__event_decl *e = &t->p->events[i];
+            char name[64];
+            event_resource(t, e, name, 63);
+            if (e->kind == KUMO__EVENT_SCHEDULE || e->kind == KUMO__EVENT_CLOUDEVENT)
+                kumo__target_cmd(t, "kubectl delete %s %s --ignore-not-found",
+                                 e->kind == KUMO__EVENT_SCHEDULE ? "pingsource" : "trigger", name);
+        }
         for (size_t i = 0; i < t->nunits; i++)
             kumo__target_cmd(t, "kubectl delete ksvc %s --ignore-not-found", t->units[i].name);
         if (t->nsecrets)
@@ -90,12 +207,14 @@ static int knative(kumo__target_ctx *t)
     }
     kumo__target_k8s_push_images(t);
     kumo__target_k8s_secret(t, ns);
+    consume_notes(t);
     kumo__target_cmd(t, "# one Knative Service per function unit");
     for (size_t i = 0; i < t->nunits; i++) {
         const kumo__target_unit *u = &t->units[i];
         const kumo__tuning *tu = &u->unit->tuning;
         char min[16], max[16], target[16], file[128];
-        snprintf(min, sizeof min, "%d", tu->min);
+        /* a consumer keeps one instance: nothing pushes its queue to it */
+        snprintf(min, sizeof min, "%d", consumes(t, u) && tu->min < 1 ? 1 : tu->min);
         snprintf(max, sizeof max, "%d", tu->max);
         snprintf(target, sizeof target, "%d", tu->concurrency);
         json_t *svc =
@@ -113,6 +232,14 @@ static int knative(kumo__target_ctx *t)
     }
     for (size_t i = 0; i < t->nunits; i++)
         kumo__target_cmd(t, "kubectl wait ksvc/%s --for=condition=Ready --timeout=300s", t->units[i].name);
+    int events = 0, rc = knative_events(t, &events);
+    if (rc < 0)
+        return rc;
+    if (events) {
+        kumo__target_cmd(t, "# events: PingSources and broker Triggers, each sinking to its unit at %sNAME",
+                         KUMO__TARGET_EVENTS_PATH);
+        kumo__target_cmd(t, "kubectl apply -f %s", kumo__target_sh_quote(t, kumo__target_path(t, "events.yaml")));
+    }
     for (size_t i = 0; i < t->nunits; i++)
         kumo__target_cmd(t, "echo \"%s: $(kubectl get ksvc %s -o jsonpath='{.status.url}')\"", t->units[i].unit->name,
                          t->units[i].name);
@@ -156,6 +283,7 @@ static int openfaas(kumo__target_ctx *t)
             free(name);
         }
     }
+    consume_notes(t);
     if (json_array_size(secrets))
         kumo__target_note(t, "OpenFaaS passes secrets as files: each store URL with a password is an OpenFaaS secret "
                              "mounted at /var/openfaas/secrets/NAME and named by KUMO_STORE_<STORE>_FILE");
@@ -170,10 +298,14 @@ static int openfaas(kumo__target_ctx *t)
         snprintf(max, sizeof max, "%d", tu->max > 1 ? tu->max : 1);
         json_t *lbl = json_pack("{s:s, s:s, s:s}", "com.openfaas.scale.min", min, "com.openfaas.scale.max", max,
                                 "app.kubernetes.io/part-of", t->name);
-        if (lbl && tu->min == 0)
+        int consumer = consumes(t, u);
+        if (lbl && tu->min == 0 && !consumer) /* a consumer keeps one instance */
             json_object_set_new(lbl, "com.openfaas.scale.zero", json_string("true"));
         const char *m = kumo__target_mem_quantity(tu->memory, mem, sizeof mem);
-        json_t *fn = json_pack("{s:s, s:O, s:o}", "image", kumo__target_cluster_image(t, u, 1), "environment", env,
+        json_t *fenv = consumer ? json_deep_copy(env) : json_incref(env);
+        if (fenv && consumer)
+            json_object_set_new(fenv, "KUMO_CONSUME", json_string("1"));
+        json_t *fn = json_pack("{s:s, s:o, s:o}", "image", kumo__target_cluster_image(t, u, 1), "environment", fenv,
                                "labels", lbl);
         if (fn == NULL)
             goto out;
@@ -195,6 +327,32 @@ static int openfaas(kumo__target_ctx *t)
         snprintf(file, sizeof file, "function-%s.yaml", u->unit->name);
         if ((rc = kumo__target_write_yaml(t, file, crd, 0)) < 0)
             goto out;
+    }
+    /* a function per schedule: the unit's image with KUMO_EVENT=NAME, which
+     * the cron-connector invokes at its root */
+    for (size_t i = 0; i < t->p->nevents; i++) {
+        const kumo__event_decl *e = &t->p->events[i];
+        char name[64], cron[KUMO__SCHEDULE_MAX + 16];
+        const char *tz = NULL;
+        if (e->kind != KUMO__EVENT_SCHEDULE || event_cron(e, cron, sizeof cron, &tz) == NULL)
+            continue;
+        event_resource(t, e, name, 63);
+        json_t *base = json_object_get(functions, t->units[e->unit_index].name);
+        json_t *fn = json_deep_copy(base);
+        if (fn == NULL)
+            goto out;
+        json_t *fenv = json_object_get(fn, "environment");
+        json_object_set_new(fenv, "KUMO_EVENT", json_string(e->name));
+        json_object_del(fenv, "KUMO_CONSUME"); /* the unit's own function consumes */
+        json_t *ann = json_object_get(fn, "annotations");
+        json_object_set_new(ann, "topic", json_string("cron-function"));
+        json_object_set_new(ann, "schedule", json_string(cron));
+        json_object_set_new(functions, name, fn);
+        if (!e->overlap)
+            kumo__target_note(t,
+                              "events.%s: the cron-connector invokes %s each time whether the previous run is still "
+                              "going or not (overlap: false is not enforced there)",
+                              e->name, name);
     }
     json_t *stack = json_pack("{s:s, s:{s:s, s:s}, s:O}", "version", "1.0", "provider", "name", "openfaas", "gateway",
                               gw, "functions", functions);
@@ -233,9 +391,65 @@ out:
 
 /* ---- kubernetes ------------------------------------------------------------- */
 
+/* A CronJob per schedule: its pod runs the unit's own image with
+ * KUMO_FIRE=NAME, so kumo-host fires the event once and exits (no other
+ * image); a failed tick is not retried (backoffLimit 0), as under kumo up. */
+static int kubernetes_cronjobs(kumo__target_ctx *t)
+{
+    json_t *docs = json_array();
+    for (size_t i = 0; docs && i < t->p->nevents; i++) {
+        const kumo__event_decl *e = &t->p->events[i];
+        char name[64], cron[KUMO__SCHEDULE_MAX + 16];
+        const char *tz = NULL;
+        if (e->kind != KUMO__EVENT_SCHEDULE || event_cron(e, cron, sizeof cron, &tz) == NULL)
+            continue;
+        event_resource(t, e, name, 52); /* a CronJob's name: at most 52 */
+        const kumo__target_unit *u = &t->units[e->unit_index];
+        json_t *ctr = container(t, u, 1);
+        json_t *env = json_object_get(ctr, "env");
+        size_t k = json_array_size(env);
+        while (k-- > 0) /* the tick's pod consumes nothing */
+            if (strcmp(json_string_value(json_object_get(json_array_get(env, k), "name")) ?: "", "KUMO_CONSUME") == 0)
+                json_array_remove(env, k);
+        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "KUMO_FIRE", "value", e->name));
+        json_object_del(ctr, "ports");
+        json_t *job = json_pack(
+            "{s:s, s:s, s:{s:s, s:{s:s, s:s}}, s:{s:s, s:s, s:s, s:{s:{s:i, s:i, s:{s:{s:s, s:[o]}}}}}}", "apiVersion",
+            "batch/v1", "kind", "CronJob", "metadata", "name", name, "labels", "app.kubernetes.io/part-of", t->name,
+            "app.kubernetes.io/managed-by", "kumo", "spec", "schedule", cron, "timeZone", tz, "concurrencyPolicy",
+            e->overlap ? "Allow" : "Forbid", "jobTemplate", "spec", "backoffLimit", 0, "activeDeadlineSeconds",
+            timeout_s(u->unit) + 60, "template", "spec", "restartPolicy", "Never", "containers", ctr);
+        if (job && !e->missed_once) /* missed: skip: a tick more than a minute late is not started */
+            json_object_set_new(json_object_get(job, "spec"), "startingDeadlineSeconds", json_integer(60));
+        if (job == NULL || json_array_append_new(docs, job) < 0) {
+            json_decref(docs);
+            return kumo__spec_oom(t->err);
+        }
+    }
+    if (docs == NULL)
+        return kumo__spec_oom(t->err);
+    if (json_array_size(docs) == 0) {
+        json_decref(docs);
+        return 0;
+    }
+    int rc = kumo__target_write_yaml(t, "events.yaml", docs, 1);
+    if (rc < 0)
+        return rc;
+    kumo__target_cmd(t, "# events: a CronJob per schedule; each runs its unit's image with KUMO_FIRE=NAME (kumo-host "
+                        "fires the event once and exits)");
+    kumo__target_cmd(t, "kubectl apply -f %s", kumo__target_sh_quote(t, kumo__target_path(t, "events.yaml")));
+    return 0;
+}
+
 static int kubernetes(kumo__target_ctx *t)
 {
     if (t->o->destroy) {
+        for (size_t i = 0; i < t->p->nevents; i++) {
+            char name[64];
+            event_resource(t, &t->p->events[i], name, 52);
+            if (t->p->events[i].kind == KUMO__EVENT_SCHEDULE)
+                kumo__target_cmd(t, "kubectl delete cronjob %s --ignore-not-found", name);
+        }
         for (size_t i = 0; i < t->nunits; i++) {
             const char *n = t->units[i].name;
             kumo__target_cmd(t, "kubectl delete hpa/%s service/%s deployment/%s --ignore-not-found", n, n, n);
@@ -246,6 +460,7 @@ static int kubernetes(kumo__target_ctx *t)
     }
     kumo__target_k8s_push_images(t);
     kumo__target_k8s_secret(t, "");
+    consume_notes(t);
     kumo__target_cmd(t, "# per function unit: a Deployment, a Service and a HorizontalPodAutoscaler");
     for (size_t i = 0; i < t->nunits; i++) {
         const kumo__target_unit *u = &t->units[i];
@@ -279,7 +494,7 @@ static int kubernetes(kumo__target_ctx *t)
     }
     for (size_t i = 0; i < t->nunits; i++)
         kumo__target_cmd(t, "kubectl rollout status deployment/%s --timeout=300s", t->units[i].name);
-    return 0;
+    return kubernetes_cronjobs(t);
 }
 
 const kumo__target_driver kumo__target_knative = {1, "knative", "kubectl", 1, knative};

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 #include "base/yaml_emit.h"
 #include "deploy/target.h"
 #include "openapi/docset.h"
+#include "project/schedule.h"
 
 static const kumo__target_driver *const drivers[] = {
     &kumo__target_gcp, &kumo__target_azure, &kumo__target_knative, &kumo__target_openfaas, &kumo__target_kubernetes,
@@ -312,12 +314,236 @@ void kumo__target_k8s_push_images(kumo__target_ctx *t)
     }
 }
 
+/* ---- events ----------------------------------------------------------------- */
+
+int kumo__target_cron(const kumo__event_decl *e, int seconds, char *out, size_t cap, int *utc, const char **why)
+{
+    static const struct {
+        const char *name, *cron;
+    } names[] = {{"@hourly", "0 * * * *"},  {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
+                 {"@weekly", "0 0 * * 0"},  {"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"},
+                 {"@annually", "0 0 1 1 *"}};
+    const char *x = e->schedule ? e->schedule : "";
+    char five[KUMO__SCHEDULE_MAX + 16], *f[7];
+    *utc = 0;
+    while (*x == ' ' || *x == '\t')
+        x++;
+    if (strncmp(x, "every ", 6) == 0) {
+        char *end;
+        unsigned long n = strtoul(x + 6, &end, 10);
+        char unit = *end;
+        *utc = 1;
+        if (unit == 's' && n > 0 && n < 60 && 60 % n == 0) {
+            if (!seconds) {
+                *why = "has a seconds interval; the platform's finest schedule unit is a minute: use every 1m or "
+                       "more";
+                return -EINVAL;
+            }
+            snprintf(out, cap, n == 1 ? "* * * * * *" : "*/%lu * * * * *", n);
+            return 0;
+        }
+        if (unit == 's' && n % 60 == 0)
+            n /= 60, unit = 'm';
+        if (unit == 'm' && n >= 60 && n % 60 == 0)
+            n /= 60, unit = 'h';
+        if (unit == 'h' && n == 24)
+            n = 1, unit = 'd';
+        if (unit == 'm' && n > 0 && n < 60 && 60 % n == 0)
+            snprintf(five, sizeof five, n == 1 ? "* * * * *" : "*/%lu * * * *", n);
+        else if (unit == 'h' && n > 0 && n < 24 && 24 % n == 0)
+            snprintf(five, sizeof five, n == 1 ? "0 * * * *" : "0 */%lu * * *", n);
+        else if (unit == 'd' && n == 1)
+            snprintf(five, sizeof five, "0 0 * * *");
+        else {
+            *why = "is an interval that no cron line repeats evenly (a cron step starts again each minute, hour or "
+                   "day); use an interval that divides 60 seconds, 60 minutes or 24 hours, or 1d, or a cron "
+                   "expression";
+            return -EINVAL;
+        }
+        x = five;
+    } else if (*x == '@') {
+        const char *c = NULL;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strcasecmp(x, names[i].name) == 0)
+                c = names[i].cron;
+        if (c == NULL) {
+            *why = "is a name the deploy targets do not know";
+            return -EINVAL;
+        }
+        x = c;
+    }
+    char buf[KUMO__SCHEDULE_MAX + 16];
+    snprintf(buf, sizeof buf, "%s", x);
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, " \t", &save); tok && n < 7; tok = strtok_r(NULL, " \t", &save))
+        f[n++] = tok;
+    if (n != 5 && n != 6) {
+        *why = "is not a 5- or 6-field cron expression";
+        return -EINVAL;
+    }
+    if (n == 6 && !seconds) {
+        if (strcmp(f[0], "0") != 0) {
+            *why = "has a seconds field; the platform's schedules have none (its finest unit is a minute): drop the "
+                   "seconds field, or make it 0";
+            return -EINVAL;
+        }
+        snprintf(out, cap, "%s %s %s %s %s", f[1], f[2], f[3], f[4], f[5]);
+        return 0;
+    }
+    if (n == 5 && seconds) {
+        snprintf(out, cap, "0 %s %s %s %s %s", f[0], f[1], f[2], f[3], f[4]);
+        return 0;
+    }
+    if (n == 6)
+        snprintf(out, cap, "%s %s %s %s %s %s", f[0], f[1], f[2], f[3], f[4], f[5]);
+    else
+        snprintf(out, cap, "%s %s %s %s %s", f[0], f[1], f[2], f[3], f[4]);
+    return 0;
+}
+
+static const char *kind_word(kumo__event_kind k)
+{
+    switch (k) {
+    case KUMO__EVENT_SCHEDULE: return "schedule";
+    case KUMO__EVENT_QUEUE: return "queue";
+    case KUMO__EVENT_TOPIC: return "topic";
+    case KUMO__EVENT_BLOB: return "blob";
+    case KUMO__EVENT_CLOUDEVENT: return "cloudevent";
+    }
+    return "?";
+}
+
+/* The key naming e's source ("queue", "topic", ...). */
+static const char *kind_word_key(const kumo__event_decl *e)
+{
+    return kind_word(e->kind);
+}
+
+/* What each target carries (docs/events.md, "On every target"). */
+int kumo__target_check_events(const kumo__project *p, const char *target, kumo__error *err)
+{
+    if (strcmp(target, "aws") == 0)
+        return 0; /* the template (cfn_template.c) refuses what AWS cannot express, before any zip is built */
+    int gcp = strcmp(target, "gcp") == 0, azure = strcmp(target, "azure") == 0,
+        knative = strcmp(target, "knative") == 0, k8s = strcmp(target, "kubernetes") == 0,
+        faas = strcmp(target, "openfaas") == 0;
+    const kumo__event_decl *zone_of = NULL, *queue_of = NULL;
+    for (size_t i = 0; i < p->nevents; i++) {
+        const kumo__event_decl *e = &p->events[i];
+        const char *why = NULL;
+        char cron[KUMO__SCHEDULE_MAX + 16];
+        int utc = 0;
+        switch (e->kind) {
+        case KUMO__EVENT_SCHEDULE:
+            if (kumo__target_cron(e, azure, cron, sizeof cron, &utc, &why) < 0)
+                return kumo__project_event_error(err, p, e, "schedule", "schedule \"%s\" %s (%s)", e->schedule, why,
+                                                 target);
+            if (faas && e->timezone && strcmp(e->timezone, "UTC") != 0 && !utc)
+                return kumo__project_event_error(
+                    err, p, e, "timezone",
+                    "timezone %s: the OpenFaaS cron-connector reads every schedule in UTC and has no time "
+                    "zone setting; write the schedule in UTC (timezone: UTC)",
+                    e->timezone);
+            if (e->missed_once && (gcp || knative || faas))
+                return kumo__project_event_error(
+                    err, p, e, "missed",
+                    "missed: once: %s never runs a tick it missed; use missed: skip (the default) on this "
+                    "target",
+                    gcp       ? "Cloud Scheduler"
+                    : knative ? "a Knative PingSource"
+                              : "the OpenFaaS cron-connector");
+            if (e->overlap && azure)
+                return kumo__project_event_error(
+                    err, p, e, "overlap",
+                    "overlap: true: an Azure timer trigger never overlaps its own runs (it holds a lease "
+                    "while one runs); use overlap: false on azure");
+            if (azure) {
+                const char *z = utc || !e->timezone ? "UTC" : e->timezone;
+                if (zone_of) {
+                    const char *zo = zone_of->timezone ? zone_of->timezone : "UTC";
+                    if (strcmp(z, zo) != 0)
+                        return kumo__project_event_error(
+                            err, p, e, "timezone",
+                            "timezone %s: an Azure function app has one time zone (WEBSITE_TIME_ZONE) for "
+                            "all its timer triggers, and events.%s reads %s; give every schedule the same "
+                            "timezone:",
+                            z, zone_of->name, zo);
+                } else if (!utc) {
+                    zone_of = e;
+                }
+            }
+            break;
+        case KUMO__EVENT_QUEUE:
+        case KUMO__EVENT_TOPIC:
+            if ((knative || k8s || faas) && e->kind == KUMO__EVENT_TOPIC)
+                return kumo__project_event_error(
+                    err, p, e, "topic",
+                    "topic events are not carried to %s yet: kumo-host consumes queue: events itself (KUMO_CONSUME), "
+                    "but a topic subscription's queue lives in the topic's driver, which it does not read yet; run it "
+                    "under kumo up, or deploy to gcp (Pub/Sub push)",
+                    target);
+            if (azure && e->kind == KUMO__EVENT_TOPIC)
+                return kumo__project_event_error(
+                    err, p, e, kind_word_key(e),
+                    "topic events are not carried to azure: a queue trigger reads one Storage queue, and "
+                    "kumo has no Service Bus topics; use a queue: event, or deploy to gcp or aws");
+            if (gcp && (e->max_receives < 5 || e->max_receives > 100))
+                return kumo__project_event_error(
+                    err, p, e, "max_receives",
+                    "max_receives: %u: a Pub/Sub dead-letter policy takes 5 to 100 delivery attempts; set "
+                    "max_receives: between 5 and 100",
+                    e->max_receives);
+            if (gcp && e->visibility_ms > 600000)
+                return kumo__project_event_error(
+                    err, p, e, "visibility",
+                    "visibility: %llu s: a Pub/Sub subscription's ack deadline is at most 600 s; set "
+                    "visibility: 600s or less (and the unit's timeout below it)",
+                    (unsigned long long)(e->visibility_ms / 1000));
+            if (azure && e->batch > 32)
+                return kumo__project_event_error(
+                    err, p, e, "batch",
+                    "batch: %u: an Azure queue trigger takes at most 32 messages at a time (batchSize); "
+                    "set batch: 32 or less",
+                    e->batch);
+            if (azure && queue_of &&
+                (queue_of->batch != e->batch || queue_of->max_receives != e->max_receives ||
+                 queue_of->backoff_ms != e->backoff_ms))
+                return kumo__project_event_error(
+                    err, p, e, "queue",
+                    "an Azure function app has one batchSize, maxDequeueCount and visibilityTimeout (host."
+                    "json) for all its queue triggers, and events.%s sets batch %u, max_receives %u, "
+                    "backoff %llu ms; give every queue event the same batch:, max_receives: and backoff:",
+                    queue_of->name, queue_of->batch, queue_of->max_receives, (unsigned long long)queue_of->backoff_ms);
+            if (azure && !queue_of)
+                queue_of = e;
+            break;
+        case KUMO__EVENT_BLOB:
+            if (knative || k8s || faas)
+                return kumo__project_event_error(
+                    err, p, e, "blob",
+                    "blob events are not carried to %s yet: nothing on the cluster watches a kumo blob "
+                    "store (kumo-host consumes queue: events only, issue 13); run it under kumo up, or deploy to "
+                    "gcp (Eventarc) or azure (blob trigger)",
+                    target);
+            if (azure && (e->on & KUMO__BLOB_DELETED))
+                return kumo__project_event_error(
+                    err, p, e, "on",
+                    "on: [deleted]: an Azure blob trigger fires for new and updated blobs only; there is "
+                    "no deleted trigger (Event Grid is not deployed by kumo): use on: [created]");
+            break;
+        case KUMO__EVENT_CLOUDEVENT: break;
+        }
+    }
+    return 0;
+}
+
 /* ---- images ----------------------------------------------------------------- */
 
-static time_t mtime_of(const char *path)
+/* A file's modification time in nanoseconds, 0 when it is not there. */
+static long long mtime_of(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 ? st.st_mtime : 0;
+    return stat(path, &st) == 0 ? (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0;
 }
 
 /* The digest of the first manifest of the OCI layout at `layout`
@@ -337,16 +563,18 @@ static char *layout_digest(const char *layout)
  * project file, the API document and every unit's sources. */
 static int fresh(const kumo__target_ctx *t, const char *artifact)
 {
-    time_t built = mtime_of(artifact);
+    /* an input as new as the artifact (written in the same instant the
+     * clock can tell) counts as changed */
+    long long built = mtime_of(artifact);
     if (built == 0)
         return 0;
     char yaml[4200];
     snprintf(yaml, sizeof yaml, "%s/kumo.yaml", t->p->dir);
-    if (mtime_of(yaml) > built || mtime_of(t->p->api_path) > built)
+    if (mtime_of(yaml) >= built || mtime_of(t->p->api_path) >= built)
         return 0;
     for (size_t u = 0; u < t->p->nunits; u++) {
         for (size_t i = 0; i < t->p->units[u].nsources; i++) {
-            if (mtime_of(t->p->units[u].sources[i]) > built)
+            if (mtime_of(t->p->units[u].sources[i]) >= built)
                 return 0;
         }
     }
@@ -537,7 +765,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
     kumo__target_ctx t = {.o = o, .err = err};
     char label[64];
     int rc = kumo__project_load(o->dir ? o->dir : ".", &t.p, err);
-    if (rc < 0 || (rc = kumo__project_refuse_events(t.p, "kumo deploy", err)) < 0)
+    if (rc < 0 || (rc = kumo__target_check_events(t.p, d->name, err)) < 0)
         goto out;
     if ((rc = kumo__project_pick_environment(t.p, o->env, &t.env_name, err)) < 0)
         goto out;

@@ -111,6 +111,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
+    pthread_mutex_init(&h->call_lock, NULL);
     if ((rc = kumo__project_load_prebuilt(appdir, &h->project, err)) != 0)
         goto out;
     const kumo__project *p = h->project;
@@ -173,6 +174,7 @@ void kumo__host_free(kumo__host *h)
 {
     if (h == NULL)
         return;
+    kumo__host_consumers_stop(h);
     for (size_t i = 0; h->project && i < h->project->nunits; i++) {
         if (h->invokers)
             kumo__invoker_free(h->invokers[i]);
@@ -191,6 +193,7 @@ void kumo__host_free(kumo__host *h)
     kumo__project_free(h->project);
     kumo__frame_writer_free(&h->request);
     kumo__frame_writer_free(&h->response);
+    pthread_mutex_destroy(&h->call_lock);
     free(h);
 }
 
@@ -213,9 +216,19 @@ static void problem(kumo__host_reply *r, const kumo__http_in *in, int status, co
     add(r, "content-type", "application/problem+json", 24);
 }
 
+static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r);
+
+void kumo__host_reply_problem(kumo__host_reply *r, const kumo__http_in *in, int status, const char *title,
+                              const char *detail)
+{
+    problem(r, in, status, title, detail);
+    add(r, "x-request-id", r->request_id, strlen(r->request_id));
+}
+
 void kumo__host_new_request_id(kumo__host *h, char *out, size_t cap)
 {
-    snprintf(out, cap, "h%d-%08lx", (int)getpid(), ++h->seq);
+    /* the HTTP loop and the queue consumers (consume.c) both ask */
+    snprintf(out, cap, "h%d-%08lx", (int)getpid(), __atomic_add_fetch(&h->seq, 1, __ATOMIC_RELAXED));
 }
 
 /* POST /_kumo/events (cloudevents_in.h): each event to its handlers, one
@@ -310,11 +323,18 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         return;
     }
     kumo__dispatch_free(&d);
+    run(h, d.op->unit_index, in, r);
+}
+
+/* Runs the request frame in h->request with unit `unit`'s handler and
+ * fills r with its answer (or kumo's problem document when it failed). */
+static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r)
+{
     kumo__frame_header fh;
     kumo__frame_reset(&h->response);
     const char *payload = h->request.buf + KUMO__FRAME_HEADER_SIZE;
     if (kumo__frame_header_decode(h->request.buf, h->request.len, 0, &fh) != 0 ||
-        kumo__invoker_call(h->invokers[d.op->unit_index], payload, fh.length, &h->response) != 0 ||
+        kumo__invoker_call(h->invokers[unit], payload, fh.length, &h->response) != 0 ||
         kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
         problem(r, in, 500, "Handler failed", "the host could not run the handler (out of memory?)");
     } else {
@@ -340,6 +360,37 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         }
     }
     add(r, "x-request-id", r->request_id, strlen(r->request_id));
+}
+
+void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo__http_in *in,
+                           const kumo__header_view *headers, size_t nheaders, kumo__slice body, const char *request_id,
+                           kumo__host_reply *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->body = "";
+    snprintf(r->request_id, sizeof(r->request_id), "%s", request_id);
+    const kumo__project *p = h->project;
+    if (e->unit_index >= p->nunits || h->invokers[e->unit_index] == NULL) {
+        char detail[300];
+        snprintf(detail, sizeof(detail), "the event '%s' is handled by unit '%s', which this kumo-host does not serve",
+                 e->name, e->unit_index < p->nunits ? p->units[e->unit_index].name : "?");
+        problem(r, in, 501, "Not Implemented", detail);
+        add(r, "x-request-id", r->request_id, strlen(r->request_id));
+        return;
+    }
+    char path[300];
+    snprintf(path, sizeof(path), "/%s", e->name);
+    uint64_t timeout_ms = (uint64_t)(p->units[e->unit_index].tuning.timeout_s * 1000.0);
+    if (in->deadline_ms && (timeout_ms == 0 || in->deadline_ms < epoch_ms() + timeout_ms))
+        timeout_ms = in->deadline_ms > epoch_ms() ? in->deadline_ms - epoch_ms() : 1;
+    kumo__frame_reset(&h->request);
+    if (kumo__dispatch_event(e->symbol, path, r->request_id, headers, nheaders, body, epoch_ms(), timeout_ms,
+                             &h->request) != 0) {
+        problem(r, in, 413, "Content Too Large", "the event is larger than the frame limit");
+        add(r, "x-request-id", r->request_id, strlen(r->request_id));
+        return;
+    }
+    run(h, e->unit_index, in, r);
 }
 
 void kumo__host_reply_free(kumo__host_reply *r)

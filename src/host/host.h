@@ -15,6 +15,7 @@
 #ifndef KUMO_HOST_H
 #define KUMO_HOST_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,7 +41,13 @@ typedef struct kumo__host {
     kumo__frame_writer request; /* reused per invocation */
     kumo__frame_writer response;
     unsigned long seq; /* request ids when the transport gives none */
+    /* held around each invocation: the HTTP loop and the queue consumers
+     * (consume.c) take turns, one invocation at a time */
+    pthread_mutex_t call_lock;
+    struct kumo__host_consumers *consumers; /* NULL unless KUMO_CONSUME=1 */
 } kumo__host;
+
+typedef struct kumo__host_consumers kumo__host_consumers;
 
 /* Loads APPDIR and the unit named `unit` (NULL: every unit). Store URLs:
  * KUMO_STORE_<NAME> when set, else the environment $KUMO_ENV (or the
@@ -77,6 +84,47 @@ void kumo__host_reply_free(kumo__host_reply *r);
 /* A new request id, "h<pid>-<sequence>", for a request that has none of
  * its platform's. */
 void kumo__host_new_request_id(kumo__host *h, char *out, size_t cap);
+
+/* Calls the handler of event `e` with one CloudEvents binary-mode request
+ * (POST /NAME, the headers given, names lower case, and the body), as kumo
+ * up's scheduler and consumers do; `in` is the request that carried it
+ * (for problem documents). Fills r as kumo__host_handle does: the
+ * handler's answer, or 500/502 when it failed, 501 when its unit is not
+ * served here. */
+void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo__http_in *in,
+                           const kumo__header_view *headers, size_t nheaders, kumo__slice body, const char *request_id,
+                           kumo__host_reply *r);
+
+/* Fills r (its request_id already set) with kumo's problem document. */
+void kumo__host_reply_problem(kumo__host_reply *r, const kumo__http_in *in, int status, const char *title,
+                              const char *detail);
+/* The Azure Functions function name of event `name` (what the Functions
+ * host POSTs to: /FUNCTION): the name itself when it starts with a
+ * letter, else "event_" + name. */
+void kumo__host_azure_function(const char *name, char *out, size_t cap);
+
+/* events.c: whether `in` is an event a platform pushes (POST
+ * /_kumo/events/NAME: CloudEvents binary or structured mode, a Pub/Sub
+ * push envelope, an Eventarc Cloud Storage event, a Cloud Scheduler or
+ * PingSource tick; an Azure Functions custom-handler invocation of an
+ * event's function). 0: it is not (dispatch it as HTTP); 1: it was
+ * answered into r (free with kumo__host_reply_free). */
+int kumo__host_event(kumo__host *h, const kumo__http_in *in, const char *request_id, kumo__host_reply *r);
+
+/* Fires event `name` once, as a tick pushed to /_kumo/events/NAME would
+ * (KUMO_FIRE=NAME: a Kubernetes CronJob's container runs the unit's own
+ * image and exits). 0 when the handler answered 2xx, else negative with
+ * err set; the outcome is printed on stderr. */
+int kumo__host_fire(kumo__host *h, const char *name, kumo__error *err);
+
+/* A message received from event e's queue (consume.c), mapped as a
+ * pushed one is (events.c) and handled; r as kumo__host_call_event. */
+void kumo__host_deliver_message(kumo__host *h, const kumo__event_decl *e, const char *id, const void *body, size_t len,
+                                unsigned receives, const char *request_id, kumo__host_reply *r);
+/* consume.c: a thread per queue event of the units served here
+ * (KUMO_CONSUME=1); stop ends them after the message each holds. */
+int kumo__host_consumers_start(kumo__host *h, kumo__error *err);
+void kumo__host_consumers_stop(kumo__host *h);
 
 /* http.c: serves until SIGTERM/SIGINT; 0 on a clean stop. */
 int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err);

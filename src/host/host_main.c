@@ -12,7 +12,8 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: kumo-host http|lambda APPDIR [UNIT]\n"
-                    "  http:   serves on $PORT (else $FUNCTIONS_CUSTOMHANDLER_PORT, else 8080), all interfaces\n"
+                    "  http:   serves on $PORT (else $FUNCTIONS_CUSTOMHANDLER_PORT, else 8080), all interfaces;\n"
+                    "          with KUMO_FIRE=EVENT set, fires that event once and exits (0: the handler said 2xx)\n"
                     "  lambda: the AWS Lambda Runtime API at $AWS_LAMBDA_RUNTIME_API\n");
 }
 
@@ -51,6 +52,9 @@ int main(int argc, char **argv)
         if (rc != 0)
             fprintf(stderr, "kumo-host: %s\n", err.msg[0] ? err.msg : "cannot load the package");
         rc = kumo__host_lambda_main(rc == 0 ? h : NULL, api, err.msg);
+    } else if (rc == 0 && getenv("KUMO_FIRE") && *getenv("KUMO_FIRE")) {
+        /* a Kubernetes CronJob: fire the event once and exit */
+        rc = kumo__host_fire(h, getenv("KUMO_FIRE"), &err);
     } else if (rc == 0) {
         rc = kumo__host_serve_http(h, "0.0.0.0", port_from_env(), &err);
     }

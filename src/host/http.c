@@ -63,9 +63,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     kumo__http_in in;
     kumo__h2o_http_in(req, &in);
     kumo__host_reply r;
-    kumo__host_handle(h, &in, request_id, &r);
+    /* one invocation at a time: queue consumers (consume.c) take turns */
+    pthread_mutex_lock(&h->call_lock);
+    /* what a platform pushes (an event), else an API request */
+    if (!kumo__host_event(h, &in, request_id, &r))
+        kumo__host_handle(h, &in, request_id, &r);
     if (r.no_route && h->docs && kumo__docs_serve(h->docs, req)) {
         kumo__host_reply_free(&r);
+        pthread_mutex_unlock(&h->call_lock);
         return 0;
     }
     req->res.status = r.status;
@@ -79,6 +84,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                       r.op ? r.op->operation_id : NULL, r.status, kumo__mono_us() - start);
     kumo__logline_write(&l, 2);
     kumo__host_reply_free(&r);
+    pthread_mutex_unlock(&h->call_lock);
     kumo__send_body(req, body.base, body.len);
     return 0;
 }
@@ -145,8 +151,14 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     signal(SIGPIPE, SIG_IGN);
     fprintf(stderr, "kumo-host: %s serving http://%s:%d (at most %zu open connections)\n", h->project->name, host,
             ntohs(sa.sin_port), max_conns);
+    const char *consume = getenv("KUMO_CONSUME");
+    int failed = 0;
+    if (consume && strcmp(consume, "1") == 0 && (failed = kumo__host_consumers_start(h, err)) != 0)
+        stopping = 1; /* err says why; the listener is closed below */
     while (!stopping)
         h2o_evloop_run(loop, 100);
+    /* the consumers end after the message each holds */
+    kumo__host_consumers_stop(h);
     /* Drain as the gateway does: no new connections; the next response on
      * each one is its last (Connection: close, GOAWAY); idle ones close
      * after a second; what a client still holds open after ten is left to
@@ -162,7 +174,7 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
         /* their timers still point into ctx, which h2o_context_dispose
          * asserts against; the process exits next */
         fprintf(stderr, "kumo-host: stopping with %zu connections still open\n", left);
-        return 0;
+        return failed;
     }
     /* the drain's second GOAWAY, due a second after the first, is still
      * scheduled on the context even with no HTTP/2 connection left */
@@ -171,5 +183,5 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     h2o_context_dispose(&ctx);
     h2o_config_dispose(&conf);
     /* h2o keeps no global handle to the loop; it is left to the exit */
-    return 0;
+    return failed;
 }
