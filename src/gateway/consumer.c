@@ -624,8 +624,9 @@ static void *consumer_main(void *arg)
     uint64_t window_ms = d->window_ms;
     kumo__arena_init(&arena);
     int topic = d->kind == KUMO__EVENT_TOPIC; /* its queue is the subscription's, held by the topic (topics.c) */
-    const kumo__store_place *place = kumo__store_plan_find(
-        &c->gen->stores, topic ? d->topic : d->kind == KUMO__EVENT_BLOB ? d->blob : d->queue);
+    const kumo__store_place *place = kumo__store_plan_find(&c->gen->stores, topic                         ? d->topic
+                                                                            : d->kind == KUMO__EVENT_BLOB ? d->blob
+                                                                                                          : d->queue);
     char outbox[4200]; /* a blob event's queue is the store's outbox (blob_events.c) */
     const char *url = topic ? NULL : kumo__gw_event_queue_url(d, place, outbox, sizeof(outbox));
 

@@ -433,8 +433,8 @@ static json_t *event_json(const kumo__event_decl *e, int64_t now_ms)
         break;
     }
     case KUMO__EVENT_CLOUDEVENT:
-        rc = json_object_update_new(o, json_pack("{s:s?, s:s?, s:s}", "type", e->ce_type, "source", e->ce_source,
-                                                 "endpoint", KUMO__CE_PATH));
+        rc = json_object_update_new(
+            o, json_pack("{s:s?, s:s?, s:s}", "type", e->ce_type, "source", e->ce_source, "endpoint", KUMO__CE_PATH));
         break;
     }
     if (rc != 0) {
