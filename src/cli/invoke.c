@@ -570,12 +570,13 @@ int kumo__cmd_invoke(int argc, char **argv, kumo__error *err)
             goto out;
         }
         rc = fire(&to, token, &a, err);
-    } else if (ev && strcmp(kind, "queue") == 0) {
+    } else if (ev && (strcmp(kind, "queue") == 0 || strcmp(kind, "topic") == 0)) {
+        /* a topic event: the message goes into its own subscription's queue, not to the topic's other events */
         if (a.nheaders || a.nparams) {
             kumo__error_set(err, -KUMO__EUSAGE,
-                            "event %s consumes a queue: a message is a body only, so --header and --param do not "
+                            "event %s consumes a %s: a message is a body only, so --header and --param do not "
                             "apply (give the body with --data)",
-                            a.target);
+                            a.target, kind);
             rc = err->code;
             goto out;
         }

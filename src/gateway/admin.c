@@ -740,8 +740,17 @@ static void work_send(admin_job *j)
         snprintf(j->detail, sizeof(j->detail), "out of memory");
         goto out;
     }
-    if ((j->status = job_open_queue(j, d->queue, 0, &q)) != 0)
+    if (d->kind == KUMO__EVENT_TOPIC) { /* its own subscription's queue: the topic's other events get nothing */
+        kumo__error err = {0};
+        if (kumo__gw_topic_queue_open(&j->gen->stores, d, &q, &err) != 0) {
+            j->status = 503;
+            snprintf(j->detail, sizeof(j->detail), "cannot open the queue %s of topic %s: %s", d->queue, d->topic,
+                     err.msg);
+            goto out;
+        }
+    } else if ((j->status = job_open_queue(j, d->queue, 0, &q)) != 0) {
         goto out;
+    }
     pthread_mutex_lock(&s->lock);
     w.next = s->waiters;
     s->waiters = &w;
@@ -898,11 +907,12 @@ static void event_action(gateway *gw, h2o_req_t *req, const char *name, size_t n
         job_free(j);
         return;
     }
-    if (j->decl->kind != KUMO__EVENT_QUEUE) {
+    int sends = strcmp(action, "send") == 0;
+    if (j->decl->kind != KUMO__EVENT_QUEUE && !(sends && j->decl->kind == KUMO__EVENT_TOPIC)) {
         snprintf(why, sizeof(why), "event %s is a %s event: %s", j->decl->name, kind_name(j->decl),
-                 strcmp(action, "send") == 0 ? "only a queue event takes a message (fire a schedule with POST "
-                                               "/events/NAME/fire)"
-                                             : "only a queue event has a dead-letter queue");
+                 sends ? "only a queue or topic event takes a message (fire a schedule with POST "
+                         "/events/NAME/fire)"
+                       : "only a queue event has a dead-letter queue");
         kumo__send_problem(req, 409, "Conflict", why, NULL, NULL);
         job_free(j);
         return;

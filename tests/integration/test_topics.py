@@ -141,6 +141,21 @@ class EmbeddedTest(Delivery, unittest.TestCase):
     def dead_bodies(self, queue):
         return [r[1] for r in topic_rows(self.dir, queue)]
 
+    def test_invoke_one_subscription(self):
+        """kumo invoke EVENT --data - on a topic event: the message goes into
+        that event's own subscription queue; the topic's other event gets
+        nothing, and kumo invoke prints the handler's answer."""
+        r = subprocess.run([KUMO, "invoke", "billing", "--data", "-", "--admin-port", str(self.gw.admin_port)],
+                           input="byhand-1", capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("204", r.stdout)
+        self.assertEqual([x["body"] for x in by_event(self.gw, "billing", "byhand-")], ["byhand-1"])
+        self.assertEqual(by_event(self.gw, "audit", "byhand-"), [])
+        r = subprocess.run([KUMO, "invoke", "billing", "--header", "a:b", "--admin-port", str(self.gw.admin_port)],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("event billing consumes a topic: a message is a body only", r.stderr)
+
 
 @unittest.skipUnless(REDIS, "SKIPPED: redis-server is not installed (scripts/install-deps.sh installs it)")
 class RedisTest(Delivery, unittest.TestCase):
