@@ -475,6 +475,13 @@ int kumo__target_check_events(const kumo__project *p, const char *target, kumo__
             break;
         case KUMO__EVENT_QUEUE:
         case KUMO__EVENT_TOPIC:
+            if (e->data)
+                return kumo__project_event_error(
+                    err, p, e, "data",
+                    "data: is not checked on %s yet: kumo-host hands a pushed or consumed message to the handler "
+                    "without validating it against the schema; remove data: for this target (kumo up and aws "
+                    "check it)",
+                    target);
             if ((knative || k8s || faas) && e->kind == KUMO__EVENT_TOPIC)
                 return kumo__project_event_error(
                     err, p, e, "topic",

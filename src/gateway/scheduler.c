@@ -266,9 +266,12 @@ static void follow(kumo__gw_sched *s, const generation *g, int64_t now)
         s->events = ev;
     }
     s->gen = g;
-    if (old && old != g)
-        kumo__log_event("info", "generation %lu: %zu schedule event%s handed over", g->number, p->nevents,
-                        p->nevents == 1 ? "" : "s");
+    size_t nsched = 0; /* the other kinds are consumer.c's and cloudevents_in.c's */
+    for (size_t i = 0; i < p->nevents; i++)
+        nsched += p->events[i].kind == KUMO__EVENT_SCHEDULE;
+    if (old && old != g && nsched)
+        kumo__log_event("info", "generation %lu: %zu schedule event%s handed over", g->number, nsched,
+                        nsched == 1 ? "" : "s");
 }
 
 static void tick_log(const tick_call *c, int status, const char *error, size_t error_len)

@@ -686,6 +686,13 @@ class DryRunTest(unittest.TestCase):
                     ann = docs[0]["spec"]["template"]["metadata"]["annotations"]
                     self.assertEqual(ann["autoscaling.knative.dev/min-scale"], "1")
 
+    def test_data_schema_refused_where_kumo_host_does_not_check_it(self):
+        events = "  work: {queue: jobs, handler: pushed.record, max_receives: 5, data: '#/components/schemas/Job'}\n"
+        for target in ["gcp", "azure", "knative", "kubernetes", "openfaas"]:
+            with self.subTest(target=target):
+                r, text = self.deploy(target, events, stores="stores: {kv: [seen], queue: [jobs]}")
+                self.assertRefused(r, text, "work:", "data", "data: is not checked on %s yet" % target)
+
     def test_cluster_targets_refuse_topics_and_blobs(self):
         for target in ["knative", "kubernetes", "openfaas"]:
             for events, key, message in [("  billing: {topic: orders, handler: pushed.record}\n", "topic",
