@@ -138,7 +138,7 @@ void kumo__alerts_end(kumo__alerts *a, uint64_t now_ms)
             al->resolved_ms = now_ms;
             al->unsent = 1;
             al->rounds = 0;
-            log_transition(a, al, "info", "resolved");
+            log_transition(a, al, "info", "resolved; it was");
         } else if (al->state == KUMO__ALERT_RESOLVED && !al->unsent && now_ms - al->resolved_ms > RESOLVED_KEEP_MS) {
             drop = 1;
         }
