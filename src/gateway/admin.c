@@ -2,7 +2,8 @@
  * admin.c: the admin listener (loopback only): /healthz, /readyz, /status
  * (figures summed over every loop's pools, read under gw->lock), /metrics
  * (Prometheus: obs/metrics.c's counters, the pools' gauges, the events'
- * counters; docs/metrics.md) and POST
+ * counters; docs/metrics.md), /alerts (the monitors and their alerts,
+ * obs/monitor.c; docs/monitors.md) and POST
  * /reload, which the main thread runs (a compiler may run, so never on a
  * loop) while the request waits on loop 0 for the outcome; reloads are
  * coalesced and paced (ask_reload); POST /events/NAME/fire, which fires a
@@ -1208,6 +1209,22 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         free(body);
         return 0;
     }
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/alerts"))) {
+        /* the monitor's last round (obs/monitor.c); stopped while draining */
+        pthread_mutex_lock(&gw->lock); /* the main thread stops the monitor under it */
+        char *body = gw->monitor ? kumo__monitor_json(gw->monitor) : strdup("{\"monitors\":[],\"alerts\":[]}");
+        pthread_mutex_unlock(&gw->lock);
+        if (body == NULL) {
+            kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
+            return 0;
+        }
+        req->res.status = 200;
+        req->res.reason = "OK";
+        kumo__h2o_add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
+        kumo__send_body(req, body, strlen(body));
+        free(body);
+        return 0;
+    }
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/reload"))) {
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
             kumo__h2o_add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("POST"));
@@ -1257,7 +1274,7 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     kumo__send_problem(req, 404, "Not Found",
-                       "admin endpoints: /healthz, /readyz, /status, /metrics, POST /reload, GET /events, POST "
+                       "admin endpoints: /healthz, /readyz, /status, /metrics, /alerts, POST /reload, GET /events, POST "
                        "/events/NAME/fire, POST /events/NAME/send, POST /events/NAME/redrive",
                        NULL, NULL);
     return 0;

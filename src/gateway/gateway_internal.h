@@ -33,6 +33,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/h2o_glue.h"
 #include "obs/metrics.h"
+#include "obs/monitor.h"
 #include "openapi/check.h"
 #include "project/event_data.h"
 #include "project/store_plan.h"
@@ -167,6 +168,7 @@ struct gateway {
     char *const *start_env;            /* the environment kumo up started with; workers' environments start from it */
     kumo__gw_event_stats *event_stats; /* admin.c; the list changes under `lock` */
     kumo__metrics *metrics;            /* for the gateway's life: a reload keeps the counts (observe.c) */
+    kumo__monitor *monitor;            /* monitors and alerts (obs/monitor.h); NULL before start and after drain */
 };
 
 typedef struct api_handler {
@@ -346,6 +348,9 @@ void kumo__gw_observe_answered(loop_thread *t, const generation *g, int op_index
 void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, uint64_t init_us);
 /* generation.c: the metrics targets of g's operations and events. */
 int kumo__gw_metrics_targets(gateway *gw, generation *g, kumo__error *err);
+/* generation.c: hands g (one more reference) to the monitor, which
+ * watches with it from its next round. */
+void kumo__gw_monitor_generation(gateway *gw, generation *g);
 /* GET /metrics: the Prometheus text (malloc'd), with the gauges read from
  * the pools under gw->lock and the events' counters. */
 char *kumo__gw_metrics_text(gateway *gw);

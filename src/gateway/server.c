@@ -108,6 +108,22 @@ static void register_handler(h2o_globalconf_t *conf, gateway *gw, int (*on_req)(
     kumo__install_problem_filter(host, path);
 }
 
+/* The monitor thread, over gw->metrics, probing the API's own port and
+ * naming the admin port in its alerts; then the first generation. */
+static int start_monitor(gateway *gw, const char *host, kumo__error *err)
+{
+    char base[300], admin[64];
+    /* a wildcard address is reached on loopback */
+    const char *to = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : strcmp(host, "::") == 0 ? "::1" : host;
+    snprintf(base, sizeof(base), strchr(to, ':') ? "http://[%s]:%d" : "http://%s:%d", to, gw->port);
+    snprintf(admin, sizeof(admin), "http://127.0.0.1:%d", gw->admin_port);
+    int rc = kumo__monitor_start(gw->metrics, base, gw->admin_fd >= 0 ? admin : NULL, &gw->monitor, err);
+    if (rc != 0)
+        return rc;
+    kumo__gw_monitor_generation(gw, gw->current);
+    return 0;
+}
+
 static void gateway_free(gateway *gw)
 {
     if (gw->threads) {
@@ -123,6 +139,8 @@ static void gateway_free(gateway *gw)
         }
         free(gw->threads);
     }
+    kumo__monitor_stop(gw->monitor); /* releases the generations it holds */
+    gw->monitor = NULL;
     kumo__gw_generation_release(gw->current);
     kumo__gw_event_stats_free(gw);
     kumo__metrics_free(gw->metrics);
@@ -209,6 +227,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
     }
 
+    if ((rc = start_monitor(gw, host, err)) != 0)
+        goto out;
+
     size_t bound = 0;
     for (size_t i = 0; i < g->spec->nops; i++)
         bound += g->spec->ops[i].unit_index >= 0;
@@ -229,6 +250,11 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
                gw->admin_port,
                cfg->admin_token && cfg->admin_token[0] ? "; /status, /reload and /events/NAME/fire need the token"
                                                        : "");
+    const kumo__monitors_config *mc = &g->project->monitors;
+    printf("  monitors every %gs over the metrics, probes %s; alerts after %gs to the log%s%s (GET /alerts, kumo "
+           "monitors)\n",
+           (double)kumo__monitor_interval_ms() / 1000, mc->probe_interval_s > 0 ? "on" : "off", mc->for_s,
+           mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {
@@ -325,6 +351,13 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         atomic_store(&gw->draining, 1);
         break;
     }
+    /* no probes or alerts about a gateway that is going away (GET /alerts
+     * reads gw->monitor under gw->lock) */
+    pthread_mutex_lock(&gw->lock);
+    kumo__monitor *mon = gw->monitor;
+    gw->monitor = NULL;
+    pthread_mutex_unlock(&gw->lock);
+    kumo__monitor_stop(mon);
     for (int i = 0; i < started; i++)
         pthread_join(gw->threads[i].tid, NULL);
     if (rc == 0)

@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "obs/metrics.h"
 
 #define RESOLVED_KEEP_MS (3600 * 1000ull) /* a delivered resolved alert stays listed this long */
 #define ALERTS_MAX 4096                   /* conditions at once; more are dropped (and said) */
@@ -313,10 +314,21 @@ json_t *kumo__alerts_json(const kumo__alerts *a)
 
 /* ---- Prometheus rules ------------------------------------------------------- */
 
-/* A PromQL range: "[300s]". */
+/* A PromQL range: "[300s]"; and the same for people: "5m". */
 static void range_of(double s, char *buf, size_t len)
 {
     snprintf(buf, len, "[%llds]", (long long)ceil(s));
+}
+
+static void human_window(double s, char *buf, size_t len)
+{
+    long long n = (long long)ceil(s);
+    if (n % 3600 == 0)
+        snprintf(buf, len, "%lldh", n / 3600);
+    else if (n % 60 == 0)
+        snprintf(buf, len, "%lldm", n / 60);
+    else
+        snprintf(buf, len, "%llds", n);
 }
 
 /* A label value in a PromQL string: operation names are identifiers, but
@@ -345,13 +357,14 @@ static int add_rule(json_t *rules, const char *alert, const char *expr, double f
 
 /* The rules of one operation (HTTP: the request histogram; an event: the
  * invocation histogram). */
-static int operation_rules(json_t *rules, const kumo__project *p, const char *op, int http)
+static int operation_rules(json_t *rules, const kumo__project *p, const char *op, const char *unit, int http)
 {
     const kumo__mon_bounds *b = kumo__monitors_bounds(&p->monitors, op);
     double for_s = p->monitors.for_s;
-    char q[300], win[32], sel[400], expr[2048], summary[512], desc[1024];
+    char q[300], win[32], hwin[32], sel[400], expr[2048], summary[512], desc[1024];
     promql_str(op, q, sizeof(q));
     range_of(b->window_s, win, sizeof(win));
+    human_window(b->window_s, hwin, sizeof(hwin));
     snprintf(sel, sizeof(sel), "{operation=\"%s\"}", q);
     const char *hist = http ? "http_server_request_duration_seconds_bucket" : "faas_invoke_duration_seconds_bucket";
     /* kumo judges a bound once it has 5 invocations in the window */
@@ -362,11 +375,13 @@ static int operation_rules(json_t *rules, const kumo__project *p, const char *op
             continue;
         snprintf(expr, sizeof(expr), "histogram_quantile(%g, sum by (le) (rate(%s%s%s))) > %g and on() %s",
                  kumo__mon_quantile[i], hist, sel, win, b->latency_s[i], enough);
+        char alert[64];
+        snprintf(alert, sizeof(alert), "KumoLatencyP%sHigh", kumo__mon_quantile_key[i] + 1);
         snprintf(summary, sizeof(summary), "%s: %s latency above %g ms", op, kumo__mon_quantile_key[i],
                  b->latency_s[i] * 1000);
         snprintf(desc, sizeof(desc), "%s of %s over %s is {{ $value | humanizeDuration }}", kumo__mon_quantile_key[i],
-                 op, win);
-        if (add_rule(rules, "KumoLatencyHigh", expr, for_s, "warning", op, summary, desc) < 0)
+                 op, hwin);
+        if (add_rule(rules, alert, expr, for_s, "warning", op, summary, desc) < 0)
             return -1;
     }
     if (b->errors >= 0) {
@@ -374,20 +389,35 @@ static int operation_rules(json_t *rules, const kumo__project *p, const char *op
                  "sum(increase(faas_errors_total%s%s)) / sum(increase(faas_invocations_total%s%s)) > %g and on() %s",
                  sel, win, sel, win, b->errors, enough);
         snprintf(summary, sizeof(summary), "%s: error rate above %g%%", op, b->errors * 100);
-        snprintf(desc, sizeof(desc), "the error rate of %s over %s is {{ $value | humanizePercentage }}", op, win);
+        snprintf(desc, sizeof(desc), "the error rate of %s over %s is {{ $value | humanizePercentage }}", op, hwin);
         if (add_rule(rules, "KumoErrorRateHigh", expr, for_s, "warning", op, summary, desc) < 0)
             return -1;
     }
     if (b->long_running > 0) {
         /* kumo_invocations_long_total counts runs past 80% of the timeout;
          * another share is read from the histogram kumo reads too */
-        snprintf(expr, sizeof(expr),
-                 "(sum(increase(kumo_invocations_long_total%s%s)) or on() vector(0)) + "
-                 "(sum(increase(faas_timeouts_total%s%s)) or on() vector(0)) > 0",
-                 sel, win, sel, win);
+        if (fabs(b->long_running - KUMO__LONG_SHARE) < 1e-9) {
+            snprintf(expr, sizeof(expr),
+                     "(sum(increase(kumo_invocations_long_total%s%s)) or on() vector(0)) + "
+                     "(sum(increase(faas_timeouts_total%s%s)) or on() vector(0)) > 0",
+                     sel, win, sel, win);
+        } else {
+            /* the invocations above the first bucket bound at or past the
+             * share of the unit's timeout */
+            const kumo__unit *u = unit ? kumo__project_unit(p, unit) : p->nunits == 1 ? &p->units[0] : NULL;
+            double limit_us = b->long_running * (u ? u->tuning.timeout_s : p->timeout_s) * 1e6;
+            int k = 0;
+            while (k < KUMO__MBUCKETS - 2 && (double)kumo__mbucket_us[k] < limit_us)
+                k++;
+            const char *h = http ? "http_server_request_duration_seconds" : "faas_invoke_duration_seconds";
+            snprintf(expr, sizeof(expr),
+                     "(sum(increase(%s_count%s%s)) - sum(increase(%s_bucket{operation=\"%s\",le=\"%g\"}%s)) or "
+                     "on() vector(0)) + (sum(increase(faas_timeouts_total%s%s)) or on() vector(0)) > 0",
+                     h, sel, win, h, q, (double)kumo__mbucket_us[k] / 1e6, win, sel, win);
+        }
         snprintf(summary, sizeof(summary), "%s: invocations ran past %g%% of their timeout", op,
                  b->long_running * 100);
-        snprintf(desc, sizeof(desc), "%s: {{ $value }} invocations too long or timed out over %s", op, win);
+        snprintf(desc, sizeof(desc), "%s: {{ $value }} invocations too long or timed out over %s", op, hwin);
         if (add_rule(rules, "KumoLongRunning", expr, for_s, "warning", op, summary, desc) < 0)
             return -1;
     }
@@ -396,15 +426,21 @@ static int operation_rules(json_t *rules, const kumo__project *p, const char *op
          * equivalent rule compares the last minute with the median of the
          * last 30 minutes in units of their standard deviation */
         static const struct {
-            const char *what, *fmt;
+            const char *alert, *what, *fmt;
             int both_ways;
         } series[] = {
-            {"request rate", "sum(rate(faas_invocations_total%s[1m]))", 1},
-            {"error rate", "(sum(rate(faas_errors_total%s[1m])) / sum(rate(faas_invocations_total%s[1m])))", 0},
+            {"KumoRequestRateAnomaly", "request rate", "sum(rate(faas_invocations_total%s[1m]))", 1},
+            {"KumoErrorRateAnomaly", "error rate",
+             "(sum(rate(faas_errors_total%s[1m])) / sum(rate(faas_invocations_total%s[1m])))", 0},
+            {"KumoLatencyAnomaly", "p99 latency",
+             "histogram_quantile(0.99, sum by (le) (rate(%s%s[1m])))", 0},
         };
         for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
             char s[800];
-            snprintf(s, sizeof(s), series[i].fmt, sel, sel);
+            if (i == 2)
+                snprintf(s, sizeof(s), series[i].fmt, hist, sel);
+            else
+                snprintf(s, sizeof(s), series[i].fmt, sel, sel);
             snprintf(expr, sizeof(expr),
                      "%s(%s - quantile_over_time(0.5, %s[30m:1m])) / (stddev_over_time(%s[30m:1m]) + 0.001) > 5",
                      series[i].both_ways ? "abs" : "", s, s, s);
@@ -412,7 +448,7 @@ static int operation_rules(json_t *rules, const kumo__project *p, const char *op
             snprintf(desc, sizeof(desc),
                      "the %s of %s is {{ $value }} standard deviations from the median of its last 30 minutes",
                      series[i].what, op);
-            if (add_rule(rules, "KumoAnomaly", expr, for_s > 180 ? for_s : 180, "warning", op, summary, desc) < 0)
+            if (add_rule(rules, series[i].alert, expr, for_s > 180 ? for_s : 180, "warning", op, summary, desc) < 0)
                 return -1;
         }
     }
@@ -428,10 +464,10 @@ json_t *kumo__alert_rules(const kumo__project *p, const kumo__spec *spec)
     if (doc == NULL)
         return NULL;
     for (size_t i = 0; spec && i < spec->nops; i++)
-        if (spec->ops[i].operation_id && operation_rules(rules, p, spec->ops[i].operation_id, 1) < 0)
+        if (spec->ops[i].operation_id && operation_rules(rules, p, spec->ops[i].operation_id, spec->ops[i].unit, 1) < 0)
             goto oom;
     for (size_t i = 0; i < p->nevents; i++)
-        if (operation_rules(rules, p, p->events[i].name, 0) < 0)
+        if (operation_rules(rules, p, p->events[i].name, p->events[i].unit, 0) < 0)
             goto oom;
     return doc;
 oom:

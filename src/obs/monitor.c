@@ -924,8 +924,10 @@ int kumo__monitor_start(kumo__metrics *metrics, const char *probe_base, const ch
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&mon->wake, &ca);
     pthread_condattr_destroy(&ca);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* thread-safe and counted since libcurl 7.84 */
     int rc = pthread_create(&mon->thread, NULL, monitor_main, mon);
     if (rc != 0) {
+        curl_global_cleanup();
         kumo__error_set(err, -rc, "cannot start the monitor thread: %s", strerror(rc));
         pthread_mutex_destroy(&mon->lock);
         pthread_cond_destroy(&mon->wake);
@@ -977,6 +979,7 @@ void kumo__monitor_stop(kumo__monitor *mon)
     free(mon->probe_base);
     free(mon->admin_url);
     free(mon);
+    curl_global_cleanup();
 }
 
 char *kumo__monitor_json(kumo__monitor *mon)

@@ -7,6 +7,7 @@
  * the project layer does not read the OpenAPI document.
  */
 #include "project/monitors.h"
+#include "project/project.h"
 
 #include <errno.h>
 #include <math.h>
@@ -336,13 +337,16 @@ static size_t distance(const char *a, const char *b)
     return d[la][lb];
 }
 
-int kumo__monitors_check_spec(const kumo__monitors_config *c, const kumo__spec *spec, kumo__error *err)
+int kumo__monitors_check_spec(const kumo__project *p, const kumo__spec *spec, kumo__error *err)
 {
+    const kumo__monitors_config *c = &p->monitors;
     for (size_t i = 0; i < c->nops; i++) {
         const kumo__mon_op *m = &c->ops[i];
         const char *near = NULL;
         size_t best = 3;
         int found = 0;
+        for (size_t e = 0; e < p->nevents && !found; e++)
+            found = strcmp(p->events[e].name, m->operation) == 0;
         char list[600];
         size_t len = 0;
         list[0] = '\0';
@@ -371,7 +375,7 @@ int kumo__monitors_check_spec(const kumo__monitors_config *c, const kumo__spec *
             snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
         kumo__error_set(err, -EINVAL,
                         "%s:%d:%d: monitors.%s: the OpenAPI document has no operation '%s'%s; a key under "
-                        "monitors: is defaults:, probes: or an operationId (%s)",
+                        "monitors: is defaults:, probes:, an operationId (%s) or an event's name",
                         c->file ? c->file : "kumo.yaml", m->line, m->col, m->operation, m->operation, hint,
                         list[0] ? list : "the document has none");
         return -EINVAL;

@@ -63,8 +63,10 @@ void kumo__monitors_defaults(kumo__monitors_config *c);
  * c, which holds the defaults; errors name kumo.yaml:line:column. */
 int kumo__monitors_load(const kumo__doc *doc, json_t *monitors, json_t *alerts, kumo__monitors_config *c,
                         kumo__error *err);
-/* Refuses an operation named under monitors: that the spec does not have. */
-int kumo__monitors_check_spec(const kumo__monitors_config *c, const kumo__spec *spec, kumo__error *err);
+/* Refuses a key under monitors: that is neither an operationId of the
+ * spec nor an event of the project (p->monitors). */
+struct kumo__project;
+int kumo__monitors_check_spec(const struct kumo__project *p, const kumo__spec *spec, kumo__error *err);
 /* The bounds of operation `op` (NULL or unnamed: defaults). Borrowed from c. */
 const kumo__mon_bounds *kumo__monitors_bounds(const kumo__monitors_config *c, const char *op);
 /* Frees what c owns (not c), leaving it empty. */

@@ -184,7 +184,7 @@ static void test_project_and_spec(void)
     if (p && spec) {
         CHECK(p->monitors.for_s == 10);
         CHECK_INT(p->monitors.nops, 2);
-        rc = kumo__monitors_check_spec(&p->monitors, spec, &err);
+        rc = kumo__monitors_check_spec(p, spec, &err);
         CHECK_INT(rc, -EINVAL);
         CHECK(strstr(err.msg, "kumo.yaml:5:3: monitors.creatTodo: the OpenAPI document has no operation "
                               "'creatTodo' (did you mean 'createTodo'?)") != NULL);
