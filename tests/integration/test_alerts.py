@@ -187,6 +187,42 @@ class AlertmanagerTest(unittest.TestCase):
         self.assertTrue(m, metrics[-2000:])
         self.assertGreaterEqual(float(m.group(1)), 1)
 
+    def reload(self):
+        return subprocess.run([KUMO, "reload", "--admin-port", str(self.gw.admin_port)], capture_output=True,
+                              text=True, timeout=60)
+
+    def test_4_reload(self):
+        path = os.path.join(self.project_dir, "kumo.yaml")
+        with open(path) as f:
+            good = f.read()
+        try:
+            # an operation the spec does not have: refused with its position, the old monitors stay
+            with open(path, "w") as f:
+                f.write(good.replace("  createOrder: {errors: 1%, window: 2s}",
+                                     "  createOrder: {errors: 1%, window: 2s}\n  createOrdr: {p99: 1s}"))
+            out = self.reload()
+            self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+            self.assertRegex(out.stderr, r"kumo\.yaml:\d+:3: monitors\.createOrdr: the OpenAPI document has no "
+                                         r"operation 'createOrdr' \(did you mean 'createOrder'\?\)")
+            # new bounds: the monitor watches with the new generation's from its next round
+            with open(path, "w") as f:
+                f.write(good.replace("  createOrder: {errors: 1%, window: 2s}",
+                                     "  createOrder: {errors: 2.5%, window: 3s, p90: 40ms}"))
+            out = self.reload()
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+            def bounds():
+                for m in self.kumo_alerts()["monitors"]:
+                    if m["operation"] == "createOrder":
+                        return m if m["window_s"] == 3 else None
+            m = wait_for(bounds, timeout=20, step=0.1)
+            self.assertTrue(m, self.kumo_alerts())
+            self.assertEqual(m["bounds"]["errors"], 0.025)
+            self.assertEqual(m["bounds"]["p90"], 0.04)
+        finally:
+            with open(path, "w") as f:
+                f.write(good)
+
 
 if __name__ == "__main__":
     unittest.main()
