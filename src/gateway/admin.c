@@ -68,6 +68,25 @@ static void unit_stats(gateway *gw, const char *name, kumo__pool_stats *st, uint
     }
 }
 
+uint64_t kumo__gw_oldest_running_us(gateway *gw, const char *function)
+{
+    uint64_t oldest = 0;
+    pthread_mutex_lock(&gw->lock);
+    for (int i = 0; gw->threads && i < gw->nthreads; i++) {
+        loop_thread *t = &gw->threads[i];
+        for (loop_gen *lg = t->live; lg; lg = lg == t->live ? t->retired : lg->next) {
+            const kumo__project *p = lg->gen->project;
+            for (size_t u = 0; u < p->nunits; u++) {
+                uint64_t age = strcmp(p->units[u].name, function) == 0 ? kumo__pool_oldest_us(lg->pools[u]) : 0;
+                if (age > oldest)
+                    oldest = age;
+            }
+        }
+    }
+    pthread_mutex_unlock(&gw->lock);
+    return oldest;
+}
+
 /* GET /status: per function of the live generation, figures summed over
  * every loop's pools; and the generation and the last reload's outcome. */
 static char *status_json(gateway *gw)

@@ -257,13 +257,23 @@ static void monitor_release(void *ctx)
     kumo__gw_generation_release(ctx);
 }
 
+static uint64_t monitor_oldest(void *ctx, const char *function)
+{
+    return kumo__gw_oldest_running_us(ctx, function);
+}
+
 void kumo__gw_monitor_generation(gateway *gw, generation *g)
 {
     if (gw->monitor == NULL)
         return;
     atomic_fetch_add(&g->refs, 1);
-    kumo__monitor_gen mg = {
-        .project = g->project, .spec = g->spec, .checks = g->checks, .release = monitor_release, .ctx = g};
+    kumo__monitor_gen mg = {.project = g->project,
+                            .spec = g->spec,
+                            .checks = g->checks,
+                            .release = monitor_release,
+                            .ctx = g,
+                            .oldest_us = monitor_oldest,
+                            .oldest_ctx = gw};
     kumo__monitor_generation(gw->monitor, &mg);
 }
 

@@ -109,7 +109,8 @@ static void register_handler(h2o_globalconf_t *conf, gateway *gw, int (*on_req)(
 }
 
 /* The monitor thread, over gw->metrics, probing the API's own port and
- * naming the admin port in its alerts; then the first generation. */
+ * naming the admin port in its alerts; then the first generation. Once
+ * the loops run (it reads their pools). */
 static int start_monitor(gateway *gw, const char *host, kumo__error *err)
 {
     char base[300], admin[64];
@@ -117,9 +118,14 @@ static int start_monitor(gateway *gw, const char *host, kumo__error *err)
     const char *to = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : strcmp(host, "::") == 0 ? "::1" : host;
     snprintf(base, sizeof(base), strchr(to, ':') ? "http://[%s]:%d" : "http://%s:%d", to, gw->port);
     snprintf(admin, sizeof(admin), "http://127.0.0.1:%d", gw->admin_port);
-    int rc = kumo__monitor_start(gw->metrics, base, gw->admin_fd >= 0 ? admin : NULL, &gw->monitor, err);
+    kumo__monitor *mon = NULL;
+    /* the admin listener's descriptor belongs to loop 0 by now: its port says whether there is one */
+    int rc = kumo__monitor_start(gw->metrics, base, gw->admin_port > 0 ? admin : NULL, &mon, err);
     if (rc != 0)
         return rc;
+    pthread_mutex_lock(&gw->lock); /* GET /alerts reads it under the lock */
+    gw->monitor = mon;
+    pthread_mutex_unlock(&gw->lock);
     kumo__gw_monitor_generation(gw, gw->current);
     return 0;
 }
@@ -226,9 +232,6 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         rc = err->code;
         goto out;
     }
-
-    if ((rc = start_monitor(gw, host, err)) != 0)
-        goto out;
 
     size_t bound = 0;
     for (size_t i = 0; i < g->spec->nops; i++)
@@ -338,6 +341,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         pthread_mutex_unlock(&gw->stop_lock);
     }
 
+    if (rc == 0 && (rc = start_monitor(gw, host, err)) != 0)
+        atomic_store(&gw->draining, 1);
     while (rc == 0) {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0)

@@ -56,10 +56,12 @@ void kumo__alerts_begin(kumo__alerts *a)
         a->v[i].holding = 0;
 }
 
-static kumo__alert *find(kumo__alerts *a, const char *name, const char *operation)
+/* An alert is one (name, operation, function). */
+static kumo__alert *find(kumo__alerts *a, const char *name, const char *operation, const char *function)
 {
     for (size_t i = 0; i < a->n; i++)
-        if (strcmp(a->v[i].name, name) == 0 && strcmp(a->v[i].operation, operation) == 0)
+        if (strcmp(a->v[i].name, name) == 0 && strcmp(a->v[i].operation, operation) == 0 &&
+            strncmp(a->v[i].function, function, sizeof(a->v[i].function) - 1) == 0)
             return &a->v[i];
     return NULL;
 }
@@ -76,7 +78,7 @@ static void copy_text(kumo__alert *al, const kumo__alert_cond *c)
 int kumo__alerts_set(kumo__alerts *a, const kumo__alert_cond *c)
 {
     const char *op = c->operation ? c->operation : "";
-    kumo__alert *al = find(a, c->name, op);
+    kumo__alert *al = find(a, c->name, op, c->function ? c->function : "");
     if (al == NULL || al->state == KUMO__ALERT_RESOLVED) {
         if (al == NULL) {
             if (a->n == a->cap) {
@@ -107,8 +109,9 @@ int kumo__alerts_set(kumo__alerts *a, const kumo__alert_cond *c)
 static void log_transition(kumo__alerts *a, const kumo__alert *al, const char *level, const char *what)
 {
     a->transitions++;
-    kumo__log_event(level, "alert %s%s%s%s %s: %s%s%s", al->name, al->operation[0] ? " (" : "", al->operation,
-                    al->operation[0] ? ")" : "", what, al->summary, al->description[0] ? "; " : "", al->description);
+    const char *about = al->operation[0] ? al->operation : al->function;
+    kumo__log_event(level, "alert %s%s%s%s %s: %s%s%s", al->name, about[0] ? " (" : "", about, about[0] ? ")" : "",
+                    what, al->summary, al->description[0] ? "; " : "", al->description);
 }
 
 void kumo__alerts_end(kumo__alerts *a, uint64_t now_ms)

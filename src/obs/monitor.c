@@ -121,6 +121,7 @@ typedef struct op_state {
     /* the last round's figures, for GET /alerts */
     uint64_t w_count, w_errors, w_long, w_timeouts;
     double w_latency[KUMO__MON_QUANTILES];
+    uint64_t w_buckets[KUMO__MBUCKETS];
     probe_result probe;
     int probed; /* a probe of this generation targets it */
 } op_state;
@@ -129,6 +130,13 @@ typedef struct held_gen {
     kumo__monitor_gen g;
     int set;
 } held_gen;
+
+/* A function's running calls, for the busy-worker check. */
+typedef struct fn_state {
+    char name[64];
+    double oldest_s, usual_s; /* the oldest running call's age; p90 of its operations' answers over their windows */
+    uint64_t buckets[KUMO__MBUCKETS];
+} fn_state;
 
 struct kumo__monitor {
     kumo__metrics *metrics;
@@ -151,6 +159,8 @@ struct kumo__monitor {
     size_t ring_len;
     int ops_full_said;
     kumo__alerts alerts;
+    fn_state *fns;
+    size_t nfns;
     uint64_t round_ms; /* epoch of the last round */
     uint64_t rounds;
 };
@@ -545,6 +555,7 @@ static void judge_bounds(kumo__monitor *mon, op_state *s, const kumo__mon_bounds
     s->w_errors = w.errors;
     s->w_timeouts = w.timeouts;
     uint64_t answers = bucket_total(w.buckets);
+    memcpy(s->w_buckets, w.buckets, sizeof(w.buckets));
     for (int q = 0; q < KUMO__MON_QUANTILES; q++) {
         s->w_latency[q] = answers ? kumo__mbuckets_quantile(w.buckets, kumo__mon_quantile[q]) : 0;
         if (b->latency_s[q] <= 0 || answers < MIN_JUDGED || s->w_latency[q] <= b->latency_s[q])
@@ -628,6 +639,64 @@ static void judge_anomalies(kumo__monitor *mon, op_state *s, const kumo__mon_bou
         anomaly_cond(mon, s, "KumoErrorRateAnomaly", "error rate", &s->v_errors, 100, "%");
     if (answers >= MIN_LATENCY_ROUND)
         anomaly_cond(mon, s, "KumoLatencyAnomaly", "p99 latency", &s->v_p99, 1000, " ms");
+}
+
+/* A worker busy far longer than its function usually takes: the oldest
+ * running call against 10 x the p90 of the function's answers over its
+ * operations' windows (at least 1 s), when MIN_JUDGED answers are there.
+ * p90, not p99: the rare cold start must not make "usual" slow. */
+#define BUSY_FACTOR 10
+#define BUSY_MIN_S 1.0
+static void judge_busy(kumo__monitor *mon)
+{
+    const kumo__monitor_gen *g = &mon->cur.g;
+    mon->nfns = 0;
+    if (g->oldest_us == NULL)
+        return;
+    for (size_t i = 0; i < mon->nops; i++) {
+        const op_state *s = mon->ops[i];
+        if (s->function[0] == '\0' || kumo__monitors_bounds(&mon->cfg, s->name)->long_running <= 0)
+            continue;
+        fn_state *f = NULL;
+        for (size_t k = 0; k < mon->nfns && f == NULL; k++)
+            if (strcmp(mon->fns[k].name, s->function) == 0)
+                f = &mon->fns[k];
+        if (f == NULL) {
+            if (mon->nfns % 16 == 0) {
+                fn_state *v = realloc(mon->fns, (mon->nfns + 16) * sizeof(*v));
+                if (v == NULL)
+                    return;
+                mon->fns = v;
+            }
+            f = &mon->fns[mon->nfns++];
+            memset(f, 0, sizeof(*f));
+            snprintf(f->name, sizeof(f->name), "%s", s->function);
+        }
+        for (int k = 0; k < KUMO__MBUCKETS; k++)
+            f->buckets[k] += s->w_buckets[k];
+    }
+    for (size_t k = 0; k < mon->nfns; k++) {
+        fn_state *f = &mon->fns[k];
+        f->usual_s = bucket_total(f->buckets) >= MIN_JUDGED ? kumo__mbuckets_quantile(f->buckets, 0.9) : 0;
+        f->oldest_s = (double)g->oldest_us(g->oldest_ctx, f->name) / 1e6;
+        double limit = f->usual_s * BUSY_FACTOR > BUSY_MIN_S ? f->usual_s * BUSY_FACTOR : BUSY_MIN_S;
+        if (f->usual_s <= 0 || f->oldest_s <= limit)
+            continue;
+        char summary[256], desc[1024];
+        snprintf(summary, sizeof(summary), "%s: a worker has been running one call for %.1f s", f->name, f->oldest_s);
+        snprintf(desc, sizeof(desc),
+                 "the oldest call running on a worker of %s began %.3f s ago; its calls usually take %.3f s (the p90 "
+                 "of its answers over its operations' windows), and the limit is %dx that (at least %g s)",
+                 f->name, f->oldest_s, f->usual_s, BUSY_FACTOR, BUSY_MIN_S);
+        kumo__alert_cond c = {.name = "KumoWorkerBusyLong",
+                              .operation = "",
+                              .function = f->name,
+                              .severity = "warning",
+                              .summary = summary,
+                              .description = desc,
+                              .min_rounds = 1};
+        kumo__alerts_set(&mon->alerts, &c);
+    }
 }
 
 /* ---- probes ----------------------------------------------------------------- */
@@ -795,14 +864,19 @@ static void publish(kumo__monitor *mon)
         if (o)
             json_array_append_new(ops, o);
     }
+    json_t *fns = json_array();
+    for (size_t i = 0; fns && i < mon->nfns; i++)
+        json_array_append_new(fns, json_pack("{s:s, s:f, s:f}", "name", mon->fns[i].name, "oldest_running_s",
+                                             mon->fns[i].oldest_s, "usual_s", mon->fns[i].usual_s));
     char evaluated[64] = "";
     if (mon->round_ms)
         kumo__rfc3339(mon->round_ms * 1000, evaluated, sizeof(evaluated));
-    json_t *doc = json_pack("{s:s, s:I, s:I, s:s, s:I, s:f, s:f, s:o, s:o}", "project", mon->alerts.project,
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:s, s:I, s:f, s:f, s:o, s:o, s:o}", "project", mon->alerts.project,
                             "interval_ms", (json_int_t)mon->interval_ms, "rounds", (json_int_t)mon->rounds,
                             "evaluated", evaluated, "webhooks", (json_int_t)mon->cfg.nwebhooks, "for_s",
                             mon->cfg.for_s, "probe_interval_s", mon->cfg.probe_interval_s, "monitors",
-                            ops ? ops : json_array(), "alerts", kumo__alerts_json(&mon->alerts));
+                            ops ? ops : json_array(), "functions", fns ? fns : json_array(), "alerts",
+                            kumo__alerts_json(&mon->alerts));
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (text == NULL)
@@ -869,6 +943,7 @@ static void round_run(kumo__monitor *mon)
         judge_anomalies(mon, s, b);
         judge_probe(mon, s);
     }
+    judge_busy(mon);
     kumo__alerts_end(&mon->alerts, now);
     kumo__metrics_gauge(mon->metrics, "kumo_alerts_firing", "Alerts firing now (GET /alerts on the admin port).",
                         (double)kumo__alerts_firing(&mon->alerts));
@@ -971,6 +1046,7 @@ void kumo__monitor_stop(kumo__monitor *mon)
         free(mon->ops[i]);
     }
     free(mon->ops);
+    free(mon->fns);
     kumo__alerts_free(&mon->alerts);
     kumo__monitors_free(&mon->cfg);
     pthread_mutex_destroy(&mon->lock);

@@ -70,6 +70,11 @@ typedef struct kumo__monitor_gen {
     kumo__opcheck *const *checks; /* per spec->ops, for the probes' answers; NULL: status and time only */
     void (*release)(void *ctx);
     void *ctx;
+    /* How long the oldest call running on a worker of `function` has run
+     * (microseconds; 0: none), called on the monitor thread; NULL: not
+     * watched. */
+    uint64_t (*oldest_us)(void *oldest_ctx, const char *function);
+    void *oldest_ctx;
 } kumo__monitor_gen;
 
 /* Starts the monitor thread over `metrics` (borrowed; it must outlive the

@@ -14,7 +14,11 @@ createOrder's bound is errors: 1% over 2 s; the test makes it answer 500:
 - the probes built from the spec's examples pass for getItem and fail for
   getBroken, whose handler answers out of its contract: KumoProbeFailed
   (critical) reaches Alertmanager too;
-- `kumo monitors` prints the tables from GET /alerts.
+- `kumo monitors` prints the tables from GET /alerts;
+- a reload hands the monitor the new bounds (a misspelt operation is
+  refused with its kumo.yaml:line:column);
+- a worker running one call far longer than its function usually takes
+  (10 x its p99, at least 1 s) raises KumoWorkerBusyLong while it runs.
 
 Every wait is bounded. Without prometheus-alertmanager the test is skipped,
 loudly.
@@ -27,6 +31,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -186,6 +191,32 @@ class AlertmanagerTest(unittest.TestCase):
         m = re.search(r"^kumo_alerts_firing (\S+)$", metrics, re.M)
         self.assertTrue(m, metrics[-2000:])
         self.assertGreaterEqual(float(m.group(1)), 1)
+
+    def test_5_worker_busy_far_longer_than_usual(self):
+        # slowOrder usually takes a millisecond
+        for _ in range(10):
+            self.assertEqual(requests.post(self.gw.base + "/slow?ms=1", timeout=5).status_code, 204)
+        # one call runs 5 s (half its 10 s timeout: not a long run); after 1 s (10 x its usual, at least 1 s)
+        # the worker is busy far too long
+        done = {}
+        t = threading.Thread(target=lambda: done.setdefault(
+            "status", requests.post(self.gw.base + "/slow?ms=5000", timeout=30).status_code))
+        t.start()
+        try:
+            self.assertTrue(wait_for(lambda: self.alert_state("KumoWorkerBusyLong", "") == "firing", timeout=20,
+                                     step=0.1), self.kumo_alerts())
+            fns = {f["name"]: f for f in self.kumo_alerts()["functions"]}
+            self.assertGreater(fns["shop"]["oldest_running_s"], 1.0)
+            self.assertLess(fns["shop"]["usual_s"], 0.1)
+            got = wait_for(lambda: [a for a in am_alerts(self.am, "KumoWorkerBusyLong")
+                                    if a["labels"].get("function") == "shop"], timeout=20, step=0.2)
+            self.assertTrue(got, am_alerts(self.am))
+            self.assertNotIn("operation", got[0]["labels"])
+        finally:
+            t.join(30)
+        self.assertEqual(done.get("status"), 204)
+        self.assertTrue(wait_for(lambda: self.alert_state("KumoWorkerBusyLong", "") == "resolved", timeout=20,
+                                 step=0.1), self.kumo_alerts())
 
     def reload(self):
         return subprocess.run([KUMO, "reload", "--admin-port", str(self.gw.admin_port)], capture_output=True,

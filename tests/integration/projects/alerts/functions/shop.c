@@ -3,6 +3,7 @@
 #include <kumo.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int getItem(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 {
@@ -26,4 +27,13 @@ int createOrder(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
         return 0;
     }
     return kumo_response_json(res, 201, json_pack("{s:s}", "id", "o1"));
+}
+
+int slowOrder(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    (void)ctx;
+    const char *ms = kumo_request_query(req, "ms");
+    usleep((useconds_t)(ms ? atoi(ms) : 1) * 1000);
+    kumo_response_status(res, 204);
+    return 0;
 }
