@@ -152,10 +152,12 @@ class MetricsTest(GatewayTest):
         unrouted = self.query('sum(http_server_request_duration_seconds_count{http_route="",'
                               'http_response_status_code="404"})')
         self.assertGreaterEqual(unrouted, 3.0)
-        # the buckets are there for histogram_quantile (NaN until two scrapes saw a rate)
+        # the buckets are there for histogram_quantile: a p99 of a few milliseconds at most
         self.assertEqual(self.query('count(faas_invoke_duration_seconds_bucket{operation="listTodos"})'), 20.0)
-        self.assertIsNotNone(self.query('histogram_quantile(0.99, sum by (le) (rate('
-                                        'http_server_request_duration_seconds_bucket{operation="listTodos"}[1m])))'))
+        p99 = self.query('histogram_quantile(0.99, sum by (le) ('
+                         'http_server_request_duration_seconds_bucket{operation="listTodos"}))')
+        self.assertIsNotNone(p99)
+        self.assertTrue(0 < p99 < 10, p99)
 
         # a reload keeps the counts: the counter goes on from where it was
         series_before = series_names(self.metrics())
