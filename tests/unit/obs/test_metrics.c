@@ -121,8 +121,10 @@ static void test_text(void)
     CHECK(has_line(t, line));
     snprintf(line, sizeof(line), "http_server_request_duration_seconds_count{%s} 3", labels);
     CHECK(has_line(t, line));
-    CHECK(has_line(t, "faas_invocations_total{faas_name=\"todos\",operation=\"get\\\"Todo\\\\\",faas_trigger=\"http\"} 2"));
-    CHECK(has_line(t, "kumo_invocations_long_total{faas_name=\"todos\",operation=\"get\\\"Todo\\\\\",faas_trigger=\"http\"} 1"));
+    CHECK(has_line(
+        t, "faas_invocations_total{faas_name=\"todos\",operation=\"get\\\"Todo\\\\\",faas_trigger=\"http\"} 2"));
+    CHECK(has_line(
+        t, "kumo_invocations_long_total{faas_name=\"todos\",operation=\"get\\\"Todo\\\\\",faas_trigger=\"http\"} 1"));
     CHECK(has_line(t, "faas_init_duration_seconds_count{faas_name=\"todos\"} 1"));
     CHECK(has_line(t, "# TYPE kumo_test_total counter"));
     CHECK(has_line(t, "kumo_test_total{kind=\"a\"} 5"));
