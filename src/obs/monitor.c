@@ -915,8 +915,8 @@ static void deliver(kumo__monitor *mon, uint64_t now_ms)
 static void round_run(kumo__monitor *mon)
 {
     take_generation(mon);
-    if (!mon->cur.set)
-        return;
+    if (!mon->cur.set || !mon->cur.g.project->obs.enabled)
+        return; /* observability: {enabled: false}: nothing recorded, nothing to watch or probe */
     kumo__msnap snap = {0};
     if (kumo__metrics_snapshot(mon->metrics, &snap) != 0)
         return;

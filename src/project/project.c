@@ -245,7 +245,7 @@ static int check_http(const kumo__doc *doc, json_t *obj, kumo__http_limits *h, k
 
 /* observability: {metrics: {history, history_max}, traces: {endpoint,
  * sampler, ratio, buffer}, logs: {max_size}} */
-static const char *const obs_keys[] = {"metrics", "traces", "logs", NULL};
+static const char *const obs_keys[] = {"enabled", "metrics", "traces", "logs", NULL};
 static const char *const obs_metrics_keys[] = {"history", "history_max", NULL};
 static const char *const obs_traces_keys[] = {"endpoint", "sampler", "ratio", "buffer", NULL};
 static const char *const obs_logs_keys[] = {"max_size", NULL};
@@ -288,7 +288,7 @@ static int parse_size0(const json_t *v, size_t *out)
 static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_config *o, kumo__error *err)
 {
     if (!json_is_object(obs)) {
-        kumo__doc_error(err, doc, obs, "observability must be a mapping (metrics:, traces:, logs:)");
+        kumo__doc_error(err, doc, obs, "observability must be a mapping (enabled:, metrics:, traces:, logs:)");
         return -EINVAL;
     }
     int rc = check_keys(doc, obs, obs_keys, "observability", err);
@@ -297,6 +297,13 @@ static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_conf
         (rc = obs_section(doc, obs, "traces", obs_traces_keys, &t, err)) < 0 ||
         (rc = obs_section(doc, obs, "logs", obs_logs_keys, &l, err)) < 0)
         return rc;
+    if ((v = json_object_get(obs, "enabled"))) {
+        if (!json_is_boolean(v)) {
+            kumo__doc_value_error(err, doc, obs, "enabled", "observability.enabled must be true or false");
+            return -EINVAL;
+        }
+        o->enabled = json_is_true(v);
+    }
     if (m && (v = json_object_get(m, "history"))) {
         int off = (json_is_integer(v) && json_integer_value(v) == 0) ||
                   (json_is_string(v) && strcmp(json_string_value(v), "0") == 0);
@@ -1361,6 +1368,17 @@ static int load_root(kumo__project *p, kumo__error *err)
     if ((rc = kumo__monitors_load(doc, json_object_get(root, "monitors"), json_object_get(root, "alerts"),
                                   &p->monitors, err)) < 0)
         return rc;
+    /* the monitors read the metrics: with nothing recorded they would watch nothing */
+    for (int i = 0; i < 2 && !p->obs.enabled; i++) {
+        const char *key = i == 0 ? "monitors" : "alerts";
+        if (json_object_get(root, key)) {
+            kumo__doc_key_error(err, doc, root, key,
+                                "%s: needs the metrics, and observability.enabled is false; remove %s: or turn "
+                                "observability back on",
+                                key, key);
+            return -EINVAL;
+        }
+    }
 
     /* Keys kumo will act on but does not yet: an empty one is allowed (a
      * placeholder), anything in it is refused rather than ignored. */
@@ -1426,7 +1444,8 @@ static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo
     p->http = (kumo__http_limits){
         .max_headers = 100, .max_header_bytes = 8u << 10, .max_connections = 0, .body_budget = 256u << 20};
     kumo__monitors_defaults(&p->monitors);
-    p->obs = (kumo__obs_config){.history_s = 86400,
+    p->obs = (kumo__obs_config){.enabled = 1,
+                                .history_s = 86400,
                                 .history_max = 64u << 20,
                                 .traces_ratio = 1.0,
                                 .traces_buffer = 4096,

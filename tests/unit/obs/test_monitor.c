@@ -206,7 +206,7 @@ static void test_monitor_thread(void)
     setenv("KUMO_MONITOR_INTERVAL_MS", "50", 1);
     CHECK_INT(kumo__monitor_interval_ms(), 50);
     kumo__metrics *m = kumo__metrics_create(1);
-    kumo__project p = {.name = "todo", .timeout_s = 10};
+    kumo__project p = {.name = "todo", .timeout_s = 10, .obs = {.enabled = 1}};
     kumo__monitors_defaults(&p.monitors);
     p.monitors.for_s = 0;
     p.monitors.defaults.anomalies = 0;

@@ -194,6 +194,20 @@ static void test_project_and_spec(void)
     kumo__project_free(p);
     kumo__spec_free(spec);
 
+    /* monitors without metrics to read */
+    write_file(dir, "kumo.yaml", "name: t\napi: openapi.yaml\nobservability: {enabled: false}\nalerts: {for: 0s}\n");
+    rc = kumo__project_load(dir, &p, &err);
+    CHECK_INT(rc, -EINVAL);
+    CHECK(strstr(err.msg, "kumo.yaml:4:1: alerts: needs the metrics, and observability.enabled is false") != NULL);
+    if (rc == 0 || strstr(err.msg, "kumo.yaml:4:1:") == NULL)
+        fprintf(stderr, "got: %s\n", err.msg);
+    kumo__project_free(p);
+    p = NULL;
+    write_file(dir, "kumo.yaml", "name: t\napi: openapi.yaml\nobservability: {enabled: false}\n");
+    CHECK_INT(kumo__project_load(dir, &p, &err), 0);
+    kumo__project_free(p);
+    p = NULL;
+
     /* a misspelt top-level key is still refused */
     write_file(dir, "kumo.yaml", "name: t\napi: openapi.yaml\nmonitor: {}\n");
     rc = kumo__project_load(dir, &p, &err);
