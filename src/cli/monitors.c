@@ -45,8 +45,8 @@ static int rules(int argc, char **argv, kumo__error *err)
     json_t *doc = NULL;
     char *text = NULL;
     int rc;
-    if ((rc = kumo__project_load(dir ? dir : ".", &p, err)) < 0 || (rc = kumo__spec_load(p->api_path, &spec, err)) < 0 ||
-        (rc = kumo__monitors_check_spec(p, spec, err)) < 0)
+    if ((rc = kumo__project_load(dir ? dir : ".", &p, err)) < 0 ||
+        (rc = kumo__spec_load(p->api_path, &spec, err)) < 0 || (rc = kumo__monitors_check_spec(p, spec, err)) < 0)
         goto out;
     if ((doc = kumo__alert_rules(p, spec)) == NULL || (text = kumo__yaml_dump(doc)) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
@@ -59,8 +59,9 @@ static int rules(int argc, char **argv, kumo__error *err)
         kumo__error_set(err, rc, "%s: %s", output, strerror(errno));
         goto out;
     }
-    fprintf(f, "# Prometheus alerting rules equivalent to the monitors of kumo project '%s'\n"
-               "# (kumo monitors rules; docs/monitors.md). Load with rule_files: in prometheus.yml.\n",
+    fprintf(f,
+            "# Prometheus alerting rules equivalent to the monitors of kumo project '%s'\n"
+            "# (kumo monitors rules; docs/monitors.md). Load with rule_files: in prometheus.yml.\n",
             p->name);
     fputs(text, f);
     if (output && fclose(f) != 0) {
@@ -100,14 +101,13 @@ static void bounds_text(json_t *b, char *buf, size_t len)
 static void print_tables(json_t *doc)
 {
     json_t *mons = json_object_get(doc, "monitors"), *alerts = json_object_get(doc, "alerts");
-    printf("project %s: round %lld (every %g s), alerts after %g s, %lld webhook%s\n",
-           json_string_value(json_object_get(doc, "project")) ? json_string_value(json_object_get(doc, "project"))
-                                                              : "?",
-           (long long)json_integer_value(json_object_get(doc, "rounds")),
-           (double)json_integer_value(json_object_get(doc, "interval_ms")) / 1000,
-           json_real_value(json_object_get(doc, "for_s")),
-           (long long)json_integer_value(json_object_get(doc, "webhooks")),
-           json_integer_value(json_object_get(doc, "webhooks")) == 1 ? "" : "s");
+    printf(
+        "project %s: round %lld (every %g s), alerts after %g s, %lld webhook%s\n",
+        json_string_value(json_object_get(doc, "project")) ? json_string_value(json_object_get(doc, "project")) : "?",
+        (long long)json_integer_value(json_object_get(doc, "rounds")),
+        (double)json_integer_value(json_object_get(doc, "interval_ms")) / 1000,
+        json_real_value(json_object_get(doc, "for_s")), (long long)json_integer_value(json_object_get(doc, "webhooks")),
+        json_integer_value(json_object_get(doc, "webhooks")) == 1 ? "" : "s");
     printf("%-24s %-12s %6s %8s %7s %9s %9s  %-28s %s\n", "OPERATION", "FUNCTION", "WINDOW", "INVOKED", "ERRORS",
            "P50(MS)", "P99(MS)", "BOUNDS", "PROBE");
     size_t i;
@@ -118,7 +118,8 @@ static void print_tables(json_t *doc)
         char bounds[128], probe_text[64] = "-";
         bounds_text(json_object_get(m, "bounds"), bounds, sizeof(bounds));
         if (probe)
-            snprintf(probe_text, sizeof(probe_text), "%s %lld %.1fms", json_is_true(json_object_get(probe, "ok")) ? "ok" : "FAILED",
+            snprintf(probe_text, sizeof(probe_text), "%s %lld %.1fms",
+                     json_is_true(json_object_get(probe, "ok")) ? "ok" : "FAILED",
                      (long long)json_integer_value(json_object_get(probe, "status")),
                      json_real_value(json_object_get(probe, "seconds")) * 1000);
         printf("%-24s %-12s %5gs %8lld %6.2f%% %9.2f %9.2f  %-28s %s\n",

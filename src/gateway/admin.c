@@ -1314,9 +1314,10 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         fire_event(gw, req, path + pre, plen - pre - suf);
         return 0;
     }
-    kumo__send_problem(req, 404, "Not Found",
-                       "admin endpoints: /healthz, /readyz, /status, /metrics, /alerts, POST /reload, GET /events, POST "
-                       "/events/NAME/fire, POST /events/NAME/send, POST /events/NAME/redrive",
-                       NULL, NULL);
+    kumo__send_problem(
+        req, 404, "Not Found",
+        "admin endpoints: /healthz, /readyz, /status, /metrics, /alerts, POST /reload, GET /events, POST "
+        "/events/NAME/fire, POST /events/NAME/send, POST /events/NAME/redrive",
+        NULL, NULL);
     return 0;
 }

@@ -24,12 +24,9 @@
 const char *kumo__alert_state_name(kumo__alert_state s)
 {
     switch (s) {
-    case KUMO__ALERT_PENDING:
-        return "pending";
-    case KUMO__ALERT_FIRING:
-        return "firing";
-    case KUMO__ALERT_RESOLVED:
-        return "resolved";
+    case KUMO__ALERT_PENDING: return "pending";
+    case KUMO__ALERT_FIRING: return "firing";
+    case KUMO__ALERT_RESOLVED: return "resolved";
     }
     return "?";
 }
@@ -352,9 +349,9 @@ static int add_rule(json_t *rules, const char *alert, const char *expr, double f
 {
     char forbuf[32];
     snprintf(forbuf, sizeof(forbuf), "%llds", (long long)ceil(for_s));
-    json_t *r = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "alert", alert, "expr", expr, "for", forbuf,
-                          "labels", "severity", severity, "operation", op, "annotations", "summary", summary,
-                          "description", description);
+    json_t *r =
+        json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "alert", alert, "expr", expr, "for", forbuf, "labels",
+                  "severity", severity, "operation", op, "annotations", "summary", summary, "description", description);
     return r ? json_array_append_new(rules, r) : -1;
 }
 
@@ -418,8 +415,7 @@ static int operation_rules(json_t *rules, const kumo__project *p, const char *op
                      "on() vector(0)) + (sum(increase(faas_timeouts_total%s%s)) or on() vector(0)) > 0",
                      h, sel, win, h, q, (double)kumo__mbucket_us[k] / 1e6, win, sel, win);
         }
-        snprintf(summary, sizeof(summary), "%s: invocations ran past %g%% of their timeout", op,
-                 b->long_running * 100);
+        snprintf(summary, sizeof(summary), "%s: invocations ran past %g%% of their timeout", op, b->long_running * 100);
         snprintf(desc, sizeof(desc), "%s: {{ $value }} invocations too long or timed out over %s", op, hwin);
         if (add_rule(rules, "KumoLongRunning", expr, for_s, "warning", op, summary, desc) < 0)
             return -1;
@@ -435,8 +431,7 @@ static int operation_rules(json_t *rules, const kumo__project *p, const char *op
             {"KumoRequestRateAnomaly", "request rate", "sum(rate(faas_invocations_total%s[1m]))", 1},
             {"KumoErrorRateAnomaly", "error rate",
              "(sum(rate(faas_errors_total%s[1m])) / sum(rate(faas_invocations_total%s[1m])))", 0},
-            {"KumoLatencyAnomaly", "p99 latency",
-             "histogram_quantile(0.99, sum by (le) (rate(%s%s[1m])))", 0},
+            {"KumoLatencyAnomaly", "p99 latency", "histogram_quantile(0.99, sum by (le) (rate(%s%s[1m])))", 0},
         };
         for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
             char s[800];

@@ -34,11 +34,11 @@
 #include "obs/alert.h"
 #include "openapi/pointer.h"
 
-#define MIN_JUDGED 5            /* invocations in a window before a bound is judged */
-#define MIN_LATENCY_ROUND 10    /* answers in a round before its p99 joins the anomaly baseline */
-#define RING_MAX 2048           /* rounds an operation's ring holds (a longer window uses the oldest) */
-#define OPS_MAX 1024            /* operations watched; more are left out (and said once) */
-#define PROBES_MAX 64           /* probes per generation */
+#define MIN_JUDGED 5         /* invocations in a window before a bound is judged */
+#define MIN_LATENCY_ROUND 10 /* answers in a round before its p99 joins the anomaly baseline */
+#define RING_MAX 2048        /* rounds an operation's ring holds (a longer window uses the oldest) */
+#define OPS_MAX 1024         /* operations watched; more are left out (and said once) */
+#define PROBES_MAX 64        /* probes per generation */
 #define PROBE_BODY_MAX (1u << 20)
 #define WEBHOOK_TIMEOUT_S 5.0
 
@@ -273,7 +273,8 @@ static const json_t *find_param(const kumo__spec *spec, const kumo__operation *o
             }
             if (p && json_is_string(json_object_get(p, "name")) &&
                 strcmp(json_string_value(json_object_get(p, "name")), name) == 0 &&
-                json_is_string(json_object_get(p, "in")) && strcmp(json_string_value(json_object_get(p, "in")), in) == 0)
+                json_is_string(json_object_get(p, "in")) &&
+                strcmp(json_string_value(json_object_get(p, "in")), in) == 0)
                 return p;
         }
     }
@@ -573,8 +574,8 @@ static void judge_bounds(kumo__monitor *mon, op_state *s, const kumo__mon_bounds
     if (b->errors >= 0 && w.count >= MIN_JUDGED) {
         double rate = (double)w.errors / (double)w.count;
         if (rate > b->errors) {
-            snprintf(summary, sizeof(summary), "%s: error rate %.2f%% is above its bound of %g%%", s->name,
-                     rate * 100, b->errors * 100);
+            snprintf(summary, sizeof(summary), "%s: error rate %.2f%% is above its bound of %g%%", s->name, rate * 100,
+                     b->errors * 100);
             snprintf(desc, sizeof(desc), "%llu of %llu invocations failed over the last %s (%.2f%%); bound %g%%",
                      (unsigned long long)w.errors, (unsigned long long)w.count, win, rate * 100, b->errors * 100);
             cond(mon, s, "KumoErrorRateHigh", "warning", summary, desc, 1);
@@ -585,7 +586,7 @@ static void judge_bounds(kumo__monitor *mon, op_state *s, const kumo__mon_bounds
         /* the registry counts runs past 80% of the timeout exactly; another
          * share is read from the histogram */
         double n = fabs(b->long_running - KUMO__LONG_SHARE) < 1e-9 ? (double)w.long_runs
-                                                                    : longer_than(w.buckets, b->long_running * timeout);
+                                                                   : longer_than(w.buckets, b->long_running * timeout);
         s->w_long = (uint64_t)llround(n);
         if (n >= 0.5 || w.timeouts > 0) {
             snprintf(summary, sizeof(summary), "%s: invocations run too long (%g%% of the %g s timeout, or past it)",
@@ -610,8 +611,8 @@ static void anomaly_cond(kumo__monitor *mon, op_state *s, const char *name, cons
     snprintf(desc, sizeof(desc),
              "%s %.4g%s against a baseline of %.4g%s (the median of its last %d rounds): %.1f deviations "
              "(1.4826 x the median absolute deviation, at least a floor of %.4g%s), for %d rounds in a row",
-             what, v->value * unit, unit_name, v->baseline * unit, unit_name, KUMO__ANOM_HISTORY, v->z,
-             v->scale * unit, unit_name, KUMO__ANOM_SUSTAIN);
+             what, v->value * unit, unit_name, v->baseline * unit, unit_name, KUMO__ANOM_HISTORY, v->z, v->scale * unit,
+             unit_name, KUMO__ANOM_SUSTAIN);
     cond(mon, s, name, "warning", summary, desc, 1);
 }
 
@@ -844,15 +845,14 @@ static void publish(kumo__monitor *mon)
             json_object_set_new(bounds, "long_running", json_real(b->long_running));
         json_object_set_new(values, "invocations", json_integer((json_int_t)s->w_count));
         json_object_set_new(values, "errors", json_integer((json_int_t)s->w_errors));
-        json_object_set_new(values, "error_rate",
-                            json_real(s->w_count ? (double)s->w_errors / (double)s->w_count : 0));
+        json_object_set_new(values, "error_rate", json_real(s->w_count ? (double)s->w_errors / (double)s->w_count : 0));
         json_object_set_new(values, "long_runs", json_integer((json_int_t)s->w_long));
         json_object_set_new(values, "timeouts", json_integer((json_int_t)s->w_timeouts));
-        json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:o, s:o, s:b, s:{s:o, s:o, s:o}}", "operation", s->name,
-                              "function", s->function, "trigger", s->http ? "http" : "event", "window_s",
-                              b->window_s, "bounds", bounds, "values", values, "anomalies_watched", b->anomalies,
-                              "anomalies", "request_rate", verdict_json(&s->v_rate, s->rounds > 0), "error_rate",
-                              verdict_json(&s->v_errors, s->have_errors_v), "p99", verdict_json(&s->v_p99, s->have_p99_v));
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:f, s:o, s:o, s:b, s:{s:o, s:o, s:o}}", "operation", s->name, "function", s->function,
+            "trigger", s->http ? "http" : "event", "window_s", b->window_s, "bounds", bounds, "values", values,
+            "anomalies_watched", b->anomalies, "anomalies", "request_rate", verdict_json(&s->v_rate, s->rounds > 0),
+            "error_rate", verdict_json(&s->v_errors, s->have_errors_v), "p99", verdict_json(&s->v_p99, s->have_p99_v));
         if (o && s->probed && s->probe.done) {
             char at[64];
             kumo__rfc3339(s->probe.at_ms * 1000, at, sizeof(at));
@@ -872,11 +872,10 @@ static void publish(kumo__monitor *mon)
     if (mon->round_ms)
         kumo__rfc3339(mon->round_ms * 1000, evaluated, sizeof(evaluated));
     json_t *doc = json_pack("{s:s, s:I, s:I, s:s, s:I, s:f, s:f, s:o, s:o, s:o}", "project", mon->alerts.project,
-                            "interval_ms", (json_int_t)mon->interval_ms, "rounds", (json_int_t)mon->rounds,
-                            "evaluated", evaluated, "webhooks", (json_int_t)mon->cfg.nwebhooks, "for_s",
-                            mon->cfg.for_s, "probe_interval_s", mon->cfg.probe_interval_s, "monitors",
-                            ops ? ops : json_array(), "functions", fns ? fns : json_array(), "alerts",
-                            kumo__alerts_json(&mon->alerts));
+                            "interval_ms", (json_int_t)mon->interval_ms, "rounds", (json_int_t)mon->rounds, "evaluated",
+                            evaluated, "webhooks", (json_int_t)mon->cfg.nwebhooks, "for_s", mon->cfg.for_s,
+                            "probe_interval_s", mon->cfg.probe_interval_s, "monitors", ops ? ops : json_array(),
+                            "functions", fns ? fns : json_array(), "alerts", kumo__alerts_json(&mon->alerts));
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (text == NULL)

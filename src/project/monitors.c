@@ -181,8 +181,7 @@ static int load_bounds(const kumo__doc *doc, json_t *obj, const char *where, kum
     return 0;
 }
 
-static int load_probes(const kumo__doc *doc, json_t *monitors, json_t *obj, kumo__monitors_config *c,
-                       kumo__error *err)
+static int load_probes(const kumo__doc *doc, json_t *monitors, json_t *obj, kumo__monitors_config *c, kumo__error *err)
 {
     if (json_is_false(obj)) {
         c->probe_interval_s = 0;

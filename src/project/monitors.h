@@ -25,7 +25,7 @@
 
 /* The latency percentiles a bound may name, in this order. */
 #define KUMO__MON_QUANTILES 4
-extern const double kumo__mon_quantile[KUMO__MON_QUANTILES];     /* 0.5, 0.9, 0.95, 0.99 */
+extern const double kumo__mon_quantile[KUMO__MON_QUANTILES];          /* 0.5, 0.9, 0.95, 0.99 */
 extern const char *const kumo__mon_quantile_key[KUMO__MON_QUANTILES]; /* "p50", "p90", "p95", "p99" */
 
 /* What is watched of one operation (or of every one, under defaults:). */

@@ -38,9 +38,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static const char *const top_keys[] = {"name",   "api",      "defaults", "functions",     "stores",   "environments",
-                                       "events", "services", "http",     "observability", "monitors", "alerts",
-                                       NULL};
+static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
+                                       "environments", "events", "services", "http",      "observability",
+                                       "monitors",     "alerts", NULL};
 static const char *const http_keys[] = {"max_headers", "max_header_bytes", "max_connections", "body_budget", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
@@ -1365,8 +1365,8 @@ static int load_root(kumo__project *p, kumo__error *err)
     if (events && (rc = load_events(p, events, err)) < 0)
         return rc;
 
-    if ((rc = kumo__monitors_load(doc, json_object_get(root, "monitors"), json_object_get(root, "alerts"),
-                                  &p->monitors, err)) < 0)
+    if ((rc = kumo__monitors_load(doc, json_object_get(root, "monitors"), json_object_get(root, "alerts"), &p->monitors,
+                                  err)) < 0)
         return rc;
     /* the monitors read the metrics: with nothing recorded they would watch nothing */
     for (int i = 0; i < 2 && !p->obs.enabled; i++) {

@@ -219,11 +219,9 @@ static void test_monitor_thread(void)
         return;
     kumo__monitor_gen g = {.project = &p, .release = release};
     kumo__monitor_generation(mon, &g);
-    int t = kumo__metrics_target(m, &(kumo__mtarget){.function = "todos",
-                                                      .operation = "createTodo",
-                                                      .route = "/todos",
-                                                      .method = "POST",
-                                                      .trigger = "http"});
+    int t = kumo__metrics_target(
+        m, &(kumo__mtarget){
+               .function = "todos", .operation = "createTodo", .route = "/todos", .method = "POST", .trigger = "http"});
     for (int i = 0; i < 10; i++)
         kumo__metrics_invocation(m, 0, t, 500, 1500, KUMO__INV_ERROR);
     /* bounded wait: the alert fires within a few rounds */

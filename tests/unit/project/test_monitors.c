@@ -126,7 +126,8 @@ static const struct {
     {"alerts: {webhooks: http://x}\n", "kumo.yaml:1:20: alerts.webhooks must be a list"},
     {"alerts: {for: soon}\n", "kumo.yaml:1:15: alerts.for must be a duration"},
     {"alerts: {resend: 0s}\n", "kumo.yaml:1:18: alerts.resend must be a duration from 1s"},
-    {"alerts: {repeat: 4h}\n", "kumo.yaml:1:10: unknown key 'repeat' in alerts; expected one of: webhooks, for, resend"},
+    {"alerts: {repeat: 4h}\n",
+     "kumo.yaml:1:10: unknown key 'repeat' in alerts; expected one of: webhooks, for, resend"},
     {"alerts: []\n", "kumo.yaml:1:9: alerts must be a mapping"},
 };
 
