@@ -68,18 +68,23 @@ static void unit_stats(gateway *gw, const char *name, kumo__pool_stats *st, uint
     }
 }
 
-uint64_t kumo__gw_oldest_running_us(gateway *gw, const char *function)
+uint64_t kumo__gw_oldest_running_us(gateway *gw, const char *function, uint64_t *usual_us)
 {
     uint64_t oldest = 0;
+    *usual_us = 0;
     pthread_mutex_lock(&gw->lock);
     for (int i = 0; gw->threads && i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];
         for (loop_gen *lg = t->live; lg; lg = lg == t->live ? t->retired : lg->next) {
             const kumo__project *p = lg->gen->project;
             for (size_t u = 0; u < p->nunits; u++) {
-                uint64_t age = strcmp(p->units[u].name, function) == 0 ? kumo__pool_oldest_us(lg->pools[u]) : 0;
+                if (strcmp(p->units[u].name, function) != 0)
+                    continue;
+                uint64_t usual = 0, age = kumo__pool_oldest_us(lg->pools[u], &usual);
                 if (age > oldest)
                     oldest = age;
+                if (usual > *usual_us) /* the slowest loop's: a warning must not come from a fast loop's habit */
+                    *usual_us = usual;
             }
         }
     }

@@ -349,9 +349,10 @@ void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, uint64_t init_us
 /* generation.c: the metrics targets of g's operations and events. */
 int kumo__gw_metrics_targets(gateway *gw, generation *g, kumo__error *err);
 /* admin.c: how long the oldest call running on a worker of `function`
- * (any loop, any generation) has run, in microseconds; 0: none. Any
- * thread; takes gw->lock. */
-uint64_t kumo__gw_oldest_running_us(gateway *gw, const char *function);
+ * (any loop, any generation) has run, in microseconds (0: none), and in
+ * *usual_us how long its warm calls usually run (the largest of its pools'
+ * moving averages; 0: not known yet). Any thread; takes gw->lock. */
+uint64_t kumo__gw_oldest_running_us(gateway *gw, const char *function, uint64_t *usual_us);
 /* generation.c: hands g (one more reference) to the monitor, which
  * watches with it from its next round. */
 void kumo__gw_monitor_generation(gateway *gw, generation *g);

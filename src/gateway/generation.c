@@ -257,9 +257,9 @@ static void monitor_release(void *ctx)
     kumo__gw_generation_release(ctx);
 }
 
-static uint64_t monitor_oldest(void *ctx, const char *function)
+static uint64_t monitor_oldest(void *ctx, const char *function, uint64_t *usual_us)
 {
-    return kumo__gw_oldest_running_us(ctx, function);
+    return kumo__gw_oldest_running_us(ctx, function, usual_us);
 }
 
 void kumo__gw_monitor_generation(gateway *gw, generation *g)

@@ -250,7 +250,9 @@ static size_t discard(char *ptr, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, double timeout_s)
+#define WEBHOOK_LOG_EVERY_MS 60000
+
+size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, double timeout_s, kumo__webhook_log *logs)
 {
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
@@ -275,14 +277,32 @@ size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, doubl
             else if (why[0] == '\0')
                 snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
         }
-        if (status >= 200 && status < 300)
+        kumo__webhook_log *l = &logs[i];
+        uint64_t now = kumo__mono_ms();
+        if (status >= 200 && status < 300) {
             ok++;
-        else if (status != 0)
-            kumo__log_event("warn", "alert webhook %s answered %ld; the alerts are sent again next round", urls[i],
-                            status);
-        else
-            kumo__log_event("warn", "alert webhook %s cannot be reached: %s; the alerts are sent again next round",
-                            urls[i], why);
+            if (l->failing)
+                kumo__log_event("info", "alert webhook %s accepts alerts again", urls[i]);
+            l->failing = 0;
+            l->unsaid = 0;
+        } else if (l->said_ms && now - l->said_ms < WEBHOOK_LOG_EVERY_MS) {
+            l->failing = 1;
+            l->unsaid++;
+        } else {
+            char more[64] = "";
+            if (l->unsaid)
+                snprintf(more, sizeof(more), " (%u more failures since the last line)", l->unsaid);
+            if (status != 0)
+                kumo__log_event("warn", "alert webhook %s answered %ld%s; the alerts are sent again next round",
+                                urls[i], status, more);
+            else
+                kumo__log_event("warn",
+                                "alert webhook %s cannot be reached: %s%s; the alerts are sent again next round",
+                                urls[i], why, more);
+            l->failing = 1;
+            l->said_ms = now;
+            l->unsaid = 0;
+        }
         curl_slist_free_all(headers);
         if (c)
             curl_easy_cleanup(c);

@@ -86,10 +86,19 @@ json_t *kumo__alerts_payload(const kumo__alerts *a, uint64_t now_ms, int all);
 /* The due alerts (those kumo__alerts_payload(a, now_ms, 0) listed) were
  * delivered. */
 void kumo__alerts_sent(kumo__alerts *a, uint64_t now_ms);
+/* What was said about one webhook's failures (one per URL, zeroed at
+ * first): a webhook that stays down is a line a minute, not one a round. */
+typedef struct kumo__webhook_log {
+    uint64_t said_ms; /* last warn line (monotonic); 0: none */
+    unsigned unsaid;  /* failures since, not logged */
+    int failing;      /* the last post failed */
+} kumo__webhook_log;
 /* POSTs `payload` (JSON) to each URL with libcurl, each within timeout_s;
- * returns how many accepted it (2xx). A failure is logged (warn) with the
- * URL and why. Blocking: the monitor thread's own time. */
-size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, double timeout_s);
+ * returns how many accepted it (2xx). Failures are logged (warn, with the
+ * URL and why; at most a line a minute per URL, through logs[i]), and so
+ * is a webhook that accepts again. Blocking: the monitor thread's own
+ * time. */
+size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, double timeout_s, kumo__webhook_log *logs);
 /* The alerts as GET /alerts shows them (a JSON array; new reference). */
 json_t *kumo__alerts_json(const kumo__alerts *a);
 

@@ -36,7 +36,7 @@
 
 #define MIN_JUDGED 5         /* invocations in a window before a bound is judged */
 #define MIN_LATENCY_ROUND 10 /* answers in a round before its p99 joins the anomaly baseline */
-#define RING_MAX 2048        /* rounds an operation's ring holds (a longer window uses the oldest) */
+#define RING_MAX 4096        /* rounds a ring holds: a 1 h window at 1 s rounds (shorter rounds: the oldest kept) */
 #define OPS_MAX 1024         /* operations watched; more are left out (and said once) */
 #define PROBES_MAX 64        /* probes per generation */
 #define PROBE_BODY_MAX (1u << 20)
@@ -121,7 +121,6 @@ typedef struct op_state {
     /* the last round's figures, for GET /alerts */
     uint64_t w_count, w_errors, w_long, w_timeouts;
     double w_latency[KUMO__MON_QUANTILES];
-    uint64_t w_buckets[KUMO__MBUCKETS];
     probe_result probe;
     int probed; /* a probe of this generation targets it */
 } op_state;
@@ -134,8 +133,7 @@ typedef struct held_gen {
 /* A function's running calls, for the busy-worker check. */
 typedef struct fn_state {
     char name[64];
-    double oldest_s, usual_s; /* the oldest running call's age; p90 of its operations' answers over their windows */
-    uint64_t buckets[KUMO__MBUCKETS];
+    double oldest_s, usual_s; /* the oldest running call's age; how long a warm call usually runs */
 } fn_state;
 
 struct kumo__monitor {
@@ -159,6 +157,7 @@ struct kumo__monitor {
     size_t ring_len;
     int ops_full_said;
     kumo__alerts alerts;
+    kumo__webhook_log hook_logs[KUMO__WEBHOOKS_MAX]; /* per alerts.webhooks entry */
     fn_state *fns;
     size_t nfns;
     uint64_t round_ms; /* epoch of the last round */
@@ -379,6 +378,7 @@ static void take_generation(kumo__monitor *mon)
         kumo__monitors_free(&mon->cfg);
         mon->cfg = copy;
     }
+    memset(mon->hook_logs, 0, sizeof(mon->hook_logs)); /* the list may have changed */
     mon->alerts.for_s = mon->cfg.for_s;
     mon->alerts.resend_s = mon->cfg.resend_s;
     snprintf(mon->alerts.project, sizeof(mon->alerts.project), "%s", p->name);
@@ -556,7 +556,6 @@ static void judge_bounds(kumo__monitor *mon, op_state *s, const kumo__mon_bounds
     s->w_errors = w.errors;
     s->w_timeouts = w.timeouts;
     uint64_t answers = bucket_total(w.buckets);
-    memcpy(s->w_buckets, w.buckets, sizeof(w.buckets));
     for (int q = 0; q < KUMO__MON_QUANTILES; q++) {
         s->w_latency[q] = answers ? kumo__mbuckets_quantile(w.buckets, kumo__mon_quantile[q]) : 0;
         if (b->latency_s[q] <= 0 || answers < MIN_JUDGED || s->w_latency[q] <= b->latency_s[q])
@@ -643,9 +642,8 @@ static void judge_anomalies(kumo__monitor *mon, op_state *s, const kumo__mon_bou
 }
 
 /* A worker busy far longer than its function usually takes: the oldest
- * running call against 10 x the p90 of the function's answers over its
- * operations' windows (at least 1 s), when MIN_JUDGED answers are there.
- * p90, not p99: the rare cold start must not make "usual" slow. */
+ * running call against 10 x the pools' moving average of a warm call's run
+ * time (at least 1 s). Warm: a cold start must not make "usual" slow. */
 #define BUSY_FACTOR 10
 #define BUSY_MIN_S 1.0
 static void judge_busy(kumo__monitor *mon)
@@ -673,21 +671,20 @@ static void judge_busy(kumo__monitor *mon)
             memset(f, 0, sizeof(*f));
             snprintf(f->name, sizeof(f->name), "%s", s->function);
         }
-        for (int k = 0; k < KUMO__MBUCKETS; k++)
-            f->buckets[k] += s->w_buckets[k];
     }
     for (size_t k = 0; k < mon->nfns; k++) {
         fn_state *f = &mon->fns[k];
-        f->usual_s = bucket_total(f->buckets) >= MIN_JUDGED ? kumo__mbuckets_quantile(f->buckets, 0.9) : 0;
-        f->oldest_s = (double)g->oldest_us(g->oldest_ctx, f->name) / 1e6;
+        uint64_t usual_us = 0;
+        f->oldest_s = (double)g->oldest_us(g->oldest_ctx, f->name, &usual_us) / 1e6;
+        f->usual_s = (double)usual_us / 1e6;
         double limit = f->usual_s * BUSY_FACTOR > BUSY_MIN_S ? f->usual_s * BUSY_FACTOR : BUSY_MIN_S;
         if (f->usual_s <= 0 || f->oldest_s <= limit)
             continue;
         char summary[256], desc[1024];
         snprintf(summary, sizeof(summary), "%s: a worker has been running one call for %.1f s", f->name, f->oldest_s);
         snprintf(desc, sizeof(desc),
-                 "the oldest call running on a worker of %s began %.3f s ago; its calls usually take %.3f s (the p90 "
-                 "of its answers over its operations' windows), and the limit is %dx that (at least %g s)",
+                 "the oldest call running on a worker of %s began %.3f s ago; its warm calls usually run %.3f s (a "
+                 "moving average over its workers), and the limit is %dx that (at least %g s)",
                  f->name, f->oldest_s, f->usual_s, BUSY_FACTOR, BUSY_MIN_S);
         kumo__alert_cond c = {.name = "KumoWorkerBusyLong",
                               .operation = "",
@@ -726,65 +723,60 @@ static size_t body_write(char *ptr, size_t size, size_t n, void *ctx)
     return add;
 }
 
-static void run_probe(kumo__monitor *mon, const probe *pr, probe_result *res)
+/* One probe in flight. */
+typedef struct probe_run {
+    CURL *c;
+    struct curl_slist *headers;
+    body_buf body;
+    char errbuf[CURL_ERROR_SIZE];
+    const probe *pr;
+    op_state *s;
+} probe_run;
+
+/* The verdict on a finished probe, into r->s->probe. */
+static void probe_finish(kumo__monitor *mon, probe_run *r, CURLcode rc)
 {
+    probe_result *res = &r->s->probe;
     memset(res, 0, sizeof(*res));
     res->done = 1;
     res->at_ms = kumo__epoch_ms();
-    body_buf body = {0};
-    char errbuf[CURL_ERROR_SIZE] = "";
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json, */*;q=0.5");
-    h = h ? curl_slist_append(h, "User-Agent: kumo-probe") : NULL;
-    if (c == NULL || h == NULL) {
-        snprintf(res->why, sizeof(res->why), "out of memory");
-        goto out;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, pr->url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(mon->cfg.probe_timeout_s * 1000));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    uint64_t t0 = kumo__mono_us();
-    CURLcode rc = curl_easy_perform(c);
-    res->seconds = (double)(kumo__mono_us() - t0) / 1e6;
+    curl_off_t total_us = 0;
+    curl_easy_getinfo(r->c, CURLINFO_TOTAL_TIME_T, &total_us);
+    res->seconds = (double)total_us / 1e6;
     if (rc != CURLE_OK) {
         if (rc == CURLE_OPERATION_TIMEDOUT)
             snprintf(res->why, sizeof(res->why), "no answer within %g s", mon->cfg.probe_timeout_s);
+        else if (r->body.over)
+            snprintf(res->why, sizeof(res->why), "the answer is over %u bytes", PROBE_BODY_MAX);
         else
-            snprintf(res->why, sizeof(res->why), "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        goto out;
+            snprintf(res->why, sizeof(res->why), "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+        return;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
+    curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &res->status);
     if (res->status >= 500 || res->status < 100) {
         snprintf(res->why, sizeof(res->why), "answered %ld", res->status);
-        goto out;
+        return;
     }
     kumo__opcheck *const *checks = mon->cur.g.checks;
-    if (checks && checks[pr->op_index]) {
+    if (checks && checks[r->pr->op_index]) {
         char *ct = NULL;
-        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+        curl_easy_getinfo(r->c, CURLINFO_CONTENT_TYPE, &ct);
         kumo__violations v = {.limit = 3};
-        kumo__slice cts = {ct ? ct : "", ct ? strlen(ct) : 0}, bs = {body.data ? body.data : "", body.len};
-        if (kumo__opcheck_response(checks[pr->op_index], (int)res->status, cts, bs, &v) != 0) {
+        kumo__slice cts = {ct ? ct : "", ct ? strlen(ct) : 0}, bs = {r->body.data ? r->body.data : "", r->body.len};
+        if (kumo__opcheck_response(checks[r->pr->op_index], (int)res->status, cts, bs, &v) != 0) {
             snprintf(res->why, sizeof(res->why), "answered %ld out of contract: %s%s%s", res->status,
                      v.count ? v.items[0].instance : "", v.count && v.items[0].instance[0] ? " " : "",
                      v.count ? v.items[0].message : "the status or its content type is not declared");
             kumo__violations_free(&v);
-            goto out;
+            return;
         }
         kumo__violations_free(&v);
     }
     res->ok = 1;
-out:
-    free(body.data);
-    curl_slist_free_all(h);
-    if (c)
-        curl_easy_cleanup(c);
 }
 
+/* Every probe at once (curl's multi interface), all done within the probe
+ * timeout: a slow API delays a round by that much at most. */
 static void run_probes(kumo__monitor *mon, uint64_t now_ms)
 {
     if (mon->nprobes == 0 || mon->cfg.probe_interval_s <= 0)
@@ -792,14 +784,68 @@ static void run_probes(kumo__monitor *mon, uint64_t now_ms)
     if (mon->last_probe_ms && (double)(now_ms - mon->last_probe_ms) < mon->cfg.probe_interval_s * 1000)
         return;
     mon->last_probe_ms = now_ms;
+    probe_run *runs = calloc(mon->nprobes, sizeof(*runs));
+    CURLM *multi = curl_multi_init();
+    if (runs == NULL || multi == NULL)
+        goto out;
     for (size_t i = 0; i < mon->nprobes; i++) {
-        const probe *pr = &mon->probes[i];
-        op_state *s = op_find(mon, pr->operation, pr->function, 1);
-        if (s == NULL)
+        probe_run *r = &runs[i];
+        r->pr = &mon->probes[i];
+        if ((r->s = op_find(mon, r->pr->operation, r->pr->function, 1)) == NULL)
             continue;
-        s->probed = 1;
-        run_probe(mon, pr, &s->probe);
+        r->s->probed = 1;
+        r->c = curl_easy_init();
+        r->headers = curl_slist_append(NULL, "Accept: application/json, */*;q=0.5");
+        struct curl_slist *h = r->headers ? curl_slist_append(r->headers, "User-Agent: kumo-probe") : NULL;
+        if (r->c == NULL || h == NULL) {
+            r->s->probe = (probe_result){.done = 1, .at_ms = now_ms};
+            snprintf(r->s->probe.why, sizeof(r->s->probe.why), "out of memory");
+            continue;
+        }
+        r->headers = h;
+        curl_easy_setopt(r->c, CURLOPT_URL, r->pr->url);
+        curl_easy_setopt(r->c, CURLOPT_HTTPHEADER, r->headers);
+        curl_easy_setopt(r->c, CURLOPT_TIMEOUT_MS, (long)(mon->cfg.probe_timeout_s * 1000));
+        curl_easy_setopt(r->c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(r->c, CURLOPT_ERRORBUFFER, r->errbuf);
+        curl_easy_setopt(r->c, CURLOPT_WRITEFUNCTION, body_write);
+        curl_easy_setopt(r->c, CURLOPT_WRITEDATA, &r->body);
+        curl_easy_setopt(r->c, CURLOPT_PRIVATE, r);
+        curl_easy_setopt(r->c, CURLOPT_PROTOCOLS_STR, "http");
+        if (curl_multi_add_handle(multi, r->c) != CURLM_OK) {
+            curl_easy_cleanup(r->c);
+            r->c = NULL;
+        }
     }
+    int running = 1;
+    while (running) {
+        if (curl_multi_perform(multi, &running) != CURLM_OK)
+            break;
+        if (running && curl_multi_poll(multi, NULL, 0, 100, NULL) != CURLM_OK)
+            break;
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        probe_run *r = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r)
+            probe_finish(mon, r, msg->data.result);
+    }
+out:
+    for (size_t i = 0; runs && i < mon->nprobes; i++) {
+        if (runs[i].c) {
+            curl_multi_remove_handle(multi, runs[i].c);
+            curl_easy_cleanup(runs[i].c);
+        }
+        curl_slist_free_all(runs[i].headers);
+        free(runs[i].body.data);
+    }
+    free(runs);
+    if (multi)
+        curl_multi_cleanup(multi);
 }
 
 /* A failed probe stays a condition until a later probe passes. */
@@ -900,13 +946,13 @@ static void deliver(kumo__monitor *mon, uint64_t now_ms)
     json_decref(payload);
     if (text == NULL)
         return;
-    size_t ok = kumo__alerts_post(mon->cfg.webhooks, mon->cfg.nwebhooks, text, WEBHOOK_TIMEOUT_S);
+    size_t n = mon->cfg.nwebhooks < KUMO__WEBHOOKS_MAX ? mon->cfg.nwebhooks : KUMO__WEBHOOKS_MAX;
+    size_t ok = kumo__alerts_post(mon->cfg.webhooks, n, text, WEBHOOK_TIMEOUT_S, mon->hook_logs);
     free(text);
     kumo__metrics_count(mon->metrics, "kumo_alert_deliveries_total", "Alert payloads webhooks accepted.", ok);
-    if (ok < mon->cfg.nwebhooks)
+    if (ok < n)
         kumo__metrics_count(mon->metrics, "kumo_alert_delivery_failures_total",
-                            "Alert payloads a webhook refused or could not be sent (sent again next round).",
-                            mon->cfg.nwebhooks - ok);
+                            "Alert payloads a webhook refused or could not be sent (sent again next round).", n - ok);
     if (ok > 0) /* one taker is enough; the others are tried again with the next due ones */
         kumo__alerts_sent(&mon->alerts, now_ms);
 }

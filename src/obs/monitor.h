@@ -71,9 +71,10 @@ typedef struct kumo__monitor_gen {
     void (*release)(void *ctx);
     void *ctx;
     /* How long the oldest call running on a worker of `function` has run
-     * (microseconds; 0: none), called on the monitor thread; NULL: not
+     * (microseconds; 0: none), and in *usual_us how long its warm calls
+     * usually run (0: not known); called on the monitor thread. NULL: not
      * watched. */
-    uint64_t (*oldest_us)(void *oldest_ctx, const char *function);
+    uint64_t (*oldest_us)(void *oldest_ctx, const char *function, uint64_t *usual_us);
     void *oldest_ctx;
 } kumo__monitor_gen;
 

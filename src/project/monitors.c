@@ -24,7 +24,6 @@ static const char *const bounds_keys[] = {"p50",    "p90",       "p95",         
 static const char *const probes_keys[] = {"interval", "timeout", NULL};
 static const char *const alerts_keys[] = {"webhooks", "for", "resend", NULL};
 
-#define WEBHOOKS_MAX 16
 #define URL_MAX 2048
 
 void kumo__monitors_defaults(kumo__monitors_config *c)
@@ -158,8 +157,8 @@ static int load_bounds(const kumo__doc *doc, json_t *obj, const char *where, kum
         return -EINVAL;
     }
     v = json_object_get(obj, "window");
-    if (v && (parse_duration(v, &b->window_s) < 0 || b->window_s < 1 || b->window_s > 86400)) {
-        kumo__doc_value_error(err, doc, obj, "window", "%s.window must be a duration from 1s to 24h (like 5m)", where);
+    if (v && (parse_duration(v, &b->window_s) < 0 || b->window_s < 1 || b->window_s > 3600)) {
+        kumo__doc_value_error(err, doc, obj, "window", "%s.window must be a duration from 1s to 1h (like 5m)", where);
         return -EINVAL;
     }
     v = json_object_get(obj, "anomalies");
@@ -220,11 +219,11 @@ static int load_alerts(const kumo__doc *doc, json_t *root_alerts, kumo__monitors
     if (rc < 0)
         return rc;
     json_t *hooks = json_object_get(root_alerts, "webhooks");
-    if (hooks && (!json_is_array(hooks) || json_array_size(hooks) > WEBHOOKS_MAX)) {
+    if (hooks && (!json_is_array(hooks) || json_array_size(hooks) > KUMO__WEBHOOKS_MAX)) {
         kumo__doc_value_error(err, doc, root_alerts, "webhooks",
                               "alerts.webhooks must be a list of at most %d URLs (like "
                               "[http://127.0.0.1:9093/api/v2/alerts])",
-                              WEBHOOKS_MAX);
+                              KUMO__WEBHOOKS_MAX);
         return -EINVAL;
     }
     if (json_array_size(hooks) > 0 && (c->webhooks = calloc(json_array_size(hooks), sizeof(char *))) == NULL)

@@ -28,11 +28,13 @@
 extern const double kumo__mon_quantile[KUMO__MON_QUANTILES];          /* 0.5, 0.9, 0.95, 0.99 */
 extern const char *const kumo__mon_quantile_key[KUMO__MON_QUANTILES]; /* "p50", "p90", "p95", "p99" */
 
+#define KUMO__WEBHOOKS_MAX 16 /* alerts.webhooks entries */
+
 /* What is watched of one operation (or of every one, under defaults:). */
 typedef struct kumo__mon_bounds {
     double latency_s[KUMO__MON_QUANTILES]; /* bound per percentile, seconds; 0: not watched (default p99 500 ms) */
     double errors;                         /* error-rate bound, 0..1 (default 0.05); < 0: not watched */
-    double window_s;                       /* what bounds are computed over (default 300 s) */
+    double window_s;                       /* what bounds are computed over (default 300 s; 1 s .. 1 h) */
     int anomalies;                         /* rate, error rate and p99 against their baseline (default 1) */
     double long_running;                   /* share of the timeout past which a run is too long (0.8); 0: off */
 } kumo__mon_bounds;

@@ -534,7 +534,10 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
             ran = UINT32_MAX;
         if (ran == 0)
             ran = 1;
-        p->service_us = p->service_us == 0 ? (uint32_t)ran : p->service_us - p->service_us / 8 + (uint32_t)ran / 8;
+        /* stored whole: the monitor reads it (kumo__pool_oldest_us) */
+        __atomic_store_n(&p->service_us,
+                         p->service_us == 0 ? (uint32_t)ran : p->service_us - p->service_us / 8 + (uint32_t)ran / 8,
+                         __ATOMIC_RELAXED);
         w->head_since_us = t;
     } else {
         w->head_since_us = kumo__mono_us();
@@ -913,9 +916,11 @@ void kumo__pool_record(kumo__pool *p, uint64_t duration_us, int error, uint64_t 
     __atomic_fetch_add(&p->hist[slot][k], 1, __ATOMIC_RELAXED);
 }
 
-uint64_t kumo__pool_oldest_us(const kumo__pool *p)
+uint64_t kumo__pool_oldest_us(const kumo__pool *p, uint64_t *usual_us)
 {
     uint64_t at = __atomic_load_n(&p->oldest_running_us, __ATOMIC_RELAXED), now = kumo__mono_us();
+    if (usual_us)
+        *usual_us = __atomic_load_n(&p->service_us, __ATOMIC_RELAXED);
     return at && now > at ? now - at : 0;
 }
 

@@ -207,7 +207,7 @@ class AlertmanagerTest(unittest.TestCase):
                                      step=0.1), self.kumo_alerts())
             fns = {f["name"]: f for f in self.kumo_alerts()["functions"]}
             self.assertGreater(fns["shop"]["oldest_running_s"], 1.0)
-            self.assertLess(fns["shop"]["usual_s"], 0.1)
+            self.assertLess(fns["shop"]["usual_s"], 0.1)  # warm calls: a millisecond or so
             got = wait_for(lambda: [a for a in am_alerts(self.am, "KumoWorkerBusyLong")
                                     if a["labels"].get("function") == "shop"], timeout=20, step=0.2)
             self.assertTrue(got, am_alerts(self.am))

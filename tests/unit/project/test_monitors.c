@@ -116,6 +116,8 @@ static const struct {
     {"monitors:\n  getTodo: {errors: 5}\n", "kumo.yaml:2:21: monitors.getTodo.errors must be a percentage"},
     {"monitors:\n  getTodo: {errors: 100%}\n", "kumo.yaml:2:21: monitors.getTodo.errors must be a percentage"},
     {"monitors:\n  getTodo: {window: 0s}\n", "kumo.yaml:2:21: monitors.getTodo.window must be a duration from 1s"},
+    {"monitors:\n  getTodo: {window: 2h}\n",
+     "kumo.yaml:2:21: monitors.getTodo.window must be a duration from 1s to 1h"},
     {"monitors:\n  getTodo: {anomalies: yes please}\n", "kumo.yaml:2:24: monitors.getTodo.anomalies must be true"},
     {"monitors:\n  getTodo: {long_running: 0.8}\n", "kumo.yaml:2:27: monitors.getTodo.long_running must be a share"},
     {"monitors:\n  getTodo: 50ms\n", "kumo.yaml:2:12: monitors.getTodo must be a mapping"},
