@@ -390,6 +390,8 @@ static void take_generation(kumo__monitor *mon)
         (mon->probes = calloc(PROBES_MAX, sizeof(*mon->probes))) != NULL) {
         for (size_t i = 0; i < spec->nops && mon->nprobes < PROBES_MAX; i++) {
             probe *pr = &mon->probes[mon->nprobes];
+            if (spec->ops[i].operation_id && !kumo__monitors_bounds(&mon->cfg, spec->ops[i].operation_id)->probe)
+                continue; /* probe: false */
             if (build_probe(mon, spec, i, pr) != 0)
                 continue;
             int u = spec->ops[i].unit_index;
@@ -398,7 +400,9 @@ static void take_generation(kumo__monitor *mon)
             mon->nprobes++;
         }
     }
-    mon->last_probe_ms = 0; /* a new generation is probed at once */
+    /* the first probes one interval after start (or the reload): a fresh
+     * gateway is not probed while it warms up */
+    mon->last_probe_ms = kumo__epoch_ms();
     /* the ring must cover the longest window */
     double longest = mon->cfg.defaults.window_s;
     for (size_t i = 0; i < mon->cfg.nops; i++)
@@ -781,7 +785,7 @@ static void run_probes(kumo__monitor *mon, uint64_t now_ms)
 {
     if (mon->nprobes == 0 || mon->cfg.probe_interval_s <= 0)
         return;
-    if (mon->last_probe_ms && (double)(now_ms - mon->last_probe_ms) < mon->cfg.probe_interval_s * 1000)
+    if ((double)(now_ms - mon->last_probe_ms) < mon->cfg.probe_interval_s * 1000)
         return;
     mon->last_probe_ms = now_ms;
     probe_run *runs = calloc(mon->nprobes, sizeof(*runs));

@@ -19,8 +19,8 @@ const double kumo__mon_quantile[KUMO__MON_QUANTILES] = {0.5, 0.9, 0.95, 0.99};
 const char *const kumo__mon_quantile_key[KUMO__MON_QUANTILES] = {"p50", "p90", "p95", "p99"};
 
 static const char *const monitors_keys[] = {"defaults", "probes", NULL};
-static const char *const bounds_keys[] = {"p50",    "p90",       "p95",          "p99", "errors",
-                                          "window", "anomalies", "long_running", NULL};
+static const char *const bounds_keys[] = {"p50",    "p90",       "p95",          "p99",   "errors",
+                                          "window", "anomalies", "long_running", "probe", NULL};
 static const char *const probes_keys[] = {"interval", "timeout", NULL};
 static const char *const alerts_keys[] = {"webhooks", "for", "resend", NULL};
 
@@ -30,7 +30,7 @@ void kumo__monitors_defaults(kumo__monitors_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->defaults = (kumo__mon_bounds){
-        .latency_s = {0, 0, 0, 0.5}, .errors = 0.05, .window_s = 300, .anomalies = 1, .long_running = 0.8};
+        .latency_s = {0, 0, 0, 0.5}, .errors = 0.05, .window_s = 300, .anomalies = 1, .long_running = 0.8, .probe = 1};
     c->probe_interval_s = 30;
     c->probe_timeout_s = 2;
     c->for_s = 60;
@@ -168,6 +168,14 @@ static int load_bounds(const kumo__doc *doc, json_t *obj, const char *where, kum
     }
     if (v)
         b->anomalies = json_is_true(v);
+    v = json_object_get(obj, "probe");
+    if (v && !json_is_boolean(v)) {
+        kumo__doc_value_error(err, doc, obj, "probe",
+                              "%s.probe must be true or false (false: never send this operation a probe)", where);
+        return -EINVAL;
+    }
+    if (v)
+        b->probe = json_is_true(v);
     v = json_object_get(obj, "long_running");
     if (v && json_is_false(v)) {
         b->long_running = 0;

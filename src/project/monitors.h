@@ -6,6 +6,7 @@
  *   monitors:
  *     defaults: {p99: 500ms, errors: 5%, window: 5m, anomalies: true, long_running: 80%}
  *     createTodo: {p99: 50ms, errors: 1%}      # an operationId of the spec
+ *     listNotifications: {probe: false}         # a GET with side effects
  *     probes: {interval: 30s, timeout: 2s}     # or probes: false
  *   alerts:
  *     webhooks: [http://127.0.0.1:9093/api/v2/alerts]
@@ -37,6 +38,7 @@ typedef struct kumo__mon_bounds {
     double window_s;                       /* what bounds are computed over (default 300 s; 1 s .. 1 h) */
     int anomalies;                         /* rate, error rate and p99 against their baseline (default 1) */
     double long_running;                   /* share of the timeout past which a run is too long (0.8); 0: off */
+    int probe;                             /* probe it when it can be (1); probe: false for a GET with side effects */
 } kumo__mon_bounds;
 
 /* monitors.OPERATION: defaults: with this entry's keys over it. */

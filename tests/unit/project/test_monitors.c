@@ -39,6 +39,7 @@ static void test_defaults(void)
     CHECK(c.defaults.window_s == 300);
     CHECK_INT(c.defaults.anomalies, 1);
     CHECK(c.defaults.long_running == 0.8);
+    CHECK_INT(c.defaults.probe, 1);
     CHECK(c.probe_interval_s == 30);
     CHECK(c.probe_timeout_s == 2);
     CHECK(c.for_s == 60);
@@ -57,7 +58,7 @@ static void test_full(void)
                        "  createTodo: {p99: 50ms, errors: 1%}\n"
                        "  defaults: {p50: 20ms, p99: 2s, errors: 0.5%, window: 1m, anomalies: false,"
                        " long_running: 50%}\n"
-                       "  listTodos: {p95: 0.25, errors: false, long_running: false, p99: false}\n"
+                       "  listTodos: {p95: 0.25, errors: false, long_running: false, p99: false, probe: false}\n"
                        "  probes: {interval: 5s, timeout: 300ms}\n"
                        "alerts:\n"
                        "  webhooks: [http://127.0.0.1:9093/api/v2/alerts, https://hooks.example/a]\n"
@@ -86,6 +87,8 @@ static void test_full(void)
     CHECK(b->latency_s[3] == 0);
     CHECK(b->errors < 0);
     CHECK(b->long_running == 0);
+    CHECK_INT(b->probe, 0);
+    CHECK_INT(kumo__monitors_bounds(&c, "createTodo")->probe, 1);
     CHECK_INT(c.ops[0].line, 2);
     CHECK_INT(c.ops[0].col, 3);
     CHECK(c.probe_interval_s == 5);
@@ -119,6 +122,7 @@ static const struct {
     {"monitors:\n  getTodo: {window: 2h}\n",
      "kumo.yaml:2:21: monitors.getTodo.window must be a duration from 1s to 1h"},
     {"monitors:\n  getTodo: {anomalies: yes please}\n", "kumo.yaml:2:24: monitors.getTodo.anomalies must be true"},
+    {"monitors:\n  getTodo: {probe: off}\n", "kumo.yaml:2:20: monitors.getTodo.probe must be true or false"},
     {"monitors:\n  getTodo: {long_running: 0.8}\n", "kumo.yaml:2:27: monitors.getTodo.long_running must be a share"},
     {"monitors:\n  getTodo: 50ms\n", "kumo.yaml:2:12: monitors.getTodo must be a mapping"},
     {"monitors:\n  probes: {interval: 1h, every: 2s}\n", "kumo.yaml:2:26: unknown key 'every' in monitors.probes"},
