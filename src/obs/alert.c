@@ -252,7 +252,23 @@ static size_t discard(char *ptr, size_t size, size_t n, void *ctx)
 
 #define WEBHOOK_LOG_EVERY_MS 60000
 
-size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, double timeout_s, kumo__webhook_log *logs)
+int kumo__curl_abort_on(void *ctx, long long dltotal, long long dlnow, long long ultotal, long long ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return ctx && __atomic_load_n((const int *)ctx, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
+/* curl_off_t is long long on every platform kumo builds on */
+static int abort_on(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    return kumo__curl_abort_on(ctx, a, b, c, d);
+}
+
+size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, double timeout_s, kumo__webhook_log *logs,
+                         const int *abort_flag)
 {
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
@@ -271,6 +287,11 @@ size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, doubl
             curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
             curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
             curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+            if (abort_flag) {
+                curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+                curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_on);
+                curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)abort_flag);
+            }
             CURLcode rc = curl_easy_perform(c);
             if (rc == CURLE_OK)
                 curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -279,6 +300,12 @@ size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, doubl
         }
         kumo__webhook_log *l = &logs[i];
         uint64_t now = kumo__mono_ms();
+        if (abort_flag && __atomic_load_n(abort_flag, __ATOMIC_RELAXED)) {
+            curl_slist_free_all(headers);
+            if (c)
+                curl_easy_cleanup(c);
+            break; /* stopping: not a webhook's failure */
+        }
         if (status >= 200 && status < 300) {
             ok++;
             if (l->failing)

@@ -97,8 +97,12 @@ typedef struct kumo__webhook_log {
  * returns how many accepted it (2xx). Failures are logged (warn, with the
  * URL and why; at most a line a minute per URL, through logs[i]), and so
  * is a webhook that accepts again. Blocking: the monitor thread's own
- * time. */
-size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, double timeout_s, kumo__webhook_log *logs);
+ * time; a post stops early once *abort_flag (may be NULL) is set. */
+size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, double timeout_s, kumo__webhook_log *logs,
+                         const int *abort_flag);
+/* libcurl's progress callback that aborts a transfer once the int its
+ * ctx points to is set (read atomically): the monitor's stop. */
+int kumo__curl_abort_on(void *ctx, long long dltotal, long long dlnow, long long ultotal, long long ulnow);
 /* The alerts as GET /alerts shows them (a JSON array; new reference). */
 json_t *kumo__alerts_json(const kumo__alerts *a);
 

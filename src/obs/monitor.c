@@ -144,6 +144,7 @@ struct kumo__monitor {
     pthread_mutex_t lock; /* guards: stop, next, json */
     pthread_cond_t wake;
     int stop;
+    int stopping;  /* stop, read without the lock by libcurl's progress callback (atomic) */
     held_gen next; /* handed over, not yet taken by the thread */
     char *json;    /* the last round's GET /alerts */
     /* the thread's own */
@@ -779,6 +780,11 @@ static void probe_finish(kumo__monitor *mon, probe_run *r, CURLcode rc)
     res->ok = 1;
 }
 
+static int probe_abort(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    return kumo__curl_abort_on(ctx, a, b, c, d);
+}
+
 /* Every probe at once (curl's multi interface), all done within the probe
  * timeout: a slow API delays a round by that much at most. */
 static void run_probes(kumo__monitor *mon, uint64_t now_ms)
@@ -816,6 +822,10 @@ static void run_probes(kumo__monitor *mon, uint64_t now_ms)
         curl_easy_setopt(r->c, CURLOPT_WRITEDATA, &r->body);
         curl_easy_setopt(r->c, CURLOPT_PRIVATE, r);
         curl_easy_setopt(r->c, CURLOPT_PROTOCOLS_STR, "http");
+        curl_easy_setopt(r->c, CURLOPT_NOPROXY, "*"); /* our own port: never through an http_proxy */
+        curl_easy_setopt(r->c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(r->c, CURLOPT_XFERINFOFUNCTION, probe_abort);
+        curl_easy_setopt(r->c, CURLOPT_XFERINFODATA, &mon->stopping);
         if (curl_multi_add_handle(multi, r->c) != CURLM_OK) {
             curl_easy_cleanup(r->c);
             r->c = NULL;
@@ -951,7 +961,7 @@ static void deliver(kumo__monitor *mon, uint64_t now_ms)
     if (text == NULL)
         return;
     size_t n = mon->cfg.nwebhooks < KUMO__WEBHOOKS_MAX ? mon->cfg.nwebhooks : KUMO__WEBHOOKS_MAX;
-    size_t ok = kumo__alerts_post(mon->cfg.webhooks, n, text, WEBHOOK_TIMEOUT_S, mon->hook_logs);
+    size_t ok = kumo__alerts_post(mon->cfg.webhooks, n, text, WEBHOOK_TIMEOUT_S, mon->hook_logs, &mon->stopping);
     free(text);
     kumo__metrics_count(mon->metrics, "kumo_alert_deliveries_total", "Alert payloads webhooks accepted.", ok);
     if (ok < n)
@@ -982,6 +992,8 @@ static void round_run(kumo__monitor *mon)
         s->ring[(s->rounds - 1) % mon->ring_len] = s->now;
     }
     run_probes(mon, now);
+    if (__atomic_load_n(&mon->stopping, __ATOMIC_RELAXED))
+        return; /* probes cut short by the stop say nothing about the API */
     kumo__alerts_begin(&mon->alerts);
     for (size_t i = 0; i < mon->nops; i++) {
         op_state *s = mon->ops[i];
@@ -1082,6 +1094,7 @@ void kumo__monitor_stop(kumo__monitor *mon)
 {
     if (mon == NULL)
         return;
+    __atomic_store_n(&mon->stopping, 1, __ATOMIC_RELAXED); /* a probe or a post in flight gives up */
     pthread_mutex_lock(&mon->lock);
     mon->stop = 1;
     pthread_cond_signal(&mon->wake);
