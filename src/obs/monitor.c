@@ -115,6 +115,8 @@ typedef struct op_state {
     totals now;    /* this round's running totals */
     totals *ring;  /* one entry a round, ring_len long */
     size_t rounds; /* entries written so far */
+    int from_zero; /* the ring began with the registry (else at a reload that resized it: its first entry is the base)
+                    */
     kumo__anomaly rate, errors, p99;
     kumo__anomaly_verdict v_rate, v_errors, v_p99;
     int have_errors_v, have_p99_v;
@@ -417,6 +419,7 @@ static void take_generation(kumo__monitor *mon)
             free(mon->ops[i]->ring);
             mon->ops[i]->ring = NULL;
             mon->ops[i]->rounds = 0;
+            mon->ops[i]->from_zero = 0; /* old counts must not land in the new window */
         }
         mon->ring_len = len;
     }
@@ -447,6 +450,7 @@ static op_state *op_find(kumo__monitor *mon, const char *name, const char *funct
     snprintf(s->name, sizeof(s->name), "%s", name);
     snprintf(s->function, sizeof(s->function), "%s", function);
     s->http = http;
+    s->from_zero = 1;
     mon->ops[mon->nops++] = s;
     return s;
 }
@@ -485,8 +489,11 @@ static totals delta(const op_state *s, size_t ring_len, size_t back)
     totals d = s->now;
     if (back >= ring_len)
         back = ring_len - 1; /* the oldest kept */
-    if (back >= s->rounds)
-        return d; /* the registry started at zero: the whole history */
+    if (back >= s->rounds) {
+        if (s->from_zero)
+            return d;         /* the registry started at zero: the whole history */
+        back = s->rounds - 1; /* since the ring was reset: its first entry */
+    }
     const totals *old = &s->ring[(s->rounds - 1 - back) % ring_len];
     d.count -= old->count;
     d.errors -= old->errors;

@@ -253,13 +253,37 @@ static void test_monitor_thread(void)
         free(j);
     }
     CHECK(resolved);
-    /* a new generation: the old one is released by the thread */
-    kumo__monitor_generation(mon, &g);
+    /* a new generation with a longer window (the ring is resized): the
+     * errors from before it must not come back into the new window */
+    kumo__project p2 = p;
+    kumo__monitors_copy(&p2.monitors, &p.monitors);
+    p2.monitors.defaults.window_s = 3;
+    kumo__monitor_gen g2 = {.project = &p2, .release = release};
+    kumo__monitor_generation(mon, &g2);
     for (int i = 0; i < 200 && released < 1; i++)
         usleep(10000);
     CHECK_INT(released, 1);
-    kumo__monitor_stop(mon);
+    int back = 0, on_new = 0;
+    for (int i = 0; i < 300 && on_new < 25; i++) { /* 25 rounds' worth on the new generation */
+        kumo__metrics_invocation(m, 0, t, 201, 1500, 0);
+        usleep(20000);
+        j = kumo__monitor_json(mon);
+        if (j && strstr(j, "\"window_s\":3") != NULL) {
+            on_new++;
+            back |= strstr(j, "\"state\":\"resolved\"") == NULL;
+        }
+        free(j);
+    }
+    CHECK_INT(on_new, 25);
+    CHECK(!back);
+    /* and again: the old one is released by the thread */
+    kumo__monitor_generation(mon, &g);
+    for (int i = 0; i < 200 && released < 2; i++)
+        usleep(10000);
     CHECK_INT(released, 2);
+    kumo__monitor_stop(mon);
+    CHECK_INT(released, 3);
+    kumo__monitors_free(&p2.monitors);
     kumo__metrics_free(m);
 }
 
