@@ -23,11 +23,12 @@ done
 # bounds of its own, another long-running share (read from the histogram), events
 cp -r examples/todo "$tmp/proj"
 rm -rf "$tmp/proj/.kumo"
+sed -i '/^monitors:/,$d' "$tmp/proj/kumo.yaml" # the example's own monitors: (last in the file) replaced
 cat >>"$tmp/proj/kumo.yaml" <<'YAML'
 monitors:
   defaults: {p50: 20ms, long_running: 50%, window: 10m}
   createTodo: {p99: 50ms, p95: 30ms, errors: 0.5%, window: 90s}
-  listNotifications: {anomalies: false, errors: false}
+  listNotifications: {anomalies: false, errors: false, probe: false}
 alerts: {for: 30s}
 YAML
 "$KUMO" monitors rules "$tmp/proj" > "$tmp/proj.yml"
