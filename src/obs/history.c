@@ -401,11 +401,13 @@ int kumo__history_record(kumo__history *h, const kumo__msnap *snap, const kumo__
         tstate *c = &cur[r->target];
         c->seen = 1;
         labels[r->target] = r->labels;
+        c->last.rejected += r->rejected;
+        if (r->answered)
+            continue; /* the gateway answered (no route, the contract, admission): no invocation */
         c->last.requests += r->count;
         c->last.errors += r->errors;
         c->last.timeouts += r->timeouts;
         c->last.cold += r->cold;
-        c->last.rejected += r->rejected;
         c->last.sum_us += r->sum_us;
         for (int k = 0; k < KUMO__MBUCKETS; k++)
             c->last.buckets[k] += r->buckets[k];
