@@ -62,17 +62,38 @@ static size_t gauges(void *ctx, kumo__hgauge *out, size_t cap)
     return n;
 }
 
+/* The dashboard's state, for the gateway's life. */
+struct kumo__gw_dashboard {
+    kumo__history *history;  /* NULL: history off, or it could not start */
+    kumo__recent **recent;   /* one per loop (an entry may be NULL: out of memory) */
+    int nrecent;
+    double keep_s;           /* observability.metrics.history */
+    size_t history_max;      /* observability.metrics.history_max */
+    unsigned interval_ms;    /* the sampling interval */
+    size_t logs_max;         /* observability.logs.max_size (0: no log store) */
+    char history_path[4200]; /* DATA_DIR/metrics.db */
+    char logs_path[4200];    /* DATA_DIR/logs.db */
+};
+
 int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
 {
     const kumo__obs_config *obs = &g->project->obs;
-    snprintf(gw->history_path, sizeof(gw->history_path), "%s/metrics.db", g->data_dir);
-    snprintf(gw->logs_path, sizeof(gw->logs_path), "%s/logs.db", g->data_dir);
-    gw->history_keep_s = obs->history_s;
-    gw->history_max = obs->history_max;
-    gw->history_interval_ms = kumo__history_interval_ms();
-    gw->logs_max = obs->logs_max;
+    kumo__gw_dashboard *d = calloc(1, sizeof(*d));
+    if (d == NULL || (d->recent = calloc((size_t)gw->nthreads, sizeof(*d->recent))) == NULL) {
+        free(d);
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return err->code;
+    }
+    gw->dash = d;
+    d->nrecent = gw->nthreads;
     for (int i = 0; i < gw->nthreads; i++)
-        gw->threads[i].recent = kumo__recent_create(); /* NULL: that loop keeps none */
+        d->recent[i] = kumo__recent_create(); /* NULL: that loop keeps none */
+    snprintf(d->history_path, sizeof(d->history_path), "%s/metrics.db", g->data_dir);
+    snprintf(d->logs_path, sizeof(d->logs_path), "%s/logs.db", g->data_dir);
+    d->keep_s = obs->history_s;
+    d->history_max = obs->history_max;
+    d->interval_ms = kumo__history_interval_ms();
+    d->logs_max = obs->logs_max;
     if (obs->history_s <= 0)
         return 0; /* observability.metrics.history: 0 */
     if (mkdir(g->data_dir, 0700) != 0 && errno != EEXIST) {
@@ -80,18 +101,18 @@ int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
         return err->code;
     }
     kumo__history_config cfg = {
-        .path = gw->history_path,
+        .path = d->history_path,
         .keep_s = obs->history_s,
         .max_bytes = obs->history_max,
-        .interval_ms = gw->history_interval_ms,
+        .interval_ms = d->interval_ms,
         .metrics = gw->metrics,
         .gauges = gauges,
         .gauges_ctx = gw,
     };
-    int rc = kumo__history_open(&cfg, &gw->history, err);
-    if (rc == 0 && (rc = kumo__history_start(gw->history, err)) != 0) {
-        kumo__history_close(gw->history);
-        gw->history = NULL;
+    int rc = kumo__history_open(&cfg, &d->history, err);
+    if (rc == 0 && (rc = kumo__history_start(d->history, err)) != 0) {
+        kumo__history_close(d->history);
+        d->history = NULL;
     }
     if (rc != 0)
         kumo__error_wrap(err, "observability.metrics.history");
@@ -100,29 +121,34 @@ int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
 
 void kumo__gw_dashboard_stop(gateway *gw)
 {
-    kumo__history_close(gw->history); /* one last point: the loops have stopped */
-    gw->history = NULL;
-    for (int i = 0; gw->threads && i < gw->nthreads; i++) {
-        kumo__recent_free(gw->threads[i].recent);
-        gw->threads[i].recent = NULL;
-    }
+    kumo__gw_dashboard *d = gw->dash;
+    if (d == NULL)
+        return;
+    kumo__history_close(d->history); /* one last point: the loops have stopped */
+    for (int i = 0; i < d->nrecent; i++)
+        kumo__recent_free(d->recent[i]);
+    free(d->recent);
+    free(d);
+    gw->dash = NULL;
 }
 
 /* ---- the recent invocations ------------------------------------------------------ */
 
 void kumo__gw_recent_observe(loop_thread *t, const kumo__gw_obs *o)
 {
-    if (t->recent == NULL)
+    kumo__gw_dashboard *d = t->gw->dash;
+    kumo__recent *r = d && t->index < d->nrecent ? d->recent[t->index] : NULL;
+    if (r == NULL)
         return;
-    uint64_t d = o->end_us > o->start_us ? o->end_us - o->start_us : 0;
+    uint64_t took = o->end_us > o->start_us ? o->end_us - o->start_us : 0;
     int failed = o->status >= 500 || o->result != KUMO__CALL_OK;
     kumo__recent_entry e;
     /* fast path first: most invocations are neither failed nor slow */
-    if (!failed && !kumo__recent_wants(t->recent, d, o->end_us))
+    if (!failed && !kumo__recent_wants(r, took, o->end_us))
         return;
     memset(&e, 0, sizeof(e));
     e.epoch_us = o->start_epoch_us;
-    e.duration_us = d;
+    e.duration_us = took;
     e.status = o->status;
     e.flags = (o->cold ? KUMO__INV_COLD : 0u) | (o->result == KUMO__CALL_TIMEOUT ? KUMO__INV_TIMEOUT : 0u) |
               (o->result == KUMO__CALL_CRASHED ? KUMO__INV_CRASH : 0u);
@@ -131,7 +157,7 @@ void kumo__gw_recent_observe(loop_thread *t, const kumo__gw_obs *o)
     snprintf(e.operation, sizeof(e.operation), "%s", o->operation ? o->operation : "");
     snprintf(e.trigger, sizeof(e.trigger), "%s", o->trigger ? o->trigger : "");
     /* e.trace_id: from o->span once traces fill it (helper T) */
-    kumo__recent_add(t->recent, &e, failed, o->end_us);
+    kumo__recent_add(r, &e, failed, o->end_us);
 }
 
 /* ---- GET /history ------------------------------------------------------------------ */
@@ -207,9 +233,10 @@ static int query_seconds(h2o_req_t *req, const char *name, int64_t *out)
 static void history(gateway *gw, h2o_req_t *req)
 {
     char why[512];
-    if (gw->history == NULL) {
+    kumo__gw_dashboard *d = gw->dash;
+    if (d == NULL || d->history == NULL) {
         kumo__send_problem(req, 404, "Not Found",
-                           gw->history_keep_s <= 0
+                           d == NULL || d->keep_s <= 0
                                ? "the metrics history is off (observability.metrics.history: 0 in kumo.yaml)"
                                : "the metrics history could not start; kumo up's log says why",
                            NULL, NULL);
@@ -224,7 +251,7 @@ static void history(gateway *gw, h2o_req_t *req)
     int rs = query_seconds(req, "since", &since), rt = query_seconds(req, "step", &step);
     int ro = query_value(req, "operation", j->operation, sizeof(j->operation));
     int rf = query_value(req, "function", j->function, sizeof(j->function));
-    int64_t interval_s = gw->history_interval_ms >= 1000 ? gw->history_interval_ms / 1000 : 1;
+    int64_t interval_s = d->interval_ms >= 1000 ? d->interval_ms / 1000 : 1;
     if (rt == 0) /* about 360 points, in whole samples */
         step = ((since / 360 + interval_s - 1) / interval_s) * interval_s;
     if (step < 1)
@@ -244,16 +271,16 @@ static void history(gateway *gw, h2o_req_t *req)
         free(j);
         return;
     }
-    snprintf(j->path, sizeof(j->path), "%s", gw->history_path);
+    snprintf(j->path, sizeof(j->path), "%s", d->history_path);
     j->q = (kumo__history_query){
         .now_ms = kumo__epoch_ms(),
         .since_s = since,
         .step_s = step,
         .operation = ro > 0 ? j->operation : NULL,
         .function = rf > 0 ? j->function : NULL,
-        .keep_s = gw->history_keep_s,
-        .max_bytes = gw->history_max,
-        .interval_ms = gw->history_interval_ms,
+        .keep_s = d->keep_s,
+        .max_bytes = d->history_max,
+        .interval_ms = d->interval_ms,
     };
     kumo__gw_admin_job(gw, req, history_work, j, free);
 }
@@ -403,8 +430,13 @@ static json_t *recent_work(void *arg, const generation *g, int *status, char *de
 
 static void recent(gateway *gw, h2o_req_t *req)
 {
+    kumo__gw_dashboard *d = gw->dash;
+    if (d == NULL) {
+        kumo__send_problem(req, 503, "Service Unavailable", "the dashboard is not running", NULL, "1");
+        return;
+    }
     recent_job *j = calloc(1, sizeof(*j));
-    kumo__recent_entry *all = calloc((size_t)gw->nthreads * (KUMO__RECENT_FAILED + 2 * KUMO__RECENT_SLOW), sizeof(*all));
+    kumo__recent_entry *all = calloc((size_t)d->nrecent * (KUMO__RECENT_FAILED + 2 * KUMO__RECENT_SLOW), sizeof(*all));
     if (j == NULL || all == NULL) {
         free(j);
         free(all);
@@ -413,8 +445,8 @@ static void recent(gateway *gw, h2o_req_t *req)
     }
     for (int pass = 0; pass < 2; pass++) {
         size_t n = 0, cap = pass ? KUMO__RECENT_FAILED : 2 * KUMO__RECENT_SLOW;
-        for (int i = 0; i < gw->nthreads; i++)
-            n += kumo__recent_copy(gw->threads[i].recent, pass, all + n, cap);
+        for (int i = 0; i < d->nrecent; i++)
+            n += kumo__recent_copy(d->recent[i], pass, all + n, cap);
         qsort(all, n, sizeof(*all), pass ? newest_first : slowest_first);
         if (n > RECENT_SHOWN)
             n = RECENT_SHOWN;
@@ -422,8 +454,8 @@ static void recent(gateway *gw, h2o_req_t *req)
         *(pass ? &j->nfailed : &j->nslow) = n;
     }
     free(all);
-    snprintf(j->logs_path, sizeof(j->logs_path), "%s", gw->logs_path);
-    j->logs_max = gw->logs_max;
+    snprintf(j->logs_path, sizeof(j->logs_path), "%s", d->logs_path);
+    j->logs_max = d->logs_max;
     kumo__gw_admin_job(gw, req, recent_work, j, free);
 }
 

@@ -125,6 +125,7 @@ static void gateway_free(gateway *gw)
     }
     kumo__gw_generation_release(gw->current);
     kumo__gw_event_stats_free(gw);
+    kumo__gw_dashboard_stop(gw);
     kumo__metrics_free(gw->metrics);
     if (gw->barrier_ready) {
         pthread_mutex_destroy(&gw->stop_lock);
@@ -229,6 +230,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
                gw->admin_port,
                cfg->admin_token && cfg->admin_token[0] ? "; /status, /reload and /events/NAME/fire need the token"
                                                        : "");
+    if (gw->admin_fd >= 0)
+        printf("  dashboard http://127.0.0.1:%d/dashboard  (history %s)\n", gw->admin_port,
+               g->project->obs.history_s > 0 ? "in .kumo/data/metrics.db" : "off");
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {
@@ -281,6 +285,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         printf("%s (with its fork servers and workers)\n", ncpus ? "" : " none (no CPU set)");
         fflush(stdout);
     }
+    /* the history's thread inherits the mask: signals stay with sigwait */
+    if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0)
+        goto out;
     for (int i = 0; i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];
         t->gw = gw;
@@ -327,6 +334,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     }
     for (int i = 0; i < started; i++)
         pthread_join(gw->threads[i].tid, NULL);
+    kumo__gw_dashboard_stop(gw); /* the history's last point holds every invocation */
     if (rc == 0)
         kumo__log_event("info", "stopped cleanly");
 out:
