@@ -576,9 +576,9 @@ static const char *status_title(int status)
     }
 }
 
-static void send_json(h2o_req_t *req, int status, json_t *doc)
+static void send_json_as(h2o_req_t *req, int status, json_t *doc, size_t flags)
 {
-    char *body = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    char *body = doc ? json_dumps(doc, flags) : NULL;
     if (body == NULL) {
         kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
         return;
@@ -588,6 +588,11 @@ static void send_json(h2o_req_t *req, int status, json_t *doc)
     kumo__h2o_add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/json"));
     kumo__send_body(req, body, strlen(body));
     free(body);
+}
+
+static void send_json(h2o_req_t *req, int status, json_t *doc)
+{
+    send_json_as(req, status, doc, JSON_INDENT(2));
 }
 
 static void job_free(admin_job *j)
@@ -610,8 +615,8 @@ static void on_job_done(h2o_socket_t *sock, const char *err)
     pthread_join(j->tid, NULL);
     if (j->req) {
         *j->slot = NULL;
-        if (j->answer)
-            send_json(j->req, j->status ? j->status : 200, j->answer);
+        if (j->answer) /* the dashboard's series are long: compact */
+            send_json_as(j->req, j->status ? j->status : 200, j->answer, j->fn ? JSON_COMPACT : JSON_INDENT(2));
         else
             kumo__send_problem(j->req, j->status, status_title(j->status), j->detail, NULL, NULL);
     }
