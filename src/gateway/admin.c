@@ -546,7 +546,7 @@ struct admin_job {
     pthread_t tid;
     char *body; /* POST /events/NAME/send: the message */
     size_t len;
-    long max;   /* redrive: at most this many */
+    long max;            /* redrive: at most this many */
     kumo__gw_job_fn *fn; /* kumo__gw_admin_job's */
     void *arg;
     void (*free_arg)(void *);

@@ -64,8 +64,8 @@ static size_t gauges(void *ctx, kumo__hgauge *out, size_t cap)
 
 /* The dashboard's state, for the gateway's life. */
 struct kumo__gw_dashboard {
-    kumo__history *history;  /* NULL: history off, or it could not start */
-    kumo__recent **recent;   /* one per loop (an entry may be NULL: out of memory) */
+    kumo__history *history; /* NULL: history off, or it could not start */
+    kumo__recent **recent;  /* one per loop (an entry may be NULL: out of memory) */
     int nrecent;
     double keep_s;           /* observability.metrics.history */
     size_t history_max;      /* observability.metrics.history_max */
@@ -421,9 +421,9 @@ static json_t *recent_work(void *arg, const generation *g, int *status, char *de
     sqlite3_finalize(st);
     if (db)
         sqlite3_close(db);
-    json_t *logs = st || why[0] == '\0' ? json_pack("{s:b, s:s}", "available", 1, "path", j->logs_path)
-                                        : json_pack("{s:b, s:s, s:s}", "available", 0, "path", j->logs_path, "why",
-                                                    why);
+    json_t *logs = st || why[0] == '\0'
+                       ? json_pack("{s:b, s:s}", "available", 1, "path", j->logs_path)
+                       : json_pack("{s:b, s:s, s:s}", "available", 0, "path", j->logs_path, "why", why);
     return json_pack("{s:o, s:o, s:o, s:i, s:i}", "slowest", lists[0], "failed", lists[1], "logs", logs, "window_s",
                      (int)(2 * KUMO__RECENT_WINDOW_US / 1000000u), "shown", RECENT_SHOWN);
 }

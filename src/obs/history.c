@@ -59,8 +59,8 @@ struct kumo__history {
     sqlite3_stmt *ins_point, *ins_gauge, *ins_target, *find_target;
     tstate *prev;
     size_t nprev;
-    kumo__hgauge *gbuf;   /* GAUGES_MAX: the callback's output */
-    kumo__hgauge *glast;  /* the last gauges written per function */
+    kumo__hgauge *gbuf;  /* GAUGES_MAX: the callback's output */
+    kumo__hgauge *glast; /* the last gauges written per function */
     size_t nglast;
     uint64_t last_t;
     unsigned samples;
@@ -213,7 +213,7 @@ int kumo__history_open(const kumo__history_config *cfg, kumo__history **out, kum
     if (sqlite3_open_v2(h->path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         kumo__error_set(err, rc = -EIO, "cannot open the metrics history %s: %s", h->path,
-                             h->db ? sqlite3_errmsg(h->db) : "out of memory");
+                        h->db ? sqlite3_errmsg(h->db) : "out of memory");
         goto out;
     }
     sqlite3_busy_timeout(h->db, 2000);
@@ -226,9 +226,9 @@ int kumo__history_open(const kumo__history_config *cfg, kumo__history **out, kum
     int64_t version = scalar(h->db, "SELECT value FROM meta WHERE key='schema'", 0);
     if (version != SCHEMA_VERSION) {
         kumo__error_set(err, rc = -EINVAL,
-                             "%s holds metrics history of format %lld; this kumo writes format %d: move the file "
-                             "away (its history is then lost) or run the kumo that wrote it",
-                             h->path, (long long)version, SCHEMA_VERSION);
+                        "%s holds metrics history of format %lld; this kumo writes format %d: move the file "
+                        "away (its history is then lost) or run the kumo that wrote it",
+                        h->path, (long long)version, SCHEMA_VERSION);
         goto out;
     }
     if (sqlite3_prepare_v2(h->db,
@@ -252,8 +252,9 @@ int kumo__history_open(const kumo__history_config *cfg, kumo__history **out, kum
         goto out;
     }
     /* points continue after the newest one, even if the clock went back */
-    int64_t newest = scalar(h->db, "SELECT max(t) FROM (SELECT max(t) AS t FROM points UNION ALL "
-                                   "SELECT max(t) FROM gauges)",
+    int64_t newest = scalar(h->db,
+                            "SELECT max(t) FROM (SELECT max(t) AS t FROM points UNION ALL "
+                            "SELECT max(t) FROM gauges)",
                             0);
     h->last_t = newest > 0 ? (uint64_t)newest : 0;
 out:
@@ -675,8 +676,8 @@ static json_t *round3(double v)
 static json_t *series_json(const cell *cells, size_t nb, int64_t step_s)
 {
     json_t *o = json_object();
-    const char *names[] = {"requests", "errors", "timeouts", "cold_starts", "rejected", "rate",
-                           "error_rate", "p50_ms", "p90_ms", "p99_ms", "mean_ms"};
+    const char *names[] = {"requests",   "errors", "timeouts", "cold_starts", "rejected", "rate",
+                           "error_rate", "p50_ms", "p90_ms",   "p99_ms",      "mean_ms"};
     enum { NA = sizeof(names) / sizeof(names[0]) };
     json_t *a[NA];
     cell all;
@@ -701,8 +702,8 @@ static json_t *series_json(const cell *cells, size_t nb, int64_t step_s)
         json_array_append_new(a[7], ms_or_null(c, 0.50));
         json_array_append_new(a[8], ms_or_null(c, 0.90));
         json_array_append_new(a[9], ms_or_null(c, 0.99));
-        json_array_append_new(a[10], c->requests ? round3((double)c->sum_us / (double)c->requests / 1000.0)
-                                                 : json_null());
+        json_array_append_new(a[10],
+                              c->requests ? round3((double)c->sum_us / (double)c->requests / 1000.0) : json_null());
     }
     json_object_set_new(
         o, "totals",
@@ -849,12 +850,11 @@ json_t *kumo__history_query_json(const char *path, const kumo__history_query *q,
         bytes = (pages - free_pages) * scalar(db, "PRAGMA page_size", 4096);
     }
     json_t *tot = series_json(total, nb, step);
-    doc = json_pack("{s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:o?, s:o, s:o, s:o}", "now",
-                    (json_int_t)(q->now_ms / 1000), "since_s", (json_int_t)since, "step_s", (json_int_t)step,
-                    "interval_s", q->interval_ms / 1000.0, "keep_s", (json_int_t)q->keep_s, "max_bytes",
-                    (json_int_t)q->max_bytes, "size_bytes", (json_int_t)bytes, "oldest",
-                    oldest > 0 ? json_integer(oldest / 1000) : json_null(), "t", tarr, "series", series, "functions",
-                    fns);
+    doc = json_pack("{s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:o?, s:o, s:o, s:o}", "now", (json_int_t)(q->now_ms / 1000),
+                    "since_s", (json_int_t)since, "step_s", (json_int_t)step, "interval_s", q->interval_ms / 1000.0,
+                    "keep_s", (json_int_t)q->keep_s, "max_bytes", (json_int_t)q->max_bytes, "size_bytes",
+                    (json_int_t)bytes, "oldest", oldest > 0 ? json_integer(oldest / 1000) : json_null(), "t", tarr,
+                    "series", series, "functions", fns);
     tarr = series = fns = NULL;
     if (doc == NULL || tot == NULL) {
         json_decref(tot);

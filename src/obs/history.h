@@ -39,11 +39,11 @@ typedef struct kumo__hgauge {
 typedef size_t kumo__history_gauges_fn(void *ctx, kumo__hgauge *out, size_t cap);
 
 typedef struct kumo__history_config {
-    const char *path;  /* the database file (made, with its directory's parent existing) */
-    double keep_s;     /* points older than this go (observability.metrics.history) */
-    size_t max_bytes;  /* the file's ceiling (observability.metrics.history_max) */
-    unsigned interval_ms; /* 0: KUMO_HISTORY_INTERVAL_MS (a testing knob) or 10000 */
-    kumo__metrics *metrics; /* what the thread samples; NULL: only kumo__history_record feeds it */
+    const char *path;                /* the database file (made, with its directory's parent existing) */
+    double keep_s;                   /* points older than this go (observability.metrics.history) */
+    size_t max_bytes;                /* the file's ceiling (observability.metrics.history_max) */
+    unsigned interval_ms;            /* 0: KUMO_HISTORY_INTERVAL_MS (a testing knob) or 10000 */
+    kumo__metrics *metrics;          /* what the thread samples; NULL: only kumo__history_record feeds it */
     kumo__history_gauges_fn *gauges; /* NULL: no gauges */
     void *gauges_ctx;
 } kumo__history_config;

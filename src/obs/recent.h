@@ -21,12 +21,12 @@ typedef struct kumo__recent_entry {
     uint64_t epoch_us;    /* when it arrived (wall clock) */
     uint64_t duration_us; /* arrival to answer */
     int status;
-    unsigned flags;       /* KUMO__INV_* (obs/metrics.h) */
+    unsigned flags; /* KUMO__INV_* (obs/metrics.h) */
     char request_id[48];
     char function[64];
     char operation[96];
     char trigger[16];
-    char trace_id[33];    /* 32 hex digits, or "" when not traced */
+    char trace_id[33]; /* 32 hex digits, or "" when not traced */
 } kumo__recent_entry;
 
 typedef struct kumo__recent kumo__recent;

@@ -60,8 +60,7 @@ static const kumo__mtarget A = {"todos", "createTodo", "/todos", "POST", "http"}
 static const kumo__mtarget B = {"todos", "listTodos", "/todos", "GET", "http"};
 static const kumo__mtarget TICK = {"jobs", "nightly", "", "", "timer"};
 
-static kumo__mrow row(int target, const kumo__mtarget *l, int status, uint64_t count, uint64_t errors,
-                      uint64_t us_each)
+static kumo__mrow row(int target, const kumo__mtarget *l, int status, uint64_t count, uint64_t errors, uint64_t us_each)
 {
     kumo__mrow r;
     memset(&r, 0, sizeof(r));
@@ -110,8 +109,8 @@ static json_t *series_of(json_t *doc, const char *op)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(json_object_get(doc, "series"), i, s) if (strcmp(
-        json_string_value(json_object_get(s, "operation")), op) == 0) return s;
+    json_array_foreach(json_object_get(doc, "series"), i,
+                       s) if (strcmp(json_string_value(json_object_get(s, "operation")), op) == 0) return s;
     return NULL;
 }
 
@@ -249,7 +248,7 @@ static int fill(kumo__history *h, int nops, uint64_t from, int n, int gauges)
 {
     kumo__mtarget *l = calloc((size_t)nops, sizeof(*l));
     kumo__mrow *rows = calloc((size_t)nops, sizeof(*rows));
-    char (*names)[32] = calloc((size_t)nops, 32);
+    char(*names)[32] = calloc((size_t)nops, 32);
     kumo__hgauge g[4];
     int rc = 0;
     for (int k = 0; k < nops; k++) {
