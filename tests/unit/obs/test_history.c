@@ -109,8 +109,11 @@ static json_t *series_of(json_t *doc, const char *op)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(json_object_get(doc, "series"), i,
-                       s) if (strcmp(json_string_value(json_object_get(s, "operation")), op) == 0) return s;
+    json_array_foreach(json_object_get(doc, "series"), i, s)
+    {
+        if (strcmp(json_string_value(json_object_get(s, "operation")), op) == 0)
+            return s;
+    }
     return NULL;
 }
 
