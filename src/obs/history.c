@@ -219,7 +219,8 @@ int kumo__history_open(const kumo__history_config *cfg, kumo__history **out, kum
     sqlite3_busy_timeout(h->db, 2000);
     /* auto_vacuum takes effect only before the first table: a new file */
     if (exec(h, "PRAGMA auto_vacuum=INCREMENTAL") || exec(h, "PRAGMA journal_mode=WAL") ||
-        exec(h, "PRAGMA synchronous=NORMAL") || exec(h, "PRAGMA journal_size_limit=4194304") || exec(h, schema_sql)) {
+        exec(h, "PRAGMA synchronous=NORMAL") || exec(h, "PRAGMA cache_size=-256") ||
+        exec(h, "PRAGMA journal_size_limit=4194304") || exec(h, schema_sql)) {
         kumo__error_set(err, rc = -EIO, "cannot set up the metrics history: %s", h->error);
         goto out;
     }
@@ -716,6 +717,22 @@ static json_t *series_json(const cell *cells, size_t nb, int64_t step_s)
     return o;
 }
 
+/* A target a query shows: its id in the file, its place in the answer. */
+typedef struct tref {
+    int64_t id;
+    size_t order;
+    json_t *labels;
+} tref;
+
+static int by_id(const void *a, const void *b)
+{
+    const tref *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* What one query may hold in cells (targets x steps). */
+#define QUERY_CELLS_MAX (48u << 20)
+
 static const char *col_text(sqlite3_stmt *st, int i)
 {
     const unsigned char *s = sqlite3_column_text(st, i);
@@ -737,6 +754,9 @@ json_t *kumo__history_query_json(const char *path, const kumo__history_query *q,
     sqlite3 *db = NULL;
     sqlite3_stmt *tq = NULL, *pq = NULL, *gq = NULL;
     cell *cells = NULL, *total = NULL;
+    tref *refs = NULL;
+    size_t nt = 0, capt = 0;
+    unsigned char *has = NULL;
     gcell *gc = NULL;
     json_t *doc = NULL, *series = json_array(), *fns = json_array(), *tarr = json_array();
     int64_t oldest = 0, bytes = 0;
@@ -759,8 +779,8 @@ json_t *kumo__history_query_json(const char *path, const kumo__history_query *q,
                                "ORDER BY function, operation, route, method",
                                -1, &tq, NULL) != SQLITE_OK ||
             sqlite3_prepare_v2(db,
-                               "SELECT t, requests, errors, timeouts, cold, rejected, sum_us, buckets FROM points "
-                               "WHERE target = ? AND t > ? AND t <= ?",
+                               "SELECT t, target, requests, errors, timeouts, cold, rejected, sum_us, buckets FROM "
+                               "points WHERE t > ? AND t <= ?",
                                -1, &pq, NULL) != SQLITE_OK ||
             sqlite3_prepare_v2(db,
                                "SELECT function, t, busy, idle, starting, queued, in_flight FROM gauges WHERE t > ? "
@@ -773,40 +793,70 @@ json_t *kumo__history_query_json(const char *path, const kumo__history_query *q,
             sqlite3_bind_text(tq, 1, q->operation, -1, SQLITE_STATIC);
         if (q->function)
             sqlite3_bind_text(tq, 2, q->function, -1, SQLITE_STATIC);
+        /* the targets asked for, then one pass over the window's points
+         * (the key starts with t: a range scan), each into its target's
+         * row of cells */
         while (sqlite3_step(tq) == SQLITE_ROW) {
-            memset(cells, 0, nb * sizeof(*cells));
-            int any = 0;
-            sqlite3_bind_int64(pq, 1, sqlite3_column_int64(tq, 0));
-            sqlite3_bind_int64(pq, 2, start_ms);
-            sqlite3_bind_int64(pq, 3, end_ms);
-            while (sqlite3_step(pq) == SQLITE_ROW) {
-                int64_t t = sqlite3_column_int64(pq, 0);
-                size_t i = (size_t)((t - start_ms - 1) / step_ms);
-                if (i >= nb)
-                    continue;
-                cell *c = &cells[i];
-                c->requests += (uint64_t)sqlite3_column_int64(pq, 1);
-                c->errors += (uint64_t)sqlite3_column_int64(pq, 2);
-                c->timeouts += (uint64_t)sqlite3_column_int64(pq, 3);
-                c->cold += (uint64_t)sqlite3_column_int64(pq, 4);
-                c->rejected += (uint64_t)sqlite3_column_int64(pq, 5);
-                c->sum_us += (uint64_t)sqlite3_column_int64(pq, 6);
-                const void *blob = sqlite3_column_blob(pq, 7);
-                if (blob)
-                    kumo__history_blob_add(blob, (size_t)sqlite3_column_bytes(pq, 7), c->b);
-                any = 1;
+            if (nt == capt) {
+                size_t cap = capt ? capt * 2 : 16;
+                tref *more = realloc(refs, cap * sizeof(*refs));
+                if (more == NULL)
+                    goto oom;
+                refs = more;
+                capt = cap;
             }
-            sqlite3_reset(pq);
-            if (!any)
+            refs[nt].id = sqlite3_column_int64(tq, 0);
+            refs[nt].order = nt;
+            refs[nt].labels =
+                json_pack("{s:s, s:s, s:s, s:s, s:s}", "function", col_text(tq, 1), "operation", col_text(tq, 2),
+                          "route", col_text(tq, 3), "method", col_text(tq, 4), "trigger", col_text(tq, 5));
+            if (refs[nt++].labels == NULL)
+                goto oom;
+        }
+        if (nt > 0 && nb * sizeof(cell) > QUERY_CELLS_MAX / nt) {
+            kumo__error_set(err, -E2BIG,
+                            "%zu series of %zu points is more than a query holds; ask for one operation= or "
+                            "function=, or a larger step=",
+                            nt, nb);
+            goto fail;
+        }
+        free(cells);
+        if ((cells = calloc(nt ? nt * nb : 1, sizeof(*cells))) == NULL || (has = calloc(nt ? nt : 1, 1)) == NULL)
+            goto oom;
+        tref *byid = malloc((nt ? nt : 1) * sizeof(*byid));
+        if (byid == NULL)
+            goto oom;
+        memcpy(byid, refs, nt * sizeof(*byid));
+        qsort(byid, nt, sizeof(*byid), by_id);
+        sqlite3_bind_int64(pq, 1, start_ms);
+        sqlite3_bind_int64(pq, 2, end_ms);
+        while (sqlite3_step(pq) == SQLITE_ROW) {
+            tref key = {.id = sqlite3_column_int64(pq, 1)};
+            const tref *r = bsearch(&key, byid, nt, sizeof(*byid), by_id);
+            size_t i = (size_t)((sqlite3_column_int64(pq, 0) - start_ms - 1) / step_ms);
+            if (r == NULL || i >= nb)
+                continue; /* another operation's, or outside */
+            cell *c = &cells[r->order * nb + i];
+            c->requests += (uint64_t)sqlite3_column_int64(pq, 2);
+            c->errors += (uint64_t)sqlite3_column_int64(pq, 3);
+            c->timeouts += (uint64_t)sqlite3_column_int64(pq, 4);
+            c->cold += (uint64_t)sqlite3_column_int64(pq, 5);
+            c->rejected += (uint64_t)sqlite3_column_int64(pq, 6);
+            c->sum_us += (uint64_t)sqlite3_column_int64(pq, 7);
+            const void *blob = sqlite3_column_blob(pq, 8);
+            if (blob)
+                kumo__history_blob_add(blob, (size_t)sqlite3_column_bytes(pq, 8), c->b);
+            has[r->order] = 1;
+        }
+        free(byid);
+        for (size_t k = 0; k < nt; k++) {
+            if (!has[k])
                 continue; /* no traffic in the window: no series */
+            const cell *row = &cells[k * nb];
             for (size_t i = 0; i < nb; i++)
-                cell_add(&total[i], &cells[i]);
-            json_t *s = series_json(cells, nb, step);
-            if (s == NULL ||
-                json_object_update_new(s, json_pack("{s:s, s:s, s:s, s:s, s:s}", "function", col_text(tq, 1),
-                                                    "operation", col_text(tq, 2), "route", col_text(tq, 3), "method",
-                                                    col_text(tq, 4), "trigger", col_text(tq, 5))) != 0 ||
-                json_array_append_new(series, s) != 0)
+                cell_add(&total[i], &row[i]);
+            json_t *s = series_json(row, nb, step);
+            if (s == NULL || json_object_update(s, refs[k].labels) != 0 || json_array_append_new(series, s) != 0)
                 goto oom;
         }
         sqlite3_bind_int64(gq, 1, start_ms);
@@ -879,5 +929,9 @@ out:
     free(cells);
     free(total);
     free(gc);
+    free(has);
+    for (size_t k = 0; k < nt; k++)
+        json_decref(refs[k].labels);
+    free(refs);
     return doc;
 }
