@@ -15,6 +15,7 @@
 
 #include "check.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,6 +332,29 @@ static void test_prune_size(void)
            (unsigned long long)before, (long long)st.st_size, max);
 }
 
+/* A query holding too many cells (targets x steps) is refused, not made. */
+static void test_query_ceiling(void)
+{
+    char path[512];
+    kumo__history *h = open_at("wide.db", 86400, 64u << 20, path, sizeof(path));
+    CHECK(h != NULL);
+    if (h == NULL)
+        return;
+    uint64_t now = now_ms();
+    CHECK_INT(fill(h, 130, now - 20000, 1, 0), 0);
+    kumo__history_close(h);
+    kumo__history_query q = {.now_ms = now, .since_s = 2000, .step_s = 1, .interval_ms = 10000};
+    kumo__error err = {0};
+    json_t *doc = kumo__history_query_json(path, &q, &err);
+    CHECK(doc == NULL);
+    CHECK_INT(err.code, -E2BIG);
+    CHECK(strstr(err.msg, "larger step=") != NULL);
+    q.step_s = 10;
+    doc = kumo__history_query_json(path, &q, &err);
+    CHECK(doc && json_array_size(json_object_get(doc, "series")) == 130);
+    json_decref(doc);
+}
+
 /* Through the real registry: the thread's own path, snapshot to point. */
 static void test_registry(void)
 {
@@ -404,6 +428,7 @@ int main(void)
     test_prune_age();
     test_prune_size();
     test_registry();
+    test_query_ceiling();
     day_of_points();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
