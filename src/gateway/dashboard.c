@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "base/percent.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/h2o_glue.h"
@@ -72,6 +73,7 @@ struct kumo__gw_dashboard {
     size_t history_max;      /* observability.metrics.history_max */
     unsigned interval_ms;    /* the sampling interval */
     size_t logs_max;         /* observability.logs.max_size (0: no log store) */
+    int enabled;             /* observability.enabled: false records nothing, not even the recent ones */
     char history_path[4200]; /* DATA_DIR/metrics.db */
     char logs_path[4200];    /* DATA_DIR/logs.db */
 };
@@ -87,7 +89,8 @@ int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
     }
     gw->dash = d;
     d->nrecent = gw->nthreads;
-    for (int i = 0; i < gw->nthreads; i++)
+    d->enabled = obs->enabled;
+    for (int i = 0; i < gw->nthreads && d->enabled; i++)
         d->recent[i] = kumo__recent_create(); /* NULL: that loop keeps none */
     snprintf(d->history_path, sizeof(d->history_path), "%s/metrics.db", g->data_dir);
     snprintf(d->logs_path, sizeof(d->logs_path), "%s/logs.db", g->data_dir);
@@ -95,8 +98,8 @@ int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
     d->history_max = obs->history_max;
     d->interval_ms = kumo__history_interval_ms();
     d->logs_max = obs->logs_max;
-    if (obs->history_s <= 0)
-        return 0; /* observability.metrics.history: 0 */
+    if (obs->history_s <= 0 || !obs->enabled)
+        return 0; /* observability.metrics.history: 0, or observability.enabled: false */
     if (mkdir(g->data_dir, 0700) != 0 && errno != EEXIST) {
         kumo__error_set(err, -errno, "cannot make %s for the metrics history: %s", g->data_dir, strerror(errno));
         return err->code;
@@ -118,6 +121,16 @@ int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
     if (rc != 0)
         kumo__error_wrap(err, "observability.metrics.history");
     return rc;
+}
+
+void kumo__gw_dashboard_reloaded(gateway *gw, const kumo__project *p)
+{
+    const kumo__gw_dashboard *d = gw->dash;
+    if (d && (p->obs.history_s != d->keep_s || p->obs.history_max != d->history_max || !p->obs.enabled != !d->enabled))
+        kumo__log_event("warn",
+                        "observability.enabled, metrics.history or metrics.history_max changed; until kumo up "
+                        "restarts, the metrics history keeps %s (%.0f s, at most %zu bytes)",
+                        d->history ? "running as it started" : "off", d->keep_s, d->history_max);
 }
 
 void kumo__gw_dashboard_stop(gateway *gw)
@@ -242,7 +255,8 @@ static void history(gateway *gw, h2o_req_t *req)
         kumo__send_problem(req, 404, "Not Found",
                            d == NULL || d->keep_s <= 0
                                ? "the metrics history is off (observability.metrics.history: 0 in kumo.yaml)"
-                               : "the metrics history could not start; kumo up's log says why",
+                           : !d->enabled ? "observability is off (observability.enabled: false in kumo.yaml)"
+                                         : "the metrics history could not start; kumo up's log says why",
                            NULL, NULL);
         return;
     }

@@ -362,6 +362,10 @@ char *kumo__gw_metrics_text(gateway *gw);
  * holds no data), _route GET /history and /recent: 1 when it answered. */
 int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err);
 void kumo__gw_dashboard_stop(gateway *gw);
+/* After a reload built p (main thread): a warn line when p's history
+ * settings differ from those the history runs with (they wait for a
+ * restart). */
+void kumo__gw_dashboard_reloaded(gateway *gw, const kumo__project *p);
 int kumo__gw_dashboard_page(gateway *gw, h2o_req_t *req);
 int kumo__gw_dashboard_route(gateway *gw, h2o_req_t *req);
 /* From kumo__gw_observe: keeps o when it failed or was among the slowest. */

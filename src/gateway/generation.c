@@ -305,6 +305,7 @@ void kumo__gw_reload(gateway *gw)
                             "http.max_connections changed; until kumo up restarts, each loop keeps its bound of %zu "
                             "open connections",
                             gw->max_conns);
+        kumo__gw_dashboard_reloaded(gw, g->project); /* the history's settings wait for a restart */
         size_t bound = 0;
         for (size_t i = 0; i < g->spec->nops; i++)
             bound += g->spec->ops[i].unit_index >= 0;

@@ -3,8 +3,9 @@ errors, a crash and slow calls goes in; GET /history's series add up to
 exactly what the test sent (per operation and in total), GET /recent lists
 the failed and the slowest with their request ids, GET /dashboard is the
 self-contained page; a restart keeps the history and adds to it; bad
-queries are 400s; history: 0 turns it off; an admin token guards the data
-but not the page.
+queries are 400s; history: 0 turns it off, and observability.enabled:
+false records nothing; a reload that changes the history's settings says
+they wait for a restart; an admin token guards the data but not the page.
 
 KUMO_HISTORY_INTERVAL_MS (a testing knob) makes the history sample every
 200 ms instead of every 10 s, so the waits stay short; they are bounded
@@ -221,6 +222,41 @@ class DashboardOffTest(unittest.TestCase):
             self.assertEqual(status, 200)
             self.assertEqual([r["operation"] for r in rec["failed"]], ["fail"])
             self.assertFalse(os.path.exists(os.path.join(project, ".kumo", "data", "metrics.db")))
+        finally:
+            rc = gw.stop()
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
+        self.assertEqual(rc, 0)
+
+
+class DashboardDisabledTest(unittest.TestCase):
+    """observability: {enabled: false} records nothing, not even the recent
+    invocations; a reload that changes the history's settings says they
+    wait for a restart."""
+
+    def test_disabled_then_reload(self):
+        project = copy_project("faults", os.path.join(HERE, "projects"))
+        yaml = os.path.join(project, "kumo.yaml")
+        with open(yaml) as f:
+            original = f.read()
+        with open(yaml, "w") as f:
+            f.write(original + "observability:\n  enabled: false\n")
+        gw = Gateway(project, threads=1, env=ENV)
+        try:
+            self.assertEqual(get(gw.base + "/fail")[0], 500)
+            status, doc = get_json(gw.admin + "/history")
+            self.assertEqual(status, 404)
+            self.assertIn("observability.enabled: false", doc["detail"])
+            status, rec = get_json(gw.admin + "/recent")
+            self.assertEqual((status, rec["failed"], rec["slowest"]), (200, [], []))
+            self.assertFalse(os.path.exists(os.path.join(project, ".kumo", "data", "metrics.db")))
+            with open(yaml, "w") as f:
+                f.write(original + "observability:\n  metrics: {history: 2h}\n")
+            req = urllib.request.Request(gw.admin + "/reload", data=b"", method="POST",
+                                         headers={"content-type": "application/json"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                self.assertEqual(r.status, 200)
+            self.assertTrue(wait_for(lambda: "until kumo up restarts, the metrics history keeps off" in gw.stderr()),
+                            gw.stderr()[-2000:])
         finally:
             rc = gw.stop()
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
