@@ -826,8 +826,10 @@ json_t *kumo__history_query_json(const char *path, const kumo__history_query *q,
         tref *byid = malloc((nt ? nt : 1) * sizeof(*byid));
         if (byid == NULL)
             goto oom;
-        memcpy(byid, refs, nt * sizeof(*byid));
-        qsort(byid, nt, sizeof(*byid), by_id);
+        if (nt > 0) {
+            memcpy(byid, refs, nt * sizeof(*byid));
+            qsort(byid, nt, sizeof(*byid), by_id);
+        }
         sqlite3_bind_int64(pq, 1, start_ms);
         sqlite3_bind_int64(pq, 2, end_ms);
         while (sqlite3_step(pq) == SQLITE_ROW) {

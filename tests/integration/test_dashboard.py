@@ -24,6 +24,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = {"KUMO_HISTORY_INTERVAL_MS": "200"}
 
 
+def faults_copy():
+    """The faults test project, with a timeout no cold start on a loaded
+    machine (sanitizers, parallel tests) comes near."""
+    project = copy_project("faults", os.path.join(HERE, "projects"))
+    yaml = os.path.join(project, "kumo.yaml")
+    with open(yaml) as f:
+        text = f.read()
+    with open(yaml, "w") as f:
+        f.write(text.replace("timeout: 3s", "timeout: 60s"))
+    return project
+
+
 def get(url, headers=None):
     req = urllib.request.Request(url, headers=headers or {})
     try:
@@ -41,7 +53,7 @@ def get_json(url, headers=None):
 class DashboardTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.project_dir = copy_project("faults", os.path.join(HERE, "projects"))
+        cls.project_dir = faults_copy()
         cls.gw = Gateway(cls.project_dir, threads=2, env=ENV)
 
     @classmethod
@@ -201,7 +213,7 @@ class DashboardOffTest(unittest.TestCase):
     """history: 0 (no thread, no file) and an admin token."""
 
     def test_off_and_token(self):
-        project = copy_project("faults", os.path.join(HERE, "projects"))
+        project = faults_copy()
         with open(os.path.join(project, "kumo.yaml"), "a") as f:
             f.write("observability:\n  metrics: {history: 0}\n")
         token_file = os.path.join(os.path.dirname(project), "token")
@@ -234,7 +246,7 @@ class DashboardDisabledTest(unittest.TestCase):
     wait for a restart."""
 
     def test_disabled_then_reload(self):
-        project = copy_project("faults", os.path.join(HERE, "projects"))
+        project = faults_copy()
         yaml = os.path.join(project, "kumo.yaml")
         with open(yaml) as f:
             original = f.read()

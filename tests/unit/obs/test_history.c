@@ -239,6 +239,12 @@ static void test_deltas(void)
     json_decref(doc);
     kumo__history_close(h);
 
+    /* an operation the file does not know: no series (no target at all) */
+    doc = query(path, t0 + 40002, 600, 60, "nobody");
+    CHECK(doc && json_array_size(json_object_get(doc, "series")) == 0);
+    CHECK_INT(total_of(json_object_get(doc, "total"), "requests"), 0);
+    json_decref(doc);
+
     /* a missing file reads as no series; a bad one as an error */
     char missing[512];
     snprintf(missing, sizeof(missing), "%s/none.db", dir);
