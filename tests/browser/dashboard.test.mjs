@@ -135,9 +135,9 @@ test('/dashboard draws the traffic: rates, latency, replicas, schedules, recent 
     const ops = ['items_one', 'fail', 'slow', 'crash', 'log_twice'];
     return document.body.dataset.ready === '1' &&
       ops.every((op) => document.querySelector(`[data-operation="${op}"] .chart[data-points]:not([data-points="0"])`));
-  }, null, { timeout: 30000, polling: 250 });
+  }, null, { timeout: 90000, polling: 250 });
   // once the page knows kumo samples every 200 ms, a minute is 1 s steps
-  await page.waitForFunction(() => document.body.dataset.step === '1', null, { timeout: 30000, polling: 250 });
+  await page.waitForFunction(() => document.body.dataset.step === '1', null, { timeout: 90000, polling: 250 });
   assert.ok(Number(await page.locator('body').getAttribute('data-points')) > 20);
   assert.ok(await points('#ov-rate') > 0, 'the overview rate chart has points');
   assert.ok(await points('#ov-lat') > 0, 'the overview latency chart has points');
