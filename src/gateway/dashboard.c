@@ -343,32 +343,34 @@ static void log_table(sqlite3 *db, char *buf, size_t cap)
     sqlite3_finalize(st);
 }
 
-/* One stored line as an object: its columns, and the fields of a column
- * holding the JSON log line itself (line, json, raw, text) merged in. */
+/* One stored line as an object: the JSON log line itself when a column
+ * holds it (line, json, raw or text: the log store keeps the line as
+ * written), else the row's columns. */
 static json_t *log_row(sqlite3_stmt *st)
 {
-    json_t *o = json_object();
     int n = sqlite3_column_count(st);
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(st, i);
+        const char *s = (const char *)sqlite3_column_text(st, i);
+        if (sqlite3_column_type(st, i) != SQLITE_TEXT || s == NULL || s[0] != '{' ||
+            (strcmp(name, "line") != 0 && strcmp(name, "json") != 0 && strcmp(name, "raw") != 0 &&
+             strcmp(name, "text") != 0))
+            continue;
+        json_t *parsed = json_loadb(s, (size_t)sqlite3_column_bytes(st, i), 0, NULL);
+        if (json_is_object(parsed))
+            return parsed;
+        json_decref(parsed);
+    }
+    json_t *o = json_object();
     for (int i = 0; o && i < n; i++) {
         const char *name = sqlite3_column_name(st, i);
         switch (sqlite3_column_type(st, i)) {
         case SQLITE_INTEGER: json_object_set_new(o, name, json_integer(sqlite3_column_int64(st, i))); break;
         case SQLITE_FLOAT: json_object_set_new(o, name, json_real(sqlite3_column_double(st, i))); break;
-        case SQLITE_TEXT: {
-            const char *s = (const char *)sqlite3_column_text(st, i);
-            int size = sqlite3_column_bytes(st, i);
-            json_t *parsed = NULL;
-            if (size > 1 && s[0] == '{' &&
-                (strcmp(name, "line") == 0 || strcmp(name, "json") == 0 || strcmp(name, "raw") == 0 ||
-                 strcmp(name, "text") == 0))
-                parsed = json_loadb(s, (size_t)size, 0, NULL);
-            if (json_is_object(parsed))
-                json_object_update_missing(o, parsed);
-            else
-                json_object_set_new(o, name, json_stringn_nocheck(s, (size_t)size));
-            json_decref(parsed);
+        case SQLITE_TEXT:
+            json_object_set_new(
+                o, name, json_stringn((const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i)));
             break;
-        }
         default: break; /* NULL and blobs: nothing to show */
         }
     }

@@ -14,6 +14,7 @@ waits for a state, never sleeps that must be long enough.
 import json
 import os
 import shutil
+import sqlite3
 import unittest
 import urllib.error
 import urllib.request
@@ -163,6 +164,35 @@ class DashboardTest(unittest.TestCase):
         self.assertIn("available", rec["logs"])
         if not rec["logs"]["available"]:
             self.assertIn("logs.db", rec["logs"]["why"])
+
+    def test_1b_log_lines(self):
+        """/recent gives each invocation its lines from the log store: the
+        real one when kumo up keeps it, else a logs.db written here in the
+        log store's format (src/obs/logstore.c: table logs, request_id,
+        line holding the JSON line)."""
+        status, rec = get_json(self.gw.admin + "/recent")
+        self.assertEqual(status, 200)
+        rid = next(r["request_id"] for r in rec["failed"] if r["operation"] == "fail")
+        path = os.path.join(self.project_dir, ".kumo", "data", "logs.db")
+        if not os.path.exists(path):
+            db = sqlite3.connect(path)
+            db.executescript("CREATE TABLE logs(id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
+                             " level TEXT NOT NULL, msg TEXT NOT NULL, request_id TEXT, trace_id TEXT,"
+                             " function TEXT, operation TEXT, line TEXT NOT NULL);")
+            for msg in ("handler says hello", "request"):
+                line = json.dumps({"time": "2026-12-05T00:00:00.000000Z", "level": "error", "msg": msg,
+                                   "request_id": rid, "operation": "fail"})
+                db.execute("INSERT INTO logs(time, level, msg, request_id, operation, line) VALUES(1, 'error', ?, ?,"
+                           " 'fail', ?)", (msg, rid, line))
+            db.execute("INSERT INTO logs(time, level, msg, line) VALUES(1, 'info', 'other', '{\"msg\":\"other\"}')")
+            db.commit()
+            db.close()
+        status, rec = get_json(self.gw.admin + "/recent")
+        self.assertTrue(rec["logs"]["available"], rec["logs"])
+        entry = next(r for r in rec["failed"] if r["request_id"] == rid)
+        msgs = [line.get("msg") for line in entry["logs"]]
+        self.assertIn("request", msgs)  # the access line, at least
+        self.assertTrue(all(line.get("request_id") == rid for line in entry["logs"]), entry["logs"])
 
     def test_2_page(self):
         status, headers, body = get(self.gw.admin + "/dashboard")
