@@ -6,7 +6,9 @@
  * answers count only as rejected); gauges are written when they move;
  * queries merge points into steps whose sums are the deltas; a reopened
  * file continues after its newest point; pruning drops what is older than
- * keep_s and, over max_bytes, the oldest until the file is under it.
+ * keep_s and, over max_bytes, the oldest until the file is under it; a
+ * query holding too many cells is refused; stopping the thread records
+ * one last point.
  *
  * KUMO_HISTORY_DAY=1 also fills a file with 24 h of 10 s points for 20
  * operations and prints its size (the figure docs/dashboard.md gives).
@@ -338,6 +340,32 @@ static void test_prune_size(void)
            (unsigned long long)before, (long long)st.st_size, max);
 }
 
+/* The thread: stopping it records one last point, so what ran since the
+ * last sample is not lost at a stop (the interval is an hour: no sample
+ * but the last can happen while the test runs). */
+static void test_thread_last_point(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/thread.db", dir);
+    kumo__metrics *m = kumo__metrics_create(1);
+    kumo__history_config cfg = {
+        .path = path, .keep_s = 86400, .max_bytes = 64u << 20, .interval_ms = 3600000, .metrics = m};
+    kumo__history *h = NULL;
+    kumo__error err = {0};
+    CHECK(m != NULL);
+    CHECK_INT(kumo__history_open(&cfg, &h, &err), 0);
+    if (h == NULL || m == NULL)
+        return;
+    CHECK_INT(kumo__history_start(h, &err), 0);
+    int a = kumo__metrics_target(m, &A);
+    for (int i = 0; i < 4; i++)
+        kumo__metrics_invocation(m, 0, a, 201, 700, 0);
+    kumo__history_close(h);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM points"), 1);
+    CHECK_INT(sql_int(path, "SELECT requests FROM points"), 4);
+    kumo__metrics_free(m);
+}
+
 /* A query holding too many cells (targets x steps) is refused, not made. */
 static void test_query_ceiling(void)
 {
@@ -435,6 +463,7 @@ int main(void)
     test_prune_size();
     test_registry();
     test_query_ceiling();
+    test_thread_last_point();
     day_of_points();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
