@@ -270,8 +270,11 @@ static void history(gateway *gw, h2o_req_t *req)
     int ro = query_value(req, "operation", j->operation, sizeof(j->operation));
     int rf = query_value(req, "function", j->function, sizeof(j->function));
     int64_t interval_s = d->interval_ms >= 1000 ? d->interval_ms / 1000 : 1;
-    if (rt == 0) /* about 360 points, in whole samples */
+    if (rt == 0) { /* about 360 points, in whole samples */
         step = ((since / 360 + interval_s - 1) / interval_s) * interval_s;
+        if (step < interval_s)
+            step = interval_s;
+    }
     if (step < 1)
         step = 1;
     const char *bad = rs < 0   ? "since= takes a duration: seconds (3600) or 90m, 6h, 1d; at most 366d"

@@ -530,7 +530,10 @@ long kumo__history_prune(kumo__history *h, uint64_t now_ms)
     }
     if (deleted > 0) {
         /* targets nothing refers to any more (an operation renamed long ago) */
-        exec(h, "DELETE FROM targets WHERE id NOT IN (SELECT DISTINCT target FROM points)");
+        if (exec(h, "DELETE FROM targets WHERE id NOT IN (SELECT DISTINCT target FROM points)") == 0 &&
+            sqlite3_changes(h->db) > 0)
+            for (size_t i = 0; i < h->nprev; i++)
+                h->prev[i].dbid = 0; /* looked up (made again) at its next point */
         if (exec(h, "PRAGMA incremental_vacuum") != 0)
             return -EIO;
     }

@@ -314,6 +314,31 @@ static void test_prune_age(void)
     kumo__history_close(h);
 }
 
+/* A target whose points all aged out loses its row; when it moves again
+ * its points must be filed under a row that exists (not the old id). */
+static void test_prune_target_again(void)
+{
+    char path[512];
+    kumo__history *h = open_at("again.db", 3600, 64u << 20, path, sizeof(path));
+    CHECK(h != NULL);
+    if (h == NULL)
+        return;
+    uint64_t now = now_ms();
+    kumo__mrow r1[] = {row(0, &A, 201, 5, 0, 1000)};
+    kumo__msnap s1 = {r1, 1, now - 7200 * 1000u};
+    CHECK_INT(kumo__history_record(h, &s1, NULL, 0), 0);
+    CHECK_INT(kumo__history_prune(h, now), 1);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM targets"), 0);
+    kumo__mrow r2[] = {row(0, &A, 201, 8, 0, 1000)};
+    kumo__msnap s2 = {r2, 1, now};
+    CHECK_INT(kumo__history_record(h, &s2, NULL, 0), 0);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM points p JOIN targets t ON t.id = p.target"), 1);
+    json_t *doc = query(path, now, 600, 60, NULL);
+    CHECK_INT(total_of(series_of(doc, "createTodo"), "requests"), 3);
+    json_decref(doc);
+    kumo__history_close(h);
+}
+
 static void test_prune_size(void)
 {
     char path[512];
@@ -460,6 +485,7 @@ int main(void)
     test_blob();
     test_deltas();
     test_prune_age();
+    test_prune_target_again();
     test_prune_size();
     test_registry();
     test_query_ceiling();
