@@ -441,12 +441,12 @@ static json_t *recent_work(void *arg, const generation *g, int *status, char *de
             json_array_append_new(lists[l], e);
         }
     }
+    int have_store = st != NULL;
     sqlite3_finalize(st);
     if (db)
         sqlite3_close(db);
-    json_t *logs = st || why[0] == '\0'
-                       ? json_pack("{s:b, s:s}", "available", 1, "path", j->logs_path)
-                       : json_pack("{s:b, s:s, s:s}", "available", 0, "path", j->logs_path, "why", why);
+    json_t *logs = have_store ? json_pack("{s:b, s:s}", "available", 1, "path", j->logs_path)
+                              : json_pack("{s:b, s:s, s:s}", "available", 0, "path", j->logs_path, "why", why);
     return json_pack("{s:o, s:o, s:o, s:i, s:i}", "slowest", lists[0], "failed", lists[1], "logs", logs, "window_s",
                      (int)(2 * KUMO__RECENT_WINDOW_US / 1000000u), "shown", RECENT_SHOWN);
 }
