@@ -17,11 +17,11 @@ declare -A allow=(
   [worker]="base proto sandbox sdk worker"
   [runtime]="base proto sandbox openapi project runtime"
   [obs]="base proto openapi project obs"
-  [gateway]="base proto sandbox openapi project obs sdk runtime gateway"
-  [host]="base proto sandbox openapi project obs sdk runtime gateway host"
-  [deploy]="base proto sandbox openapi project obs sdk runtime gateway host deploy"
-  [emulate]="base proto sandbox openapi project obs sdk runtime gateway host deploy emulate"
-  [cli]="base proto sandbox openapi project obs sdk runtime gateway host deploy emulate cli"
+  [gateway]="base proto sandbox openapi project sdk runtime obs gateway"
+  [host]="base proto sandbox openapi project sdk runtime obs gateway host"
+  [deploy]="base proto sandbox openapi project sdk runtime obs gateway host deploy"
+  [emulate]="base proto sandbox openapi project sdk runtime obs gateway host deploy emulate"
+  [cli]="base proto sandbox openapi project sdk runtime obs gateway host deploy emulate cli"
 )
 
 bad=0
