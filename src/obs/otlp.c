@@ -28,6 +28,7 @@
 #include "base/http.h"
 #include "base/log.h"
 #include "base/percent.h"
+#include "obs/metrics.h"
 
 #define BATCH_MAX 512
 #define DEFAULT_BUFFER 4096
@@ -192,10 +193,14 @@ static void jspan(jbuf *b, const kumo__span *s)
         const kumo__span_attr *a = &s->attrs[i];
         if (i)
             jput(b, ",", 1);
-        if (a->is_str) {
+        if (a->type == KUMO__ATTR_STR) {
             size_t off = a->off < sizeof(s->pool) ? a->off : sizeof(s->pool);
             size_t len = a->len <= sizeof(s->pool) - off ? a->len : sizeof(s->pool) - off;
             jkv_str(b, a->key, s->pool + off, len);
+        } else if (a->type == KUMO__ATTR_BOOL) {
+            jlit(b, "{\"key\":");
+            jstr(b, a->key, strlen(a->key));
+            jlit(b, a->num ? ",\"value\":{\"boolValue\":true}}" : ",\"value\":{\"boolValue\":false}}");
         } else {
             jlit(b, "{\"key\":");
             jstr(b, a->key, strlen(a->key));
@@ -636,7 +641,12 @@ static void count_metrics(kumo__tracer *t)
     if (m == NULL)
         return;
     uint64_t exported = kumo__tracer_exported(t), dropped = kumo__tracer_dropped(t);
-    (void)exported;
-    (void)dropped;
-    /* kumo__metrics_count lands with the metrics core (OBS.md). */
+    /* Called with 0 too, so both series exist from the first second. */
+    kumo__metrics_count(m, "kumo_trace_spans_exported_total", "Spans the OTLP collector accepted.",
+                        exported - t->reported_exported);
+    kumo__metrics_count(m, "kumo_trace_spans_dropped_total",
+                        "Spans dropped: the export buffer was full, or the collector refused or did not answer.",
+                        dropped - t->reported_dropped);
+    t->reported_exported = exported;
+    t->reported_dropped = dropped;
 }

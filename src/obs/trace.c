@@ -209,7 +209,7 @@ void kumo__span_str(kumo__span *s, const char *key, const char *v, size_t len)
         len = room;
     kumo__span_attr *a = &s->attrs[s->nattrs++];
     a->key = key;
-    a->is_str = 1;
+    a->type = KUMO__ATTR_STR;
     a->off = s->pool_used;
     a->len = (uint16_t)len;
     a->num = 0;
@@ -218,21 +218,63 @@ void kumo__span_str(kumo__span *s, const char *key, const char *v, size_t len)
     s->pool_used = (uint16_t)(s->pool_used + len);
 }
 
-void kumo__span_int(kumo__span *s, const char *key, int64_t v)
+static void put_num(kumo__span *s, const char *key, uint8_t type, int64_t v)
 {
     if (s->nattrs >= KUMO__SPAN_ATTRS_MAX)
         return;
     kumo__span_attr *a = &s->attrs[s->nattrs++];
     a->key = key;
-    a->is_str = 0;
+    a->type = type;
     a->off = a->len = 0;
     a->num = v;
+}
+
+void kumo__span_int(kumo__span *s, const char *key, int64_t v)
+{
+    put_num(s, key, KUMO__ATTR_INT, v);
+}
+
+void kumo__span_bool(kumo__span *s, const char *key, int v)
+{
+    put_num(s, key, KUMO__ATTR_BOOL, v != 0);
 }
 
 void kumo__span_set_status(kumo__span *s, enum kumo__span_status code, const char *msg, size_t len)
 {
     s->status = (uint8_t)code;
     copy_cut(s->status_msg, sizeof(s->status_msg), msg, len);
+}
+
+/* ---- an invocation's trace context ---- */
+
+void kumo__span_ctx_begin(kumo__span_ctx *sc, const kumo__tracer *t, const char *tp, size_t tp_len, const char *ts,
+                          size_t ts_len)
+{
+    kumo__trace_ctx parent;
+    int has_parent = tp && kumo__traceparent_parse(tp, tp_len, &parent) == 0;
+    if (has_parent) {
+        memcpy(sc->trace_id, parent.trace_id, 16);
+        memcpy(sc->parent_id, parent.span_id, 8);
+    } else {
+        kumo__trace_new_trace_id(sc->trace_id);
+        memset(sc->parent_id, 0, 8);
+        parent.flags = 0;
+    }
+    kumo__trace_new_span_id(sc->span_id);
+    kumo__trace_new_span_id(sc->invoke_id);
+    int sampled = t ? kumo__sampler_decide(kumo__tracer_sampler(t), sc->trace_id, has_parent, parent.flags)
+                    : (!has_parent || (parent.flags & KUMO__TRACE_SAMPLED));
+    /* Flags other than sampled (W3C level 2's random bit...) are not
+     * claimed by kumo: only the sampled bit is set or cleared. */
+    sc->flags = sampled ? KUMO__TRACE_SAMPLED : 0;
+    sc->recording = sampled && kumo__tracer_recording(t);
+    kumo__traceparent_format(sc->trace_id, sc->invoke_id, sc->flags, sc->traceparent);
+    if (has_parent && ts && kumo__tracestate_ok(ts, ts_len)) {
+        memcpy(sc->tracestate, ts, ts_len);
+        sc->tracestate[ts_len] = '\0';
+    } else {
+        sc->tracestate[0] = '\0';
+    }
 }
 
 /* ---- the bounded buffer ---- */

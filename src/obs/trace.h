@@ -26,6 +26,8 @@
 #include "base/error.h"
 #include "proto/tracectx.h"
 
+typedef struct kumo__tracer kumo__tracer;
+
 /* ---- ids ---- */
 
 /* n random bytes from this thread's generator (xoshiro256**, seeded from
@@ -81,11 +83,13 @@ enum kumo__span_status { KUMO__STATUS_UNSET = 0, KUMO__STATUS_OK = 1, KUMO__STAT
 #define KUMO__SPAN_ATTRS_MAX 16
 #define KUMO__SPAN_POOL 640 /* bytes shared by the string attributes' values */
 
+enum { KUMO__ATTR_STR = 0, KUMO__ATTR_INT = 1, KUMO__ATTR_BOOL = 2 };
+
 typedef struct kumo__span_attr {
     const char *key; /* a string literal: it must outlive the span */
-    uint8_t is_str;
-    uint16_t off, len; /* is_str: the value in the span's pool */
-    int64_t num;       /* !is_str */
+    uint8_t type; /* KUMO__ATTR_STR, _INT, _BOOL */
+    uint16_t off, len; /* a string: the value in the span's pool */
+    int64_t num;       /* an int or a bool */
 } kumo__span_attr;
 
 /* One finished span, fixed size, copied by value into the buffer. */
@@ -109,7 +113,35 @@ void kumo__span_init(kumo__span *s, const uint8_t trace_id[16], const uint8_t sp
  * KUMO__SPAN_ATTRS_MAX is left out. `key` must be a literal. */
 void kumo__span_str(kumo__span *s, const char *key, const char *v, size_t len);
 void kumo__span_int(kumo__span *s, const char *key, int64_t v);
+void kumo__span_bool(kumo__span *s, const char *key, int v);
 void kumo__span_set_status(kumo__span *s, enum kumo__span_status code, const char *msg, size_t len);
+
+/* ---- an invocation's trace context ---- */
+
+/* What the gateway keeps for one traced invocation (kumo__gw_obs's
+ * `span`): its SERVER or CONSUMER span, the "invoke" child span that is
+ * the worker's parent, and the traceparent the worker gets. */
+typedef struct kumo__span_ctx {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];   /* the SERVER / CONSUMER span */
+    uint8_t parent_id[8]; /* the caller's span; all zero: this is the trace's root */
+    uint8_t invoke_id[8]; /* the worker invocation's span, parent of the handler's work */
+    uint8_t flags;        /* W3C flags passed on: bit 0 sampled */
+    int recording;        /* sampled, and the tracer exports: spans are made at the end */
+    char traceparent[56]; /* for the worker: 00-TRACE-INVOKE_ID-FLAGS */
+    char tracestate[KUMO__TRACESTATE_MAX + 1]; /* the caller's, passed on; "" when none or refused */
+    /* Borrowed until the spans are made (the invocation's end): */
+    const char *url_path; /* SERVER: the request's path (url.path); NULL for events */
+    const char *symbol;   /* the handler's symbol, for "invoke UNIT.SYMBOL" */
+} kumo__span_ctx;
+
+/* Starts the context of an invocation: continues the caller's traceparent
+ * (`tp`, tp_len bytes; NULL or invalid: a new trace) and keeps its
+ * tracestate (`ts`, NULL or refused: none), makes the span ids, asks t's
+ * sampler. t NULL: sampled when the parent is (or when there is none),
+ * never recording. */
+void kumo__span_ctx_begin(kumo__span_ctx *sc, const kumo__tracer *t, const char *tp, size_t tp_len, const char *ts,
+                          size_t ts_len);
 
 /* ---- the bounded buffer ---- */
 
@@ -147,7 +179,6 @@ typedef struct kumo__trace_config {
     const char *service_name; /* the default service.name: the project's name */
 } kumo__trace_config;
 
-typedef struct kumo__tracer kumo__tracer;
 struct kumo__metrics;
 
 /* Reads the configuration and the environment (OTEL_SDK_DISABLED,

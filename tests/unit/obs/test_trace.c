@@ -177,6 +177,7 @@ static void make_span(kumo__span *s, int n)
     s->end_ns = s->start_ns + 5000;
     kumo__span_str(s, "http.route", "/todos/{id}", 11);
     kumo__span_int(s, "http.response.status_code", 200 + n);
+    kumo__span_bool(s, "faas.coldstart", n % 2);
 }
 
 static void test_span_limits(void)
@@ -321,6 +322,16 @@ static void test_otlp_json(void)
     CHECK_STR(json_string_value(json_object_get(a, "name")), "GET /todos/{id}");
     CHECK_STR(attr_of(a, "http.route", "stringValue"), "/todos/{id}");
     CHECK_STR(attr_of(b, "http.response.status_code", "intValue"), "201");
+    CHECK(attr_of(a, "faas.coldstart", "boolValue") == NULL); /* a bool, not a string */
+    json_t *cold = NULL;
+    size_t k;
+    json_t *at;
+    json_array_foreach(json_object_get(b, "attributes"), k, at)
+    {
+        if (strcmp(json_string_value(json_object_get(at, "key")), "faas.coldstart") == 0)
+            cold = json_object_get(json_object_get(at, "value"), "boolValue");
+    }
+    CHECK(cold != NULL && json_is_true(cold));
     CHECK_STR(attr_of(b, "bad", "stringValue"), "a\"b\\\n\xef\xbf\xbd\xc3\xa9");
     CHECK_INT(json_integer_value(json_object_get(json_object_get(b, "status"), "code")), 2);
     CHECK_STR(json_string_value(json_object_get(json_object_get(b, "status"), "message")), "boom");
