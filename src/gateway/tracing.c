@@ -75,8 +75,11 @@ void kumo__gw_trace_observed(gateway *gw, const kumo__gw_obs *o)
     uint64_t end_ns = epoch_ns_of(o, o->end_us);
 
     /* The invocation's own span. */
-    if (http)
-        snprintf(name, sizeof(name), "%s %s", o->method ? o->method : "", o->route);
+    char route[512];
+    if (http) {
+        snprintf(route, sizeof(route), "%s%s", sc->base_path ? sc->base_path : "", o->route);
+        snprintf(name, sizeof(name), "%s %s", o->method ? o->method : "", route);
+    }
     else
         snprintf(name, sizeof(name), "process %s", o->operation ? o->operation : "");
     kumo__span_init(&s, sc->trace_id, sc->span_id, kumo__id_is_zero(sc->parent_id, 8) ? NULL : sc->parent_id,
@@ -84,7 +87,7 @@ void kumo__gw_trace_observed(gateway *gw, const kumo__gw_obs *o)
     s.end_ns = end_ns;
     if (http) {
         kumo__span_str(&s, "http.request.method", o->method, strlen(o->method));
-        kumo__span_str(&s, "http.route", o->route, strlen(o->route));
+        kumo__span_str(&s, "http.route", route, strlen(route));
         if (sc->url_path)
             kumo__span_str(&s, "url.path", sc->url_path, strlen(sc->url_path));
         kumo__span_int(&s, "http.response.status_code", o->status);
@@ -155,9 +158,20 @@ static const char *system_name(const char *driver, size_t len, size_t *out_len)
     return driver;
 }
 
-void kumo__gw_trace_store_calls(gateway *gw, const kumo__span_ctx *sc, const char *payload, size_t len)
+void kumo__gw_trace_event_begin(gateway *gw, kumo__span_ctx *sc, const char *traceparent, const char *tracestate,
+                                const char *symbol)
 {
-    if (sc == NULL || !sc->recording || gw->tracer == NULL || payload == NULL)
+    kumo__span_ctx_begin(sc, gw->tracer, traceparent, traceparent ? strlen(traceparent) : 0, tracestate,
+                         tracestate ? strlen(tracestate) : 0);
+    sc->url_path = NULL;
+    sc->base_path = NULL;
+    sc->symbol = symbol;
+}
+
+void kumo__gw_trace_store_calls(gateway *gw, const kumo__span_ctx *sc, enum kumo__call_result result,
+                                const char *payload, size_t len)
+{
+    if (sc == NULL || !sc->recording || gw->tracer == NULL || payload == NULL || result != KUMO__CALL_OK)
         return;
     kumo__frame_reader r;
     kumo__frame_field f;

@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,7 +458,13 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
         kumo__error_set(err, rc, "out of memory for the trace buffer");
         goto out;
     }
+    /* The exporter takes no signal: kumo up's main thread waits for them
+     * with sigwait, which needs every other thread to block them. */
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
     int e = pthread_create(&t->thread, NULL, exporter_main, t);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (e != 0) {
         rc = -e;
         kumo__error_set(err, rc, "starting the trace exporter thread: %s", strerror(e));

@@ -140,6 +140,14 @@ int kumo__sampler_init(kumo__sampler *s, const char *name, double ratio, char *w
     return 0;
 }
 
+const char *kumo__sampler_name(const kumo__sampler *s)
+{
+    for (size_t i = 0; i < sizeof(samplers) / sizeof(samplers[0]); i++)
+        if (samplers[i].kind == s->kind)
+            return samplers[i].name;
+    return "?";
+}
+
 static int ratio_decide(const kumo__sampler *s, const uint8_t trace_id[16])
 {
     if (s->ratio >= 1.0)

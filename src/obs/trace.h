@@ -58,6 +58,8 @@ typedef struct kumo__sampler {
  * parentbased_always_on) with `ratio` (0..1, for the ratio samplers). 0, or
  * -EINVAL with why filled (it names the accepted values). */
 int kumo__sampler_init(kumo__sampler *s, const char *name, double ratio, char *why, size_t why_len);
+/* The sampler's name and, for the ratio ones, its ratio: "traceidratio 0.25". */
+const char *kumo__sampler_name(const kumo__sampler *s);
 /* Whether a span of `trace_id` is sampled. has_parent: the context came
  * from a caller (its flags in parent_flags). traceidratio reads the trace
  * id's last 8 bytes as a big-endian number, as the OpenTelemetry SDKs do,
@@ -131,7 +133,8 @@ typedef struct kumo__span_ctx {
     char traceparent[56]; /* for the worker: 00-TRACE-INVOKE_ID-FLAGS */
     char tracestate[KUMO__TRACESTATE_MAX + 1]; /* the caller's, passed on; "" when none or refused */
     /* Borrowed until the spans are made (the invocation's end): */
-    const char *url_path; /* SERVER: the request's path (url.path); NULL for events */
+    const char *url_path;  /* SERVER: the request's path (url.path); NULL for events */
+    const char *base_path; /* SERVER: the API's base path, before the route template; NULL: none */
     const char *symbol;   /* the handler's symbol, for "invoke UNIT.SYMBOL" */
 } kumo__span_ctx;
 
