@@ -356,6 +356,8 @@ void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, uint64_t init_us
  * a failed call's payload is its error text), as CLIENT spans. */
 int kumo__gw_tracer_start(gateway *gw, const kumo__project *p, kumo__error *err);
 void kumo__gw_trace_observed(gateway *gw, const kumo__gw_obs *o);
+/* A reload keeps the tracer: says (warn) when observability.traces changed. */
+void kumo__gw_trace_reload_check(const kumo__project *was, const kumo__project *now);
 void kumo__gw_trace_store_calls(gateway *gw, const kumo__span_ctx *sc, enum kumo__call_result result,
                                 const char *payload, size_t len);
 /* An event's context: continues `traceparent` (NULL or invalid: a new

@@ -22,6 +22,23 @@ static uint64_t epoch_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static uint64_t epoch_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A request header by its lower-case name, or NULL. */
+static const kumo__slice *header_of(const kumo__http_in *in, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < in->nheaders; i++)
+        if (in->headers[i].name.len == n && memcmp(in->headers[i].name.base, name, n) == 0)
+            return &in->headers[i].value;
+    return NULL;
+}
+
 static void warn_line(const char *line)
 {
     fprintf(stderr, "kumo-host: %s\n", line);
@@ -145,6 +162,17 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
             goto out;
     if ((rc = place_stores(p, err)) != 0)
         goto out;
+    kumo__trace_config tc = {
+        .endpoint = p->obs.traces_endpoint,
+        .sampler = p->obs.traces_sampler,
+        .ratio = p->obs.traces_ratio,
+        .buffer = p->obs.traces_buffer,
+        .service_name = p->name,
+    };
+    if ((rc = kumo__tracer_create(&tc, NULL, &h->tracer, err)) != 0) {
+        kumo__error_wrap(err, "%s/kumo.yaml: observability.traces", appdir);
+        goto out;
+    }
     for (size_t i = 0; i < p->nunits; i++) {
         if (only >= 0 && (int)i != only)
             continue;
@@ -175,6 +203,7 @@ void kumo__host_free(kumo__host *h)
     if (h == NULL)
         return;
     kumo__host_consumers_stop(h);
+    kumo__tracer_free(h->tracer); /* a last export of what is buffered */
     for (size_t i = 0; h->project && i < h->project->nunits; i++) {
         if (h->invokers)
             kumo__invoker_free(h->invokers[i]);
@@ -216,7 +245,7 @@ static void problem(kumo__host_reply *r, const kumo__http_in *in, int status, co
     add(r, "content-type", "application/problem+json", 24);
 }
 
-static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r);
+static const char *run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r);
 
 void kumo__host_reply_problem(kumo__host_reply *r, const kumo__http_in *in, int status, const char *title,
                               const char *detail)
@@ -299,6 +328,28 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         return;
     }
 
+    /* The trace: the caller's traceparent, else the platform's (X-Ray
+     * under Lambda), else a new one; the handler's parent is the
+     * invocation's span. */
+    kumo__span_ctx sc;
+    const kumo__slice *tp = header_of(in, "traceparent"), *ts = header_of(in, "tracestate");
+    char xray_tp[56];
+    kumo__trace_ctx xc;
+    int has_parent = 0;
+    if (tp == NULL && h->platform_trace &&
+        kumo__xray_parse(h->platform_trace, strlen(h->platform_trace), &xc, &has_parent) == 0 && has_parent)
+        kumo__traceparent_format(xc.trace_id, xc.span_id, xc.flags, xray_tp);
+    else
+        has_parent = 0;
+    kumo__span_ctx_begin(&sc, h->tracer, tp ? tp->base : (has_parent ? xray_tp : NULL),
+                         tp ? tp->len : (has_parent ? KUMO__TRACEPARENT_LEN : 0), ts ? ts->base : NULL,
+                         ts ? ts->len : 0);
+    uint64_t start_ns = epoch_ns();
+    kumo__http_in traced = *in;
+    traced.traceparent = sc.traceparent;
+    traced.tracestate = sc.tracestate;
+    in = &traced;
+
     kumo__dispatch d;
     kumo__frame_reset(&h->request);
     int kind = kumo__dispatch_request(&h->api, in, r->request_id, epoch_ms(), &h->request, &d);
@@ -323,13 +374,46 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         return;
     }
     kumo__dispatch_free(&d);
-    run(h, d.op->unit_index, in, r);
+    const kumo__operation *op = d.op;
+    int cold = h->served++ == 0;
+    h->trace_sc = &sc;
+    const char *failure = run(h, op->unit_index, in, r);
+    h->trace_sc = NULL;
+    if (!sc.recording)
+        return;
+    char path[512], route[512];
+    snprintf(path, sizeof(path), "%.*s", (int)in->path.len, in->path.base);
+    snprintf(route, sizeof(route), "%s%s", h->spec->base_path ? h->spec->base_path : "", op->path);
+    sc.url_path = path;
+    sc.symbol = op->symbol;
+    char method[16];
+    snprintf(method, sizeof(method), "%.*s", (int)(in->method.len < 15 ? in->method.len : 15), in->method.base);
+    kumo__inv_record rec = {
+        .sc = &sc,
+        .http = 1,
+        .method = method,
+        .route = route,
+        .trigger = "http",
+        .function = h->project->units[op->unit_index].name,
+        .operation = op->operation_id,
+        .request_id = r->request_id,
+        .status = r->status,
+        .failure = failure,
+        .cold = cold,
+        .start_ns = start_ns,
+        .end_ns = epoch_ns(),
+    };
+    kumo__trace_invocation(h->tracer, &rec);
 }
 
 /* Runs the request frame in h->request with unit `unit`'s handler and
- * fills r with its answer (or kumo's problem document when it failed). */
-static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r)
+ * fills r with its answer (or kumo's problem document when it failed).
+ * Returns NULL, or why the invocation failed (for its span). The store
+ * calls the handler recorded become spans when the request's trace is
+ * recorded (h->request's traceparent, which run reads back). */
+static const char *run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r)
 {
+    const char *failure = NULL;
     kumo__frame_header fh;
     kumo__frame_reset(&h->response);
     const char *payload = h->request.buf + KUMO__FRAME_HEADER_SIZE;
@@ -337,13 +421,18 @@ static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_
         kumo__invoker_call(h->invokers[unit], payload, fh.length, &h->response) != 0 ||
         kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
         problem(r, in, 500, "Handler failed", "the host could not run the handler (out of memory?)");
+        failure = "the host could not run the handler";
     } else {
         const char *rp = h->response.buf + KUMO__FRAME_HEADER_SIZE;
         kumo__response_in ri;
         kumo__response_read(rp, fh.length, &ri);
+        if (h->trace_sc)
+            kumo__trace_store_calls(h->tracer, h->trace_sc, rp, fh.length);
         if (ri.invalid) {
             problem(r, in, 502, "Bad Gateway", ri.invalid);
+            failure = "the response cannot be sent";
         } else if (ri.error) {
+            failure = "the handler failed";
             char detail[600];
             snprintf(detail, sizeof(detail), "%.*s", (int)(ri.error_len < 500 ? ri.error_len : 500), ri.error);
             problem(r, in, 500, "Handler failed", detail);
@@ -360,6 +449,7 @@ static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_
         }
     }
     add(r, "x-request-id", r->request_id, strlen(r->request_id));
+    return failure;
 }
 
 void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo__http_in *in,

@@ -22,6 +22,7 @@
 #include "gateway/cloudevents_in.h"
 #include "gateway/dispatch.h"
 #include "gateway/docs.h"
+#include "obs/trace.h"
 #include "openapi/check.h"
 #include "project/project.h"
 #include "project/store_plan.h"
@@ -45,6 +46,14 @@ typedef struct kumo__host {
      * (consume.c) take turns, one invocation at a time */
     pthread_mutex_t call_lock;
     struct kumo__host_consumers *consumers; /* NULL unless KUMO_CONSUME=1 */
+    /* Traces (docs/traces.md): the tracer (kumo.yaml and the OTEL_*
+     * variables, as kumo up), and the platform's trace header of the
+     * invocation being served when it has one that is not a traceparent
+     * (Lambda's X-Ray Lambda-Runtime-Trace-Id), else NULL. */
+    kumo__tracer *tracer;
+    const char *platform_trace;
+    const kumo__span_ctx *trace_sc; /* the trace of the API invocation being run, else NULL */
+    unsigned long served; /* API invocations so far: the first is the instance's cold start */
 } kumo__host;
 
 typedef struct kumo__host_consumers kumo__host_consumers;

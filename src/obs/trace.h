@@ -146,6 +146,31 @@ typedef struct kumo__span_ctx {
 void kumo__span_ctx_begin(kumo__span_ctx *sc, const kumo__tracer *t, const char *tp, size_t tp_len, const char *ts,
                           size_t ts_len);
 
+/* ---- an invocation's spans ---- */
+
+/* What the end of an invocation says, for kumo__trace_invocation. */
+typedef struct kumo__inv_record {
+    const kumo__span_ctx *sc;
+    int http;                     /* SERVER span (else CONSUMER) */
+    const char *method, *route;   /* http: the method and the full route template */
+    const char *trigger;          /* faas.trigger */
+    const char *function, *operation, *request_id;
+    int status;                   /* HTTP status, or the event's outcome as one */
+    const char *failure;          /* NULL, or why the invocation failed (the worker crashed...) */
+    int cold;
+    long worker_pid;              /* 0: none (kumo-host runs the handler in process) */
+    uint64_t start_ns, dispatched_ns, end_ns; /* epoch; dispatched 0: never sent to a worker */
+} kumo__inv_record;
+
+/* Makes the invocation's spans, when sc->recording: SERVER "METHOD ROUTE"
+ * or CONSUMER "process OPERATION" (the caller's child, or the root), and
+ * under it "queue wait" (start -> dispatched) and "invoke FUNCTION.SYMBOL"
+ * (dispatched -> end, sc->invoke_id: the handler's parent). */
+void kumo__trace_invocation(kumo__tracer *t, const kumo__inv_record *r);
+/* The store calls a handler recorded (KF_STORE_SPAN fields of a response
+ * payload), as CLIENT spans under sc's invoke span. */
+void kumo__trace_store_calls(kumo__tracer *t, const kumo__span_ctx *sc, const char *payload, size_t len);
+
 /* ---- the bounded buffer ---- */
 
 typedef struct kumo__span_buf kumo__span_buf;

@@ -266,6 +266,71 @@ class TracesTest(unittest.TestCase):
         self.assertEqual(metric(self.gw, "kumo_trace_spans_dropped_total"), 0)
 
 
+class HostTracesTest(unittest.TestCase):
+    """kumo-host http continues the platform's traceparent and exports the
+    same spans (but the queue wait: it runs the handler in process)."""
+
+    def test_host_http(self):
+        rx = Receiver()
+        d = copy_project("traces", PROJECTS)
+        env = {k: "" for k in os.environ if k.startswith("OTEL_")}
+        try:
+            gw = Gateway(d, env=env)  # builds the unit
+            stop_clean(self, gw)
+            port = free_port()
+            host = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+            env.update({"PORT": str(port), "KUMO_DATA": os.path.join(os.path.dirname(d), "host-data"),
+                        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:%d/v1/traces" % rx.port,
+                        "OTEL_SERVICE_NAME": "traces-on-host"})
+            e = dict(os.environ)
+            e.update(env)
+            log = open(os.path.join(os.path.dirname(d), "host.log"), "w+")
+            proc = subprocess.Popen([host, "http", d, "traces"], env=e, stdout=log, stderr=log)
+            try:
+                base = "http://127.0.0.1:%d" % port
+
+                h = type("Host", (), {"base": base})
+                ok = wait_for(lambda: proc.poll() is None and _answers(base), timeout=30)
+                self.assertTrue(ok, open(log.name).read())
+                tp = "00-%s-%s-01" % (TRACE_ID, CALLER_SPAN)
+                status, _, body = get(h, "/items/h1", {"traceparent": tp})
+                self.assertEqual(status, 200)
+                invoke_id = body["traceparent"].split("-")[2]
+                self.assertTrue(body["traceparent"].startswith("00-%s-" % TRACE_ID), body)
+                spans = wait_for(lambda: rx.trace(TRACE_ID) if len(rx.trace(TRACE_ID)) >= 4 else None, timeout=20)
+                self.assertTrue(spans, open(log.name).read()[-3000:])
+                server = [s for s in spans if s["kind"] == 2][0]
+                self.assertEqual(server["name"], "GET /items/{id}")
+                self.assertEqual(server["parentSpanId"], CALLER_SPAN)
+                self.assertEqual(server["resource"]["service.name"], "traces-on-host")
+                self.assertEqual(attrs(server)["faas.coldstart"], True)  # the instance's first
+                invoke = [s for s in spans if s["name"] == "invoke traces.get_item"][0]
+                self.assertEqual(invoke["spanId"], invoke_id)
+                self.assertEqual(invoke["parentSpanId"], server["spanId"])
+                clients = [s for s in spans if s["kind"] == 3]
+                self.assertEqual(sorted(s["name"] for s in clients), ["kv.get items", "kv.put items"])
+                self.assertTrue(all(c["parentSpanId"] == invoke_id for c in clients))
+            finally:
+                proc.terminate()
+                rc = proc.wait(timeout=20)
+                log.close()
+            out = open(log.name).read()
+            self.assertEqual(rc, 0, out[-3000:])
+            self.assertNotIn("AddressSanitizer", out)
+            self.assertNotIn("runtime error:", out)
+        finally:
+            rx.stop()
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+
+def _answers(base):
+    try:
+        urllib.request.urlopen(base + "/openapi.json", timeout=2).read()
+        return True
+    except OSError:
+        return False
+
+
 class ExporterDownTest(unittest.TestCase):
     """The collector is a closed port: requests are answered as ever, and
     the spans are counted as dropped."""
