@@ -75,7 +75,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define POLL_MS 25
