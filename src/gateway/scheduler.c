@@ -346,8 +346,7 @@ static void on_tick_done(kumo__call *call, enum kumo__call_result result, const 
     int status = kumo__gw_event_outcome(result, payload, len, 400, &error, &error_len);
     tick_outcome(c, status, error, error_len);
     kumo__gw_trace_store_calls(t->gw, &c->span, result, payload, len);
-    kumo__gw_observe_event(t, c->lg->gen, c->ev->name, &c->call, result, status, c->start_us, c->request_id,
-                           &c->span);
+    kumo__gw_observe_event(t, c->lg->gen, c->ev->name, &c->call, result, status, c->start_us, c->request_id, &c->span);
     if (c->lg->pools && c->lg->pools[c->unit_index])
         kumo__pool_record(c->lg->pools[c->unit_index], kumo__mono_us() - c->start_us, status >= 500, kumo__mono_ms());
     c->lg->users--;

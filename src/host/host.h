@@ -53,7 +53,7 @@ typedef struct kumo__host {
     kumo__tracer *tracer;
     const char *platform_trace;
     const kumo__span_ctx *trace_sc; /* the trace of the API invocation being run, else NULL */
-    unsigned long served; /* API invocations so far: the first is the instance's cold start */
+    unsigned long served;           /* API invocations so far: the first is the instance's cold start */
 } kumo__host;
 
 typedef struct kumo__host_consumers kumo__host_consumers;

@@ -40,8 +40,8 @@ static void rng_seed(void)
          * process and thread still make distinct streams. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 17) ^
-                     (uint64_t)(uintptr_t)&rng;
+        uint64_t x =
+            (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 17) ^ (uint64_t)(uintptr_t)&rng;
         for (int i = 0; i < 4; i++) {
             /* splitmix64 steps spread the one seed over the state */
             x += 0x9e3779b97f4a7c15ull;
@@ -164,10 +164,8 @@ int kumo__sampler_decide(const kumo__sampler *s, const uint8_t trace_id[16], int
     case KUMO__SAMPLER_ALWAYS_ON: return 1;
     case KUMO__SAMPLER_ALWAYS_OFF: return 0;
     case KUMO__SAMPLER_RATIO: return ratio_decide(s, trace_id);
-    case KUMO__SAMPLER_PARENT_ON:
-        return has_parent ? (parent_flags & KUMO__TRACE_SAMPLED) != 0 : 1;
-    case KUMO__SAMPLER_PARENT_OFF:
-        return has_parent ? (parent_flags & KUMO__TRACE_SAMPLED) != 0 : 0;
+    case KUMO__SAMPLER_PARENT_ON: return has_parent ? (parent_flags & KUMO__TRACE_SAMPLED) != 0 : 1;
+    case KUMO__SAMPLER_PARENT_OFF: return has_parent ? (parent_flags & KUMO__TRACE_SAMPLED) != 0 : 0;
     case KUMO__SAMPLER_PARENT_RATIO:
         return has_parent ? (parent_flags & KUMO__TRACE_SAMPLED) != 0 : ratio_decide(s, trace_id);
     }

@@ -88,8 +88,8 @@ enum kumo__span_status { KUMO__STATUS_UNSET = 0, KUMO__STATUS_OK = 1, KUMO__STAT
 enum { KUMO__ATTR_STR = 0, KUMO__ATTR_INT = 1, KUMO__ATTR_BOOL = 2 };
 
 typedef struct kumo__span_attr {
-    const char *key; /* a string literal: it must outlive the span */
-    uint8_t type; /* KUMO__ATTR_STR, _INT, _BOOL */
+    const char *key;   /* a string literal: it must outlive the span */
+    uint8_t type;      /* KUMO__ATTR_STR, _INT, _BOOL */
     uint16_t off, len; /* a string: the value in the span's pool */
     int64_t num;       /* an int or a bool */
 } kumo__span_attr;
@@ -125,17 +125,17 @@ void kumo__span_set_status(kumo__span *s, enum kumo__span_status code, const cha
  * the worker's parent, and the traceparent the worker gets. */
 typedef struct kumo__span_ctx {
     uint8_t trace_id[16];
-    uint8_t span_id[8];   /* the SERVER / CONSUMER span */
-    uint8_t parent_id[8]; /* the caller's span; all zero: this is the trace's root */
-    uint8_t invoke_id[8]; /* the worker invocation's span, parent of the handler's work */
-    uint8_t flags;        /* W3C flags passed on: bit 0 sampled */
-    int recording;        /* sampled, and the tracer exports: spans are made at the end */
-    char traceparent[56]; /* for the worker: 00-TRACE-INVOKE_ID-FLAGS */
+    uint8_t span_id[8];                        /* the SERVER / CONSUMER span */
+    uint8_t parent_id[8];                      /* the caller's span; all zero: this is the trace's root */
+    uint8_t invoke_id[8];                      /* the worker invocation's span, parent of the handler's work */
+    uint8_t flags;                             /* W3C flags passed on: bit 0 sampled */
+    int recording;                             /* sampled, and the tracer exports: spans are made at the end */
+    char traceparent[56];                      /* for the worker: 00-TRACE-INVOKE_ID-FLAGS */
     char tracestate[KUMO__TRACESTATE_MAX + 1]; /* the caller's, passed on; "" when none or refused */
     /* Borrowed until the spans are made (the invocation's end): */
     const char *url_path;  /* SERVER: the request's path (url.path); NULL for events */
     const char *base_path; /* SERVER: the API's base path, before the route template; NULL: none */
-    const char *symbol;   /* the handler's symbol, for "invoke UNIT.SYMBOL" */
+    const char *symbol;    /* the handler's symbol, for "invoke UNIT.SYMBOL" */
 } kumo__span_ctx;
 
 /* Starts the context of an invocation: continues the caller's traceparent
@@ -151,14 +151,14 @@ void kumo__span_ctx_begin(kumo__span_ctx *sc, const kumo__tracer *t, const char 
 /* What the end of an invocation says, for kumo__trace_invocation. */
 typedef struct kumo__inv_record {
     const kumo__span_ctx *sc;
-    int http;                     /* SERVER span (else CONSUMER) */
-    const char *method, *route;   /* http: the method and the full route template */
-    const char *trigger;          /* faas.trigger */
+    int http;                   /* SERVER span (else CONSUMER) */
+    const char *method, *route; /* http: the method and the full route template */
+    const char *trigger;        /* faas.trigger */
     const char *function, *operation, *request_id;
-    int status;                   /* HTTP status, or the event's outcome as one */
-    const char *failure;          /* NULL, or why the invocation failed (the worker crashed...) */
+    int status;          /* HTTP status, or the event's outcome as one */
+    const char *failure; /* NULL, or why the invocation failed (the worker crashed...) */
     int cold;
-    long worker_pid;              /* 0: none (kumo-host runs the handler in process) */
+    long worker_pid;                          /* 0: none (kumo-host runs the handler in process) */
     uint64_t start_ns, dispatched_ns, end_ns; /* epoch; dispatched 0: never sent to a worker */
 } kumo__inv_record;
 
@@ -200,10 +200,10 @@ char *kumo__otlp_json(const kumo__span *spans, size_t n, const char *service_nam
 /* What kumo.yaml says (observability.traces); NULL and 0 fields take the
  * defaults. The OTEL_* variables win over it. */
 typedef struct kumo__trace_config {
-    const char *endpoint; /* OTLP/HTTP base URL; "/v1/traces" is added */
-    const char *sampler;  /* NULL: parentbased_always_on */
-    double ratio;         /* < 0: the default, 1.0 */
-    size_t buffer;        /* 0: 4096 */
+    const char *endpoint;     /* OTLP/HTTP base URL; "/v1/traces" is added */
+    const char *sampler;      /* NULL: parentbased_always_on */
+    double ratio;             /* < 0: the default, 1.0 */
+    size_t buffer;            /* 0: 4096 */
     const char *service_name; /* the default service.name: the project's name */
 } kumo__trace_config;
 

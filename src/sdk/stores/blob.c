@@ -121,7 +121,7 @@ static int result(kumo_ctx *ctx, kumo__blob *b, int rc)
 /* ---- whole objects ------------------------------------------------------ */
 
 static int blob_put_call(kumo_ctx *ctx, const char *store, const char *key, const void *data, size_t len,
-                  const char *content_type)
+                         const char *content_type)
 {
     kumo__blob *b;
     if (key == NULL || (data == NULL && len > 0))
@@ -137,7 +137,7 @@ static int blob_put_call(kumo_ctx *ctx, const char *store, const char *key, cons
 }
 
 static int blob_get_call(kumo_ctx *ctx, const char *store, const char *key, const void **data, size_t *len,
-                  kumo_blob_info *info)
+                         kumo_blob_info *info)
 {
     kumo__blob *b;
     kumo_blob_info local;
@@ -187,7 +187,7 @@ static int blob_delete_call(kumo_ctx *ctx, const char *store, const char *key)
 }
 
 static int blob_list_call(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
-                   kumo_blob_page *out)
+                          kumo_blob_page *out)
 {
     kumo__blob *b;
     if (out == NULL)
@@ -224,7 +224,7 @@ static void release(void *arg)
 }
 
 static int blob_writer_open_call(kumo_ctx *ctx, const char *store, const char *key, const char *content_type,
-                          kumo_blob_writer **out)
+                                 kumo_blob_writer **out)
 {
     kumo__blob *b;
     if (out == NULL || key == NULL)
@@ -286,7 +286,7 @@ void kumo_blob_writer_abort(kumo_blob_writer *w)
 }
 
 static int blob_reader_open_call(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_reader **out,
-                          kumo_blob_info *info)
+                                 kumo_blob_info *info)
 {
     kumo__blob *b;
     kumo_blob_info local;

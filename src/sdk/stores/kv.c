@@ -146,13 +146,14 @@ static int kv_put_call(kumo_ctx *ctx, const char *store, const char *key, const 
     return put(ctx, store, key, value, len, UINT64_MAX, 0, NULL);
 }
 
-static int kv_put_ttl_call(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t ttl_ms)
+static int kv_put_ttl_call(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
+                           uint64_t ttl_ms)
 {
     return put(ctx, store, key, value, len, UINT64_MAX, ttl_ms, NULL);
 }
 
-static int kv_cas_call(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t version,
-                uint64_t *new_version)
+static int kv_cas_call(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
+                       uint64_t version, uint64_t *new_version)
 {
     /* UINT64_MAX means "unconditional" to drivers; no stored version is it. */
     if (version == UINT64_MAX)
@@ -174,8 +175,8 @@ static int kv_delete_call(kumo_ctx *ctx, const char *store, const char *key)
 
 /* prefix NULL or "" lists everything; cursor NULL or "" starts at the
  * beginning. */
-static int kv_list_call(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit, int values,
-                 kumo_kv_page *out)
+static int kv_list_call(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
+                        int values, kumo_kv_page *out)
 {
     kumo__kv *kv;
     size_t len;

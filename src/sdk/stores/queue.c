@@ -95,7 +95,8 @@ static int check_receipt(const char *receipt)
     return n == 0 || n > RECEIPT_MAX ? KUMO_EINVAL : 0;
 }
 
-static int queue_send_call(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms, const char **id)
+static int queue_send_call(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms,
+                           const char **id)
 {
     kumo__queue *q;
     const char *local;
@@ -119,8 +120,8 @@ static int queue_send_call(kumo_ctx *ctx, const char *queue, const void *body, s
     return rc;
 }
 
-static int queue_receive_call(kumo_ctx *ctx, const char *queue, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
-                       size_t *count)
+static int queue_receive_call(kumo_ctx *ctx, const char *queue, size_t max, uint64_t visibility_ms,
+                              kumo_queue_message *out, size_t *count)
 {
     kumo__queue *q;
     if (count)

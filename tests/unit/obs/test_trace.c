@@ -29,17 +29,17 @@ static void test_traceparent(void)
 
     static const char *bad[] = {
         "",
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",    /* short */
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-010",  /* long */
-        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",   /* version */
-        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",   /* version ff is invalid */
-        "00-00000000000000000000000000000000-b7ad6b7169203331-01",   /* zero trace */
-        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",   /* zero parent */
-        "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",   /* upper case */
-        "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",   /* not hex */
-        "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",   /* separator */
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0x",   /* flags */
-        "00-0af7651916cd43dd8448eb211c80319-cb7ad6b7169203331-01",   /* shifted */
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",   /* short */
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-010", /* long */
+        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  /* version */
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  /* version ff is invalid */
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  /* zero trace */
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  /* zero parent */
+        "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",  /* upper case */
+        "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",  /* not hex */
+        "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  /* separator */
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0x",  /* flags */
+        "00-0af7651916cd43dd8448eb211c80319-cb7ad6b7169203331-01",  /* shifted */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK_INT(kumo__traceparent_parse(bad[i], strlen(bad[i]), &c), -EINVAL);
@@ -360,9 +360,12 @@ static void test_config(void)
     CHECK_STR(kumo__tracer_service(t), "proj");
     kumo__tracer_free(t);
 
-    char *env1[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318", "OTEL_SERVICE_NAME=svc",
-                    "OTEL_TRACES_SAMPLER=traceidratio", "OTEL_TRACES_SAMPLER_ARG=0.5",
-                    "OTEL_EXPORTER_OTLP_HEADERS=api-key=a%20b,x-tenant=t1", NULL};
+    char *env1[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318",
+                    "OTEL_SERVICE_NAME=svc",
+                    "OTEL_TRACES_SAMPLER=traceidratio",
+                    "OTEL_TRACES_SAMPLER_ARG=0.5",
+                    "OTEL_EXPORTER_OTLP_HEADERS=api-key=a%20b,x-tenant=t1",
+                    NULL};
     CHECK_INT(kumo__tracer_create(&cfg, env1, &t, &err), 0);
     CHECK_STR(kumo__tracer_endpoint(t), "http://collector:4318/v1/traces");
     CHECK_STR(kumo__tracer_service(t), "svc");
@@ -444,9 +447,17 @@ static void test_store_span_codec(void)
 {
     kumo__frame_writer w = {0};
     kumo__frame_begin(&w, 0, KUMO__FRAME_RESPONSE, 1);
-    kumo__store_span in = {.kind = "kv", .kind_len = 2, .op = "get", .op_len = 3, .store = "todos",
-                           .store_len = 5, .driver = "sqlite", .driver_len = 6, .start_ns = 123456789012345ull,
-                           .duration_ns = 777, .result = -3};
+    kumo__store_span in = {.kind = "kv",
+                           .kind_len = 2,
+                           .op = "get",
+                           .op_len = 3,
+                           .store = "todos",
+                           .store_len = 5,
+                           .driver = "sqlite",
+                           .driver_len = 6,
+                           .start_ns = 123456789012345ull,
+                           .duration_ns = 777,
+                           .result = -3};
     kumo__store_span_put(&w, &in);
     CHECK_INT(kumo__frame_end(&w), 0);
     kumo__frame_reader r;
