@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 import unittest
 import urllib.request
 
@@ -329,6 +330,59 @@ def _answers(base):
         return True
     except OSError:
         return False
+
+
+class LambdaTraceTest(unittest.TestCase):
+    """kumo-host lambda under `kumo emulate lambda`: the invocation's X-Ray
+    header (Lambda-Runtime-Trace-Id) becomes the handler's traceparent and
+    the SERVER span's parent."""
+
+    def test_xray_header_continued(self):
+        from test_emulate_lambda import Emulator, make_zip
+        host = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+        rx = Receiver()
+        d = copy_project("traces", PROJECTS)
+        tmp = os.path.dirname(d)
+        env = {k: "" for k in os.environ if k.startswith("OTEL_")}
+        try:
+            stop_clean(self, Gateway(d, env=env))  # builds the unit
+            def read(path):
+                with open(path, "rb") as f:
+                    return f.read()
+            files = {
+                "bootstrap": (0o755, '#!/bin/sh\ncd "$(dirname "$0")"\nexec "$KUMO_HOST" lambda app traces\n'),
+                "app/kumo.yaml": (0o644, read(os.path.join(d, "kumo.yaml"))),
+                "app/openapi.yaml": (0o644, read(os.path.join(d, "openapi.yaml"))),
+                "app/.kumo/build/local/traces.so": (0o755, read(os.path.join(d, ".kumo/build/local/traces.so"))),
+            }
+            zp = os.path.join(tmp, "traces.zip")
+            make_zip(zp, files)
+            # the emulator's X-Ray header says Sampled=0: always_on records anyway
+            env.update({"KUMO_HOST": os.path.abspath(host), "OTEL_TRACES_SAMPLER": "always_on",
+                        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % rx.port})
+            emu = Emulator(zp, tmp, (), env)
+            try:
+                status, _, body = emu.request("GET", "/items/l1")
+                self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr())
+                tp = json.loads(body)["traceparent"]
+                m = re.fullmatch(r"00-([0-9a-f]{8})([0-9a-f]{24})-([0-9a-f]{16})-01", tp)
+                self.assertTrue(m, tp)
+                # Root=1-<epoch seconds, hex>-<24 hex>: the trace id's first 8 digits are the time
+                self.assertLess(abs(int(m.group(1), 16) - time.time()), 300, tp)
+                trace_id = m.group(1) + m.group(2)
+                spans = wait_for(lambda: rx.trace(trace_id) if len(rx.trace(trace_id)) >= 4 else None, timeout=20)
+                self.assertTrue(spans, emu.stderr()[-3000:])
+                server = [s for s in spans if s["kind"] == 2][0]
+                self.assertRegex(server.get("parentSpanId", ""), r"^[0-9a-f]{16}$")  # X-Ray's Parent
+                invoke = [s for s in spans if s["name"] == "invoke traces.get_item"][0]
+                self.assertEqual(invoke["spanId"], m.group(3))
+            finally:
+                rc = emu.stop()
+            self.assertEqual(rc, 0, emu.stderr_text[-3000:])
+            self.assertNotIn("ERROR: AddressSanitizer", emu.stderr_text)
+        finally:
+            rx.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class ExporterDownTest(unittest.TestCase):

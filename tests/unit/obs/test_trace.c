@@ -480,6 +480,53 @@ static void test_store_span_codec(void)
     kumo__frame_writer_free(&w);
 }
 
+static void test_span_ctx(void)
+{
+    kumo__span_ctx sc;
+    const char *tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    kumo__span_ctx_begin(&sc, NULL, tp, strlen(tp), "a=1", 3);
+    char hex[40];
+    kumo__hex_encode(sc.trace_id, 16, hex);
+    CHECK_STR(hex, "0af7651916cd43dd8448eb211c80319c");
+    kumo__hex_encode(sc.parent_id, 8, hex);
+    CHECK_STR(hex, "b7ad6b7169203331");
+    CHECK(memcmp(sc.span_id, sc.invoke_id, 8) != 0);
+    CHECK_INT(sc.flags, 1);
+    CHECK_INT(sc.recording, 0); /* no tracer: nothing is exported */
+    char want[56];
+    kumo__traceparent_format(sc.trace_id, sc.invoke_id, 1, want);
+    CHECK_STR(sc.traceparent, want); /* the handler's parent is the invoke span */
+    CHECK_STR(sc.tracestate, "a=1");
+
+    /* unsampled caller: passed on unsampled */
+    const char *off = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    kumo__span_ctx_begin(&sc, NULL, off, strlen(off), NULL, 0);
+    CHECK_INT(sc.flags, 0);
+    CHECK(strcmp(sc.traceparent + 53, "00") == 0);
+
+    /* a refused one: a new trace, the root, no tracestate kept */
+    kumo__span_ctx_begin(&sc, NULL, "00-zz", 5, "a=1", 3);
+    CHECK(kumo__id_is_zero(sc.parent_id, 8));
+    kumo__hex_encode(sc.trace_id, 16, hex);
+    CHECK(strcmp(hex, "0af7651916cd43dd8448eb211c80319c") != 0);
+    CHECK_STR(sc.tracestate, "");
+    CHECK_INT(sc.flags, 1);
+
+    /* a tracer's sampler decides; with an endpoint it records */
+    kumo__tracer *t = NULL;
+    kumo__error err = {0};
+    kumo__trace_config cfg = {.endpoint = "http://127.0.0.1:9", .ratio = -1};
+    char *env[] = {"OTEL_TRACES_SAMPLER=parentbased_always_off", NULL};
+    CHECK_INT(kumo__tracer_create(&cfg, env, &t, &err), 0);
+    kumo__span_ctx_begin(&sc, t, NULL, 0, NULL, 0);
+    CHECK_INT(sc.flags, 0); /* a root under parentbased_always_off */
+    CHECK_INT(sc.recording, 0);
+    kumo__span_ctx_begin(&sc, t, tp, strlen(tp), NULL, 0);
+    CHECK_INT(sc.flags, 1); /* the sampled caller's choice */
+    CHECK_INT(sc.recording, 1);
+    kumo__tracer_free(t);
+}
+
 int main(void)
 {
     test_traceparent();
@@ -493,5 +540,6 @@ int main(void)
     test_config();
     test_exporter_down();
     test_store_span_codec();
+    test_span_ctx();
     return check_report();
 }
