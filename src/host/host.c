@@ -452,6 +452,71 @@ static const char *run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo
     return failure;
 }
 
+static const char *trigger_of(kumo__event_kind k)
+{
+    switch (k) {
+    case KUMO__EVENT_SCHEDULE: return "timer";
+    case KUMO__EVENT_QUEUE:
+    case KUMO__EVENT_TOPIC: return "pubsub";
+    case KUMO__EVENT_BLOB: return "datasource";
+    case KUMO__EVENT_CLOUDEVENT: return "other";
+    }
+    return "other";
+}
+
+void kumo__host_event_trace_begin(kumo__host *h, const kumo__event_decl *e, const kumo__header_view *headers,
+                                  size_t nheaders, kumo__host_event_trace *t)
+{
+    const kumo__slice *tp = NULL, *ts = NULL;
+    for (size_t i = 0; i < nheaders; i++) {
+        if (headers[i].name.len == 11 && memcmp(headers[i].name.base, "traceparent", 11) == 0)
+            tp = &headers[i].value;
+        else if (headers[i].name.len == 10 && memcmp(headers[i].name.base, "tracestate", 10) == 0)
+            ts = &headers[i].value;
+    }
+    kumo__span_ctx_begin(&t->sc, h->tracer, tp ? tp->base : NULL, tp ? tp->len : 0, ts ? ts->base : NULL,
+                         ts ? ts->len : 0);
+    t->sc.symbol = e->symbol;
+    t->start_ns = epoch_ns();
+    t->cold = h->served++ == 0;
+    /* the same headers, the traceparent the invocation's (added when the
+     * producer sent none); without memory, the producer's go as they came */
+    t->nheaders = 0;
+    t->headers = malloc((nheaders + 1) * sizeof(*t->headers));
+    if (t->headers == NULL)
+        return;
+    for (size_t i = 0; i < nheaders; i++)
+        if (&headers[i].value != tp)
+            t->headers[t->nheaders++] = headers[i];
+    t->headers[t->nheaders++] =
+        (kumo__header_view){{"traceparent", 11}, {t->sc.traceparent, strlen(t->sc.traceparent)}};
+}
+
+void kumo__host_event_trace_end(kumo__host *h, const kumo__event_decl *e, kumo__host_event_trace *t,
+                                const char *request_id, int status, const char *failure, const char *payload,
+                                size_t len)
+{
+    free(t->headers);
+    t->headers = NULL;
+    if (!t->sc.recording)
+        return;
+    if (payload)
+        kumo__trace_store_calls(h->tracer, &t->sc, payload, len);
+    kumo__inv_record rec = {
+        .sc = &t->sc,
+        .trigger = trigger_of(e->kind),
+        .function = h->project->units[e->unit_index].name,
+        .operation = e->name,
+        .request_id = request_id,
+        .status = status,
+        .failure = failure,
+        .cold = t->cold,
+        .start_ns = t->start_ns,
+        .end_ns = epoch_ns(),
+    };
+    kumo__trace_invocation(h->tracer, &rec);
+}
+
 void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo__http_in *in,
                            const kumo__header_view *headers, size_t nheaders, kumo__slice body, const char *request_id,
                            kumo__host_reply *r)
@@ -474,13 +539,19 @@ void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo_
     if (in->deadline_ms && (timeout_ms == 0 || in->deadline_ms < epoch_ms() + timeout_ms))
         timeout_ms = in->deadline_ms > epoch_ms() ? in->deadline_ms - epoch_ms() : 1;
     kumo__frame_reset(&h->request);
-    if (kumo__dispatch_event(e->symbol, path, r->request_id, headers, nheaders, body, epoch_ms(), timeout_ms,
-                             &h->request) != 0) {
+    kumo__host_event_trace t;
+    kumo__host_event_trace_begin(h, e, headers, nheaders, &t);
+    if (kumo__dispatch_event(e->symbol, path, r->request_id, t.headers ? t.headers : headers,
+                             t.headers ? t.nheaders : nheaders, body, epoch_ms(), timeout_ms, &h->request) != 0) {
+        kumo__host_event_trace_end(h, e, &t, r->request_id, 413, "the event is larger than the frame limit", NULL, 0);
         problem(r, in, 413, "Content Too Large", "the event is larger than the frame limit");
         add(r, "x-request-id", r->request_id, strlen(r->request_id));
         return;
     }
-    run(h, e->unit_index, in, r);
+    h->trace_sc = &t.sc; /* run records the store calls */
+    const char *failure = run(h, e->unit_index, in, r);
+    h->trace_sc = NULL;
+    kumo__host_event_trace_end(h, e, &t, r->request_id, r->status, failure, NULL, 0);
 }
 
 void kumo__host_reply_free(kumo__host_reply *r)

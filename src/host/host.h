@@ -104,6 +104,25 @@ void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo_
                            const kumo__header_view *headers, size_t nheaders, kumo__slice body, const char *request_id,
                            kumo__host_reply *r);
 
+/* An event invocation's trace (host.c): begin continues the traceparent
+ * among `headers` (else starts a trace) and makes t->headers, the same
+ * headers with the invocation's own traceparent (malloc'd: end frees it);
+ * end makes the CONSUMER span and its children when the trace is
+ * recorded, from the handler's response payload (NULL when there was
+ * none) and its status. */
+typedef struct kumo__host_event_trace {
+    kumo__span_ctx sc;
+    kumo__header_view *headers;
+    size_t nheaders;
+    uint64_t start_ns;
+    int cold;
+} kumo__host_event_trace;
+void kumo__host_event_trace_begin(kumo__host *h, const kumo__event_decl *e, const kumo__header_view *headers,
+                                  size_t nheaders, kumo__host_event_trace *t);
+void kumo__host_event_trace_end(kumo__host *h, const kumo__event_decl *e, kumo__host_event_trace *t,
+                                const char *request_id, int status, const char *failure, const char *payload,
+                                size_t len);
+
 /* Fills r (its request_id already set) with kumo's problem document. */
 void kumo__host_reply_problem(kumo__host_reply *r, const kumo__http_in *in, int status, const char *title,
                               const char *detail);

@@ -194,10 +194,13 @@ static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__
     kumo__frame_reset(&h->request);
     kumo__frame_reset(&h->response);
     kumo__frame_header fh;
-    if (kumo__dispatch_event(d->symbol, path, rid, hs->v, hs->n, (kumo__slice){body, len}, now, timeout_ms,
-                             &h->request) != 0) {
+    kumo__host_event_trace t;
+    kumo__host_event_trace_begin(h, d, hs->v, hs->n, &t);
+    if (kumo__dispatch_event(d->symbol, path, rid, t.headers ? t.headers : hs->v, t.headers ? t.nheaders : hs->n,
+                             (kumo__slice){body, len}, now, timeout_ms, &h->request) != 0) {
         c->status = 500;
         snprintf(c->error, sizeof(c->error), "the event's request is larger than the frame limit");
+        kumo__host_event_trace_end(h, d, &t, rid, c->status, c->error, NULL, 0);
         return;
     }
     const char *payload = h->request.buf + KUMO__FRAME_HEADER_SIZE;
@@ -206,6 +209,7 @@ static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__
         kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
         c->status = 500;
         snprintf(c->error, sizeof(c->error), "the host could not run the handler (out of memory?)");
+        kumo__host_event_trace_end(h, d, &t, rid, c->status, c->error, NULL, 0);
         return;
     }
     kumo__response_in ri;
@@ -224,6 +228,8 @@ static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__
             snprintf(c->error, sizeof(c->error), "%.*s", (int)(ri.body_len < 280 ? ri.body_len : 280),
                      ri.body ? ri.body : "");
     }
+    kumo__host_event_trace_end(h, d, &t, rid, c->status, ri.invalid || ri.error ? c->error : NULL,
+                               h->response.buf + KUMO__FRAME_HEADER_SIZE, fh.length);
 }
 
 /* One line per call on stderr, as kumo up's "event" line. */
