@@ -280,17 +280,34 @@ static void handle_cloudevents(kumo__host *h, const kumo__http_in *in, kumo__hos
         kumo__frame_header fh;
         kumo__frame_reset(&h->request);
         kumo__frame_reset(&h->response);
-        if (kumo__ce_frame(&x, i, rid, epoch_ms(), &h->request) != 0) {
+        /* the producer's trace (the event's extension, else the request's
+         * headers) goes on under this invocation's span */
+        const char *tp, *ts;
+        kumo__ce_trace_of(&x, i, &tp, &ts);
+        kumo__host_event_trace t = {0};
+        kumo__span_ctx_begin(&t.sc, h->tracer, tp, tp ? strlen(tp) : 0, ts, ts ? strlen(ts) : 0);
+        t.sc.symbol = decl->symbol;
+        t.start_ns = epoch_ns();
+        t.cold = h->served++ == 0;
+        if (kumo__ce_frame_traced(&x, i, rid, epoch_ms(), t.sc.traceparent, t.sc.tracestate[0] ? t.sc.tracestate : NULL,
+                                  &h->request) != 0) {
             static const char big[] = "the event's request is larger than the frame limit";
             kumo__ce_settle(&x, i, 413, big, sizeof(big) - 1);
+            kumo__host_event_trace_end(h, decl, &t, rid, 413, big, NULL, 0);
         } else if (kumo__frame_header_decode(h->request.buf, h->request.len, 0, &fh) != 0 ||
                    kumo__invoker_call(h->invokers[decl->unit_index], h->request.buf + KUMO__FRAME_HEADER_SIZE,
                                       fh.length, &h->response) != 0 ||
                    kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
             static const char oom[] = "the host could not run the handler (out of memory?)";
             kumo__ce_settle(&x, i, 500, oom, sizeof(oom) - 1);
+            kumo__host_event_trace_end(h, decl, &t, rid, 500, oom, NULL, 0);
         } else {
-            kumo__ce_settle_response(&x, i, h->response.buf + KUMO__FRAME_HEADER_SIZE, fh.length);
+            const char *rp = h->response.buf + KUMO__FRAME_HEADER_SIZE;
+            kumo__ce_settle_response(&x, i, rp, fh.length);
+            kumo__response_in ri;
+            kumo__response_read(rp, fh.length, &ri);
+            kumo__host_event_trace_end(h, decl, &t, rid, ri.error || ri.invalid ? 500 : ri.status,
+                                       ri.error || ri.invalid ? "the handler failed" : NULL, rp, fh.length);
         }
     }
     kumo__ce_finish(&x, r->request_id);

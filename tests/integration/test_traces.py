@@ -311,6 +311,24 @@ class HostTracesTest(unittest.TestCase):
                 clients = [s for s in spans if s["kind"] == 3]
                 self.assertEqual(sorted(s["name"] for s in clients), ["kv.get items", "kv.put items"])
                 self.assertTrue(all(c["parentSpanId"] == invoke_id for c in clients))
+
+                # a tick pushed to kumo-host (a Knative PingSource's CloudEvent)
+                tick_trace = "8" * 32
+                req = urllib.request.Request(base + "/_kumo/events/nightly", data=b"{}", method="POST", headers={
+                    "ce-specversion": "1.0", "ce-id": "ping-1", "ce-type": "dev.knative.sources.ping",
+                    "ce-source": "/apis/v1/namespaces/default/pingsources/nightly", "content-type": "application/json",
+                    "traceparent": "00-%s-%s-01" % (tick_trace, CALLER_SPAN)})
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    self.assertLess(r.status, 300)
+                spans = wait_for(lambda: rx.trace(tick_trace) if len(rx.trace(tick_trace)) >= 3 else None, timeout=20)
+                self.assertTrue(spans, open(log.name).read()[-3000:])
+                consumer = [s for s in spans if s["kind"] == 5][0]
+                self.assertEqual(consumer["name"], "process nightly")
+                self.assertEqual(consumer["parentSpanId"], CALLER_SPAN)
+                self.assertEqual(attrs(consumer)["faas.trigger"], "timer")
+                invoke = [s for s in spans if s["name"] == "invoke traces.nightly"][0]
+                put = [s for s in spans if s["name"] == "kv.put items"][0]
+                self.assertEqual(put["parentSpanId"], invoke["spanId"])
             finally:
                 proc.terminate()
                 rc = proc.wait(timeout=20)
