@@ -42,6 +42,13 @@ int kumo__gw_metrics_targets(gateway *gw, generation *g, kumo__error *err)
         kumo__error_set(err, -ENOMEM, "out of memory");
         return err->code;
     }
+    if (!p->obs.enabled) { /* observability: {enabled: false}: nothing is recorded */
+        for (size_t i = 0; i < spec->nops; i++)
+            g->mt_ops[i] = -1;
+        for (size_t i = 0; i < p->nevents; i++)
+            g->mt_events[i] = -1;
+        return 0;
+    }
     for (size_t i = 0; i < spec->nops; i++) {
         const kumo__operation *op = &spec->ops[i];
         char route[1024], name[1100];

@@ -675,10 +675,12 @@ char *kumo__metrics_prometheus(kumo__metrics *m, const char *extra)
     if (m) {
         pthread_mutex_lock(&m->lock);
         const char *last = "";
+        size_t last_base = 0;
         for (int i = 0; i < m->nfreeforms; i++) {
             const freeform *f = m->freeforms[i];
             size_t base = strcspn(f->name, "{");
-            if (strlen(last) != base || strncmp(last, f->name, base) != 0) {
+            if (last_base != base || strncmp(last, f->name, base) != 0) {
+                last_base = base;
                 bprintf(&b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)base, f->name, f->help, (int)base, f->name,
                         f->gauge ? "gauge" : "counter");
                 last = f->name;
