@@ -287,14 +287,16 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     }
     /* The trace: the caller's continued, or a new one; the worker's frame
      * names the invocation's span as its parent (tracing.c). */
-    ssize_t tp = h2o_find_header_by_str(&req->headers, H2O_STRLIT("traceparent"), -1);
-    ssize_t ts = h2o_find_header_by_str(&req->headers, H2O_STRLIT("tracestate"), -1);
-    kumo__span_ctx_begin(&c->span, gw->tracer, tp >= 0 ? req->headers.entries[tp].value.base : NULL,
-                         tp >= 0 ? req->headers.entries[tp].value.len : 0,
-                         ts >= 0 ? req->headers.entries[ts].value.base : NULL,
-                         ts >= 0 ? req->headers.entries[ts].value.len : 0);
-    in.traceparent = c->span.traceparent;
-    in.tracestate = c->span.tracestate;
+    if (gw->tracer) { /* none with observability: {enabled: false}: the headers go as they came */
+        ssize_t tp = h2o_find_header_by_str(&req->headers, H2O_STRLIT("traceparent"), -1);
+        ssize_t ts = h2o_find_header_by_str(&req->headers, H2O_STRLIT("tracestate"), -1);
+        kumo__span_ctx_begin(&c->span, gw->tracer, tp >= 0 ? req->headers.entries[tp].value.base : NULL,
+                             tp >= 0 ? req->headers.entries[tp].value.len : 0,
+                             ts >= 0 ? req->headers.entries[ts].value.base : NULL,
+                             ts >= 0 ? req->headers.entries[ts].value.len : 0);
+        in.traceparent = c->span.traceparent;
+        in.tracestate = c->span.tracestate;
+    }
     kumo__dispatch d;
     int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), &c->call.frame, &d);
     if (kind == KUMO__DISPATCH_ANSWER) {

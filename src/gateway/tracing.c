@@ -22,6 +22,10 @@
 
 int kumo__gw_tracer_start(gateway *gw, const kumo__project *p, kumo__error *err)
 {
+    if (!p->obs.enabled) {
+        gw->tracer = NULL; /* observability: {enabled: false}: no tracer, no trace context made */
+        return 0;
+    }
     kumo__trace_config cfg = {
         .endpoint = p->obs.traces_endpoint,
         .sampler = p->obs.traces_sampler,
@@ -43,13 +47,15 @@ static int same_str(const char *a, const char *b)
 void kumo__gw_trace_reload_check(const kumo__project *was, const kumo__project *now)
 {
     const kumo__obs_config *a = &was->obs, *b = &now->obs;
-    if (same_str(a->traces_endpoint, b->traces_endpoint) && same_str(a->traces_sampler, b->traces_sampler) &&
-        a->traces_ratio == b->traces_ratio && a->traces_buffer == b->traces_buffer)
+    if (a->enabled == b->enabled && same_str(a->traces_endpoint, b->traces_endpoint) &&
+        same_str(a->traces_sampler, b->traces_sampler) && a->traces_ratio == b->traces_ratio &&
+        a->traces_buffer == b->traces_buffer)
         return;
-    kumo__log_event("warn",
-                    "%s/kumo.yaml: observability.traces changed; the tracer keeps its settings from the start "
-                    "(a reload does not move it): restart kumo up to apply them",
-                    now->dir);
+    kumo__log_event(
+        "warn",
+        "%s/kumo.yaml: observability.traces (or enabled) changed; the tracer keeps its settings from the start "
+        "(a reload does not move it): restart kumo up to apply them",
+        now->dir);
 }
 
 /* The instant mono_us of an invocation that began at start_us (monotonic)

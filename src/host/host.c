@@ -169,7 +169,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         .buffer = p->obs.traces_buffer,
         .service_name = p->name,
     };
-    if ((rc = kumo__tracer_create(&tc, NULL, &h->tracer, err)) != 0) {
+    if (p->obs.enabled && (rc = kumo__tracer_create(&tc, NULL, &h->tracer, err)) != 0) {
         kumo__error_wrap(err, "%s/kumo.yaml: observability.traces", appdir);
         goto out;
     }
