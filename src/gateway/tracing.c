@@ -84,13 +84,12 @@ void kumo__gw_trace_observed(gateway *gw, const kumo__gw_obs *o)
     if (sc == NULL || !sc->recording || gw->tracer == NULL)
         return;
     int http = o->route && *o->route;
-    char route[512];
-    snprintf(route, sizeof(route), "%s%s", sc->base_path ? sc->base_path : "", http ? o->route : "");
     kumo__inv_record r = {
         .sc = sc,
         .http = http,
         .method = o->method,
-        .route = route,
+        .route_prefix = sc->base_path,
+        .route = o->route,
         .trigger = o->trigger,
         .function = o->function,
         .operation = o->operation,

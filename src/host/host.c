@@ -398,9 +398,8 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
     h->trace_sc = NULL;
     if (!sc.recording)
         return;
-    char path[512], route[512];
+    char path[512];
     snprintf(path, sizeof(path), "%.*s", (int)in->path.len, in->path.base);
-    snprintf(route, sizeof(route), "%s%s", h->spec->base_path ? h->spec->base_path : "", op->path);
     sc.url_path = path;
     sc.symbol = op->symbol;
     char method[16];
@@ -409,7 +408,8 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         .sc = &sc,
         .http = 1,
         .method = method,
-        .route = route,
+        .route_prefix = h->spec->base_path,
+        .route = op->path,
         .trigger = "http",
         .function = h->project->units[op->unit_index].name,
         .operation = op->operation_id,

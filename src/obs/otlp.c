@@ -23,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/growbuf.h"
 #include "base/http.h"
@@ -36,6 +39,8 @@
 #define DEFAULT_TIMEOUT_MS 3000
 #define ENDPOINT_MAX 2048
 #define HEADERS_MAX 32
+#define RETRY_MS 1000    /* while the collector fails, one batch is tried this often */
+#define EXPORTER_NICE 10 /* the exporter yields the CPU to the loops */
 
 struct kumo__tracer {
     kumo__sampler sampler;
@@ -55,6 +60,7 @@ struct kumo__tracer {
     _Atomic(struct kumo__metrics *) metrics;
     uint64_t reported_exported, reported_dropped; /* exporter thread: what went to metrics */
     int failing;                                  /* exporter thread: the last export failed */
+    uint64_t last_try_ms;                         /* exporter thread: when it last tried (monotonic) */
 };
 
 /* ---- JSON ---- */
@@ -86,9 +92,26 @@ static void jput(jbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void jlit(jbuf *b, const char *s)
+/* A string literal, its length known at compile time. */
+#define jlit(b, lit) jput((b), "" lit, sizeof(lit) - 1)
+
+/* An unsigned number in decimal; `neg` puts a minus sign first. The
+ * exporter writes several per span: no printf. */
+static void jnum(jbuf *b, uint64_t v, int neg)
 {
-    jput(b, s, strlen(s));
+    char d[24];
+    size_t n = sizeof(d);
+    do
+        d[--n] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    if (neg)
+        d[--n] = '-';
+    jput(b, d + n, sizeof(d) - n);
+}
+
+static void jint(jbuf *b, int64_t v)
+{
+    jnum(b, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
@@ -170,7 +193,6 @@ static void jhex(jbuf *b, const uint8_t *id, size_t n)
 
 static void jspan(jbuf *b, const kumo__span *s)
 {
-    char num[32];
     jlit(b, "{\"traceId\":");
     jhex(b, s->trace_id, 16);
     jlit(b, ",\"spanId\":");
@@ -181,14 +203,12 @@ static void jspan(jbuf *b, const kumo__span *s)
     }
     jlit(b, ",\"name\":");
     jstr(b, s->name, strlen(s->name));
-    snprintf(num, sizeof(num), ",\"kind\":%u", s->kind);
-    jlit(b, num);
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)s->start_ns);
+    jlit(b, ",\"kind\":");
+    jnum(b, s->kind, 0);
     jlit(b, ",\"startTimeUnixNano\":\"");
-    jlit(b, num);
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)(s->end_ns >= s->start_ns ? s->end_ns : s->start_ns));
+    jnum(b, s->start_ns, 0);
     jlit(b, "\",\"endTimeUnixNano\":\"");
-    jlit(b, num);
+    jnum(b, s->end_ns >= s->start_ns ? s->end_ns : s->start_ns, 0);
     jlit(b, "\",\"attributes\":[");
     for (unsigned i = 0; i < s->nattrs && i < KUMO__SPAN_ATTRS_MAX; i++) {
         const kumo__span_attr *a = &s->attrs[i];
@@ -201,19 +221,20 @@ static void jspan(jbuf *b, const kumo__span *s)
         } else if (a->type == KUMO__ATTR_BOOL) {
             jlit(b, "{\"key\":");
             jstr(b, a->key, strlen(a->key));
-            jlit(b, a->num ? ",\"value\":{\"boolValue\":true}}" : ",\"value\":{\"boolValue\":false}}");
+            if (a->num)
+                jlit(b, ",\"value\":{\"boolValue\":true}}");
+            else
+                jlit(b, ",\"value\":{\"boolValue\":false}}");
         } else {
             jlit(b, "{\"key\":");
             jstr(b, a->key, strlen(a->key));
-            snprintf(num, sizeof(num), "%lld", (long long)a->num);
             jlit(b, ",\"value\":{\"intValue\":\"");
-            jlit(b, num);
+            jint(b, a->num);
             jlit(b, "\"}}");
         }
     }
-    snprintf(num, sizeof(num), "{\"code\":%u", s->status);
-    jlit(b, "],\"status\":");
-    jlit(b, num);
+    jlit(b, "],\"status\":{\"code\":");
+    jnum(b, s->status, 0);
     if (s->status_msg[0]) {
         jlit(b, ",\"message\":");
         jstr(b, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
@@ -522,10 +543,26 @@ static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, si
     return ok ? 0 : -1;
 }
 
-/* Sends everything buffered, BATCH_MAX at a time. */
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Sends everything buffered, BATCH_MAX at a time. While the collector
+ * fails, one batch a second is tried and the rest dropped unread, so a
+ * collector that is down costs no encoding, and a stop is not held up by
+ * one timeout per batch. */
 static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch)
 {
     for (;;) {
+        if (t->failing && mono_ms() - t->last_try_ms < RETRY_MS) {
+            size_t gone = kumo__span_buf_discard(t->buf);
+            atomic_fetch_add_explicit(&t->failed, gone, memory_order_relaxed);
+            break;
+        }
+        t->last_try_ms = mono_ms();
         size_t n = 0;
         while (n < BATCH_MAX && kumo__span_buf_pop(t->buf, &batch[n]))
             n++;
@@ -544,6 +581,11 @@ static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch)
 static void *exporter_main(void *arg)
 {
     kumo__tracer *t = arg;
+    /* Below the loops: when the CPU is short, spans wait (and the buffer
+     * drops, counted) rather than requests. Linux's nice is per thread. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), EXPORTER_NICE) != 0) {
+        /* not allowed (a seccomp profile): the default priority will do */
+    }
     kumo__span *batch = malloc(BATCH_MAX * sizeof(*batch));
     CURL *curl = curl_easy_init();
     for (;;) {
@@ -619,6 +661,14 @@ void kumo__tracer_submit(kumo__tracer *t, const kumo__span *s)
      * timer catches up. */
     if (kumo__span_buf_pushed(t->buf) % BATCH_MAX == 0)
         pthread_cond_signal(&t->cv);
+}
+
+int kumo__tracer_shed(kumo__tracer *t, uint64_t n)
+{
+    if (t == NULL || !t->recording || !kumo__span_buf_full(t->buf))
+        return 0;
+    kumo__span_buf_count_dropped(t->buf, n);
+    return 1;
 }
 
 uint64_t kumo__tracer_exported(const kumo__tracer *t)

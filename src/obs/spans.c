@@ -17,26 +17,47 @@
 #include <stdio.h>
 #include <string.h>
 
+/* a + b + c, cut to fit cap (a NUL always): names and routes are built on
+ * every traced invocation, so no printf. */
+static size_t join3(char *dst, size_t cap, const char *a, const char *b, const char *c)
+{
+    const char *parts[3] = {a, b, c};
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t l = parts[i] ? strlen(parts[i]) : 0;
+        if (l > cap - 1 - n)
+            l = cap - 1 - n;
+        memcpy(dst + n, parts[i], l);
+        n += l;
+    }
+    dst[n] = '\0';
+    return n;
+}
+
 void kumo__trace_invocation(kumo__tracer *t, const kumo__inv_record *r)
 {
     const kumo__span_ctx *sc = r->sc;
     if (sc == NULL || !sc->recording || t == NULL)
         return;
+    /* a full buffer (a collector down or behind): counted, not built */
+    if (kumo__tracer_shed(t, r->dispatched_ns ? 3 : 2))
+        return;
     kumo__span s;
     char name[KUMO__SPAN_NAME_MAX];
-    const char *route = r->route ? r->route : "", *method = r->method ? r->method : "";
-    const char *operation = r->operation ? r->operation : "";
+    const char *method = r->method ? r->method : "", *operation = r->operation ? r->operation : "";
+    char route[512];
+    size_t route_len = join3(route, sizeof(route), r->route_prefix, r->route, NULL);
 
     if (r->http)
-        snprintf(name, sizeof(name), "%s %s", method, route);
+        join3(name, sizeof(name), method, " ", route);
     else
-        snprintf(name, sizeof(name), "process %s", operation);
+        join3(name, sizeof(name), "process ", operation, NULL);
     kumo__span_init(&s, sc->trace_id, sc->span_id, kumo__id_is_zero(sc->parent_id, 8) ? NULL : sc->parent_id,
                     r->http ? KUMO__SPAN_SERVER : KUMO__SPAN_CONSUMER, name, r->start_ns);
     s.end_ns = r->end_ns;
     if (r->http) {
         kumo__span_str(&s, "http.request.method", method, strlen(method));
-        kumo__span_str(&s, "http.route", route, strlen(route));
+        kumo__span_str(&s, "http.route", route, route_len);
         if (sc->url_path)
             kumo__span_str(&s, "url.path", sc->url_path, strlen(sc->url_path));
         kumo__span_int(&s, "http.response.status_code", r->status);
@@ -69,7 +90,8 @@ void kumo__trace_invocation(kumo__tracer *t, const kumo__inv_record *r)
         s.end_ns = sent_ns;
         kumo__tracer_submit(t, &s);
     }
-    snprintf(name, sizeof(name), "invoke %s.%s", r->function ? r->function : "", sc->symbol ? sc->symbol : operation);
+    size_t n = join3(name, sizeof(name), "invoke ", r->function, ".");
+    join3(name + n, sizeof(name) - n, sc->symbol ? sc->symbol : operation, NULL, NULL);
     kumo__span_init(&s, sc->trace_id, sc->invoke_id, sc->span_id, KUMO__SPAN_INTERNAL, name, sent_ns);
     s.end_ns = r->end_ns;
     kumo__span_bool(&s, "faas.coldstart", r->cold);
@@ -124,7 +146,7 @@ void kumo__trace_store_calls(kumo__tracer *t, const kumo__span_ctx *sc, const ch
     kumo__frame_reader_init(&rd, payload, len);
     while (kumo__frame_next(&rd, &f) > 0) {
         kumo__store_span st;
-        if (f.tag != KF_STORE_SPAN || kumo__store_span_read(&f, &st) != 0)
+        if (f.tag != KF_STORE_SPAN || kumo__store_span_read(&f, &st) != 0 || kumo__tracer_shed(t, 1))
             continue;
         kumo__span s;
         char name[KUMO__SPAN_NAME_MAX];

@@ -15,6 +15,7 @@
 #include "obs/trace.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,21 @@
 /* ---- ids ---- */
 
 static __thread uint64_t rng[4];
-static __thread pid_t rng_pid;
+static __thread unsigned rng_gen; /* fork_gen when seeded; 0: never */
+/* Bumped in every forked child, so a child never repeats its parent's ids
+ * (getpid would cost a system call per id). */
+static _Atomic unsigned fork_gen = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
 
 static uint64_t rotl(uint64_t x, int k)
 {
@@ -53,13 +68,16 @@ static void rng_seed(void)
     }
     if ((rng[0] | rng[1] | rng[2] | rng[3]) == 0)
         rng[0] = 1;
-    rng_pid = getpid();
 }
 
 static uint64_t rng_next(void)
 {
-    if (rng_pid == 0 || rng_pid != getpid())
+    unsigned gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+    if (rng_gen != gen) {
+        pthread_once(&atfork_once, register_atfork);
         rng_seed();
+        rng_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+    }
     /* xoshiro256** (Blackman and Vigna) */
     uint64_t result = rotl(rng[1] * 5, 7) * 9, t = rng[1] << 17;
     rng[2] ^= rng[0];
@@ -295,8 +313,7 @@ struct kumo__span_buf {
     cell *cells;
     _Alignas(64) _Atomic uint64_t tail; /* producers */
     _Alignas(64) _Atomic uint64_t head; /* the consumer */
-    _Alignas(64) _Atomic uint64_t pushed;
-    _Atomic uint64_t dropped;
+    _Alignas(64) _Atomic uint64_t dropped;
 };
 
 kumo__span_buf *kumo__span_buf_create(size_t capacity)
@@ -339,7 +356,6 @@ int kumo__span_buf_push(kumo__span_buf *b, const kumo__span *s)
                                                       memory_order_relaxed)) {
                 c->span = *s;
                 atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
-                atomic_fetch_add_explicit(&b->pushed, 1, memory_order_relaxed);
                 return 0;
             }
             /* pos was reloaded by the failed CAS */
@@ -365,9 +381,38 @@ int kumo__span_buf_pop(kumo__span_buf *b, kumo__span *out)
     return 1;
 }
 
+size_t kumo__span_buf_discard(kumo__span_buf *b)
+{
+    size_t n = 0;
+    for (;;) {
+        uint64_t pos = atomic_load_explicit(&b->head, memory_order_relaxed);
+        cell *c = &b->cells[pos & b->mask];
+        uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        if ((int64_t)(seq - (pos + 1)) < 0)
+            return n;
+        atomic_store_explicit(&b->head, pos + 1, memory_order_relaxed);
+        atomic_store_explicit(&c->seq, pos + b->mask + 1, memory_order_release);
+        n++;
+    }
+}
+
 uint64_t kumo__span_buf_pushed(const kumo__span_buf *b)
 {
-    return atomic_load_explicit(&((kumo__span_buf *)b)->pushed, memory_order_relaxed);
+    /* the tail moves once per accepted span: no counter of its own */
+    return atomic_load_explicit(&((kumo__span_buf *)b)->tail, memory_order_relaxed);
+}
+
+int kumo__span_buf_full(const kumo__span_buf *b)
+{
+    kumo__span_buf *m = (kumo__span_buf *)b;
+    uint64_t tail = atomic_load_explicit(&m->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&m->head, memory_order_relaxed);
+    return tail - head > m->mask;
+}
+
+void kumo__span_buf_count_dropped(kumo__span_buf *b, uint64_t n)
+{
+    atomic_fetch_add_explicit(&b->dropped, n, memory_order_relaxed);
 }
 
 uint64_t kumo__span_buf_dropped(const kumo__span_buf *b)

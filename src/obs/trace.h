@@ -151,9 +151,11 @@ void kumo__span_ctx_begin(kumo__span_ctx *sc, const kumo__tracer *t, const char 
 /* What the end of an invocation says, for kumo__trace_invocation. */
 typedef struct kumo__inv_record {
     const kumo__span_ctx *sc;
-    int http;                   /* SERVER span (else CONSUMER) */
-    const char *method, *route; /* http: the method and the full route template */
-    const char *trigger;        /* faas.trigger */
+    int http;                 /* SERVER span (else CONSUMER) */
+    const char *method;       /* http: the method */
+    const char *route_prefix; /* http: the API's base path (NULL: none), then */
+    const char *route;        /* the route template */
+    const char *trigger;      /* faas.trigger */
     const char *function, *operation, *request_id;
     int status;          /* HTTP status, or the event's outcome as one */
     const char *failure; /* NULL, or why the invocation failed (the worker crashed...) */
@@ -183,7 +185,14 @@ void kumo__span_buf_free(kumo__span_buf *b);
 int kumo__span_buf_push(kumo__span_buf *b, const kumo__span *s);
 /* One consumer: 1 and *out filled, or 0 when empty. */
 int kumo__span_buf_pop(kumo__span_buf *b, kumo__span *out);
-/* Spans pushed so far (accepted), and spans the buffer refused. */
+/* The consumer drops everything waiting without reading it: how many. */
+size_t kumo__span_buf_discard(kumo__span_buf *b);
+/* Whether a push would be refused now (a hint: the consumer may make room
+ * at any moment); and counting n spans as dropped without pushing them. */
+int kumo__span_buf_full(const kumo__span_buf *b);
+void kumo__span_buf_count_dropped(kumo__span_buf *b, uint64_t n);
+/* Spans pushed so far (accepted, maybe not yet readable), and spans the
+ * buffer refused. */
 uint64_t kumo__span_buf_pushed(const kumo__span_buf *b);
 uint64_t kumo__span_buf_dropped(const kumo__span_buf *b);
 size_t kumo__span_buf_capacity(const kumo__span_buf *b);
@@ -234,6 +243,9 @@ const char *kumo__tracer_service(const kumo__tracer *t);
 /* Hands a finished span to the exporter: never blocks; a full buffer
  * drops it (counted). */
 void kumo__tracer_submit(kumo__tracer *t, const kumo__span *s);
+/* When the buffer is full: counts n spans as dropped and returns 1, so
+ * the caller need not build them; else 0. */
+int kumo__tracer_shed(kumo__tracer *t, uint64_t n);
 /* Spans the collector accepted, and spans dropped (buffer full, or a
  * failed export), since the tracer started. */
 uint64_t kumo__tracer_exported(const kumo__tracer *t);

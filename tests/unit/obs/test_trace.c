@@ -292,6 +292,8 @@ static void test_otlp_json(void)
     make_span(&s[0], 0);
     make_span(&s[1], 1);
     kumo__span_str(&s[1], "bad", "a\"b\\\n\xff\xc3\xa9", 8);
+    kumo__span_int(&s[1], "neg", -42);
+    kumo__span_int(&s[1], "min", INT64_MIN);
     kumo__span_set_status(&s[1], KUMO__STATUS_ERROR, "boom", 4);
     size_t len;
     char *doc = kumo__otlp_json(s, 2, "todo", &len);
@@ -322,6 +324,8 @@ static void test_otlp_json(void)
     CHECK_STR(json_string_value(json_object_get(a, "name")), "GET /todos/{id}");
     CHECK_STR(attr_of(a, "http.route", "stringValue"), "/todos/{id}");
     CHECK_STR(attr_of(b, "http.response.status_code", "intValue"), "201");
+    CHECK_STR(attr_of(b, "neg", "intValue"), "-42");
+    CHECK_STR(attr_of(b, "min", "intValue"), "-9223372036854775808");
     CHECK(attr_of(a, "faas.coldstart", "boolValue") == NULL); /* a bool, not a string */
     json_t *cold = NULL;
     size_t k;
