@@ -27,7 +27,8 @@ static size_t join3(char *dst, size_t cap, const char *a, const char *b, const c
         size_t l = parts[i] ? strlen(parts[i]) : 0;
         if (l > cap - 1 - n)
             l = cap - 1 - n;
-        memcpy(dst + n, parts[i], l);
+        if (l) /* memcpy from NULL is undefined even for 0 bytes */
+            memcpy(dst + n, parts[i], l);
         n += l;
     }
     dst[n] = '\0';
