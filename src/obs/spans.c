@@ -138,14 +138,21 @@ static const char *code_name(int rc)
     return "error";
 }
 
+/* A worker is not trusted to have used the SDK (which sends at most 64):
+ * more store spans than this in one response are ignored. */
+#define STORE_SPANS_MAX 64
+
 void kumo__trace_store_calls(kumo__tracer *t, const kumo__span_ctx *sc, const char *payload, size_t len)
 {
     if (sc == NULL || !sc->recording || t == NULL || payload == NULL)
         return;
     kumo__frame_reader rd;
     kumo__frame_field f;
+    int seen = 0;
     kumo__frame_reader_init(&rd, payload, len);
-    while (kumo__frame_next(&rd, &f) > 0) {
+    while (kumo__frame_next(&rd, &f) > 0 && seen < STORE_SPANS_MAX) {
+        if (f.tag == KF_STORE_SPAN)
+            seen++;
         kumo__store_span st;
         if (f.tag != KF_STORE_SPAN || kumo__store_span_read(&f, &st) != 0 || kumo__tracer_shed(t, 1))
             continue;
