@@ -27,6 +27,7 @@
 #include "gateway/h2o_glue.h"
 #include "obs/history.h"
 #include "obs/recent.h"
+#include "obs/trace.h"
 
 /* ---- start and stop ------------------------------------------------------------- */
 
@@ -170,7 +171,18 @@ void kumo__gw_recent_observe(loop_thread *t, const kumo__gw_obs *o)
     snprintf(e.function, sizeof(e.function), "%s", o->function ? o->function : "");
     snprintf(e.operation, sizeof(e.operation), "%s", o->operation ? o->operation : "");
     snprintf(e.trigger, sizeof(e.trigger), "%s", o->trigger ? o->trigger : "");
-    /* e.trace_id: from o->span once traces fill it (helper T) */
+    if (o->span) { /* the trace id the log lines carry (kumo logs --trace), exported or not */
+        static const char hex[] = "0123456789abcdef";
+        int any = 0;
+        for (int i = 0; i < 16; i++) {
+            e.trace_id[2 * i] = hex[o->span->trace_id[i] >> 4];
+            e.trace_id[2 * i + 1] = hex[o->span->trace_id[i] & 15];
+            any |= o->span->trace_id[i];
+        }
+        if (!any)
+            e.trace_id[0] = '\0'; /* all zero: no trace context */
+        e.trace_exported = o->span->recording;
+    }
     kumo__recent_add(r, &e, failed, o->end_us);
 }
 
@@ -388,12 +400,12 @@ static json_t *entry_json(const kumo__recent_entry *e)
     gmtime_r(&secs, &tm);
     size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof(when) - n, ".%06uZ", (unsigned)(e->epoch_us % 1000000u));
-    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:I, s:s, s:s, s:b, s:b, s:b}", "request_id", e->request_id,
+    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:I, s:s, s:s, s:b, s:b, s:b, s:b}", "request_id", e->request_id,
                      "function", e->function, "operation", e->operation, "trigger", e->trigger, "status", e->status,
                      "duration_ms", round((double)e->duration_us) / 1000.0, "epoch_ms",
                      (json_int_t)(e->epoch_us / 1000u), "time", when, "trace_id", e->trace_id, "cold",
                      (e->flags & KUMO__INV_COLD) != 0, "timeout", (e->flags & KUMO__INV_TIMEOUT) != 0, "crash",
-                     (e->flags & KUMO__INV_CRASH) != 0);
+                     (e->flags & KUMO__INV_CRASH) != 0, "trace_exported", e->trace_exported != 0);
 }
 
 static json_t *recent_work(void *arg, const generation *g, int *status, char *detail, size_t len)

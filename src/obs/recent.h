@@ -26,7 +26,8 @@ typedef struct kumo__recent_entry {
     char function[64];
     char operation[96];
     char trigger[16];
-    char trace_id[33]; /* 32 hex digits, or "" when not traced */
+    char trace_id[33];  /* 32 hex digits, or "" when it had no trace context */
+    int trace_exported; /* its spans were recorded for export (sampled, with an exporter) */
 } kumo__recent_entry;
 
 typedef struct kumo__recent kumo__recent;

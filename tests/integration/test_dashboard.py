@@ -158,7 +158,10 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(durations, sorted(durations, reverse=True))
         for r in failed + slowest:
             self.assertTrue(r["request_id"])
-            self.assertIn("trace_id", r)
+            # a trace is started when the request brings none: its id is the
+            # one the log lines carry; not exported (no traces endpoint here)
+            self.assertRegex(r["trace_id"], "^[0-9a-f]{32}$")
+            self.assertFalse(r["trace_exported"])
             self.assertIsInstance(r["logs"], list)
         # the log store: its lines when it is there, else why not
         self.assertIn("available", rec["logs"])
@@ -237,6 +240,14 @@ class DashboardTest(unittest.TestCase):
         self.send("/fail", 1)
         doc = self.wait_counts({"items_one": 17, "fail": 6})
         self.assertEqual(self.totals(doc)["fail"]["errors"], 6)
+
+
+    def test_5_trace_id_of_the_caller(self):
+        trace = "0af7651916cd43dd8448eb211c80319c"
+        status = get(self.gw.base + "/fail", {"traceparent": "00-%s-b7ad6b7169203331-01" % trace})[0]
+        self.assertEqual(status, 500)
+        status, rec = get_json(self.gw.admin + "/recent")
+        self.assertEqual(rec["failed"][0]["trace_id"], trace)
 
 
 class DashboardOffTest(unittest.TestCase):
