@@ -239,7 +239,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
                                                        : "");
     if (gw->admin_fd >= 0)
         printf("  dashboard http://127.0.0.1:%d/dashboard  (history %s)\n", gw->admin_port,
-               g->project->obs.history_s > 0 ? "in .kumo/data/metrics.db" : "off");
+               g->project->obs.history_s > 0 && g->project->obs.enabled ? "in .kumo/data/metrics.db" : "off");
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {
