@@ -7,6 +7,8 @@
  *   loop.c        each loop's thread, its pools and fork servers per generation
  *   api.c         the API handler: a request to a worker and back
  *   admin.c       /healthz, /readyz, /status, POST /reload, /events (kumo events, kumo invoke)
+ *   dashboard.c   /dashboard, /history, /recent: the metrics history's thread, recent invocations
+ *   observe.c     where every finished invocation goes: metrics, the recent invocations
  *   access_log.c  one log line per request (shared with kumo-host)
  *   scheduler.c   loop 0's schedule events: ticks to handlers, at most once
  *   consumer.c    queue events: a thread per event receives, loop 0 delivers
@@ -34,6 +36,7 @@
 #include "gateway/h2o_glue.h"
 #include "obs/metrics.h"
 #include "obs/monitor.h"
+#include "obs/trace.h"
 #include "openapi/check.h"
 #include "project/event_data.h"
 #include "project/store_plan.h"
@@ -44,6 +47,7 @@ typedef struct gateway gateway;
 typedef struct kumo__gw_sched kumo__gw_sched;
 typedef struct kumo__gw_consumers kumo__gw_consumers;
 typedef struct kumo__gw_event_stats kumo__gw_event_stats;
+typedef struct kumo__gw_dashboard kumo__gw_dashboard;
 
 /* Everything derived from the project's files. Built on the main thread,
  * read-only once published, freed by whoever drops the last reference. */
@@ -169,6 +173,8 @@ struct gateway {
     kumo__gw_event_stats *event_stats; /* admin.c; the list changes under `lock` */
     kumo__metrics *metrics;            /* for the gateway's life: a reload keeps the counts (observe.c) */
     kumo__monitor *monitor;            /* monitors and alerts (obs/monitor.h); NULL before start and after drain */
+    kumo__gw_dashboard *dash;          /* dashboard.c: the history's thread, the recent invocations */
+    kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */
 };
 
 typedef struct api_handler {
@@ -199,6 +205,7 @@ struct gw_call {
     char request_id[48];
     char method[16];
     char path[256];
+    kumo__span_ctx span; /* its trace context (tracing.c) */
 };
 
 /* ---- between the rooms ------------------------------------------------------ */
@@ -334,18 +341,35 @@ typedef struct kumo__gw_obs {
     uint64_t end_us;         /* monotonic */
     double timeout_s;        /* the function's */
     pid_t worker_pid;
+    const struct kumo__span_ctx *span; /* the invocation's trace context (tracing.c); NULL: not traced */
 } kumo__gw_obs;
 void kumo__gw_observe(loop_thread *t, const kumo__gw_obs *o);
 /* An event call's end (scheduler.c, consumer.c, cloudevents_in.c): fills
  * a kumo__gw_obs from the declaration of `event` in g (the generation the
  * call ran in) and the call. */
 void kumo__gw_observe_event(loop_thread *t, const generation *g, const char *event, const kumo__call *call,
-                            enum kumo__call_result result, int status, uint64_t start_us, const char *request_id);
+                            enum kumo__call_result result, int status, uint64_t start_us, const char *request_id,
+                            const kumo__span_ctx *span);
 /* The answers the gateway gives without an invocation, and admission's refusals. */
 void kumo__gw_observe_answered(loop_thread *t, const generation *g, int op_index, int status, uint64_t start_us,
                                int rejected);
 /* The pools' on_ready (ctx: the loop_thread). */
 void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, uint64_t init_us);
+/* tracing.c: the tracer, made at start from the first generation's
+ * kumo.yaml and the OTEL_* variables (0, or an error naming what is
+ * wrong); the spans of a finished invocation (from kumo__gw_observe); the
+ * store calls a worker recorded in a response's payload (result OK only:
+ * a failed call's payload is its error text), as CLIENT spans. */
+int kumo__gw_tracer_start(gateway *gw, const kumo__project *p, kumo__error *err);
+void kumo__gw_trace_observed(gateway *gw, const kumo__gw_obs *o);
+/* A reload keeps the tracer: says (warn) when observability.traces changed. */
+void kumo__gw_trace_reload_check(const kumo__project *was, const kumo__project *now);
+void kumo__gw_trace_store_calls(gateway *gw, const kumo__span_ctx *sc, enum kumo__call_result result,
+                                const char *payload, size_t len);
+/* An event's context: continues `traceparent` (NULL or invalid: a new
+ * trace), for the handler `symbol`. */
+void kumo__gw_trace_event_begin(gateway *gw, kumo__span_ctx *sc, const char *traceparent, const char *tracestate,
+                                const char *symbol);
 /* generation.c: the metrics targets of g's operations and events. */
 int kumo__gw_metrics_targets(gateway *gw, generation *g, kumo__error *err);
 /* admin.c: how long the oldest call running on a worker of `function`
@@ -359,6 +383,30 @@ void kumo__gw_monitor_generation(gateway *gw, generation *g);
 /* GET /metrics: the Prometheus text (malloc'd), with the gauges read from
  * the pools under gw->lock and the events' counters. */
 char *kumo__gw_metrics_text(gateway *gw);
+
+/* dashboard.c (docs/dashboard.md). _start (main thread, before the loops
+ * start, signals blocked): the recent invocations' per-loop records, and
+ * the metrics history's thread unless observability.metrics.history is 0;
+ * _stop after the loops stopped (the history records one last point).
+ * _page answers GET /dashboard (served without the admin token: the page
+ * holds no data), _route GET /history and /recent: 1 when it answered. */
+int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err);
+void kumo__gw_dashboard_stop(gateway *gw);
+/* After a reload built p (main thread): a warn line when p's history
+ * settings differ from those the history runs with (they wait for a
+ * restart). */
+void kumo__gw_dashboard_reloaded(gateway *gw, const kumo__project *p);
+int kumo__gw_dashboard_page(gateway *gw, h2o_req_t *req);
+int kumo__gw_dashboard_route(gateway *gw, h2o_req_t *req);
+/* From kumo__gw_observe: keeps o when it failed or was among the slowest. */
+void kumo__gw_recent_observe(loop_thread *t, const kumo__gw_obs *o);
+
+/* admin.c: runs fn(arg, generation, ...) on a thread of its own (an admin
+ * job: file or store reads never block loop 0) and answers req with the
+ * JSON it returns, or with a problem of *status and detail when it returns
+ * NULL. free_arg(arg) once done, whatever happened. On loop 0. */
+typedef json_t *kumo__gw_job_fn(void *arg, const generation *g, int *status, char *detail, size_t detail_len);
+void kumo__gw_admin_job(gateway *gw, h2o_req_t *req, kumo__gw_job_fn *fn, void *arg, void (*free_arg)(void *));
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

@@ -207,6 +207,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     g->number = number;
     if ((rc = kumo__project_load(gw->cfg.dir, &g->project, err)) != 0)
         goto out;
+    if (previous)
+        kumo__gw_trace_reload_check(previous->project, g->project);
     if ((rc = place_stores(gw, g, previous, err)) != 0)
         goto out;
     if ((rc = kumo__spec_load(g->project->api_path, &g->spec, err)) != 0)
@@ -331,6 +333,7 @@ void kumo__gw_reload(gateway *gw)
                             "http.max_connections changed; until kumo up restarts, each loop keeps its bound of %zu "
                             "open connections",
                             gw->max_conns);
+        kumo__gw_dashboard_reloaded(gw, g->project); /* the history's settings wait for a restart */
         size_t bound = 0;
         for (size_t i = 0; i < g->spec->nops; i++)
             bound += g->spec->ops[i].unit_index >= 0;

@@ -149,6 +149,8 @@ static void gateway_free(gateway *gw)
     gw->monitor = NULL;
     kumo__gw_generation_release(gw->current);
     kumo__gw_event_stats_free(gw);
+    kumo__gw_dashboard_stop(gw);
+    kumo__tracer_free(gw->tracer); /* its last export counts into the metrics: before them */
     kumo__metrics_free(gw->metrics);
     if (gw->barrier_ready) {
         pthread_mutex_destroy(&gw->stop_lock);
@@ -198,6 +200,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
     atomic_store(&gw->current_number, 1);
     const generation *g = gw->current;
+    if ((rc = kumo__gw_tracer_start(gw, g->project, err)) != 0)
+        goto out;
+    kumo__tracer_set_metrics(gw->tracer, gw->metrics);
 
     register_handler(&gw->conf, gw, kumo__gw_on_api_req);
     /* h2o refuses a body over its own ceiling before reading it and closes
@@ -248,16 +253,25 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         printf("  store    %s '%s' -> %s\n", kumo__store_kind_name(g->stores.stores[i].kind), g->stores.stores[i].name,
                g->stores.stores[i].shown);
     printf("  data     %s\n", g->data_dir);
+    if (kumo__tracer_recording(gw->tracer))
+        printf("  traces   %s (service %s, sampler %s)\n", kumo__tracer_endpoint(gw->tracer),
+               kumo__tracer_service(gw->tracer), kumo__sampler_name(kumo__tracer_sampler(gw->tracer)));
     if (gw->admin_fd >= 0)
         printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status; POST /reload (or SIGHUP) reloads%s\n",
                gw->admin_port,
                cfg->admin_token && cfg->admin_token[0] ? "; /status, /reload and /events/NAME/fire need the token"
                                                        : "");
+    if (gw->admin_fd >= 0)
+        printf("  dashboard http://127.0.0.1:%d/dashboard  (history %s)\n", gw->admin_port,
+               g->project->obs.history_s > 0 && g->project->obs.enabled ? "in .kumo/data/metrics.db" : "off");
     const kumo__monitors_config *mc = &g->project->monitors;
-    printf("  monitors every %gs over the metrics, probes %s; alerts after %gs to the log%s%s (GET /alerts, kumo "
-           "monitors)\n",
-           (double)kumo__monitor_interval_ms() / 1000, mc->probe_interval_s > 0 ? "on" : "off", mc->for_s,
-           mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
+    if (!g->project->obs.enabled)
+        printf("  monitors off (observability.enabled: false)\n");
+    else
+        printf("  monitors every %gs over the metrics, probes %s; alerts after %gs to the log%s%s (GET /alerts, "
+               "kumo monitors)\n",
+               (double)kumo__monitor_interval_ms() / 1000, mc->probe_interval_s > 0 ? "on" : "off", mc->for_s,
+               mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {
@@ -310,6 +324,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         printf("%s (with its fork servers and workers)\n", ncpus ? "" : " none (no CPU set)");
         fflush(stdout);
     }
+    /* the history's thread inherits the mask: signals stay with sigwait */
+    if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0)
+        goto out;
     for (int i = 0; i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];
         t->gw = gw;
@@ -365,6 +382,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     kumo__monitor_stop(mon);
     for (int i = 0; i < started; i++)
         pthread_join(gw->threads[i].tid, NULL);
+    kumo__gw_dashboard_stop(gw); /* the history's last point holds every invocation */
     if (rc == 0)
         kumo__log_event("info", "stopped cleanly");
 out:

@@ -86,6 +86,11 @@ void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res
             fn(d->arg);
         }
         ctx->store_error[0] = '\0';
+        ctx->traceparent = NULL;
+        ctx->trace_sampled = 0;
+        ctx->store_calls = NULL;
+        ctx->nstore_calls = ctx->store_calls_dropped = 0;
+        ctx->store_driver = NULL;
         kumo__arena_reset(&ctx->arena);
     }
 }

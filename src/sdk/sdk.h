@@ -106,6 +106,15 @@ struct kumo_ctx {
     /* What the invocation must release when it ends (kumo__ctx_defer),
      * latest first; NULL when nothing. */
     struct kumo__defer *defers;
+    /* Tracing (sdk/trace.c): the request's valid traceparent (NULL when it
+     * has none); while it is sampled, each store call is recorded into
+     * store_calls (in the arena, at most KUMO__STORE_CALLS_MAX, the rest
+     * counted) and sent back in the response frame as KF_STORE_SPAN. */
+    const char *traceparent;
+    int trace_sampled;
+    struct kumo__store_call *store_calls;
+    size_t nstore_calls, store_calls_dropped;
+    const char *store_driver; /* the driver of the store the last kumo__store_get found */
 };
 
 /* Prepares ctx/req/res for one invocation (arena must be initialised). */
@@ -124,6 +133,29 @@ typedef struct kumo__defer kumo__defer;
 kumo__defer *kumo__ctx_defer(kumo_ctx *ctx, void (*fn)(void *arg), void *arg);
 /* Takes back a call that has not run; d NULL does nothing. */
 void kumo__ctx_undefer(kumo_ctx *ctx, kumo__defer *d);
+
+/* ---- tracing (sdk/trace.c) ---- */
+
+#define KUMO__STORE_CALLS_MAX 64 /* recorded per invocation; more are counted, not sent */
+
+typedef struct kumo__store_call {
+    const char *kind, *op, *store, *driver; /* kind, op: literals; store, driver: in the arena */
+    uint64_t start_ns, duration_ns;
+    int result;
+} kumo__store_call;
+
+/* Reads the request's traceparent header (decode_request has filled the
+ * headers): sets ctx->traceparent and ctx->trace_sampled. */
+void kumo__trace_request(kumo_ctx *ctx, const kumo_request *req);
+/* Around a store call: begin returns its start (epoch ns), 0 when the
+ * invocation is not traced; end records the call when begin did not
+ * return 0. kind and op must be literals. */
+uint64_t kumo__trace_store_begin(kumo_ctx *ctx);
+void kumo__trace_store_end(kumo_ctx *ctx, uint64_t start_ns, const char *kind, const char *op, const char *store,
+                           int rc);
+/* Puts the recorded store calls into the response frame being written. */
+struct kumo__frame_writer;
+void kumo__trace_put_store_calls(kumo_ctx *ctx, struct kumo__frame_writer *w);
 
 /* Percent-decodes in place-safe fashion into the arena; `plus` turns '+'
  * into ' ' (query strings). NULL on a malformed escape or no memory. */
