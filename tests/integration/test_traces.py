@@ -291,7 +291,8 @@ class TracesTest(unittest.TestCase):
         self.assertEqual(by_name["kv.put items"][0]["parentSpanId"], record[0]["spanId"])
 
     def test_message_sent_without_trace_starts_its_own(self):
-        req = urllib.request.Request(self.gw.admin + "/events/work/send", data=b"no trace", method="POST")
+        req = urllib.request.Request(self.gw.admin + "/events/work/send", data=b"no trace", method="POST",
+                                     headers={"content-type": "application/octet-stream"})
         with urllib.request.urlopen(req, timeout=60) as r:
             answer = json.loads(r.read())
         self.assertEqual(answer.get("status"), 204, answer)
