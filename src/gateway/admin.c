@@ -859,7 +859,8 @@ static void work_send(admin_job *j)
     s->waiters = &w;
     atomic_fetch_add(&s->nwaiters, 1);
     const char *id = NULL;
-    int rc = q->driver->send(q, &arena, j->body ? j->body : "", j->len, 0, NULL, &id); /* no trace: its delivery starts one */
+    /* no trace context: its delivery starts a trace */
+    int rc = q->driver->send(q, &arena, j->body ? j->body : "", j->len, 0, NULL, &id);
     if (rc != 0) {
         j->status = rc == KUMO_ETOOBIG ? 413 : 503;
         snprintf(j->detail, sizeof(j->detail), "cannot send to the queue %s: %s", d->queue,

@@ -236,12 +236,20 @@ static int rq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
     if (kumo__random_hex(mid, ID_BYTES) != 0)
         return KUMO_EIO;
     snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms);
-    const char *argv[] = {s->keys[K_STREAM], s->keys[K_DELAYED], s->keys[K_BODIES], s->keys[K_SENT],
-                          s->keys[K_NOTIFY], s->keys[K_TRACE],  mid,               body,
-                          delay,             trace ? trace : ""};
+    const char *tp = trace ? trace : "";
+    const char *argv[] = {s->keys[K_STREAM],
+                          s->keys[K_DELAYED],
+                          s->keys[K_BODIES],
+                          s->keys[K_SENT],
+                          s->keys[K_NOTIFY],
+                          s->keys[K_TRACE],
+                          mid,
+                          body,
+                          delay,
+                          tp};
     const size_t lens[] = {s->klen[K_STREAM], s->klen[K_DELAYED], s->klen[K_BODIES], s->klen[K_SENT],
-                           s->klen[K_NOTIFY], s->klen[K_TRACE],  strlen(mid),       len,
-                           strlen(delay),     trace ? strlen(trace) : 0};
+                           s->klen[K_NOTIFY], s->klen[K_TRACE],   strlen(mid),       len,
+                           strlen(delay),     strlen(tp)};
     redisReply *rep = NULL;
     pthread_mutex_lock(&s->lock);
     int rc = kumo__redis_eval(&s->r, &rep, SC_SEND, 6, 10, argv, lens);

@@ -102,8 +102,7 @@ out:
     return 0;
 }
 
-static int rt_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char *trace,
-                      const char **id)
+static int rt_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char *trace, const char **id)
 {
     redis_topic *s = (redis_topic *)t;
     char mid[2 * ID_BYTES + 1];

@@ -142,8 +142,7 @@ out:
     return rc;
 }
 
-static int st_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char *trace,
-                      const char **id)
+static int st_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char *trace, const char **id)
 {
     sqlite_topic *s = (sqlite_topic *)t;
     char mid[2 * 12 + 1];

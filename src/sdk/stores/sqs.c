@@ -292,8 +292,8 @@ static int plain_text(const unsigned char *s, size_t len)
     return 1;
 }
 
-static int sqs_send(kumo__queue *kq, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms,
-                    const char *trace, const char **id)
+static int sqs_send(kumo__queue *kq, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char *trace,
+                    const char **id)
 {
     sqs *q = (sqs *)kq;
     json_t *resp = NULL, *req = NULL;
@@ -353,8 +353,8 @@ static int fill_message(kumo__arena *a, json_t *msg, kumo_queue_message *m)
     m->receipt = kumo__arena_strndup(a, rh, strlen(rh));
     m->receives = count ? (unsigned)strtoul(count, NULL, 10) : 1;
     m->sent_ms = sent ? strtoll(sent, NULL, 10) : 0; /* SentTimestamp: epoch ms, as a string */
-    m->trace = json_is_string(trace) ? kumo__queue_trace_copy(a, json_string_value(trace), json_string_length(trace))
-                                     : NULL;
+    m->trace =
+        json_is_string(trace) ? kumo__queue_trace_copy(a, json_string_value(trace), json_string_length(trace)) : NULL;
     const char *b = json_string_value(body);
     size_t blen = json_string_length(body);
     if (enc && strcmp(enc, "base64") == 0) {
@@ -398,9 +398,10 @@ static int sqs_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t vis
     while (*count < max) {
         size_t want = max - *count < RECEIVE_BATCH ? max - *count : RECEIVE_BATCH;
         json_t *resp = NULL;
-        json_t *req = json_pack("{s:I, s:I, s:i, s:[s, s], s:[s, s]}", "MaxNumberOfMessages", (json_int_t)want,
-                                "VisibilityTimeout", (json_int_t)vis, "WaitTimeSeconds", 0, "AttributeNames",
-                                "ApproximateReceiveCount", "SentTimestamp", "MessageAttributeNames", ENCODING_ATTR, TRACE_ATTR);
+        json_t *req =
+            json_pack("{s:I, s:I, s:i, s:[s, s], s:[s, s]}", "MaxNumberOfMessages", (json_int_t)want,
+                      "VisibilityTimeout", (json_int_t)vis, "WaitTimeSeconds", 0, "AttributeNames",
+                      "ApproximateReceiveCount", "SentTimestamp", "MessageAttributeNames", ENCODING_ATTR, TRACE_ATTR);
         rc = call(q, "ReceiveMessage", req, &resp);
         if (rc != 0)
             break;
