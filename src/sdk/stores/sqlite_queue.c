@@ -214,7 +214,10 @@ static int sq_open(const char *url, const char *name, kumo__store **out, kumo__e
             kumo__sqlite_describe(s->db, src, why, sizeof(why));
             rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
             kumo__error_set(e, rc, "%s: %s%s", sqlite3_db_filename(s->db, "main"), why,
-                            may_create ? "" : " (create=false: the table kumo_queue must exist)");
+                            may_create ? ""
+                                       : " (create=false: the table kumo_queue must exist, as this kumo makes it: "
+                                         "a table from before message traces needs ALTER TABLE kumo_queue ADD "
+                                         "COLUMN trace TEXT)");
             goto out;
         }
     }
