@@ -47,7 +47,7 @@ int main(int argc, char **argv)
             char body[32];
             const char *id;
             int len = snprintf(body, sizeof(body), "m-%013ld", i);
-            rc = q->driver->send(q, &a, body, (size_t)len, 0, &id);
+            rc = q->driver->send(q, &a, body, (size_t)len, 0, NULL, &id);
             kumo__arena_reset(&a);
         }
     } else {

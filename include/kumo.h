@@ -312,6 +312,7 @@ typedef struct kumo_queue_message {
     size_t len;
     unsigned receives; /* how many times it was received, this one included */
     int64_t sent_ms;   /* when it was sent, ms since the epoch (the queue's clock); 0 when unknown */
+    const char *trace; /* the sender's W3C traceparent, or NULL */
 } kumo_queue_message;
 
 /* Sends a message, visible after `delay_ms`. *id (may be NULL) gets its id. */

@@ -920,7 +920,8 @@ static void work_send(admin_job *j)
     s->waiters = &w;
     atomic_fetch_add(&s->nwaiters, 1);
     const char *id = NULL;
-    int rc = q->driver->send(q, &arena, j->body ? j->body : "", j->len, 0, &id);
+    /* no trace context: its delivery starts a trace */
+    int rc = q->driver->send(q, &arena, j->body ? j->body : "", j->len, 0, NULL, &id);
     if (rc != 0) {
         j->status = rc == KUMO_ETOOBIG ? 413 : 503;
         snprintf(j->detail, sizeof(j->detail), "cannot send to the queue %s: %s", d->queue,
@@ -969,7 +970,8 @@ out:
 /* POST /events/NAME/redrive[?max=N]: moves up to N messages (default: all)
  * of the event's dead-letter queue QUEUE-dead back to QUEUE, each a new
  * message (a new id, receives from 0) sent before the dead one is acked,
- * so a failure in between leaves a copy in both rather than none. 200
+ * so a failure in between leaves a copy in both rather than none; it keeps
+ * its trace context (the sender's traceparent). 200
  * {"moved": N, "queue", "from"}. */
 #define REDRIVE_BATCH 10
 #define REDRIVE_VISIBILITY_MS 30000
@@ -999,7 +1001,7 @@ static void work_redrive(admin_job *j)
             break;
         for (size_t i = 0; i < n; i++) {
             const char *id = NULL;
-            if ((rc = q->driver->send(q, &arena, got[i].body, got[i].len, 0, &id)) != 0) {
+            if ((rc = q->driver->send(q, &arena, got[i].body, got[i].len, 0, got[i].trace, &id)) != 0) {
                 for (size_t k = i; k < n; k++)
                     dead->driver->nack(dead, got[k].receipt, 0);
                 j->status = 503;

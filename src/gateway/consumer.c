@@ -88,6 +88,7 @@ typedef struct consumer consumer;
 /* One received message of a call. */
 typedef struct qmsg {
     char *id, *receipt, *body;
+    char *trace; /* the sender's traceparent, or NULL */
     size_t len;
     unsigned receives;
     uint64_t received_ms; /* epoch ms: its ce-time: the send time the driver gave, else when it was received */
@@ -115,7 +116,7 @@ typedef struct qcall {
     int loop; /* the event loop it was handed to */
     uint64_t start_us, duration_us;
     char request_id[48];
-    kumo__span_ctx span; /* its trace (tracing.c): a new one per delivery */
+    kumo__span_ctx span; /* its trace (tracing.c): the first message's, else a new one */
     struct qcall *next;
 } qcall;
 
@@ -211,6 +212,7 @@ static void call_free(qcall *k)
         free(k->msgs[i].id);
         free(k->msgs[i].receipt);
         free(k->msgs[i].body);
+        free(k->msgs[i].trace);
     }
     free(k->msgs);
     free(k->batch_body);
@@ -548,6 +550,7 @@ static void take(consumer *c, kumo__queue *q, qcall **fill, const kumo_queue_mes
         m->len = in[i].len;
         m->receives = in[i].receives;
         m->received_ms = in[i].sent_ms > 0 ? (uint64_t)in[i].sent_ms : now;
+        m->trace = in[i].trace ? strdup(in[i].trace) : NULL; /* out of memory: its delivery starts a trace */
         k->n++;
         kumo__gw_event_received(c->stats, 1);
         k->c = c;
@@ -876,9 +879,11 @@ static void submit(loop_thread *t, qcall *k)
     }
     snprintf(path, sizeof(path), "/%s", c->name);
     rfc3339_ms(k->msgs[0].received_ms, when, sizeof(when));
-    /* A message carries no trace context of its own (the queue drivers
-     * keep bodies only), so each delivery starts a trace. */
-    kumo__gw_trace_event_begin(t->gw, &k->span, NULL, NULL, d->symbol);
+    /* The delivery continues the trace of the send (the message's
+     * traceparent names the sender's span); a message sent without one
+     * (kumo invoke, an older row, a blob event) starts a trace. A batch
+     * continues its first message's trace: the others' are not linked. */
+    kumo__gw_trace_event_begin(t->gw, &k->span, k->msgs[0].trace, NULL, d->symbol);
     const char *trace = k->span.traceparent;
 #define HV(n, v)                                                                                                       \
     {                                                                                                                  \

@@ -11,9 +11,10 @@
  * a pushed message (events.c: CloudEvents binary mode, ce-type
  * dev.kumo.queue.message, kumo-receive-count), then acks it on 2xx, or
  * nacks it with the event's backoff doubled per receive (at most 5
- * minutes); after max_receives the driver moves it to QUEUE-dead. kumo-host
- * runs one invocation at a time: the thread takes h->call_lock, which the
- * HTTP loop holds around each request too. With the queue empty it polls
+ * minutes); after max_receives the driver moves it to QUEUE-dead. The
+ * call continues the trace the message carries (the sender's
+ * traceparent). kumo-host runs one invocation at a time: the thread takes
+ * h->call_lock, which the HTTP loop holds around each request too. With the queue empty it polls
  * every POLL_MS. SIGTERM: each thread ends after the message it holds;
  * one never acked comes back after its visibility (at least once).
  *
@@ -131,7 +132,7 @@ static void *consume(void *arg)
         char request_id[80];
         pthread_mutex_lock(&h->call_lock);
         kumo__host_new_request_id(h, request_id, sizeof(request_id));
-        kumo__host_deliver_message(h, e, m.id, m.body, m.len, m.receives, request_id, &r);
+        kumo__host_deliver_message(h, e, m.id, m.body, m.len, m.receives, m.trace, request_id, &r);
         int status = r.status;
         char why[300];
         snprintf(why, sizeof(why), "%.*s", (int)(r.body_len < 250 ? r.body_len : 250), r.body ? r.body : "");

@@ -520,7 +520,7 @@ refuse:
 }
 
 void kumo__host_deliver_message(kumo__host *h, const kumo__event_decl *e, const char *id, const void *body, size_t len,
-                                unsigned receives, const char *request_id, kumo__host_reply *r)
+                                unsigned receives, const char *trace, const char *request_id, kumo__host_reply *r)
 {
     produced pr;
     memset(&pr, 0, sizeof(pr));
@@ -534,6 +534,11 @@ void kumo__host_deliver_message(kumo__host *h, const kumo__event_decl *e, const 
     snprintf(path, sizeof(path), "/%s", e->name);
     in.method = (kumo__slice){"POST", 4};
     in.path = (kumo__slice){path, strlen(path)};
+    kumo__header_view tp = {{"traceparent", 11}, {trace, trace ? strlen(trace) : 0}};
+    if (trace) { /* the send's context: deliver continues it */
+        in.headers = &tp;
+        in.nheaders = 1;
+    }
     deliver(h, e, &in, &pr, request_id, r);
 }
 

@@ -152,9 +152,11 @@ int kumo__host_event(kumo__host *h, const kumo__http_in *in, const char *request
 int kumo__host_fire(kumo__host *h, const char *name, kumo__error *err);
 
 /* A message received from event e's queue (consume.c), mapped as a
- * pushed one is (events.c) and handled; r as kumo__host_call_event. */
+ * pushed one is (events.c) and handled; r as kumo__host_call_event.
+ * trace: the sender's traceparent the message carried (NULL: none, a new
+ * trace starts). */
 void kumo__host_deliver_message(kumo__host *h, const kumo__event_decl *e, const char *id, const void *body, size_t len,
-                                unsigned receives, const char *request_id, kumo__host_reply *r);
+                                unsigned receives, const char *trace, const char *request_id, kumo__host_reply *r);
 /* consume.c: a thread per queue event of the units served here
  * (KUMO_CONSUME=1); stop ends them after the message each holds. */
 int kumo__host_consumers_start(kumo__host *h, kumo__error *err);

@@ -159,7 +159,10 @@ void kumo__trace_store_calls(kumo__tracer *t, const kumo__span_ctx *sc, const ch
         kumo__span s;
         char name[KUMO__SPAN_NAME_MAX];
         uint8_t id[8];
-        kumo__trace_new_span_id(id);
+        if (st.has_span_id) /* a send: the message it sent names this span as its consumer's parent */
+            memcpy(id, st.span_id, 8);
+        else
+            kumo__trace_new_span_id(id);
         snprintf(name, sizeof(name), "%.*s.%.*s %.*s", (int)st.kind_len, st.kind, (int)st.op_len, st.op,
                  (int)st.store_len, st.store);
         kumo__span_init(&s, sc->trace_id, id, sc->invoke_id, KUMO__SPAN_CLIENT, name, st.start_ns);

@@ -148,7 +148,7 @@ void kumo__store_span_put(kumo__frame_writer *w, const kumo__store_span *s)
 {
     const char *str[4] = {s->kind, s->op, s->store, s->driver};
     size_t len[4] = {s->kind_len, s->op_len, s->store_len, s->driver_len};
-    uint8_t buf[20 + 4 * (4 + KUMO__STORE_SPAN_STR_MAX)];
+    uint8_t buf[20 + 4 * (4 + KUMO__STORE_SPAN_STR_MAX) + 8];
     size_t n = 0;
     put_le(buf, s->start_ns, 8);
     put_le(buf + 8, s->duration_ns, 8);
@@ -163,6 +163,10 @@ void kumo__store_span_put(kumo__frame_writer *w, const kumo__store_span *s)
         if (l)
             memcpy(buf + n, str[i], l);
         n += l;
+    }
+    if (s->has_span_id) {
+        memcpy(buf + n, s->span_id, 8);
+        n += 8;
     }
     kumo__frame_put(w, KF_STORE_SPAN, buf, n);
 }
@@ -188,6 +192,12 @@ int kumo__store_span_read(const kumo__frame_field *f, kumo__store_span *out)
         *str[i] = (const char *)p;
         *len[i] = (size_t)l;
         p += l;
+    }
+    out->has_span_id = 0;
+    if (end - p == 8) {
+        memcpy(out->span_id, p, 8);
+        out->has_span_id = !kumo__id_is_zero(out->span_id, 8);
+        p += 8;
     }
     return p == end ? 0 : -EPROTO;
 }

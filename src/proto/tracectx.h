@@ -66,12 +66,15 @@ typedef struct kumo__store_span {
     size_t kind_len, op_len, store_len, driver_len;
     uint64_t start_ns, duration_ns;
     int32_t result;
+    uint8_t span_id[8]; /* the span's id when the worker chose it (a send: its message names it) */
+    int has_span_id;
 } kumo__store_span;
 
 #define KUMO__STORE_SPAN_STR_MAX 128 /* each string; longer ones are cut */
 
 /* Appends the field: u64 start_ns, u64 duration_ns, u32 result, then the
- * four strings as u32 length and bytes. */
+ * four strings as u32 length and bytes, then, when has_span_id, the 8
+ * bytes of span_id. */
 void kumo__store_span_put(kumo__frame_writer *w, const kumo__store_span *s);
 /* Splits a KF_STORE_SPAN field: 0, or -EPROTO when malformed. */
 int kumo__store_span_read(const kumo__frame_field *f, kumo__store_span *out);

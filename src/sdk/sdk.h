@@ -115,6 +115,11 @@ struct kumo_ctx {
     struct kumo__store_call *store_calls;
     size_t nstore_calls, store_calls_dropped;
     const char *store_driver; /* the driver of the store the last kumo__store_get found */
+    /* The span id the store call in progress was given ahead of time (a
+     * send or publish, whose message names it as its consumer's parent):
+     * valid while store_span_set, which kumo__trace_store_begin clears. */
+    uint8_t store_span_id[8];
+    int store_span_set;
 };
 
 /* Prepares ctx/req/res for one invocation (arena must be initialised). */
@@ -142,6 +147,8 @@ typedef struct kumo__store_call {
     const char *kind, *op, *store, *driver; /* kind, op: literals; store, driver: in the arena */
     uint64_t start_ns, duration_ns;
     int result;
+    uint8_t span_id[8]; /* the CLIENT span's id when the SDK chose it (has_span_id) */
+    int has_span_id;
 } kumo__store_call;
 
 /* Reads the request's traceparent header (decode_request has filled the
@@ -153,6 +160,12 @@ void kumo__trace_request(kumo_ctx *ctx, const kumo_request *req);
 uint64_t kumo__trace_store_begin(kumo_ctx *ctx);
 void kumo__trace_store_end(kumo_ctx *ctx, uint64_t start_ns, const char *kind, const char *op, const char *store,
                            int rc);
+/* The traceparent a message sent now carries (kumo_queue_send,
+ * kumo_topic_publish), between begin (start_ns) and end: while the call is
+ * recorded, a span id chosen now for its CLIENT span (so the consumer's
+ * span is that span's child), written into buf; else the invocation's own
+ * traceparent; NULL when the invocation has none. */
+const char *kumo__trace_send_context(kumo_ctx *ctx, uint64_t start_ns, char buf[56]);
 /* Puts the recorded store calls into the response frame being written. */
 struct kumo__frame_writer;
 void kumo__trace_put_store_calls(kumo_ctx *ctx, struct kumo__frame_writer *w);
@@ -324,7 +337,7 @@ typedef struct kumo__blob_driver {
 
 /* ---- queue drivers ---- */
 
-#define KUMO__QUEUE_DRIVER_VERSION 3 /* 2: the driver head. 3: wait */
+#define KUMO__QUEUE_DRIVER_VERSION 4 /* 2: the driver head. 3: wait. 4: send's trace, message.trace */
 
 typedef struct kumo__queue kumo__queue;
 struct kumo__queue {
@@ -343,7 +356,11 @@ typedef struct kumo__queue_depth {
 
 typedef struct kumo__queue_driver {
     kumo__driver_head common; /* .version = KUMO__QUEUE_DRIVER_VERSION */
-    int (*send)(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id);
+    /* trace: the sender's W3C traceparent (NULL: none), kept with the
+     * message and given back by receive in kumo_queue_message.trace (NULL
+     * when it had none), through nacks, dead-lettering and redrive. */
+    int (*send)(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char *trace,
+                const char **id);
     int (*receive)(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
                    size_t *count);
     int (*ack)(kumo__queue *q, const char *receipt);
@@ -367,6 +384,12 @@ typedef struct kumo__queue_driver {
     int (*depth)(kumo__queue *q, kumo__queue_depth *out);
 } kumo__queue_driver;
 
+/* A received message's trace as the drivers hand it out: a copy in a of
+ * the len bytes at s, or NULL when there are none or more than a
+ * traceparent's 55 (what a backend row holds is not trusted further; the
+ * consumer checks the rest). */
+const char *kumo__queue_trace_copy(kumo__arena *a, const char *s, size_t len);
+
 /* ---- topic drivers ---- */
 
 /* A topic (topic.c) fans each message published to it out to every
@@ -377,7 +400,7 @@ typedef struct kumo__queue_driver {
  * hands out as an ordinary queue store (receive/ack/nack, dead letters in
  * TOPIC.EVENT-dead), so the gateway's consumer reads it like any queue. */
 
-#define KUMO__TOPIC_DRIVER_VERSION 1
+#define KUMO__TOPIC_DRIVER_VERSION 2 /* 2: publish's trace */
 
 typedef struct kumo__topic kumo__topic;
 struct kumo__topic {
@@ -387,8 +410,9 @@ struct kumo__topic {
 typedef struct kumo__topic_driver {
     kumo__driver_head common; /* .version = KUMO__TOPIC_DRIVER_VERSION */
     /* One message to every subscription registered now (none: dropped, as
-     * SNS does); *id, in a, names it. */
-    int (*publish)(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char **id);
+     * SNS does); *id, in a, names it. trace: the sender's traceparent
+     * (NULL: none), which every subscription's copy carries. */
+    int (*publish)(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char *trace, const char **id);
     /* Registers the subscription `event` for `owner` (the project whose
      * event it is; the last to register owns it); registering it again is
      * not an error. Messages published before it was registered never

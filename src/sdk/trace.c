@@ -15,6 +15,7 @@
 #include "sdk/sdk.h"
 
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "proto/frame.h"
@@ -56,7 +57,28 @@ uint64_t kumo__trace_store_begin(kumo_ctx *ctx)
     if (ctx == NULL || !ctx->trace_sampled)
         return 0;
     ctx->store_driver = NULL;
+    ctx->store_span_set = 0;
     return epoch_ns();
+}
+
+const char *kumo__trace_send_context(kumo_ctx *ctx, uint64_t start_ns, char buf[56])
+{
+    if (ctx == NULL || ctx->traceparent == NULL)
+        return NULL;
+    kumo__trace_ctx tc;
+    /* Recorded (sampled, and room for one more record): the send's own
+     * span, with an id chosen now, is the message's parent. Else the
+     * invocation's context travels as it is (an unsampled one says so). */
+    if (start_ns == 0 || ctx->nstore_calls == KUMO__STORE_CALLS_MAX ||
+        kumo__traceparent_parse(ctx->traceparent, strlen(ctx->traceparent), &tc) != 0)
+        return ctx->traceparent;
+    do {
+        if (getrandom(ctx->store_span_id, sizeof(ctx->store_span_id), 0) != (ssize_t)sizeof(ctx->store_span_id))
+            return ctx->traceparent;
+    } while (kumo__id_is_zero(ctx->store_span_id, sizeof(ctx->store_span_id)));
+    ctx->store_span_set = 1;
+    kumo__traceparent_format(tc.trace_id, ctx->store_span_id, tc.flags, buf);
+    return buf;
 }
 
 void kumo__trace_store_end(kumo_ctx *ctx, uint64_t start_ns, const char *kind, const char *op, const char *store,
@@ -84,6 +106,10 @@ void kumo__trace_store_end(kumo_ctx *ctx, uint64_t start_ns, const char *kind, c
     c->start_ns = start_ns;
     c->duration_ns = end > start_ns ? end - start_ns : 0;
     c->result = rc;
+    c->has_span_id = ctx->store_span_set;
+    if (c->has_span_id)
+        memcpy(c->span_id, ctx->store_span_id, sizeof(c->span_id));
+    ctx->store_span_set = 0;
 }
 
 void kumo__trace_put_store_calls(kumo_ctx *ctx, kumo__frame_writer *w)
@@ -102,7 +128,9 @@ void kumo__trace_put_store_calls(kumo_ctx *ctx, kumo__frame_writer *w)
             .start_ns = c->start_ns,
             .duration_ns = c->duration_ns,
             .result = c->result,
+            .has_span_id = c->has_span_id,
         };
+        memcpy(s.span_id, c->span_id, sizeof(s.span_id));
         kumo__store_span_put(w, &s);
     }
 }

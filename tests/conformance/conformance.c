@@ -36,6 +36,7 @@
 #include "check.h"
 #include "base/store_var.h"
 #include "sdk/sdk.h"
+#include "proto/tracectx.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -132,6 +133,33 @@ static int before(const char *a, const char *b)
 static void reset(void)
 {
     kumo__arena_reset(&ctx.arena);
+}
+
+/* The trace context of a send (issue 14): an unsampled invocation's
+ * traceparent travels as it is; a sampled one's names the send's own span,
+ * whose id the SDK records with the store call. */
+#define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
+#define TP_UNSAMPLED "00-" TRACE_ID "-00f067aa0ba902b7-00"
+#define TP_SAMPLED "00-" TRACE_ID "-00f067aa0ba902b7-01"
+
+static void traced(const char *tp)
+{
+    ctx.traceparent = tp;
+    ctx.trace_sampled = tp && tp[54] == '1';
+    ctx.store_calls = NULL; /* in the arena, which reset() empties */
+    ctx.nstore_calls = ctx.store_calls_dropped = 0;
+}
+
+/* Whether `got` is the traceparent a sampled send recorded as its last
+ * store call: the same trace, the send's span as the parent. */
+static int is_send_context(const char *got)
+{
+    char want[56];
+    if (got == NULL || ctx.nstore_calls == 0 || !ctx.store_calls[ctx.nstore_calls - 1].has_span_id)
+        return 0;
+    kumo__traceparent_format((const uint8_t *)"\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36",
+                             ctx.store_calls[ctx.nstore_calls - 1].span_id, 1, want);
+    return strcmp(got, want) == 0;
 }
 
 /* ---- kv ------------------------------------------------------------------ */
@@ -679,15 +707,55 @@ static void queue_timing(void)
     reset();
 }
 
+/* A message keeps its sender's trace context: none, an unsampled one as
+ * it is, a sampled one naming the send's span; through a nack and a
+ * delayed send. */
+static void queue_trace(void)
+{
+    kumo_queue_message m[1];
+    traced(NULL);
+    CHECK_INT(kumo_queue_send(&ctx, queue_name, "untraced", 8, 0, NULL), 0);
+    CHECK_INT(receive_one(queue_name, 30000, m), 0);
+    CHECK_STR(m[0].body, "untraced");
+    CHECK(m[0].trace == NULL);
+    CHECK_INT(kumo_queue_ack(&ctx, queue_name, m[0].receipt), 0);
+
+    traced(TP_UNSAMPLED);
+    CHECK_INT(kumo_queue_send(&ctx, queue_name, "unsampled", 9, 0, NULL), 0);
+    traced(NULL);
+    CHECK_INT(receive_one(queue_name, 30000, m), 0);
+    CHECK_STR(m[0].trace, TP_UNSAMPLED);
+    CHECK_INT(kumo_queue_nack(&ctx, queue_name, m[0].receipt, 0), 0);
+    CHECK_INT(receive_one(queue_name, 30000, m), 0);
+    CHECK_INT(m[0].receives, 2);
+    CHECK_STR(m[0].trace, TP_UNSAMPLED);
+    CHECK_INT(kumo_queue_ack(&ctx, queue_name, m[0].receipt), 0);
+
+    traced(TP_SAMPLED);
+    CHECK_INT(kumo_queue_send(&ctx, queue_name, "sampled", 7, 1000, NULL), 0); /* delayed: kept apart by some */
+    CHECK_INT(ctx.nstore_calls, 1);
+    ctx.trace_sampled = 0; /* the receive below is not recorded: the send stays the last call */
+    CHECK_INT(receive_one(queue_name, 30000, m), 0);
+    CHECK_STR(m[0].body, "sampled");
+    CHECK(is_send_context(m[0].trace));
+    CHECK(differ(m[0].trace, TP_SAMPLED));
+    CHECK_INT(kumo_queue_ack(&ctx, queue_name, m[0].receipt), 0);
+    traced(NULL);
+    reset();
+}
+
 static void queue_dead_letter(void)
 {
     kumo_queue_message m[1];
     size_t n = 0;
     const char *id = NULL;
+    traced(TP_UNSAMPLED); /* the trace survives nacks and dead-lettering */
     CHECK_INT(kumo_queue_send(&ctx, flaky_name, "poison", 6, 0, &id), 0);
+    traced(NULL);
     for (unsigned i = 1; i <= 2; i++) {
         CHECK_INT(receive_one(flaky_name, 30000, m), 0);
         CHECK_INT(m[0].receives, i);
+        CHECK_STR(m[0].trace, TP_UNSAMPLED);
         CHECK_INT(kumo_queue_nack(&ctx, flaky_name, m[0].receipt, 0), 0);
     }
     /* Received max_receives (2) times: the next receive moves it on. */
@@ -695,6 +763,7 @@ static void queue_dead_letter(void)
     CHECK_INT(n, 0);
     CHECK_INT(receive_one(flaky_dead, 30000, m), 0);
     CHECK_STR(m[0].body, "poison");
+    CHECK_STR(m[0].trace, TP_UNSAMPLED);
     CHECK_INT(kumo_queue_ack(&ctx, flaky_dead, m[0].receipt), 0);
     reset();
 }
@@ -781,24 +850,43 @@ static void topic_all(const char *url)
         goto out;
     CHECK_STR(a->name, kumo_sprintf(&ctx, "%s.alpha", topic_name));
 
-    /* Each subscription gets each message, once, bytes as published. */
+    /* Each subscription gets each message, once, bytes as published (and
+     * the publisher's trace context: none here). */
     CHECK_INT(kumo_topic_publish(&ctx, topic_name, "one\0two", 7, &id), 0);
     CHECK_INT(sub_receive(a, 30000, m), 0);
     CHECK(m[0].len == 7 && memcmp(m[0].body, "one\0two", 7) == 0);
     CHECK_INT(m[0].receives, 1);
+    CHECK(m[0].trace == NULL);
     CHECK_INT(a->driver->ack(a, m[0].receipt), 0);
     CHECK_INT(sub_receive(b, 30000, m), 0);
     CHECK(m[0].len == 7 && memcmp(m[0].body, "one\0two", 7) == 0);
+    CHECK(m[0].trace == NULL);
     CHECK_INT(b->driver->ack(b, m[0].receipt), 0);
+
+    /* A traced publish: every subscription's copy names the publish's span. */
+    traced(TP_SAMPLED);
+    CHECK_INT(kumo_topic_publish(&ctx, topic_name, "traced", 6, NULL), 0);
+    CHECK_INT(sub_receive(a, 30000, m), 0);
+    CHECK_STR(m[0].body, "traced");
+    CHECK(is_send_context(m[0].trace));
+    CHECK_INT(a->driver->ack(a, m[0].receipt), 0);
+    CHECK_INT(sub_receive(b, 30000, m), 0);
+    CHECK_STR(m[0].body, "traced");
+    CHECK(is_send_context(m[0].trace));
+    CHECK_INT(b->driver->ack(b, m[0].receipt), 0);
+    traced(NULL);
     CHECK_INT(sub_count_now(a), 0);
     CHECK_INT(sub_count_now(b), 0);
 
     /* One subscriber fails: retried, then dead-lettered in its own
-     * TOPIC.EVENT-dead; the other is not touched. */
+     * TOPIC.EVENT-dead, its trace context kept; the other is not touched. */
+    traced(TP_UNSAMPLED);
     CHECK_INT(kumo_topic_publish(&ctx, topic_name, "poison", 6, NULL), 0);
+    traced(NULL);
     for (unsigned i = 1; i <= 2; i++) {
         CHECK_INT(sub_receive(a, 30000, m), 0);
         CHECK_INT(m[0].receives, i);
+        CHECK_STR(m[0].trace, TP_UNSAMPLED);
         CHECK_INT(a->driver->nack(a, m[0].receipt, 0), 0);
     }
     CHECK_INT(sub_count_now(a), 0); /* moved on to alpha's dead letters */
@@ -815,6 +903,7 @@ static void topic_all(const char *url)
         if (rc == 0) {
             CHECK_INT(sub_receive((kumo__queue *)dead, 30000, m), 0);
             CHECK_STR(m[0].body, "poison");
+            CHECK_STR(m[0].trace, TP_UNSAMPLED);
             kumo__store_close(dead);
         }
     }
@@ -917,7 +1006,7 @@ static void *wait_send(void *arg)
     kumo__arena_init(&a);
     const char *id;
     w->before = epoch_ms_now();
-    w->rc = q->driver->send(q, &a, "woken", 5, 0, &id);
+    w->rc = q->driver->send(q, &a, "woken", 5, 0, NULL, &id);
     w->after = epoch_ms_now();
     kumo__arena_free(&a);
     kumo__store_close(s);
@@ -1153,6 +1242,7 @@ int main(int argc, char **argv)
         env_store(flaky_dead, queue);
         queue_basics();
         queue_timing();
+        queue_trace();
         queue_dead_letter();
         queue_wait();
         env_store(depth_name, queue);

@@ -339,6 +339,20 @@ class HostConsumeTest(HostCase):
             self.assertEqual(h["ce-subject"], "work")
             self.assertEqual(h["kumo-receive-count"], "1")
 
+    def test_message_continues_the_senders_trace(self):
+        # the message carries the send's context: its delivery is in the
+        # trace of the request that sent it (issue 14)
+        trace_id = "8" * 32
+        st, _, out = call(self.base, "POST", "/send?body=traced",
+                          headers={"traceparent": "00-%s-00f067aa0ba902b7-01" % trace_id})
+        self.assertEqual(st, 200, out)
+        mid = json.loads(out)["id"]
+        got = wait_for(lambda: mid in self.records(), timeout=60)
+        self.assertTrue(got, self.host_log()[-3000:])
+        tp = self.records()[mid]["headers"].get("traceparent", "")
+        self.assertTrue(tp.startswith("00-%s-" % trace_id), tp)
+        self.assertNotIn("-00f067aa0ba902b7-", tp)
+
     def test_failure_retried_then_dead_lettered(self):
         mid = self.send("fail-me")
 

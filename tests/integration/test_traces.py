@@ -11,6 +11,11 @@ POST /v1/traces), and the test reads them back as a collector would.
   one (flags 00) records nothing and is passed on unsampled;
 - a schedule tick fired by hand and a queue message are CONSUMER spans
   with their handlers' work in the same trace;
+- a message carries its sender's trace context: the delivery's CONSUMER
+  span is in the sender's trace, the child of its "queue.send" CLIENT
+  span, so a tick whose handler sends to a queue, and that message's
+  handler, are one trace; a message sent with none (the admin port's
+  send, as `kumo invoke` of a queue event does) starts a trace of its own;
 - an exporter that is down (a closed port) costs no request: every
   request is answered, and /metrics counts the spans as dropped, none
   exported;
@@ -251,13 +256,53 @@ class TracesTest(unittest.TestCase):
         self.assertEqual(send[0]["kind"], 3)
         self.assertEqual(attrs(send[0])["messaging.system"], "sqlite")
         self.assertEqual(attrs(send[0])["messaging.destination.name"], "jobs")
-        consumer = wait_for(lambda: [s for s in self.rx.spans() if s["name"] == "process work"], timeout=20)
-        self.assertTrue(consumer, self.gw.stderr()[-2000:])
+        # the delivery continues the sender's trace, under its send span
+        consumer = wait_for(lambda: [s for s in self.rx.trace(trace_id) if s["name"] == "process work"], timeout=20)
+        self.assertTrue(consumer, "%s\n%s" % ([s["name"] for s in self.rx.trace(trace_id)], self.gw.stderr()[-2000:]))
         c = consumer[0]
         self.assertEqual(c["kind"], 5)
         self.assertEqual(attrs(c)["faas.trigger"], "pubsub")
-        work = self.wait_trace(c["traceId"], 4)
+        self.assertEqual(c["parentSpanId"], send[0]["spanId"])
+        work = self.wait_trace(trace_id, 8)
         self.assertEqual(len([s for s in work if s["name"] == "kv.put items"]), 1)
+
+    def test_schedule_tick_and_its_message_are_one_trace(self):
+        self.assertEqual(post(self.gw.admin + "/events/chain/fire"), 200)
+        tick = wait_for(lambda: [s for s in self.rx.spans() if s["name"] == "process chain"], timeout=20)
+        self.assertTrue(tick, self.gw.stderr()[-2000:])
+        trace_id = tick[0]["traceId"]
+        self.assertNotIn("parentSpanId", tick[0])  # the tick starts the trace
+        spans = wait_for(lambda: self.rx.trace(trace_id) if any(
+            s["name"] == "kv.put items" for s in self.rx.trace(trace_id)) else None, timeout=20)
+        self.assertTrue(spans, "%s\n%s" % ([s["name"] for s in self.rx.trace(trace_id)], self.gw.stderr()[-2000:]))
+        by_name = {}
+        for s in spans:
+            by_name.setdefault(s["name"], []).append(s)
+        send = by_name["queue.send jobs"]
+        self.assertEqual(len(send), 1)
+        self.assertEqual(send[0]["kind"], 3)  # CLIENT
+        self.assertEqual(send[0]["parentSpanId"], by_name["invoke traces.chain"][0]["spanId"])
+        work = by_name["process work"]
+        self.assertEqual(len(work), 1)
+        self.assertEqual(work[0]["kind"], 5)  # CONSUMER
+        self.assertEqual(work[0]["parentSpanId"], send[0]["spanId"])
+        record = by_name["invoke traces.record"]
+        self.assertEqual(record[0]["parentSpanId"], work[0]["spanId"])
+        self.assertEqual(by_name["kv.put items"][0]["parentSpanId"], record[0]["spanId"])
+
+    def test_message_sent_without_trace_starts_its_own(self):
+        req = urllib.request.Request(self.gw.admin + "/events/work/send", data=b"no trace", method="POST",
+                                     headers={"content-type": "application/octet-stream"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            answer = json.loads(r.read())
+        self.assertEqual(answer.get("status"), 204, answer)
+        rid = answer["request_id"]
+        consumer = wait_for(lambda: [s for s in self.rx.spans() if s["name"] == "process work" and
+                                     attrs(s).get("faas.invocation_id") == rid], timeout=20)
+        self.assertTrue(consumer, self.gw.stderr()[-2000:])
+        self.assertNotIn("parentSpanId", consumer[0])  # a root: a trace of its own
+        work = self.wait_trace(consumer[0]["traceId"], 3)
+        self.assertEqual([s["name"] for s in work if s["kind"] == 3], ["kv.put items"])
 
     def test_metrics_count_exported_spans(self):
         get(self.gw, "/items/d5")

@@ -7,7 +7,8 @@
  *
  *   kumo_queue(seq bigserial PRIMARY KEY, queue text, id text, body bytea,
  *              visible_at timestamptz, receives int, receipt text,
- *              sent_at timestamptz)   (sent_at added to older tables)
+ *              sent_at timestamptz, trace text)   (sent_at and trace,
+ *              the sender's traceparent, added to older tables: NULL)
  *   index (queue, visible_at)
  *
  * send inserts a row visible at now() + delay, its id a random uuid in hex,
@@ -49,21 +50,22 @@ enum { ST_SEND, ST_DEAD, ST_RECEIVE, ST_ACK, ST_NACK, ST_COUNT };
 
 static const char *const sql[ST_COUNT] = {
     [ST_SEND] =
-        "WITH i AS (INSERT INTO @T (queue, id, body, visible_at, sent_at) "
+        "WITH i AS (INSERT INTO @T (queue, id, body, visible_at, sent_at, trace) "
         "VALUES ($1, replace(gen_random_uuid()::text, '-', ''), $2, now() + $3::bigint * interval '1 millisecond', "
-        "now()) RETURNING id) "
+        "now(), $5) RETURNING id) "
         "SELECT id, (SELECT count(*) FROM (SELECT pg_notify($4, '') WHERE $3::bigint = 0) n) FROM i",
     [ST_DEAD] =
         "WITH d AS (DELETE FROM @T WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() "
-        "AND receives >= $2::int ORDER BY visible_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, body, sent_at) "
-        "INSERT INTO @T (queue, id, body, visible_at, sent_at) SELECT $3, id, body, now(), sent_at FROM d",
+        "AND receives >= $2::int ORDER BY visible_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, body, sent_at, "
+        "trace) INSERT INTO @T (queue, id, body, visible_at, sent_at, trace) "
+        "SELECT $3, id, body, now(), sent_at, trace FROM d",
     [ST_RECEIVE] = "WITH r AS (UPDATE @T SET visible_at = now() + $2::bigint * interval '1 millisecond', "
                    "receives = receives + 1, receipt = seq::text || '.' || gen_random_uuid()::text "
                    "WHERE seq IN (SELECT seq FROM @T WHERE queue = $1 AND visible_at <= now() AND receives < $4::int "
                    "ORDER BY visible_at, seq LIMIT $3::int FOR UPDATE SKIP LOCKED) "
-                   "RETURNING seq, id, body, receives, receipt, sent_at) "
+                   "RETURNING seq, id, body, receives, receipt, sent_at, trace) "
                    "SELECT id, body, receives, receipt, "
-                   "coalesce((extract(epoch FROM sent_at) * 1000)::bigint, 0) FROM r ORDER BY seq",
+                   "coalesce((extract(epoch FROM sent_at) * 1000)::bigint, 0), trace FROM r ORDER BY seq",
     [ST_ACK] = "DELETE FROM @T WHERE seq = $1::bigint AND receipt = $2 AND queue = $3",
     [ST_NACK] = "UPDATE @T SET visible_at = now() + $4::bigint * interval '1 millisecond', receipt = NULL "
                 "WHERE seq = $1::bigint AND receipt = $2 AND queue = $3",
@@ -76,6 +78,7 @@ static const char ddl[] = "BEGIN;"
                           "  receives int NOT NULL DEFAULT 0, receipt text);"
                           "CREATE INDEX IF NOT EXISTS @T_ready ON @T (queue, visible_at);"
                           "ALTER TABLE @T ADD COLUMN IF NOT EXISTS sent_at timestamptz;"
+                          "ALTER TABLE @T ADD COLUMN IF NOT EXISTS trace text;"
                           "COMMIT;";
 
 typedef struct pg_queue {
@@ -140,18 +143,19 @@ out:
     return 0;
 }
 
-static int pq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id)
+static int pq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char *trace,
+                   const char **id)
 {
     pg_queue *s = (pg_queue *)q;
     if (len > BODY_MAX)
         return KUMO_ETOOBIG;
     char delay[24];
     snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms > INT64_MAX / 2 ? (uint64_t)INT64_MAX / 2 : delay_ms);
-    const char *v[] = {s->name, body, delay, s->channel};
-    const int l[] = {0, (int)len, 0, 0}, f[] = {0, 1, 0, 0};
+    const char *v[] = {s->name, body, delay, s->channel, trace}; /* trace NULL: SQL NULL */
+    const int l[] = {0, (int)len, 0, 0, 0}, f[] = {0, 1, 0, 0, 0};
     PGresult *res;
     pthread_mutex_lock(&s->lock);
-    int rc = kumo__pg_exec(&s->pg, ST_SEND, 4, v, l, f, &res);
+    int rc = kumo__pg_exec(&s->pg, ST_SEND, 5, v, l, f, &res);
     pthread_mutex_unlock(&s->lock);
     if (rc != 0)
         return rc;
@@ -198,6 +202,8 @@ static int pq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
         m->receives = kumo__pg_int4(res, r, 2);
         m->receipt = kumo__arena_strndup(a, PQgetvalue(res, r, 3), (size_t)PQgetlength(res, r, 3));
         m->sent_ms = (int64_t)kumo__pg_int8(res, r, 4);
+        if (!PQgetisnull(res, r, 5))
+            m->trace = kumo__queue_trace_copy(a, PQgetvalue(res, r, 5), (size_t)PQgetlength(res, r, 5));
         if (m->id == NULL || m->body == NULL || m->receipt == NULL) {
             rc = KUMO_ENOMEM;
             goto out;

@@ -64,6 +64,13 @@ const kumo__store_kind_desc kumo__queue_kind = {
     .options = url_options,
 };
 
+const char *kumo__queue_trace_copy(kumo__arena *a, const char *s, size_t len)
+{
+    if (s == NULL || len == 0 || len > 55)
+        return NULL;
+    return kumo__arena_strndup(a, s, len);
+}
+
 /* ---- the public API -------------------------------------------------- */
 
 static int prepare(kumo_ctx *ctx, const char *queue, kumo__queue **q)
@@ -96,7 +103,7 @@ static int check_receipt(const char *receipt)
 }
 
 static int queue_send_call(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms,
-                           const char **id)
+                           const char *trace, const char **id)
 {
     kumo__queue *q;
     const char *local;
@@ -114,7 +121,7 @@ static int queue_send_call(kumo_ctx *ctx, const char *queue, const void *body, s
     int rc = prepare(ctx, queue, &q);
     if (rc != 0)
         return rc;
-    rc = result(ctx, q, q->driver->send(q, &ctx->arena, body ? body : "", len, delay_ms, id));
+    rc = result(ctx, q, q->driver->send(q, &ctx->arena, body ? body : "", len, delay_ms, trace, id));
     if (rc != 0)
         *id = NULL;
     return rc;
@@ -169,7 +176,9 @@ static int queue_nack_call(kumo_ctx *ctx, const char *queue, const char *receipt
 int kumo_queue_send(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms, const char **id)
 {
     uint64_t t0 = kumo__trace_store_begin(ctx);
-    int rc = queue_send_call(ctx, queue, body, len, delay_ms, id);
+    char tp[56];
+    const char *trace = kumo__trace_send_context(ctx, t0, tp); /* the message carries the send's context */
+    int rc = queue_send_call(ctx, queue, body, len, delay_ms, trace, id);
     kumo__trace_store_end(ctx, t0, "queue", "send", queue, rc);
     return rc;
 }

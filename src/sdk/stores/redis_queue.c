@@ -4,13 +4,15 @@
  *
  * Layout, per queue (kumo:<name>:...):
  *
- *   stream     the messages, entries {id, b: body, t: send time (ms)};
+ *   stream     the messages, entries {id, b: body, t: send time (ms),
+ *              p: the sender's traceparent, when it had one};
  *              consumer group "kumo"
  *   inflight   sorted set: stream entry id -> when its visibility ends (ms)
  *   receipts   hash: stream entry id -> the token of its current receive
  *   delayed    sorted set: message id -> when it becomes visible (ms)
  *   delayed-bodies  hash: message id -> body, for messages sent with a delay
  *   delayed-sent    hash: message id -> its send time (ms), likewise
+ *   delayed-trace   hash: message id -> its traceparent, likewise
  *   notify     list of at most one token, pushed by a send without a delay:
  *              wait (the gateway's consumers) BLPOPs it
  *
@@ -61,43 +63,53 @@ enum { SC_SEND, SC_RECEIVE, SC_ACK, SC_NACK, SC_COUNT };
 #define NOW "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
 static const char *const scripts[SC_COUNT] = {
-    /* KEYS: stream, delayed, delayed-bodies, delayed-sent, notify. ARGV: id, body, delay ms. */
+    /* KEYS: stream, delayed, delayed-bodies, delayed-sent, notify, delayed-trace.
+     * ARGV: id, body, delay ms, traceparent ("" for none). */
     [SC_SEND] = NOW "if ARGV[3] == '0' then\n"
-                    "  redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'b', ARGV[2], 't', now)\n"
+                    "  if ARGV[4] ~= '' then\n"
+                    "    redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'b', ARGV[2], 't', now, 'p', ARGV[4])\n"
+                    "  else redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'b', ARGV[2], 't', now) end\n"
                     "  redis.call('LPUSH', KEYS[5], '1')\n"
                     "  redis.call('LTRIM', KEYS[5], 0, 0)\n"
                     "else\n"
                     "  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])\n"
                     "  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])\n"
                     "  redis.call('HSET', KEYS[4], ARGV[1], now)\n"
+                    "  if ARGV[4] ~= '' then redis.call('HSET', KEYS[6], ARGV[1], ARGV[4]) end\n"
                     "end\n"
                     "return 1\n",
     /* KEYS: stream, inflight, receipts, delayed, delayed-bodies, dead stream,
-     * delayed-sent (, notify: unused).
+     * delayed-sent, notify (unused), delayed-trace.
      * ARGV: max, visibility ms, max_receives, token base, create ("1"/"0").
-     * Returns {entry id, message id, body, receives, token, sent ms, ...};
+     * Returns {entry id, message id, body, receives, token, sent ms,
+     * traceparent ("" for none), ...};
      * sent ms is the entry's t field, or the ms part of its stream id (when
      * it was added) for an entry sent before kumo wrote t. */
     [SC_RECEIVE] =
         NOW "local max, vis, maxr = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
             "if ARGV[5] == '1' then pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], 'kumo', '0', 'MKSTREAM') end\n"
+            "local function add(key, id, b, t, p)\n"
+            "  if p and p ~= '' then redis.call('XADD', key, '*', 'id', id, 'b', b, 't', t, 'p', p)\n"
+            "  else redis.call('XADD', key, '*', 'id', id, 'b', b, 't', t) end\n"
+            "end\n"
             "local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 1000)\n"
             "for _, id in ipairs(due) do\n"
             "  local b = redis.call('HGET', KEYS[5], id)\n"
             "  local t = redis.call('HGET', KEYS[7], id) or now\n"
-            "  if b then redis.call('XADD', KEYS[1], '*', 'id', id, 'b', b, 't', t) end\n"
+            "  if b then add(KEYS[1], id, b, t, redis.call('HGET', KEYS[9], id)) end\n"
             "  redis.call('ZREM', KEYS[4], id)\n"
             "  redis.call('HDEL', KEYS[5], id)\n"
             "  redis.call('HDEL', KEYS[7], id)\n"
+            "  redis.call('HDEL', KEYS[9], id)\n"
             "end\n"
             "local out, n = {}, 0\n"
             "local function fields(sid, f)\n"
-            "  local id, b, t\n"
+            "  local id, b, t, p\n"
             "  for i = 1, #f, 2 do\n"
             "    if f[i] == 'id' then id = f[i + 1] elseif f[i] == 'b' then b = f[i + 1]\n"
-            "    elseif f[i] == 't' then t = f[i + 1] end\n"
+            "    elseif f[i] == 't' then t = f[i + 1] elseif f[i] == 'p' then p = f[i + 1] end\n"
             "  end\n"
-            "  return id, b or '', t or string.match(sid, '^%d+')\n"
+            "  return id, b or '', t or string.match(sid, '^%d+'), p or ''\n"
             "end\n"
             "local function forget(sid)\n"
             "  redis.call('XACK', KEYS[1], 'kumo', sid)\n"
@@ -105,13 +117,13 @@ static const char *const scripts[SC_COUNT] = {
             "  redis.call('ZREM', KEYS[2], sid)\n"
             "  redis.call('HDEL', KEYS[3], sid)\n"
             "end\n"
-            "local function deliver(sid, id, b, receives, t)\n"
+            "local function deliver(sid, id, b, receives, t, p)\n"
             "  n = n + 1\n"
             "  local token = ARGV[4] .. n\n"
             "  redis.call('ZADD', KEYS[2], now + vis, sid)\n"
             "  redis.call('HSET', KEYS[3], sid, token)\n"
             "  out[#out + 1] = sid; out[#out + 1] = id or sid; out[#out + 1] = b\n"
-            "  out[#out + 1] = receives; out[#out + 1] = token; out[#out + 1] = t\n"
+            "  out[#out + 1] = receives; out[#out + 1] = token; out[#out + 1] = t; out[#out + 1] = p\n"
             "end\n"
             "local rounds = 0\n"
             "while n < max and rounds < 10 do\n"
@@ -123,14 +135,14 @@ static const char *const scripts[SC_COUNT] = {
             "    local e = redis.call('XRANGE', KEYS[1], sid, sid)\n"
             "    if #p == 0 or #e == 0 then forget(sid)\n"
             "    else\n"
-            "      local id, b, t = fields(sid, e[1][2])\n"
+            "      local id, b, t, tp = fields(sid, e[1][2])\n"
             "      local count = tonumber(p[1][4])\n"
             "      if count >= maxr then\n"
-            "        redis.call('XADD', KEYS[6], '*', 'id', id or sid, 'b', b, 't', t)\n"
+            "        add(KEYS[6], id or sid, b, t, tp)\n"
             "        forget(sid)\n"
             "      else\n"
             "        redis.call('XCLAIM', KEYS[1], 'kumo', 'kumo', 0, sid)\n"
-            "        deliver(sid, id, b, count + 1, t)\n"
+            "        deliver(sid, id, b, count + 1, t, tp)\n"
             "      end\n"
             "    end\n"
             "  end\n"
@@ -139,8 +151,8 @@ static const char *const scripts[SC_COUNT] = {
             "  local r = redis.call('XREADGROUP', 'GROUP', 'kumo', 'kumo', 'COUNT', max - n, 'STREAMS', KEYS[1], '>')\n"
             "  if r then\n"
             "    for _, e in ipairs(r[1][2]) do\n"
-            "      local id, b, t = fields(e[1], e[2])\n"
-            "      deliver(e[1], id, b, 1, t)\n"
+            "      local id, b, t, p = fields(e[1], e[2])\n"
+            "      deliver(e[1], id, b, 1, t, p)\n"
             "    end\n"
             "  end\n"
             "end\n"
@@ -159,7 +171,7 @@ static const char *const scripts[SC_COUNT] = {
                 "return 1\n",
 };
 
-enum { K_STREAM, K_INFLIGHT, K_RECEIPTS, K_DELAYED, K_BODIES, K_DEAD, K_SENT, K_NOTIFY, K_COUNT };
+enum { K_STREAM, K_INFLIGHT, K_RECEIPTS, K_DELAYED, K_BODIES, K_DEAD, K_SENT, K_NOTIFY, K_TRACE, K_COUNT };
 
 typedef struct redis_queue {
     kumo__queue base; /* first: the store layer sees a kumo__queue */
@@ -184,8 +196,8 @@ static void rq_close(kumo__store *q)
 
 static int rq_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
-    static const char *const suffix[K_COUNT] = {"stream",         "inflight", "receipts",     "delayed",
-                                                "delayed-bodies", "stream",   "delayed-sent", "notify"};
+    static const char *const suffix[K_COUNT] = {"stream", "inflight",     "receipts", "delayed",      "delayed-bodies",
+                                                "stream", "delayed-sent", "notify",   "delayed-trace"};
     *out = NULL;
     redis_queue *s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -214,7 +226,8 @@ out:
     return 0;
 }
 
-static int rq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id)
+static int rq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char *trace,
+                   const char **id)
 {
     redis_queue *s = (redis_queue *)q;
     if (len > BODY_MAX)
@@ -223,14 +236,23 @@ static int rq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
     if (kumo__random_hex(mid, ID_BYTES) != 0)
         return KUMO_EIO;
     snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms);
-    const char *argv[] = {
-        s->keys[K_STREAM], s->keys[K_DELAYED], s->keys[K_BODIES], s->keys[K_SENT], s->keys[K_NOTIFY], mid, body, delay};
-    const size_t lens[] = {
-        s->klen[K_STREAM], s->klen[K_DELAYED], s->klen[K_BODIES], s->klen[K_SENT], s->klen[K_NOTIFY], strlen(mid), len,
-        strlen(delay)};
+    const char *tp = trace ? trace : "";
+    const char *argv[] = {s->keys[K_STREAM],
+                          s->keys[K_DELAYED],
+                          s->keys[K_BODIES],
+                          s->keys[K_SENT],
+                          s->keys[K_NOTIFY],
+                          s->keys[K_TRACE],
+                          mid,
+                          body,
+                          delay,
+                          tp};
+    const size_t lens[] = {s->klen[K_STREAM], s->klen[K_DELAYED], s->klen[K_BODIES], s->klen[K_SENT],
+                           s->klen[K_NOTIFY], s->klen[K_TRACE],   strlen(mid),       len,
+                           strlen(delay),     strlen(tp)};
     redisReply *rep = NULL;
     pthread_mutex_lock(&s->lock);
-    int rc = kumo__redis_eval(&s->r, &rep, SC_SEND, 5, 8, argv, lens);
+    int rc = kumo__redis_eval(&s->r, &rep, SC_SEND, 6, 10, argv, lens);
     pthread_mutex_unlock(&s->lock);
     if (rep)
         freeReplyObject(rep);
@@ -271,14 +293,14 @@ static int rq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
     pthread_mutex_unlock(&s->lock);
     if (rc != 0)
         return rc;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 6 != 0 || rep->elements / 6 > max) {
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 7 != 0 || rep->elements / 7 > max) {
         snprintf(s->base.error, sizeof(s->base.error), "redis: receive script gave an unexpected reply");
         rc = KUMO_EIO;
         goto out;
     }
-    size_t n = rep->elements / 6;
+    size_t n = rep->elements / 7;
     for (size_t i = 0; i < n; i++) {
-        redisReply **e = rep->element + 6 * i;
+        redisReply **e = rep->element + 7 * i;
         kumo_queue_message *m = &out[i];
         m->id = kumo__arena_strndup(a, e[1]->str, e[1]->len);
         m->body = kumo__arena_strndup(a, e[2]->str, e[2]->len);
@@ -287,6 +309,8 @@ static int rq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
         m->sent_ms = e[5]->type == REDIS_REPLY_STRING    ? strtoll(e[5]->str, NULL, 10)
                      : e[5]->type == REDIS_REPLY_INTEGER ? (int64_t)e[5]->integer
                                                          : 0;
+        if (e[6]->type == REDIS_REPLY_STRING)
+            m->trace = kumo__queue_trace_copy(a, e[6]->str, e[6]->len);
         size_t rl = e[0]->len + 1 + e[4]->len;
         char *receipt = kumo__arena_alloc(a, rl + 1);
         if (m->id == NULL || m->body == NULL || receipt == NULL) {

@@ -14,7 +14,7 @@
  * opened on the same URL with the queue's name: receive, ack, nack,
  * visibility and dead letters are that driver's. Publishing is one Lua
  * script, atomic on the server: it reads the hash's events and XADDs the message
- * ({id, b: body}, the entry redis_queue.c's send writes) to each
+ * ({id, b: body, t, p: the sender's traceparent}, the entry redis_queue.c's send writes) to each
  * subscription's stream, so every subscription registered when it runs
  * gets the message, or none does. The script writes keys it finds in the
  * set rather than keys it was given: fine on one server (what this driver
@@ -33,7 +33,8 @@
 enum { SC_PUBLISH, SC_COUNT };
 
 static const char *const scripts[SC_COUNT] = {
-    /* KEYS: the subscription set. ARGV: topic, message id, body. Returns
+    /* KEYS: the subscription set. ARGV: topic, message id, body,
+     * traceparent ("" for none). Returns
      * how many subscriptions got it. */
     /* each subscription's queue as redis_queue.c's send writes it: the
      * entry with its send time, and a token on its notify list (wait) */
@@ -42,7 +43,9 @@ static const char *const scripts[SC_COUNT] = {
                    "local subs = redis.call('HKEYS', KEYS[1])\n"
                    "for _, ev in ipairs(subs) do\n"
                    "  local q = 'kumo:' .. ARGV[1] .. '.' .. ev\n"
-                   "  redis.call('XADD', q .. ':stream', '*', 'id', ARGV[2], 'b', ARGV[3], 't', now)\n"
+                   "  if ARGV[4] ~= '' then\n"
+                   "    redis.call('XADD', q .. ':stream', '*', 'id', ARGV[2], 'b', ARGV[3], 't', now, 'p', ARGV[4])\n"
+                   "  else redis.call('XADD', q .. ':stream', '*', 'id', ARGV[2], 'b', ARGV[3], 't', now) end\n"
                    "  redis.call('LPUSH', q .. ':notify', '1')\n"
                    "  redis.call('LTRIM', q .. ':notify', 0, 0)\n"
                    "end\n"
@@ -99,17 +102,17 @@ out:
     return 0;
 }
 
-static int rt_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char **id)
+static int rt_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char *trace, const char **id)
 {
     redis_topic *s = (redis_topic *)t;
     char mid[2 * ID_BYTES + 1];
     if (kumo__random_hex(mid, ID_BYTES) != 0)
         return KUMO_EIO;
-    const char *argv[] = {s->subs, s->base.name, mid, data};
-    const size_t lens[] = {strlen(s->subs), strlen(s->base.name), strlen(mid), len};
+    const char *argv[] = {s->subs, s->base.name, mid, data, trace ? trace : ""};
+    const size_t lens[] = {strlen(s->subs), strlen(s->base.name), strlen(mid), len, trace ? strlen(trace) : 0};
     redisReply *rep = NULL;
     pthread_mutex_lock(&s->lock);
-    int rc = kumo__redis_eval(&s->r, &rep, SC_PUBLISH, 1, 4, argv, lens);
+    int rc = kumo__redis_eval(&s->r, &rep, SC_PUBLISH, 1, 5, argv, lens);
     pthread_mutex_unlock(&s->lock);
     if (rep)
         freeReplyObject(rep);

@@ -21,6 +21,9 @@
  * body that is not plain text (sqs.c's rule) is sent base64 with the
  * message attribute kumo-encoding=base64, which raw delivery hands to SQS
  * and sqs.c decodes. An empty message is KUMO_EINVAL (SNS refuses it).
+ * The sender's traceparent goes as the String message attribute
+ * `traceparent`, which raw delivery hands to each SQS queue as an SQS
+ * message attribute (sqs.c gives it back on receive).
  *
  * subscribe makes the SNS subscription of the event's queue when it is
  * missing (the queue too, with the policy that lets the topic send to
@@ -401,7 +404,8 @@ out:
     return rc;
 }
 
-static int sns_publish(kumo__topic *kt, kumo__arena *a, const void *data, size_t len, const char **id)
+static int sns_publish(kumo__topic *kt, kumo__arena *a, const void *data, size_t len, const char *trace,
+                       const char **id)
 {
     sns *t = (sns *)kt;
     kumo__aws_res res;
@@ -425,6 +429,16 @@ static int sns_publish(kumo__topic *kt, kumo__arena *a, const void *data, size_t
             form_str(&f, "MessageAttributes.entry.1.Name", ENCODING_ATTR);
             form_str(&f, "MessageAttributes.entry.1.Value.DataType", "String");
             form_str(&f, "MessageAttributes.entry.1.Value.StringValue", "base64");
+        }
+        if (trace && *trace) {
+            const char *n = plain ? "1" : "2";
+            char key[64];
+            snprintf(key, sizeof(key), "MessageAttributes.entry.%s.Name", n);
+            form_str(&f, key, "traceparent");
+            snprintf(key, sizeof(key), "MessageAttributes.entry.%s.Value.DataType", n);
+            form_str(&f, key, "String");
+            snprintf(key, sizeof(key), "MessageAttributes.entry.%s.Value.StringValue", n);
+            form_str(&f, key, trace);
         }
         rc = query(t, &f, &res);
     }

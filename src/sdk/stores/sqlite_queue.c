@@ -9,7 +9,7 @@
  *
  *   kumo_queue(id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT, body BLOB,
  *              visible_at INTEGER, receives INTEGER, receipt TEXT,
- *              sent_at INTEGER)
+ *              sent_at INTEGER, trace TEXT)
  *   kumo_queue_ready ON kumo_queue(queue, visible_at, id)
  *
  * Times are epoch milliseconds (CLOCK_REALTIME: shared by the processes).
@@ -33,7 +33,9 @@
  *
  * Durability: a send commits with synchronous=FULL, a receive, ack or
  * nack with NORMAL (set_sync). wait: inotify on the database's
- * directory (sq_wait). sent_at is the message's send time (sent_ms).
+ * directory (sq_wait). sent_at is the message's send time (sent_ms),
+ * trace the sender's traceparent (NULL: none); a file from before the
+ * trace column gets it when opened (ALTER TABLE, its rows NULL).
  *
  * The URL's query: max_receives= (queue.c), create=false (the file and the
  * table must exist; KUMO_EUNAVAILABLE otherwise). Errors map as in
@@ -74,14 +76,14 @@ static const char *const sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_SEND] = "INSERT INTO kumo_queue (queue, body, visible_at, receives, sent_at) VALUES (?1, ?2, ?3, 0, ?4) "
-                "RETURNING id",
+    [ST_SEND] = "INSERT INTO kumo_queue (queue, body, visible_at, receives, sent_at, trace) "
+                "VALUES (?1, ?2, ?3, 0, ?4, ?5) RETURNING id",
     [ST_DEAD] = "UPDATE kumo_queue SET queue = ?2, receives = 0, receipt = NULL, visible_at = ?3 "
                 "WHERE queue = ?1 AND visible_at <= ?3 AND receives >= ?4",
     [ST_CLAIM] = "UPDATE kumo_queue SET visible_at = ?3, receives = receives + 1, "
                  "receipt = id || ':' || lower(hex(randomblob(12))) "
                  "WHERE id IN (SELECT id FROM kumo_queue WHERE queue = ?1 AND visible_at <= ?2 "
-                 "ORDER BY visible_at, id LIMIT ?4) RETURNING id, body, receives, receipt, sent_at",
+                 "ORDER BY visible_at, id LIMIT ?4) RETURNING id, body, receives, receipt, sent_at, trace",
     [ST_ACK] = "DELETE FROM kumo_queue WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
     [ST_NACK] = "UPDATE kumo_queue SET visible_at = ?4, receipt = NULL WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
     [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
@@ -91,8 +93,19 @@ static const char *const sql[ST_COUNT] = {
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS kumo_queue ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body BLOB NOT NULL,"
-    "  visible_at INTEGER NOT NULL, receives INTEGER NOT NULL DEFAULT 0, receipt TEXT, sent_at INTEGER NOT NULL);"
+    "  visible_at INTEGER NOT NULL, receives INTEGER NOT NULL DEFAULT 0, receipt TEXT, sent_at INTEGER NOT NULL,"
+    "  trace TEXT);"
     "CREATE INDEX IF NOT EXISTS kumo_queue_ready ON kumo_queue (queue, visible_at, id);";
+
+/* Files from before the trace column get it (old rows: NULL, no trace). */
+static const char schema_trace[] = "ALTER TABLE kumo_queue ADD COLUMN trace TEXT;";
+static int migrate_trace(sqlite3 *db, const char **step)
+{
+    if (sqlite3_exec(db, "SELECT trace FROM kumo_queue LIMIT 0", NULL, NULL, NULL) == SQLITE_OK)
+        return SQLITE_OK;
+    *step = schema_trace;
+    return sqlite3_exec(db, schema_trace, NULL, NULL, NULL);
+}
 
 typedef struct sqlite_queue {
     kumo__queue base; /* first: queue.c sees a kumo__queue */
@@ -191,7 +204,7 @@ static int sq_open(const char *url, const char *name, kumo__store **out, kumo__e
     snprintf(s->dead, dlen, "%s-dead", name);
     static const char *const known[] = {"create", "max_receives", NULL};
     if ((rc = kumo__url_params_known(url, known, e)) != 0 ||
-        (rc = kumo__sqlite_open_url(url, schema, NULL, &s->db, &may_create, e)) != 0)
+        (rc = kumo__sqlite_open_url(url, schema, migrate_trace, &s->db, &may_create, e)) != 0)
         goto out;
     sqlite3_busy_handler(s->db, queue_busy, NULL);
     for (int i = 0; i < ST_COUNT; i++) {
@@ -201,7 +214,10 @@ static int sq_open(const char *url, const char *name, kumo__store **out, kumo__e
             kumo__sqlite_describe(s->db, src, why, sizeof(why));
             rc = may_create ? kumo__sqlite_status(src) : KUMO_EUNAVAILABLE;
             kumo__error_set(e, rc, "%s: %s%s", sqlite3_db_filename(s->db, "main"), why,
-                            may_create ? "" : " (create=false: the table kumo_queue must exist)");
+                            may_create ? ""
+                                       : " (create=false: the table kumo_queue must exist, as this kumo makes it: "
+                                         "a table from before message traces needs ALTER TABLE kumo_queue ADD "
+                                         "COLUMN trace TEXT)");
             goto out;
         }
     }
@@ -228,7 +244,8 @@ static void set_sync(sqlite_queue *s, int full)
     done(st);
 }
 
-static int sq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id)
+static int sq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char *trace,
+                   const char **id)
 {
     sqlite_queue *s = (sqlite_queue *)q;
     sqlite3_stmt *st = s->st[ST_SEND];
@@ -240,6 +257,8 @@ static int sq_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
     sqlite3_bind_blob(st, 2, body, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now + (int64_t)delay_ms);
     sqlite3_bind_int64(st, 4, now);
+    if (trace)
+        sqlite3_bind_text(st, 5, trace, -1, SQLITE_STATIC);
     int src = sqlite3_step(st);
     if (src != SQLITE_ROW) {
         rc = fail(s, "send", src);
@@ -301,6 +320,8 @@ static int sq_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
         const char *receipt = (const char *)sqlite3_column_text(claim, 3);
         m->receipt = receipt ? kumo__arena_strndup(a, receipt, strlen(receipt)) : NULL;
         m->id = kumo__arena_strndup(a, id, strlen(id));
+        m->trace = kumo__queue_trace_copy(a, (const char *)sqlite3_column_text(claim, 5),
+                                          (size_t)sqlite3_column_bytes(claim, 5));
         if (m->body == NULL || m->receipt == NULL || m->id == NULL) {
             done(claim);
             rc = KUMO_ENOMEM;

@@ -20,7 +20,7 @@
  * kumo_topic_subscription, so it is one transaction: every subscription
  * registered when it runs gets the message, or none does. The rows it
  * writes are those sqlite_queue.c's send writes (queue, body, visible_at =
- * sent_at = now, receives 0); their layout is that file's, kept in step by
+ * sent_at = now, receives 0, the sender's trace); their layout is that file's, kept in step by
  * the conformance suite (tests/conformance, --topic).
  *
  * A publish's id is a fresh random one (each subscription's copy has its
@@ -38,8 +38,8 @@
 enum { ST_PUBLISH, ST_SUBSCRIBE, ST_UNSUBSCRIBE, ST_LIST, ST_COUNT };
 
 static const char *const sql[ST_COUNT] = {
-    [ST_PUBLISH] = "INSERT INTO kumo_queue (queue, body, visible_at, receives, sent_at) "
-                   "SELECT queue, ?2, ?3, 0, ?3 FROM kumo_topic_subscription WHERE topic = ?1 ORDER BY event",
+    [ST_PUBLISH] = "INSERT INTO kumo_queue (queue, body, visible_at, receives, sent_at, trace) "
+                   "SELECT queue, ?2, ?3, 0, ?3, ?4 FROM kumo_topic_subscription WHERE topic = ?1 ORDER BY event",
     [ST_SUBSCRIBE] = "INSERT INTO kumo_topic_subscription (topic, event, queue, owner) VALUES (?1, ?2, ?3, ?4) "
                      "ON CONFLICT (topic, event) DO UPDATE SET owner = excluded.owner",
     [ST_UNSUBSCRIBE] = "DELETE FROM kumo_topic_subscription WHERE topic = ?1 AND event = ?2",
@@ -142,7 +142,7 @@ out:
     return rc;
 }
 
-static int st_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char **id)
+static int st_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t len, const char *trace, const char **id)
 {
     sqlite_topic *s = (sqlite_topic *)t;
     char mid[2 * 12 + 1];
@@ -159,6 +159,8 @@ static int st_publish(kumo__topic *t, kumo__arena *a, const void *data, size_t l
     sqlite3_bind_text(st, 1, s->base.name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, data, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)kumo__epoch_ms());
+    if (trace)
+        sqlite3_bind_text(st, 4, trace, -1, SQLITE_STATIC);
     int src = step_done(st);
     if (src != SQLITE_DONE)
         rc = fail(s, "publish", src);

@@ -24,6 +24,10 @@
  * fewer. ack is DeleteMessage, nack ChangeMessageVisibility to the delay.
  * SQS itself does not always refuse a stale receipt (moto does, with
  * ReceiptHandleIsInvalid, which is KUMO_ENOTFOUND); see docs/stores-aws.md.
+ *
+ * The sender's trace context travels as the String message attribute
+ * `traceparent` (what the Lambda mapping reads too), asked for on receive;
+ * SQS's redrive keeps a message's attributes, so dead letters keep it.
  */
 #include "sdk/sdk.h"
 #include "sdk/stores/aws.h"
@@ -39,6 +43,7 @@
 #define RECEIVE_BATCH 10
 #define NAME_MAX_LEN 75 /* 80 for SQS, less "-dead" */
 #define ENCODING_ATTR "kumo-encoding"
+#define TRACE_ATTR "traceparent"
 
 typedef struct sqs {
     kumo__queue base;
@@ -287,7 +292,8 @@ static int plain_text(const unsigned char *s, size_t len)
     return 1;
 }
 
-static int sqs_send(kumo__queue *kq, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char **id)
+static int sqs_send(kumo__queue *kq, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char *trace,
+                    const char **id)
 {
     sqs *q = (sqs *)kq;
     json_t *resp = NULL, *req = NULL;
@@ -306,6 +312,14 @@ static int sqs_send(kumo__queue *kq, kumo__arena *a, const void *body, size_t le
         req = json_pack("{s:s, s:I, s:{s:{s:s, s:s}}}", "MessageBody", b64, "DelaySeconds",
                         (json_int_t)((delay_ms + 999) / 1000), "MessageAttributes", ENCODING_ATTR, "DataType", "String",
                         "StringValue", "base64");
+    }
+    if (req && trace && *trace) {
+        json_t *attrs = json_object_get(req, "MessageAttributes");
+        if (attrs == NULL && json_object_set_new(req, "MessageAttributes", attrs = json_object()) != 0)
+            attrs = NULL;
+        if (attrs == NULL ||
+            json_object_set_new(attrs, TRACE_ATTR, json_pack("{s:s, s:s}", "DataType", "String", "StringValue", trace)))
+            json_decref(req), req = NULL;
     }
     pthread_mutex_lock(&q->lock);
     rc = call(q, "SendMessage", req, &resp);
@@ -330,14 +344,17 @@ static int fill_message(kumo__arena *a, json_t *msg, kumo_queue_message *m)
     const char *count =
         json_string_value(json_object_get(json_object_get(msg, "Attributes"), "ApproximateReceiveCount"));
     const char *sent = json_string_value(json_object_get(json_object_get(msg, "Attributes"), "SentTimestamp"));
-    const char *enc = json_string_value(
-        json_object_get(json_object_get(json_object_get(msg, "MessageAttributes"), ENCODING_ATTR), "StringValue"));
+    json_t *mattrs = json_object_get(msg, "MessageAttributes");
+    const char *enc = json_string_value(json_object_get(json_object_get(mattrs, ENCODING_ATTR), "StringValue"));
+    json_t *trace = json_object_get(json_object_get(mattrs, TRACE_ATTR), "StringValue");
     if (mid == NULL || rh == NULL || !json_is_string(body))
         return KUMO_EIO;
     m->id = kumo__arena_strndup(a, mid, strlen(mid));
     m->receipt = kumo__arena_strndup(a, rh, strlen(rh));
     m->receives = count ? (unsigned)strtoul(count, NULL, 10) : 1;
     m->sent_ms = sent ? strtoll(sent, NULL, 10) : 0; /* SentTimestamp: epoch ms, as a string */
+    m->trace =
+        json_is_string(trace) ? kumo__queue_trace_copy(a, json_string_value(trace), json_string_length(trace)) : NULL;
     const char *b = json_string_value(body);
     size_t blen = json_string_length(body);
     if (enc && strcmp(enc, "base64") == 0) {
@@ -381,9 +398,10 @@ static int sqs_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t vis
     while (*count < max) {
         size_t want = max - *count < RECEIVE_BATCH ? max - *count : RECEIVE_BATCH;
         json_t *resp = NULL;
-        json_t *req = json_pack("{s:I, s:I, s:i, s:[s, s], s:[s]}", "MaxNumberOfMessages", (json_int_t)want,
-                                "VisibilityTimeout", (json_int_t)vis, "WaitTimeSeconds", 0, "AttributeNames",
-                                "ApproximateReceiveCount", "SentTimestamp", "MessageAttributeNames", ENCODING_ATTR);
+        json_t *req =
+            json_pack("{s:I, s:I, s:i, s:[s, s], s:[s, s]}", "MaxNumberOfMessages", (json_int_t)want,
+                      "VisibilityTimeout", (json_int_t)vis, "WaitTimeSeconds", 0, "AttributeNames",
+                      "ApproximateReceiveCount", "SentTimestamp", "MessageAttributeNames", ENCODING_ATTR, TRACE_ATTR);
         rc = call(q, "ReceiveMessage", req, &resp);
         if (rc != 0)
             break;
@@ -458,9 +476,9 @@ static int sqs_wait(kumo__queue *kq, uint64_t timeout_ms)
         goto out;
     }
     json_t *req =
-        json_pack("{s:i, s:I, s:I, s:[s, s], s:[s]}", "MaxNumberOfMessages", RECEIVE_BATCH, "VisibilityTimeout",
+        json_pack("{s:i, s:I, s:I, s:[s, s], s:[s, s]}", "MaxNumberOfMessages", RECEIVE_BATCH, "VisibilityTimeout",
                   (json_int_t)(q->last_vis ? q->last_vis : 30), "WaitTimeSeconds", (json_int_t)secs, "AttributeNames",
-                  "ApproximateReceiveCount", "SentTimestamp", "MessageAttributeNames", ENCODING_ATTR);
+                  "ApproximateReceiveCount", "SentTimestamp", "MessageAttributeNames", ENCODING_ATTR, TRACE_ATTR);
     rc = call(q, "ReceiveMessage", req, &resp);
     if (rc == 0) {
         json_t *msgs = json_object_get(resp, "Messages");

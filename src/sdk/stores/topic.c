@@ -98,7 +98,8 @@ int kumo__topic_open_subscription(kumo__topic *t, const char *event, kumo__queue
 
 /* ---- the public API -------------------------------------------------- */
 
-static int topic_publish_call(kumo_ctx *ctx, const char *topic, const void *data, size_t len, const char **id)
+static int topic_publish_call(kumo_ctx *ctx, const char *topic, const void *data, size_t len, const char *trace,
+                              const char **id)
 {
     const char *local;
     if (id == NULL)
@@ -116,7 +117,7 @@ static int topic_publish_call(kumo_ctx *ctx, const char *topic, const void *data
         return rc;
     kumo__topic *t = (kumo__topic *)s; /* a kumo__topic starts with its kumo__store */
     t->error[0] = '\0';
-    rc = t->driver->publish(t, &ctx->arena, data ? data : "", len, id);
+    rc = t->driver->publish(t, &ctx->arena, data ? data : "", len, trace, id);
     if (rc != 0) {
         kumo__store_error_set(ctx, rc, t->error);
         *id = NULL;
@@ -129,7 +130,9 @@ static int topic_publish_call(kumo_ctx *ctx, const char *topic, const void *data
 int kumo_topic_publish(kumo_ctx *ctx, const char *topic, const void *data, size_t len, const char **id)
 {
     uint64_t t0 = kumo__trace_store_begin(ctx);
-    int rc = topic_publish_call(ctx, topic, data, len, id);
+    char tp[56];
+    const char *trace = kumo__trace_send_context(ctx, t0, tp); /* every subscription's copy carries it */
+    int rc = topic_publish_call(ctx, topic, data, len, trace, id);
     kumo__trace_store_end(ctx, t0, "topic", "publish", topic, rc);
     return rc;
 }

@@ -481,7 +481,33 @@ static void test_store_span_codec(void)
         cut.len = n;
         CHECK_INT(kumo__store_span_read(&cut, &out), -EPROTO);
     }
+    CHECK(!out.has_span_id);
     kumo__frame_writer_free(&w);
+
+    /* a send's span carries the id the SDK chose; cut by those 8 bytes it
+     * reads as a span without one, any other cut is refused */
+    kumo__frame_writer w2 = {0};
+    kumo__frame_begin(&w2, 0, KUMO__FRAME_RESPONSE, 2);
+    in.has_span_id = 1;
+    memcpy(in.span_id, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+    kumo__store_span_put(&w2, &in);
+    CHECK_INT(kumo__frame_end(&w2), 0);
+    kumo__frame_reader_init(&r, w2.buf + KUMO__FRAME_HEADER_SIZE, w2.len - KUMO__FRAME_HEADER_SIZE);
+    CHECK_INT(kumo__frame_next(&r, &f), 1);
+    CHECK_INT(kumo__store_span_read(&f, &out), 0);
+    CHECK(out.has_span_id && memcmp(out.span_id, "\x01\x02\x03\x04\x05\x06\x07\x08", 8) == 0);
+    for (uint32_t n = 0; n < f.len; n++) {
+        kumo__frame_field cut = f;
+        cut.len = n;
+        int rc = kumo__store_span_read(&cut, &out);
+        if (n == f.len - 8) {
+            CHECK_INT(rc, 0);
+            CHECK(!out.has_span_id);
+        } else {
+            CHECK_INT(rc, -EPROTO);
+        }
+    }
+    kumo__frame_writer_free(&w2);
 }
 
 static void test_span_ctx(void)

@@ -4,7 +4,8 @@
  * ack; delays; visibility timeouts and redelivery with a new receipt; stale
  * receipts; nack; dead-lettering after max_receives into NAME-dead; the
  * argument checks and limits; and two processes receiving from one queue at
- * once, which must never both get a message. Waits are polls with generous
+ * once, which must never both get a message; a file from before the trace
+ * column (issue 14) gets it, its old rows without a trace. Waits are polls with generous
  * bounds (10 s), never fixed sleeps that assume a speed.
  */
 #define _XOPEN_SOURCE 700
@@ -12,6 +13,7 @@
 #include "sdk/sdk.h"
 
 #include <ftw.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -170,6 +172,40 @@ static void test_dead_letter(void)
     CHECK_INT(kumo_queue_ack(&ctx, "flaky-dead", m[0].receipt), 0);
 }
 
+/* A file written before messages carried a trace: opening it adds the
+ * column; the old row comes back without a trace, a new traced send with
+ * its traceparent. */
+static void test_migrate_trace(void)
+{
+    char path[300], url[320];
+    sqlite3 *db = NULL;
+    kumo_queue_message m[1];
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    snprintf(path, sizeof(path), "%s/old.db", dir);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db,
+                           "CREATE TABLE kumo_queue (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, "
+                           "body BLOB NOT NULL, visible_at INTEGER NOT NULL, receives INTEGER NOT NULL DEFAULT 0, "
+                           "receipt TEXT, sent_at INTEGER NOT NULL);"
+                           "INSERT INTO kumo_queue (queue, body, visible_at, sent_at) VALUES ('old', 'before', 0, 1);",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    setenv("KUMO_STORE_OLD", url, 1);
+    CHECK_INT(receive_one("old", 30000, m), 0);
+    CHECK_STR(m[0].body, "before");
+    CHECK(m[0].trace == NULL);
+    CHECK_INT(kumo_queue_ack(&ctx, "old", m[0].receipt), 0);
+    ctx.traceparent = tp; /* unsampled: the message carries it as it is */
+    CHECK_INT(kumo_queue_send(&ctx, "old", "after", 5, 0, NULL), 0);
+    ctx.traceparent = NULL;
+    CHECK_INT(receive_one("old", 30000, m), 0);
+    CHECK_STR(m[0].body, "after");
+    CHECK_STR(m[0].trace, tp);
+    CHECK_INT(kumo_queue_ack(&ctx, "old", m[0].receipt), 0);
+}
+
 /* Two processes drain one queue of 200 messages: every message is
  * received exactly once (acked at once, with a visibility long enough that
  * none comes back). */
@@ -253,6 +289,7 @@ int main(void)
     test_basic();
     test_delay_and_visibility();
     test_dead_letter();
+    test_migrate_trace();
     test_two_receivers();
 
     kumo__stores_close_all();

@@ -3,7 +3,8 @@
  * puts and gets its item in the kv store "items" (two store calls, so two
  * CLIENT spans) and answers {"traceparent": what kumo_ctx_traceparent
  * gave}; send puts one message on the queue "jobs"; record (the queue
- * event) and nightly (the schedule event) each write one kv record.
+ * event) and nightly (the schedule event) each write one kv record; chain
+ * (another schedule event) sends one message to "jobs".
  */
 #include <kumo.h>
 
@@ -46,6 +47,16 @@ int nightly(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 {
     (void)req;
     int rc = kumo_kv_put(ctx, "items", "from-schedule", "1", 1);
+    if (rc != 0)
+        return rc;
+    kumo_response_status(res, 204);
+    return 0;
+}
+
+int chain(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    (void)req;
+    int rc = kumo_queue_send(ctx, "jobs", "chained", 7, 0, NULL);
     if (rc != 0)
         return rc;
     kumo_response_status(res, 204);
