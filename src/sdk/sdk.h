@@ -100,6 +100,12 @@ struct kumo_ctx {
     const char *operation;
     const char *function; /* the unit's name, for log lines */
     uint64_t deadline_ms; /* epoch ms; 0: none */
+    /* The request's path (a problem document's `instance`; NULL outside an
+     * invocation), and the trace context of its traceparent header, for
+     * log lines: 32 and 16 lower-case hex digits, "" when there is none or
+     * it is not valid (kumo__ctx_trace). */
+    const char *path;
+    char trace_id[33], span_id[17];
     /* Stores (src/sdk/stores): the backend's message of the invocation's last
      * failed store call ("" when none). */
     char store_error[256];
@@ -110,6 +116,14 @@ struct kumo_ctx {
 
 /* Prepares ctx/req/res for one invocation (arena must be initialised). */
 void kumo__invocation_init(kumo_ctx *ctx, kumo_request *req, kumo_response *res);
+/* Reads the trace context from req's traceparent header (W3C Trace
+ * Context: 00-<32 hex>-<16 hex>-<2 hex>, lower case, ids not all zero)
+ * into ctx->trace_id and ctx->span_id, and sets ctx->path; a header
+ * missing or invalid leaves the ids "". log.c. */
+void kumo__ctx_trace(kumo_ctx *ctx, const kumo_request *req);
+/* The same parse of one traceparent value: 0 with trace_id (33 bytes) and
+ * span_id (17) filled, or -1 (both untouched). */
+int kumo__traceparent_parse(const char *v, size_t len, char *trace_id, char *span_id);
 /* Releases what the invocation holds (JSON body, then its deferred calls,
  * latest first), and resets the arena. */
 void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res);

@@ -241,6 +241,7 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
     req->parts = parts;
     if (req->method == NULL || req->path == NULL || *symbol == NULL)
         return -EPROTO;
+    kumo__ctx_trace(ctx, req);
     return 0;
 }
 

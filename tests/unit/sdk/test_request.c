@@ -50,6 +50,7 @@ static void setup(fixture *f, const char *query, const char *body)
     f->req.nheaders = 3;
     f->req.body = body;
     f->req.body_len = body ? strlen(body) : 0;
+    kumo__ctx_trace(&f->ctx, &f->req); /* as the adapter does once the request is decoded */
 }
 
 static void teardown(fixture *f)
@@ -288,7 +289,10 @@ static void test_problem(void)
     CHECK_STR(json_string_value(json_object_get(p, "title")), "Not Found");
     CHECK_INT(json_integer_value(json_object_get(p, "status")), 404);
     CHECK_STR(json_string_value(json_object_get(p, "detail")), "no todo \"x\"");
-    CHECK_INT(json_object_size(p), 4);
+    /* Like the gateway's own problems: the request's path and id. */
+    CHECK_STR(json_string_value(json_object_get(p, "instance")), "/todos/a%20b%2Fc");
+    CHECK_STR(json_string_value(json_object_get(p, "request_id")), "req-1");
+    CHECK_INT(json_object_size(p), 6);
     json_decref(p);
 
     /* No detail: no key; no title: the reason phrase; bad UTF-8 title too. */
@@ -303,6 +307,16 @@ static void test_problem(void)
     CHECK(json_object_get(p, "detail") == NULL);
     json_decref(p);
     CHECK_INT(count_header(&f.res, "content-type", NULL), 1);
+    teardown(&f);
+
+    /* Outside a request (no path, no id): neither member. */
+    setup(&f, NULL, NULL);
+    f.ctx.request_id = NULL;
+    f.ctx.path = NULL;
+    CHECK_INT(kumo_response_problem(&f.res, 500, NULL, NULL), 0);
+    p = json_loadb(f.res.body, f.res.body_len, 0, NULL);
+    CHECK(json_object_get(p, "instance") == NULL && json_object_get(p, "request_id") == NULL);
+    json_decref(p);
     teardown(&f);
 }
 
@@ -343,7 +357,26 @@ static void test_log(void)
     const char *t = json_string_value(json_object_get(j, "time"));
     CHECK(t && strlen(t) == 27 && t[10] == 'T' && t[19] == '.' && t[26] == 'Z'); /* RFC 3339, UTC, microseconds */
     CHECK(json_object_get(j, "truncated") == NULL);
+    CHECK(json_object_get(j, "trace_id") == NULL && json_object_get(j, "span_id") == NULL); /* no traceparent */
     json_decref(j);
+
+    /* A request with a traceparent: its trace and span on every line. */
+    static const kumo__pair traced[] = {
+        {"content-type", "application/json"},
+        {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+    };
+    f.req.headers = traced;
+    f.req.nheaders = 2;
+    kumo__ctx_trace(&f.ctx, &f.req);
+    line = capture_log(&f.ctx, KUMO_LOG_INFO, "traced", &len);
+    j = json_loadb(line, len, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(j, "trace_id")), "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK_STR(json_string_value(json_object_get(j, "span_id")), "00f067aa0ba902b7");
+    json_decref(j);
+    f.req.headers = headers;
+    f.req.nheaders = 3;
+    kumo__ctx_trace(&f.ctx, &f.req);
+    CHECK_STR(f.ctx.trace_id, "");
 
     /* No ctx: no request fields. */
     line = capture_log(NULL, KUMO_LOG_ERROR, "plain", &len);
@@ -430,8 +463,41 @@ static void test_event(void)
     teardown(&f);
 }
 
+/* W3C Trace Context's traceparent: what is read, and what is refused
+ * (the ids are then left out of log lines, never half-filled). */
+static void test_traceparent(void)
+{
+    char t[33], sp[17];
+    CHECK_INT(kumo__traceparent_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55, t, sp), 0);
+    CHECK_STR(t, "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK_STR(sp, "00f067aa0ba902b7");
+    CHECK_INT(kumo__traceparent_parse(" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00 ", 57, t, sp), 0);
+    /* A later version may carry more after another '-'. */
+    const char *v1 = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra";
+    CHECK_INT(kumo__traceparent_parse(v1, strlen(v1), t, sp), 0);
+    static const char *bad[] = {
+        "",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",       /* no flags */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  /* 00 has nothing after */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    /* upper case */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    /* zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    /* zero span id */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    /* version ff */
+        "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    /* not hex */
+        "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",    /* misplaced dash */
+        "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",   /* a later version, no dash */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        strcpy(t, "untouched");
+        CHECK_INT(kumo__traceparent_parse(bad[i], strlen(bad[i]), t, sp), -1);
+        CHECK_STR(t, "untouched");
+    }
+}
+
 int main(void)
 {
+    test_traceparent();
     test_accessors();
     test_query();
     test_json_body();
