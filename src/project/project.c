@@ -36,8 +36,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
-                                       "environments", "events", "services", "http",      NULL};
+static const char *const top_keys[] = {"name",   "api",      "defaults", "functions",     "stores", "environments",
+                                       "events", "services", "http",     "observability", NULL};
 static const char *const http_keys[] = {"max_headers", "max_header_bytes", "max_connections", "body_budget", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
@@ -238,6 +238,128 @@ static int check_http(const kumo__doc *doc, json_t *obj, kumo__http_limits *h, k
         return -EINVAL;
     }
     return 0;
+}
+
+/* observability: {metrics: {history, history_max}, traces: {endpoint,
+ * sampler, ratio, buffer}, logs: {max_size}} */
+static const char *const obs_keys[] = {"metrics", "traces", "logs", NULL};
+static const char *const obs_metrics_keys[] = {"history", "history_max", NULL};
+static const char *const obs_traces_keys[] = {"endpoint", "sampler", "ratio", "buffer", NULL};
+static const char *const obs_logs_keys[] = {"max_size", NULL};
+static const char *const samplers[] = {"always_on",
+                                       "always_off",
+                                       "traceidratio",
+                                       "parentbased_always_on",
+                                       "parentbased_always_off",
+                                       "parentbased_traceidratio",
+                                       NULL};
+
+/* A section of observability: that must be a mapping of `keys`; NULL
+ * (and no error) when absent. */
+static int obs_section(const kumo__doc *doc, json_t *obs, const char *name, const char *const *keys, json_t **out,
+                       kumo__error *err)
+{
+    *out = json_object_get(obs, name);
+    if (*out == NULL)
+        return 0;
+    char where[64];
+    snprintf(where, sizeof where, "observability.%s", name);
+    if (!json_is_object(*out)) {
+        kumo__doc_value_error(err, doc, obs, name, "%s must be a mapping", where);
+        return -EINVAL;
+    }
+    return check_keys(doc, *out, keys, where, err);
+}
+
+/* A size that may be 0 (turns the thing off): 0, or parse_size's. */
+static int parse_size0(const json_t *v, size_t *out)
+{
+    if ((json_is_integer(v) && json_integer_value(v) == 0) ||
+        (json_is_string(v) && strcmp(json_string_value(v), "0") == 0)) {
+        *out = 0;
+        return 0;
+    }
+    return parse_size(v, out);
+}
+
+static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_config *o, kumo__error *err)
+{
+    if (!json_is_object(obs)) {
+        kumo__doc_error(err, doc, obs, "observability must be a mapping (metrics:, traces:, logs:)");
+        return -EINVAL;
+    }
+    int rc = check_keys(doc, obs, obs_keys, "observability", err);
+    json_t *m, *t, *l, *v;
+    if (rc < 0 || (rc = obs_section(doc, obs, "metrics", obs_metrics_keys, &m, err)) < 0 ||
+        (rc = obs_section(doc, obs, "traces", obs_traces_keys, &t, err)) < 0 ||
+        (rc = obs_section(doc, obs, "logs", obs_logs_keys, &l, err)) < 0)
+        return rc;
+    if (m && (v = json_object_get(m, "history"))) {
+        int off = (json_is_integer(v) && json_integer_value(v) == 0) ||
+                  (json_is_string(v) && strcmp(json_string_value(v), "0") == 0);
+        if (off)
+            o->history_s = 0;
+        else if (parse_duration(v, &o->history_s) < 0 || o->history_s < 60 || o->history_s > 90 * 86400.0) {
+            kumo__doc_value_error(
+                err, doc, m, "history",
+                "observability.metrics.history must be a duration from 1m to 2160h (90 days; like 24h), or 0 "
+                "to keep no history");
+            return -EINVAL;
+        }
+    }
+    if (m && (v = json_object_get(m, "history_max")) &&
+        (parse_size(v, &o->history_max) < 0 || o->history_max < (1u << 20))) {
+        kumo__doc_value_error(err, doc, m, "history_max",
+                              "observability.metrics.history_max must be a size of at least 1Mi (like 64Mi)");
+        return -EINVAL;
+    }
+    if (t && (v = json_object_get(t, "endpoint"))) {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+        if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) {
+            kumo__doc_value_error(err, doc, t, "endpoint",
+                                  "observability.traces.endpoint must be an http:// or https:// URL (an OTLP/HTTP "
+                                  "collector, like http://127.0.0.1:4318)");
+            return -EINVAL;
+        }
+        if ((o->traces_endpoint = strdup(s)) == NULL)
+            goto oom;
+    }
+    if (t && (v = json_object_get(t, "sampler"))) {
+        if (!json_is_string(v) || !in_list(json_string_value(v), samplers)) {
+            kumo__doc_value_error(err, doc, t, "sampler",
+                                  "observability.traces.sampler must be one of always_on, always_off, traceidratio, "
+                                  "parentbased_always_on, parentbased_always_off, parentbased_traceidratio");
+            return -EINVAL;
+        }
+        if ((o->traces_sampler = strdup(json_string_value(v))) == NULL)
+            goto oom;
+    }
+    if (t && (v = json_object_get(t, "ratio"))) {
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1) {
+            kumo__doc_value_error(err, doc, t, "ratio", "observability.traces.ratio must be a number from 0 to 1");
+            return -EINVAL;
+        }
+        o->traces_ratio = json_number_value(v);
+    }
+    if (t && (v = json_object_get(t, "buffer"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 16 || json_integer_value(v) > 1000000) {
+            kumo__doc_value_error(err, doc, t, "buffer",
+                                  "observability.traces.buffer must be a number of spans from 16 to 1000000");
+            return -EINVAL;
+        }
+        o->traces_buffer = (size_t)json_integer_value(v);
+    }
+    if (l && (v = json_object_get(l, "max_size")) &&
+        (parse_size0(v, &o->logs_max) < 0 || (o->logs_max && o->logs_max < (1u << 20)))) {
+        kumo__doc_value_error(err, doc, l, "max_size",
+                              "observability.logs.max_size must be a size of at least 1Mi (like 64Mi), or 0 to keep "
+                              "no log store");
+        return -EINVAL;
+    }
+    return 0;
+oom:
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
 }
 
 /* sandbox: false | true | {seccomp: bool, namespaces: bool, limits: bool, no_new_privs: bool} */
@@ -1171,6 +1293,9 @@ static int load_root(kumo__project *p, kumo__error *err)
     json_t *http = json_object_get(root, "http");
     if (http && (rc = check_http(doc, http, &p->http, err)) < 0)
         return rc;
+    json_t *obs = json_object_get(root, "observability");
+    if (obs && (rc = check_observability(doc, obs, &p->obs, err)) < 0)
+        return rc;
 
     json_t *functions = json_object_get(root, "functions");
     if (functions && !json_is_object(functions)) {
@@ -1293,6 +1418,11 @@ static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo
     p->max_body = p->defaults.max_body;
     p->http = (kumo__http_limits){
         .max_headers = 100, .max_header_bytes = 8u << 10, .max_connections = 0, .body_budget = 256u << 20};
+    p->obs = (kumo__obs_config){.history_s = 86400,
+                                .history_max = 64u << 20,
+                                .traces_ratio = 1.0,
+                                .traces_buffer = 4096,
+                                .logs_max = 64u << 20};
     p->prebuilt = prebuilt;
     if ((p->dir = realpath(dir, NULL)) == NULL) {
         rc = -errno;
@@ -1332,6 +1462,8 @@ void kumo__project_free(kumo__project *p)
         free(u->so_path);
     }
     free(p->units);
+    free(p->obs.traces_endpoint);
+    free(p->obs.traces_sampler);
     for (size_t i = 0; i < p->nstores; i++)
         free(p->stores[i].name);
     free(p->stores);

@@ -78,6 +78,19 @@ typedef struct kumo__http_limits {
     size_t body_budget;      /* request bodies held at once, all loops together (256 MiB); more is 503 */
 } kumo__http_limits;
 
+/* observability: (docs/metrics.md, docs/traces.md, docs/logs.md). The
+ * OTEL_* variables win over the trace settings, as OpenTelemetry's SDKs
+ * have it (obs/trace.c reads them). */
+typedef struct kumo__obs_config {
+    double history_s;      /* metrics.history: how long the 10 s history is kept (24 h); 0: none */
+    size_t history_max;    /* metrics.history_max: the history file's ceiling (64 MiB) */
+    char *traces_endpoint; /* traces.endpoint: OTLP/HTTP base URL; NULL: no export */
+    char *traces_sampler;  /* traces.sampler; NULL: parentbased_always_on */
+    double traces_ratio;   /* traces.ratio, for the *traceidratio samplers (1.0) */
+    size_t traces_buffer;  /* traces.buffer: spans held for export before dropping (4096) */
+    size_t logs_max;       /* logs.max_size: the log store's ceiling (64 MiB); 0: no log store */
+} kumo__obs_config;
+
 /* events: what fires a function besides HTTP (docs/events.md): a
  * schedule, a queue, a topic (a subscription of its own), a blob store's
  * writes, or a CloudEvent POSTed from outside. */
@@ -138,6 +151,7 @@ typedef struct kumo__project {
     size_t max_body;          /* defaults: max_body, bytes (1 MiB when absent) */
     kumo__tuning defaults;    /* defaults:, which every unit starts from */
     kumo__http_limits http;   /* http: */
+    kumo__obs_config obs;     /* observability: */
     kumo__event_decl *events; /* events:, in file order */
     size_t nevents;
     kumo__doc *doc;

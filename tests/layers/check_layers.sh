@@ -16,11 +16,12 @@ declare -A allow=(
   [sdk]="base proto sdk"
   [worker]="base proto sandbox sdk worker"
   [runtime]="base proto sandbox openapi project runtime"
-  [gateway]="base proto sandbox openapi project sdk runtime gateway"
-  [host]="base proto sandbox openapi project sdk runtime gateway host"
-  [deploy]="base proto sandbox openapi project sdk runtime gateway host deploy"
-  [emulate]="base proto sandbox openapi project sdk runtime gateway host deploy emulate"
-  [cli]="base proto sandbox openapi project sdk runtime gateway host deploy emulate cli"
+  [obs]="base proto openapi project obs"
+  [gateway]="base proto sandbox openapi project sdk runtime obs gateway"
+  [host]="base proto sandbox openapi project sdk runtime obs gateway host"
+  [deploy]="base proto sandbox openapi project sdk runtime obs gateway host deploy"
+  [emulate]="base proto sandbox openapi project sdk runtime obs gateway host deploy emulate"
+  [cli]="base proto sandbox openapi project sdk runtime obs gateway host deploy emulate cli"
 )
 
 bad=0
