@@ -1,6 +1,8 @@
 /*
  * admin.c: the admin listener (loopback only): /healthz, /readyz, /status
- * (figures summed over every loop's pools, read under gw->lock) and POST
+ * (figures summed over every loop's pools, read under gw->lock), /metrics
+ * (Prometheus: obs/metrics.c's counters, the pools' gauges, the events'
+ * counters; docs/metrics.md) and POST
  * /reload, which the main thread runs (a compiler may run, so never on a
  * loop) while the request waits on loop 0 for the outcome; reloads are
  * coalesced and paced (ask_reload); POST /events/NAME/fire, which fires a
@@ -16,6 +18,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 #include <strings.h>
 
 #include "base/clock.h"
+#include "base/growbuf.h"
 #include "gateway/h2o_glue.h"
 #include "project/schedule.h"
 #include "sdk/sdk.h"
@@ -417,6 +421,83 @@ void kumo__gw_event_stats_free(gateway *gw)
         free(s->name);
         free(s);
     }
+}
+
+/* Appends printf output to a growbuf (the lines /metrics adds). */
+static void addf(kumo__growbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(kumo__growbuf *b, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        kumo__growbuf_add(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+char *kumo__gw_metrics_text(gateway *gw)
+{
+    kumo__growbuf b = {.max = 16u << 20};
+    uint64_t now = kumo__mono_ms();
+    /* the pools' gauges, per function of the live generation (every loop,
+     * every generation still draining: unit_stats) */
+    static const char *const gauges[][2] = {
+        {"kumo_replicas", "Worker processes of a function, by state (busy: running a call; idle; starting)."},
+        {"kumo_queued", "Calls waiting in a function's pools for a worker."},
+        {"kumo_in_flight", "Calls of a function sent to its workers and not answered yet."},
+    };
+    pthread_mutex_lock(&gw->lock);
+    const generation *g = gw->current;
+    size_t n = g->project->nunits;
+    kumo__pool_stats *st = calloc(n ? n : 1, sizeof(*st));
+    if (st)
+        for (size_t u = 0; u < n; u++)
+            unit_stats(gw, g->project->units[u].name, &st[u], now);
+    for (size_t k = 0; st && k < sizeof(gauges) / sizeof(gauges[0]); k++) {
+        addf(&b, "# HELP %s %s\n# TYPE %s gauge\n", gauges[k][0], gauges[k][1], gauges[k][0]);
+        for (size_t u = 0; u < n; u++) {
+            const char *f = g->project->units[u].name;
+            if (k == 0) {
+                addf(&b, "kumo_replicas{faas_name=\"%s\",state=\"busy\"} %d\n", f, st[u].busy);
+                addf(&b, "kumo_replicas{faas_name=\"%s\",state=\"idle\"} %d\n", f,
+                     st[u].workers - st[u].busy - st[u].starting);
+                addf(&b, "kumo_replicas{faas_name=\"%s\",state=\"starting\"} %d\n", f, st[u].starting);
+            } else {
+                addf(&b, "%s{faas_name=\"%s\"} %d\n", gauges[k][0], f, k == 1 ? st[u].queued : st[u].inflight);
+            }
+        }
+    }
+    free(st);
+    /* the events' counters, per event name for the gateway's life */
+    static const struct {
+        const char *name, *help;
+    } events[] = {
+        {"kumo_event_deliveries_total", "Queue, topic and blob event messages handed to a handler (each try)."},
+        {"kumo_event_retries_total", "Event messages whose try failed and that go back to their queue for another."},
+        {"kumo_event_dead_letters_total", "Event messages moved to their dead-letter queue after max_receives tries."},
+    };
+    for (size_t k = 0; k < sizeof(events) / sizeof(events[0]); k++) {
+        addf(&b, "# HELP %s %s\n# TYPE %s counter\n", events[k].name, events[k].help, events[k].name);
+        for (kumo__gw_event_stats *e = gw->event_stats; e; e = e->next) {
+            long long v = k == 0   ? atomic_load(&e->deliveries)
+                          : k == 1 ? atomic_load(&e->retries)
+                                   : atomic_load(&e->dead_lettered);
+            addf(&b, "%s{event=\"%s\"} %lld\n", events[k].name, e->name, v);
+        }
+    }
+    addf(&b,
+         "# HELP kumo_reloads_total Reloads asked for (SIGHUP, POST /reload), whatever their outcome.\n"
+         "# TYPE kumo_reloads_total counter\nkumo_reloads_total %lu\n"
+         "# HELP kumo_reload_failed 1 when the last reload failed (the previous generation keeps serving).\n"
+         "# TYPE kumo_reload_failed gauge\nkumo_reload_failed %d\n"
+         "# HELP kumo_generation The live generation's number (1 at start, +1 per successful reload).\n"
+         "# TYPE kumo_generation gauge\nkumo_generation %lu\n",
+         gw->reloads, gw->reloads && gw->reload_failed, g->number);
+    pthread_mutex_unlock(&gw->lock);
+    char *out = b.over ? NULL : kumo__metrics_prometheus(gw->metrics, b.data ? b.data : "");
+    free(b.data);
+    return out;
 }
 
 static json_t *stats_json(kumo__gw_event_stats *s)
@@ -1113,6 +1194,20 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         free(body);
         return 0;
     }
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics"))) {
+        char *body = kumo__gw_metrics_text(gw);
+        if (body == NULL) {
+            kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
+            return 0;
+        }
+        static const char prom[] = "text/plain; version=0.0.4; charset=utf-8";
+        req->res.status = 200;
+        req->res.reason = "OK";
+        kumo__h2o_add_header(req, H2O_STRLIT("content-type"), prom, sizeof(prom) - 1);
+        kumo__send_body(req, body, strlen(body));
+        free(body);
+        return 0;
+    }
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/reload"))) {
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
             kumo__h2o_add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("POST"));
@@ -1162,7 +1257,7 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     kumo__send_problem(req, 404, "Not Found",
-                       "admin endpoints: /healthz, /readyz, /status, POST /reload, GET /events, POST "
+                       "admin endpoints: /healthz, /readyz, /status, /metrics, POST /reload, GET /events, POST "
                        "/events/NAME/fire, POST /events/NAME/send, POST /events/NAME/redrive",
                        NULL, NULL);
     return 0;

@@ -177,8 +177,26 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
         }
         status = req->res.status;
     }
-    uint64_t duration = kumo__mono_us() - c->start_us;
+    uint64_t end = kumo__mono_us(), duration = end - c->start_us;
     kumo__pool_record(c->lg->pools[c->op->unit_index], duration, result != KUMO__CALL_OK, kumo__mono_ms());
+    const generation *g = c->lg->gen;
+    kumo__gw_obs o = {.target = g->mt_ops[c->op_index],
+                      .function = g->project->units[c->op->unit_index].name,
+                      .operation = c->op->operation_id,
+                      .route = c->op->path,
+                      .method = c->method,
+                      .trigger = "http",
+                      .request_id = c->request_id,
+                      .status = status,
+                      .result = result,
+                      .cold = c->call.cold,
+                      .start_us = c->start_us,
+                      .start_epoch_us = kumo__epoch_us() - duration,
+                      .dispatched_us = c->call.dispatched_us,
+                      .end_us = end,
+                      .timeout_s = g->project->units[c->op->unit_index].tuning.timeout_s,
+                      .worker_pid = c->call.worker_pid};
+    kumo__gw_observe(t, &o);
     kumo__access_log(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
                      c->call.worker_pid);
     c->lg->users--;
@@ -186,9 +204,14 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
     free(c);
 }
 
-static void reject(h2o_req_t *req, const char *request_id, uint64_t start, const kumo__operation *op, int status,
-                   const char *title, const char *detail, const char *allow)
+/* An answer the gateway gives itself: `lg` NULL when there is no
+ * generation (nothing is counted then), op_index -1 when no operation is
+ * known; `rejected` for admission's 429 and 503. */
+static void reject(h2o_req_t *req, const char *request_id, uint64_t start, loop_gen *lg, const kumo__operation *op,
+                   int op_index, int rejected, int status, const char *title, const char *detail, const char *allow)
 {
+    if (lg)
+        kumo__gw_observe_answered(thread_of(req), lg->gen, op_index, status, start, rejected);
     if (allow)
         kumo__h2o_add_header(req, H2O_STRLIT("allow"), allow, strlen(allow));
     kumo__send_problem(req, status, title, detail, request_id, status == 503 ? "1" : NULL);
@@ -210,7 +233,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         req->http1_is_persistent = 0;
     loop_gen *lg = t->live;
     if (lg == NULL) {
-        reject(req, request_id, start, NULL, 503, "Service Unavailable",
+        reject(req, request_id, start, NULL, NULL, -1, 0, 503, "Service Unavailable",
                "this event loop could not start the functions' pools; see kumo's log", NULL);
         return 0;
     }
@@ -231,7 +254,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         snprintf(why, sizeof(why),
                  "the gateway holds as many request bodies as http.body_budget allows (%zu bytes); retry shortly",
                  g->project->http.body_budget);
-        reject(req, request_id, start, NULL, 503, "Service Unavailable", why, NULL);
+        reject(req, request_id, start, lg, NULL, -1, 1, 503, "Service Unavailable", why, NULL);
         return 0;
     }
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
@@ -245,6 +268,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     if (!refused)
         refused = kumo__h2o_refuse_framing(req, request_id);
     if (refused) {
+        kumo__gw_observe_answered(t, g, -1, refused, start, 0);
         kumo__access_log(request_id, method, path, path_len, NULL, refused, kumo__mono_us() - start, 0);
         return 0;
     }
@@ -256,7 +280,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     }
     gw_call *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        reject(req, request_id, start, NULL, 503, "Service Unavailable", "out of memory", NULL);
+        reject(req, request_id, start, lg, NULL, -1, 0, 503, "Service Unavailable", "out of memory", NULL);
         return 0;
     }
     kumo__dispatch d;
@@ -268,6 +292,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
             return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs */
         }
         send_answer(req, request_id, d.status, d.allow, d.retry_after, d.body, d.body_len);
+        kumo__gw_observe_answered(t, g, d.op ? (int)d.op_index : -1, d.status, start, 0);
         kumo__access_log(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, d.status,
                          kumo__mono_us() - start, 0);
         kumo__dispatch_free(&d);
@@ -286,6 +311,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     snprintf(c->path, sizeof(c->path), "%.*s", (int)path_len, path);
     c->call.cb = on_call_done;
     c->call.deadline_ms = d.timeout_ms ? kumo__mono_ms() + d.timeout_ms : 0;
+    size_t c_op_index = d.op_index;
     kumo__dispatch_free(&d);
 
     char why[400];
@@ -293,10 +319,11 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     if (rc != 0) {
         kumo__frame_writer_free(&c->call.frame);
         free(c);
+        int at = (int)c_op_index;
         if (rc == -EBUSY)
-            reject(req, request_id, start, op, 429, "Too Many Requests", why, NULL);
+            reject(req, request_id, start, lg, op, at, 1, 429, "Too Many Requests", why, NULL);
         else
-            reject(req, request_id, start, op, 503, "Service Unavailable", why, NULL);
+            reject(req, request_id, start, lg, op, at, 1, 503, "Service Unavailable", why, NULL);
         return 0;
     }
     t->inflight++;

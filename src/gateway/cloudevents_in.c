@@ -1172,6 +1172,7 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
     if (r->lg->pools && r->lg->pools[decl->unit_index])
         kumo__pool_record(r->lg->pools[decl->unit_index], kumo__mono_us() - c->start_us, status >= 500,
                           kumo__mono_ms());
+    kumo__gw_observe_event(r->t, r->lg->gen, decl->name, &c->call, result, status, c->start_us, c->request_id);
     if (c->call.worker_pid > 0)
         r->worker_pid = c->call.worker_pid;
     event_log(r, c);

@@ -830,6 +830,7 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
     }
     if (k->lg->pools && k->lg->pools[k->c->decl->unit_index])
         kumo__pool_record(k->lg->pools[k->c->decl->unit_index], k->duration_us, status >= 500, kumo__mono_ms());
+    kumo__gw_observe_event(k->t, k->lg->gen, k->c->decl->name, &k->call, result, status, k->start_us, k->request_id);
     k->lg->users--;
     kumo__frame_writer_free(&k->call.frame);
     call_return(k);

@@ -32,6 +32,7 @@
 #include "gateway/gateway.h"
 #include "gateway/dispatch.h"
 #include "gateway/h2o_glue.h"
+#include "obs/metrics.h"
 #include "openapi/check.h"
 #include "project/event_data.h"
 #include "project/store_plan.h"
@@ -59,6 +60,9 @@ typedef struct generation {
     kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
     kumo__ce_routes *ce;       /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
+    /* Metrics targets (gw->metrics, obs/metrics.h): one per operation, one
+     * per event, and the one of requests no operation matched. -1: none. */
+    int *mt_ops, *mt_events, mt_noroute;
     char data_dir[4096];
     gateway *gw;
 } generation;
@@ -162,6 +166,7 @@ struct gateway {
     unsigned long reloads;             /* attempts so far */
     char *const *start_env;            /* the environment kumo up started with; workers' environments start from it */
     kumo__gw_event_stats *event_stats; /* admin.c; the list changes under `lock` */
+    kumo__metrics *metrics;            /* for the gateway's life: a reload keeps the counts (observe.c) */
 };
 
 typedef struct api_handler {
@@ -311,6 +316,39 @@ typedef struct kumo__gw_blob_attrs {
 } kumo__gw_blob_attrs;
 int kumo__gw_blob_event_attrs(const kumo__project *p, const kumo__event_decl *d, const char *body, size_t len,
                               kumo__gw_blob_attrs *out);
+
+/* observe.c: every finished invocation, HTTP or event, on its loop's
+ * thread: the metrics, and what hangs off them (docs/metrics.md). */
+typedef struct kumo__gw_obs {
+    int target; /* the generation's mt_ops[] or mt_events[] id */
+    const char *function, *operation, *route, *method, *trigger;
+    const char *request_id;
+    int status; /* the HTTP status answered, or the event's outcome as one */
+    enum kumo__call_result result;
+    int cold;
+    uint64_t start_us;       /* monotonic: the request arrived, or the event was submitted */
+    uint64_t start_epoch_us; /* the same instant on the wall clock */
+    uint64_t dispatched_us;  /* monotonic: the pool sent it to a worker (0: never) */
+    uint64_t end_us;         /* monotonic */
+    double timeout_s;        /* the function's */
+    pid_t worker_pid;
+} kumo__gw_obs;
+void kumo__gw_observe(loop_thread *t, const kumo__gw_obs *o);
+/* An event call's end (scheduler.c, consumer.c, cloudevents_in.c): fills
+ * a kumo__gw_obs from the declaration of `event` in g (the generation the
+ * call ran in) and the call. */
+void kumo__gw_observe_event(loop_thread *t, const generation *g, const char *event, const kumo__call *call,
+                            enum kumo__call_result result, int status, uint64_t start_us, const char *request_id);
+/* The answers the gateway gives without an invocation, and admission's refusals. */
+void kumo__gw_observe_answered(loop_thread *t, const generation *g, int op_index, int status, uint64_t start_us,
+                               int rejected);
+/* The pools' on_ready (ctx: the loop_thread). */
+void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, uint64_t init_us);
+/* generation.c: the metrics targets of g's operations and events. */
+int kumo__gw_metrics_targets(gateway *gw, generation *g, kumo__error *err);
+/* GET /metrics: the Prometheus text (malloc'd), with the gauges read from
+ * the pools under gw->lock and the events' counters. */
+char *kumo__gw_metrics_text(gateway *gw);
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

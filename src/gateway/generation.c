@@ -36,6 +36,8 @@ static void generation_free(generation *g)
     for (size_t i = 0; g->checks && i < g->spec->nops; i++)
         kumo__opcheck_free(g->checks[i]);
     free(g->checks);
+    free(g->mt_ops);
+    free(g->mt_events);
     kumo__event_data_free(g->event_data, g->project ? g->project->nevents : 0);
     kumo__ce_routes_free(g->ce);
     kumo__docs_free(g->docs);
@@ -218,6 +220,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     if ((rc = kumo__build_units(g->project, built, err)) != 0)
         goto out;
     if ((rc = kumo__bind_operations(g->project, g->spec, warn_line, err)) != 0)
+        goto out;
+    if ((rc = kumo__gw_metrics_targets(gw, g, err)) != 0)
         goto out;
     if ((rc = kumo__docs_build_events(g->spec, g->project, (int64_t)kumo__epoch_ms(), &g->docs, err)) != 0)
         goto out;

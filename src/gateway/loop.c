@@ -105,7 +105,9 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
                                 .min = share(unit->tuning.min, gw->nthreads, t->index),
                                 .max = share(unit->tuning.max, gw->nthreads, t->index),
                                 .spawner = lg->spawner,
-                                .unit_index = (int)u};
+                                .unit_index = (int)u,
+                                .on_ready = kumo__gw_on_worker_ready,
+                                .ready_ctx = t};
         if ((lg->pools[u] = kumo__pool_create(t->loop, &pc)) == NULL) {
             for (size_t k = 0; k < u; k++)
                 kumo__pool_destroy(lg->pools[k], 0);

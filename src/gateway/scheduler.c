@@ -344,6 +344,7 @@ static void on_tick_done(kumo__call *call, enum kumo__call_result result, const 
     t->inflight--;
     int status = kumo__gw_event_outcome(result, payload, len, 400, &error, &error_len);
     tick_outcome(c, status, error, error_len);
+    kumo__gw_observe_event(t, c->lg->gen, c->ev->name, &c->call, result, status, c->start_us, c->request_id);
     if (c->lg->pools && c->lg->pools[c->unit_index])
         kumo__pool_record(c->lg->pools[c->unit_index], kumo__mono_us() - c->start_us, status >= 500, kumo__mono_ms());
     c->lg->users--;
@@ -381,8 +382,16 @@ static void fire(loop_thread *t, sched_event *ev, int64_t planned, kumo__gw_fire
                         ev->name, when, why);
         return;
     }
-    if (cb == NULL)
+    if (cb == NULL) {
         ev->last_ms = planned;
+        /* how late this tick leaves against its plan (a gauge per event:
+         * the last tick's; a missed tick fired at start shows its age) */
+        char name[200];
+        int64_t lag = (int64_t)kumo__epoch_ms() - planned;
+        snprintf(name, sizeof(name), "kumo_schedule_lag_seconds{event=\"%s\"}", ev->name);
+        kumo__metrics_gauge(t->gw->metrics, name, "How late the last tick of a schedule event left, against its plan.",
+                            (double)(lag > 0 ? lag : 0) / 1000.0);
+    }
     tick_call *c = calloc(1, sizeof(*c));
     char *body = NULL;
     if (c == NULL)

@@ -125,6 +125,7 @@ static void gateway_free(gateway *gw)
     }
     kumo__gw_generation_release(gw->current);
     kumo__gw_event_stats_free(gw);
+    kumo__metrics_free(gw->metrics);
     if (gw->barrier_ready) {
         pthread_mutex_destroy(&gw->stop_lock);
         pthread_cond_destroy(&gw->stop_cond);
@@ -161,6 +162,14 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     gw->strict = cfg->strict;
 
     gw->start_env = environ;
+    gw->nthreads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (gw->nthreads < 1)
+        gw->nthreads = 1;
+    if ((gw->metrics = kumo__metrics_create(gw->nthreads)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = err->code;
+        goto out;
+    }
     if ((rc = kumo__gw_generation_build(gw, 1, NULL, &gw->current, &built, err)) != 0)
         goto out;
     atomic_store(&gw->current_number, 1);
@@ -182,9 +191,6 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     register_handler(&gw->admin_conf, gw, kumo__gw_on_admin_req);
 
     const char *host = cfg->host ? cfg->host : "127.0.0.1";
-    gw->nthreads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (gw->nthreads < 1)
-        gw->nthreads = 1;
     if ((gw->listen_fds = malloc((size_t)gw->nthreads * sizeof(*gw->listen_fds))) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         rc = err->code;

@@ -29,12 +29,23 @@
 #include "base/growbuf.h"
 
 const uint64_t kumo__mbucket_us[KUMO__MBUCKETS] = {
-    25,     50,     100,     250,     500,     1000,    2500,    5000,     10000,    25000,
-    50000,  100000, 250000,  500000,  1000000, 2500000, 5000000, 10000000, 30000000, UINT64_MAX,
+    25,    50,     100,    250,    500,     1000,    2500,    5000,     10000,    25000,
+    50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, UINT64_MAX,
 };
 
 /* The counters of one series in one shard. */
-enum { F_COUNT, F_ERRORS, F_TIMEOUTS, F_COLD, F_CRASHES, F_LONG, F_REJECTED, F_SUM, F_BUCKETS, NFIELDS = F_BUCKETS + KUMO__MBUCKETS };
+enum {
+    F_COUNT,
+    F_ERRORS,
+    F_TIMEOUTS,
+    F_COLD,
+    F_CRASHES,
+    F_LONG,
+    F_REJECTED,
+    F_SUM,
+    F_BUCKETS,
+    NFIELDS = F_BUCKETS + KUMO__MBUCKETS
+};
 
 #define SERIES_MAX 16384
 #define CACHE_SLOTS 32768 /* a power of two, twice SERIES_MAX */
@@ -69,7 +80,7 @@ struct kumo__metrics {
     kumo__mtarget *targets[KUMO__MTARGETS_MAX];
     int ntargets;
     series *series[SERIES_MAX];
-    int nseries; /* published with a release store */
+    int nseries;         /* published with a release store */
     cache_slot **caches; /* per shard */
     init_hist inits[INITS_MAX];
     int ninits; /* published with a release store */
@@ -242,8 +253,7 @@ static int shard_ok(const kumo__metrics *m, int shard, int target)
     return m && shard >= 0 && shard < m->nshards && target >= 0 && target < KUMO__MTARGETS_MAX;
 }
 
-void kumo__metrics_invocation(kumo__metrics *m, int shard, int target, int status, uint64_t duration_us,
-                              unsigned flags)
+void kumo__metrics_invocation(kumo__metrics *m, int shard, int target, int status, uint64_t duration_us, unsigned flags)
 {
     if (!shard_ok(m, shard, target))
         return;
@@ -601,11 +611,14 @@ char *kumo__metrics_prometheus(kumo__metrics *m, const char *extra)
         const char *name, *help;
         size_t off;
     } counters[] = {
-        {"faas_invocations_total", "Invocations of a function, by operation or event and trigger (OpenTelemetry faas.invocations).",
+        {"faas_invocations_total",
+         "Invocations of a function, by operation or event and trigger (OpenTelemetry faas.invocations).",
          offsetof(per_target, count)},
-        {"faas_errors_total", "Invocations that failed: the handler failed, crashed or timed out, or answered 5xx (faas.errors).",
+        {"faas_errors_total",
+         "Invocations that failed: the handler failed, crashed or timed out, or answered 5xx (faas.errors).",
          offsetof(per_target, errors)},
-        {"faas_timeouts_total", "Invocations that passed their deadline (faas.timeouts).", offsetof(per_target, timeouts)},
+        {"faas_timeouts_total", "Invocations that passed their deadline (faas.timeouts).",
+         offsetof(per_target, timeouts)},
         {"faas_coldstarts_total", "Invocations that waited for a worker to start (faas.coldstarts).",
          offsetof(per_target, cold)},
         {"kumo_invocations_long_total", "Invocations that ran past 80% of their timeout.",
@@ -618,7 +631,7 @@ char *kumo__metrics_prometheus(kumo__metrics *m, const char *extra)
                 continue;
             faas_labels(&lb, m->targets[t]);
             bprintf(&b, "%s{%s} %llu\n", counters[c].name, labels_of(&lb),
-                                 (unsigned long long)*(const uint64_t *)((const char *)&pt[t] + counters[c].off));
+                    (unsigned long long)*(const uint64_t *)((const char *)&pt[t] + counters[c].off));
         }
     }
     family(&b, "faas_invoke_duration_seconds", "histogram",
@@ -662,12 +675,14 @@ char *kumo__metrics_prometheus(kumo__metrics *m, const char *extra)
     if (m) {
         pthread_mutex_lock(&m->lock);
         const char *last = "";
+        size_t last_base = 0;
         for (int i = 0; i < m->nfreeforms; i++) {
             const freeform *f = m->freeforms[i];
             size_t base = strcspn(f->name, "{");
-            if (strlen(last) != base || strncmp(last, f->name, base) != 0) {
-                bprintf(&b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)base, f->name, f->help, (int)base,
-                                     f->name, f->gauge ? "gauge" : "counter");
+            if (last_base != base || strncmp(last, f->name, base) != 0) {
+                last_base = base;
+                bprintf(&b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)base, f->name, f->help, (int)base, f->name,
+                        f->gauge ? "gauge" : "counter");
                 last = f->name;
             }
             if (f->gauge)

@@ -242,7 +242,7 @@ static int check_http(const kumo__doc *doc, json_t *obj, kumo__http_limits *h, k
 
 /* observability: {metrics: {history, history_max}, traces: {endpoint,
  * sampler, ratio, buffer}, logs: {max_size}} */
-static const char *const obs_keys[] = {"metrics", "traces", "logs", NULL};
+static const char *const obs_keys[] = {"enabled", "metrics", "traces", "logs", NULL};
 static const char *const obs_metrics_keys[] = {"history", "history_max", NULL};
 static const char *const obs_traces_keys[] = {"endpoint", "sampler", "ratio", "buffer", NULL};
 static const char *const obs_logs_keys[] = {"max_size", NULL};
@@ -285,7 +285,7 @@ static int parse_size0(const json_t *v, size_t *out)
 static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_config *o, kumo__error *err)
 {
     if (!json_is_object(obs)) {
-        kumo__doc_error(err, doc, obs, "observability must be a mapping (metrics:, traces:, logs:)");
+        kumo__doc_error(err, doc, obs, "observability must be a mapping (enabled:, metrics:, traces:, logs:)");
         return -EINVAL;
     }
     int rc = check_keys(doc, obs, obs_keys, "observability", err);
@@ -294,6 +294,13 @@ static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_conf
         (rc = obs_section(doc, obs, "traces", obs_traces_keys, &t, err)) < 0 ||
         (rc = obs_section(doc, obs, "logs", obs_logs_keys, &l, err)) < 0)
         return rc;
+    if ((v = json_object_get(obs, "enabled"))) {
+        if (!json_is_boolean(v)) {
+            kumo__doc_value_error(err, doc, obs, "enabled", "observability.enabled must be true or false");
+            return -EINVAL;
+        }
+        o->enabled = json_is_true(v);
+    }
     if (m && (v = json_object_get(m, "history"))) {
         int off = (json_is_integer(v) && json_integer_value(v) == 0) ||
                   (json_is_string(v) && strcmp(json_string_value(v), "0") == 0);
@@ -1418,7 +1425,8 @@ static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo
     p->max_body = p->defaults.max_body;
     p->http = (kumo__http_limits){
         .max_headers = 100, .max_header_bytes = 8u << 10, .max_connections = 0, .body_budget = 256u << 20};
-    p->obs = (kumo__obs_config){.history_s = 86400,
+    p->obs = (kumo__obs_config){.enabled = 1,
+                                .history_s = 86400,
                                 .history_max = 64u << 20,
                                 .traces_ratio = 1.0,
                                 .traces_buffer = 4096,

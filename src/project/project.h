@@ -82,6 +82,7 @@ typedef struct kumo__http_limits {
  * OTEL_* variables win over the trace settings, as OpenTelemetry's SDKs
  * have it (obs/trace.c reads them). */
 typedef struct kumo__obs_config {
+    int enabled;           /* enabled: false turns every part off (for measuring what it costs) */
     double history_s;      /* metrics.history: how long the 10 s history is kept (24 h); 0: none */
     size_t history_max;    /* metrics.history_max: the history file's ceiling (64 MiB) */
     char *traces_endpoint; /* traces.endpoint: OTLP/HTTP base URL; NULL: no export */

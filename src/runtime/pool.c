@@ -78,6 +78,7 @@ typedef struct worker {
     int ninflight;
     uint64_t last_used_ms;
     uint64_t head_since_us;    /* when its oldest call in flight began to run */
+    uint64_t spawned_us;       /* when it was asked for (faas_init_duration) */
     iov_list pending, writing; /* frames to write; frames being written */
     kumo__pool *pool;
     struct worker *next; /* the pool's workers, or its dead ones */
@@ -445,6 +446,7 @@ static void send_call(worker *w, kumo__call *call)
     call->id = ++p->next_id;
     call->worker_pid = w->pid;
     call->next = NULL;
+    call->dispatched_us = kumo__mono_us();
     if (!w->ready)
         call->cold = 1;
     kumo__frame_set_id(call->frame.buf, call->frame.len, call->id);
@@ -504,6 +506,8 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
         if (!w->ready) {
             w->ready = 1;
             p->nstarting--;
+            if (p->cfg.on_ready)
+                p->cfg.on_ready(p->cfg.ready_ctx, p->unit_name, kumo__mono_us() - w->spawned_us);
         }
         return;
     }
@@ -615,6 +619,7 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     pid_t pid = 0;
     uint32_t tag = 0;
     kumo__error err = {0};
+    uint64_t spawn_start = kumo__mono_us();
 
     if ((w = calloc(1, sizeof(*w))) == NULL) {
         snprintf(why, whylen, "out of memory");
@@ -637,6 +642,7 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     w->pid = pid;
     w->tag = tag;
     w->pool = p;
+    w->spawned_us = spawn_start;
     w->last_used_ms = kumo__mono_ms();
     w->sock = h2o_evloop_socket_create(p->loop, sv[0], 0);
     w->sock->data = w;

@@ -203,6 +203,7 @@ struct kumo__call {
     kumo__frame_writer frame; /* the request frame; the caller frees it once the call is answered */
     uint64_t deadline_ms;     /* monotonic ms; 0: none */
     uint64_t submitted_ms;
+    uint64_t dispatched_us; /* monotonic: when it was sent to a worker (0: never) */
     kumo__call_cb *cb;
     pid_t worker_pid; /* set when dispatched */
     int cold;         /* it waited for a worker to start */
@@ -217,6 +218,11 @@ typedef struct kumo__pool_config {
     kumo__spawner *spawner;     /* starts the workers (required; borrowed: it outlives the pool) */
     int unit_index;             /* this unit's index for the spawner */
     size_t frame_max;           /* ceiling of a response frame (0: KUMO__FRAME_MAX) */
+    /* Told, on the pool's thread, when a new worker says hello: how long
+     * after it was asked for (a cold start's share before the handler).
+     * NULL: nobody listens. */
+    void (*on_ready)(void *ctx, const char *unit_name, uint64_t init_us);
+    void *ready_ctx;
 } kumo__pool_config;
 
 #define KUMO__HIST_BUCKETS 104

@@ -93,9 +93,11 @@ static void expect_error(const char *dir, int code, const char *want)
 
 static void test_fixture_errors(void)
 {
-    expect_error(FIX "proj_badkey", -EINVAL,
-                 FIX "proj_badkey/kumo.yaml:3:1: unknown key 'fucntions' in kumo.yaml (did you mean 'functions'?); "
-                     "expected one of: name, api, defaults, functions, stores, environments, events, services, http");
+    expect_error(
+        FIX "proj_badkey", -EINVAL,
+        FIX
+        "proj_badkey/kumo.yaml:3:1: unknown key 'fucntions' in kumo.yaml (did you mean 'functions'?); "
+        "expected one of: name, api, defaults, functions, stores, environments, events, services, http, observability");
     expect_error(FIX "proj_noname", -EINVAL,
                  FIX "proj_noname/kumo.yaml:2:1: missing required key 'name'; add name: my-project");
     kumo__project *p = NULL;
@@ -371,6 +373,33 @@ static const struct {
     {"name: x\napi: api.yaml\nstores: {kv: [todos]}\nenvironments:\n  dev: {stores: {todos: \"sqlite:\"}}\n",
      "kumo.yaml:5:25: environments.dev.stores.todos must be a URL with a scheme, like redis://127.0.0.1:6379/0, "
      "sqlite:/var/lib/app/kv.db or dynamodb://table"},
+    {"name: x\napi: api.yaml\nobservability:\n  metrics: {history: 12h, history_max: 8Mi}\n  traces: {endpoint: "
+     "http://127.0.0.1:4318, sampler: traceidratio, ratio: 0.25, buffer: 100}\n  logs: {max_size: 0}\n",
+     ""},
+    {"name: x\napi: api.yaml\nobservability: {metrix: {}}\n",
+     "kumo.yaml:3:17: unknown key 'metrix' in observability (did you mean 'metrics'?); expected one of: enabled, "
+     "metrics, traces, logs"},
+    {"name: x\napi: api.yaml\nobservability: {traces: {sampler: sometimes}}\n",
+     "kumo.yaml:3:35: observability.traces.sampler must be one of always_on, always_off, traceidratio, "
+     "parentbased_always_on, parentbased_always_off, parentbased_traceidratio"},
+    {"name: x\napi: api.yaml\nobservability: {traces: {endpoint: 127.0.0.1:4318}}\n",
+     "kumo.yaml:3:36: observability.traces.endpoint must be an http:// or https:// URL (an OTLP/HTTP "
+     "collector, like http://127.0.0.1:4318)"},
+    {"name: x\napi: api.yaml\nobservability: {traces: {ratio: 2}}\n",
+     "kumo.yaml:3:33: observability.traces.ratio must be a number from 0 to 1"},
+    {"name: x\napi: api.yaml\nobservability: {metrics: {history: 10s}}\n",
+     "kumo.yaml:3:36: observability.metrics.history must be a duration from 1m to 2160h (90 days; like "
+     "24h), or 0 to keep no history"},
+    {"name: x\napi: api.yaml\nobservability: {logs: {max_size: 1Ki}}\n",
+     "kumo.yaml:3:34: observability.logs.max_size must be a size of at least 1Mi (like 64Mi), or 0 to keep "
+     "no log store"},
+    {"name: x\napi: api.yaml\nobservability: {logs: {keep: 1d}}\n",
+     "kumo.yaml:3:24: unknown key 'keep' in observability.logs; expected one of: max_size"},
+    {"name: x\napi: api.yaml\nobservability: {enabled: false}\n", ""},
+    {"name: x\napi: api.yaml\nobservability: {enabled: 0}\n",
+     "kumo.yaml:3:26: observability.enabled must be true or false"},
+    {"name: x\napi: api.yaml\nobservability: [metrics]\n",
+     "kumo.yaml:3:16: observability must be a mapping (enabled:, metrics:, traces:, logs:)"},
 };
 
 static void test_table(void)
