@@ -38,9 +38,10 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, k
 
 /* Started before the gateway builds anything, so that the compilers'
  * messages are stored too. The project is read here only for its
- * directory and observability.logs.max_size (0: no store); one that does
- * not load gets no store, and the gateway then says why. A store that
- * cannot start is worth a warning, not a refusal to serve. */
+ * directory and observability.logs.max_size (0, or enabled: false: no
+ * store); one that does not load gets no store, and the gateway then
+ * says why. A store that cannot start is worth a warning, not a refusal
+ * to serve. */
 static kumo__logstore *start_log_store(const char *dir)
 {
     kumo__project *p = NULL;
@@ -49,7 +50,7 @@ static kumo__logstore *start_log_store(const char *dir)
     if (kumo__project_load(dir, &p, &e) != 0)
         return NULL;
     char data[PATH_MAX];
-    if (p->obs.logs_max > 0 && snprintf(data, sizeof(data), "%s/.kumo/data", p->dir) < (int)sizeof(data) &&
+    if (p->obs.enabled && p->obs.logs_max > 0 && snprintf(data, sizeof(data), "%s/.kumo/data", p->dir) < (int)sizeof(data) &&
         kumo__logstore_start(data, p->obs.logs_max, &ls, &e) != 0)
         kumo__log_event("warn", "%s; serving without the log store (kumo logs will not show this run)", e.msg);
     kumo__project_free(p);

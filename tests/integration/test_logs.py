@@ -204,6 +204,9 @@ class LogStoreTest(unittest.TestCase):
             # A plain read while kumo runs sees them too.
             lines = json_lines(kumo_logs(self.dir, "--request", rid, "--json").stdout)
             self.assertEqual(len(lines), 2)
+            # Nothing was dropped, and /metrics says so.
+            metrics = requests.get(gw.admin + "/metrics", timeout=30).text
+            self.assertRegex(metrics, r"(?m)^kumo_log_lines_dropped_total 0$")
         finally:
             follow.kill()
             follow.communicate()
@@ -231,7 +234,10 @@ class LogStoreCapTest(unittest.TestCase):
             self.assertFalse(os.path.exists(db + "-wal") and os.path.getsize(db + "-wal") > 0)
             # The newest lines are kept, the oldest are gone.
             newest = json_lines(kumo_logs(project, "--request", ids[-1], "--json").stdout)
-            self.assertEqual(len(newest), 101)  # 100 chatter lines and the access line
+            self.assertEqual(len(newest), 101,  # 100 chatter lines and the access line
+                             subprocess.run(["sqlite3", db, "SELECT request_id, count(*), min(id), max(id), "
+                                             "sum(length(line)) FROM logs GROUP BY request_id ORDER BY min(id)"],
+                                            capture_output=True, text=True).stdout)
             self.assertEqual(json_lines(kumo_logs(project, "--request", ids[0], "--json").stdout), [])
             self.assertEqual(
                 json_lines(kumo_logs(project, "--limit", "1", "--json").stdout)[0]["msg"], "stopped cleanly")
