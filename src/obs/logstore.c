@@ -22,7 +22,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -82,46 +81,296 @@ static const char *map_level(const char *s)
     return "info";
 }
 
-static const char *str_member(json_t *o, const char *name)
+/* A JSON reader of our own for the writer's hot loop: it checks that the
+ * line is one JSON object (RFC 8259) and decodes the few top-level string
+ * members the store has columns for, into the record's buffer, without a
+ * tree or an allocation (a general parser costs more than SQLite here). */
+typedef struct scan {
+    const char *p, *end;
+    char *out, *out_end; /* where decoded strings go */
+} scan;
+
+#define MAX_DEPTH 64
+
+static void skip_ws(scan *s)
 {
-    json_t *v = json_object_get(o, name);
-    return json_is_string(v) ? json_string_value(v) : NULL;
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static int hex4(const char *p, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16u;
+        if (d == 16)
+            return -1;
+        *v = *v << 4 | d;
+    }
+    return 0;
+}
+
+static void put_utf8(scan *s, unsigned cp, char **o)
+{
+    char *q = *o;
+    if (cp == 0)
+        cp = 0xfffd; /* a NUL would end the C string early */
+    if (q + 4 > s->out_end)
+        return;
+    if (cp < 0x80) {
+        *q++ = (char)cp;
+    } else if (cp < 0x800) {
+        *q++ = (char)(0xc0 | cp >> 6);
+        *q++ = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        *q++ = (char)(0xe0 | cp >> 12);
+        *q++ = (char)(0x80 | (cp >> 6 & 0x3f));
+        *q++ = (char)(0x80 | (cp & 0x3f));
+    } else {
+        *q++ = (char)(0xf0 | cp >> 18);
+        *q++ = (char)(0x80 | (cp >> 12 & 0x3f));
+        *q++ = (char)(0x80 | (cp >> 6 & 0x3f));
+        *q++ = (char)(0x80 | (cp & 0x3f));
+    }
+    *o = q;
+}
+
+/* A string at s->p ('"'): checked, and decoded (NUL-terminated) when
+ * `keep`, with *str and *len set. 0 or -1. Decoded text is never longer
+ * than its JSON form, so the buffer (the line's size) always holds it. */
+static int scan_string(scan *s, int keep, const char **str, size_t *len)
+{
+    char *o = keep ? s->out : NULL;
+    s->p++; /* the opening quote */
+    while (s->p < s->end) {
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            s->p++;
+            if (keep) {
+                *str = s->out;
+                *len = (size_t)(o - s->out);
+                *o++ = '\0';
+                s->out = o;
+            }
+            return 0;
+        }
+        if (c < 0x20)
+            return -1;
+        if (c != '\\') {
+            if (keep)
+                *o++ = (char)c;
+            s->p++;
+            continue;
+        }
+        if (s->end - s->p < 2)
+            return -1;
+        char e = s->p[1];
+        s->p += 2;
+        const char *simple = strchr("\"\\/bfnrt", e);
+        if (e != '\0' && simple) {
+            if (keep)
+                *o++ = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
+            continue;
+        }
+        unsigned cp, lo;
+        if (e != 'u' || s->end - s->p < 4 || hex4(s->p, &cp) != 0)
+            return -1;
+        s->p += 4;
+        if (cp >= 0xd800 && cp <= 0xdbff && s->end - s->p >= 6 && s->p[0] == '\\' && s->p[1] == 'u' &&
+            hex4(s->p + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            s->p += 6;
+        } else if (cp >= 0xd800 && cp <= 0xdfff) {
+            cp = 0xfffd; /* a lone surrogate */
+        }
+        if (keep)
+            put_utf8(s, cp, &o);
+    }
+    return -1;
+}
+
+static int digits(scan *s)
+{
+    const char *start = s->p;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    return s->p > start ? 0 : -1;
+}
+
+static int scan_number(scan *s)
+{
+    if (*s->p == '-')
+        s->p++;
+    if (s->p < s->end && *s->p == '0')
+        s->p++;
+    else if (digits(s) != 0)
+        return -1;
+    if (s->p < s->end && *s->p == '.' && (s->p++, digits(s) != 0))
+        return -1;
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (digits(s) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int scan_value(scan *s, int depth);
+
+/* An object or array at s->p, its members or elements checked. */
+static int scan_container(scan *s, int depth)
+{
+    char close = *s->p == '{' ? '}' : ']';
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (close == '}') {
+            if (s->p >= s->end || *s->p != '"' || scan_string(s, 0, NULL, NULL) != 0)
+                return -1;
+            skip_ws(s);
+            if (s->p >= s->end || *s->p++ != ':')
+                return -1;
+        }
+        if (scan_value(s, depth + 1) != 0)
+            return -1;
+        skip_ws(s);
+        if (s->p >= s->end)
+            return -1;
+        if (*s->p == close) {
+            s->p++;
+            return 0;
+        }
+        if (*s->p++ != ',')
+            return -1;
+    }
+}
+
+static int scan_value(scan *s, int depth)
+{
+    skip_ws(s);
+    if (s->p >= s->end || depth > MAX_DEPTH)
+        return -1;
+    char c = *s->p;
+    if (c == '"')
+        return scan_string(s, 0, NULL, NULL);
+    if (c == '{' || c == '[')
+        return scan_container(s, depth);
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return scan_number(s);
+    static const char *const words[] = {"true", "false", "null"};
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(words[i]);
+        if ((size_t)(s->end - s->p) >= n && memcmp(s->p, words[i], n) == 0) {
+            s->p += n;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The top-level object: each member checked; the string members the
+ * store keeps decoded into r. */
+static int scan_line(scan *s, kumo__logrec *r, const char **level, const char **time, size_t *time_len,
+                     const char **message, size_t *message_len)
+{
+    static const char *const keys[] = {"time",     "level",     "msg",      "message",
+                                       "request_id", "trace_id", "function", "operation"};
+    const char *val[8] = {0};
+    size_t vlen[8] = {0};
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != '{')
+        return -1;
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+    } else {
+        for (;;) {
+            skip_ws(s);
+            const char *name;
+            size_t name_len;
+            char *mark = s->out;
+            if (s->p >= s->end || *s->p != '"' || scan_string(s, 1, &name, &name_len) != 0)
+                return -1;
+            s->out = mark; /* the name is compared, not kept */
+            skip_ws(s);
+            if (s->p >= s->end || *s->p++ != ':')
+                return -1;
+            skip_ws(s);
+            int k = -1;
+            for (int i = 0; i < 8 && k < 0; i++)
+                if (strlen(keys[i]) == name_len && memcmp(keys[i], name, name_len) == 0)
+                    k = i;
+            if (k >= 0 && s->p < s->end && *s->p == '"') {
+                if (scan_string(s, 1, &val[k], &vlen[k]) != 0)
+                    return -1;
+            } else {
+                if (k >= 0)
+                    val[k] = NULL; /* not a string: as if absent (the last member counts) */
+                if (scan_value(s, 1) != 0)
+                    return -1;
+            }
+            skip_ws(s);
+            if (s->p >= s->end)
+                return -1;
+            if (*s->p == '}') {
+                s->p++;
+                break;
+            }
+            if (*s->p++ != ',')
+                return -1;
+        }
+    }
+    skip_ws(s);
+    if (s->p != s->end)
+        return -1; /* something after the object */
+    *time = val[0], *time_len = vlen[0];
+    *level = val[1];
+    *message = val[2] ? val[2] : val[3];
+    *message_len = val[2] ? vlen[2] : vlen[3];
+    r->request_id = val[4], r->trace_id = val[5], r->function = val[6], r->operation = val[7];
+    return 0;
 }
 
 int kumo__logrec_parse(const char *line, size_t len, int64_t now_us, kumo__logrec *out)
 {
-    memset(out, 0, sizeof(*out));
     out->time_us = now_us;
     out->level = "info";
     out->msg = line;
     out->msg_len = len;
-    json_t *j = len > 1 && line[0] == '{' ? json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    if (!json_is_object(j)) {
-        json_decref(j);
+    out->request_id = out->trace_id = out->function = out->operation = NULL;
+    out->is_json = 0;
+    size_t lead = 0;
+    while (lead < len && (line[lead] == ' ' || line[lead] == '\t'))
+        lead++;
+    if (len - lead < 2 || len > KUMO__LOGSTORE_LINE_MAX || line[lead] != '{')
+        return 0; /* the common case for text, decided at once */
+    scan s = {.p = line, .end = line + len, .out = out->buf, .out_end = out->buf + sizeof(out->buf)};
+    const char *level = NULL, *time = NULL, *message = NULL;
+    size_t time_len = 0, message_len = 0;
+    if (scan_line(&s, out, &level, &time, &time_len, &message, &message_len) != 0) {
+        out->request_id = out->trace_id = out->function = out->operation = NULL;
         return 0;
     }
-    out->json = j;
-    json_t *t = json_object_get(j, "time");
     int64_t us;
-    if (json_is_string(t) && kumo__rfc3339_parse(json_string_value(t), json_string_length(t), &us) == 0)
+    if (time && kumo__rfc3339_parse(time, time_len, &us) == 0)
         out->time_us = us;
-    out->level = map_level(str_member(j, "level"));
-    json_t *m = json_object_get(j, "msg");
-    if (!json_is_string(m))
-        m = json_object_get(j, "message");
-    out->msg = json_is_string(m) ? json_string_value(m) : "";
-    out->msg_len = json_is_string(m) ? json_string_length(m) : 0;
-    out->request_id = str_member(j, "request_id");
-    out->trace_id = str_member(j, "trace_id");
-    out->function = str_member(j, "function");
-    out->operation = str_member(j, "operation");
+    out->level = map_level(level);
+    out->msg = message ? message : "";
+    out->msg_len = message ? message_len : 0;
+    out->is_json = 1;
     return 1;
-}
-
-void kumo__logrec_clear(kumo__logrec *r)
-{
-    json_decref(r->json);
-    r->json = NULL;
 }
 
 /* ---- the database ---------------------------------------------------- */
@@ -131,6 +380,7 @@ struct kumo__logdb {
     sqlite3_stmt *insert, *pages, *freelist, *bounds;
     char *path;
     size_t max_bytes;
+    kumo__logrec rec; /* the line being stored */
 };
 
 static int db_fail(kumo__logdb *d, int rc, const char *doing, kumo__error *err)
@@ -292,13 +542,13 @@ fail:
 
 static int store_line(kumo__logdb *d, const char *line, size_t len, int64_t now_us)
 {
-    kumo__logrec r;
-    kumo__logrec_parse(line, len, now_us, &r);
+    kumo__logrec *r = &d->rec;
+    kumo__logrec_parse(line, len, now_us, r);
     sqlite3_stmt *s = d->insert;
-    sqlite3_bind_int64(s, 1, r.time_us);
-    sqlite3_bind_text(s, 2, r.level, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, r.msg, (int)r.msg_len, SQLITE_STATIC);
-    const char *fields[] = {r.request_id, r.trace_id, r.function, r.operation};
+    sqlite3_bind_int64(s, 1, r->time_us);
+    sqlite3_bind_text(s, 2, r->level, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->msg, (int)r->msg_len, SQLITE_STATIC);
+    const char *fields[] = {r->request_id, r->trace_id, r->function, r->operation};
     for (int i = 0; i < 4; i++)
         if (fields[i])
             sqlite3_bind_text(s, 4 + i, fields[i], -1, SQLITE_STATIC);
@@ -308,7 +558,6 @@ static int store_line(kumo__logdb *d, const char *line, size_t len, int64_t now_
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    kumo__logrec_clear(&r);
     return rc == SQLITE_DONE ? 0 : rc;
 }
 

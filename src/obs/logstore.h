@@ -52,23 +52,26 @@ int kumo__logdb_append(kumo__logdb *db, const char *buf, size_t len, int64_t now
 /* Closes db; NULL does nothing. */
 void kumo__logdb_close(kumo__logdb *db);
 
-/* One line read for the store: the fields point into `json` (held) or
- * into the line itself. */
+/* One line read for the store: the fields point into the record's own
+ * buffer (decoded, NUL-terminated) or into the line itself. */
 typedef struct kumo__logrec {
     int64_t time_us;
     const char *level; /* "debug", "info", "warn", "error" (static) */
     const char *msg;
     size_t msg_len;
     const char *request_id, *trace_id, *function, *operation; /* NULL when absent */
-    void *json;                                               /* json_t *, or NULL for a plain line */
+    int is_json;
+    char buf[KUMO__LOGSTORE_LINE_MAX + 8];
 } kumo__logrec;
-/* Reads line[0..len) (no newline): 1 when it is a JSON object (its `time`
- * when it is RFC 3339, else now_us; `level` mapped onto the four: warning
- * is warn, fatal/critical/err... are error, trace is debug, others info;
- * `msg`, or `message`, or ""), 0 for any other text (msg is the text,
- * level info, time now_us). kumo__logrec_clear releases it. */
+/* Reads line[0..len) (no newline; at most KUMO__LOGSTORE_LINE_MAX bytes,
+ * a longer one is text): 1 when it is a JSON object (RFC 8259; duplicate
+ * names: the last counts; bytes of 0x80 and up taken as they are): its
+ * `time` when it is an RFC 3339 string, else now_us; `level` mapped onto
+ * the four (warning is warn, fatal/critical/err... are error, trace is
+ * debug, others info); `msg`, or `message`, or ""; and the string members
+ * request_id, trace_id, function, operation. 0 for any other text: msg is
+ * the text, level info, time now_us. Allocates nothing. */
 int kumo__logrec_parse(const char *line, size_t len, int64_t now_us, kumo__logrec *out);
-void kumo__logrec_clear(kumo__logrec *r);
 /* The rank of a level name (debug 0 ... error 3), -1 for another name. */
 int kumo__log_level_rank(const char *level);
 

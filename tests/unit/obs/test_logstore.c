@@ -61,7 +61,7 @@ static void test_rfc3339(void)
 
 static void test_parse(void)
 {
-    kumo__logrec r;
+    static kumo__logrec r; /* 16 KiB: not on the stack */
     const char *line = "{\"time\":\"2026-12-05T04:12:03.204311Z\",\"level\":\"error\",\"msg\":\"send failed\","
                        "\"request_id\":\"r-1\",\"function\":\"todos\",\"operation\":\"createTodo\","
                        "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"00f067aa0ba902b7\"}";
@@ -73,7 +73,6 @@ static void test_parse(void)
     CHECK_STR(r.function, "todos");
     CHECK_STR(r.operation, "createTodo");
     CHECK_STR(r.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-    kumo__logrec_clear(&r);
 
     /* Another program's JSON: its level names, `message`, no time. */
     line = "{\"level\":\"WARNING\",\"message\":\"disk\",\"request_id\":5}";
@@ -82,7 +81,6 @@ static void test_parse(void)
     CHECK_STR(r.level, "warn");
     CHECK(r.msg_len == 4 && memcmp(r.msg, "disk", 4) == 0);
     CHECK(r.request_id == NULL); /* not a string: not a request id */
-    kumo__logrec_clear(&r);
     static const struct {
         const char *in, *out;
     } levels[] = {{"fatal", "error"}, {"trace", "debug"}, {"Info", "info"}, {"loud", "info"}};
@@ -92,20 +90,68 @@ static void test_parse(void)
         CHECK_INT(kumo__logrec_parse(buf, (size_t)n, 9, &r), 1);
         CHECK_STR(r.level, levels[i].out);
         CHECK_INT(r.time_us, 9); /* a time that is no RFC 3339: when read */
-        kumo__logrec_clear(&r);
-    }
+        }
 
     /* Not a JSON object: the text is the message, at info. */
-    static const char *plain[] = {"todos.c:12:5: error: expected ';' before '}' token", "[1,2]", "{\"a\":1",
-                                  "{\"a\":1}{", "{\"a\":1,\"a\":2}"};
+    static const char *plain[] = {
+        "todos.c:12:5: error: expected ';' before '}' token",
+        "[1,2]",
+        "{\"a\":1",
+        "{\"a\":1}{",
+        "{\"a\":1,}",
+        "{'a':1}",
+        "{\"a\":01}",
+        "{\"a\":1.}",
+        "{\"a\":-}",
+        "{\"a\":tru}",
+        "{\"a\":\"tab\there\"}",
+        "{\"a\":\"\\x\"}",
+        "{\"a\":\"\\u12G4\"}",
+        "{\"msg\":\"unterminated}",
+        "{\"a\" 1}",
+        "{\"a\":[1,2,]}",
+        "{\"a\":{\"b\":}}",
+        "{a:1}",
+        "{}x",
+    };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         CHECK_INT(kumo__logrec_parse(plain[i], strlen(plain[i]), 3, &r), 0);
         CHECK_STR(r.level, "info");
         CHECK(r.msg == plain[i] && r.msg_len == strlen(plain[i]));
-        CHECK(r.request_id == NULL && r.json == NULL);
+        CHECK(r.request_id == NULL && !r.is_json);
         CHECK_INT(r.time_us, 3);
-        kumo__logrec_clear(&r);
-    }
+        }
+    /* JSON as RFC 8259 has it: escapes decoded, any value nested, spaces,
+     * duplicate names (the last counts), a member that is no string. */
+    line = " { \"msg\" : \"a\\nb \\u00e9 \\ud83d\\ude00 \\\"q\\\" \\/ \\ud800x\", \"n\": [1, -2.5e3, true, false, null, {\"x\": []}],"
+           " \"level\": \"warn\", \"level\": \"error\", \"operation\": 5, \"function\": \"f\\u0000g\" } ";
+    CHECK_INT(kumo__logrec_parse(line, strlen(line), 1, &r), 1);
+    CHECK(r.msg_len == strlen(r.msg));
+    CHECK_STR(r.msg, "a\nb \xc3\xa9 \xf0\x9f\x98\x80 \"q\" / \xef\xbf\xbdx");
+    CHECK_STR(r.level, "error");
+    CHECK(r.operation == NULL);
+    CHECK_STR(r.function, "f\xef\xbf\xbdg"); /* a NUL would cut the column */
+    CHECK_INT(kumo__logrec_parse("{}", 2, 1, &r), 1);
+    CHECK(r.msg_len == 0 && strcmp(r.level, "info") == 0);
+    /* Nested past 64 levels: refused, not a stack overflow. */
+    char deep[400];
+    size_t n = 0;
+    n += (size_t)snprintf(deep, sizeof(deep), "{\"a\":");
+    for (int i = 0; i < 100; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 100; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    CHECK_INT(kumo__logrec_parse(deep, n, 1, &r), 0);
+    /* Over the stored line's ceiling: text. */
+    size_t big = KUMO__LOGSTORE_LINE_MAX + 10;
+    char *huge = malloc(big);
+    memset(huge, ' ', big);
+    huge[0] = '{';
+    huge[big - 1] = '}';
+    CHECK_INT(kumo__logrec_parse(huge, big, 1, &r), 0);
+    free(huge);
+
     CHECK_INT(kumo__log_level_rank("warn"), 2);
     CHECK_INT(kumo__log_level_rank("warning"), -1);
 }
