@@ -90,8 +90,8 @@ static int parse_args(int argc, char **argv, logs_opts *o, kumo__error *err)
                 return err->code;
             o->min_level = kumo__log_level_rank(v);
             if (o->min_level < 0) {
-                kumo__error_set(err, -KUMO__EUSAGE, "--level takes debug, info, warn or error (the least shown), not '%s'",
-                                v);
+                kumo__error_set(err, -KUMO__EUSAGE,
+                                "--level takes debug, info, warn or error (the least shown), not '%s'", v);
                 return err->code;
             }
             i++;
@@ -112,8 +112,7 @@ static int parse_args(int argc, char **argv, logs_opts *o, kumo__error *err)
             errno = 0;
             long n = v ? strtol(v, &end, 10) : -1;
             if (v == NULL || *v == '\0' || *end != '\0' || errno != 0 || n < 0 || n > 100000000) {
-                kumo__error_set(err, -KUMO__EUSAGE, "--limit takes a number of records (0: all), not '%s'",
-                                v ? v : "");
+                kumo__error_set(err, -KUMO__EUSAGE, "--limit takes a number of records (0: all), not '%s'", v ? v : "");
                 return err->code;
             }
             o->limit = n;
@@ -199,8 +198,8 @@ static void print_row(sqlite3_stmt *s, int as_json)
         if (json_is_object(j)) {
             fwrite(line, 1, (size_t)line_len, stdout);
         } else { /* a line that was not JSON (a compiler's) as one, so every output line is */
-            json_t *o = json_pack("{s:s, s:s, s:s%}", "time", when, "level", "info", "msg", line ? line : "",
-                                  (size_t)line_len);
+            json_t *o =
+                json_pack("{s:s, s:s, s:s%}", "time", when, "level", "info", "msg", line ? line : "", (size_t)line_len);
             char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
             fputs(text ? text : "{}", stdout);
             free(text);
@@ -299,8 +298,7 @@ static int prepare(sqlite3 *db, const logs_opts *o, long limit, sqlite3_stmt **o
 
 /* Prints the rows after *last (advancing it); their number, or -1 with
  * err set. */
-static long print_after(sqlite3 *db, const logs_opts *o, long limit, int64_t *last, const char *path,
-                        kumo__error *err)
+static long print_after(sqlite3 *db, const logs_opts *o, long limit, int64_t *last, const char *path, kumo__error *err)
 {
     sqlite3_stmt *s = NULL;
     long count = 0;
@@ -382,8 +380,8 @@ int kumo__cmd_logs(int argc, char **argv, kumo__error *err)
     }
     if (version != KUMO__LOGSTORE_VERSION) {
         kumo__error_set(err, -EPROTO, "%s is %s (format %lld; this kumo reads %d)", path,
-                        version > KUMO__LOGSTORE_VERSION ? "a newer kumo's log store" : "not a kumo log store",
-                        version, KUMO__LOGSTORE_VERSION);
+                        version > KUMO__LOGSTORE_VERSION ? "a newer kumo's log store" : "not a kumo log store", version,
+                        KUMO__LOGSTORE_VERSION);
         rc = err->code;
         goto out;
     }

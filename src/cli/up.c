@@ -50,7 +50,8 @@ static kumo__logstore *start_log_store(const char *dir)
     if (kumo__project_load(dir, &p, &e) != 0)
         return NULL;
     char data[PATH_MAX];
-    if (p->obs.enabled && p->obs.logs_max > 0 && snprintf(data, sizeof(data), "%s/.kumo/data", p->dir) < (int)sizeof(data) &&
+    if (p->obs.enabled && p->obs.logs_max > 0 &&
+        snprintf(data, sizeof(data), "%s/.kumo/data", p->dir) < (int)sizeof(data) &&
         kumo__logstore_start(data, p->obs.logs_max, &ls, &e) != 0)
         kumo__log_event("warn", "%s; serving without the log store (kumo logs will not show this run)", e.msg);
     kumo__project_free(p);

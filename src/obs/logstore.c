@@ -70,10 +70,9 @@ static const char *map_level(const char *s)
     static const struct {
         const char *name, *level;
     } map[] = {
-        {"debug", "debug"}, {"trace", "debug"},    {"info", "info"},   {"notice", "info"},
-        {"warn", "warn"},   {"warning", "warn"},   {"error", "error"}, {"err", "error"},
-        {"fatal", "error"}, {"critical", "error"}, {"crit", "error"},  {"alert", "error"},
-        {"emerg", "error"}, {"panic", "error"},
+        {"debug", "debug"},  {"trace", "debug"}, {"info", "info"},   {"notice", "info"}, {"warn", "warn"},
+        {"warning", "warn"}, {"error", "error"}, {"err", "error"},   {"fatal", "error"}, {"critical", "error"},
+        {"crit", "error"},   {"alert", "error"}, {"emerg", "error"}, {"panic", "error"},
     };
     for (size_t i = 0; s && i < sizeof(map) / sizeof(map[0]); i++)
         if (strcasecmp(s, map[i].name) == 0)
@@ -103,7 +102,7 @@ static int hex4(const char *p, unsigned *v)
     *v = 0;
     for (int i = 0; i < 4; i++) {
         char c = p[i];
-        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
                      : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
                      : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
                                             : 16u;
@@ -284,7 +283,7 @@ static int scan_value(scan *s, int depth)
 static int scan_line(scan *s, kumo__logrec *r, const char **level, const char **time, size_t *time_len,
                      const char **message, size_t *message_len)
 {
-    static const char *const keys[] = {"time",     "level",     "msg",      "message",
+    static const char *const keys[] = {"time",       "level",    "msg",      "message",
                                        "request_id", "trace_id", "function", "operation"};
     const char *val[8] = {0};
     size_t vlen[8] = {0};
@@ -447,17 +446,16 @@ static int enforce_cap(kumo__logdb *d, kumo__error *err)
     return trim(d, (int64_t)(d->max_bytes / 2), err);
 }
 
-static const char SCHEMA[] =
-    "CREATE TABLE IF NOT EXISTS logs("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " time INTEGER NOT NULL,"
-    " level TEXT NOT NULL,"
-    " msg TEXT NOT NULL,"
-    " request_id TEXT, trace_id TEXT, function TEXT, operation TEXT,"
-    " line TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS logs_time ON logs(time);"
-    "CREATE INDEX IF NOT EXISTS logs_request ON logs(request_id) WHERE request_id IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS logs_trace ON logs(trace_id) WHERE trace_id IS NOT NULL;";
+static const char SCHEMA[] = "CREATE TABLE IF NOT EXISTS logs("
+                             " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                             " time INTEGER NOT NULL,"
+                             " level TEXT NOT NULL,"
+                             " msg TEXT NOT NULL,"
+                             " request_id TEXT, trace_id TEXT, function TEXT, operation TEXT,"
+                             " line TEXT NOT NULL);"
+                             "CREATE INDEX IF NOT EXISTS logs_time ON logs(time);"
+                             "CREATE INDEX IF NOT EXISTS logs_request ON logs(request_id) WHERE request_id IS NOT NULL;"
+                             "CREATE INDEX IF NOT EXISTS logs_trace ON logs(trace_id) WHERE trace_id IS NOT NULL;";
 
 int kumo__logdb_open(const char *path, size_t max_bytes, kumo__logdb **out, kumo__error *err)
 {
@@ -503,8 +501,9 @@ int kumo__logdb_open(const char *path, size_t max_bytes, kumo__logdb **out, kumo
         version = one_int(v);
     sqlite3_finalize(v);
     if (version > KUMO__LOGSTORE_VERSION) {
-        kumo__error_set(err, -EPROTO, "log store %s: made by a newer kumo (format %lld, this one reads %d); move it away",
-                        path, (long long)version, KUMO__LOGSTORE_VERSION);
+        kumo__error_set(err, -EPROTO,
+                        "log store %s: made by a newer kumo (format %lld, this one reads %d); move it away", path,
+                        (long long)version, KUMO__LOGSTORE_VERSION);
         rc = err->code;
         goto fail;
     }
@@ -708,7 +707,8 @@ static void *reader_main(void *arg)
     int stopping = 0;
     uint64_t give_up = 0;
     while (buf) {
-        struct pollfd pf[2] = {{.fd = ls->read_fd, .events = POLLIN}, {.fd = stopping ? -1 : ls->stop_fd, .events = POLLIN}};
+        struct pollfd pf[2] = {{.fd = ls->read_fd, .events = POLLIN},
+                               {.fd = stopping ? -1 : ls->stop_fd, .events = POLLIN}};
         int n = poll(pf, 2, stopping ? QUIET_MS : -1);
         if (n < 0 && errno == EINTR)
             continue;
@@ -723,7 +723,7 @@ static void *reader_main(void *arg)
             if (r < 0 && (errno == EINTR || errno == EAGAIN))
                 continue;
             if (r <= 0)
-                break; /* every writer closed it */
+                break;                               /* every writer closed it */
             write_all(ls->saved_fd, buf, (size_t)r); /* stderr first, whatever the store does */
             cut_lines(ls, buf, (size_t)r);
         }
@@ -771,8 +771,7 @@ static void *writer_main(void *arg)
                 /* Once, to the real stderr (not into the store that failed). */
                 kumo__logline l;
                 char msg[sizeof(err.msg) + 128];
-                int n = snprintf(msg, sizeof(msg), "%s; lines are no longer stored (they still reach stderr)",
-                                 err.msg);
+                int n = snprintf(msg, sizeof(msg), "%s; lines are no longer stored (they still reach stderr)", err.msg);
                 kumo__logline_begin(&l, "warn", msg, n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
                 kumo__logline_write(&l, ls->saved_fd);
                 ls->failed = 1;

@@ -68,8 +68,7 @@ void kumo__ctx_trace(kumo_ctx *ctx, const kumo_request *req)
      * span's; should a frame still hold two, the last valid one wins. */
     for (size_t i = 0; i < req->nheaders; i++)
         if (strcmp(req->headers[i].name, "traceparent") == 0)
-            kumo__traceparent_parse(req->headers[i].value, strlen(req->headers[i].value), ctx->trace_id,
-                                    ctx->span_id);
+            kumo__traceparent_parse(req->headers[i].value, strlen(req->headers[i].value), ctx->trace_id, ctx->span_id);
 }
 
 static const char *level_name(enum kumo_log_level level)

@@ -90,7 +90,7 @@ static void test_parse(void)
         CHECK_INT(kumo__logrec_parse(buf, (size_t)n, 9, &r), 1);
         CHECK_STR(r.level, levels[i].out);
         CHECK_INT(r.time_us, 9); /* a time that is no RFC 3339: when read */
-        }
+    }
 
     /* Not a JSON object: the text is the message, at info. */
     static const char *plain[] = {
@@ -120,10 +120,11 @@ static void test_parse(void)
         CHECK(r.msg == plain[i] && r.msg_len == strlen(plain[i]));
         CHECK(r.request_id == NULL && !r.is_json);
         CHECK_INT(r.time_us, 3);
-        }
+    }
     /* JSON as RFC 8259 has it: escapes decoded, any value nested, spaces,
      * duplicate names (the last counts), a member that is no string. */
-    line = " { \"msg\" : \"a\\nb \\u00e9 \\ud83d\\ude00 \\\"q\\\" \\/ \\ud800x\", \"n\": [1, -2.5e3, true, false, null, {\"x\": []}],"
+    line = " { \"msg\" : \"a\\nb \\u00e9 \\ud83d\\ude00 \\\"q\\\" \\/ \\ud800x\", \"n\": [1, -2.5e3, true, false, "
+           "null, {\"x\": []}],"
            " \"level\": \"warn\", \"level\": \"error\", \"operation\": 5, \"function\": \"f\\u0000g\" } ";
     CHECK_INT(kumo__logrec_parse(line, strlen(line), 1, &r), 1);
     CHECK(r.msg_len == strlen(r.msg));
@@ -325,7 +326,8 @@ static void test_pipe(const char *dir)
     CHECK(out != NULL);
     if (out) { /* every byte, in order */
         char *a = strstr(out, "from the parent"), *b = strstr(out, "plain text from the parent\n"),
-             *c = strstr(out, "from a child"), *d = strstr(out, "{\"level\":\"warn\",\"msg\":\"no newline at the end\"}");
+             *c = strstr(out, "from a child"),
+             *d = strstr(out, "{\"level\":\"warn\",\"msg\":\"no newline at the end\"}");
         CHECK(a && b && c && d && a < b && b < c && c < d);
         CHECK(d && d[strlen("{\"level\":\"warn\",\"msg\":\"no newline at the end\"}")] == '\0');
     }
