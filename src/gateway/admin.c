@@ -73,6 +73,11 @@ static char *status_json(gateway *gw)
 {
     json_t *fns = json_array();
     uint64_t now = kumo__mono_ms();
+    /* the totals come from the metrics registry, which a reload keeps
+     * (the pools' own counts start over with each generation) */
+    kumo__msnap snap;
+    if (kumo__metrics_snapshot(gw->metrics, &snap) != 0)
+        memset(&snap, 0, sizeof(snap));
     pthread_mutex_lock(&gw->lock);
     const generation *g = gw->current;
     for (size_t u = 0; u < g->project->nunits; u++) {
@@ -80,6 +85,22 @@ static char *status_json(gateway *gw)
         kumo__pool_stats st;
         memset(&st, 0, sizeof(st));
         unit_stats(gw, unit->name, &st, now);
+        if (gw->current->project->obs.enabled) {
+            st.invocations = st.errors = st.cold_starts = st.timeouts = st.crashes = st.rejected = 0;
+            for (size_t i = 0; i < snap.n; i++) {
+                const kumo__mrow *r = &snap.rows[i];
+                if (strcmp(r->labels->function, unit->name) != 0)
+                    continue;
+                st.rejected += r->rejected;
+                if (r->answered)
+                    continue;
+                st.invocations += r->count;
+                st.errors += r->errors;
+                st.cold_starts += r->cold;
+                st.timeouts += r->timeouts;
+                st.crashes += r->crashes;
+            }
+        }
         unsigned long long recent = 0;
         for (int k = 0; k < KUMO__HIST_BUCKETS; k++)
             recent += st.hist[k];
@@ -103,6 +124,7 @@ static char *status_json(gateway *gw)
                   "error", gw->reloads && gw->reload_failed ? gw->reload_msg : NULL, "draining",
                   atomic_load(&gw->generations) - 1, "functions", fns);
     pthread_mutex_unlock(&gw->lock);
+    kumo__msnap_free(&snap);
     char *out = json_dumps(doc, JSON_INDENT(2));
     json_decref(doc);
     return out;

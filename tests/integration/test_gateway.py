@@ -163,7 +163,7 @@ class FaultsTest(GatewayTest):
         self.assertProblem(requests.get(self.url("/healthz")), 404)
         # an unknown admin path is one plain problem document, not a problem
         # quoted inside another
-        r = requests.get(self.gw.admin + "/metrics")
+        r = requests.get(self.gw.admin + "/nothing-here")
         self.assertProblem(r, 404)
         self.assertIn("admin endpoints: /healthz", r.json()["detail"])
         self.assertFalse(r.json()["detail"].startswith("{"), r.text)

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# What observability costs on the warm path, in one run: examples/hello
+# served by the same kumo build three ways,
+#   off    observability: {enabled: false}  (nothing recorded)
+#   on     metrics, the log store, and traces at 100% (always_on) exported
+#          to a live OTLP/HTTP receiver (bench/otlp_sink.py)
+#   down   the same with the exporter's endpoint on a closed port
+# each under the same wrk load, in ROUNDS interleaved rounds (off, on,
+# down, off, on, down, ...) so drift on the machine hits all three alike.
+# Prints every round, the median requests/s of each, and on/off and
+# down/off. Aim (issue 14): both ratios at 0.97 or above.
+#
+#   bench/obs.sh [DURATION_S] [CONNECTIONS] [WRK_THREADS] [ROUNDS]   (10 64 2 3)
+#
+# Needs a release build (make build) and wrk (make deps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNS=${2:-64}
+WRK_THREADS=${3:-2}
+ROUNDS=${4:-3}
+LOOPS=${KUMO_THREADS:-$(nproc)}
+KUMO=${KUMO_BIN:-build/kumo}
+[ -x "$KUMO" ] || { echo "bench: $KUMO not built; run 'make build'" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "bench: wrk missing; run 'make deps'" >&2; exit 1; }
+
+work=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SINK=$(free_port); CLOSED=$(free_port)
+pids=()
+sink_pid=""
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  [ -n "$sink_pid" ] && kill -TERM "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+python3 bench/otlp_sink.py "$SINK" "$work/spans" &
+sink_pid=$!
+
+declare -A port admin
+start() {  # name, observability: block
+  cp -r examples/hello "$work/$1"
+  rm -rf "$work/$1/.kumo"
+  printf '%s\n' "$2" >>"$work/$1/kumo.yaml"
+  port[$1]=$(free_port); admin[$1]=$(free_port)
+  "$KUMO" up "$work/$1" --port "${port[$1]}" --admin-port "${admin[$1]}" --threads "$LOOPS" \
+    >"$work/$1.out" 2>"$work/$1.err" &
+  pids+=($!)
+}
+start off $'observability:\n  enabled: false'
+start on $'observability:\n  traces: {endpoint: "http://127.0.0.1:'"$SINK"$'", sampler: always_on}'
+start down $'observability:\n  traces: {endpoint: "http://127.0.0.1:'"$CLOSED"$'", sampler: always_on}'
+
+up() { [ "$(curl -s --max-time 1 "$1")" = "hello, world" ]; }
+for name in off on down; do
+  for _ in $(seq 1 300); do up "http://127.0.0.1:${port[$name]}/hello" && break; sleep 0.05; done
+  up "http://127.0.0.1:${port[$name]}/hello" || { echo "bench: kumo ($name) does not answer" >&2; cat "$work/$name.err" >&2; exit 1; }
+done
+
+rps() { awk '/Requests\/sec/ {print $2}'; }
+declare -A runs
+echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the cores skews every figure)"
+echo "hello on loopback: wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s after a 2 s warm-up each; kumo --threads $LOOPS"
+printf "%-6s %10s %10s %10s\n" round off on down
+for r in $(seq 1 "$ROUNDS"); do
+  line=""
+  for name in off on down; do
+    url="http://127.0.0.1:${port[$name]}/hello"
+    wrk -t"$WRK_THREADS" -c"$CONNS" -d2s "$url" >/dev/null
+    v=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" "$url" | rps)
+    runs[$name]="${runs[$name]:-} $v"
+    line="$line $(printf '%10s' "$v")"
+  done
+  printf "%-6s%s\n" "$r" "$line"
+done
+metric() { curl -s "http://127.0.0.1:${admin[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+python3 - "${runs[off]}" "${runs[on]}" "${runs[down]}" <<'PY'
+import statistics, sys
+off, on, down = ([float(x) for x in a.split()] for a in sys.argv[1:4])
+mo, mn, md = statistics.median(off), statistics.median(on), statistics.median(down)
+print("median requests/s: off %.0f  on %.0f  down %.0f" % (mo, mn, md))
+print("ratio on/off: %.3f   down/off: %.3f   (aim: 0.97 or above)" % (mn / mo, md / mo))
+PY
+for name in on down; do
+  echo "$name: spans exported $(metric "$name" kumo_trace_spans_exported_total || true)," \
+       "dropped $(metric "$name" kumo_trace_spans_dropped_total || true);" \
+       "gateway RSS $(ps -o rss= -p "$(pgrep -f "kumo up $work/$name " | head -1)" 2>/dev/null || echo '?') KiB"
+done
