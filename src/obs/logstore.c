@@ -17,6 +17,12 @@
  * cap in raw bytes (a few times that stored, with the indexes), so the
  * file stays under the cap. The WAL beside it
  * is checkpointed every quarter of the cap and truncated back to that.
+ *
+ * Cheap before durable: synchronous=OFF (no fsync; a power loss can cost
+ * the newest lines, or the file, which is then refused with a message
+ * saying to delete it), and the writer thread runs at nice 19, so under
+ * full CPU load the store gives way to the requests (and counts what it
+ * drops) rather than take a share of the cores.
  */
 #include "obs/logstore.h"
 
@@ -32,6 +38,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +51,8 @@
 #define PAGE_SIZE 4096
 #define QUEUE_MAX (4u << 20)
 #define READ_CHUNK 65536
+/* What the writer stores between two looks at a stop. */
+#define PIECE (128u << 10)
 /* Raw bytes per transaction: small enough that one never takes the file
  * past the cap (see above), large enough to be cheap. */
 #define TXN_BYTES(cap) ((cap) / 32 < (1u << 20) ? (cap) / 32 : (1u << 20))
@@ -384,8 +394,10 @@ struct kumo__logdb {
 
 static int db_fail(kumo__logdb *d, int rc, const char *doing, kumo__error *err)
 {
-    kumo__error_set(err, -EIO, "log store %s: %s: %s", d->path, doing,
-                    d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
+    int broken = rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+    kumo__error_set(err, -EIO, "log store %s: %s: %s%s", d->path, doing,
+                    d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc),
+                    broken ? " (delete the file to start an empty store)" : "");
     return err->code;
 }
 
@@ -488,7 +500,7 @@ int kumo__logdb_open(const char *path, size_t max_bytes, kumo__logdb **out, kumo
     char pragmas[256];
     size_t wal_pages = max_bytes / PAGE_SIZE / 4;
     snprintf(pragmas, sizeof(pragmas),
-             "PRAGMA page_size=%d; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+             "PRAGMA page_size=%d; PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
              "PRAGMA wal_autocheckpoint=%zu; PRAGMA journal_size_limit=%zu;",
              PAGE_SIZE, wal_pages < 1000 ? wal_pages : 1000, max_bytes / 4);
     if ((rc = sqlite3_exec(d->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK) {
@@ -629,7 +641,9 @@ struct kumo__logstore {
     size_t partial_len;
     /* the writer's own */
     char *batch;
+    size_t batch_len, batch_off; /* what of it is stored */
     int failed;
+    _Atomic int handover; /* the stopping thread stores the rest */
 };
 
 static void report_dropped(kumo__logstore *ls)
@@ -749,38 +763,67 @@ static size_t count_lines(const char *p, size_t n)
     return c;
 }
 
+/* Stores buf[0..len), or counts it dropped once the store has failed
+ * (saying so once, on the real stderr, not into the store that failed). */
+static void store_or_drop(kumo__logstore *ls, const char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    if (ls->failed) {
+        atomic_fetch_add(&ls->dropped, count_lines(buf, len));
+        return;
+    }
+    kumo__error err = {0};
+    if (kumo__logdb_append(ls->db, buf, len, (int64_t)kumo__epoch_us(), &err) == 0)
+        return;
+    kumo__logline l;
+    char msg[sizeof(err.msg) + 128];
+    int n = snprintf(msg, sizeof(msg), "%s; lines are no longer stored (they still reach stderr)", err.msg);
+    kumo__logline_begin(&l, "warn", msg, n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+    kumo__logline_write(&l, ls->saved_fd);
+    ls->failed = 1;
+    atomic_fetch_add(&ls->dropped, count_lines(buf, len)); /* some may be in; most are not */
+}
+
 static void *writer_main(void *arg)
 {
     kumo__logstore *ls = arg;
+    /* The lowest CPU priority, for this thread only (Linux nice is per
+     * thread): when the loops want the cores they get them, the queue
+     * fills and the store drops lines (counted) instead of slowing
+     * requests; an idle moment lets it catch up. What is left at a stop
+     * is stored by the stopping thread (kumo__logstore_stop), since an
+     * unprivileged thread cannot take its priority back. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
     for (;;) {
         pthread_mutex_lock(&ls->lock);
-        while (ls->queue_len == 0 && !ls->reader_done)
+        while (ls->queue_len == 0 && !ls->reader_done && !atomic_load(&ls->handover))
             pthread_cond_wait(&ls->cond, &ls->lock);
+        if (atomic_load(&ls->handover)) {
+            pthread_mutex_unlock(&ls->lock);
+            break;
+        }
         size_t len = ls->queue_len;
-        int done = ls->reader_done;
         char *take = ls->queue;
         ls->queue = ls->batch;
         ls->queue_len = 0;
         ls->batch = take;
+        ls->batch_len = len;
+        ls->batch_off = 0;
         pthread_mutex_unlock(&ls->lock);
-        if (len > 0 && ls->failed) {
-            atomic_fetch_add(&ls->dropped, count_lines(ls->batch, len));
-        } else if (len > 0) {
-            kumo__error err = {0};
-            if (kumo__logdb_append(ls->db, ls->batch, len, (int64_t)kumo__epoch_us(), &err) != 0) {
-                /* Once, to the real stderr (not into the store that failed). */
-                kumo__logline l;
-                char msg[sizeof(err.msg) + 128];
-                int n = snprintf(msg, sizeof(msg), "%s; lines are no longer stored (they still reach stderr)", err.msg);
-                kumo__logline_begin(&l, "warn", msg, n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
-                kumo__logline_write(&l, ls->saved_fd);
-                ls->failed = 1;
-                atomic_fetch_add(&ls->dropped, count_lines(ls->batch, len)); /* some may be in; most are not */
-            }
+        if (len == 0)
+            break; /* the reader is done and everything is stored */
+        /* In pieces of whole lines, so that a stop need not wait for a
+         * whole batch at this thread's priority. */
+        while (ls->batch_off < len && !atomic_load(&ls->handover)) {
+            size_t end = ls->batch_off + PIECE < len ? ls->batch_off + PIECE : len;
+            const char *nl = end < len ? memrchr(ls->batch + ls->batch_off, '\n', end - ls->batch_off) : NULL;
+            if (nl)
+                end = (size_t)(nl - ls->batch) + 1;
+            store_or_drop(ls, ls->batch + ls->batch_off, end - ls->batch_off);
+            ls->batch_off = end;
         }
         report_dropped(ls);
-        if (done && len == 0)
-            break;
     }
     return NULL;
 }
@@ -828,6 +871,7 @@ int kumo__logstore_start(const char *data_dir, size_t max_bytes, kumo__logstore 
     pthread_mutex_init(&ls->lock, NULL);
     pthread_cond_init(&ls->cond, NULL);
     atomic_init(&ls->dropped, 0);
+    atomic_init(&ls->handover, 0);
     char *path = NULL;
     if (asprintf(&path, "%s/%s", data_dir, KUMO__LOGSTORE_FILE) < 0)
         path = NULL; /* asprintf leaves it undefined on failure */
@@ -908,7 +952,16 @@ void kumo__logstore_stop(kumo__logstore *ls)
     uint64_t one = 1;
     (void)!write(ls->stop_fd, &one, sizeof(one));
     pthread_join(ls->reader, NULL);
+    pthread_mutex_lock(&ls->lock);
+    atomic_store(&ls->handover, 1);
+    pthread_cond_signal(&ls->cond);
+    pthread_mutex_unlock(&ls->lock);
     pthread_join(ls->writer, NULL);
+    /* The rest, at this thread's priority: the writer's unfinished batch,
+     * then the queue (the reader has ended: nothing is added). */
+    store_or_drop(ls, ls->batch + ls->batch_off, ls->batch_len - ls->batch_off);
+    store_or_drop(ls, ls->queue, ls->queue_len);
+    report_dropped(ls);
     logstore_free(ls);
 }
 

@@ -346,10 +346,21 @@ static void test_pipe(const char *dir)
     CHECK_INT(query_int(db_path, "SELECT count(*) FROM logs a JOIN logs b ON a.msg = 'from the parent' AND "
                                  "b.msg = 'from a child' AND a.id < b.id"),
               1);
-    /* Started again: the old lines are kept. */
-    CHECK_INT(kumo__logstore_start(data, 1u << 20, &ls, &err), 0);
+    /* Started again: the old lines are kept. A burst written just before
+     * the stop is stored whole (what the writer thread had not stored yet
+     * is stored by the stopping thread). */
+    keep = dup(2);
+    file = open(err_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    dup2(file, 2);
+    close(file);
+    CHECK_INT(kumo__logstore_start(data, 8u << 20, &ls, &err), 0);
+    for (int i = 0; i < 20000; i++)
+        kumo__log_event("info", "burst %d", i);
     kumo__logstore_stop(ls);
-    CHECK_INT(query_int(db_path, "SELECT count(*) FROM logs"), 4);
+    dup2(keep, 2);
+    close(keep);
+    CHECK_INT(query_int(db_path, "SELECT count(*) FROM logs"), 20004);
+    CHECK_INT(query_int(db_path, "SELECT count(*) FROM logs WHERE msg = 'burst 19999'"), 1);
 }
 
 /* SQLite failing under the store (another process holds the write lock
