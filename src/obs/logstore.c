@@ -361,7 +361,7 @@ int kumo__logrec_parse(const char *line, size_t len, int64_t now_us, kumo__logre
     out->request_id = out->trace_id = out->function = out->operation = NULL;
     out->is_json = 0;
     size_t lead = 0;
-    while (lead < len && (line[lead] == ' ' || line[lead] == '\t'))
+    while (lead < len && (line[lead] == ' ' || line[lead] == '\t' || line[lead] == '\n' || line[lead] == '\r'))
         lead++;
     if (len - lead < 2 || len > KUMO__LOGSTORE_LINE_MAX || line[lead] != '{')
         return 0; /* the common case for text, decided at once */
