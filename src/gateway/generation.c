@@ -305,6 +305,11 @@ void kumo__gw_reload(gateway *gw)
                             "http.max_connections changed; until kumo up restarts, each loop keeps its bound of %zu "
                             "open connections",
                             gw->max_conns);
+        const kumo__obs_config *was = &gw->current->project->obs, *now = &g->project->obs;
+        if ((was->enabled && was->logs_max) != (now->enabled && now->logs_max) ||
+            (now->enabled && now->logs_max && was->logs_max != now->logs_max))
+            kumo__log_event("warn", "observability.logs changed; the log store (.kumo/data/logs.db) keeps its "
+                                    "settings until kumo up restarts");
         size_t bound = 0;
         for (size_t i = 0; i < g->spec->nops; i++)
             bound += g->spec->ops[i].unit_index >= 0;

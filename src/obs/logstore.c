@@ -719,7 +719,7 @@ static void *reader_main(void *arg)
     kumo__logstore *ls = arg;
     char *buf = malloc(READ_CHUNK);
     int stopping = 0;
-    uint64_t give_up = 0;
+    uint64_t give_up = 0, seen_dropped = 0;
     while (buf) {
         struct pollfd pf[2] = {{.fd = ls->read_fd, .events = POLLIN},
                                {.fd = stopping ? -1 : ls->stop_fd, .events = POLLIN}};
@@ -740,6 +740,11 @@ static void *reader_main(void *arg)
                 break;                               /* every writer closed it */
             write_all(ls->saved_fd, buf, (size_t)r); /* stderr first, whatever the store does */
             cut_lines(ls, buf, (size_t)r);
+            uint64_t dropped = atomic_load(&ls->dropped);
+            if (dropped != seen_dropped) { /* now: the writer may be starved for a while */
+                report_dropped(ls);
+                seen_dropped = dropped;
+            }
         }
         if (stopping && kumo__mono_ms() > give_up)
             break;

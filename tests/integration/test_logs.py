@@ -8,7 +8,8 @@ the handler's line (with the trace and span ids of the traceparent), and
 handler's problem documents carry `instance` and `request_id`. The store
 also holds the compiler's message (as text) and the gateway's own lines,
 while stderr still gets every line. A restart keeps the old lines;
-`kumo logs --follow` shows a new request while kumo runs; a 1 MiB
+`kumo logs --follow` shows a new request while kumo runs; a reload that
+changes observability.logs says the store keeps its settings; a 1 MiB
 `observability.logs.max_size` keeps the file under it, newest lines kept;
 `max_size: 0` keeps no store. Bad options and a directory without a store
 get clear errors.
@@ -210,6 +211,20 @@ class LogStoreTest(unittest.TestCase):
         finally:
             follow.kill()
             follow.communicate()
+            stop(gw)
+
+
+    def test_4_a_reload_says_the_store_keeps_its_settings(self):
+        gw = Gateway(self.dir, threads=1)
+        try:
+            with_logs_size(self.dir, "2Mi")
+            r = subprocess.run([KUMO, "reload", "--admin-port", str(gw.admin_port)], capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            warned = wait_for(lambda: "observability.logs changed; the log store (.kumo/data/logs.db) keeps its "
+                                      "settings until kumo up restarts" in gw.stderr(), timeout=30)
+            self.assertTrue(warned, gw.stderr()[-3000:])
+        finally:
             stop(gw)
 
 
