@@ -65,6 +65,12 @@ KUMO_API const char *kumo_store_error(const kumo_ctx *ctx);
 KUMO_API const char *kumo_ctx_request_id(const kumo_ctx *ctx);
 /* The operationId of the OpenAPI operation that routed here, or "". */
 KUMO_API const char *kumo_ctx_operation(const kumo_ctx *ctx);
+/* The W3C trace context of this invocation, "00-TRACEID-SPANID-FLAGS",
+ * whose span is the invocation's own: send it as the `traceparent` header
+ * of the handler's outbound HTTP calls so they join the trace. NULL when
+ * the invocation has none (it was not started by kumo's gateway or
+ * kumo-host). Valid until the handler returns. */
+KUMO_API const char *kumo_ctx_traceparent(kumo_ctx *ctx);
 /* Milliseconds left before the invocation's deadline (0 when passed). */
 KUMO_API int64_t kumo_ctx_remaining_ms(const kumo_ctx *ctx);
 /* Allocates from the request's arena; freed after the handler returns. */

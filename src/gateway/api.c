@@ -20,6 +20,7 @@
 
 #include "gateway/access_log.h"
 #include "gateway/h2o_glue.h"
+#include "proto/tracectx.h"
 
 static loop_thread *thread_of(h2o_req_t *req)
 {
@@ -195,10 +196,20 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
                       .dispatched_us = c->call.dispatched_us,
                       .end_us = end,
                       .timeout_s = g->project->units[c->op->unit_index].tuning.timeout_s,
-                      .worker_pid = c->call.worker_pid};
+                      .worker_pid = c->call.worker_pid,
+                      .span = &c->span};
+    kumo__gw_trace_store_calls(t->gw, &c->span, result, payload, len);
     kumo__gw_observe(t, &o);
+    /* The access line names the request's trace and SERVER span, so that
+     * kumo logs --trace finds it beside the handler's lines. */
+    char trace_hex[33], span_hex[17];
+    int traced = !kumo__id_is_zero(c->span.trace_id, 16);
+    if (traced) {
+        kumo__hex_encode(c->span.trace_id, 16, trace_hex);
+        kumo__hex_encode(c->span.span_id, 8, span_hex);
+    }
     kumo__access_log(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
-                     c->call.worker_pid, NULL, NULL);
+                     c->call.worker_pid, traced ? trace_hex : NULL, traced ? span_hex : NULL);
     c->lg->users--;
     kumo__frame_writer_free(&c->call.frame);
     free(c);
@@ -283,6 +294,18 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         reject(req, request_id, start, lg, NULL, -1, 0, 503, "Service Unavailable", "out of memory", NULL);
         return 0;
     }
+    /* The trace: the caller's continued, or a new one; the worker's frame
+     * names the invocation's span as its parent (tracing.c). */
+    if (gw->tracer) { /* none with observability: {enabled: false}: the headers go as they came */
+        ssize_t tp = h2o_find_header_by_str(&req->headers, H2O_STRLIT("traceparent"), -1);
+        ssize_t ts = h2o_find_header_by_str(&req->headers, H2O_STRLIT("tracestate"), -1);
+        kumo__span_ctx_begin(&c->span, gw->tracer, tp >= 0 ? req->headers.entries[tp].value.base : NULL,
+                             tp >= 0 ? req->headers.entries[tp].value.len : 0,
+                             ts >= 0 ? req->headers.entries[ts].value.base : NULL,
+                             ts >= 0 ? req->headers.entries[ts].value.len : 0);
+        in.traceparent = c->span.traceparent;
+        in.tracestate = c->span.tracestate;
+    }
     kumo__dispatch d;
     int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), &c->call.frame, &d);
     if (kind == KUMO__DISPATCH_ANSWER) {
@@ -309,6 +332,9 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
     snprintf(c->method, sizeof(c->method), "%s", method);
     snprintf(c->path, sizeof(c->path), "%.*s", (int)path_len, path);
+    c->span.url_path = c->path;
+    c->span.base_path = g->spec->base_path;
+    c->span.symbol = op->symbol;
     c->call.cb = on_call_done;
     c->call.deadline_ms = d.timeout_ms ? kumo__mono_ms() + d.timeout_ms : 0;
     size_t c_op_index = d.op_index;

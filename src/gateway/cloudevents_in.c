@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -841,30 +840,22 @@ oom:
     return 0;
 }
 
-/* W3C trace context: a new trace for a delivery whose producer sent none. */
-static void new_traceparent(char *out, size_t cap)
+void kumo__ce_trace_of(const kumo__ce_exchange *x, size_t i, const char **traceparent, const char **tracestate)
 {
-    unsigned char r[24];
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-        uint64_t seed = kumo__mono_us() ^ ((uint64_t)getpid() << 32);
-        for (size_t i = 0; i < sizeof(r); i++) {
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            r[i] = (unsigned char)(seed >> 56);
-        }
-    }
-    r[0] |= 1; /* an all-zero id is invalid */
-    r[16] |= 1;
-    size_t n = (size_t)snprintf(out, cap, "00-");
-    for (size_t i = 0; i < 16; i++)
-        n += (size_t)snprintf(out + n, cap - n, "%02x", r[i]);
-    n += (size_t)snprintf(out + n, cap - n, "-");
-    for (size_t i = 16; i < 24; i++)
-        n += (size_t)snprintf(out + n, cap - n, "%02x", r[i]);
-    snprintf(out + n, cap - n, "-01");
+    const kumo__ce_event *e = &x->msg.events[x->d[i].event];
+    const char *tp = kumo__ce_attr_get(e, "traceparent");
+    *tracestate = tp ? kumo__ce_attr_get(e, "tracestate") : x->tracestate;
+    *traceparent = tp ? tp : x->traceparent;
 }
 
 int kumo__ce_frame(const kumo__ce_exchange *x, size_t i, const char *request_id, uint64_t now_epoch_ms,
                    kumo__frame_writer *w)
+{
+    return kumo__ce_frame_traced(x, i, request_id, now_epoch_ms, NULL, NULL, w);
+}
+
+int kumo__ce_frame_traced(const kumo__ce_exchange *x, size_t i, const char *request_id, uint64_t now_epoch_ms,
+                          const char *traceparent, const char *tracestate, kumo__frame_writer *w)
 {
     const kumo__ce_delivery *d = &x->d[i];
     const kumo__ce_event *e = &x->msg.events[d->event];
@@ -881,12 +872,14 @@ int kumo__ce_frame(const kumo__ce_exchange *x, size_t i, const char *request_id,
         h[n++] = (kumo__header_view){{"content-type", 12}, {e->content_type, strlen(e->content_type)}};
     /* the producer's trace: the event's distributed-tracing extension, else
      * the request's header, else a new one */
-    const char *tp = kumo__ce_attr_get(e, "traceparent");
-    const char *ts = tp ? kumo__ce_attr_get(e, "tracestate") : x->tracestate;
+    const char *tp = traceparent, *ts = tracestate;
     if (tp == NULL)
-        tp = x->traceparent;
+        kumo__ce_trace_of(x, i, &tp, &ts);
     if (tp == NULL) {
-        new_traceparent(trace, sizeof(trace));
+        uint8_t trace_id[16], span_id[8];
+        kumo__trace_new_trace_id(trace_id);
+        kumo__trace_new_span_id(span_id);
+        kumo__traceparent_format(trace_id, span_id, KUMO__TRACE_SAMPLED, trace);
         tp = trace;
     }
     h[n++] = (kumo__header_view){{"traceparent", 11}, {tp, strlen(tp)}};
@@ -1032,6 +1025,7 @@ typedef struct ce_call {
     size_t i; /* the delivery */
     uint64_t start_us;
     char request_id[64];
+    kumo__span_ctx span; /* continues the producer's trace (tracing.c) */
 } ce_call;
 
 struct ce_req {
@@ -1138,7 +1132,11 @@ static void submit_more(ce_req *r)
             kumo__ce_settle(&r->x, i, 503, gone, sizeof(gone) - 1);
             continue;
         }
-        if (kumo__ce_frame(&r->x, i, c->request_id, kumo__epoch_ms(), &c->call.frame) != 0) {
+        const char *tp, *ts;
+        kumo__ce_trace_of(&r->x, i, &tp, &ts);
+        kumo__gw_trace_event_begin(r->t->gw, &c->span, tp, ts, decl->symbol);
+        if (kumo__ce_frame_traced(&r->x, i, c->request_id, kumo__epoch_ms(), c->span.traceparent,
+                                  c->span.tracestate[0] ? c->span.tracestate : NULL, &c->call.frame) != 0) {
             static const char big[] = "the event's request is larger than the frame limit";
             kumo__ce_settle(&r->x, i, 413, big, sizeof(big) - 1);
             continue;
@@ -1172,7 +1170,9 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
     if (r->lg->pools && r->lg->pools[decl->unit_index])
         kumo__pool_record(r->lg->pools[decl->unit_index], kumo__mono_us() - c->start_us, status >= 500,
                           kumo__mono_ms());
-    kumo__gw_observe_event(r->t, r->lg->gen, decl->name, &c->call, result, status, c->start_us, c->request_id);
+    kumo__gw_trace_store_calls(r->t->gw, &c->span, result, payload, len);
+    kumo__gw_observe_event(r->t, r->lg->gen, decl->name, &c->call, result, status, c->start_us, c->request_id,
+                           &c->span);
     if (c->call.worker_pid > 0)
         r->worker_pid = c->call.worker_pid;
     event_log(r, c);

@@ -142,6 +142,14 @@ size_t kumo__ce_begin(const kumo__ce_routes *routes, const kumo__http_in *in, co
  * the delivery's. 0, or -E2BIG (w freed). */
 int kumo__ce_frame(const kumo__ce_exchange *x, size_t i, const char *request_id, uint64_t now_epoch_ms,
                    kumo__frame_writer *w);
+/* The producer's trace context of delivery i: the event's distributed
+ * tracing extension (traceparent, tracestate), else the request's
+ * headers; *traceparent NULL when there is none. */
+void kumo__ce_trace_of(const kumo__ce_exchange *x, size_t i, const char **traceparent, const char **tracestate);
+/* kumo__ce_frame with the traceparent (and tracestate, NULL: none) the
+ * handler gets; traceparent NULL: the producer's, else a new trace. */
+int kumo__ce_frame_traced(const kumo__ce_exchange *x, size_t i, const char *request_id, uint64_t now_epoch_ms,
+                          const char *traceparent, const char *tracestate, kumo__frame_writer *w);
 /* Settles delivery i: the handler's status (or what kumo__gw_event_outcome
  * made of a failed call) and its reason (error_len bytes, may be NULL). A
  * 2xx is recorded as 202. */

@@ -75,7 +75,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define POLL_MS 25
@@ -116,6 +115,7 @@ typedef struct qcall {
     int loop; /* the event loop it was handed to */
     uint64_t start_us, duration_us;
     char request_id[48];
+    kumo__span_ctx span; /* its trace (tracing.c): a new one per delivery */
     struct qcall *next;
 } qcall;
 
@@ -830,7 +830,9 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
     }
     if (k->lg->pools && k->lg->pools[k->c->decl->unit_index])
         kumo__pool_record(k->lg->pools[k->c->decl->unit_index], k->duration_us, status >= 500, kumo__mono_ms());
-    kumo__gw_observe_event(k->t, k->lg->gen, k->c->decl->name, &k->call, result, status, k->start_us, k->request_id);
+    kumo__gw_trace_store_calls(k->t->gw, &k->span, result, payload, len);
+    kumo__gw_observe_event(k->t, k->lg->gen, k->c->decl->name, &k->call, result, status, k->start_us, k->request_id,
+                           &k->span);
     k->lg->users--;
     kumo__frame_writer_free(&k->call.frame);
     call_return(k);
@@ -847,39 +849,13 @@ static loop_gen *find_lg(loop_thread *t, const generation *g)
     return NULL;
 }
 
-/* A fresh W3C trace context per delivery: version 00, random trace and
- * parent ids, sampled. */
-static void new_traceparent(char out[56])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char r[24];
-    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-        uint64_t x = kumo__mono_us() ^ ((uint64_t)getpid() << 32);
-        for (size_t i = 0; i < sizeof(r); i++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            r[i] = (unsigned char)x;
-        }
-    }
-    r[0] |= 1; /* an all-zero id is invalid */
-    r[16] |= 1;
-    char *p = out;
-    memcpy(p, "00-", 3), p += 3;
-    for (size_t i = 0; i < 24; i++) {
-        if (i == 16)
-            *p++ = '-';
-        *p++ = hex[r[i] >> 4];
-        *p++ = hex[r[i] & 15];
-    }
-    memcpy(p, "-01", 4);
-}
-
 /* Submits call k to its unit's pool on loop t (or hands it back untried). */
 static void submit(loop_thread *t, qcall *k)
 {
     consumer *c = k->c;
     const kumo__event_decl *d = c->decl;
     loop_gen *lg = find_lg(t, c->gen);
-    char why[600], source[512], count[16], path[300], when[40], trace[56], size[16];
+    char why[600], source[512], count[16], path[300], when[40], size[16];
     if (lg == NULL || lg->pools == NULL || lg->pools[d->unit_index] == NULL) {
         call_return(k); /* its generation's pools are gone: untried, back to the queue at once */
         return;
@@ -900,7 +876,10 @@ static void submit(loop_thread *t, qcall *k)
     }
     snprintf(path, sizeof(path), "/%s", c->name);
     rfc3339_ms(k->msgs[0].received_ms, when, sizeof(when));
-    new_traceparent(trace);
+    /* A message carries no trace context of its own (the queue drivers
+     * keep bodies only), so each delivery starts a trace. */
+    kumo__gw_trace_event_begin(t->gw, &k->span, NULL, NULL, d->symbol);
+    const char *trace = k->span.traceparent;
 #define HV(n, v)                                                                                                       \
     {                                                                                                                  \
         {n, sizeof(n) - 1},                                                                                            \

@@ -261,9 +261,18 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
             return answer(in, request_id, out, 400, "Bad Request", detail, NULL);
         }
     }
-    for (size_t i = 0; i < in->nheaders; i++)
-        kumo__frame_put_pair(w, KF_HEADER, in->headers[i].name.base, in->headers[i].name.len, in->headers[i].value.base,
-                             in->headers[i].value.len);
+    for (size_t i = 0; i < in->nheaders; i++) {
+        const kumo__slice *n = &in->headers[i].name;
+        if (in->traceparent && ((n->len == 11 && memcmp(n->base, "traceparent", 11) == 0) ||
+                                (n->len == 10 && memcmp(n->base, "tracestate", 10) == 0)))
+            continue; /* replaced below */
+        kumo__frame_put_pair(w, KF_HEADER, n->base, n->len, in->headers[i].value.base, in->headers[i].value.len);
+    }
+    if (in->traceparent) {
+        kumo__frame_put_pair(w, KF_HEADER, "traceparent", 11, in->traceparent, strlen(in->traceparent));
+        if (in->tracestate && *in->tracestate)
+            kumo__frame_put_pair(w, KF_HEADER, "tracestate", 10, in->tracestate, strlen(in->tracestate));
+    }
     put_checked(w, &checked);
     kumo__checked_free(&checked);
     if (in->body.base != NULL)

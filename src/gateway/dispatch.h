@@ -28,6 +28,10 @@ typedef struct kumo__http_in {
     kumo__slice body;     /* base NULL when there is no body */
     uint64_t deadline_ms; /* the platform's deadline (Lambda's), epoch ms; 0: none. The
                              handler's deadline is the earlier of it and the unit's timeout */
+    /* Tracing: when traceparent is set, the frame carries it (and
+     * tracestate, unless NULL or "") instead of the request's own headers
+     * of those names: the worker's parent span is the invocation's. */
+    const char *traceparent, *tracestate;
 } kumo__http_in;
 
 /* What a loaded project answers with. */

@@ -33,6 +33,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/h2o_glue.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "openapi/check.h"
 #include "project/event_data.h"
 #include "project/store_plan.h"
@@ -167,6 +168,7 @@ struct gateway {
     char *const *start_env;            /* the environment kumo up started with; workers' environments start from it */
     kumo__gw_event_stats *event_stats; /* admin.c; the list changes under `lock` */
     kumo__metrics *metrics;            /* for the gateway's life: a reload keeps the counts (observe.c) */
+    kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */
 };
 
 typedef struct api_handler {
@@ -197,6 +199,7 @@ struct gw_call {
     char request_id[48];
     char method[16];
     char path[256];
+    kumo__span_ctx span; /* its trace context (tracing.c) */
 };
 
 /* ---- between the rooms ------------------------------------------------------ */
@@ -332,18 +335,35 @@ typedef struct kumo__gw_obs {
     uint64_t end_us;         /* monotonic */
     double timeout_s;        /* the function's */
     pid_t worker_pid;
+    const struct kumo__span_ctx *span; /* the invocation's trace context (tracing.c); NULL: not traced */
 } kumo__gw_obs;
 void kumo__gw_observe(loop_thread *t, const kumo__gw_obs *o);
 /* An event call's end (scheduler.c, consumer.c, cloudevents_in.c): fills
  * a kumo__gw_obs from the declaration of `event` in g (the generation the
  * call ran in) and the call. */
 void kumo__gw_observe_event(loop_thread *t, const generation *g, const char *event, const kumo__call *call,
-                            enum kumo__call_result result, int status, uint64_t start_us, const char *request_id);
+                            enum kumo__call_result result, int status, uint64_t start_us, const char *request_id,
+                            const kumo__span_ctx *span);
 /* The answers the gateway gives without an invocation, and admission's refusals. */
 void kumo__gw_observe_answered(loop_thread *t, const generation *g, int op_index, int status, uint64_t start_us,
                                int rejected);
 /* The pools' on_ready (ctx: the loop_thread). */
 void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, uint64_t init_us);
+/* tracing.c: the tracer, made at start from the first generation's
+ * kumo.yaml and the OTEL_* variables (0, or an error naming what is
+ * wrong); the spans of a finished invocation (from kumo__gw_observe); the
+ * store calls a worker recorded in a response's payload (result OK only:
+ * a failed call's payload is its error text), as CLIENT spans. */
+int kumo__gw_tracer_start(gateway *gw, const kumo__project *p, kumo__error *err);
+void kumo__gw_trace_observed(gateway *gw, const kumo__gw_obs *o);
+/* A reload keeps the tracer: says (warn) when observability.traces changed. */
+void kumo__gw_trace_reload_check(const kumo__project *was, const kumo__project *now);
+void kumo__gw_trace_store_calls(gateway *gw, const kumo__span_ctx *sc, enum kumo__call_result result,
+                                const char *payload, size_t len);
+/* An event's context: continues `traceparent` (NULL or invalid: a new
+ * trace), for the handler `symbol`. */
+void kumo__gw_trace_event_begin(gateway *gw, kumo__span_ctx *sc, const char *traceparent, const char *tracestate,
+                                const char *symbol);
 /* generation.c: the metrics targets of g's operations and events. */
 int kumo__gw_metrics_targets(gateway *gw, generation *g, kumo__error *err);
 /* GET /metrics: the Prometheus text (malloc'd), with the gauges read from

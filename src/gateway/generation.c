@@ -207,6 +207,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     g->number = number;
     if ((rc = kumo__project_load(gw->cfg.dir, &g->project, err)) != 0)
         goto out;
+    if (previous)
+        kumo__gw_trace_reload_check(previous->project, g->project);
     if ((rc = place_stores(gw, g, previous, err)) != 0)
         goto out;
     if ((rc = kumo__spec_load(g->project->api_path, &g->spec, err)) != 0)

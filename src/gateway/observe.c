@@ -87,10 +87,12 @@ void kumo__gw_observe(loop_thread *t, const kumo__gw_obs *o)
     if (o->timeout_s > 0 && (double)duration > o->timeout_s * 1e6 * KUMO__LONG_SHARE)
         flags |= KUMO__INV_LONG;
     kumo__metrics_invocation(t->gw->metrics, t->index, o->target, o->status, duration, flags);
+    kumo__gw_trace_observed(t->gw, o); /* its spans (tracing.c) */
 }
 
 void kumo__gw_observe_event(loop_thread *t, const generation *g, const char *event, const kumo__call *call,
-                            enum kumo__call_result result, int status, uint64_t start_us, const char *request_id)
+                            enum kumo__call_result result, int status, uint64_t start_us, const char *request_id,
+                            const kumo__span_ctx *span)
 {
     const kumo__project *p = g->project;
     size_t i = 0;
@@ -115,7 +117,8 @@ void kumo__gw_observe_event(loop_thread *t, const generation *g, const char *eve
                       .dispatched_us = call->dispatched_us,
                       .end_us = now,
                       .timeout_s = p->units[d->unit_index].tuning.timeout_s,
-                      .worker_pid = call->worker_pid};
+                      .worker_pid = call->worker_pid,
+                      .span = span};
     kumo__gw_observe(t, &o);
 }
 

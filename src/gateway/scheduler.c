@@ -78,6 +78,7 @@ typedef struct tick_call {
     char request_id[48];
     kumo__gw_fire_cb *cb; /* fired by hand (POST /events/NAME/fire): told the outcome; else NULL */
     void *cb_ctx;
+    kumo__span_ctx span; /* a tick starts a trace (tracing.c) */
 } tick_call;
 
 /* RFC 3339 in UTC with milliseconds: 2025-03-30T01:00:00.000Z. */
@@ -344,7 +345,8 @@ static void on_tick_done(kumo__call *call, enum kumo__call_result result, const 
     t->inflight--;
     int status = kumo__gw_event_outcome(result, payload, len, 400, &error, &error_len);
     tick_outcome(c, status, error, error_len);
-    kumo__gw_observe_event(t, c->lg->gen, c->ev->name, &c->call, result, status, c->start_us, c->request_id);
+    kumo__gw_trace_store_calls(t->gw, &c->span, result, payload, len);
+    kumo__gw_observe_event(t, c->lg->gen, c->ev->name, &c->call, result, status, c->start_us, c->request_id, &c->span);
     if (c->lg->pools && c->lg->pools[c->unit_index])
         kumo__pool_record(c->lg->pools[c->unit_index], kumo__mono_us() - c->start_us, status >= 500, kumo__mono_ms());
     c->lg->users--;
@@ -405,6 +407,7 @@ static void fire(loop_thread *t, sched_event *ev, int64_t planned, kumo__gw_fire
     c->planned_ms = planned;
     c->start_us = kumo__mono_us();
     snprintf(c->request_id, sizeof(c->request_id), "%s-%d-%08x", t->gw->id_prefix, t->index, ++t->seq);
+    kumo__gw_trace_event_begin(t->gw, &c->span, NULL, NULL, d->symbol);
     rfc3339_ms(planned, when, sizeof(when));
     snprintf(source, sizeof(source), "/kumo/%s/events/%s", p->name ? p->name : "", ev->name);
     json_t *doc = json_pack("{s:s, s:s, s:s}", "schedule", d->schedule, "planned", when, "timezone",
@@ -428,6 +431,7 @@ static void fire(loop_thread *t, sched_event *ev, int64_t planned, kumo__gw_fire
         HV("ce-time", when),
         HV("ce-subject", ev->name),
         HV("content-type", "application/json"),
+        HV("traceparent", c->span.traceparent),
         HV("ce-kumotrigger", "manual"), /* only when fired by hand: left out of nheaders otherwise */
     };
 #undef HV

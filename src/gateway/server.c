@@ -126,6 +126,7 @@ static void gateway_free(gateway *gw)
     }
     kumo__gw_generation_release(gw->current);
     kumo__gw_event_stats_free(gw);
+    kumo__tracer_free(gw->tracer);              /* its last export counts into the metrics: before them */
     kumo__logstore_metrics(gw->cfg.logs, NULL); /* before the registry goes */
     kumo__metrics_free(gw->metrics);
     if (gw->barrier_ready) {
@@ -177,6 +178,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
     atomic_store(&gw->current_number, 1);
     const generation *g = gw->current;
+    if ((rc = kumo__gw_tracer_start(gw, g->project, err)) != 0)
+        goto out;
+    kumo__tracer_set_metrics(gw->tracer, gw->metrics);
 
     register_handler(&gw->conf, gw, kumo__gw_on_api_req);
     /* h2o refuses a body over its own ceiling before reading it and closes
@@ -227,6 +231,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         printf("  store    %s '%s' -> %s\n", kumo__store_kind_name(g->stores.stores[i].kind), g->stores.stores[i].name,
                g->stores.stores[i].shown);
     printf("  data     %s\n", g->data_dir);
+    if (kumo__tracer_recording(gw->tracer))
+        printf("  traces   %s (service %s, sampler %s)\n", kumo__tracer_endpoint(gw->tracer),
+               kumo__tracer_service(gw->tracer), kumo__sampler_name(kumo__tracer_sampler(gw->tracer)));
     if (gw->admin_fd >= 0)
         printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status; POST /reload (or SIGHUP) reloads%s\n",
                gw->admin_port,

@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,20 +106,16 @@ static void now_rfc3339(char *out, size_t cap)
     snprintf(out, cap, "%s.%03ldZ", s, ts.tv_nsec / 1000000);
 }
 
-/* A fresh W3C traceparent: version 00, random trace and parent ids, sampled. */
+/* A fresh W3C traceparent: version 00, random trace and parent ids,
+ * sampled (obs/trace.h's ids). */
 static void new_traceparent(char *out, size_t cap)
 {
-    unsigned char r[24];
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        for (size_t i = 0; i < sizeof(r); i++)
-            r[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^ (getpid() * 31 + i * 7));
-    }
-    char hex[49];
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(hex + 2 * i, 3, "%02x", r[i]);
-    snprintf(out, cap, "00-%.32s-%.16s-01", hex, hex + 32);
+    uint8_t trace_id[16], span_id[8];
+    char tp[56];
+    kumo__trace_new_trace_id(trace_id);
+    kumo__trace_new_span_id(span_id);
+    kumo__traceparent_format(trace_id, span_id, KUMO__TRACE_SAMPLED, tp);
+    snprintf(out, cap, "%s", tp);
 }
 
 static int is_json_type(const char *ct, const char *want)
@@ -489,7 +484,8 @@ static void deliver(kumo__host *h, const kumo__event_decl *e, const kumo__http_i
         body.len = strlen(body_owned);
     }
     const kumo__slice *tp = header(in, "traceparent");
-    if (tp && tp->len > 0 && tp->len < sizeof(traceparent))
+    kumo__trace_ctx tc;
+    if (tp && tp->len < sizeof(traceparent) && kumo__traceparent_parse(tp->base, tp->len, &tc) == 0)
         copy_slice(traceparent, sizeof(traceparent), tp);
     else
         new_traceparent(traceparent, sizeof(traceparent));

@@ -22,6 +22,23 @@ static uint64_t epoch_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static uint64_t epoch_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A request header by its lower-case name, or NULL. */
+static const kumo__slice *header_of(const kumo__http_in *in, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < in->nheaders; i++)
+        if (in->headers[i].name.len == n && memcmp(in->headers[i].name.base, name, n) == 0)
+            return &in->headers[i].value;
+    return NULL;
+}
+
 static void warn_line(const char *line)
 {
     fprintf(stderr, "kumo-host: %s\n", line);
@@ -145,6 +162,17 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
             goto out;
     if ((rc = place_stores(p, err)) != 0)
         goto out;
+    kumo__trace_config tc = {
+        .endpoint = p->obs.traces_endpoint,
+        .sampler = p->obs.traces_sampler,
+        .ratio = p->obs.traces_ratio,
+        .buffer = p->obs.traces_buffer,
+        .service_name = p->name,
+    };
+    if (p->obs.enabled && (rc = kumo__tracer_create(&tc, NULL, &h->tracer, err)) != 0) {
+        kumo__error_wrap(err, "%s/kumo.yaml: observability.traces", appdir);
+        goto out;
+    }
     for (size_t i = 0; i < p->nunits; i++) {
         if (only >= 0 && (int)i != only)
             continue;
@@ -175,6 +203,7 @@ void kumo__host_free(kumo__host *h)
     if (h == NULL)
         return;
     kumo__host_consumers_stop(h);
+    kumo__tracer_free(h->tracer); /* a last export of what is buffered */
     for (size_t i = 0; h->project && i < h->project->nunits; i++) {
         if (h->invokers)
             kumo__invoker_free(h->invokers[i]);
@@ -216,7 +245,7 @@ static void problem(kumo__host_reply *r, const kumo__http_in *in, int status, co
     add(r, "content-type", "application/problem+json", 24);
 }
 
-static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r);
+static const char *run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r);
 
 void kumo__host_reply_problem(kumo__host_reply *r, const kumo__http_in *in, int status, const char *title,
                               const char *detail)
@@ -251,17 +280,34 @@ static void handle_cloudevents(kumo__host *h, const kumo__http_in *in, kumo__hos
         kumo__frame_header fh;
         kumo__frame_reset(&h->request);
         kumo__frame_reset(&h->response);
-        if (kumo__ce_frame(&x, i, rid, epoch_ms(), &h->request) != 0) {
+        /* the producer's trace (the event's extension, else the request's
+         * headers) goes on under this invocation's span */
+        const char *tp, *ts;
+        kumo__ce_trace_of(&x, i, &tp, &ts);
+        kumo__host_event_trace t = {0};
+        kumo__span_ctx_begin(&t.sc, h->tracer, tp, tp ? strlen(tp) : 0, ts, ts ? strlen(ts) : 0);
+        t.sc.symbol = decl->symbol;
+        t.start_ns = epoch_ns();
+        t.cold = h->served++ == 0;
+        if (kumo__ce_frame_traced(&x, i, rid, epoch_ms(), t.sc.traceparent, t.sc.tracestate[0] ? t.sc.tracestate : NULL,
+                                  &h->request) != 0) {
             static const char big[] = "the event's request is larger than the frame limit";
             kumo__ce_settle(&x, i, 413, big, sizeof(big) - 1);
+            kumo__host_event_trace_end(h, decl, &t, rid, 413, big, NULL, 0);
         } else if (kumo__frame_header_decode(h->request.buf, h->request.len, 0, &fh) != 0 ||
                    kumo__invoker_call(h->invokers[decl->unit_index], h->request.buf + KUMO__FRAME_HEADER_SIZE,
                                       fh.length, &h->response) != 0 ||
                    kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
             static const char oom[] = "the host could not run the handler (out of memory?)";
             kumo__ce_settle(&x, i, 500, oom, sizeof(oom) - 1);
+            kumo__host_event_trace_end(h, decl, &t, rid, 500, oom, NULL, 0);
         } else {
-            kumo__ce_settle_response(&x, i, h->response.buf + KUMO__FRAME_HEADER_SIZE, fh.length);
+            const char *rp = h->response.buf + KUMO__FRAME_HEADER_SIZE;
+            kumo__ce_settle_response(&x, i, rp, fh.length);
+            kumo__response_in ri;
+            kumo__response_read(rp, fh.length, &ri);
+            kumo__host_event_trace_end(h, decl, &t, rid, ri.error || ri.invalid ? 500 : ri.status,
+                                       ri.error || ri.invalid ? "the handler failed" : NULL, rp, fh.length);
         }
     }
     kumo__ce_finish(&x, r->request_id);
@@ -299,6 +345,28 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         return;
     }
 
+    /* The trace: the caller's traceparent, else the platform's (X-Ray
+     * under Lambda), else a new one; the handler's parent is the
+     * invocation's span. */
+    kumo__span_ctx sc;
+    const kumo__slice *tp = header_of(in, "traceparent"), *ts = header_of(in, "tracestate");
+    char xray_tp[56];
+    kumo__trace_ctx xc;
+    int has_parent = 0;
+    if (tp == NULL && h->platform_trace &&
+        kumo__xray_parse(h->platform_trace, strlen(h->platform_trace), &xc, &has_parent) == 0 && has_parent)
+        kumo__traceparent_format(xc.trace_id, xc.span_id, xc.flags, xray_tp);
+    else
+        has_parent = 0;
+    kumo__span_ctx_begin(&sc, h->tracer, tp ? tp->base : (has_parent ? xray_tp : NULL),
+                         tp ? tp->len : (has_parent ? KUMO__TRACEPARENT_LEN : 0), ts ? ts->base : NULL,
+                         ts ? ts->len : 0);
+    uint64_t start_ns = epoch_ns();
+    kumo__http_in traced = *in;
+    traced.traceparent = sc.traceparent;
+    traced.tracestate = sc.tracestate;
+    in = &traced;
+
     kumo__dispatch d;
     kumo__frame_reset(&h->request);
     int kind = kumo__dispatch_request(&h->api, in, r->request_id, epoch_ms(), &h->request, &d);
@@ -323,13 +391,46 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         return;
     }
     kumo__dispatch_free(&d);
-    run(h, d.op->unit_index, in, r);
+    const kumo__operation *op = d.op;
+    int cold = h->served++ == 0;
+    h->trace_sc = &sc;
+    const char *failure = run(h, op->unit_index, in, r);
+    h->trace_sc = NULL;
+    if (!sc.recording)
+        return;
+    char path[512];
+    snprintf(path, sizeof(path), "%.*s", (int)in->path.len, in->path.base);
+    sc.url_path = path;
+    sc.symbol = op->symbol;
+    char method[16];
+    snprintf(method, sizeof(method), "%.*s", (int)(in->method.len < 15 ? in->method.len : 15), in->method.base);
+    kumo__inv_record rec = {
+        .sc = &sc,
+        .http = 1,
+        .method = method,
+        .route_prefix = h->spec->base_path,
+        .route = op->path,
+        .trigger = "http",
+        .function = h->project->units[op->unit_index].name,
+        .operation = op->operation_id,
+        .request_id = r->request_id,
+        .status = r->status,
+        .failure = failure,
+        .cold = cold,
+        .start_ns = start_ns,
+        .end_ns = epoch_ns(),
+    };
+    kumo__trace_invocation(h->tracer, &rec);
 }
 
 /* Runs the request frame in h->request with unit `unit`'s handler and
- * fills r with its answer (or kumo's problem document when it failed). */
-static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r)
+ * fills r with its answer (or kumo's problem document when it failed).
+ * Returns NULL, or why the invocation failed (for its span). The store
+ * calls the handler recorded become spans when the request's trace is
+ * recorded (h->request's traceparent, which run reads back). */
+static const char *run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r)
 {
+    const char *failure = NULL;
     kumo__frame_header fh;
     kumo__frame_reset(&h->response);
     const char *payload = h->request.buf + KUMO__FRAME_HEADER_SIZE;
@@ -337,13 +438,18 @@ static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_
         kumo__invoker_call(h->invokers[unit], payload, fh.length, &h->response) != 0 ||
         kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
         problem(r, in, 500, "Handler failed", "the host could not run the handler (out of memory?)");
+        failure = "the host could not run the handler";
     } else {
         const char *rp = h->response.buf + KUMO__FRAME_HEADER_SIZE;
         kumo__response_in ri;
         kumo__response_read(rp, fh.length, &ri);
+        if (h->trace_sc)
+            kumo__trace_store_calls(h->tracer, h->trace_sc, rp, fh.length);
         if (ri.invalid) {
             problem(r, in, 502, "Bad Gateway", ri.invalid);
+            failure = "the response cannot be sent";
         } else if (ri.error) {
+            failure = "the handler failed";
             char detail[600];
             snprintf(detail, sizeof(detail), "%.*s", (int)(ri.error_len < 500 ? ri.error_len : 500), ri.error);
             problem(r, in, 500, "Handler failed", detail);
@@ -360,6 +466,72 @@ static void run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_
         }
     }
     add(r, "x-request-id", r->request_id, strlen(r->request_id));
+    return failure;
+}
+
+static const char *trigger_of(kumo__event_kind k)
+{
+    switch (k) {
+    case KUMO__EVENT_SCHEDULE: return "timer";
+    case KUMO__EVENT_QUEUE:
+    case KUMO__EVENT_TOPIC: return "pubsub";
+    case KUMO__EVENT_BLOB: return "datasource";
+    case KUMO__EVENT_CLOUDEVENT: return "other";
+    }
+    return "other";
+}
+
+void kumo__host_event_trace_begin(kumo__host *h, const kumo__event_decl *e, const kumo__header_view *headers,
+                                  size_t nheaders, kumo__host_event_trace *t)
+{
+    const kumo__slice *tp = NULL, *ts = NULL;
+    for (size_t i = 0; i < nheaders; i++) {
+        if (headers[i].name.len == 11 && memcmp(headers[i].name.base, "traceparent", 11) == 0)
+            tp = &headers[i].value;
+        else if (headers[i].name.len == 10 && memcmp(headers[i].name.base, "tracestate", 10) == 0)
+            ts = &headers[i].value;
+    }
+    kumo__span_ctx_begin(&t->sc, h->tracer, tp ? tp->base : NULL, tp ? tp->len : 0, ts ? ts->base : NULL,
+                         ts ? ts->len : 0);
+    t->sc.symbol = e->symbol;
+    t->start_ns = epoch_ns();
+    t->cold = h->served++ == 0;
+    /* the same headers, the traceparent the invocation's (added when the
+     * producer sent none); without memory, the producer's go as they came */
+    t->nheaders = 0;
+    t->headers = malloc((nheaders + 1) * sizeof(*t->headers));
+    if (t->headers == NULL)
+        return;
+    for (size_t i = 0; i < nheaders; i++)
+        if (&headers[i].value != tp)
+            t->headers[t->nheaders++] = headers[i];
+    t->headers[t->nheaders++] =
+        (kumo__header_view){{"traceparent", 11}, {t->sc.traceparent, strlen(t->sc.traceparent)}};
+}
+
+void kumo__host_event_trace_end(kumo__host *h, const kumo__event_decl *e, kumo__host_event_trace *t,
+                                const char *request_id, int status, const char *failure, const char *payload,
+                                size_t len)
+{
+    free(t->headers);
+    t->headers = NULL;
+    if (!t->sc.recording)
+        return;
+    if (payload)
+        kumo__trace_store_calls(h->tracer, &t->sc, payload, len);
+    kumo__inv_record rec = {
+        .sc = &t->sc,
+        .trigger = trigger_of(e->kind),
+        .function = h->project->units[e->unit_index].name,
+        .operation = e->name,
+        .request_id = request_id,
+        .status = status,
+        .failure = failure,
+        .cold = t->cold,
+        .start_ns = t->start_ns,
+        .end_ns = epoch_ns(),
+    };
+    kumo__trace_invocation(h->tracer, &rec);
 }
 
 void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo__http_in *in,
@@ -384,13 +556,19 @@ void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo_
     if (in->deadline_ms && (timeout_ms == 0 || in->deadline_ms < epoch_ms() + timeout_ms))
         timeout_ms = in->deadline_ms > epoch_ms() ? in->deadline_ms - epoch_ms() : 1;
     kumo__frame_reset(&h->request);
-    if (kumo__dispatch_event(e->symbol, path, r->request_id, headers, nheaders, body, epoch_ms(), timeout_ms,
-                             &h->request) != 0) {
+    kumo__host_event_trace t;
+    kumo__host_event_trace_begin(h, e, headers, nheaders, &t);
+    if (kumo__dispatch_event(e->symbol, path, r->request_id, t.headers ? t.headers : headers,
+                             t.headers ? t.nheaders : nheaders, body, epoch_ms(), timeout_ms, &h->request) != 0) {
+        kumo__host_event_trace_end(h, e, &t, r->request_id, 413, "the event is larger than the frame limit", NULL, 0);
         problem(r, in, 413, "Content Too Large", "the event is larger than the frame limit");
         add(r, "x-request-id", r->request_id, strlen(r->request_id));
         return;
     }
-    run(h, e->unit_index, in, r);
+    h->trace_sc = &t.sc; /* run records the store calls */
+    const char *failure = run(h, e->unit_index, in, r);
+    h->trace_sc = NULL;
+    kumo__host_event_trace_end(h, e, &t, r->request_id, r->status, failure, NULL, 0);
 }
 
 void kumo__host_reply_free(kumo__host_reply *r)

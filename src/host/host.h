@@ -22,6 +22,7 @@
 #include "gateway/cloudevents_in.h"
 #include "gateway/dispatch.h"
 #include "gateway/docs.h"
+#include "obs/trace.h"
 #include "openapi/check.h"
 #include "project/project.h"
 #include "project/store_plan.h"
@@ -45,6 +46,14 @@ typedef struct kumo__host {
      * (consume.c) take turns, one invocation at a time */
     pthread_mutex_t call_lock;
     struct kumo__host_consumers *consumers; /* NULL unless KUMO_CONSUME=1 */
+    /* Traces (docs/traces.md): the tracer (kumo.yaml and the OTEL_*
+     * variables, as kumo up), and the platform's trace header of the
+     * invocation being served when it has one that is not a traceparent
+     * (Lambda's X-Ray Lambda-Runtime-Trace-Id), else NULL. */
+    kumo__tracer *tracer;
+    const char *platform_trace;
+    const kumo__span_ctx *trace_sc; /* the trace of the API invocation being run, else NULL */
+    unsigned long served;           /* API invocations so far: the first is the instance's cold start */
 } kumo__host;
 
 typedef struct kumo__host_consumers kumo__host_consumers;
@@ -94,6 +103,25 @@ void kumo__host_new_request_id(kumo__host *h, char *out, size_t cap);
 void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo__http_in *in,
                            const kumo__header_view *headers, size_t nheaders, kumo__slice body, const char *request_id,
                            kumo__host_reply *r);
+
+/* An event invocation's trace (host.c): begin continues the traceparent
+ * among `headers` (else starts a trace) and makes t->headers, the same
+ * headers with the invocation's own traceparent (malloc'd: end frees it);
+ * end makes the CONSUMER span and its children when the trace is
+ * recorded, from the handler's response payload (NULL when there was
+ * none) and its status. */
+typedef struct kumo__host_event_trace {
+    kumo__span_ctx sc;
+    kumo__header_view *headers;
+    size_t nheaders;
+    uint64_t start_ns;
+    int cold;
+} kumo__host_event_trace;
+void kumo__host_event_trace_begin(kumo__host *h, const kumo__event_decl *e, const kumo__header_view *headers,
+                                  size_t nheaders, kumo__host_event_trace *t);
+void kumo__host_event_trace_end(kumo__host *h, const kumo__event_decl *e, kumo__host_event_trace *t,
+                                const char *request_id, int status, const char *failure, const char *payload,
+                                size_t len);
 
 /* Fills r (its request_id already set) with kumo's problem document. */
 void kumo__host_reply_problem(kumo__host_reply *r, const kumo__http_in *in, int status, const char *title,

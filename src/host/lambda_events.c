@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -153,42 +152,29 @@ static void hadd(headers *hs, const char *name, const char *value)
         hs->v[hs->n++] = (kumo__header_view){{name, strlen(name)}, {value, strlen(value)}};
 }
 
-/* A fresh W3C traceparent. */
+/* The trace a record without a traceparent of its own starts from:
+ * Lambda's X-Ray header of this invocation (_X_AMZN_TRACE_ID, set by the
+ * adapter) when it names a parent, else a new sampled trace. */
 static void new_traceparent(char out[56])
 {
-    unsigned char r[24];
-    static const char hex[] = "0123456789abcdef";
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-        for (size_t i = 0; i < sizeof(r); i++)
-            r[i] = (unsigned char)(kumo__mono_us() >> (i % 8));
-    char *w = out;
-    memcpy(w, "00-", 3);
-    w += 3;
-    for (int i = 0; i < 16; i++) {
-        *w++ = hex[r[i] >> 4];
-        *w++ = hex[r[i] & 15];
+    const char *xray = getenv("_X_AMZN_TRACE_ID");
+    kumo__trace_ctx c;
+    int has_parent = 0;
+    if (xray && kumo__xray_parse(xray, strlen(xray), &c, &has_parent) == 0 && has_parent) {
+        kumo__traceparent_format(c.trace_id, c.span_id, c.flags, out);
+        return;
     }
-    *w++ = '-';
-    for (int i = 16; i < 24; i++) {
-        *w++ = hex[r[i] >> 4];
-        *w++ = hex[r[i] & 15];
-    }
-    memcpy(w, "-01", 4);
+    kumo__trace_new_trace_id(c.trace_id);
+    kumo__trace_new_span_id(c.span_id);
+    kumo__traceparent_format(c.trace_id, c.span_id, KUMO__TRACE_SAMPLED, out);
 }
 
-/* The producer's traceparent when it is one (version-traceid-parentid-
- * flags in lower-case hex), so nothing else reaches the handler as one. */
+/* The producer's traceparent when it is a valid one, so nothing else
+ * reaches the handler as one. */
 static int valid_traceparent(const char *t)
 {
-    static const size_t dash[] = {2, 35, 52};
-    if (t == NULL || strlen(t) != 55)
-        return 0;
-    for (size_t i = 0; i < 55; i++) {
-        int is_dash = i == dash[0] || i == dash[1] || i == dash[2];
-        if (is_dash ? t[i] != '-' : !((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
-            return 0;
-    }
-    return 1;
+    kumo__trace_ctx c;
+    return t && kumo__traceparent_parse(t, strlen(t), &c) == 0;
 }
 
 static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__lambda_event *ev, headers *hs,
@@ -208,10 +194,13 @@ static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__
     kumo__frame_reset(&h->request);
     kumo__frame_reset(&h->response);
     kumo__frame_header fh;
-    if (kumo__dispatch_event(d->symbol, path, rid, hs->v, hs->n, (kumo__slice){body, len}, now, timeout_ms,
-                             &h->request) != 0) {
+    kumo__host_event_trace t;
+    kumo__host_event_trace_begin(h, d, hs->v, hs->n, &t);
+    if (kumo__dispatch_event(d->symbol, path, rid, t.headers ? t.headers : hs->v, t.headers ? t.nheaders : hs->n,
+                             (kumo__slice){body, len}, now, timeout_ms, &h->request) != 0) {
         c->status = 500;
         snprintf(c->error, sizeof(c->error), "the event's request is larger than the frame limit");
+        kumo__host_event_trace_end(h, d, &t, rid, c->status, c->error, NULL, 0);
         return;
     }
     const char *payload = h->request.buf + KUMO__FRAME_HEADER_SIZE;
@@ -220,6 +209,7 @@ static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__
         kumo__frame_header_decode(h->response.buf, h->response.len, 0, &fh) != 0) {
         c->status = 500;
         snprintf(c->error, sizeof(c->error), "the host could not run the handler (out of memory?)");
+        kumo__host_event_trace_end(h, d, &t, rid, c->status, c->error, NULL, 0);
         return;
     }
     kumo__response_in ri;
@@ -238,6 +228,8 @@ static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__
             snprintf(c->error, sizeof(c->error), "%.*s", (int)(ri.body_len < 280 ? ri.body_len : 280),
                      ri.body ? ri.body : "");
     }
+    kumo__host_event_trace_end(h, d, &t, rid, c->status, ri.invalid || ri.error ? c->error : NULL,
+                               h->response.buf + KUMO__FRAME_HEADER_SIZE, fh.length);
 }
 
 /* One line per call on stderr, as kumo up's "event" line. */

@@ -56,7 +56,13 @@ static int on_invoke(void *data, const kumo__lambda_http *req, kumo__lambda_repl
         .deadline_ms = req->deadline_ms,
     };
     kumo__host_reply_free(&g->reply);
+    /* Lambda's trace header (X-Ray), which the adapter puts in
+     * _X_AMZN_TRACE_ID for each invocation: the handler's trace continues
+     * it when the request brings no traceparent of its own. */
+    const char *xray = getenv("_X_AMZN_TRACE_ID");
+    g->host->platform_trace = xray && *xray ? xray : NULL;
     kumo__host_handle(g->host, &in, req->request_id, &g->reply);
+    g->host->platform_trace = NULL;
 
     /* kumo__pair wants C strings: copy the headers, lower-cased as the
      * gateway sends them, into one buffer. */

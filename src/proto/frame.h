@@ -54,6 +54,8 @@ enum kumo__frame_tag {
     KF_RETIRE = 23,        /* empty, in a response: the worker asks to be stopped (it leaks) */
     KF_EXPIRED = 24,       /* empty, in a response with KF_ERROR: the request's deadline passed
                               before its turn came, so its handler did not run */
+    KF_STORE_SPAN = 25,    /* in a response, repeated: one store call the handler made while the
+                              request was traced (proto/tracectx.h has the layout) */
 };
 
 typedef struct kumo__frame_header {

@@ -74,7 +74,6 @@ void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res
         ctx->operation = NULL;
         ctx->deadline_ms = 0;
         ctx->path = NULL;
-        ctx->trace_id[0] = ctx->span_id[0] = '\0';
         /* What the handler left open (blob writers are aborted, never
          * visible; readers closed), latest first; then the store error is
          * forgotten. A deferred call may not defer another. */
@@ -88,6 +87,11 @@ void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res
             fn(d->arg);
         }
         ctx->store_error[0] = '\0';
+        ctx->traceparent = NULL;
+        ctx->trace_sampled = 0;
+        ctx->store_calls = NULL;
+        ctx->nstore_calls = ctx->store_calls_dropped = 0;
+        ctx->store_driver = NULL;
         kumo__arena_reset(&ctx->arena);
     }
 }

@@ -100,30 +100,28 @@ struct kumo_ctx {
     const char *operation;
     const char *function; /* the unit's name, for log lines */
     uint64_t deadline_ms; /* epoch ms; 0: none */
-    /* The request's path (a problem document's `instance`; NULL outside an
-     * invocation), and the trace context of its traceparent header, for
-     * log lines: 32 and 16 lower-case hex digits, "" when there is none or
-     * it is not valid (kumo__ctx_trace). */
+    /* The request's path: a problem document's `instance` (NULL outside
+     * an invocation). */
     const char *path;
-    char trace_id[33], span_id[17];
     /* Stores (src/sdk/stores): the backend's message of the invocation's last
      * failed store call ("" when none). */
     char store_error[256];
     /* What the invocation must release when it ends (kumo__ctx_defer),
      * latest first; NULL when nothing. */
     struct kumo__defer *defers;
+    /* Tracing (sdk/trace.c): the request's valid traceparent (NULL when it
+     * has none); while it is sampled, each store call is recorded into
+     * store_calls (in the arena, at most KUMO__STORE_CALLS_MAX, the rest
+     * counted) and sent back in the response frame as KF_STORE_SPAN. */
+    const char *traceparent;
+    int trace_sampled;
+    struct kumo__store_call *store_calls;
+    size_t nstore_calls, store_calls_dropped;
+    const char *store_driver; /* the driver of the store the last kumo__store_get found */
 };
 
 /* Prepares ctx/req/res for one invocation (arena must be initialised). */
 void kumo__invocation_init(kumo_ctx *ctx, kumo_request *req, kumo_response *res);
-/* Reads the trace context from req's traceparent header (W3C Trace
- * Context: 00-<32 hex>-<16 hex>-<2 hex>, lower case, ids not all zero)
- * into ctx->trace_id and ctx->span_id, and sets ctx->path; a header
- * missing or invalid leaves the ids "". log.c. */
-void kumo__ctx_trace(kumo_ctx *ctx, const kumo_request *req);
-/* The same parse of one traceparent value: 0 with trace_id (33 bytes) and
- * span_id (17) filled, or -1 (both untouched). */
-int kumo__traceparent_parse(const char *v, size_t len, char *trace_id, char *span_id);
 /* Releases what the invocation holds (JSON body, then its deferred calls,
  * latest first), and resets the arena. */
 void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res);
@@ -138,6 +136,29 @@ typedef struct kumo__defer kumo__defer;
 kumo__defer *kumo__ctx_defer(kumo_ctx *ctx, void (*fn)(void *arg), void *arg);
 /* Takes back a call that has not run; d NULL does nothing. */
 void kumo__ctx_undefer(kumo_ctx *ctx, kumo__defer *d);
+
+/* ---- tracing (sdk/trace.c) ---- */
+
+#define KUMO__STORE_CALLS_MAX 64 /* recorded per invocation; more are counted, not sent */
+
+typedef struct kumo__store_call {
+    const char *kind, *op, *store, *driver; /* kind, op: literals; store, driver: in the arena */
+    uint64_t start_ns, duration_ns;
+    int result;
+} kumo__store_call;
+
+/* Reads the request's traceparent header (decode_request has filled the
+ * headers): sets ctx->traceparent and ctx->trace_sampled. */
+void kumo__trace_request(kumo_ctx *ctx, const kumo_request *req);
+/* Around a store call: begin returns its start (epoch ns), 0 when the
+ * invocation is not traced; end records the call when begin did not
+ * return 0. kind and op must be literals. */
+uint64_t kumo__trace_store_begin(kumo_ctx *ctx);
+void kumo__trace_store_end(kumo_ctx *ctx, uint64_t start_ns, const char *kind, const char *op, const char *store,
+                           int rc);
+/* Puts the recorded store calls into the response frame being written. */
+struct kumo__frame_writer;
+void kumo__trace_put_store_calls(kumo_ctx *ctx, struct kumo__frame_writer *w);
 
 /* Percent-decodes in place-safe fashion into the arena; `plus` turns '+'
  * into ' ' (query strings). NULL on a malformed escape or no memory. */

@@ -3,7 +3,7 @@
 `kumo up` runs projects/logs, whose handlers call kumo_log and answer
 problems; the test makes requests (one with a W3C traceparent), stops kumo,
 then asks `kumo logs` about them: a request id shows the access line and
-the handler's line (with the trace and span ids of the traceparent), and
+the handler's line (in the traceparent's trace), a trace id finds both, and
 --level, --operation, --since, --trace and --json filter and print. The
 handler's problem documents carry `instance` and `request_id`. The store
 also holds the compiler's message (as text) and the gateway's own lines,
@@ -105,26 +105,34 @@ class LogStoreTest(unittest.TestCase):
         self.assertTrue(all(l["request_id"] == rid for l in lines))
         handler = next(l for l in lines if l["msg"] != "request")
         access = next(l for l in lines if l["msg"] == "request")
+        # The caller's trace, continued: the handler's line names the
+        # invocation's span (the parent of its work), the access line the
+        # request's SERVER span; neither is the caller's own span.
         self.assertEqual(handler["trace_id"], TRACE_ID)
-        self.assertEqual(handler["span_id"], SPAN_ID)
+        self.assertEqual(access["trace_id"], TRACE_ID)
+        for l in (handler, access):
+            self.assertRegex(l["span_id"], r"^[0-9a-f]{16}$")
+            self.assertNotEqual(l["span_id"], SPAN_ID)
+        self.assertNotEqual(handler["span_id"], access["span_id"])
         self.assertEqual((handler["function"], handler["operation"], handler["level"]), ("notes", "getNote", "info"))
         self.assertEqual((access["status"], access["operation"], access["path"]), (404, "getNote", "/notes/abc"))
-        # Without a traceparent, no trace fields.
+        # Without a traceparent, kumo starts a trace: both lines name it.
         lines = json_lines(kumo_logs(self.dir, "--request", plain, "--json").stdout)
         self.assertEqual(len(lines), 2, lines)
-        self.assertTrue(all("trace_id" not in l for l in lines))
+        self.assertEqual(len({l["trace_id"] for l in lines}), 1)
+        self.assertNotEqual(lines[0]["trace_id"], TRACE_ID)
 
         # The readable form: time, level, function/operation, msg, request id, the rest.
         out = kumo_logs(self.dir, "--request", rid).stdout.splitlines()
         self.assertEqual(len(out), 2, out)
         self.assertRegex(out[0], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info  notes/getNote looking up note abc "
-                                 r"request_id=%s trace_id=%s span_id=%s$" % (rid, TRACE_ID, SPAN_ID))
+                                 r"request_id=%s trace_id=%s span_id=[0-9a-f]{16}$" % (rid, TRACE_ID))
         self.assertRegex(out[1], r"Z info  getNote request request_id=%s method=GET path=/notes/abc status=404 "
-                                 r"duration_us=\d+" % rid)
+                                 r"duration_us=\d+ trace_id=%s span_id=[0-9a-f]{16} worker_pid=\d+$" % (rid, TRACE_ID))
 
-        # The trace id finds the handler's line.
+        # The trace id finds the request's lines: the handler's and the access line.
         lines = json_lines(kumo_logs(self.dir, "--trace", TRACE_ID, "--json").stdout)
-        self.assertIn("looking up note abc", [l["msg"] for l in lines])
+        self.assertEqual(sorted(l["msg"] for l in lines), ["looking up note abc", "request"], lines)
 
         # --level error: the failing handler's line and its 500 access line, no info.
         lines = json_lines(kumo_logs(self.dir, "--level", "error", "--json").stdout)

@@ -241,7 +241,8 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
     req->parts = parts;
     if (req->method == NULL || req->path == NULL || *symbol == NULL)
         return -EPROTO;
-    kumo__ctx_trace(ctx, req);
+    kumo__trace_request(ctx, req);
+    ctx->path = req->path; /* a problem document's instance */
     return 0;
 }
 
@@ -252,6 +253,7 @@ static void encode_response(kumo__frame_writer *w, uint32_t id, int rc, const ku
         char msg[128];
         snprintf(msg, sizeof(msg), "the handler returned %d (%s)", rc, rc < 0 ? kumo_strerror(rc) : "failure");
         kumo__frame_put_str(w, KF_ERROR, msg);
+        kumo__trace_put_store_calls(res->ctx, w);
         return;
     }
     kumo__frame_put_u32(w, KF_STATUS, (uint32_t)(res->status ? res->status : 200));
@@ -260,6 +262,7 @@ static void encode_response(kumo__frame_writer *w, uint32_t id, int rc, const ku
                              strlen(res->headers[i].value));
     if (res->body_len)
         kumo__frame_put(w, KF_BODY, res->body, res->body_len);
+    kumo__trace_put_store_calls(res->ctx, w);
 }
 
 /* In-process invocation (kumo-host): the same decoding and encoding as a

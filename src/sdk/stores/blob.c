@@ -120,8 +120,8 @@ static int result(kumo_ctx *ctx, kumo__blob *b, int rc)
 
 /* ---- whole objects ------------------------------------------------------ */
 
-int kumo_blob_put(kumo_ctx *ctx, const char *store, const char *key, const void *data, size_t len,
-                  const char *content_type)
+static int blob_put_call(kumo_ctx *ctx, const char *store, const char *key, const void *data, size_t len,
+                         const char *content_type)
 {
     kumo__blob *b;
     if (key == NULL || (data == NULL && len > 0))
@@ -136,8 +136,8 @@ int kumo_blob_put(kumo_ctx *ctx, const char *store, const char *key, const void 
     return result(ctx, b, b->driver->put(b, key, data ? data : "", len, content_type));
 }
 
-int kumo_blob_get(kumo_ctx *ctx, const char *store, const char *key, const void **data, size_t *len,
-                  kumo_blob_info *info)
+static int blob_get_call(kumo_ctx *ctx, const char *store, const char *key, const void **data, size_t *len,
+                         kumo_blob_info *info)
 {
     kumo__blob *b;
     kumo_blob_info local;
@@ -160,7 +160,7 @@ int kumo_blob_get(kumo_ctx *ctx, const char *store, const char *key, const void 
     return rc;
 }
 
-int kumo_blob_head(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_info *info)
+static int blob_head_call(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_info *info)
 {
     kumo__blob *b;
     if (info == NULL || key == NULL)
@@ -175,7 +175,7 @@ int kumo_blob_head(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_
     return rc;
 }
 
-int kumo_blob_delete(kumo_ctx *ctx, const char *store, const char *key)
+static int blob_delete_call(kumo_ctx *ctx, const char *store, const char *key)
 {
     kumo__blob *b;
     if (key == NULL)
@@ -186,8 +186,8 @@ int kumo_blob_delete(kumo_ctx *ctx, const char *store, const char *key)
     return result(ctx, b, b->driver->del(b, key));
 }
 
-int kumo_blob_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
-                   kumo_blob_page *out)
+static int blob_list_call(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
+                          kumo_blob_page *out)
 {
     kumo__blob *b;
     if (out == NULL)
@@ -223,8 +223,8 @@ static void release(void *arg)
         kumo_blob_reader_close((kumo_blob_reader *)o);
 }
 
-int kumo_blob_writer_open(kumo_ctx *ctx, const char *store, const char *key, const char *content_type,
-                          kumo_blob_writer **out)
+static int blob_writer_open_call(kumo_ctx *ctx, const char *store, const char *key, const char *content_type,
+                                 kumo_blob_writer **out)
 {
     kumo__blob *b;
     if (out == NULL || key == NULL)
@@ -285,8 +285,8 @@ void kumo_blob_writer_abort(kumo_blob_writer *w)
     free(w);
 }
 
-int kumo_blob_reader_open(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_reader **out,
-                          kumo_blob_info *info)
+static int blob_reader_open_call(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_reader **out,
+                                 kumo_blob_info *info)
 {
     kumo__blob *b;
     kumo_blob_info local;
@@ -335,4 +335,67 @@ void kumo_blob_reader_close(kumo_blob_reader *r)
     kumo__ctx_undefer(r->o.ctx, r->o.release);
     r->o.blob->driver->reader_close(r->o.stream);
     free(r);
+}
+
+/* ---- the public calls, each recorded while the request is traced (sdk/trace.c) ---- */
+
+int kumo_blob_put(kumo_ctx *ctx, const char *store, const char *key, const void *data, size_t len,
+                  const char *content_type)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = blob_put_call(ctx, store, key, data, len, content_type);
+    kumo__trace_store_end(ctx, t0, "blob", "put", store, rc);
+    return rc;
+}
+
+int kumo_blob_get(kumo_ctx *ctx, const char *store, const char *key, const void **data, size_t *len,
+                  kumo_blob_info *info)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = blob_get_call(ctx, store, key, data, len, info);
+    kumo__trace_store_end(ctx, t0, "blob", "get", store, rc);
+    return rc;
+}
+
+int kumo_blob_head(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_info *info)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = blob_head_call(ctx, store, key, info);
+    kumo__trace_store_end(ctx, t0, "blob", "head", store, rc);
+    return rc;
+}
+
+int kumo_blob_delete(kumo_ctx *ctx, const char *store, const char *key)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = blob_delete_call(ctx, store, key);
+    kumo__trace_store_end(ctx, t0, "blob", "delete", store, rc);
+    return rc;
+}
+
+int kumo_blob_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
+                   kumo_blob_page *out)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = blob_list_call(ctx, store, prefix, cursor, limit, out);
+    kumo__trace_store_end(ctx, t0, "blob", "list", store, rc);
+    return rc;
+}
+
+int kumo_blob_writer_open(kumo_ctx *ctx, const char *store, const char *key, const char *content_type,
+                          kumo_blob_writer **out)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = blob_writer_open_call(ctx, store, key, content_type, out);
+    kumo__trace_store_end(ctx, t0, "blob", "write", store, rc);
+    return rc;
+}
+
+int kumo_blob_reader_open(kumo_ctx *ctx, const char *store, const char *key, kumo_blob_reader **out,
+                          kumo_blob_info *info)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = blob_reader_open_call(ctx, store, key, out, info);
+    kumo__trace_store_end(ctx, t0, "blob", "read", store, rc);
+    return rc;
 }

@@ -112,7 +112,7 @@ static int result(kumo_ctx *ctx, kumo__kv *kv, int rc)
     return rc;
 }
 
-int kumo_kv_get(kumo_ctx *ctx, const char *store, const char *key, kumo_kv_item *out)
+static int kv_get_call(kumo_ctx *ctx, const char *store, const char *key, kumo_kv_item *out)
 {
     kumo__kv *kv;
     size_t klen;
@@ -141,18 +141,19 @@ static int put(kumo_ctx *ctx, const char *store, const char *key, const void *va
     return result(ctx, kv, kv->driver->put(kv, key, klen, value ? value : "", len, expect, ttl_ms, new_version));
 }
 
-int kumo_kv_put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len)
+static int kv_put_call(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len)
 {
     return put(ctx, store, key, value, len, UINT64_MAX, 0, NULL);
 }
 
-int kumo_kv_put_ttl(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t ttl_ms)
+static int kv_put_ttl_call(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
+                           uint64_t ttl_ms)
 {
     return put(ctx, store, key, value, len, UINT64_MAX, ttl_ms, NULL);
 }
 
-int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t version,
-                uint64_t *new_version)
+static int kv_cas_call(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len,
+                       uint64_t version, uint64_t *new_version)
 {
     /* UINT64_MAX means "unconditional" to drivers; no stored version is it. */
     if (version == UINT64_MAX)
@@ -160,7 +161,7 @@ int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *v
     return put(ctx, store, key, value, len, version, 0, new_version);
 }
 
-int kumo_kv_delete(kumo_ctx *ctx, const char *store, const char *key)
+static int kv_delete_call(kumo_ctx *ctx, const char *store, const char *key)
 {
     kumo__kv *kv;
     size_t klen;
@@ -174,8 +175,8 @@ int kumo_kv_delete(kumo_ctx *ctx, const char *store, const char *key)
 
 /* prefix NULL or "" lists everything; cursor NULL or "" starts at the
  * beginning. */
-int kumo_kv_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit, int values,
-                 kumo_kv_page *out)
+static int kv_list_call(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit,
+                        int values, kumo_kv_page *out)
 {
     kumo__kv *kv;
     size_t len;
@@ -200,7 +201,7 @@ int kumo_kv_list(kumo_ctx *ctx, const char *store, const char *prefix, const cha
 
 /* Up to LIST_LIMIT_MAX keys at once; n == 0 is an empty success. Drivers
  * without get_many are asked key by key (no common snapshot then). */
-int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *const *keys, size_t n, kumo_kv_item *out)
+static int kv_get_many_call(kumo_ctx *ctx, const char *store, const char *const *keys, size_t n, kumo_kv_item *out)
 {
     kumo__kv *kv;
     size_t klen;
@@ -235,4 +236,64 @@ int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *const *keys, 
         if (out[i].key == NULL)
             out[i].key = keys[i]; /* absent: value NULL, version 0 */
     return 0;
+}
+
+/* ---- the public calls, each recorded while the request is traced (sdk/trace.c) ---- */
+
+int kumo_kv_get(kumo_ctx *ctx, const char *store, const char *key, kumo_kv_item *out)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = kv_get_call(ctx, store, key, out);
+    kumo__trace_store_end(ctx, t0, "kv", "get", store, rc);
+    return rc;
+}
+
+int kumo_kv_put(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = kv_put_call(ctx, store, key, value, len);
+    kumo__trace_store_end(ctx, t0, "kv", "put", store, rc);
+    return rc;
+}
+
+int kumo_kv_put_ttl(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t ttl_ms)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = kv_put_ttl_call(ctx, store, key, value, len, ttl_ms);
+    kumo__trace_store_end(ctx, t0, "kv", "put", store, rc);
+    return rc;
+}
+
+int kumo_kv_cas(kumo_ctx *ctx, const char *store, const char *key, const void *value, size_t len, uint64_t version,
+                uint64_t *new_version)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = kv_cas_call(ctx, store, key, value, len, version, new_version);
+    kumo__trace_store_end(ctx, t0, "kv", "cas", store, rc);
+    return rc;
+}
+
+int kumo_kv_delete(kumo_ctx *ctx, const char *store, const char *key)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = kv_delete_call(ctx, store, key);
+    kumo__trace_store_end(ctx, t0, "kv", "delete", store, rc);
+    return rc;
+}
+
+int kumo_kv_list(kumo_ctx *ctx, const char *store, const char *prefix, const char *cursor, size_t limit, int values,
+                 kumo_kv_page *out)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = kv_list_call(ctx, store, prefix, cursor, limit, values, out);
+    kumo__trace_store_end(ctx, t0, "kv", "list", store, rc);
+    return rc;
+}
+
+int kumo_kv_get_many(kumo_ctx *ctx, const char *store, const char *const *keys, size_t n, kumo_kv_item *out)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = kv_get_many_call(ctx, store, keys, n, out);
+    kumo__trace_store_end(ctx, t0, "kv", "get_many", store, rc);
+    return rc;
 }

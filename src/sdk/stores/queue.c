@@ -95,7 +95,8 @@ static int check_receipt(const char *receipt)
     return n == 0 || n > RECEIPT_MAX ? KUMO_EINVAL : 0;
 }
 
-int kumo_queue_send(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms, const char **id)
+static int queue_send_call(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms,
+                           const char **id)
 {
     kumo__queue *q;
     const char *local;
@@ -119,8 +120,8 @@ int kumo_queue_send(kumo_ctx *ctx, const char *queue, const void *body, size_t l
     return rc;
 }
 
-int kumo_queue_receive(kumo_ctx *ctx, const char *queue, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
-                       size_t *count)
+static int queue_receive_call(kumo_ctx *ctx, const char *queue, size_t max, uint64_t visibility_ms,
+                              kumo_queue_message *out, size_t *count)
 {
     kumo__queue *q;
     if (count)
@@ -141,7 +142,7 @@ int kumo_queue_receive(kumo_ctx *ctx, const char *queue, size_t max, uint64_t vi
     return rc;
 }
 
-int kumo_queue_ack(kumo_ctx *ctx, const char *queue, const char *receipt)
+static int queue_ack_call(kumo_ctx *ctx, const char *queue, const char *receipt)
 {
     kumo__queue *q;
     if (check_receipt(receipt) != 0)
@@ -152,7 +153,7 @@ int kumo_queue_ack(kumo_ctx *ctx, const char *queue, const char *receipt)
     return result(ctx, q, q->driver->ack(q, receipt));
 }
 
-int kumo_queue_nack(kumo_ctx *ctx, const char *queue, const char *receipt, uint64_t delay_ms)
+static int queue_nack_call(kumo_ctx *ctx, const char *queue, const char *receipt, uint64_t delay_ms)
 {
     kumo__queue *q;
     if (check_receipt(receipt) != 0 || delay_ms > MAX_DELAY_MS)
@@ -161,4 +162,39 @@ int kumo_queue_nack(kumo_ctx *ctx, const char *queue, const char *receipt, uint6
     if (rc != 0)
         return rc;
     return result(ctx, q, q->driver->nack(q, receipt, delay_ms));
+}
+
+/* ---- the public calls, each recorded while the request is traced (sdk/trace.c) ---- */
+
+int kumo_queue_send(kumo_ctx *ctx, const char *queue, const void *body, size_t len, uint64_t delay_ms, const char **id)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = queue_send_call(ctx, queue, body, len, delay_ms, id);
+    kumo__trace_store_end(ctx, t0, "queue", "send", queue, rc);
+    return rc;
+}
+
+int kumo_queue_receive(kumo_ctx *ctx, const char *queue, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
+                       size_t *count)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = queue_receive_call(ctx, queue, max, visibility_ms, out, count);
+    kumo__trace_store_end(ctx, t0, "queue", "receive", queue, rc);
+    return rc;
+}
+
+int kumo_queue_ack(kumo_ctx *ctx, const char *queue, const char *receipt)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = queue_ack_call(ctx, queue, receipt);
+    kumo__trace_store_end(ctx, t0, "queue", "ack", queue, rc);
+    return rc;
+}
+
+int kumo_queue_nack(kumo_ctx *ctx, const char *queue, const char *receipt, uint64_t delay_ms)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = queue_nack_call(ctx, queue, receipt, delay_ms);
+    kumo__trace_store_end(ctx, t0, "queue", "nack", queue, rc);
+    return rc;
 }

@@ -243,6 +243,8 @@ kumo__store *kumo__store_get(const kumo__store_kind_desc *kind, kumo_ctx *ctx, c
 out:
     if (rc != 0)
         kumo__store_error_set(ctx, rc, msg);
+    else if (ctx)
+        ctx->store_driver = s->driver->scheme; /* for the call's trace record (sdk/trace.c) */
     if (err)
         *err = rc;
     return rc == 0 ? s : NULL;

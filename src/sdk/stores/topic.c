@@ -98,7 +98,7 @@ int kumo__topic_open_subscription(kumo__topic *t, const char *event, kumo__queue
 
 /* ---- the public API -------------------------------------------------- */
 
-int kumo_topic_publish(kumo_ctx *ctx, const char *topic, const void *data, size_t len, const char **id)
+static int topic_publish_call(kumo_ctx *ctx, const char *topic, const void *data, size_t len, const char **id)
 {
     const char *local;
     if (id == NULL)
@@ -121,5 +121,15 @@ int kumo_topic_publish(kumo_ctx *ctx, const char *topic, const void *data, size_
         kumo__store_error_set(ctx, rc, t->error);
         *id = NULL;
     }
+    return rc;
+}
+
+/* ---- the public calls, each recorded while the request is traced (sdk/trace.c) ---- */
+
+int kumo_topic_publish(kumo_ctx *ctx, const char *topic, const void *data, size_t len, const char **id)
+{
+    uint64_t t0 = kumo__trace_store_begin(ctx);
+    int rc = topic_publish_call(ctx, topic, data, len, id);
+    kumo__trace_store_end(ctx, t0, "topic", "publish", topic, rc);
     return rc;
 }

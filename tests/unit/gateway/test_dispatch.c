@@ -170,6 +170,71 @@ static void invocations(fixture *f)
     kumo__frame_writer_free(&w);
 }
 
+/* The frame's headers named `name`: how many, and the last one's value. */
+static int frame_headers(const kumo__frame_writer *w, const char *name, char *value, size_t cap)
+{
+    kumo__frame_header fh;
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    int n = 0;
+    value[0] = '\0';
+    if (kumo__frame_header_decode(w->buf, w->len, 0, &fh) != 0)
+        return -1;
+    kumo__frame_reader_init(&r, w->buf + KUMO__FRAME_HEADER_SIZE, fh.length);
+    while (kumo__frame_next(&r, &f) > 0) {
+        const char *hn, *hv;
+        size_t nl, vl;
+        if (f.tag == KF_HEADER && kumo__frame_pair(&f, &hn, &nl, &hv, &vl) == 0 && nl == strlen(name) &&
+            memcmp(hn, name, nl) == 0) {
+            n++;
+            snprintf(value, cap, "%.*s", (int)vl, hv);
+        }
+    }
+    return n;
+}
+
+/* Traces: the worker's frame carries the invocation's traceparent and
+ * tracestate instead of the caller's; without an override, the caller's
+ * headers pass as they came. */
+static void trace_headers(fixture *f)
+{
+    kumo__frame_writer w = {0};
+    kumo__dispatch d;
+    char v[600];
+    static kumo__header_view h[3] = {
+        {{"traceparent", 11}, {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", 55}},
+        {{"tracestate", 10}, {"caller=1", 8}},
+        {{"x-other", 7}, {"kept", 4}},
+    };
+    kumo__http_in in = request("GET", "/todos/1", NULL, NULL, NULL);
+    in.headers = h;
+    in.nheaders = 3;
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "t1", 1000, &w, &d), KUMO__DISPATCH_INVOKE);
+    CHECK_INT(frame_headers(&w, "traceparent", v, sizeof(v)), 1);
+    CHECK_STR(v, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    kumo__dispatch_free(&d);
+
+    kumo__frame_reset(&w);
+    in.traceparent = "00-0af7651916cd43dd8448eb211c80319c-1111111111111111-01";
+    in.tracestate = "caller=1";
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "t2", 1000, &w, &d), KUMO__DISPATCH_INVOKE);
+    CHECK_INT(frame_headers(&w, "traceparent", v, sizeof(v)), 1);
+    CHECK_STR(v, "00-0af7651916cd43dd8448eb211c80319c-1111111111111111-01");
+    CHECK_INT(frame_headers(&w, "tracestate", v, sizeof(v)), 1);
+    CHECK_STR(v, "caller=1");
+    CHECK_INT(frame_headers(&w, "x-other", v, sizeof(v)), 1);
+    kumo__dispatch_free(&d);
+
+    /* a refused tracestate ("") is not passed on */
+    kumo__frame_reset(&w);
+    in.tracestate = "";
+    CHECK_INT(kumo__dispatch_request(&f->api, &in, "t3", 1000, &w, &d), KUMO__DISPATCH_INVOKE);
+    CHECK_INT(frame_headers(&w, "tracestate", v, sizeof(v)), 0);
+    CHECK_INT(frame_headers(&w, "traceparent", v, sizeof(v)), 1);
+    kumo__dispatch_free(&d);
+    kumo__frame_writer_free(&w);
+}
+
 /* A response frame's payload with one header, as a worker might send it
  * without going through the SDK (which refuses such headers itself). */
 static void response_with(kumo__frame_writer *w, const char *name, const char *value, size_t value_len)
@@ -243,6 +308,7 @@ int main(void)
     f.api = (kumo__api){.project = f.project, .spec = f.spec, .router = f.router, .checks = f.checks, .only_unit = -1};
     answers(&f);
     invocations(&f);
+    trace_headers(&f);
     for (size_t i = 0; i < f.spec->nops; i++)
         kumo__opcheck_free(f.checks[i]);
     free(f.checks);

@@ -1,0 +1,709 @@
+/*
+ * otlp.c: the tracer of trace.h: its configuration (kumo.yaml's
+ * observability.traces under the standard OTEL_* variables), its span
+ * buffer, and the exporter thread that sends what the loops recorded to an
+ * OpenTelemetry collector as OTLP/HTTP JSON (POST ENDPOINT/v1/traces).
+ *
+ * The loops only push into the bounded buffer (trace.c). The exporter
+ * wakes every second, or when 512 spans are waiting, takes up to 512 at a
+ * time, encodes them and POSTs them with libcurl under a short timeout.
+ * A collector that is down or slow costs the exporter thread its timeout,
+ * never a request: meanwhile the buffer fills and then drops, and both the
+ * drops and the spans of a failed export are counted in
+ * kumo_trace_spans_dropped_total. There is no retry: OTLP's partial
+ * success and retry hints are not acted on (docs/traces.md says so).
+ */
+#include "obs/trace.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/growbuf.h"
+#include "base/http.h"
+#include "base/log.h"
+#include "base/percent.h"
+#include "obs/metrics.h"
+
+#define BATCH_MAX 512
+#define DEFAULT_BUFFER 4096
+#define DEFAULT_TIMEOUT_MS 3000
+#define ENDPOINT_MAX 2048
+#define HEADERS_MAX 32
+#define RETRY_MS 1000    /* while the collector fails, one batch is tried this often */
+#define EXPORTER_NICE 10 /* the exporter yields the CPU to the loops */
+
+struct kumo__tracer {
+    kumo__sampler sampler;
+    kumo__span_buf *buf;
+    int recording;
+    char endpoint[ENDPOINT_MAX];
+    char service[256];
+    long timeout_ms;
+    struct curl_slist *headers;
+
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop; /* under mu */
+    _Atomic uint64_t exported, failed;
+    _Atomic(struct kumo__metrics *) metrics;
+    uint64_t reported_exported, reported_dropped; /* exporter thread: what went to metrics */
+    int failing;                                  /* exporter thread: the last export failed */
+    uint64_t last_try_ms;                         /* exporter thread: when it last tried (monotonic) */
+};
+
+/* ---- JSON ---- */
+
+typedef struct jbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} jbuf;
+
+static void jput(jbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (np == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* A string literal, its length known at compile time. */
+#define jlit(b, lit) jput((b), "" lit, sizeof(lit) - 1)
+
+/* An unsigned number in decimal; `neg` puts a minus sign first. The
+ * exporter writes several per span: no printf. */
+static void jnum(jbuf *b, uint64_t v, int neg)
+{
+    char d[24];
+    size_t n = sizeof(d);
+    do
+        d[--n] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    if (neg)
+        d[--n] = '-';
+    jput(b, d + n, sizeof(d) - n);
+}
+
+static void jint(jbuf *b, int64_t v)
+{
+    jnum(b, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
+}
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t need;
+    uint32_t cp;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0)
+        need = 2, cp = s[0] & 0x1f;
+    else if ((s[0] & 0xf0) == 0xe0)
+        need = 3, cp = s[0] & 0x0f;
+    else if ((s[0] & 0xf8) == 0xf0)
+        need = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((need == 2 && cp < 0x80) || (need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need;
+}
+
+/* A JSON string of n bytes: escaped, invalid UTF-8 as U+FFFD. */
+static void jstr(jbuf *b, const char *s, size_t n)
+{
+    jput(b, "\"", 1);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            jput(b, e, 2);
+            i++;
+        } else if (c < 0x20) {
+            char e[8];
+            snprintf(e, sizeof(e), "\\u%04x", c);
+            jput(b, e, 6);
+            i++;
+        } else {
+            size_t k = utf8_len(p + i, n - i);
+            if (k == 0) {
+                jput(b, "\\ufffd", 6);
+                i++;
+            } else {
+                jput(b, s + i, k);
+                i += k;
+            }
+        }
+    }
+    jput(b, "\"", 1);
+}
+
+static void jkv_str(jbuf *b, const char *key, const char *v, size_t n)
+{
+    jlit(b, "{\"key\":");
+    jstr(b, key, strlen(key));
+    jlit(b, ",\"value\":{\"stringValue\":");
+    jstr(b, v, n);
+    jlit(b, "}}");
+}
+
+static void jhex(jbuf *b, const uint8_t *id, size_t n)
+{
+    char hex[40];
+    kumo__hex_encode(id, n, hex);
+    jput(b, "\"", 1);
+    jput(b, hex, 2 * n);
+    jput(b, "\"", 1);
+}
+
+static void jspan(jbuf *b, const kumo__span *s)
+{
+    jlit(b, "{\"traceId\":");
+    jhex(b, s->trace_id, 16);
+    jlit(b, ",\"spanId\":");
+    jhex(b, s->span_id, 8);
+    if (!kumo__id_is_zero(s->parent_id, 8)) {
+        jlit(b, ",\"parentSpanId\":");
+        jhex(b, s->parent_id, 8);
+    }
+    jlit(b, ",\"name\":");
+    jstr(b, s->name, strlen(s->name));
+    jlit(b, ",\"kind\":");
+    jnum(b, s->kind, 0);
+    jlit(b, ",\"startTimeUnixNano\":\"");
+    jnum(b, s->start_ns, 0);
+    jlit(b, "\",\"endTimeUnixNano\":\"");
+    jnum(b, s->end_ns >= s->start_ns ? s->end_ns : s->start_ns, 0);
+    jlit(b, "\",\"attributes\":[");
+    for (unsigned i = 0; i < s->nattrs && i < KUMO__SPAN_ATTRS_MAX; i++) {
+        const kumo__span_attr *a = &s->attrs[i];
+        if (i)
+            jput(b, ",", 1);
+        if (a->type == KUMO__ATTR_STR) {
+            size_t off = a->off < sizeof(s->pool) ? a->off : sizeof(s->pool);
+            size_t len = a->len <= sizeof(s->pool) - off ? a->len : sizeof(s->pool) - off;
+            jkv_str(b, a->key, s->pool + off, len);
+        } else if (a->type == KUMO__ATTR_BOOL) {
+            jlit(b, "{\"key\":");
+            jstr(b, a->key, strlen(a->key));
+            if (a->num)
+                jlit(b, ",\"value\":{\"boolValue\":true}}");
+            else
+                jlit(b, ",\"value\":{\"boolValue\":false}}");
+        } else {
+            jlit(b, "{\"key\":");
+            jstr(b, a->key, strlen(a->key));
+            jlit(b, ",\"value\":{\"intValue\":\"");
+            jint(b, a->num);
+            jlit(b, "\"}}");
+        }
+    }
+    jlit(b, "],\"status\":{\"code\":");
+    jnum(b, s->status, 0);
+    if (s->status_msg[0]) {
+        jlit(b, ",\"message\":");
+        jstr(b, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
+    }
+    jlit(b, "}}");
+}
+
+char *kumo__otlp_json(const kumo__span *spans, size_t n, const char *service_name, size_t *len)
+{
+    jbuf b = {0};
+    jlit(&b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    const char *svc = service_name && *service_name ? service_name : "kumo";
+    jkv_str(&b, "service.name", svc, strlen(svc));
+    jput(&b, ",", 1);
+    jkv_str(&b, "telemetry.sdk.name", "kumo", 4);
+    jput(&b, ",", 1);
+    jkv_str(&b, "telemetry.sdk.language", "c", 1);
+    jput(&b, ",", 1);
+    jkv_str(&b, "telemetry.sdk.version", KUMO_VERSION, strlen(KUMO_VERSION));
+    jlit(&b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"kumo\",\"version\":\"" KUMO_VERSION "\"},\"spans\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            jput(&b, ",", 1);
+        jspan(&b, &spans[i]);
+    }
+    jlit(&b, "]}]}]}");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    if (len)
+        *len = b.len;
+    return b.p;
+}
+
+/* ---- configuration ---- */
+
+static const char *env_get(char *const *env, const char *name)
+{
+    if (env == NULL) {
+        const char *v = getenv(name);
+        return v && *v ? v : NULL;
+    }
+    size_t n = strlen(name);
+    for (size_t i = 0; env[i]; i++)
+        if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+            return env[i][n + 1] ? env[i] + n + 1 : NULL;
+    return NULL;
+}
+
+static int is_token_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* OTEL_EXPORTER_OTLP_HEADERS: k=v,k=v, each percent-decoded. */
+static int parse_headers(kumo__tracer *t, const char *var, const char *spec, kumo__error *err)
+{
+    char *copy = strdup(spec), *save = NULL;
+    int rc = 0, count = 0;
+    if (copy == NULL)
+        return -ENOMEM;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (eq == NULL) {
+            kumo__error_set(err, -EINVAL, "%s: '%s' is not key=value; expected key1=value1,key2=value2", var, item);
+            rc = -EINVAL;
+            break;
+        }
+        *eq = '\0';
+        char *k = trim(item), *v = trim(eq + 1);
+        ssize_t kl = kumo__percent_decode_into(k, strlen(k), k, KUMO__PCT_NO_NUL);
+        ssize_t vl = kumo__percent_decode_into(v, strlen(v), v, KUMO__PCT_NO_NUL);
+        int ok = kl > 0 && vl >= 0 && ++count <= HEADERS_MAX;
+        for (ssize_t i = 0; ok && i < kl; i++)
+            ok = is_token_char(k[i]);
+        for (ssize_t i = 0; ok && i < vl; i++)
+            ok = v[i] != '\r' && v[i] != '\n';
+        if (!ok) {
+            kumo__error_set(err, -EINVAL,
+                            "%s: a header name must be a token and a value must not hold CR or LF (at most %d headers)",
+                            var, HEADERS_MAX);
+            rc = -EINVAL;
+            break;
+        }
+        char line[1200];
+        if (snprintf(line, sizeof(line), "%.*s: %.*s", (int)kl, k, (int)vl, v) >= (int)sizeof(line)) {
+            kumo__error_set(err, -EINVAL, "%s: the header '%.*s' is too long", var, (int)kl, k);
+            rc = -EINVAL;
+            break;
+        }
+        struct curl_slist *n = curl_slist_append(t->headers, line);
+        if (n == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
+        t->headers = n;
+    }
+    free(copy);
+    return rc;
+}
+
+static int set_endpoint(kumo__tracer *t, const char *var, const char *base, const char *suffix, kumo__error *err)
+{
+    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
+        kumo__error_set(err, -EINVAL, "%s: '%s' is not an http:// or https:// URL", var, base);
+        return -EINVAL;
+    }
+    size_t n = strlen(base);
+    if (suffix)
+        while (n > 0 && base[n - 1] == '/')
+            n--;
+    if (snprintf(t->endpoint, sizeof(t->endpoint), "%.*s%s", (int)n, base, suffix ? suffix : "") >=
+        (int)sizeof(t->endpoint)) {
+        kumo__error_set(err, -EINVAL, "%s: the URL is longer than %d bytes", var, ENDPOINT_MAX - 1);
+        return -EINVAL;
+    }
+    for (const char *p = t->endpoint; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            kumo__error_set(err, -EINVAL, "%s: the URL holds a space or control character", var);
+            return -EINVAL;
+        }
+    return 0;
+}
+
+static void *exporter_main(void *arg);
+
+int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__tracer **out, kumo__error *err)
+{
+    kumo__trace_config none = {.ratio = -1};
+    if (cfg == NULL)
+        cfg = &none;
+    *out = NULL;
+    kumo__tracer *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = 0;
+    const char *v;
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    t->timeout_ms = DEFAULT_TIMEOUT_MS;
+
+    /* The protocol: only http/json is spoken; anything else is refused,
+     * never silently sent as JSON to a port expecting something else. */
+    const char *pvar = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+    const char *proto = env_get(env, pvar);
+    if (proto == NULL)
+        proto = env_get(env, pvar = "OTEL_EXPORTER_OTLP_PROTOCOL");
+    if (proto && strcmp(proto, "http/json") != 0) {
+        kumo__error_set(err, -EINVAL,
+                        "%s=%s: kumo exports traces as OTLP/HTTP JSON only; set it to http/json or unset it (a "
+                        "collector's OTLP/HTTP receiver, port 4318, takes JSON)",
+                        pvar, proto);
+        rc = -EINVAL;
+        goto out;
+    }
+
+    /* The sampler, and its ratio. */
+    const char *sampler = env_get(env, "OTEL_TRACES_SAMPLER");
+    const char *svar = sampler ? "OTEL_TRACES_SAMPLER" : "observability.traces.sampler";
+    if (sampler == NULL)
+        sampler = cfg->sampler;
+    double ratio = cfg->ratio >= 0 ? cfg->ratio : 1.0;
+    const char *rvar = "observability.traces.ratio";
+    if ((v = env_get(env, "OTEL_TRACES_SAMPLER_ARG")) != NULL) {
+        char *end;
+        rvar = "OTEL_TRACES_SAMPLER_ARG";
+        errno = 0;
+        ratio = strtod(v, &end);
+        if (*end != '\0' || errno) {
+            kumo__error_set(err, -EINVAL, "OTEL_TRACES_SAMPLER_ARG=%s: expected a number from 0 to 1", v);
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+    char why[300];
+    if (kumo__sampler_init(&t->sampler, sampler, ratio, why, sizeof(why)) != 0) {
+        kumo__error_set(err, -EINVAL, "%s: %s", ratio >= 0.0 && ratio <= 1.0 ? svar : rvar, why);
+        rc = -EINVAL;
+        goto out;
+    }
+
+    /* The service. */
+    if ((v = env_get(env, "OTEL_SERVICE_NAME")) == NULL)
+        v = cfg->service_name && *cfg->service_name ? cfg->service_name : "kumo";
+    snprintf(t->service, sizeof(t->service), "%s", v);
+
+    /* The endpoint: the traces-specific variable as is, the general one
+     * with /v1/traces, then kumo.yaml's with /v1/traces. */
+    if ((v = env_get(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) != NULL)
+        rc = set_endpoint(t, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v, NULL, err);
+    else if ((v = env_get(env, "OTEL_EXPORTER_OTLP_ENDPOINT")) != NULL)
+        rc = set_endpoint(t, "OTEL_EXPORTER_OTLP_ENDPOINT", v, "/v1/traces", err);
+    else if (cfg->endpoint && *cfg->endpoint)
+        rc = set_endpoint(t, "observability.traces.endpoint", cfg->endpoint, "/v1/traces", err);
+    if (rc != 0)
+        goto out;
+
+    const char *hvar = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+    if ((v = env_get(env, hvar)) != NULL || (v = env_get(env, hvar = "OTEL_EXPORTER_OTLP_HEADERS")) != NULL)
+        if ((rc = parse_headers(t, hvar, v, err)) != 0)
+            goto out;
+    const char *tvar = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+    if ((v = env_get(env, tvar)) != NULL || (v = env_get(env, tvar = "OTEL_EXPORTER_OTLP_TIMEOUT")) != NULL) {
+        char *end;
+        long ms = strtol(v, &end, 10);
+        if (*end != '\0' || ms < 1 || ms > 600000) {
+            kumo__error_set(err, -EINVAL, "%s=%s: expected milliseconds from 1 to 600000", tvar, v);
+            rc = -EINVAL;
+            goto out;
+        }
+        t->timeout_ms = ms;
+    }
+    struct curl_slist *ct = curl_slist_append(t->headers, "Content-Type: application/json");
+    if (ct == NULL) {
+        rc = -ENOMEM;
+        kumo__error_set(err, rc, "out of memory");
+        goto out;
+    }
+    t->headers = ct;
+
+    v = env_get(env, "OTEL_SDK_DISABLED");
+    int disabled = v && strcasecmp(v, "true") == 0;
+    t->recording = t->endpoint[0] != '\0' && !disabled;
+    if (!t->recording)
+        goto out;
+    t->buf = kumo__span_buf_create(cfg->buffer ? cfg->buffer : DEFAULT_BUFFER);
+    if (t->buf == NULL) {
+        rc = -ENOMEM;
+        kumo__error_set(err, rc, "out of memory for the trace buffer");
+        goto out;
+    }
+    /* The exporter takes no signal: kumo up's main thread waits for them
+     * with sigwait, which needs every other thread to block them. */
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    int e = pthread_create(&t->thread, NULL, exporter_main, t);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (e != 0) {
+        rc = -e;
+        kumo__error_set(err, rc, "starting the trace exporter thread: %s", strerror(e));
+        goto out;
+    }
+    t->started = 1;
+out:
+    if (rc != 0) {
+        kumo__tracer_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+/* ---- the exporter ---- */
+
+static void count_metrics(kumo__tracer *t);
+
+/* POSTs one batch: 0, or -1 (logged when the collector starts failing). */
+static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, size_t n)
+{
+    size_t len;
+    char *body = kumo__otlp_json(spans, n, t->service, &len);
+    if (body == NULL)
+        return -1;
+    kumo__growbuf resp = {.max = 64 << 10};
+    char cerr[CURL_ERROR_SIZE] = "";
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, t->endpoint);
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, t->timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, t->timeout_ms < 1000 ? t->timeout_ms : 1000L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
+    CURLcode cc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    free(body);
+    int ok = cc == CURLE_OK && status >= 200 && status < 300;
+    if (!ok && !t->failing)
+        kumo__log_event("warn", "exporting %zu spans to %s failed (%s); spans are dropped until it answers", n,
+                        t->endpoint,
+                        cc != CURLE_OK ? (cerr[0] ? cerr : curl_easy_strerror(cc))
+                                       : (status ? kumo__http_reason((int)status) : "no answer"));
+    else if (ok && t->failing)
+        kumo__log_event("info", "exporting spans to %s works again", t->endpoint);
+    t->failing = !ok;
+    free(resp.data);
+    return ok ? 0 : -1;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Sends everything buffered, BATCH_MAX at a time. While the collector
+ * fails, one batch a second is tried and the rest dropped unread, so a
+ * collector that is down costs no encoding, and a stop is not held up by
+ * one timeout per batch. */
+static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch)
+{
+    for (;;) {
+        if (t->failing && mono_ms() - t->last_try_ms < RETRY_MS) {
+            size_t gone = kumo__span_buf_discard(t->buf);
+            atomic_fetch_add_explicit(&t->failed, gone, memory_order_relaxed);
+            break;
+        }
+        t->last_try_ms = mono_ms();
+        size_t n = 0;
+        while (n < BATCH_MAX && kumo__span_buf_pop(t->buf, &batch[n]))
+            n++;
+        if (n == 0)
+            break;
+        if (curl && export_batch(t, curl, batch, n) == 0)
+            atomic_fetch_add_explicit(&t->exported, n, memory_order_relaxed);
+        else
+            atomic_fetch_add_explicit(&t->failed, n, memory_order_relaxed);
+        count_metrics(t);
+        if (n < BATCH_MAX)
+            break;
+    }
+}
+
+static void *exporter_main(void *arg)
+{
+    kumo__tracer *t = arg;
+    /* Below the loops: when the CPU is short, spans wait (and the buffer
+     * drops, counted) rather than requests. Linux's nice is per thread. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), EXPORTER_NICE) != 0) {
+        /* not allowed (a seccomp profile): the default priority will do */
+    }
+    kumo__span *batch = malloc(BATCH_MAX * sizeof(*batch));
+    CURL *curl = curl_easy_init();
+    for (;;) {
+        pthread_mutex_lock(&t->mu);
+        if (!t->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+        }
+        int stop = t->stop;
+        pthread_mutex_unlock(&t->mu);
+        if (batch)
+            drain(t, curl, batch);
+        count_metrics(t);
+        if (stop)
+            break;
+    }
+    if (curl)
+        curl_easy_cleanup(curl);
+    free(batch);
+    return NULL;
+}
+
+void kumo__tracer_free(kumo__tracer *t)
+{
+    if (t == NULL)
+        return;
+    if (t->started) {
+        pthread_mutex_lock(&t->mu);
+        t->stop = 1;
+        pthread_cond_signal(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+        pthread_join(t->thread, NULL);
+    }
+    kumo__span_buf_free(t->buf);
+    curl_slist_free_all(t->headers);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    free(t);
+}
+
+/* ---- what the loops call ---- */
+
+int kumo__tracer_recording(const kumo__tracer *t)
+{
+    return t && t->recording;
+}
+
+const kumo__sampler *kumo__tracer_sampler(const kumo__tracer *t)
+{
+    return &t->sampler;
+}
+
+const char *kumo__tracer_endpoint(const kumo__tracer *t)
+{
+    return t && t->recording ? t->endpoint : "";
+}
+
+const char *kumo__tracer_service(const kumo__tracer *t)
+{
+    return t->service;
+}
+
+void kumo__tracer_submit(kumo__tracer *t, const kumo__span *s)
+{
+    if (t == NULL || !t->recording)
+        return;
+    if (kumo__span_buf_push(t->buf, s) != 0)
+        return; /* counted by the buffer */
+    /* A full batch is waiting: wake the exporter early. The signal may be
+     * lost (no mutex held here, so a loop never waits on it); the 1 s
+     * timer catches up. */
+    if (kumo__span_buf_pushed(t->buf) % BATCH_MAX == 0)
+        pthread_cond_signal(&t->cv);
+}
+
+int kumo__tracer_shed(kumo__tracer *t, uint64_t n)
+{
+    if (t == NULL || !t->recording || !kumo__span_buf_full(t->buf))
+        return 0;
+    kumo__span_buf_count_dropped(t->buf, n);
+    return 1;
+}
+
+uint64_t kumo__tracer_exported(const kumo__tracer *t)
+{
+    return t ? atomic_load_explicit(&((kumo__tracer *)t)->exported, memory_order_relaxed) : 0;
+}
+
+uint64_t kumo__tracer_dropped(const kumo__tracer *t)
+{
+    if (t == NULL)
+        return 0;
+    uint64_t failed = atomic_load_explicit(&((kumo__tracer *)t)->failed, memory_order_relaxed);
+    return failed + (t->buf ? kumo__span_buf_dropped(t->buf) : 0);
+}
+
+void kumo__tracer_set_metrics(kumo__tracer *t, struct kumo__metrics *m)
+{
+    if (t)
+        atomic_store_explicit(&t->metrics, m, memory_order_release);
+}
+
+/* Adds what was exported and dropped since the last call to the metrics
+ * registry's counters (exporter thread only). */
+static void count_metrics(kumo__tracer *t)
+{
+    struct kumo__metrics *m = atomic_load_explicit(&t->metrics, memory_order_acquire);
+    if (m == NULL)
+        return;
+    uint64_t exported = kumo__tracer_exported(t), dropped = kumo__tracer_dropped(t);
+    /* Called with 0 too, so both series exist from the first second. */
+    kumo__metrics_count(m, "kumo_trace_spans_exported_total", "Spans the OTLP collector accepted.",
+                        exported - t->reported_exported);
+    kumo__metrics_count(m, "kumo_trace_spans_dropped_total",
+                        "Spans dropped: the export buffer was full, or the collector refused or did not answer.",
+                        dropped - t->reported_dropped);
+    t->reported_exported = exported;
+    t->reported_dropped = dropped;
+}
