@@ -396,6 +396,10 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
     h->trace_sc = &sc;
     const char *failure = run(h, op->unit_index, in, r);
     h->trace_sc = NULL;
+    if (h->tracer) {
+        kumo__hex_encode(sc.trace_id, 16, r->trace_id);
+        kumo__hex_encode(sc.span_id, 8, r->span_id);
+    }
     if (!sc.recording)
         return;
     char path[512];
