@@ -45,7 +45,7 @@ bench: build
 # run by `make test`, fails on a deviation).
 format: deps
 	@git ls-files 'src/*.[ch]' 'include/*.h' 'tests/unit/*.[ch]' 'fuzz/*.c' 'bench/*.c' 'examples/*.c' | \
-		grep -v '^src/gateway/docs_page.c$$' | xargs clang-format -i
+		grep -v '^src/gateway/\(docs\|dashboard\)_page.c$$' | xargs clang-format -i
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz

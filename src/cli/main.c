@@ -29,6 +29,9 @@ static const kumo__command commands[] = {
      "[--trace ID] [--request ID] [--json] [--limit N] [--follow]"},
     {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency",
      "kumo status [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]"},
+    {"monitors", kumo__cmd_monitors, "show a running kumo's monitors and alerts; write them as Prometheus rules",
+     "kumo monitors [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]\n       kumo monitors rules "
+     "[DIR] [--output FILE]"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",
      "kumo reload [--admin-port N] [--host ADDR] [--admin-token-file FILE]"},
     {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)",

@@ -2,7 +2,8 @@
  * admin.c: the admin listener (loopback only): /healthz, /readyz, /status
  * (figures summed over every loop's pools, read under gw->lock), /metrics
  * (Prometheus: obs/metrics.c's counters, the pools' gauges, the events'
- * counters; docs/metrics.md) and POST
+ * counters; docs/metrics.md), /alerts (the monitors and their alerts,
+ * obs/monitor.c; docs/monitors.md) and POST
  * /reload, which the main thread runs (a compiler may run, so never on a
  * loop) while the request waits on loop 0 for the outcome; reloads are
  * coalesced and paced (ask_reload); POST /events/NAME/fire, which fires a
@@ -11,8 +12,10 @@
  * queue depth, dead letters and delivery counters, kept per event name
  * for the gateway's life) and POST /events/NAME/send and /redrive (kumo
  * invoke of a queue event, kumo events redrive), whose store calls run on
- * a thread of their own (admin jobs) so that loop 0 never blocks. With an
- * admin token, all but /healthz and /readyz need it.
+ * a thread of their own (admin jobs) so that loop 0 never blocks; the
+ * dashboard's endpoints (dashboard.c) run their reads as admin jobs too.
+ * With an admin token, all but /healthz, /readyz and the dashboard's page
+ * need it.
  */
 #include "gateway/gateway_internal.h"
 
@@ -65,6 +68,30 @@ static void unit_stats(gateway *gw, const char *name, kumo__pool_stats *st, uint
                     kumo__pool_stats_add(lg->pools[u], st, now);
         }
     }
+}
+
+uint64_t kumo__gw_oldest_running_us(gateway *gw, const char *function, uint64_t *usual_us)
+{
+    uint64_t oldest = 0;
+    *usual_us = 0;
+    pthread_mutex_lock(&gw->lock);
+    for (int i = 0; gw->threads && i < gw->nthreads; i++) {
+        loop_thread *t = &gw->threads[i];
+        for (loop_gen *lg = t->live; lg; lg = lg == t->live ? t->retired : lg->next) {
+            const kumo__project *p = lg->gen->project;
+            for (size_t u = 0; u < p->nunits; u++) {
+                if (strcmp(p->units[u].name, function) != 0)
+                    continue;
+                uint64_t usual = 0, age = kumo__pool_oldest_us(lg->pools[u], &usual);
+                if (age > oldest)
+                    oldest = age;
+                if (usual > *usual_us) /* the slowest loop's: a warning must not come from a fast loop's habit */
+                    *usual_us = usual;
+            }
+        }
+    }
+    pthread_mutex_unlock(&gw->lock);
+    return oldest;
 }
 
 /* GET /status: per function of the live generation, figures summed over
@@ -566,7 +593,10 @@ struct admin_job {
     pthread_t tid;
     char *body; /* POST /events/NAME/send: the message */
     size_t len;
-    long max;   /* redrive: at most this many */
+    long max;            /* redrive: at most this many */
+    kumo__gw_job_fn *fn; /* kumo__gw_admin_job's */
+    void *arg;
+    void (*free_arg)(void *);
     int status; /* the answer: 200 with `answer`, or a problem with `detail` */
     json_t *answer;
     char detail[1024];
@@ -593,9 +623,9 @@ static const char *status_title(int status)
     }
 }
 
-static void send_json(h2o_req_t *req, int status, json_t *doc)
+static void send_json_as(h2o_req_t *req, int status, json_t *doc, size_t flags)
 {
-    char *body = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    char *body = doc ? json_dumps(doc, flags) : NULL;
     if (body == NULL) {
         kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
         return;
@@ -607,8 +637,15 @@ static void send_json(h2o_req_t *req, int status, json_t *doc)
     free(body);
 }
 
+static void send_json(h2o_req_t *req, int status, json_t *doc)
+{
+    send_json_as(req, status, doc, JSON_INDENT(2));
+}
+
 static void job_free(admin_job *j)
 {
+    if (j->free_arg)
+        j->free_arg(j->arg);
     json_decref(j->answer);
     kumo__gw_generation_release(j->gen);
     free(j->body);
@@ -625,8 +662,8 @@ static void on_job_done(h2o_socket_t *sock, const char *err)
     pthread_join(j->tid, NULL);
     if (j->req) {
         *j->slot = NULL;
-        if (j->answer)
-            send_json(j->req, j->status ? j->status : 200, j->answer);
+        if (j->answer) /* the dashboard's series are long: compact */
+            send_json_as(j->req, j->status ? j->status : 200, j->answer, j->fn ? JSON_COMPACT : JSON_INDENT(2));
         else
             kumo__send_problem(j->req, j->status, status_title(j->status), j->detail, NULL, NULL);
     }
@@ -681,6 +718,30 @@ static generation *current_gen(gateway *gw)
     atomic_fetch_add(&g->refs, 1);
     pthread_mutex_unlock(&gw->lock);
     return g;
+}
+
+static void work_fn(admin_job *j)
+{
+    j->answer = j->fn(j->arg, j->gen, &j->status, j->detail, sizeof(j->detail));
+    if (j->answer == NULL && j->status == 0)
+        j->status = 500;
+}
+
+void kumo__gw_admin_job(gateway *gw, h2o_req_t *req, kumo__gw_job_fn *fn, void *arg, void (*free_arg)(void *))
+{
+    admin_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        if (free_arg)
+            free_arg(arg);
+        kumo__send_problem(req, 503, "Service Unavailable", "out of memory", NULL, "1");
+        return;
+    }
+    j->gen = current_gen(gw);
+    j->fn = fn;
+    j->arg = arg;
+    j->free_arg = free_arg;
+    j->work = work_fn;
+    job_start(gw, req, j);
 }
 
 /* The event `name` of g, or NULL with a 404 detail listing the events. */
@@ -1201,7 +1262,11 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
             kumo__send_body(req, H2O_STRLIT("{\"status\":\"ready\"}\n"));
         return 0;
     }
+    if (kumo__gw_dashboard_page(gw, req))
+        return 0;
     if (!admin_authorized(gw, req))
+        return 0;
+    if (kumo__gw_dashboard_route(gw, req))
         return 0;
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/status"))) {
         char *body = status_json(gw);
@@ -1226,6 +1291,22 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         req->res.status = 200;
         req->res.reason = "OK";
         kumo__h2o_add_header(req, H2O_STRLIT("content-type"), prom, sizeof(prom) - 1);
+        kumo__send_body(req, body, strlen(body));
+        free(body);
+        return 0;
+    }
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/alerts"))) {
+        /* the monitor's last round (obs/monitor.c); stopped while draining */
+        pthread_mutex_lock(&gw->lock); /* the main thread stops the monitor under it */
+        char *body = gw->monitor ? kumo__monitor_json(gw->monitor) : strdup("{\"monitors\":[],\"alerts\":[]}");
+        pthread_mutex_unlock(&gw->lock);
+        if (body == NULL) {
+            kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
+            return 0;
+        }
+        req->res.status = 200;
+        req->res.reason = "OK";
+        kumo__h2o_add_header(req, H2O_STRLIT("content-type"), ctype, sizeof(ctype) - 1);
         kumo__send_body(req, body, strlen(body));
         free(body);
         return 0;
@@ -1279,8 +1360,9 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     kumo__send_problem(req, 404, "Not Found",
-                       "admin endpoints: /healthz, /readyz, /status, /metrics, POST /reload, GET /events, POST "
-                       "/events/NAME/fire, POST /events/NAME/send, POST /events/NAME/redrive",
+                       "admin endpoints: /healthz, /readyz, /status, /metrics, /alerts, /dashboard, /history, /recent, "
+                       "POST /reload, GET /events, POST /events/NAME/fire, POST /events/NAME/send, POST "
+                       "/events/NAME/redrive",
                        NULL, NULL);
     return 0;
 }

@@ -7,6 +7,8 @@
  *   loop.c        each loop's thread, its pools and fork servers per generation
  *   api.c         the API handler: a request to a worker and back
  *   admin.c       /healthz, /readyz, /status, POST /reload, /events (kumo events, kumo invoke)
+ *   dashboard.c   /dashboard, /history, /recent: the metrics history's thread, recent invocations
+ *   observe.c     where every finished invocation goes: metrics, the recent invocations
  *   access_log.c  one log line per request (shared with kumo-host)
  *   scheduler.c   loop 0's schedule events: ticks to handlers, at most once
  *   consumer.c    queue events: a thread per event receives, loop 0 delivers
@@ -33,6 +35,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/h2o_glue.h"
 #include "obs/metrics.h"
+#include "obs/monitor.h"
 #include "obs/trace.h"
 #include "openapi/check.h"
 #include "project/event_data.h"
@@ -44,6 +47,7 @@ typedef struct gateway gateway;
 typedef struct kumo__gw_sched kumo__gw_sched;
 typedef struct kumo__gw_consumers kumo__gw_consumers;
 typedef struct kumo__gw_event_stats kumo__gw_event_stats;
+typedef struct kumo__gw_dashboard kumo__gw_dashboard;
 
 /* Everything derived from the project's files. Built on the main thread,
  * read-only once published, freed by whoever drops the last reference. */
@@ -168,6 +172,8 @@ struct gateway {
     char *const *start_env;            /* the environment kumo up started with; workers' environments start from it */
     kumo__gw_event_stats *event_stats; /* admin.c; the list changes under `lock` */
     kumo__metrics *metrics;            /* for the gateway's life: a reload keeps the counts (observe.c) */
+    kumo__monitor *monitor;            /* monitors and alerts (obs/monitor.h); NULL before start and after drain */
+    kumo__gw_dashboard *dash;          /* dashboard.c: the history's thread, the recent invocations */
     kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */
 };
 
@@ -366,9 +372,41 @@ void kumo__gw_trace_event_begin(gateway *gw, kumo__span_ctx *sc, const char *tra
                                 const char *symbol);
 /* generation.c: the metrics targets of g's operations and events. */
 int kumo__gw_metrics_targets(gateway *gw, generation *g, kumo__error *err);
+/* admin.c: how long the oldest call running on a worker of `function`
+ * (any loop, any generation) has run, in microseconds (0: none), and in
+ * *usual_us how long its warm calls usually run (the largest of its pools'
+ * moving averages; 0: not known yet). Any thread; takes gw->lock. */
+uint64_t kumo__gw_oldest_running_us(gateway *gw, const char *function, uint64_t *usual_us);
+/* generation.c: hands g (one more reference) to the monitor, which
+ * watches with it from its next round. */
+void kumo__gw_monitor_generation(gateway *gw, generation *g);
 /* GET /metrics: the Prometheus text (malloc'd), with the gauges read from
  * the pools under gw->lock and the events' counters. */
 char *kumo__gw_metrics_text(gateway *gw);
+
+/* dashboard.c (docs/dashboard.md). _start (main thread, before the loops
+ * start, signals blocked): the recent invocations' per-loop records, and
+ * the metrics history's thread unless observability.metrics.history is 0;
+ * _stop after the loops stopped (the history records one last point).
+ * _page answers GET /dashboard (served without the admin token: the page
+ * holds no data), _route GET /history and /recent: 1 when it answered. */
+int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err);
+void kumo__gw_dashboard_stop(gateway *gw);
+/* After a reload built p (main thread): a warn line when p's history
+ * settings differ from those the history runs with (they wait for a
+ * restart). */
+void kumo__gw_dashboard_reloaded(gateway *gw, const kumo__project *p);
+int kumo__gw_dashboard_page(gateway *gw, h2o_req_t *req);
+int kumo__gw_dashboard_route(gateway *gw, h2o_req_t *req);
+/* From kumo__gw_observe: keeps o when it failed or was among the slowest. */
+void kumo__gw_recent_observe(loop_thread *t, const kumo__gw_obs *o);
+
+/* admin.c: runs fn(arg, generation, ...) on a thread of its own (an admin
+ * job: file or store reads never block loop 0) and answers req with the
+ * JSON it returns, or with a problem of *status and detail when it returns
+ * NULL. free_arg(arg) once done, whatever happened. On loop 0. */
+typedef json_t *kumo__gw_job_fn(void *arg, const generation *g, int *status, char *detail, size_t detail_len);
+void kumo__gw_admin_job(gateway *gw, h2o_req_t *req, kumo__gw_job_fn *fn, void *arg, void (*free_arg)(void *));
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);

@@ -217,7 +217,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         goto out;
     if ((rc = kumo__event_data_compile(g->project, g->spec, &g->event_data, err)) != 0 ||
         (rc = kumo__ce_check_spec(g->spec, err)) != 0 ||
-        (rc = kumo__ce_routes_build(g->project, g->spec, &g->ce, err)) != 0)
+        (rc = kumo__ce_routes_build(g->project, g->spec, &g->ce, err)) != 0 ||
+        (rc = kumo__monitors_check_spec(g->project, g->spec, err)) != 0)
         goto out;
     if ((rc = kumo__build_units(g->project, built, err)) != 0)
         goto out;
@@ -251,6 +252,31 @@ out:
     else
         *out = g;
     return rc;
+}
+
+static void monitor_release(void *ctx)
+{
+    kumo__gw_generation_release(ctx);
+}
+
+static uint64_t monitor_oldest(void *ctx, const char *function, uint64_t *usual_us)
+{
+    return kumo__gw_oldest_running_us(ctx, function, usual_us);
+}
+
+void kumo__gw_monitor_generation(gateway *gw, generation *g)
+{
+    if (gw->monitor == NULL)
+        return;
+    atomic_fetch_add(&g->refs, 1);
+    kumo__monitor_gen mg = {.project = g->project,
+                            .spec = g->spec,
+                            .checks = g->checks,
+                            .release = monitor_release,
+                            .ctx = g,
+                            .oldest_us = monitor_oldest,
+                            .oldest_ctx = gw};
+    kumo__monitor_generation(gw->monitor, &mg);
 }
 
 /* The largest body any unit accepts. */
@@ -307,6 +333,7 @@ void kumo__gw_reload(gateway *gw)
                             "http.max_connections changed; until kumo up restarts, each loop keeps its bound of %zu "
                             "open connections",
                             gw->max_conns);
+        kumo__gw_dashboard_reloaded(gw, g->project); /* the history's settings wait for a restart */
         const kumo__obs_config *was = &gw->current->project->obs, *now = &g->project->obs;
         if ((was->enabled && was->logs_max) != (now->enabled && now->logs_max) ||
             (now->enabled && now->logs_max && was->logs_max != now->logs_max))
@@ -334,6 +361,8 @@ void kumo__gw_reload(gateway *gw)
     gw->reload_failed = rc != 0;
     memcpy(gw->reload_msg, msg, sizeof(msg));
     pthread_mutex_unlock(&gw->lock);
+    if (rc == 0)
+        kumo__gw_monitor_generation(gw, g);
     if (rc == 0)
         kumo__log_event("info", "reloaded: %s; requests already running finish on generation %lu", msg, number - 1);
     else

@@ -87,6 +87,7 @@ void kumo__gw_observe(loop_thread *t, const kumo__gw_obs *o)
     if (o->timeout_s > 0 && (double)duration > o->timeout_s * 1e6 * KUMO__LONG_SHARE)
         flags |= KUMO__INV_LONG;
     kumo__metrics_invocation(t->gw->metrics, t->index, o->target, o->status, duration, flags);
+    kumo__gw_recent_observe(t, o);     /* the dashboard's slowest and failed (dashboard.c) */
     kumo__gw_trace_observed(t->gw, o); /* its spans (tracing.c) */
 }
 

@@ -109,6 +109,28 @@ static void register_handler(h2o_globalconf_t *conf, gateway *gw, int (*on_req)(
     kumo__install_problem_filter(host, path);
 }
 
+/* The monitor thread, over gw->metrics, probing the API's own port and
+ * naming the admin port in its alerts; then the first generation. Once
+ * the loops run (it reads their pools). */
+static int start_monitor(gateway *gw, const char *host, kumo__error *err)
+{
+    char base[300], admin[64];
+    /* a wildcard address is reached on loopback */
+    const char *to = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : strcmp(host, "::") == 0 ? "::1" : host;
+    snprintf(base, sizeof(base), strchr(to, ':') ? "http://[%s]:%d" : "http://%s:%d", to, gw->port);
+    snprintf(admin, sizeof(admin), "http://127.0.0.1:%d", gw->admin_port);
+    kumo__monitor *mon = NULL;
+    /* the admin listener's descriptor belongs to loop 0 by now: its port says whether there is one */
+    int rc = kumo__monitor_start(gw->metrics, base, gw->admin_port > 0 ? admin : NULL, &mon, err);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&gw->lock); /* GET /alerts reads it under the lock */
+    gw->monitor = mon;
+    pthread_mutex_unlock(&gw->lock);
+    kumo__gw_monitor_generation(gw, gw->current);
+    return 0;
+}
+
 static void gateway_free(gateway *gw)
 {
     if (gw->threads) {
@@ -124,8 +146,11 @@ static void gateway_free(gateway *gw)
         }
         free(gw->threads);
     }
+    kumo__monitor_stop(gw->monitor); /* releases the generations it holds */
+    gw->monitor = NULL;
     kumo__gw_generation_release(gw->current);
     kumo__gw_event_stats_free(gw);
+    kumo__gw_dashboard_stop(gw);
     kumo__tracer_free(gw->tracer);              /* its last export counts into the metrics: before them */
     kumo__logstore_metrics(gw->cfg.logs, NULL); /* before the registry goes */
     kumo__metrics_free(gw->metrics);
@@ -239,6 +264,17 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
                gw->admin_port,
                cfg->admin_token && cfg->admin_token[0] ? "; /status, /reload and /events/NAME/fire need the token"
                                                        : "");
+    if (gw->admin_fd >= 0)
+        printf("  dashboard http://127.0.0.1:%d/dashboard  (history %s)\n", gw->admin_port,
+               g->project->obs.history_s > 0 && g->project->obs.enabled ? "in .kumo/data/metrics.db" : "off");
+    const kumo__monitors_config *mc = &g->project->monitors;
+    if (!g->project->obs.enabled)
+        printf("  monitors off (observability.enabled: false)\n");
+    else
+        printf("  monitors every %gs over the metrics, probes %s; alerts after %gs to the log%s%s (GET /alerts, "
+               "kumo monitors)\n",
+               (double)kumo__monitor_interval_ms() / 1000, mc->probe_interval_s > 0 ? "on" : "off", mc->for_s,
+               mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {
@@ -291,6 +327,9 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         printf("%s (with its fork servers and workers)\n", ncpus ? "" : " none (no CPU set)");
         fflush(stdout);
     }
+    /* the history's thread inherits the mask: signals stay with sigwait */
+    if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0)
+        goto out;
     for (int i = 0; i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];
         t->gw = gw;
@@ -322,6 +361,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         pthread_mutex_unlock(&gw->stop_lock);
     }
 
+    if (rc == 0 && (rc = start_monitor(gw, host, err)) != 0)
+        atomic_store(&gw->draining, 1);
     while (rc == 0) {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0)
@@ -335,8 +376,16 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         atomic_store(&gw->draining, 1);
         break;
     }
+    /* no probes or alerts about a gateway that is going away (GET /alerts
+     * reads gw->monitor under gw->lock) */
+    pthread_mutex_lock(&gw->lock);
+    kumo__monitor *mon = gw->monitor;
+    gw->monitor = NULL;
+    pthread_mutex_unlock(&gw->lock);
+    kumo__monitor_stop(mon);
     for (int i = 0; i < started; i++)
         pthread_join(gw->threads[i].tid, NULL);
+    kumo__gw_dashboard_stop(gw); /* the history's last point holds every invocation */
     if (rc == 0)
         kumo__log_event("info", "stopped cleanly");
 out:

@@ -16,6 +16,8 @@
  *   events:                    # what fires a function besides HTTP (docs/events.md)
  *     purge: {schedule: "0 3 * * *", timezone: Europe/Zurich, handler: todos.purge}
  *   services: {...}            # refused unless empty: not implemented
+ *   monitors: {...}            # what the monitor thread watches (monitors.c)
+ *   alerts: {...}              # where its alerts go (monitors.c)
  *
  * The second half answers "where does store NAME live?" for `kumo up`:
  * KUMO_STORE_<NAME> in the environment beats the chosen environment's URL,
@@ -36,8 +38,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static const char *const top_keys[] = {"name",   "api",      "defaults", "functions",     "stores", "environments",
-                                       "events", "services", "http",     "observability", NULL};
+static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
+                                       "environments", "events", "services", "http",      "observability",
+                                       "monitors",     "alerts", NULL};
 static const char *const http_keys[] = {"max_headers", "max_header_bytes", "max_connections", "body_budget", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
@@ -1362,6 +1365,21 @@ static int load_root(kumo__project *p, kumo__error *err)
     if (events && (rc = load_events(p, events, err)) < 0)
         return rc;
 
+    if ((rc = kumo__monitors_load(doc, json_object_get(root, "monitors"), json_object_get(root, "alerts"), &p->monitors,
+                                  err)) < 0)
+        return rc;
+    /* the monitors read the metrics: with nothing recorded they would watch nothing */
+    for (int i = 0; i < 2 && !p->obs.enabled; i++) {
+        const char *key = i == 0 ? "monitors" : "alerts";
+        if (json_object_get(root, key)) {
+            kumo__doc_key_error(err, doc, root, key,
+                                "%s: needs the metrics, and observability.enabled is false; remove %s: or turn "
+                                "observability back on",
+                                key, key);
+            return -EINVAL;
+        }
+    }
+
     /* Keys kumo will act on but does not yet: an empty one is allowed (a
      * placeholder), anything in it is refused rather than ignored. */
     static const struct {
@@ -1425,6 +1443,7 @@ static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo
     p->max_body = p->defaults.max_body;
     p->http = (kumo__http_limits){
         .max_headers = 100, .max_header_bytes = 8u << 10, .max_connections = 0, .body_budget = 256u << 20};
+    kumo__monitors_defaults(&p->monitors);
     p->obs = (kumo__obs_config){.enabled = 1,
                                 .history_s = 86400,
                                 .history_max = 64u << 20,
@@ -1506,6 +1525,7 @@ void kumo__project_free(kumo__project *p)
         free(e->ce_source);
     }
     free(p->events);
+    kumo__monitors_free(&p->monitors);
     free(p->dir);
     free(p->name);
     free(p->api_path);

@@ -12,6 +12,7 @@
 #include "base/store_var.h"
 #include "base/tz.h"
 #include "openapi/openapi.h"
+#include "project/monitors.h"
 #include "project/schedule.h"
 
 /* How a function unit runs: from defaults:, overridden per unit. */
@@ -155,6 +156,7 @@ typedef struct kumo__project {
     kumo__obs_config obs;     /* observability: */
     kumo__event_decl *events; /* events:, in file order */
     size_t nevents;
+    kumo__monitors_config monitors; /* monitors: and alerts: (project/monitors.h) */
     kumo__doc *doc;
     int prebuilt; /* loaded by kumo__project_load_prebuilt */
 } kumo__project;

@@ -121,6 +121,7 @@ struct kumo__pool {
     uint64_t backoff_until;
     int backoff_level;
     char last_crash[300];
+    uint64_t oldest_running_us; /* when the oldest running call began (monotonic us) at the last tick; 0: none */
     /* status figures: written here, read by the admin loop (relaxed) */
     unsigned long long n_invocations, n_errors, n_crashes, n_timeouts, n_cold, n_rejected;
     uint32_t hist[HIST_SECONDS][HIST_BUCKETS];
@@ -533,7 +534,10 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
             ran = UINT32_MAX;
         if (ran == 0)
             ran = 1;
-        p->service_us = p->service_us == 0 ? (uint32_t)ran : p->service_us - p->service_us / 8 + (uint32_t)ran / 8;
+        /* stored whole: the monitor reads it (kumo__pool_oldest_us) */
+        __atomic_store_n(&p->service_us,
+                         p->service_us == 0 ? (uint32_t)ran : p->service_us - p->service_us / 8 + (uint32_t)ran / 8,
+                         __ATOMIC_RELAXED);
         w->head_since_us = t;
     } else {
         w->head_since_us = kumo__mono_us();
@@ -799,8 +803,11 @@ void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
     /* A running call past its deadline: kill the worker. Only a worker's
      * oldest call runs; one behind it that passes its deadline is answered
      * by the worker without running it (KF_EXPIRED) once its turn comes. */
+    uint64_t oldest = 0;
     for (worker *w = p->workers; w; w = w->next) {
         kumo__call *c = w->head;
+        if (c && w->head_since_us && (oldest == 0 || w->head_since_us < oldest))
+            oldest = w->head_since_us;
         if (c && !w->killed_timeout) {
             if (c->deadline_ms && now_ms >= c->deadline_ms) {
                 w->killed_timeout = 1;
@@ -814,6 +821,7 @@ void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
             }
         }
     }
+    __atomic_store_n(&p->oldest_running_us, oldest, __ATOMIC_RELAXED);
     /* Calls whose deadline passed while queued are answered now. */
     kumo__call **link = &p->qhead, *prev = NULL;
     while (*link) {
@@ -906,6 +914,14 @@ void kumo__pool_record(kumo__pool *p, uint64_t duration_us, int error, uint64_t 
     if (k >= HIST_BUCKETS)
         k = HIST_BUCKETS - 1;
     __atomic_fetch_add(&p->hist[slot][k], 1, __ATOMIC_RELAXED);
+}
+
+uint64_t kumo__pool_oldest_us(const kumo__pool *p, uint64_t *usual_us)
+{
+    uint64_t at = __atomic_load_n(&p->oldest_running_us, __ATOMIC_RELAXED), now = kumo__mono_us();
+    if (usual_us)
+        *usual_us = __atomic_load_n(&p->service_us, __ATOMIC_RELAXED);
+    return at && now > at ? now - at : 0;
 }
 
 void kumo__pool_stats_add(const kumo__pool *p, kumo__pool_stats *out, uint64_t now_ms)

@@ -251,6 +251,12 @@ int kumo__pool_submit(kumo__pool *pool, kumo__call *call, char *why, size_t why_
 void kumo__pool_tick(kumo__pool *pool, uint64_t now_ms);
 /* Calls in flight or queued. */
 size_t kumo__pool_pending(const kumo__pool *pool);
+/* How long (microseconds) the oldest call running on one of the pool's
+ * workers has been running, as of the pool's last tick; 0 when none runs.
+ * *usual_us (may be NULL) gets how long a warm call usually runs (the
+ * pool's moving average; 0: none yet). Any thread (relaxed loads: the
+ * monitor reads them). */
+uint64_t kumo__pool_oldest_us(const kumo__pool *pool, uint64_t *usual_us);
 /* The spawner's news, passed on to every pool of its loop: a worker's pid
  * (matched by tag), and that an exit status is there for `pid`. */
 void kumo__pool_on_spawned(kumo__pool *pool, uint32_t tag, pid_t pid, int err);
