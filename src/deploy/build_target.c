@@ -417,6 +417,12 @@ int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out
         goto out;
     if ((rc = kumo__target_check_events(p, target, err)) < 0)
         goto out;
+    if (p->monitors.nops > 0 || p->monitors.nwebhooks > 0)
+        fprintf(stderr,
+                "kumo: warning: %s/kumo.yaml: monitors: and alerts: are evaluated by kumo up; deployed on %s they are "
+                "not: `kumo monitors rules %s` writes the same monitors as Prometheus alerting rules for the "
+                "Prometheus that scrapes it (docs/monitors.md)\n",
+                p->dir, target, p->dir);
     if ((rc = kumo__build_units(p, &built, err)) < 0)
         goto out;
     snprintf(outdir, sizeof(outdir), "%s/.kumo/build/%s", p->dir, target);

@@ -19,56 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* OpenTelemetry's faas.trigger of an event source. */
-static const char *trigger_of(kumo__event_kind k)
-{
-    switch (k) {
-    case KUMO__EVENT_SCHEDULE: return "timer";
-    case KUMO__EVENT_QUEUE:
-    case KUMO__EVENT_TOPIC: return "pubsub";
-    case KUMO__EVENT_BLOB: return "datasource";
-    case KUMO__EVENT_CLOUDEVENT: return "other";
-    }
-    return "other";
-}
-
 int kumo__gw_metrics_targets(gateway *gw, generation *g, kumo__error *err)
 {
-    const kumo__project *p = g->project;
-    const kumo__spec *spec = g->spec;
-    g->mt_noroute = -1;
-    if ((g->mt_ops = malloc((spec->nops ? spec->nops : 1) * sizeof(int))) == NULL ||
-        (g->mt_events = malloc((p->nevents ? p->nevents : 1) * sizeof(int))) == NULL) {
+    if (kumo__metrics_project_targets(gw->metrics, g->project, g->spec, &g->mt_ops, &g->mt_events, &g->mt_noroute) !=
+        0) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         return err->code;
     }
-    if (!p->obs.enabled) { /* observability: {enabled: false}: nothing is recorded */
-        for (size_t i = 0; i < spec->nops; i++)
-            g->mt_ops[i] = -1;
-        for (size_t i = 0; i < p->nevents; i++)
-            g->mt_events[i] = -1;
-        return 0;
-    }
-    for (size_t i = 0; i < spec->nops; i++) {
-        const kumo__operation *op = &spec->ops[i];
-        char route[1024], name[1100];
-        snprintf(route, sizeof(route), "%s%s", spec->base_path ? spec->base_path : "", op->path);
-        if (op->operation_id == NULL)
-            snprintf(name, sizeof(name), "%s %s", op->method, route);
-        kumo__mtarget t = {.function = op->unit_index >= 0 ? p->units[op->unit_index].name : "",
-                           .operation = op->operation_id ? op->operation_id : name,
-                           .route = route,
-                           .method = op->method,
-                           .trigger = "http"};
-        g->mt_ops[i] = kumo__metrics_target(gw->metrics, &t);
-    }
-    for (size_t i = 0; i < p->nevents; i++) {
-        const kumo__event_decl *d = &p->events[i];
-        kumo__mtarget t = {.function = d->unit, .operation = d->name, .trigger = trigger_of(d->kind)};
-        g->mt_events[i] = kumo__metrics_target(gw->metrics, &t);
-    }
-    kumo__mtarget none = {.function = "", .operation = "", .route = "", .method = "", .trigger = "http"};
-    g->mt_noroute = kumo__metrics_target(gw->metrics, &none);
     return 0;
 }
 
@@ -108,7 +65,7 @@ void kumo__gw_observe_event(loop_thread *t, const generation *g, const char *eve
                       .operation = d->name,
                       .route = "",
                       .method = "",
-                      .trigger = trigger_of(d->kind),
+                      .trigger = kumo__faas_trigger(d->kind),
                       .request_id = request_id,
                       .status = status,
                       .result = result,

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "runtime/runtime.h"
 
 static uint64_t epoch_ms(void)
@@ -173,6 +174,13 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         kumo__error_wrap(err, "%s/kumo.yaml: observability.traces", appdir);
         goto out;
     }
+    if (p->obs.enabled &&
+        ((h->metrics = kumo__metrics_create(1)) == NULL ||
+         kumo__metrics_project_targets(h->metrics, p, h->spec, &h->mt_ops, &h->mt_events, &h->mt_noroute) != 0)) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
     for (size_t i = 0; i < p->nunits; i++) {
         if (only >= 0 && (int)i != only)
             continue;
@@ -204,6 +212,9 @@ void kumo__host_free(kumo__host *h)
         return;
     kumo__host_consumers_stop(h);
     kumo__tracer_free(h->tracer); /* a last export of what is buffered */
+    kumo__metrics_free(h->metrics);
+    free(h->mt_ops);
+    free(h->mt_events);
     for (size_t i = 0; h->project && i < h->project->nunits; i++) {
         if (h->invokers)
             kumo__invoker_free(h->invokers[i]);
@@ -369,9 +380,13 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
 
     kumo__dispatch d;
     kumo__frame_reset(&h->request);
+    uint64_t start_us = kumo__mono_us();
     int kind = kumo__dispatch_request(&h->api, in, r->request_id, epoch_ms(), &h->request, &d);
     r->op = d.op;
     if (kind == KUMO__DISPATCH_ANSWER) {
+        if (h->metrics)
+            kumo__metrics_answered(h->metrics, 0, d.op ? h->mt_ops[d.op_index] : h->mt_noroute, d.status,
+                                   kumo__mono_us() - start_us, 0);
         r->status = d.status;
         r->no_route = d.no_route;
         snprintf(r->allow, sizeof(r->allow), "%s", d.allow);
@@ -399,6 +414,14 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
     if (h->tracer) {
         kumo__hex_encode(sc.trace_id, 16, r->trace_id);
         kumo__hex_encode(sc.span_id, 8, r->span_id);
+    }
+    if (h->metrics) {
+        unsigned flags = (failure || r->status >= 500 ? KUMO__INV_ERROR : 0) | (cold ? KUMO__INV_COLD : 0);
+        uint64_t took = kumo__mono_us() - start_us;
+        double timeout_s = h->project->units[op->unit_index].tuning.timeout_s;
+        if (timeout_s > 0 && (double)took > timeout_s * 1e6 * KUMO__LONG_SHARE)
+            flags |= KUMO__INV_LONG;
+        kumo__metrics_invocation(h->metrics, 0, h->mt_ops[d.op_index], r->status, took, flags);
     }
     if (!sc.recording)
         return;
@@ -570,8 +593,14 @@ void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo_
         return;
     }
     h->trace_sc = &t.sc; /* run records the store calls */
+    uint64_t start_us = kumo__mono_us();
     const char *failure = run(h, e->unit_index, in, r);
     h->trace_sc = NULL;
+    if (h->metrics) {
+        size_t i = (size_t)(e - p->events);
+        kumo__metrics_invocation(h->metrics, 0, i < p->nevents ? h->mt_events[i] : -1, r->status,
+                                 kumo__mono_us() - start_us, failure || r->status >= 500 ? KUMO__INV_ERROR : 0);
+    }
     kumo__host_event_trace_end(h, e, &t, r->request_id, r->status, failure, NULL, 0);
 }
 

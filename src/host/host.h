@@ -23,6 +23,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/docs.h"
 #include "obs/trace.h"
+#include "obs/metrics.h"
 #include "openapi/check.h"
 #include "project/project.h"
 #include "project/store_plan.h"
@@ -51,6 +52,11 @@ typedef struct kumo__host {
      * invocation being served when it has one that is not a traceparent
      * (Lambda's X-Ray Lambda-Runtime-Trace-Id), else NULL. */
     kumo__tracer *tracer;
+    /* Metrics (docs/metrics.md): one shard, since invocations take turns
+     * under call_lock; NULL with observability: {enabled: false}. Served
+     * on $KUMO_METRICS_PORT when it is set (http.c). */
+    kumo__metrics *metrics;
+    int *mt_ops, *mt_events, mt_noroute;
     const char *platform_trace;
     const kumo__span_ctx *trace_sc; /* the trace of the API invocation being run, else NULL */
     unsigned long served;           /* API invocations so far: the first is the instance's cold start */

@@ -90,27 +90,86 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err)
+/* $KUMO_METRICS_PORT: GET /metrics, the Prometheus text of this instance
+ * (docs/metrics.md), on a listener of its own beside the API's, so no
+ * route of the user's API is taken. */
+static int on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+    kumo__host *h = ((host_handler *)self)->host;
+    if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics"))) {
+        kumo__send_problem(req, 404, "Not Found", "this port serves GET /metrics only", NULL, NULL);
+        return 0;
+    }
+    pthread_mutex_lock(&h->call_lock); /* the consumers record under it */
+    char *text = kumo__metrics_prometheus(h->metrics, NULL);
+    pthread_mutex_unlock(&h->call_lock);
+    if (text == NULL) {
+        kumo__send_problem(req, 500, "Internal Server Error", "out of memory", NULL, NULL);
+        return 0;
+    }
+    req->res.status = 200;
+    req->res.reason = "OK";
+    kumo__h2o_add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
+    h2o_iovec_t body = h2o_strdup(&req->pool, text, SIZE_MAX);
+    free(text);
+    kumo__send_body(req, body.base, body.len);
+    return 0;
+}
+
+/* A listening socket on host:port (port 0: any); its fd, or -1 with err set. */
+static int listen_tcp(const char *host, int port, struct sockaddr_in *sa, kumo__error *err)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
         kumo__error_set(err, -EINVAL, "'%s' is not an IPv4 address", host);
-        return err->code;
+        return -1;
     }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int on = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
+        bind(fd, (struct sockaddr *)sa, sizeof(*sa)) != 0 || listen(fd, 1024) != 0) {
         kumo__error_set(err, -errno, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return err->code;
+        return -1;
     }
-    socklen_t sl = sizeof(sa);
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    socklen_t sl = sizeof(*sa);
+    getsockname(fd, (struct sockaddr *)sa, &sl);
+    return fd;
+}
+
+int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err)
+{
+    struct sockaddr_in sa, msa;
+    int fd = listen_tcp(host, port, &sa, err);
+    if (fd < 0)
+        return err->code;
+    /* KUMO_METRICS_PORT: /metrics on a port of its own */
+    const char *mport = getenv("KUMO_METRICS_PORT");
+    int mfd = -1;
+    if (mport && *mport) {
+        char *end;
+        long mp = strtol(mport, &end, 10);
+        if (*end != '\0' || mp < 0 || mp > 65535) {
+            kumo__error_set(err, -EINVAL, "KUMO_METRICS_PORT=%s is not a port number (0 to 65535)", mport);
+            close(fd);
+            return err->code;
+        }
+        if (h->metrics == NULL) {
+            kumo__error_set(err, -EINVAL,
+                            "KUMO_METRICS_PORT is set but kumo.yaml has observability: {enabled: false}: there are "
+                            "no metrics to serve; unset one of them");
+            close(fd);
+            return err->code;
+        }
+        if ((mfd = listen_tcp(host, (int)mp, &msa, err)) < 0) {
+            kumo__error_wrap(err, "KUMO_METRICS_PORT");
+            close(fd);
+            return err->code;
+        }
+    }
 
     /* Static: they outlive this function (see the end). */
     static h2o_globalconf_t conf;
@@ -132,6 +191,22 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     static h2o_context_t ctx;
     h2o_context_init(&ctx, loop, &conf);
     h2o_accept_ctx_t actx = {.ctx = &ctx, .hosts = conf.hosts};
+    static h2o_globalconf_t mconf;
+    static h2o_context_t mctx;
+    static h2o_accept_ctx_t mactx;
+    kumo__listener *mlistener = NULL;
+    if (mfd >= 0) {
+        h2o_config_init(&mconf);
+        mconf.server_name = h2o_iovec_init(H2O_STRLIT("kumo"));
+        h2o_hostconf_t *mhost = h2o_config_register_host(&mconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+        h2o_pathconf_t *mpath = h2o_config_register_path(mhost, "/", 0);
+        host_handler *mh = (host_handler *)h2o_create_handler(mpath, sizeof(*mh));
+        mh->super.on_req = on_metrics_req;
+        mh->host = h;
+        h2o_context_init(&mctx, loop, &mconf);
+        mactx = (h2o_accept_ctx_t){.ctx = &mctx, .hosts = mconf.hosts};
+        mlistener = kumo__listener_start(loop, mfd, &mactx, "kumo-host metrics", 16);
+    }
     kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
     /* Handlers run in this process: only stores and logs hold descriptors
      * besides the connections. */
@@ -152,6 +227,8 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     signal(SIGPIPE, SIG_IGN);
     fprintf(stderr, "kumo-host: %s serving http://%s:%d (at most %zu open connections)\n", h->project->name, host,
             ntohs(sa.sin_port), max_conns);
+    if (mlistener)
+        fprintf(stderr, "kumo-host: metrics at http://%s:%d/metrics\n", host, ntohs(msa.sin_port));
     const char *consume = getenv("KUMO_CONSUME");
     int failed = 0;
     if (consume && strcmp(consume, "1") == 0 && (failed = kumo__host_consumers_start(h, err)) != 0)
@@ -168,6 +245,10 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     kumo__listener_stop(listener);
     for (uint64_t until = kumo__mono_ms() + 10000; kumo__listener_connections(listener) > 0 && kumo__mono_ms() < until;)
         h2o_evloop_run(loop, 50);
+    if (mlistener) {
+        kumo__listener_stop(mlistener);
+        kumo__listener_close(mlistener);
+    }
     size_t left = kumo__listener_connections(listener);
     kumo__listener_close(listener);
     h2o_evloop_run(loop, 0);

@@ -99,6 +99,18 @@ void kumo__msnap_free(kumo__msnap *s);
  * empty. A quantile in the +Inf bucket gives the last finite bound. */
 double kumo__mbuckets_quantile(const uint64_t *buckets, double q);
 
+/* targets.c: the targets of project p's operations (*ops, one per
+ * spec->nops) and events (*events, one per p->nevents), and of requests no
+ * operation matched (*noroute); all -1 when p->obs.enabled is false. The
+ * arrays are malloc'd (the caller frees). 0, or -ENOMEM. */
+struct kumo__project;
+struct kumo__spec;
+int kumo__metrics_project_targets(kumo__metrics *m, const struct kumo__project *p, const struct kumo__spec *spec,
+                                  int **ops, int **events, int *noroute);
+/* OpenTelemetry's faas.trigger of an event kind (kumo__event_kind):
+ * timer, pubsub, datasource or other. */
+const char *kumo__faas_trigger(int event_kind);
+
 /* Everything above in the Prometheus text format (version 0.0.4), then
  * `extra` (lines the caller made: gauges it reads from elsewhere) as it
  * is. malloc'd, or NULL when out of memory. Any thread. */

@@ -18,7 +18,7 @@ import urllib.request
 
 import requests
 
-from kumo_harness import GatewayTest, free_port, wait_for
+from kumo_harness import KUMO, Gateway, GatewayTest, copy_project, free_port, wait_for
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -170,6 +170,65 @@ class MetricsTest(GatewayTest):
         self.wait_value('sum(faas_invocations_total{operation="listTodos",faas_trigger="http"})', want_list + 2)
         self.wait_value("kumo_generation", 2.0)
         self.assertEqual(self.query('sum(resets(faas_invocations_total{operation="listTodos"}[5m]))'), 0.0)
+
+
+class HostMetricsTest(unittest.TestCase):
+    """kumo-host (Cloud Run, Knative, Kubernetes, OpenFaaS, Azure) serves the
+    same metrics on $KUMO_METRICS_PORT, beside the API's port."""
+
+    def test_host_metrics_port(self):
+        d = copy_project("todo")
+        host = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+        try:
+            gw = Gateway(d)  # builds the unit
+            self.assertEqual(gw.stop(), 0)
+            port, mport = free_port(), free_port()
+            e = dict(os.environ)
+            e.update({"PORT": str(port), "KUMO_DATA": os.path.join(os.path.dirname(d), "host-data"),
+                      "KUMO_METRICS_PORT": "nope"})
+            bad = subprocess.run([host, "http", d, "todos"], env=e, capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(bad.returncode, 0)
+            self.assertIn("KUMO_METRICS_PORT=nope is not a port number", bad.stderr)
+            e["KUMO_METRICS_PORT"] = str(mport)
+            log = open(os.path.join(os.path.dirname(d), "host.log"), "w+")
+            proc = subprocess.Popen([host, "http", d, "todos"], env=e, stdout=log, stderr=log)
+            base, mbase = "http://127.0.0.1:%d" % port, "http://127.0.0.1:%d" % mport
+            try:
+                def up():
+                    try:
+                        return requests.get(mbase + "/metrics", timeout=1).status_code == 200
+                    except requests.RequestException:
+                        return False
+                self.assertTrue(wait_for(lambda: proc.poll() is None and up(), timeout=30), open(log.name).read())
+                for _ in range(3):
+                    self.assertEqual(requests.get(base + "/todos", timeout=5).status_code, 200)
+                self.assertEqual(requests.post(base + "/todos", json={"nope": 1}, timeout=5).status_code, 400)
+                self.assertEqual(requests.get(base + "/metrics", timeout=5).status_code, 404,
+                                 "the API's port keeps every path for the API")
+                r = requests.get(mbase + "/metrics", timeout=5)
+                self.assertTrue(r.headers["content-type"].startswith("text/plain; version=0.0.4"))
+                text = r.text
+                self.assertEqual(sample(text, 'faas_invocations_total{faas_name="todos",operation="listTodos",'
+                                              'faas_trigger="http"}'), 3.0, text)
+                self.assertEqual(sample(text, 'faas_coldstarts_total{faas_name="todos",operation="listTodos",'
+                                              'faas_trigger="http"}'), 1.0, text)
+                self.assertEqual(sample(text, 'http_server_request_duration_seconds_count{http_route="/todos",'
+                                              'http_request_method="POST",http_response_status_code="400",'
+                                              'operation="createTodo",faas_name="todos"}'), 1.0, text)
+                self.assertEqual(requests.get(mbase + "/other", timeout=5).status_code, 404)
+                if PROMTOOL:
+                    lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True)
+                    self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+            finally:
+                proc.terminate()
+                rc = proc.wait(timeout=20)
+                log.close()
+            out = open(log.name).read()
+            self.assertEqual(rc, 0, out[-3000:])
+            self.assertNotIn("AddressSanitizer", out)
+            self.assertNotIn("runtime error:", out)
+        finally:
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
 
 if __name__ == "__main__":
