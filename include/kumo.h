@@ -188,7 +188,10 @@ KUMO_API int kumo_response_header(kumo_response *res, const char *name, const ch
 KUMO_API int kumo_response_body(kumo_response *res, const void *body, size_t len, const char *content_type);
 /* Sets status and a JSON body; takes ownership of `json` (decrefs it). */
 KUMO_API int kumo_response_json(kumo_response *res, int status, json_t *json);
-/* An RFC 9457 application/problem+json response. `detail` may be NULL. */
+/* An RFC 9457 application/problem+json response: type about:blank, title
+ * (NULL: the status's reason phrase), status, detail (may be NULL), and,
+ * like the problems kumo writes itself, instance (the request's path) and
+ * request_id (the id on its log lines and in X-Request-Id). */
 KUMO_API int kumo_response_problem(kumo_response *res, int status, const char *title, const char *detail);
 
 /* ---- logs ------------------------------------------------------------------ */

@@ -81,3 +81,66 @@ size_t kumo__rfc3339_now(char *out, size_t len)
 {
     return kumo__rfc3339(kumo__epoch_us(), out, len);
 }
+
+/* n decimal digits at s into *v; -1 if any is not a digit. */
+static int read_digits(const char *s, int n, long *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 0;
+}
+
+/* Days since 1970-01-01 of a civil date (the inverse of the above). */
+static long days_from_civil(long y, long m, long d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int kumo__rfc3339_parse(const char *s, size_t len, int64_t *epoch_us)
+{
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    long y, mo, d, h, mi, sec, frac = 0, off = 0;
+    if (len < 20 || read_digits(s, 4, &y) || s[4] != '-' || read_digits(s + 5, 2, &mo) || s[7] != '-' ||
+        read_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || read_digits(s + 11, 2, &h) ||
+        s[13] != ':' || read_digits(s + 14, 2, &mi) || s[16] != ':' || read_digits(s + 17, 2, &sec))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    size_t i = 19;
+    if (i < len && s[i] == '.') {
+        size_t start = ++i;
+        long scale = 100000;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            frac += (s[i] - '0') * scale; /* digits past microseconds are dropped */
+            scale /= 10;
+            i++;
+        }
+        if (i == start)
+            return -1;
+    }
+    if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
+        off = 0;
+    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        long oh, om;
+        if (read_digits(s + i + 1, 2, &oh) || read_digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+            return -1;
+        off = (oh * 60 + om) * 60 * (s[i] == '+' ? 1 : -1);
+    } else {
+        return -1;
+    }
+    if (sec == 60)
+        sec = 59;
+    int64_t secs = (int64_t)days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    *epoch_us = secs * 1000000 + frac;
+    return 0;
+}

@@ -20,5 +20,10 @@ uint64_t kumo__epoch_us(void); /* CLOCK_REALTIME, microseconds since 1970 */
 size_t kumo__rfc3339(uint64_t epoch_us, char *out, size_t len);
 /* The same for now. */
 size_t kumo__rfc3339_now(char *out, size_t len);
+/* Reads an RFC 3339 date-time ("2026-12-05T03:46:26.123456Z", any
+ * fraction, Z or a +hh:mm/-hh:mm offset; 't', 'z' and a space for 'T'
+ * accepted) of exactly len bytes into microseconds since 1970 (a leap
+ * second reads as :59): 0, or -1 when it is not one (*epoch_us untouched). */
+int kumo__rfc3339_parse(const char *s, size_t len, int64_t *epoch_us);
 
 #endif

@@ -28,6 +28,7 @@ int kumo__cmd_destroy(int argc, char **argv, kumo__error *err);
 int kumo__cmd_emulate(int argc, char **argv, kumo__error *err);
 int kumo__cmd_events(int argc, char **argv, kumo__error *err);
 int kumo__cmd_invoke(int argc, char **argv, kumo__error *err);
+int kumo__cmd_logs(int argc, char **argv, kumo__error *err);
 int kumo__cmd_monitors(int argc, char **argv, kumo__error *err);
 
 /* admin.c: one HTTP/1.0 request to a running kumo's admin port, with

@@ -24,6 +24,9 @@ static const kumo__command commands[] = {
     {"invoke", kumo__cmd_invoke, "call a running kumo's event or operation by hand and print the answer",
      "kumo invoke EVENT|OPERATION_ID [--data FILE|-] [--header K:V]... [--param K=V]... [--json] [--verbose] "
      "[--admin-port N] [--host ADDR] [--admin-token-file FILE]"},
+    {"logs", kumo__cmd_logs, "show what kumo up logged here (kept in .kumo/data/logs.db), running or stopped",
+     "kumo logs [DIR] [--function F] [--operation O] [--level debug|info|warn|error] [--since 30s|5m|2h|RFC3339] "
+     "[--trace ID] [--request ID] [--json] [--limit N] [--follow]"},
     {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency",
      "kumo status [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]"},
     {"monitors", kumo__cmd_monitors, "show a running kumo's monitors and alerts; write them as Prometheus rules",

@@ -7,14 +7,21 @@
  * defines it); the gateway checks the name against the project. The admin
  * token comes from --admin-token-file or KUMO_ADMIN_TOKEN (cli/admin.c),
  * which is then taken out of the environment that compilers and workers
- * inherit.
+ * inherit. The log store (obs/logstore.h) runs around the whole serve, so
+ * that what the compilers, the gateway, its fork servers and workers
+ * write to stderr is kept in DIR/.kumo/data/logs.db for `kumo logs`.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "cli/cli.h"
 #include "gateway/gateway.h"
+#include "obs/logstore.h"
+#include "project/project.h"
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, kumo__error *err)
 {
@@ -27,6 +34,28 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, k
     }
     *out = (int)v;
     return 0;
+}
+
+/* Started before the gateway builds anything, so that the compilers'
+ * messages are stored too. The project is read here only for its
+ * directory and observability.logs.max_size (0, or enabled: false: no
+ * store); one that does not load gets no store, and the gateway then
+ * says why. A store that cannot start is worth a warning, not a refusal
+ * to serve. */
+static kumo__logstore *start_log_store(const char *dir)
+{
+    kumo__project *p = NULL;
+    kumo__logstore *ls = NULL;
+    kumo__error e = {0};
+    if (kumo__project_load(dir, &p, &e) != 0)
+        return NULL;
+    char data[PATH_MAX];
+    if (p->obs.enabled && p->obs.logs_max > 0 &&
+        snprintf(data, sizeof(data), "%s/.kumo/data", p->dir) < (int)sizeof(data) &&
+        kumo__logstore_start(data, p->obs.logs_max, &ls, &e) != 0)
+        kumo__log_event("warn", "%s; serving without the log store (kumo logs will not show this run)", e.msg);
+    kumo__project_free(p);
+    return ls;
 }
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err)
@@ -103,5 +132,8 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
         return err->code;
     }
     cfg.admin_token = token;
-    return kumo__gateway_run(&cfg, err);
+    cfg.logs = start_log_store(cfg.dir);
+    rc = kumo__gateway_run(&cfg, err);
+    kumo__logstore_stop(cfg.logs);
+    return rc;
 }

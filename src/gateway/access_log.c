@@ -4,11 +4,13 @@
  * log query written locally works deployed:
  *
  *   {"time":..,"level":"info","msg":"request","request_id":..,"method":..,
- *    "path":..,"operation":..,"status":200,"duration_us":93,"worker_pid":..}
+ *    "path":..,"operation":..,"status":200,"duration_us":93,"trace_id":..,
+ *    "span_id":..,"worker_pid":..}
  *
  * `level` follows the status: info below 500, warn for 503 (the gateway
  * shedding load), error for any other 5xx. worker_pid is kumo up's only
- * (kumo-host serves in its own process). The gateway gathers its lines per
+ * (kumo-host serves in its own process); trace_id and span_id are there
+ * when the request was traced. The gateway gathers its lines per
  * loop thread and writes them once per turn of the loop.
  */
 #include "gateway/access_log.h"
@@ -23,7 +25,8 @@ const char *kumo__access_level(int status)
 }
 
 void kumo__access_line(kumo__logline *l, const char *request_id, const char *method, size_t method_len,
-                       const char *path, size_t path_len, const char *operation, int status, uint64_t duration_us)
+                       const char *path, size_t path_len, const char *operation, int status, uint64_t duration_us,
+                       const char *trace_id, const char *span_id)
 {
     kumo__logline_begin(l, kumo__access_level(status), "request", 7);
     kumo__logline_cstr(l, "request_id", request_id);
@@ -32,6 +35,8 @@ void kumo__access_line(kumo__logline *l, const char *request_id, const char *met
     kumo__logline_cstr(l, "operation", operation ? operation : "");
     kumo__logline_int(l, "status", status);
     kumo__logline_int(l, "duration_us", (long long)duration_us);
+    kumo__logline_cstr(l, "trace_id", trace_id);
+    kumo__logline_cstr(l, "span_id", span_id);
 }
 
 /* Access log lines are gathered per loop and written once per turn of the
@@ -67,10 +72,12 @@ static void log_append(const char *line, size_t len)
 }
 
 void kumo__access_log(const char *request_id, const char *method, const char *path, size_t path_len,
-                      const char *operation, int status, uint64_t duration_us, pid_t pid)
+                      const char *operation, int status, uint64_t duration_us, pid_t pid, const char *trace_id,
+                      const char *span_id)
 {
     kumo__logline l;
-    kumo__access_line(&l, request_id, method, strlen(method), path, path_len, operation, status, duration_us);
+    kumo__access_line(&l, request_id, method, strlen(method), path, path_len, operation, status, duration_us, trace_id,
+                      span_id);
     if (pid > 0)
         kumo__logline_int(&l, "worker_pid", pid);
     size_t n = kumo__logline_end(&l);

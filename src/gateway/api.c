@@ -20,6 +20,7 @@
 
 #include "gateway/access_log.h"
 #include "gateway/h2o_glue.h"
+#include "proto/tracectx.h"
 
 static loop_thread *thread_of(h2o_req_t *req)
 {
@@ -199,8 +200,16 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
                       .span = &c->span};
     kumo__gw_trace_store_calls(t->gw, &c->span, result, payload, len);
     kumo__gw_observe(t, &o);
+    /* The access line names the request's trace and SERVER span, so that
+     * kumo logs --trace finds it beside the handler's lines. */
+    char trace_hex[33], span_hex[17];
+    int traced = !kumo__id_is_zero(c->span.trace_id, 16);
+    if (traced) {
+        kumo__hex_encode(c->span.trace_id, 16, trace_hex);
+        kumo__hex_encode(c->span.span_id, 8, span_hex);
+    }
     kumo__access_log(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
-                     c->call.worker_pid);
+                     c->call.worker_pid, traced ? trace_hex : NULL, traced ? span_hex : NULL);
     c->lg->users--;
     kumo__frame_writer_free(&c->call.frame);
     free(c);
@@ -220,7 +229,7 @@ static void reject(h2o_req_t *req, const char *request_id, uint64_t start, loop_
     char method[16];
     snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
     kumo__access_log(request_id, method, req->path.base, req->query_at != SIZE_MAX ? req->query_at : req->path.len,
-                     op ? op->operation_id : NULL, status, kumo__mono_us() - start, 0);
+                     op ? op->operation_id : NULL, status, kumo__mono_us() - start, 0, NULL, NULL);
 }
 
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
@@ -271,7 +280,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         refused = kumo__h2o_refuse_framing(req, request_id);
     if (refused) {
         kumo__gw_observe_answered(t, g, -1, refused, start, 0);
-        kumo__access_log(request_id, method, path, path_len, NULL, refused, kumo__mono_us() - start, 0);
+        kumo__access_log(request_id, method, path, path_len, NULL, refused, kumo__mono_us() - start, 0, NULL, NULL);
         return 0;
     }
     kumo__http_in in;
@@ -308,7 +317,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         send_answer(req, request_id, d.status, d.allow, d.retry_after, d.body, d.body_len);
         kumo__gw_observe_answered(t, g, d.op ? (int)d.op_index : -1, d.status, start, 0);
         kumo__access_log(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, d.status,
-                         kumo__mono_us() - start, 0);
+                         kumo__mono_us() - start, 0, NULL, NULL);
         kumo__dispatch_free(&d);
         return 0;
     }

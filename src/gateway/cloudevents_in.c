@@ -1096,7 +1096,7 @@ static void respond(ce_req *r)
         status = 499; /* the client went away first */
     }
     kumo__access_log(r->request_id, "POST", KUMO__CE_PATH, sizeof(KUMO__CE_PATH) - 1, NULL, status,
-                     kumo__mono_us() - r->start_us, r->worker_pid);
+                     kumo__mono_us() - r->start_us, r->worker_pid, NULL, NULL);
     if (r->calls)
         r->lg->users--;
     free(r->calls);
@@ -1190,7 +1190,7 @@ void kumo__gw_cloudevents(loop_thread *t, loop_gen *lg, h2o_req_t *req, const ku
     if (r == NULL) {
         kumo__send_problem(req, 503, "Service Unavailable", "out of memory", request_id, "1");
         kumo__access_log(request_id, "POST", KUMO__CE_PATH, sizeof(KUMO__CE_PATH) - 1, NULL, 503,
-                         kumo__mono_us() - start_us, 0);
+                         kumo__mono_us() - start_us, 0, NULL, NULL);
         return;
     }
     r->req = req;

@@ -29,6 +29,9 @@ typedef struct kumo__gateway_config {
     /* POST /reload starts at most one reload per this many ms (0: no
      * limit); see docs/reload.md. */
     int reload_interval_ms;
+    /* kumo up's log store (obs/logstore.h), the caller's; the gateway
+     * counts the lines it drops in its metrics. NULL: none. */
+    struct kumo__logstore *logs;
 } kumo__gateway_config;
 
 /* Loads, builds and serves the project until SIGTERM or SIGINT, then

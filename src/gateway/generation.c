@@ -334,6 +334,11 @@ void kumo__gw_reload(gateway *gw)
                             "open connections",
                             gw->max_conns);
         kumo__gw_dashboard_reloaded(gw, g->project); /* the history's settings wait for a restart */
+        const kumo__obs_config *was = &gw->current->project->obs, *now = &g->project->obs;
+        if ((was->enabled && was->logs_max) != (now->enabled && now->logs_max) ||
+            (now->enabled && now->logs_max && was->logs_max != now->logs_max))
+            kumo__log_event("warn", "observability.logs changed; the log store (.kumo/data/logs.db) keeps its "
+                                    "settings until kumo up restarts");
         size_t bound = 0;
         for (size_t i = 0; i < g->spec->nops; i++)
             bound += g->spec->ops[i].unit_index >= 0;

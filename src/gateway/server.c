@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gateway/h2o_glue.h"
+#include "obs/logstore.h"
 #include "sandbox/sandbox.h"
 
 extern char **environ;
@@ -150,7 +151,8 @@ static void gateway_free(gateway *gw)
     kumo__gw_generation_release(gw->current);
     kumo__gw_event_stats_free(gw);
     kumo__gw_dashboard_stop(gw);
-    kumo__tracer_free(gw->tracer); /* its last export counts into the metrics: before them */
+    kumo__tracer_free(gw->tracer);              /* its last export counts into the metrics: before them */
+    kumo__logstore_metrics(gw->cfg.logs, NULL); /* before the registry goes */
     kumo__metrics_free(gw->metrics);
     if (gw->barrier_ready) {
         pthread_mutex_destroy(&gw->stop_lock);
@@ -196,6 +198,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         rc = err->code;
         goto out;
     }
+    kumo__logstore_metrics(cfg->logs, gw->metrics); /* kumo_log_lines_dropped_total */
     if ((rc = kumo__gw_generation_build(gw, 1, NULL, &gw->current, &built, err)) != 0)
         goto out;
     atomic_store(&gw->current_number, 1);

@@ -411,6 +411,10 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
     h->trace_sc = &sc;
     const char *failure = run(h, op->unit_index, in, r);
     h->trace_sc = NULL;
+    if (h->tracer) {
+        kumo__hex_encode(sc.trace_id, 16, r->trace_id);
+        kumo__hex_encode(sc.span_id, 8, r->span_id);
+    }
     if (h->metrics) {
         unsigned flags = (failure || r->status >= 500 ? KUMO__INV_ERROR : 0) | (cold ? KUMO__INV_COLD : 0);
         uint64_t took = kumo__mono_us() - start_us;

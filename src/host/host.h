@@ -89,6 +89,10 @@ typedef struct kumo__host_reply {
     char request_id[80];
     char allow[160];
     int no_route; /* 404 because no path matched */
+    /* The trace and SERVER span of a handler's invocation, hex, for the
+     * access line as kumo up writes it; "" when no handler ran or tracing
+     * is off. */
+    char trace_id[33], span_id[17];
 } kumo__host_reply;
 
 /* Answers one request: kumo's own answer (problem+json, 204) or the

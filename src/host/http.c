@@ -56,7 +56,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (refused) {
         kumo__logline l;
         kumo__access_line(&l, request_id, req->method.base, req->method.len, req->path.base, path_len, NULL, refused,
-                          kumo__mono_us() - start);
+                          kumo__mono_us() - start, NULL, NULL);
         kumo__logline_write(&l, 2);
         return 0;
     }
@@ -81,7 +81,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     h2o_iovec_t body = h2o_strdup(&req->pool, r.body, r.body_len);
     kumo__logline l;
     kumo__access_line(&l, r.request_id, req->method.base, req->method.len, in.path.base, in.path.len,
-                      r.op ? r.op->operation_id : NULL, r.status, kumo__mono_us() - start);
+                      r.op ? r.op->operation_id : NULL, r.status, kumo__mono_us() - start,
+                      r.trace_id[0] ? r.trace_id : NULL, r.span_id[0] ? r.span_id : NULL);
     kumo__logline_write(&l, 2);
     kumo__host_reply_free(&r);
     pthread_mutex_unlock(&h->call_lock);

@@ -4,11 +4,15 @@
  * fields after the message:
  *
  *   {"time":"2026-12-05T03:46:26.123456Z","level":"info","msg":"..",
- *    "request_id":"..","function":"..","operation":".."}
+ *    "request_id":"..","function":"..","operation":"..",
+ *    "trace_id":"..","span_id":".."}
  *
  * The request fields are left out when ctx is NULL or a field is unset.
- * Nothing is allocated; a message too long for the line is cut and the
- * line says "truncated":true.
+ * trace_id and span_id come from the request's traceparent header (W3C
+ * Trace Context), checked once per invocation by kumo__trace_request
+ * (trace.c): the gateway puts the invocation's own span there, so the ids
+ * are the ones its trace shows. Nothing is allocated; a message too long
+ * for the line is cut and the line says "truncated":true.
  */
 #include "sdk/sdk.h"
 
@@ -48,6 +52,10 @@ void kumo_log(kumo_ctx *ctx, enum kumo_log_level level, const char *fmt, ...)
         kumo__logline_cstr(&l, "request_id", ctx->request_id);
         kumo__logline_cstr(&l, "function", ctx->function);
         kumo__logline_cstr(&l, "operation", ctx->operation);
+        if (ctx->traceparent) { /* checked by kumo__trace_request: 00-TRACE-SPAN-FLAGS */
+            kumo__logline_str(&l, "trace_id", ctx->traceparent + 3, 32);
+            kumo__logline_str(&l, "span_id", ctx->traceparent + 36, 16);
+        }
     }
     kumo__logline_write(&l, STDERR_FILENO);
     errno = saved_errno;

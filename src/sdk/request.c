@@ -73,6 +73,7 @@ void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res
         ctx->request_id = NULL;
         ctx->operation = NULL;
         ctx->deadline_ms = 0;
+        ctx->path = NULL;
         /* What the handler left open (blob writers are aborted, never
          * visible; readers closed), latest first; then the store error is
          * forgotten. A deferred call may not defer another. */

@@ -186,6 +186,21 @@ int kumo_response_problem(kumo_response *res, int status, const char *title, con
         if (d)
             err |= json_object_set_new(p, "detail", d);
     }
+    /* The same members as the gateway's own problems (kumo__problem_json),
+     * so a client reads a handler's 404 like kumo's: which request, and
+     * the id its log lines carry. The path arrives as the client sent it,
+     * but a percent-decoded byte could still be invalid UTF-8: then no
+     * instance, rather than no problem. */
+    if (res->ctx->path) {
+        json_t *i = json_string(res->ctx->path);
+        if (i)
+            err |= json_object_set_new(p, "instance", i);
+    }
+    if (res->ctx->request_id && res->ctx->request_id[0] != '\0') {
+        json_t *r = json_string(res->ctx->request_id);
+        if (r)
+            err |= json_object_set_new(p, "request_id", r);
+    }
     if (err) {
         json_decref(p);
         return KUMO_ENOMEM;

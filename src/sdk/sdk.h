@@ -100,6 +100,9 @@ struct kumo_ctx {
     const char *operation;
     const char *function; /* the unit's name, for log lines */
     uint64_t deadline_ms; /* epoch ms; 0: none */
+    /* The request's path: a problem document's `instance` (NULL outside
+     * an invocation). */
+    const char *path;
     /* Stores (src/sdk/stores): the backend's message of the invocation's last
      * failed store call ("" when none). */
     char store_error[256];

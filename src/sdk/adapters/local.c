@@ -242,6 +242,7 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
     if (req->method == NULL || req->path == NULL || *symbol == NULL)
         return -EPROTO;
     kumo__trace_request(ctx, req);
+    ctx->path = req->path; /* a problem document's instance */
     return 0;
 }
 

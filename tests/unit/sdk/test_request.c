@@ -50,6 +50,9 @@ static void setup(fixture *f, const char *query, const char *body)
     f->req.nheaders = 3;
     f->req.body = body;
     f->req.body_len = body ? strlen(body) : 0;
+    /* as the adapter does once the request is decoded */
+    kumo__trace_request(&f->ctx, &f->req);
+    f->ctx.path = f->req.path;
 }
 
 static void teardown(fixture *f)
@@ -288,7 +291,10 @@ static void test_problem(void)
     CHECK_STR(json_string_value(json_object_get(p, "title")), "Not Found");
     CHECK_INT(json_integer_value(json_object_get(p, "status")), 404);
     CHECK_STR(json_string_value(json_object_get(p, "detail")), "no todo \"x\"");
-    CHECK_INT(json_object_size(p), 4);
+    /* Like the gateway's own problems: the request's path and id. */
+    CHECK_STR(json_string_value(json_object_get(p, "instance")), "/todos/a%20b%2Fc");
+    CHECK_STR(json_string_value(json_object_get(p, "request_id")), "req-1");
+    CHECK_INT(json_object_size(p), 6);
     json_decref(p);
 
     /* No detail: no key; no title: the reason phrase; bad UTF-8 title too. */
@@ -303,6 +309,16 @@ static void test_problem(void)
     CHECK(json_object_get(p, "detail") == NULL);
     json_decref(p);
     CHECK_INT(count_header(&f.res, "content-type", NULL), 1);
+    teardown(&f);
+
+    /* Outside a request (no path, no id): neither member. */
+    setup(&f, NULL, NULL);
+    f.ctx.request_id = NULL;
+    f.ctx.path = NULL;
+    CHECK_INT(kumo_response_problem(&f.res, 500, NULL, NULL), 0);
+    p = json_loadb(f.res.body, f.res.body_len, 0, NULL);
+    CHECK(json_object_get(p, "instance") == NULL && json_object_get(p, "request_id") == NULL);
+    json_decref(p);
     teardown(&f);
 }
 
@@ -343,7 +359,26 @@ static void test_log(void)
     const char *t = json_string_value(json_object_get(j, "time"));
     CHECK(t && strlen(t) == 27 && t[10] == 'T' && t[19] == '.' && t[26] == 'Z'); /* RFC 3339, UTC, microseconds */
     CHECK(json_object_get(j, "truncated") == NULL);
+    CHECK(json_object_get(j, "trace_id") == NULL && json_object_get(j, "span_id") == NULL); /* no traceparent */
     json_decref(j);
+
+    /* A request with a traceparent: its trace and span on every line. */
+    static const kumo__pair traced[] = {
+        {"content-type", "application/json"},
+        {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+    };
+    f.req.headers = traced;
+    f.req.nheaders = 2;
+    kumo__trace_request(&f.ctx, &f.req);
+    line = capture_log(&f.ctx, KUMO_LOG_INFO, "traced", &len);
+    j = json_loadb(line, len, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(j, "trace_id")), "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK_STR(json_string_value(json_object_get(j, "span_id")), "00f067aa0ba902b7");
+    json_decref(j);
+    f.req.headers = headers;
+    f.req.nheaders = 3;
+    kumo__trace_request(&f.ctx, &f.req);
+    CHECK(f.ctx.traceparent == NULL);
 
     /* No ctx: no request fields. */
     line = capture_log(NULL, KUMO_LOG_ERROR, "plain", &len);
