@@ -3,7 +3,11 @@
 # served by the same kumo build three ways,
 #   off    observability: {enabled: false}  (nothing recorded)
 #   on     metrics, the log store, and traces at 100% (always_on) exported
-#          to a live OTLP/HTTP receiver (bench/otlp_sink.py)
+#          to a live OTLP/HTTP endpoint: nginx answering 200 and discarding
+#          the body, so that the collector's own work (a real one runs on
+#          another machine) does not take this machine's two cores from
+#          kumo; bench/otlp_sink.py is a receiver that counts what it gets,
+#          for checking the export by hand
 #   down   the same with the exporter's endpoint on a closed port
 # each under the same wrk load, in ROUNDS interleaved rounds (off, on,
 # down, off, on, down, ...) so drift on the machine hits all three alike.
@@ -12,7 +16,7 @@
 #
 #   bench/obs.sh [DURATION_S] [CONNECTIONS] [WRK_THREADS] [ROUNDS]   (10 64 2 3)
 #
-# Needs a release build (make build) and wrk (make deps).
+# Needs a release build (make build), wrk and nginx (make deps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -21,23 +25,40 @@ WRK_THREADS=${3:-2}
 ROUNDS=${4:-3}
 LOOPS=${KUMO_THREADS:-$(nproc)}
 KUMO=${KUMO_BIN:-build/kumo}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 [ -x "$KUMO" ] || { echo "bench: $KUMO not built; run 'make build'" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "bench: wrk missing; run 'make deps'" >&2; exit 1; }
+[ -x "$NGINX" ] || { echo "bench: nginx missing; run 'make deps'" >&2; exit 1; }
 
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SINK=$(free_port); CLOSED=$(free_port)
 pids=()
-sink_pid=""
+nginx_started=""
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
-  [ -n "$sink_pid" ] && kill -TERM "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null || true
+  [ -n "$nginx_started" ] && "$NGINX" -p "$work" -c "$work/nginx.conf" -s stop 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-python3 bench/otlp_sink.py "$SINK" "$work/spans" &
-sink_pid=$!
+# the live OTLP endpoint: 200 to every POST, the body read and dropped
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx.err warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_max_body_size 64m;
+  server {
+    listen 127.0.0.1:$SINK;
+    location / { default_type application/json; return 200 "{}"; }
+  }
+}
+NGINX
+"$NGINX" -p "$work" -c "$work/nginx.conf"
+nginx_started=1
 
 declare -A port admin
 start() {  # name, observability: block
