@@ -260,10 +260,10 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         printf("  traces   %s (service %s, sampler %s)\n", kumo__tracer_endpoint(gw->tracer),
                kumo__tracer_service(gw->tracer), kumo__sampler_name(kumo__tracer_sampler(gw->tracer)));
     if (gw->admin_fd >= 0)
-        printf("  admin    http://127.0.0.1:%d/healthz, /readyz, /status, /metrics; POST /reload (or SIGHUP) reloads%s\n",
-               gw->admin_port,
-               cfg->admin_token && cfg->admin_token[0] ? "; /status, /reload and /events/NAME/fire need the token"
-                                                       : "");
+        printf(
+            "  admin    http://127.0.0.1:%d/healthz, /readyz, /status, /metrics; POST /reload (or SIGHUP) reloads%s\n",
+            gw->admin_port,
+            cfg->admin_token && cfg->admin_token[0] ? "; /status, /reload and /events/NAME/fire need the token" : "");
     if (gw->admin_fd >= 0)
         printf("  dashboard http://127.0.0.1:%d/dashboard  (history %s)\n", gw->admin_port,
                g->project->obs.history_s > 0 && g->project->obs.enabled ? "in .kumo/data/metrics.db" : "off");
