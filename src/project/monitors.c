@@ -320,29 +320,6 @@ oom:
     return -ENOMEM;
 }
 
-/* Edit distance, capped: enough to suggest "createTodo" for "createTodos". */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 99;
-    size_t d[64][64];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            d[i][j] = best;
-        }
-    return d[la][lb];
-}
-
 int kumo__monitors_check_spec(const kumo__project *p, const kumo__spec *spec, kumo__error *err)
 {
     const kumo__monitors_config *c = &p->monitors;
@@ -364,7 +341,7 @@ int kumo__monitors_check_spec(const kumo__project *p, const kumo__spec *spec, ku
                 found = 1;
                 break;
             }
-            size_t d = distance(id, m->operation);
+            size_t d = kumo__edit_distance(id, m->operation);
             if (d < best) {
                 best = d;
                 near = id;

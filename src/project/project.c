@@ -71,13 +71,12 @@ static int in_list(const char *s, const char *const *list)
     return 0;
 }
 
-/* Edit distance, capped: enough to suggest "functions" for "fucntions". */
-static size_t distance(const char *a, const char *b)
+size_t kumo__edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
-    if (la > 31 || lb > 31)
+    if (la > 63 || lb > 63)
         return 99;
-    size_t d[32][32];
+    size_t d[64][64];
     for (size_t i = 0; i <= la; i++)
         d[i][0] = i;
     for (size_t j = 0; j <= lb; j++)
@@ -113,7 +112,7 @@ static int check_keys(const kumo__doc *doc, json_t *obj, const char *const *allo
             if (n < 0 || (size_t)n >= sizeof list - len)
                 break;
             len += (size_t)n;
-            if (hint[0] == '\0' && distance(key, *a) <= 2)
+            if (hint[0] == '\0' && kumo__edit_distance(key, *a) <= 2)
                 snprintf(hint, sizeof hint, " (did you mean '%s'?)", *a);
         }
         kumo__doc_key_error(err, doc, obj, key, "unknown key '%s' in %s%s; expected one of: %s", key, where, hint,

@@ -168,6 +168,10 @@ int kumo__project_load(const char *dir, kumo__project **out, kumo__error *err);
  * their sources need not be there. */
 int kumo__project_load_prebuilt(const char *dir, kumo__project **out, kumo__error *err);
 void kumo__project_free(kumo__project *p);
+/* Edit distance (with transpositions) between two names of at most 63
+ * characters, 99 for longer ones: what "did you mean" suggestions use
+ * (kumo.yaml's keys, monitors: names). */
+size_t kumo__edit_distance(const char *a, const char *b);
 /* The unit named `name`, or NULL. */
 const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name);
 
