@@ -92,9 +92,9 @@ static int spend(gen *g, size_t n)
     return 1;
 }
 
-static const char *const words[] = {"alpha", "bravo",  "charlie", "delta", "echo",     "foxtrot", "golf",  "hotel",
-                                    "india", "juliet", "kilo",    "lima",  "mike",     "november", "oscar", "papa",
-                                    "quebec", "romeo", "sierra",  "tango", "uniform", "victor",   "whiskey", "yankee"};
+static const char *const words[] = {"alpha",  "bravo",  "charlie", "delta", "echo",    "foxtrot",  "golf",    "hotel",
+                                    "india",  "juliet", "kilo",    "lima",  "mike",    "november", "oscar",   "papa",
+                                    "quebec", "romeo",  "sierra",  "tango", "uniform", "victor",   "whiskey", "yankee"};
 #define NWORDS (sizeof(words) / sizeof(words[0]))
 
 static const char *word(gen *g)
@@ -290,7 +290,7 @@ int kumo__example_disc_value(const json_t *disc, const char *ref, char *buf, siz
     {
         const char *target = json_string_value(v);
         if (target && (strcmp(target, ref) == 0 || (strchr(target, '/') == NULL && strrchr(ref, '/') &&
-                                                     strcmp(strrchr(ref, '/') + 1, target) == 0))) {
+                                                    strcmp(strrchr(ref, '/') + 1, target) == 0))) {
             snprintf(buf, len, "%s", k);
             return 1;
         }
@@ -357,13 +357,14 @@ static int merge_into(gen *g, json_t *acc, const json_t *s, unsigned depth)
                    strcmp(k, "discriminator") == 0 || strcmp(k, "$id") == 0 || strcmp(k, "$schema") == 0 ||
                    strcmp(k, "$anchor") == 0 || strcmp(k, "$dynamicAnchor") == 0) {
             continue; /* a member's example is not the whole's */
-        } else if (strcmp(k, "properties") == 0 || strcmp(k, "patternProperties") == 0 ||
-                   strcmp(k, "$defs") == 0 || strcmp(k, "definitions") == 0 || strcmp(k, "dependentSchemas") == 0) {
+        } else if (strcmp(k, "properties") == 0 || strcmp(k, "patternProperties") == 0 || strcmp(k, "$defs") == 0 ||
+                   strcmp(k, "definitions") == 0 || strcmp(k, "dependentSchemas") == 0) {
             rc = merge_map(g, acc, k, v);
-        } else if (strcmp(k, "items") == 0 || strcmp(k, "additionalProperties") == 0 ||
-                   strcmp(k, "contains") == 0 || strcmp(k, "propertyNames") == 0 ||
-                   strcmp(k, "unevaluatedProperties") == 0 || strcmp(k, "unevaluatedItems") == 0) {
-            rc = json_is_array(v) ? (json_object_get(acc, k) ? 0 : json_object_set(acc, k, v)) : merge_sub(g, acc, k, v);
+        } else if (strcmp(k, "items") == 0 || strcmp(k, "additionalProperties") == 0 || strcmp(k, "contains") == 0 ||
+                   strcmp(k, "propertyNames") == 0 || strcmp(k, "unevaluatedProperties") == 0 ||
+                   strcmp(k, "unevaluatedItems") == 0) {
+            rc =
+                json_is_array(v) ? (json_object_get(acc, k) ? 0 : json_object_set(acc, k, v)) : merge_sub(g, acc, k, v);
         } else if (strcmp(k, "required") == 0) {
             json_t *have = json_object_get(acc, "required");
             if (have == NULL) {
@@ -473,7 +474,10 @@ static void rx_put_cp(rx *r, uint32_t cp)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* Reads the UTF-8 code point at r->p[i]; *n its length. */
@@ -701,7 +705,7 @@ static size_t rx_atom(rx *r, size_t i, int emit)
         return i + 1;
     if (c == '.') {
         if (emit)
-            rx_put_cp(r, (uint32_t)"abcdefghijklmnopqrstuvwxyz0123456789"[below(r->g, 36)]);
+            rx_put_cp(r, (uint32_t) "abcdefghijklmnopqrstuvwxyz0123456789"[below(r->g, 36)]);
         return i + 1;
     }
     if (c == '*' || c == '+' || c == '?' || c == '{') {
@@ -935,8 +939,9 @@ static json_t *gen_string(gen *g, const json_t *s)
  * without a type that names one is a string). */
 static int string_format(const char *f)
 {
-    static const char *const fs[] = {"date-time", "date", "time", "email", "uuid", "uri", "uri-reference", "hostname",
-                                     "ipv4", "ipv6", "byte", "binary", "password", "regex", "json-pointer"};
+    static const char *const fs[] = {"date-time", "date",          "time",     "email", "uuid",
+                                     "uri",       "uri-reference", "hostname", "ipv4",  "ipv6",
+                                     "byte",      "binary",        "password", "regex", "json-pointer"};
     for (size_t i = 0; f && i < sizeof(fs) / sizeof(fs[0]); i++)
         if (strcmp(f, fs[i]) == 0)
             return 1;

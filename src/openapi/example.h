@@ -32,13 +32,13 @@
 
 typedef struct kumo__example_opts {
     uint64_t seed;
-    int dialect;                  /* kumo__dialect: 30 (OpenAPI 3.0, Swagger 2.0) or 31 (3.1) */
-    enum kumo__direction dir;     /* RESPONSE leaves writeOnly properties out, REQUEST readOnly ones */
-    const kumo__refs *refs;       /* the spec's $ref resolver; NULL: only "#/..." inside the schema itself */
-    int declared;                 /* 1: example, examples, const, default and enum[0] win over made values */
-    unsigned max_depth;           /* nesting past which only required properties and minItems are made (0: 6) */
-    unsigned max_items;           /* items of an array beyond minItems (0: 2) */
-    size_t max_bytes;             /* ceiling on the value's JSON size, roughly (0: 256 KiB) */
+    int dialect;              /* kumo__dialect: 30 (OpenAPI 3.0, Swagger 2.0) or 31 (3.1) */
+    enum kumo__direction dir; /* RESPONSE leaves writeOnly properties out, REQUEST readOnly ones */
+    const kumo__refs *refs;   /* the spec's $ref resolver; NULL: only "#/..." inside the schema itself */
+    int declared;             /* 1: example, examples, const, default and enum[0] win over made values */
+    unsigned max_depth;       /* nesting past which only required properties and minItems are made (0: 6) */
+    unsigned max_items;       /* items of an array beyond minItems (0: 2) */
+    size_t max_bytes;         /* ceiling on the value's JSON size, roughly (0: 256 KiB) */
 } kumo__example_opts;
 
 /* One attempt: 0 and *out (a new reference); -EINVAL with `why` (one line)
