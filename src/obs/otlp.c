@@ -234,7 +234,29 @@ static void jspan(jbuf *b, const kumo__span *s)
             jlit(b, "\"}}");
         }
     }
-    jlit(b, "],\"status\":{\"code\":");
+    jlit(b, "]");
+    if (s->nlinks > 0) {
+        jlit(b, ",\"links\":[");
+        for (unsigned i = 0; i < s->nlinks && i < KUMO__SPAN_LINKS_MAX; i++) {
+            if (i)
+                jput(b, ",", 1);
+            jlit(b, "{\"traceId\":");
+            jhex(b, s->links[i].trace_id, 16);
+            jlit(b, ",\"spanId\":");
+            jhex(b, s->links[i].span_id, 8);
+            jlit(b, ",\"flags\":");
+            /* OTLP's SpanFlags: the W3C flags in the low byte, and bit 8
+             * says the link's context knows whether it is remote (it is) */
+            jnum(b, (uint64_t)s->links[i].flags | 0x100u | 0x200u, 0);
+            jlit(b, "}");
+        }
+        jlit(b, "]");
+    }
+    if (s->dropped_links > 0) {
+        jlit(b, ",\"droppedLinksCount\":");
+        jnum(b, s->dropped_links, 0);
+    }
+    jlit(b, ",\"status\":{\"code\":");
     jnum(b, s->status, 0);
     if (s->status_msg[0]) {
         jlit(b, ",\"message\":");

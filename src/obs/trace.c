@@ -221,6 +221,20 @@ void kumo__span_init(kumo__span *s, const uint8_t trace_id[16], const uint8_t sp
     copy_cut(s->name, sizeof(s->name), name, name ? strlen(name) : 0);
     s->status_msg[0] = '\0';
     s->pool_used = 0;
+    s->nlinks = s->dropped_links = 0;
+}
+
+void kumo__span_link(kumo__span *s, const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t flags)
+{
+    if (s->nlinks >= KUMO__SPAN_LINKS_MAX) {
+        if (s->dropped_links < UINT16_MAX)
+            s->dropped_links++;
+        return;
+    }
+    struct kumo__span_link *l = &s->links[s->nlinks++];
+    memcpy(l->trace_id, trace_id, 16);
+    memcpy(l->span_id, span_id, 8);
+    l->flags = flags;
 }
 
 void kumo__span_str(kumo__span *s, const char *key, const char *v, size_t len)
@@ -287,6 +301,8 @@ void kumo__span_ctx_begin(kumo__span_ctx *sc, const kumo__tracer *t, const char 
     }
     kumo__trace_new_span_id(sc->span_id);
     kumo__trace_new_span_id(sc->invoke_id);
+    sc->link_tps = NULL;
+    sc->n_links = 0;
     int sampled = t ? kumo__sampler_decide(kumo__tracer_sampler(t), sc->trace_id, has_parent, parent.flags)
                     : (!has_parent || (parent.flags & KUMO__TRACE_SAMPLED));
     /* Flags other than sampled (W3C level 2's random bit...) are not
@@ -355,6 +371,10 @@ static void span_copy(kumo__span *dst, const kumo__span *src)
     memcpy(dst, src, offsetof(kumo__span, attrs) + nattrs * sizeof(kumo__span_attr));
     dst->pool_used = (uint16_t)used;
     memcpy(dst->pool, src->pool, used);
+    size_t nlinks = src->nlinks <= KUMO__SPAN_LINKS_MAX ? src->nlinks : KUMO__SPAN_LINKS_MAX;
+    dst->nlinks = (uint16_t)nlinks;
+    dst->dropped_links = src->dropped_links;
+    memcpy(dst->links, src->links, nlinks * sizeof(src->links[0]));
 }
 
 int kumo__span_buf_push(kumo__span_buf *b, const kumo__span *s)
