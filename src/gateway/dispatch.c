@@ -143,10 +143,9 @@ static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
 
 /* The contract check: KUMO__DISPATCH_INVOKE to go on (the typed values in
  * *checked), else the answer is set. */
-static int check(const kumo__api *api, const kumo__http_in *in, const kumo__route_match *m, const char *request_id,
+static int check(const kumo__opcheck *chk, const kumo__http_in *in, const kumo__route_match *m, const char *request_id,
                  kumo__checked *checked, kumo__dispatch *out)
 {
-    const kumo__opcheck *chk = api->checks ? api->checks[m->op_index] : NULL;
     if (chk == NULL)
         return KUMO__DISPATCH_INVOKE;
     kumo__http_view view = {
@@ -192,8 +191,15 @@ static int mock_request(const kumo__api *api, const kumo__http_in *in, const kum
     int rc = kumo__mock_authorize(api->mock, &rq, &r);
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
+    const kumo__opcheck *chk = NULL;
+    const char *why = NULL;
+    if (rc == 0 && kumo__mock_check(api->mock, m->op_index, &chk, &why) != 0) {
+        kumo__mock_reply_free(&r);
+        return answer(in, request_id, out, why ? 500 : 503, why ? "Internal Server Error" : "Service Unavailable",
+                      why ? why : "out of memory while compiling the operation's contract", NULL);
+    }
     if (rc == 0) {
-        if ((rc = check(api, in, m, request_id, &checked, out)) != KUMO__DISPATCH_INVOKE) {
+        if ((rc = check(chk, in, m, request_id, &checked, out)) != KUMO__DISPATCH_INVOKE) {
             kumo__checked_free(&checked);
             return rc;
         }
@@ -271,7 +277,8 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
 
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
-    if ((rc = check(api, in, &m, request_id, &checked, out)) != KUMO__DISPATCH_INVOKE) {
+    if ((rc = check(api->checks ? api->checks[m.op_index] : NULL, in, &m, request_id, &checked, out)) !=
+        KUMO__DISPATCH_INVOKE) {
         kumo__checked_free(&checked);
         return rc;
     }
