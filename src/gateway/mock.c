@@ -996,6 +996,8 @@ int kumo__mock_answer(const kumo__mock *m, const kumo__mock_request *rq, kumo__m
     if (d->why) {
         memset(out, 0, sizeof(*out));
         rc = kumo__mock_reply_problem(out, rq, 500, "Internal Server Error", d->why);
+    } else if (out->status == 204 || out->status == 304 || out->status < 200) {
+        rc = 0; /* no body, whatever the document says */
     } else {
         rc = copy_made(out, d, mm);
     }
