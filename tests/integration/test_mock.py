@@ -52,7 +52,7 @@ class Mock:
         self.err.close()
         self.proc.stdout.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
-        if "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+        if "ERROR: AddressSanitizer" in err or "ERROR: LeakSanitizer" in err or "runtime error:" in err:
             raise AssertionError("sanitizer report:\n" + err[-6000:])
         return rc
 
@@ -212,7 +212,8 @@ class SwaggerMock(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.mock.stop()
+        if cls.mock.stop() != 0:
+            raise AssertionError("kumo mock did not stop cleanly")
 
     def test_declared_example_by_mime_type(self):
         r = requests.get(self.mock.base + "/v2/items", timeout=10)
