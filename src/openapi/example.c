@@ -36,6 +36,7 @@
 #define COUNT_MAX 1000      /* minItems, minProperties honoured */
 #define STRING_MAX 4096     /* minLength honoured, and a pattern's output */
 #define ALTERNATIVES_MAX 64 /* oneOf/anyOf branches considered */
+#define REFS_TRACKED 64     /* $ref targets remembered along the way down */
 
 typedef struct gen {
     const kumo__example_opts *o;
@@ -45,6 +46,8 @@ typedef struct gen {
     unsigned max_depth, max_items;
     int declared;
     int failed, oom;
+    const json_t *refs[REFS_TRACKED]; /* the $ref targets being made, outermost first */
+    unsigned nrefs;
     char *why;
     size_t why_len;
 } gen;
@@ -1392,8 +1395,23 @@ static json_t *gen_node(gen *g, const json_t *s, unsigned depth)
         return fail(g, "the schema is false: nothing is valid");
     if (!json_is_object(s))
         return fail(g, "a schema must be an object or a boolean");
-    if (g->o->dialect != KUMO__DIALECT_2020_12 && json_object_get(s, "$ref") && (s = deref30(g, s)) == NULL)
-        return NULL;
+    if (json_object_get(s, "$ref") && (g->o->dialect != KUMO__DIALECT_2020_12 || json_object_size(s) == 1)) {
+        /* a $ref alone: its target, where a target already being made
+         * (a tree's children, a pet's parent) gets only what it requires */
+        const json_t *t =
+            g->o->dialect != KUMO__DIALECT_2020_12 ? deref30(g, s) : resolve_ref(g, s, json_object_get(s, "$ref"));
+        if (t == NULL)
+            return NULL;
+        int again = 0;
+        for (unsigned i = 0; i < g->nrefs && !again; i++)
+            again = g->refs[i] == t;
+        unsigned at = g->nrefs;
+        if (at < REFS_TRACKED)
+            g->refs[g->nrefs++] = t;
+        json_t *v = gen_node(g, t, again && depth + 1 < g->max_depth ? g->max_depth : depth + 1);
+        g->nrefs = at;
+        return v;
+    }
     if (json_is_boolean(s))
         return gen_node(g, s, depth + 1);
     const json_t *d = g->declared ? declared_value(s) : json_object_get(s, "const");
