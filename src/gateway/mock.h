@@ -75,6 +75,13 @@ void kumo__mock_free(kumo__mock *m);
 void kumo__mock_set_hook(kumo__mock *m, kumo__mock_hook_fn fn, void *ctx);
 const kumo__spec *kumo__mock_spec(const kumo__mock *m);
 
+/* The contract check of operation op_index: the gateway's (kumo up
+ * --mock), else compiled on its first use (kumo mock, to start fast) and
+ * kept. 0 and *out (NULL: nothing to check); -EINVAL with *why (the
+ * compiler's message, kept) when a schema of the operation does not
+ * compile; -ENOMEM. */
+int kumo__mock_check(const kumo__mock *m, size_t op_index, const kumo__opcheck **out, const char **why);
+
 /* 0 when the operation's security is met (or it has none); else 1 with
  * *out a 401 problem naming the credentials it takes. Presence only. */
 int kumo__mock_authorize(const kumo__mock *m, const kumo__mock_request *rq, kumo__mock_reply *out);
