@@ -53,71 +53,146 @@ typedef struct pos_entry {
 struct kumo__doc {
     char *path;
     json_t *root;
-    pos_entry *pos; /* open addressing, linear probing; cap is a power of two */
+    /* Appended in the order the reader meets nodes and keys (one sequential
+     * write each, no hashing: a hash table over a few hundred thousand
+     * addresses was a cache miss per node, the largest cost of a load), then
+     * sorted by address once the tree is whole (pos_seal) and searched by
+     * halves. */
+    pos_entry *pos;
     size_t npos, cap;
+    int sealed;
 };
 
 /* ---- the position table --------------------------------------------------- */
 
-static size_t pos_hash(const void *p, size_t cap)
+/* Room for about one entry per 8 bytes of text (a node or key takes more,
+ * "a: 1" is 3 entries in 5 bytes at the least, so the table may still grow);
+ * malloc'd, not zeroed, so what is never used is never touched. */
+static int pos_reserve(kumo__doc *d, size_t text_len)
 {
-    uint64_t h = (uint64_t)(uintptr_t)p;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return (size_t)h & (cap - 1);
-}
-
-static int pos_grow(kumo__doc *d)
-{
-    size_t cap = d->cap ? d->cap * 2 : 256;
-    pos_entry *t = calloc(cap, sizeof *t);
-    if (t == NULL)
+    size_t cap = text_len / 8 + 64;
+    d->pos = malloc(cap * sizeof *d->pos);
+    if (d->pos == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < d->cap; i++) {
-        if (d->pos[i].key == NULL)
-            continue;
-        size_t j = pos_hash(d->pos[i].key, cap);
-        while (t[j].key)
-            j = (j + 1) & (cap - 1);
-        t[j] = d->pos[i];
-    }
-    free(d->pos);
-    d->pos = t;
     d->cap = cap;
     return 0;
 }
 
-/* Records the first position seen for `key`; later ones (aliases) keep it. */
+/* Records where `key` starts; when a key is met twice (it cannot be on a
+ * successful load: nodes are freed only on errors), the first one counts. */
 static int pos_put(kumo__doc *d, const void *key, int line, int col)
 {
-    if ((d->npos + 1) * 2 > d->cap && pos_grow(d) < 0)
-        return -ENOMEM;
-    size_t j = pos_hash(key, d->cap);
-    while (d->pos[j].key) {
-        if (d->pos[j].key == key)
-            return 0;
-        j = (j + 1) & (d->cap - 1);
+    if (d->npos == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 256;
+        pos_entry *t = realloc(d->pos, cap * sizeof *t);
+        if (t == NULL)
+            return -ENOMEM;
+        d->pos = t;
+        d->cap = cap;
     }
-    d->pos[j] = (pos_entry){key, line, col};
-    d->npos++;
+    d->pos[d->npos++] = (pos_entry){key, line, col};
     return 0;
+}
+
+static unsigned pos_digit(const pos_entry *e, uintptr_t lo, unsigned shift)
+{
+    return (unsigned)(((uintptr_t)e->key - lo) >> shift & 0xff);
+}
+
+/* Sorts a[0..n) by address in place (no second table to fault in): a
+ * radix sort from the highest byte in which the addresses differ down, 8
+ * bits a level, short runs by insertion. */
+static void pos_sort(pos_entry *a, size_t n, uintptr_t lo, unsigned shift)
+{
+    if (n < 32) {
+        for (size_t i = 1; i < n; i++) {
+            pos_entry e = a[i];
+            size_t j = i;
+            for (; j > 0 && (uintptr_t)a[j - 1].key > (uintptr_t)e.key; j--)
+                a[j] = a[j - 1];
+            a[j] = e;
+        }
+        return;
+    }
+    size_t count[256] = {0}, next[256], end[256];
+    for (size_t i = 0; i < n; i++)
+        count[pos_digit(&a[i], lo, shift)]++;
+    for (size_t b = 0, at = 0; b < 256; b++) {
+        next[b] = at;
+        at += count[b];
+        end[b] = at;
+    }
+    for (unsigned b = 0; b < 256; b++) {
+        while (next[b] < end[b]) { /* carry the entry at next[b] to its bucket, and the one there on */
+            pos_entry e = a[next[b]];
+            unsigned d = pos_digit(&e, lo, shift);
+            while (d != b) {
+                pos_entry t = a[next[d]];
+                a[next[d]++] = e;
+                e = t;
+                d = pos_digit(&e, lo, shift);
+            }
+            a[next[b]++] = e;
+        }
+    }
+    if (shift == 0)
+        return;
+    for (size_t b = 0, at = 0; b < 256; at += count[b], b++)
+        if (count[b] > 1)
+            pos_sort(a + at, count[b], lo, shift - 8);
+}
+
+/* Sorts the table by address for pos_get and drops a key met twice (which
+ * a successful load does not have: nodes are freed only on errors). */
+static void pos_seal(kumo__doc *d)
+{
+    size_t n = d->npos;
+    if (n > 1) {
+        uintptr_t lo = UINTPTR_MAX, hi = 0;
+        for (size_t i = 0; i < n; i++) {
+            uintptr_t k = (uintptr_t)d->pos[i].key;
+            lo = k < lo ? k : lo;
+            hi = k > hi ? k : hi;
+        }
+        unsigned shift = 0;
+        while (shift + 8 < sizeof(uintptr_t) * 8 && ((hi - lo) >> (shift + 8)) != 0)
+            shift += 8;
+        pos_sort(d->pos, n, lo, shift);
+        size_t w = 1;
+        for (size_t i = 1; i < n; i++)
+            if (d->pos[i].key != d->pos[w - 1].key)
+                d->pos[w++] = d->pos[i];
+        d->npos = w;
+    }
+    d->sealed = 1;
 }
 
 static int pos_get(const kumo__doc *d, const void *key, int *line, int *col)
 {
-    if (d == NULL || key == NULL || d->cap == 0)
+    if (d == NULL || key == NULL || d->npos == 0)
         return 0;
-    size_t j = pos_hash(key, d->cap);
-    while (d->pos[j].key) {
-        if (d->pos[j].key == key) {
-            *line = d->pos[j].line;
-            *col = d->pos[j].col;
-            return 1;
+    const pos_entry *hit = NULL;
+    if (d->sealed) {
+        size_t a = 0, b = d->npos;
+        while (a < b) {
+            size_t m = a + (b - a) / 2;
+            if ((uintptr_t)d->pos[m].key < (uintptr_t)key)
+                a = m + 1;
+            else
+                b = m;
         }
-        j = (j + 1) & (d->cap - 1);
+        if (a < d->npos && d->pos[a].key == key)
+            hit = &d->pos[a];
+    } else { /* while loading (a duplicate key's message): in order, first wins */
+        for (size_t i = 0; i < d->npos && hit == NULL; i++)
+            if (d->pos[i].key == key)
+                hit = &d->pos[i];
     }
-    return 0;
+    if (hit == NULL)
+        return 0;
+    *line = hit->line;
+    *col = hit->col;
+    return 1;
 }
 
 /* ---- scalars: the YAML 1.2 core schema ---------------------------------- */
@@ -200,7 +275,7 @@ static json_t *resolve_plain(const char *s, size_t len, const char **what)
 
     *what = NULL;
     if (strlen(s) != len) /* a NUL inside: not a number, keep the bytes */
-        return json_stringn(s, len);
+        return json_stringn_nocheck(s, len);
     if (is_one_of(s, nulls))
         return json_null();
     if (is_one_of(s, trues))
@@ -245,15 +320,17 @@ static json_t *resolve_plain(const char *s, size_t len, const char **what)
         }
         return json_real(v);
     }
-    return json_stringn(s, len);
+    return json_stringn_nocheck(s, len);
 }
 
 /* ---- the event loop -------------------------------------------------------- */
 
 typedef struct frame {
     json_t *node;
-    char *key; /* a mapping's pending key, owned */
+    int has_key; /* a mapping's key is pending: keys[depth] holds it */
+    size_t key_len;
     int key_line, key_col;
+    void *last; /* a mapping's last pair (its iterator): the next one follows it */
     char *anchor;  /* the container's anchor, owned */
     size_t weight; /* nodes in the subtree with aliases expanded */
     size_t bytes;  /* its text with aliases expanded (about its JSON size) */
@@ -270,6 +347,10 @@ typedef struct builder {
     kumo__error *err;
     frame stack[DOC_MAX_DEPTH];
     int depth;
+    /* pending keys, a buffer per depth kept for the whole load (no copy of
+     * each key made and freed) */
+    char *keys[DOC_MAX_DEPTH];
+    size_t keys_cap[DOC_MAX_DEPTH];
     anchor *anchors;
     size_t nanchors, anchors_cap;
     size_t aliases, expanded;
@@ -328,14 +409,22 @@ static int attach(builder *b, json_t *node, size_t weight, size_t bytes)
             return oom(b);
         return 0;
     }
-    top->bytes += strlen(top->key) + 4; /* "key": */
-    if (json_object_set_new_nocheck(top->node, top->key, node) < 0)
+    const char *key = b->keys[b->depth - 1];
+    top->bytes += top->key_len + 4; /* "key": */
+    top->has_key = 0;
+    /* the key is valid UTF-8 (see on_scalar) and not in the object yet
+     * (take_key): jansson need not check either */
+    if (json_object_setn_new_nocheck(top->node, key, top->key_len, node) < 0)
         return oom(b);
-    const char *stored = json_object_iter_key(json_object_iter_at(top->node, top->key));
-    if (stored == NULL || pos_put(b->doc, stored, top->key_line, top->key_col) < 0)
+    /* The pair jansson stores (and its copy of the key, whose address is
+     * the key's position): objects keep insertion order, so it follows the
+     * last one; looked up by the key only should that ever not hold. */
+    void *it = top->last ? json_object_iter_next(top->node, top->last) : json_object_iter(top->node);
+    if (it == NULL || json_object_iter_value(it) != node || strcmp(json_object_iter_key(it), key) != 0)
+        it = json_object_iter_at(top->node, key);
+    top->last = it;
+    if (it == NULL || pos_put(b->doc, json_object_iter_key(it), top->key_line, top->key_col) < 0)
         return oom(b);
-    free(top->key);
-    top->key = NULL;
     return 0;
 }
 
@@ -347,14 +436,23 @@ static int take_key(builder *b, const yaml_event_t *ev)
     size_t len = ev->data.scalar.length;
     if (strlen(k) != len)
         return fail_at(b, ev->start_mark, "mapping key contains a NUL character");
-    if (json_object_get(top->node, k)) {
+    if (json_object_getn(top->node, k, len)) {
         int line = 0, col = 0;
         kumo__doc_key_pos(b->doc, top->node, k, &line, &col);
         return fail_at(b, ev->start_mark, "duplicate key '%s' (first at line %d, column %d); remove one", k, line, col);
     }
-    top->key = strdup(k);
-    if (top->key == NULL)
-        return oom(b);
+    int d = b->depth - 1;
+    if (len + 1 > b->keys_cap[d]) {
+        size_t cap = len + 1 > 64 ? len + 1 : 64;
+        char *buf = realloc(b->keys[d], cap);
+        if (buf == NULL)
+            return oom(b);
+        b->keys[d] = buf;
+        b->keys_cap[d] = cap;
+    }
+    memcpy(b->keys[d], k, len + 1);
+    top->key_len = len;
+    top->has_key = 1;
     top->key_line = (int)ev->start_mark.line + 1;
     top->key_col = (int)ev->start_mark.column + 1;
     return 0;
@@ -362,7 +460,7 @@ static int take_key(builder *b, const yaml_event_t *ev)
 
 static int awaiting_key(const builder *b)
 {
-    return b->depth > 0 && json_is_object(b->stack[b->depth - 1].node) && b->stack[b->depth - 1].key == NULL;
+    return b->depth > 0 && json_is_object(b->stack[b->depth - 1].node) && !b->stack[b->depth - 1].has_key;
 }
 
 static int on_scalar(builder *b, const yaml_event_t *ev)
@@ -375,7 +473,7 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
     int as_string = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
                     (tag && (strcmp(tag, "!") == 0 || strcmp(tag, YAML_STR_TAG) == 0));
     const char *what = NULL;
-    json_t *node = as_string ? json_stringn(s, len) : resolve_plain(s, len, &what);
+    json_t *node = as_string ? json_stringn_nocheck(s, len) : resolve_plain(s, len, &what);
     /* libyaml and the JSON reader hand over valid UTF-8 only (they refuse
      * bad bytes, overlong forms and lone surrogates), so jansson failing is
      * memory */
@@ -456,7 +554,6 @@ static int on_end(builder *b)
     if (f.anchor)
         rc = add_anchor(b, f.anchor, f.node, f.weight, f.bytes);
     free(f.anchor);
-    free(f.key);
     if (rc < 0) {
         json_decref(f.node);
         return rc;
@@ -867,17 +964,24 @@ static int parse_as(const char *name, const char *text, size_t len, int json, ku
     }
     b->doc = doc;
     b->err = err;
+    if (pos_reserve(doc, len) < 0) {
+        rc = oom(b);
+        goto out;
+    }
     rc = json ? parse_json(b, text, len) : parse_yaml(b, text, len);
     if (rc == 0 && doc->root == NULL)
         doc->root = json_null(); /* an empty file */
+    if (rc == 0)
+        pos_seal(doc);
 out:
     if (b) {
         while (b->depth > 0) {
             frame *f = &b->stack[--b->depth];
             json_decref(f->node);
-            free(f->key);
             free(f->anchor);
         }
+        for (int i = 0; i < DOC_MAX_DEPTH; i++)
+            free(b->keys[i]);
         for (size_t i = 0; i < b->nanchors; i++)
             free(b->anchors[i].name);
         free(b->anchors);

@@ -3,7 +3,9 @@
  * scalar resolution, positions of nodes and keys, syntax errors,
  * duplicate keys, aliases and the alias bomb (in nodes and in bytes), the
  * size ceiling, and the JSON reader (surrogate pairs, long keys, large
- * numbers, errors with positions, a large generated document).
+ * numbers, errors with positions, a large generated document), and every
+ * position of a large document in both syntaxes (the table is sorted once
+ * the tree is whole and searched by halves).
  */
 #include "openapi/openapi.h"
 
@@ -474,6 +476,73 @@ static void test_json_large(void)
     free(text);
 }
 
+/* Every key, value and container of a generated document of `count`
+ * entries has the position its line says: in YAML (`json` 0) and JSON. */
+static void check_every_position(int json, size_t count)
+{
+    size_t cap = count * 64 + 64, n = 0;
+    char *text = malloc(cap);
+    if (text == NULL)
+        return;
+    if (json)
+        n += (size_t)snprintf(text + n, cap - n, "{\n");
+    for (size_t i = 0; i < count; i++) {
+        if (json)
+            n += (size_t)snprintf(text + n, cap - n, "%s\"k%zu\": [\"s%zu\", %zu]\n", i ? "," : " ", i, i, i);
+        else
+            n += (size_t)snprintf(text + n, cap - n, "k%zu: [s%zu, %zu]\n", i, i, i);
+    }
+    if (json)
+        n += (size_t)snprintf(text + n, cap - n, "}\n");
+    kumo__doc *doc = NULL;
+    kumo__error err = {0};
+    int rc = kumo__doc_parse(json ? "t.json" : "t.yaml", text, n, &doc, &err);
+    if (rc != 0)
+        fprintf(stderr, "unexpected: %s\n", err.msg);
+    CHECK_INT(rc, 0);
+    if (doc == NULL) {
+        free(text);
+        return;
+    }
+    json_t *root = kumo__doc_root(doc);
+    int line, col, bad = 0;
+    CHECK(kumo__doc_pos(doc, root, &line, &col));
+    CHECK_INT(line, 1);
+    CHECK_INT(col, 1);
+    for (size_t i = 0; i < count && bad < 5; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%zu", i);
+        int w = (int)strlen(key) - 1; /* the digits */
+        /* YAML: kI: [sI, I]    JSON (after "{" on line 1): ,"kI": ["sI", I] */
+        int want_line = (int)i + 1 + json, key_col = json ? 2 : 1, list_col = json ? w + 7 : w + 4;
+        int str_col = list_col + 1, num_col = json ? 2 * w + 13 : 2 * w + 8;
+        json_t *list = json_object_get(root, key);
+        int ok = kumo__doc_key_pos(doc, root, key, &line, &col) && line == want_line && col == key_col;
+        ok = ok && kumo__doc_pos(doc, list, &line, &col) && line == want_line && col == list_col;
+        ok = ok && kumo__doc_pos(doc, json_array_get(list, 0), &line, &col) && line == want_line && col == str_col;
+        ok = ok && kumo__doc_pos(doc, json_array_get(list, 1), &line, &col) && line == want_line && col == num_col;
+        if (!ok) {
+            fprintf(stderr, "%s: k%zu: a position is wrong (last looked up %d:%d)\n", json ? "json" : "yaml", i, line,
+                    col);
+            bad++;
+        }
+    }
+    CHECK_INT(bad, 0);
+    json_t *foreign = json_string("x");
+    CHECK(!kumo__doc_pos(doc, foreign, &line, &col));
+    json_decref(foreign);
+    kumo__doc_free(doc);
+    free(text);
+}
+
+static void test_every_position(void)
+{
+    check_every_position(0, 1);
+    check_every_position(1, 1);
+    check_every_position(0, 30000);
+    check_every_position(1, 30000);
+}
+
 int main(void)
 {
     test_scalars();
@@ -484,5 +553,6 @@ int main(void)
     test_alias_bytes();
     test_json_reader();
     test_json_large();
+    test_every_position();
     return check_report();
 }
