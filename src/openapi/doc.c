@@ -276,6 +276,10 @@ static json_t *resolve_plain(const char *s, size_t len, const char **what)
     *what = NULL;
     if (strlen(s) != len) /* a NUL inside: not a number, keep the bytes */
         return json_stringn_nocheck(s, len);
+    /* what the core schema resolves starts with one of these (most plain
+     * scalars of a document, words and sentences, do not) */
+    if (len > 0 && strchr("~nNtTfF.+-0123456789", s[0]) == NULL)
+        return json_stringn_nocheck(s, len);
     if (is_one_of(s, nulls))
         return json_null();
     if (is_one_of(s, trues))
@@ -751,12 +755,21 @@ static int jstring(jreader *r, yaml_mark_t *m)
             rc = jescape(r, em);
             continue;
         }
-        size_t n = c < 0x80 ? 1 : utf8_seq(r->p, r->end);
+        if (c < 0x80) { /* a run of plain ASCII, taken at once: no line breaks in it */
+            const unsigned char *q = r->p + 1;
+            while (q < r->end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+                q++;
+            rc = jput(r, r->p, (size_t)(q - r->p));
+            r->col += (size_t)(q - r->p);
+            r->p = q;
+            continue;
+        }
+        size_t n = utf8_seq(r->p, r->end);
         if (n == 0)
             return fail_at(r->b, jmark(r), "invalid UTF-8 in a string; the file must be UTF-8 text");
         rc = jput(r, r->p, n);
-        for (size_t i = 0; i < n; i++)
-            jadv(r);
+        r->p += n;
+        r->col++; /* one character */
     }
     return rc;
 }
