@@ -931,17 +931,69 @@ static int looks_like_json(const char *text, size_t len)
     return i < len && (text[i] == '{' || text[i] == '[');
 }
 
-static int parse_yaml(builder *b, const char *text, size_t len)
+/* A YAML file read as libyaml asks (its own buffer of a few KB), so that a
+ * large document is never held whole: first the bytes kumo__doc_load took
+ * to tell YAML from JSON, then the rest of the file, within the ceiling. */
+typedef struct file_in {
+    int fd;
+    const char *head; /* the bytes already read */
+    size_t head_len, head_at;
+    size_t total; /* bytes handed over */
+    int error;    /* errno of a failed read */
+    int too_big;  /* the file grew past the ceiling while read */
+} file_in;
+
+static int file_read(void *data, unsigned char *buf, size_t size, size_t *size_read)
+{
+    file_in *in = data;
+    size_t n = 0;
+    if (in->head_at < in->head_len) {
+        n = in->head_len - in->head_at < size ? in->head_len - in->head_at : size;
+        memcpy(buf, in->head + in->head_at, n);
+        in->head_at += n;
+    } else {
+        ssize_t got;
+        do
+            got = read(in->fd, buf, size);
+        while (got < 0 && errno == EINTR);
+        if (got < 0) {
+            in->error = errno;
+            return 0;
+        }
+        n = (size_t)got;
+    }
+    if (n > DOC_MAX_BYTES - in->total) {
+        in->too_big = 1;
+        return 0;
+    }
+    in->total += n;
+    *size_read = n;
+    return 1;
+}
+
+/* Reads YAML from `text`, or from `in` when it is not NULL. */
+static int parse_yaml(builder *b, const char *text, size_t len, file_in *in)
 {
     yaml_parser_t parser;
     int ndocs = 0, rc = 0;
     if (!yaml_parser_initialize(&parser))
         return oom(b);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (in)
+        yaml_parser_set_input(&parser, file_read, in);
+    else
+        yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     for (int done = 0; !done && rc == 0;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&parser, &ev)) {
-            rc = syntax_error(b, &parser);
+            if (in && in->error) {
+                kumo__error_set(b->err, -in->error, "%s: read: %s", b->doc->path, strerror(in->error));
+                rc = -in->error;
+            } else if (in && in->too_big) {
+                kumo__error_set(b->err, -EFBIG, "%s: file grew past 64 MiB while read", b->doc->path);
+                rc = -EFBIG;
+            } else {
+                rc = syntax_error(b, &parser);
+            }
             break;
         }
         switch (ev.type) {
@@ -964,8 +1016,10 @@ static int parse_yaml(builder *b, const char *text, size_t len)
     return rc;
 }
 
-/* Reads `text` with the JSON reader or libyaml into a new document. */
-static int parse_as(const char *name, const char *text, size_t len, int json, kumo__doc **out, kumo__error *err)
+/* Reads `text` (or the YAML file `in`; `len` is then its size as stat
+ * said) with the JSON reader or libyaml into a new document. */
+static int parse_as(const char *name, const char *text, size_t len, int json, file_in *in, kumo__doc **out,
+                    kumo__error *err)
 {
     kumo__doc *doc = calloc(1, sizeof *doc);
     builder *b = calloc(1, sizeof *b);
@@ -981,7 +1035,7 @@ static int parse_as(const char *name, const char *text, size_t len, int json, ku
         rc = oom(b);
         goto out;
     }
-    rc = json ? parse_json(b, text, len) : parse_yaml(b, text, len);
+    rc = json ? parse_json(b, text, len) : parse_yaml(b, text, len, in);
     if (rc == 0 && doc->root == NULL)
         doc->root = json_null(); /* an empty file */
     if (rc == 0)
@@ -1019,14 +1073,14 @@ int kumo__doc_parse(const char *name, const char *text, size_t len, kumo__doc **
      * first and, when that fails, as YAML ({a: 1} is YAML flow syntax); a
      * .yaml file then says YAML's error, any other JSON's. */
     if (ends_with(name, ".json"))
-        return parse_as(name, text, len, 1, out, err);
+        return parse_as(name, text, len, 1, NULL, out, err);
     if (!looks_like_json(text, len))
-        return parse_as(name, text, len, 0, out, err);
-    int rc = parse_as(name, text, len, 1, out, err);
+        return parse_as(name, text, len, 0, NULL, out, err);
+    int rc = parse_as(name, text, len, 1, NULL, out, err);
     if (rc != -EINVAL)
         return rc;
     kumo__error yaml_err = {0};
-    int yrc = parse_as(name, text, len, 0, out, &yaml_err);
+    int yrc = parse_as(name, text, len, 0, NULL, out, &yaml_err);
     if (yrc == 0 || ends_with(name, ".yaml") || ends_with(name, ".yml")) {
         *err = yaml_err;
         return yrc;
@@ -1056,8 +1110,38 @@ int kumo__doc_load(const char *path, kumo__doc **out, kumo__error *err)
         kumo__error_set(err, rc, "%s: file is %lld bytes; the limit is 64 MiB", path, (long long)st.st_size);
         goto out;
     }
+    /* The first bytes say whether it is JSON (kumo__doc_parse's rule); a
+     * YAML file is then read as libyaml goes, not held whole */
     size_t len = 0, cap = (size_t)st.st_size + 1;
-    if ((text = malloc(cap)) == NULL) {
+    if (cap > 64 * 1024 && !ends_with(path, ".json")) {
+        char head[4096];
+        ssize_t n;
+        do
+            n = read(fd, head, sizeof head);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            rc = -errno;
+            kumo__error_set(err, rc, "%s: read: %s", path, strerror(errno));
+            goto out;
+        }
+        size_t i = (size_t)n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+        while (i < (size_t)n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r'))
+            i++;
+        if (i < (size_t)n && head[i] != '{' && head[i] != '[') {
+            file_in in = {.fd = fd, .head = head, .head_len = (size_t)n};
+            rc = parse_as(path, NULL, (size_t)st.st_size, 0, &in, out, err);
+            goto out;
+        }
+        /* JSON, or all white space so far: read it whole after what was read */
+        if ((text = malloc(cap)) == NULL) {
+            rc = -ENOMEM;
+            kumo__error_set(err, rc, "%s: out of memory", path);
+            goto out;
+        }
+        memcpy(text, head, (size_t)n);
+        len = (size_t)n;
+    }
+    if (text == NULL && (text = malloc(cap)) == NULL) {
         rc = -ENOMEM;
         kumo__error_set(err, rc, "%s: out of memory", path);
         goto out;

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define FIX "openapi/fixtures/"
 
@@ -477,8 +478,10 @@ static void test_json_large(void)
 }
 
 /* Every key, value and container of a generated document of `count`
- * entries has the position its line says: in YAML (`json` 0) and JSON. */
-static void check_every_position(int json, size_t count)
+ * entries has the position its line says: in YAML (`json` 0) and JSON,
+ * parsed from memory or (`via_file`) loaded from a file (a YAML file past
+ * 64 KiB is read as libyaml goes, not whole). */
+static void check_every_position(int json, size_t count, int via_file)
 {
     size_t cap = count * 64 + 64, n = 0;
     char *text = malloc(cap);
@@ -496,7 +499,19 @@ static void check_every_position(int json, size_t count)
         n += (size_t)snprintf(text + n, cap - n, "}\n");
     kumo__doc *doc = NULL;
     kumo__error err = {0};
-    int rc = kumo__doc_parse(json ? "t.json" : "t.yaml", text, n, &doc, &err);
+    int rc;
+    if (via_file) {
+        char path[] = "/tmp/kumo-test-doc-XXXXXX.yaml";
+        int fd = mkstemps(path, 5);
+        CHECK(fd >= 0);
+        CHECK(fd >= 0 && write(fd, text, n) == (ssize_t)n);
+        if (fd >= 0)
+            close(fd);
+        rc = kumo__doc_load(path, &doc, &err);
+        unlink(path);
+    } else {
+        rc = kumo__doc_parse(json ? "t.json" : "t.yaml", text, n, &doc, &err);
+    }
     if (rc != 0)
         fprintf(stderr, "unexpected: %s\n", err.msg);
     CHECK_INT(rc, 0);
@@ -537,10 +552,49 @@ static void check_every_position(int json, size_t count)
 
 static void test_every_position(void)
 {
-    check_every_position(0, 1);
-    check_every_position(1, 1);
-    check_every_position(0, 30000);
-    check_every_position(1, 30000);
+    check_every_position(0, 1, 0);
+    check_every_position(1, 1, 0);
+    check_every_position(0, 30000, 0);
+    check_every_position(1, 30000, 0);
+    check_every_position(0, 30000, 1);
+    check_every_position(1, 30000, 1); /* JSON in a .yaml file: read whole, as JSON */
+}
+
+/* A large YAML file is read in pieces: an error far into it still names
+ * its line and column, bad UTF-8 its byte. */
+static void test_yaml_file_errors(void)
+{
+    size_t count = 20000, cap = count * 32 + 64, n = 0;
+    char *text = malloc(cap);
+    if (text == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        n += (size_t)snprintf(text + n, cap - n, "k%zu: v%zu\n", i, i);
+    size_t good = n;
+    const char *tails[] = {"k1: again\n", "bad: [unclosed\n", "bad: \xff\xfe\n"};
+    const char *want[] = {":20001:1: duplicate key 'k1' (first at line 2, column 1); remove one",
+                          ":20002:1: did not find expected ',' or ']'", ": invalid leading UTF-8 octet at byte "};
+    for (int t = 0; t < 3; t++) {
+        n = good + (size_t)snprintf(text + good, cap - good, "%s", tails[t]);
+        char path[] = "/tmp/kumo-test-doc-XXXXXX.yaml";
+        int fd = mkstemps(path, 5);
+        CHECK(fd >= 0);
+        CHECK(fd >= 0 && write(fd, text, n) == (ssize_t)n);
+        if (fd >= 0)
+            close(fd);
+        kumo__doc *doc = NULL;
+        kumo__error err = {0};
+        int rc = kumo__doc_load(path, &doc, &err);
+        CHECK_INT(rc, -EINVAL);
+        CHECK(doc == NULL);
+        const char *msg = strncmp(err.msg, path, strlen(path)) == 0 ? err.msg + strlen(path) : err.msg;
+        if (strncmp(msg, want[t], strlen(want[t])) != 0)
+            fprintf(stderr, "case %d: %s\n", t, err.msg);
+        CHECK(strncmp(msg, want[t], strlen(want[t])) == 0);
+        kumo__doc_free(doc);
+        unlink(path);
+    }
+    free(text);
 }
 
 int main(void)
@@ -554,5 +608,6 @@ int main(void)
     test_json_reader();
     test_json_large();
     test_every_position();
+    test_yaml_file_errors();
     return check_report();
 }
