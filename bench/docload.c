@@ -7,11 +7,15 @@
  *   doc_load     kumo__doc_load: text -> jansson tree + every position
  *   spec_load    kumo__spec_load (doc_load + the spec: operations, $refs)
  *   router       kumo__router_build on the loaded spec
+ *   checks       kumo__opcheck_build for every operation (what kumo up
+ *                compiles before serving; kumo mock does it per operation
+ *                on its first request)
  *
  *   docload FILE [RUNS] [STEP]     (STEP: libyaml, doc or spec; all when absent)
  *
  * With DOCLOAD_CPU=1 the times are the process's CPU time, not wall time.
  */
+#include "openapi/check.h"
 #include "openapi/openapi.h"
 
 #include <fcntl.h>
@@ -151,6 +155,7 @@ int main(int argc, char **argv)
     }
 
     double *tr = calloc((size_t)runs, sizeof *tr);
+    double *tc = calloc((size_t)runs, sizeof *tc);
     size_t nops = 0;
     for (int i = 0; i < runs && tr; i++) {
         kumo__spec *spec = NULL;
@@ -168,14 +173,29 @@ int main(int argc, char **argv)
         }
         tr[i] = now_ms() - t1;
         t[i] = t1 - t0;
+        double t2 = now_ms();
+        kumo__opcheck **checks = calloc(spec->nops + 1, sizeof *checks);
+        for (size_t k = 0; k < spec->nops && checks; k++) /* all kept, as kumo up keeps them */
+            if (kumo__opcheck_build(spec, k, &checks[k], &err) < 0) {
+                fprintf(stderr, "%s\n", err.msg);
+                return 1;
+            }
+        if (tc)
+            tc[i] = now_ms() - t2;
+        for (size_t k = 0; k < spec->nops && checks; k++)
+            kumo__opcheck_free(checks[k]);
+        free(checks);
         nops = spec->nops;
         kumo__router_free(router);
         kumo__spec_free(spec);
     }
     report("spec_load", t, runs);
     report("router", tr, runs);
+    if (tc)
+        report("checks", tc, runs);
     printf("           (%zu operations)\n", nops);
     free(tr);
+    free(tc);
     free(t);
     return 0;
 }

@@ -1113,7 +1113,7 @@ int kumo__doc_load(const char *path, kumo__doc **out, kumo__error *err)
     /* The first bytes say whether it is JSON (kumo__doc_parse's rule); a
      * YAML file is then read as libyaml goes, not held whole */
     size_t len = 0, cap = (size_t)st.st_size + 1;
-    if (cap > 64 * 1024 && !ends_with(path, ".json")) {
+    if (!ends_with(path, ".json")) {
         char head[4096];
         ssize_t n;
         do

@@ -479,8 +479,8 @@ static void test_json_large(void)
 
 /* Every key, value and container of a generated document of `count`
  * entries has the position its line says: in YAML (`json` 0) and JSON,
- * parsed from memory or (`via_file`) loaded from a file (a YAML file past
- * 64 KiB is read as libyaml goes, not whole). */
+ * parsed from memory or (`via_file`) loaded from a file (a YAML file is
+ * read as libyaml goes, not whole). */
 static void check_every_position(int json, size_t count, int via_file)
 {
     size_t cap = count * 64 + 64, n = 0;
@@ -560,8 +560,8 @@ static void test_every_position(void)
     check_every_position(1, 30000, 1); /* JSON in a .yaml file: read whole, as JSON */
 }
 
-/* A large YAML file is read in pieces: an error far into it still names
- * its line and column, bad UTF-8 its byte. */
+/* A YAML file is read in pieces: an error far into a large one still
+ * names its line and column, bad UTF-8 its byte. */
 static void test_yaml_file_errors(void)
 {
     size_t count = 20000, cap = count * 32 + 64, n = 0;
