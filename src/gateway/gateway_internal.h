@@ -65,6 +65,7 @@ typedef struct generation {
     kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
     kumo__ce_routes *ce;       /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
+    struct kumo__gw_services *services; /* services: placed, secrets expanded (egress.c); NULL: none */
     /* Metrics targets (gw->metrics, obs/metrics.h): one per operation, one
      * per event, and the one of requests no operation matched. -1: none. */
     int *mt_ops, *mt_events, mt_noroute;
@@ -82,6 +83,7 @@ typedef struct loop_gen {
     size_t users;
     uint64_t retiring_since; /* 0, or when its workers were told to stop (tick_pools) */
     struct loop_gen *next;   /* the loop's retired list */
+    struct loop_thread *thread; /* its loop (the egress answers there) */
 } loop_gen;
 
 /* A retired generation's workers get this long to exit after EOF, and
@@ -130,6 +132,7 @@ typedef struct loop_thread {
     pthread_t tid;
     int index;
     gateway *gw;
+    struct kumo__gw_outlet *egress; /* where the egress thread hands back this loop's calls (egress.c) */
 } loop_thread;
 
 struct gateway {
@@ -175,6 +178,7 @@ struct gateway {
     kumo__monitor *monitor;            /* monitors and alerts (obs/monitor.h); NULL before start and after drain */
     kumo__gw_dashboard *dash;          /* dashboard.c: the history's thread, the recent invocations */
     kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */
+    struct kumo__gw_egress *egress;    /* the outbound calls' thread (egress.c); NULL when it could not start */
 };
 
 typedef struct api_handler {
@@ -209,6 +213,25 @@ struct gw_call {
 };
 
 /* ---- between the rooms ------------------------------------------------------ */
+
+/* egress.c: the workers' outbound HTTP calls (docs/outbound.md) */
+/* Places g's services (kumo.yaml services:, the environment's URLs,
+ * secrets expanded) and, in --dev, loads their documents: g->services. */
+int kumo__gw_services_build(gateway *gw, generation *g, kumo__error *err);
+void kumo__gw_services_release(struct kumo__gw_services *s);
+/* The services' lines of kumo up's start-up summary ("NAME -> URL (from)"). */
+void kumo__gw_services_print(const generation *g);
+/* The egress thread, for the gateway's life: start before the loops,
+ * free after they are joined. */
+int kumo__gw_egress_start(gateway *gw, kumo__error *err);
+void kumo__gw_egress_free(gateway *gw);
+/* A loop's end of it: opened when the loop starts, closed once its pools
+ * are stopped. */
+int kumo__gw_egress_outlet_open(loop_thread *t);
+void kumo__gw_egress_outlet_close(loop_thread *t);
+/* The pools' on_http_call (ctx: the loop_gen). */
+void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker, uint32_t id, const char *payload,
+                          size_t len);
 
 /* generation.c */
 int kumo__gw_generation_build(gateway *gw, unsigned long number, const generation *previous, generation **out,

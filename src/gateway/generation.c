@@ -52,6 +52,7 @@ static void generation_free(generation *g)
     free(g->so_links);
     kumo__store_plan_free(&g->stores);
     free(g->envp);
+    kumo__gw_services_release(g->services);
     kumo__project_free(g->project);
     if (g->gw)
         atomic_fetch_sub(&g->gw->generations, 1);
@@ -209,7 +210,7 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         goto out;
     if (previous)
         kumo__gw_trace_reload_check(previous->project, g->project);
-    if ((rc = place_stores(gw, g, previous, err)) != 0)
+    if ((rc = place_stores(gw, g, previous, err)) != 0 || (rc = kumo__gw_services_build(gw, g, err)) != 0)
         goto out;
     if ((rc = kumo__spec_load(g->project->api_path, &g->spec, err)) != 0)
         goto out;

@@ -133,6 +133,7 @@ static int start_monitor(gateway *gw, const char *host, kumo__error *err)
 
 static void gateway_free(gateway *gw)
 {
+    kumo__gw_egress_free(gw); /* the loops are joined: its jobs go back to nobody */
     if (gw->threads) {
         for (int i = 0; i < gw->nthreads; i++) {
             loop_thread *t = &gw->threads[i];
@@ -328,7 +329,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         fflush(stdout);
     }
     /* the history's thread inherits the mask: signals stay with sigwait */
-    if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0)
+    if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0 || (rc = kumo__gw_egress_start(gw, err)) != 0)
         goto out;
     for (int i = 0; i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];

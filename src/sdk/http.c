@@ -562,6 +562,11 @@ void kumo__http_exchange_result(kumo__http_exchange *x, kumo__http_result *out)
     memset(&x->r, 0, sizeof x->r);
 }
 
+void *kumo__http_exchange_handle(kumo__http_exchange *x)
+{
+    return x ? x->easy : NULL;
+}
+
 void kumo__http_exchange_free(kumo__http_exchange *x)
 {
     if (x == NULL)

@@ -595,6 +595,8 @@ void *kumo__http_exchange_easy(kumo__http_exchange *x);
 long kumo__http_exchange_attempt_done(kumo__http_exchange *x, int curl_code);
 /* The result (moved out: the exchange keeps nothing). */
 void kumo__http_exchange_result(kumo__http_exchange *x, kumo__http_result *out);
+/* The easy handle the exchange made (NULL before its first attempt). */
+void *kumo__http_exchange_handle(kumo__http_exchange *x);
 void kumo__http_exchange_free(kumo__http_exchange *x);
 /* A whole exchange, blocking, with one easy handle (in process). */
 void kumo__http_perform(const kumo__http_service *svcs, size_t n, const kumo__http_call *c, kumo__http_result *out);
