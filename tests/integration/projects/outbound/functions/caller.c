@@ -5,8 +5,27 @@
  * test_outbound.py can check the allow-list, the deadline, the size
  * ceiling, retries and the trace context from the outside.
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <kumo.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A connection made the hard way, around kumo_http: 0, or the errno that
+ * refused it (the sandbox gives a worker no network for services). */
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return errno;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ? 0 : errno;
+    close(fd);
+    return rc;
+}
 
 static const char *str(json_t *o, const char *k)
 {
@@ -20,6 +39,11 @@ int call(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
         return kumo_response_problem(res, 400, NULL, "a JSON body is needed");
     kumo_http_response *out = NULL;
     int rc;
+    json_t *raw = json_object_get(in, "raw_connect");
+    if (raw != NULL) {
+        int e = raw_connect((int)json_integer_value(raw));
+        return kumo_response_json(res, 200, json_pack("{s:i, s:s}", "errno", e, "error", e ? strerror(e) : ""));
+    }
     json_t *body = json_object_get(in, "json");
     if (body != NULL) {
         rc = kumo_http_post_json(ctx, str(in, "service"), str(in, "path"), body, &out);
