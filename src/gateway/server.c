@@ -293,6 +293,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         printf("  function %s: min %d, max %d, concurrency %d, idle %gs, timeout %gs; %s\n", g->project->units[u].name,
                t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
     }
+    kumo__gw_services_print(g);
     fflush(stdout);
 
     /* Signals are taken by sigwait on this thread only (the loops inherit

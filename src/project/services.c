@@ -346,11 +346,16 @@ static int load_headers(const kumo__doc *doc, const char *svc, json_t *hs, kumo_
                 return -EINVAL;
         }
         if (refs == 0 && kumo__header_is_credential(name)) {
+            char var[80];
+            size_t k = 0;
+            for (const char *c = svc; *c && k < sizeof var - 1; c++)
+                var[k++] = *c == '-' ? '_' : (char)toupper((unsigned char)*c);
+            var[k] = '\0';
             kumo__doc_value_error(err, doc, hs, name,
                                   "services.%s.headers.%s is a credential written in kumo.yaml; put it in the "
                                   "environment: ${env:NAME} (or a mounted file: ${file:PATH}), e.g. \"Bearer "
                                   "${env:%s_TOKEN}\"",
-                                  svc, name, "SERVICE");
+                                  svc, name, var);
             return -EINVAL;
         }
         kumo__service_header *h = &s->headers[s->nheaders];
