@@ -26,6 +26,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,7 @@ struct kumo__http_exchange {
     uint64_t deadline_ms; /* epoch; 0: none */
     unsigned retries, attempt;
     CURL *easy;
+    int borrowed; /* easy is the caller's (kept for its connection cache): reset, never cleaned up */
     struct curl_slist *slist;
     kumo__growbuf resp, head;
     char errbuf[CURL_ERROR_SIZE];
@@ -368,8 +370,8 @@ void *kumo__http_exchange_easy(kumo__http_exchange *x)
         x->done = 1;
         return NULL;
     }
-    if (x->easy == NULL) {
-        if ((x->easy = curl_easy_init()) == NULL) {
+    if (x->slist == NULL) {
+        if (x->easy == NULL && (x->easy = curl_easy_init()) == NULL) {
             set_error(r, KUMO_ENOMEM, "out of memory");
             x->done = 1;
             return NULL;
@@ -571,7 +573,9 @@ void kumo__http_exchange_free(kumo__http_exchange *x)
 {
     if (x == NULL)
         return;
-    if (x->easy)
+    if (x->easy && x->borrowed)
+        curl_easy_reset(x->easy);
+    else if (x->easy)
         curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->slist);
     free(x->resp.data);
@@ -591,13 +595,40 @@ void kumo__http_exchange_free(kumo__http_exchange *x)
     free(x);
 }
 
+/* In process, each thread keeps one easy handle across calls: its
+ * connection cache lets a function calling the same service again reuse
+ * its connection, as the gateway's multi handle does. */
+static pthread_key_t g_easy_key;
+static pthread_once_t g_easy_once = PTHREAD_ONCE_INIT;
+
+static void easy_drop(void *e)
+{
+    curl_easy_cleanup(e);
+}
+
+static void easy_key_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_key_create(&g_easy_key, easy_drop);
+}
+
 void kumo__http_perform(const kumo__http_service *svcs, size_t n, const kumo__http_call *c, kumo__http_result *out)
 {
     memset(out, 0, sizeof *out);
+    pthread_once(&g_easy_once, easy_key_init);
     kumo__http_exchange *x = kumo__http_exchange_new(svcs, n, c);
     if (x == NULL) {
         set_error(out, KUMO_ENOMEM, "out of memory");
         return;
+    }
+    CURL *mine = pthread_getspecific(g_easy_key);
+    if (mine == NULL && (mine = curl_easy_init()) != NULL && pthread_setspecific(g_easy_key, mine) != 0) {
+        curl_easy_cleanup(mine);
+        mine = NULL;
+    }
+    if (mine) {
+        x->easy = mine;
+        x->borrowed = 1;
     }
     void *e;
     while ((e = kumo__http_exchange_easy(x)) != NULL) {
