@@ -18,6 +18,8 @@ server the test starts on loopback (python's http.server in a thread).
 - in --dev, a response that breaks the service's document is a warn line
   naming the service, the operation and the violation;
 - the worker itself has no network: a socket it opens cannot connect;
+- requests the pool sent ahead to a worker waiting for a call's answer
+  are served after it, in order, each with its own answer;
 - kumo-host makes the same calls with the same answers.
 """
 import http.server
@@ -80,6 +82,9 @@ class Upstream:
                     pid = int(p.split("/")[2].split("?")[0])
                     # pet 0 breaks the document: no name
                     return self.send(200, json.dumps({"id": pid} if pid == 0 else {"id": pid, "name": "rex"}))
+                if p.startswith("/sleepy/"):
+                    time.sleep(0.2)
+                    return self.send(200, json.dumps({"n": int(p.split("/")[2])}))
                 if p == "/slow":
                     time.sleep(3)
                     return self.send(200, "{}")
@@ -212,6 +217,23 @@ class Checks:
         self.client_span = seen[2]
         return seen[2]
 
+    def test_calls_sent_ahead_keep_their_order(self):
+        # max 1, concurrency 8: several of these wait in one worker's socket
+        # while the one before them waits for the service
+        results = {}
+
+        def one(i):
+            results[i] = call(self.base, {"service": "pets", "path": "/sleepy/%d" % i})
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(sorted(results), list(range(8)))
+        for i, a in results.items():
+            self.assertEqual(a["rc"], 0, a)
+            self.assertEqual(json.loads(a["body"]), {"n": i})
+
     def test_secret_never_logged(self):
         call(self.base, {"service": "pets", "path": "/pets/1"})
         self.assertNotIn(TOKEN, self.output())
@@ -310,7 +332,7 @@ class HostOutboundTest(Checks, unittest.TestCase):
             out = f.read()
         cls.log.close()
         shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
-        if "ERROR: AddressSanitizer" in out or "runtime error:" in out:
+        if "ERROR: AddressSanitizer" in out or "ERROR: LeakSanitizer" in out or "runtime error:" in out:
             raise AssertionError("sanitizer report in kumo-host's output:\n" + out[-6000:])
 
     def output(self):
