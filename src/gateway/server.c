@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gateway/h2o_glue.h"
+#include "gateway/access_log.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
 
@@ -154,6 +155,7 @@ static void gateway_free(gateway *gw)
     kumo__gw_dashboard_stop(gw);
     kumo__tracer_free(gw->tracer);              /* its last export counts into the metrics: before them */
     kumo__logstore_metrics(gw->cfg.logs, NULL); /* before the registry goes */
+    kumo__access_log_sink(NULL);                /* the loops have stopped */
     kumo__metrics_free(gw->metrics);
     if (gw->barrier_ready) {
         pthread_mutex_destroy(&gw->stop_lock);
@@ -170,78 +172,10 @@ static void gateway_free(gateway *gw)
         close(gw->admin_fd);
 }
 
-int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
+/* kumo up's start-up lines: what is served, where, and how. */
+static void print_serving(gateway *gw, const generation *g, const char *host, int built)
 {
-    gateway gwv, *gw = &gwv;
-    int rc = 0, started = 0, built = 0;
-    sigset_t sigs;
-
-    memset(gw, 0, sizeof(*gw));
-    gw->cfg = *cfg;
-    kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
-    gw->admin_fd = -1;
-    atomic_init(&gw->draining, 0);
-    atomic_init(&gw->bodies_held, 0);
-    atomic_init(&gw->generations, 0);
-    atomic_init(&gw->current_number, 0);
-    pthread_mutex_init(&gw->lock, NULL);
-    gw->lock_ready = 1;
-    snprintf(gw->id_prefix, sizeof(gw->id_prefix), "%08x", (unsigned)(kumo__epoch_ms() ^ ((uint64_t)getpid() << 20)));
-    gw->dev = cfg->dev || cfg->strict;
-    gw->strict = cfg->strict;
-
-    gw->start_env = environ;
-    gw->nthreads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (gw->nthreads < 1)
-        gw->nthreads = 1;
-    if ((gw->metrics = kumo__metrics_create(gw->nthreads)) == NULL) {
-        kumo__error_set(err, -ENOMEM, "out of memory");
-        rc = err->code;
-        goto out;
-    }
-    kumo__logstore_metrics(cfg->logs, gw->metrics); /* kumo_log_lines_dropped_total */
-    if ((rc = kumo__gw_generation_build(gw, 1, NULL, &gw->current, &built, err)) != 0)
-        goto out;
-    atomic_store(&gw->current_number, 1);
-    const generation *g = gw->current;
-    if ((rc = kumo__gw_tracer_start(gw, g->project, err)) != 0)
-        goto out;
-    kumo__tracer_set_metrics(gw->tracer, gw->metrics);
-
-    register_handler(&gw->conf, gw, kumo__gw_on_api_req);
-    /* h2o refuses a body over its own ceiling before reading it and closes
-     * the connection, which a client still sending sees as a reset. So h2o's
-     * ceiling sits 1 MiB above the project's limit: bodies up to it are read
-     * and refused here with a 413 problem on a connection that stays open;
-     * only larger ones meet h2o's early refusal (problem+json too, through
-     * the filter, if the client reads it). Not more: h2o buffers a body
-     * whole before any handler sees it, so the ceiling is what one
-     * connection can make the gateway hold before http.body_budget is
-     * consulted. Set once: a reload that raises the limit past it says so. */
-    size_t largest = kumo__gw_largest_body(g->project);
-    size_t ceiling = largest + (1u << 20);
-    gw->conf.max_request_entity_size = ceiling;
-    register_handler(&gw->admin_conf, gw, kumo__gw_on_admin_req);
-
-    const char *host = cfg->host ? cfg->host : "127.0.0.1";
-    if ((gw->listen_fds = malloc((size_t)gw->nthreads * sizeof(*gw->listen_fds))) == NULL) {
-        kumo__error_set(err, -ENOMEM, "out of memory");
-        rc = err->code;
-        goto out;
-    }
-    gw->nlisten = gw->nthreads;
-    gw->max_conns = kumo__gw_connection_bound(g->project, gw->nthreads);
-    if (open_listeners(host, cfg->port, gw->nthreads, gw->listen_fds, &gw->port, err) != 0) {
-        rc = err->code;
-        goto out;
-    }
-    if (cfg->admin_port >= 0 &&
-        (gw->admin_fd = open_listener("127.0.0.1", cfg->admin_port, 0, &gw->admin_port, err)) < 0) {
-        kumo__error_wrap(err, "admin port");
-        rc = err->code;
-        goto out;
-    }
-
+    const kumo__gateway_config *cfg = &gw->cfg;
     size_t bound = 0;
     for (size_t i = 0; i < g->spec->nops; i++)
         bound += g->spec->ops[i].unit_index >= 0;
@@ -294,6 +228,94 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
                t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
     }
     kumo__gw_services_print(g);
+    if (cfg->mock)
+        printf("  mock     operations without a handler answer mock responses (seed %llu; docs/mocks.md)\n",
+               (unsigned long long)cfg->mock_seed);
+}
+
+int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
+{
+    gateway gwv, *gw = &gwv;
+    int rc = 0, started = 0, built = 0;
+    sigset_t sigs;
+
+    memset(gw, 0, sizeof(*gw));
+    gw->cfg = *cfg;
+    kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
+    gw->admin_fd = -1;
+    atomic_init(&gw->draining, 0);
+    atomic_init(&gw->bodies_held, 0);
+    atomic_init(&gw->generations, 0);
+    atomic_init(&gw->current_number, 0);
+    pthread_mutex_init(&gw->lock, NULL);
+    gw->lock_ready = 1;
+    snprintf(gw->id_prefix, sizeof(gw->id_prefix), "%08x", (unsigned)(kumo__epoch_ms() ^ ((uint64_t)getpid() << 20)));
+    gw->dev = cfg->dev || cfg->strict;
+    gw->strict = cfg->strict;
+
+    gw->start_env = environ;
+    gw->nthreads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (gw->nthreads < 1)
+        gw->nthreads = 1;
+    if ((gw->metrics = kumo__metrics_create(gw->nthreads)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = err->code;
+        goto out;
+    }
+    kumo__logstore_metrics(cfg->logs, gw->metrics); /* kumo_log_lines_dropped_total */
+    kumo__access_log_sink(cfg->logs);               /* the access lines skip the pipe (logstore.h) */
+    if ((rc = kumo__gw_generation_build(gw, 1, NULL, &gw->current, &built, err)) != 0)
+        goto out;
+    atomic_store(&gw->current_number, 1);
+    const generation *g = gw->current;
+    if ((rc = kumo__gw_tracer_start(gw, g->project, err)) != 0)
+        goto out;
+    kumo__tracer_set_metrics(gw->tracer, gw->metrics);
+
+    register_handler(&gw->conf, gw, kumo__gw_on_api_req);
+    /* h2o refuses a body over its own ceiling before reading it and closes
+     * the connection, which a client still sending sees as a reset. So h2o's
+     * ceiling sits 1 MiB above the project's limit: bodies up to it are read
+     * and refused here with a 413 problem on a connection that stays open;
+     * only larger ones meet h2o's early refusal (problem+json too, through
+     * the filter, if the client reads it). Not more: h2o buffers a body
+     * whole before any handler sees it, so the ceiling is what one
+     * connection can make the gateway hold before http.body_budget is
+     * consulted. Set once: a reload that raises the limit past it says so. */
+    size_t largest = kumo__gw_largest_body(g->project);
+    size_t ceiling = largest + (1u << 20);
+    gw->conf.max_request_entity_size = ceiling;
+    register_handler(&gw->admin_conf, gw, kumo__gw_on_admin_req);
+
+    const char *host = cfg->host ? cfg->host : "127.0.0.1";
+    if ((gw->listen_fds = malloc((size_t)gw->nthreads * sizeof(*gw->listen_fds))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = err->code;
+        goto out;
+    }
+    gw->nlisten = gw->nthreads;
+    gw->max_conns = kumo__gw_connection_bound(g->project, gw->nthreads);
+    if (open_listeners(host, cfg->port, gw->nthreads, gw->listen_fds, &gw->port, err) != 0) {
+        rc = err->code;
+        goto out;
+    }
+    if (cfg->admin_port >= 0 &&
+        (gw->admin_fd = open_listener("127.0.0.1", cfg->admin_port, 0, &gw->admin_port, err)) < 0) {
+        kumo__error_wrap(err, "admin port");
+        rc = err->code;
+        goto out;
+    }
+
+    if (cfg->mock_spec) {
+        /* the first line is what kumo up reads to find a service's mock */
+        printf("listening on http://%s:%d\n", host, gw->port);
+        printf("kumo mock: %s (%s, %zu operations), seed %llu; answers follow Prefer: code=N, example=NAME, "
+               "dynamic=true\n",
+               g->project->api_path, g->spec->title ? g->spec->title : "untitled", g->spec->nops,
+               (unsigned long long)cfg->mock_seed);
+    } else {
+        print_serving(gw, g, host, built);
+    }
     fflush(stdout);
 
     /* Signals are taken by sigwait on this thread only (the loops inherit
