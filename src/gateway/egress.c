@@ -137,7 +137,7 @@ int kumo__gw_services_build(gateway *gw, generation *g, kumo__error *err)
     if (s == NULL)
         goto oom;
     atomic_init(&s->refs, 1);
-    if ((rc = kumo__services_resolve(p, env, &s->targets, &s->n, err)) != 0) {
+    if ((rc = kumo__services_resolve(p, env, kumo__gw_service_mock, gw, &s->targets, &s->n, err)) != 0) {
         free(s);
         return rc;
     }

@@ -135,6 +135,7 @@ static int start_monitor(gateway *gw, const char *host, kumo__error *err)
 static void gateway_free(gateway *gw)
 {
     kumo__gw_egress_free(gw); /* the loops are joined: its jobs go back to nobody */
+    kumo__gw_service_mocks_stop(gw);
     if (gw->threads) {
         for (int i = 0; i < gw->nthreads; i++) {
             loop_thread *t = &gw->threads[i];

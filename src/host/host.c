@@ -130,7 +130,7 @@ static int place_services(const kumo__project *p, kumo__error *err)
     const char *env = getenv("KUMO_ENV");
     kumo__service_target *t = NULL;
     size_t n = 0;
-    int rc = kumo__services_resolve(p, env && *env ? env : NULL, &t, &n, err);
+    int rc = kumo__services_resolve(p, env && *env ? env : NULL, NULL, NULL, &t, &n, err);
     if (rc != 0)
         return rc;
     kumo__http_service *hs = n ? calloc(n, sizeof(*hs)) : NULL;

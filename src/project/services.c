@@ -663,7 +663,7 @@ static void strip_slash(char *url)
 }
 
 static int resolve_one(const kumo__project *p, const kumo__environment *e, const kumo__service *s,
-                       kumo__service_target *t, kumo__error *err)
+                       kumo__service_mock_fn *mock, void *mock_ctx, kumo__service_target *t, kumo__error *err)
 {
     char var[96];
     const char *url = NULL;
@@ -687,13 +687,23 @@ static int resolve_one(const kumo__project *p, const kumo__environment *e, const
             snprintf(from, sizeof from, "%s:%d:%d", path, s->url_line, s->url_col);
         }
     }
-    if (url == NULL)
+    if (url == NULL && mock == NULL)
         return FAIL(err, -EINVAL,
-                               "%s:%d:%d: services.%s has no url for environment %s; give one (services.%s.url, "
-                               "environments.%s.services.%s.url or the variable %s) (mocks come with kumo mock)",
-                               path, s->line, s->col, s->name, e ? e->name : "(none)", s->name,
-                               e ? e->name : "ENV", s->name, var);
-    if ((t->url = strdup(url)) == NULL || (t->from = strdup(from)) == NULL)
+                    "%s:%d:%d: services.%s has no url for environment %s; give one (services.%s.url, "
+                    "environments.%s.services.%s.url or the variable %s): only kumo up mocks a service",
+                    path, s->line, s->col, s->name, e ? e->name : "(none)", s->name, e ? e->name : "ENV", s->name,
+                    var);
+    if (url == NULL) {
+        int rc = mock(mock_ctx, s, &t->url, err);
+        if (rc != 0) {
+            kumo__error_wrap(err, "%s:%d:%d: services.%s has no url for environment %s, and its mock", path, s->line,
+                             s->col, s->name, e ? e->name : "(none)");
+            return rc;
+        }
+        snprintf(from, sizeof from, "kumo mock of %s, seed %llu", s->spec, (unsigned long long)s->mock.seed);
+        url = t->url;
+    }
+    if ((t->url == NULL && (t->url = strdup(url)) == NULL) || (t->from = strdup(from)) == NULL)
         return oom(err);
     strip_slash(t->url);
     if (s->nheaders && (t->headers = calloc(2 * s->nheaders, sizeof *t->headers)) == NULL)
@@ -712,8 +722,8 @@ static int resolve_one(const kumo__project *p, const kumo__environment *e, const
     return 0;
 }
 
-int kumo__services_resolve(const kumo__project *p, const char *env, kumo__service_target **out, size_t *n,
-                           kumo__error *err)
+int kumo__services_resolve(const kumo__project *p, const char *env, kumo__service_mock_fn *mock, void *mock_ctx,
+                           kumo__service_target **out, size_t *n, kumo__error *err)
 {
     *out = NULL;
     *n = 0;
@@ -724,7 +734,7 @@ int kumo__services_resolve(const kumo__project *p, const char *env, kumo__servic
         return oom(err);
     const kumo__environment *e = kumo__project_environment(p, env);
     for (size_t i = 0; i < p->nservices; i++) {
-        int rc = resolve_one(p, e, &p->services[i], &t[i], err);
+        int rc = resolve_one(p, e, &p->services[i], mock, mock_ctx, &t[i], err);
         if (rc < 0) {
             kumo__service_targets_free(t, p->nservices);
             return rc;

@@ -74,14 +74,20 @@ typedef struct kumo__service_target {
     size_t nheaders;
 } kumo__service_target;
 
+/* Gives a URL (malloc'd into *url) for service s, which no setting places
+ * in the environment: kumo up starts a `kumo mock` for it. 0, or a
+ * negative errno with err set. */
+typedef int kumo__service_mock_fn(void *ctx, const kumo__service *s, char **url, kumo__error *err);
+
 /* Places every service of p for environment `env` (NULL: none) and
  * expands its headers' secret references: *out (n of them, indexed like
  * p->services) is the caller's (kumo__service_targets_free). A service
- * with no URL is refused (kumo has no mock of its own yet: say which
- * setting gives it one), as is a reference that cannot be expanded (the
- * variable or file named, never a value). */
-int kumo__services_resolve(const struct kumo__project *p, const char *env, kumo__service_target **out, size_t *n,
-                           kumo__error *err);
+ * with no URL gets mock's (its `from` then "kumo mock"); with mock NULL
+ * (kumo-host) it is refused, saying which setting gives it one. A
+ * reference that cannot be expanded is refused (the variable or file
+ * named, never a value). */
+int kumo__services_resolve(const struct kumo__project *p, const char *env, kumo__service_mock_fn *mock,
+                           void *mock_ctx, kumo__service_target **out, size_t *n, kumo__error *err);
 void kumo__service_targets_free(kumo__service_target *t, size_t n);
 
 /* ---- pure rules, for tests ---- */

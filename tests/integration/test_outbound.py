@@ -20,11 +20,14 @@ server the test starts on loopback (python's http.server in a thread).
 - the worker itself has no network: a socket it opens cannot connect;
 - requests the pool sent ahead to a worker waiting for a call's answer
   are served after it, in order, each with its own answer;
-- kumo-host makes the same calls with the same answers.
+- kumo-host makes the same calls with the same answers;
+- a service with no URL in the environment is served by a `kumo mock` of
+  its document that kumo up starts (and stops), seeded.
 """
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -375,15 +378,59 @@ class RefusedTest(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn("${env:PETS_TOKEN}: the variable PETS_TOKEN is not set", err)
 
-    def test_no_url(self):
-        rc, err = self.run_up("", env={"PETS_TOKEN": "x"}, replace=("    url: http://127.0.0.1:9/never-used\n", ""))
+    def test_mock_mode_not_served(self):
+        rc, err = self.run_up("", env={"PETS_TOKEN": "x"},
+                              replace=("    url: http://127.0.0.1:9/never-used\n", "    mock: {mode: stateful}\n"))
         self.assertNotEqual(rc, 0)
         self.assertIn("services.pets has no url for environment", err)
+        self.assertIn("mode: stateful, which kumo mock does not serve yet", err)
 
     def test_unknown_key(self):
         rc, err = self.run_up("", env={"PETS_TOKEN": "x"}, replace=("    timeout: 1500ms", "    timout: 1500ms"))
         self.assertNotEqual(rc, 0)
         self.assertIn("unknown key 'timout' in services.pets (did you mean 'timeout'?)", err)
+
+
+class MockedServiceTest(unittest.TestCase):
+    """A service with no URL in the environment: kumo up starts `kumo mock`
+    of its document and the function's calls reach it unchanged."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("outbound", PROJECTS)
+        path = os.path.join(cls.dir, "kumo.yaml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("    url: http://127.0.0.1:9/never-used\n", "    mock: {seed: 3}\n"))
+        cls.gw = Gateway(cls.dir, threads=1, env={"PETS_TOKEN": TOKEN})
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        err = cls.gw.stderr()
+        if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+            raise AssertionError("kumo up exited with %d:\n%s" % (rc, err[-4000:]))
+        shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def test_calls_reach_the_mock(self):
+        self.assertRegex(self.gw.stdout(), r"service pets -> http://127\.0\.0\.1:\d+ \(from kumo mock of .*pets\.yaml, "
+                                           r"seed 3\)")
+        a = call(self.gw.base, {"service": "pets", "path": "/pets/5"})
+        self.assertEqual(a["rc"], 0, a)
+        self.assertEqual(a["status"], 200)
+        pet = json.loads(a["body"])
+        self.assertIsInstance(pet["id"], int)  # generated from the document's schema
+        self.assertIsInstance(pet["name"], str)
+        again = call(self.gw.base, {"service": "pets", "path": "/pets/5"})
+        self.assertEqual(json.loads(again["body"]), pet)  # seeded: the same answer
+        a = call(self.gw.base, {"service": "pets", "path": "/nowhere"})
+        self.assertEqual(a["status"], 404)  # the mock routes as kumo up does
+
+    def test_mock_stops_with_kumo_up(self):
+        m = re.search(r"kumo mock of .* serves it at .* \(pid (\d+)\)", self.gw.stderr())
+        self.assertTrue(m, self.gw.stderr()[-2000:])
+        os.kill(int(m.group(1)), 0)  # running now; tearDownClass's clean stop ends it
 
 
 if __name__ == "__main__":

@@ -117,12 +117,12 @@ static void test_resolve(void)
     /* dev: ship has no URL */
     kumo__service_target *t = NULL;
     size_t n = 0;
-    CHECK(kumo__services_resolve(p, "dev", &t, &n, &err) < 0);
+    CHECK(kumo__services_resolve(p, "dev", NULL, NULL, &t, &n, &err) < 0);
     CHECK(strstr(err.msg, "services.ship has no url for environment dev") != NULL);
     CHECK(strstr(err.msg, "KUMO_SERVICE_SHIP_URL") != NULL);
 
     /* prod: the environment's URL; the default's trailing '/' dropped */
-    CHECK_INT(kumo__services_resolve(p, "prod", &t, &n, &err), 0);
+    CHECK_INT(kumo__services_resolve(p, "prod", NULL, NULL, &t, &n, &err), 0);
     CHECK_INT(n, 2);
     if (n == 2) {
         CHECK_STR(t[0].url, "https://pay.example/v1");
@@ -135,20 +135,20 @@ static void test_resolve(void)
 
     /* the variable beats both */
     setenv("KUMO_SERVICE_SHIP_URL", "http://127.0.0.1:9999", 1);
-    CHECK_INT(kumo__services_resolve(p, "prod", &t, &n, &err), 0);
+    CHECK_INT(kumo__services_resolve(p, "prod", NULL, NULL, &t, &n, &err), 0);
     if (n == 2) {
         CHECK_STR(t[1].url, "http://127.0.0.1:9999");
         CHECK_STR(t[1].from, "KUMO_SERVICE_SHIP_URL");
     }
     kumo__service_targets_free(t, n);
     setenv("KUMO_SERVICE_SHIP_URL", "ship.internal", 1);
-    CHECK(kumo__services_resolve(p, "prod", &t, &n, &err) < 0);
+    CHECK(kumo__services_resolve(p, "prod", NULL, NULL, &t, &n, &err) < 0);
     CHECK(strstr(err.msg, "KUMO_SERVICE_SHIP_URL must be an http://") != NULL);
     unsetenv("KUMO_SERVICE_SHIP_URL");
 
     /* a secret that is not there: named, at its line */
     unsetenv("KUMO_TEST_PAY");
-    CHECK(kumo__services_resolve(p, "prod", &t, &n, &err) < 0);
+    CHECK(kumo__services_resolve(p, "prod", NULL, NULL, &t, &n, &err) < 0);
     CHECK(strstr(err.msg, "services.pay.headers.Authorization") != NULL);
     CHECK(strstr(err.msg, "KUMO_TEST_PAY is not set") != NULL);
     kumo__project_free(p);
