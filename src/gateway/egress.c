@@ -80,6 +80,7 @@ struct kumo__gw_egress {
     atomic_int jobs;
     job *running, *waiting; /* the thread's own */
     int dev;
+    kumo__metrics *metrics; /* the gateway's, for kumo_outbound_calls_total */
 };
 
 /* ---- services per generation ---- */
@@ -242,11 +243,40 @@ static void wake(struct kumo__gw_outlet *o)
     (void)n;
 }
 
+/* kumo_outbound_calls_total{service, outcome}: the status class (2xx...)
+ * or the error; service "-" for a call refused before one was matched
+ * (its name is the handler's text, not a declared one). */
+static void count(struct kumo__gw_egress *e, const kumo__http_result *r)
+{
+    static const char help[] = "Outbound HTTP calls of the functions, by service and outcome (a status class or "
+                               "the error)";
+    const char *outcome;
+    char cls[8];
+    switch (r->error) {
+    case 0:
+        snprintf(cls, sizeof(cls), "%dxx", r->status / 100 % 10);
+        outcome = cls;
+        break;
+    case KUMO_EDENIED: outcome = "denied"; break;
+    case KUMO_ETIMEDOUT: outcome = "timeout"; break;
+    case KUMO_ETOOBIG: outcome = "too_big"; break;
+    case KUMO_EUNAVAILABLE: outcome = "unavailable"; break;
+    case KUMO_EINVAL: outcome = "invalid"; break;
+    default: outcome = "error"; break;
+    }
+    int declared = r->error != KUMO_EDENIED && r->error != KUMO_EINVAL && r->service[0];
+    char name[160];
+    snprintf(name, sizeof(name), "kumo_outbound_calls_total{service=\"%s\",outcome=\"%s\"}",
+             declared ? r->service : "-", outcome);
+    kumo__metrics_count(e->metrics, name, help, 1);
+}
+
 /* A finished job goes back to its loop. */
 static void hand_back(struct kumo__gw_egress *e, job *j)
 {
     atomic_fetch_sub(&e->jobs, 1);
     kumo__http_exchange_result(j->x, &j->r);
+    count(e, &j->r);
     kumo__http_exchange_free(j->x);
     j->x = NULL;
     if (e->dev)
@@ -366,6 +396,7 @@ int kumo__gw_egress_start(gateway *gw, kumo__error *err)
     pthread_mutex_init(&e->lock, NULL);
     atomic_init(&e->jobs, 0);
     e->dev = gw->dev;
+    e->metrics = gw->metrics;
     if (pthread_create(&e->tid, NULL, egress_main, e) != 0) {
         curl_multi_cleanup(e->multi);
         pthread_mutex_destroy(&e->lock);

@@ -290,6 +290,14 @@ class GatewayOutboundTest(Checks, unittest.TestCase):
         self.assertTrue(line, self.gw.stderr()[-3000:])
         self.assertIn("name", line[0]["msg"])  # the missing required property
 
+    def test_metrics(self):
+        call(self.base, {"service": "pets", "path": "/pets/2"})
+        call(self.base, {"service": "nope", "path": "/"})
+        with urllib.request.urlopen(self.gw.admin + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        self.assertRegex(text, r'kumo_outbound_calls_total\{service="pets",outcome="2xx"\} [1-9]')
+        self.assertRegex(text, r'kumo_outbound_calls_total\{service="-",outcome="denied"\} [1-9]')
+
     def test_worker_has_no_network(self):
         a = call(self.base, {"raw_connect": self.up.port})
         self.assertNotEqual(a["errno"], 0, "a worker connected around the egress path")
