@@ -207,8 +207,8 @@ static void dev_check(const job *j)
         rc = kumo__router_match(c->router, j->method, *rel ? rel : "/", *rel ? strlen(rel) : 1, &m);
     }
     if (rc != 0) {
-        kumo__log_event("warn", "service %s: %s %s matches no operation of its document (%s)", j->r.service,
-                        j->method, full, s->targets[k].decl->spec);
+        kumo__log_event("warn", "service %s: %s %s matches no operation of its document (%s)", j->r.service, j->method,
+                        full, s->targets[k].decl->spec);
         return;
     }
     const char *ctype = NULL;
@@ -575,8 +575,7 @@ void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker,
     }
     job *j = calloc(1, sizeof(*j));
     struct kumo__gw_services *s = lg->gen->services;
-    if (j == NULL ||
-        (j->x = kumo__http_exchange_new(s ? s->http : NULL, s ? s->n : 0, &c)) == NULL) {
+    if (j == NULL || (j->x = kumo__http_exchange_new(s ? s->http : NULL, s ? s->n : 0, &c)) == NULL) {
         free(j);
         free(mem);
         refuse(anchor, worker, id, KUMO_ENOMEM, "out of memory");

@@ -351,7 +351,7 @@ void *kumo__gw_thread_main(void *arg)
         loop_gen_stop(lg, 2000);
     t->spent = all;
     kumo__gw_egress_outlet_close(t); /* after the pools: their workers wait for no answer any more */
-    kumo__gw_sched_free(t); /* after the pools answered every tick still in flight */
+    kumo__gw_sched_free(t);          /* after the pools answered every tick still in flight */
     kumo__gw_consumers_free(t);
     /* Fork servers of generations retired earlier, still exiting. */
     uint64_t until = kumo__mono_ms() + RETIRE_GRACE_MS;

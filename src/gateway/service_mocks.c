@@ -58,7 +58,8 @@ static int first_line(struct kumo__gw_mock *m, char *line, size_t size, kumo__er
     while (len + 1 < size) {
         uint64_t now = kumo__mono_ms();
         if (now >= until) {
-            kumo__error_set(err, -ETIMEDOUT, "kumo mock did not say where it listens within %d s", MOCK_START_MS / 1000);
+            kumo__error_set(err, -ETIMEDOUT, "kumo mock did not say where it listens within %d s",
+                            MOCK_START_MS / 1000);
             return -1;
         }
         struct pollfd p = {.fd = m->out, .events = POLLIN};
@@ -102,8 +103,8 @@ static int start(const kumo__service *s, struct kumo__gw_mock *m, kumo__error *e
         kumo__error_set(err, -errno, "pipe: %s", strerror(errno));
         return -1;
     }
-    char *const argv[] = {"kumo", "mock", s->spec, "--port", "0", "--host", "127.0.0.1", "--seed", seed,
-                          "--threads", "1", NULL};
+    char *const argv[] = {"kumo",      "mock",   s->spec, "--port",    "0", "--host",
+                          "127.0.0.1", "--seed", seed,    "--threads", "1", NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -132,8 +133,7 @@ static int start(const kumo__service *s, struct kumo__gw_mock *m, kumo__error *e
     if (first_line(m, line, sizeof(line), err) != 0)
         return -1;
     static const char prefix[] = "listening on ";
-    if (strncmp(line, prefix, sizeof(prefix) - 1) != 0 ||
-        (m->url = strdup(line + sizeof(prefix) - 1)) == NULL) {
+    if (strncmp(line, prefix, sizeof(prefix) - 1) != 0 || (m->url = strdup(line + sizeof(prefix) - 1)) == NULL) {
         kumo__error_set(err, -EPROTO, "kumo mock said '%.200s' where 'listening on URL' was expected", line);
         return -1;
     }
@@ -154,8 +154,8 @@ int kumo__gw_service_mock(void *ctx, const kumo__service *s, char **url, kumo__e
         return -ENOTSUP;
     }
     for (struct kumo__gw_mock *m = gw->mocks; m; m = m->next)
-        if (strcmp(m->service, s->name) == 0 && strcmp(m->spec, s->spec) == 0 && m->seed == mk->seed &&
-            m->pid > 0 && waitpid(m->pid, NULL, WNOHANG) == 0) {
+        if (strcmp(m->service, s->name) == 0 && strcmp(m->spec, s->spec) == 0 && m->seed == mk->seed && m->pid > 0 &&
+            waitpid(m->pid, NULL, WNOHANG) == 0) {
             if ((*url = strdup(m->url)) == NULL) {
                 kumo__error_set(err, -ENOMEM, "out of memory");
                 return -ENOMEM;
@@ -187,8 +187,8 @@ int kumo__gw_service_mock(void *ctx, const kumo__service *s, char **url, kumo__e
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
-    kumo__log_event("info", "service %s: no url in this environment; kumo mock of %s serves it at %s (pid %d)",
-                    s->name, s->spec, m->url, (int)m->pid);
+    kumo__log_event("info", "service %s: no url in this environment; kumo mock of %s serves it at %s (pid %d)", s->name,
+                    s->spec, m->url, (int)m->pid);
     m->next = gw->mocks;
     gw->mocks = m;
     return 0;

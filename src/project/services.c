@@ -211,8 +211,7 @@ static int read_secret_file(expand_state *st, const char *path)
     char *buf = malloc(KUMO__SECRET_FILE_MAX + 1);
     size_t got = 0;
     ssize_t n = 0;
-    while (buf && got <= KUMO__SECRET_FILE_MAX &&
-           (n = read(fd, buf + got, KUMO__SECRET_FILE_MAX + 1 - got)) > 0)
+    while (buf && got <= KUMO__SECRET_FILE_MAX && (n = read(fd, buf + got, KUMO__SECRET_FILE_MAX + 1 - got)) > 0)
         got += (size_t)n;
     close(fd);
     if (buf == NULL) {
@@ -222,7 +221,7 @@ static int read_secret_file(expand_state *st, const char *path)
     if (n < 0 || got > KUMO__SECRET_FILE_MAX) {
         free(buf);
         st->rc = FAIL(st->err, n < 0 ? -EIO : -EFBIG, "${file:%s}: %s", path,
-                                 n < 0 ? "cannot be read" : "is over 64 KiB; a secret file holds one value");
+                      n < 0 ? "cannot be read" : "is over 64 KiB; a secret file holds one value");
         return -1;
     }
     while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
@@ -245,8 +244,8 @@ static int expand_one(void *d, int file, const char *arg, size_t n)
     if (!file) {
         const char *v = getenv(name);
         if (v == NULL) {
-            st->rc = FAIL(st->err, -ENOENT, "${env:%s}: the variable %s is not set; set it before kumo starts",
-                                     name, name);
+            st->rc =
+                FAIL(st->err, -ENOENT, "${env:%s}: the variable %s is not set; set it before kumo starts", name, name);
             return -1;
         }
         return append(st, v, strlen(v));
@@ -291,8 +290,7 @@ int kumo__secret_expand(const char *value, const char *dir, char **out, kumo__er
     }
     for (size_t i = 0; i < st.len; i++)
         if (st.out[i] == '\r' || st.out[i] == '\n' || st.out[i] == '\0') {
-            st.rc = FAIL(err, -EINVAL,
-                                    "an expanded value holds a line break or NUL, which no header may carry");
+            st.rc = FAIL(err, -EINVAL, "an expanded value holds a line break or NUL, which no header may carry");
             goto fail;
         }
     *out = st.out;
@@ -343,7 +341,7 @@ static int load_headers(const kumo__doc *doc, const char *svc, json_t *hs, kumo_
         int refs = kumo__secret_refs_check(val, &e);
         if (refs < 0) {
             kumo__doc_value_error(err, doc, hs, name, "services.%s.headers.%s: %s", svc, name, e.msg);
-                return -EINVAL;
+            return -EINVAL;
         }
         if (refs == 0 && kumo__header_is_credential(name)) {
             char var[80];
@@ -421,8 +419,8 @@ static int load_mock(const kumo__project *p, const char *svc, json_t *m, kumo__s
             return rc;
         struct stat st;
         if (i == 0 && (stat(*slot, &st) < 0 || !S_ISREG(st.st_mode))) {
-            kumo__doc_value_error(err, doc, m, paths[i], "%s.data '%s' is not a file; fix the path or create it",
-                                  where, json_string_value(v));
+            kumo__doc_value_error(err, doc, m, paths[i], "%s.data '%s' is not a file; fix the path or create it", where,
+                                  json_string_value(v));
             return -ENOENT;
         }
     }
@@ -489,8 +487,8 @@ static int load_service(kumo__project *p, json_t *services, const char *name, js
     if ((v = json_object_get(def, "timeout")) != NULL) {
         double t;
         if (kumo__parse_duration(v, &t) < 0 || t * 1000 > 3600e3) {
-            kumo__doc_value_error(err, doc, def, "timeout", "%s.timeout must be a duration like 5s or 500ms, at most 1h",
-                                  where);
+            kumo__doc_value_error(err, doc, def, "timeout",
+                                  "%s.timeout must be a duration like 5s or 500ms, at most 1h", where);
             return -EINVAL;
         }
         s->timeout_ms = (uint32_t)(t * 1000 + 0.5);
@@ -532,8 +530,9 @@ static int load_env_services(kumo__project *p, json_t *envs, kumo__error *err)
             char where[160];
             snprintf(where, sizeof where, "environments.%s.services.%s", e->name, name);
             if (kumo__project_service(p, name) == NULL) {
-                kumo__doc_key_error(err, doc, svcs, name, "%s: service '%s' is not declared under services:; add it "
-                                                          "there (with its spec:), or remove it here",
+                kumo__doc_key_error(err, doc, svcs, name,
+                                    "%s: service '%s' is not declared under services:; add it "
+                                    "there (with its spec:), or remove it here",
                                     where, name);
                 return -EINVAL;
             }
@@ -672,8 +671,7 @@ static int resolve_one(const kumo__project *p, const kumo__environment *e, const
     t->decl = s;
     if (kumo__service_var(s->name, var, sizeof var) == 0 && (url = getenv(var)) != NULL && *url) {
         if (!kumo__service_url_ok(url))
-            return FAIL(err, -EINVAL,
-                                   "%s must be an http:// or https:// URL with a host and no credentials", var);
+            return FAIL(err, -EINVAL, "%s must be an http:// or https:// URL with a host and no credentials", var);
         snprintf(from, sizeof from, "%s", var);
     } else {
         url = NULL;
@@ -691,8 +689,7 @@ static int resolve_one(const kumo__project *p, const kumo__environment *e, const
         return FAIL(err, -EINVAL,
                     "%s:%d:%d: services.%s has no url for environment %s; give one (services.%s.url, "
                     "environments.%s.services.%s.url or the variable %s): only kumo up mocks a service",
-                    path, s->line, s->col, s->name, e ? e->name : "(none)", s->name, e ? e->name : "ENV", s->name,
-                    var);
+                    path, s->line, s->col, s->name, e ? e->name : "(none)", s->name, e ? e->name : "ENV", s->name, var);
     if (url == NULL) {
         int rc = mock(mock_ctx, s, &t->url, err);
         if (rc != 0) {

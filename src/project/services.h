@@ -26,23 +26,23 @@ typedef struct kumo__service_header {
 
 /* services.NAME.mock: how kumo up mocks a service that has no URL. */
 typedef struct kumo__service_mock {
-    char *mode;       /* "static" (default), "stateful", "replay", "record" */
-    uint64_t seed;    /* seed: (0) */
-    char *data;       /* data: absolute path, or NULL */
-    char *recordings; /* recordings: absolute path, or NULL */
+    char *mode;         /* "static" (default), "stateful", "replay", "record" */
+    uint64_t seed;      /* seed: (0) */
+    char *data;         /* data: absolute path, or NULL */
+    char *recordings;   /* recordings: absolute path, or NULL */
     const void *faults; /* faults: the json_t node in p->doc as written (borrowed), or NULL */
 } kumo__service_mock;
 
 /* One entry of services:. */
 typedef struct kumo__service {
-    char *name;               /* [a-z0-9_-]+ */
-    char *spec;               /* absolute path of its OpenAPI document */
-    char *url;                /* url: (http or https), NULL when absent */
-    int url_line, url_col;    /* of url: */
+    char *name;            /* [a-z0-9_-]+ */
+    char *spec;            /* absolute path of its OpenAPI document */
+    char *url;             /* url: (http or https), NULL when absent */
+    int url_line, url_col; /* of url: */
     kumo__service_header *headers;
     size_t nheaders;
-    uint32_t timeout_ms;   /* timeout: (0: only the invocation's remaining time) */
-    size_t max_response;   /* max_response: (1 MiB) */
+    uint32_t timeout_ms; /* timeout: (0: only the invocation's remaining time) */
+    size_t max_response; /* max_response: (1 MiB) */
     kumo__service_mock mock;
     int line, col; /* of the entry's key */
 } kumo__service;
@@ -86,8 +86,8 @@ typedef int kumo__service_mock_fn(void *ctx, const kumo__service *s, char **url,
  * (kumo-host) it is refused, saying which setting gives it one. A
  * reference that cannot be expanded is refused (the variable or file
  * named, never a value). */
-int kumo__services_resolve(const struct kumo__project *p, const char *env, kumo__service_mock_fn *mock,
-                           void *mock_ctx, kumo__service_target **out, size_t *n, kumo__error *err);
+int kumo__services_resolve(const struct kumo__project *p, const char *env, kumo__service_mock_fn *mock, void *mock_ctx,
+                           kumo__service_target **out, size_t *n, kumo__error *err);
 void kumo__service_targets_free(kumo__service_target *t, size_t n);
 
 /* ---- pure rules, for tests ---- */

@@ -28,9 +28,9 @@
 #define KUMO__FRAME_MAX (64u << 20)
 
 enum kumo__frame_type {
-    KUMO__FRAME_REQUEST = 1,  /* gateway -> worker: one invocation */
-    KUMO__FRAME_RESPONSE = 2, /* worker -> gateway: its answer */
-    KUMO__FRAME_HELLO = 3,    /* worker -> gateway: loaded and ready (or KF_ERROR) */
+    KUMO__FRAME_REQUEST = 1,     /* gateway -> worker: one invocation */
+    KUMO__FRAME_RESPONSE = 2,    /* worker -> gateway: its answer */
+    KUMO__FRAME_HELLO = 3,       /* worker -> gateway: loaded and ready (or KF_ERROR) */
     KUMO__FRAME_HTTP_CALL = 4,   /* worker -> gateway: an outbound HTTP call of the running invocation */
     KUMO__FRAME_HTTP_RESULT = 5, /* gateway -> worker: its answer, with the call's id */
 };

@@ -70,7 +70,7 @@ typedef struct iov_list {
 typedef struct worker {
     uint64_t serial; /* unique in the pool: outbound calls' answers find their worker by it */
     pid_t pid;       /* 0 until the fork server says which */
-    uint32_t tag; /* the fork server's request tag */
+    uint32_t tag;    /* the fork server's request tag */
     h2o_socket_t *sock;
     int ready;               /* hello received */
     int killed_timeout;      /* we SIGKILLed it for a deadline */
@@ -532,8 +532,9 @@ static void on_http_call(worker *w, const kumo__frame_header *h, const char *pay
         kumo__frame_writer fw = {0};
         kumo__frame_begin(&fw, 0, KUMO__FRAME_HTTP_RESULT, h->id);
         kumo__frame_put_u32(&fw, KF_ERRCODE, 1008); /* KUMO_EDENIED */
-        kumo__frame_put_str(&fw, KF_ERROR, "this runtime makes no outbound calls; declare the service in kumo.yaml "
-                                           "services:");
+        kumo__frame_put_str(&fw, KF_ERROR,
+                            "this runtime makes no outbound calls; declare the service in kumo.yaml "
+                            "services:");
         if (kumo__frame_end(&fw) == 0)
             queue_owned(w, fw.buf, fw.len);
         kumo__frame_writer_free(&fw);

@@ -166,7 +166,8 @@ int kumo__http_resolve(const kumo__http_service *svcs, size_t n, const kumo__htt
             return KUMO_EINVAL;
         }
         if (!text_ok(path) || strlen(path) > KUMO__HTTP_URL_MAX) {
-            snprintf(msg, msglen, "the path has a space or control character in it, or is over 8 KiB; percent-encode it");
+            snprintf(msg, msglen,
+                     "the path has a space or control character in it, or is over 8 KiB; percent-encode it");
             return KUMO_EINVAL;
         }
         if (asprintf(url, "%s%s", (*svc)->url, path) < 0) {
@@ -182,8 +183,9 @@ int kumo__http_resolve(const kumo__http_service *svcs, size_t n, const kumo__htt
     }
     origin o;
     if (parse_origin(c->url, &o, NULL) != 0 || !text_ok(c->url) || strlen(c->url) > KUMO__HTTP_URL_MAX) {
-        snprintf(msg, msglen, "url must be an absolute http:// or https:// URL with a host and no credentials, or a path "
-                              "with a service");
+        snprintf(msg, msglen,
+                 "url must be an absolute http:// or https:// URL with a host and no credentials, or a path "
+                 "with a service");
         return KUMO_EINVAL;
     }
     for (size_t i = 0; i < n && *svc == NULL; i++)
@@ -304,8 +306,10 @@ kumo__http_exchange *kumo__http_exchange_new(const kumo__http_service *svcs, siz
         (svc->nheaders && (x->svc.headers = calloc(2 * svc->nheaders, sizeof(char *))) == NULL))
         goto oom;
     char *m = x->mem;
-    x->svc = (kumo__http_service){.headers = x->svc.headers, .nheaders = svc->nheaders,
-                                  .timeout_ms = svc->timeout_ms, .max_response = svc->max_response};
+    x->svc = (kumo__http_service){.headers = x->svc.headers,
+                                  .nheaders = svc->nheaders,
+                                  .timeout_ms = svc->timeout_ms,
+                                  .max_response = svc->max_response};
     x->svc.name = strcpy(m, svc->name);
     m += strlen(m) + 1;
     x->svc.url = strcpy(m, svc->url);

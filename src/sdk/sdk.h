@@ -547,8 +547,8 @@ typedef struct kumo__http_call {
     uint32_t timeout_ms, retries;
 } kumo__http_call;
 
-#define KUMO__HTTP_HEADERS_MAX 100        /* request or response header fields */
-#define KUMO__HTTP_HEAD_MAX (64u << 10)   /* a response's header block */
+#define KUMO__HTTP_HEADERS_MAX 100      /* request or response header fields */
+#define KUMO__HTTP_HEAD_MAX (64u << 10) /* a response's header block */
 #define KUMO__HTTP_URL_MAX 8192
 #define KUMO__HTTP_RETRIES_MAX 10
 

@@ -25,6 +25,6 @@ int loop(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
             errors++;
     }
     double per = (now_us() - t0) / (double)n;
-    return kumo_response_json(res, 200, json_pack("{s:i, s:f, s:i}", "n", (int)n, "us_per_call", per, "errors",
-                                                  (int)errors));
+    return kumo_response_json(res, 200,
+                              json_pack("{s:i, s:f, s:i}", "n", (int)n, "us_per_call", per, "errors", (int)errors));
 }

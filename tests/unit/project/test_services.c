@@ -66,7 +66,8 @@ static void test_refs(void)
 
     unsetenv("KUMO_TEST_MISSING");
     CHECK_INT(kumo__secret_expand("${env:KUMO_TEST_MISSING}", NULL, &out, &err), -ENOENT);
-    CHECK_STR(err.msg, "${env:KUMO_TEST_MISSING}: the variable KUMO_TEST_MISSING is not set; set it before kumo starts");
+    CHECK_STR(err.msg,
+              "${env:KUMO_TEST_MISSING}: the variable KUMO_TEST_MISSING is not set; set it before kumo starts");
 
     /* a value that would split the header: refused, and not quoted */
     setenv("KUMO_TEST_TOKEN", "a\r\nX-Evil: 1", 1);

@@ -113,8 +113,8 @@ static void test_frames(void)
     free(mem);
 
     char head[] = "content-type\0application/json\0x-a\0b";
-    kumo__http_result r = {.status = 201, .body = "{\"ok\":1}", .body_len = 8, .head = head,
-                           .head_len = sizeof head, .nheaders = 2};
+    kumo__http_result r = {
+        .status = 201, .body = "{\"ok\":1}", .body_len = 8, .head = head, .head_len = sizeof head, .nheaders = 2};
     strcpy(r.service, "pay");
     kumo__frame_reset(&w);
     kumo__http_result_put(&w, 9, &r);
