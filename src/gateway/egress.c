@@ -32,6 +32,7 @@
 #include "project/services.h"
 
 #define EGRESS_JOBS_MAX 4096 /* calls in flight, all loops together; more are refused (KUMO_EUNAVAILABLE) */
+#define EASY_SPARE_MAX 64    /* easy handles kept for the next calls (curl_easy_init costs per call) */
 
 /* One service's contract, in --dev. */
 typedef struct contract {
@@ -60,6 +61,7 @@ typedef struct job {
     char method[16];
     kumo__http_result r;
     uint64_t due_ms; /* a retry waits until then (monotonic) */
+    int lent;        /* its easy handle is the thread's (e->spare) */
     struct job *next;
 } job;
 
@@ -81,6 +83,8 @@ struct kumo__gw_egress {
     job *running, *waiting; /* the thread's own */
     int dev;
     kumo__metrics *metrics; /* the gateway's, for kumo_outbound_calls_total */
+    CURL *spare[EASY_SPARE_MAX];
+    int nspare;
 };
 
 /* ---- services per generation ---- */
@@ -277,7 +281,13 @@ static void hand_back(struct kumo__gw_egress *e, job *j)
     atomic_fetch_sub(&e->jobs, 1);
     kumo__http_exchange_result(j->x, &j->r);
     count(e, &j->r);
-    kumo__http_exchange_free(j->x);
+    CURL *easy = kumo__http_exchange_handle(j->x);
+    int lent = easy && j->lent;
+    kumo__http_exchange_free(j->x); /* resets a lent handle, cleans up its own */
+    if (lent && e->nspare < EASY_SPARE_MAX)
+        e->spare[e->nspare++] = easy;
+    else if (lent)
+        curl_easy_cleanup(easy);
     j->x = NULL;
     if (e->dev)
         dev_check(j);
@@ -294,6 +304,13 @@ static void hand_back(struct kumo__gw_egress *e, job *j)
 
 static void start_attempt(struct kumo__gw_egress *e, job *j)
 {
+    if (!j->lent && kumo__http_exchange_handle(j->x) == NULL) {
+        CURL *spare = e->nspare ? e->spare[--e->nspare] : curl_easy_init();
+        if (spare) {
+            kumo__http_exchange_lend(j->x, spare);
+            j->lent = 1;
+        }
+    }
     CURL *easy = kumo__http_exchange_easy(j->x);
     if (easy == NULL) {
         hand_back(e, j);
@@ -448,10 +465,16 @@ void kumo__gw_egress_free(gateway *gw)
             while (lists[i]) {
                 job *j = lists[i];
                 lists[i] = j->next;
+                CURL *easy = kumo__http_exchange_handle(j->x);
                 if (i == 0)
-                    curl_multi_remove_handle(e->multi, kumo__http_exchange_handle(j->x));
+                    curl_multi_remove_handle(e->multi, easy);
+                int lent = j->lent;
                 job_free(j);
+                if (lent && easy)
+                    curl_easy_cleanup(easy);
             }
+        while (e->nspare)
+            curl_easy_cleanup(e->spare[--e->nspare]);
         curl_multi_cleanup(e->multi);
         pthread_mutex_destroy(&e->lock);
         free(e);

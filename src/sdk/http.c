@@ -573,6 +573,14 @@ void *kumo__http_exchange_handle(kumo__http_exchange *x)
     return x ? x->easy : NULL;
 }
 
+void kumo__http_exchange_lend(kumo__http_exchange *x, void *easy)
+{
+    if (x->easy == NULL && x->slist == NULL && easy != NULL) {
+        x->easy = easy;
+        x->borrowed = 1;
+    }
+}
+
 void kumo__http_exchange_free(kumo__http_exchange *x)
 {
     if (x == NULL)

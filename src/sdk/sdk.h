@@ -595,7 +595,12 @@ void *kumo__http_exchange_easy(kumo__http_exchange *x);
 long kumo__http_exchange_attempt_done(kumo__http_exchange *x, int curl_code);
 /* The result (moved out: the exchange keeps nothing). */
 void kumo__http_exchange_result(kumo__http_exchange *x, kumo__http_result *out);
-/* The easy handle the exchange made (NULL before its first attempt). */
+/* Lends the exchange an easy handle to use instead of making one (its
+ * connection cache is what makes a later call reuse a connection): reset,
+ * never cleaned up, when the exchange is freed; the lender keeps it.
+ * Before the first attempt only. */
+void kumo__http_exchange_lend(kumo__http_exchange *x, void *easy);
+/* The easy handle the exchange made or was lent (NULL before its first attempt). */
 void *kumo__http_exchange_handle(kumo__http_exchange *x);
 void kumo__http_exchange_free(kumo__http_exchange *x);
 /* A whole exchange, blocking, with one easy handle (in process). */
