@@ -175,6 +175,13 @@ int kumo__http_resolve(const kumo__http_service *svcs, size_t n, const kumo__htt
             snprintf(msg, msglen, "out of memory");
             return KUMO_ENOMEM;
         }
+        /* what the path may not do: move the call to another origin */
+        if (!kumo__http_same_origin((*svc)->url, *url)) {
+            free(*url);
+            *url = NULL;
+            snprintf(msg, msglen, "the path would take the call away from service '%.64s''s origin", c->service);
+            return KUMO_EINVAL;
+        }
         return 0;
     }
     if (c->url == NULL || *c->url == '\0') {

@@ -55,6 +55,10 @@ static void test_allow_list(void)
     CHECK_INT(resolve(NULL, "https://pay.example.evil.com/v1", &url, &svc, msg), KUMO_EDENIED);
     CHECK_INT(resolve("pay", "https://other.example/", &url, &svc, msg), KUMO_EINVAL);
     CHECK_INT(resolve("pay", "/a b", &url, &svc, msg), KUMO_EINVAL);
+    CHECK_INT(resolve("pay", "@evil.example/", &url, &svc, msg), KUMO_EINVAL);
+    CHECK_INT(resolve("pay", "?x=1", &url, &svc, msg), 0);
+    CHECK_STR(url, "https://pay.example/v1?x=1");
+    free(url);
     CHECK_INT(resolve(NULL, NULL, &url, &svc, msg), KUMO_EINVAL);
     CHECK_INT(resolve(NULL, "ftp://127.0.0.1:8080/", &url, &svc, msg), KUMO_EINVAL);
     CHECK_INT(resolve(NULL, "http://x@127.0.0.1:8080/", &url, &svc, msg), KUMO_EINVAL);
