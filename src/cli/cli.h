@@ -6,6 +6,8 @@
 #ifndef KUMO_CLI_H
 #define KUMO_CLI_H
 
+#include <stdint.h>
+
 #include "base/error.h"
 
 typedef int kumo__command_fn(int argc, char **argv, kumo__error *err);
@@ -18,6 +20,9 @@ typedef struct kumo__command {
 } kumo__command;
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err);
+int kumo__cmd_mock(int argc, char **argv, kumo__error *err);
+/* mock.c: --seed's value (kumo mock, kumo up --mock). */
+int kumo__parse_seed(const char *s, uint64_t *out, kumo__error *err);
 int kumo__cmd_schema(int argc, char **argv, kumo__error *err);
 int kumo__cmd_lint(int argc, char **argv, kumo__error *err);
 int kumo__cmd_status(int argc, char **argv, kumo__error *err);

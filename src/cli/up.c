@@ -1,8 +1,10 @@
 /*
  * up.c: `kumo up [DIR] [--port N] [--admin-port N] [--host ADDR] [--threads N]
  * [--dev] [--strict] [--env NAME] [--admin-token-file FILE]
- * [--reload-interval S]` loads the project in DIR (default .), builds its
- * functions and serves it. --env picks the environments: entry of
+ * [--reload-interval S] [--mock [--seed S]]` loads the project in DIR
+ * (default .), builds its functions and serves it. --mock answers the
+ * operations that have no handler yet with mock responses (gateway/mock.h)
+ * instead of 501. --env picks the environments: entry of
  * kumo.yaml that says where the stores live (default: dev when the project
  * defines it); the gateway checks the name against the project. The admin
  * token comes from --admin-token-file or KUMO_ADMIN_TOKEN (cli/admin.c),
@@ -64,6 +66,7 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
         .dir = NULL, .host = "127.0.0.1", .port = 8080, .admin_port = 8081, .threads = 0, .reload_interval_ms = 1000};
     const char *token_file = NULL;
     char token[KUMO__ADMIN_TOKEN_MAX + 1];
+    int seeded = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -91,6 +94,12 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
             i++;
         } else if (strcmp(a, "--cpu-affinity") == 0) {
             cfg.cpu_affinity = 1;
+        } else if (strcmp(a, "--mock") == 0) {
+            cfg.mock = 1;
+        } else if (strcmp(a, "--seed") == 0) {
+            rc = kumo__parse_seed(v, &cfg.mock_seed, err);
+            seeded = 1;
+            i++;
         } else if (strcmp(a, "--dev") == 0) {
             cfg.dev = 1;
         } else if (strcmp(a, "--strict") == 0) {
@@ -123,6 +132,10 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
     }
     if (cfg.dir == NULL)
         cfg.dir = ".";
+    if (seeded && !cfg.mock) {
+        kumo__error_set(err, -KUMO__EUSAGE, "--seed sets the mock answers' values; it goes with --mock");
+        return err->code;
+    }
     int rc = kumo__admin_token(token_file, token, sizeof(token), err);
     if (rc != 0)
         return rc;

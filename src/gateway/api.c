@@ -57,7 +57,7 @@ static void send_answer(h2o_req_t *req, const char *request_id, int status, cons
     req->res.reason = kumo__http_reason(status);
     if (allow && *allow)
         kumo__h2o_add_header(req, H2O_STRLIT("allow"), h2o_strdup(&req->pool, allow, SIZE_MAX).base, strlen(allow));
-    if (body)
+    if (body && h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1) < 0)
         kumo__h2o_add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/problem+json"));
     if (retry_after)
         kumo__h2o_add_header(req, H2O_STRLIT("retry-after"), retry_after, strlen(retry_after));
@@ -314,6 +314,11 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
             kumo__dispatch_free(&d);
             return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs */
         }
+        if (d.content_type) /* a mock's answer: its own media type and headers */
+            kumo__h2o_copy_header(req, H2O_STRLIT("content-type"), d.content_type, strlen(d.content_type));
+        for (size_t i = 0; i < d.nheaders; i++)
+            kumo__h2o_copy_header(req, d.headers[i].name, strlen(d.headers[i].name), d.headers[i].value,
+                                  strlen(d.headers[i].value));
         send_answer(req, request_id, d.status, d.allow, d.retry_after, d.body, d.body_len);
         kumo__gw_observe_answered(t, g, d.op ? (int)d.op_index : -1, d.status, start, 0);
         kumo__access_log(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, d.status,

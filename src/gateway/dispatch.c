@@ -1,11 +1,10 @@
 /*
  * dispatch.c: see dispatch.h. A request's way to its handler, without a
  * transport, shared by kumo up (api.c) and kumo-host: path hygiene,
- * routing, OPTIONS and 405, the 501 of an operation without a handler,
- * the body limit, the contract check (400, 415, 406), and the request
- * frame with the typed values the check produced; an event's request frame
- * (kumo__dispatch_event: no route, no contract); and, on the way back,
- * reading the response frame (kumo__response_read).
+ * routing, OPTIONS and 405, the 501 of an operation without a handler
+ * (or, in mock mode, the mock engine's answer: mock_request), the body limit, the contract check (400, 415, 406), and
+ * the request frame with the typed values the check produced; an event's request frame (kumo__dispatch_event: no route,
+ * no contract); and, on the way back, reading the response frame (kumo__response_read).
  */
 #include "gateway/dispatch.h"
 
@@ -18,6 +17,7 @@
 
 #include "base/http.h"
 #include "base/percent.h"
+#include "gateway/mock.h"
 
 /* A JSON string of possibly invalid UTF-8: bytes outside ASCII are kept
  * only when the whole text is valid. */
@@ -174,6 +174,47 @@ static int check(const kumo__api *api, const kumo__http_in *in, const kumo__rout
     return rc;
 }
 
+/* Mock mode (kumo mock, kumo up --mock): an operation without a handler
+ * is checked like any other (body limit, credentials, contract) and then
+ * answered by the mock engine. */
+static int mock_request(const kumo__api *api, const kumo__http_in *in, const kumo__route_match *m,
+                        const char *request_id, kumo__dispatch *out)
+{
+    char detail[160];
+    if (in->body.len > api->project->max_body) {
+        snprintf(detail, sizeof(detail), "the body has %zu bytes; the limit is %zu", in->body.len,
+                 api->project->max_body);
+        return answer(in, request_id, out, 413, "Content Too Large", detail, NULL);
+    }
+    kumo__mock_request rq = {.op = m->op, .op_index = m->op_index, .in = in, .match = m, .request_id = request_id};
+    kumo__mock_reply r;
+    memset(&r, 0, sizeof(r));
+    int rc = kumo__mock_authorize(api->mock, &rq, &r);
+    kumo__checked checked;
+    memset(&checked, 0, sizeof(checked));
+    if (rc == 0) {
+        if ((rc = check(api, in, m, request_id, &checked, out)) != KUMO__DISPATCH_INVOKE) {
+            kumo__checked_free(&checked);
+            return rc;
+        }
+        rq.checked = &checked;
+        rc = kumo__mock_answer(api->mock, &rq, &r);
+        kumo__checked_free(&checked);
+    }
+    if (rc < 0) {
+        kumo__mock_reply_free(&r);
+        return answer(in, request_id, out, 503, "Service Unavailable", "out of memory while making the mock answer",
+                      NULL);
+    }
+    out->status = r.status;
+    out->body = r.body;
+    out->body_len = r.body_len;
+    out->content_type = r.content_type;
+    out->headers = r.headers;
+    out->nheaders = r.nheaders;
+    return KUMO__DISPATCH_ANSWER;
+}
+
 int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const char *request_id, uint64_t now_epoch_ms,
                            kumo__frame_writer *w, kumo__dispatch *out)
 {
@@ -209,6 +250,8 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     const kumo__operation *op = m.op;
     out->op = op;
     out->op_index = m.op_index;
+    if (rc == 0 && op->unit_index < 0 && api->mock)
+        return mock_request(api, in, &m, request_id, out);
     if (rc != 0 || op->unit_index < 0 || (api->only_unit >= 0 && op->unit_index != api->only_unit)) {
         if (rc == 0 && op->unit_index >= 0)
             snprintf(detail, sizeof(detail), "operation '%s' (%s %s) is served by function unit '%s', not here",
@@ -311,6 +354,15 @@ void kumo__dispatch_free(kumo__dispatch *d)
 {
     free(d->body);
     d->body = NULL;
+    free(d->content_type);
+    d->content_type = NULL;
+    for (size_t i = 0; i < d->nheaders; i++) {
+        free(d->headers[i].name);
+        free(d->headers[i].value);
+    }
+    free(d->headers);
+    d->headers = NULL;
+    d->nheaders = 0;
 }
 
 void kumo__response_read(const char *payload, size_t len, kumo__response_in *out)

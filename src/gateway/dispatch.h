@@ -34,6 +34,8 @@ typedef struct kumo__http_in {
     const char *traceparent, *tracestate;
 } kumo__http_in;
 
+struct kumo__mock;
+
 /* What a loaded project answers with. */
 typedef struct kumo__api {
     const kumo__project *project;
@@ -43,12 +45,21 @@ typedef struct kumo__api {
     /* kumo-host serves one unit of a project: operations of other units
      * answer 501 like unbound ones. -1: every unit. */
     int only_unit;
+    /* kumo mock and kumo up --mock (mock.h): an operation without a handler
+     * is checked and answered by the mock engine instead of a 501. NULL:
+     * the 501. */
+    const struct kumo__mock *mock;
 } kumo__api;
 
 enum kumo__dispatch_kind {
     KUMO__DISPATCH_ANSWER = 0, /* answer out->status with out->body (may be NULL: empty) */
     KUMO__DISPATCH_INVOKE = 1, /* w holds a complete request frame for out->op's handler */
 };
+
+/* A header of an answer kumo builds itself (a mock's). */
+typedef struct kumo__answer_header {
+    char *name, *value; /* malloc'd */
+} kumo__answer_header;
 
 typedef struct kumo__dispatch {
     int status;                /* ANSWER: 204, 400, 404, 405, 406, 413, 415, 501, 503 */
@@ -59,6 +70,9 @@ typedef struct kumo__dispatch {
     const char *retry_after; /* a Retry-After value, or NULL */
     char *body;              /* ANSWER: malloc'd application/problem+json, NULL when empty */
     size_t body_len;
+    char *content_type;           /* ANSWER: the body's media type when it is not problem+json (a mock's), malloc'd */
+    kumo__answer_header *headers; /* ANSWER: more headers to send (a mock's), malloc'd */
+    size_t nheaders;
     uint64_t timeout_ms; /* INVOKE: the unit's timeout (0: none) */
 } kumo__dispatch;
 

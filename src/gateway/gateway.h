@@ -8,6 +8,7 @@
 #define KUMO_GATEWAY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -32,6 +33,14 @@ typedef struct kumo__gateway_config {
     /* kumo up's log store (obs/logstore.h), the caller's; the gateway
      * counts the lines it drops in its metrics. NULL: none. */
     struct kumo__logstore *logs;
+    /* Mock mode (gateway/mock.h). `mock_spec` set: `kumo mock`, a project
+     * of that one document (no kumo.yaml), every operation mocked, and
+     * stdout's first line "listening on http://HOST:PORT". `mock` set:
+     * `kumo up --mock`, operations without a handler are mocked instead
+     * of answering 501. */
+    const char *mock_spec;
+    int mock;
+    uint64_t mock_seed; /* --seed */
 } kumo__gateway_config;
 
 /* Loads, builds and serves the project until SIGTERM or SIGINT, then

@@ -22,11 +22,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gateway/mock.h"
+#include "project/spec_only.h"
 #include "sdk/sdk.h"
 
 static void warn_line(const char *line)
 {
     fprintf(stderr, "kumo: warning: %s\n", line);
+}
+
+/* kumo mock: no operation has a handler, and none is expected to. */
+static void no_warning(const char *line)
+{
+    (void)line;
 }
 
 static void generation_free(generation *g)
@@ -35,6 +43,7 @@ static void generation_free(generation *g)
         return;
     for (size_t i = 0; g->checks && i < g->spec->nops; i++)
         kumo__opcheck_free(g->checks[i]);
+    kumo__mock_free(g->mock); /* before the checks and the spec it reads */
     free(g->checks);
     free(g->mt_ops);
     free(g->mt_events);
@@ -205,7 +214,11 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     }
     atomic_init(&g->refs, 1);
     g->number = number;
-    if ((rc = kumo__project_load(gw->cfg.dir, &g->project, err)) != 0)
+    if (gw->cfg.mock_spec)
+        rc = kumo__project_from_spec(gw->cfg.mock_spec, &g->project, err);
+    else
+        rc = kumo__project_load(gw->cfg.dir, &g->project, err);
+    if (rc != 0)
         goto out;
     if (previous)
         kumo__gw_trace_reload_check(previous->project, g->project);
@@ -220,9 +233,10 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         (rc = kumo__ce_routes_build(g->project, g->spec, &g->ce, err)) != 0 ||
         (rc = kumo__monitors_check_spec(g->project, g->spec, err)) != 0)
         goto out;
-    if ((rc = kumo__build_units(g->project, built, err)) != 0)
+    /* a spec-only project builds nothing (and writes nothing beside the document) */
+    if (!gw->cfg.mock_spec && (rc = kumo__build_units(g->project, built, err)) != 0)
         goto out;
-    if ((rc = kumo__bind_operations(g->project, g->spec, warn_line, err)) != 0)
+    if ((rc = kumo__bind_operations(g->project, g->spec, gw->cfg.mock_spec ? no_warning : warn_line, err)) != 0)
         goto out;
     if ((rc = kumo__gw_metrics_targets(gw, g, err)) != 0)
         goto out;
@@ -236,14 +250,23 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     for (size_t i = 0; i < g->spec->nops; i++)
         if ((rc = kumo__opcheck_build(g->spec, i, &g->checks[i], err)) != 0)
             goto out;
+    if (gw->cfg.mock_spec || gw->cfg.mock) {
+        kumo__mock_config mc = {.seed = gw->cfg.mock_seed};
+        if ((rc = kumo__mock_build(g->spec, g->checks, &mc, &g->mock, err)) != 0)
+            goto out;
+    }
     if ((rc = link_units(g, err)) != 0)
         goto out;
     /* last: a generation that is not built registers nothing */
     if ((rc = kumo__gw_topics_subscribe(g->project, &g->stores, err)) != 0)
         goto out;
     snprintf(g->data_dir, sizeof(g->data_dir), "%s/.kumo/data", g->project->dir);
-    g->api =
-        (kumo__api){.project = g->project, .spec = g->spec, .router = g->router, .checks = g->checks, .only_unit = -1};
+    g->api = (kumo__api){.project = g->project,
+                         .spec = g->spec,
+                         .router = g->router,
+                         .checks = g->checks,
+                         .only_unit = -1,
+                         .mock = g->mock};
     g->gw = gw;
     atomic_fetch_add(&gw->generations, 1);
 out:

@@ -47,10 +47,13 @@ static void on_exited(void *data, pid_t pid)
 
 /* The spawner of generation g on loop t: its fork server preloads g's units
  * (their links), so each generation has its own (without one, the spawner
- * execs each worker). NULL only when out of memory. */
+ * execs each worker). NULL when out of memory, or when there is no unit to
+ * run (kumo mock's spec-only project): no fork server then. */
 static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
 {
     const kumo__project *p = g->project;
+    if (p->nunits == 0 && p->nevents == 0)
+        return NULL;
     kumo__spawner_unit *units = calloc(p->nunits ? p->nunits : 1, sizeof(*units));
     char(*layers)[96] = calloc(p->nunits ? p->nunits : 1, sizeof(*layers));
     kumo__spawner *s = NULL;

@@ -169,6 +169,66 @@ static void gateway_free(gateway *gw)
         close(gw->admin_fd);
 }
 
+/* kumo up's start-up lines: what is served, where, and how. */
+static void print_serving(gateway *gw, const generation *g, const char *host, int built)
+{
+    const kumo__gateway_config *cfg = &gw->cfg;
+    size_t bound = 0;
+    for (size_t i = 0; i < g->spec->nops; i++)
+        bound += g->spec->ops[i].unit_index >= 0;
+    printf("kumo: serving '%s' from %s (%d unit%s rebuilt)\n", g->project->name, g->project->dir, built,
+           built == 1 ? "" : "s");
+    printf("  API      http://%s:%d%s/  (%zu operations, %zu with handlers)\n", host, gw->port, g->spec->base_path,
+           g->spec->nops, bound);
+    printf("  conns    at most %zu open per loop (%s)\n", gw->max_conns,
+           g->project->http.max_connections > 0 ? "http.max_connections" : "from the open-files limit");
+    printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at http://%s:%d/docs)\n", g->project->api_path,
+           host, gw->port);
+    for (size_t i = 0; i < g->stores.n; i++)
+        printf("  store    %s '%s' -> %s\n", kumo__store_kind_name(g->stores.stores[i].kind), g->stores.stores[i].name,
+               g->stores.stores[i].shown);
+    printf("  data     %s\n", g->data_dir);
+    if (kumo__tracer_recording(gw->tracer))
+        printf("  traces   %s (service %s, sampler %s)\n", kumo__tracer_endpoint(gw->tracer),
+               kumo__tracer_service(gw->tracer), kumo__sampler_name(kumo__tracer_sampler(gw->tracer)));
+    if (gw->admin_fd >= 0)
+        printf(
+            "  admin    http://127.0.0.1:%d/healthz, /readyz, /status, /metrics; POST /reload (or SIGHUP) reloads%s\n",
+            gw->admin_port,
+            cfg->admin_token && cfg->admin_token[0] ? "; /status, /reload and /events/NAME/fire need the token" : "");
+    if (gw->admin_fd >= 0)
+        printf("  dashboard http://127.0.0.1:%d/dashboard  (history %s)\n", gw->admin_port,
+               g->project->obs.history_s > 0 && g->project->obs.enabled ? "in .kumo/data/metrics.db" : "off");
+    const kumo__monitors_config *mc = &g->project->monitors;
+    if (!g->project->obs.enabled)
+        printf("  monitors off (observability.enabled: false)\n");
+    else
+        printf("  monitors every %gs over the metrics, probes %s; alerts after %gs to the log%s%s (GET /alerts, "
+               "kumo monitors)\n",
+               (double)kumo__monitor_interval_ms() / 1000, mc->probe_interval_s > 0 ? "on" : "off", mc->for_s,
+               mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
+    for (size_t u = 0; u < g->project->nunits; u++) {
+        const kumo__tuning *t = &g->project->units[u].tuning;
+        kumo__sandbox_config sc = {
+            .layers = (t->sandbox_seccomp ? KUMO__SANDBOX_SECCOMP : 0u) |
+                      (t->sandbox_namespaces ? KUMO__SANDBOX_NAMESPACES : 0u) |
+                      (t->sandbox_limits ? KUMO__SANDBOX_LIMITS : 0u) |
+                      (t->sandbox_no_new_privs ? KUMO__SANDBOX_NO_NEW_PRIVS : 0u),
+            .memory = t->memory,
+            .cpu_seconds = kumo__sandbox_cpu_seconds((unsigned)(t->timeout_s * 1000.0)),
+            .project_dir = g->project->dir,
+            .data_dir = g->data_dir,
+        };
+        char layers[512];
+        kumo__sandbox_describe(&sc, layers, sizeof(layers));
+        printf("  function %s: min %d, max %d, concurrency %d, idle %gs, timeout %gs; %s\n", g->project->units[u].name,
+               t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
+    }
+    if (cfg->mock)
+        printf("  mock     operations without a handler answer mock responses (seed %llu; docs/mocks.md)\n",
+               (unsigned long long)cfg->mock_seed);
+}
+
 int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
 {
     gateway gwv, *gw = &gwv;
@@ -241,56 +301,15 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
     }
 
-    size_t bound = 0;
-    for (size_t i = 0; i < g->spec->nops; i++)
-        bound += g->spec->ops[i].unit_index >= 0;
-    printf("kumo: serving '%s' from %s (%d unit%s rebuilt)\n", g->project->name, g->project->dir, built,
-           built == 1 ? "" : "s");
-    printf("  API      http://%s:%d%s/  (%zu operations, %zu with handlers)\n", host, gw->port, g->spec->base_path,
-           g->spec->nops, bound);
-    printf("  conns    at most %zu open per loop (%s)\n", gw->max_conns,
-           g->project->http.max_connections > 0 ? "http.max_connections" : "from the open-files limit");
-    printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at http://%s:%d/docs)\n", g->project->api_path,
-           host, gw->port);
-    for (size_t i = 0; i < g->stores.n; i++)
-        printf("  store    %s '%s' -> %s\n", kumo__store_kind_name(g->stores.stores[i].kind), g->stores.stores[i].name,
-               g->stores.stores[i].shown);
-    printf("  data     %s\n", g->data_dir);
-    if (kumo__tracer_recording(gw->tracer))
-        printf("  traces   %s (service %s, sampler %s)\n", kumo__tracer_endpoint(gw->tracer),
-               kumo__tracer_service(gw->tracer), kumo__sampler_name(kumo__tracer_sampler(gw->tracer)));
-    if (gw->admin_fd >= 0)
-        printf(
-            "  admin    http://127.0.0.1:%d/healthz, /readyz, /status, /metrics; POST /reload (or SIGHUP) reloads%s\n",
-            gw->admin_port,
-            cfg->admin_token && cfg->admin_token[0] ? "; /status, /reload and /events/NAME/fire need the token" : "");
-    if (gw->admin_fd >= 0)
-        printf("  dashboard http://127.0.0.1:%d/dashboard  (history %s)\n", gw->admin_port,
-               g->project->obs.history_s > 0 && g->project->obs.enabled ? "in .kumo/data/metrics.db" : "off");
-    const kumo__monitors_config *mc = &g->project->monitors;
-    if (!g->project->obs.enabled)
-        printf("  monitors off (observability.enabled: false)\n");
-    else
-        printf("  monitors every %gs over the metrics, probes %s; alerts after %gs to the log%s%s (GET /alerts, "
-               "kumo monitors)\n",
-               (double)kumo__monitor_interval_ms() / 1000, mc->probe_interval_s > 0 ? "on" : "off", mc->for_s,
-               mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
-    for (size_t u = 0; u < g->project->nunits; u++) {
-        const kumo__tuning *t = &g->project->units[u].tuning;
-        kumo__sandbox_config sc = {
-            .layers = (t->sandbox_seccomp ? KUMO__SANDBOX_SECCOMP : 0u) |
-                      (t->sandbox_namespaces ? KUMO__SANDBOX_NAMESPACES : 0u) |
-                      (t->sandbox_limits ? KUMO__SANDBOX_LIMITS : 0u) |
-                      (t->sandbox_no_new_privs ? KUMO__SANDBOX_NO_NEW_PRIVS : 0u),
-            .memory = t->memory,
-            .cpu_seconds = kumo__sandbox_cpu_seconds((unsigned)(t->timeout_s * 1000.0)),
-            .project_dir = g->project->dir,
-            .data_dir = g->data_dir,
-        };
-        char layers[512];
-        kumo__sandbox_describe(&sc, layers, sizeof(layers));
-        printf("  function %s: min %d, max %d, concurrency %d, idle %gs, timeout %gs; %s\n", g->project->units[u].name,
-               t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
+    if (cfg->mock_spec) {
+        /* the first line is what kumo up reads to find a service's mock */
+        printf("listening on http://%s:%d\n", host, gw->port);
+        printf("kumo mock: %s (%s, %zu operations), seed %llu; answers follow Prefer: code=N, example=NAME, "
+               "dynamic=true\n",
+               g->project->api_path, g->spec->title ? g->spec->title : "untitled", g->spec->nops,
+               (unsigned long long)cfg->mock_seed);
+    } else {
+        print_serving(gw, g, host, built);
     }
     fflush(stdout);
 

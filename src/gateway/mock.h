@@ -1,0 +1,99 @@
+/*
+ * mock.h: the mock engine. `kumo mock SPEC` answers every operation of a
+ * document with it, and `kumo up --mock` the operations that have no
+ * handler yet (dispatch.c calls it where the 501 would be).
+ *
+ * A request reaches the engine routed and checked like any other (404,
+ * 405, 400 with every violation, 415, 406 are dispatch.c's); the engine
+ * adds the 401 of a missing credential (presence only) and then answers
+ * as the spec says, the way Prism does:
+ *   - status: `Prefer: code=N`, else the lowest 2xx declared (then 2XX,
+ *     default, the lowest declared);
+ *   - media type: by Accept among the response's content;
+ *   - body: `Prefer: example=NAME` (a named example of the media type),
+ *     else the declared example, else one made from the schema
+ *     (openapi/example.c), deterministic for the seed and made once;
+ *     `Prefer: dynamic=true` makes a fresh one per request;
+ *   - headers: the response's declared headers, from their examples or
+ *     schemas.
+ * A made body is checked against the operation's response contract
+ * before it is sent (the same check kumo up --dev applies to handlers);
+ * one that cannot be made valid is a 500 saying why.
+ *
+ * Hooks: a stateful mode, faults or replay plug in before the answer is
+ * built (kumo__mock_set_hook); the hook answers or lets the engine.
+ *
+ * Threads: built on the main thread; answered from every loop at once.
+ * Static answers are made on first use and kept (one atomic pointer per
+ * response and media type); $refs are followed under a lock.
+ */
+#ifndef KUMO_MOCK_H
+#define KUMO_MOCK_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "gateway/dispatch.h"
+#include "openapi/schema.h"
+
+typedef struct kumo__mock kumo__mock;
+
+/* An answer the engine (or a hook) built: every pointer malloc'd. */
+typedef struct kumo__mock_reply {
+    int status;
+    char *content_type; /* NULL: no body, or problem+json when body is set */
+    char *body;
+    size_t body_len;
+    kumo__answer_header *headers;
+    size_t nheaders;
+} kumo__mock_reply;
+
+/* What the engine (and a hook) knows of one request, all borrowed. */
+typedef struct kumo__mock_request {
+    const kumo__operation *op;
+    size_t op_index;
+    const kumo__http_in *in;
+    const kumo__route_match *match;
+    const kumo__checked *checked; /* the typed parameters and body */
+    const char *request_id;
+} kumo__mock_request;
+
+/* Called before the engine answers: 1 when it filled *out (the engine
+ * sends it), 0 to let the engine answer, negative for a 500. */
+typedef int (*kumo__mock_hook_fn)(void *ctx, const kumo__mock *m, const kumo__mock_request *rq, kumo__mock_reply *out);
+
+typedef struct kumo__mock_config {
+    uint64_t seed; /* --seed: the same seed, the same made values */
+} kumo__mock_config;
+
+/* Builds the engine over spec (which, with checks, must outlive it):
+ * reads each operation's examples, response headers and security. Errors
+ * name the spec's file:line:column. */
+int kumo__mock_build(const kumo__spec *spec, kumo__opcheck *const *checks, const kumo__mock_config *cfg,
+                     kumo__mock **out, kumo__error *err);
+void kumo__mock_free(kumo__mock *m);
+void kumo__mock_set_hook(kumo__mock *m, kumo__mock_hook_fn fn, void *ctx);
+const kumo__spec *kumo__mock_spec(const kumo__mock *m);
+
+/* 0 when the operation's security is met (or it has none); else 1 with
+ * *out a 401 problem naming the credentials it takes. Presence only. */
+int kumo__mock_authorize(const kumo__mock *m, const kumo__mock_request *rq, kumo__mock_reply *out);
+
+/* The answer to a request that passed routing, the contract and
+ * authorization: 0 with *out filled (whatever its status), -ENOMEM. */
+int kumo__mock_answer(const kumo__mock *m, const kumo__mock_request *rq, kumo__mock_reply *out);
+void kumo__mock_reply_free(kumo__mock_reply *r);
+
+/* For hooks: a reply of `status` with `body` as compact JSON (NULL: none)
+ * and application/json; a problem+json reply. 0 or -ENOMEM. */
+int kumo__mock_reply_json(kumo__mock_reply *r, int status, const json_t *body);
+int kumo__mock_reply_problem(kumo__mock_reply *r, const kumo__mock_request *rq, int status, const char *title,
+                             const char *detail);
+
+/* A value made from `schema` (a node of the spec) in direction `dir`, valid
+ * against it: declared values first when `declared`. 0 and *out (a new
+ * reference); -EINVAL with why; -ENOMEM. Thread-safe. */
+int kumo__mock_example(const kumo__mock *m, const json_t *schema, enum kumo__direction dir, uint64_t seed, int declared,
+                       json_t **out, char *why, size_t why_len);
+
+#endif
