@@ -488,7 +488,11 @@ static void fill_read_only(void *ud, const char *name, const json_t *sub)
     }
     if (json_object_get(r->item, name))
         return;
-    json_t *v = r->s->gen ? r->s->gen(r->s->gen_ud, sub, ++r->s->made) : builtin_value(r->s, sub);
+    /* A date or time the server makes is when it made it; the rest comes
+     * from the engine's generator when there is one. */
+    const char *format = json_string_value(json_object_get(sub, "format"));
+    int when = format && (strcmp(format, "date-time") == 0 || strcmp(format, "date") == 0);
+    json_t *v = r->s->gen && !when ? r->s->gen(r->s->gen_ud, sub, ++r->s->made) : builtin_value(r->s, sub);
     if (v)
         json_object_set_new(r->item, name, v);
 }
@@ -768,13 +772,13 @@ const char *kumo__mock_state_describe(const kumo__mock_state *s)
 
 /* ---- answering ---------------------------------------------------------------------- */
 
-void kumo__mock_answer_clear(kumo__mock_answer *a)
+void kumo__mock_state_reply_clear(kumo__mock_state_reply *a)
 {
     free(a->body);
     memset(a, 0, sizeof(*a));
 }
 
-static int answer_json(kumo__mock_answer *out, int status, json_t *v)
+static int answer_json(kumo__mock_state_reply *out, int status, json_t *v)
 {
     out->status = status;
     if (v == NULL)
@@ -787,7 +791,7 @@ static int answer_json(kumo__mock_answer *out, int status, json_t *v)
     return 0;
 }
 
-static int answer_problem(kumo__mock_answer *out, int status, const char *title, const char *detail)
+static int answer_problem(kumo__mock_state_reply *out, int status, const char *title, const char *detail)
 {
     out->status = status;
     out->body = kumo__problem_json(status, title, detail, NULL, 0, NULL, NULL, &out->body_len);
@@ -863,7 +867,7 @@ static int matches_filter(const json_t *have, const json_t *want)
 }
 
 static int list(kumo__mock_state *s, const kumo__operation *op, const collection *c, const char *coll_path,
-                const json_t *query, kumo__mock_answer *out)
+                const json_t *query, kumo__mock_state_reply *out)
 {
     static const char *const paging[] = {"limit", "offset", "page", "per_page", "pageSize", "page_size", NULL};
     char prefix[2048];
@@ -992,7 +996,7 @@ static int list(kumo__mock_state *s, const kumo__operation *op, const collection
 }
 
 int kumo__mock_state_answer(kumo__mock_state *s, size_t op_index, const json_t *params, const json_t *body,
-                            kumo__mock_answer *out)
+                            kumo__mock_state_reply *out)
 {
     memset(out, 0, sizeof(*out));
     enum kumo__mock_role role = kumo__mock_state_role(s, op_index);
@@ -1086,7 +1090,7 @@ int kumo__mock_state_answer(kumo__mock_state *s, size_t op_index, const json_t *
     json_decref(item);
     json_decref(old);
     if (rc != 0) {
-        kumo__mock_answer_clear(out);
+        kumo__mock_state_reply_clear(out);
         return rc < 0 ? rc : -EIO;
     }
     return 0;

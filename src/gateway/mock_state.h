@@ -68,22 +68,22 @@ enum kumo__mock_role kumo__mock_state_role(const kumo__mock_state *s, size_t op_
 const char *kumo__mock_state_describe(const kumo__mock_state *s);
 
 /* An answer. body malloc'd (NULL: none). */
-typedef struct kumo__mock_answer {
+typedef struct kumo__mock_state_reply {
     int status;
     char *body;
     size_t body_len;
     const char *content_type; /* static: application/json or application/problem+json; NULL with no body */
     char location[1024];      /* a create's Location header, "" when none */
-} kumo__mock_answer;
+} kumo__mock_state_reply;
 
-void kumo__mock_answer_clear(kumo__mock_answer *a);
+void kumo__mock_state_reply_clear(kumo__mock_state_reply *a);
 
 /* Answers spec->ops[op_index] from the state. `params` is the contract
  * check's typed values ({"path": {...}, "query": {...}}), `body` the
  * checked body (NULL: none). 0 answered; 1 the operation is not part of a
  * collection (the static mock answers); negative: the store failed (500). */
 int kumo__mock_state_answer(kumo__mock_state *s, size_t op_index, const json_t *params, const json_t *body,
-                            kumo__mock_answer *out);
+                            kumo__mock_state_reply *out);
 
 /* Empties the store and loads the seed again. */
 int kumo__mock_state_reset(kumo__mock_state *s, kumo__error *err);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gateway/h2o_glue.h"
+#include "gateway/mock_modes.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
 
@@ -308,6 +309,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
                "dynamic=true\n",
                g->project->api_path, g->spec->title ? g->spec->title : "untitled", g->spec->nops,
                (unsigned long long)cfg->mock_seed);
+        fputs(kumo__mock_modes_describe(g->modes), stdout);
     } else {
         print_serving(gw, g, host, built);
     }

@@ -51,12 +51,14 @@ class Mock:
             raise AssertionError("kumo mock did not say where it listens:\n" + self.stdout() + self.stderr())
 
     def stdout(self):
-        self.out.flush()
+        if not self.out.closed:
+            self.out.flush()
         with open(self.out.name) as f:
             return f.read()
 
     def stderr(self):
-        self.err.flush()
+        if not self.err.closed:
+            self.err.flush()
         with open(self.err.name) as f:
             return f.read()
 
@@ -88,6 +90,8 @@ class Mock:
         return status, h, (json.loads(payload) if payload else None)
 
     def stop(self):
+        if self.out.closed:
+            return self.proc.returncode
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -97,6 +101,8 @@ class Mock:
             self.proc.wait()
             raise AssertionError("kumo mock did not stop within 30s of SIGTERM")
         err = self.stderr()
+        self.out.close()
+        self.err.close()
         if "ERROR: AddressSanitizer" in err or "runtime error:" in err:
             raise AssertionError("sanitizer report in kumo mock's output:\n" + err[-6000:])
         return rc
@@ -291,10 +297,12 @@ class RecordReplayTest(MockCase):
         files = sorted(os.path.relpath(p, rec) for p in glob.glob(os.path.join(rec, "*", "*.json")))
         self.assertEqual(files, ["createPet/0001.json", "getPet/0001.json", "listPets/0001.json"])
         for p in glob.glob(os.path.join(rec, "*", "*.json")):
-            text = open(p).read()
+            with open(p) as f:
+                text = f.read()
             for secret in ("sk_live_secret", "apikey-secret", "hunter2", "s3cr3t", "tok-2"):
                 self.assertNotIn(secret, text, p)
-        recorded = json.load(open(os.path.join(rec, "getPet", "0001.json")))
+        with open(os.path.join(rec, "getPet", "0001.json")) as f:
+            recorded = json.load(f)
         self.assertEqual(recorded["request"]["headers"]["authorization"], "<redacted>")
         self.assertEqual(recorded["response"]["body"]["name"], "Pet 2")
 

@@ -30,10 +30,10 @@ static size_t op(const char *id)
 /* Answers operationId with params (JSON text) and body (JSON text or
  * NULL): the status, the body parsed into *out (NULL when none). */
 static int call(kumo__mock_state *s, const char *id, const char *params, const char *body, json_t **out,
-                kumo__mock_answer *keep)
+                kumo__mock_state_reply *keep)
 {
     json_t *p = json_loads(params, 0, NULL), *b = body ? json_loads(body, JSON_DECODE_ANY, NULL) : NULL;
-    kumo__mock_answer a;
+    kumo__mock_state_reply a;
     int rc = kumo__mock_state_answer(s, op(id), p, b, &a);
     json_decref(p);
     json_decref(b);
@@ -43,7 +43,7 @@ static int call(kumo__mock_state *s, const char *id, const char *params, const c
     if (keep)
         *keep = a;
     else
-        kumo__mock_answer_clear(&a);
+        kumo__mock_state_reply_clear(&a);
     return status;
 }
 
@@ -70,11 +70,14 @@ static int refused(const char *seed_path, const char *text, const char *want)
     return ok;
 }
 
+/* The engine's generator stands here: a date-time is never asked of it
+ * (the time of the create is), so this marks every other value. */
+static int gen_calls;
 static json_t *gen_marker(void *ud, const json_t *schema, uint64_t n)
 {
     (void)ud;
-    const char *format = json_string_value(json_object_get(schema, "format"));
-    return format && strcmp(format, "date-time") == 0 ? json_string("2026-01-02T03:04:05Z") : NULL;
+    gen_calls++;
+    return NULL;
 }
 
 int main(void)
@@ -111,13 +114,13 @@ int main(void)
     CHECK_INT(call(s, "health", "{}", NULL, NULL, NULL), -1000); /* not ours: the static mock answers */
 
     /* ---- create, get ---- */
-    kumo__mock_answer a;
+    kumo__mock_state_reply a;
     CHECK_INT(call(s, "createPet", "{\"path\":{},\"query\":{}}",
                    "{\"name\":\"Rex\",\"tag\":\"dog\",\"password\":\"pw\"}", &j, &a),
               201);
     CHECK_STR(a.location, "/pets/1");
     CHECK_STR(a.content_type, "application/json");
-    kumo__mock_answer_clear(&a);
+    kumo__mock_state_reply_clear(&a);
     CHECK_INT(json_integer_value(json_object_get(j, "id")), 1);
     CHECK_STR(json_string_value(json_object_get(j, "name")), "Rex");
     CHECK(json_object_get(j, "password") == NULL); /* writeOnly: never answered */
@@ -137,7 +140,7 @@ int main(void)
     CHECK_INT(call(s, "getPet", "{\"path\":{\"petId\":9}}", NULL, &j, &a), 404);
     CHECK_STR(a.content_type, "application/problem+json");
     CHECK(strstr(json_string_value(json_object_get(j, "detail")), "/pets has no item 9 (petId)") != NULL);
-    kumo__mock_answer_clear(&a);
+    kumo__mock_state_reply_clear(&a);
     json_decref(j);
 
     /* ---- list: creation order, paging, filters ---- */
@@ -175,7 +178,7 @@ int main(void)
     CHECK_INT(call(s, "replacePet", "{\"path\":{\"petId\":77}}", "{\"name\":\"X\"}", NULL, NULL), 404);
     CHECK_INT(call(s, "deletePet", "{\"path\":{\"petId\":1}}", NULL, &j, &a), 204);
     CHECK(j == NULL && a.body == NULL);
-    kumo__mock_answer_clear(&a);
+    kumo__mock_state_reply_clear(&a);
     CHECK_INT(call(s, "getPet", "{\"path\":{\"petId\":1}}", NULL, NULL, NULL), 404);
     CHECK_INT(call(s, "deletePet", "{\"path\":{\"petId\":1}}", NULL, NULL, NULL), 404);
     CHECK_INT(call(s, "listPets", "{\"query\":{}}", NULL, &j, NULL), 200);
@@ -196,7 +199,7 @@ int main(void)
         if (i == 0 && u)
             snprintf(first_uuid, sizeof(first_uuid), "%s", u);
         CHECK(u && strstr(a.location, u) != NULL);
-        kumo__mock_answer_clear(&a);
+        kumo__mock_state_reply_clear(&a);
         json_decref(j);
     }
     char params[200];
@@ -221,7 +224,7 @@ int main(void)
     CHECK_INT(call(s, "createToy", "{\"path\":{\"ownerId\":1}}", "{\"kind\":\"ball\"}", &j, &a), 201);
     CHECK_INT(json_integer_value(json_object_get(j, "id")), 1);
     CHECK_STR(a.location, "/owners/1/toys/1");
-    kumo__mock_answer_clear(&a);
+    kumo__mock_state_reply_clear(&a);
     json_decref(j);
     CHECK_INT(call(s, "createToy", "{\"path\":{\"ownerId\":2}}", "{\"kind\":\"rope\"}", &j, NULL), 201);
     CHECK_INT(json_integer_value(json_object_get(j, "id")), 1);
@@ -256,7 +259,8 @@ int main(void)
     CHECK_INT(json_array_size(j), 2);
     CHECK_INT(json_integer_value(json_object_get(json_array_get(j, 0), "id")), 10);
     CHECK_INT(json_integer_value(json_object_get(json_array_get(j, 1), "id")), 11); /* after the seeded id */
-    CHECK_STR(json_string_value(json_object_get(json_array_get(j, 1), "created")), "2026-01-02T03:04:05Z");
+    CHECK(json_string_value(json_object_get(json_array_get(j, 1), "created")) != NULL);
+    CHECK_INT(gen_calls, 0); /* Pet's only readOnly field besides the id is a date-time */
     json_decref(j);
     CHECK_INT(call(s, "listToys", "{\"path\":{\"ownerId\":5}}", NULL, &j, NULL), 200);
     CHECK_INT(json_array_size(j), 1);
