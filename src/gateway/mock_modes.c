@@ -53,8 +53,9 @@ int kumo__mock_modes_check(const kumo__mock_modes *modes, int usage_code, kumo__
         return usage_code;
     }
     if (stateful && (modes->record_dir || modes->replay_dir)) {
-        kumo__error_set(err, usage_code, "a stateful mock answers from its own store; drop --stateful/--state/--data "
-                                         "or --record/--replay");
+        kumo__error_set(err, usage_code,
+                        "a stateful mock answers from its own store; drop --stateful/--state/--data "
+                        "or --record/--replay");
         return usage_code;
     }
     if (modes->proxy_url && kumo__proxy_url_check(modes->proxy_url, err) != 0) {
@@ -87,8 +88,9 @@ static int reply_header(kumo__mock_reply *r, const char *name, size_t nlen, cons
  * upstream: never copied from a recording or the real service. */
 static int own_header(const char *name, size_t len)
 {
-    static const char *const own[] = {"content-type", "content-length", "date", "server", "x-request-id",
-                                      "connection", "transfer-encoding", "content-encoding", "keep-alive", NULL};
+    static const char *const own[] = {
+        "content-type",      "content-length",   "date",       "server", "x-request-id", "connection",
+        "transfer-encoding", "content-encoding", "keep-alive", NULL};
     for (size_t i = 0; own[i]; i++)
         if (strlen(own[i]) == len && strncasecmp(own[i], name, len) == 0)
             return 1;
@@ -279,11 +281,8 @@ int kumo__mock_modes_attach(kumo__mock *m, const kumo__spec *spec, const kumo__m
     rt->m = m;
     rt->spec = spec;
     if (stateful) {
-        kumo__mock_state_options o = {.state_file = modes->state_file,
-                                      .seed_file = modes->data_file,
-                                      .seed = seed,
-                                      .gen = generate,
-                                      .gen_ud = m};
+        kumo__mock_state_options o = {
+            .state_file = modes->state_file, .seed_file = modes->data_file, .seed = seed, .gen = generate, .gen_ud = m};
         if ((rc = kumo__mock_state_open(spec, &o, &rt->state, err)) != 0)
             goto out;
         const char *colls = kumo__mock_state_describe(rt->state);
@@ -361,10 +360,11 @@ int kumo__mock_modes_admin(kumo__mock_modes_rt *rt, h2o_req_t *req, const char *
     if (rt == NULL || path_len < 8 || memcmp(req->path.base, "/__kumo/", 8) != 0)
         return 0;
     h2o_iovec_t p = h2o_iovec_init(req->path.base, path_len);
-    if (h2o_memis(p.base, p.len, H2O_STRLIT("/__kumo/reset")) && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/__kumo/reset")) &&
+        h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
         if (rt->state == NULL) {
-            kumo__send_problem(req, 404, "Not Found", "this mock is not stateful; start it with --stateful",
-                               request_id, NULL);
+            kumo__send_problem(req, 404, "Not Found", "this mock is not stateful; start it with --stateful", request_id,
+                               NULL);
             return 1;
         }
         kumo__error e = {0};
@@ -377,7 +377,8 @@ int kumo__mock_modes_admin(kumo__mock_modes_rt *rt, h2o_req_t *req, const char *
         send_json(req, request_id, 204, NULL, NULL);
         return 1;
     }
-    if (h2o_memis(p.base, p.len, H2O_STRLIT("/__kumo/report")) && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/__kumo/report")) &&
+        h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
         if (rt->rec == NULL || !rt->replay) {
             kumo__send_problem(req, 404, "Not Found", "the report is replay's; start the mock with --replay DIR",
                                request_id, NULL);
