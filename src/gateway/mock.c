@@ -449,6 +449,11 @@ const kumo__spec *kumo__mock_spec(const kumo__mock *m)
     return m->spec;
 }
 
+const kumo__refs *kumo__mock_refs(const kumo__mock *m)
+{
+    return &m->refs.refs;
+}
+
 /* ---- replies ---------------------------------------------------------------- */
 
 void kumo__mock_reply_free(kumo__mock_reply *r)

@@ -137,6 +137,16 @@ static int from_state(kumo__mock_modes_rt *rt, const kumo__mock_request *rq, kum
     int rc = kumo__mock_state_answer(rt->state, rq->op_index, params, body, &a);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
+    if (a.content_type && strcmp(a.content_type, "application/problem+json") == 0) {
+        /* the engine's problem document: with the request's path and id */
+        json_t *doc = json_loadb(a.body, a.body_len, 0, NULL);
+        const char *title = json_string_value(json_object_get(doc, "title"));
+        const char *detail = json_string_value(json_object_get(doc, "detail"));
+        rc = kumo__mock_reply_problem(out, rq, a.status, title ? title : "Not Found", detail);
+        json_decref(doc);
+        kumo__mock_state_reply_clear(&a);
+        return rc == 0 ? 1 : rc;
+    }
     out->status = a.status;
     out->body = a.body;
     out->body_len = a.body_len;
@@ -301,6 +311,7 @@ int kumo__mock_modes_attach(kumo__mock *m, const kumo__spec *spec, const kumo__m
     if (modes->record_dir) {
         if ((rc = kumo__recordings_open(modes->record_dir, spec, NULL, 0, &rt->rec, err)) != 0)
             goto out;
+        kumo__recordings_set_refs(rt->rec, kumo__mock_refs(m));
         if ((rt->proxy_url = strdup(modes->proxy_url)) == NULL) {
             kumo__error_set(err, -ENOMEM, "out of memory");
             rc = -ENOMEM;
@@ -312,6 +323,7 @@ int kumo__mock_modes_attach(kumo__mock *m, const kumo__spec *spec, const kumo__m
         rt->replay = 1;
         if ((rc = kumo__recordings_open(modes->replay_dir, spec, NULL, 1, &rt->rec, err)) != 0)
             goto out;
+        kumo__recordings_set_refs(rt->rec, kumo__mock_refs(m));
         json_t *rep = kumo__recordings_report(rt->rec);
         fprintf(d, "  replay    %zu recording%s from %s (%zu break the document); GET /__kumo/report\n",
                 kumo__recordings_count(rt->rec), kumo__recordings_count(rt->rec) == 1 ? "" : "s", modes->replay_dir,

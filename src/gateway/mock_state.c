@@ -47,6 +47,7 @@ typedef struct collection {
 
 struct kumo__mock_state {
     const kumo__spec *spec;
+    const kumo__refs *refs; /* opts->refs, else spec->refs */
     kumo__store *store;
     collection *colls;
     size_t ncolls;
@@ -67,21 +68,21 @@ static kumo__kv *kv_of(kumo__mock_state *s)
 
 /* ---- schemas ------------------------------------------------------------------ */
 
-static const json_t *deref(const kumo__spec *spec, const json_t *s)
+static const json_t *deref(const kumo__refs *refs, const json_t *s)
 {
     for (int i = 0; i < 16 && json_is_object(s); i++) {
         const char *ref = json_string_value(json_object_get(s, "$ref"));
-        if (ref == NULL || spec->refs == NULL)
+        if (ref == NULL || refs == NULL)
             return s;
         char where[256];
         kumo__error e = {0};
-        s = spec->refs->resolve(spec->refs, s, ref, where, sizeof(where), &e);
+        s = refs->resolve(refs, s, ref, where, sizeof(where), &e);
     }
     return s;
 }
 
 /* The schema of property `name` in `schema` (following $ref and allOf). */
-static const json_t *prop_schema(const kumo__spec *spec, const json_t *schema, const char *name, int depth)
+static const json_t *prop_schema(const kumo__refs *spec, const json_t *schema, const char *name, int depth)
 {
     schema = deref(spec, schema);
     if (!json_is_object(schema) || depth > WALK_DEPTH)
@@ -97,7 +98,7 @@ static const json_t *prop_schema(const kumo__spec *spec, const json_t *schema, c
 }
 
 /* Calls fn for every property name of `schema` (properties and allOf). */
-static void each_prop(const kumo__spec *spec, const json_t *schema, int depth,
+static void each_prop(const kumo__refs *spec, const json_t *schema, int depth,
                       void (*fn)(void *ud, const char *name, const json_t *sub), void *ud)
 {
     schema = deref(spec, schema);
@@ -112,7 +113,7 @@ static void each_prop(const kumo__spec *spec, const json_t *schema, int depth,
 }
 
 /* Removes writeOnly properties from `inst`, at every depth. */
-static void strip_write_only(const kumo__spec *spec, const json_t *schema, json_t *inst, int depth)
+static void strip_write_only(const kumo__refs *spec, const json_t *schema, json_t *inst, int depth)
 {
     schema = deref(spec, schema);
     if (!json_is_object(schema) || depth > WALK_DEPTH)
@@ -194,6 +195,7 @@ static int has_op(const kumo__spec *spec, const char *path)
 static int infer(kumo__mock_state *s, kumo__error *err)
 {
     const kumo__spec *spec = s->spec;
+    const kumo__refs *refs = s->refs;
     /* Collections: an item path P/{x} whose parent P is a path too. */
     for (size_t i = 0; i < spec->nops; i++) {
         const char *path = spec->ops[i].path, *slash = strrchr(path, '/');
@@ -259,14 +261,14 @@ static int infer(kumo__mock_state *s, kumo__error *err)
                 m = json_media(r->content, r->ncontent);
             for (size_t p = 0; p < op->nparams; p++)
                 if (op->params[p].in == KUMO__IN_PATH && strcmp(op->params[p].name, col->id_param) == 0)
-                    id_schema = deref(spec, op->params[p].schema);
+                    id_schema = deref(refs, op->params[p].schema);
         }
         if (id_schema == NULL) /* the item path has only other methods: any of its operations */
             for (size_t i = 0; i < spec->nops && id_schema == NULL; i++)
                 for (size_t p = 0; s->op_coll[i] == (int)c && p < spec->ops[i].nparams; p++)
                     if (spec->ops[i].params[p].in == KUMO__IN_PATH &&
                         strcmp(spec->ops[i].params[p].name, col->id_param) == 0)
-                        id_schema = deref(spec, spec->ops[i].params[p].schema);
+                        id_schema = deref(refs, spec->ops[i].params[p].schema);
         const char *type = json_string_value(json_object_get(id_schema, "type"));
         const char *format = json_string_value(json_object_get(id_schema, "format"));
         col->id_kind = type && strcmp(type, "integer") == 0    ? ID_INT
@@ -275,9 +277,9 @@ static int infer(kumo__mock_state *s, kumo__error *err)
         col->item_schema = m ? m->schema : NULL;
         col->item_location = m ? m->schema_location : "";
         const char *idp = NULL;
-        if (col->item_schema && prop_schema(spec, col->item_schema, col->id_param, 0))
+        if (col->item_schema && prop_schema(refs, col->item_schema, col->id_param, 0))
             idp = col->id_param;
-        else if (col->item_schema && prop_schema(spec, col->item_schema, "id", 0))
+        else if (col->item_schema && prop_schema(refs, col->item_schema, "id", 0))
             idp = "id";
         else if (col->item_schema == NULL)
             idp = "id";
@@ -285,7 +287,7 @@ static int infer(kumo__mock_state *s, kumo__error *err)
             goto oom;
         if (col->item_schema &&
             kumo__schema_compile(col->item_schema, (kumo__dialect)spec->dialect,
-                                 col->item_location ? col->item_location : "", spec->refs, &col->compiled, err) != 0)
+                                 col->item_location ? col->item_location : "", refs, &col->compiled, err) != 0)
             return err->code ? err->code : -EINVAL;
     }
     size_t len = 1;
@@ -557,7 +559,7 @@ static int create(kumo__mock_state *s, const collection *c, const char *coll_pat
     int rc = assign_id(s, c, coll_path, item, id, id_len);
     if (rc == 0 && json_is_object(item) && c->item_schema) {
         ro_ctx r = {s, c, item, NULL};
-        each_prop(s->spec, c->item_schema, 0, fill_read_only, &r);
+        each_prop(s->refs, c->item_schema, 0, fill_read_only, &r);
     }
     if (rc == 0)
         rc = counter_next(s, "q", 0, &seq);
@@ -713,6 +715,7 @@ int kumo__mock_state_open(const kumo__spec *spec, const kumo__mock_state_options
     }
     pthread_mutex_init(&s->lock, NULL);
     s->spec = spec;
+    s->refs = opts && opts->refs ? opts->refs : spec->refs;
     s->seed = opts ? opts->seed : 0;
     s->gen = opts ? opts->gen : NULL;
     s->gen_ud = opts ? opts->gen_ud : NULL;
@@ -917,7 +920,7 @@ static int list(kumo__mock_state *s, const kumo__operation *op, const collection
             int is_paging = 0;
             for (size_t p = 0; paging[p]; p++)
                 is_paging |= strcmp(k, paging[p]) == 0;
-            if (is_paging || !c->item_schema || !prop_schema(s->spec, c->item_schema, k, 0))
+            if (is_paging || !c->item_schema || !prop_schema(s->refs, c->item_schema, k, 0))
                 continue;
             ok &= matches_filter(json_object_get(item, k), want);
         }
@@ -965,7 +968,7 @@ static int list(kumo__mock_state *s, const kumo__operation *op, const collection
      * the list (and its total, page... when it declares them). */
     const kumo__response *r = success(op, "200");
     const kumo__media *m = r ? json_media(r->content, r->ncontent) : NULL;
-    const json_t *schema = m ? deref(s->spec, m->schema) : NULL;
+    const json_t *schema = m ? deref(s->refs, m->schema) : NULL;
     json_t *body = items;
     const char *type = json_string_value(json_object_get(schema, "type"));
     if (schema && (type == NULL || strcmp(type, "array") != 0) && json_object_get(schema, "properties")) {
@@ -973,7 +976,7 @@ static int list(kumo__mock_state *s, const kumo__operation *op, const collection
         json_t *v, *wrap = json_object();
         json_object_foreach(json_object_get(schema, "properties"), k, v)
         {
-            const json_t *sub = deref(s->spec, v);
+            const json_t *sub = deref(s->refs, v);
             const char *t = json_string_value(json_object_get(sub, "type"));
             if (t && strcmp(t, "array") == 0 && json_object_get(wrap, k) == NULL && body == items)
                 json_object_set(wrap, k, items), body = wrap;
@@ -987,7 +990,7 @@ static int list(kumo__mock_state *s, const kumo__operation *op, const collection
         if (body != wrap)
             json_decref(wrap);
     }
-    strip_write_only(s->spec, schema, body, 0);
+    strip_write_only(s->refs, schema, body, 0);
     rc = answer_json(out, status_of(r, 200), body);
     if (body != items)
         json_decref(body);
@@ -1026,7 +1029,7 @@ int kumo__mock_state_answer(kumo__mock_state *s, size_t op_index, const json_t *
         r = success(op, "201");
         snprintf(out->location, sizeof(out->location), "%s%s/%s", s->spec->base_path ? s->spec->base_path : "",
                  coll_path, id);
-        strip_write_only(s->spec, c->item_schema, item, 0);
+        strip_write_only(s->refs, c->item_schema, item, 0);
         rc = answer_json(out, status_of(r, 201), r && r->ncontent ? item : NULL);
         break;
     default: {
@@ -1049,13 +1052,13 @@ int kumo__mock_state_answer(kumo__mock_state *s, size_t op_index, const json_t *
         }
         if (role == KUMO__MOCK_GET) {
             r = success(op, "200");
-            strip_write_only(s->spec, c->item_schema, old, 0);
+            strip_write_only(s->refs, c->item_schema, old, 0);
             rc = answer_json(out, status_of(r, 200), old);
         } else if (role == KUMO__MOCK_DELETE) {
             kumo__kv *kv = kv_of(s);
             rc = kv->driver->del(kv, key, strlen(key));
             r = success(op, "204");
-            strip_write_only(s->spec, c->item_schema, old, 0);
+            strip_write_only(s->refs, c->item_schema, old, 0);
             if (rc == 0)
                 rc = answer_json(out, status_of(r, 204), r && r->ncontent ? old : NULL);
         } else {
@@ -1075,12 +1078,12 @@ int kumo__mock_state_answer(kumo__mock_state *s, size_t op_index, const json_t *
                     json_object_set(item, c->id_prop, json_object_get(old, c->id_prop));
                 ro_ctx rr = {s, c, item, old};
                 if (c->item_schema)
-                    each_prop(s->spec, c->item_schema, 0, fill_read_only, &rr);
+                    each_prop(s->refs, c->item_schema, 0, fill_read_only, &rr);
             }
             if ((rc = store_item(s, coll_path, id, seq, item)) != 0)
                 break;
             r = success(op, "200");
-            strip_write_only(s->spec, c->item_schema, item, 0);
+            strip_write_only(s->refs, c->item_schema, item, 0);
             rc = answer_json(out, status_of(r, 200), r && r->ncontent ? item : NULL);
         }
         break;

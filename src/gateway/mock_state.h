@@ -53,6 +53,8 @@ typedef struct kumo__mock_state_options {
     uint64_t seed;          /* uuids and generated values */
     kumo__mock_gen_fn gen;
     void *gen_ud;
+    const struct kumo__refs *refs; /* the $ref resolver used from the loops (the engine's locked one); NULL:
+                                      spec->refs */
 } kumo__mock_state_options;
 
 /* Infers the collections of `spec` (borrowed; it must outlive the state),

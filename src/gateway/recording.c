@@ -46,7 +46,8 @@ typedef struct unmatched {
 struct kumo__recordings {
     char *dir;
     const kumo__spec *spec;
-    char **secret_headers; /* lower case, NULL-terminated */
+    const kumo__refs *refs; /* spec->refs, or a locked one (kumo__recordings_set_refs) */
+    char **secret_headers;  /* lower case, NULL-terminated */
     char **secret_query;
     recording *recs;
     size_t nrecs, caprecs;
@@ -141,15 +142,15 @@ static int secret_names(kumo__recordings *r, const char *const *extra)
 
 /* ---- redaction of declared secret fields ------------------------------------ */
 
-static const json_t *deref(const kumo__spec *spec, const json_t *s)
+static const json_t *deref(const kumo__refs *refs, const json_t *s)
 {
     for (int i = 0; i < 16 && json_is_object(s); i++) {
         const char *ref = json_string_value(json_object_get(s, "$ref"));
-        if (ref == NULL || spec == NULL || spec->refs == NULL)
+        if (ref == NULL || refs == NULL)
             return s;
         char where[256];
         kumo__error e = {0};
-        const json_t *t = spec->refs->resolve(spec->refs, s, ref, where, sizeof(where), &e);
+        const json_t *t = refs->resolve(refs, s, ref, where, sizeof(where), &e);
         if (t == NULL)
             return NULL;
         s = t;
@@ -157,7 +158,7 @@ static const json_t *deref(const kumo__spec *spec, const json_t *s)
     return s;
 }
 
-static int is_secret(const kumo__spec *spec, const json_t *s, int depth)
+static int is_secret(const kumo__refs *spec, const json_t *s, int depth)
 {
     s = deref(spec, s);
     if (!json_is_object(s) || depth > WALK_DEPTH)
@@ -175,7 +176,7 @@ static int is_secret(const kumo__spec *spec, const json_t *s, int depth)
 }
 
 /* Replaces, inside `inst`, every value whose schema is secret. */
-static void redact(const kumo__spec *spec, const json_t *schema, json_t *inst, int depth)
+static void redact(const kumo__refs *spec, const json_t *schema, json_t *inst, int depth)
 {
     schema = deref(spec, schema);
     if (!json_is_object(schema) || depth > WALK_DEPTH)
@@ -269,7 +270,7 @@ static int has_nul(const char *s, size_t n)
 
 /* Sets the body of `obj` (body, body_text or body_base64); `schema` (may
  * be NULL) names the secret fields of a JSON body. */
-static int put_body(const kumo__spec *spec, json_t *obj, kumo__slice body, const char *ct, const json_t *schema)
+static int put_body(const kumo__refs *spec, json_t *obj, kumo__slice body, const char *ct, const json_t *schema)
 {
     if (body.base == NULL)
         return 0;
@@ -406,7 +407,7 @@ static json_t *request_json(const kumo__recordings *r, size_t op_index, const ku
         json_object_set_new(j, "path", json_stringn(req->path.base ? req->path.base : "", req->path.len)) != 0 ||
         json_object_set_new(j, "query", query_json(r, req->query)) != 0 ||
         json_object_set_new(j, "headers", headers_json(r, req, 0)) != 0 ||
-        put_body(r->spec, j, req->body, ct, media_schema(op->body, op->nbody, ct)) != 0) {
+        put_body(r->refs, j, req->body, ct, media_schema(op->body, op->nbody, ct)) != 0) {
         json_decref(j);
         j = NULL;
     }
@@ -430,7 +431,7 @@ json_t *kumo__recording_build(const kumo__recordings *r, size_t op_index, const 
     bad = bad || json_object_set_new(rec, "request", request_json(r, op_index, req)) != 0;
     bad = bad || json_object_set_new(resj, "status", json_integer(res->status)) != 0;
     bad = bad || json_object_set_new(resj, "headers", headers_json(r, res, 1)) != 0;
-    bad = bad || put_body(r->spec, resj, res->body, ct, schema) != 0;
+    bad = bad || put_body(r->refs, resj, res->body, ct, schema) != 0;
     bad = bad || json_object_set(rec, "response", resj) != 0;
     free(ct);
     json_decref(resj);
@@ -1001,6 +1002,7 @@ int kumo__recordings_open(const char *dir, const kumo__spec *spec, const char *c
     }
     pthread_mutex_init(&r->lock, NULL);
     r->spec = spec;
+    r->refs = spec->refs;
     size_t nops = spec->nops ? spec->nops : 1;
     int rc = 0;
     r->dir = strdup(dir);
@@ -1035,6 +1037,11 @@ out:
     else
         *out = r;
     return rc;
+}
+
+void kumo__recordings_set_refs(kumo__recordings *r, const kumo__refs *refs)
+{
+    r->refs = refs;
 }
 
 size_t kumo__recordings_count(const kumo__recordings *r)

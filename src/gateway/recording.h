@@ -41,6 +41,7 @@
 #include "base/error.h"
 #include "openapi/check.h"
 #include "openapi/openapi.h"
+#include "openapi/schema.h"
 
 #define KUMO__RECORDING_MAX_BYTES (16u << 20) /* one recording file */
 #define KUMO__RECORDINGS_MAX 100000           /* files one replay loads */
@@ -68,6 +69,9 @@ int kumo__recordings_open(const char *dir, const kumo__spec *spec, const char *c
                           kumo__recordings **out, kumo__error *err);
 void kumo__recordings_free(kumo__recordings *r);
 size_t kumo__recordings_count(const kumo__recordings *r);
+/* The $ref resolver matching and writing use from the loops (the mock
+ * engine's locked one); spec->refs until this is called. */
+void kumo__recordings_set_refs(kumo__recordings *r, const kumo__refs *refs);
 
 /* The directory name of an operation: its operationId, or METHOD_path
  * with every byte outside [A-Za-z0-9._-] as '_'. */
