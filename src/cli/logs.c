@@ -2,7 +2,10 @@
  * logs.c: `kumo logs [DIR] [--function F] [--operation O] [--level L]
  * [--since D] [--follow] [--trace ID] [--request ID] [--json] [--limit N]`
  * reads the log store kumo up keeps in DIR/.kumo/data/logs.db
- * (obs/logstore.h) and prints one line per record, oldest first:
+ * (obs/logstore.h) and prints one line per record, oldest first (by the
+ * line's own time: the gateway's lines reach the store directly, its
+ * children's through the pipe, so the order they were stored in is not
+ * always the order they were written in):
  *
  *   2026-12-05T04:12:03.204Z error todos/createTodo send failed request_id=0ef647e4-0-00000007 status=503
  *
@@ -272,11 +275,11 @@ static int prepare(sqlite3 *db, const logs_opts *o, long limit, sqlite3_stmt **o
     if (limit > 0) {
         /* the newest `limit`, printed oldest first */
         char inner[1024];
-        snprintf(inner, sizeof(inner), "%s ORDER BY id DESC LIMIT %ld", sql, limit);
+        snprintf(inner, sizeof(inner), "%s ORDER BY time DESC, id DESC LIMIT %ld", sql, limit);
         n = 0;
-        ADD("SELECT * FROM (%s) ORDER BY id", inner);
+        ADD("SELECT * FROM (%s) ORDER BY time, id", inner);
     } else {
-        ADD(" ORDER BY id");
+        ADD(" ORDER BY time, id");
     }
 #undef ADD
     int rc = sqlite3_prepare_v2(db, sql, -1, out, NULL);
@@ -307,7 +310,8 @@ static long print_after(sqlite3 *db, const logs_opts *o, long limit, int64_t *la
         sqlite3_bind_int64(s, 1, *last);
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             print_row(s, o->json);
-            *last = sqlite3_column_int64(s, 0);
+            if (sqlite3_column_int64(s, 0) > *last) /* printed by time: the cursor is the newest row */
+                *last = sqlite3_column_int64(s, 0);
             count++;
         }
     }

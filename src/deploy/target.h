@@ -87,6 +87,9 @@ extern const kumo__target_driver kumo__target_gcp, kumo__target_azure, kumo__tar
 void kumo__target_cmd(kumo__target_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A note printed with the plan (printf). */
 void kumo__target_note(kumo__target_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The note of a platform that gives a container one port: kumo-host's
+ * /metrics is not exposed there (target_k8s.c). */
+void kumo__target_one_port_note(kumo__target_ctx *t, const char *platform);
 /* `s` quoted for sh ('...'), or s itself when it needs no quoting; owned
  * by t. Never NULL ("''" when memory ran out, with t->oom set). */
 const char *kumo__target_sh_quote(kumo__target_ctx *t, const char *s);

@@ -455,6 +455,7 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
     int rc = bind(t);
     if (rc < 0)
         return rc;
+    kumo__target_one_port_note(t, "Cloud Run");
     /* the API Gateway config */
     json_t *sw = NULL;
     if ((rc = kumo__swagger2_convert(t->p->api_path, &sw, t->err)) < 0) {

@@ -29,6 +29,8 @@
 #include "project/schedule.h"
 
 #define PORT 8080
+#define METRICS_PORT 9090
+#define METRICS_PORT_S "9090"
 
 /* ---- events ----------------------------------------------------------------- */
 
@@ -178,6 +180,35 @@ static json_t *container(kumo__target_ctx *t, const kumo__target_unit *u, int cp
                      "resources", resources(u->unit, cpu_request));
 }
 
+/* kumo-host's /metrics on a port of its own (KUMO_METRICS_PORT): a
+ * Deployment's pod takes a second port and Prometheus's scrape annotations.
+ * Knative, OpenFaaS and Cloud Run allow one port per container, so there
+ * only a note says what is not exposed. */
+static void add_metrics_port(const kumo__target_ctx *t, json_t *ctr, json_t *pod_meta)
+{
+    if (ctr == NULL || !t->p->obs.enabled)
+        return;
+    json_t *env = json_object_get(ctr, "env"), *ports = json_object_get(ctr, "ports");
+    if (json_is_array(env))
+        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "KUMO_METRICS_PORT", "value", METRICS_PORT_S));
+    if (json_is_array(ports))
+        json_array_append_new(ports, json_pack("{s:s, s:i}", "name", "metrics", "containerPort", METRICS_PORT));
+    json_object_set_new(pod_meta, "annotations",
+                        json_pack("{s:s, s:s, s:s}", "prometheus.io/scrape", "true", "prometheus.io/port",
+                                  METRICS_PORT_S, "prometheus.io/path", "/metrics"));
+}
+
+/* Where a container gets one port. */
+void kumo__target_one_port_note(kumo__target_ctx *t, const char *platform)
+{
+    if (t->p->obs.enabled)
+        kumo__target_note(t,
+                          "observability: %s gives a container one port, so kumo-host's /metrics "
+                          "(KUMO_METRICS_PORT) is not exposed; traces (observability.traces) and the JSON log lines "
+                          "on stderr are",
+                          platform);
+}
+
 static int timeout_s(const kumo__unit *u)
 {
     double s = u->tuning.timeout_s;
@@ -208,6 +239,7 @@ static int knative(kumo__target_ctx *t)
     kumo__target_k8s_push_images(t);
     kumo__target_k8s_secret(t, ns);
     consume_notes(t);
+    kumo__target_one_port_note(t, "Knative");
     kumo__target_cmd(t, "# one Knative Service per function unit");
     for (size_t i = 0; i < t->nunits; i++) {
         const kumo__target_unit *u = &t->units[i];
@@ -284,6 +316,7 @@ static int openfaas(kumo__target_ctx *t)
         }
     }
     consume_notes(t);
+    kumo__target_one_port_note(t, "OpenFaaS");
     if (json_array_size(secrets))
         kumo__target_note(t, "OpenFaaS passes secrets as files: each store URL with a password is an OpenFaaS secret "
                              "mounted at /var/openfaas/secrets/NAME and named by KUMO_STORE_<STORE>_FILE");
@@ -466,16 +499,17 @@ static int kubernetes(kumo__target_ctx *t)
         const kumo__target_unit *u = &t->units[i];
         const kumo__tuning *tu = &u->unit->tuning;
         int min = tu->min > 1 ? tu->min : 1, max = tu->max > min ? tu->max : min;
-        json_t *ctr = container(t, u, 1);
+        json_t *ctr = container(t, u, 1), *pod_meta = json_pack("{s:o}", "labels", labels(t, u));
         if (ctr)
             json_object_set_new(ctr, "readinessProbe", json_pack("{s:{s:i}}", "tcpSocket", "port", PORT));
+        add_metrics_port(t, ctr, pod_meta);
         json_t *docs =
-            json_pack("[{s:s, s:s, s:o, s:{s:i, s:{s:o}, s:{s:{s:o}, s:{s:[o]}}}},"
+            json_pack("[{s:s, s:s, s:o, s:{s:i, s:{s:o}, s:{s:o, s:{s:[o]}}}},"
                       " {s:s, s:s, s:o, s:{s:o, s:[{s:s, s:i, s:i}]}},"
                       " {s:s, s:s, s:o, s:{s:{s:s, s:s, s:s}, s:i, s:i, s:[{s:s, s:{s:s, s:{s:s, s:i}}}]}}]",
                       "apiVersion", "apps/v1", "kind", "Deployment", "metadata", metadata(t, u), "spec", "replicas",
                       min, "selector", "matchLabels", json_pack("{s:s}", "app.kubernetes.io/name", u->name), "template",
-                      "metadata", "labels", labels(t, u), "spec", "containers", ctr,
+                      "metadata", pod_meta, "spec", "containers", ctr,
                       /* Service */
                       "apiVersion", "v1", "kind", "Service", "metadata", metadata(t, u), "spec", "selector",
                       json_pack("{s:s}", "app.kubernetes.io/name", u->name), "ports", "name", "http", "port", 80,

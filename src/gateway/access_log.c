@@ -16,8 +16,11 @@
 #include "gateway/access_log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "obs/logstore.h"
 
 const char *kumo__access_level(int status)
 {
@@ -49,8 +52,23 @@ static __thread struct {
     size_t len;
 } log_buf;
 
+/* kumo up's log store, when it runs: the lines go to it directly (it
+ * writes them to the real stderr), not through the pipe on fd 2. */
+static struct kumo__logstore *_Atomic sink;
+
+void kumo__access_log_sink(struct kumo__logstore *ls)
+{
+    atomic_store_explicit(&sink, ls, memory_order_release);
+}
+
 void kumo__access_log_flush(void)
 {
+    struct kumo__logstore *ls = atomic_load_explicit(&sink, memory_order_acquire);
+    if (ls && log_buf.len) {
+        kumo__logstore_put(ls, log_buf.buf, log_buf.len);
+        log_buf.len = 0;
+        return;
+    }
     size_t off = 0;
     while (off < log_buf.len) {
         ssize_t n = write(2, log_buf.buf + off, log_buf.len - off);

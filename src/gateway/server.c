@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gateway/h2o_glue.h"
+#include "gateway/access_log.h"
 #include "gateway/mock_modes.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
@@ -154,6 +155,7 @@ static void gateway_free(gateway *gw)
     kumo__gw_dashboard_stop(gw);
     kumo__tracer_free(gw->tracer);              /* its last export counts into the metrics: before them */
     kumo__logstore_metrics(gw->cfg.logs, NULL); /* before the registry goes */
+    kumo__access_log_sink(NULL);                /* the loops have stopped */
     kumo__metrics_free(gw->metrics);
     if (gw->barrier_ready) {
         pthread_mutex_destroy(&gw->stop_lock);
@@ -260,6 +262,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
     }
     kumo__logstore_metrics(cfg->logs, gw->metrics); /* kumo_log_lines_dropped_total */
+    kumo__access_log_sink(cfg->logs);               /* the access lines skip the pipe (logstore.h) */
     if ((rc = kumo__gw_generation_build(gw, 1, NULL, &gw->current, &built, err)) != 0)
         goto out;
     atomic_store(&gw->current_number, 1);

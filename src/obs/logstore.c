@@ -3,12 +3,14 @@
  * reader and writer threads, and the SQLite file they fill.
  *
  * Two threads, so that a slow disk never slows a writer of fd 2: the
- * reader only copies the pipe to the real stderr and cuts lines into a
- * bounded queue (QUEUE_MAX; a line that does not fit is dropped from the
- * store and counted, never from stderr); the writer takes the whole queue
- * at a time and stores it in transactions of at most TXN_BYTES(cap) raw
- * bytes. The pipe is 1 MiB so that bursts wait in the kernel rather than
- * in a writer's write(2).
+ * reader only copies the pipe to the real stderr and pushes its whole
+ * lines; the writer takes everything pushed at a time and stores it in
+ * transactions of at most TXN_BYTES(cap) raw bytes. The gateway's loops
+ * push their access lines themselves (kumo__logstore_put), after writing
+ * them to the real stderr, without the pipe. What is pushed and not yet
+ * stored is bounded (QUEUE_MAX; lines past it are dropped from the store
+ * and counted, never from stderr). The pipe is 1 MiB so that bursts wait
+ * in the kernel rather than in a writer's write(2).
  *
  * The cap: SQLite reuses the pages DELETE frees but never gives them
  * back, so the file is as large as the most it ever held. After each
@@ -20,9 +22,11 @@
  *
  * Cheap before durable: synchronous=OFF (no fsync; a power loss can cost
  * the newest lines, or the file, which is then refused with a message
- * saying to delete it), and the writer thread runs at nice 19, so under
- * full CPU load the store gives way to the requests (and counts what it
- * drops) rather than take a share of the cores.
+ * saying to delete it), and the writer thread runs under SCHED_IDLE, so
+ * under full CPU load the store gives way to the requests (and counts
+ * what it drops) rather than take a share of the cores. Producers push
+ * onto a lock-free list and the writer takes it with one exchange: the
+ * writer, kept off the CPU for a while, never holds up a loop.
  */
 #include "obs/logstore.h"
 
@@ -30,6 +34,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -41,6 +46,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -50,6 +56,11 @@
 
 #define PAGE_SIZE 4096
 #define QUEUE_MAX (4u << 20)
+/* The writer takes the queue at most every BATCH_MS, or at once when
+ * WAKE_BYTES wait (or when it was idle): many lines per transaction and
+ * few wake-ups at load, a line stored at once when quiet. */
+#define BATCH_MS 50
+#define WAKE_BYTES (256u << 10)
 #define READ_CHUNK 65536
 /* What the writer stores between two looks at a stop. */
 #define PIECE (128u << 10)
@@ -497,11 +508,11 @@ int kumo__logdb_open(const char *path, size_t max_bytes, kumo__logdb **out, kumo
     }
     sqlite3_busy_timeout(d->db, 2000);
     /* page_size only counts before the first table; then WAL. */
-    char pragmas[256];
+    char pragmas[320];
     size_t wal_pages = max_bytes / PAGE_SIZE / 4;
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA page_size=%d; PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
-             "PRAGMA wal_autocheckpoint=%zu; PRAGMA journal_size_limit=%zu;",
+             "PRAGMA wal_autocheckpoint=%zu; PRAGMA journal_size_limit=%zu; PRAGMA cache_size=-16384;",
              PAGE_SIZE, wal_pages < 1000 ? wal_pages : 1000, max_bytes / 4);
     if ((rc = sqlite3_exec(d->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK) {
         rc = db_fail(d, rc, "setting it up", err);
@@ -618,33 +629,55 @@ void kumo__logdb_close(kumo__logdb *d)
 
 /* ---- the pipe and its threads ----------------------------------------- */
 
+/* A piece of whole lines on its way to the store: what one write of the
+ * gateway's loops, or one read of the pipe, produced. */
+typedef struct chunk {
+    struct chunk *next;
+    size_t len;
+    int64_t at_us; /* when it was pushed: the time of its lines that carry none */
+    char data[];
+} chunk;
+
+/* Producers (the loops' kumo__logstore_put, the reader) push chunks onto
+ * `head` with a compare-and-swap; the writer takes them all with one
+ * exchange. Nobody waits for anybody: the writer runs at the lowest
+ * priority there is, and a lock it could be preempted inside would stall
+ * the loops behind it. */
 struct kumo__logstore {
     int saved_fd; /* the real stderr, close-on-exec */
     int read_fd;  /* the pipe's read end, close-on-exec */
     int stop_fd;  /* eventfd: the reader drains and ends */
+    int wake_fd;  /* eventfd: a producer wakes the idle writer, or the stop does */
     kumo__logdb *db;
     pthread_t reader, writer;
     int reader_started, writer_started;
 
-    pthread_mutex_t lock; /* guards what follows, to `dropped` */
-    pthread_cond_t cond;
-    char *queue; /* whole lines, each ending in '\n' */
-    size_t queue_len;
-    int reader_done;
+    _Atomic(chunk *) head; /* pushed, newest first */
+    _Atomic size_t queued; /* bytes pushed and not yet stored: at most QUEUE_MAX */
+    _Atomic int idle;      /* the writer sleeps on wake_fd until a push */
+    _Atomic int handover;  /* the stopping thread stores the rest */
+    _Atomic uint64_t dropped;
+
+    pthread_mutex_t lock; /* metrics and reported: the reader and the gateway, never the writer */
     kumo__metrics *metrics;
     uint64_t reported; /* dropped lines already counted in metrics */
-
-    _Atomic uint64_t dropped;
 
     /* the reader's own: the line being cut */
     char *partial;
     size_t partial_len;
-    /* the writer's own */
-    char *batch;
-    size_t batch_len, batch_off; /* what of it is stored */
+    /* the writer's own (the stopping thread's after the handover) */
+    chunk *batch;     /* taken, oldest first */
+    size_t batch_off; /* what of the first is stored */
     int failed;
-    _Atomic int handover; /* the stopping thread stores the rest */
 };
+
+static size_t count_lines(const char *p, size_t n)
+{
+    size_t c = 0;
+    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        c++;
+    return c;
+}
 
 static void report_dropped(kumo__logstore *ls)
 {
@@ -670,48 +703,73 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-/* Queues line[0..n) with its newline (the lock held); drops it when the
- * queue is full. */
-static void enqueue_locked(kumo__logstore *ls, const char *line, size_t n)
+static void wake_writer(kumo__logstore *ls)
 {
-    if (n > KUMO__LOGSTORE_LINE_MAX)
-        n = KUMO__LOGSTORE_LINE_MAX;
-    if (ls->queue_len + n + 1 > QUEUE_MAX) {
-        atomic_fetch_add(&ls->dropped, 1);
-        return;
-    }
-    memcpy(ls->queue + ls->queue_len, line, n);
-    ls->queue[ls->queue_len + n] = '\n';
-    ls->queue_len += n + 1;
+    uint64_t one = 1;
+    (void)!write(ls->wake_fd, &one, sizeof(one));
 }
 
-/* Cuts a chunk read from the pipe into lines; the unfinished end waits in
- * ls->partial (kept up to the stored line's ceiling). */
+/* Pushes a[0..an) then b[0..bn) (whole lines; a newline is added when the
+ * last has none) as one chunk, or counts its lines dropped when
+ * QUEUE_MAX bytes already wait or there is no memory. Wakes the writer
+ * when it sleeps, or when the queue just passed WAKE_BYTES; otherwise it
+ * takes the queue on its own BATCH_MS clock: at load, one wake-up per
+ * batch of many turns of the loops, not one per write. */
+static void push(kumo__logstore *ls, const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t len = an + bn;
+    if (len == 0)
+        return;
+    int newline = (bn ? b[bn - 1] : a[an - 1]) == '\n';
+    len += !newline;
+    size_t before = atomic_fetch_add(&ls->queued, len);
+    chunk *c = before + len <= QUEUE_MAX ? malloc(sizeof(*c) + len) : NULL;
+    if (c == NULL) {
+        atomic_fetch_sub(&ls->queued, len);
+        atomic_fetch_add(&ls->dropped, count_lines(a, an) + count_lines(b, bn) + !newline);
+        return;
+    }
+    if (an)
+        memcpy(c->data, a, an);
+    if (bn)
+        memcpy(c->data + an, b, bn);
+    if (!newline)
+        c->data[len - 1] = '\n';
+    c->len = len;
+    c->at_us = (int64_t)kumo__epoch_us();
+    c->next = atomic_load(&ls->head);
+    while (!atomic_compare_exchange_weak(&ls->head, &c->next, c))
+        ;
+    if (atomic_exchange(&ls->idle, 0) || (before < WAKE_BYTES && before + len >= WAKE_BYTES))
+        wake_writer(ls);
+}
+
+void kumo__logstore_put(kumo__logstore *ls, const char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    write_all(ls->saved_fd, buf, len); /* stderr first, whatever the store does */
+    push(ls, buf, len, NULL, 0);
+}
+
+/* Cuts a chunk read from the pipe at its last newline: the whole lines
+ * (after what ls->partial held) are pushed, the unfinished end waits in
+ * ls->partial (kept up to the stored line's ceiling: the rest of a longer
+ * line reaches stderr only). */
 static void cut_lines(kumo__logstore *ls, const char *p, size_t n)
 {
-    pthread_mutex_lock(&ls->lock);
-    while (n > 0) {
-        const char *nl = memchr(p, '\n', n);
-        size_t piece = nl ? (size_t)(nl - p) : n;
-        if (ls->partial_len > 0 || nl == NULL) {
-            size_t room = KUMO__LOGSTORE_LINE_MAX - ls->partial_len;
-            size_t take = piece < room ? piece : room;
-            memcpy(ls->partial + ls->partial_len, p, take);
-            ls->partial_len += take;
-            if (nl) {
-                enqueue_locked(ls, ls->partial, ls->partial_len);
-                ls->partial_len = 0;
-            }
-        } else if (piece > 0) {
-            enqueue_locked(ls, p, piece);
-        }
-        if (nl == NULL)
-            break;
-        p += piece + 1;
-        n -= piece + 1;
+    const char *nl = memrchr(p, '\n', n);
+    if (nl != NULL) {
+        size_t whole = (size_t)(nl - p) + 1;
+        push(ls, ls->partial, ls->partial_len, p, whole);
+        ls->partial_len = 0;
+        p += whole;
+        n -= whole;
     }
-    pthread_cond_signal(&ls->cond);
-    pthread_mutex_unlock(&ls->lock);
+    size_t room = KUMO__LOGSTORE_LINE_MAX - ls->partial_len;
+    size_t take = n < room ? n : room;
+    memcpy(ls->partial + ls->partial_len, p, take);
+    ls->partial_len += take;
 }
 
 static void *reader_main(void *arg)
@@ -723,11 +781,19 @@ static void *reader_main(void *arg)
     while (buf) {
         struct pollfd pf[2] = {{.fd = ls->read_fd, .events = POLLIN},
                                {.fd = stopping ? -1 : ls->stop_fd, .events = POLLIN}};
-        int n = poll(pf, 2, stopping ? QUIET_MS : -1);
+        /* drops (the loops', the writer's) reach the metrics within a second */
+        int n = poll(pf, 2, stopping ? QUIET_MS : 1000);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        uint64_t dropped = atomic_load(&ls->dropped);
+        if (dropped != seen_dropped) {
+            report_dropped(ls);
+            seen_dropped = dropped;
+        }
+        if (n < 0 || (n == 0 && stopping))
             break; /* stopping, and quiet for QUIET_MS: a child still holds the pipe */
+        if (n == 0)
+            continue;
         if (pf[1].revents) {
             stopping = 1;
             give_up = kumo__mono_ms() + DRAIN_MAX_MS;
@@ -740,37 +806,20 @@ static void *reader_main(void *arg)
                 break;                               /* every writer closed it */
             write_all(ls->saved_fd, buf, (size_t)r); /* stderr first, whatever the store does */
             cut_lines(ls, buf, (size_t)r);
-            uint64_t dropped = atomic_load(&ls->dropped);
-            if (dropped != seen_dropped) { /* now: the writer may be starved for a while */
-                report_dropped(ls);
-                seen_dropped = dropped;
-            }
         }
         if (stopping && kumo__mono_ms() > give_up)
             break;
     }
     free(buf);
-    pthread_mutex_lock(&ls->lock);
     if (ls->partial_len > 0) /* a last line without its newline */
-        enqueue_locked(ls, ls->partial, ls->partial_len);
+        push(ls, ls->partial, ls->partial_len, NULL, 0);
     ls->partial_len = 0;
-    ls->reader_done = 1;
-    pthread_cond_signal(&ls->cond);
-    pthread_mutex_unlock(&ls->lock);
     return NULL;
-}
-
-static size_t count_lines(const char *p, size_t n)
-{
-    size_t c = 0;
-    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
-        c++;
-    return c;
 }
 
 /* Stores buf[0..len), or counts it dropped once the store has failed
  * (saying so once, on the real stderr, not into the store that failed). */
-static void store_or_drop(kumo__logstore *ls, const char *buf, size_t len)
+static void store_or_drop(kumo__logstore *ls, const char *buf, size_t len, int64_t at_us)
 {
     if (len == 0)
         return;
@@ -779,7 +828,7 @@ static void store_or_drop(kumo__logstore *ls, const char *buf, size_t len)
         return;
     }
     kumo__error err = {0};
-    if (kumo__logdb_append(ls->db, buf, len, (int64_t)kumo__epoch_us(), &err) == 0)
+    if (kumo__logdb_append(ls->db, buf, len, at_us, &err) == 0)
         return;
     kumo__logline l;
     char msg[sizeof(err.msg) + 128];
@@ -790,45 +839,81 @@ static void store_or_drop(kumo__logstore *ls, const char *buf, size_t len)
     atomic_fetch_add(&ls->dropped, count_lines(buf, len)); /* some may be in; most are not */
 }
 
+/* Takes everything pushed, oldest first, after what ls->batch still holds. */
+static void take_all(kumo__logstore *ls)
+{
+    chunk *list = atomic_exchange(&ls->head, NULL), *rev = NULL;
+    while (list) {
+        chunk *next = list->next;
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    chunk **end = &ls->batch;
+    while (*end)
+        end = &(*end)->next;
+    *end = rev;
+}
+
+/* Stores ls->batch in pieces of whole lines, freeing each chunk once
+ * stored, until it is empty or (stop_at_handover) a stop asks for it. */
+static void store_batch(kumo__logstore *ls, int stop_at_handover)
+{
+    while (ls->batch && !(stop_at_handover && atomic_load(&ls->handover))) {
+        chunk *c = ls->batch;
+        size_t end = ls->batch_off + PIECE < c->len ? ls->batch_off + PIECE : c->len;
+        const char *nl = end < c->len ? memrchr(c->data + ls->batch_off, '\n', end - ls->batch_off) : NULL;
+        if (nl)
+            end = (size_t)(nl - c->data) + 1;
+        store_or_drop(ls, c->data + ls->batch_off, end - ls->batch_off, c->at_us);
+        atomic_fetch_sub(&ls->queued, end - ls->batch_off);
+        ls->batch_off = end;
+        if (ls->batch_off == c->len) {
+            ls->batch = c->next;
+            ls->batch_off = 0;
+            free(c);
+        }
+    }
+}
+
+/* Waits on wake_fd for at most timeout_ms (-1: until woken). */
+static void wait_woken(kumo__logstore *ls, int timeout_ms)
+{
+    struct pollfd pf = {.fd = ls->wake_fd, .events = POLLIN};
+    if (poll(&pf, 1, timeout_ms) > 0) {
+        uint64_t v;
+        (void)!read(ls->wake_fd, &v, sizeof(v));
+    }
+}
+
 static void *writer_main(void *arg)
 {
     kumo__logstore *ls = arg;
-    /* The lowest CPU priority, for this thread only (Linux nice is per
-     * thread): when the loops want the cores they get them, the queue
+    /* The lowest CPU priority there is, for this thread only (Linux
+     * schedules threads one by one): SCHED_IDLE, or nice 19 where that is
+     * refused. When the loops want the cores they get them, the queue
      * fills and the store drops lines (counted) instead of slowing
-     * requests; an idle moment lets it catch up. What is left at a stop
-     * is stored by the stopping thread (kumo__logstore_stop), since an
-     * unprivileged thread cannot take its priority back. */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
-    for (;;) {
-        pthread_mutex_lock(&ls->lock);
-        while (ls->queue_len == 0 && !ls->reader_done && !atomic_load(&ls->handover))
-            pthread_cond_wait(&ls->cond, &ls->lock);
-        if (atomic_load(&ls->handover)) {
-            pthread_mutex_unlock(&ls->lock);
-            break;
+     * requests; an idle moment lets it catch up. It holds no lock anyone
+     * else takes, so being kept off the CPU holds up nobody. What is left
+     * at a stop is stored by the stopping thread (kumo__logstore_stop),
+     * since an unprivileged thread cannot take its priority back. */
+    struct sched_param none = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &none) != 0)
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    while (!atomic_load(&ls->handover)) {
+        take_all(ls);
+        if (ls->batch == NULL) {
+            atomic_store(&ls->idle, 1);
+            if (atomic_load(&ls->head) == NULL && !atomic_load(&ls->handover))
+                wait_woken(ls, -1);
+            atomic_store(&ls->idle, 0);
+            continue;
         }
-        size_t len = ls->queue_len;
-        char *take = ls->queue;
-        ls->queue = ls->batch;
-        ls->queue_len = 0;
-        ls->batch = take;
-        ls->batch_len = len;
-        ls->batch_off = 0;
-        pthread_mutex_unlock(&ls->lock);
-        if (len == 0)
-            break; /* the reader is done and everything is stored */
-        /* In pieces of whole lines, so that a stop need not wait for a
-         * whole batch at this thread's priority. */
-        while (ls->batch_off < len && !atomic_load(&ls->handover)) {
-            size_t end = ls->batch_off + PIECE < len ? ls->batch_off + PIECE : len;
-            const char *nl = end < len ? memrchr(ls->batch + ls->batch_off, '\n', end - ls->batch_off) : NULL;
-            if (nl)
-                end = (size_t)(nl - ls->batch) + 1;
-            store_or_drop(ls, ls->batch + ls->batch_off, end - ls->batch_off);
-            ls->batch_off = end;
-        }
-        report_dropped(ls);
+        store_batch(ls, 1);
+        /* many turns' lines per transaction: the next batch in BATCH_MS,
+         * sooner when WAKE_BYTES wait (a push wakes it) */
+        if (atomic_load(&ls->queued) < WAKE_BYTES && !atomic_load(&ls->handover))
+            wait_woken(ls, BATCH_MS);
     }
     return NULL;
 }
@@ -854,13 +939,32 @@ static void logstore_free(kumo__logstore *ls)
         close(ls->read_fd);
     if (ls->stop_fd >= 0)
         close(ls->stop_fd);
+    if (ls->wake_fd >= 0)
+        close(ls->wake_fd);
     kumo__logdb_close(ls->db);
     pthread_mutex_destroy(&ls->lock);
-    pthread_cond_destroy(&ls->cond);
-    free(ls->queue);
-    free(ls->batch);
+    take_all(ls);
+    for (chunk *c = ls->batch, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
     free(ls->partial);
     free(ls);
+}
+
+/* Ends the threads that started (a failed start). */
+static void stop_threads(kumo__logstore *ls)
+{
+    if (ls->reader_started) {
+        uint64_t one = 1;
+        (void)!write(ls->stop_fd, &one, sizeof(one));
+        pthread_join(ls->reader, NULL);
+    }
+    if (ls->writer_started) {
+        atomic_store(&ls->handover, 1);
+        wake_writer(ls);
+        pthread_join(ls->writer, NULL);
+    }
 }
 
 int kumo__logstore_start(const char *data_dir, size_t max_bytes, kumo__logstore **out, kumo__error *err)
@@ -872,16 +976,17 @@ int kumo__logstore_start(const char *data_dir, size_t max_bytes, kumo__logstore 
         kumo__error_set(err, -ENOMEM, "out of memory");
         return err->code;
     }
-    ls->saved_fd = ls->read_fd = ls->stop_fd = -1;
+    ls->saved_fd = ls->read_fd = ls->stop_fd = ls->wake_fd = -1;
     pthread_mutex_init(&ls->lock, NULL);
-    pthread_cond_init(&ls->cond, NULL);
+    atomic_init(&ls->head, NULL);
+    atomic_init(&ls->queued, 0);
+    atomic_init(&ls->idle, 0);
     atomic_init(&ls->dropped, 0);
     atomic_init(&ls->handover, 0);
     char *path = NULL;
     if (asprintf(&path, "%s/%s", data_dir, KUMO__LOGSTORE_FILE) < 0)
         path = NULL; /* asprintf leaves it undefined on failure */
-    if (path == NULL || (ls->queue = malloc(QUEUE_MAX)) == NULL || (ls->batch = malloc(QUEUE_MAX)) == NULL ||
-        (ls->partial = malloc(KUMO__LOGSTORE_LINE_MAX)) == NULL) {
+    if (path == NULL || (ls->partial = malloc(KUMO__LOGSTORE_LINE_MAX)) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         rc = err->code;
         goto fail;
@@ -889,7 +994,7 @@ int kumo__logstore_start(const char *data_dir, size_t max_bytes, kumo__logstore 
     if ((rc = kumo__logdb_open(path, max_bytes, &ls->db, err)) != 0)
         goto fail;
     if (pipe2(pfd, O_CLOEXEC) != 0 || (ls->saved_fd = fcntl(2, F_DUPFD_CLOEXEC, 3)) < 0 ||
-        (ls->stop_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
+        (ls->stop_fd = eventfd(0, EFD_CLOEXEC)) < 0 || (ls->wake_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
         kumo__error_set(err, -errno, "log store: cannot make its pipe: %s", strerror(errno));
         rc = err->code;
         goto fail;
@@ -925,22 +1030,7 @@ fail:
         close(pfd[0]);
     if (pfd[1] >= 0)
         close(pfd[1]); /* the reader sees the end of the pipe */
-    if (ls->reader_started || ls->writer_started) {
-        if (ls->stop_fd >= 0) {
-            uint64_t one = 1;
-            (void)!write(ls->stop_fd, &one, sizeof(one));
-        }
-        if (ls->reader_started)
-            pthread_join(ls->reader, NULL);
-        else {
-            pthread_mutex_lock(&ls->lock);
-            ls->reader_done = 1;
-            pthread_cond_signal(&ls->cond);
-            pthread_mutex_unlock(&ls->lock);
-        }
-        if (ls->writer_started)
-            pthread_join(ls->writer, NULL);
-    }
+    stop_threads(ls);
     free(path);
     logstore_free(ls);
     return rc;
@@ -954,18 +1044,12 @@ void kumo__logstore_stop(kumo__logstore *ls)
      * back the real stderr closes it, so once the children are gone the
      * reader reads to the end of the pipe. */
     dup2(ls->saved_fd, 2);
-    uint64_t one = 1;
-    (void)!write(ls->stop_fd, &one, sizeof(one));
-    pthread_join(ls->reader, NULL);
-    pthread_mutex_lock(&ls->lock);
-    atomic_store(&ls->handover, 1);
-    pthread_cond_signal(&ls->cond);
-    pthread_mutex_unlock(&ls->lock);
-    pthread_join(ls->writer, NULL);
+    stop_threads(ls);
     /* The rest, at this thread's priority: the writer's unfinished batch,
-     * then the queue (the reader has ended: nothing is added). */
-    store_or_drop(ls, ls->batch + ls->batch_off, ls->batch_len - ls->batch_off);
-    store_or_drop(ls, ls->queue, ls->queue_len);
+     * then what was pushed since (the reader has ended, and the gateway's
+     * loops with it: nothing is added). */
+    take_all(ls);
+    store_batch(ls, 0);
     report_dropped(ls);
     logstore_free(ls);
 }

@@ -91,6 +91,14 @@ int kumo__logstore_start(const char *data_dir, size_t max_bytes, kumo__logstore 
  * children still alive), stores it, stops the threads and frees ls.
  * NULL does nothing. */
 void kumo__logstore_stop(kumo__logstore *ls);
+/* Lines the process itself writes at a high rate (the gateway's access
+ * log), handed over without the pipe: buf[0..len) (whole lines; a last
+ * one without its newline gets one) goes to the real stderr, then to the
+ * store's queue (dropped, counted, when it is full). Any thread; never
+ * waits for the database. Saves the pipe's two copies and the reader's
+ * wake-up per write. */
+void kumo__logstore_put(kumo__logstore *ls, const char *buf, size_t len);
+
 /* Where lines the store could not keep are counted
  * (kumo_log_lines_dropped_total; those dropped before are added on
  * attach); NULL detaches (before m is freed). Any thread. */

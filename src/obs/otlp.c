@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@
 #define ENDPOINT_MAX 2048
 #define HEADERS_MAX 32
 #define RETRY_MS 1000    /* while the collector fails, one batch is tried this often */
-#define EXPORTER_NICE 10 /* the exporter yields the CPU to the loops */
+#define EXPORTER_NICE 19 /* without SCHED_IDLE: the exporter yields the CPU to the loops */
 
 struct kumo__tracer {
     kumo__sampler sampler;
@@ -581,9 +582,15 @@ static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch)
 static void *exporter_main(void *arg)
 {
     kumo__tracer *t = arg;
-    /* Below the loops: when the CPU is short, spans wait (and the buffer
-     * drops, counted) rather than requests. Linux's nice is per thread. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), EXPORTER_NICE) != 0) {
+    /* Below the loops: the exporter runs on CPU time the loops leave
+     * (SCHED_IDLE: only when nothing else wants the core), so under full
+     * load spans wait, and the buffer drops them (counted), rather than
+     * requests. It shares no lock with the loops, so it cannot hold one up
+     * while it waits for the CPU. Where SCHED_IDLE is refused, nice 19.
+     * Linux schedules threads one by one: this thread only. */
+    struct sched_param none = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &none) != 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), EXPORTER_NICE) != 0) {
         /* not allowed (a seccomp profile): the default priority will do */
     }
     kumo__span *batch = malloc(BATCH_MAX * sizeof(*batch));

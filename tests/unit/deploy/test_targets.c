@@ -389,6 +389,8 @@ static void test_knative(void)
     json_t *c = at(svc, "spec.template.spec.containers.0");
     CHECK_STR(json_string_value(at(c, "image")), "registry.test:5000/todo-todos@" DIGEST);
     CHECK_INT(json_integer_value(at(c, "ports.0.containerPort")), 8080);
+    CHECK(at(c, "ports.1") == NULL); /* Knative takes one port: /metrics is not exposed, and a note says so */
+    has("kumo-host's /metrics (KUMO_METRICS_PORT) is not exposed");
     json_t *env = at(c, "env");
     CHECK_STR(json_string_value(at(env_named(env, "KUMO_STORE_TODOS"), "valueFrom.secretKeyRef.name")),
               "kumo-todo-stores");
@@ -437,6 +439,7 @@ static void test_kubernetes_and_python_yaml(void)
     CHECK_INT(deploy("kubernetes", 1, 0, &err), 0);
     has("kubectl apply -f ");
     has("kubectl create secret generic kumo-todo-stores");
+    has("kubectl apply -f ");
     char script[4200];
     snprintf(script, sizeof script, "%s/check.py", dir);
     write_file(script, "import glob, sys, yaml\n"
@@ -452,11 +455,16 @@ static void test_kubernetes_and_python_yaml(void)
                        "c = dep['spec']['template']['spec']['containers'][0]\n"
                        "assert c['image'] == 'registry.test:5000/todo-todos@" DIGEST "', c['image']\n"
                        "assert c['ports'][0]['containerPort'] == 8080\n"
+                       "assert c['ports'][1] == {'name': 'metrics', 'containerPort': 9090}, c['ports']\n"
+                       "a = dep['spec']['template']['metadata']['annotations']\n"
+                       "assert a == {'prometheus.io/scrape': 'true', 'prometheus.io/port': '9090', "
+                       "'prometheus.io/path': '/metrics'}, a\n"
                        "assert c['resources']['limits']['memory'] == '128Mi'\n"
                        "env = {e['name']: e for e in c['env']}\n"
                        "assert env['KUMO_STORE_TODOS']['valueFrom']['secretKeyRef'] == {'name': 'kumo-todo-stores', "
                        "'key': 'KUMO_STORE_TODOS'}\n"
                        "assert env['KUMO_STORE_NOTIFICATIONS']['value'] == 'redis://queue.internal:6379/0'\n"
+                       "assert env['KUMO_METRICS_PORT']['value'] == '9090'\n"
                        "assert dep['spec']['selector']['matchLabels'] == dep['spec']['template']['metadata']['labels'] "
                        "or all(dep['spec']['template']['metadata']['labels'][k] == v for k, v in "
                        "dep['spec']['selector']['matchLabels'].items())\n"
