@@ -49,14 +49,15 @@ int kumo__parse_seed(const char *s, uint64_t *out, kumo__error *err)
     return 0;
 }
 
+typedef struct path_flag {
+    const char *flag;
+    const char **to;
+} path_flag;
+
 /* --state, --data, --faults, --record, --proxy, --replay: each takes one
  * value. 1 when `a` is one of them (*rc set: 0, or the usage error). */
-static int mock_path_flag(void *table, size_t n, const char *a, const char *v, kumo__error *err, int *rc)
+static int mock_path_flag(const path_flag *paths, size_t n, const char *a, const char *v, kumo__error *err, int *rc)
 {
-    struct {
-        const char *flag;
-        const char **to;
-    } *paths = table;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(a, paths[i].flag) != 0)
             continue;
@@ -75,11 +76,10 @@ int kumo__cmd_mock(int argc, char **argv, kumo__error *err)
 {
     kumo__gateway_config cfg = {.host = "127.0.0.1", .port = 4010, .admin_port = -1, .threads = 0};
     kumo__mock_modes modes = {0};
-    struct {
-        const char *flag;
-        const char **to;
-    } paths[] = {{"--state", &modes.state_file},  {"--data", &modes.data_file},  {"--faults", &modes.faults_file},
-                 {"--record", &modes.record_dir}, {"--proxy", &modes.proxy_url}, {"--replay", &modes.replay_dir}};
+    size_t nredact = 0;
+    path_flag paths[] = {{"--state", &modes.state_file},   {"--data", &modes.data_file},
+                         {"--faults", &modes.faults_file}, {"--record", &modes.record_dir},
+                         {"--proxy", &modes.proxy_url},    {"--replay", &modes.replay_dir}};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -99,7 +99,15 @@ int kumo__cmd_mock(int argc, char **argv, kumo__error *err)
             i++;
         } else if (strcmp(a, "--stateful") == 0) {
             modes.stateful = 1;
-        } else if (a[0] == '-' && a[1] == '-' && strchr("sdfrp", a[2]) && mock_path_flag(paths, 6, a, v, err, &rc)) {
+        } else if (mock_path_flag(paths, sizeof(paths) / sizeof(paths[0]), a, v, err, &rc)) {
+            i++;
+        } else if (strcmp(a, "--redact") == 0) {
+            if (v == NULL || *v == '\0' || nredact == KUMO__MOCK_REDACT_MAX) {
+                kumo__error_set(err, -KUMO__EUSAGE, "--redact takes a header name (at most %d of them)",
+                                KUMO__MOCK_REDACT_MAX);
+                return err->code;
+            }
+            modes.redact[nredact++] = v;
             i++;
         } else if (strcmp(a, "--host") == 0) {
             if (v == NULL || *v == '\0') {

@@ -58,6 +58,12 @@ int kumo__mock_modes_check(const kumo__mock_modes *modes, int usage_code, kumo__
                         "or --record/--replay");
         return usage_code;
     }
+    if (modes->redact[0] && modes->record_dir == NULL && modes->replay_dir == NULL) {
+        kumo__error_set(err, usage_code,
+                        "--redact names headers the recordings leave out; it goes with --record or "
+                        "--replay");
+        return usage_code;
+    }
     if (modes->proxy_url && kumo__proxy_url_check(modes->proxy_url, err) != 0) {
         err->code = usage_code;
         return usage_code;
@@ -309,7 +315,7 @@ int kumo__mock_modes_attach(kumo__mock *m, const kumo__spec *spec, const kumo__m
                 (unsigned long long)kumo__faults_seed(rt->faults));
     }
     if (modes->record_dir) {
-        if ((rc = kumo__recordings_open(modes->record_dir, spec, NULL, 0, &rt->rec, err)) != 0)
+        if ((rc = kumo__recordings_open(modes->record_dir, spec, modes->redact, 0, &rt->rec, err)) != 0)
             goto out;
         kumo__recordings_set_refs(rt->rec, kumo__mock_refs(m));
         if ((rt->proxy_url = strdup(modes->proxy_url)) == NULL) {
@@ -321,7 +327,7 @@ int kumo__mock_modes_attach(kumo__mock *m, const kumo__spec *spec, const kumo__m
                 modes->proxy_url, modes->record_dir);
     } else if (modes->replay_dir) {
         rt->replay = 1;
-        if ((rc = kumo__recordings_open(modes->replay_dir, spec, NULL, 1, &rt->rec, err)) != 0)
+        if ((rc = kumo__recordings_open(modes->replay_dir, spec, modes->redact, 1, &rt->rec, err)) != 0)
             goto out;
         kumo__recordings_set_refs(rt->rec, kumo__mock_refs(m));
         json_t *rep = kumo__recordings_report(rt->rec);

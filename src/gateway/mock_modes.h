@@ -24,6 +24,8 @@
 #include "gateway/dispatch.h"
 #include "gateway/mock.h"
 
+#define KUMO__MOCK_REDACT_MAX 32
+
 /* The flags of kumo mock, as given (strings borrowed from argv). */
 typedef struct kumo__mock_modes {
     int stateful;            /* --stateful (also implied by --state and --data) */
@@ -34,11 +36,14 @@ typedef struct kumo__mock_modes {
     const char *record_dir;  /* --record DIR (with --proxy) */
     const char *proxy_url;   /* --proxy URL */
     const char *replay_dir;  /* --replay DIR */
+    /* --redact NAME...: more headers the recordings never hold (a service's
+     * `headers:`), NULL-terminated. */
+    const char *redact[KUMO__MOCK_REDACT_MAX + 1];
 } kumo__mock_modes;
 
 /* Refuses combinations that cannot work together (record and replay,
  * record without --proxy, --proxy alone, stateful with record or
- * replay), naming the fix. 0 or -KUMO__EUSAGE-like code from `usage`. */
+ * replay, --redact without either), naming the fix. 0 or -KUMO__EUSAGE-like code from `usage`. */
 int kumo__mock_modes_check(const kumo__mock_modes *modes, int usage_code, kumo__error *err);
 
 typedef struct kumo__mock_modes_rt kumo__mock_modes_rt;

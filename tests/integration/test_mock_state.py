@@ -274,9 +274,11 @@ class RecordReplayTest(MockCase):
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         rec = os.path.join(self.dir, "recordings")
-        auth = {"Authorization": "Bearer sk_live_secret", "X-Api-Key": "apikey-secret"}
+        auth = {"Authorization": "Bearer sk_live_secret", "X-Api-Key": "apikey-secret",
+                "X-Service-Token": "svc-secret"}
         try:
-            m = self.start("--record", rec, "--proxy", "http://127.0.0.1:%d" % server.server_port)
+            m = self.start("--record", rec, "--proxy", "http://127.0.0.1:%d" % server.server_port,
+                           "--redact", "X-Service-Token")
             live = [
                 m.json("GET", "/pets/2", headers=auth),
                 m.json("GET", "/pets?limit=1", headers=auth),
@@ -299,7 +301,7 @@ class RecordReplayTest(MockCase):
         for p in glob.glob(os.path.join(rec, "*", "*.json")):
             with open(p) as f:
                 text = f.read()
-            for secret in ("sk_live_secret", "apikey-secret", "hunter2", "s3cr3t", "tok-2"):
+            for secret in ("sk_live_secret", "apikey-secret", "svc-secret", "hunter2", "s3cr3t", "tok-2"):
                 self.assertNotIn(secret, text, p)
         with open(os.path.join(rec, "getPet", "0001.json")) as f:
             recorded = json.load(f)

@@ -37,6 +37,9 @@ int main(void)
         refused((kumo__mock_modes){.data_file = "s.json", .replay_dir = "r"}, "a stateful mock answers from its own"));
     CHECK(refused((kumo__mock_modes){.state_file = "s.db", .record_dir = "r", .proxy_url = "http://x"},
                   "a stateful mock answers from its own"));
+    CHECK(refused((kumo__mock_modes){.redact = {"X-Token"}}, "--redact names headers the recordings leave out"));
+    kumo__mock_modes ok4 = {.replay_dir = "r", .redact = {"X-Token", NULL}};
+    CHECK_INT(kumo__mock_modes_check(&ok4, USAGE, &err), 0);
     CHECK(
         refused((kumo__mock_modes){.record_dir = "r", .proxy_url = "ftp://x"}, "--proxy 'ftp://x' is not a base URL"));
 
