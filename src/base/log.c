@@ -158,6 +158,15 @@ void kumo__logline_int(kumo__logline *l, const char *name, long long value)
     }
 }
 
+void kumo__logline_json(kumo__logline *l, const char *name, const char *json, size_t len)
+{
+    size_t mark = l->len;
+    if (put_name(l, name) < 0 || put_raw(l, json, len, ROOM) < 0) {
+        l->len = mark; /* never half a value: the line stays JSON */
+        l->truncated = 1;
+    }
+}
+
 size_t kumo__logline_end(kumo__logline *l)
 {
     if (l->truncated)

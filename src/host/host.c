@@ -422,6 +422,14 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         if (timeout_s > 0 && (double)took > timeout_s * 1e6 * KUMO__LONG_SHARE)
             flags |= KUMO__INV_LONG;
         kumo__metrics_invocation(h->metrics, 0, h->mt_ops[d.op_index], r->status, took, flags);
+        kumo__host_emf(h, &(kumo__host_emf_point){.request_id = r->request_id,
+                                                  .function = h->project->units[op->unit_index].name,
+                                                  .operation = op->operation_id,
+                                                  .trigger = "http",
+                                                  .status = r->status,
+                                                  .error = (flags & KUMO__INV_ERROR) != 0,
+                                                  .cold = cold,
+                                                  .duration_us = took});
     }
     if (!sc.recording)
         return;
@@ -598,8 +606,16 @@ void kumo__host_call_event(kumo__host *h, const kumo__event_decl *e, const kumo_
     h->trace_sc = NULL;
     if (h->metrics) {
         size_t i = (size_t)(e - p->events);
-        kumo__metrics_invocation(h->metrics, 0, i < p->nevents ? h->mt_events[i] : -1, r->status,
-                                 kumo__mono_us() - start_us, failure || r->status >= 500 ? KUMO__INV_ERROR : 0);
+        uint64_t took = kumo__mono_us() - start_us;
+        kumo__metrics_invocation(h->metrics, 0, i < p->nevents ? h->mt_events[i] : -1, r->status, took,
+                                 failure || r->status >= 500 ? KUMO__INV_ERROR : 0);
+        kumo__host_emf(h, &(kumo__host_emf_point){.request_id = r->request_id,
+                                                  .function = p->units[e->unit_index].name,
+                                                  .operation = e->name,
+                                                  .trigger = kumo__faas_trigger((int)e->kind),
+                                                  .status = r->status,
+                                                  .error = failure || r->status >= 500,
+                                                  .duration_us = took});
     }
     kumo__host_event_trace_end(h, e, &t, r->request_id, r->status, failure, NULL, 0);
 }

@@ -60,7 +60,21 @@ typedef struct kumo__host {
     const char *platform_trace;
     const kumo__span_ctx *trace_sc; /* the trace of the API invocation being run, else NULL */
     unsigned long served;           /* API invocations so far: the first is the instance's cold start */
+    /* Under AWS Lambda, with observability on: each invocation's metrics
+     * as one CloudWatch EMF line on stdout (emf.c). */
+    int emf;
 } kumo__host;
+
+/* One invocation, for kumo__host_emf. */
+typedef struct kumo__host_emf_point {
+    const char *request_id, *function, *operation, *trigger;
+    int status, error, cold;
+    uint64_t duration_us;
+} kumo__host_emf_point;
+
+/* Writes pt as a CloudWatch embedded-metric-format line on stdout when
+ * h->emf is set (emf.c); nothing otherwise. */
+void kumo__host_emf(const kumo__host *h, const kumo__host_emf_point *pt);
 
 typedef struct kumo__host_consumers kumo__host_consumers;
 

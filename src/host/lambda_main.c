@@ -113,6 +113,9 @@ int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_erro
         kumo__lambda_init_error(api, "Runtime.ConfigError", err.msg);
         return 1;
     }
+    /* nothing scrapes a Lambda instance: its metrics go out as CloudWatch
+     * EMF lines on stdout, one per invocation (emf.c) */
+    h->emf = h->metrics != NULL;
     fprintf(stderr, "kumo-host: %s on the Lambda Runtime API at %s\n", h->project->name, api);
     int rc = kumo__lambda_run_events(api, on_invoke, on_event, &g, &err);
     fprintf(stderr, "kumo-host: the Lambda loop stopped: %s\n", err.msg[0] ? err.msg : "no reason given");

@@ -512,7 +512,7 @@ int kumo__logdb_open(const char *path, size_t max_bytes, kumo__logdb **out, kumo
     size_t wal_pages = max_bytes / PAGE_SIZE / 4;
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA page_size=%d; PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
-             "PRAGMA wal_autocheckpoint=%zu; PRAGMA journal_size_limit=%zu; PRAGMA cache_size=-16384;",
+             "PRAGMA wal_autocheckpoint=%zu; PRAGMA journal_size_limit=%zu;",
              PAGE_SIZE, wal_pages < 1000 ? wal_pages : 1000, max_bytes / 4);
     if ((rc = sqlite3_exec(d->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK) {
         rc = db_fail(d, rc, "setting it up", err);

@@ -552,15 +552,20 @@ static uint64_t mono_ms(void)
 }
 
 /* Sends everything buffered, BATCH_MAX at a time. While the collector
- * fails, one batch a second is tried and the rest dropped unread, so a
- * collector that is down costs no encoding, and a stop is not held up by
- * one timeout per batch. */
-static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch)
+ * fails, one batch a second is tried and the rest is left in the buffer:
+ * a full buffer makes the loops shed new spans before building them
+ * (kumo__tracer_shed, counted as dropped), so a collector that is down
+ * costs no encoding here and next to nothing on the loops. At the stop
+ * (final) what is left then is dropped, counted, so that a stop is not
+ * held up by one timeout per batch. */
+static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, int final)
 {
     for (;;) {
         if (t->failing && mono_ms() - t->last_try_ms < RETRY_MS) {
-            size_t gone = kumo__span_buf_discard(t->buf);
-            atomic_fetch_add_explicit(&t->failed, gone, memory_order_relaxed);
+            if (final) {
+                size_t gone = kumo__span_buf_discard(t->buf);
+                atomic_fetch_add_explicit(&t->failed, gone, memory_order_relaxed);
+            }
             break;
         }
         t->last_try_ms = mono_ms();
@@ -606,7 +611,7 @@ static void *exporter_main(void *arg)
         int stop = t->stop;
         pthread_mutex_unlock(&t->mu);
         if (batch)
-            drain(t, curl, batch);
+            drain(t, curl, batch, stop);
         count_metrics(t);
         if (stop)
             break;

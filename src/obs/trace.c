@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,18 @@ void kumo__span_buf_free(kumo__span_buf *b)
     free(b);
 }
 
+/* Copies what s uses (the fixed part, its attributes, the pool's used
+ * bytes): a span of an invocation uses a third of the record, and the
+ * copy is on the loops' path. */
+static void span_copy(kumo__span *dst, const kumo__span *src)
+{
+    size_t nattrs = src->nattrs <= KUMO__SPAN_ATTRS_MAX ? src->nattrs : KUMO__SPAN_ATTRS_MAX;
+    size_t used = src->pool_used <= KUMO__SPAN_POOL ? src->pool_used : KUMO__SPAN_POOL;
+    memcpy(dst, src, offsetof(kumo__span, attrs) + nattrs * sizeof(kumo__span_attr));
+    dst->pool_used = (uint16_t)used;
+    memcpy(dst->pool, src->pool, used);
+}
+
 int kumo__span_buf_push(kumo__span_buf *b, const kumo__span *s)
 {
     uint64_t pos = atomic_load_explicit(&b->tail, memory_order_relaxed);
@@ -354,7 +367,7 @@ int kumo__span_buf_push(kumo__span_buf *b, const kumo__span *s)
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&b->tail, &pos, pos + 1, memory_order_relaxed,
                                                       memory_order_relaxed)) {
-                c->span = *s;
+                span_copy(&c->span, s);
                 atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
                 return 0;
             }
@@ -375,7 +388,7 @@ int kumo__span_buf_pop(kumo__span_buf *b, kumo__span *out)
     uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
     if ((int64_t)(seq - (pos + 1)) < 0)
         return 0; /* empty, or its producer has not finished copying */
-    *out = c->span;
+    span_copy(out, &c->span);
     atomic_store_explicit(&b->head, pos + 1, memory_order_relaxed);
     atomic_store_explicit(&c->seq, pos + b->mask + 1, memory_order_release);
     return 1;

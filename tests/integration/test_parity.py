@@ -228,6 +228,31 @@ class ParityTest(unittest.TestCase):
             srv.stop()
         self.assertNotIn("ERROR: AddressSanitizer", srv.output())
         self.check_same(answers, "the aws package under kumo emulate lambda (payload %d)" % payload)
+        self.check_emf(srv.output(), answers)
+
+    def check_emf(self, output, answers):
+        """Under Lambda, each invocation's metrics are one CloudWatch EMF line
+        on stdout (nothing scrapes /metrics there): well formed, with every
+        dimension the directive names, one per answered operation."""
+        emf = []
+        for line in output.splitlines():
+            if line.startswith("{") and '"_aws"' in line:
+                emf.append(json.loads(line))
+        self.assertTrue(emf, "no EMF line on the bootstrap's stdout:\n" + output[-3000:])
+        for e in emf:
+            d = e["_aws"]["CloudWatchMetrics"][0]
+            self.assertEqual(d["Namespace"], "kumo")
+            self.assertIsInstance(e["_aws"]["Timestamp"], int)
+            for dim in d["Dimensions"][0]:
+                self.assertIsInstance(e[dim], str, "dimension %s missing in %s" % (dim, e))
+            for m in d["Metrics"]:
+                self.assertIsInstance(e[m["Name"]], (int, float), "metric %s missing in %s" % (m["Name"], e))
+            self.assertEqual((e["service"], e["function"], e["invocations"]), ("todo", "todos", 1))
+        created = [e for e in emf if e["operation"] == "createTodo"]
+        self.assertTrue(created and all(e["status"] == 201 and e["errors"] == 0 for e in created), emf)
+        self.assertEqual(sum(e["coldstarts"] for e in emf), 1, "one instance, one cold start")
+        # every request that reached a handler, and only those
+        self.assertLessEqual(len(emf), len(answers))
 
     def test_lambda_payload_1(self):
         self.lambda_way(1)
