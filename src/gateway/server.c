@@ -312,10 +312,10 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
                "dynamic=true\n",
                g->project->api_path, g->spec->title ? g->spec->title : "untitled", g->spec->nops,
                (unsigned long long)cfg->mock_seed);
-        fputs(kumo__mock_modes_describe(g->modes), stdout);
     } else {
         print_serving(gw, g, host, built);
     }
+    fputs(kumo__mock_modes_describe(g->modes), stdout); /* kumo mock's stateful, faults, record, replay */
     fflush(stdout);
 
     /* Signals are taken by sigwait on this thread only (the loops inherit
