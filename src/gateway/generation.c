@@ -44,8 +44,9 @@ static void generation_free(generation *g)
         return;
     for (size_t i = 0; g->checks && i < g->spec->nops; i++)
         kumo__opcheck_free(g->checks[i]);
-    kumo__mock_modes_free(g->modes); /* before the engine whose hook it is */
-    kumo__mock_free(g->mock);        /* before the checks and the spec it reads */
+    /* kumo mock's modes before the engine whose hook they are */
+    kumo__mock_modes_free(g->modes);
+    kumo__mock_free(g->mock); /* before the checks and the spec it reads */
     free(g->checks);
     free(g->mt_ops);
     free(g->mt_events);
