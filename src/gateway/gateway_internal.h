@@ -58,6 +58,8 @@ typedef struct generation {
     kumo__spec *spec;
     kumo__router *router;
     kumo__docs *docs;
+    /* kumo mock's state, recordings and faults (mock_modes.h); NULL: none */
+    struct kumo__mock_modes_rt *modes;
     kumo__opcheck **checks;    /* one per operation: the contract enforced */
     kumo__schema **event_data; /* one per event: its data: schema compiled (project/event_data.h), or NULL */
     kumo__api api;             /* the above, as kumo__dispatch_request reads them */

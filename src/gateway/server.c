@@ -22,6 +22,7 @@
 
 #include "gateway/h2o_glue.h"
 #include "gateway/access_log.h"
+#include "gateway/mock_modes.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
 
@@ -315,6 +316,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     } else {
         print_serving(gw, g, host, built);
     }
+    fputs(kumo__mock_modes_describe(g->modes), stdout); /* kumo mock's stateful, faults, record, replay */
     fflush(stdout);
 
     /* Signals are taken by sigwait on this thread only (the loops inherit
