@@ -117,6 +117,7 @@ typedef struct qcall {
     uint64_t start_us, duration_us;
     char request_id[48];
     kumo__span_ctx span; /* its trace (tracing.c): the first message's, else a new one */
+    const char **links;  /* a batch: the other messages' traceparents, linked from its span (malloc'd) */
     struct qcall *next;
 } qcall;
 
@@ -215,6 +216,7 @@ static void call_free(qcall *k)
         free(k->msgs[i].trace);
     }
     free(k->msgs);
+    free(k->links);
     free(k->batch_body);
     free(k->answer);
     free(k);
@@ -882,8 +884,15 @@ static void submit(loop_thread *t, qcall *k)
     /* The delivery continues the trace of the send (the message's
      * traceparent names the sender's span); a message sent without one
      * (kumo invoke, an older row, a blob event) starts a trace. A batch
-     * continues its first message's trace: the others' are not linked. */
+     * continues its first message's trace and links the others' sends
+     * (out of memory: they are not linked). */
     kumo__gw_trace_event_begin(t->gw, &k->span, k->msgs[0].trace, NULL, d->symbol);
+    if (k->n > 1 && k->span.recording && (k->links = malloc((k->n - 1) * sizeof(*k->links))) != NULL) {
+        for (size_t i = 1; i < k->n; i++)
+            k->links[i - 1] = k->msgs[i].trace;
+        k->span.link_tps = k->links;
+        k->span.n_links = k->n - 1;
+    }
     const char *trace = k->span.traceparent;
 #define HV(n, v)                                                                                                       \
     {                                                                                                                  \

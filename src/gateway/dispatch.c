@@ -104,15 +104,21 @@ static int answer(const kumo__http_in *in, const char *request_id, kumo__dispatc
     return KUMO__DISPATCH_ANSWER;
 }
 
-/* A 400 (or, for responses, 500) listing every violation: RFC 9457 with
- * an "errors" extension of {pointer, schema, message}. */
+/* A 400 listing every violation: RFC 9457 with an "errors" extension of
+ * {pointer, schema, message}. In mock mode, an operation that declares a
+ * 422 response gets a 422 when every violation is in the body (Prism's
+ * answer to a body that parses but breaks its schema): `body_status`. */
 static int answer_violations(const kumo__http_in *in, const char *request_id, kumo__dispatch *out,
-                             const kumo__violations *v)
+                             const kumo__violations *v, int body_status)
 {
     char detail[160];
+    int in_body = v->count > 0;
+    for (size_t i = 0; i < v->count && in_body; i++)
+        in_body = strncmp(v->items[i].instance, "/body", 5) == 0;
+    int status = in_body && body_status ? body_status : 400;
     snprintf(detail, sizeof(detail), "the request breaks the API's contract in %zu place%s%s", v->count,
              v->count == 1 ? "" : "s", v->truncated ? " (more not listed)" : "");
-    return answer(in, request_id, out, 400, "Bad Request", detail, v);
+    return answer(in, request_id, out, status, status == 400 ? "Bad Request" : "Unprocessable Content", detail, v);
 }
 
 /* The typed values the check produced, for the handler's accessors. */
@@ -143,10 +149,9 @@ static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
 
 /* The contract check: KUMO__DISPATCH_INVOKE to go on (the typed values in
  * *checked), else the answer is set. */
-static int check(const kumo__api *api, const kumo__http_in *in, const kumo__route_match *m, const char *request_id,
-                 kumo__checked *checked, kumo__dispatch *out)
+static int check(const kumo__opcheck *chk, const kumo__http_in *in, const kumo__route_match *m, const char *request_id,
+                 kumo__checked *checked, kumo__dispatch *out, int body_status)
 {
-    const kumo__opcheck *chk = api->checks ? api->checks[m->op_index] : NULL;
     if (chk == NULL)
         return KUMO__DISPATCH_INVOKE;
     kumo__http_view view = {
@@ -163,7 +168,7 @@ static int check(const kumo__api *api, const kumo__http_in *in, const kumo__rout
     if (rc == KUMO__CHECK_OK)
         rc = KUMO__DISPATCH_INVOKE;
     else if (rc == KUMO__CHECK_INVALID)
-        rc = answer_violations(in, request_id, out, &v);
+        rc = answer_violations(in, request_id, out, &v, body_status);
     else if (rc == KUMO__CHECK_UNSUPPORTED)
         rc = answer(in, request_id, out, 415, "Unsupported Media Type", detail, NULL);
     else if (rc == KUMO__CHECK_NOT_ACCEPTABLE)
@@ -192,8 +197,19 @@ static int mock_request(const kumo__api *api, const kumo__http_in *in, const kum
     int rc = kumo__mock_authorize(api->mock, &rq, &r);
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
+    const kumo__opcheck *chk = NULL;
+    const char *why = NULL;
+    if (rc == 0 && kumo__mock_check(api->mock, m->op_index, &chk, &why) != 0) {
+        kumo__mock_reply_free(&r);
+        return answer(in, request_id, out, why ? 500 : 503, why ? "Internal Server Error" : "Service Unavailable",
+                      why ? why : "out of memory while compiling the operation's contract", NULL);
+    }
     if (rc == 0) {
-        if ((rc = check(api, in, m, request_id, &checked, out)) != KUMO__DISPATCH_INVOKE) {
+        int body_status = 0;
+        for (size_t i = 0; i < m->op->nresponses; i++)
+            if (strcmp(m->op->responses[i].status, "422") == 0)
+                body_status = 422;
+        if ((rc = check(chk, in, m, request_id, &checked, out, body_status)) != KUMO__DISPATCH_INVOKE) {
             kumo__checked_free(&checked);
             return rc;
         }
@@ -271,7 +287,8 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
 
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
-    if ((rc = check(api, in, &m, request_id, &checked, out)) != KUMO__DISPATCH_INVOKE) {
+    if ((rc = check(api->checks ? api->checks[m.op_index] : NULL, in, &m, request_id, &checked, out, 0)) !=
+        KUMO__DISPATCH_INVOKE) {
         kumo__checked_free(&checked);
         return rc;
     }

@@ -58,15 +58,18 @@ typedef struct generation {
     kumo__spec *spec;
     kumo__router *router;
     kumo__docs *docs;
-    kumo__opcheck **checks;             /* one per operation: the contract enforced */
-    kumo__schema **event_data;          /* one per event: its data: schema compiled (project/event_data.h), or NULL */
-    kumo__api api;                      /* the above, as kumo__dispatch_request reads them */
-    char **so_links;                    /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
-    kumo__store_plan stores;            /* where each store lives (project/store_plan.h) */
-    kumo__ce_routes *ce;                /* the cloudevent: events, for POST /_kumo/events; NULL: none */
-    struct kumo__mock *mock;            /* mock mode's engine (mock.h), NULL: operations without a handler answer 501 */
-    char **envp;                        /* the workers' environment: kumo's, with the stores' variables (one block) */
-    struct kumo__gw_services *services; /* services: placed, secrets expanded (egress.c); NULL: none */
+    /* kumo mock's state, recordings and faults (mock_modes.h); NULL: none */
+    struct kumo__mock_modes_rt *modes;
+    kumo__opcheck **checks;    /* one per operation: the contract enforced */
+    kumo__schema **event_data; /* one per event: its data: schema compiled (project/event_data.h), or NULL */
+    kumo__api api;             /* the above, as kumo__dispatch_request reads them */
+    char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
+    kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
+    kumo__ce_routes *ce;       /* the cloudevent: events, for POST /_kumo/events; NULL: none */
+    struct kumo__mock *mock;   /* mock mode's engine (mock.h), NULL: operations without a handler answer 501 */
+    char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
+    /* services: placed, secrets expanded (egress.c); NULL: none */
+    struct kumo__gw_services *services;
     /* Metrics targets (gw->metrics, obs/metrics.h): one per operation, one
      * per event, and the one of requests no operation matched. -1: none. */
     int *mt_ops, *mt_events, mt_noroute;

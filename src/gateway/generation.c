@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "gateway/mock.h"
+#include "gateway/mock_modes.h"
 #include "project/spec_only.h"
 #include "sdk/sdk.h"
 
@@ -31,18 +32,14 @@ static void warn_line(const char *line)
     fprintf(stderr, "kumo: warning: %s\n", line);
 }
 
-/* kumo mock: no operation has a handler, and none is expected to. */
-static void no_warning(const char *line)
-{
-    (void)line;
-}
-
 static void generation_free(generation *g)
 {
     if (g == NULL)
         return;
     for (size_t i = 0; g->checks && i < g->spec->nops; i++)
         kumo__opcheck_free(g->checks[i]);
+    /* kumo mock's modes before the engine whose hook they are */
+    kumo__mock_modes_free(g->modes);
     kumo__mock_free(g->mock); /* before the checks and the spec it reads */
     free(g->checks);
     free(g->mt_ops);
@@ -237,11 +234,17 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     /* a spec-only project builds nothing (and writes nothing beside the document) */
     if (!gw->cfg.mock_spec && (rc = kumo__build_units(g->project, built, err)) != 0)
         goto out;
-    if ((rc = kumo__bind_operations(g->project, g->spec, gw->cfg.mock_spec ? no_warning : warn_line, err)) != 0)
+    /* kumo mock: every operation stays unbound (x-kumo-handler names units
+     * of a project that is not there) */
+    if (!gw->cfg.mock_spec && (rc = kumo__bind_operations(g->project, g->spec, warn_line, err)) != 0)
         goto out;
     if ((rc = kumo__gw_metrics_targets(gw, g, err)) != 0)
         goto out;
-    if ((rc = kumo__docs_build_events(g->spec, g->project, (int64_t)kumo__epoch_ms(), &g->docs, err)) != 0)
+    /* kumo mock starts in the time it takes to read the document: it serves
+     * no /docs (which writes the document out twice), and compiles each
+     * operation's contract on the operation's first request (mock.c) */
+    if (!gw->cfg.mock_spec &&
+        (rc = kumo__docs_build_events(g->spec, g->project, (int64_t)kumo__epoch_ms(), &g->docs, err)) != 0)
         goto out;
     if ((g->checks = calloc(g->spec->nops ? g->spec->nops : 1, sizeof(*g->checks))) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
@@ -249,11 +252,14 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         goto out;
     }
     for (size_t i = 0; i < g->spec->nops; i++)
-        if ((rc = kumo__opcheck_build(g->spec, i, &g->checks[i], err)) != 0)
+        if (!gw->cfg.mock_spec && (rc = kumo__opcheck_build(g->spec, i, &g->checks[i], err)) != 0)
             goto out;
     if (gw->cfg.mock_spec || gw->cfg.mock) {
         kumo__mock_config mc = {.seed = gw->cfg.mock_seed};
         if ((rc = kumo__mock_build(g->spec, g->checks, &mc, &g->mock, err)) != 0)
+            goto out;
+        if (gw->cfg.mock_spec && (rc = kumo__mock_modes_attach(g->mock, g->spec, gw->cfg.mock_modes, gw->cfg.mock_seed,
+                                                               &g->modes, err)) != 0)
             goto out;
     }
     if ((rc = link_units(g, err)) != 0)

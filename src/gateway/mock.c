@@ -100,9 +100,16 @@ typedef struct locked_refs {
     pthread_mutex_t *lock;
 } locked_refs;
 
+/* An operation's contract compiled on first use (kumo mock). */
+typedef struct lazy_check {
+    kumo__opcheck *chk;
+    char *why; /* the compile error, or NULL */
+} lazy_check;
+
 struct kumo__mock {
     const kumo__spec *spec;
     kumo__opcheck *const *checks;
+    _Atomic(lazy_check *) *lazy; /* per operation, when checks has none */
     uint64_t seed;
     mock_op *ops;
     pthread_mutex_t lock; /* the document set's $ref resolution */
@@ -368,7 +375,8 @@ int kumo__mock_build(const kumo__spec *spec, kumo__opcheck *const *checks, const
     pthread_mutex_init(&m->lock, NULL);
     m->refs = (locked_refs){.refs = {.resolve = locked_resolve}, .inner = spec->refs, .lock = &m->lock};
     atomic_init(&m->fresh, 0);
-    if ((m->ops = calloc(spec->nops ? spec->nops : 1, sizeof(*m->ops))) == NULL) {
+    if ((m->ops = calloc(spec->nops ? spec->nops : 1, sizeof(*m->ops))) == NULL ||
+        (m->lazy = calloc(spec->nops ? spec->nops : 1, sizeof(*m->lazy))) == NULL) {
         kumo__mock_free(m);
         return oom(err);
     }
@@ -434,6 +442,15 @@ void kumo__mock_free(kumo__mock *m)
         free(mo->alts);
     }
     free(m->ops);
+    for (size_t i = 0; m->lazy && i < m->spec->nops; i++) {
+        lazy_check *l = atomic_load(&m->lazy[i]);
+        if (l) {
+            kumo__opcheck_free(l->chk);
+            free(l->why);
+            free(l);
+        }
+    }
+    free(m->lazy);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -444,9 +461,45 @@ void kumo__mock_set_hook(kumo__mock *m, kumo__mock_hook_fn fn, void *ctx)
     m->hook_ctx = ctx;
 }
 
+const kumo__refs *kumo__mock_refs(const kumo__mock *m)
+{
+    return &m->refs.refs;
+}
+
 const kumo__spec *kumo__mock_spec(const kumo__mock *m)
 {
     return m->spec;
+}
+
+int kumo__mock_check(const kumo__mock *m, size_t op_index, const kumo__opcheck **out, const char **why)
+{
+    *out = NULL;
+    *why = NULL;
+    if (m->checks && m->checks[op_index]) {
+        *out = m->checks[op_index];
+        return 0;
+    }
+    _Atomic(lazy_check *) *slot = &m->lazy[op_index];
+    lazy_check *l = atomic_load_explicit(slot, memory_order_acquire);
+    if (l == NULL) {
+        /* under the lock: compiling follows $refs through the document set */
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+        if ((l = atomic_load_explicit(slot, memory_order_acquire)) == NULL && (l = calloc(1, sizeof(*l))) != NULL) {
+            kumo__error err = {0};
+            if (kumo__opcheck_build(m->spec, op_index, &l->chk, &err) != 0 && (l->why = strdup(err.msg)) == NULL) {
+                free(l);
+                l = NULL;
+            } else {
+                atomic_store_explicit(slot, l, memory_order_release);
+            }
+        }
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+        if (l == NULL)
+            return -ENOMEM;
+    }
+    *out = l->chk;
+    *why = l->why;
+    return l->why ? -EINVAL : 0;
 }
 
 /* ---- replies ---------------------------------------------------------------- */
@@ -765,7 +818,10 @@ static made *make(const kumo__mock *m, size_t op_index, const mock_resp *r, cons
                                 .dir = KUMO__DIR_RESPONSE,
                                 .refs = &m->refs.refs,
                                 .declared = !fresh};
-        check_arg a = {m, m->checks ? m->checks[op_index] : NULL, r->status, mm};
+        const kumo__opcheck *chk = NULL;
+        const char *cwhy = NULL;
+        kumo__mock_check(m, op_index, &chk, &cwhy);
+        check_arg a = {m, chk, r->status, mm};
         int rc = kumo__example_make(schema, &o, check_body, &a, ATTEMPTS, &v, why, sizeof(why));
         if (rc == -ENOMEM)
             goto oom;
@@ -945,6 +1001,8 @@ int kumo__mock_answer(const kumo__mock *m, const kumo__mock_request *rq, kumo__m
     if (d->why) {
         memset(out, 0, sizeof(*out));
         rc = kumo__mock_reply_problem(out, rq, 500, "Internal Server Error", d->why);
+    } else if (out->status == 204 || out->status == 304 || out->status < 200) {
+        rc = 0; /* no body, whatever the document says */
     } else {
         rc = copy_made(out, d, mm);
     }

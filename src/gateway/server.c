@@ -22,6 +22,7 @@
 
 #include "gateway/h2o_glue.h"
 #include "gateway/access_log.h"
+#include "gateway/mock_modes.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
 
@@ -240,6 +241,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     int rc = 0, started = 0, built = 0;
     sigset_t sigs;
 
+    uint64_t start_ms = kumo__mono_ms();
     memset(gw, 0, sizeof(*gw));
     gw->cfg = *cfg;
     kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
@@ -310,13 +312,14 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     if (cfg->mock_spec) {
         /* the first line is what kumo up reads to find a service's mock */
         printf("listening on http://%s:%d\n", host, gw->port);
-        printf("kumo mock: %s (%s, %zu operations), seed %llu; answers follow Prefer: code=N, example=NAME, "
-               "dynamic=true\n",
+        printf("kumo mock: %s (%s, %zu operations, read in %llu ms), seed %llu; answers follow Prefer: code=N, "
+               "example=NAME, dynamic=true\n",
                g->project->api_path, g->spec->title ? g->spec->title : "untitled", g->spec->nops,
-               (unsigned long long)cfg->mock_seed);
+               (unsigned long long)(kumo__mono_ms() - start_ms), (unsigned long long)cfg->mock_seed);
     } else {
         print_serving(gw, g, host, built);
     }
+    fputs(kumo__mock_modes_describe(g->modes), stdout); /* kumo mock's stateful, faults, record, replay */
     fflush(stdout);
 
     /* Signals are taken by sigwait on this thread only (the loops inherit

@@ -234,7 +234,29 @@ static void jspan(jbuf *b, const kumo__span *s)
             jlit(b, "\"}}");
         }
     }
-    jlit(b, "],\"status\":{\"code\":");
+    jlit(b, "]");
+    if (s->nlinks > 0) {
+        jlit(b, ",\"links\":[");
+        for (unsigned i = 0; i < s->nlinks && i < KUMO__SPAN_LINKS_MAX; i++) {
+            if (i)
+                jput(b, ",", 1);
+            jlit(b, "{\"traceId\":");
+            jhex(b, s->links[i].trace_id, 16);
+            jlit(b, ",\"spanId\":");
+            jhex(b, s->links[i].span_id, 8);
+            jlit(b, ",\"flags\":");
+            /* OTLP's SpanFlags: the W3C flags in the low byte, and bit 8
+             * says the link's context knows whether it is remote (it is) */
+            jnum(b, (uint64_t)s->links[i].flags | 0x100u | 0x200u, 0);
+            jlit(b, "}");
+        }
+        jlit(b, "]");
+    }
+    if (s->dropped_links > 0) {
+        jlit(b, ",\"droppedLinksCount\":");
+        jnum(b, s->dropped_links, 0);
+    }
+    jlit(b, ",\"status\":{\"code\":");
     jnum(b, s->status, 0);
     if (s->status_msg[0]) {
         jlit(b, ",\"message\":");
@@ -552,15 +574,20 @@ static uint64_t mono_ms(void)
 }
 
 /* Sends everything buffered, BATCH_MAX at a time. While the collector
- * fails, one batch a second is tried and the rest dropped unread, so a
- * collector that is down costs no encoding, and a stop is not held up by
- * one timeout per batch. */
-static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch)
+ * fails, one batch a second is tried and the rest is left in the buffer:
+ * a full buffer makes the loops shed new spans before building them
+ * (kumo__tracer_shed, counted as dropped), so a collector that is down
+ * costs no encoding here and next to nothing on the loops. At the stop
+ * (final) what is left then is dropped, counted, so that a stop is not
+ * held up by one timeout per batch. */
+static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, int final)
 {
     for (;;) {
         if (t->failing && mono_ms() - t->last_try_ms < RETRY_MS) {
-            size_t gone = kumo__span_buf_discard(t->buf);
-            atomic_fetch_add_explicit(&t->failed, gone, memory_order_relaxed);
+            if (final) {
+                size_t gone = kumo__span_buf_discard(t->buf);
+                atomic_fetch_add_explicit(&t->failed, gone, memory_order_relaxed);
+            }
             break;
         }
         t->last_try_ms = mono_ms();
@@ -606,7 +633,7 @@ static void *exporter_main(void *arg)
         int stop = t->stop;
         pthread_mutex_unlock(&t->mu);
         if (batch)
-            drain(t, curl, batch);
+            drain(t, curl, batch, stop);
         count_metrics(t);
         if (stop)
             break;

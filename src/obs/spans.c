@@ -73,6 +73,17 @@ void kumo__trace_invocation(kumo__tracer *t, const kumo__inv_record *r)
     if (r->function)
         kumo__span_str(&s, "faas.name", r->function, strlen(r->function));
     kumo__span_str(&s, "kumo.operation", operation, strlen(operation));
+    if (sc->n_links > 0) {
+        /* a batch: its CONSUMER span continues the first message's trace
+         * and links the others' (OpenTelemetry's messaging conventions) */
+        kumo__span_int(&s, "messaging.batch.message_count", (int64_t)sc->n_links + 1);
+        for (size_t i = 0; i < sc->n_links; i++) {
+            kumo__trace_ctx l;
+            const char *tp = sc->link_tps[i];
+            if (tp && kumo__traceparent_parse(tp, strlen(tp), &l) == 0)
+                kumo__span_link(&s, l.trace_id, l.span_id, l.flags);
+        }
+    }
     /* HTTP server spans: a 5xx is an error, a 4xx the client's; an event
      * that was not handled (400 and up) is an error. */
     if (r->failure || r->status >= 500 || (!r->http && r->status >= 400)) {

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +221,20 @@ void kumo__span_init(kumo__span *s, const uint8_t trace_id[16], const uint8_t sp
     copy_cut(s->name, sizeof(s->name), name, name ? strlen(name) : 0);
     s->status_msg[0] = '\0';
     s->pool_used = 0;
+    s->nlinks = s->dropped_links = 0;
+}
+
+void kumo__span_link(kumo__span *s, const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t flags)
+{
+    if (s->nlinks >= KUMO__SPAN_LINKS_MAX) {
+        if (s->dropped_links < UINT16_MAX)
+            s->dropped_links++;
+        return;
+    }
+    struct kumo__span_link *l = &s->links[s->nlinks++];
+    memcpy(l->trace_id, trace_id, 16);
+    memcpy(l->span_id, span_id, 8);
+    l->flags = flags;
 }
 
 void kumo__span_str(kumo__span *s, const char *key, const char *v, size_t len)
@@ -286,6 +301,8 @@ void kumo__span_ctx_begin(kumo__span_ctx *sc, const kumo__tracer *t, const char 
     }
     kumo__trace_new_span_id(sc->span_id);
     kumo__trace_new_span_id(sc->invoke_id);
+    sc->link_tps = NULL;
+    sc->n_links = 0;
     int sampled = t ? kumo__sampler_decide(kumo__tracer_sampler(t), sc->trace_id, has_parent, parent.flags)
                     : (!has_parent || (parent.flags & KUMO__TRACE_SAMPLED));
     /* Flags other than sampled (W3C level 2's random bit...) are not
@@ -344,6 +361,22 @@ void kumo__span_buf_free(kumo__span_buf *b)
     free(b);
 }
 
+/* Copies what s uses (the fixed part, its attributes, the pool's used
+ * bytes): a span of an invocation uses a third of the record, and the
+ * copy is on the loops' path. */
+static void span_copy(kumo__span *dst, const kumo__span *src)
+{
+    size_t nattrs = src->nattrs <= KUMO__SPAN_ATTRS_MAX ? src->nattrs : KUMO__SPAN_ATTRS_MAX;
+    size_t used = src->pool_used <= KUMO__SPAN_POOL ? src->pool_used : KUMO__SPAN_POOL;
+    memcpy(dst, src, offsetof(kumo__span, attrs) + nattrs * sizeof(kumo__span_attr));
+    dst->pool_used = (uint16_t)used;
+    memcpy(dst->pool, src->pool, used);
+    size_t nlinks = src->nlinks <= KUMO__SPAN_LINKS_MAX ? src->nlinks : KUMO__SPAN_LINKS_MAX;
+    dst->nlinks = (uint16_t)nlinks;
+    dst->dropped_links = src->dropped_links;
+    memcpy(dst->links, src->links, nlinks * sizeof(src->links[0]));
+}
+
 int kumo__span_buf_push(kumo__span_buf *b, const kumo__span *s)
 {
     uint64_t pos = atomic_load_explicit(&b->tail, memory_order_relaxed);
@@ -354,7 +387,7 @@ int kumo__span_buf_push(kumo__span_buf *b, const kumo__span *s)
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&b->tail, &pos, pos + 1, memory_order_relaxed,
                                                       memory_order_relaxed)) {
-                c->span = *s;
+                span_copy(&c->span, s);
                 atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
                 return 0;
             }
@@ -375,7 +408,7 @@ int kumo__span_buf_pop(kumo__span_buf *b, kumo__span *out)
     uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
     if ((int64_t)(seq - (pos + 1)) < 0)
         return 0; /* empty, or its producer has not finished copying */
-    *out = c->span;
+    span_copy(out, &c->span);
     atomic_store_explicit(&b->head, pos + 1, memory_order_relaxed);
     atomic_store_explicit(&c->seq, pos + b->mask + 1, memory_order_release);
     return 1;

@@ -83,7 +83,8 @@ enum kumo__span_status { KUMO__STATUS_UNSET = 0, KUMO__STATUS_OK = 1, KUMO__STAT
 #define KUMO__SPAN_NAME_MAX 96
 #define KUMO__SPAN_MSG_MAX 160
 #define KUMO__SPAN_ATTRS_MAX 16
-#define KUMO__SPAN_POOL 640 /* bytes shared by the string attributes' values */
+#define KUMO__SPAN_POOL 640     /* bytes shared by the string attributes' values */
+#define KUMO__SPAN_LINKS_MAX 16 /* more are counted in dropped_links */
 
 enum { KUMO__ATTR_STR = 0, KUMO__ATTR_INT = 1, KUMO__ATTR_BOOL = 2 };
 
@@ -104,6 +105,13 @@ typedef struct kumo__span {
     kumo__span_attr attrs[KUMO__SPAN_ATTRS_MAX];
     uint16_t pool_used;
     char pool[KUMO__SPAN_POOL];
+    /* Links (OTLP Span.links): a batch's CONSUMER span names the other
+     * messages' contexts. Last, so a copy takes only those in use. */
+    uint16_t nlinks, dropped_links;
+    struct kumo__span_link {
+        uint8_t trace_id[16], span_id[8];
+        uint8_t flags;
+    } links[KUMO__SPAN_LINKS_MAX];
 } kumo__span;
 
 /* Starts filling *s (every field reset). parent NULL: a root span. The
@@ -116,6 +124,9 @@ void kumo__span_init(kumo__span *s, const uint8_t trace_id[16], const uint8_t sp
 void kumo__span_str(kumo__span *s, const char *key, const char *v, size_t len);
 void kumo__span_int(kumo__span *s, const char *key, int64_t v);
 void kumo__span_bool(kumo__span *s, const char *key, int v);
+/* Adds a link to the span of another trace context (past
+ * KUMO__SPAN_LINKS_MAX it is only counted). */
+void kumo__span_link(kumo__span *s, const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t flags);
 void kumo__span_set_status(kumo__span *s, enum kumo__span_status code, const char *msg, size_t len);
 
 /* ---- an invocation's trace context ---- */
@@ -136,6 +147,11 @@ typedef struct kumo__span_ctx {
     const char *url_path;  /* SERVER: the request's path (url.path); NULL for events */
     const char *base_path; /* SERVER: the API's base path, before the route template; NULL: none */
     const char *symbol;    /* the handler's symbol, for "invoke UNIT.SYMBOL" */
+    /* A batch's other messages: their traceparents (NULL entries and
+     * invalid ones are skipped), linked from the CONSUMER span; n_links
+     * 0 (kumo__span_ctx_begin's) for anything but a batch. */
+    const char *const *link_tps;
+    size_t n_links;
 } kumo__span_ctx;
 
 /* Starts the context of an invocation: continues the caller's traceparent

@@ -36,6 +36,7 @@
 #define COUNT_MAX 1000      /* minItems, minProperties honoured */
 #define STRING_MAX 4096     /* minLength honoured, and a pattern's output */
 #define ALTERNATIVES_MAX 64 /* oneOf/anyOf branches considered */
+#define REFS_TRACKED 64     /* $ref targets remembered along the way down */
 
 typedef struct gen {
     const kumo__example_opts *o;
@@ -45,6 +46,8 @@ typedef struct gen {
     unsigned max_depth, max_items;
     int declared;
     int failed, oom;
+    const json_t *refs[REFS_TRACKED]; /* the $ref targets being made, outermost first */
+    unsigned nrefs;
     char *why;
     size_t why_len;
 } gen;
@@ -90,6 +93,39 @@ static int spend(gen *g, size_t n)
         return 0;
     }
     return 1;
+}
+
+/* Roughly the JSON size of v, stopping past `cap`. */
+static size_t json_size(const json_t *v, size_t cap, int depth)
+{
+    size_t n = 2;
+    if (json_is_string(v))
+        return json_string_length(v) + 2;
+    if (json_is_number(v))
+        return 24;
+    if (depth > 64)
+        return cap + 1;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) if ((n += json_size(e, cap, depth + 1) + 1) > cap) return n;
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e) if ((n += strlen(k) + 4 + json_size(e, cap, depth + 1)) > cap) return n;
+    } else {
+        n = 5;
+    }
+    return n;
+}
+
+/* A deep copy of a declared value (example, enum member, const), counted. */
+static json_t *copy_value(gen *g, const json_t *v)
+{
+    if (!spend(g, json_size(v, g->max_bytes, 0)))
+        return NULL;
+    json_t *c = json_deep_copy(v);
+    return c ? c : oom(g);
 }
 
 static const char *const words[] = {"alpha",  "bravo",  "charlie", "delta", "echo",    "foxtrot",  "golf",    "hotel",
@@ -1325,15 +1361,12 @@ static json_t *gen_plain(gen *g, const json_t *s, unsigned depth)
 {
     json_t *v = json_object_get(s, "enum");
     if (json_is_array(v) && json_array_size(v) > 0) {
-        json_t *e = json_array_get(v, g->declared ? 0 : below(g, json_array_size(v)));
-        if (!spend(g, 16))
-            return NULL;
-        return (e = json_deep_copy(e)) ? e : oom(g);
+        return copy_value(g, json_array_get(v, g->declared ? 0 : below(g, json_array_size(v))));
     }
     if (json_is_array(v))
         return fail(g, "enum is empty: nothing is valid");
     if ((v = json_object_get(s, "const")) != NULL)
-        return (v = json_deep_copy(v)) ? v : oom(g);
+        return copy_value(g, v);
     switch (choose_type(g, s)) {
     case T_NULL: return json_null();
     case T_BOOLEAN: return json_boolean(below(g, 2));
@@ -1362,15 +1395,28 @@ static json_t *gen_node(gen *g, const json_t *s, unsigned depth)
         return fail(g, "the schema is false: nothing is valid");
     if (!json_is_object(s))
         return fail(g, "a schema must be an object or a boolean");
-    if (g->o->dialect != KUMO__DIALECT_2020_12 && json_object_get(s, "$ref") && (s = deref30(g, s)) == NULL)
-        return NULL;
+    if (json_object_get(s, "$ref") && (g->o->dialect != KUMO__DIALECT_2020_12 || json_object_size(s) == 1)) {
+        /* a $ref alone: its target, where a target already being made
+         * (a tree's children, a pet's parent) gets only what it requires */
+        const json_t *t =
+            g->o->dialect != KUMO__DIALECT_2020_12 ? deref30(g, s) : resolve_ref(g, s, json_object_get(s, "$ref"));
+        if (t == NULL)
+            return NULL;
+        int again = 0;
+        for (unsigned i = 0; i < g->nrefs && !again; i++)
+            again = g->refs[i] == t;
+        unsigned at = g->nrefs;
+        if (at < REFS_TRACKED)
+            g->refs[g->nrefs++] = t;
+        json_t *v = gen_node(g, t, again && depth + 1 < g->max_depth ? g->max_depth : depth + 1);
+        g->nrefs = at;
+        return v;
+    }
     if (json_is_boolean(s))
         return gen_node(g, s, depth + 1);
     const json_t *d = g->declared ? declared_value(s) : json_object_get(s, "const");
-    if (d != NULL) {
-        json_t *c = json_deep_copy(d);
-        return c && spend(g, 16) ? c : (json_decref(c), c ? NULL : oom(g));
-    }
+    if (d != NULL)
+        return copy_value(g, d);
     if (json_object_get(s, "allOf") || json_object_get(s, "oneOf") || json_object_get(s, "anyOf") ||
         json_object_get(s, "$ref")) {
         json_t *acc = json_object();

@@ -266,6 +266,30 @@ class TracesTest(unittest.TestCase):
         work = self.wait_trace(trace_id, 8)
         self.assertEqual(len([s for s in work if s["name"] == "kv.put items"]), 1)
 
+    def test_batch_links_the_other_messages_sends(self):
+        # two sends in two traces, delivered in one call (batch: 2): the
+        # CONSUMER span continues the first message's trace and links the
+        # second's send span
+        a, b = "a" * 32, "b" * 32
+        for trace_id in (a, b):
+            status = post(self.gw.base + "/send-bulk", {"traceparent": "00-%s-%s-01" % (trace_id, CALLER_SPAN)})
+            self.assertEqual(status, 204)
+        sends = {}
+        for trace_id in (a, b):
+            spans = self.wait_trace(trace_id, 4)
+            send = [s for s in spans if s["name"] == "queue.send bulk"]
+            self.assertEqual(len(send), 1, [s["name"] for s in spans])
+            sends[trace_id] = send[0]
+        consumer = wait_for(lambda: [s for s in self.rx.spans() if s["name"] == "process bulkwork"], timeout=40)
+        self.assertTrue(consumer, self.gw.stderr()[-2000:])
+        self.assertEqual(len(consumer), 1, "one call for the two messages")
+        c = consumer[0]
+        first, other = (a, b) if c["traceId"] == a else (b, a)
+        self.assertEqual(c["parentSpanId"], sends[first]["spanId"])
+        self.assertEqual(attrs(c)["messaging.batch.message_count"], 2)
+        self.assertEqual([(l["traceId"], l["spanId"]) for l in c.get("links", [])],
+                         [(other, sends[other]["spanId"])], c)
+
     def test_schedule_tick_and_its_message_are_one_trace(self):
         self.assertEqual(post(self.gw.admin + "/events/chain/fire"), 200)
         tick = wait_for(lambda: [s for s in self.rx.spans() if s["name"] == "process chain"], timeout=20)

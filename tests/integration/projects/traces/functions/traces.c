@@ -33,6 +33,16 @@ int send(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     return 0;
 }
 
+int send_bulk(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    (void)req;
+    int rc = kumo_queue_send(ctx, "bulk", "bulk", 4, 0, NULL);
+    if (rc != 0)
+        return rc;
+    kumo_response_status(res, 204);
+    return 0;
+}
+
 int record(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 {
     (void)req;
