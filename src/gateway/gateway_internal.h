@@ -237,7 +237,7 @@ int kumo__gw_egress_outlet_open(loop_thread *t);
 void kumo__gw_egress_outlet_close(loop_thread *t);
 /* service_mocks.c: a kumo mock child for a service that has no URL
  * (kumo__service_mock_fn; ctx: the gateway), and stopping them all. */
-int kumo__gw_service_mock(void *ctx, const kumo__service *s, char **url, kumo__error *err);
+int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstream, char **url, kumo__error *err);
 void kumo__gw_service_mocks_stop(gateway *gw);
 /* The pools' on_http_call (ctx: the loop_gen). */
 void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker, uint32_t id, const char *payload,

@@ -4,13 +4,16 @@
  * docs/mocks.md). A service's calls then go to its mock through the same
  * egress path as to a real service, so a function needs no change.
  *
- * Each mock is `kumo mock SPEC --port 0 --seed S --threads 1 --host
- * 127.0.0.1`, started by this very executable (/proc/self/exe) on the main
+ * Each mock is `kumo mock SPEC --port 0 --host 127.0.0.1 --threads 1
+ * --seed S` and what services.NAME.mock asks for (--stateful [--data],
+ * --replay DIR, --record DIR --proxy URL with --redact for the service's
+ * headers, --faults FILE written from the faults: mapping), started by
+ * this very executable (/proc/self/exe) on the main
  * thread while a generation is built; its first stdout line is "listening
  * on http://127.0.0.1:PORT", read with a deadline. Its stderr (its log
  * lines) is kumo up's. A mock is kept for the gateway's life and reused by
- * later generations when the service, its document and its seed are the
- * same; it gets SIGTERM when the gateway stops (and dies with kumo up in
+ * later generations when the service, its document and its arguments are
+ * the same; it gets SIGTERM when the gateway stops (and dies with kumo up in
  * any case: PR_SET_PDEATHSIG).
  */
 #include "gateway/gateway_internal.h"
@@ -27,12 +30,14 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/fs.h"
 #include "project/services.h"
 
 #define MOCK_START_MS 15000 /* how long a mock may take to say where it listens */
 
 struct kumo__gw_mock {
     char *service, *spec;
+    char *signature; /* its arguments after the port, joined: what a later generation must ask for to reuse it */
     uint64_t seed;
     pid_t pid;
     int out; /* its stdout's read end, kept open so that it never writes to a closed pipe */
@@ -44,6 +49,7 @@ static void mock_free(struct kumo__gw_mock *m)
 {
     free(m->service);
     free(m->spec);
+    free(m->signature);
     free(m->url);
     if (m->out >= 0)
         close(m->out);
@@ -88,23 +94,20 @@ static int first_line(struct kumo__gw_mock *m, char *line, size_t size, kumo__er
     return 0;
 }
 
-static int start(const kumo__service *s, struct kumo__gw_mock *m, kumo__error *err)
+static int start(char *const *argv, struct kumo__gw_mock *m, kumo__error *err)
 {
-    char self[4096], seed[32];
+    char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0) {
         kumo__error_set(err, -errno, "cannot find the kumo executable to start kumo mock: %s", strerror(errno));
         return -1;
     }
     self[n] = '\0';
-    snprintf(seed, sizeof(seed), "%llu", (unsigned long long)s->mock.seed);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         kumo__error_set(err, -errno, "pipe: %s", strerror(errno));
         return -1;
     }
-    char *const argv[] = {"kumo",      "mock",   s->spec, "--port",    "0", "--host",
-                          "127.0.0.1", "--seed", seed,    "--threads", "1", NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -140,22 +143,107 @@ static int start(const kumo__service *s, struct kumo__gw_mock *m, kumo__error *e
     return 0;
 }
 
-int kumo__gw_service_mock(void *ctx, const kumo__service *s, char **url, kumo__error *err)
+/* The faults: mapping of kumo.yaml as the file --faults reads (JSON, a
+ * list of rules wrapped as {"rules": [...]}), under DATA/mocks. */
+static int faults_file(gateway *gw, const kumo__service *s, char *path, size_t size, kumo__error *err)
+{
+    const generation *g = gw->current;
+    const char *dir = g ? g->project->dir : gw->cfg.dir;
+    char mocks[4096];
+    snprintf(mocks, sizeof(mocks), "%s/.kumo/data/mocks", dir);
+    int rc = kumo__mkdirs(mocks, 0700);
+    if (rc != 0) {
+        kumo__error_set(err, rc, "cannot create %s: %s", mocks, strerror(-rc));
+        return -1;
+    }
+    snprintf(path, size, "%s/%s.faults.json", mocks, s->name);
+    json_t *f = (json_t *)s->mock.faults;
+    json_t *doc = json_is_array(f) ? json_pack("{s:O}", "rules", f) : json_incref(f);
+    rc = doc ? json_dump_file(doc, path, JSON_COMPACT) : -1;
+    json_decref(doc);
+    if (rc != 0) {
+        kumo__error_set(err, -EIO, "cannot write %s", path);
+        return -1;
+    }
+    return 0;
+}
+
+#define MOCK_ARGS_MAX (24 + 2 * 64)
+
+int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstream, char **url, kumo__error *err)
 {
     gateway *gw = ctx;
     const kumo__service_mock *mk = &s->mock;
-    if ((mk->mode && strcmp(mk->mode, "static") != 0) || mk->data || mk->recordings || mk->faults) {
-        kumo__error_set(err, -ENOTSUP,
-                        "services.%s.mock asks for %s%s%s%s, which kumo mock does not serve yet; use mode: static "
-                        "(the default) or give the service a url",
-                        s->name, mk->mode && strcmp(mk->mode, "static") != 0 ? "mode: " : "",
-                        mk->mode && strcmp(mk->mode, "static") != 0 ? mk->mode : "", mk->data ? " data:" : "",
-                        mk->recordings ? " recordings:" : (mk->faults ? " faults:" : ""));
-        return -ENOTSUP;
+    const char *mode = mk->mode ? mk->mode : "static";
+    char seed[32], faults[4200];
+    char *argv[MOCK_ARGS_MAX];
+    int n = 0;
+    snprintf(seed, sizeof(seed), "%llu", (unsigned long long)mk->seed);
+    argv[n++] = "kumo";
+    argv[n++] = "mock";
+    argv[n++] = s->spec;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    int from = n; /* the signature starts here */
+    argv[n++] = "--host";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "--threads";
+    argv[n++] = "1";
+    argv[n++] = "--seed";
+    argv[n++] = seed;
+    if (mk->data && strcmp(mode, "stateful") != 0) {
+        kumo__error_set(err, -EINVAL, "services.%s.mock.data seeds a stateful mock; add mode: stateful or remove it",
+                        s->name);
+        return -EINVAL;
+    }
+    if (strcmp(mode, "stateful") == 0) {
+        argv[n++] = "--stateful";
+        if (mk->data) {
+            argv[n++] = "--data";
+            argv[n++] = mk->data;
+        }
+    } else if (strcmp(mode, "replay") == 0 || strcmp(mode, "record") == 0) {
+        if (mk->recordings == NULL) {
+            kumo__error_set(err, -EINVAL, "services.%s.mock.mode %s needs recordings: DIR (a directory in the project)",
+                            s->name, mode);
+            return -EINVAL;
+        }
+        argv[n++] = strcmp(mode, "replay") == 0 ? "--replay" : "--record";
+        argv[n++] = mk->recordings;
+        if (upstream) {
+            argv[n++] = "--proxy";
+            argv[n++] = (char *)upstream;
+        }
+        /* the service's own headers (credentials) never reach a recording */
+        for (size_t i = 0; i < s->nheaders && n < MOCK_ARGS_MAX - 3; i++) {
+            argv[n++] = "--redact";
+            argv[n++] = s->headers[i].name;
+        }
+    }
+    if (mk->faults) {
+        if (faults_file(gw, s, faults, sizeof(faults), err) != 0)
+            return err->code ? err->code : -EIO;
+        argv[n++] = "--faults";
+        argv[n++] = faults;
+    }
+    argv[n] = NULL;
+    size_t siglen = 1;
+    for (int i = from; i < n; i++)
+        siglen += strlen(argv[i]) + 1;
+    char *sig = malloc(siglen);
+    if (sig == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    sig[0] = '\0';
+    for (int i = from; i < n; i++) {
+        strcat(sig, argv[i]);
+        strcat(sig, " ");
     }
     for (struct kumo__gw_mock *m = gw->mocks; m; m = m->next)
-        if (strcmp(m->service, s->name) == 0 && strcmp(m->spec, s->spec) == 0 && m->seed == mk->seed && m->pid > 0 &&
-            waitpid(m->pid, NULL, WNOHANG) == 0) {
+        if (strcmp(m->service, s->name) == 0 && strcmp(m->spec, s->spec) == 0 && strcmp(m->signature, sig) == 0 &&
+            m->pid > 0 && waitpid(m->pid, NULL, WNOHANG) == 0) {
+            free(sig);
             if ((*url = strdup(m->url)) == NULL) {
                 kumo__error_set(err, -ENOMEM, "out of memory");
                 return -ENOMEM;
@@ -164,14 +252,16 @@ int kumo__gw_service_mock(void *ctx, const kumo__service *s, char **url, kumo__e
         }
     struct kumo__gw_mock *m = calloc(1, sizeof(*m));
     if (m == NULL || (m->service = strdup(s->name)) == NULL || (m->spec = strdup(s->spec)) == NULL) {
+        free(sig);
         if (m)
             mock_free(m);
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
+    m->signature = sig;
     m->out = -1;
     m->seed = mk->seed;
-    if (start(s, m, err) != 0) {
+    if (start(argv, m, err) != 0) {
         int rc = err->code ? err->code : -EIO;
         if (m->pid > 0) {
             kill(m->pid, SIGKILL);
@@ -187,8 +277,8 @@ int kumo__gw_service_mock(void *ctx, const kumo__service *s, char **url, kumo__e
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
-    kumo__log_event("info", "service %s: no url in this environment; kumo mock of %s serves it at %s (pid %d)", s->name,
-                    s->spec, m->url, (int)m->pid);
+    kumo__log_event("info", "service %s: kumo mock (%s) of %s serves it at %s (pid %d)", s->name, mode, s->spec, m->url,
+                    (int)m->pid);
     m->next = gw->mocks;
     gw->mocks = m;
     return 0;

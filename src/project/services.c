@@ -685,19 +685,40 @@ static int resolve_one(const kumo__project *p, const kumo__environment *e, const
             snprintf(from, sizeof from, "%s:%d:%d", path, s->url_line, s->url_col);
         }
     }
+    int record = s->mock.mode && strcmp(s->mock.mode, "record") == 0;
+    if (record && mock && url == NULL)
+        return FAIL(err, -EINVAL,
+                    "%s:%d:%d: services.%s.mock.mode record proxies to the service and records what passes: give "
+                    "it a url in environment %s (or use mode: replay)",
+                    path, s->line, s->col, s->name, e ? e->name : "(none)");
+    if (record && mock) {
+        char *real = strdup(url);
+        if (real == NULL)
+            return oom(err);
+        int rc = mock(mock_ctx, s, real, &t->url, err);
+        free(real);
+        if (rc != 0) {
+            kumo__error_wrap(err, "%s:%d:%d: services.%s: its recording mock", path, s->line, s->col, s->name);
+            return rc;
+        }
+        size_t fl = strlen(from);
+        snprintf(from + fl, sizeof from - fl, ", through kumo mock --record");
+        url = t->url;
+    }
     if (url == NULL && mock == NULL)
         return FAIL(err, -EINVAL,
                     "%s:%d:%d: services.%s has no url for environment %s; give one (services.%s.url, "
                     "environments.%s.services.%s.url or the variable %s): only kumo up mocks a service",
                     path, s->line, s->col, s->name, e ? e->name : "(none)", s->name, e ? e->name : "ENV", s->name, var);
     if (url == NULL) {
-        int rc = mock(mock_ctx, s, &t->url, err);
+        int rc = mock(mock_ctx, s, NULL, &t->url, err);
         if (rc != 0) {
             kumo__error_wrap(err, "%s:%d:%d: services.%s has no url for environment %s, and its mock", path, s->line,
                              s->col, s->name, e ? e->name : "(none)");
             return rc;
         }
-        snprintf(from, sizeof from, "kumo mock of %s, seed %llu", s->spec, (unsigned long long)s->mock.seed);
+        snprintf(from, sizeof from, "kumo mock of %s, %s, seed %llu", s->spec, s->mock.mode ? s->mock.mode : "static",
+                 (unsigned long long)s->mock.seed);
         url = t->url;
     }
     if ((t->url == NULL && (t->url = strdup(url)) == NULL) || (t->from = strdup(from)) == NULL)

@@ -74,10 +74,12 @@ typedef struct kumo__service_target {
     size_t nheaders;
 } kumo__service_target;
 
-/* Gives a URL (malloc'd into *url) for service s, which no setting places
- * in the environment: kumo up starts a `kumo mock` for it. 0, or a
- * negative errno with err set. */
-typedef int kumo__service_mock_fn(void *ctx, const kumo__service *s, char **url, kumo__error *err);
+/* Gives a URL (malloc'd into *url) for service s served by a `kumo mock`
+ * kumo up starts: when no setting places it in the environment (upstream
+ * NULL), or, with mock.mode record, in front of the URL placed (upstream),
+ * recording what passes. 0, or a negative errno with err set. */
+typedef int kumo__service_mock_fn(void *ctx, const kumo__service *s, const char *upstream, char **url,
+                                  kumo__error *err);
 
 /* Places every service of p for environment `env` (NULL: none) and
  * expands its headers' secret references: *out (n of them, indexed like

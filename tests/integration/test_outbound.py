@@ -22,7 +22,9 @@ server the test starts on loopback (python's http.server in a thread).
   are served after it, in order, each with its own answer;
 - kumo-host makes the same calls with the same answers;
 - a service with no URL in the environment is served by a `kumo mock` of
-  its document that kumo up starts (and stops), seeded.
+  its document that kumo up starts (and stops), seeded; mock: record puts
+  a recording `kumo mock` in front of the real service (the service's
+  credentials redacted), and faults: from kumo.yaml reach it.
 """
 import http.server
 import json
@@ -386,12 +388,18 @@ class RefusedTest(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn("${env:PETS_TOKEN}: the variable PETS_TOKEN is not set", err)
 
-    def test_mock_mode_not_served(self):
+    def test_replay_needs_recordings(self):
         rc, err = self.run_up("", env={"PETS_TOKEN": "x"},
-                              replace=("    url: http://127.0.0.1:9/never-used\n", "    mock: {mode: stateful}\n"))
+                              replace=("    url: http://127.0.0.1:9/never-used\n", "    mock: {mode: replay}\n"))
         self.assertNotEqual(rc, 0)
-        self.assertIn("services.pets has no url for environment", err)
-        self.assertIn("mode: stateful, which kumo mock does not serve yet", err)
+        self.assertIn("services.pets.mock.mode replay needs recordings: DIR", err)
+
+    def test_record_needs_a_url(self):
+        rc, err = self.run_up("", env={"PETS_TOKEN": "x"},
+                              replace=("    url: http://127.0.0.1:9/never-used\n",
+                                       "    mock: {mode: record, recordings: rec}\n"))
+        self.assertNotEqual(rc, 0)
+        self.assertIn("services.pets.mock.mode record proxies to the service", err)
 
     def test_unknown_key(self):
         rc, err = self.run_up("", env={"PETS_TOKEN": "x"}, replace=("    timeout: 1500ms", "    timout: 1500ms"))
@@ -423,7 +431,7 @@ class MockedServiceTest(unittest.TestCase):
 
     def test_calls_reach_the_mock(self):
         self.assertRegex(self.gw.stdout(), r"service pets -> http://127\.0\.0\.1:\d+ \(from kumo mock of .*pets\.yaml, "
-                                           r"seed 3\)")
+                                           r"static, seed 3\)")
         a = call(self.gw.base, {"service": "pets", "path": "/pets/5"})
         self.assertEqual(a["rc"], 0, a)
         self.assertEqual(a["status"], 200)
@@ -436,9 +444,63 @@ class MockedServiceTest(unittest.TestCase):
         self.assertEqual(a["status"], 404)  # the mock routes as kumo up does
 
     def test_mock_stops_with_kumo_up(self):
-        m = re.search(r"kumo mock of .* serves it at .* \(pid (\d+)\)", self.gw.stderr())
+        m = re.search(r"kumo mock \(static\) of .* serves it at .* \(pid (\d+)\)", self.gw.stderr())
         self.assertTrue(m, self.gw.stderr()[-2000:])
         os.kill(int(m.group(1)), 0)  # running now; tearDownClass's clean stop ends it
+
+
+class MockModesTest(unittest.TestCase):
+    """services.NAME.mock's modes under kumo up: faults from kumo.yaml, and
+    record (a kumo mock --record in front of the real service)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = Upstream()
+        cls.dir = copy_project("outbound", PROJECTS)
+        path = os.path.join(cls.dir, "kumo.yaml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("    url: http://127.0.0.1:9/never-used\n",
+                                 "    mock: {mode: record, recordings: recordings/pets, faults: {rules: "
+                                 "[{operation: createPet, probability: 1.0, status: 503}]}}\n"))
+        cls.gw = Gateway(cls.dir, threads=1, env={"PETS_TOKEN": TOKEN, "KUMO_SERVICE_PETS_URL": cls.up.base})
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        err = cls.gw.stderr()
+        cls.up.stop()
+        if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+            raise AssertionError("kumo up exited with %d:\n%s" % (rc, err[-4000:]))
+        shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def test_record_through_the_mock(self):
+        self.assertIn("through kumo mock --record", self.gw.stdout())
+        a = call(self.gw.base, {"service": "pets", "path": "/pets/4"})
+        self.assertEqual(a["rc"], 0, a)
+        self.assertEqual(json.loads(a["body"]), {"id": 4, "name": "rex"})  # the real service's answer
+        self.assertEqual(a["seen_authorization"], "Bearer " + TOKEN)  # passed on upstream
+        rec = os.path.join(self.dir, "recordings", "pets")
+        files = wait_for(lambda: [os.path.join(d, f) for d, _, fs in os.walk(rec) for f in fs
+                                  if f.endswith(".json")], timeout=10)
+        self.assertTrue(files, "no recording under %s" % rec)
+        recs = []
+        for name in files:
+            with open(name) as f:
+                recs.append(json.load(f))
+        got = [r for r in recs if r["request"]["path"] == "/pets/4"]
+        self.assertTrue(got, recs)
+        # the service's headers never reach a recording (this test's server
+        # echoes the token in a response header of its own, which is kept)
+        self.assertEqual(got[0]["request"]["headers"]["authorization"], "<redacted>")
+        self.assertNotIn(TOKEN, json.dumps(got[0]["request"]))
+
+    def test_faults_from_kumo_yaml(self):
+        a = call(self.gw.base, {"service": "pets", "path": "/pets", "json": {"name": "x"}})
+        self.assertEqual(a["rc"], 0, a)
+        self.assertEqual(a["status"], 503)
+        self.assertIn("fault", a["body"])
 
 
 if __name__ == "__main__":
