@@ -3,14 +3,20 @@
  * treated as a stream of frames as a gateway or worker would receive it:
  * headers decoded with a small ceiling, payloads walked field by field,
  * pairs and numbers split, store-call records (KF_STORE_SPAN) and trace
- * headers (traceparent, X-Ray) decoded from every field; nothing may read
- * out of bounds or loop.
+ * headers (traceparent, X-Ray) decoded from every field, and every payload
+ * read as an outbound call (KUMO__FRAME_HTTP_CALL) and as its result
+ * (KUMO__FRAME_HTTP_RESULT, sdk/http.c); nothing may read out of bounds,
+ * leak or loop.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "proto/frame.h"
 #include "proto/tracectx.h"
+#include "sdk/sdk.h"
+
+#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,6 +29,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         kumo__frame_reader r;
         kumo__frame_field f;
+        const char *payload = (const char *)data + off + KUMO__FRAME_HEADER_SIZE;
+        kumo__http_call call;
+        char *mem = NULL;
+        if (kumo__http_call_read(payload, h.length, &call, &mem) == 0)
+            for (size_t i = 0; i < 2 * call.nheaders; i++)
+                (void)strlen(call.headers[i]);
+        free(mem);
+        kumo__http_result res;
+        if (kumo__http_result_read(payload, h.length, &res) == 0) {
+            if (res.error == 0 && res.status == 0)
+                __builtin_trap();
+            kumo__http_result_free(&res);
+        }
         kumo__frame_reader_init(&r, data + off + KUMO__FRAME_HEADER_SIZE, h.length);
         while (kumo__frame_next(&r, &f) > 0) {
             const char *n, *v;

@@ -50,6 +50,8 @@ enum {
     KUMO_EINVAL = -1005,       /* a bad argument (NULL, empty key, unknown store) */
     KUMO_ENOMEM = -1006,       /* out of memory */
     KUMO_EIO = -1007,          /* any other backend failure; see kumo_strerror */
+    KUMO_EDENIED = -1008,      /* an outbound call to a destination kumo.yaml does not declare
+                                  (declare the service in kumo.yaml services:) */
 };
 
 /* A static English description of an error code. */
@@ -345,6 +347,62 @@ KUMO_API int kumo_queue_nack(kumo_ctx *ctx, const char *queue, const char *recei
  * `topic`, atomically: all of them get it or none does. *id (may be NULL)
  * gets the message's id, in the arena. */
 KUMO_API int kumo_topic_publish(kumo_ctx *ctx, const char *topic, const void *data, size_t len, const char **id);
+
+/* ---- outbound HTTP: the services of kumo.yaml ------------------------------
+ *
+ * A function calls the HTTP APIs its project declares under services:
+ * (each with its OpenAPI document and a base URL per environment), and
+ * nothing else: under kumo up the call goes through the gateway, which
+ * checks the destination (a worker has no network of its own for it);
+ * under kumo-host it is made in process with the same checks. The deadline
+ * is the invocation's remaining time (and the service's timeout:), a
+ * response is at most the service's max_response (1 MiB by default), the
+ * request carries the invocation's traceparent, and the call is a CLIENT
+ * span of its trace. Redirects are not followed (a 3xx is returned).
+ * docs/outbound.md has the whole story. */
+
+typedef struct kumo_http_request {
+    const char *method;         /* "GET" when NULL */
+    const char *service;        /* a service declared in kumo.yaml, or NULL */
+    const char *url;            /* with service: a path and query ("/pets/42?x=1"), appended to the service's
+                                   URL; without: an absolute URL whose origin (scheme, host, port) is a
+                                   declared service's */
+    const char *const *headers; /* "Name", "value", ..., NULL (may be NULL) */
+    const void *body;
+    size_t body_len;
+    int timeout_ms; /* 0: the invocation's remaining time (and the service's timeout:); else at most that */
+    int retries;    /* 0: none; N: up to N retries of an idempotent method (GET, HEAD, PUT, DELETE, OPTIONS)
+                       after a connection failure, a 5xx or a 429, 100 ms * 2^k apart with jitter, or what
+                       Retry-After says, within the deadline */
+} kumo_http_request;
+
+typedef struct kumo_http_response {
+    int status;       /* the HTTP status (a 5xx is a response, not an error) */
+    const char *body; /* in the invocation's arena, NUL-terminated beyond body_len */
+    size_t body_len;
+} kumo_http_response;
+
+/* Makes the call: 0 and *out (in the arena) with any status; or
+ * KUMO_EINVAL (a bad request: no service and no URL, a header with CR or
+ * LF...), KUMO_EDENIED (the service or the URL's origin is not declared
+ * in kumo.yaml services:), KUMO_ETIMEDOUT (the deadline passed),
+ * KUMO_ETOOBIG (the response passed max_response), KUMO_EUNAVAILABLE (the
+ * service could not be reached), KUMO_ENOMEM, KUMO_EIO; then
+ * kumo_http_error(ctx) says what happened (never a secret). */
+KUMO_API int kumo_http(kumo_ctx *ctx, const kumo_http_request *req, kumo_http_response **out);
+/* A response header by case-insensitive name (the first when repeated),
+ * or NULL. */
+KUMO_API const char *kumo_http_header(const kumo_http_response *res, const char *name);
+/* The message of the invocation's last failed kumo_http call ("" when none). */
+KUMO_API const char *kumo_http_error(const kumo_ctx *ctx);
+/* GET service+path. */
+KUMO_API int kumo_http_get(kumo_ctx *ctx, const char *service, const char *path, kumo_http_response **out);
+/* POST service+path with `json` serialised as the body (application/json);
+ * the caller keeps its reference. */
+KUMO_API int kumo_http_post_json(kumo_ctx *ctx, const char *service, const char *path, const json_t *json,
+                                 kumo_http_response **out);
+/* The body parsed as JSON (a new reference: json_decref it), or NULL. */
+KUMO_API json_t *kumo_http_json(const kumo_http_response *res);
 
 #ifdef __cplusplus
 }

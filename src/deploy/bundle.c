@@ -649,6 +649,15 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         kumo__error_wrap(err, "collecting the files of %s", p->api_path);
         goto out;
     }
+    /* the services' documents (kumo-host loads the project, which names them) */
+    for (size_t i = 0; i < p->nservices; i++) {
+        if ((rc = add_project_file(root, &files, p->services[i].spec, err)) < 0)
+            goto out;
+        if ((rc = collect_refs(root, &files, p->services[i].spec, err)) < 0) {
+            kumo__error_wrap(err, "collecting the files of %s", p->services[i].spec);
+            goto out;
+        }
+    }
     for (size_t i = 0; i < p->nunits; i++) {
         const kumo__unit *u = &p->units[i];
         if (unit && strcmp(u->name, unit) != 0)

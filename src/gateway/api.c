@@ -20,6 +20,7 @@
 
 #include "gateway/access_log.h"
 #include "gateway/h2o_glue.h"
+#include "gateway/mock_modes.h"
 #include "proto/tracectx.h"
 
 static loop_thread *thread_of(h2o_req_t *req)
@@ -310,18 +311,22 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), &c->call.frame, &d);
     if (kind == KUMO__DISPATCH_ANSWER) {
         free(c);
-        if (d.no_route && g->docs && kumo__docs_serve(g->docs, req)) {
+        if ((d.no_route && g->docs && kumo__docs_serve(g->docs, req)) ||
+            (d.no_route && kumo__mock_modes_admin(g->modes, req, request_id))) {
             kumo__dispatch_free(&d);
-            return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs */
+            return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs; kumo mock's /__kumo/ */
         }
-        if (d.content_type) /* a mock's answer: its own media type and headers */
-            kumo__h2o_copy_header(req, H2O_STRLIT("content-type"), d.content_type, strlen(d.content_type));
-        for (size_t i = 0; i < d.nheaders; i++)
-            kumo__h2o_copy_header(req, d.headers[i].name, strlen(d.headers[i].name), d.headers[i].value,
-                                  strlen(d.headers[i].value));
-        send_answer(req, request_id, d.status, d.allow, d.retry_after, d.body, d.body_len);
-        kumo__gw_observe_answered(t, g, d.op ? (int)d.op_index : -1, d.status, start, 0);
-        kumo__access_log(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, d.status,
+        int status = d.status;
+        if (!kumo__mock_modes_send(g->modes, req, &d, request_id, &status)) { /* else kumo mock's faults send it */
+            if (d.content_type) /* a mock's answer: its own media type and headers */
+                kumo__h2o_copy_header(req, H2O_STRLIT("content-type"), d.content_type, strlen(d.content_type));
+            for (size_t i = 0; i < d.nheaders; i++)
+                kumo__h2o_copy_header(req, d.headers[i].name, strlen(d.headers[i].name), d.headers[i].value,
+                                      strlen(d.headers[i].value));
+            send_answer(req, request_id, d.status, d.allow, d.retry_after, d.body, d.body_len);
+        }
+        kumo__gw_observe_answered(t, g, d.op ? (int)d.op_index : -1, status, start, 0);
+        kumo__access_log(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, status,
                          kumo__mono_us() - start, 0, NULL, NULL);
         kumo__dispatch_free(&d);
         return 0;

@@ -41,6 +41,9 @@ typedef struct kumo__gateway_config {
     const char *mock_spec;
     int mock;
     uint64_t mock_seed; /* --seed */
+    /* kumo mock's stateful mode, record/replay and faults (mock_modes.h);
+     * NULL: none. */
+    const struct kumo__mock_modes *mock_modes;
 } kumo__gateway_config;
 
 /* Loads, builds and serves the project until SIGTERM or SIGINT, then

@@ -58,6 +58,8 @@ typedef struct generation {
     kumo__spec *spec;
     kumo__router *router;
     kumo__docs *docs;
+    /* kumo mock's state, recordings and faults (mock_modes.h); NULL: none */
+    struct kumo__mock_modes_rt *modes;
     kumo__opcheck **checks;    /* one per operation: the contract enforced */
     kumo__schema **event_data; /* one per event: its data: schema compiled (project/event_data.h), or NULL */
     kumo__api api;             /* the above, as kumo__dispatch_request reads them */
@@ -66,6 +68,8 @@ typedef struct generation {
     kumo__ce_routes *ce;       /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     struct kumo__mock *mock;   /* mock mode's engine (mock.h), NULL: operations without a handler answer 501 */
     char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
+    /* services: placed, secrets expanded (egress.c); NULL: none */
+    struct kumo__gw_services *services;
     /* Metrics targets (gw->metrics, obs/metrics.h): one per operation, one
      * per event, and the one of requests no operation matched. -1: none. */
     int *mt_ops, *mt_events, mt_noroute;
@@ -81,8 +85,9 @@ typedef struct loop_gen {
     kumo__spawner *spawner; /* starts this loop's workers for gen's units (its fork server, or exec) */
     kumo__pool **pools;     /* one per unit of gen->project */
     size_t users;
-    uint64_t retiring_since; /* 0, or when its workers were told to stop (tick_pools) */
-    struct loop_gen *next;   /* the loop's retired list */
+    uint64_t retiring_since;    /* 0, or when its workers were told to stop (tick_pools) */
+    struct loop_gen *next;      /* the loop's retired list */
+    struct loop_thread *thread; /* its loop (the egress answers there) */
 } loop_gen;
 
 /* A retired generation's workers get this long to exit after EOF, and
@@ -131,6 +136,7 @@ typedef struct loop_thread {
     pthread_t tid;
     int index;
     gateway *gw;
+    struct kumo__gw_outlet *egress; /* where the egress thread hands back this loop's calls (egress.c) */
 } loop_thread;
 
 struct gateway {
@@ -176,6 +182,9 @@ struct gateway {
     kumo__monitor *monitor;            /* monitors and alerts (obs/monitor.h); NULL before start and after drain */
     kumo__gw_dashboard *dash;          /* dashboard.c: the history's thread, the recent invocations */
     kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */
+    struct kumo__gw_egress *egress;    /* the outbound calls' thread (egress.c); NULL when it could not start */
+    struct kumo__gw_mock *mocks;       /* the kumo mock children of services without a URL (service_mocks.c); main
+                                          thread only */
 };
 
 typedef struct api_handler {
@@ -210,6 +219,29 @@ struct gw_call {
 };
 
 /* ---- between the rooms ------------------------------------------------------ */
+
+/* egress.c: the workers' outbound HTTP calls (docs/outbound.md) */
+/* Places g's services (kumo.yaml services:, the environment's URLs,
+ * secrets expanded) and, in --dev, loads their documents: g->services. */
+int kumo__gw_services_build(gateway *gw, generation *g, kumo__error *err);
+void kumo__gw_services_release(struct kumo__gw_services *s);
+/* The services' lines of kumo up's start-up summary ("NAME -> URL (from)"). */
+void kumo__gw_services_print(const generation *g);
+/* The egress thread, for the gateway's life: start before the loops,
+ * free after they are joined. */
+int kumo__gw_egress_start(gateway *gw, kumo__error *err);
+void kumo__gw_egress_free(gateway *gw);
+/* A loop's end of it: opened when the loop starts, closed once its pools
+ * are stopped. */
+int kumo__gw_egress_outlet_open(loop_thread *t);
+void kumo__gw_egress_outlet_close(loop_thread *t);
+/* service_mocks.c: a kumo mock child for a service that has no URL
+ * (kumo__service_mock_fn; ctx: the gateway), and stopping them all. */
+int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstream, char **url, kumo__error *err);
+void kumo__gw_service_mocks_stop(gateway *gw);
+/* The pools' on_http_call (ctx: the loop_gen). */
+void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker, uint32_t id, const char *payload,
+                          size_t len);
 
 /* generation.c */
 int kumo__gw_generation_build(gateway *gw, unsigned long number, const generation *previous, generation **out,

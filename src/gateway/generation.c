@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "gateway/mock.h"
+#include "gateway/mock_modes.h"
 #include "project/spec_only.h"
 #include "sdk/sdk.h"
 
@@ -37,6 +38,8 @@ static void generation_free(generation *g)
         return;
     for (size_t i = 0; g->checks && i < g->spec->nops; i++)
         kumo__opcheck_free(g->checks[i]);
+    /* kumo mock's modes before the engine whose hook they are */
+    kumo__mock_modes_free(g->modes);
     kumo__mock_free(g->mock); /* before the checks and the spec it reads */
     free(g->checks);
     free(g->mt_ops);
@@ -55,6 +58,7 @@ static void generation_free(generation *g)
     free(g->so_links);
     kumo__store_plan_free(&g->stores);
     free(g->envp);
+    kumo__gw_services_release(g->services);
     kumo__project_free(g->project);
     if (g->gw)
         atomic_fetch_sub(&g->gw->generations, 1);
@@ -216,7 +220,7 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         goto out;
     if (previous)
         kumo__gw_trace_reload_check(previous->project, g->project);
-    if ((rc = place_stores(gw, g, previous, err)) != 0)
+    if ((rc = place_stores(gw, g, previous, err)) != 0 || (rc = kumo__gw_services_build(gw, g, err)) != 0)
         goto out;
     if ((rc = kumo__spec_load(g->project->api_path, &g->spec, err)) != 0)
         goto out;
@@ -253,6 +257,9 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     if (gw->cfg.mock_spec || gw->cfg.mock) {
         kumo__mock_config mc = {.seed = gw->cfg.mock_seed};
         if ((rc = kumo__mock_build(g->spec, g->checks, &mc, &g->mock, err)) != 0)
+            goto out;
+        if (gw->cfg.mock_spec && (rc = kumo__mock_modes_attach(g->mock, g->spec, gw->cfg.mock_modes, gw->cfg.mock_seed,
+                                                               &g->modes, err)) != 0)
             goto out;
     }
     if ((rc = link_units(g, err)) != 0)

@@ -100,6 +100,7 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
         return NULL;
     }
     lg->gen = g; /* the callbacks read it; the caller's reference until we succeed */
+    lg->thread = t;
     lg->spawner = start_spawner(t, g, lg);
     for (size_t u = 0; u < p->nunits; u++) {
         const kumo__unit *unit = &p->units[u];
@@ -110,7 +111,9 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
                                 .spawner = lg->spawner,
                                 .unit_index = (int)u,
                                 .on_ready = kumo__gw_on_worker_ready,
-                                .ready_ctx = t};
+                                .ready_ctx = t,
+                                .on_http_call = kumo__gw_egress_call,
+                                .http_ctx = lg};
         if ((lg->pools[u] = kumo__pool_create(t->loop, &pc)) == NULL) {
             for (size_t k = 0; k < u; k++)
                 kumo__pool_destroy(lg->pools[k], 0);
@@ -285,6 +288,9 @@ void *kumo__gw_thread_main(void *arg)
         if (pthread_setaffinity_np(pthread_self(), sizeof(one), &one) != 0)
             kumo__log_event("warn", "loop %d: cannot run on CPU %d only; it runs on any", t->index, t->cpu);
     }
+    if (kumo__gw_egress_outlet_open(t) != 0)
+        kumo__log_event("error", "loop %d: cannot watch the outbound calls' answers; its functions' calls fail",
+                        t->index);
     follow_current(t, kumo__mono_ms());
     int wait = 20;
     while (1) {
@@ -344,7 +350,8 @@ void *kumo__gw_thread_main(void *arg)
     for (loop_gen *lg = all; lg; lg = lg->next)
         loop_gen_stop(lg, 2000);
     t->spent = all;
-    kumo__gw_sched_free(t); /* after the pools answered every tick still in flight */
+    kumo__gw_egress_outlet_close(t); /* after the pools: their workers wait for no answer any more */
+    kumo__gw_sched_free(t);          /* after the pools answered every tick still in flight */
     kumo__gw_consumers_free(t);
     /* Fork servers of generations retired earlier, still exiting. */
     uint64_t until = kumo__mono_ms() + RETIRE_GRACE_MS;

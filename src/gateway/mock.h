@@ -74,6 +74,9 @@ int kumo__mock_build(const kumo__spec *spec, kumo__opcheck *const *checks, const
 void kumo__mock_free(kumo__mock *m);
 void kumo__mock_set_hook(kumo__mock *m, kumo__mock_hook_fn fn, void *ctx);
 const kumo__spec *kumo__mock_spec(const kumo__mock *m);
+/* The spec's $ref resolver behind the engine's lock: what a hook uses from
+ * the loops (the document set may load a file on first use). */
+const kumo__refs *kumo__mock_refs(const kumo__mock *m);
 
 /* The contract check of operation op_index: the gateway's (kumo up
  * --mock), else compiled on its first use (kumo mock, to start fast) and

@@ -22,6 +22,7 @@
 
 #include "gateway/h2o_glue.h"
 #include "gateway/access_log.h"
+#include "gateway/mock_modes.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
 
@@ -134,6 +135,8 @@ static int start_monitor(gateway *gw, const char *host, kumo__error *err)
 
 static void gateway_free(gateway *gw)
 {
+    kumo__gw_egress_free(gw); /* the loops are joined: its jobs go back to nobody */
+    kumo__gw_service_mocks_stop(gw);
     if (gw->threads) {
         for (int i = 0; i < gw->nthreads; i++) {
             loop_thread *t = &gw->threads[i];
@@ -226,6 +229,7 @@ static void print_serving(gateway *gw, const generation *g, const char *host, in
         printf("  function %s: min %d, max %d, concurrency %d, idle %gs, timeout %gs; %s\n", g->project->units[u].name,
                t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
     }
+    kumo__gw_services_print(g);
     if (cfg->mock)
         printf("  mock     operations without a handler answer mock responses (seed %llu; docs/mocks.md)\n",
                (unsigned long long)cfg->mock_seed);
@@ -315,6 +319,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     } else {
         print_serving(gw, g, host, built);
     }
+    fputs(kumo__mock_modes_describe(g->modes), stdout); /* kumo mock's stateful, faults, record, replay */
     fflush(stdout);
 
     /* Signals are taken by sigwait on this thread only (the loops inherit
@@ -351,7 +356,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         fflush(stdout);
     }
     /* the history's thread inherits the mask: signals stay with sigwait */
-    if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0)
+    if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0 || (rc = kumo__gw_egress_start(gw, err)) != 0)
         goto out;
     for (int i = 0; i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];

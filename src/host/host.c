@@ -120,6 +120,41 @@ static int place_stores(const kumo__project *p, kumo__error *err)
     return rc;
 }
 
+/* The services of kumo.yaml, placed for $KUMO_ENV by the same rule as
+ * kumo up's (project/services.h: KUMO_SERVICE_<NAME>_URL, the
+ * environment's url, the default), secrets expanded now: the handler runs
+ * in this process, so its kumo_http calls are made here, in process, with
+ * sdk/http.c's rules (docs/outbound.md). */
+static int place_services(const kumo__project *p, kumo__error *err)
+{
+    const char *env = getenv("KUMO_ENV");
+    kumo__service_target *t = NULL;
+    size_t n = 0;
+    int rc = kumo__services_resolve(p, env && *env ? env : NULL, NULL, NULL, &t, &n, err);
+    if (rc != 0)
+        return rc;
+    kumo__http_service *hs = n ? calloc(n, sizeof(*hs)) : NULL;
+    if (n && hs == NULL) {
+        kumo__service_targets_free(t, n);
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        hs[i] = (kumo__http_service){.name = t[i].decl->name,
+                                     .url = t[i].url,
+                                     .headers = (const char *const *)t[i].headers,
+                                     .nheaders = t[i].nheaders,
+                                     .timeout_ms = t[i].decl->timeout_ms,
+                                     .max_response = t[i].decl->max_response};
+    if (kumo__http_services_set(hs, n) != 0) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = -ENOMEM;
+    }
+    free(hs);
+    kumo__service_targets_free(t, n);
+    return rc;
+}
+
 int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo__error *err)
 {
     int rc;
@@ -161,7 +196,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
     for (size_t i = 0; i < nops; i++)
         if ((rc = kumo__opcheck_build(h->spec, i, &h->checks[i], err)) != 0)
             goto out;
-    if ((rc = place_stores(p, err)) != 0)
+    if ((rc = place_stores(p, err)) != 0 || (rc = place_services(p, err)) != 0)
         goto out;
     kumo__trace_config tc = {
         .endpoint = p->obs.traces_endpoint,

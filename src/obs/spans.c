@@ -145,8 +145,50 @@ static const char *code_name(int rc)
     case KUMO_EINVAL: return "KUMO_EINVAL";
     case KUMO_ENOMEM: return "KUMO_ENOMEM";
     case KUMO_EIO: return "KUMO_EIO";
+    case KUMO_EDENIED: return "KUMO_EDENIED";
     }
     return "error";
+}
+
+/* An outbound HTTP call (sdk/http.c records it as a store call of kind
+ * "http": op the method, store the service, driver the URL without its
+ * query, result the status or a KUMO_E* code): a CLIENT span with
+ * OpenTelemetry's HTTP client attributes. Its id is the one the SDK put in
+ * the traceparent it sent, so the server's span is its child. */
+static void http_span(kumo__tracer *t, const kumo__span_ctx *sc, const kumo__store_span *st, const uint8_t id[8])
+{
+    kumo__span s;
+    char name[KUMO__SPAN_NAME_MAX];
+    snprintf(name, sizeof(name), "%.*s", (int)st->op_len, st->op);
+    kumo__span_init(&s, sc->trace_id, id, sc->invoke_id, KUMO__SPAN_CLIENT, name, st->start_ns);
+    s.end_ns = st->start_ns + st->duration_ns;
+    kumo__span_str(&s, "http.request.method", st->op, st->op_len);
+    kumo__span_str(&s, "kumo.service", st->store, st->store_len);
+    if (st->driver_len) {
+        kumo__span_str(&s, "url.full", st->driver, st->driver_len);
+        const char *h = memmem(st->driver, st->driver_len, "://", 3);
+        if (h) {
+            h += 3;
+            size_t hl = 0;
+            while (h + hl < st->driver + st->driver_len && h[hl] != '/' && h[hl] != ':')
+                hl++;
+            kumo__span_str(&s, "server.address", h, hl);
+        }
+    }
+    if (st->result > 0) {
+        kumo__span_int(&s, "http.response.status_code", st->result);
+        if (st->result >= 400) {
+            char code[8];
+            int n = snprintf(code, sizeof(code), "%d", (int)st->result);
+            kumo__span_str(&s, "error.type", code, (size_t)n);
+            kumo__span_set_status(&s, KUMO__STATUS_ERROR, code, (size_t)n);
+        }
+    } else if (st->result < 0) {
+        const char *code = code_name(st->result);
+        kumo__span_str(&s, "error.type", code, strlen(code));
+        kumo__span_set_status(&s, KUMO__STATUS_ERROR, code, strlen(code));
+    }
+    kumo__tracer_submit(t, &s);
 }
 
 /* A worker is not trusted to have used the SDK (which sends at most 64):
@@ -174,6 +216,10 @@ void kumo__trace_store_calls(kumo__tracer *t, const kumo__span_ctx *sc, const ch
             memcpy(id, st.span_id, 8);
         else
             kumo__trace_new_span_id(id);
+        if (st.kind_len == 4 && memcmp(st.kind, "http", 4) == 0) {
+            http_span(t, sc, &st, id);
+            continue;
+        }
         snprintf(name, sizeof(name), "%.*s.%.*s %.*s", (int)st.kind_len, st.kind, (int)st.op_len, st.op,
                  (int)st.store_len, st.store);
         kumo__span_init(&s, sc->trace_id, id, sc->invoke_id, KUMO__SPAN_CLIENT, name, st.start_ns);

@@ -15,7 +15,7 @@
  *     prod: {target: aws, region: eu-west-1, stores: {todos: "dynamodb://todo"}}
  *   events:                    # what fires a function besides HTTP (docs/events.md)
  *     purge: {schedule: "0 3 * * *", timezone: Europe/Zurich, handler: todos.purge}
- *   services: {...}            # refused unless empty: not implemented
+ *   services: {...}            # the HTTP APIs the functions call (services.c)
  *   monitors: {...}            # what the monitor thread watches (monitors.c)
  *   alerts: {...}              # where its alerts go (monitors.c)
  *
@@ -48,7 +48,7 @@ static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "me
                                         "idle",    "queue",   "concurrency", "sandbox", NULL};
 static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "no_new_privs", NULL};
 static const char *const store_keys[] = {"kv", "blob", "queue", "topic", NULL};
-static const char *const environment_keys[] = {"target", "region", "stores", NULL};
+static const char *const environment_keys[] = {"target", "region", "stores", "services", NULL};
 static const char *const event_keys[] = {"schedule", "timezone", "handler", "missed", "overlap", NULL};
 /* The keys each source takes besides handler: (the source's own key first). */
 static const char *const queue_event_keys[] = {"queue",        "handler", "batch", "window", "visibility",
@@ -1379,25 +1379,8 @@ static int load_root(kumo__project *p, kumo__error *err)
         }
     }
 
-    /* Keys kumo will act on but does not yet: an empty one is allowed (a
-     * placeholder), anything in it is refused rather than ignored. */
-    static const struct {
-        const char *key, *what;
-    } later[] = {{"services", "kumo cannot call declared external services yet"}};
-    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
-        json_t *v = json_object_get(root, later[i].key);
-        if (v && !json_is_object(v) && !json_is_array(v)) {
-            kumo__doc_value_error(err, doc, root, later[i].key, "%s must be a mapping or a list", later[i].key);
-            return -EINVAL;
-        }
-        if (v && json_is_object(v) ? json_object_size(v) : json_array_size(v)) {
-            kumo__doc_value_error(err, doc, root, later[i].key,
-                                  "%s: is not implemented: %s, and a declaration that would do nothing is refused; "
-                                  "remove its entries",
-                                  later[i].key, later[i].what);
-            return -EINVAL;
-        }
-    }
+    if ((rc = kumo__project_load_services(p, err)) < 0)
+        return rc;
     return 0;
 oom:
     kumo__error_set(err, -ENOMEM, "out of memory");
@@ -1504,7 +1487,6 @@ void kumo__project_free(kumo__project *p)
         free(e->target);
         free(e->region);
     }
-    free(p->environments);
     for (size_t i = 0; i < p->nevents; i++) {
         kumo__event_decl *e = &p->events[i];
         kumo__schedule_free(e->compiled); /* before the zone it reads */
@@ -1525,11 +1507,23 @@ void kumo__project_free(kumo__project *p)
     }
     free(p->events);
     kumo__monitors_free(&p->monitors);
+    kumo__project_free_services(p);
+    free(p->environments);
     free(p->dir);
     free(p->name);
     free(p->api_path);
     kumo__doc_free(p->doc);
     free(p);
+}
+
+int kumo__parse_duration(const json_t *v, double *out)
+{
+    return parse_duration(v, out);
+}
+
+int kumo__parse_size(const json_t *v, size_t *out)
+{
+    return parse_size(v, out);
 }
 
 const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name)

@@ -14,6 +14,7 @@
 #include "openapi/openapi.h"
 #include "project/monitors.h"
 #include "project/schedule.h"
+#include "project/services.h"
 
 /* How a function unit runs: from defaults:, overridden per unit. */
 typedef struct kumo__tuning {
@@ -51,6 +52,8 @@ typedef struct kumo__environment {
     char *region;            /* region:; NULL when absent */
     kumo__store_url *stores; /* stores: NAME -> URL, in file order */
     size_t nstores;
+    struct kumo__service_url *services; /* services: NAME -> {url:} (project/services.h) */
+    size_t nservices;
 } kumo__environment;
 
 /* The kinds of store (stores: kv:, blob:, queue:, topic: in kumo.yaml). */
@@ -157,6 +160,8 @@ typedef struct kumo__project {
     kumo__event_decl *events; /* events:, in file order */
     size_t nevents;
     kumo__monitors_config monitors; /* monitors: and alerts: (project/monitors.h) */
+    struct kumo__service *services; /* services:, in file order (project/services.h) */
+    size_t nservices;
     kumo__doc *doc;
     int prebuilt; /* loaded by kumo__project_load_prebuilt */
 } kumo__project;
@@ -172,6 +177,10 @@ void kumo__project_free(kumo__project *p);
  * characters, 99 for longer ones: what "did you mean" suggestions use
  * (kumo.yaml's keys, monitors: names). */
 size_t kumo__edit_distance(const char *a, const char *b);
+/* kumo.yaml's durations ("10s", "500ms", "2m", a number of seconds; > 0)
+ * and sizes ("1Mi", "512Ki", a number of bytes; > 0): 0, or -1. */
+int kumo__parse_duration(const json_t *v, double *out);
+int kumo__parse_size(const json_t *v, size_t *out);
 /* The unit named `name`, or NULL. */
 const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name);
 

@@ -28,9 +28,11 @@
 #define KUMO__FRAME_MAX (64u << 20)
 
 enum kumo__frame_type {
-    KUMO__FRAME_REQUEST = 1,  /* gateway -> worker: one invocation */
-    KUMO__FRAME_RESPONSE = 2, /* worker -> gateway: its answer */
-    KUMO__FRAME_HELLO = 3,    /* worker -> gateway: loaded and ready (or KF_ERROR) */
+    KUMO__FRAME_REQUEST = 1,     /* gateway -> worker: one invocation */
+    KUMO__FRAME_RESPONSE = 2,    /* worker -> gateway: its answer */
+    KUMO__FRAME_HELLO = 3,       /* worker -> gateway: loaded and ready (or KF_ERROR) */
+    KUMO__FRAME_HTTP_CALL = 4,   /* worker -> gateway: an outbound HTTP call of the running invocation */
+    KUMO__FRAME_HTTP_RESULT = 5, /* gateway -> worker: its answer, with the call's id */
 };
 
 enum kumo__frame_tag {
@@ -56,6 +58,11 @@ enum kumo__frame_tag {
                               before its turn came, so its handler did not run */
     KF_STORE_SPAN = 25,    /* in a response, repeated: one store call the handler made while the
                               request was traced (proto/tracectx.h has the layout) */
+    KF_SERVICE = 26,       /* HTTP_CALL, HTTP_RESULT: the service's name */
+    KF_URL = 27,           /* HTTP_CALL: the path or absolute URL; HTTP_RESULT: the URL called, no query */
+    KF_TIMEOUT_MS = 28,    /* HTTP_CALL: u32, the caller's own timeout (0: none) */
+    KF_RETRIES = 29,       /* HTTP_CALL: u32 */
+    KF_ERRCODE = 30,       /* HTTP_RESULT: u32, minus the KUMO_E* code, with KF_ERROR's message */
 };
 
 typedef struct kumo__frame_header {

@@ -63,12 +63,14 @@
 
 typedef struct iov_list {
     h2o_iovec_t v[WRITE_MAX];
+    void *own[WRITE_MAX]; /* NULL: a call's frame (borrowed); else an HTTP result, freed once written */
     size_t n;
 } iov_list;
 
 typedef struct worker {
-    pid_t pid;    /* 0 until the fork server says which */
-    uint32_t tag; /* the fork server's request tag */
+    uint64_t serial; /* unique in the pool: outbound calls' answers find their worker by it */
+    pid_t pid;       /* 0 until the fork server says which */
+    uint32_t tag;    /* the fork server's request tag */
     h2o_socket_t *sock;
     int ready;               /* hello received */
     int killed_timeout;      /* we SIGKILLed it for a deadline */
@@ -98,8 +100,17 @@ typedef struct dying {
     struct dying *next;
 } dying;
 
+/* What an outbound HTTP call holds while the gateway's egress runs it:
+ * the pool may be gone by the time the answer comes (pool NULL). */
+struct kumo__pool_anchor {
+    kumo__pool *pool;
+    unsigned refs; /* the pool's, and one per call in flight; loop thread only */
+};
+
 struct kumo__pool {
     h2o_evloop_t *loop;
+    kumo__pool_anchor *anchor;
+    uint64_t next_serial;
     /* Frames for workers are written once per turn of the loop, after
      * every request that turn brought is dispatched: a worker sent several
      * calls gets them with one write and one wakeup. */
@@ -285,6 +296,10 @@ static void reap(kumo__pool *p, int force, uint64_t now_ms)
  * (nothing is written any more), so no write outlives its frame. */
 static void drop_iovs(iov_list *l)
 {
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->own[i]);
+        l->own[i] = NULL;
+    }
     l->n = 0;
 }
 
@@ -463,8 +478,76 @@ static void send_call(worker *w, kumo__call *call)
     p->ninflight++;
     if (w->pending.n == WRITE_MAX) /* cannot happen while concurrency <= WRITE_MAX */
         flush(w);
+    w->pending.own[w->pending.n] = NULL;
     w->pending.v[w->pending.n++] = h2o_iovec_init(call->frame.buf, call->frame.len);
     flush_soon(p);
+}
+
+void kumo__pool_anchor_release(kumo__pool_anchor *a)
+{
+    if (a && --a->refs == 0) {
+        if (a->pool)
+            a->pool->anchor = NULL;
+        free(a);
+    }
+}
+
+/* Hands the frame to the worker's writes; 0, or -1 (it is gone, or has
+ * more frames queued than a well-behaved worker could cause). */
+static int queue_owned(worker *w, const void *frame, size_t len)
+{
+    if (w->dead || w->sock == NULL || w->pending.n == WRITE_MAX)
+        return -1;
+    char *copy = malloc(len ? len : 1);
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, frame, len);
+    w->pending.own[w->pending.n] = copy;
+    w->pending.v[w->pending.n++] = h2o_iovec_init(copy, len);
+    flush_soon(w->pool);
+    return 0;
+}
+
+void kumo__pool_http_answer(kumo__pool_anchor *a, uint64_t worker_serial, const void *frame, size_t len)
+{
+    if (a == NULL || a->pool == NULL)
+        return;
+    for (worker *w = a->pool->workers; w; w = w->next)
+        if (w->serial == worker_serial) {
+            queue_owned(w, frame, len);
+            return;
+        }
+}
+
+/* A worker's outbound HTTP call: to the gateway's egress, or refused at
+ * once when the pool has none. */
+static void on_http_call(worker *w, const kumo__frame_header *h, const char *payload, size_t len)
+{
+    kumo__pool *p = w->pool;
+    if (w->ninflight == 0) {
+        worker_lost(w, "sent an HTTP call with no invocation running", LOST_MISBEHAVED);
+        return;
+    }
+    if (p->cfg.on_http_call == NULL) {
+        kumo__frame_writer fw = {0};
+        kumo__frame_begin(&fw, 0, KUMO__FRAME_HTTP_RESULT, h->id);
+        kumo__frame_put_u32(&fw, KF_ERRCODE, 1008); /* KUMO_EDENIED */
+        kumo__frame_put_str(&fw, KF_ERROR,
+                            "this runtime makes no outbound calls; declare the service in kumo.yaml "
+                            "services:");
+        if (kumo__frame_end(&fw) == 0)
+            queue_owned(w, fw.buf, fw.len);
+        kumo__frame_writer_free(&fw);
+        return;
+    }
+    if (p->anchor == NULL) {
+        if ((p->anchor = calloc(1, sizeof(*p->anchor))) == NULL)
+            return; /* the worker's own wait gives up at its deadline */
+        p->anchor->pool = p;
+        p->anchor->refs = 1;
+    }
+    p->anchor->refs++;
+    p->cfg.on_http_call(p->cfg.http_ctx, p->anchor, w->serial, h->id, payload, len);
 }
 
 /* A worker from the fork server learns its pid after its first calls
@@ -482,6 +565,10 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
     kumo__frame_reader r;
     kumo__frame_field f;
 
+    if (h->type == KUMO__FRAME_HTTP_CALL) {
+        on_http_call(w, h, payload, len);
+        return;
+    }
     if (h->type == KUMO__FRAME_HELLO) {
         const char *error = NULL;
         size_t elen = 0;
@@ -646,6 +733,7 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     w->pid = pid;
     w->tag = tag;
     w->pool = p;
+    w->serial = ++p->next_serial;
     w->spawned_us = spawn_start;
     w->last_used_ms = kumo__mono_ms();
     w->sock = h2o_evloop_socket_create(p->loop, sv[0], 0);
@@ -993,6 +1081,10 @@ void kumo__pool_destroy(kumo__pool *p, int grace_ms)
     if (h2o_timeout_is_linked(&p->flush_entry))
         h2o_timeout_unlink(&p->flush_entry);
     h2o_timeout_dispose(p->loop, &p->flush_timeout);
+    if (p->anchor) { /* calls still out answer to nobody */
+        p->anchor->pool = NULL;
+        kumo__pool_anchor_release(p->anchor);
+    }
     free(p->unit_name);
     free(p);
 }

@@ -211,6 +211,10 @@ struct kumo__call {
     kumo__call *next; /* the pool's queue, or its worker's in-flight list */
 };
 
+/* What a worker's outbound HTTP call holds on its pool (the answer may
+ * come after the pool is gone): counted, on the pool's loop thread. */
+typedef struct kumo__pool_anchor kumo__pool_anchor;
+
 typedef struct kumo__pool_config {
     const char *unit_name;
     const kumo__tuning *tuning; /* min, max, idle, concurrency, queue, memory, sandbox */
@@ -223,6 +227,14 @@ typedef struct kumo__pool_config {
      * NULL: nobody listens. */
     void (*on_ready)(void *ctx, const char *unit_name, uint64_t init_us);
     void *ready_ctx;
+    /* A worker's outbound HTTP call (a KUMO__FRAME_HTTP_CALL payload, valid
+     * during the call): the callee owns one reference of `anchor`, and
+     * answers with kumo__pool_http_answer(anchor, worker, frame) on this
+     * loop's thread, then kumo__pool_anchor_release. NULL: every call is
+     * refused (KUMO_EDENIED). */
+    void (*on_http_call)(void *ctx, kumo__pool_anchor *anchor, uint64_t worker, uint32_t id, const char *payload,
+                         size_t len);
+    void *http_ctx;
 } kumo__pool_config;
 
 #define KUMO__HIST_BUCKETS 104
@@ -240,6 +252,10 @@ typedef struct kumo__pool_stats {
 void kumo__tuning_layers(const kumo__tuning *t, char *out, size_t len);
 
 kumo__pool *kumo__pool_create(struct st_h2o_evloop_t *loop, const kumo__pool_config *cfg);
+/* Writes a whole KUMO__FRAME_HTTP_RESULT frame (copied) to the worker
+ * `worker` of the anchor's pool; nothing when either is gone. */
+void kumo__pool_http_answer(kumo__pool_anchor *anchor, uint64_t worker, const void *frame, size_t len);
+void kumo__pool_anchor_release(kumo__pool_anchor *anchor);
 /* Admits a call: to a worker with room, else a new worker (up to max),
  * else the bounded queue. 0, or -EAGAIN when the queue is full (answer 503),
  * -EBUSY when the function is at its concurrency limit and has no queue

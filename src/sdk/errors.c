@@ -17,6 +17,7 @@ const char *kumo_strerror(int code)
     case KUMO_EINVAL: return "invalid argument";
     case KUMO_ENOMEM: return "out of memory";
     case KUMO_EIO: return "backend I/O error";
+    case KUMO_EDENIED: return "destination not declared; declare the service in kumo.yaml services:";
     default: return "unknown error";
     }
 }

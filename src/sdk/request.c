@@ -87,6 +87,7 @@ void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res
             fn(d->arg);
         }
         ctx->store_error[0] = '\0';
+        ctx->http_error[0] = '\0';
         ctx->traceparent = NULL;
         ctx->trace_sampled = 0;
         ctx->store_calls = NULL;

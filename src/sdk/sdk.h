@@ -94,6 +94,9 @@ struct kumo_response {
 #define KUMO__RESPONSE_HEADERS_MAX 100
 /* a log line's ceiling, KUMO__LOG_LINE_MAX, is base/log.h's */
 
+struct kumo__http_call;
+struct kumo__http_result;
+
 struct kumo_ctx {
     kumo__arena arena;
     const char *request_id;
@@ -123,6 +126,13 @@ struct kumo_ctx {
      * valid while store_span_set, which kumo__trace_store_begin clears. */
     uint8_t store_span_id[8];
     int store_span_set;
+    /* Outbound HTTP (sdk/http.c): the last failed call's message, and how
+     * calls leave this process: through the gateway (the local adapter
+     * sets http_transport: a KF_HTTP_CALL frame) or, when NULL, in process
+     * with libcurl against the services kumo__http_services_set gave. */
+    char http_error[256];
+    int (*http_transport)(kumo_ctx *ctx, const struct kumo__http_call *call, struct kumo__http_result *out);
+    void *http_transport_data;
 };
 
 /* Prepares ctx/req/res for one invocation (arena must be initialised). */
@@ -505,6 +515,109 @@ int kumo__sqs_queue_arn(kumo__queue *kq, const char *topic_arn, char **arn);
 /* Redis and PostgreSQL (stores/redis.c, redis_queue.c, postgres.c, postgres_queue.c). */
 extern const kumo__kv_driver kumo__kv_redis_driver, kumo__kv_postgres_driver;
 extern const kumo__queue_driver kumo__queue_redis_driver, kumo__queue_postgres_driver;
+
+/* ---- outbound HTTP (sdk/http.c): the one implementation of the rules ----
+ *
+ * The gateway's egress thread (kumo up) and the SDK in process (kumo-host)
+ * both run a call through a kumo__http_exchange: resolve the destination
+ * against the declared services (the allow-list), set up a libcurl easy
+ * handle for each attempt (deadline, size ceiling, headers, no redirects,
+ * http and https only), and decide after each attempt whether to retry. */
+
+/* A service as the gateway or kumo-host placed it (project/services.h's
+ * target, secrets expanded). Borrowed strings. */
+typedef struct kumo__http_service {
+    const char *name;
+    const char *url;            /* base URL, no trailing '/' */
+    const char *const *headers; /* name, value, ...: 2 * nheaders */
+    size_t nheaders;
+    uint32_t timeout_ms; /* 0: none */
+    size_t max_response;
+} kumo__http_service;
+
+/* One call as the handler asked for it. Borrowed strings; headers are
+ * 2 * nheaders (name, value). */
+typedef struct kumo__http_call {
+    const char *method, *service, *url;
+    const char *const *headers;
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    uint64_t deadline_ms; /* epoch ms; 0: none */
+    uint32_t timeout_ms, retries;
+} kumo__http_call;
+
+#define KUMO__HTTP_HEADERS_MAX 100      /* request or response header fields */
+#define KUMO__HTTP_HEAD_MAX (64u << 10) /* a response's header block */
+#define KUMO__HTTP_URL_MAX 8192
+#define KUMO__HTTP_RETRIES_MAX 10
+
+/* What a call produced: an error (0, or KUMO_E* with message), else the
+ * status, headers ("name\0value\0" * nheaders in head, names lower case)
+ * and body. service and url (no query) name what was called, for spans
+ * and logs. Owned by whoever filled it: kumo__http_result_free. */
+typedef struct kumo__http_result {
+    int error;
+    char message[256];
+    int status;
+    char *body;
+    size_t body_len;
+    char *head;
+    size_t head_len, nheaders;
+    char service[64];
+    char url[256];
+} kumo__http_result;
+void kumo__http_result_free(kumo__http_result *r);
+
+/* Whether `a` and `b` have the same origin (scheme, host, port; default
+ * ports filled in, case ignored): 1 or 0 (also for a URL that is not
+ * http(s) with a host). */
+int kumo__http_same_origin(const char *a, const char *b);
+/* The allow-list: the URL a call goes to (malloc'd into *url) and its
+ * service (*svc), or KUMO_EDENIED / KUMO_EINVAL with msg saying what to do. */
+int kumo__http_resolve(const kumo__http_service *svcs, size_t n, const kumo__http_call *c, char **url,
+                       const kumo__http_service **svc, char *msg, size_t msglen);
+/* The URL without its query and fragment (what spans and logs show),
+ * into buf. */
+void kumo__http_url_for_logs(const char *url, char *buf, size_t len);
+
+struct kumo__http_exchange;
+typedef struct kumo__http_exchange kumo__http_exchange;
+/* Starts an exchange for call c against svcs (copied: c may go away).
+ * NULL only when out of memory; a refused call is an exchange that is
+ * already done (kumo__http_exchange_next returns -1 at once). */
+kumo__http_exchange *kumo__http_exchange_new(const kumo__http_service *svcs, size_t n, const kumo__http_call *c);
+/* The easy handle for the next attempt (set up, not started), or NULL
+ * when the exchange is done (the result is in). */
+void *kumo__http_exchange_easy(kumo__http_exchange *x);
+/* An attempt ended with libcurl's code: -1 when the exchange is done, else
+ * the milliseconds to wait before the next attempt (a retry). */
+long kumo__http_exchange_attempt_done(kumo__http_exchange *x, int curl_code);
+/* The result (moved out: the exchange keeps nothing). */
+void kumo__http_exchange_result(kumo__http_exchange *x, kumo__http_result *out);
+/* Lends the exchange an easy handle to use instead of making one (its
+ * connection cache is what makes a later call reuse a connection): reset,
+ * never cleaned up, when the exchange is freed; the lender keeps it.
+ * Before the first attempt only. */
+void kumo__http_exchange_lend(kumo__http_exchange *x, void *easy);
+/* The easy handle the exchange made or was lent (NULL before its first attempt). */
+void *kumo__http_exchange_handle(kumo__http_exchange *x);
+void kumo__http_exchange_free(kumo__http_exchange *x);
+/* A whole exchange, blocking, with one easy handle (in process). */
+void kumo__http_perform(const kumo__http_service *svcs, size_t n, const kumo__http_call *c, kumo__http_result *out);
+
+/* The services calls in this process may reach (kumo-host; tests): copied.
+ * Not thread-safe against calls in flight: set once at start. */
+int kumo__http_services_set(const kumo__http_service *svcs, size_t n);
+
+/* The frames: a call (worker -> gateway) and a result (gateway -> worker). */
+void kumo__http_call_put(struct kumo__frame_writer *w, uint32_t id, const kumo__http_call *c);
+/* Decodes a KUMO__FRAME_HTTP_CALL payload into *c, whose strings are
+ * copies in *mem (the caller frees it). 0, -EPROTO or -ENOMEM. */
+int kumo__http_call_read(const char *payload, size_t len, kumo__http_call *c, char **mem);
+void kumo__http_result_put(struct kumo__frame_writer *w, uint32_t id, const kumo__http_result *r);
+/* Decodes a KUMO__FRAME_HTTP_RESULT payload into *r (malloc'd copies). */
+int kumo__http_result_read(const char *payload, size_t len, kumo__http_result *r);
 
 /* ---- the local adapter (kumo's runtime): see adapters/local.c ---------- */
 

@@ -6,6 +6,11 @@
  * One invocation at a time, in order: the gateway may send requests ahead
  * (they wait in the socket), and each answer is written before the next
  * request is read, so a crash fails only the call that was running.
+ *
+ * A handler's outbound HTTP call (sdk/http.c) is a KUMO__FRAME_HTTP_CALL
+ * written to the same socket; the worker then blocks for the gateway's
+ * KUMO__FRAME_HTTP_RESULT. Requests sent ahead that arrive meanwhile are
+ * kept, in order, and run after the current one.
  */
 #include "sdk/sdk.h"
 
@@ -126,6 +131,170 @@ static int next_frame(int fd, inbuf *in, kumo__frame_header *h, char **payload, 
         else if (errno != EINTR)
             return -errno;
     }
+}
+
+/* The outbound HTTP transport: the socket, the frame being served (its
+ * bytes stay where the request's strings point), and what arrives behind
+ * it while a call waits (side: requests sent ahead, in order). */
+typedef struct egress_conn {
+    int fd;
+    inbuf *in;
+    size_t cur;  /* bytes of the current frame at in->start */
+    char *saved; /* the byte its NUL covers */
+    inbuf side;
+    uint32_t next_id;
+    kumo__frame_writer w;
+} egress_conn;
+
+static int write_full(int fd, const void *buf, size_t len);
+
+/* Moves what the inbuf holds behind the current frame to side. */
+static int egress_take_tail(egress_conn *ec)
+{
+    inbuf *in = ec->in;
+    if (in->len <= ec->cur)
+        return 0;
+    size_t n = in->len - ec->cur;
+    if (ec->side.len + n + 1 > ec->side.cap) {
+        char *nb = realloc(ec->side.buf, ec->side.len + n + 1 + INBUF_READ);
+        if (nb == NULL)
+            return -ENOMEM;
+        ec->side.buf = nb;
+        ec->side.cap = ec->side.len + n + 1 + INBUF_READ;
+    }
+    char *src = in->buf + in->start + ec->cur;
+    memcpy(ec->side.buf + ec->side.len, src, n);
+    ec->side.buf[ec->side.len] = *ec->saved; /* the real first byte */
+    ec->side.len += n;
+    in->len = ec->cur;
+    return 0;
+}
+
+/* Looks through side for the result `id`: 1 and *r when there, 0 when
+ * more bytes are needed, negative on a protocol error. Stale results
+ * (a call given up on earlier) are dropped; requests stay. */
+static int egress_find(egress_conn *ec, uint32_t id, kumo__http_result *r)
+{
+    size_t off = 0;
+    while (off + KUMO__FRAME_HEADER_SIZE <= ec->side.len) {
+        kumo__frame_header h;
+        int rc = kumo__frame_header_decode(ec->side.buf + off, ec->side.len - off, 0, &h);
+        if (rc != 0)
+            return rc == -EAGAIN ? 0 : rc;
+        size_t n = KUMO__FRAME_HEADER_SIZE + (size_t)h.length;
+        if (ec->side.len - off < n)
+            return 0;
+        if (h.type == KUMO__FRAME_REQUEST) {
+            off += n;
+            continue;
+        }
+        if (h.type != KUMO__FRAME_HTTP_RESULT)
+            return -EPROTO;
+        int mine = h.id == id;
+        if (mine && kumo__http_result_read(ec->side.buf + off + KUMO__FRAME_HEADER_SIZE, h.length, r) != 0)
+            return -EPROTO;
+        memmove(ec->side.buf + off, ec->side.buf + off + n, ec->side.len - off - n);
+        ec->side.len -= n;
+        if (mine)
+            return 1;
+    }
+    return 0;
+}
+
+static int egress_transport(kumo_ctx *ctx, const kumo__http_call *call, kumo__http_result *r)
+{
+    egress_conn *ec = ctx->http_transport_data;
+    int rc;
+    memset(r, 0, sizeof *r);
+    if ((rc = egress_take_tail(ec)) != 0)
+        goto fail;
+    uint32_t id = ++ec->next_id;
+    kumo__frame_reset(&ec->w);
+    kumo__http_call_put(&ec->w, id, call);
+    if ((rc = kumo__frame_end(&ec->w)) != 0) {
+        snprintf(r->message, sizeof r->message, "the call is over the frame limit (64 MiB)");
+        r->error = KUMO_ETOOBIG;
+        return r->error;
+    }
+    if ((rc = write_full(ec->fd, ec->w.buf, ec->w.len)) != 0)
+        goto fail;
+    for (;;) {
+        if ((rc = egress_find(ec, id, r)) != 0) {
+            if (rc == 1)
+                return r->error;
+            goto fail;
+        }
+        /* The gateway answers by the deadline; this wait is only a
+         * backstop (a gateway that went away, a lost frame). */
+        int wait = -1;
+        if (call->deadline_ms) {
+            int64_t left = kumo_ctx_remaining_ms(ctx);
+            wait = (int)(left > 600000 ? 600000 : left) + 2000;
+        }
+        struct pollfd p = {.fd = ec->fd, .events = POLLIN};
+        int pr = poll(&p, 1, wait);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0) {
+            snprintf(r->message, sizeof r->message, "no answer from the gateway before the deadline");
+            r->error = KUMO_ETIMEDOUT;
+            return r->error;
+        }
+        if (ec->side.len + INBUF_READ + 1 > ec->side.cap) {
+            char *nb = realloc(ec->side.buf, ec->side.len + 2 * INBUF_READ + 1);
+            if (nb == NULL) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            ec->side.buf = nb;
+            ec->side.cap = ec->side.len + 2 * INBUF_READ + 1;
+        }
+        ssize_t n = recv(ec->fd, ec->side.buf + ec->side.len, ec->side.cap - ec->side.len - 1, MSG_DONTWAIT);
+        if (n < 0 && errno == ENOTSOCK)
+            n = read(ec->fd, ec->side.buf + ec->side.len, ec->side.cap - ec->side.len - 1);
+        if (n == 0) {
+            rc = -EPIPE;
+            goto fail;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                continue;
+            rc = -errno;
+            goto fail;
+        }
+        ec->side.len += (size_t)n;
+    }
+fail:
+    snprintf(r->message, sizeof r->message, "the call could not go through the gateway: %s", strerror(-rc));
+    r->error = KUMO_EUNAVAILABLE;
+    return r->error;
+}
+
+/* After the invocation: what side holds goes back behind the inbuf's
+ * unread bytes (it came later on the socket). */
+static int egress_give_back(egress_conn *ec)
+{
+    inbuf *in = ec->in;
+    if (ec->side.len == 0)
+        return 0;
+    if (in->start + in->len + ec->side.len + 1 > in->cap) {
+        if (in->start > 0) {
+            memmove(in->buf, in->buf + in->start, in->len);
+            in->start = 0;
+        }
+        size_t want = in->len + ec->side.len + 1 + INBUF_READ;
+        if (want > in->cap) {
+            char *nb = realloc(in->buf, want);
+            if (nb == NULL)
+                return -ENOMEM;
+            in->buf = nb;
+            in->cap = want;
+        }
+    }
+    memcpy(in->buf + in->start + in->len, ec->side.buf, ec->side.len);
+    in->len += ec->side.len;
+    ec->side.len = 0;
+    return 0;
 }
 
 static void inbuf_consume(inbuf *in, const kumo__frame_header *h, char saved)
@@ -368,13 +537,19 @@ int kumo__local_serve(int fd, void *unit, const char *function)
     inbuf in = {0};
     int rc;
 
+    egress_conn ec = {.fd = fd, .in = &in};
+
     memset(&ctx, 0, sizeof(ctx));
     kumo__arena_init(&ctx.arena);
+    ctx.http_transport = egress_transport;
+    ctx.http_transport_data = &ec;
     for (;;) {
         kumo__frame_header h;
         char *payload = NULL, saved = 0;
         if ((rc = next_frame(fd, &in, &h, &payload, &saved)) <= 0)
             break;
+        ec.cur = KUMO__FRAME_HEADER_SIZE + (size_t)h.length;
+        ec.saved = &saved;
         if (h.type != KUMO__FRAME_REQUEST) {
             rc = -EPROTO;
             break;
@@ -428,6 +603,8 @@ int kumo__local_serve(int fd, void *unit, const char *function)
         }
         kumo__invocation_clear(&ctx, &req, &res);
         inbuf_consume(&in, &h, saved);
+        if ((rc = egress_give_back(&ec)) != 0)
+            break;
         /* Each answer is written before the next request starts, even
          * when that one is already here: should the next crash or hang,
          * the gateway has every answer before it, so it knows that the
@@ -441,6 +618,8 @@ int kumo__local_serve(int fd, void *unit, const char *function)
     }
     kumo__arena_free(&ctx.arena);
     kumo__frame_writer_free(&w);
+    kumo__frame_writer_free(&ec.w);
+    free(ec.side.buf);
     cache_free(&hc);
     free(in.buf);
     return rc < 0 ? rc : 0;

@@ -324,9 +324,42 @@ static const struct {
      "handler: todos.purge}\n  purge: {schedule: \"0 4 * * *\", handler: "
      "todos.purge}\n",
      "kumo.yaml:7:3: duplicate key 'purge' (first at line 6, column 3); remove one"},
+    /* services: (issue 15; project/services.c) */
     {"name: x\napi: api.yaml\nservices: [stripe]\n",
-     "kumo.yaml:3:11: services: is not implemented: kumo cannot call declared external services yet, and a "
-     "declaration that would do nothing is refused; remove its entries"},
+     "kumo.yaml:3:11: services must be a mapping of name -> {spec:, url:, headers:, timeout:, ...}"},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {spec: api.yaml, url: \"https://pay.example/v1\", timeout: 2s, "
+     "max_response: 2Mi, headers: {Authorization: \"Bearer ${env:PAY_TOKEN}\", X-Client: kumo}, mock: {mode: "
+     "stateful, seed: 7}}\nenvironments:\n  prod: {services: {pay: {url: \"https://pay.prod.example\"}}}\n",
+     ""},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {spec: api.yaml, headers: {Authorization: \"Bearer sk_live_1\"}}\n",
+     "kumo.yaml:4:50: services.pay.headers.Authorization is a credential written in kumo.yaml; put it in the "
+     "environment: ${env:NAME} (or a mounted file: ${file:PATH}), e.g. \"Bearer ${env:PAY_TOKEN}\""},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {spec: api.yaml, headers: {X-Api-Key: abc}}\n",
+     "kumo.yaml:4:46: services.pay.headers.X-Api-Key is a credential written in kumo.yaml; put it in the "
+     "environment: ${env:NAME} (or a mounted file: ${file:PATH}), e.g. \"Bearer ${env:PAY_TOKEN}\""},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {spec: api.yaml, headers: {X-Token: \"${vault:x}\"}}\n",
+     "kumo.yaml:4:44: services.pay.headers.X-Token: a reference is ${env:NAME} or ${file:PATH}; '$' followed by '{' "
+     "starts one"},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {url: \"https://pay.example\"}\n",
+     "kumo.yaml:4:3: services.pay has no spec:; give the service's OpenAPI document, a file in the project (spec: "
+     "services/pay.yaml)"},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {spec: api.yaml, url: \"ftp://pay.example\"}\n",
+     "kumo.yaml:4:30: services.pay.url must be an http:// or https:// URL with a host and no credentials, like "
+     "https://api.example.com/v1"},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {spec: api.yaml, url: \"https://u:p@pay.example\"}\n",
+     "kumo.yaml:4:30: services.pay.url must be an http:// or https:// URL with a host and no credentials, like "
+     "https://api.example.com/v1"},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {spec: api.yaml, retry: 3}\n",
+     "kumo.yaml:4:25: unknown key 'retry' in services.pay; expected one of: spec, url, headers, timeout, "
+     "max_response, mock"},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {spec: api.yaml, mock: {mode: live}}\n",
+     "kumo.yaml:4:38: services.pay.mock.mode must be static, stateful, replay or record"},
+    {"name: x\napi: api.yaml\nservices:\n  Pay: {spec: api.yaml}\n",
+     "kumo.yaml:4:3: service name 'Pay' must be made of a-z, 0-9, '_' and '-' (like payments)"},
+    {"name: x\napi: api.yaml\nservices:\n  pay: {spec: api.yaml}\nenvironments:\n  prod: {services: {shop: {url: "
+     "\"https://x.example\"}}}\n",
+     "kumo.yaml:6:21: environments.prod.services.shop: service 'shop' is not declared under services:; add it there "
+     "(with its spec:), or remove it here"},
     {"name: x\napi: missing.yaml\n",
      "kumo.yaml:2:6: api 'missing.yaml' is not a file (looked for DIR/missing.yaml); fix the path or create the file"},
     {"name: x\napi: api.yaml\nname: y\n",
@@ -349,7 +382,7 @@ static const struct {
      "kumo.yaml:4:8: environments.dev must be a mapping with target:, region: or stores:"},
     {"name: x\napi: api.yaml\nenvironments:\n  dev: {stroes: {}}\n",
      "kumo.yaml:4:9: unknown key 'stroes' in environments.dev (did you mean 'stores'?); expected one of: target, "
-     "region, stores"},
+     "region, stores, services"},
     {"name: x\napi: api.yaml\nenvironments:\n  prod: {target: 7}\n",
      "kumo.yaml:4:18: environments.prod.target must be a deploy target name like aws"},
     {"name: x\napi: api.yaml\nenvironments:\n  prod: {region: \"\"}\n",
