@@ -334,7 +334,7 @@ typedef struct frame {
     int has_key; /* a mapping's key is pending: keys[depth] holds it */
     size_t key_len;
     int key_line, key_col;
-    void *last; /* a mapping's last pair (its iterator): the next one follows it */
+    void *last;    /* a mapping's last pair (its iterator): the next one follows it */
     char *anchor;  /* the container's anchor, owned */
     size_t weight; /* nodes in the subtree with aliases expanded */
     size_t bytes;  /* its text with aliases expanded (about its JSON size) */
