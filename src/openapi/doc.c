@@ -78,8 +78,9 @@ static int pos_reserve(kumo__doc *d, size_t text_len)
     return 0;
 }
 
-/* Records where `key` starts; when a key is met twice (it cannot be on a
- * successful load: nodes are freed only on errors), the first one counts. */
+/* Records where `key` starts. A key is met once on a successful load
+ * (nodes are freed only on errors, so no address comes back); while
+ * loading, a look-up finds the first entry for it. */
 static int pos_put(kumo__doc *d, const void *key, int line, int col)
 {
     if (d->npos == d->cap) {
