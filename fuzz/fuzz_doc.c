@@ -46,11 +46,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int frc = load_as_file(data, size, &fdoc, &ferr);
     if (frc != -1 || fdoc) {
         int l1 = 0, c1 = 0, l2 = 0, c2 = 0;
-        if ((rc == 0) != (frc == 0) ||
-            (rc == 0 && (!json_equal(kumo__doc_root(doc), kumo__doc_root(fdoc)) ||
-                         kumo__doc_pos(doc, kumo__doc_root(doc), &l1, &c1) !=
-                             kumo__doc_pos(fdoc, kumo__doc_root(fdoc), &l2, &c2) ||
-                         l1 != l2 || c1 != c2))) {
+        if ((rc == 0) != (frc == 0) || (rc == 0 && (!json_equal(kumo__doc_root(doc), kumo__doc_root(fdoc)) ||
+                                                    kumo__doc_pos(doc, kumo__doc_root(doc), &l1, &c1) !=
+                                                        kumo__doc_pos(fdoc, kumo__doc_root(fdoc), &l2, &c2) ||
+                                                    l1 != l2 || c1 != c2))) {
             fprintf(stderr, "parsed from memory: %d %s\nloaded from a file: %d %s\n", rc, err.msg, frc, ferr.msg);
             abort();
         }
