@@ -45,64 +45,6 @@ static int in_list(const char *s, const char *const *list)
     return 0;
 }
 
-static void join(const char *const *list, char *buf, size_t size)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    for (const char *const *a = list; *a && len < size; a++) {
-        int n = snprintf(buf + len, size - len, "%s%s", a == list ? "" : ", ", *a);
-        if (n < 0)
-            break;
-        len += (size_t)n;
-    }
-}
-
-static int check_keys(const kumo__doc *doc, json_t *obj, const char *const *allowed, const char *where,
-                      kumo__error *err)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        if (in_list(key, allowed))
-            continue;
-        char list[512];
-        join(allowed, list, sizeof(list));
-        kumo__doc_key_error(err, doc, obj, key, "unknown key '%s' in %s; expected one of: %s", key, where, list);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-/* "500ms", "2s", "5m", "1h" or a number of seconds; >= 0. */
-static int parse_duration(const json_t *v, double *out)
-{
-    double x;
-    if (json_is_number(v)) {
-        x = json_number_value(v);
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        if (!(*s >= '0' && *s <= '9'))
-            return -1;
-        x = strtod(s, &end);
-        if (strcmp(end, "ms") == 0)
-            x /= 1000;
-        else if (strcmp(end, "m") == 0)
-            x *= 60;
-        else if (strcmp(end, "h") == 0)
-            x *= 3600;
-        else if (strcmp(end, "s") != 0 && !(*end == '\0' && x == 0))
-            return -1;
-    } else {
-        return -1;
-    }
-    if (!(x >= 0) || !isfinite(x))
-        return -1;
-    *out = x;
-    return 0;
-}
-
 /* "5%", "0.5%": a share, 0..1 into *out. */
 static int parse_percent(const json_t *v, double *out)
 {
@@ -127,7 +69,7 @@ static int load_bounds(const kumo__doc *doc, json_t *obj, const char *where, kum
                         where);
         return -EINVAL;
     }
-    int rc = check_keys(doc, obj, bounds_keys, where, err);
+    int rc = kumo__check_keys(doc, obj, bounds_keys, where, err);
     if (rc < 0)
         return rc;
     for (int q = 0; q < KUMO__MON_QUANTILES; q++) {
@@ -139,7 +81,7 @@ static int load_bounds(const kumo__doc *doc, json_t *obj, const char *where, kum
             b->latency_s[q] = 0;
             continue;
         }
-        if (parse_duration(v, &d) < 0 || d < 0.0001 || d > 3600) {
+        if (kumo__parse_duration0(v, &d) < 0 || d < 0.0001 || d > 3600) {
             kumo__doc_value_error(err, doc, obj, kumo__mon_quantile_key[q],
                                   "%s.%s must be a duration from 100us to 1h (like 250ms), or false to not watch it",
                                   where, kumo__mon_quantile_key[q]);
@@ -157,7 +99,7 @@ static int load_bounds(const kumo__doc *doc, json_t *obj, const char *where, kum
         return -EINVAL;
     }
     v = json_object_get(obj, "window");
-    if (v && (parse_duration(v, &b->window_s) < 0 || b->window_s < 1 || b->window_s > 3600)) {
+    if (v && (kumo__parse_duration0(v, &b->window_s) < 0 || b->window_s < 1 || b->window_s > 3600)) {
         kumo__doc_value_error(err, doc, obj, "window", "%s.window must be a duration from 1s to 1h (like 5m)", where);
         return -EINVAL;
     }
@@ -199,17 +141,19 @@ static int load_probes(const kumo__doc *doc, json_t *monitors, json_t *obj, kumo
                               "monitors.probes must be a mapping (interval:, timeout:) or false");
         return -EINVAL;
     }
-    int rc = check_keys(doc, obj, probes_keys, "monitors.probes", err);
+    int rc = kumo__check_keys(doc, obj, probes_keys, "monitors.probes", err);
     if (rc < 0)
         return rc;
     json_t *v = json_object_get(obj, "interval");
-    if (v && (parse_duration(v, &c->probe_interval_s) < 0 || c->probe_interval_s < 1 || c->probe_interval_s > 86400)) {
+    if (v && (kumo__parse_duration0(v, &c->probe_interval_s) < 0 || c->probe_interval_s < 1 ||
+              c->probe_interval_s > 86400)) {
         kumo__doc_value_error(err, doc, obj, "interval",
                               "monitors.probes.interval must be a duration from 1s to 24h (like 30s)");
         return -EINVAL;
     }
     v = json_object_get(obj, "timeout");
-    if (v && (parse_duration(v, &c->probe_timeout_s) < 0 || c->probe_timeout_s < 0.001 || c->probe_timeout_s > 60)) {
+    if (v &&
+        (kumo__parse_duration0(v, &c->probe_timeout_s) < 0 || c->probe_timeout_s < 0.001 || c->probe_timeout_s > 60)) {
         kumo__doc_value_error(err, doc, obj, "timeout",
                               "monitors.probes.timeout must be a duration from 1ms to 60s (like 2s)");
         return -EINVAL;
@@ -223,7 +167,7 @@ static int load_alerts(const kumo__doc *doc, json_t *root_alerts, kumo__monitors
         kumo__doc_error(err, doc, root_alerts, "alerts must be a mapping (webhooks:, for:, resend:)");
         return -EINVAL;
     }
-    int rc = check_keys(doc, root_alerts, alerts_keys, "alerts", err);
+    int rc = kumo__check_keys(doc, root_alerts, alerts_keys, "alerts", err);
     if (rc < 0)
         return rc;
     json_t *hooks = json_object_get(root_alerts, "webhooks");
@@ -254,14 +198,14 @@ static int load_alerts(const kumo__doc *doc, json_t *root_alerts, kumo__monitors
         c->nwebhooks++;
     }
     json_t *v = json_object_get(root_alerts, "for");
-    if (v && (parse_duration(v, &c->for_s) < 0 || c->for_s > 86400)) {
+    if (v && (kumo__parse_duration0(v, &c->for_s) < 0 || c->for_s > 86400)) {
         kumo__doc_value_error(err, doc, root_alerts, "for",
                               "alerts.for must be a duration from 0s to 24h (like 1m): how long a condition holds "
                               "before its alert fires");
         return -EINVAL;
     }
     v = json_object_get(root_alerts, "resend");
-    if (v && (parse_duration(v, &c->resend_s) < 0 || c->resend_s < 1 || c->resend_s > 3600)) {
+    if (v && (kumo__parse_duration0(v, &c->resend_s) < 0 || c->resend_s < 1 || c->resend_s > 3600)) {
         kumo__doc_value_error(err, doc, root_alerts, "resend",
                               "alerts.resend must be a duration from 1s to 1h (like 1m): how often a firing alert "
                               "is sent again (Alertmanager resolves one it has not heard of for 5m)");

@@ -95,9 +95,7 @@ size_t kumo__edit_distance(const char *a, const char *b)
     return d[la][lb];
 }
 
-/* Refuses keys of `obj` not in `allowed`; `where` names the mapping. */
-static int check_keys(const kumo__doc *doc, json_t *obj, const char *const *allowed, const char *where,
-                      kumo__error *err)
+int kumo__check_keys(const kumo__doc *doc, json_t *obj, const char *const *allowed, const char *where, kumo__error *err)
 {
     const char *key;
     json_t *v;
@@ -132,8 +130,7 @@ static int name_ok(const char *s, const char *extra)
     return 1;
 }
 
-/* "10s", "500ms", "2m", "1h" or a number of seconds; > 0. */
-static int parse_duration(const json_t *v, double *out)
+static int duration(const json_t *v, int allow_zero, double *out)
 {
     double x;
     if (json_is_number(v)) {
@@ -150,12 +147,12 @@ static int parse_duration(const json_t *v, double *out)
             x *= 60;
         else if (strcmp(end, "h") == 0)
             x *= 3600;
-        else if (strcmp(end, "s") != 0)
+        else if (strcmp(end, "s") != 0 && !(allow_zero && *end == '\0' && x == 0))
             return -1;
     } else {
         return -1;
     }
-    if (!(x > 0) || !isfinite(x))
+    if (!(allow_zero ? x >= 0 : x > 0) || !isfinite(x))
         return -1;
     *out = x;
     return 0;
@@ -208,7 +205,7 @@ static int check_http(const kumo__doc *doc, json_t *obj, kumo__http_limits *h, k
         kumo__doc_error(err, doc, obj, "http must be a mapping (max_headers:, max_header_bytes:, ...)");
         return -EINVAL;
     }
-    int rc = check_keys(doc, obj, http_keys, "http", err);
+    int rc = kumo__check_keys(doc, obj, http_keys, "http", err);
     if (rc < 0)
         return rc;
     static const struct {
@@ -270,7 +267,7 @@ static int obs_section(const kumo__doc *doc, json_t *obs, const char *name, cons
         kumo__doc_value_error(err, doc, obs, name, "%s must be a mapping", where);
         return -EINVAL;
     }
-    return check_keys(doc, *out, keys, where, err);
+    return kumo__check_keys(doc, *out, keys, where, err);
 }
 
 /* A size that may be 0 (turns the thing off): 0, or parse_size's. */
@@ -290,7 +287,7 @@ static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_conf
         kumo__doc_error(err, doc, obs, "observability must be a mapping (enabled:, metrics:, traces:, logs:)");
         return -EINVAL;
     }
-    int rc = check_keys(doc, obs, obs_keys, "observability", err);
+    int rc = kumo__check_keys(doc, obs, obs_keys, "observability", err);
     json_t *m, *t, *l, *v;
     if (rc < 0 || (rc = obs_section(doc, obs, "metrics", obs_metrics_keys, &m, err)) < 0 ||
         (rc = obs_section(doc, obs, "traces", obs_traces_keys, &t, err)) < 0 ||
@@ -308,7 +305,7 @@ static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_conf
                   (json_is_string(v) && strcmp(json_string_value(v), "0") == 0);
         if (off)
             o->history_s = 0;
-        else if (parse_duration(v, &o->history_s) < 0 || o->history_s < 60 || o->history_s > 90 * 86400.0) {
+        else if (kumo__parse_duration(v, &o->history_s) < 0 || o->history_s < 60 || o->history_s > 90 * 86400.0) {
             kumo__doc_value_error(
                 err, doc, m, "history",
                 "observability.metrics.history must be a duration from 1m to 2160h (90 days; like 24h), or 0 "
@@ -390,7 +387,7 @@ static int check_sandbox(const kumo__doc *doc, json_t *obj, const char *where, k
             "%s must be true, false, or a mapping of seccomp:, namespaces:, limits:, no_new_privs:", sub);
         return -EINVAL;
     }
-    int rc = check_keys(doc, v, sandbox_keys, sub, err);
+    int rc = kumo__check_keys(doc, v, sandbox_keys, sub, err);
     if (rc < 0)
         return rc;
     const char *key;
@@ -438,7 +435,7 @@ static int check_tuning(const kumo__doc *doc, json_t *obj, const char *where, ku
         if (v == NULL)
             continue;
         switch (fields[i].kind) {
-        case DURATION: ok = parse_duration(v, &d) == 0; break;
+        case DURATION: ok = kumo__parse_duration(v, &d) == 0; break;
         case SIZE: ok = parse_size(v, &sz) == 0; break;
         default:
             ok = json_is_integer(v) && json_integer_value(v) >= (fields[i].kind == COUNT1 ? 1 : 0) &&
@@ -715,7 +712,7 @@ static int load_environments(kumo__project *p, json_t *envs, kumo__error *err)
             kumo__doc_value_error(err, doc, envs, name, "%s must be a mapping with target:, region: or stores:", where);
             return -EINVAL;
         }
-        if ((rc = check_keys(doc, def, environment_keys, where, err)) < 0 ||
+        if ((rc = kumo__check_keys(doc, def, environment_keys, where, err)) < 0 ||
             (rc = environment_string(doc, def, name, "target", "a deploy target name like aws", &e->target, err)) < 0 ||
             (rc = environment_string(doc, def, name, "region", "a region name like eu-west-1", &e->region, err)) < 0 ||
             (rc = load_environment_stores(p, e, def, err)) < 0)
@@ -747,7 +744,7 @@ static int load_unit(kumo__project *p, const char *name, json_t *def, kumo__unit
         kumo__doc_value_error(err, doc, functions, name, "%s must be a mapping with sources: [...]", where);
         return -EINVAL;
     }
-    int rc = check_keys(doc, def, unit_keys, where, err);
+    int rc = kumo__check_keys(doc, def, unit_keys, where, err);
     u->tuning = p->defaults;
     if (rc == 0)
         rc = check_tuning(doc, def, where, &u->tuning, err);
@@ -932,7 +929,7 @@ static int load_delivery(kumo__project *p, json_t *def, kumo__event_decl *e, kum
             ((json_is_integer(v) && json_integer_value(v) == 0) ||
              (json_is_string(v) && (strcmp(json_string_value(v), "0") == 0 || strcmp(json_string_value(v), "0s") == 0 ||
                                     strcmp(json_string_value(v), "0ms") == 0)));
-        if (!zero && (parse_duration(v, &d) != 0 || d < durations[i].lo || d * 1000 < 1 || d > durations[i].hi)) {
+        if (!zero && (kumo__parse_duration(v, &d) != 0 || d < durations[i].lo || d * 1000 < 1 || d > durations[i].hi)) {
             kumo__doc_value_error(err, doc, def, durations[i].key,
                                   "events.%s.%s must be a duration like \"30s\", \"500ms\" or \"2m\" (%s)", name,
                                   durations[i].key, durations[i].range);
@@ -1050,7 +1047,7 @@ static int load_cloudevent(kumo__project *p, json_t *def, kumo__event_decl *e, k
                               e->name);
         return -EINVAL;
     }
-    int rc = check_keys(doc, ce, ce_keys, where, err);
+    int rc = kumo__check_keys(doc, ce, ce_keys, where, err);
     if (rc < 0)
         return rc;
     json_t *type = json_object_get(ce, "type");
@@ -1084,7 +1081,7 @@ static int load_sourced_event(kumo__project *p, json_t *def, kumo__event_decl *e
     const char *src = kumo__event_kind_name(kind);
     int rc;
     e->kind = kind;
-    if ((rc = check_keys(doc, def, keys[kind], where, err)) < 0)
+    if ((rc = kumo__check_keys(doc, def, keys[kind], where, err)) < 0)
         return rc;
     if (json_object_get(def, "handler") == NULL) {
         kumo__doc_key_error(err, doc, def, src, "events.%s has no handler; add handler: UNIT.SYMBOL", e->name);
@@ -1159,7 +1156,7 @@ static int load_event(kumo__project *p, json_t *events, const char *name, json_t
         }
         return 0;
     }
-    if ((rc = check_keys(doc, def, event_keys, where, err)) < 0)
+    if ((rc = kumo__check_keys(doc, def, event_keys, where, err)) < 0)
         return rc;
     json_t *sched = json_object_get(def, "schedule");
     if (sched == NULL) {
@@ -1258,7 +1255,7 @@ static int load_root(kumo__project *p, kumo__error *err)
         kumo__doc_error(err, doc, root, "expected a mapping with name:, api: and functions:");
         return -EINVAL;
     }
-    int rc = check_keys(doc, root, top_keys, "kumo.yaml", err);
+    int rc = kumo__check_keys(doc, root, top_keys, "kumo.yaml", err);
     if (rc < 0)
         return rc;
 
@@ -1292,7 +1289,7 @@ static int load_root(kumo__project *p, kumo__error *err)
             kumo__doc_value_error(err, doc, root, "defaults", "defaults must be a mapping (timeout:, max_body:, ...)");
             return -EINVAL;
         }
-        if ((rc = check_keys(doc, defaults, tuning_keys, "defaults", err)) < 0 ||
+        if ((rc = kumo__check_keys(doc, defaults, tuning_keys, "defaults", err)) < 0 ||
             (rc = check_tuning(doc, defaults, "defaults", &p->defaults, err)) < 0)
             return rc;
         p->timeout_s = p->defaults.timeout_s;
@@ -1331,7 +1328,7 @@ static int load_root(kumo__project *p, kumo__error *err)
                                   "stores must be a mapping with kv:, blob:, queue: or topic: lists");
             return -EINVAL;
         }
-        if ((rc = check_keys(doc, stores, store_keys, "stores", err)) < 0 ||
+        if ((rc = kumo__check_keys(doc, stores, store_keys, "stores", err)) < 0 ||
             (rc = check_store_names(doc, stores, KUMO__STORE_KV, p, err)) < 0 ||
             (rc = check_store_names(doc, stores, KUMO__STORE_BLOB, p, err)) < 0 ||
             (rc = check_store_names(doc, stores, KUMO__STORE_QUEUE, p, err)) < 0 ||
@@ -1399,16 +1396,8 @@ int kumo__project_load_prebuilt(const char *dir, kumo__project **out, kumo__erro
     return project_load(dir, 1, out, err);
 }
 
-static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo__error *err)
+void kumo__project_defaults(kumo__project *p)
 {
-    *out = NULL;
-    char *file = NULL;
-    int rc = 0;
-    kumo__project *p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        kumo__error_set(err, -ENOMEM, "out of memory");
-        return -ENOMEM;
-    }
     p->defaults = (kumo__tuning){.timeout_s = 10,
                                  .idle_s = 300,
                                  .max_body = 1u << 20,
@@ -1432,6 +1421,19 @@ static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo
                                 .traces_ratio = 1.0,
                                 .traces_buffer = 4096,
                                 .logs_max = 64u << 20};
+}
+
+static int project_load(const char *dir, int prebuilt, kumo__project **out, kumo__error *err)
+{
+    *out = NULL;
+    char *file = NULL;
+    int rc = 0;
+    kumo__project *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    kumo__project_defaults(p);
     p->prebuilt = prebuilt;
     if ((p->dir = realpath(dir, NULL)) == NULL) {
         rc = -errno;
@@ -1518,7 +1520,12 @@ void kumo__project_free(kumo__project *p)
 
 int kumo__parse_duration(const json_t *v, double *out)
 {
-    return parse_duration(v, out);
+    return duration(v, 0, out);
+}
+
+int kumo__parse_duration0(const json_t *v, double *out)
+{
+    return duration(v, 1, out);
 }
 
 int kumo__parse_size(const json_t *v, size_t *out)

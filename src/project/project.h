@@ -166,6 +166,16 @@ typedef struct kumo__project {
     int prebuilt; /* loaded by kumo__project_load_prebuilt */
 } kumo__project;
 
+/* kumo.yaml's readers (project.c, monitors.c, services.c): refuses a key
+ * of `obj` not in `allowed` (NULL-ended; `where` names the mapping),
+ * naming the keys it takes and a near miss. */
+int kumo__check_keys(const kumo__doc *doc, json_t *obj, const char *const *allowed, const char *where,
+                     kumo__error *err);
+/* What a kumo.yaml that says nothing gives: the tuning defaults, the HTTP
+ * limits, the monitors' and observability's defaults (kumo__project_load
+ * starts from these; spec_only.c too). */
+void kumo__project_defaults(kumo__project *p);
+
 /* Loads DIR/kumo.yaml; checks every key, that the files it names exist,
  * and that names are unique. */
 int kumo__project_load(const char *dir, kumo__project **out, kumo__error *err);
@@ -180,6 +190,8 @@ size_t kumo__edit_distance(const char *a, const char *b);
 /* kumo.yaml's durations ("10s", "500ms", "2m", a number of seconds; > 0)
  * and sizes ("1Mi", "512Ki", a number of bytes; > 0): 0, or -1. */
 int kumo__parse_duration(const json_t *v, double *out);
+/* The same, 0 allowed (a bare 0 too): monitors' windows and delays. */
+int kumo__parse_duration0(const json_t *v, double *out);
 int kumo__parse_size(const json_t *v, size_t *out);
 /* The unit named `name`, or NULL. */
 const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name);

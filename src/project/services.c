@@ -54,32 +54,6 @@ static int oom(kumo__error *err)
     return -ENOMEM;
 }
 
-static int check_keys(const kumo__doc *doc, json_t *obj, const char *const *allowed, const char *where,
-                      kumo__error *err)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        if (in_list(key, allowed))
-            continue;
-        char list[256] = "", hint[96] = "";
-        size_t len = 0;
-        for (const char *const *a = allowed; *a; a++) {
-            int n = snprintf(list + len, sizeof list - len, "%s%s", a == allowed ? "" : ", ", *a);
-            if (n < 0 || (size_t)n >= sizeof list - len)
-                break;
-            len += (size_t)n;
-            if (hint[0] == '\0' && kumo__edit_distance(key, *a) <= 2)
-                snprintf(hint, sizeof hint, " (did you mean '%s'?)", *a);
-        }
-        kumo__doc_key_error(err, doc, obj, key, "unknown key '%s' in %s%s; expected one of: %s", key, where, hint,
-                            list);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 static int service_name_ok(const char *s)
 {
     if (*s == '\0' || strlen(s) > 63)
@@ -386,7 +360,7 @@ static int load_mock(const kumo__project *p, const char *svc, json_t *m, kumo__s
         kumo__doc_error(err, doc, m, "%s must be a mapping (mode:, seed:, data:, recordings:, faults:)", where);
         return -EINVAL;
     }
-    int rc = check_keys(doc, m, mock_keys, where, err);
+    int rc = kumo__check_keys(doc, m, mock_keys, where, err);
     if (rc < 0)
         return rc;
     json_t *v;
@@ -448,7 +422,7 @@ static int load_service(kumo__project *p, json_t *services, const char *name, js
                               where);
         return -EINVAL;
     }
-    if ((rc = check_keys(doc, def, service_keys, where, err)) < 0)
+    if ((rc = kumo__check_keys(doc, def, service_keys, where, err)) < 0)
         return rc;
     json_t *v = json_object_get(def, "spec");
     if (v == NULL) {
@@ -540,7 +514,7 @@ static int load_env_services(kumo__project *p, json_t *envs, kumo__error *err)
                 kumo__doc_value_error(err, doc, svcs, name, "%s must be a mapping {url: URL}", where);
                 return -EINVAL;
             }
-            int rc = check_keys(doc, sdef, env_service_keys, where, err);
+            int rc = kumo__check_keys(doc, sdef, env_service_keys, where, err);
             if (rc < 0)
                 return rc;
             json_t *url = json_object_get(sdef, "url");

@@ -21,23 +21,8 @@ int kumo__project_from_spec(const char *spec, kumo__project **out, kumo__error *
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
-    p->defaults = (kumo__tuning){.timeout_s = 10,
-                                 .idle_s = 300,
-                                 .max_body = 1u << 20,
-                                 .memory = 128u << 20,
-                                 .max = 8,
-                                 .concurrency = 1,
-                                 .queue = 64,
-                                 .sandbox_seccomp = 1,
-                                 .sandbox_namespaces = 1,
-                                 .sandbox_limits = 1,
-                                 .sandbox_no_new_privs = 1};
-    p->timeout_s = p->defaults.timeout_s;
-    p->max_body = p->defaults.max_body;
-    p->http = (kumo__http_limits){
-        .max_headers = 100, .max_header_bytes = 8u << 10, .max_connections = 0, .body_budget = 256u << 20};
-    kumo__monitors_defaults(&p->monitors);
-    p->obs = (kumo__obs_config){.enabled = 0, .traces_ratio = 1.0}; /* a mock records nothing */
+    kumo__project_defaults(p);
+    p->obs.enabled = 0; /* a mock records nothing */
     if (stat(spec, &st) != 0) {
         rc = -errno;
         kumo__error_set(err, rc, "%s: %s; give the path of an OpenAPI document (YAML or JSON)", spec, strerror(errno));
