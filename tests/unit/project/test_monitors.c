@@ -115,7 +115,8 @@ static const struct {
 } bad[] = {
     {"monitors: [1]\n", "kumo.yaml:1:11: monitors must be a mapping"},
     {"monitors:\n  defaults: {p99: fast}\n", "kumo.yaml:2:19: monitors.defaults.p99 must be a duration"},
-    {"monitors:\n  defaults: {p98: 1s}\n", "kumo.yaml:2:14: unknown key 'p98' in monitors.defaults (did you mean 'p50'?); expected one of"},
+    {"monitors:\n  defaults: {p98: 1s}\n",
+     "kumo.yaml:2:14: unknown key 'p98' in monitors.defaults (did you mean 'p50'?); expected one of"},
     {"monitors:\n  getTodo: {errors: 5}\n", "kumo.yaml:2:21: monitors.getTodo.errors must be a percentage"},
     {"monitors:\n  getTodo: {errors: 100%}\n", "kumo.yaml:2:21: monitors.getTodo.errors must be a percentage"},
     {"monitors:\n  getTodo: {window: 0s}\n", "kumo.yaml:2:21: monitors.getTodo.window must be a duration from 1s"},
