@@ -477,7 +477,8 @@ class MockModesTest(unittest.TestCase):
 
     def test_record_through_the_mock(self):
         self.assertIn("through kumo mock --record", self.gw.stdout())
-        a = call(self.gw.base, {"service": "pets", "path": "/pets/4"})
+        a = call(self.gw.base, {"service": "pets", "path": "/pets/4"},
+                 {"traceparent": "00-%s-00f067aa0ba902b7-01" % TRACE_ID})
         self.assertEqual(a["rc"], 0, a)
         self.assertEqual(json.loads(a["body"]), {"id": 4, "name": "rex"})  # the real service's answer
         self.assertEqual(a["seen_authorization"], "Bearer " + TOKEN)  # passed on upstream
@@ -494,6 +495,9 @@ class MockModesTest(unittest.TestCase):
         # the service's headers never reach a recording (this test's server
         # echoes the token in a response header of its own, which is kept)
         self.assertEqual(got[0]["request"]["headers"]["authorization"], "<redacted>")
+        # the trace context reached the mock: the call carries the
+        # invocation's trace, under the CLIENT span of the call
+        self.assertEqual(got[0]["request"]["headers"]["traceparent"].split("-")[1], TRACE_ID, got[0])
         self.assertNotIn(TOKEN, json.dumps(got[0]["request"]))
 
     def test_faults_from_kumo_yaml(self):
