@@ -6,6 +6,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -176,10 +177,30 @@ size_t kumo__logline_end(kumo__logline *l)
     return l->len;
 }
 
+static const kumo__log_sink *_Atomic sink;
+
+void kumo__log_set_sink(const kumo__log_sink *s)
+{
+    atomic_store_explicit(&sink, s, memory_order_release);
+}
+
+int kumo__log_to_sink(const char *buf, size_t len)
+{
+    const kumo__log_sink *s = atomic_load_explicit(&sink, memory_order_acquire);
+    if (s == NULL)
+        return 0;
+    s->write(s->ctx, buf, len);
+    return 1;
+}
+
 void kumo__logline_write(kumo__logline *l, int fd)
 {
     int saved = errno;
     size_t n = kumo__logline_end(l);
+    if (fd == 2 && kumo__log_to_sink(l->buf, n)) {
+        errno = saved;
+        return;
+    }
     ssize_t w;
     do {
         w = write(fd, l->buf, n);

@@ -43,7 +43,21 @@ void kumo__logline_json(kumo__logline *l, const char *name, const char *json, si
 /* Closes the line ("truncated":true when anything was cut, then "}\n")
  * and returns its length; l->buf holds it. Call once. */
 size_t kumo__logline_end(kumo__logline *l);
-/* Ends the line and writes it to fd with one write(2); errno is kept. */
+/* Where this process's own lines for fd 2 go instead of write(2) while
+ * it is set: kumo up's log store (obs/logstore.c) takes them directly, so
+ * that they and the access lines (gateway/access_log.c) reach stderr, and
+ * the store, in the order they were written. NULL: write(2). The sink
+ * must outlive every thread that may log while it is set. */
+typedef struct kumo__log_sink {
+    void (*write)(void *ctx, const char *buf, size_t len);
+    void *ctx;
+} kumo__log_sink;
+void kumo__log_set_sink(const kumo__log_sink *sink);
+/* Writes buf[0..len) (whole lines) to the sink when one is set: 1; else
+ * 0 and nothing is written. */
+int kumo__log_to_sink(const char *buf, size_t len);
+/* Ends the line and writes it to fd with one write(2) (fd 2: to the sink
+ * when one is set); errno is kept. */
 void kumo__logline_write(kumo__logline *l, int fd);
 
 /* A line with only time, level and msg (printf) on stderr: the gateway's

@@ -16,11 +16,8 @@
 #include "gateway/access_log.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "obs/logstore.h"
 
 const char *kumo__access_level(int status)
 {
@@ -52,20 +49,12 @@ static __thread struct {
     size_t len;
 } log_buf;
 
-/* kumo up's log store, when it runs: the lines go to it directly (it
- * writes them to the real stderr), not through the pipe on fd 2. */
-static struct kumo__logstore *_Atomic sink;
-
-void kumo__access_log_sink(struct kumo__logstore *ls)
-{
-    atomic_store_explicit(&sink, ls, memory_order_release);
-}
-
+/* kumo up's log store, when it runs, takes the lines directly (the sink
+ * of base/log.h: it writes them to the real stderr), not through the
+ * pipe on fd 2. */
 void kumo__access_log_flush(void)
 {
-    struct kumo__logstore *ls = atomic_load_explicit(&sink, memory_order_acquire);
-    if (ls && log_buf.len) {
-        kumo__logstore_put(ls, log_buf.buf, log_buf.len);
+    if (log_buf.len && kumo__log_to_sink(log_buf.buf, log_buf.len)) {
         log_buf.len = 0;
         return;
     }

@@ -26,10 +26,5 @@ void kumo__access_log(const char *request_id, const char *method, const char *pa
                       const char *operation, int status, uint64_t duration_us, pid_t pid, const char *trace_id,
                       const char *span_id);
 void kumo__access_log_flush(void);
-/* Sends the lines to kumo up's log store (kumo__logstore_put) instead of
- * fd 2; NULL: back to fd 2. Set before the loops start, cleared after
- * they stopped. */
-struct kumo__logstore;
-void kumo__access_log_sink(struct kumo__logstore *ls);
 
 #endif

@@ -179,6 +179,7 @@ struct gateway {
     char *const *start_env;            /* the environment kumo up started with; workers' environments start from it */
     kumo__gw_event_stats *event_stats; /* admin.c; the list changes under `lock` */
     kumo__metrics *metrics;            /* for the gateway's life: a reload keeps the counts (observe.c) */
+    kumo__log_sink log_sink;           /* with kumo up's log store: its lines go there directly (base/log.h) */
     kumo__monitor *monitor;            /* monitors and alerts (obs/monitor.h); NULL before start and after drain */
     kumo__gw_dashboard *dash;          /* dashboard.c: the history's thread, the recent invocations */
     kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */

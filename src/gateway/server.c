@@ -157,7 +157,7 @@ static void gateway_free(gateway *gw)
     kumo__gw_dashboard_stop(gw);
     kumo__tracer_free(gw->tracer);              /* its last export counts into the metrics: before them */
     kumo__logstore_metrics(gw->cfg.logs, NULL); /* before the registry goes */
-    kumo__access_log_sink(NULL);                /* the loops have stopped */
+    kumo__log_set_sink(NULL);                   /* every thread that logs has stopped */
     kumo__metrics_free(gw->metrics);
     if (gw->barrier_ready) {
         pthread_mutex_destroy(&gw->stop_lock);
@@ -235,6 +235,12 @@ static void print_serving(gateway *gw, const generation *g, const char *host, in
                (unsigned long long)cfg->mock_seed);
 }
 
+/* The log sink's writer (base/log.h): kumo up's log store. */
+static void to_log_store(void *ctx, const char *buf, size_t len)
+{
+    kumo__logstore_put(ctx, buf, len);
+}
+
 int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
 {
     gateway gwv, *gw = &gwv;
@@ -266,7 +272,10 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         goto out;
     }
     kumo__logstore_metrics(cfg->logs, gw->metrics); /* kumo_log_lines_dropped_total */
-    kumo__access_log_sink(cfg->logs);               /* the access lines skip the pipe (logstore.h) */
+    if (cfg->logs) { /* this process's lines skip the pipe, in the order written (logstore.h) */
+        gw->log_sink = (kumo__log_sink){.write = to_log_store, .ctx = cfg->logs};
+        kumo__log_set_sink(&gw->log_sink);
+    }
     if ((rc = kumo__gw_generation_build(gw, 1, NULL, &gw->current, &built, err)) != 0)
         goto out;
     atomic_store(&gw->current_number, 1);

@@ -102,7 +102,10 @@ class MetricsTest(GatewayTest):
 
     def test_1_text_format(self):
         requests.get(self.url("/todos"), timeout=5)
-        text = self.metrics()
+        # the loop counts an invocation just after it sent the answer: a
+        # scrape can come first (bounded wait)
+        text = wait_for(lambda: (lambda t: t if 'http_route="/todos"' in t else None)(self.metrics()), timeout=10)
+        self.assertTrue(text, self.metrics())
         for family in ("http_server_request_duration_seconds histogram", "faas_invocations_total counter",
                        "faas_errors_total counter", "faas_timeouts_total counter", "faas_coldstarts_total counter",
                        "faas_invoke_duration_seconds histogram", "faas_init_duration_seconds histogram",
