@@ -82,9 +82,14 @@ static uint8_t *varint(uint8_t *o, uint64_t v)
 
 static uint8_t *fixed64(uint8_t *o, uint64_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(o, &v, 8); /* protobuf's fixed64 is little-endian: one store */
+    return o + 8;
+#else
     for (int i = 0; i < 8; i++)
         *o++ = (uint8_t)(v >> (8 * i));
     return o;
+#endif
 }
 
 static uint8_t *fixed32(uint8_t *o, uint32_t v)
@@ -129,6 +134,13 @@ static size_t clean_len(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, out = 0;
+    while (i + 8 <= n) { /* plain ASCII eight bytes at a time */
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+        i += 8, out += 8;
+    }
     while (i < n) {
         if (p[i] < 0x80) {
             i++, out++;
@@ -222,6 +234,11 @@ static uint8_t *attr(uint8_t *o, uint32_t field, const char *key, const kumo__sp
 
 #define ATTR_BOUND(klen, vlen) (16 + (size_t)(klen) + 3 * (size_t)(vlen) + 16)
 
+_Static_assert(128 + 2 * (2 + 5 + 3 * 160) + KUMO__SPAN_ATTRS_MAX * (32 + 64) + 3 * KUMO__SPAN_POOL +
+                       KUMO__SPAN_LINKS_MAX * 48 <
+                   (1 << 14),
+               "a span's length fits two varint bytes");
+
 static size_t span_bound(const kumo__span *s)
 {
     size_t n =
@@ -231,7 +248,8 @@ static size_t span_bound(const kumo__span *s)
     return n + (size_t)(s->nlinks < KUMO__SPAN_LINKS_MAX ? s->nlinks : KUMO__SPAN_LINKS_MAX) * 48;
 }
 
-/* The room kept for a length prefix: up to 2^28 - 1 bytes. */
+/* The room kept for a length prefix of the containers: up to 2^28 - 1
+ * bytes (a batch is a few MiB at most). */
 #define PREFIX_MAX 4
 
 /* Writes a length-delimited field `field` whose body is b->p[body..b->len)
@@ -256,10 +274,14 @@ static size_t open_len(pbuf *b, uint32_t field)
 
 static void span(pbuf *b, const kumo__span *s)
 {
-    if (reserve(b, span_bound(s) + PREFIX_MAX + 2) != 0)
+    size_t bound = span_bound(s);
+    if (reserve(b, bound + 3) != 0)
         return;
-    size_t at = open_len(b, 2); /* ScopeSpans.spans */
-    uint8_t *o = b->p + b->len;
+    /* ScopeSpans.spans: the tag, then two bytes for the length (a span is
+     * under 2^14 bytes: span_bound), filled in once the body is written */
+    size_t at = b->len;
+    b->p[at] = TAG(2, WT_LEN);
+    uint8_t *o = b->p + at + 3;
     o = bytes_field(o, 1, s->trace_id, 16);
     o = bytes_field(o, 2, s->span_id, 8);
     if (!kumo__id_is_zero(s->parent_id, 8))
@@ -306,8 +328,16 @@ static void span(pbuf *b, const kumo__span *s)
             *o++ = s->status;
         }
     }
-    b->len = (size_t)(o - b->p);
-    close_len(b, at, 2);
+    size_t n = (size_t)(o - b->p) - (at + 3);
+    if (n >= 0x80) {
+        b->p[at + 1] = (uint8_t)(n | 0x80);
+        b->p[at + 2] = (uint8_t)(n >> 7);
+        b->len = at + 3 + n;
+    } else { /* a one-byte length: the body moves back one byte */
+        b->p[at + 1] = (uint8_t)n;
+        memmove(b->p + at + 2, b->p + at + 3, n);
+        b->len = at + 2 + n;
+    }
 }
 
 static void resource_attr(pbuf *b, const char *key, const char *v)
