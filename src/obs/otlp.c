@@ -634,11 +634,12 @@ static int post_body(kumo__tracer *t, CURL *curl, const char *body, size_t len, 
 /* POSTs one batch: 0, or -1. */
 static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, size_t n)
 {
-    size_t len;
-    char *body = t->json ? kumo__otlp_json(spans, n, t->service, &len) : kumo__otlp_proto(spans, n, t->service, &len);
+    size_t len, start = 0;
+    char *body =
+        t->json ? kumo__otlp_json(spans, n, t->service, &len) : kumo__otlp_proto(spans, n, t->service, &len, &start);
     if (body == NULL)
         return -1;
-    int rc = post_body(t, curl, body, len, n);
+    int rc = post_body(t, curl, body + start, len, n);
     free(body);
     return rc;
 }
