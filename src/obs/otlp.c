@@ -559,6 +559,14 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
         goto out;
     }
     t->headers = ct;
+    /* No "Expect: 100-continue" (curl asks it of large POSTs): a collector
+     * answers the whole request anyway, and the round trip is a wait. */
+    if ((ct = curl_slist_append(t->headers, "Expect:")) == NULL) {
+        rc = -ENOMEM;
+        kumo__error_set(err, rc, "out of memory");
+        goto out;
+    }
+    t->headers = ct;
 
     v = env_get(env, "OTEL_SDK_DISABLED");
     int disabled = v && strcasecmp(v, "true") == 0;
