@@ -13,6 +13,7 @@
 # requests/s the aim is stated in, which needs a quiet machine.
 #
 #   bench/obs_instr.sh [SECONDS]   (10; the load is wrk -t1 -c2)
+#   KEEP=DIR keeps the callgrind files (one per thread) for callgrind_annotate
 #
 # Needs a release build (make build), valgrind, wrk and nginx (make deps).
 set -euo pipefail
@@ -86,6 +87,7 @@ for name in off nolog down; do
   printf "  %-6s %8d requests  %7d per request (loop %d, other threads %d)\n" "$name" "$n" \
     "${total[$name]}" "${loop[$name]}" $((total[$name] - loop[$name]))
   kill -TERM "$vg" 2>/dev/null; wait "$vg" 2>/dev/null || true
+  [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$work"/cg."$name".*-* "$KEEP"/ && echo "$n" >"$KEEP/requests.$name"
 done
 for name in nolog down; do
   printf "%-6s - off: %+d instructions per request (loop %+d, other threads %+d), %+.1f%%\n" "$name" \

@@ -198,11 +198,43 @@ static uint8_t *bytes_field(uint8_t *o, uint32_t field, const uint8_t *b, size_t
 #define STR_BOUND(n) (2 + 5 + 3 * (size_t)(n))
 
 /* KeyValue{key, value: AnyValue{...}}, as field `field` of its parent. */
+/* Whether n bytes at s are all ASCII (eight at a time): the usual value,
+ * which then needs no cleaning. */
+static inline int all_ascii(const char *s, size_t n)
+{
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= (unsigned char)s[i];
+    return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* strlen of an attribute key. Keys are a few dozen literals (trace.h), so
+ * each thread remembers the lengths by address. */
+static size_t key_len(const char *key)
+{
+    static __thread struct {
+        const char *key;
+        size_t len;
+    } seen[64];
+    size_t h = ((uintptr_t)key >> 3) & 63;
+    if (seen[h].key != key) {
+        seen[h].key = key;
+        seen[h].len = strlen(key);
+    }
+    return seen[h].len;
+}
+
 static uint8_t *attr(uint8_t *o, uint32_t field, const char *key, const kumo__span_attr *a, const char *sv, size_t sn)
 {
-    size_t klen = strlen(key), any, clean = 0;
-    if (a == NULL || a->type == KUMO__ATTR_STR) {
-        clean = clean_len(sv, sn);
+    size_t klen = key_len(key), any, clean = 0;
+    int str = a == NULL || a->type == KUMO__ATTR_STR;
+    if (str) {
+        clean = all_ascii(sv, sn) ? sn : clean_len(sv, sn);
         any = 1 + varint_len(clean) + clean;
     } else if (a->type == KUMO__ATTR_BOOL) {
         any = 2;
@@ -210,18 +242,35 @@ static uint8_t *attr(uint8_t *o, uint32_t field, const char *key, const kumo__sp
         any = 1 + varint_len((uint64_t)a->num);
     }
     size_t kv = 1 + varint_len(klen) + klen + 1 + varint_len(any) + any;
-    o = varint(o, TAG(field, WT_LEN));
-    o = varint(o, kv);
-    o = varint(o, TAG(1, WT_LEN));
-    o = varint(o, klen);
-    memcpy(o, key, klen);
-    o += klen;
-    o = varint(o, TAG(2, WT_LEN));
-    o = varint(o, any);
-    if (a == NULL || a->type == KUMO__ATTR_STR) {
+    if (kv < 0x80 && field < 16) {
+        /* every length under 128: one byte each (most attributes) */
+        *o++ = (uint8_t)TAG(field, WT_LEN);
+        *o++ = (uint8_t)kv;
+        *o++ = (uint8_t)TAG(1, WT_LEN);
+        *o++ = (uint8_t)klen;
+        memcpy(o, key, klen);
+        o += klen;
+        *o++ = (uint8_t)TAG(2, WT_LEN);
+        *o++ = (uint8_t)any;
+    } else {
+        o = varint(o, TAG(field, WT_LEN));
+        o = varint(o, kv);
+        o = varint(o, TAG(1, WT_LEN));
+        o = varint(o, klen);
+        memcpy(o, key, klen);
+        o += klen;
+        o = varint(o, TAG(2, WT_LEN));
+        o = varint(o, any);
+    }
+    if (str) {
         o = varint(o, TAG(1, WT_LEN));
         o = varint(o, clean);
-        o = put_clean(o, sv, sn, clean);
+        if (clean == sn) {
+            memcpy(o, sv, sn);
+            o += sn;
+        } else {
+            o = put_clean(o, sv, sn, clean);
+        }
     } else if (a->type == KUMO__ATTR_BOOL) {
         o = varint(o, TAG(2, WT_VARINT));
         *o++ = a->num ? 1 : 0;
@@ -244,7 +293,7 @@ static size_t span_bound(const kumo__span *s)
     size_t n =
         128 + STR_BOUND(strnlen(s->name, sizeof(s->name))) + STR_BOUND(strnlen(s->status_msg, sizeof(s->status_msg)));
     for (unsigned i = 0; i < s->nattrs && i < KUMO__SPAN_ATTRS_MAX; i++)
-        n += ATTR_BOUND(strlen(s->attrs[i].key), s->attrs[i].type == KUMO__ATTR_STR ? s->attrs[i].len : 0);
+        n += ATTR_BOUND(key_len(s->attrs[i].key), s->attrs[i].type == KUMO__ATTR_STR ? s->attrs[i].len : 0);
     return n + (size_t)(s->nlinks < KUMO__SPAN_LINKS_MAX ? s->nlinks : KUMO__SPAN_LINKS_MAX) * 48;
 }
 
