@@ -152,6 +152,27 @@ class PostgresTest(DriverCase, unittest.TestCase):
 class SqsTest(DriverCase, unittest.TestCase):
     BACKEND = queue_backends.Sqs
 
+    def test_sns_envelope_keeps_the_senders_trace(self):
+        # what an SNS topic puts in a queue it delivers to without raw
+        # delivery: its envelope, the sender's traceparent among its
+        # MessageAttributes; the delivery continues that trace
+        import boto3
+        sqs = boto3.client("sqs", endpoint_url=self.backend.endpoint, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        url = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+        trace = "5bf92f3577b34da6a3ce929d0e0e4736"
+        envelope = {"Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:us-east-1:1:news",
+                    "Message": "wrapped", "Timestamp": "2026-12-05T08:00:00.000Z",
+                    "MessageAttributes": {"traceparent": {"Type": "String",
+                                                          "Value": "00-%s-00f067aa0ba902b7-01" % trace}}}
+        mid = sqs.send_message(QueueUrl=url, MessageBody=json.dumps(envelope))["MessageId"]
+        rec = wait_for(lambda: next((r for r in seen(self.gw) if r.get("phase") == "done"
+                                     and r["headers"].get("ce-id") == mid), None), timeout=90)
+        self.assertTrue(rec, self.gw.stderr()[-3000:])
+        m = TRACEPARENT.match(rec["headers"].get("traceparent", ""))
+        self.assertTrue(m, rec["headers"])
+        self.assertEqual(m.group(1), trace)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -155,6 +155,10 @@ static int sqs_record(kumo__arena *a, json_t *rec, size_t i, kumo__lambda_record
         r->receives = 1;
     r->content_type = dup(a, attr(mattrs, "content-type"));
     r->traceparent = dup(a, attr(mattrs, "traceparent"));
+    char env_tp[128];
+    if (r->traceparent == NULL) /* a topic's subscription without raw delivery: the SNS envelope's */
+        r->traceparent = dup(a, kumo__sns_envelope_traceparent(json_string_value(body), json_string_length(body),
+                                                               env_tp, sizeof(env_tp)));
     if (r->id == NULL || r->source == NULL)
         return KUMO_ENOMEM;
     return body_from(a, mattrs, json_string_value(body), json_string_length(body), r, err);

@@ -735,3 +735,23 @@ uint64_t kumo__aws_now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+const char *kumo__sns_envelope_traceparent(const char *body, size_t len, char *out, size_t cap)
+{
+    /* cheap refusals first: most bodies are not envelopes */
+    if (body == NULL || len < 2 || body[0] != '{' || len > (1u << 20) ||
+        memmem(body, len, "\"Notification\"", 14) == NULL || memmem(body, len, "traceparent", 11) == NULL)
+        return NULL;
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    const char *found = NULL;
+    const char *type = json_string_value(json_object_get(doc, "Type"));
+    json_t *v = json_object_get(json_object_get(json_object_get(doc, "MessageAttributes"), "traceparent"), "Value");
+    if (type && strcmp(type, "Notification") == 0 && json_is_string(json_object_get(doc, "TopicArn")) &&
+        json_is_string(v) && json_string_length(v) < cap) {
+        memcpy(out, json_string_value(v), json_string_length(v) + 1);
+        found = out;
+    }
+    json_decref(doc);
+    return found;
+}

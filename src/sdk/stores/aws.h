@@ -105,6 +105,14 @@ char *kumo__aws_xml_text(const char *from, const char *tag, const char **end);
 char *kumo__aws_b64_encode(const void *data, size_t len);
 long kumo__aws_b64_decode(const char *s, size_t len, unsigned char *out);
 
+/* The traceparent an SNS envelope carries: when body (len bytes) is the
+ * JSON an SNS topic puts in an SQS message of a subscription without raw
+ * delivery ({"Type":"Notification","TopicArn":..,"Message":..,
+ * "MessageAttributes":{"traceparent":{"Type":"String","Value":..}}}), its
+ * traceparent's value copied into out (cap bytes) and returned; else NULL.
+ * Only the context is read: the body stays the envelope, as SQS gave it. */
+const char *kumo__sns_envelope_traceparent(const char *body, size_t len, char *out, size_t cap);
+
 /* Appends `s` (len bytes) to buf percent-encoded as SigV4 wants: every
  * byte but A-Z a-z 0-9 - _ . ~ (and '/' when keep_slash). Returns the
  * number of bytes written, or 0 when it would not fit (with the NUL). */

@@ -353,10 +353,15 @@ static int fill_message(kumo__arena *a, json_t *msg, kumo_queue_message *m)
     m->receipt = kumo__arena_strndup(a, rh, strlen(rh));
     m->receives = count ? (unsigned)strtoul(count, NULL, 10) : 1;
     m->sent_ms = sent ? strtoll(sent, NULL, 10) : 0; /* SentTimestamp: epoch ms, as a string */
-    m->trace =
-        json_is_string(trace) ? kumo__queue_trace_copy(a, json_string_value(trace), json_string_length(trace)) : NULL;
     const char *b = json_string_value(body);
     size_t blen = json_string_length(body);
+    char env_tp[128];
+    const char *env = json_is_string(trace) ? NULL : kumo__sns_envelope_traceparent(b, blen, env_tp, sizeof(env_tp));
+    /* the message's own attribute, else (a topic's subscription without
+     * raw delivery) the SNS envelope's */
+    m->trace = json_is_string(trace) ? kumo__queue_trace_copy(a, json_string_value(trace), json_string_length(trace))
+               : env                 ? kumo__queue_trace_copy(a, env, strlen(env))
+                                     : NULL;
     if (enc && strcmp(enc, "base64") == 0) {
         unsigned char *d = kumo__arena_alloc(a, blen / 4 * 3 + 4);
         long n = d ? kumo__aws_b64_decode(b, blen, d) : 0;

@@ -196,8 +196,31 @@ static void test_client(void)
         close(fd);
 }
 
+static void test_sns_envelope(void)
+{
+    char tp[128];
+    const char *env = "{\"Type\":\"Notification\",\"MessageId\":\"1\",\"TopicArn\":\"arn:aws:sns:r:1:t\","
+                      "\"Message\":\"x\",\"MessageAttributes\":{\"traceparent\":{\"Type\":\"String\",\"Value\":"
+                      "\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"}}}";
+    CHECK_STR(kumo__sns_envelope_traceparent(env, strlen(env), tp, sizeof tp),
+              "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    /* not an envelope: a plain body, another Type, no TopicArn, no attribute, bad JSON, too small a buffer */
+    const char *no[] = {
+        "hello",
+        "{\"Type\":\"SubscriptionConfirmation\",\"TopicArn\":\"a\",\"MessageAttributes\":{\"traceparent\":"
+        "{\"Value\":\"x\"}},\"x\":\"Notification\"}",
+        "{\"Type\":\"Notification\",\"MessageAttributes\":{\"traceparent\":{\"Value\":\"x\"}}}",
+        "{\"Type\":\"Notification\",\"TopicArn\":\"a\",\"MessageAttributes\":{\"other\":{\"Value\":\"traceparent\"}}}",
+        "{\"Type\":\"Notification\",\"TopicArn\":\"a\",\"traceparent\"",
+    };
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        CHECK(kumo__sns_envelope_traceparent(no[i], strlen(no[i]), tp, sizeof tp) == NULL);
+    CHECK(kumo__sns_envelope_traceparent(env, strlen(env), tp, 10) == NULL);
+}
+
 int main(void)
 {
+    test_sns_envelope();
     test_url();
     test_base64();
     test_uri_encode();

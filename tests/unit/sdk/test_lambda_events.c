@@ -56,6 +56,20 @@ static void test_sqs(void)
     CHECK(r->time == NULL && r->content_type == NULL);
     CHECK_INT(r->body_len, 8);
     CHECK(memcmp(r->body, "hi\0there", 8) == 0);
+
+    /* a topic's subscription without raw delivery: the body is SNS's
+     * envelope, whose MessageAttributes carry the sender's context */
+    const char *wrapped =
+        "{\"Records\":[{\"messageId\":\"m3\",\"receiptHandle\":\"rh3\",\"body\":"
+        "\"{\\\"Type\\\":\\\"Notification\\\",\\\"MessageId\\\":\\\"s1\\\",\\\"TopicArn\\\":\\\"arn:aws:sns:eu-west-1:"
+        "1:t\\\","
+        "\\\"Message\\\":\\\"hi\\\",\\\"MessageAttributes\\\":{\\\"traceparent\\\":{\\\"Type\\\":\\\"String\\\","
+        "\\\"Value\\\":\\\"00-11111111111111111111111111111111-2222222222222222-01\\\"}}}\","
+        "\"attributes\":{},\"messageAttributes\":{},"
+        "\"eventSource\":\"aws:sqs\",\"eventSourceARN\":\"arn:aws:sqs:eu-west-1:123456789012:q\"}]}";
+    CHECK_INT(parse(&a, wrapped, &ev, err), 0);
+    CHECK_STR(ev.records[0].traceparent, "00-11111111111111111111111111111111-2222222222222222-01");
+    CHECK(ev.records[0].body[0] == '{'); /* the body stays what SQS gave */
     kumo__arena_free(&a);
 }
 
