@@ -40,7 +40,7 @@ size_t kumo__heap_for_document(size_t len)
 {
     if (len < (256u << 10))
         return 0; /* a few hundred faults at most: not worth a system call */
-    return len > HEAP_MAX / 10 ? HEAP_MAX : len * 10;
+    return len > HEAP_MAX / 12 ? HEAP_MAX : len * 12;
 }
 
 void kumo__heap_prepare(size_t bytes)

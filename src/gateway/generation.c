@@ -260,9 +260,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         rc = err->code;
         goto out;
     }
-    for (size_t i = 0; i < g->spec->nops; i++)
-        if (!gw->cfg.mock_spec && (rc = kumo__opcheck_build(g->spec, i, &g->checks[i], err)) != 0)
-            goto out;
+    if (!gw->cfg.mock_spec && (rc = kumo__opcheck_build_all(g->spec, g->checks, err)) != 0)
+        goto out;
     kumo__start_mark("checks");
     if (gw->cfg.mock_spec || gw->cfg.mock) {
         kumo__mock_config mc = {.seed = gw->cfg.mock_seed};

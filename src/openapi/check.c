@@ -12,6 +12,7 @@
  */
 #include "openapi/check_internal.h"
 #include "openapi/docset.h"
+#include "base/heap.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -299,6 +300,23 @@ out:
     free(names);
     kumo__opcheck_free(c);
     return rc;
+}
+
+/* What one operation's compiled checks take, about: its schemas, with their
+ * $refs compiled into each (bench/docload.sh: 30 MB for the 400 operations
+ * of bench/gen_spec.py's document). */
+#define OPCHECK_HEAP_GUESS (96u << 10)
+
+int kumo__opcheck_build_all(const kumo__spec *spec, kumo__opcheck **checks, kumo__error *err)
+{
+    if (spec->nops >= 64)
+        kumo__heap_prepare(spec->nops * OPCHECK_HEAP_GUESS);
+    for (size_t i = 0; i < spec->nops; i++) {
+        int rc = kumo__opcheck_build(spec, i, &checks[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 void kumo__opcheck_free(kumo__opcheck *c)
