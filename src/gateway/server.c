@@ -371,6 +371,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     /* the history's thread inherits the mask: signals stay with sigwait */
     if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0 || (rc = kumo__gw_egress_start(gw, err)) != 0)
         goto out;
+    kumo__start_mark("dashboard+egress");
     for (int i = 0; i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];
         t->gw = gw;
