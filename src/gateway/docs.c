@@ -575,8 +575,8 @@ static int ensure_rendered(kumo__docs *d, kumo__error *err)
     return state == 1 ? 0 : -ENOMEM;
 }
 
-int kumo__docs_prepare(const kumo__spec *spec, const char *project_name, const kumo__project *events_of,
-                       int64_t now_ms, kumo__docs **out, kumo__error *err)
+int kumo__docs_prepare(const kumo__spec *spec, const char *project_name, const kumo__project *events_of, int64_t now_ms,
+                       kumo__docs **out, kumo__error *err)
 {
     *out = NULL;
     kumo__docs *d = calloc(1, sizeof(*d));
@@ -603,8 +603,8 @@ oom:
 
 /* The eager forms: prepared and made at once, so that what cannot be made
  * is said now (kumo lint, the unit tests). */
-static int build_now(const kumo__spec *spec, const char *project_name, const kumo__project *events_of,
-                     int64_t now_ms, kumo__docs **out, kumo__error *err)
+static int build_now(const kumo__spec *spec, const char *project_name, const kumo__project *events_of, int64_t now_ms,
+                     kumo__docs **out, kumo__error *err)
 {
     int rc = kumo__docs_prepare(spec, project_name, events_of, now_ms, out, err);
     if (rc == 0 && (rc = ensure_rendered(*out, err)) != 0) {

@@ -38,8 +38,8 @@ typedef struct kumo__docs kumo__docs;
  * computed here. The bodies are made on the first kumo__docs_find or
  * kumo__docs_serve of one of the paths. *out is owned by the caller:
  * kumo__docs_free. */
-int kumo__docs_prepare(const kumo__spec *spec, const char *project_name, const kumo__project *events_of,
-                       int64_t now_ms, kumo__docs **out, kumo__error *err);
+int kumo__docs_prepare(const kumo__spec *spec, const char *project_name, const kumo__project *events_of, int64_t now_ms,
+                       kumo__docs **out, kumo__error *err);
 
 /* Prepares and makes every body now (what cannot be made is said here:
  * kumo lint). `spec` is borrowed for the life of *out. `project_name`

@@ -251,8 +251,7 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
      * it serves no /docs, and compiles each operation's contract on the
      * operation's first request (mock.c) */
     if (!gw->cfg.mock_spec &&
-        (rc = kumo__docs_prepare(g->spec, g->project->name, g->project, (int64_t)kumo__epoch_ms(), &g->docs, err)) !=
-            0)
+        (rc = kumo__docs_prepare(g->spec, g->project->name, g->project, (int64_t)kumo__epoch_ms(), &g->docs, err)) != 0)
         goto out;
     kumo__start_mark("docs");
     if ((g->checks = calloc(g->spec->nops ? g->spec->nops : 1, sizeof(*g->checks))) == NULL) {

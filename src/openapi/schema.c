@@ -1137,8 +1137,7 @@ int kumo__schema_compile_opts(const json_t *schema, kumo__dialect dialect, const
 }
 
 int kumo__schema_compile_cached(const json_t *schema, kumo__dialect dialect, const char *location,
-                                const kumo__refs *refs, kumo__schema_cache *cache, kumo__schema **out,
-                                kumo__error *err)
+                                const kumo__refs *refs, kumo__schema_cache *cache, kumo__schema **out, kumo__error *err)
 {
     return compile_with(schema, dialect, location, refs, NULL, cache, out, err);
 }

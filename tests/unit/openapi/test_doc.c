@@ -643,8 +643,9 @@ static void test_load_faults(void)
         return;
     fputs("{\"paths\": {", f);
     for (int i = 0; i < 6000; i++)
-        fprintf(f, "%s\n \"/r%d\": {\"get\": {\"summary\": \"item %d\", \"tags\": [\"a\", \"b\"], \"n\": %d, "
-                   "\"ok\": true, \"x\": {\"y\": [1, 2.5, \"z\"]}}}",
+        fprintf(f,
+                "%s\n \"/r%d\": {\"get\": {\"summary\": \"item %d\", \"tags\": [\"a\", \"b\"], \"n\": %d, "
+                "\"ok\": true, \"x\": {\"y\": [1, 2.5, \"z\"]}}}",
                 i ? "," : "", i, i, i);
     fputs("\n}}\n", f);
     fclose(f);

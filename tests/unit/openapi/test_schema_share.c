@@ -139,8 +139,8 @@ static void test_same_violations(const kumo__spec *spec)
             CHECK_INT(kumo__schema_compile(all[k]->schema, (kumo__dialect)spec->dialect, all[k]->schema_location,
                                            spec->refs, &c[n].alone, &e1),
                       0);
-            CHECK_INT(kumo__schema_compile_cached(all[k]->schema, (kumo__dialect)spec->dialect,
-                                                  all[k]->schema_location, spec->refs, cache, &c[n].shared, &e2),
+            CHECK_INT(kumo__schema_compile_cached(all[k]->schema, (kumo__dialect)spec->dialect, all[k]->schema_location,
+                                                  spec->refs, cache, &c[n].shared, &e2),
                       0);
         }
     }
@@ -159,8 +159,8 @@ static void test_same_violations(const kumo__spec *spec)
                 CHECK_INT(vs, va);
                 CHECK(a && s);
                 if (a && s && strcmp(a, s) != 0)
-                    fprintf(stderr, "%s, %s, direction %d:\nalone:\n%s\nshared:\n%s\n", c[k].what, INSTANCES[i],
-                            dir, a, s);
+                    fprintf(stderr, "%s, %s, direction %d:\nalone:\n%s\nshared:\n%s\n", c[k].what, INSTANCES[i], dir, a,
+                            s);
                 CHECK(a && s && strcmp(a, s) == 0);
                 compared += va == 1;
                 free(a);
@@ -182,11 +182,11 @@ static void test_shared_once(const kumo__spec *spec)
     kumo__schema_cache *cache = kumo__schema_cache_new();
     kumo__schema *a = NULL, *b = NULL;
     kumo__error err = {0};
-    CHECK_INT(kumo__schema_compile_cached(post->schema, (kumo__dialect)spec->dialect, post->schema_location,
-                                          spec->refs, cache, &a, &err),
+    CHECK_INT(kumo__schema_compile_cached(post->schema, (kumo__dialect)spec->dialect, post->schema_location, spec->refs,
+                                          cache, &a, &err),
               0);
-    CHECK_INT(kumo__schema_compile_cached(post->schema, (kumo__dialect)spec->dialect, post->schema_location,
-                                          spec->refs, cache, &b, &err),
+    CHECK_INT(kumo__schema_compile_cached(post->schema, (kumo__dialect)spec->dialect, post->schema_location, spec->refs,
+                                          cache, &b, &err),
               0);
     /* the one node of each: a {$ref} whose target is the same compiled Pet */
     CHECK(a && b && a->root != b->root && a->root->ref != NULL && a->root->ref == b->root->ref);
@@ -207,15 +207,14 @@ static void test_same_error(void)
     char path[] = "/tmp/kumo-share-XXXXXX.yaml";
     int fd = mkstemps(path, 5);
     CHECK(fd >= 0);
-    static const char bad[] =
-        "openapi: 3.0.3\ninfo: {title: bad, version: '1'}\npaths:\n"
-        "  /a:\n    get:\n      responses:\n        '200':\n          description: ok\n"
-        "          content: {application/json: {schema: {$ref: '#/components/schemas/A'}}}\n"
-        "  /b:\n    get:\n      responses:\n        '200':\n          description: ok\n"
-        "          content: {application/json: {schema: {$ref: '#/components/schemas/B'}}}\n"
-        "components:\n  schemas:\n"
-        "    A: {type: object, properties: {b: {$ref: '#/components/schemas/B'}}}\n"
-        "    B: {type: string, pattern: '[a-'}\n";
+    static const char bad[] = "openapi: 3.0.3\ninfo: {title: bad, version: '1'}\npaths:\n"
+                              "  /a:\n    get:\n      responses:\n        '200':\n          description: ok\n"
+                              "          content: {application/json: {schema: {$ref: '#/components/schemas/A'}}}\n"
+                              "  /b:\n    get:\n      responses:\n        '200':\n          description: ok\n"
+                              "          content: {application/json: {schema: {$ref: '#/components/schemas/B'}}}\n"
+                              "components:\n  schemas:\n"
+                              "    A: {type: object, properties: {b: {$ref: '#/components/schemas/B'}}}\n"
+                              "    B: {type: string, pattern: '[a-'}\n";
     CHECK(fd >= 0 && write(fd, bad, sizeof(bad) - 1) == (ssize_t)(sizeof(bad) - 1));
     if (fd >= 0)
         close(fd);
