@@ -34,7 +34,11 @@
 /* glibc's largest mmap threshold on 64 bits (HEAP_MAX_SIZE / 2): a block
  * below it comes from the heap once the threshold is raised */
 #define HEAP_STEP (32u << 20)
-#define HEAP_MAX (256u << 20)
+/* at most this much room at once, and given back past glibc's own largest
+ * dynamic trim threshold (2 steps), so a long-running kumo up holds no
+ * more freed memory than glibc would after one large block */
+#define HEAP_MAX (48u << 20)
+#define HEAP_TRIM (2 * HEAP_STEP)
 
 size_t kumo__heap_for_document(size_t len)
 {
@@ -51,7 +55,7 @@ void kumo__heap_prepare(size_t bytes)
     if (bytes > HEAP_MAX)
         bytes = HEAP_MAX;
     mallopt(M_MMAP_THRESHOLD, (int)HEAP_STEP);
-    mallopt(M_TRIM_THRESHOLD, (int)(HEAP_MAX + HEAP_STEP));
+    mallopt(M_TRIM_THRESHOLD, (int)HEAP_TRIM);
     /* blocks of at most a step, held together so that each extends the
      * heap, then freed back into its top */
     enum { MAX_BLOCKS = HEAP_MAX / (HEAP_STEP / 2) + 1 };

@@ -19,14 +19,15 @@
 /* Makes room for about `bytes` of allocations on the calling thread's heap
  * before they are made. Only the main thread's (glibc's brk heap) is
  * prepared; elsewhere, under a sanitizer, or with another allocator it
- * does nothing. Never fails: it is a hint. Raises glibc's mmap and trim
- * thresholds for the process (large blocks then come from the heap too,
- * and the room is not given back between the calls that use it). */
+ * does nothing. Never fails: it is a hint. Sets glibc's mmap and trim
+ * thresholds for the process to the largest values glibc itself moves
+ * them to (32 and 64 MiB): large blocks then come from the heap too, and
+ * the room is not given back before it is used. At most 48 MiB. */
 void kumo__heap_prepare(size_t bytes);
 
 /* The room kumo__heap_prepare gives a document of `len` bytes: the size of
- * its tree, positions and the spec over it (about ten times the text),
- * within a ceiling; 0 for documents small enough not to need it. */
+ * its tree, positions and the spec over it (about twelve times the text),
+ * within the ceiling; 0 for documents small enough not to need it. */
 size_t kumo__heap_for_document(size_t len);
 
 #endif

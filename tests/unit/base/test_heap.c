@@ -80,7 +80,7 @@ int main(void)
     /* the sizes kumo__heap_for_document gives */
     CHECK_INT((long)kumo__heap_for_document(1000), 0);
     CHECK_INT((long)kumo__heap_for_document(2u << 20), (long)(24u << 20));
-    CHECK(kumo__heap_for_document((size_t)1 << 40) <= (256u << 20));
+    CHECK(kumo__heap_for_document((size_t)1 << 40) <= (48u << 20));
 
     /* 8 MiB in small blocks: about 2048 pages */
     kumo__heap_prepare(16u << 20);
