@@ -26,6 +26,7 @@
 #endif
 #endif
 
+#ifndef SANITIZED
 static long minor_faults(void)
 {
     struct rusage u;
@@ -66,6 +67,8 @@ static int populate_works(void)
     munmap(p, len);
     return ok;
 }
+
+#endif
 
 int main(void)
 {

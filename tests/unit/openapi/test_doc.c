@@ -611,12 +611,14 @@ static void test_yaml_file_errors(void)
     free(text);
 }
 
+#ifndef SANITIZED
 static long minor_faults(void)
 {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
     return u.ru_minflt;
 }
+#endif
 
 /* A 720 KB JSON file of small values makes a tree of about 14 MB: without
  * room made first, one page fault per 4 KiB page of it (some 3600 here);
