@@ -175,11 +175,10 @@ int main(int argc, char **argv)
         t[i] = t1 - t0;
         double t2 = now_ms();
         kumo__opcheck **checks = calloc(spec->nops + 1, sizeof *checks);
-        for (size_t k = 0; k < spec->nops && checks; k++) /* all kept, as kumo up keeps them */
-            if (kumo__opcheck_build(spec, k, &checks[k], &err) < 0) {
-                fprintf(stderr, "%s\n", err.msg);
-                return 1;
-            }
+        if (checks && kumo__opcheck_build_all(spec, checks, &err) < 0) { /* all kept, as kumo up keeps them */
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
         if (tc)
             tc[i] = now_ms() - t2;
         for (size_t k = 0; k < spec->nops && checks; k++)

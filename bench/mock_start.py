@@ -1,24 +1,37 @@
 #!/usr/bin/env python3
-"""mock_start.py: milliseconds from starting a mock server to its first
-HTTP answer (any status), best and median of RUNS.
+"""mock_start.py: milliseconds from starting a mock server (or kumo up) to
+its first HTTP answer (any status), best and median of RUNS.
 
 Usage: mock_start.py RUNS PORT PATH COMMAND...   (PORT is substituted for
 {port} in COMMAND; the server is stopped after each run)
+
+Prints "BEST MEDIAN". With START_BREAKDOWN=1 in the environment the
+server runs with KUMO_START_TIMES=1 (base/starttime.h) and a second line
+gives the median of each step it noted, in ms, and what is outside them:
+"outside" is the first answer's time less the steps (exec and the dynamic
+linker before kumo's constructors, the loop's wake-up and the first
+request after ready).
 """
 import http.client
 import os
+import re
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 runs, port, path, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 cmd = [c.replace("{port}", port) for c in cmd]
+breakdown = os.environ.get("START_BREAKDOWN") == "1"
+env = dict(os.environ, KUMO_START_TIMES="1") if breakdown else None
 times = []
+steps = []  # per run: [(name, ms)], and "ready"
 for _ in range(runs):
+    err = tempfile.TemporaryFile() if breakdown else subprocess.DEVNULL
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, env=env)
     deadline = t0 + 120
     while True:
         try:
@@ -34,4 +47,22 @@ for _ in range(runs):
     times.append((time.monotonic() - t0) * 1000)
     os.killpg(p.pid, signal.SIGTERM)
     p.wait()
+    if breakdown:
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+        err.close()
+        m = re.search(r"^kumo: start \(ms\): (.*); ready ([0-9.]+) ms", text, re.M)
+        if m:
+            pairs = [s.strip().rsplit(" ", 1) for s in m.group(1).split(",")]
+            steps.append(([(k, float(v)) for k, v in pairs], float(m.group(2))))
 print("%.0f %.0f" % (min(times), statistics.median(times)))
+if breakdown:
+    if not steps:
+        print("  (no breakdown: the server printed no 'kumo: start' line)")
+    else:
+        names = [k for k, _ in steps[0][0]]
+        med = {k: statistics.median(dict(s).get(k, 0.0) for s, _ in steps) for k in names}
+        ready = statistics.median(r for _, r in steps)
+        shown = ", ".join("%s %.1f" % (k, med[k]) for k in names if med[k] >= 0.05)
+        print("  steps (median ms): %s; ready %.1f, outside %.1f" % (shown, ready,
+                                                                   statistics.median(times) - ready))

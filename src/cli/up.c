@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/starttime.h"
 #include "base/log.h"
 #include "cli/cli.h"
 #include "gateway/gateway.h"
@@ -145,7 +146,9 @@ int kumo__cmd_up(int argc, char **argv, kumo__error *err)
         return err->code;
     }
     cfg.admin_token = token;
+    kumo__start_mark("args");
     cfg.logs = start_log_store(cfg.dir);
+    kumo__start_mark("log store");
     rc = kumo__gateway_run(&cfg, err);
     kumo__logstore_stop(cfg.logs);
     return rc;

@@ -1,18 +1,24 @@
 /*
- * docs.c: the live contract (see docs.h). Everything is computed once in
- * kumo__docs_build: the spec without x-kumo-* keys as JSON and YAML, each
+ * docs.c: the live contract (see docs.h). kumo__docs_prepare notes what to
+ * serve from (the spec, the page's title and events); the bodies are made
+ * on the first request for one of the paths, once, under a lock, and only
+ * read afterwards: the spec without x-kumo-* keys as JSON and YAML, each
  * file the spec $refs (found by walking every $ref, resolved against the
  * referring file, lexically normalised and refused when it leaves the
- * spec's directory, also through a symlink), and the HTML page. Serving is a
- * lookup in that table and a copy of the body into the response. The YAML
- * text is base/yaml_emit.c's, the same writer as the deploy targets'.
+ * spec's directory, also through a symlink), and the HTML page. A 2 MB
+ * document takes a few hundred milliseconds to write out three times,
+ * which kumo up no longer pays before it serves. Serving is a lookup in
+ * the table and a copy of the body into the response. The YAML text is
+ * base/yaml_emit.c's, the same writer as the deploy targets'.
  */
 #include "gateway/docs.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +33,13 @@
 struct kumo__docs {
     kumo__docs_entry *entries;
     size_t n, cap;
+    /* what the bodies are made from: the spec (borrowed: it outlives d),
+     * the page's title and its events section (NULL: none) */
+    const kumo__spec *spec;
+    char *title;
+    json_t *events;
+    pthread_mutex_t lock; /* held while the bodies are made */
+    atomic_int state;     /* 0: not made yet; 1: made (entries read without the lock); -1: could not be */
 };
 
 /* ---- x-kumo-* removal ------------------------------------------------- */
@@ -132,13 +145,23 @@ static void entry_free(kumo__docs_entry *e)
     free((char *)e->etag);
 }
 
+static void entries_free(kumo__docs *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        entry_free(&d->entries[i]);
+    free(d->entries);
+    d->entries = NULL;
+    d->n = d->cap = 0;
+}
+
 void kumo__docs_free(kumo__docs *d)
 {
     if (d == NULL)
         return;
-    for (size_t i = 0; i < d->n; i++)
-        entry_free(&d->entries[i]);
-    free(d->entries);
+    entries_free(d);
+    free(d->title);
+    json_decref(d->events);
+    pthread_mutex_destroy(&d->lock);
     free(d);
 }
 
@@ -192,8 +215,14 @@ oom:
     return -ENOMEM;
 }
 
+static int ensure_rendered(kumo__docs *d, kumo__error *err);
+
 const kumo__docs_entry *kumo__docs_find(const kumo__docs *d, const char *path, size_t path_len)
 {
+    kumo__error err = {0};
+    /* the table is made on first use: logically const */
+    if (ensure_rendered((kumo__docs *)d, &err) != 0)
+        return NULL;
     for (size_t i = 0; i < d->n; i++) {
         const kumo__docs_entry *e = &d->entries[i];
         if (strlen(e->path) == path_len && memcmp(e->path, path, path_len) == 0)
@@ -467,25 +496,20 @@ static json_t *events_json(const kumo__project *p, int64_t now_ms)
     return doc;
 }
 
-static int build(const kumo__spec *spec, const char *project_name, const json_t *events, kumo__docs **out,
-                 kumo__error *err)
+/* Makes every body into d's table from d->spec; on failure the table is
+ * left empty. Called once, under d->lock (or before d is shared). */
+static int render(kumo__docs *d, kumo__error *err)
 {
-    *out = NULL;
     int rc = 0;
     refwalk w = {0};
     char real[PATH_MAX];
-    kumo__docs *d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-        kumo__error_set(err, -ENOMEM, "out of memory");
-        return -ENOMEM;
-    }
+    const kumo__spec *spec = d->spec;
     const json_t *root = kumo__doc_root(spec->doc);
     if ((rc = add_document(d, "/openapi.json", root, 1, err)) < 0 ||
         (rc = add_document(d, "/openapi.yaml", root, 0, err)) < 0)
         goto out;
 
-    const char *title = project_name && *project_name ? project_name : spec->title;
-    char *page = kumo__docs_page(title ? title : "API", spec->base_path ? spec->base_path : "", events);
+    char *page = kumo__docs_page(d->title, spec->base_path ? spec->base_path : "", d->events);
     if ((rc = add_entry(d, "/docs", page, CT_HTML, err)) < 0)
         goto out;
     char *page2 = strdup(d->entries[d->n - 1].body);
@@ -524,30 +548,81 @@ out:
         free(w.seen[i]);
     if (rc < 0) {
         kumo__error_wrap(err, "preparing /openapi.json and /docs");
+        entries_free(d);
+    }
+    return rc;
+}
+
+/* The bodies, made on the first call (by whichever thread comes first; the
+ * others wait for it): 0, or negative when they could not be made (err set
+ * on the call that tried; later calls say the same without trying again). */
+static int ensure_rendered(kumo__docs *d, kumo__error *err)
+{
+    int state = atomic_load_explicit(&d->state, memory_order_acquire);
+    if (state == 0) {
+        pthread_mutex_lock(&d->lock);
+        state = atomic_load_explicit(&d->state, memory_order_relaxed);
+        if (state == 0) {
+            state = render(d, err) == 0 ? 1 : -1;
+            atomic_store_explicit(&d->state, state, memory_order_release);
+        } else if (state < 0) {
+            kumo__error_set(err, -ENOMEM, "preparing /openapi.json and /docs: out of memory");
+        }
+        pthread_mutex_unlock(&d->lock);
+    } else if (state < 0) {
+        kumo__error_set(err, -ENOMEM, "preparing /openapi.json and /docs: out of memory");
+    }
+    return state == 1 ? 0 : -ENOMEM;
+}
+
+int kumo__docs_prepare(const kumo__spec *spec, const char *project_name, const kumo__project *events_of, int64_t now_ms,
+                       kumo__docs **out, kumo__error *err)
+{
+    *out = NULL;
+    kumo__docs *d = calloc(1, sizeof(*d));
+    const char *name = project_name && *project_name ? project_name : spec->title;
+    if (d == NULL || (d->title = strdup(name ? name : "API")) == NULL)
+        goto oom;
+    pthread_mutex_init(&d->lock, NULL);
+    atomic_init(&d->state, 0);
+    d->spec = spec;
+    if (events_of && events_of->nevents > 0 && (d->events = events_json(events_of, now_ms)) == NULL) {
         kumo__docs_free(d);
-        return rc;
+        d = NULL;
+        goto oom;
     }
     *out = d;
     return 0;
+oom:
+    if (d)
+        free(d->title);
+    free(d);
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
+
+/* The eager forms: prepared and made at once, so that what cannot be made
+ * is said now (kumo lint, the unit tests). */
+static int build_now(const kumo__spec *spec, const char *project_name, const kumo__project *events_of, int64_t now_ms,
+                     kumo__docs **out, kumo__error *err)
+{
+    int rc = kumo__docs_prepare(spec, project_name, events_of, now_ms, out, err);
+    if (rc == 0 && (rc = ensure_rendered(*out, err)) != 0) {
+        kumo__docs_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int kumo__docs_build(const kumo__spec *spec, const char *project_name, kumo__docs **out, kumo__error *err)
 {
-    return build(spec, project_name, NULL, out, err);
+    return build_now(spec, project_name, NULL, 0, out, err);
 }
 
 int kumo__docs_build_events(const kumo__spec *spec, const kumo__project *project, int64_t now_ms, kumo__docs **out,
                             kumo__error *err)
 {
-    json_t *events = NULL;
-    if (project->nevents > 0 && (events = events_json(project, now_ms)) == NULL) {
-        *out = NULL;
-        kumo__error_set(err, -ENOMEM, "out of memory");
-        return -ENOMEM;
-    }
-    int rc = build(spec, project->name, events, out, err);
-    json_decref(events);
-    return rc;
+    return build_now(spec, project->name, project, now_ms, out, err);
 }
 
 /* ---- serving ---------------------------------------------------------------- */
@@ -586,7 +661,20 @@ int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req)
 {
     if (d == NULL)
         return 0;
-    const kumo__docs_entry *e = kumo__docs_find(d, req->path_normalized.base, req->path_normalized.len);
+    const char *path = req->path_normalized.base;
+    size_t len = req->path_normalized.len;
+    /* only these can be served from the table: other paths (the API's 404s)
+     * do not make it */
+    if (!h2o_memis(path, len, H2O_STRLIT("/openapi.json")) && !h2o_memis(path, len, H2O_STRLIT("/openapi.yaml")) &&
+        !h2o_memis(path, len, H2O_STRLIT("/docs")) && !h2o_memis(path, len, H2O_STRLIT("/docs/")) &&
+        !(len > 9 && memcmp(path, "/openapi/", 9) == 0))
+        return 0;
+    kumo__error err = {0};
+    if (ensure_rendered((kumo__docs *)d, &err) != 0) {
+        kumo__send_problem(req, 503, "Service Unavailable", err.msg, NULL, NULL);
+        return 1;
+    }
+    const kumo__docs_entry *e = kumo__docs_find(d, path, len);
     if (e == NULL)
         return 0;
     int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));

@@ -10,9 +10,12 @@
  *   /docs, /docs/            a self-contained HTML reference with a
  *                            "Try it" form per operation (docs_page.c)
  *
- * Every body is built once by kumo__docs_build and only read afterwards,
- * so serving needs no lock. Bodies carry an ETag (a hash of the content)
- * and Cache-Control: no-cache; If-None-Match answers 304.
+ * kumo up and kumo-host prepare them (kumo__docs_prepare) and make every
+ * body on the first request for one of these paths, once, whichever loop
+ * it reaches; afterwards they are only read, without a lock. The files
+ * the spec $refs are read then, as they are on disk (a change to them
+ * shows after a reload, as before). Bodies carry an ETag (a hash of the
+ * content) and Cache-Control: no-cache; If-None-Match answers 304.
  */
 #ifndef KUMO_DOCS_H
 #define KUMO_DOCS_H
@@ -27,21 +30,33 @@
 
 typedef struct kumo__docs kumo__docs;
 
-/* Prepares the served documents from the loaded spec (borrowed only during
- * the call). `project_name` names the page (may be NULL: the spec's title).
- * *out is owned by the caller: kumo__docs_free. */
+/* Notes what the served documents are made from, without making them:
+ * `spec` is borrowed for the life of *out (free *out first);
+ * `project_name` names the page (NULL or "": the spec's title); the
+ * `events:` of `events_of` (borrowed during the call; NULL: none) make its
+ * Events section, with each event's next fire times after `now_ms`,
+ * computed here. The bodies are made on the first kumo__docs_find or
+ * kumo__docs_serve of one of the paths. *out is owned by the caller:
+ * kumo__docs_free. */
+int kumo__docs_prepare(const kumo__spec *spec, const char *project_name, const kumo__project *events_of, int64_t now_ms,
+                       kumo__docs **out, kumo__error *err);
+
+/* Prepares and makes every body now (what cannot be made is said here:
+ * kumo lint). `spec` is borrowed for the life of *out. `project_name`
+ * names the page (may be NULL: the spec's title). */
 int kumo__docs_build(const kumo__spec *spec, const char *project_name, kumo__docs **out, kumo__error *err);
 /* The same, with the `events:` of `project` (borrowed during the call)
  * shown on /docs: each event's name, schedule, zone, handler, missed and
  * overlap, and its next three fire times after `now_ms` (computed here,
- * when the generation is built: the page says as of when). */
+ * when the generation is built: the page says as of when). Made now. */
 int kumo__docs_build_events(const kumo__spec *spec, const kumo__project *project, int64_t now_ms, kumo__docs **out,
                             kumo__error *err);
 void kumo__docs_free(kumo__docs *d);
 
 /* One served document, looked up by request path (no query string):
  * body, length, Content-Type and quoted ETag, all owned by `d`. NULL when
- * the path is not one of the documents. */
+ * the path is not one of the documents (or they could not be made: out of
+ * memory). Makes the bodies on its first call. Thread-safe. */
 typedef struct kumo__docs_entry {
     const char *path; /* "/openapi.json" */
     const char *body;
@@ -73,7 +88,8 @@ char *kumo__docs_page(const char *title, const char *base_path, const json_t *ev
 
 /* Serves GET/HEAD of the paths above; returns 1 when it answered the
  * request (other methods get 405), 0 when the path is not one of these
- * (the caller routes it to the API). Thread-safe. */
+ * (the caller routes it to the API). A 503 problem when the bodies could
+ * not be made. Thread-safe. */
 int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req);
 
 #endif

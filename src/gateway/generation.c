@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/starttime.h"
 #include "gateway/mock.h"
 #include "gateway/mock_modes.h"
 #include "project/spec_only.h"
@@ -218,14 +219,18 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         rc = kumo__project_load(gw->cfg.dir, &g->project, err);
     if (rc != 0)
         goto out;
+    kumo__start_mark("project");
     if (previous)
         kumo__gw_trace_reload_check(previous->project, g->project);
     if ((rc = place_stores(gw, g, previous, err)) != 0 || (rc = kumo__gw_services_build(gw, g, err)) != 0)
         goto out;
+    kumo__start_mark("stores+services");
     if ((rc = kumo__spec_load(g->project->api_path, &g->spec, err)) != 0)
         goto out;
+    kumo__start_mark("spec");
     if ((rc = kumo__router_build(g->spec, &g->router, err)) != 0)
         goto out;
+    kumo__start_mark("router");
     if ((rc = kumo__event_data_compile(g->project, g->spec, &g->event_data, err)) != 0 ||
         (rc = kumo__ce_check_spec(g->spec, err)) != 0 ||
         (rc = kumo__ce_routes_build(g->project, g->spec, &g->ce, err)) != 0 ||
@@ -240,20 +245,23 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         goto out;
     if ((rc = kumo__gw_metrics_targets(gw, g, err)) != 0)
         goto out;
-    /* kumo mock starts in the time it takes to read the document: it serves
-     * no /docs (which writes the document out twice), and compiles each
-     * operation's contract on the operation's first request (mock.c) */
+    kumo__start_mark("events+units+bind");
+    /* /docs and the served documents are made on their first request
+     * (docs.c). kumo mock starts in the time it takes to read the document:
+     * it serves no /docs, and compiles each operation's contract on the
+     * operation's first request (mock.c) */
     if (!gw->cfg.mock_spec &&
-        (rc = kumo__docs_build_events(g->spec, g->project, (int64_t)kumo__epoch_ms(), &g->docs, err)) != 0)
+        (rc = kumo__docs_prepare(g->spec, g->project->name, g->project, (int64_t)kumo__epoch_ms(), &g->docs, err)) != 0)
         goto out;
+    kumo__start_mark("docs");
     if ((g->checks = calloc(g->spec->nops ? g->spec->nops : 1, sizeof(*g->checks))) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         rc = err->code;
         goto out;
     }
-    for (size_t i = 0; i < g->spec->nops; i++)
-        if (!gw->cfg.mock_spec && (rc = kumo__opcheck_build(g->spec, i, &g->checks[i], err)) != 0)
-            goto out;
+    if (!gw->cfg.mock_spec && (rc = kumo__opcheck_build_all(g->spec, g->checks, err)) != 0)
+        goto out;
+    kumo__start_mark("checks");
     if (gw->cfg.mock_spec || gw->cfg.mock) {
         kumo__mock_config mc = {.seed = gw->cfg.mock_seed};
         if ((rc = kumo__mock_build(g->spec, g->checks, &mc, &g->mock, err)) != 0)
@@ -262,6 +270,7 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
                                                                &g->modes, err)) != 0)
             goto out;
     }
+    kumo__start_mark("mock");
     if ((rc = link_units(g, err)) != 0)
         goto out;
     /* last: a generation that is not built registers nothing */

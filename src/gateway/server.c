@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/starttime.h"
 #include "gateway/h2o_glue.h"
 #include "gateway/access_log.h"
 #include "gateway/mock_modes.h"
@@ -276,8 +277,10 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         gw->log_sink = (kumo__log_sink){.write = to_log_store, .ctx = cfg->logs};
         kumo__log_set_sink(&gw->log_sink);
     }
+    kumo__start_mark("setup");
     if ((rc = kumo__gw_generation_build(gw, 1, NULL, &gw->current, &built, err)) != 0)
         goto out;
+    kumo__start_mark("links+topics");
     atomic_store(&gw->current_number, 1);
     const generation *g = gw->current;
     if ((rc = kumo__gw_tracer_start(gw, g->project, err)) != 0)
@@ -330,6 +333,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     }
     fputs(kumo__mock_modes_describe(g->modes), stdout); /* kumo mock's stateful, faults, record, replay */
     fflush(stdout);
+    kumo__start_mark("listen+print");
 
     /* Signals are taken by sigwait on this thread only (the loops inherit
      * the mask); SIGHUP reloads, and POST /reload sends this thread one. */
@@ -367,6 +371,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     /* the history's thread inherits the mask: signals stay with sigwait */
     if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0 || (rc = kumo__gw_egress_start(gw, err)) != 0)
         goto out;
+    kumo__start_mark("dashboard+egress");
     for (int i = 0; i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];
         t->gw = gw;
@@ -398,8 +403,11 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         pthread_mutex_unlock(&gw->stop_lock);
     }
 
+    kumo__start_mark("loops");
     if (rc == 0 && (rc = start_monitor(gw, host, err)) != 0)
         atomic_store(&gw->draining, 1);
+    kumo__start_mark("monitor");
+    kumo__start_report();
     while (rc == 0) {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0)

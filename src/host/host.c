@@ -182,7 +182,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         (rc = kumo__router_build(h->spec, &h->router, err)) != 0 || (rc = kumo__ce_check_spec(h->spec, err)) != 0 ||
         (rc = kumo__ce_routes_build(p, h->spec, &h->ce, err)) != 0 ||
         (rc = kumo__bind_operations(p, h->spec, warn_line, err)) != 0 ||
-        (rc = kumo__docs_build(h->spec, p->name, &h->docs, err)) != 0)
+        (rc = kumo__docs_prepare(h->spec, p->name, NULL, 0, &h->docs, err)) != 0)
         goto out;
     size_t nops = h->spec->nops;
     h->checks = calloc(nops ? nops : 1, sizeof(*h->checks));

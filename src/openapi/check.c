@@ -12,6 +12,7 @@
  */
 #include "openapi/check_internal.h"
 #include "openapi/docset.h"
+#include "base/heap.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -136,13 +137,18 @@ static char *strjoin_types(const char **names, size_t n)
     return s;
 }
 
+/* While kumo__opcheck_build_all runs on this thread: the component schemas
+ * its operations share (schema.h), compiled once for all of them. */
+static _Thread_local kumo__schema_cache *build_cache;
+
 static int compile(const kumo__spec *spec, const json_t *schema, const char *location, kumo__schema **out,
                    kumo__error *err, const char *what)
 {
     *out = NULL;
     if (!schema)
         return 0;
-    int rc = kumo__schema_compile(schema, (kumo__dialect)spec->dialect, location ? location : "", spec->refs, out, err);
+    int rc = kumo__schema_compile_cached(schema, (kumo__dialect)spec->dialect, location ? location : "", spec->refs,
+                                         build_cache, out, err);
     if (rc < 0) {
         /* The compiler's message starts with the location of the keyword
          * that does not compile: point there, else at the schema. */
@@ -298,6 +304,25 @@ oom:
 out:
     free(names);
     kumo__opcheck_free(c);
+    return rc;
+}
+
+/* What one operation's compiled checks take, about (bench/docload.sh: the
+ * 400 operations of bench/gen_spec.py's document compiled to 30 MB when
+ * each compiled its own copy of the components it $refs; shared, to 6). */
+#define OPCHECK_HEAP_GUESS (24u << 10)
+
+int kumo__opcheck_build_all(const kumo__spec *spec, kumo__opcheck **checks, kumo__error *err)
+{
+    int rc = 0;
+    if (spec->nops >= 64)
+        kumo__heap_prepare(spec->nops * OPCHECK_HEAP_GUESS);
+    /* without a cache (out of memory) each operation compiles its own copy */
+    build_cache = kumo__schema_cache_new();
+    for (size_t i = 0; i < spec->nops && rc == 0; i++)
+        rc = kumo__opcheck_build(spec, i, &checks[i], err);
+    kumo__schema_cache_free(build_cache); /* the checks hold what they use */
+    build_cache = NULL;
     return rc;
 }
 

@@ -62,6 +62,11 @@ typedef struct kumo__opcheck kumo__opcheck;
 /* Compiles the schemas of spec->ops[op_index]. Errors name the document
  * position of the schema that does not compile. */
 int kumo__opcheck_build(const kumo__spec *spec, size_t op_index, kumo__opcheck **out, kumo__error *err);
+/* kumo__opcheck_build for every operation into checks[0..spec->nops)
+ * (zeroed by the caller; on an error the ones built stay there for the
+ * caller to free). The heap gets room for them first (base/heap.h): 400
+ * operations compile to some 30 MB. */
+int kumo__opcheck_build_all(const kumo__spec *spec, kumo__opcheck **checks, kumo__error *err);
 void kumo__opcheck_free(kumo__opcheck *c);
 
 /* Outcomes of kumo__opcheck_request: the HTTP status to answer with. */

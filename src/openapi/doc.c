@@ -14,6 +14,7 @@
  */
 #include "openapi/openapi.h"
 #include "base/growbuf.h"
+#include "base/heap.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1111,6 +1112,10 @@ int kumo__doc_load(const char *path, kumo__doc **out, kumo__error *err)
         kumo__error_set(err, rc, "%s: file is %lld bytes; the limit is 64 MiB", path, (long long)st.st_size);
         goto out;
     }
+    /* the tree is about ten times the text: room for it first, in huge
+     * pages where there are some (base/heap.h: page faults cost more than
+     * the parsing on the machines kumo runs on) */
+    kumo__heap_prepare(kumo__heap_for_document((size_t)st.st_size));
     /* The first bytes say whether it is JSON (kumo__doc_parse's rule); a
      * YAML file is then read as libyaml goes, not held whole */
     size_t len = 0, cap = (size_t)st.st_size + 1;

@@ -30,11 +30,16 @@
 
 /* ---- arena ------------------------------------------------------------- */
 
+/* Chunks start small and double up to 16 KiB: most schemas an operation
+ * compiles are a parameter's {type: string}, and kumo up compiles a few
+ * thousand of them (a 16 KiB first chunk each was 30 MB of page faults for
+ * bench/gen_spec.py's document). */
 static void *arena_alloc(kumo__schema *s, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     if (s->arena == NULL || s->arena->cap - s->arena->used < n) {
-        size_t cap = n > 16384 ? n : 16384;
+        size_t want = s->arena == NULL ? 1024 : s->arena->cap >= 8192 ? 16384 : s->arena->cap * 2;
+        size_t cap = n > want ? n : want;
         chunk *c = malloc(sizeof(chunk) + cap);
         if (c == NULL)
             return NULL;
@@ -85,6 +90,7 @@ typedef struct compiler {
     pending *queue;
     size_t nqueue, capqueue, next;
     unsigned ext_count;
+    kumo__schema_cache *cache; /* NULL: nothing shared */
 } compiler;
 
 static int oom(compiler *c)
@@ -105,6 +111,100 @@ static int fail(compiler *c, const char *loc, const char *kw, const char *fmt, .
     va_end(ap);
     kumo__error_set(c->err, -EINVAL, "%s%s%s: %s", loc, kw ? "/" : "", kw ? kw : "", msg);
     return -1;
+}
+
+/* ---- shared component schemas (schema.h, kumo__schema_cache) ---------- */
+
+typedef struct shared {
+    const json_t *node;
+    char *where;
+    kumo__schema *s; /* NULL: being compiled, or does not compile alone */
+    int busy;
+} shared;
+
+struct kumo__schema_cache {
+    shared *items;
+    size_t n, cap;
+};
+
+kumo__schema_cache *kumo__schema_cache_new(void)
+{
+    return calloc(1, sizeof(kumo__schema_cache));
+}
+
+void kumo__schema_cache_free(kumo__schema_cache *cache)
+{
+    if (cache == NULL)
+        return;
+    for (size_t i = 0; i < cache->n; i++) {
+        kumo__schema_free(cache->items[i].s);
+        free(cache->items[i].where);
+    }
+    free(cache->items);
+    free(cache);
+}
+
+static int compile_with(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
+                        const kumo__schema_options *opts, kumo__schema_cache *cache, kumo__schema **out,
+                        kumo__error *err);
+
+static int add_dep(kumo__schema *s, kumo__schema *dep)
+{
+    for (size_t i = 0; i < s->ndeps; i++)
+        if (s->deps[i] == dep)
+            return 0;
+    if (s->ndeps == s->capdeps) {
+        size_t cap = s->capdeps ? s->capdeps * 2 : 8;
+        kumo__schema **d = realloc(s->deps, cap * sizeof(*d));
+        if (d == NULL)
+            return -1;
+        s->deps = d;
+        s->capdeps = cap;
+    }
+    atomic_fetch_add(&dep->refs, 1);
+    s->deps[s->ndeps++] = dep;
+    return 0;
+}
+
+/* The root node of `target` (at `where`) compiled once in the cache, with
+ * a reference taken for c's schema; NULL when it is to be compiled inline
+ * (being compiled further up: a cycle; or it does not compile alone), or
+ * out of memory (c->err set). */
+static snode *shared_node(compiler *c, const json_t *target, const char *where)
+{
+    kumo__schema_cache *cache = c->cache;
+    shared *it = NULL;
+    for (size_t i = 0; i < cache->n && it == NULL; i++)
+        if (cache->items[i].node == target && strcmp(cache->items[i].where, where) == 0)
+            it = &cache->items[i];
+    if (it == NULL) {
+        if (cache->n == cache->cap) {
+            size_t cap = cache->cap ? cache->cap * 2 : 64;
+            shared *t = realloc(cache->items, cap * sizeof(*t));
+            if (t == NULL)
+                return oom(c), NULL;
+            cache->items = t;
+            cache->cap = cap;
+        }
+        char *w = strdup(where);
+        if (w == NULL)
+            return oom(c), NULL;
+        size_t at = cache->n++;
+        cache->items[at] = (shared){.node = target, .where = w, .busy = 1};
+        kumo__schema *sub = NULL;
+        kumo__error e2 = {0};
+        int rc = compile_with(target, c->dialect, where, c->refs, &c->opts, cache, &sub, &e2);
+        it = &cache->items[at]; /* the table may have moved meanwhile */
+        it->busy = 0;
+        if (rc == -ENOMEM)
+            return oom(c), NULL;
+        it->s = rc == 0 ? sub : NULL; /* one that does not compile: inline, for the message it gives there */
+    }
+    if (it->busy || it->s == NULL)
+        return NULL;
+    if (add_dep(c->s, it->s) < 0)
+        return oom(c), NULL;
+    return it->s->root;
 }
 
 static size_t hash_ptr(const void *p, size_t cap)
@@ -468,6 +568,15 @@ static snode *resolve_ref(compiler *c, const json_t *at, const char *ref, const 
     n = memo_get(c, ext);
     if (n)
         goto out;
+    if (c->cache && c->dialect == KUMO__DIALECT_OAS30) {
+        if ((n = shared_node(c, ext, where)) != NULL) {
+            if (memo_put(c, ext, n) < 0)
+                n = NULL;
+            goto out;
+        }
+        if (c->err->code == -ENOMEM)
+            goto out;
+    }
     char ebase[64];
     snprintf(ebase, sizeof ebase, "kumo-ext:%u", ++c->ext_count);
     const char *eb = arena_strdup(c->s, ebase), *eloc = arena_strdup(c->s, where);
@@ -1024,6 +1133,19 @@ int kumo__schema_compile(const json_t *schema, kumo__dialect dialect, const char
 int kumo__schema_compile_opts(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
                               const kumo__schema_options *opts, kumo__schema **out, kumo__error *err)
 {
+    return compile_with(schema, dialect, location, refs, opts, NULL, out, err);
+}
+
+int kumo__schema_compile_cached(const json_t *schema, kumo__dialect dialect, const char *location,
+                                const kumo__refs *refs, kumo__schema_cache *cache, kumo__schema **out, kumo__error *err)
+{
+    return compile_with(schema, dialect, location, refs, NULL, cache, out, err);
+}
+
+static int compile_with(const json_t *schema, kumo__dialect dialect, const char *location, const kumo__refs *refs,
+                        const kumo__schema_options *opts, kumo__schema_cache *cache, kumo__schema **out,
+                        kumo__error *err)
+{
     int rc = -1;
     compiler c = {0};
     kumo__error local = {0};
@@ -1038,9 +1160,11 @@ int kumo__schema_compile_opts(const json_t *schema, kumo__dialect dialect, const
         return -ENOMEM;
     }
     s->dialect = dialect;
+    atomic_init(&s->refs, 1);
     c.s = s;
     c.dialect = dialect;
     c.refs = refs;
+    c.cache = cache;
     c.root_loc = location;
     c.err = err;
     if (dialect != KUMO__DIALECT_OAS30 && dialect != KUMO__DIALECT_2020_12) {
@@ -1103,8 +1227,11 @@ out:
 
 void kumo__schema_free(kumo__schema *s)
 {
-    if (s == NULL)
+    if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
+    for (size_t i = 0; i < s->ndeps; i++)
+        kumo__schema_free(s->deps[i]);
+    free(s->deps);
     for (size_t i = 0; i < s->ncodes; i++)
         pcre2_code_free(s->codes[i]);
     free(s->codes);

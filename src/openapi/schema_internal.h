@@ -6,6 +6,7 @@
 #ifndef KUMO_SCHEMA_INT_H
 #define KUMO_SCHEMA_INT_H
 
+#include <stdatomic.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <string.h>
@@ -138,6 +139,11 @@ struct kumo__schema {
     anchor *anchors;
     size_t nanchors, capanchors;
     int has_dynamic;
+    /* shared (schema.h, kumo__schema_cache): the references held on this
+     * schema, and the shared schemas whose nodes this one's point into */
+    atomic_int refs;
+    struct kumo__schema **deps;
+    size_t ndeps, capdeps;
 };
 
 static inline int kumo__schema_cmp_prop(const void *a, const void *b)

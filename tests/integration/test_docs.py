@@ -301,3 +301,62 @@ class DocsEventsTest(unittest.TestCase):
         finally:
             self.assertEqual(gw.stop(), 0)
             shutil.rmtree(os.path.dirname(gw.dir), ignore_errors=True)
+
+
+class DocsFirstRequestTest(unittest.TestCase):
+    """kumo up makes /docs, /openapi.json, /openapi.yaml and the $ref'd
+    files on their first request (docs.c), once, whichever of its loops
+    the request reaches: many connections asking at once, over four
+    loops, all get the same bodies and ETags, and the same again later."""
+
+    PATHS = ("/openapi.json", "/openapi.yaml", "/docs", "/docs/", "/openapi/schemas/item.yaml",
+             "/openapi/openapi.yaml")
+
+    def test_many_connections_at_once(self):
+        import http.client
+        import threading
+        from urllib.parse import urlparse
+
+        d = copy_project("docs", os.path.join(HERE, "projects"))
+        gw = Gateway(d, threads=4)
+        try:
+            u = urlparse(gw.base)
+            per_path = 8
+            go = threading.Barrier(per_path * len(self.PATHS))
+            got = {p: [] for p in self.PATHS}
+            errors = []
+
+            def fetch(path):
+                try:
+                    c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+                    c.connect()  # every connection open before anyone asks
+                    go.wait(timeout=60)
+                    c.request("GET", path)
+                    r = c.getresponse()
+                    got[path].append((r.status, r.getheader("etag"), r.read()))
+                    c.close()
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append("%s: %r" % (path, e))
+
+            threads = [threading.Thread(target=fetch, args=(p,)) for p in self.PATHS for _ in range(per_path)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            self.assertEqual(errors, [])
+            for path in self.PATHS:
+                answers = got[path]
+                self.assertEqual(len(answers), per_path, path)
+                self.assertEqual({a[0] for a in answers}, {200}, path)
+                self.assertEqual(len({a[1] for a in answers}), 1, path)
+                self.assertEqual(len({a[2] for a in answers}), 1, path)
+                later = requests.get(gw.base + path)
+                self.assertEqual(later.content, answers[0][2], path)
+                self.assertEqual(later.headers["etag"], answers[0][1], path)
+            self.assertEqual(json.loads(got["/openapi.json"][0][2]),
+                             yaml.safe_load(got["/openapi.yaml"][0][2]))
+        finally:
+            self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
+            gw.out.close()
+            gw.err.close()
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)

@@ -5,7 +5,9 @@
  * included), referenced files are served under /openapi/ unless they lie
  * outside the spec's directory, ETags and If-None-Match, and the page
  * names no other host. The page's Events section carries every event of
- * every kind with what kumo.yaml says of it (issue 13).
+ * every kind with what kumo.yaml says of it (issue 13). Prepared bodies
+ * are made on the first look-up only, once, when many threads ask at once
+ * (issue 19).
  */
 #include "gateway/docs.h"
 
@@ -13,6 +15,7 @@
 #include "check.h"
 #include "project/project.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -405,11 +408,75 @@ static void test_events_every_kind(void)
     kumo__spec_free(spec);
 }
 
+#define RACERS 16
+
+static const char *const served_paths[] = {"/openapi.json", "/openapi.yaml", "/docs", "/docs/",
+                                           "/openapi/schemas/pet.yaml"};
+
+typedef struct racer {
+    const kumo__docs *d;
+    pthread_barrier_t *go;
+    const kumo__docs_entry *seen[5];
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    pthread_barrier_wait(r->go);
+    for (size_t k = 0; k < 5; k++)
+        r->seen[k] = kumo__docs_find(r->d, served_paths[k], strlen(served_paths[k]));
+    return NULL;
+}
+
+/* kumo__docs_prepare makes nothing; the first look-ups, from many threads
+ * at once, make every body once: all see the same entries, with the bodies
+ * kumo__docs_build makes. */
+static void test_prepared_once(void)
+{
+    kumo__spec *spec = NULL;
+    kumo__docs *lazy = NULL, *eager = NULL;
+    kumo__error err = {0};
+    CHECK_INT(kumo__spec_load(FIX, &spec, &err), 0);
+    if (spec == NULL)
+        return;
+    CHECK_INT(kumo__docs_prepare(spec, "fixture <&>", NULL, 0, &lazy, &err), 0);
+    CHECK_INT(kumo__docs_build(spec, "fixture <&>", &eager, &err), 0);
+    if (lazy == NULL || eager == NULL)
+        goto out;
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, RACERS);
+    racer r[RACERS];
+    pthread_t t[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        r[i] = (racer){.d = lazy, .go = &go};
+        CHECK_INT(pthread_create(&t[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (size_t k = 0; k < 5; k++) {
+        const kumo__docs_entry *want = kumo__docs_find(eager, served_paths[k], strlen(served_paths[k]));
+        CHECK(want != NULL && r[0].seen[k] != NULL);
+        for (int i = 1; i < RACERS; i++)
+            CHECK(r[i].seen[k] == r[0].seen[k]); /* one table, made once */
+        if (want && r[0].seen[k]) {
+            CHECK(r[0].seen[k]->len == want->len && memcmp(r[0].seen[k]->body, want->body, want->len) == 0);
+            CHECK_STR(r[0].seen[k]->etag, want->etag);
+        }
+    }
+    CHECK(kumo__docs_find(lazy, "/openapi/../outside.yaml", 24) == NULL);
+out:
+    kumo__docs_free(lazy);
+    kumo__docs_free(eager);
+    kumo__spec_free(spec);
+}
+
 int main(void)
 {
     test_documents();
     test_events_every_kind();
     test_etag_matches();
     test_yaml_round_trip();
+    test_prepared_once();
     return check_report();
 }

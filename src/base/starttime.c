@@ -1,0 +1,71 @@
+/*
+ * starttime.c: see starttime.h. The steps go into a fixed table (a start
+ * has a dozen); the line is written once with one write.
+ */
+#include "base/starttime.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_MAX_STEPS 32
+
+static struct {
+    int on; /* 1: noting; 0: not asked for, or reported */
+    double t0, last;
+    int n;
+    struct {
+        const char *name;
+        double ms;
+    } steps[START_MAX_STEPS];
+} st;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+__attribute__((constructor)) static void start_init(void)
+{
+    const char *v = getenv("KUMO_START_TIMES");
+    if (v == NULL || strcmp(v, "1") != 0)
+        return;
+    st.on = 1;
+    st.t0 = st.last = now_ms();
+}
+
+void kumo__start_mark(const char *name)
+{
+    if (!st.on || st.n == START_MAX_STEPS)
+        return;
+    double t = now_ms();
+    st.steps[st.n].name = name;
+    st.steps[st.n].ms = t - st.last;
+    st.n++;
+    st.last = t;
+}
+
+void kumo__start_report(void)
+{
+    if (!st.on)
+        return;
+    st.on = 0;
+    char line[2048];
+    size_t len = 0;
+    len += (size_t)snprintf(line + len, sizeof(line) - len, "kumo: start (ms):");
+    for (int i = 0; i < st.n && len < sizeof(line); i++)
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "%s %s %.1f", i ? "," : "", st.steps[i].name,
+                                st.steps[i].ms);
+    if (len < sizeof(line))
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "; ready %.1f ms after the program's constructors\n",
+                                st.last - st.t0);
+    if (len > sizeof(line))
+        len = sizeof(line);
+    ssize_t w = write(2, line, len);
+    (void)w;
+}

@@ -1,0 +1,24 @@
+/*
+ * starttime.h: where the milliseconds of a start go. With KUMO_START_TIMES=1
+ * in the environment, kumo up and kumo mock note the end of each step of
+ * their start (reading the project and the document, the router, the
+ * docs, compiling the checks, starting the loops) and print one line on
+ * stderr when they are ready:
+ *
+ *   kumo: start (ms): project 0.2, spec 24.3, router 0.1, ...; ready 41.0 ms after the program's constructors
+ *
+ * Each step's duration follows its name; what comes before the
+ * constructors (exec, the dynamic linker) and after ready (the first
+ * request) a bench measures from outside (bench/mock_start.py). Without
+ * the variable nothing is noted. Main thread only (the steps are on it).
+ */
+#ifndef KUMO_BASE_STARTTIME_H
+#define KUMO_BASE_STARTTIME_H
+
+/* The end of step `name` (a string literal): its duration since the last
+ * mark (or since the first mark's own start: main's constructors). */
+void kumo__start_mark(const char *name);
+/* Prints the line and stops noting (later calls do nothing). */
+void kumo__start_report(void);
+
+#endif
