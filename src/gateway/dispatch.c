@@ -83,6 +83,8 @@ static int has_dot_segment(const char *path, size_t len)
             i++;
         size_t n = i - start;
         const char *s = path + start;
+        if (n == 0 || n > 6 || (s[0] != '.' && s[0] != '%'))
+            continue; /* every dot segment, plain or escaped, starts with '.' or '%' */
         if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
             return 1;
         if ((n == 3 && strncasecmp(s, "%2e", 3) == 0) ||
@@ -228,6 +230,7 @@ static int mock_request(const kumo__api *api, const kumo__http_in *in, const kum
     out->content_type = r.content_type;
     out->headers = r.headers;
     out->nheaders = r.nheaders;
+    out->borrowed = r.borrowed;
     return KUMO__DISPATCH_ANSWER;
 }
 
@@ -244,7 +247,10 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
         return answer(in, request_id, out, 400, "Bad request path",
                       "the path must start with '/' and may not contain '.' or '..' segments", NULL);
     char method[16];
-    snprintf(method, sizeof(method), "%.*s", (int)(in->method.len < 15 ? in->method.len : 15), in->method.base);
+    size_t method_len = in->method.len < 15 ? in->method.len : 15;
+    if (method_len)
+        memcpy(method, in->method.base, method_len);
+    method[method_len] = '\0';
     int rc = kumo__router_match(api->router, method, path, path_len, &m);
     if (rc == -ENOENT) {
         snprintf(detail, sizeof(detail), "no operation of the API matches the path '%.*s'",
@@ -369,6 +375,14 @@ int kumo__dispatch_event(const char *symbol, const char *path, const char *reque
 
 void kumo__dispatch_free(kumo__dispatch *d)
 {
+    if (d->borrowed) { /* the mock engine's: it outlives the request */
+        d->body = NULL;
+        d->content_type = NULL;
+        d->headers = NULL;
+        d->nheaders = 0;
+        d->borrowed = 0;
+        return;
+    }
     free(d->body);
     d->body = NULL;
     free(d->content_type);

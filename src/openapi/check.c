@@ -477,9 +477,13 @@ int kumo__opcheck_request(const kumo__opcheck *c, const kumo__http_view *req, ku
         detail[0] = '\0';
     size_t before = violations->count;
     const kumo__operation *op = c->op;
-    out->params = json_pack("{s:{},s:{},s:{},s:{}}", "path", "query", "header", "cookie");
-    if (!out->params)
+    /* {"path":{}, "query":{}, "header":{}, "cookie":{}}, built directly:
+     * json_pack parses its format on every request */
+    if (!(out->params = json_object()))
         return -ENOMEM;
+    for (size_t i = 0; i < sizeof in_names / sizeof in_names[0]; i++)
+        if (json_object_set_new_nocheck(out->params, in_names[i], json_object()) < 0)
+            return -ENOMEM;
 
     /* 415: the body's media type */
     int has_body = req->body.base && req->body.len > 0;
