@@ -67,6 +67,22 @@ static int put_escaped(kumo__logline *l, const char *str, size_t len, size_t lim
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     while (s < end) {
+        /* a run of printable ASCII that needs no escape goes in one copy */
+        const unsigned char *run = s;
+        while (run < end && *run >= 0x20 && *run < 0x7f && *run != '"' && *run != '\\')
+            run++;
+        if (run > s) {
+            size_t n = (size_t)(run - s);
+            if (l->len + n > limit)
+                n = limit > l->len ? limit - l->len : 0; /* ASCII: any cut is on a whole character */
+            put_raw(l, (const char *)s, n, limit);
+            if (n < (size_t)(run - s)) {
+                l->truncated = 1;
+                return -1;
+            }
+            s = run;
+            continue;
+        }
         char esc[8];
         const char *out = esc;
         size_t n = 0, adv = 1;
