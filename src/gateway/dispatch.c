@@ -152,7 +152,7 @@ static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
 /* The contract check: KUMO__DISPATCH_INVOKE to go on (the typed values in
  * *checked), else the answer is set. */
 static int check(const kumo__opcheck *chk, const kumo__http_in *in, const kumo__route_match *m, const char *request_id,
-                 kumo__checked *checked, kumo__dispatch *out, int body_status)
+                 kumo__checked *checked, kumo__dispatch *out, int body_status, int untyped)
 {
     if (chk == NULL)
         return KUMO__DISPATCH_INVOKE;
@@ -163,6 +163,7 @@ static int check(const kumo__opcheck *chk, const kumo__http_in *in, const kumo__
         .nheaders = in->nheaders,
         .match = m,
         .body = in->body,
+        .untyped = untyped,
     };
     kumo__violations v = {.limit = 50};
     char detail[512] = "";
@@ -211,7 +212,9 @@ static int mock_request(const kumo__api *api, const kumo__http_in *in, const kum
         for (size_t i = 0; i < m->op->nresponses; i++)
             if (strcmp(m->op->responses[i].status, "422") == 0)
                 body_status = 422;
-        if ((rc = check(chk, in, m, request_id, &checked, out, body_status)) != KUMO__DISPATCH_INVOKE) {
+        /* a stateless mock answers without the typed parameters: not built */
+        if ((rc = check(chk, in, m, request_id, &checked, out, body_status, !kumo__mock_uses_typed(api->mock))) !=
+            KUMO__DISPATCH_INVOKE) {
             kumo__checked_free(&checked);
             return rc;
         }
@@ -293,7 +296,7 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
 
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
-    if ((rc = check(api->checks ? api->checks[m.op_index] : NULL, in, &m, request_id, &checked, out, 0)) !=
+    if ((rc = check(api->checks ? api->checks[m.op_index] : NULL, in, &m, request_id, &checked, out, 0, 0)) !=
         KUMO__DISPATCH_INVOKE) {
         kumo__checked_free(&checked);
         return rc;

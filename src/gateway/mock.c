@@ -461,6 +461,11 @@ void kumo__mock_set_hook(kumo__mock *m, kumo__mock_hook_fn fn, void *ctx)
     m->hook_ctx = ctx;
 }
 
+int kumo__mock_uses_typed(const kumo__mock *m)
+{
+    return m->hook != NULL;
+}
+
 const kumo__refs *kumo__mock_refs(const kumo__mock *m)
 {
     return &m->refs.refs;

@@ -96,6 +96,10 @@ int kumo__mock_authorize(const kumo__mock *m, const kumo__mock_request *rq, kumo
 /* The answer to a request that passed routing, the contract and
  * authorization: 0 with *out filled (whatever its status), -ENOMEM. */
 int kumo__mock_answer(const kumo__mock *m, const kumo__mock_request *rq, kumo__mock_reply *out);
+/* Whether an answer may read the request's typed values
+ * (kumo__mock_request.checked->params): only a hook does (stateful mode).
+ * 0: the caller may check the request without building them. */
+int kumo__mock_uses_typed(const kumo__mock *m);
 void kumo__mock_reply_free(kumo__mock_reply *r);
 
 /* For hooks: a reply of `status` with `body` as compact JSON (NULL: none)
