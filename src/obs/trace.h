@@ -120,7 +120,8 @@ void kumo__span_init(kumo__span *s, const uint8_t trace_id[16], const uint8_t sp
                      enum kumo__span_kind kind, const char *name, uint64_t start_ns);
 /* Attributes; a value that does not fit is cut (whole UTF-8 characters
  * are not guaranteed: the exporter replaces what is not valid), one past
- * KUMO__SPAN_ATTRS_MAX is left out. `key` must be a literal. */
+ * KUMO__SPAN_ATTRS_MAX is left out. `key` must be a literal of plain
+ * ASCII with no quote or backslash: the exporter writes it unescaped. */
 void kumo__span_str(kumo__span *s, const char *key, const char *v, size_t len);
 void kumo__span_int(kumo__span *s, const char *key, int64_t v);
 void kumo__span_bool(kumo__span *s, const char *key, int v);
@@ -220,6 +221,12 @@ size_t kumo__span_buf_capacity(const kumo__span_buf *b);
  * hex, enums integers, 64-bit numbers strings (proto3's JSON mapping). */
 char *kumo__otlp_json(const kumo__span *spans, size_t n, const char *service_name, size_t *len);
 
+/* ---- OTLP/HTTP protobuf (otlp_proto.c) ---- */
+
+/* The same request in binary protobuf, malloc'd (*len bytes); NULL when
+ * out of memory. Ids raw bytes, times fixed64, invalid UTF-8 replaced. */
+char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_name, size_t *len);
+
 /* ---- the tracer: configuration, buffer, exporter (otlp.c) ---- */
 
 /* What kumo.yaml says (observability.traces); NULL and 0 fields take the
@@ -229,6 +236,7 @@ typedef struct kumo__trace_config {
     const char *sampler;      /* NULL: parentbased_always_on */
     double ratio;             /* < 0: the default, 1.0 */
     size_t buffer;            /* 0: 4096 */
+    const char *protocol;     /* "http/protobuf" or "http/json"; NULL: http/protobuf */
     const char *service_name; /* the default service.name: the project's name */
 } kumo__trace_config;
 
@@ -242,7 +250,8 @@ struct kumo__metrics;
  * when there is an endpoint, starts the exporter thread. `env` NULL reads
  * the process's environment; otherwise a NULL-terminated "K=V" list
  * (tests). 0 and *out (the caller's: kumo__tracer_free), or a negative
- * code with err set (a protocol other than http/json, an unknown sampler,
+ * code with err set (a protocol other than http/protobuf or http/json
+ * (grpc is refused: kumo speaks OTLP/HTTP), an unknown sampler,
  * a bad ratio or header). */
 int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__tracer **out, kumo__error *err);
 /* Stops the exporter after one last export of what is buffered (bounded
