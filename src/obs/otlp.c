@@ -559,6 +559,14 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
         goto out;
     }
     t->headers = ct;
+    /* No "Expect: 100-continue" (curl asks it of large POSTs): a collector
+     * answers the whole request anyway, and the round trip is a wait. */
+    if ((ct = curl_slist_append(t->headers, "Expect:")) == NULL) {
+        rc = -ENOMEM;
+        kumo__error_set(err, rc, "out of memory");
+        goto out;
+    }
+    t->headers = ct;
 
     v = env_get(env, "OTEL_SDK_DISABLED");
     int disabled = v && strcasecmp(v, "true") == 0;
@@ -634,11 +642,12 @@ static int post_body(kumo__tracer *t, CURL *curl, const char *body, size_t len, 
 /* POSTs one batch: 0, or -1. */
 static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, size_t n)
 {
-    size_t len;
-    char *body = t->json ? kumo__otlp_json(spans, n, t->service, &len) : kumo__otlp_proto(spans, n, t->service, &len);
+    size_t len, start = 0;
+    char *body =
+        t->json ? kumo__otlp_json(spans, n, t->service, &len) : kumo__otlp_proto(spans, n, t->service, &len, &start);
     if (body == NULL)
         return -1;
-    int rc = post_body(t, curl, body, len, n);
+    int rc = post_body(t, curl, body + start, len, n);
     free(body);
     return rc;
 }

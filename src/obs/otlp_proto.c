@@ -198,11 +198,43 @@ static uint8_t *bytes_field(uint8_t *o, uint32_t field, const uint8_t *b, size_t
 #define STR_BOUND(n) (2 + 5 + 3 * (size_t)(n))
 
 /* KeyValue{key, value: AnyValue{...}}, as field `field` of its parent. */
+/* Whether n bytes at s are all ASCII (eight at a time): the usual value,
+ * which then needs no cleaning. */
+static inline int all_ascii(const char *s, size_t n)
+{
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= (unsigned char)s[i];
+    return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* strlen of an attribute key. Keys are a few dozen literals (trace.h), so
+ * each thread remembers the lengths by address. */
+static size_t key_len(const char *key)
+{
+    static __thread struct {
+        const char *key;
+        size_t len;
+    } seen[64];
+    size_t h = ((uintptr_t)key >> 3) & 63;
+    if (seen[h].key != key) {
+        seen[h].key = key;
+        seen[h].len = strlen(key);
+    }
+    return seen[h].len;
+}
+
 static uint8_t *attr(uint8_t *o, uint32_t field, const char *key, const kumo__span_attr *a, const char *sv, size_t sn)
 {
-    size_t klen = strlen(key), any, clean = 0;
-    if (a == NULL || a->type == KUMO__ATTR_STR) {
-        clean = clean_len(sv, sn);
+    size_t klen = key_len(key), any, clean = 0;
+    int str = a == NULL || a->type == KUMO__ATTR_STR;
+    if (str) {
+        clean = all_ascii(sv, sn) ? sn : clean_len(sv, sn);
         any = 1 + varint_len(clean) + clean;
     } else if (a->type == KUMO__ATTR_BOOL) {
         any = 2;
@@ -210,18 +242,35 @@ static uint8_t *attr(uint8_t *o, uint32_t field, const char *key, const kumo__sp
         any = 1 + varint_len((uint64_t)a->num);
     }
     size_t kv = 1 + varint_len(klen) + klen + 1 + varint_len(any) + any;
-    o = varint(o, TAG(field, WT_LEN));
-    o = varint(o, kv);
-    o = varint(o, TAG(1, WT_LEN));
-    o = varint(o, klen);
-    memcpy(o, key, klen);
-    o += klen;
-    o = varint(o, TAG(2, WT_LEN));
-    o = varint(o, any);
-    if (a == NULL || a->type == KUMO__ATTR_STR) {
+    if (kv < 0x80 && field < 16) {
+        /* every length under 128: one byte each (most attributes) */
+        *o++ = (uint8_t)TAG(field, WT_LEN);
+        *o++ = (uint8_t)kv;
+        *o++ = (uint8_t)TAG(1, WT_LEN);
+        *o++ = (uint8_t)klen;
+        memcpy(o, key, klen);
+        o += klen;
+        *o++ = (uint8_t)TAG(2, WT_LEN);
+        *o++ = (uint8_t)any;
+    } else {
+        o = varint(o, TAG(field, WT_LEN));
+        o = varint(o, kv);
+        o = varint(o, TAG(1, WT_LEN));
+        o = varint(o, klen);
+        memcpy(o, key, klen);
+        o += klen;
+        o = varint(o, TAG(2, WT_LEN));
+        o = varint(o, any);
+    }
+    if (str) {
         o = varint(o, TAG(1, WT_LEN));
         o = varint(o, clean);
-        o = put_clean(o, sv, sn, clean);
+        if (clean == sn) {
+            memcpy(o, sv, sn);
+            o += sn;
+        } else {
+            o = put_clean(o, sv, sn, clean);
+        }
     } else if (a->type == KUMO__ATTR_BOOL) {
         o = varint(o, TAG(2, WT_VARINT));
         *o++ = a->num ? 1 : 0;
@@ -244,32 +293,8 @@ static size_t span_bound(const kumo__span *s)
     size_t n =
         128 + STR_BOUND(strnlen(s->name, sizeof(s->name))) + STR_BOUND(strnlen(s->status_msg, sizeof(s->status_msg)));
     for (unsigned i = 0; i < s->nattrs && i < KUMO__SPAN_ATTRS_MAX; i++)
-        n += ATTR_BOUND(strlen(s->attrs[i].key), s->attrs[i].type == KUMO__ATTR_STR ? s->attrs[i].len : 0);
+        n += ATTR_BOUND(key_len(s->attrs[i].key), s->attrs[i].type == KUMO__ATTR_STR ? s->attrs[i].len : 0);
     return n + (size_t)(s->nlinks < KUMO__SPAN_LINKS_MAX ? s->nlinks : KUMO__SPAN_LINKS_MAX) * 48;
-}
-
-/* The room kept for a length prefix of the containers: up to 2^28 - 1
- * bytes (a batch is a few MiB at most). */
-#define PREFIX_MAX 4
-
-/* Writes a length-delimited field `field` whose body is b->p[body..b->len)
- * and was written PREFIX_MAX bytes after `at`: the tag and length go at
- * `at` and the body moves back to follow them. */
-static void close_len(pbuf *b, size_t at, uint32_t field)
-{
-    size_t body = at + PREFIX_MAX + varint_len(TAG(field, WT_LEN)), n = b->len - body;
-    uint8_t *o = varint(b->p + at, TAG(field, WT_LEN));
-    o = varint(o, n);
-    memmove(o, b->p + body, n);
-    b->len = (size_t)(o - b->p) + n;
-}
-
-/* Opens a length-delimited field: returns where it starts. */
-static size_t open_len(pbuf *b, uint32_t field)
-{
-    size_t at = b->len;
-    b->len += PREFIX_MAX + varint_len(TAG(field, WT_LEN));
-    return at;
 }
 
 static void span(pbuf *b, const kumo__span *s)
@@ -348,41 +373,62 @@ static void resource_attr(pbuf *b, const char *key, const char *v)
     b->len = (size_t)(o - b->p);
 }
 
-char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_name, size_t *len)
+/* A length-delimited field from bytes already made. */
+static uint8_t *len_field(uint8_t *o, uint32_t field, const uint8_t *body, size_t n)
 {
-    pbuf b = {0};
+    o = varint(o, TAG(field, WT_LEN));
+    o = varint(o, n);
+    memcpy(o, body, n);
+    return o + n;
+}
+
+char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_name, size_t *len, size_t *start)
+{
+    /* The resource and the scope first, apart: their sizes are known once
+     * made. The spans then go after room for every prefix, and the
+     * prefixes, whose lengths the spans decide, are written back from the
+     * first span: nothing is moved. */
+    pbuf res = {0}, scope = {0}, b = {0};
+    char *out = NULL;
     const char *svc = service_name && *service_name ? service_name : "kumo";
-    if (reserve(&b, 64) != 0)
-        return NULL;
-    size_t rs = open_len(&b, 1);  /* ExportTraceServiceRequest.resource_spans */
-    size_t res = open_len(&b, 1); /* ResourceSpans.resource */
-    resource_attr(&b, "service.name", svc);
-    resource_attr(&b, "telemetry.sdk.name", "kumo");
-    resource_attr(&b, "telemetry.sdk.language", "c");
-    resource_attr(&b, "telemetry.sdk.version", KUMO_VERSION);
-    if (reserve(&b, 64 + sizeof(KUMO_VERSION)) != 0)
+    resource_attr(&res, "service.name", svc);
+    resource_attr(&res, "telemetry.sdk.name", "kumo");
+    resource_attr(&res, "telemetry.sdk.language", "c");
+    resource_attr(&res, "telemetry.sdk.version", KUMO_VERSION);
+    if (reserve(&scope, 2 * STR_BOUND(sizeof(KUMO_VERSION) + 4)) == 0) {
+        uint8_t *o = str_field(scope.p, 1, "kumo", 4);
+        o = str_field(o, 2, KUMO_VERSION, strlen(KUMO_VERSION));
+        scope.len = (size_t)(o - scope.p);
+    }
+    if (res.oom || scope.oom)
         goto out;
-    close_len(&b, res, 1);
-    size_t ss = open_len(&b, 2);    /* ResourceSpans.scope_spans */
-    size_t scope = open_len(&b, 1); /* ScopeSpans.scope */
-    uint8_t *o = str_field(b.p + b.len, 1, "kumo", 4);
-    o = str_field(o, 2, KUMO_VERSION, strlen(KUMO_VERSION));
-    b.len = (size_t)(o - b.p);
-    close_len(&b, scope, 1);
+    /* ExportTraceServiceRequest.resource_spans{resource, scope_spans{scope, spans...}} */
+    size_t head = res.len + scope.len + 4 * (1 + 10);
+    if (reserve(&b, head + n * 256) != 0)
+        goto out;
+    b.len = head;
     for (size_t i = 0; i < n; i++)
         span(&b, &spans[i]);
-    if (!b.oom) {
-        close_len(&b, ss, 2);
-        close_len(&b, rs, 1);
-    }
+    if (b.oom)
+        goto out;
+    size_t spans_len = b.len - head;
+    size_t ss_body = 1 + varint_len(scope.len) + scope.len + spans_len;
+    size_t rs_body = 1 + varint_len(res.len) + res.len + 1 + varint_len(ss_body) + ss_body;
+    size_t hlen = 1 + varint_len(rs_body) + (rs_body - ss_body) + (1 + varint_len(scope.len) + scope.len);
+    uint8_t *o = b.p + head - hlen;
+    o = varint(o, TAG(1, WT_LEN));
+    o = varint(o, rs_body);
+    o = len_field(o, 1, res.p, res.len);
+    o = varint(o, TAG(2, WT_LEN));
+    o = varint(o, ss_body);
+    o = len_field(o, 1, scope.p, scope.len);
+    *start = head - hlen;
+    *len = b.len - *start;
+    out = (char *)b.p;
+    b.p = NULL;
 out:
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    if (len)
-        *len = b.len;
-    if (b.p == NULL) /* nothing can be empty here, but never return NULL for success */
-        b.p = malloc(1);
-    return (char *)b.p;
+    free(res.p);
+    free(scope.p);
+    free(b.p);
+    return out;
 }

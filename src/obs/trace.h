@@ -223,9 +223,10 @@ char *kumo__otlp_json(const kumo__span *spans, size_t n, const char *service_nam
 
 /* ---- OTLP/HTTP protobuf (otlp_proto.c) ---- */
 
-/* The same request in binary protobuf, malloc'd (*len bytes); NULL when
- * out of memory. Ids raw bytes, times fixed64, invalid UTF-8 replaced. */
-char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_name, size_t *len);
+/* The same request in binary protobuf: a malloc'd buffer (free it) in
+ * which the message is the *len bytes from offset *start; NULL when out of
+ * memory. Ids raw bytes, times fixed64, invalid UTF-8 replaced. */
+char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_name, size_t *len, size_t *start);
 
 /* ---- the tracer: configuration, buffer, exporter (otlp.c) ---- */
 

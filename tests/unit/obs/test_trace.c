@@ -366,11 +366,12 @@ static void test_otlp_proto(void)
     memset(lt, 0x33, 16);
     memset(ls, 0x44, 8);
     kumo__span_link(&s[2], lt, ls, 1);
-    size_t len = 0;
-    uint8_t *doc = (uint8_t *)kumo__otlp_proto(s, 3, "todo", &len);
-    CHECK(doc != NULL && len > 0);
-    if (doc == NULL)
+    size_t len = 0, start = 0;
+    uint8_t *mem = (uint8_t *)kumo__otlp_proto(s, 3, "todo", &len, &start);
+    CHECK(mem != NULL && len > 0);
+    if (mem == NULL)
         return;
+    uint8_t *doc = mem + start;
     pb_field top[4], rs[8], ss[8], sp[32], f2[8], f3[8];
     int ntop = pb_fields(doc, len, top, 4);
     CHECK_INT(ntop, 1);
@@ -445,7 +446,7 @@ static void test_otlp_proto(void)
         CHECK(f3[2].num == 6 && f3[2].wt == 5 && f3[2].v == (1u | 0x100u | 0x200u));
     }
 out:
-    free(doc);
+    free(mem);
 
     /* the worst case for the room reserved: full spans of invalid bytes
      * (each becomes three), in a batch that grows the buffer many times */
@@ -461,15 +462,16 @@ out:
         for (int a = 0; a < KUMO__SPAN_ATTRS_MAX; a++)
             kumo__span_str(&big[i], "k", junk, sizeof(junk) / KUMO__SPAN_ATTRS_MAX);
     }
-    doc = (uint8_t *)kumo__otlp_proto(big, nbig, "todo", &len);
-    CHECK(doc != NULL);
+    mem = (uint8_t *)kumo__otlp_proto(big, nbig, "todo", &len, &start);
+    CHECK(mem != NULL);
+    doc = mem ? mem + start : NULL;
     if (doc) {
         CHECK_INT(pb_fields(doc, len, top, 4), 1);
         CHECK_INT(pb_fields(top[0].b, top[0].n, rs, 8), 2);
         const pb_field *sp2 = pb_get(rs, 2, 2, 0);
         CHECK(sp2 && pb_fields(sp2->b, sp2->n, ss, 8) == (int)nbig + 1);
     }
-    free(doc);
+    free(mem);
     free(big);
 }
 
