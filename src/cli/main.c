@@ -13,7 +13,8 @@ static const kumo__command commands[] = {
      "kumo up [DIR] [--port N] [--admin-port N|-1] [--host ADDR] [--threads N] [--dev] [--strict] [--env NAME] "
      "[--cpu-affinity] [--admin-token-file FILE] [--reload-interval S] [--mock [--seed S]]"},
     {"mock", kumo__cmd_mock, "serve an OpenAPI document's mock: validated requests, example answers",
-     "kumo mock SPEC [--port N] [--host ADDR] [--seed S] [--threads N] [--stateful [--data FILE] | --state FILE] "
+     "kumo mock SPEC [--port N] [--host ADDR] [--seed S] [--threads N] [--cpu-affinity] "
+     "[--stateful [--data FILE] | --state FILE] "
      "[--faults FILE] [--record DIR --proxy URL | --replay DIR] [--redact HEADER]..."},
     {"schema", kumo__cmd_schema, "validate JSON instances against a schema",
      "kumo schema validate --schema FILE [--pointer P] [--dialect oas30|2020-12] [--formats assert|annotate] "

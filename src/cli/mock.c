@@ -1,5 +1,5 @@
 /*
- * mock.c: `kumo mock SPEC [--port N] [--host ADDR] [--seed S] [--threads N]`
+ * mock.c: `kumo mock SPEC [--port N] [--host ADDR] [--seed S] [--threads N] [--cpu-affinity]`
  * serves the OpenAPI document SPEC (3.0, 3.1 or Swagger 2.0) alone: the
  * gateway of kumo up over a project of that one document (project/
  * spec_only.h), every operation answered by the mock engine
@@ -97,6 +97,8 @@ int kumo__cmd_mock(int argc, char **argv, kumo__error *err)
             rc = kumo__parse_seed(v, &cfg.mock_seed, err);
             modes.seed_given = 1;
             i++;
+        } else if (strcmp(a, "--cpu-affinity") == 0) {
+            cfg.cpu_affinity = 1; /* loop i on the i-th allowed CPU, as kumo up --cpu-affinity */
         } else if (strcmp(a, "--stateful") == 0) {
             modes.stateful = 1;
         } else if (mock_path_flag(paths, sizeof(paths) / sizeof(paths[0]), a, v, err, &rc)) {

@@ -47,7 +47,29 @@ static void make_request_id(loop_thread *t, h2o_req_t *req, char *out, size_t ca
             return;
         }
     }
-    snprintf(out, cap, "%s-%d-%08x", t->gw->id_prefix, t->index, ++t->seq);
+    /* "%s-%d-%08x" of prefix, loop and sequence, by hand: this runs for
+     * every request, and snprintf's cost shows at tens of thousands a second */
+    static const char hex[] = "0123456789abcdef";
+    char num[12], *d = num + sizeof(num);
+    unsigned idx = (unsigned)t->index, seq = ++t->seq;
+    do
+        *--d = (char)('0' + idx % 10);
+    while ((idx /= 10) != 0);
+    size_t plen = strnlen(t->gw->id_prefix, sizeof(t->gw->id_prefix)), nlen = (size_t)(num + sizeof(num) - d);
+    if (plen + 1 + nlen + 1 + 8 + 1 > cap) {
+        snprintf(out, cap, "%s-%d-%08x", t->gw->id_prefix, t->index, seq);
+        return;
+    }
+    char *p = out;
+    memcpy(p, t->gw->id_prefix, plen);
+    p += plen;
+    *p++ = '-';
+    memcpy(p, d, nlen);
+    p += nlen;
+    *p++ = '-';
+    for (int i = 7; i >= 0; i--, seq >>= 4)
+        p[i] = hex[seq & 15];
+    p[8] = '\0';
 }
 
 /* Sends an answer kumo__dispatch_request (or the gateway itself) chose. */
@@ -267,7 +289,9 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     const char *path = req->path.base;
     char method[16];
-    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+    size_t method_len = req->method.len < 15 ? req->method.len : 15;
+    memcpy(method, req->method.base, method_len);
+    method[method_len] = '\0';
 
     /* Before anything copies the header fields (to the worker's frame, or
      * to a live-contract answer): too many or too large is refused. */
@@ -285,14 +309,20 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         kumo__gw_cloudevents(t, lg, req, &in, request_id, start); /* CloudEvents in (cloudevents_in.c) */
         return 0;
     }
-    gw_call *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        reject(req, request_id, start, lg, NULL, -1, 0, 503, "Service Unavailable", "out of memory", NULL);
-        return 0;
-    }
+    /* The call record is made before dispatch only when the trace context
+     * must be (dispatch puts it in the frame); else only for a request that
+     * goes to a worker: an answer the gateway gives (kumo mock's, every
+     * 4xx) allocates none. */
+    gw_call *c = NULL;
+    kumo__frame_writer frame;
+    memset(&frame, 0, sizeof(frame));
     /* The trace: the caller's continued, or a new one; the worker's frame
      * names the invocation's span as its parent (tracing.c). */
     if (gw->tracer) { /* none with observability: {enabled: false}: the headers go as they came */
+        if ((c = calloc(1, sizeof(*c))) == NULL) {
+            reject(req, request_id, start, lg, NULL, -1, 0, 503, "Service Unavailable", "out of memory", NULL);
+            return 0;
+        }
         ssize_t tp = h2o_find_header_by_str(&req->headers, H2O_STRLIT("traceparent"), -1);
         ssize_t ts = h2o_find_header_by_str(&req->headers, H2O_STRLIT("tracestate"), -1);
         kumo__span_ctx_begin(&c->span, gw->tracer, tp >= 0 ? req->headers.entries[tp].value.base : NULL,
@@ -303,7 +333,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         in.tracestate = c->span.tracestate;
     }
     kumo__dispatch d;
-    int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), &c->call.frame, &d);
+    int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), c ? &c->call.frame : &frame, &d);
     if (kind == KUMO__DISPATCH_ANSWER) {
         free(c);
         if ((d.no_route && g->docs && kumo__docs_serve(g->docs, req)) ||
@@ -325,6 +355,17 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
                          kumo__mono_us() - start, 0, NULL, NULL);
         kumo__dispatch_free(&d);
         return 0;
+    }
+    if (c == NULL) {
+        if ((c = calloc(1, sizeof(*c))) == NULL) {
+            kumo__frame_writer_free(&frame);
+            int at = (int)d.op_index;
+            const kumo__operation *dop = d.op;
+            kumo__dispatch_free(&d);
+            reject(req, request_id, start, lg, dop, at, 0, 503, "Service Unavailable", "out of memory", NULL);
+            return 0;
+        }
+        c->call.frame = frame; /* the request frame dispatch wrote, moved */
     }
     const kumo__operation *op = d.op;
     c->t = t;

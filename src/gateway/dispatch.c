@@ -83,6 +83,8 @@ static int has_dot_segment(const char *path, size_t len)
             i++;
         size_t n = i - start;
         const char *s = path + start;
+        if (n == 0 || n > 6 || (s[0] != '.' && s[0] != '%'))
+            continue; /* every dot segment, plain or escaped, starts with '.' or '%' */
         if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
             return 1;
         if ((n == 3 && strncasecmp(s, "%2e", 3) == 0) ||
@@ -150,7 +152,7 @@ static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
 /* The contract check: KUMO__DISPATCH_INVOKE to go on (the typed values in
  * *checked), else the answer is set. */
 static int check(const kumo__opcheck *chk, const kumo__http_in *in, const kumo__route_match *m, const char *request_id,
-                 kumo__checked *checked, kumo__dispatch *out, int body_status)
+                 kumo__checked *checked, kumo__dispatch *out, int body_status, int untyped)
 {
     if (chk == NULL)
         return KUMO__DISPATCH_INVOKE;
@@ -161,6 +163,7 @@ static int check(const kumo__opcheck *chk, const kumo__http_in *in, const kumo__
         .nheaders = in->nheaders,
         .match = m,
         .body = in->body,
+        .untyped = untyped,
     };
     kumo__violations v = {.limit = 50};
     char detail[512] = "";
@@ -209,7 +212,9 @@ static int mock_request(const kumo__api *api, const kumo__http_in *in, const kum
         for (size_t i = 0; i < m->op->nresponses; i++)
             if (strcmp(m->op->responses[i].status, "422") == 0)
                 body_status = 422;
-        if ((rc = check(chk, in, m, request_id, &checked, out, body_status)) != KUMO__DISPATCH_INVOKE) {
+        /* a stateless mock answers without the typed parameters: not built */
+        if ((rc = check(chk, in, m, request_id, &checked, out, body_status, !kumo__mock_uses_typed(api->mock))) !=
+            KUMO__DISPATCH_INVOKE) {
             kumo__checked_free(&checked);
             return rc;
         }
@@ -228,6 +233,7 @@ static int mock_request(const kumo__api *api, const kumo__http_in *in, const kum
     out->content_type = r.content_type;
     out->headers = r.headers;
     out->nheaders = r.nheaders;
+    out->borrowed = r.borrowed;
     return KUMO__DISPATCH_ANSWER;
 }
 
@@ -244,7 +250,10 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
         return answer(in, request_id, out, 400, "Bad request path",
                       "the path must start with '/' and may not contain '.' or '..' segments", NULL);
     char method[16];
-    snprintf(method, sizeof(method), "%.*s", (int)(in->method.len < 15 ? in->method.len : 15), in->method.base);
+    size_t method_len = in->method.len < 15 ? in->method.len : 15;
+    if (method_len)
+        memcpy(method, in->method.base, method_len);
+    method[method_len] = '\0';
     int rc = kumo__router_match(api->router, method, path, path_len, &m);
     if (rc == -ENOENT) {
         snprintf(detail, sizeof(detail), "no operation of the API matches the path '%.*s'",
@@ -287,7 +296,7 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
 
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
-    if ((rc = check(api->checks ? api->checks[m.op_index] : NULL, in, &m, request_id, &checked, out, 0)) !=
+    if ((rc = check(api->checks ? api->checks[m.op_index] : NULL, in, &m, request_id, &checked, out, 0, 0)) !=
         KUMO__DISPATCH_INVOKE) {
         kumo__checked_free(&checked);
         return rc;
@@ -369,6 +378,14 @@ int kumo__dispatch_event(const char *symbol, const char *path, const char *reque
 
 void kumo__dispatch_free(kumo__dispatch *d)
 {
+    if (d->borrowed) { /* the mock engine's: it outlives the request */
+        d->body = NULL;
+        d->content_type = NULL;
+        d->headers = NULL;
+        d->nheaders = 0;
+        d->borrowed = 0;
+        return;
+    }
     free(d->body);
     d->body = NULL;
     free(d->content_type);

@@ -73,6 +73,7 @@ typedef struct kumo__dispatch {
     char *content_type;           /* ANSWER: the body's media type when it is not problem+json (a mock's), malloc'd */
     kumo__answer_header *headers; /* ANSWER: more headers to send (a mock's), malloc'd */
     size_t nheaders;
+    int borrowed;        /* ANSWER: body, content_type and headers are a mock engine's kept answer: not freed */
     uint64_t timeout_ms; /* INVOKE: the unit's timeout (0: none) */
 } kumo__dispatch;
 

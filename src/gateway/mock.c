@@ -461,6 +461,11 @@ void kumo__mock_set_hook(kumo__mock *m, kumo__mock_hook_fn fn, void *ctx)
     m->hook_ctx = ctx;
 }
 
+int kumo__mock_uses_typed(const kumo__mock *m)
+{
+    return m->hook != NULL;
+}
+
 const kumo__refs *kumo__mock_refs(const kumo__mock *m)
 {
     return &m->refs.refs;
@@ -506,6 +511,10 @@ int kumo__mock_check(const kumo__mock *m, size_t op_index, const kumo__opcheck *
 
 void kumo__mock_reply_free(kumo__mock_reply *r)
 {
+    if (r->borrowed) { /* the engine's kept answer */
+        memset(r, 0, sizeof(*r));
+        return;
+    }
     free(r->content_type);
     free(r->body);
     for (size_t i = 0; i < r->nheaders; i++) {
@@ -909,18 +918,35 @@ static const mock_media *pick_media(const mock_resp *r, const kumo__mock_request
     return &r->media[k >= 0 ? k : 0];
 }
 
-static int copy_made(kumo__mock_reply *out, const made *d, const mock_media *mm)
+/* The reply of a kept answer: borrowed, nothing copied (every request
+ * without Prefer: example= or dynamic=true gets one of these). */
+static void lend_made(kumo__mock_reply *out, const made *d, const mock_media *mm)
+{
+    out->borrowed = 1;
+    if (d->body) {
+        out->body = d->body;
+        out->body_len = d->len;
+        out->content_type = mm->send_type;
+    }
+    out->headers = d->headers;
+    out->nheaders = d->nheaders;
+}
+
+/* The reply of an answer made for this request alone: its body and
+ * headers move to the reply (d keeps nothing of them). */
+static int take_made(kumo__mock_reply *out, made *d, const mock_media *mm)
 {
     if (d->body) {
-        if ((out->body = malloc(d->len + 1)) == NULL || (out->content_type = strdup(mm->send_type)) == NULL)
+        if ((out->content_type = strdup(mm->send_type)) == NULL)
             return -ENOMEM;
-        memcpy(out->body, d->body, d->len);
-        out->body[d->len] = '\0';
+        out->body = d->body;
         out->body_len = d->len;
+        d->body = NULL;
     }
-    for (size_t i = 0; i < d->nheaders; i++)
-        if (reply_header(out, d->headers[i].name, d->headers[i].value) != 0)
-            return -ENOMEM;
+    out->headers = d->headers;
+    out->nheaders = d->nheaders;
+    d->headers = NULL;
+    d->nheaders = 0;
     return 0;
 }
 
@@ -1003,8 +1029,11 @@ int kumo__mock_answer(const kumo__mock *m, const kumo__mock_request *rq, kumo__m
         rc = kumo__mock_reply_problem(out, rq, 500, "Internal Server Error", d->why);
     } else if (out->status == 204 || out->status == 304 || out->status < 200) {
         rc = 0; /* no body, whatever the document says */
+    } else if (kept) {
+        lend_made(out, d, mm);
+        rc = 0;
     } else {
-        rc = copy_made(out, d, mm);
+        rc = take_made(out, d, mm);
     }
     if (!kept)
         made_free(d);

@@ -38,7 +38,10 @@
 
 typedef struct kumo__mock kumo__mock;
 
-/* An answer the engine (or a hook) built: every pointer malloc'd. */
+/* An answer the engine (or a hook) built: every pointer malloc'd, unless
+ * `borrowed`: then content_type, body and headers are the engine's kept
+ * answer (valid as long as the engine, read-only, never freed), which
+ * kumo__mock_answer gives for a request whose answer it has kept. */
 typedef struct kumo__mock_reply {
     int status;
     char *content_type; /* NULL: no body, or problem+json when body is set */
@@ -46,6 +49,7 @@ typedef struct kumo__mock_reply {
     size_t body_len;
     kumo__answer_header *headers;
     size_t nheaders;
+    int borrowed;
 } kumo__mock_reply;
 
 /* What the engine (and a hook) knows of one request, all borrowed. */
@@ -92,6 +96,10 @@ int kumo__mock_authorize(const kumo__mock *m, const kumo__mock_request *rq, kumo
 /* The answer to a request that passed routing, the contract and
  * authorization: 0 with *out filled (whatever its status), -ENOMEM. */
 int kumo__mock_answer(const kumo__mock *m, const kumo__mock_request *rq, kumo__mock_reply *out);
+/* Whether an answer may read the request's typed values
+ * (kumo__mock_request.checked->params): only a hook does (stateful mode).
+ * 0: the caller may check the request without building them. */
+int kumo__mock_uses_typed(const kumo__mock *m);
 void kumo__mock_reply_free(kumo__mock_reply *r);
 
 /* For hooks: a reply of `status` with `body` as compact JSON (NULL: none)

@@ -38,6 +38,7 @@ typedef struct kumo__http_view {
     size_t nheaders;
     const kumo__route_match *match; /* path parameters, raw (percent-encoded) */
     kumo__slice body;               /* base NULL when the request has no body */
+    int untyped;                    /* 1: checked only, kumo__checked.params left NULL (a stateless mock) */
 } kumo__http_view;
 
 /* One part of a multipart/form-data body: slices into the body. */
@@ -46,7 +47,7 @@ typedef struct kumo__part {
 } kumo__part;
 
 typedef struct kumo__checked {
-    json_t *params;           /* {"path":{},"query":{},"header":{},"cookie":{}}: typed values, owned */
+    json_t *params;           /* {"path":{},"query":{},"header":{},"cookie":{}}: typed values, owned; NULL if untyped */
     json_t *body;             /* the body as an instance (JSON; form and multipart as an object;
                                  text as a string), owned; NULL when there is no body */
     const kumo__media *media; /* the request media type matched, or NULL */

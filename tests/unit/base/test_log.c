@@ -10,6 +10,9 @@
 #include "check.h"
 
 #include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -54,6 +57,22 @@ static void test_shape(void)
     const char *t = json_string_value(json_object_get(j, "time"));
     CHECK(t && strlen(t) == 27 && t[10] == 'T' && t[26] == 'Z');
     json_decref(j);
+}
+
+/* Integer fields are written without snprintf: the extremes and zero. */
+static void test_ints(void)
+{
+    const long long vals[] = {0, 7, -7, 1000000, LLONG_MAX, LLONG_MIN};
+    const char *texts[] = {"0", "7", "-7", "1000000", "9223372036854775807", "-9223372036854775808"};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        kumo__logline l;
+        kumo__logline_begin(&l, "info", "n", 1);
+        kumo__logline_int(&l, "v", vals[i]);
+        size_t n = kumo__logline_end(&l);
+        char want[64];
+        snprintf(want, sizeof(want), "\"v\":%s}\n", texts[i]);
+        CHECK(n > strlen(want) && memcmp(l.buf + n - strlen(want), want, strlen(want)) == 0);
+    }
 }
 
 static void test_truncation(void)
@@ -144,6 +163,7 @@ static void test_rfc3339(void)
 int main(void)
 {
     test_shape();
+    test_ints();
     test_truncation();
     test_rfc3339();
     return check_report();

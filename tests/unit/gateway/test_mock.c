@@ -5,7 +5,7 @@
  * contracts compiled on first use. What the integration test cannot
  * reach cheaply: Prefer's syntax (quotes, several headers, ';'), an apiKey
  * in a cookie, the hook answering or passing, a 204 without a body, the
- * same static answer from two requests (one kept value), and the 501 that
+ * same static answer from two requests (one kept value, lent to both), and the 501 that
  * stays when mock mode is off.
  */
 #include "gateway/mock.h"
@@ -77,8 +77,21 @@ static void static_answers_are_kept(fixture *f)
     kumo__dispatch b = run(f, "GET", "/api/owners/7d0f3c1e-7a4b-4c55-9d8e-0c3b1f2a4e5d", NULL, NULL, 0, NULL);
     CHECK_INT(a.status, 200);
     CHECK(a.body && b.body && strcmp(a.body, b.body) == 0);
+    /* the kept answer is lent to each request, not copied (and not freed
+     * with it: ASan would see the second free) */
+    CHECK(a.body == b.body);
+    CHECK(a.content_type && a.content_type == b.content_type);
     kumo__dispatch_free(&a);
     kumo__dispatch_free(&b);
+    /* a fresh value (Prefer: dynamic=true) is the request's own */
+    kumo__header_view h[1] = {HV("prefer", "dynamic=true")};
+    kumo__dispatch c = run(f, "GET", "/api/owners/7d0f3c1e-7a4b-4c55-9d8e-0c3b1f2a4e5d", NULL, h, 1, NULL);
+    a = run(f, "GET", "/api/owners/7d0f3c1e-7a4b-4c55-9d8e-0c3b1f2a4e5d", NULL, NULL, 0, NULL);
+    CHECK_INT(c.status, 200);
+    CHECK(c.body && a.body && c.body != a.body && !c.borrowed && a.borrowed);
+    kumo__dispatch_free(&c);
+    kumo__dispatch_free(&a);
+    CHECK(a.body == NULL && !a.borrowed);
 }
 
 static void credentials(fixture *f)

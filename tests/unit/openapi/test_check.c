@@ -35,6 +35,7 @@ typedef struct rq {
     const char *headers[12]; /* "name", "value", ... NULL */
     const char *body;        /* NULL: no body */
     size_t body_len;         /* 0: strlen(body) */
+    int untyped;             /* check only: no typed parameters built */
 } rq;
 
 typedef struct result {
@@ -64,6 +65,7 @@ static void run(const kumo__opcheck *c, const rq *r, result *res)
         .nheaders = nh,
         .match = &m,
         .body = {r->body, r->body ? (r->body_len ? r->body_len : strlen(r->body)) : 0},
+        .untyped = r->untyped,
     };
     memset(res, 0, sizeof *res);
     res->rc = kumo__opcheck_request(c, &req, &res->out, &res->v, res->detail, sizeof res->detail);
@@ -367,6 +369,37 @@ static void responses(const kumo__opcheck *c, const kumo__opcheck *ping)
     kumo__violations_free(&v);
 }
 
+/* Checked without typed values (a stateless mock): the same verdicts and
+ * violations, no params built, the body still read. */
+static void untyped(const kumo__opcheck *c)
+{
+    result r;
+    rq ok = {.id = "7",
+             .query = "limit=10&ids=1,2&q=",
+             .headers = {"x-trace", "beef", CT, "application/json"},
+             .body = "{\"title\":\"milk\",\"done\":false}",
+             .untyped = 1};
+    run(c, &ok, &r);
+    CHECK_INT(r.rc, KUMO__CHECK_OK);
+    CHECK_INT(r.v.count, 0);
+    CHECK(r.out.params == NULL);
+    CHECK(json_is(r.out.body, "{\"title\":\"milk\",\"done\":false}"));
+    done(&r);
+    rq bad = {.id = "0",
+              .query = "ids=1,x,3&filter=%7B%22b%22%3A1%7D&page[size]=99&s=",
+              .headers = {"X-TRACE", "XYZ", CT, "application/json"},
+              .body = "{\"title\":\"milk\"}",
+              .untyped = 1};
+    run(c, &bad, &r);
+    CHECK_INT(r.rc, KUMO__CHECK_INVALID);
+    CHECK(has(&r.v, "/path/id", "at least 1"));
+    CHECK(has(&r.v, "/query/ids/1", "integer"));
+    CHECK(has(&r.v, "/query/s", "allowEmptyValue"));
+    CHECK_INT(r.v.count, 7);
+    CHECK(r.out.params == NULL);
+    done(&r);
+}
+
 int main(void)
 {
     kumo__error err = {0};
@@ -379,6 +412,7 @@ int main(void)
     CHECK(c && ping && upload);
     if (c && ping && upload) {
         params(c);
+        untyped(c);
         bodies(c);
         status_415_406(c, ping, upload);
         responses(c, ping);
