@@ -42,12 +42,15 @@
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -292,6 +295,24 @@ static void on_connect(kumo__egress_supervisor *s, supervised *w, const struct s
     if (ioctl(w->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &n->id) != 0)
         return;
     if (!kumo__egress_allows(s->rules, (const struct sockaddr *)&addr, len)) {
+        /* A unix path that is not there is what the worker would have
+         * found anyway (glibc tries nscd's socket on its own): ENOENT, no
+         * warn line. */
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&addr;
+        char path[sizeof(un->sun_path) + 1];
+        struct stat st;
+        if (addr.ss_family == AF_UNIX && len > (socklen_t)offsetof(struct sockaddr_un, sun_path) &&
+            un->sun_path[0] != '\0') {
+            size_t plen = (size_t)len - offsetof(struct sockaddr_un, sun_path);
+            if (plen > sizeof(un->sun_path))
+                plen = sizeof(un->sun_path);
+            memcpy(path, un->sun_path, plen);
+            path[plen] = '\0';
+            if (stat(path, &st) != 0 && errno == ENOENT) {
+                respond(w->listener, n->id, 0, -ENOENT);
+                return;
+            }
+        }
         char dest[160];
         kumo__egress_describe((const struct sockaddr *)&addr, len, dest, sizeof(dest));
         warn_refused(s, w, dest);
@@ -311,7 +332,9 @@ static void on_connect(kumo__egress_supervisor *s, supervised *w, const struct s
     int rc = connect(sock, (const struct sockaddr *)&addr, len) == 0 ? 0 : -errno;
     if (blocking)
         fcntl(sock, F_SETFL, flags);
-    if (rc == -EINPROGRESS && blocking) {
+    /* EALREADY: a blocking connect interrupted by a signal and restarted
+     * (a new notification) while its first attempt is still under way. */
+    if ((rc == -EINPROGRESS || rc == -EALREADY) && blocking) {
         if (w->npend == w->cappend) {
             size_t cap = w->cappend ? 2 * w->cappend : 4;
             pending *p = realloc(w->pend, cap * sizeof(*p));

@@ -108,3 +108,47 @@ class EgressRulesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(REDIS, "SKIPPED: redis-server is not installed (scripts/install-deps.sh installs it)")
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("runuser"), "SKIPPED: needs root and runuser")
+class EgressFallbackTest(unittest.TestCase):
+    """kumo up run by an ordinary user: the fork server has no
+    CAP_SYS_PTRACE to supervise, so the workers keep the host's network,
+    the report says so as a skipped layer, and the store works."""
+
+    def test_unsupervised_workers_keep_the_network_and_say_so(self):
+        from test_unprivileged import open_to_all
+        import pwd
+        try:
+            pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("SKIPPED: no user 'nobody' here")
+        port = free_port()
+        data = tempfile.mkdtemp(prefix="kumo-egress-")
+        self.addCleanup(shutil.rmtree, data, ignore_errors=True)
+        redis = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                  "no", "--dir", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(redis.wait, 10)
+        self.addCleanup(redis.terminate)
+        project = copy_project("egress", PROJECTS)
+        self.addCleanup(shutil.rmtree, os.path.dirname(project), ignore_errors=True)
+        open_to_all(project)
+        gw = Gateway(project, threads=1, prefix=("runuser", "-u", "nobody", "--"),
+                     env={"KUMO_STORE_CACHE": "redis://127.0.0.1:%d/0" % port})
+        try:
+            deadline = time.time() + 20
+            while True:
+                r = requests.get(gw.base + "/store", params={"v": "fallback"}, timeout=30)
+                if r.status_code == 200 or time.time() > deadline:
+                    break
+                time.sleep(0.1)  # redis-server may still be starting
+            self.assertEqual(r.status_code, 200, r.text)
+            self.assertEqual(r.text, "fallback")
+            reports = [l["msg"] for l in gw.log_lines() if l.get("msg", "").startswith("sandbox: ")]
+            self.assertTrue(reports, gw.stderr()[-2000:])
+            self.assertIn("egress rules (the fork server has no CAP_SYS_PTRACE", reports[-1])
+            self.assertIn("the worker keeps the host's network)", reports[-1])
+            self.assertIn("skipped: egress rules (not root", gw.stdout())
+        finally:
+            gw.stop()  # runuser's status is its signal's, not kumo's (as in test_unprivileged)
