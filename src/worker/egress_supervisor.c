@@ -241,12 +241,12 @@ static void warn_refused(kumo__egress_supervisor *s, const supervised *w, const 
     }
     char msg[600];
     int n = snprintf(msg, sizeof(msg),
-                     "unit '%s' connected to %s, which no store of the project declares: refused (EACCES); "
+                     "function '%s' connected to %s, which no store of the project declares: refused (EACCES); "
                      "declare it as a store or a service in kumo.yaml",
                      unit, dest);
     kumo__logline l;
     kumo__logline_begin(&l, "warn", msg, n > 0 && (size_t)n < sizeof(msg) ? (size_t)n : strlen(msg));
-    kumo__logline_cstr(&l, "unit", unit);
+    kumo__logline_cstr(&l, "function", unit);
     kumo__logline_cstr(&l, "destination", dest);
     kumo__logline_int(&l, "worker_pid", w->pid);
     kumo__logline_write(&l, 2);

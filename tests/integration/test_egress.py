@@ -84,7 +84,7 @@ class EgressRulesTest(unittest.TestCase):
             time.sleep(0.05)
         lines = self.refusals()
         self.assertEqual(len(lines), 1, self.gw.stderr()[-3000:])
-        self.assertEqual(lines[0]["unit"], "egress")
+        self.assertEqual(lines[0]["function"], "egress")
         self.assertIn("127.0.0.1:%d" % self.other_port, lines[0]["msg"])
         self.assertIn(FIX, lines[0]["msg"])
         # the store's connection still works, and so does a new one to it
