@@ -88,8 +88,8 @@ static int add_dest(kumo__egress_rules *r, const char *store, const char *host, 
 /* One "host[:port]" or "[v6]:port" of `n` bytes (after any userinfo). A
  * host starting with '/' (libpq: a directory) is a unix socket
  * DIR/.s.PGSQL.PORT. */
-static int add_hostport(kumo__egress_rules *r, const char *store, const char *s, size_t n, uint16_t defport,
-                        int pg, const char *url, kumo__error *err)
+static int add_hostport(kumo__egress_rules *r, const char *store, const char *s, size_t n, uint16_t defport, int pg,
+                        const char *url, kumo__error *err)
 {
     char host[256];
     const char *hs = s, *colon = NULL;
@@ -409,8 +409,7 @@ int kumo__egress_allows(const kumo__egress_rules *r, const struct sockaddr *sa, 
     if (len < (socklen_t)sizeof(sa_family_t))
         return 0;
     switch (sa->sa_family) {
-    case AF_UNSPEC:
-        return 1;
+    case AF_UNSPEC: return 1;
     case AF_INET: {
         if (len < (socklen_t)sizeof(struct sockaddr_in))
             return 0;
@@ -442,8 +441,7 @@ int kumo__egress_allows(const kumo__egress_rules *r, const struct sockaddr *sa, 
                 return 1;
         return 0;
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

@@ -321,8 +321,8 @@ void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len
     /* Egress rules (egress.h): a store on a server, with both the net
      * namespace and the filter; the fork server supervises as root
      * (CAP_SYS_PTRACE), else the workers keep the host's network. */
-    int egress = c->net && (c->layers & KUMO__SANDBOX_NAMESPACES) && (c->layers & KUMO__SANDBOX_SECCOMP) &&
-                 geteuid() == 0;
+    int egress =
+        c->net && (c->layers & KUMO__SANDBOX_NAMESPACES) && (c->layers & KUMO__SANDBOX_SECCOMP) && geteuid() == 0;
     if (c->layers & KUMO__SANDBOX_NAMESPACES)
         /* pid: the fork server creates it, which needs CAP_SYS_ADMIN */
         kumo__sandbox_append(active, sizeof(active), "%snamespaces (mount, %sipc%s)", *active ? ", " : "",

@@ -53,7 +53,7 @@
 
 #define CONTROL_FD 3
 #define WORKER_FD 3
-#define EGRESS_FD 4 /* a worker forked on demand: where it sends its seccomp listener */
+#define EGRESS_FD 4           /* a worker forked on demand: where it sends its seccomp listener */
 #define LISTENER_WAIT_MS 5000 /* at most, for a spare still entering its sandbox at assignment */
 #define MAX_UNITS 256
 #define MAX_SPARES 16
