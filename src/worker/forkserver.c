@@ -589,20 +589,32 @@ static void egress_start(fork_server *fs)
     const char *region = getenv("AWS_REGION");
     if (region == NULL || *region == '\0')
         region = getenv("AWS_DEFAULT_REGION");
-    extern char **environ;
-    for (char **e = environ; e && *e; e++) {
+    /* The environment this process was started with (reading `environ`
+     * would export it from kumo-worker, whose dynamic symbols are the
+     * SDK's alone): NUL-separated, with a ceiling. */
+    size_t cap = 1u << 20, len = 0;
+    char *env = malloc(cap + 1);
+    FILE *f = env ? fopen("/proc/self/environ", "re") : NULL;
+    if (f != NULL) {
+        len = fread(env, 1, cap, f);
+        fclose(f);
+    }
+    if (env != NULL)
+        env[len] = '\0';
+    for (size_t at = 0; env != NULL && at < len; at += strlen(env + at) + 1) {
         static const char prefix[] = "KUMO_STORE_";
-        const char *eq = strchr(*e, '=');
-        if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0 || eq == NULL || eq[1] == '\0')
+        const char *e = env + at, *eq = strchr(e, '=');
+        if (strncmp(e, prefix, sizeof(prefix) - 1) != 0 || eq == NULL || eq[1] == '\0')
             continue;
         char name[64], msg[600];
-        snprintf(name, sizeof(name), "%.*s", (int)(eq - *e - (sizeof(prefix) - 1)), *e + sizeof(prefix) - 1);
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - e), e); /* the variable names the store in messages */
         kumo__error err = {0};
         if (kumo__egress_rules_add_url(fs->rules, name, eq + 1, region, &err) != 0) {
             snprintf(msg, sizeof(msg), "egress rules: %s; its workers may not connect there", err.msg);
             log_line(fs_pid, "warn", msg);
         }
     }
+    free(env);
     char unresolved[1024], msg[1200];
     kumo__egress_rules_resolve(fs->rules, unresolved, sizeof(unresolved));
     if (*unresolved) {
