@@ -67,6 +67,22 @@ static int put_escaped(kumo__logline *l, const char *str, size_t len, size_t lim
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     while (s < end) {
+        /* A run of printable ASCII that needs no escape goes in one copy
+         * (ids, paths, most messages are nothing else). */
+        const unsigned char *run = s;
+        while (run < end && *run >= 0x20 && *run < 0x7f && *run != '"' && *run != '\\')
+            run++;
+        if (run > s) {
+            size_t n = (size_t)(run - s);
+            if (put_raw(l, (const char *)s, n, limit) < 0) {
+                size_t room = limit > l->len ? limit - l->len : 0;
+                put_raw(l, (const char *)s, room < n ? room : n, limit); /* each byte a whole character */
+                l->truncated = 1;
+                return -1;
+            }
+            s = run;
+            continue;
+        }
         char esc[8];
         const char *out = esc;
         size_t n = 0, adv = 1;
@@ -151,12 +167,36 @@ void kumo__logline_cstr(kumo__logline *l, const char *name, const char *value)
 void kumo__logline_int(kumo__logline *l, const char *name, long long value)
 {
     char num[24];
-    size_t mark = l->len;
-    int n = snprintf(num, sizeof num, "%lld", value);
-    if (put_name(l, name) < 0 || put_raw(l, num, (size_t)n, ROOM) < 0) {
+    size_t mark = l->len, at = sizeof num;
+    unsigned long long v = value < 0 ? 0ull - (unsigned long long)value : (unsigned long long)value;
+    do /* no printf: three of these on every access line */
+        num[--at] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    if (value < 0)
+        num[--at] = '-';
+    if (put_name(l, name) < 0 || put_raw(l, num + at, sizeof num - at, ROOM) < 0) {
         l->len = mark;
         l->truncated = 1;
     }
+}
+
+void kumo__logline_hex(kumo__logline *l, const char *name, const uint8_t *b, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t mark = l->len;
+    if (put_name(l, name) < 0 || l->len + 2 * n + 2 > ROOM) {
+        l->len = mark;
+        l->truncated = 1;
+        return;
+    }
+    char *o = l->buf + l->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        *o++ = digits[b[i] >> 4];
+        *o++ = digits[b[i] & 15];
+    }
+    *o++ = '"';
+    l->len = (size_t)(o - l->buf);
 }
 
 void kumo__logline_json(kumo__logline *l, const char *name, const char *json, size_t len)

@@ -37,6 +37,9 @@ void kumo__logline_str(kumo__logline *l, const char *name, const char *value, si
 /* The same for a NUL-terminated value. */
 void kumo__logline_cstr(kumo__logline *l, const char *name, const char *value);
 void kumo__logline_int(kumo__logline *l, const char *name, long long value);
+/* Adds a string field holding the n bytes at b in lowercase hex (a trace
+ * or span id): no escaping to do, so no scan. */
+void kumo__logline_hex(kumo__logline *l, const char *name, const uint8_t *b, size_t n);
 /* Adds a field whose value is json[0..len), a JSON value the caller made
  * (not checked, not escaped); left out whole when it does not fit. */
 void kumo__logline_json(kumo__logline *l, const char *name, const char *json, size_t len);

@@ -79,12 +79,16 @@ static void log_append(const char *line, size_t len)
 }
 
 void kumo__access_log(const char *request_id, const char *method, const char *path, size_t path_len,
-                      const char *operation, int status, uint64_t duration_us, pid_t pid, const char *trace_id,
-                      const char *span_id)
+                      const char *operation, int status, uint64_t duration_us, pid_t pid, const uint8_t *trace_id,
+                      const uint8_t *span_id)
 {
     kumo__logline l;
-    kumo__access_line(&l, request_id, method, strlen(method), path, path_len, operation, status, duration_us, trace_id,
-                      span_id);
+    kumo__access_line(&l, request_id, method, strlen(method), path, path_len, operation, status, duration_us, NULL,
+                      NULL);
+    if (trace_id && span_id) {
+        kumo__logline_hex(&l, "trace_id", trace_id, 16);
+        kumo__logline_hex(&l, "span_id", span_id, 8);
+    }
     if (pid > 0)
         kumo__logline_int(&l, "worker_pid", pid);
     size_t n = kumo__logline_end(&l);

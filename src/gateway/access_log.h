@@ -21,10 +21,11 @@ void kumo__access_line(kumo__logline *l, const char *request_id, const char *met
                        const char *trace_id, const char *span_id);
 /* The gateway's line (with worker_pid when pid > 0), buffered per loop
  * thread until kumo__access_log_flush (once per turn of the loop, or when
- * the buffer fills). */
+ * the buffer fills). trace_id (16 bytes) and span_id (8), binary, are
+ * written in hex straight into the line; NULL leaves them out. */
 void kumo__access_log(const char *request_id, const char *method, const char *path, size_t path_len,
-                      const char *operation, int status, uint64_t duration_us, pid_t pid, const char *trace_id,
-                      const char *span_id);
+                      const char *operation, int status, uint64_t duration_us, pid_t pid, const uint8_t *trace_id,
+                      const uint8_t *span_id);
 void kumo__access_log_flush(void);
 
 #endif

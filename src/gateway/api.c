@@ -203,14 +203,9 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
     kumo__gw_observe(t, &o);
     /* The access line names the request's trace and SERVER span, so that
      * kumo logs --trace finds it beside the handler's lines. */
-    char trace_hex[33], span_hex[17];
     int traced = !kumo__id_is_zero(c->span.trace_id, 16);
-    if (traced) {
-        kumo__hex_encode(c->span.trace_id, 16, trace_hex);
-        kumo__hex_encode(c->span.span_id, 8, span_hex);
-    }
     kumo__access_log(c->request_id, c->method, c->path, strlen(c->path), c->op->operation_id, status, duration,
-                     c->call.worker_pid, traced ? trace_hex : NULL, traced ? span_hex : NULL);
+                     c->call.worker_pid, traced ? c->span.trace_id : NULL, traced ? c->span.span_id : NULL);
     c->lg->users--;
     kumo__frame_writer_free(&c->call.frame);
     free(c);

@@ -66,39 +66,48 @@ struct kumo__tracer {
 
 /* ---- JSON ---- */
 
+/* The body grows by whole spans: reserve() makes room for the most one
+ * span can take (span_bound), then the writers below fill it through a
+ * cursor with no check per piece. The exporter encodes every span kumo
+ * makes, so this is a hot path of its own. */
 typedef struct jbuf {
     char *p;
     size_t len, cap;
     int oom;
 } jbuf;
 
-static void jput(jbuf *b, const char *s, size_t n)
+/* Room for `need` more bytes (and a NUL); 0, or -1 (b->oom set). */
+static int reserve(jbuf *b, size_t need)
 {
     if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
+        return -1;
+    if (b->len + need + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 16384;
+    while (cap < b->len + need + 1)
+        cap *= 2;
+    char *np = realloc(b->p, cap);
+    if (np == NULL) {
+        b->oom = 1;
+        return -1;
     }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    b->p = np;
+    b->cap = cap;
+    return 0;
+}
+
+static char *put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
 }
 
 /* A string literal, its length known at compile time. */
-#define jlit(b, lit) jput((b), "" lit, sizeof(lit) - 1)
+#define lit(o, l) put((o), "" l, sizeof(l) - 1)
 
-/* An unsigned number in decimal; `neg` puts a minus sign first. The
- * exporter writes several per span: no printf. */
-static void jnum(jbuf *b, uint64_t v, int neg)
+/* An unsigned number in decimal (at most 20 digits); `neg` puts a minus
+ * sign first. */
+static char *num(char *o, uint64_t v, int neg)
 {
     char d[24];
     size_t n = sizeof(d);
@@ -107,12 +116,12 @@ static void jnum(jbuf *b, uint64_t v, int neg)
     while ((v /= 10) != 0);
     if (neg)
         d[--n] = '-';
-    jput(b, d + n, sizeof(d) - n);
+    return put(o, d + n, sizeof(d) - n);
 }
 
-static void jint(jbuf *b, int64_t v)
+static char *inum(char *o, int64_t v)
 {
-    jnum(b, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
+    return num(o, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
@@ -143,146 +152,197 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return need;
 }
 
+/* The most str() writes for n bytes: every byte as a six-byte escape. */
+#define STR_BOUND(n) (6 * (size_t)(n) + 2)
+
 /* A JSON string of n bytes: escaped, invalid UTF-8 as U+FFFD. */
-static void jstr(jbuf *b, const char *s, size_t n)
+static char *str(char *o, const char *s, size_t n)
 {
-    jput(b, "\"", 1);
+    static const char hexd[] = "0123456789abcdef";
+    *o++ = '"';
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
+        /* A run of printable ASCII needing no escape: one copy (names,
+         * routes and ids are nothing else). */
+        size_t j = i;
+        while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\')
+            j++;
+        if (j > i) {
+            o = put(o, s + i, j - i);
+            i = j;
+            continue;
+        }
         unsigned char c = p[i];
         if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            jput(b, e, 2);
+            *o++ = '\\';
+            *o++ = (char)c;
             i++;
         } else if (c < 0x20) {
-            char e[8];
-            snprintf(e, sizeof(e), "\\u%04x", c);
-            jput(b, e, 6);
+            o = lit(o, "\\u00");
+            *o++ = hexd[c >> 4];
+            *o++ = hexd[c & 15];
             i++;
         } else {
             size_t k = utf8_len(p + i, n - i);
             if (k == 0) {
-                jput(b, "\\ufffd", 6);
+                o = lit(o, "\\ufffd");
                 i++;
             } else {
-                jput(b, s + i, k);
+                o = put(o, s + i, k);
                 i += k;
             }
         }
     }
-    jput(b, "\"", 1);
+    *o++ = '"';
+    return o;
 }
 
-static void jkv_str(jbuf *b, const char *key, const char *v, size_t n)
+/* An attribute's key: a literal of kumo's own (trace.h), never escaped. */
+#define KEY_BOUND(k) (strlen(k) + 16)
+static char *key(char *o, const char *k)
 {
-    jlit(b, "{\"key\":");
-    jstr(b, key, strlen(key));
-    jlit(b, ",\"value\":{\"stringValue\":");
-    jstr(b, v, n);
-    jlit(b, "}}");
+    o = lit(o, "{\"key\":\"");
+    o = put(o, k, strlen(k));
+    return lit(o, "\",\"value\":{");
 }
 
-static void jhex(jbuf *b, const uint8_t *id, size_t n)
+static char *hex(char *o, const uint8_t *id, size_t n)
 {
-    char hex[40];
-    kumo__hex_encode(id, n, hex);
-    jput(b, "\"", 1);
-    jput(b, hex, 2 * n);
-    jput(b, "\"", 1);
-}
-
-static void jspan(jbuf *b, const kumo__span *s)
-{
-    jlit(b, "{\"traceId\":");
-    jhex(b, s->trace_id, 16);
-    jlit(b, ",\"spanId\":");
-    jhex(b, s->span_id, 8);
-    if (!kumo__id_is_zero(s->parent_id, 8)) {
-        jlit(b, ",\"parentSpanId\":");
-        jhex(b, s->parent_id, 8);
+    static const char hexd[] = "0123456789abcdef";
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        *o++ = hexd[id[i] >> 4];
+        *o++ = hexd[id[i] & 15];
     }
-    jlit(b, ",\"name\":");
-    jstr(b, s->name, strlen(s->name));
-    jlit(b, ",\"kind\":");
-    jnum(b, s->kind, 0);
-    jlit(b, ",\"startTimeUnixNano\":\"");
-    jnum(b, s->start_ns, 0);
-    jlit(b, "\",\"endTimeUnixNano\":\"");
-    jnum(b, s->end_ns >= s->start_ns ? s->end_ns : s->start_ns, 0);
-    jlit(b, "\",\"attributes\":[");
+    *o++ = '"';
+    return o;
+}
+
+/* The most jspan writes for s. */
+static size_t span_bound(const kumo__span *s)
+{
+    size_t n =
+        320 + STR_BOUND(strnlen(s->name, sizeof(s->name))) + STR_BOUND(strnlen(s->status_msg, sizeof(s->status_msg)));
+    for (unsigned i = 0; i < s->nattrs && i < KUMO__SPAN_ATTRS_MAX; i++)
+        n += KEY_BOUND(s->attrs[i].key) + 48 + (s->attrs[i].type == KUMO__ATTR_STR ? STR_BOUND(s->attrs[i].len) : 0);
+    return n + (size_t)(s->nlinks < KUMO__SPAN_LINKS_MAX ? s->nlinks : KUMO__SPAN_LINKS_MAX) * 128;
+}
+
+static void jspan(jbuf *b, const kumo__span *s, int comma)
+{
+    if (reserve(b, span_bound(s)) != 0)
+        return;
+    char *o = b->p + b->len;
+    if (comma)
+        *o++ = ',';
+    o = lit(o, "{\"traceId\":");
+    o = hex(o, s->trace_id, 16);
+    o = lit(o, ",\"spanId\":");
+    o = hex(o, s->span_id, 8);
+    if (!kumo__id_is_zero(s->parent_id, 8)) {
+        o = lit(o, ",\"parentSpanId\":");
+        o = hex(o, s->parent_id, 8);
+    }
+    o = lit(o, ",\"name\":");
+    o = str(o, s->name, strnlen(s->name, sizeof(s->name)));
+    o = lit(o, ",\"kind\":");
+    o = num(o, s->kind, 0);
+    o = lit(o, ",\"startTimeUnixNano\":\"");
+    o = num(o, s->start_ns, 0);
+    o = lit(o, "\",\"endTimeUnixNano\":\"");
+    o = num(o, s->end_ns >= s->start_ns ? s->end_ns : s->start_ns, 0);
+    o = lit(o, "\",\"attributes\":[");
     for (unsigned i = 0; i < s->nattrs && i < KUMO__SPAN_ATTRS_MAX; i++) {
         const kumo__span_attr *a = &s->attrs[i];
         if (i)
-            jput(b, ",", 1);
+            *o++ = ',';
+        o = key(o, a->key);
         if (a->type == KUMO__ATTR_STR) {
             size_t off = a->off < sizeof(s->pool) ? a->off : sizeof(s->pool);
             size_t len = a->len <= sizeof(s->pool) - off ? a->len : sizeof(s->pool) - off;
-            jkv_str(b, a->key, s->pool + off, len);
+            o = lit(o, "\"stringValue\":");
+            o = str(o, s->pool + off, len);
+            o = lit(o, "}}");
         } else if (a->type == KUMO__ATTR_BOOL) {
-            jlit(b, "{\"key\":");
-            jstr(b, a->key, strlen(a->key));
-            if (a->num)
-                jlit(b, ",\"value\":{\"boolValue\":true}}");
-            else
-                jlit(b, ",\"value\":{\"boolValue\":false}}");
+            o = a->num ? lit(o, "\"boolValue\":true}}") : lit(o, "\"boolValue\":false}}");
         } else {
-            jlit(b, "{\"key\":");
-            jstr(b, a->key, strlen(a->key));
-            jlit(b, ",\"value\":{\"intValue\":\"");
-            jint(b, a->num);
-            jlit(b, "\"}}");
+            o = lit(o, "\"intValue\":\"");
+            o = inum(o, a->num);
+            o = lit(o, "\"}}");
         }
     }
-    jlit(b, "]");
+    *o++ = ']';
     if (s->nlinks > 0) {
-        jlit(b, ",\"links\":[");
+        o = lit(o, ",\"links\":[");
         for (unsigned i = 0; i < s->nlinks && i < KUMO__SPAN_LINKS_MAX; i++) {
             if (i)
-                jput(b, ",", 1);
-            jlit(b, "{\"traceId\":");
-            jhex(b, s->links[i].trace_id, 16);
-            jlit(b, ",\"spanId\":");
-            jhex(b, s->links[i].span_id, 8);
-            jlit(b, ",\"flags\":");
+                *o++ = ',';
+            o = lit(o, "{\"traceId\":");
+            o = hex(o, s->links[i].trace_id, 16);
+            o = lit(o, ",\"spanId\":");
+            o = hex(o, s->links[i].span_id, 8);
+            o = lit(o, ",\"flags\":");
             /* OTLP's SpanFlags: the W3C flags in the low byte, and bit 8
              * says the link's context knows whether it is remote (it is) */
-            jnum(b, (uint64_t)s->links[i].flags | 0x100u | 0x200u, 0);
-            jlit(b, "}");
+            o = num(o, (uint64_t)s->links[i].flags | 0x100u | 0x200u, 0);
+            *o++ = '}';
         }
-        jlit(b, "]");
+        *o++ = ']';
     }
     if (s->dropped_links > 0) {
-        jlit(b, ",\"droppedLinksCount\":");
-        jnum(b, s->dropped_links, 0);
+        o = lit(o, ",\"droppedLinksCount\":");
+        o = num(o, s->dropped_links, 0);
     }
-    jlit(b, ",\"status\":{\"code\":");
-    jnum(b, s->status, 0);
+    o = lit(o, ",\"status\":{\"code\":");
+    o = num(o, s->status, 0);
     if (s->status_msg[0]) {
-        jlit(b, ",\"message\":");
-        jstr(b, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
+        o = lit(o, ",\"message\":");
+        o = str(o, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
     }
-    jlit(b, "}}");
+    o = lit(o, "}}");
+    b->len = (size_t)(o - b->p);
+    b->p[b->len] = '\0';
 }
+
+/* A resource attribute (a string; its value escaped). */
+static void jattr(jbuf *b, const char *k, const char *v, size_t n, int comma)
+{
+    if (reserve(b, KEY_BOUND(k) + STR_BOUND(n) + 24) != 0)
+        return;
+    char *o = b->p + b->len;
+    if (comma)
+        *o++ = ',';
+    o = key(o, k);
+    o = lit(o, "\"stringValue\":");
+    o = str(o, v, n);
+    o = lit(o, "}}");
+    b->len = (size_t)(o - b->p);
+    b->p[b->len] = '\0';
+}
+
+static void jraw(jbuf *b, const char *s, size_t n)
+{
+    if (reserve(b, n) != 0)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+#define jlit(b, l) jraw((b), "" l, sizeof(l) - 1)
 
 char *kumo__otlp_json(const kumo__span *spans, size_t n, const char *service_name, size_t *len)
 {
     jbuf b = {0};
     jlit(&b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
     const char *svc = service_name && *service_name ? service_name : "kumo";
-    jkv_str(&b, "service.name", svc, strlen(svc));
-    jput(&b, ",", 1);
-    jkv_str(&b, "telemetry.sdk.name", "kumo", 4);
-    jput(&b, ",", 1);
-    jkv_str(&b, "telemetry.sdk.language", "c", 1);
-    jput(&b, ",", 1);
-    jkv_str(&b, "telemetry.sdk.version", KUMO_VERSION, strlen(KUMO_VERSION));
+    jattr(&b, "service.name", svc, strlen(svc), 0);
+    jattr(&b, "telemetry.sdk.name", "kumo", 4, 1);
+    jattr(&b, "telemetry.sdk.language", "c", 1, 1);
+    jattr(&b, "telemetry.sdk.version", KUMO_VERSION, strlen(KUMO_VERSION), 1);
     jlit(&b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"kumo\",\"version\":\"" KUMO_VERSION "\"},\"spans\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            jput(&b, ",", 1);
-        jspan(&b, &spans[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        jspan(&b, &spans[i], i > 0);
     jlit(&b, "]}]}]}");
     if (b.oom) {
         free(b.p);
@@ -528,13 +588,10 @@ out:
 
 static void count_metrics(kumo__tracer *t);
 
-/* POSTs one batch: 0, or -1 (logged when the collector starts failing). */
-static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, size_t n)
+/* POSTs one OTLP body: 0, or -1. `n` spans in it; a change between
+ * working and failing is logged once. */
+static int post_body(kumo__tracer *t, CURL *curl, const char *body, size_t len, size_t n)
 {
-    size_t len;
-    char *body = kumo__otlp_json(spans, n, t->service, &len);
-    if (body == NULL)
-        return -1;
     kumo__growbuf resp = {.max = 64 << 10};
     char cerr[CURL_ERROR_SIZE] = "";
     curl_easy_reset(curl);
@@ -552,7 +609,6 @@ static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, si
     CURLcode cc = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    free(body);
     int ok = cc == CURLE_OK && status >= 200 && status < 300;
     if (!ok && !t->failing)
         kumo__log_event("warn", "exporting %zu spans to %s failed (%s); spans are dropped until it answers", n,
@@ -566,6 +622,27 @@ static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, si
     return ok ? 0 : -1;
 }
 
+/* POSTs one batch: 0, or -1. */
+static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, size_t n)
+{
+    size_t len;
+    char *body = kumo__otlp_json(spans, n, t->service, &len);
+    if (body == NULL)
+        return -1;
+    int rc = post_body(t, curl, body, len, n);
+    free(body);
+    return rc;
+}
+
+/* While the collector fails, it is asked with an empty export (valid
+ * OTLP: no resource spans) instead of a batch, so a collector that is down
+ * costs no encoding and drops nothing more than the full buffer sheds. */
+static int probe(kumo__tracer *t, CURL *curl)
+{
+    static const char empty[] = "{\"resourceSpans\":[]}";
+    return post_body(t, curl, empty, sizeof(empty) - 1, 0);
+}
+
 static uint64_t mono_ms(void)
 {
     struct timespec ts;
@@ -574,12 +651,14 @@ static uint64_t mono_ms(void)
 }
 
 /* Sends everything buffered, BATCH_MAX at a time. While the collector
- * fails, one batch a second is tried and the rest is left in the buffer:
- * a full buffer makes the loops shed new spans before building them
- * (kumo__tracer_shed, counted as dropped), so a collector that is down
- * costs no encoding here and next to nothing on the loops. At the stop
- * (final) what is left then is dropped, counted, so that a stop is not
- * held up by one timeout per batch. */
+ * fails, it is probed once a second with an empty export; while the probe
+ * fails one batch is dropped unencoded (counted) and the rest is left in
+ * the buffer: a full buffer makes the loops shed new spans before building
+ * them (kumo__tracer_shed, counted as dropped), so a collector that is
+ * down costs no encoding here and next to nothing on the loops. When the
+ * probe succeeds the buffer drains. At the stop (final) what is left then
+ * is dropped, counted, so that a stop is not held up by one timeout per
+ * batch. */
 static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, int final)
 {
     for (;;) {
@@ -591,11 +670,17 @@ static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, int final)
             break;
         }
         t->last_try_ms = mono_ms();
+        int down = t->failing && !final && (curl == NULL || probe(t, curl) != 0);
         size_t n = 0;
         while (n < BATCH_MAX && kumo__span_buf_pop(t->buf, &batch[n]))
             n++;
         if (n == 0)
             break;
+        if (down) { /* still down: one batch dropped unencoded, the rest waits */
+            atomic_fetch_add_explicit(&t->failed, n, memory_order_relaxed);
+            count_metrics(t);
+            break;
+        }
         if (curl && export_batch(t, curl, batch, n) == 0)
             atomic_fetch_add_explicit(&t->exported, n, memory_order_relaxed);
         else

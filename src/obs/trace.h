@@ -120,7 +120,8 @@ void kumo__span_init(kumo__span *s, const uint8_t trace_id[16], const uint8_t sp
                      enum kumo__span_kind kind, const char *name, uint64_t start_ns);
 /* Attributes; a value that does not fit is cut (whole UTF-8 characters
  * are not guaranteed: the exporter replaces what is not valid), one past
- * KUMO__SPAN_ATTRS_MAX is left out. `key` must be a literal. */
+ * KUMO__SPAN_ATTRS_MAX is left out. `key` must be a literal of plain
+ * ASCII with no quote or backslash: the exporter writes it unescaped. */
 void kumo__span_str(kumo__span *s, const char *key, const char *v, size_t len);
 void kumo__span_int(kumo__span *s, const char *key, int64_t v);
 void kumo__span_bool(kumo__span *s, const char *key, int v);

@@ -73,6 +73,27 @@ static void test_truncation(void)
     CHECK(m && strlen(m) > 1000 && strlen(m) % 2 == 0 && strstr(m, "\xef\xbf\xbd") == NULL);
     json_decref(j);
 
+    /* plain ASCII goes in runs: cut at the room left, still one line of JSON */
+    memset(msg, 'a', big);
+    kumo__logline_begin(&l, "info", msg, big);
+    kumo__logline_cstr(&l, "request_id", "after");
+    j = parse(&l);
+    CHECK(json_is_true(json_object_get(j, "truncated")));
+    CHECK_STR(json_string_value(json_object_get(j, "request_id")), "after");
+    m = json_string_value(json_object_get(j, "msg"));
+    CHECK(m && strlen(m) > 1000 && strspn(m, "a") == strlen(m));
+    json_decref(j);
+
+    /* ids in hex, written straight into the line */
+    const uint8_t id[8] = {0x00, 0x01, 0xab, 0xcd, 0xef, 0x10, 0x7f, 0xff};
+    kumo__logline_begin(&l, "info", "m", 1);
+    kumo__logline_hex(&l, "span_id", id, 8);
+    kumo__logline_int(&l, "neg", -1234567890123LL);
+    j = parse(&l);
+    CHECK_STR(json_string_value(json_object_get(j, "span_id")), "0001abcdef107fff");
+    CHECK(json_integer_value(json_object_get(j, "neg")) == -1234567890123LL);
+    json_decref(j);
+
     /* escapes are never split: a message of quotes */
     memset(msg, '"', big);
     kumo__logline_begin(&l, "info", msg, big);

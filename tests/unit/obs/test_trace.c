@@ -342,6 +342,33 @@ static void test_otlp_json(void)
     CHECK_INT(json_integer_value(json_object_get(json_object_get(a, "status"), "code")), 0);
     json_decref(j);
     free(doc);
+
+    /* the worst case for the room reserved per span: every byte of a full
+     * pool, name and message escaped as \u00XX, in a batch that grows the
+     * buffer many times (ASan checks every write stays inside it) */
+    size_t nbig = 300;
+    kumo__span *big = calloc(nbig, sizeof(*big));
+    char ctl[KUMO__SPAN_POOL];
+    memset(ctl, '\x01', sizeof(ctl));
+    for (size_t i = 0; i < nbig; i++) {
+        make_span(&big[i], (int)(i & 1));
+        memset(big[i].name, '\x02', sizeof(big[i].name) - 1);
+        big[i].name[sizeof(big[i].name) - 1] = '\0';
+        kumo__span_set_status(&big[i], KUMO__STATUS_ERROR, ctl, sizeof(ctl));
+        for (int a = 0; a < KUMO__SPAN_ATTRS_MAX; a++)
+            kumo__span_str(&big[i], "k", ctl, sizeof(ctl) / KUMO__SPAN_ATTRS_MAX);
+    }
+    doc = kumo__otlp_json(big, nbig, "todo", &len);
+    CHECK(doc != NULL);
+    j = doc ? json_loads(doc, 0, &e) : NULL;
+    CHECK(j != NULL);
+    spans = json_object_get(
+        json_array_get(json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0), "scopeSpans"), 0),
+        "spans");
+    CHECK_INT(json_array_size(spans), nbig);
+    json_decref(j);
+    free(doc);
+    free(big);
 }
 
 static void test_config(void)
