@@ -320,7 +320,7 @@ static void on_connect(kumo__egress_supervisor *s, supervised *w, const struct s
         return;
     }
     if ((sock = (int)syscall(SYS_pidfd_getfd, w->pidfd, (int)n->data.args[0], 0)) < 0) {
-        respond(w->listener, n->id, 0, errno == EBADF ? -EBADF : -ENOTSOCK);
+        respond(w->listener, n->id, 0, -errno);
         return;
     }
     int flags = fcntl(sock, F_GETFL);

@@ -792,7 +792,7 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
      * worker's own sockets reach out) and the filter. */
     if (!(c->layers & KUMO__SANDBOX_SECCOMP))
         egress_on = 0;
-    if (c->net && !egress_on)
+    if (c->net && !egress_on && (c->layers & KUMO__SANDBOX_ALL))
         kumo__sandbox_append(skipped, sizeof(skipped), "%segress rules (%s; the worker keeps the host's network)",
                              *skipped ? ", " : "",
                              c->egress == NULL ? (c->egress_skipped ? c->egress_skipped : "no supervisor")
