@@ -94,6 +94,20 @@ class EgressRulesTest(unittest.TestCase):
             self.assertEqual(got, {"ok": True, "errno": "0"}, "nonblocking=" + nonblocking)
         self.assertEqual(len(self.refusals()), 1)
 
+    def test_a_thread_rewriting_the_address_cannot_slip_past_the_check(self):
+        # The supervisor connects with the copy it checked, never letting
+        # the call through: whatever the other thread wrote when, nothing
+        # reaches the undeclared port. (Connects that found the allowed
+        # port connected to redis-server.) A supervisor that checked and
+        # then let the call through (SECCOMP_USER_NOTIF_FLAG_CONTINUE) lost
+        # this race within a few thousand connects here.
+        for _ in range(4):
+            got = self.get("/race", allowed=self.port, other=self.other_port).json()
+            self.assertTrue(got["ok"], got)
+            self.assertGreater(got["count"], 0, got)
+        with self.assertRaises(BlockingIOError):
+            self.other.accept()
+
     def test_datagram_with_an_address_is_refused(self):
         got = self.get("/datagram", port=self.other_port).json()
         self.assertFalse(got["ok"], got)

@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -82,4 +84,52 @@ int datagram(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     int e = n < 0 ? errno : 0;
     close(fd);
     return answer(res, n == 1, e);
+}
+
+/* The time-of-check/time-of-use attack on a supervisor that lets the call
+ * through after checking it: a thread flips the port of the address being
+ * connected. ok: every connect went where the rules allow (the test checks
+ * that the other port never saw one); count: how many connected. */
+typedef struct flipper {
+    struct sockaddr_in *a;
+    unsigned short allowed, other;
+    atomic_int stop;
+} flipper;
+
+static void *flip(void *arg)
+{
+    flipper *f = arg;
+    volatile unsigned short *port = &f->a->sin_port;
+    for (unsigned long i = 0; !atomic_load(&f->stop); i++) {
+        *port = htons(i & 1 ? f->other : f->allowed);
+        for (volatile int spin = 0; spin < 2000; spin++) /* each value held a few microseconds */
+            ;
+    }
+    return NULL;
+}
+
+int race(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    const char *allowed = kumo_request_query(req, "allowed"), *other = kumo_request_query(req, "other");
+    static struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((unsigned short)atoi(allowed));
+    flipper f = {&a, (unsigned short)atoi(allowed), (unsigned short)atoi(other), 0};
+    pthread_t t;
+    if (pthread_create(&t, NULL, flip, &f) != 0)
+        return answer(res, 0, errno);
+    long connected = 0;
+    for (int i = 0; i < 500; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            break;
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+            connected++;
+        close(fd);
+    }
+    atomic_store(&f.stop, 1);
+    pthread_join(t, NULL);
+    return kumo_response_json(res, 200, json_pack("{s:b,s:I}", "ok", 1, "count", (json_int_t)connected));
 }
