@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""A minimal OTLP/HTTP JSON receiver for bench/obs.sh: answers every POST
-to /v1/traces with 200 and counts the spans it was sent. Prints the count
+"""A minimal OTLP/HTTP receiver for bench/obs.sh: answers every POST to
+/v1/traces with 200 and counts the spans it was sent, protobuf (kumo's
+default, read with tests/integration/otlp_pb.py) or JSON. Prints the count
 to the file given as its second argument when it is stopped (SIGTERM).
 
     python3 bench/otlp_sink.py PORT COUNT_FILE
 """
 import http.server
 import json
+import os
 import signal
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import otlp_pb  # noqa: E402
 
 spans = 0
 
@@ -18,7 +23,10 @@ class Sink(http.server.BaseHTTPRequestHandler):
         global spans
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         try:
-            doc = json.loads(body)
+            if self.headers.get("content-type") == "application/x-protobuf":
+                doc = otlp_pb.export_request(body)
+            else:
+                doc = json.loads(body)
             for rs in doc.get("resourceSpans", []):
                 for ss in rs.get("scopeSpans", []):
                     spans += len(ss.get("spans", []))

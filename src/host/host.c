@@ -203,6 +203,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         .sampler = p->obs.traces_sampler,
         .ratio = p->obs.traces_ratio,
         .buffer = p->obs.traces_buffer,
+        .protocol = p->obs.traces_protocol,
         .service_name = p->name,
     };
     if (p->obs.enabled && (rc = kumo__tracer_create(&tc, NULL, &h->tracer, err)) != 0) {

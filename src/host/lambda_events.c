@@ -177,8 +177,11 @@ static int valid_traceparent(const char *t)
     return t && kumo__traceparent_parse(t, strlen(t), &c) == 0;
 }
 
+/* Runs one call of d's handler. links: a batch's other records'
+ * traceparents (NULL entries skipped), linked from its CONSUMER span as
+ * kumo up links a batch's messages. */
 static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__lambda_event *ev, headers *hs,
-                const char *body, size_t len, call *c)
+                const char *body, size_t len, const char *const *links, size_t nlinks, call *c)
 {
     kumo__host *h = le->h;
     const kumo__unit *u = &h->project->units[d->unit_index];
@@ -196,6 +199,8 @@ static void run(kumo__lambda_events *le, const kumo__event_decl *d, const kumo__
     kumo__frame_header fh;
     kumo__host_event_trace t;
     kumo__host_event_trace_begin(h, d, hs->v, hs->n, &t);
+    t.sc.link_tps = links;
+    t.sc.n_links = links ? nlinks : 0;
     if (kumo__dispatch_event(d->symbol, path, rid, t.headers ? t.headers : hs->v, t.headers ? t.nheaders : hs->n,
                              (kumo__slice){body, len}, now, timeout_ms, &h->request) != 0) {
         c->status = 500;
@@ -511,7 +516,7 @@ static int handle_sqs(kumo__lambda_events *le, const kumo__lambda_event *ev, kum
             char source[512], count[16], trace[56];
             message_headers(le, d, r, &hs, source, sizeof(source), count, trace);
             call c;
-            run(le, d, ev, &hs, r->body, r->body_len, &c);
+            run(le, d, ev, &hs, r->body, r->body_len, NULL, 0, &c);
             log_call(d, r->id, &c, r->receives, 1);
             failed[i] = !ok(c.status);
             done[i] = 1;
@@ -545,12 +550,21 @@ static int handle_sqs(kumo__lambda_events *le, const kumo__lambda_event *ev, kum
                  d->kind == KUMO__EVENT_TOPIC ? "topics" : "queues",
                  d->kind == KUMO__EVENT_TOPIC ? d->topic : d->queue);
         snprintf(size, sizeof(size), "%zu", g);
-        new_traceparent(trace);
+        /* the batch continues its first record's trace and links the
+         * others' (their producers' spans), as kumo up does; a record sent
+         * with no context is not linked */
+        int keep = valid_traceparent(group[0]->traceparent);
+        if (!keep)
+            new_traceparent(trace);
+        const char **links = g > 1 ? calloc(g - 1, sizeof(*links)) : NULL;
+        for (size_t k = 1; links && k < g; k++)
+            links[k - 1] = valid_traceparent(group[k]->traceparent) ? group[k]->traceparent : NULL;
         hadd(&hs, "content-type", "application/cloudevents-batch+json");
         hadd(&hs, "kumo-batch-size", size);
-        hadd(&hs, "traceparent", trace);
+        hadd(&hs, "traceparent", keep ? group[0]->traceparent : trace);
         call c;
-        run(le, d, ev, &hs, body, strlen(body), &c);
+        run(le, d, ev, &hs, body, strlen(body), links, g - 1, &c);
+        free(links);
         free(body);
         char *marks = calloc(g, 1);
         if (marks == NULL) {
@@ -620,7 +634,7 @@ static int handle_s3(kumo__lambda_events *le, const kumo__lambda_event *ev, kumo
             hadd(&hs, "traceparent", trace);
             hadd(&hs, "content-type", "application/json");
             call c;
-            run(le, d, ev, &hs, body, strlen(body), &c);
+            run(le, d, ev, &hs, body, strlen(body), NULL, 0, &c);
             free(body);
             log_call(d, r->id, &c, 0, 1);
             calls++;
@@ -648,7 +662,7 @@ static int handle_sns(kumo__lambda_events *le, const kumo__lambda_event *ev, kum
         char source[512], count[16], trace[56];
         message_headers(le, d, r, &hs, source, sizeof(source), count, trace);
         call c;
-        run(le, d, ev, &hs, r->body, r->body_len, &c);
+        run(le, d, ev, &hs, r->body, r->body_len, NULL, 0, &c);
         log_call(d, r->id, &c, 0, 1);
         failures += !ok(c.status);
     }
@@ -692,7 +706,7 @@ static int handle_tick(kumo__lambda_events *le, const kumo__lambda_event *ev, ku
     hadd(&hs, "traceparent", trace);
     hadd(&hs, "content-type", "application/json");
     call c;
-    run(le, d, ev, &hs, body, strlen(body), &c);
+    run(le, d, ev, &hs, body, strlen(body), NULL, 0, &c);
     free(body);
     log_call(d, r->id, &c, 0, 1);
     char status[64];

@@ -51,6 +51,7 @@ struct kumo__tracer {
     char service[256];
     long timeout_ms;
     struct curl_slist *headers;
+    int json; /* http/json; else http/protobuf */
 
     pthread_t thread;
     int started;
@@ -472,20 +473,27 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
     pthread_cond_init(&t->cv, NULL);
     t->timeout_ms = DEFAULT_TIMEOUT_MS;
 
-    /* The protocol: only http/json is spoken; anything else is refused,
-     * never silently sent as JSON to a port expecting something else. */
+    /* The protocol: OTLP/HTTP, protobuf (the OpenTelemetry default) or
+     * JSON; anything else (grpc) is refused, never silently sent as HTTP to
+     * a port expecting something else. */
     const char *pvar = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
     const char *proto = env_get(env, pvar);
     if (proto == NULL)
         proto = env_get(env, pvar = "OTEL_EXPORTER_OTLP_PROTOCOL");
-    if (proto && strcmp(proto, "http/json") != 0) {
+    if (proto == NULL) {
+        proto = cfg->protocol;
+        pvar = "observability.traces.protocol";
+    }
+    if (proto && strcmp(proto, "http/json") != 0 && strcmp(proto, "http/protobuf") != 0) {
         kumo__error_set(err, -EINVAL,
-                        "%s=%s: kumo exports traces as OTLP/HTTP JSON only; set it to http/json or unset it (a "
-                        "collector's OTLP/HTTP receiver, port 4318, takes JSON)",
+                        "%s=%s: kumo exports traces over OTLP/HTTP, as http/protobuf (the default) or http/json; "
+                        "set one of those or unset it (a collector's OTLP/HTTP receiver is on port 4318, its gRPC "
+                        "one on 4317)",
                         pvar, proto);
         rc = -EINVAL;
         goto out;
     }
+    t->json = proto && strcmp(proto, "http/json") == 0;
 
     /* The sampler, and its ratio. */
     const char *sampler = env_get(env, "OTEL_TRACES_SAMPLER");
@@ -543,8 +551,17 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
         }
         t->timeout_ms = ms;
     }
-    struct curl_slist *ct = curl_slist_append(t->headers, "Content-Type: application/json");
+    struct curl_slist *ct = curl_slist_append(t->headers, t->json ? "Content-Type: application/json"
+                                                                  : "Content-Type: application/x-protobuf");
     if (ct == NULL) {
+        rc = -ENOMEM;
+        kumo__error_set(err, rc, "out of memory");
+        goto out;
+    }
+    t->headers = ct;
+    /* No "Expect: 100-continue" (curl asks it of large POSTs): a collector
+     * answers the whole request anyway, and the round trip is a wait. */
+    if ((ct = curl_slist_append(t->headers, "Expect:")) == NULL) {
         rc = -ENOMEM;
         kumo__error_set(err, rc, "out of memory");
         goto out;
@@ -625,11 +642,12 @@ static int post_body(kumo__tracer *t, CURL *curl, const char *body, size_t len, 
 /* POSTs one batch: 0, or -1. */
 static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, size_t n)
 {
-    size_t len;
-    char *body = kumo__otlp_json(spans, n, t->service, &len);
+    size_t len, start = 0;
+    char *body =
+        t->json ? kumo__otlp_json(spans, n, t->service, &len) : kumo__otlp_proto(spans, n, t->service, &len, &start);
     if (body == NULL)
         return -1;
-    int rc = post_body(t, curl, body, len, n);
+    int rc = post_body(t, curl, body + start, len, n);
     free(body);
     return rc;
 }
@@ -640,7 +658,8 @@ static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, si
 static int probe(kumo__tracer *t, CURL *curl)
 {
     static const char empty[] = "{\"resourceSpans\":[]}";
-    return post_body(t, curl, empty, sizeof(empty) - 1, 0);
+    /* an empty message is zero bytes of protobuf */
+    return t->json ? post_body(t, curl, empty, sizeof(empty) - 1, 0) : post_body(t, curl, "", 0, 0);
 }
 
 static uint64_t mono_ms(void)

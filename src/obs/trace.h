@@ -221,6 +221,13 @@ size_t kumo__span_buf_capacity(const kumo__span_buf *b);
  * hex, enums integers, 64-bit numbers strings (proto3's JSON mapping). */
 char *kumo__otlp_json(const kumo__span *spans, size_t n, const char *service_name, size_t *len);
 
+/* ---- OTLP/HTTP protobuf (otlp_proto.c) ---- */
+
+/* The same request in binary protobuf: a malloc'd buffer (free it) in
+ * which the message is the *len bytes from offset *start; NULL when out of
+ * memory. Ids raw bytes, times fixed64, invalid UTF-8 replaced. */
+char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_name, size_t *len, size_t *start);
+
 /* ---- the tracer: configuration, buffer, exporter (otlp.c) ---- */
 
 /* What kumo.yaml says (observability.traces); NULL and 0 fields take the
@@ -230,6 +237,7 @@ typedef struct kumo__trace_config {
     const char *sampler;      /* NULL: parentbased_always_on */
     double ratio;             /* < 0: the default, 1.0 */
     size_t buffer;            /* 0: 4096 */
+    const char *protocol;     /* "http/protobuf" or "http/json"; NULL: http/protobuf */
     const char *service_name; /* the default service.name: the project's name */
 } kumo__trace_config;
 
@@ -243,7 +251,8 @@ struct kumo__metrics;
  * when there is an endpoint, starts the exporter thread. `env` NULL reads
  * the process's environment; otherwise a NULL-terminated "K=V" list
  * (tests). 0 and *out (the caller's: kumo__tracer_free), or a negative
- * code with err set (a protocol other than http/json, an unknown sampler,
+ * code with err set (a protocol other than http/protobuf or http/json
+ * (grpc is refused: kumo speaks OTLP/HTTP), an unknown sampler,
  * a bad ratio or header). */
 int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__tracer **out, kumo__error *err);
 /* Stops the exporter after one last export of what is buffered (bounded

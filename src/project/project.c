@@ -243,7 +243,7 @@ static int check_http(const kumo__doc *doc, json_t *obj, kumo__http_limits *h, k
  * sampler, ratio, buffer}, logs: {max_size}} */
 static const char *const obs_keys[] = {"enabled", "metrics", "traces", "logs", NULL};
 static const char *const obs_metrics_keys[] = {"history", "history_max", NULL};
-static const char *const obs_traces_keys[] = {"endpoint", "sampler", "ratio", "buffer", NULL};
+static const char *const obs_traces_keys[] = {"endpoint", "sampler", "ratio", "buffer", "protocol", NULL};
 static const char *const obs_logs_keys[] = {"max_size", NULL};
 static const char *const samplers[] = {"always_on",
                                        "always_off",
@@ -338,6 +338,17 @@ static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_conf
             return -EINVAL;
         }
         if ((o->traces_sampler = strdup(json_string_value(v))) == NULL)
+            goto oom;
+    }
+    if (t && (v = json_object_get(t, "protocol"))) {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(s, "http/protobuf") != 0 && strcmp(s, "http/json") != 0) {
+            kumo__doc_value_error(err, doc, t, "protocol",
+                                  "observability.traces.protocol must be http/protobuf (the default) or http/json "
+                                  "(kumo speaks OTLP over HTTP, not gRPC)");
+            return -EINVAL;
+        }
+        if ((o->traces_protocol = strdup(s)) == NULL)
             goto oom;
     }
     if (t && (v = json_object_get(t, "ratio"))) {
@@ -1475,6 +1486,7 @@ void kumo__project_free(kumo__project *p)
     free(p->units);
     free(p->obs.traces_endpoint);
     free(p->obs.traces_sampler);
+    free(p->obs.traces_protocol);
     for (size_t i = 0; i < p->nstores; i++)
         free(p->stores[i].name);
     free(p->stores);

@@ -91,6 +91,7 @@ typedef struct kumo__obs_config {
     size_t history_max;    /* metrics.history_max: the history file's ceiling (64 MiB) */
     char *traces_endpoint; /* traces.endpoint: OTLP/HTTP base URL; NULL: no export */
     char *traces_sampler;  /* traces.sampler; NULL: parentbased_always_on */
+    char *traces_protocol; /* traces.protocol: http/protobuf or http/json; NULL: http/protobuf */
     double traces_ratio;   /* traces.ratio, for the *traceidratio samplers (1.0) */
     size_t traces_buffer;  /* traces.buffer: spans held for export before dropping (4096) */
     size_t logs_max;       /* logs.max_size: the log store's ceiling (64 MiB); 0: no log store */

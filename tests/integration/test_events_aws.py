@@ -40,6 +40,7 @@ import unittest
 import urllib.request
 
 from kumo_harness import KUMO, Gateway, copy_project, free_port, wait_for
+from test_traces import Receiver, attrs
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
 TOPIC_BLOB = """  billing: {topic: orders, handler: ev.record, visibility: 10s}
@@ -329,13 +330,17 @@ class ParityTest(unittest.TestCase):
             raise AssertionError("kumo build --target aws: %s\n%s" % (p.stdout, p.stderr))
         cls.zip = os.path.join(cls.dir, ".kumo", "build", "aws", "ev.zip")
         work = os.path.dirname(cls.dir)
-        cls.emu = Emulator(cls.zip, work, {"KUMO_DATA": os.path.join(work, "emu-data")})
+        cls.rx = Receiver()  # the Lambda function's spans (kumo-host exports them)
+        cls.emu = Emulator(cls.zip, work, {"KUMO_DATA": os.path.join(work, "emu-data"),
+                                           "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % cls.rx.port,
+                                           "OTEL_TRACES_SAMPLER": "always_on"})
         cls.gw = Gateway(cls.dir)
 
     @classmethod
     def tearDownClass(cls):
         rc = cls.gw.stop()
         erc = cls.emu.stop()
+        cls.rx.stop()
         err = cls.gw.stderr() + Emulator.text(cls.emu.err)
         cls.emu.out.close()
         cls.emu.err.close()
@@ -408,6 +413,27 @@ class ParityTest(unittest.TestCase):
         self.assertEqual((status, ferr), (200, "Unhandled"))
         self.assertEqual(answer["errorType"], "Runtime.UnsupportedEvent")
         self.assertIn("nope", answer["errorMessage"])
+
+    def test_batch_links_its_records(self):
+        # a batch continues its first record's trace and links the others'
+        # producers, as kumo up does (test_traces' batch test)
+        tps = ["00-%032x-%016x-01" % (0xa0 + i, 0xb0 + i) for i in range(3)]
+        recs = []
+        for i, tp in enumerate(tps):
+            r = sqs_record('{"n":%d}' % (10 + i), "t-%d" % i, "bulk")
+            if i != 1:  # the middle record has no context: it is not linked
+                r["messageAttributes"]["traceparent"] = {"stringValue": tp, "dataType": "String"}
+            recs.append(r)
+        status, ferr, answer = self.emu.invoke({"Records": recs})
+        self.assertEqual((status, ferr, answer), (200, None, {"batchItemFailures": []}))
+        first = tps[0].split("-")
+        spans = wait_for(lambda: [s for s in self.rx.trace(first[1]) if s["kind"] == 5] or None, timeout=30)
+        self.assertTrue(spans, self.rx.spans())
+        c = spans[0]
+        self.assertEqual(c["parentSpanId"], first[2])
+        self.assertEqual(attrs(c)["messaging.batch.message_count"], 3)
+        self.assertEqual([(l["traceId"], l["spanId"]) for l in c.get("links", [])],
+                         [tuple(tps[2].split("-")[1:3])])
 
     def test_batch_partial_failure(self):
         status, ferr, answer = self.emu.invoke({"Records": [

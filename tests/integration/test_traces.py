@@ -1,6 +1,8 @@
-"""Traces (issue 14): `kumo up` exports spans as OTLP/HTTP JSON to a real
-HTTP receiver started by the test (a small http.server recording each
-POST /v1/traces), and the test reads them back as a collector would.
+"""Traces (issue 14): `kumo up` exports spans over OTLP/HTTP, binary
+protobuf by default and JSON when asked, to a real HTTP receiver started by
+the test (a small http.server recording each POST /v1/traces, reading
+protobuf with otlp_pb.py), and the test reads them back as a collector
+would.
 
 - an HTTP request with a W3C traceparent continues its trace: the SERVER
   span's parent is the caller's span, http.route is the OpenAPI template,
@@ -19,6 +21,8 @@ POST /v1/traces), and the test reads them back as a collector would.
 - an exporter that is down (a closed port) costs no request: every
   request is answered, and /metrics counts the spans as dropped, none
   exported;
+- http/json (OTEL_EXPORTER_OTLP_PROTOCOL or observability.traces.protocol)
+  sends the same spans as JSON;
 - a protocol kumo does not speak (grpc) is refused at start.
 """
 import http.server
@@ -33,6 +37,7 @@ import time
 import unittest
 import urllib.request
 
+import otlp_pb
 from kumo_harness import KUMO, Gateway, copy_project, free_port, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
@@ -41,7 +46,8 @@ CALLER_SPAN = "00f067aa0ba902b7"
 
 
 class Receiver:
-    """An OTLP/HTTP receiver: records the JSON of every POST /v1/traces."""
+    """An OTLP/HTTP receiver: records every POST /v1/traces, JSON or
+    protobuf (read into the JSON shape), by its content type."""
 
     def __init__(self):
         self.bodies = []
@@ -53,9 +59,11 @@ class Receiver:
             def do_POST(self):
                 n = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(n)
+                ctype = self.headers.get("content-type")
+                doc = otlp_pb.export_request(body) if ctype == "application/x-protobuf" else json.loads(body)
                 with receiver.lock:
-                    receiver.paths.append((self.path, self.headers.get("content-type")))
-                    receiver.bodies.append(json.loads(body))
+                    receiver.paths.append((self.path, ctype))
+                    receiver.bodies.append(doc)
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", "2")
@@ -203,7 +211,7 @@ class TracesTest(unittest.TestCase):
             self.assertEqual(ca["kumo.store"], "items")
             self.assertEqual(ca["db.system"], "sqlite")
             self.assertEqual(c.get("status", {}).get("code", 0), 0)
-        self.assertEqual(self.rx.paths[0], ("/v1/traces", "application/json"))
+        self.assertEqual(self.rx.paths[0], ("/v1/traces", "application/x-protobuf"))
 
     def test_no_or_malformed_traceparent_starts_a_trace(self):
         for headers in ({}, {"traceparent": "00-%s-%s-01" % ("0" * 32, CALLER_SPAN)},
@@ -501,6 +509,38 @@ class ExporterDownTest(unittest.TestCase):
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
 
+class JsonProtocolTest(unittest.TestCase):
+    """http/json, from kumo.yaml or the OpenTelemetry variable: the same
+    spans, as OTLP JSON."""
+
+    def run_json(self, env, yaml_extra):
+        rx = Receiver()
+        d = copy_project("traces", PROJECTS)
+        with open(os.path.join(d, "kumo.yaml"), "a") as f:
+            f.write("observability:\n  traces:\n    endpoint: http://127.0.0.1:%d\n%s" % (rx.port, yaml_extra))
+        e = {k: "" for k in os.environ if k.startswith("OTEL_")}
+        e.update(env)
+        gw = Gateway(d, env=e)
+        try:
+            status, _, body = get(gw, "/items/j1")
+            self.assertEqual(status, 200)
+            trace_id = body["traceparent"].split("-")[1]
+            spans = wait_for(lambda: rx.trace(trace_id) if len(rx.trace(trace_id)) >= 3 else None, timeout=20)
+            self.assertTrue(spans, rx.spans())
+            self.assertIn("GET /items/{id}", [s["name"] for s in spans])
+            self.assertEqual({p for p in rx.paths}, {("/v1/traces", "application/json")})
+        finally:
+            stop_clean(self, gw)
+            rx.stop()
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+    def test_from_kumo_yaml(self):
+        self.run_json({}, "    protocol: http/json\n")
+
+    def test_from_the_variable_over_kumo_yaml(self):
+        self.run_json({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "    protocol: http/protobuf\n")
+
+
 class RefusedConfigTest(unittest.TestCase):
     def run_up(self, env, yaml_extra=""):
         d = copy_project("traces", PROJECTS)
@@ -524,6 +564,12 @@ class RefusedConfigTest(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn("OTEL_EXPORTER_OTLP_PROTOCOL=grpc", err)
         self.assertIn("http/json", err)
+        self.assertIn("http/protobuf", err)
+
+    def test_grpc_in_kumo_yaml_is_refused(self):
+        rc, err = self.run_up({}, "observability:\n  traces:\n    protocol: grpc\n")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("observability.traces.protocol must be http/protobuf", err)
 
     def test_unknown_sampler_is_refused(self):
         rc, err = self.run_up({"OTEL_TRACES_SAMPLER": "sometimes"})

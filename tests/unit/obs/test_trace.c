@@ -286,6 +286,195 @@ static const char *attr_of(json_t *span, const char *key, const char *kind)
     return NULL;
 }
 
+/* ---- a small protobuf reader, to check kumo__otlp_proto's framing ---- */
+
+typedef struct pb_field {
+    unsigned num, wt;
+    uint64_t v;       /* varint, fixed64, fixed32 */
+    const uint8_t *b; /* length-delimited */
+    size_t n;
+} pb_field;
+
+static int pb_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
+{
+    *v = 0;
+    for (int k = 0; k < 10 && *i < len; k++) {
+        uint8_t c = p[(*i)++];
+        *v |= (uint64_t)(c & 0x7f) << (7 * k);
+        if (c < 0x80)
+            return 0;
+    }
+    return -1;
+}
+
+/* The fields of message p[0..len): their count, or -1 when it does not
+ * parse to its exact end. */
+static int pb_fields(const uint8_t *p, size_t len, pb_field *out, int max)
+{
+    size_t i = 0;
+    int n = 0;
+    while (i < len) {
+        uint64_t tag;
+        pb_field f = {0};
+        if (pb_varint(p, len, &i, &tag) != 0 || (tag >> 3) == 0)
+            return -1;
+        f.num = (unsigned)(tag >> 3), f.wt = (unsigned)(tag & 7);
+        if (f.wt == 0) {
+            if (pb_varint(p, len, &i, &f.v) != 0)
+                return -1;
+        } else if (f.wt == 1 || f.wt == 5) {
+            size_t w = f.wt == 1 ? 8 : 4;
+            if (i + w > len)
+                return -1;
+            for (size_t k = 0; k < w; k++)
+                f.v |= (uint64_t)p[i + k] << (8 * k);
+            i += w;
+        } else if (f.wt == 2) {
+            uint64_t m;
+            if (pb_varint(p, len, &i, &m) != 0 || m > len - i)
+                return -1;
+            f.b = p + i, f.n = (size_t)m;
+            i += (size_t)m;
+        } else {
+            return -1;
+        }
+        if (n < max)
+            out[n] = f;
+        n++;
+    }
+    return n;
+}
+
+static const pb_field *pb_get(const pb_field *f, int n, unsigned num, int nth)
+{
+    for (int i = 0; i < n; i++)
+        if (f[i].num == num && nth-- == 0)
+            return &f[i];
+    return NULL;
+}
+
+static void test_otlp_proto(void)
+{
+    kumo__span s[3];
+    make_span(&s[0], 0);
+    make_span(&s[1], 1);
+    make_span(&s[2], 2);
+    kumo__span_str(&s[1], "bad", "a\xff\xc3\xa9", 4);
+    kumo__span_int(&s[1], "neg", -42);
+    kumo__span_set_status(&s[1], KUMO__STATUS_ERROR, "boom", 4);
+    uint8_t lt[16], ls[8];
+    memset(lt, 0x33, 16);
+    memset(ls, 0x44, 8);
+    kumo__span_link(&s[2], lt, ls, 1);
+    size_t len = 0, start = 0;
+    uint8_t *mem = (uint8_t *)kumo__otlp_proto(s, 3, "todo", &len, &start);
+    CHECK(mem != NULL && len > 0);
+    if (mem == NULL)
+        return;
+    uint8_t *doc = mem + start;
+    pb_field top[4], rs[8], ss[8], sp[32], f2[8], f3[8];
+    int ntop = pb_fields(doc, len, top, 4);
+    CHECK_INT(ntop, 1);
+    CHECK(top[0].num == 1 && top[0].wt == 2);
+    int nrs = pb_fields(top[0].b, top[0].n, rs, 8);
+    CHECK_INT(nrs, 2); /* resource, one scope_spans */
+    const pb_field *res = pb_get(rs, nrs, 1, 0), *scope_spans = pb_get(rs, nrs, 2, 0);
+    CHECK(res && scope_spans);
+    if (!res || !scope_spans)
+        goto out;
+    /* Resource.attributes[0]: KeyValue{key "service.name", value{string "todo"}} */
+    int nres = pb_fields(res->b, res->n, f2, 8);
+    CHECK_INT(nres, 4);
+    int nkv = pb_fields(f2[0].b, f2[0].n, f3, 8);
+    CHECK_INT(nkv, 2);
+    CHECK(f3[0].n == 12 && memcmp(f3[0].b, "service.name", 12) == 0);
+    pb_field any[2];
+    CHECK_INT(pb_fields(f3[1].b, f3[1].n, any, 2), 1);
+    CHECK(any[0].num == 1 && any[0].n == 4 && memcmp(any[0].b, "todo", 4) == 0);
+    int nss = pb_fields(scope_spans->b, scope_spans->n, ss, 8);
+    CHECK_INT(nss, 4); /* scope, three spans */
+    for (int k = 0; k < 3; k++) {
+        const pb_field *one = pb_get(ss, nss, 2, k);
+        CHECK(one != NULL);
+        if (one == NULL)
+            continue;
+        int nsp = pb_fields(one->b, one->n, sp, 32);
+        CHECK(nsp > 0);
+        const pb_field *tid = pb_get(sp, nsp, 1, 0), *sid = pb_get(sp, nsp, 2, 0);
+        CHECK(tid && tid->n == 16 && memcmp(tid->b, s[k].trace_id, 16) == 0);
+        CHECK(sid && sid->n == 8 && memcmp(sid->b, s[k].span_id, 8) == 0);
+        CHECK((pb_get(sp, nsp, 4, 0) != NULL) == (k == 1)); /* parent only on the child */
+        const pb_field *start = pb_get(sp, nsp, 7, 0), *end = pb_get(sp, nsp, 8, 0);
+        CHECK(start && start->wt == 1 && start->v == 1000000000ull + (uint64_t)k);
+        CHECK(end && end->wt == 1 && end->v == 1000005000ull + (uint64_t)k);
+        const pb_field *kind = pb_get(sp, nsp, 6, 0);
+        CHECK(kind && kind->wt == 0 && kind->v == KUMO__SPAN_SERVER);
+        const pb_field *name = pb_get(sp, nsp, 5, 0);
+        CHECK(name && name->n == 15 && memcmp(name->b, "GET /todos/{id}", 15) == 0);
+        int nattr = 0;
+        while (pb_get(sp, nsp, 9, nattr))
+            nattr++;
+        CHECK_INT(nattr, s[k].nattrs);
+    }
+    /* the second span: the invalid byte replaced, -42 as a ten-byte varint, status ERROR "boom" */
+    const pb_field *second = pb_get(ss, nss, 2, 1);
+    int nsp = second ? pb_fields(second->b, second->n, sp, 32) : 0;
+    const pb_field *bad = pb_get(sp, nsp, 9, 3), *neg = pb_get(sp, nsp, 9, 4), *st = pb_get(sp, nsp, 15, 0);
+    CHECK(bad && neg && st);
+    if (bad && neg && st) {
+        pb_fields(bad->b, bad->n, f3, 8);
+        pb_fields(f3[1].b, f3[1].n, any, 2);
+        CHECK(any[0].n == 6 && memcmp(any[0].b, "a\xef\xbf\xbd\xc3\xa9", 6) == 0);
+        pb_fields(neg->b, neg->n, f3, 8);
+        pb_fields(f3[1].b, f3[1].n, any, 2);
+        CHECK(any[0].num == 3 && any[0].wt == 0 && (int64_t)any[0].v == -42);
+        int nst = pb_fields(st->b, st->n, f3, 8);
+        CHECK_INT(nst, 2);
+        CHECK(f3[0].num == 2 && f3[0].n == 4 && memcmp(f3[0].b, "boom", 4) == 0);
+        CHECK(f3[1].num == 3 && f3[1].v == KUMO__STATUS_ERROR);
+    }
+    /* the third span's link: ids, and the flags with "remote" known and set */
+    const pb_field *third = pb_get(ss, nss, 2, 2);
+    nsp = third ? pb_fields(third->b, third->n, sp, 32) : 0;
+    const pb_field *lk = pb_get(sp, nsp, 13, 0);
+    CHECK(lk != NULL);
+    if (lk) {
+        int nl = pb_fields(lk->b, lk->n, f3, 8);
+        CHECK_INT(nl, 3);
+        CHECK(f3[0].n == 16 && memcmp(f3[0].b, lt, 16) == 0);
+        CHECK(f3[1].n == 8 && memcmp(f3[1].b, ls, 8) == 0);
+        CHECK(f3[2].num == 6 && f3[2].wt == 5 && f3[2].v == (1u | 0x100u | 0x200u));
+    }
+out:
+    free(mem);
+
+    /* the worst case for the room reserved: full spans of invalid bytes
+     * (each becomes three), in a batch that grows the buffer many times */
+    size_t nbig = 300;
+    kumo__span *big = calloc(nbig, sizeof(*big));
+    char junk[KUMO__SPAN_POOL];
+    memset(junk, '\xff', sizeof(junk));
+    for (size_t i = 0; i < nbig; i++) {
+        make_span(&big[i], (int)(i & 1));
+        memset(big[i].name, '\xfe', sizeof(big[i].name) - 1);
+        big[i].name[sizeof(big[i].name) - 1] = '\0';
+        kumo__span_set_status(&big[i], KUMO__STATUS_ERROR, junk, sizeof(junk));
+        for (int a = 0; a < KUMO__SPAN_ATTRS_MAX; a++)
+            kumo__span_str(&big[i], "k", junk, sizeof(junk) / KUMO__SPAN_ATTRS_MAX);
+    }
+    mem = (uint8_t *)kumo__otlp_proto(big, nbig, "todo", &len, &start);
+    CHECK(mem != NULL);
+    doc = mem ? mem + start : NULL;
+    if (doc) {
+        CHECK_INT(pb_fields(doc, len, top, 4), 1);
+        CHECK_INT(pb_fields(top[0].b, top[0].n, rs, 8), 2);
+        const pb_field *sp2 = pb_get(rs, 2, 2, 0);
+        CHECK(sp2 && pb_fields(sp2->b, sp2->n, ss, 8) == (int)nbig + 1);
+    }
+    free(mem);
+    free(big);
+}
+
 static void test_otlp_json(void)
 {
     kumo__span s[2];
@@ -420,8 +609,12 @@ static void test_config(void)
     CHECK_INT(kumo__tracer_create(&cfg, bad_proto, &t, &err), -EINVAL);
     CHECK(t == NULL);
     CHECK(strstr(err.msg, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc") != NULL);
-    char *bad_proto2[] = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf", NULL};
+    char *bad_proto2[] = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/thrift", NULL};
     CHECK_INT(kumo__tracer_create(&cfg, bad_proto2, &t, &err), -EINVAL);
+    kumo__trace_config yaml_grpc = cfg;
+    yaml_grpc.protocol = "grpc";
+    CHECK_INT(kumo__tracer_create(&yaml_grpc, NULL, &t, &err), -EINVAL);
+    CHECK(strstr(err.msg, "observability.traces.protocol=grpc") != NULL);
     char *bad_sampler[] = {"OTEL_TRACES_SAMPLER=sometimes", NULL};
     CHECK_INT(kumo__tracer_create(&cfg, bad_sampler, &t, &err), -EINVAL);
     CHECK(strstr(err.msg, "OTEL_TRACES_SAMPLER") != NULL);
@@ -594,6 +787,7 @@ int main(void)
     test_buffer();
     test_buffer_threads();
     test_otlp_json();
+    test_otlp_proto();
     test_config();
     test_exporter_down();
     test_store_span_codec();
