@@ -224,6 +224,7 @@ static void print_serving(gateway *gw, const generation *g, const char *host, in
             .cpu_seconds = kumo__sandbox_cpu_seconds((unsigned)(t->timeout_s * 1000.0)),
             .project_dir = g->project->dir,
             .data_dir = g->data_dir,
+            .net = kumo__store_plan_needs_net(&g->stores),
         };
         char layers[512];
         kumo__sandbox_describe(&sc, layers, sizeof(layers));

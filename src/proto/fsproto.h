@@ -20,10 +20,12 @@
 #include <sys/types.h>
 
 enum kumo__fs_op {
-    KUMO__FS_SPAWN = 1,   /* loop -> fork server: tag, unit; fd attached */
-    KUMO__FS_SPAWNED = 2, /* fork server -> loop: tag, pid (or err) */
-    KUMO__FS_EXITED = 3,  /* fork server -> loop: pid, status (as waitpid gives it) */
-    KUMO__FS_ASSIGN = 4,  /* fork server -> a spare: unit; fd attached */
+    KUMO__FS_SPAWN = 1,    /* loop -> fork server: tag, unit; fd attached */
+    KUMO__FS_SPAWNED = 2,  /* fork server -> loop: tag, pid (or err) */
+    KUMO__FS_EXITED = 3,   /* fork server -> loop: pid, status (as waitpid gives it) */
+    KUMO__FS_ASSIGN = 4,   /* fork server -> a spare: unit; fd attached */
+    KUMO__FS_LISTENER = 5, /* a spare or worker -> fork server: its seccomp notification fd
+                              (egress rules, worker/egress_supervisor.h) attached, or none */
 };
 
 typedef struct kumo__fs_msg {

@@ -318,9 +318,22 @@ void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len
         kumo__sandbox_append(active, sizeof(active), "%s", *active ? ", " : "");
         kumo__sandbox_describe_limits(c, how, active, sizeof(active));
     }
+    /* Egress rules (egress.h): a store on a server, with both the net
+     * namespace and the filter; the fork server supervises as root
+     * (CAP_SYS_PTRACE), else the workers keep the host's network. */
+    int egress =
+        c->net && (c->layers & KUMO__SANDBOX_NAMESPACES) && (c->layers & KUMO__SANDBOX_SECCOMP) && geteuid() == 0;
     if (c->layers & KUMO__SANDBOX_NAMESPACES)
         /* pid: the fork server creates it, which needs CAP_SYS_ADMIN */
         kumo__sandbox_append(active, sizeof(active), "%snamespaces (mount, %sipc%s)", *active ? ", " : "",
-                             geteuid() == 0 ? "pid, " : "", c->net ? "" : ", net");
+                             geteuid() == 0 ? "pid, " : "", c->net && !egress ? "" : ", net");
+    if (egress)
+        kumo__sandbox_append(active, sizeof(active), ", egress rules (connect only to the stores' servers)");
+    else if (c->net && (c->layers & KUMO__SANDBOX_ALL))
+        kumo__sandbox_append(skipped, sizeof(skipped), "%segress rules (%s; the workers keep the host's network)",
+                             *skipped ? ", " : "",
+                             !(c->layers & KUMO__SANDBOX_NAMESPACES) ? "the namespaces layer is off"
+                             : !(c->layers & KUMO__SANDBOX_SECCOMP)  ? "the seccomp layer is off"
+                                                                     : "not root: no CAP_SYS_PTRACE to supervise");
     snprintf(out, len, "sandbox: %s%s%s", *active ? active : "off", *skipped ? "; skipped: " : "", skipped);
 }

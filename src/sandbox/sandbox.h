@@ -11,11 +11,14 @@
  *      deadline kill (the cgroup is joined first, while /sys/fs/cgroup is
  *      still writable);
  *   2. namespaces: mount (/ read-only, the data dir and a private /tmp
- *      writable, secrets masked), ipc, and net unless the unit needs it;
+ *      writable, secrets masked), ipc, and net (with the egress rules'
+ *      /etc/hosts when a store lives on a server, egress.h);
  *   3. no_new_privs: PR_SET_NO_NEW_PRIVS, non-dumpable, and every
  *      capability dropped;
  *   4. seccomp: a syscall allow-list; fork, exec and listening sockets fail
- *      with EPERM, and ptrace, mount, bpf and the like kill the process.
+ *      with EPERM, and ptrace, mount, bpf and the like kill the process;
+ *      under egress rules, socket() for TCP and every connect() go to the
+ *      fork server's supervisor (worker/egress_supervisor.c).
  *
  * It changes nothing but the process it runs in, so a spawned worker, a
  * forked one or a test can call it. sandbox.c holds the spawner's side
@@ -38,6 +41,8 @@ enum kumo__sandbox_layer {
     KUMO__SANDBOX_ALL = 0xfu,
 };
 
+struct kumo__egress_rules; /* sandbox/egress.h */
+
 typedef struct kumo__sandbox_config {
     unsigned layers;         /* KUMO__SANDBOX_* bits; 0: no sandbox */
     size_t memory;           /* bytes; 0: no memory limit */
@@ -50,6 +55,15 @@ typedef struct kumo__sandbox_config {
                                 server's, see forkserver.c); /proc is mounted anew for it */
     pid_t host_pid;          /* the worker's pid outside that namespace, which names its
                                 cgroup; 0: getpid() */
+    /* With net: the destinations the stores name (sandbox/egress.h). Set,
+     * the worker gets an empty net namespace all the same, and its socket
+     * and connect calls go to the fork server's supervisor through a
+     * seccomp listener, put in *egress_listener (-1: none, the report says
+     * why). NULL: the worker keeps the host's network, unchecked, and
+     * egress_skipped says why in the report. */
+    const struct kumo__egress_rules *egress;
+    const char *egress_skipped;
+    int *egress_listener;
 } kumo__sandbox_config;
 
 /* Parses "seccomp,namespaces,limits,no_new_privs" or "none" (or "all")

@@ -44,6 +44,8 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "sandbox/egress.h"
+#include "worker/egress_supervisor.h"
 #include "worker/worker.h"
 #include "proto/frame.h"
 #include "sandbox/sandbox.h"
@@ -51,6 +53,8 @@
 
 #define CONTROL_FD 3
 #define WORKER_FD 3
+#define EGRESS_FD 4           /* a worker forked on demand: where it sends its seccomp listener */
+#define LISTENER_WAIT_MS 5000 /* at most, for a spare still entering its sandbox at assignment */
 #define MAX_UNITS 256
 #define MAX_SPARES 16
 
@@ -63,8 +67,17 @@ typedef struct fs_unit {
 
 typedef struct spare {
     pid_t pid;
-    int sock; /* our end; the spare reads its assignment here */
+    int sock;         /* our end; the spare reads its assignment here */
+    int listener_due; /* egress rules: its seccomp listener is still to come on sock */
 } spare;
+
+/* Egress rules: a worker forked on demand whose seccomp listener is still
+ * to come on `sock` (the spares' come on their own socket). */
+typedef struct awaiting {
+    pid_t pid;
+    int sock;
+    const char *unit;
+} awaiting;
 
 typedef struct fork_server {
     fs_unit units[MAX_UNITS];
@@ -82,6 +95,13 @@ typedef struct fork_server {
      * and their cgroups removed when the fork server exits. */
     pid_t *workers;
     size_t nworkers, capworkers;
+    /* Egress rules (a store lives on a server, and this process can
+     * supervise): the rules every unit's workers get, and the supervisor
+     * of their socket and connect calls. NULL: none. */
+    kumo__egress_rules *rules;
+    kumo__egress_supervisor *sup;
+    awaiting *await;
+    size_t nawait, capawait;
 } fork_server;
 
 /* Remembers a live worker; out of memory it is only not tracked (it still
@@ -152,7 +172,7 @@ static void log_line(pid_t self, const char *level, const char *msg)
 /* In a child: `fd` becomes fd 3, everything else of the fork server's is
  * closed, signals are as a fresh process has them; then the unit's
  * sandbox, hello, and the serve loop. Never returns. */
-static void become_worker(fork_server *fs, int unit, int fd)
+static void become_worker(fork_server *fs, int unit, int fd, int chan)
 {
     pid_t self = outer_pid();
     if (fd != WORKER_FD) {
@@ -160,7 +180,12 @@ static void become_worker(fork_server *fs, int unit, int fd)
             _exit(1);
         close(fd);
     }
-    close_range(WORKER_FD + 1, ~0u, 0);
+    if (chan >= 0 && chan != EGRESS_FD) {
+        if (dup2(chan, EGRESS_FD) < 0)
+            _exit(1);
+        close(chan);
+    }
+    close_range(chan >= 0 ? EGRESS_FD + 1 : WORKER_FD + 1, ~0u, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -178,13 +203,22 @@ static void become_worker(fork_server *fs, int unit, int fd)
     char report[1536], msg[2200];
     kumo__error err = {0};
     kumo__sandbox_config sc = u->sandbox;
+    int listener = -1;
     sc.host_pid = self;
+    sc.egress_listener = &listener;
     if (kumo__sandbox_enter(&sc, report, sizeof(report), &err) != 0) {
         snprintf(msg, sizeof(msg), "the worker could not enter its sandbox: %s", err.msg);
         log_line(self, "error", msg);
         hello(self, msg);
         _exit(1);
     }
+    if (chan >= 0) {
+        kumo__fs_msg m = {.op = KUMO__FS_LISTENER};
+        kumo__fs_send(EGRESS_FD, &m, listener);
+        close(EGRESS_FD);
+    }
+    if (listener >= 0)
+        close(listener); /* the supervisor's alone now: a copy here could answer its own calls */
     log_line(self, "info", report);
     if (hello(self, NULL) != 0)
         _exit(1);
@@ -241,12 +275,21 @@ static void spare_main(fork_server *fs, int sock)
     char report[1536], msg[2200];
     kumo__error err = {0};
     kumo__sandbox_config sc = fs->spare_sandbox;
+    int listener = -1;
     sc.host_pid = self;
+    sc.egress_listener = &listener;
     if (kumo__sandbox_enter_spare(&sc, report, sizeof(report), &err) != 0) {
         snprintf(msg, sizeof(msg), "a spare could not enter its sandbox: %s", err.msg);
         log_line(self, "error", msg);
         _exit(1);
     }
+    if (fs->sup != NULL) {
+        kumo__fs_msg lm = {.op = KUMO__FS_LISTENER};
+        if (kumo__fs_send(sock, &lm, listener) != 0)
+            _exit(1);
+    }
+    if (listener >= 0)
+        close(listener); /* the supervisor's alone now */
     prefault_writable();
     /* The report goes out now, while nobody waits for this process: at
      * assignment a request does. */
@@ -310,7 +353,7 @@ static int add_spare(fork_server *fs)
         _exit(0);
     }
     close(sv[1]);
-    fs->spares[fs->nspares++] = (spare){pid, sv[0]};
+    fs->spares[fs->nspares++] = (spare){pid, sv[0], fs->sup != NULL};
     return 0;
 }
 
@@ -320,12 +363,46 @@ static void forget_spare(fork_server *fs, int i)
     fs->spares[i] = fs->spares[--fs->nspares];
 }
 
+/* Egress rules: takes the LISTENER message of `pid` from `sock` (waiting
+ * up to `wait_ms`) and hands its listener to the supervisor. 0 (also when
+ * the worker had none to give: its report says why), or -1 when the
+ * process is gone or said something else. */
+static int take_listener(fork_server *fs, int sock, pid_t pid, const char *unit, int wait_ms)
+{
+    struct pollfd p = {sock, POLLIN, 0};
+    if (wait_ms > 0 && poll(&p, 1, wait_ms) != 1)
+        return -1;
+    kumo__fs_msg m;
+    int fd = -1;
+    if (kumo__fs_recv(sock, &m, &fd) != 1 || m.op != KUMO__FS_LISTENER) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (fd >= 0 && kumo__egress_supervisor_add(fs->sup, pid, fd, unit) != 0)
+        log_line(fs_pid, "error", "egress rules: cannot supervise a worker (out of memory, or it is gone)");
+    return 0;
+}
+
+static void forget_awaiting(fork_server *fs, size_t i)
+{
+    close(fs->await[i].sock);
+    fs->await[i] = fs->await[--fs->nawait];
+}
+
 /* Serves one SPAWN: a spare takes the socket, or a fresh fork does. */
 static void spawn(fork_server *fs, int control, const kumo__fs_msg *req, int fd)
 {
     kumo__fs_msg reply = {.op = KUMO__FS_SPAWNED, .tag = req->tag, .unit = req->unit};
+    int chan[2] = {-1, -1};
     while (fs->nspares > 0 && spare_fits(fs, req->unit)) {
         spare s = fs->spares[fs->nspares - 1];
+        if (s.listener_due && take_listener(fs, s.sock, s.pid, NULL, LISTENER_WAIT_MS) != 0) {
+            kill(s.pid, SIGKILL); /* reaped as a spare */
+            forget_spare(fs, fs->nspares - 1);
+            continue;
+        }
+        fs->spares[fs->nspares - 1].listener_due = 0;
         const kumo__sandbox_config *c = &fs->units[req->unit].sandbox;
         /* The spare's cgroup holds the provisional limit: rewrite it only
          * when this unit's differs (a cgroup write costs on the cold path). */
@@ -336,18 +413,45 @@ static void spawn(fork_server *fs, int control, const kumo__fs_msg *req, int fd)
             close(s.sock);
             fs->nspares--;
             reply.pid = s.pid;
+            if (fs->sup)
+                kumo__egress_supervisor_assign(fs->sup, s.pid, fs->units[req->unit].name);
             fs->spare_failures = 0;
             goto out;
         }
         forget_spare(fs, fs->nspares - 1); /* a dead spare: try the next */
     }
+    /* Egress rules: the worker sends its listener on a channel of its own. */
+    if (fs->sup && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) != 0) {
+        reply.err = errno;
+        goto out;
+    }
     pid_t pid = fork();
     if (pid == 0)
-        become_worker(fs, req->unit, fd);
+        become_worker(fs, req->unit, fd, chan[1]);
     if (pid < 0)
         reply.err = errno;
     reply.pid = pid > 0 ? pid : 0;
+    if (pid > 0 && chan[0] >= 0) {
+        if (fs->nawait == fs->capawait) {
+            size_t cap = fs->capawait ? 2 * fs->capawait : 16;
+            awaiting *a = realloc(fs->await, cap * sizeof(*a));
+            if (a != NULL) {
+                fs->await = a;
+                fs->capawait = cap;
+            }
+        }
+        if (fs->nawait < fs->capawait) {
+            const char *unit = req->unit >= 0 && req->unit < fs->nunits ? fs->units[req->unit].name : NULL;
+            fs->await[fs->nawait++] = (awaiting){pid, chan[0], unit};
+            chan[0] = -1;
+        } else {
+            kill(pid, SIGKILL); /* unsupervised it could not connect: better reported dead */
+        }
+    }
 out:
+    for (int i = 0; i < 2; i++)
+        if (chan[i] >= 0)
+            close(chan[i]);
     if (reply.pid > 0)
         track_worker(fs, reply.pid);
     close(fd);
@@ -386,6 +490,14 @@ static void reap(fork_server *fs, int control)
          * cgroup can take long, and the loop must not wait for it. */
         int oom = kumo__sandbox_oom_killed(pid) == 1;
         kumo__sandbox_release(pid);
+        if (fs->sup) {
+            kumo__egress_supervisor_forget(fs->sup, pid);
+            for (size_t i = 0; i < fs->nawait; i++)
+                if (fs->await[i].pid == pid) {
+                    forget_awaiting(fs, i);
+                    break;
+                }
+        }
         if (!was_spare) {
             forget_worker(fs, pid);
             kumo__fs_msg m = {.op = KUMO__FS_EXITED, .pid = pid, .status = status, .err = oom};
@@ -456,6 +568,72 @@ static int parse_args(fork_server *fs, int argc, char **argv)
         }
     }
     return 0;
+}
+
+/* Egress rules (sandbox/egress.h): with the network, the destinations the
+ * stores' URLs name (this process's environment is the workers':
+ * KUMO_STORE_<NAME>=URL), resolved now, and the supervisor that enforces
+ * them; or, when this process cannot supervise, the reason every worker's
+ * report gives for keeping the host's network. Never fatal. */
+static void egress_start(fork_server *fs)
+{
+    static char skipped[300];
+    if (fs->nunits == 0 || !fs->units[0].sandbox.net)
+        return;
+    if (!kumo__egress_can_supervise(skipped, sizeof(skipped)))
+        goto out;
+    if ((fs->rules = calloc(1, sizeof(*fs->rules))) == NULL) {
+        snprintf(skipped, sizeof(skipped), "out of memory");
+        goto out;
+    }
+    const char *region = getenv("AWS_REGION");
+    if (region == NULL || *region == '\0')
+        region = getenv("AWS_DEFAULT_REGION");
+    /* The environment this process was started with (reading `environ`
+     * would export it from kumo-worker, whose dynamic symbols are the
+     * SDK's alone): NUL-separated, with a ceiling. */
+    size_t cap = 1u << 20, len = 0;
+    char *env = malloc(cap + 1);
+    FILE *f = env ? fopen("/proc/self/environ", "re") : NULL;
+    if (f != NULL) {
+        len = fread(env, 1, cap, f);
+        fclose(f);
+    }
+    if (env != NULL)
+        env[len] = '\0';
+    for (size_t at = 0; env != NULL && at < len; at += strlen(env + at) + 1) {
+        static const char prefix[] = "KUMO_STORE_";
+        const char *e = env + at, *eq = strchr(e, '=');
+        if (strncmp(e, prefix, sizeof(prefix) - 1) != 0 || eq == NULL || eq[1] == '\0')
+            continue;
+        char name[64], msg[600];
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - e), e); /* the variable names the store in messages */
+        kumo__error err = {0};
+        if (kumo__egress_rules_add_url(fs->rules, name, eq + 1, region, &err) != 0) {
+            snprintf(msg, sizeof(msg), "egress rules: %s; its workers may not connect there", err.msg);
+            log_line(fs_pid, "warn", msg);
+        }
+    }
+    free(env);
+    char unresolved[1024], msg[1200];
+    kumo__egress_rules_resolve(fs->rules, unresolved, sizeof(unresolved));
+    if (*unresolved) {
+        snprintf(msg, sizeof(msg), "egress rules: cannot resolve %s; the workers may not connect there", unresolved);
+        log_line(fs_pid, "warn", msg);
+    }
+    if ((fs->sup = kumo__egress_supervisor_new(fs->rules)) == NULL) {
+        snprintf(skipped, sizeof(skipped), "out of memory");
+        free(fs->rules);
+        fs->rules = NULL;
+        goto out;
+    }
+out:
+    for (int i = 0; i < fs->nunits; i++) {
+        fs->units[i].sandbox.egress = fs->rules;
+        fs->units[i].sandbox.egress_skipped = skipped;
+    }
+    fs->spare_sandbox.egress = fs->rules;
+    fs->spare_sandbox.egress_skipped = skipped;
 }
 
 /* PID 1 of the workers' namespace: it only reaps what is handed to it
@@ -556,6 +734,7 @@ int kumo__forkserver_main(int argc, char **argv)
     /* jansson seeds its hash function from /dev/urandom on first use:
      * once here, so that no worker pays it on its first request. */
     json_object_seed(0);
+    egress_start(fs);
     int namespaces = 0;
     for (int i = 0; i < fs->nunits; i++)
         namespaces |= (fs->units[i].sandbox.layers & KUMO__SANDBOX_NAMESPACES) != 0;
@@ -567,14 +746,36 @@ int kumo__forkserver_main(int argc, char **argv)
     while (fs->nspares < fs->want_spares && add_spare(fs) == 0)
         ;
     int replenish = 0;
+    struct pollfd *pfd = NULL;
+    size_t cappfd = 0;
     for (;;) {
-        struct pollfd pfd[2] = {{CONTROL_FD, POLLIN, 0}, {fs->sigfd, POLLIN, 0}};
+        /* control, signals, then (egress rules) the spares' and workers'
+         * listeners still to come, and the supervisor's descriptors */
+        size_t want = 2 + (size_t)fs->nspares + fs->nawait + kumo__egress_supervisor_nfds(fs->sup);
+        if (want > cappfd) {
+            struct pollfd *grown = realloc(pfd, want * sizeof(*pfd));
+            if (grown == NULL)
+                break;
+            pfd = grown;
+            cappfd = want;
+        }
+        size_t npfd = 2, spares_at = 2, await_at, sup_at;
+        pfd[0] = (struct pollfd){CONTROL_FD, POLLIN, 0};
+        pfd[1] = (struct pollfd){fs->sigfd, POLLIN, 0};
+        for (int i = 0; i < fs->nspares; i++)
+            pfd[npfd++] = (struct pollfd){fs->spares[i].listener_due ? fs->spares[i].sock : -1, POLLIN, 0};
+        await_at = npfd;
+        for (size_t i = 0; i < fs->nawait; i++)
+            pfd[npfd++] = (struct pollfd){fs->await[i].sock, POLLIN, 0};
+        sup_at = npfd;
+        if (fs->sup)
+            npfd += kumo__egress_supervisor_pollfds(fs->sup, pfd + npfd, cappfd - npfd);
         /* A spare taken is replaced once the loop has been quiet for
          * REPLENISH_DELAY_MS: forking, sandboxing and prefaulting the next
          * one would otherwise compete for the CPU with the worker serving
          * its first request. A burst keeps the loop busy, and its spawns
          * fork on demand meanwhile. */
-        int n = poll(pfd, 2, replenish ? REPLENISH_DELAY_MS : -1);
+        int n = poll(pfd, (nfds_t)npfd, replenish ? REPLENISH_DELAY_MS : -1);
         if (n == 0) {
             replenish = 0;
             while (fs->nspares < fs->want_spares && add_spare(fs) == 0)
@@ -585,6 +786,24 @@ int kumo__forkserver_main(int argc, char **argv)
             if (errno == EINTR)
                 continue;
             break;
+        }
+        /* The supervisor first: a worker may be waiting in connect(). */
+        if (fs->sup)
+            kumo__egress_supervisor_handle(fs->sup, pfd + sup_at, npfd - sup_at);
+        for (size_t i = spares_at; i < await_at; i++) {
+            int k = (int)(i - spares_at);
+            if (pfd[i].revents == 0 || k >= fs->nspares || fs->spares[k].sock != pfd[i].fd)
+                continue;
+            if (take_listener(fs, fs->spares[k].sock, fs->spares[k].pid, NULL, 0) != 0)
+                kill(fs->spares[k].pid, SIGKILL); /* reaped as a spare */
+            fs->spares[k].listener_due = 0;
+        }
+        for (size_t i = sup_at; i-- > await_at;) {
+            size_t k = i - await_at;
+            if (pfd[i].revents == 0 || k >= fs->nawait || fs->await[k].sock != pfd[i].fd)
+                continue;
+            take_listener(fs, fs->await[k].sock, fs->await[k].pid, fs->await[k].unit, 0);
+            forget_awaiting(fs, k); /* given, or the worker is gone: reaped as usual */
         }
         if (pfd[1].revents) {
             struct signalfd_siginfo si;
@@ -627,6 +846,12 @@ int kumo__forkserver_main(int argc, char **argv)
             kumo__sandbox_release(pid);
     }
     close(fs->sigfd);
+    free(pfd);
+    kumo__egress_supervisor_free(fs->sup);
+    while (fs->nawait > 0)
+        forget_awaiting(fs, fs->nawait - 1);
+    free(fs->await);
+    free(fs->rules);
     free(fs->workers);
     free(fs);
     return 0;

@@ -58,6 +58,8 @@ static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
         unsigned long long n;
         if (strcmp(opt, "--net") == 0) {
             c->net = 1;
+            /* the egress rules' supervisor is a fork server's (forkserver.c) */
+            c->egress_skipped = "a worker started on its own, not by a fork server, has no supervisor";
             continue;
         }
         if (i + 1 >= argc) {

@@ -18,6 +18,7 @@
 
 #include "base/clock.h"
 #include "base/fs.h"
+#include "sandbox/egress.h"
 #include "sandbox/sandbox.h"
 
 #include <dirent.h>
@@ -349,10 +350,66 @@ static int enter_user_namespace(void)
     return kumo__sandbox_write_file("/proc/self/gid_map", map);
 }
 
-static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t activelen, char *skipped,
-                            size_t skippedlen, kumo__error *err)
+/* Writes `a` then `b` into a fresh file under the private /tmp and binds it
+ * over `target` (which must exist: nothing is made in the host's /etc). */
+static int bind_text(const char *target, const char *a, size_t alen, const char *b, size_t blen, kumo__error *err)
 {
-    int flags = CLONE_NEWNS | CLONE_NEWIPC | (c->net ? 0 : CLONE_NEWNET);
+    const char *tmp = "/tmp/.kumo-resolver";
+    struct stat st;
+    if (stat(target, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    int fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+    if (fd < 0)
+        return fail(err, -errno, "create %s", tmp);
+    int rc = 0;
+    if ((alen && write(fd, a, alen) != (ssize_t)alen) || (blen && write(fd, b, blen) != (ssize_t)blen))
+        rc = fail(err, -EIO, "write %s", tmp);
+    close(fd);
+    if (rc == 0 && mount(tmp, target, NULL, MS_BIND, NULL) != 0)
+        rc = fail(err, -errno, "bind %s over %s", tmp, target);
+    unlink(tmp);
+    return rc;
+}
+
+/* Under egress rules the worker resolves names without the network: its
+ * /etc/hosts is the host's plus the stores' names as the fork server
+ * resolved them, and its nsswitch.conf says "hosts: files". */
+static int egress_resolver(const kumo__egress_rules *r, kumo__error *err)
+{
+    char text[65536];
+    int rc = kumo__sandbox_read_file("/etc/hosts", text, sizeof(text));
+    size_t n = rc == 0 ? strlen(text) : 0;
+    if (n && text[n - 1] != '\n' && n + 1 < sizeof(text))
+        text[n++] = '\n';
+    if ((rc = bind_text("/etc/hosts", text, n, r->hosts, r->hosts_len, err)) != 0)
+        return rc;
+    rc = kumo__sandbox_read_file("/etc/nsswitch.conf", text, sizeof(text));
+    n = 0;
+    if (rc == 0) { /* every line but hosts: */
+        for (char *line = text, *next; *line; line = next) {
+            next = line + strcspn(line, "\n");
+            if (*next)
+                next++;
+            const char *w = line + strspn(line, " \t");
+            if (strncmp(w, "hosts:", 6) == 0)
+                continue;
+            memmove(text + n, line, (size_t)(next - line));
+            n += (size_t)(next - line);
+        }
+        if (n && text[n - 1] != '\n')
+            text[n++] = '\n';
+    }
+    static const char files[] = "hosts: files\n";
+    return bind_text("/etc/nsswitch.conf", text, n, files, sizeof(files) - 1, err);
+}
+
+/* *egress_on: set to 1 when the worker is in an empty net namespace with
+ * the egress rules' resolver files, which the seccomp layer then needs. */
+static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t activelen, char *skipped,
+                            size_t skippedlen, int *egress_on, kumo__error *err)
+{
+    int egress = c->net && c->egress != NULL && (c->layers & KUMO__SANDBOX_SECCOMP);
+    int flags = CLONE_NEWNS | CLONE_NEWIPC | (c->net && !egress ? 0 : CLONE_NEWNET);
     int user = 0, rc = 0;
     kept_dir kept[2] = {{c->project_dir, -1}, {c->data_dir, -1}};
     const size_t nkept = sizeof(kept) / sizeof(kept[0]);
@@ -399,6 +456,8 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
     }
     if ((rc = mask_secrets(user, err)) != 0)
         goto out;
+    if (egress && (rc = egress_resolver(c->egress, err)) != 0)
+        goto out;
     /* The project, then the data dir (often inside it), shown again. */
     for (size_t i = 0; i < nkept; i++)
         if (kept[i].path && (rc = reveal(&kept[i])) != 0) {
@@ -422,7 +481,8 @@ static int enter_namespaces(const kumo__sandbox_config *c, char *active, size_t 
         goto out;
     }
     kumo__sandbox_append(active, activelen, "namespaces (%smount, %sipc%s)", user ? "user, " : "",
-                         c->pid_ns ? "pid, " : "", c->net ? "" : ", net");
+                         c->pid_ns ? "pid, " : "", c->net && !egress ? "" : ", net");
+    *egress_on = egress;
     if (!c->pid_ns)
         kumo__sandbox_append(skipped, skippedlen, "%spid namespace (%s)", *skipped ? ", " : "",
                              user ? "no privilege to create one"
@@ -490,7 +550,18 @@ static const char *const allowed[] = {
     "sigaltstack", "signalfd", "signalfd4",
     /* sockets already open (the gateway's), and pairs */
     "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "sendto", "recvfrom", "shutdown", "getsockname", "getpeername",
-    "getsockopt", "setsockopt", "socketpair", "connect", "getrandom", "exit", "exit_group", NULL};
+    "getsockopt", "setsockopt", "connect", "getrandom", "exit", "exit_group", NULL};
+
+/* Under egress rules these are not in the allow-list as they are: connect
+ * goes to the supervisor, the sends may not name an address (below). */
+static int egress_ruled(const char *name)
+{
+    static const char *const ruled[] = {"connect", "sendto", "sendmsg", "sendmmsg", NULL};
+    for (size_t i = 0; ruled[i]; i++)
+        if (strcmp(name, ruled[i]) == 0)
+            return 1;
+    return 0;
+}
 
 /* Calls that only an attack makes: the process dies (SIGSYS) so that it
  * shows in the log as a crash, not as a quiet error. */
@@ -558,7 +629,45 @@ static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned
     return seccomp_rule_add_array(ctx, action, nr, n, cmp);
 }
 
-static int install_seccomp(const kumo__sandbox_config *c, kumo__error *err)
+/* The egress rules' part of the filter (docs/sandbox.md, "Egress rules"):
+ * a worker's own sockets live in its empty net namespace; a TCP socket
+ * that can reach out is made by the supervisor, and every connect() is the
+ * supervisor's to check and make. What could name a destination without
+ * connect() is refused: sendto() with an address, and TCP Fast Open's
+ * MSG_FASTOPEN (a connect inside a send). */
+static int egress_rules(scmp_filter_ctx ctx, const char **what)
+{
+    int rc;
+    *what = "connect";
+    if ((rc = rule(ctx, SCMP_ACT_NOTIFY, "connect", 0)) != 0)
+        return rc;
+    *what = "sendto";
+    if ((rc = rule(ctx, SCMP_ACT_ALLOW, "sendto", 2, SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0),
+                   SCMP_A4(SCMP_CMP_EQ, 0))) != 0)
+        return rc;
+    *what = "sendmsg";
+    if ((rc = rule(ctx, SCMP_ACT_ALLOW, "sendmsg", 1, SCMP_A2(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0))) != 0 ||
+        (rc = rule(ctx, SCMP_ACT_ALLOW, "sendmmsg", 1, SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0))) != 0)
+        return rc;
+    *what = "socket";
+    static const int inet[] = {AF_INET, AF_INET6};
+    for (size_t i = 0; i < 2; i++)
+        if ((rc = rule(ctx, SCMP_ACT_NOTIFY, "socket", 2, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[i]),
+                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM))) != 0 ||
+            (rc = rule(ctx, SCMP_ACT_ALLOW, "socket", 2, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[i]),
+                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM))) != 0)
+            return rc;
+    /* unix: connection-oriented only (a datagram socket could send to any
+     * named socket on the machine, which live outside net namespaces) */
+    static const int unix_types[] = {SOCK_STREAM, SOCK_SEQPACKET};
+    for (size_t i = 0; i < 2; i++)
+        if ((rc = rule(ctx, SCMP_ACT_ALLOW, "socket", 2, SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (scmp_datum_t)unix_types[i]))) != 0)
+            return rc;
+    return rule(ctx, SCMP_ACT_ALLOW, "socket", 1, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK));
+}
+
+static int install_seccomp(const kumo__sandbox_config *c, int egress_on, kumo__error *err)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     int rc = 0;
@@ -573,7 +682,7 @@ static int install_seccomp(const kumo__sandbox_config *c, kumo__error *err)
         goto out;
     }
     for (size_t i = 0; allowed[i]; i++)
-        if ((rc = rule(ctx, SCMP_ACT_ALLOW, allowed[i], 0)) != 0) {
+        if (!(egress_on && egress_ruled(allowed[i])) && (rc = rule(ctx, SCMP_ACT_ALLOW, allowed[i], 0)) != 0) {
             what = allowed[i];
             goto out;
         }
@@ -619,9 +728,20 @@ static int install_seccomp(const kumo__sandbox_config *c, kumo__error *err)
     for (size_t i = 0; i < sizeof(ioctl_ok) / sizeof(ioctl_ok[0]); i++)
         if ((rc = rule(ctx, SCMP_ACT_ALLOW, "ioctl", 1, SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)ioctl_ok[i]))) != 0)
             goto out;
+    /* socketpair: unix, connection-oriented (a datagram pair could send to
+     * any named unix socket on the machine with sendmsg's address). */
+    what = "socketpair";
+    if ((rc = rule(ctx, SCMP_ACT_ALLOW, "socketpair", 2, SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+                   SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM))) != 0 ||
+        (rc = rule(ctx, SCMP_ACT_ALLOW, "socketpair", 2, SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+                   SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET))) != 0)
+        goto out;
     /* New sockets only with the network, and only clients: bind, listen
      * and accept stay refused (default EPERM). */
-    if (c->net) {
+    if (egress_on) {
+        if ((rc = egress_rules(ctx, &what)) != 0)
+            goto out;
+    } else if (c->net) {
         static const int families[] = {AF_INET, AF_INET6, AF_UNIX, AF_NETLINK};
         what = "socket";
         for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
@@ -629,7 +749,18 @@ static int install_seccomp(const kumo__sandbox_config *c, kumo__error *err)
                 goto out;
     }
     what = "load";
-    rc = seccomp_load(ctx);
+    if ((rc = seccomp_load(ctx)) == 0 && egress_on) {
+        /* The only copy (libseccomp keeps the number, not a duplicate):
+         * the caller hands it to the supervisor and closes it. */
+        what = "notification fd";
+        int fd = seccomp_notify_fd(ctx);
+        if (fd < 0)
+            rc = fd;
+        else if (c->egress_listener)
+            *c->egress_listener = fd;
+        else
+            close(fd);
+    }
 out:
     seccomp_release(ctx);
     if (rc != 0)
@@ -641,8 +772,10 @@ out:
 
 int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t report_len, kumo__error *err)
 {
-    char active[512] = "", skipped[1024] = "", memory_how[PATH_MAX + 64] = "", limits[256] = "";
-    int rc = 0;
+    char active[768] = "", skipped[1024] = "", memory_how[PATH_MAX + 64] = "", limits[256] = "";
+    int rc = 0, egress_on = 0;
+    if (c->egress_listener)
+        *c->egress_listener = -1;
 
     if ((c->layers & KUMO__SANDBOX_LIMITS) && c->memory &&
         (rc = apply_memory(c, memory_how, sizeof(memory_how), skipped, sizeof(skipped), err)) != 0)
@@ -652,14 +785,24 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
             kumo__sandbox_append(skipped, sizeof(skipped),
                                  "%scapability drop (no_new_privs is off: masked secrets read as empty, not EACCES)",
                                  *skipped ? ", " : "");
-        if ((rc = enter_namespaces(c, limits, sizeof(limits), skipped, sizeof(skipped), err)) != 0)
+        if ((rc = enter_namespaces(c, limits, sizeof(limits), skipped, sizeof(skipped), &egress_on, err)) != 0)
             goto out;
     }
+    /* Egress rules need both walls: the empty net namespace (else the
+     * worker's own sockets reach out) and the filter. */
+    if (!(c->layers & KUMO__SANDBOX_SECCOMP))
+        egress_on = 0;
+    if (c->net && !egress_on && (c->layers & KUMO__SANDBOX_ALL))
+        kumo__sandbox_append(skipped, sizeof(skipped), "%segress rules (%s; the worker keeps the host's network)",
+                             *skipped ? ", " : "",
+                             c->egress == NULL ? (c->egress_skipped ? c->egress_skipped : "no supervisor")
+                             : !(c->layers & KUMO__SANDBOX_SECCOMP) ? "the seccomp layer is off"
+                                                                    : "no net namespace");
     if ((c->layers & KUMO__SANDBOX_LIMITS) && (rc = apply_rlimits(c, NULL, 0, err)) != 0)
         goto out;
     if ((c->layers & KUMO__SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(err)) != 0)
         goto out;
-    if ((c->layers & KUMO__SANDBOX_SECCOMP) && (rc = install_seccomp(c, err)) != 0)
+    if ((c->layers & KUMO__SANDBOX_SECCOMP) && (rc = install_seccomp(c, egress_on, err)) != 0)
         goto out;
 
     if (c->layers & KUMO__SANDBOX_SECCOMP)
@@ -672,6 +815,12 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
     }
     if (*limits)
         kumo__sandbox_append(active, sizeof(active), "%s%s", *active ? ", " : "", limits);
+    if (egress_on)
+        kumo__sandbox_append(active, sizeof(active),
+                             ", egress rules (connect only to the stores' servers: %zu address%s, %zu "
+                             "destination%s)",
+                             c->egress->naddrs, c->egress->naddrs == 1 ? "" : "es", c->egress->ndests,
+                             c->egress->ndests == 1 ? "" : "s");
     if (!(c->layers & KUMO__SANDBOX_ALL))
         snprintf(active, sizeof(active), "off");
 out:

@@ -53,8 +53,10 @@ class RemoteStoreTest(unittest.TestCase):
             self.assertEqual(got.json()["title"], "stored in redis")
             keys = self.cli("--scan", "--pattern", "*todos*")
             self.assertIn(todo["id"], keys)
-            # no net namespace: the store is remote (pid: as root, see test_sandbox)
-            self.assertRegex(gw.stderr(), r"namespaces \(mount, (pid, )?ipc\)")
+            # an empty net namespace all the same, and the egress rules let
+            # the worker reach its store only (pid: as root, see test_sandbox)
+            self.assertRegex(gw.stderr(), r"namespaces \(mount, (pid, )?ipc, net\)")
+            self.assertIn("egress rules (connect only to the stores' servers", gw.stderr())
         finally:
             self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
