@@ -97,6 +97,9 @@ typedef struct totals {
 typedef struct probe {
     size_t op_index; /* into the generation's spec */
     char *url;       /* probe_base + base path + the path with its examples, + query */
+    char method[16];
+    char *body;             /* probe: always: the request's example (JSON), or NULL */
+    char content_type[128]; /* its media type */
     char operation[128];
     char function[64];
 } probe;
@@ -190,8 +193,10 @@ static void release_gen(held_gen *h)
 
 static void free_probes(kumo__monitor *mon)
 {
-    for (size_t i = 0; i < mon->nprobes; i++)
+    for (size_t i = 0; i < mon->nprobes; i++) {
         free(mon->probes[i].url);
+        free(mon->probes[i].body);
+    }
     free(mon->probes);
     mon->probes = NULL;
     mon->nprobes = 0;
@@ -306,12 +311,79 @@ static int response_has_example(const kumo__operation *op)
     return 0;
 }
 
-/* A probe for op, or -1 when it cannot have one (not GET, no example of
- * its answer, a required parameter without an example). */
+/* The example of op's JSON request body (OpenAPI 3: requestBody's media
+ * type example, the first of its examples, or its schema's example;
+ * Swagger 2.0: the body parameter's schema example), dumped into *out with
+ * its media type; 0, 1 when op has no body (nothing to send), -1 when it
+ * needs one that has no example. */
+static int request_example(const kumo__spec *spec, const kumo__operation *op, char **out, char *ctype, size_t clen)
+{
+    json_t *rb = json_object_get(op->node, "requestBody");
+    const json_t *ref = json_object_get(rb, "$ref");
+    if (json_is_string(ref) && json_string_value(ref)[0] == '#') {
+        const char *r = json_string_value(ref) + 1;
+        rb = (json_t *)kumo__pointer_get(kumo__doc_root(spec->doc), r, strlen(r), 1);
+    }
+    const char *mt = NULL;
+    json_t *m = NULL, *ex = NULL;
+    if (rb) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(rb, "content"), k, v)
+        {
+            if (strstr(k, "json") && mt == NULL)
+                mt = k, m = v;
+        }
+        if (m) {
+            ex = json_object_get(m, "example");
+            if (ex == NULL) {
+                const char *name;
+                json_t *e;
+                json_object_foreach(json_object_get(m, "examples"), name, e)
+                {
+                    if ((ex = json_object_get(e, "value")) != NULL)
+                        break;
+                }
+            }
+            if (ex == NULL)
+                ex = json_object_get(json_object_get(m, "schema"), "example");
+        }
+        if (ex == NULL)
+            return json_is_true(json_object_get(rb, "required")) ? -1 : 1;
+    } else {
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(op->node, "parameters"), i, p)
+        {
+            const char *in = json_string_value(json_object_get(p, "in"));
+            if (in && strcmp(in, "body") == 0) {
+                ex = json_object_get(json_object_get(p, "schema"), "example");
+                if (ex == NULL)
+                    return json_is_true(json_object_get(p, "required")) ? -1 : 1;
+                mt = "application/json";
+            }
+        }
+        if (ex == NULL)
+            return 1;
+    }
+    if ((*out = json_dumps(ex, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+        return -1;
+    snprintf(ctype, clen, "%s", mt ? mt : "application/json");
+    return 0;
+}
+
+/* A probe for op, or -1 when it cannot have one (not GET unless its
+ * monitor says probe: always, no example of its answer, a required
+ * parameter or body without an example). */
 static int build_probe(const kumo__monitor *mon, const kumo__spec *spec, size_t index, probe *out)
 {
     const kumo__operation *op = &spec->ops[index];
-    if (strcmp(op->method, "GET") != 0 || op->operation_id == NULL || op->unit_index < 0 || !response_has_example(op))
+    int always = op->operation_id && kumo__monitors_bounds(&mon->cfg, op->operation_id)->probe == KUMO__PROBE_ALWAYS;
+    if ((strcmp(op->method, "GET") != 0 && !always) || op->operation_id == NULL || op->unit_index < 0 ||
+        !response_has_example(op))
+        return -1;
+    char *body = NULL, ctype[128] = "";
+    if (strcmp(op->method, "GET") != 0 && request_example(spec, op, &body, ctype, sizeof(ctype)) < 0)
         return -1;
     char path[2048], query[1024] = "";
     size_t o = 0, q = 0;
@@ -358,8 +430,12 @@ static int build_probe(const kumo__monitor *mon, const kumo__spec *spec, size_t 
     out->op_index = index;
     if (asprintf(&out->url, "%s%s%s%s", mon->probe_base, spec->base_path ? spec->base_path : "", path, query) < 0) {
         out->url = NULL;
+        free(body);
         return -1;
     }
+    snprintf(out->method, sizeof(out->method), "%s", op->method);
+    out->body = body;
+    snprintf(out->content_type, sizeof(out->content_type), "%s", ctype);
     snprintf(out->operation, sizeof(out->operation), "%s", op->operation_id);
     return 0;
 }
@@ -820,6 +896,16 @@ static void run_probes(kumo__monitor *mon, uint64_t now_ms)
             continue;
         }
         r->headers = h;
+        if (r->pr->body) { /* probe: always, with the request's example */
+            char ct[160];
+            snprintf(ct, sizeof(ct), "Content-Type: %s", r->pr->content_type);
+            if ((h = curl_slist_append(r->headers, ct)) != NULL)
+                r->headers = h;
+            curl_easy_setopt(r->c, CURLOPT_POSTFIELDS, r->pr->body);
+            curl_easy_setopt(r->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->pr->body));
+        }
+        if (strcmp(r->pr->method, "GET") != 0)
+            curl_easy_setopt(r->c, CURLOPT_CUSTOMREQUEST, r->pr->method);
         curl_easy_setopt(r->c, CURLOPT_URL, r->pr->url);
         curl_easy_setopt(r->c, CURLOPT_HTTPHEADER, r->headers);
         curl_easy_setopt(r->c, CURLOPT_TIMEOUT_MS, (long)(mon->cfg.probe_timeout_s * 1000));

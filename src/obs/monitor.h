@@ -10,8 +10,10 @@
  *  - running too long: invocations past a share of their timeout, and
  *    timeouts;
  *  - reachability: every probe interval, synthetic GET requests built
- *    from the spec's examples, sent to the gateway's own port, their
- *    answers checked (status, the response contract, time).
+ *    from the spec's examples (any method, with its request example, for
+ *    an operation whose monitor says probe: always), sent to the
+ *    gateway's own port, their answers checked (status, the response
+ *    contract, time).
  *
  * What holds becomes an alert (alert.h): the log, the webhooks, GET
  * /alerts. The monitor follows reloads: each generation hands it its

@@ -111,13 +111,23 @@ static int load_bounds(const kumo__doc *doc, json_t *obj, const char *where, kum
     if (v)
         b->anomalies = json_is_true(v);
     v = json_object_get(obj, "probe");
-    if (v && !json_is_boolean(v)) {
+    int always = json_is_string(v) && strcmp(json_string_value(v), "always") == 0;
+    if (v && !json_is_boolean(v) && !always) {
         kumo__doc_value_error(err, doc, obj, "probe",
-                              "%s.probe must be true or false (false: never send this operation a probe)", where);
+                              "%s.probe must be true, false (never send this operation a probe) or always (probe it "
+                              "whatever its method, with its request example: it may write data)",
+                              where);
+        return -EINVAL;
+    }
+    if (always && strcmp(where, "monitors.defaults") == 0) {
+        kumo__doc_value_error(err, doc, obj, "probe",
+                              "monitors.defaults.probe: always would send every operation's request example, writes "
+                              "included, every interval; say it per operation (monitors: {createTodo: {probe: "
+                              "always}})");
         return -EINVAL;
     }
     if (v)
-        b->probe = json_is_true(v);
+        b->probe = always ? KUMO__PROBE_ALWAYS : json_is_true(v);
     v = json_object_get(obj, "long_running");
     if (v && json_is_false(v)) {
         b->long_running = 0;

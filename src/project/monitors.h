@@ -32,13 +32,16 @@ extern const char *const kumo__mon_quantile_key[KUMO__MON_QUANTILES]; /* "p50", 
 #define KUMO__WEBHOOKS_MAX 16 /* alerts.webhooks entries */
 
 /* What is watched of one operation (or of every one, under defaults:). */
+#define KUMO__PROBE_ALWAYS 2
+
 typedef struct kumo__mon_bounds {
     double latency_s[KUMO__MON_QUANTILES]; /* bound per percentile, seconds; 0: not watched (default p99 500 ms) */
     double errors;                         /* error-rate bound, 0..1 (default 0.05); < 0: not watched */
     double window_s;                       /* what bounds are computed over (default 300 s; 1 s .. 1 h) */
     int anomalies;                         /* rate, error rate and p99 against their baseline (default 1) */
     double long_running;                   /* share of the timeout past which a run is too long (0.8); 0: off */
-    int probe;                             /* probe it when it can be (1); probe: false for a GET with side effects */
+    int probe; /* probe it when it can be (1): a GET with examples; 0 (probe: false) for a GET with side effects;
+                  KUMO__PROBE_ALWAYS (probe: always, per operation): any method, with its request example */
 } kumo__mon_bounds;
 
 /* monitors.OPERATION: defaults: with this entry's keys over it. */

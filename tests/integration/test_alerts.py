@@ -171,6 +171,15 @@ class AlertmanagerTest(unittest.TestCase):
         self.assertIn("out of contract", mons["getBroken"]["probe"]["why"])
         # createOrder is a POST: never probed
         self.assertNotIn("probe", mons.get("createOrder", {}))
+        # putLabel says probe: always: a PUT with its request example, which
+        # its handler accepts only as sent (200), else 400
+        def label_probed():
+            m = {x["operation"]: x for x in self.kumo_alerts()["monitors"]}
+            return m if "probe" in m.get("putLabel", {}) else None
+        mons = wait_for(label_probed, timeout=20, step=0.1)
+        self.assertTrue(mons, "putLabel never probed")
+        self.assertTrue(mons["putLabel"]["probe"]["ok"], mons["putLabel"])
+        self.assertEqual(mons["putLabel"]["probe"]["status"], 200)
         got = wait_for(lambda: am_alerts(self.am, "KumoProbeFailed"), timeout=20, step=0.2)
         self.assertTrue(got, self.kumo_alerts())
         self.assertEqual(got[0]["labels"]["severity"], "critical")

@@ -100,6 +100,10 @@ static void test_full(void)
     CHECK(c.resend_s == 30);
     CHECK_INT(kumo__monitors_copy(&copy, &c), 0);
     kumo__monitors_free(&c);
+    CHECK_INT(load("monitors:\n  createTodo: {probe: always}\n", &c, &err), 0);
+    CHECK_INT(kumo__monitors_bounds(&c, "createTodo")->probe, KUMO__PROBE_ALWAYS);
+    CHECK_INT(kumo__monitors_bounds(&c, "getTodo")->probe, 1);
+    kumo__monitors_free(&c);
     CHECK_INT(copy.nops, 2);
     CHECK_STR(copy.ops[1].operation, "listTodos");
     CHECK_STR(copy.webhooks[0], "http://127.0.0.1:9093/api/v2/alerts");
@@ -123,7 +127,9 @@ static const struct {
     {"monitors:\n  getTodo: {window: 2h}\n",
      "kumo.yaml:2:21: monitors.getTodo.window must be a duration from 1s to 1h"},
     {"monitors:\n  getTodo: {anomalies: yes please}\n", "kumo.yaml:2:24: monitors.getTodo.anomalies must be true"},
-    {"monitors:\n  getTodo: {probe: off}\n", "kumo.yaml:2:20: monitors.getTodo.probe must be true or false"},
+    {"monitors:\n  getTodo: {probe: off}\n", "kumo.yaml:2:20: monitors.getTodo.probe must be true, false"},
+    {"monitors:\n  defaults: {probe: always}\n",
+     "kumo.yaml:2:21: monitors.defaults.probe: always would send every operation's request example"},
     {"monitors:\n  getTodo: {long_running: 0.8}\n", "kumo.yaml:2:27: monitors.getTodo.long_running must be a share"},
     {"monitors:\n  getTodo: 50ms\n", "kumo.yaml:2:12: monitors.getTodo must be a mapping"},
     {"monitors:\n  probes: {interval: 1h, every: 2s}\n", "kumo.yaml:2:26: unknown key 'every' in monitors.probes"},

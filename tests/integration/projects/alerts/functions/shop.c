@@ -37,3 +37,17 @@ int slowOrder(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     kumo_response_status(res, 204);
     return 0;
 }
+
+/* putLabel: probed with `probe: always`; answers 200 only to its request
+ * example, so a passing probe shows the example was sent as JSON. */
+int putLabel(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    (void)ctx;
+    json_t *body = kumo_request_json(req);
+    const char *name = json_string_value(json_object_get(body, "name"));
+    if (name == NULL || strcmp(name, "probe-label") != 0) {
+        kumo_response_status(res, 400);
+        return 0;
+    }
+    return kumo_response_json(res, 200, json_pack("{s:s}", "id", name));
+}
