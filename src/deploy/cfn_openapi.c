@@ -32,6 +32,7 @@
  * positions (kumo__doc_error).
  */
 #include "deploy/cfn.h"
+#include "base/strlist.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -209,14 +210,6 @@ static const char *const refused_31[] = {"prefixItems",
                                          "$recursiveAnchor",
                                          "$vocabulary",
                                          NULL};
-
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
-}
 
 /* The 3.1 `type` keyword (string or array) applied to out. */
 static int conv_type(conv *c, const json_t *in, const json_t *type, json_t *out)
@@ -400,7 +393,7 @@ static json_t *conv_schema(conv *c, const json_t *in)
                 rc = put(c, out, "format", json_string("binary"));
         } else if (strcmp(k, "$comment") == 0 || strcmp(k, "$schema") == 0) {
             continue;
-        } else if (in_list(k, refused_31)) {
+        } else if (kumo__in_list(k, refused_31)) {
             kumo__doc *doc = kumo__spec_doc_of(c->spec, in);
             kumo__doc_key_error(c->err, doc, in, k,
                                 "'%s' has no OpenAPI 3.0 form, and API Gateway imports 3.0; rewrite the schema "
@@ -619,7 +612,7 @@ static json_t *conv_operation(conv *c, const json_t *in, int with_integration)
 
 static json_t *path_item_key(conv *c, const char *k, const json_t *v, void *arg)
 {
-    if (in_list(k, methods))
+    if (kumo__in_list(k, methods))
         return conv_operation(c, v, 1);
     if (strcmp(k, "parameters") == 0)
         return conv_params(c, v);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strlist.h"
 #include "base/yaml_emit.h"
 #include "gateway/cloudevents_in.h"
 #include "project/schedule.h"
@@ -65,14 +66,6 @@ static const char *const name_maps[] = {
     "mapping",       NULL,
 };
 
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
-}
-
 static enum strip_ctx child_ctx(enum strip_ctx ctx, const char *key, const json_t *value)
 {
     if (ctx == CTX_LITERAL)
@@ -90,7 +83,7 @@ static enum strip_ctx child_ctx(enum strip_ctx ctx, const char *key, const json_
         return CTX_RESPONSES;
     if (strcmp(key, "examples") == 0)
         return json_is_object(value) ? CTX_EXAMPLES : CTX_LITERAL;
-    if (json_is_object(value) && in_list(key, name_maps))
+    if (json_is_object(value) && kumo__in_list(key, name_maps))
         return CTX_NAMES;
     return CTX_NORMAL;
 }

@@ -23,18 +23,11 @@
 #include <strings.h>
 
 #include "docset.h"
+#include "base/strlist.h"
 
 #define URL_MAX 2048
 
 static const char *const methods[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace", NULL};
-
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
-}
 
 static int is_c_ident(const char *s, size_t len)
 {
@@ -818,7 +811,7 @@ static json_t *path_item(reader *r, json_t *paths, const char *path, json_t *ite
     if (json_object_get(item, "$ref")) {
         json_object_foreach(item, key, v)
         {
-            if (in_list(key, methods) || strcmp(key, "parameters") == 0) {
+            if (kumo__in_list(key, methods) || strcmp(key, "parameters") == 0) {
                 kumo__doc_key_error(err, doc, item, key,
                                     "path '%s' has both $ref and '%s'; move '%s' into the referenced Path Item", path,
                                     key, key);
@@ -836,9 +829,9 @@ static json_t *path_item(reader *r, json_t *paths, const char *path, json_t *ite
         return NULL;
     json_object_foreach(item, key, v)
     {
-        if (in_list(key, methods)) {
+        if (kumo__in_list(key, methods)) {
             (*nops)++;
-        } else if (!in_list(key, fields) && strncmp(key, "x-", 2) != 0) {
+        } else if (!kumo__in_list(key, fields) && strncmp(key, "x-", 2) != 0) {
             kumo__doc_key_error(err, loc->doc, item, key,
                                 "'%s' is not a method or Path Item field; methods are lower case: get, put, "
                                 "post, delete, options, head, patch, trace",
@@ -897,7 +890,7 @@ static int read_paths(reader *r, json_t *root)
         }
         json_object_foreach(item, key, v)
         {
-            if (!in_list(key, methods))
+            if (!kumo__in_list(key, methods))
                 continue;
             if (!json_is_object(v)) {
                 kumo__doc_value_error(err, loc.doc, item, key, "%s %s must be a mapping (an Operation Object)", key,

@@ -8,6 +8,7 @@
  */
 #include "project/monitors.h"
 #include "project/project.h"
+#include "base/strlist.h"
 
 #include <errno.h>
 #include <math.h>
@@ -35,14 +36,6 @@ void kumo__monitors_defaults(kumo__monitors_config *c)
     c->probe_timeout_s = 2;
     c->for_s = 60;
     c->resend_s = 60;
-}
-
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
 }
 
 /* "5%", "0.5%": a share, 0..1 into *out. */
@@ -255,7 +248,7 @@ int kumo__monitors_load(const kumo__doc *doc, json_t *monitors, json_t *alerts, 
     const char *key;
     json_object_foreach(monitors, key, v)
     {
-        if (in_list(key, monitors_keys))
+        if (kumo__in_list(key, monitors_keys))
             continue;
         char where[300];
         snprintf(where, sizeof(where), "monitors.%s", key);

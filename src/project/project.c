@@ -25,6 +25,7 @@
  */
 #include "project/project.h"
 
+#include "base/strlist.h"
 #include "base/percent.h"
 
 #include <errno.h>
@@ -63,14 +64,6 @@ static const char *const event_sources[] = {"schedule", "queue", "topic", "blob"
  * others are parsed and checked, then refused, never left idle. */
 static const int source_runs[] = {1, 1, 1, 1, 1};
 
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
-}
-
 size_t kumo__edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
@@ -101,7 +94,7 @@ int kumo__check_keys(const kumo__doc *doc, json_t *obj, const char *const *allow
     json_t *v;
     json_object_foreach(obj, key, v)
     {
-        if (in_list(key, allowed))
+        if (kumo__in_list(key, allowed))
             continue;
         char list[512] = "", hint[128] = "";
         size_t len = 0;
@@ -331,7 +324,7 @@ static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_conf
             goto oom;
     }
     if (t && (v = json_object_get(t, "sampler"))) {
-        if (!json_is_string(v) || !in_list(json_string_value(v), samplers)) {
+        if (!json_is_string(v) || !kumo__in_list(json_string_value(v), samplers)) {
             kumo__doc_value_error(err, doc, t, "sampler",
                                   "observability.traces.sampler must be one of always_on, always_off, traceidratio, "
                                   "parentbased_always_on, parentbased_always_off, parentbased_traceidratio");

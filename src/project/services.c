@@ -21,6 +21,7 @@
 #include "project/services.h"
 
 #include "project/project.h"
+#include "base/strlist.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,14 +37,6 @@ static const char *const service_keys[] = {"spec", "url", "headers", "timeout", 
 static const char *const mock_keys[] = {"mode", "seed", "data", "recordings", "faults", NULL};
 static const char *const mock_modes[] = {"static", "stateful", "replay", "record", NULL};
 static const char *const env_service_keys[] = {"url", NULL};
-
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
-}
 
 /* kumo__error_set, returning the code. */
 #define FAIL(err, code, ...) (kumo__error_set((err), (code), __VA_ARGS__), (code))
@@ -365,7 +358,7 @@ static int load_mock(const kumo__project *p, const char *svc, json_t *m, kumo__s
         return rc;
     json_t *v;
     if ((v = json_object_get(m, "mode")) != NULL) {
-        if (!json_is_string(v) || !in_list(json_string_value(v), mock_modes)) {
+        if (!json_is_string(v) || !kumo__in_list(json_string_value(v), mock_modes)) {
             kumo__doc_value_error(err, doc, m, "mode", "%s.mode must be static, stateful, replay or record", where);
             return -EINVAL;
         }
