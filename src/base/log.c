@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/utf8.h"
 
 /* Room kept at the end for ,"truncated":true}\n */
 #define TAIL_ROOM 32
@@ -31,34 +32,6 @@ static int put_raw(kumo__logline *l, const char *s, size_t n, size_t limit)
     memcpy(l->buf + l->len, s, n);
     l->len += n;
     return 0;
-}
-
-/* Length of a valid UTF-8 sequence at s (up to end), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, const unsigned char *end)
-{
-    size_t n;
-    uint32_t min, cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0) {
-        n = 2, min = 0x80, cp = s[0] & 0x1f;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        n = 3, min = 0x800, cp = s[0] & 0x0f;
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        n = 4, min = 0x10000, cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - s) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
 }
 
 /* Appends s as the inside of a JSON string; stops, whole characters only,
@@ -99,7 +72,7 @@ static int put_escaped(kumo__logline *l, const char *str, size_t len, size_t lim
             n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
         } else if (c < 0x80) {
             out = (const char *)s, n = 1;
-        } else if ((adv = utf8_len(s, end)) != 0) {
+        } else if ((adv = kumo__utf8_seq(s, (size_t)(end - s))) != 0) {
             out = (const char *)s, n = adv;
         } else {
             out = "\\ufffd", n = 6, adv = 1;

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/utf8.h"
 #include "base/growbuf.h"
 #include "base/http.h"
 #include "base/log.h"
@@ -125,34 +126,6 @@ static char *inum(char *o, int64_t v)
     return num(o, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
-/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t need;
-    uint32_t cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        need = 2, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        need = 3, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        need = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (n < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((need == 2 && cp < 0x80) || (need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return need;
-}
-
 /* The most str() writes for n bytes: every byte as a six-byte escape. */
 #define STR_BOUND(n) (6 * (size_t)(n) + 2)
 
@@ -185,7 +158,7 @@ static char *str(char *o, const char *s, size_t n)
             *o++ = hexd[c & 15];
             i++;
         } else {
-            size_t k = utf8_len(p + i, n - i);
+            size_t k = kumo__utf8_seq(p + i, n - i);
             if (k == 0) {
                 o = lit(o, "\\ufffd");
                 i++;

@@ -22,6 +22,7 @@
  * .string_value 1, .bool_value 2, .int_value 3.
  */
 #include "obs/trace.h"
+#include "base/utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -99,34 +100,6 @@ static uint8_t *fixed32(uint8_t *o, uint32_t v)
     return o;
 }
 
-/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t need;
-    uint32_t cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        need = 2, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        need = 3, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        need = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (n < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((need == 2 && cp < 0x80) || (need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return need;
-}
-
 /* A protobuf string must be UTF-8: the length of s once each invalid byte
  * is replaced by U+FFFD (3 bytes). Plain ASCII, the usual case, is one
  * scan. */
@@ -146,7 +119,7 @@ static size_t clean_len(const char *s, size_t n)
             i++, out++;
             continue;
         }
-        size_t k = utf8_len(p + i, n - i);
+        size_t k = kumo__utf8_seq(p + i, n - i);
         if (k == 0)
             i++, out += 3;
         else
@@ -164,7 +137,7 @@ static uint8_t *put_clean(uint8_t *o, const char *s, size_t n, size_t clean)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t k = p[i] < 0x80 ? 1 : utf8_len(p + i, n - i);
+        size_t k = p[i] < 0x80 ? 1 : kumo__utf8_seq(p + i, n - i);
         if (k == 0) {
             *o++ = 0xef, *o++ = 0xbf, *o++ = 0xbd;
             i++;
