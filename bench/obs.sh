@@ -10,7 +10,9 @@
 #          for checking the export by hand
 #   nolog  as on, without the log store (observability.logs.max_size 0):
 #          the issue's own definition, metrics and traces at 100%
-#   down   as on, with the exporter's endpoint on a closed port
+#   down   as nolog, with the exporter's endpoint on a closed port (the
+#          issue's "exporter down, the same"); what the log store costs is
+#          on against nolog
 # each under the same wrk load, in ROUNDS interleaved rounds (the order
 # turning each round) so drift on the machine hits all three alike.
 # Prints every round, the median requests/s of each, on/off and down/off
@@ -77,7 +79,7 @@ start() {  # name, observability: block
 start off $'observability:\n  enabled: false'
 start on $'observability:\n  traces: {endpoint: "http://127.0.0.1:'"$SINK"$'", sampler: always_on}'
 start nolog $'observability:\n  logs: {max_size: 0}\n  traces: {endpoint: "http://127.0.0.1:'"$SINK"$'", sampler: always_on}'
-start down $'observability:\n  traces: {endpoint: "http://127.0.0.1:'"$CLOSED"$'", sampler: always_on}'
+start down $'observability:\n  logs: {max_size: 0}\n  traces: {endpoint: "http://127.0.0.1:'"$CLOSED"$'", sampler: always_on}'
 
 up() { [ "$(curl -s --max-time 1 "$1")" = "hello, world" ]; }
 for name in off on nolog down; do
