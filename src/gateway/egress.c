@@ -247,32 +247,12 @@ static void wake(struct kumo__gw_outlet *o)
     (void)n;
 }
 
-/* kumo_outbound_calls_total{service, outcome}: the status class (2xx...)
- * or the error; service "-" for a call refused before one was matched
- * (its name is the handler's text, not a declared one). */
+/* kumo_outbound_calls_total{service, outcome} (kumo__http_series). */
 static void count(struct kumo__gw_egress *e, const kumo__http_result *r)
 {
-    static const char help[] = "Outbound HTTP calls of the functions, by service and outcome (a status class or "
-                               "the error)";
-    const char *outcome;
-    char cls[8];
-    switch (r->error) {
-    case 0:
-        snprintf(cls, sizeof(cls), "%dxx", r->status / 100 % 10);
-        outcome = cls;
-        break;
-    case KUMO_EDENIED: outcome = "denied"; break;
-    case KUMO_ETIMEDOUT: outcome = "timeout"; break;
-    case KUMO_ETOOBIG: outcome = "too_big"; break;
-    case KUMO_EUNAVAILABLE: outcome = "unavailable"; break;
-    case KUMO_EINVAL: outcome = "invalid"; break;
-    default: outcome = "error"; break;
-    }
-    int declared = r->error != KUMO_EDENIED && r->error != KUMO_EINVAL && r->service[0];
     char name[160];
-    snprintf(name, sizeof(name), "kumo_outbound_calls_total{service=\"%s\",outcome=\"%s\"}",
-             declared ? r->service : "-", outcome);
-    kumo__metrics_count(e->metrics, name, help, 1);
+    kumo__http_series(r, name, sizeof(name));
+    kumo__metrics_count(e->metrics, name, KUMO__HTTP_SERIES_HELP, 1);
 }
 
 /* A finished job goes back to its loop. */

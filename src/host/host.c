@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,20 @@
 
 #include "base/clock.h"
 #include "runtime/runtime.h"
+
+/* kumo_http's calls made in this process, counted in the host's metrics
+ * (kumo__http_set_observer): one host a process, so one registry. */
+static _Atomic(kumo__metrics *) g_outbound_metrics;
+
+static void count_outbound(const kumo__http_result *r)
+{
+    kumo__metrics *m = atomic_load_explicit(&g_outbound_metrics, memory_order_acquire);
+    if (m == NULL)
+        return;
+    char name[160];
+    kumo__http_series(r, name, sizeof(name));
+    kumo__metrics_count(m, name, KUMO__HTTP_SERIES_HELP, 1);
+}
 
 static uint64_t epoch_ms(void)
 {
@@ -217,6 +232,10 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         rc = -ENOMEM;
         goto out;
     }
+    if (h->metrics) {
+        atomic_store_explicit(&g_outbound_metrics, h->metrics, memory_order_release);
+        kumo__http_set_observer(count_outbound);
+    }
     for (size_t i = 0; i < p->nunits; i++) {
         if (only >= 0 && (int)i != only)
             continue;
@@ -247,6 +266,10 @@ void kumo__host_free(kumo__host *h)
     if (h == NULL)
         return;
     kumo__host_consumers_stop(h);
+    if (atomic_load_explicit(&g_outbound_metrics, memory_order_acquire) == h->metrics) {
+        kumo__http_set_observer(NULL);
+        atomic_store_explicit(&g_outbound_metrics, NULL, memory_order_release);
+    }
     kumo__tracer_free(h->tracer); /* a last export of what is buffered */
     kumo__metrics_free(h->metrics);
     free(h->mt_ops);

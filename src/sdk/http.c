@@ -27,6 +27,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -664,6 +665,34 @@ void kumo__http_perform(const kumo__http_service *svcs, size_t n, const kumo__ht
 
 /* ---- the services of this process (kumo-host) ---- */
 
+static _Atomic(void (*)(const kumo__http_result *)) g_observer;
+
+void kumo__http_set_observer(void (*fn)(const kumo__http_result *r))
+{
+    atomic_store_explicit(&g_observer, fn, memory_order_release);
+}
+
+void kumo__http_series(const kumo__http_result *r, char *buf, size_t len)
+{
+    const char *outcome;
+    char cls[8];
+    switch (r->error) {
+    case 0:
+        snprintf(cls, sizeof(cls), "%dxx", r->status / 100 % 10);
+        outcome = cls;
+        break;
+    case KUMO_EDENIED: outcome = "denied"; break;
+    case KUMO_ETIMEDOUT: outcome = "timeout"; break;
+    case KUMO_ETOOBIG: outcome = "too_big"; break;
+    case KUMO_EUNAVAILABLE: outcome = "unavailable"; break;
+    case KUMO_EINVAL: outcome = "invalid"; break;
+    default: outcome = "error"; break;
+    }
+    int declared = r->error != KUMO_EDENIED && r->error != KUMO_EINVAL && r->service[0];
+    snprintf(buf, len, "kumo_outbound_calls_total{service=\"%s\",outcome=\"%s\"}", declared ? r->service : "-",
+             outcome);
+}
+
 static kumo__http_service *g_svcs;
 static size_t g_nsvcs;
 static char *g_mem;
@@ -968,10 +997,14 @@ int kumo_http(kumo_ctx *ctx, const kumo_http_request *req, kumo_http_response **
     };
     kumo__http_result r;
     memset(&r, 0, sizeof r);
-    if (ctx->http_transport)
+    if (ctx->http_transport) {
         ctx->http_transport(ctx, &c, &r);
-    else
+    } else {
         kumo__http_perform(g_svcs, g_nsvcs, &c, &r);
+        void (*observe)(const kumo__http_result *) = atomic_load_explicit(&g_observer, memory_order_acquire);
+        if (observe)
+            observe(&r);
+    }
     int rc = r.error;
     /* the span: kind http, the method, the service; the URL without its
      * query as the "driver" (spans.c reads it as url.full); the status as

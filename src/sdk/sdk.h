@@ -568,6 +568,17 @@ typedef struct kumo__http_result {
     char url[256];
 } kumo__http_result;
 void kumo__http_result_free(kumo__http_result *r);
+/* The Prometheus series a finished call counts in,
+ * kumo_outbound_calls_total{service, outcome}: the status class (2xx...)
+ * or the error (denied, timeout, too_big, unavailable, invalid, error);
+ * service "-" for a call refused before one was matched. Into buf. */
+void kumo__http_series(const kumo__http_result *r, char *buf, size_t len);
+#define KUMO__HTTP_SERIES_HELP                                                                                         \
+    "Outbound HTTP calls of the functions, by service and outcome (a status class or the error)"
+/* Called with every call kumo_http makes in this process (not those a
+ * transport hands to kumo up's gateway, which counts its own): how
+ * kumo-host counts outbound calls. NULL: none. Set before serving. */
+void kumo__http_set_observer(void (*fn)(const kumo__http_result *r));
 
 /* Whether `a` and `b` have the same origin (scheme, host, port; default
  * ports filled in, case ignored): 1 or 0 (also for a URL that is not

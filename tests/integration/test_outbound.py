@@ -322,6 +322,8 @@ class HostOutboundTest(Checks, unittest.TestCase):
         e = dict(os.environ)
         e.update(env)
         e["PORT"] = str(port)
+        cls.metrics_port = free_port()
+        e["KUMO_METRICS_PORT"] = str(cls.metrics_port)
         cls.proc = subprocess.Popen([HOST, "http", cls.dir, "caller"], env=e, stdout=cls.log, stderr=cls.log)
         cls.base = "http://127.0.0.1:%d" % port
 
@@ -352,6 +354,16 @@ class HostOutboundTest(Checks, unittest.TestCase):
         self.log.flush()
         with open(self.log.name) as f:
             return f.read()
+
+    def test_metrics(self):
+        # kumo-host makes the calls in process, and counts them on its own
+        # /metrics as kumo up's gateway does
+        call(self.base, {"service": "pets", "path": "/pets/2"})
+        call(self.base, {"service": "nope", "path": "/"})
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=10) as r:
+            text = r.read().decode()
+        self.assertRegex(text, r'kumo_outbound_calls_total\{service="pets",outcome="2xx"\} [1-9]')
+        self.assertRegex(text, r'kumo_outbound_calls_total\{service="-",outcome="denied"\} [1-9]')
 
 
 class RefusedTest(unittest.TestCase):
