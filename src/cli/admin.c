@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,5 +255,55 @@ int kumo__admin_token(const char *file, char *out, size_t cap, kumo__error *err)
     }
     memcpy(out, buf, len);
     out[len] = '\0';
+    return 0;
+}
+
+int kumo__admin_show(int argc, char **argv, const char *path, size_t max, const char *what, json_t **doc,
+                     kumo__error *err)
+{
+    kumo__admin_target to = {.host = "127.0.0.1", .port = 8081};
+    int as_json = 0;
+    *doc = NULL;
+    for (int i = 0; i < argc; i++) {
+        int rc = kumo__admin_option(argc, argv, &i, &to, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            continue;
+        if (strcmp(argv[i], "--json") == 0) {
+            as_json = 1;
+        } else {
+            kumo__error_set(err, -KUMO__EUSAGE, "unknown argument '%s'", argv[i]);
+            return err->code;
+        }
+    }
+    char token[KUMO__ADMIN_TOKEN_MAX + 1];
+    int rc = kumo__admin_token(to.token_file, token, sizeof(token), err);
+    if (rc != 0)
+        return rc;
+    char *body;
+    int status = 0;
+    rc = kumo__admin_request(to.host, to.port, "GET", path, token, 5, max, &status, NULL, &body, err);
+    if (rc != 0)
+        return rc;
+    if (status != 200) {
+        kumo__error_set(err, -EPROTO, "the admin port answered %d: %.200s", status, body);
+        free(body);
+        return err->code;
+    }
+    if (as_json) {
+        fputs(body, stdout);
+        if (body[0] && body[strlen(body) - 1] != '\n')
+            putchar('\n');
+        free(body);
+        return 1;
+    }
+    json_error_t jerr;
+    *doc = json_loads(body, 0, &jerr);
+    free(body);
+    if (*doc == NULL) {
+        kumo__error_set(err, -EPROTO, "%s is not JSON: %s", what, jerr.text);
+        return err->code;
+    }
     return 0;
 }

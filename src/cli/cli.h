@@ -94,6 +94,16 @@ int kumo__admin_call(const kumo__admin_target *to, const char *token, const char
 #define KUMO__ADMIN_TOKEN_MAX 1024
 int kumo__admin_token(const char *file, char *out, size_t cap, kumo__error *err);
 
+/* The flow of a command that shows one admin-port document (kumo status,
+ * kumo monitors): reads [--admin-port N] [--host ADDR]
+ * [--admin-token-file FILE] [--json] from argv, GETs path (at most max
+ * bytes). With --json the document is printed as it came and 1 is
+ * returned; else 0 and *doc (the caller's: json_decref). A negative code
+ * with err set otherwise (what names the document in its messages). */
+struct json_t;
+int kumo__admin_show(int argc, char **argv, const char *path, size_t max, const char *what, struct json_t **doc,
+                     kumo__error *err);
+
 /* Exit status for usage errors: main prints the command's usage. */
 #define KUMO__EUSAGE 1064
 

@@ -149,49 +149,10 @@ int kumo__cmd_monitors(int argc, char **argv, kumo__error *err)
 {
     if (argc > 0 && strcmp(argv[0], "rules") == 0)
         return rules(argc - 1, argv + 1, err);
-    kumo__admin_target to = {.host = "127.0.0.1", .port = 8081};
-    int as_json = 0;
-    for (int i = 0; i < argc; i++) {
-        int rc = kumo__admin_option(argc, argv, &i, &to, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 1)
-            continue;
-        if (strcmp(argv[i], "--json") == 0) {
-            as_json = 1;
-        } else {
-            kumo__error_set(err, -KUMO__EUSAGE, "unknown argument '%s'", argv[i]);
-            return err->code;
-        }
-    }
-    char token[KUMO__ADMIN_TOKEN_MAX + 1];
-    int rc = kumo__admin_token(to.token_file, token, sizeof(token), err);
+    json_t *doc;
+    int rc = kumo__admin_show(argc, argv, "/alerts", ALERTS_MAX, "GET /alerts' answer", &doc, err);
     if (rc != 0)
-        return rc;
-    char *body;
-    int status = 0;
-    rc = kumo__admin_request(to.host, to.port, "GET", "/alerts", token, 5, ALERTS_MAX, &status, NULL, &body, err);
-    if (rc != 0)
-        return rc;
-    if (status != 200) {
-        kumo__error_set(err, -EPROTO, "the admin port answered %d: %.200s", status, body);
-        free(body);
-        return err->code;
-    }
-    if (as_json) {
-        fputs(body, stdout);
-        if (body[0] && body[strlen(body) - 1] != '\n')
-            putchar('\n');
-        free(body);
-        return 0;
-    }
-    json_error_t jerr;
-    json_t *doc = json_loads(body, 0, &jerr);
-    free(body);
-    if (doc == NULL) {
-        kumo__error_set(err, -EPROTO, "GET /alerts did not answer JSON: %s", jerr.text);
-        return err->code;
-    }
+        return rc < 0 ? rc : 0;
     print_tables(doc);
     json_decref(doc);
     return 0;

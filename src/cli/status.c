@@ -16,49 +16,10 @@
 
 int kumo__cmd_status(int argc, char **argv, kumo__error *err)
 {
-    kumo__admin_target to = {.host = "127.0.0.1", .port = 8081};
-    int as_json = 0;
-    for (int i = 0; i < argc; i++) {
-        int rc = kumo__admin_option(argc, argv, &i, &to, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 1)
-            continue;
-        if (strcmp(argv[i], "--json") == 0) {
-            as_json = 1;
-        } else {
-            kumo__error_set(err, -KUMO__EUSAGE, "unknown argument '%s'", argv[i]);
-            return err->code;
-        }
-    }
-    char token[KUMO__ADMIN_TOKEN_MAX + 1];
-    int rc = kumo__admin_token(to.token_file, token, sizeof(token), err);
+    json_t *doc;
+    int rc = kumo__admin_show(argc, argv, "/status", STATUS_MAX, "the status", &doc, err);
     if (rc != 0)
-        return rc;
-    char *body;
-    int status = 0;
-    rc = kumo__admin_request(to.host, to.port, "GET", "/status", token, 5, STATUS_MAX, &status, NULL, &body, err);
-    if (rc != 0)
-        return rc;
-    if (status != 200) {
-        kumo__error_set(err, -EPROTO, "the admin port answered %d: %.200s", status, body);
-        free(body);
-        return err->code;
-    }
-    if (as_json) {
-        fputs(body, stdout);
-        if (body[0] && body[strlen(body) - 1] != '\n')
-            putchar('\n');
-        free(body);
-        return 0;
-    }
-    json_error_t jerr;
-    json_t *doc = json_loads(body, 0, &jerr);
-    free(body);
-    if (doc == NULL) {
-        kumo__error_set(err, -EPROTO, "the status is not JSON: %s", jerr.text);
-        return err->code;
-    }
+        return rc < 0 ? rc : 0;
     printf("project %s, %d event loop%s\n", json_string_value(json_object_get(doc, "project")),
            (int)json_integer_value(json_object_get(doc, "loops")),
            json_integer_value(json_object_get(doc, "loops")) == 1 ? "" : "s");
