@@ -18,6 +18,11 @@ typedef struct kumo__growbuf {
 
 /* Appends n bytes; 0, or -1 over the ceiling or out of memory. */
 int kumo__growbuf_add(kumo__growbuf *b, const char *p, size_t n);
+/* Room for n more bytes and a NUL after data + len, for a writer that
+ * fills it through a pointer and then moves len (the OTLP encoders): 0,
+ * or -1 with `over` set (over the ceiling or out of memory), and every
+ * later call fails too. */
+int kumo__growbuf_reserve(kumo__growbuf *b, size_t n);
 
 /* libcurl CURLOPT_WRITEFUNCTION and CURLOPT_HEADERFUNCTION callbacks
  * (userdata: a kumo__growbuf). A header block restarts at each "HTTP/"

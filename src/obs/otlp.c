@@ -72,32 +72,6 @@ struct kumo__tracer {
  * span can take (span_bound), then the writers below fill it through a
  * cursor with no check per piece. The exporter encodes every span kumo
  * makes, so this is a hot path of its own. */
-typedef struct jbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} jbuf;
-
-/* Room for `need` more bytes (and a NUL); 0, or -1 (b->oom set). */
-static int reserve(jbuf *b, size_t need)
-{
-    if (b->oom)
-        return -1;
-    if (b->len + need + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 16384;
-    while (cap < b->len + need + 1)
-        cap *= 2;
-    char *np = realloc(b->p, cap);
-    if (np == NULL) {
-        b->oom = 1;
-        return -1;
-    }
-    b->p = np;
-    b->cap = cap;
-    return 0;
-}
-
 static char *put(char *o, const char *s, size_t n)
 {
     memcpy(o, s, n);
@@ -203,11 +177,11 @@ static size_t span_bound(const kumo__span *s)
     return n + (size_t)(s->nlinks < KUMO__SPAN_LINKS_MAX ? s->nlinks : KUMO__SPAN_LINKS_MAX) * 128;
 }
 
-static void jspan(jbuf *b, const kumo__span *s, int comma)
+static void jspan(kumo__growbuf *b, const kumo__span *s, int comma)
 {
-    if (reserve(b, span_bound(s)) != 0)
+    if (kumo__growbuf_reserve(b, span_bound(s)) != 0)
         return;
-    char *o = b->p + b->len;
+    char *o = b->data + b->len;
     if (comma)
         *o++ = ',';
     o = lit(o, "{\"traceId\":");
@@ -275,39 +249,39 @@ static void jspan(jbuf *b, const kumo__span *s, int comma)
         o = str(o, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
     }
     o = lit(o, "}}");
-    b->len = (size_t)(o - b->p);
-    b->p[b->len] = '\0';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
 }
 
 /* A resource attribute (a string; its value escaped). */
-static void jattr(jbuf *b, const char *k, const char *v, size_t n, int comma)
+static void jattr(kumo__growbuf *b, const char *k, const char *v, size_t n, int comma)
 {
-    if (reserve(b, KEY_BOUND(k) + STR_BOUND(n) + 24) != 0)
+    if (kumo__growbuf_reserve(b, KEY_BOUND(k) + STR_BOUND(n) + 24) != 0)
         return;
-    char *o = b->p + b->len;
+    char *o = b->data + b->len;
     if (comma)
         *o++ = ',';
     o = key(o, k);
     o = lit(o, "\"stringValue\":");
     o = str(o, v, n);
     o = lit(o, "}}");
-    b->len = (size_t)(o - b->p);
-    b->p[b->len] = '\0';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
 }
 
-static void jraw(jbuf *b, const char *s, size_t n)
+static void jraw(kumo__growbuf *b, const char *s, size_t n)
 {
-    if (reserve(b, n) != 0)
+    if (kumo__growbuf_reserve(b, n) != 0)
         return;
-    memcpy(b->p + b->len, s, n);
+    memcpy(b->data + b->len, s, n);
     b->len += n;
-    b->p[b->len] = '\0';
+    b->data[b->len] = '\0';
 }
 #define jlit(b, l) jraw((b), "" l, sizeof(l) - 1)
 
 char *kumo__otlp_json(const kumo__span *spans, size_t n, const char *service_name, size_t *len)
 {
-    jbuf b = {0};
+    kumo__growbuf b = {.max = SIZE_MAX};
     jlit(&b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
     const char *svc = service_name && *service_name ? service_name : "kumo";
     jattr(&b, "service.name", svc, strlen(svc), 0);
@@ -318,13 +292,13 @@ char *kumo__otlp_json(const kumo__span *spans, size_t n, const char *service_nam
     for (size_t i = 0; i < n; i++)
         jspan(&b, &spans[i], i > 0);
     jlit(&b, "]}]}]}");
-    if (b.oom) {
-        free(b.p);
+    if (b.over) {
+        free(b.data);
         return NULL;
     }
     if (len)
         *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* ---- configuration ---- */

@@ -22,6 +22,7 @@
  * .string_value 1, .bool_value 2, .int_value 3.
  */
 #include "obs/trace.h"
+#include "base/growbuf.h"
 #include "base/utf8.h"
 
 #include <stdint.h>
@@ -36,30 +37,8 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 #define TAG(field, wt) ((uint32_t)(field) << 3 | (wt))
 
-typedef struct pbuf {
-    uint8_t *p;
-    size_t len, cap;
-    int oom;
-} pbuf;
-
-static int reserve(pbuf *b, size_t need)
-{
-    if (b->oom)
-        return -1;
-    if (b->len + need <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 16384;
-    while (cap < b->len + need)
-        cap *= 2;
-    uint8_t *np = realloc(b->p, cap);
-    if (np == NULL) {
-        b->oom = 1;
-        return -1;
-    }
-    b->p = np;
-    b->cap = cap;
-    return 0;
-}
+/* The bytes written so far of a growbuf, as protobuf's. */
+#define BYTES(b) ((uint8_t *)(b)->data)
 
 static size_t varint_len(uint64_t v)
 {
@@ -270,16 +249,16 @@ static size_t span_bound(const kumo__span *s)
     return n + (size_t)(s->nlinks < KUMO__SPAN_LINKS_MAX ? s->nlinks : KUMO__SPAN_LINKS_MAX) * 48;
 }
 
-static void span(pbuf *b, const kumo__span *s)
+static void span(kumo__growbuf *b, const kumo__span *s)
 {
     size_t bound = span_bound(s);
-    if (reserve(b, bound + 3) != 0)
+    if (kumo__growbuf_reserve(b, bound + 3) != 0)
         return;
     /* ScopeSpans.spans: the tag, then two bytes for the length (a span is
      * under 2^14 bytes: span_bound), filled in once the body is written */
     size_t at = b->len;
-    b->p[at] = TAG(2, WT_LEN);
-    uint8_t *o = b->p + at + 3;
+    BYTES(b)[at] = TAG(2, WT_LEN);
+    uint8_t *o = BYTES(b) + at + 3;
     o = bytes_field(o, 1, s->trace_id, 16);
     o = bytes_field(o, 2, s->span_id, 8);
     if (!kumo__id_is_zero(s->parent_id, 8))
@@ -326,24 +305,24 @@ static void span(pbuf *b, const kumo__span *s)
             *o++ = s->status;
         }
     }
-    size_t n = (size_t)(o - b->p) - (at + 3);
+    size_t n = (size_t)(o - BYTES(b)) - (at + 3);
     if (n >= 0x80) {
-        b->p[at + 1] = (uint8_t)(n | 0x80);
-        b->p[at + 2] = (uint8_t)(n >> 7);
+        BYTES(b)[at + 1] = (uint8_t)(n | 0x80);
+        BYTES(b)[at + 2] = (uint8_t)(n >> 7);
         b->len = at + 3 + n;
     } else { /* a one-byte length: the body moves back one byte */
-        b->p[at + 1] = (uint8_t)n;
-        memmove(b->p + at + 2, b->p + at + 3, n);
+        BYTES(b)[at + 1] = (uint8_t)n;
+        memmove(BYTES(b) + at + 2, BYTES(b) + at + 3, n);
         b->len = at + 2 + n;
     }
 }
 
-static void resource_attr(pbuf *b, const char *key, const char *v)
+static void resource_attr(kumo__growbuf *b, const char *key, const char *v)
 {
-    if (reserve(b, ATTR_BOUND(strlen(key), strlen(v))) != 0)
+    if (kumo__growbuf_reserve(b, ATTR_BOUND(strlen(key), strlen(v))) != 0)
         return;
-    uint8_t *o = attr(b->p + b->len, 1, key, NULL, v, strlen(v));
-    b->len = (size_t)(o - b->p);
+    uint8_t *o = attr(BYTES(b) + b->len, 1, key, NULL, v, strlen(v));
+    b->len = (size_t)(o - BYTES(b));
 }
 
 /* A length-delimited field from bytes already made. */
@@ -361,47 +340,47 @@ char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_na
      * made. The spans then go after room for every prefix, and the
      * prefixes, whose lengths the spans decide, are written back from the
      * first span: nothing is moved. */
-    pbuf res = {0}, scope = {0}, b = {0};
+    kumo__growbuf res = {.max = SIZE_MAX}, scope = {.max = SIZE_MAX}, b = {.max = SIZE_MAX};
     char *out = NULL;
     const char *svc = service_name && *service_name ? service_name : "kumo";
     resource_attr(&res, "service.name", svc);
     resource_attr(&res, "telemetry.sdk.name", "kumo");
     resource_attr(&res, "telemetry.sdk.language", "c");
     resource_attr(&res, "telemetry.sdk.version", KUMO_VERSION);
-    if (reserve(&scope, 2 * STR_BOUND(sizeof(KUMO_VERSION) + 4)) == 0) {
-        uint8_t *o = str_field(scope.p, 1, "kumo", 4);
+    if (kumo__growbuf_reserve(&scope, 2 * STR_BOUND(sizeof(KUMO_VERSION) + 4)) == 0) {
+        uint8_t *o = str_field(BYTES(&scope), 1, "kumo", 4);
         o = str_field(o, 2, KUMO_VERSION, strlen(KUMO_VERSION));
-        scope.len = (size_t)(o - scope.p);
+        scope.len = (size_t)(o - BYTES(&scope));
     }
-    if (res.oom || scope.oom)
+    if (res.over || scope.over)
         goto out;
     /* ExportTraceServiceRequest.resource_spans{resource, scope_spans{scope, spans...}} */
     size_t head = res.len + scope.len + 4 * (1 + 10);
-    if (reserve(&b, head + n * 256) != 0)
+    if (kumo__growbuf_reserve(&b, head + n * 256) != 0)
         goto out;
     b.len = head;
     for (size_t i = 0; i < n; i++)
         span(&b, &spans[i]);
-    if (b.oom)
+    if (b.over)
         goto out;
     size_t spans_len = b.len - head;
     size_t ss_body = 1 + varint_len(scope.len) + scope.len + spans_len;
     size_t rs_body = 1 + varint_len(res.len) + res.len + 1 + varint_len(ss_body) + ss_body;
     size_t hlen = 1 + varint_len(rs_body) + (rs_body - ss_body) + (1 + varint_len(scope.len) + scope.len);
-    uint8_t *o = b.p + head - hlen;
+    uint8_t *o = BYTES(&b) + head - hlen;
     o = varint(o, TAG(1, WT_LEN));
     o = varint(o, rs_body);
-    o = len_field(o, 1, res.p, res.len);
+    o = len_field(o, 1, BYTES(&res), res.len);
     o = varint(o, TAG(2, WT_LEN));
     o = varint(o, ss_body);
-    o = len_field(o, 1, scope.p, scope.len);
+    o = len_field(o, 1, BYTES(&scope), scope.len);
     *start = head - hlen;
     *len = b.len - *start;
-    out = (char *)b.p;
-    b.p = NULL;
+    out = b.data;
+    b.data = NULL;
 out:
-    free(res.p);
-    free(scope.p);
-    free(b.p);
+    free(res.data);
+    free(scope.data);
+    free(b.data);
     return out;
 }
