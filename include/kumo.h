@@ -118,6 +118,18 @@ KUMO_API const void *kumo_request_file(const kumo_request *req, const char *name
  * response types, or NULL (no Accept, or nothing declared). */
 KUMO_API const char *kumo_request_response_type(const kumo_request *req);
 
+/* Who called, as the gateway checked it against the operation's security
+ * requirements (docs/security.md). The scheme's name in the OpenAPI
+ * document (components.securitySchemes), or NULL when the caller is
+ * anonymous (the operation has no security, or `{}` let them in). */
+KUMO_API const char *kumo_request_auth_scheme(const kumo_request *req);
+/* The caller: the API key's name in kumo.yaml, the Basic user, a token's
+ * `sub`; NULL when kumo_request_auth_scheme is NULL. */
+KUMO_API const char *kumo_request_auth_subject(const kumo_request *req);
+/* A verified token's claims (borrowed: do not json_decref), or NULL (an
+ * API key or Basic user has none). */
+KUMO_API json_t *kumo_request_auth_claims(const kumo_request *req);
+
 /* ---- events: CloudEvents 1.0 over HTTP ----------------------------------
  *
  * A schedule tick, a queue or topic message, a storage event, or a

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/policy.h"
 #include "base/http.h"
 #include "base/percent.h"
 #include "gateway/mock.h"
@@ -123,6 +124,31 @@ static int answer_violations(const kumo__http_in *in, const char *request_id, ku
     return answer(in, request_id, out, status, status == 400 ? "Bad Request" : "Unprocessable Content", detail, v);
 }
 
+/* The document's security (auth/policy.h): KUMO__DISPATCH_INVOKE to go
+ * on (who called in *ar), else the 401 or 403 is set, with its
+ * WWW-Authenticate header. */
+static int authorize(const kumo__api *api, const kumo__http_in *in, size_t op_index, const char *request_id,
+                     kumo__auth_result *ar, kumo__dispatch *out)
+{
+    kumo__auth_request rq = {.headers = in->headers, .nheaders = in->nheaders, .query = in->query};
+    kumo__auth_check(api->auth, op_index, &rq, ar);
+    if (ar->status == 0)
+        return KUMO__DISPATCH_INVOKE;
+    answer(in, request_id, out, ar->status, ar->status == 403 ? "Forbidden" : "Unauthorized", ar->detail, NULL);
+    if (ar->challenge[0] && (out->headers = calloc(1, sizeof(*out->headers))) != NULL) {
+        out->headers[0].name = strdup("www-authenticate");
+        out->headers[0].value = strdup(ar->challenge);
+        out->nheaders = 1;
+        if (out->headers[0].name == NULL || out->headers[0].value == NULL) {
+            free(out->headers[0].name);
+            free(out->headers[0].value);
+            out->nheaders = 0;
+        }
+    }
+    kumo__auth_result_free(ar);
+    return KUMO__DISPATCH_ANSWER;
+}
+
 /* The typed values the check produced, for the handler's accessors. */
 static void put_json(kumo__frame_writer *w, uint16_t tag, const json_t *v)
 {
@@ -197,7 +223,8 @@ static int mock_request(const kumo__api *api, const kumo__http_in *in, const kum
     kumo__mock_request rq = {.op = m->op, .op_index = m->op_index, .in = in, .match = m, .request_id = request_id};
     kumo__mock_reply r;
     memset(&r, 0, sizeof(r));
-    int rc = kumo__mock_authorize(api->mock, &rq, &r);
+    /* with a policy (kumo up --mock), the credentials were checked for real */
+    int rc = api->auth ? 0 : kumo__mock_authorize(api->mock, &rq, &r);
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
     const kumo__opcheck *chk = NULL;
@@ -275,9 +302,16 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     const kumo__operation *op = m.op;
     out->op = op;
     out->op_index = m.op_index;
-    if (rc == 0 && op->unit_index < 0 && api->mock)
+    kumo__auth_result ar;
+    memset(&ar, 0, sizeof(ar));
+    if (rc == 0 && api->auth && authorize(api, in, m.op_index, request_id, &ar, out) != KUMO__DISPATCH_INVOKE)
+        return KUMO__DISPATCH_ANSWER;
+    if (rc == 0 && op->unit_index < 0 && api->mock) {
+        kumo__auth_result_free(&ar);
         return mock_request(api, in, &m, request_id, out);
+    }
     if (rc != 0 || op->unit_index < 0 || (api->only_unit >= 0 && op->unit_index != api->only_unit)) {
+        kumo__auth_result_free(&ar);
         if (rc == 0 && op->unit_index >= 0)
             snprintf(detail, sizeof(detail), "operation '%s' (%s %s) is served by function unit '%s', not here",
                      op->operation_id ? op->operation_id : "", op->method, op->path,
@@ -290,6 +324,7 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     }
     const kumo__tuning *tuning = &api->project->units[op->unit_index].tuning;
     if (in->body.len > tuning->max_body) {
+        kumo__auth_result_free(&ar);
         snprintf(detail, sizeof(detail), "the body has %zu bytes; the limit is %zu", in->body.len, tuning->max_body);
         return answer(in, request_id, out, 413, "Content Too Large", detail, NULL);
     }
@@ -298,6 +333,7 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     memset(&checked, 0, sizeof(checked));
     if ((rc = check(api->checks ? api->checks[m.op_index] : NULL, in, &m, request_id, &checked, out, 0, 0)) !=
         KUMO__DISPATCH_INVOKE) {
+        kumo__auth_result_free(&ar);
         kumo__checked_free(&checked);
         return rc;
     }
@@ -324,6 +360,7 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
         if (p != buf)
             free(p);
         if (n < 0) {
+            kumo__auth_result_free(&ar);
             kumo__checked_free(&checked);
             kumo__frame_writer_free(w);
             snprintf(detail, sizeof(detail), "path parameter '%s' has a malformed percent-escape", m.params[i].name);
@@ -344,6 +381,12 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     }
     put_checked(w, &checked);
     kumo__checked_free(&checked);
+    if (ar.scheme) {
+        kumo__frame_put_str(w, KF_AUTH_SCHEME, ar.scheme);
+        kumo__frame_put_str(w, KF_AUTH_SUBJECT, ar.subject);
+        put_json(w, KF_AUTH_CLAIMS, ar.claims);
+    }
+    kumo__auth_result_free(&ar);
     if (in->body.base != NULL)
         kumo__frame_put(w, KF_BODY, in->body.base, in->body.len);
     if (kumo__frame_end(w) != 0) {

@@ -35,6 +35,7 @@ typedef struct kumo__http_in {
 } kumo__http_in;
 
 struct kumo__mock;
+struct kumo__auth;
 
 /* What a loaded project answers with. */
 typedef struct kumo__api {
@@ -49,6 +50,10 @@ typedef struct kumo__api {
      * is checked and answered by the mock engine instead of a 501. NULL:
      * the 501. */
     const struct kumo__mock *mock;
+    /* The document's security enforced (auth/policy.h), checked before
+     * the mock, the 501, the body limit and the contract; NULL: nothing
+     * to enforce (kumo mock checks presence only, in mock.c). */
+    struct kumo__auth *auth;
 } kumo__api;
 
 enum kumo__dispatch_kind {
@@ -62,7 +67,7 @@ typedef struct kumo__answer_header {
 } kumo__answer_header;
 
 typedef struct kumo__dispatch {
-    int status;                /* ANSWER: 204, 400, 404, 405, 406, 413, 415, 501, 503 */
+    int status;                /* ANSWER: 204, 400, 401, 403, 404, 405, 406, 413, 415, 501, 503 */
     int no_route;              /* ANSWER 404 because no path matched (the gateway tries its docs first) */
     const kumo__operation *op; /* the matched operation, or NULL */
     size_t op_index;
@@ -71,7 +76,7 @@ typedef struct kumo__dispatch {
     char *body;              /* ANSWER: malloc'd application/problem+json, NULL when empty */
     size_t body_len;
     char *content_type;           /* ANSWER: the body's media type when it is not problem+json (a mock's), malloc'd */
-    kumo__answer_header *headers; /* ANSWER: more headers to send (a mock's), malloc'd */
+    kumo__answer_header *headers; /* ANSWER: more headers to send (a mock's, WWW-Authenticate), malloc'd */
     size_t nheaders;
     int borrowed;        /* ANSWER: body, content_type and headers are a mock engine's kept answer: not freed */
     uint64_t timeout_ms; /* INVOKE: the unit's timeout (0: none) */

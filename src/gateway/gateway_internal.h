@@ -66,6 +66,7 @@ typedef struct generation {
     char **so_links;           /* per unit: this generation's hard link to the .so, or NULL (use so_path) */
     kumo__store_plan stores;   /* where each store lives (project/store_plan.h) */
     kumo__ce_routes *ce;       /* the cloudevent: events, for POST /_kumo/events; NULL: none */
+    struct kumo__auth *auth;   /* the document's security enforced (auth/policy.h), NULL: none to enforce */
     struct kumo__mock *mock;   /* mock mode's engine (mock.h), NULL: operations without a handler answer 501 */
     char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
     /* services: placed, secrets expanded (egress.c); NULL: none */

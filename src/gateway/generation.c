@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/policy.h"
 #include "base/starttime.h"
 #include "gateway/mock.h"
 #include "gateway/mock_modes.h"
@@ -42,6 +43,7 @@ static void generation_free(generation *g)
     /* kumo mock's modes before the engine whose hook they are */
     kumo__mock_modes_free(g->modes);
     kumo__mock_free(g->mock); /* before the checks and the spec it reads */
+    kumo__auth_free(g->auth);
     free(g->checks);
     free(g->mt_ops);
     free(g->mt_events);
@@ -262,6 +264,10 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     if (!gw->cfg.mock_spec && (rc = kumo__opcheck_build_all(g->spec, g->checks, err)) != 0)
         goto out;
     kumo__start_mark("checks");
+    /* the document's security, enforced (kumo mock, with no kumo.yaml,
+     * checks presence only: mock.c) */
+    if (!gw->cfg.mock_spec && (rc = kumo__auth_build(g->project, g->spec, NULL, NULL, &g->auth, err)) != 0)
+        goto out;
     if (gw->cfg.mock_spec || gw->cfg.mock) {
         kumo__mock_config mc = {.seed = gw->cfg.mock_seed};
         if ((rc = kumo__mock_build(g->spec, g->checks, &mc, &g->mock, err)) != 0)
@@ -282,7 +288,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
                          .router = g->router,
                          .checks = g->checks,
                          .only_unit = -1,
-                         .mock = g->mock};
+                         .mock = g->mock,
+                         .auth = g->auth};
     g->gw = gw;
     atomic_fetch_add(&gw->generations, 1);
 out:

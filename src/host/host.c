@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/policy.h"
 #include "base/clock.h"
 #include "runtime/runtime.h"
 
@@ -251,8 +252,14 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
             goto out;
         }
     }
-    h->api = (kumo__api){
-        .project = h->project, .spec = h->spec, .router = h->router, .checks = h->checks, .only_unit = only};
+    if ((rc = kumo__auth_build(p, h->spec, NULL, NULL, &h->auth, err)) != 0)
+        goto out;
+    h->api = (kumo__api){.project = h->project,
+                         .spec = h->spec,
+                         .router = h->router,
+                         .checks = h->checks,
+                         .only_unit = only,
+                         .auth = h->auth};
 out:
     if (rc != 0)
         kumo__host_free(h);
@@ -286,6 +293,7 @@ void kumo__host_free(kumo__host *h)
         kumo__opcheck_free(h->checks[i]);
     free(h->checks);
     kumo__ce_routes_free(h->ce);
+    kumo__auth_free(h->auth);
     kumo__docs_free(h->docs);
     kumo__router_free(h->router);
     kumo__spec_free(h->spec);
@@ -460,6 +468,12 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
             d.body = NULL;
             add(r, "content-type", "application/problem+json", 24);
         }
+        for (size_t i = 0; i < d.nheaders && !d.borrowed; i++) /* WWW-Authenticate */
+            if (strcmp(d.headers[i].name, "www-authenticate") == 0 && r->owned2 == NULL) {
+                r->owned2 = d.headers[i].value;
+                d.headers[i].value = NULL;
+                add(r, "www-authenticate", r->owned2, strlen(r->owned2));
+            }
         kumo__dispatch_free(&d);
         add(r, "x-request-id", r->request_id, strlen(r->request_id));
         return;

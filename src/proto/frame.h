@@ -63,6 +63,9 @@ enum kumo__frame_tag {
     KF_TIMEOUT_MS = 28,    /* HTTP_CALL: u32, the caller's own timeout (0: none) */
     KF_RETRIES = 29,       /* HTTP_CALL: u32 */
     KF_ERRCODE = 30,       /* HTTP_RESULT: u32, minus the KUMO_E* code, with KF_ERROR's message */
+    KF_AUTH_SCHEME = 31,   /* REQUEST: the security scheme that authenticated the caller (absent: anonymous) */
+    KF_AUTH_SUBJECT = 32,  /* REQUEST: who called: the API key's name, the Basic user, a token's sub */
+    KF_AUTH_CLAIMS = 33,   /* REQUEST: a verified token's claims, JSON text */
 };
 
 typedef struct kumo__frame_header {

@@ -60,6 +60,8 @@ void kumo__invocation_clear(kumo_ctx *ctx, kumo_request *req, kumo_response *res
             json_decref(req->typed);
         if (req->form)
             json_decref(req->form);
+        if (req->auth_claims)
+            json_decref(req->auth_claims);
         memset(req, 0, sizeof(*req));
         req->ctx = ctx;
     }
@@ -394,4 +396,24 @@ const void *kumo_request_file(const kumo_request *req, const char *name, size_t 
 const char *kumo_request_response_type(const kumo_request *req)
 {
     return req ? req->response_type : NULL;
+}
+
+/* ---- who called ------------------------------------------------------------ */
+
+const char *kumo_request_auth_scheme(const kumo_request *req)
+{
+    return req ? req->auth_scheme : NULL;
+}
+
+const char *kumo_request_auth_subject(const kumo_request *req)
+{
+    return req && req->auth_scheme ? req->auth_subject : NULL;
+}
+
+json_t *kumo_request_auth_claims(const kumo_request *req)
+{
+    if (req == NULL)
+        return NULL;
+    kumo_request *r = (kumo_request *)req;
+    return parse_once(r->auth_claims_text, &r->auth_claims, &r->auth_claims_parsed);
 }

@@ -67,6 +67,12 @@ struct kumo_request {
     kumo__part_view *parts;
     size_t nparts; /* multipart files, in the arena */
     const char *response_type;
+    /* Who called, as the gateway's security check found (NULL: anonymous,
+     * or the operation has no security); the claims' JSON text parsed on
+     * first use. */
+    const char *auth_scheme, *auth_subject, *auth_claims_text;
+    json_t *auth_claims;
+    int auth_claims_parsed;
     /* The CloudEvents it carries (event.c), read on the first kumo_event_*
      * call into the arena: events[nevents]; for a structured single event
      * also its attributes as strings (attrs[nattrs]). */

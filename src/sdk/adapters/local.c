@@ -361,6 +361,9 @@ static int decode_request(kumo_ctx *ctx, kumo_request *req, const char *payload,
         case KF_PARAMS_JSON: slot = &req->typed_text; break;
         case KF_FORM_JSON: slot = &req->form_text; break;
         case KF_RESPONSE_TYPE: slot = &req->response_type; break;
+        case KF_AUTH_SCHEME: slot = &req->auth_scheme; break;
+        case KF_AUTH_SUBJECT: slot = &req->auth_subject; break;
+        case KF_AUTH_CLAIMS: slot = &req->auth_claims_text; break;
         case KF_PART: {
             kumo__frame_part_view pv;
             if (kumo__frame_part(&f, &pv) != 0)

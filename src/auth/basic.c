@@ -1,0 +1,301 @@
+/*
+ * basic.c: see basic.h. The file is read once per generation (a reload
+ * reads it again); the hashes stay in memory, the passwords never do.
+ */
+#include "auth/basic.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define FILE_MAX (1u << 20)
+#define USERS_MAX 10000
+#define CACHE_SLOTS 64
+#define CACHE_TTL_S 300
+
+typedef struct user {
+    char *name;
+    char *hash;
+} user;
+
+typedef struct cached {
+    unsigned char digest[32];
+    int64_t until; /* monotonic seconds; 0: empty */
+} cached;
+
+struct kumo__htpasswd {
+    user *users;
+    size_t n;
+    unsigned char pepper[32];
+    pthread_mutex_t lock;
+    cached cache[CACHE_SLOTS];
+    size_t next;
+};
+
+static const char *const good_prefixes[] = {"$y$", "$gy$", "$2b$", "$2a$", "$2y$", "$6$", NULL};
+
+static int64_t now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static const char *hash_kind(const char *h)
+{
+    if (strncmp(h, "$1$", 3) == 0)
+        return "MD5-crypt";
+    if (strncmp(h, "$apr1$", 6) == 0)
+        return "Apache MD5";
+    if (strncmp(h, "{SHA}", 5) == 0)
+        return "unsalted SHA-1";
+    if (strncmp(h, "$5$", 3) == 0)
+        return "sha256crypt";
+    if (h[0] != '$')
+        return "DES-crypt or plain text";
+    return "an unknown method";
+}
+
+int kumo__htpasswd_load(const char *path, kumo__htpasswd **out, kumo__error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        kumo__error_set(err, -ENOENT, "%s: cannot read the credentials file: %s", path, strerror(errno));
+        return -ENOENT;
+    }
+    int rc = 0;
+    char *line = NULL;
+    size_t cap = 0, total = 0;
+    ssize_t got;
+    int lineno = 0;
+    kumo__htpasswd *h = calloc(1, sizeof(*h));
+    if (h == NULL || RAND_bytes(h->pepper, sizeof(h->pepper)) != 1) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = -ENOMEM;
+        free(h);
+        h = NULL;
+        goto out;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        total += (size_t)got;
+        if (total > FILE_MAX) {
+            kumo__error_set(err, -EFBIG, "%s: over 1 MiB; a credentials file holds one user:hash a line", path);
+            rc = -EFBIG;
+            goto out;
+        }
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+            line[--got] = '\0';
+        if (got == 0 || line[0] == '#')
+            continue;
+        char *colon = strchr(line, ':');
+        if (colon == NULL || colon == line || colon[1] == '\0') {
+            kumo__error_set(err, -EINVAL, "%s:%d:1: expected user:hash (a line of htpasswd -B or mkpasswd)", path,
+                            lineno);
+            rc = -EINVAL;
+            goto out;
+        }
+        *colon = '\0';
+        const char *hash = colon + 1;
+        int good = 0;
+        for (size_t i = 0; good_prefixes[i]; i++)
+            good |= strncmp(hash, good_prefixes[i], strlen(good_prefixes[i])) == 0;
+        if (!good) {
+            kumo__error_set(err, -EINVAL,
+                            "%s:%d:%d: user '%s' has a %s hash, which kumo refuses; make a yescrypt, bcrypt or "
+                            "sha512crypt one (mkpasswd -m yescrypt, htpasswd -B)",
+                            path, lineno, (int)(hash - line) + 1, line, hash_kind(hash));
+            rc = -EINVAL;
+            goto out;
+        }
+        for (size_t i = 0; i < h->n; i++)
+            if (strcmp(h->users[i].name, line) == 0) {
+                kumo__error_set(err, -EINVAL, "%s:%d:1: user '%s' is listed twice; keep one line", path, lineno,
+                                line);
+                rc = -EINVAL;
+                goto out;
+            }
+        if (h->n == USERS_MAX) {
+            kumo__error_set(err, -EFBIG, "%s:%d:1: more than %d users", path, lineno, USERS_MAX);
+            rc = -EFBIG;
+            goto out;
+        }
+        user *nu = realloc(h->users, (h->n + 1) * sizeof(*nu));
+        if (nu == NULL) {
+            kumo__error_set(err, -ENOMEM, "out of memory");
+            rc = -ENOMEM;
+            goto out;
+        }
+        h->users = nu;
+        h->users[h->n] = (user){strdup(line), strdup(hash)};
+        if (h->users[h->n].name == NULL || h->users[h->n].hash == NULL) {
+            free(h->users[h->n].name);
+            free(h->users[h->n].hash);
+            kumo__error_set(err, -ENOMEM, "out of memory");
+            rc = -ENOMEM;
+            goto out;
+        }
+        h->n++;
+    }
+    if (h->n == 0) {
+        kumo__error_set(err, -EINVAL, "%s: no user:hash line; add one (htpasswd -B -n USER)", path);
+        rc = -EINVAL;
+    }
+out:
+    if (line) {
+        OPENSSL_cleanse(line, cap);
+        free(line);
+    }
+    fclose(f);
+    if (rc != 0)
+        kumo__htpasswd_free(h);
+    else
+        *out = h;
+    return rc;
+}
+
+void kumo__htpasswd_free(kumo__htpasswd *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->users[i].name);
+        free(h->users[i].hash);
+    }
+    free(h->users);
+    pthread_mutex_destroy(&h->lock);
+    OPENSSL_cleanse(h, sizeof(*h));
+    free(h);
+}
+
+static void cache_digest(const kumo__htpasswd *h, const char *u, size_t ulen, const char *p, size_t plen,
+                         unsigned char out[32])
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int n = 0;
+    unsigned char sep = 0;
+    if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(c, h->pepper, sizeof(h->pepper)) != 1 || EVP_DigestUpdate(c, u, ulen) != 1 ||
+        EVP_DigestUpdate(c, &sep, 1) != 1 || EVP_DigestUpdate(c, p, plen) != 1 || EVP_DigestFinal_ex(c, out, &n) != 1)
+        memset(out, 0, 32); /* an all-zero digest is never cached */
+    EVP_MD_CTX_free(c);
+}
+
+int kumo__htpasswd_check(kumo__htpasswd *h, const char *u, size_t ulen, const char *p, size_t plen)
+{
+    static const unsigned char zero[32];
+    unsigned char d[32];
+    cache_digest(h, u, ulen, p, plen, d);
+    int64_t now = now_s();
+    int hit = 0;
+    if (CRYPTO_memcmp(d, zero, 32) != 0) {
+        pthread_mutex_lock(&h->lock);
+        for (size_t i = 0; i < CACHE_SLOTS; i++)
+            hit |= h->cache[i].until > now && CRYPTO_memcmp(h->cache[i].digest, d, 32) == 0;
+        pthread_mutex_unlock(&h->lock);
+    }
+    if (hit)
+        return 1;
+    const user *found = NULL;
+    for (size_t i = 0; i < h->n; i++)
+        if (strlen(h->users[i].name) == ulen && memcmp(h->users[i].name, u, ulen) == 0)
+            found = &h->users[i];
+    /* an unknown user costs the same hash as a known one */
+    const char *setting = found ? found->hash : h->users[0].hash;
+    char *pw = malloc(plen + 1);
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    int ok = 0;
+    if (pw && cd && memchr(p, '\0', plen) == NULL) {
+        memcpy(pw, p, plen);
+        pw[plen] = '\0';
+        const char *r = crypt_r(pw, setting, cd);
+        ok = r && r[0] != '*' && strlen(r) == strlen(setting) && CRYPTO_memcmp(r, setting, strlen(r)) == 0 &&
+             found != NULL;
+        OPENSSL_cleanse(pw, plen);
+    }
+    if (cd) {
+        OPENSSL_cleanse(cd, sizeof(*cd));
+        free(cd);
+    }
+    free(pw);
+    if (ok) {
+        pthread_mutex_lock(&h->lock);
+        memcpy(h->cache[h->next].digest, d, 32);
+        h->cache[h->next].until = now + CACHE_TTL_S;
+        h->next = (h->next + 1) % CACHE_SLOTS;
+        pthread_mutex_unlock(&h->lock);
+    }
+    OPENSSL_cleanse(d, sizeof(d));
+    return ok;
+}
+
+static int b64(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int kumo__basic_parse(const char *v, size_t len, char *buf, size_t cap, const char **user, size_t *ulen,
+                      const char **password, size_t *plen)
+{
+    if (len < 6 || strncasecmp(v, "basic ", 6) != 0)
+        return 0;
+    size_t i = 6;
+    while (i < len && v[i] == ' ')
+        i++;
+    size_t end = len;
+    while (end > i && v[end - 1] == ' ')
+        end--;
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    for (; i < end; i++) {
+        if (v[i] == '=') {
+            pad++;
+            continue;
+        }
+        int d = b64((unsigned char)v[i]);
+        if (d < 0 || pad)
+            return -1;
+        acc = (acc << 6) | (uint32_t)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n + 1 >= cap)
+                return -1;
+            buf[n++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    if (pad > 2)
+        return -1;
+    buf[n] = '\0';
+    char *colon = memchr(buf, ':', n);
+    if (colon == NULL || memchr(buf, '\0', n) != NULL)
+        return -1;
+    *colon = '\0';
+    *user = buf;
+    *ulen = (size_t)(colon - buf);
+    *password = colon + 1;
+    *plen = n - *ulen - 1;
+    return 1;
+}

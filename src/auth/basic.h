@@ -1,0 +1,35 @@
+/*
+ * basic.h: HTTP Basic authentication (RFC 7617) against a credentials
+ * file (basic.c): one `user:hash` a line, the hash in crypt(3)'s modular
+ * format from libcrypt: yescrypt ($y$, $gy$), bcrypt ($2b$, $2a$, $2y$) or
+ * sha512crypt ($6$). DES, MD5 ($1$, $apr1$) and other weak or unknown
+ * hashes are refused when the file is read, naming file:line. Passwords
+ * are checked with crypt_r; a successful check is remembered for a while
+ * (a digest of user, password and a per-process secret, never the
+ * password) so a client that sends the same credentials on every request
+ * does not cost a slow hash each time.
+ */
+#ifndef KUMO_AUTH_BASIC_H
+#define KUMO_AUTH_BASIC_H
+
+#include <stddef.h>
+
+#include "base/error.h"
+
+typedef struct kumo__htpasswd kumo__htpasswd;
+
+/* Reads the credentials file at path (at most 1 MiB, 10000 users). */
+int kumo__htpasswd_load(const char *path, kumo__htpasswd **out, kumo__error *err);
+void kumo__htpasswd_free(kumo__htpasswd *h);
+/* 1 when `user` is in the file and `password` is theirs; 0 when not. An
+ * unknown user costs a hash too. Thread-safe. */
+int kumo__htpasswd_check(kumo__htpasswd *h, const char *user, size_t ulen, const char *password, size_t plen);
+
+/* Reads an Authorization value "Basic <base64 of user:password>" (the
+ * scheme case-insensitive): 1 and the two into buf (cap bytes, both
+ * NUL-terminated, *user and *password point into it); 0 when the value is
+ * not Basic; -1 when it is Basic but malformed or longer than cap. */
+int kumo__basic_parse(const char *value, size_t len, char *buf, size_t cap, const char **user, size_t *ulen,
+                      const char **password, size_t *plen);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * policy.h: the document's security enforced (policy.c). Built once per
+ * generation from the security model (openapi/security.h) and kumo.yaml's
+ * `security:` section (one entry per scheme name, docs/security.md), it
+ * answers, for one request to one operation: pass (with who called), 401
+ * (with a WWW-Authenticate challenge for each alternative) or 403
+ * (insufficient_scope). The OAS rules: the requirements are OR, the
+ * schemes inside one are AND, `{}` lets anonymous callers through, an
+ * operation's `security: []` opts out.
+ *
+ * A scheme kumo cannot enforce, a used scheme kumo.yaml does not
+ * configure, an entry for a scheme no operation uses: refused when built,
+ * with file:line:column, never a silent pass. kumo up, kumo-host and kumo
+ * lint build the same policy; the gateway's dispatch.c checks it before
+ * the contract check and the function.
+ */
+#ifndef KUMO_AUTH_POLICY_H
+#define KUMO_AUTH_POLICY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "base/error.h"
+#include "openapi/check.h"
+#include "openapi/openapi.h"
+#include "openapi/security.h"
+#include "project/project.h"
+
+typedef struct kumo__auth kumo__auth;
+
+/* Called with each refusal when building in report-all mode (kumo lint):
+ * building goes on and returns -EINVAL at the end if there was any. */
+typedef void (*kumo__auth_report_fn)(void *ctx, const char *message);
+
+/* The policy of project p for spec. NULL report: stop at the first
+ * refusal (err). *out is NULL when the document declares no security at
+ * all (nothing to enforce) and kumo.yaml has no `security:`. */
+int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, kumo__auth_report_fn report, void *ctx,
+                     kumo__auth **out, kumo__error *err);
+/* The same from its parts (tests): kumo.yaml's `security:` mapping `cfg`
+ * (may be NULL) in document cfg_doc, files relative to dir, realm for the
+ * challenges. */
+int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const char *dir,
+                          const char *realm, kumo__auth_report_fn report, void *ctx, kumo__auth **out,
+                          kumo__error *err);
+void kumo__auth_free(kumo__auth *a);
+
+/* What a request presents. */
+typedef struct kumo__auth_request {
+    const kumo__header_view *headers; /* names lower case */
+    size_t nheaders;
+    kumo__slice query; /* raw, without '?'; base NULL: none */
+} kumo__auth_request;
+
+typedef struct kumo__auth_result {
+    int status;         /* 0: pass; 401 or 403: refused */
+    const char *scheme; /* pass: the scheme that said who called (borrowed from the policy); NULL: anonymous */
+    char subject[256];  /* pass with a scheme: the key's name, the user, the token's sub */
+    json_t *claims;     /* pass: a verified token's claims (owned: kumo__auth_result_free), or NULL */
+    char challenge[1024]; /* 401 and 403: the WWW-Authenticate value (challenges joined by ", ") */
+    char detail[512];     /* 401 and 403: for the problem document; never a credential */
+} kumo__auth_result;
+
+/* Checks request rq against operation op_index's requirements. Never
+ * fails: out of memory is a refusal (401). Thread-safe. */
+void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *rq, kumo__auth_result *out);
+void kumo__auth_result_free(kumo__auth_result *r);
+/* The model the policy enforces (borrowed). */
+const kumo__security *kumo__auth_security(const kumo__auth *a);
+
+#endif
