@@ -1,0 +1,251 @@
+/*
+ * test_policy.c: the OpenAPI security semantics as kumo enforces them
+ * (openapi/security.c, auth/policy.c, apikey.c, basic.c), driven by the
+ * case files in auth/cases/: each holds a document, kumo.yaml's
+ * `security:` section, and either the refusal building must give (`error`:
+ * substrings of the message) or requests with what each must get (status
+ * 200 for a pass, with the scheme and subject the handler would see; 401
+ * or 403 with substrings of WWW-Authenticate).
+ *
+ * The credentials file users.htpasswd is made here, with libcrypt: alice
+ * (yescrypt, "wonderland"), bob (bcrypt, "builder"), carol (sha512crypt,
+ * "carol-pw"); weak.htpasswd holds an MD5-crypt hash, des.htpasswd a DES
+ * one. The keys come from the environment: KUMO_TEST_KEY_A=alpha,
+ * KUMO_TEST_KEY_B=bravo.
+ */
+#include "auth/policy.h"
+
+#include "check.h"
+
+#include <crypt.h>
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "auth/basic.h"
+
+#define CASES "auth/cases"
+
+static char tmp[] = "/tmp/kumo-auth-XXXXXX";
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", tmp, name);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void user_line(FILE *f, const char *user, const char *prefix, unsigned long cost, const char *pw)
+{
+    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof(cd));
+    CHECK(crypt_gensalt_rn(prefix, cost, NULL, 0, salt, sizeof(salt)) != NULL);
+    const char *h = crypt_r(pw, salt, &cd);
+    CHECK(h != NULL && h[0] == '$');
+    fprintf(f, "%s:%s\n", user, h ? h : "*");
+}
+
+static void make_files(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/users.htpasswd", tmp);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fprintf(f, "# made by test_policy.c\n\n");
+    user_line(f, "alice", "$y$", 0, "wonderland");
+    user_line(f, "bob", "$2b$", 4, "builder");
+    user_line(f, "carol", "$6$", 1000, "carol-pw");
+    fclose(f);
+    write_file("weak.htpasswd", "dave:$1$saltsalt$2vjTSjw4hNBU6P1JJ6fPB/\n");
+    write_file("des.htpasswd", "erin:abJnggxhB/yWI\n");
+    setenv("KUMO_TEST_KEY_A", "alpha", 1);
+    setenv("KUMO_TEST_KEY_B", "bravo", 1);
+    unsetenv("KUMO_TEST_KEY_UNSET");
+}
+
+static size_t op_index(const kumo__spec *spec, const char *id)
+{
+    for (size_t i = 0; i < spec->nops; i++)
+        if (spec->ops[i].operation_id && strcmp(spec->ops[i].operation_id, id) == 0)
+            return i;
+    fprintf(stderr, "no operation '%s'\n", id);
+    return (size_t)-1;
+}
+
+static void run_request(const char *file, kumo__auth *a, const kumo__spec *spec, json_t *rq)
+{
+    const char *name = json_string_value(json_object_get(rq, "name"));
+    size_t op = op_index(spec, json_string_value(json_object_get(rq, "op")));
+    CHECK(op != (size_t)-1);
+    if (op == (size_t)-1)
+        return;
+    kumo__header_view h[16];
+    size_t nh = 0;
+    char basic[600];
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(rq, "headers"), k, v)
+    {
+        if (nh < 16)
+            h[nh++] = (kumo__header_view){{k, strlen(k)}, {json_string_value(v), json_string_length(v)}};
+    }
+    json_t *b = json_object_get(rq, "basic");
+    if (b && nh < 16) {
+        char up[256];
+        snprintf(up, sizeof(up), "%s:%s", json_string_value(json_array_get(b, 0)),
+                 json_string_value(json_array_get(b, 1)));
+        int n = snprintf(basic, sizeof(basic), "Basic ");
+        EVP_EncodeBlock((unsigned char *)basic + n, (const unsigned char *)up, (int)strlen(up));
+        h[nh++] = (kumo__header_view){{"authorization", 13}, {basic, strlen(basic)}};
+    }
+    const char *q = json_string_value(json_object_get(rq, "query"));
+    kumo__auth_request r = {.headers = h, .nheaders = nh, .query = {q, q ? strlen(q) : 0}};
+    kumo__auth_result res;
+    kumo__auth_check(a, op, &r, &res);
+    int want = (int)json_integer_value(json_object_get(rq, "status"));
+    int got = res.status ? res.status : 200;
+    if (got != want)
+        fprintf(stderr, "%s: request '%s': status %d, expected %d (%s)\n", file, name, got, want, res.detail);
+    CHECK_INT(got, want);
+    const char *scheme = json_string_value(json_object_get(rq, "scheme"));
+    const char *subject = json_string_value(json_object_get(rq, "subject"));
+    if (want == 200) {
+        if (!(scheme ? res.scheme && strcmp(res.scheme, scheme) == 0 : res.scheme == NULL))
+            fprintf(stderr, "%s: request '%s': scheme %s, expected %s\n", file, name, res.scheme ? res.scheme : "NULL",
+                    scheme ? scheme : "NULL");
+        CHECK(scheme ? res.scheme && strcmp(res.scheme, scheme) == 0 : res.scheme == NULL);
+        if (subject)
+            CHECK_STR(res.subject, subject);
+        CHECK_STR(res.challenge, "");
+    }
+    size_t i;
+    json_array_foreach(json_object_get(rq, "challenge"), i, v)
+    {
+        int has = strstr(res.challenge, json_string_value(v)) != NULL;
+        if (!has)
+            fprintf(stderr, "%s: request '%s': WWW-Authenticate '%s' lacks '%s'\n", file, name, res.challenge,
+                    json_string_value(v));
+        CHECK(has);
+    }
+    json_array_foreach(json_object_get(rq, "no_challenge"), i, v)
+    CHECK(strstr(res.challenge, json_string_value(v)) == NULL);
+    /* a detail never quotes what was presented */
+    json_object_foreach(json_object_get(rq, "headers"), k, v)
+    CHECK(json_string_length(v) == 0 || strstr(res.detail, json_string_value(v)) == NULL);
+    kumo__auth_result_free(&res);
+}
+
+static void run_case(const char *file)
+{
+    char path[512];
+    snprintf(path, sizeof(path), CASES "/%s", file);
+    kumo__doc *doc = NULL;
+    kumo__error err = {0};
+    CHECK_INT(kumo__doc_load(path, &doc, &err), 0);
+    if (doc == NULL) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    json_t *root = kumo__doc_root(doc);
+    char spec_path[512];
+    snprintf(spec_path, sizeof(spec_path), "%s/openapi.json", tmp);
+    CHECK_INT(json_dump_file(json_object_get(root, "document"), spec_path, JSON_INDENT(2)), 0);
+    kumo__spec *spec = NULL;
+    kumo__auth *a = NULL;
+    int rc = kumo__spec_load(spec_path, &spec, &err);
+    if (rc == 0)
+        rc = kumo__auth_build_from(spec, doc, json_object_get(root, "security"), tmp, "test", NULL, NULL, &a, &err);
+    json_t *want_error = json_object_get(root, "error");
+    if (want_error) {
+        if (rc == 0)
+            fprintf(stderr, "%s: built, but a refusal was expected\n", file);
+        CHECK(rc != 0);
+        size_t i;
+        json_t *v;
+        json_array_foreach(want_error, i, v)
+        {
+            int has = strstr(err.msg, json_string_value(v)) != NULL;
+            if (!has)
+                fprintf(stderr, "%s: the refusal '%s' lacks '%s'\n", file, err.msg, json_string_value(v));
+            CHECK(has);
+        }
+    } else {
+        if (rc != 0)
+            fprintf(stderr, "%s: %s\n", file, err.msg);
+        CHECK_INT(rc, 0);
+        size_t i;
+        json_t *rq;
+        json_array_foreach(json_object_get(root, "requests"), i, rq)
+        {
+            if (a)
+                run_request(file, a, spec, rq);
+        }
+    }
+    kumo__auth_free(a);
+    kumo__spec_free(spec);
+    kumo__doc_free(doc);
+}
+
+static int by_name(const struct dirent **x, const struct dirent **y)
+{
+    return strcmp((*x)->d_name, (*y)->d_name);
+}
+
+static int yaml_only(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 5 && strcmp(d->d_name + n - 5, ".yaml") == 0;
+}
+
+/* Authorization values that are not Basic, or are broken Basic. */
+static void test_basic_parse(void)
+{
+    char buf[64];
+    const char *u, *p;
+    size_t ul, pl;
+    CHECK_INT(kumo__basic_parse("Basic YWxpY2U6d29uZGVybGFuZA==", 30, buf, sizeof(buf), &u, &ul, &p, &pl), 1);
+    CHECK_STR(u, "alice");
+    CHECK_STR(p, "wonderland");
+    CHECK_INT(kumo__basic_parse("bAsIc  YTpi", 11, buf, sizeof(buf), &u, &ul, &p, &pl), 1);
+    CHECK_STR(u, "a");
+    CHECK_INT(kumo__basic_parse("Bearer abc", 10, buf, sizeof(buf), &u, &ul, &p, &pl), 0);
+    CHECK_INT(kumo__basic_parse("Basic YWJj", 10, buf, sizeof(buf), &u, &ul, &p, &pl), -1);     /* no colon */
+    CHECK_INT(kumo__basic_parse("Basic YW*6Yg==", 14, buf, sizeof(buf), &u, &ul, &p, &pl), -1); /* not base64 */
+    CHECK_INT(kumo__basic_parse("Basic YTpi=Yg", 13, buf, sizeof(buf), &u, &ul, &p, &pl), -1);  /* data after = */
+    CHECK_INT(kumo__basic_parse("Basic YQA6Yg==", 14, buf, sizeof(buf), &u, &ul, &p, &pl), -1); /* NUL inside */
+    char big[200];
+    memset(big, 'Q', sizeof(big));
+    memcpy(big, "Basic ", 6);
+    CHECK_INT(kumo__basic_parse(big, sizeof(big), buf, sizeof(buf), &u, &ul, &p, &pl), -1); /* over the ceiling */
+}
+
+int main(void)
+{
+    CHECK(mkdtemp(tmp) != NULL);
+    make_files();
+    test_basic_parse();
+    struct dirent **names = NULL;
+    int n = scandir(CASES, &names, yaml_only, by_name);
+    CHECK(n >= 8);
+    for (int i = 0; i < n; i++) {
+        int before = check_failed;
+        run_case(names[i]->d_name);
+        printf("%s %s\n", check_failed == before ? "ok  " : "FAIL", names[i]->d_name);
+        free(names[i]);
+    }
+    free(names);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+    CHECK_INT(system(cmd), 0);
+    return check_report();
+}
