@@ -201,13 +201,10 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
         if ((rc = enforceable(sc, err)) == 0 && c == NULL) {
             char what[160];
             kumo__sec_scheme_describe(sc, what, sizeof(what));
-            int line = 0, col = 0;
-            kumo__doc_pos(sc->doc, sc->node, &line, &col);
-            kumo__error_set(err, -EINVAL,
-                            "%s: security scheme '%s' (%s, %s:%d:%d) is required by operations but kumo.yaml does "
-                            "not configure it; add `security: {%s: {%s}}` to kumo.yaml",
-                            cfg_doc ? kumo__doc_path(cfg_doc) : "kumo.yaml", sc->name, what, kumo__doc_path(sc->doc),
-                            line, col, sc->name,
+            kumo__doc_error(err, sc->doc, sc->node,
+                            "security scheme '%s' (%s) is required by operations but %s does not configure it; add "
+                            "`security: {%s: {%s}}` to kumo.yaml",
+                            sc->name, what, cfg_doc ? kumo__doc_path(cfg_doc) : "kumo.yaml", sc->name,
                             sc->type == KUMO__SEC_APIKEY ? "keys: [${env:API_KEY}]" : "file: users.htpasswd");
             rc = -EINVAL;
         } else if (rc == 0) {

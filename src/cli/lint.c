@@ -15,7 +15,10 @@
  *             unit does not build, x-kumo-handler names a unit kumo.yaml
  *             lacks, a handler is found in two units; and x-kumo-handler
  *             naming a symbol its unit does not define (kumo up serves it
- *             as 501)
+ *             as 501); the document's security where kumo cannot enforce
+ *             it (a scheme it does not check, a used scheme kumo.yaml
+ *             does not configure, an entry of kumo.yaml's security: for
+ *             no used scheme)
  *   warnings  an operation with no handler (it answers 501); a unit's
  *             exported function no operation uses; no example for a JSON
  *             request body or a 2xx JSON response; no operationId; a
@@ -33,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/policy.h"
 #include "cli/cli.h"
 #include "gateway/cloudevents_in.h"
 #include "gateway/docs.h"
@@ -485,6 +489,34 @@ static void check_router_and_schemas(lint *l, kumo__spec *spec, const char *proj
     }
 }
 
+typedef struct auth_lint {
+    lint *l;
+    int reported;
+} auth_lint;
+
+static void on_auth_refusal(void *ctx, const char *message)
+{
+    auth_lint *al = ctx;
+    al->reported++;
+    add_error_message(al->l, kumo__doc_path(al->l->spec->doc), message, 0);
+}
+
+/* The document's security, as kumo up builds it (auth/policy.c): every
+ * scheme kumo cannot enforce, every used scheme kumo.yaml does not
+ * configure, every entry of kumo.yaml's security: no operation uses. */
+static void check_security(lint *l, kumo__project *p, kumo__spec *spec)
+{
+    kumo__error e = {0};
+    kumo__auth *a = NULL;
+    auth_lint al = {.l = l};
+    int rc = kumo__auth_build(p, spec, on_auth_refusal, &al, &a, &e);
+    if (rc == -ENOMEM)
+        l->oom = 1;
+    else if (rc != 0 && al.reported == 0) /* the model itself (a requirement naming no scheme) */
+        add_error_message(l, kumo__doc_path(spec->doc), e.msg, 0);
+    kumo__auth_free(a);
+}
+
 static void lint_project(lint *l, kumo__project *p, kumo__spec *spec)
 {
     char ***syms = calloc(p->nunits + 1, sizeof(*syms));
@@ -497,6 +529,7 @@ static void lint_project(lint *l, kumo__project *p, kumo__spec *spec)
     l->spec = spec;
 
     check_router_and_schemas(l, spec, p->name);
+    check_security(l, p, spec);
     kumo__error ece = {0}; /* /_kumo/ paths, as kumo up refuses them (data: schemas: below) */
     if (kumo__ce_check_spec(spec, &ece) != 0)
         add_error_message(l, kumo__doc_path(spec->doc), ece.msg, 0);
