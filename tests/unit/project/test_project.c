@@ -96,7 +96,7 @@ static void test_fixture_errors(void)
     expect_error(FIX "proj_badkey", -EINVAL,
                  FIX "proj_badkey/kumo.yaml:3:1: unknown key 'fucntions' in kumo.yaml (did you mean 'functions'?); "
                      "expected one of: name, api, defaults, functions, stores, environments, events, services, "
-                     "http, observability, monitors, alerts");
+                     "http, observability, monitors, alerts, security");
     expect_error(FIX "proj_noname", -EINVAL,
                  FIX "proj_noname/kumo.yaml:2:1: missing required key 'name'; add name: my-project");
     kumo__project *p = NULL;
