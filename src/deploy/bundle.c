@@ -649,6 +649,22 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         kumo__error_wrap(err, "collecting the files of %s", p->api_path);
         goto out;
     }
+    /* the credentials files of kumo.yaml's security: (kumo-host checks
+     * Basic users against them; they hold hashes, never passwords). Keys'
+     * ${file:} references are secrets: mounted where it runs, not packed */
+    const char *name;
+    json_t *sec;
+    json_object_foreach(json_object_get(kumo__doc_root(p->doc), "security"), name, sec)
+    {
+        json_t *f = json_object_get(sec, "file");
+        if (!json_is_string(f))
+            continue;
+        char path[PATH_MAX];
+        const char *fv = json_string_value(f);
+        snprintf(path, sizeof(path), "%s%s%s", fv[0] == '/' ? "" : p->dir, fv[0] == '/' ? "" : "/", fv);
+        if ((rc = add_project_file_at(root, &files, path, p->doc, f, err)) < 0)
+            goto out;
+    }
     /* the services' documents (kumo-host loads the project, which names them) */
     for (size_t i = 0; i < p->nservices; i++) {
         if ((rc = add_project_file(root, &files, p->services[i].spec, err)) < 0)

@@ -139,6 +139,15 @@ class SecurityTest(unittest.TestCase):
         self.assertNotIn(CI_KEY, err)
         self.assertNotIn("wonderland", err)
 
+    def test_package_carries_the_credentials_file(self):
+        import zipfile
+        r = run_kumo("build", "--target", "aws", self.dir, env={"SECURED_KEY": KEY}, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with zipfile.ZipFile(os.path.join(self.dir, ".kumo", "build", "aws", "who.zip")) as z:
+            names = z.namelist()
+        self.assertIn("app/users.htpasswd", names)
+        self.assertNotIn("app/ci.key", names, "a key's ${file:} reference is a secret, mounted where it runs")
+
     def test_kumo_host_answers_alike(self):
         port = free_port()
         log = open(os.path.join(os.path.dirname(self.dir), "host.log"), "w+")
