@@ -6,9 +6,10 @@
  * written (the spec model keeps schemas, not examples): per response its
  * status, per media type the declared example and the named ones (OpenAPI
  * 3's example/examples, Swagger 2.0's response examples by MIME type),
- * its headers; and the operation's security requirements (the
- * operation's, else the document's) as the credentials each alternative
- * needs. Nothing is generated at build, so a large document starts as
+ * its headers; and the operation's security requirements (read by the
+ * security model, openapi/security.c, that kumo up enforces) as the
+ * credentials each alternative needs: kumo mock checks they are there,
+ * not their values. Nothing is generated at build, so a large document starts as
  * fast as kumo up loads it.
  *
  * Per request: the hook, if any; else the status (Prefer: code=N), the
@@ -29,6 +30,7 @@
 #include "base/http.h"
 #include "openapi/check_internal.h"
 #include "openapi/example.h"
+#include "openapi/security.h"
 
 #define ATTEMPTS 8 /* made values tried before a 500 */
 
@@ -117,6 +119,7 @@ struct kumo__mock {
     atomic_uint_fast64_t fresh; /* dynamic=true: one more per request */
     kumo__mock_hook_fn hook;
     void *hook_ctx;
+    kumo__security *sec; /* the document's security model: what credentials to look for */
 };
 
 static json_t *locked_resolve(const kumo__refs *self, const json_t *at, const char *ref, char *where, size_t where_len,
@@ -289,75 +292,58 @@ static int build_responses(kumo__mock *m, mock_op *mo, const kumo__operation *op
     return 0;
 }
 
-/* One credential of scheme `name` (its Security Scheme Object `sch`). */
-static int build_cred(cred *c, const char *name, const json_t *sch)
+/* One credential of scheme sc (the security model, openapi/security.h). */
+static int build_cred(cred *c, const kumo__sec_scheme *sc)
 {
-    const char *type = json_string_value(json_object_get(sch, "type"));
-    const char *scheme = json_string_value(json_object_get(sch, "scheme"));
-    if ((c->scheme = strdup(name)) == NULL)
+    if ((c->scheme = strdup(sc->name)) == NULL)
         return -ENOMEM;
     c->where = CRED_HEADER;
-    if (type && strcmp(type, "apiKey") == 0) {
-        const char *in = json_string_value(json_object_get(sch, "in"));
-        const char *n = json_string_value(json_object_get(sch, "name"));
-        if (n == NULL) {
-            c->where = CRED_UNCHECKED;
-            return 0;
-        }
-        c->where = in && strcmp(in, "query") == 0    ? CRED_QUERY
-                   : in && strcmp(in, "cookie") == 0 ? CRED_COOKIE
-                                                     : CRED_HEADER;
-        c->name = c->where == CRED_HEADER ? lower_dup(n) : strdup(n);
-    } else if (type && (strcmp(type, "http") == 0 || strcmp(type, "basic") == 0 || strcmp(type, "oauth2") == 0 ||
-                        strcmp(type, "openIdConnect") == 0)) {
+    switch (sc->type) {
+    case KUMO__SEC_APIKEY:
+        c->where = sc->in == KUMO__IN_QUERY ? CRED_QUERY : sc->in == KUMO__IN_COOKIE ? CRED_COOKIE : CRED_HEADER;
+        c->name = strdup(sc->key_name); /* a header's is lower case already */
+        return c->name ? 0 : -ENOMEM;
+    case KUMO__SEC_HTTP:
+    case KUMO__SEC_OAUTH2:
+    case KUMO__SEC_OIDC: {
         c->name = strdup("authorization");
-        int basic = strcmp(type, "basic") == 0 || (scheme && strcasecmp(scheme, "basic") == 0);
-        const char *ch = basic ? "Basic realm=\"kumo mock\""
-                         : scheme && strcasecmp(scheme, "bearer") != 0 && strcmp(type, "http") == 0 ? scheme
-                                                                                                    : "Bearer";
+        char other[64];
+        const char *ch = "Bearer";
+        if (sc->type == KUMO__SEC_HTTP && strcmp(sc->http_scheme, "basic") == 0)
+            ch = "Basic realm=\"kumo mock\"";
+        else if (sc->type == KUMO__SEC_HTTP && strcmp(sc->http_scheme, "bearer") != 0) {
+            snprintf(other, sizeof(other), "%s", sc->http_scheme);
+            if (other[0] >= 'a' && other[0] <= 'z')
+                other[0] = (char)(other[0] - 'a' + 'A');
+            ch = other;
+        }
         if ((c->challenge = strdup(ch)) == NULL)
             return -ENOMEM;
-    } else {
-        c->where = CRED_UNCHECKED; /* mutualTLS, or a type kumo does not know */
-        return 0;
+        return c->name ? 0 : -ENOMEM;
     }
-    return c->name ? 0 : -ENOMEM;
+    case KUMO__SEC_MUTUAL_TLS: break;
+    }
+    c->where = CRED_UNCHECKED; /* mutualTLS: no client certificate to look at */
+    return 0;
 }
 
-static int build_security(kumo__mock *m, mock_op *mo, const kumo__operation *op)
+/* The operation's requirements (OR of ANDs) as the credentials to look for. */
+static int build_security(kumo__mock *m, mock_op *mo, size_t op_index)
 {
-    json_t *root = kumo__doc_root(m->spec->doc);
-    json_t *sec = json_object_get(op->node, "security");
-    if (sec == NULL)
-        sec = json_object_get(root, "security");
-    json_t *schemes = m->spec->version == 20 ? json_object_get(root, "securityDefinitions")
-                                             : json_object_get(json_object_get(root, "components"), "securitySchemes");
-    mo->open = !json_is_array(sec) || json_array_size(sec) == 0;
+    const kumo__sec_op *so = &m->sec->ops[op_index];
+    mo->open = so->nreqs == 0 || so->anonymous;
     if (mo->open)
         return 0;
-    if ((mo->alts = calloc(json_array_size(sec), sizeof(*mo->alts))) == NULL)
+    if ((mo->alts = calloc(so->nreqs, sizeof(*mo->alts))) == NULL)
         return -ENOMEM;
-    size_t i;
-    json_t *req;
-    json_array_foreach(sec, i, req)
-    {
-        if (!json_is_object(req))
-            continue;
-        if (json_object_size(req) == 0) {
-            mo->open = 1; /* {}: anonymous access is one of the alternatives */
-            continue;
-        }
+    for (size_t r = 0; r < so->nreqs; r++) {
+        const kumo__sec_requirement *q = &so->reqs[r];
         alternative *a = &mo->alts[mo->nalts++];
-        if ((a->creds = calloc(json_object_size(req), sizeof(*a->creds))) == NULL)
+        if ((a->creds = calloc(q->nuses, sizeof(*a->creds))) == NULL)
             return -ENOMEM;
-        const char *name;
-        json_t *scopes;
-        json_object_foreach(req, name, scopes)
-        {
-            json_t *sch = deref(m, json_object_get(schemes, name));
-            if (build_cred(&a->creds[a->ncreds++], name, sch) != 0)
+        for (size_t u = 0; u < q->nuses; u++)
+            if (build_cred(&a->creds[a->ncreds++], &m->sec->schemes[q->uses[u].scheme]) != 0)
                 return -ENOMEM;
-        }
     }
     return 0;
 }
@@ -380,8 +366,13 @@ int kumo__mock_build(const kumo__spec *spec, kumo__opcheck *const *checks, const
         kumo__mock_free(m);
         return oom(err);
     }
+    int rc = kumo__security_load(spec, &m->sec, err);
+    if (rc != 0) {
+        kumo__mock_free(m);
+        return rc;
+    }
     for (size_t i = 0; i < spec->nops; i++) {
-        if (build_responses(m, &m->ops[i], &spec->ops[i]) != 0 || build_security(m, &m->ops[i], &spec->ops[i]) != 0) {
+        if (build_responses(m, &m->ops[i], &spec->ops[i]) != 0 || build_security(m, &m->ops[i], i) != 0) {
             kumo__mock_free(m);
             return oom(err);
         }
@@ -451,6 +442,7 @@ void kumo__mock_free(kumo__mock *m)
         }
     }
     free(m->lazy);
+    kumo__security_free(m->sec);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PETSTORE "../integration/projects/mock/petstore.yaml"
 
@@ -178,6 +179,38 @@ static void mock_off(fixture *f)
     f->api.mock = f->mock;
 }
 
+/* kumo mock reads the security model kumo up enforces (openapi/security.c):
+ * a requirement naming a scheme the document does not declare is refused
+ * with its place, not looked past (it was a silent pass before). */
+static void undeclared_scheme_refused(void)
+{
+    static const char doc[] = "openapi: 3.0.3\n"
+                              "info: {title: t, version: '1'}\n"
+                              "paths:\n"
+                              "  /a:\n"
+                              "    get:\n"
+                              "      security: [{nokey: []}]\n"
+                              "      responses: {'200': {description: ok}}\n";
+    char path[] = "/tmp/kumo-mock-sec-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, doc, sizeof(doc) - 1) == (ssize_t)(sizeof(doc) - 1));
+    close(fd);
+    kumo__spec *spec = NULL;
+    kumo__mock *m = NULL;
+    kumo__error err = {0};
+    CHECK_INT(kumo__spec_load(path, &spec, &err), 0);
+    if (spec) {
+        CHECK(kumo__mock_build(spec, NULL, NULL, &m, &err) != 0);
+        CHECK(strstr(err.msg, ":6:") && strstr(err.msg, "names 'nokey', which the document does not declare"));
+    }
+    CHECK(m == NULL);
+    kumo__spec_free(spec);
+    unlink(path);
+}
+
 int main(void)
 {
     fixture f = {0};
@@ -197,6 +230,7 @@ int main(void)
     hooks(&f);
     examples_for_hooks(&f);
     mock_off(&f);
+    undeclared_scheme_refused();
     kumo__project *p = NULL;
     CHECK(kumo__project_from_spec("../integration/projects/mock", &p, &err) != 0 && strstr(err.msg, "not a file"));
     CHECK(kumo__project_from_spec("nope.yaml", &p, &err) != 0 && strstr(err.msg, "nope.yaml"));
