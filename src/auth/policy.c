@@ -144,9 +144,44 @@ static int configure(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg,
     return rc;
 }
 
-int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const char *dir,
-                          const char *realm, kumo__auth_report_fn report, void *ctx, kumo__auth **out,
-                          kumo__error *err)
+/* Each entry of a `security:` mapping (kumo.yaml's, or an
+ * environment's: `where` says which) names a scheme some operation uses. */
+static int check_entries(kumo__auth *a, builder *b, const kumo__doc *cfg_doc, const json_t *cfg, const char *where,
+                         kumo__error *err)
+{
+    if (cfg && !json_is_object(cfg)) {
+        kumo__doc_error(err, cfg_doc, cfg,
+                        "%s: expected a mapping of the document's security scheme names to their settings", where);
+        return -EINVAL;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)cfg, name, v)
+    {
+        const kumo__sec_scheme *sc = kumo__security_scheme(a->sec, name);
+        if (sc == NULL)
+            kumo__doc_key_error(err, cfg_doc, cfg, name,
+                                "%s.%s: the OpenAPI document declares no security scheme '%s'%s%s%s; use a "
+                                "name of its securitySchemes",
+                                where, name, name, a->sec->nschemes ? " (it declares '" : "",
+                                a->sec->nschemes ? a->sec->schemes[0].name : "", a->sec->nschemes ? "', ...)" : "");
+        else if (!a->sec->used[sc - a->sec->schemes])
+            kumo__doc_key_error(err, cfg_doc, cfg, name,
+                                "%s.%s: no operation's security requires scheme '%s', so this would not be "
+                                "used; remove it, or add '%s' to a security requirement",
+                                where, name, name, name);
+        else
+            continue;
+        int rc = refuse(b, err, -EINVAL);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const json_t *env_cfg,
+                          const char *dir, const char *realm, kumo__auth_report_fn report, void *ctx,
+                          kumo__auth **out, kumo__error *err)
 {
     *out = NULL;
     builder b = {.report = report, .ctx = ctx};
@@ -164,40 +199,17 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
         rc = -ENOMEM;
         goto out;
     }
-    if (cfg && !json_is_object(cfg)) {
-        kumo__doc_error(err, cfg_doc, cfg,
-                        "security: expected a mapping of the document's security scheme names to their settings");
-        rc = -EINVAL;
+    if ((rc = check_entries(a, &b, cfg_doc, cfg, "security", err)) != 0 ||
+        (rc = check_entries(a, &b, cfg_doc, env_cfg, "environment's security", err)) != 0)
         goto out;
-    }
-    /* every entry of kumo.yaml names a scheme some operation uses */
-    const char *name;
-    json_t *v;
-    json_object_foreach((json_t *)cfg, name, v)
-    {
-        const kumo__sec_scheme *sc = kumo__security_scheme(a->sec, name);
-        if (sc == NULL)
-            kumo__doc_key_error(err, cfg_doc, cfg, name,
-                                "security.%s: the OpenAPI document declares no security scheme '%s'%s%s%s; use a "
-                                "name of its securitySchemes",
-                                name, name, a->sec->nschemes ? " (it declares '" : "",
-                                a->sec->nschemes ? a->sec->schemes[0].name : "", a->sec->nschemes ? "', ...)" : "");
-        else if (!a->sec->used[sc - a->sec->schemes])
-            kumo__doc_key_error(err, cfg_doc, cfg, name,
-                                "security.%s: no operation's security requires scheme '%s', so this would not be "
-                                "used; remove it, or add '%s' to a security requirement",
-                                name, name, name);
-        else
-            continue;
-        if ((rc = refuse(&b, err, -EINVAL)) != 0)
-            goto out;
-    }
     /* every used scheme is one kumo enforces, configured */
     for (size_t i = 0; i < a->sec->nschemes; i++) {
         if (!a->sec->used[i])
             continue;
         const kumo__sec_scheme *sc = &a->sec->schemes[i];
-        json_t *c = json_object_get(cfg, sc->name);
+        json_t *c = json_object_get(env_cfg, sc->name);
+        if (c == NULL)
+            c = json_object_get(cfg, sc->name);
         if ((rc = enforceable(sc, err)) == 0 && c == NULL) {
             char what[160];
             kumo__sec_scheme_describe(sc, what, sizeof(what));
@@ -243,16 +255,23 @@ out:
     return rc;
 }
 
-int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, kumo__auth_report_fn report, void *ctx,
-                     kumo__auth **out, kumo__error *err)
+int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char *env, kumo__auth_report_fn report,
+                     void *ctx, kumo__auth **out, kumo__error *err)
 {
     *out = NULL;
-    const json_t *cfg = p->doc ? json_object_get(kumo__doc_root(p->doc), "security") : NULL;
-    kumo__auth *a = NULL;
-    int rc = kumo__auth_build_from(spec, p->doc, cfg, p->dir, p->name, report, ctx, &a, err);
+    json_t *root = p->doc ? kumo__doc_root(p->doc) : NULL;
+    const json_t *cfg = json_object_get(root, "security");
+    const char *picked = NULL;
+    int rc = kumo__project_pick_environment(p, env, &picked, err);
     if (rc != 0)
         return rc;
-    int any = cfg != NULL;
+    const json_t *env_cfg =
+        picked ? json_object_get(json_object_get(json_object_get(root, "environments"), picked), "security") : NULL;
+    kumo__auth *a = NULL;
+    rc = kumo__auth_build_from(spec, p->doc, cfg, env_cfg, p->dir, p->name, report, ctx, &a, err);
+    if (rc != 0)
+        return rc;
+    int any = cfg != NULL || env_cfg != NULL;
     for (size_t i = 0; i < a->sec->nops && !any; i++)
         any = a->sec->ops[i].nreqs > 0;
     if (!any) { /* nothing to enforce: the request path skips the policy */

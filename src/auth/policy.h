@@ -32,17 +32,20 @@ typedef struct kumo__auth kumo__auth;
  * building goes on and returns -EINVAL at the end if there was any. */
 typedef void (*kumo__auth_report_fn)(void *ctx, const char *message);
 
-/* The policy of project p for spec. NULL report: stop at the first
- * refusal (err). *out is NULL when the document declares no security at
- * all (nothing to enforce) and kumo.yaml has no `security:`. */
-int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, kumo__auth_report_fn report, void *ctx,
-                     kumo__auth **out, kumo__error *err);
+/* The policy of project p for spec in the environment `env` asked for
+ * (kumo up --env, KUMO_ENV; NULL: "dev" when defined, as for stores):
+ * kumo.yaml's `security:`, each entry replaced by the environment's own
+ * (environments.ENV.security.NAME) where it has one. NULL report: stop
+ * at the first refusal (err). *out is NULL when no operation has security
+ * and kumo.yaml configures none (nothing to enforce). */
+int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char *env, kumo__auth_report_fn report,
+                     void *ctx, kumo__auth **out, kumo__error *err);
 /* The same from its parts (tests): kumo.yaml's `security:` mapping `cfg`
- * (may be NULL) in document cfg_doc, files relative to dir, realm for the
- * challenges. */
-int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const char *dir,
-                          const char *realm, kumo__auth_report_fn report, void *ctx, kumo__auth **out,
-                          kumo__error *err);
+ * and the environment's `env_cfg` (both may be NULL) in document cfg_doc,
+ * files relative to dir, realm for the challenges. */
+int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const json_t *env_cfg,
+                          const char *dir, const char *realm, kumo__auth_report_fn report, void *ctx,
+                          kumo__auth **out, kumo__error *err);
 void kumo__auth_free(kumo__auth *a);
 
 /* What a request presents. */

@@ -504,12 +504,12 @@ static void on_auth_refusal(void *ctx, const char *message)
 /* The document's security, as kumo up builds it (auth/policy.c): every
  * scheme kumo cannot enforce, every used scheme kumo.yaml does not
  * configure, every entry of kumo.yaml's security: no operation uses. */
-static void check_security(lint *l, kumo__project *p, kumo__spec *spec)
+static void check_security(lint *l, kumo__project *p, kumo__spec *spec, const char *env)
 {
     kumo__error e = {0};
     kumo__auth *a = NULL;
     auth_lint al = {.l = l};
-    int rc = kumo__auth_build(p, spec, on_auth_refusal, &al, &a, &e);
+    int rc = kumo__auth_build(p, spec, env, on_auth_refusal, &al, &a, &e);
     if (rc == -ENOMEM)
         l->oom = 1;
     else if (rc != 0 && al.reported == 0) /* the model itself (a requirement naming no scheme) */
@@ -517,7 +517,7 @@ static void check_security(lint *l, kumo__project *p, kumo__spec *spec)
     kumo__auth_free(a);
 }
 
-static void lint_project(lint *l, kumo__project *p, kumo__spec *spec)
+static void lint_project(lint *l, kumo__project *p, kumo__spec *spec, const char *env)
 {
     char ***syms = calloc(p->nunits + 1, sizeof(*syms));
     char **used = calloc(p->nunits + 1, sizeof(*used));
@@ -529,7 +529,7 @@ static void lint_project(lint *l, kumo__project *p, kumo__spec *spec)
     l->spec = spec;
 
     check_router_and_schemas(l, spec, p->name);
-    check_security(l, p, spec);
+    check_security(l, p, spec, env);
     kumo__error ece = {0}; /* /_kumo/ paths, as kumo up refuses them (data: schemas: below) */
     if (kumo__ce_check_spec(spec, &ece) != 0)
         add_error_message(l, kumo__doc_path(spec->doc), ece.msg, 0);
@@ -618,7 +618,7 @@ int kumo__cmd_lint(int argc, char **argv, kumo__error *err)
         if (kumo__monitors_check_spec(p, spec, &e) != 0)
             add_error_message(&l, project_file, e.msg, 0);
         kumo__event_data_free(data, p->nevents);
-        lint_project(&l, p, spec);
+        lint_project(&l, p, spec, env);
     }
     if (l.oom) {
         kumo__error_set(err, -ENOMEM, "out of memory");

@@ -49,7 +49,7 @@ static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "me
                                         "idle",    "queue",   "concurrency", "sandbox", NULL};
 static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "no_new_privs", NULL};
 static const char *const store_keys[] = {"kv", "blob", "queue", "topic", NULL};
-static const char *const environment_keys[] = {"target", "region", "stores", "services", NULL};
+static const char *const environment_keys[] = {"target", "region", "stores", "services", "security", NULL};
 static const char *const event_keys[] = {"schedule", "timezone", "handler", "missed", "overlap", NULL};
 /* The keys each source takes besides handler: (the source's own key first). */
 static const char *const queue_event_keys[] = {"queue",        "handler", "batch", "window", "visibility",

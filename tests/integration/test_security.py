@@ -251,6 +251,24 @@ class RefusalTest(unittest.TestCase):
             if "security" in f["message"]:
                 self.assertGreater(f["line"], 0, f)
 
+    def test_environment_keys(self):
+        """environments.ENV.security replaces kumo.yaml's entry for that
+        scheme under `kumo up --env ENV`; the other schemes stay."""
+        with open(os.path.join(self.dir, "kumo.yaml"), "a") as f:
+            f.write("environments:\n  prod:\n    security:\n"
+                    "      ApiKey: {keys: [{name: prod-client, key: \"${env:PROD_KEY}\"}]}\n")
+        gw = Gateway(self.dir, extra_args=("--env", "prod"), env={"SECURED_KEY": KEY, "PROD_KEY": "p-77"})
+        try:
+            status, _, body = send(gw.base, "GET", "/whoami", {"X-API-Key": "p-77"})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(json.loads(body)["subject"], "prod-client")
+            status, _, _ = send(gw.base, "GET", "/whoami", {"X-API-Key": KEY})
+            self.assertEqual(status, 401, "kumo.yaml's own keys are replaced in prod")
+            status, _, body = send(gw.base, "GET", "/whoami", basic("alice", "wonderland"))
+            self.assertEqual(status, 200, body)
+        finally:
+            self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
+
     def test_unset_key_variable_refused(self):
         r = run_kumo("up", self.dir, "--port", str(free_port()), "--admin-port", str(free_port()),
                      env={"SECURED_KEY": ""}, timeout=120)

@@ -164,7 +164,8 @@ static void run_case(const char *file)
     kumo__auth *a = NULL;
     int rc = kumo__spec_load(spec_path, &spec, &err);
     if (rc == 0)
-        rc = kumo__auth_build_from(spec, doc, json_object_get(root, "security"), tmp, "test", NULL, NULL, &a, &err);
+        rc = kumo__auth_build_from(spec, doc, json_object_get(root, "security"), json_object_get(root, "environment"),
+                                   tmp, "test", NULL, NULL, &a, &err);
     json_t *want_error = json_object_get(root, "error");
     if (want_error) {
         if (rc == 0)
