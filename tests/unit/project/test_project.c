@@ -382,7 +382,7 @@ static const struct {
      "kumo.yaml:4:8: environments.dev must be a mapping with target:, region: or stores:"},
     {"name: x\napi: api.yaml\nenvironments:\n  dev: {stroes: {}}\n",
      "kumo.yaml:4:9: unknown key 'stroes' in environments.dev (did you mean 'stores'?); expected one of: target, "
-     "region, stores, services"},
+     "region, stores, services, security"},
     {"name: x\napi: api.yaml\nenvironments:\n  prod: {target: 7}\n",
      "kumo.yaml:4:18: environments.prod.target must be a deploy target name like aws"},
     {"name: x\napi: api.yaml\nenvironments:\n  prod: {region: \"\"}\n",
