@@ -397,9 +397,20 @@ void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *
     for (size_t r = 0; r < op->nreqs; r++)
         for (size_t u = 0; u < op->reqs[r].nuses; u++)
             add_challenge(a, op->reqs[r].uses[u].scheme, any_invalid, out, &n);
-    snprintf(out->detail, sizeof(out->detail), "%s",
-             any_invalid ? "the credentials given are not valid for this operation"
-                         : "this operation needs credentials; the WWW-Authenticate header says which");
+    /* what it takes, alternatives in order: never what was presented */
+    size_t d = (size_t)snprintf(out->detail, sizeof(out->detail), "%s",
+                                any_invalid ? "the credentials given are not valid here; this operation takes "
+                                            : "this operation needs credentials: ");
+    for (size_t r = 0; r < op->nreqs && d < sizeof(out->detail); r++)
+        for (size_t u = 0; u < op->reqs[r].nuses && d < sizeof(out->detail); u++) {
+            char what[160];
+            const kumo__sec_scheme *sc = &a->sec->schemes[op->reqs[r].uses[u].scheme];
+            d += (size_t)snprintf(out->detail + d, sizeof(out->detail) - d, "%s%s (%s)",
+                                  u   ? " and "
+                                  : r ? "; or "
+                                      : "",
+                                  kumo__sec_scheme_describe(sc, what, sizeof(what)), sc->name);
+        }
     out->subject[0] = '\0';
 }
 

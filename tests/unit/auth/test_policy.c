@@ -137,6 +137,12 @@ static void run_request(const char *file, kumo__auth *a, const kumo__spec *spec,
                     json_string_value(v));
         CHECK(has);
     }
+    const char *detail = json_string_value(json_object_get(rq, "detail"));
+    if (detail) {
+        if (strstr(res.detail, detail) == NULL)
+            fprintf(stderr, "%s: request '%s': detail '%s' lacks '%s'\n", file, name, res.detail, detail);
+        CHECK(strstr(res.detail, detail) != NULL);
+    }
     json_array_foreach(json_object_get(rq, "no_challenge"), i, v)
     CHECK(strstr(res.challenge, json_string_value(v)) == NULL);
     /* a detail never quotes what was presented */
