@@ -113,22 +113,26 @@ int kumo__apikeys_load(const kumo__doc *doc, const json_t *cfg, const char *sche
             json_object_foreach((json_t *)item, k2, v2)
             {
                 if (strcmp(k2, "key") != 0 && strcmp(k2, "name") != 0) {
-                    kumo__doc_key_error(err, doc, item, k2, "security.%s.keys: unknown key '%s'; an entry takes "
-                                                            "name: and key:", scheme, k2);
+                    kumo__doc_key_error(err, doc, item, k2,
+                                        "security.%s.keys: unknown key '%s'; an entry takes "
+                                        "name: and key:",
+                                        scheme, k2);
                     rc = -EINVAL;
                     goto out;
                 }
             }
             if (name == NULL || *name == '\0' || strlen(name) > 128) {
-                kumo__doc_error(err, doc, item, "security.%s.keys: an entry with key: needs a name: (1 to 128 "
-                                                "characters), what the handler sees as the caller", scheme);
+                kumo__doc_error(err, doc, item,
+                                "security.%s.keys: an entry with key: needs a name: (1 to 128 "
+                                "characters), what the handler sees as the caller",
+                                scheme);
                 rc = -EINVAL;
                 goto out;
             }
         }
         if (value == NULL) {
-            kumo__doc_error(err, doc, item,
-                            "security.%s.keys: each key is a secret reference string or {name:, key:}", scheme);
+            kumo__doc_error(err, doc, item, "security.%s.keys: each key is a secret reference string or {name:, key:}",
+                            scheme);
             rc = -EINVAL;
             goto out;
         }
@@ -194,8 +198,8 @@ static int find_pair(const char *list, size_t len, char sep, const char *name, c
     return 0;
 }
 
-int kumo__apikey_find(const kumo__sec_scheme *sc, const kumo__header_view *headers, size_t nheaders,
-                      kumo__slice query, char *buf, size_t cap, size_t *len)
+int kumo__apikey_find(const kumo__sec_scheme *sc, const kumo__header_view *headers, size_t nheaders, kumo__slice query,
+                      char *buf, size_t cap, size_t *len)
 {
     const char *v = NULL;
     size_t vl = 0;

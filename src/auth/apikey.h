@@ -34,7 +34,7 @@ const char *kumo__apikeys_match(const kumo__apikeys *k, const char *key, size_t 
  * query or cookies. 1 and the value in buf (*len bytes; decoded from the
  * query), 0 when absent, -1 when it is there but longer than cap or
  * malformed. */
-int kumo__apikey_find(const kumo__sec_scheme *sc, const kumo__header_view *headers, size_t nheaders,
-                      kumo__slice query, char *buf, size_t cap, size_t *len);
+int kumo__apikey_find(const kumo__sec_scheme *sc, const kumo__header_view *headers, size_t nheaders, kumo__slice query,
+                      char *buf, size_t cap, size_t *len);
 
 #endif

@@ -121,8 +121,7 @@ int kumo__htpasswd_load(const char *path, kumo__htpasswd **out, kumo__error *err
         }
         for (size_t i = 0; i < h->n; i++)
             if (strcmp(h->users[i].name, line) == 0) {
-                kumo__error_set(err, -EINVAL, "%s:%d:1: user '%s' is listed twice; keep one line", path, lineno,
-                                line);
+                kumo__error_set(err, -EINVAL, "%s:%d:1: user '%s' is listed twice; keep one line", path, lineno, line);
                 rc = -EINVAL;
                 goto out;
             }

@@ -22,9 +22,9 @@ static const char *const apikey_keys[] = {"keys", NULL};
 static const char *const basic_keys[] = {"file", "realm", NULL};
 
 typedef struct verifier {
-    kumo__apikeys *keys;     /* apiKey */
-    kumo__htpasswd *users;   /* http basic */
-    char *realm;             /* http basic's realm, else the policy's */
+    kumo__apikeys *keys;   /* apiKey */
+    kumo__htpasswd *users; /* http basic */
+    char *realm;           /* http basic's realm, else the policy's */
 } verifier;
 
 struct kumo__auth {
@@ -180,8 +180,8 @@ static int check_entries(kumo__auth *a, builder *b, const kumo__doc *cfg_doc, co
 }
 
 int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const json_t *env_cfg,
-                          const char *dir, const char *realm, kumo__auth_report_fn report, void *ctx,
-                          kumo__auth **out, kumo__error *err)
+                          const char *dir, const char *realm, kumo__auth_report_fn report, void *ctx, kumo__auth **out,
+                          kumo__error *err)
 {
     *out = NULL;
     builder b = {.report = report, .ctx = ctx};

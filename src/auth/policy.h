@@ -44,8 +44,8 @@ int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char 
  * and the environment's `env_cfg` (both may be NULL) in document cfg_doc,
  * files relative to dir, realm for the challenges. */
 int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const json_t *env_cfg,
-                          const char *dir, const char *realm, kumo__auth_report_fn report, void *ctx,
-                          kumo__auth **out, kumo__error *err);
+                          const char *dir, const char *realm, kumo__auth_report_fn report, void *ctx, kumo__auth **out,
+                          kumo__error *err);
 void kumo__auth_free(kumo__auth *a);
 
 /* What a request presents. */
@@ -56,10 +56,10 @@ typedef struct kumo__auth_request {
 } kumo__auth_request;
 
 typedef struct kumo__auth_result {
-    int status;         /* 0: pass; 401 or 403: refused */
-    const char *scheme; /* pass: the scheme that said who called (borrowed from the policy); NULL: anonymous */
-    char subject[256];  /* pass with a scheme: the key's name, the user, the token's sub */
-    json_t *claims;     /* pass: a verified token's claims (owned: kumo__auth_result_free), or NULL */
+    int status;           /* 0: pass; 401 or 403: refused */
+    const char *scheme;   /* pass: the scheme that said who called (borrowed from the policy); NULL: anonymous */
+    char subject[256];    /* pass with a scheme: the key's name, the user, the token's sub */
+    json_t *claims;       /* pass: a verified token's claims (owned: kumo__auth_result_free), or NULL */
     char challenge[1024]; /* 401 and 403: the WWW-Authenticate value (challenges joined by ", ") */
     char detail[512];     /* 401 and 403: for the problem document; never a credential */
 } kumo__auth_result;

@@ -37,7 +37,7 @@ typedef struct kumo__host {
     kumo__opcheck **checks;
     kumo__docs *docs;
     struct kumo__auth *auth; /* the document's security enforced (auth/policy.h), NULL: none */
-    kumo__ce_routes *ce; /* the cloudevent: events, for POST /_kumo/events; NULL: none */
+    kumo__ce_routes *ce;     /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     kumo__api api;
     void **handles;             /* per unit: dlopen handle, NULL when not served here */
     kumo__invoker **invokers;   /* per unit */

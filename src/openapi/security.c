@@ -58,9 +58,8 @@ static int read_scheme(const kumo__spec *spec, kumo__sec_scheme *sc, const char 
     }
     const char *type = json_string_value(json_object_get(o, "type"));
     if (type == NULL) {
-        kumo__doc_error(err, doc, o,
-                        "security scheme '%s' has no `type`; use apiKey, http, oauth2, openIdConnect%s", name,
-                        spec->version == 20 ? " (2.0: basic, apiKey, oauth2)" : "");
+        kumo__doc_error(err, doc, o, "security scheme '%s' has no `type`; use apiKey, http, oauth2, openIdConnect%s",
+                        name, spec->version == 20 ? " (2.0: basic, apiKey, oauth2)" : "");
         return -EINVAL;
     }
     if (strcmp(type, "apiKey") == 0) {
@@ -68,8 +67,10 @@ static int read_scheme(const kumo__spec *spec, kumo__sec_scheme *sc, const char 
         const char *in = json_string_value(json_object_get(o, "in"));
         const char *key = json_string_value(json_object_get(o, "name"));
         if (key == NULL || *key == '\0') {
-            kumo__doc_error(err, doc, o, "security scheme '%s' (apiKey) has no `name`; name the header, query "
-                                         "parameter or cookie that carries the key", name);
+            kumo__doc_error(err, doc, o,
+                            "security scheme '%s' (apiKey) has no `name`; name the header, query "
+                            "parameter or cookie that carries the key",
+                            name);
             return -EINVAL;
         }
         if (in && strcmp(in, "header") == 0)
@@ -223,8 +224,7 @@ int kumo__security_load(const kumo__spec *spec, kumo__security **out, kumo__erro
         goto out;
     }
     size_t n = json_object_size(schemes);
-    if ((s->schemes = calloc(n ? n : 1, sizeof(*s->schemes))) == NULL ||
-        (s->used = calloc(n ? n : 1, 1)) == NULL ||
+    if ((s->schemes = calloc(n ? n : 1, sizeof(*s->schemes))) == NULL || (s->used = calloc(n ? n : 1, 1)) == NULL ||
         (s->ops = calloc(spec->nops ? spec->nops : 1, sizeof(*s->ops))) == NULL) {
         rc = oom(err);
         goto out;

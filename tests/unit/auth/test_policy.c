@@ -144,10 +144,10 @@ static void run_request(const char *file, kumo__auth *a, const kumo__spec *spec,
         CHECK(strstr(res.detail, detail) != NULL);
     }
     json_array_foreach(json_object_get(rq, "no_challenge"), i, v)
-    CHECK(strstr(res.challenge, json_string_value(v)) == NULL);
+        CHECK(strstr(res.challenge, json_string_value(v)) == NULL);
     /* a detail never quotes what was presented */
     json_object_foreach(json_object_get(rq, "headers"), k, v)
-    CHECK(json_string_length(v) == 0 || strstr(res.detail, json_string_value(v)) == NULL);
+        CHECK(json_string_length(v) == 0 || strstr(res.detail, json_string_value(v)) == NULL);
     kumo__auth_result_free(&res);
 }
 
