@@ -34,6 +34,7 @@
 #include "base/log.h"
 #include "obs/alert.h"
 #include "openapi/pointer.h"
+#include "openapi/security.h"
 
 #define MIN_JUDGED 5         /* invocations in a window before a bound is judged */
 #define MIN_LATENCY_ROUND 10 /* answers in a round before its p99 joins the anomaly baseline */
@@ -378,13 +379,14 @@ static int request_example(const kumo__spec *spec, const kumo__operation *op, ch
 
 /* A probe for op, or -1 when it cannot have one (not GET unless its
  * monitor says probe: always, no example of its answer, a required
- * parameter or body without an example). */
+ * parameter or body without an example, security that needs a
+ * credential: a probe has none, and a 401 would say nothing). */
 static int build_probe(const kumo__monitor *mon, const kumo__spec *spec, size_t index, probe *out)
 {
     const kumo__operation *op = &spec->ops[index];
     int always = op->operation_id && kumo__monitors_bounds(&mon->cfg, op->operation_id)->probe == KUMO__PROBE_ALWAYS;
     if ((strcmp(op->method, "GET") != 0 && !always) || op->operation_id == NULL || op->unit_index < 0 ||
-        !response_has_example(op))
+        !response_has_example(op) || !kumo__security_op_anonymous(spec, index))
         return -1;
     char *body = NULL, ctype[128] = "";
     if (strcmp(op->method, "GET") != 0 && request_example(spec, op, &body, ctype, sizeof(ctype)) < 0)

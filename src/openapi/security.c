@@ -290,6 +290,23 @@ void kumo__security_free(kumo__security *s)
     free(s);
 }
 
+int kumo__security_op_anonymous(const kumo__spec *spec, size_t i)
+{
+    json_t *sec = json_object_get(spec->ops[i].node, "security");
+    if (sec == NULL)
+        sec = json_object_get(kumo__doc_root(spec->doc), "security");
+    if (!json_is_array(sec) || json_array_size(sec) == 0)
+        return 1;
+    size_t k;
+    json_t *req;
+    json_array_foreach(sec, k, req)
+    {
+        if (json_is_object(req) && json_object_size(req) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 const char *kumo__sec_scheme_describe(const kumo__sec_scheme *sc, char *buf, size_t len)
 {
     static const char *const where[] = {"path", "query parameter", "header", "cookie"};

@@ -86,6 +86,11 @@ int kumo__security_load(const kumo__spec *spec, kumo__security **out, kumo__erro
 void kumo__security_free(kumo__security *s);
 /* The scheme named `name`, or NULL. */
 const kumo__sec_scheme *kumo__security_scheme(const kumo__security *s, const char *name);
+/* Whether operation i of spec can be called without credentials: it has
+ * no security in force (none declared, or its `security: []`), or one of
+ * its requirements is `{}`. Reads the document as it is, without the
+ * model (the monitors' probes, which hold no credential, ask). */
+int kumo__security_op_anonymous(const kumo__spec *spec, size_t i);
 /* "apiKey in header 'x-api-key'", "http basic", "oauth2", ...: for
  * messages; written into buf, which is returned. */
 const char *kumo__sec_scheme_describe(const kumo__sec_scheme *sc, char *buf, size_t len);

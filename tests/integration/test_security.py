@@ -139,6 +139,31 @@ class SecurityTest(unittest.TestCase):
         self.assertNotIn(CI_KEY, err)
         self.assertNotIn("wonderland", err)
 
+    def test_probes_skip_secured_operations(self):
+        """The monitors' probes hold no credential: an operation whose
+        security needs one is not probed (it would only ever get 401 and
+        fire a critical alert); an open one is."""
+        def alerts():
+            with urllib.request.urlopen(self.gw.admin + "/alerts", timeout=5) as r:
+                return {m["operation"]: m for m in json.load(r)["monitors"]}
+
+        def probed_at():
+            return alerts().get("public", {}).get("probe", {}).get("at")
+
+        first = None
+        deadline = time.time() + 30
+        while time.time() < deadline and not first:
+            first = probed_at()
+            time.sleep(0.1)
+        self.assertTrue(first, alerts())
+        # one more round: had whoami been probed, it would have been by now
+        while time.time() < deadline and probed_at() == first:
+            time.sleep(0.1)
+        self.assertNotEqual(probed_at(), first, "a second probe round")
+        mons = alerts()
+        self.assertTrue(mons["public"]["probe"]["ok"], mons["public"])
+        self.assertNotIn("probe", mons["whoami"])
+
     def test_package_carries_the_credentials_file(self):
         import zipfile
         r = run_kumo("build", "--target", "aws", self.dir, env={"SECURED_KEY": KEY}, timeout=300)
