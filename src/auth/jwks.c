@@ -46,6 +46,7 @@ struct kumo__jwks {
     size_t secret_len;
     int ttl_s, min_refetch_s, timeout_ms;
     int remote, started, stop, want, first_done;
+    int failing; /* the last fetch failed: logged once per streak */
     uint64_t last_start_ms; /* when the last fetch began (monotonic) */
     kumo__jwks_stats stats;
     pthread_t thread;
@@ -518,10 +519,17 @@ static void *fetcher(void *arg)
         if (rc < 0) {
             ks->stats.failures++;
             snprintf(ks->stats.last_error, sizeof ks->stats.last_error, "%s", why);
-            kumo__log_event("warn", "jwks: %s; %s", why,
-                            ks->cur ? "the keys fetched before are kept" : "no keys yet: bearer tokens are refused");
+            if (!ks->failing)
+                kumo__log_event("warn", "jwks: %s; %s (retried every %d s)", why,
+                                ks->cur ? "the keys fetched before are kept" : "no keys yet: bearer tokens are refused",
+                                ks->min_refetch_s);
+            ks->failing = 1;
             due = kumo__mono_ms() + (uint64_t)ks->min_refetch_s * 1000;
         } else {
+            if (ks->failing)
+                kumo__log_event("info", "jwks: %s fetched again, %u keys", ks->jwks_uri ? ks->jwks_uri : "",
+                                ks->stats.keys);
+            ks->failing = 0;
             ks->stats.last_error[0] = '\0';
             due = kumo__mono_ms() + (uint64_t)ks->ttl_s * 1000;
         }
@@ -567,9 +575,9 @@ fail:
 
 kumo__jwks *kumo__jwks_new(const kumo__jwks_config *c, kumo__error *err)
 {
-    int sources = !!c->jwks_url + !!c->discovery_url + !!c->jwks_file;
+    int sources = !!c->jwks_url + !!c->discovery_url + !!c->jwks_file + !!c->jwks_json;
     if (sources > 1) {
-        kumo__error_set(err, -EINVAL, "give one of jwks_url, an OpenID Connect discovery URL and jwks_file, not %d",
+        kumo__error_set(err, -EINVAL, "give one of jwks_url, an OpenID Connect discovery URL, jwks_file and a key set, not %d",
                         sources);
         return NULL;
     }
@@ -631,6 +639,16 @@ kumo__jwks *kumo__jwks_new(const kumo__jwks_config *c, kumo__error *err)
         ks->stats.keys = (unsigned)ks->cur->n;
         ks->stats.skipped = skipped;
         ks->first_done = 1;
+    }
+    if (c->jwks_json) {
+        char why[256];
+        unsigned skipped = 0;
+        if (kumo__jwks_parse(c->jwks_json, strlen(c->jwks_json), &ks->cur, &skipped, why, sizeof why) < 0) {
+            kumo__error_set(err, -EINVAL, "%s", why);
+            goto fail;
+        }
+        ks->stats.keys = (unsigned)ks->cur->n;
+        ks->stats.skipped = skipped;
     }
     if (url) {
         ks->remote = 1;

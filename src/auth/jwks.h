@@ -30,6 +30,7 @@ typedef struct {
     const char *jwks_url;      /* http(s)://.../jwks, or NULL */
     const char *discovery_url; /* openIdConnectUrl, or NULL */
     const char *jwks_file;     /* a local JWKS file, or NULL */
+    const char *jwks_json;     /* a JWKS document itself (NUL-terminated), or NULL */
     const char *hs_secret;     /* HS* shared secret (bytes), or NULL */
     size_t hs_secret_len;
     int ttl_s;         /* cache TTL, 0: 300 */
@@ -39,8 +40,8 @@ typedef struct {
 
 /* Makes a key set from c (copied). A file is read now (an error names it
  * and what is wrong); a URL is fetched in the background from now on
- * (kumo__jwks_wait waits for the first answer). At least one of the
- * three sources or the secret must be given. NULL with err set. */
+ * (kumo__jwks_wait waits for the first answer). One source at most
+ * (URL, discovery, file, document), or only the secret. NULL with err set. */
 kumo__jwks *kumo__jwks_new(const kumo__jwks_config *c, kumo__error *err);
 /* Stops the fetcher (an in-flight fetch is aborted) and frees; NULL is a
  * no-op. No verify may be running on ks. */
