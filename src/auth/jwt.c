@@ -427,6 +427,10 @@ kumo__jwt_result kumo__jwt_verify(kumo__jwks *ks, const kumo__jwt_policy *p, con
     if (claims)
         *claims = NULL;
     say(why, whylen, "%s", "");
+    if (ks == NULL) {
+        say(why, whylen, "no key set");
+        return KUMO__JWT_KEYS_UNAVAILABLE;
+    }
     if (kumo__jws_parse(token, len, &parts, why, whylen) < 0)
         return KUMO__JWT_MALFORMED;
     kumo__jwt_result r = verify_signature(ks, &parts, token, why, whylen);

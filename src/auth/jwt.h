@@ -42,7 +42,8 @@ typedef enum {
  * 1970); on OK, *claims is the payload object (the caller json_decref's),
  * else *claims is NULL. why (may be NULL) gets a short reason fit for an
  * error_description, never the token. An unknown kid schedules a
- * rate-limited background refetch and returns UNKNOWN_KEY. */
+ * rate-limited background refetch and returns UNKNOWN_KEY. ks NULL:
+ * KEYS_UNAVAILABLE. Safe from any number of threads at once. */
 kumo__jwt_result kumo__jwt_verify(kumo__jwks *ks, const kumo__jwt_policy *p, const char *token, size_t len,
                                   int64_t now_s, json_t **claims, char *why, size_t whylen);
 

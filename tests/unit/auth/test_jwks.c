@@ -15,6 +15,7 @@
 #include "jose_openssl.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -221,6 +222,53 @@ static void fetch_refusals(void)
     free(ta);
 }
 
+/* Verifications on several threads while the fetcher swaps the snapshot
+ * under them (ttl 1 s): every one sees a whole set (under ASan, a freed
+ * key would be caught). */
+typedef struct {
+    kumo__jwks *ks;
+    const char *tok;
+    int stop, bad, done;
+} race_arg;
+
+static void *race_thread(void *p)
+{
+    race_arg *a = p;
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+        if (verify(a->ks, a->tok) != KUMO__JWT_OK)
+            __atomic_add_fetch(&a->bad, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&a->done, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static void swaps_under_readers(void)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/jwks.json", server_port);
+    write_keys(1, 1);
+    kumo__error err = {0};
+    kumo__jwks_config c = {.jwks_url = url, .ttl_s = 1, .min_refetch_s = 1};
+    kumo__jwks *ks = kumo__jwks_new(&c, &err);
+    CHECK_INT(kumo__jwks_wait(ks, 10000), 1);
+    char *ta = token("rsa.pem", "a");
+    race_arg a = {.ks = ks, .tok = ta};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, race_thread, &a);
+    unsigned start = stats(ks).fetches;
+    for (int i = 0; i < 200 && stats(ks).fetches < start + 3; i++)
+        sleep_ms(100);
+    __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    CHECK(stats(ks).fetches >= start + 3);
+    CHECK(a.done > 0);
+    CHECK_INT(a.bad, 0);
+    free(ta);
+    kumo__jwks_free(ks);
+}
+
 /* The server goes away: the keys fetched before are still served. */
 static void stale_on_failure(void)
 {
@@ -263,6 +311,7 @@ int main(void)
     rotation();
     discovery();
     fetch_refusals();
+    swaps_under_readers();
     stale_on_failure();
     server_stop();
     free(jwk_a), free(jwk_b);
