@@ -14,7 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char JWKS[] = "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"ec\",\"alg\":\"ES256\",\"x\":\"TrdEZror_a_qEPzQNSeFuKZJ8Jk7PyA89z1td11Y9eM\",\"y\":\"Plk_ojJ6Nje7ghVkPzq9mMagnYb30MPPiN1u4wEPFDg\"},{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\",\"x\":\"NBsY14E4vetOhSZ1POTgRtYAvhOI74_KB2G19pVO_x8\"},{\"kty\":\"RSA\",\"kid\":\"rsa\",\"use\":\"sig\",\"n\":\"2wNKyMckIPJCs2n5hWRhgil_14J3qjlsZP85GxpqsRN-Z8SWErfV1raUeXy4VSq9KX3XaCoumP8wffcrvhwqA5qpuT8t_M9maN8go1z_r59oammRL2lWcBZs8Wzo9VV_3OM5en580Es-T4mPqqvxWSkFUBtiOP1CcJUoU91V24wcBJBOE_plkeBIxegDHZRbDPBBqXSinv3pdb2vbHymgLhAW0PeaoLjaM07P_o8AyMSkch8uL_L_bEtLCLEtTsags_-B1u-3LDvL42s0hGcZLUn9yYEt2TRQZpdPl2GIm0AElE1athJE5PHdfTZpn5wMzNIaB2-LWGwnci_wDrfbQ\",\"e\":\"AQAB\"}]}";
+/* the same keys as fuzz/corpus/jwks/three_keys.json */
+static const char JWKS[] =
+    "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"ec\",\"alg\":\"ES256\",\"x\":\"TrdEZror_a_"
+    "qEPzQNSeFuKZJ8Jk7PyA89z1td11Y9eM\",\"y\":\"Plk_ojJ6Nje7ghVkPzq9mMagnYb30MPPiN1u4wEPFDg\"},{\"kty\":\"OKP\","
+    "\"crv\":\"Ed25519\",\"kid\":\"ed\",\"x\":\"NBsY14E4vetOhSZ1POTgRtYAvhOI74_KB2G19pVO_x8\"},{\"kty\":\"RSA\","
+    "\"kid\":\"rsa\",\"use\":\"sig\",\"n\":\"2wNKyMckIPJCs2n5hWRhgil_14J3qjlsZP85GxpqsRN-"
+    "Z8SWErfV1raUeXy4VSq9KX3XaCoumP8wffcrvhwqA5qpuT8t_M9maN8go1z_r59oammRL2lWcBZs8Wzo9VV_3OM5en580Es-"
+    "T4mPqqvxWSkFUBtiOP1CcJUoU91V24wcBJBOE_plkeBIxegDHZRbDPBBqXSinv3pdb2vbHymgLhAW0PeaoLjaM07P_o8AyMSkch8uL_L_"
+    "bEtLCLEtTsags_-B1u-3LDvL42s0hGcZLUn9yYEt2TRQZpdPl2GIm0AElE1athJE5PHdfTZpn5wMzNIaB2-LWGwnci_wDrfbQ\",\"e\":"
+    "\"AQAB\"}]}";
 static const char SECRET[] = "kumo-fuzz-secret-kumo-fuzz-secret-kumo-fuzz-secret-0123456789ab";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

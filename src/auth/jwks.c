@@ -46,7 +46,7 @@ struct kumo__jwks {
     size_t secret_len;
     int ttl_s, min_refetch_s, timeout_ms;
     int remote, started, stop, want, first_done;
-    int failing; /* the last fetch failed: logged once per streak */
+    int failing;            /* the last fetch failed: logged once per streak */
     uint64_t last_start_ms; /* when the last fetch began (monotonic) */
     kumo__jwks_stats stats;
     pthread_t thread;
@@ -385,7 +385,8 @@ static int http_get(kumo__jwks *ks, const char *url, body *out, char *why, size_
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    /* https stays https through redirects: no downgrade to read the keys in clear */
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, strncasecmp(url, "https:", 6) == 0 ? "https" : "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ks->timeout_ms);
@@ -436,6 +437,10 @@ static int discover(kumo__jwks *ks, char *why, size_t whylen)
     json_t *uri = json_object_get(root, "jwks_uri"), *iss = json_object_get(root, "issuer");
     if (!json_is_string(uri) || !is_http_url(json_string_value(uri))) {
         say(why, whylen, "%s: not an OpenID Connect discovery document with an http(s) jwks_uri", ks->discovery_url);
+        goto out;
+    }
+    if (strncasecmp(ks->discovery_url, "https:", 6) == 0 && strncasecmp(json_string_value(uri), "https:", 6) != 0) {
+        say(why, whylen, "%s: its jwks_uri is not https while the document is", ks->discovery_url);
         goto out;
     }
     char *dup = strdup(json_string_value(uri));
@@ -515,6 +520,8 @@ static void *fetcher(void *arg)
         int rc = fetch_once(ks, why, sizeof why);
 
         pthread_mutex_lock(&ks->mu);
+        if (ks->stop)
+            break; /* aborted by kumo__jwks_free: nothing to say */
         ks->stats.fetches++;
         if (rc < 0) {
             ks->stats.failures++;
@@ -577,7 +584,8 @@ kumo__jwks *kumo__jwks_new(const kumo__jwks_config *c, kumo__error *err)
 {
     int sources = !!c->jwks_url + !!c->discovery_url + !!c->jwks_file + !!c->jwks_json;
     if (sources > 1) {
-        kumo__error_set(err, -EINVAL, "give one of jwks_url, an OpenID Connect discovery URL, jwks_file and a key set, not %d",
+        kumo__error_set(err, -EINVAL,
+                        "give one of jwks_url, an OpenID Connect discovery URL, jwks_file and a key set, not %d",
                         sources);
         return NULL;
     }
@@ -636,6 +644,13 @@ kumo__jwks *kumo__jwks_new(const kumo__jwks_config *c, kumo__error *err)
             kumo__error_set(err, -EINVAL, "%s: %s", c->jwks_file, why);
             goto fail;
         }
+        if (ks->cur->n == 0) {
+            kumo__error_set(err, -EINVAL,
+                            "%s: no key kumo can verify with (%u left out: encryption keys, oct, other curves, RSA "
+                            "under 2048 bits); docs/jwt.md lists what is read",
+                            c->jwks_file, skipped);
+            goto fail;
+        }
         ks->stats.keys = (unsigned)ks->cur->n;
         ks->stats.skipped = skipped;
         ks->first_done = 1;
@@ -645,6 +660,10 @@ kumo__jwks *kumo__jwks_new(const kumo__jwks_config *c, kumo__error *err)
         unsigned skipped = 0;
         if (kumo__jwks_parse(c->jwks_json, strlen(c->jwks_json), &ks->cur, &skipped, why, sizeof why) < 0) {
             kumo__error_set(err, -EINVAL, "%s", why);
+            goto fail;
+        }
+        if (ks->cur->n == 0) {
+            kumo__error_set(err, -EINVAL, "the key set has no key kumo can verify with (%u left out)", skipped);
             goto fail;
         }
         ks->stats.keys = (unsigned)ks->cur->n;

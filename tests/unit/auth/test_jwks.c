@@ -44,8 +44,8 @@ static int server_start(void)
     close(fds[1]);
     char line[512];
     FILE *f = fdopen(fds[0], "r");
-    int ok = f && fgets(line, sizeof line, f) && sscanf(strstr(line, " port ") ? strstr(line, " port ") : "", " port %d",
-                                                         &server_port) == 1;
+    int ok = f && fgets(line, sizeof line, f) &&
+             sscanf(strstr(line, " port ") ? strstr(line, " port ") : "", " port %d", &server_port) == 1;
     if (f)
         fclose(f);
     return ok ? 0 : -1;

@@ -355,6 +355,9 @@ static void key_set_bounds(void)
     CHECK(kumo__jwks_new(&c, &err) == NULL);
     c = (kumo__jwks_config){.jwks_url = "file:///etc/passwd"};
     CHECK(kumo__jwks_new(&c, &err) == NULL);
+    c = (kumo__jwks_config){.jwks_json = "{\"keys\":[{\"kty\":\"oct\",\"use\":\"enc\"}]}"};
+    CHECK(kumo__jwks_new(&c, &err) == NULL);
+    CHECK(strstr(err.msg, "no key") != NULL);
     c = (kumo__jwks_config){.jwks_file = "/nonexistent/jwks.json"};
     CHECK(kumo__jwks_new(&c, &err) == NULL);
     CHECK(strstr(err.msg, "/nonexistent/jwks.json") != NULL);
