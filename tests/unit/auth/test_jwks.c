@@ -269,6 +269,34 @@ static void swaps_under_readers(void)
     kumo__jwks_free(ks);
 }
 
+/* An issuer that accepts the connection and never answers: readers are
+ * not held up, and freeing the set aborts the fetch instead of waiting
+ * out its 20 s. */
+static void hung_issuer(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    listen(s, 8); /* never accepted: the kernel completes the handshake, nobody reads */
+    getsockname(s, (struct sockaddr *)&a, &al);
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/jwks.json", ntohs(a.sin_port));
+    kumo__error err = {0};
+    kumo__jwks_config c = {.jwks_url = url, .timeout_ms = 20000};
+    kumo__jwks *ks = kumo__jwks_new(&c, &err);
+    char *ta = token("rsa.pem", "a");
+    uint64_t t0 = kumo__mono_ms();
+    CHECK_INT(verify(ks, ta), KUMO__JWT_KEYS_UNAVAILABLE);
+    CHECK_INT(kumo__jwks_wait(ks, 500), 0);
+    CHECK(kumo__mono_ms() - t0 < 5000);
+    t0 = kumo__mono_ms();
+    kumo__jwks_free(ks);
+    CHECK(kumo__mono_ms() - t0 < 10000);
+    close(s);
+    free(ta);
+}
+
 /* The server goes away: the keys fetched before are still served. */
 static void stale_on_failure(void)
 {
@@ -312,6 +340,7 @@ int main(void)
     discovery();
     fetch_refusals();
     swaps_under_readers();
+    hung_issuer();
     stale_on_failure();
     server_stop();
     free(jwk_a), free(jwk_b);
