@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/core_names.h>
@@ -42,6 +43,7 @@ struct kumo__jwks {
     pthread_cond_t done;                       /* kumo__jwks_wait waits on it: the first fetch ended */
     kumo__jwk_set *cur;                        /* NULL until a document was read */
     char *jwks_url, *discovery_url, *jwks_uri; /* jwks_uri: from discovery, or jwks_url */
+    char *ca_file;
     unsigned char *secret;
     size_t secret_len;
     int ttl_s, min_refetch_s, timeout_ms;
@@ -392,6 +394,8 @@ static int http_get(kumo__jwks *ks, const char *url, body *out, char *why, size_
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ks->timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(ks->timeout_ms < 5000 ? ks->timeout_ms : 5000));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (ks->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ks->ca_file);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "kumo/" KUMO_VERSION);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
@@ -605,6 +609,14 @@ kumo__jwks *kumo__jwks_new(const kumo__jwks_config *c, kumo__error *err)
         kumo__error_set(err, -EINVAL, "%s: not an http:// or https:// URL", url);
         return NULL;
     }
+    if (c->ca_file && access(c->ca_file, R_OK) != 0) {
+        kumo__error_set(err, -errno, "%s: %s (the CA bundle for the key set's https URL)", c->ca_file, strerror(errno));
+        return NULL;
+    }
+    if (c->ca_file && url == NULL) {
+        kumo__error_set(err, -EINVAL, "a CA bundle is for an https key set URL, and there is none");
+        return NULL;
+    }
     if (c->ttl_s < 0 || c->min_refetch_s < 0 || c->timeout_ms < 0) {
         kumo__error_set(err, -EINVAL, "ttl, min_refetch and timeout may not be negative");
         return NULL;
@@ -673,7 +685,8 @@ kumo__jwks *kumo__jwks_new(const kumo__jwks_config *c, kumo__error *err)
         ks->remote = 1;
         if ((c->jwks_url && (ks->jwks_url = strdup(c->jwks_url)) == NULL) ||
             (c->jwks_url && (ks->jwks_uri = strdup(c->jwks_url)) == NULL) ||
-            (c->discovery_url && (ks->discovery_url = strdup(c->discovery_url)) == NULL)) {
+            (c->discovery_url && (ks->discovery_url = strdup(c->discovery_url)) == NULL) ||
+            (c->ca_file && (ks->ca_file = strdup(c->ca_file)) == NULL)) {
             kumo__error_set(err, -ENOMEM, "out of memory");
             goto fail;
         }
@@ -711,6 +724,7 @@ void kumo__jwks_free(kumo__jwks *ks)
     free(ks->jwks_url);
     free(ks->jwks_uri);
     free(ks->discovery_url);
+    free(ks->ca_file);
     pthread_cond_destroy(&ks->wake);
     pthread_cond_destroy(&ks->done);
     pthread_mutex_destroy(&ks->mu);

@@ -33,9 +33,10 @@ typedef struct {
     const char *jwks_json;     /* a JWKS document itself (NUL-terminated), or NULL */
     const char *hs_secret;     /* HS* shared secret (bytes), or NULL */
     size_t hs_secret_len;
-    int ttl_s;         /* cache TTL, 0: 300 */
-    int min_refetch_s; /* unknown-kid refetch rate limit, 0: 10 */
-    int timeout_ms;    /* one fetch's ceiling, 0: 10000 */
+    int ttl_s;           /* cache TTL, 0: 300 */
+    int min_refetch_s;   /* unknown-kid refetch rate limit, 0: 10 */
+    int timeout_ms;      /* one fetch's ceiling, 0: 10000 */
+    const char *ca_file; /* PEM CA bundle for https (a private issuer), NULL: the system's */
 } kumo__jwks_config;
 
 /* Makes a key set from c (copied). A file is read now (an error names it

@@ -25,30 +25,57 @@
 static pid_t server_pid = -1;
 static int server_port;
 
-static int server_start(void)
+static const char HTTPS_SERVER[] =
+    "import functools, http.server, ssl, sys\n"
+    "d = sys.argv[1]\n"
+    "s = http.server.HTTPServer(('127.0.0.1', 0), functools.partial(http.server.SimpleHTTPRequestHandler, "
+    "directory=d))\n"
+    "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+    "ctx.load_cert_chain(d + '/tls.crt', d + '/tls.key')\n"
+    "s.socket = ctx.wrap_socket(s.socket, server_side=True)\n"
+    "print('Serving HTTPS on 127.0.0.1 port %d' % s.server_address[1], flush=True)\n"
+    "s.serve_forever()\n";
+
+/* python's http.server on loopback, over TLS when tls: the pid, its port in *port. */
+static pid_t python_server(int tls, int *port)
 {
     int fds[2];
     if (pipe(fds) < 0)
         return -1;
-    server_pid = fork();
-    if (server_pid == 0) {
+    pid_t pid = fork();
+    if (pid == 0) {
         dup2(fds[1], 1);
         char log[300];
-        snprintf(log, sizeof log, "%s/server.log", jo_dir);
-        freopen(log, "w", stderr);
+        snprintf(log, sizeof log, "%s/server%s.log", jo_dir, tls ? "-tls" : "");
+        if (freopen(log, "w", stderr) == NULL)
+            _exit(127);
         close(fds[0]);
-        execlp("python3", "python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", jo_dir,
-               (char *)NULL);
+        if (tls)
+            execlp("python3", "python3", "-u", "-c", HTTPS_SERVER, jo_dir, (char *)NULL);
+        else
+            execlp("python3", "python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", jo_dir,
+                   (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
     char line[512];
     FILE *f = fdopen(fds[0], "r");
-    int ok = f && fgets(line, sizeof line, f) &&
-             sscanf(strstr(line, " port ") ? strstr(line, " port ") : "", " port %d", &server_port) == 1;
+    const char *at = f && fgets(line, sizeof line, f) ? strstr(line, " port ") : NULL;
+    int ok = at && sscanf(at, " port %d", port) == 1;
     if (f)
         fclose(f);
-    return ok ? 0 : -1;
+    if (!ok && pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    return pid;
+}
+
+static int server_start(void)
+{
+    server_pid = python_server(0, &server_port);
+    return server_pid > 0 ? 0 : -1;
 }
 
 static void server_stop(void)
@@ -297,6 +324,57 @@ static void hung_issuer(void)
     free(ta);
 }
 
+/* Keys over https: refused from an issuer whose certificate the system
+ * does not trust, read with its CA given (ca_file); an https discovery
+ * document may not send kumo to an http jwks_uri. */
+static void https(void)
+{
+    if (jo_run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -out tls.crt "
+               "-days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1") != 0) {
+        CHECK(0);
+        return;
+    }
+    int port = 0;
+    pid_t pid = python_server(1, &port);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    write_keys(1, 0);
+    char url[256], ca[300], doc[512];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/jwks.json", port);
+    snprintf(ca, sizeof ca, "%s/tls.crt", jo_dir);
+    kumo__error err = {0};
+    char *ta = token("rsa.pem", "a");
+    kumo__jwks_config c = {.jwks_url = url};
+    kumo__jwks *ks = kumo__jwks_new(&c, &err);
+    CHECK_INT(kumo__jwks_wait(ks, 10000), 0);
+    CHECK(strstr(stats(ks).last_error, "certificate") != NULL || strstr(stats(ks).last_error, "SSL") != NULL);
+    CHECK_INT(verify(ks, ta), KUMO__JWT_KEYS_UNAVAILABLE);
+    kumo__jwks_free(ks);
+    c.ca_file = ca;
+    ks = kumo__jwks_new(&c, &err);
+    CHECK_INT(kumo__jwks_wait(ks, 10000), 1);
+    CHECK_INT(verify(ks, ta), KUMO__JWT_OK);
+    kumo__jwks_free(ks);
+    /* discovery over https pointing at http */
+    snprintf(doc, sizeof doc, "{\"issuer\":\"x\",\"jwks_uri\":\"http://127.0.0.1:%d/jwks.json\"}", server_port);
+    jo_run("mkdir -p .well-known");
+    jo_write(".well-known/downgrade", doc, strlen(doc));
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/.well-known/downgrade", port);
+    c = (kumo__jwks_config){.discovery_url = url, .ca_file = ca};
+    ks = kumo__jwks_new(&c, &err);
+    CHECK_INT(kumo__jwks_wait(ks, 10000), 0);
+    CHECK(strstr(stats(ks).last_error, "not https") != NULL);
+    kumo__jwks_free(ks);
+    /* a CA file that is not there is refused at once */
+    c = (kumo__jwks_config){.jwks_url = url, .ca_file = "/nonexistent/ca.pem"};
+    CHECK(kumo__jwks_new(&c, &err) == NULL);
+    CHECK(strstr(err.msg, "/nonexistent/ca.pem") != NULL);
+    free(ta);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 /* The server goes away: the keys fetched before are still served. */
 static void stale_on_failure(void)
 {
@@ -341,6 +419,7 @@ int main(void)
     fetch_refusals();
     swaps_under_readers();
     hung_issuer();
+    https();
     stale_on_failure();
     server_stop();
     free(jwk_a), free(jwk_b);
