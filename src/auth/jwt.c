@@ -319,9 +319,13 @@ static kumo__jwt_result verify_signature(kumo__jwks *ks, const kumo__jws_parts *
     }
     const char *kid = jkid ? json_string_value(jkid) : NULL;
     kumo__jwk_set *set = kumo__jwks_acquire(ks);
-    if (set == NULL) {
+    if (set == NULL && kumo__jwks_remote(ks)) {
         say(why, whylen, "the signing keys are not available yet");
-        return kumo__jwks_remote(ks) ? KUMO__JWT_KEYS_UNAVAILABLE : KUMO__JWT_ALG_REFUSED;
+        return KUMO__JWT_KEYS_UNAVAILABLE;
+    }
+    if (set == NULL) {
+        say(why, whylen, "no key may verify %s: only a shared secret is configured", a->name);
+        return KUMO__JWT_ALG_REFUSED;
     }
     kumo__jwt_result r;
     int named = 0, fitting = 0;

@@ -161,6 +161,22 @@ static void refusals(void)
     t = sign_kid("HS256", NULL, NULL, payload(NULL));
     CHECK_INT(verify(ks_file, NULL, t, why, sizeof why), KUMO__JWT_ALG_REFUSED);
     free(t);
+    /* a 40-byte secret: enough for HS256, too short for HS384 (RFC 7518 3.2) */
+    static const unsigned char s40[] = "0123456789012345678901234567890123456789";
+    kumo__error err = {0};
+    kumo__jwks_config c40 = {.hs_secret = (const char *)s40, .hs_secret_len = 40};
+    kumo__jwks *ks40 = kumo__jwks_new(&c40, &err);
+    CHECK(ks40 != NULL);
+    t = jo_sign("HS256", NULL, s40, 40, "{\"alg\":\"HS256\"}", payload(NULL));
+    CHECK_INT(verify(ks40, NULL, t, why, sizeof why), KUMO__JWT_OK);
+    free(t);
+    t = jo_sign("HS384", NULL, s40, 40, "{\"alg\":\"HS384\"}", payload(NULL));
+    CHECK_INT(verify(ks40, NULL, t, why, sizeof why), KUMO__JWT_ALG_REFUSED);
+    free(t);
+    t = sign_kid("RS256", "rsa.pem", "rsa1", payload(NULL)); /* a set of only a secret verifies no RS256 */
+    CHECK_INT(verify(ks40, NULL, t, why, sizeof why), KUMO__JWT_ALG_REFUSED);
+    free(t);
+    kumo__jwks_free(ks40);
     /* an unknown kid: never the kid in the reason */
     t = sign_kid("RS256", "rsa.pem", "SECRET-KID-XYZ", payload(NULL));
     CHECK_INT(verify(ks_file, NULL, t, why, sizeof why), KUMO__JWT_UNKNOWN_KEY);
@@ -216,6 +232,7 @@ static void claims(void)
     ONE(PL("\"nbf\":%lld", (long long)NOW + 20), 0, 1, KUMO__JWT_OK);
     ONE(PL("\"nbf\":%lld", (long long)NOW + 100), 0, 1, KUMO__JWT_NOT_YET);
     ONE(PL("\"iat\":%lld", (long long)NOW + 100), 0, 1, KUMO__JWT_NOT_YET);
+    ONE(PL("\"iat\":%lld", (long long)NOW + 20), 0, 1, KUMO__JWT_OK); /* a clock 20 s ahead of ours */
     ONE(PL("\"iat\":%lld", (long long)NOW - 100000), 0, 1, KUMO__JWT_OK);
     ONE(PL("\"iat\":%lld", (long long)NOW), 0, 0, KUMO__JWT_MALFORMED); /* no exp */
     ONE(PL("\"iat\":%lld", (long long)NOW), 0, 1, KUMO__JWT_OK);
