@@ -298,6 +298,11 @@ static kumo__jwt_result verify_signature(kumo__jwks *ks, const kumo__jws_parts *
         say(why, whylen, "the header's crit names extensions kumo does not support");
         return KUMO__JWT_MALFORMED;
     }
+    json_t *jkid = json_object_get(parts->header, "kid");
+    if (jkid != NULL && !json_is_string(jkid)) {
+        say(why, whylen, "the header's kid is not a string");
+        return KUMO__JWT_MALFORMED;
+    }
     const alg_info *a = alg_find(json_string_value(jalg));
     if (a == NULL) { /* `none` among them */
         say(why, whylen, "alg not accepted (RS256/384/512, PS256/384/512, ES256/384, EdDSA, HS256/384/512 are)");
@@ -312,11 +317,6 @@ static kumo__jwt_result verify_signature(kumo__jwks *ks, const kumo__jws_parts *
     if (a->fam == FAM_HMAC)
         return verify_hmac(ks, a, msg, n, parts->sig, parts->sig_len, why, whylen);
 
-    json_t *jkid = json_object_get(parts->header, "kid");
-    if (jkid != NULL && !json_is_string(jkid)) {
-        say(why, whylen, "the header's kid is not a string");
-        return KUMO__JWT_MALFORMED;
-    }
     const char *kid = jkid ? json_string_value(jkid) : NULL;
     kumo__jwk_set *set = kumo__jwks_acquire(ks);
     if (set == NULL && kumo__jwks_remote(ks)) {
