@@ -18,11 +18,11 @@ declare -A allow=(
   [runtime]="base proto sandbox openapi project runtime"
   [obs]="base proto openapi project obs"
   [auth]="base proto openapi project auth"
-  [gateway]="base proto sandbox openapi project sdk runtime obs auth gateway"
-  [host]="base proto sandbox openapi project sdk runtime obs auth gateway host"
-  [deploy]="base proto sandbox openapi project sdk runtime obs auth gateway host deploy"
-  [emulate]="base proto sandbox openapi project sdk runtime obs auth gateway host deploy emulate"
-  [cli]="base proto sandbox openapi project sdk runtime obs auth gateway host deploy emulate cli"
+  [gateway]="base proto sandbox openapi project auth sdk runtime obs gateway"
+  [host]="base proto sandbox openapi project auth sdk runtime obs gateway host"
+  [deploy]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy"
+  [emulate]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy emulate"
+  [cli]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy emulate cli"
 )
 
 bad=0
