@@ -15,16 +15,26 @@
 
 #include "auth/apikey.h"
 #include "auth/basic.h"
+#include "auth/jwks.h"
+#include "auth/jwt.h"
+#include "base/clock.h"
+#include "project/services.h"
 
 #define CRED_MAX 4096 /* a presented key, or a decoded Basic user:password */
 
 static const char *const apikey_keys[] = {"keys", NULL};
 static const char *const basic_keys[] = {"file", "realm", NULL};
+static const char *const jwt_keys[] = {"issuer",    "audience", "jwks_url", "jwks_file", "discovery_url",
+                                       "hs_secret", "leeway",   "ca_file",  "realm",     NULL};
 
 typedef struct verifier {
     kumo__apikeys *keys;   /* apiKey */
     kumo__htpasswd *users; /* http basic */
-    char *realm;           /* http basic's realm, else the policy's */
+    kumo__jwks *jwks;      /* http bearer, oauth2, openIdConnect: the keys tokens are verified with */
+    kumo__jwt_policy pol;  /* their issuer, audiences, leeway (pointing into issuer, aud) */
+    char *issuer;
+    char **aud;  /* NULL-terminated */
+    char *realm; /* the challenge's realm, else the policy's */
 } verifier;
 
 struct kumo__auth {
@@ -33,7 +43,13 @@ struct kumo__auth {
     char *realm;
 };
 
-enum outcome { MISSING, INVALID, OK };
+enum outcome { MISSING, INVALID, UNAVAILABLE, OK };
+
+static int is_jwt(const kumo__sec_scheme *sc)
+{
+    return sc->type == KUMO__SEC_OAUTH2 || sc->type == KUMO__SEC_OIDC ||
+           (sc->type == KUMO__SEC_HTTP && strcmp(sc->http_scheme, "bearer") == 0);
+}
 
 const kumo__security *kumo__auth_security(const kumo__auth *a)
 {
@@ -47,6 +63,11 @@ void kumo__auth_free(kumo__auth *a)
     for (size_t i = 0; a->v && a->sec && i < a->sec->nschemes; i++) {
         kumo__apikeys_free(a->v[i].keys);
         kumo__htpasswd_free(a->v[i].users);
+        kumo__jwks_free(a->v[i].jwks);
+        free(a->v[i].issuer);
+        for (size_t k = 0; a->v[i].aud && a->v[i].aud[k]; k++)
+            free(a->v[i].aud[k]);
+        free(a->v[i].aud);
         free(a->v[i].realm);
     }
     free(a->v);
@@ -80,21 +101,153 @@ static int enforceable(const kumo__sec_scheme *sc, kumo__error *err)
 {
     char what[160];
     kumo__sec_scheme_describe(sc, what, sizeof(what));
-    if (sc->type == KUMO__SEC_APIKEY || (sc->type == KUMO__SEC_HTTP && strcmp(sc->http_scheme, "basic") == 0))
+    if (sc->type == KUMO__SEC_APIKEY || (sc->type == KUMO__SEC_HTTP && strcmp(sc->http_scheme, "basic") == 0) ||
+        is_jwt(sc))
         return 0;
-    if (sc->type == KUMO__SEC_OAUTH2 || sc->type == KUMO__SEC_OIDC ||
-        (sc->type == KUMO__SEC_HTTP && strcmp(sc->http_scheme, "bearer") == 0))
-        kumo__doc_error(err, sc->doc, sc->node,
-                        "security scheme '%s' (%s) cannot be enforced by this kumo: JWT verification is not built "
-                        "in yet; kumo refuses to serve it unchecked. Use an apiKey or http basic scheme, or remove "
-                        "'%s' from the operations' security",
-                        sc->name, what, sc->name);
-    else
-        kumo__doc_error(err, sc->doc, sc->node,
+    kumo__doc_error(err, sc->doc, sc->node,
                         "security scheme '%s' (%s) cannot be enforced by kumo; kumo refuses to serve it unchecked. "
-                        "kumo enforces apiKey and http basic: use one, or remove '%s' from the operations' security",
+                        "kumo enforces apiKey, http basic, http bearer (JWT), oauth2 and openIdConnect: use one, "
+                        "or remove '%s' from the operations' security",
                         sc->name, what, sc->name);
     return -EINVAL;
+}
+
+static char *dup_or_oom(const char *s, kumo__error *err)
+{
+    char *d = strdup(s);
+    if (d == NULL)
+        kumo__error_set(err, -ENOMEM, "out of memory");
+    return d;
+}
+
+/* A path of kumo.yaml, relative to its folder unless absolute. */
+static void path_under(const char *dir, const char *f, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s%s", f[0] == '/' ? "" : dir, f[0] == '/' ? "" : "/", f);
+}
+
+/* http bearer, oauth2, openIdConnect: where the keys come from (a JWKS
+ * file or URL, OpenID discovery, a shared secret for HS*), and what a
+ * token must say (issuer, audience), docs/security.md. */
+static int configure_jwt(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg, const char *dir,
+                         const char *where, kumo__error *err)
+{
+    const kumo__sec_scheme *sc = &a->sec->schemes[i];
+    verifier *v = &a->v[i];
+    int rc = kumo__check_keys(doc, cfg, jwt_keys, where, err);
+    if (rc != 0)
+        return rc;
+    static const char *const strings[] = {"issuer",    "jwks_url", "jwks_file", "discovery_url",
+                                          "hs_secret", "ca_file",  "realm",     NULL};
+    for (size_t k = 0; strings[k]; k++) {
+        json_t *x = json_object_get(cfg, strings[k]);
+        if (x && (!json_is_string(x) || json_string_length(x) == 0 || strchr(json_string_value(x), '"'))) {
+            kumo__doc_value_error(err, doc, cfg, strings[k], "%s.%s: a non-empty string without '\"'", where,
+                                  strings[k]);
+            return -EINVAL;
+        }
+    }
+    const char *issuer = json_string_value(json_object_get(cfg, "issuer"));
+    json_t *aud = json_object_get(cfg, "audience");
+    if (issuer == NULL) {
+        kumo__doc_error(err, doc, cfg,
+                        "%s: a token's issuer must be said: add issuer: (the `iss` your tokens carry, exactly)", where);
+        return -EINVAL;
+    }
+    if (!(json_is_string(aud) && json_string_length(aud) > 0) && !(json_is_array(aud) && json_array_size(aud) > 0)) {
+        kumo__doc_error(err, doc, aud ? aud : cfg,
+                        "%s: add audience: (a string or a list: the `aud` a token for this API carries), so that "
+                        "a token the issuer made for another API is refused",
+                        where);
+        return -EINVAL;
+    }
+    size_t naud = json_is_array(aud) ? json_array_size(aud) : 1;
+    if ((v->aud = calloc(naud + 1, sizeof(char *))) == NULL || (v->issuer = dup_or_oom(issuer, err)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < naud; k++) {
+        json_t *x = json_is_array(aud) ? json_array_get(aud, k) : aud;
+        if (!json_is_string(x) || json_string_length(x) == 0) {
+            kumo__doc_error(err, doc, x, "%s.audience: each audience is a non-empty string", where);
+            return -EINVAL;
+        }
+        if ((v->aud[k] = dup_or_oom(json_string_value(x), err)) == NULL)
+            return -ENOMEM;
+    }
+    v->pol.issuer = v->issuer;
+    v->pol.audiences = (const char *const *)v->aud;
+    json_t *leeway = json_object_get(cfg, "leeway");
+    if (leeway) {
+        double l = 0;
+        if (kumo__parse_duration0(leeway, &l) != 0 || l > 300) {
+            kumo__doc_error(err, doc, leeway, "%s.leeway: a duration from 0s to 5m (the clock skew allowed)", where);
+            return -EINVAL;
+        }
+        v->pol.leeway_s = l == 0 ? -1 : (int)l;
+    }
+    const char *realm = json_string_value(json_object_get(cfg, "realm"));
+    if (realm && (v->realm = dup_or_oom(realm, err)) == NULL)
+        return -ENOMEM;
+
+    char file[4096], ca[4096];
+    const char *f = json_string_value(json_object_get(cfg, "jwks_file"));
+    const char *c = json_string_value(json_object_get(cfg, "ca_file"));
+    if (f)
+        path_under(dir, f, file, sizeof(file));
+    if (c)
+        path_under(dir, c, ca, sizeof(ca));
+    kumo__jwks_config jc = {
+        .jwks_url = json_string_value(json_object_get(cfg, "jwks_url")),
+        .discovery_url = json_string_value(json_object_get(cfg, "discovery_url")),
+        .jwks_file = f ? file : NULL,
+        .ca_file = c ? ca : NULL,
+    };
+    if (jc.jwks_url == NULL && jc.discovery_url == NULL && jc.jwks_file == NULL && sc->type == KUMO__SEC_OIDC)
+        jc.discovery_url = sc->oidc_url; /* the document's openIdConnectUrl */
+    char *secret = NULL;
+    const char *hs = json_string_value(json_object_get(cfg, "hs_secret"));
+    if (hs) {
+        kumo__error e = {0};
+        int refs = kumo__secret_refs_check(hs, &e);
+        if (refs <= 0) {
+            kumo__doc_value_error(err, doc, cfg, "hs_secret",
+                                  "%s.hs_secret: %s", where,
+                                  refs < 0 ? e.msg
+                                           : "a shared secret written in kumo.yaml would be in the repository; give "
+                                             "${env:NAME} or ${file:PATH}");
+            return -EINVAL;
+        }
+        if ((rc = kumo__secret_expand(hs, dir, &secret, &e)) != 0) {
+            kumo__doc_value_error(err, doc, cfg, "hs_secret", "%s.hs_secret: %s", where, e.msg);
+            return rc;
+        }
+        jc.hs_secret = secret;
+        jc.hs_secret_len = strlen(secret);
+    }
+    if (jc.jwks_url == NULL && jc.discovery_url == NULL && jc.jwks_file == NULL && jc.hs_secret == NULL) {
+        kumo__doc_error(err, doc, cfg,
+                        "%s: where do the keys come from? add jwks_url: (the issuer's JWKS), jwks_file:, "
+                        "discovery_url: (OpenID discovery) or hs_secret: (HS* tokens)",
+                        where);
+        return -EINVAL;
+    }
+    kumo__error e = {0};
+    v->jwks = kumo__jwks_new(&jc, &e);
+    if (secret) {
+        memset(secret, 0, strlen(secret));
+        free(secret);
+    }
+    if (v->jwks == NULL) {
+        kumo__doc_error(err, doc, cfg, "%s: %s", where, e.msg);
+        return e.code ? e.code : -EINVAL;
+    }
+    /* a URL's first fetch: a bounded wait, so the first requests are not
+     * all 503 (the keys are not there yet); an issuer down at start is
+     * not a refusal: its tokens get 503 until it answers */
+    if (jc.jwks_url || jc.discovery_url)
+        kumo__jwks_wait(v->jwks, 3000);
+    return 0;
 }
 
 static int configure(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg, const char *dir, kumo__error *err)
@@ -111,6 +264,8 @@ static int configure(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg,
         int rc = kumo__check_keys(doc, cfg, apikey_keys, where, err);
         return rc ? rc : kumo__apikeys_load(doc, cfg, sc->name, dir, &a->v[i].keys, err);
     }
+    if (is_jwt(sc))
+        return configure_jwt(a, i, doc, cfg, dir, where, err);
     int rc = kumo__check_keys(doc, cfg, basic_keys, where, err);
     if (rc != 0)
         return rc;
@@ -217,7 +372,10 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
                             "security scheme '%s' (%s) is required by operations but %s does not configure it; add "
                             "`security: {%s: {%s}}` to kumo.yaml",
                             sc->name, what, cfg_doc ? kumo__doc_path(cfg_doc) : "kumo.yaml", sc->name,
-                            sc->type == KUMO__SEC_APIKEY ? "keys: [${env:API_KEY}]" : "file: users.htpasswd");
+                            sc->type == KUMO__SEC_APIKEY ? "keys: [${env:API_KEY}]"
+                            : is_jwt(sc) ? "issuer: https://issuer.example/, audience: my-api, jwks_url: "
+                                           "https://issuer.example/.well-known/jwks.json"
+                                         : "file: users.htpasswd");
             rc = -EINVAL;
         } else if (rc == 0) {
             rc = configure(a, i, cfg_doc, c, dir, err);
@@ -293,7 +451,46 @@ static const kumo__slice *header(const kumo__auth_request *rq, const char *name)
     return NULL;
 }
 
-static enum outcome verify(kumo__auth *a, size_t s, const kumo__auth_request *rq, char *subject, size_t cap)
+/* What one scheme said of the request, found once per request. */
+typedef struct seen {
+    int tried;
+    enum outcome o;
+    char subject[256];
+    json_t *claims; /* a verified token's (owned) */
+    char why[128];  /* a refused token's reason (jwt.c's fixed phrases) */
+} seen;
+
+static enum outcome verify_jwt(kumo__auth *a, size_t s, const kumo__auth_request *rq, seen *out)
+{
+    const kumo__slice *h = header(rq, "authorization");
+    if (h == NULL || h->len < 7 || strncasecmp(h->base, "bearer ", 7) != 0)
+        return MISSING;
+    size_t i = 7;
+    while (i < h->len && h->base[i] == ' ')
+        i++;
+    size_t end = h->len;
+    while (end > i && h->base[end - 1] == ' ')
+        end--;
+    if (end == i)
+        return MISSING;
+    json_t *claims = NULL;
+    kumo__jwt_result r = kumo__jwt_verify(a->v[s].jwks, &a->v[s].pol, h->base + i, end - i,
+                                          (int64_t)(kumo__epoch_ms() / 1000), &claims, out->why, sizeof(out->why));
+    if (r == KUMO__JWT_KEYS_UNAVAILABLE)
+        return UNAVAILABLE;
+    if (r != KUMO__JWT_OK) {
+        json_decref(claims);
+        if (out->why[0] == '\0')
+            snprintf(out->why, sizeof(out->why), "%s", kumo__jwt_result_name(r));
+        return INVALID;
+    }
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    snprintf(out->subject, sizeof(out->subject), "%s", sub ? sub : "");
+    out->claims = claims;
+    return OK;
+}
+
+static enum outcome verify(kumo__auth *a, size_t s, const kumo__auth_request *rq, seen *out)
 {
     const kumo__sec_scheme *sc = &a->sec->schemes[s];
     const verifier *v = &a->v[s];
@@ -306,9 +503,11 @@ static enum outcome verify(kumo__auth *a, size_t s, const kumo__auth_request *rq
         const char *name = kumo__apikeys_match(v->keys, buf, len);
         if (name == NULL)
             return INVALID;
-        snprintf(subject, cap, "%s", name);
+        snprintf(out->subject, sizeof(out->subject), "%s", name);
         return OK;
     }
+    if (v->jwks)
+        return verify_jwt(a, s, rq, out);
     if (sc->type == KUMO__SEC_HTTP && v->users) {
         const kumo__slice *h = header(rq, "authorization");
         if (h == NULL)
@@ -320,31 +519,85 @@ static enum outcome verify(kumo__auth *a, size_t s, const kumo__auth_request *rq
             return rc == 0 ? MISSING : INVALID;
         if (!kumo__htpasswd_check(v->users, user, ul, pw, pl))
             return INVALID;
-        snprintf(subject, cap, "%.*s", (int)ul, user);
+        snprintf(out->subject, sizeof(out->subject), "%.*s", (int)ul, user);
         return OK;
     }
     return INVALID; /* not built: a policy never holds a scheme it cannot check */
 }
 
-static void add_challenge(kumo__auth *a, size_t s, int bad, kumo__auth_result *out, size_t *n)
+/* Whether the verified claims grant every scope of `use`: `scope` (space
+ * separated) or `scp` (a list, or a string like scope). */
+static int has_scopes(const json_t *claims, const kumo__sec_use *use)
 {
-    const kumo__sec_scheme *sc = &a->sec->schemes[s];
-    char one[400];
-    if (sc->type == KUMO__SEC_APIKEY)
-        snprintf(one, sizeof(one), "ApiKey realm=\"%s\", in=\"%s\", name=\"%s\"", a->realm,
-                 sc->in == KUMO__IN_HEADER  ? "header"
-                 : sc->in == KUMO__IN_QUERY ? "query"
-                                            : "cookie",
-                 sc->key_name);
-    else
-        snprintf(one, sizeof(one), "Basic realm=\"%s\", charset=\"UTF-8\"", a->v[s].realm ? a->v[s].realm : a->realm);
-    (void)bad;
+    const json_t *scope = json_object_get(claims, "scope");
+    const json_t *scp = json_object_get(claims, "scp");
+    for (size_t k = 0; k < use->nscopes; k++) {
+        const char *want = use->scopes[k];
+        size_t wl = strlen(want);
+        int found = 0;
+        const json_t *lists[2] = {scope, scp};
+        for (int l = 0; l < 2 && !found; l++) {
+            if (json_is_string(lists[l])) {
+                const char *t = json_string_value(lists[l]);
+                while (*t && !found) {
+                    while (*t == ' ')
+                        t++;
+                    size_t n = strcspn(t, " ");
+                    found = n == wl && memcmp(t, want, n) == 0;
+                    t += n;
+                }
+            } else if (json_is_array(lists[l])) {
+                size_t i;
+                const json_t *x;
+                json_array_foreach(lists[l], i, x)
+                {
+                    found |= json_is_string(x) && strcmp(json_string_value(x), want) == 0;
+                }
+            }
+        }
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static const char *realm_of(const kumo__auth *a, size_t s)
+{
+    return a->v[s].realm ? a->v[s].realm : a->realm;
+}
+
+static void add_challenge(kumo__auth_result *out, size_t *n, const char *one)
+{
     if (strstr(out->challenge, one))
         return; /* one challenge per scheme */
     int w = snprintf(out->challenge + *n, sizeof(out->challenge) - *n, "%s%s", *n ? ", " : "", one);
     if (w > 0 && *n + (size_t)w < sizeof(out->challenge))
         *n += (size_t)w;
+    else
+        out->challenge[*n] = '\0'; /* a challenge is whole or absent */
 }
+
+static void challenge_of(const kumo__auth *a, size_t s, const seen *sn, kumo__auth_result *out, size_t *n)
+{
+    const kumo__sec_scheme *sc = &a->sec->schemes[s];
+    char one[400];
+    if (sc->type == KUMO__SEC_APIKEY)
+        snprintf(one, sizeof(one), "ApiKey realm=\"%s\", in=\"%s\", name=\"%s\"", realm_of(a, s),
+                 sc->in == KUMO__IN_HEADER  ? "header"
+                 : sc->in == KUMO__IN_QUERY ? "query"
+                                            : "cookie",
+                 sc->key_name);
+    else if (a->v[s].jwks && sn && sn->tried && sn->o == INVALID) /* RFC 6750: a token was sent and refused */
+        snprintf(one, sizeof(one), "Bearer realm=\"%s\", error=\"invalid_token\", error_description=\"%s\"",
+                 realm_of(a, s), sn->why);
+    else if (a->v[s].jwks)
+        snprintf(one, sizeof(one), "Bearer realm=\"%s\"", realm_of(a, s));
+    else
+        snprintf(one, sizeof(one), "Basic realm=\"%s\", charset=\"UTF-8\"", realm_of(a, s));
+    add_challenge(out, n, one);
+}
+
+#define SEEN_MAX 32 /* schemes one operation's requirements name, verified once each */
 
 void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *rq, kumo__auth_result *out)
 {
@@ -354,64 +607,97 @@ void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *
     const kumo__sec_op *op = &a->sec->ops[op_index];
     if (op->nreqs == 0)
         return;
-    /* each scheme is verified once per request, however many requirements name it */
-    enum { UNTRIED = -1 };
-    int seen[64];
-    char subjects[64][sizeof(out->subject)];
-    size_t nschemes = a->sec->nschemes < 64 ? a->sec->nschemes : 64;
-    for (size_t i = 0; i < nschemes; i++)
-        seen[i] = UNTRIED;
-    int any_invalid = 0;
-    for (size_t r = 0; r < op->nreqs; r++) {
+    seen sn[SEEN_MAX];
+    size_t ids[SEEN_MAX], nseen = 0;
+    int any_invalid = 0, any_unavailable = 0;
+    const kumo__sec_requirement *scope_short = NULL; /* a requirement met but for its scopes */
+    const kumo__sec_requirement *met = NULL;
+    for (size_t r = 0; r < op->nreqs && met == NULL; r++) {
         const kumo__sec_requirement *q = &op->reqs[r];
         if (q->nuses == 0)
             continue; /* {}: anonymous, decided after the others had their chance to say who called */
-        int all = 1;
+        int all = 1, scopes_ok = 1;
         for (size_t u = 0; u < q->nuses; u++) {
-            size_t s = q->uses[u].scheme;
-            int o;
-            if (s < nschemes) {
-                if (seen[s] == UNTRIED)
-                    seen[s] = verify(a, s, rq, subjects[s], sizeof(subjects[s]));
-                o = seen[s];
-            } else {
-                o = verify(a, s, rq, out->subject, sizeof(out->subject));
+            size_t s = q->uses[u].scheme, k = 0;
+            while (k < nseen && ids[k] != s)
+                k++;
+            if (k == nseen && nseen < SEEN_MAX) {
+                memset(&sn[k], 0, sizeof(sn[k]));
+                ids[nseen++] = s;
+                sn[k].tried = 1;
+                sn[k].o = verify(a, s, rq, &sn[k]);
             }
+            enum outcome o = k < nseen ? sn[k].o : INVALID;
             any_invalid |= o == INVALID;
+            any_unavailable |= o == UNAVAILABLE;
             all &= o == OK;
+            if (o == OK && q->uses[u].nscopes && !has_scopes(sn[k].claims, &q->uses[u]))
+                scopes_ok = 0;
         }
-        if (all) {
-            size_t s = q->uses[0].scheme;
-            out->scheme = a->sec->schemes[s].name;
-            if (s < nschemes)
-                memcpy(out->subject, subjects[s], sizeof(out->subject));
-            return;
-        }
+        if (all && scopes_ok)
+            met = q;
+        else if (all && scope_short == NULL)
+            scope_short = q;
     }
-    if (op->anonymous) {
-        out->subject[0] = '\0';
-        return;
+    if (met) {
+        size_t s = met->uses[0].scheme;
+        out->scheme = a->sec->schemes[s].name;
+        for (size_t u = 0; u < met->nuses; u++)
+            for (size_t k = 0; k < nseen; k++)
+                if (ids[k] == met->uses[u].scheme) {
+                    if (u == 0)
+                        memcpy(out->subject, sn[k].subject, sizeof(out->subject));
+                    if (out->claims == NULL && sn[k].claims)
+                        out->claims = json_incref(sn[k].claims);
+                }
+    } else if (op->anonymous) {
+        /* anonymous: who called is not said */
+    } else if (scope_short) {
+        /* RFC 6750: the token is good, its scopes are not enough */
+        out->status = 403;
+        char scopes[300] = "";
+        size_t w = 0;
+        for (size_t u = 0; u < scope_short->nuses; u++)
+            for (size_t k = 0; k < scope_short->uses[u].nscopes && w < sizeof(scopes); k++)
+                w += (size_t)snprintf(scopes + w, sizeof(scopes) - w, "%s%s", w ? " " : "",
+                                      scope_short->uses[u].scopes[k]);
+        snprintf(out->challenge, sizeof(out->challenge),
+                 "Bearer realm=\"%s\", error=\"insufficient_scope\", scope=\"%s\"",
+                 realm_of(a, scope_short->uses[0].scheme), scopes);
+        snprintf(out->detail, sizeof(out->detail), "the token does not grant the scopes this operation needs: %s",
+                 scopes);
+    } else if (any_unavailable && !any_invalid) {
+        out->status = 503;
+        out->retry_after = "10";
+        snprintf(out->detail, sizeof(out->detail), "%s",
+                 "the keys that verify the token are not available yet (the issuer has not answered); try again");
+    } else {
+        out->status = 401;
+        size_t n = 0;
+        for (size_t r = 0; r < op->nreqs; r++)
+            for (size_t u = 0; u < op->reqs[r].nuses; u++) {
+                size_t s = op->reqs[r].uses[u].scheme, k = 0;
+                while (k < nseen && ids[k] != s)
+                    k++;
+                challenge_of(a, s, k < nseen ? &sn[k] : NULL, out, &n);
+            }
+        /* what it takes, alternatives in order: never what was presented */
+        size_t d = (size_t)snprintf(out->detail, sizeof(out->detail), "%s",
+                                    any_invalid ? "the credentials given are not valid here; this operation takes "
+                                                : "this operation needs credentials: ");
+        for (size_t r = 0; r < op->nreqs && d < sizeof(out->detail); r++)
+            for (size_t u = 0; u < op->reqs[r].nuses && d < sizeof(out->detail); u++) {
+                char what[160];
+                const kumo__sec_scheme *sc = &a->sec->schemes[op->reqs[r].uses[u].scheme];
+                d += (size_t)snprintf(out->detail + d, sizeof(out->detail) - d, "%s%s (%s)",
+                                      u   ? " and "
+                                      : r ? "; or "
+                                          : "",
+                                      kumo__sec_scheme_describe(sc, what, sizeof(what)), sc->name);
+            }
     }
-    out->status = 401;
-    size_t n = 0;
-    for (size_t r = 0; r < op->nreqs; r++)
-        for (size_t u = 0; u < op->reqs[r].nuses; u++)
-            add_challenge(a, op->reqs[r].uses[u].scheme, any_invalid, out, &n);
-    /* what it takes, alternatives in order: never what was presented */
-    size_t d = (size_t)snprintf(out->detail, sizeof(out->detail), "%s",
-                                any_invalid ? "the credentials given are not valid here; this operation takes "
-                                            : "this operation needs credentials: ");
-    for (size_t r = 0; r < op->nreqs && d < sizeof(out->detail); r++)
-        for (size_t u = 0; u < op->reqs[r].nuses && d < sizeof(out->detail); u++) {
-            char what[160];
-            const kumo__sec_scheme *sc = &a->sec->schemes[op->reqs[r].uses[u].scheme];
-            d += (size_t)snprintf(out->detail + d, sizeof(out->detail) - d, "%s%s (%s)",
-                                  u   ? " and "
-                                  : r ? "; or "
-                                      : "",
-                                  kumo__sec_scheme_describe(sc, what, sizeof(what)), sc->name);
-        }
-    out->subject[0] = '\0';
+    for (size_t k = 0; k < nseen; k++)
+        json_decref(sn[k].claims);
 }
 
 void kumo__auth_result_free(kumo__auth_result *r)

@@ -56,7 +56,8 @@ typedef struct kumo__auth_request {
 } kumo__auth_request;
 
 typedef struct kumo__auth_result {
-    int status;           /* 0: pass; 401 or 403: refused */
+    int status;              /* 0: pass; 401 or 403: refused; 503: a token's keys are not available yet */
+    const char *retry_after; /* 503: the Retry-After value */
     const char *scheme;   /* pass: the scheme that said who called (borrowed from the policy); NULL: anonymous */
     char subject[256];    /* pass with a scheme: the key's name, the user, the token's sub */
     json_t *claims;       /* pass: a verified token's claims (owned: kumo__auth_result_free), or NULL */

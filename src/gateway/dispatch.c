@@ -134,7 +134,13 @@ static int authorize(const kumo__api *api, const kumo__http_in *in, size_t op_in
     kumo__auth_check(api->auth, op_index, &rq, ar);
     if (ar->status == 0)
         return KUMO__DISPATCH_INVOKE;
-    answer(in, request_id, out, ar->status, ar->status == 403 ? "Forbidden" : "Unauthorized", ar->detail, NULL);
+    answer(in, request_id, out, ar->status,
+           ar->status == 403   ? "Forbidden"
+           : ar->status == 503 ? "Service Unavailable"
+                               : "Unauthorized",
+           ar->detail, NULL);
+    if (ar->retry_after)
+        out->retry_after = ar->retry_after;
     if (ar->challenge[0] && (out->headers = calloc(1, sizeof(*out->headers))) != NULL) {
         out->headers[0].name = strdup("www-authenticate");
         out->headers[0].value = strdup(ar->challenge);

@@ -1,18 +1,22 @@
 """The document's security, enforced by `kumo up` and kumo-host (issue 16).
 
 tests/integration/projects/secured declares an apiKey scheme (keys from an
-environment variable and a file) and an http basic scheme (users in a
-credentials file the test writes with `openssl passwd -6`, sha512crypt).
+environment variable and a file), an http basic scheme (users in a
+credentials file the test writes with `openssl passwd -6`, sha512crypt),
+and http bearer and oauth2 schemes verified as HS256 JWTs the test signs
+(expired, another key, another audience refused; a missing scope 403).
 Over real HTTP on loopback: OR between requirements, `{}` anonymous,
 `security: []`, 401 with WWW-Authenticate and problem+json before the
 contract check and before the 501 of an operation without a handler, who
 called reaching the handler (kumo_request_auth_*), the key never in the
 logs. Then what kumo refuses to serve unchecked: `kumo up` and `kumo lint`
-name file:line:column of a bearer scheme (no JWT verification in this
-build) and of a used scheme kumo.yaml does not configure. Last, kumo-host
+name file:line:column of a scheme kumo does not check (http digest) and
+of a used scheme kumo.yaml does not configure. Last, kumo-host
 http answers the same requests the same way.
 """
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -30,6 +34,20 @@ HOST = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
 KEY = "k-3f9a6c1e0b7d44e2"  # what SECURED_KEY holds
 CI_KEY = "ci-81d0c5b2aa"    # what ci.key holds
+HS = "hs256-secret-for-the-secured-test-0123"  # what SECURED_HS holds
+ENV = {"SECURED_KEY": KEY, "SECURED_HS": HS}
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def token(claims, secret=HS):
+    """An HS256 JWT of claims (exp: in 300 s unless given)."""
+    claims = dict({"iss": "https://id.example/", "aud": "secured", "exp": int(time.time()) + 300}, **claims)
+    signing = b64url(b'{"alg":"HS256","typ":"JWT"}') + "." + b64url(json.dumps(claims).encode())
+    sig = hmac.new(secret.encode(), signing.encode(), hashlib.sha256).digest()
+    return {"Authorization": "Bearer " + signing + "." + b64url(sig)}
 
 
 def send(base, method, path, headers=None, body=None, timeout=10):
@@ -76,6 +94,13 @@ REQUESTS = [
      b'{"nope":1}', 400, None),
     ("document default, key", "POST", "/items", {"content-type": "application/json", "X-API-Key": KEY},
      b'{"name":"a"}', 200, ("ApiKey", "key-1")),
+    ("bearer", "GET", "/token", token({"sub": "svc-1"}), None, 200, ("Jwt", "svc-1")),
+    ("bearer expired", "GET", "/token", token({"sub": "svc-1", "exp": int(time.time()) - 600}), None, 401, None),
+    ("bearer, another secret", "GET", "/token", token({"sub": "x"}, "not-the-secret-but-32-bytes-long!!"), None,
+     401, None),
+    ("bearer wrong audience", "GET", "/token", token({"aud": "other"}), None, 401, None),
+    ("oauth2 scope", "GET", "/admin", token({"sub": "ops", "scope": "read admin"}), None, 200, ("OAuth", "ops")),
+    ("oauth2 scope missing", "GET", "/admin", token({"sub": "ops", "scope": "read"}), None, 403, None),
     ("credentials before the 501", "GET", "/later", {}, None, 401, None),
     ("501 after the credentials", "GET", "/later", {"X-API-Key": KEY}, None, 501, None),
 ]
@@ -88,7 +113,7 @@ class SecurityTest(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = copy_project("secured", PROJECTS)
         prepare(cls.dir)
-        cls.gw = Gateway(cls.dir, env={"SECURED_KEY": KEY})
+        cls.gw = Gateway(cls.dir, env=ENV)
 
     @classmethod
     def tearDownClass(cls):
@@ -105,15 +130,18 @@ class SecurityTest(unittest.TestCase):
             with self.subTest(how=how, request=name):
                 got, h, data = send(base, method, path, headers, body)
                 self.assertEqual(got, status, "%s: %s" % (name, data[:400]))
-                if status in (401, 400, 501):
+                if status in (401, 403, 400, 501):
                     self.assertEqual(h.get("content-type"), "application/problem+json")
                     doc = json.loads(data)
                     self.assertEqual(doc["status"], status)
                 if status == 401:
                     self.assertEqual(json.loads(data)["title"], "Unauthorized")
                     self.assertTrue(h.get("www-authenticate"), "a 401 carries a challenge")
+                if status == 403:
+                    self.assertIn('error="insufficient_scope", scope="admin"', h.get("www-authenticate", ""))
                 if who is not None:
-                    self.assertEqual(json.loads(data), {"scheme": who[0], "subject": who[1], "claims": False})
+                    self.assertEqual(json.loads(data), {"scheme": who[0], "subject": who[1],
+                                                        "claims": who[0] in ("Jwt", "OAuth")})
                 self.assertNotIn(KEY.encode(), data)
 
     def test_requests(self):
@@ -166,7 +194,7 @@ class SecurityTest(unittest.TestCase):
 
     def test_package_carries_the_credentials_file(self):
         import zipfile
-        r = run_kumo("build", "--target", "aws", self.dir, env={"SECURED_KEY": KEY}, timeout=300)
+        r = run_kumo("build", "--target", "aws", self.dir, env=ENV, timeout=300)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         with zipfile.ZipFile(os.path.join(self.dir, ".kumo", "build", "aws", "who.zip")) as z:
             names = z.namelist()
@@ -176,7 +204,7 @@ class SecurityTest(unittest.TestCase):
     def test_kumo_host_answers_alike(self):
         port = free_port()
         log = open(os.path.join(os.path.dirname(self.dir), "host.log"), "w+")
-        env = dict(os.environ, PORT=str(port), SECURED_KEY=KEY, ASAN_OPTIONS="detect_leaks=0")
+        env = dict(os.environ, PORT=str(port), ASAN_OPTIONS="detect_leaks=0", **ENV)
         proc = subprocess.Popen([HOST, "http", self.dir, "who"], env=env, stdout=log, stderr=log,
                                 start_new_session=True)
         base = "http://127.0.0.1:%d" % port
@@ -238,19 +266,19 @@ class RefusalTest(unittest.TestCase):
     def up(self):
         port = free_port()
         return run_kumo("up", self.dir, "--port", str(port), "--admin-port", str(free_port()),
-                        env={"SECURED_KEY": KEY}, timeout=120)
+                        env=ENV, timeout=120)
 
-    def test_bearer_refused(self):
-        # the Basic scheme becomes a bearer one: openapi.yaml line 79, column 7
-        self.edit("openapi.yaml", "      type: http\n      scheme: basic", "      type: http\n      scheme: bearer")
+    def test_digest_refused(self):
+        # the Basic scheme becomes a digest one, which kumo does not check
+        self.edit("openapi.yaml", "      type: http\n      scheme: basic", "      type: http\n      scheme: digest")
         self.edit("kumo.yaml", "  Basic: {file: users.htpasswd, realm: secured}\n", "")
         r = self.up()
         self.assertNotEqual(r.returncode, 0, r.stderr)
-        self.assertRegex(r.stderr, r"openapi\.yaml:\d+:\d+: security scheme 'Basic' \(http bearer\) cannot be "
-                                   r"enforced by this kumo")
-        r = run_kumo("lint", self.dir, env={"SECURED_KEY": KEY})
+        self.assertRegex(r.stderr, r"openapi\.yaml:\d+:\d+: security scheme 'Basic' \(http digest\) cannot be "
+                                   r"enforced by kumo")
+        r = run_kumo("lint", self.dir, env=ENV)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertRegex(r.stdout, r"openapi\.yaml:\d+:\d+: .*security scheme 'Basic' \(http bearer\)")
+        self.assertRegex(r.stdout, r"openapi\.yaml:\d+:\d+: .*security scheme 'Basic' \(http digest\)")
 
     def test_unconfigured_refused(self):
         self.edit("kumo.yaml", "  Basic: {file: users.htpasswd, realm: secured}\n", "")
@@ -258,19 +286,19 @@ class RefusalTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stderr, r"openapi\.yaml:\d+:\d+: security scheme 'Basic' \(http basic\) is required")
         self.assertIn("add `security: {Basic: {file: users.htpasswd}}` to kumo.yaml", r.stderr)
-        r = run_kumo("lint", self.dir, env={"SECURED_KEY": KEY})
+        r = run_kumo("lint", self.dir, env=ENV)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("security scheme 'Basic'", r.stdout)
 
     def test_lint_reports_every_refusal(self):
-        self.edit("openapi.yaml", "      type: http\n      scheme: basic", "      type: oauth2\n      flows: {}")
+        self.edit("openapi.yaml", "      type: http\n      scheme: basic", "      type: http\n      scheme: hoba")
         self.edit("kumo.yaml", "  Basic: {file: users.htpasswd, realm: secured}\n",
                   "  Basic: {file: users.htpasswd}\n  Other: {keys: [x]}\n")
-        r = run_kumo("lint", self.dir, "--json", env={"SECURED_KEY": KEY})
+        r = run_kumo("lint", self.dir, "--json", env=ENV)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         findings = json.loads(r.stdout)
         messages = [f["message"] for f in findings if f.get("severity", f.get("level")) == "error"]
-        self.assertTrue(any("'Basic' (oauth2) cannot be enforced" in m for m in messages), messages)
+        self.assertTrue(any("'Basic' (http hoba) cannot be enforced" in m for m in messages), messages)
         self.assertTrue(any("declares no security scheme 'Other'" in m for m in messages), messages)
         for f in findings:
             if "security" in f["message"]:
@@ -282,7 +310,7 @@ class RefusalTest(unittest.TestCase):
         with open(os.path.join(self.dir, "kumo.yaml"), "a") as f:
             f.write("environments:\n  prod:\n    security:\n"
                     "      ApiKey: {keys: [{name: prod-client, key: \"${env:PROD_KEY}\"}]}\n")
-        gw = Gateway(self.dir, extra_args=("--env", "prod"), env={"SECURED_KEY": KEY, "PROD_KEY": "p-77"})
+        gw = Gateway(self.dir, extra_args=("--env", "prod"), env=dict(ENV, PROD_KEY="p-77"))
         try:
             status, _, body = send(gw.base, "GET", "/whoami", {"X-API-Key": "p-77"})
             self.assertEqual(status, 200, body)
@@ -296,7 +324,7 @@ class RefusalTest(unittest.TestCase):
 
     def test_unset_key_variable_refused(self):
         r = run_kumo("up", self.dir, "--port", str(free_port()), "--admin-port", str(free_port()),
-                     env={"SECURED_KEY": ""}, timeout=120)
+                     env=dict(ENV, SECURED_KEY=""), timeout=120)
         self.assertNotEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stderr, r"kumo\.yaml:\d+:\d+: security\.ApiKey\.keys")
         self.assertNotIn(CI_KEY, r.stderr)

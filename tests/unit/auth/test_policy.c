@@ -25,8 +25,12 @@
 #include <unistd.h>
 
 #include "auth/basic.h"
+#include "base/clock.h"
+
+#include <openssl/core_names.h>
 
 #define CASES "auth/cases"
+#define HS_SECRET "a-shared-secret-of-32-bytes-or-more!"
 
 static char tmp[] = "/tmp/kumo-auth-XXXXXX";
 
@@ -70,7 +74,50 @@ static void make_files(void)
     write_file("des.htpasswd", "erin:abJnggxhB/yWI\n");
     setenv("KUMO_TEST_KEY_A", "alpha", 1);
     setenv("KUMO_TEST_KEY_B", "bravo", 1);
+    setenv("KUMO_TEST_HS", HS_SECRET, 1);
     unsetenv("KUMO_TEST_KEY_UNSET");
+}
+
+/* base64url without padding of n bytes into out (room for 4n/3+4). */
+static void b64url(const unsigned char *in, size_t n, char *out)
+{
+    int w = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+    while (w > 0 && out[w - 1] == '=')
+        w--;
+    out[w] = '\0';
+    for (char *c = out; *c; c++)
+        *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
+}
+
+/* An HS256 token of `claims` (exp_in: seconds from now, made exp; _secret:
+ * another key) signed with HS_SECRET, into out. */
+static void sign_hs256(const json_t *spec, char *out, size_t cap)
+{
+    json_t *claims = json_deep_copy(spec);
+    const char *secret = json_string_value(json_object_get(claims, "_secret"));
+    char key[128];
+    snprintf(key, sizeof(key), "%s", secret ? secret : HS_SECRET);
+    json_t *exp_in = json_object_get(claims, "exp_in");
+    if (exp_in)
+        json_object_set_new(claims, "exp", json_integer((json_int_t)(kumo__epoch_ms() / 1000) + json_integer_value(exp_in)));
+    json_object_del(claims, "exp_in");
+    json_object_del(claims, "_secret");
+    char *payload = json_dumps(claims, JSON_COMPACT);
+    const char *header = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char h64[128], p64[2048];
+    b64url((const unsigned char *)header, strlen(header), h64);
+    b64url((const unsigned char *)payload, strlen(payload), p64);
+    char signing[2300];
+    snprintf(signing, sizeof(signing), "%s.%s", h64, p64);
+    unsigned char mac[64];
+    size_t maclen = 0;
+    CHECK(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, strlen(key), (const unsigned char *)signing,
+                    strlen(signing), mac, sizeof(mac), &maclen) != NULL);
+    char s64[128];
+    b64url(mac, maclen, s64);
+    snprintf(out, cap, "%s.%s", signing, s64);
+    free(payload);
+    json_decref(claims);
 }
 
 static size_t op_index(const kumo__spec *spec, const char *id)
@@ -108,6 +155,17 @@ static void run_request(const char *file, kumo__auth *a, const kumo__spec *spec,
         EVP_EncodeBlock((unsigned char *)basic + n, (const unsigned char *)up, (int)strlen(up));
         h[nh++] = (kumo__header_view){{"authorization", 13}, {basic, strlen(basic)}};
     }
+    char bearer[3000];
+    json_t *tok = json_object_get(rq, "bearer");
+    const char *raw = json_string_value(json_object_get(rq, "bearer_raw"));
+    if ((tok || raw) && nh < 16) {
+        int n = snprintf(bearer, sizeof(bearer), "Bearer ");
+        if (tok)
+            sign_hs256(tok, bearer + n, sizeof(bearer) - (size_t)n);
+        else
+            snprintf(bearer + n, sizeof(bearer) - (size_t)n, "%s", raw);
+        h[nh++] = (kumo__header_view){{"authorization", 13}, {bearer, strlen(bearer)}};
+    }
     const char *q = json_string_value(json_object_get(rq, "query"));
     kumo__auth_request r = {.headers = h, .nheaders = nh, .query = {q, q ? strlen(q) : 0}};
     kumo__auth_result res;
@@ -126,6 +184,10 @@ static void run_request(const char *file, kumo__auth *a, const kumo__spec *spec,
         CHECK(scheme ? res.scheme && strcmp(res.scheme, scheme) == 0 : res.scheme == NULL);
         if (subject)
             CHECK_STR(res.subject, subject);
+        if (json_is_true(json_object_get(rq, "claims")))
+            CHECK(json_is_object(res.claims) && json_object_get(res.claims, "sub"));
+        else
+            CHECK(res.claims == NULL || tok != NULL);
         CHECK_STR(res.challenge, "");
     }
     size_t i;
@@ -137,6 +199,8 @@ static void run_request(const char *file, kumo__auth *a, const kumo__spec *spec,
                     json_string_value(v));
         CHECK(has);
     }
+    if (want == 503)
+        CHECK(res.retry_after != NULL);
     const char *detail = json_string_value(json_object_get(rq, "detail"));
     if (detail) {
         if (strstr(res.detail, detail) == NULL)

@@ -38,3 +38,15 @@ int createItem(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     (void)ctx;
     return who(req, res);
 }
+
+int token(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    (void)ctx;
+    return who(req, res);
+}
+
+int admin(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    (void)ctx;
+    return who(req, res);
+}
