@@ -2,8 +2,9 @@
  * policy.c: see policy.h. Building checks the document's schemes against
  * what kumo can enforce and what kumo.yaml configures; checking a request
  * walks the operation's requirements (OR of ANDs) with one verifier per
- * scheme: apikey.c, basic.c. The policy is shared by every loop: the
- * verifiers are read-only but for basic.c's cache, which locks.
+ * scheme: apikey.c, basic.c, jwt.c (with jwks.c's key sets). The policy is
+ * shared by every loop: the verifiers are read-only but for basic.c's
+ * cache and jwks.c's sets, which lock.
  */
 #include "auth/policy.h"
 
@@ -105,10 +106,10 @@ static int enforceable(const kumo__sec_scheme *sc, kumo__error *err)
         is_jwt(sc))
         return 0;
     kumo__doc_error(err, sc->doc, sc->node,
-                        "security scheme '%s' (%s) cannot be enforced by kumo; kumo refuses to serve it unchecked. "
-                        "kumo enforces apiKey, http basic, http bearer (JWT), oauth2 and openIdConnect: use one, "
-                        "or remove '%s' from the operations' security",
-                        sc->name, what, sc->name);
+                    "security scheme '%s' (%s) cannot be enforced by kumo; kumo refuses to serve it unchecked. "
+                    "kumo enforces apiKey, http basic, http bearer (JWT), oauth2 and openIdConnect: use one, "
+                    "or remove '%s' from the operations' security",
+                    sc->name, what, sc->name);
     return -EINVAL;
 }
 
@@ -129,8 +130,8 @@ static void path_under(const char *dir, const char *f, char *out, size_t len)
 /* http bearer, oauth2, openIdConnect: where the keys come from (a JWKS
  * file or URL, OpenID discovery, a shared secret for HS*), and what a
  * token must say (issuer, audience), docs/security.md. */
-static int configure_jwt(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg, const char *dir,
-                         const char *where, kumo__error *err)
+static int configure_jwt(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg, const char *dir, const char *where,
+                         kumo__error *err)
 {
     const kumo__sec_scheme *sc = &a->sec->schemes[i];
     verifier *v = &a->v[i];
@@ -211,8 +212,7 @@ static int configure_jwt(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *
         kumo__error e = {0};
         int refs = kumo__secret_refs_check(hs, &e);
         if (refs <= 0) {
-            kumo__doc_value_error(err, doc, cfg, "hs_secret",
-                                  "%s.hs_secret: %s", where,
+            kumo__doc_value_error(err, doc, cfg, "hs_secret", "%s.hs_secret: %s", where,
                                   refs < 0 ? e.msg
                                            : "a shared secret written in kumo.yaml would be in the repository; give "
                                              "${env:NAME} or ${file:PATH}");

@@ -3,8 +3,8 @@
  * generation from the security model (openapi/security.h) and kumo.yaml's
  * `security:` section (one entry per scheme name, docs/security.md), it
  * answers, for one request to one operation: pass (with who called), 401
- * (with a WWW-Authenticate challenge for each alternative) or 403
- * (insufficient_scope). The OAS rules: the requirements are OR, the
+ * (with a WWW-Authenticate challenge for each alternative), 403
+ * (insufficient_scope) or 503 (a token's keys not fetched yet). The OAS rules: the requirements are OR, the
  * schemes inside one are AND, `{}` lets anonymous callers through, an
  * operation's `security: []` opts out.
  *
@@ -58,11 +58,11 @@ typedef struct kumo__auth_request {
 typedef struct kumo__auth_result {
     int status;              /* 0: pass; 401 or 403: refused; 503: a token's keys are not available yet */
     const char *retry_after; /* 503: the Retry-After value */
-    const char *scheme;   /* pass: the scheme that said who called (borrowed from the policy); NULL: anonymous */
-    char subject[256];    /* pass with a scheme: the key's name, the user, the token's sub */
-    json_t *claims;       /* pass: a verified token's claims (owned: kumo__auth_result_free), or NULL */
-    char challenge[1024]; /* 401 and 403: the WWW-Authenticate value (challenges joined by ", ") */
-    char detail[512];     /* 401 and 403: for the problem document; never a credential */
+    const char *scheme;      /* pass: the scheme that said who called (borrowed from the policy); NULL: anonymous */
+    char subject[256];       /* pass with a scheme: the key's name, the user, the token's sub */
+    json_t *claims;          /* pass: a verified token's claims (owned: kumo__auth_result_free), or NULL */
+    char challenge[1024];    /* 401 and 403: the WWW-Authenticate value (challenges joined by ", ") */
+    char detail[512];        /* 401 and 403: for the problem document; never a credential */
 } kumo__auth_result;
 
 /* Checks request rq against operation op_index's requirements. Never

@@ -99,7 +99,8 @@ static void sign_hs256(const json_t *spec, char *out, size_t cap)
     snprintf(key, sizeof(key), "%s", secret ? secret : HS_SECRET);
     json_t *exp_in = json_object_get(claims, "exp_in");
     if (exp_in)
-        json_object_set_new(claims, "exp", json_integer((json_int_t)(kumo__epoch_ms() / 1000) + json_integer_value(exp_in)));
+        json_object_set_new(claims, "exp",
+                            json_integer((json_int_t)(kumo__epoch_ms() / 1000) + json_integer_value(exp_in)));
     json_object_del(claims, "exp_in");
     json_object_del(claims, "_secret");
     char *payload = json_dumps(claims, JSON_COMPACT);
