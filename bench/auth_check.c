@@ -35,7 +35,7 @@ int main(int argc, char **argv)
     snprintf(cfg_path, sizeof(cfg_path), "%s/cfg.yaml", argv[1]);
     if (kumo__spec_load(spec_path, &spec, &err) != 0 || kumo__doc_load(cfg_path, &cfg, &err) != 0 ||
         kumo__auth_build_from(spec, cfg, json_object_get(kumo__doc_root(cfg), "security"), NULL, argv[1], "bench", NULL,
-                              NULL, &a, &err) != 0) {
+                              NULL, NULL, &a, &err) != 0) {
         fprintf(stderr, "auth_check: %s\n", err.msg);
         return 1;
     }

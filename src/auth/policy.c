@@ -9,6 +9,8 @@
 #include "auth/policy.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +30,29 @@ static const char *const basic_keys[] = {"file", "realm", NULL};
 static const char *const jwt_keys[] = {"issuer",    "audience", "jwks_url", "jwks_file", "discovery_url",
                                        "hs_secret", "leeway",   "ca_file",  "realm",     NULL};
 
+/* A key set shared by the policies of successive generations while its
+ * settings do not change: a set from a URL has no keys until its first
+ * fetch, so a reload that made a new one would answer 503 meanwhile. */
+typedef struct shared_keys {
+    kumo__jwks *ks;
+    atomic_int refs;
+    char *identity; /* what made it: every source, and a digest of the shared secret */
+} shared_keys;
+
+static void shared_keys_release(shared_keys *k)
+{
+    if (k == NULL || atomic_fetch_sub(&k->refs, 1) != 1)
+        return;
+    kumo__jwks_free(k->ks); /* joins its fetcher */
+    free(k->identity);
+    free(k);
+}
+
 typedef struct verifier {
     kumo__apikeys *keys;   /* apiKey */
     kumo__htpasswd *users; /* http basic */
     kumo__jwks *jwks;      /* http bearer, oauth2, openIdConnect: the keys tokens are verified with */
+    shared_keys *shared;   /* owns jwks, shared with the next generation's policy */
     kumo__jwt_policy pol;  /* their issuer, audiences, leeway (pointing into issuer, aud) */
     char *issuer;
     char **aud;  /* NULL-terminated */
@@ -52,6 +73,12 @@ static int is_jwt(const kumo__sec_scheme *sc)
            (sc->type == KUMO__SEC_HTTP && strcmp(sc->http_scheme, "bearer") == 0);
 }
 
+kumo__jwks *kumo__auth_keys(const kumo__auth *a, const char *scheme)
+{
+    const kumo__sec_scheme *sc = a ? kumo__security_scheme(a->sec, scheme) : NULL;
+    return sc ? a->v[sc - a->sec->schemes].jwks : NULL;
+}
+
 const kumo__security *kumo__auth_security(const kumo__auth *a)
 {
     return a ? a->sec : NULL;
@@ -64,7 +91,7 @@ void kumo__auth_free(kumo__auth *a)
     for (size_t i = 0; a->v && a->sec && i < a->sec->nschemes; i++) {
         kumo__apikeys_free(a->v[i].keys);
         kumo__htpasswd_free(a->v[i].users);
-        kumo__jwks_free(a->v[i].jwks);
+        shared_keys_release(a->v[i].shared);
         free(a->v[i].issuer);
         for (size_t k = 0; a->v[i].aud && a->v[i].aud[k]; k++)
             free(a->v[i].aud[k]);
@@ -80,6 +107,7 @@ void kumo__auth_free(kumo__auth *a)
 /* ---- building ----------------------------------------------------------------- */
 
 typedef struct builder {
+    const kumo__auth *previous; /* the policy being replaced (a reload), or NULL */
     kumo__auth_report_fn report;
     void *ctx;
     int bad;
@@ -130,8 +158,8 @@ static void path_under(const char *dir, const char *f, char *out, size_t len)
 /* http bearer, oauth2, openIdConnect: where the keys come from (a JWKS
  * file or URL, OpenID discovery, a shared secret for HS*), and what a
  * token must say (issuer, audience), docs/security.md. */
-static int configure_jwt(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg, const char *dir, const char *where,
-                         kumo__error *err)
+static int configure_jwt(kumo__auth *a, const builder *b, size_t i, const kumo__doc *doc, json_t *cfg, const char *dir,
+                         const char *where, kumo__error *err)
 {
     const kumo__sec_scheme *sc = &a->sec->schemes[i];
     verifier *v = &a->v[i];
@@ -232,25 +260,60 @@ static int configure_jwt(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *
                         where);
         return -EINVAL;
     }
+    unsigned char md[32] = {0};
+    unsigned int mdlen = 0;
+    if (secret)
+        EVP_Digest(secret, strlen(secret), md, &mdlen, EVP_sha256(), NULL);
+    char hex[65] = "";
+    for (unsigned k = 0; k < mdlen && k < 32; k++)
+        snprintf(hex + 2 * k, 3, "%02x", md[k]);
+    char *identity = NULL;
+    if (asprintf(&identity, "%s\n%s\n%s\n%s\n%s", jc.jwks_url ? jc.jwks_url : "",
+                 jc.discovery_url ? jc.discovery_url : "", jc.jwks_file ? jc.jwks_file : "",
+                 jc.ca_file ? jc.ca_file : "", hex) < 0)
+        identity = NULL;
+    for (size_t k = 0; identity && b->previous && k < b->previous->sec->nschemes && !v->shared; k++) {
+        shared_keys *old = b->previous->v[k].shared;
+        if (old && strcmp(old->identity, identity) == 0 && jc.jwks_file == NULL) { /* a file is read again */
+            atomic_fetch_add(&old->refs, 1);
+            v->shared = old;
+        }
+    }
     kumo__error e = {0};
-    v->jwks = kumo__jwks_new(&jc, &e);
+    if (v->shared == NULL && identity && (v->shared = calloc(1, sizeof(*v->shared))) != NULL) {
+        atomic_init(&v->shared->refs, 1);
+        v->shared->identity = identity;
+        identity = NULL;
+        if ((v->shared->ks = kumo__jwks_new(&jc, &e)) == NULL) {
+            shared_keys_release(v->shared);
+            v->shared = NULL;
+        } else if (jc.jwks_url || jc.discovery_url) {
+            /* a URL's first fetch: a bounded wait, so the first requests
+             * are not all 503 (the keys are not there yet); an issuer down
+             * at start is not a refusal: its tokens get 503 until it answers */
+            kumo__jwks_wait(v->shared->ks, 3000);
+        }
+    } else if (v->shared == NULL) {
+        kumo__error_set(&e, -ENOMEM, "out of memory");
+    }
+    free(identity);
     if (secret) {
         memset(secret, 0, strlen(secret));
         free(secret);
     }
-    if (v->jwks == NULL) {
-        kumo__doc_error(err, doc, cfg, "%s: %s", where, e.msg);
+    if (v->shared == NULL) {
+        if (e.code == -ENOMEM)
+            *err = e;
+        else
+            kumo__doc_error(err, doc, cfg, "%s: %s", where, e.msg);
         return e.code ? e.code : -EINVAL;
     }
-    /* a URL's first fetch: a bounded wait, so the first requests are not
-     * all 503 (the keys are not there yet); an issuer down at start is
-     * not a refusal: its tokens get 503 until it answers */
-    if (jc.jwks_url || jc.discovery_url)
-        kumo__jwks_wait(v->jwks, 3000);
+    v->jwks = v->shared->ks;
     return 0;
 }
 
-static int configure(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg, const char *dir, kumo__error *err)
+static int configure(kumo__auth *a, const builder *b, size_t i, const kumo__doc *doc, json_t *cfg, const char *dir,
+                     kumo__error *err)
 {
     const kumo__sec_scheme *sc = &a->sec->schemes[i];
     char where[300];
@@ -265,7 +328,7 @@ static int configure(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg,
         return rc ? rc : kumo__apikeys_load(doc, cfg, sc->name, dir, &a->v[i].keys, err);
     }
     if (is_jwt(sc))
-        return configure_jwt(a, i, doc, cfg, dir, where, err);
+        return configure_jwt(a, b, i, doc, cfg, dir, where, err);
     int rc = kumo__check_keys(doc, cfg, basic_keys, where, err);
     if (rc != 0)
         return rc;
@@ -335,11 +398,11 @@ static int check_entries(kumo__auth *a, builder *b, const kumo__doc *cfg_doc, co
 }
 
 int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const json_t *env_cfg,
-                          const char *dir, const char *realm, kumo__auth_report_fn report, void *ctx, kumo__auth **out,
-                          kumo__error *err)
+                          const char *dir, const char *realm, const kumo__auth *previous, kumo__auth_report_fn report,
+                          void *ctx, kumo__auth **out, kumo__error *err)
 {
     *out = NULL;
-    builder b = {.report = report, .ctx = ctx};
+    builder b = {.previous = previous, .report = report, .ctx = ctx};
     int rc = 0;
     kumo__auth *a = calloc(1, sizeof(*a));
     if (a == NULL || (a->realm = strdup(realm && *realm ? realm : "kumo")) == NULL) {
@@ -378,7 +441,7 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
                                          : "file: users.htpasswd");
             rc = -EINVAL;
         } else if (rc == 0) {
-            rc = configure(a, i, cfg_doc, c, dir, err);
+            rc = configure(a, &b, i, cfg_doc, c, dir, err);
         }
         if (rc != 0 && (rc = refuse(&b, err, rc)) != 0)
             goto out;
@@ -413,8 +476,8 @@ out:
     return rc;
 }
 
-int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char *env, kumo__auth_report_fn report,
-                     void *ctx, kumo__auth **out, kumo__error *err)
+int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char *env, const kumo__auth *previous,
+                     kumo__auth_report_fn report, void *ctx, kumo__auth **out, kumo__error *err)
 {
     *out = NULL;
     json_t *root = p->doc ? kumo__doc_root(p->doc) : NULL;
@@ -426,7 +489,7 @@ int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char 
     const json_t *env_cfg =
         picked ? json_object_get(json_object_get(json_object_get(root, "environments"), picked), "security") : NULL;
     kumo__auth *a = NULL;
-    rc = kumo__auth_build_from(spec, p->doc, cfg, env_cfg, p->dir, p->name, report, ctx, &a, err);
+    rc = kumo__auth_build_from(spec, p->doc, cfg, env_cfg, p->dir, p->name, previous, report, ctx, &a, err);
     if (rc != 0)
         return rc;
     int any = cfg != NULL || env_cfg != NULL;

@@ -35,17 +35,20 @@ typedef void (*kumo__auth_report_fn)(void *ctx, const char *message);
 /* The policy of project p for spec in the environment `env` asked for
  * (kumo up --env, KUMO_ENV; NULL: "dev" when defined, as for stores):
  * kumo.yaml's `security:`, each entry replaced by the environment's own
- * (environments.ENV.security.NAME) where it has one. NULL report: stop
- * at the first refusal (err). *out is NULL when no operation has security
- * and kumo.yaml configures none (nothing to enforce). */
-int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char *env, kumo__auth_report_fn report,
-                     void *ctx, kumo__auth **out, kumo__error *err);
+ * (environments.ENV.security.NAME) where it has one. `previous`: the
+ * policy this one replaces (a reload; NULL at start): a token scheme's key
+ * set from a URL whose settings did not change is shared with it rather
+ * than fetched again (either policy may be freed first). NULL report:
+ * stop at the first refusal (err). *out is NULL when no operation has
+ * security and kumo.yaml configures none (nothing to enforce). */
+int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char *env, const kumo__auth *previous,
+                     kumo__auth_report_fn report, void *ctx, kumo__auth **out, kumo__error *err);
 /* The same from its parts (tests): kumo.yaml's `security:` mapping `cfg`
  * and the environment's `env_cfg` (both may be NULL) in document cfg_doc,
  * files relative to dir, realm for the challenges. */
 int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const json_t *env_cfg,
-                          const char *dir, const char *realm, kumo__auth_report_fn report, void *ctx, kumo__auth **out,
-                          kumo__error *err);
+                          const char *dir, const char *realm, const kumo__auth *previous, kumo__auth_report_fn report,
+                          void *ctx, kumo__auth **out, kumo__error *err);
 void kumo__auth_free(kumo__auth *a);
 
 /* What a request presents. */
@@ -69,6 +72,9 @@ typedef struct kumo__auth_result {
  * fails: out of memory is a refusal (401). Thread-safe. */
 void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *rq, kumo__auth_result *out);
 void kumo__auth_result_free(kumo__auth_result *r);
+/* The key set a token scheme verifies with (borrowed), or NULL (no such
+ * scheme, or not a token scheme): for tests and figures. */
+struct kumo__jwks *kumo__auth_keys(const kumo__auth *a, const char *scheme);
 /* The model the policy enforces (borrowed). */
 const kumo__security *kumo__auth_security(const kumo__auth *a);
 

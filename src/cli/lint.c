@@ -509,7 +509,7 @@ static void check_security(lint *l, kumo__project *p, kumo__spec *spec, const ch
     kumo__error e = {0};
     kumo__auth *a = NULL;
     auth_lint al = {.l = l};
-    int rc = kumo__auth_build(p, spec, env, on_auth_refusal, &al, &a, &e);
+    int rc = kumo__auth_build(p, spec, env, NULL, on_auth_refusal, &al, &a, &e);
     if (rc == -ENOMEM)
         l->oom = 1;
     else if (rc != 0 && al.reported == 0) /* the model itself (a requirement naming no scheme) */

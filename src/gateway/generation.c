@@ -266,7 +266,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     kumo__start_mark("checks");
     /* the document's security, enforced (kumo mock, with no kumo.yaml,
      * checks presence only: mock.c) */
-    if (!gw->cfg.mock_spec && (rc = kumo__auth_build(g->project, g->spec, gw->cfg.env, NULL, NULL, &g->auth, err)) != 0)
+    if (!gw->cfg.mock_spec && (rc = kumo__auth_build(g->project, g->spec, gw->cfg.env, previous ? previous->auth : NULL,
+                                                     NULL, NULL, &g->auth, err)) != 0)
         goto out;
     if (gw->cfg.mock_spec || gw->cfg.mock) {
         kumo__mock_config mc = {.seed = gw->cfg.mock_seed};

@@ -252,7 +252,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
             goto out;
         }
     }
-    if ((rc = kumo__auth_build(p, h->spec, getenv("KUMO_ENV"), NULL, NULL, &h->auth, err)) != 0)
+    if ((rc = kumo__auth_build(p, h->spec, getenv("KUMO_ENV"), NULL, NULL, NULL, &h->auth, err)) != 0)
         goto out;
     h->api = (kumo__api){.project = h->project,
                          .spec = h->spec,

@@ -236,7 +236,7 @@ static void run_case(const char *file)
     int rc = kumo__spec_load(spec_path, &spec, &err);
     if (rc == 0)
         rc = kumo__auth_build_from(spec, doc, json_object_get(root, "security"), json_object_get(root, "environment"),
-                                   tmp, "test", NULL, NULL, &a, &err);
+                                   tmp, "test", NULL, NULL, NULL, &a, &err);
     json_t *want_error = json_object_get(root, "error");
     if (want_error) {
         if (rc == 0)
@@ -301,11 +301,63 @@ static void test_basic_parse(void)
     CHECK_INT(kumo__basic_parse(big, sizeof(big), buf, sizeof(buf), &u, &ul, &p, &pl), -1); /* over the ceiling */
 }
 
+/* A reload's policy keeps a token scheme's key set when where its keys
+ * come from did not change (a new set from a URL has no keys until its
+ * first fetch: 503s meanwhile); a changed source gets a new set; either
+ * policy may go first. */
+static void keys_kept_across_reloads(void)
+{
+    static const char doc[] = "openapi: 3.0.3\n"
+                              "info: {title: t, version: '1'}\n"
+                              "components: {securitySchemes: {Jwt: {type: http, scheme: bearer}}}\n"
+                              "paths: {/a: {get: {operationId: getA, security: [{Jwt: []}], responses: {'200': "
+                              "{description: ok}}}}}\n";
+    char spec_path[512];
+    snprintf(spec_path, sizeof(spec_path), "%s/reload.yaml", tmp);
+    write_file("reload.yaml", doc);
+    kumo__spec *spec = NULL;
+    kumo__error err = {0};
+    CHECK_INT(kumo__spec_load(spec_path, &spec, &err), 0);
+    const char *cfgs[] = {
+        "Jwt: {issuer: i, audience: a, jwks_url: 'http://127.0.0.1:9/keys'}",
+        "Jwt: {issuer: i, audience: [a, b], jwks_url: 'http://127.0.0.1:9/keys'}", /* same source */
+        "Jwt: {issuer: i, audience: a, jwks_url: 'http://127.0.0.1:9/other'}",     /* another */
+    };
+    kumo__doc *d[3] = {NULL};
+    kumo__auth *a[3] = {NULL};
+    for (int i = 0; i < 3 && spec; i++) {
+        CHECK_INT(kumo__doc_parse("kumo.yaml", cfgs[i], strlen(cfgs[i]), &d[i], &err), 0);
+        CHECK_INT(kumo__auth_build_from(spec, d[i], kumo__doc_root(d[i]), NULL, tmp, "t", i ? a[i - 1] : NULL, NULL,
+                                        NULL, &a[i], &err),
+                  0);
+    }
+    CHECK(a[0] && a[1] && a[2]);
+    if (a[0] && a[1] && a[2]) {
+        CHECK(kumo__auth_keys(a[0], "Jwt") != NULL);
+        CHECK(kumo__auth_keys(a[1], "Jwt") == kumo__auth_keys(a[0], "Jwt"));
+        CHECK(kumo__auth_keys(a[2], "Jwt") != kumo__auth_keys(a[1], "Jwt"));
+        kumo__auth_free(a[0]); /* the old one first: the kept set lives on in a[1] */
+        a[0] = NULL;
+        kumo__header_view h = {{"authorization", 13}, {"Bearer a.b.c", 12}};
+        kumo__auth_request rq = {.headers = &h, .nheaders = 1};
+        kumo__auth_result r;
+        kumo__auth_check(a[1], 0, &rq, &r);
+        CHECK(r.status == 401 || r.status == 503); /* a malformed token, judged with the kept set */
+        kumo__auth_result_free(&r);
+    }
+    for (int i = 0; i < 3; i++) {
+        kumo__auth_free(a[i]);
+        kumo__doc_free(d[i]);
+    }
+    kumo__spec_free(spec);
+}
+
 int main(void)
 {
     CHECK(mkdtemp(tmp) != NULL);
     make_files();
     test_basic_parse();
+    keys_kept_across_reloads();
     struct dirent **names = NULL;
     int n = scandir(CASES, &names, yaml_only, by_name);
     CHECK(n >= 8);
