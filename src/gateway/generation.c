@@ -234,7 +234,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     if ((rc = kumo__event_data_compile(g->project, g->spec, &g->event_data, err)) != 0 ||
         (rc = kumo__ce_check_spec(g->spec, err)) != 0 ||
         (rc = kumo__ce_routes_build(g->project, g->spec, &g->ce, err)) != 0 ||
-        (rc = kumo__monitors_check_spec(g->project, g->spec, err)) != 0)
+        (rc = kumo__monitors_check_spec(g->project, g->spec, err)) != 0 ||
+        (rc = kumo__edge_check_spec(&g->project->http.edge, g->spec, err)) != 0)
         goto out;
     /* a spec-only project builds nothing (and writes nothing beside the document) */
     if (!gw->cfg.mock_spec && (rc = kumo__build_units(g->project, built, err)) != 0)

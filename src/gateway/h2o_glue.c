@@ -5,6 +5,7 @@
 #include "gateway/h2o_glue.h"
 
 #include "base/log.h"
+#include "gateway/cors.h"
 #include "gateway/dispatch.h"
 
 #include <errno.h>
@@ -414,12 +415,13 @@ void kumo__h2o_copy_header(h2o_req_t *req, const char *name, size_t name_len, co
 }
 
 void kumo__h2o_send_response(h2o_req_t *req, const kumo__response_in *r, const char *payload, size_t len,
-                             const char *request_id)
+                             const char *request_id, int kumo_cors)
 {
     size_t pos = 0, nl, vl;
     const char *name, *value;
     while (kumo__response_header(payload, len, &pos, &name, &nl, &value, &vl) == 1)
-        kumo__h2o_copy_header(req, name, nl, value, vl);
+        if (!kumo_cors || !kumo__cors_owned_header(name, nl))
+            kumo__h2o_copy_header(req, name, nl, value, vl);
     req->res.status = r->status;
     req->res.reason = kumo__http_reason(r->status);
     kumo__h2o_add_header(req, H2O_STRLIT("x-request-id"), h2o_strdup(&req->pool, request_id, SIZE_MAX).base,

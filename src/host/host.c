@@ -195,6 +195,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
     }
     if ((rc = kumo__spec_load(p->api_path, &h->spec, err)) != 0 ||
         (rc = kumo__router_build(h->spec, &h->router, err)) != 0 || (rc = kumo__ce_check_spec(h->spec, err)) != 0 ||
+        (rc = kumo__edge_check_spec(&p->http.edge, h->spec, err)) != 0 ||
         (rc = kumo__ce_routes_build(p, h->spec, &h->ce, err)) != 0 ||
         (rc = kumo__bind_operations(p, h->spec, warn_line, err)) != 0 ||
         (rc = kumo__docs_prepare(h->spec, p->name, NULL, 0, &h->docs, err)) != 0)
@@ -409,6 +410,20 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         snprintf(r->request_id, sizeof(r->request_id), "%s", request_id);
     else
         kumo__host_new_request_id(h, r->request_id, sizeof(r->request_id));
+    /* CORS as kumo up answers it (gateway/cors.c): a preflight here,
+     * before any route; the headers on every other answer. */
+    if (kumo__cors_decide(&h->project->http.edge.cors, in, &r->cors)) {
+        for (size_t i = 0; i < r->cors.nheaders; i++)
+            add(r, r->cors.headers[i].name, r->cors.headers[i].value, r->cors.headers[i].value_len);
+        if (r->cors.status == 204)
+            r->status = 204;
+        else
+            problem(r, in, r->cors.status, "Forbidden", r->cors.detail);
+        add(r, "x-request-id", r->request_id, strlen(r->request_id));
+        return;
+    }
+    for (size_t i = 0; i < r->cors.nheaders; i++)
+        add(r, r->cors.headers[i].name, r->cors.headers[i].value, r->cors.headers[i].value_len);
     if (kumo__ce_is_path(in->path.base, in->path.len)) {
         handle_cloudevents(h, in, r);
         add(r, "x-request-id", r->request_id, strlen(r->request_id));
@@ -554,8 +569,10 @@ static const char *run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo
             size_t pos = 0;
             const char *name, *value;
             size_t nl, vl;
+            int kumo_cors = h->project->http.edge.cors.enabled; /* the Access-Control-* headers are kumo.yaml's */
             while (kumo__response_header(rp, fh.length, &pos, &name, &nl, &value, &vl) == 1)
-                if (r->nheaders < sizeof(r->headers) / sizeof(r->headers[0]) - 1)
+                if (r->nheaders < sizeof(r->headers) / sizeof(r->headers[0]) - 1 &&
+                    !(kumo_cors && kumo__cors_owned_header(name, nl)))
                     r->headers[r->nheaders++] = (kumo__host_header){name, value, nl, vl};
         }
     }

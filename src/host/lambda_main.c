@@ -20,7 +20,7 @@ typedef struct glue {
     kumo__header_view *views; /* the request's headers, grown as needed */
     size_t views_cap;
     kumo__host_reply reply;
-    kumo__pair pairs[KUMO__RESPONSE_HEADERS_MAX + 4];
+    kumo__pair pairs[KUMO__RESPONSE_HEADERS_MAX + 16]; /* as many as kumo__host_reply holds */
     char *strings; /* the reply's headers, NUL-terminated for kumo__pair */
     size_t strings_cap;
     kumo__lambda_events *events; /* SQS, S3, SNS records and ticks (lambda_events.c) */
