@@ -146,6 +146,7 @@ struct gateway {
     int *listen_fds, nlisten; /* one per loop, sharing the port */
     size_t max_conns;         /* each loop's bound on open connections, set at start */
     int admin_fd;
+    SSL_CTX *ssl_ctx; /* http.tls, read at start (tls.c); NULL: plain HTTP */
     int port, admin_port;
     loop_thread *threads;
     int nthreads;

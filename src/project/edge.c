@@ -21,7 +21,7 @@
 
 static const char *const cors_keys[] = {"origins",     "methods", "headers", "expose_headers",
                                         "credentials", "max_age", NULL};
-static const char *const tls_keys[] = {"cert", "key", "client_ca", NULL};
+static const char *const tls_keys[] = {"cert", "key", "client_ca", "client_cert", NULL};
 static const char *const rule_keys[] = {"requests", "per", "burst", "by", NULL};
 static const char *const methods_known[] = {"GET",     "HEAD",  "POST",  "PUT", "PATCH",
                                             "DELETE",  "OPTIONS", "TRACE", NULL};
@@ -271,6 +271,23 @@ static int load_tls(const kumo__doc *doc, json_t *obj, const char *dir, kumo__tl
         (rc = tls_file(doc, obj, "client_ca", dir, &t->client_ca, t->where_client_ca, sizeof(t->where_client_ca),
                        err)) < 0)
         return rc;
+    json_t *v = json_object_get(obj, "client_cert");
+    if (v) {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(s, "required") != 0 && strcmp(s, "optional") != 0) {
+            kumo__doc_value_error(err, doc, obj, "client_cert",
+                                  "http.tls.client_cert must be required (the default: a client without a "
+                                  "certificate is refused) or optional");
+            return -EINVAL;
+        }
+        if (t->client_ca == NULL) {
+            kumo__doc_key_error(err, doc, obj, "client_cert",
+                                "http.tls.client_cert needs client_ca: (the PEM file of the CAs client certificates "
+                                "are verified against)");
+            return -EINVAL;
+        }
+        t->client_optional = strcmp(s, "optional") == 0;
+    }
     return 0;
 }
 

@@ -38,6 +38,8 @@ typedef struct kumo__cors_config {
  * value, for the errors the gateway gives when it loads them. */
 typedef struct kumo__tls_config {
     char *cert, *key, *client_ca; /* NULL when absent (cert and key: both or neither) */
+    int client_optional;          /* client_cert: optional (a client without one is served, its subject
+                                     NULL); required (the default) refuses the handshake */
     char where_cert[96], where_key[96], where_client_ca[96];
 } kumo__tls_config;
 

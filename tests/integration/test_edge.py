@@ -169,6 +169,160 @@ class TestCorsHost(CorsChecks, unittest.TestCase):
             raise AssertionError("kumo-host exited with %d:\n%s" % (rc, out[-4000:]))
 
 
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_pki(d):
+    """A CA, a server certificate for 127.0.0.1 it signs, a client
+    certificate it signs (CN=alice,O=Example) and one another CA signs."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for ca in ("ca", "rogue-ca"):
+        openssl("req", "-x509", *ec, "-keyout", ca + ".key", "-out", ca + ".pem", "-days", "2",
+                "-subj", "/CN=kumo test %s" % ca, cwd=d)
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    with open(os.path.join(d, "client.ext"), "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    for name, subj, ca, ext in (("server", "/CN=localhost", "ca", "server.ext"),
+                                ("alice", "/O=Example/CN=alice", "ca", "client.ext"),
+                                ("mallory", "/CN=mallory", "rogue-ca", "client.ext")):
+        openssl("req", "-new", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", subj, cwd=d)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
+                "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", ext, cwd=d)
+
+
+def curl(url, *args):
+    p = subprocess.run(["curl", "-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_version} %{http_code}",
+                        *args, url], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+class TlsChecks:
+    """The checks both servers pass over TLS with required client certificates."""
+
+    def url(self, path="/hello"):
+        return "https://127.0.0.1:%d%s" % (self.port, path)
+
+    def pki(self, name):
+        return os.path.join(self.dir, "pki", name)
+
+    def test_http2_over_tls(self):
+        rc, out, err = curl(self.url(), "--http2", "--cacert", self.pki("ca.pem"), "--cert", self.pki("alice.pem"),
+                            "--key", self.pki("alice.key"))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, "hello, world\n\n2 200")
+
+    def test_http11_over_tls(self):
+        r = requests.get(self.url(), verify=self.pki("ca.pem"), cert=(self.pki("alice.pem"), self.pki("alice.key")),
+                         timeout=30)
+        self.assertEqual(r.status_code, 200)
+        self.assertEqual(r.text, "hello, world\n")
+        self.assertEqual(r.raw.version, 11)
+
+    def test_client_certificate_required(self):
+        rc, out, err = curl(self.url(), "--http2", "--cacert", self.pki("ca.pem"))
+        self.assertNotEqual(rc, 0, out)
+        # a certificate another CA signed fails verification in the handshake
+        rc, out, err = curl(self.url(), "--http1.1", "--cacert", self.pki("ca.pem"), "--cert",
+                            self.pki("mallory.pem"), "--key", self.pki("mallory.key"))
+        self.assertNotEqual(rc, 0, out)
+        self.assertNotIn("hello", out)
+
+    def test_plain_http_is_not_served(self):
+        with self.assertRaises(requests.exceptions.ConnectionError):
+            requests.get("http://127.0.0.1:%d/hello" % self.port, timeout=10)
+
+
+TLS = """http:
+  tls:
+    cert: pki/server.pem
+    key: pki/server.key
+    client_ca: pki/ca.pem
+"""
+
+
+def tls_project():
+    d = with_yaml(TLS)
+    os.mkdir(os.path.join(d, "pki"))
+    make_pki(os.path.join(d, "pki"))
+    return d
+
+
+class TestTlsUp(TlsChecks, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tls_project()
+        # the harness waits on the admin port (plain HTTP on loopback)
+        cls.gw = Gateway(cls.dir)
+        cls.port = cls.gw.port
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        err = cls.gw.stderr()
+        shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+        if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+            raise AssertionError("kumo up exited with %d:\n%s" % (rc, err[-4000:]))
+
+    def test_start_lines(self):
+        out = self.gw.stdout()
+        self.assertIn("API      https://127.0.0.1:%d/" % self.port, out)
+        self.assertIn("HTTP/2 and HTTP/1.1 by ALPN", out)
+        self.assertIn("probes off (they speak plain HTTP; http.tls)", out)
+
+
+class TestTlsHost(TlsChecks, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tls_project()
+        cls.host = HostServer(cls.dir)
+        cls.port = cls.host.port
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.host.stop()
+        out = cls.host.output()
+        shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+        if rc != 0 or "ERROR: AddressSanitizer" in out or "runtime error:" in out:
+            raise AssertionError("kumo-host exited with %d:\n%s" % (rc, out[-4000:]))
+
+
+class TestTlsFilesChecked(unittest.TestCase):
+    """Bad certificate files are refused at start with the key's position and OpenSSL's reason."""
+
+    def test_refused_at_start(self):
+        d = tls_project()
+        try:
+            pki = os.path.join(d, "pki")
+            cases = [
+                (TLS.replace("pki/server.key", "pki/missing.key"),
+                 r"kumo\.yaml:10:10: http\.tls\.key: cannot read '.*/pki/missing\.key': No such file"),
+                (TLS.replace("pki/server.key", "pki/alice.key"),
+                 r"kumo\.yaml:10:10: http\.tls\.key: '.*/pki/alice\.key' is not the private key of the "
+                 r"certificate in '.*/pki/server\.pem' \(OpenSSL: .*\)"),
+                (TLS.replace("pki/server.pem", "pki/server.ext"),
+                 r"kumo\.yaml:9:11: http\.tls\.cert: '.*/pki/server\.ext' holds no PEM certificate"),
+                (TLS.replace("pki/ca.pem", "pki/server.ext"),
+                 r"kumo\.yaml:11:16: http\.tls\.client_ca: '.*/pki/server\.ext' holds no PEM CA certificate"),
+                ("http:\n  tls: {cert: pki/server.pem}\n", r"kumo\.yaml:8:8: http\.tls needs both cert: and key:"),
+                ("http:\n  tls: {cert: pki/server.pem, key: pki/server.key, client_cert: optional}\n",
+                 r"kumo\.yaml:8:52: http\.tls\.client_cert needs client_ca:"),
+                ("http:\n  tls: {cert: pki/server.pem, key: pki/server.key, ca: pki/ca.pem}\n",
+                 r"kumo\.yaml:8:52: unknown key 'ca' in http\.tls"),
+            ]
+            with open(os.path.join(d, "kumo.yaml")) as f:
+                base = f.read().replace(TLS, "")
+            for text, pattern in cases:
+                with open(os.path.join(d, "kumo.yaml"), "w") as f:
+                    f.write(base + text)
+                rc, out = run_up(d)
+                self.assertNotEqual(rc, 0, text)
+                self.assertRegex(out, pattern, text)
+        finally:
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+
 class TestConfigRefused(unittest.TestCase):
     """Each new key is checked at start; the message names kumo.yaml:line:column and the fix."""
 
