@@ -352,6 +352,9 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     }
     kumo__dispatch d;
     int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), c ? &c->call.frame : &frame, &d);
+    const char *rl_names[4], *rl_values[4]; /* http.rate_limits: on whatever answers */
+    for (size_t i = 0, n = kumo__ratelimit_headers(&d.limit, rl_names, rl_values); i < n; i++)
+        kumo__h2o_copy_header(req, rl_names[i], strlen(rl_names[i]), rl_values[i], strlen(rl_values[i]));
     if (kind == KUMO__DISPATCH_ANSWER) {
         free(c);
         if ((d.no_route && g->docs && kumo__docs_serve(g->docs, req)) ||

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/clock.h"
 #include "base/http.h"
 #include "base/percent.h"
 #include "gateway/mock.h"
@@ -275,6 +276,17 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     const kumo__operation *op = m.op;
     out->op = op;
     out->op_index = m.op_index;
+    if (rc == 0 && api->limits) { /* http.rate_limits: before the function, the mock and the 501 */
+        kumo__ratelimit_take(api->limits, m.op_index, kumo__ratelimit_key(in), kumo__mono_us(), &out->limit);
+        if (out->limit.refused) {
+            snprintf(detail, sizeof(detail),
+                     "operation '%s' allows %s requests at once (kumo.yaml http.rate_limits); retry in %s s",
+                     op->operation_id ? op->operation_id : op->path, out->limit.limit, out->limit.retry_after);
+            answer(in, request_id, out, 429, "Too Many Requests", detail, NULL);
+            out->retry_after = out->limit.retry_after;
+            return KUMO__DISPATCH_ANSWER;
+        }
+    }
     if (rc == 0 && op->unit_index < 0 && api->mock)
         return mock_request(api, in, &m, request_id, out);
     if (rc != 0 || op->unit_index < 0 || (api->only_unit >= 0 && op->unit_index != api->only_unit)) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "openapi/check.h"
+#include "gateway/ratelimit.h"
 #include "project/project.h"
 #include "proto/frame.h"
 
@@ -57,6 +58,9 @@ typedef struct kumo__api {
      * is checked and answered by the mock engine instead of a 501. NULL:
      * the 501. */
     const struct kumo__mock *mock;
+    /* http.rate_limits (ratelimit.h): taken from after routing, before
+     * the function. NULL: no limits. */
+    struct kumo__ratelimit *limits;
 } kumo__api;
 
 enum kumo__dispatch_kind {
@@ -83,6 +87,10 @@ typedef struct kumo__dispatch {
     size_t nheaders;
     int borrowed;        /* ANSWER: body, content_type and headers are a mock engine's kept answer: not freed */
     uint64_t timeout_ms; /* INVOKE: the unit's timeout (0: none) */
+    /* Either kind: when limit.applied, its RateLimit-* headers go on the
+     * answer, whoever gives it (a 429 of dispatch's own when refused;
+     * retry_after then points into it). */
+    kumo__ratelimit_verdict limit;
 } kumo__dispatch;
 
 /* Routes and checks `in`. `now_epoch_ms` sets the frame's deadline.

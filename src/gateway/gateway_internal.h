@@ -57,6 +57,7 @@ typedef struct generation {
     kumo__project *project;
     kumo__spec *spec;
     kumo__router *router;
+    kumo__ratelimit *limits; /* http.rate_limits; NULL: none (a reload starts full buckets) */
     kumo__docs *docs;
     /* kumo mock's state, recordings and faults (mock_modes.h); NULL: none */
     struct kumo__mock_modes_rt *modes;

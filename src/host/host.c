@@ -252,8 +252,14 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
             goto out;
         }
     }
-    h->api = (kumo__api){
-        .project = h->project, .spec = h->spec, .router = h->router, .checks = h->checks, .only_unit = only};
+    if ((rc = kumo__ratelimit_new(&p->http.edge, h->spec, &h->limits, err)) != 0)
+        goto out;
+    h->api = (kumo__api){.project = h->project,
+                         .spec = h->spec,
+                         .router = h->router,
+                         .checks = h->checks,
+                         .only_unit = only,
+                         .limits = h->limits};
 out:
     if (rc != 0)
         kumo__host_free(h);
@@ -289,6 +295,7 @@ void kumo__host_free(kumo__host *h)
     kumo__ce_routes_free(h->ce);
     kumo__docs_free(h->docs);
     kumo__router_free(h->router);
+    kumo__ratelimit_free(h->limits);
     kumo__spec_free(h->spec);
     kumo__project_free(h->project);
     kumo__frame_writer_free(&h->request);
@@ -457,6 +464,10 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
     uint64_t start_us = kumo__mono_us();
     int kind = kumo__dispatch_request(&h->api, in, r->request_id, epoch_ms(), &h->request, &d);
     r->op = d.op;
+    r->limit = d.limit; /* http.rate_limits: on whatever answers; the headers point into r */
+    const char *rl_names[4], *rl_values[4];
+    for (size_t i = 0, n = kumo__ratelimit_headers(&r->limit, rl_names, rl_values); i < n; i++)
+        add(r, rl_names[i], rl_values[i], strlen(rl_values[i]));
     if (kind == KUMO__DISPATCH_ANSWER) {
         if (h->metrics)
             kumo__metrics_answered(h->metrics, 0, d.op ? h->mt_ops[d.op_index] : h->mt_noroute, d.status,
@@ -466,7 +477,9 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         snprintf(r->allow, sizeof(r->allow), "%s", d.allow);
         if (r->allow[0])
             add(r, "allow", r->allow, strlen(r->allow));
-        if (d.retry_after)
+        if (d.retry_after == d.limit.retry_after)
+            add(r, "retry-after", r->limit.retry_after, strlen(r->limit.retry_after));
+        else if (d.retry_after)
             add(r, "retry-after", d.retry_after, strlen(d.retry_after));
         if (d.body) {
             r->owned = d.body;

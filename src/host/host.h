@@ -39,6 +39,7 @@ typedef struct kumo__host {
     kumo__docs *docs;
     kumo__ce_routes *ce; /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     kumo__api api;
+    kumo__ratelimit *limits; /* http.rate_limits (gateway/ratelimit.h), NULL: none */
     void **handles;             /* per unit: dlopen handle, NULL when not served here */
     kumo__invoker **invokers;   /* per unit */
     kumo__frame_writer request; /* reused per invocation */
@@ -108,7 +109,8 @@ typedef struct kumo__host_reply {
      * access line as kumo up writes it; "" when no handler ran or tracing
      * is off. */
     char trace_id[33], span_id[17];
-    kumo__cors_answer cors; /* CORS headers point into it (gateway/cors.h) */
+    kumo__cors_answer cors;        /* CORS headers point into it (gateway/cors.h) */
+    kumo__ratelimit_verdict limit; /* RateLimit-* headers point into it (gateway/ratelimit.h) */
 } kumo__host_reply;
 
 /* Answers one request: kumo's own answer (problem+json, 204) or the

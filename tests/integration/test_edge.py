@@ -7,6 +7,8 @@ under kumo up and kumo-host, with real clients on loopback.
   answers carry Access-Control-Allow-Origin for an allowed origin only.
 - Every new key is checked at start with kumo.yaml:line:column.
 """
+import http.client
+import json
 import os
 import re
 import shutil
@@ -186,6 +188,7 @@ def make_pki(d):
         f.write("extendedKeyUsage=clientAuth\n")
     for name, subj, ca, ext in (("server", "/CN=localhost", "ca", "server.ext"),
                                 ("alice", "/O=Example/CN=alice", "ca", "client.ext"),
+                                ("bob", "/O=Example/CN=bob", "ca", "client.ext"),
                                 ("mallory", "/CN=mallory", "rogue-ca", "client.ext")):
         openssl("req", "-new", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", subj, cwd=d)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
@@ -323,6 +326,127 @@ class TestTlsFilesChecked(unittest.TestCase):
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
 
+def get_from(base, source, path="/hello"):
+    """GET with the connection's source address chosen (127.0.0.x): the
+    gateway sees another client."""
+    host, port = base.split("//")[1].split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+class LimitChecks:
+    """A bucket of 3 refilled at 3 an hour: the 4th request in a row is
+    refused whatever the machine's speed (the next token is 20 minutes away)."""
+
+    def test_bucket_per_client(self):
+        for left in ("2", "1", "0"):
+            status, h, body = get_from(self.base, "127.0.0.1")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(h["ratelimit-limit"], "3")
+            self.assertEqual(h["ratelimit-remaining"], left)
+            self.assertEqual(h["ratelimit-policy"], "3;w=3600")
+            self.assertTrue(0 < int(h["ratelimit-reset"]) <= 3600, h)
+        status, h, body = get_from(self.base, "127.0.0.1")
+        self.assertEqual(status, 429, body)
+        self.assertEqual(h["content-type"], "application/problem+json")
+        self.assertIn("http.rate_limits", json.loads(body)["detail"])
+        self.assertTrue(1100 <= int(h["retry-after"]) <= 1200, h)
+        self.assertEqual(h["ratelimit-remaining"], "0")
+        # another client has a bucket of its own
+        status, h, body = get_from(self.base, "127.0.0.2")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(h["ratelimit-remaining"], "2")
+        # what is not limited carries no headers
+        status, h, body = get_from(self.base, "127.0.0.3", "/nowhere")
+        self.assertEqual(status, 404)
+        self.assertNotIn("ratelimit-limit", h)
+
+
+LIMITS = """http:
+  rate_limits:
+    hello: {requests: 3, per: 1h}
+"""
+
+
+class TestLimitsUp(LimitChecks, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = with_yaml(LIMITS)
+        cls.gw = Gateway(cls.dir)
+        cls.base = cls.gw.base
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        err = cls.gw.stderr()
+        shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+        if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+            raise AssertionError("kumo up exited with %d:\n%s" % (rc, err[-4000:]))
+
+
+class TestLimitsHost(LimitChecks, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = with_yaml(LIMITS)
+        cls.host = HostServer(cls.dir)
+        cls.base = "http://127.0.0.1:%d" % cls.host.port
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.host.stop()
+        out = cls.host.output()
+        shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+        if rc != 0 or "ERROR: AddressSanitizer" in out or "runtime error:" in out:
+            raise AssertionError("kumo-host exited with %d:\n%s" % (rc, out[-4000:]))
+
+
+class TestLimitsShared(unittest.TestCase):
+    """"*" covers every operation; by: operation is one bucket for all callers."""
+
+    def test_one_bucket_for_everyone(self):
+        d = with_yaml('http:\n  rate_limits:\n    "*": {requests: 2, per: 1h, by: operation}\n')
+        gw = Gateway(d)
+        try:
+            self.assertEqual(get_from(gw.base, "127.0.0.1")[0], 200)
+            self.assertEqual(get_from(gw.base, "127.0.0.2")[0], 200)
+            status, h, _ = get_from(gw.base, "127.0.0.3")
+            self.assertEqual(status, 429)
+            self.assertEqual(h["ratelimit-limit"], "2")
+        finally:
+            self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+
+class TestTlsSubjectKeys(unittest.TestCase):
+    """With client_ca, the verified certificate's subject is the caller:
+    alice and bob, from one address, have a bucket each."""
+
+    def test_subject_is_the_key(self):
+        d = tls_project()
+        with open(os.path.join(d, "kumo.yaml"), "a") as f:
+            f.write("  rate_limits:\n    hello: {requests: 1, per: 1h}\n")
+        gw = Gateway(d)
+        pki = os.path.join(d, "pki")
+        try:
+            def get(who):
+                return requests.get("https://127.0.0.1:%d/hello" % gw.port, verify=os.path.join(pki, "ca.pem"),
+                                    cert=(os.path.join(pki, who + ".pem"), os.path.join(pki, who + ".key")),
+                                    timeout=30)
+            self.assertEqual(get("alice").status_code, 200)
+            self.assertEqual(get("alice").status_code, 429)
+            r = get("bob")
+            self.assertEqual(r.status_code, 200, r.text)
+            self.assertEqual(r.headers["ratelimit-remaining"], "0")
+        finally:
+            self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+
 class TestConfigRefused(unittest.TestCase):
     """Each new key is checked at start; the message names kumo.yaml:line:column and the fix."""
 
@@ -337,6 +461,17 @@ class TestConfigRefused(unittest.TestCase):
          r"kumo\.yaml:10:20: http\.cors\.methods: 'FETCH' is not a valid HTTP method"),
         ("http:\n  cors:\n    origins: [https://a.example]\n    max_age: forever\n",
          r"kumo\.yaml:10:14: http\.cors\.max_age must be whole seconds"),
+        ("http:\n  rate_limits:\n    helo: {requests: 3, per: 1m}\n",
+         r"kumo\.yaml:9:5: http\.rate_limits\.helo: the OpenAPI document has no operation 'helo' "
+         r"\(did you mean 'hello'\?\)"),
+        ("http:\n  rate_limits:\n    hello: {requests: 3, per: soon}\n",
+         r"kumo\.yaml:9:31: http\.rate_limits\.hello\.per must be a duration"),
+        ("http:\n  rate_limits:\n    hello: {requests: 0, per: 1m}\n",
+         r"kumo\.yaml:9:23: http\.rate_limits\.hello\.requests must be a whole number from 1"),
+        ("http:\n  rate_limits:\n    hello: {requests: 3, per: 1m, by: ip}\n",
+         r"kumo\.yaml:9:39: http\.rate_limits\.hello\.by must be client"),
+        ("http:\n  rate_limits:\n    hello: {requests: 3, per: 1m, brust: 5}\n",
+         r"kumo\.yaml:9:35: unknown key 'brust' in http\.rate_limits\.hello \(did you mean 'burst'\?\)"),
     ]
 
     def test_refused_with_position(self):
