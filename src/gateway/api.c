@@ -319,8 +319,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         else
             kumo__send_problem(req, cors.status, "Forbidden", cors.detail, request_id, NULL);
         kumo__gw_observe_answered(t, g, -1, cors.status, start, 0);
-        kumo__access_log(request_id, method, path, path_len, NULL, cors.status, kumo__mono_us() - start, 0, NULL,
-                         NULL);
+        kumo__access_log(request_id, method, path, path_len, NULL, cors.status, kumo__mono_us() - start, 0, NULL, NULL);
         return 0;
     }
     if (kumo__ce_is_path(in.path.base, in.path.len)) {

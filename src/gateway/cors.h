@@ -25,7 +25,7 @@ typedef struct kumo__cors_header {
 /* What to do with one request. Values point into the config, into `buf`
  * or into the request: valid while both are and *out is not moved. */
 typedef struct kumo__cors_answer {
-    int status;         /* a preflight's answer: 204, or 403 when refused; 0 otherwise */
+    int status;       /* a preflight's answer: 204, or 403 when refused; 0 otherwise */
     char detail[300]; /* the 403's reason */
     kumo__cors_header headers[KUMO__CORS_HEADERS];
     size_t nheaders;

@@ -57,10 +57,10 @@ void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in)
     struct sockaddr_storage ss;
     socklen_t sl = req->conn->callbacks->get_peername ? req->conn->callbacks->get_peername(req->conn, (void *)&ss) : 0;
     char addr[INET6_ADDRSTRLEN];
-    if (sl > 0 && ((ss.ss_family == AF_INET && inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr,
-                                                          sizeof(addr))) ||
-                   (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr,
-                                                           sizeof(addr)))))
+    if (sl > 0 &&
+        ((ss.ss_family == AF_INET && inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr))) ||
+         (ss.ss_family == AF_INET6 &&
+          inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr)))))
         in->client_addr = h2o_strdup(&req->pool, addr, SIZE_MAX).base;
 }
 

@@ -2,8 +2,8 @@
  * h2o_glue.h: what kumo up and kumo-host share on top of h2o: the request
  * as the transport-free kumo__http_in that dispatch.c reads, a worker's
  * response frame written out, and every error kumo itself answers as an
- * RFC 9457 application/problem+json document. Only this file and the
- * servers (server.c and its rooms, host/http.c) know h2o's types.
+ * RFC 9457 application/problem+json document. Only this file, tls.c and
+ * the servers (server.c and its rooms, host/http.c) know h2o's types.
  */
 #ifndef KUMO_H2O_GLUE_H
 #define KUMO_H2O_GLUE_H

@@ -38,8 +38,8 @@ void kumo__ratelimit_free(kumo__ratelimit *rl);
 const char *kumo__ratelimit_key(const struct kumo__http_in *in);
 
 typedef struct kumo__ratelimit_verdict {
-    int applied;  /* a rule covers the operation: its headers go on the answer */
-    int refused;  /* no token: 429 */
+    int applied; /* a rule covers the operation: its headers go on the answer */
+    int refused; /* no token: 429 */
     char limit[24], remaining[24], reset[24], policy[48], retry_after[24]; /* header values */
 } kumo__ratelimit_verdict;
 

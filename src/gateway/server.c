@@ -126,8 +126,7 @@ static int start_monitor(gateway *gw, const char *host, kumo__error *err)
     kumo__monitor *mon = NULL;
     /* the admin listener's descriptor belongs to loop 0 by now: its port says whether there is one; the
      * probes speak plain HTTP: none under http.tls (said at start) */
-    int rc = kumo__monitor_start(gw->metrics, gw->ssl_ctx ? NULL : base, gw->admin_port > 0 ? admin : NULL, &mon,
-                                 err);
+    int rc = kumo__monitor_start(gw->metrics, gw->ssl_ctx ? NULL : base, gw->admin_port > 0 ? admin : NULL, &mon, err);
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&gw->lock); /* GET /alerts reads it under the lock */
@@ -194,8 +193,7 @@ static void print_serving(gateway *gw, const generation *g, const char *host, in
     const kumo__tls_config *tls = &g->project->http.edge.tls;
     if (gw->ssl_ctx)
         printf("  tls      %s (HTTP/2 and HTTP/1.1 by ALPN)%s%s%s\n", tls->cert,
-               tls->client_ca ? "; client certificates verified against " : "",
-               tls->client_ca ? tls->client_ca : "",
+               tls->client_ca ? "; client certificates verified against " : "", tls->client_ca ? tls->client_ca : "",
                tls->client_ca ? (tls->client_optional ? " (optional)" : " (required)") : "");
     printf("  conns    at most %zu open per loop (%s)\n", gw->max_conns,
            g->project->http.max_connections > 0 ? "http.max_connections" : "from the open-files limit");
@@ -223,8 +221,10 @@ static void print_serving(gateway *gw, const generation *g, const char *host, in
         printf("  monitors every %gs over the metrics, probes %s; alerts after %gs to the log%s%s (GET /alerts, "
                "kumo monitors)\n",
                (double)kumo__monitor_interval_ms() / 1000,
-               gw->ssl_ctx ? "off (they speak plain HTTP; http.tls)" : mc->probe_interval_s > 0 ? "on" : "off", mc->for_s,
-               mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
+               gw->ssl_ctx                ? "off (they speak plain HTTP; http.tls)"
+               : mc->probe_interval_s > 0 ? "on"
+                                          : "off",
+               mc->for_s, mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {

@@ -39,7 +39,7 @@ typedef struct kumo__host {
     kumo__docs *docs;
     kumo__ce_routes *ce; /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     kumo__api api;
-    kumo__ratelimit *limits; /* http.rate_limits (gateway/ratelimit.h), NULL: none */
+    kumo__ratelimit *limits;    /* http.rate_limits (gateway/ratelimit.h), NULL: none */
     void **handles;             /* per unit: dlopen handle, NULL when not served here */
     kumo__invoker **invokers;   /* per unit */
     kumo__frame_writer request; /* reused per invocation */

@@ -23,8 +23,7 @@ static const char *const cors_keys[] = {"origins",     "methods", "headers", "ex
                                         "credentials", "max_age", NULL};
 static const char *const tls_keys[] = {"cert", "key", "client_ca", "client_cert", NULL};
 static const char *const rule_keys[] = {"requests", "per", "burst", "by", NULL};
-static const char *const methods_known[] = {"GET",     "HEAD",  "POST",  "PUT", "PATCH",
-                                            "DELETE",  "OPTIONS", "TRACE", NULL};
+static const char *const methods_known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", NULL};
 
 static void free_list(char **l)
 {
@@ -173,8 +172,8 @@ static int load_cors(const kumo__doc *doc, json_t *obj, kumo__cors_config *c, ku
     }
     if (json_object_get(obj, "expose_headers")) {
         char **l = NULL;
-        if ((rc = read_list(doc, obj, "expose_headers", "header name", "[x-request-id]", header_ok, tolower, &l,
-                            err)) < 0)
+        if ((rc = read_list(doc, obj, "expose_headers", "header name", "[x-request-id]", header_ok, tolower, &l, err)) <
+            0)
             return rc;
         c->expose = join(l);
         free_list(l);

@@ -21,15 +21,15 @@
 /* http.cors: absent (enabled 0) means no CORS header is ever sent. */
 typedef struct kumo__cors_config {
     int enabled;
-    char **origins; /* exact "scheme://host[:port]", lower case; NULL-ended */
-    int any_origin; /* origins: ["*"] */
-    char *methods;  /* "GET, POST, ..." for Access-Control-Allow-Methods */
-    char **method_list;  /* NULL-ended, upper case */
-    char **headers;      /* allowed request headers, lower case; NULL-ended */
-    int any_header;      /* headers: ["*"]: any requested header is allowed */
-    char *expose;        /* "x-request-id, ..." for Access-Control-Expose-Headers, or NULL */
-    int credentials;     /* credentials: true */
-    long max_age_s;      /* max_age:, seconds; -1: no Access-Control-Max-Age */
+    char **origins;     /* exact "scheme://host[:port]", lower case; NULL-ended */
+    int any_origin;     /* origins: ["*"] */
+    char *methods;      /* "GET, POST, ..." for Access-Control-Allow-Methods */
+    char **method_list; /* NULL-ended, upper case */
+    char **headers;     /* allowed request headers, lower case; NULL-ended */
+    int any_header;     /* headers: ["*"]: any requested header is allowed */
+    char *expose;       /* "x-request-id, ..." for Access-Control-Expose-Headers, or NULL */
+    int credentials;    /* credentials: true */
+    long max_age_s;     /* max_age:, seconds; -1: no Access-Control-Max-Age */
 } kumo__cors_config;
 
 /* http.tls: cert and key (PEM) make the API's listener speak TLS only
@@ -48,12 +48,12 @@ typedef struct kumo__tls_config {
  * without an entry of its own. A token bucket of `burst` tokens (default
  * N) refilled at N per `per`. */
 typedef struct kumo__rate_rule {
-    char *operation;   /* an operationId, or "*" */
-    double requests;   /* N */
-    double per_s;      /* the window, seconds */
-    double burst;      /* the bucket's size */
-    int per_client;    /* by: client (default): a bucket per caller; by: operation: one for all */
-    int line, col;     /* of the entry's key, for kumo__edge_check_spec */
+    char *operation; /* an operationId, or "*" */
+    double requests; /* N */
+    double per_s;    /* the window, seconds */
+    double burst;    /* the bucket's size */
+    int per_client;  /* by: client (default): a bucket per caller; by: operation: one for all */
+    int line, col;   /* of the entry's key, for kumo__edge_check_spec */
 } kumo__rate_rule;
 
 typedef struct kumo__edge_config {

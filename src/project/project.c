@@ -42,8 +42,8 @@
 static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
                                        "environments", "events", "services", "http",      "observability",
                                        "monitors",     "alerts", NULL};
-static const char *const http_keys[] = {"max_headers", "max_header_bytes", "max_connections", "body_budget",
-                                        "cors",        "tls",              "rate_limits",     NULL};
+static const char *const http_keys[] = {
+    "max_headers", "max_header_bytes", "max_connections", "body_budget", "cors", "tls", "rate_limits", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
 static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "memory",  "min", "max",

@@ -474,6 +474,16 @@ class TestConfigRefused(unittest.TestCase):
          r"kumo\.yaml:9:35: unknown key 'brust' in http\.rate_limits\.hello \(did you mean 'burst'\?\)"),
     ]
 
+    def test_lint_names_an_unknown_operation(self):
+        d = with_yaml("http:\n  rate_limits:\n    helo: {requests: 3, per: 1m}\n")
+        try:
+            p = subprocess.run([KUMO, "lint", d], capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertRegex(p.stdout + p.stderr, r"kumo\.yaml:9:5: error: http\.rate_limits\.helo: the OpenAPI "
+                                                  r"document has no operation 'helo' \(did you mean 'hello'\?\)")
+        finally:
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
     def test_refused_with_position(self):
         for text, pattern in self.CASES:
             d = with_yaml(text)
