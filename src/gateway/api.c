@@ -118,19 +118,32 @@ static int take_body_budget(gateway *gw, req_hold *hold, size_t body_len, size_t
     return 0;
 }
 
+/* What the gateway answers a finished call with, decided before anything
+ * is sent, so that /metrics, the traces and the pool's figures count the
+ * call before its client can read the answer (a scrape right after a
+ * response sees it). */
+typedef struct call_answer {
+    int status;
+    const char *title; /* a problem of the gateway's own: its title; NULL: the handler's response (or doc) */
+    const char *detail;
+    char *doc; /* --strict: the problem listing the contract's violations (malloc'd); NULL: none */
+    size_t doc_len;
+    kumo__response_in r; /* the handler's response, when title and doc are NULL */
+} call_answer;
+
 /* In --dev, a response that breaks the spec is logged with its
- * violations; with --strict it is replaced by a 500 problem. Returns 1
- * when the response was replaced. */
-static int check_response(gw_call *c, int status, const char *ctype, size_t ctype_len, const char *body,
-                          size_t body_len)
+ * violations; with --strict it is replaced by a 500 problem (a->doc, or
+ * a->title when the document cannot be made). Returns 1 when the
+ * response is replaced. */
+static int check_response(gw_call *c, call_answer *a)
 {
     gateway *gw = c->t->gw;
     const kumo__opcheck *chk = c->lg->gen->checks ? c->lg->gen->checks[c->op_index] : NULL;
     if (!gw->dev || chk == NULL)
         return 0;
     kumo__violations v = {.limit = 20};
-    kumo__slice ct = {ctype, ctype_len}, b = {body, body_len};
-    if (kumo__opcheck_response(chk, status, ct, b, &v) == 0) {
+    kumo__slice ct = {a->r.content_type, a->r.content_type_len}, b = {a->r.body, a->r.body_len};
+    if (kumo__opcheck_response(chk, a->r.status, ct, b, &v) == 0) {
         kumo__violations_free(&v);
         return 0;
     }
@@ -143,64 +156,77 @@ static int check_response(gw_call *c, int status, const char *ctype, size_t ctyp
                     c->op->operation_id ? c->op->operation_id : c->op->path, list);
     if (gw->strict) {
         h2o_req_t *req = c->req;
-        size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len, blen = 0;
-        char *doc =
-            kumo__problem_json(500, "Internal Server Error", "the function's response breaks the API's contract",
-                               req->path.base, path_len, c->request_id, &v, &blen);
-        if (doc)
-            send_answer(req, c->request_id, 500, NULL, NULL, doc, blen);
-        else
-            kumo__send_problem(req, 500, "Internal Server Error", NULL, c->request_id, NULL);
-        free(doc);
+        size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+        a->status = 500;
+        a->doc = kumo__problem_json(500, "Internal Server Error", "the function's response breaks the API's contract",
+                                    req->path.base, path_len, c->request_id, &v, &a->doc_len);
+        if (a->doc == NULL) {
+            a->title = "Internal Server Error";
+            a->detail = NULL;
+        }
     }
     kumo__violations_free(&v);
     return gw->strict;
 }
 
-/* The handler's answer, through the same decoding as kumo-host's
- * (dispatch.c's kumo__response_read), checked against the spec in --dev. */
-static void respond_from_frame(gw_call *c, const char *payload, size_t len)
+/* The answer to a call that ended with `result`: the handler's response
+ * (through the same decoding as kumo-host's, dispatch.c's
+ * kumo__response_read, checked against the spec in --dev), or a problem
+ * of the gateway's own. */
+static void decide_answer(gw_call *c, enum kumo__call_result result, const char *payload, size_t len,
+                          const char *detail, call_answer *a)
 {
-    kumo__response_in r;
-    kumo__response_read(payload, len, &r);
-    if (r.invalid) {
+    memset(a, 0, sizeof(*a));
+    a->detail = detail;
+    switch (result) {
+    case KUMO__CALL_OK: break;
+    case KUMO__CALL_FAILED: a->status = 500, a->title = "Handler failed"; return;
+    case KUMO__CALL_CRASHED: a->status = 502, a->title = "Worker crashed"; return;
+    case KUMO__CALL_TIMEOUT: a->status = 504, a->title = "Function timed out"; return;
+    case KUMO__CALL_NO_WORKER: a->status = 502, a->title = "Function unavailable"; return;
+    }
+    kumo__response_read(payload, len, &a->r);
+    if (a->r.invalid) {
         kumo__log_event("error", "request %s: the response of %s cannot be sent: %s", c->request_id,
-                        c->op->operation_id ? c->op->operation_id : c->op->path, r.invalid);
-        kumo__send_problem(c->req, 502, "Bad Gateway", r.invalid, c->request_id, NULL);
+                        c->op->operation_id ? c->op->operation_id : c->op->path, a->r.invalid);
+        a->status = 502;
+        a->title = "Bad Gateway";
+        a->detail = a->r.invalid;
         return;
     }
-    if (check_response(c, r.status, r.content_type, r.content_type_len, r.body, r.body_len))
-        return;
-    kumo__h2o_send_response(c->req, &r, payload, len, c->request_id, c->lg->gen->project->http.edge.cors.enabled);
+    a->status = a->r.status;
+    check_response(c, a);
+}
+
+static void send_call_answer(gw_call *c, call_answer *a, const char *payload, size_t len)
+{
+    if (a->doc)
+        send_answer(c->req, c->request_id, a->status, NULL, NULL, a->doc, a->doc_len);
+    else if (a->title)
+        kumo__send_problem(c->req, a->status, a->title, a->detail, c->request_id, NULL);
+    else
+        kumo__h2o_send_response(c->req, &a->r, payload, len, c->request_id,
+                                c->lg->gen->project->http.edge.cors.enabled);
+    free(a->doc);
 }
 
 static void on_call_done(kumo__call *call, enum kumo__call_result result, const char *payload, size_t len)
 {
     gw_call *c = (gw_call *)call;
     loop_thread *t = c->t;
-    int status;
+    int status = 499; /* the client went away first: nginx's convention */
+    call_answer a;
+    char detail[600];
     t->inflight--;
-    if (c->req == NULL) {
-        status = 499; /* the client went away first: nginx's convention */
-    } else {
-        h2o_req_t *req = c->req;
+    if (c->req) {
         c->hold->call = NULL;
         /* Read before the signal, answered after it: the answer is the
          * connection's last (HTTP/2 has had its GOAWAY). */
         if (atomic_load_explicit(&t->gw->draining, memory_order_relaxed))
-            req->http1_is_persistent = 0;
-        char detail[600];
+            c->req->http1_is_persistent = 0;
         snprintf(detail, sizeof(detail), "%.*s", (int)(len < 500 ? len : 500), payload ? payload : "");
-        switch (result) {
-        case KUMO__CALL_OK: respond_from_frame(c, payload, len); break;
-        case KUMO__CALL_FAILED: kumo__send_problem(req, 500, "Handler failed", detail, c->request_id, NULL); break;
-        case KUMO__CALL_CRASHED: kumo__send_problem(req, 502, "Worker crashed", detail, c->request_id, NULL); break;
-        case KUMO__CALL_TIMEOUT: kumo__send_problem(req, 504, "Function timed out", detail, c->request_id, NULL); break;
-        case KUMO__CALL_NO_WORKER:
-            kumo__send_problem(req, 502, "Function unavailable", detail, c->request_id, NULL);
-            break;
-        }
-        status = req->res.status;
+        decide_answer(c, result, payload, len, detail, &a);
+        status = a.status;
     }
     uint64_t end = kumo__mono_us(), duration = end - c->start_us;
     kumo__pool_record(c->lg->pools[c->op->unit_index], duration, result != KUMO__CALL_OK, kumo__mono_ms());
@@ -224,6 +250,8 @@ static void on_call_done(kumo__call *call, enum kumo__call_result result, const 
                       .span = &c->span};
     kumo__gw_trace_store_calls(t->gw, &c->span, result, payload, len);
     kumo__gw_observe(t, &o);
+    if (c->req)
+        send_call_answer(c, &a, payload, len);
     /* The access line names the request's trace and SERVER span, so that
      * kumo logs --trace finds it beside the handler's lines. */
     int traced = !kumo__id_is_zero(c->span.trace_id, 16);

@@ -319,7 +319,8 @@ void kumo__gw_monitor_generation(gateway *gw, generation *g)
                             .release = monitor_release,
                             .ctx = g,
                             .oldest_us = monitor_oldest,
-                            .oldest_ctx = gw};
+                            .oldest_ctx = gw,
+                            .data_dir = g->data_dir};
     kumo__monitor_generation(gw->monitor, &mg);
 }
 

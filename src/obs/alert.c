@@ -10,9 +10,12 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -106,6 +109,7 @@ int kumo__alerts_set(kumo__alerts *a, const kumo__alert_cond *c)
 static void log_transition(kumo__alerts *a, const kumo__alert *al, const char *level, const char *what)
 {
     a->transitions++;
+    a->dirty = 1;
     const char *about = al->operation[0] ? al->operation : al->function;
     kumo__log_event(level, "alert %s%s%s%s %s: %s%s%s", al->name, about[0] ? " (" : "", about, about[0] ? ")" : "",
                     what, al->summary, al->description[0] ? "; " : "", al->description);
@@ -117,7 +121,9 @@ void kumo__alerts_end(kumo__alerts *a, uint64_t now_ms)
     for (size_t i = 0; i < a->n; i++) {
         kumo__alert *al = &a->v[i];
         int drop = 0;
-        if (al->holding) {
+        if (al->held_until_ms && now_ms >= al->held_until_ms)
+            al->held_until_ms = 0; /* restored: judged on its condition from now on */
+        if (al->holding || al->held_until_ms) {
             if (al->state == KUMO__ALERT_PENDING && al->rounds == 0) {
                 al->since_ms = now_ms;
                 log_transition(a, al, "info", "pending");
@@ -142,6 +148,7 @@ void kumo__alerts_end(kumo__alerts *a, uint64_t now_ms)
             log_transition(a, al, "info", "resolved; it was");
         } else if (al->state == KUMO__ALERT_RESOLVED && !al->unsent && now_ms - al->resolved_ms > RESOLVED_KEEP_MS) {
             drop = 1;
+            a->dirty = 1;
         }
         if (!drop) {
             if (keep != i)
@@ -239,6 +246,7 @@ void kumo__alerts_sent(kumo__alerts *a, uint64_t now_ms)
             continue;
         al->unsent = 0;
         al->sent_ms = now_ms;
+        a->dirty = 1;
     }
 }
 
@@ -357,6 +365,162 @@ json_t *kumo__alerts_json(const kumo__alerts *a)
         json_array_append_new(arr, o);
     }
     return arr;
+}
+
+/* ---- across restarts -------------------------------------------------------- */
+
+#define ALERTS_FILE_MAX (4u << 20)
+#define ALERTS_FILE_VERSION 1
+
+int kumo__alerts_save(kumo__alerts *a, const char *path, kumo__error *err)
+{
+    json_t *arr = json_array();
+    json_t *doc = json_pack("{s:i, s:o}", "version", ALERTS_FILE_VERSION, "alerts", arr);
+    if (doc == NULL)
+        goto oom;
+    for (size_t i = 0; i < a->n; i++) {
+        const kumo__alert *al = &a->v[i];
+        if (al->state == KUMO__ALERT_PENDING)
+            continue;
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:i}", "name", al->name,
+                              "state", kumo__alert_state_name(al->state), "operation", al->operation, "function",
+                              al->function, "severity", al->severity, "summary", al->summary, "description",
+                              al->description, "since_ms", (json_int_t)al->since_ms, "fired_ms",
+                              (json_int_t)al->fired_ms, "resolved_ms", (json_int_t)al->resolved_ms, "sent_ms",
+                              (json_int_t)al->sent_ms, "unsent", al->unsent, "min_rounds", al->min_rounds);
+        if (o == NULL || json_array_append_new(arr, o) != 0)
+            goto oom;
+    }
+    char tmp[4200];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+        json_decref(doc);
+        kumo__error_set(err, -ENAMETOOLONG, "%s: path too long for the alerts file", path);
+        return -ENAMETOOLONG;
+    }
+    FILE *f = fopen(tmp, "w");
+    int rc = 0;
+    if (f == NULL) {
+        rc = -errno;
+    } else {
+        if (json_dumpf(doc, f, JSON_COMPACT) != 0 || fputc('\n', f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0)
+            rc = errno ? -errno : -EIO;
+        if (fclose(f) != 0 && rc == 0)
+            rc = -errno;
+        if (rc == 0 && rename(tmp, path) != 0)
+            rc = -errno;
+        if (rc != 0)
+            unlink(tmp);
+    }
+    json_decref(doc);
+    if (rc != 0) {
+        kumo__error_set(err, rc, "cannot write the alerts to %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    a->dirty = 0;
+    return 0;
+oom:
+    json_decref(doc);
+    kumo__error_set(err, -ENOMEM, "out of memory writing the alerts");
+    return -ENOMEM;
+}
+
+static int state_named(const char *s, kumo__alert_state *out)
+{
+    if (strcmp(s, "firing") == 0)
+        *out = KUMO__ALERT_FIRING;
+    else if (strcmp(s, "resolved") == 0)
+        *out = KUMO__ALERT_RESOLVED;
+    else
+        return -1;
+    return 0;
+}
+
+int kumo__alerts_load(kumo__alerts *a, const char *path, uint64_t now_ms, uint64_t hold_ms, kumo__error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        kumo__error_set(err, -errno, "cannot read the alerts from %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > (off_t)ALERTS_FILE_MAX) {
+        kumo__error_set(err, -EFBIG, "%s: not a regular file of at most %u bytes; the alerts in it are not restored",
+                        path, ALERTS_FILE_MAX);
+        return -EFBIG;
+    }
+    json_error_t je;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (doc == NULL) {
+        kumo__error_set(err, -EINVAL, "%s:%d:%d: %s; the alerts in it are not restored", path, je.line, je.column,
+                        je.text);
+        return -EINVAL;
+    }
+    json_t *arr = json_object_get(doc, "alerts");
+    json_t *ver = json_object_get(doc, "version");
+    const char *bad = NULL;
+    size_t at = SIZE_MAX; /* the file as a whole */
+    if (!json_is_integer(ver) || json_integer_value(ver) != ALERTS_FILE_VERSION || !json_is_array(arr) ||
+        json_array_size(arr) > ALERTS_MAX) {
+        bad = "not an alerts file of version 1 (at most 4096 alerts)";
+        goto out;
+    }
+    size_t n = json_array_size(arr);
+    if (n && (a->v = calloc(n, sizeof(*a->v))) == NULL) {
+        json_decref(doc);
+        kumo__error_set(err, -ENOMEM, "out of memory reading %s", path);
+        return -ENOMEM;
+    }
+    a->cap = n;
+    for (at = 0; at < n; at++) {
+        const char *name, *state, *op, *fn, *sev, *sum, *desc;
+        json_int_t since, fired, resolved, sent;
+        int unsent, min_rounds;
+        if (json_unpack(json_array_get(arr, at), "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:i}",
+                        "name", &name, "state", &state, "operation", &op, "function", &fn, "severity", &sev, "summary",
+                        &sum, "description", &desc, "since_ms", &since, "fired_ms", &fired, "resolved_ms", &resolved,
+                        "sent_ms", &sent, "unsent", &unsent, "min_rounds", &min_rounds) != 0 ||
+            since < 0 || fired < 0 || resolved < 0 || sent < 0) {
+            bad = "an alert without its fields";
+            goto out;
+        }
+        kumo__alert *al = &a->v[a->n];
+        memset(al, 0, sizeof(*al));
+        if (state_named(state, &al->state) != 0) {
+            bad = "an alert neither firing nor resolved";
+            goto out;
+        }
+        snprintf(al->name, sizeof(al->name), "%s", name);
+        snprintf(al->operation, sizeof(al->operation), "%s", op);
+        snprintf(al->function, sizeof(al->function), "%s", fn);
+        snprintf(al->severity, sizeof(al->severity), "%s", sev);
+        snprintf(al->summary, sizeof(al->summary), "%s", sum);
+        snprintf(al->description, sizeof(al->description), "%s", desc);
+        al->since_ms = (uint64_t)since;
+        al->fired_ms = (uint64_t)fired;
+        al->resolved_ms = (uint64_t)resolved;
+        al->sent_ms = (uint64_t)sent;
+        al->unsent = unsent;
+        al->min_rounds = min_rounds > 0 ? min_rounds : 1;
+        if (al->state == KUMO__ALERT_FIRING) {
+            al->held_until_ms = now_ms + hold_ms;
+            al->rounds = al->min_rounds;
+        }
+        a->n++;
+    }
+out:
+    json_decref(doc);
+    if (bad) {
+        free(a->v);
+        a->v = NULL;
+        a->n = a->cap = 0;
+        if (at == SIZE_MAX)
+            kumo__error_set(err, -EINVAL, "%s: %s; the alerts in it are not restored", path, bad);
+        else
+            kumo__error_set(err, -EINVAL, "%s: alert %zu: %s; the alerts in it are not restored", path, at, bad);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* ---- Prometheus rules ------------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
 #include "project/project.h"
 
 typedef enum kumo__alert_state {
@@ -54,6 +55,10 @@ typedef struct kumo__alert {
     int min_rounds;
     int unsent;  /* a transition the webhooks have not had yet */
     int holding; /* set in this round */
+    /* Restored from the alerts file (kumo__alerts_load): it counts as
+     * holding until then, epoch ms, whether or not its condition is seen
+     * (a restarted monitor has no window yet); 0: not restored. */
+    uint64_t held_until_ms;
 } kumo__alert;
 
 typedef struct kumo__alerts {
@@ -63,6 +68,7 @@ typedef struct kumo__alerts {
     char project[64];
     char generator_url[256]; /* "" when none */
     uint64_t transitions;    /* log lines written, for tests */
+    int dirty;               /* changed since the last kumo__alerts_save */
 } kumo__alerts;
 
 /* An empty set for `project` (its name, the `project` label). */
@@ -105,6 +111,21 @@ size_t kumo__alerts_post(char *const *urls, size_t n, const char *payload, doubl
 int kumo__curl_abort_on(void *ctx, long long dltotal, long long dlnow, long long ultotal, long long ulnow);
 /* The alerts as GET /alerts shows them (a JSON array; new reference). */
 json_t *kumo__alerts_json(const kumo__alerts *a);
+
+/* ---- across restarts -------------------------------------------------------- */
+
+/* Writes the firing and resolved alerts (their times, whether the
+ * webhooks have had their last transition) to `path`, atomically: a
+ * temporary file beside it, renamed over it. Pending alerts are not kept
+ * (their for: starts over). Clears a->dirty. 0, or -errno with err set. */
+int kumo__alerts_save(kumo__alerts *a, const char *path, kumo__error *err);
+/* Restores what kumo__alerts_save wrote into the empty set a, at now_ms:
+ * a firing alert stays firing, with its start and its last delivery, and
+ * counts as holding until now_ms + hold_ms; a resolved one is listed, and
+ * delivered if it was not yet. A missing file is no alerts (0); a file
+ * that cannot be read is -errno with err set, and a is left empty. The
+ * file is bounded (ALERTS_MAX alerts, 4 MiB). */
+int kumo__alerts_load(kumo__alerts *a, const char *path, uint64_t now_ms, uint64_t hold_ms, kumo__error *err);
 
 /* ---- Prometheus rules ------------------------------------------------------- */
 

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -168,6 +169,9 @@ struct kumo__monitor {
     size_t nfns;
     uint64_t round_ms; /* epoch of the last round */
     uint64_t rounds;
+    char data_dir[4096];     /* where alerts.json is kept; "" until a generation names it */
+    char alerts_path[4200];  /* data_dir/alerts.json; "": in memory only */
+    int alerts_save_failing; /* the last save failed (said once until one succeeds) */
 };
 
 uint64_t kumo__monitor_interval_ms(void)
@@ -440,6 +444,57 @@ static int build_probe(const kumo__monitor *mon, const kumo__spec *spec, size_t 
     return 0;
 }
 
+/* The alerts a stopped kumo left firing or undelivered, from the data
+ * folder's alerts.json, once, at the first generation. A restored firing
+ * alert holds until its condition can have been seen again before it is
+ * judged: one `for:`, and when probes run one probe interval plus its
+ * timeout (at least two rounds). The monitor starts with empty windows
+ * and no probe results; an alert that still holds goes on without a
+ * second "firing". */
+static void restore_alerts(kumo__monitor *mon, const char *data_dir)
+{
+    snprintf(mon->data_dir, sizeof(mon->data_dir), "%s", data_dir);
+    snprintf(mon->alerts_path, sizeof(mon->alerts_path), "%s/alerts.json", data_dir);
+    double hold_s = mon->cfg.for_s;
+    if (mon->probe_base && mon->cfg.probe_interval_s > 0 &&
+        hold_s < mon->cfg.probe_interval_s + mon->cfg.probe_timeout_s)
+        hold_s = mon->cfg.probe_interval_s + mon->cfg.probe_timeout_s;
+    uint64_t hold = (uint64_t)(hold_s * 1000) + mon->interval_ms;
+    if (hold < 2 * mon->interval_ms)
+        hold = 2 * mon->interval_ms;
+    kumo__error err = {0};
+    if (kumo__alerts_load(&mon->alerts, mon->alerts_path, kumo__epoch_ms(), hold, &err) != 0) {
+        kumo__log_event("warn", "%s", err.msg);
+        return;
+    }
+    size_t firing = kumo__alerts_firing(&mon->alerts);
+    if (mon->alerts.n)
+        kumo__log_event("info", "alerts restored from %s: %zu firing, %zu resolved", mon->alerts_path, firing,
+                        mon->alerts.n - firing);
+}
+
+/* After a round that changed the alerts: alerts.json says so. */
+static void keep_alerts(kumo__monitor *mon)
+{
+    if (!mon->alerts_path[0] || !mon->alerts.dirty)
+        return;
+    if (mkdir(mon->data_dir, 0700) != 0 && errno != EEXIST) {
+        if (!mon->alerts_save_failing)
+            kumo__log_event("warn", "cannot make %s to keep the alerts across restarts: %s", mon->data_dir,
+                            strerror(errno));
+        mon->alerts_save_failing = 1;
+        return;
+    }
+    kumo__error err = {0};
+    if (kumo__alerts_save(&mon->alerts, mon->alerts_path, &err) != 0) {
+        if (!mon->alerts_save_failing)
+            kumo__log_event("warn", "%s; alerts are kept in memory only until it works", err.msg);
+        mon->alerts_save_failing = 1;
+        return;
+    }
+    mon->alerts_save_failing = 0;
+}
+
 /* The thread moves to the generation handed over, if any. */
 static void take_generation(kumo__monitor *mon)
 {
@@ -461,6 +516,8 @@ static void take_generation(kumo__monitor *mon)
     mon->alerts.for_s = mon->cfg.for_s;
     mon->alerts.resend_s = mon->cfg.resend_s;
     snprintf(mon->alerts.project, sizeof(mon->alerts.project), "%s", p->name);
+    if (!mon->alerts_path[0] && next.g.data_dir && next.g.data_dir[0] && p->obs.enabled)
+        restore_alerts(mon, next.g.data_dir);
     free_probes(mon);
     for (size_t i = 0; i < mon->nops; i++)
         mon->ops[i]->probed = 0;
@@ -1102,6 +1159,7 @@ static void round_run(kumo__monitor *mon)
     kumo__metrics_gauge(mon->metrics, "kumo_alerts_firing", "Alerts firing now (GET /alerts on the admin port).",
                         (double)kumo__alerts_firing(&mon->alerts));
     deliver(mon, now);
+    keep_alerts(mon);
     publish(mon);
 }
 

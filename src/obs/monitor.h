@@ -78,6 +78,10 @@ typedef struct kumo__monitor_gen {
      * watched. */
     uint64_t (*oldest_us)(void *oldest_ctx, const char *function, uint64_t *usual_us);
     void *oldest_ctx;
+    /* The project's data folder (.kumo/data): the alerts are kept in its
+     * alerts.json across restarts, and restored from it by the first
+     * generation. NULL: kept in memory only. */
+    const char *data_dir;
 } kumo__monitor_gen;
 
 /* Starts the monitor thread over `metrics` (borrowed; it must outlive the

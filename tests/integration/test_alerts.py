@@ -227,6 +227,44 @@ class AlertmanagerTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: self.alert_state("KumoWorkerBusyLong", "") == "resolved", timeout=20,
                                  step=0.1), self.kumo_alerts())
 
+    def test_6_restart_keeps_alerts(self):
+        # getBroken's probe keeps failing: its alert fires, and goes on firing across a restart
+        self.assertTrue(wait_for(lambda: self.alert_state("KumoProbeFailed", "getBroken") == "firing", timeout=20,
+                                 step=0.1), self.kumo_alerts())
+        before = [a for a in self.kumo_alerts()["alerts"]
+                  if a["name"] == "KumoProbeFailed" and a["operation"] == "getBroken"][0]
+        rc = self.gw.stop()
+        self.assertEqual(rc, 0, self.gw.stderr()[-3000:])
+        with open(os.path.join(self.project_dir, ".kumo", "data", "alerts.json")) as f:
+            kept = json.load(f)
+        self.assertIn(("KumoProbeFailed", "getBroken", "firing"),
+                      [(a["name"], a["operation"], a["state"]) for a in kept["alerts"]])
+        # the errors alert of test_1 was resolved and delivered: kept, listed as resolved
+        self.assertIn(("KumoErrorRateHigh", "createOrder", "resolved"),
+                      [(a["name"], a["operation"], a["state"]) for a in kept["alerts"]])
+
+        type(self).gw = Gateway(self.project_dir, env={"KUMO_MONITOR_INTERVAL_MS": "100"})
+
+        def restored():
+            for a in self.kumo_alerts()["alerts"]:
+                if a["name"] == "KumoProbeFailed" and a["operation"] == "getBroken":
+                    return a
+        after = wait_for(restored, timeout=20, step=0.05)
+        self.assertTrue(after, self.kumo_alerts())
+        self.assertEqual(after["state"], "firing")
+        self.assertEqual(after["since"], before["since"])
+        self.assertEqual(after["fired"], before["fired"])
+        self.assertTrue(any(l.get("msg", "").startswith("alerts restored from ") for l in self.gw.log_lines()),
+                        self.gw.stderr()[-3000:])
+        # past the hold (for: 1s) the probe still fails: still firing, never logged as firing a second time
+        self.assertTrue(wait_for(lambda: self.kumo_alerts()["rounds"] >= 30, timeout=30, step=0.1))
+        self.assertEqual(self.alert_state("KumoProbeFailed", "getBroken"), "firing")
+        self.assertEqual([m for m in self.transitions("KumoProbeFailed") if "firing" in m], [],
+                         self.transitions("KumoProbeFailed"))
+        # and Alertmanager still has it with its first start
+        got = [a for a in am_alerts(self.am, "KumoProbeFailed") if a["labels"].get("operation") == "getBroken"]
+        self.assertTrue(got, am_alerts(self.am))
+
     def reload(self):
         return subprocess.run([KUMO, "reload", "--admin-port", str(self.gw.admin_port)], capture_output=True,
                               text=True, timeout=60)

@@ -101,11 +101,17 @@ class MetricsTest(GatewayTest):
         self.assertTrue(got, "%s: wanted %s, Prometheus says %s" % (promql, want, self.query(promql)))
 
     def test_1_text_format(self):
-        requests.get(self.url("/todos"), timeout=5)
-        # the loop counts an invocation just after it sent the answer: a
-        # scrape can come first (bounded wait)
-        text = wait_for(lambda: (lambda t: t if 'http_route="/todos"' in t else None)(self.metrics()), timeout=10)
-        self.assertTrue(text, self.metrics())
+        # the loop counts an invocation before it sends the answer: a scrape
+        # right after each response sees it, every time
+        def counted(text):
+            return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("http_server_request_duration_seconds_count{")
+                       and 'http_route="/todos"' in line)
+        before = counted(self.metrics())
+        for i in range(1, 31):
+            self.assertEqual(requests.get(self.url("/todos"), timeout=5).status_code, 200)
+            self.assertEqual(counted(self.metrics()), before + i)
+        text = self.metrics()
         for family in ("http_server_request_duration_seconds histogram", "faas_invocations_total counter",
                        "faas_errors_total counter", "faas_timeouts_total counter", "faas_coldstarts_total counter",
                        "faas_invoke_duration_seconds histogram", "faas_init_duration_seconds histogram",

@@ -13,7 +13,9 @@
 
 #include "check.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -192,6 +194,103 @@ static void test_alert_states(void)
     kumo__alerts_free(&a);
 }
 
+/* Firing and resolved alerts outlive a restart through the alerts file: a
+ * restored firing alert keeps its start, is not logged as firing again,
+ * holds through the hold time without its condition, then resolves; a
+ * pending alert is not kept; a damaged file restores nothing and says
+ * where. */
+static void test_alerts_file(void)
+{
+    char dir[] = "/tmp/kumo-alerts-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256], junk[256];
+    snprintf(path, sizeof(path), "%s/alerts.json", dir);
+    snprintf(junk, sizeof(junk), "%s/junk.json", dir);
+    kumo__alerts a;
+    kumo__alerts_init(&a, "todo", "");
+    a.for_s = 0;
+    kumo__alert_cond c = cond_of("KumoErrorRateHigh"), c2 = cond_of("KumoLatencyP99High");
+    c2.min_rounds = 3;
+    uint64_t t = 1700000000000ull;
+    kumo__alerts_begin(&a);
+    kumo__alerts_set(&a, &c);
+    kumo__alerts_set(&a, &c2);
+    kumo__alerts_end(&a, t);
+    CHECK_INT(a.v[0].state, KUMO__ALERT_FIRING);
+    CHECK_INT(a.v[1].state, KUMO__ALERT_PENDING);
+    CHECK(a.dirty);
+    kumo__error err = {0};
+    CHECK_INT(kumo__alerts_save(&a, path, &err), 0);
+    CHECK(!a.dirty);
+    kumo__alerts_free(&a);
+
+    /* a missing file is no alerts */
+    kumo__alerts b;
+    kumo__alerts_init(&b, "todo", "");
+    CHECK_INT(kumo__alerts_load(&b, junk, t, 0, &err), 0);
+    CHECK_INT(b.n, 0);
+    /* restored: the firing one, unsent, with its start; the pending one is gone */
+    CHECK_INT(kumo__alerts_load(&b, path, t + 5000, 20000, &err), 0);
+    CHECK_INT(b.n, 1);
+    CHECK_STR(b.v[0].name, "KumoErrorRateHigh");
+    CHECK_STR(b.v[0].operation, "createTodo");
+    CHECK_INT(b.v[0].state, KUMO__ALERT_FIRING);
+    CHECK(b.v[0].since_ms == t && b.v[0].fired_ms == t && b.v[0].unsent);
+    json_t *p = kumo__alerts_payload(&b, t + 5000, 0);
+    CHECK(json_array_size(p) == 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(p, 0), "startsAt")), "2023-11-14T22:13:20.000000Z");
+    json_decref(p);
+    kumo__alerts_sent(&b, t + 5000);
+    /* within the hold its condition is not needed, and nothing is logged */
+    b.for_s = 0;
+    kumo__alerts_begin(&b);
+    kumo__alerts_end(&b, t + 10000);
+    CHECK_INT(b.v[0].state, KUMO__ALERT_FIRING);
+    CHECK_INT(b.transitions, 0);
+    /* past it, judged again: the condition is gone, so resolved */
+    kumo__alerts_begin(&b);
+    kumo__alerts_end(&b, t + 25001);
+    CHECK_INT(b.v[0].state, KUMO__ALERT_RESOLVED);
+    CHECK_INT(b.transitions, 1);
+    /* an undelivered resolution survives too */
+    CHECK_INT(kumo__alerts_save(&b, path, &err), 0);
+    kumo__alerts_free(&b);
+    kumo__alerts_init(&b, "todo", "");
+    CHECK_INT(kumo__alerts_load(&b, path, t + 30000, 20000, &err), 0);
+    CHECK_INT(b.n, 1);
+    CHECK_INT(b.v[0].state, KUMO__ALERT_RESOLVED);
+    CHECK(b.v[0].held_until_ms == 0);
+    p = kumo__alerts_payload(&b, t + 30000, 0);
+    CHECK(json_array_size(p) == 1);
+    json_decref(p);
+    kumo__alerts_free(&b);
+
+    /* damaged files: not restored, the message names the file (and line:column when JSON is broken) */
+    FILE *f = fopen(junk, "w");
+    fputs("{\"version\":1,\"alerts\":[\n{\"name\":", f);
+    fclose(f);
+    kumo__alerts_init(&b, "todo", "");
+    CHECK_INT(kumo__alerts_load(&b, junk, t, 0, &err), -EINVAL);
+    CHECK(strstr(err.msg, junk) != NULL && strstr(err.msg, ":2:") != NULL);
+    CHECK_INT(b.n, 0);
+    f = fopen(junk, "w");
+    fputs("{\"version\":1,\"alerts\":[{\"name\":\"x\",\"state\":\"pending\"}]}", f);
+    fclose(f);
+    CHECK_INT(kumo__alerts_load(&b, junk, t, 0, &err), -EINVAL);
+    CHECK(strstr(err.msg, "alert 0") != NULL);
+    CHECK_INT(b.n, 0);
+    CHECK(b.v == NULL);
+    f = fopen(junk, "w");
+    fputs("{\"version\":2,\"alerts\":[]}", f);
+    fclose(f);
+    CHECK_INT(kumo__alerts_load(&b, junk, t, 0, &err), -EINVAL);
+    CHECK(strstr(err.msg, "version 1") != NULL);
+    kumo__alerts_free(&b);
+    unlink(junk);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ---- a real monitor thread over a real registry --------------------------------- */
 
 static int released;
@@ -292,6 +391,7 @@ int main(void)
     test_quantiles();
     test_anomaly_noise_and_step();
     test_alert_states();
+    test_alerts_file();
     test_monitor_thread();
     return check_report();
 }
