@@ -49,13 +49,17 @@ int kumo__ratelimit_new(const kumo__edge_config *c, const kumo__spec *spec, kumo
     if (c->nrules == 0 || spec->nops == 0)
         return 0;
     kumo__ratelimit *rl = calloc(1, sizeof(*rl));
-    if (rl == NULL || (rl->rule_of = calloc(spec->nops, sizeof(*rl->rule_of))) == NULL ||
+    if (rl == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&rl->lock, NULL);
+    if ((rl->rule_of = calloc(spec->nops, sizeof(*rl->rule_of))) == NULL ||
         (rl->shared = calloc(spec->nops, sizeof(*rl->shared))) == NULL) {
         kumo__ratelimit_free(rl);
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
-    pthread_mutex_init(&rl->lock, NULL);
     rl->nops = spec->nops;
     const kumo__rate_rule *any = NULL;
     for (size_t i = 0; i < c->nrules; i++)
@@ -85,8 +89,7 @@ void kumo__ratelimit_free(kumo__ratelimit *rl)
 {
     if (rl == NULL)
         return;
-    if (rl->rule_of)
-        pthread_mutex_destroy(&rl->lock);
+    pthread_mutex_destroy(&rl->lock);
     free_slots(rl->slots, rl->cap);
     free(rl->rule_of);
     free(rl->shared);
