@@ -279,9 +279,8 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     if (rc == 0 && api->limits) { /* http.rate_limits: before the function, the mock and the 501 */
         kumo__ratelimit_take(api->limits, m.op_index, kumo__ratelimit_key(in), kumo__mono_us(), &out->limit);
         if (out->limit.refused) {
-            snprintf(detail, sizeof(detail),
-                     "operation '%s' allows %s requests at once (kumo.yaml http.rate_limits); retry in %s s",
-                     op->operation_id ? op->operation_id : op->path, out->limit.limit, out->limit.retry_after);
+            snprintf(detail, sizeof(detail), "operation '%s' allows %s (kumo.yaml http.rate_limits); retry in %s s",
+                     op->operation_id ? op->operation_id : op->path, out->limit.rule, out->limit.retry_after);
             answer(in, request_id, out, 429, "Too Many Requests", detail, NULL);
             out->retry_after = out->limit.retry_after;
             return KUMO__DISPATCH_ANSWER;

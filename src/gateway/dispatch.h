@@ -33,9 +33,9 @@ typedef struct kumo__http_in {
      * tracestate, unless NULL or "") instead of the request's own headers
      * of those names: the worker's parent span is the invocation's. */
     const char *traceparent, *tracestate;
-    /* The caller's address ("127.0.0.1", "::1"), NULL when the transport
-     * does not say (Lambda): what rate limits count per client by default
-     * (ratelimit.h). */
+    /* The caller's address ("127.0.0.1", "::1"; under Lambda the event's
+     * sourceIp), NULL when the transport does not say: what rate limits
+     * count per client by default (ratelimit.h). */
     const char *client_addr;
     /* The subject (RFC 2253) of the client certificate the TLS handshake
      * verified against kumo.yaml's http.tls.client_ca (tls.c), NULL when

@@ -223,6 +223,13 @@ void kumo__ratelimit_take(kumo__ratelimit *rl, size_t op_index, const char *key,
     /* seconds until the bucket is full again; and until the next token */
     snprintf(v->reset, sizeof(v->reset), "%.0f", ceil((r->burst - tokens) / rate));
     snprintf(v->policy, sizeof(v->policy), "%.0f;w=%.0f", r->burst, ceil(r->burst / rate));
+    if (!ok) {
+        char burst[40] = "";
+        if (r->burst != r->requests)
+            snprintf(burst, sizeof(burst), ", at most %.0f at once", r->burst);
+        snprintf(v->rule, sizeof(v->rule), "%.0f requests per %g s%s %s", r->requests, r->per_s, burst,
+                 r->per_client ? "for each caller" : "for all callers together");
+    }
     double wait = ceil((1.0 - tokens) / rate);
     snprintf(v->retry_after, sizeof(v->retry_after), "%.0f", wait < 1 ? 1 : wait);
 }

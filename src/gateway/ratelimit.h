@@ -31,8 +31,8 @@ int kumo__ratelimit_new(const kumo__edge_config *c, const kumo__spec *spec, kumo
 void kumo__ratelimit_free(kumo__ratelimit *rl);
 
 /* The key a caller's buckets are counted under. Today the verified TLS
- * client subject (tls.c), else the client's address, else "" (one bucket
- * for callers the transport does not name, as under Lambda). The auth
+ * client subject (tls.c), else the client's address (Lambda: the event's
+ * sourceIp), else "" (one bucket for callers the transport does not name). The auth
  * code (issue 16, h-sec) puts the authenticated subject first here. Points
  * into `in`. */
 const char *kumo__ratelimit_key(const struct kumo__http_in *in);
@@ -41,6 +41,7 @@ typedef struct kumo__ratelimit_verdict {
     int applied; /* a rule covers the operation: its headers go on the answer */
     int refused; /* no token: 429 */
     char limit[24], remaining[24], reset[24], policy[48], retry_after[24]; /* header values */
+    char rule[96]; /* the rule in words, for a 429's detail: "3 requests per 3600 s for each caller" */
 } kumo__ratelimit_verdict;
 
 /* The verdict's response headers (none unless applied): names (lower

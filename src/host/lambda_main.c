@@ -54,6 +54,8 @@ static int on_invoke(void *data, const kumo__lambda_http *req, kumo__lambda_repl
         .nheaders = req->nheaders,
         .body = {req->body, req->body ? req->body_len : 0},
         .deadline_ms = req->deadline_ms,
+        /* the caller as API Gateway saw it: what by: client rate limits count */
+        .client_addr = req->source_ip && *req->source_ip ? req->source_ip : NULL,
     };
     kumo__host_reply_free(&g->reply);
     /* Lambda's trace header (X-Ray), which the adapter puts in
@@ -122,12 +124,9 @@ int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_erro
     if (edge->tls.cert)
         fprintf(stderr, "kumo-host: http.tls is not used under Lambda: the platform's front (API Gateway, a "
                         "function URL) terminates TLS and would verify client certificates\n");
-    for (size_t i = 0; i < edge->nrules; i++)
-        if (edge->rules[i].per_client) {
-            fprintf(stderr, "kumo-host: http.rate_limits count per instance under Lambda, and without the "
-                            "caller's address a by: client rule has one bucket for every caller\n");
-            break;
-        }
+    if (edge->nrules > 0)
+        fprintf(stderr, "kumo-host: http.rate_limits count per instance under Lambda (each instance has its own "
+                        "buckets)\n");
     int rc = kumo__lambda_run_events(api, on_invoke, on_event, &g, &err);
     fprintf(stderr, "kumo-host: the Lambda loop stopped: %s\n", err.msg[0] ? err.msg : "no reason given");
     kumo__host_reply_free(&g.reply);

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import unittest
 
 import requests
@@ -354,7 +355,8 @@ class LimitChecks:
         status, h, body = get_from(self.base, "127.0.0.1")
         self.assertEqual(status, 429, body)
         self.assertEqual(h["content-type"], "application/problem+json")
-        self.assertIn("http.rate_limits", json.loads(body)["detail"])
+        self.assertEqual(json.loads(body)["detail"], "operation 'hello' allows 3 requests per 3600 s for each caller "
+                         "(kumo.yaml http.rate_limits); retry in %s s" % h["retry-after"])
         self.assertTrue(1100 <= int(h["retry-after"]) <= 1200, h)
         self.assertEqual(h["ratelimit-remaining"], "0")
         # another client has a bucket of its own
@@ -445,6 +447,61 @@ class TestTlsSubjectKeys(unittest.TestCase):
         finally:
             self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+
+@unittest.skipUnless(os.path.exists(HOST), "kumo-host is not built (KUMO_HOST=%s)" % HOST)
+class TestEdgeLambda(unittest.TestCase):
+    """kumo-host lambda (through kumo emulate lambda, payload 2.0): CORS as
+    above, and by: client limits counted per sourceIp."""
+
+    def test_cors_and_limits(self):
+        from test_emulate_lambda import Emulator, make_zip
+        tmp = tempfile.mkdtemp(prefix="kumo-edge-lambda-")
+        project = with_yaml(CORS + "  rate_limits:\n    hello: {requests: 2, per: 1h}\n")
+        try:
+            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
+                               timeout=240)
+            unit = os.path.join(project, ".kumo", "build", "local", "hello.so")
+            self.assertTrue(os.path.exists(unit), r.stderr[-2000:])
+
+            def read(path):
+                with open(path, "rb") as f:
+                    return f.read()
+            zp = os.path.join(tmp, "hello.zip")
+            make_zip(zp, {
+                "bootstrap": (0o755, '#!/bin/sh\ncd "$(dirname "$0")"\nexec "$KUMO_HOST" lambda app hello\n'),
+                "app/kumo.yaml": (0o644, read(os.path.join(project, "kumo.yaml"))),
+                "app/openapi.yaml": (0o644, read(os.path.join(project, "openapi.yaml"))),
+                "app/.kumo/build/local/hello.so": (0o755, read(unit)),
+            })
+            emu = Emulator(zp, tmp, ("--payload", "2"), {"KUMO_HOST": HOST})
+            base = "http://127.0.0.1:%d" % emu.port
+            try:
+                status, headers, body = emu.request("OPTIONS", "/hello", headers=[
+                    ("Origin", APP), ("Access-Control-Request-Method", "POST")])
+                h = {k.lower(): v for k, v in headers}
+                self.assertEqual(status, 204, body)
+                self.assertEqual(h["access-control-allow-origin"], APP)
+                self.assertEqual(h["access-control-allow-methods"], "GET, POST")
+                for left in ("1", "0"):
+                    status, h, body = get_from(base, "127.0.0.1")
+                    self.assertEqual(status, 200, body)
+                    self.assertEqual(h["ratelimit-remaining"], left)
+                status, h, body = get_from(base, "127.0.0.1")
+                self.assertEqual(status, 429, body)
+                self.assertTrue(1700 <= int(h["retry-after"]) <= 1800, h)
+                status, h, body = get_from(base, "127.0.0.2")
+                self.assertEqual(status, 200, body)
+            finally:
+                rc = emu.stop()
+            err = emu.stderr_text
+            self.assertEqual(rc, 0, err)
+            self.assertIn("http.rate_limits count per instance under Lambda", err)
+            self.assertNotIn("ERROR: AddressSanitizer", err)
+            self.assertNotIn("runtime error:", err)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
 
 class TestConfigRefused(unittest.TestCase):

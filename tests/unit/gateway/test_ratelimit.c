@@ -47,6 +47,7 @@ static void test_bucket(void)
     CHECK(v.applied && v.refused);
     CHECK_STR(v.retry_after, "1200");
     CHECK_STR(v.remaining, "0");
+    CHECK_STR(v.rule, "3 requests per 3600 s for each caller");
     /* one token 20 minutes later, and only one */
     CHECK(!take(rl, 0, "10.0.0.1", t + 1199 * SEC, &v));
     CHECK_STR(v.retry_after, "1");
@@ -70,6 +71,7 @@ static void test_burst_and_refill(void)
     for (int i = 0; i < 5; i++)
         CHECK(take(rl, 1, "k", SEC, &v));
     CHECK(!take(rl, 1, "k", SEC, &v));
+    CHECK_STR(v.rule, "1 requests per 1 s, at most 5 at once for each caller");
     CHECK(take(rl, 1, "k", SEC + 2500000, &v)); /* 2.5 tokens */
     CHECK(take(rl, 1, "k", SEC + 2500000, &v));
     CHECK(!take(rl, 1, "k", SEC + 2500000, &v));
@@ -95,6 +97,7 @@ static void test_shared_and_own_rule(void)
     CHECK(take(rl, 1, "a", SEC, &v));
     CHECK(take(rl, 1, "b", SEC, &v));
     CHECK(!take(rl, 1, "c", SEC, &v)); /* by: operation: one bucket for a, b and c */
+    CHECK_STR(v.rule, "2 requests per 60 s for all callers together");
     CHECK_STR(v.limit, "2");
     CHECK(take(rl, 0, "c", SEC, &v)); /* listPets falls under "*" */
     CHECK_STR(v.limit, "100");
