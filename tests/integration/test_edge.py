@@ -36,8 +36,11 @@ CORS = """http:
 """
 
 
-def with_yaml(text):
-    d = copy_project("hello")
+PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
+
+
+def with_yaml(text, project="hello"):
+    d = copy_project(project, None if project == "hello" else PROJECTS)
     with open(os.path.join(d, "kumo.yaml"), "a") as f:
         f.write(text)
     return d
@@ -126,6 +129,37 @@ class TestCorsUp(CorsChecks, unittest.TestCase):
         shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
         if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error:" in err:
             raise AssertionError("kumo up exited with %d:\n%s" % (rc, err[-4000:]))
+
+
+class TestHandlersCorsHeaders(unittest.TestCase):
+    """With http.cors, kumo.yaml decides the Access-Control-* headers: a
+    handler's own are dropped (its other headers kept); without it, they
+    pass as before."""
+
+    def test_dropped_with_cors_kept_without(self):
+        for cors, want in ((CORS, None), ("", "*")):
+            d = with_yaml(cors, "edge")
+            gw = Gateway(d)
+            try:
+                r = requests.get(gw.base + "/hello", headers={"Origin": "https://evil.example"}, timeout=30)
+                self.assertEqual(r.status_code, 200, r.text)
+                self.assertEqual(r.headers["x-own"], "1")
+                self.assertEqual(r.headers.get("access-control-allow-origin"), want)
+                r = requests.get(gw.base + "/hello", headers={"Origin": APP}, timeout=30)
+                self.assertEqual(r.headers["access-control-allow-origin"], APP if cors else "*")
+                self.assertEqual(r.headers["access-control-allow-credentials"], "true")
+            finally:
+                self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
+            host = HostServer(d)  # the same under kumo-host
+            try:
+                base = "http://127.0.0.1:%d" % host.port
+                r = requests.get(base + "/hello", headers={"Origin": "https://evil.example"}, timeout=30)
+                self.assertEqual(r.status_code, 200, r.text)
+                self.assertEqual(r.headers["x-own"], "1")
+                self.assertEqual(r.headers.get("access-control-allow-origin"), want)
+            finally:
+                self.assertEqual(host.stop(), 0, host.output()[-3000:])
+                shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
 
 class HostServer:
