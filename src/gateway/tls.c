@@ -113,6 +113,11 @@ SSL_CTX *kumo__tls_context(const kumo__tls_config *c, kumo__error *err)
             goto fail;
         }
         SSL_CTX_set_client_CA_list(ctx, names);
+        /* OpenSSL refuses to resume a session whose certificate was verified
+         * unless the context names the sessions it may resume: without it, a
+         * client's second connection (browsers, curl) fails its handshake */
+        static const unsigned char sid_ctx[] = "kumo-api";
+        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (c->client_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT), NULL);
         SSL_CTX_set_verify_depth(ctx, 8);
     }

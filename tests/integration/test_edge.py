@@ -267,6 +267,31 @@ class TlsChecks:
         self.assertNotEqual(rc, 0, out)
         self.assertNotIn("hello", out)
 
+    def test_session_resumed_with_client_certificate(self):
+        # a client that resumes its TLS session (browsers, curl) is served
+        # again: the session keeps the verified certificate
+        import socket
+        import ssl
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = ssl.create_default_context(cafile=self.pki("ca.pem"))
+            ctx.load_cert_chain(self.pki("alice.pem"), self.pki("alice.key"))
+            ctx.minimum_version = ctx.maximum_version = version
+            session = None
+            for attempt in range(2):
+                with socket.create_connection(("127.0.0.1", self.port), timeout=20) as raw:
+                    with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+                        tls.sendall(b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                        data = b""
+                        while True:
+                            chunk = tls.recv(4096)
+                            if not chunk:
+                                break
+                            data += chunk
+                        self.assertTrue(data.startswith(b"HTTP/1.1 200"), (version, attempt, data[:200]))
+                        if attempt == 1:
+                            self.assertTrue(tls.session_reused, version)
+                        session = tls.session
+
     def test_plain_http_is_not_served(self):
         with self.assertRaises(requests.exceptions.ConnectionError):
             requests.get("http://127.0.0.1:%d/hello" % self.port, timeout=10)
