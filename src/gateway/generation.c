@@ -269,7 +269,7 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         if ((rc = kumo__mock_build(g->spec, g->checks, &mc, &g->mock, err)) != 0)
             goto out;
         if (gw->cfg.mock_spec && (rc = kumo__mock_modes_attach(g->mock, g->spec, gw->cfg.mock_modes, gw->cfg.mock_seed,
-                                                               &g->modes, err)) != 0)
+                                                               previous ? previous->modes : NULL, &g->modes, err)) != 0)
             goto out;
     }
     kumo__start_mark("mock");

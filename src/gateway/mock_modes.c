@@ -276,7 +276,7 @@ void kumo__mock_modes_free(kumo__mock_modes_rt *rt)
 }
 
 int kumo__mock_modes_attach(kumo__mock *m, const kumo__spec *spec, const kumo__mock_modes *modes, uint64_t seed,
-                            kumo__mock_modes_rt **out, kumo__error *err)
+                            const kumo__mock_modes_rt *prev, kumo__mock_modes_rt **out, kumo__error *err)
 {
     *out = NULL;
     if (modes == NULL)
@@ -297,10 +297,20 @@ int kumo__mock_modes_attach(kumo__mock *m, const kumo__spec *spec, const kumo__m
     rt->m = m;
     rt->spec = spec;
     if (stateful) {
-        kumo__mock_state_options o = {
-            .state_file = modes->state_file, .seed_file = modes->data_file, .seed = seed, .gen = generate, .gen_ud = m};
+        kumo__mock_state_options o = {.state_file = modes->state_file,
+                                      .seed_file = modes->data_file,
+                                      .seed = seed,
+                                      .gen = generate,
+                                      .gen_ud = m,
+                                      .carry = prev ? prev->state : NULL};
         if ((rc = kumo__mock_state_open(spec, &o, &rt->state, err)) != 0)
             goto out;
+        long carried = kumo__mock_state_carried(rt->state);
+        if (carried > 0)
+            kumo__log_event("info", "reload: the stateful mock keeps its items (%ld store entries)", carried);
+        else if (carried < 0)
+            kumo__log_event("warn", "reload: the document's collections changed, so the stateful mock starts over%s",
+                            modes->data_file ? " from its seed data" : " empty");
         const char *colls = kumo__mock_state_describe(rt->state);
         fprintf(d, "  stateful  %s%s, in %s%s%s; POST /__kumo/reset starts over\n",
                 colls[0] ? "collections " : "no collection inferred from the paths", colls,

@@ -50,9 +50,11 @@ typedef struct kumo__mock_modes_rt kumo__mock_modes_rt;
 
 /* Builds what `modes` asks for over the engine `m` and its spec, and sets
  * the engine's hook. *out NULL when nothing is asked. Errors name the
- * file:line:column of the faults, seed or recording at fault. */
+ * file:line:column of the faults, seed or recording at fault. `prev`: the
+ * generation before's (a reload), whose in-memory stateful items carry
+ * over when the collections are the same; NULL: none. */
 int kumo__mock_modes_attach(kumo__mock *m, const kumo__spec *spec, const kumo__mock_modes *modes, uint64_t seed,
-                            kumo__mock_modes_rt **out, kumo__error *err);
+                            const kumo__mock_modes_rt *prev, kumo__mock_modes_rt **out, kumo__error *err);
 /* Frees the runtime; a replay prints its report on stdout first (when
  * there is something to say). NULL does nothing. */
 void kumo__mock_modes_free(kumo__mock_modes_rt *rt);

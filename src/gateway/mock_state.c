@@ -58,6 +58,7 @@ struct kumo__mock_state {
     uint64_t seed, made; /* `made`: values generated so far */
     kumo__mock_gen_fn gen;
     void *gen_ud;
+    long carried; /* kumo__mock_state_carried */
     pthread_mutex_t lock;
 };
 
@@ -682,6 +683,59 @@ int kumo__mock_state_reset(kumo__mock_state *s, kumo__error *err)
     return rc;
 }
 
+/* ---- a reload ---------------------------------------------------------------------- */
+
+/* Whether the two states have the same collections: the same paths, item
+ * parameters, id properties and id kinds, so that the keys of one mean
+ * the same in the other. */
+static int same_collections(const kumo__mock_state *a, const kumo__mock_state *b)
+{
+    if (a->ncolls != b->ncolls)
+        return 0;
+    for (size_t i = 0; i < a->ncolls; i++) {
+        const collection *x = &a->colls[i], *y = &b->colls[i];
+        if (strcmp(x->tmpl, y->tmpl) != 0 || strcmp(x->id_param, y->id_param) != 0 || x->id_kind != y->id_kind ||
+            (x->id_prop == NULL) != (y->id_prop == NULL) || (x->id_prop && strcmp(x->id_prop, y->id_prop) != 0))
+            return 0;
+    }
+    return 1;
+}
+
+/* Copies every entry of `from`'s store (items and counters) into s's,
+ * under from's lock: a snapshot, so that a write the old generation takes
+ * while the new one is built is not half copied. Returns the entries
+ * copied, or a negative kumo status. */
+static long carry_over(kumo__mock_state *s, kumo__mock_state *from)
+{
+    long n = 0;
+    int rc = 0;
+    pthread_mutex_lock(&from->lock);
+    const char *cursor = NULL;
+    kumo__arena a;
+    kumo__arena_init(&a);
+    for (int round = 0; round < 1000000 && rc == 0; round++) {
+        kumo_kv_page page = {0};
+        rc = kv_of(from)->driver->list(kv_of(from), &a, "", cursor, 1000, 1, &page);
+        for (size_t i = 0; rc == 0 && i < page.count; i++) {
+            const kumo_kv_item *it = &page.items[i];
+            uint64_t version;
+            rc = kv_of(s)->driver->put(kv_of(s), it->key, strlen(it->key), it->value, it->len, UINT64_MAX, 0, &version);
+            n++;
+        }
+        if (rc != 0 || page.next == NULL)
+            break;
+        cursor = page.next; /* in the arena, which lives until the end */
+    }
+    kumo__arena_free(&a);
+    pthread_mutex_unlock(&from->lock);
+    return rc != 0 ? rc : n;
+}
+
+long kumo__mock_state_carried(const kumo__mock_state *s)
+{
+    return s ? s->carried : 0;
+}
+
 /* ---- open and free ----------------------------------------------------------------- */
 
 void kumo__mock_state_free(kumo__mock_state *s)
@@ -738,9 +792,26 @@ int kumo__mock_state_open(const kumo__spec *spec, const kumo__mock_state_options
         rc = -EIO;
         goto out;
     }
+    if (opts && opts->carry && !opts->state_file) {
+        kumo__mock_state *from = (kumo__mock_state *)opts->carry; /* its lock only */
+        if (!same_collections(s, from)) {
+            s->carried = -1;
+        } else {
+            long n = carry_over(s, from);
+            if (n < 0) {
+                kumo__error_set(err, -EIO, "taking over the mock's state from the generation before: %s",
+                                kumo_strerror((int)n));
+                rc = -EIO;
+                goto out;
+            }
+            s->carried = n;
+        }
+    }
     if (opts && opts->seed_file) {
         if ((rc = kumo__doc_load(opts->seed_file, &s->seed_doc, err)) != 0)
             goto out;
+        if (s->carried > 0)
+            goto out; /* the items of the generation before, not the seed again */
         kumo__arena a;
         kumo__arena_init(&a);
         json_t *seq = NULL;

@@ -55,10 +55,15 @@ typedef struct kumo__mock_state_options {
     void *gen_ud;
     const struct kumo__refs *refs; /* the $ref resolver used from the loops (the engine's locked one); NULL:
                                       spec->refs */
+    /* A reload: the state of the generation before, whose items an
+     * in-memory state starts with instead of the seed, when the document
+     * still has the same collections (same paths and id kinds); NULL:
+     * none. Not used with state_file (the file keeps them). */
+    const struct kumo__mock_state *carry;
 } kumo__mock_state_options;
 
 /* Infers the collections of `spec` (borrowed; it must outlive the state),
- * opens the store and loads the seed. Refusals name the seed file's
+ * opens the store and loads the seed (or takes opts->carry's items). Refusals name the seed file's
  * line:column. *out is the caller's (kumo__mock_state_free). */
 int kumo__mock_state_open(const kumo__spec *spec, const kumo__mock_state_options *opts, kumo__mock_state **out,
                           kumo__error *err);
@@ -86,6 +91,11 @@ void kumo__mock_state_reply_clear(kumo__mock_state_reply *a);
  * collection (the static mock answers); negative: the store failed (500). */
 int kumo__mock_state_answer(kumo__mock_state *s, size_t op_index, const json_t *params, const json_t *body,
                             kumo__mock_state_reply *out);
+
+/* What became of opts->carry in the last kumo__mock_state_open: the
+ * number of store entries taken over, or -1 when the collections differ
+ * (the state started over). */
+long kumo__mock_state_carried(const kumo__mock_state *s);
 
 /* Empties the store and loads the seed again. */
 int kumo__mock_state_reset(kumo__mock_state *s, kumo__error *err);

@@ -5,8 +5,12 @@
  * OpenTelemetry collector as OTLP/HTTP JSON (POST ENDPOINT/v1/traces).
  *
  * The loops only push into the bounded buffer (trace.c). The exporter
- * wakes every second, or when 512 spans are waiting, takes up to 512 at a
- * time, encodes them and POSTs them with libcurl under a short timeout.
+ * wakes every second, or when 512 spans are waiting (at once, with no
+ * sleep, when they already wait), encodes what waits straight from the
+ * buffer's cells into one protobuf message (up to 8192 spans or 1 MiB:
+ * the slower the collector answers, the larger the next batch) and POSTs
+ * it with libcurl under a short timeout; http/json copies out and sends
+ * 512 at a time.
  * A collector that is down or slow costs the exporter thread its timeout,
  * never a request: meanwhile the buffer fills and then drops, and both the
  * drops and the spans of a failed export are counted in
@@ -58,7 +62,8 @@ struct kumo__tracer {
     int started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stop; /* under mu */
+    int stop;             /* under mu */
+    _Atomic int stopping; /* stop, read by a drain in progress */
     _Atomic uint64_t exported, failed;
     _Atomic(struct kumo__metrics *) metrics;
     uint64_t reported_exported, reported_dropped; /* exporter thread: what went to metrics */
@@ -616,16 +621,27 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Sends everything buffered, BATCH_MAX at a time. While the collector
- * fails, it is probed once a second with an empty export; while the probe
- * fails one batch is dropped unencoded (counted) and the rest is left in
- * the buffer: a full buffer makes the loops shed new spans before building
- * them (kumo__tracer_shed, counted as dropped), so a collector that is
- * down costs no encoding here and next to nothing on the loops. When the
+/* One protobuf message takes what waits, straight from the buffer's
+ * cells, up to this many spans or bytes: under load the batches grow
+ * with the time a POST takes, so the buffer drains however slow the
+ * collector's answers are, as long as it keeps up on average. */
+#define PB_BATCH_SPANS 8192
+#define PB_BATCH_BYTES (1u << 20)
+
+/* Sends everything buffered. While the collector fails, it is probed
+ * once a second with an empty export; while the probe fails one batch is
+ * dropped unencoded (counted) and the rest is left in the buffer: a full
+ * buffer makes the loops shed new spans before building them
+ * (kumo__tracer_shed, counted as dropped), so a collector that is down
+ * costs no encoding here and next to nothing on the loops. When the
  * probe succeeds the buffer drains. At the stop (final) what is left then
  * is dropped, counted, so that a stop is not held up by one timeout per
- * batch. */
-static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, int final)
+ * batch.
+ *
+ * http/protobuf (pb non-NULL) encodes each span from its cell and frees
+ * the cell at once, into one message of up to PB_BATCH_SPANS; http/json
+ * copies up to BATCH_MAX spans out (batch) and encodes them together. */
+static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, kumo__otlp_pb *pb, int final)
 {
     for (;;) {
         if (t->failing && mono_ms() - t->last_try_ms < RETRY_MS) {
@@ -638,21 +654,45 @@ static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, int final)
         t->last_try_ms = mono_ms();
         int down = t->failing && !final && (curl == NULL || probe(t, curl) != 0);
         size_t n = 0;
-        while (n < BATCH_MAX && kumo__span_buf_pop(t->buf, &batch[n]))
-            n++;
-        if (n == 0)
-            break;
+        int emptied = 0;
         if (down) { /* still down: one batch dropped unencoded, the rest waits */
+            while (n < BATCH_MAX && kumo__span_buf_peek(t->buf)) {
+                kumo__span_buf_release(t->buf);
+                n++;
+            }
             atomic_fetch_add_explicit(&t->failed, n, memory_order_relaxed);
             count_metrics(t);
             break;
         }
-        if (curl && export_batch(t, curl, batch, n) == 0)
-            atomic_fetch_add_explicit(&t->exported, n, memory_order_relaxed);
-        else
-            atomic_fetch_add_explicit(&t->failed, n, memory_order_relaxed);
+        int ok;
+        if (pb) {
+            kumo__otlp_pb_reset(pb);
+            const kumo__span *s;
+            while (pb->n < PB_BATCH_SPANS && kumo__otlp_pb_size(pb) < PB_BATCH_BYTES) {
+                if ((s = kumo__span_buf_peek(t->buf)) == NULL) {
+                    emptied = 1;
+                    break;
+                }
+                kumo__otlp_pb_add(pb, s);
+                kumo__span_buf_release(t->buf);
+            }
+            n = pb->n;
+            if (n == 0)
+                break;
+            size_t len = 0;
+            const char *body = kumo__otlp_pb_finish(pb, &len);
+            ok = curl && body && post_body(t, curl, body, len, n) == 0;
+        } else {
+            while (n < BATCH_MAX && kumo__span_buf_pop(t->buf, &batch[n]))
+                n++;
+            if (n == 0)
+                break;
+            emptied = n < BATCH_MAX;
+            ok = curl && export_batch(t, curl, batch, n) == 0;
+        }
+        atomic_fetch_add_explicit(ok ? &t->exported : &t->failed, n, memory_order_relaxed);
         count_metrics(t);
-        if (n < BATCH_MAX)
+        if (emptied || (!final && atomic_load_explicit(&t->stopping, memory_order_relaxed)))
             break;
     }
 }
@@ -671,11 +711,21 @@ static void *exporter_main(void *arg)
         setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), EXPORTER_NICE) != 0) {
         /* not allowed (a seccomp profile): the default priority will do */
     }
-    kumo__span *batch = malloc(BATCH_MAX * sizeof(*batch));
+    kumo__span *batch = NULL;
+    kumo__otlp_pb pb_enc, *pb = NULL;
+    if (t->json)
+        batch = malloc(BATCH_MAX * sizeof(*batch));
+    else if (kumo__otlp_pb_begin(&pb_enc, t->service) == 0)
+        pb = &pb_enc;
     CURL *curl = curl_easy_init();
     for (;;) {
         pthread_mutex_lock(&t->mu);
-        if (!t->stop) {
+        /* A full batch already waiting is sent at once: the loops' wake-up
+         * (every BATCH_MAX spans, without the mutex) is lost while this
+         * thread is busy sending, and a second's sleep would let a busy
+         * gateway overflow the buffer many times over. Not while the
+         * collector fails: then the probe's own pace (RETRY_MS) rules. */
+        if (!t->stop && (t->failing || kumo__span_buf_waiting(t->buf) < BATCH_MAX)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
@@ -683,8 +733,8 @@ static void *exporter_main(void *arg)
         }
         int stop = t->stop;
         pthread_mutex_unlock(&t->mu);
-        if (batch)
-            drain(t, curl, batch, stop);
+        if (batch || pb)
+            drain(t, curl, batch, pb, stop);
         count_metrics(t);
         if (stop)
             break;
@@ -692,6 +742,8 @@ static void *exporter_main(void *arg)
     if (curl)
         curl_easy_cleanup(curl);
     free(batch);
+    if (pb)
+        kumo__otlp_pb_free(pb);
     return NULL;
 }
 
@@ -702,6 +754,7 @@ void kumo__tracer_free(kumo__tracer *t)
     if (t->started) {
         pthread_mutex_lock(&t->mu);
         t->stop = 1;
+        atomic_store_explicit(&t->stopping, 1, memory_order_relaxed);
         pthread_cond_signal(&t->cv);
         pthread_mutex_unlock(&t->mu);
         pthread_join(t->thread, NULL);

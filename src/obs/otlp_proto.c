@@ -25,6 +25,7 @@
 #include "base/growbuf.h"
 #include "base/utf8.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,53 +335,94 @@ static uint8_t *len_field(uint8_t *o, uint32_t field, const uint8_t *body, size_
     return o + n;
 }
 
-char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_name, size_t *len, size_t *start)
+int kumo__otlp_pb_begin(kumo__otlp_pb *e, const char *service_name)
 {
     /* The resource and the scope first, apart: their sizes are known once
      * made. The spans then go after room for every prefix, and the
      * prefixes, whose lengths the spans decide, are written back from the
-     * first span: nothing is moved. */
-    kumo__growbuf res = {.max = SIZE_MAX}, scope = {.max = SIZE_MAX}, b = {.max = SIZE_MAX};
-    char *out = NULL;
+     * first span at the finish: nothing is moved. */
+    memset(e, 0, sizeof(*e));
+    e->res.max = e->scope.max = e->b.max = SIZE_MAX;
     const char *svc = service_name && *service_name ? service_name : "kumo";
-    resource_attr(&res, "service.name", svc);
-    resource_attr(&res, "telemetry.sdk.name", "kumo");
-    resource_attr(&res, "telemetry.sdk.language", "c");
-    resource_attr(&res, "telemetry.sdk.version", KUMO_VERSION);
-    if (kumo__growbuf_reserve(&scope, 2 * STR_BOUND(sizeof(KUMO_VERSION) + 4)) == 0) {
-        uint8_t *o = str_field(BYTES(&scope), 1, "kumo", 4);
+    resource_attr(&e->res, "service.name", svc);
+    resource_attr(&e->res, "telemetry.sdk.name", "kumo");
+    resource_attr(&e->res, "telemetry.sdk.language", "c");
+    resource_attr(&e->res, "telemetry.sdk.version", KUMO_VERSION);
+    if (kumo__growbuf_reserve(&e->scope, 2 * STR_BOUND(sizeof(KUMO_VERSION) + 4)) == 0) {
+        uint8_t *o = str_field(BYTES(&e->scope), 1, "kumo", 4);
         o = str_field(o, 2, KUMO_VERSION, strlen(KUMO_VERSION));
-        scope.len = (size_t)(o - BYTES(&scope));
+        e->scope.len = (size_t)(o - BYTES(&e->scope));
     }
-    if (res.over || scope.over)
-        goto out;
     /* ExportTraceServiceRequest.resource_spans{resource, scope_spans{scope, spans...}} */
-    size_t head = res.len + scope.len + 4 * (1 + 10);
-    if (kumo__growbuf_reserve(&b, head + n * 256) != 0)
-        goto out;
-    b.len = head;
-    for (size_t i = 0; i < n; i++)
-        span(&b, &spans[i]);
-    if (b.over)
-        goto out;
-    size_t spans_len = b.len - head;
-    size_t ss_body = 1 + varint_len(scope.len) + scope.len + spans_len;
-    size_t rs_body = 1 + varint_len(res.len) + res.len + 1 + varint_len(ss_body) + ss_body;
-    size_t hlen = 1 + varint_len(rs_body) + (rs_body - ss_body) + (1 + varint_len(scope.len) + scope.len);
-    uint8_t *o = BYTES(&b) + head - hlen;
+    e->head = e->res.len + e->scope.len + 4 * (1 + 10);
+    if (e->res.over || e->scope.over || kumo__growbuf_reserve(&e->b, e->head + 256) != 0) {
+        kumo__otlp_pb_free(e);
+        return -ENOMEM;
+    }
+    e->b.len = e->head;
+    return 0;
+}
+
+void kumo__otlp_pb_add(kumo__otlp_pb *e, const kumo__span *s)
+{
+    span(&e->b, s);
+    e->n++;
+}
+
+size_t kumo__otlp_pb_size(const kumo__otlp_pb *e)
+{
+    return e->b.len - e->head;
+}
+
+const char *kumo__otlp_pb_finish(kumo__otlp_pb *e, size_t *len)
+{
+    if (e->b.over || e->b.data == NULL)
+        return NULL;
+    size_t spans_len = e->b.len - e->head;
+    size_t rl = e->res.len, sl = e->scope.len;
+    size_t ss_body = 1 + varint_len(sl) + sl + spans_len;
+    size_t rs_body = 1 + varint_len(rl) + rl + 1 + varint_len(ss_body) + ss_body;
+    size_t hlen = 1 + varint_len(rs_body) + (rs_body - ss_body) + (1 + varint_len(sl) + sl);
+    uint8_t *start = BYTES(&e->b) + e->head - hlen, *o = start;
     o = varint(o, TAG(1, WT_LEN));
     o = varint(o, rs_body);
-    o = len_field(o, 1, BYTES(&res), res.len);
+    o = len_field(o, 1, BYTES(&e->res), rl);
     o = varint(o, TAG(2, WT_LEN));
     o = varint(o, ss_body);
-    o = len_field(o, 1, BYTES(&scope), scope.len);
-    *start = head - hlen;
-    *len = b.len - *start;
-    out = b.data;
-    b.data = NULL;
-out:
-    free(res.data);
-    free(scope.data);
-    free(b.data);
+    o = len_field(o, 1, BYTES(&e->scope), sl);
+    *len = e->b.len - (e->head - hlen);
+    return (const char *)start;
+}
+
+void kumo__otlp_pb_reset(kumo__otlp_pb *e)
+{
+    e->b.len = e->head;
+    e->b.over = 0;
+    e->n = 0;
+}
+
+void kumo__otlp_pb_free(kumo__otlp_pb *e)
+{
+    free(e->res.data);
+    free(e->scope.data);
+    free(e->b.data);
+    memset(e, 0, sizeof(*e));
+}
+
+char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_name, size_t *len, size_t *start)
+{
+    kumo__otlp_pb e;
+    if (kumo__otlp_pb_begin(&e, service_name) != 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        kumo__otlp_pb_add(&e, &spans[i]);
+    const char *body = kumo__otlp_pb_finish(&e, len);
+    char *out = NULL;
+    if (body) {
+        *start = (size_t)(body - e.b.data);
+        out = e.b.data;
+        e.b.data = NULL;
+    }
+    kumo__otlp_pb_free(&e);
     return out;
 }

@@ -414,6 +414,24 @@ int kumo__span_buf_pop(kumo__span_buf *b, kumo__span *out)
     return 1;
 }
 
+const kumo__span *kumo__span_buf_peek(kumo__span_buf *b)
+{
+    uint64_t pos = atomic_load_explicit(&b->head, memory_order_relaxed);
+    cell *c = &b->cells[pos & b->mask];
+    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+    if ((int64_t)(seq - (pos + 1)) < 0)
+        return NULL; /* empty, or its producer has not finished copying */
+    return &c->span;
+}
+
+void kumo__span_buf_release(kumo__span_buf *b)
+{
+    uint64_t pos = atomic_load_explicit(&b->head, memory_order_relaxed);
+    cell *c = &b->cells[pos & b->mask];
+    atomic_store_explicit(&b->head, pos + 1, memory_order_relaxed);
+    atomic_store_explicit(&c->seq, pos + b->mask + 1, memory_order_release);
+}
+
 size_t kumo__span_buf_discard(kumo__span_buf *b)
 {
     size_t n = 0;
@@ -441,6 +459,14 @@ int kumo__span_buf_full(const kumo__span_buf *b)
     uint64_t tail = atomic_load_explicit(&m->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&m->head, memory_order_relaxed);
     return tail - head > m->mask;
+}
+
+size_t kumo__span_buf_waiting(const kumo__span_buf *b)
+{
+    kumo__span_buf *m = (kumo__span_buf *)b;
+    uint64_t tail = atomic_load_explicit(&m->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&m->head, memory_order_relaxed);
+    return tail > head ? (size_t)(tail - head) : 0;
 }
 
 void kumo__span_buf_count_dropped(kumo__span_buf *b, uint64_t n)

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/growbuf.h"
 #include "proto/tracectx.h"
 
 typedef struct kumo__tracer kumo__tracer;
@@ -202,11 +203,18 @@ void kumo__span_buf_free(kumo__span_buf *b);
 int kumo__span_buf_push(kumo__span_buf *b, const kumo__span *s);
 /* One consumer: 1 and *out filled, or 0 when empty. */
 int kumo__span_buf_pop(kumo__span_buf *b, kumo__span *out);
+/* One consumer, without a copy: the oldest span, readable in place until
+ * kumo__span_buf_release, or NULL when empty. */
+const kumo__span *kumo__span_buf_peek(kumo__span_buf *b);
+/* The span kumo__span_buf_peek gave is done with: its cell is free. */
+void kumo__span_buf_release(kumo__span_buf *b);
 /* The consumer drops everything waiting without reading it: how many. */
 size_t kumo__span_buf_discard(kumo__span_buf *b);
 /* Whether a push would be refused now (a hint: the consumer may make room
  * at any moment); and counting n spans as dropped without pushing them. */
 int kumo__span_buf_full(const kumo__span_buf *b);
+/* How many spans wait (a hint, as above). */
+size_t kumo__span_buf_waiting(const kumo__span_buf *b);
 void kumo__span_buf_count_dropped(kumo__span_buf *b, uint64_t n);
 /* Spans pushed so far (accepted, maybe not yet readable), and spans the
  * buffer refused. */
@@ -227,6 +235,24 @@ char *kumo__otlp_json(const kumo__span *spans, size_t n, const char *service_nam
  * which the message is the *len bytes from offset *start; NULL when out of
  * memory. Ids raw bytes, times fixed64, invalid UTF-8 replaced. */
 char *kumo__otlp_proto(const kumo__span *spans, size_t n, const char *service_name, size_t *len, size_t *start);
+/* The same message made span by span, so that the exporter encodes
+ * straight from the buffer's cells, with no batch of copies: begin, add
+ * each span, finish; reset starts the next message in the same memory. */
+typedef struct kumo__otlp_pb {
+    kumo__growbuf res, scope, b; /* the resource and the scope (made once); the message */
+    size_t head;                 /* room kept before the spans for the prefixes */
+    size_t n;                    /* spans added */
+} kumo__otlp_pb;
+/* 0, or -ENOMEM. */
+int kumo__otlp_pb_begin(kumo__otlp_pb *e, const char *service_name);
+void kumo__otlp_pb_add(kumo__otlp_pb *e, const kumo__span *s);
+/* The message's bytes (inside e, valid until the next reset), or NULL
+ * when memory ran out on the way. */
+const char *kumo__otlp_pb_finish(kumo__otlp_pb *e, size_t *len);
+/* Bytes of span data so far. */
+size_t kumo__otlp_pb_size(const kumo__otlp_pb *e);
+void kumo__otlp_pb_reset(kumo__otlp_pb *e);
+void kumo__otlp_pb_free(kumo__otlp_pb *e);
 
 /* ---- the tracer: configuration, buffer, exporter (otlp.c) ---- */
 

@@ -29,13 +29,13 @@ SPEC = os.path.join(SOURCE, "tests", "unit", "gateway", "fixtures", "mockpets.ya
 class Mock:
     """`kumo mock` as a child process, on a port it picked."""
 
-    def __init__(self, args, cwd):
+    def __init__(self, args, cwd, spec=SPEC):
         self.cwd = cwd
         self.out = open(os.path.join(cwd, "mock-stdout-%d.log" % time.monotonic_ns()), "w+")
         self.err = open(self.out.name.replace("stdout", "stderr"), "w+")
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = "detect_leaks=1"
-        self.proc = subprocess.Popen([KUMO, "mock", SPEC, "--port", "0", *args], stdout=self.out,
+        self.proc = subprocess.Popen([KUMO, "mock", spec, "--port", "0", *args], stdout=self.out,
                                      stderr=self.err, env=env, cwd=cwd)
         self.port = None
         deadline = time.time() + 30
@@ -119,8 +119,8 @@ class MockCase(unittest.TestCase):
             self.assertEqual(rc, 0, m.stderr()[-3000:])
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def start(self, *args):
-        m = Mock(list(args), self.dir)
+    def start(self, *args, spec=SPEC):
+        m = Mock(list(args), self.dir, spec)
         self.mocks.append(m)
         return m
 
@@ -186,6 +186,41 @@ class StatefulTest(MockCase):
         self.assertEqual(m.request("POST", "/__kumo/reset")[0], 204)
         status, _, pets = m.json("GET", "/pets")
         self.assertEqual([(p["id"], p["name"]) for p in pets], [(10, "Seeded")])
+
+    def test_reload_keeps_the_items(self):
+        spec = os.path.join(self.dir, "pets.yaml")
+        shutil.copy(SPEC, spec)
+        seed = self.write("seed.json", json.dumps({"/pets": [{"id": 10, "name": "Seeded"}]}))
+        m = self.start("--stateful", "--data", seed, spec=spec)
+        status, _, rex = m.json("POST", "/pets", {"name": "Rex"})
+        self.assertEqual((status, rex["id"]), (201, 11))
+        self.assertEqual(m.json("POST", "/owners/3/toys", {"kind": "ball"})[0], 201)
+
+        def reload(edit, times):
+            with open(spec) as f:
+                text = f.read()
+            with open(spec, "w") as f:
+                f.write(edit(text))
+            m.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 30
+            while time.time() < deadline and m.stderr().count("reloaded") < times:
+                time.sleep(0.05)
+            self.assertEqual(m.stderr().count("reloaded"), times, m.stderr()[-3000:])
+
+        # the document changes, its collections do not: the items and the ids go on
+        reload(lambda t: t.replace("title: mock pets", "title: mock pets, edited"), 1)
+        self.assertIn("the stateful mock keeps its items", m.stderr())
+        status, _, got = m.json("GET", "/pets/11")
+        self.assertEqual((status, got["name"]), (200, "Rex"))
+        self.assertEqual([t["kind"] for t in m.json("GET", "/owners/3/toys")[2]], ["ball"])
+        self.assertEqual(m.json("POST", "/pets", {"name": "Max"})[2]["id"], 12)
+        self.assertEqual([p["name"] for p in m.json("GET", "/pets")[2]], ["Seeded", "Rex", "Max"])
+
+        # a collection goes: the state starts over, from the seed
+        reload(lambda t: t.replace("  /notes:", "  /memos:").replace("  /notes/{noteId}:", "  /memos/{noteId}:"), 2)
+        self.assertIn("collections changed, so the stateful mock starts over from its seed data", m.stderr())
+        self.assertEqual([p["name"] for p in m.json("GET", "/pets")[2]], ["Seeded"])
+        self.assertEqual(m.json("GET", "/pets/11")[0], 404)
 
     def test_bad_seed_names_line_and_column(self):
         seed = self.write("seed.yaml", "/pets:\n  - {name: 5}\n")

@@ -17,11 +17,12 @@ declare -A allow=(
   [worker]="base proto sandbox sdk worker"
   [runtime]="base proto sandbox openapi project runtime"
   [obs]="base proto openapi project obs"
-  [gateway]="base proto sandbox openapi project sdk runtime obs gateway"
-  [host]="base proto sandbox openapi project sdk runtime obs gateway host"
-  [deploy]="base proto sandbox openapi project sdk runtime obs gateway host deploy"
-  [emulate]="base proto sandbox openapi project sdk runtime obs gateway host deploy emulate"
-  [cli]="base proto sandbox openapi project sdk runtime obs gateway host deploy emulate cli"
+  [auth]="base proto openapi project auth"
+  [gateway]="base proto sandbox openapi project auth sdk runtime obs gateway"
+  [host]="base proto sandbox openapi project auth sdk runtime obs gateway host"
+  [deploy]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy"
+  [emulate]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy emulate"
+  [cli]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy emulate cli"
 )
 
 bad=0

@@ -217,7 +217,64 @@ static void test_buffer(void)
     CHECK_INT(kumo__span_buf_push(b, &s), 0); /* room again */
     CHECK_INT(kumo__span_buf_pop(b, &out), 1);
     CHECK_INT(out.span_id[0], 8);
+    /* read in place: peek gives the oldest until it is released */
+    CHECK(kumo__span_buf_peek(b) == NULL);
+    CHECK_INT(kumo__span_buf_waiting(b), 0);
+    for (int i = 0; i < 3; i++) {
+        make_span(&s, 10 + i);
+        CHECK_INT(kumo__span_buf_push(b, &s), 0);
+    }
+    CHECK_INT(kumo__span_buf_waiting(b), 3);
+    const kumo__span *in = kumo__span_buf_peek(b);
+    CHECK(in != NULL && in->span_id[0] == 11);
+    CHECK(kumo__span_buf_peek(b) == in); /* not taken until released */
+    kumo__span_buf_release(b);
+    CHECK_INT(kumo__span_buf_waiting(b), 2);
+    CHECK(kumo__span_buf_peek(b)->span_id[0] == 12);
+    kumo__span_buf_release(b);
+    make_span(&s, 20);
+    CHECK_INT(kumo__span_buf_push(b, &s), 0);
+    make_span(&s, 21);
+    CHECK_INT(kumo__span_buf_push(b, &s), 0);
+    make_span(&s, 22);
+    CHECK_INT(kumo__span_buf_push(b, &s), 0); /* the released cells take new spans */
+    CHECK_INT(kumo__span_buf_push(b, &s), -ENOSPC);
+    for (int want = 13; want <= 23; want += want == 13 ? 8 : 1) {
+        CHECK(kumo__span_buf_peek(b) && kumo__span_buf_peek(b)->span_id[0] == want);
+        kumo__span_buf_release(b);
+    }
+    CHECK(kumo__span_buf_peek(b) == NULL);
     kumo__span_buf_free(b);
+}
+
+/* The message made span by span (what the exporter sends) is the same
+ * bytes as the one made from an array, and the encoder is reused after a
+ * reset without carrying the spans before. */
+static void test_otlp_pb_stream(void)
+{
+    kumo__span s[3];
+    for (int i = 0; i < 3; i++)
+        make_span(&s[i], i);
+    kumo__span_str(&s[1], "http.route", "/todos/{id}", 11);
+    size_t len = 0, start = 0;
+    char *whole = kumo__otlp_proto(s, 3, "todo", &len, &start);
+    CHECK(whole != NULL);
+    kumo__otlp_pb e;
+    CHECK_INT(kumo__otlp_pb_begin(&e, "todo"), 0);
+    kumo__otlp_pb_add(&e, &s[2]);
+    size_t one = 0;
+    CHECK(kumo__otlp_pb_finish(&e, &one) != NULL && one > 0 && one < len);
+    kumo__otlp_pb_reset(&e);
+    CHECK_INT(kumo__otlp_pb_size(&e), 0);
+    for (int i = 0; i < 3; i++)
+        kumo__otlp_pb_add(&e, &s[i]);
+    size_t n = 0;
+    const char *body = kumo__otlp_pb_finish(&e, &n);
+    CHECK_INT(n, len);
+    CHECK(body && whole && memcmp(body, whole + start, len) == 0);
+    CHECK_INT(e.n, 3);
+    kumo__otlp_pb_free(&e);
+    free(whole);
 }
 
 /* Four producers push 20000 spans each into a buffer of 1024 while one
@@ -779,6 +836,7 @@ static void test_span_ctx(void)
 
 int main(void)
 {
+    test_otlp_pb_stream();
     test_traceparent();
     test_xray();
     test_ids();
