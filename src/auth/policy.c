@@ -27,6 +27,7 @@
 
 static const char *const apikey_keys[] = {"keys", NULL};
 static const char *const basic_keys[] = {"file", "realm", NULL};
+static const char *const mtls_keys[] = {"subjects", NULL};
 static const char *const jwt_keys[] = {"issuer",    "audience", "jwks_url", "jwks_file", "discovery_url",
                                        "hs_secret", "leeway",   "ca_file",  "realm",     NULL};
 
@@ -55,8 +56,10 @@ typedef struct verifier {
     shared_keys *shared;   /* owns jwks, shared with the next generation's policy */
     kumo__jwt_policy pol;  /* their issuer, audiences, leeway (pointing into issuer, aud) */
     char *issuer;
-    char **aud;  /* NULL-terminated */
-    char *realm; /* the challenge's realm, else the policy's */
+    char **subjects; /* mutualTLS: the client certificates' subjects allowed (NULL-terminated); NULL: any the CA
+                        verified */
+    char **aud;      /* NULL-terminated */
+    char *realm;     /* the challenge's realm, else the policy's */
 } verifier;
 
 struct kumo__auth {
@@ -96,6 +99,9 @@ void kumo__auth_free(kumo__auth *a)
         for (size_t k = 0; a->v[i].aud && a->v[i].aud[k]; k++)
             free(a->v[i].aud[k]);
         free(a->v[i].aud);
+        for (size_t k = 0; a->v[i].subjects && a->v[i].subjects[k]; k++)
+            free(a->v[i].subjects[k]);
+        free(a->v[i].subjects);
         free(a->v[i].realm);
     }
     free(a->v);
@@ -111,6 +117,7 @@ typedef struct builder {
     kumo__auth_report_fn report;
     void *ctx;
     int bad;
+    const char *client_ca; /* kumo.yaml's http.tls.client_ca (mutualTLS needs it), or NULL */
 } builder;
 
 /* A refusal: reported and cleared in report-all mode (returns 0 to go on),
@@ -126,16 +133,25 @@ static int refuse(builder *b, kumo__error *err, int rc)
 }
 
 /* Whether kumo enforces scheme sc today; else a refusal naming where it is. */
-static int enforceable(const kumo__sec_scheme *sc, kumo__error *err)
+static int enforceable(const kumo__sec_scheme *sc, const builder *b, kumo__error *err)
 {
     char what[160];
     kumo__sec_scheme_describe(sc, what, sizeof(what));
     if (sc->type == KUMO__SEC_APIKEY || (sc->type == KUMO__SEC_HTTP && strcmp(sc->http_scheme, "basic") == 0) ||
-        is_jwt(sc))
+        is_jwt(sc) || (sc->type == KUMO__SEC_MUTUAL_TLS && b->client_ca))
         return 0;
+    if (sc->type == KUMO__SEC_MUTUAL_TLS) {
+        kumo__doc_error(err, sc->doc, sc->node,
+                        "security scheme '%s' (mutualTLS) needs the client's certificate, verified against a CA: "
+                        "add http: {tls: {cert: server.pem, key: server.key, client_ca: clients-ca.pem}} to "
+                        "kumo.yaml (docs/edge.md); kumo refuses to serve it unchecked",
+                        sc->name);
+        return -EINVAL;
+    }
     kumo__doc_error(err, sc->doc, sc->node,
                     "security scheme '%s' (%s) cannot be enforced by kumo; kumo refuses to serve it unchecked. "
-                    "kumo enforces apiKey, http basic, http bearer (JWT), oauth2 and openIdConnect: use one, "
+                    "kumo enforces apiKey, http basic, http bearer (JWT), oauth2, openIdConnect and mutualTLS: use "
+                    "one, "
                     "or remove '%s' from the operations' security",
                     sc->name, what, sc->name);
     return -EINVAL;
@@ -312,6 +328,42 @@ static int configure_jwt(kumo__auth *a, const builder *b, size_t i, const kumo__
     return 0;
 }
 
+/* mutualTLS: the handshake verified the certificate against
+ * http.tls.client_ca; `subjects:` (optional) lists the subjects (RFC 2253,
+ * as tls.c writes them) allowed among those, exactly. */
+static int configure_mtls(kumo__auth *a, size_t i, const kumo__doc *doc, json_t *cfg, const char *where,
+                          kumo__error *err)
+{
+    int rc = kumo__check_keys(doc, cfg, mtls_keys, where, err);
+    if (rc != 0)
+        return rc;
+    json_t *list = json_object_get(cfg, "subjects");
+    if (list == NULL)
+        return 0;
+    if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > 4096) {
+        kumo__doc_value_error(err, doc, cfg, "subjects",
+                              "%s.subjects: a list of certificate subjects (\"CN=alice,O=Example\"), or leave it "
+                              "out to take any certificate http.tls.client_ca verifies",
+                              where);
+        return -EINVAL;
+    }
+    size_t n = json_array_size(list);
+    if ((a->v[i].subjects = calloc(n + 1, sizeof(char *))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        json_t *x = json_array_get(list, k);
+        if (!json_is_string(x) || json_string_length(x) == 0 || json_string_length(x) > 1024) {
+            kumo__doc_error(err, doc, x, "%s.subjects: each subject is a non-empty string (RFC 2253)", where);
+            return -EINVAL;
+        }
+        if ((a->v[i].subjects[k] = dup_or_oom(json_string_value(x), err)) == NULL)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 static int configure(kumo__auth *a, const builder *b, size_t i, const kumo__doc *doc, json_t *cfg, const char *dir,
                      kumo__error *err)
 {
@@ -329,6 +381,8 @@ static int configure(kumo__auth *a, const builder *b, size_t i, const kumo__doc 
     }
     if (is_jwt(sc))
         return configure_jwt(a, b, i, doc, cfg, dir, where, err);
+    if (sc->type == KUMO__SEC_MUTUAL_TLS)
+        return configure_mtls(a, i, doc, cfg, where, err);
     int rc = kumo__check_keys(doc, cfg, basic_keys, where, err);
     if (rc != 0)
         return rc;
@@ -398,11 +452,11 @@ static int check_entries(kumo__auth *a, builder *b, const kumo__doc *cfg_doc, co
 }
 
 int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const json_t *env_cfg,
-                          const char *dir, const char *realm, const kumo__auth *previous, kumo__auth_report_fn report,
-                          void *ctx, kumo__auth **out, kumo__error *err)
+                          const char *dir, const char *realm, const char *client_ca, const kumo__auth *previous,
+                          kumo__auth_report_fn report, void *ctx, kumo__auth **out, kumo__error *err)
 {
     *out = NULL;
-    builder b = {.previous = previous, .report = report, .ctx = ctx};
+    builder b = {.previous = previous, .report = report, .ctx = ctx, .client_ca = client_ca};
     int rc = 0;
     kumo__auth *a = calloc(1, sizeof(*a));
     if (a == NULL || (a->realm = strdup(realm && *realm ? realm : "kumo")) == NULL) {
@@ -428,14 +482,15 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
         json_t *c = json_object_get(env_cfg, sc->name);
         if (c == NULL)
             c = json_object_get(cfg, sc->name);
-        if ((rc = enforceable(sc, err)) == 0 && c == NULL) {
+        if ((rc = enforceable(sc, &b, err)) == 0 && c == NULL) {
             char what[160];
             kumo__sec_scheme_describe(sc, what, sizeof(what));
             kumo__doc_error(err, sc->doc, sc->node,
                             "security scheme '%s' (%s) is required by operations but %s does not configure it; add "
                             "`security: {%s: {%s}}` to kumo.yaml",
                             sc->name, what, cfg_doc ? kumo__doc_path(cfg_doc) : "kumo.yaml", sc->name,
-                            sc->type == KUMO__SEC_APIKEY ? "keys: [${env:API_KEY}]"
+                            sc->type == KUMO__SEC_APIKEY       ? "keys: [${env:API_KEY}]"
+                            : sc->type == KUMO__SEC_MUTUAL_TLS ? "subjects: [\"CN=alice\"]"
                             : is_jwt(sc) ? "issuer: https://issuer.example/, audience: my-api, jwks_url: "
                                            "https://issuer.example/.well-known/jwks.json"
                                          : "file: users.htpasswd");
@@ -489,7 +544,8 @@ int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char 
     const json_t *env_cfg =
         picked ? json_object_get(json_object_get(json_object_get(root, "environments"), picked), "security") : NULL;
     kumo__auth *a = NULL;
-    rc = kumo__auth_build_from(spec, p->doc, cfg, env_cfg, p->dir, p->name, previous, report, ctx, &a, err);
+    rc = kumo__auth_build_from(spec, p->doc, cfg, env_cfg, p->dir, p->name, p->http.edge.tls.client_ca, previous,
+                               report, ctx, &a, err);
     if (rc != 0)
         return rc;
     int any = cfg != NULL || env_cfg != NULL;
@@ -571,6 +627,17 @@ static enum outcome verify(kumo__auth *a, size_t s, const kumo__auth_request *rq
     }
     if (v->jwks)
         return verify_jwt(a, s, rq, out);
+    if (sc->type == KUMO__SEC_MUTUAL_TLS) {
+        if (rq->tls_client_subject == NULL)
+            return MISSING;
+        int allowed = v->subjects == NULL;
+        for (size_t k = 0; v->subjects && v->subjects[k] && !allowed; k++)
+            allowed = strcmp(v->subjects[k], rq->tls_client_subject) == 0;
+        if (!allowed)
+            return INVALID;
+        snprintf(out->subject, sizeof(out->subject), "%s", rq->tls_client_subject);
+        return OK;
+    }
     if (sc->type == KUMO__SEC_HTTP && v->users) {
         const kumo__slice *h = header(rq, "authorization");
         if (h == NULL)
@@ -644,6 +711,8 @@ static void challenge_of(const kumo__auth *a, size_t s, const seen *sn, kumo__au
 {
     const kumo__sec_scheme *sc = &a->sec->schemes[s];
     char one[400];
+    if (sc->type == KUMO__SEC_MUTUAL_TLS)
+        return; /* the handshake is where a certificate goes: HTTP has no challenge for it */
     if (sc->type == KUMO__SEC_APIKEY)
         snprintf(one, sizeof(one), "ApiKey realm=\"%s\", in=\"%s\", name=\"%s\"", realm_of(a, s),
                  sc->in == KUMO__IN_HEADER  ? "header"

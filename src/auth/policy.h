@@ -45,17 +45,20 @@ int kumo__auth_build(const kumo__project *p, const kumo__spec *spec, const char 
                      kumo__auth_report_fn report, void *ctx, kumo__auth **out, kumo__error *err);
 /* The same from its parts (tests): kumo.yaml's `security:` mapping `cfg`
  * and the environment's `env_cfg` (both may be NULL) in document cfg_doc,
- * files relative to dir, realm for the challenges. */
+ * files relative to dir, realm for the challenges, client_ca the CA that
+ * verifies client certificates (http.tls.client_ca; NULL: none, and a
+ * mutualTLS scheme is refused). */
 int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, const json_t *cfg, const json_t *env_cfg,
-                          const char *dir, const char *realm, const kumo__auth *previous, kumo__auth_report_fn report,
-                          void *ctx, kumo__auth **out, kumo__error *err);
+                          const char *dir, const char *realm, const char *client_ca, const kumo__auth *previous,
+                          kumo__auth_report_fn report, void *ctx, kumo__auth **out, kumo__error *err);
 void kumo__auth_free(kumo__auth *a);
 
 /* What a request presents. */
 typedef struct kumo__auth_request {
     const kumo__header_view *headers; /* names lower case */
     size_t nheaders;
-    kumo__slice query; /* raw, without '?'; base NULL: none */
+    kumo__slice query;              /* raw, without '?'; base NULL: none */
+    const char *tls_client_subject; /* the verified client certificate's subject (mutualTLS), or NULL */
 } kumo__auth_request;
 
 typedef struct kumo__auth_result {

@@ -617,6 +617,8 @@ int kumo__cmd_lint(int argc, char **argv, kumo__error *err)
             add_error_message(&l, project_file, e.msg, 0);
         if (kumo__monitors_check_spec(p, spec, &e) != 0)
             add_error_message(&l, project_file, e.msg, 0);
+        if (kumo__edge_check_spec(&p->http.edge, spec, &e) != 0)
+            add_error_message(&l, project_file, e.msg, 0);
         kumo__event_data_free(data, p->nevents);
         lint_project(&l, p, spec, env);
     }

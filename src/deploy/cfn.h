@@ -24,10 +24,14 @@
  * (op->unit_index >= 0; `integration(unit_index, ud)` gives the integration
  * object, a new reference), a mock answering 501 when not. What 3.0 cannot
  * say (prefixItems, if/then/else, $defs, a schema that is only "null", a
- * $ref into another file, ...) is refused with file:line:column. *out is a
- * new reference on 0. */
-int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_index, void *ud), void *ud, json_t **out,
-                      kumo__error *err);
+ * $ref into another file, ...) is refused with file:line:column. With
+ * `cors_preflight` (kumo.yaml's http.cors), a path without an options
+ * operation gets one integrated with the function of its first bound
+ * operation: API Gateway answers an OPTIONS with no method itself, and the
+ * preflight must reach kumo-host, which answers it as kumo up does
+ * (docs/edge.md). *out is a new reference on 0. */
+int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_index, void *ud), void *ud,
+                      int cors_preflight, json_t **out, kumo__error *err);
 
 /* A NoEcho parameter of the template: a store URL of the environment that
  * holds a credential. The value goes to CloudFormation in the API call,

@@ -43,6 +43,7 @@ typedef struct conv {
     int v31; /* converting 3.1 to 3.0 */
     json_t *(*integration)(int unit_index, void *ud);
     void *ud;
+    int cors_preflight; /* http.cors: an options operation on every path that has none */
     kumo__error *err;
 } conv;
 
@@ -628,7 +629,29 @@ static json_t *conv_path_item(conv *c, const json_t *in)
              NULL, NULL);
         return NULL;
     }
-    return conv_object(c, in, "a Path Item Object", path_item_key, NULL);
+    json_t *out = conv_object(c, in, "a Path Item Object", path_item_key, NULL);
+    if (out == NULL || !c->cors_preflight || json_object_get(in, "options") != NULL)
+        return out;
+    /* the browser's preflight goes to the function of the path's first bound operation */
+    int unit = -1;
+    for (const char *const *m = methods; *m && unit < 0; m++) {
+        const json_t *op = json_object_get(in, *m);
+        if (op)
+            unit = unit_of(c, op);
+    }
+    if (unit < 0)
+        return out;
+    json_t *pre =
+        json_pack("{s:s, s:{s:{s:s}}}", "summary", "CORS preflight, answered by kumo-host (kumo.yaml http.cors)",
+                  "responses", "204", "description", "what the origin may send");
+    if (pre == NULL)
+        nomem(c);
+    else if (put(c, pre, "x-amazon-apigateway-integration", c->integration(unit, c->ud)) < 0)
+        json_decref(pre);
+    else if (put(c, out, "options", pre) == 0) /* json_object_set_new took pre, placed or not */
+        return out;
+    json_decref(out);
+    return NULL;
 }
 
 static json_t *components_key(conv *c, const char *k, const json_t *v, void *arg)
@@ -669,10 +692,15 @@ static json_t *conv_definitions(conv *c, const json_t *in)
     return json_is_object(in) ? conv_schema_map(c, in) : copy_plain(in);
 }
 
-int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_index, void *ud), void *ud, json_t **out,
-                      kumo__error *err)
+int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_index, void *ud), void *ud,
+                      int cors_preflight, json_t **out, kumo__error *err)
 {
-    conv c = {.spec = spec, .v31 = spec->version == 31, .integration = integration, .ud = ud, .err = err};
+    conv c = {.spec = spec,
+              .v31 = spec->version == 31,
+              .integration = integration,
+              .ud = ud,
+              .cors_preflight = cors_preflight,
+              .err = err};
     const json_t *root = kumo__doc_root(spec->doc);
     json_t *doc = json_object();
     const char *k;

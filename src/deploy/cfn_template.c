@@ -1166,7 +1166,7 @@ int kumo__cfn_template_build(const kumo__cfn_input *in, kumo__cfn_template *out,
         if ((rc = function(&b, i)) < 0)
             goto out;
 
-    if ((rc = kumo__cfn_openapi(in->spec, integration, &b, &body, err)) < 0) {
+    if ((rc = kumo__cfn_openapi(in->spec, integration, &b, in->project->http.edge.cors.enabled, &body, err)) < 0) {
         kumo__error_wrap(err, "converting the OpenAPI document for API Gateway");
         goto out;
     }

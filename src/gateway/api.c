@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "gateway/access_log.h"
+#include "gateway/cors.h"
 #include "gateway/h2o_glue.h"
 #include "gateway/mock_modes.h"
 #include "proto/tracectx.h"
@@ -204,7 +205,8 @@ static void send_call_answer(gw_call *c, call_answer *a, const char *payload, si
     else if (a->title)
         kumo__send_problem(c->req, a->status, a->title, a->detail, c->request_id, NULL);
     else
-        kumo__h2o_send_response(c->req, &a->r, payload, len, c->request_id);
+        kumo__h2o_send_response(c->req, &a->r, payload, len, c->request_id,
+                                c->lg->gen->project->http.edge.cors.enabled);
     free(a->doc);
 }
 
@@ -332,6 +334,22 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     }
     kumo__http_in in;
     kumo__h2o_http_in(req, &in);
+    /* CORS (cors.c): a browser's preflight is answered here, before any
+     * route or function; other responses carry the headers it decides. */
+    kumo__cors_answer cors;
+    int preflight = kumo__cors_decide(&g->project->http.edge.cors, &in, &cors);
+    for (size_t i = 0; i < cors.nheaders; i++)
+        kumo__h2o_copy_header(req, cors.headers[i].name, strlen(cors.headers[i].name), cors.headers[i].value,
+                              cors.headers[i].value_len);
+    if (preflight) {
+        if (cors.status == 204)
+            send_answer(req, request_id, 204, NULL, NULL, NULL, 0);
+        else
+            kumo__send_problem(req, cors.status, "Forbidden", cors.detail, request_id, NULL);
+        kumo__gw_observe_answered(t, g, -1, cors.status, start, 0);
+        kumo__access_log(request_id, method, path, path_len, NULL, cors.status, kumo__mono_us() - start, 0, NULL, NULL);
+        return 0;
+    }
     if (kumo__ce_is_path(in.path.base, in.path.len)) {
         kumo__gw_cloudevents(t, lg, req, &in, request_id, start); /* CloudEvents in (cloudevents_in.c) */
         return 0;
@@ -361,6 +379,9 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     }
     kumo__dispatch d;
     int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), c ? &c->call.frame : &frame, &d);
+    const char *rl_names[4], *rl_values[4]; /* http.rate_limits: on whatever answers */
+    for (size_t i = 0, n = kumo__ratelimit_headers(&d.limit, rl_names, rl_values); i < n; i++)
+        kumo__h2o_copy_header(req, rl_names[i], strlen(rl_names[i]), rl_values[i], strlen(rl_values[i]));
     if (kind == KUMO__DISPATCH_ANSWER) {
         free(c);
         if ((d.no_route && g->docs && kumo__docs_serve(g->docs, req)) ||

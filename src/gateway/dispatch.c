@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "auth/policy.h"
+#include "base/clock.h"
 #include "base/http.h"
 #include "base/percent.h"
 #include "gateway/mock.h"
@@ -130,7 +131,10 @@ static int answer_violations(const kumo__http_in *in, const char *request_id, ku
 static int authorize(const kumo__api *api, const kumo__http_in *in, size_t op_index, const char *request_id,
                      kumo__auth_result *ar, kumo__dispatch *out)
 {
-    kumo__auth_request rq = {.headers = in->headers, .nheaders = in->nheaders, .query = in->query};
+    kumo__auth_request rq = {.headers = in->headers,
+                             .nheaders = in->nheaders,
+                             .query = in->query,
+                             .tls_client_subject = in->tls_client_subject};
     kumo__auth_check(api->auth, op_index, &rq, ar);
     if (ar->status == 0)
         return KUMO__DISPATCH_INVOKE;
@@ -312,6 +316,25 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     memset(&ar, 0, sizeof(ar));
     if (rc == 0 && api->auth && authorize(api, in, m.op_index, request_id, &ar, out) != KUMO__DISPATCH_INVOKE)
         return KUMO__DISPATCH_ANSWER;
+    if (rc == 0 && api->limits) { /* http.rate_limits: after the security check, before the function, mock, 501 */
+        /* per caller: the authenticated one (scheme and subject) when the
+         * document's security named one, else what the transport says */
+        char who[320];
+        const char *key = kumo__ratelimit_key(in);
+        if (ar.scheme && ar.subject[0]) {
+            snprintf(who, sizeof(who), "%s:%s", ar.scheme, ar.subject);
+            key = who;
+        }
+        kumo__ratelimit_take(api->limits, m.op_index, key, kumo__mono_us(), &out->limit);
+        if (out->limit.refused) {
+            kumo__auth_result_free(&ar);
+            snprintf(detail, sizeof(detail), "operation '%s' allows %s (kumo.yaml http.rate_limits); retry in %s s",
+                     op->operation_id ? op->operation_id : op->path, out->limit.rule, out->limit.retry_after);
+            answer(in, request_id, out, 429, "Too Many Requests", detail, NULL);
+            out->retry_after = out->limit.retry_after;
+            return KUMO__DISPATCH_ANSWER;
+        }
+    }
     if (rc == 0 && op->unit_index < 0 && api->mock) {
         kumo__auth_result_free(&ar);
         return mock_request(api, in, &m, request_id, out);

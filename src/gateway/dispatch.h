@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "openapi/check.h"
+#include "gateway/ratelimit.h"
 #include "project/project.h"
 #include "proto/frame.h"
 
@@ -32,6 +33,14 @@ typedef struct kumo__http_in {
      * tracestate, unless NULL or "") instead of the request's own headers
      * of those names: the worker's parent span is the invocation's. */
     const char *traceparent, *tracestate;
+    /* The caller's address ("127.0.0.1", "::1"; under Lambda the event's
+     * sourceIp), NULL when the transport does not say: what rate limits
+     * count per client by default (ratelimit.h). */
+    const char *client_addr;
+    /* The subject (RFC 2253) of the client certificate the TLS handshake
+     * verified against kumo.yaml's http.tls.client_ca (tls.c), NULL when
+     * none: what the mutualTLS scheme checks. */
+    const char *tls_client_subject;
 } kumo__http_in;
 
 struct kumo__mock;
@@ -54,6 +63,9 @@ typedef struct kumo__api {
      * the mock, the 501, the body limit and the contract; NULL: nothing
      * to enforce (kumo mock checks presence only, in mock.c). */
     struct kumo__auth *auth;
+    /* http.rate_limits (ratelimit.h): taken after the security check,
+     * before the function. NULL: no limits. */
+    struct kumo__ratelimit *limits;
 } kumo__api;
 
 enum kumo__dispatch_kind {
@@ -80,6 +92,10 @@ typedef struct kumo__dispatch {
     size_t nheaders;
     int borrowed;        /* ANSWER: body, content_type and headers are a mock engine's kept answer: not freed */
     uint64_t timeout_ms; /* INVOKE: the unit's timeout (0: none) */
+    /* Either kind: when limit.applied, its RateLimit-* headers go on the
+     * answer, whoever gives it (a 429 of dispatch's own when refused;
+     * retry_after then points into it). */
+    kumo__ratelimit_verdict limit;
 } kumo__dispatch;
 
 /* Routes and checks `in`. `now_epoch_ms` sets the frame's deadline.

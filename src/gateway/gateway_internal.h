@@ -57,6 +57,7 @@ typedef struct generation {
     kumo__project *project;
     kumo__spec *spec;
     kumo__router *router;
+    kumo__ratelimit *limits; /* http.rate_limits; NULL: none (a reload starts full buckets) */
     kumo__docs *docs;
     /* kumo mock's state, recordings and faults (mock_modes.h); NULL: none */
     struct kumo__mock_modes_rt *modes;
@@ -147,6 +148,7 @@ struct gateway {
     int *listen_fds, nlisten; /* one per loop, sharing the port */
     size_t max_conns;         /* each loop's bound on open connections, set at start */
     int admin_fd;
+    SSL_CTX *ssl_ctx; /* http.tls, read at start (tls.c); NULL: plain HTTP */
     int port, admin_port;
     loop_thread *threads;
     int nthreads;

@@ -51,6 +51,7 @@ static void generation_free(generation *g)
     kumo__ce_routes_free(g->ce);
     kumo__docs_free(g->docs);
     kumo__router_free(g->router);
+    kumo__ratelimit_free(g->limits);
     kumo__spec_free(g->spec);
     for (size_t u = 0; g->so_links && u < g->project->nunits; u++) {
         if (g->so_links[u]) {
@@ -236,7 +237,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     if ((rc = kumo__event_data_compile(g->project, g->spec, &g->event_data, err)) != 0 ||
         (rc = kumo__ce_check_spec(g->spec, err)) != 0 ||
         (rc = kumo__ce_routes_build(g->project, g->spec, &g->ce, err)) != 0 ||
-        (rc = kumo__monitors_check_spec(g->project, g->spec, err)) != 0)
+        (rc = kumo__monitors_check_spec(g->project, g->spec, err)) != 0 ||
+        (rc = kumo__edge_check_spec(&g->project->http.edge, g->spec, err)) != 0)
         goto out;
     /* a spec-only project builds nothing (and writes nothing beside the document) */
     if (!gw->cfg.mock_spec && (rc = kumo__build_units(g->project, built, err)) != 0)
@@ -280,6 +282,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     kumo__start_mark("mock");
     if ((rc = link_units(g, err)) != 0)
         goto out;
+    if ((rc = kumo__ratelimit_new(&g->project->http.edge, g->spec, &g->limits, err)) != 0)
+        goto out;
     /* last: a generation that is not built registers nothing */
     if ((rc = kumo__gw_topics_subscribe(g->project, &g->stores, err)) != 0)
         goto out;
@@ -290,7 +294,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
                          .checks = g->checks,
                          .only_unit = -1,
                          .mock = g->mock,
-                         .auth = g->auth};
+                         .auth = g->auth,
+                         .limits = g->limits};
     g->gw = gw;
     atomic_fetch_add(&gw->generations, 1);
 out:
@@ -349,6 +354,11 @@ size_t kumo__gw_connection_bound(const kumo__project *p, int loops)
     return kumo__connection_bound(p->http.max_connections, loops, 64 + 16 * (size_t)loops + 4 * workers);
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 /* SIGHUP or POST /reload, on the main thread: build the next generation
  * and publish it, or keep the live one and record why not. */
 void kumo__gw_reload(gateway *gw)
@@ -381,6 +391,11 @@ void kumo__gw_reload(gateway *gw)
                             "http.max_connections changed; until kumo up restarts, each loop keeps its bound of %zu "
                             "open connections",
                             gw->max_conns);
+        const kumo__tls_config *tw = &gw->current->project->http.edge.tls, *tn = &g->project->http.edge.tls;
+        if (!same_str(tw->cert, tn->cert) || !same_str(tw->key, tn->key) || !same_str(tw->client_ca, tn->client_ca) ||
+            tw->client_optional != tn->client_optional)
+            kumo__log_event("warn", "http.tls changed; until kumo up restarts, the API's port keeps the TLS "
+                                    "settings (and certificates) it started with");
         kumo__gw_dashboard_reloaded(gw, g->project); /* the history's settings wait for a restart */
         const kumo__obs_config *was = &gw->current->project->obs, *now = &g->project->obs;
         if ((was->enabled && was->logs_max) != (now->enabled && now->logs_max) ||

@@ -5,9 +5,13 @@
 #include "gateway/h2o_glue.h"
 
 #include "base/log.h"
+#include "gateway/cors.h"
 #include "gateway/dispatch.h"
+#include "gateway/tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -48,7 +52,16 @@ void kumo__h2o_http_in(h2o_req_t *req, kumo__http_in *in)
         .headers = hv,
         .nheaders = req->headers.size,
         .body = {req->entity.base, req->entity.len},
+        .tls_client_subject = kumo__tls_client_subject(req),
     };
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername ? req->conn->callbacks->get_peername(req->conn, (void *)&ss) : 0;
+    char addr[INET6_ADDRSTRLEN];
+    if (sl > 0 &&
+        ((ss.ss_family == AF_INET && inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr))) ||
+         (ss.ss_family == AF_INET6 &&
+          inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr)))))
+        in->client_addr = h2o_strdup(&req->pool, addr, SIZE_MAX).base;
 }
 
 int kumo__h2o_refuse_head(h2o_req_t *req, const kumo__http_limits *lim, const char *request_id)
@@ -414,12 +427,13 @@ void kumo__h2o_copy_header(h2o_req_t *req, const char *name, size_t name_len, co
 }
 
 void kumo__h2o_send_response(h2o_req_t *req, const kumo__response_in *r, const char *payload, size_t len,
-                             const char *request_id)
+                             const char *request_id, int kumo_cors)
 {
     size_t pos = 0, nl, vl;
     const char *name, *value;
     while (kumo__response_header(payload, len, &pos, &name, &nl, &value, &vl) == 1)
-        kumo__h2o_copy_header(req, name, nl, value, vl);
+        if (!kumo_cors || !kumo__cors_owned_header(name, nl))
+            kumo__h2o_copy_header(req, name, nl, value, vl);
     req->res.status = r->status;
     req->res.reason = kumo__http_reason(r->status);
     kumo__h2o_add_header(req, H2O_STRLIT("x-request-id"), h2o_strdup(&req->pool, request_id, SIZE_MAX).base,

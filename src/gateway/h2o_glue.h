@@ -2,8 +2,8 @@
  * h2o_glue.h: what kumo up and kumo-host share on top of h2o: the request
  * as the transport-free kumo__http_in that dispatch.c reads, a worker's
  * response frame written out, and every error kumo itself answers as an
- * RFC 9457 application/problem+json document. Only this file and the
- * servers (server.c and its rooms, host/http.c) know h2o's types.
+ * RFC 9457 application/problem+json document. Only this file, tls.c and
+ * the servers (server.c and its rooms, host/http.c) know h2o's types.
  */
 #ifndef KUMO_H2O_GLUE_H
 #define KUMO_H2O_GLUE_H
@@ -83,9 +83,10 @@ void kumo__h2o_copy_header(h2o_req_t *req, const char *name, size_t name_len, co
 
 /* Writes a handler's response: the status and body kumo__response_read
  * found in `payload` (a response frame's payload), its headers but the
- * hop-by-hop ones, and X-Request-Id. */
+ * hop-by-hop ones (and, with `kumo_cors`, when kumo.yaml's http.cors
+ * decides them, the Access-Control-* ones), and X-Request-Id. */
 void kumo__h2o_send_response(h2o_req_t *req, const kumo__response_in *r, const char *payload, size_t len,
-                             const char *request_id);
+                             const char *request_id, int kumo_cors);
 
 /* Sends `body` (copied) with a Content-Length; status and headers must be
  * set. HEAD requests get the headers only. */

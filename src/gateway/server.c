@@ -24,6 +24,7 @@
 #include "gateway/h2o_glue.h"
 #include "gateway/access_log.h"
 #include "gateway/mock_modes.h"
+#include "gateway/tls.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
 
@@ -123,8 +124,9 @@ static int start_monitor(gateway *gw, const char *host, kumo__error *err)
     snprintf(base, sizeof(base), strchr(to, ':') ? "http://[%s]:%d" : "http://%s:%d", to, gw->port);
     snprintf(admin, sizeof(admin), "http://127.0.0.1:%d", gw->admin_port);
     kumo__monitor *mon = NULL;
-    /* the admin listener's descriptor belongs to loop 0 by now: its port says whether there is one */
-    int rc = kumo__monitor_start(gw->metrics, base, gw->admin_port > 0 ? admin : NULL, &mon, err);
+    /* the admin listener's descriptor belongs to loop 0 by now: its port says whether there is one; the
+     * probes speak plain HTTP: none under http.tls (said at start) */
+    int rc = kumo__monitor_start(gw->metrics, gw->ssl_ctx ? NULL : base, gw->admin_port > 0 ? admin : NULL, &mon, err);
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&gw->lock); /* GET /alerts reads it under the lock */
@@ -173,6 +175,8 @@ static void gateway_free(gateway *gw)
     free(gw->listen_fds);
     if (gw->admin_fd >= 0)
         close(gw->admin_fd);
+    if (gw->ssl_ctx)
+        SSL_CTX_free(gw->ssl_ctx); /* the loops are joined: no connection uses it */
 }
 
 /* kumo up's start-up lines: what is served, where, and how. */
@@ -184,12 +188,17 @@ static void print_serving(gateway *gw, const generation *g, const char *host, in
         bound += g->spec->ops[i].unit_index >= 0;
     printf("kumo: serving '%s' from %s (%d unit%s rebuilt)\n", g->project->name, g->project->dir, built,
            built == 1 ? "" : "s");
-    printf("  API      http://%s:%d%s/  (%zu operations, %zu with handlers)\n", host, gw->port, g->spec->base_path,
-           g->spec->nops, bound);
+    printf("  API      %s://%s:%d%s/  (%zu operations, %zu with handlers)\n", gw->ssl_ctx ? "https" : "http", host,
+           gw->port, g->spec->base_path, g->spec->nops, bound);
+    const kumo__tls_config *tls = &g->project->http.edge.tls;
+    if (gw->ssl_ctx)
+        printf("  tls      %s (HTTP/2 and HTTP/1.1 by ALPN)%s%s%s\n", tls->cert,
+               tls->client_ca ? "; client certificates verified against " : "", tls->client_ca ? tls->client_ca : "",
+               tls->client_ca ? (tls->client_optional ? " (optional)" : " (required)") : "");
     printf("  conns    at most %zu open per loop (%s)\n", gw->max_conns,
            g->project->http.max_connections > 0 ? "http.max_connections" : "from the open-files limit");
-    printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at http://%s:%d/docs)\n", g->project->api_path,
-           host, gw->port);
+    printf("  spec     %s  (served at /openapi.json, /openapi.yaml; docs at %s://%s:%d/docs)\n", g->project->api_path,
+           gw->ssl_ctx ? "https" : "http", host, gw->port);
     for (size_t i = 0; i < g->stores.n; i++)
         printf("  store    %s '%s' -> %s\n", kumo__store_kind_name(g->stores.stores[i].kind), g->stores.stores[i].name,
                g->stores.stores[i].shown);
@@ -211,8 +220,11 @@ static void print_serving(gateway *gw, const generation *g, const char *host, in
     else
         printf("  monitors every %gs over the metrics, probes %s; alerts after %gs to the log%s%s (GET /alerts, "
                "kumo monitors)\n",
-               (double)kumo__monitor_interval_ms() / 1000, mc->probe_interval_s > 0 ? "on" : "off", mc->for_s,
-               mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
+               (double)kumo__monitor_interval_ms() / 1000,
+               gw->ssl_ctx                ? "off (they speak plain HTTP; http.tls)"
+               : mc->probe_interval_s > 0 ? "on"
+                                          : "off",
+               mc->for_s, mc->nwebhooks ? " and webhooks: " : "", mc->nwebhooks ? mc->webhooks[0] : "");
     for (size_t u = 0; u < g->project->nunits; u++) {
         const kumo__tuning *t = &g->project->units[u].tuning;
         kumo__sandbox_config sc = {
@@ -302,6 +314,11 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     size_t ceiling = largest + (1u << 20);
     gw->conf.max_request_entity_size = ceiling;
     register_handler(&gw->admin_conf, gw, kumo__gw_on_admin_req);
+    /* http.tls: read once; the files are checked here, before any port opens */
+    if (g->project->http.edge.tls.cert && (gw->ssl_ctx = kumo__tls_context(&g->project->http.edge.tls, err)) == NULL) {
+        rc = err->code;
+        goto out;
+    }
 
     const char *host = cfg->host ? cfg->host : "127.0.0.1";
     if ((gw->listen_fds = malloc((size_t)gw->nthreads * sizeof(*gw->listen_fds))) == NULL) {
@@ -382,6 +399,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         h2o_context_init(&t->ctx, t->loop, &gw->conf);
         t->accept.ctx = &t->ctx;
         t->accept.hosts = gw->conf.hosts;
+        t->accept.ssl_ctx = gw->ssl_ctx; /* the API's port only: the admin port stays on loopback, plain */
         char name[32];
         snprintf(name, sizeof(name), "loop %d", i);
         t->listener = listen_on(t->loop, &gw->listen_fds[i], &t->accept, name, gw->max_conns);

@@ -196,6 +196,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
     }
     if ((rc = kumo__spec_load(p->api_path, &h->spec, err)) != 0 ||
         (rc = kumo__router_build(h->spec, &h->router, err)) != 0 || (rc = kumo__ce_check_spec(h->spec, err)) != 0 ||
+        (rc = kumo__edge_check_spec(&p->http.edge, h->spec, err)) != 0 ||
         (rc = kumo__ce_routes_build(p, h->spec, &h->ce, err)) != 0 ||
         (rc = kumo__bind_operations(p, h->spec, warn_line, err)) != 0 ||
         (rc = kumo__docs_prepare(h->spec, p->name, NULL, 0, &h->docs, err)) != 0)
@@ -252,14 +253,16 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
             goto out;
         }
     }
-    if ((rc = kumo__auth_build(p, h->spec, getenv("KUMO_ENV"), NULL, NULL, NULL, &h->auth, err)) != 0)
+    if ((rc = kumo__auth_build(p, h->spec, getenv("KUMO_ENV"), NULL, NULL, NULL, &h->auth, err)) != 0 ||
+        (rc = kumo__ratelimit_new(&p->http.edge, h->spec, &h->limits, err)) != 0)
         goto out;
     h->api = (kumo__api){.project = h->project,
                          .spec = h->spec,
                          .router = h->router,
                          .checks = h->checks,
                          .only_unit = only,
-                         .auth = h->auth};
+                         .auth = h->auth,
+                         .limits = h->limits};
 out:
     if (rc != 0)
         kumo__host_free(h);
@@ -296,6 +299,7 @@ void kumo__host_free(kumo__host *h)
     kumo__auth_free(h->auth);
     kumo__docs_free(h->docs);
     kumo__router_free(h->router);
+    kumo__ratelimit_free(h->limits);
     kumo__spec_free(h->spec);
     kumo__project_free(h->project);
     kumo__frame_writer_free(&h->request);
@@ -417,6 +421,20 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         snprintf(r->request_id, sizeof(r->request_id), "%s", request_id);
     else
         kumo__host_new_request_id(h, r->request_id, sizeof(r->request_id));
+    /* CORS as kumo up answers it (gateway/cors.c): a preflight here,
+     * before any route; the headers on every other answer. */
+    if (kumo__cors_decide(&h->project->http.edge.cors, in, &r->cors)) {
+        for (size_t i = 0; i < r->cors.nheaders; i++)
+            add(r, r->cors.headers[i].name, r->cors.headers[i].value, r->cors.headers[i].value_len);
+        if (r->cors.status == 204)
+            r->status = 204;
+        else
+            problem(r, in, r->cors.status, "Forbidden", r->cors.detail);
+        add(r, "x-request-id", r->request_id, strlen(r->request_id));
+        return;
+    }
+    for (size_t i = 0; i < r->cors.nheaders; i++)
+        add(r, r->cors.headers[i].name, r->cors.headers[i].value, r->cors.headers[i].value_len);
     if (kumo__ce_is_path(in->path.base, in->path.len)) {
         handle_cloudevents(h, in, r);
         add(r, "x-request-id", r->request_id, strlen(r->request_id));
@@ -450,6 +468,10 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
     uint64_t start_us = kumo__mono_us();
     int kind = kumo__dispatch_request(&h->api, in, r->request_id, epoch_ms(), &h->request, &d);
     r->op = d.op;
+    r->limit = d.limit; /* http.rate_limits: on whatever answers; the headers point into r */
+    const char *rl_names[4], *rl_values[4];
+    for (size_t i = 0, n = kumo__ratelimit_headers(&r->limit, rl_names, rl_values); i < n; i++)
+        add(r, rl_names[i], rl_values[i], strlen(rl_values[i]));
     if (kind == KUMO__DISPATCH_ANSWER) {
         if (h->metrics)
             kumo__metrics_answered(h->metrics, 0, d.op ? h->mt_ops[d.op_index] : h->mt_noroute, d.status,
@@ -459,7 +481,9 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
         snprintf(r->allow, sizeof(r->allow), "%s", d.allow);
         if (r->allow[0])
             add(r, "allow", r->allow, strlen(r->allow));
-        if (d.retry_after)
+        if (d.retry_after == d.limit.retry_after)
+            add(r, "retry-after", r->limit.retry_after, strlen(r->limit.retry_after));
+        else if (d.retry_after)
             add(r, "retry-after", d.retry_after, strlen(d.retry_after));
         if (d.body) {
             r->owned = d.body;
@@ -568,8 +592,10 @@ static const char *run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo
             size_t pos = 0;
             const char *name, *value;
             size_t nl, vl;
+            int kumo_cors = h->project->http.edge.cors.enabled; /* the Access-Control-* headers are kumo.yaml's */
             while (kumo__response_header(rp, fh.length, &pos, &name, &nl, &value, &vl) == 1)
-                if (r->nheaders < sizeof(r->headers) / sizeof(r->headers[0]) - 1)
+                if (r->nheaders < sizeof(r->headers) / sizeof(r->headers[0]) - 1 &&
+                    !(kumo_cors && kumo__cors_owned_header(name, nl)))
                     r->headers[r->nheaders++] = (kumo__host_header){name, value, nl, vl};
         }
     }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "gateway/cloudevents_in.h"
+#include "gateway/cors.h"
 #include "gateway/dispatch.h"
 #include "gateway/docs.h"
 #include "obs/trace.h"
@@ -39,6 +40,7 @@ typedef struct kumo__host {
     struct kumo__auth *auth; /* the document's security enforced (auth/policy.h), NULL: none */
     kumo__ce_routes *ce;     /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     kumo__api api;
+    kumo__ratelimit *limits;    /* http.rate_limits (gateway/ratelimit.h), NULL: none */
     void **handles;             /* per unit: dlopen handle, NULL when not served here */
     kumo__invoker **invokers;   /* per unit */
     kumo__frame_writer request; /* reused per invocation */
@@ -94,7 +96,7 @@ typedef struct kumo__host_header {
 
 typedef struct kumo__host_reply {
     int status;
-    kumo__host_header headers[KUMO__RESPONSE_HEADERS_MAX + 4];
+    kumo__host_header headers[KUMO__RESPONSE_HEADERS_MAX + 16]; /* the handler's, and kumo's own (CORS, limits) */
     size_t nheaders;
     const char *body;
     size_t body_len;
@@ -108,6 +110,8 @@ typedef struct kumo__host_reply {
      * access line as kumo up writes it; "" when no handler ran or tracing
      * is off. */
     char trace_id[33], span_id[17];
+    kumo__cors_answer cors;        /* CORS headers point into it (gateway/cors.h) */
+    kumo__ratelimit_verdict limit; /* RateLimit-* headers point into it (gateway/ratelimit.h) */
 } kumo__host_reply;
 
 /* Answers one request: kumo's own answer (problem+json, 204) or the

@@ -27,6 +27,7 @@
 #include "gateway/access_log.h"
 #include "gateway/gateway.h"
 #include "gateway/h2o_glue.h"
+#include "gateway/tls.h"
 #include "base/http.h"
 
 typedef struct host_handler {
@@ -191,6 +192,18 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     static h2o_context_t ctx;
     h2o_context_init(&ctx, loop, &conf);
     h2o_accept_ctx_t actx = {.ctx = &ctx, .hosts = conf.hosts};
+    /* http.tls, as kumo up serves it (gateway/tls.c) */
+    SSL_CTX *ssl_ctx = NULL;
+    if (h->project->http.edge.tls.cert && (ssl_ctx = kumo__tls_context(&h->project->http.edge.tls, err)) == NULL) {
+        if (mfd >= 0)
+            close(mfd);
+        close(fd);
+        h2o_context_dispose(&ctx);
+        h2o_config_dispose(&conf);
+        h2o_evloop_destroy(loop);
+        return err->code;
+    }
+    actx.ssl_ctx = ssl_ctx;
     static h2o_globalconf_t mconf;
     static h2o_context_t mctx;
     static h2o_accept_ctx_t mactx;
@@ -225,8 +238,8 @@ int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error
     sigaction(SIGTERM, &sa_stop, NULL);
     sigaction(SIGINT, &sa_stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    fprintf(stderr, "kumo-host: %s serving http://%s:%d (at most %zu open connections)\n", h->project->name, host,
-            ntohs(sa.sin_port), max_conns);
+    fprintf(stderr, "kumo-host: %s serving %s://%s:%d (at most %zu open connections)\n", h->project->name,
+            ssl_ctx ? "https" : "http", host, ntohs(sa.sin_port), max_conns);
     if (mlistener)
         fprintf(stderr, "kumo-host: metrics at http://%s:%d/metrics\n", host, ntohs(msa.sin_port));
     const char *consume = getenv("KUMO_CONSUME");

@@ -20,8 +20,8 @@ typedef struct glue {
     kumo__header_view *views; /* the request's headers, grown as needed */
     size_t views_cap;
     kumo__host_reply reply;
-    kumo__pair pairs[KUMO__RESPONSE_HEADERS_MAX + 4];
-    char *strings; /* the reply's headers, NUL-terminated for kumo__pair */
+    kumo__pair pairs[KUMO__RESPONSE_HEADERS_MAX + 16]; /* as many as kumo__host_reply holds */
+    char *strings;                                     /* the reply's headers, NUL-terminated for kumo__pair */
     size_t strings_cap;
     kumo__lambda_events *events; /* SQS, S3, SNS records and ticks (lambda_events.c) */
 } glue;
@@ -54,6 +54,8 @@ static int on_invoke(void *data, const kumo__lambda_http *req, kumo__lambda_repl
         .nheaders = req->nheaders,
         .body = {req->body, req->body ? req->body_len : 0},
         .deadline_ms = req->deadline_ms,
+        /* the caller as API Gateway saw it: what by: client rate limits count */
+        .client_addr = req->source_ip && *req->source_ip ? req->source_ip : NULL,
     };
     kumo__host_reply_free(&g->reply);
     /* Lambda's trace header (X-Ray), which the adapter puts in
@@ -117,6 +119,14 @@ int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_erro
      * EMF lines on stdout, one per invocation (emf.c) */
     h->emf = h->metrics != NULL;
     fprintf(stderr, "kumo-host: %s on the Lambda Runtime API at %s\n", h->project->name, api);
+    /* kumo.yaml's edge as far as Lambda lets it act (docs/edge.md): said at start, not dropped in silence */
+    const kumo__edge_config *edge = &h->project->http.edge;
+    if (edge->tls.cert)
+        fprintf(stderr, "kumo-host: http.tls is not used under Lambda: the platform's front (API Gateway, a "
+                        "function URL) terminates TLS and would verify client certificates\n");
+    if (edge->nrules > 0)
+        fprintf(stderr, "kumo-host: http.rate_limits count per instance under Lambda (each instance has its own "
+                        "buckets)\n");
     int rc = kumo__lambda_run_events(api, on_invoke, on_event, &g, &err);
     fprintf(stderr, "kumo-host: the Lambda loop stopped: %s\n", err.msg[0] ? err.msg : "no reason given");
     kumo__host_reply_free(&g.reply);

@@ -42,7 +42,8 @@
 static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
                                        "environments", "events", "services", "http",      "observability",
                                        "monitors",     "alerts", "security", NULL};
-static const char *const http_keys[] = {"max_headers", "max_header_bytes", "max_connections", "body_budget", NULL};
+static const char *const http_keys[] = {
+    "max_headers", "max_header_bytes", "max_connections", "body_budget", "cors", "tls", "rate_limits", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
 static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "memory",  "min", "max",
@@ -192,7 +193,7 @@ static int parse_size(const json_t *v, size_t *out)
 }
 
 /* http: {max_headers: N, max_header_bytes: SIZE, max_connections: N, body_budget: SIZE} */
-static int check_http(const kumo__doc *doc, json_t *obj, kumo__http_limits *h, kumo__error *err)
+static int check_http(const kumo__doc *doc, json_t *obj, const char *dir, kumo__http_limits *h, kumo__error *err)
 {
     if (!json_is_object(obj)) {
         kumo__doc_error(err, doc, obj, "http must be a mapping (max_headers:, max_header_bytes:, ...)");
@@ -229,7 +230,7 @@ static int check_http(const kumo__doc *doc, json_t *obj, kumo__http_limits *h, k
                               "http.body_budget must be a size of at least 1Mi (like 512Mi)");
         return -EINVAL;
     }
-    return 0;
+    return kumo__edge_load(doc, obj, dir, &h->edge, err); /* cors:, tls:, rate_limits: (edge.c) */
 }
 
 /* observability: {metrics: {history, history_max}, traces: {endpoint,
@@ -1301,7 +1302,7 @@ static int load_root(kumo__project *p, kumo__error *err)
     }
 
     json_t *http = json_object_get(root, "http");
-    if (http && (rc = check_http(doc, http, &p->http, err)) < 0)
+    if (http && (rc = check_http(doc, http, p->dir, &p->http, err)) < 0)
         return rc;
     json_t *obs = json_object_get(root, "observability");
     if (obs && (rc = check_observability(doc, obs, &p->obs, err)) < 0)
@@ -1514,6 +1515,7 @@ void kumo__project_free(kumo__project *p)
     }
     free(p->events);
     kumo__monitors_free(&p->monitors);
+    kumo__edge_free(&p->http.edge);
     kumo__project_free_services(p);
     free(p->environments);
     free(p->dir);

@@ -12,6 +12,7 @@
 #include "base/store_var.h"
 #include "base/tz.h"
 #include "openapi/openapi.h"
+#include "project/edge.h"
 #include "project/monitors.h"
 #include "project/schedule.h"
 #include "project/services.h"
@@ -80,6 +81,7 @@ typedef struct kumo__http_limits {
     size_t max_header_bytes; /* decoded bytes of names and values in one request (8 KiB); more is 431 */
     int max_connections;     /* open client connections per event loop; 0: from the open-files limit */
     size_t body_budget;      /* request bodies held at once, all loops together (256 MiB); more is 503 */
+    kumo__edge_config edge;  /* cors:, tls:, rate_limits: (project/edge.h) */
 } kumo__http_limits;
 
 /* observability: (docs/metrics.md, docs/traces.md, docs/logs.md). The

@@ -168,7 +168,10 @@ static void run_request(const char *file, kumo__auth *a, const kumo__spec *spec,
         h[nh++] = (kumo__header_view){{"authorization", 13}, {bearer, strlen(bearer)}};
     }
     const char *q = json_string_value(json_object_get(rq, "query"));
-    kumo__auth_request r = {.headers = h, .nheaders = nh, .query = {q, q ? strlen(q) : 0}};
+    kumo__auth_request r = {.headers = h,
+                            .nheaders = nh,
+                            .query = {q, q ? strlen(q) : 0},
+                            .tls_client_subject = json_string_value(json_object_get(rq, "tls_client_subject"))};
     kumo__auth_result res;
     kumo__auth_check(a, op, &r, &res);
     int want = (int)json_integer_value(json_object_get(rq, "status"));
@@ -236,7 +239,8 @@ static void run_case(const char *file)
     int rc = kumo__spec_load(spec_path, &spec, &err);
     if (rc == 0)
         rc = kumo__auth_build_from(spec, doc, json_object_get(root, "security"), json_object_get(root, "environment"),
-                                   tmp, "test", NULL, NULL, NULL, &a, &err);
+                                   tmp, "test", json_string_value(json_object_get(root, "client_ca")), NULL, NULL, NULL,
+                                   &a, &err);
     json_t *want_error = json_object_get(root, "error");
     if (want_error) {
         if (rc == 0)
@@ -327,8 +331,8 @@ static void keys_kept_across_reloads(void)
     kumo__auth *a[3] = {NULL};
     for (int i = 0; i < 3 && spec; i++) {
         CHECK_INT(kumo__doc_parse("kumo.yaml", cfgs[i], strlen(cfgs[i]), &d[i], &err), 0);
-        CHECK_INT(kumo__auth_build_from(spec, d[i], kumo__doc_root(d[i]), NULL, tmp, "t", i ? a[i - 1] : NULL, NULL,
-                                        NULL, &a[i], &err),
+        CHECK_INT(kumo__auth_build_from(spec, d[i], kumo__doc_root(d[i]), NULL, tmp, "t", NULL, i ? a[i - 1] : NULL,
+                                        NULL, NULL, &a[i], &err),
                   0);
     }
     CHECK(a[0] && a[1] && a[2]);

@@ -469,6 +469,55 @@ static void test_refusals(void)
     }
 }
 
+/* http.cors: each path with a bound operation and no options of its own
+ * gets an options method integrated with that function, so API Gateway
+ * passes a browser's preflight to kumo-host; without it, none. */
+static void test_cors_preflight(void)
+{
+    static const char spec[] = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n"
+                               "  /a:\n    get: {operationId: getA, responses: {'200': {description: ok}}}\n"
+                               "    post: {operationId: postA, responses: {'200': {description: ok}}}\n"
+                               "  /b:\n    get: {operationId: getB, responses: {'200': {description: ok}}}\n"
+                               "    options: {operationId: optB, responses: {'200': {description: ok}}}\n";
+    for (int cors = 0; cors < 2; cors++) {
+        loaded l;
+        kumo__error err = {0};
+        kumo__cfn_template t;
+        char yaml[300];
+        snprintf(yaml, sizeof(yaml), "name: c\napi: openapi.yaml\nfunctions:\n  main: {sources: [main.c]}\n%s",
+                 cors ? "http:\n  cors: {origins: [https://app.example.com]}\n" : "");
+        write_file("kumo.yaml", yaml);
+        write_file("main.c", "int x;\n");
+        write_file("openapi.yaml", spec);
+        int rc = load(tmp, &l, &err);
+        CHECK_INT(rc, 0);
+        if (rc != 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return;
+        }
+        rc = build(&l, NULL, &t, &err);
+        if (rc != 0)
+            fprintf(stderr, "unexpected: %s\n", err.msg);
+        CHECK_INT(rc, 0);
+        if (rc == 0) {
+            json_t *paths =
+                json_object_get(json_object_get(json_object_get(res(&t, "Api"), "Properties"), "Body"), "paths");
+            json_t *a = json_object_get(paths, "/a"), *b = json_object_get(paths, "/b");
+            json_t *opt = json_object_get(a, "options");
+            CHECK((opt != NULL) == cors);
+            if (opt) {
+                CHECK(json_equal(json_object_get(opt, "x-amazon-apigateway-integration"),
+                                 json_object_get(json_object_get(a, "get"), "x-amazon-apigateway-integration")));
+                CHECK(json_object_get(json_object_get(opt, "responses"), "204") != NULL);
+            }
+            /* a path's own options operation is kept as written */
+            CHECK_STR(json_string_value(json_object_get(json_object_get(b, "options"), "operationId")), "optB");
+            kumo__cfn_template_free(&t);
+        }
+        unload(&l);
+    }
+}
+
 static void test_limits(void)
 {
     CHECK_INT(kumo__cfn_lambda_memory(0), 128);
@@ -496,6 +545,7 @@ int main(void)
     test_resources_form();
     test_openapi31();
     test_refusals();
+    test_cors_preflight();
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
     if (system(cmd) != 0)

@@ -161,7 +161,7 @@ static const struct {
      "kumo.yaml:3:7: http must be a mapping (max_headers:, max_header_bytes:, ...)"},
     {"name: x\napi: api.yaml\nhttp: {max_header: 5}\n",
      "kumo.yaml:3:8: unknown key 'max_header' in http (did you mean 'max_headers'?); expected one of: max_headers, "
-     "max_header_bytes, max_connections, body_budget"},
+     "max_header_bytes, max_connections, body_budget, cors, tls, rate_limits"},
     {"name: x\napi: api.yaml\nhttp: {max_headers: 0}\n",
      "kumo.yaml:3:21: http.max_headers must be a whole number from 1 to 10000"},
     {"name: x\napi: api.yaml\nhttp: {max_header_bytes: 100}\n",
