@@ -32,6 +32,7 @@ int kumo__gw_tracer_start(gateway *gw, const kumo__project *p, kumo__error *err)
         .ratio = p->obs.traces_ratio,
         .buffer = p->obs.traces_buffer,
         .protocol = p->obs.traces_protocol,
+        .exporter_normal = p->obs.traces_exporter_normal,
         .service_name = p->name,
     };
     int rc = kumo__tracer_create(&cfg, NULL, &gw->tracer, err);
@@ -50,7 +51,8 @@ void kumo__gw_trace_reload_check(const kumo__project *was, const kumo__project *
     const kumo__obs_config *a = &was->obs, *b = &now->obs;
     if (a->enabled == b->enabled && same_str(a->traces_endpoint, b->traces_endpoint) &&
         same_str(a->traces_sampler, b->traces_sampler) && a->traces_ratio == b->traces_ratio &&
-        a->traces_buffer == b->traces_buffer && same_str(a->traces_protocol, b->traces_protocol))
+        a->traces_buffer == b->traces_buffer && same_str(a->traces_protocol, b->traces_protocol) &&
+        a->traces_exporter_normal == b->traces_exporter_normal)
         return;
     kumo__log_event(
         "warn",

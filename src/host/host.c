@@ -221,6 +221,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         .ratio = p->obs.traces_ratio,
         .buffer = p->obs.traces_buffer,
         .protocol = p->obs.traces_protocol,
+        .exporter_normal = p->obs.traces_exporter_normal,
         .service_name = p->name,
     };
     if (p->obs.enabled && (rc = kumo__tracer_create(&tc, NULL, &h->tracer, err)) != 0) {

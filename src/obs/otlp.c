@@ -56,7 +56,8 @@ struct kumo__tracer {
     char service[256];
     long timeout_ms;
     struct curl_slist *headers;
-    int json; /* http/json; else http/protobuf */
+    int json;   /* http/json; else http/protobuf */
+    int normal; /* exporter_priority: normal (else idle) */
 
     pthread_t thread;
     int started;
@@ -446,6 +447,7 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
         goto out;
     }
     t->json = proto && strcmp(proto, "http/json") == 0;
+    t->normal = cfg->exporter_normal;
 
     /* The sampler, and its ratio. */
     const char *sampler = env_get(env, "OTEL_TRACES_SAMPLER");
@@ -700,14 +702,17 @@ static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, kumo__otlp_pb 
 static void *exporter_main(void *arg)
 {
     kumo__tracer *t = arg;
-    /* Below the loops: the exporter runs on CPU time the loops leave
-     * (SCHED_IDLE: only when nothing else wants the core), so under full
-     * load spans wait, and the buffer drops them (counted), rather than
-     * requests. It shares no lock with the loops, so it cannot hold one up
-     * while it waits for the CPU. Where SCHED_IDLE is refused, nice 19.
-     * Linux schedules threads one by one: this thread only. */
+    /* Below the loops by default (exporter_priority: idle): the exporter
+     * runs on CPU time the loops leave (SCHED_IDLE: only when nothing
+     * else wants the core), so under full load spans wait, and the buffer
+     * drops them (counted), rather than requests. It shares no lock with
+     * the loops, so it cannot hold one up while it waits for the CPU.
+     * Where SCHED_IDLE is refused, nice 19. Linux schedules threads one by
+     * one: this thread only. exporter_priority: normal leaves it at the
+     * loops' priority: every span exported, at the CPU that takes
+     * (docs/traces.md has both figures). */
     struct sched_param none = {0};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &none) != 0 &&
+    if (!t->normal && pthread_setschedparam(pthread_self(), SCHED_IDLE, &none) != 0 &&
         setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), EXPORTER_NICE) != 0) {
         /* not allowed (a seccomp profile): the default priority will do */
     }

@@ -264,6 +264,7 @@ typedef struct kumo__trace_config {
     double ratio;             /* < 0: the default, 1.0 */
     size_t buffer;            /* 0: 4096 */
     const char *protocol;     /* "http/protobuf" or "http/json"; NULL: http/protobuf */
+    int exporter_normal;      /* the exporter at the loops' priority; 0: SCHED_IDLE (spans give way) */
     const char *service_name; /* the default service.name: the project's name */
 } kumo__trace_config;
 

@@ -237,7 +237,8 @@ static int check_http(const kumo__doc *doc, json_t *obj, const char *dir, kumo__
  * sampler, ratio, buffer}, logs: {max_size}} */
 static const char *const obs_keys[] = {"enabled", "metrics", "traces", "logs", NULL};
 static const char *const obs_metrics_keys[] = {"history", "history_max", NULL};
-static const char *const obs_traces_keys[] = {"endpoint", "sampler", "ratio", "buffer", "protocol", NULL};
+static const char *const obs_traces_keys[] = {"endpoint", "sampler",           "ratio", "buffer",
+                                              "protocol", "exporter_priority", NULL};
 static const char *const obs_logs_keys[] = {"max_size", NULL};
 static const char *const samplers[] = {"always_on",
                                        "always_off",
@@ -344,6 +345,17 @@ static int check_observability(const kumo__doc *doc, json_t *obs, kumo__obs_conf
         }
         if ((o->traces_protocol = strdup(s)) == NULL)
             goto oom;
+    }
+    if (t && (v = json_object_get(t, "exporter_priority"))) {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(s, "idle") != 0 && strcmp(s, "normal") != 0) {
+            kumo__doc_value_error(err, doc, t, "exporter_priority",
+                                  "observability.traces.exporter_priority must be idle (the default: under full load "
+                                  "spans are dropped, not requests slowed) or normal (every span exported, at the "
+                                  "CPU it takes)");
+            return -EINVAL;
+        }
+        o->traces_exporter_normal = strcmp(s, "normal") == 0;
     }
     if (t && (v = json_object_get(t, "ratio"))) {
         if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1) {

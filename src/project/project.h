@@ -88,15 +88,16 @@ typedef struct kumo__http_limits {
  * OTEL_* variables win over the trace settings, as OpenTelemetry's SDKs
  * have it (obs/trace.c reads them). */
 typedef struct kumo__obs_config {
-    int enabled;           /* enabled: false turns every part off (for measuring what it costs) */
-    double history_s;      /* metrics.history: how long the 10 s history is kept (24 h); 0: none */
-    size_t history_max;    /* metrics.history_max: the history file's ceiling (64 MiB) */
-    char *traces_endpoint; /* traces.endpoint: OTLP/HTTP base URL; NULL: no export */
-    char *traces_sampler;  /* traces.sampler; NULL: parentbased_always_on */
-    char *traces_protocol; /* traces.protocol: http/protobuf or http/json; NULL: http/protobuf */
-    double traces_ratio;   /* traces.ratio, for the *traceidratio samplers (1.0) */
-    size_t traces_buffer;  /* traces.buffer: spans held for export before dropping (4096) */
-    size_t logs_max;       /* logs.max_size: the log store's ceiling (64 MiB); 0: no log store */
+    int enabled;                /* enabled: false turns every part off (for measuring what it costs) */
+    double history_s;           /* metrics.history: how long the 10 s history is kept (24 h); 0: none */
+    size_t history_max;         /* metrics.history_max: the history file's ceiling (64 MiB) */
+    char *traces_endpoint;      /* traces.endpoint: OTLP/HTTP base URL; NULL: no export */
+    char *traces_sampler;       /* traces.sampler; NULL: parentbased_always_on */
+    char *traces_protocol;      /* traces.protocol: http/protobuf or http/json; NULL: http/protobuf */
+    int traces_exporter_normal; /* traces.exporter_priority: normal (1) or idle (0, the default) */
+    double traces_ratio;        /* traces.ratio, for the *traceidratio samplers (1.0) */
+    size_t traces_buffer;       /* traces.buffer: spans held for export before dropping (4096) */
+    size_t logs_max;            /* logs.max_size: the log store's ceiling (64 MiB); 0: no log store */
 } kumo__obs_config;
 
 /* events: what fires a function besides HTTP (docs/events.md): a

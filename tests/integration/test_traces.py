@@ -541,6 +541,51 @@ class JsonProtocolTest(unittest.TestCase):
         self.run_json({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "    protocol: http/protobuf\n")
 
 
+def idle_threads(pid):
+    """How many threads of process pid run under SCHED_IDLE (policy 5,
+    /proc/PID/task/TID/stat's 41st field)."""
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        n += fields[38] == "5"  # field 41, counted from the state (field 3)
+    return n
+
+
+class ExporterPriorityTest(unittest.TestCase):
+    """observability.traces.exporter_priority: idle (the default) puts the
+    exporter thread under SCHED_IDLE; normal leaves it at the loops'
+    priority. Spans arrive either way. The log store (whose writer is idle
+    too) is off here, so the exporter is the only candidate."""
+
+    def run_with(self, yaml_extra):
+        rx = Receiver()
+        d = copy_project("traces", PROJECTS)
+        with open(os.path.join(d, "kumo.yaml"), "a") as f:
+            f.write("observability:\n  logs: {max_size: 0}\n  traces:\n    endpoint: http://127.0.0.1:%d\n%s"
+                    % (rx.port, yaml_extra))
+        gw = Gateway(d, env={k: "" for k in os.environ if k.startswith("OTEL_")})
+        try:
+            status, _, body = get(gw, "/items/p1")
+            self.assertEqual(status, 200)
+            trace_id = body["traceparent"].split("-")[1]
+            self.assertTrue(wait_for(lambda: len(rx.trace(trace_id)) >= 3, timeout=20), rx.spans())
+            return idle_threads(gw.proc.pid)
+        finally:
+            stop_clean(self, gw)
+            rx.stop()
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+    def test_idle_by_default(self):
+        self.assertEqual(self.run_with(""), 1)
+
+    def test_normal(self):
+        self.assertEqual(self.run_with("    exporter_priority: normal\n"), 0)
+
+
 class RefusedConfigTest(unittest.TestCase):
     def run_up(self, env, yaml_extra=""):
         d = copy_project("traces", PROJECTS)
@@ -570,6 +615,11 @@ class RefusedConfigTest(unittest.TestCase):
         rc, err = self.run_up({}, "observability:\n  traces:\n    protocol: grpc\n")
         self.assertNotEqual(rc, 0)
         self.assertIn("observability.traces.protocol must be http/protobuf", err)
+
+    def test_unknown_exporter_priority_is_refused(self):
+        rc, err = self.run_up({}, "observability:\n  traces:\n    exporter_priority: high\n")
+        self.assertNotEqual(rc, 0)
+        self.assertRegex(err, r"kumo\.yaml:\d+:\d+: observability\.traces\.exporter_priority must be idle")
 
     def test_unknown_sampler_is_refused(self):
         rc, err = self.run_up({"OTEL_TRACES_SAMPLER": "sometimes"})
