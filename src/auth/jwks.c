@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ struct kumo__jwks {
     int ttl_s, min_refetch_s, timeout_ms;
     int remote, started, stop, want, first_done;
     int failing;            /* the last fetch failed: logged once per streak */
+    _Atomic uint64_t gen;   /* snapshots installed (kumo__jwks_generation) */
     uint64_t last_start_ms; /* when the last fetch began (monotonic) */
     kumo__jwks_stats stats;
     pthread_t thread;
@@ -489,6 +491,7 @@ static int fetch_once(kumo__jwks *ks, char *why, size_t whylen)
     pthread_mutex_lock(&ks->mu);
     kumo__jwk_set *old = ks->cur;
     ks->cur = s;
+    atomic_fetch_add_explicit(&ks->gen, 1, memory_order_release);
     ks->stats.keys = (unsigned)s->n;
     ks->stats.skipped = skipped;
     pthread_mutex_unlock(&ks->mu);
@@ -754,6 +757,11 @@ void kumo__jwks_stats_get(kumo__jwks *ks, kumo__jwks_stats *out)
     pthread_mutex_lock(&ks->mu);
     *out = ks->stats;
     pthread_mutex_unlock(&ks->mu);
+}
+
+uint64_t kumo__jwks_generation(kumo__jwks *ks)
+{
+    return atomic_load_explicit(&ks->gen, memory_order_acquire);
 }
 
 kumo__jwk_set *kumo__jwks_acquire(kumo__jwks *ks)

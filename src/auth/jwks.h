@@ -97,6 +97,10 @@ void kumo__jwk_set_release(kumo__jwk_set *s);
 /* The current snapshot with a reference taken (release it), or NULL when
  * none was ever loaded. Never blocks on the network. */
 kumo__jwk_set *kumo__jwks_acquire(kumo__jwks *ks);
+/* How many key snapshots were installed so far: what a verified token
+ * was checked against changed when it moved (a cache of verified tokens
+ * keys its entries with it). */
+uint64_t kumo__jwks_generation(kumo__jwks *ks);
 /* A token named a kid the snapshot lacks: wakes the fetcher when the
  * last fetch started min_refetch_s ago or more; otherwise nothing. */
 void kumo__jwks_unknown_kid(kumo__jwks *ks);

@@ -75,6 +75,9 @@ typedef struct kumo__auth_result {
  * fails: out of memory is a refusal (401). Thread-safe. */
 void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *rq, kumo__auth_result *out);
 void kumo__auth_result_free(kumo__auth_result *r);
+/* Requests scheme's verified-token cache answered (tests, figures); 0 for
+ * a scheme that is not a token scheme. */
+uint64_t kumo__auth_token_cache_hits(const kumo__auth *a, const char *scheme);
 /* The key set a token scheme verifies with (borrowed), or NULL (no such
  * scheme, or not a token scheme): for tests and figures. */
 struct kumo__jwks *kumo__auth_keys(const kumo__auth *a, const char *scheme);

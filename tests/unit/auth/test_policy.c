@@ -356,12 +356,83 @@ static void keys_kept_across_reloads(void)
     kumo__spec_free(spec);
 }
 
+/* A token verified once is answered from the scheme's cache the next
+ * times, with the same subject and claims; another token is verified; a
+ * token valid only within the leeway is never kept; a scope check still
+ * reads the cached claims. */
+static void verified_tokens_cached(void)
+{
+    static const char doc[] = "openapi: 3.0.3\n"
+                              "info: {title: t, version: '1'}\n"
+                              "components: {securitySchemes: {Jwt: {type: oauth2, flows: {clientCredentials: "
+                              "{tokenUrl: 'https://id.example/token', scopes: {read: r, write: w}}}}}}\n"
+                              "paths: {/a: {get: {operationId: getA, security: [{Jwt: [read]}], responses: {'200': "
+                              "{description: ok}}}}, /b: {get: {operationId: getB, security: [{Jwt: [write]}], "
+                              "responses: {'200': {description: ok}}}}}\n";
+    char spec_path[512];
+    snprintf(spec_path, sizeof(spec_path), "%s/cache.yaml", tmp);
+    write_file("cache.yaml", doc);
+    kumo__spec *spec = NULL;
+    kumo__doc *d = NULL;
+    kumo__auth *a = NULL;
+    kumo__error err = {0};
+    static const char cfg[] = "Jwt: {issuer: i, audience: api, hs_secret: '${env:KUMO_TEST_HS}'}";
+    CHECK_INT(kumo__spec_load(spec_path, &spec, &err), 0);
+    CHECK_INT(kumo__doc_parse("kumo.yaml", cfg, strlen(cfg), &d, &err), 0);
+    CHECK_INT(kumo__auth_build_from(spec, d, kumo__doc_root(d), NULL, tmp, "t", NULL, NULL, NULL, NULL, &a, &err), 0);
+    if (a == NULL)
+        goto out;
+    char tok[3][3000], bearer[3][3100];
+    const char *claims[3] = {"{\"iss\":\"i\",\"aud\":\"api\",\"sub\":\"alice\",\"scope\":\"read\",\"exp_in\":300}",
+                             "{\"iss\":\"i\",\"aud\":\"api\",\"sub\":\"bob\",\"scope\":\"read\",\"exp_in\":300}",
+                             "{\"iss\":\"i\",\"aud\":\"api\",\"sub\":\"late\",\"scope\":\"read\",\"exp_in\":-5}"};
+    for (int i = 0; i < 3; i++) {
+        json_t *c = json_loads(claims[i], 0, NULL);
+        sign_hs256(c, tok[i], sizeof(tok[i]));
+        json_decref(c);
+        snprintf(bearer[i], sizeof(bearer[i]), "Bearer %s", tok[i]);
+    }
+    struct {
+        int token;
+        const char *op;
+        int status;
+        const char *subject;
+        uint64_t hits;
+    } steps[] = {
+        {0, "getA", 200, "alice", 0},                              /* verified */
+        {0, "getA", 200, "alice", 1},                              /* from the cache */
+        {0, "getB", 403, NULL, 2},                                 /* from the cache: its claims lack write */
+        {1, "getA", 200, "bob", 2},                                /* another token: verified */
+        {1, "getA", 200, "bob", 3},   {2, "getA", 200, "late", 3}, /* within the leeway: verified, not kept */
+        {2, "getA", 200, "late", 3},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        const char *b = bearer[steps[i].token];
+        kumo__header_view h = {{"authorization", 13}, {b, strlen(b)}};
+        kumo__auth_request rq = {.headers = &h, .nheaders = 1};
+        kumo__auth_result r;
+        kumo__auth_check(a, op_index(spec, steps[i].op), &rq, &r);
+        CHECK_INT(r.status ? r.status : 200, steps[i].status);
+        if (steps[i].subject) {
+            CHECK_STR(r.subject, steps[i].subject);
+            CHECK(json_is_object(r.claims) && json_object_get(r.claims, "scope"));
+        }
+        CHECK_INT(kumo__auth_token_cache_hits(a, "Jwt"), steps[i].hits);
+        kumo__auth_result_free(&r);
+    }
+out:
+    kumo__auth_free(a);
+    kumo__doc_free(d);
+    kumo__spec_free(spec);
+}
+
 int main(void)
 {
     CHECK(mkdtemp(tmp) != NULL);
     make_files();
     test_basic_parse();
     keys_kept_across_reloads();
+    verified_tokens_cached();
     struct dirent **names = NULL;
     int n = scandir(CASES, &names, yaml_only, by_name);
     CHECK(n >= 8);
