@@ -154,8 +154,12 @@ paths:
   /y: {get: {operationId: y, security: [{B: []}], responses: {"200": {description: ok}}}}
   /b: {get: {operationId: b, security: [{B: []}], responses: {"200": {description: ok}}}}
   /s: {get: {operationId: s, security: [{B: []}], responses: {"200": {description: ok}}}}
+  /j: {get: {operationId: j, security: [{J: []}], responses: {"200": {description: ok}}}}
 YAML
-printf 'security:\n  Key: {keys: ["${env:BENCH_KEY}"]}\n  B: {file: users.htpasswd}\n' >"$work/c/cfg.yaml"
+sed -i 's/^    B: {type: http, scheme: basic}$/&\n    J: {type: http, scheme: bearer}/' "$work/c/spec.yaml"
+printf 'security:\n  Key: {keys: ["${env:BENCH_KEY}"]}\n  B: {file: users.htpasswd}\n  J: {issuer: kumo-bench, audience: hello, jwks_file: jwks.json}\n' >"$work/c/cfg.yaml"
+cp "$work/p/jwks.json" "$work/c/"
+sed -n '2,2001s/^"\(.*\)",$/\1/p; 2001q' "$work/cold.lua" >"$work/c/tokens"
 cat >"$work/c/mk.c" <<'C'
 #include <crypt.h>
 #include <stdio.h>
@@ -177,6 +181,6 @@ C
 ${CC:-cc} "$work/c/mk.c" -lcrypt -o "$work/c/mk" && "$work/c/mk" >"$work/c/users.htpasswd"
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Isrc -Iinclude bench/auth_check.c -o "$work/c/auth_check" \
   build/libkumo_auth.a build/libkumo_project.a build/libkumo_openapi.a build/libkumo_base.a \
-  $(pkg-config --libs jansson yaml-0.1 libpcre2-8 libcrypto) -lcrypt -lpthread -lm
+  $(pkg-config --libs jansson yaml-0.1 libpcre2-8 libcrypto libcurl) -lcrypt -lpthread -lm
 echo "one check, in process:"
 BENCH_KEY=k-bench-0123456789 "$work/c/auth_check" "$work/c"

@@ -4,9 +4,13 @@
  * apiKey operation and on three http basic ones whose users' hashes are
  * yescrypt, bcrypt (cost 10) and sha512crypt (libcrypt's default costs).
  * For each, the first check (a Basic user's runs crypt) and then the mean
- * of many (a Basic user's hit the cache of successful checks).
+ * of many (a Basic user's hit the cache of successful checks). Then an
+ * ES256 bearer token scheme (operation j): the mean over the distinct
+ * tokens of DIR/tokens, each seen once (cold: a signature verified), and
+ * the mean of many checks of one token (the verified-token cache).
  *
- *   auth_check DIR   (DIR holds spec.yaml, cfg.yaml and users.htpasswd)
+ *   auth_check DIR   (DIR holds spec.yaml, cfg.yaml, users.htpasswd,
+ *                     jwks.json and tokens, one a line)
  */
 #include "auth/policy.h"
 
@@ -35,7 +39,7 @@ int main(int argc, char **argv)
     snprintf(cfg_path, sizeof(cfg_path), "%s/cfg.yaml", argv[1]);
     if (kumo__spec_load(spec_path, &spec, &err) != 0 || kumo__doc_load(cfg_path, &cfg, &err) != 0 ||
         kumo__auth_build_from(spec, cfg, json_object_get(kumo__doc_root(cfg), "security"), NULL, argv[1], "bench", NULL,
-                              NULL, NULL, &a, &err) != 0) {
+                              NULL, NULL, NULL, &a, &err) != 0) {
         fprintf(stderr, "auth_check: %s\n", err.msg);
         return 1;
     }
@@ -65,6 +69,49 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             kumo__auth_check(a, op, &rq, &r);
         printf("%-20s first %9.3f ms, then %5.2f us a check\n", names[k], first * 1e3, (now() - t0) / n * 1e6);
+    }
+    char tok_path[4200];
+    snprintf(tok_path, sizeof(tok_path), "%s/tokens", argv[1]);
+    FILE *f = fopen(tok_path, "r");
+    static char line[2][4096];
+    size_t op = 0, ntok = 0;
+    double cold = 0;
+    while (op < spec->nops && strcmp(spec->ops[op].operation_id, "j"))
+        op++;
+    while (f && op < spec->nops && fgets(line[ntok ? 1 : 0], sizeof(line[0]), f)) {
+        char *t = line[ntok ? 1 : 0];
+        t[strcspn(t, "\n")] = '\0';
+        char value[4200];
+        snprintf(value, sizeof(value), "Bearer %s", t);
+        kumo__header_view h = {{"authorization", 13}, {value, strlen(value)}};
+        kumo__auth_request rq = {.headers = &h, .nheaders = 1};
+        kumo__auth_result r;
+        double t0 = now();
+        kumo__auth_check(a, op, &rq, &r);
+        cold += now() - t0;
+        if (r.status != 0) {
+            fprintf(stderr, "auth_check: ES256: %d %s\n", r.status, r.detail);
+            return 1;
+        }
+        kumo__auth_result_free(&r);
+        ntok++;
+    }
+    if (f)
+        fclose(f);
+    if (ntok > 1) {
+        char value[4200];
+        snprintf(value, sizeof(value), "Bearer %s", line[0]);
+        kumo__header_view h = {{"authorization", 13}, {value, strlen(value)}};
+        kumo__auth_request rq = {.headers = &h, .nheaders = 1};
+        kumo__auth_result r;
+        int n = 200000;
+        double t0 = now();
+        for (int i = 0; i < n; i++) {
+            kumo__auth_check(a, op, &rq, &r);
+            kumo__auth_result_free(&r);
+        }
+        printf("%-20s cold %6.2f us a check (%zu distinct tokens), cached %5.2f us a check\n", "bearer, ES256",
+               cold / (double)ntok * 1e6, ntok, (now() - t0) / n * 1e6);
     }
     kumo__auth_free(a);
     kumo__doc_free(cfg);
