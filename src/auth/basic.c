@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #define FILE_MAX (1u << 20)
 #define USERS_MAX 10000
 #define CACHE_SLOTS 64
 #define CACHE_TTL_S 300
+#define REFUSED_TTL_S 60 /* a wrong password seen lately is refused without hashing it again */
 
 typedef struct user {
     char *name;
@@ -39,6 +41,9 @@ struct kumo__htpasswd {
     pthread_mutex_t lock;
     cached cache[CACHE_SLOTS];
     size_t next;
+    cached refused[CACHE_SLOTS]; /* user and password pairs refused lately (their digests) */
+    size_t next_refused;
+    _Atomic uint64_t hashes; /* crypt_r runs, for tests */
 };
 
 static const char *const good_prefixes[] = {"$y$", "$gy$", "$2b$", "$2a$", "$2y$", "$6$", NULL};
@@ -197,15 +202,22 @@ int kumo__htpasswd_check(kumo__htpasswd *h, const char *u, size_t ulen, const ch
     unsigned char d[32];
     cache_digest(h, u, ulen, p, plen, d);
     int64_t now = now_s();
-    int hit = 0;
+    int hit = 0, refused = 0;
     if (CRYPTO_memcmp(d, zero, 32) != 0) {
         pthread_mutex_lock(&h->lock);
-        for (size_t i = 0; i < CACHE_SLOTS; i++)
+        for (size_t i = 0; i < CACHE_SLOTS; i++) {
             hit |= h->cache[i].until > now && CRYPTO_memcmp(h->cache[i].digest, d, 32) == 0;
+            refused |= h->refused[i].until > now && CRYPTO_memcmp(h->refused[i].digest, d, 32) == 0;
+        }
         pthread_mutex_unlock(&h->lock);
     }
     if (hit)
         return 1;
+    /* A client retrying with the same wrong password (a stale secret in
+     * a script) costs one hash a minute, not one a request. */
+    if (refused)
+        return 0;
+    atomic_fetch_add_explicit(&h->hashes, 1, memory_order_relaxed);
     const user *found = NULL;
     for (size_t i = 0; i < h->n; i++)
         if (strlen(h->users[i].name) == ulen && memcmp(h->users[i].name, u, ulen) == 0)
@@ -233,6 +245,12 @@ int kumo__htpasswd_check(kumo__htpasswd *h, const char *u, size_t ulen, const ch
         memcpy(h->cache[h->next].digest, d, 32);
         h->cache[h->next].until = now + CACHE_TTL_S;
         h->next = (h->next + 1) % CACHE_SLOTS;
+        pthread_mutex_unlock(&h->lock);
+    } else if (CRYPTO_memcmp(d, zero, 32) != 0) {
+        pthread_mutex_lock(&h->lock);
+        memcpy(h->refused[h->next_refused].digest, d, 32);
+        h->refused[h->next_refused].until = now + REFUSED_TTL_S;
+        h->next_refused = (h->next_refused + 1) % CACHE_SLOTS;
         pthread_mutex_unlock(&h->lock);
     }
     OPENSSL_cleanse(d, sizeof(d));
@@ -297,4 +315,9 @@ int kumo__basic_parse(const char *v, size_t len, char *buf, size_t cap, const ch
     *password = colon + 1;
     *plen = n - *ulen - 1;
     return 1;
+}
+
+uint64_t kumo__htpasswd_hashes(kumo__htpasswd *h)
+{
+    return atomic_load_explicit(&h->hashes, memory_order_relaxed);
 }

@@ -13,6 +13,7 @@
 #define KUMO_AUTH_BASIC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -24,6 +25,10 @@ void kumo__htpasswd_free(kumo__htpasswd *h);
 /* 1 when `user` is in the file and `password` is theirs; 0 when not. An
  * unknown user costs a hash too. Thread-safe. */
 int kumo__htpasswd_check(kumo__htpasswd *h, const char *user, size_t ulen, const char *password, size_t plen);
+/* How many times a password was hashed (crypt_r) so far: a successful
+ * check is remembered 5 minutes, a refused user and password 1 minute,
+ * and neither is hashed again meanwhile. For tests. */
+uint64_t kumo__htpasswd_hashes(kumo__htpasswd *h);
 
 /* Reads an Authorization value "Basic <base64 of user:password>" (the
  * scheme case-insensitive): 1 and the two into buf (cap bytes, both

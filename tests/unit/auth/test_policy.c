@@ -426,6 +426,36 @@ out:
     kumo__spec_free(spec);
 }
 
+/* A Basic user and password is hashed once: a success is remembered, and
+ * so is a refusal (a client retrying a stale password), each a while; a
+ * new wrong password is hashed. */
+static void basic_checks_remembered(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/users.htpasswd", tmp);
+    kumo__htpasswd *h = NULL;
+    kumo__error err = {0};
+    CHECK_INT(kumo__htpasswd_load(path, &h, &err), 0);
+    if (h == NULL)
+        return;
+    struct {
+        const char *user, *pw;
+        int ok;
+        uint64_t hashes;
+    } steps[] = {
+        {"carol", "carol-pw", 1, 1}, {"carol", "carol-pw", 1, 1}, /* remembered */
+        {"carol", "stale", 0, 2},    {"carol", "stale", 0, 2},    /* the refusal too */
+        {"carol", "other", 0, 3},                                 /* a new password is hashed */
+        {"nobody", "x", 0, 4},       {"nobody", "x", 0, 4},       /* an unknown user likewise */
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        CHECK_INT(kumo__htpasswd_check(h, steps[i].user, strlen(steps[i].user), steps[i].pw, strlen(steps[i].pw)),
+                  steps[i].ok);
+        CHECK_INT(kumo__htpasswd_hashes(h), steps[i].hashes);
+    }
+    kumo__htpasswd_free(h);
+}
+
 int main(void)
 {
     CHECK(mkdtemp(tmp) != NULL);
@@ -433,6 +463,7 @@ int main(void)
     test_basic_parse();
     keys_kept_across_reloads();
     verified_tokens_cached();
+    basic_checks_remembered();
     struct dirent **names = NULL;
     int n = scandir(CASES, &names, yaml_only, by_name);
     CHECK(n >= 8);
