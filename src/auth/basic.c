@@ -3,6 +3,7 @@
  * reads it again); the hashes stay in memory, the passwords never do.
  */
 #include "auth/basic.h"
+#include "base/base64.h"
 
 #include <crypt.h>
 #include <errno.h>
@@ -257,21 +258,6 @@ int kumo__htpasswd_check(kumo__htpasswd *h, const char *u, size_t ulen, const ch
     return ok;
 }
 
-static int b64(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 int kumo__basic_parse(const char *v, size_t len, char *buf, size_t cap, const char **user, size_t *ulen,
                       const char **password, size_t *plen)
 {
@@ -283,28 +269,12 @@ int kumo__basic_parse(const char *v, size_t len, char *buf, size_t cap, const ch
     size_t end = len;
     while (end > i && v[end - 1] == ' ')
         end--;
-    size_t n = 0;
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    for (; i < end; i++) {
-        if (v[i] == '=') {
-            pad++;
-            continue;
-        }
-        int d = b64((unsigned char)v[i]);
-        if (d < 0 || pad)
-            return -1;
-        acc = (acc << 6) | (uint32_t)d;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= cap)
-                return -1;
-            buf[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    if (pad > 2)
+    if ((end - i) * 3 / 4 + 1 >= cap)
+        return -1; /* over the ceiling */
+    long got = kumo__b64_decode(v + i, end - i, KUMO__B64, (unsigned char *)buf);
+    if (got < 0)
         return -1;
+    size_t n = (size_t)got;
     buf[n] = '\0';
     char *colon = memchr(buf, ':', n);
     if (colon == NULL || memchr(buf, '\0', n) != NULL)

@@ -33,7 +33,8 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 
-#include "auth/jwt.h" /* kumo__b64url_decode */
+#include "auth/jwt.h"
+#include "base/base64.h"
 
 #define RSA_MIN_BITS 2048
 #define RSA_MAX_BYTES 1024 /* 8192-bit modulus */
@@ -85,7 +86,7 @@ static long member_bytes(json_t *jk, const char *name, unsigned char *out, size_
         return 0;
     if (!json_is_string(v) || json_string_length(v) > (max * 4 + 2) / 3)
         return -1;
-    long n = kumo__b64url_decode(json_string_value(v), json_string_length(v), out);
+    long n = kumo__b64_decode(json_string_value(v), json_string_length(v), KUMO__B64URL, out);
     return n > 0 ? n : -1;
 }
 

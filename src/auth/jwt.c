@@ -22,6 +22,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
+#include "base/base64.h"
+
 typedef enum { FAM_RSA, FAM_PSS, FAM_EC, FAM_ED, FAM_HMAC } family;
 
 typedef struct {
@@ -67,45 +69,6 @@ static void say(char *why, size_t whylen, const char *fmt, ...)
     va_end(ap);
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-long kumo__b64url_decode(const char *in, size_t len, unsigned char *out)
-{
-    if (len % 4 == 1)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) /* unused low bits of the last character must be zero: one spelling per value */
-        return -1;
-    return (long)o;
-}
-
 void kumo__jws_parts_free(kumo__jws_parts *p)
 {
     if (p == NULL)
@@ -123,7 +86,7 @@ static json_t *segment_object(const char *s, size_t len)
     json_t *v = NULL;
     if (buf == NULL)
         return NULL;
-    long n = kumo__b64url_decode(s, len, buf);
+    long n = kumo__b64_decode(s, len, KUMO__B64URL, buf);
     if (n > 0)
         v = json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
     free(buf);
@@ -172,7 +135,7 @@ int kumo__jws_parse(const char *token, size_t len, kumo__jws_parts *out, char *w
         say(why, whylen, "out of memory");
         goto fail;
     }
-    long n = kumo__b64url_decode(dot2 + 1, slen, out->sig);
+    long n = kumo__b64_decode(dot2 + 1, slen, KUMO__B64URL, out->sig);
     if (n < 0) { /* empty is read: `none` is refused by its alg, not here */
         say(why, whylen, "the signature is not base64url");
         goto fail;

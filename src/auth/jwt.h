@@ -66,10 +66,4 @@ typedef struct {
 int kumo__jws_parse(const char *token, size_t len, kumo__jws_parts *out, char *why, size_t whylen);
 void kumo__jws_parts_free(kumo__jws_parts *p);
 
-/* base64url without padding (RFC 7515 section 2) of in[0..len) into out
- * (room for len * 3 / 4 + 1 bytes): the decoded length, or -1 when a
- * byte is outside the alphabet, padding is present, or the length or the
- * last character's unused bits are wrong. */
-long kumo__b64url_decode(const char *in, size_t len, unsigned char *out);
-
 #endif

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base64.h"
 #include "base/http.h"
 #include "base/percent.h"
 #include "gateway/access_log.h"
@@ -317,21 +318,6 @@ static void check_event(kumo__ce_event *e, enum kumo__ce_mode mode)
         event_error(e, "time '%.60s' is not an RFC 3339 timestamp (2026-12-05T08:00:00Z)", time);
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /* RFC 4648 base64 with its padding; 0 and *out malloc'd, -1 when `s` is
  * not that. */
 static int b64_decode(const char *s, size_t len, char **out, size_t *out_len)
@@ -341,29 +327,14 @@ static int b64_decode(const char *s, size_t len, char **out, size_t *out_len)
     char *buf = malloc(len / 4 * 3 + 1);
     if (buf == NULL)
         return -1;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            if (s[i + k] == '=' && i + 4 == len && k >= 2) {
-                v[k] = 0;
-                pad++;
-            } else if (pad || (v[k] = b64_value((unsigned char)s[i + k])) < 0) {
-                free(buf);
-                return -1;
-            }
-        }
-        unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-        buf[n++] = (char)(w >> 16);
-        if (pad < 2)
-            buf[n++] = (char)(w >> 8);
-        if (pad < 1)
-            buf[n++] = (char)w;
+    long n = kumo__b64_decode(s, len, KUMO__B64, (unsigned char *)buf);
+    if (n < 0) {
+        free(buf);
+        return -1;
     }
     buf[n] = '\0';
     *out = buf;
-    *out_len = n;
+    *out_len = (size_t)n;
     return 0;
 }
 

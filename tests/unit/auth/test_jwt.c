@@ -7,6 +7,7 @@
  * bounds (kumo__jwks_parse, kumo__jwks_new with a file).
  */
 #include "auth/jwt.h"
+#include "base/base64.h"
 
 #include "check.h"
 #include "jose_openssl.h"
@@ -297,11 +298,20 @@ static void malformed(void)
     free(tok);
     /* base64url itself */
     unsigned char out[16];
-    CHECK_INT(kumo__b64url_decode("QQ", 2, out), 1);
-    CHECK_INT(kumo__b64url_decode("QR", 2, out), -1); /* unused bits set */
-    CHECK_INT(kumo__b64url_decode("QUJD", 4, out), 3);
-    CHECK_INT(kumo__b64url_decode("Q", 1, out), -1);
-    CHECK_INT(kumo__b64url_decode("Q+", 2, out), -1);
+    CHECK_INT(kumo__b64_decode("QQ", 2, KUMO__B64URL, out), 1);
+    CHECK_INT(kumo__b64_decode("QR", 2, KUMO__B64URL, out), -1); /* unused bits set */
+    CHECK_INT(kumo__b64_decode("QUJD", 4, KUMO__B64URL, out), 3);
+    CHECK_INT(kumo__b64_decode("Q", 1, KUMO__B64URL, out), -1);
+    CHECK_INT(kumo__b64_decode("Q+", 2, KUMO__B64URL, out), -1);
+    CHECK_INT(kumo__b64_decode("QQ==", 4, KUMO__B64URL, out), -1); /* no padding in base64url */
+    /* the standard alphabet (Basic, CloudEvents): padding optional, only at the end */
+    CHECK_INT(kumo__b64_decode("Q+8=", 4, KUMO__B64, out), 2);
+    CHECK_INT(kumo__b64_decode("QQ==", 4, KUMO__B64, out), 1);
+    CHECK_INT(kumo__b64_decode("QQ", 2, KUMO__B64, out), 1);
+    CHECK_INT(kumo__b64_decode("QQ=", 3, KUMO__B64, out), -1);  /* padding that ends no quad */
+    CHECK_INT(kumo__b64_decode("Q===", 4, KUMO__B64, out), -1); /* three */
+    CHECK_INT(kumo__b64_decode("QQ=A", 4, KUMO__B64, out), -1); /* data after '=' */
+    CHECK_INT(kumo__b64_decode("Q-8=", 4, KUMO__B64, out), -1); /* the url alphabet */
 }
 
 static void key_set_bounds(void)
