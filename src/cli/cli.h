@@ -20,6 +20,9 @@ typedef struct kumo__command {
 } kumo__command;
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err);
+/* kumo up's work; `watch` set: kumo dev (--dev, and reload on a change). */
+int kumo__up_run(int argc, char **argv, int watch, kumo__error *err);
+int kumo__cmd_dev(int argc, char **argv, kumo__error *err);
 int kumo__cmd_mock(int argc, char **argv, kumo__error *err);
 /* mock.c: --seed's value (kumo mock, kumo up --mock). */
 int kumo__parse_seed(const char *s, uint64_t *out, kumo__error *err);

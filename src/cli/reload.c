@@ -61,7 +61,10 @@ int kumo__cmd_reload(int argc, char **argv, kumo__error *err)
     json_error_t jerr;
     json_t *doc = json_loads(body, 0, &jerr);
     const char *detail = json_string_value(json_object_get(doc, "detail"));
-    if (status == 200) {
+    const char *how = json_string_value(json_object_get(doc, "status"));
+    if (status == 200 && how && strcmp(how, "unchanged") == 0) {
+        printf("kumo: %s\n", detail ? detail : "nothing changed");
+    } else if (status == 200) {
         printf("kumo: reloaded: %s\n", detail ? detail : "ok");
     } else if (status == 401) {
         kumo__error_set(err, -EACCES, "%s", detail ? detail : body);

@@ -63,8 +63,19 @@ static kumo__logstore *start_log_store(const char *dir)
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err)
 {
-    kumo__gateway_config cfg = {
-        .dir = NULL, .host = "127.0.0.1", .port = 8080, .admin_port = 8081, .threads = 0, .reload_interval_ms = 1000};
+    return kumo__up_run(argc, argv, 0, err);
+}
+
+int kumo__up_run(int argc, char **argv, int watch, kumo__error *err)
+{
+    kumo__gateway_config cfg = {.dir = NULL,
+                                .host = "127.0.0.1",
+                                .port = 8080,
+                                .admin_port = 8081,
+                                .threads = 0,
+                                .reload_interval_ms = 1000,
+                                .dev = watch,
+                                .watch = watch};
     const char *token_file = NULL;
     char token[KUMO__ADMIN_TOKEN_MAX + 1];
     int seeded = 0;

@@ -144,7 +144,10 @@ static char *status_json(gateway *gw)
             unit->tuning.idle_s, "timeout_s", unit->tuning.timeout_s);
         json_array_append_new(fns, f);
     }
-    const char *last = gw->reloads == 0 ? "none" : gw->reload_failed ? "failed" : "ok";
+    const char *last = gw->reloads == 0        ? "none"
+                       : gw->reload_failed    ? "failed"
+                       : gw->reload_unchanged ? "unchanged"
+                                              : "ok";
     json_t *doc =
         json_pack("{s:s, s:i, s:I, s:{s:I, s:s, s:s?, s:i}, s:o}", "project", g->project->name, "loops", gw->nthreads,
                   "generation", (json_int_t)g->number, "reload", "count", (json_int_t)gw->reloads, "last", last,
@@ -253,7 +256,7 @@ void kumo__gw_answer_reload_waits(loop_thread *t, int closing)
     char msg[sizeof(gw->reload_msg)];
     pthread_mutex_lock(&gw->lock);
     unsigned long done = gw->reload_done, number = gw->current->number;
-    int failed = gw->reload_failed;
+    int failed = gw->reload_failed, unchanged = gw->reload_unchanged;
     memcpy(msg, gw->reload_msg, sizeof(msg));
     pthread_mutex_unlock(&gw->lock);
     reload_wait **pp = &t->reload_waits;
@@ -277,7 +280,7 @@ void kumo__gw_answer_reload_waits(loop_thread *t, int closing)
                 kumo__send_problem(req, 422, "Reload failed", msg, id, NULL);
             } else {
                 json_t *doc =
-                    json_pack("{s:s, s:I, s:s}", "status", "reloaded", "generation", (json_int_t)number, "detail", msg);
+                    json_pack("{s:s, s:I, s:s}", "status", unchanged ? "unchanged" : "reloaded", "generation", (json_int_t)number, "detail", msg);
                 char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
                 json_decref(doc);
                 if (body == NULL) {

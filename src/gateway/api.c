@@ -393,6 +393,21 @@ static void park(loop_thread *t, loop_gen *lg, req_hold *hold, h2o_req_t *req, k
 /* Routes, checks and answers or hands to a worker a request whose head
  * passed the gateway's own checks; `done` is a password check run while
  * the request was parked, or NULL. */
+/* /docs and the documents; under kumo dev's failed build, the page
+ * carries its message (gw->build_error) until a build succeeds. */
+static int serve_docs(gateway *gw, generation *g, h2o_req_t *req)
+{
+    char banner[sizeof(gw->build_error)];
+    banner[0] = '\0';
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/docs")) ||
+        h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/docs/"))) {
+        pthread_mutex_lock(&gw->lock);
+        memcpy(banner, gw->build_error, sizeof(banner));
+        pthread_mutex_unlock(&gw->lock);
+    }
+    return kumo__docs_serve_banner(g->docs, req, banner[0] ? banner : NULL);
+}
+
 static void route(loop_thread *t, req_hold *hold, h2o_req_t *req, kumo__http_in *inp, const char *request_id,
                   uint64_t start, const kumo__gw_auth_parked *done)
 {
@@ -442,7 +457,7 @@ static void route(loop_thread *t, req_hold *hold, h2o_req_t *req, kumo__http_in 
         kumo__h2o_copy_header(req, rl_names[i], strlen(rl_names[i]), rl_values[i], strlen(rl_values[i]));
     if (kind == KUMO__DISPATCH_ANSWER) {
         free(c);
-        if ((d.no_route && g->docs && kumo__docs_serve(g->docs, req)) ||
+        if ((d.no_route && g->docs && serve_docs(t->gw, g, req)) ||
             (d.no_route && kumo__mock_modes_admin(g->modes, req, request_id))) {
             kumo__dispatch_free(&d);
             return; /* the live contract: /openapi.json, /openapi.yaml, /docs; kumo mock's /__kumo/ */

@@ -652,6 +652,45 @@ int kumo__docs_etag_matches(const char *v, size_t len, const char *etag)
 
 int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req)
 {
+    return kumo__docs_serve_banner(d, req, NULL);
+}
+
+/* The page with a banner after <body>: in req's pool. */
+static h2o_iovec_t with_banner(h2o_req_t *req, const char *page, size_t len, const char *banner)
+{
+    static const char open_tag[] = "<div id=\"kumo-build-error\" role=\"alert\" style=\"background:#fde8e8;"
+                                   "border:2px solid #c00;color:#600;padding:8px 12px;margin:0 0 12px\">"
+                                   "<strong>The last build failed; the previous generation keeps serving.</strong>"
+                                   "<pre style=\"white-space:pre-wrap;margin:6px 0 0\">";
+    static const char close_tag[] = "</pre></div>\n";
+    const char *body = strstr(page, "<body");
+    const char *after = body ? strchr(body, '>') : NULL;
+    size_t at = after ? (size_t)(after + 1 - page) : 0;
+    size_t blen = strlen(banner), cap = len + sizeof(open_tag) + sizeof(close_tag) + blen * 6 + 1;
+    char *out = h2o_mem_alloc_pool(&req->pool, cap), *w = out;
+    memcpy(w, page, at);
+    w += at;
+    memcpy(w, open_tag, sizeof(open_tag) - 1);
+    w += sizeof(open_tag) - 1;
+    for (size_t i = 0; i < blen; i++) {
+        const char *esc = banner[i] == '<' ? "&lt;" : banner[i] == '>' ? "&gt;" : banner[i] == '&' ? "&amp;"
+                          : banner[i] == '"' ? "&quot;" : NULL;
+        if (esc) {
+            memcpy(w, esc, strlen(esc));
+            w += strlen(esc);
+        } else {
+            *w++ = banner[i];
+        }
+    }
+    memcpy(w, close_tag, sizeof(close_tag) - 1);
+    w += sizeof(close_tag) - 1;
+    memcpy(w, page + at, len - at);
+    w += len - at;
+    return h2o_iovec_init(out, (size_t)(w - out));
+}
+
+int kumo__docs_serve_banner(const kumo__docs *d, h2o_req_t *req, const char *banner)
+{
     if (d == NULL)
         return 0;
     const char *path = req->path_normalized.base;
@@ -677,10 +716,12 @@ int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req)
                            NULL);
         return 1;
     }
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, e->etag, strlen(e->etag));
+    int html = strncmp(e->content_type, "text/html", 9) == 0;
+    if (!(html && banner))
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, e->etag, strlen(e->etag));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
     ssize_t inm = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
-    if (inm >= 0 &&
+    if (inm >= 0 && !(html && banner) &&
         kumo__docs_etag_matches(req->headers.entries[inm].value.base, req->headers.entries[inm].value.len, e->etag)) {
         req->res.status = 304;
         req->res.reason = "Not Modified";
@@ -707,6 +748,11 @@ int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req)
                           H2O_STRLIT("no-referrer"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
                           H2O_STRLIT("nosniff"));
+    if (html && banner) {
+        h2o_iovec_t page = with_banner(req, e->body, e->len, banner);
+        kumo__send_body(req, page.base, page.len);
+        return 1;
+    }
     kumo__send_body(req, e->body, e->len);
     return 1;
 }

@@ -91,5 +91,9 @@ char *kumo__docs_page(const char *title, const char *base_path, const json_t *ev
  * (the caller routes it to the API). A 503 problem when the bodies could
  * not be made. Thread-safe. */
 int kumo__docs_serve(const kumo__docs *d, h2o_req_t *req);
+/* kumo__docs_serve, with `banner` (NULL: none) shown at the top of the
+ * HTML page, escaped: kumo dev's last failed build. The page then has no
+ * ETag, so that a browser does not keep it. */
+int kumo__docs_serve_banner(const kumo__docs *d, h2o_req_t *req, const char *banner);
 
 #endif

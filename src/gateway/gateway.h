@@ -20,6 +20,7 @@ typedef struct kumo__gateway_config {
     int threads;      /* event loops; 0: one per core */
     int dev;          /* check responses against the spec and log violations */
     int strict;       /* with dev: replace a response that breaks the spec by a 500 */
+    int watch;        /* kumo dev: reload when the project's files change (watch.c) */
     const char *env;  /* environments.NAME of kumo.yaml placing the stores (`--env`); NULL: "dev"
                          when the project defines it, else none. Kept for reloads. */
     int cpu_affinity; /* `--cpu-affinity`: loop i runs on the i-th CPU this process may use, and so do

@@ -48,6 +48,7 @@ typedef struct kumo__gw_sched kumo__gw_sched;
 typedef struct kumo__gw_consumers kumo__gw_consumers;
 typedef struct kumo__gw_event_stats kumo__gw_event_stats;
 typedef struct kumo__gw_dashboard kumo__gw_dashboard;
+typedef struct kumo__gw_watch kumo__gw_watch;
 
 /* Everything derived from the project's files. Built on the main thread,
  * read-only once published, freed by whoever drops the last reference. */
@@ -76,6 +77,12 @@ typedef struct generation {
      * per event, and the one of requests no operation matched. -1: none. */
     int *mt_ops, *mt_events, mt_noroute;
     char data_dir[4096];
+    /* What it was built from and their fingerprint (watch.c): a reload
+     * whose inputs still match it changes nothing. 0: always rebuild. */
+    char **inputs;
+    size_t ninputs;
+    uint64_t fingerprint;
+    uint64_t build_ms; /* the compilers' time in this generation's build */
     gateway *gw;
 } generation;
 
@@ -179,6 +186,18 @@ struct gateway {
     int reload_failed;                       /* the last reload's outcome */
     char reload_msg[2048];
     unsigned long reloads;             /* attempts so far */
+    int reload_unchanged;              /* the last reload found nothing changed (no generation) */
+    /* The last failed build's message (the compiler's first lines), shown
+     * on /docs until a reload succeeds; "" when none. Under `lock`. */
+    char build_error[2048];
+    /* kumo dev (watch.c): the watcher, and the change it asks the main
+     * thread to reload for (under `lock`; pending cleared by the reload). */
+    kumo__gw_watch *watch;
+    struct {
+        int pending;
+        char names[512];
+        int64_t detected_ms, debounced_ms;
+    } devwatch;
     char *const *start_env;            /* the environment kumo up started with; workers' environments start from it */
     kumo__gw_event_stats *event_stats; /* admin.c; the list changes under `lock` */
     kumo__metrics *metrics;            /* for the gateway's life: a reload keeps the counts (observe.c) */
@@ -285,6 +304,19 @@ size_t kumo__gw_largest_body(const kumo__project *p);
  * limit less what workers, fork servers and stores need. */
 size_t kumo__gw_connection_bound(const kumo__project *p, int loops);
 void kumo__gw_reload(gateway *gw);
+
+/* watch.c: a generation's inputs (kumo.yaml, the documents, kumo.h, the
+ * units' sources and included headers) and their fingerprint, noted once
+ * it is built; started_ns (CLOCK_REALTIME) is when its build began: an
+ * input written since makes the fingerprint 0 (never unchanged). */
+int kumo__gw_inputs_note(generation *g, int64_t started_ns);
+/* Whether g's inputs are as they were when it was built. */
+int kumo__gw_inputs_unchanged(const generation *g);
+/* kumo dev's watcher thread (after gw->main_tid and gw->current are set);
+ * refresh after a reload (main thread) watches the new inputs' folders. */
+int kumo__gw_watch_start(gateway *gw, kumo__error *err);
+void kumo__gw_watch_refresh(gateway *gw);
+void kumo__gw_watch_stop(kumo__gw_watch *w);
 
 /* loop.c */
 void *kumo__gw_thread_main(void *arg);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/policy.h"
@@ -62,6 +63,9 @@ static void generation_free(generation *g)
     free(g->so_links);
     kumo__store_plan_free(&g->stores);
     free(g->envp);
+    for (size_t i = 0; i < g->ninputs; i++)
+        free(g->inputs[i]);
+    free(g->inputs);
     kumo__gw_services_release(g->services);
     kumo__project_free(g->project);
     if (g->gw)
@@ -216,6 +220,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     }
     atomic_init(&g->refs, 1);
     g->number = number;
+    struct timespec began;
+    clock_gettime(CLOCK_REALTIME, &began);
     if (gw->cfg.mock_spec)
         rc = kumo__project_from_spec(gw->cfg.mock_spec, &g->project, err);
     else
@@ -241,8 +247,10 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
         (rc = kumo__edge_check_spec(&g->project->http.edge, g->spec, err)) != 0)
         goto out;
     /* a spec-only project builds nothing (and writes nothing beside the document) */
+    uint64_t build_start = kumo__mono_ms();
     if (!gw->cfg.mock_spec && (rc = kumo__build_units(g->project, built, err)) != 0)
         goto out;
+    g->build_ms = kumo__mono_ms() - build_start;
     /* kumo mock: every operation stays unbound (x-kumo-handler names units
      * of a project that is not there) */
     if (!gw->cfg.mock_spec && (rc = kumo__bind_operations(g->project, g->spec, warn_line, err)) != 0)
@@ -287,6 +295,12 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
     /* last: a generation that is not built registers nothing */
     if ((rc = kumo__gw_topics_subscribe(g->project, &g->stores, err)) != 0)
         goto out;
+    /* kumo mock reads one document and builds nothing: it always reloads */
+    if (!gw->cfg.mock_spec &&
+        (rc = kumo__gw_inputs_note(g, (int64_t)began.tv_sec * 1000000000LL + began.tv_nsec)) != 0) {
+        kumo__error_set(err, rc, "out of memory");
+        goto out;
+    }
     snprintf(g->data_dir, sizeof(g->data_dir), "%s/.kumo/data", g->project->dir);
     g->api = (kumo__api){.project = g->project,
                          .spec = g->spec,
@@ -359,23 +373,55 @@ static int same_str(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/* kumo dev's line about the change it reloaded for (stdout). */
+static void say_change(const char *names, int64_t detected_ms, int rc, int unchanged, const generation *g,
+                       unsigned long serving, uint64_t total_ms)
+{
+    char detected[48] = "";
+    if (detected_ms >= 0)
+        snprintf(detected, sizeof(detected), " (detected +%lld ms)", (long long)detected_ms);
+    if (unchanged)
+        printf("change: %s; nothing changed: generation %lu keeps serving%s\n", names, serving, detected);
+    else if (rc != 0)
+        printf("change: %s; build failed in %llu ms: generation %lu keeps serving (the compiler's messages are above, "
+               "in kumo reload's answer and on /docs)%s\n",
+               names, (unsigned long long)total_ms, serving, detected);
+    else if (g->build_ms > 0 || total_ms > g->build_ms)
+        printf("change: %s; built %llu ms; serving generation %lu in %llu ms%s\n", names,
+               (unsigned long long)g->build_ms, g->number, (unsigned long long)(total_ms - g->build_ms), detected);
+    fflush(stdout);
+}
+
 /* SIGHUP or POST /reload, on the main thread: build the next generation
- * and publish it, or keep the live one and record why not. */
+ * and publish it, or keep the live one and record why not; when the
+ * files are as the live generation's were, do nothing and say so. */
 void kumo__gw_reload(gateway *gw)
 {
     kumo__error err = {0};
     generation *g = NULL, *old = NULL;
-    int built = 0;
+    int built = 0, unchanged = 0;
     unsigned long number = gw->current->number + 1; /* only this thread changes current */
-    char msg[sizeof(gw->reload_msg)];
+    char msg[sizeof(gw->reload_msg)], names[sizeof(gw->devwatch.names)] = "";
+    int64_t detected_ms = -1;
 
     pthread_mutex_lock(&gw->lock);
     unsigned long ticket = gw->reload_asked; /* the requests this reload answers */
+    if (gw->devwatch.pending) {
+        memcpy(names, gw->devwatch.names, sizeof(names));
+        detected_ms = gw->devwatch.detected_ms;
+        gw->devwatch.pending = 0;
+    }
     pthread_mutex_unlock(&gw->lock);
-    kumo__log_event("info", "reloading %s (generation %lu keeps serving meanwhile)", gw->cfg.dir, number - 1);
     uint64_t start = kumo__mono_ms();
-    int rc = kumo__gw_generation_build(gw, number, gw->current, &g, &built, &err);
-    if (rc == 0) {
+    int rc = 0;
+    if (kumo__gw_inputs_unchanged(gw->current)) {
+        unchanged = 1;
+        snprintf(msg, sizeof(msg), "nothing changed: generation %lu keeps serving", number - 1);
+    } else {
+        kumo__log_event("info", "reloading %s (generation %lu keeps serving meanwhile)", gw->cfg.dir, number - 1);
+        rc = kumo__gw_generation_build(gw, number, gw->current, &g, &built, &err);
+    }
+    if (rc == 0 && !unchanged) {
         for (size_t i = 0; i < g->stores.n; i++)
             if (g->stores.stores[i].fresh)
                 kumo__log_event("info", "new store %s '%s' -> %s", kumo__store_kind_name(g->stores.stores[i].kind),
@@ -409,11 +455,12 @@ void kumo__gw_reload(gateway *gw)
                  "generation %lu of '%s': %d unit%s rebuilt, %zu operations (%zu with handlers), ready in %llu ms",
                  number, g->project->name, built, built == 1 ? "" : "s", g->spec->nops, bound,
                  (unsigned long long)(kumo__mono_ms() - start));
-    } else {
+    } else if (rc != 0) {
         snprintf(msg, sizeof(msg), "%s", err.msg[0] ? err.msg : "the reload failed");
     }
+    uint64_t total_ms = kumo__mono_ms() - start;
     pthread_mutex_lock(&gw->lock);
-    if (rc == 0) {
+    if (rc == 0 && !unchanged) {
         old = gw->current;
         gw->current = g;
         atomic_store_explicit(&gw->current_number, number, memory_order_release);
@@ -422,8 +469,20 @@ void kumo__gw_reload(gateway *gw)
         gw->reload_done = ticket;
     gw->reloads++;
     gw->reload_failed = rc != 0;
+    gw->reload_unchanged = unchanged;
     memcpy(gw->reload_msg, msg, sizeof(msg));
+    /* /docs shows a failed build until the files are good again */
+    if (rc != 0 && strstr(msg, "did not compile") != NULL)
+        snprintf(gw->build_error, sizeof(gw->build_error), "%s", msg);
+    else if (rc == 0)
+        gw->build_error[0] = '\0';
     pthread_mutex_unlock(&gw->lock);
+    if (names[0])
+        say_change(names, detected_ms, rc, unchanged, g, rc == 0 && !unchanged ? number : number - 1, total_ms);
+    if (unchanged) {
+        kumo__log_event("info", "reload: %s", msg);
+        return;
+    }
     if (rc == 0)
         kumo__gw_monitor_generation(gw, g);
     if (rc == 0)
@@ -431,4 +490,5 @@ void kumo__gw_reload(gateway *gw)
     else
         kumo__log_event("error", "reload failed; generation %lu keeps serving: %s", number - 1, msg);
     kumo__gw_generation_release(old);
+    kumo__gw_watch_refresh(gw);
 }

@@ -429,6 +429,13 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     if (rc == 0 && (rc = start_monitor(gw, host, err)) != 0)
         atomic_store(&gw->draining, 1);
     kumo__start_mark("monitor");
+    if (rc == 0 && cfg->watch && !cfg->mock_spec) {
+        if ((rc = kumo__gw_watch_start(gw, err)) != 0)
+            atomic_store(&gw->draining, 1);
+        else
+            printf("  watching %s: a saved change reloads (kumo dev)\n", g->project->dir);
+        fflush(stdout);
+    }
     kumo__start_report();
     while (rc == 0) {
         int sig = 0;
@@ -443,6 +450,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         atomic_store(&gw->draining, 1);
         break;
     }
+    kumo__gw_watch_stop(gw->watch);
+    gw->watch = NULL;
     /* no probes or alerts about a gateway that is going away (GET /alerts
      * reads gw->monitor under gw->lock) */
     pthread_mutex_lock(&gw->lock);

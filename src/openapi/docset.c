@@ -119,6 +119,16 @@ void kumo__docset_free(kumo__docset *ds)
     free(ds);
 }
 
+size_t kumo__docset_count(const kumo__docset *ds)
+{
+    return ds ? ds->n : 0;
+}
+
+const char *kumo__docset_real_path(const kumo__docset *ds, size_t i)
+{
+    return ds && i < ds->n ? ds->real[i] : NULL;
+}
+
 kumo__doc *kumo__docset_main(const kumo__docset *ds)
 {
     return ds->docs[0];

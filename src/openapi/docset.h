@@ -31,6 +31,10 @@ typedef struct kumo__loc {
 int kumo__docset_open(const char *path, kumo__docset **out, kumo__error *err);
 void kumo__docset_free(kumo__docset *ds);
 kumo__doc *kumo__docset_main(const kumo__docset *ds);
+/* The documents loaded so far (the main one first), by real path: what
+ * kumo dev watches and a reload fingerprints. */
+size_t kumo__docset_count(const kumo__docset *ds);
+const char *kumo__docset_real_path(const kumo__docset *ds, size_t i);
 /* The kumo__refs the validator calls (spec->refs); lives as long as ds.
  * It may load a file not loaded yet, so call it at start-up (schema
  * compilation), never from request threads. */

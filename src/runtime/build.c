@@ -2,9 +2,12 @@
  * build.c: from a unit's C sources to a loaded-ready shared object, and
  * from the OpenAPI operations to the units that implement them.
  *
- * A unit is rebuilt when its .so is missing or older than any source or
+ * A unit is rebuilt when its .so is missing or older than any source, any
+ * header the compiler said they include (NAME.so.d, the compiler's own
+ * dependency output: -MMD for one source, -MM per source for several) or
  * kumo.h; the compiler runs as a child with the SDK's include path and its
- * messages (file:line: error) go straight to the user's terminal. The
+ * messages (file:line: error) go to the user's terminal as they come and,
+ * their first lines, into the error (kumo reload's answer, /docs). The
  * symbol table is read from the ELF file itself, so binding operations to
  * units never loads user code into the gateway.
  */
@@ -13,6 +16,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -26,6 +30,11 @@
 #include <unistd.h>
 
 extern char **environ;
+
+/* The compiler's messages kept for the error (the terminal gets them all),
+ * and the largest dependency file read. */
+#define COMPILER_SAID_MAX 8192
+#define DEPS_MAX (1u << 20)
 
 static char exe_dir[PATH_MAX];
 
@@ -114,6 +123,94 @@ static int mkdirs(const char *path)
     return 0;
 }
 
+/* Reads a make rule ("target: dep dep \\\n dep") as the compiler writes it:
+ * every prerequisite, with "\ " unescaped. One allocation, NULL-terminated
+ * (free() it); a file larger than 1 MiB is not a dependency file. */
+int kumo__read_deps(const char *d_path, char ***out)
+{
+    *out = NULL;
+    FILE *f = fopen(d_path, "re");
+    if (f == NULL)
+        return -errno;
+    char *text = malloc(DEPS_MAX + 1);
+    size_t len = text ? fread(text, 1, DEPS_MAX + 1, f) : 0;
+    fclose(f);
+    if (text == NULL)
+        return -ENOMEM;
+    if (len > DEPS_MAX) {
+        free(text);
+        return -EFBIG;
+    }
+    text[len] = '\0';
+    /* the rules' prerequisites, unescaped in place, each ended by '\0':
+     * a rule's words up to the one ending in ':' are its targets */
+    size_t count = 0, w = 0, start = 0;
+    int in_target = 1, in_word = 0;
+    for (size_t r = 0; r <= len; r++) {
+        char c = r < len ? text[r] : '\n';
+        int sep = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+        if (c == '\\' && r + 1 < len && text[r + 1] == '\n') {
+            r++;
+            sep = 1, c = ' ';
+        } else if (c == '\\' && r + 1 < len && (text[r + 1] == ' ' || text[r + 1] == '#')) {
+            c = text[++r];
+            sep = 0;
+        } else if (c == '$' && r + 1 < len && text[r + 1] == '$') {
+            r++;
+        }
+        if (!sep) {
+            if (!in_word)
+                start = w;
+            text[w++] = c;
+            in_word = 1;
+            continue;
+        }
+        if (in_word) {
+            if (in_target) {
+                if (text[w - 1] == ':')
+                    in_target = 0;
+                w = start; /* a target: dropped */
+            } else {
+                text[w++] = '\0';
+                count++;
+            }
+            in_word = 0;
+        }
+        if (c == '\n')
+            in_target = 1;
+    }
+    char **list = malloc((count + 1) * sizeof(char *) + w + 1);
+    if (list == NULL) {
+        free(text);
+        return -ENOMEM;
+    }
+    char *strs = (char *)(list + count + 1);
+    memcpy(strs, text, w);
+    free(text);
+    size_t i = 0;
+    for (size_t at = 0; i < count && at < w; at += strlen(strs + at) + 1)
+        list[i++] = strs + at;
+    list[i] = NULL;
+    *out = list;
+    return 0;
+}
+
+/* NAME.so.d: where a unit's header dependencies are kept. */
+static void deps_path(const kumo__unit *u, char *out, size_t len)
+{
+    snprintf(out, len, "%s.d", u->so_path);
+}
+
+int kumo__unit_deps(const kumo__unit *u, char ***out)
+{
+    char d[PATH_MAX + 8];
+    deps_path(u, d, sizeof(d));
+    return kumo__read_deps(d, out);
+}
+
+/* Stale when the .so is missing or older than kumo.h, a source, or a
+ * header its last build included; a .so without its dependency list (a
+ * kumo that did not keep one built it) is rebuilt once to learn it. */
 static int needs_build(const kumo__unit *u, const char *header)
 {
     struct timespec so = {0, 0}, t = {0, 0};
@@ -124,7 +221,71 @@ static int needs_build(const kumo__unit *u, const char *header)
     for (size_t i = 0; i < u->nsources; i++)
         if (mtime_of(u->sources[i], &t) != 0 || newer(&t, &so))
             return 1;
+    char **deps = NULL;
+    if (kumo__unit_deps(u, &deps) != 0)
+        return 1;
+    int stale = 0;
+    for (size_t i = 0; deps[i] && !stale; i++)
+        stale = mtime_of(deps[i], &t) != 0 || newer(&t, &so);
+    free(deps);
+    return stale;
+}
+
+/* Runs argv, its stderr copied to ours as it comes and its first
+ * COMPILER_SAID_MAX bytes kept in `said` (NUL-terminated). Returns the
+ * wait status, or -errno when it could not run. */
+static int run_child(char **argv, char *said, size_t said_len, int *status)
+{
+    int pipefd[2];
+    said[0] = '\0';
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return -errno;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[1]);
+    if (rc != 0) {
+        close(pipefd[0]);
+        return -rc;
+    }
+    size_t kept = 0;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(pipefd[0], buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        fwrite(buf, 1, (size_t)n, stderr);
+        size_t take = (size_t)n < said_len - 1 - kept ? (size_t)n : said_len - 1 - kept;
+        memcpy(said + kept, buf, take);
+        kept += take;
+        said[kept] = '\0';
+    }
+    fflush(stderr);
+    close(pipefd[0]);
+    while (waitpid(pid, status, 0) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
     return 0;
+}
+
+/* The compiler's first lines, for the error: at most 12 lines and what
+ * fits, the rest said to be on the terminal. */
+static void first_lines(const char *said, char *out, size_t len)
+{
+    size_t n = 0, lines = 0;
+    while (said[n] && lines < 12) {
+        if (said[n++] == '\n')
+            lines++;
+    }
+    while (n > 0 && (said[n - 1] == '\n' || said[n - 1] == ' '))
+        n--;
+    snprintf(out, len, "%.*s%s", (int)n, said, said[n] && said[n + 1] ? "\n..." : "");
 }
 
 static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
@@ -132,13 +293,18 @@ static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
     const char *cc = getenv("CC");
     if (cc == NULL || *cc == '\0')
         cc = "cc";
-    char incflag[PATH_MAX + 3];
+    char incflag[PATH_MAX + 3], dfile[PATH_MAX + 8], dtmp[PATH_MAX + 32];
     snprintf(incflag, sizeof(incflag), "-I%s", kumo__include_dir());
+    deps_path(u, dfile, sizeof(dfile));
+    snprintf(dtmp, sizeof(dtmp), "%s.tmp%d", dfile, (int)getpid());
+    char *said = malloc(COMPILER_SAID_MAX);
     size_t n = 0, cap = u->nsources + 16;
     char **argv = calloc(cap, sizeof(*argv));
-    if (argv == NULL) {
+    int rc = 0, status = 0;
+    if (argv == NULL || said == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
-        return err->code;
+        rc = err->code;
+        goto out;
     }
     argv[n++] = (char *)cc;
     argv[n++] = "-shared";
@@ -147,6 +313,11 @@ static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
     argv[n++] = "-g";
     argv[n++] = "-Wall";
     argv[n++] = incflag;
+    if (u->nsources == 1) { /* the headers it includes, as it compiles */
+        argv[n++] = "-MMD";
+        argv[n++] = "-MF";
+        argv[n++] = dtmp;
+    }
     argv[n++] = "-o";
     argv[n++] = (char *)tmp;
     for (size_t i = 0; i < u->nsources; i++)
@@ -154,25 +325,50 @@ static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
     argv[n++] = "-ljansson";
     argv[n] = NULL;
 
-    pid_t pid;
-    int rc = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);
-    free(argv);
+    unlink(dtmp);
+    rc = run_child(argv, said, COMPILER_SAID_MAX, &status);
     if (rc != 0) {
-        kumo__error_set(err, -rc, "cannot run the C compiler '%s': %s; install gcc or set CC", cc, strerror(rc));
-        return err->code;
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            kumo__error_set(err, -errno, "waiting for the compiler: %s", strerror(errno));
-            return err->code;
-        }
+        kumo__error_set(err, rc, "cannot run the C compiler '%s': %s; install gcc or set CC", cc, strerror(-rc));
+        goto out;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        kumo__error_set(err, -EINVAL, "function unit '%s' did not compile (compiler messages above)", u->name);
-        return err->code;
+        char shown[1600];
+        first_lines(said, shown, sizeof(shown));
+        kumo__error_set(err, -EINVAL, "function unit '%s' did not compile:\n%s", u->name,
+                        shown[0] ? shown : "(the compiler said nothing; see the terminal)");
+        rc = err->code;
+        goto out;
     }
-    return 0;
+    /* several sources: -MMD would keep only the last one's headers, so
+     * each is asked with -MM (preprocessing only) */
+    for (size_t i = 0; u->nsources > 1 && i < u->nsources; i++) {
+        char one[PATH_MAX + 32];
+        snprintf(one, sizeof(one), "%s.%zu", dtmp, i);
+        char *dargv[] = {(char *)cc, incflag, "-MM", "-MF", one, u->sources[i], NULL};
+        FILE *all = NULL;
+        if (run_child(dargv, said, COMPILER_SAID_MAX, &status) != 0 || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0 || (all = fopen(dtmp, "ae")) == NULL) {
+            unlink(one);
+            unlink(dtmp); /* no list: the next start rebuilds, to be sure */
+            goto out;
+        }
+        FILE *part = fopen(one, "re");
+        size_t got;
+        char buf[4096];
+        while (part && (got = fread(buf, 1, sizeof(buf), part)) > 0)
+            fwrite(buf, 1, got, all);
+        if (part)
+            fclose(part);
+        fclose(all);
+        unlink(one);
+    }
+    if (rename(dtmp, dfile) != 0)
+        unlink(dfile);
+out:
+    unlink(dtmp);
+    free(argv);
+    free(said);
+    return rc;
 }
 
 int kumo__build_units(const kumo__project *p, int *built, kumo__error *err)

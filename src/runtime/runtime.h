@@ -26,10 +26,20 @@ const char *kumo__worker_path(void);
 /* kumo-host (src/host): next to the kumo binary; $KUMO_HOST overrides. */
 const char *kumo__host_path(void);
 
-/* Builds every unit whose .so is older than its sources or kumo.h (or
- * missing), with $CC (default cc). Compiler messages go to stderr as the
- * compiler prints them; *built counts the units rebuilt. */
+/* Builds every unit whose .so is older than its sources, the headers its
+ * last build included (NAME.so.d) or kumo.h (or missing), with $CC
+ * (default cc). Compiler messages go to stderr as the compiler prints
+ * them, and a failed build's first lines are in err after "function unit
+ * 'NAME' did not compile:\n"; *built counts the units rebuilt. */
 int kumo__build_units(const kumo__project *p, int *built, kumo__error *err);
+
+/* The files a make rule (a compiler's -MMD output) names as
+ * prerequisites, "\\ " unescaped: a NULL-terminated array in one
+ * allocation (free() it), or -errno (-EFBIG over 1 MiB). */
+int kumo__read_deps(const char *d_path, char ***out);
+/* kumo__read_deps of the unit's NAME.so.d, written by its last successful
+ * build: its sources and every header they include (not system ones). */
+int kumo__unit_deps(const kumo__unit *u, char ***out);
 
 /* Exported (defined, global, function) symbols of a shared object: a
  * NULL-terminated array of strings in one allocation (free() it). */
