@@ -3,7 +3,7 @@
  *
  * A generation's inputs are the files it was built from: kumo.yaml, the
  * OpenAPI document and every file its $refs loaded, kumo.h, each unit's
- * sources and the headers its last build included (NAME.so.d, build.c).
+ * sources and the headers its last build included (NAME.d, build.c).
  * Their fingerprint (a hash of their contents, and of each unit's .so
  * identity) lets a reload that would change nothing do nothing
  * (kumo__gw_reload): no generation, no cold starts. A fingerprint taken

@@ -3,7 +3,7 @@
  * from the OpenAPI operations to the units that implement them.
  *
  * A unit is rebuilt when its .so is missing or older than any source, any
- * header the compiler said they include (NAME.so.d, the compiler's own
+ * header the compiler said they include (NAME.d, the compiler's own
  * dependency output: -MMD for one source, -MM per source for several) or
  * kumo.h; the compiler runs as a child with the SDK's include path and its
  * messages (file:line: error) go to the user's terminal as they come and,
@@ -195,10 +195,13 @@ int kumo__read_deps(const char *d_path, char ***out)
     return 0;
 }
 
-/* NAME.so.d: where a unit's header dependencies are kept. */
+/* NAME.d beside NAME.so: where a unit's header dependencies are kept. */
 static void deps_path(const kumo__unit *u, char *out, size_t len)
 {
-    snprintf(out, len, "%s.d", u->so_path);
+    size_t n = strlen(u->so_path);
+    if (n > 3 && strcmp(u->so_path + n - 3, ".so") == 0)
+        n -= 3;
+    snprintf(out, len, "%.*s.d", (int)n, u->so_path);
 }
 
 int kumo__unit_deps(const kumo__unit *u, char ***out)

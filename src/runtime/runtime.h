@@ -27,7 +27,7 @@ const char *kumo__worker_path(void);
 const char *kumo__host_path(void);
 
 /* Builds every unit whose .so is older than its sources, the headers its
- * last build included (NAME.so.d) or kumo.h (or missing), with $CC
+ * last build included (NAME.d) or kumo.h (or missing), with $CC
  * (default cc). Compiler messages go to stderr as the compiler prints
  * them, and a failed build's first lines are in err after "function unit
  * 'NAME' did not compile:\n"; *built counts the units rebuilt. */
@@ -37,7 +37,7 @@ int kumo__build_units(const kumo__project *p, int *built, kumo__error *err);
  * prerequisites, "\\ " unescaped: a NULL-terminated array in one
  * allocation (free() it), or -errno (-EFBIG over 1 MiB). */
 int kumo__read_deps(const char *d_path, char ***out);
-/* kumo__read_deps of the unit's NAME.so.d, written by its last successful
+/* kumo__read_deps of the unit's NAME.d, written by its last successful
  * build: its sources and every header they include (not system ones). */
 int kumo__unit_deps(const kumo__unit *u, char ***out);
 

@@ -5,7 +5,7 @@ projects/dev while the test edits its files, one class, tests in order.
   the change cost ("change: functions/app.c; built N ms; serving
   generation 2 in N ms");
 - a header the source includes (known from the compiler's dependency
-  output, NAME.so.d): the unit is rebuilt (before issue 17 nothing was);
+  output, NAME.d): the unit is rebuilt (before issue 17 nothing was);
 - the file openapi.yaml $refs: a new operation appears;
 - kumo.yaml: the unit's max replicas, seen in /status;
 - a broken build: the old answer keeps coming, `kumo reload` answers with

@@ -170,6 +170,9 @@ class MetricsTest(GatewayTest):
 
         # a reload keeps the counts: the counter goes on from where it was
         series_before = series_names(self.metrics())
+        # a reload with nothing changed makes no generation (issue 17): change a comment
+        with open(os.path.join(self.project_dir, "kumo.yaml"), "a") as f:
+            f.write("# changed\n")
         r = requests.post(self.gw.admin + "/reload", timeout=60)
         self.assertEqual(r.status_code, 200, r.text)
         series_after = series_names(self.metrics())

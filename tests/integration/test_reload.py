@@ -353,8 +353,14 @@ class AdminTokenTest(unittest.TestCase):
             self.assertEqual(r.status_code, 401, (headers, r.text))
         self.assertEqual(self.reload_count(), before, "a refused request reloaded")
 
+    def change_something(self):
+        """A reload with nothing changed makes no generation (issue 17)."""
+        with open(os.path.join(self.project_dir, "kumo.yaml"), "a") as f:
+            f.write("# changed at %f\n" % time.time())
+
     def test_3_accepted_with_the_token(self):
         before = self.reload_count()
+        self.change_something()
         r = requests.post(self.gw.admin + "/reload", headers={"Authorization": "bearer  " + TOKEN}, timeout=120)
         self.assertEqual(r.status_code, 200, r.text)
         self.assertEqual(r.json()["status"], "reloaded")
@@ -368,6 +374,7 @@ class AdminTokenTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn("401", p.stderr)
         # kumo reload waits out the pacing (one reload a second) by itself
+        self.change_something()
         p = self.cli("reload", "--admin-token-file", self.token_file)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("kumo: reloaded: generation", p.stdout)
