@@ -12,7 +12,7 @@ static const kumo__command commands[] = {
     {"up", kumo__cmd_up, "build the functions and serve the project",
      "kumo up [DIR] [--port N] [--admin-port N|-1] [--host ADDR] [--threads N] [--dev] [--strict] [--env NAME] "
      "[--cpu-affinity] [--admin-token-file FILE] [--reload-interval S] [--mock [--seed S]]"},
-    {"dev", kumo__cmd_dev, "kumo up --dev that rebuilds and reloads when a file changes", "kumo dev [DIR] [kumo up's options]"},
+    {"dev", kumo__cmd_dev, "kumo up --dev, reloading on each saved change", "kumo dev [DIR] [kumo up's options]"},
     {"mock", kumo__cmd_mock, "serve an OpenAPI document's mock: validated requests, example answers",
      "kumo mock SPEC [--port N] [--host ADDR] [--seed S] [--threads N] [--cpu-affinity] "
      "[--stateful [--data FILE] | --state FILE] "

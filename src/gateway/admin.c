@@ -144,7 +144,7 @@ static char *status_json(gateway *gw)
             unit->tuning.idle_s, "timeout_s", unit->tuning.timeout_s);
         json_array_append_new(fns, f);
     }
-    const char *last = gw->reloads == 0        ? "none"
+    const char *last = gw->reloads == 0       ? "none"
                        : gw->reload_failed    ? "failed"
                        : gw->reload_unchanged ? "unchanged"
                                               : "ok";
@@ -279,8 +279,8 @@ void kumo__gw_answer_reload_waits(loop_thread *t, int closing)
             } else if (failed) {
                 kumo__send_problem(req, 422, "Reload failed", msg, id, NULL);
             } else {
-                json_t *doc =
-                    json_pack("{s:s, s:I, s:s}", "status", unchanged ? "unchanged" : "reloaded", "generation", (json_int_t)number, "detail", msg);
+                json_t *doc = json_pack("{s:s, s:I, s:s}", "status", unchanged ? "unchanged" : "reloaded", "generation",
+                                        (json_int_t)number, "detail", msg);
                 char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
                 json_decref(doc);
                 if (body == NULL) {

@@ -673,8 +673,11 @@ static h2o_iovec_t with_banner(h2o_req_t *req, const char *page, size_t len, con
     memcpy(w, open_tag, sizeof(open_tag) - 1);
     w += sizeof(open_tag) - 1;
     for (size_t i = 0; i < blen; i++) {
-        const char *esc = banner[i] == '<' ? "&lt;" : banner[i] == '>' ? "&gt;" : banner[i] == '&' ? "&amp;"
-                          : banner[i] == '"' ? "&quot;" : NULL;
+        const char *esc = banner[i] == '<'   ? "&lt;"
+                          : banner[i] == '>' ? "&gt;"
+                          : banner[i] == '&' ? "&amp;"
+                          : banner[i] == '"' ? "&quot;"
+                                             : NULL;
         if (esc) {
             memcpy(w, esc, strlen(esc));
             w += strlen(esc);

@@ -185,8 +185,8 @@ struct gateway {
     uint64_t reload_sent_ms;                 /* when it was signalled; 0: never */
     int reload_failed;                       /* the last reload's outcome */
     char reload_msg[2048];
-    unsigned long reloads;             /* attempts so far */
-    int reload_unchanged;              /* the last reload found nothing changed (no generation) */
+    unsigned long reloads; /* attempts so far */
+    int reload_unchanged;  /* the last reload found nothing changed (no generation) */
     /* The last failed build's message (the compiler's first lines), shown
      * on /docs until a reload succeeds; "" when none. Under `lock`. */
     char build_error[2048];

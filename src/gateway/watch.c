@@ -38,9 +38,9 @@
 #include "openapi/docset.h"
 
 #define DEBOUNCE_MS 50
-#define DEBOUNCE_MAX_MS 500 /* a reload starts at the latest this long after the first change */
-#define WATCH_DIRS_MAX 1024 /* folders watched; more are said once and skipped */
-#define INPUTS_MAX 4096     /* files a generation fingerprints */
+#define DEBOUNCE_MAX_MS 500             /* a reload starts at the latest this long after the first change */
+#define WATCH_DIRS_MAX 1024             /* folders watched; more are said once and skipped */
+#define INPUTS_MAX 4096                 /* files a generation fingerprints */
 #define FRESH_SLACK_NS (20 * 1000000LL) /* mtimes are coarse (a tick): an input this close to the start is fresh */
 
 /* ---- inputs and their fingerprint ---------------------------------------- */
@@ -187,8 +187,8 @@ static void watch_dir(kumo__gw_watch *w, const char *dir)
         w->said_full = 1;
         return;
     }
-    int wd = inotify_add_watch(w->ifd, dir,
-                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_ONLYDIR);
+    int wd =
+        inotify_add_watch(w->ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_ONLYDIR);
     if (wd < 0)
         return;
     if (path_of(w, wd) != NULL)
@@ -272,8 +272,8 @@ static int matters(kumo__gw_watch *w, const char *path, const char *name)
     size_t n = strlen(w->root);
     if (strncmp(path, w->root, n) != 0 || path[n] != '/')
         return 0;
-    return has_suffix(name, ".c") || has_suffix(name, ".h") || has_suffix(name, ".yaml") ||
-           has_suffix(name, ".yml") || has_suffix(name, ".json");
+    return has_suffix(name, ".c") || has_suffix(name, ".h") || has_suffix(name, ".yaml") || has_suffix(name, ".yml") ||
+           has_suffix(name, ".json");
 }
 
 /* What changed, for the line kumo dev prints: "functions/hello.c" (relative
@@ -281,8 +281,9 @@ static int matters(kumo__gw_watch *w, const char *path, const char *name)
 typedef struct change {
     char names[512];
     int count;
-    uint64_t first_mono_ms;   /* when the first change was read */
-    int64_t detected_ms;      /* from the first changed file's mtime to its event read; -1: unknown */
+    uint64_t first_mono_ms; /* when the first change was read */
+    uint64_t last_mono_ms;  /* when the last one was */
+    int64_t detected_ms;    /* from the first changed file's mtime to its event read; -1: unknown */
 } change;
 
 static void note_change(kumo__gw_watch *w, change *c, const char *path)
@@ -300,6 +301,7 @@ static void note_change(kumo__gw_watch *w, change *c, const char *path)
             c->detected_ms = d < 0 ? 0 : d;
         }
     }
+    c->last_mono_ms = kumo__mono_ms();
     if (strstr(c->names, shown) != NULL) /* said already (a substring at worst: still said) */
         return;
     size_t used = strlen(c->names);
@@ -354,18 +356,24 @@ static void *watch_main(void *arg)
     for (;;) {
         struct pollfd fds[2] = {{.fd = w->ifd, .events = POLLIN}, {.fd = w->stop[0], .events = POLLIN}};
         int timeout = -1;
-        if (c.count > 0) {
-            uint64_t waited = kumo__mono_ms() - c.first_mono_ms;
-            timeout = waited >= DEBOUNCE_MAX_MS ? 0 : DEBOUNCE_MS;
+        if (c.count > 0) { /* until DEBOUNCE_MS of quiet, or DEBOUNCE_MAX_MS in all */
+            uint64_t now = kumo__mono_ms(), quiet = now - c.last_mono_ms, all = now - c.first_mono_ms;
+            if (quiet >= DEBOUNCE_MS || all >= DEBOUNCE_MAX_MS)
+                timeout = 0;
+            else
+                timeout =
+                    (int)(DEBOUNCE_MS - quiet < DEBOUNCE_MAX_MS - all ? DEBOUNCE_MS - quiet : DEBOUNCE_MAX_MS - all);
         }
-        int n = poll(fds, 2, timeout);
+        int n = timeout == 0 ? 0 : poll(fds, 2, timeout);
         if (n < 0 && errno != EINTR)
             break;
-        if (fds[1].revents)
+        if (n > 0 && fds[1].revents)
             break;
-        if (n > 0 && (fds[0].revents & POLLIN) && (drain(w, &c) || c.count == 0))
-            continue; /* more came: wait until quiet */
-        if (c.count == 0)
+        if (n > 0 && (fds[0].revents & POLLIN)) {
+            drain(w, &c);
+            continue;
+        }
+        if (c.count == 0 || timeout != 0)
             continue;
         /* quiet for DEBOUNCE_MS (or changing for DEBOUNCE_MAX_MS): reload */
         pthread_mutex_lock(&gw->lock);

@@ -349,8 +349,8 @@ static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
         snprintf(one, sizeof(one), "%s.%zu", dtmp, i);
         char *dargv[] = {(char *)cc, incflag, "-MM", "-MF", one, u->sources[i], NULL};
         FILE *all = NULL;
-        if (run_child(dargv, said, COMPILER_SAID_MAX, &status) != 0 || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0 || (all = fopen(dtmp, "ae")) == NULL) {
+        if (run_child(dargv, said, COMPILER_SAID_MAX, &status) != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+            (all = fopen(dtmp, "ae")) == NULL) {
             unlink(one);
             unlink(dtmp); /* no list: the next start rebuilds, to be sure */
             goto out;

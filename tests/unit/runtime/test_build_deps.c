@@ -49,7 +49,7 @@ static void test_rules(const char *dir)
     CHECK(deps != NULL);
     if (deps) {
         const char *want[] = {"/p/functions/app.c", "/p/include/kumo.h", "/p/functions/my header.h",
-                              "/p/functions/b.c", "/p/functions/b.h", NULL};
+                              "/p/functions/b.c",   "/p/functions/b.h",  NULL};
         size_t i = 0;
         for (; want[i] && deps[i]; i++)
             CHECK(strcmp(deps[i], want[i]) == 0);
