@@ -18,8 +18,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "auth/basic.h"
-
 #define WAIT_MAX 256
 
 struct kumo__gw_auth_wait {
@@ -45,7 +43,7 @@ static void *wait_main(void *arg)
             w->tail = NULL;
         w->waiting--;
         pthread_mutex_unlock(&w->lock);
-        kumo__basic_job_run(p->job);
+        p->job->run(p->job);
         kumo__gw_outlet_post(p->outlet, &p->post);
         pthread_mutex_lock(&w->lock);
     }
