@@ -12,11 +12,11 @@
 
 typedef int kumo__command_fn(int argc, char **argv, kumo__error *err);
 
+/* A row of main.c's table; what the command takes (usage, options, an
+ * example) is its entry in help.c's table, under the same name. */
 typedef struct kumo__command {
     const char *name;
     kumo__command_fn *run;
-    const char *summary;
-    const char *usage;
 } kumo__command;
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err);
