@@ -10,14 +10,8 @@
 
 #include "base/error.h"
 
+/* A command's function: argv after its name (help.c's table names it). */
 typedef int kumo__command_fn(int argc, char **argv, kumo__error *err);
-
-/* A row of main.c's table; what the command takes (usage, options, an
- * example) is its entry in help.c's table, under the same name. */
-typedef struct kumo__command {
-    const char *name;
-    kumo__command_fn *run;
-} kumo__command;
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err);
 int kumo__cmd_mock(int argc, char **argv, kumo__error *err);

@@ -1,21 +1,22 @@
 /*
- * help.c: what every kumo command takes, in one table. Each entry is a
- * command or a subcommand ("events redrive"): its summary, positional
- * arguments, options (one line each) and an example. main.c prints an
- * entry for `kumo CMD --help`, `kumo help CMD` and after a usage error;
- * completion.c writes the bash completion from the same entries.
+ * help.c: the command table. Each entry is a command, with the function
+ * that runs it (src/cli/CMD.c), or a subcommand ("events redrive", run by
+ * its command): its summary, positional arguments, options (one line
+ * each) and an example. main.c dispatches through it and prints an entry
+ * for `kumo CMD --help`, `kumo help CMD` and after a usage error;
+ * completion.c writes the bash completion from the same entries. A new
+ * command is one entry here (and docs/cli.md: scripts/cli_doc.py).
  *
- * A command's parser (src/cli/CMD.c) and its entry here must agree:
- * tests/integration/test_cli.py runs every option of every entry through
- * the binary and every option any entry names through every other
- * command, so an option added to a parser without a line here (or the
- * reverse) fails the suite.
+ * A command's parser and its entry here must agree: the binary is run
+ * with every option of every entry (tests/integration/test_cli.py), and
+ * every option any entry or doc names is passed to every other parser
+ * (tests/unit/cli/test_help.c), so an option added to a parser without a
+ * line here, or listed here and refused, fails the suite.
  */
 #include "cli/help.h"
 
 #include <string.h>
 
-#include "cli/cli.h"
 
 #define ADMIN_OPTIONS                                                                                              \
     {"--admin-port", NULL, "N", KUMO__ARG_VALUE, 0, "the running kumo's admin port (default 8081)"},              \
@@ -165,49 +166,59 @@ static const kumo__help_option lambda_options[] = {
 
 static const kumo__help_option no_options[] = {{NULL}};
 
+static int cmd_version(int argc, char **argv, kumo__error *err)
+{
+    if (argc > 0) {
+        kumo__error_set(err, -KUMO__EUSAGE, "unknown argument '%s'", argv[0]);
+        return err->code;
+    }
+    printf("kumo %s\n", KUMO_VERSION);
+    return 0;
+}
+
 static const kumo__help_entry entries[] = {
-    {"up", "build the functions and serve the project", "[DIR]", KUMO__ARG_DIR, NULL, 0, up_options,
+    {"up", kumo__cmd_up, "build the functions and serve the project", "[DIR]", KUMO__ARG_DIR, NULL, 0, up_options,
      "kumo up examples/todo --port 8080 --dev"},
-    {"mock", "serve an OpenAPI document's mock: validated requests, example answers", "SPEC", KUMO__ARG_FILE, NULL, 0,
+    {"mock", kumo__cmd_mock, "serve an OpenAPI document's mock: validated requests, example answers", "SPEC", KUMO__ARG_FILE, NULL, 0,
      mock_options, "kumo mock openapi.yaml --port 4010 --stateful"},
-    {"schema", "validate JSON instances against a schema", NULL, KUMO__ARG_NONE, NULL, 1, no_options,
+    {"schema", kumo__cmd_schema, "validate JSON instances against a schema", NULL, KUMO__ARG_NONE, NULL, 1, no_options,
      "kumo schema validate --schema openapi.yaml --pointer /components/schemas/Todo todo.json"},
-    {"schema validate", "check each INSTANCE file against the schema; one line per error", "INSTANCE...",
+    {"schema validate", NULL, "check each INSTANCE file against the schema; one line per error", "INSTANCE...",
      KUMO__ARG_FILE, NULL, 0, schema_validate_options,
      "kumo schema validate --schema openapi.yaml --pointer /components/schemas/Todo todo.json"},
-    {"lint", "check the project and its OpenAPI document", "[DIR]", KUMO__ARG_DIR, NULL, 0, lint_options,
+    {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "[DIR]", KUMO__ARG_DIR, NULL, 0, lint_options,
      "kumo lint examples/todo --json"},
-    {"events", "list the project's events, next fire times, and a running kumo's queue depths", "[DIR]",
+    {"events", kumo__cmd_events, "list the project's events, next fire times, and a running kumo's queue depths", "[DIR]",
      KUMO__ARG_DIR, NULL, 0, events_options, "kumo events examples/todo --count 5"},
-    {"events redrive", "move an event's dead letters back to its queue (a running kumo)", "EVENT", KUMO__ARG_VALUE,
+    {"events redrive", NULL, "move an event's dead letters back to its queue (a running kumo)", "EVENT", KUMO__ARG_VALUE,
      NULL, 0, redrive_options, "kumo events redrive todo-created --max 10"},
-    {"invoke", "call a running kumo's event or operation by hand and print the answer", "EVENT|OPERATION_ID",
+    {"invoke", kumo__cmd_invoke, "call a running kumo's event or operation by hand and print the answer", "EVENT|OPERATION_ID",
      KUMO__ARG_VALUE, NULL, 0, invoke_options, "kumo invoke getTodo --param id=1 --verbose"},
-    {"logs", "show what kumo up logged here (kept in .kumo/data/logs.db), running or stopped", "[DIR]",
+    {"logs", kumo__cmd_logs, "show what kumo up logged here (kept in .kumo/data/logs.db), running or stopped", "[DIR]",
      KUMO__ARG_DIR, NULL, 0, logs_options, "kumo logs --function todos --level warn --since 5m"},
-    {"status", "show a running kumo's functions: replicas, queue, latency", NULL, KUMO__ARG_NONE, NULL, 0,
+    {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency", NULL, KUMO__ARG_NONE, NULL, 0,
      admin_show_options, "kumo status --admin-port 8081"},
-    {"monitors", "show a running kumo's monitors and alerts", NULL, KUMO__ARG_NONE, NULL, 0, admin_show_options,
+    {"monitors", kumo__cmd_monitors, "show a running kumo's monitors and alerts", NULL, KUMO__ARG_NONE, NULL, 0, admin_show_options,
      "kumo monitors --json"},
-    {"monitors rules", "write the project's monitors as Prometheus alerting rules", "[DIR]", KUMO__ARG_DIR, NULL, 0,
+    {"monitors rules", NULL, "write the project's monitors as Prometheus alerting rules", "[DIR]", KUMO__ARG_DIR, NULL, 0,
      rules_options, "kumo monitors rules examples/todo --output rules.yaml"},
-    {"reload", "make a running kumo load the project again, without downtime", NULL, KUMO__ARG_NONE, NULL, 0,
+    {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime", NULL, KUMO__ARG_NONE, NULL, 0,
      reload_options, "kumo reload --admin-port 8081"},
-    {"build", "package the project for a vendor (zip, OCI image, function app)", "[DIR]", KUMO__ARG_DIR, NULL, 0,
+    {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)", "[DIR]", KUMO__ARG_DIR, NULL, 0,
      build_options, "kumo build --target aws examples/todo"},
-    {"deploy", "generate the vendor's infrastructure as code and apply it", "[DIR]", KUMO__ARG_DIR, NULL, 0,
+    {"deploy", kumo__cmd_deploy, "generate the vendor's infrastructure as code and apply it", "[DIR]", KUMO__ARG_DIR, NULL, 0,
      deploy_options, "kumo deploy --target knative examples/todo --dry-run"},
-    {"destroy", "remove what kumo deploy created", "[DIR]", KUMO__ARG_DIR, NULL, 0, destroy_options,
+    {"destroy", kumo__cmd_destroy, "remove what kumo deploy created", "[DIR]", KUMO__ARG_DIR, NULL, 0, destroy_options,
      "kumo destroy --target aws examples/todo --region eu-west-1"},
-    {"emulate", "run a packaged function locally", NULL, KUMO__ARG_NONE, NULL, 1, no_options,
+    {"emulate", kumo__cmd_emulate, "run a packaged function locally", NULL, KUMO__ARG_NONE, NULL, 1, no_options,
      "kumo emulate lambda --zip .kumo/build/aws/todos.zip"},
-    {"emulate lambda", "serve a function package behind the Lambda Runtime API and an invoke endpoint", NULL,
+    {"emulate lambda", NULL, "serve a function package behind the Lambda Runtime API and an invoke endpoint", NULL,
      KUMO__ARG_NONE, NULL, 0, lambda_options, "kumo emulate lambda --zip .kumo/build/aws/todos.zip --port 9000"},
-    {"completion", "print a shell's completion script for kumo", "bash", KUMO__ARG_WORDS, "bash", 0, no_options,
+    {"completion", kumo__cmd_completion, "print a shell's completion script for kumo", "bash", KUMO__ARG_WORDS, "bash", 0, no_options,
      "source <(kumo completion bash)"},
-    {"help", "show a command's usage, options and an example", "[COMMAND [SUBCOMMAND]]", KUMO__ARG_NONE, NULL, 0,
+    {"help", kumo__cmd_help, "show a command's usage, options and an example", "[COMMAND [SUBCOMMAND]]", KUMO__ARG_NONE, NULL, 0,
      no_options, "kumo help events redrive"},
-    {"version", "print the version", NULL, KUMO__ARG_NONE, NULL, 0, no_options, "kumo version"},
+    {"version", cmd_version, "print the version", NULL, KUMO__ARG_NONE, NULL, 0, no_options, "kumo version"},
 };
 
 #define NENTRIES (sizeof(entries) / sizeof(entries[0]))

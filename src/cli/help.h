@@ -1,14 +1,17 @@
 /*
- * help.h: the one table of what every kumo command and subcommand takes
- * (help.c). `kumo help`, `kumo CMD --help`, the usage line printed after
- * a usage error and `kumo completion bash` are all generated from it, so
- * they cannot disagree; tests/integration/test_cli.py checks the table
- * against what each command's parser accepts.
+ * help.h: the command table (help.c): every kumo command and subcommand,
+ * the function that runs it and what it takes. main.c dispatches through
+ * it; `kumo help`, `kumo CMD --help`, the usage line printed after a usage
+ * error and `kumo completion bash` are all generated from it, so they
+ * cannot disagree; tests/unit/cli/test_help.c and
+ * tests/integration/test_cli.py check it against each command's parser.
  */
 #ifndef KUMO_CLI_HELP_H
 #define KUMO_CLI_HELP_H
 
 #include <stdio.h>
+
+#include "cli/cli.h"
 
 /* What an option's value (or a command's positional argument) is, for
  * completion: nothing, free text, a file, a directory, or one of the
@@ -35,6 +38,7 @@ typedef struct kumo__help_option {
 
 typedef struct kumo__help_entry {
     const char *name;         /* "up", "events redrive" */
+    kumo__command_fn *run;    /* a command's (argv after its name); NULL for a subcommand, which its command runs */
     const char *summary;      /* one line */
     const char *args;         /* positional arguments in the usage line ("[DIR]"), or NULL */
     kumo__help_arg args_kind; /* what they are, for completion */
@@ -59,9 +63,8 @@ void kumo__help_print(FILE *f, const kumo__help_entry *e);
 void kumo__help_overview(FILE *f);
 /* `kumo help [COMMAND [SUBCOMMAND]]` (argv after "help"): 0 printed, or
  * -KUMO__EUSAGE with err set for an unknown command. */
-struct kumo__error;
-int kumo__cmd_help(int argc, char **argv, struct kumo__error *err);
+int kumo__cmd_help(int argc, char **argv, kumo__error *err);
 /* `kumo completion bash`: the bash completion script, from the table. */
-int kumo__cmd_completion(int argc, char **argv, struct kumo__error *err);
+int kumo__cmd_completion(int argc, char **argv, kumo__error *err);
 
 #endif
