@@ -27,19 +27,14 @@ static void words(FILE *f, const char *arg)
 static void complete_kind(FILE *f, kumo__help_arg kind, const char *arg, const char *indent)
 {
     switch (kind) {
-    case KUMO__ARG_FILE:
-        fprintf(f, "%s_kumo_reply -f\n", indent);
-        break;
-    case KUMO__ARG_DIR:
-        fprintf(f, "%s_kumo_reply -d\n", indent);
-        break;
+    case KUMO__ARG_FILE: fprintf(f, "%s_kumo_reply -f\n", indent); break;
+    case KUMO__ARG_DIR: fprintf(f, "%s_kumo_reply -d\n", indent); break;
     case KUMO__ARG_WORDS:
         fprintf(f, "%s_kumo_reply -W \"", indent);
         words(f, arg);
         fprintf(f, "\"\n");
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -97,10 +92,11 @@ static void write_bash(FILE *f)
 {
     size_t n;
     const kumo__help_entry *all = kumo__help_entries(&n);
-    fprintf(f, "# bash completion for kumo %s, written by `kumo completion bash` from the\n"
-               "# command table (src/cli/help.c). Install it as\n"
-               "# share/bash-completion/completions/kumo (make install does), or\n"
-               "# `source <(kumo completion bash)` in ~/.bashrc.\n\n",
+    fprintf(f,
+            "# bash completion for kumo %s, written by `kumo completion bash` from the\n"
+            "# command table (src/cli/help.c). Install it as\n"
+            "# share/bash-completion/completions/kumo (make install does), or\n"
+            "# `source <(kumo completion bash)` in ~/.bashrc.\n\n",
             KUMO_VERSION);
     fprintf(f, "# _kumo_reply -f|-d|-W WORDS: COMPREPLY from compgen for the word at the cursor.\n"
                "_kumo_reply() {\n"
@@ -179,9 +175,10 @@ static void write_bash(FILE *f)
 int kumo__cmd_completion(int argc, char **argv, kumo__error *err)
 {
     if (argc != 1 || strcmp(argv[0], "bash") != 0) {
-        kumo__error_set(err, -KUMO__EUSAGE, "%s", argc == 0 ? "which shell? kumo completion bash" :
-                                                              argc > 1 ? "one shell only: kumo completion bash"
-                                                                       : "only bash is supported: kumo completion bash");
+        kumo__error_set(err, -KUMO__EUSAGE, "%s",
+                        argc == 0  ? "which shell? kumo completion bash"
+                        : argc > 1 ? "one shell only: kumo completion bash"
+                                   : "only bash is supported: kumo completion bash");
         return err->code;
     }
     write_bash(stdout);

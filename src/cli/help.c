@@ -17,12 +17,13 @@
 
 #include <string.h>
 
-
-#define ADMIN_OPTIONS                                                                                              \
-    {"--admin-port", NULL, "N", KUMO__ARG_VALUE, 0, "the running kumo's admin port (default 8081)"},              \
-        {"--host", NULL, "ADDR", KUMO__ARG_VALUE, 0, "the running kumo's address (default 127.0.0.1)"},           \
-        {"--admin-token-file", NULL, "FILE", KUMO__ARG_FILE, 0,                                                    \
-         "the admin token, in a file only you can read (default: $KUMO_ADMIN_TOKEN)"}
+#define ADMIN_OPTIONS                                                                                                  \
+    {"--admin-port", NULL, "N", KUMO__ARG_VALUE, 0, "the running kumo's admin port (default 8081)"},                   \
+        {"--host", NULL, "ADDR", KUMO__ARG_VALUE, 0, "the running kumo's address (default 127.0.0.1)"},                \
+    {                                                                                                                  \
+        "--admin-token-file", NULL, "FILE", KUMO__ARG_FILE, 0,                                                         \
+            "the admin token, in a file only you can read (default: $KUMO_ADMIN_TOKEN)"                                \
+    }
 
 static const kumo__help_option up_options[] = {
     {"--port", NULL, "N", KUMO__ARG_VALUE, 0, "the API's port (default 8080; 0 picks a free one)"},
@@ -179,45 +180,45 @@ static int cmd_version(int argc, char **argv, kumo__error *err)
 static const kumo__help_entry entries[] = {
     {"up", kumo__cmd_up, "build the functions and serve the project", "[DIR]", KUMO__ARG_DIR, NULL, 0, up_options,
      "kumo up examples/todo --port 8080 --dev"},
-    {"mock", kumo__cmd_mock, "serve an OpenAPI document's mock: validated requests, example answers", "SPEC", KUMO__ARG_FILE, NULL, 0,
-     mock_options, "kumo mock openapi.yaml --port 4010 --stateful"},
+    {"mock", kumo__cmd_mock, "serve an OpenAPI document's mock: validated requests, example answers", "SPEC",
+     KUMO__ARG_FILE, NULL, 0, mock_options, "kumo mock openapi.yaml --port 4010 --stateful"},
     {"schema", kumo__cmd_schema, "validate JSON instances against a schema", NULL, KUMO__ARG_NONE, NULL, 1, no_options,
      "kumo schema validate --schema openapi.yaml --pointer /components/schemas/Todo todo.json"},
     {"schema validate", NULL, "check each INSTANCE file against the schema; one line per error", "INSTANCE...",
      KUMO__ARG_FILE, NULL, 0, schema_validate_options,
      "kumo schema validate --schema openapi.yaml --pointer /components/schemas/Todo todo.json"},
-    {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "[DIR]", KUMO__ARG_DIR, NULL, 0, lint_options,
-     "kumo lint examples/todo --json"},
-    {"events", kumo__cmd_events, "list the project's events, next fire times, and a running kumo's queue depths", "[DIR]",
-     KUMO__ARG_DIR, NULL, 0, events_options, "kumo events examples/todo --count 5"},
-    {"events redrive", NULL, "move an event's dead letters back to its queue (a running kumo)", "EVENT", KUMO__ARG_VALUE,
-     NULL, 0, redrive_options, "kumo events redrive todo-created --max 10"},
-    {"invoke", kumo__cmd_invoke, "call a running kumo's event or operation by hand and print the answer", "EVENT|OPERATION_ID",
-     KUMO__ARG_VALUE, NULL, 0, invoke_options, "kumo invoke getTodo --param id=1 --verbose"},
+    {"lint", kumo__cmd_lint, "check the project and its OpenAPI document", "[DIR]", KUMO__ARG_DIR, NULL, 0,
+     lint_options, "kumo lint examples/todo --json"},
+    {"events", kumo__cmd_events, "list the project's events, next fire times, and a running kumo's queue depths",
+     "[DIR]", KUMO__ARG_DIR, NULL, 0, events_options, "kumo events examples/todo --count 5"},
+    {"events redrive", NULL, "move an event's dead letters back to its queue (a running kumo)", "EVENT",
+     KUMO__ARG_VALUE, NULL, 0, redrive_options, "kumo events redrive todo-created --max 10"},
+    {"invoke", kumo__cmd_invoke, "call a running kumo's event or operation by hand and print the answer",
+     "EVENT|OPERATION_ID", KUMO__ARG_VALUE, NULL, 0, invoke_options, "kumo invoke getTodo --param id=1 --verbose"},
     {"logs", kumo__cmd_logs, "show what kumo up logged here (kept in .kumo/data/logs.db), running or stopped", "[DIR]",
      KUMO__ARG_DIR, NULL, 0, logs_options, "kumo logs --function todos --level warn --since 5m"},
-    {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency", NULL, KUMO__ARG_NONE, NULL, 0,
-     admin_show_options, "kumo status --admin-port 8081"},
-    {"monitors", kumo__cmd_monitors, "show a running kumo's monitors and alerts", NULL, KUMO__ARG_NONE, NULL, 0, admin_show_options,
-     "kumo monitors --json"},
-    {"monitors rules", NULL, "write the project's monitors as Prometheus alerting rules", "[DIR]", KUMO__ARG_DIR, NULL, 0,
-     rules_options, "kumo monitors rules examples/todo --output rules.yaml"},
-    {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime", NULL, KUMO__ARG_NONE, NULL, 0,
-     reload_options, "kumo reload --admin-port 8081"},
-    {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)", "[DIR]", KUMO__ARG_DIR, NULL, 0,
-     build_options, "kumo build --target aws examples/todo"},
-    {"deploy", kumo__cmd_deploy, "generate the vendor's infrastructure as code and apply it", "[DIR]", KUMO__ARG_DIR, NULL, 0,
-     deploy_options, "kumo deploy --target knative examples/todo --dry-run"},
+    {"status", kumo__cmd_status, "show a running kumo's functions: replicas, queue, latency", NULL, KUMO__ARG_NONE,
+     NULL, 0, admin_show_options, "kumo status --admin-port 8081"},
+    {"monitors", kumo__cmd_monitors, "show a running kumo's monitors and alerts", NULL, KUMO__ARG_NONE, NULL, 0,
+     admin_show_options, "kumo monitors --json"},
+    {"monitors rules", NULL, "write the project's monitors as Prometheus alerting rules", "[DIR]", KUMO__ARG_DIR, NULL,
+     0, rules_options, "kumo monitors rules examples/todo --output rules.yaml"},
+    {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime", NULL, KUMO__ARG_NONE,
+     NULL, 0, reload_options, "kumo reload --admin-port 8081"},
+    {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)", "[DIR]",
+     KUMO__ARG_DIR, NULL, 0, build_options, "kumo build --target aws examples/todo"},
+    {"deploy", kumo__cmd_deploy, "generate the vendor's infrastructure as code and apply it", "[DIR]", KUMO__ARG_DIR,
+     NULL, 0, deploy_options, "kumo deploy --target knative examples/todo --dry-run"},
     {"destroy", kumo__cmd_destroy, "remove what kumo deploy created", "[DIR]", KUMO__ARG_DIR, NULL, 0, destroy_options,
      "kumo destroy --target aws examples/todo --region eu-west-1"},
     {"emulate", kumo__cmd_emulate, "run a packaged function locally", NULL, KUMO__ARG_NONE, NULL, 1, no_options,
      "kumo emulate lambda --zip .kumo/build/aws/todos.zip"},
     {"emulate lambda", NULL, "serve a function package behind the Lambda Runtime API and an invoke endpoint", NULL,
      KUMO__ARG_NONE, NULL, 0, lambda_options, "kumo emulate lambda --zip .kumo/build/aws/todos.zip --port 9000"},
-    {"completion", kumo__cmd_completion, "print a shell's completion script for kumo", "bash", KUMO__ARG_WORDS, "bash", 0, no_options,
-     "source <(kumo completion bash)"},
-    {"help", kumo__cmd_help, "show a command's usage, options and an example", "[COMMAND [SUBCOMMAND]]", KUMO__ARG_NONE, NULL, 0,
-     no_options, "kumo help events redrive"},
+    {"completion", kumo__cmd_completion, "print a shell's completion script for kumo", "bash", KUMO__ARG_WORDS, "bash",
+     0, no_options, "source <(kumo completion bash)"},
+    {"help", kumo__cmd_help, "show a command's usage, options and an example", "[COMMAND [SUBCOMMAND]]", KUMO__ARG_NONE,
+     NULL, 0, no_options, "kumo help events redrive"},
     {"version", cmd_version, "print the version", NULL, KUMO__ARG_NONE, NULL, 0, no_options, "kumo version"},
 };
 

@@ -32,8 +32,8 @@ typedef struct kumo__help_option {
     const char *alias; /* "-t", or NULL */
     const char *arg;   /* the value's placeholder ("FILE", "aws|gcp"), NULL for a flag */
     kumo__help_arg kind;
-    int flags; /* KUMO__OPT_* */
-    const char *text;  /* one line */
+    int flags;        /* KUMO__OPT_* */
+    const char *text; /* one line */
 } kumo__help_option;
 
 typedef struct kumo__help_entry {
@@ -45,7 +45,7 @@ typedef struct kumo__help_entry {
     const char *args_words;   /* the words, for KUMO__ARG_WORDS ("bash") */
     int needs_sub;            /* 1: the command does nothing without one of its subcommands */
     const kumo__help_option *options; /* ends with an entry whose name is NULL */
-    const char *example;      /* one or more lines, each a complete command */
+    const char *example;              /* one or more lines, each a complete command */
 } kumo__help_entry;
 
 /* The entry named `name` ("events redrive"), or NULL. */

@@ -87,10 +87,17 @@ static const char *sample(const kumo__help_option *o)
     static const struct {
         const char *arg, *value;
     } samples[] = {
-        {"N", "1"},         {"N|-1", "1"},        {"S", "1"},
-        {"MB", "256"},      {"ADDR", "127.0.0.1"}, {"NAME", "prod"},
-        {"URL", "http://127.0.0.1:9/"}, {"K:V", "X-A:b"}, {"K=V", "id=1"},
-        {"TIME", "2026-03-28T12:00:00Z"}, {"30s|5m|2h|RFC3339", "5m"},
+        {"N", "1"},
+        {"N|-1", "1"},
+        {"S", "1"},
+        {"MB", "256"},
+        {"ADDR", "127.0.0.1"},
+        {"NAME", "prod"},
+        {"URL", "http://127.0.0.1:9/"},
+        {"K:V", "X-A:b"},
+        {"K=V", "id=1"},
+        {"TIME", "2026-03-28T12:00:00Z"},
+        {"30s|5m|2h|RFC3339", "5m"},
     };
     static char word[64];
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
@@ -136,8 +143,8 @@ static const char *probe(const kumo__help_entry *e, const char *opt, const char 
     int rc = cmd->run(argc, argv, &err);
     refused[0] = '\0';
     if (rc != -KUMO__EUSAGE) {
-        fprintf(stderr, "kumo %s %s %s: returned %d (%s), not a usage error\n", e->name, opt, value ? value : "",
-                rc, err.msg);
+        fprintf(stderr, "kumo %s %s %s: returned %d (%s), not a usage error\n", e->name, opt, value ? value : "", rc,
+                err.msg);
         return "(no usage error)";
     }
     static const char *const forms[] = {"unknown option '", "unknown argument '", "unknown option or missing value: "};
@@ -195,8 +202,8 @@ static void test_listed_options_are_accepted(const kumo__help_entry *all, size_t
                 const char *got = probe(&all[i], names[k], o->arg ? sample(o) : NULL);
                 probes++;
                 if (strcmp(got, BOGUS_A) != 0)
-                    fprintf(stderr, "kumo %s refuses %s, which its help lists (refused: '%s')\n", all[i].name,
-                            names[k], got);
+                    fprintf(stderr, "kumo %s refuses %s, which its help lists (refused: '%s')\n", all[i].name, names[k],
+                            got);
                 CHECK(strcmp(got, BOGUS_A) == 0);
             }
         }
