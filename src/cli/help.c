@@ -140,8 +140,10 @@ static const kumo__help_option deploy_options[] = {
     {"--env", NULL, "NAME", KUMO__ARG_VALUE, 0, "apply kumo.yaml's environments.NAME"},
     {"--dry-run", NULL, NULL, KUMO__ARG_NONE, 0, "write the generated files and print them; apply nothing"},
     {"--endpoint-url", NULL, "URL", KUMO__ARG_VALUE, 0, "aws: another endpoint (a local emulator)"},
-    {"--region", NULL, "R", KUMO__ARG_VALUE, 0, "aws: the region (default: $AWS_REGION)"},
-    {"--stack", NULL, "NAME", KUMO__ARG_VALUE, 0, "aws: the CloudFormation stack's name"},
+    {"--region", NULL, "R", KUMO__ARG_VALUE, 0,
+     "aws: the region (default: the environment's region:, else $AWS_REGION)"},
+    {"--stack", NULL, "NAME", KUMO__ARG_VALUE, 0,
+     "aws: the CloudFormation stack's name (default: the project's name, -ENV)"},
     {NULL},
 };
 
@@ -149,8 +151,10 @@ static const kumo__help_option destroy_options[] = {
     {"--target", NULL, TARGETS_ARG, KUMO__ARG_WORDS, KUMO__OPT_REQUIRED, "the vendor to remove the project from"},
     {"--env", NULL, "NAME", KUMO__ARG_VALUE, 0, "apply kumo.yaml's environments.NAME"},
     {"--endpoint-url", NULL, "URL", KUMO__ARG_VALUE, 0, "aws: another endpoint (a local emulator)"},
-    {"--region", NULL, "R", KUMO__ARG_VALUE, 0, "aws: the region (default: $AWS_REGION)"},
-    {"--stack", NULL, "NAME", KUMO__ARG_VALUE, 0, "aws: the CloudFormation stack's name"},
+    {"--region", NULL, "R", KUMO__ARG_VALUE, 0,
+     "aws: the region (default: the environment's region:, else $AWS_REGION)"},
+    {"--stack", NULL, "NAME", KUMO__ARG_VALUE, 0,
+     "aws: the CloudFormation stack's name (default: the project's name, -ENV)"},
     {NULL},
 };
 
@@ -161,7 +165,8 @@ static const kumo__help_option lambda_options[] = {
     {"--payload", NULL, "1|2", KUMO__ARG_WORDS, 0, "API Gateway's payload format version (default 1)"},
     {"--timeout", NULL, "S", KUMO__ARG_VALUE, 0, "an invocation's time limit, 1 to 900 s (default 30)"},
     {"--memory", NULL, "MB", KUMO__ARG_VALUE, 0, "the function's memory, 128 to 10240 MB (default 128)"},
-    {"--function-name", NULL, "NAME", KUMO__ARG_VALUE, 0, "the function's name in the context (default: the zip's)"},
+    {"--function-name", NULL, "NAME", KUMO__ARG_VALUE, 0,
+     "the function's name in its context (default: the zip's name)"},
     {NULL},
 };
 

@@ -69,7 +69,7 @@ class Install(unittest.TestCase):
         # as a shell started in the copy has them (the compiler stats $PWD)
         env.update(PATH=os.path.join(self.root, "bin") + ":/usr/bin:/bin", HOME=work, PWD=project)
         if strace:  # LeakSanitizer (sanitizer builds) cannot run under ptrace
-            env["ASAN_OPTIONS"] = "detect_leaks=0:" + env.get("ASAN_OPTIONS", "")
+            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"  # the last one wins
         trace = os.path.join(self.tmp, "trace")
         prefix = [strace, "-f", "-qq", "-e", "trace=%file,execve", "-o", trace] if strace else []
         if not strace:
