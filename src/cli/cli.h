@@ -1,7 +1,8 @@
 /*
- * cli.h: the kumo command table. One file per subcommand; each takes
+ * cli.h: the kumo commands' functions. One file per subcommand; each takes
  * argc/argv after its name and returns an error through kumo__error, which
- * only main prints and turns into an exit status.
+ * only main prints and turns into an exit status. help.c's table names
+ * each one with what it takes (help.h).
  */
 #ifndef KUMO_CLI_H
 #define KUMO_CLI_H
