@@ -36,6 +36,8 @@ static const kumo__command commands[] = {
     {"monitors", kumo__cmd_monitors, "show a running kumo's monitors and alerts; write them as Prometheus rules",
      "kumo monitors [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]\n       kumo monitors rules "
      "[DIR] [--output FILE]"},
+    {"test", kumo__cmd_test, "build the project's tests (tests/*.c) and run them against its handlers, in process",
+     "kumo test [DIR] [--filter TEXT] [--timeout S] [--verbose]"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",
      "kumo reload [--admin-port N] [--host ADDR] [--admin-token-file FILE]"},
     {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)",
