@@ -37,6 +37,8 @@
 #define KUMO_TEST_H
 
 #include <stddef.h>
+#include <stdio.h>  /* for tests: printf */
+#include <string.h> /* for tests: strlen, strcmp */
 
 #include <kumo.h>
 
