@@ -9,6 +9,8 @@
 #include "cli/cli.h"
 
 static const kumo__command commands[] = {
+    {"init", kumo__cmd_init, "write a new project (a template, or stubs for an OpenAPI document), with a test",
+     "kumo init [DIR] [--template hello|crud|events] [--name NAME]\n       kumo init --from SPEC [DIR] [--name NAME]"},
     {"up", kumo__cmd_up, "build the functions and serve the project",
      "kumo up [DIR] [--port N] [--admin-port N|-1] [--host ADDR] [--threads N] [--dev] [--strict] [--env NAME] "
      "[--cpu-affinity] [--admin-token-file FILE] [--reload-interval S] [--mock [--seed S]]"},
