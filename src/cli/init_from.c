@@ -253,6 +253,14 @@ int kumo__init_from(const char *dir, const char *spec_path, const char *name, ku
     }
     for (size_t i = 0; i < spec->nops; i++) {
         const kumo__operation *op = &spec->ops[i];
+        if (op->symbol == NULL && op->operation_id != NULL) {
+            kumo__doc_value_error(err, kumo__spec_doc_of(spec, op->node), op->node, "operationId",
+                                  "%s %s: '%s' is not a C identifier, and a handler is the C function its "
+                                  "operationId names; rename it, or add x-kumo-handler: UNIT.SYMBOL",
+                                  op->method, op->path, op->operation_id);
+            rc = err->code;
+            goto out;
+        }
         if (op->symbol == NULL) {
             printf("note: %s %s has no operationId: no stub; it answers 501 until it has one\n", op->method,
                    op->path);
