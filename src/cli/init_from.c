@@ -94,6 +94,26 @@ static int is_c_identifier(const char *s)
     return 1;
 }
 
+/* A function unit's name as kumo.yaml takes it (it names a .so). */
+static int unit_name_ok(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 63)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* `s` as a YAML single-quoted scalar into b. */
+static void yaml_quoted(kumo__growbuf *b, const char *s)
+{
+    add(b, "'");
+    for (; *s; s++)
+        kumo__growbuf_add(b, *s == '\'' ? "''" : s, *s == '\'' ? 2 : 1);
+    add(b, "'");
+}
+
 /* Whether the document (its main file) refers to another file. */
 static int refers_out(const json_t *v)
 {
@@ -140,19 +160,34 @@ static int read_file(const char *path, char **out, size_t *len, kumo__error *err
     return 0;
 }
 
+/* Text from the document inside a C comment: no comment end in it. */
+static const char *comment_safe(const char *s, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < cap; s++) {
+        buf[n++] = *s;
+        if (*s == '*' && s[1] == '/')
+            buf[n++] = ' ';
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 /* The stub of s, a C function, into b. */
 static void write_stub(kumo__growbuf *b, const stub *s, const char *why)
 {
     const kumo__operation *op = s->op;
     const kumo__mock_reply *r = &s->reply;
-    addf(b, "\n/* %s %s", op->method, op->path);
+    char c1[512], c2[256];
+    addf(b, "\n/* %s %s", op->method, comment_safe(op->path, c1, sizeof(c1)));
     if (op->operation_id && strcmp(op->operation_id, op->symbol) != 0)
         addf(b, " (%s)", op->operation_id);
     if (why)
-        addf(b, ": the document gives no example kumo can make (%.300s); answers 501 until written */\n", why);
+        addf(b, ": the document gives no example kumo can make (%s); answers 501 until written */\n",
+             comment_safe(why, c2, sizeof(c2)));
     else if (r->body_len)
         addf(b, ": the document's %d %s example, until written */\n", r->status,
-             r->content_type ? r->content_type : "application/problem+json");
+             comment_safe(r->content_type ? r->content_type : "application/problem+json", c2, sizeof(c2)));
     else
         addf(b, ": %d, until written */\n", r->status);
     addf(b, "int %s(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)\n{\n", op->symbol);
@@ -275,6 +310,14 @@ int kumo__init_from(const char *dir, const char *spec_path, const char *name, ku
             rc = err->code;
             goto out;
         }
+        if (op->unit && !unit_name_ok(op->unit)) {
+            kumo__doc_value_error(err, kumo__spec_doc_of(spec, op->node), op->node, "x-kumo-handler",
+                                  "%s %s: the unit '%s' cannot be a function unit of kumo.yaml: a unit's name is 1 "
+                                  "to 63 of a-z, 0-9, '_' and '-'",
+                                  op->method, op->path, op->unit);
+            rc = err->code;
+            goto out;
+        }
         stub *s = &stubs[nstubs++];
         s->op = op;
         s->op_index = i;
@@ -354,8 +397,10 @@ int kumo__init_from(const char *dir, const char *spec_path, const char *name, ku
          "# functions/ answering the document's example until you write it.\n"
          "#   kumo up      serves it on http://localhost:8080\n"
          "#   kumo test    runs tests/ against the handlers, in process\n"
-         "name: %s\napi: %s\nfunctions:\n",
-         name, api, name, api);
+         "name: '%s'\napi: ",
+         name, api, name);
+    yaml_quoted(y, api);
+    add(y, "\nfunctions:\n");
     for (size_t u = 0; u < nunits; u++)
         addf(y, "  %s: {sources: [functions/%s.c]}\n", units[u], units[u]);
     files[nfiles++] = (kumo__init_out){"kumo.yaml", y->data, y->len, NULL};

@@ -64,7 +64,7 @@ class TestTemplates(InitCase):
                   ".gitignore"):
             self.assertTrue(os.path.isfile(os.path.join(d, f)), f)
         with open(os.path.join(d, "kumo.yaml")) as f:
-            self.assertIn("name: my-app\n", f.read())
+            self.assertIn("name: 'my-app'\n", f.read())
         self.kumo_test(d, 3)
         gw = self.serve(d)
         status, body = http("GET", gw.base + "/hello?name=kumo")
@@ -188,7 +188,7 @@ class TestFrom(InitCase):
         self.assertIn("GET /health has no operationId", r.stdout)
         with open(os.path.join(d, "kumo.yaml")) as f:
             y = f.read()
-        self.assertIn("api: pets.yaml\n", y)  # copied beside kumo.yaml
+        self.assertIn("api: 'pets.yaml'\n", y)  # copied beside kumo.yaml
         self.assertIn("  api: {sources: [functions/api.c]}", y)
         self.assertIn("  store: {sources: [functions/store.c]}", y)  # x-kumo-handler's unit
         with open(os.path.join(d, "functions/api.c")) as f:
