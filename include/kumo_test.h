@@ -159,7 +159,8 @@ KUMO_API void kumo_test_str_eq_at(const char *a, const char *b, const char *a_te
                                   const char *file, int line);
 
 /* `haystack` contains `needle` (a NULL haystack contains nothing). */
-#define KUMO_ASSERT_CONTAINS(haystack, needle) kumo_test_contains_at((haystack), (needle), #haystack, __FILE__, __LINE__)
+#define KUMO_ASSERT_CONTAINS(haystack, needle)                                                                         \
+    kumo_test_contains_at((haystack), (needle), #haystack, __FILE__, __LINE__)
 KUMO_API void kumo_test_contains_at(const char *haystack, const char *needle, const char *text, const char *file,
                                     int line);
 

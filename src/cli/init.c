@@ -178,9 +178,9 @@ int kumo__cmd_init(int argc, char **argv, kumo__error *err)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char **slot = strcmp(a, "--template") == 0 || strcmp(a, "-t") == 0 ? &tpl
-                            : strcmp(a, "--from") == 0                          ? &from
-                            : strcmp(a, "--name") == 0                          ? &name
-                                                                                : NULL;
+                            : strcmp(a, "--from") == 0                           ? &from
+                            : strcmp(a, "--name") == 0                           ? &name
+                                                                                 : NULL;
         if (slot) {
             if (i + 1 >= argc) {
                 kumo__error_set(err, -KUMO__EUSAGE, "%s takes a value", a);
@@ -198,8 +198,9 @@ int kumo__cmd_init(int argc, char **argv, kumo__error *err)
         }
     }
     if (tpl && from) {
-        kumo__error_set(err, -KUMO__EUSAGE, "--template and --from exclude each other: a template writes its own "
-                                            "openapi.yaml, --from writes stubs for yours");
+        kumo__error_set(err, -KUMO__EUSAGE,
+                        "--template and --from exclude each other: a template writes its own "
+                        "openapi.yaml, --from writes stubs for yours");
         return -KUMO__EUSAGE;
     }
     int known = tpl == NULL;

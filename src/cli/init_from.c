@@ -297,8 +297,7 @@ int kumo__init_from(const char *dir, const char *spec_path, const char *name, ku
             goto out;
         }
         if (op->symbol == NULL) {
-            printf("note: %s %s has no operationId: no stub; it answers 501 until it has one\n", op->method,
-                   op->path);
+            printf("note: %s %s has no operationId: no stub; it answers 501 until it has one\n", op->method, op->path);
             continue;
         }
         if (!is_c_identifier(op->symbol)) {

@@ -27,8 +27,8 @@ int kumo__test_compile(const char *dir, const char *src, const char *so, kumo__e
     char inc[PATH_MAX + 3], proj[PATH_MAX + 3];
     snprintf(inc, sizeof(inc), "-I%s", kumo__include_dir());
     snprintf(proj, sizeof(proj), "-I%s", dir);
-    char *argv[] = {(char *)cc, "-shared", "-fPIC", "-g", "-O0", "-Wall", inc, proj, "-o", (char *)so, (char *)src,
-                    "-ljansson", NULL};
+    char *argv[] = {(char *)cc, "-shared", "-fPIC",    "-g",        "-O0",       "-Wall", inc,
+                    proj,       "-o",      (char *)so, (char *)src, "-ljansson", NULL};
     pid_t pid = fork();
     if (pid < 0) {
         kumo__error_set(err, -errno, "cannot start the C compiler: %s", strerror(errno));

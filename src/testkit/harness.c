@@ -167,8 +167,10 @@ char *kumo_test_sprintf(kumo_test *t, const char *fmt, ...)
 
 kumo_test_request *kumo_test_new(kumo_test *t, const char *method, const char *target)
 {
-    if (method == NULL || target == NULL || *method == '\0' || strlen(method) >= sizeof(((kumo_test_request *)0)->method))
-        kumo_test_fail_at(__FILE__, __LINE__, "kumo_test_new: a method (\"GET\", ...) and a target (\"/path\") are needed");
+    if (method == NULL || target == NULL || *method == '\0' ||
+        strlen(method) >= sizeof(((kumo_test_request *)0)->method))
+        kumo_test_fail_at(__FILE__, __LINE__,
+                          "kumo_test_new: a method (\"GET\", ...) and a target (\"/path\") are needed");
     if (target[0] != '/')
         kumo_test_fail_at(__FILE__, __LINE__, "kumo_test_new: the target '%s' must start with '/'", target);
     size_t len = strlen(target);
@@ -322,8 +324,7 @@ kumo_test_response *kumo_test_send_at(kumo_test_request *rq, const char *file, i
 {
     kumo_test *t = rq->t;
     char what[300];
-    snprintf(what, sizeof(what), "%s %.*s", rq->method, (int)(rq->target_len < 200 ? rq->target_len : 200),
-             rq->target);
+    snprintf(what, sizeof(what), "%s %.*s", rq->method, (int)(rq->target_len < 200 ? rq->target_len : 200), rq->target);
     report('@', file, line, what);
     const char *q = memchr(rq->target, '?', rq->target_len);
     size_t path_len = q ? (size_t)(q - rq->target) : rq->target_len;

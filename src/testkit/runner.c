@@ -79,8 +79,8 @@ static void read_reports(const char *buf, size_t len, outcome *o)
     }
 }
 
-static void run_one(kumo__host *h, const kumo__test_case *c, const kumo__test_options *opt, const char *tmp,
-                    int out_fd, outcome *o)
+static void run_one(kumo__host *h, const kumo__test_case *c, const kumo__test_options *opt, const char *tmp, int out_fd,
+                    outcome *o)
 {
     memset(o, 0, sizeof(*o));
     int pfd[2];
@@ -151,8 +151,8 @@ static void run_one(kumo__host *h, const kumo__test_case *c, const kumo__test_op
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && o->failure[0] == '\0') {
         o->passed = 1;
     } else if (o->failure[0] == '\0') {
-        snprintf(o->failure, sizeof(o->failure), "%s:%d: the test's process exited with status %d%s", c->file,
-                 c->line, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+        snprintf(o->failure, sizeof(o->failure), "%s:%d: the test's process exited with status %d%s", c->file, c->line,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                  WIFEXITED(status) && WEXITSTATUS(status) == 120 ? " (its stores could not be placed)" : "");
     }
 }
@@ -226,8 +226,8 @@ static int run_case(kumo__host *h, const kumo__test_case *c, const kumo__test_op
     return 0;
 }
 
-int kumo__test_run(const char *dir, char *const *objects, char *const *sources, size_t n,
-                   const kumo__test_options *opt, kumo__test_summary *sum, kumo__error *err)
+int kumo__test_run(const char *dir, char *const *objects, char *const *sources, size_t n, const kumo__test_options *opt,
+                   kumo__test_summary *sum, kumo__error *err)
 {
     memset(sum, 0, sizeof(*sum));
     kumo__host *h = NULL;

@@ -64,9 +64,9 @@ void kumo__test_build_free(kumo__test_build *b);
 /* ---- runner.c ------------------------------------------------------------- */
 
 typedef struct kumo__test_options {
-    const char *filter;  /* run only tests whose name contains it; NULL: all */
-    unsigned timeout_s;  /* per test; the child is killed after it */
-    int verbose;         /* show the output of passing tests too */
+    const char *filter; /* run only tests whose name contains it; NULL: all */
+    unsigned timeout_s; /* per test; the child is killed after it */
+    int verbose;        /* show the output of passing tests too */
 } kumo__test_options;
 
 typedef struct kumo__test_summary {
@@ -79,7 +79,7 @@ typedef struct kumo__test_summary {
  * test on stdout, failures with file:line and what the test printed, and
  * the summary. 0 when it ran (whatever the tests' outcome: see *sum),
  * negative with err set when it could not. */
-int kumo__test_run(const char *dir, char *const *objects, char *const *sources, size_t n,
-                   const kumo__test_options *o, kumo__test_summary *sum, kumo__error *err);
+int kumo__test_run(const char *dir, char *const *objects, char *const *sources, size_t n, const kumo__test_options *o,
+                   kumo__test_summary *sum, kumo__error *err);
 
 #endif

@@ -26,10 +26,10 @@ static int store_failed(kumo_ctx *ctx, kumo_response *res, int rc)
 
 int listItems(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 {
-    json_t *limit = kumo_request_typed(req, "query", "limit"); /* the document's default when absent */
+    json_t *limit = kumo_request_typed(req, "query", "limit"); /* an integer (kumo checked it), NULL when absent */
     kumo_kv_page page;
-    int rc = kumo_kv_list(ctx, STORE, "", NULL, (size_t)(json_is_integer(limit) ? json_integer_value(limit) : 20), 1,
-                          &page);
+    int rc =
+        kumo_kv_list(ctx, STORE, "", NULL, (size_t)(json_is_integer(limit) ? json_integer_value(limit) : 20), 1, &page);
     if (rc != 0)
         return store_failed(ctx, res, rc);
     json_t *items = json_array();
