@@ -103,6 +103,12 @@ KUMO_API kumo_test_response *kumo_test_send_json_at(kumo_test *t, const char *me
 KUMO_API kumo_test_response *kumo_test_event_at(kumo_test *t, const char *name, const void *data, size_t len,
                                                 const char *content_type, const char *file, int line);
 
+/* A context for the test's own SDK calls: kumo_kv_put to seed a store,
+ * kumo_queue_receive to see what a handler sent, ... on the same (fresh)
+ * stores the handlers see. What those calls return lives until the test
+ * ends. */
+KUMO_API kumo_ctx *kumo_test_ctx(kumo_test *t);
+
 /* A response that breaks the document no longer fails the test (a test
  * of a handler's failure paths); kumo_test_contract still tells. */
 KUMO_API void kumo_test_allow_contract_violations(kumo_test *t);

@@ -33,6 +33,7 @@ struct kumo_test {
     int report_fd;
     int allow_violations;
     unsigned long events;
+    kumo_ctx *ctx; /* kumo_test_ctx's, made on first use */
 };
 
 struct kumo_test_request {
@@ -252,6 +253,20 @@ void kumo_test_body(kumo_test_request *rq, const void *body, size_t len, const c
 void kumo_test_json(kumo_test_request *rq, const char *json)
 {
     kumo_test_body(rq, json ? json : "", json ? strlen(json) : 0, "application/json");
+}
+
+kumo_ctx *kumo_test_ctx(kumo_test *t)
+{
+    if (t->ctx == NULL) {
+        /* an invocation's context outside any invocation: its arena is
+         * never reset, the child's exit frees it */
+        t->ctx = NEED(calloc(1, sizeof(*t->ctx)));
+        kumo__arena_init(&t->ctx->arena);
+        t->ctx->request_id = "kumo-test";
+        t->ctx->function = "kumo-test";
+        t->ctx->operation = t->c->name;
+    }
+    return t->ctx;
 }
 
 void kumo_test_allow_contract_violations(kumo_test *t)

@@ -17,9 +17,13 @@ KUMO_TEST(a_job_runs_when_its_message_arrives)
     KUMO_ASSERT_STATUS(r, 200);
     KUMO_ASSERT_STR_EQ(kumo_test_json_string(r, "/state"), "queued");
 
-    /* what createJob sent to the queue, delivered to the event "work" */
-    const char *msg = kumo_test_sprintf(t, "{\"id\":\"%s\",\"input\":\"hello\"}", id);
-    r = kumo_test_event(t, "work", msg, strlen(msg), "application/json");
+    /* the message createJob sent, taken from the queue and delivered to
+     * the event "work" as kumo up's consumer would */
+    kumo_queue_message m;
+    size_t n = 0;
+    KUMO_ASSERT_INT_EQ(kumo_queue_receive(kumo_test_ctx(t), "work", 1, 30000, &m, &n), 0);
+    KUMO_ASSERT_INT_EQ(n, 1);
+    r = kumo_test_event(t, "work", m.body, m.len, "application/json");
     KUMO_ASSERT_STATUS(r, 204);
 
     r = kumo_test_get(t, path);
@@ -40,6 +44,9 @@ KUMO_TEST(ticks_count)
     KUMO_ASSERT_STATUS(r, 204);
     r = kumo_test_event(t, "tick", NULL, 0, NULL);
     KUMO_ASSERT_STATUS(r, 204);
+    kumo_kv_item it; /* what the handler stored, read with the test's own context */
+    KUMO_ASSERT_INT_EQ(kumo_kv_get(kumo_test_ctx(t), "jobs", "ticks", &it), 0);
+    KUMO_ASSERT_STR_EQ(it.value, "2");
 }
 
 KUMO_TEST(unknown_job)
