@@ -177,10 +177,10 @@ int kumo__cmd_init(int argc, char **argv, kumo__error *err)
     const char *dir = NULL, *tpl = NULL, *from = NULL, *name = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--template") == 0 || strcmp(a, "-t") == 0 ? &tpl
-                            : strcmp(a, "--from") == 0                           ? &from
-                            : strcmp(a, "--name") == 0                           ? &name
-                                                                                 : NULL;
+        const char **slot = strcmp(a, "--template") == 0 ? &tpl
+                            : strcmp(a, "--from") == 0   ? &from
+                            : strcmp(a, "--name") == 0   ? &name
+                                                         : NULL;
         if (slot) {
             if (i + 1 >= argc) {
                 kumo__error_set(err, -KUMO__EUSAGE, "%s takes a value", a);

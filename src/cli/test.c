@@ -40,7 +40,7 @@ int kumo__cmd_test(int argc, char **argv, kumo__error *err)
             if (errno || *end || s == 0 || s > 86400 || argv[i][0] == '-')
                 return usage_error(err, "--timeout '%s': give a number of seconds from 1 to 86400", argv[i]);
             opt.timeout_s = (unsigned)s;
-        } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+        } else if (strcmp(a, "--verbose") == 0) {
             opt.verbose = 1;
         } else if (a[0] == '-') {
             return usage_error(err, "unknown option '%s'", a);
