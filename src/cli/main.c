@@ -39,7 +39,7 @@ static const kumo__command commands[] = {
      "kumo monitors [--admin-port N] [--host ADDR] [--admin-token-file FILE] [--json]\n       kumo monitors rules "
      "[DIR] [--output FILE]"},
     {"test", kumo__cmd_test, "build the project's tests (tests/*.c) and run them against its handlers, in process",
-     "kumo test [DIR] [--filter TEXT] [--timeout S] [--verbose]"},
+     "kumo test [DIR] [--filter TEXT] [--timeout S] [--env NAME] [--verbose]"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime",
      "kumo reload [--admin-port N] [--host ADDR] [--admin-token-file FILE]"},
     {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)",

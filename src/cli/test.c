@@ -1,5 +1,5 @@
 /*
- * test.c: `kumo test [DIR] [--filter TEXT] [--timeout S] [--verbose]`.
+ * test.c: `kumo test [DIR] [--filter TEXT] [--timeout S] [--env NAME] [--verbose]`.
  * Builds the project's function units (as kumo up does), builds each test
  * file, DIR/tests/NAME.c, into .kumo/build/test/NAME.so against
  * <kumo_test.h>, and runs every test with src/testkit (runner.c: one
@@ -40,6 +40,15 @@ int kumo__cmd_test(int argc, char **argv, kumo__error *err)
             if (errno || *end || s == 0 || s > 86400 || argv[i][0] == '-')
                 return usage_error(err, "--timeout '%s': give a number of seconds from 1 to 86400", argv[i]);
             opt.timeout_s = (unsigned)s;
+        } else if (strcmp(a, "--env") == 0) {
+            if (i + 1 >= argc)
+                return usage_error(err, "%s takes an environment of kumo.yaml", a);
+            /* what kumo-host's load reads: the environment's security
+             * settings and services (stores are the tests' own anyway) */
+            if (setenv("KUMO_ENV", argv[++i], 1) != 0) {
+                kumo__error_set(err, -errno, "--env: %s", strerror(errno));
+                return err->code;
+            }
         } else if (strcmp(a, "--verbose") == 0) {
             opt.verbose = 1;
         } else if (a[0] == '-') {

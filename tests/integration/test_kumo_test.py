@@ -113,6 +113,9 @@ class TestKumoTest(unittest.TestCase):
     def test_usage(self):
         self.assertEqual(run("test", self.dir, "--timeout", "0").returncode, 2)
         self.assertEqual(run("test", self.dir, "--nope").returncode, 2)
+        r = run("test", self.dir, "--env", "nope")  # kumo.yaml has no environments
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("environment 'nope' is not defined", r.stderr)
 
 
 class TestKumoTestProjects(unittest.TestCase):
