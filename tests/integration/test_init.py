@@ -215,6 +215,32 @@ class TestFrom(InitCase):
             self.assertEqual(resp.headers["location"], "/pets/7")
         self.assertEqual(http("DELETE", gw.base + "/pets/3")[0], 204)
 
+    def test_examples_kept_byte_for_byte(self):
+        # an example with what a C string literal must escape, and a
+        # comment end in the path: the stub compiles and answers it exactly
+        text = 'he said "hi"??= */ \\ done\n\u00e9\u65e5 \x01 tab\t'
+        spec = ("openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a*/b:\n    get:\n"
+                "      operationId: odd\n      responses:\n        '200':\n          description: x\n"
+                "          content:\n            application/json:\n              schema: {type: string}\n"
+                "              example: %s\n" % json.dumps(text))
+        d = os.path.join(self.tmp, "odd")
+        os.makedirs(d)
+        with open(os.path.join(d, "openapi.yaml"), "w") as f:
+            f.write(spec)
+        r = run("init", "--from", os.path.join(d, "openapi.yaml"), d)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(os.path.join(d, "kumo.yaml")) as f:
+            self.assertIn("api: 'openapi.yaml'\n", f.read())  # in DIR already: not copied
+        with open(os.path.join(d, "tests", "exact_test.c"), "w") as f:
+            f.write("#include <kumo_test.h>\nKUMO_TEST(exact)\n{\n"
+                    "    kumo_test_response *r = kumo_test_get(t, \"/a*/b\");\n"
+                    "    KUMO_ASSERT_STATUS(r, 200);\n"
+                    "    KUMO_ASSERT_STR_EQ(json_string_value(kumo_test_body_json(r)), %s);\n}\n"
+                    % json.dumps(text, ensure_ascii=False).replace("\\u0001", "\\001"))
+        r = run("test", d)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("3 passed, 0 failed", r.stdout)
+
     def test_operation_id_not_c(self):
         src = os.path.join(self.tmp, "bad.yaml")
         with open(src, "w") as f:
