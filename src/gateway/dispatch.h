@@ -41,6 +41,12 @@ typedef struct kumo__http_in {
      * verified against kumo.yaml's http.tls.client_ca (tls.c), NULL when
      * none: what the mutualTLS scheme checks. */
     const char *tls_client_subject;
+    /* 1: a password only a slow hash can check is not hashed here (an
+     * event loop): kumo__dispatch_request answers KUMO__DISPATCH_PARK with
+     * the job; the caller runs it on another thread and dispatches again
+     * with it as auth_done. 0: hashed inline (kumo-host). */
+    int defer_slow_auth;
+    const struct kumo__basic_job *auth_done;
 } kumo__http_in;
 
 struct kumo__mock;
@@ -71,6 +77,8 @@ typedef struct kumo__api {
 enum kumo__dispatch_kind {
     KUMO__DISPATCH_ANSWER = 0, /* answer out->status with out->body (may be NULL: empty) */
     KUMO__DISPATCH_INVOKE = 1, /* w holds a complete request frame for out->op's handler */
+    KUMO__DISPATCH_PARK = 2,   /* in->defer_slow_auth: run out->park (kumo__basic_job_run) off the loop, then
+                                  dispatch again with it as in->auth_done; nothing was answered */
 };
 
 /* A header of an answer kumo builds itself (a mock's). */
@@ -96,6 +104,7 @@ typedef struct kumo__dispatch {
      * answer, whoever gives it (a 429 of dispatch's own when refused;
      * retry_after then points into it). */
     kumo__ratelimit_verdict limit;
+    struct kumo__basic_job *park; /* PARK: the password check to run (owned until taken) */
 } kumo__dispatch;
 
 /* Routes and checks `in`. `now_epoch_ms` sets the frame's deadline.
