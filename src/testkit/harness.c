@@ -135,6 +135,11 @@ void kumo_test_fail_at(const char *file, int line, const char *fmt, ...)
     _exit(1);
 }
 
+/* Where a misuse of the harness is reported: the running test's
+ * KUMO_TEST line (the call's own line is not known here). */
+#define TEST_FILE (current ? current->c->file : __FILE__)
+#define TEST_LINE (current ? current->c->line : __LINE__)
+
 /* Out of memory in the harness: the test cannot go on. */
 static void *need(void *p, const char *file, int line)
 {
@@ -142,7 +147,7 @@ static void *need(void *p, const char *file, int line)
         kumo_test_fail_at(file, line, "out of memory in the test harness");
     return p;
 }
-#define NEED(p) need((p), __FILE__, __LINE__)
+#define NEED(p) need((p), TEST_FILE, TEST_LINE)
 
 static char *dup_n(const char *s, size_t n)
 {
@@ -170,13 +175,13 @@ kumo_test_request *kumo_test_new(kumo_test *t, const char *method, const char *t
 {
     if (method == NULL || target == NULL || *method == '\0' ||
         strlen(method) >= sizeof(((kumo_test_request *)0)->method))
-        kumo_test_fail_at(__FILE__, __LINE__,
+        kumo_test_fail_at(TEST_FILE, TEST_LINE,
                           "kumo_test_new: a method (\"GET\", ...) and a target (\"/path\") are needed");
     if (target[0] != '/')
-        kumo_test_fail_at(__FILE__, __LINE__, "kumo_test_new: the target '%s' must start with '/'", target);
+        kumo_test_fail_at(TEST_FILE, TEST_LINE, "kumo_test_new: the target '%s' must start with '/'", target);
     size_t len = strlen(target);
     if (len > TARGET_MAX)
-        kumo_test_fail_at(__FILE__, __LINE__, "kumo_test_new: the target is over %u bytes", TARGET_MAX);
+        kumo_test_fail_at(TEST_FILE, TEST_LINE, "kumo_test_new: the target is over %u bytes", TARGET_MAX);
     kumo_test_request *rq = NEED(calloc(1, sizeof(*rq)));
     rq->t = t;
     for (size_t i = 0; method[i]; i++)
@@ -209,7 +214,7 @@ void kumo_test_query(kumo_test_request *rq, const char *name, const char *value)
     kumo__growbuf_add(&b, "=", 1);
     append_encoded(&b, value ? value : "");
     if (b.over || b.data == NULL)
-        kumo_test_fail_at(__FILE__, __LINE__, "kumo_test_query: the target is over %u bytes", TARGET_MAX);
+        kumo_test_fail_at(TEST_FILE, TEST_LINE, "kumo_test_query: the target is over %u bytes", TARGET_MAX);
     free(rq->target);
     rq->target = dup_n(b.data, b.len);
     rq->target_len = b.len;
@@ -219,9 +224,9 @@ void kumo_test_query(kumo_test_request *rq, const char *name, const char *value)
 void kumo_test_header(kumo_test_request *rq, const char *name, const char *value)
 {
     if (name == NULL || *name == '\0' || value == NULL)
-        kumo_test_fail_at(__FILE__, __LINE__, "kumo_test_header: a name and a value are needed");
+        kumo_test_fail_at(TEST_FILE, TEST_LINE, "kumo_test_header: a name and a value are needed");
     if (rq->nheaders == REQUEST_HEADERS_MAX)
-        kumo_test_fail_at(__FILE__, __LINE__, "kumo_test_header: more than %d headers", REQUEST_HEADERS_MAX);
+        kumo_test_fail_at(TEST_FILE, TEST_LINE, "kumo_test_header: more than %d headers", REQUEST_HEADERS_MAX);
     size_t nl = strlen(name);
     char *lower = dup_n(name, nl);
     for (size_t i = 0; i < nl; i++)
