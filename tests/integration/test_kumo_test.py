@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import unittest
 
-from kumo_harness import KUMO
+from kumo_harness import KUMO, copy_project
 
 
 def run(*args):
@@ -116,6 +116,17 @@ class TestKumoTest(unittest.TestCase):
         r = run("test", self.dir, "--env", "nope")  # kumo.yaml has no environments
         self.assertEqual(r.returncode, 1)
         self.assertIn("environment 'nope' is not defined", r.stderr)
+
+
+class TestTodoExample(unittest.TestCase):
+    def test_todo_tests_pass(self):
+        # examples/todo's own tests: kv, blob and queue stores, pages, headers
+        d = copy_project("todo")
+        self.addCleanup(shutil.rmtree, os.path.dirname(d), ignore_errors=True)
+        r = run("test", d)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^5 passed, 0 failed \(")
+        self.assertFalse(os.path.exists(os.path.join(d, ".kumo", "data")))  # the tests' stores were elsewhere
 
 
 class TestKumoTestProjects(unittest.TestCase):
