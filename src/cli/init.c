@@ -216,6 +216,11 @@ int kumo__cmd_init(int argc, char **argv, kumo__error *err)
     }
     if (dir == NULL)
         dir = ".";
+    char trimmed[PATH_MAX];
+    snprintf(trimmed, sizeof(trimmed), "%s", dir);
+    for (size_t n = strlen(trimmed); n > 1 && trimmed[n - 1] == '/'; n--)
+        trimmed[n - 1] = '\0'; /* "x/" writes x/kumo.yaml, not x//kumo.yaml */
+    dir = trimmed;
     int rc = kumo__mkdirs(dir, 0755);
     if (rc != 0) {
         kumo__error_set(err, rc, "cannot create %s: %s", dir, strerror(-rc));
