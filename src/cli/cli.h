@@ -30,6 +30,8 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err);
 int kumo__cmd_invoke(int argc, char **argv, kumo__error *err);
 int kumo__cmd_logs(int argc, char **argv, kumo__error *err);
 int kumo__cmd_monitors(int argc, char **argv, kumo__error *err);
+int kumo__cmd_test(int argc, char **argv, kumo__error *err);
+int kumo__cmd_init(int argc, char **argv, kumo__error *err);
 
 /* admin.c: one HTTP/1.0 request to a running kumo's admin port, with
  * `Authorization: Bearer TOKEN` when `token` is neither NULL nor empty;

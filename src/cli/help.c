@@ -170,6 +170,21 @@ static const kumo__help_option lambda_options[] = {
     {NULL},
 };
 
+static const kumo__help_option init_options[] = {
+    {"--template", NULL, "hello|crud|events", KUMO__ARG_WORDS, 0, "the project to start from (default hello)"},
+    {"--from", NULL, "SPEC", KUMO__ARG_FILE, 0, "an OpenAPI document: a stub handler for each of its operations"},
+    {"--name", NULL, "NAME", KUMO__ARG_VALUE, 0, "the project's name (default: DIR's name)"},
+    {NULL},
+};
+
+static const kumo__help_option test_options[] = {
+    {"--filter", NULL, "TEXT", KUMO__ARG_VALUE, 0, "run only the tests whose name contains TEXT"},
+    {"--timeout", NULL, "S", KUMO__ARG_VALUE, 0, "a test's time limit in seconds, 1 to 86400 (default 60)"},
+    {"--env", NULL, "NAME", KUMO__ARG_VALUE, 0, "apply kumo.yaml's environments.NAME"},
+    {"--verbose", NULL, NULL, KUMO__ARG_NONE, 0, "print what passing tests printed too"},
+    {NULL},
+};
+
 static const kumo__help_option no_options[] = {{NULL}};
 
 static int cmd_version(int argc, char **argv, kumo__error *err)
@@ -183,6 +198,8 @@ static int cmd_version(int argc, char **argv, kumo__error *err)
 }
 
 static const kumo__help_entry entries[] = {
+    {"init", kumo__cmd_init, "write a new project (a template, or stubs for an OpenAPI document), with a test", "[DIR]",
+     KUMO__ARG_DIR, NULL, 0, init_options, "kumo init hello --template crud"},
     {"up", kumo__cmd_up, "build the functions and serve the project", "[DIR]", KUMO__ARG_DIR, NULL, 0, up_options,
      "kumo up examples/todo --port 8080 --dev"},
     {"mock", kumo__cmd_mock, "serve an OpenAPI document's mock: validated requests, example answers", "SPEC",
@@ -208,6 +225,8 @@ static const kumo__help_entry entries[] = {
      admin_show_options, "kumo monitors --json"},
     {"monitors rules", NULL, "write the project's monitors as Prometheus alerting rules", "[DIR]", KUMO__ARG_DIR, NULL,
      0, rules_options, "kumo monitors rules examples/todo --output rules.yaml"},
+    {"test", kumo__cmd_test, "build the project's tests (tests/*.c) and run them against its handlers, in process",
+     "[DIR]", KUMO__ARG_DIR, NULL, 0, test_options, "kumo test examples/todo --filter create"},
     {"reload", kumo__cmd_reload, "make a running kumo load the project again, without downtime", NULL, KUMO__ARG_NONE,
      NULL, 0, reload_options, "kumo reload --admin-port 8081"},
     {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)", "[DIR]",

@@ -40,7 +40,7 @@ class Install(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def test_layout(self):
-        for f in ("bin/kumo", "bin/kumo-worker", "bin/kumo-host", "include/kumo.h", "share/doc/kumo/README.md",
+        for f in ("bin/kumo", "bin/kumo-worker", "bin/kumo-host", "include/kumo.h", "include/kumo_test.h", "share/doc/kumo/README.md",
                   "share/doc/kumo/cli.md", "share/doc/kumo/getting-started.md",
                   "share/doc/kumo/examples/hello/kumo.yaml", "share/bash-completion/completions/kumo"):
             self.assertTrue(os.path.exists(os.path.join(self.root, f)), f)
