@@ -197,13 +197,16 @@ static void cache_digest(const kumo__htpasswd *h, const char *u, size_t ulen, co
     EVP_MD_CTX_free(c);
 }
 
-struct kumo__basic_job {
+typedef struct basic_job {
+    kumo__slow_job base; /* first */
     kumo__htpasswd *h;
     unsigned char digest[32];
     char *cred; /* user, NUL, password, NUL */
     size_t ulen, plen;
     int ok, ran;
-};
+} basic_job;
+
+static const char basic_kind[] = "http basic";
 
 /* 1 or 0 when the digest is remembered as good or as refused, -1 when
  * only a hash can tell (or d is the all-zero digest of a failure). */
@@ -279,12 +282,30 @@ int kumo__htpasswd_check(kumo__htpasswd *h, const char *u, size_t ulen, const ch
     return ok;
 }
 
+static void job_run(kumo__slow_job *sj)
+{
+    basic_job *j = (basic_job *)sj;
+    j->ok = hash_and_remember(j->h, j->digest, j->cred, j->ulen, j->cred + j->ulen + 1, j->plen);
+    j->ran = 1;
+    OPENSSL_cleanse(j->cred, j->ulen + j->plen + 2);
+}
+
+static void job_free(kumo__slow_job *sj)
+{
+    basic_job *j = (basic_job *)sj;
+    OPENSSL_cleanse(j->cred, j->ulen + j->plen + 2);
+    free(j->cred);
+    OPENSSL_cleanse(j, sizeof(*j));
+    free(j);
+}
+
 int kumo__htpasswd_lookup(kumo__htpasswd *h, const char *u, size_t ulen, const char *p, size_t plen,
-                          const kumo__basic_job *done, kumo__basic_job **job)
+                          const kumo__slow_job *done_job, kumo__slow_job **job)
 {
     *job = NULL;
     unsigned char d[32];
     cache_digest(h, u, ulen, p, plen, d);
+    const basic_job *done = done_job && done_job->kind == basic_kind ? (const basic_job *)done_job : NULL;
     int known = done && done->ran && done->h == h && CRYPTO_memcmp(done->digest, d, 32) == 0
                     ? done->ok
                     : remembered(h, d, now_s());
@@ -292,7 +313,7 @@ int kumo__htpasswd_lookup(kumo__htpasswd *h, const char *u, size_t ulen, const c
         OPENSSL_cleanse(d, sizeof(d));
         return known;
     }
-    kumo__basic_job *j = calloc(1, sizeof(*j));
+    basic_job *j = calloc(1, sizeof(*j));
     char *cred = malloc(ulen + plen + 2);
     if (j == NULL || cred == NULL) {
         free(j);
@@ -304,28 +325,15 @@ int kumo__htpasswd_lookup(kumo__htpasswd *h, const char *u, size_t ulen, const c
     cred[ulen] = '\0';
     memcpy(cred + ulen + 1, p, plen);
     cred[ulen + 1 + plen] = '\0';
-    *j = (kumo__basic_job){.h = h, .cred = cred, .ulen = ulen, .plen = plen};
+    *j = (basic_job){.base = {.run = job_run, .free = job_free, .kind = basic_kind},
+                     .h = h,
+                     .cred = cred,
+                     .ulen = ulen,
+                     .plen = plen};
     memcpy(j->digest, d, 32);
     OPENSSL_cleanse(d, sizeof(d));
-    *job = j;
+    *job = &j->base;
     return -EWOULDBLOCK;
-}
-
-void kumo__basic_job_run(kumo__basic_job *j)
-{
-    j->ok = hash_and_remember(j->h, j->digest, j->cred, j->ulen, j->cred + j->ulen + 1, j->plen);
-    j->ran = 1;
-    OPENSSL_cleanse(j->cred, j->ulen + j->plen + 2);
-}
-
-void kumo__basic_job_free(kumo__basic_job *j)
-{
-    if (j == NULL)
-        return;
-    OPENSSL_cleanse(j->cred, j->ulen + j->plen + 2);
-    free(j->cred);
-    OPENSSL_cleanse(j, sizeof(*j));
-    free(j);
 }
 
 int kumo__basic_parse(const char *v, size_t len, char *buf, size_t cap, const char **user, size_t *ulen,

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/slowjob.h"
 
 typedef struct kumo__htpasswd kumo__htpasswd;
 
@@ -32,14 +33,12 @@ int kumo__htpasswd_check(kumo__htpasswd *h, const char *user, size_t ulen, const
  * the slow hash, remembered as kumo__htpasswd_check remembers it), and the
  * loop asks again with the job done (its verdict answers even if the
  * memory forgot it meanwhile). The job refers to h: h must outlive it. */
-typedef struct kumo__basic_job kumo__basic_job;
 /* 1 or 0 as kumo__htpasswd_check when remembered, or when `done` (a job
- * already run, or NULL) is about the same user and password; else
- * -EWOULDBLOCK and *job (NULL when out of memory: then 0, refused). */
+ * already run, or NULL; another kind of job is ignored) is about the same
+ * user and password; else -EWOULDBLOCK and *job (base/slowjob.h: its run
+ * hashes and remembers; NULL when out of memory: then 0, refused). */
 int kumo__htpasswd_lookup(kumo__htpasswd *h, const char *user, size_t ulen, const char *password, size_t plen,
-                          const kumo__basic_job *done, kumo__basic_job **job);
-void kumo__basic_job_run(kumo__basic_job *j);
-void kumo__basic_job_free(kumo__basic_job *j);
+                          const kumo__slow_job *done, kumo__slow_job **job);
 /* How many times a password was hashed (crypt_r) so far: a successful
  * check is remembered 5 minutes, a refused user and password 1 minute,
  * and neither is hashed again meanwhile. For tests. */

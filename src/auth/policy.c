@@ -672,9 +672,9 @@ typedef struct seen {
     int tried;
     enum outcome o;
     char subject[256];
-    json_t *claims;       /* a verified token's (owned) */
-    char why[128];        /* a refused token's reason (jwt.c's fixed phrases) */
-    kumo__basic_job *job; /* PENDING: the password check to run elsewhere (owned) */
+    json_t *claims;      /* a verified token's (owned) */
+    char why[128];       /* a refused token's reason (jwt.c's fixed phrases) */
+    kumo__slow_job *job; /* PENDING: the password check to run elsewhere (owned) */
 } seen;
 
 static enum outcome verify_jwt(kumo__auth *a, size_t s, const kumo__auth_request *rq, seen *out)
@@ -757,18 +757,18 @@ static enum outcome verify(kumo__auth *a, size_t s, const kumo__auth_request *rq
         int rc = kumo__basic_parse(h->base, h->len, buf, sizeof(buf), &user, &ul, &pw, &pl);
         if (rc <= 0)
             return rc == 0 ? MISSING : INVALID;
-        kumo__basic_job *job = NULL;
+        kumo__slow_job *job = NULL;
         int ok = kumo__htpasswd_lookup(v->users, user, ul, pw, pl, rq->basic_done, &job);
         if (ok == -EWOULDBLOCK && rq->defer_hash) {
             out->job = job; /* the caller runs it off its loop and asks again */
             return PENDING;
         }
         if (ok == -EWOULDBLOCK) {
-            kumo__basic_job *again = NULL;
-            kumo__basic_job_run(job);
+            kumo__slow_job *again = NULL;
+            job->run(job);
             ok = kumo__htpasswd_lookup(v->users, user, ul, pw, pl, job, &again); /* job answers: no new one */
-            kumo__basic_job_free(again);
-            kumo__basic_job_free(job);
+            kumo__slow_job_free(again);
+            kumo__slow_job_free(job);
         }
         if (ok != 1)
             return INVALID;
@@ -963,7 +963,7 @@ void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *
     }
     for (size_t k = 0; k < nseen; k++) {
         json_decref(sn[k].claims);
-        kumo__basic_job_free(sn[k].job);
+        kumo__slow_job_free(sn[k].job);
     }
 }
 
@@ -971,7 +971,7 @@ void kumo__auth_result_free(kumo__auth_result *r)
 {
     json_decref(r->claims);
     r->claims = NULL;
-    kumo__basic_job_free(r->pending);
+    kumo__slow_job_free(r->pending);
     r->pending = NULL;
 }
 

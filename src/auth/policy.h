@@ -65,21 +65,21 @@ typedef struct kumo__auth_request {
      * with the job to run elsewhere, and the caller asks again with it
      * run as basic_done. 0: hashed here (kumo-host, tests). */
     int defer_hash;
-    const struct kumo__basic_job *basic_done;
+    const kumo__slow_job *basic_done;
 } kumo__auth_request;
 
 #define KUMO__AUTH_PENDING 1 /* kumo__auth_result.status: run .pending, then check again */
 
 typedef struct kumo__auth_result {
-    int status;                      /* 0: pass; 401 or 403: refused; 503: a token's keys are not available yet;
-                                        KUMO__AUTH_PENDING: see defer_hash */
-    struct kumo__basic_job *pending; /* KUMO__AUTH_PENDING: the job (owned until taken) */
-    const char *retry_after;         /* 503: the Retry-After value */
-    const char *scheme;   /* pass: the scheme that said who called (borrowed from the policy); NULL: anonymous */
-    char subject[256];    /* pass with a scheme: the key's name, the user, the token's sub */
-    json_t *claims;       /* pass: a verified token's claims (owned: kumo__auth_result_free), or NULL */
-    char challenge[1024]; /* 401 and 403: the WWW-Authenticate value (challenges joined by ", ") */
-    char detail[512];     /* 401 and 403: for the problem document; never a credential */
+    int status;              /* 0: pass; 401 or 403: refused; 503: a token's keys are not available yet;
+                                KUMO__AUTH_PENDING: see defer_hash */
+    kumo__slow_job *pending; /* KUMO__AUTH_PENDING: the job (owned until taken) */
+    const char *retry_after; /* 503: the Retry-After value */
+    const char *scheme;      /* pass: the scheme that said who called (borrowed from the policy); NULL: anonymous */
+    char subject[256];       /* pass with a scheme: the key's name, the user, the token's sub */
+    json_t *claims;          /* pass: a verified token's claims (owned: kumo__auth_result_free), or NULL */
+    char challenge[1024];    /* 401 and 403: the WWW-Authenticate value (challenges joined by ", ") */
+    char detail[512];        /* 401 and 403: for the problem document; never a credential */
 } kumo__auth_result;
 
 /* Checks request rq against operation op_index's requirements. Never

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/basic.h"
 #include "gateway/access_log.h"
 #include "gateway/cors.h"
 #include "gateway/h2o_glue.h"
@@ -420,8 +419,8 @@ static void route(loop_thread *t, req_hold *hold, h2o_req_t *req, kumo__http_in 
     char method[16];
     method_of(req, method);
     int rounds = done ? ((const api_parked *)done)->rounds : 0;
-    in.auth_done = done ? done->job : NULL;
-    in.defer_slow_auth = rounds < PARK_ROUNDS_MAX;
+    in.slow_done = done ? done->job : NULL;
+    in.defer_slow = rounds < PARK_ROUNDS_MAX;
     /* The call record is made before dispatch only when the trace context
      * must be (dispatch puts it in the frame); else only for a request that
      * goes to a worker: an answer the gateway gives (kumo mock's, every
@@ -541,7 +540,7 @@ static void on_checked(kumo__gw_posted *post, int live)
             route(ap->t, hold, req, &in, ap->request_id, ap->start, &ap->base);
         }
     }
-    kumo__basic_job_free(ap->base.job);
+    kumo__slow_job_free(ap->base.job);
     free(ap);
 }
 

@@ -135,8 +135,8 @@ static int authorize(const kumo__api *api, const kumo__http_in *in, size_t op_in
                              .nheaders = in->nheaders,
                              .query = in->query,
                              .tls_client_subject = in->tls_client_subject,
-                             .defer_hash = in->defer_slow_auth,
-                             .basic_done = in->auth_done};
+                             .defer_hash = in->defer_slow,
+                             .basic_done = in->slow_done};
     kumo__auth_check(api->auth, op_index, &rq, ar);
     if (ar->status == 0)
         return KUMO__DISPATCH_INVOKE;
@@ -265,6 +265,12 @@ static int mock_request(const kumo__api *api, const kumo__http_in *in, const kum
         rq.checked = &checked;
         rc = kumo__mock_answer(api->mock, &rq, &r);
         kumo__checked_free(&checked);
+        if (rc >= 0 && r.defer) { /* record mode's call: off the loop, then asked again */
+            out->park = r.defer;
+            r.defer = NULL;
+            kumo__mock_reply_free(&r);
+            return KUMO__DISPATCH_PARK;
+        }
     }
     if (rc < 0) {
         kumo__mock_reply_free(&r);
@@ -460,7 +466,7 @@ int kumo__dispatch_event(const char *symbol, const char *path, const char *reque
 
 void kumo__dispatch_free(kumo__dispatch *d)
 {
-    kumo__basic_job_free(d->park);
+    kumo__slow_job_free(d->park);
     d->park = NULL;
     if (d->borrowed) { /* the mock engine's: it outlives the request */
         d->body = NULL;

@@ -268,7 +268,7 @@ void kumo__gw_outlet_post(struct kumo__gw_outlet *o, kumo__gw_posted *p);
 typedef struct kumo__gw_auth_parked {
     kumo__gw_posted post; /* first; deliver set by the caller */
     struct kumo__gw_auth_parked *next;
-    struct kumo__basic_job *job; /* run on the thread, then post goes to outlet */
+    kumo__slow_job *job; /* run on the thread, then post goes to outlet */
     struct kumo__gw_outlet *outlet;
 } kumo__gw_auth_parked;
 /* 0: queued; -EBUSY: too many waiting; -EAGAIN: no thread. Any loop. */

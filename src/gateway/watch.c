@@ -2,8 +2,9 @@
  * watch.c: what a generation was built from, and `kumo dev`'s watcher.
  *
  * A generation's inputs are the files it was built from: kumo.yaml, the
- * OpenAPI document and every file its $refs loaded, kumo.h, each unit's
- * sources and the headers its last build included (NAME.d, build.c).
+ * OpenAPI document and every file its $refs loaded, the services'
+ * documents and mock data, kumo.h, each unit's sources and the headers its
+ * last build included (NAME.d, build.c).
  * Their fingerprint (a hash of their contents, and of each unit's .so
  * identity) lets a reload that would change nothing do nothing
  * (kumo__gw_reload): no generation, no cold starts. A fingerprint taken
@@ -120,6 +121,10 @@ int kumo__gw_inputs_note(generation *g, int64_t started_ns)
         rc = add_input(g, kumo__doc_path(p->doc));
     for (size_t i = 0; rc == 0 && g->spec && i < kumo__docset_count(g->spec->docset); i++)
         rc = add_input(g, kumo__docset_real_path(g->spec->docset, i));
+    /* services' documents and their mocks' data (--dev loads and checks them) */
+    for (size_t i = 0; rc == 0 && i < p->nservices; i++)
+        if ((rc = add_input(g, p->services[i].spec)) == 0)
+            rc = add_input(g, p->services[i].mock.data);
     snprintf(header, sizeof(header), "%s/kumo.h", kumo__include_dir());
     if (rc == 0 && p->nunits > 0)
         rc = add_input(g, header);

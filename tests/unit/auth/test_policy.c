@@ -468,21 +468,21 @@ static void basic_lookup_deferred(void)
     CHECK_INT(kumo__htpasswd_load(path, &h, &err), 0);
     if (h == NULL)
         return;
-    kumo__basic_job *job = NULL, *again = NULL;
+    kumo__slow_job *job = NULL, *again = NULL;
     CHECK_INT(kumo__htpasswd_lookup(h, "carol", 5, "carol-pw", 8, NULL, &job), -EWOULDBLOCK);
     CHECK(job != NULL);
     CHECK_INT(kumo__htpasswd_hashes(h), 0); /* not hashed by the lookup */
     if (job) {
-        kumo__basic_job_run(job);
+        job->run(job);
         CHECK_INT(kumo__htpasswd_hashes(h), 1);
         CHECK_INT(kumo__htpasswd_lookup(h, "carol", 5, "carol-pw", 8, job, &again), 1);
         CHECK(again == NULL);
         /* a job about other credentials does not answer for these */
         CHECK_INT(kumo__htpasswd_lookup(h, "carol", 5, "wrong", 5, job, &again), -EWOULDBLOCK);
-        kumo__basic_job_free(again);
+        kumo__slow_job_free(again);
         again = NULL;
     }
-    kumo__basic_job_free(job);
+    kumo__slow_job_free(job);
     CHECK_INT(kumo__htpasswd_lookup(h, "carol", 5, "carol-pw", 8, NULL, &again), 1); /* remembered */
     CHECK(again == NULL);
     CHECK_INT(kumo__htpasswd_hashes(h), 1);
