@@ -205,7 +205,7 @@ class Completion(unittest.TestCase):
         got = self.complete("kumo ")
         for c in ("up", "mock", "deploy", "emulate", "completion", "help"):
             self.assertIn(c, got)
-        self.assertEqual(self.complete("kumo de"), ["deploy", "destroy"])
+        self.assertEqual(self.complete("kumo de"), ["dev", "deploy", "destroy"])
 
     def test_options_and_values(self):
         self.assertEqual(self.complete("kumo up --adm"), ["--admin-port", "--admin-token-file"])
