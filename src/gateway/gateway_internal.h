@@ -4,6 +4,7 @@
  *
  *   server.c      start-up, listeners, threads, signals (kumo__gateway_run)
  *   generation.c  everything built from the project's files, and reload
+ *   watch.c       a generation's inputs and their fingerprint; kumo dev's watcher
  *   loop.c        each loop's thread, its pools and fork servers per generation
  *   api.c         the API handler: a request to a worker and back
  *   admin.c       /healthz, /readyz, /status, POST /reload, /events (kumo events, kumo invoke)
