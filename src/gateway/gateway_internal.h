@@ -69,7 +69,8 @@ typedef struct generation {
     kumo__ce_routes *ce;       /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     struct kumo__auth *auth;   /* the document's security enforced (auth/policy.h), NULL: none to enforce */
     struct kumo__mock *mock;   /* mock mode's engine (mock.h), NULL: operations without a handler answer 501 */
-    char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
+    char **envp;               /* the workers' environment: kumo's needs and the stores' variables (one block) */
+    char ***unit_env;          /* per unit: its env: variables expanded, NAME=value (one block each; NULL: none) */
     /* services: placed, secrets expanded (egress.c); NULL: none */
     struct kumo__gw_services *services;
     /* Metrics targets (gw->metrics, obs/metrics.h): one per operation, one

@@ -41,16 +41,16 @@
 
 static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
                                        "environments", "events", "services", "http",      "observability",
-                                       "monitors",     "alerts", "security", NULL};
+                                       "monitors",     "alerts", "security", "env", NULL};
 static const char *const http_keys[] = {
     "max_headers", "max_header_bytes", "max_connections", "body_budget", "cors", "tls", "rate_limits", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
-static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "memory",  "min", "max",
-                                        "idle",    "queue",   "concurrency", "sandbox", NULL};
+static const char *const unit_keys[] = {"sources", "timeout", "max_body", "memory", "min",    "max",        "idle",
+                                        "queue",   "concurrency", "sandbox", "env", "cflags", "pkg_config", "libs", NULL};
 static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "no_new_privs", NULL};
 static const char *const store_keys[] = {"kv", "blob", "queue", "topic", NULL};
-static const char *const environment_keys[] = {"target", "region", "stores", "services", "security", NULL};
+static const char *const environment_keys[] = {"target", "region", "stores", "services", "security", "env", NULL};
 static const char *const event_keys[] = {"schedule", "timezone", "handler", "missed", "overlap", NULL};
 /* The keys each source takes besides handler: (the source's own key first). */
 static const char *const queue_event_keys[] = {"queue",        "handler", "batch", "window", "visibility",
@@ -1393,7 +1393,8 @@ static int load_root(kumo__project *p, kumo__error *err)
         }
     }
 
-    if ((rc = kumo__project_load_services(p, err)) < 0)
+    if ((rc = kumo__project_load_services(p, err)) < 0 || (rc = kumo__project_load_env(p, err)) < 0 ||
+        (rc = kumo__project_load_unit_libs(p, err)) < 0)
         return rc;
     return 0;
 oom:
@@ -1488,6 +1489,10 @@ void kumo__project_free(kumo__project *p)
         free(u->sources);
         free(u->name);
         free(u->so_path);
+        kumo__env_list_free(&u->env);
+        free(u->cflags);
+        free(u->libs);
+        free(u->pkg_config);
     }
     free(p->units);
     free(p->obs.traces_endpoint);
@@ -1503,6 +1508,7 @@ void kumo__project_free(kumo__project *p)
             free(e->stores[j].url);
         }
         free(e->stores);
+        kumo__env_list_free(&e->env);
         free(e->name);
         free(e->target);
         free(e->region);
@@ -1529,6 +1535,7 @@ void kumo__project_free(kumo__project *p)
     kumo__monitors_free(&p->monitors);
     kumo__edge_free(&p->http.edge);
     kumo__project_free_services(p);
+    kumo__env_list_free(&p->env);
     free(p->environments);
     free(p->dir);
     free(p->name);
