@@ -43,7 +43,8 @@ static const kumo__command commands[] = {
     {"deploy", kumo__cmd_deploy, "generate the vendor's infrastructure as code and apply it",
      "kumo deploy --target T [DIR] [--env NAME] [--dry-run] [--endpoint-url URL] [--region R] [--stack NAME]"},
     {"destroy", kumo__cmd_destroy, "remove what kumo deploy created",
-     "kumo destroy --target aws [DIR] [--endpoint-url URL] [--region R] [--stack NAME]"},
+     "kumo destroy --target T [DIR] [--env NAME] [--dry-run] [--yes] [--keep-data] [--endpoint-url URL] [--region R] "
+     "[--stack NAME]"},
     {"emulate", kumo__cmd_emulate, "run a packaged function locally (the Lambda Runtime API)",
      "kumo emulate lambda --zip FILE [--port N] [--payload 1|2]"},
 };

@@ -60,6 +60,8 @@ typedef struct kumo__environment {
     struct kumo__service_url *services; /* services: NAME -> {url:} (project/services.h) */
     size_t nservices;
     kumo__env_list env; /* env: (project/env.h) */
+    char **embedded;    /* embedded: stores accepted on their embedded default with several replicas */
+    size_t nembedded;
 } kumo__environment;
 
 /* The kinds of store (stores: kv:, blob:, queue:, topic: in kumo.yaml). */

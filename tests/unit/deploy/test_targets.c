@@ -84,7 +84,8 @@ static void setup(void)
           "  prod:\n"
           "    region: europe-west1\n"
           "    stores: {todos: 'postgres://u:" SECRET "@db.internal/todo', notifications: "
-          "'redis://queue.internal:6379/0'}\n",
+          "'redis://queue.internal:6379/0'}\n"
+          "    embedded: [attachments]\n",
           f);
     fclose(f);
     const char *targets[] = {"gcp", "knative", "openfaas", "kubernetes"};
@@ -254,7 +255,7 @@ static void test_gcp(void)
     has("gcloud api-gateway gateways create todo");
     has("gcloud api-gateway gateways update todo");
     has("printf %s \"$KUMO_STORE_TODOS\" | gcloud secrets versions add kumo-todo-stores-todos --data-file=-");
-    has("note: store 'attachments' has no URL in environment 'prod'");
+    has("note: store 'attachments' keeps its embedded default (environments.prod.embedded)");
 
     /* no project: a clear error */
     unsetenv("GOOGLE_CLOUD_PROJECT");
