@@ -87,6 +87,7 @@ class EnvUnderKumoUp(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(body["crc32"], zlib.crc32(b"hello"))
         self.assertTrue(body["zlib"])
+        self.assertTrue(body["expat"].startswith("expat_"))
 
 
 class EnvRefusals(unittest.TestCase):

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import unittest
 import urllib.request
+import zipfile
 
 import yaml
 
@@ -39,6 +40,9 @@ functions:
   beta:
     sources: [functions/dump.c]
     cflags: [-DDUMP=dump_beta]
+  crc:
+    sources: [functions/crc.c]
+    pkg_config: [zlib, expat]
 stores:
   kv: [notes]
 environments:
@@ -59,6 +63,11 @@ paths:
     get:
       operationId: dump_beta
       responses: {'200': {description: env, content: {application/json: {schema: {type: object}}}}}
+  /crc:
+    get:
+      operationId: crc
+      parameters: [{name: s, in: query, required: true, schema: {type: string}}]
+      responses: {'200': {description: crc, content: {application/json: {schema: {type: object}}}}}
 """
 
 FAKE_TOOL = """#!/bin/sh
@@ -77,7 +86,6 @@ class EnvDeployTest(unittest.TestCase):
             f.write(KUMO_YAML)
         with open(os.path.join(cls.dir, "openapi.yaml"), "w") as f:
             f.write(OPENAPI)
-        os.remove(os.path.join(cls.dir, "functions", "crc.c"))
         cls.env = dict(os.environ, ENVTEST_TOKEN=TOKEN, ENVTEST_DB_PASSWORD=DB_PASSWORD,
                        GOOGLE_CLOUD_PROJECT="demo-project", KUMO_REGISTRY="registry.test:5000",
                        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
@@ -222,6 +230,10 @@ class EnvDeployTest(unittest.TestCase):
         self.assertEqual(variables["DB_URL"], {"Ref": "EnvAlphaDbUrl"})
         self.assertTrue(tpl["Parameters"]["EnvAlphaApiToken"]["NoEcho"])
         self.assertNotIn("ONLY_ALPHA", tpl["Resources"]["FunctionBeta"]["Properties"]["Environment"]["Variables"])
+        # the unit's own library (pkg_config: [expat]) travels in its package; kumo-host does not link it
+        with zipfile.ZipFile(os.path.join(self.dir, ".kumo", "build", "aws", "crc.zip")) as z:
+            names = z.namelist()
+        self.assertTrue([n for n in names if n.startswith("lib/libexpat.so")], names)
         self.assertNoSecretAnywhere()
 
     def test_azure_refuses_env_differing_per_function(self):
@@ -238,14 +250,57 @@ class EnvDeployTest(unittest.TestCase):
         path = os.path.join(self.dir, "kumo.yaml")
         with open(path) as f:
             text = f.read()
+        mtime = os.stat(path).st_mtime
         try:
             with open(path, "w") as f:
                 f.write(text.replace("  dev: {}", "  dev: {embedded: [notes]}"))
+            os.utime(path, (mtime, mtime))  # the images built for prod serve: no rebuild
             r = self.ok(self.deploy("knative"))
             self.assertIn("store 'notes' keeps its embedded default", r.stdout)
         finally:
             with open(path, "w") as f:
                 f.write(text)
+            os.utime(path, (mtime, mtime))
+
+    def test_destroy_asks_before_deleting_data(self):
+        """aws: the dev environment keeps store notes in the stack (a
+        DynamoDB table): destroy lists it and, without a terminal, needs
+        --yes or --keep-data; --dry-run says what would go."""
+        env = dict(self.env, AWS_ENDPOINT_URL="http://127.0.0.1:9")
+        r = subprocess.run([KUMO, "destroy", "--target", "aws", "--endpoint-url", "http://127.0.0.1:9", self.dir],
+                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("kv store 'notes': its DynamoDB table", r.stderr)
+        self.assertIn("--yes", r.stderr)
+        self.assertIn("nothing was deleted", r.stderr)
+        r = subprocess.run([KUMO, "destroy", "--target", "aws", "--dry-run", self.dir],
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("dry run: nothing is sent to AWS. kumo destroy would:", r.stdout)
+        self.assertIn("kv store 'notes': its DynamoDB table", r.stdout)
+        r = subprocess.run([KUMO, "destroy", "--target", "aws", "--keep-data", self.dir],
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot keep the stack's data stores yet", r.stderr)
+        # prod places the store on redis: nothing of the stack's holds data
+        r = subprocess.run([KUMO, "destroy", "--target", "aws", "--env", "prod", "--dry-run", self.dir],
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertNotIn("store 'notes'", r.stdout)
+        # the cluster targets delete no data: no question; the dry run prints destroy.sh
+        r = subprocess.run([KUMO, "destroy", "--target", "knative", "--env", "prod", "--dry-run", self.dir],
+                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("kubectl delete secret kumo-envtest-env --ignore-not-found", r.stdout)
+        # azure: the resource group goes, unless the data is kept
+        r = subprocess.run([KUMO, "destroy", "--target", "azure", "--dry-run", "--keep-data", self.dir],
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("# kept: the resource group kumo-envtest and its storage account", r.stdout)
+        self.assertNotIn("az group delete", r.stdout)
+        r = subprocess.run([KUMO, "destroy", "--target", "azure", self.dir],
+                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("the resource group of 'envtest'", r.stderr)
 
     def test_host_reads_secret_files(self):
         """What OpenFaaS mounts: KUMO_ENV_FILE_API_TOKEN names the file."""
