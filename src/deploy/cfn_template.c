@@ -343,8 +343,7 @@ static int add_secret(builder *b, const char *pname, const char *desc, const cha
 {
     if (json_object_get(b->parameters, pname) != NULL) {
         kumo__error_set(b->err, -EINVAL,
-                        "two secrets would be the one CloudFormation parameter %s; rename one of the variables",
-                        pname);
+                        "two secrets would be the one CloudFormation parameter %s; rename one of the variables", pname);
         return -EINVAL;
     }
     json_t *param = json_pack("{s:s, s:b, s:s}", "Type", "String", "NoEcho", 1, "Description", desc);
@@ -491,8 +490,7 @@ static int env_store(builder *b, const char *store, const char *kind, const char
     char pname[NAME_MAX_LEN + 16], said[300];
     snprintf(pname, sizeof(pname), "StoreUrl%s", lname);
     snprintf(said, sizeof(said), "from kumo.yaml environment %s", b->in->env ? b->in->env->name : "");
-    if ((rc = add_secret(b, pname, "a store URL holding a credential (kumo passes it at deploy time)", url, said)) <
-        0)
+    if ((rc = add_secret(b, pname, "a store URL holding a credential (kumo passes it at deploy time)", url, said)) < 0)
         return rc;
     (void)store;
     return set(b, b->env_vars, var, ref(pname));

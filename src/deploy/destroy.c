@@ -55,8 +55,8 @@ int kumo__destroy_data(const kumo__deploy_opts *o, char ***what, size_t *n, kumo
         if (s->origin == KUMO__STORE_FROM_ENVIRONMENT)
             continue; /* lives where kumo.yaml says: not the stack's */
         rc = push(what, n,
-                  s->kind == KUMO__STORE_KV     ? "%s store '%s': its DynamoDB table"
-                  : s->kind == KUMO__STORE_BLOB ? "%s store '%s': its S3 bucket and every object in it"
+                  s->kind == KUMO__STORE_KV      ? "%s store '%s': its DynamoDB table"
+                  : s->kind == KUMO__STORE_BLOB  ? "%s store '%s': its S3 bucket and every object in it"
                   : s->kind == KUMO__STORE_QUEUE ? "%s store '%s': its SQS queue and dead-letter queue"
                                                  : "%s store '%s': its SNS topic",
                   kumo__store_kind_name(s->kind), s->name);

@@ -186,8 +186,7 @@ static int same_env(kumo__target_ctx *t)
                                     "%s:%d:%d: env %s differs between functions %s and %s; azure runs every unit in "
                                     "one function app, whose settings are the same for all: move it to env: (or "
                                     "environments.ENV.env) so every function has it alike",
-                                    kumo__doc_path(t->p->doc), v->line, v->col, v->name, a->unit->name,
-                                    b->unit->name);
+                                    kumo__doc_path(t->p->doc), v->line, v->col, v->name, a->unit->name, b->unit->name);
                     return t->err->code;
                 }
             }
@@ -211,14 +210,15 @@ static int key_vault(kumo__target_ctx *t, json_t *tmpl, json_t *params)
         if (strcmp(json_string_value(json_object_get(r, "type")) ?: "", "Microsoft.Web/sites") == 0)
             json_object_set_new(r, "identity", json_pack("{s:s}", "type", "SystemAssigned"));
     }
-    json_t *vault = json_pack(
-        "{s:s, s:s, s:s, s:s, s:[s], s:{s:s, s:{s:s, s:s}, s:[{s:s, s:s, s:{s:[s]}}]}}", "type",
-        "Microsoft.KeyVault/vaults", "apiVersion", VAULT_API, "name", "[variables('vaultName')]", "location",
-        "[parameters('location')]", "dependsOn", "[resourceId('Microsoft.Web/sites', variables('appName'))]",
-        "properties", "tenantId", "[subscription().tenantId]", "sku", "family", "A", "name", "standard",
-        "accessPolicies", "tenantId", "[subscription().tenantId]", "objectId",
-        "[reference(resourceId('Microsoft.Web/sites', variables('appName')), '" WEB_API "', 'full').identity.principalId]",
-        "permissions", "secrets", "get");
+    json_t *vault =
+        json_pack("{s:s, s:s, s:s, s:s, s:[s], s:{s:s, s:{s:s, s:s}, s:[{s:s, s:s, s:{s:[s]}}]}}", "type",
+                  "Microsoft.KeyVault/vaults", "apiVersion", VAULT_API, "name", "[variables('vaultName')]", "location",
+                  "[parameters('location')]", "dependsOn", "[resourceId('Microsoft.Web/sites', variables('appName'))]",
+                  "properties", "tenantId", "[subscription().tenantId]", "sku", "family", "A", "name", "standard",
+                  "accessPolicies", "tenantId", "[subscription().tenantId]", "objectId",
+                  "[reference(resourceId('Microsoft.Web/sites', variables('appName')), '" WEB_API
+                  "', 'full').identity.principalId]",
+                  "permissions", "secrets", "get");
     if (vault == NULL || json_array_append_new(res, vault) < 0)
         return kumo__spec_oom(t->err);
     for (size_t i = 0; i < u->nenv; i++) {
@@ -476,8 +476,7 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
         if (!v->secret)
             continue;
         env_param(v, pn, sizeof pn);
-        n += (size_t)snprintf(args + n, n < sizeof args ? sizeof args - n : 0, " %s=%s", pn,
-                              kumo__target_env_sh(t, v));
+        n += (size_t)snprintf(args + n, n < sizeof args ? sizeof args - n : 0, " %s=%s", pn, kumo__target_env_sh(t, v));
     }
     if (n >= sizeof args) {
         kumo__error_set(t->err, -E2BIG, "azure: too many secret parameters for one command");

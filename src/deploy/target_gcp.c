@@ -551,7 +551,8 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
         }
     }
     if (t->nenv_secrets) {
-        kumo__target_cmd(t, "# env: secrets: Secret Manager secrets, computed here and piped to gcloud (never written)");
+        kumo__target_cmd(t,
+                         "# env: secrets: Secret Manager secrets, computed here and piped to gcloud (never written)");
         kumo__target_env_require(t);
         for (size_t i = 0; i < t->nunits; i++)
             for (size_t k = 0; k < t->units[i].nenv; k++) {
@@ -565,7 +566,8 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
                                  "gcloud secrets describe %s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud secrets "
                                  "create %s --replication-policy=automatic --project=\"$PROJECT\"",
                                  s, s);
-                kumo__target_cmd(t, "printf %%s %s | gcloud secrets versions add %s --data-file=- --project=\"$PROJECT\"",
+                kumo__target_cmd(t,
+                                 "printf %%s %s | gcloud secrets versions add %s --data-file=- --project=\"$PROJECT\"",
                                  kumo__target_env_sh(t, v), s);
                 kumo__target_cmd(t,
                                  "gcloud secrets add-iam-policy-binding %s --member=\"serviceAccount:%s\" "

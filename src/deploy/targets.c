@@ -369,8 +369,9 @@ void kumo__target_env_require(kumo__target_ctx *t)
                         t->oom = 1;
                         continue;
                     }
-                    kumo__target_cmd(t, "test -r %s || { echo \"kumo.yaml's env %s reads %s, which is not there\" >&2; exit 1; }",
-                                     kumo__target_sh_quote(t, path), v->name, kumo__target_sh_quote(t, path));
+                    kumo__target_cmd(
+                        t, "test -r %s || { echo \"kumo.yaml's env %s reads %s, which is not there\" >&2; exit 1; }",
+                        kumo__target_sh_quote(t, path), v->name, kumo__target_sh_quote(t, path));
                     free(path);
                 }
             }

@@ -184,8 +184,8 @@ static void put(kumo__env_entry *out, size_t *n, const kumo__env_var *v, const c
     out[(*n)++] = (kumo__env_entry){.var = v, .level = level};
 }
 
-int kumo__env_effective(const kumo__project *p, const kumo__unit *u, const char *env, kumo__env_entry **out,
-                        size_t *n, kumo__error *err)
+int kumo__env_effective(const kumo__project *p, const kumo__unit *u, const char *env, kumo__env_entry **out, size_t *n,
+                        kumo__error *err)
 {
     const kumo__environment *e = kumo__project_environment(p, env);
     size_t cap = p->env.n + (u ? u->env.n : 0) + (e ? e->env.n : 0);
@@ -245,11 +245,11 @@ int kumo__env_kept(const kumo__store_plan *plan, const char *entry)
 {
     /* what kumo-worker itself needs to run (sanitizer builds, a library
      * path an installation relies on, where time zones are) */
-    static const char *const always[] = {"ASAN_OPTIONS",    "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS",
-                                         "LD_LIBRARY_PATH", "TZDIR",         NULL};
+    static const char *const always[] = {
+        "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS", "LD_LIBRARY_PATH", "TZDIR", NULL};
     /* what the store drivers read (src/sdk/stores/aws.c; libpq) */
     static const char *const aws_vars[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                                           "AWS_REGION", "AWS_DEFAULT_REGION", NULL};
+                                           "AWS_REGION",        "AWS_DEFAULT_REGION",    NULL};
     static const char *const aws[] = {"dynamodb:", "s3:", "sqs:", "sns:", NULL};
     static const char *const pg[] = {"postgres:", "postgresql:", NULL};
     const char *eq = strchr(entry, '=');

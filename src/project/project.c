@@ -41,13 +41,14 @@
 
 static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
                                        "environments", "events", "services", "http",      "observability",
-                                       "monitors",     "alerts", "security", "env", NULL};
+                                       "monitors",     "alerts", "security", "env",       NULL};
 static const char *const http_keys[] = {
     "max_headers", "max_header_bytes", "max_connections", "body_budget", "cors", "tls", "rate_limits", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
-static const char *const unit_keys[] = {"sources", "timeout", "max_body", "memory", "min",    "max",        "idle",
-                                        "queue",   "concurrency", "sandbox", "env", "cflags", "pkg_config", "libs", NULL};
+static const char *const unit_keys[] = {"sources", "timeout", "max_body",   "memory",      "min",
+                                        "max",     "idle",    "queue",      "concurrency", "sandbox",
+                                        "env",     "cflags",  "pkg_config", "libs",        NULL};
 static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "no_new_privs", NULL};
 static const char *const store_keys[] = {"kv", "blob", "queue", "topic", NULL};
 static const char *const environment_keys[] = {"target",   "region", "stores",   "services",
@@ -701,8 +702,9 @@ static int load_environment_embedded(kumo__project *p, kumo__environment *e, jso
         const char *store = json_string_value(v);
         const json_t *at = kumo__doc_pos(doc, v, NULL, NULL) ? v : list;
         if (store == NULL || kumo__project_store_kind(p, store) == NULL) {
-            kumo__doc_error(err, doc, at, "environments.%s.embedded: '%s' is not a store declared under stores:",
-                            e->name, store ? store : "(not a string)");
+            kumo__doc_error(err, doc, at,
+                            "environments.%s.embedded: '%s' is not a store declared under stores:", e->name,
+                            store ? store : "(not a string)");
             return -EINVAL;
         }
         if (kumo__environment_store(e, store) != NULL) {
@@ -779,8 +781,7 @@ static int load_environments(kumo__project *p, json_t *envs, kumo__error *err)
         if ((rc = kumo__check_keys(doc, def, environment_keys, where, err)) < 0 ||
             (rc = environment_string(doc, def, name, "target", "a deploy target name like aws", &e->target, err)) < 0 ||
             (rc = environment_string(doc, def, name, "region", "a region name like eu-west-1", &e->region, err)) < 0 ||
-            (rc = load_environment_stores(p, e, def, err)) < 0 ||
-            (rc = load_environment_embedded(p, e, def, err)) < 0)
+            (rc = load_environment_stores(p, e, def, err)) < 0 || (rc = load_environment_embedded(p, e, def, err)) < 0)
             return rc;
     }
     return 0;

@@ -37,7 +37,7 @@ typedef struct kumo__unit {
     kumo__tuning tuning;
     char **sources; /* absolute paths */
     size_t nsources;
-    char *so_path; /* DIR/.kumo/build/local/NAME.so */
+    char *so_path;      /* DIR/.kumo/build/local/NAME.so */
     kumo__env_list env; /* functions.NAME.env (project/env.h) */
     /* functions.NAME.cflags, libs, pkg_config: what its build adds (each NULL-ended, NULL when absent) */
     char **cflags, **libs, **pkg_config;

@@ -72,8 +72,8 @@ static int load_list(const kumo__project *p, json_t *def, const char *unit, cons
         const char *s = json_string_value(v);
         if (s == NULL || !flag_ok(key, s)) {
             kumo__doc_error(err, doc, kumo__doc_pos(doc, v, NULL, NULL) ? v : arr,
-                            "functions.%s.%s: each entry is one of the %s, as one string without spaces%s", unit,
-                            key, what, strcmp(key, "pkg_config") == 0 ? "" : "; -o is kumo's");
+                            "functions.%s.%s: each entry is one of the %s, as one string without spaces%s", unit, key,
+                            what, strcmp(key, "pkg_config") == 0 ? "" : "; -o is kumo's");
             return -EINVAL;
         }
         bytes += strlen(s) + strlen(p->dir) + 3;
