@@ -82,6 +82,25 @@ class EnvUnderKumoUp(unittest.TestCase):
                 with open(os.path.join(root, f), "rb") as fh:
                     self.assertNotIn(TOKEN.encode(), fh.read(), os.path.join(root, f))
 
+    def test_zz_reload_takes_new_values(self):
+        """A reload builds a new generation: its workers get kumo.yaml's new
+        values (and a secret expanded again); then back as it was."""
+        path = os.path.join(self.project_dir, "kumo.yaml")
+        with open(path) as f:
+            text = f.read()
+        try:
+            with open(path, "w") as f:
+                f.write(text.replace("GREETING: dev-hello", "GREETING: reloaded"))
+            r = subprocess.run([KUMO, "reload", "--admin-port", str(self.gw.admin_port)], capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            _, env = get_json(self.gw.base + "/alpha")
+            self.assertEqual(env["GREETING"], "reloaded")
+            self.assertEqual(env["API_TOKEN"], TOKEN)
+        finally:
+            with open(path, "w") as f:
+                f.write(text)
+
     def test_pkg_config_library(self):
         status, body = get_json(self.gw.base + "/crc?s=hello")
         self.assertEqual(status, 200)
