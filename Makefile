@@ -4,9 +4,10 @@ BUILD      ?= build
 TEST_BUILD ?= build-asan
 PORT       ?= 8080
 ADMIN_PORT ?= 8081
+PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test fuzz bench clean format
+.PHONY: all deps build install run test fuzz bench clean format
 
 all: build
 
@@ -16,6 +17,11 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# kumo, kumo-worker, kumo-host, kumo.h, the docs and the bash completion
+# under $(PREFIX) (staged under $(DESTDIR) when set): docs/getting-started.md.
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 run: build
 	$(BUILD)/kumo up examples/todo --port $(PORT) --admin-port $(ADMIN_PORT)

@@ -4,7 +4,9 @@
 # documents, one server at a time, loopback only:
 #   - requests/s, p50 and p99 with the same wrk load on bench/mock/
 #     petstore.yaml: GET /pets (a declared example) and GET /pets/1 (an
-#     answer made from the schema), 2 s warm-up each;
+#     answer made from the schema), 2 s warm-up each; and bare h2o
+#     (bench/mock/h2o_floor.c: a fixed answer, no routing, no checks, no
+#     log) under the same load, the ceiling any h2o server reaches here;
 #   - the time from start to the first HTTP answer on a ~2 MB generated
 #     document (bench/gen_spec.py), best and median of START_RUNS (0:
 #     skipped).
@@ -40,10 +42,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 KPORT=$(free_port)
 PPORT=$(free_port)
 SPORT=$(free_port)
+FPORT=$(free_port)
 kumo_pid=""
 prism_pid=""
+floor_pid=""
 cleanup() {
   [ -n "$kumo_pid" ] && kill -TERM "$kumo_pid" 2>/dev/null && wait "$kumo_pid" 2>/dev/null || true
+  [ -n "$floor_pid" ] && kill -TERM "$floor_pid" 2>/dev/null && wait "$floor_pid" 2>/dev/null || true
   # prism runs node children: stop the process group setsid gave it
   [ -n "$prism_pid" ] && kill -TERM -- "-$prism_pid" 2>/dev/null && wait "$prism_pid" 2>/dev/null || true
   rm -rf "$work"
@@ -78,15 +83,28 @@ echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work 
 echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s after a 2 s warm-up each; kumo mock --threads $LOOPS; prism $PRISM_VERSION" \
   "(one Node process); $(nproc) cores shared by wrk and the server under test"
 printf '%-34s %12s %10s %10s  %s\n' "server, request" "requests/s" "p50" "p99" "errors"
-declare -A RPS
+declare -A RPS PR
 for path in /pets /pets/1; do
   read -r krps kp50 kp99 kerr <<<"$(bench "http://127.0.0.1:$KPORT$path" kumo)"
   read -r prps pp50 pp99 perr <<<"$(bench "http://127.0.0.1:$PPORT$path" prism)"
   printf '%-34s %12s %10s %10s  %s\n' "kumo mock, GET $path" "$krps" "$kp50" "$kp99" "$kerr"
   printf '%-34s %12s %10s %10s  %s\n' "prism, GET $path" "$prps" "$pp50" "$pp99" "$perr"
+  PR[$path]=$prps
   RPS[$path]=$(awk -v k="$krps" -v p="$prps" 'BEGIN {printf "%.0f", (p > 0 ? k / p : 0)}')
 done
 echo "kumo/prism requests/s: GET /pets ${RPS[/pets]}x, GET /pets/1 ${RPS[/pets/1]}x (aim: at least 50x)"
+# the floor: bare h2o, same loops, same load
+cc -O2 -o "$work/h2o_floor" bench/mock/h2o_floor.c -lh2o-evloop -lssl -lcrypto -lz -lpthread
+"$work/h2o_floor" "$FPORT" "$LOOPS" >/dev/null 2>&1 &
+floor_pid=$!
+for _ in $(seq 1 100); do up "http://127.0.0.1:$FPORT/pets" && break; sleep 0.05; done
+read -r frps fp50 fp99 ferr <<<"$(bench "http://127.0.0.1:$FPORT/pets" floor)"
+printf '%-34s %12s %10s %10s  %s\n' "bare h2o (h2o_floor.c), GET /pets" "$frps" "$fp50" "$fp99" "$ferr"
+awk -v f="$frps" -v a="${PR[/pets]}" -v b="${PR[/pets/1]}" 'BEGIN {
+  printf "bare h2o/prism: GET /pets %.0fx, GET /pets/1 %.0fx: the most any server on h2o reaches here\n",
+    (a > 0 ? f / a : 0), (b > 0 ? f / b : 0) }'
+kill -TERM "$floor_pid" && wait "$floor_pid" 2>/dev/null || true
+floor_pid=""
 kill -TERM "$kumo_pid" && wait "$kumo_pid" 2>/dev/null || true
 kumo_pid=""
 kill -TERM -- "-$prism_pid" 2>/dev/null && wait "$prism_pid" 2>/dev/null || true

@@ -197,27 +197,42 @@ static void cache_digest(const kumo__htpasswd *h, const char *u, size_t ulen, co
     EVP_MD_CTX_free(c);
 }
 
-int kumo__htpasswd_check(kumo__htpasswd *h, const char *u, size_t ulen, const char *p, size_t plen)
+typedef struct basic_job {
+    kumo__slow_job base; /* first */
+    kumo__htpasswd *h;
+    unsigned char digest[32];
+    char *cred; /* user, NUL, password, NUL */
+    size_t ulen, plen;
+    int ok, ran;
+} basic_job;
+
+static const char basic_kind[] = "http basic";
+
+/* 1 or 0 when the digest is remembered as good or as refused, -1 when
+ * only a hash can tell (or d is the all-zero digest of a failure). */
+static int remembered(kumo__htpasswd *h, const unsigned char d[32], int64_t now)
 {
     static const unsigned char zero[32];
-    unsigned char d[32];
-    cache_digest(h, u, ulen, p, plen, d);
-    int64_t now = now_s();
     int hit = 0, refused = 0;
-    if (CRYPTO_memcmp(d, zero, 32) != 0) {
-        pthread_mutex_lock(&h->lock);
-        for (size_t i = 0; i < CACHE_SLOTS; i++) {
-            hit |= h->cache[i].until > now && CRYPTO_memcmp(h->cache[i].digest, d, 32) == 0;
-            refused |= h->refused[i].until > now && CRYPTO_memcmp(h->refused[i].digest, d, 32) == 0;
-        }
-        pthread_mutex_unlock(&h->lock);
+    if (CRYPTO_memcmp(d, zero, 32) == 0)
+        return -1;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        hit |= h->cache[i].until > now && CRYPTO_memcmp(h->cache[i].digest, d, 32) == 0;
+        refused |= h->refused[i].until > now && CRYPTO_memcmp(h->refused[i].digest, d, 32) == 0;
     }
-    if (hit)
-        return 1;
+    pthread_mutex_unlock(&h->lock);
     /* A client retrying with the same wrong password (a stale secret in
      * a script) costs one hash a minute, not one a request. */
-    if (refused)
-        return 0;
+    return hit ? 1 : refused ? 0 : -1;
+}
+
+/* The slow part: crypt_r, then the verdict remembered. */
+static int hash_and_remember(kumo__htpasswd *h, const unsigned char d[32], const char *u, size_t ulen, const char *p,
+                             size_t plen)
+{
+    static const unsigned char zero[32];
+    int64_t now = now_s();
     atomic_fetch_add_explicit(&h->hashes, 1, memory_order_relaxed);
     const user *found = NULL;
     for (size_t i = 0; i < h->n; i++)
@@ -241,21 +256,84 @@ int kumo__htpasswd_check(kumo__htpasswd *h, const char *u, size_t ulen, const ch
         free(cd);
     }
     free(pw);
-    if (ok) {
+    if (CRYPTO_memcmp(d, zero, 32) != 0) {
         pthread_mutex_lock(&h->lock);
-        memcpy(h->cache[h->next].digest, d, 32);
-        h->cache[h->next].until = now + CACHE_TTL_S;
-        h->next = (h->next + 1) % CACHE_SLOTS;
-        pthread_mutex_unlock(&h->lock);
-    } else if (CRYPTO_memcmp(d, zero, 32) != 0) {
-        pthread_mutex_lock(&h->lock);
-        memcpy(h->refused[h->next_refused].digest, d, 32);
-        h->refused[h->next_refused].until = now + REFUSED_TTL_S;
-        h->next_refused = (h->next_refused + 1) % CACHE_SLOTS;
+        if (ok) {
+            memcpy(h->cache[h->next].digest, d, 32);
+            h->cache[h->next].until = now + CACHE_TTL_S;
+            h->next = (h->next + 1) % CACHE_SLOTS;
+        } else {
+            memcpy(h->refused[h->next_refused].digest, d, 32);
+            h->refused[h->next_refused].until = now + REFUSED_TTL_S;
+            h->next_refused = (h->next_refused + 1) % CACHE_SLOTS;
+        }
         pthread_mutex_unlock(&h->lock);
     }
+    return ok;
+}
+
+int kumo__htpasswd_check(kumo__htpasswd *h, const char *u, size_t ulen, const char *p, size_t plen)
+{
+    unsigned char d[32];
+    cache_digest(h, u, ulen, p, plen, d);
+    int known = remembered(h, d, now_s());
+    int ok = known >= 0 ? known : hash_and_remember(h, d, u, ulen, p, plen);
     OPENSSL_cleanse(d, sizeof(d));
     return ok;
+}
+
+static void job_run(kumo__slow_job *sj)
+{
+    basic_job *j = (basic_job *)sj;
+    j->ok = hash_and_remember(j->h, j->digest, j->cred, j->ulen, j->cred + j->ulen + 1, j->plen);
+    j->ran = 1;
+    OPENSSL_cleanse(j->cred, j->ulen + j->plen + 2);
+}
+
+static void job_free(kumo__slow_job *sj)
+{
+    basic_job *j = (basic_job *)sj;
+    OPENSSL_cleanse(j->cred, j->ulen + j->plen + 2);
+    free(j->cred);
+    OPENSSL_cleanse(j, sizeof(*j));
+    free(j);
+}
+
+int kumo__htpasswd_lookup(kumo__htpasswd *h, const char *u, size_t ulen, const char *p, size_t plen,
+                          const kumo__slow_job *done_job, kumo__slow_job **job)
+{
+    *job = NULL;
+    unsigned char d[32];
+    cache_digest(h, u, ulen, p, plen, d);
+    const basic_job *done = done_job && done_job->kind == basic_kind ? (const basic_job *)done_job : NULL;
+    int known = done && done->ran && done->h == h && CRYPTO_memcmp(done->digest, d, 32) == 0
+                    ? done->ok
+                    : remembered(h, d, now_s());
+    if (known >= 0) {
+        OPENSSL_cleanse(d, sizeof(d));
+        return known;
+    }
+    basic_job *j = calloc(1, sizeof(*j));
+    char *cred = malloc(ulen + plen + 2);
+    if (j == NULL || cred == NULL) {
+        free(j);
+        free(cred);
+        OPENSSL_cleanse(d, sizeof(d));
+        return 0;
+    }
+    memcpy(cred, u, ulen);
+    cred[ulen] = '\0';
+    memcpy(cred + ulen + 1, p, plen);
+    cred[ulen + 1 + plen] = '\0';
+    *j = (basic_job){.base = {.run = job_run, .free = job_free, .kind = basic_kind},
+                     .h = h,
+                     .cred = cred,
+                     .ulen = ulen,
+                     .plen = plen};
+    memcpy(j->digest, d, 32);
+    OPENSSL_cleanse(d, sizeof(d));
+    *job = &j->base;
+    return -EWOULDBLOCK;
 }
 
 int kumo__basic_parse(const char *v, size_t len, char *buf, size_t cap, const char **user, size_t *ulen,

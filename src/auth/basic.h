@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/slowjob.h"
 
 typedef struct kumo__htpasswd kumo__htpasswd;
 
@@ -25,6 +26,19 @@ void kumo__htpasswd_free(kumo__htpasswd *h);
 /* 1 when `user` is in the file and `password` is theirs; 0 when not. An
  * unknown user costs a hash too. Thread-safe. */
 int kumo__htpasswd_check(kumo__htpasswd *h, const char *user, size_t ulen, const char *password, size_t plen);
+/* A check only a hash can answer, taken off the caller's thread: an
+ * event loop asks with kumo__htpasswd_lookup, which answers from what is
+ * remembered or hands back a job holding a copy of the user and password
+ * (cleansed when freed); another thread runs it (kumo__basic_job_run:
+ * the slow hash, remembered as kumo__htpasswd_check remembers it), and the
+ * loop asks again with the job done (its verdict answers even if the
+ * memory forgot it meanwhile). The job refers to h: h must outlive it. */
+/* 1 or 0 as kumo__htpasswd_check when remembered, or when `done` (a job
+ * already run, or NULL; another kind of job is ignored) is about the same
+ * user and password; else -EWOULDBLOCK and *job (base/slowjob.h: its run
+ * hashes and remembers; NULL when out of memory: then 0, refused). */
+int kumo__htpasswd_lookup(kumo__htpasswd *h, const char *user, size_t ulen, const char *password, size_t plen,
+                          const kumo__slow_job *done, kumo__slow_job **job);
 /* How many times a password was hashed (crypt_r) so far: a successful
  * check is remembered 5 minutes, a refused user and password 1 minute,
  * and neither is hashed again meanwhile. For tests. */

@@ -160,7 +160,7 @@ struct kumo__auth {
     char *realm;
 };
 
-enum outcome { MISSING, INVALID, UNAVAILABLE, OK };
+enum outcome { MISSING, INVALID, UNAVAILABLE, PENDING, OK };
 
 static int is_jwt(const kumo__sec_scheme *sc)
 {
@@ -672,8 +672,9 @@ typedef struct seen {
     int tried;
     enum outcome o;
     char subject[256];
-    json_t *claims; /* a verified token's (owned) */
-    char why[128];  /* a refused token's reason (jwt.c's fixed phrases) */
+    json_t *claims;      /* a verified token's (owned) */
+    char why[128];       /* a refused token's reason (jwt.c's fixed phrases) */
+    kumo__slow_job *job; /* PENDING: the password check to run elsewhere (owned) */
 } seen;
 
 static enum outcome verify_jwt(kumo__auth *a, size_t s, const kumo__auth_request *rq, seen *out)
@@ -756,7 +757,20 @@ static enum outcome verify(kumo__auth *a, size_t s, const kumo__auth_request *rq
         int rc = kumo__basic_parse(h->base, h->len, buf, sizeof(buf), &user, &ul, &pw, &pl);
         if (rc <= 0)
             return rc == 0 ? MISSING : INVALID;
-        if (!kumo__htpasswd_check(v->users, user, ul, pw, pl))
+        kumo__slow_job *job = NULL;
+        int ok = kumo__htpasswd_lookup(v->users, user, ul, pw, pl, rq->basic_done, &job);
+        if (ok == -EWOULDBLOCK && rq->defer_hash) {
+            out->job = job; /* the caller runs it off its loop and asks again */
+            return PENDING;
+        }
+        if (ok == -EWOULDBLOCK) {
+            kumo__slow_job *again = NULL;
+            job->run(job);
+            ok = kumo__htpasswd_lookup(v->users, user, ul, pw, pl, job, &again); /* job answers: no new one */
+            kumo__slow_job_free(again);
+            kumo__slow_job_free(job);
+        }
+        if (ok != 1)
             return INVALID;
         snprintf(out->subject, sizeof(out->subject), "%.*s", (int)ul, user);
         return OK;
@@ -850,7 +864,7 @@ void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *
         return;
     seen sn[SEEN_MAX];
     size_t ids[SEEN_MAX], nseen = 0;
-    int any_invalid = 0, any_unavailable = 0;
+    int any_invalid = 0, any_unavailable = 0, any_pending = 0;
     const kumo__sec_requirement *scope_short = NULL; /* a requirement met but for its scopes */
     const kumo__sec_requirement *met = NULL;
     for (size_t r = 0; r < op->nreqs && met == NULL; r++) {
@@ -871,6 +885,7 @@ void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *
             enum outcome o = k < nseen ? sn[k].o : INVALID;
             any_invalid |= o == INVALID;
             any_unavailable |= o == UNAVAILABLE;
+            any_pending |= o == PENDING;
             all &= o == OK;
             if (o == OK && q->uses[u].nscopes && !has_scopes(sn[k].claims, &q->uses[u]))
                 scopes_ok = 0;
@@ -891,6 +906,15 @@ void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *
                     if (out->claims == NULL && sn[k].claims)
                         out->claims = json_incref(sn[k].claims);
                 }
+    } else if (any_pending) {
+        /* a password only a hash can check: asked again once it ran (an
+         * alternative, or who called under `{}`, may depend on it) */
+        out->status = KUMO__AUTH_PENDING;
+        for (size_t k = 0; k < nseen && out->pending == NULL; k++)
+            if (sn[k].job) {
+                out->pending = sn[k].job;
+                sn[k].job = NULL;
+            }
     } else if (op->anonymous) {
         /* anonymous: who called is not said */
     } else if (scope_short) {
@@ -937,14 +961,18 @@ void kumo__auth_check(kumo__auth *a, size_t op_index, const kumo__auth_request *
                                       kumo__sec_scheme_describe(sc, what, sizeof(what)), sc->name);
             }
     }
-    for (size_t k = 0; k < nseen; k++)
+    for (size_t k = 0; k < nseen; k++) {
         json_decref(sn[k].claims);
+        kumo__slow_job_free(sn[k].job);
+    }
 }
 
 void kumo__auth_result_free(kumo__auth_result *r)
 {
     json_decref(r->claims);
     r->claims = NULL;
+    kumo__slow_job_free(r->pending);
+    r->pending = NULL;
 }
 
 uint64_t kumo__auth_token_cache_hits(const kumo__auth *a, const char *scheme)

@@ -23,6 +23,7 @@
 #include "base/error.h"
 #include "openapi/check.h"
 #include "openapi/openapi.h"
+#include "auth/basic.h"
 #include "openapi/security.h"
 #include "project/project.h"
 
@@ -59,10 +60,20 @@ typedef struct kumo__auth_request {
     size_t nheaders;
     kumo__slice query;              /* raw, without '?'; base NULL: none */
     const char *tls_client_subject; /* the verified client certificate's subject (mutualTLS), or NULL */
+    /* 1: a password that only a slow hash can check (http basic, not
+     * remembered) is not hashed here: the answer is KUMO__AUTH_PENDING
+     * with the job to run elsewhere, and the caller asks again with it
+     * run as basic_done. 0: hashed here (kumo-host, tests). */
+    int defer_hash;
+    const kumo__slow_job *basic_done;
 } kumo__auth_request;
 
+#define KUMO__AUTH_PENDING 1 /* kumo__auth_result.status: run .pending, then check again */
+
 typedef struct kumo__auth_result {
-    int status;              /* 0: pass; 401 or 403: refused; 503: a token's keys are not available yet */
+    int status;              /* 0: pass; 401 or 403: refused; 503: a token's keys are not available yet;
+                                KUMO__AUTH_PENDING: see defer_hash */
+    kumo__slow_job *pending; /* KUMO__AUTH_PENDING: the job (owned until taken) */
     const char *retry_after; /* 503: the Retry-After value */
     const char *scheme;      /* pass: the scheme that said who called (borrowed from the policy); NULL: anonymous */
     char subject[256];       /* pass with a scheme: the key's name, the user, the token's sub */

@@ -1,7 +1,8 @@
 /*
- * cli.h: the kumo command table. One file per subcommand; each takes
+ * cli.h: the kumo commands' functions. One file per subcommand; each takes
  * argc/argv after its name and returns an error through kumo__error, which
- * only main prints and turns into an exit status.
+ * only main prints and turns into an exit status. help.c's table names
+ * each one with what it takes (help.h).
  */
 #ifndef KUMO_CLI_H
 #define KUMO_CLI_H
@@ -10,14 +11,8 @@
 
 #include "base/error.h"
 
+/* A command's function: argv after its name (help.c's table names it). */
 typedef int kumo__command_fn(int argc, char **argv, kumo__error *err);
-
-typedef struct kumo__command {
-    const char *name;
-    kumo__command_fn *run;
-    const char *summary;
-    const char *usage;
-} kumo__command;
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err);
 int kumo__cmd_mock(int argc, char **argv, kumo__error *err);
@@ -35,6 +30,8 @@ int kumo__cmd_events(int argc, char **argv, kumo__error *err);
 int kumo__cmd_invoke(int argc, char **argv, kumo__error *err);
 int kumo__cmd_logs(int argc, char **argv, kumo__error *err);
 int kumo__cmd_monitors(int argc, char **argv, kumo__error *err);
+int kumo__cmd_test(int argc, char **argv, kumo__error *err);
+int kumo__cmd_init(int argc, char **argv, kumo__error *err);
 
 /* admin.c: one HTTP/1.0 request to a running kumo's admin port, with
  * `Authorization: Bearer TOKEN` when `token` is neither NULL nor empty;

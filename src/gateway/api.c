@@ -29,6 +29,14 @@ static loop_thread *thread_of(h2o_req_t *req)
     return (loop_thread *)((char *)req->conn->ctx - offsetof(loop_thread, ctx));
 }
 
+/* The request's method for the access log, at most 15 bytes. */
+static void method_of(h2o_req_t *req, char out[16])
+{
+    size_t n = req->method.len < 15 ? req->method.len : 15;
+    memcpy(out, req->method.base, n);
+    out[n] = '\0';
+}
+
 /* A client-supplied X-Request-Id is kept when it is short and plain;
  * otherwise the gateway makes one: process prefix, thread, sequence. */
 static void make_request_id(loop_thread *t, h2o_req_t *req, char *out, size_t cap)
@@ -90,11 +98,25 @@ static void send_answer(h2o_req_t *req, const char *request_id, int status, cons
     kumo__send_body(req, body ? body : "", body ? body_len : 0);
 }
 
+/* A request parked while its password is hashed (auth_wait.c). */
+typedef struct api_parked {
+    kumo__gw_auth_parked base; /* first */
+    h2o_req_t *req;            /* NULL once the client went away */
+    req_hold *hold;            /* in req's pool: valid while req is */
+    loop_thread *t;
+    loop_gen *lg; /* counted in lg->users until delivered: the job reads its policy */
+    uint64_t start;
+    int rounds;
+    char request_id[48];
+} api_parked;
+
 static void on_req_dispose(void *p)
 {
     req_hold *h = p;
     if (h->call)
         h->call->req = NULL;
+    if (h->parked)
+        h->parked->req = NULL;
     if (h->body_cost)
         atomic_fetch_sub_explicit(&h->gw->bodies_held, h->body_cost, memory_order_relaxed);
     h->lg->users--;
@@ -274,10 +296,13 @@ static void reject(h2o_req_t *req, const char *request_id, uint64_t start, loop_
         kumo__h2o_add_header(req, H2O_STRLIT("allow"), allow, strlen(allow));
     kumo__send_problem(req, status, title, detail, request_id, status == 503 ? "1" : NULL);
     char method[16];
-    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+    method_of(req, method);
     kumo__access_log(request_id, method, req->path.base, req->query_at != SIZE_MAX ? req->query_at : req->path.len,
                      op ? op->operation_id : NULL, status, kumo__mono_us() - start, 0, NULL, NULL);
 }
+
+static void route(loop_thread *t, req_hold *hold, h2o_req_t *req, kumo__http_in *inp, const char *request_id,
+                  uint64_t start, const kumo__gw_auth_parked *done);
 
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -300,6 +325,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     req_hold *hold = h2o_mem_alloc_shared(&req->pool, sizeof(*hold), on_req_dispose);
     hold->lg = lg;
     hold->call = NULL;
+    hold->parked = NULL;
     hold->body_cost = 0;
     hold->gw = gw;
     lg->users++;
@@ -318,9 +344,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     const char *path = req->path.base;
     char method[16];
-    size_t method_len = req->method.len < 15 ? req->method.len : 15;
-    memcpy(method, req->method.base, method_len);
-    method[method_len] = '\0';
+    method_of(req, method);
 
     /* Before anything copies the header fields (to the worker's frame, or
      * to a live-contract answer): too many or too large is refused. */
@@ -354,6 +378,34 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         kumo__gw_cloudevents(t, lg, req, &in, request_id, start); /* CloudEvents in (cloudevents_in.c) */
         return 0;
     }
+    route(t, hold, req, &in, request_id, start, 0);
+    return 0;
+}
+
+/* How many times one request may be parked for a password (one per
+ * Basic scheme it presents, in practice one); then the check runs inline. */
+#define PARK_ROUNDS_MAX 4
+
+static void park(loop_thread *t, loop_gen *lg, req_hold *hold, h2o_req_t *req, kumo__dispatch *d,
+                 const char *request_id, uint64_t start, int rounds);
+
+/* Routes, checks and answers or hands to a worker a request whose head
+ * passed the gateway's own checks; `done` is a password check run while
+ * the request was parked, or NULL. */
+static void route(loop_thread *t, req_hold *hold, h2o_req_t *req, kumo__http_in *inp, const char *request_id,
+                  uint64_t start, const kumo__gw_auth_parked *done)
+{
+    gateway *gw = t->gw;
+    loop_gen *lg = hold->lg;
+    generation *g = lg->gen;
+    kumo__http_in in = *inp;
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    const char *path = req->path.base;
+    char method[16];
+    method_of(req, method);
+    int rounds = done ? ((const api_parked *)done)->rounds : 0;
+    in.slow_done = done ? done->job : NULL;
+    in.defer_slow = rounds < PARK_ROUNDS_MAX;
     /* The call record is made before dispatch only when the trace context
      * must be (dispatch puts it in the frame); else only for a request that
      * goes to a worker: an answer the gateway gives (kumo mock's, every
@@ -366,7 +418,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     if (gw->tracer) { /* none with observability: {enabled: false}: the headers go as they came */
         if ((c = calloc(1, sizeof(*c))) == NULL) {
             reject(req, request_id, start, lg, NULL, -1, 0, 503, "Service Unavailable", "out of memory", NULL);
-            return 0;
+            return;
         }
         ssize_t tp = h2o_find_header_by_str(&req->headers, H2O_STRLIT("traceparent"), -1);
         ssize_t ts = h2o_find_header_by_str(&req->headers, H2O_STRLIT("tracestate"), -1);
@@ -379,6 +431,11 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
     }
     kumo__dispatch d;
     int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), c ? &c->call.frame : &frame, &d);
+    if (kind == KUMO__DISPATCH_PARK) {
+        free(c); /* nothing was written to its frame */
+        park(t, lg, hold, req, &d, request_id, start, rounds);
+        return;
+    }
     const char *rl_names[4], *rl_values[4]; /* http.rate_limits: on whatever answers */
     for (size_t i = 0, n = kumo__ratelimit_headers(&d.limit, rl_names, rl_values); i < n; i++)
         kumo__h2o_copy_header(req, rl_names[i], strlen(rl_names[i]), rl_values[i], strlen(rl_values[i]));
@@ -387,7 +444,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         if ((d.no_route && g->docs && kumo__docs_serve(g->docs, req)) ||
             (d.no_route && kumo__mock_modes_admin(g->modes, req, request_id))) {
             kumo__dispatch_free(&d);
-            return 0; /* the live contract: /openapi.json, /openapi.yaml, /docs; kumo mock's /__kumo/ */
+            return; /* the live contract: /openapi.json, /openapi.yaml, /docs; kumo mock's /__kumo/ */
         }
         int status = d.status;
         if (!kumo__mock_modes_send(g->modes, req, &d, request_id, &status)) { /* else kumo mock's faults send it */
@@ -402,7 +459,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
         kumo__access_log(request_id, method, path, path_len, d.op ? d.op->operation_id : NULL, status,
                          kumo__mono_us() - start, 0, NULL, NULL);
         kumo__dispatch_free(&d);
-        return 0;
+        return;
     }
     if (c == NULL) {
         if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -411,7 +468,7 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
             const kumo__operation *dop = d.op;
             kumo__dispatch_free(&d);
             reject(req, request_id, start, lg, dop, at, 0, 503, "Service Unavailable", "out of memory", NULL);
-            return 0;
+            return;
         }
         c->call.frame = frame; /* the request frame dispatch wrote, moved */
     }
@@ -444,10 +501,71 @@ int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req)
             reject(req, request_id, start, lg, op, at, 1, 429, "Too Many Requests", why, NULL);
         else
             reject(req, request_id, start, lg, op, at, 1, 503, "Service Unavailable", why, NULL);
-        return 0;
+        return;
     }
     t->inflight++;
     lg->users++;
     hold->call = c;
-    return 0;
+}
+
+/* A parked request's password was checked: back on its loop, dispatch it
+ * again with the verdict (the generation it started with, the headers it
+ * already has: CORS's stay). Its client may have gone meanwhile. */
+static void on_checked(kumo__gw_posted *post, int live)
+{
+    api_parked *ap = (api_parked *)post;
+    if (live) {
+        ap->lg->users--;
+        if (ap->req) {
+            h2o_req_t *req = ap->req;
+            req_hold *hold = ap->hold;
+            hold->parked = NULL;
+            kumo__http_in in;
+            kumo__h2o_http_in(req, &in);
+            route(ap->t, hold, req, &in, ap->request_id, ap->start, &ap->base);
+        }
+    }
+    kumo__slow_job_free(ap->base.job);
+    free(ap);
+}
+
+/* Dispatch said a password needs a slow hash: the request waits for the
+ * password thread (auth_wait.c) instead of the loop. */
+static void park(loop_thread *t, loop_gen *lg, req_hold *hold, h2o_req_t *req, kumo__dispatch *d,
+                 const char *request_id, uint64_t start, int rounds)
+{
+    api_parked *ap = calloc(1, sizeof(*ap));
+    int rc = ap && t->outlet ? 0 : -ENOMEM;
+    if (rc == 0) {
+        ap->base.post.deliver = on_checked;
+        ap->base.job = d->park;
+        ap->base.outlet = t->outlet;
+        ap->req = req;
+        ap->hold = hold;
+        ap->t = t;
+        ap->lg = lg;
+        ap->start = start;
+        ap->rounds = rounds + 1;
+        snprintf(ap->request_id, sizeof(ap->request_id), "%s", request_id);
+        d->park = NULL;
+        hold->parked = ap;
+        lg->users++;
+        if ((rc = kumo__gw_auth_wait_submit(t->gw, &ap->base)) != 0) {
+            lg->users--;
+            hold->parked = NULL;
+            d->park = ap->base.job;
+        }
+    }
+    if (rc != 0) {
+        free(ap);
+        const kumo__operation *op = d->op;
+        int at = (int)d->op_index;
+        kumo__dispatch_free(d);
+        reject(req, request_id, start, lg, op, at, 1, 503, "Service Unavailable",
+               rc == -EBUSY ? "too many password checks are waiting (HTTP Basic, 256 at most); retry shortly"
+                            : "the gateway cannot check passwords now (out of memory or threads)",
+               NULL);
+        return;
+    }
+    kumo__dispatch_free(d);
 }

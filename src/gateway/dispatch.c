@@ -134,10 +134,17 @@ static int authorize(const kumo__api *api, const kumo__http_in *in, size_t op_in
     kumo__auth_request rq = {.headers = in->headers,
                              .nheaders = in->nheaders,
                              .query = in->query,
-                             .tls_client_subject = in->tls_client_subject};
+                             .tls_client_subject = in->tls_client_subject,
+                             .defer_hash = in->defer_slow,
+                             .basic_done = in->slow_done};
     kumo__auth_check(api->auth, op_index, &rq, ar);
     if (ar->status == 0)
         return KUMO__DISPATCH_INVOKE;
+    if (ar->status == KUMO__AUTH_PENDING) {
+        out->park = ar->pending;
+        ar->pending = NULL;
+        return KUMO__DISPATCH_PARK;
+    }
     answer(in, request_id, out, ar->status,
            ar->status == 403   ? "Forbidden"
            : ar->status == 503 ? "Service Unavailable"
@@ -314,8 +321,11 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
     out->op_index = m.op_index;
     kumo__auth_result ar;
     memset(&ar, 0, sizeof(ar));
-    if (rc == 0 && api->auth && authorize(api, in, m.op_index, request_id, &ar, out) != KUMO__DISPATCH_INVOKE)
-        return KUMO__DISPATCH_ANSWER;
+    if (rc == 0 && api->auth) {
+        int verdict = authorize(api, in, m.op_index, request_id, &ar, out);
+        if (verdict != KUMO__DISPATCH_INVOKE)
+            return verdict;
+    }
     if (rc == 0 && api->limits) { /* http.rate_limits: after the security check, before the function, mock, 501 */
         /* per caller: the authenticated one (scheme and subject) when the
          * document's security named one, else what the transport says */
@@ -450,6 +460,8 @@ int kumo__dispatch_event(const char *symbol, const char *path, const char *reque
 
 void kumo__dispatch_free(kumo__dispatch *d)
 {
+    kumo__slow_job_free(d->park);
+    d->park = NULL;
     if (d->borrowed) { /* the mock engine's: it outlives the request */
         d->body = NULL;
         d->content_type = NULL;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/slowjob.h"
 #include "openapi/check.h"
 #include "gateway/ratelimit.h"
 #include "project/project.h"
@@ -41,6 +42,14 @@ typedef struct kumo__http_in {
      * verified against kumo.yaml's http.tls.client_ca (tls.c), NULL when
      * none: what the mutualTLS scheme checks. */
     const char *tls_client_subject;
+    /* 1: work an event loop must not do (base/slowjob.h: a password only
+     * a slow hash can check, kumo mock's call to the real service in
+     * record mode) is not done here: kumo__dispatch_request answers
+     * KUMO__DISPATCH_PARK with the job; the caller runs it on another
+     * thread and dispatches again with it as slow_done. 0: done inline
+     * (kumo-host, one invocation at a time). */
+    int defer_slow;
+    const kumo__slow_job *slow_done;
 } kumo__http_in;
 
 struct kumo__mock;
@@ -71,6 +80,8 @@ typedef struct kumo__api {
 enum kumo__dispatch_kind {
     KUMO__DISPATCH_ANSWER = 0, /* answer out->status with out->body (may be NULL: empty) */
     KUMO__DISPATCH_INVOKE = 1, /* w holds a complete request frame for out->op's handler */
+    KUMO__DISPATCH_PARK = 2,   /* in->defer_slow: run out->park off the loop, then dispatch again with it as
+                                  in->slow_done; nothing was answered */
 };
 
 /* A header of an answer kumo builds itself (a mock's). */
@@ -96,6 +107,7 @@ typedef struct kumo__dispatch {
      * answer, whoever gives it (a 429 of dispatch's own when refused;
      * retry_after then points into it). */
     kumo__ratelimit_verdict limit;
+    kumo__slow_job *park; /* PARK: the slow work to run (owned until taken) */
 } kumo__dispatch;
 
 /* Routes and checks `in`. `now_epoch_ms` sets the frame's deadline.

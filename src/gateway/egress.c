@@ -10,8 +10,7 @@
  * of the worker's generation. Jobs go to the gateway's one egress thread,
  * which runs them all at once with libcurl multi (a slow service holds no
  * loop and no other call), and hands each result back to the loop it came
- * from through that loop's outlet (a locked list and an eventfd the loop's
- * h2o loop watches). The loop writes the KUMO__FRAME_HTTP_RESULT to the
+ * from through that loop's outlet (outlet.c). The loop writes the KUMO__FRAME_HTTP_RESULT to the
  * worker, if the worker is still there (kumo__pool_http_answer).
  *
  * In --dev, the egress thread also checks each response against the
@@ -52,6 +51,7 @@ struct kumo__gw_services {
 };
 
 typedef struct job {
+    kumo__gw_posted post; /* first: the outlet hands it back as this */
     kumo__http_exchange *x;
     kumo__pool_anchor *anchor;
     uint64_t worker;
@@ -64,14 +64,6 @@ typedef struct job {
     int lent;        /* its easy handle is the thread's (e->spare) */
     struct job *next;
 } job;
-
-struct kumo__gw_outlet {
-    pthread_mutex_t lock;
-    job *done;
-    int efd;
-    int closed;
-    h2o_socket_t *sock;
-};
 
 struct kumo__gw_egress {
     pthread_t tid;
@@ -240,13 +232,6 @@ static void dev_check(const job *j)
 
 /* ---- the thread ---- */
 
-static void wake(struct kumo__gw_outlet *o)
-{
-    uint64_t one = 1;
-    ssize_t n = write(o->efd, &one, sizeof(one)); /* EAGAIN: the loop is awake already */
-    (void)n;
-}
-
 /* kumo_outbound_calls_total{service, outcome} (kumo__http_series). */
 static void count(struct kumo__gw_egress *e, const kumo__http_result *r)
 {
@@ -273,13 +258,7 @@ static void hand_back(struct kumo__gw_egress *e, job *j)
         dev_check(j);
     kumo__gw_services_release(j->services);
     j->services = NULL;
-    struct kumo__gw_outlet *o = j->outlet;
-    pthread_mutex_lock(&o->lock);
-    j->next = o->done;
-    o->done = j;
-    if (!o->closed)
-        wake(o);
-    pthread_mutex_unlock(&o->lock);
+    kumo__gw_outlet_post(j->outlet, &j->post);
 }
 
 static void start_attempt(struct kumo__gw_egress *e, job *j)
@@ -414,21 +393,6 @@ static void job_free(job *j)
     free(j);
 }
 
-static void outlet_free(struct kumo__gw_outlet *o)
-{
-    if (o == NULL)
-        return;
-    while (o->done) {
-        job *j = o->done;
-        o->done = j->next;
-        job_free(j);
-    }
-    if (o->sock == NULL && o->efd >= 0)
-        close(o->efd);
-    pthread_mutex_destroy(&o->lock);
-    free(o);
-}
-
 /* After every loop thread is joined: nothing else touches the jobs, the
  * outlets or the pools' anchors any more. */
 void kumo__gw_egress_free(gateway *gw)
@@ -460,10 +424,6 @@ void kumo__gw_egress_free(gateway *gw)
         free(e);
         gw->egress = NULL;
     }
-    for (int i = 0; gw->threads && i < gw->nthreads; i++) {
-        outlet_free(gw->threads[i].egress);
-        gw->threads[i].egress = NULL;
-    }
 }
 
 /* ---- a loop's end ---- */
@@ -484,67 +444,13 @@ static void answer(kumo__pool_anchor *a, uint64_t worker, uint32_t id, const kum
     kumo__frame_writer_free(&w);
 }
 
-static void on_wake(h2o_socket_t *sock, const char *err)
+/* A finished job, back on its loop (the outlet's deliver). */
+static void deliver(kumo__gw_posted *p, int live)
 {
-    struct kumo__gw_outlet *o = sock->data;
-    if (err != NULL)
-        return;
-    h2o_buffer_consume(&sock->input, sock->input->size);
-    pthread_mutex_lock(&o->lock);
-    job *done = o->done;
-    o->done = NULL;
-    pthread_mutex_unlock(&o->lock);
-    while (done) {
-        job *j = done;
-        done = j->next;
+    job *j = (job *)p;
+    if (live)
         answer(j->anchor, j->worker, j->id, &j->r);
-        job_free(j);
-    }
-}
-
-int kumo__gw_egress_outlet_open(loop_thread *t)
-{
-    struct kumo__gw_outlet *o = calloc(1, sizeof(*o));
-    if (o == NULL)
-        return -ENOMEM;
-    pthread_mutex_init(&o->lock, NULL);
-    if ((o->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-        int rc = -errno;
-        pthread_mutex_destroy(&o->lock);
-        free(o);
-        return rc;
-    }
-    if ((o->sock = h2o_evloop_socket_create(t->loop, o->efd, 0)) == NULL) {
-        close(o->efd);
-        pthread_mutex_destroy(&o->lock);
-        free(o);
-        return -ENOMEM;
-    }
-    o->sock->data = o;
-    h2o_socket_read_start(o->sock, on_wake);
-    t->egress = o;
-    return 0;
-}
-
-void kumo__gw_egress_outlet_close(loop_thread *t)
-{
-    struct kumo__gw_outlet *o = t->egress;
-    if (o == NULL)
-        return;
-    pthread_mutex_lock(&o->lock);
-    o->closed = 1;
-    job *done = o->done;
-    o->done = NULL;
-    pthread_mutex_unlock(&o->lock);
-    while (done) { /* the pools are stopped: nobody to answer */
-        job *j = done;
-        done = j->next;
-        job_free(j);
-    }
-    h2o_socket_read_stop(o->sock);
-    h2o_socket_close(o->sock); /* closes the eventfd; jobs still out land in o->done until gateway_free */
-    o->sock = NULL;
-    o->efd = -1;
+    job_free(j);
 }
 
 static void refuse(kumo__pool_anchor *a, uint64_t worker, uint32_t id, int code, const char *msg)
@@ -561,7 +467,7 @@ void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker,
     loop_gen *lg = ctx;
     loop_thread *t = lg->thread;
     struct kumo__gw_egress *e = t->gw->egress;
-    if (e == NULL || t->egress == NULL) {
+    if (e == NULL || t->outlet == NULL) {
         refuse(anchor, worker, id, KUMO_EUNAVAILABLE, "the gateway's outbound calls' thread is not running");
         return;
     }
@@ -589,7 +495,8 @@ void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker,
     j->anchor = anchor;
     j->worker = worker;
     j->id = id;
-    j->outlet = t->egress;
+    j->outlet = t->outlet;
+    j->post.deliver = deliver;
     if (s && s->contracts) {
         atomic_fetch_add(&s->refs, 1);
         j->services = s;

@@ -139,7 +139,7 @@ typedef struct loop_thread {
     pthread_t tid;
     int index;
     gateway *gw;
-    struct kumo__gw_outlet *egress; /* where the egress thread hands back this loop's calls (egress.c) */
+    struct kumo__gw_outlet *outlet; /* where other threads hand back this loop's work (outlet.c) */
 } loop_thread;
 
 struct gateway {
@@ -188,8 +188,9 @@ struct gateway {
     kumo__gw_dashboard *dash;          /* dashboard.c: the history's thread, the recent invocations */
     kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */
     struct kumo__gw_egress *egress;    /* the outbound calls' thread (egress.c); NULL when it could not start */
-    struct kumo__gw_mock *mocks;       /* the kumo mock children of services without a URL (service_mocks.c); main
-                                          thread only */
+    _Atomic(struct kumo__gw_auth_wait *) auth_wait; /* the password checks' thread (auth_wait.c); NULL until used */
+    struct kumo__gw_mock *mocks; /* the kumo mock children of services without a URL (service_mocks.c); main
+                                    thread only */
 };
 
 typedef struct api_handler {
@@ -206,6 +207,7 @@ typedef struct req_hold {
     gw_call *call;
     size_t body_cost; /* counted in gw->bodies_held until the request is disposed */
     gateway *gw;
+    struct api_parked *parked; /* while its password is checked (api.c) */
 } req_hold;
 
 struct gw_call {
@@ -225,6 +227,36 @@ struct gw_call {
 
 /* ---- between the rooms ------------------------------------------------------ */
 
+/* outlet.c: a loop's inbox for work other threads finish (the egress
+ * thread's calls, the password checks' parked requests). An item embeds a
+ * kumo__gw_posted; deliver runs on the loop's thread, live 1, or with
+ * live 0 once the loop is gone (only free it then). */
+typedef struct kumo__gw_posted {
+    struct kumo__gw_posted *next_posted;
+    void (*deliver)(struct kumo__gw_posted *p, int live);
+} kumo__gw_posted;
+/* Opened when the loop starts (t->outlet), closed once its pools are
+ * stopped; freed by gateway_free after every posting thread is stopped. */
+int kumo__gw_outlet_open(loop_thread *t);
+void kumo__gw_outlet_close(loop_thread *t);
+void kumo__gw_outlet_free(loop_thread *t);
+/* Any thread. */
+void kumo__gw_outlet_post(struct kumo__gw_outlet *o, kumo__gw_posted *p);
+
+/* auth_wait.c: requests parked while a thread checks a password
+ * (dispatch's KUMO__DISPATCH_PARK). The thread starts with the first one
+ * and is stopped (joined, its jobs dropped) by kumo__gw_auth_wait_free
+ * after the loops, before the generations are freed. */
+typedef struct kumo__gw_auth_parked {
+    kumo__gw_posted post; /* first; deliver set by the caller */
+    struct kumo__gw_auth_parked *next;
+    kumo__slow_job *job; /* run on the thread, then post goes to outlet */
+    struct kumo__gw_outlet *outlet;
+} kumo__gw_auth_parked;
+/* 0: queued; -EBUSY: too many waiting; -EAGAIN: no thread. Any loop. */
+int kumo__gw_auth_wait_submit(gateway *gw, kumo__gw_auth_parked *p);
+void kumo__gw_auth_wait_free(gateway *gw);
+
 /* egress.c: the workers' outbound HTTP calls (docs/outbound.md) */
 /* Places g's services (kumo.yaml services:, the environment's URLs,
  * secrets expanded) and, in --dev, loads their documents: g->services. */
@@ -236,10 +268,6 @@ void kumo__gw_services_print(const generation *g);
  * free after they are joined. */
 int kumo__gw_egress_start(gateway *gw, kumo__error *err);
 void kumo__gw_egress_free(gateway *gw);
-/* A loop's end of it: opened when the loop starts, closed once its pools
- * are stopped. */
-int kumo__gw_egress_outlet_open(loop_thread *t);
-void kumo__gw_egress_outlet_close(loop_thread *t);
 /* service_mocks.c: a kumo mock child for a service that has no URL
  * (kumo__service_mock_fn; ctx: the gateway), and stopping them all. */
 int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstream, char **url, kumo__error *err);

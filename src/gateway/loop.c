@@ -289,8 +289,10 @@ void *kumo__gw_thread_main(void *arg)
         if (pthread_setaffinity_np(pthread_self(), sizeof(one), &one) != 0)
             kumo__log_event("warn", "loop %d: cannot run on CPU %d only; it runs on any", t->index, t->cpu);
     }
-    if (kumo__gw_egress_outlet_open(t) != 0)
-        kumo__log_event("error", "loop %d: cannot watch the outbound calls' answers; its functions' calls fail",
+    if (kumo__gw_outlet_open(t) != 0)
+        kumo__log_event("error",
+                        "loop %d: cannot watch what other threads hand back; its functions' outbound calls fail "
+                        "and its requests that need a password hashed get 503",
                         t->index);
     follow_current(t, kumo__mono_ms());
     int wait = 20;
@@ -351,8 +353,8 @@ void *kumo__gw_thread_main(void *arg)
     for (loop_gen *lg = all; lg; lg = lg->next)
         loop_gen_stop(lg, 2000);
     t->spent = all;
-    kumo__gw_egress_outlet_close(t); /* after the pools: their workers wait for no answer any more */
-    kumo__gw_sched_free(t);          /* after the pools answered every tick still in flight */
+    kumo__gw_outlet_close(t); /* after the pools: their workers wait for no answer any more */
+    kumo__gw_sched_free(t);   /* after the pools answered every tick still in flight */
     kumo__gw_consumers_free(t);
     /* Fork servers of generations retired earlier, still exiting. */
     uint64_t until = kumo__mono_ms() + RETIRE_GRACE_MS;

@@ -138,7 +138,10 @@ static int start_monitor(gateway *gw, const char *host, kumo__error *err)
 
 static void gateway_free(gateway *gw)
 {
-    kumo__gw_egress_free(gw); /* the loops are joined: its jobs go back to nobody */
+    kumo__gw_egress_free(gw);    /* the loops are joined: its jobs go back to nobody */
+    kumo__gw_auth_wait_free(gw); /* the same; before the generations its jobs point into */
+    for (int i = 0; gw->threads && i < gw->nthreads; i++)
+        kumo__gw_outlet_free(&gw->threads[i]);
     kumo__gw_service_mocks_stop(gw);
     if (gw->threads) {
         for (int i = 0; i < gw->nthreads; i++) {

@@ -56,9 +56,10 @@ static const kumo__slice *header_of(const kumo__http_in *in, const char *name)
     return NULL;
 }
 
+/* "kumo-host: ...", or "kumo: ..." when kumo test loads the project */
 static void warn_line(const char *line)
 {
-    fprintf(stderr, "kumo-host: %s\n", line);
+    fprintf(stderr, "%s: %s\n", program_invocation_short_name, line);
 }
 
 /* KUMO_STORE_<NAME>_FILE: the URL is in a file (a mounted secret, as

@@ -73,6 +73,17 @@ def prepare(dest):
         f.write(CI_KEY + "\n")
 
 
+def stop_cleanly(gw, project_dir):
+    """Stops kumo up; fails on a non-zero exit or a sanitizer report."""
+    rc = gw.stop()
+    err = gw.stderr()
+    if rc != 0:
+        raise AssertionError("kumo up exited with %d after SIGTERM:\n%s" % (rc, err[-4000:]))
+    if "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+        raise AssertionError("sanitizer report in kumo's output:\n" + err[-6000:])
+    shutil.rmtree(os.path.dirname(project_dir), ignore_errors=True)
+
+
 # (name, method, path, headers, body, status, who): who is (scheme, subject)
 # for a 200 the handler answered.
 REQUESTS = [
@@ -117,13 +128,7 @@ class SecurityTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.gw.stop()
-        err = cls.gw.stderr()
-        if rc != 0:
-            raise AssertionError("kumo up exited with %d after SIGTERM:\n%s" % (rc, err[-4000:]))
-        if "ERROR: AddressSanitizer" in err or "runtime error:" in err:
-            raise AssertionError("sanitizer report in kumo's output:\n" + err[-6000:])
-        shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+        stop_cleanly(cls.gw, cls.dir)
 
     def check_answers(self, base, how):
         for name, method, path, headers, body, status, who in REQUESTS:
@@ -242,6 +247,77 @@ def run_kumo(*args, env=None, timeout=120):
     e = dict(os.environ)
     e.update(env or {})
     return subprocess.run([KUMO, *args], capture_output=True, text=True, timeout=timeout, env=e)
+
+
+# sha512crypt at two million rounds: about a second a check, whatever the
+# password (no password matches this hash; checking one costs the same).
+SLOW_HASH = "$6$rounds=2000000$s4ltS4lt$" + "A" * 86
+
+
+class SlowPasswordTest(unittest.TestCase):
+    """A password only a slow hash can check waits off the event loop: with
+    one loop, while a slow user's check runs (about a second), other
+    requests on that loop are answered; the slow one then gets its 401; a
+    client that leaves while its check runs costs nothing but the hash."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("secured", PROJECTS)
+        prepare(cls.dir)
+        with open(os.path.join(cls.dir, "users.htpasswd"), "a") as f:
+            f.write("slow:%s\n" % SLOW_HASH)
+        cls.gw = Gateway(cls.dir, threads=1, env=ENV)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_cleanly(cls.gw, cls.dir)
+
+    def test_loop_serves_while_a_password_is_hashed(self):
+        import threading
+        done = threading.Event()
+        got = {}
+
+        def slow():
+            got["status"], got["headers"], got["body"] = send(self.gw.base, "GET", "/whoami",
+                                                              basic("slow", "any password"), timeout=60)
+            done.set()
+
+        th = threading.Thread(target=slow)
+        th.start()
+        # Fast requests, one after another, while the slow check runs: a
+        # loop that hashed on its own thread would answer none of them
+        # until the hash ended (then at most one could race the slow
+        # answer). Bounded: the slow check ends by itself.
+        fast = 0
+        while not done.is_set() and fast < 1000:
+            status, _, _ = send(self.gw.base, "GET", "/whoami", {"X-API-Key": KEY}, timeout=60)
+            self.assertEqual(status, 200)
+            if not done.is_set():
+                fast += 1
+        th.join(60)
+        self.assertEqual(got.get("status"), 401, got.get("body"))
+        self.assertTrue(got["headers"].get("www-authenticate", "").startswith("ApiKey"), got["headers"])
+        self.assertGreaterEqual(fast, 5, "requests answered on the loop while the password was hashed")
+        # the same credentials again: remembered as refused, no second wait
+        status, _, _ = send(self.gw.base, "GET", "/whoami", basic("slow", "any password"))
+        self.assertEqual(status, 401)
+        # and the parked path passes a good password through to the handler
+        status, _, body = send(self.gw.base, "GET", "/whoami", basic("alice", "wonderland"))
+        self.assertEqual((status, json.loads(body)["subject"]), (200, "alice"))
+
+    def test_client_leaving_while_parked(self):
+        import socket
+        cred = base64.b64encode(b"slow:leaving").decode()
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", self.gw.port))
+            s.sendall(("GET /whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\n\r\n" % cred).encode())
+            s.close()
+        # the gateway goes on; the hashes end by themselves (tearDown:
+        # no sanitizer report, a clean stop)
+        status, _, _ = send(self.gw.base, "GET", "/public")
+        self.assertEqual(status, 200)
+        status, _, _ = send(self.gw.base, "GET", "/whoami", basic("slow", "leaving"), timeout=60)
+        self.assertEqual(status, 401)
 
 
 class RefusalTest(unittest.TestCase):

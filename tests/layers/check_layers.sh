@@ -22,7 +22,8 @@ declare -A allow=(
   [host]="base proto sandbox openapi project auth sdk runtime obs gateway host"
   [deploy]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy"
   [emulate]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy emulate"
-  [cli]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy emulate cli"
+  [testkit]="base proto sandbox openapi project auth sdk runtime obs gateway host testkit"
+  [cli]="base proto sandbox openapi project auth sdk runtime obs gateway host deploy emulate testkit cli"
 )
 
 bad=0

@@ -456,6 +456,39 @@ static void basic_checks_remembered(void)
     kumo__htpasswd_free(h);
 }
 
+/* What an event loop does: a lookup that only a hash can answer gives a
+ * job and hashes nothing; the job run elsewhere answers the next lookup
+ * (even for a password the memory does not keep), and is remembered. */
+static void basic_lookup_deferred(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/users.htpasswd", tmp);
+    kumo__htpasswd *h = NULL;
+    kumo__error err = {0};
+    CHECK_INT(kumo__htpasswd_load(path, &h, &err), 0);
+    if (h == NULL)
+        return;
+    kumo__slow_job *job = NULL, *again = NULL;
+    CHECK_INT(kumo__htpasswd_lookup(h, "carol", 5, "carol-pw", 8, NULL, &job), -EWOULDBLOCK);
+    CHECK(job != NULL);
+    CHECK_INT(kumo__htpasswd_hashes(h), 0); /* not hashed by the lookup */
+    if (job) {
+        job->run(job);
+        CHECK_INT(kumo__htpasswd_hashes(h), 1);
+        CHECK_INT(kumo__htpasswd_lookup(h, "carol", 5, "carol-pw", 8, job, &again), 1);
+        CHECK(again == NULL);
+        /* a job about other credentials does not answer for these */
+        CHECK_INT(kumo__htpasswd_lookup(h, "carol", 5, "wrong", 5, job, &again), -EWOULDBLOCK);
+        kumo__slow_job_free(again);
+        again = NULL;
+    }
+    kumo__slow_job_free(job);
+    CHECK_INT(kumo__htpasswd_lookup(h, "carol", 5, "carol-pw", 8, NULL, &again), 1); /* remembered */
+    CHECK(again == NULL);
+    CHECK_INT(kumo__htpasswd_hashes(h), 1);
+    kumo__htpasswd_free(h);
+}
+
 int main(void)
 {
     CHECK(mkdtemp(tmp) != NULL);
@@ -464,6 +497,7 @@ int main(void)
     keys_kept_across_reloads();
     verified_tokens_cached();
     basic_checks_remembered();
+    basic_lookup_deferred();
     struct dirent **names = NULL;
     int n = scandir(CASES, &names, yaml_only, by_name);
     CHECK(n >= 8);

@@ -1,0 +1,118 @@
+/*
+ * auth_wait.c: the thread that hashes passwords for the loops (HTTP Basic,
+ * auth/basic.h). A yescrypt or bcrypt check costs tens of milliseconds by
+ * design; on an event loop it would stall every connection the loop
+ * serves. So a loop that meets a user and password it has not seen lately
+ * parks the request (api.c): the job comes here, runs on this thread, and
+ * goes back to its loop's outlet, which dispatches the request again with
+ * the verdict.
+ *
+ * One thread for the gateway, started with the first job (most projects
+ * never use Basic). Jobs run in arrival order; at most WAIT_MAX wait, past
+ * which a loop answers 503 at once: a flood of made-up passwords fills
+ * this queue, not the loops. Requests with remembered credentials, other
+ * schemes and other operations never wait here.
+ */
+#include "gateway/gateway_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define WAIT_MAX 256
+
+struct kumo__gw_auth_wait {
+    pthread_t tid;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    kumo__gw_auth_parked *head, *tail;
+    size_t waiting;
+    int stop;
+};
+
+static void *wait_main(void *arg)
+{
+    struct kumo__gw_auth_wait *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->head == NULL && !w->stop)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (w->stop)
+            break;
+        kumo__gw_auth_parked *p = w->head;
+        if ((w->head = p->next) == NULL)
+            w->tail = NULL;
+        w->waiting--;
+        pthread_mutex_unlock(&w->lock);
+        p->job->run(p->job);
+        kumo__gw_outlet_post(p->outlet, &p->post);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* The thread, started on first use. */
+static struct kumo__gw_auth_wait *get(gateway *gw)
+{
+    struct kumo__gw_auth_wait *w = atomic_load_explicit(&gw->auth_wait, memory_order_acquire);
+    if (w)
+        return w;
+    pthread_mutex_lock(&gw->lock);
+    if ((w = atomic_load_explicit(&gw->auth_wait, memory_order_relaxed)) == NULL && (w = calloc(1, sizeof(*w)))) {
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        if (pthread_create(&w->tid, NULL, wait_main, w) != 0) {
+            pthread_cond_destroy(&w->cond);
+            pthread_mutex_destroy(&w->lock);
+            free(w);
+            w = NULL;
+        } else {
+            atomic_store_explicit(&gw->auth_wait, w, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&gw->lock);
+    return w;
+}
+
+int kumo__gw_auth_wait_submit(gateway *gw, kumo__gw_auth_parked *p)
+{
+    struct kumo__gw_auth_wait *w = get(gw);
+    if (w == NULL)
+        return -EAGAIN;
+    pthread_mutex_lock(&w->lock);
+    if (w->waiting >= WAIT_MAX || w->stop) {
+        pthread_mutex_unlock(&w->lock);
+        return -EBUSY;
+    }
+    p->next = NULL;
+    if (w->tail)
+        w->tail->next = p;
+    else
+        w->head = p;
+    w->tail = p;
+    w->waiting++;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+void kumo__gw_auth_wait_free(gateway *gw)
+{
+    struct kumo__gw_auth_wait *w = atomic_load(&gw->auth_wait);
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->tid, NULL);
+    while (w->head) { /* never run: their loops are gone */
+        kumo__gw_auth_parked *p = w->head;
+        w->head = p->next;
+        p->post.deliver(&p->post, 0);
+    }
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    atomic_store(&gw->auth_wait, NULL);
+}
