@@ -7,6 +7,7 @@
  * (src/deploy/targets.c). Prints the time taken. A destroy that would
  * delete data asks first (or takes --yes or --keep-data).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -60,7 +61,7 @@ static int confirm_destroy(kumo__deploy_opts *o, kumo__error *err)
         at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", i ? "; " : "", what[i]);
     kumo__destroy_data_free(what, n);
     if (!isatty(STDIN_FILENO)) {
-        kumo__error_set(err, -KUMO__EUSAGE,
+        kumo__error_set(err, -EPERM,
                         "kumo destroy --target %s would delete data: %s; say --yes to delete it, --keep-data to "
                         "keep it, or --dry-run to see the plan (nothing was deleted)",
                         o->target, list);
@@ -78,7 +79,7 @@ static int confirm_destroy(kumo__deploy_opts *o, kumo__error *err)
         o->keep_data = 1;
         return 0;
     }
-    kumo__error_set(err, -KUMO__EUSAGE, "stopped: nothing was deleted");
+    kumo__error_set(err, -ECANCELED, "stopped: nothing was deleted");
     return err->code;
 }
 

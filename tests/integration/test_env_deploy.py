@@ -9,6 +9,7 @@ secret mounted as a file (KUMO_ENV_FILE_<NAME>, OpenFaaS)."""
 import base64
 import json
 import os
+import pty
 import shutil
 import subprocess
 import tempfile
@@ -269,10 +270,22 @@ class EnvDeployTest(unittest.TestCase):
         env = dict(self.env, AWS_ENDPOINT_URL="http://127.0.0.1:9")
         r = subprocess.run([KUMO, "destroy", "--target", "aws", "--endpoint-url", "http://127.0.0.1:9", self.dir],
                            capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
-        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("kv store 'notes': its DynamoDB table", r.stderr)
         self.assertIn("--yes", r.stderr)
         self.assertIn("nothing was deleted", r.stderr)
+        # on a terminal it asks; anything but y or k stops, deleting nothing
+        master, slave = pty.openpty()
+        try:
+            os.write(master, b"n\n")
+            q = subprocess.run([KUMO, "destroy", "--target", "aws", "--endpoint-url", "http://127.0.0.1:9", self.dir],
+                               stdin=slave, capture_output=True, text=True, env=env, timeout=60)
+        finally:
+            os.close(master)
+            os.close(slave)
+        self.assertEqual(q.returncode, 1, q.stderr)
+        self.assertIn("delete it [y], keep it [k], or stop [N]?", q.stderr)
+        self.assertIn("stopped: nothing was deleted", q.stderr)
         r = subprocess.run([KUMO, "destroy", "--target", "aws", "--dry-run", self.dir],
                            capture_output=True, text=True, env=env, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -299,7 +312,7 @@ class EnvDeployTest(unittest.TestCase):
         self.assertNotIn("az group delete", r.stdout)
         r = subprocess.run([KUMO, "destroy", "--target", "azure", self.dir],
                            capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
-        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("the resource group of 'envtest'", r.stderr)
 
     def test_host_reads_secret_files(self):
