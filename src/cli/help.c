@@ -238,7 +238,7 @@ static const kumo__help_entry entries[] = {
     {"build", kumo__cmd_build, "package the project for a vendor (zip, OCI image, function app)", "[DIR]",
      KUMO__ARG_DIR, NULL, 0, build_options, "kumo build --target aws examples/todo"},
     {"deploy", kumo__cmd_deploy, "generate the vendor's infrastructure as code and apply it", "[DIR]", KUMO__ARG_DIR,
-     NULL, 0, deploy_options, "kumo deploy --target knative examples/todo --dry-run"},
+     NULL, 0, deploy_options, "kumo deploy --target aws examples/todo --dry-run"},
     {"destroy", kumo__cmd_destroy, "remove what kumo deploy created", "[DIR]", KUMO__ARG_DIR, NULL, 0, destroy_options,
      "kumo destroy --target aws examples/todo --region eu-west-1"},
     {"emulate", kumo__cmd_emulate, "run a packaged function locally", NULL, KUMO__ARG_NONE, NULL, 1, no_options,

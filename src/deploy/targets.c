@@ -832,9 +832,9 @@ static int stores(kumo__target_ctx *t)
                 kumo__error_set(t->err, -EINVAL,
                                 "%s: store '%s' has no URL (no environment is chosen), so each of the target's "
                                 "replicas would keep its own embedded copy (a write on one is missing on the next); "
-                                "add an environment that places it (environments: {prod: {stores: {%s: URL}}}, "
-                                "then --env prod) or accepts copies per replica (environments: {prod: {embedded: "
-                                "[%s]}})",
+                                "add an environment that places it (environments: {prod: {stores: {%s: URL}}}) or "
+                                "accepts a copy per replica (environments: {prod: {embedded: [%s]}}), and deploy "
+                                "with --env prod",
                                 kumo__doc_path(t->p->doc), s->store, s->store, s->store);
             return t->err->code;
         }
