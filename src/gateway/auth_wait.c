@@ -1,17 +1,20 @@
 /*
- * auth_wait.c: the thread that hashes passwords for the loops (HTTP Basic,
- * auth/basic.h). A yescrypt or bcrypt check costs tens of milliseconds by
- * design; on an event loop it would stall every connection the loop
- * serves. So a loop that meets a user and password it has not seen lately
- * parks the request (api.c): the job comes here, runs on this thread, and
- * goes back to its loop's outlet, which dispatches the request again with
- * the verdict.
+ * auth_wait.c: the threads that do the loops' slow work (base/slowjob.h):
+ * HTTP Basic's password hash (auth/basic.h) and kumo mock's calls to the
+ * real service in record mode (mock_modes.c). A yescrypt or bcrypt check
+ * costs tens of milliseconds by design, a service call up to its 30 s
+ * deadline; on an event loop either would stall every connection the loop
+ * serves. So the loop parks the request (api.c): the job comes here, runs
+ * on one of these threads, and goes back to its loop's outlet, which
+ * dispatches the request again with the job done.
  *
- * One thread for the gateway, started with the first job (most projects
- * never use Basic). Jobs run in arrival order; at most WAIT_MAX wait, past
- * which a loop answers 503 at once: a flood of made-up passwords fills
- * this queue, not the loops. Requests with remembered credentials, other
- * schemes and other operations never wait here.
+ * Threads start with the jobs (most projects never have one): another
+ * one whenever a job arrives and none is idle, up to THREADS_MAX, so a
+ * slow service call does not hold the password checks. Jobs start in
+ * arrival order; at most WAIT_MAX wait, past which a loop answers 503 at
+ * once: a flood of made-up passwords fills this queue, not the loops.
+ * Requests with remembered credentials, other schemes and other
+ * operations never wait here.
  */
 #include "gateway/gateway_internal.h"
 
@@ -19,9 +22,11 @@
 #include <stdlib.h>
 
 #define WAIT_MAX 256
+#define THREADS_MAX 4
 
 struct kumo__gw_auth_wait {
-    pthread_t tid;
+    pthread_t tids[THREADS_MAX];
+    int nthreads, idle;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     kumo__gw_auth_parked *head, *tail;
@@ -34,8 +39,10 @@ static void *wait_main(void *arg)
     struct kumo__gw_auth_wait *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
+        w->idle++;
         while (w->head == NULL && !w->stop)
             pthread_cond_wait(&w->cond, &w->lock);
+        w->idle--;
         if (w->stop)
             break;
         kumo__gw_auth_parked *p = w->head;
@@ -51,7 +58,7 @@ static void *wait_main(void *arg)
     return NULL;
 }
 
-/* The thread, started on first use. */
+/* The pool, made on first use (its first thread starts with a job). */
 static struct kumo__gw_auth_wait *get(gateway *gw)
 {
     struct kumo__gw_auth_wait *w = atomic_load_explicit(&gw->auth_wait, memory_order_acquire);
@@ -61,14 +68,7 @@ static struct kumo__gw_auth_wait *get(gateway *gw)
     if ((w = atomic_load_explicit(&gw->auth_wait, memory_order_relaxed)) == NULL && (w = calloc(1, sizeof(*w)))) {
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->cond, NULL);
-        if (pthread_create(&w->tid, NULL, wait_main, w) != 0) {
-            pthread_cond_destroy(&w->cond);
-            pthread_mutex_destroy(&w->lock);
-            free(w);
-            w = NULL;
-        } else {
-            atomic_store_explicit(&gw->auth_wait, w, memory_order_release);
-        }
+        atomic_store_explicit(&gw->auth_wait, w, memory_order_release);
     }
     pthread_mutex_unlock(&gw->lock);
     return w;
@@ -83,6 +83,13 @@ int kumo__gw_auth_wait_submit(gateway *gw, kumo__gw_auth_parked *p)
     if (w->waiting >= WAIT_MAX || w->stop) {
         pthread_mutex_unlock(&w->lock);
         return -EBUSY;
+    }
+    if ((size_t)w->idle <= w->waiting && w->nthreads < THREADS_MAX &&
+        pthread_create(&w->tids[w->nthreads], NULL, wait_main, w) == 0)
+        w->nthreads++;
+    if (w->nthreads == 0) {
+        pthread_mutex_unlock(&w->lock);
+        return -EAGAIN;
     }
     p->next = NULL;
     if (w->tail)
@@ -103,9 +110,10 @@ void kumo__gw_auth_wait_free(gateway *gw)
         return;
     pthread_mutex_lock(&w->lock);
     w->stop = 1;
-    pthread_cond_signal(&w->cond);
+    pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
-    pthread_join(w->tid, NULL);
+    for (int i = 0; i < w->nthreads; i++)
+        pthread_join(w->tids[i], NULL);
     while (w->head) { /* never run: their loops are gone */
         kumo__gw_auth_parked *p = w->head;
         w->head = p->next;

@@ -265,6 +265,12 @@ static int mock_request(const kumo__api *api, const kumo__http_in *in, const kum
         rq.checked = &checked;
         rc = kumo__mock_answer(api->mock, &rq, &r);
         kumo__checked_free(&checked);
+        if (rc >= 0 && r.defer) { /* record mode's call: off the loop, then asked again */
+            out->park = r.defer;
+            r.defer = NULL;
+            kumo__mock_reply_free(&r);
+            return KUMO__DISPATCH_PARK;
+        }
     }
     if (rc < 0) {
         kumo__mock_reply_free(&r);

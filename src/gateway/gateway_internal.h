@@ -188,8 +188,8 @@ struct gateway {
     kumo__gw_dashboard *dash;          /* dashboard.c: the history's thread, the recent invocations */
     kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */
     struct kumo__gw_egress *egress;    /* the outbound calls' thread (egress.c); NULL when it could not start */
-    _Atomic(struct kumo__gw_auth_wait *) auth_wait; /* the password checks' thread (auth_wait.c); NULL until used */
-    struct kumo__gw_mock *mocks; /* the kumo mock children of services without a URL (service_mocks.c); main
+    _Atomic(struct kumo__gw_auth_wait *) auth_wait; /* the slow-work threads (auth_wait.c); NULL until used */
+    struct kumo__mock_set *mocks; /* the kumo mock children of services without a URL (service_mocks.c); main
                                     thread only */
 };
 
@@ -268,10 +268,6 @@ void kumo__gw_services_print(const generation *g);
  * free after they are joined. */
 int kumo__gw_egress_start(gateway *gw, kumo__error *err);
 void kumo__gw_egress_free(gateway *gw);
-/* service_mocks.c: a kumo mock child for a service that has no URL
- * (kumo__service_mock_fn; ctx: the gateway), and stopping them all. */
-int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstream, char **url, kumo__error *err);
-void kumo__gw_service_mocks_stop(gateway *gw);
 /* The pools' on_http_call (ctx: the loop_gen). */
 void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker, uint32_t id, const char *payload,
                           size_t len);

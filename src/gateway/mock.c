@@ -503,6 +503,8 @@ int kumo__mock_check(const kumo__mock *m, size_t op_index, const kumo__opcheck *
 
 void kumo__mock_reply_free(kumo__mock_reply *r)
 {
+    kumo__slow_job_free(r->defer);
+    r->defer = NULL;
     if (r->borrowed) { /* the engine's kept answer */
         memset(r, 0, sizeof(*r));
         return;

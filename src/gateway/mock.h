@@ -50,6 +50,12 @@ typedef struct kumo__mock_reply {
     kumo__answer_header *headers;
     size_t nheaders;
     int borrowed;
+    /* A hook's work the loop must not do (record mode's call to the real
+     * service; only when rq->in->defer_slow): set with the hook returning
+     * 1, the rest of the reply empty; dispatch parks the request with it
+     * and asks again with it done (base/slowjob.h). Owned; freed by
+     * kumo__mock_reply_free when not taken. */
+    kumo__slow_job *defer;
 } kumo__mock_reply;
 
 /* What the engine (and a hook) knows of one request, all borrowed. */

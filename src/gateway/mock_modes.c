@@ -189,45 +189,141 @@ static int from_recordings(kumo__mock_modes_rt *rt, const kumo__mock_request *rq
     return rc == 0 ? 1 : rc;
 }
 
-static int from_service(kumo__mock_modes_rt *rt, const kumo__mock_request *rq, kumo__mock_reply *out)
-{
-    char method[16], why[600], file[1024] = "";
-    kumo__rec_message msg = message_of(rq, method, sizeof(method));
+/* Record mode's call to the real service, as a slow job (base/slowjob.h):
+ * the request copied (the client may leave while the call runs), then on
+ * a thread of the gateway the call and the pair written; the loop builds
+ * the answer from it when it asks again. */
+typedef struct proxy_job {
+    kumo__slow_job base; /* first */
+    kumo__mock_modes_rt *rt;
+    size_t op_index;
+    char method[16];
+    kumo__rec_message msg; /* into mem and headers */
+    kumo__header_view *headers;
+    char *mem;
+    int rc; /* the call's: 0, or -errno with why */
+    char why[600];
     kumo__proxy_response pr;
-    if (kumo__mock_proxy(rt->proxy_url, &msg, &pr, why, sizeof(why)) != 0) {
+} proxy_job;
+
+static const char proxy_kind[] = "record";
+
+static void proxy_run(kumo__slow_job *sj)
+{
+    proxy_job *j = (proxy_job *)sj;
+    char file[1024] = "";
+    if ((j->rc = kumo__mock_proxy(j->rt->proxy_url, &j->msg, &j->pr, j->why, sizeof(j->why))) != 0) {
+        kumo__log_event("warn", "record: the real service did not answer: %s", j->why);
+        return;
+    }
+    kumo__rec_message res = {0};
+    res.status = j->pr.status;
+    res.headers = j->pr.headers;
+    res.nheaders = j->pr.nheaders;
+    res.body = (kumo__slice){j->pr.body, j->pr.body_len};
+    int wrc = kumo__recordings_write(j->rt->rec, j->op_index, &j->msg, &res, file, sizeof(file));
+    if (wrc != 0)
+        kumo__log_event("warn", "record: %s %.*s: the pair could not be written: %s", j->method, (int)j->msg.path.len,
+                        j->msg.path.base, strerror(-wrc));
+    else
+        kumo__log_event("info", "record: %s %.*s -> %d, %s", j->method, (int)j->msg.path.len, j->msg.path.base,
+                        j->pr.status, file);
+}
+
+static void proxy_free(kumo__slow_job *sj)
+{
+    proxy_job *j = (proxy_job *)sj;
+    kumo__proxy_response_free(&j->pr);
+    free(j->headers);
+    free(j->mem);
+    free(j);
+}
+
+/* A copy of what the call sends: method, path, query, headers, body. */
+static proxy_job *proxy_job_new(kumo__mock_modes_rt *rt, const kumo__mock_request *rq)
+{
+    proxy_job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return NULL;
+    j->base = (kumo__slow_job){.run = proxy_run, .free = proxy_free, .kind = proxy_kind};
+    j->rt = rt;
+    j->op_index = rq->op_index;
+    kumo__rec_message m = message_of(rq, j->method, sizeof(j->method));
+    size_t bytes = m.path.len + 1 + m.query.len + 1 + m.body.len + 1;
+    for (size_t i = 0; i < m.nheaders; i++)
+        bytes += m.headers[i].name.len + m.headers[i].value.len + 2;
+    j->mem = malloc(bytes);
+    j->headers = calloc(m.nheaders ? m.nheaders : 1, sizeof(*j->headers));
+    if (j->mem == NULL || j->headers == NULL) {
+        proxy_free(&j->base);
+        return NULL;
+    }
+    char *at = j->mem;
+#define COPY(dst, src)                                                                                                 \
+    do {                                                                                                               \
+        if ((src).len)                                                                                                 \
+            memcpy(at, (src).base, (src).len);                                                                         \
+        at[(src).len] = '\0';                                                                                          \
+        (dst) = (kumo__slice){(src).base ? at : NULL, (src).len};                                                      \
+        at += (src).len + 1;                                                                                           \
+    } while (0)
+    j->msg.method = j->method;
+    COPY(j->msg.path, m.path);
+    COPY(j->msg.query, m.query);
+    COPY(j->msg.body, m.body);
+    for (size_t i = 0; i < m.nheaders; i++) {
+        COPY(j->headers[i].name, m.headers[i].name);
+        COPY(j->headers[i].value, m.headers[i].value);
+    }
+#undef COPY
+    j->msg.headers = j->headers;
+    j->msg.nheaders = m.nheaders;
+    return j;
+}
+
+/* The answer from a call that ran: the service's, or a 502. */
+static int proxy_reply(const proxy_job *j, const kumo__mock_request *rq, kumo__mock_reply *out)
+{
+    if (j->rc != 0) {
         char detail[800];
-        snprintf(detail, sizeof(detail), "the real service did not answer: %s", why);
-        kumo__log_event("warn", "record: %s", detail);
+        snprintf(detail, sizeof(detail), "the real service did not answer: %s", j->why);
         int rc = kumo__mock_reply_problem(out, rq, 502, "Bad Gateway", detail);
         return rc == 0 ? 1 : rc;
     }
-    kumo__rec_message res = {0};
-    res.status = pr.status;
-    res.headers = pr.headers;
-    res.nheaders = pr.nheaders;
-    res.body = (kumo__slice){pr.body, pr.body_len};
-    if (pr.body == NULL)
-        res.body.base = NULL;
-    int wrc = kumo__recordings_write(rt->rec, rq->op_index, &msg, &res, file, sizeof(file));
-    if (wrc != 0)
-        kumo__log_event("warn", "record: %s %.*s: the pair could not be written: %s", method, (int)msg.path.len,
-                        msg.path.base, strerror(-wrc));
-    else
-        kumo__log_event("info", "record: %s %.*s -> %d, %s", method, (int)msg.path.len, msg.path.base, pr.status, file);
+    const kumo__proxy_response *pr = &j->pr;
     const char *ctype = NULL;
     char ctbuf[256];
-    for (size_t i = 0; i < pr.nheaders; i++)
-        if (pr.headers[i].name.len == 12 && memcmp(pr.headers[i].name.base, "content-type", 12) == 0) {
-            snprintf(ctbuf, sizeof(ctbuf), "%.*s", (int)pr.headers[i].value.len, pr.headers[i].value.base);
+    for (size_t i = 0; i < pr->nheaders; i++)
+        if (pr->headers[i].name.len == 12 && memcmp(pr->headers[i].name.base, "content-type", 12) == 0) {
+            snprintf(ctbuf, sizeof(ctbuf), "%.*s", (int)pr->headers[i].value.len, pr->headers[i].value.base);
             ctype = ctbuf;
         }
-    int rc = reply_body(out, pr.status, ctype, pr.body, pr.body_len);
-    for (size_t i = 0; rc == 0 && i < pr.nheaders; i++)
-        if (!own_header(pr.headers[i].name.base, pr.headers[i].name.len))
-            rc = reply_header(out, pr.headers[i].name.base, pr.headers[i].name.len, pr.headers[i].value.base,
-                              pr.headers[i].value.len);
-    kumo__proxy_response_free(&pr);
+    int rc = reply_body(out, pr->status, ctype, pr->body, pr->body_len);
+    for (size_t i = 0; rc == 0 && i < pr->nheaders; i++)
+        if (!own_header(pr->headers[i].name.base, pr->headers[i].name.len))
+            rc = reply_header(out, pr->headers[i].name.base, pr->headers[i].name.len, pr->headers[i].value.base,
+                              pr->headers[i].value.len);
     return rc == 0 ? 1 : rc;
+}
+
+/* Record mode: under a gateway loop the call leaves the loop (the request
+ * waits parked, other requests go on); else (kumo-host) it runs here. */
+static int from_service(kumo__mock_modes_rt *rt, const kumo__mock_request *rq, kumo__mock_reply *out)
+{
+    const kumo__slow_job *done = rq->in->slow_done;
+    if (done && done->kind == proxy_kind && ((const proxy_job *)done)->rt == rt)
+        return proxy_reply((const proxy_job *)done, rq, out);
+    proxy_job *j = proxy_job_new(rt, rq);
+    if (j == NULL)
+        return -ENOMEM;
+    if (rq->in->defer_slow) {
+        out->defer = &j->base;
+        return 1;
+    }
+    proxy_run(&j->base);
+    int rc = proxy_reply(j, rq, out);
+    proxy_free(&j->base);
+    return rc;
 }
 
 static int hook(void *ctx, const kumo__mock *m, const kumo__mock_request *rq, kumo__mock_reply *out)

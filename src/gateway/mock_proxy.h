@@ -1,10 +1,10 @@
 /*
  * mock_proxy.h: `kumo mock --record DIR --proxy URL` sends each request on
  * to the real service and answers what it answered (recording.c stores
- * the pair). One libcurl easy call per request, made on the loop thread
- * that received it: recording is a development tool, and a loop waiting
- * on the service is the service's own latency, which is what a recording
- * is meant to see. A deadline and a response size ceiling are always set.
+ * the pair). One libcurl easy call per request, made on one of the
+ * gateway's slow-work threads while the request waits parked
+ * (mock_modes.c's proxy job, gateway/auth_wait.c), or in place under
+ * kumo-host. A deadline and a response size ceiling are always set.
  */
 #ifndef KUMO_GATEWAY_MOCK_PROXY_H
 #define KUMO_GATEWAY_MOCK_PROXY_H

@@ -24,6 +24,7 @@
 #include "gateway/h2o_glue.h"
 #include "gateway/access_log.h"
 #include "gateway/mock_modes.h"
+#include "gateway/service_mocks.h"
 #include "gateway/tls.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
@@ -142,7 +143,8 @@ static void gateway_free(gateway *gw)
     kumo__gw_auth_wait_free(gw); /* the same; before the generations its jobs point into */
     for (int i = 0; gw->threads && i < gw->nthreads; i++)
         kumo__gw_outlet_free(&gw->threads[i]);
-    kumo__gw_service_mocks_stop(gw);
+    kumo__mock_set_free(gw->mocks); /* service_mocks.h */
+    gw->mocks = NULL;
     if (gw->threads) {
         for (int i = 0; i < gw->nthreads; i++) {
             loop_thread *t = &gw->threads[i];

@@ -689,7 +689,7 @@ static int resolve_one(const kumo__project *p, const kumo__environment *e, const
     if (url == NULL && mock == NULL)
         return FAIL(err, -EINVAL,
                     "%s:%d:%d: services.%s has no url for environment %s; give one (services.%s.url, "
-                    "environments.%s.services.%s.url or the variable %s): only kumo up mocks a service",
+                    "environments.%s.services.%s.url or the variable %s): only kumo up and kumo test mock a service",
                     path, s->line, s->col, s->name, e ? e->name : "(none)", s->name, e ? e->name : "ENV", s->name, var);
     if (url == NULL) {
         int rc = mock(mock_ctx, s, NULL, &t->url, err);

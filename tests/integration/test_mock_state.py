@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -271,6 +272,7 @@ class FaultsTest(MockCase):
 class Service(http.server.BaseHTTPRequestHandler):
     """The "real" service of the record test."""
     seen = []
+    release = threading.Event()
 
     def log_message(self, *args):
         pass
@@ -287,6 +289,8 @@ class Service(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         Service.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        if self.path.startswith("/pets/1000"):  # the slow one: held until the test lets it go
+            Service.release.wait(60)
         if self.path.startswith("/pets/"):
             pid = int(self.path.split("/")[2].split("?")[0])
             self.answer(200, {"id": pid, "name": "Pet %d" % pid, "token": "tok-%d" % pid},
@@ -376,6 +380,44 @@ class RecordReplayTest(MockCase):
         said = m.stdout() + m.stderr()
         self.assertIn("GET /pets/3 (getPet) x1, closest: getPet/0001.json", said)
         self.assertIn("getPet/0002.json: /body/id", said)
+
+    def test_record_call_leaves_the_loop(self):
+        """With one loop, a recorded call the service holds does not hold
+        the loop: other requests are recorded and answered meanwhile, then
+        the held one gets its answer, and a client that left while its call
+        ran costs nothing."""
+        Service.release.clear()
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Service)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        rec = os.path.join(self.dir, "recordings")
+        try:
+            m = self.start("--threads", "1", "--record", rec, "--proxy", "http://127.0.0.1:%d" % server.server_port)
+            got = {}
+            held = threading.Thread(target=lambda: got.setdefault("held", m.json("GET", "/pets/1000")))
+            held.start()
+            deadline = time.time() + 30
+            while ("GET", "/pets/1000", None) not in Service.seen and time.time() < deadline:
+                time.sleep(0.01)  # until the service holds the call
+            self.assertIn(("GET", "/pets/1000", None), Service.seen)
+            # the loop answers while the service holds that call (with the
+            # call on the loop, these would wait for the release)
+            for i in range(5):
+                status, _, pet = m.json("GET", "/pets/%d" % (i + 1))
+                self.assertEqual((status, pet["id"]), (200, i + 1))
+            self.assertNotIn("held", got)
+            # a client that leaves while its call is held
+            s = socket.create_connection(("127.0.0.1", m.port))
+            s.sendall(b"GET /pets/1001 HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.close()
+            Service.release.set()
+            held.join(30)
+            self.assertEqual(got["held"][0], 200)
+            self.assertEqual(got["held"][2]["id"], 1000)
+            self.assertEqual(m.json("GET", "/pets/3")[0], 200)
+        finally:
+            Service.release.set()
+            server.shutdown()
+            server.server_close()
 
     def test_record_needs_a_proxy(self):
         p = subprocess.run([KUMO, "mock", SPEC, "--port", "0", "--record", os.path.join(self.dir, "r")],
