@@ -74,6 +74,9 @@ class EnvUnderKumoUp(unittest.TestCase):
 
     def test_secret_never_logged(self):
         get_json(self.gw.base + "/alpha")
+        # the start-up summary names each function's variables, never a value
+        self.assertIn("env: GREETING, SHARED, COUNT, API_TOKEN (secret), MULTI (secret), ONLY_ALPHA\n",
+                      self.gw.stdout())
         self.assertNotIn(TOKEN, self.gw.stderr())
         self.assertNotIn(TOKEN, self.gw.stdout())
         build = os.path.join(self.project_dir, ".kumo")
