@@ -242,6 +242,7 @@ static int prepare(deploy *d, kumo__error *err)
                           .code_keys = (const char *const *)d->keys,
                           .arch = arch(),
                           .stage = d->stage,
+                          .no_secret_values = d->o->dry_run,
                           .api_resources = d->moto};
     if ((rc = kumo__cfn_template_build(&in, &d->tpl, err)) < 0)
         return rc;
@@ -519,8 +520,27 @@ static int dry_run(deploy *d)
     printf("  create or update stack %s from %s%s with parameters ArtifactsBucket=%s", d->stack, d->tpl_path,
            strlen(d->text) > TEMPLATE_BODY_MAX ? " (through the bucket: over 51,200 bytes)" : "", d->bucket);
     for (size_t i = 0; i < d->tpl.nsecrets; i++)
-        printf(", %s=(NoEcho: from kumo.yaml environment %s)", d->tpl.secrets[i].param, d->env->name);
+        printf(", %s=(NoEcho: %s)", d->tpl.secrets[i].param, d->tpl.secrets[i].said);
     printf("\n  wait for it, printing its events, then print the API URL (stage %s)\n", d->stage);
+    return 0;
+}
+
+static int destroy_dry_run(deploy *d, kumo__error *err)
+{
+    char **what = NULL;
+    size_t n = 0;
+    int rc = kumo__destroy_data(d->o, &what, &n, err);
+    if (rc < 0)
+        return rc;
+    bucket_name(d, "ACCOUNT");
+    printf("dry run: nothing is sent to AWS. kumo destroy would:\n");
+    printf("  delete stack %s in %s%s%s, with its functions, API and roles%s\n", d->stack, d->region,
+           d->o->endpoint_url ? " at " : "", d->o->endpoint_url ? d->o->endpoint_url : "",
+           n ? ", and these data stores (their data is lost):" : "");
+    for (size_t i = 0; i < n; i++)
+        printf("    %s\n", what[i]);
+    printf("  empty and delete the artifacts bucket %s\n", d->bucket);
+    kumo__destroy_data_free(what, n);
     return 0;
 }
 
@@ -623,8 +643,16 @@ int kumo__deploy_aws(const kumo__deploy_opts *o, kumo__error *err)
     kumo__cfn_input early = {.project = d.p, .env = d.env, .stack = d.stack};
     if (!o->destroy && (rc = kumo__cfn_events_check(&early, err)) < 0)
         goto out;
+    if (o->destroy && o->keep_data) {
+        kumo__error_set(err, -ENOTSUP,
+                        "aws: kumo destroy cannot keep the stack's data stores yet (their DeletionPolicy is Delete); "
+                        "back them up first, or place the stores outside the stack (environments.ENV.stores) and "
+                        "deploy again before destroying");
+        rc = -ENOTSUP;
+        goto out;
+    }
     if (o->destroy) {
-        rc = destroy(&d, err);
+        rc = o->dry_run ? destroy_dry_run(&d, err) : destroy(&d, err);
         goto out;
     }
     /* Credentials and the account before the build: fail early. */

@@ -37,8 +37,10 @@ int kumo__cfn_openapi(const kumo__spec *spec, json_t *(*integration)(int unit_in
  * holds a credential. The value goes to CloudFormation in the API call,
  * never into template.json or a log. */
 typedef struct kumo__cfn_secret {
-    char *param; /* the parameter's logical name: StoreUrlTodos */
-    char *value; /* the URL (a secret) */
+    char *param; /* the parameter's logical name: StoreUrlTodos, EnvOrdersApiToken */
+    char *value; /* the URL or the variable's value (a secret); NULL in a dry run */
+    char *said;  /* where the value comes from, safe to print: "kumo.yaml environment prod",
+                    "env API_TOKEN = ${env:TOKEN}" */
 } kumo__cfn_secret;
 
 typedef struct kumo__cfn_input {
@@ -49,6 +51,8 @@ typedef struct kumo__cfn_input {
     const char *const *code_keys; /* the S3 key of each unit's zip, by unit index */
     const char *arch;             /* "x86_64" or "arm64" */
     const char *stage;            /* the API Gateway stage name */
+    int no_secret_values;         /* a dry run: the env: secrets' parameters are declared, their
+                                   * values not read (kumo__cfn_secret.value NULL) */
     int api_resources;            /* write the routes as AWS::ApiGateway::Resource and Method
                                    * resources instead of the RestApi's Body (for moto, whose
                                    * CloudFormation ignores Body) */

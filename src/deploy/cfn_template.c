@@ -106,6 +106,7 @@ void kumo__cfn_template_free(kumo__cfn_template *t)
     json_decref(t->doc);
     for (size_t i = 0; i < t->nsecrets; i++) {
         free(t->secrets[i].param);
+        free(t->secrets[i].said);
         if (t->secrets[i].value) {
             memset(t->secrets[i].value, 0, strlen(t->secrets[i].value));
             free(t->secrets[i].value);
@@ -336,6 +337,87 @@ static int stack_store(builder *b, const char *store, const char *kind, const ch
     return allow(b, sqs_actions(), json_pack("[o]", getatt(id, "Arn")));
 }
 
+/* A NoEcho parameter `pname` whose value (NULL: not read, a dry run) aws.c
+ * passes in the API call; `said` tells where it comes from, safe to print. */
+static int add_secret(builder *b, const char *pname, const char *desc, const char *value, const char *said)
+{
+    if (json_object_get(b->parameters, pname) != NULL) {
+        kumo__error_set(b->err, -EINVAL,
+                        "two secrets would be the one CloudFormation parameter %s; rename one of the variables", pname);
+        return -EINVAL;
+    }
+    json_t *param = json_pack("{s:s, s:b, s:s}", "Type", "String", "NoEcho", 1, "Description", desc);
+    int rc = set(b, b->parameters, pname, param);
+    if (rc < 0)
+        return rc;
+    kumo__cfn_secret *s = realloc(b->out->secrets, (b->out->nsecrets + 1) * sizeof(*s));
+    if (s == NULL)
+        return nomem(b);
+    b->out->secrets = s;
+    s += b->out->nsecrets++;
+    *s = (kumo__cfn_secret){.param = strdup(pname), .value = value ? strdup(value) : NULL, .said = strdup(said)};
+    if (s->param == NULL || (value && s->value == NULL) || s->said == NULL)
+        return nomem(b);
+    return 0;
+}
+
+/* Names Lambda sets itself and refuses in a function's Environment. */
+static int lambda_reserved(const char *name)
+{
+    return strncmp(name, "AWS_", 4) == 0 || strncmp(name, "LAMBDA_", 7) == 0 || name[0] == '_';
+}
+
+/* Unit u's env: variables into `vars` (its Environment.Variables): a plain
+ * value as written, a secret as a NoEcho parameter Env<Unit><Name> whose
+ * value (the reference expanded on this machine) goes in the API call. */
+static int unit_env(builder *b, const kumo__unit *u, const char *lname, json_t *vars)
+{
+    const kumo__project *p = b->in->project;
+    kumo__env_entry *list = NULL;
+    size_t n = 0;
+    int rc = kumo__env_effective(p, u, b->in->env ? b->in->env->name : NULL, &list, &n, b->err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const kumo__env_var *v = list[i].var;
+        if (lambda_reserved(v->name)) {
+            kumo__error_set(b->err, -EINVAL,
+                            "%s:%d:%d: env %s: Lambda sets AWS_*, LAMBDA_* and _* variables itself and refuses them "
+                            "in a function's environment; rename it",
+                            kumo__doc_path(p->doc), v->line, v->col, v->name);
+            rc = -EINVAL;
+            break;
+        }
+        if (!v->secret) {
+            rc = set(b, vars, v->name, json_string(v->value));
+            continue;
+        }
+        char vname[NAME_MAX_LEN], pname[2 * NAME_MAX_LEN + 8], said[600], lower[NAME_MAX_LEN];
+        char *value = NULL;
+        /* API_TOKEN: EnvUnitApiToken */
+        snprintf(lower, sizeof(lower), "%s", v->name);
+        for (char *c = lower; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        if (kumo__cfn_logical_name(lower, vname, sizeof(vname)) < 0) {
+            kumo__error_set(b->err, -EINVAL, "%s:%d:%d: env %s cannot name a CloudFormation parameter",
+                            kumo__doc_path(p->doc), v->line, v->col, v->name);
+            rc = -EINVAL;
+            break;
+        }
+        snprintf(pname, sizeof(pname), "Env%s%s", lname, vname);
+        snprintf(said, sizeof(said), "env %s = %s", v->name, v->value);
+        if (!b->in->no_secret_values && (rc = kumo__env_expand(p, &list[i], &value, b->err)) < 0)
+            break;
+        rc = add_secret(b, pname, "a secret env: variable (kumo passes it at deploy time)", value, said);
+        if (value) {
+            memset(value, 0, strlen(value));
+            free(value);
+        }
+        if (rc == 0)
+            rc = set(b, vars, v->name, ref(pname));
+    }
+    free(list);
+    return rc;
+}
+
 /* A store the environment places: used as it is. */
 static int env_store(builder *b, const char *store, const char *kind, const char *lname, const char *var,
                      const kumo__store_place *su)
@@ -405,21 +487,11 @@ static int env_store(builder *b, const char *store, const char *kind, const char
     kumo__store_url_redact(url, redacted, sizeof(redacted));
     if (strcmp(redacted, url) == 0)
         return set(b, b->env_vars, var, json_string(url));
-    char pname[NAME_MAX_LEN + 16];
+    char pname[NAME_MAX_LEN + 16], said[300];
     snprintf(pname, sizeof(pname), "StoreUrl%s", lname);
-    json_t *param = json_pack("{s:s, s:b, s:s}", "Type", "String", "NoEcho", 1, "Description",
-                              "a store URL holding a credential (kumo passes it at deploy time)");
-    if ((rc = set(b, b->parameters, pname, param)) < 0)
+    snprintf(said, sizeof(said), "from kumo.yaml environment %s", b->in->env ? b->in->env->name : "");
+    if ((rc = add_secret(b, pname, "a store URL holding a credential (kumo passes it at deploy time)", url, said)) < 0)
         return rc;
-    kumo__cfn_secret *s = realloc(b->out->secrets, (b->out->nsecrets + 1) * sizeof(*s));
-    if (s == NULL)
-        return nomem(b);
-    b->out->secrets = s;
-    s[b->out->nsecrets].param = strdup(pname);
-    s[b->out->nsecrets].value = strdup(url);
-    b->out->nsecrets++;
-    if (s[b->out->nsecrets - 1].param == NULL || s[b->out->nsecrets - 1].value == NULL)
-        return nomem(b);
     (void)store;
     return set(b, b->env_vars, var, ref(pname));
 }
@@ -513,6 +585,10 @@ static int function(builder *b, size_t ui)
     json_t *vars = json_deep_copy(b->env_vars);
     if (vars == NULL)
         return nomem(b);
+    if ((rc = unit_env(b, u, lname, vars)) < 0) {
+        json_decref(vars);
+        return rc;
+    }
     const char *evs = json_string_value(json_object_get(b->unit_events, u->name));
     if (evs && json_object_set_new(vars, "KUMO_EVENTS", sub(evs)) != 0) {
         json_decref(vars);

@@ -64,7 +64,15 @@ typedef struct kumo__deploy_opts {
     const char *stack;        /* stack / service name; NULL: from the project's name */
     int dry_run;              /* write and print, apply nothing */
     int destroy;              /* kumo destroy */
+    int keep_data;            /* kumo destroy --keep-data: leave what holds data (azure: the storage account) */
 } kumo__deploy_opts;
+
+/* destroy.c: what `kumo destroy` with these options would delete that holds
+ * data (aws: the stores the stack made; azure: the resource group and its
+ * storage account), one line each for the user, in *what (free with
+ * kumo__destroy_data_free); *n 0 when nothing. */
+int kumo__destroy_data(const kumo__deploy_opts *o, char ***what, size_t *n, kumo__error *err);
+void kumo__destroy_data_free(char **what, size_t n);
 
 /* aws.c: CloudFormation. */
 int kumo__deploy_aws(const kumo__deploy_opts *o, kumo__error *err);

@@ -34,6 +34,8 @@ typedef struct kumo__target_store {
 /* One function unit, and its image for the image targets. */
 typedef struct kumo__target_unit {
     const kumo__unit *unit;
+    kumo__env_entry *env; /* its env: variables in the environment deployed (project/env.h) */
+    size_t nenv;
     char *name;   /* DNS label: "<project>-<unit>" */
     char *layout; /* the OCI layout DIR/.kumo/build/TARGET/UNIT (image targets) */
     char *digest; /* "sha256:..." of its manifest (image targets) */
@@ -52,7 +54,9 @@ typedef struct kumo__target_ctx {
     kumo__store_plan plan; /* where the stores live in the environment deployed (project/store_plan.h) */
     kumo__target_store *stores;
     size_t nstores;
-    size_t nsecrets; /* stores with secret set */
+    size_t nsecrets;     /* stores with secret set */
+    size_t nenv_secrets; /* env: variables holding a reference, over every unit */
+    char *env_secret;    /* kumo-<name>-env: the Kubernetes secret holding them (cluster targets) */
     kumo__target_unit *units;
     size_t nunits;
     /* the plan */
@@ -118,8 +122,27 @@ const char *kumo__target_mem_quantity(size_t bytes, char *buf, size_t len);
  * targets: $KUMO_REGISTRY (else localhost:5000) + "/" + u->name. Owned by t. */
 const char *kumo__target_cluster_image(kumo__target_ctx *t, const kumo__target_unit *u, int with_digest);
 /* The container env list ([{name, value} | {name, valueFrom: {secretKeyRef:
- * {name: t->secret_name, key: VAR}}}]) of the chosen environment. */
-json_t *kumo__target_k8s_env(kumo__target_ctx *t);
+ * {name: t->secret_name, key: VAR}}}]) of the chosen environment: the
+ * stores' URLs, then unit u's env: variables (a secret one from the
+ * secret t->env_secret, key kumo__target_env_key). */
+json_t *kumo__target_k8s_env(kumo__target_ctx *t, const kumo__target_unit *u);
+
+/* ---- env: (targets.c) ------------------------------------------------------ */
+
+/* A secret variable's value as deploy.sh computes it, one sh word in
+ * double quotes: the literal text, ${env:NAME} as "${NAME}", ${file:PATH}
+ * as "$(cat PATH)" (a relative PATH under the project). Never the value
+ * itself. Owned by t. */
+const char *kumo__target_env_sh(kumo__target_ctx *t, const kumo__env_var *v);
+/* The lines that stop deploy.sh when a secret's reference cannot be read
+ * (a variable not exported, a file not there), once per reference. */
+void kumo__target_env_require(kumo__target_ctx *t);
+/* "UNIT.NAME": a secret variable's key in t->env_secret (into buf). */
+const char *kumo__target_env_key(const kumo__target_unit *u, const kumo__env_var *v, char *buf, size_t len);
+/* Commands that create or update the Kubernetes secret t->env_secret from
+ * every unit's secret variables, computed by deploy.sh and piped to kubectl
+ * (base64 through a pipe: no value in any file or command line). */
+void kumo__target_k8s_env_secret(kumo__target_ctx *t, const char *namespace_flag);
 /* Commands that push each unit's image to the cluster registry, and
  * (when some store URL is secret) create the Kubernetes secret
  * t->secret_name from the user's own environment variables. */

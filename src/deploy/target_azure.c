@@ -27,10 +27,30 @@
 #include "project/schedule.h"
 
 #define WEB_API "2022-09-01"
+#define VAULT_API "2022-07-01"
 #define STORAGE_API "2023-01-01"
 #define APIM_API "2022-08-01"
 
 /* KUMO_STORE_TODO_ITEMS -> kumoStoreTodoItems */
+/* A Key Vault secret's name for an env: variable: letters, digits, '-'. */
+static void vault_secret_name(const kumo__env_var *v, char *buf, size_t len)
+{
+    size_t n = 0;
+    for (const char *c = v->name; *c && n + 1 < len; c++)
+        buf[n++] = *c == '_' ? '-' : *c;
+    buf[n] = '\0';
+}
+
+static void param_name(const char *var, char *buf, size_t len);
+
+/* The securestring parameter of an env: secret: env<Name>. */
+static void env_param(const kumo__env_var *v, char *buf, size_t len)
+{
+    char pn[180];
+    param_name(v->name, pn, sizeof pn);
+    snprintf(buf, len, "env%c%s", pn[0] >= 'a' && pn[0] <= 'z' ? pn[0] - 32 : pn[0], pn[0] ? pn + 1 : "");
+}
+
 static void param_name(const char *var, char *buf, size_t len)
 {
     size_t n = 0;
@@ -128,7 +148,99 @@ static json_t *app_settings(kumo__target_ctx *t, json_t *params)
             free(v);
         }
     }
+    /* env: (the same for every unit: checked by same_env) plain values as
+     * app settings, secrets as Key Vault references */
+    const kumo__target_unit *u = t->nunits ? &t->units[0] : NULL;
+    for (size_t i = 0; s && u && i < u->nenv; i++) {
+        const kumo__env_var *v = u->env[i].var;
+        char *val = NULL;
+        if (v->secret) {
+            char sn[200];
+            vault_secret_name(v, sn, sizeof sn);
+            if (asprintf(&val, "[concat('@Microsoft.KeyVault(VaultName=', variables('vaultName'), ';SecretName=%s)')]",
+                         sn) < 0)
+                return NULL;
+        } else if (asprintf(&val, "%s%s", v->value[0] == '[' ? "[" : "", v->value) < 0) {
+            return NULL;
+        }
+        json_array_append_new(s, json_pack("{s:s, s:s}", "name", v->name, "value", val));
+        free(val);
+    }
     return s;
+}
+
+/* One function app runs every unit: env: may not differ between them. */
+static int same_env(kumo__target_ctx *t)
+{
+    for (size_t i = 1; i < t->nunits; i++) {
+        const kumo__target_unit *a = &t->units[0], *b = &t->units[i];
+        for (int pass = 0; pass < 2; pass++) {
+            const kumo__target_unit *x = pass ? b : a, *y = pass ? a : b;
+            for (size_t k = 0; k < x->nenv; k++) {
+                const kumo__env_var *v = x->env[k].var, *w = NULL;
+                for (size_t j = 0; j < y->nenv; j++)
+                    if (strcmp(y->env[j].var->name, v->name) == 0)
+                        w = y->env[j].var;
+                if (w == NULL || strcmp(w->value, v->value) != 0) {
+                    kumo__error_set(t->err, -EINVAL,
+                                    "%s:%d:%d: env %s differs between functions %s and %s; azure runs every unit in "
+                                    "one function app, whose settings are the same for all: move it to env: (or "
+                                    "environments.ENV.env) so every function has it alike",
+                                    kumo__doc_path(t->p->doc), v->line, v->col, v->name, a->unit->name, b->unit->name);
+                    return t->err->code;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* The Key Vault holding the env: secrets, readable by the function app's
+ * own identity; each secret's value a securestring parameter that
+ * deploy.sh passes. */
+static int key_vault(kumo__target_ctx *t, json_t *tmpl, json_t *params)
+{
+    const kumo__target_unit *u = t->nunits ? &t->units[0] : NULL;
+    if (t->nenv_secrets == 0 || u == NULL)
+        return 0;
+    json_t *res = json_object_get(tmpl, "resources"), *vars = json_object_get(tmpl, "variables");
+    json_object_set_new(vars, "vaultName", json_string("[concat('kv', variables('suffix'))]"));
+    for (size_t i = 0; i < json_array_size(res); i++) {
+        json_t *r = json_array_get(res, i);
+        if (strcmp(json_string_value(json_object_get(r, "type")) ?: "", "Microsoft.Web/sites") == 0)
+            json_object_set_new(r, "identity", json_pack("{s:s}", "type", "SystemAssigned"));
+    }
+    json_t *vault =
+        json_pack("{s:s, s:s, s:s, s:s, s:[s], s:{s:s, s:{s:s, s:s}, s:[{s:s, s:s, s:{s:[s]}}]}}", "type",
+                  "Microsoft.KeyVault/vaults", "apiVersion", VAULT_API, "name", "[variables('vaultName')]", "location",
+                  "[parameters('location')]", "dependsOn", "[resourceId('Microsoft.Web/sites', variables('appName'))]",
+                  "properties", "tenantId", "[subscription().tenantId]", "sku", "family", "A", "name", "standard",
+                  "accessPolicies", "tenantId", "[subscription().tenantId]", "objectId",
+                  "[reference(resourceId('Microsoft.Web/sites', variables('appName')), '" WEB_API
+                  "', 'full').identity.principalId]",
+                  "permissions", "secrets", "get");
+    if (vault == NULL || json_array_append_new(res, vault) < 0)
+        return kumo__spec_oom(t->err);
+    for (size_t i = 0; i < u->nenv; i++) {
+        const kumo__env_var *v = u->env[i].var;
+        if (!v->secret)
+            continue;
+        char sn[200], pn[200], name[300], value[300];
+        vault_secret_name(v, sn, sizeof sn);
+        env_param(v, pn, sizeof pn);
+        snprintf(name, sizeof name, "[concat(variables('vaultName'), '/%s')]", sn);
+        snprintf(value, sizeof value, "[parameters('%s')]", pn);
+        json_object_set_new(params, pn,
+                            json_pack("{s:s, s:{s:s}}", "type", "securestring", "metadata", "description",
+                                      "a secret env: variable (kumo passes it at deploy time)"));
+        json_t *sec = json_pack("{s:s, s:s, s:s, s:[s], s:{s:s}}", "type", "Microsoft.KeyVault/vaults/secrets",
+                                "apiVersion", VAULT_API, "name", name, "dependsOn",
+                                "[resourceId('Microsoft.KeyVault/vaults', variables('vaultName'))]", "properties",
+                                "value", value);
+        if (sec == NULL || json_array_append_new(res, sec) < 0)
+            return kumo__spec_oom(t->err);
+    }
+    return 0;
 }
 
 /* ---- events ------------------------------------------------------------------- */
@@ -231,6 +343,20 @@ int kumo__azure_event_functions(const kumo__project *p, const char *app, json_t 
 /* kumo deploy --destroy: the resource group goes, with all it holds. */
 static int azure_destroy(kumo__target_ctx *t, const char *rg, const char *RG)
 {
+    if (t->o->keep_data) {
+        /* kumo destroy --keep-data: the app, its plan, API Management and
+         * the Key Vault go; the group and its storage account stay */
+        kumo__target_cmd(t, "# kept: the resource group %s and its storage account (the app's queues and blobs)", rg);
+        kumo__target_cmd(t, "RESOURCE_GROUP=%s", RG);
+        static const char *const types[] = {"Microsoft.Web/sites", "Microsoft.ApiManagement/service",
+                                            "Microsoft.Web/serverfarms", "Microsoft.KeyVault/vaults"};
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            kumo__target_cmd(t,
+                             "for id in $(az resource list --resource-group \"$RESOURCE_GROUP\" --resource-type %s "
+                             "--query '[].id' --output tsv); do az resource delete --ids \"$id\" --output none; done",
+                             types[i]);
+        return 0;
+    }
     kumo__target_cmd(t, "# everything kumo deployed lives in the resource group %s", rg);
     kumo__target_cmd(t, "az group delete --name %s --yes", RG);
     return 0;
@@ -242,7 +368,10 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
     char zip[4200];
     snprintf(zip, sizeof zip, "%s/.kumo/build/azure/app.zip", t->p->dir);
     kumo__artifacts arts = {0};
-    int rc = kumo__target_build(t, zip, &arts);
+    int rc = same_env(t);
+    if (rc < 0)
+        return rc;
+    rc = kumo__target_build(t, zip, &arts);
     if (rc < 0)
         return rc;
     if (rc == 1)
@@ -326,6 +455,10 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
     free(spec);
     if (tmpl == NULL) /* json_pack released what it was given */
         return kumo__spec_oom(t->err);
+    if ((rc = key_vault(t, tmpl, params)) < 0) {
+        json_decref(tmpl);
+        return rc;
+    }
     if ((rc = kumo__target_write_json(t, "azuredeploy.json", tmpl)) < 0)
         return rc;
     char args[2048];
@@ -336,6 +469,18 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
         char pn[160];
         param_name(t->stores[i].var, pn, sizeof pn);
         n += (size_t)snprintf(args + n, sizeof args - n, " %s=\"$%s\"", pn, t->stores[i].var);
+    }
+    for (size_t i = 0; t->nunits && i < t->units[0].nenv; i++) {
+        const kumo__env_var *v = t->units[0].env[i].var;
+        char pn[200];
+        if (!v->secret)
+            continue;
+        env_param(v, pn, sizeof pn);
+        n += (size_t)snprintf(args + n, n < sizeof args ? sizeof args - n : 0, " %s=%s", pn, kumo__target_env_sh(t, v));
+    }
+    if (n >= sizeof args) {
+        kumo__error_set(t->err, -E2BIG, "azure: too many secret parameters for one command");
+        return t->err->code;
     }
     for (size_t i = 0; i < t->p->nevents; i++) {
         const kumo__event_decl *e = &t->p->events[i];
@@ -371,6 +516,11 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
         kumo__target_cmd(
             t, "# store URLs with a password: securestring parameters, from your environment (never written)");
         kumo__target_require_secret_vars(t);
+    }
+    if (t->nenv_secrets) {
+        kumo__target_cmd(t, "# env: secrets: Key Vault secrets the app settings reference, passed as securestring "
+                            "parameters computed here (never written)");
+        kumo__target_env_require(t);
     }
     kumo__target_cmd(t, "az group create --name \"$RESOURCE_GROUP\" --location \"$LOCATION\" --output none");
     kumo__target_cmd(

@@ -46,6 +46,16 @@ static char *store_secret(const kumo__target_ctx *t, const kumo__target_store *s
     return out;
 }
 
+/* An env: secret of unit u in Secret Manager: <deployment>-env-<unit>-<NAME>
+ * (letters, digits, '-' and '_'). */
+static char *env_secret(const kumo__target_ctx *t, const kumo__target_unit *u, const kumo__env_var *v)
+{
+    char l[64], *out = NULL;
+    if (asprintf(&out, "%s-%s-%s", t->env_secret, kumo__target_dns_label(u->unit->name, l, sizeof l), v->name) < 0)
+        return NULL;
+    return out;
+}
+
 static const char *env_or(const char *a, const char *b)
 {
     const char *v = getenv(a);
@@ -84,6 +94,16 @@ static json_t *service(kumo__target_ctx *t, const kumo__target_unit *u, const ch
         } else if (s->url) {
             json_array_append_new(env, json_pack("{s:s, s:s}", "name", s->var, "value", s->url));
         }
+    }
+    /* env: plain values as they are, secrets from Secret Manager */
+    for (size_t i = 0; env && i < u->nenv; i++) {
+        const kumo__env_var *v = u->env[i].var;
+        char *name = v->secret ? env_secret(t, u, v) : NULL;
+        json_array_append_new(env, !v->secret ? json_pack("{s:s, s:s}", "name", v->name, "value", v->value)
+                                   : name     ? json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", v->name, "valueFrom",
+                                                          "secretKeyRef", "name", name, "key", "latest")
+                                              : NULL);
+        free(name);
     }
     json_t *limits = json_pack("{s:s}", "cpu", "1");
     if (kumo__target_mem_quantity(tu->memory, mem, sizeof mem))
@@ -444,6 +464,13 @@ static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
             kumo__target_cmd(t, "gcloud secrets delete %s --project=%s --quiet || true", s, P);
         free(s);
     }
+    for (size_t i = 0; i < t->nunits; i++)
+        for (size_t k = 0; k < t->units[i].nenv; k++) {
+            char *s = t->units[i].env[k].var->secret ? env_secret(t, &t->units[i], t->units[i].env[k].var) : NULL;
+            if (s)
+                kumo__target_cmd(t, "gcloud secrets delete %s --project=%s --quiet || true", s, P);
+            free(s);
+        }
     return 0;
 }
 
@@ -477,7 +504,7 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
                      "gcloud services enable run.googleapis.com artifactregistry.googleapis.com "
                      "apigateway.googleapis.com servicemanagement.googleapis.com servicecontrol.googleapis.com%s "
                      "--project=\"$PROJECT\"",
-                     t->nsecrets ? " secretmanager.googleapis.com" : "");
+                     t->nsecrets || t->nenv_secrets ? " secretmanager.googleapis.com" : "");
     kumo__target_cmd(t, "gcloud artifacts repositories describe kumo --location=\"$REGION\" --project=\"$PROJECT\" "
                         ">/dev/null 2>&1 || gcloud artifacts repositories create kumo --repository-format=docker "
                         "--location=\"$REGION\" --project=\"$PROJECT\"");
@@ -522,6 +549,32 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
                              s, sa);
             free(s);
         }
+    }
+    if (t->nenv_secrets) {
+        kumo__target_cmd(t,
+                         "# env: secrets: Secret Manager secrets, computed here and piped to gcloud (never written)");
+        kumo__target_env_require(t);
+        for (size_t i = 0; i < t->nunits; i++)
+            for (size_t k = 0; k < t->units[i].nenv; k++) {
+                const kumo__env_var *v = t->units[i].env[k].var;
+                if (!v->secret)
+                    continue;
+                char *s = env_secret(t, &t->units[i], v);
+                if (s == NULL)
+                    return kumo__spec_oom(t->err);
+                kumo__target_cmd(t,
+                                 "gcloud secrets describe %s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud secrets "
+                                 "create %s --replication-policy=automatic --project=\"$PROJECT\"",
+                                 s, s);
+                kumo__target_cmd(t,
+                                 "printf %%s %s | gcloud secrets versions add %s --data-file=- --project=\"$PROJECT\"",
+                                 kumo__target_env_sh(t, v), s);
+                kumo__target_cmd(t,
+                                 "gcloud secrets add-iam-policy-binding %s --member=\"serviceAccount:%s\" "
+                                 "--role=roles/secretmanager.secretAccessor --project=\"$PROJECT\" >/dev/null",
+                                 s, sa);
+                free(s);
+            }
     }
     kumo__target_cmd(t, "# one Cloud Run service per function unit; the gateway calls them as %s", sa);
     for (size_t i = 0; i < t->nunits; i++) {

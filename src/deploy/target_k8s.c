@@ -171,7 +171,7 @@ static void consume_notes(kumo__target_ctx *t)
 static json_t *container(kumo__target_ctx *t, const kumo__target_unit *u, int cpu_request)
 {
     char name[64];
-    json_t *env = kumo__target_k8s_env(t);
+    json_t *env = kumo__target_k8s_env(t, u);
     if (env && consumes(t, u))
         json_array_append_new(env, json_pack("{s:s, s:s}", "name", "KUMO_CONSUME", "value", "1"));
     return json_pack("{s:s, s:s, s:[{s:s, s:i}], s:o, s:o}", "name",
@@ -234,10 +234,13 @@ static int knative(kumo__target_ctx *t)
             kumo__target_cmd(t, "kubectl delete ksvc %s --ignore-not-found", t->units[i].name);
         if (t->nsecrets)
             kumo__target_cmd(t, "kubectl delete secret %s --ignore-not-found", t->secret_name);
+        if (t->nenv_secrets)
+            kumo__target_cmd(t, "kubectl delete secret %s --ignore-not-found", t->env_secret);
         return 0;
     }
     kumo__target_k8s_push_images(t);
     kumo__target_k8s_secret(t, ns);
+    kumo__target_k8s_env_secret(t, ns);
     consume_notes(t);
     kumo__target_one_port_note(t, "Knative");
     kumo__target_cmd(t, "# one Knative Service per function unit");
@@ -289,6 +292,18 @@ static char *faas_secret(const kumo__target_ctx *t, const kumo__target_store *s)
     return out;
 }
 
+/* An env: secret of unit u as an OpenFaaS secret: <deployment>-env-<unit>-<name>,
+ * lower case, '_' as '-'. */
+static char *faas_env_secret(const kumo__target_ctx *t, const kumo__target_unit *u, const kumo__env_var *v)
+{
+    char l[64], n[160], *out = NULL;
+    kumo__target_dns_label(u->unit->name, l, sizeof l);
+    kumo__target_dns_label(v->name, n, sizeof n);
+    if (asprintf(&out, "%s-%s-%s", t->env_secret, l, n) < 0)
+        return NULL;
+    return out;
+}
+
 static int openfaas(kumo__target_ctx *t)
 {
     if (t->o->destroy) {
@@ -335,15 +350,36 @@ static int openfaas(kumo__target_ctx *t)
         if (lbl && tu->min == 0 && !consumer) /* a consumer keeps one instance */
             json_object_set_new(lbl, "com.openfaas.scale.zero", json_string("true"));
         const char *m = kumo__target_mem_quantity(tu->memory, mem, sizeof mem);
-        json_t *fenv = consumer ? json_deep_copy(env) : json_incref(env);
+        json_t *fenv = json_deep_copy(env), *fsecrets = json_deep_copy(secrets);
         if (fenv && consumer)
             json_object_set_new(fenv, "KUMO_CONSUME", json_string("1"));
+        /* env: plain values as they are; a secret is an OpenFaaS secret of
+         * its own, mounted as a file that kumo-host reads into the variable
+         * at start (KUMO_ENV_FILE_<NAME>) */
+        for (size_t k = 0; fenv && fsecrets && k < u->nenv; k++) {
+            const kumo__env_var *v = u->env[k].var;
+            char var[200], file[300], *name = v->secret ? faas_env_secret(t, u, v) : NULL;
+            if (!v->secret) {
+                json_object_set_new(fenv, v->name, json_string(v->value));
+                continue;
+            }
+            if (name == NULL)
+                goto out;
+            snprintf(var, sizeof var, "KUMO_ENV_FILE_%s", v->name);
+            snprintf(file, sizeof file, "/var/openfaas/secrets/%s", name);
+            json_object_set_new(fenv, var, json_string(file));
+            json_array_append_new(fsecrets, json_string(name));
+            free(name);
+        }
         json_t *fn = json_pack("{s:s, s:o, s:o}", "image", kumo__target_cluster_image(t, u, 1), "environment", fenv,
                                "labels", lbl);
-        if (fn == NULL)
+        if (fn == NULL) {
+            json_decref(fsecrets);
             goto out;
-        if (json_array_size(secrets))
-            json_object_set(fn, "secrets", secrets);
+        }
+        if (json_array_size(fsecrets))
+            json_object_set(fn, "secrets", fsecrets);
+        json_decref(fsecrets);
         if (m) {
             json_object_set_new(fn, "limits", json_pack("{s:s}", "memory", m));
             json_object_set_new(fn, "requests", json_pack("{s:s}", "memory", m));
@@ -408,6 +444,25 @@ static int openfaas(kumo__target_ctx *t)
                              kumo__target_sh_quote(t, gw));
             free(name);
         }
+    }
+    if (t->nenv_secrets) {
+        kumo__target_cmd(t, "# env: secrets: OpenFaaS secrets, computed here and piped to faas-cli (never written)");
+        kumo__target_env_require(t);
+        for (size_t i = 0; i < t->nunits; i++)
+            for (size_t k = 0; k < t->units[i].nenv; k++) {
+                const kumo__env_var *v = t->units[i].env[k].var;
+                char *name = v->secret ? faas_env_secret(t, &t->units[i], v) : NULL;
+                if (!v->secret)
+                    continue;
+                if (name == NULL)
+                    goto out;
+                const char *value = kumo__target_env_sh(t, v), *g = kumo__target_sh_quote(t, gw);
+                kumo__target_cmd(t,
+                                 "printf %%s %s | faas-cli secret create %s --gateway %s 2>/dev/null || printf %%s %s "
+                                 "| faas-cli secret update %s --gateway %s",
+                                 value, name, g, value, name, g);
+                free(name);
+            }
     }
     kumo__target_cmd(t, "faas-cli deploy -f %s", kumo__target_sh_quote(t, kumo__target_path(t, "stack.yml")));
     kumo__target_cmd(t, "# or, on a cluster run by the OpenFaaS operator: kubectl apply -f %s/function-UNIT.yaml",
@@ -489,10 +544,13 @@ static int kubernetes(kumo__target_ctx *t)
         }
         if (t->nsecrets)
             kumo__target_cmd(t, "kubectl delete secret %s --ignore-not-found", t->secret_name);
+        if (t->nenv_secrets)
+            kumo__target_cmd(t, "kubectl delete secret %s --ignore-not-found", t->env_secret);
         return 0;
     }
     kumo__target_k8s_push_images(t);
     kumo__target_k8s_secret(t, "");
+    kumo__target_k8s_env_secret(t, "");
     consume_notes(t);
     kumo__target_cmd(t, "# per function unit: a Deployment, a Service and a HorizontalPodAutoscaler");
     for (size_t i = 0; i < t->nunits; i++) {

@@ -244,7 +244,7 @@ const char *kumo__target_cluster_image(kumo__target_ctx *t, const kumo__target_u
     return s;
 }
 
-json_t *kumo__target_k8s_env(kumo__target_ctx *t)
+json_t *kumo__target_k8s_env(kumo__target_ctx *t, const kumo__target_unit *u)
 {
     json_t *env = json_array();
     for (size_t i = 0; env && i < t->nstores; i++) {
@@ -262,7 +262,152 @@ json_t *kumo__target_k8s_env(kumo__target_ctx *t)
             return NULL;
         }
     }
+    for (size_t i = 0; env && u && i < u->nenv; i++) {
+        const kumo__env_var *v = u->env[i].var;
+        char key[300];
+        json_t *e = v->secret ? json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", v->name, "valueFrom", "secretKeyRef",
+                                          "name", t->env_secret, "key", kumo__target_env_key(u, v, key, sizeof key))
+                              : json_pack("{s:s, s:s}", "name", v->name, "value", v->value);
+        if (e == NULL || json_array_append_new(env, e) < 0) {
+            json_decref(env);
+            return NULL;
+        }
+    }
     return env;
+}
+
+/* ---- env: ------------------------------------------------------------------- */
+
+/* The sh double-quoted word for `text` (literal: \, ", $ and ` escaped). */
+static void sh_dq_literal(char *out, size_t *at, const char *text, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strchr("\\\"$`", text[i]))
+            out[(*at)++] = '\\';
+        out[(*at)++] = text[i];
+    }
+}
+
+/* ${file:PATH}'s absolute path (malloc'd). */
+static char *ref_path(const kumo__target_ctx *t, const char *path, size_t n)
+{
+    char *out = NULL;
+    if (asprintf(&out, "%s%s%.*s", path[0] == '/' ? "" : t->p->dir, path[0] == '/' ? "" : "/", (int)n, path) < 0)
+        return NULL;
+    return out;
+}
+
+const char *kumo__target_env_sh(kumo__target_ctx *t, const kumo__env_var *v)
+{
+    size_t cap = 3 + 2 * strlen(v->value), at = 0;
+    for (const char *r = strstr(v->value, "${file:"); r; r = strstr(r + 1, "${file:"))
+        cap += 16 + 4 * strlen(t->p->dir) + 4 * strlen(r);
+    char *out = malloc(cap);
+    if (out == NULL || push_str(t, &t->scratch, &t->nscratch, out) < 0)
+        return "\"\"";
+    out[at++] = '"';
+    for (const char *s = v->value; *s;) {
+        const char *ref = strstr(s, "${");
+        const char *close = ref ? strchr(ref, '}') : NULL;
+        if (ref == NULL || close == NULL) {
+            sh_dq_literal(out, &at, s, strlen(s));
+            break;
+        }
+        sh_dq_literal(out, &at, s, (size_t)(ref - s));
+        if (strncmp(ref, "${env:", 6) == 0) {
+            at += (size_t)sprintf(out + at, "${%.*s}", (int)(close - ref - 6), ref + 6);
+        } else {
+            char *path = ref_path(t, ref + 7, (size_t)(close - ref - 7));
+            if (path == NULL) {
+                t->oom = 1;
+                break;
+            }
+            at += (size_t)sprintf(out + at, "$(cat %s)", kumo__target_sh_quote(t, path));
+            free(path);
+        }
+        s = close + 1;
+    }
+    out[at++] = '"';
+    out[at] = '\0';
+    return out;
+}
+
+void kumo__target_env_require(kumo__target_ctx *t)
+{
+    char **seen = NULL;
+    size_t nseen = 0;
+    for (size_t u = 0; u < t->nunits; u++)
+        for (size_t i = 0; i < t->units[u].nenv; i++) {
+            const kumo__env_var *v = t->units[u].env[i].var;
+            for (const char *r = v->secret ? strstr(v->value, "${") : NULL; r; r = strstr(r + 1, "${")) {
+                const char *close = strchr(r, '}');
+                if (close == NULL)
+                    break;
+                char ref[4200];
+                snprintf(ref, sizeof ref, "%.*s", (int)(close - r + 1), r);
+                int dup = 0;
+                for (size_t k = 0; k < nseen && !dup; k++)
+                    dup = strcmp(seen[k], ref) == 0;
+                char **grown = dup ? NULL : realloc(seen, (nseen + 1) * sizeof *seen);
+                if (dup || grown == NULL || (grown[nseen] = strdup(ref)) == NULL) {
+                    if (!dup) {
+                        seen = grown ? grown : seen;
+                        t->oom = 1;
+                    }
+                    continue;
+                }
+                seen = grown;
+                nseen++;
+                if (strncmp(ref, "${env:", 6) == 0) {
+                    kumo__target_cmd(t,
+                                     ": \"${%.*s?export %.*s first: kumo.yaml's env %s reads it (a secret: kumo passes "
+                                     "it by reference and never writes it)}\"",
+                                     (int)(close - r - 6), r + 6, (int)(close - r - 6), r + 6, v->name);
+                } else {
+                    char *path = ref_path(t, r + 7, (size_t)(close - r - 7));
+                    if (path == NULL) {
+                        t->oom = 1;
+                        continue;
+                    }
+                    kumo__target_cmd(
+                        t, "test -r %s || { echo \"kumo.yaml's env %s reads %s, which is not there\" >&2; exit 1; }",
+                        kumo__target_sh_quote(t, path), v->name, kumo__target_sh_quote(t, path));
+                    free(path);
+                }
+            }
+        }
+    for (size_t k = 0; k < nseen; k++)
+        free(seen[k]);
+    free(seen);
+}
+
+const char *kumo__target_env_key(const kumo__target_unit *u, const kumo__env_var *v, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s.%s", u->unit->name, v->name);
+    return buf;
+}
+
+void kumo__target_k8s_env_secret(kumo__target_ctx *t, const char *ns)
+{
+    if (t->nenv_secrets == 0)
+        return;
+    kumo__target_cmd(t, "# env: secrets: the secret %s, computed here and piped to kubectl (never written to a file)",
+                     t->env_secret);
+    kumo__target_env_require(t);
+    kumo__target_cmd(t, "{");
+    kumo__target_cmd(t, "  echo 'apiVersion: v1'; echo 'kind: Secret'; echo 'type: Opaque'");
+    kumo__target_cmd(t, "  echo 'metadata: {name: %s, labels: {app.kubernetes.io/part-of: %s}}'", t->env_secret,
+                     t->name);
+    kumo__target_cmd(t, "  echo 'data:'");
+    for (size_t u = 0; u < t->nunits; u++)
+        for (size_t i = 0; i < t->units[u].nenv; i++) {
+            const kumo__env_var *v = t->units[u].env[i].var;
+            char key[300];
+            if (v->secret)
+                kumo__target_cmd(t, "  echo \"  %s: $(printf %%s %s | base64 | tr -d '\\n')\"",
+                                 kumo__target_env_key(&t->units[u], v, key, sizeof key), kumo__target_env_sh(t, v));
+        }
+    kumo__target_cmd(t, "} | kubectl apply%s -f -", ns);
 }
 
 void kumo__target_require_secret_vars(kumo__target_ctx *t)
@@ -663,13 +808,35 @@ static int stores(kumo__target_ctx *t)
         snprintf(s->var, sizeof s->var, "%s", pl->var);
         if (pl->origin == KUMO__STORE_FROM_DEFAULT) {
             s->unplaced = 1;
-            kumo__target_note(t,
-                              "store '%s' has no URL in %s%s%s: it takes the embedded default inside each "
-                              "container, which is not shared between instances and is lost when one stops; "
-                              "place it under environments: in kumo.yaml",
-                              s->store, t->env_name ? "environment '" : "any environment",
-                              t->env_name ? t->env_name : "", t->env_name ? "'" : "");
-            continue;
+            int accepted = t->o->destroy; /* nothing of it is deployed by a destroy */
+            for (size_t k = 0; t->env && k < t->env->nembedded; k++)
+                accepted |= strcmp(t->env->embedded[k], s->store) == 0;
+            if (accepted) {
+                kumo__target_note(t,
+                                  "store '%s' keeps its embedded default (environments.%s.embedded): each instance "
+                                  "has a copy of its own, lost when the instance stops",
+                                  s->store, t->env_name);
+                continue;
+            }
+            /* several replicas, each with its own copy: a write on one is
+             * not there for the next request on another */
+            if (t->env_name)
+                kumo__error_set(t->err, -EINVAL,
+                                "%s: store '%s' has no URL in environment '%s', so each of the target's replicas "
+                                "would keep its own embedded copy (a write on one is missing on the next); place "
+                                "it (environments.%s.stores.%s: URL) or accept copies per replica "
+                                "(environments.%s.embedded: [%s])",
+                                kumo__doc_path(t->p->doc), s->store, t->env_name, t->env_name, s->store, t->env_name,
+                                s->store);
+            else
+                kumo__error_set(t->err, -EINVAL,
+                                "%s: store '%s' has no URL (no environment is chosen), so each of the target's "
+                                "replicas would keep its own embedded copy (a write on one is missing on the next); "
+                                "add an environment that places it (environments: {prod: {stores: {%s: URL}}}) or "
+                                "accepts a copy per replica (environments: {prod: {embedded: [%s]}}), and deploy "
+                                "with --env prod",
+                                kumo__doc_path(t->p->doc), s->store, s->store, s->store);
+            return t->err->code;
         }
         if (strcmp(pl->shown, pl->url) != 0) {
             s->secret = 1;
@@ -681,8 +848,46 @@ static int stores(kumo__target_ctx *t)
     return 0;
 }
 
+/* Each unit's env: variables in the environment deployed, and the names a
+ * platform sets itself refused at their line. */
+static int env_vars(kumo__target_ctx *t, const kumo__target_driver *d)
+{
+    static const char *const knative_own[] = {"K_SERVICE", "K_REVISION", "K_CONFIGURATION", NULL};
+    int knative = strcmp(d->name, "gcp") == 0 || strcmp(d->name, "knative") == 0;
+    if (asprintf(&t->env_secret, "%s-env", t->secret_name) < 0) {
+        t->env_secret = NULL;
+        return kumo__spec_oom(t->err);
+    }
+    /* kumo-<name>-stores-env reads badly: kumo-<name>-env */
+    char *cut = strstr(t->env_secret, "-stores-env");
+    if (cut)
+        memmove(cut, cut + 7, strlen(cut + 7) + 1);
+    for (size_t i = 0; i < t->nunits; i++) {
+        kumo__target_unit *u = &t->units[i];
+        int rc = kumo__env_effective(t->p, u->unit, t->env_name, &u->env, &u->nenv, t->err);
+        if (rc < 0)
+            return rc;
+        for (size_t k = 0; k < u->nenv; k++) {
+            const kumo__env_var *v = u->env[k].var;
+            t->nenv_secrets += v->secret;
+            for (size_t j = 0; knative && knative_own[j]; j++)
+                if (strcmp(v->name, knative_own[j]) == 0) {
+                    kumo__error_set(t->err, -EINVAL,
+                                    "%s:%d:%d: env %s: %s sets K_SERVICE, K_REVISION and K_CONFIGURATION itself; "
+                                    "rename it",
+                                    kumo__doc_path(t->p->doc), v->line, v->col, v->name, d->name);
+                    return t->err->code;
+                }
+        }
+    }
+    return 0;
+}
+
 static void ctx_free(kumo__target_ctx *t)
 {
+    for (size_t i = 0; i < t->nunits; i++)
+        free(t->units[i].env);
+    free(t->env_secret);
     for (size_t i = 0; i < t->nunits; i++) {
         free(t->units[i].name);
         free(t->units[i].layout);
@@ -813,7 +1018,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
         }
         t.nunits++;
     }
-    if ((rc = stores(&t)) < 0)
+    if ((rc = stores(&t)) < 0 || (rc = env_vars(&t, d)) < 0)
         goto out;
     if (d->images && !o->destroy && (rc = images(&t)) < 0)
         goto out;

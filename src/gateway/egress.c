@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "gateway/service_mocks.h"
 #include "project/services.h"
 
 #define EGRESS_JOBS_MAX 4096 /* calls in flight, all loops together; more are refused (KUMO_EUNAVAILABLE) */
@@ -134,7 +135,11 @@ int kumo__gw_services_build(gateway *gw, generation *g, kumo__error *err)
     if (s == NULL)
         goto oom;
     atomic_init(&s->refs, 1);
-    if ((rc = kumo__services_resolve(p, env, kumo__gw_service_mock, gw, &s->targets, &s->n, err)) != 0) {
+    if (gw->mocks == NULL && (gw->mocks = kumo__mock_set_new(p->dir)) == NULL) { /* main thread only */
+        free(s);
+        goto oom;
+    }
+    if ((rc = kumo__services_resolve(p, env, kumo__mock_set_start, gw->mocks, &s->targets, &s->n, err)) != 0) {
         free(s);
         return rc;
     }

@@ -71,7 +71,8 @@ typedef struct generation {
     kumo__ce_routes *ce;       /* the cloudevent: events, for POST /_kumo/events; NULL: none */
     struct kumo__auth *auth;   /* the document's security enforced (auth/policy.h), NULL: none to enforce */
     struct kumo__mock *mock;   /* mock mode's engine (mock.h), NULL: operations without a handler answer 501 */
-    char **envp;               /* the workers' environment: kumo's, with the stores' variables (one block) */
+    char **envp;               /* the workers' environment: kumo's needs and the stores' variables (one block) */
+    char ***unit_env;          /* per unit: its env: variables expanded, NAME=value (one block each; NULL: none) */
     /* services: placed, secrets expanded (egress.c); NULL: none */
     struct kumo__gw_services *services;
     /* Metrics targets (gw->metrics, obs/metrics.h): one per operation, one
@@ -207,8 +208,8 @@ struct gateway {
     kumo__gw_dashboard *dash;          /* dashboard.c: the history's thread, the recent invocations */
     kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */
     struct kumo__gw_egress *egress;    /* the outbound calls' thread (egress.c); NULL when it could not start */
-    _Atomic(struct kumo__gw_auth_wait *) auth_wait; /* the password checks' thread (auth_wait.c); NULL until used */
-    struct kumo__gw_mock *mocks; /* the kumo mock children of services without a URL (service_mocks.c); main
+    _Atomic(struct kumo__gw_auth_wait *) auth_wait; /* the slow-work threads (auth_wait.c); NULL until used */
+    struct kumo__mock_set *mocks; /* the kumo mock children of services without a URL (service_mocks.c); main
                                     thread only */
 };
 
@@ -287,10 +288,6 @@ void kumo__gw_services_print(const generation *g);
  * free after they are joined. */
 int kumo__gw_egress_start(gateway *gw, kumo__error *err);
 void kumo__gw_egress_free(gateway *gw);
-/* service_mocks.c: a kumo mock child for a service that has no URL
- * (kumo__service_mock_fn; ctx: the gateway), and stopping them all. */
-int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstream, char **url, kumo__error *err);
-void kumo__gw_service_mocks_stop(gateway *gw);
 /* The pools' on_http_call (ctx: the loop_gen). */
 void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker, uint32_t id, const char *payload,
                           size_t len);

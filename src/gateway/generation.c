@@ -66,6 +66,9 @@ static void generation_free(generation *g)
     for (size_t i = 0; i < g->ninputs; i++)
         free(g->inputs[i]);
     free(g->inputs);
+    for (size_t u = 0; g->unit_env && u < g->project->nunits; u++)
+        kumo__env_block_free(g->unit_env[u]);
+    free(g->unit_env);
     kumo__gw_services_release(g->services);
     kumo__project_free(g->project);
     if (g->gw)
@@ -187,7 +190,9 @@ static int check_store(const kumo__project *p, const kumo__store_plan *plan, con
 
 /* Where the stores live (a reload keeps those the previous generation
  * placed; only new ones are checked), and the environment every worker of
- * this generation gets: kumo's own, with KUMO_STORE_<NAME> for each store. */
+ * this generation gets: what kumo itself needs of its own environment,
+ * KUMO_STORE_<NAME> for each store, and its unit's env: variables (their
+ * secrets expanded now, at each reload: project/env.h). */
 static int place_stores(gateway *gw, generation *g, const generation *previous, kumo__error *err)
 {
     int rc = kumo__store_plan_build(g->project, gw->cfg.env, gw->start_env, previous ? &previous->stores : NULL,
@@ -197,10 +202,14 @@ static int place_stores(gateway *gw, generation *g, const generation *previous, 
     for (size_t i = 0; i < g->stores.n; i++)
         if (g->stores.stores[i].fresh && (rc = check_store(g->project, &g->stores, &g->stores.stores[i], err)) != 0)
             return rc;
-    if ((g->envp = kumo__store_plan_envp(&g->stores, gw->start_env)) == NULL) {
+    if ((g->envp = kumo__env_worker_base(&g->stores, gw->start_env)) == NULL ||
+        (g->unit_env = calloc(g->project->nunits ? g->project->nunits : 1, sizeof(*g->unit_env))) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
+    for (size_t u = 0; u < g->project->nunits; u++)
+        if ((rc = kumo__env_unit_block(g->project, &g->project->units[u], g->stores.env, &g->unit_env[u], err)) < 0)
+            return rc;
     return 0;
 }
 

@@ -67,7 +67,8 @@ static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
                                         .so_path = g->so_links[u] ? g->so_links[u] : unit->so_path,
                                         .layers = layers[u],
                                         .memory = unit->tuning.memory,
-                                        .timeout_ms = (unsigned)(unit->tuning.timeout_s * 1000.0)};
+                                        .timeout_ms = (unsigned)(unit->tuning.timeout_s * 1000.0),
+                                        .env = g->unit_env ? g->unit_env[u] : NULL};
     }
     kumo__spawner_config sc = {.units = units,
                                .nunits = p->nunits,

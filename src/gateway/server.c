@@ -24,6 +24,7 @@
 #include "gateway/h2o_glue.h"
 #include "gateway/access_log.h"
 #include "gateway/mock_modes.h"
+#include "gateway/service_mocks.h"
 #include "gateway/tls.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
@@ -142,7 +143,8 @@ static void gateway_free(gateway *gw)
     kumo__gw_auth_wait_free(gw); /* the same; before the generations its jobs point into */
     for (int i = 0; gw->threads && i < gw->nthreads; i++)
         kumo__gw_outlet_free(&gw->threads[i]);
-    kumo__gw_service_mocks_stop(gw);
+    kumo__mock_set_free(gw->mocks); /* service_mocks.h */
+    gw->mocks = NULL;
     if (gw->threads) {
         for (int i = 0; i < gw->nthreads; i++) {
             loop_thread *t = &gw->threads[i];
@@ -183,6 +185,24 @@ static void gateway_free(gateway *gw)
 }
 
 /* kumo up's start-up lines: what is served, where, and how. */
+
+/* The names of a unit's env: variables (never a value), secrets marked. */
+static void print_env(const generation *g, const kumo__unit *unit)
+{
+    kumo__env_entry *list = NULL;
+    size_t n = 0;
+    kumo__error err = {0};
+    if (kumo__env_effective(g->project, unit, g->stores.env, &list, &n, &err) != 0 || n == 0) {
+        free(list);
+        return;
+    }
+    printf("           env:");
+    for (size_t i = 0; i < n; i++)
+        printf("%s %s%s", i ? "," : "", list[i].var->name, list[i].var->secret ? " (secret)" : "");
+    printf("\n");
+    free(list);
+}
+
 static void print_serving(gateway *gw, const generation *g, const char *host, int built)
 {
     const kumo__gateway_config *cfg = &gw->cfg;
@@ -245,6 +265,7 @@ static void print_serving(gateway *gw, const generation *g, const char *host, in
         kumo__sandbox_describe(&sc, layers, sizeof(layers));
         printf("  function %s: min %d, max %d, concurrency %d, idle %gs, timeout %gs; %s\n", g->project->units[u].name,
                t->min, t->max, t->concurrency, t->idle_s, t->timeout_s, layers);
+        print_env(g, &g->project->units[u]);
     }
     kumo__gw_services_print(g);
     if (cfg->mock)

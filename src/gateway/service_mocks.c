@@ -1,8 +1,9 @@
 /*
- * service_mocks.c: the `kumo mock` children kumo up starts for the
- * services that have no URL in the chosen environment (docs/outbound.md,
- * docs/mocks.md). A service's calls then go to its mock through the same
- * egress path as to a real service, so a function needs no change.
+ * service_mocks.c: the `kumo mock` children kumo up and kumo test start
+ * for the services that have no URL in the chosen environment
+ * (service_mocks.h; docs/outbound.md, docs/mocks.md). A service's calls
+ * then go to its mock through the same path as to a real service, so a
+ * function needs no change.
  *
  * Each mock is `kumo mock SPEC --port 0 --host 127.0.0.1 --threads 1
  * --seed S` and what services.NAME.mock asks for (--stateful [--data],
@@ -11,15 +12,17 @@
  * this very executable (/proc/self/exe) on the main
  * thread while a generation is built; its first stdout line is "listening
  * on http://127.0.0.1:PORT", read with a deadline. Its stderr (its log
- * lines) is kumo up's. A mock is kept for the gateway's life and reused by
+ * lines) is its parent's. A mock is kept for the set's life and reused by
  * later generations when the service, its document and its arguments are
- * the same; it gets SIGTERM when the gateway stops (and dies with kumo up in
- * any case: PR_SET_PDEATHSIG).
+ * the same; it gets SIGTERM when the set is stopped (and dies with its
+ * parent in any case: PR_SET_PDEATHSIG).
  */
-#include "gateway/gateway_internal.h"
+#include "gateway/service_mocks.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +37,11 @@
 #include "project/services.h"
 
 #define MOCK_START_MS 15000 /* how long a mock may take to say where it listens */
+
+struct kumo__mock_set {
+    char *dir; /* the project's: faults files go under its .kumo/data/mocks */
+    struct kumo__gw_mock *list;
+};
 
 struct kumo__gw_mock {
     char *service, *spec;
@@ -145,10 +153,8 @@ static int start(char *const *argv, struct kumo__gw_mock *m, kumo__error *err)
 
 /* The faults: mapping of kumo.yaml as the file --faults reads (JSON, a
  * list of rules wrapped as {"rules": [...]}), under DATA/mocks. */
-static int faults_file(gateway *gw, const kumo__service *s, char *path, size_t size, kumo__error *err)
+static int faults_file(const char *dir, const kumo__service *s, char *path, size_t size, kumo__error *err)
 {
-    const generation *g = gw->current;
-    const char *dir = g ? g->project->dir : gw->cfg.dir;
     char mocks[4096];
     snprintf(mocks, sizeof(mocks), "%s/.kumo/data/mocks", dir);
     int rc = kumo__mkdirs(mocks, 0700);
@@ -170,9 +176,19 @@ static int faults_file(gateway *gw, const kumo__service *s, char *path, size_t s
 
 #define MOCK_ARGS_MAX (24 + 2 * 64)
 
-int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstream, char **url, kumo__error *err)
+kumo__mock_set *kumo__mock_set_new(const char *project_dir)
 {
-    gateway *gw = ctx;
+    kumo__mock_set *set = calloc(1, sizeof(*set));
+    if (set && (set->dir = strdup(project_dir)) == NULL) {
+        free(set);
+        set = NULL;
+    }
+    return set;
+}
+
+int kumo__mock_set_start(void *ctx, const kumo__service *s, const char *upstream, char **url, kumo__error *err)
+{
+    kumo__mock_set *set = ctx;
     const kumo__service_mock *mk = &s->mock;
     const char *mode = mk->mode ? mk->mode : "static";
     char seed[32], faults[4200];
@@ -221,7 +237,7 @@ int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstrea
         }
     }
     if (mk->faults) {
-        if (faults_file(gw, s, faults, sizeof(faults), err) != 0)
+        if (faults_file(set->dir, s, faults, sizeof(faults), err) != 0)
             return err->code ? err->code : -EIO;
         argv[n++] = "--faults";
         argv[n++] = faults;
@@ -240,7 +256,7 @@ int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstrea
         strcat(sig, argv[i]);
         strcat(sig, " ");
     }
-    for (struct kumo__gw_mock *m = gw->mocks; m; m = m->next)
+    for (struct kumo__gw_mock *m = set->list; m; m = m->next)
         if (strcmp(m->service, s->name) == 0 && strcmp(m->spec, s->spec) == 0 && strcmp(m->signature, sig) == 0 &&
             m->pid > 0 && waitpid(m->pid, NULL, WNOHANG) == 0) {
             free(sig);
@@ -279,19 +295,21 @@ int kumo__gw_service_mock(void *ctx, const kumo__service *s, const char *upstrea
     }
     kumo__log_event("info", "service %s: kumo mock (%s) of %s serves it at %s (pid %d)", s->name, mode, s->spec, m->url,
                     (int)m->pid);
-    m->next = gw->mocks;
-    gw->mocks = m;
+    m->next = set->list;
+    set->list = m;
     return 0;
 }
 
-void kumo__gw_service_mocks_stop(gateway *gw)
+void kumo__mock_set_free(kumo__mock_set *set)
 {
-    for (struct kumo__gw_mock *m = gw->mocks; m; m = m->next)
+    if (set == NULL)
+        return;
+    for (struct kumo__gw_mock *m = set->list; m; m = m->next)
         if (m->pid > 0)
             kill(m->pid, SIGTERM);
     uint64_t until = kumo__mono_ms() + 5000;
-    while (gw->mocks) {
-        struct kumo__gw_mock *m = gw->mocks;
+    while (set->list) {
+        struct kumo__gw_mock *m = set->list;
         if (m->pid > 0 && waitpid(m->pid, NULL, WNOHANG) == 0) {
             if (kumo__mono_ms() < until) {
                 usleep(10000);
@@ -300,7 +318,9 @@ void kumo__gw_service_mocks_stop(gateway *gw)
             kill(m->pid, SIGKILL);
             waitpid(m->pid, NULL, 0);
         }
-        gw->mocks = m->next;
+        set->list = m->next;
         mock_free(m);
     }
+    free(set->dir);
+    free(set);
 }

@@ -91,6 +91,50 @@ static int url_from_file(const char *name, const char *var, char *url, size_t le
     return 1;
 }
 
+/* KUMO_ENV_FILE_<NAME>=PATH: the env: variable NAME's value is in the file
+ * PATH (a mounted secret: OpenFaaS passes secrets as files), its trailing
+ * newline dropped, at most 64 KiB. Set before any handler runs, before
+ * any thread; the KUMO_ENV_FILE_ variable itself goes. */
+static int env_from_files(kumo__error *err)
+{
+    extern char **environ;
+    static const char prefix[] = "KUMO_ENV_FILE_";
+    char *todo[KUMO__ENV_MAX];
+    size_t n = 0;
+    int rc = 0;
+    for (char **e = environ; e && *e && n < KUMO__ENV_MAX; e++)
+        if (strncmp(*e, prefix, sizeof(prefix) - 1) == 0 && strchr(*e, '=') && (todo[n] = strdup(*e)) != NULL)
+            n++;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *eq = strchr(todo[i], '=');
+        *eq = '\0';
+        const char *name = todo[i] + sizeof(prefix) - 1, *path = eq + 1;
+        char *buf = malloc(KUMO__SECRET_FILE_MAX + 1);
+        FILE *f = buf ? fopen(path, "re") : NULL;
+        size_t got = f ? fread(buf, 1, KUMO__SECRET_FILE_MAX + 1, f) : 0;
+        if (f == NULL || got > KUMO__SECRET_FILE_MAX) {
+            kumo__error_set(err, -EINVAL, "env %s: %s names %s, which %s", name, todo[i], path,
+                            f == NULL ? "cannot be read" : "is over 64 KiB");
+            rc = err->code;
+        } else {
+            while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
+                got--;
+            buf[got] = '\0';
+            if (setenv(name, buf, 1) != 0 || unsetenv(todo[i]) != 0) {
+                kumo__error_set(err, -errno, "env %s: %s", name, strerror(errno));
+                rc = err->code;
+            }
+            memset(buf, 0, got);
+        }
+        if (f)
+            fclose(f);
+        free(buf);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(todo[i]);
+    return rc;
+}
+
 /* Every store gets its URL in KUMO_STORE_<NAME> before any handler runs,
  * as kumo up's workers do, from the same plan (project/store_plan.h); two
  * rules are kumo-host's own: KUMO_STORE_<NAME>_FILE may name a file
@@ -214,7 +258,7 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
     for (size_t i = 0; i < nops; i++)
         if ((rc = kumo__opcheck_build(h->spec, i, &h->checks[i], err)) != 0)
             goto out;
-    if ((rc = place_stores(p, err)) != 0 || (rc = place_services(p, err)) != 0)
+    if ((rc = env_from_files(err)) != 0 || (rc = place_stores(p, err)) != 0 || (rc = place_services(p, err)) != 0)
         goto out;
     kumo__trace_config tc = {
         .endpoint = p->obs.traces_endpoint,

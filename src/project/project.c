@@ -41,16 +41,18 @@
 
 static const char *const top_keys[] = {"name",         "api",    "defaults", "functions", "stores",
                                        "environments", "events", "services", "http",      "observability",
-                                       "monitors",     "alerts", "security", NULL};
+                                       "monitors",     "alerts", "security", "env",       NULL};
 static const char *const http_keys[] = {
     "max_headers", "max_header_bytes", "max_connections", "body_budget", "cors", "tls", "rate_limits", NULL};
 static const char *const tuning_keys[] = {"timeout", "max_body", "memory",      "min",     "max",
                                           "idle",    "queue",    "concurrency", "sandbox", NULL};
-static const char *const unit_keys[] = {"sources", "timeout", "max_body",    "memory",  "min", "max",
-                                        "idle",    "queue",   "concurrency", "sandbox", NULL};
+static const char *const unit_keys[] = {"sources", "timeout", "max_body",   "memory",      "min",
+                                        "max",     "idle",    "queue",      "concurrency", "sandbox",
+                                        "env",     "cflags",  "pkg_config", "libs",        NULL};
 static const char *const sandbox_keys[] = {"seccomp", "namespaces", "limits", "no_new_privs", NULL};
 static const char *const store_keys[] = {"kv", "blob", "queue", "topic", NULL};
-static const char *const environment_keys[] = {"target", "region", "stores", "services", "security", NULL};
+static const char *const environment_keys[] = {"target",   "region", "stores",   "services",
+                                               "security", "env",    "embedded", NULL};
 static const char *const event_keys[] = {"schedule", "timezone", "handler", "missed", "overlap", NULL};
 /* The keys each source takes besides handler: (the source's own key first). */
 static const char *const queue_event_keys[] = {"queue",        "handler", "batch", "window", "visibility",
@@ -675,6 +677,53 @@ oom:
     return -ENOMEM;
 }
 
+/* environments.NAME.embedded: [STORE, ...]: stores accepted on their
+ * embedded default where a target runs several replicas (each then has a
+ * copy of its own: deploy/targets.c refuses that otherwise). */
+static int load_environment_embedded(kumo__project *p, kumo__environment *e, json_t *def, kumo__error *err)
+{
+    const kumo__doc *doc = p->doc;
+    json_t *list = json_object_get(def, "embedded");
+    if (list == NULL || json_is_null(list))
+        return 0;
+    if (!json_is_array(list)) {
+        kumo__doc_value_error(err, doc, def, "embedded",
+                              "environments.%s.embedded must be a list of store names that may keep their embedded "
+                              "default on a target with several replicas, one copy each (like [cache])",
+                              e->name);
+        return -EINVAL;
+    }
+    if ((e->embedded = calloc(json_array_size(list) + 1, sizeof *e->embedded)) == NULL)
+        goto oom;
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const char *store = json_string_value(v);
+        const json_t *at = kumo__doc_pos(doc, v, NULL, NULL) ? v : list;
+        if (store == NULL || kumo__project_store_kind(p, store) == NULL) {
+            kumo__doc_error(err, doc, at,
+                            "environments.%s.embedded: '%s' is not a store declared under stores:", e->name,
+                            store ? store : "(not a string)");
+            return -EINVAL;
+        }
+        if (kumo__environment_store(e, store) != NULL) {
+            kumo__doc_error(err, doc, at,
+                            "environments.%s.embedded: store '%s' is placed by environments.%s.stores, so it is not "
+                            "embedded; remove one of the two",
+                            e->name, store, e->name);
+            return -EINVAL;
+        }
+        if ((e->embedded[e->nembedded] = strdup(store)) == NULL)
+            goto oom;
+        e->nembedded++;
+    }
+    return 0;
+oom:
+    kumo__error_set(err, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
+
 /* An optional string key of environments.NAME; `kind` says what it holds. */
 static int environment_string(const kumo__doc *doc, json_t *def, const char *env, const char *key, const char *kind,
                               char **out, kumo__error *err)
@@ -732,7 +781,7 @@ static int load_environments(kumo__project *p, json_t *envs, kumo__error *err)
         if ((rc = kumo__check_keys(doc, def, environment_keys, where, err)) < 0 ||
             (rc = environment_string(doc, def, name, "target", "a deploy target name like aws", &e->target, err)) < 0 ||
             (rc = environment_string(doc, def, name, "region", "a region name like eu-west-1", &e->region, err)) < 0 ||
-            (rc = load_environment_stores(p, e, def, err)) < 0)
+            (rc = load_environment_stores(p, e, def, err)) < 0 || (rc = load_environment_embedded(p, e, def, err)) < 0)
             return rc;
     }
     return 0;
@@ -1393,7 +1442,8 @@ static int load_root(kumo__project *p, kumo__error *err)
         }
     }
 
-    if ((rc = kumo__project_load_services(p, err)) < 0)
+    if ((rc = kumo__project_load_services(p, err)) < 0 || (rc = kumo__project_load_env(p, err)) < 0 ||
+        (rc = kumo__project_load_unit_libs(p, err)) < 0)
         return rc;
     return 0;
 oom:
@@ -1488,6 +1538,10 @@ void kumo__project_free(kumo__project *p)
         free(u->sources);
         free(u->name);
         free(u->so_path);
+        kumo__env_list_free(&u->env);
+        free(u->cflags);
+        free(u->libs);
+        free(u->pkg_config);
     }
     free(p->units);
     free(p->obs.traces_endpoint);
@@ -1503,6 +1557,10 @@ void kumo__project_free(kumo__project *p)
             free(e->stores[j].url);
         }
         free(e->stores);
+        for (size_t j = 0; j < e->nembedded; j++)
+            free(e->embedded[j]);
+        free(e->embedded);
+        kumo__env_list_free(&e->env);
         free(e->name);
         free(e->target);
         free(e->region);
@@ -1529,6 +1587,7 @@ void kumo__project_free(kumo__project *p)
     kumo__monitors_free(&p->monitors);
     kumo__edge_free(&p->http.edge);
     kumo__project_free_services(p);
+    kumo__env_list_free(&p->env);
     free(p->environments);
     free(p->dir);
     free(p->name);

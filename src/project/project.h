@@ -13,6 +13,7 @@
 #include "base/tz.h"
 #include "openapi/openapi.h"
 #include "project/edge.h"
+#include "project/env.h"
 #include "project/monitors.h"
 #include "project/schedule.h"
 #include "project/services.h"
@@ -36,7 +37,10 @@ typedef struct kumo__unit {
     kumo__tuning tuning;
     char **sources; /* absolute paths */
     size_t nsources;
-    char *so_path; /* DIR/.kumo/build/local/NAME.so */
+    char *so_path;      /* DIR/.kumo/build/local/NAME.so */
+    kumo__env_list env; /* functions.NAME.env (project/env.h) */
+    /* functions.NAME.cflags, libs, pkg_config: what its build adds (each NULL-ended, NULL when absent) */
+    char **cflags, **libs, **pkg_config;
 } kumo__unit;
 
 /* One store's URL in one environment: environments.ENV.stores.NAME. */
@@ -55,6 +59,9 @@ typedef struct kumo__environment {
     size_t nstores;
     struct kumo__service_url *services; /* services: NAME -> {url:} (project/services.h) */
     size_t nservices;
+    kumo__env_list env; /* env: (project/env.h) */
+    char **embedded;    /* embedded: stores accepted on their embedded default with several replicas */
+    size_t nembedded;
 } kumo__environment;
 
 /* The kinds of store (stores: kv:, blob:, queue:, topic: in kumo.yaml). */
@@ -166,6 +173,7 @@ typedef struct kumo__project {
     kumo__monitors_config monitors; /* monitors: and alerts: (project/monitors.h) */
     struct kumo__service *services; /* services:, in file order (project/services.h) */
     size_t nservices;
+    kumo__env_list env; /* env: (project/env.h) */
     kumo__doc *doc;
     int prebuilt; /* loaded by kumo__project_load_prebuilt */
 } kumo__project;
@@ -197,6 +205,8 @@ int kumo__parse_duration(const json_t *v, double *out);
 /* The same, 0 allowed (a bare 0 too): monitors' windows and delays. */
 int kumo__parse_duration0(const json_t *v, double *out);
 int kumo__parse_size(const json_t *v, size_t *out);
+/* Reads every unit's cflags:, libs: and pkg_config: (unit_libs.c). */
+int kumo__project_load_unit_libs(kumo__project *p, kumo__error *err);
 /* The unit named `name`, or NULL. */
 const kumo__unit *kumo__project_unit(const kumo__project *p, const char *name);
 

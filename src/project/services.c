@@ -224,8 +224,9 @@ static int expand_one(void *d, int file, const char *arg, size_t n)
     return read_secret_file(st, path);
 }
 
-/* The literal text between references goes through as written. */
-int kumo__secret_expand(const char *value, const char *dir, char **out, kumo__error *err)
+/* The literal text between references goes through as written; with
+ * `breaks`, the value may hold line breaks (an environment variable's). */
+static int secret_expand(const char *value, const char *dir, int breaks, char **out, kumo__error *err)
 {
     expand_state st = {.dir = dir, .err = err};
     *out = NULL;
@@ -256,7 +257,10 @@ int kumo__secret_expand(const char *value, const char *dir, char **out, kumo__er
         s = ref + rn;
     }
     for (size_t i = 0; i < st.len; i++)
-        if (st.out[i] == '\r' || st.out[i] == '\n' || st.out[i] == '\0') {
+        if (st.out[i] == '\0') {
+            st.rc = FAIL(err, -EINVAL, "an expanded value holds a NUL byte, which no variable may carry");
+            goto fail;
+        } else if (!breaks && (st.out[i] == '\r' || st.out[i] == '\n')) {
             st.rc = FAIL(err, -EINVAL, "an expanded value holds a line break or NUL, which no header may carry");
             goto fail;
         }
@@ -265,6 +269,16 @@ int kumo__secret_expand(const char *value, const char *dir, char **out, kumo__er
 fail:
     free(st.out);
     return st.rc ? st.rc : -EINVAL;
+}
+
+int kumo__secret_expand(const char *value, const char *dir, char **out, kumo__error *err)
+{
+    return secret_expand(value, dir, 0, out, err);
+}
+
+int kumo__secret_expand_multiline(const char *value, const char *dir, char **out, kumo__error *err)
+{
+    return secret_expand(value, dir, 1, out, err);
 }
 
 /* ---- loading ---- */
@@ -675,7 +689,7 @@ static int resolve_one(const kumo__project *p, const kumo__environment *e, const
     if (url == NULL && mock == NULL)
         return FAIL(err, -EINVAL,
                     "%s:%d:%d: services.%s has no url for environment %s; give one (services.%s.url, "
-                    "environments.%s.services.%s.url or the variable %s): only kumo up mocks a service",
+                    "environments.%s.services.%s.url or the variable %s): only kumo up and kumo test mock a service",
                     path, s->line, s->col, s->name, e ? e->name : "(none)", s->name, e ? e->name : "ENV", s->name, var);
     if (url == NULL) {
         int rc = mock(mock_ctx, s, NULL, &t->url, err);

@@ -110,6 +110,8 @@ int kumo__secret_refs_check(const char *value, kumo__error *err);
  * there), -EINVAL (malformed, a value with CR, LF or NUL), -EFBIG, with err
  * naming the reference, never its value. */
 int kumo__secret_expand(const char *value, const char *dir, char **out, kumo__error *err);
+/* The same for an environment variable's value (env:): line breaks kept. */
+int kumo__secret_expand_multiline(const char *value, const char *dir, char **out, kumo__error *err);
 /* Whether url is http:// or https:// with a host (and no userinfo, no
  * fragment): 1 or 0. */
 int kumo__service_url_ok(const char *url);

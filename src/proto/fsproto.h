@@ -19,6 +19,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* How the fork server's environment carries each unit's own variables
+ * (kumo.yaml's env:): KUMO__UNIT<index>_NAME=value. A worker keeps its
+ * unit's as NAME=value and drops every other one before it runs the
+ * unit's code. */
+#define KUMO__UNIT_ENV_PREFIX "KUMO__UNIT"
+
 enum kumo__fs_op {
     KUMO__FS_SPAWN = 1,    /* loop -> fork server: tag, unit; fd attached */
     KUMO__FS_SPAWNED = 2,  /* fork server -> loop: tag, pid (or err) */

@@ -5,9 +5,12 @@
  * A unit is rebuilt when its .so is missing or older than any source, any
  * header the compiler said they include (NAME.d, the compiler's own
  * dependency output: -MMD for one source, -MM per source for several) or
- * kumo.h; the compiler runs as a child with the SDK's include path and its
- * messages (file:line: error) go to the user's terminal as they come and,
- * their first lines, into the error (kumo reload's answer, /docs). The
+ * kumo.h, or when its own flags (kumo.yaml's cflags:, libs:, and what
+ * pkg-config answers for pkg_config:) differ from those it was built with
+ * (the stamp SO.flags); the compiler runs as a child with the SDK's
+ * include path and those flags, and its messages (file:line: error) go to
+ * the user's terminal as they come and, their first lines, into the error
+ * (kumo reload's answer, /docs). The
  * symbol table is read from the ELF file itself, so binding operations to
  * units never loads user code into the gateway.
  */
@@ -121,6 +124,160 @@ static int mkdirs(const char *path)
     if (mkdir(buf, 0755) != 0 && errno != EEXIST)
         return -errno;
     return 0;
+}
+
+/* ---- a unit's own flags (functions.NAME.cflags, libs, pkg_config) -------- */
+
+#define PKG_CONFIG_OUT_MAX 16384 /* pkg-config's answer for one unit */
+
+/* pkg-config --cflags --libs of the unit's packages, split into words
+ * (*words and its strings in one malloc'd block, NULL-ended; NULL with
+ * none asked). A package pkg-config does not know is an error naming
+ * kumo.yaml's line. */
+static int pkg_config_words(const kumo__project *p, const kumo__unit *u, char ***words, kumo__error *err)
+{
+    *words = NULL;
+    if (u->pkg_config == NULL || u->pkg_config[0] == NULL)
+        return 0;
+    size_t n = 0;
+    while (u->pkg_config[n])
+        n++;
+    const char **argv = calloc(n + 5, sizeof(*argv));
+    char *out = malloc(PKG_CONFIG_OUT_MAX + 1);
+    int pipefd[2] = {-1, -1}, rc = 0;
+    size_t len = 0;
+    if (argv == NULL || out == NULL) {
+        kumo__error_set(err, rc = -ENOMEM, "out of memory");
+        goto out;
+    }
+    argv[0] = "pkg-config";
+    argv[1] = "--cflags";
+    argv[2] = "--libs";
+    argv[3] = "--";
+    for (size_t i = 0; i < n; i++)
+        argv[4 + i] = u->pkg_config[i];
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        kumo__error_set(err, rc = -errno, "pipe: %s", strerror(errno));
+        goto out;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+    int sr = posix_spawnp(&pid, "pkg-config", &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[1]);
+    pipefd[1] = -1;
+    if (sr != 0) {
+        kumo__error_set(err, rc = -sr, "functions.%s.pkg_config: cannot run pkg-config: %s; install pkg-config",
+                        u->name, strerror(sr));
+        goto out;
+    }
+    ssize_t got;
+    while ((got = read(pipefd[0], out + len, PKG_CONFIG_OUT_MAX - len)) > 0 && len < PKG_CONFIG_OUT_MAX)
+        len += (size_t)got;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || len >= PKG_CONFIG_OUT_MAX) {
+        json_t *def = json_object_get(json_object_get(kumo__doc_root(p->doc), "functions"), u->name);
+        kumo__doc_value_error(err, p->doc, def, "pkg_config",
+                              "functions.%s.pkg_config: pkg-config does not know every package of it (its message "
+                              "above); install the library's -dev package or fix the name",
+                              u->name);
+        rc = -EINVAL;
+        goto out;
+    }
+    out[len] = '\0';
+    size_t nw = 0;
+    for (char *c = out; *c;) {
+        c += strspn(c, " \t\n");
+        if (*c)
+            nw++;
+        c += strcspn(c, " \t\n");
+    }
+    char **w = malloc((nw + 1) * sizeof(char *) + len + 1);
+    if (w == NULL) {
+        kumo__error_set(err, rc = -ENOMEM, "out of memory");
+        goto out;
+    }
+    char *at = (char *)(w + nw + 1);
+    size_t k = 0;
+    for (char *c = out; *c;) {
+        c += strspn(c, " \t\n");
+        size_t wl = strcspn(c, " \t\n");
+        if (wl) {
+            memcpy(at, c, wl);
+            at[wl] = '\0';
+            w[k++] = at;
+            at += wl + 1;
+        }
+        c += wl;
+    }
+    w[k] = NULL;
+    *words = w;
+out:
+    if (pipefd[0] >= 0)
+        close(pipefd[0]);
+    free(argv);
+    free(out);
+    return rc;
+}
+
+static size_t count(char *const *list)
+{
+    size_t n = 0;
+    while (list && list[n])
+        n++;
+    return n;
+}
+
+/* The unit's own flags as one line (what the stamp beside its .so holds,
+ * so that a change in kumo.yaml rebuilds it): malloc'd. */
+static char *flags_line(const kumo__unit *u, char *const *pkg)
+{
+    char *const *lists[] = {u->cflags, pkg, u->libs};
+    size_t len = 1;
+    for (size_t l = 0; l < 3; l++)
+        for (size_t i = 0; lists[l] && lists[l][i]; i++)
+            len += strlen(lists[l][i]) + 1;
+    char *line = malloc(len);
+    if (line == NULL)
+        return NULL;
+    size_t at = 0;
+    for (size_t l = 0; l < 3; l++)
+        for (size_t i = 0; lists[l] && lists[l][i]; i++)
+            at += (size_t)sprintf(line + at, "%s\n", lists[l][i]);
+    line[at] = '\0';
+    return line;
+}
+
+/* Whether the stamp SO.flags holds `line` (a missing stamp holds ""). */
+static int stamp_matches(const kumo__unit *u, const char *line)
+{
+    char path[PATH_MAX], buf[8192];
+    snprintf(path, sizeof(path), "%s.flags", u->so_path);
+    FILE *f = fopen(path, "re");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return strcmp(buf, line) == 0;
+}
+
+static void stamp_write(const kumo__unit *u, const char *line)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s.flags", u->so_path);
+    if (*line == '\0') {
+        unlink(path);
+        return;
+    }
+    FILE *f = fopen(path, "we");
+    if (f) {
+        fputs(line, f);
+        fclose(f);
+    }
 }
 
 /* Reads a make rule ("target: dep dep \\\n dep") as the compiler writes it:
@@ -291,7 +448,7 @@ static void first_lines(const char *said, char *out, size_t len)
     snprintf(out, len, "%.*s%s", (int)n, said, said[n] && said[n + 1] ? "\n..." : "");
 }
 
-static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
+static int run_compiler(const kumo__unit *u, char *const *pkg, const char *tmp, kumo__error *err)
 {
     const char *cc = getenv("CC");
     if (cc == NULL || *cc == '\0')
@@ -301,7 +458,7 @@ static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
     deps_path(u, dfile, sizeof(dfile));
     snprintf(dtmp, sizeof(dtmp), "%s.tmp%d", dfile, (int)getpid());
     char *said = malloc(COMPILER_SAID_MAX);
-    size_t n = 0, cap = u->nsources + 16;
+    size_t n = 0, cap = u->nsources + 16 + count(u->cflags) + count(pkg) + count(u->libs);
     char **argv = calloc(cap, sizeof(*argv));
     int rc = 0, status = 0;
     if (argv == NULL || said == NULL) {
@@ -316,6 +473,8 @@ static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
     argv[n++] = "-g";
     argv[n++] = "-Wall";
     argv[n++] = incflag;
+    for (size_t i = 0; u->cflags && u->cflags[i]; i++)
+        argv[n++] = u->cflags[i];
     if (u->nsources == 1) { /* the headers it includes, as it compiles */
         argv[n++] = "-MMD";
         argv[n++] = "-MF";
@@ -325,6 +484,11 @@ static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
     argv[n++] = (char *)tmp;
     for (size_t i = 0; i < u->nsources; i++)
         argv[n++] = u->sources[i];
+    /* after the sources, so the linker resolves their references */
+    for (size_t i = 0; pkg && pkg[i]; i++)
+        argv[n++] = pkg[i];
+    for (size_t i = 0; u->libs && u->libs[i]; i++)
+        argv[n++] = u->libs[i];
     argv[n++] = "-ljansson";
     argv[n] = NULL;
 
@@ -347,7 +511,20 @@ static int run_compiler(const kumo__unit *u, const char *tmp, kumo__error *err)
     for (size_t i = 0; u->nsources > 1 && i < u->nsources; i++) {
         char one[PATH_MAX + 32];
         snprintf(one, sizeof(one), "%s.%zu", dtmp, i);
-        char *dargv[] = {(char *)cc, incflag, "-MM", "-MF", one, u->sources[i], NULL};
+        size_t dn = 0;
+        char **dargv = argv; /* reused: the compile is over */
+        dargv[dn++] = (char *)cc;
+        dargv[dn++] = incflag;
+        for (size_t k = 0; u->cflags && u->cflags[k]; k++)
+            dargv[dn++] = u->cflags[k];
+        for (size_t k = 0; pkg && pkg[k]; k++)
+            if (strncmp(pkg[k], "-I", 2) == 0 || strncmp(pkg[k], "-D", 2) == 0)
+                dargv[dn++] = pkg[k];
+        dargv[dn++] = "-MM";
+        dargv[dn++] = "-MF";
+        dargv[dn++] = one;
+        dargv[dn++] = u->sources[i];
+        dargv[dn] = NULL;
         FILE *all = NULL;
         if (run_child(dargv, said, COMPILER_SAID_MAX, &status) != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
             (all = fopen(dtmp, "ae")) == NULL) {
@@ -387,14 +564,29 @@ int kumo__build_units(const kumo__project *p, int *built, kumo__error *err)
     }
     for (size_t i = 0; i < p->nunits; i++) {
         const kumo__unit *u = &p->units[i];
-        if (!needs_build(u, header))
+        char **pkg = NULL, *line = NULL;
+        if ((rc = pkg_config_words(p, u, &pkg, err)) != 0)
+            return rc;
+        if ((line = flags_line(u, pkg)) == NULL) {
+            free(pkg);
+            kumo__error_set(err, -ENOMEM, "out of memory");
+            return -ENOMEM;
+        }
+        if (!needs_build(u, header) && stamp_matches(u, line)) {
+            free(pkg);
+            free(line);
             continue;
+        }
         snprintf(tmp, sizeof(tmp), "%s.tmp%d", u->so_path, (int)getpid());
-        rc = run_compiler(u, tmp, err);
+        rc = run_compiler(u, pkg, tmp, err);
         if (rc == 0 && rename(tmp, u->so_path) != 0) {
             rc = -errno;
             kumo__error_set(err, rc, "cannot write %s: %s", u->so_path, strerror(errno));
         }
+        if (rc == 0)
+            stamp_write(u, line);
+        free(pkg);
+        free(line);
         if (rc != 0) {
             unlink(tmp);
             return rc;

@@ -157,6 +157,8 @@ typedef struct kumo__spawner_unit {
     const char *layers; /* "seccomp,namespaces,limits,no_new_privs" or "none" */
     size_t memory;      /* bytes; 0: none */
     unsigned timeout_ms;
+    char *const *env; /* the unit's declared variables, NAME=value (NULL-terminated; NULL: none), added to
+                         the config's envp for its workers alone */
 } kumo__spawner_unit;
 
 typedef struct kumo__spawner_config {

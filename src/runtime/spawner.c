@@ -109,7 +109,9 @@ typedef struct spawner {
     kumo__spawner_unit *units;
     size_t nunits;
     char *project_dir, *data_dir;
-    char **envp;
+    char **envp;      /* what every worker gets: kumo's needs and the stores' variables */
+    char **fs_envp;   /* the fork server's: envp, then each unit's variables as KUMO__UNIT<i>_NAME=value */
+    char ***unit_env; /* per unit: envp with its declared variables (a worker exec'd directly) */
     int net;
     /* the fork server */
     struct st_h2o_evloop_t *loop; /* to start it again */
@@ -196,8 +198,8 @@ static void worker_argv(const spawner *s, const kumo__spawner_unit *u, unit_word
 
 static char *const empty_env[] = {NULL};
 
-/* posix_spawn of `path` with `fd` as its fd 3 and our envp. */
-static int exec_with_fd3(spawner *s, char **argv, int fd, pid_t *pid)
+/* posix_spawn of `path` with `fd` as its fd 3 and environment envp. */
+static int exec_with_fd3(char *const *envp, char **argv, int fd, pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     int moved = -1;
@@ -208,7 +210,7 @@ static int exec_with_fd3(spawner *s, char **argv, int fd, pid_t *pid)
     }
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fd, 3);
-    int rc = posix_spawn(pid, kumo__worker_path(), &fa, NULL, argv, s->envp ? s->envp : empty_env);
+    int rc = posix_spawn(pid, kumo__worker_path(), &fa, NULL, argv, envp ? envp : empty_env);
     posix_spawn_file_actions_destroy(&fa);
     if (moved >= 0)
         close(moved);
@@ -234,7 +236,7 @@ static int spawn_direct(spawner *s, int unit, int fd, pid_t *pid, kumo__error *e
     char *argv[WORKER_ARGV_MAX];
     unit_words words;
     worker_argv(s, &s->units[unit], &words, argv);
-    int rc = exec_with_fd3(s, argv, fd, pid);
+    int rc = exec_with_fd3(s->unit_env[unit], argv, fd, pid);
     if (rc != 0) {
         kumo__error_set(err, -rc, "cannot start %s: %s", kumo__worker_path(), strerror(rc));
         return -rc;
@@ -665,6 +667,8 @@ static const kumo__spawner_methods methods = {
 
 /* ---- starting and stopping ------------------------------------------------ */
 
+static void env_free(char **envp);
+
 static void spawner_free(spawner *s)
 {
     if (s->orphan_timer) {
@@ -680,15 +684,55 @@ static void spawner_free(spawner *s)
         free((char *)s->units[i].layers);
     }
     free(s->units);
-    for (size_t i = 0; s->envp && s->envp[i]; i++)
-        free(s->envp[i]);
-    free(s->envp);
+    env_free(s->envp);
+    env_free(s->fs_envp);
+    for (size_t i = 0; s->unit_env && i < s->nunits; i++)
+        env_free(s->unit_env[i]);
+    free(s->unit_env);
     free(s->project_dir);
     free(s->data_dir);
     free(s->direct);
     free(s->fs_workers.v);
     free(s->lost.v);
     free(s);
+}
+
+static void env_free(char **envp)
+{
+    for (size_t i = 0; envp && envp[i]; i++)
+        free(envp[i]);
+    free(envp);
+}
+
+/* An owned copy of `base` then `extra` (each NULL-terminated, may be
+ * NULL); with unit >= 0, each of extra's NAME=value as
+ * KUMO__UNIT<unit>_NAME=value, which the fork server hands to that unit's
+ * workers alone (forkserver.c). NULL when out of memory. */
+static char **env_join(char *const *base, char *const *extra, int unit)
+{
+    size_t nb = 0, ne = 0;
+    while (base && base[nb])
+        nb++;
+    while (extra && extra[ne])
+        ne++;
+    char **out = calloc(nb + ne + 1, sizeof(*out));
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < nb; i++)
+        if ((out[i] = strdup(base[i])) == NULL)
+            goto fail;
+    for (size_t i = 0; i < ne; i++) {
+        int n = unit >= 0 ? asprintf(&out[nb + i], KUMO__UNIT_ENV_PREFIX "%d_%s", unit, extra[i])
+                          : asprintf(&out[nb + i], "%s", extra[i]);
+        if (n < 0) {
+            out[nb + i] = NULL;
+            goto fail;
+        }
+    }
+    return out;
+fail:
+    env_free(out);
+    return NULL;
 }
 
 static int copy_str(const char *from, char **to)
@@ -715,14 +759,18 @@ static int copy_config(spawner *s, const kumo__spawner_config *cfg)
             copy_str(u->layers ? u->layers : "none", (char **)&c->layers))
             return -ENOMEM;
     }
-    size_t n = 0;
-    while (cfg->envp && cfg->envp[n])
-        n++;
-    if ((s->envp = calloc(n + 1, sizeof(*s->envp))) == NULL)
+    if ((s->envp = env_join(cfg->envp, NULL, -1)) == NULL || (s->fs_envp = env_join(cfg->envp, NULL, -1)) == NULL ||
+        (s->unit_env = calloc(cfg->nunits ? cfg->nunits : 1, sizeof(*s->unit_env))) == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        if ((s->envp[i] = strdup(cfg->envp[i])) == NULL)
+    for (size_t i = 0; i < cfg->nunits; i++) {
+        char **fs_envp = env_join(s->fs_envp, cfg->units[i].env, (int)i);
+        if (fs_envp == NULL || (s->unit_env[i] = env_join(cfg->envp, cfg->units[i].env, -1)) == NULL) {
+            env_free(fs_envp);
             return -ENOMEM;
+        }
+        env_free(s->fs_envp);
+        s->fs_envp = fs_envp;
+    }
     return 0;
 }
 
@@ -762,7 +810,7 @@ static int start_fork_server(spawner *s, kumo__error *err)
         argv[n++] = words[i].timeout_ms;
     }
     argv[n] = NULL;
-    if ((rc = exec_with_fd3(s, argv, sv[1], &s->pid)) != 0) {
+    if ((rc = exec_with_fd3(s->fs_envp, argv, sv[1], &s->pid)) != 0) {
         kumo__error_set(err, -rc, "cannot start the fork server %s: %s", kumo__worker_path(), strerror(rc));
         rc = -rc;
         s->pid = 0;

@@ -28,6 +28,9 @@
 #include "base/fs.h"
 #include "base/growbuf.h"
 #include "base/store_var.h"
+#include "gateway/service_mocks.h"
+#include "project/project.h"
+#include "project/services.h"
 
 #define REPORTS_MAX (256u << 10)
 #define OUTPUT_SHOWN (16u << 10)
@@ -226,9 +229,48 @@ static int run_case(kumo__host *h, const kumo__test_case *c, const kumo__test_op
     return 0;
 }
 
+/* Each service with no URL in the environment gets a `kumo mock` child,
+ * as under kumo up (gateway/service_mocks.h), started once for the run
+ * (a stateful mock's records are shared by the tests); kumo-host's load
+ * then finds it by KUMO_SERVICE_<NAME>_URL. */
+static int mock_services(const char *dir, kumo__mock_set **set, kumo__error *err)
+{
+    kumo__project *p = NULL;
+    kumo__service_target *t = NULL;
+    size_t n = 0;
+    int rc = kumo__project_load(dir, &p, err);
+    if (rc != 0 || p->nservices == 0)
+        goto out;
+    const char *env = getenv("KUMO_ENV");
+    if ((*set = kumo__mock_set_new(p->dir)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = kumo__services_resolve(p, env && *env ? env : NULL, kumo__mock_set_start, *set, &t, &n, err)) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        char var[160];
+        if ((strncmp(t[i].from, "kumo mock", 9) == 0 || strstr(t[i].from, "through kumo mock")) &&
+            kumo__service_var(t[i].decl->name, var, sizeof(var)) == 0) {
+            printf("note service %s: %s at %s\n", t[i].decl->name, t[i].from, t[i].url);
+            if (setenv(var, t[i].url, 1) != 0) {
+                kumo__error_set(err, -errno, "%s: %s", var, strerror(errno));
+                rc = err->code;
+                goto out;
+            }
+        }
+    }
+out:
+    kumo__service_targets_free(t, n);
+    kumo__project_free(p);
+    return rc;
+}
+
 int kumo__test_run(const char *dir, char *const *objects, char *const *sources, size_t n, const kumo__test_options *opt,
                    kumo__test_summary *sum, kumo__error *err)
 {
+    kumo__mock_set *mocks = NULL;
     memset(sum, 0, sizeof(*sum));
     kumo__host *h = NULL;
     void **handles = calloc(n ? n : 1, sizeof(*handles));
@@ -236,6 +278,10 @@ int kumo__test_run(const char *dir, char *const *objects, char *const *sources, 
     if (handles == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
+    }
+    if ((rc = mock_services(dir, &mocks, err)) != 0) {
+        kumo__error_wrap(err, "mocking the project's services for its tests");
+        goto out;
     }
     if ((rc = kumo__host_load(dir, NULL, &h, err)) != 0) {
         kumo__error_wrap(err, "loading the project for its tests");
@@ -282,5 +328,6 @@ out:
             dlclose(handles[i]);
     free(handles);
     kumo__host_free(h);
+    kumo__mock_set_free(mocks);
     return rc;
 }

@@ -169,6 +169,67 @@ static void log_line(pid_t self, const char *level, const char *msg)
     kumo__logline_write(&l, 2);
 }
 
+/* ---- the units' own variables (env: in kumo.yaml) ------------------------ */
+
+/* One KUMO__UNIT<i>_NAME=value of this process's environment. */
+typedef struct unit_var {
+    int unit;
+    char *var;    /* "KUMO__UNIT<i>_NAME", to unset */
+    char *assign; /* "NAME=value", the worker's (putenv keeps it: never freed) */
+} unit_var;
+
+static unit_var *unit_vars;
+static size_t n_unit_vars;
+
+/* Reads the units' variables from the environment this process was
+ * started with (as egress_start does: not through `environ`). */
+static void load_unit_vars(void)
+{
+    static const char prefix[] = KUMO__UNIT_ENV_PREFIX;
+    size_t cap = 4u << 20, len = 0, n = 0;
+    char *env = malloc(cap + 1);
+    FILE *f = env ? fopen("/proc/self/environ", "re") : NULL;
+    if (f != NULL) {
+        len = fread(env, 1, cap, f);
+        fclose(f);
+    }
+    if (env == NULL)
+        return;
+    env[len] = '\0';
+    for (size_t at = 0; at < len; at += strlen(env + at) + 1)
+        n += strncmp(env + at, prefix, sizeof(prefix) - 1) == 0;
+    if (n && (unit_vars = calloc(n, sizeof(*unit_vars))) != NULL)
+        for (size_t at = 0; at < len && n_unit_vars < n; at += strlen(env + at) + 1) {
+            char *e = env + at, *end;
+            if (strncmp(e, prefix, sizeof(prefix) - 1) != 0)
+                continue;
+            long unit = strtol(e + sizeof(prefix) - 1, &end, 10);
+            char *eq = strchr(e, '=');
+            if (end == e + sizeof(prefix) - 1 || *end != '_' || eq == NULL || eq < end)
+                continue;
+            unit_var *v = &unit_vars[n_unit_vars];
+            v->unit = (int)unit;
+            if ((v->var = strndup(e, (size_t)(eq - e))) == NULL || (v->assign = strdup(end + 1)) == NULL) {
+                free(v->var);
+                continue;
+            }
+            n_unit_vars++;
+        }
+    memset(env, 0, len);
+    free(env);
+}
+
+/* In a child, before the unit's code runs: the other units' variables go,
+ * and `unit`'s come in under their own names. */
+static void apply_unit_vars(int unit)
+{
+    for (size_t i = 0; i < n_unit_vars; i++)
+        unsetenv(unit_vars[i].var);
+    for (size_t i = 0; i < n_unit_vars; i++)
+        if (unit_vars[i].unit == unit)
+            putenv(unit_vars[i].assign);
+}
+
 /* In a child: `fd` becomes fd 3, everything else of the fork server's is
  * closed, signals are as a fresh process has them; then the unit's
  * sandbox, hello, and the serve loop. Never returns. */
@@ -196,6 +257,7 @@ static void become_worker(fork_server *fs, int unit, int fd, int chan)
     char comm[16];
     snprintf(comm, sizeof(comm), "kumo:%s", u ? u->name : "?");
     prctl(PR_SET_NAME, comm); /* ps and /proc/PID/comm say which function */
+    apply_unit_vars(unit);
     if (u == NULL || u->handle == NULL) {
         hello(self, u ? u->load_error : "the fork server has no such unit");
         _exit(1);
@@ -310,6 +372,7 @@ static void spare_main(fork_server *fs, int sock)
     char comm[16];
     snprintf(comm, sizeof(comm), "kumo:%s", u ? u->name : "?");
     prctl(PR_SET_NAME, comm);
+    apply_unit_vars(m.unit);
     if (u == NULL || u->handle == NULL) {
         hello(self, u ? u->load_error : "the fork server has no such unit");
         _exit(1);
@@ -715,6 +778,7 @@ int kumo__forkserver_main(int argc, char **argv)
      * parent-death signal, with nobody to remove their cgroups. */
     kumo__sandbox_sweep();
     signal(SIGPIPE, SIG_IGN);
+    load_unit_vars();
     for (int i = 0; i < fs->nunits; i++) {
         fs_unit *u = &fs->units[i];
         if ((u->handle = dlopen(u->so, RTLD_NOW | RTLD_LOCAL)) == NULL) {

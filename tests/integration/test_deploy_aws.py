@@ -259,7 +259,7 @@ class DeployAwsTest(unittest.TestCase):
         self.assertIn("is there already", p.stdout)
         self.assertNotIn("uploaded", p.stdout)
 
-        p = self.kumo("destroy", "--target", "aws", "--endpoint-url", self.endpoint, proj)
+        p = self.kumo("destroy", "--target", "aws", "--yes", "--endpoint-url", self.endpoint, proj)
         self.assertIn("stack todo: DELETE_COMPLETE", p.stdout, p.stdout + p.stderr)
         self.assertIn("deleted artifacts bucket kumo-todo-123456789012-us-east-1", p.stdout)
         self.assertEqual(self.aws("lambda", "list-functions")["Functions"], [])
@@ -273,7 +273,7 @@ class DeployAwsTest(unittest.TestCase):
         self.assertEqual([s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"], [])
 
         # Destroying again is not an error.
-        p = self.kumo("destroy", "--target", "aws", "--endpoint-url", self.endpoint, proj)
+        p = self.kumo("destroy", "--target", "aws", "--yes", "--endpoint-url", self.endpoint, proj)
         self.assertIn("stack todo does not exist", p.stdout)
 
 

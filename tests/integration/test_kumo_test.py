@@ -177,5 +177,39 @@ class TestKumoTestProjects(unittest.TestCase):
         self.assertIn("tests/ev_test.c:4: kumo_test_event: kumo.yaml has no event 'nope' (its events: none)", r.stdout)
 
 
+class TestMockedService(unittest.TestCase):
+    """A service with no URL in the environment is served by a kumo mock
+    child under kumo test, as under kumo up: the handler's kumo_http call
+    reaches it with no change, and the answer is made from the service's
+    document."""
+
+    def test_service_mocked(self):
+        d = copy_project("outbound", os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects"))
+        self.addCleanup(shutil.rmtree, os.path.dirname(d), ignore_errors=True)
+        with open(os.path.join(d, "kumo.yaml")) as f:
+            text = f.read()
+        with open(os.path.join(d, "kumo.yaml"), "w") as f:
+            f.write(text.replace("    url: http://127.0.0.1:9/never-used\n", ""))
+        os.makedirs(os.path.join(d, "tests"), exist_ok=True)
+        with open(os.path.join(d, "tests", "calls_test.c"), "w") as f:
+            f.write(r"""#include <kumo_test.h>
+
+KUMO_TEST(pets_mocked)
+{
+    kumo_test_response *r = kumo_test_post_json(t, "/call", "{\"service\":\"pets\",\"path\":\"/pets/7\"}");
+    KUMO_ASSERT_STATUS(r, 200);
+    KUMO_ASSERT_INT_EQ(json_integer_value(kumo_test_json_at(r, "/rc")), 0);
+    KUMO_ASSERT_INT_EQ(json_integer_value(kumo_test_json_at(r, "/status")), 200);
+    KUMO_ASSERT_CONTAINS(json_string_value(kumo_test_json_at(r, "/body")), "\"name\"");
+}
+""")
+        env = dict(os.environ, PETS_TOKEN="t0k")
+        env["ASAN_OPTIONS"] = "detect_leaks=1"
+        r = subprocess.run([KUMO, "test", d], capture_output=True, text=True, timeout=300, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("note service pets: kumo mock of", r.stdout)
+        self.assertRegex(r.stdout, r"(?m)^1 passed, 0 failed \(")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "check.h"
 #include "deploy/deploy.h"
@@ -84,7 +85,8 @@ static void setup(void)
           "  prod:\n"
           "    region: europe-west1\n"
           "    stores: {todos: 'postgres://u:" SECRET "@db.internal/todo', notifications: "
-          "'redis://queue.internal:6379/0'}\n",
+          "'redis://queue.internal:6379/0'}\n"
+          "    embedded: [attachments]\n",
           f);
     fclose(f);
     const char *targets[] = {"gcp", "knative", "openfaas", "kubernetes"};
@@ -254,7 +256,7 @@ static void test_gcp(void)
     has("gcloud api-gateway gateways create todo");
     has("gcloud api-gateway gateways update todo");
     has("printf %s \"$KUMO_STORE_TODOS\" | gcloud secrets versions add kumo-todo-stores-todos --data-file=-");
-    has("note: store 'attachments' has no URL in environment 'prod'");
+    has("note: store 'attachments' keeps its embedded default (environments.prod.embedded)");
 
     /* no project: a clear error */
     unsetenv("GOOGLE_CLOUD_PROJECT");
@@ -528,6 +530,47 @@ static void test_destroy_and_unknown(void)
     CHECK(strstr(e3.msg, "staging") != NULL);
 }
 
+/* env: on azure: plain values as app settings, secrets as Key Vault
+ * references, the vault readable by the app's own identity, each secret a
+ * securestring parameter that deploy.sh computes; the value nowhere. */
+static void test_azure_env(void)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/kumo.yaml", dir);
+    FILE *f = fopen(path, "a");
+    fputs("env:\n  GREETING: hello\n  API_TOKEN: \"${env:TODO_TOKEN}\"\n", f);
+    fclose(f);
+    setenv("TODO_TOKEN", "tok-azure-" SECRET, 1);
+    snprintf(path, sizeof path, "%s/.kumo/build/azure/app.zip", dir);
+    utime(path, NULL); /* newer than kumo.yaml: no rebuild */
+    kumo__error err = {0};
+    CHECK_INT(deploy("azure", 1, 0, &err), 0);
+    kumo__doc *doc = NULL;
+    json_t *t = load("azure", "azuredeploy.json", &doc);
+    CHECK(t != NULL);
+    json_t *res = at(t, "resources");
+    CHECK_INT(json_array_size(res), 7);
+    CHECK_STR(json_string_value(at(json_array_get(res, 2), "identity.type")), "SystemAssigned");
+    json_t *settings = at(json_array_get(res, 2), "properties.siteConfig.appSettings");
+    CHECK_STR(json_string_value(at(env_named(settings, "GREETING"), "value")), "hello");
+    CHECK_STR(json_string_value(at(env_named(settings, "API_TOKEN"), "value")),
+              "[concat('@Microsoft.KeyVault(VaultName=', variables('vaultName'), ';SecretName=API-TOKEN)')]");
+    CHECK_STR(json_string_value(at(json_array_get(res, 5), "type")), "Microsoft.KeyVault/vaults");
+    CHECK_STR(json_string_value(at(json_array_get(res, 5), "properties.accessPolicies.0.permissions.secrets.0")),
+              "get");
+    CHECK_STR(json_string_value(at(json_array_get(res, 6), "type")), "Microsoft.KeyVault/vaults/secrets");
+    CHECK_STR(json_string_value(at(json_array_get(res, 6), "properties.value")), "[parameters('envApiToken')]");
+    CHECK_STR(json_string_value(at(t, "parameters.envApiToken.type")), "securestring");
+    CHECK_STR(json_string_value(at(t, "variables.vaultName")), "[concat('kv', variables('suffix'))]");
+    kumo__doc_free(doc);
+    has(" envApiToken=\"${TODO_TOKEN}\"");
+    has(": \"${TODO_TOKEN?export TODO_TOKEN first");
+    CHECK(strstr(out, "tok-azure-") == NULL);
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "grep -rq tok-azure- %s/.kumo/deploy", dir);
+    CHECK(system(cmd) != 0);
+}
+
 int main(void)
 {
     setup();
@@ -540,6 +583,7 @@ int main(void)
     test_no_secret();
     test_apply_without_tool();
     test_destroy_and_unknown();
+    test_azure_env();
     if (sh("rm -rf %s", dir) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
     return check_report();

@@ -96,7 +96,7 @@ static void test_fixture_errors(void)
     expect_error(FIX "proj_badkey", -EINVAL,
                  FIX "proj_badkey/kumo.yaml:3:1: unknown key 'fucntions' in kumo.yaml (did you mean 'functions'?); "
                      "expected one of: name, api, defaults, functions, stores, environments, events, services, "
-                     "http, observability, monitors, alerts, security");
+                     "http, observability, monitors, alerts, security, env");
     expect_error(FIX "proj_noname", -EINVAL,
                  FIX "proj_noname/kumo.yaml:2:1: missing required key 'name'; add name: my-project");
     kumo__project *p = NULL;
@@ -142,7 +142,44 @@ static const struct {
      "kumo.yaml:4:3: functions.f has no sources; add sources: [src/f.c]"},
     {"name: x\napi: api.yaml\nfunctions:\n  f: {sources: [api.yaml], memroy: 1Mi}\n",
      "kumo.yaml:4:28: unknown key 'memroy' in functions.f (did you mean 'memory'?); expected one of: sources, "
-     "timeout, max_body, memory, min, max, idle, queue, concurrency, sandbox"},
+     "timeout, max_body, memory, min, max, idle, queue, concurrency, sandbox, env, cflags, pkg_config, libs"},
+    /* env: (project/env.c) */
+    {"name: x\napi: api.yaml\nenv:\n  DB_PASSWORD: hunter2\n",
+     "kumo.yaml:4:16: env.DB_PASSWORD looks like a credential and is written as a literal: kumo.yaml is not the "
+     "place for it; put it in the environment and write \"${env:DB_PASSWORD}\" (or a mounted file: "
+     "\"${file:PATH}\")"},
+    {"name: x\napi: api.yaml\nenv:\n  KUMO_STORE_X: a\n",
+     "kumo.yaml:4:3: env: KUMO_STORE_X is kumo's own (KUMO_* and PORT are set by kumo and the platforms); rename it"},
+    {"name: x\napi: api.yaml\nenv:\n  9LIVES: a\n",
+     "kumo.yaml:4:3: env: '9LIVES' is not a variable name: letters, digits and '_', not starting with a digit"},
+    {"name: x\napi: api.yaml\nenv:\n  RATIO: 1.5\n",
+     "kumo.yaml:4:10: env.RATIO must be a string (quote a number with a fraction: \"1.5\"), an integer or true/false"},
+    {"name: x\napi: api.yaml\nenv:\n  A: \"${vault:x}\"\n",
+     "kumo.yaml:4:6: env.A: a reference is ${env:NAME} or ${file:PATH}; '$' followed by '{' starts one"},
+    {"name: x\napi: api.yaml\nenv: [A]\n",
+     "kumo.yaml:3:6: env must be a mapping of variable name -> value (a string, or a reference: \"${env:NAME}\", "
+     "\"${file:PATH}\")"},
+    {"name: x\napi: api.yaml\nfunctions:\n  f: {sources: [api.yaml], env: {TOKEN: abc}}\n",
+     "kumo.yaml:4:41: functions.f.env.TOKEN looks like a credential and is written as a literal: kumo.yaml is not "
+     "the place for it; put it in the environment and write \"${env:TOKEN}\" (or a mounted file: \"${file:PATH}\")"},
+    {"name: x\napi: api.yaml\nenvironments:\n  prod: {env: {A: [1]}}\n",
+     "kumo.yaml:4:19: environments.prod.env.A must be a string (quote a number with a fraction: \"1.5\"), an integer "
+     "or true/false"},
+    /* a unit's own flags (project/unit_libs.c) */
+    {"name: x\napi: api.yaml\nfunctions:\n  f: {sources: [api.yaml], cflags: [-o, x]}\n",
+     "kumo.yaml:4:37: functions.f.cflags: each entry is one of the compiler flags (like -Iinclude or -DNAME=1), as "
+     "one string without spaces; -o is kumo's"},
+    {"name: x\napi: api.yaml\nfunctions:\n  f: {sources: [api.yaml], pkg_config: [\"zlib; rm\"]}\n",
+     "kumo.yaml:4:41: functions.f.pkg_config: each entry is one of the pkg-config package names (like sqlite3 or "
+     "zlib), as one string without spaces"},
+    {"name: x\napi: api.yaml\nfunctions:\n  f: {sources: [api.yaml], libs: -lz}\n",
+     "kumo.yaml:4:34: functions.f.libs must be a list of at most 64 linker flags (like -lz or -Llib)"},
+    /* environments.NAME.embedded */
+    {"name: x\napi: api.yaml\nstores: {kv: [a]}\nenvironments:\n  prod: {embedded: [b]}\n",
+     "kumo.yaml:5:21: environments.prod.embedded: 'b' is not a store declared under stores:"},
+    {"name: x\napi: api.yaml\nstores: {kv: [a]}\nenvironments:\n  prod: {stores: {a: 'redis://h/0'}, embedded: [a]}\n",
+     "kumo.yaml:5:49: environments.prod.embedded: store 'a' is placed by environments.prod.stores, so it is not "
+     "embedded; remove one of the two"},
     {"name: x\napi: api.yaml\ndefaults: {sandbox: {seccomp: yes}}\n",
      "kumo.yaml:3:31: defaults.sandbox.seccomp must be true or false"},
     {"name: x\napi: api.yaml\ndefaults: {sandbox: {secomp: true}}\n",
@@ -382,7 +419,7 @@ static const struct {
      "kumo.yaml:4:8: environments.dev must be a mapping with target:, region: or stores:"},
     {"name: x\napi: api.yaml\nenvironments:\n  dev: {stroes: {}}\n",
      "kumo.yaml:4:9: unknown key 'stroes' in environments.dev (did you mean 'stores'?); expected one of: target, "
-     "region, stores, services, security"},
+     "region, stores, services, security, env, embedded"},
     {"name: x\napi: api.yaml\nenvironments:\n  prod: {target: 7}\n",
      "kumo.yaml:4:18: environments.prod.target must be a deploy target name like aws"},
     {"name: x\napi: api.yaml\nenvironments:\n  prod: {region: \"\"}\n",
