@@ -2,10 +2,9 @@
  * watch.c: what a generation was built from, and `kumo dev`'s watcher.
  *
  * A generation's inputs are the files it was built from: kumo.yaml, the
- * OpenAPI document and every file its $refs loaded, the services'
- * documents and mock data, kumo.h, each unit's sources and the headers its
- * last build included (NAME.d, build.c).
- * Their fingerprint (a hash of their contents, and of each unit's .so
+ * OpenAPI document and every file its $refs loaded, the files kumo.yaml
+ * names as ${file:PATH} (secrets), the services' documents and mock data, kumo.h, each unit's sources and the headers
+ * its last build included (NAME.d, build.c). Their fingerprint (a hash of their contents, and of each unit's .so
  * identity) lets a reload that would change nothing do nothing
  * (kumo__gw_reload): no generation, no cold starts. A fingerprint taken
  * while an input was being written (its mtime after the reload began) is
@@ -39,9 +38,11 @@
 #include "openapi/docset.h"
 
 #define DEBOUNCE_MS 50
-#define DEBOUNCE_MAX_MS 500             /* a reload starts at the latest this long after the first change */
-#define WATCH_DIRS_MAX 1024             /* folders watched; more are said once and skipped */
-#define INPUTS_MAX 4096                 /* files a generation fingerprints */
+#define DEBOUNCE_MAX_MS 500 /* a reload starts at the latest this long after the first change */
+#define WATCH_DIRS_MAX 1024 /* folders watched; more are said once and skipped */
+#define INPUTS_MAX 4096
+#define YAML_SCAN_MAX                                                                                                  \
+    (4u << 20) /* kumo.yaml's text read for ${file:} references */ /* files a generation fingerprints */
 #define FRESH_SLACK_NS (20 * 1000000LL) /* mtimes are coarse (a tick): an input this close to the start is fresh */
 
 /* ---- inputs and their fingerprint ---------------------------------------- */
@@ -112,13 +113,42 @@ static uint64_t fingerprint(const generation *g, int64_t fresh_after_ns)
     return h ? h : 1;
 }
 
+/* The files kumo.yaml's text names as ${file:PATH} (secrets, in env:,
+ * services' headers, store URLs), a relative PATH under the project. */
+static int add_file_refs(generation *g, const char *yaml_path)
+{
+    FILE *f = fopen(yaml_path, "re");
+    if (f == NULL)
+        return 0;
+    char *text = malloc(YAML_SCAN_MAX + 1);
+    size_t len = text ? fread(text, 1, YAML_SCAN_MAX, f) : 0;
+    fclose(f);
+    if (text == NULL)
+        return -ENOMEM;
+    text[len] = '\0';
+    int rc = 0;
+    for (char *at = strstr(text, "${file:"); rc == 0 && at; at = strstr(at + 1, "${file:")) {
+        char *start = at + 7, *end = strchr(start, '}');
+        if (end == NULL || end == start || end - start >= PATH_MAX - 1 - (long)strlen(g->project->dir))
+            continue;
+        char path[PATH_MAX];
+        if (*start == '/')
+            snprintf(path, sizeof(path), "%.*s", (int)(end - start), start);
+        else
+            snprintf(path, sizeof(path), "%s/%.*s", g->project->dir, (int)(end - start), start);
+        rc = add_input(g, path);
+    }
+    free(text);
+    return rc;
+}
+
 int kumo__gw_inputs_note(generation *g, int64_t started_ns)
 {
     const kumo__project *p = g->project;
     char header[PATH_MAX];
     int rc = 0;
-    if (p->doc)
-        rc = add_input(g, kumo__doc_path(p->doc));
+    if (p->doc && (rc = add_input(g, kumo__doc_path(p->doc))) == 0)
+        rc = add_file_refs(g, kumo__doc_path(p->doc));
     for (size_t i = 0; rc == 0 && g->spec && i < kumo__docset_count(g->spec->docset); i++)
         rc = add_input(g, kumo__docset_real_path(g->spec->docset, i));
     /* services' documents and their mocks' data (--dev loads and checks them) */

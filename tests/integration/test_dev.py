@@ -13,7 +13,9 @@ projects/dev while the test edits its files, one class, tests in order.
   new answer comes and the banner goes;
 - a client loop during several swaps sees no failed request;
 - a reload with nothing changed (kumo reload, or a file saved unchanged)
-  makes no generation and no cold start.
+  makes no generation and no cold start;
+- a file kumo.yaml names as ${file:PATH} (a secret in env:) is an input:
+  its change reaches the workers.
 """
 import os
 import re
@@ -208,6 +210,12 @@ class DevTest(unittest.TestCase):
         self.assertEqual(after["reload"]["last"], "unchanged")
         self.assertEqual(sum(f["cold_starts"] for f in after["functions"]), cold)
         self.assertEqual(after["reload"]["draining"], 0)  # no generation was made to drain
+
+    def test_8_secret_file_is_an_input(self):
+        self.assertEqual(self.get("/secret"), (200, "s1"))
+        self.edit("secret.txt", "s1", "s2")
+        self.assertTrue(self.serves("/secret", "s2"), self.gw.stdout()[-2000:])
+        self.assertRegex(self.gw.stdout(), r"change: secret\.txt; built \d+ ms; serving generation")
 
 
 if __name__ == "__main__":
