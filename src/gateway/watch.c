@@ -3,9 +3,11 @@
  *
  * A generation's inputs are the files it was built from: kumo.yaml, the
  * OpenAPI document and every file its $refs loaded, the files kumo.yaml
- * names as ${file:PATH} (secrets), the services' documents and mock data, kumo.h, each unit's sources and the headers
- * its last build included (NAME.d, build.c). Their fingerprint (a hash of their contents, and of each unit's .so
- * identity) lets a reload that would change nothing do nothing
+ * names as ${file:PATH} (secrets), the services' documents and mock
+ * data, kumo.h, each unit's sources and the headers its last build
+ * included (NAME.d, build.c). Their fingerprint (a hash of their contents,
+ * and of each unit's .so identity) lets a reload that would change nothing
+ * do nothing
  * (kumo__gw_reload): no generation, no cold starts. A fingerprint taken
  * while an input was being written (its mtime after the reload began) is
  * 0, which never matches: the next reload builds.
@@ -38,11 +40,10 @@
 #include "openapi/docset.h"
 
 #define DEBOUNCE_MS 50
-#define DEBOUNCE_MAX_MS 500 /* a reload starts at the latest this long after the first change */
-#define WATCH_DIRS_MAX 1024 /* folders watched; more are said once and skipped */
-#define INPUTS_MAX 4096
-#define YAML_SCAN_MAX                                                                                                  \
-    (4u << 20) /* kumo.yaml's text read for ${file:} references */ /* files a generation fingerprints */
+#define DEBOUNCE_MAX_MS 500             /* a reload starts at the latest this long after the first change */
+#define WATCH_DIRS_MAX 1024             /* folders watched; more are said once and skipped */
+#define INPUTS_MAX 4096                 /* files a generation fingerprints */
+#define YAML_SCAN_MAX (4u << 20)        /* kumo.yaml's text read for ${file:} references */
 #define FRESH_SLACK_NS (20 * 1000000LL) /* mtimes are coarse (a tick): an input this close to the start is fresh */
 
 /* ---- inputs and their fingerprint ---------------------------------------- */
