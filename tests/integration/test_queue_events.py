@@ -248,6 +248,8 @@ class StopTest(unittest.TestCase):
             post(gw, "/send?prefix=slow&n=8")
             self.assertTrue(wait_for(lambda: [l for l in gw.log_lines() if l.get("msg") == "event"], timeout=60),
                             gw.stderr()[-3000:])
+            with open(os.path.join(d, "kumo.yaml"), "a") as f:
+                f.write("# changed: a reload of an unchanged project makes no generation\n")
             r = subprocess.run([KUMO, "reload", "--admin-port", str(gw.admin_port)], capture_output=True,
                                text=True, timeout=120)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

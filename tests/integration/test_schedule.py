@@ -94,6 +94,8 @@ class EveryTest(unittest.TestCase):
         self.assertTrue(enough, self.gw.stderr()[-3000:])
         # a reload hands the schedules over: the ticks go on, none twice
         before = len(of(ticks(self.gw), "every"))
+        with open(os.path.join(self.dir, "kumo.yaml"), "a") as f:
+            f.write("# changed: a reload of an unchanged project makes no generation\n")
         r = subprocess.run([KUMO, "reload", "--admin-port", str(self.gw.admin_port)], capture_output=True,
                            text=True, timeout=300)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
