@@ -262,6 +262,9 @@ void kumo__gw_outlet_close(loop_thread *t);
 void kumo__gw_outlet_free(loop_thread *t);
 /* Any thread. */
 void kumo__gw_outlet_post(struct kumo__gw_outlet *o, kumo__gw_posted *p);
+/* Any thread: the loop wakes (and, once awake, follows the current
+ * generation) with nothing posted. */
+void kumo__gw_outlet_wake(struct kumo__gw_outlet *o);
 
 /* auth_wait.c: requests parked while a thread checks a password
  * (dispatch's KUMO__DISPATCH_PARK). The thread starts with the first one

@@ -39,6 +39,17 @@ void kumo__gw_outlet_post(struct kumo__gw_outlet *o, kumo__gw_posted *p)
     pthread_mutex_unlock(&o->lock);
 }
 
+void kumo__gw_outlet_wake(struct kumo__gw_outlet *o)
+{
+    pthread_mutex_lock(&o->lock);
+    if (!o->closed) {
+        uint64_t one = 1;
+        ssize_t n = write(o->efd, &one, sizeof(one)); /* EAGAIN: awake already */
+        (void)n;
+    }
+    pthread_mutex_unlock(&o->lock);
+}
+
 /* The list taken, oldest first. */
 static kumo__gw_posted *take(struct kumo__gw_outlet *o)
 {
