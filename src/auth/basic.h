@@ -29,7 +29,7 @@ int kumo__htpasswd_check(kumo__htpasswd *h, const char *user, size_t ulen, const
 /* A check only a hash can answer, taken off the caller's thread: an
  * event loop asks with kumo__htpasswd_lookup, which answers from what is
  * remembered or hands back a job holding a copy of the user and password
- * (cleansed when freed); another thread runs it (kumo__basic_job_run:
+ * (cleansed when freed); another thread runs it (the job's run:
  * the slow hash, remembered as kumo__htpasswd_check remembers it), and the
  * loop asks again with the job done (its verdict answers even if the
  * memory forgot it meanwhile). The job refers to h: h must outlive it. */

@@ -544,8 +544,9 @@ static void on_checked(kumo__gw_posted *post, int live)
     free(ap);
 }
 
-/* Dispatch said a password needs a slow hash: the request waits for the
- * password thread (auth_wait.c) instead of the loop. */
+/* Dispatch handed out slow work (a password hash, a record-mode call):
+ * the request waits for the slow-work threads (auth_wait.c), not the
+ * loop. */
 static void park(loop_thread *t, loop_gen *lg, req_hold *hold, h2o_req_t *req, kumo__dispatch *d,
                  const char *request_id, uint64_t start, int rounds)
 {
