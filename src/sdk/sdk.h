@@ -367,6 +367,9 @@ struct kumo__queue {
 /* A backend that cannot tell a stale receipt from a current one (SQS: an
  * ack with an old receipt "succeeds" and may or may not delete). */
 #define KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED 1u
+/* A backend whose messages hold less than queue.c's 192 KiB body (Azure
+ * Queue storage: 48,000 bytes; larger is KUMO_ETOOBIG). */
+#define KUMO__QUEUE_SMALL_BODIES 2u
 
 /* A queue's messages by state (kumo__queue_driver.depth). */
 typedef struct kumo__queue_depth {
@@ -517,6 +520,12 @@ extern const kumo__queue_driver kumo__queue_sqs_driver;
  * its URL allows), malloc'd into *arn, the queue's policy then letting the
  * SNS topic topic_arn (unless NULL) send to it. */
 int kumo__sqs_plain_text(const void *body, size_t len);
+/* The Azure Storage drivers (stores/aztable.c, azblob.c, azqueue.c over
+ * stores/azure.c); azservicebus: topics refused with what to use instead. */
+extern const kumo__kv_driver kumo__kv_aztable_driver;
+extern const kumo__blob_driver kumo__blob_azblob_driver;
+extern const kumo__queue_driver kumo__queue_azqueue_driver;
+extern const kumo__topic_driver kumo__topic_azure_driver;
 int kumo__sqs_queue_arn(kumo__queue *kq, const char *topic_arn, char **arn);
 /* Redis and PostgreSQL (stores/redis.c, redis_queue.c, postgres.c, postgres_queue.c). */
 extern const kumo__kv_driver kumo__kv_redis_driver, kumo__kv_postgres_driver;

@@ -612,6 +612,20 @@ static int stale_receipts_undetected(void)
     return 1;
 }
 
+/* Whether the queue's driver holds smaller bodies than queue.c's 192 KiB
+ * (Azure Queue storage): the largest-body check then uses its ceiling. */
+static int small_bodies(void)
+{
+    int err = 0;
+    kumo__queue *q = (kumo__queue *)kumo__store_get(&kumo__queue_kind, NULL, queue_name, &err);
+    if (q == NULL || !(q->driver->limits & KUMO__QUEUE_SMALL_BODIES))
+        return 0;
+    printf("SKIPPED: the %s driver holds smaller bodies than 192 KiB (a documented limit of the backend); "
+           "its own ceiling is checked instead\n",
+           q->driver->common.scheme);
+    return 1;
+}
+
 static void queue_basics(void)
 {
     kumo_queue_message m[10];
@@ -637,9 +651,16 @@ static void queue_basics(void)
     CHECK_INT(kumo_queue_ack(&ctx, queue_name, m[0].receipt), 0);
     size_t big = 192 << 10;
     unsigned char *b = malloc(big + 1);
+    if (b && small_bodies()) {
+        /* The backend's own ceiling: 192 KiB is refused, 40,000 bytes go. */
+        fill_chunk(b, big + 1, 3);
+        CHECK_INT(kumo_queue_send(&ctx, queue_name, b, big, 0, NULL), KUMO_ETOOBIG);
+        CHECK(*kumo_store_error(&ctx) != '\0');
+        big = 40000;
+    }
     if (b) {
         fill_chunk(b, big + 1, 3);
-        CHECK_INT(kumo_queue_send(&ctx, queue_name, b, big + 1, 0, NULL), KUMO_ETOOBIG);
+        CHECK_INT(kumo_queue_send(&ctx, queue_name, b, (192 << 10) + 1, 0, NULL), KUMO_ETOOBIG);
         CHECK_INT(kumo_queue_send(&ctx, queue_name, b, big, 0, NULL), 0);
         CHECK_INT(receive_one(queue_name, 30000, m), 0);
         CHECK(m[0].len == big && memcmp(m[0].body, b, big) == 0);
@@ -1212,7 +1233,10 @@ int main(int argc, char **argv)
     snprintf(blob_store, sizeof(blob_store), "conf-blob");
     snprintf(queue_name, sizeof(queue_name), "conf-q%s", run);
     snprintf(flaky_name, sizeof(flaky_name), "conf-f%s", run);
-    snprintf(flaky_dead, sizeof(flaky_dead), "conf-f%s-dead", run);
+    /* Azure Queue storage's dead letters go to NAME-poison, as Azure
+     * Functions' own do. */
+    snprintf(flaky_dead, sizeof(flaky_dead), "conf-f%s-%s", run,
+             queue && strncmp(queue, "azqueue:", 8) == 0 ? "poison" : "dead");
     snprintf(depth_name, sizeof(depth_name), "conf-d%s", run);
     snprintf(topic_name, sizeof(topic_name), "conf-t%s", run);
     memset(&ctx, 0, sizeof(ctx));

@@ -9,6 +9,7 @@
 #   redis    kv, queue, topic, redis://...:P     redis-server (backends.sh)
 #   postgres kv and queue, postgres://...        PostgreSQL (backends.sh)
 #   aws      kv dynamodb://, blob s3://, queue sqs://, topic sns://, on moto_server (moto.sh)
+#   azure    kv aztable://, blob azblob://, queue azqueue://, on Azurite (azure.sh)
 #
 # For a server the suite gets --restart-cmd "run.sh --control DRIVER", which
 # it runs with "stop" and "start" around its outage phase; RESTART_CMD in the
@@ -19,6 +20,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/backends.sh"
 . "$here/moto.sh"
+. "$here/azure.sh"
 
 # The restart hook: the suite runs "$0 --control DRIVER stop|start"; the
 # server's port and directory come through the environment exported below.
@@ -31,6 +33,8 @@ if [ "${1:-}" = "--control" ]; then
     postgres/start) _pg_up ;;
     aws/stop) moto_stop ;;
     aws/start) _moto_up ;;
+    azure/stop) azurite_stop ;;
+    azure/start) _azurite_up ;;
     *) echo "run.sh --control: unknown '$driver $action'" >&2; exit 2 ;;
     esac
     exit $?
@@ -77,8 +81,17 @@ aws)
         --queue "sqs://{name}?endpoint=$MOTO_ENDPOINT" \
         --topic "sns://{name}?endpoint=$MOTO_ENDPOINT&max_receives=2&queue.alpha={name}-alpha&queue.beta={name}-beta&queue.gamma={name}-gamma"
     ;;
+azure)
+    azurite_start "$tmp" || exit 1
+    stop_server=azurite_stop
+    export AZURITE_BLOB_PORT AZURITE_QUEUE_PORT AZURITE_TABLE_PORT _az_dir
+    a=$AZURITE_ACCOUNT
+    # Table names are letters and digits only: one table holds the kv store.
+    set -- --kv "aztable://$a/kumoconf?endpoint=$AZURITE_TABLE" --blob "azblob://$a/{name}?endpoint=$AZURITE_BLOB" \
+        --queue "azqueue://$a/{name}?endpoint=$AZURITE_QUEUE"
+    ;;
 *)
-    echo "usage: run.sh sqlite|file|redis|postgres|aws" >&2
+    echo "usage: run.sh sqlite|file|redis|postgres|aws|azure" >&2
     exit 2
     ;;
 esac
