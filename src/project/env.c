@@ -252,6 +252,10 @@ int kumo__env_kept(const kumo__store_plan *plan, const char *entry)
                                            "AWS_REGION",        "AWS_DEFAULT_REGION",    NULL};
     static const char *const aws[] = {"dynamodb:", "s3:", "sqs:", "sns:", NULL};
     static const char *const pg[] = {"postgres:", "postgresql:", NULL};
+    /* src/sdk/stores/azure.c */
+    static const char *const az_vars[] = {"AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING", "IDENTITY_ENDPOINT",
+                                          "IDENTITY_HEADER", "AZURE_CLIENT_ID", NULL};
+    static const char *const az[] = {"aztable:", "azblob:", "azqueue:", NULL};
     const char *eq = strchr(entry, '=');
     size_t len = eq ? (size_t)(eq - entry) : strlen(entry);
     for (size_t i = 0; always[i]; i++)
@@ -260,6 +264,10 @@ int kumo__env_kept(const kumo__store_plan *plan, const char *entry)
     if (plan_has(plan, aws))
         for (size_t i = 0; aws_vars[i]; i++)
             if (strlen(aws_vars[i]) == len && strncmp(entry, aws_vars[i], len) == 0)
+                return 1;
+    if (plan_has(plan, az))
+        for (size_t i = 0; az_vars[i]; i++)
+            if (strlen(az_vars[i]) == len && strncmp(entry, az_vars[i], len) == 0)
                 return 1;
     return len > 2 && strncmp(entry, "PG", 2) == 0 && plan_has(plan, pg);
 }

@@ -279,6 +279,31 @@ static int add_aws(kumo__egress_rules *r, const char *store, const char *scheme,
     return 0;
 }
 
+/* Azure Storage (sdk/stores/azure.c): the endpoint= server, else
+ * ACCOUNT.SERVICE.core.windows.net:443. */
+static int add_azure(kumo__egress_rules *r, const char *store, const char *service, const char *url, kumo__error *err)
+{
+    const char *p = strstr(url, "://") + 3;
+    const char *q = strchr(p, '?');
+    size_t n;
+    const char *endpoint = q ? query_param(q + 1, "endpoint", &n) : NULL;
+    char e[512], host[320];
+    if (endpoint) {
+        if (decode(endpoint, n, e, sizeof(e)) != 0) {
+            kumo__error_set(err, -EINVAL, "store '%s': its endpoint= is not a URL", store);
+            return -EINVAL;
+        }
+        return add_http(r, store, e, strlen(e), url, err);
+    }
+    size_t an = strcspn(p, "/?#");
+    if (an == 0 || an > 24 || decode(p, an, e, sizeof(e)) != 0) {
+        kumo__error_set(err, -EINVAL, "store '%s': its URL names no storage account", store);
+        return -EINVAL;
+    }
+    snprintf(host, sizeof(host), "%s.%s.core.windows.net", e, service);
+    return add_dest(r, store, host, 443, "", err);
+}
+
 int kumo__egress_rules_add_url(kumo__egress_rules *r, const char *store, const char *url, const char *region_env,
                                kumo__error *err)
 {
@@ -313,6 +338,10 @@ int kumo__egress_rules_add_url(kumo__egress_rules *r, const char *store, const c
     if (strcmp(scheme, "dynamodb") == 0 || strcmp(scheme, "s3") == 0 || strcmp(scheme, "sqs") == 0 ||
         strcmp(scheme, "sns") == 0)
         return add_aws(r, store, scheme, url, region_env, err);
+    if (strcmp(scheme, "aztable") == 0 || strcmp(scheme, "azblob") == 0 || strcmp(scheme, "azqueue") == 0)
+        return add_azure(r, store, scheme + 2, url, err);
+    if (strcmp(scheme, "azservicebus") == 0)
+        return 0; /* refused by its driver, with what to use instead */
     kumo__error_set(err, -EINVAL, "store '%s': kumo knows no store driver for %s://", store, scheme);
     return -EINVAL;
 }

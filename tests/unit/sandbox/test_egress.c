@@ -72,6 +72,12 @@ static void test_urls(void)
     CHECK(has_dest(r, "bucket.s3.us-west-2.amazonaws.com", 443, ""));
     CHECK_INT(add(r, "sns://topic"), 0); /* and the queues it feeds */
     CHECK(has_dest(r, "sns.eu-west-3.amazonaws.com", 443, "") && has_dest(r, "sqs.eu-west-3.amazonaws.com", 443, ""));
+    CHECK_INT(add(r, "aztable://acct1/kv?endpoint=http://127.0.0.1:10002"), 0);
+    CHECK(has_dest(r, "127.0.0.1", 10002, ""));
+    CHECK_INT(add(r, "azblob://acct1/files/pre"), 0);
+    CHECK(has_dest(r, "acct1.blob.core.windows.net", 443, ""));
+    CHECK_INT(add(r, "azqueue://acct1/jobs?max_receives=3"), 0);
+    CHECK(has_dest(r, "acct1.queue.core.windows.net", 443, ""));
     size_t n = r->ndests;
     CHECK_INT(add(r, "redis://127.0.0.1:6380/1"), 0); /* the same server once */
     CHECK_INT((int)r->ndests, (int)n);
