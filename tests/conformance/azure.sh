@@ -73,8 +73,10 @@ _azurite_up() {
 azurite_stop() {
     [ -n "${_az_dir:-}" ] && [ -f "$_az_dir/azurite.pid" ] || return 0
     _pid=$(cat "$_az_dir/azurite.pid")
+    # In memory: nothing to flush. Azurite closes its servers at once on
+    # SIGTERM but its process can linger; it gets 1 s, then SIGKILL.
     kill "$_pid" 2>/dev/null || true
-    for _ in $(seq 100); do
+    for _ in $(seq 10); do
         kill -0 "$_pid" 2>/dev/null || { rm -f "$_az_dir/azurite.pid"; return 0; }
         sleep 0.1
     done
