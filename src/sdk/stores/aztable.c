@@ -36,8 +36,12 @@
  *   0x7E-0xFF (~, UTF-8 bytes)    '~' + hex     "é"      -> "~C3~A9"
  *
  * Each lead sits between the same neighbours as the bytes it stands for,
- * so encoded keys sort as the keys do. A RowKey holds at most 1024
- * characters: a key whose encoding is longer is KUMO_ETOOBIG.
+ * so encoded keys sort as the keys do. A RowKey holds at most 512
+ * characters (1 KiB of UTF-16): a key whose encoding is longer is stored
+ * under the first LONG_CUT characters of it, "~Z" (which no encoding holds:
+ * '~' leads two hex digits) and 32 hex digits of its SHA-256, with the
+ * whole key in the Binary property k. Such keys list after the others that
+ * share those characters, among themselves in hash order.
  *
  * Writes: a plain put is Insert Or Replace. A CAS reads the entity, checks
  * its version (and expiry), and replaces it with If-Match on the ETag it
