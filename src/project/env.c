@@ -253,8 +253,9 @@ int kumo__env_kept(const kumo__store_plan *plan, const char *entry)
     static const char *const aws[] = {"dynamodb:", "s3:", "sqs:", "sns:", NULL};
     static const char *const pg[] = {"postgres:", "postgresql:", NULL};
     /* src/sdk/stores/azure.c */
-    static const char *const az_vars[] = {"AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING", "IDENTITY_ENDPOINT",
-                                          "IDENTITY_HEADER", "AZURE_CLIENT_ID", NULL};
+    static const char *const az_vars[] = {"AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING",
+                                          "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
+                                          "AZURE_CLIENT_ID",   NULL};
     static const char *const az[] = {"aztable:", "azblob:", "azqueue:", NULL};
     const char *eq = strchr(entry, '=');
     size_t len = eq ? (size_t)(eq - entry) : strlen(entry);

@@ -459,8 +459,8 @@ static int put_block(kumo__blob_stream *w)
     char raw[32], q[128], enc[96], target[TARGET_MAX + 128];
     kumo__aws_res res;
     if (w->nblocks == BLOCKS_MAX) {
-        snprintf(s->base.error, sizeof(s->base.error), "azblob: a blob holds at most %d blocks of %zu MiB",
-                 BLOCKS_MAX, BLOCK_SIZE >> 20);
+        snprintf(s->base.error, sizeof(s->base.error), "azblob: a blob holds at most %d blocks of %zu MiB", BLOCKS_MAX,
+                 BLOCK_SIZE >> 20);
         return KUMO_ETOOBIG;
     }
     if (w->nblocks == w->cap) {

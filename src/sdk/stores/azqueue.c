@@ -312,8 +312,8 @@ static int to_poison(azqueue *q, const char *mid, const char *pop, const char *t
     return rc;
 }
 
-static int azqueue_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t visibility_ms,
-                           kumo_queue_message *out, size_t *count)
+static int azqueue_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
+                           size_t *count)
 {
     azqueue *q = (azqueue *)kq;
     char target[TARGET_MAX];
@@ -349,7 +349,9 @@ static int azqueue_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t
             free(block);
             if (!mid || !pop || !text) {
                 snprintf(kq->error, sizeof(kq->error), "azqueue: Get Messages answered a message without %s",
-                         !mid ? "MessageId" : !pop ? "PopReceipt" : "MessageText");
+                         !mid   ? "MessageId"
+                         : !pop ? "PopReceipt"
+                                : "MessageText");
                 rc = KUMO_EIO;
             } else {
                 unsigned receives = dq ? (unsigned)strtoul(dq, NULL, 10) : 1;
@@ -439,7 +441,9 @@ static int azqueue_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
 }
 
 const kumo__queue_driver kumo__queue_azqueue_driver = {
-    .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "azqueue", .open = azqueue_open,
+    .common = {.version = KUMO__QUEUE_DRIVER_VERSION,
+               .scheme = "azqueue",
+               .open = azqueue_open,
                .close = azqueue_close},
     .send = azqueue_send,
     .receive = azqueue_receive,
@@ -467,6 +471,8 @@ static void aztopic_close(kumo__store *s)
 }
 
 const kumo__topic_driver kumo__topic_azure_driver = {
-    .common = {.version = KUMO__TOPIC_DRIVER_VERSION, .scheme = "azservicebus", .open = aztopic_open,
+    .common = {.version = KUMO__TOPIC_DRIVER_VERSION,
+               .scheme = "azservicebus",
+               .open = aztopic_open,
                .close = aztopic_close},
 };

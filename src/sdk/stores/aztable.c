@@ -349,9 +349,9 @@ static int entity_value(aztable *t, kumo__arena *a, json_t *e, const void **out,
         char name[8];
         snprintf(name, sizeof(name), "v%u", (unsigned)i);
         json_t *c = json_object_get(e, name);
-        long got = json_is_string(c) ? kumo__aws_b64_decode(json_string_value(c), json_string_length(c),
-                                                            (unsigned char *)v + w)
-                                     : -1;
+        long got = json_is_string(c)
+                       ? kumo__aws_b64_decode(json_string_value(c), json_string_length(c), (unsigned char *)v + w)
+                       : -1;
         if (got < 0) {
             snprintf(t->base.error, sizeof(t->base.error), "aztable: chunk %s of a value is not base64", name);
             return KUMO_EIO;

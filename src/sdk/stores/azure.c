@@ -203,8 +203,8 @@ int kumo__az_url_parse(const char *url, const char *scheme, kumo__az_url *out, k
             out->max_receives = (unsigned)n;
         } else {
             free(val);
-            kumo__error_set(err, KUMO_EINVAL, "store URL '%s': unknown parameter '%.*s'; known: endpoint, create%s", url,
-                            (int)nlen, q, strcmp(scheme, "azqueue") == 0 ? ", max_receives" : "");
+            kumo__error_set(err, KUMO_EINVAL, "store URL '%s': unknown parameter '%.*s'; known: endpoint, create%s",
+                            url, (int)nlen, q, strcmp(scheme, "azqueue") == 0 ? ", max_receives" : "");
             goto out;
         }
         q = amp;
@@ -292,15 +292,16 @@ static int bearer_header(kumo__az *c, char **out)
         goto out;
     }
     if (ep == NULL || hdr == NULL || *ep == '\0') {
-        set_msg(c, "%s: no credentials: set AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING, or run with a "
-                   "managed identity (IDENTITY_ENDPOINT and IDENTITY_HEADER)",
+        set_msg(c,
+                "%s: no credentials: set AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING, or run with a "
+                "managed identity (IDENTITY_ENDPOINT and IDENTITY_HEADER)",
                 c->service);
         rc = KUMO_EINVAL;
         goto out;
     }
     if (asprintf(&url, "%s%cresource=https%%3A%%2F%%2Fstorage.azure.com%%2F&api-version=2019-08-01%s%s", ep,
-                 strchr(ep, '?') ? '&' : '?', client && *client ? "&client_id=" : "", client && *client ? client : "") <
-            0 ||
+                 strchr(ep, '?') ? '&' : '?', client && *client ? "&client_id=" : "",
+                 client && *client ? client : "") < 0 ||
         asprintf(&idh, "X-IDENTITY-HEADER: %s", hdr) < 0) {
         url = idh = NULL;
         rc = KUMO_ENOMEM;
@@ -336,8 +337,9 @@ static int bearer_header(kumo__az *c, char **out)
                        : json_is_integer(exp) ? (uint64_t)json_integer_value(exp)
                                               : 0;
     if (status != 200 || tok == NULL || *tok == '\0' || strpbrk(tok, "\r\n") != NULL) {
-        set_msg(c, "%s: the managed identity endpoint answered HTTP %ld without a token (is the identity enabled "
-                   "and allowed on the storage account?)",
+        set_msg(c,
+                "%s: the managed identity endpoint answered HTTP %ld without a token (is the identity enabled "
+                "and allowed on the storage account?)",
                 c->service, status);
         rc = status >= 500 || status == 0 ? KUMO_EUNAVAILABLE : KUMO_EIO;
         goto out;
@@ -397,8 +399,7 @@ static char *endpoint_base(const char *ep, const char *account)
     return out;
 }
 
-int kumo__az_new(const char *service, const kumo__az_url *u, char *msg, size_t msglen, kumo__az **out,
-                 kumo__error *err)
+int kumo__az_new(const char *service, const kumo__az_url *u, char *msg, size_t msglen, kumo__az **out, kumo__error *err)
 {
     char cs_name[32], cs_key[256], cs_ep[512], field[32];
     const char *cs = getenv("AZURE_STORAGE_CONNECTION_STRING");
@@ -417,8 +418,10 @@ int kumo__az_new(const char *service, const kumo__az_url *u, char *msg, size_t m
         }
         int got = kumo__az_connstr_get(cs, "AccountKey", cs_key, sizeof(cs_key));
         if (got < 0) {
-            kumo__error_set(err, KUMO_EINVAL, "%s store '%s': the AccountKey of AZURE_STORAGE_CONNECTION_STRING is "
-                            "too long", service, u->resource);
+            kumo__error_set(err, KUMO_EINVAL,
+                            "%s store '%s': the AccountKey of AZURE_STORAGE_CONNECTION_STRING is "
+                            "too long",
+                            service, u->resource);
             return KUMO_EINVAL;
         }
         if (got == 1)
@@ -623,9 +626,16 @@ char *kumo__az_string_to_sign(const char *service, const char *account, const ch
             p = amp;
         }
     } else {
-        static const char *const std[] = {"Content-Encoding", "Content-Language", NULL, "Content-MD5",
-                                          "Content-Type",     "Date",             "If-Modified-Since",
-                                          "If-Match",         "If-None-Match",    "If-Unmodified-Since",
+        static const char *const std[] = {"Content-Encoding",
+                                          "Content-Language",
+                                          NULL,
+                                          "Content-MD5",
+                                          "Content-Type",
+                                          "Date",
+                                          "If-Modified-Since",
+                                          "If-Match",
+                                          "If-None-Match",
+                                          "If-Unmodified-Since",
                                           "Range"};
         ADDS(method);
         ADDS("\n");
@@ -683,7 +693,8 @@ char *kumo__az_string_to_sign(const char *service, const char *account, const ch
             for (char *c = params[np].name; *c; c++)
                 if (*c >= 'A' && *c <= 'Z')
                     *c = (char)(*c + 32);
-            ssize_t dn = eq ? kumo__percent_decode_into(eq + 1, (size_t)(e - eq - 1), params[np].value, KUMO__PCT_LENIENT) : 0;
+            ssize_t dn =
+                eq ? kumo__percent_decode_into(eq + 1, (size_t)(e - eq - 1), params[np].value, KUMO__PCT_LENIENT) : 0;
             params[np].value[dn < 0 ? 0 : dn] = '\0';
             np++;
             p = amp;

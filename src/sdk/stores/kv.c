@@ -14,11 +14,8 @@
 #include <string.h>
 
 static const kumo__driver_head *const drivers[] = {
-    &kumo__kv_sqlite_driver.common,
-    &kumo__kv_dynamodb_driver.common,
-    &kumo__kv_redis_driver.common,
-    &kumo__kv_postgres_driver.common,
-    &kumo__kv_aztable_driver.common,
+    &kumo__kv_sqlite_driver.common,   &kumo__kv_dynamodb_driver.common, &kumo__kv_redis_driver.common,
+    &kumo__kv_postgres_driver.common, &kumo__kv_aztable_driver.common,
 };
 
 const kumo__store_kind_desc kumo__kv_kind = {

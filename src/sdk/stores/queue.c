@@ -49,11 +49,8 @@ static int url_options(const char *url, kumo__store *s, kumo__error *e)
 }
 
 static const kumo__driver_head *const drivers[] = {
-    &kumo__queue_sqlite_driver.common,
-    &kumo__queue_sqs_driver.common,
-    &kumo__queue_redis_driver.common,
-    &kumo__queue_postgres_driver.common,
-    &kumo__queue_azqueue_driver.common,
+    &kumo__queue_sqlite_driver.common,   &kumo__queue_sqs_driver.common,     &kumo__queue_redis_driver.common,
+    &kumo__queue_postgres_driver.common, &kumo__queue_azqueue_driver.common,
 };
 
 const kumo__store_kind_desc kumo__queue_kind = {

@@ -53,15 +53,20 @@ static void test_url(void)
 
     /* refused, each with a message */
     const char *bad[] = {
-        "azqueue://acct1/jobs?max_receives=0",      "aztable://acct1/t?max_receives=3", /* queues only */
-        "azblob://acct1/c?endpont=http://x",         "azblob://acct1/c?endpoint=ftp://x",
-        "azblob://Acct1/c",                          "azblob://acct1",
-        "azblob://acct1/",                           "azblob:///c",
-        "aztable://acct1/t?create=maybe",            "s3://acct1/c",
+        "azqueue://acct1/jobs?max_receives=0",
+        "aztable://acct1/t?max_receives=3", /* queues only */
+        "azblob://acct1/c?endpont=http://x",
+        "azblob://acct1/c?endpoint=ftp://x",
+        "azblob://Acct1/c",
+        "azblob://acct1",
+        "azblob://acct1/",
+        "azblob:///c",
+        "aztable://acct1/t?create=maybe",
+        "s3://acct1/c",
         "azblob://acct-with-a-very-long-name-x/c",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        const char *scheme = strncmp(bad[i], "aztable", 7) == 0 ? "aztable"
+        const char *scheme = strncmp(bad[i], "aztable", 7) == 0   ? "aztable"
                              : strncmp(bad[i], "azqueue", 7) == 0 ? "azqueue"
                                                                   : "azblob";
         memset(&err, 0, sizeof(err));
@@ -95,8 +100,8 @@ static void test_signing(void)
      * and the query sorted by name with values decoded. */
     const char *h1[] = {"x-ms-version: 2020-12-06", "Range: bytes=0-9", "X-Ms-Meta-B: 2",
                         "x-ms-date: Sun, 06 Dec 2026 01:46:33 GMT", NULL};
-    char *s = kumo__az_string_to_sign("blob", "acct1", "GET", "/acct1", "/cont/a%20b.txt?comp=block&blockid=AB%2F%2B%3D%3D",
-                                      h1, 0);
+    char *s = kumo__az_string_to_sign("blob", "acct1", "GET", "/acct1",
+                                      "/cont/a%20b.txt?comp=block&blockid=AB%2F%2B%3D%3D", h1, 0);
     const char *want1 = "GET\n\n\n\n\n\n\n\n\n\n\nbytes=0-9\n"
                         "x-ms-date:Sun, 06 Dec 2026 01:46:33 GMT\nx-ms-meta-b:2\nx-ms-version:2020-12-06\n"
                         "/acct1/acct1/cont/a%20b.txt\nblockid:AB/+==\ncomp:block";
@@ -166,14 +171,18 @@ static const char SERVER[] =
     "            if (q.get('resource') != ['https://storage.azure.com/'] or q.get('api-version') != ['2019-08-01']\n"
     "                    or self.headers.get('X-IDENTITY-HEADER') != 'hdr-secret'):\n"
     "                st['bad'] += 1\n"
-    "            body = '{\"access_token\":\"tok-abcdef123\",\"expires_on\":\"%d\",\"token_type\":\"Bearer\"}' % (time.time() + 3600)\n"
+    "            body = '{\"access_token\":\"tok-abcdef123\",\"expires_on\":\"%d\",\"token_type\":\"Bearer\"}' % "
+    "(time.time() + 3600)\n"
     "            return self.answer(200, body.encode(), [('Content-Type', 'application/json')])\n"
     "        if u.path == '/stats':\n"
-    "            return self.answer(200, ('%d %d %s %s' % (st['tokens'], st['bad'], st['auth'].replace(' ', '_'), st['ver'])).encode())\n"
+    "            return self.answer(200, ('%d %d %s %s' % (st['tokens'], st['bad'], st['auth'].replace(' ', '_'), "
+    "st['ver'])).encode())\n"
     "        st['auth'] = self.headers.get('Authorization', '-'); st['ver'] = self.headers.get('x-ms-version', '-')\n"
     "        if 'restype=container' in u.query: return self.answer(201)\n"
     "        if u.path.endswith('/echo'):\n"
-    "            return self.answer(403, b'<?xml version=\"1.0\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>token tok-abcdef123 may not</Message></Error>', [('x-ms-error-code', 'AuthorizationPermissionMismatch')])\n"
+    "            return self.answer(403, b'<?xml "
+    "version=\"1.0\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>token tok-abcdef123 may "
+    "not</Message></Error>', [('x-ms-error-code', 'AuthorizationPermissionMismatch')])\n"
     "        return self.answer(404, b'', [('x-ms-error-code', 'BlobNotFound')])\n"
     "    do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = handle_any\n"
     "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
