@@ -6,9 +6,11 @@
 //
 // get: getEntity(STORE, "key:N"); put: upsertEntity in Replace mode of the
 // same properties kumo writes (s: the 1 KiB text value, ver: Int64), which
-// is kumo's Insert Or Replace. CALLERS processes (as kumo's callers are),
-// each with its own client, for SECONDS; prints "OP CALLERS OPS_PER_S" like
-// bench/stores.c. The key is AZURE_STORAGE_KEY, the account devstoreaccount1.
+// is kumo's Insert Or Replace. CALLERS concurrent callers, each with its own
+// client, as the SDK is meant to be used: async loops in one process
+// (AZTABLE_RAW_PROCS=1: one process each, as kumo's callers are), for
+// SECONDS; prints "OP CALLERS OPS_PER_S" like bench/stores.c. The key is
+// AZURE_STORAGE_KEY, the account devstoreaccount1.
 import { fork } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -45,6 +47,9 @@ if (process.env.AZTABLE_RAW_CHILD) {
         console.error(String(e));
         process.exit(1);
     });
+} else if (!process.env.AZTABLE_RAW_PROCS) {
+    const counts = await Promise.all(Array.from({ length: Number(callers) }, (_, i) => caller(i + 1)));
+    console.log(`${op} ${callers} ${Math.round(counts.reduce((a, b) => a + b, 0) / Number(seconds))}`);
 } else {
     let total = 0, done = 0;
     const me = fileURLToPath(import.meta.url);

@@ -3,7 +3,8 @@
 # concurrent callers on Azure Table storage: through kumo's API (the
 # aztable:// driver, bench/stores.c, one process per caller) and with
 # Azure's own JavaScript client (@azure/data-tables, bench/aztable_raw.mjs,
-# one process per caller) doing the driver's own operations on the same
+# its callers concurrent async loops in one process, as that SDK is used)
+# doing the driver's own operations on the same
 # table, partition and keys, and the ratio kumo/direct.
 #
 #   bench/stores_azure.sh [SECONDS]     default 5
