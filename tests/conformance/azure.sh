@@ -29,12 +29,13 @@ azurite_install() {
         echo "azurite: node and npm are needed (apt-get install nodejs npm)" >&2
         return 1
     }
-    if [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite" ]; then
-        (cd "$AZURITE_DIR" && npm ci --no-audit --no-fund >npm-ci.log 2>&1) || {
-            echo "azurite: npm ci failed in $AZURITE_DIR; see $AZURITE_DIR/npm-ci.log" >&2
-            return 1
-        }
-    fi
+    # One installer at a time (ctest runs the conformance entry and the
+    # integration test side by side): flock on a file beside node_modules.
+    (cd "$AZURITE_DIR" && flock -w 600 .npm-ci.lock sh -c \
+        '[ -x node_modules/.bin/azurite ] || npm ci --no-audit --no-fund >npm-ci.log 2>&1') || {
+        echo "azurite: npm ci failed in $AZURITE_DIR; see $AZURITE_DIR/npm-ci.log" >&2
+        return 1
+    }
 }
 
 azurite_start() {
