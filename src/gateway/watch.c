@@ -3,7 +3,8 @@
  *
  * A generation's inputs are the files it was built from: kumo.yaml, the
  * OpenAPI document and every file its $refs loaded, the files kumo.yaml
- * names as ${file:PATH} (secrets), the services' documents and mock
+ * names as ${file:PATH} (secrets), the security policy's credentials, JWKS
+ * and CA files, the services' documents and mock
  * data, kumo.h, each unit's sources and the headers its last build
  * included (NAME.d, build.c). Their fingerprint (a hash of their contents,
  * and of each unit's .so identity) lets a reload that would change nothing
@@ -37,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/policy.h"
 #include "openapi/docset.h"
 
 #define DEBOUNCE_MS 50
@@ -156,6 +158,10 @@ int kumo__gw_inputs_note(generation *g, int64_t started_ns)
     for (size_t i = 0; rc == 0 && i < p->nservices; i++)
         if ((rc = add_input(g, p->services[i].spec)) == 0)
             rc = add_input(g, p->services[i].mock.data);
+    /* the security policy's files: a changed htpasswd or JWKS file is read
+     * again by a new generation (http.tls's files are read once, at start) */
+    for (const char *const *f = kumo__auth_files(g->auth); rc == 0 && f && *f; f++)
+        rc = add_input(g, *f);
     snprintf(header, sizeof(header), "%s/kumo.h", kumo__include_dir());
     if (rc == 0 && p->nunits > 0)
         rc = add_input(g, header);
