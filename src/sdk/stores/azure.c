@@ -269,6 +269,17 @@ void kumo__az_token_reset(void)
 
 static void set_msg(kumo__az *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A message that holds no secret, written while mi.lock is held (the
+ * scrub takes that lock). */
+static void raw_msg(kumo__az *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void raw_msg(kumo__az *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, c->msglen, fmt, ap);
+    va_end(ap);
+}
+
 /* The bearer token ("Authorization: Bearer ...", malloc'd) from the cache,
  * fetched from IDENTITY_ENDPOINT when missing or about to expire. */
 static int bearer_header(kumo__az *c, char **out)
@@ -292,7 +303,7 @@ static int bearer_header(kumo__az *c, char **out)
         goto out;
     }
     if (ep == NULL || hdr == NULL || *ep == '\0') {
-        set_msg(c,
+        raw_msg(c,
                 "%s: no credentials: set AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING, or run with a "
                 "managed identity (IDENTITY_ENDPOINT and IDENTITY_HEADER)",
                 c->service);
@@ -326,7 +337,7 @@ static int bearer_header(kumo__az *c, char **out)
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (cc != CURLE_OK) {
-        set_msg(c, "%s: managed identity endpoint: %s", c->service, *err ? err : curl_easy_strerror(cc));
+        raw_msg(c, "%s: managed identity endpoint: %s", c->service, *err ? err : curl_easy_strerror(cc));
         rc = cc == CURLE_OPERATION_TIMEDOUT ? KUMO_ETIMEDOUT : KUMO_EUNAVAILABLE;
         goto out;
     }
@@ -337,7 +348,7 @@ static int bearer_header(kumo__az *c, char **out)
                        : json_is_integer(exp) ? (uint64_t)json_integer_value(exp)
                                               : 0;
     if (status != 200 || tok == NULL || *tok == '\0' || strpbrk(tok, "\r\n") != NULL) {
-        set_msg(c,
+        raw_msg(c,
                 "%s: the managed identity endpoint answered HTTP %ld without a token (is the identity enabled "
                 "and allowed on the storage account?)",
                 c->service, status);
@@ -356,7 +367,7 @@ static int bearer_header(kumo__az *c, char **out)
 out:
     pthread_mutex_unlock(&mi.lock);
     if (rc == KUMO_ENOMEM)
-        set_msg(c, "out of memory");
+        raw_msg(c, "out of memory");
     json_decref(j);
     if (h)
         curl_easy_cleanup(h);
@@ -494,6 +505,7 @@ const char *kumo__az_code(const kumo__az *c)
 /* Blanks the key and the cached token wherever they occur in msg. */
 static void scrub(const kumo__az *c, char *msg)
 {
+    pthread_mutex_lock(&mi.lock); /* another thread may renew the token */
     const char *secrets[] = {c->key, mi.token};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
         const char *s = secrets[i];
@@ -504,6 +516,7 @@ static void scrub(const kumo__az *c, char *msg)
         while ((hit = strstr(msg, s)) != NULL)
             memset(hit, '*', n);
     }
+    pthread_mutex_unlock(&mi.lock);
 }
 
 static void set_msg(kumo__az *c, const char *fmt, ...)
