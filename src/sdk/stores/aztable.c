@@ -107,9 +107,8 @@ static char lead_of(unsigned char b)
     return 0;
 }
 
-/* The encoded key into out (cap bytes, NUL included): its length, or 0
- * when it does not fit. */
-static size_t key_encode(const char *k, size_t len, char *out, size_t cap)
+/* azure.h: the encoded key into out (cap bytes, NUL included). */
+size_t kumo__aztable_key_encode(const char *k, size_t len, char *out, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t w = 0;
@@ -207,7 +206,7 @@ static size_t code_cut(const char *enc, size_t n, size_t cut)
 static int key_rowkey(aztable *t, const char *key, size_t klen, char *rk, int *is_long)
 {
     char enc[ENC_MAX];
-    size_t n = key_encode(key, klen, enc, sizeof(enc));
+    size_t n = kumo__aztable_key_encode(key, klen, enc, sizeof(enc));
     *is_long = 0;
     if (n == 0 && klen) {
         snprintf(t->base.error, sizeof(t->base.error), "aztable: the key is too long");
@@ -534,7 +533,7 @@ static int aztable_open(const char *url, const char *name, kumo__store **out, ku
                         url, u.resource);
         goto out;
     }
-    if (key_encode(name, strlen(name), pk, sizeof(pk)) == 0) {
+    if (kumo__aztable_key_encode(name, strlen(name), pk, sizeof(pk)) == 0) {
         kumo__error_set(e, KUMO_EINVAL, "aztable: the store name '%s' is too long for a PartitionKey", name);
         goto out;
     }
@@ -738,7 +737,7 @@ static int aztable_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const 
      * past it end the scan. A cursor resumes after its own RowKey. */
     size_t plen = strlen(prefix);
     char penc[ENC_MAX];
-    size_t pe = key_encode(prefix, plen, penc, sizeof(penc));
+    size_t pe = kumo__aztable_key_encode(prefix, plen, penc, sizeof(penc));
     int cut = pe > LONG_CUT - 2;
     if (cut)
         penc[code_cut(penc, pe, LONG_CUT - 2)] = '\0';
@@ -759,7 +758,7 @@ static int aztable_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const 
     if (!cut && plen) {
         if ((rc = kumo__kv_list_range(a, prefix, NULL, &r)) != 0)
             return rc;
-        size_t hn = r.ulen ? key_encode(r.upper, r.ulen, hi, sizeof(hi)) : 0;
+        size_t hn = r.ulen ? kumo__aztable_key_encode(r.upper, r.ulen, hi, sizeof(hi)) : 0;
         if (hn == 0 || hn > LONG_CUT - 2)
             *hi = '\0';
     }

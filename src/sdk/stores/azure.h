@@ -96,6 +96,12 @@ int kumo__az_connstr_get(const char *cs, const char *name, char *out, size_t siz
  * Returns the bytes written, or 0 when it would not fit (with the NUL). */
 size_t kumo__az_uri_encode(const char *s, size_t len, int keep_slash, char *buf, size_t size);
 
+/* aztable.c's RowKey encoding of a key (len bytes, any but none of them
+ * special): bytes a RowKey may not hold, and a few neighbours, become a
+ * lead character and two hex digits, order-preserving; into out (cap
+ * bytes, NUL included): the length, or 0 when it does not fit. */
+size_t kumo__aztable_key_encode(const char *k, size_t len, char *out, size_t cap);
+
 /* Only tests: forget the cached managed identity token. */
 void kumo__az_token_reset(void);
 

@@ -136,6 +136,53 @@ static void test_signing(void)
     CHECK(strlen(date) == 29 && strcmp(date + 25, " GMT") == 0);
 }
 
+/* The RowKey encoding keeps byte order and prefixes, never writes what a
+ * RowKey may not hold, and leaves ordinary keys readable. */
+static int sign(int v)
+{
+    return (v > 0) - (v < 0);
+}
+
+static int bytes_cmp(const unsigned char *a, size_t al, const unsigned char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : (al > bl) - (al < bl);
+}
+
+static void test_key_encoding(void)
+{
+    char out[3 * 64 + 1], o2[3 * 64 + 1];
+    CHECK(kumo__aztable_key_encode("users/42.json", 13, out, sizeof(out)) > 0);
+    CHECK_STR(out, "users.2F42.2Ejson");
+    CHECK(kumo__aztable_key_encode("a b#\xc3\xa9", 6, out, sizeof(out)) > 0);
+    CHECK_STR(out, "a 20b$23~C3~A9");
+    CHECK(kumo__aztable_key_encode("plain-Key_1:x", 13, out, sizeof(out)) > 0);
+    CHECK_STR(out, "plain-Key_1:x");
+    CHECK_INT(kumo__aztable_key_encode("/////", 5, out, 10), 0); /* does not fit */
+
+    srand(18);
+    int bad_order = 0, bad_prefix = 0, bad_char = 0;
+    for (int i = 0; i < 20000; i++) {
+        unsigned char a[16], b[16];
+        size_t al = (size_t)(rand() % 6), bl = (size_t)(rand() % 6);
+        for (size_t j = 0; j < al; j++)
+            a[j] = (unsigned char)(rand() % 256);
+        /* often share a's start, so prefixes and near neighbours are tried */
+        for (size_t j = 0; j < bl; j++)
+            b[j] = j < al && rand() % 2 ? a[j] : (unsigned char)(rand() % 256);
+        size_t el = kumo__aztable_key_encode((char *)a, al, out, sizeof(out));
+        size_t fl = kumo__aztable_key_encode((char *)b, bl, o2, sizeof(o2));
+        bad_order += sign(bytes_cmp(a, al, b, bl)) != sign(strcmp(out, o2));
+        int is_prefix = al <= bl && memcmp(a, b, al) == 0;
+        bad_prefix += is_prefix != (el <= fl && strncmp(out, o2, el) == 0);
+        for (size_t j = 0; j < el; j++)
+            bad_char += (unsigned char)out[j] < 0x20 || (unsigned char)out[j] >= 0x7f || strchr("/\\#?%", out[j]);
+    }
+    CHECK_INT(bad_order, 0);
+    CHECK_INT(bad_prefix, 0);
+    CHECK_INT(bad_char, 0);
+}
+
 static void test_errors(void)
 {
     CHECK_INT(kumo__az_map_error("BlobNotFound", 404), KUMO_ENOTFOUND);
@@ -301,6 +348,7 @@ int main(void)
     test_url();
     test_connstr();
     test_signing();
+    test_key_encoding();
     test_errors();
     test_topic_refused();
     test_managed_identity();
