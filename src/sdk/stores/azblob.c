@@ -30,6 +30,8 @@
 #include "sdk/sdk.h"
 #include "sdk/stores/azure.h"
 
+#include "base/percent.h"
+
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -330,6 +332,25 @@ static int azblob_del(kumo__blob *b, const char *key)
     return rc;
 }
 
+/* A name the service percent-encoded because XML cannot carry it
+ * (<Name Encoded="true">...</Name>: control characters), decoded; NULL
+ * when there is none. */
+static char *encoded_name(const char *block)
+{
+    static const char open[] = "<Name Encoded=\"true\">";
+    const char *a = strstr(block, open), *b;
+    if (a == NULL || (b = strstr(a += sizeof(open) - 1, "</Name>")) == NULL)
+        return NULL;
+    char *out = malloc((size_t)(b - a) + 1);
+    ssize_t n = out ? kumo__percent_decode_into(a, (size_t)(b - a), out, KUMO__PCT_NO_NUL) : -1;
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static int azblob_list(kumo__blob *b, kumo__arena *a, const char *prefix, const char *cursor, size_t limit,
                        kumo_blob_page *out)
 {
@@ -365,6 +386,8 @@ static int azblob_list(kumo__blob *b, kumo__arena *a, const char *prefix, const 
     while (count < limit && (block = kumo__aws_xml_text(p, "Blob", &end)) != NULL) {
         p = end;
         char *k = kumo__aws_xml_text(block, "Name", NULL), *size = kumo__aws_xml_text(block, "Content-Length", NULL);
+        if (k == NULL)
+            k = encoded_name(block);
         char *etag = kumo__aws_xml_text(block, "Etag", NULL), *lm = kumo__aws_xml_text(block, "Last-Modified", NULL);
         char *ct = kumo__aws_xml_text(block, "Content-Type", NULL);
         kumo_blob_info *it = &items[count];
