@@ -461,22 +461,30 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
     }
     if ((rc = kumo__target_write_json(t, "azuredeploy.json", tmpl)) < 0)
         return rc;
+    /* the secret parameters: NAME=VARIABLE pairs; python3 reads each
+     * value from the environment and writes the parameters document that
+     * az reads on its stdin, so no value is on a command line (what ps
+     * shows) nor in a file */
     char args[2048];
-    size_t n = (size_t)snprintf(args, sizeof args, "name=%s", t->name);
+    size_t n = 0, nsecret = 0;
+    args[0] = '\0';
     for (size_t i = 0; i < t->nstores && n < sizeof args; i++) {
         if (!t->stores[i].secret)
             continue;
         char pn[160];
         param_name(t->stores[i].var, pn, sizeof pn);
-        n += (size_t)snprintf(args + n, sizeof args - n, " %s=\"$%s\"", pn, t->stores[i].var);
+        n += (size_t)snprintf(args + n, sizeof args - n, " %s=%s", pn, t->stores[i].var);
+        nsecret++;
     }
+    size_t nstore_secrets = nsecret;
     for (size_t i = 0; t->nunits && i < t->units[0].nenv; i++) {
         const kumo__env_var *v = t->units[0].env[i].var;
         char pn[200];
         if (!v->secret)
             continue;
         env_param(v, pn, sizeof pn);
-        n += (size_t)snprintf(args + n, n < sizeof args ? sizeof args - n : 0, " %s=%s", pn, kumo__target_env_sh(t, v));
+        n += (size_t)snprintf(args + n, n < sizeof args ? sizeof args - n : 0, " %s=KUMO_SECRET_%zu", pn, nsecret);
+        nsecret++;
     }
     if (n >= sizeof args) {
         kumo__error_set(t->err, -E2BIG, "azure: too many secret parameters for one command");
@@ -516,18 +524,34 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
         kumo__target_cmd(
             t, "# store URLs with a password: securestring parameters, from your environment (never written)");
         kumo__target_require_secret_vars(t);
+        for (size_t i = 0; i < t->nstores; i++)
+            if (t->stores[i].secret) /* python3 below reads it */
+                kumo__target_cmd(t, "export %s", t->stores[i].var);
     }
     if (t->nenv_secrets) {
         kumo__target_cmd(t, "# env: secrets: Key Vault secrets the app settings reference, passed as securestring "
                             "parameters computed here (never written)");
         kumo__target_env_require(t);
     }
+    for (size_t i = 0, k = nstore_secrets; t->nunits && i < t->units[0].nenv; i++) {
+        const kumo__env_var *v = t->units[0].env[i].var;
+        if (!v->secret)
+            continue;
+        /* the env: secrets' values, computed here for python3 below */
+        kumo__target_cmd(t, "KUMO_SECRET_%zu=%s; export KUMO_SECRET_%zu", k, kumo__target_env_sh(t, v), k);
+        k++;
+    }
     kumo__target_cmd(t, "az group create --name \"$RESOURCE_GROUP\" --location \"$LOCATION\" --output none");
-    kumo__target_cmd(
-        t,
-        "az deployment group create --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --template-file %s "
-        "--parameters %s --output none",
-        t->name, kumo__target_sh_quote(t, kumo__target_path(t, "azuredeploy.json")), args);
+    if (nsecret)
+        kumo__target_cmd(t,
+                         "python3 -c 'import json, os, sys; print(json.dumps({\"parameters\": {a.split(\"=\", 1)[0]: "
+                         "{\"value\": os.environ[a.split(\"=\", 1)[1]]} for a in sys.argv[1:]}}))'%s |",
+                         args);
+    kumo__target_cmd(t,
+                     "%saz deployment group create --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --template-file "
+                     "%s --parameters name=%s%s --output none",
+                     nsecret ? "  " : "", t->name, kumo__target_sh_quote(t, kumo__target_path(t, "azuredeploy.json")),
+                     t->name, nsecret ? " --parameters @/dev/stdin" : "");
     kumo__target_cmd(t,
                      "APP=$(az deployment group show --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --query "
                      "properties.outputs.functionAppName.value --output tsv)",

@@ -425,19 +425,24 @@ void kumo__target_k8s_secret(kumo__target_ctx *t, const char *ns)
 {
     if (t->nsecrets == 0)
         return;
-    kumo__target_cmd(t, "# store URLs with a password: the secret %s, from your environment (never written to a file)",
+    /* the manifest is made by the shell's own echo and printf, its values
+     * base64'd through a pipe, and read by kubectl on its stdin: a value is
+     * never on a command line (what ps shows) nor in a file */
+    kumo__target_cmd(t,
+                     "# store URLs with a password: the secret %s, from your environment, piped to kubectl (never "
+                     "written to a file nor on a command line)",
                      t->secret_name);
     kumo__target_require_secret_vars(t);
-    char args[2048];
-    size_t n = 0;
-    args[0] = '\0';
-    for (size_t i = 0; i < t->nstores && n < sizeof args; i++) {
+    kumo__target_cmd(t, "{");
+    kumo__target_cmd(t, "  echo 'apiVersion: v1'; echo 'kind: Secret'; echo 'type: Opaque'");
+    kumo__target_cmd(t, "  echo 'metadata: {name: %s, labels: {app.kubernetes.io/part-of: %s}}'", t->secret_name,
+                     t->name);
+    kumo__target_cmd(t, "  echo 'data:'");
+    for (size_t i = 0; i < t->nstores; i++)
         if (t->stores[i].secret)
-            n += (size_t)snprintf(args + n, sizeof args - n, " --from-literal=%s=\"$%s\"", t->stores[i].var,
-                                  t->stores[i].var);
-    }
-    kumo__target_cmd(t, "kubectl create secret generic %s%s%s --dry-run=client -o yaml | kubectl apply%s -f -",
-                     t->secret_name, ns, args, ns);
+            kumo__target_cmd(t, "  echo \"  %s: $(printf %%s \"$%s\" | base64 | tr -d '\\n')\"", t->stores[i].var,
+                             t->stores[i].var);
+    kumo__target_cmd(t, "} | kubectl apply%s -f -", ns);
 }
 
 void kumo__target_k8s_push_images(kumo__target_ctx *t)
