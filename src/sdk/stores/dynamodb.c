@@ -76,7 +76,7 @@ typedef struct ddb {
     char *table;
     int create;
     int ready;  /* the table is known to exist */
-    int layout; /* 0 unchecked, 1 this driver's, -1 an older kumo's (refused) */
+    int layout; /* 0 unchecked, 1 this driver's, -1 an older kumo's (refused, checked again) */
 } ddb;
 
 /* FNV-1a of the key: which of the SHARDS partitions holds it. */
@@ -118,11 +118,13 @@ static int table_missing(ddb *d)
 }
 
 /* Refuses a store an older kumo wrote (all items under pk = STORE, values in
- * `v`): one Query of that pk, once per open, finds out. */
+ * `v`): one Query of that pk finds out, once per open while the answer is
+ * no, and again at every call while it is yes (so a store migrated while
+ * kumo runs is taken up without a restart). */
 static int check_layout(ddb *d)
 {
     json_t *resp = NULL;
-    if (d->layout == 0) {
+    if (d->layout <= 0) {
         json_t *req = json_pack("{s:s, s:s, s:{s:s}, s:{s:{s:s}}, s:I, s:s, s:b}", "TableName", d->table,
                                 "KeyConditionExpression", "#pk = :pk", "ExpressionAttributeNames", "#pk", "pk",
                                 "ExpressionAttributeValues", ":pk", "S", d->base.name, "Limit", (json_int_t)1,
@@ -140,10 +142,9 @@ static int check_layout(ddb *d)
     if (d->layout > 0)
         return 0;
     snprintf(d->base.error, sizeof(d->base.error),
-             "dynamodb: table '%s' holds store '%s' in an older kumo's layout (every item under pk '%s', values "
-             "binary in 'v'); copy it to the sharded layout with `scripts/ddb_migrate.py %s %s` (docs/stores-aws.md, "
-             "\"Tables from an older kumo\"), then retry",
-             d->table, d->base.name, d->base.name, d->table, d->base.name);
+             "dynamodb: table '%s' holds store '%s' in an older kumo's layout (one partition, binary values); "
+             "migrate it with scripts/ddb_migrate.py %s %s (docs/stores-aws.md)",
+             d->table, d->base.name, d->table, d->base.name);
     return KUMO_EUNAVAILABLE;
 }
 
