@@ -61,8 +61,8 @@ static int gcp_data(const kumo__deploy_opts *o, const kumo__project *p, const ch
         if (s->kind == KUMO__STORE_KV)
             snprintf(name, sizeof name, "the collection %s of the Firestore database kumo-%s", s->name, label);
         else
-            snprintf(name, sizeof name, "%s kumo-%s-%s", s->kind == KUMO__STORE_BLOB ? "the bucket" : "the Pub/Sub topic",
-                     label, store);
+            snprintf(name, sizeof name, "%s kumo-%s-%s",
+                     s->kind == KUMO__STORE_BLOB ? "the bucket" : "the Pub/Sub topic", label, store);
         rc = push(what, n,
                   s->kind == KUMO__STORE_KV     ? "%s store '%s': %s (the database, with every kv store's documents)"
                   : s->kind == KUMO__STORE_BLOB ? "%s store '%s': %s and every object in it"

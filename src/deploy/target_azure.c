@@ -202,8 +202,8 @@ static json_t *storage_role(const char *role, const char *what)
                      "Microsoft.Authorization/roleAssignments", "apiVersion", ROLES_API, "name", name, "scope",
                      "[concat('Microsoft.Storage/storageAccounts/', variables('storageName'))]", "dependsOn",
                      "[resourceId('Microsoft.Storage/storageAccounts', variables('storageName'))]",
-                     "[resourceId('Microsoft.Web/sites', variables('appName'))]", "properties", "roleDefinitionId",
-                     def, "principalId",
+                     "[resourceId('Microsoft.Web/sites', variables('appName'))]", "properties", "roleDefinitionId", def,
+                     "principalId",
                      "[reference(resourceId('Microsoft.Web/sites', variables('appName')), '" WEB_API
                      "', 'full').identity.principalId]",
                      "principalType", "ServicePrincipal", "description", what);
@@ -512,12 +512,12 @@ static void azure_destroy_roles(kumo__target_ctx *t)
         any |= t->stores[i].provisioned;
     if (!any)
         return;
-    kumo__target_cmd(t, "# the roles of the app's identity on the storage account (kept: the account and the stores in it)");
-    kumo__target_cmd(t,
-                     "for p in $(az resource list --resource-group \"$RESOURCE_GROUP\" --resource-type "
-                     "Microsoft.Web/sites --query '[].identity.principalId' --output tsv); do for id in $(az role "
-                     "assignment list --assignee \"$p\" --all --query '[].id' --output tsv); do az role assignment "
-                     "delete --ids \"$id\" --output none; done; done");
+    kumo__target_cmd(
+        t, "# the roles of the app's identity on the storage account (kept: the account and the stores in it)");
+    kumo__target_cmd(t, "for p in $(az resource list --resource-group \"$RESOURCE_GROUP\" --resource-type "
+                        "Microsoft.Web/sites --query '[].identity.principalId' --output tsv); do for id in $(az role "
+                        "assignment list --assignee \"$p\" --all --query '[].id' --output tsv); do az role assignment "
+                        "delete --ids \"$id\" --output none; done; done");
 }
 
 /* kumo deploy --destroy: the resource group goes, with all it holds. */
@@ -675,7 +675,8 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
                               e->name, fn, store, e->queue, store);
         } else if (e->kind == KUMO__EVENT_BLOB && store_provisioned(t, e->blob)) {
             storage_name(e->blob, store, sizeof store);
-            kumo__target_note(t, "events.%s: the function %s is a blob trigger on the container '%s', which is store '%s'",
+            kumo__target_note(t,
+                              "events.%s: the function %s is a blob trigger on the container '%s', which is store '%s'",
                               e->name, fn, store, e->blob);
         } else if (e->kind == KUMO__EVENT_QUEUE) {
             storage_name(e->queue, store, sizeof store);
@@ -688,12 +689,11 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
                 e->name, fn, store, store, e->queue);
         } else if (e->kind == KUMO__EVENT_BLOB) {
             storage_name(e->blob, store, sizeof store);
-            kumo__target_note(
-                t,
-                "events.%s: the function %s is a blob trigger on the container '%s' of the app's storage "
-                "account; store '%s' is not made by deploy here (it has a URL, or is embedded), so "
-                "kumo_blob_put to it does not write to this container",
-                e->name, fn, store, e->blob);
+            kumo__target_note(t,
+                              "events.%s: the function %s is a blob trigger on the container '%s' of the app's storage "
+                              "account; store '%s' is not made by deploy here (it has a URL, or is embedded), so "
+                              "kumo_blob_put to it does not write to this container",
+                              e->name, fn, store, e->blob);
         } else if (e->kind == KUMO__EVENT_CLOUDEVENT) {
             kumo__target_note(t,
                               "events.%s: CloudEvents of type %s reach it when POSTed to https://APP/_kumo/events/%s "

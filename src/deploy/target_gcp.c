@@ -270,7 +270,8 @@ static void gcp_provision(kumo__target_ctx *t)
                          "# queue store %s: the Pub/Sub topic and pull subscription %s, with %s-delay (delayed sends) "
                          "and %s-dead (dead letters)",
                          s->store, name, name, name);
-        kumo__target_cmd(t, "PUBSUB_AGENT=\"serviceAccount:service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com\"");
+        kumo__target_cmd(
+            t, "PUBSUB_AGENT=\"serviceAccount:service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com\"");
         static const char *const parts[] = {"-dead", "-delay", ""};
         for (size_t j = 0; j < 3; j++) {
             kumo__target_cmd(t,
@@ -353,9 +354,9 @@ static json_t *service(kumo__target_ctx *t, const kumo__target_unit *u, const ch
                      "cloud.googleapis.com/location", region, "app.kubernetes.io/part-of", t->name, "annotations",
                      "run.googleapis.com/ingress", "all", "spec", "template", "metadata", "annotations",
                      "autoscaling.knative.dev/minScale", min, "autoscaling.knative.dev/maxScale", max, "spec",
-                     "serviceAccountName", email, "containerConcurrency", tu->concurrency > 0 ? tu->concurrency : 1, "timeoutSeconds",
-                     timeout > 0 ? timeout : 1, "containers", "image", image, "ports", "name", "http1", "containerPort",
-                     8080, "env", env, "resources", "limits", limits);
+                     "serviceAccountName", email, "containerConcurrency", tu->concurrency > 0 ? tu->concurrency : 1,
+                     "timeoutSeconds", timeout > 0 ? timeout : 1, "containers", "image", image, "ports", "name",
+                     "http1", "containerPort", 8080, "env", env, "resources", "limits", limits);
 }
 
 /* Which unit serves each operation: all of them when there is one unit,
@@ -684,8 +685,7 @@ static void gcp_destroy_stores(kumo__target_ctx *t, const char *P)
                              "gcloud projects remove-iam-policy-binding \"$PROJECT\" --member=\"serviceAccount:%s\" "
                              "--role=roles/datastore.user --all >/dev/null || true",
                              email);
-        kumo__target_cmd(t, "gcloud iam service-accounts delete \"%s\" --project=\"$PROJECT\" --quiet || true",
-                         email);
+        kumo__target_cmd(t, "gcloud iam service-accounts delete \"%s\" --project=\"$PROJECT\" --quiet || true", email);
     }
     for (size_t i = 0; i < t->nstores; i++) {
         const kumo__target_store *s = &t->stores[i];
@@ -704,8 +704,8 @@ static void gcp_destroy_stores(kumo__target_ctx *t, const char *P)
         }
         if (strcmp(s->kind, "kv") == 0) {
             if (kv == 1) /* one database holds every kv store */
-                kumo__target_cmd(t, "gcloud firestore databases delete --database=%s --project=%s --quiet || true",
-                                 db, P);
+                kumo__target_cmd(t, "gcloud firestore databases delete --database=%s --project=%s --quiet || true", db,
+                                 P);
             kv = 2;
         } else if (strcmp(s->kind, "blob") == 0) {
             kumo__target_cmd(t, "gcloud storage rm --recursive gs://%s --quiet || true", name);
@@ -715,8 +715,7 @@ static void gcp_destroy_stores(kumo__target_ctx *t, const char *P)
                 kumo__target_cmd(t, "gcloud pubsub subscriptions delete %s%s --project=%s --quiet || true", name,
                                  parts[j], P);
             for (size_t j = 0; j < 3; j++)
-                kumo__target_cmd(t, "gcloud pubsub topics delete %s%s --project=%s --quiet || true", name, parts[j],
-                                 P);
+                kumo__target_cmd(t, "gcloud pubsub topics delete %s%s --project=%s --quiet || true", name, parts[j], P);
         } else {
             kumo__target_cmd(t, "gcloud pubsub topics delete %s --project=%s --quiet || true", name, P);
         }
@@ -746,8 +745,7 @@ static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
             kumo__target_cmd(t, "gcloud pubsub subscriptions delete %s --project=%s --quiet || true", sub, P);
             if (store_provisioned(t, e->kind == KUMO__EVENT_TOPIC ? e->topic : e->queue) && !t->o->keep_data) {
                 /* the store's topic goes with the store (gcp_destroy_stores) */
-                kumo__target_cmd(t, "gcloud pubsub subscriptions delete %s-sub --project=%s --quiet || true", dead,
-                                 P);
+                kumo__target_cmd(t, "gcloud pubsub subscriptions delete %s-sub --project=%s --quiet || true", dead, P);
                 if (e->kind == KUMO__EVENT_TOPIC)
                     kumo__target_cmd(t, "gcloud pubsub topics delete %s --project=%s --quiet || true", dead, P);
             } else {

@@ -113,7 +113,8 @@ static int call_raw(ddb *d, const char *op, json_t *req, json_t **resp)
 static int table_missing(ddb *d)
 {
     snprintf(d->base.error, sizeof(d->base.error),
-             "dynamodb: table '%s' does not exist; create it (pk S hash, sk B range) or drop create=false from the URL", d->table);
+             "dynamodb: table '%s' does not exist; create it (pk S hash, sk B range) or drop create=false from the URL",
+             d->table);
     return KUMO_EUNAVAILABLE;
 }
 
@@ -422,7 +423,7 @@ static int ddb_put(kumo__kv *kv, const char *key, size_t klen, const void *val, 
     k = item_key(d, key, klen);
     /* #val is the attribute this put sets, #other the one it removes. */
     names = json_pack("{s:s, s:s, s:s, s:s}", "#val", vtext ? "value" : "value_b", "#other",
-                              vtext ? "value_b" : "value", "#ver", "ver", "#key", "key");
+                      vtext ? "value_b" : "value", "#ver", "ver", "#key", "key");
     values = json_object();
     if (k == NULL || names == NULL || values == NULL)
         goto fail;
