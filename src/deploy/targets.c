@@ -794,11 +794,21 @@ static int images(kumo__target_ctx *t)
 
 /* ---- the deploy ------------------------------------------------------------- */
 
+/* Whether driver d makes stores of this kind itself. */
+static int provisions(const kumo__target_driver *d, const char *kind)
+{
+    size_t n = strlen(kind);
+    for (const char *w = d->provisions; w && *w; w += strcspn(w, " "), w += *w == ' ')
+        if (strncmp(w, kind, n) == 0 && (w[n] == ' ' || w[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 /* The stores as the plan places them in the deployed environment: a URL
  * that kumo.yaml gives, else the embedded default inside each container.
  * The deployer's own KUMO_STORE_* variables are not the deployment's, so
  * the plan is built without them. */
-static int stores(kumo__target_ctx *t)
+static int stores(kumo__target_ctx *t, const kumo__target_driver *d)
 {
     int rc = kumo__store_plan_build(t->p, t->env_name, NULL, NULL, NULL, &t->plan, t->err);
     if (rc < 0 || t->plan.n == 0)
@@ -813,9 +823,14 @@ static int stores(kumo__target_ctx *t)
         snprintf(s->var, sizeof s->var, "%s", pl->var);
         if (pl->origin == KUMO__STORE_FROM_DEFAULT) {
             s->unplaced = 1;
-            int accepted = t->o->destroy; /* nothing of it is deployed by a destroy */
+            int listed = 0;
             for (size_t k = 0; t->env && k < t->env->nembedded; k++)
-                accepted |= strcmp(t->env->embedded[k], s->store) == 0;
+                listed |= strcmp(t->env->embedded[k], s->store) == 0;
+            if (!listed && provisions(d, s->kind)) {
+                s->provisioned = 1; /* the target makes it (target_gcp.c, target_azure.c) */
+                continue;
+            }
+            int accepted = listed || t->o->destroy; /* nothing of it is deployed by a destroy */
             if (accepted) {
                 kumo__target_note(t,
                                   "store '%s' keeps its embedded default (environments.%s.embedded): each instance "
@@ -1023,7 +1038,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
         }
         t.nunits++;
     }
-    if ((rc = stores(&t)) < 0 || (rc = env_vars(&t, d)) < 0)
+    if ((rc = stores(&t, d)) < 0 || (rc = env_vars(&t, d)) < 0)
         goto out;
     if (d->images && !o->destroy && (rc = images(&t)) < 0)
         goto out;
