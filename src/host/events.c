@@ -43,7 +43,8 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "sdk/stores/aws.h" /* kumo__aws_b64_decode */
+#include "sdk/stores/aws.h"   /* kumo__aws_b64_decode */
+#include "sdk/stores/azure.h" /* kumo__azqueue_header */
 
 #define EVENTS_PREFIX "/_kumo/events/"
 
@@ -327,6 +328,11 @@ static int read_azure(const kumo__http_in *in, const kumo__event_decl *e, produc
     int was_json;
     if (take_json_data(pr, v, &was_json) < 0)
         return -ENOMEM;
+    if (!was_json) { /* a message kumo_queue_send wrote: its body follows azqueue.c's line */
+        size_t h = kumo__azqueue_header(pr->data, pr->len);
+        pr->data += h;
+        pr->len -= h;
+    }
     if (was_json)
         copy_str(pr->content_type, sizeof(pr->content_type), "application/json");
     attr(meta, "Id", pr->id, sizeof(pr->id), NULL);

@@ -18,13 +18,16 @@
  * Functions' queue trigger uses) and deletes it here, instead of handing
  * it out.
  *
- * Messages: the text of a message is
+ * Messages: the text of a message is base64 (what Azure Functions' queue
+ * trigger decodes) of
  *
- *   k1.SENT_MS.TRACEPARENT.BASE64(BODY)      (TRACEPARENT "-" when none)
+ *   "k1 SENT_MS TRACEPARENT\n" BODY      (TRACEPARENT "-" when none)
  *
  * so any bytes travel, with the send time in milliseconds and the trace
- * context, which Queue storage has no attributes for. A message that other
- * software sent is read as base64 when it decodes, else as its text. Queue
+ * context, which Queue storage has no attributes for (kumo__azqueue_unwrap
+ * reads the line off again where the Functions host handed the decoded
+ * text on). A message that other software sent is read as base64 of its
+ * body when it decodes, else as its text. Queue
  * storage holds 64 KiB of text a message, so a body is at most
  * BODY_MAX (48,000) bytes: a larger one is KUMO_ETOOBIG, saying to put the
  * payload in a blob store and send its key. Nothing is spilled elsewhere.
@@ -217,17 +220,22 @@ static int azqueue_send(kumo__queue *kq, kumo__arena *a, const void *body, size_
         snprintf(kq->error, sizeof(kq->error), "azqueue: a delay is at most 7 days");
         return KUMO_EINVAL;
     }
-    if (trace && (strlen(trace) > 55 || strchr(trace, '.') || strchr(trace, '<') || strchr(trace, '&')))
+    if (trace && (strlen(trace) > 55 || strpbrk(trace, " \n") != NULL))
         trace = NULL;
-    char *b64 = kumo__aws_b64_encode(body, len), *text = NULL, *xml = NULL;
+    char *text = NULL, *xml = NULL, *plain = NULL;
     int rc = KUMO_ENOMEM;
-    if (b64 == NULL)
-        goto out;
-    if (asprintf(&text, "k1.%llu.%s.%s", (unsigned long long)kumo__aws_now_ms(), trace && *trace ? trace : "-", b64) <
-        0) {
-        text = NULL;
+    int hl = asprintf(&plain, "k1 %llu %s\n", (unsigned long long)kumo__aws_now_ms(), trace && *trace ? trace : "-");
+    if (hl < 0) {
+        plain = NULL;
         goto out;
     }
+    char *grown = realloc(plain, (size_t)hl + len + 1);
+    if (grown == NULL)
+        goto out;
+    plain = grown;
+    memcpy(plain + hl, body, len);
+    if ((text = kumo__aws_b64_encode(plain, (size_t)hl + len)) == NULL)
+        goto out;
     if ((xml = message_xml(text)) == NULL)
         goto out;
     snprintf(target, sizeof(target), "/%s/messages?visibilitytimeout=%llu&messagettl=-1", q->queue,
@@ -248,46 +256,53 @@ static int azqueue_send(kumo__queue *kq, kumo__arena *a, const void *body, size_
 out:
     if (rc == KUMO_ENOMEM)
         snprintf(kq->error, sizeof(kq->error), "out of memory");
-    free(b64);
+    free(plain);
     free(text);
     free(xml);
     return rc;
 }
 
-/* A message's text into m (body, sent_ms, trace), in a. */
+/* A message's text into m (body, sent_ms, trace), in a: base64 of
+ * "k1 SENT_MS TRACE\n" and the body (kumo's), base64 of the body
+ * (another sender's, as Azure's clients send), or plain text. */
 static int decode_text(kumo__arena *a, const char *text, kumo_queue_message *m)
 {
     size_t n = strlen(text);
-    const char *b64 = text, *trace = NULL;
-    size_t tlen = 0;
-    if (strncmp(text, "k1.", 3) == 0) {
-        const char *p = text + 3, *d1 = strchr(p, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-        if (d1 && d2) {
-            m->sent_ms = (int64_t)strtoll(p, NULL, 10);
-            if (!(d2 - d1 - 1 == 1 && d1[1] == '-')) {
-                trace = d1 + 1;
-                tlen = (size_t)(d2 - d1 - 1);
-            }
-            b64 = d2 + 1;
-        }
-    }
-    size_t blen = n - (size_t)(b64 - text);
-    char *body = kumo__arena_alloc(a, blen / 4 * 3 + 4);
-    if (body == NULL)
+    char *raw = kumo__arena_alloc(a, n / 4 * 3 + 4);
+    if (raw == NULL)
         return KUMO_ENOMEM;
-    long got = kumo__aws_b64_decode(b64, blen, (unsigned char *)body);
+    long got = kumo__aws_b64_decode(text, n, (unsigned char *)raw);
     if (got < 0) { /* someone else's plain text */
-        body = kumo__arena_strndup(a, text, n);
-        if (body == NULL)
-            return KUMO_ENOMEM;
-        got = (long)n;
-    } else {
-        body[got] = '\0';
+        m->body = kumo__arena_strndup(a, text, n);
+        m->len = n;
+        return m->body ? 0 : KUMO_ENOMEM;
+    }
+    raw[got] = '\0';
+    const char *body = raw;
+    const char *nl =
+        got > 3 && memcmp(raw, "k1 ", 3) == 0 ? memchr(raw, '\n', (size_t)got < 96 ? (size_t)got : 96) : NULL;
+    if (nl) {
+        char *end;
+        m->sent_ms = (int64_t)strtoll(raw + 3, &end, 10);
+        const char *tr = *end == ' ' ? end + 1 : nl;
+        if (tr < nl && !(nl - tr == 1 && *tr == '-'))
+            m->trace = kumo__queue_trace_copy(a, tr, (size_t)(nl - tr));
+        body = nl + 1;
     }
     m->body = body;
-    m->len = (size_t)got;
-    m->trace = trace ? kumo__queue_trace_copy(a, trace, tlen) : NULL;
+    m->len = (size_t)got - (size_t)(body - raw);
     return 0;
+}
+
+size_t kumo__azqueue_header(const char *data, size_t len)
+{
+    const char *nl = len > 3 && memcmp(data, "k1 ", 3) == 0 ? memchr(data, '\n', len < 96 ? len : 96) : NULL;
+    if (nl == NULL)
+        return 0;
+    for (const char *p = data + 3; p < nl && *p != ' '; p++)
+        if (*p < '0' || *p > '9')
+            return 0; /* not the send time: not kumo's line */
+    return (size_t)(nl - data) + 1;
 }
 
 /* Moves a message dequeued too often to QUEUE-poison, as it is. Caller

@@ -102,6 +102,11 @@ size_t kumo__az_uri_encode(const char *s, size_t len, int keep_slash, char *buf,
  * bytes, NUL included): the length, or 0 when it does not fit. */
 size_t kumo__aztable_key_encode(const char *k, size_t len, char *out, size_t cap);
 
+/* The length of the line azqueue.c puts before a body ("k1 SENT_MS
+ * TRACE\n"), 0 when `data` does not start with one: for kumo-host, which
+ * gets a queue message as the Azure Functions host decoded it. */
+size_t kumo__azqueue_header(const char *data, size_t len);
+
 /* Only tests: forget the cached managed identity token. */
 void kumo__az_token_reset(void);
 

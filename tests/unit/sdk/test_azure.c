@@ -183,6 +183,17 @@ static void test_key_encoding(void)
     CHECK_INT(bad_char, 0);
 }
 
+/* The line azqueue.c puts before a body, as kumo-host strips it. */
+static void test_queue_header(void)
+{
+    const char *m = "k1 1796523332786 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n{\"a\":1}";
+    CHECK_INT(kumo__azqueue_header(m, strlen(m)), strlen(m) - 7);
+    CHECK_INT(kumo__azqueue_header("k1 12 -\nbody", 12), 8);
+    CHECK_INT(kumo__azqueue_header("k1 x -\nbody", 11), 0); /* not a send time */
+    CHECK_INT(kumo__azqueue_header("hello\nworld", 11), 0);
+    CHECK_INT(kumo__azqueue_header("k1 12 -", 7), 0); /* no line end */
+}
+
 static void test_errors(void)
 {
     CHECK_INT(kumo__az_map_error("BlobNotFound", 404), KUMO_ENOTFOUND);
@@ -349,6 +360,7 @@ int main(void)
     test_connstr();
     test_signing();
     test_key_encoding();
+    test_queue_header();
     test_errors();
     test_topic_refused();
     test_managed_identity();
