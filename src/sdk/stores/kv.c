@@ -18,6 +18,7 @@ static const kumo__driver_head *const drivers[] = {
     &kumo__kv_dynamodb_driver.common,
     &kumo__kv_redis_driver.common,
     &kumo__kv_postgres_driver.common,
+    &kumo__kv_firestore_driver.common,
 };
 
 const kumo__store_kind_desc kumo__kv_kind = {
