@@ -570,7 +570,8 @@ static void parse_error(kumo__gcp *c, const kumo__gcp_res *res)
 
 /* The exchange itself, with an optional Authorization line. */
 static int exchange(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const char *auth,
-                    const void *body, size_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+                    const void *body, size_t len, FILE *in, uint64_t in_len, size_t max_body, long timeout_ms,
+                    kumo__gcp_res *res)
 {
     int rc = KUMO_ENOMEM;
     struct curl_slist *list = NULL, *l;
@@ -607,6 +608,12 @@ static int exchange(kumo__gcp *c, const char *method, const char *url, const cha
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (in) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READDATA, in);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)in_len);
+        if (strcmp(method, "PUT") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     } else if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
@@ -726,12 +733,12 @@ static int fetch_token(kumo__gcp *c)
         }
         free_secret(assertion);
         const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
-        rc = exchange(c, "POST", c->token_uri, h, NULL, form, strlen(form), 1u << 16, 0, &res);
+        rc = exchange(c, "POST", c->token_uri, h, NULL, form, strlen(form), NULL, 0, 1u << 16, 0, &res);
         free_secret(form);
     } else {
         snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token", c->metadata);
         const char *h[] = {"Metadata-Flavor: Google", NULL};
-        rc = exchange(c, "GET", url, h, NULL, NULL, 0, 1u << 16, 0, &res);
+        rc = exchange(c, "GET", url, h, NULL, NULL, 0, NULL, 0, 1u << 16, 0, &res);
     }
     if (rc != 0) {
         char was[200];
@@ -788,7 +795,7 @@ const char *kumo__gcp_project(kumo__gcp *c)
         kumo__gcp_res res;
         snprintf(url, sizeof(url), "%s/computeMetadata/v1/project/project-id", c->metadata);
         const char *h[] = {"Metadata-Flavor: Google", NULL};
-        if (exchange(c, "GET", url, h, NULL, NULL, 0, 1024, 0, &res) == 0 && res.body && res.len > 0 &&
+        if (exchange(c, "GET", url, h, NULL, NULL, 0, NULL, 0, 1024, 0, &res) == 0 && res.body && res.len > 0 &&
             strpbrk(res.body, "/?#%& \r\n") == NULL)
             c->project = strdup(res.body);
         kumo__gcp_res_free(&res);
@@ -801,8 +808,8 @@ const char *kumo__gcp_project(kumo__gcp *c)
     return c->project;
 }
 
-int kumo__gcp_send(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const void *body,
-                   size_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+static int send_any(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const void *body,
+                    size_t len, FILE *in, uint64_t in_len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
 {
     memset(res, 0, sizeof(*res));
     for (int attempt = 0;; attempt++) {
@@ -818,7 +825,12 @@ int kumo__gcp_send(kumo__gcp *c, const char *method, const char *url, const char
                 return KUMO_ENOMEM;
             }
         }
-        int rc = exchange(c, method, url, headers, auth, body, len, max_body, timeout_ms, res);
+        if (in && fseeko(in, 0, SEEK_SET) != 0) {
+            free_secret(auth);
+            kumo__gcp_msg(c, "%s: cannot rewind the upload's spool file: %m", c->service);
+            return KUMO_EIO;
+        }
+        int rc = exchange(c, method, url, headers, auth, body, len, in, in_len, max_body, timeout_ms, res);
         free_secret(auth);
         if (rc != 0 && res->status == 401 && c->auth != AUTH_NONE && attempt == 0) {
             /* revoked or expired early: one more try with a fresh token */
@@ -829,6 +841,18 @@ int kumo__gcp_send(kumo__gcp *c, const char *method, const char *url, const char
         }
         return rc;
     }
+}
+
+int kumo__gcp_send(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const void *body,
+                   size_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+{
+    return send_any(c, method, url, headers, body, len, NULL, 0, max_body, timeout_ms, res);
+}
+
+int kumo__gcp_send_file(kumo__gcp *c, const char *method, const char *url, const char *const *headers, FILE *in,
+                        uint64_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+{
+    return send_any(c, method, url, headers, NULL, 0, in, len, max_body, timeout_ms, res);
 }
 
 int kumo__gcp_json(kumo__gcp *c, const char *method, const char *url, json_t *req, json_t **resp)

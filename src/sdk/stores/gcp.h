@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/error.h"
 
@@ -80,6 +81,10 @@ const char *kumo__gcp_status(const kumo__gcp *c);
  * when the service answered). */
 int kumo__gcp_send(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const void *body,
                    size_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res);
+/* kumo__gcp_send with the body read from `in` (len bytes, from its start;
+ * rewound for a retry), for uploads kept in a spool file. */
+int kumo__gcp_send_file(kumo__gcp *c, const char *method, const char *url, const char *const *headers, FILE *in,
+                        uint64_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res);
 /* A JSON call: sends req (taken; NULL sends no body) as application/json
  * and parses the answer into *resp (NULL when the call failed). */
 int kumo__gcp_json(kumo__gcp *c, const char *method, const char *url, json_t *req, json_t **resp);
