@@ -53,6 +53,7 @@ static const kumo__driver_head *const drivers[] = {
     &kumo__queue_sqs_driver.common,
     &kumo__queue_redis_driver.common,
     &kumo__queue_postgres_driver.common,
+    &kumo__queue_pubsub_driver.common,
 };
 
 const kumo__store_kind_desc kumo__queue_kind = {
