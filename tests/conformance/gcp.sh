@@ -20,7 +20,10 @@
 # without the rules runtime firebase-tools would fetch (serve.js says why).
 # Every wait is bounded (about 40 s; the Java emulators take seconds).
 
-_gcp_here=$(cd "$(dirname "$0")" && pwd) # run.sh, which sources this, is beside it
+# where this file is: beside the script that sources it (run.sh), or, from
+# the repository's root (bench/stores.sh), tests/conformance
+_gcp_here=$(cd "$(dirname "$0")" && pwd)
+[ -f "$_gcp_here/gcp.sh" ] || _gcp_here=$(pwd)/tests/conformance
 
 _gcp_free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

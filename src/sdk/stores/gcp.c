@@ -553,8 +553,10 @@ static void parse_error(kumo__gcp *c, const kumo__gcp_res *res)
     json_t *e = json_object_get(j, "error");
     const char *st = json_string_value(json_object_get(e, "status"));
     const char *m = json_string_value(json_object_get(e, "message"));
-    if (m == NULL)
-        m = json_string_value(e); /* OAuth: {"error": "invalid_grant", ...} */
+    if (json_is_string(e)) { /* OAuth: {"error": "invalid_grant", "error_description": ...} */
+        st = json_string_value(e);
+        m = json_string_value(json_object_get(j, "error_description"));
+    }
     snprintf(c->status, sizeof(c->status), "%s", st ? st : "");
     if (m)
         snprintf(message, sizeof(message), "%s", m);
