@@ -9,7 +9,7 @@
 #   redis    kv, queue, topic, redis://...:P     redis-server (backends.sh)
 #   postgres kv and queue, postgres://...        PostgreSQL (backends.sh)
 #   aws      kv dynamodb://, blob s3://, queue sqs://, topic sns://, on moto_server (moto.sh)
-#   gcp      kv firestore://, blob gs://, queue pubsub://, on the Firestore,
+#   gcp      kv firestore://, blob gs://, queue and topic pubsub://, on the Firestore,
 #            Pub/Sub and (firebase-tools') Cloud Storage emulators (gcp.sh)
 #
 # For a server the suite gets --restart-cmd "run.sh --control DRIVER", which
@@ -88,7 +88,8 @@ gcp)
     export FIRESTORE_PORT PUBSUB_PORT GCS_PORT _gcp_dir
     set -- --kv "firestore://{name}?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$FIRESTORE_PORT" \
         --blob "gs://{name}?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$GCS_PORT" \
-        --queue "pubsub://{name}?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$PUBSUB_PORT"
+        --queue "pubsub://{name}?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$PUBSUB_PORT" \
+        --topic "pubsub://{name}?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$PUBSUB_PORT&max_receives=2"
     ;;
 *)
     echo "usage: run.sh sqlite|file|redis|postgres|aws|gcp" >&2

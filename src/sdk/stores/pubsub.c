@@ -61,6 +61,8 @@ typedef struct ps {
     pthread_mutex_t lock; /* guards g, ready, last_delay_poll */
     kumo__gcp *g;
     char *name;
+    char *topic; /* a topic's subscription (pubsub_topic.c): that topic, whose driver makes and removes
+                    the subscription NAME; NULL for a queue of its own */
     char *root; /* BASE/v1/projects/P, made on the first call */
     int ready;
     uint64_t last_delay_poll;
@@ -120,6 +122,13 @@ static int ensure(ps *p)
     snprintf(dead, sizeof(dead), "%s-dead", p->name);
     snprintf(dead2, sizeof(dead2), "%s-dead-dead", p->name);
     int rc = make_queue(p, dead, dead2, 1);
+    if (rc == 0 && p->topic) {
+        /* a subscription: the topic's driver makes it (a missing one was
+         * unsubscribed, and pulls say NOT_FOUND) */
+        p->ready = 1;
+        *p->base.error = '\0';
+        return 0;
+    }
     if (rc == 0)
         rc = make_queue(p, p->name, dead, 1);
     if (rc == 0)
@@ -227,7 +236,7 @@ static int poll_delayed(ps *p)
     char delay[NAME_MAX_LEN + 16];
     json_t *resp = NULL;
     uint64_t now = kumo__aws_now_ms();
-    if (now - p->last_delay_poll < DELAY_POLL_MS)
+    if (p->topic || now - p->last_delay_poll < DELAY_POLL_MS)
         return 0;
     p->last_delay_poll = now;
     snprintf(delay, sizeof(delay), "%s-delay", p->name);
@@ -267,10 +276,12 @@ static int poll_delayed(ps *p)
 static void ps_close(kumo__store *s)
 {
     ps *p = (ps *)s;
+    /* (the name store.c gave, when it did, is store.c's to free) */
     if (p == NULL)
         return;
     kumo__gcp_free(p->g);
     free(p->name);
+    free(p->topic);
     free(p->root);
     pthread_mutex_destroy(&p->lock);
     free(p);
@@ -287,40 +298,84 @@ static int valid_name(const char *n)
     return strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~+%") == len;
 }
 
+/* A handle on queue `name` (a subscription of `topic` when not NULL) with
+ * the parsed URL u's project and endpoint. */
+static int open_named(kumo__gcp_url *u, const char *name, const char *topic, ps **out, kumo__error *e)
+{
+    int rc;
+    *out = NULL;
+    ps *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    if (*u->path || !valid_name(name)) {
+        kumo__error_set(e, KUMO_EINVAL,
+                        "pubsub store URL: '%s' is not a Pub/Sub topic name (3 to %d characters, a letter first, "
+                        "then letters, digits and - _ . ~ + %%; no path)",
+                        name, NAME_MAX_LEN);
+        rc = KUMO_EINVAL;
+        goto out;
+    }
+    if ((p->name = strdup(name)) == NULL || (topic && (p->topic = strdup(topic)) == NULL)) {
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    rc = kumo__gcp_new("pubsub", u, "https://pubsub.googleapis.com", p->base.error, sizeof(p->base.error), &p->g, e);
+out:
+    if (rc != 0)
+        ps_close(&p->base.store);
+    else
+        *out = p;
+    return rc;
+}
+
 static int ps_open(const char *url, const char *name, kumo__store **out, kumo__error *e)
 {
     kumo__gcp_url u;
+    ps *p = NULL;
     (void)name;
     *out = NULL;
     int rc = kumo__gcp_url_parse(url, "pubsub", known, "PUBSUB_EMULATOR_HOST", &u, e);
     if (rc != 0)
         return rc;
-    ps *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
-        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
-        rc = KUMO_ENOMEM;
-        goto out;
-    }
-    pthread_mutex_init(&p->lock, NULL);
-    if (*u.path || !valid_name(u.resource)) {
-        kumo__error_set(e, KUMO_EINVAL,
-                        "pubsub store URL: '%s' is not a Pub/Sub topic name (3 to %d characters, a letter first, "
-                        "then letters, digits and - _ . ~ + %%; no path)",
-                        u.resource, NAME_MAX_LEN);
-        rc = KUMO_EINVAL;
-        goto out;
-    }
-    p->name = u.resource;
-    u.resource = NULL;
-    rc = kumo__gcp_new("pubsub", &u, "https://pubsub.googleapis.com", p->base.error, sizeof(p->base.error), &p->g, e);
-    if (rc != 0)
-        goto out;
-    *out = &p->base.store;
-out:
-    if (rc != 0)
-        ps_close(p ? &p->base.store : NULL);
+    rc = open_named(&u, u.resource, NULL, &p, e);
+    if (rc == 0)
+        *out = &p->base.store;
     kumo__gcp_url_free(&u);
     return rc;
+}
+
+int kumo__pubsub_subscription_open(const char *url, const char *topic, const char *sub, kumo__queue **out,
+                                   kumo__error *e)
+{
+    kumo__gcp_url u;
+    ps *p = NULL;
+    char mr[16];
+    *out = NULL;
+    int rc = kumo__gcp_url_parse(url, "pubsub", known, "PUBSUB_EMULATOR_HOST", &u, e);
+    if (rc != 0)
+        return rc;
+    rc = open_named(&u, sub, topic, &p, e);
+    kumo__gcp_url_free(&u);
+    if (rc != 0)
+        return rc;
+    p->base.driver = &kumo__queue_pubsub_driver;
+    p->base.max_receives = 5;
+    if (kumo__url_query(url, "max_receives", mr, sizeof(mr))) {
+        unsigned long v = strtoul(mr, NULL, 10);
+        if (v >= 1 && v <= 1000)
+            p->base.max_receives = (unsigned)v;
+    }
+    if ((p->base.name = strdup(sub)) == NULL) {
+        ps_close(&p->base.store);
+        kumo__error_set(e, KUMO_ENOMEM, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    *out = &p->base;
+    return 0;
 }
 
 static int ps_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len, uint64_t delay_ms, const char *trace,
@@ -328,6 +383,11 @@ static int ps_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
 {
     ps *p = (ps *)q;
     char sent[24], due[24], delay[NAME_MAX_LEN + 16];
+    if (p->topic) {
+        snprintf(q->error, sizeof(q->error), "pubsub: '%s' is a subscription of the topic '%s': publish to the topic",
+                 p->name, p->topic);
+        return KUMO_EINVAL;
+    }
     uint64_t now = kumo__aws_now_ms();
     char *data = kumo__aws_b64_encode(body, len);
     snprintf(sent, sizeof(sent), "%llu", (unsigned long long)now);
