@@ -138,6 +138,7 @@ static int token_with(const char *url, char *tok, size_t size, char *msg, const 
     kumo__gcp_url u;
     kumo__gcp *c = NULL;
     kumo__error e = {0};
+    *tok = '\0';
     int rc = kumo__gcp_url_parse(url, "gs", all, NULL, &u, &e);
     if (rc == 0)
         rc = kumo__gcp_new("storage", &u, "https://storage.googleapis.com", msg, 256, &c, &e);
