@@ -50,7 +50,7 @@ trap cleanup EXIT
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$B" -j "$(nproc)" --target kumo_sdk >/dev/null
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Isrc -Iinclude $(pkg-config --cflags jansson hiredis libpq) \
-  bench/stores.c -o "$work/stores" "$B/libkumo.a" \
+  bench/stores.c -o "$work/stores" "$B/libkumo.a" "$B/libkumo_proto.a" "$B/libkumo_base.a" \
   $(pkg-config --libs jansson sqlite3 hiredis libpq libcurl openssl) -lpthread -ldl -lm
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE bench/sqlite_raw.c -o "$work/sqlite_raw" $(pkg-config --libs sqlite3)
 

@@ -252,9 +252,14 @@ int kumo__env_kept(const kumo__store_plan *plan, const char *entry)
                                            "AWS_REGION",        "AWS_DEFAULT_REGION",    NULL};
     static const char *const aws[] = {"dynamodb:", "s3:", "sqs:", "sns:", NULL};
     /* src/sdk/stores/gcp.c */
-    static const char *const gcp_vars[] = {"GOOGLE_CLOUD_PROJECT",  "GCLOUD_PROJECT",        "GOOGLE_APPLICATION_CREDENTIALS",
-                                           "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
-                                           "GCE_METADATA_HOST",     NULL};
+    static const char *const gcp_vars[] = {"GOOGLE_CLOUD_PROJECT",
+                                           "GCLOUD_PROJECT",
+                                           "GOOGLE_APPLICATION_CREDENTIALS",
+                                           "FIRESTORE_EMULATOR_HOST",
+                                           "PUBSUB_EMULATOR_HOST",
+                                           "STORAGE_EMULATOR_HOST",
+                                           "GCE_METADATA_HOST",
+                                           NULL};
     static const char *const gcp[] = {"firestore:", "pubsub:", "gs:", NULL};
     static const char *const pg[] = {"postgres:", "postgresql:", NULL};
     const char *eq = strchr(entry, '=');

@@ -305,7 +305,10 @@ static int add_gcp(kumo__egress_rules *r, const char *store, const char *scheme,
             return add_http(r, store, emu, strlen(emu), url, err);
         return add_hostport(r, store, emu, strcspn(emu, "/"), 80, 0, url, err);
     }
-    int rc = add_dest(r, store, fs ? "firestore.googleapis.com" : ps ? "pubsub.googleapis.com" : "storage.googleapis.com",
+    int rc = add_dest(r, store,
+                      fs   ? "firestore.googleapis.com"
+                      : ps ? "pubsub.googleapis.com"
+                           : "storage.googleapis.com",
                       443, "", err);
     return rc ? rc : add_dest(r, store, "oauth2.googleapis.com", 443, "", err);
 }

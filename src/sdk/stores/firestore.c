@@ -203,7 +203,8 @@ static int fill_item(kumo__arena *a, json_t *doc, int want_value, kumo_kv_item *
     json_t *fields = json_object_get(doc, "fields");
     char *k, *v = NULL;
     size_t klen, vlen = 0;
-    int rc = bytes_value(a, json_string_value(json_object_get(json_object_get(fields, "key"), "bytesValue")), &k, &klen);
+    int rc =
+        bytes_value(a, json_string_value(json_object_get(json_object_get(fields, "key"), "bytesValue")), &k, &klen);
     if (rc != 0)
         return rc;
     if (want_value) {
@@ -297,8 +298,8 @@ static int fs_open(const char *url, const char *name, kumo__store **out, kumo__e
     f->collection = u.resource;
     f->database = u.database;
     u.resource = u.database = NULL;
-    rc = kumo__gcp_new("firestore", &u, "https://firestore.googleapis.com", f->base.error, sizeof(f->base.error),
-                       &f->g, e);
+    rc = kumo__gcp_new("firestore", &u, "https://firestore.googleapis.com", f->base.error, sizeof(f->base.error), &f->g,
+                       e);
     if (rc != 0)
         goto out;
     *out = &f->base.store;
@@ -537,10 +538,10 @@ static int fs_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char 
         json_array_append_new(filters, key_filter(op, lower, llen));
         if (r.ulen)
             json_array_append_new(filters, key_filter("LESS_THAN", r.upper, r.ulen));
-        json_t *q = json_pack("{s:{s:[{s:s}], s:{s:{s:s, s:o}}, s:[{s:{s:s}, s:s}], s:I}}", "structuredQuery", "from",
-                              "collectionId", f->collection, "where", "compositeFilter", "op", "AND", "filters",
-                              filters, "orderBy", "field", "fieldPath", "key", "direction", "ASCENDING", "limit",
-                              (json_int_t)want);
+        json_t *q =
+            json_pack("{s:{s:[{s:s}], s:{s:{s:s, s:o}}, s:[{s:{s:s}, s:s}], s:I}}", "structuredQuery", "from",
+                      "collectionId", f->collection, "where", "compositeFilter", "op", "AND", "filters", filters,
+                      "orderBy", "field", "fieldPath", "key", "direction", "ASCENDING", "limit", (json_int_t)want);
         if (q && !values)
             json_object_set_new(json_object_get(q, "structuredQuery"), "select",
                                 json_pack("{s:[{s:s}, {s:s}]}", "fields", "fieldPath", "key", "fieldPath", "expires"));

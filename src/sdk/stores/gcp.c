@@ -123,7 +123,9 @@ int kumo__gcp_url_parse(const char *url, const char *scheme, const char *const *
     const char *rend = slash ? slash : end;
     if (rend == p) {
         kumo__error_set(err, KUMO_EINVAL, "store URL names no %s; expected %s://NAME",
-                        strcmp(scheme, "gs") == 0 ? "bucket" : strcmp(scheme, "pubsub") == 0 ? "topic" : "collection",
+                        strcmp(scheme, "gs") == 0       ? "bucket"
+                        : strcmp(scheme, "pubsub") == 0 ? "topic"
+                                                        : "collection",
                         scheme);
         goto out;
     }

@@ -245,8 +245,7 @@ static int gcs_open(const char *url, const char *name, kumo__store **out, kumo__
     }
     s->bucket = u.resource;
     u.resource = NULL;
-    rc = kumo__gcp_new("storage", &u, "https://storage.googleapis.com", s->base.error, sizeof(s->base.error), &s->g,
-                       e);
+    rc = kumo__gcp_new("storage", &u, "https://storage.googleapis.com", s->base.error, sizeof(s->base.error), &s->g, e);
     if (rc != 0)
         goto out;
     *out = &s->base.store;
@@ -308,8 +307,7 @@ static int gcs_head(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob_in
     return rc;
 }
 
-static int gcs_get(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len,
-                   kumo_blob_info *info)
+static int gcs_get(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len, kumo_blob_info *info)
 {
     gcs *s = (gcs *)b;
     json_t *o = NULL;

@@ -63,7 +63,7 @@ typedef struct ps {
     char *name;
     char *topic; /* a topic's subscription (pubsub_topic.c): that topic, whose driver makes and removes
                     the subscription NAME; NULL for a queue of its own */
-    char *root; /* BASE/v1/projects/P, made on the first call */
+    char *root;  /* BASE/v1/projects/P, made on the first call */
     int ready;
     uint64_t last_delay_poll;
 } ps;
@@ -240,8 +240,8 @@ static int poll_delayed(ps *p)
         return 0;
     p->last_delay_poll = now;
     snprintf(delay, sizeof(delay), "%s-delay", p->name);
-    int rc = call(p, "subscriptions", delay, "pull", json_pack("{s:i, s:b}", "maxMessages", 100, "returnImmediately", 1),
-                  &resp);
+    int rc = call(p, "subscriptions", delay, "pull",
+                  json_pack("{s:i, s:b}", "maxMessages", 100, "returnImmediately", 1), &resp);
     if (rc != 0)
         return rc;
     size_t i;
@@ -469,9 +469,9 @@ static int ps_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
         m->len = (size_t)got;
         m->receives = attempt > 0 ? (unsigned)attempt : 1;
         uint64_t sent = attr_u64(msg, ATTR_SENT);
-        m->sent_ms = sent ? (int64_t)sent
-                          : (int64_t)(kumo__gcp_time_parse(json_string_value(json_object_get(msg, "publishTime"))) /
-                                      1000000ull);
+        m->sent_ms =
+            sent ? (int64_t)sent
+                 : (int64_t)(kumo__gcp_time_parse(json_string_value(json_object_get(msg, "publishTime"))) / 1000000ull);
         json_t *tp = json_object_get(attrs, ATTR_TRACE);
         m->trace = json_is_string(tp) ? kumo__queue_trace_copy(a, json_string_value(tp), json_string_length(tp)) : NULL;
         json_array_append(hide, ack);

@@ -133,7 +133,8 @@ static int pst_open(const char *url, const char *name, kumo__store **out, kumo__
     }
     pthread_mutex_init(&t->lock, NULL);
     size_t n = strlen(u.resource);
-    if (*u.path || n < 3 || n > 200 || strspn(u.resource, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == 0 ||
+    if (*u.path || n < 3 || n > 200 ||
+        strspn(u.resource, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == 0 ||
         strspn(u.resource, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != n) {
         kumo__error_set(e, KUMO_EINVAL,
                         "pubsub topic URL: '%s' cannot be a topic with subscriptions TOPIC.EVENT (3 to 200 "
@@ -219,11 +220,10 @@ static int pst_subscribe(kumo__topic *kt, const char *event, const char *owner)
     for (size_t i = 0; i < 2 && rc == 0; i++)
         if ((rc = put_resource(t, "topics", topics[i], NULL)) == KUMO_ECONFLICT)
             rc = 0;
-    if (rc == 0 &&
-        (rc = put_resource(t, "subscriptions", dead,
-                           json_pack("{s:s, s:i, s:{s:s, s:i}}", "topic", dtopic, "ackDeadlineSeconds", ACK_DEADLINE_S,
-                                     "deadLetterPolicy", "deadLetterTopic", d2topic, "maxDeliveryAttempts",
-                                     DLP_MAX_ATTEMPTS))) == KUMO_ECONFLICT)
+    if (rc == 0 && (rc = put_resource(t, "subscriptions", dead,
+                                      json_pack("{s:s, s:i, s:{s:s, s:i}}", "topic", dtopic, "ackDeadlineSeconds",
+                                                ACK_DEADLINE_S, "deadLetterPolicy", "deadLetterTopic", d2topic,
+                                                "maxDeliveryAttempts", DLP_MAX_ATTEMPTS))) == KUMO_ECONFLICT)
         rc = 0;
     if (rc != 0)
         goto out;
@@ -239,10 +239,9 @@ static int pst_subscribe(kumo__topic *kt, const char *event, const char *owner)
         const char *was = json_string_value(json_object_get(json_object_get(have, "labels"), LABEL));
         if (rc == 0 && (was == NULL || strcmp(was, label) != 0)) {
             json_t *resp = NULL;
-            rc = kumo__gcp_json(t->g, "PATCH", url,
-                                json_pack("{s:{s:{s:s}}, s:s}", "subscription", "labels", LABEL, label, "updateMask",
-                                          "labels"),
-                                &resp);
+            rc = kumo__gcp_json(
+                t->g, "PATCH", url,
+                json_pack("{s:{s:{s:s}}, s:s}", "subscription", "labels", LABEL, label, "updateMask", "labels"), &resp);
             json_decref(resp);
         }
         json_decref(have);

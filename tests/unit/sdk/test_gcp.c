@@ -59,12 +59,10 @@ static void test_url(void)
     static const char *const fs_known[] = {"project", "database", "endpoint", NULL};
     CHECK_INT(kumo__gcp_url_parse("firestore://c?projcet=x", "firestore", fs_known, NULL, &u, &e), KUMO_EINVAL);
     CHECK(strstr(e.msg, "projcet") != NULL && strstr(e.msg, "known: project, database, endpoint") != NULL);
-    CHECK_INT(kumo__gcp_url_parse("firestore://c?max_receives=3", "firestore", fs_known, NULL, &u, &e),
-              KUMO_EINVAL);
+    CHECK_INT(kumo__gcp_url_parse("firestore://c?max_receives=3", "firestore", fs_known, NULL, &u, &e), KUMO_EINVAL);
     CHECK_INT(kumo__gcp_url_parse("firestore://", "firestore", fs_known, NULL, &u, &e), KUMO_EINVAL);
     CHECK(strstr(e.msg, "collection") != NULL);
-    CHECK_INT(kumo__gcp_url_parse("firestore://c?endpoint=ftp://x", "firestore", fs_known, NULL, &u, &e),
-              KUMO_EINVAL);
+    CHECK_INT(kumo__gcp_url_parse("firestore://c?endpoint=ftp://x", "firestore", fs_known, NULL, &u, &e), KUMO_EINVAL);
     CHECK_INT(kumo__gcp_url_parse("firestore://c?project", "firestore", fs_known, NULL, &u, &e), KUMO_EINVAL);
     CHECK_INT(kumo__gcp_url_parse("firestore://c?project=a/b", "firestore", fs_known, NULL, &u, &e), KUMO_EINVAL);
     CHECK_INT(kumo__gcp_url_parse("pubsub://q", "firestore", fs_known, NULL, &u, &e), KUMO_EINVAL);
