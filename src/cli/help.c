@@ -173,6 +173,8 @@ static const kumo__help_option lambda_options[] = {
     {"--memory", NULL, "MB", KUMO__ARG_VALUE, 0, "the function's memory, 128 to 10240 MB (default 128)"},
     {"--function-name", NULL, "NAME", KUMO__ARG_VALUE, 0,
      "the function's name in its context (default: the zip's name)"},
+    {"--env", NULL, "ENV", KUMO__ARG_VALUE, 0,
+     "the environment of the package's kumo.yaml whose env: the function gets (default: none)"},
     {NULL},
 };
 
