@@ -13,13 +13,19 @@ kumo's get and put do. CALLERS processes, each with its own session (one
 kept-alive connection), for SECONDS; prints "OP CALLERS OPS_PER_S" like
 bench/stores.c.
 """
-import base64
-import multiprocessing
-import random
+import os
 import sys
-import time
 
-import requests
+# bench/queue.py would shadow the standard library's queue (which requests
+# and multiprocessing import): this file's folder is not a module path
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import base64  # noqa: E402
+import multiprocessing  # noqa: E402
+import random  # noqa: E402
+import time  # noqa: E402
+
+import requests  # noqa: E402
 
 
 def caller(args):
