@@ -34,6 +34,7 @@
  * first (an expired key is absent: KUMO_ENOTFOUND) and deletes with the
  * read updateTime.
  *
+ * get_many is a batchGet per GET_MANY_BATCH keys (a repeated key asked once).
  * Listing is one runQuery on `key` >= lower and < upper (kumo__kv_list_range)
  * ordered by `key`; expired documents are skipped and the query repeated
  * past them. Nothing is created: Firestore makes collections on the first
@@ -56,6 +57,7 @@
 #define ID_BUF (KUMO_KV_KEY_MAX * 3 + 16)
 #define URL_MAX (ID_BUF * 3 + 512)
 #define CAS_TRIES 8
+#define GET_MANY_BATCH 100 /* documents in one batchGet */
 
 typedef struct fs {
     kumo__kv base;
@@ -225,9 +227,9 @@ static int fill_item(kumo__arena *a, json_t *doc, int want_value, kumo_kv_item *
     return 0;
 }
 
-/* Reads the document (in transaction txn unless NULL) through batchGet:
- * 0 with *doc, KUMO_ENOTFOUND, or an error. Lock held. */
-static int read_doc(fs *f, const char *key, size_t klen, const char *txn, json_t **doc)
+/* Reads the document through batchGet: 0 with *doc, KUMO_ENOTFOUND, or an
+ * error. Lock held. */
+static int read_doc(fs *f, const char *key, size_t klen, json_t **doc)
 {
     char url[URL_MAX];
     json_t *resp = NULL;
@@ -239,8 +241,6 @@ static int read_doc(fs *f, const char *key, size_t klen, const char *txn, json_t
     snprintf(url, sizeof(url), "%s:batchGet", docs);
     json_t *req = json_pack("{s:[s]}", "documents", name);
     free(name);
-    if (req && txn)
-        json_object_set_new(req, "transaction", json_string(txn));
     int rc = req ? kumo__gcp_json(f->g, "POST", url, req, &resp) : KUMO_ENOMEM;
     if (rc != 0)
         return rc;
@@ -315,7 +315,7 @@ static int fs_get(kumo__kv *kv, kumo__arena *a, const char *key, size_t klen, ku
     fs *f = (fs *)kv;
     json_t *doc = NULL;
     pthread_mutex_lock(&f->lock);
-    int rc = read_doc(f, key, klen, NULL, &doc);
+    int rc = read_doc(f, key, klen, &doc);
     pthread_mutex_unlock(&f->lock);
     if (rc == 0 && expired(doc, now_ns()))
         rc = KUMO_ENOTFOUND;
@@ -369,8 +369,7 @@ static json_t *fields_of(const char *key, size_t klen, const void *val, size_t v
  * `doc` is the document written ({"fields": ...}, taken; NULL deletes).
  * The emulator ignores a precondition given in a PATCH's query string,
  * so every conditional write goes through commit. Lock held. */
-static int commit_doc(fs *f, const char *key, size_t klen, const char *txn, json_t *pre, json_t *doc,
-                      uint64_t *new_version)
+static int commit_doc(fs *f, const char *key, size_t klen, json_t *pre, json_t *doc, uint64_t *new_version)
 {
     char url[URL_MAX], *name = NULL;
     json_t *resp = NULL, *w = NULL, *req = NULL;
@@ -388,8 +387,7 @@ static int commit_doc(fs *f, const char *key, size_t klen, const char *txn, json
     }
     if (w == NULL || (pre && json_object_set(w, "currentDocument", pre) != 0))
         goto out;
-    if ((req = json_pack("{s:[O]}", "writes", w)) == NULL ||
-        (txn && json_object_set_new(req, "transaction", json_string(txn)) != 0))
+    if ((req = json_pack("{s:[O]}", "writes", w)) == NULL)
         goto out;
     snprintf(url, sizeof(url), "%s:commit", docs);
     rc = kumo__gcp_json(f->g, "POST", url, req, &resp);
@@ -434,7 +432,7 @@ static int fs_put(kumo__kv *kv, const char *key, size_t klen, const void *val, s
     if (expect_version != UINT64_MAX) {
         /* CAS: read, check, write with the read's updateTime (or
          * absence) as the precondition. */
-        rc = read_doc(f, key, klen, NULL, &doc);
+        rc = read_doc(f, key, klen, &doc);
         if (rc == KUMO_ENOTFOUND) {
             if (expect_version != 0) {
                 rc = KUMO_ECONFLICT;
@@ -459,7 +457,7 @@ static int fs_put(kumo__kv *kv, const char *key, size_t klen, const void *val, s
         }
     }
     json_t *body = fields_of(key, klen, val, vlen, ttl_ms);
-    rc = body ? commit_doc(f, key, klen, NULL, pre, body, new_version) : KUMO_ENOMEM;
+    rc = body ? commit_doc(f, key, klen, pre, body, new_version) : KUMO_ENOMEM;
     if (body == NULL)
         json_decref(pre);
     pre = NULL;
@@ -484,10 +482,10 @@ static int fs_del(kumo__kv *kv, const char *key, size_t klen)
      * read again, a bounded number of times. */
     for (int tries = 0; tries < CAS_TRIES && rc == KUMO_ECONFLICT; tries++) {
         json_decref(doc);
-        if ((rc = read_doc(f, key, klen, NULL, &doc)) != 0)
+        if ((rc = read_doc(f, key, klen, &doc)) != 0)
             break;
         int gone = expired(doc, now_ns());
-        rc = commit_doc(f, key, klen, NULL, update_time_pre(version_of(doc)), NULL, NULL);
+        rc = commit_doc(f, key, klen, update_time_pre(version_of(doc)), NULL, NULL);
         if (rc == 0 && gone)
             rc = KUMO_ENOTFOUND; /* it was there only until it expired */
         if (rc == KUMO_ENOTFOUND)
@@ -597,10 +595,68 @@ out:
     return 0;
 }
 
+/* out[i] for keys[i], i < n <= GET_MANY_BATCH, from one batchGet; a key
+ * asked twice is asked once. Lock held. */
+static int batch_get(fs *f, kumo__arena *a, const char *const *keys, size_t n, kumo_kv_item *out, uint64_t now)
+{
+    char url[URL_MAX], *names[GET_MANY_BATCH] = {0};
+    json_t *docs = json_array(), *resp = NULL;
+    int rc = docs ? 0 : KUMO_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((names[i] = doc_name(f, keys[i], strlen(keys[i]))) == NULL) {
+            rc = KUMO_ENOMEM;
+            break;
+        }
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(names[i], names[j]) == 0;
+        if (!dup && json_array_append_new(docs, json_string(names[i])) != 0)
+            rc = KUMO_ENOMEM;
+    }
+    if (rc == 0) {
+        snprintf(url, sizeof(url), "%s:batchGet", f->docs);
+        rc = kumo__gcp_json(f->g, "POST", url, json_pack("{s:O}", "documents", docs), &resp);
+    }
+    size_t k;
+    json_t *row;
+    json_array_foreach(resp, k, row)
+    {
+        json_t *doc = json_object_get(row, "found");
+        const char *name = json_string_value(json_object_get(doc, "name"));
+        if (rc != 0 || name == NULL || expired(doc, now))
+            continue;
+        for (size_t i = 0; i < n && rc == 0; i++)
+            if (strcmp(names[i], name) == 0)
+                rc = fill_item(a, doc, 1, &out[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    json_decref(docs);
+    json_decref(resp);
+    return rc;
+}
+
+static int fs_get_many(kumo__kv *kv, kumo__arena *a, const char *const *keys, size_t n, kumo_kv_item *out)
+{
+    fs *f = (fs *)kv;
+    uint64_t now = now_ns();
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        memset(&out[i], 0, sizeof(out[i]));
+    pthread_mutex_lock(&f->lock);
+    if (docs_url(f) == NULL)
+        rc = KUMO_EINVAL;
+    for (size_t first = 0; first < n && rc == 0; first += GET_MANY_BATCH)
+        rc = batch_get(f, a, keys + first, n - first < GET_MANY_BATCH ? n - first : GET_MANY_BATCH, out + first, now);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
 const kumo__kv_driver kumo__kv_firestore_driver = {
     .common = {.version = KUMO__KV_DRIVER_VERSION, .scheme = "firestore", .open = fs_open, .close = fs_close},
     .get = fs_get,
     .put = fs_put,
     .del = fs_del,
     .list = fs_list,
+    .get_many = fs_get_many,
 };
