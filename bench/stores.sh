@@ -118,8 +118,8 @@ for driver in $DRIVERS; do
             case $driver in
             sqlite) d=$("$work/sqlite_raw" "$op" "$c" "$SECONDS_EACH" "$KEYS" "$work/bench.db" | awk '{print $3}') ;;
             redis) d=$(redis_direct "$op" "$c") ;;
-            dynamodb) d=$(python3 bench/ddb_raw.py "$op" "$c" "$SECONDS_EACH" "$KEYS" kumo-bench bench "$MOTO_ENDPOINT" | awk '{print $3}') ;;
-            firestore) d=$(python3 bench/firestore_raw.py "$op" "$c" "$SECONDS_EACH" "$KEYS" "http://127.0.0.1:$FIRESTORE_PORT" "$GCP_PROJECT" bench | awk '{print $3}') ;;
+            dynamodb) d=$(python3 -P bench/ddb_raw.py "$op" "$c" "$SECONDS_EACH" "$KEYS" kumo-bench bench "$MOTO_ENDPOINT" | awk '{print $3}') ;;
+            firestore) d=$(python3 -P bench/firestore_raw.py "$op" "$c" "$SECONDS_EACH" "$KEYS" "http://127.0.0.1:$FIRESTORE_PORT" "$GCP_PROJECT" bench | awk '{print $3}') ;;
             *) d=$(pg_direct "$op" "$c") ;;
             esac
             row "$driver" "$op" "$c" "$k" "$d" "$(ratio "$k" "$d")"
