@@ -97,9 +97,10 @@ static int ensure_bucket(gcs *s)
     int rc = kumo__gcp_send(s->g, "GET", url, NULL, NULL, 0, SMALL_BODY_MAX, 0, &res);
     long status = res.status;
     kumo__gcp_res_free(&res);
-    if (rc != 0 && status == 501) {
+    if (rc != 0 && (status == 501 || status == 403)) {
         /* An emulator without the bucket calls (Firebase's) makes buckets
-         * on first use: go on, the object call tells. */
+         * on first use; a role on objects only (storage.objectUser) may
+         * not read the bucket: go on, the object call tells. */
         rc = 0;
     } else if (rc == KUMO_ENOTFOUND) {
         const char *project = kumo__gcp_project(s->g);

@@ -89,7 +89,13 @@ static int put_resource(ps *p, const char *kind, const char *name, json_t *body)
     snprintf(url, sizeof(url), "%s/%s/%s", p->root, kind, name);
     int rc = kumo__gcp_json(p->g, "PUT", url, body ? body : json_object(), &resp);
     json_decref(resp);
-    return rc == KUMO_ECONFLICT ? 0 : rc; /* ALREADY_EXISTS */
+    /* ALREADY_EXISTS; PERMISSION_DENIED: a role that may use but not make
+     * them (deploy made them): the data call that follows says if not */
+    if (rc == KUMO_ECONFLICT || (rc != 0 && strcmp(kumo__gcp_status(p->g), "PERMISSION_DENIED") == 0)) {
+        *p->base.error = '\0';
+        return 0;
+    }
+    return rc;
 }
 
 /* Makes topic `name` and, unless sub is 0, its subscription with a
