@@ -27,6 +27,7 @@ static const kumo__driver_head *const drivers[] = {
     &kumo__topic_sqlite_driver.common,
     &kumo__topic_redis_driver.common,
     &kumo__topic_sns_driver.common,
+    &kumo__topic_pubsub_driver.common,
 };
 
 const kumo__store_kind_desc kumo__topic_kind = {
