@@ -1,7 +1,7 @@
 /*
  * up.c: `kumo up [DIR] [--port N] [--admin-port N] [--host ADDR] [--threads N]
  * [--dev] [--strict] [--env NAME] [--admin-token-file FILE]
- * [--reload-interval S] [--mock [--seed S]]` loads the project in DIR
+ * [--reload-interval S] [--core-dumps] [--mock [--seed S]]` loads the project in DIR
  * (default .), builds its functions and serves it. --mock answers the
  * operations that have no handler yet with mock responses (gateway/mock.h)
  * instead of 501. --env picks the environments: entry of
@@ -106,6 +106,8 @@ int kumo__up_run(int argc, char **argv, int watch, kumo__error *err)
             i++;
         } else if (strcmp(a, "--cpu-affinity") == 0) {
             cfg.cpu_affinity = 1;
+        } else if (strcmp(a, "--core-dumps") == 0) {
+            cfg.core_dumps = 1;
         } else if (strcmp(a, "--mock") == 0) {
             cfg.mock = 1;
         } else if (strcmp(a, "--seed") == 0) {

@@ -23,6 +23,7 @@ typedef struct kumo__gateway_config {
     int watch;        /* kumo dev: reload when the project's files change (watch.c) */
     const char *env;  /* environments.NAME of kumo.yaml placing the stores (`--env`); NULL: "dev"
                          when the project defines it, else none. Kept for reloads. */
+    int core_dumps;   /* `--core-dumps`: a crashing worker leaves its core in DATA/cores (crash_report.c) */
     int cpu_affinity; /* `--cpu-affinity`: loop i runs on the i-th CPU this process may use, and so do
                          its fork servers and workers (they inherit it) */
     /* When set (not empty), every admin endpoint but /healthz and /readyz

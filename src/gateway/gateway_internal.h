@@ -451,6 +451,10 @@ void kumo__gw_observe_event(loop_thread *t, const generation *g, const char *eve
 /* The answers the gateway gives without an invocation, and admission's refusals. */
 void kumo__gw_observe_answered(loop_thread *t, const generation *g, int op_index, int status, uint64_t start_us,
                                int rejected);
+/* crash_report.c: the pools' on_crash (ctx: the loop_gen): the crashed
+ * worker's backtrace, symbolized off the loop, logged with its request id;
+ * its core moved to core.<function>.<pid> (kumo up --core-dumps). */
+void kumo__gw_on_crash(void *ctx, const kumo__crash *crash);
 /* The pools' on_ready (ctx: the loop_thread). */
 void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, uint64_t init_us);
 /* tracing.c: the tracer, made at start from the first generation's

@@ -169,6 +169,8 @@ typedef struct kumo__spawner_config {
                           fork server and every exec'd worker get exactly this, never `environ` */
     int spares;        /* children forked ahead of demand */
     int net;           /* workers keep the network: a store is remote */
+    const char *core_dir; /* kumo up --core-dumps: where crashing workers leave their cores
+                             (worker/crash.c); NULL: no core dumps */
 } kumo__spawner_config;
 
 /* A worker's pid once the fork server forked or assigned it (err: errno
@@ -226,6 +228,7 @@ struct kumo__call {
 /* What a worker's outbound HTTP call holds on its pool (the answer may
  * come after the pool is gone): counted, on the pool's loop thread. */
 typedef struct kumo__pool_anchor kumo__pool_anchor;
+typedef struct kumo__crash kumo__crash;
 
 typedef struct kumo__pool_config {
     const char *unit_name;
@@ -247,7 +250,23 @@ typedef struct kumo__pool_config {
     void (*on_http_call)(void *ctx, kumo__pool_anchor *anchor, uint64_t worker, uint32_t id, const char *payload,
                          size_t len);
     void *http_ctx;
+    /* A worker that reported a crash (a KUMO__FRAME_CRASH, worker/crash.c),
+     * once its exit status is known, on the pool's thread; everything in
+     * *crash is valid during the call only. NULL: crashes are only logged
+     * as deaths. */
+    void (*on_crash)(void *ctx, const kumo__crash *crash);
+    void *crash_ctx;
 } kumo__pool_config;
+
+/* What the pool knows of a crash when it tells on_crash. */
+struct kumo__crash {
+    const char *unit_name;
+    pid_t pid;
+    int status;             /* as waitpid says it */
+    const char *request_id; /* of the invocation it was running; "" when none */
+    const char *payload;    /* the KUMO__FRAME_CRASH fields */
+    size_t len;
+};
 
 #define KUMO__HIST_BUCKETS 104
 

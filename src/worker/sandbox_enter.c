@@ -171,9 +171,17 @@ static int apply_rlimits(const kumo__sandbox_config *c, char *report, size_t rep
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         return fail(err, -errno, "setrlimit(RLIMIT_NOFILE, %lu)", (unsigned long)files);
 
-    rl.rlim_cur = rl.rlim_max = 0;
+    /* No core, unless asked for (kumo up --core-dumps): then as large as
+     * the hard limit allows (the memory limit bounds it anyway). */
+    if (c->core_dumps) {
+        if (getrlimit(RLIMIT_CORE, &rl) != 0)
+            return fail(err, -errno, "getrlimit(RLIMIT_CORE)");
+        rl.rlim_cur = rl.rlim_max;
+    } else {
+        rl.rlim_cur = rl.rlim_max = 0;
+    }
     if (setrlimit(RLIMIT_CORE, &rl) != 0)
-        return fail(err, -errno, "setrlimit(RLIMIT_CORE, 0)");
+        return fail(err, -errno, "setrlimit(RLIMIT_CORE, %s)", c->core_dumps ? "hard limit" : "0");
 
     if (c->cpu_seconds) {
         struct sigaction sa;
@@ -496,13 +504,15 @@ out:
 
 /* ---- privileges --------------------------------------------------------- */
 
-static int drop_privileges(kumo__error *err)
+static int drop_privileges(const kumo__sandbox_config *c, kumo__error *err)
 {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return fail(err, -errno, "PR_SET_NO_NEW_PRIVS");
     /* Not dumpable: other processes of the same user cannot ptrace it or
-     * read its /proc files. */
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+     * read its /proc files. A process that is not dumpable writes no core
+     * either: with core dumps on (or a debugger to attach) it stays
+     * dumpable, which the report says. */
+    if (prctl(PR_SET_DUMPABLE, c->core_dumps ? 1 : 0, 0, 0, 0) != 0)
         return fail(err, -errno, "PR_SET_DUMPABLE");
     for (unsigned long cap = 0; cap <= 63; cap++) {
         if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1)
@@ -800,7 +810,7 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
                                                                     : "no net namespace");
     if ((c->layers & KUMO__SANDBOX_LIMITS) && (rc = apply_rlimits(c, NULL, 0, err)) != 0)
         goto out;
-    if ((c->layers & KUMO__SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(err)) != 0)
+    if ((c->layers & KUMO__SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(c, err)) != 0)
         goto out;
     if ((c->layers & KUMO__SANDBOX_SECCOMP) && (rc = install_seccomp(c, egress_on, err)) != 0)
         goto out;
