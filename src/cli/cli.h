@@ -15,8 +15,10 @@
 typedef int kumo__command_fn(int argc, char **argv, kumo__error *err);
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err);
-/* kumo up's work; `watch` set: kumo dev (--dev, and reload on a change). */
-int kumo__up_run(int argc, char **argv, int watch, kumo__error *err);
+/* kumo up's work; `watch` set: kumo dev (--dev, and reload on a change).
+ * `debug_op` (kumo dev --debug; NULL: none) and `debug_port` (0: none)
+ * make that operation's worker debuggable (gateway/debug.c). */
+int kumo__up_run(int argc, char **argv, int watch, const char *debug_op, int debug_port, kumo__error *err);
 int kumo__cmd_dev(int argc, char **argv, kumo__error *err);
 int kumo__cmd_mock(int argc, char **argv, kumo__error *err);
 /* mock.c: --seed's value (kumo mock, kumo up --mock). */

@@ -23,6 +23,8 @@ typedef struct kumo__gateway_config {
     int watch;        /* kumo dev: reload when the project's files change (watch.c) */
     const char *env;  /* environments.NAME of kumo.yaml placing the stores (`--env`); NULL: "dev"
                          when the project defines it, else none. Kept for reloads. */
+    const char *debug_op; /* kumo dev --debug: the operationId whose worker is made debuggable (debug.c) */
+    int debug_port;       /* --debug-port: gdbserver on 127.0.0.1:PORT (0: none) */
     int core_dumps;   /* `--core-dumps`: a crashing worker leaves its core in DATA/cores (crash_report.c) */
     int cpu_affinity; /* `--cpu-affinity`: loop i runs on the i-th CPU this process may use, and so do
                          its fork servers and workers (they inherit it) */

@@ -85,7 +85,8 @@ static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
                                .spares = 1,
                                .net = kumo__store_plan_needs_net(&g->stores),
                                .envp = g->envp,
-                               .core_dir = dumps ? cores : NULL};
+                               .core_dir = dumps ? cores : NULL,
+                               .debug_unit = kumo__gw_debug_unit(g)};
     if ((s = kumo__spawner_start(t->loop, &sc, &err)) == NULL)
         kumo__log_event("error", "loop %d: %s", t->index, err.msg);
     else

@@ -640,7 +640,7 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
             w->ready = 1;
             p->nstarting--;
             if (p->cfg.on_ready)
-                p->cfg.on_ready(p->cfg.ready_ctx, p->unit_name, kumo__mono_us() - w->spawned_us);
+                p->cfg.on_ready(p->cfg.ready_ctx, p->unit_name, w->pid, kumo__mono_us() - w->spawned_us);
         }
         return;
     }

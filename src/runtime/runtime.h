@@ -169,6 +169,7 @@ typedef struct kumo__spawner_config {
                           fork server and every exec'd worker get exactly this, never `environ` */
     int spares;        /* children forked ahead of demand */
     int net;           /* workers keep the network: a store is remote */
+    const char *debug_unit; /* kumo dev --debug: this unit's workers can be traced (sandbox.h's debug) */
     const char *core_dir; /* kumo up --core-dumps: where crashing workers leave their cores
                              (worker/crash.c); NULL: no core dumps */
 } kumo__spawner_config;
@@ -237,10 +238,10 @@ typedef struct kumo__pool_config {
     kumo__spawner *spawner;     /* starts the workers (required; borrowed: it outlives the pool) */
     int unit_index;             /* this unit's index for the spawner */
     size_t frame_max;           /* ceiling of a response frame (0: KUMO__FRAME_MAX) */
-    /* Told, on the pool's thread, when a new worker says hello: how long
-     * after it was asked for (a cold start's share before the handler).
+    /* Told, on the pool's thread, when a new worker says hello (its pid,
+     * 0 when not known yet): how long after it was asked for (a cold start's share before the handler).
      * NULL: nobody listens. */
-    void (*on_ready)(void *ctx, const char *unit_name, uint64_t init_us);
+    void (*on_ready)(void *ctx, const char *unit_name, pid_t pid, uint64_t init_us);
     void *ready_ctx;
     /* A worker's outbound HTTP call (a KUMO__FRAME_HTTP_CALL payload, valid
      * during the call): the callee owns one reference of `anchor`, and

@@ -2,7 +2,7 @@
  * forkserver.c: `kumo-worker --fork-server`, one per gateway event loop.
  *
  *     kumo-worker --fork-server [--spares N] [--project DIR] [--data DIR] [--net]
- *                 [--core-dir DIR]
+ *                 [--core-dir DIR] [--debug-unit NAME]
  *                 --unit NAME SO LAYERS MEMORY TIMEOUT_MS [--unit ...]
  *     (the loop's SOCK_SEQPACKET control socket on fd 3)
  *
@@ -399,7 +399,7 @@ static int spare_fits(const fork_server *fs, int unit)
     if (unit < 0 || unit >= fs->nunits)
         return 0;
     const kumo__sandbox_config *c = &fs->units[unit].sandbox;
-    return c->layers == fs->spare_sandbox.layers && c->net == fs->spare_sandbox.net;
+    return c->layers == fs->spare_sandbox.layers && c->net == fs->spare_sandbox.net && !c->debug;
 }
 
 /* Forks one more spare; 0 or -errno. */
@@ -586,7 +586,7 @@ static int parse_count(const char *s, unsigned long long max, unsigned long long
 
 static int parse_args(fork_server *fs, int argc, char **argv)
 {
-    const char *project = NULL, *data = NULL;
+    const char *project = NULL, *data = NULL, *debug_unit = NULL;
     int net = 0;
     unsigned long long n;
     fs->want_spares = 1;
@@ -603,6 +603,8 @@ static int parse_args(fork_server *fs, int argc, char **argv)
             data = argv[++i];
         } else if (strcmp(a, "--core-dir") == 0 && i + 1 < argc) {
             core_dir = argv[++i];
+        } else if (strcmp(a, "--debug-unit") == 0 && i + 1 < argc) {
+            debug_unit = argv[++i];
         } else if (strcmp(a, "--unit") == 0 && i + 5 < argc && fs->nunits < MAX_UNITS) {
             fs_unit *u = &fs->units[fs->nunits++];
             u->name = argv[i + 1];
@@ -627,11 +629,13 @@ static int parse_args(fork_server *fs, int argc, char **argv)
         fs->units[i].sandbox.data_dir = data;
         fs->units[i].sandbox.net = net;
         fs->units[i].sandbox.core_dumps = core_dir != NULL;
+        fs->units[i].sandbox.debug = debug_unit && strcmp(debug_unit, fs->units[i].name) == 0;
     }
     /* Spares take the first unit's layers with the largest memory limit
      * and CPU budget as provisional values (set per unit at assignment). */
     if (fs->nunits > 0) {
         fs->spare_sandbox = fs->units[0].sandbox;
+        fs->spare_sandbox.debug = 0; /* a debugged unit's workers are forked for it (spare_fits) */
         for (int i = 1; i < fs->nunits; i++) {
             const kumo__sandbox_config *c = &fs->units[i].sandbox;
             if (c->memory > fs->spare_sandbox.memory)
@@ -769,7 +773,7 @@ int kumo__forkserver_main(int argc, char **argv)
         return 1;
     if (parse_args(fs, argc, argv) != 0) {
         free(fs);
-        fprintf(stderr, "usage: kumo-worker --fork-server [--spares N] [--project DIR] [--data DIR] [--net] [--core-dir DIR] "
+        fprintf(stderr, "usage: kumo-worker --fork-server [--spares N] [--project DIR] [--data DIR] [--net] [--core-dir DIR] [--debug-unit NAME] "
                         "--unit NAME SO LAYERS MEMORY TIMEOUT_MS ... (started by kumo, control socket on fd 3)\n");
         return 2;
     }

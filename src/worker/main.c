@@ -36,7 +36,7 @@ static int hello(const char *error)
 static void usage(void)
 {
     fprintf(stderr, "usage: kumo-worker UNIT.so FUNCTION [--sandbox LAYERS|none] [--memory BYTES] "
-                    "[--timeout-ms MS] [--project DIR] [--data DIR] [--core-dir DIR] [--net]\n"
+                    "[--timeout-ms MS] [--project DIR] [--data DIR] [--core-dir DIR] [--net] [--debug]\n"
                     "(started by kumo, with its socket on fd 3)\n");
 }
 
@@ -59,6 +59,10 @@ static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
     for (int i = 3; i < argc; i++) {
         const char *opt = argv[i];
         unsigned long long n;
+        if (strcmp(opt, "--debug") == 0) {
+            c->debug = 1;
+            continue;
+        }
         if (strcmp(opt, "--net") == 0) {
             c->net = 1;
             /* the egress rules' supervisor is a fork server's (forkserver.c) */

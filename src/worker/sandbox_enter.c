@@ -512,8 +512,12 @@ static int drop_privileges(const kumo__sandbox_config *c, kumo__error *err)
      * read its /proc files. A process that is not dumpable writes no core
      * either: with core dumps on (or a debugger to attach) it stays
      * dumpable, which the report says. */
-    if (prctl(PR_SET_DUMPABLE, c->core_dumps ? 1 : 0, 0, 0, 0) != 0)
+    if (prctl(PR_SET_DUMPABLE, c->core_dumps || c->debug ? 1 : 0, 0, 0, 0) != 0)
         return fail(err, -errno, "PR_SET_DUMPABLE");
+    /* kumo dev --debug: Yama's ptrace_scope 1 lets only ancestors trace;
+     * a debugger started from a shell is none (EINVAL: no Yama here) */
+    if (c->debug && prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) != 0 && errno != EINVAL)
+        return fail(err, -errno, "PR_SET_PTRACER");
     for (unsigned long cap = 0; cap <= 63; cap++) {
         if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1)
             continue;
@@ -831,8 +835,11 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
                              "destination%s)",
                              c->egress->naddrs, c->egress->naddrs == 1 ? "" : "es", c->egress->ndests,
                              c->egress->ndests == 1 ? "" : "s");
+    if (c->debug)
+        kumo__sandbox_append(active, sizeof(active), "%sdebuggable (kumo dev --debug: dumpable, any tracer, no CPU "
+                             "backstop)", *active ? ", " : "");
     if (!(c->layers & KUMO__SANDBOX_ALL))
-        snprintf(active, sizeof(active), "off");
+        snprintf(active, sizeof(active), "off%s", c->debug ? ", debuggable" : "");
 out:
     if (report && report_len)
         snprintf(report, report_len, "sandbox: %s%s%s", *active ? active : "none", *skipped ? "; skipped: " : "",
