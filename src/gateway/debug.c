@@ -13,8 +13,9 @@
  * thread), kumo prints the gdb command that attaches to it and writes a
  * VS Code configuration for it into the project's .vscode/launch.json,
  * merged by name into one that is there; with --debug-port N it also
- * starts `gdbserver --attach 127.0.0.1:N PID` (which stops the worker
- * until a debugger connects and continues it).
+ * starts `gdbserver --once --attach 127.0.0.1:N PID`, which stops the
+ * worker until a debugger connects and continues it. (gdbserver listens
+ * on every address whatever host it is given: docs/debugging.md says so.)
  */
 #include "gateway/gateway_internal.h"
 
@@ -96,7 +97,7 @@ static int start_gdbserver(int port, pid_t worker)
     char where[32], pid[24];
     snprintf(where, sizeof(where), "127.0.0.1:%d", port);
     snprintf(pid, sizeof(pid), "%ld", (long)worker);
-    char *argv[] = {"gdbserver", "--attach", where, pid, NULL};
+    char *argv[] = {"gdbserver", "--once", "--attach", where, pid, NULL};
     extern char **environ;
     pid_t child;
     int rc = posix_spawnp(&child, "gdbserver", NULL, NULL, argv, environ);
@@ -176,7 +177,7 @@ static int write_launch(const char *project_dir, json_t *conf, char *why, size_t
 void kumo__gw_debug_ready(gateway *gw, const generation *g, const char *unit_name, pid_t pid)
 {
     const char *unit = kumo__gw_debug_unit(g);
-    if (unit == NULL || strcmp(unit, unit_name) != 0 || pid <= 0)
+    if (unit == NULL || strcmp(unit, unit_name) != 0 || pid <= 0 || atomic_load(&gw->draining))
         return;
     const char *op = gw->cfg.debug_op;
     int port = gw->cfg.debug_port;
@@ -203,7 +204,8 @@ void kumo__gw_debug_ready(gateway *gw, const generation *g, const char *unit_nam
             printf("debug: cannot start gdbserver: %s\n", strerror(-rc));
         else
             printf("debug: operation '%s' runs in worker %ld (function '%s'), stopped under gdbserver on "
-                   "127.0.0.1:%d; connect with: gdb -ex 'target remote 127.0.0.1:%d' %s\n",
+                   "port %d (gdbserver listens on every address of the machine); connect with: gdb -ex 'target "
+                   "remote 127.0.0.1:%d' %s\n",
                    op, (long)pid, unit, port, port, kumo__worker_path());
     } else {
         printf("debug: operation '%s' runs in worker %ld (function '%s'), without a deadline; attach with: gdb -p "
