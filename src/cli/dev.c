@@ -35,10 +35,26 @@ static int have_gdbserver(void)
     return 0;
 }
 
-/* Takes --debug and --debug-port out of argv (the rest is kumo up's). */
+int kumo__dev_debug_check(const char *op, int port, kumo__error *err)
+{
+    if (port && op == NULL) {
+        kumo__error_set(err, -KUMO__EUSAGE, "--debug-port goes with --debug OPERATION");
+        return err->code;
+    }
+    if (port && !have_gdbserver()) {
+        kumo__error_set(err, -KUMO__EUSAGE,
+                        "--debug-port needs gdbserver, which is not on the PATH; install it (Debian: apt-get "
+                        "install gdbserver) or leave --debug-port out and attach with gdb -p");
+        return err->code;
+    }
+    return 0;
+}
+
+/* Takes --debug and --debug-port out of argv (the rest is kumo up's, which
+ * refuses what it does not know before kumo__dev_debug_check runs). */
 static int parse_debug(int *argc, char **argv, const char **op, int *port, kumo__error *err)
 {
-    int kept = 0, port_given = 0;
+    int kept = 0;
     for (int i = 0; i < *argc; i++) {
         const char *a = argv[i], *v = i + 1 < *argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--debug") == 0) {
@@ -58,23 +74,12 @@ static int parse_debug(int *argc, char **argv, const char **op, int *port, kumo_
                 return err->code;
             }
             *port = (int)n;
-            port_given = 1;
             i++;
         } else {
             argv[kept++] = argv[i];
         }
     }
     *argc = kept;
-    if (port_given && *op == NULL) {
-        kumo__error_set(err, -KUMO__EUSAGE, "--debug-port goes with --debug OPERATION");
-        return err->code;
-    }
-    if (port_given && !have_gdbserver()) {
-        kumo__error_set(err, -KUMO__EUSAGE,
-                        "--debug-port needs gdbserver, which is not on the PATH; install it (Debian: apt-get "
-                        "install gdbserver) or leave --debug-port out and attach with gdb -p");
-        return err->code;
-    }
     return 0;
 }
 
