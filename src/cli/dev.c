@@ -69,8 +69,7 @@ static int parse_debug(int *argc, char **argv, const char **op, int *port, kumo_
             errno = 0;
             long n = v ? strtol(v, &end, 10) : 0;
             if (v == NULL || *v == '\0' || *end != '\0' || errno != 0 || n < 1 || n > 65535) {
-                kumo__error_set(err, -KUMO__EUSAGE, "--debug-port takes a port from 1 to 65535, not '%s'",
-                                v ? v : "");
+                kumo__error_set(err, -KUMO__EUSAGE, "--debug-port takes a port from 1 to 65535, not '%s'", v ? v : "");
                 return err->code;
             }
             *port = (int)n;

@@ -39,7 +39,8 @@ static const kumo__help_option up_options[] = {
     {"--reload-interval", NULL, "S", KUMO__ARG_VALUE, 0, "at most one reload per S seconds, 0 to 3600 (default 1)"},
     {"--mock", NULL, NULL, KUMO__ARG_NONE, 0, "operations without a handler answer mock responses, not 501"},
     {"--seed", NULL, "S", KUMO__ARG_VALUE, 0, "with --mock: the seed of generated values"},
-    {"--core-dumps", NULL, NULL, KUMO__ARG_NONE, 0, "a crashing worker leaves its core in .kumo/data/cores (docs/debugging.md)"},
+    {"--core-dumps", NULL, NULL, KUMO__ARG_NONE, 0,
+     "a crashing worker leaves its core in .kumo/data/cores (docs/debugging.md)"},
     {NULL},
 };
 
@@ -58,7 +59,8 @@ static const kumo__help_option dev_options[] = {
     {"--reload-interval", NULL, "S", KUMO__ARG_VALUE, 0, "at most one reload per S seconds, 0 to 3600 (default 1)"},
     {"--mock", NULL, NULL, KUMO__ARG_NONE, 0, "operations without a handler answer mock responses, not 501"},
     {"--seed", NULL, "S", KUMO__ARG_VALUE, 0, "with --mock: the seed of generated values"},
-    {"--core-dumps", NULL, NULL, KUMO__ARG_NONE, 0, "a crashing worker leaves its core in .kumo/data/cores (docs/debugging.md)"},
+    {"--core-dumps", NULL, NULL, KUMO__ARG_NONE, 0,
+     "a crashing worker leaves its core in .kumo/data/cores (docs/debugging.md)"},
     {"--debug", NULL, "OPERATION", KUMO__ARG_VALUE, 0,
      "run OPERATION's function in one worker without a deadline, for gdb or VS Code (docs/debugging.md)"},
     {"--debug-port", NULL, "N", KUMO__ARG_VALUE, 0, "with --debug: serve the worker with gdbserver on port N"},

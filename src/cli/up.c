@@ -152,7 +152,8 @@ int kumo__up_run(int argc, char **argv, int watch, const char *debug_op, int deb
     if (rc0 != 0)
         return rc0;
     if (debug_op && cfg.threads > 1) {
-        kumo__error_set(err, -KUMO__EUSAGE, "--debug runs one event loop (one worker to attach to); leave --threads out");
+        kumo__error_set(err, -KUMO__EUSAGE,
+                        "--debug runs one event loop (one worker to attach to); leave --threads out");
         return err->code;
     }
     if (debug_op)

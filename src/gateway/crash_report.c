@@ -237,7 +237,8 @@ static void place_core(crash_job *j, char *where, size_t len)
         snprintf(where, len, "written by the kernel.core_pattern '%s' (a path outside the worker's directory)",
                  pattern);
     else
-        snprintf(where, len, "none was written (kernel.core_pattern is '%s'; the core limit or the pattern's "
+        snprintf(where, len,
+                 "none was written (kernel.core_pattern is '%s'; the core limit or the pattern's "
                  "directory may forbid it)",
                  pattern);
     rmdir(j->worker_core_dir);

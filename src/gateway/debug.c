@@ -69,8 +69,8 @@ int kumo__gw_debug_apply(gateway *gw, generation *g, kumo__error *err)
     }
     if (n >= sizeof(known))
         snprintf(known + sizeof(known) - 5, 5, "...");
-    kumo__error_set(err, -EINVAL, "--debug %s: %s has no operation with that operationId; its operations: %s",
-                    want, g->project->api_path, n ? known : "(none)");
+    kumo__error_set(err, -EINVAL, "--debug %s: %s has no operation with that operationId; its operations: %s", want,
+                    g->project->api_path, n ? known : "(none)");
     return err->code;
 }
 

@@ -48,9 +48,10 @@
 #define DYING_WAIT_MS 2000    /* how long an exiting worker may take */
 #define CRASH_WINDOW_MS 10000 /* crashes counted for backoff within this window */
 #define CRASH_LIMIT 5         /* this many crashes in the window start a backoff */
-#define CRASH_REPORT_MAX (64u << 10) /* a larger crash report is not kept */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 10000
+/* A worker's crash report (KUMO__FRAME_CRASH) larger than this is not kept. */
+#define CRASH_REPORT_MAX (64u << 10)
 #define HIST_BUCKETS KUMO__HIST_BUCKETS /* 4 per octave of microseconds, up to ~2^26 us */
 #define HIST_SECONDS 60
 /* Sending ahead: at its max, a pool of a fast unit hands waiting calls to
@@ -77,14 +78,15 @@ typedef struct worker {
     int killed_timeout;      /* we SIGKILLed it for a deadline */
     int retiring;            /* it asked to be stopped: no new calls */
     int dead;                /* lost: out of the pool, freed at the end of the turn */
-    char *crash;             /* its KUMO__FRAME_CRASH payload, until it is lost; NULL: none */
-    size_t crash_len;
     kumo__call *head, *tail; /* in flight, in the order sent */
     int ninflight;
     uint64_t last_used_ms;
     uint64_t head_since_us;    /* when its oldest call in flight began to run */
     uint64_t spawned_us;       /* when it was asked for (faas_init_duration) */
     iov_list pending, writing; /* frames to write; frames being written */
+    /* its KUMO__FRAME_CRASH payload, until it is lost; NULL: none */
+    char *crash;
+    size_t crash_len;
     kumo__pool *pool;
     struct worker *next; /* the pool's workers, or its dead ones */
 } worker;

@@ -169,9 +169,11 @@ typedef struct kumo__spawner_config {
                           fork server and every exec'd worker get exactly this, never `environ` */
     int spares;        /* children forked ahead of demand */
     int net;           /* workers keep the network: a store is remote */
-    const char *debug_unit; /* kumo dev --debug: this unit's workers can be traced (sandbox.h's debug) */
-    const char *core_dir; /* kumo up --core-dumps: where crashing workers leave their cores
-                             (worker/crash.c); NULL: no core dumps */
+    /* kumo dev --debug: this unit's workers can be traced (sandbox.h's
+     * debug); kumo up --core-dumps: where crashing workers leave their
+     * cores (worker/crash.c). NULL: neither. */
+    const char *debug_unit;
+    const char *core_dir;
 } kumo__spawner_config;
 
 /* A worker's pid once the fork server forked or assigned it (err: errno

@@ -773,7 +773,8 @@ int kumo__forkserver_main(int argc, char **argv)
         return 1;
     if (parse_args(fs, argc, argv) != 0) {
         free(fs);
-        fprintf(stderr, "usage: kumo-worker --fork-server [--spares N] [--project DIR] [--data DIR] [--net] [--core-dir DIR] [--debug-unit NAME] "
+        fprintf(stderr, "usage: kumo-worker --fork-server [--spares N] [--project DIR] [--data DIR] [--net] "
+                        "[--core-dir DIR] [--debug-unit NAME] "
                         "--unit NAME SO LAYERS MEMORY TIMEOUT_MS ... (started by kumo, control socket on fd 3)\n");
         return 2;
     }

@@ -836,8 +836,10 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
                              c->egress->naddrs, c->egress->naddrs == 1 ? "" : "es", c->egress->ndests,
                              c->egress->ndests == 1 ? "" : "s");
     if (c->debug)
-        kumo__sandbox_append(active, sizeof(active), "%sdebuggable (kumo dev --debug: dumpable, any tracer, no CPU "
-                             "backstop)", *active ? ", " : "");
+        kumo__sandbox_append(active, sizeof(active),
+                             "%sdebuggable (kumo dev --debug: dumpable, any tracer, no CPU "
+                             "backstop)",
+                             *active ? ", " : "");
     if (!(c->layers & KUMO__SANDBOX_ALL))
         snprintf(active, sizeof(active), "off%s", c->debug ? ", debuggable" : "");
 out:
