@@ -146,9 +146,11 @@ static void put_field(uint16_t tag, const void *a, size_t alen, const void *b, s
         return;
     put_le(tag, 2);
     put_le(alen + blen, 4);
-    memcpy(out + out_len, a, alen);
+    if (alen)
+        memcpy(out + out_len, a, alen);
     out_len += alen;
-    memcpy(out + out_len, b, blen);
+    if (blen)
+        memcpy(out + out_len, b, blen);
     out_len += blen;
 }
 
