@@ -31,6 +31,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -42,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "proto/frame.h"
 
@@ -49,6 +51,7 @@
 #define FRAMES_MAX 64
 #define OUTPUT_MAX (256u << 10) /* addr2line's answer for one object */
 #define LINE_MAX_ 400           /* one frame in words */
+#define ADDR2LINE_MS 10000      /* at most, for one object */
 
 typedef struct crash_frame {
     char *module; /* "" when the PC was in no known object */
@@ -120,6 +123,11 @@ static int symbolize_module(crash_job *j, const char *module)
         idx[n++] = i;
     }
     argv[argc] = NULL;
+    /* The paths come from the worker, which runs the handler's code: only
+     * regular files are read (a FIFO it made would block addr2line). */
+    struct stat st;
+    if (stat(module, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0)
         return -errno;
@@ -139,7 +147,17 @@ static int symbolize_module(crash_job *j, const char *module)
     }
     char *out = malloc(OUTPUT_MAX + 1);
     size_t len = 0;
+    uint64_t until = kumo__mono_ms() + ADDR2LINE_MS;
     for (;;) {
+        uint64_t now = kumo__mono_ms();
+        struct pollfd pfd = {pipefd[0], POLLIN, 0};
+        int ready = now < until ? poll(&pfd, 1, (int)(until - now)) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0) { /* a file that keeps it busy: given up */
+            kill(pid, SIGKILL);
+            break;
+        }
         ssize_t got = out ? read(pipefd[0], out + len, OUTPUT_MAX - len) : -1;
         if (got < 0 && errno == EINTR)
             continue;
@@ -212,16 +230,26 @@ static void place_core(crash_job *j, char *where, size_t len)
         fclose(f);
         pattern[strcspn(pattern, "\n")] = '\0';
     }
-    if (j->worker_core_dir == NULL) {
+    /* The directory's name comes from the worker (its pid in its own
+     * namespace): only core_dir/pid-DIGITS is looked into, and only a
+     * regular file in it is moved. */
+    size_t clen = strlen(j->core_dir);
+    const char *w = j->worker_core_dir;
+    int valid = w && strncmp(w, j->core_dir, clen) == 0 && strncmp(w + clen, "/pid-", 5) == 0 && w[clen + 5] &&
+                strspn(w + clen + 5, "0123456789") == strlen(w + clen + 5);
+    if (!valid) {
         snprintf(where, len, "none: the worker could not make its core directory under %s", j->core_dir);
         return;
     }
     DIR *d = opendir(j->worker_core_dir);
     struct dirent *e;
     char found[PATH_MAX] = "";
+    struct stat st;
     while (d && (e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.' && found[0] == '\0')
-            snprintf(found, sizeof(found), "%s/%s", j->worker_core_dir, e->d_name);
+        if (e->d_name[0] != '.' && found[0] == '\0' &&
+            snprintf(found, sizeof(found), "%s/%s", j->worker_core_dir, e->d_name) < (int)sizeof(found) &&
+            (lstat(found, &st) != 0 || !S_ISREG(st.st_mode)))
+            found[0] = '\0';
     if (d)
         closedir(d);
     char dest[PATH_MAX];

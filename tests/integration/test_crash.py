@@ -18,6 +18,9 @@ DebugTest: `kumo dev --debug slow` on the same project.
   into the one the project had;
 - a request slower than the function's 2 s timeout is answered;
 - an unknown operationId is refused, listing the operations.
+
+DebugPortTest: `--debug-port N` serves the worker with gdbserver, which gdb
+connects to; a launch.json with comments is left as it was.
 """
 import json
 import os
@@ -212,6 +215,62 @@ class DebugTest(unittest.TestCase):
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("--debug nope", out.stderr)
         self.assertIn("segv, abort_now, ok, slow", out.stderr)
+
+
+@unittest.skipIf(shutil.which("gdbserver") is None or shutil.which("gdb") is None,
+                 "SKIPPED LOUDLY: gdbserver or gdb is not installed (scripts/install-deps.sh installs both)")
+class DebugPortTest(unittest.TestCase):
+    """`kumo dev --debug slow --debug-port N`, in a project whose launch.json has comments."""
+
+    LAUNCH = '{\n  // mine\n  "version": "0.2.0",\n  "configurations": []\n}\n'
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("crash", PROJECTS)
+        os.makedirs(os.path.join(cls.dir, ".vscode"))
+        with open(os.path.join(cls.dir, ".vscode", "launch.json"), "w") as f:
+            f.write(cls.LAUNCH)
+        cls.port = free_port()
+        import kumo_harness
+
+        real = subprocess.Popen
+
+        def popen(argv, **kw):
+            argv = list(argv)
+            argv[argv.index("up")] = "dev"
+            return real(argv, **kw)
+
+        kumo_harness.subprocess.Popen = popen
+        try:
+            cls.gw = Gateway(cls.dir, threads=1, extra_args=("--debug", "slow", "--debug-port", str(cls.port)))
+        finally:
+            kumo_harness.subprocess.Popen = real
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        if rc != 0:
+            raise AssertionError("kumo dev exited with %d after SIGTERM:\n%s" % (rc, cls.gw.stderr()[-4000:]))
+        shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+
+    def test_gdbserver_serves_the_worker(self):
+        said = "stopped under gdbserver on port %d" % self.port
+        self.assertTrue(wait_for(lambda: said in self.gw.stdout(), timeout=60), self.gw.stdout())
+        # a launch.json with comments is not kumo's to rewrite: left alone, the configuration printed
+        self.assertIn("not plain JSON", self.gw.stdout())
+        self.assertIn('"miDebuggerServerAddress": "127.0.0.1:%d"' % self.port, self.gw.stdout())
+        with open(os.path.join(self.dir, ".vscode", "launch.json")) as f:
+            self.assertEqual(f.read(), self.LAUNCH)
+        worker = "kumo-worker"
+        m = re.search(r"target remote 127\.0\.0\.1:%d' (\S+)" % self.port, self.gw.stdout())
+        if m:
+            worker = m.group(1)
+        out = subprocess.run(["gdb", "-batch", "-ex", "target remote 127.0.0.1:%d" % self.port, "-ex", "bt",
+                              "-ex", "detach", worker], capture_output=True, text=True, timeout=120)
+        self.assertIn("kumo__local_serve", out.stdout, out.stdout + out.stderr)
+        # detached, the worker runs on
+        r = requests.get(self.gw.base + "/slow?ms=2500", timeout=60)
+        self.assertEqual((r.status_code, r.text), (200, "slept"))
 
 
 if __name__ == "__main__":
