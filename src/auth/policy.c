@@ -158,7 +158,30 @@ struct kumo__auth {
     kumo__security *sec; /* owned */
     verifier *v;         /* per scheme */
     char *realm;
+    char **files; /* the files the policy read (htpasswd, jwks_file, ca_file), NULL-terminated */
+    size_t nfiles;
 };
+
+/* Remembers a file the policy was built from; a reload whose files are
+ * unchanged can be a no-op (gateway/watch.c). */
+static int note_file(kumo__auth *a, const char *path, kumo__error *err)
+{
+    char **grown = realloc(a->files, (a->nfiles + 2) * sizeof(*grown));
+    if (grown == NULL || (grown[a->nfiles] = strdup(path)) == NULL) {
+        if (grown)
+            a->files = grown;
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    a->files = grown;
+    a->files[++a->nfiles] = NULL;
+    return 0;
+}
+
+const char *const *kumo__auth_files(const kumo__auth *a)
+{
+    return a ? (const char *const *)a->files : NULL;
+}
 
 enum outcome { MISSING, INVALID, UNAVAILABLE, PENDING, OK };
 
@@ -200,6 +223,9 @@ void kumo__auth_free(kumo__auth *a)
     free(a->v);
     kumo__security_free(a->sec);
     free(a->realm);
+    for (size_t i = 0; i < a->nfiles; i++)
+        free(a->files[i]);
+    free(a->files);
     free(a);
 }
 
@@ -331,10 +357,16 @@ static int configure_jwt(kumo__auth *a, const builder *b, size_t i, const kumo__
     char file[4096], ca[4096];
     const char *f = json_string_value(json_object_get(cfg, "jwks_file"));
     const char *c = json_string_value(json_object_get(cfg, "ca_file"));
-    if (f)
+    if (f) {
         path_under(dir, f, file, sizeof(file));
-    if (c)
+        if ((rc = note_file(a, file, err)) != 0)
+            return rc;
+    }
+    if (c) {
         path_under(dir, c, ca, sizeof(ca));
+        if ((rc = note_file(a, ca, err)) != 0)
+            return rc;
+    }
     kumo__jwks_config jc = {
         .jwks_url = json_string_value(json_object_get(cfg, "jwks_url")),
         .discovery_url = json_string_value(json_object_get(cfg, "discovery_url")),
@@ -504,6 +536,8 @@ static int configure(kumo__auth *a, const builder *b, size_t i, const kumo__doc 
     char path[4096];
     snprintf(path, sizeof(path), "%s%s%s", f[0] == '/' ? "" : dir, f[0] == '/' ? "" : "/", f);
     kumo__error e = {0};
+    if ((rc = note_file(a, path, err)) != 0)
+        return rc;
     if ((rc = kumo__htpasswd_load(path, &a->v[i].users, &e)) != 0) {
         if (rc == -ENOMEM)
             *err = e;

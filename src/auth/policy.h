@@ -53,6 +53,9 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
                           const char *dir, const char *realm, const char *client_ca, const kumo__auth *previous,
                           kumo__auth_report_fn report, void *ctx, kumo__auth **out, kumo__error *err);
 void kumo__auth_free(kumo__auth *a);
+/* The files the policy was built from (credentials files, JWKS files, CA
+ * files), NULL-terminated; NULL when none. */
+const char *const *kumo__auth_files(const kumo__auth *a);
 
 /* What a request presents. */
 typedef struct kumo__auth_request {

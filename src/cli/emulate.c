@@ -58,6 +58,8 @@ int kumo__cmd_emulate(int argc, char **argv, kumo__error *err)
             o.memory_mb = (unsigned)n;
         } else if (strcmp(a, "--function-name") == 0 && v) {
             o.function_name = v;
+        } else if (strcmp(a, "--env") == 0 && v) {
+            o.env = v;
         } else {
             kumo__error_set(err, -KUMO__EUSAGE, "unknown option or missing value: %s", a);
             return err->code;

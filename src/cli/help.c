@@ -180,7 +180,7 @@ static const kumo__help_option destroy_options[] = {
     {"--yes", "-y", NULL, KUMO__ARG_NONE, 0,
      "delete the data stores too without asking (aws's stack stores, azure's group)"},
     {"--keep-data", NULL, NULL, KUMO__ARG_NONE, 0,
-     "keep what holds data (azure: the resource group's storage account); aws refuses it for now"},
+     "keep what holds data (aws: the stack's tables, buckets and queues; azure: the storage account)"},
     {"--endpoint-url", NULL, "URL", KUMO__ARG_VALUE, 0, "aws: another endpoint (a local emulator)"},
     {"--region", NULL, "R", KUMO__ARG_VALUE, 0,
      "aws: the region (default: the environment's region:, else $AWS_REGION)"},
@@ -198,6 +198,8 @@ static const kumo__help_option lambda_options[] = {
     {"--memory", NULL, "MB", KUMO__ARG_VALUE, 0, "the function's memory, 128 to 10240 MB (default 128)"},
     {"--function-name", NULL, "NAME", KUMO__ARG_VALUE, 0,
      "the function's name in its context (default: the zip's name)"},
+    {"--env", NULL, "ENV", KUMO__ARG_VALUE, 0,
+     "the environment of the package's kumo.yaml whose env: the function gets (default: none)"},
     {NULL},
 };
 

@@ -534,14 +534,100 @@ static int destroy_dry_run(deploy *d, kumo__error *err)
         return rc;
     bucket_name(d, "ACCOUNT");
     printf("dry run: nothing is sent to AWS. kumo destroy would:\n");
+    if (d->o->keep_data && n)
+        printf("  update stack %s so that its data stores are retained (DeletionPolicy Retain), then\n", d->stack);
     printf("  delete stack %s in %s%s%s, with its functions, API and roles%s\n", d->stack, d->region,
            d->o->endpoint_url ? " at " : "", d->o->endpoint_url ? d->o->endpoint_url : "",
-           n ? ", and these data stores (their data is lost):" : "");
+           !n                ? ""
+           : d->o->keep_data ? ", keeping these data stores (they stay, no longer the stack's):"
+                             : ", and these data stores (their data is lost):");
     for (size_t i = 0; i < n; i++)
         printf("    %s\n", what[i]);
     printf("  empty and delete the artifacts bucket %s\n", d->bucket);
     kumo__destroy_data_free(what, n);
     return 0;
+}
+
+/* The resource types of the stack that hold a store's data. */
+static int holds_data(const char *type)
+{
+    return strcmp(type, "AWS::DynamoDB::Table") == 0 || strcmp(type, "AWS::S3::Bucket") == 0 ||
+           strcmp(type, "AWS::SQS::Queue") == 0;
+}
+
+/* kumo destroy --keep-data: the stack's current template again with
+ * DeletionPolicy Retain on every table, bucket and queue (an UpdateStack
+ * that changes nothing else: every parameter keeps its previous value),
+ * so that deleting the stack leaves them. Prints what is kept; *kept is
+ * how many. */
+static int retain_data(deploy *d, const char *stack_id, char **seen, size_t *kept, kumo__error *err)
+{
+    char *body = NULL, *text = NULL, *final = NULL;
+    kumo__cfn_param *params = NULL;
+    json_t *tpl = NULL;
+    size_t nparams = 0;
+    int rc = kumo__cfn_get_template(d->api, d->stack, &body, err);
+    *kept = 0;
+    if (rc < 0)
+        goto out;
+    json_error_t je;
+    if ((tpl = json_loads(body, 0, &je)) == NULL) {
+        kumo__error_set(err, -EPROTO, "stack %s: its template is not JSON (%s); kumo did not write it", d->stack,
+                        je.text);
+        rc = -EPROTO;
+        goto out;
+    }
+    const char *name;
+    json_t *res, *param;
+    int changed = 0;
+    json_object_foreach(json_object_get(tpl, "Resources"), name, res)
+    {
+        const char *type = json_string_value(json_object_get(res, "Type"));
+        if (type == NULL || !holds_data(type))
+            continue;
+        const char *policy = json_string_value(json_object_get(res, "DeletionPolicy"));
+        changed |= policy == NULL || strcmp(policy, "Retain") != 0;
+        if (json_object_set_new(res, "DeletionPolicy", json_string("Retain")) != 0 ||
+            json_object_set_new(res, "UpdateReplacePolicy", json_string("Retain")) != 0) {
+            rc = -ENOMEM;
+            kumo__error_set(err, rc, "out of memory");
+            goto out;
+        }
+        printf("  keeping %-24s %s\n", type, name);
+        (*kept)++;
+    }
+    if (!changed)
+        goto out;
+    size_t cap = json_object_size(json_object_get(tpl, "Parameters"));
+    if ((params = calloc(cap ? cap : 1, sizeof(*params))) == NULL || (text = json_dumps(tpl, JSON_COMPACT)) == NULL) {
+        rc = -ENOMEM;
+        kumo__error_set(err, rc, "out of memory");
+        goto out;
+    }
+    json_object_foreach(json_object_get(tpl, "Parameters"), name, param) params[nparams++] =
+        (kumo__cfn_param){.key = name, .value = NULL}; /* the stack's previous values, secrets included */
+    printf("updating stack %s: its data stores are retained when it is deleted\n", d->stack);
+    rc = kumo__cfn_apply(d->api, 1, d->stack, text, NULL, params, nparams, err);
+    if (rc == 1) {
+        rc = 0;
+        goto out;
+    }
+    if (rc < 0 || (rc = wait_stack(d, stack_id, seen, &final, err)) < 0)
+        goto out;
+    if (strcmp(final, "UPDATE_COMPLETE") != 0) {
+        char why[600];
+        failure_reason(d, stack_id, why, sizeof(why));
+        kumo__error_set(err, -EIO, "stack %s ended %s%s%s; nothing was deleted", d->stack, final, *why ? ": " : "",
+                        why);
+        rc = -EIO;
+    }
+out:
+    json_decref(tpl);
+    free(body);
+    free(text);
+    free(params);
+    free(final);
+    return rc;
 }
 
 static int destroy(deploy *d, kumo__error *err)
@@ -565,8 +651,14 @@ static int destroy(deploy *d, kumo__error *err)
             rc = -EBUSY;
             goto out;
         }
-        /* CloudFormation cannot delete a bucket with objects in it. */
-        if ((rc = kumo__cfn_resources(d->api, d->stack, "AWS::S3::Bucket", &buckets, &nbuckets, err)) < 0)
+        seen = newest_event(d, s.id);
+        size_t kept = 0;
+        if (d->o->keep_data && (rc = retain_data(d, s.id, &seen, &kept, err)) < 0)
+            goto out;
+        /* CloudFormation cannot delete a bucket with objects in it (a kept
+         * bucket keeps them). */
+        if (!d->o->keep_data &&
+            (rc = kumo__cfn_resources(d->api, d->stack, "AWS::S3::Bucket", &buckets, &nbuckets, err)) < 0)
             goto out;
         for (size_t i = 0; i < nbuckets; i++) {
             size_t n = 0;
@@ -580,7 +672,6 @@ static int destroy(deploy *d, kumo__error *err)
                 goto out;
             printf("  emptied bucket %s (%zu object%s)\n", buckets[i], n, n == 1 ? "" : "s");
         }
-        seen = newest_event(d, s.id);
         printf("deleting stack %s\n", d->stack);
         if ((rc = kumo__cfn_delete(d->api, d->stack, err)) < 0 || (rc = wait_stack(d, s.id, &seen, &final, err)) < 0)
             goto out;
@@ -592,6 +683,10 @@ static int destroy(deploy *d, kumo__error *err)
             goto out;
         }
         printf("stack %s: DELETE_COMPLETE\n", d->stack);
+        if (kept)
+            printf("kept %zu data store resource%s (tables, buckets, queues): they are no longer the stack's; delete "
+                   "them yourself when they are not needed (a new deploy makes new ones)\n",
+                   kept, kept == 1 ? "" : "s");
     }
     size_t n = 0;
     rc = kumo__s3_bucket_empty(d->api, d->bucket, &n, err);
@@ -643,14 +738,6 @@ int kumo__deploy_aws(const kumo__deploy_opts *o, kumo__error *err)
     kumo__cfn_input early = {.project = d.p, .env = d.env, .stack = d.stack};
     if (!o->destroy && (rc = kumo__cfn_events_check(&early, err)) < 0)
         goto out;
-    if (o->destroy && o->keep_data) {
-        kumo__error_set(err, -ENOTSUP,
-                        "aws: kumo destroy cannot keep the stack's data stores yet (their DeletionPolicy is Delete); "
-                        "back them up first, or place the stores outside the stack (environments.ENV.stores) and "
-                        "deploy again before destroying");
-        rc = -ENOTSUP;
-        goto out;
-    }
     if (o->destroy) {
         rc = o->dry_run ? destroy_dry_run(&d, err) : destroy(&d, err);
         goto out;

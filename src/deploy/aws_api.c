@@ -687,6 +687,11 @@ int kumo__cfn_apply(kumo__aws_api *a, int update, const char *stack, const char 
     for (size_t i = 0; i < nparams; i++) {
         snprintf(name, sizeof(name), "Parameters.member.%zu.ParameterKey", i + 1);
         form_add(&f, name, params[i].key);
+        if (params[i].value == NULL) {
+            snprintf(name, sizeof(name), "Parameters.member.%zu.UsePreviousValue", i + 1);
+            form_add(&f, name, "true");
+            continue;
+        }
         snprintf(name, sizeof(name), "Parameters.member.%zu.ParameterValue", i + 1);
         form_add(&f, name, params[i].value);
     }
@@ -704,6 +709,29 @@ int kumo__cfn_apply(kumo__aws_api *a, int update, const char *stack, const char 
         return 1;
     }
     return rc;
+}
+
+int kumo__cfn_get_template(kumo__aws_api *a, const char *stack, char **body, kumo__error *err)
+{
+    form f = {.b.max = BODY_MAX};
+    char *xml = NULL;
+    *body = NULL;
+    form_add(&f, "Action", "GetTemplate");
+    form_add(&f, "Version", CFN_VERSION);
+    form_add(&f, "StackName", stack);
+    int rc = query(a, "cloudformation", "GetTemplate", &f, &xml, err);
+    form_free(&f);
+    if (rc != 0) {
+        if (stack_missing(a, err))
+            rc = -ENOENT;
+        free(xml);
+        return rc;
+    }
+    *body = kumo__aws_xml_text(xml, "TemplateBody", NULL);
+    free(xml);
+    if (*body == NULL)
+        return set_err(a, err, -EPROTO, "cloudformation GetTemplate: no TemplateBody in the answer");
+    return 0;
 }
 
 int kumo__cfn_delete(kumo__aws_api *a, const char *stack, kumo__error *err)

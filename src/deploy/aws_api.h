@@ -90,8 +90,12 @@ void kumo__cfn_events_free(kumo__cfn_event *ev, size_t n);
 
 typedef struct kumo__cfn_param {
     const char *key;
-    const char *value; /* may be a secret: sent, never logged */
+    const char *value; /* may be a secret: sent, never logged; NULL: the stack's previous value */
 } kumo__cfn_param;
+
+/* GetTemplate: the stack's current template (as submitted), malloc'd in
+ * *body. -ENOENT when there is no such stack. */
+int kumo__cfn_get_template(kumo__aws_api *a, const char *stack, char **body, kumo__error *err);
 
 /* CreateStack (update 0) or UpdateStack (update 1) with the template in
  * `body` or at `url` (one of them), CAPABILITY_IAM. Returns 0, or 1 for an

@@ -1,6 +1,7 @@
 /*
  * bootstrap.c: the function's process for `kumo emulate lambda`: its
- * environment (the caller's, with Lambda's variables set over it), one
+ * environment (the caller's, with the package's kumo.yaml env: and
+ * Lambda's variables set over it), one
  * child in its own process group started in the extracted package, and
  * what happens when it goes: the request it was serving (or about to
  * serve) gets a 502 problem, and the next request starts it again.
@@ -62,8 +63,10 @@ int kumo__emu_build_env(kumo__emu *e)
     size_t n = 0;
     while (environ[n])
         n++;
-    size_t nours = sizeof(ours) / sizeof(ours[0]);
-    e->envp = calloc(n + nours + 1, sizeof(char *));
+    size_t nours = sizeof(ours) / sizeof(ours[0]), ndeclared = 0;
+    while (e->unit_env && e->unit_env[ndeclared])
+        ndeclared++;
+    e->envp = calloc(n + nours + ndeclared + 1, sizeof(char *));
     if (e->envp == NULL)
         return -1;
     size_t w = 0;
@@ -73,9 +76,16 @@ int kumo__emu_build_env(kumo__emu *e)
             size_t l = strlen(ours[k]);
             mine = strncmp(environ[i], ours[k], l) == 0 && environ[i][l] == '=';
         }
+        for (size_t k = 0; k < ndeclared && !mine; k++) { /* kumo.yaml's env: wins over the caller's */
+            size_t l = (size_t)(strchr(e->unit_env[k], '=') - e->unit_env[k]);
+            mine = strncmp(environ[i], e->unit_env[k], l + 1) == 0;
+        }
         if (!mine && (e->envp[w] = strdup(environ[i])) != NULL)
             w++;
     }
+    for (size_t k = 0; k < ndeclared; k++)
+        if ((e->envp[w] = strdup(e->unit_env[k])) != NULL)
+            w++;
     const char *vals[] = {NULL,        e->dir,    e->handler,
                           e->function, e->memory, "$LATEST",
                           e->region,   e->region, "AWS_Lambda_provided.al2023",

@@ -26,6 +26,8 @@
 #include "base/clock.h"
 #include "base/fs.h"
 #include "deploy/zip.h"
+#include "project/env.h"
+#include "project/project.h"
 #include "emulate/emulate_internal.h"
 
 void kumo__emu_uuid(char out[37])
@@ -170,6 +172,46 @@ static int serve(kumo__emu *e)
     return 0;
 }
 
+/* The env: of the package's kumo.yaml (app/kumo.yaml) for the unit the
+ * package carries (the one whose shared object is in app/; with several,
+ * the project's own variables), in environment `env`, expanded from this
+ * machine (Lambda gets them as its configuration from the template
+ * kumo deploy writes). A package without kumo.yaml has none. */
+static int package_env(kumo__emu *e, const char *env, kumo__error *err)
+{
+    char app[PATH_MAX + 8], yaml[PATH_MAX + 32];
+    snprintf(app, sizeof(app), "%s/app", e->dir);
+    snprintf(yaml, sizeof(yaml), "%s/kumo.yaml", app);
+    if (access(yaml, R_OK) != 0) {
+        if (env == NULL)
+            return 0;
+        kumo__error_set(err, -ENOENT, "--env %s: the package has no app/kumo.yaml to read env: from", env);
+        return err->code;
+    }
+    kumo__project *p = NULL;
+    int rc = kumo__project_load_prebuilt(app, &p, err);
+    if (rc != 0) {
+        kumo__error_wrap(err, "reading the package's kumo.yaml");
+        return rc;
+    }
+    if (env && kumo__project_environment(p, env) == NULL) {
+        kumo__error_set(err, -EINVAL, "--env %s: the package's kumo.yaml has no environment '%s'", env, env);
+        rc = err->code;
+        goto out;
+    }
+    const kumo__unit *only = NULL;
+    size_t present = 0;
+    for (size_t i = 0; i < p->nunits; i++)
+        if (access(p->units[i].so_path, R_OK) == 0) {
+            only = &p->units[i];
+            present++;
+        }
+    rc = kumo__env_unit_block(p, present == 1 ? only : NULL, env, &e->unit_env, err);
+out:
+    kumo__project_free(p);
+    return rc;
+}
+
 int kumo__lambda_emulate(const kumo__lambda_emulator_opts *o, kumo__error *err)
 {
     kumo__emu e = {.o = o, .pub_fd = -1, .rt_fd = -1, .sig_fd = -1};
@@ -215,6 +257,9 @@ int kumo__lambda_emulate(const kumo__lambda_emulator_opts *o, kumo__error *err)
         rc = err->code;
         goto out;
     }
+
+    if ((rc = package_env(&e, o->env, err)) != 0)
+        goto out;
 
     /* signals through a signalfd, blocked everywhere else; a background
      * job's ignored SIGINT would never reach it, and an ignored SIGCHLD
@@ -279,6 +324,7 @@ out:
             free(*p);
         free(e.envp);
     }
+    kumo__env_block_free(e.unit_env);
     if (have_dir)
         kumo__rmtree(e.dir);
     return rc;

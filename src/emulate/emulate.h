@@ -29,6 +29,7 @@ typedef struct kumo__lambda_emulator_opts {
     unsigned memory_mb;        /* AWS_LAMBDA_FUNCTION_MEMORY_SIZE (not enforced); 0: 128 */
     const char *function_name; /* NULL: the zip's file name without .zip */
     const char *handler;       /* _HANDLER; NULL: "bootstrap" */
+    const char *env;           /* the environment of kumo.yaml whose env: applies; NULL: none */
 } kumo__lambda_emulator_opts;
 
 /* Serves until SIGINT or SIGTERM, then stops the bootstrap, removes the

@@ -64,6 +64,7 @@ typedef struct kumo__emu {
     int doomed;                /* killed by us, not reaped yet: no events for it */
     kumo__emu_conn *next_conn; /* the runtime connection waiting in /next */
     char **envp;
+    char **unit_env; /* the package's unit's env: variables, expanded (kumo__env_unit_block), or NULL */
     int printed;
     /* the invocation in flight */
     int busy;

@@ -190,6 +190,14 @@ static void follow_current(loop_thread *t, uint64_t now)
         return;
     }
     t->switch_failed_ms = 0;
+    /* A function warm on the old generation gets a worker now, while its
+     * next call has not come yet (a reload keeps a warm function warm). */
+    for (size_t u = 0; t->live && u < g->project->nunits; u++) {
+        const kumo__project *old = t->live->gen->project;
+        for (size_t k = 0; k < old->nunits; k++)
+            if (strcmp(old->units[k].name, g->project->units[u].name) == 0 && kumo__pool_workers(t->live->pools[k]) > 0)
+                kumo__pool_prewarm(lg->pools[u]);
+    }
     pthread_mutex_lock(&gw->lock);
     if (t->live) {
         t->live->next = t->retired;

@@ -3,7 +3,8 @@
  *
  * A generation's inputs are the files it was built from: kumo.yaml, the
  * OpenAPI document and every file its $refs loaded, the files kumo.yaml
- * names as ${file:PATH} (secrets), the services' documents and mock
+ * names as ${file:PATH} (secrets), the security policy's credentials, JWKS
+ * and CA files, the services' documents and mock
  * data, kumo.h, each unit's sources and the headers its last build
  * included (NAME.d, build.c). Their fingerprint (a hash of their contents,
  * and of each unit's .so identity) lets a reload that would change nothing
@@ -16,7 +17,11 @@
  * the project's folders (not .kumo/ nor hidden ones) and the folders of
  * inputs outside it. A change to an input, or to a C source, header or
  * YAML/JSON file in the project, starts a reload once nothing more has
- * changed for DEBOUNCE_MS (an editor writes a file several times): it
+ * changed for a while. The events watched say a file is complete (closed
+ * after writing, renamed into place, deleted), so that while is short,
+ * SETTLE_MS, enough for the other files of one "save all" or checkout to
+ * join the same reload; a file created and not yet closed (an editor
+ * writing a new file in several steps) holds it to DEBOUNCE_MS. It
  * records what changed in gw->dev and sends SIGHUP to the main thread, the
  * reload POST /reload also starts. The reload's fingerprint check makes a
  * change that is no input's a no-op.
@@ -37,14 +42,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/policy.h"
 #include "openapi/docset.h"
 
-#define DEBOUNCE_MS 50
-#define DEBOUNCE_MAX_MS 500             /* a reload starts at the latest this long after the first change */
-#define WATCH_DIRS_MAX 1024             /* folders watched; more are said once and skipped */
-#define INPUTS_MAX 4096                 /* files a generation fingerprints */
-#define YAML_SCAN_MAX (4u << 20)        /* kumo.yaml's text read for ${file:} references */
-#define FRESH_SLACK_NS (20 * 1000000LL) /* mtimes are coarse (a tick): an input this close to the start is fresh */
+#define DEBOUNCE_MS 50           /* quiet wanted while a file created is not closed yet */
+#define SETTLE_MS 8              /* quiet wanted once every changed file is complete */
+#define OPEN_MAX 16              /* files created and not yet closed, remembered */
+#define DEBOUNCE_MAX_MS 500      /* a reload starts at the latest this long after the first change */
+#define WATCH_DIRS_MAX 1024      /* folders watched; more are said once and skipped */
+#define INPUTS_MAX 4096          /* files a generation fingerprints */
+#define YAML_SCAN_MAX (4u << 20) /* kumo.yaml's text read for ${file:} references */
 
 /* ---- inputs and their fingerprint ---------------------------------------- */
 
@@ -78,7 +85,11 @@ static int add_input(generation *g, const char *path)
 }
 
 /* The hash of the inputs' contents and the units' .so identity; 0 when an
- * input's mtime is at or after fresh_after_ns (less the slack). */
+ * input's mtime is at or after fresh_after_ns. The reload's start is read
+ * from CLOCK_REALTIME_COARSE, the clock the kernel stamps files with (a
+ * fine-grained stamp is never below it): a file written after the start
+ * has an mtime at or after it, one written in the same tick (4 ms here)
+ * before it counts as fresh too, which costs a build, never a miss. */
 static uint64_t fingerprint(const generation *g, int64_t fresh_after_ns)
 {
     uint64_t h = 14695981039346656037ull;
@@ -94,7 +105,7 @@ static uint64_t fingerprint(const generation *g, int64_t fresh_after_ns)
             continue;
         }
         int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-        if (fresh_after_ns > 0 && mtime >= fresh_after_ns - FRESH_SLACK_NS) {
+        if (fresh_after_ns > 0 && mtime >= fresh_after_ns) {
             close(fd);
             return 0;
         }
@@ -156,6 +167,10 @@ int kumo__gw_inputs_note(generation *g, int64_t started_ns)
     for (size_t i = 0; rc == 0 && i < p->nservices; i++)
         if ((rc = add_input(g, p->services[i].spec)) == 0)
             rc = add_input(g, p->services[i].mock.data);
+    /* the security policy's files: a changed htpasswd or JWKS file is read
+     * again by a new generation (http.tls's files are read once, at start) */
+    for (const char *const *f = kumo__auth_files(g->auth); rc == 0 && f && *f; f++)
+        rc = add_input(g, *f);
     snprintf(header, sizeof(header), "%s/kumo.h", kumo__include_dir());
     if (rc == 0 && p->nunits > 0)
         rc = add_input(g, header);
@@ -317,10 +332,32 @@ static int matters(kumo__gw_watch *w, const char *path, const char *name)
 typedef struct change {
     char names[512];
     int count;
-    uint64_t first_mono_ms; /* when the first change was read */
-    uint64_t last_mono_ms;  /* when the last one was */
-    int64_t detected_ms;    /* from the first changed file's mtime to its event read; -1: unknown */
+    uint64_t first_mono_ms;  /* when the first change was read */
+    uint64_t last_mono_ms;   /* when the last one was */
+    int64_t detected_ms;     /* from the first changed file's mtime to its event read; -1: unknown */
+    uint64_t open[OPEN_MAX]; /* hashes of the paths created and not closed since */
+    int nopen;
 } change;
+
+static uint64_t path_hash(const char *path)
+{
+    uint64_t h = 14695981039346656037ull;
+    return fnv(h, path, strlen(path));
+}
+
+/* A file created (its contents may not be written yet), or complete. */
+static void note_open(change *c, const char *path, int created)
+{
+    uint64_t h = path_hash(path);
+    for (int i = 0; i < c->nopen; i++)
+        if (c->open[i] == h) {
+            if (!created)
+                c->open[i] = c->open[--c->nopen];
+            return;
+        }
+    if (created && c->nopen < OPEN_MAX)
+        c->open[c->nopen++] = h;
+}
 
 static void note_change(kumo__gw_watch *w, change *c, const char *path)
 {
@@ -377,6 +414,7 @@ static int drain(kumo__gw_watch *w, change *c)
                 continue;
             if (matters(w, path, ev->name)) {
                 note_change(w, c, path);
+                note_open(c, path, (ev->mask & IN_CREATE) != 0);
                 any = 1;
             }
         }
@@ -392,13 +430,13 @@ static void *watch_main(void *arg)
     for (;;) {
         struct pollfd fds[2] = {{.fd = w->ifd, .events = POLLIN}, {.fd = w->stop[0], .events = POLLIN}};
         int timeout = -1;
-        if (c.count > 0) { /* until DEBOUNCE_MS of quiet, or DEBOUNCE_MAX_MS in all */
+        if (c.count > 0) { /* until `want` ms of quiet, or DEBOUNCE_MAX_MS in all */
             uint64_t now = kumo__mono_ms(), quiet = now - c.last_mono_ms, all = now - c.first_mono_ms;
-            if (quiet >= DEBOUNCE_MS || all >= DEBOUNCE_MAX_MS)
+            uint64_t want = c.nopen > 0 ? DEBOUNCE_MS : SETTLE_MS;
+            if (quiet >= want || all >= DEBOUNCE_MAX_MS)
                 timeout = 0;
             else
-                timeout =
-                    (int)(DEBOUNCE_MS - quiet < DEBOUNCE_MAX_MS - all ? DEBOUNCE_MS - quiet : DEBOUNCE_MAX_MS - all);
+                timeout = (int)(want - quiet < DEBOUNCE_MAX_MS - all ? want - quiet : DEBOUNCE_MAX_MS - all);
         }
         int n = timeout == 0 ? 0 : poll(fds, 2, timeout);
         if (n < 0 && errno != EINTR)
@@ -411,7 +449,7 @@ static void *watch_main(void *arg)
         }
         if (c.count == 0 || timeout != 0)
             continue;
-        /* quiet for DEBOUNCE_MS (or changing for DEBOUNCE_MAX_MS): reload */
+        /* quiet long enough (or changing for DEBOUNCE_MAX_MS): reload */
         pthread_mutex_lock(&gw->lock);
         if (c.count > 3) {
             size_t used = strlen(c.names);

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "auth/policy.h"
 #include "base/clock.h"
+#include "project/env.h"
 #include "runtime/runtime.h"
 
 /* kumo_http's calls made in this process, counted in the host's metrics
@@ -338,6 +340,9 @@ void kumo__host_free(kumo__host *h)
     }
     free(h->invokers);
     free(h->handles);
+    for (size_t i = 0; h->unit_env && i < h->project->nunits; i++)
+        kumo__env_block_free(h->unit_env[i]);
+    free(h->unit_env);
     for (size_t i = 0; h->checks && h->spec && i < h->spec->nops; i++)
         kumo__opcheck_free(h->checks[i]);
     free(h->checks);
@@ -606,9 +611,59 @@ void kumo__host_handle(kumo__host *h, const kumo__http_in *in, const char *reque
  * Returns NULL, or why the invocation failed (for its span). The store
  * calls the handler recorded become spans when the request's trace is
  * recorded (h->request's traceparent, which run reads back). */
+int kumo__host_apply_unit_env(kumo__host *h, const char *env, kumo__error *err)
+{
+    const kumo__project *p = h->project;
+    if ((h->unit_env = calloc(p->nunits ? p->nunits : 1, sizeof(*h->unit_env))) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    h->env_unit = SIZE_MAX;
+    for (size_t i = 0; i < p->nunits; i++) {
+        int rc = kumo__env_unit_block(p, &p->units[i], env, &h->unit_env[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Whether block holds a variable named like entry ("NAME=..."). */
+static int block_has(char **block, const char *entry)
+{
+    size_t l = (size_t)(strchr(entry, '=') - entry);
+    for (size_t i = 0; block && block[i]; i++)
+        if (strncmp(block[i], entry, l + 1) == 0)
+            return 1;
+    return 0;
+}
+
+/* Sets unit's env: in this process's environment (kumo test). */
+static void switch_unit_env(kumo__host *h, size_t unit)
+{
+    if (h->unit_env == NULL || h->env_unit == unit)
+        return;
+    char **now = h->unit_env[unit];
+    for (size_t u = 0; u < h->project->nunits; u++)
+        for (size_t i = 0; u != unit && h->unit_env[u] && h->unit_env[u][i]; i++)
+            if (!block_has(now, h->unit_env[u][i])) {
+                char name[256];
+                const char *eq = strchr(h->unit_env[u][i], '=');
+                snprintf(name, sizeof(name), "%.*s", (int)(eq - h->unit_env[u][i]), h->unit_env[u][i]);
+                unsetenv(name);
+            }
+    for (size_t i = 0; now && now[i]; i++) {
+        char name[256];
+        const char *eq = strchr(now[i], '=');
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - now[i]), now[i]);
+        setenv(name, eq + 1, 1);
+    }
+    h->env_unit = unit;
+}
+
 static const char *run(kumo__host *h, size_t unit, const kumo__http_in *in, kumo__host_reply *r)
 {
     const char *failure = NULL;
+    switch_unit_env(h, unit);
     kumo__frame_header fh;
     kumo__frame_reset(&h->response);
     const char *payload = h->request.buf + KUMO__FRAME_HEADER_SIZE;

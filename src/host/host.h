@@ -66,6 +66,12 @@ typedef struct kumo__host {
     /* Under AWS Lambda, with observability on: each invocation's metrics
      * as one CloudWatch EMF line on stdout (emf.c). */
     int emf;
+    /* kumo test: each unit's env: variables (kumo__env_unit_block), set
+     * in this process's environment before the unit runs, since several
+     * units share it (kumo__host_apply_unit_env); NULL elsewhere, where the
+     * platform sets the environment. */
+    char ***unit_env;
+    size_t env_unit; /* the unit whose variables are set; SIZE_MAX: none yet */
 } kumo__host;
 
 /* One invocation, for kumo__host_emf. */
@@ -87,6 +93,12 @@ typedef struct kumo__host_consumers kumo__host_consumers;
  * $KUMO_DATA (default /tmp/kumo-data) when APPDIR is read-only. */
 int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo__error *err);
 void kumo__host_free(kumo__host *h);
+/* Gives each unit the env: of kumo.yaml in environment `env` (NULL: none)
+ * in this process: before a unit runs, its variables are set and those
+ * only another unit declares are removed. For a process that serves its
+ * invocations one at a time (kumo test). 0, or an error naming the
+ * reference that cannot be expanded. */
+int kumo__host_apply_unit_env(kumo__host *h, const char *env, kumo__error *err);
 
 /* One header of a reply: slices into the reply's own memory. */
 typedef struct kumo__host_header {

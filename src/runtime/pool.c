@@ -1113,6 +1113,20 @@ static void stop_all(kumo__pool *p, const char *why, const char *worker_why)
         worker_lost(p->workers, worker_why, LOST_STOPPED);
 }
 
+int kumo__pool_workers(const kumo__pool *p)
+{
+    return p ? p->nworkers : 0;
+}
+
+void kumo__pool_prewarm(kumo__pool *p)
+{
+    if (p == NULL || p->nworkers > 0 || p->cfg.max == 0 || backing_off(p, kumo__mono_ms()))
+        return;
+    char why[300];
+    if (spawn_worker(p, why, sizeof(why)) == NULL)
+        kumo__log_event("warn", "function '%s': cannot start a worker ahead of its first call: %s", p->unit_name, why);
+}
+
 void kumo__pool_retire(kumo__pool *p)
 {
     if (p == NULL)

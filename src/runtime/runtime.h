@@ -297,6 +297,13 @@ void kumo__pool_anchor_release(kumo__pool_anchor *anchor);
  * cannot start a worker at all (503; *why says why). The call was not
  * taken on error: the callback is never run from inside submit. */
 int kumo__pool_submit(kumo__pool *pool, kumo__call *call, char *why, size_t why_len);
+/* Workers the pool has (starting, ready or busy). */
+int kumo__pool_workers(const kumo__pool *pool);
+/* Starts one worker now when the pool has none (and may have one): a new
+ * generation's pool for a function that had warm workers, so the first
+ * call after a reload finds one started. It goes at its idle time like any
+ * other. */
+void kumo__pool_prewarm(kumo__pool *pool);
 /* Periodic work: deadlines, idle workers to zero, min warm, reaping. */
 void kumo__pool_tick(kumo__pool *pool, uint64_t now_ms);
 /* Calls in flight or queued. */

@@ -7,7 +7,9 @@
  * folder and its stdout and stderr captured in a file, while this process
  * waits on the report pipe (testkit.h) for at most the test's timeout.
  * One line per test, the failure's file:line and the captured output, a
- * summary; the parent never runs a handler, so it opens no store.
+ * summary; the parent never runs a handler, so it opens no store. Each
+ * handler sees its unit's env: of kumo.yaml (kumo__host_apply_unit_env),
+ * over the environment kumo test was started with.
  */
 #include "testkit/testkit.h"
 
@@ -285,6 +287,11 @@ int kumo__test_run(const char *dir, char *const *objects, char *const *sources, 
     }
     if ((rc = kumo__host_load(dir, NULL, &h, err)) != 0) {
         kumo__error_wrap(err, "loading the project for its tests");
+        goto out;
+    }
+    const char *env = getenv("KUMO_ENV"); /* kumo test --env */
+    if ((rc = kumo__host_apply_unit_env(h, env && *env ? env : NULL, err)) != 0) {
+        kumo__error_wrap(err, "kumo.yaml's env:");
         goto out;
     }
     kumo__test_cases_reset();

@@ -218,5 +218,23 @@ class DevTest(unittest.TestCase):
         self.assertRegex(self.gw.stdout(), r"change: secret\.txt; built \d+ ms; serving generation")
 
 
+    def test_9_warm_function_stays_warm(self):
+        # a function with a worker on the old generation gets one on the new
+        # generation before its first call: that call is not a cold start
+        self.assertEqual(self.get("/version")[0], 200)
+
+        def app():
+            return [f for f in self.status()["functions"] if f["name"] == "app"][0]
+
+        gen = self.status()["generation"]
+        cold = app()["cold_starts"]
+        with open(os.path.join(self.dir, "kumo.yaml"), "a") as f:
+            f.write("# a change that rebuilds nothing\n")
+        self.assertTrue(wait_for(lambda: self.status()["generation"] == gen + 1, WAIT), self.gw.stdout()[-2000:])
+        ready = wait_for(lambda: self.status()["reload"]["draining"] == 0 and app()["replicas"]["idle"] >= 1, WAIT)
+        self.assertTrue(ready, self.status())
+        self.assertEqual(self.get("/version")[0], 200)
+        self.assertEqual(app()["cold_starts"], cold, self.status())
+
 if __name__ == "__main__":
     unittest.main()

@@ -499,6 +499,65 @@ class RefusedPackageTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
 
 
+ENV_BOOTSTRAP = r'''#!/usr/bin/env python3
+import json, os, urllib.request
+base = "http://%s/2018-06-01/runtime" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+while True:
+    with urllib.request.urlopen(base + "/invocation/next") as r:
+        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        r.read()
+    body = json.dumps(dict(os.environ))
+    req = urllib.request.Request(base + "/invocation/%s/response" % rid, method="POST",
+                                 data=json.dumps({"statusCode": 200, "body": body}).encode())
+    urllib.request.urlopen(req).read()
+'''
+
+
+class PackageEnvTest(unittest.TestCase):
+    """The package's kumo.yaml env: reaches the function: the unit it
+    carries gets its own variables over the project's, the environment's
+    over both (--env), secrets expanded from the caller's environment."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kumo-emulate-test-")
+        src = os.path.join(SOURCE, "tests", "integration", "projects", "envvars")
+        def read(name):
+            with open(os.path.join(src, name), "rb") as f:
+                return f.read()
+        self.zip = os.path.join(self.tmp, "alpha.zip")
+        make_zip(self.zip, {
+            "bootstrap": (0o755, ENV_BOOTSTRAP),
+            "app/kumo.yaml": (0o644, read("kumo.yaml")),
+            "app/openapi.yaml": (0o644, read("openapi.yaml")),
+            "app/secret.txt": (0o644, read("secret.txt")),
+            "app/.kumo/build/local/alpha.so": (0o755, b"not loaded by this bootstrap"),
+        })
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_env_reaches_the_function(self):
+        emu = Emulator(self.zip, self.tmp, ("--env", "dev"), {"ENVTEST_TOKEN": "tok-9f1"})
+        try:
+            status, _, body = emu.request("GET", "/alpha")
+            self.assertEqual(status, 200, body + emu.stderr().encode())
+            env = json.loads(body)
+        finally:
+            self.assertEqual(emu.stop(), 0, emu.stderr_text)
+        self.assertEqual(env["GREETING"], "dev-hello")  # environments.dev.env
+        self.assertEqual(env["SHARED"], "alpha")  # functions.alpha.env over env:
+        self.assertEqual(env["ONLY_ALPHA"], "yes")
+        self.assertEqual(env["API_TOKEN"], "tok-9f1")  # ${env:ENVTEST_TOKEN}
+        self.assertEqual(env["MULTI"], "line one\nline two")  # ${file:secret.txt}
+        self.assertEqual(env["AWS_LAMBDA_FUNCTION_NAME"], "alpha")
+
+    def test_unknown_environment_refused(self):
+        r = subprocess.run([KUMO, "emulate", "lambda", "--zip", self.zip, "--port", "0", "--env", "nosuch"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no environment 'nosuch'", r.stderr)
+
+
 @unittest.skipUnless(os.path.exists(HOST), "kumo-host is not built (KUMO_HOST=%s)" % HOST)
 class RealHostTest(unittest.TestCase):
     """kumo-host lambda on examples/hello, in a zip made by hand."""

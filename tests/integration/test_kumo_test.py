@@ -211,5 +211,39 @@ KUMO_TEST(pets_mocked)
         self.assertRegex(r.stdout, r"(?m)^1 passed, 0 failed \(")
 
 
+
+class TestEnvUnderKumoTest(unittest.TestCase):
+    """kumo.yaml's env: reaches the handlers under kumo test as under kumo
+    up: each unit its own variables over the project's, the environment's
+    (--env) over both, secrets expanded; a variable only another unit
+    declares is not seen."""
+
+    def test_env_per_unit(self):
+        d = copy_project("envvars", os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects"))
+        self.addCleanup(shutil.rmtree, os.path.dirname(d), ignore_errors=True)
+        os.makedirs(os.path.join(d, "tests"), exist_ok=True)
+        with open(os.path.join(d, "tests", "env_test.c"), "w") as f:
+            f.write(r"""#include <kumo_test.h>
+
+KUMO_TEST(alpha_then_beta)
+{
+    kumo_test_response *r = kumo_test_get(t, "/alpha");
+    KUMO_ASSERT_STATUS(r, 200);
+    KUMO_ASSERT_STR_EQ(json_string_value(kumo_test_json_at(r, "/GREETING")), "staging-hello");
+    KUMO_ASSERT_STR_EQ(json_string_value(kumo_test_json_at(r, "/SHARED")), "alpha");
+    KUMO_ASSERT_STR_EQ(json_string_value(kumo_test_json_at(r, "/ONLY_ALPHA")), "yes");
+    KUMO_ASSERT_STR_EQ(json_string_value(kumo_test_json_at(r, "/API_TOKEN")), "tok-77");
+    r = kumo_test_get(t, "/beta");
+    KUMO_ASSERT_STATUS(r, 200);
+    KUMO_ASSERT_STR_EQ(json_string_value(kumo_test_json_at(r, "/SHARED")), "project");
+    KUMO_ASSERT(kumo_test_json_at(r, "/ONLY_ALPHA") == NULL);
+}
+""")
+        env = dict(os.environ, ENVTEST_TOKEN="tok-77")
+        r = subprocess.run([KUMO, "test", d, "--env", "staging", "--filter", "alpha_then_beta"], capture_output=True,
+                           text=True, timeout=300, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^1 passed, 0 failed \(")
+
 if __name__ == "__main__":
     unittest.main()

@@ -249,6 +249,39 @@ def run_kumo(*args, env=None, timeout=120):
     return subprocess.run([KUMO, *args], capture_output=True, text=True, timeout=timeout, env=e)
 
 
+class CredentialsReloadTest(unittest.TestCase):
+    """The credentials file is one of a generation's inputs: a reload with
+    nothing changed makes no generation, and one after the file changed
+    serves the new user."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = copy_project("secured", PROJECTS)
+        prepare(cls.dir)
+        cls.gw = Gateway(cls.dir, threads=1, env=ENV, extra_args=("--reload-interval", "0"))
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_cleanly(cls.gw, cls.dir)
+
+    def reload(self):
+        with urllib.request.urlopen(urllib.request.Request(self.gw.admin + "/reload", method="POST"),
+                                    timeout=120) as r:
+            return json.loads(r.read())
+
+    def test_htpasswd_change_reloads(self):
+        self.assertEqual(send(self.gw.base, "GET", "/whoami", basic("bob", "builder"))[0], 401)
+        self.assertEqual(self.reload().get("status"), "unchanged")
+        h = subprocess.run(["openssl", "passwd", "-6", "-salt", "b0bS4lt", "builder"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+        with open(os.path.join(self.dir, "users.htpasswd"), "a") as f:
+            f.write("bob:%s\n" % h)
+        answer = self.reload()
+        self.assertEqual(answer.get("status"), "reloaded", answer)
+        status, _, body = send(self.gw.base, "GET", "/whoami", basic("bob", "builder"))
+        self.assertEqual(status, 200, body)
+
+
 # sha512crypt at two million rounds: about a second a check, whatever the
 # password (no password matches this hash; checking one costs the same).
 SLOW_HASH = "$6$rounds=2000000$s4ltS4lt$" + "A" * 86
