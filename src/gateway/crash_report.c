@@ -102,7 +102,7 @@ static uint64_t le(const char *p, int n)
  * 0, or -errno when addr2line could not run. */
 static int symbolize_module(crash_job *j, const char *module)
 {
-    char *argv[8 + FRAMES_MAX];
+    char *argv[9 + FRAMES_MAX]; /* 8 words, the addresses, NULL */
     char addrs[FRAMES_MAX][24];
     int idx[FRAMES_MAX], n = 0, argc = 0;
     argv[argc++] = "addr2line";

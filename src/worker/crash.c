@@ -106,9 +106,13 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
 
 /* ---- the walk ------------------------------------------------------------- */
 
+/* The frames walked: MAX_PCS reported, after this handler's own and the
+ * kernel's trampoline (WALK_EXTRA is room for those). */
+#define WALK_EXTRA 8
+
 typedef struct walk {
-    uintptr_t pcs[MAX_PCS];
-    unsigned char exact[MAX_PCS]; /* 1: the PC of the faulting instruction (a signal frame) */
+    uintptr_t pcs[MAX_PCS + WALK_EXTRA];
+    unsigned char exact[MAX_PCS + WALK_EXTRA]; /* 1: the PC of the faulting instruction (a signal frame) */
     int n;
 } walk;
 
@@ -117,7 +121,7 @@ static _Unwind_Reason_Code on_frame(struct _Unwind_Context *ctx, void *arg)
     walk *w = arg;
     int before = 0;
     uintptr_t pc = _Unwind_GetIPInfo(ctx, &before);
-    if (pc == 0 || w->n >= MAX_PCS)
+    if (pc == 0 || w->n >= MAX_PCS + WALK_EXTRA)
         return _URC_END_OF_STACK;
     w->pcs[w->n] = pc;
     w->exact[w->n] = (unsigned char)(before != 0);
@@ -224,7 +228,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
         b4[i] = (char)((uint32_t)sig >> (8 * i));
     put_field(KF_SIGNAL, b4, 4, NULL, 0);
     put_u64(KF_FAULT_ADDR, (uint64_t)(uintptr_t)(si ? si->si_addr : NULL));
-    for (int i = from; i < crash_walk.n; i++) {
+    for (int i = from; i < crash_walk.n && i - from < MAX_PCS; i++) {
         uintptr_t pc = crash_walk.pcs[i];
         const module *m = find_module(pc);
         char head[9];

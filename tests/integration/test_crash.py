@@ -6,7 +6,8 @@ dereference NULL and call abort() at known lines.
   the signal and the backtrace, symbolized: `write_through at
   functions/crash.c:LINE` (LINE: the line marked CRASH LINE), its caller
   `segv`; `kumo logs --request ID` shows it; the next request is served
-  by a new worker;
+  by a new worker; a stack overflow is reported too (the handler has a
+  stack of its own);
 - with core dumps on, the core is DATA/cores/core.crashy.PID (where this
   machine's kernel.core_pattern writes into the worker's directory) and
   the line says so.
@@ -106,6 +107,16 @@ class CrashTest(GatewayTest):
         self.assertEqual(line["signal"], "SIGABRT")
         self.assertIn("in abort_now at functions/crash.c:", line["msg"])
         self.assertTrue(any(re.match(r"#\d+ abort_now at functions/crash\.c:\d+", f) for f in line["backtrace"]))
+
+    def test_stack_overflow_is_reported(self):
+        r = requests.get(self.url("/overflow"), timeout=30)
+        self.assertProblem(r, 502)
+        line = self.crash_report(r.headers["x-request-id"])
+        self.assertEqual(line["signal"], "SIGSEGV")
+        bt = line["backtrace"]
+        # the fault may be in deep's prologue, which has no line of its own
+        self.assertTrue(any(f.startswith("#1 deep at functions/crash.c:") for f in bt[:2]), bt)
+        self.assertEqual(len(bt), 64, "the innermost 64 frames")
 
     def test_core_dump_in_the_data_folder(self):
         pattern = core_pattern()
@@ -214,7 +225,7 @@ class DebugTest(unittest.TestCase):
                               "--admin-port", "-1"], capture_output=True, text=True, timeout=120)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("--debug nope", out.stderr)
-        self.assertIn("segv, abort_now, ok, slow", out.stderr)
+        self.assertIn("segv, abort_now, ok, overflow, slow", out.stderr)
 
 
 @unittest.skipIf(shutil.which("gdbserver") is None or shutil.which("gdb") is None,

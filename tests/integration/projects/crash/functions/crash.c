@@ -37,3 +37,19 @@ int slow(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     nanosleep(&ts, NULL);
     return kumo_response_body(res, "slept", 5, "text/plain");
 }
+
+/* endless recursion: the stack overflows, and the crash handler runs on
+ * a stack of its own */
+__attribute__((noinline)) static int deep(volatile int n)
+{
+    volatile char pad[256];
+    pad[0] = (char)n;
+    if (n >= 0) /* always: n counts up from 0 (until the stack ends) */
+        return deep(n + 1) + pad[0];
+    return 0;
+}
+
+int overflow(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    return deep(0);
+}
