@@ -43,7 +43,7 @@ trap cleanup EXIT
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$B" -j "$(nproc)" --target kumo_sdk >/dev/null
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Isrc -Iinclude $(pkg-config --cflags jansson hiredis libpq) \
-  bench/stores.c -o "$work/stores" "$B/libkumo.a" \
+  bench/stores.c -o "$work/stores" "$B/libkumo.a" "$B/libkumo_proto.a" "$B/libkumo_base.a" \
   $(pkg-config --libs jansson sqlite3 hiredis libpq libcurl) -lpthread -ldl -lm
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE bench/sqlite_raw.c -o "$work/sqlite_raw" $(pkg-config --libs sqlite3)
 
@@ -107,7 +107,7 @@ for driver in $DRIVERS; do
             case $driver in
             sqlite) d=$("$work/sqlite_raw" "$op" "$c" "$SECONDS_EACH" "$KEYS" "$work/bench.db" | awk '{print $3}') ;;
             redis) d=$(redis_direct "$op" "$c") ;;
-            dynamodb) d=$(python3 bench/ddb_raw.py "$op" "$c" "$SECONDS_EACH" "$KEYS" kumo-bench bench "$MOTO_ENDPOINT" | awk '{print $3}') ;;
+            dynamodb) d=$(python3 -P bench/ddb_raw.py "$op" "$c" "$SECONDS_EACH" "$KEYS" kumo-bench bench "$MOTO_ENDPOINT" | awk '{print $3}') ;;
             *) d=$(pg_direct "$op" "$c") ;;
             esac
             row "$driver" "$op" "$c" "$k" "$d" "$(ratio "$k" "$d")"

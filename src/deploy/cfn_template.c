@@ -18,7 +18,9 @@
  *                   from this API only
  *   per store S, unless the environment (--env) places it elsewhere:
  *     TableS        kv: AWS::DynamoDB::Table, pk (S, hash) + sk (B, range),
- *                   TTL on `ttl`: the layout dynamodb.c expects
+ *                   TTL on `ttl`: the key schema dynamodb.c expects (its
+ *                   items sit under pk "STORE#NN", 16 shards, with text
+ *                   keys and values as S attributes: no schema change)
  *     BucketS       blob: AWS::S3::Bucket, public access blocked
  *     QueueS + DeadLetterQueueS   queue: AWS::SQS::Queue with the redrive
  *                   policy sqs.c gives the queues it makes (5 receives)

@@ -29,6 +29,7 @@ typedef struct kumo__target_store {
     const char *url;   /* the URL when it may be written into a file; NULL otherwise */
     int secret;        /* the URL holds a password: pass it by reference only */
     int unplaced;      /* the environment gives it no URL: the embedded default applies */
+    int provisioned;   /* unplaced, and the target makes it (driver's provisions): the driver sets url */
 } kumo__target_store;
 
 /* One function unit, and its image for the image targets. */
@@ -80,6 +81,10 @@ typedef struct kumo__target_driver {
      * commands that remove what deploy made). 0, or a negative code with
      * t->err set. */
     int (*generate)(kumo__target_ctx *t);
+    /* The store kinds the target makes itself for a store the environment
+     * places nowhere ("kv blob queue"), instead of refusing an embedded
+     * store on several replicas; NULL for none. */
+    const char *provisions;
 } kumo__target_driver;
 
 extern const kumo__target_driver kumo__target_gcp, kumo__target_azure, kumo__target_knative, kumo__target_openfaas,

@@ -14,6 +14,15 @@
  * it is in no file. The resource group is $AZURE_RESOURCE_GROUP, else
  * kumo-<name>; the location --region, the environment's region:, else
  * $AZURE_LOCATION, else eastus.
+ *
+ * A store the environment places nowhere is provisioned in the template's
+ * storage account (the "stores" section below): kv a table, blob a
+ * container, queue a queue and its QUEUE-poison (the names the Functions
+ * triggers of events: read, so an event sees what kumo_queue_send and
+ * kumo_blob_put write). The function app's system-assigned identity gets
+ * only the data roles those stores need, scoped to the account, and the
+ * URLs (aztable://, azblob://, azqueue://, with create=false: the template
+ * made them) are app settings: they name resources and hold no secret.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +39,7 @@
 #define VAULT_API "2022-07-01"
 #define STORAGE_API "2023-01-01"
 #define APIM_API "2022-08-01"
+#define ROLES_API "2022-04-01"
 
 /* KUMO_STORE_TODO_ITEMS -> kumoStoreTodoItems */
 /* A Key Vault secret's name for an env: variable: letters, digits, '-'. */
@@ -109,6 +119,156 @@ static char *route_prefix(const kumo__target_ctx *t)
     return out;
 }
 
+/* ---- stores provisioned by deploy ------------------------------------------ */
+
+static void storage_name(const char *store, char *buf, size_t len);
+
+/* A Table storage name for store `store`: letters and digits, starting
+ * with a letter, 3 to 63 characters. */
+static void table_name(const char *store, char *buf, size_t len)
+{
+    size_t n = 0;
+    if (!(('a' <= store[0] && store[0] <= 'z') || ('A' <= store[0] && store[0] <= 'Z')))
+        n = (size_t)snprintf(buf, len, "kv");
+    for (const char *c = store; *c && n + 1 < len && n < 63; c++)
+        if (('a' <= *c && *c <= 'z') || ('A' <= *c && *c <= 'Z') || ('0' <= *c && *c <= '9'))
+            buf[n++] = *c;
+    while (n < 3 && n + 1 < len)
+        buf[n++] = '0';
+    buf[n] = '\0';
+}
+
+/* The receives before a message of queue store `store` goes to
+ * QUEUE-poison: its events: consumer's max_receives, else 5. */
+static unsigned queue_max_receives(const kumo__target_ctx *t, const char *store)
+{
+    for (size_t i = 0; i < t->p->nevents; i++)
+        if (t->p->events[i].kind == KUMO__EVENT_QUEUE && t->p->events[i].queue &&
+            strcmp(t->p->events[i].queue, store) == 0)
+            return t->p->events[i].max_receives;
+    return 5;
+}
+
+/* The app setting of a provisioned store: its URL as an ARM expression
+ * over the storage account's name. */
+static json_t *provisioned_setting(const kumo__target_ctx *t, const kumo__target_store *st)
+{
+    char name[80], expr[400];
+    if (strcmp(st->kind, "kv") == 0) {
+        table_name(st->store, name, sizeof name);
+        snprintf(expr, sizeof expr, "[concat('aztable://', variables('storageName'), '/%s?create=false')]", name);
+    } else if (strcmp(st->kind, "blob") == 0) {
+        storage_name(st->store, name, sizeof name);
+        snprintf(expr, sizeof expr, "[concat('azblob://', variables('storageName'), '/%s?create=false')]", name);
+    } else {
+        storage_name(st->store, name, sizeof name);
+        snprintf(expr, sizeof expr,
+                 "[concat('azqueue://', variables('storageName'), '/%s?max_receives=%u&create=false')]", name,
+                 queue_max_receives(t, st->store));
+    }
+    return json_pack("{s:s, s:s}", "name", st->var, "value", expr);
+}
+
+/* Whether deploy makes store `name`. */
+static int store_provisioned(const kumo__target_ctx *t, const char *name)
+{
+    for (size_t i = 0; name && i < t->nstores; i++)
+        if (strcmp(t->stores[i].store, name) == 0)
+            return t->stores[i].provisioned;
+    return 0;
+}
+
+/* A child of the storage account: TYPE (tableServices/tables, ...) NAME. */
+static json_t *storage_child(const char *type, const char *name, json_t *props)
+{
+    char full[200], n[200];
+    snprintf(full, sizeof full, "Microsoft.Storage/storageAccounts/%s", type);
+    snprintf(n, sizeof n, "[concat(variables('storageName'), '/default/%s')]", name);
+    return json_pack("{s:s, s:s, s:s, s:[s], s:o}", "type", full, "apiVersion", STORAGE_API, "name", n, "dependsOn",
+                     "[resourceId('Microsoft.Storage/storageAccounts', variables('storageName'))]", "properties",
+                     props ? props : json_object());
+}
+
+/* A role of the app's identity on the storage account. */
+static json_t *storage_role(const char *role, const char *what)
+{
+    char def[200], name[300];
+    snprintf(def, sizeof def, "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '%s')]", role);
+    snprintf(name, sizeof name,
+             "[guid(resourceId('Microsoft.Storage/storageAccounts', variables('storageName')), variables('appName'), "
+             "'%s')]",
+             role);
+    return json_pack("{s:s, s:s, s:s, s:s, s:[s, s], s:{s:s, s:s, s:s, s:s}}", "type",
+                     "Microsoft.Authorization/roleAssignments", "apiVersion", ROLES_API, "name", name, "scope",
+                     "[concat('Microsoft.Storage/storageAccounts/', variables('storageName'))]", "dependsOn",
+                     "[resourceId('Microsoft.Storage/storageAccounts', variables('storageName'))]",
+                     "[resourceId('Microsoft.Web/sites', variables('appName'))]", "properties", "roleDefinitionId", def,
+                     "principalId",
+                     "[reference(resourceId('Microsoft.Web/sites', variables('appName')), '" WEB_API
+                     "', 'full').identity.principalId]",
+                     "principalType", "ServicePrincipal", "description", what);
+}
+
+/* Built-in roles (their ids are the same in every tenant). */
+#define ROLE_TABLE_DATA_CONTRIBUTOR "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+#define ROLE_BLOB_DATA_CONTRIBUTOR "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+#define ROLE_QUEUE_MESSAGE_PROCESSOR "8a0f0c08-91a1-4084-bc3d-661d67233fed"
+#define ROLE_QUEUE_MESSAGE_SENDER "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
+
+/* The tables, containers and queues of the provisioned stores, the app's
+ * system-assigned identity and its roles, into the template. */
+static int azure_provision(kumo__target_ctx *t, json_t *tmpl)
+{
+    json_t *res = json_object_get(tmpl, "resources");
+    int kv = 0, blob = 0, queue = 0;
+    for (size_t i = 0; i < t->nstores; i++) {
+        const kumo__target_store *st = &t->stores[i];
+        char name[80], poison[90];
+        if (!st->provisioned)
+            continue;
+        json_t *r = NULL, *r2 = NULL;
+        if (strcmp(st->kind, "kv") == 0) {
+            kv = 1;
+            table_name(st->store, name, sizeof name);
+            r = storage_child("tableServices/tables", name, NULL);
+        } else if (strcmp(st->kind, "blob") == 0) {
+            blob = 1;
+            storage_name(st->store, name, sizeof name);
+            r = storage_child("blobServices/containers", name, json_pack("{s:s}", "publicAccess", "None"));
+        } else {
+            queue = 1;
+            storage_name(st->store, name, sizeof name);
+            snprintf(poison, sizeof poison, "%s-poison", name);
+            r = storage_child("queueServices/queues", name, NULL);
+            r2 = storage_child("queueServices/queues", poison, NULL);
+        }
+        if (r == NULL || json_array_append_new(res, r) < 0 || (r2 && json_array_append_new(res, r2) < 0))
+            return kumo__spec_oom(t->err);
+    }
+    if (!kv && !blob && !queue)
+        return 0;
+    for (size_t i = 0; i < json_array_size(res); i++) {
+        json_t *r = json_array_get(res, i);
+        if (strcmp(json_string_value(json_object_get(r, "type")) ?: "", "Microsoft.Web/sites") == 0)
+            json_object_set_new(r, "identity", json_pack("{s:s}", "type", "SystemAssigned"));
+    }
+    struct {
+        int want;
+        const char *role, *what;
+    } roles[] = {
+        {kv, ROLE_TABLE_DATA_CONTRIBUTOR, "kumo: the kv stores' tables"},
+        {blob, ROLE_BLOB_DATA_CONTRIBUTOR, "kumo: the blob stores' containers"},
+        {queue, ROLE_QUEUE_MESSAGE_PROCESSOR, "kumo: receiving from the queue stores"},
+        {queue, ROLE_QUEUE_MESSAGE_SENDER, "kumo: sending to the queue stores"},
+    };
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        json_t *r = roles[i].want ? storage_role(roles[i].role, roles[i].what) : NULL;
+        if (roles[i].want && (r == NULL || json_array_append_new(res, r) < 0))
+            return kumo__spec_oom(t->err);
+    }
+    return 0;
+}
+
 static json_t *app_settings(kumo__target_ctx *t, json_t *params)
 {
     json_t *s = json_pack(
@@ -139,6 +299,8 @@ static json_t *app_settings(kumo__target_ctx *t, json_t *params)
                                 json_pack("{s:s, s:{s:s}}", "type", "securestring", "metadata", "description",
                                           "the URL of a store that holds a password"));
             json_array_append_new(s, json_pack("{s:s, s:s}", "name", st->var, "value", expr));
+        } else if (st->provisioned) {
+            json_array_append_new(s, provisioned_setting(t, st));
         } else if (st->url) {
             /* a value starting with '[' would be read as an expression: "[[" escapes it */
             char *v = NULL;
@@ -340,6 +502,24 @@ int kumo__azure_event_functions(const kumo__project *p, const char *app, json_t 
     return rc;
 }
 
+/* kumo destroy --keep-data: the roles the app's identity holds on the
+ * storage account go before the app (the account, and the stores' data in
+ * it, stay). */
+static void azure_destroy_roles(kumo__target_ctx *t)
+{
+    int any = 0;
+    for (size_t i = 0; i < t->nstores; i++)
+        any |= t->stores[i].provisioned;
+    if (!any)
+        return;
+    kumo__target_cmd(
+        t, "# the roles of the app's identity on the storage account (kept: the account and the stores in it)");
+    kumo__target_cmd(t, "for p in $(az resource list --resource-group \"$RESOURCE_GROUP\" --resource-type "
+                        "Microsoft.Web/sites --query '[].identity.principalId' --output tsv); do for id in $(az role "
+                        "assignment list --assignee \"$p\" --all --query '[].id' --output tsv); do az role assignment "
+                        "delete --ids \"$id\" --output none; done; done");
+}
+
 /* kumo deploy --destroy: the resource group goes, with all it holds. */
 static int azure_destroy(kumo__target_ctx *t, const char *rg, const char *RG)
 {
@@ -348,6 +528,7 @@ static int azure_destroy(kumo__target_ctx *t, const char *rg, const char *RG)
          * the Key Vault go; the group and its storage account stay */
         kumo__target_cmd(t, "# kept: the resource group %s and its storage account (the app's queues and blobs)", rg);
         kumo__target_cmd(t, "RESOURCE_GROUP=%s", RG);
+        azure_destroy_roles(t);
         static const char *const types[] = {"Microsoft.Web/sites", "Microsoft.ApiManagement/service",
                                             "Microsoft.Web/serverfarms", "Microsoft.KeyVault/vaults"};
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
@@ -455,28 +636,36 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
     free(spec);
     if (tmpl == NULL) /* json_pack released what it was given */
         return kumo__spec_oom(t->err);
-    if ((rc = key_vault(t, tmpl, params)) < 0) {
+    if ((rc = key_vault(t, tmpl, params)) < 0 || (rc = azure_provision(t, tmpl)) < 0) {
         json_decref(tmpl);
         return rc;
     }
     if ((rc = kumo__target_write_json(t, "azuredeploy.json", tmpl)) < 0)
         return rc;
+    /* the secret parameters: NAME=VARIABLE pairs; python3 reads each
+     * value from the environment and writes the parameters document that
+     * az reads on its stdin, so no value is on a command line (what ps
+     * shows) nor in a file */
     char args[2048];
-    size_t n = (size_t)snprintf(args, sizeof args, "name=%s", t->name);
+    size_t n = 0, nsecret = 0;
+    args[0] = '\0';
     for (size_t i = 0; i < t->nstores && n < sizeof args; i++) {
         if (!t->stores[i].secret)
             continue;
         char pn[160];
         param_name(t->stores[i].var, pn, sizeof pn);
-        n += (size_t)snprintf(args + n, sizeof args - n, " %s=\"$%s\"", pn, t->stores[i].var);
+        n += (size_t)snprintf(args + n, sizeof args - n, " %s=%s", pn, t->stores[i].var);
+        nsecret++;
     }
+    size_t nstore_secrets = nsecret;
     for (size_t i = 0; t->nunits && i < t->units[0].nenv; i++) {
         const kumo__env_var *v = t->units[0].env[i].var;
         char pn[200];
         if (!v->secret)
             continue;
         env_param(v, pn, sizeof pn);
-        n += (size_t)snprintf(args + n, n < sizeof args ? sizeof args - n : 0, " %s=%s", pn, kumo__target_env_sh(t, v));
+        n += (size_t)snprintf(args + n, n < sizeof args ? sizeof args - n : 0, " %s=KUMO_SECRET_%zu", pn, nsecret);
+        nsecret++;
     }
     if (n >= sizeof args) {
         kumo__error_set(t->err, -E2BIG, "azure: too many secret parameters for one command");
@@ -486,23 +675,33 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
         const kumo__event_decl *e = &t->p->events[i];
         char store[80], fn[160];
         kumo__host_azure_function(e->name, fn, sizeof fn);
-        if (e->kind == KUMO__EVENT_QUEUE) {
+        if (e->kind == KUMO__EVENT_QUEUE && store_provisioned(t, e->queue)) {
+            storage_name(e->queue, store, sizeof store);
+            kumo__target_note(t,
+                              "events.%s: the function %s is a queue trigger on the Storage queue '%s', which is "
+                              "store '%s' (failed messages go to '%s-poison' after max_receives)",
+                              e->name, fn, store, e->queue, store);
+        } else if (e->kind == KUMO__EVENT_BLOB && store_provisioned(t, e->blob)) {
+            storage_name(e->blob, store, sizeof store);
+            kumo__target_note(t,
+                              "events.%s: the function %s is a blob trigger on the container '%s', which is store '%s'",
+                              e->name, fn, store, e->blob);
+        } else if (e->kind == KUMO__EVENT_QUEUE) {
             storage_name(e->queue, store, sizeof store);
             kumo__target_note(
                 t,
                 "events.%s: the function %s is a queue trigger on the Storage queue '%s' of the app's "
                 "storage account (failed messages go to '%s-poison' after max_receives, retried after "
-                "backoff: each time, not doubled); kumo has no Azure Storage queue driver yet, so "
-                "kumo_queue_send to store '%s' writes to the store's URL, which this trigger does not read",
+                "backoff: each time, not doubled); store '%s' is not made by deploy here (it has a URL, or is "
+                "embedded), so kumo_queue_send to it does not reach this trigger",
                 e->name, fn, store, store, e->queue);
         } else if (e->kind == KUMO__EVENT_BLOB) {
             storage_name(e->blob, store, sizeof store);
-            kumo__target_note(
-                t,
-                "events.%s: the function %s is a blob trigger on the container '%s' of the app's storage "
-                "account; kumo has no Azure Blob driver yet, so kumo_blob_put to store '%s' writes to the "
-                "store's URL, which this trigger does not watch",
-                e->name, fn, store, e->blob);
+            kumo__target_note(t,
+                              "events.%s: the function %s is a blob trigger on the container '%s' of the app's storage "
+                              "account; store '%s' is not made by deploy here (it has a URL, or is embedded), so "
+                              "kumo_blob_put to it does not write to this container",
+                              e->name, fn, store, e->blob);
         } else if (e->kind == KUMO__EVENT_CLOUDEVENT) {
             kumo__target_note(t,
                               "events.%s: CloudEvents of type %s reach it when POSTed to https://APP/_kumo/events/%s "
@@ -516,18 +715,34 @@ static int azure_deploy(kumo__target_ctx *t, const char *rg, const char *loc, co
         kumo__target_cmd(
             t, "# store URLs with a password: securestring parameters, from your environment (never written)");
         kumo__target_require_secret_vars(t);
+        for (size_t i = 0; i < t->nstores; i++)
+            if (t->stores[i].secret) /* python3 below reads it */
+                kumo__target_cmd(t, "export %s", t->stores[i].var);
     }
     if (t->nenv_secrets) {
         kumo__target_cmd(t, "# env: secrets: Key Vault secrets the app settings reference, passed as securestring "
                             "parameters computed here (never written)");
         kumo__target_env_require(t);
     }
+    for (size_t i = 0, k = nstore_secrets; t->nunits && i < t->units[0].nenv; i++) {
+        const kumo__env_var *v = t->units[0].env[i].var;
+        if (!v->secret)
+            continue;
+        /* the env: secrets' values, computed here for python3 below */
+        kumo__target_cmd(t, "KUMO_SECRET_%zu=%s; export KUMO_SECRET_%zu", k, kumo__target_env_sh(t, v), k);
+        k++;
+    }
     kumo__target_cmd(t, "az group create --name \"$RESOURCE_GROUP\" --location \"$LOCATION\" --output none");
-    kumo__target_cmd(
-        t,
-        "az deployment group create --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --template-file %s "
-        "--parameters %s --output none",
-        t->name, kumo__target_sh_quote(t, kumo__target_path(t, "azuredeploy.json")), args);
+    if (nsecret)
+        kumo__target_cmd(t,
+                         "python3 -c 'import json, os, sys; print(json.dumps({\"parameters\": {a.split(\"=\", 1)[0]: "
+                         "{\"value\": os.environ[a.split(\"=\", 1)[1]]} for a in sys.argv[1:]}}))'%s |",
+                         args);
+    kumo__target_cmd(t,
+                     "%saz deployment group create --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --template-file "
+                     "%s --parameters name=%s%s --output none",
+                     nsecret ? "  " : "", t->name, kumo__target_sh_quote(t, kumo__target_path(t, "azuredeploy.json")),
+                     t->name, nsecret ? " --parameters @/dev/stdin" : "");
     kumo__target_cmd(t,
                      "APP=$(az deployment group show --name kumo-%s --resource-group \"$RESOURCE_GROUP\" --query "
                      "properties.outputs.functionAppName.value --output tsv)",
@@ -558,4 +773,4 @@ static int azure(kumo__target_ctx *t)
     return t->o->destroy ? azure_destroy(t, rg, RG) : azure_deploy(t, rg, loc, RG);
 }
 
-const kumo__target_driver kumo__target_azure = {1, "azure", "az", 0, azure};
+const kumo__target_driver kumo__target_azure = {1, "azure", "az", 0, azure, "kv blob queue"};

@@ -16,6 +16,16 @@
  * region --region, else the environment's region:, else
  * $CLOUDSDK_RUN_REGION, else us-central1. A store URL with a password is
  * a Secret Manager secret (one per store) referenced by secretKeyRef.
+ *
+ * A store the environment places nowhere is provisioned (the "stores"
+ * section below): kv in the Firestore database kumo-<name>, one collection
+ * per store, with a TTL policy on `expires`; blob in the bucket
+ * kumo-<name>-<store>; queue and topic as the Pub/Sub topic
+ * kumo-<name>-<store> (a queue also with the pull subscription, NAME-delay
+ * and NAME-dead that src/sdk/stores/pubsub.c uses). Each service runs as
+ * a service account of its own, granted only the roles on those resources,
+ * and gets each store's URL as a plain env value (it names resources, it
+ * holds no secret).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -75,9 +85,237 @@ static void warn_line(const char *line)
     fprintf(stderr, "kumo: %s\n", line);
 }
 
-/* The Cloud Run service of unit u. */
-static json_t *service(kumo__target_ctx *t, const kumo__target_unit *u, const char *image, const char *region)
+/* ---- stores provisioned by deploy ------------------------------------------ */
+
+static void res_name(const kumo__target_ctx *t, const char *part, char *buf, size_t len);
+
+/* The service account id of unit u: 6 to 30 of [a-z0-9-], "k-" then the
+ * service's name cut to fit, then 4 hex digits of the whole name (so two
+ * long names cut alike still differ). */
+static void sa_id(const kumo__target_unit *u, char *buf, size_t len)
 {
+    uint32_t h = 2166136261u;
+    for (const char *c = u->name; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    char cut[24];
+    snprintf(cut, sizeof cut, "%.21s", u->name);
+    size_t n = strlen(cut);
+    while (n && cut[n - 1] == '-')
+        cut[--n] = '\0';
+    snprintf(buf, len, "k-%s-%04x", cut, (unsigned)(h & 0xffff));
+}
+
+/* ID@PROJECT.iam.gserviceaccount.com, with PROJECT as given ("$PROJECT"
+ * in the script, the project's id in files). */
+static void sa_email(const kumo__target_unit *u, const char *project, char *buf, size_t len)
+{
+    char id[40];
+    sa_id(u, id, sizeof id);
+    snprintf(buf, len, "%s@%s.iam.gserviceaccount.com", id, project);
+}
+
+/* The Firestore database of the deployment's kv stores: kumo-<name>. */
+static void fs_database(const kumo__target_ctx *t, char *buf, size_t len)
+{
+    snprintf(buf, len, "kumo-%s", t->name);
+}
+
+/* The URL a provisioned store gets (the names src/sdk/stores/firestore.c,
+ * gcs.c and pubsub.c take), into buf. */
+static void provisioned_url(const kumo__target_ctx *t, const kumo__target_store *s, const char *project, char *buf,
+                            size_t len)
+{
+    char name[300], db[64];
+    res_name(t, s->store, name, sizeof name);
+    if (strcmp(s->kind, "kv") == 0) {
+        fs_database(t, db, sizeof db);
+        snprintf(buf, len, "firestore://%s?project=%s&database=%s", s->store, project, db);
+    } else if (strcmp(s->kind, "blob") == 0) {
+        snprintf(buf, len, "gs://%s", name);
+    } else {
+        /* a queue's dead letters after max_receives: the count an events:
+         * consumer of it asks for, else the driver's default */
+        unsigned max = 5;
+        for (size_t i = 0; i < t->p->nevents; i++)
+            if (t->p->events[i].kind == KUMO__EVENT_QUEUE && t->p->events[i].queue &&
+                strcmp(t->p->events[i].queue, s->store) == 0)
+                max = t->p->events[i].max_receives;
+        if (strcmp(s->kind, "queue") == 0)
+            snprintf(buf, len, "pubsub://%s?project=%s&max_receives=%u", name, project, max);
+        else
+            snprintf(buf, len, "pubsub://%s?project=%s", name, project);
+    }
+}
+
+/* Gives every provisioned store its URL (malloc'd; provisioned_free). */
+static int provisioned_urls(kumo__target_ctx *t, const char *project)
+{
+    for (size_t i = 0; i < t->nstores; i++) {
+        kumo__target_store *s = &t->stores[i];
+        if (!s->provisioned)
+            continue;
+        char url[1024];
+        provisioned_url(t, s, project, url, sizeof url);
+        if ((s->url = strdup(url)) == NULL)
+            return kumo__spec_oom(t->err);
+    }
+    return 0;
+}
+
+static void provisioned_free(kumo__target_ctx *t)
+{
+    for (size_t i = 0; i < t->nstores; i++)
+        if (t->stores[i].provisioned) {
+            free((char *)t->stores[i].url);
+            t->stores[i].url = NULL;
+        }
+}
+
+/* The commands that make the provisioned stores and each service's
+ * account with the roles on them. */
+static void gcp_provision(kumo__target_ctx *t)
+{
+    int kv = 0, blob = 0, ps = 0;
+    for (size_t i = 0; i < t->nstores; i++) {
+        const kumo__target_store *s = &t->stores[i];
+        kv |= s->provisioned && strcmp(s->kind, "kv") == 0;
+        blob |= s->provisioned && strcmp(s->kind, "blob") == 0;
+        ps |= s->provisioned && (strcmp(s->kind, "queue") == 0 || strcmp(s->kind, "topic") == 0);
+    }
+    kumo__target_cmd(t, "# each service runs as a service account of its own, granted only what its stores need");
+    kumo__target_cmd(t, "gcloud services enable iam.googleapis.com%s%s%s --project=\"$PROJECT\"",
+                     kv ? " firestore.googleapis.com" : "", blob ? " storage.googleapis.com" : "",
+                     ps ? " pubsub.googleapis.com" : "");
+    for (size_t i = 0; i < t->nunits; i++) {
+        char id[40], email[200];
+        sa_id(&t->units[i], id, sizeof id);
+        sa_email(&t->units[i], "$PROJECT", email, sizeof email);
+        kumo__target_cmd(t,
+                         "gcloud iam service-accounts describe \"%s\" --project=\"$PROJECT\" >/dev/null 2>&1 || "
+                         "gcloud iam service-accounts create %s --display-name=\"kumo %s\" --project=\"$PROJECT\"",
+                         email, id, t->units[i].name);
+    }
+    if (kv) {
+        char db[64];
+        fs_database(t, db, sizeof db);
+        kumo__target_cmd(t, "# kv stores: collections of the Firestore database %s (Native mode)", db);
+        kumo__target_cmd(t,
+                         "gcloud firestore databases describe --database=%s --project=\"$PROJECT\" >/dev/null 2>&1 "
+                         "|| gcloud firestore databases create --database=%s --location=\"$REGION\" "
+                         "--type=firestore-native --project=\"$PROJECT\"",
+                         db, db);
+        for (size_t i = 0; i < t->nstores; i++) {
+            const kumo__target_store *s = &t->stores[i];
+            if (s->provisioned && strcmp(s->kind, "kv") == 0)
+                kumo__target_cmd(t,
+                                 "gcloud firestore fields ttls update expires --collection-group=%s --enable-ttl "
+                                 "--database=%s --project=\"$PROJECT\" --async --quiet",
+                                 kumo__target_sh_quote(t, s->store), db);
+        }
+        for (size_t i = 0; i < t->nunits; i++) {
+            char email[200];
+            sa_email(&t->units[i], "$PROJECT", email, sizeof email);
+            kumo__target_cmd(t,
+                             "gcloud projects add-iam-policy-binding \"$PROJECT\" --member=\"serviceAccount:%s\" "
+                             "--role=roles/datastore.user --condition=\"expression=resource.name=='projects/"
+                             "$PROJECT/databases/%s',title=%s\" >/dev/null",
+                             email, db, db);
+        }
+    }
+    for (size_t i = 0; i < t->nstores; i++) {
+        const kumo__target_store *s = &t->stores[i];
+        char name[300];
+        if (!s->provisioned || strcmp(s->kind, "kv") == 0)
+            continue;
+        res_name(t, s->store, name, sizeof name);
+        if (strcmp(s->kind, "blob") == 0) {
+            kumo__target_cmd(t, "# blob store %s: the Cloud Storage bucket %s", s->store, name);
+            kumo__target_cmd(t,
+                             "gcloud storage buckets describe gs://%s --project=\"$PROJECT\" >/dev/null 2>&1 || "
+                             "gcloud storage buckets create gs://%s --location=\"$REGION\" "
+                             "--uniform-bucket-level-access --public-access-prevention --project=\"$PROJECT\"",
+                             name, name);
+            for (size_t k = 0; k < t->nunits; k++) {
+                char email[200];
+                sa_email(&t->units[k], "$PROJECT", email, sizeof email);
+                kumo__target_cmd(t,
+                                 "gcloud storage buckets add-iam-policy-binding gs://%s "
+                                 "--member=\"serviceAccount:%s\" --role=roles/storage.objectUser >/dev/null",
+                                 name, email);
+            }
+            continue;
+        }
+        int queue = strcmp(s->kind, "queue") == 0;
+        if (!queue) {
+            kumo__target_cmd(t, "# topic store %s: the Pub/Sub topic %s (its events: add their subscriptions)",
+                             s->store, name);
+            kumo__target_cmd(t,
+                             "gcloud pubsub topics describe %s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud "
+                             "pubsub topics create %s --project=\"$PROJECT\"",
+                             name, name);
+            for (size_t k = 0; k < t->nunits; k++) {
+                char email[200];
+                sa_email(&t->units[k], "$PROJECT", email, sizeof email);
+                kumo__target_cmd(t,
+                                 "gcloud pubsub topics add-iam-policy-binding %s --member=\"serviceAccount:%s\" "
+                                 "--role=roles/pubsub.publisher --project=\"$PROJECT\" >/dev/null",
+                                 name, email);
+            }
+            continue;
+        }
+        /* a queue: topic and pull subscription NAME, dead letters to NAME-dead
+         * after 100 attempts (Pub/Sub's most; the driver applies max_receives
+         * itself), delayed sends wait in NAME-delay */
+        kumo__target_cmd(t,
+                         "# queue store %s: the Pub/Sub topic and pull subscription %s, with %s-delay (delayed sends) "
+                         "and %s-dead (dead letters)",
+                         s->store, name, name, name);
+        kumo__target_cmd(
+            t, "PUBSUB_AGENT=\"serviceAccount:service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com\"");
+        static const char *const parts[] = {"-dead", "-delay", ""};
+        for (size_t j = 0; j < 3; j++) {
+            kumo__target_cmd(t,
+                             "gcloud pubsub topics describe %s%s --project=\"$PROJECT\" >/dev/null 2>&1 || gcloud "
+                             "pubsub topics create %s%s --project=\"$PROJECT\"",
+                             name, parts[j], name, parts[j]);
+            kumo__target_cmd(t,
+                             "gcloud pubsub subscriptions describe %s%s --project=\"$PROJECT\" >/dev/null 2>&1 || "
+                             "gcloud pubsub subscriptions create %s%s --topic=%s%s --ack-deadline=30%s%s%s "
+                             "--project=\"$PROJECT\"",
+                             name, parts[j], name, parts[j], name, parts[j], j == 2 ? " --dead-letter-topic=" : "",
+                             j == 2 ? name : "", j == 2 ? "-dead --max-delivery-attempts=100" : "");
+            for (size_t k = 0; k < t->nunits; k++) {
+                char email[200];
+                sa_email(&t->units[k], "$PROJECT", email, sizeof email);
+                kumo__target_cmd(t,
+                                 "gcloud pubsub topics add-iam-policy-binding %s%s --member=\"serviceAccount:%s\" "
+                                 "--role=roles/pubsub.publisher --project=\"$PROJECT\" >/dev/null",
+                                 name, parts[j], email);
+                kumo__target_cmd(t,
+                                 "gcloud pubsub subscriptions add-iam-policy-binding %s%s "
+                                 "--member=\"serviceAccount:%s\" --role=roles/pubsub.subscriber "
+                                 "--project=\"$PROJECT\" >/dev/null",
+                                 name, parts[j], email);
+            }
+        }
+        /* Pub/Sub's own agent moves dead letters: it publishes to NAME-dead and acks on NAME */
+        kumo__target_cmd(t,
+                         "gcloud pubsub topics add-iam-policy-binding %s-dead --member=\"$PUBSUB_AGENT\" "
+                         "--role=roles/pubsub.publisher --project=\"$PROJECT\" >/dev/null",
+                         name);
+        kumo__target_cmd(t,
+                         "gcloud pubsub subscriptions add-iam-policy-binding %s --member=\"$PUBSUB_AGENT\" "
+                         "--role=roles/pubsub.subscriber --project=\"$PROJECT\" >/dev/null",
+                         name);
+    }
+}
+
+/* The Cloud Run service of unit u. */
+static json_t *service(kumo__target_ctx *t, const kumo__target_unit *u, const char *image, const char *region,
+                       const char *project)
+{
+    char email[200];
+    sa_email(u, project, email, sizeof email);
     const kumo__tuning *tu = &u->unit->tuning;
     char min[16], max[16], mem[32];
     snprintf(min, sizeof min, "%d", tu->min);
@@ -110,15 +348,15 @@ static json_t *service(kumo__target_ctx *t, const kumo__target_unit *u, const ch
         json_object_set_new(limits, "memory", json_string(mem));
     double ts = tu->timeout_s;
     int timeout = (int)ts < ts ? (int)ts + 1 : (int)ts;
-    return json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:s}, s:{s:s}}, s:{s:{s:{s:{s:s, s:s}}, s:{s:i, s:i, "
+    return json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:s}, s:{s:s}}, s:{s:{s:{s:{s:s, s:s}}, s:{s:s, s:i, s:i, "
                      "s:[{s:s, s:[{s:s, s:i}], s:o, s:{s:o}}]}}}}",
                      "apiVersion", "serving.knative.dev/v1", "kind", "Service", "metadata", "name", u->name, "labels",
                      "cloud.googleapis.com/location", region, "app.kubernetes.io/part-of", t->name, "annotations",
                      "run.googleapis.com/ingress", "all", "spec", "template", "metadata", "annotations",
                      "autoscaling.knative.dev/minScale", min, "autoscaling.knative.dev/maxScale", max, "spec",
-                     "containerConcurrency", tu->concurrency > 0 ? tu->concurrency : 1, "timeoutSeconds",
-                     timeout > 0 ? timeout : 1, "containers", "image", image, "ports", "name", "http1", "containerPort",
-                     8080, "env", env, "resources", "limits", limits);
+                     "serviceAccountName", email, "containerConcurrency", tu->concurrency > 0 ? tu->concurrency : 1,
+                     "timeoutSeconds", timeout > 0 ? timeout : 1, "containers", "image", image, "ports", "name",
+                     "http1", "containerPort", 8080, "env", env, "resources", "limits", limits);
 }
 
 /* Which unit serves each operation: all of them when there is one unit,
@@ -241,6 +479,15 @@ static void pubsub_names(const kumo__target_ctx *t, const kumo__event_decl *e, c
     res_name(t, e->name, sub, len);
 }
 
+/* Whether deploy makes store `name` (so its events read what it holds). */
+static int store_provisioned(const kumo__target_ctx *t, const char *name)
+{
+    for (size_t i = 0; name && i < t->nstores; i++)
+        if (strcmp(t->stores[i].store, name) == 0)
+            return t->stores[i].provisioned;
+    return 0;
+}
+
 /* Cloud Scheduler jobs, Pub/Sub push subscriptions and Eventarc triggers:
  * each pushes to the event's unit at /_kumo/events/NAME (kumo-host's
  * src/host/events.c) with an OIDC token of `sa`, which may invoke the
@@ -355,14 +602,14 @@ static void gcp_events(kumo__target_ctx *t, const char *sa)
                              "gcloud pubsub subscriptions add-iam-policy-binding %s --member=\"$PUBSUB_AGENT\" "
                              "--role=roles/pubsub.subscriber --project=\"$PROJECT\" >/dev/null",
                              sub);
-            kumo__target_note(t,
-                              "events.%s: the Pub/Sub topic %s feeds it; a message reaches the handler when it is "
-                              "published there (gcloud pubsub topics publish %s, or any Pub/Sub client): kumo has no "
-                              "Pub/Sub store driver yet, so kumo_%s_%s to store '%s' writes to the store's URL, which "
-                              "this subscription does not read",
-                              e->name, topic, topic, e->kind == KUMO__EVENT_TOPIC ? "topic" : "queue",
-                              e->kind == KUMO__EVENT_TOPIC ? "publish" : "send",
-                              e->kind == KUMO__EVENT_TOPIC ? e->topic : e->queue);
+            if (!store_provisioned(t, e->kind == KUMO__EVENT_TOPIC ? e->topic : e->queue))
+                kumo__target_note(t,
+                                  "events.%s: the Pub/Sub topic %s feeds it; store '%s' is not made by deploy here (it "
+                                  "has a URL, or is embedded), so kumo_%s_%s to it does not reach this subscription "
+                                  "(a store placed nowhere would be this topic)",
+                                  e->name, topic, e->kind == KUMO__EVENT_TOPIC ? e->topic : e->queue,
+                                  e->kind == KUMO__EVENT_TOPIC ? "topic" : "queue",
+                                  e->kind == KUMO__EVENT_TOPIC ? "publish" : "send");
             if (e->batch > 1 || e->window_ms > 0)
                 kumo__target_note(t,
                                   "events.%s: a Pub/Sub push delivers one message per request, so each call carries "
@@ -404,11 +651,12 @@ static void gcp_events(kumo__target_ctx *t, const char *sa)
                                   "applies prefix:/suffix: when an event arrives (others are answered 204 and not "
                                   "delivered)",
                                   e->name);
-            kumo__target_note(t,
-                              "events.%s: the bucket %s feeds it: kumo has no Cloud Storage blob driver yet, so "
-                              "objects written with kumo_blob_put to store '%s' go to the store's URL, not to this "
-                              "bucket",
-                              e->name, bucket, e->blob);
+            if (!store_provisioned(t, e->blob))
+                kumo__target_note(t,
+                                  "events.%s: the bucket %s feeds it; store '%s' is not made by deploy here (it has a "
+                                  "URL, or is embedded), so kumo_blob_put to it does not write to this bucket (a store "
+                                  "placed nowhere would be this bucket)",
+                                  e->name, bucket, e->blob);
             break;
         }
         case KUMO__EVENT_CLOUDEVENT:
@@ -417,6 +665,59 @@ static void gcp_events(kumo__target_ctx *t, const char *sa)
                               "the service %s at %s%s, with a token that may invoke it",
                               e->name, e->ce_type, u->name, KUMO__TARGET_EVENTS_PATH, e->name);
             break;
+        }
+    }
+}
+
+/* What gcp_provision made: the service accounts and their bindings always;
+ * the Firestore database, the buckets (with every object) and the Pub/Sub
+ * topics and subscriptions unless --keep-data (kumo destroy asked first). */
+static void gcp_destroy_stores(kumo__target_ctx *t, const char *P)
+{
+    int kv = 0;
+    for (size_t i = 0; i < t->nstores; i++)
+        kv |= t->stores[i].provisioned && strcmp(t->stores[i].kind, "kv") == 0;
+    for (size_t i = 0; i < t->nunits; i++) {
+        char email[200];
+        sa_email(&t->units[i], "$PROJECT", email, sizeof email);
+        if (kv)
+            kumo__target_cmd(t,
+                             "gcloud projects remove-iam-policy-binding \"$PROJECT\" --member=\"serviceAccount:%s\" "
+                             "--role=roles/datastore.user --all >/dev/null || true",
+                             email);
+        kumo__target_cmd(t, "gcloud iam service-accounts delete \"%s\" --project=\"$PROJECT\" --quiet || true", email);
+    }
+    for (size_t i = 0; i < t->nstores; i++) {
+        const kumo__target_store *s = &t->stores[i];
+        char name[300], db[64];
+        if (!s->provisioned)
+            continue;
+        res_name(t, s->store, name, sizeof name);
+        fs_database(t, db, sizeof db);
+        if (t->o->keep_data) {
+            kumo__target_cmd(t, "# kept (--keep-data): %s store %s, %s %s", s->kind, s->store,
+                             strcmp(s->kind, "kv") == 0     ? "the collection of the Firestore database"
+                             : strcmp(s->kind, "blob") == 0 ? "the bucket"
+                                                            : "the Pub/Sub topic",
+                             strcmp(s->kind, "kv") == 0 ? db : name);
+            continue;
+        }
+        if (strcmp(s->kind, "kv") == 0) {
+            if (kv == 1) /* one database holds every kv store */
+                kumo__target_cmd(t, "gcloud firestore databases delete --database=%s --project=%s --quiet || true", db,
+                                 P);
+            kv = 2;
+        } else if (strcmp(s->kind, "blob") == 0) {
+            kumo__target_cmd(t, "gcloud storage rm --recursive gs://%s --quiet || true", name);
+        } else if (strcmp(s->kind, "queue") == 0) {
+            static const char *const parts[] = {"", "-delay", "-dead"};
+            for (size_t j = 0; j < 3; j++)
+                kumo__target_cmd(t, "gcloud pubsub subscriptions delete %s%s --project=%s --quiet || true", name,
+                                 parts[j], P);
+            for (size_t j = 0; j < 3; j++)
+                kumo__target_cmd(t, "gcloud pubsub topics delete %s%s --project=%s --quiet || true", name, parts[j], P);
+        } else {
+            kumo__target_cmd(t, "gcloud pubsub topics delete %s --project=%s --quiet || true", name, P);
         }
     }
 }
@@ -442,10 +743,17 @@ static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
         } else if (e->kind == KUMO__EVENT_QUEUE || e->kind == KUMO__EVENT_TOPIC) {
             pubsub_names(t, e, topic, dead, sub, sizeof topic);
             kumo__target_cmd(t, "gcloud pubsub subscriptions delete %s --project=%s --quiet || true", sub, P);
-            kumo__target_cmd(t,
-                             "# kept: the topics %s and %s and the subscription %s-sub (messages and dead letters); "
-                             "delete them with gcloud pubsub topics delete",
-                             topic, dead, dead);
+            if (store_provisioned(t, e->kind == KUMO__EVENT_TOPIC ? e->topic : e->queue) && !t->o->keep_data) {
+                /* the store's topic goes with the store (gcp_destroy_stores) */
+                kumo__target_cmd(t, "gcloud pubsub subscriptions delete %s-sub --project=%s --quiet || true", dead, P);
+                if (e->kind == KUMO__EVENT_TOPIC)
+                    kumo__target_cmd(t, "gcloud pubsub topics delete %s --project=%s --quiet || true", dead, P);
+            } else {
+                kumo__target_cmd(t,
+                                 "# kept: the topics %s and %s and the subscription %s-sub (messages and dead "
+                                 "letters); delete them with gcloud pubsub topics delete",
+                                 topic, dead, dead);
+            }
         } else if (e->kind == KUMO__EVENT_BLOB) {
             for (int k = 0; k < 2; k++) {
                 snprintf(part, sizeof part, "%s-%s", e->name, k ? "deleted" : "created");
@@ -458,6 +766,8 @@ static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
     }
     for (size_t i = 0; i < t->nunits; i++)
         kumo__target_cmd(t, "gcloud run services delete %s --region=%s --project=%s --quiet", t->units[i].name, R, P);
+    kumo__target_cmd(t, "PROJECT=%s", P);
+    gcp_destroy_stores(t, P);
     for (size_t i = 0; i < t->nstores; i++) {
         char *s = t->stores[i].secret ? store_secret(t, &t->stores[i]) : NULL;
         if (s)
@@ -472,6 +782,20 @@ static int gcp_destroy(kumo__target_ctx *t, const char *P, const char *R)
             free(s);
         }
     return 0;
+}
+
+/* Secret s may be read by every service's own account (what Cloud Run
+ * reads a secretKeyRef as). */
+static void secret_readers(kumo__target_ctx *t, const char *s)
+{
+    for (size_t i = 0; i < t->nunits; i++) {
+        char email[200];
+        sa_email(&t->units[i], "$PROJECT", email, sizeof email);
+        kumo__target_cmd(t,
+                         "gcloud secrets add-iam-policy-binding %s --member=\"serviceAccount:%s\" "
+                         "--role=roles/secretmanager.secretAccessor --project=\"$PROJECT\" >/dev/null",
+                         s, email);
+    }
 }
 
 /* The files (Cloud Run services, the API Gateway config) and the commands
@@ -505,6 +829,7 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
                      "apigateway.googleapis.com servicemanagement.googleapis.com servicecontrol.googleapis.com%s "
                      "--project=\"$PROJECT\"",
                      t->nsecrets || t->nenv_secrets ? " secretmanager.googleapis.com" : "");
+    gcp_provision(t);
     kumo__target_cmd(t, "gcloud artifacts repositories describe kumo --location=\"$REGION\" --project=\"$PROJECT\" "
                         ">/dev/null 2>&1 || gcloud artifacts repositories create kumo --repository-format=docker "
                         "--location=\"$REGION\" --project=\"$PROJECT\"");
@@ -522,7 +847,7 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
                          kumo__target_sh_quote(t, oci), unit, tag);
         char file[128];
         snprintf(file, sizeof file, "service-%s.yaml", u->unit->name);
-        if ((rc = kumo__target_write_yaml(t, file, service(t, u, image, region), 0)) < 0)
+        if ((rc = kumo__target_write_yaml(t, file, service(t, u, image, region, project), 0)) < 0)
             return rc;
     }
     if (t->nsecrets) {
@@ -543,10 +868,7 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
             kumo__target_cmd(t,
                              "printf %%s \"$%s\" | gcloud secrets versions add %s --data-file=- --project=\"$PROJECT\"",
                              t->stores[i].var, s);
-            kumo__target_cmd(t,
-                             "gcloud secrets add-iam-policy-binding %s --member=\"serviceAccount:%s\" "
-                             "--role=roles/secretmanager.secretAccessor --project=\"$PROJECT\" >/dev/null",
-                             s, sa);
+            secret_readers(t, s);
             free(s);
         }
     }
@@ -569,10 +891,7 @@ static int gcp_deploy(kumo__target_ctx *t, const char *project, const char *regi
                 kumo__target_cmd(t,
                                  "printf %%s %s | gcloud secrets versions add %s --data-file=- --project=\"$PROJECT\"",
                                  kumo__target_env_sh(t, v), s);
-                kumo__target_cmd(t,
-                                 "gcloud secrets add-iam-policy-binding %s --member=\"serviceAccount:%s\" "
-                                 "--role=roles/secretmanager.secretAccessor --project=\"$PROJECT\" >/dev/null",
-                                 s, sa);
+                secret_readers(t, s);
                 free(s);
             }
     }
@@ -645,7 +964,13 @@ static int gcp(kumo__target_ctx *t)
     const char *P = kumo__target_sh_quote(t, project), *R = kumo__target_sh_quote(t, region);
     char sa[256];
     snprintf(sa, sizeof sa, "$PROJECT_NUMBER-compute@developer.gserviceaccount.com");
-    return t->o->destroy ? gcp_destroy(t, P, R) : gcp_deploy(t, project, region, P, R, sa);
+    if (t->o->destroy)
+        return gcp_destroy(t, P, R);
+    int rc = provisioned_urls(t, project);
+    if (rc == 0)
+        rc = gcp_deploy(t, project, region, P, R, sa);
+    provisioned_free(t);
+    return rc;
 }
 
-const kumo__target_driver kumo__target_gcp = {1, "gcp", "gcloud", 1, gcp};
+const kumo__target_driver kumo__target_gcp = {1, "gcp", "gcloud", 1, gcp, "kv blob queue topic"};

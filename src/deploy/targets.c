@@ -425,19 +425,24 @@ void kumo__target_k8s_secret(kumo__target_ctx *t, const char *ns)
 {
     if (t->nsecrets == 0)
         return;
-    kumo__target_cmd(t, "# store URLs with a password: the secret %s, from your environment (never written to a file)",
+    /* the manifest is made by the shell's own echo and printf, its values
+     * base64'd through a pipe, and read by kubectl on its stdin: a value is
+     * never on a command line (what ps shows) nor in a file */
+    kumo__target_cmd(t,
+                     "# store URLs with a password: the secret %s, from your environment, piped to kubectl (never "
+                     "written to a file nor on a command line)",
                      t->secret_name);
     kumo__target_require_secret_vars(t);
-    char args[2048];
-    size_t n = 0;
-    args[0] = '\0';
-    for (size_t i = 0; i < t->nstores && n < sizeof args; i++) {
+    kumo__target_cmd(t, "{");
+    kumo__target_cmd(t, "  echo 'apiVersion: v1'; echo 'kind: Secret'; echo 'type: Opaque'");
+    kumo__target_cmd(t, "  echo 'metadata: {name: %s, labels: {app.kubernetes.io/part-of: %s}}'", t->secret_name,
+                     t->name);
+    kumo__target_cmd(t, "  echo 'data:'");
+    for (size_t i = 0; i < t->nstores; i++)
         if (t->stores[i].secret)
-            n += (size_t)snprintf(args + n, sizeof args - n, " --from-literal=%s=\"$%s\"", t->stores[i].var,
-                                  t->stores[i].var);
-    }
-    kumo__target_cmd(t, "kubectl create secret generic %s%s%s --dry-run=client -o yaml | kubectl apply%s -f -",
-                     t->secret_name, ns, args, ns);
+            kumo__target_cmd(t, "  echo \"  %s: $(printf %%s \"$%s\" | base64 | tr -d '\\n')\"", t->stores[i].var,
+                             t->stores[i].var);
+    kumo__target_cmd(t, "} | kubectl apply%s -f -", ns);
 }
 
 void kumo__target_k8s_push_images(kumo__target_ctx *t)
@@ -789,11 +794,21 @@ static int images(kumo__target_ctx *t)
 
 /* ---- the deploy ------------------------------------------------------------- */
 
+/* Whether driver d makes stores of this kind itself. */
+static int provisions(const kumo__target_driver *d, const char *kind)
+{
+    size_t n = strlen(kind);
+    for (const char *w = d->provisions; w && *w; w += strcspn(w, " "), w += *w == ' ')
+        if (strncmp(w, kind, n) == 0 && (w[n] == ' ' || w[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 /* The stores as the plan places them in the deployed environment: a URL
  * that kumo.yaml gives, else the embedded default inside each container.
  * The deployer's own KUMO_STORE_* variables are not the deployment's, so
  * the plan is built without them. */
-static int stores(kumo__target_ctx *t)
+static int stores(kumo__target_ctx *t, const kumo__target_driver *d)
 {
     int rc = kumo__store_plan_build(t->p, t->env_name, NULL, NULL, NULL, &t->plan, t->err);
     if (rc < 0 || t->plan.n == 0)
@@ -808,9 +823,14 @@ static int stores(kumo__target_ctx *t)
         snprintf(s->var, sizeof s->var, "%s", pl->var);
         if (pl->origin == KUMO__STORE_FROM_DEFAULT) {
             s->unplaced = 1;
-            int accepted = t->o->destroy; /* nothing of it is deployed by a destroy */
+            int listed = 0;
             for (size_t k = 0; t->env && k < t->env->nembedded; k++)
-                accepted |= strcmp(t->env->embedded[k], s->store) == 0;
+                listed |= strcmp(t->env->embedded[k], s->store) == 0;
+            if (!listed && provisions(d, s->kind)) {
+                s->provisioned = 1; /* the target makes it (target_gcp.c, target_azure.c) */
+                continue;
+            }
+            int accepted = listed || t->o->destroy; /* nothing of it is deployed by a destroy */
             if (accepted) {
                 kumo__target_note(t,
                                   "store '%s' keeps its embedded default (environments.%s.embedded): each instance "
@@ -1018,7 +1038,7 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
         }
         t.nunits++;
     }
-    if ((rc = stores(&t)) < 0 || (rc = env_vars(&t, d)) < 0)
+    if ((rc = stores(&t, d)) < 0 || (rc = env_vars(&t, d)) < 0)
         goto out;
     if (d->images && !o->destroy && (rc = images(&t)) < 0)
         goto out;

@@ -182,6 +182,40 @@ class EnvDeployTest(unittest.TestCase):
         finally:
             shutil.rmtree(bin_dir, ignore_errors=True)
 
+    def test_kubernetes_store_secret_piped(self):
+        """A store URL with a password reaches kubectl on its stdin, in the
+        Secret manifest, never on a command line."""
+        bin_dir = tempfile.mkdtemp(prefix="kumo-fake-")
+        try:
+            for tool in ("kubectl", "skopeo"):
+                with open(os.path.join(bin_dir, tool), "w") as f:
+                    f.write(FAKE_TOOL)
+                os.chmod(os.path.join(bin_dir, tool), 0o755)
+            log = os.path.join(bin_dir, "log")
+            url = "redis://:%s@cache.internal:6379/0" % DB_PASSWORD
+            env = dict(self.env, PATH=bin_dir + os.pathsep + os.environ["PATH"], FAKE_LOG=log,
+                       KUMO_STORE_NOTES=url)
+            # kumo.yaml's URL has a password: deploy.sh takes it from the
+            # deployer's environment (KUMO_STORE_NOTES) as a secret
+            path = os.path.join(self.dir, "kumo.yaml")
+            with open(path, "w") as f:
+                f.write(KUMO_YAML.replace("redis://cache.internal", "redis://:placeholder@cache.internal"))
+            try:
+                self.ok(self.deploy("kubernetes", "--env", "prod", env=env, dry=False))
+            finally:
+                with open(path, "w") as f:
+                    f.write(KUMO_YAML)
+            with open(log) as f:
+                argv = f.read()
+            with open(log + ".stdin") as f:
+                docs = [d for d in yaml.safe_load_all(f.read()) if d]
+            self.assertNotIn(DB_PASSWORD, argv)
+            secret = [d for d in docs if d.get("kind") == "Secret" and d["metadata"]["name"] == "kumo-envtest-stores"]
+            self.assertEqual(len(secret), 1, docs)
+            self.assertEqual(base64.b64decode(secret[0]["data"]["KUMO_STORE_NOTES"]).decode(), url)
+        finally:
+            shutil.rmtree(bin_dir, ignore_errors=True)
+
     def test_kubernetes(self):
         self.ok(self.deploy("kubernetes", "--env", "prod"))
         docs = list(yaml.safe_load_all(self.file("kubernetes", "alpha.yaml")))
@@ -237,6 +271,42 @@ class EnvDeployTest(unittest.TestCase):
         self.assertTrue([n for n in names if n.startswith("lib/libexpat.so")], names)
         self.assertNoSecretAnywhere()
 
+    def test_azure_secrets_reach_az_on_stdin(self):
+        """deploy.sh for azure run with a stand-in az: the secret parameters
+        (an env: secret, a store URL with a password) reach az in the
+        parameters document on its stdin, never on a command line."""
+        bin_dir = tempfile.mkdtemp(prefix="kumo-fake-")
+        path = os.path.join(self.dir, "kumo.yaml")
+        try:
+            with open(os.path.join(bin_dir, "az"), "w") as f:
+                f.write("#!/bin/sh\nprintf '%s\\n' \"az $*\" >> \"$FAKE_LOG\"\n"
+                        "case \"$*\" in *@/dev/stdin*) cat > \"$FAKE_LOG.stdin\" ;; esac\nexit 0\n")
+            os.chmod(os.path.join(bin_dir, "az"), 0o755)
+            log = os.path.join(bin_dir, "log")
+            url = "redis://:%s@cache.internal:6379/0" % DB_PASSWORD
+            env = dict(self.env, PATH=bin_dir + os.pathsep + os.environ["PATH"], FAKE_LOG=log, KUMO_STORE_NOTES=url)
+            # one function app: the same env: for every function
+            with open(path, "w") as f:
+                f.write(KUMO_YAML.replace('    env: {SHARED: alpha, ONLY_ALPHA: "yes"}\n', "")
+                        .replace("redis://cache.internal", "redis://:placeholder@cache.internal"))
+            self.ok(self.deploy("azure", "--env", "prod", env=env, dry=False))
+            with open(log) as f:
+                argv = f.read()
+            with open(log + ".stdin") as f:
+                params = json.load(f)["parameters"]
+            self.assertIn("az deployment group create", argv)
+            self.assertNotIn(DB_PASSWORD, argv)
+            self.assertNotIn(TOKEN, argv)
+            values = {v["value"] for v in params.values()}
+            self.assertIn(url, values)
+            self.assertIn(TOKEN, values)
+            self.assertIn("line one\nline two", values)
+            self.assertIn("postgres://app:%s@db.internal/app" % DB_PASSWORD, values)
+        finally:
+            with open(path, "w") as f:
+                f.write(KUMO_YAML)
+            shutil.rmtree(bin_dir, ignore_errors=True)
+
     def test_azure_refuses_env_differing_per_function(self):
         r = self.deploy("azure", "--env", "prod")
         self.assertNotEqual(r.returncode, 0)
@@ -291,10 +361,11 @@ class EnvDeployTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("dry run: nothing is sent to AWS. kumo destroy would:", r.stdout)
         self.assertIn("kv store 'notes': its DynamoDB table", r.stdout)
-        r = subprocess.run([KUMO, "destroy", "--target", "aws", "--keep-data", self.dir],
+        r = subprocess.run([KUMO, "destroy", "--target", "aws", "--keep-data", "--dry-run", self.dir],
                            capture_output=True, text=True, env=env, timeout=60)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("cannot keep the stack's data stores yet", r.stderr)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("so that its data stores are retained (DeletionPolicy Retain)", r.stdout)
+        self.assertIn("keeping these data stores", r.stdout)
         # prod places the store on redis: nothing of the stack's holds data
         r = subprocess.run([KUMO, "destroy", "--target", "aws", "--env", "prod", "--dry-run", self.dir],
                            capture_output=True, text=True, env=env, timeout=60)

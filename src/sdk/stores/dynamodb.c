@@ -2,19 +2,32 @@
  * dynamodb.c: the kv driver for DynamoDB, `dynamodb://TABLE?region=R&
  * endpoint=URL&create=false`, over aws.c (libcurl, SigV4, JSON protocol).
  *
- * Layout: one table may hold many stores. Each item is
+ * Layout: one table may hold many stores, and a store's items spread over
+ * SHARDS (16) partition keys, so a busy store is not one hot partition.
+ * Each item is
  *
- *   pk  (S, hash key)  the store's name (kv->name)
- *   sk  (B, range key) the key's bytes, so a Query sorts them by unsigned
- *                      byte, which is kumo.h's order, and any byte but NUL
- *                      is allowed (a string key would have to be UTF-8)
- *   v   (B)            the value
- *   ver (N)            the version
- *   ttl (N)            expiry in epoch seconds, rounded up: DynamoDB's TTL
- *                      attribute, enabled on tables this driver creates
- *   exp (N)            expiry in epoch milliseconds: what reads compare,
- *                      since TTL deletion is lazy (up to days late) and
- *                      seconds are too coarse for kumo's milliseconds
+ *   pk      (S, hash key)  "STORE#NN": the store's name (kv->name) and the
+ *                          key's shard, NN = FNV-1a(key) % 16 in two digits
+ *   sk      (B, range key) the key's bytes, so a Query sorts them by unsigned
+ *                          byte, which is kumo.h's order, and any byte but
+ *                          NUL is allowed (a string key would have to be
+ *                          UTF-8)
+ *   key     (S)            the key again as text, when it is UTF-8 (what a
+ *                          person reads in the console or `aws dynamodb scan`)
+ *   value   (S)            the value, when it is UTF-8 (JSON mostly) ...
+ *   value_b (B)            ... else the value's bytes: an item has one of them
+ *   ver     (N)            the version
+ *   ttl     (N)            expiry in epoch seconds, rounded up: DynamoDB's TTL
+ *                          attribute, enabled on tables this driver creates
+ *   exp     (N)            expiry in epoch milliseconds: what reads compare,
+ *                          since TTL deletion is lazy (up to days late) and
+ *                          seconds are too coarse for kumo's milliseconds
+ *
+ * The key schema (pk S, sk B) is the one older kumo made, but older kumo put
+ * a store's items under pk = STORE with the value in `v` (B). Such a store is
+ * refused on first use, with a message naming scripts/ddb_migrate.py, which
+ * copies it into this layout: reading both layouts would cost every get a
+ * second read.
  *
  * Versions: every put is one UpdateItem setting
  * ver = if_not_exists(ver, NOW_US) + 1, atomically, with a ConditionExpression
@@ -23,10 +36,14 @@
  * version it had before (unless it had been written more than a million
  * times a second), so a CAS holding a version from before the delete fails.
  *
- * Listing is a Query on pk with begins_with(sk, prefix), consistent reads,
- * expired items skipped; the cursor is the last key returned, used as the
- * ExclusiveStartKey. get_many is BatchGetItem in groups of 100 distinct keys,
- * retrying UnprocessedKeys a bounded number of times.
+ * Listing merges the shards: one Query per shard on its pk with
+ * begins_with(sk, prefix), consistent reads, each starting after the cursor
+ * (the last key of the previous page, used as every shard's
+ * ExclusiveStartKey: a start key need not exist), each reading up to
+ * limit+1 live items; the union is sorted by key and cut at limit. A page
+ * of n items is therefore 16 Queries reading up to 16 * (n+1) items.
+ * get_many is BatchGetItem in groups of 100 distinct keys, retrying
+ * UnprocessedKeys a bounded number of times.
  *
  * The table is created on first use (CreateTable with PAY_PER_REQUEST, then
  * DescribeTable until ACTIVE, then UpdateTimeToLive on ttl) unless the URL
@@ -45,7 +62,9 @@
 
 #define JSON_TYPE "application/x-amz-json-1.0"
 #define ITEM_MAX (400u * 1024) /* DynamoDB's item limit, attribute names included */
-#define ITEM_OVERHEAD 64       /* pk, names, ver, ttl, exp */
+#define ITEM_OVERHEAD 96       /* pk, names, ver, ttl, exp */
+#define SHARDS 16              /* partition keys per store: fixed, since a key's shard is where it lives */
+#define NAME_MAX_LEN 200       /* a store's name in pk (DynamoDB allows 2048 bytes) */
 #define TABLE_WAIT_MS 30000
 #define BATCH_MAX 100
 #define UNPROCESSED_TRIES 8
@@ -56,8 +75,26 @@ typedef struct ddb {
     kumo__aws *aws;
     char *table;
     int create;
-    int ready; /* the table is known to exist */
+    int ready;  /* the table is known to exist */
+    int layout; /* 0 unchecked, 1 this driver's, -1 an older kumo's (refused, checked again) */
 } ddb;
+
+/* FNV-1a of the key: which of the SHARDS partitions holds it. */
+static unsigned shard_of(const char *key, size_t klen)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < klen; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 16777619u;
+    }
+    return h % SHARDS;
+}
+
+/* "STORE#NN" into buf (NAME_MAX_LEN + 8 bytes). */
+static void shard_pk(const ddb *d, unsigned shard, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s#%02u", d->base.name, shard);
+}
 
 static void sleep_ms(long ms)
 {
@@ -76,11 +113,44 @@ static int call_raw(ddb *d, const char *op, json_t *req, json_t **resp)
 static int table_missing(ddb *d)
 {
     snprintf(d->base.error, sizeof(d->base.error),
-             "dynamodb: table '%s' does not exist; create it (pk S, sk B) or drop create=false from the URL", d->table);
+             "dynamodb: table '%s' does not exist; create it (pk S hash, sk B range) or drop create=false from the URL",
+             d->table);
     return KUMO_EUNAVAILABLE;
 }
 
-/* Makes sure the table exists and is ACTIVE (creating it when allowed). */
+/* Refuses a store an older kumo wrote (all items under pk = STORE, values in
+ * `v`): one Query of that pk finds out, once per open while the answer is
+ * no, and again at every call while it is yes (so a store migrated while
+ * kumo runs is taken up without a restart). */
+static int check_layout(ddb *d)
+{
+    json_t *resp = NULL;
+    if (d->layout <= 0) {
+        json_t *req = json_pack("{s:s, s:s, s:{s:s}, s:{s:{s:s}}, s:I, s:s, s:b}", "TableName", d->table,
+                                "KeyConditionExpression", "#pk = :pk", "ExpressionAttributeNames", "#pk", "pk",
+                                "ExpressionAttributeValues", ":pk", "S", d->base.name, "Limit", (json_int_t)1,
+                                "ProjectionExpression", "#pk", "ConsistentRead", 1);
+        if (req == NULL) {
+            snprintf(d->base.error, sizeof(d->base.error), "out of memory");
+            return KUMO_ENOMEM;
+        }
+        int rc = call_raw(d, "Query", req, &resp);
+        if (rc != 0)
+            return rc;
+        d->layout = json_array_size(json_object_get(resp, "Items")) ? -1 : 1;
+        json_decref(resp);
+    }
+    if (d->layout > 0)
+        return 0;
+    snprintf(d->base.error, sizeof(d->base.error),
+             "dynamodb: table '%s' holds store '%s' in an older kumo's layout (one partition, binary values); "
+             "migrate it with scripts/ddb_migrate.py %s %s (docs/stores-aws.md)",
+             d->table, d->base.name, d->table, d->base.name);
+    return KUMO_EUNAVAILABLE;
+}
+
+/* Makes sure the table exists and is ACTIVE (creating it when allowed), and
+ * that the store is in this driver's layout. */
 static int ensure_table(ddb *d)
 {
     json_t *resp = NULL;
@@ -129,7 +199,10 @@ static int ensure_table(ddb *d)
         if (call_raw(d, "UpdateTimeToLive", req, &resp) == 0)
             json_decref(resp);
         *d->base.error = '\0';
+        d->layout = 1; /* a new table holds nothing older */
     }
+    if ((rc = check_layout(d)) != 0)
+        return rc;
     d->ready = 1;
     return 0;
 }
@@ -169,11 +242,13 @@ static int call(ddb *d, const char *op, json_t *req, json_t **resp)
     return rc;
 }
 
-/* {"pk": {"S": store}, "sk": {"B": base64(key)}} */
+/* {"pk": {"S": "STORE#NN"}, "sk": {"B": base64(key)}} */
 static json_t *item_key(ddb *d, const char *key, size_t klen)
 {
+    char pk[NAME_MAX_LEN + 8];
+    shard_pk(d, shard_of(key, klen), pk, sizeof(pk));
     char *b = kumo__aws_b64_encode(key, klen);
-    json_t *k = b ? json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", d->base.name, "sk", "B", b) : NULL;
+    json_t *k = b ? json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "B", b) : NULL;
     free(b);
     return k;
 }
@@ -206,6 +281,23 @@ static int expired(json_t *item, uint64_t now)
     return e && number(e) <= now;
 }
 
+/* The value of an item: `value` (S) as it is, else `value_b` (B) decoded. */
+static int decode_value(kumo__arena *a, json_t *item, char **out, size_t *len)
+{
+    json_t *s = json_object_get(json_object_get(item, "value"), "S");
+    if (s == NULL)
+        return decode_binary(a, json_object_get(item, "value_b"), out, len);
+    size_t n = json_string_length(s);
+    char *buf = kumo__arena_alloc(a, n + 1);
+    if (buf == NULL)
+        return KUMO_ENOMEM;
+    memcpy(buf, json_string_value(s), n);
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
 /* Fills it from a returned item; values only when want_value. */
 static int fill_item(kumo__arena *a, json_t *item, int want_value, kumo_kv_item *it)
 {
@@ -213,7 +305,7 @@ static int fill_item(kumo__arena *a, json_t *item, int want_value, kumo_kv_item 
     size_t klen, vlen = 0;
     int rc = decode_binary(a, json_object_get(item, "sk"), &k, &klen);
     if (rc == 0 && want_value)
-        rc = decode_binary(a, json_object_get(item, "v"), &v, &vlen);
+        rc = decode_value(a, item, &v, &vlen);
     if (rc != 0)
         return rc;
     it->key = k;
@@ -249,6 +341,12 @@ static int ddb_open(const char *url, const char *name, kumo__store **out, kumo__
         goto out;
     }
     pthread_mutex_init(&d->lock, NULL);
+    if (strlen(name) > NAME_MAX_LEN) {
+        kumo__error_set(e, KUMO_EINVAL, "store '%.40s...': a dynamodb store's name is at most %d bytes", name,
+                        NAME_MAX_LEN);
+        rc = KUMO_EINVAL;
+        goto out;
+    }
     if (*u.path) {
         kumo__error_set(e, KUMO_EINVAL, "store URL '%s': a table has no path; expected dynamodb://TABLE", url);
         rc = KUMO_EINVAL;
@@ -293,28 +391,45 @@ out:
     return rc;
 }
 
+/* A string for UTF-8 bytes without NUL (which DynamoDB's S, like moto's,
+ * may refuse, and text rarely holds), NULL for anything else. */
+static json_t *text(const void *p, size_t len)
+{
+    if (len == 0)
+        return json_string("");
+    return memchr(p, '\0', len) ? NULL : json_stringn((const char *)p, len);
+}
+
 static int ddb_put(kumo__kv *kv, const char *key, size_t klen, const void *val, size_t vlen, uint64_t expect_version,
                    uint64_t ttl_ms, uint64_t *new_version)
 {
     ddb *d = (ddb *)kv;
-    json_t *resp = NULL, *req = NULL;
+    json_t *resp = NULL, *req = NULL, *vtext = NULL, *ktext = NULL, *k = NULL, *names = NULL, *values = NULL;
     int rc = KUMO_ENOMEM;
     char *v64 = NULL, num[32];
-    char update[160], cond[160] = "";
+    char update[256], cond[160] = "";
     uint64_t now = kumo__aws_now_ms();
 
-    if (vlen + klen + strlen(kv->name) + ITEM_OVERHEAD > ITEM_MAX) {
-        snprintf(kv->error, sizeof(kv->error), "dynamodb: an item holds at most %u bytes (key and value)",
+    /* The key counts twice: sk and its text copy `key`. */
+    if (vlen + 2 * klen + strlen(kv->name) + ITEM_OVERHEAD > ITEM_MAX) {
+        snprintf(kv->error, sizeof(kv->error), "dynamodb: an item holds at most %u bytes (key twice and value)",
                  ITEM_MAX - ITEM_OVERHEAD);
         return KUMO_ETOOBIG;
     }
-    v64 = kumo__aws_b64_encode(val, vlen);
-    json_t *k = item_key(d, key, klen);
-    json_t *names = json_pack("{s:s, s:s}", "#val", "v", "#ver", "ver");
-    json_t *values = json_object();
-    if (v64 == NULL || k == NULL || names == NULL || values == NULL)
+    vtext = text(val, vlen);
+    ktext = text(key, klen);
+    if (vtext == NULL && (v64 = kumo__aws_b64_encode(val, vlen)) == NULL)
         goto fail;
-    json_object_set_new(values, ":val", json_pack("{s:s}", "B", v64));
+    k = item_key(d, key, klen);
+    /* #val is the attribute this put sets, #other the one it removes. */
+    names = json_pack("{s:s, s:s, s:s, s:s}", "#val", vtext ? "value" : "value_b", "#other",
+                      vtext ? "value_b" : "value", "#ver", "ver", "#key", "key");
+    values = json_object();
+    if (k == NULL || names == NULL || values == NULL)
+        goto fail;
+    json_object_set_new(values, ":val", vtext ? json_pack("{s:O}", "S", vtext) : json_pack("{s:s}", "B", v64));
+    if (ktext)
+        json_object_set_new(values, ":key", json_pack("{s:O}", "S", ktext));
     snprintf(num, sizeof(num), "%llu", (unsigned long long)now * 1000);
     json_object_set_new(values, ":base", json_pack("{s:s}", "N", num));
     json_object_set_new(values, ":one", json_pack("{s:s}", "N", "1"));
@@ -326,11 +441,10 @@ static int ddb_put(kumo__kv *kv, const char *key, size_t klen, const void *val, 
         json_object_set_new(values, ":ttl", json_pack("{s:s}", "N", num));
         snprintf(num, sizeof(num), "%llu", (unsigned long long)exp);
         json_object_set_new(values, ":exp", json_pack("{s:s}", "N", num));
-        snprintf(update, sizeof(update),
-                 "SET #val = :val, #ver = if_not_exists(#ver, :base) + :one, #ttl = :ttl, #exp = :exp");
-    } else {
-        snprintf(update, sizeof(update), "SET #val = :val, #ver = if_not_exists(#ver, :base) + :one REMOVE #ttl, #exp");
     }
+    snprintf(update, sizeof(update), "SET #val = :val, #ver = if_not_exists(#ver, :base) + :one%s%s REMOVE #other%s%s",
+             ktext ? ", #key = :key" : "", ttl_ms ? ", #ttl = :ttl, #exp = :exp" : "", ktext ? "" : ", #key",
+             ttl_ms ? "" : ", #ttl, #exp");
     if (expect_version != UINT64_MAX) {
         snprintf(num, sizeof(num), "%llu", (unsigned long long)now);
         json_object_set_new(values, ":now", json_pack("{s:s}", "N", num));
@@ -366,6 +480,8 @@ fail:
 out:
     json_decref(req);
     json_decref(resp);
+    json_decref(vtext);
+    json_decref(ktext);
     free(v64);
     return rc;
 }
@@ -391,46 +507,35 @@ static int ddb_del(kumo__kv *kv, const char *key, size_t klen)
     return rc == KUMO_ECONFLICT ? KUMO_ENOTFOUND : rc;
 }
 
-static int ddb_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit, int values,
-                    kumo_kv_page *out)
+static int by_key(const void *x, const void *y)
 {
-    ddb *d = (ddb *)kv;
-    size_t plen = strlen(prefix), count = 0;
-    json_t *start = NULL, *resp = NULL;
-    int rc = 0, more = 0;
-    uint64_t now = kumo__aws_now_ms();
-    char *p64 = NULL;
+    return strcmp(((const kumo_kv_item *)x)->key, ((const kumo_kv_item *)y)->key);
+}
 
-    kumo_kv_item *items = kumo__arena_alloc(a, limit * sizeof(*items));
-    if (items == NULL)
+/* Appends to items[*count] up to want live items of one shard whose keys
+ * start with the prefix (p64, NULL for none), after c64 (NULL: from the
+ * start). Called with the lock held. */
+static int query_shard(ddb *d, kumo__arena *a, unsigned shard, const char *p64, const char *c64, size_t want,
+                       int values, uint64_t now, kumo_kv_item *items, size_t *count)
+{
+    char pk[NAME_MAX_LEN + 8];
+    json_t *start = NULL, *resp = NULL;
+    size_t got = 0;
+    int rc = 0;
+    shard_pk(d, shard, pk, sizeof(pk));
+    if (c64 && (start = json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "B", c64)) == NULL)
         return KUMO_ENOMEM;
-    if (cursor) {
-        size_t clen = strlen(cursor);
-        if (clen >= plen && memcmp(cursor, prefix, plen) == 0) {
-            start = item_key(d, cursor, clen);
-            if (start == NULL)
-                return KUMO_ENOMEM;
-        } else if (memcmp(cursor, prefix, clen < plen ? clen : plen) > 0) {
-            goto done; /* the cursor is past every key with the prefix */
-        }
-        /* else the cursor sorts before the prefix: start at the prefix */
-    }
-    if (plen && (p64 = kumo__aws_b64_encode(prefix, plen)) == NULL) {
-        json_decref(start);
-        return KUMO_ENOMEM;
-    }
-    pthread_mutex_lock(&d->lock);
     for (;;) {
         json_t *req = json_pack("{s:s, s:s, s:{s:s}, s:{s:{s:s}}, s:b, s:I}", "TableName", d->table,
-                                "KeyConditionExpression", plen ? "#pk = :pk AND begins_with(#sk, :p)" : "#pk = :pk",
-                                "ExpressionAttributeNames", "#pk", "pk", "ExpressionAttributeValues", ":pk", "S",
-                                kv->name, "ConsistentRead", 1, "Limit", (json_int_t)(limit + 1 - count));
+                                "KeyConditionExpression", p64 ? "#pk = :pk AND begins_with(#sk, :p)" : "#pk = :pk",
+                                "ExpressionAttributeNames", "#pk", "pk", "ExpressionAttributeValues", ":pk", "S", pk,
+                                "ConsistentRead", 1, "Limit", (json_int_t)(want - got));
         if (req == NULL) {
             rc = KUMO_ENOMEM;
             break;
         }
         json_t *names = json_object_get(req, "ExpressionAttributeNames");
-        if (plen) {
+        if (p64) {
             json_object_set_new(names, "#sk", json_string("sk"));
             json_object_set_new(json_object_get(req, "ExpressionAttributeValues"), ":p", json_pack("{s:s}", "B", p64));
         }
@@ -451,33 +556,69 @@ static int ddb_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char
         size_t i;
         json_array_foreach(arr, i, item)
         {
+            if (got == want)
+                break;
             if (expired(item, now))
                 continue;
-            if (count == limit) {
-                more = 1;
+            if ((rc = fill_item(a, item, values, &items[*count])) != 0)
                 break;
-            }
-            if ((rc = fill_item(a, item, values, &items[count])) != 0)
-                break;
-            count++;
+            (*count)++;
+            got++;
         }
         json_t *last = json_object_get(resp, "LastEvaluatedKey");
-        if (rc != 0 || more || last == NULL)
+        if (rc != 0 || got == want || last == NULL)
             break;
         start = json_incref(last);
         json_decref(resp);
         resp = NULL;
     }
-    pthread_mutex_unlock(&d->lock);
     json_decref(start);
     json_decref(resp);
+    return rc;
+}
+
+/* The merge of the SHARDS partitions: each gives its first limit+1 live keys
+ * after the cursor, the union sorted is cut at limit (one more key says
+ * there is a next page, whose cursor is this page's last key). */
+static int ddb_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const char *cursor, size_t limit, int values,
+                    kumo_kv_page *out)
+{
+    ddb *d = (ddb *)kv;
+    size_t plen = strlen(prefix), count = 0;
+    int rc = 0;
+    uint64_t now = kumo__aws_now_ms();
+    char *p64 = NULL, *c64 = NULL;
+
+    kumo_kv_item *items = kumo__arena_alloc(a, (limit + 1) * SHARDS * sizeof(*items));
+    if (items == NULL)
+        return KUMO_ENOMEM;
+    if (cursor) {
+        size_t clen = strlen(cursor);
+        if (clen >= plen && memcmp(cursor, prefix, plen) == 0) {
+            if ((c64 = kumo__aws_b64_encode(cursor, clen)) == NULL)
+                return KUMO_ENOMEM;
+        } else if (memcmp(cursor, prefix, clen < plen ? clen : plen) > 0) {
+            goto done; /* the cursor is past every key with the prefix */
+        }
+        /* else the cursor sorts before the prefix: start at the prefix */
+    }
+    if (plen && (p64 = kumo__aws_b64_encode(prefix, plen)) == NULL) {
+        free(c64);
+        return KUMO_ENOMEM;
+    }
+    pthread_mutex_lock(&d->lock);
+    for (unsigned shard = 0; shard < SHARDS && rc == 0; shard++)
+        rc = query_shard(d, a, shard, p64, c64, limit + 1, values, now, items, &count);
+    pthread_mutex_unlock(&d->lock);
     free(p64);
+    free(c64);
     if (rc != 0)
         return rc;
+    qsort(items, count, sizeof(*items), by_key);
 done:
     out->items = items;
-    out->count = count;
-    out->next = more ? items[count - 1].key : NULL;
+    out->count = count > limit ? limit : count;
+    out->next = count > limit ? items[limit - 1].key : NULL;
     return 0;
 }
 

@@ -371,7 +371,8 @@ static void test_azure(void)
     json_decref(spec);
     kumo__doc_free(doc);
     has("az deployment group create --name kumo-todo --resource-group \"$RESOURCE_GROUP\" --template-file ");
-    has("kumoStoreTodos=\"$KUMO_STORE_TODOS\"");
+    has(" kumoStoreTodos=KUMO_STORE_TODOS |");
+    has("--parameters @/dev/stdin");
     has("az functionapp deployment source config-zip --resource-group \"$RESOURCE_GROUP\" --name \"$APP\" --src ");
     has("/.kumo/build/azure/app.zip");
 }
@@ -399,7 +400,9 @@ static void test_knative(void)
     CHECK_STR(json_string_value(at(env_named(env, "KUMO_STORE_TODOS"), "valueFrom.secretKeyRef.key")),
               "KUMO_STORE_TODOS");
     kumo__doc_free(doc);
-    has("kubectl create secret generic kumo-todo-stores --from-literal=KUMO_STORE_TODOS=\"$KUMO_STORE_TODOS\"");
+    has("metadata: {name: kumo-todo-stores,");
+    has("  echo \"  KUMO_STORE_TODOS: $(printf %s \"$KUMO_STORE_TODOS\" | base64 | tr -d '\\n')\"");
+    has("} | kubectl apply -f -");
     has("kubectl apply -f ");
     has("skopeo copy --preserve-digests oci:");
     has("docker://registry.test:5000/todo-todos:sha256-");
@@ -440,7 +443,7 @@ static void test_kubernetes_and_python_yaml(void)
     kumo__error err = {0};
     CHECK_INT(deploy("kubernetes", 1, 0, &err), 0);
     has("kubectl apply -f ");
-    has("kubectl create secret generic kumo-todo-stores");
+    has("metadata: {name: kumo-todo-stores,");
     has("kubectl apply -f ");
     char script[4200];
     snprintf(script, sizeof script, "%s/check.py", dir);
@@ -563,7 +566,8 @@ static void test_azure_env(void)
     CHECK_STR(json_string_value(at(t, "parameters.envApiToken.type")), "securestring");
     CHECK_STR(json_string_value(at(t, "variables.vaultName")), "[concat('kv', variables('suffix'))]");
     kumo__doc_free(doc);
-    has(" envApiToken=\"${TODO_TOKEN}\"");
+    has("KUMO_SECRET_1=\"${TODO_TOKEN}\"; export KUMO_SECRET_1");
+    has(" envApiToken=KUMO_SECRET_1");
     has(": \"${TODO_TOKEN?export TODO_TOKEN first");
     CHECK(strstr(out, "tok-azure-") == NULL);
     char cmd[4400];
