@@ -21,7 +21,12 @@
 # GetItem and UpdateItem: both sides are bounded by moto, a Python server,
 # so the figures say what the abstraction costs beside AWS's own SDK on the
 # same server, not how fast DynamoDB is.
+# Firestore is the gcloud Firestore emulator (tests/conformance/gcp.sh), the
+# direct side python's requests (bench/firestore_raw.py) making the
+# driver's own REST calls (batchGet, commit): Google's python client is not
+# installed here. Both are bounded by the emulator (Java) likewise.
 # Builds the libraries in Release mode in build-bench/ (or $BENCH_BUILD).
+# DRIVERS may also name firestore (not run by default: it starts Java).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-5}
@@ -32,10 +37,12 @@ work=$(mktemp -d)
 chmod 755 "$work"
 . tests/conformance/backends.sh
 . tests/conformance/moto.sh
+. tests/conformance/gcp.sh
 cleanup() {
     redis_stop || true
     postgres_stop || true
     moto_stop || true
+    gcp_stop || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,7 +51,7 @@ cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$B" -j "$(nproc)" --target kumo_sdk >/dev/null
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Isrc -Iinclude $(pkg-config --cflags jansson hiredis libpq) \
   bench/stores.c -o "$work/stores" "$B/libkumo.a" "$B/libkumo_proto.a" "$B/libkumo_base.a" \
-  $(pkg-config --libs jansson sqlite3 hiredis libpq libcurl) -lpthread -ldl -lm
+  $(pkg-config --libs jansson sqlite3 hiredis libpq libcurl openssl) -lpthread -ldl -lm
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE bench/sqlite_raw.c -o "$work/sqlite_raw" $(pkg-config --libs sqlite3)
 
 ratio() { python3 -c "import sys; k, d = float(sys.argv[1]), float(sys.argv[2]); print(f'{k/d:.2f}' if d else 'n/a')" "$1" "$2"; }
@@ -97,7 +104,11 @@ for driver in $DRIVERS; do
         moto_start "$work"
         url="dynamodb://kumo-bench?region=us-east-1&endpoint=$MOTO_ENDPOINT"
         ;;
-    *) echo "unknown driver $driver (sqlite, redis, postgres, dynamodb)" >&2; exit 2 ;;
+    firestore)
+        gcp_start "$work"
+        url="firestore://bench?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$FIRESTORE_PORT"
+        ;;
+    *) echo "unknown driver $driver (sqlite, redis, postgres, dynamodb, firestore)" >&2; exit 2 ;;
     esac
     # Warm-up (discarded): a fresh server allocates WAL and caches as it goes.
     kumo_rate put 16 >/dev/null
@@ -108,6 +119,7 @@ for driver in $DRIVERS; do
             sqlite) d=$("$work/sqlite_raw" "$op" "$c" "$SECONDS_EACH" "$KEYS" "$work/bench.db" | awk '{print $3}') ;;
             redis) d=$(redis_direct "$op" "$c") ;;
             dynamodb) d=$(python3 -P bench/ddb_raw.py "$op" "$c" "$SECONDS_EACH" "$KEYS" kumo-bench bench "$MOTO_ENDPOINT" | awk '{print $3}') ;;
+            firestore) d=$(python3 -P bench/firestore_raw.py "$op" "$c" "$SECONDS_EACH" "$KEYS" "http://127.0.0.1:$FIRESTORE_PORT" "$GCP_PROJECT" bench | awk '{print $3}') ;;
             *) d=$(pg_direct "$op" "$c") ;;
             esac
             row "$driver" "$op" "$c" "$k" "$d" "$(ratio "$k" "$d")"
@@ -117,5 +129,6 @@ for driver in $DRIVERS; do
     redis) redis_stop ;;
     postgres) postgres_stop ;;
     dynamodb) moto_stop ;;
+    firestore) gcp_stop ;;
     esac
 done

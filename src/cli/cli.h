@@ -15,9 +15,13 @@
 typedef int kumo__command_fn(int argc, char **argv, kumo__error *err);
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err);
-/* kumo up's work; `watch` set: kumo dev (--dev, and reload on a change). */
-int kumo__up_run(int argc, char **argv, int watch, kumo__error *err);
+/* kumo up's work; `watch` set: kumo dev (--dev, and reload on a change).
+ * `debug_op` (kumo dev --debug; NULL: none) and `debug_port` (0: none)
+ * make that operation's worker debuggable (gateway/debug.c). */
+int kumo__up_run(int argc, char **argv, int watch, const char *debug_op, int debug_port, kumo__error *err);
 int kumo__cmd_dev(int argc, char **argv, kumo__error *err);
+/* dev.c: --debug-port's needs (--debug, and gdbserver): 0 or a usage error. */
+int kumo__dev_debug_check(const char *op, int port, kumo__error *err);
 int kumo__cmd_mock(int argc, char **argv, kumo__error *err);
 /* mock.c: --seed's value (kumo mock, kumo up --mock). */
 int kumo__parse_seed(const char *s, uint64_t *out, kumo__error *err);

@@ -101,10 +101,10 @@ static void write_bash(FILE *f)
     fprintf(f, "# _kumo_reply -f|-d|-W WORDS: COMPREPLY from compgen for the word at the cursor.\n"
                "_kumo_reply() {\n"
                "    if [ \"$1\" = -W ]; then\n"
-               "        mapfile -t COMPREPLY < <(compgen -W \"$2\" -- \"$cur\")\n"
+               "        mapfile -t COMPREPLY < <(compgen -P \"$pre\" -W \"$2\" -- \"$cur\")\n"
                "    else\n"
                "        compopt -o filenames 2>/dev/null\n"
-               "        mapfile -t COMPREPLY < <(compgen \"$1\" -- \"$cur\")\n"
+               "        mapfile -t COMPREPLY < <(compgen -P \"$pre\" \"$1\" -- \"$cur\")\n"
                "    fi\n"
                "}\n\n");
     fprintf(f, "# _kumo_subs COMMAND: its subcommands.\n_kumo_subs() {\n    case $1 in\n");
@@ -125,7 +125,7 @@ static void write_bash(FILE *f)
 
     fprintf(f, "_kumo() {\n"
                "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}\n"
-               "    local cmd=${COMP_WORDS[1]} sub= opts= subs= pos= posw= commands=\"");
+               "    local cmd=${COMP_WORDS[1]} sub= opts= subs= pos= posw= pre= commands=\"");
     int first = 1;
     for (size_t i = 0; i < n; i++) {
         if (strchr(all[i].name, ' ') == NULL) {
@@ -135,6 +135,14 @@ static void write_bash(FILE *f)
     }
     fprintf(f, "\"\n"
                "    COMPREPLY=()\n"
+               "    # --opt=value: bash splits at '=' (COMP_WORDBREAKS), or keeps one word\n"
+               "    if [ \"$cur\" = = ]; then\n"
+               "        cur=\n"
+               "    elif [ \"$prev\" = = ] && [ \"$COMP_CWORD\" -gt 2 ]; then\n"
+               "        prev=${COMP_WORDS[COMP_CWORD - 2]}\n"
+               "    elif [[ $cur == --*=* ]]; then\n"
+               "        prev=${cur%%%%=*} pre=${cur%%%%=*}= cur=${cur#*=}\n"
+               "    fi\n"
                "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
                "        _kumo_reply -W \"$commands --help --version\"\n"
                "        return\n"

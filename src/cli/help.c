@@ -39,6 +39,31 @@ static const kumo__help_option up_options[] = {
     {"--reload-interval", NULL, "S", KUMO__ARG_VALUE, 0, "at most one reload per S seconds, 0 to 3600 (default 1)"},
     {"--mock", NULL, NULL, KUMO__ARG_NONE, 0, "operations without a handler answer mock responses, not 501"},
     {"--seed", NULL, "S", KUMO__ARG_VALUE, 0, "with --mock: the seed of generated values"},
+    {"--core-dumps", NULL, NULL, KUMO__ARG_NONE, 0,
+     "a crashing worker leaves its core in .kumo/data/cores (docs/debugging.md)"},
+    {NULL},
+};
+
+/* kumo dev takes kumo up's options and --debug's. */
+static const kumo__help_option dev_options[] = {
+    {"--port", NULL, "N", KUMO__ARG_VALUE, 0, "the API's port (default 8080; 0 picks a free one)"},
+    {"--admin-port", NULL, "N|-1", KUMO__ARG_VALUE, 0, "the admin port (default 8081; -1 turns it off)"},
+    {"--host", NULL, "ADDR", KUMO__ARG_VALUE, 0, "the address to listen on (default 127.0.0.1)"},
+    {"--threads", NULL, "N", KUMO__ARG_VALUE, 0, "event loops, 1 to 256 (default: one per core)"},
+    {"--dev", NULL, NULL, KUMO__ARG_NONE, 0, "check every response against the OpenAPI document, log mismatches"},
+    {"--strict", NULL, NULL, KUMO__ARG_NONE, 0, "--dev, and a response that breaks the document becomes a 500"},
+    {"--env", NULL, "NAME", KUMO__ARG_VALUE, 0, "apply kumo.yaml's environments.NAME"},
+    {"--cpu-affinity", NULL, NULL, KUMO__ARG_NONE, 0, "pin each event loop to a core"},
+    {"--admin-token-file", NULL, "FILE", KUMO__ARG_FILE, 0,
+     "require this bearer token on the admin port (default: $KUMO_ADMIN_TOKEN)"},
+    {"--reload-interval", NULL, "S", KUMO__ARG_VALUE, 0, "at most one reload per S seconds, 0 to 3600 (default 1)"},
+    {"--mock", NULL, NULL, KUMO__ARG_NONE, 0, "operations without a handler answer mock responses, not 501"},
+    {"--seed", NULL, "S", KUMO__ARG_VALUE, 0, "with --mock: the seed of generated values"},
+    {"--core-dumps", NULL, NULL, KUMO__ARG_NONE, 0,
+     "a crashing worker leaves its core in .kumo/data/cores (docs/debugging.md)"},
+    {"--debug", NULL, "OPERATION", KUMO__ARG_VALUE, 0,
+     "run OPERATION's function in one worker without a deadline, for gdb or VS Code (docs/debugging.md)"},
+    {"--debug-port", NULL, "N", KUMO__ARG_VALUE, 0, "with --debug: serve the worker with gdbserver on port N"},
     {NULL},
 };
 
@@ -211,7 +236,7 @@ static const kumo__help_entry entries[] = {
     {"up", kumo__cmd_up, "build the functions and serve the project", "[DIR]", KUMO__ARG_DIR, NULL, 0, up_options,
      "kumo up examples/todo --port 8080 --dev"},
     {"dev", kumo__cmd_dev, "kumo up --dev, reloading on each saved change (docs/dev.md)", "[DIR]", KUMO__ARG_DIR, NULL,
-     0, up_options, "kumo dev examples/hello --port 8080"},
+     0, dev_options, "kumo dev examples/hello --port 8080"},
     {"mock", kumo__cmd_mock, "serve an OpenAPI document's mock: validated requests, example answers", "SPEC",
      KUMO__ARG_FILE, NULL, 0, mock_options, "kumo mock openapi.yaml --port 4010 --stateful"},
     {"schema", kumo__cmd_schema, "validate JSON instances against a schema", NULL, KUMO__ARG_NONE, NULL, 1, no_options,

@@ -1,7 +1,7 @@
 /*
  * up.c: `kumo up [DIR] [--port N] [--admin-port N] [--host ADDR] [--threads N]
  * [--dev] [--strict] [--env NAME] [--admin-token-file FILE]
- * [--reload-interval S] [--mock [--seed S]]` loads the project in DIR
+ * [--reload-interval S] [--core-dumps] [--mock [--seed S]]` loads the project in DIR
  * (default .), builds its functions and serves it. --mock answers the
  * operations that have no handler yet with mock responses (gateway/mock.h)
  * instead of 501. --env picks the environments: entry of
@@ -63,10 +63,10 @@ static kumo__logstore *start_log_store(const char *dir)
 
 int kumo__cmd_up(int argc, char **argv, kumo__error *err)
 {
-    return kumo__up_run(argc, argv, 0, err);
+    return kumo__up_run(argc, argv, 0, NULL, 0, err);
 }
 
-int kumo__up_run(int argc, char **argv, int watch, kumo__error *err)
+int kumo__up_run(int argc, char **argv, int watch, const char *debug_op, int debug_port, kumo__error *err)
 {
     kumo__gateway_config cfg = {.dir = NULL,
                                 .host = "127.0.0.1",
@@ -75,7 +75,9 @@ int kumo__up_run(int argc, char **argv, int watch, kumo__error *err)
                                 .threads = 0,
                                 .reload_interval_ms = 1000,
                                 .dev = watch,
-                                .watch = watch};
+                                .watch = watch,
+                                .debug_op = debug_op,
+                                .debug_port = debug_port};
     const char *token_file = NULL;
     char token[KUMO__ADMIN_TOKEN_MAX + 1];
     int seeded = 0;
@@ -106,6 +108,8 @@ int kumo__up_run(int argc, char **argv, int watch, kumo__error *err)
             i++;
         } else if (strcmp(a, "--cpu-affinity") == 0) {
             cfg.cpu_affinity = 1;
+        } else if (strcmp(a, "--core-dumps") == 0) {
+            cfg.core_dumps = 1;
         } else if (strcmp(a, "--mock") == 0) {
             cfg.mock = 1;
         } else if (strcmp(a, "--seed") == 0) {
@@ -144,6 +148,16 @@ int kumo__up_run(int argc, char **argv, int watch, kumo__error *err)
     }
     if (cfg.dir == NULL)
         cfg.dir = ".";
+    int rc0 = kumo__dev_debug_check(debug_op, debug_port, err);
+    if (rc0 != 0)
+        return rc0;
+    if (debug_op && cfg.threads > 1) {
+        kumo__error_set(err, -KUMO__EUSAGE,
+                        "--debug runs one event loop (one worker to attach to); leave --threads out");
+        return err->code;
+    }
+    if (debug_op)
+        cfg.threads = 1;
     if (seeded && !cfg.mock) {
         kumo__error_set(err, -KUMO__EUSAGE, "--seed sets the mock answers' values; it goes with --mock");
         return err->code;

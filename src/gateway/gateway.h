@@ -25,6 +25,13 @@ typedef struct kumo__gateway_config {
                          when the project defines it, else none. Kept for reloads. */
     int cpu_affinity; /* `--cpu-affinity`: loop i runs on the i-th CPU this process may use, and so do
                          its fork servers and workers (they inherit it) */
+    /* kumo dev --debug OPERATION (debug.c): the operationId whose worker is
+     * made debuggable, NULL: none; --debug-port: gdbserver's port, 0: none.
+     * `--core-dumps`: a crashing worker leaves its core in DATA/cores
+     * (crash_report.c). */
+    const char *debug_op;
+    int debug_port;
+    int core_dumps;
     /* When set (not empty), every admin endpoint but /healthz and /readyz
      * needs `Authorization: Bearer TOKEN`; the caller's, for the run. */
     const char *admin_token;

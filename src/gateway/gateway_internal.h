@@ -79,6 +79,7 @@ typedef struct generation {
      * per event, and the one of requests no operation matched. -1: none. */
     int *mt_ops, *mt_events, mt_noroute;
     char data_dir[4096];
+    int debug_unit; /* kumo dev --debug: 1 + the index of the unit made debuggable (debug.c); 0: none */
     /* What it was built from and their fingerprint (watch.c): a reload
      * whose inputs still match it changes nothing. 0: always rebuild. */
     char **inputs;
@@ -451,8 +452,19 @@ void kumo__gw_observe_event(loop_thread *t, const generation *g, const char *eve
 /* The answers the gateway gives without an invocation, and admission's refusals. */
 void kumo__gw_observe_answered(loop_thread *t, const generation *g, int op_index, int status, uint64_t start_us,
                                int rejected);
+/* debug.c (kumo dev --debug OPERATION): _apply, once g's operations are bound, makes the operation's
+ * unit debuggable (no deadline, one worker) or says which operations there
+ * are; _unit names it (NULL: none); _ready, when a worker of g says hello,
+ * prints how to attach to it and writes .vscode/launch.json. */
+int kumo__gw_debug_apply(gateway *gw, generation *g, kumo__error *err);
+const char *kumo__gw_debug_unit(const generation *g);
+void kumo__gw_debug_ready(gateway *gw, const generation *g, const char *unit_name, pid_t pid);
+/* crash_report.c: the pools' on_crash (ctx: the loop_gen): the crashed
+ * worker's backtrace, symbolized off the loop, logged with its request id;
+ * its core moved to core.<function>.<pid> (kumo up --core-dumps). */
+void kumo__gw_on_crash(void *ctx, const kumo__crash *crash);
 /* The pools' on_ready (ctx: the loop_thread). */
-void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, uint64_t init_us);
+void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, pid_t pid, uint64_t init_us);
 /* tracing.c: the tracer, made at start from the first generation's
  * kumo.yaml and the OTEL_* variables (0, or an error naming what is
  * wrong); the spans of a finished invocation (from kumo__gw_observe); the

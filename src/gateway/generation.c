@@ -264,6 +264,8 @@ int kumo__gw_generation_build(gateway *gw, unsigned long number, const generatio
      * of a project that is not there) */
     if (!gw->cfg.mock_spec && (rc = kumo__bind_operations(g->project, g->spec, warn_line, err)) != 0)
         goto out;
+    if ((rc = kumo__gw_debug_apply(gw, g, err)) != 0) /* kumo dev --debug */
+        goto out;
     if ((rc = kumo__gw_metrics_targets(gw, g, err)) != 0)
         goto out;
     kumo__start_mark("events+units+bind");

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "gateway/access_log.h"
@@ -70,13 +71,22 @@ static kumo__spawner *start_spawner(loop_thread *t, generation *g, loop_gen *lg)
                                         .timeout_ms = (unsigned)(unit->tuning.timeout_s * 1000.0),
                                         .env = g->unit_env ? g->unit_env[u] : NULL};
     }
+    char cores[sizeof(g->data_dir) + 16];
+    int dumps = t->gw->cfg.core_dumps && g->data_dir[0] &&
+                snprintf(cores, sizeof(cores), "%s/cores", g->data_dir) < (int)sizeof(cores);
+    if (dumps && mkdir(cores, 0700) != 0 && errno != EEXIST) {
+        kumo__log_event("warn", "cannot make %s for core dumps: %s; crashes leave no core", cores, strerror(errno));
+        dumps = 0;
+    }
     kumo__spawner_config sc = {.units = units,
                                .nunits = p->nunits,
                                .project_dir = p->dir,
                                .data_dir = g->data_dir,
                                .spares = 1,
                                .net = kumo__store_plan_needs_net(&g->stores),
-                               .envp = g->envp};
+                               .envp = g->envp,
+                               .core_dir = dumps ? cores : NULL,
+                               .debug_unit = kumo__gw_debug_unit(g)};
     if ((s = kumo__spawner_start(t->loop, &sc, &err)) == NULL)
         kumo__log_event("error", "loop %d: %s", t->index, err.msg);
     else
@@ -114,7 +124,9 @@ static loop_gen *loop_gen_create(loop_thread *t, generation *g)
                                 .on_ready = kumo__gw_on_worker_ready,
                                 .ready_ctx = t,
                                 .on_http_call = kumo__gw_egress_call,
-                                .http_ctx = lg};
+                                .http_ctx = lg,
+                                .on_crash = kumo__gw_on_crash,
+                                .crash_ctx = lg};
         if ((lg->pools[u] = kumo__pool_create(t->loop, &pc)) == NULL) {
             for (size_t k = 0; k < u; k++)
                 kumo__pool_destroy(lg->pools[k], 0);

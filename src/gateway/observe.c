@@ -87,8 +87,10 @@ void kumo__gw_observe_answered(loop_thread *t, const generation *g, int op_index
     kumo__metrics_answered(t->gw->metrics, t->index, target, status, kumo__mono_us() - start_us, rejected);
 }
 
-void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, uint64_t init_us)
+void kumo__gw_on_worker_ready(void *ctx, const char *unit_name, pid_t pid, uint64_t init_us)
 {
     loop_thread *t = ctx;
     kumo__metrics_init(t->gw->metrics, t->index, unit_name, init_us);
+    if (t->gw->cfg.debug_op && t->live)
+        kumo__gw_debug_ready(t->gw, t->live->gen, unit_name, pid);
 }

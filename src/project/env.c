@@ -251,6 +251,16 @@ int kumo__env_kept(const kumo__store_plan *plan, const char *entry)
     static const char *const aws_vars[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                                            "AWS_REGION",        "AWS_DEFAULT_REGION",    NULL};
     static const char *const aws[] = {"dynamodb:", "s3:", "sqs:", "sns:", NULL};
+    /* src/sdk/stores/gcp.c */
+    static const char *const gcp_vars[] = {"GOOGLE_CLOUD_PROJECT",
+                                           "GCLOUD_PROJECT",
+                                           "GOOGLE_APPLICATION_CREDENTIALS",
+                                           "FIRESTORE_EMULATOR_HOST",
+                                           "PUBSUB_EMULATOR_HOST",
+                                           "STORAGE_EMULATOR_HOST",
+                                           "GCE_METADATA_HOST",
+                                           NULL};
+    static const char *const gcp[] = {"firestore:", "pubsub:", "gs:", NULL};
     static const char *const pg[] = {"postgres:", "postgresql:", NULL};
     /* src/sdk/stores/azure.c */
     static const char *const az_vars[] = {"AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING",
@@ -265,6 +275,10 @@ int kumo__env_kept(const kumo__store_plan *plan, const char *entry)
     if (plan_has(plan, aws))
         for (size_t i = 0; aws_vars[i]; i++)
             if (strlen(aws_vars[i]) == len && strncmp(entry, aws_vars[i], len) == 0)
+                return 1;
+    if (plan_has(plan, gcp))
+        for (size_t i = 0; gcp_vars[i]; i++)
+            if (strlen(gcp_vars[i]) == len && strncmp(entry, gcp_vars[i], len) == 0)
                 return 1;
     if (plan_has(plan, az))
         for (size_t i = 0; az_vars[i]; i++)

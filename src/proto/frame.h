@@ -33,6 +33,8 @@ enum kumo__frame_type {
     KUMO__FRAME_HELLO = 3,       /* worker -> gateway: loaded and ready (or KF_ERROR) */
     KUMO__FRAME_HTTP_CALL = 4,   /* worker -> gateway: an outbound HTTP call of the running invocation */
     KUMO__FRAME_HTTP_RESULT = 5, /* gateway -> worker: its answer, with the call's id */
+    KUMO__FRAME_CRASH = 6,       /* worker -> gateway: it dies of a fatal signal (worker/crash.c); the
+                                    socket closes next */
 };
 
 enum kumo__frame_tag {
@@ -66,6 +68,11 @@ enum kumo__frame_tag {
     KF_AUTH_SCHEME = 31,   /* REQUEST: the security scheme that authenticated the caller (absent: anonymous) */
     KF_AUTH_SUBJECT = 32,  /* REQUEST: who called: the API key's name, the Basic user, a token's sub */
     KF_AUTH_CLAIMS = 33,   /* REQUEST: a verified token's claims, JSON text */
+    KF_SIGNAL = 34,        /* CRASH: u32, the fatal signal */
+    KF_FAULT_ADDR = 35,    /* CRASH: u64, the faulting address (si_addr) */
+    KF_CRASH_PC = 36,      /* CRASH, repeated, innermost first: u64 offset in the object, u8 1 when it is
+                              the faulting instruction (else a return address), then the object's path */
+    KF_CORE_DIR = 37,      /* CRASH: the directory the worker moved to for its core dump */
 };
 
 typedef struct kumo__frame_header {

@@ -50,6 +50,8 @@
 #define CRASH_LIMIT 5         /* this many crashes in the window start a backoff */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 10000
+/* A worker's crash report (KUMO__FRAME_CRASH) larger than this is not kept. */
+#define CRASH_REPORT_MAX (64u << 10)
 #define HIST_BUCKETS KUMO__HIST_BUCKETS /* 4 per octave of microseconds, up to ~2^26 us */
 #define HIST_SECONDS 60
 /* Sending ahead: at its max, a pool of a fast unit hands waiting calls to
@@ -82,6 +84,9 @@ typedef struct worker {
     uint64_t head_since_us;    /* when its oldest call in flight began to run */
     uint64_t spawned_us;       /* when it was asked for (faas_init_duration) */
     iov_list pending, writing; /* frames to write; frames being written */
+    /* its KUMO__FRAME_CRASH payload, until it is lost; NULL: none */
+    char *crash;
+    size_t crash_len;
     kumo__pool *pool;
     struct worker *next; /* the pool's workers, or its dead ones */
 } worker;
@@ -96,6 +101,8 @@ typedef struct dying {
     enum kumo__call_result result;
     char why[200]; /* "" when the exit status says it all */
     uint64_t since_ms;
+    char *crash_report; /* the worker's KUMO__FRAME_CRASH payload, or NULL */
+    size_t crash_len;
     int killed, crash, quiet;
     struct dying *next;
 } dying;
@@ -163,6 +170,7 @@ static void bury_dead(kumo__pool *p)
     while (p->dead) {
         worker *w = p->dead;
         p->dead = w->next;
+        free(w->crash);
         free(w);
     }
 }
@@ -230,6 +238,22 @@ static void finish_all(kumo__call *calls, enum kumo__call_result result, const c
 
 static void dispatch(kumo__pool *p);
 
+/* The request id in a call's frame (KF_REQUEST_ID); "" when it has none. */
+static void request_id_of(const kumo__call *call, char *out, size_t len)
+{
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    out[0] = '\0';
+    if (call->frame.len < KUMO__FRAME_HEADER_SIZE)
+        return;
+    kumo__frame_reader_init(&r, call->frame.buf + KUMO__FRAME_HEADER_SIZE, call->frame.len - KUMO__FRAME_HEADER_SIZE);
+    while (kumo__frame_next(&r, &f) > 0)
+        if (f.tag == KF_REQUEST_ID) {
+            snprintf(out, len, "%.*s", (int)f.len, f.data);
+            return;
+        }
+}
+
 /* Logs how a worker ended and answers the calls it had. The spawner
  * said whether the kernel killed it for memory (d->oom). */
 static void settle(kumo__pool *p, dying *d, const int *status)
@@ -251,6 +275,18 @@ static void settle(kumo__pool *p, dying *d, const int *status)
                         (int)d->pid, p->unit_name, reason, d->calls ? " during an invocation" : "");
     if (d->crash)
         snprintf(p->last_crash, sizeof(p->last_crash), "%s", reason);
+    if (d->crash_report && status && p->cfg.on_crash) {
+        char rid[128] = "";
+        if (d->calls)
+            request_id_of(d->calls, rid, sizeof(rid));
+        kumo__crash c = {.unit_name = p->unit_name,
+                         .pid = d->pid,
+                         .status = *status,
+                         .request_id = rid,
+                         .payload = d->crash_report,
+                         .len = d->crash_len};
+        p->cfg.on_crash(p->cfg.crash_ctx, &c);
+    }
     if (d->calls) {
         char detail[400];
         snprintf(detail, sizeof(detail), "the worker of function '%s' %s", p->unit_name, reason);
@@ -282,6 +318,7 @@ static void reap(kumo__pool *p, int force, uint64_t now_ms)
         if (got != 0) {
             *link = d->next;
             settle(p, d, got == 1 ? &status : NULL);
+            free(d->crash_report);
             free(d);
             continue;
         }
@@ -425,6 +462,9 @@ static void worker_lost(worker *w, const char *why, enum lost_reason reason)
         d->crash = crash;
         d->quiet = retired;
         snprintf(d->why, sizeof(d->why), "%s", why ? why : "");
+        d->crash_report = w->crash;
+        d->crash_len = w->crash_len;
+        w->crash = NULL;
         d->next = p->dying;
         p->dying = d;
         /* Usually the process is a zombie already: its exit closed the
@@ -569,6 +609,13 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
         on_http_call(w, h, payload, len);
         return;
     }
+    if (h->type == KUMO__FRAME_CRASH) { /* it dies next: kept for settle */
+        if (w->crash == NULL && len <= CRASH_REPORT_MAX && (w->crash = malloc(len ? len : 1)) != NULL) {
+            memcpy(w->crash, payload, len);
+            w->crash_len = len;
+        }
+        return;
+    }
     if (h->type == KUMO__FRAME_HELLO) {
         const char *error = NULL;
         size_t elen = 0;
@@ -595,7 +642,7 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
             w->ready = 1;
             p->nstarting--;
             if (p->cfg.on_ready)
-                p->cfg.on_ready(p->cfg.ready_ctx, p->unit_name, kumo__mono_us() - w->spawned_us);
+                p->cfg.on_ready(p->cfg.ready_ctx, p->unit_name, w->pid, kumo__mono_us() - w->spawned_us);
         }
         return;
     }
@@ -661,11 +708,28 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
         worker_lost(w, "stopped at its own request (it leaks file descriptors)", LOST_STOPPED);
 }
 
+/* The socket closed with frames still unread: the last may be the crash
+ * report the worker wrote as it died (the same read can bring the report
+ * and the end). */
+static void keep_crash_report(worker *w, h2o_buffer_t *in)
+{
+    size_t at = 0;
+    kumo__frame_header h;
+    while (w->crash == NULL &&
+           kumo__frame_header_decode(in->bytes + at, in->size - at, w->pool->cfg.frame_max, &h) == 0 &&
+           in->size - at >= KUMO__FRAME_HEADER_SIZE + (size_t)h.length) {
+        if (h.type == KUMO__FRAME_CRASH)
+            on_frame(w, &h, in->bytes + at + KUMO__FRAME_HEADER_SIZE, h.length);
+        at += KUMO__FRAME_HEADER_SIZE + (size_t)h.length;
+    }
+}
+
 static void on_read(h2o_socket_t *sock, const char *err)
 {
     worker *w = sock->data;
     kumo__pool *p = w->pool;
     if (err != NULL) {
+        keep_crash_report(w, sock->input);
         worker_lost(w, NULL, LOST_DIED);
         return;
     }

@@ -169,6 +169,11 @@ typedef struct kumo__spawner_config {
                           fork server and every exec'd worker get exactly this, never `environ` */
     int spares;        /* children forked ahead of demand */
     int net;           /* workers keep the network: a store is remote */
+    /* kumo dev --debug: this unit's workers can be traced (sandbox.h's
+     * debug); kumo up --core-dumps: where crashing workers leave their
+     * cores (worker/crash.c). NULL: neither. */
+    const char *debug_unit;
+    const char *core_dir;
 } kumo__spawner_config;
 
 /* A worker's pid once the fork server forked or assigned it (err: errno
@@ -226,6 +231,7 @@ struct kumo__call {
 /* What a worker's outbound HTTP call holds on its pool (the answer may
  * come after the pool is gone): counted, on the pool's loop thread. */
 typedef struct kumo__pool_anchor kumo__pool_anchor;
+typedef struct kumo__crash kumo__crash;
 
 typedef struct kumo__pool_config {
     const char *unit_name;
@@ -234,10 +240,10 @@ typedef struct kumo__pool_config {
     kumo__spawner *spawner;     /* starts the workers (required; borrowed: it outlives the pool) */
     int unit_index;             /* this unit's index for the spawner */
     size_t frame_max;           /* ceiling of a response frame (0: KUMO__FRAME_MAX) */
-    /* Told, on the pool's thread, when a new worker says hello: how long
-     * after it was asked for (a cold start's share before the handler).
+    /* Told, on the pool's thread, when a new worker says hello (its pid,
+     * 0 when not known yet): how long after it was asked for (a cold start's share before the handler).
      * NULL: nobody listens. */
-    void (*on_ready)(void *ctx, const char *unit_name, uint64_t init_us);
+    void (*on_ready)(void *ctx, const char *unit_name, pid_t pid, uint64_t init_us);
     void *ready_ctx;
     /* A worker's outbound HTTP call (a KUMO__FRAME_HTTP_CALL payload, valid
      * during the call): the callee owns one reference of `anchor`, and
@@ -247,7 +253,23 @@ typedef struct kumo__pool_config {
     void (*on_http_call)(void *ctx, kumo__pool_anchor *anchor, uint64_t worker, uint32_t id, const char *payload,
                          size_t len);
     void *http_ctx;
+    /* A worker that reported a crash (a KUMO__FRAME_CRASH, worker/crash.c),
+     * once its exit status is known, on the pool's thread; everything in
+     * *crash is valid during the call only. NULL: crashes are only logged
+     * as deaths. */
+    void (*on_crash)(void *ctx, const kumo__crash *crash);
+    void *crash_ctx;
 } kumo__pool_config;
+
+/* What the pool knows of a crash when it tells on_crash. */
+struct kumo__crash {
+    const char *unit_name;
+    pid_t pid;
+    int status;             /* as waitpid says it */
+    const char *request_id; /* of the invocation it was running; "" when none */
+    const char *payload;    /* the KUMO__FRAME_CRASH fields */
+    size_t len;
+};
 
 #define KUMO__HIST_BUCKETS 104
 

@@ -108,7 +108,7 @@ typedef struct spawner {
     /* what every worker is started from (owned copies of the config) */
     kumo__spawner_unit *units;
     size_t nunits;
-    char *project_dir, *data_dir;
+    char *project_dir, *data_dir, *core_dir, *debug_unit;
     char **envp;      /* what every worker gets: kumo's needs and the stores' variables */
     char **fs_envp;   /* the fork server's: envp, then each unit's variables as KUMO__UNIT<i>_NAME=value */
     char ***unit_env; /* per unit: envp with its declared variables (a worker exec'd directly) */
@@ -159,7 +159,7 @@ static void unit_words_make(const kumo__spawner_unit *u, unit_words *out)
     snprintf(out->timeout_ms, sizeof(out->timeout_ms), "%u", u->timeout_ms);
 }
 
-#define WORKER_ARGV_MAX 16
+#define WORKER_ARGV_MAX 20
 
 /* The arguments both a worker and the fork server take: the project's
  * read-only view, the writable data directory, and the network when a
@@ -176,6 +176,10 @@ static size_t put_sandbox_args(const spawner *s, char **argv, size_t n)
     }
     if (s->net)
         argv[n++] = "--net";
+    if (s->core_dir) {
+        argv[n++] = "--core-dir";
+        argv[n++] = s->core_dir;
+    }
     return n;
 }
 
@@ -193,6 +197,8 @@ static void worker_argv(const spawner *s, const kumo__spawner_unit *u, unit_word
     argv[n++] = "--timeout-ms";
     argv[n++] = words->timeout_ms;
     n = put_sandbox_args(s, argv, n);
+    if (s->debug_unit && strcmp(s->debug_unit, u->name) == 0)
+        argv[n++] = "--debug";
     argv[n] = NULL;
 }
 
@@ -691,6 +697,8 @@ static void spawner_free(spawner *s)
     free(s->unit_env);
     free(s->project_dir);
     free(s->data_dir);
+    free(s->core_dir);
+    free(s->debug_unit);
     free(s->direct);
     free(s->fs_workers.v);
     free(s->lost.v);
@@ -745,7 +753,8 @@ static int copy_str(const char *from, char **to)
 static int copy_config(spawner *s, const kumo__spawner_config *cfg)
 {
     s->net = cfg->net;
-    if (copy_str(cfg->project_dir, &s->project_dir) || copy_str(cfg->data_dir, &s->data_dir))
+    if (copy_str(cfg->project_dir, &s->project_dir) || copy_str(cfg->data_dir, &s->data_dir) ||
+        copy_str(cfg->core_dir, &s->core_dir) || copy_str(cfg->debug_unit, &s->debug_unit))
         return -ENOMEM;
     if ((s->units = calloc(cfg->nunits ? cfg->nunits : 1, sizeof(*s->units))) == NULL)
         return -ENOMEM;
@@ -785,7 +794,7 @@ static int start_fork_server(spawner *s, kumo__error *err)
         kumo__error_set(err, rc = -errno, "socketpair: %s", strerror(errno));
         goto out;
     }
-    size_t n = 0, cap = 16 + 6 * s->nunits;
+    size_t n = 0, cap = 20 + 6 * s->nunits;
     argv = calloc(cap, sizeof(*argv));
     words = calloc(s->nunits ? s->nunits : 1, sizeof(*words));
     char nspares[16];
@@ -799,6 +808,10 @@ static int start_fork_server(spawner *s, kumo__error *err)
     argv[n++] = "--spares";
     argv[n++] = nspares;
     n = put_sandbox_args(s, argv, n);
+    if (s->debug_unit) {
+        argv[n++] = "--debug-unit";
+        argv[n++] = s->debug_unit;
+    }
     for (size_t i = 0; i < s->nunits; i++) {
         const kumo__spawner_unit *u = &s->units[i];
         unit_words_make(u, &words[i]);

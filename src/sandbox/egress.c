@@ -279,6 +279,40 @@ static int add_aws(kumo__egress_rules *r, const char *store, const char *scheme,
     return 0;
 }
 
+/* Google Cloud (firestore://, pubsub://, gs://; src/sdk/stores/gcp.c): the
+ * endpoint= URL's server, else the emulator variable's (FIRESTORE_EMULATOR_HOST,
+ * PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST), else the service's
+ * googleapis.com host and oauth2.googleapis.com, where a service-account key
+ * gets its tokens. The metadata server stays out of reach, as on AWS. */
+static int add_gcp(kumo__egress_rules *r, const char *store, const char *scheme, const char *url, kumo__error *err)
+{
+    const char *p = strstr(url, "://") + 3;
+    const char *q = strchr(p, '?');
+    size_t n;
+    const char *endpoint = q ? query_param(q + 1, "endpoint", &n) : NULL;
+    int fs = strcmp(scheme, "firestore") == 0, ps = strcmp(scheme, "pubsub") == 0;
+    if (endpoint) {
+        char e[512];
+        if (decode(endpoint, n, e, sizeof(e)) != 0) {
+            kumo__error_set(err, -EINVAL, "store '%s': its endpoint= is not a URL", store);
+            return -EINVAL;
+        }
+        return add_http(r, store, e, strlen(e), url, err);
+    }
+    const char *emu = getenv(fs ? "FIRESTORE_EMULATOR_HOST" : ps ? "PUBSUB_EMULATOR_HOST" : "STORAGE_EMULATOR_HOST");
+    if (emu && *emu) {
+        if (strncmp(emu, "http://", 7) == 0 || strncmp(emu, "https://", 8) == 0)
+            return add_http(r, store, emu, strlen(emu), url, err);
+        return add_hostport(r, store, emu, strcspn(emu, "/"), 80, 0, url, err);
+    }
+    int rc = add_dest(r, store,
+                      fs   ? "firestore.googleapis.com"
+                      : ps ? "pubsub.googleapis.com"
+                           : "storage.googleapis.com",
+                      443, "", err);
+    return rc ? rc : add_dest(r, store, "oauth2.googleapis.com", 443, "", err);
+}
+
 /* Azure Storage (sdk/stores/azure.c): the endpoint= server, else
  * ACCOUNT.SERVICE.core.windows.net:443. */
 static int add_azure(kumo__egress_rules *r, const char *store, const char *service, const char *url, kumo__error *err)
@@ -338,6 +372,8 @@ int kumo__egress_rules_add_url(kumo__egress_rules *r, const char *store, const c
     if (strcmp(scheme, "dynamodb") == 0 || strcmp(scheme, "s3") == 0 || strcmp(scheme, "sqs") == 0 ||
         strcmp(scheme, "sns") == 0)
         return add_aws(r, store, scheme, url, region_env, err);
+    if (strcmp(scheme, "firestore") == 0 || strcmp(scheme, "pubsub") == 0 || strcmp(scheme, "gs") == 0)
+        return add_gcp(r, store, scheme, url, err);
     if (strcmp(scheme, "aztable") == 0 || strcmp(scheme, "azblob") == 0 || strcmp(scheme, "azqueue") == 0)
         return add_azure(r, store, scheme + 2, url, err);
     if (strcmp(scheme, "azservicebus") == 0)

@@ -294,8 +294,9 @@ void kumo__sandbox_describe_limits(const kumo__sandbox_config *c, const char *me
     char cpu[32] = "";
     if (c->cpu_seconds)
         snprintf(cpu, sizeof(cpu), "cpu %u s, ", c->cpu_seconds);
-    kumo__sandbox_append(out, len, "limits (%s%sfiles %u, no core)", mem, cpu,
-                         c->open_files ? c->open_files : KUMO__SANDBOX_OPEN_FILES);
+    kumo__sandbox_append(out, len, "limits (%s%sfiles %u, %s)", mem, cpu,
+                         c->open_files ? c->open_files : KUMO__SANDBOX_OPEN_FILES,
+                         c->core_dumps ? "core dumps on, dumpable" : "no core");
 }
 
 void kumo__sandbox_describe(const kumo__sandbox_config *c, char *out, size_t len)

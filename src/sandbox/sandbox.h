@@ -55,6 +55,10 @@ typedef struct kumo__sandbox_config {
                                 server's, see forkserver.c); /proc is mounted anew for it */
     pid_t host_pid;          /* the worker's pid outside that namespace, which names its
                                 cgroup; 0: getpid() */
+    int debug;               /* 1: kumo dev --debug: the worker stays dumpable and lets any process
+                                of its user trace it (PR_SET_PTRACER), for a debugger */
+    int core_dumps;          /* 1: a crash may leave a core (kumo up --core-dumps): RLIMIT_CORE
+                                at its hard limit and the process stays dumpable */
     /* With net: the destinations the stores name (sandbox/egress.h). Set,
      * the worker gets an empty net namespace all the same, and its socket
      * and connect calls go to the fork server's supervisor through a

@@ -519,6 +519,17 @@ extern const kumo__queue_driver kumo__queue_sqs_driver;
  * the ARN of the open SQS queue kq (made, with its dead-letter queue, when
  * its URL allows), malloc'd into *arn, the queue's policy then letting the
  * SNS topic topic_arn (unless NULL) send to it. */
+/* The Google Cloud drivers (stores/firestore.c, pubsub.c, gcs.c over stores/gcp.c). */
+extern const kumo__kv_driver kumo__kv_firestore_driver;
+extern const kumo__queue_driver kumo__queue_pubsub_driver;
+extern const kumo__blob_driver kumo__blob_gcs_driver;
+extern const kumo__topic_driver kumo__topic_pubsub_driver;
+/* For the Pub/Sub topic driver (pubsub_topic.c), from pubsub.c: the queue
+ * store of subscription `sub` of `topic` (the topic's URL gives project,
+ * endpoint and max_receives=), which it reads but never makes: the
+ * caller's, kumo__store_close. */
+int kumo__pubsub_subscription_open(const char *url, const char *topic, const char *sub, kumo__queue **out,
+                                   kumo__error *e);
 int kumo__sqs_plain_text(const void *body, size_t len);
 /* The Azure Storage drivers (stores/aztable.c, azblob.c, azqueue.c over
  * stores/azure.c); azservicebus: topics refused with what to use instead. */

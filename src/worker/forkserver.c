@@ -2,6 +2,7 @@
  * forkserver.c: `kumo-worker --fork-server`, one per gateway event loop.
  *
  *     kumo-worker --fork-server [--spares N] [--project DIR] [--data DIR] [--net]
+ *                 [--core-dir DIR] [--debug-unit NAME]
  *                 --unit NAME SO LAYERS MEMORY TIMEOUT_MS [--unit ...]
  *     (the loop's SOCK_SEQPACKET control socket on fd 3)
  *
@@ -156,6 +157,10 @@ static int hello(pid_t self, const char *error)
 
 #define REPLENISH_DELAY_MS 5
 
+/* --core-dir: where crashing workers leave their core dumps (crash.c);
+ * NULL: core dumps are off. */
+static const char *core_dir;
+
 /* The fork server's own pid (its children's lines name theirs). */
 static pid_t fs_pid;
 
@@ -268,6 +273,7 @@ static void become_worker(fork_server *fs, int unit, int fd, int chan)
     int listener = -1;
     sc.host_pid = self;
     sc.egress_listener = &listener;
+    kumo__crash_arm(WORKER_FD, core_dir);
     if (kumo__sandbox_enter(&sc, report, sizeof(report), &err) != 0) {
         snprintf(msg, sizeof(msg), "the worker could not enter its sandbox: %s", err.msg);
         log_line(self, "error", msg);
@@ -378,6 +384,7 @@ static void spare_main(fork_server *fs, int sock)
         _exit(1);
     }
     kumo__sandbox_assign(&u->sandbox);
+    kumo__crash_arm(WORKER_FD, core_dir);
     if (hello(self, NULL) != 0)
         _exit(1);
     int served = kumo__local_serve(WORKER_FD, u->handle, u->name);
@@ -392,7 +399,7 @@ static int spare_fits(const fork_server *fs, int unit)
     if (unit < 0 || unit >= fs->nunits)
         return 0;
     const kumo__sandbox_config *c = &fs->units[unit].sandbox;
-    return c->layers == fs->spare_sandbox.layers && c->net == fs->spare_sandbox.net;
+    return c->layers == fs->spare_sandbox.layers && c->net == fs->spare_sandbox.net && !c->debug;
 }
 
 /* Forks one more spare; 0 or -errno. */
@@ -579,7 +586,7 @@ static int parse_count(const char *s, unsigned long long max, unsigned long long
 
 static int parse_args(fork_server *fs, int argc, char **argv)
 {
-    const char *project = NULL, *data = NULL;
+    const char *project = NULL, *data = NULL, *debug_unit = NULL;
     int net = 0;
     unsigned long long n;
     fs->want_spares = 1;
@@ -594,6 +601,10 @@ static int parse_args(fork_server *fs, int argc, char **argv)
             project = argv[++i];
         } else if (strcmp(a, "--data") == 0 && i + 1 < argc) {
             data = argv[++i];
+        } else if (strcmp(a, "--core-dir") == 0 && i + 1 < argc) {
+            core_dir = argv[++i];
+        } else if (strcmp(a, "--debug-unit") == 0 && i + 1 < argc) {
+            debug_unit = argv[++i];
         } else if (strcmp(a, "--unit") == 0 && i + 5 < argc && fs->nunits < MAX_UNITS) {
             fs_unit *u = &fs->units[fs->nunits++];
             u->name = argv[i + 1];
@@ -617,11 +628,14 @@ static int parse_args(fork_server *fs, int argc, char **argv)
         fs->units[i].sandbox.project_dir = project;
         fs->units[i].sandbox.data_dir = data;
         fs->units[i].sandbox.net = net;
+        fs->units[i].sandbox.core_dumps = core_dir != NULL;
+        fs->units[i].sandbox.debug = debug_unit && strcmp(debug_unit, fs->units[i].name) == 0;
     }
     /* Spares take the first unit's layers with the largest memory limit
      * and CPU budget as provisional values (set per unit at assignment). */
     if (fs->nunits > 0) {
         fs->spare_sandbox = fs->units[0].sandbox;
+        fs->spare_sandbox.debug = 0; /* a debugged unit's workers are forked for it (spare_fits) */
         for (int i = 1; i < fs->nunits; i++) {
             const kumo__sandbox_config *c = &fs->units[i].sandbox;
             if (c->memory > fs->spare_sandbox.memory)
@@ -760,6 +774,7 @@ int kumo__forkserver_main(int argc, char **argv)
     if (parse_args(fs, argc, argv) != 0) {
         free(fs);
         fprintf(stderr, "usage: kumo-worker --fork-server [--spares N] [--project DIR] [--data DIR] [--net] "
+                        "[--core-dir DIR] [--debug-unit NAME] "
                         "--unit NAME SO LAYERS MEMORY TIMEOUT_MS ... (started by kumo, control socket on fd 3)\n");
         return 2;
     }
@@ -786,6 +801,8 @@ int kumo__forkserver_main(int argc, char **argv)
             snprintf(u->load_error, sizeof(u->load_error), "%s", why ? why : "dlopen failed");
         }
     }
+    /* after the units: their paths and addresses are in the table */
+    kumo__crash_prepare();
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);

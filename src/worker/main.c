@@ -36,7 +36,7 @@ static int hello(const char *error)
 static void usage(void)
 {
     fprintf(stderr, "usage: kumo-worker UNIT.so FUNCTION [--sandbox LAYERS|none] [--memory BYTES] "
-                    "[--timeout-ms MS] [--project DIR] [--data DIR] [--net]\n"
+                    "[--timeout-ms MS] [--project DIR] [--data DIR] [--core-dir DIR] [--net] [--debug]\n"
                     "(started by kumo, with its socket on fd 3)\n");
 }
 
@@ -48,6 +48,9 @@ static int parse_number(const char *s, unsigned long long *out)
     return errno == 0 && end != s && *end == '\0' && s[0] != '-' ? 0 : -EINVAL;
 }
 
+/* --core-dir: where a crash leaves its core dump (crash.c); NULL: none. */
+static const char *core_dir;
+
 /* 0 and *c filled, or -EINVAL after printing what was wrong. */
 static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
 {
@@ -56,6 +59,10 @@ static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
     for (int i = 3; i < argc; i++) {
         const char *opt = argv[i];
         unsigned long long n;
+        if (strcmp(opt, "--debug") == 0) {
+            c->debug = 1;
+            continue;
+        }
         if (strcmp(opt, "--net") == 0) {
             c->net = 1;
             /* the egress rules' supervisor is a fork server's (forkserver.c) */
@@ -84,6 +91,9 @@ static int parse_options(int argc, char **argv, kumo__sandbox_config *c)
             c->project_dir = v;
         } else if (strcmp(opt, "--data") == 0) {
             c->data_dir = v;
+        } else if (strcmp(opt, "--core-dir") == 0) {
+            c->core_dumps = 1;
+            core_dir = v;
         } else {
             fprintf(stderr, "kumo-worker: unknown option or bad value: %s %s\n", opt, v);
             return -EINVAL;
@@ -122,6 +132,8 @@ int main(int argc, char **argv)
         hello(why ? why : "dlopen failed");
         return 1;
     }
+    kumo__crash_prepare();
+    kumo__crash_arm(WORKER_FD, core_dir);
     char report[1536], msg[2200];
     kumo__error err = {0};
     if (kumo__sandbox_enter(&sandbox, report, sizeof(report), &err) != 0) {

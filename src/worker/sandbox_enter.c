@@ -171,9 +171,17 @@ static int apply_rlimits(const kumo__sandbox_config *c, char *report, size_t rep
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         return fail(err, -errno, "setrlimit(RLIMIT_NOFILE, %lu)", (unsigned long)files);
 
-    rl.rlim_cur = rl.rlim_max = 0;
+    /* No core, unless asked for (kumo up --core-dumps): then as large as
+     * the hard limit allows (the memory limit bounds it anyway). */
+    if (c->core_dumps) {
+        if (getrlimit(RLIMIT_CORE, &rl) != 0)
+            return fail(err, -errno, "getrlimit(RLIMIT_CORE)");
+        rl.rlim_cur = rl.rlim_max;
+    } else {
+        rl.rlim_cur = rl.rlim_max = 0;
+    }
     if (setrlimit(RLIMIT_CORE, &rl) != 0)
-        return fail(err, -errno, "setrlimit(RLIMIT_CORE, 0)");
+        return fail(err, -errno, "setrlimit(RLIMIT_CORE, %s)", c->core_dumps ? "hard limit" : "0");
 
     if (c->cpu_seconds) {
         struct sigaction sa;
@@ -496,14 +504,20 @@ out:
 
 /* ---- privileges --------------------------------------------------------- */
 
-static int drop_privileges(kumo__error *err)
+static int drop_privileges(const kumo__sandbox_config *c, kumo__error *err)
 {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return fail(err, -errno, "PR_SET_NO_NEW_PRIVS");
     /* Not dumpable: other processes of the same user cannot ptrace it or
-     * read its /proc files. */
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+     * read its /proc files. A process that is not dumpable writes no core
+     * either: with core dumps on (or a debugger to attach) it stays
+     * dumpable, which the report says. */
+    if (prctl(PR_SET_DUMPABLE, c->core_dumps || c->debug ? 1 : 0, 0, 0, 0) != 0)
         return fail(err, -errno, "PR_SET_DUMPABLE");
+    /* kumo dev --debug: Yama's ptrace_scope 1 lets only ancestors trace;
+     * a debugger started from a shell is none (EINVAL: no Yama here) */
+    if (c->debug && prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) != 0 && errno != EINVAL)
+        return fail(err, -errno, "PR_SET_PTRACER");
     for (unsigned long cap = 0; cap <= 63; cap++) {
         if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1)
             continue;
@@ -800,7 +814,7 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
                                                                     : "no net namespace");
     if ((c->layers & KUMO__SANDBOX_LIMITS) && (rc = apply_rlimits(c, NULL, 0, err)) != 0)
         goto out;
-    if ((c->layers & KUMO__SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(err)) != 0)
+    if ((c->layers & KUMO__SANDBOX_NO_NEW_PRIVS) && (rc = drop_privileges(c, err)) != 0)
         goto out;
     if ((c->layers & KUMO__SANDBOX_SECCOMP) && (rc = install_seccomp(c, egress_on, err)) != 0)
         goto out;
@@ -821,8 +835,13 @@ int kumo__sandbox_enter(const kumo__sandbox_config *c, char *report, size_t repo
                              "destination%s)",
                              c->egress->naddrs, c->egress->naddrs == 1 ? "" : "es", c->egress->ndests,
                              c->egress->ndests == 1 ? "" : "s");
+    if (c->debug)
+        kumo__sandbox_append(active, sizeof(active),
+                             "%sdebuggable (kumo dev --debug: dumpable, any tracer, no CPU "
+                             "backstop)",
+                             *active ? ", " : "");
     if (!(c->layers & KUMO__SANDBOX_ALL))
-        snprintf(active, sizeof(active), "off");
+        snprintf(active, sizeof(active), "off%s", c->debug ? ", debuggable" : "");
 out:
     if (report && report_len)
         snprintf(report, report_len, "sandbox: %s%s%s", *active ? active : "none", *skipped ? "; skipped: " : "",

@@ -919,7 +919,10 @@ static void topic_all(const char *url)
         printf("SKIPPED: sns: dead letters are SQS's redrive to the queue's own QUEUE-dead (test_topics reads it)\n");
     } else {
         kumo__store *dead = NULL;
-        rc = kumo__store_open(&kumo__queue_kind, full, kumo_sprintf(&ctx, "%s.alpha-dead", topic_name), &dead, &e);
+        const char *dead_name = kumo_sprintf(&ctx, "%s.alpha-dead", topic_name);
+        char dead_url[2048]; /* the topic's URL, naming the dead letters' queue where it names one ({name}) */
+        expand(dead_name, url, dead_url, sizeof(dead_url));
+        rc = kumo__store_open(&kumo__queue_kind, dead_url, dead_name, &dead, &e);
         CHECK_INT(rc, 0);
         if (rc == 0) {
             CHECK_INT(sub_receive((kumo__queue *)dead, 30000, m), 0);

@@ -9,6 +9,8 @@
 #   redis    kv, queue, topic, redis://...:P     redis-server (backends.sh)
 #   postgres kv and queue, postgres://...        PostgreSQL (backends.sh)
 #   aws      kv dynamodb://, blob s3://, queue sqs://, topic sns://, on moto_server (moto.sh)
+#   gcp      kv firestore://, blob gs://, queue and topic pubsub://, on the Firestore,
+#            Pub/Sub and (firebase-tools') Cloud Storage emulators (gcp.sh)
 #   azure    kv aztable://, blob azblob://, queue azqueue://, on Azurite (azure.sh)
 #
 # For a server the suite gets --restart-cmd "run.sh --control DRIVER", which
@@ -20,6 +22,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/backends.sh"
 . "$here/moto.sh"
+. "$here/gcp.sh"
 . "$here/azure.sh"
 
 # The restart hook: the suite runs "$0 --control DRIVER stop|start"; the
@@ -33,6 +36,8 @@ if [ "${1:-}" = "--control" ]; then
     postgres/start) _pg_up ;;
     aws/stop) moto_stop ;;
     aws/start) _moto_up ;;
+    gcp/stop) gcp_stop ;;
+    gcp/start) _gcp_up ;;
     azure/stop) azurite_stop ;;
     azure/start) _azurite_up ;;
     *) echo "run.sh --control: unknown '$driver $action'" >&2; exit 2 ;;
@@ -81,6 +86,15 @@ aws)
         --queue "sqs://{name}?endpoint=$MOTO_ENDPOINT" \
         --topic "sns://{name}?endpoint=$MOTO_ENDPOINT&max_receives=2&queue.alpha={name}-alpha&queue.beta={name}-beta&queue.gamma={name}-gamma"
     ;;
+gcp)
+    gcp_start "$tmp" || exit 1
+    stop_server=gcp_stop
+    export FIRESTORE_PORT PUBSUB_PORT GCS_PORT _gcp_dir
+    set -- --kv "firestore://{name}?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$FIRESTORE_PORT" \
+        --blob "gs://{name}?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$GCS_PORT" \
+        --queue "pubsub://{name}?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$PUBSUB_PORT" \
+        --topic "pubsub://{name}?project=$GCP_PROJECT&endpoint=http://127.0.0.1:$PUBSUB_PORT&max_receives=2"
+    ;;
 azure)
     azurite_start "$tmp" || exit 1
     stop_server=azurite_stop
@@ -91,7 +105,7 @@ azure)
         --queue "azqueue://$a/{name}?endpoint=$AZURITE_QUEUE"
     ;;
 *)
-    echo "usage: run.sh sqlite|file|redis|postgres|aws|azure" >&2
+    echo "usage: run.sh sqlite|file|redis|postgres|aws|gcp|azure" >&2
     exit 2
     ;;
 esac

@@ -217,6 +217,17 @@ class Completion(unittest.TestCase):
         self.assertNotIn("--count", self.complete("kumo events redrive --"))
         self.assertIn("--count", self.complete("kumo events --"))
         self.assertIn("--function-name", self.complete("kumo emulate lambda --"))
+        # --opt=value, as one word (no '=' in COMP_WORDBREAKS)
+        self.assertEqual(self.complete("kumo build --target=k"), ["--target=knative", "--target=kubernetes"])
+
+    def test_option_equals_value_is_taken(self):
+        # --name=value means --name value for an option that takes a value
+        r = kumo("build", "--target=heroku", self.work)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unknown target 'heroku'", r.stderr)
+        r = kumo("up", "--dev=yes", self.work)  # a flag takes no value
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--dev=yes", r.stderr)
 
     def test_paths(self):
         self.assertEqual(self.complete("kumo up pr"), ["proj"])

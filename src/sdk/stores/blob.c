@@ -25,6 +25,7 @@
 static const kumo__driver_head *const drivers[] = {
     &kumo__blob_file_driver.common,
     &kumo__blob_s3_driver.common,
+    &kumo__blob_gcs_driver.common,
     &kumo__blob_azblob_driver.common,
 };
 

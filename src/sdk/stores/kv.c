@@ -13,10 +13,17 @@
 
 #include <string.h>
 
+/* one driver a line */
+/* clang-format off */
 static const kumo__driver_head *const drivers[] = {
-    &kumo__kv_sqlite_driver.common,   &kumo__kv_dynamodb_driver.common, &kumo__kv_redis_driver.common,
-    &kumo__kv_postgres_driver.common, &kumo__kv_aztable_driver.common,
+    &kumo__kv_sqlite_driver.common,
+    &kumo__kv_dynamodb_driver.common,
+    &kumo__kv_redis_driver.common,
+    &kumo__kv_postgres_driver.common,
+    &kumo__kv_firestore_driver.common,
+    &kumo__kv_aztable_driver.common,
 };
+/* clang-format on */
 
 const kumo__store_kind_desc kumo__kv_kind = {
     .name = "kv",

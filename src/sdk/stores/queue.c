@@ -48,10 +48,17 @@ static int url_options(const char *url, kumo__store *s, kumo__error *e)
     return 0;
 }
 
+/* one driver a line */
+/* clang-format off */
 static const kumo__driver_head *const drivers[] = {
-    &kumo__queue_sqlite_driver.common,   &kumo__queue_sqs_driver.common,     &kumo__queue_redis_driver.common,
-    &kumo__queue_postgres_driver.common, &kumo__queue_azqueue_driver.common,
+    &kumo__queue_sqlite_driver.common,
+    &kumo__queue_sqs_driver.common,
+    &kumo__queue_redis_driver.common,
+    &kumo__queue_postgres_driver.common,
+    &kumo__queue_pubsub_driver.common,
+    &kumo__queue_azqueue_driver.common,
 };
+/* clang-format on */
 
 const kumo__store_kind_desc kumo__queue_kind = {
     .name = "queue",

@@ -24,10 +24,8 @@
 #define TOPIC_DATA_MAX (192u << 10)
 
 static const kumo__driver_head *const drivers[] = {
-    &kumo__topic_sqlite_driver.common,
-    &kumo__topic_redis_driver.common,
-    &kumo__topic_sns_driver.common,
-    &kumo__topic_azure_driver.common,
+    &kumo__topic_sqlite_driver.common, &kumo__topic_redis_driver.common, &kumo__topic_sns_driver.common,
+    &kumo__topic_pubsub_driver.common, &kumo__topic_azure_driver.common,
 };
 
 const kumo__store_kind_desc kumo__topic_kind = {

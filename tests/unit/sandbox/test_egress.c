@@ -72,6 +72,15 @@ static void test_urls(void)
     CHECK(has_dest(r, "bucket.s3.us-west-2.amazonaws.com", 443, ""));
     CHECK_INT(add(r, "sns://topic"), 0); /* and the queues it feeds */
     CHECK(has_dest(r, "sns.eu-west-3.amazonaws.com", 443, "") && has_dest(r, "sqs.eu-west-3.amazonaws.com", 443, ""));
+    /* Google Cloud: endpoint=, the emulator variable, else googleapis.com and its token endpoint */
+    CHECK_INT(add(r, "firestore://todos?endpoint=http%3A%2F%2F127.0.0.1%3A8681&project=p"), 0);
+    CHECK(has_dest(r, "127.0.0.1", 8681, ""));
+    setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:8682", 1);
+    CHECK_INT(add(r, "pubsub://jobs"), 0);
+    CHECK(has_dest(r, "127.0.0.1", 8682, "") && !has_dest(r, "pubsub.googleapis.com", 443, ""));
+    unsetenv("PUBSUB_EMULATOR_HOST");
+    CHECK_INT(add(r, "gs://bucket/prefix"), 0);
+    CHECK(has_dest(r, "storage.googleapis.com", 443, "") && has_dest(r, "oauth2.googleapis.com", 443, ""));
     CHECK_INT(add(r, "aztable://acct1/kv?endpoint=http://127.0.0.1:10002"), 0);
     CHECK(has_dest(r, "127.0.0.1", 10002, ""));
     CHECK_INT(add(r, "azblob://acct1/files/pre"), 0);

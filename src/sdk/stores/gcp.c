@@ -1,0 +1,889 @@
+/*
+ * gcp.c: the pieces the Google Cloud drivers share (see gcp.h): URL
+ * parsing, credentials and their tokens, one authorised exchange over a
+ * libcurl easy handle, Google's errors as KUMO_E* codes.
+ *
+ * Tokens: an emulator needs none. A service-account key (the JSON file
+ * GOOGLE_APPLICATION_CREDENTIALS names) is read when the store opens: its
+ * client_email, private_key (PEM, kept as an OpenSSL key) and token_uri;
+ * a token is got by POSTing an RS256-signed JWT (iss the email, aud the
+ * token_uri, scope cloud-platform, one hour) to token_uri. Without a key
+ * the metadata server gives one (Cloud Run, GCE). Either way the token is
+ * kept until a minute before its expires_in and fetched again then, or at
+ * once after a 401. The key's text is wiped once parsed; the token lives in
+ * the client only and is wiped when it is replaced or the client freed.
+ *
+ * Every exchange is bounded like aws.c's: 2 s to connect (an unreachable
+ * endpoint is KUMO_EUNAVAILABLE), 10 s in all unless the caller says more
+ * (KUMO_ETIMEDOUT), a ceiling on the body and HEADERS_MAX on the headers.
+ * The handle keeps its connection; libcurl opens a new one after the
+ * service went away, so the call after an outage succeeds by itself.
+ *
+ * Errors: Google answers {"error": {"code": 404, "message": "...",
+ * "status": "NOT_FOUND"}} (Cloud Storage leaves out status: the HTTP code
+ * decides then); map_error makes the KUMO_E* code and "SERVICE: STATUS:
+ * message (HTTP n)" goes into the store handle's error field.
+ */
+#include "sdk/stores/gcp.h"
+
+#include <kumo.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "base/growbuf.h"
+#include "base/percent.h"
+
+#define CONNECT_TIMEOUT_MS 2000L
+#define TOTAL_TIMEOUT_MS 10000L
+#define HEADERS_MAX (64u << 10)
+#define JSON_BODY_MAX (32u << 20)
+#define KEY_FILE_MAX (64u << 10)
+#define TOKEN_MAX 4096
+#define TOKEN_SLACK_S 60
+#define SCOPE "https://www.googleapis.com/auth/cloud-platform"
+
+enum auth { AUTH_NONE, AUTH_KEY, AUTH_METADATA };
+
+struct kumo__gcp {
+    CURL *curl;
+    char *service;
+    char *base;
+    char *project;
+    enum auth auth;
+    char *email, *token_uri; /* AUTH_KEY */
+    EVP_PKEY *key;           /* AUTH_KEY */
+    char *metadata;          /* AUTH_METADATA: http://HOST */
+    char *token;             /* the bearer token, NULL until fetched */
+    time_t token_until;      /* refetch after this */
+    char status[64];
+    char *msg;
+    size_t msglen;
+    char curl_err[CURL_ERROR_SIZE];
+};
+
+/* ---- URLs ------------------------------------------------------------ */
+
+static char *decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    ssize_t n = kumo__percent_decode_into(s, len, out, KUMO__PCT_NO_NUL);
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+void kumo__gcp_url_free(kumo__gcp_url *u)
+{
+    if (u == NULL)
+        return;
+    free(u->resource);
+    free(u->path);
+    free(u->project);
+    free(u->database);
+    free(u->endpoint);
+    memset(u, 0, sizeof(*u));
+}
+
+static int is_known(const char *const *known, const char *name, size_t nlen)
+{
+    for (; *known; known++)
+        if (strlen(*known) == nlen && strncmp(*known, name, nlen) == 0)
+            return 1;
+    return 0;
+}
+
+int kumo__gcp_url_parse(const char *url, const char *scheme, const char *const *known, const char *emulator_var,
+                        kumo__gcp_url *out, kumo__error *err)
+{
+    int rc = KUMO_EINVAL;
+    size_t slen = strlen(scheme);
+    memset(out, 0, sizeof(*out));
+
+    if (strncmp(url, scheme, slen) != 0 || strncmp(url + slen, "://", 3) != 0) {
+        kumo__error_set(err, KUMO_EINVAL, "store URL: expected %s://NAME[?project=P&endpoint=URL]", scheme);
+        goto out;
+    }
+    const char *p = url + slen + 3;
+    const char *q = strchr(p, '?');
+    const char *end = q ? q : p + strlen(p);
+    const char *slash = memchr(p, '/', (size_t)(end - p));
+    const char *rend = slash ? slash : end;
+    if (rend == p) {
+        kumo__error_set(err, KUMO_EINVAL, "store URL names no %s; expected %s://NAME",
+                        strcmp(scheme, "gs") == 0       ? "bucket"
+                        : strcmp(scheme, "pubsub") == 0 ? "topic"
+                                                        : "collection",
+                        scheme);
+        goto out;
+    }
+    out->resource = decode(p, (size_t)(rend - p));
+    out->path = slash ? decode(slash + 1, (size_t)(end - slash - 1)) : strdup("");
+    if (out->resource == NULL || out->path == NULL) {
+        kumo__error_set(err, KUMO_EINVAL, "%s store URL: bad percent-escape in the name or path", scheme);
+        goto out;
+    }
+    while (q && *q) {
+        q++;
+        const char *amp = strchr(q, '&');
+        const char *pend = amp ? amp : q + strlen(q);
+        const char *eq = memchr(q, '=', (size_t)(pend - q));
+        size_t nlen = eq ? (size_t)(eq - q) : (size_t)(pend - q);
+        if (!is_known(known, q, nlen)) {
+            char list[128] = "";
+            size_t used = 0;
+            for (const char *const *k = known; *k && used < sizeof(list); k++)
+                used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", k == known ? "" : ", ", *k);
+            kumo__error_set(err, KUMO_EINVAL, "%s store URL: unknown parameter '%.*s'; known: %s", scheme,
+                            (int)(nlen < 64 ? nlen : 64), q, list);
+            goto out;
+        }
+        if (eq == NULL) {
+            kumo__error_set(err, KUMO_EINVAL, "%s store URL: parameter '%.*s' has no value", scheme, (int)nlen, q);
+            goto out;
+        }
+        char *val = decode(eq + 1, (size_t)(pend - eq - 1));
+        if (val == NULL || *val == '\0') {
+            kumo__error_set(err, KUMO_EINVAL, "%s store URL: parameter '%.*s' is empty or badly escaped", scheme,
+                            (int)nlen, q);
+            free(val);
+            goto out;
+        }
+        char **slot = nlen == 7 && strncmp(q, "project", 7) == 0    ? &out->project
+                      : nlen == 8 && strncmp(q, "database", 8) == 0 ? &out->database
+                      : nlen == 8 && strncmp(q, "endpoint", 8) == 0 ? &out->endpoint
+                                                                    : NULL;
+        if (slot) {
+            free(*slot);
+            *slot = val;
+        } else {
+            free(val); /* max_receives: queue.c's option */
+        }
+        q = amp;
+    }
+    if (out->endpoint == NULL && emulator_var) {
+        const char *h = getenv(emulator_var);
+        if (h && *h) {
+            int has_scheme = strncmp(h, "http://", 7) == 0 || strncmp(h, "https://", 8) == 0;
+            if (asprintf(&out->endpoint, "%s%s", has_scheme ? "" : "http://", h) < 0) {
+                out->endpoint = NULL;
+                kumo__error_set(err, KUMO_ENOMEM, "out of memory");
+                rc = KUMO_ENOMEM;
+                goto out;
+            }
+        }
+    }
+    if (out->endpoint) {
+        size_t vl = strlen(out->endpoint);
+        while (vl > 0 && out->endpoint[vl - 1] == '/')
+            out->endpoint[--vl] = '\0';
+        if (strncmp(out->endpoint, "http://", 7) != 0 && strncmp(out->endpoint, "https://", 8) != 0) {
+            kumo__error_set(err, KUMO_EINVAL, "%s store URL: endpoint must start with http:// or https://", scheme);
+            goto out;
+        }
+    }
+    if (out->project == NULL) {
+        const char *pr = getenv("GOOGLE_CLOUD_PROJECT");
+        if (pr == NULL || *pr == '\0')
+            pr = getenv("GCLOUD_PROJECT");
+        if (pr && *pr && (out->project = strdup(pr)) == NULL) {
+            kumo__error_set(err, KUMO_ENOMEM, "out of memory");
+            rc = KUMO_ENOMEM;
+            goto out;
+        }
+    }
+    if (out->project && strpbrk(out->project, "/?#%& ") != NULL) {
+        kumo__error_set(err, KUMO_EINVAL, "%s store URL: project '%s' is not a project id", scheme, out->project);
+        goto out;
+    }
+    if (out->database == NULL && (out->database = strdup("(default)")) == NULL) {
+        kumo__error_set(err, KUMO_ENOMEM, "out of memory");
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0)
+        kumo__gcp_url_free(out);
+    return rc;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    volatile char *v = s;
+    while (*v)
+        *v++ = '\0';
+    free(s);
+}
+
+void kumo__gcp_msg(kumo__gcp *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, c->msglen, fmt, ap);
+    va_end(ap);
+}
+
+size_t kumo__gcp_pct(const char *s, size_t len, char *buf, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t w = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        int plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                    ch == '_' || ch == '.' || ch == '~';
+        if (w + (plain ? 1 : 3) + 1 > size)
+            return 0;
+        if (plain) {
+            buf[w++] = (char)ch;
+        } else {
+            buf[w++] = '%';
+            buf[w++] = hex[ch >> 4];
+            buf[w++] = hex[ch & 15];
+        }
+    }
+    if (w + 1 > size)
+        return 0;
+    buf[w] = '\0';
+    return w;
+}
+
+uint64_t kumo__gcp_time_parse(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (s == NULL)
+        return 0;
+    const char *r = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (r == NULL)
+        return 0;
+    uint64_t ns = 0;
+    if (*r == '.') {
+        int digits = 0;
+        for (r++; *r >= '0' && *r <= '9'; r++)
+            if (digits < 9) {
+                ns = ns * 10 + (uint64_t)(*r - '0');
+                digits++;
+            }
+        for (; digits < 9; digits++)
+            ns *= 10;
+    }
+    if (*r != 'Z')
+        return 0;
+    time_t t = timegm(&tm);
+    if (t < 0)
+        return 0;
+    return (uint64_t)t * 1000000000ull + ns;
+}
+
+void kumo__gcp_time_format(uint64_t ns, char *buf, size_t size)
+{
+    time_t t = (time_t)(ns / 1000000000ull);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char day[32];
+    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%09uZ", day, (unsigned)(ns % 1000000000ull));
+}
+
+/* base64url without padding: a malloc'd string. */
+static char *b64url(const unsigned char *d, size_t len)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
+    if (out == NULL)
+        return NULL;
+    size_t i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
+        *p++ = al[v >> 18];
+        *p++ = al[(v >> 12) & 63];
+        *p++ = al[(v >> 6) & 63];
+        *p++ = al[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < len ? (uint32_t)d[i + 1] << 8 : 0);
+        *p++ = al[v >> 18];
+        *p++ = al[(v >> 12) & 63];
+        if (i + 1 < len)
+            *p++ = al[(v >> 6) & 63];
+    }
+    *p = '\0';
+    return out;
+}
+
+/* ---- the client ------------------------------------------------------ */
+
+void kumo__gcp_free(kumo__gcp *c)
+{
+    if (c == NULL)
+        return;
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    free(c->service);
+    free(c->base);
+    free(c->project);
+    free(c->email);
+    free(c->token_uri);
+    free(c->metadata);
+    EVP_PKEY_free(c->key);
+    free_secret(c->token);
+    free(c);
+}
+
+const char *kumo__gcp_base(const kumo__gcp *c)
+{
+    return c->base;
+}
+
+const char *kumo__gcp_status(const kumo__gcp *c)
+{
+    return c->status;
+}
+
+/* Reads the service-account key file into c (email, token_uri, key, and
+ * the project when none was given). */
+static int load_key(kumo__gcp *c, const char *path, kumo__error *err)
+{
+    int rc = KUMO_EINVAL;
+    char *text = NULL;
+    json_t *j = NULL;
+    BIO *bio = NULL;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        kumo__error_set(err, KUMO_EINVAL, "%s store: cannot read GOOGLE_APPLICATION_CREDENTIALS '%s': %m", c->service,
+                        path);
+        return KUMO_EINVAL;
+    }
+    text = calloc(1, KEY_FILE_MAX + 1);
+    size_t n = text ? fread(text, 1, KEY_FILE_MAX + 1, f) : 0;
+    fclose(f);
+    if (text == NULL) {
+        kumo__error_set(err, KUMO_ENOMEM, "out of memory");
+        return KUMO_ENOMEM;
+    }
+    if (n > KEY_FILE_MAX) {
+        kumo__error_set(err, KUMO_EINVAL, "%s store: the key file '%s' is over %u bytes; is it a key?", c->service,
+                        path, KEY_FILE_MAX);
+        goto out;
+    }
+    json_error_t je;
+    j = json_loadb(text, n, 0, &je);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    const char *email = json_string_value(json_object_get(j, "client_email"));
+    const char *pem = json_string_value(json_object_get(j, "private_key"));
+    const char *uri = json_string_value(json_object_get(j, "token_uri"));
+    const char *proj = json_string_value(json_object_get(j, "project_id"));
+    if (j == NULL) {
+        kumo__error_set(err, KUMO_EINVAL, "%s: %d:%d: the key file is not JSON (%s); expected a service-account key",
+                        path, je.line, je.column, je.text);
+        goto out;
+    }
+    if (type == NULL || strcmp(type, "service_account") != 0 || email == NULL || pem == NULL) {
+        kumo__error_set(err, KUMO_EINVAL,
+                        "%s: not a service-account key (type \"service_account\" with client_email and private_key "
+                        "expected); make one with `gcloud iam service-accounts keys create`",
+                        path);
+        goto out;
+    }
+    if (uri == NULL)
+        uri = "https://oauth2.googleapis.com/token";
+    if (strncmp(uri, "http://", 7) != 0 && strncmp(uri, "https://", 8) != 0) {
+        kumo__error_set(err, KUMO_EINVAL, "%s: token_uri must be an http(s) URL", path);
+        goto out;
+    }
+    bio = BIO_new_mem_buf(pem, -1);
+    c->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    if (c->key == NULL || EVP_PKEY_base_id(c->key) != EVP_PKEY_RSA) {
+        kumo__error_set(err, KUMO_EINVAL, "%s: private_key is not an RSA key in PEM", path);
+        goto out;
+    }
+    c->email = strdup(email);
+    c->token_uri = strdup(uri);
+    if (c->project == NULL && proj)
+        c->project = strdup(proj);
+    if (c->email == NULL || c->token_uri == NULL) {
+        kumo__error_set(err, KUMO_ENOMEM, "out of memory");
+        rc = KUMO_ENOMEM;
+        goto out;
+    }
+    c->auth = AUTH_KEY;
+    rc = 0;
+out:
+    BIO_free(bio);
+    json_decref(j);
+    if (text) {
+        memset(text, 0, KEY_FILE_MAX + 1);
+        free(text);
+    }
+    return rc;
+}
+
+int kumo__gcp_new(const char *service, const kumo__gcp_url *u, const char *google_base, char *msg, size_t msglen,
+                  kumo__gcp **out, kumo__error *err)
+{
+    int rc = KUMO_ENOMEM;
+    *out = NULL;
+    kumo__gcp *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        goto nomem;
+    c->msg = msg;
+    c->msglen = msglen;
+    if ((c->service = strdup(service)) == NULL || (c->base = strdup(u->endpoint ? u->endpoint : google_base)) == NULL)
+        goto nomem;
+    if (u->project && (c->project = strdup(u->project)) == NULL)
+        goto nomem;
+    if ((c->curl = curl_easy_init()) == NULL)
+        goto nomem;
+    if (u->endpoint) {
+        c->auth = AUTH_NONE; /* an emulator */
+    } else {
+        const char *key = getenv("GOOGLE_APPLICATION_CREDENTIALS");
+        if (key && *key) {
+            if ((rc = load_key(c, key, err)) != 0)
+                goto out;
+        } else {
+            const char *h = getenv("GCE_METADATA_HOST");
+            if (asprintf(&c->metadata, "http://%s", h && *h ? h : "metadata.google.internal") < 0) {
+                c->metadata = NULL;
+                goto nomem;
+            }
+            c->auth = AUTH_METADATA;
+        }
+    }
+    *out = c;
+    return 0;
+nomem:
+    kumo__error_set(err, KUMO_ENOMEM, "out of memory");
+    rc = KUMO_ENOMEM;
+out:
+    kumo__gcp_free(c);
+    return rc;
+}
+
+/* ---- one exchange ----------------------------------------------------- */
+
+void kumo__gcp_res_free(kumo__gcp_res *res)
+{
+    if (res == NULL)
+        return;
+    free(res->body);
+    free(res->headers);
+    memset(res, 0, sizeof(*res));
+}
+
+const char *kumo__gcp_res_header(const kumo__gcp_res *res, const char *name, char *buf, size_t size)
+{
+    size_t nlen = strlen(name);
+    const char *p = res->headers;
+    if (p == NULL || size == 0)
+        return NULL;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        const char *next = eol ? eol + 1 : p + strlen(p);
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            const char *e = eol ? eol : next;
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            size_t n = (size_t)(e - v);
+            if (n >= size)
+                n = size - 1;
+            memcpy(buf, v, n);
+            buf[n] = '\0';
+            return buf;
+        }
+        p = next;
+    }
+    return NULL;
+}
+
+static int map_error(const char *status, long http)
+{
+    static const struct {
+        const char *status;
+        int rc;
+    } map[] = {
+        {"NOT_FOUND", KUMO_ENOTFOUND},
+        {"ALREADY_EXISTS", KUMO_ECONFLICT},
+        {"FAILED_PRECONDITION", KUMO_ECONFLICT},
+        {"ABORTED", KUMO_ECONFLICT},
+        {"INVALID_ARGUMENT", KUMO_EINVAL},
+        {"OUT_OF_RANGE", KUMO_EINVAL},
+        {"RESOURCE_EXHAUSTED", KUMO_EUNAVAILABLE},
+        {"UNAVAILABLE", KUMO_EUNAVAILABLE},
+        {"INTERNAL", KUMO_EUNAVAILABLE},
+        {"DEADLINE_EXCEEDED", KUMO_ETIMEDOUT},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(status, map[i].status) == 0)
+            return map[i].rc;
+    switch (http) {
+    case 404: return KUMO_ENOTFOUND;
+    case 409:
+    case 412: return KUMO_ECONFLICT;
+    case 400: return KUMO_EINVAL;
+    case 413: return KUMO_ETOOBIG;
+    case 408: return KUMO_ETIMEDOUT;
+    case 429: return KUMO_EUNAVAILABLE;
+    default: return http >= 500 ? KUMO_EUNAVAILABLE : KUMO_EIO;
+    }
+}
+
+static void parse_error(kumo__gcp *c, const kumo__gcp_res *res)
+{
+    char message[200] = "";
+    json_t *j = res->body && res->len ? json_loadb(res->body, res->len, 0, NULL) : NULL;
+    json_t *e = json_object_get(j, "error");
+    const char *st = json_string_value(json_object_get(e, "status"));
+    const char *m = json_string_value(json_object_get(e, "message"));
+    if (json_is_string(e)) { /* OAuth: {"error": "invalid_grant", "error_description": ...} */
+        st = json_string_value(e);
+        m = json_string_value(json_object_get(j, "error_description"));
+    }
+    snprintf(c->status, sizeof(c->status), "%s", st ? st : "");
+    if (m)
+        snprintf(message, sizeof(message), "%s", m);
+    else if (j == NULL && res->body && res->len)
+        snprintf(message, sizeof(message), "%.120s", res->body);
+    for (char *p = message; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    json_decref(j);
+    kumo__gcp_msg(c, "%s: %s%s%s (HTTP %ld)", c->service, *c->status ? c->status : "error", *message ? ": " : "",
+                  message, res->status);
+}
+
+/* The exchange itself, with an optional Authorization line. */
+static int exchange(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const char *auth,
+                    const void *body, size_t len, FILE *in, uint64_t in_len, size_t max_body, long timeout_ms,
+                    kumo__gcp_res *res)
+{
+    int rc = KUMO_ENOMEM;
+    struct curl_slist *list = NULL, *l;
+    kumo__growbuf bs = {.max = max_body}, hs = {.max = HEADERS_MAX};
+    CURL *h = c->curl;
+
+    memset(res, 0, sizeof(*res));
+    *c->status = '\0';
+    for (size_t i = 0; headers && headers[i]; i++) {
+        if ((l = curl_slist_append(list, headers[i])) == NULL)
+            goto nomem;
+        list = l;
+    }
+    if ((l = curl_slist_append(list, "Expect:")) == NULL)
+        goto nomem;
+    list = l;
+    if (auth) {
+        if ((l = curl_slist_append(list, auth)) == NULL)
+            goto nomem;
+        list = l;
+    }
+    curl_easy_reset(h);
+    *c->curl_err = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : TOTAL_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &bs);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kumo__growbuf_curl_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (in) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READDATA, in);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)in_len);
+        if (strcmp(method, "PUT") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+        }
+    }
+
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+    res->body = bs.data;
+    res->len = bs.len;
+    res->headers = hs.data;
+    res->hlen = hs.len;
+    bs.data = hs.data = NULL;
+    if (cc != CURLE_OK) {
+        snprintf(c->status, sizeof(c->status), "curl");
+        if (cc == CURLE_WRITE_ERROR && (bs.over || hs.over)) {
+            kumo__gcp_msg(c, "%s: the answer is larger than %zu bytes", c->service, bs.over ? max_body : HEADERS_MAX);
+            rc = KUMO_ETOOBIG;
+            goto out;
+        }
+        switch (cc) {
+        case CURLE_OPERATION_TIMEDOUT: rc = KUMO_ETIMEDOUT; break;
+        case CURLE_OUT_OF_MEMORY:
+        case CURLE_WRITE_ERROR: rc = KUMO_ENOMEM; break;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PARTIAL_FILE: rc = KUMO_EUNAVAILABLE; break;
+        default: rc = KUMO_EIO;
+        }
+        kumo__gcp_msg(c, "%s at %s: %s", c->service, c->base, *c->curl_err ? c->curl_err : curl_easy_strerror(cc));
+        goto out;
+    }
+    if (res->status >= 200 && res->status < 300) {
+        rc = 0;
+        goto out;
+    }
+    parse_error(c, res);
+    rc = map_error(c->status, res->status);
+    goto out;
+nomem:
+    kumo__gcp_msg(c, "out of memory");
+out:
+    free(bs.data);
+    free(hs.data);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(list);
+    return rc;
+}
+
+/* ---- tokens ----------------------------------------------------------- */
+
+/* The signed JWT assertion for the key (malloc'd), or NULL. */
+static char *jwt(kumo__gcp *c, time_t now)
+{
+    char *claims = NULL, *h64 = NULL, *c64 = NULL, *s64 = NULL, *input = NULL, *out = NULL;
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    EVP_MD_CTX *md = NULL;
+    static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+    json_t *cl = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", c->email, "scope", SCOPE, "aud", c->token_uri, "iat",
+                           (json_int_t)now, "exp", (json_int_t)now + 3600);
+    if (cl == NULL || (claims = json_dumps(cl, JSON_COMPACT)) == NULL)
+        goto out;
+    h64 = b64url((const unsigned char *)header, strlen(header));
+    c64 = b64url((const unsigned char *)claims, strlen(claims));
+    if (h64 == NULL || c64 == NULL || asprintf(&input, "%s.%s", h64, c64) < 0) {
+        input = NULL;
+        goto out;
+    }
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, c->key) != 1 ||
+        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
+        (sig = malloc(siglen)) == NULL ||
+        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1)
+        goto out;
+    if ((s64 = b64url(sig, siglen)) == NULL || asprintf(&out, "%s.%s", input, s64) < 0)
+        out = NULL;
+out:
+    EVP_MD_CTX_free(md);
+    json_decref(cl);
+    free(claims);
+    free(h64);
+    free(c64);
+    free(s64);
+    free(input);
+    free(sig);
+    return out;
+}
+
+/* Fetches a token into c->token: 0, or a KUMO_E* code with the message. */
+static int fetch_token(kumo__gcp *c)
+{
+    kumo__gcp_res res;
+    int rc;
+    char url[600];
+    time_t now = time(NULL);
+    if (c->auth == AUTH_KEY) {
+        char *assertion = jwt(c, now), *form = NULL;
+        if (assertion == NULL ||
+            asprintf(&form, "grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3Ajwt-bearer&assertion=%s",
+                     assertion) < 0) {
+            free(assertion);
+            kumo__gcp_msg(c, "%s: cannot sign the token request with the service-account key", c->service);
+            return KUMO_EIO;
+        }
+        free_secret(assertion);
+        const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+        rc = exchange(c, "POST", c->token_uri, h, NULL, form, strlen(form), NULL, 0, 1u << 16, 0, &res);
+        free_secret(form);
+    } else {
+        snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token", c->metadata);
+        const char *h[] = {"Metadata-Flavor: Google", NULL};
+        rc = exchange(c, "GET", url, h, NULL, NULL, 0, NULL, 0, 1u << 16, 0, &res);
+    }
+    if (rc != 0) {
+        char was[200];
+        snprintf(was, sizeof(was), "%s", c->msg);
+        kumo__gcp_msg(c, "%s: no access token from %s (%s)", c->service,
+                      c->auth == AUTH_KEY ? "the key's token_uri" : "the metadata server", was);
+        kumo__gcp_res_free(&res);
+        return rc == KUMO_ENOTFOUND || rc == KUMO_EINVAL ? KUMO_EIO : rc;
+    }
+    json_t *j = json_loadb(res.body ? res.body : "", res.len, 0, NULL);
+    if (res.body)
+        memset(res.body, 0, res.len);
+    kumo__gcp_res_free(&res);
+    const char *tok = json_string_value(json_object_get(j, "access_token"));
+    json_int_t ttl = json_integer_value(json_object_get(j, "expires_in"));
+    rc = 0;
+    if (tok == NULL || *tok == '\0' || strlen(tok) > TOKEN_MAX || strpbrk(tok, "\r\n") != NULL) {
+        kumo__gcp_msg(c, "%s: the token answer has no usable access_token", c->service);
+        rc = KUMO_EIO;
+    } else {
+        free_secret(c->token);
+        c->token = strdup(tok);
+        if (c->token == NULL)
+            rc = KUMO_ENOMEM;
+        c->token_until = now + (ttl > TOKEN_SLACK_S * 2 ? ttl - TOKEN_SLACK_S : ttl / 2);
+    }
+    if (j) {
+        json_t *v = json_object_get(j, "access_token");
+        if (v)
+            json_string_set(v, ""); /* drop the copy jansson holds */
+        json_decref(j);
+    }
+    return rc;
+}
+
+int kumo__gcp_token_for_test(kumo__gcp *c, char *buf, size_t size)
+{
+    if (c->auth == AUTH_NONE) {
+        kumo__gcp_msg(c, "%s: an emulator takes no token", c->service);
+        return KUMO_EINVAL;
+    }
+    int rc = fetch_token(c);
+    if (rc == 0)
+        snprintf(buf, size, "%s", c->token);
+    return rc;
+}
+
+const char *kumo__gcp_project(kumo__gcp *c)
+{
+    if (c->project)
+        return c->project;
+    if (c->auth == AUTH_METADATA) {
+        char url[600];
+        kumo__gcp_res res;
+        snprintf(url, sizeof(url), "%s/computeMetadata/v1/project/project-id", c->metadata);
+        const char *h[] = {"Metadata-Flavor: Google", NULL};
+        if (exchange(c, "GET", url, h, NULL, NULL, 0, NULL, 0, 1024, 0, &res) == 0 && res.body && res.len > 0 &&
+            strpbrk(res.body, "/?#%& \r\n") == NULL)
+            c->project = strdup(res.body);
+        kumo__gcp_res_free(&res);
+    }
+    if (c->project == NULL)
+        kumo__gcp_msg(c,
+                      "%s: no project: add ?project=P to the store URL or set GOOGLE_CLOUD_PROJECT "
+                      "(the metadata server did not say)",
+                      c->service);
+    return c->project;
+}
+
+static int send_any(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const void *body,
+                    size_t len, FILE *in, uint64_t in_len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+{
+    memset(res, 0, sizeof(*res));
+    for (int attempt = 0;; attempt++) {
+        char *auth = NULL;
+        if (c->auth != AUTH_NONE) {
+            if (c->token == NULL || time(NULL) >= c->token_until) {
+                int rc = fetch_token(c);
+                if (rc != 0)
+                    return rc;
+            }
+            if (asprintf(&auth, "Authorization: Bearer %s", c->token) < 0) {
+                kumo__gcp_msg(c, "out of memory");
+                return KUMO_ENOMEM;
+            }
+        }
+        if (in && fseeko(in, 0, SEEK_SET) != 0) {
+            free_secret(auth);
+            kumo__gcp_msg(c, "%s: cannot rewind the upload's spool file: %m", c->service);
+            return KUMO_EIO;
+        }
+        int rc = exchange(c, method, url, headers, auth, body, len, in, in_len, max_body, timeout_ms, res);
+        free_secret(auth);
+        if (rc != 0 && res->status == 401 && c->auth != AUTH_NONE && attempt == 0) {
+            /* revoked or expired early: one more try with a fresh token */
+            free_secret(c->token);
+            c->token = NULL;
+            kumo__gcp_res_free(res);
+            continue;
+        }
+        return rc;
+    }
+}
+
+int kumo__gcp_send(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const void *body,
+                   size_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+{
+    return send_any(c, method, url, headers, body, len, NULL, 0, max_body, timeout_ms, res);
+}
+
+int kumo__gcp_send_file(kumo__gcp *c, const char *method, const char *url, const char *const *headers, FILE *in,
+                        uint64_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+{
+    return send_any(c, method, url, headers, NULL, 0, in, len, max_body, timeout_ms, res);
+}
+
+int kumo__gcp_json(kumo__gcp *c, const char *method, const char *url, json_t *req, json_t **resp)
+{
+    kumo__gcp_res res;
+    *resp = NULL;
+    char *body = NULL;
+    if (req) {
+        body = json_dumps(req, JSON_COMPACT);
+        json_decref(req);
+        if (body == NULL) {
+            kumo__gcp_msg(c, "out of memory");
+            return KUMO_ENOMEM;
+        }
+    }
+    const char *h[] = {"Content-Type: application/json", NULL};
+    int rc = kumo__gcp_send(c, method, url, h, body, body ? strlen(body) : 0, JSON_BODY_MAX, 0, &res);
+    free(body);
+    if (rc == 0) {
+        json_error_t je;
+        *resp = res.len ? json_loadb(res.body, res.len, 0, &je) : json_object();
+        if (*resp == NULL) {
+            snprintf(c->status, sizeof(c->status), "BadResponse");
+            kumo__gcp_msg(c, "%s: the answer is JSON that does not parse: %s", c->service, je.text);
+            rc = KUMO_EIO;
+        }
+    }
+    kumo__gcp_res_free(&res);
+    return rc;
+}
