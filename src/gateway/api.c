@@ -98,7 +98,7 @@ static void send_answer(h2o_req_t *req, const char *request_id, int status, cons
     kumo__send_body(req, body ? body : "", body ? body_len : 0);
 }
 
-/* A request parked while its password is hashed (auth_wait.c). */
+/* A request parked while its password is hashed (slow_work.c). */
 typedef struct api_parked {
     kumo__gw_auth_parked base; /* first */
     h2o_req_t *req;            /* NULL once the client went away */
@@ -545,7 +545,7 @@ static void on_checked(kumo__gw_posted *post, int live)
 }
 
 /* Dispatch handed out slow work (a password hash, a record-mode call):
- * the request waits for the slow-work threads (auth_wait.c), not the
+ * the request waits for the slow-work threads (slow_work.c), not the
  * loop. */
 static void park(loop_thread *t, loop_gen *lg, req_hold *hold, h2o_req_t *req, kumo__dispatch *d,
                  const char *request_id, uint64_t start, int rounds)
@@ -566,7 +566,7 @@ static void park(loop_thread *t, loop_gen *lg, req_hold *hold, h2o_req_t *req, k
         d->park = NULL;
         hold->parked = ap;
         lg->users++;
-        if ((rc = kumo__gw_auth_wait_submit(t->gw, &ap->base)) != 0) {
+        if ((rc = kumo__gw_slow_work_submit(t->gw, &ap->base)) != 0) {
             lg->users--;
             hold->parked = NULL;
             d->park = ap->base.job;

@@ -209,7 +209,7 @@ struct gateway {
     kumo__gw_dashboard *dash;          /* dashboard.c: the history's thread, the recent invocations */
     kumo__tracer *tracer;              /* for the gateway's life, from the first generation (tracing.c) */
     struct kumo__gw_egress *egress;    /* the outbound calls' thread (egress.c); NULL when it could not start */
-    _Atomic(struct kumo__gw_auth_wait *) auth_wait; /* the slow-work threads (auth_wait.c); NULL until used */
+    _Atomic(struct kumo__gw_slow_work *) slow_work; /* the slow-work threads (slow_work.c); NULL until used */
     struct kumo__mock_set *mocks; /* the kumo mock children of services without a URL (service_mocks.c); main
                                     thread only */
 };
@@ -267,9 +267,9 @@ void kumo__gw_outlet_post(struct kumo__gw_outlet *o, kumo__gw_posted *p);
  * generation) with nothing posted. */
 void kumo__gw_outlet_wake(struct kumo__gw_outlet *o);
 
-/* auth_wait.c: requests parked while a thread checks a password
+/* slow_work.c: requests parked while a thread checks a password
  * (dispatch's KUMO__DISPATCH_PARK). The thread starts with the first one
- * and is stopped (joined, its jobs dropped) by kumo__gw_auth_wait_free
+ * and is stopped (joined, its jobs dropped) by kumo__gw_slow_work_free
  * after the loops, before the generations are freed. */
 typedef struct kumo__gw_auth_parked {
     kumo__gw_posted post; /* first; deliver set by the caller */
@@ -278,8 +278,8 @@ typedef struct kumo__gw_auth_parked {
     struct kumo__gw_outlet *outlet;
 } kumo__gw_auth_parked;
 /* 0: queued; -EBUSY: too many waiting; -EAGAIN: no thread. Any loop. */
-int kumo__gw_auth_wait_submit(gateway *gw, kumo__gw_auth_parked *p);
-void kumo__gw_auth_wait_free(gateway *gw);
+int kumo__gw_slow_work_submit(gateway *gw, kumo__gw_auth_parked *p);
+void kumo__gw_slow_work_free(gateway *gw);
 
 /* egress.c: the workers' outbound HTTP calls (docs/outbound.md) */
 /* Places g's services (kumo.yaml services:, the environment's URLs,

@@ -3,7 +3,7 @@
  * to the real service and answers what it answered (recording.c stores
  * the pair). One libcurl easy call per request, made on one of the
  * gateway's slow-work threads while the request waits parked
- * (mock_modes.c's proxy job, gateway/auth_wait.c), or in place under
+ * (mock_modes.c's proxy job, gateway/slow_work.c), or in place under
  * kumo-host. A deadline and a response size ceiling are always set.
  */
 #ifndef KUMO_GATEWAY_MOCK_PROXY_H

@@ -1,7 +1,7 @@
 /*
  * outlet.c: a loop's inbox for work finished on other threads (see
  * gateway_internal.h, "outlet"). The egress thread's outbound calls and
- * the slow-work threads' parked requests (auth_wait.c) come back this way.
+ * the slow-work threads' parked requests (slow_work.c) come back this way.
  *
  * A locked list and an eventfd the loop's h2o loop watches: posting links
  * the item and writes the eventfd (once per wake-up: a second write while

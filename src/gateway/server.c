@@ -140,7 +140,7 @@ static int start_monitor(gateway *gw, const char *host, kumo__error *err)
 static void gateway_free(gateway *gw)
 {
     kumo__gw_egress_free(gw);    /* the loops are joined: its jobs go back to nobody */
-    kumo__gw_auth_wait_free(gw); /* the same; before the generations its jobs point into */
+    kumo__gw_slow_work_free(gw); /* the same; before the generations its jobs point into */
     for (int i = 0; gw->threads && i < gw->nthreads; i++)
         kumo__gw_outlet_free(&gw->threads[i]);
     kumo__mock_set_free(gw->mocks); /* service_mocks.h */

@@ -1,5 +1,5 @@
 /*
- * auth_wait.c: the threads that do the loops' slow work (base/slowjob.h):
+ * slow_work.c: the threads that do the loops' slow work (base/slowjob.h):
  * HTTP Basic's password hash (auth/basic.h) and kumo mock's calls to the
  * real service in record mode (mock_modes.c). A yescrypt or bcrypt check
  * costs tens of milliseconds by design, a service call up to its 30 s
@@ -24,7 +24,7 @@
 #define WAIT_MAX 256
 #define THREADS_MAX 4
 
-struct kumo__gw_auth_wait {
+struct kumo__gw_slow_work {
     pthread_t tids[THREADS_MAX];
     int nthreads, idle;
     pthread_mutex_t lock;
@@ -36,7 +36,7 @@ struct kumo__gw_auth_wait {
 
 static void *wait_main(void *arg)
 {
-    struct kumo__gw_auth_wait *w = arg;
+    struct kumo__gw_slow_work *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
         w->idle++;
@@ -59,24 +59,24 @@ static void *wait_main(void *arg)
 }
 
 /* The pool, made on first use (its first thread starts with a job). */
-static struct kumo__gw_auth_wait *get(gateway *gw)
+static struct kumo__gw_slow_work *get(gateway *gw)
 {
-    struct kumo__gw_auth_wait *w = atomic_load_explicit(&gw->auth_wait, memory_order_acquire);
+    struct kumo__gw_slow_work *w = atomic_load_explicit(&gw->slow_work, memory_order_acquire);
     if (w)
         return w;
     pthread_mutex_lock(&gw->lock);
-    if ((w = atomic_load_explicit(&gw->auth_wait, memory_order_relaxed)) == NULL && (w = calloc(1, sizeof(*w)))) {
+    if ((w = atomic_load_explicit(&gw->slow_work, memory_order_relaxed)) == NULL && (w = calloc(1, sizeof(*w)))) {
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->cond, NULL);
-        atomic_store_explicit(&gw->auth_wait, w, memory_order_release);
+        atomic_store_explicit(&gw->slow_work, w, memory_order_release);
     }
     pthread_mutex_unlock(&gw->lock);
     return w;
 }
 
-int kumo__gw_auth_wait_submit(gateway *gw, kumo__gw_auth_parked *p)
+int kumo__gw_slow_work_submit(gateway *gw, kumo__gw_auth_parked *p)
 {
-    struct kumo__gw_auth_wait *w = get(gw);
+    struct kumo__gw_slow_work *w = get(gw);
     if (w == NULL)
         return -EAGAIN;
     pthread_mutex_lock(&w->lock);
@@ -103,9 +103,9 @@ int kumo__gw_auth_wait_submit(gateway *gw, kumo__gw_auth_parked *p)
     return 0;
 }
 
-void kumo__gw_auth_wait_free(gateway *gw)
+void kumo__gw_slow_work_free(gateway *gw)
 {
-    struct kumo__gw_auth_wait *w = atomic_load(&gw->auth_wait);
+    struct kumo__gw_slow_work *w = atomic_load(&gw->slow_work);
     if (w == NULL)
         return;
     pthread_mutex_lock(&w->lock);
@@ -122,5 +122,5 @@ void kumo__gw_auth_wait_free(gateway *gw)
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     free(w);
-    atomic_store(&gw->auth_wait, NULL);
+    atomic_store(&gw->slow_work, NULL);
 }
