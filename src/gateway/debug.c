@@ -193,8 +193,11 @@ void kumo__gw_debug_ready(gateway *gw, const generation *g, const char *unit_nam
     } else {
         char spid[24];
         snprintf(spid, sizeof(spid), "%ld", (long)pid);
-        conf = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", name, "type", "cppdbg", "request", "attach",
-                         "program", kumo__worker_path(), "processId", spid, "MIMode", "gdb", "miDebuggerPath", "gdb");
+        conf = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s}]}", "name", name, "type", "cppdbg",
+                         "request", "attach", "program", kumo__worker_path(), "processId", spid, "MIMode", "gdb",
+                         "miDebuggerPath", "gdb", "setupCommands", "description",
+                         "the worker's files as this machine sees them (the worker has its own mount namespace)",
+                         "text", "set sysroot /");
     }
     char why[PATH_MAX + 300] = "";
     int written = conf && write_launch(g->project->dir, conf, why, sizeof(why)) == 0;
@@ -208,8 +211,10 @@ void kumo__gw_debug_ready(gateway *gw, const generation *g, const char *unit_nam
                    "remote 127.0.0.1:%d' %s\n",
                    op, (long)pid, unit, port, port, kumo__worker_path());
     } else {
-        printf("debug: operation '%s' runs in worker %ld (function '%s'), without a deadline; attach with: gdb -p "
-               "%ld\n",
+        /* the worker lives in its own mount namespace, where the build tree
+         * may be hidden (/tmp): gdb reads its files from this machine's view */
+        printf("debug: operation '%s' runs in worker %ld (function '%s'), without a deadline; attach with: gdb -iex "
+               "'set sysroot /' -p %ld\n",
                op, (long)pid, unit, (long)pid);
     }
     if (written)

@@ -13,7 +13,7 @@ dereference NULL and call abort() at known lines.
   the line says so.
 
 DebugTest: `kumo dev --debug slow` on the same project.
-- it prints `gdb -p PID` for a live worker of that function, and gdb
+- it prints `gdb -iex 'set sysroot /' -p PID` for a live worker of that function, and gdb
   attaches to it;
 - .vscode/launch.json gets an attach configuration for that pid, merged
   into the one the project had;
@@ -179,7 +179,8 @@ class DebugTest(unittest.TestCase):
         shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
 
     def worker_pid(self):
-        m = wait_for(lambda: re.search(r"attach with: gdb -p (\d+)", self.gw.stdout()), timeout=60)
+        m = wait_for(lambda: re.search(r"attach with: gdb -iex 'set sysroot /' -p (\d+)", self.gw.stdout()),
+                     timeout=60)
         self.assertIsNotNone(m, "no gdb command in kumo dev's output:\n" + self.gw.stdout())
         return int(m.group(1))
 
@@ -192,7 +193,7 @@ class DebugTest(unittest.TestCase):
             self.assertEqual(f.read().strip(), "kumo-forkserver")
         if shutil.which("gdb") is None:
             self.skipTest("SKIPPED LOUDLY: gdb is not installed (scripts/install-deps.sh installs it)")
-        out = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "bt"], capture_output=True, text=True,
+        out = subprocess.run(["gdb", "-iex", "set sysroot /", "-p", str(pid), "-batch", "-ex", "bt"], capture_output=True, text=True,
                              timeout=120)
         self.assertIn("kumo__local_serve", out.stdout, out.stdout + out.stderr)
         # detached, it still serves
