@@ -934,6 +934,28 @@ static void ctx_free(kumo__target_ctx *t)
 }
 
 /* Whether `tool` is an executable file in a folder of $PATH. */
+/* An ARM template's resources, one line each (type and name), under its
+ * path: what the deploy creates. Nothing for any other file. */
+static void print_template_resources(const char *path)
+{
+    size_t n = strlen(path);
+    if (n < 5 || strcmp(path + n - 5, ".json") != 0)
+        return;
+    json_t *root = json_load_file(path, 0, NULL);
+    json_t *res = json_object_get(root, "resources");
+    if (json_is_array(res) && json_is_string(json_object_get(root, "$schema"))) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(res, i, r)
+        {
+            const char *type = json_string_value(json_object_get(r, "type"));
+            const char *name = json_string_value(json_object_get(r, "name"));
+            printf("    %-58s %s\n", type ? type : "?", name ? name : "?");
+        }
+    }
+    json_decref(root);
+}
+
 static int on_path(const char *tool)
 {
     const char *path = getenv("PATH");
@@ -1059,8 +1081,10 @@ int kumo__deploy_other(const kumo__deploy_opts *o, kumo__error *err)
     printf("kumo %s --target %s%s%s%s\n", o->destroy ? "destroy" : "deploy", d->name, t.env_name ? " --env " : "",
            t.env_name ? t.env_name : "", o->dry_run ? " --dry-run" : "");
     printf("files in %s:\n", t.out_dir);
-    for (size_t i = 0; i < t.nfiles; i++)
+    for (size_t i = 0; i < t.nfiles; i++) {
         printf("  %s\n", t.files[i]);
+        print_template_resources(t.files[i]);
+    }
     for (size_t i = 0; i < t.nnotes; i++)
         printf("note: %s\n", t.notes[i]);
     printf("commands (%s):\n%s", kumo__target_path(&t, script_name), t.script);

@@ -132,6 +132,9 @@ class AzureStoresTest(unittest.TestCase):
         # the queue trigger of an event would read the same queue: same name as the store's
         self.assertNotIn("no Azure Storage queue driver", r.stdout)
         self.assertEqual(subprocess.run(["bash", "-n", os.path.join(self.out, "deploy.sh")]).returncode, 0)
+        # the dry run lists what the template creates, under its path
+        self.assertRegex(r.stdout, r"azuredeploy\.json\n(    .*\n)*    Microsoft\.Storage/storageAccounts/tableServices/"
+                                   r"tables +\[concat\(variables\('storageName'\), '/default/todos'\)\]")
 
     def test_a_secret_store_stays_a_securestring(self):
         env = dict(self.env, KUMO_STORE_TODOS="redis://:%s@cache.internal:6379/0" % PASSWORD)
