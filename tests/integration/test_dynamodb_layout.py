@@ -14,7 +14,7 @@ import unittest
 
 import requests
 
-from kumo_harness import Gateway, copy_project
+from kumo_harness import Gateway, copy_project, wait_for
 from queue_backends import Sqs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -102,8 +102,10 @@ class DynamoLayoutTest(unittest.TestCase):
         try:
             r = requests.get(gw.base + "/todos/" + todo["id"], timeout=30)
             self.assertEqual(r.status_code, 503, r.text)
+            # the handler's log line reaches kumo's output a moment after the answer
+            said = "scripts/ddb_migrate.py todos-old todos"
+            self.assertTrue(wait_for(lambda: said in gw.stderr() + gw.stdout(), 10), gw.stderr() + gw.stdout())
             self.assertIn("older kumo's layout", gw.stderr() + gw.stdout())
-            self.assertIn("scripts/ddb_migrate.py todos-old todos", gw.stderr() + gw.stdout())
             env = dict(os.environ, **Sqs.ENV)
             p = subprocess.run([sys.executable, MIGRATE, table, "todos", "--endpoint", self.moto.endpoint],
                                capture_output=True, text=True, env=env, timeout=60)
