@@ -3,6 +3,8 @@
  */
 #include "base/percent.h"
 
+#include <stdlib.h>
+
 static int hexval(unsigned char c)
 {
     if (c >= '0' && c <= '9')
@@ -41,4 +43,18 @@ ssize_t kumo__percent_decode_into(const char *s, size_t len, char *out, unsigned
         }
     }
     return (ssize_t)o;
+}
+
+char *kumo__percent_dup(const char *s, size_t len, unsigned flags)
+{
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    ssize_t n = kumo__percent_decode_into(s, len, out, flags);
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    out[n] = '\0';
+    return out;
 }

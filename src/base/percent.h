@@ -20,4 +20,8 @@ enum {
  * equal `s`. The result is not NUL-terminated. */
 ssize_t kumo__percent_decode_into(const char *s, size_t len, char *out, unsigned flags);
 
+/* A malloc'd, NUL-terminated decoded copy of s[0..len); NULL on a
+ * malformed escape (unless LENIENT), a refused %00, or no memory. */
+char *kumo__percent_dup(const char *s, size_t len, unsigned flags);
+
 #endif

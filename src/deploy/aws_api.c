@@ -65,9 +65,9 @@ void kumo__aws_api_free(kumo__aws_api *a)
     kumo__aws_free(a->cfn);
     free(a->region);
     free(a->endpoint);
-    kumo__aws_free_secret(a->key);
-    kumo__aws_free_secret(a->secret);
-    kumo__aws_free_secret(a->token);
+    kumo__cloud_free_secret(a->key);
+    kumo__cloud_free_secret(a->secret);
+    kumo__cloud_free_secret(a->token);
     free(a);
 }
 
@@ -179,11 +179,11 @@ static char *xml_raw(const char *from, const char *tag, const char **end)
     return strndup(s, (size_t)(e - s));
 }
 
-typedef kumo__aws_res answer;
+typedef kumo__cloud_res answer;
 
 static void answer_free(answer *r)
 {
-    kumo__aws_res_free(r);
+    kumo__cloud_res_free(r);
 }
 
 static kumo__aws *client_for(const kumo__aws_api *a, const char *service)

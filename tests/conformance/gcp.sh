@@ -4,8 +4,8 @@
 #   Firestore   `gcloud emulators firestore start` (Java)
 #   Pub/Sub     `gcloud beta emulators pubsub start` (Java)
 #   Storage     firebase-tools' storage emulator (node), through
-#               tests/emulators/gcs/serve.js, `npm ci` there when its
-#               node_modules is missing
+#               tests/emulators/gcs/serve.js, `npm ci --ignore-scripts`
+#               there when its node_modules is missing
 #
 # Sourced:
 #
@@ -34,10 +34,14 @@ gcp_start() {
     command -v gcloud >/dev/null || { echo "gcloud not found (the Google Cloud SDK)" >&2; return 1; }
     command -v node >/dev/null || { echo "node not found (for the storage emulator)" >&2; return 1; }
     _gcs=$_gcp_here/../emulators/gcs
-    if [ ! -d "$_gcs/node_modules/firebase-tools" ]; then
-        (cd "$_gcs" && npm ci --no-audit --no-fund >"$_gcp_dir/npm.log" 2>&1) ||
-            { echo "npm ci in tests/emulators/gcs failed; see $_gcp_dir/npm.log" >&2; return 1; }
-    fi
+    # --ignore-scripts: the one install script that matters is re2's, which
+    # builds Google's RE2 from source with node-gyp when it cannot fetch a
+    # binary (minutes on two cores); the storage emulator does not use it
+    # (superstatic, firebase hosting, falls back to RegExp). One installer
+    # at a time: the integration tests source this file beside this entry.
+    (cd "$_gcs" && flock -w 600 .npm-ci.lock sh -c \
+        '[ -d node_modules/firebase-tools ] || npm ci --no-audit --no-fund --ignore-scripts' >"$_gcp_dir/npm.log" 2>&1) ||
+        { echo "npm ci in tests/emulators/gcs failed; see $_gcp_dir/npm.log" >&2; return 1; }
     FIRESTORE_PORT=$(_gcp_free_port)
     PUBSUB_PORT=$(_gcp_free_port)
     GCS_PORT=$(_gcp_free_port)

@@ -1,13 +1,13 @@
 /*
  * aws.c: the pieces the AWS drivers share (see aws.h): URL parsing, the
- * credentials, one signed exchange over a libcurl easy handle, errors.
+ * credentials, one signed exchange (cloud.c's, signed by libcurl), errors.
  *
  * Signing is libcurl's (CURLOPT_AWS_SIGV4 "aws:amz:REGION:SERVICE" with the
  * key id and secret as user name and password); the session token, when
  * there is one, travels in x-amz-security-token. Every exchange is bounded
  * (kumo__aws_limits): a time to connect (an unreachable endpoint is
  * KUMO_EUNAVAILABLE), a time in all (KUMO_ETIMEDOUT), a ceiling on the
- * response body, and HEADERS_MAX on its headers. The stores take
+ * response body and one on its headers (cloud.c). The stores take
  * CONNECT_TIMEOUT_MS and TOTAL_TIMEOUT_MS; kumo deploy (deploy/aws_api.c)
  * sends through the same exchange with its own, longer limits. The
  * handle keeps its connection between calls; after the service went away
@@ -32,12 +32,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/growbuf.h"
 #include "base/percent.h"
 
 #define CONNECT_TIMEOUT_MS 2000L
 #define TOTAL_TIMEOUT_MS 10000L
-#define HEADERS_MAX (64u << 10)
 #define JSON_BODY_MAX (32u << 20)
 
 struct kumo__aws {
@@ -50,26 +48,9 @@ struct kumo__aws {
     char code[96];  /* the last error's code */
     char *msg;      /* the owner's message buffer */
     size_t msglen;
-    char curl_err[CURL_ERROR_SIZE];
 };
 
 /* ---- URLs ------------------------------------------------------------ */
-
-/* A malloc'd, percent-decoded copy of s[0..len); NULL on a bad escape, a
- * decoded NUL, or no memory. */
-static char *decode(const char *s, size_t len)
-{
-    char *out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    ssize_t n = kumo__percent_decode_into(s, len, out, KUMO__PCT_NO_NUL);
-    if (n < 0) {
-        free(out);
-        return NULL;
-    }
-    out[n] = '\0';
-    return out;
-}
 
 void kumo__aws_url_free(kumo__aws_url *u)
 {
@@ -117,8 +98,8 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
                         scheme);
         goto out;
     }
-    out->resource = decode(p, (size_t)(rend - p));
-    out->path = slash ? decode(slash + 1, (size_t)(end - slash - 1)) : strdup("");
+    out->resource = kumo__percent_dup(p, (size_t)(rend - p), KUMO__PCT_NO_NUL);
+    out->path = slash ? kumo__percent_dup(slash + 1, (size_t)(end - slash - 1), KUMO__PCT_NO_NUL) : strdup("");
     if (out->resource == NULL || out->path == NULL) {
         kumo__error_set(err, KUMO_EINVAL, "store URL '%s': bad percent-escape in the name or path", url);
         goto out;
@@ -133,7 +114,7 @@ int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out,
             goto out;
         }
         size_t nlen = (size_t)(eq - q);
-        char *val = decode(eq + 1, (size_t)(pend - eq - 1));
+        char *val = kumo__percent_dup(eq + 1, (size_t)(pend - eq - 1), KUMO__PCT_NO_NUL);
         if (val == NULL) {
             kumo__error_set(err, KUMO_EINVAL, "store URL '%s': bad percent-escape in '%.*s'", url, (int)nlen, q);
             goto out;
@@ -203,16 +184,6 @@ out:
 
 /* ---- the client ------------------------------------------------------ */
 
-void kumo__aws_free_secret(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *v = s;
-    while (*v)
-        *v++ = '\0';
-    free(s);
-}
-
 void kumo__aws_free(kumo__aws *c)
 {
     if (c == NULL)
@@ -222,9 +193,9 @@ void kumo__aws_free(kumo__aws *c)
     free(c->service);
     free(c->region);
     free(c->base);
-    kumo__aws_free_secret(c->key);
-    kumo__aws_free_secret(c->secret);
-    kumo__aws_free_secret(c->token);
+    kumo__cloud_free_secret(c->key);
+    kumo__cloud_free_secret(c->secret);
+    kumo__cloud_free_secret(c->token);
     free(c);
 }
 
@@ -296,41 +267,6 @@ void kumo__aws_scrub(const kumo__aws *c, char *msg)
     }
 }
 
-void kumo__aws_res_free(kumo__aws_res *res)
-{
-    free(res->body);
-    free(res->headers);
-    memset(res, 0, sizeof(*res));
-}
-
-const char *kumo__aws_res_header(const kumo__aws_res *res, const char *name, char *buf, size_t size)
-{
-    size_t nlen = strlen(name);
-    const char *p = res->headers;
-    if (p == NULL || size == 0)
-        return NULL;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        const char *next = eol ? eol + 1 : p + strlen(p);
-        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-            const char *v = p + nlen + 1;
-            const char *e = eol ? eol : next;
-            while (v < e && (*v == ' ' || *v == '\t'))
-                v++;
-            while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            size_t n = (size_t)(e - v);
-            if (n >= size)
-                n = size - 1;
-            memcpy(buf, v, n);
-            buf[n] = '\0';
-            return buf;
-        }
-        p = next;
-    }
-    return NULL;
-}
-
 static void set_msg(kumo__aws *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_msg(kumo__aws *c, const char *fmt, ...)
 {
@@ -343,7 +279,7 @@ static void set_msg(kumo__aws *c, const char *fmt, ...)
 
 /* The code and message of an error answer, from its JSON or XML body or
  * its headers; by status when it has none (HEAD). */
-static void parse_error(kumo__aws *c, const kumo__aws_res *res)
+static void parse_error(kumo__aws *c, const kumo__cloud_res *res)
 {
     char code[96] = "", message[200] = "", hb[160];
     json_t *j = res->body && res->len ? json_loadb(res->body, res->len, 0, NULL) : NULL;
@@ -373,13 +309,13 @@ static void parse_error(kumo__aws *c, const kumo__aws_res *res)
     }
     /* The query protocol's code, which the JSON protocol of SQS also sends
      * ("AWS.SimpleQueueService.NonExistentQueue;Sender"). */
-    if (kumo__aws_res_header(res, "x-amzn-query-error", hb, sizeof(hb))) {
+    if (kumo__cloud_res_header(res, "x-amzn-query-error", hb, sizeof(hb))) {
         char *semi = strchr(hb, ';');
         if (semi)
             *semi = '\0';
         snprintf(code, sizeof(code), "%s", hb);
     }
-    if (*code == '\0' && kumo__aws_res_header(res, "x-amzn-ErrorType", hb, sizeof(hb))) {
+    if (*code == '\0' && kumo__cloud_res_header(res, "x-amzn-ErrorType", hb, sizeof(hb))) {
         char *colon = strchr(hb, ':');
         if (colon)
             *colon = '\0';
@@ -400,126 +336,55 @@ static void parse_error(kumo__aws *c, const kumo__aws_res *res)
 }
 
 int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
-                   size_t len, size_t max_body, kumo__aws_res *res)
+                   size_t len, size_t max_body, kumo__cloud_res *res)
 {
     kumo__aws_limits limits = {CONNECT_TIMEOUT_MS, TOTAL_TIMEOUT_MS, max_body};
     return kumo__aws_exchange(c, method, url, headers, body, len, &limits, res);
 }
 
 int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
-                       size_t len, const kumo__aws_limits *limits, kumo__aws_res *res)
+                       size_t len, const kumo__aws_limits *limits, kumo__cloud_res *res)
 {
-    int rc = KUMO_ENOMEM;
-    struct curl_slist *list = NULL, *l;
-    size_t max_body = limits->max_body;
-    kumo__growbuf bs = {.max = max_body}, hs = {.max = HEADERS_MAX};
-    CURL *h = c->curl;
     char *tok = NULL;
-
-    memset(res, 0, sizeof(*res));
     *c->code = '\0';
-    for (size_t i = 0; headers && headers[i]; i++) {
-        if ((l = curl_slist_append(list, headers[i])) == NULL)
-            goto nomem;
-        list = l;
+    if (c->token && asprintf(&tok, "x-amz-security-token: %s", c->token) < 0) {
+        memset(res, 0, sizeof(*res));
+        set_msg(c, "out of memory");
+        return KUMO_ENOMEM;
     }
-    /* No "Expect: 100-continue" round trip; no form-urlencoded default. */
-    if ((l = curl_slist_append(list, "Expect:")) == NULL)
-        goto nomem;
-    list = l;
-    if (c->token) {
-        if (asprintf(&tok, "x-amz-security-token: %s", c->token) < 0) {
-            tok = NULL;
-            goto nomem;
-        }
-        if ((l = curl_slist_append(list, tok)) == NULL)
-            goto nomem;
-        list = l;
-    }
-
-    curl_easy_reset(h);
-    *c->curl_err = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, limits->connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, limits->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
-    curl_easy_setopt(h, CURLOPT_USERNAME, c->key);
-    curl_easy_setopt(h, CURLOPT_PASSWORD, c->secret);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &bs);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kumo__growbuf_curl_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
-        if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    }
-
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
-    res->body = bs.data;
-    res->len = bs.len;
-    res->headers = hs.data;
-    res->hlen = hs.len;
-    bs.data = hs.data = NULL;
-    if (cc != CURLE_OK) {
+    kumo__cloud_call call = {
+        .method = method,
+        .url = url,
+        .headers = headers,
+        .extra = (const char *const[]){tok, NULL},
+        .body = body,
+        .len = len,
+        .connect_timeout_ms = limits->connect_timeout_ms,
+        .timeout_ms = limits->timeout_ms,
+        .max_body = limits->max_body,
+        .sigv4 = c->sigv4,
+        .user = c->key,
+        .password = c->secret,
+        .service = c->service,
+        .base = c->base,
+    };
+    int rc = kumo__cloud_perform(c->curl, &call, res, c->msg, c->msglen);
+    kumo__cloud_free_secret(tok);
+    if (rc != 0) {
         snprintf(c->code, sizeof(c->code), "curl");
-        if (cc == CURLE_WRITE_ERROR && (bs.over || hs.over)) {
-            set_msg(c, "%s: the answer is larger than %zu bytes", c->service, bs.over ? max_body : HEADERS_MAX);
-            rc = KUMO_ETOOBIG;
-            goto out;
-        }
-        switch (cc) {
-        case CURLE_OPERATION_TIMEDOUT: rc = KUMO_ETIMEDOUT; break;
-        case CURLE_OUT_OF_MEMORY:
-        case CURLE_WRITE_ERROR: rc = KUMO_ENOMEM; break;
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_PARTIAL_FILE: rc = KUMO_EUNAVAILABLE; break;
-        default: rc = KUMO_EIO;
-        }
-        set_msg(c, "%s at %s: %s", c->service, c->base, *c->curl_err ? c->curl_err : curl_easy_strerror(cc));
-        goto out;
+        kumo__aws_scrub(c, c->msg);
+        return rc;
     }
-    if (res->status >= 200 && res->status < 300) {
-        rc = 0;
-        goto out;
-    }
+    if (res->status >= 200 && res->status < 300)
+        return 0;
     parse_error(c, res);
-    rc = kumo__aws_map_error(c->code, res->status);
-    goto out;
-nomem:
-    set_msg(c, "out of memory");
-out:
-    free(bs.data);
-    free(hs.data);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(list);
-    if (tok) {
-        memset(tok, 0, strlen(tok));
-        free(tok);
-    }
-    return rc;
+    return kumo__aws_map_error(c->code, res->status);
 }
 
 int kumo__aws_json(kumo__aws *c, const char *content_type, const char *target, json_t *req, json_t **resp)
 {
     char ct[96], tg[128], url[512];
-    kumo__aws_res res;
+    kumo__cloud_res res;
     *resp = NULL;
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
@@ -542,7 +407,7 @@ int kumo__aws_json(kumo__aws *c, const char *content_type, const char *target, j
             rc = KUMO_EIO;
         }
     }
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 

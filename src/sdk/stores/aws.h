@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "sdk/stores/cloud.h"
 
 /* `SCHEME://RESOURCE[/PATH][?region=R&endpoint=URL&create=false&max_receives=N]` */
 typedef struct kumo__aws_url {
@@ -34,20 +35,6 @@ typedef struct kumo__aws_url {
 int kumo__aws_url_parse(const char *url, const char *scheme, kumo__aws_url *out, kumo__error *err);
 void kumo__aws_url_free(kumo__aws_url *u);
 
-/* A response: the status, the body (malloc'd, NUL-terminated, freed by
- * kumo__aws_res_free) and the raw header block. */
-typedef struct kumo__aws_res {
-    long status;
-    char *body;
-    size_t len;
-    char *headers;
-    size_t hlen;
-} kumo__aws_res;
-
-void kumo__aws_res_free(kumo__aws_res *res);
-/* A response header's value, copied into buf (trimmed); NULL when absent. */
-const char *kumo__aws_res_header(const kumo__aws_res *res, const char *name, char *buf, size_t size);
-
 typedef struct kumo__aws kumo__aws;
 
 /* A client of `service` ("dynamodb", "s3", "sqs") for the URL's region and
@@ -56,8 +43,6 @@ typedef struct kumo__aws kumo__aws;
 int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t msglen, kumo__aws **out,
                   kumo__error *err);
 void kumo__aws_free(kumo__aws *c);
-/* Zeroes a credential string, then frees it (NULL is fine). */
-void kumo__aws_free_secret(char *s);
 /* The base URL requests go to: the endpoint, or https://SERVICE.REGION.amazonaws.com. */
 const char *kumo__aws_base(const kumo__aws *c);
 /* The code of the last error ("ResourceNotFoundException", "NoSuchKey",
@@ -80,12 +65,12 @@ typedef struct kumo__aws_limits {
  * error" in the client's msg buffer and the code in kumo__aws_code (res is
  * still filled when the service answered). */
 int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
-                       size_t len, const kumo__aws_limits *limits, kumo__aws_res *res);
+                       size_t len, const kumo__aws_limits *limits, kumo__cloud_res *res);
 
 /* kumo__aws_exchange with a store's limits and a response body of at most
  * max_body bytes. */
 int kumo__aws_send(kumo__aws *c, const char *method, const char *url, const char *const *headers, const void *body,
-                   size_t len, size_t max_body, kumo__aws_res *res);
+                   size_t len, size_t max_body, kumo__cloud_res *res);
 
 /* A JSON-protocol call (DynamoDB, SQS): POST / with X-Amz-Target TARGET.
  * Takes `req` (decref'd); *resp is the parsed answer on 0 (NULL otherwise). */

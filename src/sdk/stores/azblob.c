@@ -104,7 +104,7 @@ static int blob_target(azblob *s, const char *key, const char *query, char *buf,
 
 static int ensure_container(azblob *s)
 {
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char target[256];
     if (s->ready)
         return 0;
@@ -112,7 +112,7 @@ static int ensure_container(azblob *s)
     int rc;
     if (!s->create) {
         rc = kumo__az_send(s->az, "HEAD", target, NULL, NULL, 0, SMALL_BODY_MAX, &res);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc == KUMO_ENOTFOUND) {
             snprintf(s->base.error, sizeof(s->base.error),
                      "azblob: container '%s' does not exist; create it or drop create=false from the URL",
@@ -121,7 +121,7 @@ static int ensure_container(azblob *s)
         }
     } else {
         rc = kumo__az_send(s->az, "PUT", target, NULL, "", 0, SMALL_BODY_MAX, &res);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc != 0 && strcmp(kumo__az_code(s->az), "ContainerAlreadyExists") == 0)
             rc = 0;
     }
@@ -136,7 +136,7 @@ static int ensure_container(azblob *s)
  * call retried once) when the service says it is gone. Caller holds the
  * lock. */
 static int bsend(azblob *s, const char *method, const char *target, const char *const *headers, const void *body,
-                 size_t len, size_t max_body, kumo__aws_res *res)
+                 size_t len, size_t max_body, kumo__cloud_res *res)
 {
     memset(res, 0, sizeof(*res));
     int rc = ensure_container(s);
@@ -144,7 +144,7 @@ static int bsend(azblob *s, const char *method, const char *target, const char *
         return rc;
     rc = kumo__az_send(s->az, method, target, headers, body, len, max_body, res);
     if (rc == KUMO_ENOTFOUND && strcmp(kumo__az_code(s->az), "ContainerNotFound") == 0) {
-        kumo__aws_res_free(res);
+        kumo__cloud_res_free(res);
         s->ready = 0;
         if ((rc = ensure_container(s)) != 0)
             return rc;
@@ -153,14 +153,14 @@ static int bsend(azblob *s, const char *method, const char *target, const char *
     return rc;
 }
 
-static int fill_info(kumo__arena *a, const char *key, const kumo__aws_res *res, uint64_t size, kumo_blob_info *info)
+static int fill_info(kumo__arena *a, const char *key, const kumo__cloud_res *res, uint64_t size, kumo_blob_info *info)
 {
     char ct[256], etag[256], lm[128];
-    if (kumo__aws_res_header(res, "Content-Type", ct, sizeof(ct)) == NULL || *ct == '\0')
+    if (kumo__cloud_res_header(res, "Content-Type", ct, sizeof(ct)) == NULL || *ct == '\0')
         snprintf(ct, sizeof(ct), DEFAULT_TYPE);
-    if (kumo__aws_res_header(res, "ETag", etag, sizeof(etag)) == NULL)
+    if (kumo__cloud_res_header(res, "ETag", etag, sizeof(etag)) == NULL)
         *etag = '\0';
-    time_t t = kumo__aws_res_header(res, "Last-Modified", lm, sizeof(lm)) ? curl_getdate(lm, NULL) : -1;
+    time_t t = kumo__cloud_res_header(res, "Last-Modified", lm, sizeof(lm)) ? curl_getdate(lm, NULL) : -1;
     info->key = arena_str(a, key);
     info->size = size;
     info->content_type = arena_str(a, ct);
@@ -169,10 +169,10 @@ static int fill_info(kumo__arena *a, const char *key, const kumo__aws_res *res, 
     return info->key && info->content_type && info->etag ? 0 : KUMO_ENOMEM;
 }
 
-static uint64_t content_length(const kumo__aws_res *res)
+static uint64_t content_length(const kumo__cloud_res *res)
 {
     char v[32];
-    return kumo__aws_res_header(res, "Content-Length", v, sizeof(v)) ? strtoull(v, NULL, 10) : 0;
+    return kumo__cloud_res_header(res, "Content-Length", v, sizeof(v)) ? strtoull(v, NULL, 10) : 0;
 }
 
 static void azblob_close(kumo__store *b)
@@ -247,12 +247,12 @@ out:
 
 static int put_blob(azblob *s, const char *target, const void *data, size_t len, const char *content_type)
 {
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char ct[300];
     snprintf(ct, sizeof(ct), "x-ms-blob-content-type: %s", content_type ? content_type : DEFAULT_TYPE);
     const char *headers[] = {"x-ms-blob-type: BlockBlob", ct, NULL};
     int rc = bsend(s, "PUT", target, headers, data ? data : "", len, SMALL_BODY_MAX, &res);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -273,7 +273,7 @@ static int azblob_get(kumo__blob *b, kumo__arena *a, const char *key, const void
                       kumo_blob_info *info)
 {
     azblob *s = (azblob *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char target[TARGET_MAX];
     int rc = blob_target(s, key, NULL, target, sizeof(target));
     if (rc != 0)
@@ -296,14 +296,14 @@ static int azblob_get(kumo__blob *b, kumo__arena *a, const char *key, const void
     if (info)
         rc = fill_info(a, key, &res, res.len, info);
 out:
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
 static int azblob_head(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob_info *info)
 {
     azblob *s = (azblob *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char target[TARGET_MAX];
     int rc = blob_target(s, key, NULL, target, sizeof(target));
     if (rc != 0)
@@ -313,14 +313,14 @@ static int azblob_head(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
         rc = fill_info(a, key, &res, content_length(&res), info);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
 static int azblob_del(kumo__blob *b, const char *key)
 {
     azblob *s = (azblob *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char target[TARGET_MAX];
     int rc = blob_target(s, key, NULL, target, sizeof(target));
     if (rc != 0)
@@ -328,7 +328,7 @@ static int azblob_del(kumo__blob *b, const char *key)
     pthread_mutex_lock(&s->lock);
     rc = bsend(s, "DELETE", target, NULL, NULL, 0, SMALL_BODY_MAX, &res);
     pthread_mutex_unlock(&s->lock);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -355,7 +355,7 @@ static int azblob_list(kumo__blob *b, kumo__arena *a, const char *prefix, const 
                        kumo_blob_page *out)
 {
     azblob *s = (azblob *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char *target = malloc(TARGET_MAX * 3), *full = malloc(TARGET_MAX), *enc_p = malloc(TARGET_MAX * 3),
          *enc_c = malloc(TARGET_MAX * 3);
     int rc = KUMO_ENOMEM;
@@ -426,7 +426,7 @@ static int azblob_list(kumo__blob *b, kumo__arena *a, const char *prefix, const 
     free(next);
     rc = 0;
 out:
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     free(target);
     free(full);
     free(enc_p);
@@ -480,7 +480,7 @@ static int put_block(kumo__blob_stream *w)
 {
     azblob *s = w->s;
     char raw[32], q[128], enc[96], target[TARGET_MAX + 128];
-    kumo__aws_res res;
+    kumo__cloud_res res;
     if (w->nblocks == BLOCKS_MAX) {
         snprintf(s->base.error, sizeof(s->base.error), "azblob: a blob holds at most %d blocks of %zu MiB", BLOCKS_MAX,
                  BLOCK_SIZE >> 20);
@@ -506,7 +506,7 @@ static int put_block(kumo__blob_stream *w)
     pthread_mutex_lock(&s->lock);
     int rc = bsend(s, "PUT", target, NULL, w->buf, w->used, SMALL_BODY_MAX, &res);
     pthread_mutex_unlock(&s->lock);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     if (rc == 0) {
         w->nblocks++;
         w->used = 0;
@@ -560,11 +560,11 @@ static int azblob_commit(kumo__blob_stream *w)
     snprintf(ct, sizeof(ct), "x-ms-blob-content-type: %s", w->type);
     snprintf(target, sizeof(target), "%s?comp=blocklist", w->target);
     const char *headers[] = {ct, "Content-Type: application/xml", NULL};
-    kumo__aws_res res;
+    kumo__cloud_res res;
     pthread_mutex_lock(&s->lock);
     rc = bsend(s, "PUT", target, headers, xml, n, SMALL_BODY_MAX, &res);
     pthread_mutex_unlock(&s->lock);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     free(xml);
     stream_free(w);
     return rc;
@@ -581,7 +581,7 @@ static int azblob_reader_open(kumo__blob *b, kumo__arena *a, const char *key, ku
 {
     azblob *s = (azblob *)b;
     char target[TARGET_MAX];
-    kumo__aws_res res;
+    kumo__cloud_res res;
     int rc = blob_target(s, key, NULL, target, sizeof(target));
     if (rc != 0)
         return rc;
@@ -593,7 +593,7 @@ static int azblob_reader_open(kumo__blob *b, kumo__arena *a, const char *key, ku
         info = &tmp;
     if (rc == 0)
         rc = fill_info(a, key, &res, content_length(&res), info);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     if (rc != 0)
         return rc;
     kumo__blob_stream *r = calloc(1, sizeof(*r));
@@ -615,7 +615,7 @@ static int fetch_chunk(kumo__blob_stream *r)
 {
     azblob *s = r->s;
     char range[96], ifm[300];
-    kumo__aws_res res;
+    kumo__cloud_res res;
     uint64_t last = r->offset + CHUNK_SIZE - 1;
     if (last >= r->size)
         last = r->size - 1;
@@ -641,7 +641,7 @@ static int fetch_chunk(kumo__blob_stream *r)
         r->offset = last + 1;
         res.body = NULL;
     }
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 

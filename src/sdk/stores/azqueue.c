@@ -77,7 +77,7 @@ static int valid_queue(const char *c)
 
 static int ensure_queue(azqueue *q, const char *name, int *ready)
 {
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char target[128];
     if (*ready)
         return 0;
@@ -86,7 +86,7 @@ static int ensure_queue(azqueue *q, const char *name, int *ready)
     if (!q->create) {
         snprintf(target, sizeof(target), "/%s?comp=metadata", name);
         rc = kumo__az_send(q->az, "GET", target, NULL, NULL, 0, SMALL_BODY_MAX, &res);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc == KUMO_ENOTFOUND) {
             snprintf(q->base.error, sizeof(q->base.error),
                      "azqueue: queue '%s' does not exist; create it or drop create=false from the URL", name);
@@ -94,7 +94,7 @@ static int ensure_queue(azqueue *q, const char *name, int *ready)
         }
     } else {
         rc = kumo__az_send(q->az, "PUT", target, NULL, "", 0, SMALL_BODY_MAX, &res);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc != 0 && strcmp(kumo__az_code(q->az), "QueueAlreadyExists") == 0)
             rc = 0;
     }
@@ -109,7 +109,7 @@ static int ensure_queue(azqueue *q, const char *name, int *ready)
  * needed and again (the call retried once) when it is gone. Caller holds
  * the lock. */
 static int qsend(azqueue *q, const char *name, const char *method, const char *target, const char *body,
-                 size_t max_body, kumo__aws_res *res)
+                 size_t max_body, kumo__cloud_res *res)
 {
     int *ready = name == q->queue ? &q->ready : &q->poison_ready;
     memset(res, 0, sizeof(*res));
@@ -120,7 +120,7 @@ static int qsend(azqueue *q, const char *name, const char *method, const char *t
     size_t len = body ? strlen(body) : 0;
     rc = kumo__az_send(q->az, method, target, body && len ? headers : NULL, body, len, max_body, res);
     if (rc == KUMO_ENOTFOUND && strcmp(kumo__az_code(q->az), "QueueNotFound") == 0) {
-        kumo__aws_res_free(res);
+        kumo__cloud_res_free(res);
         *ready = 0;
         if ((rc = ensure_queue(q, name, ready)) != 0)
             return rc;
@@ -206,7 +206,7 @@ static int azqueue_send(kumo__queue *kq, kumo__arena *a, const void *body, size_
                         const char *trace, const char **id)
 {
     azqueue *q = (azqueue *)kq;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char target[TARGET_MAX];
     if (len > BODY_MAX) {
         snprintf(kq->error, sizeof(kq->error),
@@ -252,7 +252,7 @@ static int azqueue_send(kumo__queue *kq, kumo__arena *a, const void *body, size_
             rc = KUMO_EIO;
         }
     }
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
 out:
     if (rc == KUMO_ENOMEM)
         snprintf(kq->error, sizeof(kq->error), "out of memory");
@@ -309,21 +309,21 @@ size_t kumo__azqueue_header(const char *data, size_t len)
  * holds the lock. */
 static int to_poison(azqueue *q, const char *mid, const char *pop, const char *text)
 {
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char target[TARGET_MAX], enc[512];
     char *xml = message_xml(text);
     if (xml == NULL)
         return KUMO_ENOMEM;
     snprintf(target, sizeof(target), "/%s/messages?messagettl=-1", q->poison);
     int rc = qsend(q, q->poison, "POST", target, xml, SMALL_BODY_MAX, &res);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     free(xml);
     if (rc != 0)
         return rc;
     kumo__az_uri_encode(pop, strlen(pop), 0, enc, sizeof(enc));
     snprintf(target, sizeof(target), "/%s/messages/%s?popreceipt=%s", q->queue, mid, enc);
     rc = qsend(q, q->queue, "DELETE", target, NULL, SMALL_BODY_MAX, &res);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -342,12 +342,12 @@ static int azqueue_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t
     pthread_mutex_lock(&q->lock);
     while (*count < max && rc == 0) {
         size_t want = max - *count < BATCH ? max - *count : BATCH;
-        kumo__aws_res res;
+        kumo__cloud_res res;
         snprintf(target, sizeof(target), "/%s/messages?numofmessages=%zu&visibilitytimeout=%llu", q->queue, want,
                  (unsigned long long)vis);
         rc = qsend(q, q->queue, "GET", target, NULL, LIST_BODY_MAX, &res);
         if (rc != 0) {
-            kumo__aws_res_free(&res);
+            kumo__cloud_res_free(&res);
             break;
         }
         const char *p = res.body ? res.body : "", *end;
@@ -397,7 +397,7 @@ static int azqueue_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t
             free(ins);
             free(text);
         }
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (got < want)
             break;
     }
@@ -425,14 +425,14 @@ static int azqueue_ack(kumo__queue *kq, const char *receipt)
 {
     azqueue *q = (azqueue *)kq;
     char target[TARGET_MAX];
-    kumo__aws_res res;
+    kumo__cloud_res res;
     int rc = receipt_target(q, receipt, NULL, target, sizeof(target));
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&q->lock);
     rc = qsend(q, q->queue, "DELETE", target, NULL, SMALL_BODY_MAX, &res);
     pthread_mutex_unlock(&q->lock);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -440,7 +440,7 @@ static int azqueue_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
 {
     azqueue *q = (azqueue *)kq;
     char target[TARGET_MAX], extra[64];
-    kumo__aws_res res;
+    kumo__cloud_res res;
     uint64_t delay = seconds_up(delay_ms);
     if (delay > SECONDS_MAX)
         delay = SECONDS_MAX;
@@ -451,7 +451,7 @@ static int azqueue_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
     pthread_mutex_lock(&q->lock);
     rc = qsend(q, q->queue, "PUT", target, "", SMALL_BODY_MAX, &res);
     pthread_mutex_unlock(&q->lock);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 

@@ -242,7 +242,7 @@ static int table_missing(aztable *t)
 
 static int ensure_table(aztable *t)
 {
-    kumo__aws_res res;
+    kumo__cloud_res res;
     if (t->ready)
         return 0;
     if (!t->create) {
@@ -250,7 +250,7 @@ static int ensure_table(aztable *t)
         char target[256];
         snprintf(target, sizeof(target), "/Tables('%s')", t->table);
         int rc = kumo__az_send(t->az, "GET", target, JSON_HEADERS, NULL, 0, ENTITY_BODY_MAX, &res);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc == KUMO_ENOTFOUND)
             return table_missing(t);
         if (rc == 0)
@@ -266,7 +266,7 @@ static int ensure_table(aztable *t)
                              "Prefer: return-no-content", NULL};
     int rc = kumo__az_send(t->az, "POST", "/Tables", headers, body, strlen(body), ENTITY_BODY_MAX, &res);
     free(body);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     if (rc != 0 && strcmp(kumo__az_code(t->az), "TableAlreadyExists") == 0)
         rc = 0;
     if (rc == 0) {
@@ -279,7 +279,7 @@ static int ensure_table(aztable *t)
 /* One exchange on the table, made first when needed and again (the call
  * retried once) when the service says it is gone. Caller holds the lock. */
 static int tsend(aztable *t, const char *method, const char *target, const char *const *headers, const char *body,
-                 size_t max_body, kumo__aws_res *res)
+                 size_t max_body, kumo__cloud_res *res)
 {
     memset(res, 0, sizeof(*res));
     int rc = ensure_table(t);
@@ -289,7 +289,7 @@ static int tsend(aztable *t, const char *method, const char *target, const char 
         rc = kumo__az_send(t->az, method, target, headers, body, body ? strlen(body) : 0, max_body, res);
         if (rc != KUMO_ENOTFOUND || strcmp(kumo__az_code(t->az), "TableNotFound") != 0)
             return rc;
-        kumo__aws_res_free(res);
+        kumo__cloud_res_free(res);
         t->ready = 0;
         if (!t->create || attempt == 1)
             return table_missing(t);
@@ -442,7 +442,7 @@ static char *entity_body(aztable *t, const char *rk, const char *key, size_t kle
 static int read_entity(aztable *t, const char *rk, const char *select, json_t **e, char *etag, size_t etag_size)
 {
     char target[TARGET_MAX];
-    kumo__aws_res res;
+    kumo__cloud_res res;
     *e = NULL;
     int rc = entity_target(t, rk, target, sizeof(target) - 64);
     if (rc != 0)
@@ -455,11 +455,11 @@ static int read_entity(aztable *t, const char *rk, const char *select, json_t **
         if (*e == NULL) {
             snprintf(t->base.error, sizeof(t->base.error), "aztable: the service answered an entity that is not JSON");
             rc = KUMO_EIO;
-        } else if (etag && kumo__aws_res_header(&res, "ETag", etag, etag_size) == NULL) {
+        } else if (etag && kumo__cloud_res_header(&res, "ETag", etag, etag_size) == NULL) {
             *etag = '\0';
         }
     }
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -585,7 +585,7 @@ static int aztable_put(kumo__kv *kv, const char *key, size_t klen, const void *v
 {
     aztable *t = (aztable *)kv;
     char rk[ROWKEY_MAX + 1], target[TARGET_MAX], etag[256], ifmatch[300];
-    kumo__aws_res res;
+    kumo__cloud_res res;
     json_t *e = NULL;
     char *body = NULL;
     uint64_t now = kumo__aws_now_ms(), ver = 0;
@@ -615,7 +615,7 @@ static int aztable_put(kumo__kv *kv, const char *key, size_t klen, const void *v
         }
         put_headers[3] = NULL; /* Insert Or Replace */
         rc = tsend(t, "PUT", target, put_headers, body, ENTITY_BODY_MAX, &res);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         goto out;
     }
     /* CAS: read, check, replace with If-Match (or insert for an absent key). */
@@ -632,7 +632,7 @@ static int aztable_put(kumo__kv *kv, const char *key, size_t klen, const void *v
         const char *ins_headers[] = {JSON_HEADERS[0], JSON_HEADERS[1], "Content-Type: application/json",
                                      "Prefer: return-no-content", NULL};
         rc = tsend(t, "POST", ins, ins_headers, body, ENTITY_BODY_MAX, &res);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         goto out; /* EntityAlreadyExists: ECONFLICT */
     }
     if (rc == KUMO_ENOTFOUND) {
@@ -655,7 +655,7 @@ static int aztable_put(kumo__kv *kv, const char *key, size_t klen, const void *v
     }
     snprintf(ifmatch, sizeof(ifmatch), "If-Match: %s", etag);
     rc = tsend(t, "PUT", target, put_headers, body, ENTITY_BODY_MAX, &res);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     if (rc == KUMO_ENOTFOUND)
         rc = KUMO_ECONFLICT; /* deleted in between */
 out:
@@ -675,7 +675,7 @@ static int aztable_del(kumo__kv *kv, const char *key, size_t klen)
 {
     aztable *t = (aztable *)kv;
     char rk[ROWKEY_MAX + 1], target[TARGET_MAX], etag[256], ifmatch[300];
-    kumo__aws_res res;
+    kumo__cloud_res res;
     int is_long;
     int rc = key_rowkey(t, key, klen, rk, &is_long);
     if (rc != 0)
@@ -693,7 +693,7 @@ static int aztable_del(kumo__kv *kv, const char *key, size_t klen)
         json_decref(e);
         snprintf(ifmatch, sizeof(ifmatch), "If-Match: %s", *etag ? etag : "*");
         rc = tsend(t, "DELETE", target, headers, NULL, ENTITY_BODY_MAX, &res);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (gone && (rc == 0 || rc == KUMO_ECONFLICT || rc == KUMO_ENOTFOUND)) {
             rc = KUMO_ENOTFOUND; /* it had expired: absent to the caller */
             break;
@@ -803,10 +803,10 @@ static int aztable_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const 
             rc = add_param(target, sizeof(target), "NextRowKey", next_rk);
         if (rc != 0)
             break;
-        kumo__aws_res res;
+        kumo__cloud_res res;
         rc = tsend(t, "GET", target, JSON_HEADERS, NULL, LIST_BODY_MAX, &res);
         if (rc != 0) {
-            kumo__aws_res_free(&res);
+            kumo__cloud_res_free(&res);
             break;
         }
         json_t *j = json_loadb(res.body ? res.body : "", res.len, 0, NULL);
@@ -857,12 +857,12 @@ static int aztable_list(kumo__kv *kv, kumo__arena *a, const char *prefix, const 
             count++;
         }
         json_decref(j);
-        int cont = kumo__aws_res_header(&res, "x-ms-continuation-NextPartitionKey", next_pk, sizeof(next_pk)) != NULL;
-        if (kumo__aws_res_header(&res, "x-ms-continuation-NextRowKey", next_rk, sizeof(next_rk)) == NULL)
+        int cont = kumo__cloud_res_header(&res, "x-ms-continuation-NextPartitionKey", next_pk, sizeof(next_pk)) != NULL;
+        if (kumo__cloud_res_header(&res, "x-ms-continuation-NextRowKey", next_rk, sizeof(next_rk)) == NULL)
             *next_rk = '\0';
         if (!cont)
             *next_pk = '\0';
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc != 0 || more || past || !cont)
             break;
     }

@@ -1,7 +1,6 @@
 /*
  * azure.c: the pieces the Azure Storage drivers share (see azure.h): URL
- * parsing, the credentials, one authorised exchange over a libcurl easy
- * handle, errors.
+ * parsing, the credentials, one authorised exchange (cloud.c's), errors.
  *
  * Shared Key (docs: "Authorize with Shared Key"): the Authorization header
  * is "SharedKey ACCOUNT:SIG", SIG = base64(HMAC-SHA256(base64-decoded key,
@@ -58,7 +57,6 @@
 
 #define CONNECT_TIMEOUT_MS 2000L
 #define TOTAL_TIMEOUT_MS 10000L
-#define HEADERS_MAX (64u << 10)
 #define TOKEN_BODY_MAX (64u << 10)
 #define TOKEN_MARGIN_S 300
 #define API_VERSION "2020-12-06"
@@ -74,24 +72,9 @@ struct kumo__az {
     char code[96];
     char *msg;
     size_t msglen;
-    char curl_err[CURL_ERROR_SIZE];
 };
 
 /* ---- URLs ------------------------------------------------------------ */
-
-static char *decode(const char *s, size_t len)
-{
-    char *out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    ssize_t n = kumo__percent_decode_into(s, len, out, KUMO__PCT_NO_NUL);
-    if (n < 0) {
-        free(out);
-        return NULL;
-    }
-    out[n] = '\0';
-    return out;
-}
 
 void kumo__az_url_free(kumo__az_url *u)
 {
@@ -145,9 +128,9 @@ int kumo__az_url_parse(const char *url, const char *scheme, kumo__az_url *out, k
     const char *r = s1 + 1;
     const char *s2 = memchr(r, '/', (size_t)(end - r));
     const char *rend = s2 ? s2 : end;
-    out->account = decode(p, (size_t)(s1 - p));
-    out->resource = decode(r, (size_t)(rend - r));
-    out->path = s2 ? decode(s2 + 1, (size_t)(end - s2 - 1)) : strdup("");
+    out->account = kumo__percent_dup(p, (size_t)(s1 - p), KUMO__PCT_NO_NUL);
+    out->resource = kumo__percent_dup(r, (size_t)(rend - r), KUMO__PCT_NO_NUL);
+    out->path = s2 ? kumo__percent_dup(s2 + 1, (size_t)(end - s2 - 1), KUMO__PCT_NO_NUL) : strdup("");
     if (out->account == NULL || out->resource == NULL || out->path == NULL) {
         kumo__error_set(err, KUMO_EINVAL, "store URL '%s': bad percent-escape in the account, name or path", url);
         goto out;
@@ -168,7 +151,7 @@ int kumo__az_url_parse(const char *url, const char *scheme, kumo__az_url *out, k
             goto out;
         }
         size_t nlen = (size_t)(eq - q);
-        char *val = decode(eq + 1, (size_t)(pend - eq - 1));
+        char *val = kumo__percent_dup(eq + 1, (size_t)(pend - eq - 1), KUMO__PCT_NO_NUL);
         if (val == NULL) {
             kumo__error_set(err, KUMO_EINVAL, "store URL '%s': bad percent-escape in '%.*s'", url, (int)nlen, q);
             goto out;
@@ -241,16 +224,6 @@ int kumo__az_connstr_get(const char *cs, const char *name, char *out, size_t siz
     return 0;
 }
 
-static void free_secret(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *v = s;
-    while (*v)
-        *v++ = '\0';
-    free(s);
-}
-
 /* The process's managed identity token. */
 static struct {
     pthread_mutex_t lock;
@@ -261,7 +234,7 @@ static struct {
 void kumo__az_token_reset(void)
 {
     pthread_mutex_lock(&mi.lock);
-    free_secret(mi.token);
+    kumo__cloud_free_secret(mi.token);
     mi.token = NULL;
     mi.expires_ms = 0;
     pthread_mutex_unlock(&mi.lock);
@@ -288,11 +261,9 @@ static int bearer_header(kumo__az *c, char **out)
     const char *ep = getenv("IDENTITY_ENDPOINT"), *hdr = getenv("IDENTITY_HEADER");
     const char *client = getenv("AZURE_CLIENT_ID");
     CURL *h = NULL;
-    struct curl_slist *list = NULL;
     char *url = NULL, *idh = NULL;
-    kumo__growbuf bs = {.max = TOKEN_BODY_MAX};
+    kumo__cloud_res res = {0};
     json_t *j = NULL;
-    char err[CURL_ERROR_SIZE] = "";
 
     *out = NULL;
     pthread_mutex_lock(&mi.lock);
@@ -318,30 +289,25 @@ static int bearer_header(kumo__az *c, char **out)
         rc = KUMO_ENOMEM;
         goto out;
     }
-    h = curl_easy_init();
-    list = curl_slist_append(NULL, idh);
-    if (h == NULL || list == NULL) {
+    if ((h = curl_easy_init()) == NULL) {
         rc = KUMO_ENOMEM;
         goto out;
     }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &bs);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode cc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (cc != CURLE_OK) {
-        raw_msg(c, "%s: managed identity endpoint: %s", c->service, *err ? err : curl_easy_strerror(cc));
-        rc = cc == CURLE_OPERATION_TIMEDOUT ? KUMO_ETIMEDOUT : KUMO_EUNAVAILABLE;
+    kumo__cloud_call call = {
+        .method = "GET",
+        .url = url,
+        .extra = (const char *const[]){idh, NULL},
+        .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+        .timeout_ms = TOTAL_TIMEOUT_MS,
+        .max_body = TOKEN_BODY_MAX,
+        .service = c->service,
+        .base = "the managed identity endpoint",
+    };
+    rc = kumo__cloud_perform(h, &call, &res, c->msg, c->msglen);
+    if (rc != 0)
         goto out;
-    }
-    j = bs.data ? json_loadb(bs.data, bs.len, 0, NULL) : NULL;
+    long status = res.status;
+    j = res.body ? json_loadb(res.body, res.len, 0, NULL) : NULL;
     const char *tok = json_string_value(json_object_get(j, "access_token"));
     json_t *exp = json_object_get(j, "expires_on");
     uint64_t expires = json_is_string(exp)    ? strtoull(json_string_value(exp), NULL, 10)
@@ -355,7 +321,7 @@ static int bearer_header(kumo__az *c, char **out)
         rc = status >= 500 || status == 0 ? KUMO_EUNAVAILABLE : KUMO_EIO;
         goto out;
     }
-    free_secret(mi.token);
+    kumo__cloud_free_secret(mi.token);
     mi.token = strdup(tok);
     mi.expires_ms = expires ? expires * 1000 : kumo__aws_now_ms() + 600000;
     if (mi.token == NULL || asprintf(out, "Authorization: Bearer %s", mi.token) < 0) {
@@ -371,10 +337,11 @@ out:
     json_decref(j);
     if (h)
         curl_easy_cleanup(h);
-    curl_slist_free_all(list);
     free(url);
-    free_secret(idh);
-    free(bs.data);
+    kumo__cloud_free_secret(idh);
+    if (res.body) /* it holds the token */
+        memset(res.body, 0, res.len);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -389,7 +356,7 @@ void kumo__az_free(kumo__az *c)
     free(c->service);
     free(c->account);
     free(c->base);
-    free_secret(c->key);
+    kumo__cloud_free_secret(c->key);
     free(c);
 }
 
@@ -738,10 +705,10 @@ char *kumo__az_string_to_sign(const char *service, const char *account, const ch
 
 /* The code and message of an error answer: x-ms-error-code, the XML or
  * the JSON body; by status when none (HEAD). */
-static void parse_error(kumo__az *c, const kumo__aws_res *res)
+static void parse_error(kumo__az *c, const kumo__cloud_res *res)
 {
     char code[96] = "", message[200] = "", hb[160];
-    if (kumo__aws_res_header(res, "x-ms-error-code", hb, sizeof(hb)))
+    if (kumo__cloud_res_header(res, "x-ms-error-code", hb, sizeof(hb)))
         snprintf(code, sizeof(code), "%s", hb);
     if (res->body && res->len && res->body[0] == '{') {
         json_t *j = json_loadb(res->body, res->len, 0, NULL);
@@ -783,12 +750,9 @@ static void parse_error(kumo__az *c, const kumo__aws_res *res)
 }
 
 int kumo__az_send(kumo__az *c, const char *method, const char *target, const char *const *headers, const void *body,
-                  size_t len, size_t max_body, kumo__aws_res *res)
+                  size_t len, size_t max_body, kumo__cloud_res *res)
 {
     int rc = KUMO_ENOMEM;
-    struct curl_slist *list = NULL, *l;
-    kumo__growbuf bs = {.max = max_body}, hs = {.max = HEADERS_MAX};
-    CURL *h = c->curl;
     char *auth = NULL, *sts = NULL, *url = NULL;
     char date[40], xdate[64], sig[64];
     const char *all[SIGNED_HEADERS_MAX + 4];
@@ -822,84 +786,30 @@ int kumo__az_send(kumo__az *c, const char *method, const char *target, const cha
             goto out;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if ((l = curl_slist_append(list, all[i])) == NULL)
-            goto nomem;
-        list = l;
-    }
-    if ((l = curl_slist_append(list, auth)) == NULL)
-        goto nomem;
-    list = l;
-    /* No "Expect: 100-continue"; no form-urlencoded default (the signature
-     * covers Content-Type). */
-    if ((l = curl_slist_append(list, "Expect:")) == NULL)
-        goto nomem;
-    list = l;
-    if (body && *header_value(headers, "Content-Type", &vl) == '\0') {
-        if ((l = curl_slist_append(list, "Content-Type:")) == NULL)
-            goto nomem;
-        list = l;
-    }
-
-    curl_easy_reset(h);
-    *c->curl_err = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &bs);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kumo__growbuf_curl_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
-        if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    }
-
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
-    res->body = bs.data;
-    res->len = bs.len;
-    res->headers = hs.data;
-    res->hlen = hs.len;
-    bs.data = hs.data = NULL;
-    if (cc != CURLE_OK) {
+    kumo__cloud_call call = {
+        .method = method,
+        .url = url,
+        .headers = all,
+        /* the signature covers Content-Type: no form-urlencoded default */
+        .extra =
+            (const char *const[]){
+                auth, body && *header_value(headers, "Content-Type", &vl) == '\0' ? "Content-Type:" : NULL, NULL},
+        .body = body,
+        .len = len,
+        .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+        .timeout_ms = TOTAL_TIMEOUT_MS,
+        .max_body = max_body,
+        .service = c->service,
+        .base = c->base,
+    };
+    rc = kumo__cloud_perform(c->curl, &call, res, c->msg, c->msglen);
+    if (rc != 0) {
         snprintf(c->code, sizeof(c->code), "curl");
-        if (cc == CURLE_WRITE_ERROR && (bs.over || hs.over)) {
-            set_msg(c, "%s: the answer is larger than %zu bytes", c->service, bs.over ? max_body : HEADERS_MAX);
-            rc = KUMO_ETOOBIG;
-            goto out;
-        }
-        switch (cc) {
-        case CURLE_OPERATION_TIMEDOUT: rc = KUMO_ETIMEDOUT; break;
-        case CURLE_OUT_OF_MEMORY:
-        case CURLE_WRITE_ERROR: rc = KUMO_ENOMEM; break;
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_PARTIAL_FILE: rc = KUMO_EUNAVAILABLE; break;
-        default: rc = KUMO_EIO;
-        }
-        set_msg(c, "%s at %s: %s", c->service, c->base, *c->curl_err ? c->curl_err : curl_easy_strerror(cc));
+        scrub(c, c->msg);
         goto out;
     }
-    if (res->status >= 200 && res->status < 300) {
-        rc = 0;
+    if (res->status >= 200 && res->status < 300)
         goto out;
-    }
     parse_error(c, res);
     rc = kumo__az_map_error(c->code, res->status);
     goto out;
@@ -907,11 +817,7 @@ nomem:
     rc = KUMO_ENOMEM;
     set_msg(c, "out of memory");
 out:
-    free(bs.data);
-    free(hs.data);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(list);
-    free_secret(auth);
+    kumo__cloud_free_secret(auth);
     free(sts);
     free(url);
     return rc;

@@ -65,7 +65,7 @@ const char *kumo__az_code(const kumo__az *c);
  * when the service answered). The exchange is bounded: 2 s to connect, 10 s
  * in all, max_body bytes of answer. */
 int kumo__az_send(kumo__az *c, const char *method, const char *target, const char *const *headers, const void *body,
-                  size_t len, size_t max_body, kumo__aws_res *res);
+                  size_t len, size_t max_body, kumo__cloud_res *res);
 
 /* An Azure Storage error code → KUMO_E* (status is the HTTP status). */
 int kumo__az_map_error(const char *code, long status);

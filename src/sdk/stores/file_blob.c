@@ -803,21 +803,6 @@ static void file_close(kumo__store *b)
     free(fb);
 }
 
-/* A percent-encoded field of events=, decoded into a malloc'd string. */
-static char *decode_field(const char *s, size_t len)
-{
-    char *out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    ssize_t n = kumo__percent_decode_into(s, len, out, KUMO__PCT_NO_NUL);
-    if (n < 0) {
-        free(out);
-        return NULL;
-    }
-    out[n] = '\0';
-    return out;
-}
-
 static int bad_events(kumo__error *e, const char *ev, size_t len, const char *why)
 {
     kumo__error_set(e, KUMO_EINVAL,
@@ -867,8 +852,8 @@ static int parse_events(file_blob *fb, const char *value, kumo__error *e)
         blob_event *ev = &fb->events[fb->nevents];
         ev->on = on;
         ev->name = strndup(f[0], flen[0]);
-        ev->prefix = decode_field(f[2], flen[2]);
-        ev->suffix = decode_field(f[3], flen[3]);
+        ev->prefix = kumo__percent_dup(f[2], flen[2], KUMO__PCT_NO_NUL);
+        ev->suffix = kumo__percent_dup(f[3], flen[3], KUMO__PCT_NO_NUL);
         fb->nevents++;
         if (ev->name == NULL || ev->prefix == NULL || ev->suffix == NULL)
             return bad_events(e, p, len, "has a malformed %-escape in its prefix or suffix");

@@ -1,7 +1,7 @@
 /*
  * gcp.c: the pieces the Google Cloud drivers share (see gcp.h): URL
- * parsing, credentials and their tokens, one authorised exchange over a
- * libcurl easy handle, Google's errors as KUMO_E* codes.
+ * parsing, credentials and their tokens, one authorised exchange (cloud.c's),
+ * Google's errors as KUMO_E* codes.
  *
  * Tokens: an emulator needs none. A service-account key (the JSON file
  * GOOGLE_APPLICATION_CREDENTIALS names) is read when the store opens: its
@@ -15,7 +15,7 @@
  *
  * Every exchange is bounded like aws.c's: 2 s to connect (an unreachable
  * endpoint is KUMO_EUNAVAILABLE), 10 s in all unless the caller says more
- * (KUMO_ETIMEDOUT), a ceiling on the body and HEADERS_MAX on the headers.
+ * (KUMO_ETIMEDOUT), a ceiling on the body and one on the headers (cloud.c).
  * The handle keeps its connection; libcurl opens a new one after the
  * service went away, so the call after an outage succeeds by itself.
  *
@@ -38,12 +38,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "base/growbuf.h"
 #include "base/percent.h"
 
 #define CONNECT_TIMEOUT_MS 2000L
 #define TOTAL_TIMEOUT_MS 10000L
-#define HEADERS_MAX (64u << 10)
 #define JSON_BODY_MAX (32u << 20)
 #define KEY_FILE_MAX (64u << 10)
 #define TOKEN_MAX 4096
@@ -66,24 +64,9 @@ struct kumo__gcp {
     char status[64];
     char *msg;
     size_t msglen;
-    char curl_err[CURL_ERROR_SIZE];
 };
 
 /* ---- URLs ------------------------------------------------------------ */
-
-static char *decode(const char *s, size_t len)
-{
-    char *out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    ssize_t n = kumo__percent_decode_into(s, len, out, KUMO__PCT_NO_NUL);
-    if (n < 0) {
-        free(out);
-        return NULL;
-    }
-    out[n] = '\0';
-    return out;
-}
 
 void kumo__gcp_url_free(kumo__gcp_url *u)
 {
@@ -129,8 +112,8 @@ int kumo__gcp_url_parse(const char *url, const char *scheme, const char *const *
                         scheme);
         goto out;
     }
-    out->resource = decode(p, (size_t)(rend - p));
-    out->path = slash ? decode(slash + 1, (size_t)(end - slash - 1)) : strdup("");
+    out->resource = kumo__percent_dup(p, (size_t)(rend - p), KUMO__PCT_NO_NUL);
+    out->path = slash ? kumo__percent_dup(slash + 1, (size_t)(end - slash - 1), KUMO__PCT_NO_NUL) : strdup("");
     if (out->resource == NULL || out->path == NULL) {
         kumo__error_set(err, KUMO_EINVAL, "%s store URL: bad percent-escape in the name or path", scheme);
         goto out;
@@ -154,7 +137,7 @@ int kumo__gcp_url_parse(const char *url, const char *scheme, const char *const *
             kumo__error_set(err, KUMO_EINVAL, "%s store URL: parameter '%.*s' has no value", scheme, (int)nlen, q);
             goto out;
         }
-        char *val = decode(eq + 1, (size_t)(pend - eq - 1));
+        char *val = kumo__percent_dup(eq + 1, (size_t)(pend - eq - 1), KUMO__PCT_NO_NUL);
         if (val == NULL || *val == '\0') {
             kumo__error_set(err, KUMO_EINVAL, "%s store URL: parameter '%.*s' is empty or badly escaped", scheme,
                             (int)nlen, q);
@@ -221,16 +204,6 @@ out:
 }
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static void free_secret(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *v = s;
-    while (*v)
-        *v++ = '\0';
-    free(s);
-}
 
 void kumo__gcp_msg(kumo__gcp *c, const char *fmt, ...)
 {
@@ -343,7 +316,7 @@ void kumo__gcp_free(kumo__gcp *c)
     free(c->token_uri);
     free(c->metadata);
     EVP_PKEY_free(c->key);
-    free_secret(c->token);
+    kumo__cloud_free_secret(c->token);
     free(c);
 }
 
@@ -479,43 +452,6 @@ out:
 
 /* ---- one exchange ----------------------------------------------------- */
 
-void kumo__gcp_res_free(kumo__gcp_res *res)
-{
-    if (res == NULL)
-        return;
-    free(res->body);
-    free(res->headers);
-    memset(res, 0, sizeof(*res));
-}
-
-const char *kumo__gcp_res_header(const kumo__gcp_res *res, const char *name, char *buf, size_t size)
-{
-    size_t nlen = strlen(name);
-    const char *p = res->headers;
-    if (p == NULL || size == 0)
-        return NULL;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        const char *next = eol ? eol + 1 : p + strlen(p);
-        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-            const char *v = p + nlen + 1;
-            const char *e = eol ? eol : next;
-            while (v < e && (*v == ' ' || *v == '\t'))
-                v++;
-            while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            size_t n = (size_t)(e - v);
-            if (n >= size)
-                n = size - 1;
-            memcpy(buf, v, n);
-            buf[n] = '\0';
-            return buf;
-        }
-        p = next;
-    }
-    return NULL;
-}
-
 static int map_error(const char *status, long http)
 {
     static const struct {
@@ -548,7 +484,7 @@ static int map_error(const char *status, long http)
     }
 }
 
-static void parse_error(kumo__gcp *c, const kumo__gcp_res *res)
+static void parse_error(kumo__gcp *c, const kumo__cloud_res *res)
 {
     char message[200] = "";
     json_t *j = res->body && res->len ? json_loadb(res->body, res->len, 0, NULL) : NULL;
@@ -575,108 +511,33 @@ static void parse_error(kumo__gcp *c, const kumo__gcp_res *res)
 /* The exchange itself, with an optional Authorization line. */
 static int exchange(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const char *auth,
                     const void *body, size_t len, FILE *in, uint64_t in_len, size_t max_body, long timeout_ms,
-                    kumo__gcp_res *res)
+                    kumo__cloud_res *res)
 {
-    int rc = KUMO_ENOMEM;
-    struct curl_slist *list = NULL, *l;
-    kumo__growbuf bs = {.max = max_body}, hs = {.max = HEADERS_MAX};
-    CURL *h = c->curl;
-
-    memset(res, 0, sizeof(*res));
     *c->status = '\0';
-    for (size_t i = 0; headers && headers[i]; i++) {
-        if ((l = curl_slist_append(list, headers[i])) == NULL)
-            goto nomem;
-        list = l;
-    }
-    if ((l = curl_slist_append(list, "Expect:")) == NULL)
-        goto nomem;
-    list = l;
-    if (auth) {
-        if ((l = curl_slist_append(list, auth)) == NULL)
-            goto nomem;
-        list = l;
-    }
-    curl_easy_reset(h);
-    *c->curl_err = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : TOTAL_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &bs);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kumo__growbuf_curl_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (in) {
-        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(h, CURLOPT_READDATA, in);
-        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)in_len);
-        if (strcmp(method, "PUT") != 0)
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    } else if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
-        if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-        if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-        }
-    }
-
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
-    res->body = bs.data;
-    res->len = bs.len;
-    res->headers = hs.data;
-    res->hlen = hs.len;
-    bs.data = hs.data = NULL;
-    if (cc != CURLE_OK) {
+    kumo__cloud_call call = {
+        .method = method,
+        .url = url,
+        .headers = headers,
+        .extra = (const char *const[]){auth, NULL},
+        .body = body,
+        .len = len,
+        .in = in,
+        .in_len = in_len,
+        .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+        .timeout_ms = timeout_ms > 0 ? timeout_ms : TOTAL_TIMEOUT_MS,
+        .max_body = max_body,
+        .service = c->service,
+        .base = c->base,
+    };
+    int rc = kumo__cloud_perform(c->curl, &call, res, c->msg, c->msglen);
+    if (rc != 0) {
         snprintf(c->status, sizeof(c->status), "curl");
-        if (cc == CURLE_WRITE_ERROR && (bs.over || hs.over)) {
-            kumo__gcp_msg(c, "%s: the answer is larger than %zu bytes", c->service, bs.over ? max_body : HEADERS_MAX);
-            rc = KUMO_ETOOBIG;
-            goto out;
-        }
-        switch (cc) {
-        case CURLE_OPERATION_TIMEDOUT: rc = KUMO_ETIMEDOUT; break;
-        case CURLE_OUT_OF_MEMORY:
-        case CURLE_WRITE_ERROR: rc = KUMO_ENOMEM; break;
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_PARTIAL_FILE: rc = KUMO_EUNAVAILABLE; break;
-        default: rc = KUMO_EIO;
-        }
-        kumo__gcp_msg(c, "%s at %s: %s", c->service, c->base, *c->curl_err ? c->curl_err : curl_easy_strerror(cc));
-        goto out;
+        return rc;
     }
-    if (res->status >= 200 && res->status < 300) {
-        rc = 0;
-        goto out;
-    }
+    if (res->status >= 200 && res->status < 300)
+        return 0;
     parse_error(c, res);
-    rc = map_error(c->status, res->status);
-    goto out;
-nomem:
-    kumo__gcp_msg(c, "out of memory");
-out:
-    free(bs.data);
-    free(hs.data);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(list);
-    return rc;
+    return map_error(c->status, res->status);
 }
 
 /* ---- tokens ----------------------------------------------------------- */
@@ -722,7 +583,7 @@ out:
 /* Fetches a token into c->token: 0, or a KUMO_E* code with the message. */
 static int fetch_token(kumo__gcp *c)
 {
-    kumo__gcp_res res;
+    kumo__cloud_res res;
     int rc;
     char url[600];
     time_t now = time(NULL);
@@ -735,10 +596,10 @@ static int fetch_token(kumo__gcp *c)
             kumo__gcp_msg(c, "%s: cannot sign the token request with the service-account key", c->service);
             return KUMO_EIO;
         }
-        free_secret(assertion);
+        kumo__cloud_free_secret(assertion);
         const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
         rc = exchange(c, "POST", c->token_uri, h, NULL, form, strlen(form), NULL, 0, 1u << 16, 0, &res);
-        free_secret(form);
+        kumo__cloud_free_secret(form);
     } else {
         snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token", c->metadata);
         const char *h[] = {"Metadata-Flavor: Google", NULL};
@@ -749,13 +610,13 @@ static int fetch_token(kumo__gcp *c)
         snprintf(was, sizeof(was), "%s", c->msg);
         kumo__gcp_msg(c, "%s: no access token from %s (%s)", c->service,
                       c->auth == AUTH_KEY ? "the key's token_uri" : "the metadata server", was);
-        kumo__gcp_res_free(&res);
+        kumo__cloud_res_free(&res);
         return rc == KUMO_ENOTFOUND || rc == KUMO_EINVAL ? KUMO_EIO : rc;
     }
     json_t *j = json_loadb(res.body ? res.body : "", res.len, 0, NULL);
     if (res.body)
         memset(res.body, 0, res.len);
-    kumo__gcp_res_free(&res);
+    kumo__cloud_res_free(&res);
     const char *tok = json_string_value(json_object_get(j, "access_token"));
     json_int_t ttl = json_integer_value(json_object_get(j, "expires_in"));
     rc = 0;
@@ -763,7 +624,7 @@ static int fetch_token(kumo__gcp *c)
         kumo__gcp_msg(c, "%s: the token answer has no usable access_token", c->service);
         rc = KUMO_EIO;
     } else {
-        free_secret(c->token);
+        kumo__cloud_free_secret(c->token);
         c->token = strdup(tok);
         if (c->token == NULL)
             rc = KUMO_ENOMEM;
@@ -796,13 +657,13 @@ const char *kumo__gcp_project(kumo__gcp *c)
         return c->project;
     if (c->auth == AUTH_METADATA) {
         char url[600];
-        kumo__gcp_res res;
+        kumo__cloud_res res;
         snprintf(url, sizeof(url), "%s/computeMetadata/v1/project/project-id", c->metadata);
         const char *h[] = {"Metadata-Flavor: Google", NULL};
         if (exchange(c, "GET", url, h, NULL, NULL, 0, NULL, 0, 1024, 0, &res) == 0 && res.body && res.len > 0 &&
             strpbrk(res.body, "/?#%& \r\n") == NULL)
             c->project = strdup(res.body);
-        kumo__gcp_res_free(&res);
+        kumo__cloud_res_free(&res);
     }
     if (c->project == NULL)
         kumo__gcp_msg(c,
@@ -813,7 +674,7 @@ const char *kumo__gcp_project(kumo__gcp *c)
 }
 
 static int send_any(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const void *body,
-                    size_t len, FILE *in, uint64_t in_len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+                    size_t len, FILE *in, uint64_t in_len, size_t max_body, long timeout_ms, kumo__cloud_res *res)
 {
     memset(res, 0, sizeof(*res));
     for (int attempt = 0;; attempt++) {
@@ -830,17 +691,17 @@ static int send_any(kumo__gcp *c, const char *method, const char *url, const cha
             }
         }
         if (in && fseeko(in, 0, SEEK_SET) != 0) {
-            free_secret(auth);
+            kumo__cloud_free_secret(auth);
             kumo__gcp_msg(c, "%s: cannot rewind the upload's spool file: %m", c->service);
             return KUMO_EIO;
         }
         int rc = exchange(c, method, url, headers, auth, body, len, in, in_len, max_body, timeout_ms, res);
-        free_secret(auth);
+        kumo__cloud_free_secret(auth);
         if (rc != 0 && res->status == 401 && c->auth != AUTH_NONE && attempt == 0) {
             /* revoked or expired early: one more try with a fresh token */
-            free_secret(c->token);
+            kumo__cloud_free_secret(c->token);
             c->token = NULL;
-            kumo__gcp_res_free(res);
+            kumo__cloud_res_free(res);
             continue;
         }
         return rc;
@@ -848,20 +709,20 @@ static int send_any(kumo__gcp *c, const char *method, const char *url, const cha
 }
 
 int kumo__gcp_send(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const void *body,
-                   size_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+                   size_t len, size_t max_body, long timeout_ms, kumo__cloud_res *res)
 {
     return send_any(c, method, url, headers, body, len, NULL, 0, max_body, timeout_ms, res);
 }
 
 int kumo__gcp_send_file(kumo__gcp *c, const char *method, const char *url, const char *const *headers, FILE *in,
-                        uint64_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res)
+                        uint64_t len, size_t max_body, long timeout_ms, kumo__cloud_res *res)
 {
     return send_any(c, method, url, headers, NULL, 0, in, len, max_body, timeout_ms, res);
 }
 
 int kumo__gcp_json(kumo__gcp *c, const char *method, const char *url, json_t *req, json_t **resp)
 {
-    kumo__gcp_res res;
+    kumo__cloud_res res;
     *resp = NULL;
     char *body = NULL;
     if (req) {
@@ -884,6 +745,6 @@ int kumo__gcp_json(kumo__gcp *c, const char *method, const char *url, json_t *re
             rc = KUMO_EIO;
         }
     }
-    kumo__gcp_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "base/error.h"
+#include "sdk/stores/cloud.h"
 
 /* `SCHEME://RESOURCE[/PATH][?project=P&database=D&endpoint=URL&max_receives=N]` */
 typedef struct kumo__gcp_url {
@@ -41,19 +42,6 @@ typedef struct kumo__gcp_url {
 int kumo__gcp_url_parse(const char *url, const char *scheme, const char *const *known, const char *emulator_var,
                         kumo__gcp_url *out, kumo__error *err);
 void kumo__gcp_url_free(kumo__gcp_url *u);
-
-/* A response: status, body (NUL-terminated) and the raw header block,
- * freed by kumo__gcp_res_free. */
-typedef struct kumo__gcp_res {
-    long status;
-    char *body;
-    size_t len;
-    char *headers;
-    size_t hlen;
-} kumo__gcp_res;
-void kumo__gcp_res_free(kumo__gcp_res *res);
-/* A response header's value copied into buf (trimmed); NULL when absent. */
-const char *kumo__gcp_res_header(const kumo__gcp_res *res, const char *name, char *buf, size_t size);
 
 typedef struct kumo__gcp kumo__gcp;
 
@@ -80,11 +68,11 @@ const char *kumo__gcp_status(const kumo__gcp *c);
  * code with "SERVICE: STATUS: message (HTTP n)" in msg (res is still filled
  * when the service answered). */
 int kumo__gcp_send(kumo__gcp *c, const char *method, const char *url, const char *const *headers, const void *body,
-                   size_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res);
+                   size_t len, size_t max_body, long timeout_ms, kumo__cloud_res *res);
 /* kumo__gcp_send with the body read from `in` (len bytes, from its start;
  * rewound for a retry), for uploads kept in a spool file. */
 int kumo__gcp_send_file(kumo__gcp *c, const char *method, const char *url, const char *const *headers, FILE *in,
-                        uint64_t len, size_t max_body, long timeout_ms, kumo__gcp_res *res);
+                        uint64_t len, size_t max_body, long timeout_ms, kumo__cloud_res *res);
 /* A JSON call: sends req (taken; NULL sends no body) as application/json
  * and parses the answer into *resp (NULL when the call failed). */
 int kumo__gcp_json(kumo__gcp *c, const char *method, const char *url, json_t *req, json_t **resp);

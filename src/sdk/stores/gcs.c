@@ -93,10 +93,10 @@ static int ensure_bucket(gcs *s)
         return 0;
     kumo__gcp_pct(s->bucket, strlen(s->bucket), b, sizeof(b));
     snprintf(url, sizeof(url), "%s/storage/v1/b/%s", kumo__gcp_base(s->g), b);
-    kumo__gcp_res res;
+    kumo__cloud_res res;
     int rc = kumo__gcp_send(s->g, "GET", url, NULL, NULL, 0, SMALL_BODY_MAX, 0, &res);
     long status = res.status;
-    kumo__gcp_res_free(&res);
+    kumo__cloud_res_free(&res);
     if (rc != 0 && (status == 501 || status == 403)) {
         /* An emulator without the bucket calls (Firebase's) makes buckets
          * on first use; a role on objects only (storage.objectUser) may
@@ -119,7 +119,7 @@ static int ensure_bucket(gcs *s)
         const char *h[] = {"Content-Type: application/json", NULL};
         rc = kumo__gcp_send(s->g, "POST", url, h, body, strlen(body), SMALL_BODY_MAX, 0, &res);
         status = res.status;
-        kumo__gcp_res_free(&res);
+        kumo__cloud_res_free(&res);
         free(body);
         if (rc == KUMO_ECONFLICT || (rc != 0 && status == 501)) /* made meanwhile; an emulator making them itself */
             rc = 0;
@@ -140,7 +140,7 @@ static int bucket_gone(gcs *s)
 /* A call on an object: the bucket made first when needed, and made again
  * (then the call retried once) when the call finds it gone. Lock held. */
 static int call(gcs *s, const char *method, const char *url, const char *const *headers, const void *body, size_t len,
-                size_t max_body, kumo__gcp_res *res)
+                size_t max_body, kumo__cloud_res *res)
 {
     memset(res, 0, sizeof(*res));
     int rc = ensure_bucket(s);
@@ -149,7 +149,7 @@ static int call(gcs *s, const char *method, const char *url, const char *const *
     rc = kumo__gcp_send(s->g, method, url, headers, body, len, max_body, 0, res);
     if (rc == KUMO_ENOTFOUND && bucket_gone(s)) {
         s->ready = 0;
-        kumo__gcp_res_free(res);
+        kumo__cloud_res_free(res);
         if ((rc = ensure_bucket(s)) == 0)
             rc = kumo__gcp_send(s->g, method, url, headers, body, len, max_body, 0, res);
     }
@@ -194,7 +194,7 @@ static int fill_info(gcs *s, kumo__arena *a, json_t *o, kumo_blob_info *info)
 static int metadata(gcs *s, const char *name, json_t **o)
 {
     char url[URL_MAX];
-    kumo__gcp_res res;
+    kumo__cloud_res res;
     *o = NULL;
     int rc = object_url(s, name, NULL, url);
     if (rc != 0)
@@ -204,7 +204,7 @@ static int metadata(gcs *s, const char *name, json_t **o)
         snprintf(s->base.error, sizeof(s->base.error), "storage: object metadata that is not JSON");
         rc = KUMO_EIO;
     }
-    kumo__gcp_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -261,7 +261,7 @@ static int gcs_put(kumo__blob *b, const char *key, const void *data, size_t len,
 {
     gcs *s = (gcs *)b;
     char url[URL_MAX], q[KUMO_BLOB_KEY_MAX * 3 + 512], ct[300];
-    kumo__gcp_res res;
+    kumo__cloud_res res;
     char *name = full_name(s, key);
     if (name == NULL)
         return KUMO_ENOMEM;
@@ -284,7 +284,7 @@ static int gcs_put(kumo__blob *b, const char *key, const void *data, size_t len,
             ul = strlen(url);
             snprintf(url + ul, sizeof(url) - ul, "/o?%s", q);
             rc = call(s, "POST", url, h, data, len, SMALL_BODY_MAX, &res);
-            kumo__gcp_res_free(&res);
+            kumo__cloud_res_free(&res);
         }
     }
     pthread_mutex_unlock(&s->lock);
@@ -312,7 +312,7 @@ static int gcs_get(kumo__blob *b, kumo__arena *a, const char *key, const void **
 {
     gcs *s = (gcs *)b;
     json_t *o = NULL;
-    kumo__gcp_res res = {0};
+    kumo__cloud_res res = {0};
     char url[URL_MAX], q[64];
     char *name = full_name(s, key);
     if (name == NULL)
@@ -349,7 +349,7 @@ static int gcs_get(kumo__blob *b, kumo__arena *a, const char *key, const void **
             info->size = res.len;
         }
     }
-    kumo__gcp_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -357,7 +357,7 @@ static int gcs_del(kumo__blob *b, const char *key)
 {
     gcs *s = (gcs *)b;
     char url[URL_MAX];
-    kumo__gcp_res res;
+    kumo__cloud_res res;
     char *name = full_name(s, key);
     if (name == NULL)
         return KUMO_ENOMEM;
@@ -365,7 +365,7 @@ static int gcs_del(kumo__blob *b, const char *key)
     int rc = object_url(s, name, NULL, url);
     if (rc == 0) {
         rc = call(s, "DELETE", url, NULL, NULL, 0, SMALL_BODY_MAX, &res);
-        kumo__gcp_res_free(&res);
+        kumo__cloud_res_free(&res);
     }
     pthread_mutex_unlock(&s->lock);
     free(name);
@@ -402,12 +402,12 @@ static int gcs_list(kumo__blob *b, kumo__arena *a, const char *prefix, const cha
             w += (size_t)snprintf(q + w, URL_MAX - w, "&pageToken=");
             kumo__gcp_pct(token, strlen(token), q + w, URL_MAX - w);
         }
-        kumo__gcp_res res;
+        kumo__cloud_res res;
         if ((rc = object_url(s, NULL, q, url)) != 0)
             break;
         rc = call(s, "GET", url, NULL, NULL, 0, LIST_BODY_MAX, &res);
         json_t *j = rc == 0 ? json_loadb(res.body ? res.body : "", res.len, 0, NULL) : NULL;
-        kumo__gcp_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc != 0)
             break;
         if (j == NULL) {
@@ -519,7 +519,7 @@ static int gcs_commit(kumo__blob_stream *st)
 {
     gcs *s = st->s;
     char url[URL_MAX], q[KUMO_BLOB_KEY_MAX * 3 + 512], ct[300], loc[URL_MAX];
-    kumo__gcp_res res = {0};
+    kumo__cloud_res res = {0};
     int rc = 0;
     if (fflush(st->spool) != 0) {
         snprintf(s->base.error, sizeof(s->base.error), "storage: cannot write the upload's spool file: %m");
@@ -553,18 +553,18 @@ static int gcs_commit(kumo__blob_stream *st)
     const char *h[] = {"Content-Type: application/json; charset=UTF-8", ct, NULL};
     rc = call(s, "POST", url, h, body, strlen(body), SMALL_BODY_MAX, &res);
     free(body);
-    if (rc == 0 && kumo__gcp_res_header(&res, "Location", loc, sizeof(loc)) == NULL) {
+    if (rc == 0 && kumo__cloud_res_header(&res, "Location", loc, sizeof(loc)) == NULL) {
         snprintf(s->base.error, sizeof(s->base.error), "storage: the resumable upload answer has no Location");
         rc = KUMO_EIO;
     }
-    kumo__gcp_res_free(&res);
+    kumo__cloud_res_free(&res);
     if (rc != 0)
         goto out;
     char type[300];
     snprintf(type, sizeof(type), "Content-Type: %s", st->type);
     const char *ph[] = {type, NULL};
     rc = kumo__gcp_send_file(s->g, "PUT", loc, ph, st->spool, st->written, SMALL_BODY_MAX, UPLOAD_TIMEOUT_MS, &res);
-    kumo__gcp_res_free(&res);
+    kumo__cloud_res_free(&res);
 out:
     pthread_mutex_unlock(&s->lock);
     stream_free(st);
@@ -613,7 +613,7 @@ static int gcs_read(kumo__blob_stream *st, void *buf, size_t cap, size_t *got)
         if (st->offset >= st->size)
             return 0;
         char url[URL_MAX], q[96], range[96];
-        kumo__gcp_res res = {0};
+        kumo__cloud_res res = {0};
         uint64_t last = st->offset + CHUNK_SIZE - 1 < st->size - 1 ? st->offset + CHUNK_SIZE - 1 : st->size - 1;
         snprintf(q, sizeof(q), "alt=media&generation=%s", st->generation);
         snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)st->offset,
@@ -639,7 +639,7 @@ static int gcs_read(kumo__blob_stream *st, void *buf, size_t cap, size_t *got)
             st->cpos = 0;
             st->offset += res.len;
         }
-        kumo__gcp_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc != 0)
             return rc;
     }

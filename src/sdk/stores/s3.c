@@ -100,13 +100,13 @@ static int object_url(s3 *s, const char *key, const char *query, char *buf, size
 /* Makes sure the bucket exists (creating it when allowed). */
 static int ensure_bucket(s3 *s)
 {
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char url[URL_MAX], body[256] = "";
     if (s->ready)
         return 0;
     snprintf(url, sizeof(url), "%s/", s->bucket_url);
     int rc = kumo__aws_send(s->aws, "HEAD", url, NULL, NULL, 0, SMALL_BODY_MAX, &res);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     if (rc == KUMO_ENOTFOUND) {
         if (!s->create) {
             snprintf(s->base.error, sizeof(s->base.error),
@@ -120,7 +120,7 @@ static int ensure_bucket(s3 *s)
                      s->region);
         const char *headers[] = {"Content-Type: application/xml", NULL};
         rc = kumo__aws_send(s->aws, "PUT", url, headers, body, strlen(body), SMALL_BODY_MAX, &res);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc != 0 && strcmp(kumo__aws_code(s->aws), "BucketAlreadyOwnedByYou") == 0)
             rc = 0;
     }
@@ -134,7 +134,7 @@ static int ensure_bucket(s3 *s)
 /* One exchange on the bucket, made first when needed and again (the call
  * then retried once) when S3 says it is gone. Caller holds the lock. */
 static int s3_send(s3 *s, const char *method, const char *url, const char *const *headers, const void *body, size_t len,
-                   size_t max_body, kumo__aws_res *res)
+                   size_t max_body, kumo__cloud_res *res)
 {
     memset(res, 0, sizeof(*res));
     int rc = ensure_bucket(s);
@@ -143,7 +143,7 @@ static int s3_send(s3 *s, const char *method, const char *url, const char *const
     rc = kumo__aws_send(s->aws, method, url, headers, body, len, max_body, res);
     if (rc == KUMO_ENOTFOUND && strcmp(kumo__aws_code(s->aws), "NoSuchBucket") == 0) {
         s->ready = 0;
-        kumo__aws_res_free(res);
+        kumo__cloud_res_free(res);
         rc = ensure_bucket(s);
         if (rc == 0)
             rc = kumo__aws_send(s->aws, method, url, headers, body, len, max_body, res);
@@ -171,14 +171,14 @@ static int64_t iso_ms(const char *t)
 }
 
 /* info from a GET's or HEAD's headers. */
-static int fill_info(kumo__arena *a, const char *key, const kumo__aws_res *res, uint64_t size, kumo_blob_info *info)
+static int fill_info(kumo__arena *a, const char *key, const kumo__cloud_res *res, uint64_t size, kumo_blob_info *info)
 {
     char ct[256], etag[256], lm[128];
-    if (kumo__aws_res_header(res, "Content-Type", ct, sizeof(ct)) == NULL)
+    if (kumo__cloud_res_header(res, "Content-Type", ct, sizeof(ct)) == NULL)
         snprintf(ct, sizeof(ct), DEFAULT_TYPE);
-    if (kumo__aws_res_header(res, "ETag", etag, sizeof(etag)) == NULL)
+    if (kumo__cloud_res_header(res, "ETag", etag, sizeof(etag)) == NULL)
         *etag = '\0';
-    time_t t = kumo__aws_res_header(res, "Last-Modified", lm, sizeof(lm)) ? curl_getdate(lm, NULL) : -1;
+    time_t t = kumo__cloud_res_header(res, "Last-Modified", lm, sizeof(lm)) ? curl_getdate(lm, NULL) : -1;
     info->key = arena_str(a, key);
     info->size = size;
     info->content_type = arena_str(a, ct);
@@ -187,10 +187,10 @@ static int fill_info(kumo__arena *a, const char *key, const kumo__aws_res *res, 
     return info->key && info->content_type && info->etag ? 0 : KUMO_ENOMEM;
 }
 
-static uint64_t content_length(const kumo__aws_res *res)
+static uint64_t content_length(const kumo__cloud_res *res)
 {
     char v[32];
-    return kumo__aws_res_header(res, "Content-Length", v, sizeof(v)) ? strtoull(v, NULL, 10) : 0;
+    return kumo__cloud_res_header(res, "Content-Length", v, sizeof(v)) ? strtoull(v, NULL, 10) : 0;
 }
 
 static void s3_close(kumo__store *b)
@@ -261,7 +261,7 @@ out:
 static int s3_put(kumo__blob *b, const char *key, const void *data, size_t len, const char *content_type)
 {
     s3 *s = (s3 *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char url[URL_MAX], ct[300];
     int rc = object_url(s, key, NULL, url, sizeof(url));
     if (rc != 0)
@@ -271,14 +271,14 @@ static int s3_put(kumo__blob *b, const char *key, const void *data, size_t len, 
     pthread_mutex_lock(&s->lock);
     rc = s3_send(s, "PUT", url, headers, data, len, SMALL_BODY_MAX, &res);
     pthread_mutex_unlock(&s->lock);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
 static int s3_get(kumo__blob *b, kumo__arena *a, const char *key, const void **data, size_t *len, kumo_blob_info *info)
 {
     s3 *s = (s3 *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char url[URL_MAX];
     int rc = object_url(s, key, NULL, url, sizeof(url));
     if (rc != 0)
@@ -301,14 +301,14 @@ static int s3_get(kumo__blob *b, kumo__arena *a, const char *key, const void **d
     if (info)
         rc = fill_info(a, key, &res, res.len, info);
 out:
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
 static int s3_head(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob_info *info)
 {
     s3 *s = (s3 *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char url[URL_MAX];
     int rc = object_url(s, key, NULL, url, sizeof(url));
     if (rc != 0)
@@ -318,25 +318,25 @@ static int s3_head(kumo__blob *b, kumo__arena *a, const char *key, kumo_blob_inf
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
         rc = fill_info(a, key, &res, content_length(&res), info);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
 static int s3_del(kumo__blob *b, const char *key)
 {
     s3 *s = (s3 *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char url[URL_MAX];
     int rc = object_url(s, key, NULL, url, sizeof(url));
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&s->lock);
     rc = s3_send(s, "HEAD", url, NULL, NULL, 0, SMALL_BODY_MAX, &res);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     if (rc == 0)
         rc = s3_send(s, "DELETE", url, NULL, NULL, 0, SMALL_BODY_MAX, &res);
     pthread_mutex_unlock(&s->lock);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -355,7 +355,7 @@ static int s3_list(kumo__blob *b, kumo__arena *a, const char *prefix, const char
                    kumo_blob_page *out)
 {
     s3 *s = (s3 *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char *url = malloc(URL_MAX * 3), *full = malloc(URL_MAX), *enc_p = malloc(URL_MAX * 3),
          *enc_c = malloc(URL_MAX * 3);
     int rc = KUMO_ENOMEM;
@@ -413,15 +413,15 @@ static int s3_list(kumo__blob *b, kumo__arena *a, const char *prefix, const char
     /* S3 lists no content types: one HEAD per item (an object deleted in
      * between keeps the default). */
     for (size_t i = 0; i < count; i++) {
-        kumo__aws_res h;
+        kumo__cloud_res h;
         char ct[256];
         if ((rc = object_url(s, items[i].key, NULL, full, URL_MAX)) != 0)
             goto out;
         pthread_mutex_lock(&s->lock);
         rc = s3_send(s, "HEAD", full, NULL, NULL, 0, SMALL_BODY_MAX, &h);
         pthread_mutex_unlock(&s->lock);
-        const char *type = rc == 0 ? kumo__aws_res_header(&h, "Content-Type", ct, sizeof(ct)) : NULL;
-        kumo__aws_res_free(&h);
+        const char *type = rc == 0 ? kumo__cloud_res_header(&h, "Content-Type", ct, sizeof(ct)) : NULL;
+        kumo__cloud_res_free(&h);
         if (rc != 0 && rc != KUMO_ENOTFOUND)
             goto out;
         items[i].content_type = arena_str(a, type ? type : DEFAULT_TYPE);
@@ -438,7 +438,7 @@ static int s3_list(kumo__blob *b, kumo__arena *a, const char *prefix, const char
     out->next = more ? items[count - 1].key : NULL;
     rc = 0;
 out:
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     free(url);
     free(full);
     free(enc_p);
@@ -492,7 +492,7 @@ static int s3_writer_open(kumo__blob *b, const char *key, const char *content_ty
 static int send_part(kumo__blob_stream *w)
 {
     s3 *s = w->s;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char url[URL_MAX + 256], ct[300], etag[256];
     int rc;
     if (w->nparts == PARTS_MAX) {
@@ -509,7 +509,7 @@ static int send_part(kumo__blob_stream *w)
             snprintf(s->base.error, sizeof(s->base.error), "s3: CreateMultipartUpload answered no UploadId");
             rc = KUMO_EIO;
         }
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc != 0)
             return rc;
     }
@@ -521,7 +521,7 @@ static int send_part(kumo__blob_stream *w)
     const char *headers[] = {"Content-Type: application/octet-stream", NULL};
     rc = s3_send(s, "PUT", url, headers, w->buf, w->used, SMALL_BODY_MAX, &res);
     if (rc == 0) {
-        if (kumo__aws_res_header(&res, "ETag", etag, sizeof(etag)) == NULL) {
+        if (kumo__cloud_res_header(&res, "ETag", etag, sizeof(etag)) == NULL) {
             snprintf(s->base.error, sizeof(s->base.error), "s3: UploadPart answered no ETag");
             rc = KUMO_EIO;
         } else if ((w->etags[w->nparts] = strdup(etag)) == NULL) {
@@ -531,7 +531,7 @@ static int send_part(kumo__blob_stream *w)
             w->used = 0;
         }
     }
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc;
 }
 
@@ -559,7 +559,7 @@ static int s3_write(kumo__blob_stream *w, const void *data, size_t len)
 /* Caller holds the lock. */
 static void abort_upload(kumo__blob_stream *w)
 {
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char url[URL_MAX + 256];
     if (w->upload_id == NULL)
         return;
@@ -573,13 +573,13 @@ static void abort_upload(kumo__blob_stream *w)
     memcpy(keep, w->s->base.error, sizeof(keep));
     kumo__aws_send(w->s->aws, "DELETE", url, NULL, NULL, 0, SMALL_BODY_MAX, &res);
     memcpy(w->s->base.error, keep, sizeof(keep));
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
 }
 
 static int s3_commit(kumo__blob_stream *w)
 {
     s3 *s = w->s;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char url[URL_MAX + 256], ct[300];
     char *xml = NULL;
     int rc;
@@ -626,7 +626,7 @@ out:
     if (rc != 0)
         abort_upload(w);
     pthread_mutex_unlock(&s->lock);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     free(xml);
     stream_free(w);
     return rc;
@@ -643,7 +643,7 @@ static void s3_abort(kumo__blob_stream *w)
 static int s3_reader_open(kumo__blob *b, kumo__arena *a, const char *key, kumo__blob_stream **out, kumo_blob_info *info)
 {
     s3 *s = (s3 *)b;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char url[URL_MAX], etag[256];
     int rc = object_url(s, key, NULL, url, sizeof(url));
     if (rc != 0)
@@ -659,7 +659,7 @@ static int s3_reader_open(kumo__blob *b, kumo__arena *a, const char *key, kumo__
         goto out;
     r->size = content_length(&res);
     r->url = strdup(url);
-    r->etag = strdup(kumo__aws_res_header(&res, "ETag", etag, sizeof(etag)) ? etag : "");
+    r->etag = strdup(kumo__cloud_res_header(&res, "ETag", etag, sizeof(etag)) ? etag : "");
     if (r->url == NULL || r->etag == NULL) {
         rc = KUMO_ENOMEM;
         goto out;
@@ -668,7 +668,7 @@ static int s3_reader_open(kumo__blob *b, kumo__arena *a, const char *key, kumo__
         goto out;
     *out = r;
 out:
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     if (rc != 0)
         stream_free(r);
     return rc;
@@ -678,7 +678,7 @@ out:
 static int fetch_chunk(kumo__blob_stream *r)
 {
     s3 *s = r->s;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char range[96], match[300];
     uint64_t last = r->offset + CHUNK_SIZE < r->size ? r->offset + CHUNK_SIZE - 1 : r->size - 1;
     snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)r->offset, (unsigned long long)last);
@@ -701,7 +701,7 @@ static int fetch_chunk(kumo__blob_stream *r)
         r->chunk_pos = 0;
         res.body = NULL;
     }
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     return rc == KUMO_ENOTFOUND ? KUMO_ECONFLICT : rc;
 }
 

@@ -99,8 +99,8 @@ static void form_str(form *f, const char *key, const char *val)
 }
 
 /* One SNS action (the form starts with Action and Version); frees the
- * form. On 0, res holds the XML answer (kumo__aws_res_free it). */
-static int query(sns *t, form *f, kumo__aws_res *res)
+ * form. On 0, res holds the XML answer (kumo__cloud_res_free it). */
+static int query(sns *t, form *f, kumo__cloud_res *res)
 {
     static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8", NULL};
     char url[512];
@@ -114,7 +114,7 @@ static int query(sns *t, form *f, kumo__aws_res *res)
     int rc = kumo__aws_send(t->aws, "POST", url, headers, f->buf, f->len, RESPONSE_MAX, res);
     free(f->buf);
     if (rc != 0)
-        kumo__aws_res_free(res);
+        kumo__cloud_res_free(res);
     return rc;
 }
 
@@ -129,7 +129,7 @@ static form action(const char *name)
 /* The topic's ARN, found or made (lock held). */
 static int ensure_topic(sns *t)
 {
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char *token = NULL;
     int rc;
     if (t->topic_arn)
@@ -140,7 +140,7 @@ static int ensure_topic(sns *t)
         if ((rc = query(t, &f, &res)) != 0)
             return rc;
         t->topic_arn = kumo__aws_xml_text(res.body, "TopicArn", NULL);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         return t->topic_arn ? 0 : KUMO_EIO;
     }
     char suffix[300];
@@ -163,7 +163,7 @@ static int ensure_topic(sns *t)
                 free(arn);
         }
         token = kumo__aws_xml_text(res.body, "NextToken", NULL);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (token == NULL || *token == '\0')
             break;
     }
@@ -180,7 +180,7 @@ static int ensure_topic(sns *t)
  * ARNs), malloc'd, n of each (lock held). */
 static int list_subscriptions(sns *t, char ***arns, char ***endpoints, size_t *n)
 {
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char *token = NULL;
     size_t cap = 0;
     int rc = 0;
@@ -225,7 +225,7 @@ static int list_subscriptions(sns *t, char ***arns, char ***endpoints, size_t *n
             free(ep);
         }
         token = kumo__aws_xml_text(res.body, "NextToken", NULL);
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
         if (rc != 0 || token == NULL || *token == '\0')
             break;
     }
@@ -408,7 +408,7 @@ static int sns_publish(kumo__topic *kt, kumo__arena *a, const void *data, size_t
                        const char **id)
 {
     sns *t = (sns *)kt;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     char *b64 = NULL;
     if (len == 0) {
         snprintf(t->base.error, sizeof(t->base.error), "sns: SNS does not carry an empty message");
@@ -447,7 +447,7 @@ static int sns_publish(kumo__topic *kt, kumo__arena *a, const void *data, size_t
     if (rc != 0)
         return rc;
     char *mid = kumo__aws_xml_text(res.body, "MessageId", NULL);
-    kumo__aws_res_free(&res);
+    kumo__cloud_res_free(&res);
     *id = kumo__arena_strndup(a, mid ? mid : "", mid ? strlen(mid) : 0);
     free(mid);
     return *id ? 0 : KUMO_ENOMEM;
@@ -480,7 +480,7 @@ static int sns_subscribe(kumo__topic *kt, const char *event, const char *owner)
     const sub *s = need_sub(t, event);
     char **arns = NULL, **eps = NULL, *qarn = NULL;
     size_t n = 0;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     if (s == NULL)
         return KUMO_EINVAL;
     pthread_mutex_lock(&t->lock);
@@ -506,7 +506,7 @@ static int sns_subscribe(kumo__topic *kt, const char *event, const char *owner)
     form_str(&f, "Attributes.entry.1.value", "true");
     form_str(&f, "ReturnSubscriptionArn", "true");
     if ((rc = query(t, &f, &res)) == 0)
-        kumo__aws_res_free(&res);
+        kumo__cloud_res_free(&res);
 out:
     pthread_mutex_unlock(&t->lock);
     free_list(arns, n);
@@ -521,7 +521,7 @@ static int sns_unsubscribe(kumo__topic *kt, const char *event)
     const sub *s = find_sub(t, event);
     char **arns = NULL, **eps = NULL, *qarn = NULL;
     size_t n = 0;
-    kumo__aws_res res;
+    kumo__cloud_res res;
     if (s == NULL)
         return 0; /* no queue of ours: nothing subscribed for it */
     pthread_mutex_lock(&t->lock);
@@ -539,7 +539,7 @@ static int sns_unsubscribe(kumo__topic *kt, const char *event)
         form f = action("Unsubscribe");
         form_str(&f, "SubscriptionArn", arns[at]);
         if ((rc = query(t, &f, &res)) == 0)
-            kumo__aws_res_free(&res);
+            kumo__cloud_res_free(&res);
     }
 out:
     pthread_mutex_unlock(&t->lock);

@@ -1,0 +1,170 @@
+/*
+ * cloud.c: the cloud drivers' one HTTP exchange (see cloud.h).
+ */
+#include "sdk/stores/cloud.h"
+
+#include <kumo.h>
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/growbuf.h"
+
+#define HEADERS_MAX (64u << 10)
+
+void kumo__cloud_res_free(kumo__cloud_res *res)
+{
+    free(res->body);
+    free(res->headers);
+    memset(res, 0, sizeof(*res));
+}
+
+const char *kumo__cloud_res_header(const kumo__cloud_res *res, const char *name, char *buf, size_t size)
+{
+    size_t nlen = strlen(name);
+    const char *p = res->headers;
+    if (p == NULL || size == 0)
+        return NULL;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        const char *next = eol ? eol + 1 : p + strlen(p);
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            const char *e = eol ? eol : next;
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            size_t n = (size_t)(e - v);
+            if (n >= size)
+                n = size - 1;
+            memcpy(buf, v, n);
+            buf[n] = '\0';
+            return buf;
+        }
+        p = next;
+    }
+    return NULL;
+}
+
+static int append_all(struct curl_slist **list, const char *const *lines)
+{
+    for (size_t i = 0; lines && lines[i]; i++) {
+        struct curl_slist *l = curl_slist_append(*list, lines[i]);
+        if (l == NULL)
+            return -1;
+        *list = l;
+    }
+    return 0;
+}
+
+/* A transport failure's KUMO_E* code. */
+static int transport_error(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_OPERATION_TIMEDOUT: return KUMO_ETIMEDOUT;
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_WRITE_ERROR: return KUMO_ENOMEM;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PARTIAL_FILE: return KUMO_EUNAVAILABLE;
+    default: return KUMO_EIO;
+    }
+}
+
+int kumo__cloud_perform(void *curl, const kumo__cloud_call *call, kumo__cloud_res *res, char *msg, size_t msglen)
+{
+    CURL *h = curl;
+    struct curl_slist *list = NULL;
+    kumo__growbuf bs = {.max = call->max_body}, hs = {.max = HEADERS_MAX};
+    char curl_err[CURL_ERROR_SIZE] = "";
+    const char *method = call->method;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    /* No "Expect: 100-continue" round trip. */
+    if (append_all(&list, call->headers) != 0 || append_all(&list, call->extra) != 0 ||
+        append_all(&list, (const char *const[]){"Expect:", NULL}) != 0) {
+        curl_slist_free_all(list);
+        snprintf(msg, msglen, "out of memory");
+        return KUMO_ENOMEM;
+    }
+
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, call->url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, call->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, call->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &bs);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kumo__growbuf_curl_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (call->sigv4) {
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, call->sigv4);
+        curl_easy_setopt(h, CURLOPT_USERNAME, call->user);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, call->password);
+    }
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (call->in) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READDATA, call->in);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)call->in_len);
+        if (strcmp(method, "PUT") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else if (call->body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body && call->len ? call->body : "");
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+    res->body = bs.data;
+    res->len = bs.len;
+    res->headers = hs.data;
+    res->hlen = hs.len;
+    if (cc == CURLE_OK) {
+        rc = 0;
+    } else if (cc == CURLE_WRITE_ERROR && (bs.over || hs.over)) {
+        snprintf(msg, msglen, "%s: the answer is larger than %zu bytes", call->service,
+                 bs.over ? call->max_body : (size_t)HEADERS_MAX);
+        rc = KUMO_ETOOBIG;
+    } else {
+        snprintf(msg, msglen, "%s at %s: %s", call->service, call->base, *curl_err ? curl_err : curl_easy_strerror(cc));
+        rc = transport_error(cc);
+    }
+    /* The handle outlives the call: nothing of it may point at this frame. */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+    if (call->sigv4)
+        curl_easy_setopt(h, CURLOPT_PASSWORD, "");
+    curl_slist_free_all(list);
+    return rc;
+}
+
+void kumo__cloud_free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    volatile char *v = s;
+    while (*v)
+        *v++ = '\0';
+    free(s);
+}
