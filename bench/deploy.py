@@ -14,6 +14,13 @@ start, so every build below packages, it does not compile):
   its first response, under a minimal Lambda Runtime API served here (one
   event, then the bootstrap is killed; COLD_STARTS times): p50 and p99.
   The event is GET /todos as API Gateway payload 1.0.
+
+  bench/deploy.py --compare A.zip B.zip [COLD_STARTS]
+
+compares two aws packages of examples/todo (e.g. one built by an older
+kumo): each one's size, file count and libraries, then COLD_STARTS cold
+starts of each, interleaved (A, B, A, B, ...) so that the machine's load
+falls on both alike.
 """
 import http.server
 import json
@@ -31,7 +38,9 @@ import zipfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 KUMO = os.environ.get("KUMO_BIN", os.path.join(ROOT, "build", "kumo"))
-COLD = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+COMPARE = sys.argv[2:4] if len(sys.argv) > 3 and sys.argv[1] == "--compare" else None
+_count = sys.argv[4:5] if COMPARE else sys.argv[1:2]
+COLD = int(_count[0]) if _count else 50
 TARGETS = ["aws", "gcp", "azure", "knative", "openfaas", "kubernetes"]
 
 
@@ -167,11 +176,7 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
         st["event"].set()
 
 
-def bench_cold(project):
-    zpath = os.path.join(project, ".kumo", "build", "aws", "todos.zip")
-    if not os.path.exists(zpath):
-        print("cold start: skipped (no aws package)")
-        return
+def unpack(zpath):
     task = tempfile.mkdtemp(prefix="kumo-bench-task-")
     with zipfile.ZipFile(zpath) as z:
         for info in z.infolist():
@@ -179,50 +184,108 @@ def bench_cold(project):
             mode = info.external_attr >> 16
             if mode:
                 os.chmod(os.path.join(task, info.filename), mode & 0o777)
+    return task
+
+
+class Cold:
+    """Cold starts of one unpacked package under the Runtime API `srv`."""
+
+    def __init__(self, zpath, srv):
+        self.task = unpack(zpath)
+        self.srv = srv
+        self.env = dict(os.environ, AWS_LAMBDA_RUNTIME_API="127.0.0.1:%d" % srv.server_address[1],
+                        LAMBDA_TASK_ROOT=self.task, _HANDLER="todos", KUMO_DATA=os.path.join(self.task, "data"))
+        self.times, self.inits, self.failed, self.why = [], [], 0, []
+
+    def run(self, n):
+        st = {"given": False, "n": n, "event": threading.Event(), "stop": threading.Event(), "ok": False}
+        self.srv.state = st
+        t0 = time.monotonic()
+        p = subprocess.Popen([os.path.join(self.task, "bootstrap")], env=self.env, cwd=self.task,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if st["event"].wait(30) and st["ok"]:
+            self.times.append((st["done"] - t0) * 1000)
+            self.inits.append((st["next"] - t0) * 1000)
+        else:
+            self.failed += 1
+        p.kill()
+        err = p.communicate()[1].decode(errors="replace")
+        if not st["ok"]:
+            self.why.append("run %d: %s%s" % (n, "no answer in 30 s" if not st["event"].is_set() else "answer not 200",
+                                              ("; stderr: " + err.strip()[-300:]) if err.strip() else ""))
+        st["stop"].set()
+
+    def report(self, label):
+        if self.times:
+            times, inits = sorted(self.times), sorted(self.inits)
+            print("%scold start of the aws bootstrap (process start to first response, %d runs, %d failed): "
+                  "p50 %.1f ms, p99 %.1f ms" % (label, len(times), self.failed, statistics.median(times),
+                                                 times[min(len(times) - 1, int(len(times) * 0.99))]))
+            print("%s  of which init (process start to its first GET /next): p50 %.1f ms, p99 %.1f ms"
+                  % (label, statistics.median(inits), inits[min(len(inits) - 1, int(len(inits) * 0.99))]))
+        else:
+            print("%scold start: every run failed" % label)
+        for w in self.why:
+            print("%s  failed %s" % (label, w))
+
+    def close(self):
+        shutil.rmtree(self.task, ignore_errors=True)
+
+
+def runtime_api():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeAPI)
     srv.handle_error = lambda *a: None  # killed bootstraps leave broken connections
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    api = "127.0.0.1:%d" % srv.server_address[1]
-    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api, LAMBDA_TASK_ROOT=task, _HANDLER="todos",
-               KUMO_DATA=os.path.join(task, "data"))
-    times, inits, failed, why = [], [], 0, []
+    return srv
+
+
+def bench_cold(project):
+    zpath = os.path.join(project, ".kumo", "build", "aws", "todos.zip")
+    if not os.path.exists(zpath):
+        print("cold start: skipped (no aws package)")
+        return
+    srv = runtime_api()
+    c = Cold(zpath, srv)
     try:
         for n in range(COLD):
-            st = {"given": False, "n": n, "event": threading.Event(), "stop": threading.Event(), "ok": False}
-            srv.state = st
-            t0 = time.monotonic()
-            p = subprocess.Popen([os.path.join(task, "bootstrap")], env=env, cwd=task,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            if st["event"].wait(30) and st["ok"]:
-                times.append((st["done"] - t0) * 1000)
-                inits.append((st["next"] - t0) * 1000)
-            else:
-                failed += 1
-            p.kill()
-            err = p.communicate()[1].decode(errors="replace")
-            if not st["ok"]:
-                why.append("run %d: %s%s" % (n, "no answer in 30 s" if not st["event"].is_set() else "answer not 200",
-                                             ("; stderr: " + err.strip()[-300:]) if err.strip() else ""))
-            st["stop"].set()
+            c.run(n)
     finally:
         srv.shutdown()
-        shutil.rmtree(task, ignore_errors=True)
-    if times:
-        times.sort()
-        inits.sort()
-        print("cold start of the aws bootstrap (process start to first response, %d runs, %d failed): "
-              "p50 %.1f ms, p99 %.1f ms" % (len(times), failed, statistics.median(times),
-                                             times[min(len(times) - 1, int(len(times) * 0.99))]))
-        print("  of which init (process start to its first GET /next): p50 %.1f ms, p99 %.1f ms"
-              % (statistics.median(inits), inits[min(len(inits) - 1, int(len(inits) * 0.99))]))
-    else:
-        print("cold start: every run failed")
-    for w in why:
-        print("  failed " + w)
+        c.close()
+    c.report("")
+
+
+def describe(zpath):
+    with zipfile.ZipFile(zpath) as z:
+        names = z.namelist()
+    libs = [n for n in names if n.startswith("lib/")]
+    print("%s: %s, %d files, %d libraries%s" % (zpath, human(os.path.getsize(zpath)), len(names), len(libs),
+                                                 " (with its own glibc and loader)" if "lib/libc.so.6" in names else
+                                                 " (on the platform's glibc)"))
+
+
+def compare(a, b):
+    describe(a)
+    describe(b)
+    srv = runtime_api()
+    ca, cb = Cold(a, srv), Cold(b, srv)
+    try:
+        for n in range(COLD):
+            ca.run(n)
+            cb.run(n)
+    finally:
+        srv.shutdown()
+        ca.close()
+        cb.close()
+    ca.report("A ")
+    cb.report("B ")
 
 
 def main():
+    if COMPARE:
+        compare(*COMPARE)
+        return
     if not os.access(KUMO, os.X_OK):
         sys.exit("bench: %s not built; run 'make build'" % KUMO)
     work = tempfile.mkdtemp(prefix="kumo-bench-deploy-")

@@ -1,11 +1,17 @@
 /*
  * basic.c: see basic.h. The file is read once per generation (a reload
  * reads it again); the hashes stay in memory, the passwords never do.
+ *
+ * crypt_r comes from libcrypt (libxcrypt), loaded when the first
+ * credentials file is: a process without Basic users does not need it,
+ * and a Lambda package without them does not carry it (libxcrypt is built
+ * against a newer glibc than the platform's: bundle.c).
  */
 #include "auth/basic.h"
 #include "base/base64.h"
 
 #include <crypt.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -71,9 +77,31 @@ static const char *hash_kind(const char *h)
     return "an unknown method";
 }
 
+typedef char *crypt_r_fn(const char *phrase, const char *setting, struct crypt_data *data);
+static crypt_r_fn *crypt_fn;
+static char crypt_err[256];
+static pthread_once_t crypt_once = PTHREAD_ONCE_INIT;
+
+static void crypt_load(void)
+{
+    void *lib = dlopen("libcrypt.so.1", RTLD_NOW | RTLD_LOCAL);
+    void *sym = lib ? dlsym(lib, "crypt_r") : NULL;
+    if (sym == NULL)
+        snprintf(crypt_err, sizeof(crypt_err), "%s", dlerror());
+    else
+        memcpy(&crypt_fn, &sym, sizeof(sym)); /* ISO C has no cast from void * to a function pointer */
+}
+
 int kumo__htpasswd_load(const char *path, kumo__htpasswd **out, kumo__error *err)
 {
     *out = NULL;
+    pthread_once(&crypt_once, crypt_load);
+    if (crypt_fn == NULL) {
+        kumo__error_set(err, -ENOENT,
+                        "%s: checking its passwords needs libcrypt.so.1 (libxcrypt), which cannot be loaded: %s", path,
+                        crypt_err);
+        return -ENOENT;
+    }
     FILE *f = fopen(path, "re");
     if (f == NULL) {
         kumo__error_set(err, -ENOENT, "%s: cannot read the credentials file: %s", path, strerror(errno));
@@ -246,7 +274,7 @@ static int hash_and_remember(kumo__htpasswd *h, const unsigned char d[32], const
     if (pw && cd && memchr(p, '\0', plen) == NULL) {
         memcpy(pw, p, plen);
         pw[plen] = '\0';
-        const char *r = crypt_r(pw, setting, cd);
+        const char *r = crypt_fn(pw, setting, cd);
         ok = r && r[0] != '*' && strlen(r) == strlen(setting) && CRYPTO_memcmp(r, setting, strlen(r)) == 0 &&
              found != NULL;
         OPENSSL_cleanse(pw, plen);

@@ -17,6 +17,7 @@
 #include "deploy/bundle.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -399,7 +400,8 @@ static int run_capture(char *const argv[], char **out, kumo__error *err)
     fa_inited = 1;
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     if ((rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ)) != 0) {
-        kumo__error_set(err, -rc, "cannot run %s: %s; it comes with glibc (libc-bin)", argv[0], strerror(rc));
+        kumo__error_set(err, -rc, "cannot run %s: %s%s", argv[0], strerror(rc),
+                        strcmp(argv[0], "ldd") == 0 ? "; it comes with glibc (libc-bin)" : "");
         rc = -rc;
         pid = -1;
         goto out;
@@ -534,6 +536,82 @@ out:
     return rc;
 }
 
+/* A library kumo-host dlopens (`soname`, which defines `symbol`), as this
+ * machine has it, added to *l with what it needs. */
+static int add_dlopened(libset *l, const char *soname, const char *symbol, kumo__error *err)
+{
+    void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    void *sym = lib ? dlsym(lib, symbol) : NULL;
+    Dl_info info;
+    if (sym == NULL || dladdr(sym, &info) == 0 || info.dli_fname == NULL) {
+        kumo__error_set(err, -ENOENT, "the package needs %s, which cannot be loaded here: %s", soname, dlerror());
+        if (lib)
+            dlclose(lib);
+        return -ENOENT;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s", info.dli_fname);
+    dlclose(lib);
+    if (libset_add(l, soname, strlen(soname), path, strlen(path)) < 0)
+        return oom(err);
+    return ldd_into(path, l, err);
+}
+
+/* The libraries of glibc itself: a platform with glibc has them (and its
+ * loader), matched to each other, so a bundle that uses the platform's
+ * glibc carries none of them. */
+static int glibc_own(const char *soname)
+{
+    static const char *const own[] = {"libc.so.6",    "libm.so.6",      "libpthread.so.0", "libdl.so.2",  "librt.so.1",
+                                      "libutil.so.1", "libresolv.so.2", "libanl.so.1",     "libmvec.so.1"};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (strcmp(soname, own[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The highest glibc version `elf` asks for, as its minor number (2.34 ->
+ * 34; 0: none), from objdump -p's version references; INT_MAX when it asks
+ * for GLIBC_PRIVATE (only the glibc it was built with will do) or when it
+ * cannot be told (no objdump: binutils), so that the caller bundles glibc. */
+static int glibc_need(const char *elf)
+{
+    char *out = NULL;
+    char *argv[] = {"objdump", "-p", (char *)elf, NULL};
+    kumo__error ignored = {0};
+    int need = 0;
+    if (run_capture(argv, &out, &ignored) != 0) {
+        free(out);
+        return INT_MAX;
+    }
+    for (const char *p = out; (p = strstr(p, "GLIBC_")) != NULL; p += 6) {
+        if (strncmp(p + 6, "PRIVATE", 7) == 0) {
+            need = INT_MAX;
+            break;
+        }
+        if (strncmp(p + 6, "2.", 2) == 0) {
+            int minor = atoi(p + 8);
+            if (minor > need)
+                need = minor;
+        }
+    }
+    free(out);
+    return need;
+}
+
+/* Drops debug information from a copied executable or unit (objcopy
+ * --strip-debug, in place): kumo-host's is three quarters of its size.
+ * The symbol table stays, so that backtraces still name functions. When
+ * objcopy (binutils) is missing or fails, the file is packaged as it is. */
+static void strip_debug(const char *path)
+{
+    char *out = NULL;
+    char *argv[] = {"objcopy", "--strip-debug", (char *)path, NULL};
+    kumo__error ignored = {0};
+    run_capture(argv, &out, &ignored);
+    free(out);
+}
+
 /* ---- the bundle ------------------------------------------------------------------ */
 
 /* Appends s to buf (cap bytes) in single quotes, for sh. */
@@ -565,7 +643,9 @@ static int write_bootstrap(const char *dest, const char *loader, const char *ada
         strcat(args, " ");
         sh_quote(args, sizeof(args), unit);
     }
-    int n = snprintf(text, sizeof(text),
+    int n;
+    if (loader)
+        n = snprintf(text, sizeof(text),
                      "#!/bin/sh\n"
                      "# kumo function package: kumo-host's %s adapter over app/, started through the\n"
                      "# bundled loader so that only the libraries in lib/ are used, whatever this\n"
@@ -573,6 +653,14 @@ static int write_bootstrap(const char *dest, const char *loader, const char *ada
                      "D=$(cd \"$(dirname \"$0\")\" && pwd)\n"
                      "exec \"$D/lib/%s\" --library-path \"$D/lib\" \"$D/bin/kumo-host\" %s\n",
                      adapter, loader, args);
+    else /* no subshell: each fork is time before the first answer */
+        n = snprintf(text, sizeof(text),
+                     "#!/bin/sh\n"
+                     "# kumo function package: kumo-host's %s adapter over app/, on the platform's\n"
+                     "# glibc, with every other library from lib/.\n"
+                     "case $0 in */*) D=${0%%/*} ;; *) D=. ;; esac\n"
+                     "LD_LIBRARY_PATH=\"$D/lib\" exec \"$D/bin/kumo-host\" %s\n",
+                     adapter, args);
     if (n >= (int)sizeof(text)) {
         kumo__error_set(err, -ENAMETOOLONG, "bootstrap: unit name too long");
         return -ENAMETOOLONG;
@@ -611,8 +699,8 @@ static int copy_app_files(const char *root, const strlist *files, const char *de
     return 0;
 }
 
-int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, const char *dest,
-                       char **loader_out, kumo__error *err)
+int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, int platform_glibc,
+                       const char *dest, char **loader_out, kumo__error *err)
 {
     int rc = 0, made = 0;
     strlist files = {0}, sos = {0};
@@ -654,11 +742,13 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
      * ${file:} references are secrets: mounted where it runs, not packed */
     const char *name;
     json_t *sec;
+    int basic_users = 0;
     json_object_foreach(json_object_get(kumo__doc_root(p->doc), "security"), name, sec)
     {
         json_t *f = json_object_get(sec, "file");
         if (!json_is_string(f))
             continue;
+        basic_users = 1;
         char path[PATH_MAX];
         const char *fv = json_string_value(f);
         snprintf(path, sizeof(path), "%s%s%s", fv[0] == '/' ? "" : p->dir, fv[0] == '/' ? "" : "/", fv);
@@ -691,10 +781,16 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
     if ((rc = copy_app_files(root, &files, dest, err)) < 0 || (rc = copy_app_files(root, &sos, dest, err)) < 0)
         goto out;
 
+    for (size_t i = 0; i < sos.n; i++) {
+        snprintf(path, sizeof(path), "%s/app/%s", dest, sos.v[i] + strlen(root) + 1);
+        strip_debug(path);
+    }
+
     /* bin/kumo-host */
     snprintf(path, sizeof(path), "%s/bin/kumo-host", dest);
     if ((rc = kumo__copy_file(host, path, err)) < 0)
         goto out;
+    strip_debug(path);
 
     /* lib/: what the loader resolves for kumo-host and the unit(s) */
     if ((rc = ldd_into(host, &libs, err)) < 0)
@@ -702,23 +798,39 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
     for (size_t i = 0; i < sos.n; i++)
         if ((rc = ldd_into(sos.v[i], &libs, err)) < 0)
             goto out;
+    /* Basic users' passwords are checked with libcrypt, which kumo-host
+     * loads only then (auth/basic.c): ldd does not list it */
+    if (basic_users && (rc = add_dlopened(&libs, "libcrypt.so.1", "crypt_r", err)) < 0)
+        goto out;
     if (libs.loader == NULL) {
         rc = -ENOEXEC;
         kumo__error_set(err, rc, "ldd %s named no dynamic loader; kumo-host must be a dynamic executable", host);
         goto out;
     }
+    /* On a platform whose glibc is at least what every file asks for, its
+     * glibc serves (and its loader): they are most of a small package. */
+    int use_platform = platform_glibc > 0 && glibc_need(host) <= platform_glibc;
+    for (size_t i = 0; use_platform && i < sos.n; i++)
+        use_platform = glibc_need(sos.v[i]) <= platform_glibc;
+    for (size_t i = 0; use_platform && i < libs.names.n; i++)
+        use_platform = glibc_own(libs.names.v[i]) || glibc_need(libs.paths.v[i]) <= platform_glibc;
     for (size_t i = 0; i < libs.names.n; i++) {
+        if (use_platform && glibc_own(libs.names.v[i]))
+            continue;
         snprintf(path, sizeof(path), "%s/lib/%s", dest, libs.names.v[i]);
         if ((rc = kumo__copy_file(libs.paths.v[i], path, err)) < 0)
             goto out;
     }
-    const char *loader = strrchr(libs.loader, '/') + 1;
-    snprintf(path, sizeof(path), "%s/lib/%s", dest, loader);
-    if ((rc = kumo__copy_file(libs.loader, path, err)) < 0)
-        goto out;
+    const char *loader = NULL;
+    if (!use_platform) {
+        loader = strrchr(libs.loader, '/') + 1;
+        snprintf(path, sizeof(path), "%s/lib/%s", dest, loader);
+        if ((rc = kumo__copy_file(libs.loader, path, err)) < 0)
+            goto out;
+    }
     if ((rc = write_bootstrap(dest, loader, adapter, unit, err)) < 0)
         goto out;
-    if ((*loader_out = strdup(loader)) == NULL)
+    if (loader && (*loader_out = strdup(loader)) == NULL)
         rc = oom(err);
 out:
     if (rc < 0 && made)

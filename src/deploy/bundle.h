@@ -5,9 +5,11 @@
  * Layout (deploy.h):
  *
  *     bootstrap                   sh: exec lib/LOADER --library-path lib bin/kumo-host ADAPTER app [UNIT]
+ *                                 (on a platform's glibc: LD_LIBRARY_PATH=lib exec bin/kumo-host ...)
  *     bin/kumo-host
  *     lib/LOADER, lib/<soname>... the dynamic loader and every library ldd lists
- *                                 for kumo-host and the unit(s)
+ *                                 for kumo-host and the unit(s) (glibc's and the
+ *                                 loader left out on a platform's glibc)
  *     app/kumo.yaml, app/<api>    the project file, the OpenAPI document and every
  *                                 file its $refs reach, at their relative paths
  *     app/<sources>               the units' sources (kumo.yaml names them, and
@@ -33,11 +35,19 @@
 /* Writes the bundle of project `p` into `dest`, which must not exist
  * (created; on error it is removed). `unit`: the one unit packaged, NULL
  * for every unit (azure: kumo-host then serves them all). `adapter`:
- * "lambda" or "http", what bootstrap asks kumo-host for. The units must be
- * built already (kumo__build_units). *loader (malloc'd, the caller frees)
- * gets the loader's file name under lib/, e.g. "ld-linux-x86-64.so.2". */
-int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, const char *dest, char **loader,
-                       kumo__error *err);
+ * "lambda" or "http", what bootstrap asks kumo-host for. `platform_glibc`:
+ * the glibc of the platform the package runs on, as its minor version (34
+ * for Lambda's provided.al2023, glibc 2.34), or 0 when it has none to rely
+ * on (an OCI image from scratch): when every file asks for no more, the
+ * bundle carries neither glibc nor its loader, and bootstrap starts
+ * kumo-host directly with lib/ on LD_LIBRARY_PATH. The units must be built
+ * already (kumo__build_units). *loader (malloc'd, the caller frees) gets
+ * the loader's file name under lib/, e.g. "ld-linux-x86-64.so.2", or NULL
+ * when the platform's is used. kumo-host and the units are packaged
+ * without their debug information (objcopy --strip-debug, when binutils
+ * is there). */
+int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, int platform_glibc,
+                       const char *dest, char **loader, kumo__error *err);
 
 /* One entry of a directory tree, by its path relative to the root. */
 typedef struct kumo__tree_entry {

@@ -205,6 +205,12 @@ class SecurityTest(unittest.TestCase):
             names = z.namelist()
         self.assertIn("app/users.htpasswd", names)
         self.assertNotIn("app/ci.key", names, "a key's ${file:} reference is a secret, mounted where it runs")
+        # Basic users: kumo-host loads libcrypt to check them, so it travels
+        # (ldd does not list it); Debian's asks for a newer glibc than
+        # provided.al2023's, so glibc and its loader travel too
+        self.assertIn("lib/libcrypt.so.1", names)
+        self.assertIn("lib/libc.so.6", names)
+        self.assertIn("lib/ld-linux-x86-64.so.2", names)
 
     def test_kumo_host_answers_alike(self):
         port = free_port()
