@@ -4,8 +4,8 @@
  *   - the mapping: an API Gateway proxy event (REST API payload 1.0, HTTP
  *     API payload 2.0) into a kumo__lambda_http whose strings live in the
  *     invocation's arena, and a reply back into the proxy response JSON;
- *   - the Runtime API loop: one persistent libcurl handle (its connection
- *     is kept alive between calls) long-polls /runtime/invocation/next
+ *   - the Runtime API loop: one kept-alive connection (rtapi.c, plain
+ *     HTTP/1.1, not libcurl) long-polls /runtime/invocation/next
  *     with no timeout, as the Runtime API asks, and posts each answer to
  *     /runtime/invocation/ID/response or /error.
  *
@@ -20,7 +20,6 @@
 #include "sdk/adapters/lambda.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sdk/adapters/rtapi.h"
 #include "sdk/stores/aws.h"
 
 #define RUNTIME_API_VERSION "2018-06-01"
@@ -558,155 +558,38 @@ out:
 
 /* ---- the Runtime API client ---------------------------------------------- */
 
-typedef struct runtime {
-    CURL *curl;
-    char base[512]; /* http://HOST:PORT/2018-06-01/runtime */
-    char *buf;      /* the last answer's body */
-    size_t len, cap;
-    int overflow;
-    char request_id[128], deadline[32], trace_id[512];
-    char curl_err[CURL_ERROR_SIZE];
-} runtime;
-
-static size_t on_body(char *data, size_t size, size_t n, void *p)
-{
-    runtime *rt = p;
-    size_t add = size * n;
-    if (rt->len + add + 1 > KUMO__LAMBDA_PAYLOAD_MAX + 4096) {
-        rt->overflow = 1;
-        return 0;
-    }
-    if (rt->len + add + 1 > rt->cap) {
-        size_t cap = rt->cap ? rt->cap : 16384;
-        while (cap < rt->len + add + 1)
-            cap *= 2;
-        char *b = realloc(rt->buf, cap);
-        if (b == NULL)
-            return 0;
-        rt->buf = b;
-        rt->cap = cap;
-    }
-    memcpy(rt->buf + rt->len, data, add);
-    rt->len += add;
-    rt->buf[rt->len] = '\0';
-    return add;
-}
-
-static void copy_header(const char *line, size_t n, const char *name, char *dst, size_t size)
-{
-    size_t k = strlen(name);
-    if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
-        return;
-    const char *v = line + k + 1;
-    const char *end = line + n;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    size_t len = (size_t)(end - v);
-    if (len >= size)
-        len = size - 1;
-    memcpy(dst, v, len);
-    dst[len] = '\0';
-}
-
-static size_t on_header(char *line, size_t size, size_t n, void *p)
-{
-    runtime *rt = p;
-    size_t len = size * n;
-    copy_header(line, len, "Lambda-Runtime-Aws-Request-Id", rt->request_id, sizeof(rt->request_id));
-    copy_header(line, len, "Lambda-Runtime-Deadline-Ms", rt->deadline, sizeof(rt->deadline));
-    copy_header(line, len, "Lambda-Runtime-Trace-Id", rt->trace_id, sizeof(rt->trace_id));
-    return len;
-}
+typedef kumo__rtapi runtime;
 
 static int runtime_open(runtime *rt, const char *api, kumo__error *err)
 {
-    memset(rt, 0, sizeof(*rt));
     if (api == NULL || *api == '\0') {
+        memset(rt, 0, sizeof(*rt));
+        rt->fd = -1;
         set_err(err, "AWS_LAMBDA_RUNTIME_API is not set: this runs inside AWS Lambda (or `kumo emulate "
                      "lambda`)");
         return KUMO_EINVAL;
     }
-    if ((size_t)snprintf(rt->base, sizeof(rt->base), "http://%s/" RUNTIME_API_VERSION "/runtime", api) >=
-        sizeof(rt->base)) {
-        set_err(err, "AWS_LAMBDA_RUNTIME_API is too long");
+    if (kumo__rtapi_init(rt, api, KUMO__LAMBDA_PAYLOAD_MAX + 4096) < 0) {
+        set_err(err, rt->err);
         return KUMO_EINVAL;
-    }
-    rt->curl = curl_easy_init();
-    if (rt->curl == NULL) {
-        set_err(err, "cannot start libcurl");
-        return KUMO_ENOMEM;
     }
     return 0;
 }
 
 static void runtime_close(runtime *rt)
 {
-    if (rt->curl)
-        curl_easy_cleanup(rt->curl);
-    free(rt->buf);
+    kumo__rtapi_close(rt);
 }
 
-/* One request on the persistent handle: GET when body is NULL, else POST
- * of JSON. *status is the HTTP status; returns 0 or KUMO_EUNAVAILABLE
- * (message in rt->curl_err) when the Runtime API cannot be reached. */
+/* One request on the kept connection: GET when body is NULL, else POST
+ * of JSON. *status is the HTTP status (413: the answer was over the
+ * payload limit); returns 0 or KUMO_EUNAVAILABLE (message in rt->err)
+ * when the Runtime API cannot be reached. */
 static int runtime_call(runtime *rt, const char *path, const char *body, size_t len, const char *error_type,
                         long *status)
 {
-    char url[1024];
-    snprintf(url, sizeof(url), "%s%s", rt->base, path);
-    CURL *c = rt->curl;
-    curl_easy_reset(c); /* keeps the connection */
-    rt->len = 0;
-    rt->overflow = 0;
-    rt->curl_err[0] = '\0';
-    rt->request_id[0] = rt->deadline[0] = rt->trace_id[0] = '\0';
-    struct curl_slist *hdrs = NULL, *h;
-    char type_hdr[300];
-    int rc = 0;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* the Runtime API is local; never through a proxy */
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L); /* /next is a long poll: no timeout */
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, rt);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, rt);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, rt->curl_err);
-    if (body) {
-        h = curl_slist_append(hdrs, "Content-Type: application/json");
-        if (h)
-            hdrs = h;
-        h = curl_slist_append(hdrs, "Expect:");
-        if (h)
-            hdrs = h;
-        if (error_type) {
-            snprintf(type_hdr, sizeof(type_hdr), "Lambda-Runtime-Function-Error-Type: %s", error_type);
-            h = curl_slist_append(hdrs, type_hdr);
-            if (h)
-                hdrs = h;
-        }
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && rt->overflow)) {
-        if (rt->curl_err[0] == '\0')
-            snprintf(rt->curl_err, sizeof(rt->curl_err), "%s", curl_easy_strerror(cc));
-        rc = KUMO_EUNAVAILABLE;
-        goto out;
-    }
     *status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    if (rt->overflow)
-        *status = 413;
-out:
-    curl_slist_free_all(hdrs);
-    return rc;
+    return kumo__rtapi_call(rt, path, body, len, error_type, status) == 0 ? 0 : KUMO_EUNAVAILABLE;
 }
 
 static char *error_json(const char *type, const char *message)
@@ -731,7 +614,7 @@ static int post_error(runtime *rt, const char *id, const char *type, const char 
     int rc = runtime_call(rt, path, body, strlen(body), type, &status);
     free(body);
     if (rc != 0) {
-        kumo__error_set(err, -EIO, "posting an invocation error to the Lambda Runtime API: %s", rt->curl_err);
+        kumo__error_set(err, -EIO, "posting an invocation error to the Lambda Runtime API: %s", rt->err);
         return rc;
     }
     if (status != 202)
@@ -756,7 +639,7 @@ static int post_event_reply(runtime *rt, const char *id, int frc, const kumo__la
                           err);
     snprintf(path, sizeof(path), "/invocation/%s/response", id);
     if (runtime_call(rt, path, body, blen, NULL, &status) != 0) {
-        kumo__error_set(err, -EIO, "posting the response to the Lambda Runtime API: %s", rt->curl_err);
+        kumo__error_set(err, -EIO, "posting the response to the Lambda Runtime API: %s", rt->err);
         return KUMO_EIO;
     }
     if (status != 202)
@@ -782,7 +665,7 @@ int kumo__lambda_run_events(const char *api, kumo__lambda_fn *fn, kumo__lambda_e
         long status = 0;
         rc = runtime_call(&rt, "/invocation/next", NULL, 0, NULL, &status);
         if (rc != 0) {
-            kumo__error_set(err, -EIO, "waiting for the next invocation at %s: %s", api, rt.curl_err);
+            kumo__error_set(err, -EIO, "waiting for the next invocation at %s: %s", api, rt.err);
             goto out;
         }
         if (status != 200 || rt.request_id[0] == '\0') {
@@ -854,7 +737,7 @@ int kumo__lambda_run_events(const char *api, kumo__lambda_fn *fn, kumo__lambda_e
             status = 413;
         free(body);
         if (rc != 0) {
-            kumo__error_set(err, -EIO, "posting the response to the Lambda Runtime API: %s", rt.curl_err);
+            kumo__error_set(err, -EIO, "posting the response to the Lambda Runtime API: %s", rt.err);
             goto out;
         }
         if (status == 413) {
