@@ -19,7 +19,9 @@
 // azqueue (@azure/storage-queue): send sendMessage (base64 of the 1 KiB
 //   body, as kumo sends it), receive receiveMessages of one message with a
 //   30 s visibility timeout and deleteMessage, on queue NAME.
-// Azure's clients use Azurite's well-known account (devstoreaccount1, key
+// The topic and subscription, container or queue may exist already (for
+// queue-recv bench/stores_blobq.sh names kumo's queue). Azure's clients use
+// Azurite's well-known account (devstoreaccount1, key
 // AZURE_STORAGE_KEY) through a connection string naming ENDPOINT.
 //
 // CALLERS concurrent callers, each with its own client, as async loops in

@@ -9,7 +9,8 @@ the same moto server, with 1 KiB objects and messages.
 blob-put: PutObject of "vendor/obj/N"; blob-get: GetObject of it, body read
 whole (the KEYS objects are written first); queue-send: SendMessage of 1 KiB
 of text; queue-recv: ReceiveMessage of one message (30 s visibility, no
-wait) and DeleteMessage. The bucket and queue are made first. CALLERS
+wait) and DeleteMessage. The bucket is made first, and the queue for queue-send
+(queue-recv takes an existing one: bench/stores_blobq.sh gives it kumo's). CALLERS
 processes, each with its own client, as kumo's callers are, for SECONDS. A
 receiver that finds the queue empty ten times running stops. Prints
 "OP CALLERS OPS_PER_S" (the count over the longest caller's time), with
@@ -79,7 +80,7 @@ def main():
             for k in range(keys):
                 s3.put_object(Bucket=name, Key="vendor/obj/%d" % k, Body=BODY,
                               ContentType="application/octet-stream")
-    else:
+    elif op == "queue-send":
         client("sqs", endpoint).create_queue(QueueName=name)
     with multiprocessing.Pool(callers) as pool:
         results = pool.map(caller, [(op, seconds, keys, endpoint, name, i) for i in range(callers)])

@@ -65,8 +65,7 @@ static int one(kumo_ctx *ctx, enum op op, const char *body, unsigned keys)
         int rc = kumo_blob_get(ctx, "bench", key, &data, &len, NULL);
         return rc == 0 && len != BODY_LEN ? KUMO_EINVAL : rc;
     }
-    case QUEUE_SEND:
-        return kumo_queue_send(ctx, "bench", body, BODY_LEN, 0, NULL);
+    case QUEUE_SEND: return kumo_queue_send(ctx, "bench", body, BODY_LEN, 0, NULL);
     case QUEUE_RECV: {
         int rc = kumo_queue_receive(ctx, "bench", 1, VISIBILITY_MS, &msg, &count);
         if (rc != 0)
