@@ -370,6 +370,10 @@ struct kumo__queue {
 /* A backend whose messages hold less than queue.c's 192 KiB body (Azure
  * Queue storage: 48,000 bytes; larger is KUMO_ETOOBIG). */
 #define KUMO__QUEUE_SMALL_BODIES 2u
+/* A backend whose depth cannot tell a delayed message from an in-flight
+ * one (Azure Queue storage: both are invisible): depth counts delayed ones
+ * in in_flight and says delayed -1. */
+#define KUMO__QUEUE_DEPTH_DELAYED_UNSPLIT 4u
 
 /* A queue's messages by state (kumo__queue_driver.depth). */
 typedef struct kumo__queue_depth {

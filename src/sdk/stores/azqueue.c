@@ -35,15 +35,37 @@
  * The queue (and QUEUE-poison, when a message first goes there) is created
  * on first use unless create=false; a call that finds it gone
  * (QueueNotFound) makes it again and is retried once.
+ *
+ * wait: Queue storage has no long poll. wait peeks (Peek Messages, one
+ * message: it hides nothing and counts no dequeue) and returns as soon as
+ * a peek sees a message; between empty peeks it sleeps an interval that
+ * starts at POLL_MIN_MS (Azure Functions' queue trigger's minimum) and
+ * doubles to POLL_MAX_MS (the trigger's maxPollingInterval is 1 minute by
+ * default; kumo keeps latency lower), and is back at POLL_MIN_MS once a
+ * peek or a receive sees a message. The interval is the handle's, kept
+ * across waits (the gateway's consumer waits 100 ms at a time): an idle
+ * queue costs one peek every 2 s, and a message sent to an idle queue is
+ * seen at worst POLL_MAX_MS (plus one exchange) after it was sent.
+ *
+ * depth: Get Queue Metadata's x-ms-approximate-messages-count counts every
+ * message, visible or not, and a peek of up to 32 counts the visible
+ * (ready) ones. Queue storage cannot tell a delayed message (sent with a
+ * visibility timeout, or nacked with a delay) from an in-flight one: both
+ * are invisible. So in_flight is the count less the ready ones, delayed is
+ * -1 (KUMO__QUEUE_DEPTH_DELAYED_UNSPLIT), and with 32 or more ready, ready
+ * and in_flight are -1 too (a peek sees at most 32).
  */
 #include "sdk/sdk.h"
 #include "sdk/stores/azure.h"
+
+#include "base/clock.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BODY_MAX 48000u /* base64 plus the header stays under 64 KiB */
 #define TEXT_MAX (64u << 10)
@@ -53,6 +75,8 @@
 #define SMALL_BODY_MAX ((size_t)1 << 20)
 #define LIST_BODY_MAX ((size_t)8 << 20)
 #define TARGET_MAX 1024
+#define POLL_MIN_MS 100
+#define POLL_MAX_MS 2000
 
 typedef struct azqueue {
     kumo__queue base;
@@ -62,6 +86,8 @@ typedef struct azqueue {
     char *poison;
     int create;
     int ready, poison_ready;
+    uint64_t poll_ms;   /* wait's interval between empty peeks (0: POLL_MIN_MS) */
+    uint64_t next_peek; /* wait's next peek (mono ms) */
 } azqueue;
 
 static int valid_queue(const char *c)
@@ -401,6 +427,10 @@ static int azqueue_receive(kumo__queue *kq, kumo__arena *a, size_t max, uint64_t
         if (got < want)
             break;
     }
+    if (*count > 0) { /* a busy queue: wait peeks again at once */
+        q->poll_ms = 0;
+        q->next_peek = 0;
+    }
     pthread_mutex_unlock(&q->lock);
     return rc;
 }
@@ -455,6 +485,92 @@ static int azqueue_nack(kumo__queue *kq, const char *receipt, uint64_t delay_ms)
     return rc;
 }
 
+/* Peeks up to n (1..32) messages: how many are visible, or a KUMO_E*
+ * code. Lock held. */
+static int peek(azqueue *q, int n)
+{
+    kumo__cloud_res res;
+    char target[TARGET_MAX];
+    snprintf(target, sizeof(target), "/%s/messages?peekonly=true&numofmessages=%d", q->queue, n);
+    int rc = qsend(q, q->queue, "GET", target, NULL, LIST_BODY_MAX, &res);
+    if (rc == 0) {
+        const char *p = res.body ? res.body : "", *end;
+        char *block;
+        while ((block = kumo__aws_xml_text(p, "QueueMessage", &end)) != NULL) {
+            free(block);
+            p = end;
+            rc++;
+        }
+    }
+    kumo__cloud_res_free(&res);
+    return rc;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static int azqueue_wait(kumo__queue *kq, uint64_t timeout_ms)
+{
+    azqueue *q = (azqueue *)kq;
+    uint64_t deadline = kumo__mono_ms() + timeout_ms;
+    for (;;) {
+        uint64_t now = kumo__mono_ms();
+        if (now >= q->next_peek) {
+            pthread_mutex_lock(&q->lock);
+            int seen = peek(q, 1);
+            if (seen != 0) { /* a message, or an error: either way the caller receives or is told */
+                q->poll_ms = 0;
+                q->next_peek = 0;
+                pthread_mutex_unlock(&q->lock);
+                return seen < 0 ? seen : 0;
+            }
+            q->poll_ms = q->poll_ms == 0 ? POLL_MIN_MS : q->poll_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : q->poll_ms * 2;
+            q->next_peek = kumo__mono_ms() + q->poll_ms;
+            pthread_mutex_unlock(&q->lock);
+            now = kumo__mono_ms();
+        }
+        if (now >= deadline)
+            return 0;
+        sleep_ms((q->next_peek < deadline ? q->next_peek : deadline) - now);
+    }
+}
+
+static int azqueue_depth(kumo__queue *kq, kumo__queue_depth *out)
+{
+    azqueue *q = (azqueue *)kq;
+    kumo__cloud_res res;
+    char target[TARGET_MAX];
+    int64_t total = -1;
+    snprintf(target, sizeof(target), "/%s?comp=metadata", q->queue);
+    pthread_mutex_lock(&q->lock);
+    int rc = qsend(q, q->queue, "GET", target, NULL, SMALL_BODY_MAX, &res);
+    if (rc == 0) {
+        char v[32];
+        if (kumo__cloud_res_header(&res, "x-ms-approximate-messages-count", v, sizeof(v)))
+            total = strtoll(v, NULL, 10);
+    }
+    kumo__cloud_res_free(&res);
+    int ready = rc == 0 ? peek(q, BATCH) : rc;
+    pthread_mutex_unlock(&q->lock);
+    if (rc == 0 && ready < 0)
+        rc = ready;
+    if (rc != 0)
+        return rc;
+    out->delayed = -1; /* invisible either way: counted in in_flight */
+    if (ready < BATCH && total >= 0) {
+        out->ready = ready;
+        out->in_flight = total > ready ? total - ready : 0;
+    } else {
+        out->ready = -1;
+        out->in_flight = -1;
+    }
+    return 0;
+}
+
 const kumo__queue_driver kumo__queue_azqueue_driver = {
     .common = {.version = KUMO__QUEUE_DRIVER_VERSION,
                .scheme = "azqueue",
@@ -464,7 +580,9 @@ const kumo__queue_driver kumo__queue_azqueue_driver = {
     .receive = azqueue_receive,
     .ack = azqueue_ack,
     .nack = azqueue_nack,
-    .limits = KUMO__QUEUE_SMALL_BODIES,
+    .wait = azqueue_wait,
+    .limits = KUMO__QUEUE_SMALL_BODIES | KUMO__QUEUE_DEPTH_DELAYED_UNSPLIT,
+    .depth = azqueue_depth,
 };
 
 /* ---- topics: not on Azure yet -------------------------------------------- */

@@ -33,15 +33,43 @@
  * pulls do not count as receives of the message. A message moved this way
  * or to the dead letters keeps its first id (attribute kumo-id), its send
  * time (kumo-sent, epoch ms) and its traceparent (attribute traceparent).
+ *
+ * wait: a long poll, a pull of one message with returnImmediately false,
+ * which Pub/Sub answers when a message comes. It runs on a thread of its
+ * own, over a client of its own (wg), and is never given up when wait's
+ * timeout passes: the emulator (checked with curl against
+ * `gcloud beta emulators pubsub start`) honours the long poll but keeps a
+ * pull whose client went away, and hands the next message to it, hidden
+ * for the ack deadline and counted as a delivery. Had wait abandoned its
+ * pull at each timeout (the gateway's consumer waits 100 ms at a time),
+ * every message would be lost that way for 30 s. So a wait that times out
+ * leaves the pull running and the next wait waits for the same pull; only
+ * the exchange's own bound (PULL_TIMEOUT_MS) gives one up. A close leaves
+ * a running pull to its thread, which frees the handle when it answers and
+ * gives back what it got (ack deadline 0: delivered again at once, one
+ * delivery counted); a close gives back the stash the same way. What
+ * the pull gets is stashed and is the next receive's answer, handled as a
+ * pulled message is (max_receives, dead letters) and hidden for that
+ * receive's visibility with modifyAckDeadline; a stashed message older
+ * than STASH_KEEP_MS is dropped instead (its ack deadline is near: Pub/Sub
+ * delivers it again).
+ *
+ * depth: none (NULL). Pub/Sub's API does not count a subscription's
+ * messages; the count is a Cloud Monitoring metric
+ * (subscription/num_undelivered_messages), which the emulator does not have.
  */
 #include "sdk/sdk.h"
 #include "sdk/stores/aws.h"
 #include "sdk/stores/gcp.h"
 
+#include "base/clock.h"
+
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NAME_MAX_LEN 200 /* Pub/Sub's 255, less "-dead-dead-delay" */
 #define ACK_DEADLINE_S 30
@@ -49,6 +77,10 @@
 #define DLP_MAX_ATTEMPTS 100
 #define DELAY_POLL_MS 250
 #define URL_MAX 1024
+#define PULL_TIMEOUT_MS 600000           /* the wait pull's exchange (the emulator holds an idle one for ever) */
+#define PULL_BODY_MAX ((size_t)32 << 20) /* one message of at most 10 MB, base64, with attributes */
+#define STASH_KEEP_MS 15000              /* half the ack deadline a pull gives */
+#define ATTR_PULLED "kumo-pulled"        /* in a stashed receivedMessage: when the wait pull got it (mono ms) */
 #define ATTR_ID "kumo-id"
 #define ATTR_SENT "kumo-sent"
 #define ATTR_NOT_BEFORE "kumo-not-before"
@@ -66,6 +98,15 @@ typedef struct ps {
     char *root;  /* BASE/v1/projects/P, made on the first call */
     int ready;
     uint64_t last_delay_poll;
+    /* wait's pull (see the top): its thread and this state */
+    kumo__gcp *wg;         /* wait's client, used by the pull thread only */
+    char wait_msg[256];    /* wg's messages */
+    pthread_mutex_t wlock; /* guards the fields below; taken after lock, never before */
+    pthread_cond_t wcond;  /* signalled when a pull ends */
+    int pulling;           /* a pull thread runs */
+    int orphaned;          /* closed while pulling: that thread frees the handle */
+    int wait_rc;           /* the last pull's failure, for the next wait */
+    json_t *stash;         /* receivedMessages the pulls got, each with ATTR_PULLED */
 } ps;
 
 /* ---- resources ---------------------------------------------------------------- */
@@ -279,18 +320,60 @@ static int poll_delayed(ps *p)
 
 /* ---- the driver ----------------------------------------------------------------- */
 
-static void ps_close(kumo__store *s)
+static void ps_free(ps *p)
 {
-    ps *p = (ps *)s;
     /* (the name store.c gave, when it did, is store.c's to free) */
-    if (p == NULL)
-        return;
     kumo__gcp_free(p->g);
+    kumo__gcp_free(p->wg);
+    json_decref(p->stash);
     free(p->name);
     free(p->topic);
     free(p->root);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->wlock);
+    pthread_cond_destroy(&p->wcond);
     free(p);
+}
+
+static int mod_ack(ps *p, const char *sub, json_t *ids, long seconds);
+
+/* The ackIds of the receivedMessages in stash, as a new array. */
+static json_t *stash_ids(json_t *stash)
+{
+    json_t *ids = json_array(), *rm;
+    size_t i;
+    json_array_foreach(stash, i, rm)
+    {
+        json_t *ack = json_object_get(rm, "ackId");
+        if (ids && json_is_string(ack))
+            json_array_append(ids, ack);
+    }
+    return ids;
+}
+
+/* A close while wait's pull runs leaves the handle to that thread, which
+ * frees it when the pull ends (it cannot be stopped sooner: see the top).
+ * What the stash holds is given back (ack deadline 0), so that it is
+ * delivered again now rather than when its deadline passes. */
+static void ps_close(kumo__store *s)
+{
+    ps *p = (ps *)s;
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->wlock);
+    int pulling = p->pulling;
+    p->orphaned = pulling;
+    json_t *ids = pulling || json_array_size(p->stash) == 0 ? NULL : stash_ids(p->stash);
+    pthread_mutex_unlock(&p->wlock);
+    if (pulling)
+        return;
+    if (json_array_size(ids) > 0) {
+        pthread_mutex_lock(&p->lock);
+        (void)mod_ack(p, p->name, json_incref(ids), 0); /* best effort: else the deadline passes */
+        pthread_mutex_unlock(&p->lock);
+    }
+    json_decref(ids);
+    ps_free(p);
 }
 
 /* Pub/Sub's rule for names: a letter, then letters, digits, - _ . ~ + %. */
@@ -315,7 +398,13 @@ static int open_named(kumo__gcp_url *u, const char *name, const char *topic, ps 
         kumo__error_set(e, KUMO_ENOMEM, "out of memory");
         return KUMO_ENOMEM;
     }
+    pthread_condattr_t ca;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->wlock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->wcond, &ca);
+    pthread_condattr_destroy(&ca);
     if (*u->path || !valid_name(name)) {
         kumo__error_set(e, KUMO_EINVAL,
                         "pubsub store URL: '%s' is not a Pub/Sub topic name (3 to %d characters, a letter first, "
@@ -330,6 +419,8 @@ static int open_named(kumo__gcp_url *u, const char *name, const char *topic, ps 
         goto out;
     }
     rc = kumo__gcp_new("pubsub", u, "https://pubsub.googleapis.com", p->base.error, sizeof(p->base.error), &p->g, e);
+    if (rc == 0)
+        rc = kumo__gcp_new("pubsub", u, "https://pubsub.googleapis.com", p->wait_msg, sizeof(p->wait_msg), &p->wg, e);
 out:
     if (rc != 0)
         ps_close(&p->base.store);
@@ -417,6 +508,35 @@ static int ps_send(kumo__queue *q, kumo__arena *a, const void *body, size_t len,
     return rc;
 }
 
+/* Moves up to max of the stash (those pulled less than STASH_KEEP_MS ago;
+ * older ones are dropped) into a new {"receivedMessages": [...]} in *out:
+ * 1 when it had any, else 0 and *out untouched. Lock held. */
+static int take_stash(ps *p, size_t max, json_t **out)
+{
+    uint64_t now = kumo__mono_ms();
+    json_t *got = NULL;
+    if (max == 0)
+        return 0;
+    pthread_mutex_lock(&p->wlock);
+    while (json_array_size(p->stash) > 0) {
+        json_t *rm = json_incref(json_array_get(p->stash, 0));
+        json_array_remove(p->stash, 0);
+        uint64_t pulled = (uint64_t)json_integer_value(json_object_get(rm, ATTR_PULLED));
+        if (now - pulled < STASH_KEEP_MS && (got || (got = json_array()) != NULL) && json_array_size(got) < max)
+            json_array_append(got, rm);
+        json_decref(rm);
+        if (got && json_array_size(got) == max)
+            break;
+    }
+    pthread_mutex_unlock(&p->wlock);
+    if (got == NULL || json_array_size(got) == 0) {
+        json_decref(got);
+        return 0;
+    }
+    *out = json_pack("{s:o}", "receivedMessages", got);
+    return *out != NULL;
+}
+
 static int ps_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visibility_ms, kumo_queue_message *out,
                       size_t *count)
 {
@@ -430,7 +550,9 @@ static int ps_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
     snprintf(dead, sizeof(dead), "%s-dead", p->name);
     pthread_mutex_lock(&p->lock);
     int rc = poll_delayed(p);
-    if (rc == 0)
+    /* What wait's pull got is this receive's answer (as sqs.c's stash). */
+    int stashed = rc == 0 && take_stash(p, max, &resp);
+    if (rc == 0 && !stashed)
         rc = call(p, "subscriptions", p->name, "pull",
                   json_pack("{s:I, s:b}", "maxMessages", (json_int_t)max, "returnImmediately", 1), &resp);
     size_t i;
@@ -483,9 +605,10 @@ static int ps_receive(kumo__queue *q, kumo__arena *a, size_t max, uint64_t visib
         json_array_append(hide, ack);
         n++;
     }
-    /* the pull hid them for the subscription's ack deadline; another
-     * visibility is one more call */
-    if (rc == 0 && json_array_size(hide) && ceil_seconds(visibility_ms) != ACK_DEADLINE_S)
+    /* the pull hid them for the subscription's ack deadline from when it
+     * got them (a stashed one: some time ago); another visibility, or a
+     * deadline counted from now, is one more call */
+    if (rc == 0 && json_array_size(hide) && (stashed || ceil_seconds(visibility_ms) != ACK_DEADLINE_S))
         rc = mod_ack(p, p->name, json_incref(hide), visibility_ms ? ceil_seconds(visibility_ms) : ACK_DEADLINE_S);
     pthread_mutex_unlock(&p->lock);
     json_decref(hide);
@@ -519,11 +642,159 @@ static int ps_nack(kumo__queue *q, const char *receipt, uint64_t delay_ms)
     return receipt_rc(rc);
 }
 
+/* ---- wait ---------------------------------------------------------------------- */
+
+typedef struct pull_job {
+    ps *p;
+    char *url; /* ROOT/subscriptions/NAME (":pull" is added) */
+} pull_job;
+
+/* Gives back what the pull of a closed handle got (ack deadline 0), over
+ * the wait client: delivered again now, not in 30 s. Best effort. */
+static void give_back(pull_job *j, json_t *resp)
+{
+    char url[URL_MAX + 32];
+    kumo__cloud_res res;
+    json_t *ids = stash_ids(json_object_get(resp, "receivedMessages"));
+    json_t *req = json_array_size(ids) ? json_pack("{s:O, s:i}", "ackIds", ids, "ackDeadlineSeconds", 0) : NULL;
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    const char *h[] = {"Content-Type: application/json", NULL};
+    snprintf(url, sizeof(url), "%s:modifyAckDeadline", j->url);
+    if (body) {
+        (void)kumo__gcp_send(j->p->wg, "POST", url, h, body, strlen(body), PULL_BODY_MAX, 0, &res);
+        kumo__cloud_res_free(&res);
+    }
+    free(body);
+    json_decref(req);
+    json_decref(ids);
+}
+
+/* One long pull (see the top): what it gets goes to the stash, a failure
+ * to wait_rc; then the waiters are woken, and a closed handle freed. */
+static void *pull_thread(void *arg)
+{
+    pull_job *j = arg;
+    ps *p = j->p;
+    kumo__cloud_res res;
+    json_t *resp = NULL;
+    static const char body[] = "{\"maxMessages\":1,\"returnImmediately\":false}";
+    const char *h[] = {"Content-Type: application/json", NULL};
+    char url[URL_MAX + 8];
+    snprintf(url, sizeof(url), "%s:pull", j->url);
+    int rc = kumo__gcp_send(p->wg, "POST", url, h, body, sizeof(body) - 1, PULL_BODY_MAX, PULL_TIMEOUT_MS, &res);
+    if (rc == 0) {
+        json_error_t je;
+        resp = res.len ? json_loadb(res.body, res.len, 0, &je) : json_object();
+        if (resp == NULL) {
+            snprintf(p->wait_msg, sizeof(p->wait_msg), "pubsub: a pull answered JSON that does not parse: %s", je.text);
+            rc = KUMO_EIO;
+        }
+    }
+    kumo__cloud_res_free(&res);
+    /* NOT_FOUND: the subscription is gone (a restarted emulator); the
+     * receive that follows makes it again. The exchange's own bound: a
+     * wake-up with nothing. Neither stops waiting. */
+    if (rc == KUMO_ENOTFOUND || rc == KUMO_ETIMEDOUT)
+        rc = 0;
+    uint64_t now = kumo__mono_ms();
+    pthread_mutex_lock(&p->wlock);
+    if (p->orphaned) {
+        /* closed meanwhile: nobody will receive these; nor wait on wlock */
+        pthread_mutex_unlock(&p->wlock);
+        give_back(j, resp);
+        json_decref(resp);
+        free(j->url);
+        free(j);
+        ps_free(p);
+        return NULL;
+    }
+    size_t i;
+    json_t *rm;
+    json_array_foreach(json_object_get(resp, "receivedMessages"), i, rm)
+    {
+        if (rc == 0 && p->stash == NULL && (p->stash = json_array()) == NULL)
+            rc = KUMO_ENOMEM;
+        if (rc != 0 || json_object_set_new(rm, ATTR_PULLED, json_integer((json_int_t)now)) != 0 ||
+            json_array_append(p->stash, rm) != 0) {
+            /* not kept: Pub/Sub delivers it again after the ack deadline */
+            if (rc == 0)
+                snprintf(p->wait_msg, sizeof(p->wait_msg), "out of memory");
+            rc = rc ? rc : KUMO_ENOMEM;
+        }
+    }
+    p->wait_rc = rc;
+    p->pulling = 0;
+    pthread_cond_broadcast(&p->wcond);
+    pthread_mutex_unlock(&p->wlock);
+    json_decref(resp);
+    free(j->url);
+    free(j);
+    return NULL;
+}
+
+static int ps_wait(kumo__queue *q, uint64_t timeout_ms)
+{
+    ps *p = (ps *)q;
+    char url[URL_MAX];
+    pthread_mutex_lock(&p->lock);
+    int rc = ensure(p);
+    if (rc == 0)
+        snprintf(url, sizeof(url), "%s/subscriptions/%s", p->root, p->name);
+    pthread_mutex_unlock(&p->lock);
+    if (rc != 0)
+        return rc;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(timeout_ms / 1000);
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->wlock);
+    if (json_array_size(p->stash) == 0 && p->wait_rc == 0 && !p->pulling) {
+        pull_job *j = malloc(sizeof(*j));
+        pthread_t t;
+        pthread_attr_t attr;
+        if (j == NULL || (j->url = strdup(url)) == NULL) {
+            free(j);
+            snprintf(q->error, sizeof(q->error), "out of memory");
+            rc = KUMO_ENOMEM;
+            goto out;
+        }
+        j->p = p;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int err = pthread_create(&t, &attr, pull_thread, j);
+        pthread_attr_destroy(&attr);
+        if (err != 0) {
+            free(j->url);
+            free(j);
+            snprintf(q->error, sizeof(q->error), "pubsub: cannot start wait's pull thread: %s", strerror(err));
+            rc = KUMO_EIO;
+            goto out;
+        }
+        p->pulling = 1;
+    }
+    while (p->pulling && json_array_size(p->stash) == 0)
+        if (pthread_cond_timedwait(&p->wcond, &p->wlock, &until) == ETIMEDOUT)
+            break;
+    if (p->wait_rc != 0) {
+        rc = p->wait_rc;
+        p->wait_rc = 0;
+        snprintf(q->error, sizeof(q->error), "%s", p->wait_msg);
+    }
+out:
+    pthread_mutex_unlock(&p->wlock);
+    return rc;
+}
+
 const kumo__queue_driver kumo__queue_pubsub_driver = {
     .common = {.version = KUMO__QUEUE_DRIVER_VERSION, .scheme = "pubsub", .open = ps_open, .close = ps_close},
     .send = ps_send,
     .receive = ps_receive,
     .ack = ps_ack,
     .nack = ps_nack,
+    .wait = ps_wait,
     .limits = KUMO__QUEUE_STALE_RECEIPTS_UNDETECTED, /* Pub/Sub's own semantics: docs/stores-gcp.md */
 };
