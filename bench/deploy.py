@@ -149,8 +149,16 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def run_state(self):
+        # the run this connection belongs to: taken at its first request, so
+        # that a killed bootstrap's last GET, read late, cannot take the
+        # next run's event
+        if not hasattr(self, "st"):
+            self.st = self.server.state
+        return self.st
+
     def do_GET(self):
-        st = self.server.state
+        st = self.run_state()
         if st["given"]:
             st["stop"].wait(30)  # the bootstrap is killed meanwhile
             self.close_connection = True
@@ -167,7 +175,7 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(n)
-        st = self.server.state
+        st = self.run_state()
         st["done"] = time.monotonic()
         st["ok"] = b'"statusCode":200' in body or b'"statusCode": 200' in body
         self.send_response(202)
