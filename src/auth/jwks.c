@@ -11,6 +11,7 @@
  * members). jwks.h has the contract; docs/jwt.md the user's side.
  */
 #include "auth/jwks.h"
+#include "base/curl_lazy.h"
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -28,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/param_build.h>

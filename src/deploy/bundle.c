@@ -557,6 +557,18 @@ static int add_dlopened(libset *l, const char *soname, const char *symbol, kumo_
     return ldd_into(path, l, err);
 }
 
+/* Whether an environment of p keeps a store on PostgreSQL. */
+static int names_postgres(const kumo__project *p)
+{
+    for (size_t i = 0; i < p->nenvironments; i++)
+        for (size_t j = 0; j < p->environments[i].nstores; j++) {
+            const char *u = p->environments[i].stores[j].url;
+            if (u && (strncmp(u, "postgres://", 11) == 0 || strncmp(u, "postgresql://", 13) == 0))
+                return 1;
+        }
+    return 0;
+}
+
 /* The libraries of glibc itself: a platform with glibc has them (and its
  * loader), matched to each other, so a bundle that uses the platform's
  * glibc carries none of them. */
@@ -801,6 +813,14 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
     /* Basic users' passwords are checked with libcrypt, which kumo-host
      * loads only then (auth/basic.c): ldd does not list it */
     if (basic_users && (rc = add_dlopened(&libs, "libcrypt.so.1", "crypt_r", err)) < 0)
+        goto out;
+    /* libcurl and libpq are loaded on first use too (base/curl_lazy.c,
+     * sdk/stores/pq_lazy.c). libcurl serves the cloud stores, outbound
+     * calls, key sets and exporters: it always travels. libpq serves only
+     * postgres:// stores: it travels when an environment names one. */
+    if ((rc = add_dlopened(&libs, "libcurl.so.4", "curl_easy_init", err)) < 0)
+        goto out;
+    if (names_postgres(p) && (rc = add_dlopened(&libs, "libpq.so.5", "PQconnectdb", err)) < 0)
         goto out;
     if (libs.loader == NULL) {
         rc = -ENOEXEC;

@@ -18,8 +18,8 @@
  * checks its own responses) and logs the violations as warn lines.
  */
 #include "gateway/gateway_internal.h"
+#include "base/curl_lazy.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

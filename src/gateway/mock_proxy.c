@@ -5,9 +5,9 @@
  * come back, under a deadline and a size ceiling (base/growbuf.h).
  */
 #include "gateway/mock_proxy.h"
+#include "base/curl_lazy.h"
 #include "base/growbuf.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,8 +6,8 @@
  * states and the payload are in docs/monitors.md.
  */
 #include "obs/alert.h"
+#include "base/curl_lazy.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>

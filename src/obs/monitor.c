@@ -20,8 +20,8 @@
  * next one arrives; the thread releases the old one itself.
  */
 #include "obs/monitor.h"
+#include "base/curl_lazy.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>

@@ -18,8 +18,8 @@
  * success and retry hints are not acted on (docs/traces.md says so).
  */
 #include "obs/trace.h"
+#include "base/curl_lazy.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>

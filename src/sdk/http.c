@@ -22,9 +22,9 @@
  *    never past the deadline (then the last status is the answer).
  */
 #include "sdk/sdk.h"
+#include "base/curl_lazy.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

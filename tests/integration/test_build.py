@@ -161,11 +161,23 @@ class BuildTest(unittest.TestCase):
             host = z.read("bin/kumo-host")
             self.assertNotIn(b".debug_info", host)
             self.assertIn(b".symtab", host)
+            # libcurl is loaded on first use (base/curl_lazy.c), so ldd does
+            # not list it, yet it travels; libpq only with a postgres:// store
+            self.assertIn("lib/libcurl.so.4", names)
+            self.assertNotIn("lib/libpq.so.5", names)
             self.assertEqual(names, sorted(names), "entries in name order")
             info = {i.filename: i for i in z.infolist()}
             self.assertEqual(info["bootstrap"].external_attr >> 16, 0o100755)
             self.assertEqual(info["bin/kumo-host"].external_attr >> 16, 0o100755)
             boot = z.read("bootstrap").decode()
+        with open(os.path.join(self.tmp, "kumo-host"), "wb") as f:
+            f.write(host)
+        r = subprocess.run(["readelf", "-d", os.path.join(self.tmp, "kumo-host")], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        needed = [l for l in r.stdout.splitlines() if "(NEEDED)" in l]
+        self.assertTrue(needed, r.stdout)
+        for lazy in ("libcurl.so", "libpq.so", "libcrypt.so"):
+            self.assertFalse([l for l in needed if lazy in l], needed)
         self.assertTrue(boot.startswith("#!/bin/sh\n"), boot)
         self.assertIn('LD_LIBRARY_PATH="$D/lib" exec "$D/bin/kumo-host" '
                       "'lambda' \"$D/app\" 'todos'", boot)

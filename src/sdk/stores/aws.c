@@ -22,10 +22,10 @@
  * secret, which no service should echo) before any message is kept.
  */
 #include "sdk/stores/aws.h"
+#include "base/curl_lazy.h"
 
 #include <kumo.h>
 
-#include <curl/curl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -28,11 +28,11 @@
  * finds it gone (ContainerNotFound) makes it again and is retried once.
  */
 #include "sdk/sdk.h"
+#include "base/curl_lazy.h"
 #include "sdk/stores/azure.h"
 
 #include "base/percent.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -56,11 +56,11 @@
  * and in_flight are -1 too (a peek sees at most 32).
  */
 #include "sdk/sdk.h"
+#include "base/curl_lazy.h"
 #include "sdk/stores/azure.h"
 
 #include "base/clock.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

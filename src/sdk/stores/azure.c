@@ -37,10 +37,10 @@
  * handle's error field. Keys and tokens are blanked from every message.
  */
 #include "sdk/stores/azure.h"
+#include "base/curl_lazy.h"
 
 #include <kumo.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

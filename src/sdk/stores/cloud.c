@@ -2,10 +2,10 @@
  * cloud.c: the cloud drivers' one HTTP exchange (see cloud.h).
  */
 #include "sdk/stores/cloud.h"
+#include "base/curl_lazy.h"
 
 #include <kumo.h>
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

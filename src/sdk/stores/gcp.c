@@ -25,10 +25,10 @@
  * message (HTTP n)" goes into the store handle's error field.
  */
 #include "sdk/stores/gcp.h"
+#include "base/curl_lazy.h"
 
 #include <kumo.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdarg.h>

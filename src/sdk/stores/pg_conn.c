@@ -259,6 +259,11 @@ int kumo__pg_ready(kumo__pg *pg)
             return KUMO_ENOMEM;
         }
     }
+    char why[256];
+    if (pg->conn == NULL && kumo__pq_load(why, sizeof(why)) != 0) {
+        set_error(pg, "cannot connect", why);
+        return KUMO_EUNAVAILABLE;
+    }
     if (pg->conn)
         PQreset(pg->conn);
     else

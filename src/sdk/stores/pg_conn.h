@@ -13,7 +13,7 @@
 
 #include "sdk/sdk.h"
 
-#include <libpq-fe.h>
+#include "sdk/stores/pq_lazy.h"
 #include <stddef.h>
 #include <stdint.h>
 

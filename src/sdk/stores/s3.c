@@ -30,9 +30,9 @@
  * than splicing two versions.
  */
 #include "sdk/sdk.h"
+#include "base/curl_lazy.h"
 #include "sdk/stores/aws.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
