@@ -557,6 +557,58 @@ static int add_dlopened(libset *l, const char *soname, const char *symbol, kumo_
     return ldd_into(path, l, err);
 }
 
+/* Whether kumo-host may need libcurl for this package: unless every one
+ * of these holds, it travels. The units call nothing that can reach it
+ * (nm: no kumo_http*, kumo_kv*, kumo_blob*, kumo_queue*, kumo_topic*,
+ * kumo_store* among their undefined symbols; no nm, no answer: yes); the
+ * project declares no stores and no events (kumo-host opens stores for
+ * them), no security scheme fetches keys (jwks_url, discovery_url,
+ * issuer), no trace endpoint, and kumo.yaml names no OTEL_ variable (an
+ * environment's env: may point the exporter somewhere). */
+static int needs_curl(const kumo__project *p, const strlist *sos)
+{
+    if (p->nstores || p->nevents || p->obs.traces_endpoint)
+        return 1;
+    const char *name;
+    json_t *sec, *root = kumo__doc_root(p->doc);
+    json_object_foreach(json_object_get(root, "security"), name, sec)
+    {
+        if (json_object_get(sec, "jwks_url") || json_object_get(sec, "discovery_url") || json_object_get(sec, "issuer"))
+            return 1;
+    }
+    char *text = json_dumps(root, JSON_COMPACT);
+    int otel = text == NULL || strstr(text, "OTEL_") != NULL;
+    free(text);
+    if (otel)
+        return 1;
+    static const char *const reach[] = {"kumo_http", "kumo_kv", "kumo_blob", "kumo_queue", "kumo_topic", "kumo_store"};
+    for (size_t i = 0; i < sos->n; i++) {
+        char *out = NULL;
+        char *argv[] = {"nm", "-D", "--undefined-only", sos->v[i], NULL};
+        kumo__error ignored = {0};
+        if (run_capture(argv, &out, &ignored) != 0) {
+            free(out);
+            return 1;
+        }
+        /* lines are "                 U kumo_kv_get": the name is the last word */
+        for (char *l = out, *next; l && *l; l = next) {
+            next = strchr(l, '\n');
+            if (next)
+                *next++ = '\0';
+            const char *sym = strrchr(l, ' ');
+            sym = sym ? sym + 1 : l;
+            for (size_t k = 0; k < sizeof(reach) / sizeof(reach[0]); k++) {
+                if (strncmp(sym, reach[k], strlen(reach[k])) == 0) {
+                    free(out);
+                    return 1;
+                }
+            }
+        }
+        free(out);
+    }
+    return 0;
+}
+
 /* Whether an environment of p keeps a store on PostgreSQL. */
 static int names_postgres(const kumo__project *p)
 {
@@ -816,9 +868,10 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         goto out;
     /* libcurl and libpq are loaded on first use too (base/curl_lazy.c,
      * sdk/stores/pq_lazy.c). libcurl serves the cloud stores, outbound
-     * calls, key sets and exporters: it always travels. libpq serves only
-     * postgres:// stores: it travels when an environment names one. */
-    if ((rc = add_dlopened(&libs, "libcurl.so.4", "curl_easy_init", err)) < 0)
+     * calls, key sets and the trace exporter: it travels unless the package
+     * can need none of them (needs_curl). libpq serves only postgres://
+     * stores: it travels when an environment names one. */
+    if (needs_curl(p, &sos) && (rc = add_dlopened(&libs, "libcurl.so.4", "curl_easy_init", err)) < 0)
         goto out;
     if (names_postgres(p) && (rc = add_dlopened(&libs, "libpq.so.5", "PQconnectdb", err)) < 0)
         goto out;

@@ -427,6 +427,9 @@ class RefsTest(unittest.TestCase):
                      "app/.kumo/build/local/hello.so"]:
             self.assertIn(want, names)
         self.assertNotIn("app/functions/hello.c", names, "a package carries the built unit, not its sources")
+        # hello calls no store nor outbound API and kumo.yaml fetches no keys:
+        # libcurl (loaded on first use) has nothing to serve and stays home
+        self.assertNotIn("lib/libcurl.so.4", names)
         # the unpacked package serves on its own (http adapter, its lib/ on
         # LD_LIBRARY_PATH as bootstrap does, the machine's glibc)
         dest = os.path.join(self.tmp, "unzipped")
