@@ -723,6 +723,9 @@ static void *exporter_main(void *arg)
     else if (kumo__otlp_pb_begin(&pb_enc, t->service) == 0)
         pb = &pb_enc;
     CURL *curl = curl_easy_init();
+    if (curl == NULL)
+        kumo__log_event("warn", "cannot export spans to %s: %s; spans are dropped", t->endpoint,
+                        kumo__curl_error() ? kumo__curl_error() : "libcurl cannot start");
     for (;;) {
         pthread_mutex_lock(&t->mu);
         /* A full batch already waiting is sent at once: the loops' wake-up
