@@ -72,6 +72,7 @@ struct kumo__gw_egress {
     pthread_mutex_t lock;
     job *inbox;
     int stop;
+    int state; /* under lock: 0 while the thread sets libcurl up, 1 once e->multi is there, -1 when it could not be */
     atomic_int jobs;
     job *running, *waiting; /* the thread's own */
     int dev;
@@ -299,9 +300,52 @@ static void unlink_job(job **list, job *j)
         }
 }
 
+/* Jobs that cannot be made (libcurl could not be set up) go back refused. */
+static void refuse_job(struct kumo__gw_egress *e, job *j)
+{
+    atomic_fetch_sub(&e->jobs, 1);
+    kumo__http_exchange_free(j->x);
+    j->x = NULL;
+    j->r.error = KUMO_EUNAVAILABLE;
+    snprintf(j->r.message, sizeof(j->r.message), "the gateway's outbound calls' thread could not set up libcurl");
+    kumo__gw_services_release(j->services);
+    j->services = NULL;
+    kumo__gw_outlet_post(j->outlet, &j->post);
+}
+
+/* libcurl is set up here, not on the main thread: curl_global_init (the
+ * TLS library's set-up: 3 to 8 ms) is off kumo up's start (issue 19). Jobs
+ * handed in meanwhile wait in the inbox, which the loop below takes first. */
+static int egress_setup(struct kumo__gw_egress *e)
+{
+    int ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    CURLM *multi = ok ? curl_multi_init() : NULL;
+    if (ok && multi == NULL)
+        curl_global_cleanup();
+    pthread_mutex_lock(&e->lock);
+    e->multi = multi;
+    e->state = multi ? 1 : -1;
+    job *fresh = multi ? NULL : e->inbox;
+    if (multi == NULL)
+        e->inbox = NULL;
+    pthread_mutex_unlock(&e->lock);
+    if (multi)
+        return 0;
+    kumo__log_event("error", "the outbound calls' thread cannot start: libcurl failed to initialise; every "
+                             "outbound call of a function fails");
+    while (fresh) { /* no job comes in after state -1 */
+        job *j = fresh;
+        fresh = j->next;
+        refuse_job(e, j);
+    }
+    return -1;
+}
+
 static void *egress_main(void *arg)
 {
     struct kumo__gw_egress *e = arg;
+    if (egress_setup(e) != 0)
+        return NULL;
     for (;;) {
         pthread_mutex_lock(&e->lock);
         job *fresh = e->inbox;
@@ -369,9 +413,8 @@ static void *egress_main(void *arg)
 int kumo__gw_egress_start(gateway *gw, kumo__error *err)
 {
     struct kumo__gw_egress *e = calloc(1, sizeof(*e));
-    if (e == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (e->multi = curl_multi_init()) == NULL) {
-        free(e);
-        kumo__error_set(err, -ENOMEM, "the outbound calls' thread cannot start: libcurl failed to initialise");
+    if (e == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
     pthread_mutex_init(&e->lock, NULL);
@@ -379,7 +422,6 @@ int kumo__gw_egress_start(gateway *gw, kumo__error *err)
     e->dev = gw->dev;
     e->metrics = gw->metrics;
     if (pthread_create(&e->tid, NULL, egress_main, e) != 0) {
-        curl_multi_cleanup(e->multi);
         pthread_mutex_destroy(&e->lock);
         free(e);
         kumo__error_set(err, -EAGAIN, "the outbound calls' thread cannot start");
@@ -406,8 +448,10 @@ void kumo__gw_egress_free(gateway *gw)
     if (e) {
         pthread_mutex_lock(&e->lock);
         e->stop = 1;
+        int state = e->state; /* 0: the thread sees stop when its set-up is done */
         pthread_mutex_unlock(&e->lock);
-        curl_multi_wakeup(e->multi);
+        if (state == 1)
+            curl_multi_wakeup(e->multi);
         pthread_join(e->tid, NULL);
         job *lists[2] = {e->running, e->waiting};
         for (int i = 0; i < 2; i++)
@@ -424,7 +468,10 @@ void kumo__gw_egress_free(gateway *gw)
             }
         while (e->nspare)
             curl_easy_cleanup(e->spare[--e->nspare]);
-        curl_multi_cleanup(e->multi);
+        if (e->multi) {
+            curl_multi_cleanup(e->multi);
+            curl_global_cleanup();
+        }
         pthread_mutex_destroy(&e->lock);
         free(e);
         gw->egress = NULL;
@@ -508,8 +555,19 @@ void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker,
     }
     atomic_fetch_add(&e->jobs, 1);
     pthread_mutex_lock(&e->lock);
-    j->next = e->inbox;
-    e->inbox = j;
+    int state = e->state;
+    if (state >= 0) {
+        j->next = e->inbox;
+        e->inbox = j;
+    }
     pthread_mutex_unlock(&e->lock);
-    curl_multi_wakeup(e->multi);
+    if (state < 0) {
+        atomic_fetch_sub(&e->jobs, 1);
+        j->anchor = NULL; /* refuse() releases it */
+        job_free(j);
+        refuse(anchor, worker, id, KUMO_EUNAVAILABLE, "the gateway's outbound calls' thread could not set up libcurl");
+        return;
+    }
+    if (state == 1) /* 0: the thread takes the inbox when its set-up is done */
+        curl_multi_wakeup(e->multi);
 }

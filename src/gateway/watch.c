@@ -65,6 +65,24 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+/* FNV-1a's step over 8 bytes at a time, for the inputs' contents: each
+ * step, h -> (h ^ word) * prime, is a bijection of h, so two texts that
+ * differ in one word always hash apart, as byte by byte; one multiply per
+ * 8 bytes instead of per byte (a 2 MB document: about 1 ms instead of 6
+ * on every start and reload; issue 19). Only this process compares it. */
+static uint64_t fnv_words(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h ^= w;
+        h *= 1099511628211ull;
+    }
+    return fnv(h, b + i, n - i);
+}
+
 static int add_input(generation *g, const char *path)
 {
     if (path == NULL || g->ninputs >= INPUTS_MAX)
@@ -109,9 +127,22 @@ static uint64_t fingerprint(const generation *g, int64_t fresh_after_ns)
             close(fd);
             return 0;
         }
-        ssize_t n;
-        while ((n = read(fd, buf, sizeof(buf))) > 0)
-            h = fnv(h, buf, (size_t)n);
+        /* whole buffers until the end, so that the words fall the same
+         * way whatever pieces read() returns */
+        size_t have = 0;
+        for (;;) {
+            ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n > 0)
+                have += (size_t)n;
+            if (n <= 0 || have == sizeof(buf)) {
+                h = fnv_words(h, buf, have);
+                have = 0;
+            }
+            if (n <= 0)
+                break;
+        }
         close(fd);
     }
     for (size_t u = 0; g->project && u < g->project->nunits; u++) {

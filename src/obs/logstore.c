@@ -648,11 +648,16 @@ typedef struct chunk {
  * priority there is, and a lock it could be preempted inside would stall
  * the loops behind it. */
 struct kumo__logstore {
-    int saved_fd; /* the real stderr, close-on-exec */
-    int read_fd;  /* the pipe's read end, close-on-exec */
-    int stop_fd;  /* eventfd: the reader drains and ends */
-    int wake_fd;  /* eventfd: a producer wakes the idle writer, or the stop does */
-    kumo__logdb *db;
+    int saved_fd;    /* the real stderr, close-on-exec */
+    int read_fd;     /* the pipe's read end, close-on-exec */
+    int stop_fd;     /* eventfd: the reader drains and ends */
+    int wake_fd;     /* eventfd: a producer wakes the idle writer, or the stop does */
+    kumo__logdb *db; /* the writer's; opened by it first thing (NULL: could not be) */
+    char *path;      /* data_dir/logs.db */
+    size_t max_bytes;
+    pthread_mutex_t open_lock; /* open_state, for kumo__logstore_wait_open */
+    pthread_cond_t opened;
+    int open_state; /* 0 while the writer opens the file, 1 open, -1 it could not be */
     pthread_t reader, writer;
     int reader_started, writer_started;
 
@@ -672,7 +677,7 @@ struct kumo__logstore {
     /* the writer's own (the stopping thread's after the handover) */
     chunk *batch;     /* taken, oldest first */
     size_t batch_off; /* what of the first is stored */
-    int failed;
+    int failed;       /* 1: SQLite failed under the store, said once; 2: the file never opened */
 };
 
 static size_t count_lines(const char *p, size_t n)
@@ -825,7 +830,7 @@ static void *reader_main(void *arg)
  * (saying so once, on the real stderr, not into the store that failed). */
 static void store_or_drop(kumo__logstore *ls, const char *buf, size_t len, int64_t at_us)
 {
-    if (len == 0)
+    if (len == 0 || ls->failed == 2) /* no store this run: said at start, nothing counted */
         return;
     if (ls->failed) {
         atomic_fetch_add(&ls->dropped, count_lines(buf, len));
@@ -890,9 +895,38 @@ static void wait_woken(kumo__logstore *ls, int timeout_ms)
     }
 }
 
+/* The writer's first act, at the priority it was started with: the file
+ * opened here rather than in kumo__logstore_start keeps SQLite's open
+ * (creating the file and its table, fdatasyncs, trimming a file over a
+ * smaller cap) off kumo up's start (issue 19). Lines written meanwhile
+ * wait in the queue. A file that cannot be opened is said on the real
+ * stderr, as a start that cannot make the store says it, and the lines
+ * then reach stderr only. */
+static void open_db(kumo__logstore *ls)
+{
+    kumo__error err = {0};
+    kumo__logdb *db = NULL;
+    if (kumo__logdb_open(ls->path, ls->max_bytes, &db, &err) != 0) {
+        kumo__logline l;
+        char msg[sizeof(err.msg) + 128];
+        int n =
+            snprintf(msg, sizeof(msg), "%s; serving without the log store (kumo logs will not show this run)", err.msg);
+        kumo__logline_begin(&l, "warn", msg, n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+        kumo__logline_write(&l, ls->saved_fd);
+        ls->failed = 2;
+        db = NULL;
+    }
+    ls->db = db;
+    pthread_mutex_lock(&ls->open_lock);
+    ls->open_state = db ? 1 : -1;
+    pthread_cond_broadcast(&ls->opened);
+    pthread_mutex_unlock(&ls->open_lock);
+}
+
 static void *writer_main(void *arg)
 {
     kumo__logstore *ls = arg;
+    open_db(ls);
     /* The lowest CPU priority there is, for this thread only (Linux
      * schedules threads one by one): SCHED_IDLE, or nice 19 where that is
      * refused. When the loops want the cores they get them, the queue
@@ -947,6 +981,9 @@ static void logstore_free(kumo__logstore *ls)
         close(ls->wake_fd);
     kumo__logdb_close(ls->db);
     pthread_mutex_destroy(&ls->lock);
+    pthread_mutex_destroy(&ls->open_lock);
+    pthread_cond_destroy(&ls->opened);
+    free(ls->path);
     take_all(ls);
     for (chunk *c = ls->batch, *next; c; c = next) {
         next = c->next;
@@ -982,21 +1019,28 @@ int kumo__logstore_start(const char *data_dir, size_t max_bytes, kumo__logstore 
     }
     ls->saved_fd = ls->read_fd = ls->stop_fd = ls->wake_fd = -1;
     pthread_mutex_init(&ls->lock, NULL);
+    pthread_mutex_init(&ls->open_lock, NULL);
+    pthread_cond_init(&ls->opened, NULL);
+    ls->max_bytes = max_bytes;
     atomic_init(&ls->head, NULL);
     atomic_init(&ls->queued, 0);
     atomic_init(&ls->idle, 0);
     atomic_init(&ls->dropped, 0);
     atomic_init(&ls->handover, 0);
-    char *path = NULL;
-    if (asprintf(&path, "%s/%s", data_dir, KUMO__LOGSTORE_FILE) < 0)
-        path = NULL; /* asprintf leaves it undefined on failure */
-    if (path == NULL || (ls->partial = malloc(KUMO__LOGSTORE_LINE_MAX)) == NULL) {
+    if (asprintf(&ls->path, "%s/%s", data_dir, KUMO__LOGSTORE_FILE) < 0)
+        ls->path = NULL; /* asprintf leaves it undefined on failure */
+    if (ls->path == NULL || (ls->partial = malloc(KUMO__LOGSTORE_LINE_MAX)) == NULL) {
         kumo__error_set(err, -ENOMEM, "out of memory");
         rc = err->code;
         goto fail;
     }
-    if ((rc = kumo__logdb_open(path, max_bytes, &ls->db, err)) != 0)
+    /* the folder now, as kumo__logdb_open would make it: what starts next
+     * (the metrics history) finds it there, as before the file's open
+     * moved to the writer */
+    if ((rc = kumo__mkdirs(data_dir, 0755)) != 0) {
+        kumo__error_set(err, rc, "log store %s: cannot make its directory: %s", ls->path, strerror(-rc));
         goto fail;
+    }
     if (pipe2(pfd, O_CLOEXEC) != 0 || (ls->saved_fd = fcntl(2, F_DUPFD_CLOEXEC, 3)) < 0 ||
         (ls->stop_fd = eventfd(0, EFD_CLOEXEC)) < 0 || (ls->wake_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
         kumo__error_set(err, -errno, "log store: cannot make its pipe: %s", strerror(errno));
@@ -1026,7 +1070,6 @@ int kumo__logstore_start(const char *data_dir, size_t max_bytes, kumo__logstore 
         goto fail;
     }
     close(pfd[1]);
-    free(path);
     *out = ls;
     return 0;
 fail:
@@ -1035,7 +1078,6 @@ fail:
     if (pfd[1] >= 0)
         close(pfd[1]); /* the reader sees the end of the pipe */
     stop_threads(ls);
-    free(path);
     logstore_free(ls);
     return rc;
 }
@@ -1056,6 +1098,16 @@ void kumo__logstore_stop(kumo__logstore *ls)
     store_batch(ls, 0);
     report_dropped(ls);
     logstore_free(ls);
+}
+
+int kumo__logstore_wait_open(kumo__logstore *ls)
+{
+    pthread_mutex_lock(&ls->open_lock);
+    while (ls->open_state == 0)
+        pthread_cond_wait(&ls->opened, &ls->open_lock);
+    int state = ls->open_state;
+    pthread_mutex_unlock(&ls->open_lock);
+    return state == 1 ? 0 : -1;
 }
 
 void kumo__logstore_metrics(kumo__logstore *ls, kumo__metrics *m)

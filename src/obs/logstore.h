@@ -79,13 +79,19 @@ int kumo__log_level_rank(const char *level);
 
 typedef struct kumo__logstore kumo__logstore;
 
-/* Opens the store at data_dir/logs.db (kumo__logdb_open), then makes fd 2
- * the write end of a pipe (1 MiB where the system allows) read by the
- * store's threads; everything the process and its future children write
- * to fd 2 goes to the real stderr and to the store. 0 with *out the
- * caller's (kumo__logstore_stop), or an error (fd 2 is then unchanged).
- * Call before starting other threads that write to fd 2. */
+/* Makes fd 2 the write end of a pipe (1 MiB where the system allows) read
+ * by the store's threads; everything the process and its future children
+ * write to fd 2 goes to the real stderr and to the store at
+ * data_dir/logs.db, which the writer thread opens (kumo__logdb_open) as
+ * its first act, off the caller's path: lines written meanwhile wait for
+ * it; a file that cannot be opened is said on the real stderr (a warn
+ * line) and the lines then reach stderr only. 0 with *out the caller's
+ * (kumo__logstore_stop), or an error (fd 2 is then unchanged). Call
+ * before starting other threads that write to fd 2. */
 int kumo__logstore_start(const char *data_dir, size_t max_bytes, kumo__logstore **out, kumo__error *err);
+/* Waits until the writer has opened the file: 0, or -1 when it could not
+ * (for tests that then hold the file's lock; nothing else needs to). */
+int kumo__logstore_wait_open(kumo__logstore *ls);
 /* Gives fd 2 back its real stderr, reads what is still in the pipe
  * (until every writer closed it, or at most a couple of seconds for
  * children still alive), stores it, stops the threads and frees ls.

@@ -360,3 +360,54 @@ class DocsFirstRequestTest(unittest.TestCase):
             gw.out.close()
             gw.err.close()
             shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+    def test_head_and_conditional_first(self):
+        """The first requests for the documents are HEADs and conditional
+        GETs, many at once: they make the bodies as a GET would, so their
+        Content-Length and ETag are the full bodies' that a GET then gets,
+        and an If-None-Match with that ETag is a 304."""
+        import threading
+
+        d = copy_project("docs", os.path.join(HERE, "projects"))
+        gw = Gateway(d, threads=4)
+        try:
+            heads = {p: [] for p in self.PATHS}
+            errors = []
+            go = threading.Barrier(4 * len(self.PATHS))
+
+            def ask(path, n):
+                try:
+                    go.wait(timeout=60)
+                    if n % 2:
+                        r = requests.head(gw.base + path, timeout=60)
+                    else:
+                        r = requests.get(gw.base + path, headers={"If-None-Match": '"0000000000000000"'},
+                                         timeout=60)
+                    heads[path].append((r.status_code, r.headers.get("etag"), r.headers.get("content-length"),
+                                        n % 2 == 0 and len(r.content)))
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append("%s: %r" % (path, e))
+
+            threads = [threading.Thread(target=ask, args=(p, n)) for p in self.PATHS for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            self.assertEqual(errors, [])
+            for path in self.PATHS:
+                full = requests.get(gw.base + path)
+                self.assertEqual(full.status_code, 200, path)
+                self.assertEqual(len(heads[path]), 4, path)
+                for status, etag, length, got in heads[path]:
+                    self.assertEqual(status, 200, path)
+                    self.assertEqual(etag, full.headers["etag"], path)
+                    self.assertEqual(int(length), len(full.content), path)
+                    if got is not False:
+                        self.assertEqual(got, len(full.content), path)
+                nm = requests.get(gw.base + path, headers={"If-None-Match": full.headers["etag"]})
+                self.assertEqual(nm.status_code, 304, path)
+        finally:
+            self.assertEqual(gw.stop(), 0, gw.stderr()[-3000:])
+            gw.out.close()
+            gw.err.close()
+            shutil.rmtree(os.path.dirname(d), ignore_errors=True)

@@ -379,6 +379,7 @@ static void test_failure(const char *dir)
     kumo__logstore *ls = NULL;
     kumo__error err = {0};
     int rc = kumo__logstore_start(data, 1u << 20, &ls, &err);
+    CHECK_INT(rc == 0 ? kumo__logstore_wait_open(ls) : -1, 0); /* the writer opens it: then lock it */
     sqlite3 *locker = NULL;
     sqlite3_open(db_path, &locker);
     int locked = sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
@@ -427,6 +428,7 @@ static void test_dropped(const char *dir)
     kumo__logstore *ls = NULL;
     kumo__error err = {0};
     int rc = kumo__logstore_start(data, 1u << 20, &ls, &err);
+    CHECK_INT(rc == 0 ? kumo__logstore_wait_open(ls) : -1, 0); /* the writer opens it: then lock it */
     sqlite3 *locker = NULL;
     sqlite3_open(db_path, &locker);
     sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -445,6 +447,42 @@ static void test_dropped(const char *dir)
     CHECK_INT(dropped, 1);
 }
 
+/* A file the writer cannot open (logs.db is a folder): the start still
+ * succeeds (the file is the writer's to open, off kumo up's start), the
+ * real stderr says so once and gets every line, and nothing is counted
+ * dropped: there was no store this run. */
+static void test_unopenable(const char *dir)
+{
+    char data[512], err_path[512], db_path[512];
+    snprintf(data, sizeof(data), "%s/unopenable", dir);
+    snprintf(err_path, sizeof(err_path), "%s/unopenable-stderr.txt", dir);
+    snprintf(db_path, sizeof(db_path), "%s/logs.db", data);
+    CHECK_INT(kumo__mkdirs(db_path, 0755), 0);
+    fflush(stderr);
+    int keep = dup(2), file = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    dup2(file, 2);
+    close(file);
+    kumo__logstore *ls = NULL;
+    kumo__error err = {0};
+    int rc = kumo__logstore_start(data, 1u << 20, &ls, &err);
+    int opened = rc == 0 ? kumo__logstore_wait_open(ls) : 0;
+    kumo__log_event("info", "a line without a store");
+    uint64_t dropped = rc == 0 ? kumo__logstore_dropped(ls) : 1;
+    kumo__logstore_stop(ls);
+    dup2(keep, 2);
+    close(keep);
+    CHECK_INT(rc, 0);
+    CHECK_INT(opened, -1);
+    CHECK_INT(dropped, 0);
+    size_t len = 0;
+    char *out = read_file(err_path, &len);
+    CHECK(out && strstr(out, "serving without the log store") != NULL);
+    CHECK(out && strstr(out, "a line without a store") != NULL);
+    CHECK(out && strstr(strstr(out, "serving without") ? strstr(out, "serving without") + 1 : out,
+                        "serving without the log store") == NULL); /* said once */
+    free(out);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/kumo-logstore-XXXXXX";
@@ -458,6 +496,7 @@ int main(void)
     test_pipe(dir);
     test_failure(dir);
     test_dropped(dir);
+    test_unopenable(dir);
     kumo__rmtree(dir);
     return check_report();
 }
