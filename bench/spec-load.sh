@@ -11,8 +11,15 @@
 #      (for kumo up without its x-kumo-handler keys: a spec-only project,
 #      every operation answering 501), and both on bench/mock/petstore.yaml
 #      (a petstore-sized project).
+#    Each line of steps ends with what lies outside them: exec (spawn to
+#    kumo's constructors: fork, exec, the dynamic linker) and answer
+#    (ready to the first answer), then the process's CPU time at ready and
+#    at the first answer (medians; CPU moves less with the machine's load).
 # Builds the libraries in Release mode in build-bench/ (or $BENCH_BUILD)
-# for part 1; part 2 runs build/kumo (KUMO_BIN for another).
+# for part 1; part 2 runs build/kumo (KUMO_BIN for another). With
+# KUMO_BEFORE=<another kumo> (a build of an earlier commit), each start
+# of part 2 is timed with that kumo too, right before this one, so that
+# before and after meet the same load.
 #
 #   bench/spec-load.sh [RESOURCES] [RUNS]        (START_RUNS, default 9)
 set -euo pipefail
@@ -22,6 +29,7 @@ RUNS=${2:-5}
 START_RUNS=${START_RUNS:-9}
 B=${BENCH_BUILD:-build-bench}
 KUMO=${KUMO_BIN:-build/kumo}
+BEFORE=${KUMO_BEFORE:-}
 LOOPS=$(nproc)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -53,7 +61,7 @@ cp bench/mock/petstore.yaml "$work/up-pet/openapi.yaml"
 printf 'name: pet\napi: openapi.yaml\n' >"$work/up-pet/kumo.yaml"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-start() { # start LABEL PATH COMMAND...
+start_one() { # start_one LABEL PATH COMMAND...
   local label=$1 path=$2
   shift 2
   local out
@@ -61,6 +69,16 @@ start() { # start LABEL PATH COMMAND...
   read -r best med <<<"$(head -1 <<<"$out")"
   printf '%-28s %5s ms (median %s)\n' "$label" "$best" "$med"
   tail -n +2 <<<"$out"
+}
+start() { # start LABEL PATH KUMO ARGS...: with KUMO_BEFORE, that kumo first
+  local label=$1 path=$2
+  shift 3
+  if [ -n "$BEFORE" ]; then
+    start_one "$label, before" "$path" "$BEFORE" "$@"
+    start_one "$label, after" "$path" "$KUMO" "$@"
+  else
+    start_one "$label" "$path" "$KUMO" "$@"
+  fi
 }
 echo "start to first answer (best and median of $START_RUNS; --threads $LOOPS):"
 start "kumo mock, 2 MB YAML" /v1/res0 "$KUMO" mock "$work/big.yaml" --port '{port}' --threads "$LOOPS"
