@@ -139,6 +139,7 @@ static kumo__curl_api api = {
 };
 static char load_error[256];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static _Atomic int used; /* kumo__curl was called: libcurl is loaded, or its stand-ins are in */
 
 static void load(void)
 {
@@ -158,7 +159,32 @@ static void load(void)
 const kumo__curl_api *kumo__curl(void)
 {
     pthread_once(&once, load);
+    used = 1;
     return &api;
+}
+
+void kumo__curl_global_cleanup(void)
+{
+    if (used)
+        api.global_cleanup();
+}
+
+void kumo__curl_easy_cleanup(CURL *h)
+{
+    if (h)
+        kumo__curl()->easy_cleanup(h);
+}
+
+void kumo__curl_free(void *p)
+{
+    if (p)
+        kumo__curl()->free(p);
+}
+
+void kumo__curl_slist_free_all(struct curl_slist *list)
+{
+    if (list)
+        kumo__curl()->slist_free_all(list);
 }
 
 const char *kumo__curl_error(void)

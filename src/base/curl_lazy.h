@@ -55,22 +55,30 @@ const kumo__curl_api *kumo__curl(void);
 /* Why libcurl could not be loaded, or NULL when it was (or was not tried). */
 const char *kumo__curl_error(void);
 
+/* What frees or cleans up loads nothing: with NULL (or before libcurl was
+ * loaded, for the global cleanup) there is nothing to do, and a process
+ * that never used libcurl must not map it on its way out. */
+void kumo__curl_global_cleanup(void);
+void kumo__curl_easy_cleanup(CURL *h);
+void kumo__curl_free(void *p);
+void kumo__curl_slist_free_all(struct curl_slist *list);
+
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
 #define curl_global_init (kumo__curl()->global_init)
-#define curl_global_cleanup (kumo__curl()->global_cleanup)
+#define curl_global_cleanup kumo__curl_global_cleanup
 #define curl_easy_init (kumo__curl()->easy_init)
-#define curl_easy_cleanup (kumo__curl()->easy_cleanup)
+#define curl_easy_cleanup kumo__curl_easy_cleanup
 #define curl_easy_reset (kumo__curl()->easy_reset)
 #define curl_easy_setopt (kumo__curl()->easy_setopt)
 #define curl_easy_perform (kumo__curl()->easy_perform)
 #define curl_easy_getinfo (kumo__curl()->easy_getinfo)
 #define curl_easy_strerror (kumo__curl()->easy_strerror)
 #define curl_easy_escape (kumo__curl()->easy_escape)
-#define curl_free (kumo__curl()->free)
+#define curl_free kumo__curl_free
 #define curl_getdate (kumo__curl()->getdate)
 #define curl_slist_append (kumo__curl()->slist_append)
-#define curl_slist_free_all (kumo__curl()->slist_free_all)
+#define curl_slist_free_all kumo__curl_slist_free_all
 #define curl_multi_init (kumo__curl()->multi_init)
 #define curl_multi_cleanup (kumo__curl()->multi_cleanup)
 #define curl_multi_add_handle (kumo__curl()->multi_add_handle)

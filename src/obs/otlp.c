@@ -505,6 +505,11 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
         }
         t->timeout_ms = ms;
     }
+    v = env_get(env, "OTEL_SDK_DISABLED");
+    int disabled = v && strcasecmp(v, "true") == 0;
+    t->recording = t->endpoint[0] != '\0' && !disabled;
+    if (!t->recording) /* before any libcurl call: a kumo that exports nothing need not load it (issue 19) */
+        goto out;
     struct curl_slist *ct = curl_slist_append(t->headers, t->json ? "Content-Type: application/json"
                                                                   : "Content-Type: application/x-protobuf");
     if (ct == NULL) {
@@ -522,11 +527,6 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
     }
     t->headers = ct;
 
-    v = env_get(env, "OTEL_SDK_DISABLED");
-    int disabled = v && strcasecmp(v, "true") == 0;
-    t->recording = t->endpoint[0] != '\0' && !disabled;
-    if (!t->recording)
-        goto out;
     t->buf = kumo__span_buf_create(cfg->buffer ? cfg->buffer : DEFAULT_BUFFER);
     if (t->buf == NULL) {
         rc = -ENOMEM;
