@@ -72,7 +72,8 @@ struct kumo__gw_egress {
     pthread_mutex_t lock;
     job *inbox;
     int stop;
-    int state; /* under lock: 0 while the thread sets libcurl up, 1 once e->multi is there, -1 when it could not be */
+    int state; /* under lock: 0 until the thread set libcurl up, 1 once e->multi is there, -1 when it could not be */
+    pthread_cond_t first; /* state 0: a first job (or stop) came */
     atomic_int jobs;
     job *running, *waiting; /* the thread's own */
     int dev;
@@ -313,11 +314,23 @@ static void refuse_job(struct kumo__gw_egress *e, job *j)
     kumo__gw_outlet_post(j->outlet, &j->post);
 }
 
-/* libcurl is set up here, not on the main thread: curl_global_init (the
- * TLS library's set-up: 3 to 8 ms) is off kumo up's start (issue 19). Jobs
- * handed in meanwhile wait in the inbox, which the loop below takes first. */
+/* libcurl is loaded and set up here, when the first outbound call comes,
+ * not on the main thread nor when the thread starts: loading it maps about
+ * twenty libraries (base/curl_lazy.c), and a dlopen holds the loader's
+ * lock, which the loop threads' start takes too (their TLS), so even here
+ * at start it cost kumo up about 8 ms (issue 19). A kumo up whose
+ * functions call nothing outbound never loads it. Jobs handed in meanwhile
+ * wait in the inbox, which the loop below takes first. Returns -1 also on
+ * a stop before any job. */
 static int egress_setup(struct kumo__gw_egress *e)
 {
+    pthread_mutex_lock(&e->lock);
+    while (e->inbox == NULL && !e->stop)
+        pthread_cond_wait(&e->first, &e->lock);
+    int stop = e->inbox == NULL;
+    pthread_mutex_unlock(&e->lock);
+    if (stop)
+        return -1;
     int ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
     CURLM *multi = ok ? curl_multi_init() : NULL;
     if (ok && multi == NULL)
@@ -418,10 +431,12 @@ int kumo__gw_egress_start(gateway *gw, kumo__error *err)
         return -ENOMEM;
     }
     pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->first, NULL);
     atomic_init(&e->jobs, 0);
     e->dev = gw->dev;
     e->metrics = gw->metrics;
     if (pthread_create(&e->tid, NULL, egress_main, e) != 0) {
+        pthread_cond_destroy(&e->first);
         pthread_mutex_destroy(&e->lock);
         free(e);
         kumo__error_set(err, -EAGAIN, "the outbound calls' thread cannot start");
@@ -448,7 +463,8 @@ void kumo__gw_egress_free(gateway *gw)
     if (e) {
         pthread_mutex_lock(&e->lock);
         e->stop = 1;
-        int state = e->state; /* 0: the thread sees stop when its set-up is done */
+        int state = e->state; /* 0: the thread sees stop when its set-up is done, or now */
+        pthread_cond_signal(&e->first);
         pthread_mutex_unlock(&e->lock);
         if (state == 1)
             curl_multi_wakeup(e->multi);
@@ -472,6 +488,7 @@ void kumo__gw_egress_free(gateway *gw)
             curl_multi_cleanup(e->multi);
             curl_global_cleanup();
         }
+        pthread_cond_destroy(&e->first);
         pthread_mutex_destroy(&e->lock);
         free(e);
         gw->egress = NULL;
@@ -568,6 +585,8 @@ void kumo__gw_egress_call(void *ctx, kumo__pool_anchor *anchor, uint64_t worker,
         refuse(anchor, worker, id, KUMO_EUNAVAILABLE, "the gateway's outbound calls' thread could not set up libcurl");
         return;
     }
-    if (state == 1) /* 0: the thread takes the inbox when its set-up is done */
+    if (state == 1)
         curl_multi_wakeup(e->multi);
+    else /* 0: the thread sets up, then takes the inbox */
+        pthread_cond_signal(&e->first);
 }
