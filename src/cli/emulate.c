@@ -35,7 +35,7 @@ int kumo__cmd_emulate(int argc, char **argv, kumo__error *err)
     kumo__lambda_emulator_opts o = {.port = 9000, .payload = 1, .timeout_s = 30, .memory_mb = 128};
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
+        long n = 0; /* number() sets it whenever it returns 0; -O3 cannot tell */
         if (strcmp(a, "--zip") == 0 && v) {
             o.zip = v;
         } else if (strcmp(a, "--host") == 0 && v) {

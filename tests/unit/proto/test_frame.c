@@ -42,7 +42,7 @@ static void test_round_trip(void)
     CHECK_INT(kumo__frame_pair(&f, &n, &nl, &v, &vl), 0);
     CHECK(nl == 0 && vl == 0);
 
-    uint32_t u32;
+    uint32_t u32 = 0;
     uint64_t u64;
     CHECK_INT(kumo__frame_next(&r, &f), 1);
     CHECK_INT(kumo__frame_u32(&f, &u32), 0);
