@@ -587,26 +587,33 @@ static int store_line(kumo__logdb *d, const char *line, size_t len, int64_t now_
     return rc == SQLITE_DONE ? 0 : rc;
 }
 
-int kumo__logdb_append(kumo__logdb *d, const char *buf, size_t len, int64_t now_us, kumo__error *err)
+int kumo__logdb_append_pieces(kumo__logdb *d, const kumo__logdb_piece *pieces, size_t n, kumo__error *err)
 {
-    size_t pos = 0, txn_max = TXN_BYTES(d->max_bytes);
-    while (pos < len) {
+    size_t i = 0, pos = 0, txn_max = TXN_BYTES(d->max_bytes);
+    while (i < n) {
         int rc = sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             return db_fail(d, rc, "starting a transaction", err);
-        size_t start = pos;
-        while (pos < len && pos - start < txn_max) {
+        size_t in_txn = 0;
+        while (i < n && in_txn < txn_max) {
+            const char *buf = pieces[i].buf;
+            size_t len = pieces[i].len;
             const char *nl = memchr(buf + pos, '\n', len - pos);
-            size_t end = nl ? (size_t)(nl - buf) : len, n = end - pos;
-            if (n > 0 && buf[pos + n - 1] == '\r')
-                n--;
-            if (n > KUMO__LOGSTORE_LINE_MAX)
-                n = KUMO__LOGSTORE_LINE_MAX;
-            if (n > 0 && (rc = store_line(d, buf + pos, n, now_us)) != 0) {
+            size_t end = nl ? (size_t)(nl - buf) : len, ln = end - pos;
+            if (ln > 0 && buf[pos + ln - 1] == '\r')
+                ln--;
+            if (ln > KUMO__LOGSTORE_LINE_MAX)
+                ln = KUMO__LOGSTORE_LINE_MAX;
+            if (ln > 0 && (rc = store_line(d, buf + pos, ln, pieces[i].at_us)) != 0) {
                 sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
                 return db_fail(d, rc, "storing a line", err);
             }
+            in_txn += end + 1 - pos;
             pos = end + 1;
+            if (pos >= len) {
+                i++;
+                pos = 0;
+            }
         }
         if ((rc = sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
             sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
@@ -616,6 +623,12 @@ int kumo__logdb_append(kumo__logdb *d, const char *buf, size_t len, int64_t now_
             return rc;
     }
     return 0;
+}
+
+int kumo__logdb_append(kumo__logdb *d, const char *buf, size_t len, int64_t now_us, kumo__error *err)
+{
+    kumo__logdb_piece one = {buf, len, now_us};
+    return len ? kumo__logdb_append_pieces(d, &one, 1, err) : 0;
 }
 
 void kumo__logdb_close(kumo__logdb *d)
@@ -826,26 +839,26 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-/* Stores buf[0..len), or counts it dropped once the store has failed
- * (saying so once, on the real stderr, not into the store that failed). */
-static void store_or_drop(kumo__logstore *ls, const char *buf, size_t len, int64_t at_us)
+/* Stores the pieces, or counts their lines dropped once the store has
+ * failed (saying so once, on the real stderr, not into the store that
+ * failed). */
+static void store_or_drop(kumo__logstore *ls, const kumo__logdb_piece *p, size_t n)
 {
-    if (len == 0 || ls->failed == 2) /* no store this run: said at start, nothing counted */
+    if (n == 0 || ls->failed == 2) /* no store this run: said at start, nothing counted */
         return;
-    if (ls->failed) {
-        atomic_fetch_add(&ls->dropped, count_lines(buf, len));
-        return;
-    }
     kumo__error err = {0};
-    if (kumo__logdb_append(ls->db, buf, len, at_us, &err) == 0)
+    if (!ls->failed && kumo__logdb_append_pieces(ls->db, p, n, &err) == 0)
         return;
-    kumo__logline l;
-    char msg[sizeof(err.msg) + 128];
-    int n = snprintf(msg, sizeof(msg), "%s; lines are no longer stored (they still reach stderr)", err.msg);
-    kumo__logline_begin(&l, "warn", msg, n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
-    kumo__logline_write(&l, ls->saved_fd);
-    ls->failed = 1;
-    atomic_fetch_add(&ls->dropped, count_lines(buf, len)); /* some may be in; most are not */
+    if (!ls->failed) {
+        kumo__logline l;
+        char msg[sizeof(err.msg) + 128];
+        int m = snprintf(msg, sizeof(msg), "%s; lines are no longer stored (they still reach stderr)", err.msg);
+        kumo__logline_begin(&l, "warn", msg, m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1);
+        kumo__logline_write(&l, ls->saved_fd);
+        ls->failed = 1;
+    }
+    for (size_t i = 0; i < n; i++) /* after a failure some may be in; most are not */
+        atomic_fetch_add(&ls->dropped, count_lines(p[i].buf, p[i].len));
 }
 
 /* Takes everything pushed, oldest first, after what ls->batch still holds. */
@@ -864,23 +877,46 @@ static void take_all(kumo__logstore *ls)
     *end = rev;
 }
 
-/* Stores ls->batch in pieces of whole lines, freeing each chunk once
+/* Stores ls->batch in pieces of at most PIECE bytes of whole lines (many
+ * pushes each: one access line per turn of a loop would otherwise be a
+ * transaction, and its page writes, each), freeing each chunk once
  * stored, until it is empty or (stop_at_handover) a stop asks for it. */
+#define PIECES_MAX 512
 static void store_batch(kumo__logstore *ls, int stop_at_handover)
 {
+    kumo__logdb_piece p[PIECES_MAX];
     while (ls->batch && !(stop_at_handover && atomic_load(&ls->handover))) {
+        size_t n = 0, bytes = 0, off = ls->batch_off;
         chunk *c = ls->batch;
-        size_t end = ls->batch_off + PIECE < c->len ? ls->batch_off + PIECE : c->len;
-        const char *nl = end < c->len ? memrchr(c->data + ls->batch_off, '\n', end - ls->batch_off) : NULL;
-        if (nl)
-            end = (size_t)(nl - c->data) + 1;
-        store_or_drop(ls, c->data + ls->batch_off, end - ls->batch_off, c->at_us);
-        atomic_fetch_sub(&ls->queued, end - ls->batch_off);
-        ls->batch_off = end;
-        if (ls->batch_off == c->len) {
-            ls->batch = c->next;
+        while (c && n < PIECES_MAX && bytes < PIECE) {
+            size_t end = off + (PIECE - bytes) < c->len ? off + (PIECE - bytes) : c->len;
+            const char *nl = end < c->len ? memrchr(c->data + off, '\n', end - off) : NULL;
+            if (end < c->len && nl == NULL && n > 0)
+                break; /* no whole line of this chunk fits: the next piece's */
+            if (nl)
+                end = (size_t)(nl - c->data) + 1;
+            p[n++] = (kumo__logdb_piece){c->data + off, end - off, c->at_us};
+            bytes += end - off;
+            if (end < c->len)
+                break;
+            c = c->next;
+            off = 0;
+        }
+        store_or_drop(ls, p, n);
+        atomic_fetch_sub(&ls->queued, bytes);
+        /* free what was stored whole; the last piece may end inside a chunk */
+        size_t left = bytes;
+        while (left > 0) {
+            chunk *f = ls->batch;
+            size_t rest = f->len - ls->batch_off;
+            if (left < rest) {
+                ls->batch_off += left;
+                break;
+            }
+            left -= rest;
+            ls->batch = f->next;
             ls->batch_off = 0;
-            free(c);
+            free(f);
         }
     }
 }

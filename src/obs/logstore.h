@@ -49,6 +49,15 @@ int kumo__logdb_open(const char *path, size_t max_bytes, kumo__logdb **out, kumo
  * cap's check. Lines without a time of their own get now_us. 0, or a
  * negative code with err set (SQLite failed: the caller stops using db). */
 int kumo__logdb_append(kumo__logdb *db, const char *buf, size_t len, int64_t now_us, kumo__error *err);
+/* The same for several buffers at once, in as few transactions as their
+ * bytes allow (the writer thread's batch: one transaction for many
+ * pushes, not one each). A piece's lines without a time get its at_us. */
+typedef struct kumo__logdb_piece {
+    const char *buf;
+    size_t len;
+    int64_t at_us;
+} kumo__logdb_piece;
+int kumo__logdb_append_pieces(kumo__logdb *db, const kumo__logdb_piece *pieces, size_t n, kumo__error *err);
 /* Closes db; NULL does nothing. */
 void kumo__logdb_close(kumo__logdb *db);
 
