@@ -23,6 +23,7 @@
 #include "base/starttime.h"
 #include "gateway/h2o_glue.h"
 #include "gateway/access_log.h"
+#include "gateway/epoll_defer.h"
 #include "gateway/mock_modes.h"
 #include "gateway/service_mocks.h"
 #include "gateway/tls.h"
@@ -418,6 +419,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     if (!cfg->mock_spec && (rc = kumo__gw_egress_start(gw, err)) != 0)
         goto out;
     kumo__start_mark("egress");
+    kumo__epoll_defer_enable();
     for (int i = 0; i < gw->nthreads; i++) {
         loop_thread *t = &gw->threads[i];
         t->gw = gw;

@@ -62,6 +62,19 @@
  * only as many as AHEAD_WAIT_US of expected waiting. */
 #define AHEAD_FAST_US 1000
 #define AHEAD_WAIT_US 2000
+/* Packing: below its max too, a call of a unit whose calls take less
+ * than PACK_FAST_US goes to a worker that is already running calls (up to
+ * AHEAD_WAIT_US of expected waiting) rather than wake an idle one or
+ * start another. Waking a process costs about what such a call does, and
+ * more processes than cores only take turns: so a busy fast unit runs on
+ * few workers, each kept awake, and the others stay asleep (and stop
+ * after `idle`). Waiting behind one such call costs less than the wakeup
+ * it saves. */
+#define PACK_FAST_US 200
+/* ...and only onto a worker whose current call began less than this ago:
+ * a unit fast on average may have a slow operation, and calls packed
+ * behind it would wait for all of it. */
+#define PACK_AGE_US 400
 
 typedef struct iov_list {
     h2o_iovec_t v[WRITE_MAX];
@@ -817,6 +830,20 @@ static worker *pick(kumo__pool *p)
 {
     worker *best = NULL;
     int limit = p->tuning.concurrency > WRITE_MAX ? WRITE_MAX : p->tuning.concurrency;
+    if (p->service_us > 0 && p->service_us < PACK_FAST_US) {
+        /* a very fast unit: a worker already awake, while its calls stay
+         * under AHEAD_WAIT_US of expected waiting */
+        int deep = AHEAD_WAIT_US / p->service_us;
+        if (deep > WRITE_MAX)
+            deep = WRITE_MAX;
+        uint64_t now = kumo__mono_us();
+        for (worker *w = p->workers; w; w = w->next)
+            if (w->ready && w->ninflight > 0 && w->ninflight < deep && now - w->head_since_us < PACK_AGE_US &&
+                !w->killed_timeout && !w->retiring && (best == NULL || w->ninflight < best->ninflight))
+                best = w;
+        if (best)
+            return best;
+    }
     for (worker *w = p->workers; w; w = w->next) {
         if (w->ninflight >= limit || w->killed_timeout || w->retiring)
             continue;

@@ -423,6 +423,57 @@ static void test_ahead_and_requeue(void)
     tcall_free(t, 3);
 }
 
+/* Below its max, a very fast unit's second call goes behind the first on
+ * the worker already awake, not to a new worker; a merely fast one (500
+ * us) still starts a second. */
+static void test_packing(void)
+{
+    tcall t[3];
+    char why[300];
+    tcall_init(&t[0], "A");
+    tcall_init(&t[1], "B");
+    tcall_init(&t[2], "C");
+    kumo__pool *p = make_pool(3, 1, 8);
+    warm_up(p, 50);
+    CHECK_INT(fake.nspawned, 1);
+    CHECK_INT(submit(p, &t[0], why, sizeof(why)), 0);
+    CHECK_INT(submit(p, &t[1], why, sizeof(why)), 0);
+    CHECK_INT(fake.nspawned, 1);
+    CHECK_INT(p->workers->ninflight, 2);
+    expect_request(0, &t[0]);
+    expect_request(0, &t[1]);
+    now_us += 50;
+    respond(0, t[0].call.id);
+    now_us += 50;
+    respond(0, t[1].call.id);
+    CHECK(wait_done(&t[0]) && wait_done(&t[1]));
+    CHECK_INT(t[1].result, KUMO__CALL_OK);
+    /* A call running long (1 ms, on a 50 us unit) is not packed behind:
+     * the next call starts a worker of its own. */
+    tcall l[2];
+    tcall_init(&l[0], "long");
+    tcall_init(&l[1], "next");
+    CHECK_INT(submit(p, &l[0], why, sizeof(why)), 0);
+    expect_request(0, &l[0]);
+    now_us += 1000;
+    CHECK_INT(submit(p, &l[1], why, sizeof(why)), 0);
+    CHECK_INT(fake.nspawned, 2);
+    end_pool(p);
+    tcall_free(l, 2);
+
+    p = make_pool(3, 1, 8);
+    warm_up(p, 500);
+    CHECK_INT(submit(p, &t[2], why, sizeof(why)), 0);
+    tcall u;
+    tcall_init(&u, "D");
+    CHECK_INT(submit(p, &u, why, sizeof(why)), 0);
+    CHECK_INT(fake.nspawned, 2);
+    CHECK_INT(p->workers->ninflight, 1);
+    end_pool(p);
+    tcall_free(&u, 1);
+    tcall_free(t, 3);
+}
+
 static void test_slow_unit_queues(void)
 {
     kumo__pool *p = make_pool(1, 1, 8);
@@ -555,6 +606,7 @@ int main(void)
     test_admission();
     test_refusals();
     test_ahead_and_requeue();
+    test_packing();
     test_slow_unit_queues();
     test_backoff();
     test_lost_in_its_own_read();
