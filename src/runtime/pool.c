@@ -73,8 +73,10 @@
 #define PACK_FAST_US 200
 /* ...and only onto a worker whose current call began less than this ago:
  * a unit fast on average may have a slow operation, and calls packed
- * behind it would wait for all of it. */
-#define PACK_AGE_US 400
+ * behind it would wait for all of it. Not tighter: on a busy machine a
+ * fast call's process waits for a core about that long (at 0.4 ms, calls
+ * went to idle workers again and woke them). */
+#define PACK_AGE_US AHEAD_WAIT_US
 
 typedef struct iov_list {
     h2o_iovec_t v[WRITE_MAX];

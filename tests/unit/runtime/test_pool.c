@@ -448,14 +448,14 @@ static void test_packing(void)
     respond(0, t[1].call.id);
     CHECK(wait_done(&t[0]) && wait_done(&t[1]));
     CHECK_INT(t[1].result, KUMO__CALL_OK);
-    /* A call running long (1 ms, on a 50 us unit) is not packed behind:
+    /* A call running long (5 ms, on a 50 us unit) is not packed behind:
      * the next call starts a worker of its own. */
     tcall l[2];
     tcall_init(&l[0], "long");
     tcall_init(&l[1], "next");
     CHECK_INT(submit(p, &l[0], why, sizeof(why)), 0);
     expect_request(0, &l[0]);
-    now_us += 1000;
+    now_us += 5000;
     CHECK_INT(submit(p, &l[1], why, sizeof(why)), 0);
     CHECK_INT(fake.nspawned, 2);
     end_pool(p);
