@@ -35,6 +35,8 @@ enum kumo__frame_type {
     KUMO__FRAME_HTTP_RESULT = 5, /* gateway -> worker: its answer, with the call's id */
     KUMO__FRAME_CRASH = 6,       /* worker -> gateway: it dies of a fatal signal (worker/crash.c); the
                                     socket closes next */
+    KUMO__FRAME_ASSIGN = 7,      /* gateway -> a primed spare, first of all: KF_UNIT, the unit it becomes
+                                    (proto/fsproto.h, KUMO__FS_PRIME) */
 };
 
 enum kumo__frame_tag {
@@ -73,6 +75,7 @@ enum kumo__frame_tag {
     KF_CRASH_PC = 36,      /* CRASH, repeated, innermost first: u64 offset in the object, u8 1 when it is
                               the faulting instruction (else a return address), then the object's path */
     KF_CORE_DIR = 37,      /* CRASH: the directory the worker moved to for its core dump */
+    KF_UNIT = 38,          /* ASSIGN: u32, the unit's index in the fork server's list */
 };
 
 typedef struct kumo__frame_header {

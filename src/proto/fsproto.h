@@ -32,6 +32,12 @@ enum kumo__fs_op {
     KUMO__FS_ASSIGN = 4,   /* fork server -> a spare: unit; fd attached */
     KUMO__FS_LISTENER = 5, /* a spare or worker -> fork server: its seccomp notification fd
                               (egress rules, worker/egress_supervisor.h) attached, or none */
+    KUMO__FS_PRIME = 6,    /* loop -> fork server: tag; fd attached. A spare takes the socket now
+                              (ASSIGN with unit -1) and waits on it for a KUMO__FRAME_ASSIGN naming
+                              its unit: a later cold start needs the fork server no more. Answered
+                              with SPAWNED: the tag, the pid, and in status the units (bit i: unit i,
+                              below 32) such a spare may become; err EAGAIN when no spare is ready,
+                              EOPNOTSUPP when this fork server does not prime (egress rules) */
 };
 
 typedef struct kumo__fs_msg {

@@ -795,19 +795,40 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    /* A primed spare first: started and connected already, it only needs
+     * its unit's name, the first frame on its socket. */
+    char assign[64];
+    size_t assign_len = 0;
+    if (kumo__spawner_take_primed(p->cfg.spawner, p->cfg.unit_index, &sv[0], &pid) == 0) {
+        kumo__frame_writer fw = {0};
+        kumo__frame_begin(&fw, sizeof(assign), KUMO__FRAME_ASSIGN, 0);
+        kumo__frame_put_u32(&fw, KF_UNIT, (uint32_t)p->cfg.unit_index);
+        if (kumo__frame_end(&fw) == 0 && fw.len <= sizeof(assign)) {
+            memcpy(assign, fw.buf, fw.len);
+            assign_len = fw.len;
+        }
+        kumo__frame_writer_free(&fw);
+        if (assign_len == 0) { /* out of memory: the spare is let go (EOF), a fresh one is asked */
+            close(sv[0]);
+            sv[0] = -1;
+            pid = 0;
+        }
+    }
+    int primed = sv[0] >= 0;
+    if (!primed && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         snprintf(why, whylen, "socketpair: %s", strerror(errno));
         free(w);
         return NULL;
     }
-    if (kumo__spawner_spawn(p->cfg.spawner, p->cfg.unit_index, sv[1], &tag, &pid, &err) != 0) {
+    if (!primed && kumo__spawner_spawn(p->cfg.spawner, p->cfg.unit_index, sv[1], &tag, &pid, &err) != 0) {
         snprintf(why, whylen, "%s", err.msg);
         close(sv[0]);
         close(sv[1]);
         free(w);
         return NULL;
     }
-    close(sv[1]); /* the worker has its own copy now */
+    if (sv[1] >= 0)
+        close(sv[1]); /* the worker has its own copy now */
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     w->pid = pid;
     w->tag = tag;
@@ -818,6 +839,14 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     w->sock = h2o_evloop_socket_create(p->loop, sv[0], 0);
     w->sock->data = w;
     h2o_socket_read_start(w->sock, on_read);
+    if (assign_len > 0 && queue_owned(w, assign, assign_len) != 0) {
+        /* out of memory: without its unit the spare only waits; it goes
+         * with the socket, and the pool sees this worker lost */
+        h2o_socket_close(w->sock);
+        free(w);
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
     w->next = p->workers;
     p->workers = w;
     p->nworkers++;

@@ -8,6 +8,7 @@
 #ifndef KUMO_RUNTIME_H
 #define KUMO_RUNTIME_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -108,7 +109,7 @@ int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)
 struct st_h2o_evloop_t;
 typedef struct kumo__spawner kumo__spawner;
 
-#define KUMO__SPAWNER_VERSION 1
+#define KUMO__SPAWNER_VERSION 2
 
 typedef struct kumo__spawner_methods {
     int version; /* KUMO__SPAWNER_VERSION */
@@ -126,6 +127,11 @@ typedef struct kumo__spawner_methods {
     void (*release)(kumo__spawner *s, pid_t pid);
     /* Waits up to timeout_ms for news (exits), outside the loop (shutdown). */
     void (*poll)(kumo__spawner *s, int timeout_ms);
+    /* Version 2, may be NULL: a process already started and connected that
+     * can become a worker of `unit`. 0 with *fd (the socket, the caller's
+     * now; its first frame must be a KUMO__FRAME_ASSIGN naming the unit)
+     * and *pid; -EAGAIN when there is none (then spawn). */
+    int (*take_primed)(kumo__spawner *s, int unit, int *fd, pid_t *pid);
 } kumo__spawner_methods;
 
 /* The base every spawner begins with. */
@@ -148,6 +154,12 @@ static inline void kumo__spawner_release(kumo__spawner *s, pid_t pid)
 static inline void kumo__spawner_poll(kumo__spawner *s, int timeout_ms)
 {
     s->methods->poll(s, timeout_ms);
+}
+static inline int kumo__spawner_take_primed(kumo__spawner *s, int unit, int *fd, pid_t *pid)
+{
+    if (s->methods->version < 2 || s->methods->take_primed == NULL)
+        return -EAGAIN;
+    return s->methods->take_primed(s, unit, fd, pid);
 }
 
 /* One unit as both strategies start it (the one description of a unit's

@@ -37,6 +37,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,12 @@
 /* SPAWN messages waiting for room in the control socket (the fork server is
  * behind); past this many, workers are exec'd directly instead. */
 #define QUEUE_MAX 256
+/* A spare is primed this long after the last was taken or refused: not
+ * at once, where the fork server and the spare would run beside the cold
+ * start that took the last one, and soon, so that the fork server's next
+ * fork (5 ms after its last message) is over before the next cold start
+ * is likely. */
+#define PRIME_DELAY_MS 2
 
 typedef struct exit_record {
     pid_t pid;
@@ -138,6 +145,20 @@ typedef struct spawner {
     kumo__spawner_pid_cb *on_pid;
     kumo__spawner_exit_cb *on_exit;
     void *cb_data;
+    /* the primed spare (KUMO__FS_PRIME): a spare of the fork server that
+     * holds the other end of `fd` and waits for its unit. A cold start
+     * takes it (spawner_take_primed) without a message to the fork server,
+     * which a cold start pays with a wakeup of its own. */
+    struct {
+        int fd;        /* our end; -1: none */
+        uint32_t tag;  /* its PRIME's */
+        pid_t pid;     /* 0 until SPAWNED says */
+        uint32_t fits; /* the units it may become (bit i: unit i) */
+    } primed;
+    int prime_off;               /* this fork server does not prime (egress rules, no unit fits) */
+    h2o_timeout_t prime_timeout; /* PRIME_DELAY_MS: the next prime, off the cold start's path */
+    h2o_timeout_entry_t prime_entry;
+    int prime_timer;
     /* the fallback: workers that are our own children, not yet waited for */
     pid_t *direct;
     size_t ndirect, capdirect;
@@ -375,11 +396,14 @@ static void describe_status(int status, char *out, size_t len)
  * the queue is started directly by flush_queue, from the loop
  * (on_writable: a socket whose peer closed is writable), never from inside
  * a pool's call. */
+static void primed_drop(spawner *s);
+
 static void fork_server_lost(spawner *s)
 {
     if (s->dead)
         return;
     s->dead = 1;
+    primed_drop(s);
     if (s->watch)
         h2o_socket_read_stop(s->watch); /* at EOF it would be readable forever */
     for (size_t i = 0; i < s->fs_workers.n; i++)
@@ -435,6 +459,55 @@ static void fork_server_lost(spawner *s)
     }
 }
 
+static void primed_drop(spawner *s)
+{
+    if (s->primed.fd >= 0)
+        close(s->primed.fd); /* the spare reads EOF and exits */
+    s->primed.fd = -1;
+    s->primed.pid = 0;
+    s->primed.tag = 0;
+}
+
+/* Sends a PRIME when none is out and the fork server takes them. */
+static void prime(spawner *s)
+{
+    if (s->dead || s->prime_off || s->primed.fd >= 0 || s->nqueued > 0 || s->sock < 0)
+        return;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return;
+    kumo__fs_msg m = {.op = KUMO__FS_PRIME, .tag = ++s->next_tag, .unit = -1};
+    if (kumo__fs_send(s->sock, &m, sv[1]) != 0) { /* full, or gone (noticed on its read side) */
+        close(sv[0]);
+        close(sv[1]);
+        return;
+    }
+    close(sv[1]);
+    s->primed.fd = sv[0];
+    s->primed.tag = m.tag;
+    s->primed.pid = 0;
+}
+
+static void on_prime_due(h2o_timeout_entry_t *e)
+{
+    spawner *s = (spawner *)((char *)e - offsetof(spawner, prime_entry));
+    prime(s);
+}
+
+/* A prime in PRIME_DELAY_MS. */
+static void prime_later(spawner *s)
+{
+    if (s->loop == NULL || s->prime_off)
+        return;
+    if (!s->prime_timer) {
+        h2o_timeout_init(s->loop, &s->prime_timeout, PRIME_DELAY_MS);
+        s->prime_entry.cb = on_prime_due;
+        s->prime_timer = 1;
+    }
+    if (!h2o_timeout_is_linked(&s->prime_entry))
+        h2o_timeout_link(s->loop, &s->prime_timeout, &s->prime_entry);
+}
+
 static void drain(spawner *s)
 {
     for (;;) {
@@ -449,11 +522,27 @@ static void drain(spawner *s)
             fork_server_lost(s);
             return;
         }
-        if (m.op == KUMO__FS_SPAWNED) {
+        if (m.op == KUMO__FS_SPAWNED && s->primed.fd >= 0 && m.tag == s->primed.tag) {
+            if (m.err == 0 && m.pid > 0) {
+                s->primed.pid = m.pid;
+                s->primed.fits = (uint32_t)m.status;
+                pid_list_add(&s->fs_workers, m.pid);
+            } else {
+                primed_drop(s);
+                if (m.err == EAGAIN) /* no spare ready yet */
+                    prime_later(s);
+                else
+                    s->prime_off = 1;
+            }
+        } else if (m.op == KUMO__FS_SPAWNED) {
             if (m.pid > 0)
                 pid_list_add(&s->fs_workers, m.pid);
             if (s->on_pid)
                 s->on_pid(s->cb_data, m.tag, m.pid, m.err);
+        } else if (m.op == KUMO__FS_EXITED && m.pid == s->primed.pid && s->primed.pid > 0) {
+            pid_list_take(&s->fs_workers, m.pid); /* the primed spare died unused: no pool knows it */
+            primed_drop(s);
+            prime_later(s);
         } else if (m.op == KUMO__FS_EXITED) {
             pid_list_take(&s->fs_workers, m.pid);
             if (s->nexits == EXITS_MAX) { /* unclaimed for long: drop the oldest */
@@ -566,6 +655,8 @@ static void maybe_restart(spawner *s)
     }
     s->dead = 0;
     s->started_ms = now;
+    s->prime_off = 0;
+    prime_later(s);
     kumo__log_event("info", "the fork server was started again (pid %d)", (int)s->pid);
     if (s->nqueued > 0) { /* queued while it was down and not flushed yet: they go to the new one */
         s->notifying = 1;
@@ -598,6 +689,19 @@ static int spawner_spawn(kumo__spawner *base, int unit, int fd, uint32_t *tag, p
          * fork server is gone */
     }
     return spawn_direct(s, unit, fd, pid, err);
+}
+
+static int spawner_take_primed(kumo__spawner *base, int unit, int *fd, pid_t *pid)
+{
+    spawner *s = (spawner *)base;
+    if (s->dead || s->primed.fd < 0 || s->primed.pid <= 0 || unit < 0 || unit >= 32 || !(s->primed.fits & (1u << unit)))
+        return -EAGAIN;
+    *fd = s->primed.fd;
+    *pid = s->primed.pid;
+    s->primed.fd = -1;
+    s->primed.pid = 0;
+    prime_later(s);
+    return 0;
 }
 
 static int spawner_exit_status(kumo__spawner *base, pid_t pid, int *status, int *oom)
@@ -669,6 +773,7 @@ static const kumo__spawner_methods methods = {
     .exit_status = spawner_exit_status,
     .release = spawner_release,
     .poll = spawner_poll,
+    .take_primed = spawner_take_primed,
 };
 
 /* ---- starting and stopping ------------------------------------------------ */
@@ -677,6 +782,12 @@ static void env_free(char **envp);
 
 static void spawner_free(spawner *s)
 {
+    primed_drop(s);
+    if (s->prime_timer) {
+        if (h2o_timeout_is_linked(&s->prime_entry))
+            h2o_timeout_unlink(&s->prime_entry);
+        h2o_timeout_dispose(s->loop, &s->prime_timeout);
+    }
     if (s->orphan_timer) {
         if (h2o_timeout_is_linked(&s->orphan_entry))
             h2o_timeout_unlink(&s->orphan_entry);
@@ -858,6 +969,7 @@ kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spa
     }
     s->super.methods = &methods;
     s->sock = -1;
+    s->primed.fd = -1;
     /* Orphans of a fork server that died come to the gateway, which reaps
      * them (reap_orphans), not to an init that might not. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -873,6 +985,8 @@ kumo__spawner *kumo__spawner_start(struct st_h2o_evloop_t *loop, const kumo__spa
     if (start_fork_server(s, &why) != 0) {
         s->dead = 1; /* and restart_at 0: workers are exec'd from now on */
         kumo__log_event("warn", "%s; workers start one by one instead", why.msg);
+    } else {
+        prime(s); /* behind the spares the fork server forks as it starts */
     }
     return &s->super;
 }

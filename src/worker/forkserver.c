@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -300,12 +301,18 @@ static void become_worker(fork_server *fs, int unit, int fd, int chan)
 }
 
 /* A fork leaves the spare's writable memory shared with the fork server,
- * copy-on-write: the first write to each page faults, and on some virtual
- * machines a fault costs tens of microseconds. The spare pays that while
- * it waits, by writing every page of its private writable mappings (up to
- * 64 MiB each; never under AddressSanitizer, whose shadow mappings are
- * terabytes). */
-static void prefault_writable(void)
+ * copy-on-write: the first write to each page faults. And a fork copies
+ * no page table entries for the code of kumo-worker, its libraries and
+ * the units: the first run of each page faults too. On some virtual
+ * machines a fault costs tens of microseconds (here four faults of code
+ * were about 150 us of a first request). The spare pays both while it
+ * waits: it writes every page of its private writable mappings (up to 64
+ * MiB each; never under AddressSanitizer, whose shadow mappings are
+ * terabytes), and maps its code with MADV_POPULATE_READ (Linux 5.14; an
+ * older kernel says EINVAL and the code faults in as it runs). The code
+ * pages are the page cache's, shared: they show in the spare's RSS, not
+ * in the memory it holds. */
+static void prefault(void)
 {
     if (KUMO__SANDBOX_ASAN)
         return;
@@ -317,15 +324,55 @@ static void prefault_writable(void)
     while (fgets(line, sizeof(line), maps)) {
         unsigned long start, end;
         char perms[5];
-        if (sscanf(line, "%lx-%lx %4s", &start, &end, perms) != 3 || strcmp(perms, "rw-p") != 0 ||
-            end - start > (64ul << 20))
+        int path_at = 0;
+        if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %n", &start, &end, perms, &path_at) < 3 || end - start > (64ul << 20))
             continue;
-        for (unsigned long a = start; a < end; a += (unsigned long)page) {
-            volatile char *p = (volatile char *)a;
-            *p = *p;
+        if (strcmp(perms, "rw-p") == 0) {
+            for (unsigned long a = start; a < end; a += (unsigned long)page) {
+                volatile char *p = (volatile char *)a;
+                *p = *p;
+            }
+        } else if (strcmp(perms, "r-xp") == 0 && path_at > 0 && line[path_at] == '/') {
+            madvise((void *)start, end - start, MADV_POPULATE_READ);
         }
     }
     fclose(maps);
+}
+
+/* Reads exactly n bytes; 0, or -1 at EOF or an error. */
+static int read_exact(int fd, void *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* A primed spare's first frame: KUMO__FRAME_ASSIGN with the unit it
+ * becomes. Read to its last byte and no further: the requests behind it
+ * are kumo__local_serve's. The unit, or -1 (closed, or not an ASSIGN). */
+static int read_assign(int fd)
+{
+    char head[KUMO__FRAME_HEADER_SIZE], body[64];
+    kumo__frame_header h;
+    if (read_exact(fd, head, sizeof(head)) != 0 ||
+        kumo__frame_header_decode(head, sizeof(head), sizeof(body), &h) != 0 || h.type != KUMO__FRAME_ASSIGN ||
+        read_exact(fd, body, h.length) != 0)
+        return -1;
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    kumo__frame_reader_init(&r, body, h.length);
+    while (kumo__frame_next(&r, &f) > 0)
+        if (f.tag == KF_UNIT) {
+            uint32_t u;
+            return kumo__frame_u32(&f, &u) == 0 && u <= INT32_MAX ? (int)u : -1;
+        }
+    return -1;
 }
 
 /* A spare waits for its assignment, then becomes a worker. */
@@ -358,7 +405,7 @@ static void spare_main(fork_server *fs, int sock)
     }
     if (listener >= 0)
         close(listener); /* the supervisor's alone now */
-    prefault_writable();
+    prefault();
     /* The report goes out now, while nobody waits for this process: at
      * assignment a request does. */
     log_line(self, "info", report);
@@ -374,6 +421,10 @@ static void spare_main(fork_server *fs, int sock)
             _exit(1);
         close(fd);
     }
+    /* Primed (KUMO__FS_PRIME): the loop holds the other end, and names the
+     * unit when it needs a worker. */
+    if (m.unit == -1 && (m.unit = read_assign(WORKER_FD)) < 0)
+        _exit(0); /* the loop let us go (a reload, a stop) */
     fs_unit *u = m.unit >= 0 && m.unit < fs->nunits ? &fs->units[m.unit] : NULL;
     char comm[16];
     snprintf(comm, sizeof(comm), "kumo:%s", u ? u->name : "?");
@@ -458,6 +509,50 @@ static void forget_awaiting(fork_server *fs, size_t i)
 {
     close(fs->await[i].sock);
     fs->await[i] = fs->await[--fs->nawait];
+}
+
+/* The units a primed spare may become: those a spare fits whose memory
+ * limit is the spare's own (the fork server is not there to rewrite it),
+ * and that loaded. Bit i: unit i, for the first 32. */
+static uint32_t primable_units(const fork_server *fs)
+{
+    uint32_t mask = 0;
+    for (int i = 0; i < fs->nunits && i < 32; i++) {
+        const kumo__sandbox_config *c = &fs->units[i].sandbox;
+        int memory_differs = (c->layers & KUMO__SANDBOX_LIMITS) && c->memory && c->memory != fs->spare_sandbox.memory;
+        if (spare_fits(fs, i) && !memory_differs && fs->units[i].handle != NULL)
+            mask |= 1u << i;
+    }
+    return mask;
+}
+
+/* Serves one PRIME: a spare takes the socket now, and waits on it for its
+ * unit. Never forks for it: a prime is ahead of demand. Not with egress
+ * rules, where a worker's listener must reach the supervisor as it is
+ * assigned. */
+static void prime(fork_server *fs, int control, const kumo__fs_msg *req, int fd)
+{
+    kumo__fs_msg reply = {.op = KUMO__FS_SPAWNED, .tag = req->tag, .unit = -1, .err = EAGAIN};
+    uint32_t mask = primable_units(fs);
+    if (fs->sup != NULL || mask == 0)
+        reply.err = EOPNOTSUPP;
+    while (reply.err == EAGAIN && fs->nspares > 0) {
+        spare s = fs->spares[fs->nspares - 1];
+        kumo__fs_msg assign = {.op = KUMO__FS_ASSIGN, .unit = -1};
+        if (kumo__fs_send(s.sock, &assign, fd) == 0) {
+            close(s.sock);
+            fs->nspares--;
+            fs->spare_failures = 0;
+            reply.pid = s.pid;
+            reply.status = (int32_t)mask;
+            reply.err = 0;
+            track_worker(fs, s.pid);
+            break;
+        }
+        forget_spare(fs, fs->nspares - 1); /* a dead spare: try the next */
+    }
+    close(fd);
+    kumo__fs_send(control, &reply, -1);
 }
 
 /* Serves one SPAWN: a spare takes the socket, or a fresh fork does. */
@@ -900,6 +995,8 @@ int kumo__forkserver_main(int argc, char **argv)
                 break; /* the loop went away */
             if (rc == 1 && m.op == KUMO__FS_SPAWN && fd >= 0)
                 spawn(fs, CONTROL_FD, &m, fd);
+            else if (rc == 1 && m.op == KUMO__FS_PRIME && fd >= 0)
+                prime(fs, CONTROL_FD, &m, fd);
             else if (fd >= 0)
                 close(fd);
         }
