@@ -36,8 +36,9 @@ enum kumo__fs_op {
                               (ASSIGN with unit -1) and waits on it for a KUMO__FRAME_ASSIGN naming
                               its unit: a later cold start needs the fork server no more. Answered
                               with SPAWNED: the tag, the pid, and in status the units (bit i: unit i,
-                              below 32) such a spare may become; err EAGAIN when no spare is ready,
-                              EOPNOTSUPP when this fork server does not prime (egress rules) */
+                              below 32) such a spare may become; err EAGAIN when no spare could be
+                              forked, EOPNOTSUPP when this fork server does not prime (egress rules,
+                              no spares) */
 };
 
 typedef struct kumo__fs_msg {

@@ -529,9 +529,9 @@ static void drain(spawner *s)
                 pid_list_add(&s->fs_workers, m.pid);
             } else {
                 primed_drop(s);
-                if (m.err == EAGAIN) /* no spare ready yet */
-                    prime_later(s);
-                else
+                /* EAGAIN: the fork server could not fork one; asked again
+                 * after the next cold start, not in a loop */
+                if (m.err != EAGAIN)
                     s->prime_off = 1;
             }
         } else if (m.op == KUMO__FS_SPAWNED) {
@@ -681,6 +681,7 @@ static int spawner_spawn(kumo__spawner *base, int unit, int fd, uint32_t *tag, p
             rc = enqueue(s, m.tag, unit, fd);
         if (rc == 0) {
             *tag = m.tag;
+            prime_later(s); /* none was ready for this cold start */
             return 0;
         }
         if (rc != -EAGAIN)

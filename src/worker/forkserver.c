@@ -527,15 +527,19 @@ static uint32_t primable_units(const fork_server *fs)
 }
 
 /* Serves one PRIME: a spare takes the socket now, and waits on it for its
- * unit. Never forks for it: a prime is ahead of demand. Not with egress
- * rules, where a worker's listener must reach the supervisor as it is
- * assigned. */
+ * unit; with none ready, one is forked for it (the loop primes after a
+ * cold start, not during one; and a PRIME refused would be asked again,
+ * each time restarting the quiet REPLENISH_DELAY_MS waits for). Not with
+ * egress rules, where a worker's listener must reach the supervisor as it
+ * is assigned. */
 static void prime(fork_server *fs, int control, const kumo__fs_msg *req, int fd)
 {
     kumo__fs_msg reply = {.op = KUMO__FS_SPAWNED, .tag = req->tag, .unit = -1, .err = EAGAIN};
     uint32_t mask = primable_units(fs);
-    if (fs->sup != NULL || mask == 0)
-        reply.err = EOPNOTSUPP;
+    if (fs->sup != NULL || mask == 0 || fs->want_spares == 0)
+        reply.err = EOPNOTSUPP; /* want_spares 0: --spares 0, or spares kept failing */
+    else if (fs->nspares == 0)
+        add_spare(fs); /* failing, the answer is EAGAIN */
     while (reply.err == EAGAIN && fs->nspares > 0) {
         spare s = fs->spares[fs->nspares - 1];
         kumo__fs_msg assign = {.op = KUMO__FS_ASSIGN, .unit = -1};
