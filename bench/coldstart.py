@@ -43,6 +43,21 @@ def rss_kib(pid):
     return 0
 
 
+def private_kib(pid):
+    """Memory the process holds alone (Private_Clean + Private_Dirty of
+    smaps_rollup): RSS also counts shared pages, such as the code a spare
+    maps ahead from the page cache."""
+    total = 0
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except OSError:
+        return 0
+    return total
+
+
 def processes():
     """pid -> (parent pid, comm) of every process."""
     out = {}
@@ -128,6 +143,7 @@ def main():
         warm = [get() for _ in range(CYCLES)]
         worker = children(gw.pid)
         worker_rss = rss_kib(worker[0]) if worker else 0
+        worker_private = private_kib(worker[0]) if worker else 0
         wait_zero()
         after_idle = len(children(gw.pid))
 
@@ -140,10 +156,10 @@ def main():
         print("  warm request:             p50 %.3f ms, p99 %.3f ms" % (ms(p(warm, .5)), ms(p(warm, .99))))
         print("  cold minus warm (p50):    %.3f ms" % (ms(p(cold, .5) - p(warm, .5))))
         others = [comm for _, comm in descendants(gw.pid)]
-        print("memory: gateway RSS at rest %d KiB; one idle warm worker %d KiB; function processes after idle: %d "
-              "(besides: %d fork server, %d spare, %d pid namespace init)"
-              % (gw_rss, worker_rss, after_idle, others.count("kumo-forkserver"), others.count("kumo-spare"),
-                 others.count("kumo-pid1")))
+        print("memory: gateway RSS at rest %d KiB; one idle warm worker %d KiB (%d KiB its own); function processes "
+              "after idle: %d (besides: %d fork server, %d spare, %d pid namespace init)"
+              % (gw_rss, worker_rss, worker_private, after_idle, others.count("kumo-forkserver"),
+                 others.count("kumo-spare"), others.count("kumo-pid1")))
 
         # burst: 64 clients at once on a cold function
         wait_zero()
