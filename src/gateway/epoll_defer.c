@@ -187,7 +187,9 @@ INTERPOSED int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
             errno = ENOENT;
             return -1;
         }
-        if (state == REGISTERED && (e->events & EPOLLET) == 0) {
+        /* level-triggered only: an edge-triggered or one-shot registration
+         * kept in the kernel is not the same as one added again */
+        if (state == REGISTERED && (e->events & (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE)) == 0) {
             entry *ep = slot(epfd, 1);
             if (ep && remember(ep, fd) == 0) {
                 atomic_store(&e->state, DEFERRED);

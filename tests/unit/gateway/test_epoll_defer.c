@@ -116,6 +116,12 @@ int main(void)
     CHECK_INT(epoll_wait(ep, got, 4, 1000), 1);
     CHECK(got[0].data.u64 == 7);
 
+    /* Edge-triggered registrations are not deferred: the DEL is made. */
+    struct epoll_event et = ev_of(EPOLLIN | EPOLLET, 13);
+    CHECK_INT(epoll_ctl(ep, EPOLL_CTL_ADD, sv2[1], &et), 0);
+    CHECK_INT(epoll_ctl(ep, EPOLL_CTL_DEL, sv2[1], NULL), 0);
+    CHECK(!kernel_has(ep, sv2[1]));
+
     close(held);
     close(sv[1]);
     close(sv2[0]);
