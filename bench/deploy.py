@@ -9,7 +9,7 @@ start, so every build below packages, it does not compile):
 - `kumo build --target T` for every target: wall time and artifact sizes;
 - `kumo deploy --target aws` against moto's server (`moto_server`, on a
   free loopback port): wall time of the first deploy (CREATE) and of a
-  second one after a change (UPDATE), then `kumo destroy`;
+  second one after a change (UPDATE), then `kumo destroy --yes`;
 - cold start of the aws package's bootstrap: from the process's start to
   its first response, under a minimal Lambda Runtime API served here (one
   event, then the bootstrap is killed; COLD_STARTS times): p50 and p99.
@@ -125,7 +125,7 @@ def bench_deploy(project):
             f.write(text.replace("max_body: 8Mi}", "max_body: 8Mi, memory: 256Mi}"))
         secs, r = run("deploy")
         print("  second deploy after a change (update): %.2f s (exit %d)" % (secs, r.returncode))
-        secs, r = run("destroy")
+        secs, r = run("destroy", "--yes")  # the stores' data goes too: it refuses without --yes
         print("  kumo destroy: %.2f s (exit %d)" % (secs, r.returncode))
         with open(yaml, "w") as f:
             f.write(text)
