@@ -13,7 +13,10 @@ start, so every build below packages, it does not compile):
 - cold start of the aws package's bootstrap: from the process's start to
   its first response, under a minimal Lambda Runtime API served here (one
   event, then the bootstrap is killed; COLD_STARTS times): p50 and p99.
-  The event is GET /todos as API Gateway payload 1.0.
+  The event is GET /todos as API Gateway payload 1.0, and the stores are
+  where a deployed package has them, on AWS's services: DynamoDB, S3 and
+  SQS as moto's server stands them in (KUMO_STORE_* pointing at it), so
+  the first response includes opening the table and reading it.
 
   bench/deploy.py --compare A.zip B.zip [COLD_STARTS]
 
@@ -195,14 +198,49 @@ def unpack(zpath):
     return task
 
 
-class Cold:
-    """Cold starts of one unpacked package under the Runtime API `srv`."""
+class Moto:
+    """moto's server on a free loopback port, standing in for DynamoDB, S3
+    and SQS: where the todo package's stores are once deployed."""
 
-    def __init__(self, zpath, srv):
+    def __init__(self):
+        self.proc = None
+        exe = shutil.which("moto_server")
+        if exe is None:
+            sys.exit("bench: moto_server is not installed (the cold start reads the stores from it)")
+        self.port = free_port()
+        self.proc = subprocess.Popen([exe, "-p", str(self.port)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        sys.exit("bench: moto_server did not start")
+
+    def env(self):
+        ep = "endpoint=http://127.0.0.1:%d" % self.port
+        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+                "KUMO_STORE_TODOS": "dynamodb://todos?" + ep, "KUMO_STORE_ATTACHMENTS": "s3://attachments?" + ep,
+                "KUMO_STORE_NOTIFICATIONS": "sqs://notifications?" + ep}
+
+    def close(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+class Cold:
+    """Cold starts of one unpacked package under the Runtime API `srv`,
+    its stores on `moto`."""
+
+    def __init__(self, zpath, srv, moto):
         self.task = unpack(zpath)
         self.srv = srv
         self.env = dict(os.environ, AWS_LAMBDA_RUNTIME_API="127.0.0.1:%d" % srv.server_address[1],
-                        LAMBDA_TASK_ROOT=self.task, _HANDLER="todos", KUMO_DATA=os.path.join(self.task, "data"))
+                        LAMBDA_TASK_ROOT=self.task, _HANDLER="todos", KUMO_DATA=os.path.join(self.task, "data"),
+                        **moto.env())
         self.times, self.inits, self.failed, self.why = [], [], 0, []
 
     def run(self, n):
@@ -253,14 +291,15 @@ def bench_cold(project):
     if not os.path.exists(zpath):
         print("cold start: skipped (no aws package)")
         return
-    srv = runtime_api()
-    c = Cold(zpath, srv)
+    srv, moto = runtime_api(), Moto()
+    c = Cold(zpath, srv, moto)
     try:
         for n in range(COLD):
             c.run(n)
     finally:
         srv.shutdown()
         c.close()
+        moto.close()
     c.report("")
 
 
@@ -276,8 +315,8 @@ def describe(zpath):
 def compare(a, b):
     describe(a)
     describe(b)
-    srv = runtime_api()
-    ca, cb = Cold(a, srv), Cold(b, srv)
+    srv, moto = runtime_api(), Moto()
+    ca, cb = Cold(a, srv, moto), Cold(b, srv, moto)
     try:
         for n in range(COLD):
             ca.run(n)
@@ -286,6 +325,7 @@ def compare(a, b):
         srv.shutdown()
         ca.close()
         cb.close()
+        moto.close()
     ca.report("A ")
     cb.report("B ")
 

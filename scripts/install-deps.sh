@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
 libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev sqlite3 libssl-dev libpcre2-dev
-zlib1g-dev libseccomp-dev libhiredis-dev libpq-dev libcurl4-openssl-dev
+zlib1g-dev libseccomp-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libbearssl-dev
 redis-server postgresql python3 python3-requests python3-yaml curl wrk nginx-light chromium
 skopeo umoci zip unzip clang-format tzdata prometheus prometheus-alertmanager
 binutils gdb gdbserver"

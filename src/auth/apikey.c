@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+
+#include "auth/crypto_lazy.h" /* after OpenSSL's: kumo-lambda loads libcrypto on demand */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -33,6 +33,8 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 
+#include "auth/crypto_lazy.h" /* after OpenSSL's: kumo-lambda loads libcrypto on demand */
+
 #include "auth/jwt.h"
 #include "base/base64.h"
 

@@ -22,6 +22,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
+#include "auth/crypto_lazy.h" /* after OpenSSL's: kumo-lambda loads libcrypto on demand */
+
 #include "base/base64.h"
 
 typedef enum { FAM_RSA, FAM_PSS, FAM_EC, FAM_ED, FAM_HMAC } family;

@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+
+#include "auth/crypto_lazy.h" /* after OpenSSL's: kumo-lambda loads libcrypto on demand */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -605,6 +607,10 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
     if ((rc = check_entries(a, &b, cfg_doc, cfg, "security", err)) != 0 ||
         (rc = check_entries(a, &b, cfg_doc, env_cfg, "environment's security", err)) != 0)
         goto out;
+    /* kumo-lambda loads libcrypto now, before the first scheme needs it */
+    for (size_t i = 0; i < a->sec->nschemes; i++)
+        if (a->sec->used[i] && (rc = kumo__crypto_load(err)) != 0)
+            goto out;
     /* every used scheme is one kumo enforces, configured */
     for (size_t i = 0; i < a->sec->nschemes; i++) {
         if (!a->sec->used[i])

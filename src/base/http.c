@@ -3,6 +3,7 @@
  */
 #include "base/http.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const char *kumo__http_reason(int status)
@@ -69,4 +70,29 @@ int kumo__http_field_value(const char *s, size_t len)
             return 0;
     }
     return 1;
+}
+
+time_t kumo__http_date_parse(const char *s)
+{
+    static const char days[] = "SunMonTueWedThuFriSat", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char mon[4];
+    int day, year, h, m, sec, end = 0;
+    /* "Sun, 06 Nov 1994 08:49:37 GMT": a weekday, a comma and a space first */
+    if (s == NULL || strlen(s) < 5 || s[3] != ',' || s[4] != ' ')
+        return -1;
+    int wd = -1;
+    for (int i = 0; i < 7; i++)
+        if (strncmp(s, days + 3 * i, 3) == 0)
+            wd = i;
+    if (wd < 0 || sscanf(s + 5, "%2d %3s %4d %2d:%2d:%2d GMT%n", &day, mon, &year, &h, &m, &sec, &end) != 6 ||
+        end == 0 || s[5 + end] != '\0' || strlen(mon) != 3)
+        return -1;
+    int mo = -1;
+    for (int i = 0; i < 12; i++)
+        if (strncmp(mon, months + 3 * i, 3) == 0)
+            mo = i;
+    if (mo < 0 || day < 1 || day > 31 || year < 1970 || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 60)
+        return -1;
+    struct tm tm = {.tm_year = year - 1900, .tm_mon = mo, .tm_mday = day, .tm_hour = h, .tm_min = m, .tm_sec = sec};
+    return timegm(&tm);
 }

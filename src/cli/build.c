@@ -43,7 +43,7 @@ static const char *relative(const char *dir, const char *path)
 
 int kumo__cmd_build(int argc, char **argv, kumo__error *err)
 {
-    const char *target = NULL, *dir = NULL;
+    const char *target = NULL, *dir = NULL, *host = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--target") == 0 || strcmp(a, "-t") == 0) {
@@ -54,6 +54,16 @@ int kumo__cmd_build(int argc, char **argv, kumo__error *err)
             target = argv[++i];
         } else if (strncmp(a, "--target=", 9) == 0) {
             target = a + 9;
+        } else if (strcmp(a, "--host") == 0 || strncmp(a, "--host=", 7) == 0) {
+            if (a[6] == '\0' && i + 1 >= argc) {
+                kumo__error_set(err, -KUMO__EUSAGE, "--host takes kumo-lambda or kumo-host");
+                return -KUMO__EUSAGE;
+            }
+            host = a[6] == '=' ? a + 7 : argv[++i];
+            if (strcmp(host, "kumo-lambda") != 0 && strcmp(host, "kumo-host") != 0) {
+                kumo__error_set(err, -KUMO__EUSAGE, "--host takes kumo-lambda or kumo-host, not '%s'", host);
+                return -KUMO__EUSAGE;
+            }
         } else if (a[0] == '-') {
             kumo__error_set(err, -KUMO__EUSAGE, "unknown option '%s'", a);
             return -KUMO__EUSAGE;
@@ -86,7 +96,14 @@ int kumo__cmd_build(int argc, char **argv, kumo__error *err)
 
     kumo__artifacts arts = {0};
     double t0 = now_s();
-    int rc = kumo__build_target(real, target, &arts, err);
+    if (host && strcmp(target, "aws") != 0) {
+        kumo__error_set(err, -KUMO__EUSAGE,
+                        "--host chooses the host of aws packages; %s images and apps carry "
+                        "kumo-host",
+                        target);
+        return -KUMO__EUSAGE;
+    }
+    int rc = kumo__build_target_host(real, target, host, &arts, err);
     if (rc < 0)
         return rc;
     double took = now_s() - t0;

@@ -157,6 +157,8 @@ static const kumo__help_option reload_options[] = {
 
 static const kumo__help_option build_options[] = {
     {"--target", "-t", TARGETS_ARG, KUMO__ARG_WORDS, KUMO__OPT_REQUIRED, "the vendor to package for"},
+    {"--host", NULL, "kumo-lambda|kumo-host", KUMO__ARG_WORDS, 0,
+     "aws: the package's host (default: kumo-lambda, the lean one, when it serves the unit)"},
     {NULL},
 };
 

@@ -174,8 +174,8 @@ out:
  * for no more uses it (bundle.h), and carries no glibc of its own. */
 #define LAMBDA_GLIBC 34
 
-static int build_aws_unit(const kumo__project *p, const kumo__unit *u, const char *outdir, kumo__artifacts *out,
-                          kumo__error *err)
+static int build_aws_unit(const kumo__project *p, const kumo__unit *u, const char *outdir, const char *host,
+                          kumo__artifacts *out, kumo__error *err)
 {
     char stage[PATH_MAX], zip[PATH_MAX];
     char *loader = NULL, *digest = NULL;
@@ -183,9 +183,13 @@ static int build_aws_unit(const kumo__project *p, const kumo__unit *u, const cha
     snprintf(stage, sizeof(stage), "%s/.stage-%s", outdir, u->name);
     snprintf(zip, sizeof(zip), "%s/%s.zip", outdir, u->name);
     kumo__rmtree(stage);
-    int rc = kumo__bundle_write(p, u->name, "lambda", LAMBDA_GLIBC, stage, &loader, err);
+    kumo__bundle_info info = {.host = host};
+    int rc = kumo__bundle_write(p, u->name, "lambda", LAMBDA_GLIBC, stage, &loader, &info, err);
     if (rc < 0)
         goto out;
+    if (!info.lean && host == NULL)
+        fprintf(stderr, "kumo build: unit '%s' is packaged with kumo-host, not the lean kumo-lambda: %s\n", u->name,
+                info.why);
     if ((rc = zip_tree(stage, zip, err)) < 0 || (rc = file_digest(zip, &digest, &size, err)) < 0)
         goto out;
     rc = push_artifact(out, u->name, zip, digest, size, err);
@@ -210,7 +214,7 @@ static int build_image_unit(const kumo__project *p, const kumo__unit *u, const c
     snprintf(stage, sizeof(stage), "%s/.stage-%s", outdir, u->name);
     snprintf(layout, sizeof(layout), "%s/%s", outdir, u->name);
     kumo__rmtree(stage);
-    int rc = kumo__bundle_write(p, u->name, "http", 0, stage, &loader, err);
+    int rc = kumo__bundle_write(p, u->name, "http", 0, stage, &loader, NULL, err);
     if (rc < 0)
         goto out;
     snprintf(loader_path, sizeof(loader_path), "/kumo/lib/%s", loader);
@@ -341,7 +345,7 @@ static int build_azure(const kumo__project *p, const char *outdir, kumo__artifac
         kumo__error_set(err, rc, "cannot remove the previous %s: %s", app, strerror(-rc));
         goto out;
     }
-    if ((rc = kumo__bundle_write(p, NULL, "http", 0, app, &loader, err)) < 0)
+    if ((rc = kumo__bundle_write(p, NULL, "http", 0, app, &loader, NULL, err)) < 0)
         goto out;
 
     host = json_pack("{s:s, s:{s:{s:s, s:s, s:[]}, s:b}, s:{s:{s:s}}}", "version", "2.0", "customHandler",
@@ -405,6 +409,12 @@ out:
 
 int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out, kumo__error *err)
 {
+    return kumo__build_target_host(dir, target, NULL, out, err);
+}
+
+int kumo__build_target_host(const char *dir, const char *target, const char *host, kumo__artifacts *out,
+                            kumo__error *err)
+{
     kumo__project *p = NULL;
     char outdir[PATH_MAX];
     int rc = 0, built = 0, image = 0;
@@ -440,7 +450,7 @@ int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out
     }
     for (size_t i = 0; i < p->nunits && rc == 0; i++)
         rc = image ? build_image_unit(p, &p->units[i], outdir, out, err)
-                   : build_aws_unit(p, &p->units[i], outdir, out, err);
+                   : build_aws_unit(p, &p->units[i], outdir, host, out, err);
 out:
     if (rc < 0)
         kumo__artifacts_free(out);

@@ -557,6 +557,33 @@ static int add_dlopened(libset *l, const char *soname, const char *symbol, kumo_
     return ldd_into(path, l, err);
 }
 
+/* Whether the unit `so` imports a function whose name starts with one of
+ * prefixes[0..n) (nm -D --undefined-only): 1 or 0, or -1 when nm (binutils)
+ * cannot tell. */
+static int unit_imports(const char *so, const char *const *prefixes, size_t n)
+{
+    char *out = NULL;
+    char *argv[] = {"nm", "-D", "--undefined-only", (char *)so, NULL};
+    kumo__error ignored = {0};
+    if (run_capture(argv, &out, &ignored) != 0) {
+        free(out);
+        return -1;
+    }
+    int found = 0;
+    /* lines are "                 U kumo_kv_get": the name is the last word */
+    for (char *l = out, *next; l && *l && !found; l = next) {
+        next = strchr(l, '\n');
+        if (next)
+            *next++ = '\0';
+        const char *sym = strrchr(l, ' ');
+        sym = sym ? sym + 1 : l;
+        for (size_t k = 0; k < n && !found; k++)
+            found = strncmp(sym, prefixes[k], strlen(prefixes[k])) == 0;
+    }
+    free(out);
+    return found;
+}
+
 /* Whether kumo-host may need libcurl for this package: unless every one
  * of these holds, it travels. The units call nothing that can reach it
  * (nm: no kumo_http*, kumo_kv*, kumo_blob*, kumo_queue*, kumo_topic*,
@@ -582,29 +609,86 @@ static int needs_curl(const kumo__project *p, const strlist *sos)
     if (otel)
         return 1;
     static const char *const reach[] = {"kumo_http", "kumo_kv", "kumo_blob", "kumo_queue", "kumo_topic", "kumo_store"};
-    for (size_t i = 0; i < sos->n; i++) {
-        char *out = NULL;
-        char *argv[] = {"nm", "-D", "--undefined-only", sos->v[i], NULL};
-        kumo__error ignored = {0};
-        if (run_capture(argv, &out, &ignored) != 0) {
-            free(out);
+    for (size_t i = 0; i < sos->n; i++)
+        if (unit_imports(sos->v[i], reach, sizeof(reach) / sizeof(reach[0])) != 0)
             return 1;
+    return 0;
+}
+
+/* Whether kumo-lambda, the lean Lambda host (the lambda adapter alone,
+ * the AWS drivers over the built-in HTTPS client, libcrypto loaded only
+ * for a security scheme: CMakeLists.txt), serves this package as kumo-host
+ * would. It does unless the package needs what only kumo-host has, which
+ * is libcurl's part: a unit calling kumo_http_* (nm says; no nm, no
+ * answer), a security scheme that fetches keys, a trace exporter, or an
+ * environment keeping a store on a backend that is not AWS's. When it
+ * does not, `why` says what, for the build's output. */
+static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *why, size_t cap)
+{
+    const char *name;
+    json_t *sec, *root = kumo__doc_root(p->doc);
+    if (access(kumo__lambda_host_path(), X_OK) != 0) {
+        snprintf(why, cap, "kumo-lambda is not at %s (build it, or set KUMO_LAMBDA_HOST)", kumo__lambda_host_path());
+        return 0;
+    }
+    if (p->obs.traces_endpoint) {
+        snprintf(why, cap, "kumo.yaml exports traces over OTLP, which needs libcurl");
+        return 0;
+    }
+    json_object_foreach(json_object_get(root, "security"), name, sec)
+    {
+        if (json_object_get(sec, "jwks_url") || json_object_get(sec, "discovery_url") ||
+            json_object_get(sec, "issuer")) {
+            snprintf(why, cap, "security scheme '%s' fetches its keys over HTTPS, through libcurl", name);
+            return 0;
         }
-        /* lines are "                 U kumo_kv_get": the name is the last word */
-        for (char *l = out, *next; l && *l; l = next) {
-            next = strchr(l, '\n');
-            if (next)
-                *next++ = '\0';
-            const char *sym = strrchr(l, ' ');
-            sym = sym ? sym + 1 : l;
-            for (size_t k = 0; k < sizeof(reach) / sizeof(reach[0]); k++) {
-                if (strncmp(sym, reach[k], strlen(reach[k])) == 0) {
-                    free(out);
-                    return 1;
-                }
+    }
+    char *text = json_dumps(root, JSON_COMPACT);
+    int otel = text == NULL || strstr(text, "OTEL_") != NULL;
+    free(text);
+    if (otel) {
+        snprintf(why, cap, "kumo.yaml names an OTEL_ variable, for the trace exporter, which needs libcurl");
+        return 0;
+    }
+    static const char *const aws[] = {"dynamodb:", "s3:", "sqs:", "sns:"};
+    for (size_t i = 0; i < p->nenvironments; i++)
+        for (size_t j = 0; j < p->environments[i].nstores; j++) {
+            const char *u = p->environments[i].stores[j].url;
+            int ok = u == NULL;
+            for (size_t k = 0; !ok && k < sizeof(aws) / sizeof(aws[0]); k++)
+                ok = strncmp(u, aws[k], strlen(aws[k])) == 0;
+            if (!ok) {
+                snprintf(why, cap, "environment '%s' keeps store '%s' off AWS (%.*s)", p->environments[i].name,
+                         p->environments[i].stores[j].store, (int)strcspn(u, ":"), u);
+                return 0;
             }
         }
-        free(out);
+    static const char *const outbound[] = {"kumo_http"};
+    for (size_t i = 0; i < sos->n; i++) {
+        int calls = unit_imports(sos->v[i], outbound, 1);
+        if (calls < 0)
+            snprintf(why, cap, "nm (binutils) cannot list what %s calls", sos->v[i]);
+        else if (calls)
+            snprintf(why, cap, "the unit makes outbound calls (kumo_http_*), through libcurl");
+        if (calls != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether kumo.yaml configures a security scheme (every scheme the
+ * document requires must be, or the host does not load): kumo-lambda then
+ * loads libcrypto (auth/crypto_lazy.h), which the package carries. */
+static int has_security(const kumo__project *p)
+{
+    const char *name;
+    json_t *env, *root = kumo__doc_root(p->doc);
+    if (json_object_size(json_object_get(root, "security")) > 0)
+        return 1;
+    json_object_foreach(json_object_get(root, "environments"), name, env)
+    {
+        if (json_object_size(json_object_get(env, "security")) > 0)
+            return 1;
     }
     return 0;
 }
@@ -697,7 +781,7 @@ static void sh_quote(char *buf, size_t cap, const char *s)
     buf[len] = '\0';
 }
 
-static int write_bootstrap(const char *dest, const char *loader, const char *adapter, const char *unit,
+static int write_bootstrap(const char *dest, const char *loader, const char *bin, const char *adapter, const char *unit,
                            kumo__error *err)
 {
     char path[PATH_MAX], text[2048], args[512] = "";
@@ -711,20 +795,20 @@ static int write_bootstrap(const char *dest, const char *loader, const char *ada
     if (loader)
         n = snprintf(text, sizeof(text),
                      "#!/bin/sh\n"
-                     "# kumo function package: kumo-host's %s adapter over app/, started through the\n"
+                     "# kumo function package: %s's %s adapter over app/, started through the\n"
                      "# bundled loader so that only the libraries in lib/ are used, whatever this\n"
                      "# machine's are.\n"
                      "D=$(cd \"$(dirname \"$0\")\" && pwd)\n"
-                     "exec \"$D/lib/%s\" --library-path \"$D/lib\" \"$D/bin/kumo-host\" %s\n",
-                     adapter, loader, args);
+                     "exec \"$D/lib/%s\" --library-path \"$D/lib\" \"$D/bin/%s\" %s\n",
+                     bin, adapter, loader, bin, args);
     else /* no subshell: each fork is time before the first answer */
         n = snprintf(text, sizeof(text),
                      "#!/bin/sh\n"
-                     "# kumo function package: kumo-host's %s adapter over app/, on the platform's\n"
+                     "# kumo function package: %s's %s adapter over app/, on the platform's\n"
                      "# glibc, with every other library from lib/.\n"
                      "case $0 in */*) D=${0%%/*} ;; *) D=. ;; esac\n"
-                     "LD_LIBRARY_PATH=\"$D/lib\" exec \"$D/bin/kumo-host\" %s\n",
-                     adapter, args);
+                     "LD_LIBRARY_PATH=\"$D/lib\" exec \"$D/bin/%s\" %s\n",
+                     bin, adapter, bin, args);
     if (n >= (int)sizeof(text)) {
         kumo__error_set(err, -ENAMETOOLONG, "bootstrap: unit name too long");
         return -ENAMETOOLONG;
@@ -764,7 +848,7 @@ static int copy_app_files(const char *root, const strlist *files, const char *de
 }
 
 int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, int platform_glibc,
-                       const char *dest, char **loader_out, kumo__error *err)
+                       const char *dest, char **loader_out, kumo__bundle_info *info, kumo__error *err)
 {
     int rc = 0, made = 0;
     strlist files = {0}, sos = {0};
@@ -850,13 +934,31 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         strip_debug(path);
     }
 
-    /* bin/kumo-host */
-    snprintf(path, sizeof(path), "%s/bin/kumo-host", dest);
+    /* bin/: kumo-lambda when it serves the package (lambda_lean_fits), else kumo-host */
+    char why[256] = "";
+    const char *want = info ? info->host : NULL;
+    int lean = strcmp(adapter, "lambda") == 0 && (want == NULL || strcmp(want, "kumo-lambda") == 0) &&
+               lambda_lean_fits(p, &sos, why, sizeof(why));
+    if (!lean && want && strcmp(want, "kumo-host") == 0)
+        snprintf(why, sizeof(why), "--host kumo-host asks for it");
+    if (!lean && want && strcmp(want, "kumo-lambda") == 0) {
+        rc = -EINVAL;
+        kumo__error_set(err, rc, "--host kumo-lambda: kumo-lambda cannot serve this package: %s", why);
+        goto out;
+    }
+    const char *bin = lean ? "kumo-lambda" : "kumo-host";
+    if (lean)
+        host = kumo__lambda_host_path();
+    if (info) {
+        info->lean = lean;
+        snprintf(info->why, sizeof(info->why), "%s", why);
+    }
+    snprintf(path, sizeof(path), "%s/bin/%s", dest, bin);
     if ((rc = kumo__copy_file(host, path, err)) < 0)
         goto out;
     strip_debug(path);
 
-    /* lib/: what the loader resolves for kumo-host and the unit(s) */
+    /* lib/: what the loader resolves for the host and the unit(s) */
     if ((rc = ldd_into(host, &libs, err)) < 0)
         goto out;
     for (size_t i = 0; i < sos.n; i++)
@@ -871,9 +973,12 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
      * calls, key sets and the trace exporter: it travels unless the package
      * can need none of them (needs_curl). libpq serves only postgres://
      * stores: it travels when an environment names one. */
-    if (needs_curl(p, &sos) && (rc = add_dlopened(&libs, "libcurl.so.4", "curl_easy_init", err)) < 0)
+    if (!lean && needs_curl(p, &sos) && (rc = add_dlopened(&libs, "libcurl.so.4", "curl_easy_init", err)) < 0)
         goto out;
-    if (names_postgres(p) && (rc = add_dlopened(&libs, "libpq.so.5", "PQconnectdb", err)) < 0)
+    if (!lean && names_postgres(p) && (rc = add_dlopened(&libs, "libpq.so.5", "PQconnectdb", err)) < 0)
+        goto out;
+    /* kumo-lambda loads libcrypto for a security scheme (auth/crypto_lazy.h) */
+    if (lean && has_security(p) && (rc = add_dlopened(&libs, "libcrypto.so.3", "EVP_Digest", err)) < 0)
         goto out;
     if (libs.loader == NULL) {
         rc = -ENOEXEC;
@@ -901,7 +1006,7 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         if ((rc = kumo__copy_file(libs.loader, path, err)) < 0)
             goto out;
     }
-    if ((rc = write_bootstrap(dest, loader, adapter, unit, err)) < 0)
+    if ((rc = write_bootstrap(dest, loader, bin, adapter, unit, err)) < 0)
         goto out;
     if (loader && (*loader_out = strdup(loader)) == NULL)
         rc = oom(err);

@@ -6,7 +6,7 @@
  *
  *     bootstrap                   sh: exec lib/LOADER --library-path lib bin/kumo-host ADAPTER app [UNIT]
  *                                 (on a platform's glibc: LD_LIBRARY_PATH=lib exec bin/kumo-host ...)
- *     bin/kumo-host
+ *     bin/kumo-host               (or bin/kumo-lambda, the lean Lambda host; see below)
  *     lib/LOADER, lib/<soname>... the dynamic loader and every library ldd lists
  *                                 for kumo-host and the unit(s) (glibc's and the
  *                                 loader left out on a platform's glibc)
@@ -45,9 +45,21 @@
  * the loader's file name under lib/, e.g. "ld-linux-x86-64.so.2", or NULL
  * when the platform's is used. kumo-host and the units are packaged
  * without their debug information (objcopy --strip-debug, when binutils
- * is there). */
+ * is there).
+ *
+ * Under "lambda", bin/ holds kumo-lambda instead of kumo-host when it
+ * serves the package (the lambda adapter alone, the AWS drivers over a
+ * built-in HTTPS client, no libcurl, h2o, SQLite or libssl; libcrypto only
+ * for a security scheme): the package is then a fraction of the size and
+ * starts faster. *info (may be NULL) says which, and why not. */
+typedef struct kumo__bundle_info {
+    const char *host; /* in: "kumo-host", "kumo-lambda" (refused where it does not serve), NULL: kumo-lambda
+                         when it serves */
+    int lean;         /* out: bin/ holds kumo-lambda, the lean Lambda host, not kumo-host */
+    char why[256];    /* out: under "lambda" and not lean, why kumo-host */
+} kumo__bundle_info;
 int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, int platform_glibc,
-                       const char *dest, char **loader, kumo__error *err);
+                       const char *dest, char **loader, kumo__bundle_info *info, kumo__error *err);
 
 /* One entry of a directory tree, by its path relative to the root. */
 typedef struct kumo__tree_entry {

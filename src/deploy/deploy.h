@@ -53,6 +53,12 @@ void kumo__artifacts_free(kumo__artifacts *a);
 /* Builds the project in `dir` for `target` (builds the units first, as
  * kumo up does). Prints nothing; cli/build.c prints the summary. */
 int kumo__build_target(const char *dir, const char *target, kumo__artifacts *out, kumo__error *err);
+/* The same with the Lambda packages' host chosen (`kumo build --host`):
+ * "kumo-lambda", "kumo-host", or NULL for kumo-lambda when it serves the
+ * unit (bundle.h). Asked for kumo-lambda where it does not serve, it fails
+ * and says why. Only the aws target has a choice. */
+int kumo__build_target_host(const char *dir, const char *target, const char *host, kumo__artifacts *out,
+                            kumo__error *err);
 
 /* What `kumo deploy` and `kumo destroy` were asked. */
 typedef struct kumo__deploy_opts {

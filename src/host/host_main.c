@@ -2,6 +2,10 @@
  * host_main.c: the kumo-host command (host.h). What a package's bootstrap
  * runs; it prints why it cannot start on stderr (and, under Lambda, to
  * the Runtime API's init error), and exits 1 then.
+ *
+ * Built twice: kumo-host, every adapter, and kumo-lambda (KUMO_LAMBDA_ONLY),
+ * the lambda adapter alone over kumo_sdk_lambda (CMakeLists.txt), which
+ * links no HTTP server.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +15,19 @@
 
 static void usage(void)
 {
+#if KUMO_LAMBDA_ONLY
+    fprintf(stderr, "usage: kumo-lambda lambda APPDIR [UNIT]\n"
+                    "  lambda: the AWS Lambda Runtime API at $AWS_LAMBDA_RUNTIME_API\n"
+                    "  (kumo-lambda is kumo-host's lambda adapter alone, with the AWS store drivers only)\n");
+    return;
+#endif
     fprintf(stderr, "usage: kumo-host http|lambda APPDIR [UNIT]\n"
                     "  http:   serves on $PORT (else $FUNCTIONS_CUSTOMHANDLER_PORT, else 8080), all interfaces;\n"
                     "          with KUMO_FIRE=EVENT set, fires that event once and exits (0: the handler said 2xx)\n"
                     "  lambda: the AWS Lambda Runtime API at $AWS_LAMBDA_RUNTIME_API\n");
 }
 
+#if !KUMO_LAMBDA_ONLY
 static int port_from_env(void)
 {
     const char *vars[] = {"PORT", "FUNCTIONS_CUSTOMHANDLER_PORT"};
@@ -29,12 +40,18 @@ static int port_from_env(void)
     }
     return 8080;
 }
+#endif
 
 int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_error);
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || argc > 4 || (strcmp(argv[1], "http") != 0 && strcmp(argv[1], "lambda") != 0)) {
+#if KUMO_LAMBDA_ONLY
+    int http_ok = 0;
+#else
+    int http_ok = 1;
+#endif
+    if (argc < 3 || argc > 4 || ((!http_ok || strcmp(argv[1], "http") != 0) && strcmp(argv[1], "lambda") != 0)) {
         usage();
         return 2;
     }
@@ -52,12 +69,15 @@ int main(int argc, char **argv)
         if (rc != 0)
             fprintf(stderr, "kumo-host: %s\n", err.msg[0] ? err.msg : "cannot load the package");
         rc = kumo__host_lambda_main(rc == 0 ? h : NULL, api, err.msg);
-    } else if (rc == 0 && getenv("KUMO_FIRE") && *getenv("KUMO_FIRE")) {
+    }
+#if !KUMO_LAMBDA_ONLY
+    else if (rc == 0 && getenv("KUMO_FIRE") && *getenv("KUMO_FIRE")) {
         /* a Kubernetes CronJob: fire the event once and exit */
         rc = kumo__host_fire(h, getenv("KUMO_FIRE"), &err);
     } else if (rc == 0) {
         rc = kumo__host_serve_http(h, "0.0.0.0", port_from_env(), &err);
     }
+#endif
     if (rc != 0 && strcmp(argv[1], "http") == 0)
         fprintf(stderr, "kumo-host: %s\n", err.msg[0] ? err.msg : "failed");
     kumo__host_free(h);

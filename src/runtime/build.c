@@ -95,6 +95,17 @@ const char *kumo__host_path(void)
     return path;
 }
 
+const char *kumo__lambda_host_path(void)
+{
+    static char path[PATH_MAX];
+    const char *env = getenv("KUMO_LAMBDA_HOST");
+    if (env && *env)
+        return env;
+    if (path[0] == '\0')
+        snprintf(path, sizeof(path), "%s/kumo-lambda", self_dir());
+    return path;
+}
+
 static int mtime_of(const char *path, struct timespec *out)
 {
     struct stat st;

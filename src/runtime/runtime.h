@@ -26,6 +26,9 @@ const char *kumo__include_dir(void);
 const char *kumo__worker_path(void);
 /* kumo-host (src/host): next to the kumo binary; $KUMO_HOST overrides. */
 const char *kumo__host_path(void);
+/* kumo-lambda, the lean Lambda host (the lambda adapter alone, AWS drivers
+ * only): $KUMO_LAMBDA_HOST, else beside the running kumo. */
+const char *kumo__lambda_host_path(void);
 
 /* Builds every unit whose .so is older than its sources, the headers its
  * last build included (NAME.d) or kumo.h (or missing), with $CC

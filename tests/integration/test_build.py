@@ -129,7 +129,7 @@ class BuildTest(unittest.TestCase):
         for t in TARGETS:
             out = self.out[t]
             self.assertIn("kumo build --target %s" % t, out)
-            self.assertRegex(out, r"built 1 artifact \([0-9.]+ MiB\) in [0-9.]+ s")
+            self.assertRegex(out, r"built 1 artifact \([0-9.]+ [KM]iB\) in [0-9.]+ s")
             short = list(self.digests[t].values())[0][:19]
             self.assertIn(short, out)
         self.assertIn(".kumo/build/aws/todos.zip", self.out["aws"])
@@ -151,7 +151,8 @@ class BuildTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
-            for want in ["bootstrap", "bin/kumo-host", "lib/libjansson.so.4", "app/kumo.yaml", "app/openapi.yaml",
+            # the lean Lambda host serves todo (test_lambda_lean.py has the rest)
+            for want in ["bootstrap", "bin/kumo-lambda", "lib/libjansson.so.4", "app/kumo.yaml", "app/openapi.yaml",
                          "app/.kumo/build/local/todos.so"]:
                 self.assertIn(want, names)
             self.assertNotIn("lib/libcrypt.so.1", names, "no Basic users here")
@@ -177,18 +178,18 @@ class BuildTest(unittest.TestCase):
             else:
                 for wanted in ["lib/ld-linux-x86-64.so.2", "lib/libc.so.6"]:
                     self.assertIn(wanted, names)
-            # kumo-host without its debug information, its symbols kept
-            host = z.read("bin/kumo-host")
+            # kumo-lambda without its debug information, its symbols kept
+            host = z.read("bin/kumo-lambda")
             self.assertNotIn(b".debug_info", host)
             self.assertIn(b".symtab", host)
-            # libcurl is loaded on first use (base/curl_lazy.c), so ldd does
-            # not list it, yet it travels; libpq only with a postgres:// store
-            self.assertIn("lib/libcurl.so.4", names)
+            # kumo-lambda's AWS drivers speak HTTPS themselves: no libcurl;
+            # libpq only with a postgres:// store (and then kumo-host)
+            self.assertNotIn("lib/libcurl.so.4", names)
             self.assertNotIn("lib/libpq.so.5", names)
             self.assertEqual(names, sorted(names), "entries in name order")
             info = {i.filename: i for i in z.infolist()}
             self.assertEqual(info["bootstrap"].external_attr >> 16, 0o100755)
-            self.assertEqual(info["bin/kumo-host"].external_attr >> 16, 0o100755)
+            self.assertEqual(info["bin/kumo-lambda"].external_attr >> 16, 0o100755)
             boot = z.read("bootstrap").decode()
         with open(os.path.join(self.tmp, "kumo-host"), "wb") as f:
             f.write(host)
@@ -200,10 +201,10 @@ class BuildTest(unittest.TestCase):
             self.assertFalse([l for l in needed if lazy in l], needed)
         self.assertTrue(boot.startswith("#!/bin/sh\n"), boot)
         if need <= 34:
-            self.assertIn('LD_LIBRARY_PATH="$D/lib" exec "$D/bin/kumo-host" '
+            self.assertIn('LD_LIBRARY_PATH="$D/lib" exec "$D/bin/kumo-lambda" '
                           "'lambda' \"$D/app\" 'todos'", boot)
         else:
-            self.assertIn('exec "$D/lib/ld-linux-x86-64.so.2" --library-path "$D/lib" "$D/bin/kumo-host" '
+            self.assertIn('exec "$D/lib/ld-linux-x86-64.so.2" --library-path "$D/lib" "$D/bin/kumo-lambda" '
                           "'lambda' \"$D/app\" 'todos'", boot)
 
     def test_images(self):
@@ -394,8 +395,8 @@ if __name__ == "__main__":
 
 class RefsTest(unittest.TestCase):
     """A spec split over files: the package carries every file its $refs
-    reach (refs of refs included), and kumo-host serves from the unpacked
-    package alone; a ref to a file outside the project is refused."""
+    reach (refs of refs included), and the package serves on its own
+    (kumo emulate lambda); a ref to a file outside the project is refused."""
 
     @classmethod
     def setUpClass(cls):
@@ -430,27 +431,22 @@ class RefsTest(unittest.TestCase):
         # hello calls no store nor outbound API and kumo.yaml fetches no keys:
         # libcurl (loaded on first use) has nothing to serve and stays home
         self.assertNotIn("lib/libcurl.so.4", names)
-        # the unpacked package serves on its own (http adapter, its lib/ on
-        # LD_LIBRARY_PATH as bootstrap does, the machine's glibc)
-        dest = os.path.join(self.tmp, "unzipped")
-        r = subprocess.run(["unzip", "-q", "-o", path, "-d", dest], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        # the package serves on its own: kumo emulate lambda unpacks it and
+        # runs its bootstrap (kumo-lambda, its lib/, the machine's glibc)
         port = free_port()
         log = open(os.path.join(self.tmp, "hello.log"), "w+")
-        proc = subprocess.Popen([os.path.join(dest, "bin", "kumo-host"), "http", os.path.join(dest, "app"), "hello"],
-                                stdout=log, stderr=log,
-                                env=dict(os.environ, PORT=str(port), LD_LIBRARY_PATH=os.path.join(dest, "lib")),
-                                start_new_session=True)
+        proc = subprocess.Popen([KUMO, "emulate", "lambda", "--zip", path, "--port", str(port)], stdout=log,
+                                stderr=log, start_new_session=True)
         try:
             base = "http://127.0.0.1:%d" % port
             deadline, answer = time.time() + 30, None
             while answer is None and time.time() < deadline and proc.poll() is None:
                 try:
-                    answer = request(base, "GET", "/hello", timeout=1)
+                    answer = request(base, "GET", "/hello", timeout=5)
                 except OSError:
                     time.sleep(0.1)
             if answer is None:
-                self.fail("kumo-host did not serve the unpacked package:\n" + read_text(log.name))
+                self.fail("the package did not serve:\n" + read_text(log.name))
             self.assertEqual(answer[0], 200, answer)
             self.assertEqual(answer[2], b"hello, world\n")
         finally:

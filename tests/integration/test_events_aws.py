@@ -325,7 +325,10 @@ class ParityTest(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = copy_project("events_aws", PROJECTS)
         cls.full = add_topic_blob(cls.dir)
-        p = subprocess.run([KUMO, "build", "--target", "aws", cls.dir], capture_output=True, text=True, timeout=240)
+        # kumo-host: the emulator runs it on local stores and exports its spans
+        # over OTLP, which kumo-lambda does not do (test_lambda_lean.py)
+        p = subprocess.run([KUMO, "build", "--target", "aws", "--host", "kumo-host", cls.dir], capture_output=True,
+                           text=True, timeout=240)
         if p.returncode != 0:
             raise AssertionError("kumo build --target aws: %s\n%s" % (p.stdout, p.stderr))
         cls.zip = os.path.join(cls.dir, ".kumo", "build", "aws", "ev.zip")

@@ -1,10 +1,13 @@
 /*
  * aws.c: the pieces the AWS drivers share (see aws.h): URL parsing, the
- * credentials, one signed exchange (cloud.c's, signed by libcurl), errors.
+ * credentials, one signed exchange (cloud.c's), errors.
  *
  * Signing is libcurl's (CURLOPT_AWS_SIGV4 "aws:amz:REGION:SERVICE" with the
  * key id and secret as user name and password); the session token, when
- * there is one, travels in x-amz-security-token. Every exchange is bounded
+ * there is one, travels in x-amz-security-token. In kumo-lambda's SDK
+ * (KUMO_DRIVERS_AWS_ONLY) the exchange goes through the built-in client
+ * instead (cloud_builtin.c: httpc.c over BearSSL, signed by sigv4.c), with
+ * the same call and the same answers, and libcurl is never loaded. Every exchange is bounded
  * (kumo__aws_limits): a time to connect (an unreachable endpoint is
  * KUMO_EUNAVAILABLE), a time in all (KUMO_ETIMEDOUT), a ceiling on the
  * response body and one on its headers (cloud.c). The stores take
@@ -22,7 +25,15 @@
  * secret, which no service should echo) before any message is kept.
  */
 #include "sdk/stores/aws.h"
+#if KUMO_DRIVERS_AWS_ONLY
+#include "sdk/stores/httpc.h"
+#define conn_new() ((void *)kumo__httpc_new())
+#define conn_free(h) kumo__httpc_free(h)
+#else
 #include "base/curl_lazy.h"
+#define conn_new() ((void *)curl_easy_init())
+#define conn_free(h) curl_easy_cleanup(h)
+#endif
 
 #include <kumo.h>
 
@@ -39,7 +50,7 @@
 #define JSON_BODY_MAX (32u << 20)
 
 struct kumo__aws {
-    CURL *curl;
+    void *conn; /* a libcurl easy handle, or a kumo__httpc (KUMO_DRIVERS_AWS_ONLY) */
     char *service;
     char *region;
     char *base; /* scheme://host[:port], no trailing '/' */
@@ -188,8 +199,8 @@ void kumo__aws_free(kumo__aws *c)
 {
     if (c == NULL)
         return;
-    if (c->curl)
-        curl_easy_cleanup(c->curl);
+    if (c->conn)
+        conn_free(c->conn);
     free(c->service);
     free(c->region);
     free(c->base);
@@ -229,8 +240,8 @@ int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t
         c->base = strdup(u->endpoint);
     else if (asprintf(&c->base, "https://%s.%s.amazonaws.com", service, u->region) < 0)
         c->base = NULL;
-    c->curl = curl_easy_init();
-    if (!c->service || !c->region || !c->key || !c->secret || (token && *token && !c->token) || !c->base || !c->curl)
+    c->conn = conn_new();
+    if (!c->service || !c->region || !c->key || !c->secret || (token && *token && !c->token) || !c->base || !c->conn)
         goto nomem;
     snprintf(c->sigv4, sizeof(c->sigv4), "aws:amz:%s:%s", u->region, service);
     c->msg = msg;
@@ -368,7 +379,7 @@ int kumo__aws_exchange(kumo__aws *c, const char *method, const char *url, const 
         .service = c->service,
         .base = c->base,
     };
-    int rc = kumo__cloud_perform(c->curl, &call, res, c->msg, c->msglen);
+    int rc = kumo__cloud_perform(c->conn, &call, res, c->msg, c->msglen);
     kumo__cloud_free_secret(tok);
     if (rc != 0) {
         snprintf(c->code, sizeof(c->code), "curl");

@@ -22,12 +22,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* one driver a line */
+/* clang-format off */
 static const kumo__driver_head *const drivers[] = {
-    &kumo__blob_file_driver.common,
     &kumo__blob_s3_driver.common,
+#if !KUMO_DRIVERS_AWS_ONLY /* kumo-lambda carries the AWS drivers alone */
+    &kumo__blob_file_driver.common,
     &kumo__blob_gcs_driver.common,
     &kumo__blob_azblob_driver.common,
+#endif
 };
+/* clang-format on */
 
 const kumo__store_kind_desc kumo__blob_kind = {
     .name = "blob",

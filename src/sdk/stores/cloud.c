@@ -1,8 +1,12 @@
 /*
- * cloud.c: the cloud drivers' one HTTP exchange (see cloud.h).
+ * cloud.c: the cloud drivers' one HTTP exchange (see cloud.h), over
+ * libcurl; in kumo-lambda's SDK (KUMO_DRIVERS_AWS_ONLY) over the built-in
+ * client instead (cloud_builtin.c).
  */
 #include "sdk/stores/cloud.h"
+#if !KUMO_DRIVERS_AWS_ONLY
 #include "base/curl_lazy.h"
+#endif
 
 #include <kumo.h>
 
@@ -49,6 +53,15 @@ const char *kumo__cloud_res_header(const kumo__cloud_res *res, const char *name,
     }
     return NULL;
 }
+
+#if KUMO_DRIVERS_AWS_ONLY
+
+int kumo__cloud_perform(void *conn, const kumo__cloud_call *call, kumo__cloud_res *res, char *msg, size_t msglen)
+{
+    return kumo__cloud_builtin_perform(conn, call, res, msg, msglen);
+}
+
+#else
 
 static int append_all(struct curl_slist **list, const char *const *lines)
 {
@@ -158,6 +171,8 @@ int kumo__cloud_perform(void *curl, const kumo__cloud_call *call, kumo__cloud_re
     curl_slist_free_all(list);
     return rc;
 }
+
+#endif
 
 void kumo__cloud_free_secret(char *s)
 {

@@ -61,6 +61,14 @@ typedef struct kumo__cloud_call {
  * KUMO_EIO with the reason in msg (msglen bytes); res holds what came. */
 int kumo__cloud_perform(void *curl, const kumo__cloud_call *call, kumo__cloud_res *res, char *msg, size_t msglen);
 
+/* The same exchange over the built-in client (cloud_builtin.c): `conn` is a
+ * kumo__httpc (httpc.h), and the SigV4 signature, when call->sigv4 asks for
+ * one, is sigv4.c's. What kumo__cloud_perform is in kumo-lambda's SDK
+ * (KUMO_DRIVERS_AWS_ONLY), which has no libcurl. A body streamed from
+ * call->in is signed as UNSIGNED-PAYLOAD. */
+int kumo__cloud_builtin_perform(void *conn, const kumo__cloud_call *call, kumo__cloud_res *res, char *msg,
+                                size_t msglen);
+
 /* Zeroes a secret string, then frees it (NULL is fine). */
 void kumo__cloud_free_secret(char *s);
 

@@ -16,12 +16,14 @@
 /* one driver a line */
 /* clang-format off */
 static const kumo__driver_head *const drivers[] = {
-    &kumo__kv_sqlite_driver.common,
     &kumo__kv_dynamodb_driver.common,
+#if !KUMO_DRIVERS_AWS_ONLY /* kumo-lambda carries the AWS drivers alone */
+    &kumo__kv_sqlite_driver.common,
     &kumo__kv_redis_driver.common,
     &kumo__kv_postgres_driver.common,
     &kumo__kv_firestore_driver.common,
     &kumo__kv_aztable_driver.common,
+#endif
 };
 /* clang-format on */
 

@@ -1,6 +1,6 @@
 /*
  * s3.c: the blob driver for S3, `s3://BUCKET[/PREFIX]?region=R&endpoint=URL&
- * create=false`, over aws.c (libcurl, SigV4).
+ * create=false`, over aws.c (SigV4).
  *
  * The object KEY of a store is PREFIX/KEY in BUCKET (PREFIX gets a trailing
  * '/' when it lacks one; a bucket may hold many stores under different
@@ -30,7 +30,7 @@
  * than splicing two versions.
  */
 #include "sdk/sdk.h"
-#include "base/curl_lazy.h"
+#include "base/http.h"
 #include "sdk/stores/aws.h"
 
 #include <pthread.h>
@@ -178,7 +178,7 @@ static int fill_info(kumo__arena *a, const char *key, const kumo__cloud_res *res
         snprintf(ct, sizeof(ct), DEFAULT_TYPE);
     if (kumo__cloud_res_header(res, "ETag", etag, sizeof(etag)) == NULL)
         *etag = '\0';
-    time_t t = kumo__cloud_res_header(res, "Last-Modified", lm, sizeof(lm)) ? curl_getdate(lm, NULL) : -1;
+    time_t t = kumo__cloud_res_header(res, "Last-Modified", lm, sizeof(lm)) ? kumo__http_date_parse(lm) : -1;
     info->key = arena_str(a, key);
     info->size = size;
     info->content_type = arena_str(a, ct);
@@ -489,6 +489,21 @@ static int s3_writer_open(kumo__blob *b, const char *key, const char *content_ty
 
 /* Sends the buffer as the next part (starting the upload first). Caller
  * holds the lock. */
+/* An upload id percent-encoded for a query string (malloc'd), or NULL out
+ * of memory. */
+static char *upload_id_escaped(const char *id)
+{
+    size_t len = strlen(id), size = 3 * len + 1;
+    char *out = malloc(size);
+    if (out && kumo__aws_uri_encode(id, len, 0, out, size) == 0 && len > 0) {
+        free(out);
+        out = NULL;
+    }
+    if (out && len == 0)
+        *out = '\0';
+    return out;
+}
+
 static int send_part(kumo__blob_stream *w)
 {
     s3 *s = w->s;
@@ -513,11 +528,11 @@ static int send_part(kumo__blob_stream *w)
         if (rc != 0)
             return rc;
     }
-    char *id = curl_easy_escape(NULL, w->upload_id, 0);
+    char *id = upload_id_escaped(w->upload_id);
     if (id == NULL)
         return KUMO_ENOMEM;
     snprintf(url, sizeof(url), "%s?partNumber=%zu&uploadId=%s", w->url, w->nparts + 1, id);
-    curl_free(id);
+    free(id);
     const char *headers[] = {"Content-Type: application/octet-stream", NULL};
     rc = s3_send(s, "PUT", url, headers, w->buf, w->used, SMALL_BODY_MAX, &res);
     if (rc == 0) {
@@ -563,11 +578,11 @@ static void abort_upload(kumo__blob_stream *w)
     char url[URL_MAX + 256];
     if (w->upload_id == NULL)
         return;
-    char *id = curl_easy_escape(NULL, w->upload_id, 0);
+    char *id = upload_id_escaped(w->upload_id);
     if (id == NULL)
         return;
     snprintf(url, sizeof(url), "%s?uploadId=%s", w->url, id);
-    curl_free(id);
+    free(id);
     /* Best effort: its own message must not hide the failure that led here. */
     char keep[sizeof(w->s->base.error)];
     memcpy(keep, w->s->base.error, sizeof(keep));
@@ -606,13 +621,13 @@ static int s3_commit(kumo__blob_stream *w)
         off += (size_t)snprintf(xml + off, cap - off, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
                                 w->etags[i]);
     off += (size_t)snprintf(xml + off, cap - off, "</CompleteMultipartUpload>");
-    char *id = curl_easy_escape(NULL, w->upload_id, 0);
+    char *id = upload_id_escaped(w->upload_id);
     if (id == NULL) {
         rc = KUMO_ENOMEM;
         goto out;
     }
     snprintf(url, sizeof(url), "%s?uploadId=%s", w->url, id);
-    curl_free(id);
+    free(id);
     const char *headers[] = {"Content-Type: application/xml", NULL};
     rc = s3_send(s, "POST", url, headers, xml, off, SMALL_BODY_MAX, &res);
     /* S3 may answer 200 and put the error in the body. */

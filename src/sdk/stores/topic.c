@@ -23,10 +23,18 @@
 
 #define TOPIC_DATA_MAX (192u << 10)
 
+/* one driver a line */
+/* clang-format off */
 static const kumo__driver_head *const drivers[] = {
-    &kumo__topic_sqlite_driver.common, &kumo__topic_redis_driver.common, &kumo__topic_sns_driver.common,
-    &kumo__topic_pubsub_driver.common, &kumo__topic_azure_driver.common,
+    &kumo__topic_sns_driver.common,
+#if !KUMO_DRIVERS_AWS_ONLY /* kumo-lambda carries the AWS drivers alone */
+    &kumo__topic_sqlite_driver.common,
+    &kumo__topic_redis_driver.common,
+    &kumo__topic_pubsub_driver.common,
+    &kumo__topic_azure_driver.common,
+#endif
 };
+/* clang-format on */
 
 const kumo__store_kind_desc kumo__topic_kind = {
     .name = "topic",

@@ -1,0 +1,290 @@
+"""kumo-lambda, the lean Lambda host (docs/deploy-build.md): what
+`kumo build --target aws` packages when the unit needs nothing only
+kumo-host has, and that it serves like kumo-host.
+
+- The todo package carries bin/kumo-lambda and three libraries (jansson,
+  libyaml, PCRE2): no libcurl, OpenSSL, h2o, SQLite or hiredis, and its
+  ELF needs none of them.
+- Run under `kumo emulate lambda`, it serves examples/todo with its three
+  stores on AWS's services as moto's server stands them in (DynamoDB, S3,
+  SQS), through kumo's own HTTP client and SigV4 signer: what it writes is
+  read back with boto3, a client that is not kumo's.
+- The same over HTTPS: moto behind a certificate for "localhost" signed by
+  a CA the test makes, trusted through SSL_CERT_FILE; with another CA in
+  SSL_CERT_FILE the store is unavailable (503) and the log says the
+  certificate is not trusted.
+- A unit that makes outbound calls (kumo_http_*) is packaged with
+  kumo-host, and `kumo build` says why.
+"""
+import datetime
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+import zipfile
+
+from kumo_harness import KUMO, copy_project, free_port
+
+LEAN = os.environ.get("KUMO_LAMBDA_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-lambda")
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+
+
+def make_ca(dirname, name):
+    """A CA and a certificate for `name` it signs, as PEM files; returns
+    (ca.pem, cert.pem, key.pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kumo test CA " + os.path.basename(dirname))])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = [os.path.join(dirname, n) for n in ("ca.pem", "cert.pem", "key.pem")]
+    with open(paths[0], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths[1], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths[2], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return paths
+
+
+class Moto:
+    """moto_server on a free loopback port; with a certificate, over TLS."""
+
+    def __init__(self, workdir, cert=None, key=None):
+        self.port = free_port()
+        host = "localhost" if cert else "127.0.0.1"
+        self.endpoint = "%s://%s:%d" % ("https" if cert else "http", host, self.port)
+        self.log = open(os.path.join(workdir, "moto-%d.log" % self.port), "w")
+        args = ["moto_server", "-H", "127.0.0.1", "-p", str(self.port)]
+        if cert:
+            args += ["-c", cert, "-k", key]
+        env = dict(os.environ, **AWS_ENV)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 30
+        import ssl
+        ctx = ssl.create_default_context(cafile=cert) if cert else None
+        if ctx:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1, context=ctx).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("moto_server did not start; see " + self.log.name)
+
+    def stores(self):
+        q = "?region=us-east-1&endpoint=" + self.endpoint
+        return {"KUMO_STORE_TODOS": "dynamodb://todos" + q, "KUMO_STORE_ATTACHMENTS": "s3://attachments" + q,
+                "KUMO_STORE_NOTIFICATIONS": "sqs://notifications" + q}
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class Emulator:
+    """kumo emulate lambda over a package zip."""
+
+    def __init__(self, zip_path, workdir, env):
+        self.port = free_port()
+        self.err = open(os.path.join(workdir, "emulate-%d.err" % self.port), "w+")
+        self.proc = subprocess.Popen([KUMO, "emulate", "lambda", "--zip", zip_path, "--port", str(self.port)],
+                                     stdout=subprocess.PIPE, stderr=self.err, env=dict(os.environ, **env),
+                                     text=True)
+        deadline = time.time() + 30
+        line = ""
+        while time.time() < deadline and "kumo emulate: serving" not in line:
+            line = self.proc.stdout.readline()
+            if line == "" and self.proc.poll() is not None:
+                raise AssertionError("kumo emulate exited:\n" + self.stderr())
+        if "kumo emulate: serving" not in line:
+            raise AssertionError("kumo emulate did not serve:\n" + self.stderr())
+
+    def stderr(self):
+        self.err.flush()
+        with open(self.err.name) as f:
+            return f.read()
+
+    def request(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.err.close()
+
+
+@unittest.skipUnless(shutil.which("moto_server"), "moto_server is not installed")
+@unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
+class LeanPackageTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kumo-lean-test-")
+        cls.project = copy_project("todo")
+        r = subprocess.run([KUMO, "build", "--target", "aws", cls.project], capture_output=True, text=True,
+                           timeout=300)
+        if r.returncode != 0:
+            raise AssertionError("kumo build failed:\n" + r.stderr)
+        cls.build_err = r.stderr
+        cls.zip = os.path.join(cls.project, ".kumo", "build", "aws", "todos.zip")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(cls.project), ignore_errors=True)
+
+    def test_package_is_lean(self):
+        self.assertNotIn("packaged with kumo-host", self.build_err)
+        with zipfile.ZipFile(self.zip) as z:
+            names = z.namelist()
+            boot = z.read("bootstrap").decode()
+            host = z.read("bin/kumo-lambda")
+        self.assertIn("bin/kumo-lambda", names)
+        self.assertNotIn("bin/kumo-host", names)
+        # a sanitizer build's kumo-lambda brings its runtime, and the glibc
+        # that runtime asks for (test_build.py): those aside, three libraries
+        sanitized = any(os.path.basename(n).startswith(("libasan", "libubsan")) for n in names)
+        glibc = ("libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1",
+                 "libresolv.so.2", "libanl.so.1", "libmvec.so.1", "ld-linux-x86-64.so.2")
+        runtime = ("libasan", "libubsan", "libstdc++", "libgcc_s")
+        libs = sorted(n for n in names if n.startswith("lib/") and os.path.basename(n) not in glibc and
+                      not os.path.basename(n).startswith(runtime))
+        self.assertEqual(libs, ["lib/libjansson.so.4", "lib/libpcre2-8.so.0", "lib/libyaml-0.so.2"])
+        self.assertIn("\"$D/bin/kumo-lambda\" 'lambda' \"$D/app\" 'todos'", boot)
+        if not sanitized:
+            self.assertLess(os.path.getsize(self.zip), 2 << 20, "the aim of issue 19: at most 2 MiB")
+        path = os.path.join(self.tmp, "kumo-lambda")
+        with open(path, "wb") as f:
+            f.write(host)
+        r = subprocess.run(["readelf", "-d", path], capture_output=True, text=True)
+        needed = [l.split("[")[1].rstrip("]") for l in r.stdout.splitlines() if "(NEEDED)" in l]
+        self.assertTrue(needed, r.stdout)
+        for heavy in ("libcurl", "libssl", "libcrypto", "libh2o", "libsqlite3", "libhiredis", "libpq"):
+            self.assertFalse([n for n in needed if n.startswith(heavy)], needed)
+
+    def serve_todos(self, env, moto_endpoint, ca=None):
+        emu = Emulator(self.zip, self.tmp, env)
+        try:
+            status, body = emu.request("POST", "/todos", json.dumps({"title": "milk"}),
+                                       {"Content-Type": "application/json"})
+            self.assertEqual(status, 201, body.decode(errors="replace") + emu.stderr()[-3000:])
+            todo = json.loads(body)
+            status, body = emu.request("GET", "/todos")
+            self.assertEqual(status, 200, body)
+            self.assertIn("milk", [t["title"] for t in json.loads(body)["items"]])
+            data = b"hello, attachment"
+            status, body = emu.request("PUT", "/todos/%s/attachment" % todo["id"], data,
+                                       {"Content-Type": "text/plain"})
+            self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-3000:])
+            status, body = emu.request("GET", "/todos/%s/attachment" % todo["id"])
+            self.assertEqual((status, body), (200, data))
+        finally:
+            emu.stop()
+        # read back by a client that is not kumo's
+        import boto3
+        kw = dict(endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                  aws_secret_access_key="testing", verify=ca if ca else None)
+        items = boto3.client("dynamodb", **kw).scan(TableName="todos")["Items"]
+        self.assertTrue(any("milk" in repr(i) for i in items), items)
+        objs = boto3.client("s3", **kw).list_objects_v2(Bucket="attachments").get("Contents", [])
+        self.assertTrue(objs, "the attachment is in the bucket")
+        q = boto3.client("sqs", **kw)
+        url = q.get_queue_url(QueueName="notifications")["QueueUrl"]
+        msgs = q.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        self.assertTrue(any(todo["id"] in m["Body"] for m in msgs), msgs)
+        return emu
+
+    def test_serves_todo_on_aws_services_over_http(self):
+        moto = Moto(self.tmp)
+        try:
+            self.serve_todos(dict(AWS_ENV, **moto.stores()), moto.endpoint)
+        finally:
+            moto.stop()
+
+    def test_https_trusts_the_platform_cas_only(self):
+        d = tempfile.mkdtemp(dir=self.tmp)
+        ca, cert, key = make_ca(d, "localhost")
+        other = make_ca(tempfile.mkdtemp(dir=self.tmp), "localhost")[0]
+        moto = Moto(self.tmp, cert, key)
+        try:
+            env = dict(AWS_ENV, SSL_CERT_FILE=ca, **moto.stores())
+            self.serve_todos(env, moto.endpoint, ca)
+            # the same server, a CA that did not sign it: refused
+            emu = Emulator(self.zip, self.tmp, dict(env, SSL_CERT_FILE=other))
+            try:
+                status, body = emu.request("GET", "/todos")
+                self.assertEqual(status, 503, body)
+                self.assertIn("not trusted", emu.stderr() + body.decode(errors="replace"))
+            finally:
+                emu.stop()
+        finally:
+            moto.stop()
+
+
+@unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
+class FullHostWhenNeededTest(unittest.TestCase):
+    def test_outbound_calls_get_kumo_host(self):
+        project = copy_project("todo")
+        try:
+            src = os.path.join(project, "functions", "todos.c")
+            with open(src, "a") as f:
+                f.write("\n/* an outbound call: only kumo-host makes them (libcurl) */\n"
+                        "__attribute__((used)) static int todo_ping(kumo_ctx *ctx)\n"
+                        "{\n    kumo_http_response *r = NULL;\n    return kumo_http_get(ctx, \"peer\", \"/\", &r);\n}\n")
+            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
+                               timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("unit 'todos' is packaged with kumo-host, not the lean kumo-lambda: the unit makes "
+                          "outbound calls (kumo_http_*), through libcurl", r.stderr)
+            with zipfile.ZipFile(os.path.join(project, ".kumo", "build", "aws", "todos.zip")) as z:
+                names = z.namelist()
+            self.assertIn("bin/kumo-host", names)
+            self.assertIn("lib/libcurl.so.4", names)
+        finally:
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
