@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host/host.h"
 #include "runtime/runtime.h"
 
 extern char **environ;
@@ -676,6 +677,28 @@ static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *wh
     return 1;
 }
 
+/* Whether the project's documents (kumo.yaml, the API and every file its
+ * $refs reach, the services' documents) may hold a regular expression: a
+ * `pattern`, `patternProperties` or the `regex` format. kumo-lambda then
+ * loads PCRE2 (openapi/pcre2_lazy.h), which the package carries. Read as
+ * text, so a word in a description counts too: never less than needed. */
+static int may_have_regex(const strlist *files)
+{
+    for (size_t i = 0; i < files->n; i++) {
+        FILE *f = fopen(files->v[i], "rb");
+        long size = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+        char *text = size >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)size + 1) : NULL;
+        int found = text == NULL || fread(text, 1, (size_t)size, f) != (size_t)size ||
+                    memmem(text, (size_t)size, "pattern", 7) || memmem(text, (size_t)size, "regex", 5);
+        free(text);
+        if (f)
+            fclose(f);
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
 /* Whether kumo.yaml configures a security scheme (every scheme the
  * document requires must be, or the host does not load): kumo-lambda then
  * loads libcrypto (auth/crypto_lazy.h), which the package carries. */
@@ -977,8 +1000,11 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         goto out;
     if (!lean && names_postgres(p) && (rc = add_dlopened(&libs, "libpq.so.5", "PQconnectdb", err)) < 0)
         goto out;
-    /* kumo-lambda loads libcrypto for a security scheme (auth/crypto_lazy.h) */
+    /* kumo-lambda loads libcrypto for a security scheme (auth/crypto_lazy.h),
+     * PCRE2 for a regular expression (openapi/pcre2_lazy.h) */
     if (lean && has_security(p) && (rc = add_dlopened(&libs, "libcrypto.so.3", "EVP_Digest", err)) < 0)
+        goto out;
+    if (lean && may_have_regex(&files) && (rc = add_dlopened(&libs, "libpcre2-8.so.0", "pcre2_compile_8", err)) < 0)
         goto out;
     if (libs.loader == NULL) {
         rc = -ENOEXEC;
@@ -1006,8 +1032,30 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         if ((rc = kumo__copy_file(libs.loader, path, err)) < 0)
             goto out;
     }
-    if ((rc = write_bootstrap(dest, loader, bin, adapter, unit, err)) < 0)
+    if (lean && loader == NULL && unit) {
+        /* kumo-lambda on the platform's glibc is the bootstrap itself: no
+         * shell started first (a third of its start), its libraries found
+         * through its RUNPATH ($ORIGIN/lib), its unit named in a file */
+        char boot[PATH_MAX], dir[PATH_MAX];
+        snprintf(boot, sizeof(boot), "%s/bootstrap", dest);
+        snprintf(dir, sizeof(dir), "%s/bin", dest);
+        snprintf(path, sizeof(path), "%s/bin/%s", dest, bin);
+        if (rename(path, boot) != 0 || rmdir(dir) != 0) {
+            rc = -errno;
+            kumo__error_set(err, rc, "cannot move %s to %s: %s", path, boot, strerror(-rc));
+            goto out;
+        }
+        snprintf(path, sizeof(path), "%s/app/" KUMO__LAMBDA_UNIT_FILE, dest);
+        FILE *f = fopen(path, "w");
+        int bad = f == NULL || fputs(unit, f) < 0;
+        if ((f && fclose(f) != 0) || bad) {
+            rc = -EIO;
+            kumo__error_set(err, rc, "cannot write %s", path);
+            goto out;
+        }
+    } else if ((rc = write_bootstrap(dest, loader, bin, adapter, unit, err)) < 0) {
         goto out;
+    }
     if (loader && (*loader_out = strdup(loader)) == NULL)
         rc = oom(err);
 out:

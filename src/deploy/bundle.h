@@ -6,7 +6,9 @@
  *
  *     bootstrap                   sh: exec lib/LOADER --library-path lib bin/kumo-host ADAPTER app [UNIT]
  *                                 (on a platform's glibc: LD_LIBRARY_PATH=lib exec bin/kumo-host ...)
- *     bin/kumo-host               (or bin/kumo-lambda, the lean Lambda host; see below)
+ *     bin/kumo-host               (or bin/kumo-lambda, the lean Lambda host; see below: on the
+ *                                 platform's glibc it is the bootstrap itself, and
+ *                                 app/.kumo/lambda-unit names its unit)
  *     lib/LOADER, lib/<soname>... the dynamic loader and every library ldd lists
  *                                 for kumo-host and the unit(s) (glibc's and the
  *                                 loader left out on a platform's glibc)

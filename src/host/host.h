@@ -31,6 +31,11 @@
 #include "proto/frame.h"
 #include "sdk/sdk.h"
 
+/* A lean Lambda package's bootstrap is kumo-lambda itself, run with no
+ * arguments: it serves the app/ folder beside it, and the unit named in
+ * this file under app/ (deploy/bundle.c writes it). */
+#define KUMO__LAMBDA_UNIT_FILE ".kumo/lambda-unit"
+
 typedef struct kumo__host {
     kumo__project *project;
     kumo__spec *spec;

@@ -9,7 +9,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host/host.h"
 
@@ -44,8 +46,56 @@ static int port_from_env(void)
 
 int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_error);
 
+#if KUMO_LAMBDA_ONLY
+/* kumo-lambda as a package's bootstrap (no arguments: bundle.c made it
+ * the bootstrap): the app/ folder beside the executable and the unit its
+ * KUMO__LAMBDA_UNIT_FILE names. 0, or -1 having said why. */
+static int as_bootstrap(const char *argv0, char *app, size_t appcap, char *unit, size_t unitcap)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0)
+        self[n] = '\0';
+    else
+        snprintf(self, sizeof(self), "%s", argv0);
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(self, sizeof(self), ".");
+    snprintf(app, appcap, "%s/app", self);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/%s", app, KUMO__LAMBDA_UNIT_FILE);
+    FILE *f = fopen(path, "r");
+    size_t len = f ? fread(unit, 1, unitcap - 1, f) : 0;
+    if (f)
+        fclose(f);
+    while (len > 0 && (unit[len - 1] == '\n' || unit[len - 1] == ' '))
+        len--;
+    unit[len] = '\0';
+    if (len == 0) {
+        fprintf(stderr,
+                "kumo-lambda: no arguments, and %s names no unit; run it as the bootstrap of a package "
+                "kumo build wrote, or as kumo-lambda lambda APPDIR UNIT\n",
+                path);
+        return -1;
+    }
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
+#if KUMO_LAMBDA_ONLY
+    char app[PATH_MAX], unit[256];
+    char *boot_argv[] = {argv[0], "lambda", app, unit, NULL};
+    if (argc == 1) {
+        if (as_bootstrap(argv[0], app, sizeof(app), unit, sizeof(unit)) != 0)
+            return 2;
+        argc = 4;
+        argv = boot_argv;
+    }
+#endif
 #if KUMO_LAMBDA_ONLY
     int http_ok = 0;
 #else

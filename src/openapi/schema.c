@@ -1177,12 +1177,6 @@ static int compile_with(const json_t *schema, kumo__dialect dialect, const char 
         kumo__error_set(err, -EINVAL, "unknown format mode %d; use assert or annotate", (int)c.opts.formats);
         goto out;
     }
-    if ((s->mctx = pcre2_match_context_create(NULL)) == NULL) {
-        oom(&c);
-        goto out;
-    }
-    pcre2_set_match_limit(s->mctx, PCRE_MATCH_LIMIT);
-    pcre2_set_depth_limit(s->mctx, 10000);
     const resource *root = add_resource(&c, DEFAULT_BASE, schema, location, 1);
     if (root == NULL)
         goto out;
@@ -1235,7 +1229,6 @@ void kumo__schema_free(kumo__schema *s)
     for (size_t i = 0; i < s->ncodes; i++)
         pcre2_code_free(s->codes[i]);
     free(s->codes);
-    pcre2_match_context_free(s->mctx);
     free(s->res);
     free(s->anchors);
     while (s->arena) {

@@ -14,12 +14,13 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "openapi/pcre2_lazy.h" /* after PCRE2's: kumo-lambda loads it on demand */
+
 #include "openapi/schema.h"
 #include "openapi/schema_format.h"
 
 #define KUMO__SCHEMA_MAX_DEPTH 512 /* nested evaluations during validation */
 #define SCAN_MAX_DEPTH 512         /* schema nesting, for the $id/$anchor scan */
-#define PCRE_MATCH_LIMIT 1000000   /* backtracking budget per pattern match */
 #define DEFAULT_BASE "kumo://schema/root.json"
 #define BRANCH_DETAIL_MAX 3 /* oneOf/anyOf: show the best branch when it has this few errors */
 #define STEP_LIMIT 2000000  /* evaluations per validation: oneOf/anyOf through $ref can explode */
@@ -133,7 +134,6 @@ struct kumo__schema {
     chunk *arena;
     pcre2_code **codes;
     size_t ncodes, capcodes;
-    pcre2_match_context *mctx;
     resource **res;
     size_t nres, capres;
     anchor *anchors;

@@ -30,6 +30,8 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -597,6 +599,33 @@ static int translate(tr *t, const char *src, size_t len)
     return 0;
 }
 
+/* Made once, under the lock; a failed attempt (out of memory) is tried
+ * again by the next compile. */
+static _Atomic(pcre2_match_context *) match_context;
+static pthread_mutex_t match_context_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int make_match_context(void)
+{
+    if (atomic_load(&match_context))
+        return 0;
+    pthread_mutex_lock(&match_context_lock);
+    if (atomic_load(&match_context) == NULL) {
+        pcre2_match_context *mc = pcre2_match_context_create(NULL);
+        if (mc) {
+            pcre2_set_match_limit(mc, PCRE_MATCH_LIMIT);
+            pcre2_set_depth_limit(mc, PCRE_DEPTH_LIMIT);
+            atomic_store(&match_context, mc);
+        }
+    }
+    pthread_mutex_unlock(&match_context_lock);
+    return atomic_load(&match_context) ? 0 : -ENOMEM;
+}
+
+pcre2_match_context *kumo__regex_match_context(void)
+{
+    return atomic_load(&match_context);
+}
+
 int kumo__regex_compile(const char *src, size_t len, pcre2_code **out, char *why, size_t why_len)
 {
     tr t = {.why = why, .why_len = why_len};
@@ -608,6 +637,10 @@ int kumo__regex_compile(const char *src, size_t len, pcre2_code **out, char *why
         snprintf(why, why_len, "longer than %d bytes, at offset %d", KUMO__REGEX_MAX, KUMO__REGEX_MAX);
         return -EINVAL;
     }
+    if (kumo__pcre2_load(why, why_len) != 0)
+        return -EINVAL;
+    if (make_match_context() != 0)
+        return -ENOMEM;
     put(&t, "", 0);
     if ((rc = translate(&t, src, len)) < 0)
         goto out;

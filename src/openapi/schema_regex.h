@@ -13,6 +13,8 @@
 #endif
 #include <pcre2.h>
 
+#include "openapi/pcre2_lazy.h" /* after PCRE2's: kumo-lambda loads it on demand */
+
 #define KUMO__REGEX_MAX 65536 /* bytes of one pattern; longer ones are refused */
 
 /* Compiles the ECMA-262 pattern `src` (`len` bytes of UTF-8) into *out
@@ -21,5 +23,14 @@
  * "at offset N" (N counts bytes of `src`) when the pattern is not one kumo
  * can match as ECMA-262 would; -ENOMEM. Not JIT-compiled. */
 int kumo__regex_compile(const char *src, size_t len, pcre2_code **out, char *why, size_t why_len);
+
+#define PCRE_MATCH_LIMIT 1000000 /* backtracking budget per pattern match */
+#define PCRE_DEPTH_LIMIT 10000   /* and its depth */
+
+/* The match context every match uses: the backtracking and depth budgets
+ * (a pattern cannot take a request's time). One for the process, made by
+ * the first kumo__regex_compile, which fails with -ENOMEM when it cannot
+ * be; NULL before that, when there is nothing to match. */
+pcre2_match_context *kumo__regex_match_context(void);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include "openapi/pointer.h"
 #include "openapi/schema_internal.h"
+#include "openapi/schema_regex.h"
 
 void kumo__violations_free(kumo__violations *v)
 {
@@ -458,7 +459,7 @@ static int re_match(vctx *x, const pcre2_code *re, const char *s, size_t len)
         x->oom = 1;
         return -1;
     }
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, x->md, x->s->mctx);
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, x->md, kumo__regex_match_context());
     return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 

@@ -2,9 +2,10 @@
 `kumo build --target aws` packages when the unit needs nothing only
 kumo-host has, and that it serves like kumo-host.
 
-- The todo package carries bin/kumo-lambda and three libraries (jansson,
-  libyaml, PCRE2): no libcurl, OpenSSL, h2o, SQLite or hiredis, and its
-  ELF needs none of them.
+- The todo package carries kumo-lambda (as its bootstrap, on Lambda's
+  glibc) and two libraries (jansson, libyaml): no libcurl, OpenSSL, h2o,
+  SQLite, hiredis or PCRE2, and its ELF needs none of them. A `pattern`
+  in the document brings PCRE2 (loaded on demand), and it is enforced.
 - Run under `kumo emulate lambda`, it serves examples/todo with its three
   stores on AWS's services as moto's server stands them in (DynamoDB, S3,
   SQS), through kumo's own HTTP client and SigV4 signer: what it writes is
@@ -179,9 +180,10 @@ class LeanPackageTest(unittest.TestCase):
         self.assertNotIn("packaged with kumo-host", self.build_err)
         with zipfile.ZipFile(self.zip) as z:
             names = z.namelist()
-            boot = z.read("bootstrap").decode()
-            host = z.read("bin/kumo-lambda")
-        self.assertIn("bin/kumo-lambda", names)
+            boot = z.read("bootstrap")
+            elf = boot.startswith(b"\x7fELF")
+            host = boot if elf else z.read("bin/kumo-lambda")
+            unit = z.read("app/.kumo/lambda-unit").decode() if elf else None
         self.assertNotIn("bin/kumo-host", names)
         # a sanitizer build's kumo-lambda brings its runtime, and the glibc
         # that runtime asks for (test_build.py): those aside, three libraries
@@ -191,18 +193,29 @@ class LeanPackageTest(unittest.TestCase):
         runtime = ("libasan", "libubsan", "libstdc++", "libgcc_s")
         libs = sorted(n for n in names if n.startswith("lib/") and os.path.basename(n) not in glibc and
                       not os.path.basename(n).startswith(runtime))
-        self.assertEqual(libs, ["lib/libjansson.so.4", "lib/libpcre2-8.so.0", "lib/libyaml-0.so.2"])
-        self.assertIn("\"$D/bin/kumo-lambda\" 'lambda' \"$D/app\" 'todos'", boot)
-        if not sanitized:
-            self.assertLess(os.path.getsize(self.zip), 2 << 20, "the aim of issue 19: at most 2 MiB")
+        # no `pattern` in todo's documents: PCRE2 stays home (openapi/pcre2_lazy.h)
+        self.assertEqual(libs, ["lib/libjansson.so.4", "lib/libyaml-0.so.2"])
         path = os.path.join(self.tmp, "kumo-lambda")
         with open(path, "wb") as f:
             f.write(host)
         r = subprocess.run(["readelf", "-d", path], capture_output=True, text=True)
         needed = [l.split("[")[1].rstrip("]") for l in r.stdout.splitlines() if "(NEEDED)" in l]
         self.assertTrue(needed, r.stdout)
-        for heavy in ("libcurl", "libssl", "libcrypto", "libh2o", "libsqlite3", "libhiredis", "libpq"):
+        for heavy in ("libcurl", "libssl", "libcrypto", "libh2o", "libsqlite3", "libhiredis", "libpq", "libpcre2"):
             self.assertFalse([n for n in needed if n.startswith(heavy)], needed)
+        if "lib/libc.so.6" in names:
+            # its own glibc: bootstrap starts bin/kumo-lambda through the bundled loader
+            self.assertFalse(elf)
+            self.assertIn("\"$D/bin/kumo-lambda\" 'lambda' \"$D/app\" 'todos'", boot.decode())
+        else:
+            # on Lambda's glibc the bootstrap is kumo-lambda itself: no shell
+            # first, lib/ found through its RUNPATH, the unit named in a file
+            self.assertTrue(elf, boot[:200])
+            self.assertEqual(unit, "todos")
+            self.assertNotIn("bin/kumo-lambda", names)
+            self.assertIn("Library runpath: [$ORIGIN/lib]", r.stdout)
+        if not sanitized:
+            self.assertLess(os.path.getsize(self.zip), 2 << 20, "the aim of issue 19: at most 2 MiB")
 
     def serve_todos(self, env, moto_endpoint, ca=None):
         emu = Emulator(self.zip, self.tmp, env)
@@ -261,6 +274,49 @@ class LeanPackageTest(unittest.TestCase):
                 emu.stop()
         finally:
             moto.stop()
+
+
+@unittest.skipUnless(shutil.which("moto_server"), "moto_server is not installed")
+@unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
+class PatternTest(unittest.TestCase):
+    def test_pattern_brings_pcre2_and_is_enforced(self):
+        project = copy_project("todo")
+        tmp = tempfile.mkdtemp(prefix="kumo-lean-test-")
+        moto = None
+        try:
+            spec = os.path.join(project, "openapi.yaml")
+            with open(spec) as f:
+                text = f.read()
+            old = "    TodoInput:\n"
+            i = text.index(old)
+            j = text.index("title: {type: string, minLength: 1, maxLength: 200,", i)
+            text = text[:j] + "title: {type: string, pattern: '^[a-z ]+$', minLength: 1, maxLength: 200," + \
+                text[j + len("title: {type: string, minLength: 1, maxLength: 200,"):]
+            with open(spec, "w") as f:
+                f.write(text)
+            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
+                               timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            zpath = os.path.join(project, ".kumo", "build", "aws", "todos.zip")
+            with zipfile.ZipFile(zpath) as z:
+                self.assertIn("lib/libpcre2-8.so.0", z.namelist())
+            moto = Moto(tmp)
+            emu = Emulator(zpath, tmp, dict(AWS_ENV, **moto.stores()))
+            try:
+                status, body = emu.request("POST", "/todos", json.dumps({"title": "MILK!"}),
+                                           {"Content-Type": "application/json"})
+                self.assertEqual(status, 400, body)
+                self.assertIn("pattern", body.decode())
+                status, body = emu.request("POST", "/todos", json.dumps({"title": "milk"}),
+                                           {"Content-Type": "application/json"})
+                self.assertEqual(status, 201, body.decode(errors="replace") + emu.stderr()[-2000:])
+            finally:
+                emu.stop()
+        finally:
+            if moto:
+                moto.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
 
 @unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
