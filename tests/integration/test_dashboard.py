@@ -281,6 +281,30 @@ class DashboardOffTest(unittest.TestCase):
         self.assertEqual(rc, 0)
 
 
+class UnusableHistoryTest(unittest.TestCase):
+    """The history opens on a thread of its own while kumo up starts, yet a
+    history it cannot use still stops the start with its reason, before
+    anything is served."""
+
+    def test_unusable_history_stops_the_start(self):
+        import subprocess
+        from kumo_harness import KUMO, free_port
+        project = faults_copy()
+        data = os.path.join(project, ".kumo", "data")
+        os.makedirs(data, exist_ok=True)
+        with sqlite3.connect(os.path.join(data, "metrics.db")) as db:  # a history of another format
+            db.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value)")
+            db.execute("INSERT INTO meta VALUES('schema', 999)")
+        try:
+            r = subprocess.run([KUMO, "up", project, "--port", str(free_port()), "--admin-port", str(free_port())],
+                               capture_output=True, text=True, timeout=120, env=dict(os.environ, **ENV))
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn("observability.metrics.history", r.stderr)
+            self.assertIn("holds metrics history of format 999", r.stderr)
+        finally:
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
+
+
 class DashboardDisabledTest(unittest.TestCase):
     """observability: {enabled: false} records nothing, not even the recent
     invocations; a reload that changes the history's settings says they
