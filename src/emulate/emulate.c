@@ -25,7 +25,9 @@
 
 #include "base/clock.h"
 #include "base/fs.h"
+#include "base/store_var.h"
 #include "deploy/zip.h"
+#include "host/host.h"
 #include "project/env.h"
 #include "project/project.h"
 #include "emulate/emulate_internal.h"
@@ -172,6 +174,35 @@ static int serve(kumo__emu *e)
     return 0;
 }
 
+/* A package of kumo-lambda (deploy/bundle.c: the lean Lambda host, which
+ * carries the AWS drivers alone) cannot open a store on its local default
+ * (SQLite, files), as kumo-host did: said once at start for each store
+ * that neither this environment (KUMO_STORE_<NAME>) nor the chosen
+ * environment places, rather than as a 503 at the first request. */
+static void lean_store_hints(const kumo__emu *e, const kumo__project *p, const char *env)
+{
+    char marker[PATH_MAX + 64];
+    snprintf(marker, sizeof(marker), "%s/app/%s", e->dir, KUMO__LAMBDA_UNIT_FILE);
+    if (access(marker, F_OK) != 0)
+        return; /* kumo-host, or a package kumo build did not write */
+    const kumo__environment *en = env ? kumo__project_environment(p, env) : NULL;
+    for (size_t i = 0; i < p->nstores; i++) {
+        char var[KUMO__STORE_VAR_MAX];
+        if (kumo__store_var(p->stores[i].name, var, sizeof(var)) != 0)
+            continue;
+        const char *v = getenv(var);
+        int placed = v && *v;
+        for (size_t k = 0; en && !placed && k < en->nstores; k++)
+            placed = strcmp(en->stores[k].store, p->stores[i].name) == 0;
+        if (!placed)
+            fprintf(stderr,
+                    "kumo emulate: store '%s' has no %s here, and this package's kumo-lambda carries the AWS "
+                    "drivers alone: its local default (SQLite, files) cannot open. Point %s at DynamoDB, S3, SQS "
+                    "or SNS (or moto, LocalStack: ?endpoint=http://...), or build with --host kumo-host\n",
+                    p->stores[i].name, var, var);
+    }
+}
+
 /* The env: of the package's kumo.yaml (app/kumo.yaml) for the unit the
  * package carries (the one whose shared object is in app/; with several,
  * the project's own variables), in environment `env`, expanded from this
@@ -207,6 +238,8 @@ static int package_env(kumo__emu *e, const char *env, kumo__error *err)
             present++;
         }
     rc = kumo__env_unit_block(p, present == 1 ? only : NULL, env, &e->unit_env, err);
+    if (rc == 0)
+        lean_store_hints(e, p, env);
 out:
     kumo__project_free(p);
     return rc;

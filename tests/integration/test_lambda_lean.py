@@ -233,6 +233,7 @@ class LeanPackageTest(unittest.TestCase):
             self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-3000:])
             status, body = emu.request("GET", "/todos/%s/attachment" % todo["id"])
             self.assertEqual((status, body), (200, data))
+            self.assertNotIn("has no KUMO_STORE", emu.stderr())
         finally:
             emu.stop()
         # read back by a client that is not kumo's
@@ -248,6 +249,24 @@ class LeanPackageTest(unittest.TestCase):
         msgs = q.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         self.assertTrue(any(todo["id"] in m["Body"] for m in msgs), msgs)
         return emu
+
+    def test_emulate_says_what_lean_lacks(self):
+        """No store variable: kumo emulate says at start, for each store, that
+        kumo-lambda cannot open its local default; the handler's store call
+        fails (todo answers 500 for a store it cannot open) and the log
+        says the same."""
+        env = {k: v for k, v in AWS_ENV.items()}
+        emu = Emulator(self.zip, self.tmp, env)
+        try:
+            status, body = emu.request("GET", "/todos")
+            err = emu.stderr()
+        finally:
+            emu.stop()
+        for store in ("todos", "attachments", "notifications"):
+            self.assertIn("store '%s' has no KUMO_STORE_%s here, and this package's kumo-lambda carries the AWS "
+                          "drivers alone" % (store, store.upper()), err)
+        self.assertEqual(status, 500, body)
+        self.assertIn("in kumo-lambda, which carries the AWS drivers alone", err)
 
     def test_serves_todo_on_aws_services_over_http(self):
         moto = Moto(self.tmp)
