@@ -10,8 +10,6 @@
 #include "gateway/dashboard.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <malloc.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -79,30 +77,7 @@ struct kumo__gw_dashboard {
     int enabled;             /* observability.enabled: false records nothing, not even the recent ones */
     char history_path[4200]; /* DATA_DIR/metrics.db */
     char logs_path[4200];    /* DATA_DIR/logs.db */
-    /* The history is opened on its own thread (SQLite's open, its pragmas
-     * and schema: a couple of ms of the start), which kumo__gw_dashboard_wait
-     * joins before the loops serve; until then only that thread touches
-     * `history` and these. */
-    kumo__history_config cfg;
-    pthread_t opener;
-    int opening; /* the opener runs, or ran and is not joined yet */
-    int open_rc;
-    kumo__error open_err;
 };
-
-static void *open_history(void *arg)
-{
-    kumo__gw_dashboard *d = arg;
-    kumo__history *h = NULL;
-    int rc = kumo__history_open(&d->cfg, &h, &d->open_err);
-    if (rc == 0 && (rc = kumo__history_start(h, &d->open_err)) != 0) {
-        kumo__history_close(h);
-        h = NULL;
-    }
-    d->history = h;
-    d->open_rc = rc;
-    return NULL;
-}
 
 int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
 {
@@ -130,7 +105,7 @@ int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
         kumo__error_set(err, -errno, "cannot make %s for the metrics history: %s", g->data_dir, strerror(errno));
         return err->code;
     }
-    d->cfg = (kumo__history_config){
+    kumo__history_config cfg = {
         .path = d->history_path,
         .keep_s = obs->history_s,
         .max_bytes = obs->history_max,
@@ -139,36 +114,13 @@ int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
         .gauges = gauges,
         .gauges_ctx = gw,
     };
-    /* the opener, and the history's thread it starts, take no signal:
-     * they stay with the main thread's sigwait */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&d->opener, NULL, open_history, d);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc == 0) {
-        d->opening = 1;
-        return 0;
+    int rc = kumo__history_open(&cfg, &d->history, err);
+    if (rc == 0 && (rc = kumo__history_start(d->history, err)) != 0) {
+        kumo__history_close(d->history);
+        d->history = NULL;
     }
-    open_history(d); /* no thread to be had: open it here */
-    return kumo__gw_dashboard_wait(gw, err);
-}
-
-int kumo__gw_dashboard_wait(gateway *gw, kumo__error *err)
-{
-    kumo__gw_dashboard *d = gw->dash;
-    if (d == NULL)
-        return 0;
-    if (d->opening) {
-        pthread_join(d->opener, NULL);
-        d->opening = 0;
-    }
-    if (d->open_rc == 0)
-        return 0;
-    kumo__error_set(err, d->open_err.code ? d->open_err.code : d->open_rc, "%s", d->open_err.msg);
-    kumo__error_wrap(err, "observability.metrics.history");
-    int rc = d->open_rc;
-    d->open_rc = 0; /* said once */
+    if (rc != 0)
+        kumo__error_wrap(err, "observability.metrics.history");
     return rc;
 }
 
@@ -187,10 +139,6 @@ void kumo__gw_dashboard_stop(gateway *gw)
     kumo__gw_dashboard *d = gw->dash;
     if (d == NULL)
         return;
-    if (d->opening) { /* the start failed before kumo__gw_dashboard_wait */
-        pthread_join(d->opener, NULL);
-        d->opening = 0;
-    }
     kumo__history_close(d->history); /* one last point: the loops have stopped */
     for (int i = 0; i < d->nrecent; i++)
         kumo__recent_free(d->recent[i]);

@@ -494,17 +494,13 @@ void kumo__gw_monitor_generation(gateway *gw, generation *g);
  * the pools under gw->lock and the events' counters. */
 char *kumo__gw_metrics_text(gateway *gw);
 
-/* dashboard.c (docs/dashboard.md). _start (main thread, as soon as the
- * first generation is built): the recent invocations' per-loop records,
- * and unless observability.metrics.history is 0 the history, opened on a
- * thread of its own (which then starts the history's thread; both take no
- * signal) while the start goes on; _wait joins it before the loops serve:
- * 0, or why the history cannot be used, which stops the start as before.
+/* dashboard.c (docs/dashboard.md). _start (main thread, before the loops
+ * start, signals blocked): the recent invocations' per-loop records, and
+ * the metrics history's thread unless observability.metrics.history is 0;
  * _stop after the loops stopped (the history records one last point).
  * _page answers GET /dashboard (served without the admin token: the page
  * holds no data), _route GET /history and /recent: 1 when it answered. */
 int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err);
-int kumo__gw_dashboard_wait(gateway *gw, kumo__error *err);
 void kumo__gw_dashboard_stop(gateway *gw);
 /* After a reload built p (main thread): a warn line when p's history
  * settings differ from those the history runs with (they wait for a

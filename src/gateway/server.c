@@ -321,10 +321,6 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     kumo__start_mark("links+topics");
     atomic_store(&gw->current_number, 1);
     const generation *g = gw->current;
-    /* the metrics history opens on its own thread meanwhile: awaited
-     * before the loops serve (kumo__gw_dashboard_wait) */
-    if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0)
-        goto out;
     if ((rc = kumo__gw_tracer_start(gw, g->project, err)) != 0)
         goto out;
     kumo__tracer_set_metrics(gw->tracer, gw->metrics);
@@ -415,7 +411,8 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         printf("%s (with its fork servers and workers)\n", ncpus ? "" : " none (no CPU set)");
         fflush(stdout);
     }
-    if ((rc = kumo__gw_dashboard_wait(gw, err)) != 0)
+    /* the history's thread inherits the mask: signals stay with sigwait */
+    if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0)
         goto out;
     kumo__start_mark("dashboard");
     /* kumo mock runs no function: no worker calls out through it */
