@@ -10,6 +10,8 @@ kumo-host has, and that it serves like kumo-host.
   stores on AWS's services as moto's server stands them in (DynamoDB, S3,
   SQS), through kumo's own HTTP client and SigV4 signer: what it writes is
   read back with boto3, a client that is not kumo's.
+- moto checking every signature (IAM on): an IAM user's key passes for
+  each driver, a wrong secret is refused (SignatureDoesNotMatch).
 - The same over HTTPS: moto behind a certificate for "localhost" signed by
   a CA the test makes, trusted through SSL_CERT_FILE; with another CA in
   SSL_CERT_FILE the store is unavailable (503) and the log says the
@@ -73,9 +75,11 @@ def make_ca(dirname, name):
 
 
 class Moto:
-    """moto_server on a free loopback port; with a certificate, over TLS."""
+    """moto_server on a free loopback port; with a certificate, over TLS;
+    with `auth_after`, checking every request's signature after the first
+    so many (moto's IAM: INITIAL_NO_AUTH_ACTION_COUNT)."""
 
-    def __init__(self, workdir, cert=None, key=None):
+    def __init__(self, workdir, cert=None, key=None, auth_after=None):
         self.port = free_port()
         host = "localhost" if cert else "127.0.0.1"
         self.endpoint = "%s://%s:%d" % ("https" if cert else "http", host, self.port)
@@ -84,6 +88,8 @@ class Moto:
         if cert:
             args += ["-c", cert, "-k", key]
         env = dict(os.environ, **AWS_ENV)
+        if auth_after is not None:
+            env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(auth_after)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 30
         import ssl
@@ -272,6 +278,50 @@ class LeanPackageTest(unittest.TestCase):
         moto = Moto(self.tmp)
         try:
             self.serve_todos(dict(AWS_ENV, **moto.stores()), moto.endpoint)
+        finally:
+            moto.stop()
+
+    def test_signatures_checked_by_moto(self):
+        """moto checking signatures (it recomputes each with botocore): with
+        an IAM user's key every call of the three drivers passes; with a
+        wrong secret each is refused, SignatureDoesNotMatch."""
+        import boto3
+        moto = Moto(self.tmp, auth_after=3)
+        try:
+            iam = boto3.client("iam", endpoint_url=moto.endpoint, region_name="us-east-1",
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+            iam.create_user(UserName="fn")
+            iam.put_user_policy(UserName="fn", PolicyName="all", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+            key = iam.create_access_key(UserName="fn")["AccessKey"]
+            env = dict(AWS_ENV, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"],
+                       **moto.stores())
+            emu = Emulator(self.zip, self.tmp, env)
+            try:
+                status, body = emu.request("GET", "/todos")  # moto's last unchecked request
+                self.assertEqual(status, 200, body)
+                status, body = emu.request("POST", "/todos", json.dumps({"title": "signed"}),
+                                           {"Content-Type": "application/json"})
+                self.assertEqual(status, 201, body.decode(errors="replace") + emu.stderr()[-2000:])
+                tid = json.loads(body)["id"]
+                status, body = emu.request("PUT", "/todos/%s/attachment" % tid, b"a b+c", {"Content-Type": "text/plain"})
+                self.assertEqual(status, 200, body)
+                self.assertEqual(emu.request("GET", "/todos/%s/attachment" % tid), (200, b"a b+c"))
+                status, body = emu.request("GET", "/notifications")
+                self.assertEqual(status, 200, body)
+                self.assertIn(tid, body.decode())
+                self.assertNotIn("SignatureDoesNotMatch", emu.stderr())
+            finally:
+                emu.stop()
+            emu = Emulator(self.zip, self.tmp, dict(env, AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"] + "x"))
+            try:
+                status, body = emu.request("GET", "/todos")
+                self.assertNotEqual(status, 200, body)
+                err = emu.stderr()
+                self.assertIn("dynamodb: SignatureDoesNotMatch", err)
+                self.assertNotIn(key["SecretAccessKey"], err)
+            finally:
+                emu.stop()
         finally:
             moto.stop()
 
