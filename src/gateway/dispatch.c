@@ -374,10 +374,15 @@ int kumo__dispatch_request(const kumo__api *api, const kumo__http_in *in, const 
         return answer(in, request_id, out, 413, "Content Too Large", detail, NULL);
     }
 
+    const kumo__opcheck *chk = api->checks ? api->checks[m.op_index] : NULL;
+    if (api->check_of && api->check_of(api->check_ctx, m.op_index, &chk) != 0) {
+        kumo__auth_result_free(&ar);
+        return answer(in, request_id, out, 500, "Internal Server Error",
+                      "the operation's request contract could not be compiled; the log says why", NULL);
+    }
     kumo__checked checked;
     memset(&checked, 0, sizeof(checked));
-    if ((rc = check(api->checks ? api->checks[m.op_index] : NULL, in, &m, request_id, &checked, out, 0, 0)) !=
-        KUMO__DISPATCH_INVOKE) {
+    if ((rc = check(chk, in, &m, request_id, &checked, out, 0, 0)) != KUMO__DISPATCH_INVOKE) {
         kumo__auth_result_free(&ar);
         kumo__checked_free(&checked);
         return rc;

@@ -61,6 +61,11 @@ typedef struct kumo__api {
     const kumo__spec *spec;
     const kumo__router *router;
     kumo__opcheck *const *checks; /* per operation (NULL entries, or NULL: no checks) */
+    /* When set, an operation's checks come from here instead, made by the
+     * first request that needs them (kumo-lambda: host.c); nonzero: they
+     * cannot be made, and the request gets a 500, never goes unchecked. */
+    int (*check_of)(void *ctx, size_t op_index, const kumo__opcheck **out);
+    void *check_ctx;
     /* kumo-host serves one unit of a project: operations of other units
      * answer 501 like unbound ones. -1: every unit. */
     int only_unit;

@@ -17,6 +17,7 @@
 
 #include "auth/policy.h"
 #include "base/clock.h"
+#include "base/log.h"
 #include "project/env.h"
 #include "runtime/runtime.h"
 
@@ -218,6 +219,26 @@ static int place_services(const kumo__project *p, kumo__error *err)
     return rc;
 }
 
+int kumo__host_lazy_checks;
+
+/* kumo__api.check_of under kumo__host_lazy_checks: operation op's checks,
+ * compiled the first time they are asked for. */
+static int check_of(void *ctx, size_t op, const kumo__opcheck **out)
+{
+    kumo__host *h = ctx;
+    if (!h->checks_built[op]) {
+        kumo__error err = {0};
+        if (kumo__opcheck_build(h->spec, op, &h->checks[op], &err) != 0) {
+            kumo__log_event("error", "operation %s %s: its request contract cannot be compiled: %s",
+                            h->spec->ops[op].method, h->spec->ops[op].path, err.msg);
+            return -1;
+        }
+        h->checks_built[op] = 1;
+    }
+    *out = h->checks[op];
+    return 0;
+}
+
 int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo__error *err)
 {
     int rc;
@@ -257,9 +278,14 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
         rc = -ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < nops; i++)
+    for (size_t i = 0; i < nops && !kumo__host_lazy_checks; i++)
         if ((rc = kumo__opcheck_build(h->spec, i, &h->checks[i], err)) != 0)
             goto out;
+    if (kumo__host_lazy_checks && (h->checks_built = calloc(nops ? nops : 1, 1)) == NULL) {
+        kumo__error_set(err, -ENOMEM, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
     if ((rc = env_from_files(err)) != 0 || (rc = place_stores(p, err)) != 0 || (rc = place_services(p, err)) != 0)
         goto out;
     kumo__trace_config tc = {
@@ -308,6 +334,8 @@ int kumo__host_load(const char *appdir, const char *unit, kumo__host **out, kumo
                          .spec = h->spec,
                          .router = h->router,
                          .checks = h->checks,
+                         .check_of = kumo__host_lazy_checks ? check_of : NULL,
+                         .check_ctx = h,
                          .only_unit = only,
                          .auth = h->auth,
                          .limits = h->limits};
@@ -346,6 +374,7 @@ void kumo__host_free(kumo__host *h)
     for (size_t i = 0; h->checks && h->spec && i < h->spec->nops; i++)
         kumo__opcheck_free(h->checks[i]);
     free(h->checks);
+    free(h->checks_built);
     kumo__ce_routes_free(h->ce);
     kumo__auth_free(h->auth);
     kumo__docs_free(h->docs);

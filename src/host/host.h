@@ -36,11 +36,19 @@
  * this file under app/ (deploy/bundle.c writes it). */
 #define KUMO__LAMBDA_UNIT_FILE ".kumo/lambda-unit"
 
+/* Set before kumo__host_load (kumo-lambda's main): each operation's
+ * schemas are compiled by its first request instead of at load, so a
+ * Lambda instance compiles only what it is asked (`kumo build` compiled
+ * them all once already). For a host that takes one invocation at a time:
+ * nothing here is locked. */
+extern int kumo__host_lazy_checks;
+
 typedef struct kumo__host {
     kumo__project *project;
     kumo__spec *spec;
     kumo__router *router;
     kumo__opcheck **checks;
+    unsigned char *checks_built; /* under kumo__host_lazy_checks: per operation, 1 once checks[i] is compiled */
     kumo__docs *docs;
     struct kumo__auth *auth; /* the document's security enforced (auth/policy.h), NULL: none */
     kumo__ce_routes *ce;     /* the cloudevent: events, for POST /_kumo/events; NULL: none */

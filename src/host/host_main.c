@@ -87,6 +87,7 @@ static int as_bootstrap(const char *argv0, char *app, size_t appcap, char *unit,
 int main(int argc, char **argv)
 {
 #if KUMO_LAMBDA_ONLY
+    kumo__host_lazy_checks = 1; /* one invocation at a time: compile what is asked */
     char app[PATH_MAX], unit[256];
     char *boot_argv[] = {argv[0], "lambda", app, unit, NULL};
     if (argc == 1) {

@@ -274,6 +274,40 @@ class LeanPackageTest(unittest.TestCase):
         self.assertEqual(status, 500, body)
         self.assertIn("in kumo-lambda, which carries the AWS drivers alone", err)
 
+    def test_contract_compiled_on_first_request(self):
+        """kumo-lambda compiles an operation's schemas on its first request
+        (kumo build compiled them once already). A package edited after the
+        build to hold a pattern that does not compile: the other operations
+        serve, that one answers 500 (never unchecked) and the log says
+        why."""
+        path = os.path.join(self.tmp, "edited.zip")
+        with zipfile.ZipFile(self.zip) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                data = src.read(info)
+                if info.filename == "app/openapi.yaml":
+                    text = data.decode()
+                    i = text.index("    TodoInput:\n")
+                    j = text.index("title: {type: string,", i) + len("title: {type: string,")
+                    data = (text[:j] + " pattern: '[a-'," + text[j:]).encode()
+                dst.writestr(info, data)
+        moto = Moto(self.tmp)
+        try:
+            emu = Emulator(path, self.tmp, dict(AWS_ENV, **moto.stores()))
+            try:
+                status, body = emu.request("GET", "/todos")
+                self.assertEqual(status, 200, body)
+                status, body = emu.request("POST", "/todos", json.dumps({"title": "milk"}),
+                                           {"Content-Type": "application/json"})
+                self.assertEqual(status, 500, body)
+                self.assertIn("request contract could not be compiled", body.decode())
+                err = emu.stderr()
+                self.assertIn("operation POST /todos: its request contract cannot be compiled", err)
+                self.assertIn("invalid regular expression '[a-'", err)
+            finally:
+                emu.stop()
+        finally:
+            moto.stop()
+
     def test_serves_todo_on_aws_services_over_http(self):
         moto = Moto(self.tmp)
         try:
