@@ -181,9 +181,12 @@ static int serve(kumo__emu *e)
  * environment places, rather than as a 503 at the first request. */
 static void lean_store_hints(const kumo__emu *e, const kumo__project *p, const char *env)
 {
-    char marker[PATH_MAX + 64];
+    /* kumo-lambda is the bootstrap (its unit named in a file), or under
+     * bin/ behind a shell bootstrap when the package has its own glibc */
+    char marker[PATH_MAX + 64], bin[PATH_MAX + 32];
     snprintf(marker, sizeof(marker), "%s/app/%s", e->dir, KUMO__LAMBDA_UNIT_FILE);
-    if (access(marker, F_OK) != 0)
+    snprintf(bin, sizeof(bin), "%s/bin/kumo-lambda", e->dir);
+    if (access(marker, F_OK) != 0 && access(bin, F_OK) != 0)
         return; /* kumo-host, or a package kumo build did not write */
     const kumo__environment *en = env ? kumo__project_environment(p, env) : NULL;
     for (size_t i = 0; i < p->nstores; i++) {
