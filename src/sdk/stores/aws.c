@@ -7,15 +7,18 @@
  * there is one, travels in x-amz-security-token. In kumo-lambda's SDK
  * (KUMO_DRIVERS_AWS_ONLY) the exchange goes through the built-in client
  * instead (cloud_builtin.c: httpc.c over BearSSL, signed by sigv4.c), with
- * the same call and the same answers, and libcurl is never loaded. Every exchange is bounded
- * (kumo__aws_limits): a time to connect (an unreachable endpoint is
- * KUMO_EUNAVAILABLE), a time in all (KUMO_ETIMEDOUT), a ceiling on the
- * response body and one on its headers (cloud.c). The stores take
+ * the same call and the same answers, and libcurl is never loaded.
+ *
+ * Every exchange is bounded (kumo__aws_limits): a time to connect (an
+ * unreachable endpoint is KUMO_EUNAVAILABLE), a time in all
+ * (KUMO_ETIMEDOUT), a ceiling on the response body and one on its headers
+ * (cloud.c). The stores take
  * CONNECT_TIMEOUT_MS and TOTAL_TIMEOUT_MS; kumo deploy (deploy/aws_api.c)
  * sends through the same exchange with its own, longer limits. The
  * handle keeps its connection between calls; after the service went away
- * libcurl notices the dead connection and opens a new one, so the next call
- * after the backend returns succeeds without anything done here.
+ * libcurl (or httpc.c) notices the dead connection and opens a new one, so
+ * the next call after the backend returns succeeds without anything done
+ * here.
  *
  * Errors: a service answers with a code (JSON "__type", XML <Code>, or
  * x-amzn-query-error) and a message; kumo__aws_map_error turns the code into
@@ -227,7 +230,8 @@ int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t
                         service, u->resource);
         return KUMO_EINVAL;
     }
-    /* curl_easy_init runs libcurl's global init itself (thread safe since 7.84). */
+    /* curl_easy_init runs libcurl's global init itself (thread safe since 7.84);
+     * kumo-lambda's client needs none. */
     kumo__aws *c = calloc(1, sizeof(*c));
     if (c == NULL)
         goto nomem;

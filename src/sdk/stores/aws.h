@@ -1,11 +1,12 @@
 /*
- * aws.h: what the three AWS drivers (dynamodb.c, s3.c, sqs.c) share: their
- * URLs, their credentials, and one signed HTTP exchange over libcurl.
+ * aws.h: what the AWS drivers (dynamodb.c, s3.c, sqs.c, sns.c) share: their
+ * URLs, their credentials, and one signed HTTP exchange over libcurl (in
+ * kumo-lambda, over httpc.c, signed by sigv4.c: aws.c).
  *
- * libcurl signs each request (CURLOPT_AWS_SIGV4) with the keys taken from
+ * Each request is signed (SigV4) with the keys taken from
  * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN when set)
- * when the store is opened. A kumo__aws is one easy handle (so one kept-alive
- * connection) and is not thread safe: each driver guards it with its own
+ * when the store is opened. A kumo__aws is one connection, kept alive, and
+ * is not thread safe: each driver guards it with its own
  * mutex. Nothing here logs or copies a secret into a message: messages pass
  * through kumo__aws_scrub, which blanks the key id and secret wherever a
  * service echoed them.
