@@ -4,7 +4,6 @@
 #include "auth/crypto_lazy.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,39 +12,29 @@
 #include "base/dlload.h"
 
 static kumo__crypto_api api;
-static char load_error[256];
-static int loaded;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void load(void)
-{
-    /* the names, spelled out: the macros of crypto_lazy.h are in force here */
-    static const char *const names[] = {
+/* the names, spelled out: the macros of crypto_lazy.h are in force here */
+static const char *const names[] = {
 #define X(f) #f,
-        KUMO__CRYPTO_FNS(X)
+    KUMO__CRYPTO_FNS(X)
 #undef X
-    };
-    _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(api) / sizeof(void (*)(void)),
-                   "one name per entry of kumo__crypto_api, in its order");
-    loaded = kumo__dlload("libcrypto.so.3", names, sizeof(names) / sizeof(names[0]), &api, load_error,
-                          sizeof(load_error)) == 0;
-}
+};
+_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(api) / sizeof(void (*)(void)),
+               "one name per entry of kumo__crypto_api, in its order");
+static kumo__lazy_lib lib = KUMO__LAZY_LIB("libcrypto.so.3", names, api);
 
 int kumo__crypto_load(kumo__error *err)
 {
-    pthread_once(&once, load);
-    if (loaded)
+    if (kumo__lazy_load(&lib) == 0)
         return 0;
     kumo__error_set(err, -ENOENT, "the document's security needs libcrypto, which this host loads on demand: %s",
-                    load_error);
+                    lib.error);
     return -ENOENT;
 }
 
 const kumo__crypto_api *kumo__crypto(void)
 {
-    pthread_once(&once, load);
-    if (!loaded) {
-        fprintf(stderr, "kumo: libcrypto is needed and could not be loaded: %s\n", load_error);
+    if (kumo__lazy_load(&lib) != 0) {
+        fprintf(stderr, "kumo: libcrypto is needed and could not be loaded: %s\n", lib.error);
         abort();
     }
     return &api;

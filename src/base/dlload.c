@@ -33,3 +33,15 @@ int kumo__dlload(const char *soname, const char *const *names, size_t n, void *t
     free(syms);
     return 0;
 }
+
+int kumo__lazy_load(kumo__lazy_lib *lib)
+{
+    pthread_mutex_lock(&lib->lock);
+    if (!lib->tried) {
+        lib->loaded = kumo__dlload(lib->soname, lib->names, lib->n, lib->table, lib->error, sizeof(lib->error)) == 0;
+        lib->tried = 1;
+    }
+    int loaded = lib->loaded;
+    pthread_mutex_unlock(&lib->lock);
+    return loaded ? 0 : -1;
+}

@@ -8,42 +8,30 @@
 
 #if KUMO_PCRE2_LAZY
 
-#include <pthread.h>
-
 #include "base/dlload.h"
 
 static kumo__pcre2_api api;
-static char load_error[256];
-static int loaded;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void load(void)
-{
-    static const char *const names[] = {
+static const char *const names[] = {
 #define X(f) #f,
-        KUMO__PCRE2_FNS(X)
+    KUMO__PCRE2_FNS(X)
 #undef X
-    };
-    _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(api) / sizeof(void (*)(void)),
-                   "one name per entry of kumo__pcre2_api, in its order");
-    loaded = kumo__dlload("libpcre2-8.so.0", names, sizeof(names) / sizeof(names[0]), &api, load_error,
-                          sizeof(load_error)) == 0;
-}
+};
+_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(api) / sizeof(void (*)(void)),
+               "one name per entry of kumo__pcre2_api, in its order");
+static kumo__lazy_lib lib = KUMO__LAZY_LIB("libpcre2-8.so.0", names, api);
 
 int kumo__pcre2_load(char *why, size_t why_len)
 {
-    pthread_once(&once, load);
-    if (loaded)
+    if (kumo__lazy_load(&lib) == 0)
         return 0;
-    snprintf(why, why_len, "regular expressions need PCRE2, which this host loads on demand: %s", load_error);
+    snprintf(why, why_len, "regular expressions need PCRE2, which this host loads on demand: %s", lib.error);
     return -1;
 }
 
 const kumo__pcre2_api *kumo__pcre2(void)
 {
-    pthread_once(&once, load);
-    if (!loaded) {
-        fprintf(stderr, "kumo: PCRE2 is needed and could not be loaded: %s\n", load_error);
+    if (kumo__lazy_load(&lib) != 0) {
+        fprintf(stderr, "kumo: PCRE2 is needed and could not be loaded: %s\n", lib.error);
         abort();
     }
     return &api;

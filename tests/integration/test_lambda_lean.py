@@ -422,6 +422,51 @@ class PatternTest(unittest.TestCase):
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
 
+@unittest.skipUnless(shutil.which("moto_server"), "moto_server is not installed")
+@unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
+class SecuredTest(unittest.TestCase):
+    def test_api_key_brings_libcrypto_and_is_enforced(self):
+        """A security scheme: kumo-lambda still serves, loads libcrypto on
+        demand (auth/crypto_lazy.h), and the package carries it."""
+        project = copy_project("todo")
+        tmp = tempfile.mkdtemp(prefix="kumo-lean-test-")
+        moto = None
+        try:
+            spec = os.path.join(project, "openapi.yaml")
+            with open(spec) as f:
+                text = f.read()
+            text = text.replace("\ncomponents:\n", "\ncomponents:\n  securitySchemes:\n"
+                                "    ApiKey: {type: apiKey, in: header, name: X-API-Key}\n", 1)
+            text += "\nsecurity:\n  - ApiKey: []\n"
+            with open(spec, "w") as f:
+                f.write(text)
+            with open(os.path.join(project, "kumo.yaml"), "a") as f:
+                f.write("security:\n  ApiKey: {keys: [\"${env:TODO_KEY}\"]}\n")
+            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
+                               timeout=300, env=dict(os.environ, TODO_KEY="k-0123456789abcdef"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("packaged with kumo-host", r.stderr)
+            zpath = os.path.join(project, ".kumo", "build", "aws", "todos.zip")
+            with zipfile.ZipFile(zpath) as z:
+                self.assertIn("lib/libcrypto.so.3", z.namelist())
+            moto = Moto(tmp)
+            emu = Emulator(zpath, tmp, dict(AWS_ENV, TODO_KEY="k-0123456789abcdef", **moto.stores()))
+            try:
+                status, body = emu.request("GET", "/todos")
+                self.assertEqual(status, 401, body)
+                status, body = emu.request("GET", "/todos", headers={"X-API-Key": "wrong"})
+                self.assertEqual(status, 401, body)
+                status, body = emu.request("GET", "/todos", headers={"X-API-Key": "k-0123456789abcdef"})
+                self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
+            finally:
+                emu.stop()
+        finally:
+            if moto:
+                moto.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
+
+
 @unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
 class FullHostWhenNeededTest(unittest.TestCase):
     def test_outbound_calls_get_kumo_host(self):
