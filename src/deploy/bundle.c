@@ -638,8 +638,12 @@ static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *wh
     }
     json_object_foreach(json_object_get(root, "security"), name, sec)
     {
-        if (json_object_get(sec, "jwks_url") || json_object_get(sec, "discovery_url") ||
-            json_object_get(sec, "issuer")) {
+        /* a token scheme fetches its keys unless they are a file: an
+         * issuer alone means OpenID discovery, and an openIdConnect scheme
+         * discovers even beside hs_secret (auth/policy.c) */
+        int token = json_object_get(sec, "issuer") || json_object_get(sec, "audience");
+        int own_keys = json_object_get(sec, "jwks_file") != NULL;
+        if (json_object_get(sec, "jwks_url") || json_object_get(sec, "discovery_url") || (token && !own_keys)) {
             snprintf(why, cap, "security scheme '%s' fetches its keys over HTTPS, through libcurl", name);
             return 0;
         }

@@ -467,8 +467,102 @@ class SecuredTest(unittest.TestCase):
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
 
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@unittest.skipUnless(shutil.which("moto_server"), "moto_server is not installed")
+@unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
+class JwtTest(unittest.TestCase):
+    def test_rs256_from_a_key_file(self):
+        """A bearer scheme whose keys are a file (jwks_file): nothing to
+        fetch, so kumo-lambda; RS256 tokens made here with `cryptography`
+        are verified through the libcrypto it loads on demand (the key
+        built from the JWK, the signature checked), a forged one refused."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        project = copy_project("todo")
+        tmp = tempfile.mkdtemp(prefix="kumo-lean-test-")
+        moto = None
+        try:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pub = key.public_key().public_numbers()
+            jwk = {"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+                   "n": b64url(pub.n.to_bytes((pub.n.bit_length() + 7) // 8, "big")),
+                   "e": b64url(pub.e.to_bytes(3, "big"))}
+            jwks = os.path.join(tmp, "jwks.json")
+            with open(jwks, "w") as f:
+                json.dump({"keys": [jwk]}, f)
+
+            def token(signer=key, aud="todo-api"):
+                now = int(time.time())
+                head = b64url(json.dumps({"alg": "RS256", "kid": "k1", "typ": "JWT"}).encode())
+                body = b64url(json.dumps({"iss": "https://id.example/", "aud": aud, "sub": "ann", "iat": now,
+                                          "exp": now + 300}).encode())
+                sig = signer.sign(("%s.%s" % (head, body)).encode(), padding.PKCS1v15(), hashes.SHA256())
+                return "%s.%s.%s" % (head, body, b64url(sig))
+
+            spec = os.path.join(project, "openapi.yaml")
+            with open(spec) as f:
+                text = f.read()
+            text = text.replace("\ncomponents:\n", "\ncomponents:\n  securitySchemes:\n"
+                                "    Jwt: {type: http, scheme: bearer, bearerFormat: JWT}\n", 1)
+            text += "\nsecurity:\n  - Jwt: []\n"
+            with open(spec, "w") as f:
+                f.write(text)
+            with open(os.path.join(project, "kumo.yaml"), "a") as f:
+                f.write("security:\n  Jwt: {issuer: \"https://id.example/\", audience: todo-api, jwks_file: %s}\n"
+                        % jwks)
+            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
+                               timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("packaged with kumo-host", r.stderr)
+            zpath = os.path.join(project, ".kumo", "build", "aws", "todos.zip")
+            with zipfile.ZipFile(zpath) as z:
+                self.assertIn("lib/libcrypto.so.3", z.namelist())
+            moto = Moto(tmp)
+            emu = Emulator(zpath, tmp, dict(AWS_ENV, **moto.stores()))
+            try:
+                self.assertEqual(emu.request("GET", "/todos")[0], 401)
+                other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                for bad in (token(signer=other), token(aud="another-api")):
+                    status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + bad})
+                    self.assertEqual(status, 401, body)
+                status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + token()})
+                self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
+            finally:
+                emu.stop()
+        finally:
+            if moto:
+                moto.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
+
+
 @unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
 class FullHostWhenNeededTest(unittest.TestCase):
+    def test_key_set_to_fetch_gets_kumo_host(self):
+        project = copy_project("todo")
+        try:
+            spec = os.path.join(project, "openapi.yaml")
+            with open(spec) as f:
+                text = f.read()
+            text = text.replace("\ncomponents:\n", "\ncomponents:\n  securitySchemes:\n"
+                                "    Jwt: {type: http, scheme: bearer, bearerFormat: JWT}\n", 1)
+            with open(spec, "w") as f:
+                f.write(text + "\nsecurity:\n  - Jwt: []\n")
+            with open(os.path.join(project, "kumo.yaml"), "a") as f:
+                f.write("security:\n  Jwt: {issuer: \"https://id.example/\", audience: todo-api, "
+                        "jwks_url: \"https://id.example/jwks.json\"}\n")
+            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
+                               timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("packaged with kumo-host, not the lean kumo-lambda: security scheme 'Jwt' fetches its "
+                          "keys over HTTPS, through libcurl", r.stderr)
+        finally:
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
+
     def test_outbound_calls_get_kumo_host(self):
         project = copy_project("todo")
         try:
