@@ -19,6 +19,7 @@ kumo-host has, and that it serves like kumo-host.
 - A unit that makes outbound calls (kumo_http_*) is packaged with
   kumo-host, and `kumo build` says why.
 """
+import contextlib
 import datetime
 import http.client
 import json
@@ -379,33 +380,66 @@ class LeanPackageTest(unittest.TestCase):
             moto.stop()
 
 
+def secure(project, scheme, entry, config):
+    """Every operation of the project's document requires `scheme` (its
+    securitySchemes entry, YAML flow style), configured in kumo.yaml by
+    `config` (flow style)."""
+    spec = os.path.join(project, "openapi.yaml")
+    with open(spec) as f:
+        text = f.read()
+    text = text.replace("\ncomponents:\n", "\ncomponents:\n  securitySchemes:\n    %s: %s\n" % (scheme, entry), 1)
+    with open(spec, "w") as f:
+        f.write(text + "\nsecurity:\n  - %s: []\n" % scheme)
+    with open(os.path.join(project, "kumo.yaml"), "a") as f:
+        f.write("security:\n  %s: %s\n" % (scheme, config))
+
+
+def build_aws(project, env=None):
+    """kumo build --target aws: (its stderr, the todos zip); fails the
+    test when the build does."""
+    r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, **(env or {})))
+    if r.returncode != 0:
+        raise AssertionError("kumo build failed:\n" + r.stderr)
+    return r.stderr, os.path.join(project, ".kumo", "build", "aws", "todos.zip")
+
+
+@contextlib.contextmanager
+def on_moto(zpath, env=None):
+    """The package under kumo emulate lambda, its stores on a moto of its
+    own: yields the Emulator."""
+    tmp = tempfile.mkdtemp(prefix="kumo-lean-test-")
+    moto = Moto(tmp)
+    try:
+        emu = Emulator(zpath, tmp, dict(AWS_ENV, **moto.stores(), **(env or {})))
+        try:
+            yield emu
+        finally:
+            emu.stop()
+    finally:
+        moto.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 @unittest.skipUnless(shutil.which("moto_server"), "moto_server is not installed")
 @unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
 class PatternTest(unittest.TestCase):
     def test_pattern_brings_pcre2_and_is_enforced(self):
         project = copy_project("todo")
-        tmp = tempfile.mkdtemp(prefix="kumo-lean-test-")
-        moto = None
         try:
             spec = os.path.join(project, "openapi.yaml")
             with open(spec) as f:
                 text = f.read()
-            old = "    TodoInput:\n"
-            i = text.index(old)
-            j = text.index("title: {type: string, minLength: 1, maxLength: 200,", i)
+            old = "title: {type: string, minLength: 1, maxLength: 200,"
+            j = text.index(old, text.index("    TodoInput:\n"))
             text = text[:j] + "title: {type: string, pattern: '^[a-z ]+$', minLength: 1, maxLength: 200," + \
-                text[j + len("title: {type: string, minLength: 1, maxLength: 200,"):]
+                text[j + len(old):]
             with open(spec, "w") as f:
                 f.write(text)
-            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
-                               timeout=300)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            zpath = os.path.join(project, ".kumo", "build", "aws", "todos.zip")
+            _, zpath = build_aws(project)
             with zipfile.ZipFile(zpath) as z:
                 self.assertIn("lib/libpcre2-8.so.0", z.namelist())
-            moto = Moto(tmp)
-            emu = Emulator(zpath, tmp, dict(AWS_ENV, **moto.stores()))
-            try:
+            with on_moto(zpath) as emu:
                 status, body = emu.request("POST", "/todos", json.dumps({"title": "MILK!"}),
                                            {"Content-Type": "application/json"})
                 self.assertEqual(status, 400, body)
@@ -413,12 +447,7 @@ class PatternTest(unittest.TestCase):
                 status, body = emu.request("POST", "/todos", json.dumps({"title": "milk"}),
                                            {"Content-Type": "application/json"})
                 self.assertEqual(status, 201, body.decode(errors="replace") + emu.stderr()[-2000:])
-            finally:
-                emu.stop()
         finally:
-            if moto:
-                moto.stop()
-            shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
 
@@ -429,41 +458,19 @@ class SecuredTest(unittest.TestCase):
         """A security scheme: kumo-lambda still serves, loads libcrypto on
         demand (auth/crypto_lazy.h), and the package carries it."""
         project = copy_project("todo")
-        tmp = tempfile.mkdtemp(prefix="kumo-lean-test-")
-        moto = None
+        key = {"TODO_KEY": "k-0123456789abcdef"}
         try:
-            spec = os.path.join(project, "openapi.yaml")
-            with open(spec) as f:
-                text = f.read()
-            text = text.replace("\ncomponents:\n", "\ncomponents:\n  securitySchemes:\n"
-                                "    ApiKey: {type: apiKey, in: header, name: X-API-Key}\n", 1)
-            text += "\nsecurity:\n  - ApiKey: []\n"
-            with open(spec, "w") as f:
-                f.write(text)
-            with open(os.path.join(project, "kumo.yaml"), "a") as f:
-                f.write("security:\n  ApiKey: {keys: [\"${env:TODO_KEY}\"]}\n")
-            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
-                               timeout=300, env=dict(os.environ, TODO_KEY="k-0123456789abcdef"))
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertNotIn("packaged with kumo-host", r.stderr)
-            zpath = os.path.join(project, ".kumo", "build", "aws", "todos.zip")
+            secure(project, "ApiKey", "{type: apiKey, in: header, name: X-API-Key}", '{keys: ["${env:TODO_KEY}"]}')
+            err, zpath = build_aws(project, key)
+            self.assertNotIn("packaged with kumo-host", err)
             with zipfile.ZipFile(zpath) as z:
                 self.assertIn("lib/libcrypto.so.3", z.namelist())
-            moto = Moto(tmp)
-            emu = Emulator(zpath, tmp, dict(AWS_ENV, TODO_KEY="k-0123456789abcdef", **moto.stores()))
-            try:
-                status, body = emu.request("GET", "/todos")
-                self.assertEqual(status, 401, body)
-                status, body = emu.request("GET", "/todos", headers={"X-API-Key": "wrong"})
-                self.assertEqual(status, 401, body)
-                status, body = emu.request("GET", "/todos", headers={"X-API-Key": "k-0123456789abcdef"})
+            with on_moto(zpath, key) as emu:
+                self.assertEqual(emu.request("GET", "/todos")[0], 401)
+                self.assertEqual(emu.request("GET", "/todos", headers={"X-API-Key": "wrong"})[0], 401)
+                status, body = emu.request("GET", "/todos", headers={"X-API-Key": key["TODO_KEY"]})
                 self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
-            finally:
-                emu.stop()
         finally:
-            if moto:
-                moto.stop()
-            shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
 
@@ -483,15 +490,13 @@ class JwtTest(unittest.TestCase):
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
         project = copy_project("todo")
-        tmp = tempfile.mkdtemp(prefix="kumo-lean-test-")
-        moto = None
         try:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             pub = key.public_key().public_numbers()
             jwk = {"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
                    "n": b64url(pub.n.to_bytes((pub.n.bit_length() + 7) // 8, "big")),
                    "e": b64url(pub.e.to_bytes(3, "big"))}
-            jwks = os.path.join(tmp, "jwks.json")
+            jwks = os.path.join(os.path.dirname(project), "jwks.json")
             with open(jwks, "w") as f:
                 json.dump({"keys": [jwk]}, f)
 
@@ -503,27 +508,13 @@ class JwtTest(unittest.TestCase):
                 sig = signer.sign(("%s.%s" % (head, body)).encode(), padding.PKCS1v15(), hashes.SHA256())
                 return "%s.%s.%s" % (head, body, b64url(sig))
 
-            spec = os.path.join(project, "openapi.yaml")
-            with open(spec) as f:
-                text = f.read()
-            text = text.replace("\ncomponents:\n", "\ncomponents:\n  securitySchemes:\n"
-                                "    Jwt: {type: http, scheme: bearer, bearerFormat: JWT}\n", 1)
-            text += "\nsecurity:\n  - Jwt: []\n"
-            with open(spec, "w") as f:
-                f.write(text)
-            with open(os.path.join(project, "kumo.yaml"), "a") as f:
-                f.write("security:\n  Jwt: {issuer: \"https://id.example/\", audience: todo-api, jwks_file: %s}\n"
-                        % jwks)
-            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
-                               timeout=300)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertNotIn("packaged with kumo-host", r.stderr)
-            zpath = os.path.join(project, ".kumo", "build", "aws", "todos.zip")
+            secure(project, "Jwt", "{type: http, scheme: bearer, bearerFormat: JWT}",
+                   '{issuer: "https://id.example/", audience: todo-api, jwks_file: %s}' % jwks)
+            err, zpath = build_aws(project)
+            self.assertNotIn("packaged with kumo-host", err)
             with zipfile.ZipFile(zpath) as z:
                 self.assertIn("lib/libcrypto.so.3", z.namelist())
-            moto = Moto(tmp)
-            emu = Emulator(zpath, tmp, dict(AWS_ENV, **moto.stores()))
-            try:
+            with on_moto(zpath) as emu:
                 self.assertEqual(emu.request("GET", "/todos")[0], 401)
                 other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
                 for bad in (token(signer=other), token(aud="another-api")):
@@ -531,12 +522,7 @@ class JwtTest(unittest.TestCase):
                     self.assertEqual(status, 401, body)
                 status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + token()})
                 self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
-            finally:
-                emu.stop()
         finally:
-            if moto:
-                moto.stop()
-            shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
 
@@ -545,21 +531,11 @@ class FullHostWhenNeededTest(unittest.TestCase):
     def test_key_set_to_fetch_gets_kumo_host(self):
         project = copy_project("todo")
         try:
-            spec = os.path.join(project, "openapi.yaml")
-            with open(spec) as f:
-                text = f.read()
-            text = text.replace("\ncomponents:\n", "\ncomponents:\n  securitySchemes:\n"
-                                "    Jwt: {type: http, scheme: bearer, bearerFormat: JWT}\n", 1)
-            with open(spec, "w") as f:
-                f.write(text + "\nsecurity:\n  - Jwt: []\n")
-            with open(os.path.join(project, "kumo.yaml"), "a") as f:
-                f.write("security:\n  Jwt: {issuer: \"https://id.example/\", audience: todo-api, "
-                        "jwks_url: \"https://id.example/jwks.json\"}\n")
-            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
-                               timeout=300)
-            self.assertEqual(r.returncode, 0, r.stderr)
+            secure(project, "Jwt", "{type: http, scheme: bearer, bearerFormat: JWT}",
+                   '{issuer: "https://id.example/", audience: todo-api, jwks_url: "https://id.example/jwks.json"}')
+            err, _ = build_aws(project)
             self.assertIn("packaged with kumo-host, not the lean kumo-lambda: security scheme 'Jwt' fetches its "
-                          "keys over HTTPS, through libcurl", r.stderr)
+                          "keys over HTTPS, through libcurl", err)
         finally:
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 

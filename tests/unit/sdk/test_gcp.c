@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "helper_server.h"
 
 static const char *const all[] = {"project", "database", "endpoint", "max_receives", NULL};
 
@@ -89,44 +90,21 @@ static void test_encoding_and_time(void)
 
 /* ---- tokens against gcp_token_server.py ---------------------------------- */
 
-static pid_t server_pid;
-static int server_in = -1;
+static helper_server server;
 static char server_port[16], server_token[128], server_md_token[128];
 
 static int start_server(const char *dir)
 {
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
-        return -1;
-    server_pid = fork();
-    if (server_pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        execlp("python3", "python3", "sdk/gcp_token_server.py", dir, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    server_in = in[1];
-    FILE *f = fdopen(out[0], "r");
-    char line[512] = "";
-    int ok = f && fgets(line, sizeof(line), f) != NULL &&
-             sscanf(line, "%15s %127s %127s", server_port, server_token, server_md_token) == 3;
-    if (f)
-        fclose(f);
-    return ok ? 0 : -1;
+    char line[512];
+    return helper_server_start(&server, "sdk/gcp_token_server.py", dir, line, sizeof(line)) == 0 &&
+                   sscanf(line, "%15s %127s %127s", server_port, server_token, server_md_token) == 3
+               ? 0
+               : -1;
 }
 
 static void stop_server(void)
 {
-    if (server_in >= 0)
-        close(server_in); /* its stdin closes: it stops */
-    if (server_pid > 0) {
-        int st;
-        waitpid(server_pid, &st, 0);
-    }
+    helper_server_stop(&server);
 }
 
 /* A client as a gs:// store without an endpoint would make (so with

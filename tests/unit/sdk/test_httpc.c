@@ -31,47 +31,24 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "helper_server.h"
 
-static pid_t server_pid;
-static int server_in = -1;
+static helper_server server;
 static int plain, good, wrongname, untrusted, expired, v6;
 static char msg[512];
 
 static int start_server(const char *dir)
 {
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
-        return -1;
-    server_pid = fork();
-    if (server_pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        execlp("python3", "python3", "sdk/httpc_server.py", dir, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    fcntl(in[1], F_SETFD, FD_CLOEXEC);
-    server_in = in[1];
-    FILE *f = fdopen(out[0], "r");
-    char line[256] = "";
-    int ok = f && fgets(line, sizeof(line), f) != NULL &&
-             sscanf(line, "%d %d %d %d %d %d", &plain, &good, &wrongname, &untrusted, &expired, &v6) == 6;
-    if (f)
-        fclose(f);
-    return ok ? 0 : -1;
+    char line[256];
+    return helper_server_start(&server, "sdk/httpc_server.py", dir, line, sizeof(line)) == 0 &&
+                   sscanf(line, "%d %d %d %d %d %d", &plain, &good, &wrongname, &untrusted, &expired, &v6) == 6
+               ? 0
+               : -1;
 }
 
 static void stop_server(void)
 {
-    if (server_in >= 0)
-        close(server_in); /* its stdin closes: it stops */
-    if (server_pid > 0) {
-        int st;
-        waitpid(server_pid, &st, 0);
-    }
+    helper_server_stop(&server);
 }
 
 static kumo__httpc_req req(const char *method, const char *url)
