@@ -18,6 +18,12 @@ start, so every build below packages, it does not compile):
   SQS as moto's server stands them in (KUMO_STORE_* pointing at it), so
   the first response includes opening the table and reading it.
 
+  The same start to the first GET /next is also timed from C
+  (bench/lambda_start.c, built here with cc): posix_spawn to the request
+  read on a loopback socket, COLD_STARTS times, beside a peer, a C
+  bootstrap that does nothing but ask for its event. Python's own fork and
+  HTTP server are in the first figures, not in these.
+
   bench/deploy.py --compare A.zip B.zip [COLD_STARTS]
 
 compares two aws packages of examples/todo (e.g. one built by an older
@@ -290,6 +296,34 @@ def launcher_ms(n):
     return statistics.median(times)
 
 
+def c_starts(colds, labels):
+    """Start to first GET /next timed from C (bench/lambda_start.c), for
+    each Cold's unpacked package and for the peer, a C bootstrap that only
+    asks for its event: without Python's fork and HTTP server in the
+    figure. Skipped without a C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        print("start to first GET /next from C: skipped (no C compiler)")
+        return
+    tmp = tempfile.mkdtemp(prefix="kumo-bench-start-")
+    try:
+        prog = os.path.join(tmp, "lambda_start")
+        subprocess.run([cc, "-O2", "-o", prog, os.path.join(ROOT, "bench", "lambda_start.c")], check=True)
+        peer = os.path.join(tmp, "peer")
+        os.mkdir(peer)
+        shutil.copy(prog, os.path.join(peer, "bootstrap"))
+        dirs = [peer] + [c.task for c in colds]
+        out = subprocess.run([prog, str(COLD)] + dirs, env=colds[0].env, capture_output=True, text=True,
+                             check=True).stdout
+        names = dict(zip(dirs, ["the peer (a C bootstrap that only asks for its event)"] + labels))
+        print("start to first GET /next, timed from C (bench/lambda_start.c, posix_spawn, interleaved):")
+        for line in out.splitlines():
+            d, _, rest = line.partition(": ")
+            print("  %s: %s" % (names.get(d, d), rest))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def runtime_api():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeAPI)
     srv.handle_error = lambda *a: None  # killed bootstraps leave broken connections
@@ -308,6 +342,7 @@ def bench_cold(project):
     try:
         for n in range(COLD):
             c.run(n)
+        c_starts([c], ["the aws package"])
     finally:
         srv.shutdown()
         c.close()
@@ -334,6 +369,7 @@ def compare(a, b):
         for n in range(COLD):
             ca.run(n)
             cb.run(n)
+        c_starts([ca, cb], ["A " + a, "B " + b])
     finally:
         srv.shutdown()
         ca.close()

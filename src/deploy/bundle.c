@@ -874,6 +874,33 @@ static int copy_app_files(const char *root, const strlist *files, const char *de
     return 0;
 }
 
+/* Rewrites dest/app/<rel> of the first ndocs files (the documents) as
+ * JSON, under the same names, so that kumo-lambda reads them with doc.c's
+ * JSON reader and neither carries nor maps libyaml (openapi/yaml_lazy.h):
+ * about a quarter of its start went to libyaml. The tree is the one the
+ * YAML gave (YAML is a superset of JSON, and every $ref still names its
+ * file); what a reader loses is the comments and the layout, and the
+ * positions a message gives are the JSON text's. */
+static int documents_as_json(const char *root, const strlist *files, size_t ndocs, const char *dest, kumo__error *err)
+{
+    size_t rl = strlen(root);
+    for (size_t i = 0; i < ndocs && i < files->n; i++) {
+        char dst[PATH_MAX];
+        snprintf(dst, sizeof(dst), "%s/app/%s", dest, files->v[i] + rl + 1);
+        kumo__doc *doc;
+        int rc = kumo__doc_load(files->v[i], &doc, err);
+        if (rc < 0)
+            return rc;
+        rc = json_dump_file(kumo__doc_root(doc), dst, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+        kumo__doc_free(doc);
+        if (rc != 0) {
+            kumo__error_set(err, -EIO, "cannot write %s as JSON", dst);
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
 int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, int platform_glibc,
                        const char *dest, char **loader_out, kumo__bundle_info *info, kumo__error *err)
 {
@@ -912,6 +939,16 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         kumo__error_wrap(err, "collecting the files of %s", p->api_path);
         goto out;
     }
+    /* the services' documents (kumo-host loads the project, which names them) */
+    for (size_t i = 0; i < p->nservices; i++) {
+        if ((rc = add_project_file(root, &files, p->services[i].spec, err)) < 0)
+            goto out;
+        if ((rc = collect_refs(root, &files, p->services[i].spec, err)) < 0) {
+            kumo__error_wrap(err, "collecting the files of %s", p->services[i].spec);
+            goto out;
+        }
+    }
+    size_t ndocs = files.n; /* the documents: kumo.yaml and the APIs' files */
     /* the credentials files of kumo.yaml's security: (kumo-host checks
      * Basic users against them; they hold hashes, never passwords). Keys'
      * ${file:} references are secrets: mounted where it runs, not packed */
@@ -929,15 +966,6 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         snprintf(path, sizeof(path), "%s%s%s", fv[0] == '/' ? "" : p->dir, fv[0] == '/' ? "" : "/", fv);
         if ((rc = add_project_file_at(root, &files, path, p->doc, f, err)) < 0)
             goto out;
-    }
-    /* the services' documents (kumo-host loads the project, which names them) */
-    for (size_t i = 0; i < p->nservices; i++) {
-        if ((rc = add_project_file(root, &files, p->services[i].spec, err)) < 0)
-            goto out;
-        if ((rc = collect_refs(root, &files, p->services[i].spec, err)) < 0) {
-            kumo__error_wrap(err, "collecting the files of %s", p->services[i].spec);
-            goto out;
-        }
     }
     for (size_t i = 0; i < p->nunits; i++) {
         const kumo__unit *u = &p->units[i];
@@ -984,6 +1012,8 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
     if ((rc = kumo__copy_file(host, path, err)) < 0)
         goto out;
     strip_debug(path);
+    if (lean && (rc = documents_as_json(root, &files, ndocs, dest, err)) < 0)
+        goto out;
 
     /* lib/: what the loader resolves for the host and the unit(s) */
     if ((rc = ldd_into(host, &libs, err)) < 0)

@@ -12,6 +12,8 @@
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/auxv.h>
 
 #include "host/host.h"
 
@@ -52,12 +54,19 @@ int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_erro
  * KUMO__LAMBDA_UNIT_FILE names. 0, or -1 having said why. */
 static int as_bootstrap(const char *argv0, char *app, size_t appcap, char *unit, size_t unitcap)
 {
+    /* where the executable is: the path execve was given (no system call;
+     * this process has not changed directory since), else the kernel's */
     char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0)
-        self[n] = '\0';
-    else
-        snprintf(self, sizeof(self), "%s", argv0);
+    const char *execfn = (const char *)getauxval(AT_EXECFN);
+    if (execfn && strchr(execfn, '/') && strlen(execfn) < sizeof(self)) {
+        snprintf(self, sizeof(self), "%s", execfn);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0)
+            self[n] = '\0';
+        else
+            snprintf(self, sizeof(self), "%s", argv0);
+    }
     char *slash = strrchr(self, '/');
     if (slash)
         *slash = '\0';
@@ -66,10 +75,11 @@ static int as_bootstrap(const char *argv0, char *app, size_t appcap, char *unit,
     snprintf(app, appcap, "%s/app", self);
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/%s", app, KUMO__LAMBDA_UNIT_FILE);
-    FILE *f = fopen(path, "r");
-    size_t len = f ? fread(unit, 1, unitcap - 1, f) : 0;
-    if (f)
-        fclose(f);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, unit, unitcap - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    size_t len = got > 0 ? (size_t)got : 0;
     while (len > 0 && (unit[len - 1] == '\n' || unit[len - 1] == ' '))
         len--;
     unit[len] = '\0';

@@ -15,6 +15,7 @@
 #include "openapi/openapi.h"
 #include "base/growbuf.h"
 #include "base/heap.h"
+#include "openapi/yaml_lazy.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,17 +353,21 @@ typedef struct anchor {
 typedef struct builder {
     kumo__doc *doc;
     kumo__error *err;
-    frame stack[DOC_MAX_DEPTH];
     int depth;
-    /* pending keys, a buffer per depth kept for the whole load (no copy of
-     * each key made and freed) */
-    char *keys[DOC_MAX_DEPTH];
-    size_t keys_cap[DOC_MAX_DEPTH];
+    int reached; /* the deepest depth so far: keys[] and keys_cap[] are set below it */
     anchor *anchors;
     size_t nanchors, anchors_cap;
     size_t aliases, expanded;
     size_t alias_bytes; /* what aliases added, in text bytes */
+    /* Last, and not zeroed (BUILDER_ZEROED): 20 KB that a document of a
+     * few levels would otherwise touch whole, page faults on a cold start. */
+    frame stack[DOC_MAX_DEPTH];
+    /* pending keys, a buffer per depth kept for the whole load (no copy of
+     * each key made and freed) */
+    char *keys[DOC_MAX_DEPTH];
+    size_t keys_cap[DOC_MAX_DEPTH];
 } builder;
+#define BUILDER_ZEROED offsetof(builder, stack)
 
 static int fail_at(builder *b, yaml_mark_t mark, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -546,6 +552,11 @@ static int on_start(builder *b, const yaml_event_t *ev)
         return oom(b);
     frame *f = &b->stack[b->depth++];
     *f = (frame){.node = node, .weight = 1, .bytes = 2};
+    if (b->depth > b->reached) {
+        b->keys[b->depth - 1] = NULL;
+        b->keys_cap[b->depth - 1] = 0;
+        b->reached = b->depth;
+    }
     if (anc && (f->anchor = strdup((const char *)anc)) == NULL)
         return oom(b);
     if (pos_put(b->doc, node, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1) < 0)
@@ -978,6 +989,11 @@ static int parse_yaml(builder *b, const char *text, size_t len, file_in *in)
 {
     yaml_parser_t parser;
     int ndocs = 0, rc = 0;
+    char why[512];
+    if (kumo__yaml_load(why, sizeof(why)) != 0) {
+        kumo__error_set(b->err, -ENOEXEC, "%s %s", b->doc->path, why);
+        return -ENOEXEC;
+    }
     if (!yaml_parser_initialize(&parser))
         return oom(b);
     if (in)
@@ -1024,7 +1040,9 @@ static int parse_as(const char *name, const char *text, size_t len, int json, fi
                     kumo__error *err)
 {
     kumo__doc *doc = calloc(1, sizeof *doc);
-    builder *b = calloc(1, sizeof *b);
+    builder *b = malloc(sizeof *b);
+    if (b)
+        memset(b, 0, BUILDER_ZEROED);
     int rc = 0;
     if (doc == NULL || b == NULL || (doc->path = strdup(name)) == NULL) {
         kumo__error_set(err, -ENOMEM, "%s: out of memory", name);
@@ -1049,7 +1067,7 @@ out:
             json_decref(f->node);
             free(f->anchor);
         }
-        for (int i = 0; i < DOC_MAX_DEPTH; i++)
+        for (int i = 0; i < b->reached; i++)
             free(b->keys[i]);
         for (size_t i = 0; i < b->nanchors; i++)
             free(b->anchors[i].name);

@@ -1089,7 +1089,9 @@ static json_t *gen_number(gen *g, const json_t *s)
         if (klo > khi || fabs(klo) > SAFE_INT)
             return fail(g, "no multiple of %g lies within the bounds", m);
         double k = klo + (double)below(g, (uint64_t)fmin(khi - klo, 100) + 1);
-        double p = pow(10, decimals(m));
+        static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        double p = pow10[decimals(m)]; /* decimals: 0 to 15, each power exact */
         v = round(k * m * p) / p;
     } else if (!isinf(lo) && !isinf(hi)) {
         v = lo + (hi - lo) * ((double)(1 + below(g, 998)) / 1000.0);
