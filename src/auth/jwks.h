@@ -3,7 +3,8 @@
  * Web Key Set (RFC 7517): a local file, a URL, or the `jwks_uri` of an
  * OpenID Connect discovery document, plus an optional HS* shared secret.
  * A URL's keys are fetched by one background thread per key set (libcurl,
- * with timeouts and a size ceiling): every ttl_s, and again when a token
+ * or the process's getter: kumo__jwks_set_getter; with timeouts and a
+ * size ceiling): every ttl_s, and again when a token
  * names a kid the set does not hold, at most once per min_refetch_s. A
  * failed fetch keeps the last good keys. Readers (the gateway's loops)
  * never wait on the network: they take a reference to the current
@@ -52,6 +53,19 @@ void kumo__jwks_free(kumo__jwks *ks);
  * well or not: 1 when keys are there, 0 when not (yet). Never needed by
  * the gateway; tests and `kumo up`'s start use it. */
 int kumo__jwks_wait(kumo__jwks *ks, int timeout_ms);
+
+/* How the fetchers GET a key set or a discovery document: libcurl unless a
+ * process sets another getter before its first key set (kumo-lambda sets
+ * kumo's own HTTPS client: host/lambda_fetch.c). A getter fetches url
+ * within timeout_ms, following redirects as libcurl does here (at most 3,
+ * an https URL never to http), and returns 0 with the 200 answer's body in
+ * *body (malloc'd, NUL-terminated, *len bytes, at most max_bytes), or -1
+ * with why said (another status, a failure, a body over max_bytes). A
+ * getter has no per-set CA file: a key set with ca_file is refused with it
+ * (kumo build packages kumo-host for such a scheme). */
+typedef int (*kumo__jwks_getter)(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
+                                 size_t whylen);
+void kumo__jwks_set_getter(kumo__jwks_getter get);
 
 /* What the fetcher has done, for tests, logs and the admin port. */
 typedef struct {

@@ -621,7 +621,7 @@ static int needs_curl(const kumo__project *p, const strlist *sos)
  * for a security scheme: CMakeLists.txt), serves this package as kumo-host
  * would. It does unless the package needs what only kumo-host has, which
  * is libcurl's part: a unit calling kumo_http_* (nm says; no nm, no
- * answer), a security scheme that fetches keys, a trace exporter, or an
+ * answer), a security scheme with its own CA file, a trace exporter, or an
  * environment keeping a store on a backend that is not AWS's. When it
  * does not, `why` says what, for the build's output. */
 static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *why, size_t cap)
@@ -638,13 +638,11 @@ static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *wh
     }
     json_object_foreach(json_object_get(root, "security"), name, sec)
     {
-        /* a token scheme fetches its keys unless they are a file: an
-         * issuer alone means OpenID discovery, and an openIdConnect scheme
-         * discovers even beside hs_secret (auth/policy.c) */
-        int token = json_object_get(sec, "issuer") || json_object_get(sec, "audience");
-        int own_keys = json_object_get(sec, "jwks_file") != NULL;
-        if (json_object_get(sec, "jwks_url") || json_object_get(sec, "discovery_url") || (token && !own_keys)) {
-            snprintf(why, cap, "security scheme '%s' fetches its keys over HTTPS, through libcurl", name);
+        /* a token scheme's keys fetched (jwks_url, discovery) come through
+         * kumo's own HTTPS client (host/lambda_fetch.c), which trusts the
+         * platform's CAs only: a CA file of the scheme's is libcurl's */
+        if (json_object_get(sec, "ca_file")) {
+            snprintf(why, cap, "security scheme '%s' trusts its own CA file (ca_file), which libcurl reads", name);
             return 0;
         }
     }

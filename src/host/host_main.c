@@ -49,6 +49,13 @@ static int port_from_env(void)
 int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_error);
 
 #if KUMO_LAMBDA_ONLY
+#include "auth/jwks.h"
+/* lambda_fetch.c: key sets fetched over kumo's own HTTPS client */
+int kumo__lambda_fetch(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
+                       size_t whylen);
+#endif
+
+#if KUMO_LAMBDA_ONLY
 /* kumo-lambda as a package's bootstrap (no arguments: bundle.c made it
  * the bootstrap): the app/ folder beside the executable and the unit its
  * KUMO__LAMBDA_UNIT_FILE names. 0, or -1 having said why. */
@@ -97,7 +104,8 @@ static int as_bootstrap(const char *argv0, char *app, size_t appcap, char *unit,
 int main(int argc, char **argv)
 {
 #if KUMO_LAMBDA_ONLY
-    kumo__host_lazy_checks = 1; /* one invocation at a time: compile what is asked */
+    kumo__host_lazy_checks = 1;                /* one invocation at a time: compile what is asked */
+    kumo__jwks_set_getter(kumo__lambda_fetch); /* no libcurl here */
     char app[PATH_MAX], unit[256];
     char *boot_argv[] = {argv[0], "lambda", app, unit, NULL};
     if (argc == 1) {

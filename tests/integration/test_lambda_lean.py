@@ -549,16 +549,109 @@ class JwtTest(unittest.TestCase):
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
 
+    def test_rs256_keys_discovered_over_https(self):
+        """A bearer scheme whose keys are fetched: OpenID discovery, then a
+        redirect, then the key set, over HTTPS from a server the test runs
+        (a CA it makes, trusted through SSL_CERT_FILE). Still kumo-lambda,
+        with no libcurl: its own HTTPS client fetches (host/lambda_fetch.c).
+        A token the fetched key verifies passes, a forged one does not."""
+        import http.server
+        import ssl
+        import threading
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        project = copy_project("todo")
+        tmp = os.path.dirname(project)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pub = key.public_key().public_numbers()
+        jwk = {"kty": "RSA", "kid": "d1", "alg": "RS256", "use": "sig",
+               "n": b64url(pub.n.to_bytes((pub.n.bit_length() + 7) // 8, "big")),
+               "e": b64url(pub.e.to_bytes(3, "big"))}
+        seen = []
+
+        class IdP(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                seen.append(self.path)
+                base = "https://localhost:%d" % self.server.server_address[1]
+                if self.path == "/.well-known/openid-configuration":
+                    body = json.dumps({"issuer": base + "/", "jwks_uri": base + "/keys"}).encode()
+                elif self.path == "/keys":  # moved: the client follows
+                    self.send_response(302)
+                    self.send_header("Location", "/v2/jwks.json")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                elif self.path == "/v2/jwks.json":
+                    body = json.dumps({"keys": [jwk]}).encode()
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        ca, cert, pem = make_ca(tempfile.mkdtemp(dir=tmp), "localhost")
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), IdP)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, pem)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        issuer = "https://localhost:%d/" % srv.server_address[1]
+        try:
+            def token(signer=key):
+                now = int(time.time())
+                head = b64url(json.dumps({"alg": "RS256", "kid": "d1", "typ": "JWT"}).encode())
+                body = b64url(json.dumps({"iss": issuer, "aud": "todo-api", "sub": "ann", "iat": now,
+                                          "exp": now + 300}).encode())
+                sig = signer.sign(("%s.%s" % (head, body)).encode(), padding.PKCS1v15(), hashes.SHA256())
+                return "%s.%s.%s" % (head, body, b64url(sig))
+
+            secure(project, "Jwt", "{type: http, scheme: bearer, bearerFormat: JWT}",
+                   '{issuer: "%s", audience: todo-api, discovery_url: "%s.well-known/openid-configuration"}'
+                   % (issuer, issuer))
+            err, zpath = build_aws(project)
+            self.assertNotIn("packaged with kumo-host", err)
+            with zipfile.ZipFile(zpath) as z:
+                names = z.namelist()
+            self.assertIn("lib/libcrypto.so.3", names)
+            self.assertFalse([n for n in names if "libcurl" in n], names)
+            with on_moto(zpath, {"SSL_CERT_FILE": ca}) as emu:
+                self.assertEqual(emu.request("GET", "/todos")[0], 401)
+                other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + token(other)})
+                self.assertEqual(status, 401, body)
+                status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + token()})
+                self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
+            self.assertEqual(seen[:3], ["/.well-known/openid-configuration", "/keys", "/v2/jwks.json"])
+        finally:
+            srv.shutdown()
+            srv.server_close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 @unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
 class FullHostWhenNeededTest(unittest.TestCase):
-    def test_key_set_to_fetch_gets_kumo_host(self):
+    def test_own_ca_file_gets_kumo_host(self):
+        """kumo-lambda's HTTPS trusts the platform's CAs: a token scheme
+        with a CA file of its own gets kumo-host, and the build says why."""
         project = copy_project("todo")
         try:
+            ca = os.path.join(os.path.dirname(project), "ca.pem")
+            make_ca(os.path.dirname(project), "id.example")
             secure(project, "Jwt", "{type: http, scheme: bearer, bearerFormat: JWT}",
-                   '{issuer: "https://id.example/", audience: todo-api, jwks_url: "https://id.example/jwks.json"}')
-            err, _ = build_aws(project)
-            self.assertIn("packaged with kumo-host, not the lean kumo-lambda: security scheme 'Jwt' fetches its "
-                          "keys over HTTPS, through libcurl", err)
+                   '{issuer: "https://id.example/", audience: todo-api, jwks_url: "https://id.example/jwks.json", '
+                   'ca_file: %s}' % ca)
+            err, zpath = build_aws(project)
+            self.assertIn("packaged with kumo-host, not the lean kumo-lambda: security scheme 'Jwt' trusts its own "
+                          "CA file (ca_file), which libcurl reads", err)
+            with zipfile.ZipFile(zpath) as z:
+                self.assertIn("bin/kumo-host", z.namelist())
         finally:
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
