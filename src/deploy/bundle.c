@@ -621,8 +621,9 @@ static int needs_curl(const kumo__project *p, const strlist *sos)
  * for a security scheme: CMakeLists.txt), serves this package as kumo-host
  * would. It does unless the package needs what only kumo-host has, which
  * is libcurl's part: a unit calling kumo_http_* (nm says; no nm, no
- * answer), a security scheme with its own CA file, a trace exporter, or an
- * environment keeping a store on a backend that is not AWS's. When it
+ * answer), a security scheme with its own CA file, or an environment
+ * keeping a store on a backend that is not AWS's. Key sets and spans go
+ * through kumo's own HTTP client there (host/lambda_fetch.c). When it
  * does not, `why` says what, for the build's output. */
 static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *why, size_t cap)
 {
@@ -630,10 +631,6 @@ static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *wh
     json_t *sec, *root = kumo__doc_root(p->doc);
     if (access(kumo__lambda_host_path(), X_OK) != 0) {
         snprintf(why, cap, "kumo-lambda is not at %s (build it, or set KUMO_LAMBDA_HOST)", kumo__lambda_host_path());
-        return 0;
-    }
-    if (p->obs.traces_endpoint) {
-        snprintf(why, cap, "kumo.yaml exports traces over OTLP, which needs libcurl");
         return 0;
     }
     json_object_foreach(json_object_get(root, "security"), name, sec)
@@ -645,13 +642,6 @@ static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *wh
             snprintf(why, cap, "security scheme '%s' trusts its own CA file (ca_file), which libcurl reads", name);
             return 0;
         }
-    }
-    char *text = json_dumps(root, JSON_COMPACT);
-    int otel = text == NULL || strstr(text, "OTEL_") != NULL;
-    free(text);
-    if (otel) {
-        snprintf(why, cap, "kumo.yaml names an OTEL_ variable, for the trace exporter, which needs libcurl");
-        return 0;
     }
     static const char *const aws[] = {"dynamodb:", "s3:", "sqs:", "sns:"};
     for (size_t i = 0; i < p->nenvironments; i++)

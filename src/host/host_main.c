@@ -50,9 +50,12 @@ int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_erro
 
 #if KUMO_LAMBDA_ONLY
 #include "auth/jwks.h"
-/* lambda_fetch.c: key sets fetched over kumo's own HTTPS client */
+#include "obs/trace.h"
+/* lambda_fetch.c: key sets fetched and spans sent over kumo's own HTTPS client */
 int kumo__lambda_fetch(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
                        size_t whylen);
+int kumo__lambda_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
+                      long *status, char *why, size_t whylen);
 #endif
 
 #if KUMO_LAMBDA_ONLY
@@ -106,6 +109,7 @@ int main(int argc, char **argv)
 #if KUMO_LAMBDA_ONLY
     kumo__host_lazy_checks = 1;                /* one invocation at a time: compile what is asked */
     kumo__jwks_set_getter(kumo__lambda_fetch); /* no libcurl here */
+    kumo__otlp_set_poster(kumo__lambda_post);
     char app[PATH_MAX], unit[256];
     char *boot_argv[] = {argv[0], "lambda", app, unit, NULL};
     if (argc == 1) {

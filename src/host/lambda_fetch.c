@@ -6,13 +6,18 @@
  * as auth/jwks.c's getter before the package is loaded; only kumo-lambda
  * links this file (CMakeLists.txt).
  *
- * As libcurl does for kumo-host (auth/jwks.c): Accept: application/json,
+ * And how its trace exporter POSTs spans to an OTLP/HTTP collector
+ * (obs/otlp.c's poster): one connection, kept alive, of the exporter
+ * thread's own.
+ *
+ * Key sets, as libcurl does for kumo-host (auth/jwks.c): Accept: application/json,
  * the User-Agent, at most 3 redirects (301, 302, 303, 307, 308; an https
  * URL is never followed to http), a 200 answer's body within the ceiling,
  * the whole fetch within the key set's timeout, its connection within 5 s
  * of it.
  */
 #include "auth/jwks.h"
+#include "obs/trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +33,8 @@
 
 int kumo__lambda_fetch(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
                        size_t whylen);
+int kumo__lambda_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
+                      long *status, char *why, size_t whylen);
 
 static long now_ms(void)
 {
@@ -150,4 +157,32 @@ int kumo__lambda_fetch(const char *url, int timeout_ms, size_t max_bytes, char *
     }
     kumo__httpc_free(c);
     return rc;
+}
+
+int kumo__lambda_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
+                      long *status, char *why, size_t whylen)
+{
+    /* the exporter thread's connection, kept alive between batches; it
+     * lives as long as the process (one exporter, stopped at exit) */
+    static __thread kumo__httpc *conn;
+    *status = 0;
+    if (conn == NULL && (conn = kumo__httpc_new()) == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    kumo__httpc_req req = {
+        .method = "POST",
+        .url = url,
+        .headers = headers,
+        .body = body,
+        .len = len,
+        .connect_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000,
+        .timeout_ms = timeout_ms,
+        .max_body = 64 << 10,
+    };
+    kumo__httpc_res res = {0};
+    int e = kumo__httpc_perform(conn, &req, &res, why, whylen);
+    *status = res.status;
+    kumo__httpc_res_free(&res);
+    return e == 0 ? 0 : -1;
 }

@@ -55,7 +55,8 @@ struct kumo__tracer {
     char endpoint[ENDPOINT_MAX];
     char service[256];
     long timeout_ms;
-    struct curl_slist *headers;
+    char *headers[HEADERS_MAX + 2]; /* "Name: value" lines: the variable's, then Content-Type; NULL after the last */
+    size_t nheaders;
     int json;   /* http/json; else http/protobuf */
     int normal; /* exporter_priority: normal (else idle) */
 
@@ -338,6 +339,16 @@ static char *trim(char *s)
 }
 
 /* OTEL_EXPORTER_OTLP_HEADERS: k=v,k=v, each percent-decoded. */
+/* Appends a header line (copied): 0, or -ENOMEM. Room is kept for
+ * HEADERS_MAX of the variable's and Content-Type. */
+static int add_header(kumo__tracer *t, const char *line)
+{
+    if (t->nheaders >= HEADERS_MAX + 1 || (t->headers[t->nheaders] = strdup(line)) == NULL)
+        return -ENOMEM;
+    t->headers[++t->nheaders] = NULL;
+    return 0;
+}
+
 static int parse_headers(kumo__tracer *t, const char *var, const char *spec, kumo__error *err)
 {
     char *copy = strdup(spec), *save = NULL;
@@ -373,12 +384,10 @@ static int parse_headers(kumo__tracer *t, const char *var, const char *spec, kum
             rc = -EINVAL;
             break;
         }
-        struct curl_slist *n = curl_slist_append(t->headers, line);
-        if (n == NULL) {
+        if (add_header(t, line) != 0) {
             rc = -ENOMEM;
             break;
         }
-        t->headers = n;
     }
     free(copy);
     return rc;
@@ -510,22 +519,11 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
     t->recording = t->endpoint[0] != '\0' && !disabled;
     if (!t->recording) /* before any libcurl call: a kumo that exports nothing need not load it (issue 19) */
         goto out;
-    struct curl_slist *ct = curl_slist_append(t->headers, t->json ? "Content-Type: application/json"
-                                                                  : "Content-Type: application/x-protobuf");
-    if (ct == NULL) {
+    if (add_header(t, t->json ? "Content-Type: application/json" : "Content-Type: application/x-protobuf") != 0) {
         rc = -ENOMEM;
         kumo__error_set(err, rc, "out of memory");
         goto out;
     }
-    t->headers = ct;
-    /* No "Expect: 100-continue" (curl asks it of large POSTs): a collector
-     * answers the whole request anyway, and the round trip is a wait. */
-    if ((ct = curl_slist_append(t->headers, "Expect:")) == NULL) {
-        rc = -ENOMEM;
-        kumo__error_set(err, rc, "out of memory");
-        goto out;
-    }
-    t->headers = ct;
 
     t->buf = kumo__span_buf_create(cfg->buffer ? cfg->buffer : DEFAULT_BUFFER);
     if (t->buf == NULL) {
@@ -559,49 +557,107 @@ out:
 
 static void count_metrics(kumo__tracer *t);
 
+static kumo__otlp_poster poster; /* NULL: libcurl */
+
+void kumo__otlp_set_poster(kumo__otlp_poster post)
+{
+    poster = post;
+}
+
+/* What the exporter thread sends with: the poster, or libcurl's handle
+ * and the header list it takes (the lines, and no "Expect: 100-continue",
+ * which curl asks of large POSTs: a collector answers the whole request
+ * anyway, and the round trip is a wait). */
+typedef struct sender {
+    int ready;
+    CURL *curl;
+    struct curl_slist *headers;
+} sender;
+
+static void sender_open(kumo__tracer *t, sender *x)
+{
+    memset(x, 0, sizeof(*x));
+    if (poster) {
+        x->ready = 1;
+        return;
+    }
+    if ((x->curl = curl_easy_init()) == NULL) {
+        kumo__log_event("warn", "cannot export spans to %s: %s; spans are dropped", t->endpoint,
+                        kumo__curl_error() ? kumo__curl_error() : "libcurl cannot start");
+        return;
+    }
+    for (size_t i = 0; i <= t->nheaders; i++) {
+        struct curl_slist *n = curl_slist_append(x->headers, i < t->nheaders ? t->headers[i] : "Expect:");
+        if (n == NULL) {
+            kumo__log_event("warn", "cannot export spans to %s: out of memory; spans are dropped", t->endpoint);
+            return;
+        }
+        x->headers = n;
+    }
+    x->ready = 1;
+}
+
+static void sender_close(sender *x)
+{
+    if (x->curl)
+        curl_easy_cleanup(x->curl);
+    if (x->headers)
+        curl_slist_free_all(x->headers);
+    memset(x, 0, sizeof(*x));
+}
+
 /* POSTs one OTLP body: 0, or -1. `n` spans in it; a change between
  * working and failing is logged once. */
-static int post_body(kumo__tracer *t, CURL *curl, const char *body, size_t len, size_t n)
+static int post_body(kumo__tracer *t, sender *x, const char *body, size_t len, size_t n)
 {
-    kumo__growbuf resp = {.max = 64 << 10};
-    char cerr[CURL_ERROR_SIZE] = "";
-    curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, t->endpoint);
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, t->timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, t->timeout_ms < 1000 ? t->timeout_ms : 1000L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
-    CURLcode cc = curl_easy_perform(curl);
+    char why[CURL_ERROR_SIZE > 512 ? CURL_ERROR_SIZE : 512] = "";
     long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    int ok = cc == CURLE_OK && status >= 200 && status < 300;
+    int answered;
+    if (poster) {
+        answered = poster(t->endpoint, (const char *const *)t->headers, body, len, t->timeout_ms, &status, why,
+                          sizeof(why)) == 0;
+    } else {
+        kumo__growbuf resp = {.max = 64 << 10};
+        CURL *curl = x->curl;
+        curl_easy_reset(curl);
+        curl_easy_setopt(curl, CURLOPT_URL, t->endpoint);
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, x->headers);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, t->timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, t->timeout_ms < 1000 ? t->timeout_ms : 1000L);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, why);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, kumo__growbuf_curl_body);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
+        CURLcode cc = curl_easy_perform(curl);
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        answered = cc == CURLE_OK;
+        if (!answered && why[0] == '\0')
+            snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
+        free(resp.data);
+    }
+    int ok = answered && status >= 200 && status < 300;
     if (!ok && !t->failing)
-        kumo__log_event("warn", "exporting %zu spans to %s failed (%s); spans are dropped until it answers", n,
-                        t->endpoint,
-                        cc != CURLE_OK ? (cerr[0] ? cerr : curl_easy_strerror(cc))
-                                       : (status ? kumo__http_reason((int)status) : "no answer"));
+        kumo__log_event(
+            "warn", "exporting %zu spans to %s failed (%s); spans are dropped until it answers", n, t->endpoint,
+            !answered ? (why[0] ? why : "no answer") : (status ? kumo__http_reason((int)status) : "no answer"));
     else if (ok && t->failing)
         kumo__log_event("info", "exporting spans to %s works again", t->endpoint);
     t->failing = !ok;
-    free(resp.data);
     return ok ? 0 : -1;
 }
 
 /* POSTs one batch: 0, or -1. */
-static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, size_t n)
+static int export_batch(kumo__tracer *t, sender *x, const kumo__span *spans, size_t n)
 {
     size_t len, start = 0;
     char *body =
         t->json ? kumo__otlp_json(spans, n, t->service, &len) : kumo__otlp_proto(spans, n, t->service, &len, &start);
     if (body == NULL)
         return -1;
-    int rc = post_body(t, curl, body + start, len, n);
+    int rc = post_body(t, x, body + start, len, n);
     free(body);
     return rc;
 }
@@ -609,11 +665,11 @@ static int export_batch(kumo__tracer *t, CURL *curl, const kumo__span *spans, si
 /* While the collector fails, it is asked with an empty export (valid
  * OTLP: no resource spans) instead of a batch, so a collector that is down
  * costs no encoding and drops nothing more than the full buffer sheds. */
-static int probe(kumo__tracer *t, CURL *curl)
+static int probe(kumo__tracer *t, sender *x)
 {
     static const char empty[] = "{\"resourceSpans\":[]}";
     /* an empty message is zero bytes of protobuf */
-    return t->json ? post_body(t, curl, empty, sizeof(empty) - 1, 0) : post_body(t, curl, "", 0, 0);
+    return t->json ? post_body(t, x, empty, sizeof(empty) - 1, 0) : post_body(t, x, "", 0, 0);
 }
 
 static uint64_t mono_ms(void)
@@ -643,7 +699,7 @@ static uint64_t mono_ms(void)
  * http/protobuf (pb non-NULL) encodes each span from its cell and frees
  * the cell at once, into one message of up to PB_BATCH_SPANS; http/json
  * copies up to BATCH_MAX spans out (batch) and encodes them together. */
-static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, kumo__otlp_pb *pb, int final)
+static void drain(kumo__tracer *t, sender *x, kumo__span *batch, kumo__otlp_pb *pb, int final)
 {
     for (;;) {
         if (t->failing && mono_ms() - t->last_try_ms < RETRY_MS) {
@@ -654,7 +710,7 @@ static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, kumo__otlp_pb 
             break;
         }
         t->last_try_ms = mono_ms();
-        int down = t->failing && !final && (curl == NULL || probe(t, curl) != 0);
+        int down = t->failing && !final && (!x->ready || probe(t, x) != 0);
         size_t n = 0;
         int emptied = 0;
         if (down) { /* still down: one batch dropped unencoded, the rest waits */
@@ -683,14 +739,14 @@ static void drain(kumo__tracer *t, CURL *curl, kumo__span *batch, kumo__otlp_pb 
                 break;
             size_t len = 0;
             const char *body = kumo__otlp_pb_finish(pb, &len);
-            ok = curl && body && post_body(t, curl, body, len, n) == 0;
+            ok = x->ready && body && post_body(t, x, body, len, n) == 0;
         } else {
             while (n < BATCH_MAX && kumo__span_buf_pop(t->buf, &batch[n]))
                 n++;
             if (n == 0)
                 break;
             emptied = n < BATCH_MAX;
-            ok = curl && export_batch(t, curl, batch, n) == 0;
+            ok = x->ready && export_batch(t, x, batch, n) == 0;
         }
         atomic_fetch_add_explicit(ok ? &t->exported : &t->failed, n, memory_order_relaxed);
         count_metrics(t);
@@ -722,10 +778,8 @@ static void *exporter_main(void *arg)
         batch = malloc(BATCH_MAX * sizeof(*batch));
     else if (kumo__otlp_pb_begin(&pb_enc, t->service) == 0)
         pb = &pb_enc;
-    CURL *curl = curl_easy_init();
-    if (curl == NULL)
-        kumo__log_event("warn", "cannot export spans to %s: %s; spans are dropped", t->endpoint,
-                        kumo__curl_error() ? kumo__curl_error() : "libcurl cannot start");
+    sender x;
+    sender_open(t, &x);
     for (;;) {
         pthread_mutex_lock(&t->mu);
         /* A full batch already waiting is sent at once: the loops' wake-up
@@ -742,13 +796,12 @@ static void *exporter_main(void *arg)
         int stop = t->stop;
         pthread_mutex_unlock(&t->mu);
         if (batch || pb)
-            drain(t, curl, batch, pb, stop);
+            drain(t, &x, batch, pb, stop);
         count_metrics(t);
         if (stop)
             break;
     }
-    if (curl)
-        curl_easy_cleanup(curl);
+    sender_close(&x);
     free(batch);
     if (pb)
         kumo__otlp_pb_free(pb);
@@ -768,7 +821,8 @@ void kumo__tracer_free(kumo__tracer *t)
         pthread_join(t->thread, NULL);
     }
     kumo__span_buf_free(t->buf);
-    curl_slist_free_all(t->headers);
+    for (size_t i = 0; i < t->nheaders; i++)
+        free(t->headers[i]);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     free(t);

@@ -285,6 +285,16 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
 /* Stops the exporter after one last export of what is buffered (bounded
  * by the export timeout), and frees. NULL does nothing. */
 void kumo__tracer_free(kumo__tracer *t);
+/* How the exporter POSTs a batch: libcurl unless a process sets another
+ * poster before its first tracer (kumo-lambda sets kumo's own HTTP client:
+ * host/lambda_fetch.c). A poster sends body (len bytes) to url with the
+ * NULL-terminated "Name: value" headers (OTEL_EXPORTER_OTLP_HEADERS',
+ * then Content-Type), within timeout_ms, and returns 0 with the
+ * answer's status in *status, or -1 with why said (no answer). It is
+ * called from the exporter thread only. */
+typedef int (*kumo__otlp_poster)(const char *url, const char *const *headers, const void *body, size_t len,
+                                 long timeout_ms, long *status, char *why, size_t whylen);
+void kumo__otlp_set_poster(kumo__otlp_poster post);
 /* Counters go to the metrics registry too from now on (m may be NULL). */
 void kumo__tracer_set_metrics(kumo__tracer *t, struct kumo__metrics *m);
 /* Whether spans are recorded at all (an endpoint, and not disabled). */

@@ -635,6 +635,47 @@ class JwtTest(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@unittest.skipUnless(shutil.which("moto_server"), "moto_server is not installed")
+@unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
+class TracesTest(unittest.TestCase):
+    def test_spans_exported_over_otlp(self):
+        """Traces exported over OTLP/HTTP keep kumo-lambda: its exporter
+        POSTs through kumo's own HTTP client, and the collector (this
+        test's receiver) gets the function's spans, protobuf, with the
+        project's service name."""
+        from test_traces import Receiver, attrs
+        project = copy_project("todo")
+        rx = Receiver()
+        try:
+            with open(os.path.join(project, "kumo.yaml"), "a") as f:
+                f.write("observability:\n  traces: {endpoint: \"http://127.0.0.1:%d\"}\n" % rx.port)
+            err, zpath = build_aws(project)
+            self.assertNotIn("packaged with kumo-host", err)
+            with zipfile.ZipFile(zpath) as z:
+                names = z.namelist()
+            self.assertNotIn("bin/kumo-host", names)
+            self.assertFalse([n for n in names if "libcurl" in n], names)
+            # a sampled caller (the emulator's X-Ray header says unsampled,
+            # as Lambda's does without active tracing)
+            trace = "0af7651916cd43dd8448eb211c80319c"
+            with on_moto(zpath) as emu:
+                status, body = emu.request("GET", "/todos", headers={"traceparent": "00-%s-b7ad6b7169203331-01" % trace})
+                self.assertEqual(status, 200, body)
+                deadline = time.time() + 15
+                while time.time() < deadline and not rx.spans():
+                    time.sleep(0.1)
+                spans = rx.spans()
+                self.assertTrue(spans, emu.stderr()[-2000:])
+            self.assertEqual(rx.paths[0], ("/v1/traces", "application/x-protobuf"))
+            self.assertEqual(spans[0]["resource"].get("service.name"), "todo")
+            self.assertEqual({s["traceId"] for s in spans}, {trace})
+            self.assertTrue([s for s in spans if "/todos" in s["name"] or
+                             attrs(s).get("http.route") == "/todos"], spans)
+        finally:
+            rx.stop()
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
+
+
 @unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
 class FullHostWhenNeededTest(unittest.TestCase):
     def test_own_ca_file_gets_kumo_host(self):
