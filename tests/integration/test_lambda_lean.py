@@ -496,6 +496,43 @@ class SecuredTest(unittest.TestCase):
         finally:
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
+    def test_basic_users_bring_libcrypt_and_are_checked(self):
+        """HTTP Basic users from a file of sha512crypt hashes: kumo-lambda
+        still serves, the package carries the users' file and libcrypt
+        (loaded on demand, as in kumo-host: auth/basic.c), and only the
+        right password passes."""
+        import base64
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                import crypt
+            except ImportError:
+                self.skipTest("python's crypt module is gone (3.13): no sha512crypt hash to make")
+        project = copy_project("todo")
+        try:
+            with open(os.path.join(project, "users.htpasswd"), "w") as f:
+                f.write("ann:%s\n" % crypt.crypt("s3cret-pw", crypt.mksalt(crypt.METHOD_SHA512)))
+            secure(project, "Basic", "{type: http, scheme: basic}", "{file: users.htpasswd}")
+            err, zpath = build_aws(project)
+            self.assertNotIn("packaged with kumo-host", err)
+            with zipfile.ZipFile(zpath) as z:
+                names = z.namelist()
+            self.assertIn("app/users.htpasswd", names)
+            self.assertIn("lib/libcrypt.so.1", names)
+
+            def basic(user, pw):
+                return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()}
+
+            with on_moto(zpath) as emu:
+                self.assertEqual(emu.request("GET", "/todos")[0], 401)
+                self.assertEqual(emu.request("GET", "/todos", headers=basic("ann", "wrong"))[0], 401)
+                self.assertEqual(emu.request("GET", "/todos", headers=basic("bob", "s3cret-pw"))[0], 401)
+                status, body = emu.request("GET", "/todos", headers=basic("ann", "s3cret-pw"))
+                self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
+        finally:
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
+
 
 def b64url(data):
     import base64
