@@ -75,25 +75,29 @@ static int signaling(double x)
 }
 
 /* As glibc: a signaling NaN on either side gives a quiet NaN (IEEE
- * 754-2008's minNum and maxNum), a quiet one the other operand. */
-double fmin(double x, double y)
+ * 754-2008's minNum and maxNum), a quiet one the other operand. 1 with
+ * the result in *out when a NaN decides, else 0. */
+static int nan_decides(double x, double y, double *out)
 {
     if (signaling(x) || signaling(y))
-        return x + y;
-    if (isnan(x))
-        return y;
-    if (isnan(y))
-        return x;
-    return x < y ? x : y;
+        *out = x + y;
+    else if (isnan(x))
+        *out = y;
+    else if (isnan(y))
+        *out = x;
+    else
+        return 0;
+    return 1;
+}
+
+double fmin(double x, double y)
+{
+    double r;
+    return nan_decides(x, y, &r) ? r : x < y ? x : y;
 }
 
 double fmax(double x, double y)
 {
-    if (signaling(x) || signaling(y))
-        return x + y;
-    if (isnan(x))
-        return y;
-    if (isnan(y))
-        return x;
-    return x > y ? x : y;
+    double r;
+    return nan_decides(x, y, &r) ? r : x > y ? x : y;
 }
