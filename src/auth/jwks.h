@@ -55,14 +55,15 @@ void kumo__jwks_free(kumo__jwks *ks);
 int kumo__jwks_wait(kumo__jwks *ks, int timeout_ms);
 
 /* How the fetchers GET a key set or a discovery document: libcurl unless a
- * process sets another getter before its first key set (kumo-lambda sets
- * kumo's own HTTPS client: host/lambda_fetch.c). A getter fetches url
+ * process sets another getter before its first key set (kumo-host and
+ * kumo-lambda set kumo's own HTTPS client: host/own_http.c). A getter fetches url
  * within timeout_ms, following redirects as libcurl does here (at most 3,
  * an https URL never to http), and returns 0 with the 200 answer's body in
  * *body (malloc'd, NUL-terminated, *len bytes, at most max_bytes), or -1
  * with why said (another status, a failure, a body over max_bytes). A
- * getter has no per-set CA file: a key set with ca_file is refused with it
- * (kumo build packages kumo-host for such a scheme). */
+ * getter has no per-set CA file: a key set with ca_file is fetched with
+ * libcurl all the same (kumo build packages kumo-host, and libcurl, for
+ * such a scheme). */
 typedef int (*kumo__jwks_getter)(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
                                  size_t whylen);
 void kumo__jwks_set_getter(kumo__jwks_getter get);

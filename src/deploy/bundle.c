@@ -585,33 +585,29 @@ static int unit_imports(const char *so, const char *const *prefixes, size_t n)
     return found;
 }
 
-/* Whether kumo-host may need libcurl for this package: unless every one
- * of these holds, it travels. The units call nothing that can reach it
- * (nm: no kumo_http*, kumo_kv*, kumo_blob*, kumo_queue*, kumo_topic*,
- * kumo_store* among their undefined symbols; no nm, no answer: yes); the
- * project declares no stores and no events (kumo-host opens stores for
- * them), no security scheme fetches keys (jwks_url, discovery_url,
- * issuer), no trace endpoint, and kumo.yaml names no OTEL_ variable (an
- * environment's env: may point the exporter somewhere). */
+/* Whether the package needs libcurl (loaded on first use: base/curl_lazy.c).
+ * kumo-host's stores, key sets and spans go through kumo's own HTTP client
+ * (host/own_http.c, sdk/stores/cloud.h), so only two things still need
+ * it: a unit's outbound calls (nm: kumo_http* among its undefined symbols;
+ * no nm, no answer: yes) and a token scheme whose key set trusts a CA file
+ * of its own (ca_file). A package run behind a proxy variable goes through
+ * libcurl too, which it then does not carry: docs/deploy-build.md says to
+ * build with KUMO_CURL=1 for it. */
 static int needs_curl(const kumo__project *p, const strlist *sos)
 {
-    if (p->nstores || p->nevents || p->obs.traces_endpoint)
+    const char *force = getenv("KUMO_CURL");
+    if (force && strcmp(force, "1") == 0)
         return 1;
     const char *name;
     json_t *sec, *root = kumo__doc_root(p->doc);
     json_object_foreach(json_object_get(root, "security"), name, sec)
     {
-        if (json_object_get(sec, "jwks_url") || json_object_get(sec, "discovery_url") || json_object_get(sec, "issuer"))
+        if (json_object_get(sec, "ca_file"))
             return 1;
     }
-    char *text = json_dumps(root, JSON_COMPACT);
-    int otel = text == NULL || strstr(text, "OTEL_") != NULL;
-    free(text);
-    if (otel)
-        return 1;
-    static const char *const reach[] = {"kumo_http", "kumo_kv", "kumo_blob", "kumo_queue", "kumo_topic", "kumo_store"};
+    static const char *const reach[] = {"kumo_http"};
     for (size_t i = 0; i < sos->n; i++)
-        if (unit_imports(sos->v[i], reach, sizeof(reach) / sizeof(reach[0])) != 0)
+        if (unit_imports(sos->v[i], reach, 1) != 0)
             return 1;
     return 0;
 }
@@ -623,7 +619,7 @@ static int needs_curl(const kumo__project *p, const strlist *sos)
  * is libcurl's part: a unit calling kumo_http_* (nm says; no nm, no
  * answer), a security scheme with its own CA file, or an environment
  * keeping a store on a backend that is not AWS's. Key sets and spans go
- * through kumo's own HTTP client there (host/lambda_fetch.c). When it
+ * through kumo's own HTTP client there (host/own_http.c). When it
  * does not, `why` says what, for the build's output. */
 static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *why, size_t cap)
 {
@@ -636,7 +632,7 @@ static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *wh
     json_object_foreach(json_object_get(root, "security"), name, sec)
     {
         /* a token scheme's keys fetched (jwks_url, discovery) come through
-         * kumo's own HTTPS client (host/lambda_fetch.c), which trusts the
+         * kumo's own HTTPS client (host/own_http.c), which trusts the
          * platform's CAs only: a CA file of the scheme's is libcurl's */
         if (json_object_get(sec, "ca_file")) {
             snprintf(why, cap, "security scheme '%s' trusts its own CA file (ca_file), which libcurl reads", name);

@@ -48,15 +48,53 @@ static int port_from_env(void)
 
 int kumo__host_lambda_main(kumo__host *h, const char *api, const char *load_error);
 
-#if KUMO_LAMBDA_ONLY
 #include "auth/jwks.h"
 #include "obs/trace.h"
-/* lambda_fetch.c: key sets fetched and spans sent over kumo's own HTTPS client */
-int kumo__lambda_fetch(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
-                       size_t whylen);
-int kumo__lambda_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
-                      long *status, char *why, size_t whylen);
+#include "sdk/stores/cloud.h"
+/* own_http.c: key sets fetched and spans sent over kumo's own HTTPS client */
+int kumo__own_fetch(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
+                    size_t whylen);
+int kumo__own_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
+                   long *status, char *why, size_t whylen);
+
+/* The proxy variable set, if one is: libcurl honours them, kumo's own
+ * client does not. */
+static const char *proxy_var(void)
+{
+    static const char *const vars[] = {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
+                                       "http_proxy",  "ALL_PROXY",   "all_proxy"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        if (getenv(vars[i]) && *getenv(vars[i]))
+            return vars[i];
+    return NULL;
+}
+
+/* The host's HTTP calls of its own, the cloud stores', the key sets' and
+ * the spans', go through kumo's own client (sdk/stores/httpc.c), so that a
+ * package needs libcurl only for the units' outbound calls (deploy/
+ * bundle.c). Not when a proxy variable is set: libcurl honours it, kumo's
+ * client does not, and a package that carries no libcurl then says so
+ * when a store first connects. kumo-lambda has no libcurl at all. */
+static void own_http_calls(void)
+{
+    const char *proxy = proxy_var();
+#if !KUMO_LAMBDA_ONLY
+    if (proxy) {
+        fprintf(stderr, "kumo-host: %s is set: the stores, key sets and spans go through libcurl, which honours it\n",
+                proxy);
+        return;
+    }
+    kumo__cloud_builtin = 1;
+#else
+    if (proxy)
+        fprintf(stderr,
+                "kumo-lambda: %s is set, and kumo-lambda's HTTP client does not use a proxy; build the "
+                "package with --host kumo-host to go through one\n",
+                proxy);
 #endif
+    kumo__jwks_set_getter(kumo__own_fetch);
+    kumo__otlp_set_poster(kumo__own_post);
+}
 
 #if KUMO_LAMBDA_ONLY
 /* kumo-lambda as a package's bootstrap (no arguments: bundle.c made it
@@ -107,9 +145,7 @@ static int as_bootstrap(const char *argv0, char *app, size_t appcap, char *unit,
 int main(int argc, char **argv)
 {
 #if KUMO_LAMBDA_ONLY
-    kumo__host_lazy_checks = 1;                /* one invocation at a time: compile what is asked */
-    kumo__jwks_set_getter(kumo__lambda_fetch); /* no libcurl here */
-    kumo__otlp_set_poster(kumo__lambda_post);
+    kumo__host_lazy_checks = 1; /* one invocation at a time: compile what is asked */
     char app[PATH_MAX], unit[256];
     char *boot_argv[] = {argv[0], "lambda", app, unit, NULL};
     if (argc == 1) {
@@ -128,6 +164,7 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
+    own_http_calls();
     kumo__error err = {0};
     kumo__host *h = NULL;
     int rc = kumo__host_load(argv[2], argc == 4 ? argv[3] : NULL, &h, &err);

@@ -286,8 +286,9 @@ int kumo__tracer_create(const kumo__trace_config *cfg, char *const *env, kumo__t
  * by the export timeout), and frees. NULL does nothing. */
 void kumo__tracer_free(kumo__tracer *t);
 /* How the exporter POSTs a batch: libcurl unless a process sets another
- * poster before its first tracer (kumo-lambda sets kumo's own HTTP client:
- * host/lambda_fetch.c). A poster sends body (len bytes) to url with the
+ * poster before its first tracer (kumo-host and kumo-lambda set kumo's own
+ * HTTP client:
+ * host/own_http.c). A poster sends body (len bytes) to url with the
  * NULL-terminated "Name: value" headers (OTEL_EXPORTER_OTLP_HEADERS',
  * then Content-Type), within timeout_ms, and returns 0 with the
  * answer's status in *status, or -1 with why said (no answer). It is

@@ -4,6 +4,7 @@
  * URL names, kv, blob and queue calls must mean the same thing.
  *
  *   conformance [--kv URL] [--blob URL] [--queue URL] [--topic URL] [--restart-cmd CMD]
+ *               [--transport curl|builtin]
  *
  * Any subset of the three kinds. The URLs are handed to the SDK the way the
  * runtime does, through KUMO_STORE_<NAME>, with "{name}" replaced by the
@@ -34,6 +35,7 @@
  * Prints "N passed, M failed" and exits non-zero on a failure.
  */
 #include "check.h"
+#include "sdk/stores/cloud.h"
 #include "base/store_var.h"
 #include "sdk/sdk.h"
 #include "proto/tracectx.h"
@@ -1178,7 +1180,8 @@ static void outage(int kv, int blob, int queue)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: conformance [--kv URL] [--blob URL] [--queue URL] [--topic URL] [--restart-cmd CMD]\n"
+    fprintf(stderr, "usage: conformance [--kv URL] [--blob URL] [--queue URL] [--topic URL] [--restart-cmd CMD] "
+                    "[--transport curl|builtin]\n"
                     "  CMD is run as 'CMD stop' and 'CMD start' around the outage phase\n");
 }
 
@@ -1235,6 +1238,7 @@ int main(int argc, char **argv)
         {"queue", required_argument, NULL, 'q'},
         {"topic", required_argument, NULL, 't'},
         {"restart-cmd", required_argument, NULL, 'r'},
+        {"transport", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1247,6 +1251,15 @@ int main(int argc, char **argv)
         case 'q': queue = optarg; break;
         case 't': topic = optarg; break;
         case 'r': restart_cmd = *optarg ? optarg : NULL; break;
+        case 'T':
+            /* the cloud drivers over kumo's own client, as kumo-host runs
+             * them (sdk/stores/cloud.h), or over libcurl, as kumo up does */
+            if (strcmp(optarg, "builtin") != 0 && strcmp(optarg, "curl") != 0) {
+                usage();
+                return 2;
+            }
+            kumo__cloud_builtin = strcmp(optarg, "builtin") == 0;
+            break;
         default: usage(); return 2;
         }
     }

@@ -590,7 +590,7 @@ class JwtTest(unittest.TestCase):
         """A bearer scheme whose keys are fetched: OpenID discovery, then a
         redirect, then the key set, over HTTPS from a server the test runs
         (a CA it makes, trusted through SSL_CERT_FILE). Still kumo-lambda,
-        with no libcurl: its own HTTPS client fetches (host/lambda_fetch.c).
+        with no libcurl: its own HTTPS client fetches (host/own_http.c).
         A token the fetched key verifies passes, a forged one does not."""
         import http.server
         import ssl

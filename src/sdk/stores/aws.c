@@ -28,15 +28,8 @@
  * secret, which no service should echo) before any message is kept.
  */
 #include "sdk/stores/aws.h"
-#if KUMO_DRIVERS_AWS_ONLY
-#include "sdk/stores/httpc.h"
-#define conn_new() ((void *)kumo__httpc_new())
-#define conn_free(h) kumo__httpc_free(h)
-#else
-#include "base/curl_lazy.h"
-#define conn_new() ((void *)curl_easy_init())
-#define conn_free(h) curl_easy_cleanup(h)
-#endif
+#define conn_new() kumo__cloud_conn_new()
+#define conn_free(h) kumo__cloud_conn_free(h)
 
 #include <kumo.h>
 

@@ -63,7 +63,7 @@
 #define SIGNED_HEADERS_MAX 32
 
 struct kumo__az {
-    CURL *curl;
+    void *curl; /* a connection: kumo__cloud_conn_new */
     char *service;
     char *account;
     char *base;        /* scheme://host[:port][/ACCOUNT] */
@@ -260,7 +260,7 @@ static int bearer_header(kumo__az *c, char **out)
     int rc = KUMO_EUNAVAILABLE;
     const char *ep = getenv("IDENTITY_ENDPOINT"), *hdr = getenv("IDENTITY_HEADER");
     const char *client = getenv("AZURE_CLIENT_ID");
-    CURL *h = NULL;
+    void *h = NULL;
     char *url = NULL, *idh = NULL;
     kumo__cloud_res res = {0};
     json_t *j = NULL;
@@ -289,7 +289,7 @@ static int bearer_header(kumo__az *c, char **out)
         rc = KUMO_ENOMEM;
         goto out;
     }
-    if ((h = curl_easy_init()) == NULL) {
+    if ((h = kumo__cloud_conn_new()) == NULL) {
         rc = KUMO_ENOMEM;
         goto out;
     }
@@ -335,8 +335,7 @@ out:
     if (rc == KUMO_ENOMEM)
         raw_msg(c, "out of memory");
     json_decref(j);
-    if (h)
-        curl_easy_cleanup(h);
+    kumo__cloud_conn_free(h);
     free(url);
     kumo__cloud_free_secret(idh);
     if (res.body) /* it holds the token */
@@ -351,8 +350,7 @@ void kumo__az_free(kumo__az *c)
 {
     if (c == NULL)
         return;
-    if (c->curl)
-        curl_easy_cleanup(c->curl);
+    kumo__cloud_conn_free(c->curl);
     free(c->service);
     free(c->account);
     free(c->base);
@@ -441,7 +439,7 @@ int kumo__az_new(const char *service, const kumo__az_url *u, char *msg, size_t m
         c->base = endpoint_base(ep, u->account);
     else if (asprintf(&c->base, "https://%s.%s.core.windows.net", u->account, service) < 0)
         c->base = NULL;
-    c->curl = curl_easy_init();
+    c->curl = kumo__cloud_conn_new();
     if (!c->service || !c->account || (key && !c->key) || !c->base || !c->curl)
         goto nomem;
     const char *host = strstr(c->base, "://") + 3;

@@ -4,6 +4,7 @@
  * client instead (cloud_builtin.c).
  */
 #include "sdk/stores/cloud.h"
+#include "sdk/stores/httpc.h"
 #if !KUMO_DRIVERS_AWS_ONLY
 #include "base/curl_lazy.h"
 #endif
@@ -56,12 +57,41 @@ const char *kumo__cloud_res_header(const kumo__cloud_res *res, const char *name,
 
 #if KUMO_DRIVERS_AWS_ONLY
 
+int kumo__cloud_builtin = 1;
+
+void *kumo__cloud_conn_new(void)
+{
+    return kumo__httpc_new();
+}
+
+void kumo__cloud_conn_free(void *conn)
+{
+    kumo__httpc_free(conn);
+}
+
 int kumo__cloud_perform(void *conn, const kumo__cloud_call *call, kumo__cloud_res *res, char *msg, size_t msglen)
 {
     return kumo__cloud_builtin_perform(conn, call, res, msg, msglen);
 }
 
 #else
+
+int kumo__cloud_builtin;
+
+void *kumo__cloud_conn_new(void)
+{
+    return kumo__cloud_builtin ? (void *)kumo__httpc_new() : (void *)curl_easy_init();
+}
+
+void kumo__cloud_conn_free(void *conn)
+{
+    if (conn == NULL)
+        return;
+    if (kumo__cloud_builtin)
+        kumo__httpc_free(conn);
+    else
+        curl_easy_cleanup(conn);
+}
 
 static int append_all(struct curl_slist **list, const char *const *lines)
 {
@@ -95,6 +125,8 @@ static int transport_error(CURLcode cc)
 
 int kumo__cloud_perform(void *curl, const kumo__cloud_call *call, kumo__cloud_res *res, char *msg, size_t msglen)
 {
+    if (kumo__cloud_builtin)
+        return kumo__cloud_builtin_perform(curl, call, res, msg, msglen);
     CURL *h = curl;
     struct curl_slist *list = NULL;
     kumo__growbuf bs = {.max = call->max_body}, hs = {.max = HEADERS_MAX};

@@ -54,8 +54,22 @@ typedef struct kumo__cloud_call {
     const char *service, *base; /* for messages: "SERVICE at BASE: what went wrong" */
 } kumo__cloud_call;
 
-/* Performs `call` on the easy handle `curl` (reset first, so nothing of an
- * earlier call carries over but its connection). Returns 0 when the server
+/* The transport of the cloud drivers (aws.c, gcp.c, azure.c): 0, libcurl
+ * (kumo up's, kumo test's); 1, kumo's own client (httpc.c, through
+ * kumo__cloud_builtin_perform). kumo-host sets 1 as it starts, unless a
+ * proxy variable asks for libcurl (host_main.c); kumo-lambda's SDK has the
+ * built-in one alone (KUMO_DRIVERS_AWS_ONLY). Set before the first store
+ * is opened; a connection keeps the transport it was made with. */
+extern int kumo__cloud_builtin;
+/* A connection of the current transport (a libcurl easy handle or a
+ * kumo__httpc), NULL when out of memory (or libcurl cannot be loaded);
+ * and its end (NULL is fine). */
+void *kumo__cloud_conn_new(void);
+void kumo__cloud_conn_free(void *conn);
+
+/* Performs `call` on the connection `curl` (one kumo__cloud_conn_new made;
+ * a libcurl handle is reset first, so nothing of an earlier call carries
+ * over but its connection). Returns 0 when the server
  * answered, whatever the status (res filled: the caller reads its errors),
  * else KUMO_ENOMEM, KUMO_ETOOBIG, KUMO_ETIMEDOUT, KUMO_EUNAVAILABLE or
  * KUMO_EIO with the reason in msg (msglen bytes); res holds what came. */

@@ -51,7 +51,7 @@
 enum auth { AUTH_NONE, AUTH_KEY, AUTH_METADATA };
 
 struct kumo__gcp {
-    CURL *curl;
+    void *curl; /* a connection: kumo__cloud_conn_new */
     char *service;
     char *base;
     char *project;
@@ -307,8 +307,7 @@ void kumo__gcp_free(kumo__gcp *c)
 {
     if (c == NULL)
         return;
-    if (c->curl)
-        curl_easy_cleanup(c->curl);
+    kumo__cloud_conn_free(c->curl);
     free(c->service);
     free(c->base);
     free(c->project);
@@ -422,7 +421,7 @@ int kumo__gcp_new(const char *service, const kumo__gcp_url *u, const char *googl
         goto nomem;
     if (u->project && (c->project = strdup(u->project)) == NULL)
         goto nomem;
-    if ((c->curl = curl_easy_init()) == NULL)
+    if ((c->curl = kumo__cloud_conn_new()) == NULL)
         goto nomem;
     if (u->endpoint) {
         c->auth = AUTH_NONE; /* an emulator */

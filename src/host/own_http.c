@@ -1,14 +1,14 @@
 /*
- * lambda_fetch.c: how kumo-lambda fetches a token scheme's key set and its
- * OpenID Connect discovery document: over kumo's own HTTP client
- * (sdk/stores/httpc.h, TLS through BearSSL, the platform's CAs), not
- * libcurl, which a kumo-lambda package does not carry. host_main.c sets it
- * as auth/jwks.c's getter before the package is loaded; only kumo-lambda
- * links this file (CMakeLists.txt).
- *
- * And how its trace exporter POSTs spans to an OTLP/HTTP collector
- * (obs/otlp.c's poster): one connection, kept alive, of the exporter
- * thread's own.
+ * own_http.c: the HTTP calls kumo-host and kumo-lambda make of their own
+ * over kumo's own client (sdk/stores/httpc.h: TLS through BearSSL, the
+ * platform's CAs) instead of libcurl, which their packages then need not
+ * carry (deploy/bundle.c): a token scheme's key set and its OpenID Connect
+ * discovery document (auth/jwks.c's getter), and the trace exporter's
+ * POSTs to an OTLP/HTTP collector (obs/otlp.c's poster: one connection,
+ * kept alive, of the exporter thread's own). host_main.c sets both before
+ * the package is loaded, and the cloud stores' transport with them
+ * (sdk/stores/cloud.h), unless a proxy variable asks for libcurl. Only the
+ * two hosts link this file (CMakeLists.txt).
  *
  * Key sets, as libcurl does for kumo-host (auth/jwks.c): Accept: application/json,
  * the User-Agent, at most 3 redirects (301, 302, 303, 307, 308; an https
@@ -29,12 +29,12 @@
 
 #include "sdk/stores/httpc.h"
 
-#define LAMBDA_FETCH_REDIRECTS 3
+#define OWN_FETCH_REDIRECTS 3
 
-int kumo__lambda_fetch(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
-                       size_t whylen);
-int kumo__lambda_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
-                      long *status, char *why, size_t whylen);
+int kumo__own_fetch(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
+                    size_t whylen);
+int kumo__own_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
+                   long *status, char *why, size_t whylen);
 
 static long now_ms(void)
 {
@@ -81,8 +81,8 @@ static int resolve(const char *base, const char *loc, char *out, size_t cap)
     return snprintf(out, cap, "%.*s%s", (int)origin, base, loc) < (int)cap ? 0 : -1;
 }
 
-int kumo__lambda_fetch(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
-                       size_t whylen)
+int kumo__own_fetch(const char *url, int timeout_ms, size_t max_bytes, char **body, size_t *len, char *why,
+                    size_t whylen)
 {
     *body = NULL;
     *len = 0;
@@ -141,8 +141,8 @@ int kumo__lambda_fetch(const char *url, int timeout_ms, size_t max_bytes, char *
         int found = location_of(&res, loc, sizeof(loc));
         long status = res.status;
         kumo__httpc_res_free(&res);
-        if (hops == LAMBDA_FETCH_REDIRECTS) {
-            snprintf(why, whylen, "%s: more than %d redirects", url, LAMBDA_FETCH_REDIRECTS);
+        if (hops == OWN_FETCH_REDIRECTS) {
+            snprintf(why, whylen, "%s: more than %d redirects", url, OWN_FETCH_REDIRECTS);
             break;
         }
         if (!found || resolve(at, loc, next, sizeof(next)) < 0) {
@@ -159,8 +159,8 @@ int kumo__lambda_fetch(const char *url, int timeout_ms, size_t max_bytes, char *
     return rc;
 }
 
-int kumo__lambda_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
-                      long *status, char *why, size_t whylen)
+int kumo__own_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
+                   long *status, char *why, size_t whylen)
 {
     /* the exporter thread's connection, kept alive between batches; it
      * lives as long as the process (one exporter, stopped at exit) */
