@@ -346,7 +346,7 @@ class BuildTest(unittest.TestCase):
         return answer is not None, out[-2000:]
 
     @contextlib.contextmanager
-    def chroot_serve(self, name, extra_env=None):
+    def chroot_serve(self, name, extra_env=None, first_status=200):
         """The gcp image unpacked by umoci and its entrypoint run under
         chroot (its own root: nothing of this machine's libraries), in new
         mount and pid namespaces: yields its base URL, then checks its log
@@ -379,7 +379,7 @@ class BuildTest(unittest.TestCase):
             log.flush()
             if first is None:
                 self.fail("the image's entrypoint did not serve under chroot:\n" + read_text(log.name))
-            self.assertEqual(first[0], 200, first)
+            self.assertEqual(first[0], first_status, first)
             self.rootfs = rootfs
             yield base
         finally:
@@ -425,6 +425,14 @@ class BuildTest(unittest.TestCase):
                                aws_access_key_id="testing", aws_secret_access_key="testing")
             items = ddb.scan(TableName="todos")["Items"]
             self.assertTrue([i for i in items if todo["id"] in repr(i)], items)
+            # a proxy variable: kumo's own client takes none, so kumo-host goes
+            # through libcurl, says so, and this image has none to load
+            env = dict(AWS_ENV, HTTPS_PROXY="http://127.0.0.1:9", **moto.stores())
+            with self.chroot_serve("chroot-proxy", env, first_status=503):
+                pass
+            log = read_text(os.path.join(self.tmp, "chroot-proxy.log"))
+            self.assertIn("HTTPS_PROXY is set: the stores, key sets and spans go through libcurl", log)
+            self.assertIn("libcurl.so.4", log)
         finally:
             moto.stop()
 

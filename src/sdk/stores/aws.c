@@ -237,7 +237,10 @@ int kumo__aws_new(const char *service, const kumo__aws_url *u, char *msg, size_t
         c->base = strdup(u->endpoint);
     else if (asprintf(&c->base, "https://%s.%s.amazonaws.com", service, u->region) < 0)
         c->base = NULL;
-    c->conn = conn_new();
+    if ((c->conn = conn_new()) == NULL) {
+        kumo__aws_free(c);
+        return kumo__cloud_conn_error(err);
+    }
     if (!c->service || !c->region || !c->key || !c->secret || (token && *token && !c->token) || !c->base || !c->conn)
         goto nomem;
     snprintf(c->sigv4, sizeof(c->sigv4), "aws:amz:%s:%s", u->region, service);

@@ -439,7 +439,11 @@ int kumo__az_new(const char *service, const kumo__az_url *u, char *msg, size_t m
         c->base = endpoint_base(ep, u->account);
     else if (asprintf(&c->base, "https://%s.%s.core.windows.net", u->account, service) < 0)
         c->base = NULL;
-    c->curl = kumo__cloud_conn_new();
+    if ((c->curl = kumo__cloud_conn_new()) == NULL) {
+        memset(cs_key, 0, sizeof(cs_key));
+        kumo__az_free(c);
+        return kumo__cloud_conn_error(err);
+    }
     if (!c->service || !c->account || (key && !c->key) || !c->base || !c->curl)
         goto nomem;
     const char *host = strstr(c->base, "://") + 3;

@@ -69,6 +69,12 @@ void kumo__cloud_conn_free(void *conn)
     kumo__httpc_free(conn);
 }
 
+int kumo__cloud_conn_error(kumo__error *err)
+{
+    kumo__error_set(err, KUMO_ENOMEM, "out of memory");
+    return KUMO_ENOMEM;
+}
+
 int kumo__cloud_perform(void *conn, const kumo__cloud_call *call, kumo__cloud_res *res, char *msg, size_t msglen)
 {
     return kumo__cloud_builtin_perform(conn, call, res, msg, msglen);
@@ -81,6 +87,18 @@ int kumo__cloud_builtin;
 void *kumo__cloud_conn_new(void)
 {
     return kumo__cloud_builtin ? (void *)kumo__httpc_new() : (void *)curl_easy_init();
+}
+
+int kumo__cloud_conn_error(kumo__error *err)
+{
+    if (!kumo__cloud_builtin && kumo__curl_error()) {
+        kumo__error_set(err, KUMO_EUNAVAILABLE,
+                        "the store's HTTP calls go through libcurl here, which cannot be loaded: %s",
+                        kumo__curl_error());
+        return KUMO_EUNAVAILABLE;
+    }
+    kumo__error_set(err, KUMO_ENOMEM, "out of memory");
+    return KUMO_ENOMEM;
 }
 
 void kumo__cloud_conn_free(void *conn)

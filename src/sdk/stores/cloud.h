@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/error.h"
+
 /* An answer: the status, the body (malloc'd, NUL-terminated) and the raw
  * header block; freed by kumo__cloud_res_free. */
 typedef struct kumo__cloud_res {
@@ -66,6 +68,10 @@ extern int kumo__cloud_builtin;
  * and its end (NULL is fine). */
 void *kumo__cloud_conn_new(void);
 void kumo__cloud_conn_free(void *conn);
+/* Why kumo__cloud_conn_new gave NULL, into err: libcurl could not be
+ * loaded (its loader's reason: a package without it, behind a proxy), or
+ * out of memory. Returns the KUMO_E* code it set. */
+int kumo__cloud_conn_error(kumo__error *err);
 
 /* Performs `call` on the connection `curl` (one kumo__cloud_conn_new made;
  * a libcurl handle is reset first, so nothing of an earlier call carries

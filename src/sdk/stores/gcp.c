@@ -421,8 +421,10 @@ int kumo__gcp_new(const char *service, const kumo__gcp_url *u, const char *googl
         goto nomem;
     if (u->project && (c->project = strdup(u->project)) == NULL)
         goto nomem;
-    if ((c->curl = kumo__cloud_conn_new()) == NULL)
-        goto nomem;
+    if ((c->curl = kumo__cloud_conn_new()) == NULL) {
+        rc = kumo__cloud_conn_error(err);
+        goto out;
+    }
     if (u->endpoint) {
         c->auth = AUTH_NONE; /* an emulator */
     } else {
