@@ -248,6 +248,21 @@ class BuildTest(unittest.TestCase):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_curl_on_request(self):
+        """todo's image holds no libcurl (kumo-host's own calls go through
+        kumo's client); KUMO_CURL=1, for a host behind a proxy, puts it in."""
+        proj = copy_project("todo")
+        try:
+            def libs(env):
+                r = subprocess.run([KUMO, "build", "--target", "azure", proj], capture_output=True, text=True,
+                                   timeout=120, env=dict(os.environ, **env))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                return os.listdir(os.path.join(proj, ".kumo", "build", "azure", "app", "lib"))
+            self.assertFalse([n for n in libs({}) if n.startswith("libcurl")])
+            self.assertIn("libcurl.so.4", libs({"KUMO_CURL": "1"}))
+        finally:
+            shutil.rmtree(os.path.dirname(proj), ignore_errors=True)
+
     def test_deterministic(self):
         for t in ["aws", "gcp", "azure"]:
             r = subprocess.run([KUMO, "build", "--target", t, self.dir], capture_output=True, text=True, timeout=120)
