@@ -19,6 +19,7 @@
 #include "auth/jwks.h"
 #include "obs/trace.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,14 +160,29 @@ int kumo__own_fetch(const char *url, int timeout_ms, size_t max_bytes, char **bo
     return rc;
 }
 
+static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
+static pthread_key_t conn_key;
+
+static void conn_end(void *conn)
+{
+    kumo__httpc_free(conn);
+}
+
+static void conn_key_make(void)
+{
+    pthread_key_create(&conn_key, conn_end);
+}
+
 int kumo__own_post(const char *url, const char *const *headers, const void *body, size_t len, long timeout_ms,
                    long *status, char *why, size_t whylen)
 {
-    /* the exporter thread's connection, kept alive between batches; it
-     * lives as long as the process (one exporter, stopped at exit) */
-    static __thread kumo__httpc *conn;
+    /* the exporter thread's connection, kept alive between batches and
+     * closed when the thread ends (the key's destructor) */
+    pthread_once(&conn_once, conn_key_make);
+    kumo__httpc *conn = pthread_getspecific(conn_key);
     *status = 0;
-    if (conn == NULL && (conn = kumo__httpc_new()) == NULL) {
+    if (conn == NULL && ((conn = kumo__httpc_new()) == NULL || pthread_setspecific(conn_key, conn) != 0)) {
+        kumo__httpc_free(conn);
         snprintf(why, whylen, "out of memory");
         return -1;
     }
