@@ -338,7 +338,6 @@ static char *trim(char *s)
     return s;
 }
 
-/* OTEL_EXPORTER_OTLP_HEADERS: k=v,k=v, each percent-decoded. */
 /* Appends a header line (copied): 0, or -ENOMEM. Room is kept for
  * HEADERS_MAX of the variable's and Content-Type. */
 static int add_header(kumo__tracer *t, const char *line)
@@ -349,6 +348,7 @@ static int add_header(kumo__tracer *t, const char *line)
     return 0;
 }
 
+/* OTEL_EXPORTER_OTLP_HEADERS: k=v,k=v, each percent-decoded. */
 static int parse_headers(kumo__tracer *t, const char *var, const char *spec, kumo__error *err)
 {
     char *copy = strdup(spec), *save = NULL;
