@@ -591,13 +591,10 @@ static int unit_imports(const char *so, const char *const *prefixes, size_t n)
  * it: a unit's outbound calls (nm: kumo_http* among its undefined symbols;
  * no nm, no answer: yes) and a token scheme whose key set trusts a CA file
  * of its own (ca_file). A package run behind a proxy variable goes through
- * libcurl too, which it then does not carry: docs/deploy-build.md says to
- * build with KUMO_CURL=1 for it. */
+ * libcurl too, which it then does not carry: KUMO_CURL=1 (kumo__bundle_write)
+ * puts it in. */
 static int needs_curl(const kumo__project *p, const strlist *sos)
 {
-    const char *force = getenv("KUMO_CURL");
-    if (force && strcmp(force, "1") == 0)
-        return 1;
     const char *name;
     json_t *sec, *root = kumo__doc_root(p->doc);
     json_object_foreach(json_object_get(root, "security"), name, sec)
@@ -973,11 +970,24 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         strip_debug(path);
     }
 
+    /* KUMO_CURL=1: libcurl in the package (a host behind a proxy variable,
+     * which only libcurl honours), so kumo-host, never kumo-lambda */
+    const char *want_curl = getenv("KUMO_CURL");
+    if (want_curl && *want_curl && strcmp(want_curl, "1") != 0 && strcmp(want_curl, "0") != 0) {
+        rc = -EINVAL;
+        kumo__error_set(err, rc, "KUMO_CURL=%s: expected 1 (put libcurl in the package) or 0", want_curl);
+        goto out;
+    }
+    int force_curl = want_curl && strcmp(want_curl, "1") == 0;
     /* bin/: kumo-lambda when it serves the package (lambda_lean_fits), else kumo-host */
     char why[256] = "";
     const char *want = info ? info->host : NULL;
     int lean = strcmp(adapter, "lambda") == 0 && (want == NULL || strcmp(want, "kumo-lambda") == 0) &&
                lambda_lean_fits(p, &sos, why, sizeof(why));
+    if (lean && force_curl) {
+        lean = 0;
+        snprintf(why, sizeof(why), "KUMO_CURL=1 asks for libcurl, which kumo-lambda cannot use");
+    }
     if (!lean && want && strcmp(want, "kumo-host") == 0)
         snprintf(why, sizeof(why), "--host kumo-host asks for it");
     if (!lean && want && strcmp(want, "kumo-lambda") == 0) {
@@ -1014,7 +1024,8 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
      * calls, key sets and the trace exporter: it travels unless the package
      * can need none of them (needs_curl). libpq serves only postgres://
      * stores: it travels when an environment names one. */
-    if (!lean && needs_curl(p, &sos) && (rc = add_dlopened(&libs, "libcurl.so.4", "curl_easy_init", err)) < 0)
+    if (!lean && (force_curl || needs_curl(p, &sos)) &&
+        (rc = add_dlopened(&libs, "libcurl.so.4", "curl_easy_init", err)) < 0)
         goto out;
     if (!lean && names_postgres(p) && (rc = add_dlopened(&libs, "libpq.so.5", "PQconnectdb", err)) < 0)
         goto out;

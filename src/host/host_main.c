@@ -89,7 +89,7 @@ static void own_http_calls(void)
     if (proxy)
         fprintf(stderr,
                 "kumo-lambda: %s is set, and kumo-lambda's HTTP client does not use a proxy; build the "
-                "package with --host kumo-host to go through one\n",
+                "package with KUMO_CURL=1 kumo build --host kumo-host to go through one\n",
                 proxy);
 #endif
     kumo__jwks_set_getter(kumo__own_fetch);

@@ -10,8 +10,8 @@
  * (sdk/stores/cloud.h), unless a proxy variable asks for libcurl. Only the
  * two hosts link this file (CMakeLists.txt).
  *
- * Key sets, as libcurl does for kumo-host (auth/jwks.c): Accept: application/json,
- * the User-Agent, at most 3 redirects (301, 302, 303, 307, 308; an https
+ * Key sets, as auth/jwks.c's libcurl path fetches them: Accept:
+ * application/json, the User-Agent, at most 3 redirects (301, 302, 303, 307, 308; an https
  * URL is never followed to http), a 200 answer's body within the ceiling,
  * the whole fetch within the key set's timeout, its connection within 5 s
  * of it.

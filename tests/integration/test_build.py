@@ -250,7 +250,8 @@ class BuildTest(unittest.TestCase):
 
     def test_curl_on_request(self):
         """todo's image holds no libcurl (kumo-host's own calls go through
-        kumo's client); KUMO_CURL=1, for a host behind a proxy, puts it in."""
+        kumo's client); KUMO_CURL=1, for a host behind a proxy, puts it in
+        (on aws with kumo-host), and another value is refused."""
         proj = copy_project("todo")
         try:
             def libs(env):
@@ -260,6 +261,17 @@ class BuildTest(unittest.TestCase):
                 return os.listdir(os.path.join(proj, ".kumo", "build", "azure", "app", "lib"))
             self.assertFalse([n for n in libs({}) if n.startswith("libcurl")])
             self.assertIn("libcurl.so.4", libs({"KUMO_CURL": "1"}))
+            r = subprocess.run([KUMO, "build", "--target", "azure", proj], capture_output=True, text=True,
+                               timeout=120, env=dict(os.environ, KUMO_CURL="yes"))
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("KUMO_CURL=yes: expected 1 (put libcurl in the package) or 0", r.stderr)
+            # on aws it means kumo-host: kumo-lambda has no libcurl to use
+            r = subprocess.run([KUMO, "build", "--target", "aws", proj], capture_output=True, text=True,
+                               timeout=120, env=dict(os.environ, KUMO_CURL="1"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("packaged with kumo-host, not the lean kumo-lambda: KUMO_CURL=1 asks for libcurl", r.stderr)
+            with zipfile.ZipFile(os.path.join(proj, ".kumo", "build", "aws", "todos.zip")) as z:
+                self.assertIn("lib/libcurl.so.4", z.namelist())
         finally:
             shutil.rmtree(os.path.dirname(proj), ignore_errors=True)
 

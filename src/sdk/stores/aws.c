@@ -4,10 +4,11 @@
  *
  * Signing is libcurl's (CURLOPT_AWS_SIGV4 "aws:amz:REGION:SERVICE" with the
  * key id and secret as user name and password); the session token, when
- * there is one, travels in x-amz-security-token. In kumo-lambda's SDK
- * (KUMO_DRIVERS_AWS_ONLY) the exchange goes through the built-in client
- * instead (cloud_builtin.c: httpc.c over BearSSL, signed by sigv4.c), with
- * the same call and the same answers, and libcurl is never loaded.
+ * there is one, travels in x-amz-security-token. In kumo-host and
+ * kumo-lambda (kumo__cloud_builtin, cloud.h) the exchange goes through the
+ * built-in client instead (cloud_builtin.c: httpc.c over BearSSL, signed
+ * by sigv4.c), with the same call and the same answers, and libcurl is
+ * never loaded.
  *
  * Every exchange is bounded (kumo__aws_limits): a time to connect (an
  * unreachable endpoint is KUMO_EUNAVAILABLE), a time in all

@@ -37,7 +37,6 @@
  * handle's error field. Keys and tokens are blanked from every message.
  */
 #include "sdk/stores/azure.h"
-#include "base/curl_lazy.h"
 
 #include <kumo.h>
 

@@ -1,7 +1,8 @@
 /*
  * cloud.c: the cloud drivers' one HTTP exchange (see cloud.h), over
- * libcurl; in kumo-lambda's SDK (KUMO_DRIVERS_AWS_ONLY) over the built-in
- * client instead (cloud_builtin.c).
+ * libcurl, or over the built-in client (cloud_builtin.c) when
+ * kumo__cloud_builtin says so: in kumo-host, and always in kumo-lambda's
+ * SDK (KUMO_DRIVERS_AWS_ONLY), which has no libcurl.
  */
 #include "sdk/stores/cloud.h"
 #include "sdk/stores/httpc.h"

@@ -60,8 +60,8 @@ typedef struct kumo__cloud_call {
  * (kumo up's, kumo test's); 1, kumo's own client (httpc.c, through
  * kumo__cloud_builtin_perform). kumo-host sets 1 as it starts, unless a
  * proxy variable asks for libcurl (host_main.c); kumo-lambda's SDK has the
- * built-in one alone (KUMO_DRIVERS_AWS_ONLY). Set before the first store
- * is opened; a connection keeps the transport it was made with. */
+ * built-in one alone (KUMO_DRIVERS_AWS_ONLY). Set once, before the first
+ * store is opened: a connection does not record which transport made it. */
 extern int kumo__cloud_builtin;
 /* A connection of the current transport (a libcurl easy handle or a
  * kumo__httpc), NULL when out of memory (or libcurl cannot be loaded);

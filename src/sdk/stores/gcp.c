@@ -16,7 +16,7 @@
  * Every exchange is bounded like aws.c's: 2 s to connect (an unreachable
  * endpoint is KUMO_EUNAVAILABLE), 10 s in all unless the caller says more
  * (KUMO_ETIMEDOUT), a ceiling on the body and one on the headers (cloud.c).
- * The handle keeps its connection; libcurl opens a new one after the
+ * The handle keeps its connection; libcurl (or httpc.c) opens a new one after the
  * service went away, so the call after an outage succeeds by itself.
  *
  * Errors: Google answers {"error": {"code": 404, "message": "...",
@@ -25,7 +25,6 @@
  * message (HTTP n)" goes into the store handle's error field.
  */
 #include "sdk/stores/gcp.h"
-#include "base/curl_lazy.h"
 
 #include <kumo.h>
 
