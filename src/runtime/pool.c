@@ -90,6 +90,7 @@ typedef struct worker {
     uint32_t tag;    /* the fork server's request tag */
     h2o_socket_t *sock;
     int ready;               /* hello received */
+    int assigning;           /* a primed spare, ready at once, that has not answered yet: its calls are cold */
     int killed_timeout;      /* we SIGKILLed it for a deadline */
     int retiring;            /* it asked to be stopped: no new calls */
     int dead;                /* lost: out of the pool, freed at the end of the turn */
@@ -518,7 +519,7 @@ static void send_call(worker *w, kumo__call *call)
     call->worker_pid = w->pid;
     call->next = NULL;
     call->dispatched_us = kumo__mono_us();
-    if (!w->ready)
+    if (!w->ready || w->assigning)
         call->cold = 1;
     kumo__frame_set_id(call->frame.buf, call->frame.len, call->id);
     if (w->tail)
@@ -671,6 +672,7 @@ static void on_frame(worker *w, const kumo__frame_header *h, const char *payload
         return;
     }
     kumo__call *call = *link;
+    w->assigning = 0;
     *link = call->next;
     if (w->tail == call)
         w->tail = prev;
@@ -780,6 +782,29 @@ void kumo__tuning_layers(const kumo__tuning *t, char *out, size_t len)
         snprintf(out, len, "none");
 }
 
+/* A primed spare said HELLO as soon as it had its socket, and the loop
+ * read it into the socket's input before the spare was taken: handled
+ * now, the worker is ready without a turn of the loop. Anything else
+ * there (a hello with an error, part of a frame) waits for on_read, which
+ * runs when the worker next writes. */
+static void take_hello(worker *w)
+{
+    h2o_buffer_t *in = w->sock->input;
+    kumo__frame_header h;
+    if (kumo__frame_header_decode(in->bytes, in->size, w->pool->cfg.frame_max, &h) != 0 ||
+        h.type != KUMO__FRAME_HELLO || in->size < KUMO__FRAME_HEADER_SIZE + (size_t)h.length)
+        return;
+    const char *payload = in->bytes + KUMO__FRAME_HEADER_SIZE;
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    kumo__frame_reader_init(&r, payload, h.length);
+    while (kumo__frame_next(&r, &f) > 0)
+        if (f.tag == KF_ERROR)
+            return; /* on_read's to handle: it loses the worker */
+    on_frame(w, &h, payload, h.length);
+    h2o_buffer_consume(&w->sock->input, KUMO__FRAME_HEADER_SIZE + (size_t)h.length);
+}
+
 /* A new worker, starting: its socket is watched from now on, and calls may
  * be sent to it at once (they wait in the socket until it has loaded). */
 static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
@@ -795,11 +820,12 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
-    /* A primed spare first: started and connected already, it only needs
-     * its unit's name, the first frame on its socket. */
+    /* A primed spare first: started, connected and on the loop already, it
+     * only needs its unit's name, the first frame on its socket. */
     char assign[64];
     size_t assign_len = 0;
-    if (kumo__spawner_take_primed(p->cfg.spawner, p->cfg.unit_index, &sv[0], &pid) == 0) {
+    h2o_socket_t *primed_sock = NULL;
+    if (kumo__spawner_take_primed(p->cfg.spawner, p->cfg.unit_index, &primed_sock, &pid) == 0) {
         kumo__frame_writer fw = {0};
         kumo__frame_begin(&fw, sizeof(assign), KUMO__FRAME_ASSIGN, 0);
         kumo__frame_put_u32(&fw, KF_UNIT, (uint32_t)p->cfg.unit_index);
@@ -809,12 +835,12 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
         }
         kumo__frame_writer_free(&fw);
         if (assign_len == 0) { /* out of memory: the spare is let go (EOF), a fresh one is asked */
-            close(sv[0]);
-            sv[0] = -1;
+            h2o_socket_close(primed_sock);
+            primed_sock = NULL;
             pid = 0;
         }
     }
-    int primed = sv[0] >= 0;
+    int primed = primed_sock != NULL;
     if (!primed && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         snprintf(why, whylen, "socketpair: %s", strerror(errno));
         free(w);
@@ -829,14 +855,18 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     }
     if (sv[1] >= 0)
         close(sv[1]); /* the worker has its own copy now */
-    fcntl(sv[0], F_SETFL, O_NONBLOCK);
     w->pid = pid;
     w->tag = tag;
     w->pool = p;
     w->serial = ++p->next_serial;
     w->spawned_us = spawn_start;
     w->last_used_ms = kumo__mono_ms();
-    w->sock = h2o_evloop_socket_create(p->loop, sv[0], 0);
+    if (primed) {
+        w->sock = primed_sock;
+    } else {
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        w->sock = h2o_evloop_socket_create(p->loop, sv[0], 0);
+    }
     w->sock->data = w;
     h2o_socket_read_start(w->sock, on_read);
     if (assign_len > 0 && queue_owned(w, assign, assign_len) != 0) {
@@ -852,6 +882,10 @@ static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
     p->nworkers++;
     p->nstarting++;
     STAT_ADD(p->n_cold);
+    if (primed) {
+        w->assigning = 1;
+        take_hello(w);
+    }
     return w;
 }
 

@@ -110,9 +110,10 @@ int kumo__bind_operations(const kumo__project *p, kumo__spec *spec, void (*warn)
  * Another spawner (a test's fake) is a struct that begins with
  * kumo__spawner, its `methods` pointing at its own table (SQLite's VFS). */
 struct st_h2o_evloop_t;
+struct st_h2o_socket_t;
 typedef struct kumo__spawner kumo__spawner;
 
-#define KUMO__SPAWNER_VERSION 2
+#define KUMO__SPAWNER_VERSION 3
 
 typedef struct kumo__spawner_methods {
     int version; /* KUMO__SPAWNER_VERSION */
@@ -130,11 +131,14 @@ typedef struct kumo__spawner_methods {
     void (*release)(kumo__spawner *s, pid_t pid);
     /* Waits up to timeout_ms for news (exits), outside the loop (shutdown). */
     void (*poll)(kumo__spawner *s, int timeout_ms);
-    /* Version 2, may be NULL: a process already started and connected that
-     * can become a worker of `unit`. 0 with *fd (the socket, the caller's
-     * now; its first frame must be a KUMO__FRAME_ASSIGN naming the unit)
-     * and *pid; -EAGAIN when there is none (then spawn). */
-    int (*take_primed)(kumo__spawner *s, int unit, int *fd, pid_t *pid);
+    /* Version 3, may be NULL: a process already started and connected that
+     * can become a worker of `unit`. 0 with *sock (the socket, on the
+     * caller's loop and reading already, its input holding what the
+     * process sent so far, usually its HELLO; the caller's now: it sets
+     * the socket's data and read callback, and the first frame it writes
+     * must be a KUMO__FRAME_ASSIGN naming the unit) and *pid; -EAGAIN when
+     * there is none (then spawn). Version 2 handed over a bare fd. */
+    int (*take_primed)(kumo__spawner *s, int unit, struct st_h2o_socket_t **sock, pid_t *pid);
 } kumo__spawner_methods;
 
 /* The base every spawner begins with. */
@@ -158,11 +162,11 @@ static inline void kumo__spawner_poll(kumo__spawner *s, int timeout_ms)
 {
     s->methods->poll(s, timeout_ms);
 }
-static inline int kumo__spawner_take_primed(kumo__spawner *s, int unit, int *fd, pid_t *pid)
+static inline int kumo__spawner_take_primed(kumo__spawner *s, int unit, struct st_h2o_socket_t **sock, pid_t *pid)
 {
-    if (s->methods->version < 2 || s->methods->take_primed == NULL)
+    if (s->methods->version < 3 || s->methods->take_primed == NULL)
         return -EAGAIN;
-    return s->methods->take_primed(s, unit, fd, pid);
+    return s->methods->take_primed(s, unit, sock, pid);
 }
 
 /* One unit as both strategies start it (the one description of a unit's

@@ -150,10 +150,11 @@ typedef struct spawner {
      * takes it (spawner_take_primed) without a message to the fork server,
      * which a cold start pays with a wakeup of its own. */
     struct {
-        int fd;        /* our end; -1: none */
-        uint32_t tag;  /* its PRIME's */
-        pid_t pid;     /* 0 until SPAWNED says */
-        uint32_t fits; /* the units it may become (bit i: unit i) */
+        int fd;             /* our end; -1: none */
+        h2o_socket_t *sock; /* fd, watched by the loop from the prime on (NULL: gone) */
+        uint32_t tag;       /* its PRIME's */
+        pid_t pid;          /* 0 until SPAWNED says */
+        uint32_t fits;      /* the units it may become (bit i: unit i) */
     } primed;
     int prime_off;               /* this fork server does not prime (egress rules, no unit fits) */
     h2o_timeout_t prime_timeout; /* PRIME_DELAY_MS: the next prime, off the cold start's path */
@@ -459,13 +460,34 @@ static void fork_server_lost(spawner *s)
     }
 }
 
+/* Closes the primed spare's socket (it reads EOF and exits), keeping its
+ * pid and tag: the fork server's EXITED for it is still recognised. */
+static void primed_close(spawner *s)
+{
+    if (s->primed.sock != NULL)
+        h2o_socket_close(s->primed.sock);
+    else if (s->primed.fd >= 0)
+        close(s->primed.fd);
+    s->primed.sock = NULL;
+    s->primed.fd = -1;
+}
+
 static void primed_drop(spawner *s)
 {
-    if (s->primed.fd >= 0)
-        close(s->primed.fd); /* the spare reads EOF and exits */
-    s->primed.fd = -1;
+    primed_close(s);
     s->primed.pid = 0;
     s->primed.tag = 0;
+}
+
+/* The primed socket, watched from the prime on: the spare's HELLO comes
+ * as soon as it has the socket, and stays in the input buffer for the
+ * pool that takes it (kumo__pool reads it with no wait). EOF or an error:
+ * the spare died unused (its EXITED follows). */
+static void on_primed_read(h2o_socket_t *sock, const char *err)
+{
+    spawner *s = sock->data;
+    if (err != NULL && s->primed.sock == sock)
+        primed_close(s);
 }
 
 /* Sends a PRIME when none is out and the fork server takes them. */
@@ -483,9 +505,15 @@ static void prime(spawner *s)
         return;
     }
     close(sv[1]);
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
     s->primed.fd = sv[0];
     s->primed.tag = m.tag;
     s->primed.pid = 0;
+    /* Registered with the loop now, off the cold start's path: taking the
+     * spare then costs the pool no socket setup and no epoll_ctl. */
+    s->primed.sock = h2o_evloop_socket_create(s->loop, sv[0], 0);
+    s->primed.sock->data = s;
+    h2o_socket_read_start(s->primed.sock, on_primed_read);
 }
 
 static void on_prime_due(h2o_timeout_entry_t *e)
@@ -692,13 +720,15 @@ static int spawner_spawn(kumo__spawner *base, int unit, int fd, uint32_t *tag, p
     return spawn_direct(s, unit, fd, pid, err);
 }
 
-static int spawner_take_primed(kumo__spawner *base, int unit, int *fd, pid_t *pid)
+static int spawner_take_primed(kumo__spawner *base, int unit, h2o_socket_t **sock, pid_t *pid)
 {
     spawner *s = (spawner *)base;
-    if (s->dead || s->primed.fd < 0 || s->primed.pid <= 0 || unit < 0 || unit >= 32 || !(s->primed.fits & (1u << unit)))
+    if (s->dead || s->primed.sock == NULL || s->primed.pid <= 0 || unit < 0 || unit >= 32 ||
+        !(s->primed.fits & (1u << unit)))
         return -EAGAIN;
-    *fd = s->primed.fd;
+    *sock = s->primed.sock;
     *pid = s->primed.pid;
+    s->primed.sock = NULL;
     s->primed.fd = -1;
     s->primed.pid = 0;
     prime_later(s);

@@ -667,6 +667,20 @@ int kumo__http_result_read(const char *payload, size_t len, kumo__http_result *r
  * (a dlopen handle). Returns 0 on a clean EOF, negative on a protocol
  * error. */
 int kumo__local_serve(int fd, void *unit, const char *function);
+/* A primed spare's loop: its first frame is a KUMO__FRAME_ASSIGN, read
+ * with the requests behind it, whose unit index goes to `assign`, which
+ * makes this process that unit's worker and sets *unit (the dlopen handle)
+ * and *function; 0, or a negative errno that ends the loop (returned). Then
+ * as kumo__local_serve. -EPROTO when the first frame is not an ASSIGN. */
+typedef int kumo__local_assign_fn(void *ctx, int unit_index, void **unit, const char **function);
+int kumo__local_serve_primed(int fd, kumo__local_assign_fn *assign, void *ctx);
+/* Reads the exported functions of `unit` (a dlopen handle) from its
+ * dynamic symbol table, for kumo__local_serve's lookups without dlsym. A
+ * fork server calls it once per unit, before it forks. 0, or -1 (then
+ * lookups fall back to dlsym). */
+int kumo__local_preload(void *unit);
+/* What kumo__local_preload found for `name` in `unit`, or NULL. */
+kumo_handler *kumo__local_find(void *unit, const char *name);
 
 /* The same, in this process (kumo-host): runs the request frame `payload`
  * (len bytes, a KUMO__FRAME_REQUEST's payload) through the handler it names

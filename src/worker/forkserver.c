@@ -308,10 +308,11 @@ static void become_worker(fork_server *fs, int unit, int fd, int chan)
  * were about 150 us of a first request). The spare pays both while it
  * waits: it writes every page of its private writable mappings (up to 64
  * MiB each; never under AddressSanitizer, whose shadow mappings are
- * terabytes), and maps its code with MADV_POPULATE_READ (Linux 5.14; an
- * older kernel says EINVAL and the code faults in as it runs). The code
- * pages are the page cache's, shared: they show in the spare's RSS, not
- * in the memory it holds. */
+ * terabytes), and maps its code and its files' read-only data (symbol
+ * tables, constants, relocated pointers) with MADV_POPULATE_READ (Linux
+ * 5.14; an older kernel says EINVAL and they fault in as they are used).
+ * Those pages are the page cache's, shared: they show in the spare's RSS,
+ * not in the memory it holds. */
 static void prefault(void)
 {
     if (KUMO__SANDBOX_ASAN)
@@ -332,47 +333,34 @@ static void prefault(void)
                 volatile char *p = (volatile char *)a;
                 *p = *p;
             }
-        } else if (strcmp(perms, "r-xp") == 0 && path_at > 0 && line[path_at] == '/') {
+        } else if ((strcmp(perms, "r-xp") == 0 || strcmp(perms, "r--p") == 0) && path_at > 0 && line[path_at] == '/') {
             madvise((void *)start, end - start, MADV_POPULATE_READ);
         }
     }
     fclose(maps);
 }
 
-/* Reads exactly n bytes; 0, or -1 at EOF or an error. */
-static int read_exact(int fd, void *buf, size_t n)
-{
-    for (size_t got = 0; got < n;) {
-        ssize_t r = read(fd, (char *)buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
+/* A primed spare's pid, for a hello with an error. */
+static pid_t spare_self;
 
-/* A primed spare's first frame: KUMO__FRAME_ASSIGN with the unit it
- * becomes. Read to its last byte and no further: the requests behind it
- * are kumo__local_serve's. The unit, or -1 (closed, or not an ASSIGN). */
-static int read_assign(int fd)
+/* A primed spare becomes the worker of the unit its ASSIGN named
+ * (kumo__local_assign_fn): its name, its variables, its CPU budget. */
+static int become_assigned(void *ctx, int unit, void **handle, const char **name)
 {
-    char head[KUMO__FRAME_HEADER_SIZE], body[64];
-    kumo__frame_header h;
-    if (read_exact(fd, head, sizeof(head)) != 0 ||
-        kumo__frame_header_decode(head, sizeof(head), sizeof(body), &h) != 0 || h.type != KUMO__FRAME_ASSIGN ||
-        read_exact(fd, body, h.length) != 0)
-        return -1;
-    kumo__frame_reader r;
-    kumo__frame_field f;
-    kumo__frame_reader_init(&r, body, h.length);
-    while (kumo__frame_next(&r, &f) > 0)
-        if (f.tag == KF_UNIT) {
-            uint32_t u;
-            return kumo__frame_u32(&f, &u) == 0 && u <= INT32_MAX ? (int)u : -1;
-        }
-    return -1;
+    fork_server *fs = ctx;
+    fs_unit *u = unit < fs->nunits ? &fs->units[unit] : NULL;
+    char comm[16];
+    snprintf(comm, sizeof(comm), "kumo:%s", u ? u->name : "?");
+    prctl(PR_SET_NAME, comm);
+    if (u == NULL || u->handle == NULL) {
+        hello(spare_self, u ? u->load_error : "the fork server has no such unit");
+        return -ENOENT;
+    }
+    apply_unit_vars(unit);
+    kumo__sandbox_assign(&u->sandbox);
+    *handle = u->handle;
+    *name = u->name;
+    return 0;
 }
 
 /* A spare waits for its assignment, then becomes a worker. */
@@ -422,9 +410,24 @@ static void spare_main(fork_server *fs, int sock)
         close(fd);
     }
     /* Primed (KUMO__FS_PRIME): the loop holds the other end, and names the
-     * unit when it needs a worker. */
-    if (m.unit == -1 && (m.unit = read_assign(WORKER_FD)) < 0)
-        _exit(0); /* the loop let us go (a reload, a stop) */
+     * unit when it needs a worker (become_assigned). What does not depend
+     * on the unit is done now, while nobody waits: the crash handler, and
+     * the hello. This process is sandboxed and every unit it may become is
+     * loaded (a unit that did not load is never named to a primed spare),
+     * so the loop reads the hello before it takes this spare; sent after
+     * the assignment, it would wake the loop once more on the cold start's
+     * path, and have the worker wait for it. The assignment is read with
+     * the requests behind it, in one recv. */
+    if (m.unit == -1) {
+        kumo__crash_arm(WORKER_FD, core_dir);
+        spare_self = self;
+        if (hello(self, NULL) != 0)
+            _exit(0);
+        int served = kumo__local_serve_primed(WORKER_FD, become_assigned, fs);
+        kumo__stores_close_all();
+        fflush(NULL);
+        _exit(served == 0 ? 0 : 1); /* EOF before any assignment: the loop let us go (a reload, a stop) */
+    }
     fs_unit *u = m.unit >= 0 && m.unit < fs->nunits ? &fs->units[m.unit] : NULL;
     char comm[16];
     snprintf(comm, sizeof(comm), "kumo:%s", u ? u->name : "?");
@@ -898,6 +901,8 @@ int kumo__forkserver_main(int argc, char **argv)
         if ((u->handle = dlopen(u->so, RTLD_NOW | RTLD_LOCAL)) == NULL) {
             const char *why = dlerror();
             snprintf(u->load_error, sizeof(u->load_error), "%s", why ? why : "dlopen failed");
+        } else {
+            kumo__local_preload(u->handle); /* failing, workers look their handlers up with dlsym */
         }
     }
     /* after the units: their paths and addresses are in the table */
