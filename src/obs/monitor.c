@@ -155,6 +155,7 @@ struct kumo__monitor {
     held_gen next; /* handed over, not yet taken by the thread */
     char *json;    /* the last round's GET /alerts */
     /* the thread's own */
+    int curl; /* libcurl: 0 not set up yet, 1 set up, -1 it failed (curl_ready) */
     held_gen cur;
     kumo__monitors_config cfg;
     probe *probes;
@@ -927,6 +928,18 @@ static int probe_abort(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl
     return kumo__curl_abort_on(ctx, a, b, c, d);
 }
 
+/* libcurl, set up on the monitor's thread when a probe or a webhook first
+ * needs it: loading it maps about twenty libraries and sets up their TLS
+ * (3 to 8 ms), and a dlopen holds the loader's lock, which a thread's start
+ * takes too. A project without probes or webhooks never loads it, and one
+ * with them does not pay it during kumo up's start (issue 19). */
+static int curl_ready(kumo__monitor *mon)
+{
+    if (mon->curl == 0)
+        mon->curl = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : -1;
+    return mon->curl == 1;
+}
+
 /* Every probe at once (curl's multi interface), all done within the probe
  * timeout: a slow API delays a round by that much at most. */
 static void run_probes(kumo__monitor *mon, uint64_t now_ms)
@@ -936,6 +949,8 @@ static void run_probes(kumo__monitor *mon, uint64_t now_ms)
     if ((double)(now_ms - mon->last_probe_ms) < mon->cfg.probe_interval_s * 1000)
         return;
     mon->last_probe_ms = now_ms;
+    if (!curl_ready(mon))
+        return;
     probe_run *runs = calloc(mon->nprobes, sizeof(*runs));
     CURLM *multi = curl_multi_init();
     if (runs == NULL || multi == NULL)
@@ -1108,7 +1123,7 @@ static void deliver(kumo__monitor *mon, uint64_t now_ms)
         json_decref(payload);
         return;
     }
-    char *text = json_dumps(payload, JSON_COMPACT);
+    char *text = curl_ready(mon) ? json_dumps(payload, JSON_COMPACT) : NULL;
     json_decref(payload);
     if (text == NULL)
         return;
@@ -1168,10 +1183,6 @@ static void round_run(kumo__monitor *mon)
 static void *monitor_main(void *arg)
 {
     kumo__monitor *mon = arg;
-    /* here, not in kumo__monitor_start: the TLS library's set-up (3 to 8
-     * ms) stays off kumo up's start (issue 19); kumo__monitor_stop cleans
-     * up after the join */
-    curl_global_init(CURL_GLOBAL_DEFAULT); /* thread-safe and counted since libcurl 7.84 */
     pthread_mutex_lock(&mon->lock);
     while (!mon->stop) {
         struct timespec until;
@@ -1271,8 +1282,9 @@ void kumo__monitor_stop(kumo__monitor *mon)
     free(mon->json);
     free(mon->probe_base);
     free(mon->admin_url);
+    if (mon->curl == 1) /* after the join: set up on the thread, when it was */
+        curl_global_cleanup();
     free(mon);
-    curl_global_cleanup();
 }
 
 char *kumo__monitor_json(kumo__monitor *mon)
