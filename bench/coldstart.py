@@ -6,6 +6,11 @@
 - cold start: p50/p99 of first-request latency after the function went to
   zero processes, over CYCLES scale-from-zero cycles, minus the p50 of warm
   requests (same connection, same handler);
+- its peer in the same run: the same request to a function that keeps a
+  worker (`warm`, min: 1), asked after the same wait (every other cycle
+  asks it instead of the cold one). What the machine costs a request after
+  an idle spell (CPUs woken from idle, caches gone cold) is in both; the
+  difference is what the cold start itself costs;
 - memory: gateway RSS at rest, RSS of one idle warm worker, and the
   function's processes after its idle time;
 - burst: 64 clients at once on a cold function: time until all are served,
@@ -90,7 +95,8 @@ def children(pid):
     servers ("kumo-forkserver"), their spares ("kumo-spare") and the init
     of their workers' pid namespace ("kumo-pid1"), which belong to no
     function."""
-    return [p for p, comm in descendants(pid) if comm not in ("kumo-forkserver", "kumo-spare", "kumo-pid1")]
+    return [p for p, comm in descendants(pid)
+            if comm not in ("kumo-forkserver", "kumo-spare", "kumo-pid1", "kumo:warm")]
 
 
 def main():
@@ -111,7 +117,7 @@ def main():
 
         def status():
             adm.request("GET", "/status")
-            return json.loads(adm.getresponse().read())["functions"][0]
+            return next(f for f in json.loads(adm.getresponse().read())["functions"] if f["name"] == "hello")
 
         conn = http.client.HTTPConnection("127.0.0.1", port)
 
@@ -133,13 +139,18 @@ def main():
             raise SystemExit("the function did not go to zero processes")
 
         get()
+        get("/warm")
         gw_rss = None
-        cold = []
-        for _ in range(CYCLES):
+        cold, idle_warm = [], []
+        for i in range(2 * CYCLES):
             wait_zero()
             if gw_rss is None:
                 gw_rss = rss_kib(gw.pid)
-            cold.append(get())
+            if i % 2 == 0:
+                cold.append(get())
+            else:
+                idle_warm.append(get("/warm"))
+                get()  # hello again, so that the next wait is for its pool to go to zero as before
         warm = [get() for _ in range(CYCLES)]
         worker = children(gw.pid)
         worker_rss = rss_kib(worker[0]) if worker else 0
@@ -150,11 +161,14 @@ def main():
         ms = lambda s: s * 1000.0
         cold.sort()
         warm.sort()
+        idle_warm.sort()
         p = lambda xs, q: xs[min(len(xs) - 1, int(q * len(xs)))]
         print("cold start over %d scale-from-zero cycles (one loop, sandbox as kumo.yaml defaults):" % CYCLES)
         print("  first request after zero: p50 %.3f ms, p99 %.3f ms" % (ms(p(cold, .5)), ms(p(cold, .99))))
         print("  warm request:             p50 %.3f ms, p99 %.3f ms" % (ms(p(warm, .5)), ms(p(warm, .99))))
         print("  cold minus warm (p50):    %.3f ms" % (ms(p(cold, .5) - p(warm, .5))))
+        print("  peer, after the same wait, a worker always there: p50 %.3f ms, p99 %.3f ms; cold minus peer (p50): "
+              "%.3f ms" % (ms(p(idle_warm, .5)), ms(p(idle_warm, .99)), ms(p(cold, .5) - p(idle_warm, .5))))
         others = [comm for _, comm in descendants(gw.pid)]
         print("memory: gateway RSS at rest %d KiB; one idle warm worker %d KiB (%d KiB its own); function processes "
               "after idle: %d (besides: %d fork server, %d spare, %d pid namespace init)"
