@@ -16,6 +16,7 @@
  */
 #include "deploy/bundle.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -26,11 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "host/host.h"
+#include "project/services.h"
 #include "runtime/runtime.h"
 
 extern char **environ;
@@ -609,16 +612,35 @@ static int needs_curl(const kumo__project *p, const strlist *sos)
     return 0;
 }
 
+/* Whether url is https:// to an IPv4 or [IPv6] address. */
+static int https_to_address(const char *url)
+{
+    if (url == NULL || strncasecmp(url, "https://", 8) != 0)
+        return 0;
+    const char *h = url + 8;
+    if (*h == '[')
+        return 1;
+    size_t n = strcspn(h, ":/?#");
+    unsigned char buf[sizeof(struct in_addr)];
+    char host[64];
+    if (n == 0 || n >= sizeof(host))
+        return 0;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    return inet_pton(AF_INET, host, buf) == 1;
+}
+
 /* Whether kumo-lambda, the lean Lambda host (the lambda adapter alone,
  * the AWS drivers over the built-in HTTPS client, libcrypto loaded only
  * for a security scheme: CMakeLists.txt), serves this package as kumo-host
  * would. It does unless the package needs what only kumo-host has, which
- * is libcurl's part: a unit calling kumo_http_* (nm says; no nm, no
- * answer), a security scheme with its own CA file, or an environment
- * keeping a store on a backend that is not AWS's. Key sets and spans go
- * through kumo's own HTTP client there (host/own_http.c). When it
- * does not, `why` says what, for the build's output. */
-static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *why, size_t cap)
+ * is libcurl's part: a security scheme with its own CA file, an outbound
+ * service at https:// and an IP address (kumo's client checks names
+ * only), or an environment keeping a store on a backend that is not
+ * AWS's. Key sets, spans and the units' outbound calls (kumo_http_*) go
+ * through kumo's own HTTP client there (host/own_http.c, sdk/http.c).
+ * When it does not, `why` says what, for the build's output. */
+static int lambda_lean_fits(const kumo__project *p, char *why, size_t cap)
 {
     const char *name;
     json_t *sec, *root = kumo__doc_root(p->doc);
@@ -649,16 +671,22 @@ static int lambda_lean_fits(const kumo__project *p, const strlist *sos, char *wh
                 return 0;
             }
         }
-    static const char *const outbound[] = {"kumo_http"};
-    for (size_t i = 0; i < sos->n; i++) {
-        int calls = unit_imports(sos->v[i], outbound, 1);
-        if (calls < 0)
-            snprintf(why, cap, "nm (binutils) cannot list what %s calls", sos->v[i]);
-        else if (calls)
-            snprintf(why, cap, "the unit makes outbound calls (kumo_http_*), through libcurl");
-        if (calls != 0)
+    for (size_t i = 0; i < p->nservices; i++)
+        if (https_to_address(p->services[i].url)) {
+            snprintf(why, cap, "service '%s' is at https:// and an IP address (%.64s), a certificate libcurl checks",
+                     p->services[i].name, p->services[i].url);
             return 0;
-    }
+        }
+    for (size_t i = 0; i < p->nenvironments; i++)
+        for (size_t j = 0; j < p->environments[i].nservices; j++)
+            if (https_to_address(p->environments[i].services[j].url)) {
+                snprintf(why, cap,
+                         "environment '%s' puts service '%s' at https:// and an IP address (%.64s), a certificate "
+                         "libcurl checks",
+                         p->environments[i].name, p->environments[i].services[j].service,
+                         p->environments[i].services[j].url);
+                return 0;
+            }
     return 1;
 }
 
@@ -983,7 +1011,7 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
     char why[256] = "";
     const char *want = info ? info->host : NULL;
     int lean = strcmp(adapter, "lambda") == 0 && (want == NULL || strcmp(want, "kumo-lambda") == 0) &&
-               lambda_lean_fits(p, &sos, why, sizeof(why));
+               lambda_lean_fits(p, why, sizeof(why));
     if (lean && force_curl) {
         lean = 0;
         snprintf(why, sizeof(why), "KUMO_CURL=1 asks for libcurl, which kumo-lambda cannot use");

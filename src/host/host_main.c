@@ -74,7 +74,8 @@ static const char *proxy_var(void)
  * package needs libcurl only for the units' outbound calls (deploy/
  * bundle.c). Not when a proxy variable is set: libcurl honours it, kumo's
  * client does not, and a package that carries no libcurl then says so
- * when a store first connects. kumo-lambda has no libcurl at all. */
+ * when a store first connects. kumo-lambda has no libcurl at all: the
+ * units' outbound calls go through kumo's client there too. */
 static void own_http_calls(void)
 {
     const char *proxy = proxy_var();
@@ -91,6 +92,7 @@ static void own_http_calls(void)
                 "kumo-lambda: %s is set, and kumo-lambda's HTTP client does not use a proxy; build the "
                 "package with KUMO_CURL=1 kumo build --host kumo-host to go through one\n",
                 proxy);
+    kumo__http_use_builtin(1); /* the functions' outbound calls: kumo-lambda has no libcurl */
 #endif
     kumo__jwks_set_getter(kumo__own_fetch);
     kumo__otlp_set_poster(kumo__own_post);

@@ -7,7 +7,11 @@
  * the gateway as a KUMO__FRAME_HTTP_CALL frame, and the gateway's egress
  * thread (gateway/egress.c) runs it with libcurl multi: a worker keeps no
  * network for services. Under kumo-host it is run here, in process, with
- * one easy handle (kumo__http_perform). Both run the same exchange:
+ * one easy handle (kumo__http_perform); under kumo-lambda, which carries
+ * no libcurl, with kumo's own client (sdk/stores/httpc.h) instead:
+ * HTTP/1.1, TLS 1.2 through BearSSL with the platform's CAs, no
+ * compression, no proxy (kumo__http_use_builtin). All run the same
+ * exchange:
  *
  *  - the allow-list: a declared service's name and a path, or an absolute
  *    URL whose origin (scheme, host, port) is a declared service's; else
@@ -37,6 +41,7 @@
 
 #include "base/growbuf.h"
 #include "proto/frame.h"
+#include "sdk/stores/httpc.h"
 
 static uint64_t now_ms(void)
 {
@@ -452,7 +457,11 @@ static long retry_after_ms(const char *v)
     long s = strtol(v, &end, 10);
     if (end != v && *end == '\0' && s >= 0)
         return s > 86400 ? 86400000L : s * 1000L;
-    time_t t = curl_getdate(v, NULL);
+    /* an HTTP-date: IMF-fixdate, what RFC 9110 has senders write */
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *rest = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    time_t t = rest && *rest == '\0' ? timegm(&tm) : -1;
     if (t < 0)
         return -1;
     int64_t d = (int64_t)t * 1000 - (int64_t)now_ms();
@@ -513,6 +522,8 @@ static const char *result_header(const kumo__http_result *r, const char *name)
     return NULL;
 }
 
+static long settle(kumo__http_exchange *x, int transient);
+
 long kumo__http_exchange_attempt_done(kumo__http_exchange *x, int curl_code)
 {
     kumo__http_result *r = &x->r;
@@ -545,6 +556,15 @@ long kumo__http_exchange_attempt_done(kumo__http_exchange *x, int curl_code)
             transient = 0;
         }
     }
+    return settle(x, transient);
+}
+
+/* After an attempt (r->error, or r->status and the headers kept): the wait
+ * in ms before the next one, or -1 when this one is the result (then the
+ * body moves into it). */
+static long settle(kumo__http_exchange *x, int transient)
+{
+    kumo__http_result *r = &x->r;
     if (transient && x->attempt <= x->retries) {
         long wait = r->error == 0 ? retry_after_ms(result_header(r, "retry-after")) : -1;
         if (wait < 0) {
@@ -597,7 +617,8 @@ void kumo__http_exchange_free(kumo__http_exchange *x)
         curl_easy_reset(x->easy);
     else if (x->easy)
         curl_easy_cleanup(x->easy);
-    curl_slist_free_all(x->slist);
+    if (x->slist) /* never called without libcurl (kumo-lambda has none) */
+        curl_slist_free_all(x->slist);
     free(x->resp.data);
     free(x->head.data);
     kumo__http_result_free(&x->r);
@@ -632,9 +653,144 @@ static void easy_key_init(void)
     pthread_key_create(&g_easy_key, easy_drop);
 }
 
+/* ---- kumo's own client (kumo-lambda) ---- */
+
+static atomic_int g_builtin;
+
+void kumo__http_use_builtin(int on)
+{
+    atomic_store(&g_builtin, on != 0);
+}
+
+/* one connection per thread, kept alive between calls to one origin */
+static pthread_key_t g_httpc_key;
+static pthread_once_t g_httpc_once = PTHREAD_ONCE_INIT;
+
+static void httpc_drop(void *c)
+{
+    kumo__httpc_free(c);
+}
+
+static void httpc_key_init(void)
+{
+    pthread_key_create(&g_httpc_key, httpc_drop);
+}
+
+/* One attempt of the exchange over httpc, its outcome put in the classes
+ * libcurl's are (kumo__http_exchange_attempt_done), then settled. */
+static long builtin_attempt(kumo__http_exchange *x, kumo__httpc *hc)
+{
+    kumo__http_result *r = &x->r;
+    int64_t left = x->deadline_ms ? (int64_t)(x->deadline_ms - now_ms()) : 0;
+    if (x->deadline_ms && (x->deadline_ms <= now_ms() || left <= 0)) {
+        set_error(r, KUMO_ETIMEDOUT, "%.128s: no time left before the deadline", r->url);
+        x->done = 1;
+        return -1;
+    }
+    x->attempt++;
+    /* the service's headers, then the handler's it does not set */
+    size_t nlines = x->svc.nheaders + x->nuser;
+    char **lines = calloc(nlines + 1, sizeof(char *));
+    int oom = lines == NULL;
+    for (size_t i = 0; !oom && i < nlines; i++) {
+        int svc = i < x->svc.nheaders;
+        const char *const *pair =
+            svc ? &x->svc.headers[2 * i] : (const char *const *)&x->user_headers[2 * (i - x->svc.nheaders)];
+        if (asprintf(&lines[i], "%s: %s", pair[0], pair[1]) < 0) {
+            lines[i] = NULL;
+            oom = 1;
+        }
+    }
+    kumo__httpc_res res;
+    memset(&res, 0, sizeof res);
+    char msg[200] = "";
+    int rc = KUMO_ENOMEM;
+    if (!oom) {
+        kumo__httpc_req req = {
+            .method = x->method,
+            .url = x->url,
+            .headers = (const char *const *)lines,
+            .body = x->body,
+            .len = x->body_len,
+            .connect_timeout_ms = (long)left,
+            .timeout_ms = (long)left,
+            .max_body = x->resp.max,
+            .max_headers = x->head.max,
+        };
+        rc = kumo__httpc_perform(hc, &req, &res, msg, sizeof msg);
+    }
+    for (size_t i = 0; lines && i < nlines; i++)
+        free(lines[i]);
+    free(lines);
+    int transient = 0;
+    r->error = 0;
+    r->message[0] = '\0';
+    x->head.len = 0;
+    if (rc == 0) {
+        r->status = (int)res.status;
+        transient = res.status >= 500 || res.status == 429;
+        /* keep_headers reads a raw block whose first line is the status */
+        if (kumo__growbuf_add(&x->head, "HTTP/1.1\r\n", 10) != 0 ||
+            (res.hlen && kumo__growbuf_add(&x->head, res.headers, res.hlen) != 0) || keep_headers(x) < 0) {
+            set_error(r, KUMO_ENOMEM, "out of memory");
+            transient = 0;
+        } else {
+            free(x->resp.data);
+            x->resp.data = res.body;
+            x->resp.len = res.len;
+            x->resp.cap = res.len;
+            res.body = NULL;
+        }
+    } else if (rc == KUMO_ETOOBIG) {
+        set_error(r, KUMO_ETOOBIG,
+                  "%.128s: the response is over the service's max_response (%zu bytes) or its headers over %u bytes",
+                  r->url, x->resp.max, KUMO__HTTP_HEAD_MAX);
+    } else if (rc == KUMO_ETIMEDOUT) {
+        set_error(r, KUMO_ETIMEDOUT, "%.128s: no answer before the deadline", r->url);
+    } else if (rc == KUMO_EUNAVAILABLE) {
+        set_error(r, KUMO_EUNAVAILABLE, "%.128s: %s", r->url, msg);
+        transient = 1;
+    } else if (rc == KUMO_ENOMEM) {
+        set_error(r, KUMO_ENOMEM, "out of memory");
+    } else {
+        set_error(r, KUMO_EIO, "%.128s: %s", r->url, msg[0] ? msg : kumo_strerror(rc));
+    }
+    kumo__httpc_res_free(&res);
+    return settle(x, transient);
+}
+
+static void perform_builtin(const kumo__http_service *svcs, size_t n, const kumo__http_call *c, kumo__http_result *out)
+{
+    pthread_once(&g_httpc_once, httpc_key_init);
+    kumo__httpc *hc = pthread_getspecific(g_httpc_key);
+    if (hc == NULL && (hc = kumo__httpc_new()) != NULL && pthread_setspecific(g_httpc_key, hc) != 0) {
+        kumo__httpc_free(hc);
+        hc = NULL;
+    }
+    kumo__http_exchange *x = hc ? kumo__http_exchange_new(svcs, n, c) : NULL;
+    if (x == NULL) {
+        set_error(out, KUMO_ENOMEM, "out of memory");
+        return;
+    }
+    while (!x->done) {
+        long wait = builtin_attempt(x, hc);
+        if (wait < 0)
+            break;
+        struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    kumo__http_exchange_result(x, out);
+    kumo__http_exchange_free(x);
+}
+
 void kumo__http_perform(const kumo__http_service *svcs, size_t n, const kumo__http_call *c, kumo__http_result *out)
 {
     memset(out, 0, sizeof *out);
+    if (atomic_load(&g_builtin)) {
+        perform_builtin(svcs, n, c, out);
+        return;
+    }
     pthread_once(&g_easy_once, easy_key_init);
     kumo__http_exchange *x = kumo__http_exchange_new(svcs, n, c);
     if (x == NULL) {

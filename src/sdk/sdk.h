@@ -646,6 +646,12 @@ void *kumo__http_exchange_handle(kumo__http_exchange *x);
 void kumo__http_exchange_free(kumo__http_exchange *x);
 /* A whole exchange, blocking, with one easy handle (in process). */
 void kumo__http_perform(const kumo__http_service *svcs, size_t n, const kumo__http_call *c, kumo__http_result *out);
+/* on: kumo__http_perform runs its calls with kumo's own client
+ * (sdk/stores/httpc.h: HTTP/1.1, TLS 1.2 through BearSSL with the
+ * platform's CAs, no compression, no proxy, https only to a host name)
+ * instead of libcurl: kumo-lambda, which carries no libcurl. Set before
+ * serving. */
+void kumo__http_use_builtin(int on);
 
 /* The services calls in this process may reach (kumo-host; tests): copied.
  * Not thread-safe against calls in flight: set once at start. */

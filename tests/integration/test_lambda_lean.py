@@ -18,8 +18,9 @@ kumo-host has, and that it serves like kumo-host.
   a CA the test makes, trusted through SSL_CERT_FILE; with another CA in
   SSL_CERT_FILE the store is unavailable (503) and the log says the
   certificate is not trusted.
-- A unit that makes outbound calls (kumo_http_*) is packaged with
-  kumo-host, and `kumo build` says why.
+- A unit that makes outbound calls (kumo_http_*) keeps kumo-lambda (its
+  calls go through kumo's own client: test_outbound.py); a service at
+  https:// and an IP address gets kumo-host, and `kumo build` says why.
 """
 import contextlib
 import datetime
@@ -733,26 +734,42 @@ class FullHostWhenNeededTest(unittest.TestCase):
         finally:
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
-    def test_outbound_calls_get_kumo_host(self):
+    def test_outbound_service_at_an_address_gets_kumo_host(self):
+        """A unit's outbound calls (kumo_http_*) keep kumo-lambda: they go
+        through kumo's own client (test_outbound.py LambdaOutboundTest
+        runs them). A service at https:// and an IP address gets kumo-host:
+        kumo's client checks certificate names only. The build says why."""
         project = copy_project("todo")
         try:
             src = os.path.join(project, "functions", "todos.c")
             with open(src, "a") as f:
-                f.write("\n/* an outbound call: only kumo-host makes them (libcurl) */\n"
+                f.write("\n/* an outbound call */\n"
                         "__attribute__((used)) static int todo_ping(kumo_ctx *ctx)\n"
                         "{\n    kumo_http_response *r = NULL;\n    return kumo_http_get(ctx, \"peer\", \"/\", &r);\n}\n")
-            r = subprocess.run([KUMO, "build", "--target", "aws", project], capture_output=True, text=True,
-                               timeout=300)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn("unit 'todos' is packaged with kumo-host, not the lean kumo-lambda: the unit makes "
-                          "outbound calls (kumo_http_*), through libcurl", r.stderr)
-            with zipfile.ZipFile(os.path.join(project, ".kumo", "build", "aws", "todos.zip")) as z:
+            os.makedirs(os.path.join(project, "services"))
+            with open(os.path.join(project, "services", "peer.yaml"), "w") as f:
+                f.write("openapi: 3.0.3\ninfo: {title: peer, version: \"1\"}\npaths: {}\n")
+            with open(os.path.join(project, "kumo.yaml"), "a") as f:
+                f.write("services:\n  peer: {spec: services/peer.yaml, url: \"https://peer.example/v1\"}\n")
+            err, zpath = build_aws(project)
+            self.assertNotIn("packaged with kumo-host", err)
+            with zipfile.ZipFile(zpath) as z:
+                names = z.namelist()
+            self.assertNotIn("bin/kumo-host", names)  # kumo-lambda is the bootstrap itself
+            self.assertFalse([n for n in names if "libcurl" in n], names)
+            with open(os.path.join(project, "kumo.yaml")) as f:
+                text = f.read().replace("https://peer.example/v1", "https://10.1.2.3:8443/v1")
+            with open(os.path.join(project, "kumo.yaml"), "w") as f:
+                f.write(text)
+            err, zpath = build_aws(project)
+            self.assertIn("unit 'todos' is packaged with kumo-host, not the lean kumo-lambda: service 'peer' is at "
+                          "https:// and an IP address (https://10.1.2.3:8443/v1), a certificate libcurl checks", err)
+            with zipfile.ZipFile(zpath) as z:
                 names = z.namelist()
             self.assertIn("bin/kumo-host", names)
             self.assertIn("lib/libcurl.so.4", names)
         finally:
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
-
 
 if __name__ == "__main__":
     unittest.main()

@@ -20,7 +20,9 @@ server the test starts on loopback (python's http.server in a thread).
 - the worker itself has no network: a socket it opens cannot connect;
 - requests the pool sent ahead to a worker waiting for a call's answer
   are served after it, in order, each with its own answer;
-- kumo-host makes the same calls with the same answers;
+- kumo-host makes the same calls with the same answers, and so does the
+  project's Lambda package, whose kumo-lambda makes them with kumo's own
+  HTTP client (no libcurl in the package);
 - a service with no URL in the environment is served by a `kumo mock` of
   its document that kumo up starts (and stops), seeded; mock: record puts
   a recording `kumo mock` in front of the real service (the service's
@@ -364,6 +366,52 @@ class HostOutboundTest(Checks, unittest.TestCase):
             text = r.read().decode()
         self.assertRegex(text, r'kumo_outbound_calls_total\{service="pets",outcome="2xx"\} [1-9]')
         self.assertRegex(text, r'kumo_outbound_calls_total\{service="-",outcome="denied"\} [1-9]')
+
+
+LEAN = os.environ.get("KUMO_LAMBDA_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-lambda")
+
+
+@unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
+class LambdaOutboundTest(Checks, unittest.TestCase):
+    """The project built for AWS, whose package is kumo-lambda (no
+    libcurl: the calls go through kumo's own HTTP client, sdk/stores/
+    httpc.c), under `kumo emulate lambda`: the same answers."""
+
+    @classmethod
+    def setUpClass(cls):
+        from test_lambda_lean import Emulator
+        cls.up = Upstream()
+        cls.dir = copy_project("outbound", PROJECTS)
+        r = subprocess.run([KUMO, "build", "--target", "aws", cls.dir], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError("kumo build failed:\n" + r.stderr)
+        cls.build_err = r.stderr
+        cls.zip = os.path.join(cls.dir, ".kumo", "build", "aws", "caller.zip")
+        env = {"KUMO_SERVICE_PETS_URL": cls.up.base, "PETS_TOKEN": TOKEN}
+        cls.emu = Emulator(cls.zip, os.path.dirname(cls.dir), env)
+        cls.base = "http://127.0.0.1:%d" % cls.emu.port
+
+    @classmethod
+    def tearDownClass(cls):
+        name = cls.emu.err.name
+        cls.emu.stop()
+        with open(name) as f:
+            out = f.read()
+        cls.up.stop()
+        shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
+        if "ERROR: AddressSanitizer" in out or "ERROR: LeakSanitizer" in out or "runtime error:" in out:
+            raise AssertionError("sanitizer report in kumo-lambda's output:\n" + out[-6000:])
+
+    def output(self):
+        return self.emu.stderr()
+
+    def test_package_has_no_libcurl(self):
+        import zipfile
+        self.assertNotIn("packaged with kumo-host", self.build_err)
+        with zipfile.ZipFile(self.zip) as z:
+            names = z.namelist()
+        self.assertNotIn("bin/kumo-host", names)
+        self.assertFalse([n for n in names if "libcurl" in n], names)
 
 
 class RefusedTest(unittest.TestCase):
