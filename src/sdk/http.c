@@ -653,6 +653,14 @@ static void easy_key_init(void)
     pthread_key_create(&g_easy_key, easy_drop);
 }
 
+/* The wait between two attempts, in process. */
+static void pause_ms(long wait)
+{
+    struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
 /* ---- kumo's own client (kumo-lambda) ---- */
 
 static atomic_int g_builtin;
@@ -776,9 +784,7 @@ static void perform_builtin(const kumo__http_service *svcs, size_t n, const kumo
         long wait = builtin_attempt(x, hc);
         if (wait < 0)
             break;
-        struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
+        pause_ms(wait);
     }
     kumo__http_exchange_result(x, out);
     kumo__http_exchange_free(x);
@@ -811,9 +817,7 @@ void kumo__http_perform(const kumo__http_service *svcs, size_t n, const kumo__ht
         long wait = kumo__http_exchange_attempt_done(x, (int)curl_easy_perform(e));
         if (wait < 0)
             break;
-        struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
+        pause_ms(wait);
     }
     kumo__http_exchange_result(x, out);
     kumo__http_exchange_free(x);
