@@ -9,6 +9,9 @@
  * without its handler being looked up; that requests without a deadline
  * or with a future one are not marked expired (the previous request's
  * deadline does not stay behind); and that the loop returns 0 at EOF.
+ * A primed spare's loop (kumo__local_serve_primed) takes its unit from a
+ * first ASSIGN frame read with the requests behind it, and ends with an
+ * error on a refused unit or a first frame that is not an ASSIGN.
  *
  * The unit is the test executable itself (dlopen(NULL)) and every symbol
  * asked for is missing, so no handler has to be exported.
@@ -231,10 +234,113 @@ static void test_expired_between(void)
     CHECK_INT(WEXITSTATUS(status), 0);
 }
 
+/* A primed spare's loop (kumo__local_serve_primed): its unit comes in the
+ * first frame, an ASSIGN. The callback makes the process that unit's
+ * worker: here it checks the index (7) and names the unit, which the
+ * answers' errors then carry. */
+#define PRIMED_UNIT 7
+
+static int assign_cb(void *ctx, int unit_index, void **unit, const char **function)
+{
+    if (unit_index != PRIMED_UNIT)
+        return -EINVAL;
+    *unit = ctx;
+    *function = "primed_unit";
+    return 0;
+}
+
+static pid_t start_primed(int sv[2])
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    close(sv[0]);
+    alarm(60);
+    void *unit = dlopen(NULL, RTLD_NOW);
+    int rc = unit ? kumo__local_serve_primed(sv[1], assign_cb, unit) : -1;
+    close(sv[1]);
+    exit(rc == 0 ? 0 : 1);
+}
+
+static void put_assign(kumo__frame_writer *w, uint32_t unit)
+{
+    kumo__frame_begin(w, 0, KUMO__FRAME_ASSIGN, 0);
+    kumo__frame_put_u32(w, KF_UNIT, unit);
+    CHECK_INT(kumo__frame_end(w), 0);
+}
+
+static void test_primed_assign(void)
+{
+    /* the ASSIGN and two requests behind it in one write: both answered as
+     * the assigned unit's, in order */
+    int sv[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t pid = start_primed(sv);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    close(sv[1]);
+    kumo__frame_writer w = {0};
+    put_assign(&w, PRIMED_UNIT);
+    put_request(&w, 1, "nope_a", 0);
+    put_request(&w, 2, "nope_b", 0);
+    CHECK_INT(write(sv[0], w.buf, w.len), (long long)w.len);
+    kumo__frame_writer_free(&w);
+    answer a;
+    CHECK_INT(read_answer(sv[0], &a), 0);
+    CHECK_INT(a.id, 1);
+    CHECK_STR(a.error, "handler 'nope_a' is not defined in function unit 'primed_unit'");
+    CHECK_INT(read_answer(sv[0], &a), 0);
+    CHECK_INT(a.id, 2);
+    CHECK_STR(a.error, "handler 'nope_b' is not defined in function unit 'primed_unit'");
+    int status = finish_worker(pid, sv[0]);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), 0);
+
+    /* an index the callback refuses: no answer, the loop ends with its error */
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    if ((pid = start_primed(sv)) <= 0)
+        return;
+    close(sv[1]);
+    kumo__frame_writer w2 = {0};
+    put_assign(&w2, PRIMED_UNIT + 1);
+    put_request(&w2, 3, "nope", 0);
+    CHECK_INT(write(sv[0], w2.buf, w2.len), (long long)w2.len);
+    kumo__frame_writer_free(&w2);
+    CHECK_INT(read_answer(sv[0], &a), -1);
+    status = finish_worker(pid, sv[0]);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), 1);
+
+    /* a request first, no ASSIGN: a protocol error, no answer */
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    if ((pid = start_primed(sv)) <= 0)
+        return;
+    close(sv[1]);
+    kumo__frame_writer w3 = {0};
+    put_request(&w3, 4, "nope", 0);
+    CHECK_INT(write(sv[0], w3.buf, w3.len), (long long)w3.len);
+    kumo__frame_writer_free(&w3);
+    CHECK_INT(read_answer(sv[0], &a), -1);
+    status = finish_worker(pid, sv[0]);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), 1);
+
+    /* EOF before any ASSIGN (the loop let the spare go): a clean end */
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    if ((pid = start_primed(sv)) <= 0)
+        return;
+    close(sv[1]);
+    status = finish_worker(pid, sv[0]);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     test_pipelined_expired_first();
     test_expired_between();
+    test_primed_assign();
     return check_report();
 }
