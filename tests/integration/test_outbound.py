@@ -138,6 +138,12 @@ def call(base, spec, headers=None):
         return json.loads(r.read())
 
 
+def no_sanitizer_report(out, who):
+    """Fails when a sanitizer build of `who` reported something in `out`."""
+    if "ERROR: AddressSanitizer" in out or "ERROR: LeakSanitizer" in out or "runtime error:" in out:
+        raise AssertionError("sanitizer report in %s's output:\n%s" % (who, out[-6000:]))
+
+
 class Checks:
     """The answers both runtimes must give (self.base, self.up)."""
 
@@ -349,8 +355,7 @@ class HostOutboundTest(Checks, unittest.TestCase):
             out = f.read()
         cls.log.close()
         shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
-        if "ERROR: AddressSanitizer" in out or "ERROR: LeakSanitizer" in out or "runtime error:" in out:
-            raise AssertionError("sanitizer report in kumo-host's output:\n" + out[-6000:])
+        no_sanitizer_report(out, "kumo-host")
 
     def output(self):
         self.log.flush()
@@ -399,8 +404,7 @@ class LambdaOutboundTest(Checks, unittest.TestCase):
             out = f.read()
         cls.up.stop()
         shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
-        if "ERROR: AddressSanitizer" in out or "ERROR: LeakSanitizer" in out or "runtime error:" in out:
-            raise AssertionError("sanitizer report in kumo-lambda's output:\n" + out[-6000:])
+        no_sanitizer_report(out, "kumo-lambda")
 
     def output(self):
         return self.emu.stderr()

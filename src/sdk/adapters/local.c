@@ -16,11 +16,11 @@
 
 #include <dlfcn.h>
 #include <elf.h>
-#include <link.h>
-#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -123,8 +123,24 @@ out:
     return rc < 0 ? -1 : 0;
 }
 
-/* Forks a worker serving sv[1]; returns its pid (the parent keeps sv[0]). */
-static pid_t start_worker(int sv[2])
+/* A primed spare's loop (kumo__local_serve_primed): its unit comes in the
+ * first frame, an ASSIGN. The callback makes the process that unit's
+ * worker: here it checks the index (7) and names the unit, which the
+ * answers' errors then carry. */
+#define PRIMED_UNIT 7
+
+static int assign_cb(void *ctx, int unit_index, void **unit, const char **function)
+{
+    if (unit_index != PRIMED_UNIT)
+        return -EINVAL;
+    *unit = ctx;
+    *function = "primed_unit";
+    return 0;
+}
+
+/* Forks a worker serving sv[1] (primed: kumo__local_serve_primed, its
+ * unit from an ASSIGN); returns its pid (the parent keeps sv[0]). */
+static pid_t start_worker(int sv[2], int primed)
 {
     pid_t pid = fork();
     if (pid != 0)
@@ -132,7 +148,9 @@ static pid_t start_worker(int sv[2])
     close(sv[0]);
     alarm(60); /* a worker that never sees EOF must not outlive the test */
     void *unit = dlopen(NULL, RTLD_NOW);
-    int rc = unit ? kumo__local_serve(sv[1], unit, UNIT_NAME) : -1;
+    int rc = -1;
+    if (unit)
+        rc = primed ? kumo__local_serve_primed(sv[1], assign_cb, unit) : kumo__local_serve(sv[1], unit, UNIT_NAME);
     if (unit)
         dlclose(unit);
     close(sv[1]);
@@ -155,7 +173,7 @@ static void test_pipelined_expired_first(void)
 {
     int sv[2];
     CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    pid_t pid = start_worker(sv);
+    pid_t pid = start_worker(sv, 0);
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -199,7 +217,7 @@ static void test_expired_between(void)
 {
     int sv[2];
     CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    pid_t pid = start_worker(sv);
+    pid_t pid = start_worker(sv, 0);
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -234,39 +252,29 @@ static void test_expired_between(void)
     CHECK_INT(WEXITSTATUS(status), 0);
 }
 
-/* A primed spare's loop (kumo__local_serve_primed): its unit comes in the
- * first frame, an ASSIGN. The callback makes the process that unit's
- * worker: here it checks the index (7) and names the unit, which the
- * answers' errors then carry. */
-#define PRIMED_UNIT 7
-
-static int assign_cb(void *ctx, int unit_index, void **unit, const char **function)
-{
-    if (unit_index != PRIMED_UNIT)
-        return -EINVAL;
-    *unit = ctx;
-    *function = "primed_unit";
-    return 0;
-}
-
-static pid_t start_primed(int sv[2])
-{
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    close(sv[0]);
-    alarm(60);
-    void *unit = dlopen(NULL, RTLD_NOW);
-    int rc = unit ? kumo__local_serve_primed(sv[1], assign_cb, unit) : -1;
-    close(sv[1]);
-    exit(rc == 0 ? 0 : 1);
-}
-
 static void put_assign(kumo__frame_writer *w, uint32_t unit)
 {
     kumo__frame_begin(w, 0, KUMO__FRAME_ASSIGN, 0);
     kumo__frame_put_u32(w, KF_UNIT, unit);
     CHECK_INT(kumo__frame_end(w), 0);
+}
+
+/* A primed worker sent `w` (may be empty) and then EOF: its exit status;
+ * *answered: whether an answer came first. */
+static int primed_ends(const kumo__frame_writer *w, int *answered)
+{
+    int sv[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t pid = start_worker(sv, 1);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return -1;
+    close(sv[1]);
+    if (w->len)
+        CHECK_INT(write(sv[0], w->buf, w->len), (long long)w->len);
+    answer a;
+    *answered = w->len && read_answer(sv[0], &a) == 0;
+    return finish_worker(pid, sv[0]);
 }
 
 static void test_primed_assign(void)
@@ -275,7 +283,7 @@ static void test_primed_assign(void)
      * the assigned unit's, in order */
     int sv[2];
     CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    pid_t pid = start_primed(sv);
+    pid_t pid = start_worker(sv, 1);
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -285,7 +293,6 @@ static void test_primed_assign(void)
     put_request(&w, 1, "nope_a", 0);
     put_request(&w, 2, "nope_b", 0);
     CHECK_INT(write(sv[0], w.buf, w.len), (long long)w.len);
-    kumo__frame_writer_free(&w);
     answer a;
     CHECK_INT(read_answer(sv[0], &a), 0);
     CHECK_INT(a.id, 1);
@@ -298,42 +305,26 @@ static void test_primed_assign(void)
     CHECK_INT(WEXITSTATUS(status), 0);
 
     /* an index the callback refuses: no answer, the loop ends with its error */
-    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    if ((pid = start_primed(sv)) <= 0)
-        return;
-    close(sv[1]);
-    kumo__frame_writer w2 = {0};
-    put_assign(&w2, PRIMED_UNIT + 1);
-    put_request(&w2, 3, "nope", 0);
-    CHECK_INT(write(sv[0], w2.buf, w2.len), (long long)w2.len);
-    kumo__frame_writer_free(&w2);
-    CHECK_INT(read_answer(sv[0], &a), -1);
-    status = finish_worker(pid, sv[0]);
-    CHECK(WIFEXITED(status));
-    CHECK_INT(WEXITSTATUS(status), 1);
+    int answered = -1;
+    kumo__frame_reset(&w);
+    put_assign(&w, PRIMED_UNIT + 1);
+    put_request(&w, 3, "nope", 0);
+    status = primed_ends(&w, &answered);
+    CHECK(!answered);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 
     /* a request first, no ASSIGN: a protocol error, no answer */
-    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    if ((pid = start_primed(sv)) <= 0)
-        return;
-    close(sv[1]);
-    kumo__frame_writer w3 = {0};
-    put_request(&w3, 4, "nope", 0);
-    CHECK_INT(write(sv[0], w3.buf, w3.len), (long long)w3.len);
-    kumo__frame_writer_free(&w3);
-    CHECK_INT(read_answer(sv[0], &a), -1);
-    status = finish_worker(pid, sv[0]);
-    CHECK(WIFEXITED(status));
-    CHECK_INT(WEXITSTATUS(status), 1);
+    kumo__frame_reset(&w);
+    put_request(&w, 4, "nope", 0);
+    status = primed_ends(&w, &answered);
+    CHECK(!answered);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 
     /* EOF before any ASSIGN (the loop let the spare go): a clean end */
-    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    if ((pid = start_primed(sv)) <= 0)
-        return;
-    close(sv[1]);
-    status = finish_worker(pid, sv[0]);
-    CHECK(WIFEXITED(status));
-    CHECK_INT(WEXITSTATUS(status), 0);
+    kumo__frame_reset(&w);
+    status = primed_ends(&w, &answered);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    kumo__frame_writer_free(&w);
 }
 
 int main(void)
