@@ -18,7 +18,7 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# kumo, kumo-worker, kumo-host, kumo-lambda, kumo.h, the docs and the bash completion
+# kumo, kumo-worker, kumo-host, kumo-lambda, kumo-http, kumo.h, the docs and the bash completion
 # under $(PREFIX) (staged under $(DESTDIR) when set): docs/getting-started.md.
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)

@@ -56,12 +56,12 @@ int kumo__cmd_build(int argc, char **argv, kumo__error *err)
             target = a + 9;
         } else if (strcmp(a, "--host") == 0 || strncmp(a, "--host=", 7) == 0) {
             if (a[6] == '\0' && i + 1 >= argc) {
-                kumo__error_set(err, -KUMO__EUSAGE, "--host takes kumo-lambda or kumo-host");
+                kumo__error_set(err, -KUMO__EUSAGE, "--host takes kumo-lambda, kumo-http or kumo-host");
                 return -KUMO__EUSAGE;
             }
             host = a[6] == '=' ? a + 7 : argv[++i];
-            if (strcmp(host, "kumo-lambda") != 0 && strcmp(host, "kumo-host") != 0) {
-                kumo__error_set(err, -KUMO__EUSAGE, "--host takes kumo-lambda or kumo-host, not '%s'", host);
+            if (strcmp(host, "kumo-lambda") != 0 && strcmp(host, "kumo-http") != 0 && strcmp(host, "kumo-host") != 0) {
+                kumo__error_set(err, -KUMO__EUSAGE, "--host takes kumo-lambda, kumo-http or kumo-host, not '%s'", host);
                 return -KUMO__EUSAGE;
             }
         } else if (a[0] == '-') {
@@ -96,11 +96,12 @@ int kumo__cmd_build(int argc, char **argv, kumo__error *err)
 
     kumo__artifacts arts = {0};
     double t0 = now_s();
-    if (host && strcmp(target, "aws") != 0) {
-        kumo__error_set(err, -KUMO__EUSAGE,
-                        "--host chooses the host of aws packages; %s images and apps carry "
-                        "kumo-host",
-                        target);
+    /* the lean host of each kind of package: kumo-lambda for aws's zips,
+     * kumo-http for the images and the Azure app */
+    int aws = strcmp(target, "aws") == 0;
+    if (host && strcmp(host, aws ? "kumo-http" : "kumo-lambda") == 0) {
+        kumo__error_set(err, -KUMO__EUSAGE, "--host %s: %s packages carry kumo-host or %s", host, target,
+                        aws ? "kumo-lambda" : "kumo-http");
         return -KUMO__EUSAGE;
     }
     int rc = kumo__build_target_host(real, target, host, &arts, err);

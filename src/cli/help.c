@@ -157,8 +157,9 @@ static const kumo__help_option reload_options[] = {
 
 static const kumo__help_option build_options[] = {
     {"--target", "-t", TARGETS_ARG, KUMO__ARG_WORDS, KUMO__OPT_REQUIRED, "the vendor to package for"},
-    {"--host", NULL, "kumo-lambda|kumo-host", KUMO__ARG_WORDS, 0,
-     "aws: the package's host (default: kumo-lambda, the lean one, when it serves the unit)"},
+    {"--host", NULL, "kumo-lambda|kumo-http|kumo-host", KUMO__ARG_WORDS, 0,
+     "the package's host (default: the lean one, kumo-lambda for aws, kumo-http for the images and azure, "
+     "when it serves the unit)"},
     {NULL},
 };
 

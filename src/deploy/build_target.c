@@ -205,8 +205,8 @@ out:
 
 /* ---- images -------------------------------------------------------------------- */
 
-static int build_image_unit(const kumo__project *p, const kumo__unit *u, const char *outdir, kumo__artifacts *out,
-                            kumo__error *err)
+static int build_image_unit(const kumo__project *p, const kumo__unit *u, const char *host, const char *outdir,
+                            kumo__artifacts *out, kumo__error *err)
 {
     char stage[PATH_MAX], layout[PATH_MAX], loader_path[PATH_MAX];
     char *loader = NULL, *digest = NULL;
@@ -214,11 +214,17 @@ static int build_image_unit(const kumo__project *p, const kumo__unit *u, const c
     snprintf(stage, sizeof(stage), "%s/.stage-%s", outdir, u->name);
     snprintf(layout, sizeof(layout), "%s/%s", outdir, u->name);
     kumo__rmtree(stage);
-    int rc = kumo__bundle_write(p, u->name, "http", 0, stage, &loader, NULL, err);
+    kumo__bundle_info info = {.host = host};
+    int rc = kumo__bundle_write(p, u->name, "http", 0, stage, &loader, &info, err);
     if (rc < 0)
         goto out;
+    if (!info.lean && host == NULL)
+        fprintf(stderr, "kumo build: unit '%s' is packaged with kumo-host, not the lean kumo-http: %s\n", u->name,
+                info.why);
     snprintf(loader_path, sizeof(loader_path), "/kumo/lib/%s", loader);
-    const char *entrypoint[] = {loader_path, "--library-path", "/kumo/lib", "/kumo/bin/kumo-host",
+    char bin_path[64];
+    snprintf(bin_path, sizeof(bin_path), "/kumo/bin/%s", info.bin);
+    const char *entrypoint[] = {loader_path, "--library-path", "/kumo/lib", bin_path,
                                 "http",      "/kumo/app",      u->name,     NULL};
     const char *env[] = {"PORT=8080", NULL};
     kumo__oci_image img = {
@@ -327,7 +333,8 @@ static int write_json_file(const char *path, json_t *j, kumo__error *err)
     return rc;
 }
 
-static int build_azure(const kumo__project *p, const char *outdir, kumo__artifacts *out, kumo__error *err)
+static int build_azure(const kumo__project *p, const char *want_host, const char *outdir, kumo__artifacts *out,
+                       kumo__error *err)
 {
     char app[PATH_MAX], zip[PATH_MAX], path[PATH_MAX];
     char *loader = NULL, *digest = NULL;
@@ -345,8 +352,11 @@ static int build_azure(const kumo__project *p, const char *outdir, kumo__artifac
         kumo__error_set(err, rc, "cannot remove the previous %s: %s", app, strerror(-rc));
         goto out;
     }
-    if ((rc = kumo__bundle_write(p, NULL, "http", 0, app, &loader, NULL, err)) < 0)
+    kumo__bundle_info info = {.host = want_host};
+    if ((rc = kumo__bundle_write(p, NULL, "http", 0, app, &loader, &info, err)) < 0)
         goto out;
+    if (!info.lean && want_host == NULL)
+        fprintf(stderr, "kumo build: the app is packaged with kumo-host, not the lean kumo-http: %s\n", info.why);
 
     host = json_pack("{s:s, s:{s:{s:s, s:s, s:[]}, s:b}, s:{s:{s:s}}}", "version", "2.0", "customHandler",
                      "description", "defaultExecutablePath", "bootstrap", "workingDirectory", "", "arguments",
@@ -445,11 +455,11 @@ int kumo__build_target_host(const char *dir, const char *target, const char *hos
         goto out;
     }
     if (strcmp(target, "azure") == 0) {
-        rc = build_azure(p, outdir, out, err);
+        rc = build_azure(p, host, outdir, out, err);
         goto out;
     }
     for (size_t i = 0; i < p->nunits && rc == 0; i++)
-        rc = image ? build_image_unit(p, &p->units[i], outdir, out, err)
+        rc = image ? build_image_unit(p, &p->units[i], host, outdir, out, err)
                    : build_aws_unit(p, &p->units[i], outdir, host, out, err);
 out:
     if (rc < 0)

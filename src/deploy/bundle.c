@@ -630,22 +630,47 @@ static int https_to_address(const char *url)
     return inet_pton(AF_INET, host, buf) == 1;
 }
 
-/* Whether kumo-lambda, the lean Lambda host (the lambda adapter alone,
- * the AWS drivers over the built-in HTTPS client, libcrypto loaded only
- * for a security scheme: CMakeLists.txt), serves this package as kumo-host
- * would. It does unless the package needs what only kumo-host has, which
- * is libcurl's part: a security scheme with its own CA file, an outbound
- * service at https:// and an IP address (kumo's client checks names
- * only), or an environment keeping a store on a backend that is not
- * AWS's. Key sets, spans and the units' outbound calls (kumo_http_*) go
- * through kumo's own HTTP client there (host/own_http.c, sdk/http.c).
- * When it does not, `why` says what, for the build's output. */
-static int lambda_lean_fits(const kumo__project *p, char *why, size_t cap)
+/* The store URL schemes a lean host's drivers serve: kumo-lambda's, AWS's
+ * alone; kumo-http's, every cloud's and the embedded default's (the SDK
+ * each links: CMakeLists.txt). */
+static int lean_scheme(const char *u, int http)
 {
-    const char *name;
+    static const char *const aws[] = {"dynamodb:", "s3:", "sqs:", "sns:"};
+    static const char *const others[] = {
+        "firestore:", "gs:", "pubsub:", "aztable:", "azblob:", "azqueue:", "azservicebus:", "sqlite:", "file:"};
+    for (size_t k = 0; k < sizeof(aws) / sizeof(aws[0]); k++)
+        if (strncmp(u, aws[k], strlen(aws[k])) == 0)
+            return 1;
+    for (size_t k = 0; http && k < sizeof(others) / sizeof(others[0]); k++)
+        if (strncmp(u, others[k], strlen(others[k])) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether the lean host serves this package as kumo-host would: under
+ * "lambda" kumo-lambda (the lambda adapter alone, the AWS drivers over the
+ * built-in HTTPS client, libcrypto loaded only for a security scheme),
+ * under "http" kumo-http (the http adapter over kumo's own HTTP/1.1
+ * server, every cloud's drivers over the same client; neither h2o nor
+ * OpenSSL: CMakeLists.txt). It does unless the package needs what only
+ * kumo-host has:
+ *   - libcurl's part: a security scheme with its own CA file, an outbound
+ *     service at https:// and an IP address (kumo's client checks names
+ *     only);
+ *   - a store on a backend the lean host has no driver for: an
+ *     environment's URL on Redis or PostgreSQL, or (kumo-lambda) off AWS;
+ *   - under "http", kumo.yaml's http.tls (OpenSSL's).
+ * Key sets, spans and the units' outbound calls (kumo_http_*) go through
+ * kumo's own HTTP client there (host/own_http.c, sdk/http.c). When it
+ * does not, `why` says what, for the build's output. */
+static int lean_fits(const kumo__project *p, int http, char *why, size_t cap)
+{
+    const char *name, *bin = http ? "kumo-http" : "kumo-lambda";
+    const char *path = http ? kumo__http_host_path() : kumo__lambda_host_path();
     json_t *sec, *root = kumo__doc_root(p->doc);
-    if (access(kumo__lambda_host_path(), X_OK) != 0) {
-        snprintf(why, cap, "kumo-lambda is not at %s (build it, or set KUMO_LAMBDA_HOST)", kumo__lambda_host_path());
+    if (access(path, X_OK) != 0) {
+        snprintf(why, cap, "%s is not at %s (build it, or set %s)", bin, path,
+                 http ? "KUMO_HTTP_HOST" : "KUMO_LAMBDA_HOST");
         return 0;
     }
     json_object_foreach(json_object_get(root, "security"), name, sec)
@@ -658,16 +683,16 @@ static int lambda_lean_fits(const kumo__project *p, char *why, size_t cap)
             return 0;
         }
     }
-    static const char *const aws[] = {"dynamodb:", "s3:", "sqs:", "sns:"};
+    if (http && p->http.edge.tls.cert) {
+        snprintf(why, cap, "kumo.yaml's http.tls terminates TLS with OpenSSL, which kumo-http has not");
+        return 0;
+    }
     for (size_t i = 0; i < p->nenvironments; i++)
         for (size_t j = 0; j < p->environments[i].nstores; j++) {
             const char *u = p->environments[i].stores[j].url;
-            int ok = u == NULL;
-            for (size_t k = 0; !ok && k < sizeof(aws) / sizeof(aws[0]); k++)
-                ok = strncmp(u, aws[k], strlen(aws[k])) == 0;
-            if (!ok) {
-                snprintf(why, cap, "environment '%s' keeps store '%s' off AWS (%.*s)", p->environments[i].name,
-                         p->environments[i].stores[j].store, (int)strcspn(u, ":"), u);
+            if (u != NULL && !lean_scheme(u, http)) {
+                snprintf(why, cap, "environment '%s' keeps store '%s' off %s (%.*s)", p->environments[i].name,
+                         p->environments[i].stores[j].store, http ? "the clouds" : "AWS", (int)strcspn(u, ":"), u);
                 return 0;
             }
         }
@@ -688,6 +713,35 @@ static int lambda_lean_fits(const kumo__project *p, char *why, size_t cap)
                 return 0;
             }
     return 1;
+}
+
+/* Whether a kv, queue or topic store of p may be kept in SQLite: an
+ * environment gives it a sqlite: URL, or some environment (or the lack of
+ * one) leaves it to its embedded default. Deploy to gcp and azure
+ * provisions such a store in the cloud, but the same image run elsewhere
+ * (docker run, a cluster) keeps it embedded. */
+static int may_keep_embedded(const kumo__project *p)
+{
+    for (size_t k = 0; k < p->nstores; k++) {
+        if (p->stores[k].kind == KUMO__STORE_BLOB)
+            continue; /* files, no library */
+        int everywhere = p->nenvironments > 0;
+        for (size_t i = 0; i < p->nenvironments; i++) {
+            int here = 0;
+            for (size_t j = 0; j < p->environments[i].nstores; j++) {
+                const kumo__store_url *su = &p->environments[i].stores[j];
+                if (su->url == NULL || strcmp(su->store, p->stores[k].name) != 0)
+                    continue;
+                if (strncmp(su->url, "sqlite:", 7) == 0)
+                    return 1;
+                here = 1;
+            }
+            everywhere &= here;
+        }
+        if (!everywhere)
+            return 1;
+    }
+    return 0;
 }
 
 /* Whether the project's documents (kumo.yaml, the API and every file its
@@ -1007,27 +1061,30 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         goto out;
     }
     int force_curl = want_curl && strcmp(want_curl, "1") == 0;
-    /* bin/: kumo-lambda when it serves the package (lambda_lean_fits), else kumo-host */
+    /* bin/: the lean host when it serves the package (lean_fits), kumo-lambda
+     * under "lambda", kumo-http under "http"; else kumo-host */
+    int http = strcmp(adapter, "http") == 0;
+    const char *lean_bin = http ? "kumo-http" : "kumo-lambda";
     char why[256] = "";
     const char *want = info ? info->host : NULL;
-    int lean = strcmp(adapter, "lambda") == 0 && (want == NULL || strcmp(want, "kumo-lambda") == 0) &&
-               lambda_lean_fits(p, why, sizeof(why));
+    int lean = (want == NULL || strcmp(want, lean_bin) == 0) && lean_fits(p, http, why, sizeof(why));
     if (lean && force_curl) {
         lean = 0;
-        snprintf(why, sizeof(why), "KUMO_CURL=1 asks for libcurl, which kumo-lambda cannot use");
+        snprintf(why, sizeof(why), "KUMO_CURL=1 asks for libcurl, which %s cannot use", lean_bin);
     }
     if (!lean && want && strcmp(want, "kumo-host") == 0)
         snprintf(why, sizeof(why), "--host kumo-host asks for it");
-    if (!lean && want && strcmp(want, "kumo-lambda") == 0) {
+    if (!lean && want && strcmp(want, lean_bin) == 0) {
         rc = -EINVAL;
-        kumo__error_set(err, rc, "--host kumo-lambda: kumo-lambda cannot serve this package: %s", why);
+        kumo__error_set(err, rc, "--host %s: %s cannot serve this package: %s", lean_bin, lean_bin, why);
         goto out;
     }
-    const char *bin = lean ? "kumo-lambda" : "kumo-host";
+    const char *bin = lean ? lean_bin : "kumo-host";
     if (lean)
-        host = kumo__lambda_host_path();
+        host = http ? kumo__http_host_path() : kumo__lambda_host_path();
     if (info) {
         info->lean = lean;
+        snprintf(info->bin, sizeof(info->bin), "%s", bin);
         snprintf(info->why, sizeof(info->why), "%s", why);
     }
     snprintf(path, sizeof(path), "%s/bin/%s", dest, bin);
@@ -1063,6 +1120,11 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         goto out;
     if (lean && may_have_regex(&files) && (rc = add_dlopened(&libs, "libpcre2-8.so.0", "pcre2_compile_8", err)) < 0)
         goto out;
+    /* kumo-http loads SQLite when an embedded store first opens
+     * (sdk/stores/sqlite_lazy.h) */
+    if (lean && http && may_keep_embedded(p) &&
+        (rc = add_dlopened(&libs, "libsqlite3.so.0", "sqlite3_open_v2", err)) < 0)
+        goto out;
     if (libs.loader == NULL) {
         rc = -ENOEXEC;
         kumo__error_set(err, rc, "ldd %s named no dynamic loader; kumo-host must be a dynamic executable", host);
@@ -1089,7 +1151,7 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         if ((rc = kumo__copy_file(libs.loader, path, err)) < 0)
             goto out;
     }
-    if (lean && loader == NULL && unit) {
+    if (lean && !http && loader == NULL && unit) {
         /* kumo-lambda on the platform's glibc is the bootstrap itself: no
          * shell started first (a third of its start), its libraries found
          * through its RUNPATH ($ORIGIN/lib), its unit named in a file */

@@ -49,16 +49,19 @@
  * without their debug information (objcopy --strip-debug, when binutils
  * is there).
  *
- * Under "lambda", bin/ holds kumo-lambda instead of kumo-host when it
- * serves the package (the lambda adapter alone, the AWS drivers over a
- * built-in HTTPS client, no libcurl, h2o, SQLite or libssl; libcrypto only
- * for a security scheme): the package is then a fraction of the size and
- * starts faster. *info (may be NULL) says which, and why not. */
+ * bin/ holds a lean host instead of kumo-host when it serves the package:
+ * under "lambda" kumo-lambda (the lambda adapter alone, the AWS drivers
+ * over a built-in HTTPS client), under "http" kumo-http (the http adapter
+ * over kumo's own HTTP/1.1 server, every cloud's drivers over that
+ * client); neither has libcurl, h2o, SQLite or libssl, and libcrypto comes
+ * only for a security scheme. The package is then a fraction of the size
+ * and starts faster. *info (may be NULL: as {0}) says which, and why not. */
 typedef struct kumo__bundle_info {
-    const char *host; /* in: "kumo-host", "kumo-lambda" (refused where it does not serve), NULL: kumo-lambda
-                         when it serves */
-    int lean;         /* out: bin/ holds kumo-lambda, the lean Lambda host, not kumo-host */
-    char why[256];    /* out: under "lambda" and not lean, why kumo-host */
+    const char *host; /* in: "kumo-host", the lean host's name (refused where it does not serve), NULL: the
+                         lean host when it serves */
+    int lean;         /* out: bin/ holds the lean host, not kumo-host */
+    char bin[16];     /* out: "kumo-host", "kumo-lambda" or "kumo-http" */
+    char why[256];    /* out: when not lean, why kumo-host */
 } kumo__bundle_info;
 int kumo__bundle_write(const kumo__project *p, const char *unit, const char *adapter, int platform_glibc,
                        const char *dest, char **loader, kumo__bundle_info *info, kumo__error *err);

@@ -201,7 +201,6 @@ static kumo__listener *lingering;
 
 #define ACCEPT_PAUSE_MS 100
 /* The least a derived bound allows a loop, however low the open-files limit. */
-#define CONNECTION_BOUND_MIN 16
 
 static void on_accept(h2o_socket_t *listener, const char *err);
 static void take(kumo__listener *l, h2o_socket_t *sock);
@@ -397,32 +396,6 @@ void kumo__h2o_drain(h2o_context_t *ctx, uint64_t idle_ms)
         ctx->http1.req_timeout.timeout = idle_ms;
     if (ctx->http2.idle_timeout.timeout > idle_ms)
         ctx->http2.idle_timeout.timeout = idle_ms;
-}
-
-size_t kumo__connection_bound(int configured, int loops, size_t reserve)
-{
-    if (configured > 0)
-        return (size_t)configured;
-    struct rlimit rl;
-    size_t limit = 1u << 20;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < limit)
-        limit = (size_t)rl.rlim_cur;
-    size_t per = limit > reserve ? (limit - reserve) / (size_t)(loops > 0 ? loops : 1) : 0;
-    return per < CONNECTION_BOUND_MIN ? CONNECTION_BOUND_MIN : per;
-}
-
-unsigned long kumo__raise_open_files(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return 0;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rlim_t want = rl.rlim_max;
-        rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return (unsigned long)rl.rlim_cur;
 }
 
 void kumo__h2o_add_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)

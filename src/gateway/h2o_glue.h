@@ -11,6 +11,7 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
+#include "base/fdlimit.h"
 #include "base/http.h"
 #include "gateway/dispatch.h"
 #include "project/project.h"
@@ -59,20 +60,11 @@ size_t kumo__listener_connections(const kumo__listener *l);
 /* Stops accepting and gives `l` up: it is freed now, or when the last of its
  * connections closes. NULL is allowed. */
 void kumo__listener_close(kumo__listener *l);
-/* The bound on one loop's open connections: `configured` when above 0
- * (kumo.yaml's http.max_connections), else the soft limit of open files
- * less `reserve` descriptors (workers, fork servers, stores, logs), shared
- * by `loops` loops; at least 16. */
-size_t kumo__connection_bound(int configured, int loops, size_t reserve);
 /* Begins a graceful stop of the connections of `ctx`: the next response on
  * each HTTP/1.1 connection carries Connection: close, HTTP/2 connections
  * get GOAWAY, and a connection that waits more than idle_ms for a request is
  * closed (cleanly: nothing of a request was read on it). */
 void kumo__h2o_drain(h2o_context_t *ctx, uint64_t idle_ms);
-/* Raises this process's soft limit of open files to its hard limit (a
- * server holds one descriptor per connection; the common soft limit of
- * 1024 is far below what it is allowed). Returns the limit in force. */
-unsigned long kumo__raise_open_files(void);
 
 /* Adds a response header; name and value must live as long as req (a
  * literal, or memory of its pool). */

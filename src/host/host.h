@@ -212,5 +212,16 @@ void kumo__host_consumers_stop(kumo__host *h);
 
 /* http.c: serves until SIGTERM/SIGINT; 0 on a clean stop. */
 int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err);
+/* lean_http.c: the same over kumo's own HTTP/1.1 server, without h2o or
+ * OpenSSL (kumo-http); refuses kumo.yaml's http.tls, which needs them. */
+int kumo__host_serve_lean(kumo__host *h, const char *host, int port, kumo__error *err);
+
+/* listen.c: a listening TCP socket on host:port (port 0: any) with its
+ * address in *sa; its fd, or -1 with err set. */
+struct sockaddr_in;
+int kumo__host_listen(const char *host, int port, struct sockaddr_in *sa, kumo__error *err);
+/* $KUMO_METRICS_PORT's listening socket in *fd, -1 when the variable is
+ * not set; 0, or an error (not a port, metrics off, cannot listen). */
+int kumo__host_metrics_listen(const kumo__host *h, const char *host, struct sockaddr_in *sa, int *fd, kumo__error *err);
 
 #endif

@@ -3,9 +3,11 @@
  * runs; it prints why it cannot start on stderr (and, under Lambda, to
  * the Runtime API's init error), and exits 1 then.
  *
- * Built twice: kumo-host, every adapter, and kumo-lambda (KUMO_LAMBDA_ONLY),
- * the lambda adapter alone over kumo_sdk_lambda (CMakeLists.txt), which
- * links no HTTP server.
+ * Built three times (CMakeLists.txt): kumo-host, every adapter; kumo-lambda
+ * (KUMO_LAMBDA_ONLY), the lambda adapter alone over kumo_sdk_lambda, which
+ * links no HTTP server; kumo-http (KUMO_HTTP_ONLY), the http adapter over
+ * kumo's own HTTP/1.1 server (lean_http.c) and kumo_sdk_cloud, which links
+ * neither h2o nor OpenSSL.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +19,32 @@
 
 #include "host/host.h"
 
+#ifndef KUMO_LAMBDA_ONLY
+#define KUMO_LAMBDA_ONLY 0
+#endif
+#ifndef KUMO_HTTP_ONLY
+#define KUMO_HTTP_ONLY 0
+#endif
+
+#if KUMO_LAMBDA_ONLY
+#define PROG "kumo-lambda"
+#elif KUMO_HTTP_ONLY
+#define PROG "kumo-http"
+#else
+#define PROG "kumo-host"
+#endif
+
 static void usage(void)
 {
+#if KUMO_HTTP_ONLY
+    fprintf(stderr,
+            "usage: kumo-http http APPDIR [UNIT]\n"
+            "  http: serves HTTP/1.1 on $PORT (else $FUNCTIONS_CUSTOMHANDLER_PORT, else 8080), all interfaces;\n"
+            "        with KUMO_FIRE=EVENT set, fires that event once and exits (0: the handler said 2xx)\n"
+            "  (kumo-http is kumo-host's http adapter over kumo's own HTTP/1.1 server, with the clouds'\n"
+            "  store drivers only)\n");
+    return;
+#endif
 #if KUMO_LAMBDA_ONLY
     fprintf(stderr, "usage: kumo-lambda lambda APPDIR [UNIT]\n"
                     "  lambda: the AWS Lambda Runtime API at $AWS_LAMBDA_RUNTIME_API\n"
@@ -79,7 +105,7 @@ static const char *proxy_var(void)
 static void own_http_calls(void)
 {
     const char *proxy = proxy_var();
-#if !KUMO_LAMBDA_ONLY
+#if !KUMO_LAMBDA_ONLY && !KUMO_HTTP_ONLY
     if (proxy) {
         fprintf(stderr, "kumo-host: %s is set: the stores, key sets and spans go through libcurl, which honours it\n",
                 proxy);
@@ -89,10 +115,10 @@ static void own_http_calls(void)
 #else
     if (proxy)
         fprintf(stderr,
-                "kumo-lambda: %s is set, and kumo-lambda's HTTP client does not use a proxy; build the "
-                "package with KUMO_CURL=1 kumo build --host kumo-host to go through one\n",
+                PROG ": %s is set, and " PROG "'s HTTP client does not use a proxy; build the "
+                     "package with KUMO_CURL=1 kumo build --host kumo-host to go through one\n",
                 proxy);
-    kumo__http_use_builtin(1); /* the functions' outbound calls: kumo-lambda has no libcurl */
+    kumo__http_use_builtin(1); /* the functions' outbound calls: kumo-lambda and kumo-http have no libcurl */
 #endif
     kumo__jwks_set_getter(kumo__own_fetch);
     kumo__otlp_set_poster(kumo__own_post);
@@ -146,8 +172,10 @@ static int as_bootstrap(const char *argv0, char *app, size_t appcap, char *unit,
 
 int main(int argc, char **argv)
 {
-#if KUMO_LAMBDA_ONLY
+#if KUMO_LAMBDA_ONLY || KUMO_HTTP_ONLY
     kumo__host_lazy_checks = 1; /* one invocation at a time: compile what is asked */
+#endif
+#if KUMO_LAMBDA_ONLY
     char app[PATH_MAX], unit[256];
     char *boot_argv[] = {argv[0], "lambda", app, unit, NULL};
     if (argc == 1) {
@@ -157,12 +185,9 @@ int main(int argc, char **argv)
         argv = boot_argv;
     }
 #endif
-#if KUMO_LAMBDA_ONLY
-    int http_ok = 0;
-#else
-    int http_ok = 1;
-#endif
-    if (argc < 3 || argc > 4 || ((!http_ok || strcmp(argv[1], "http") != 0) && strcmp(argv[1], "lambda") != 0)) {
+    int http_ok = !KUMO_LAMBDA_ONLY, lambda_ok = !KUMO_HTTP_ONLY;
+    if (argc < 3 || argc > 4 ||
+        ((!http_ok || strcmp(argv[1], "http") != 0) && (!lambda_ok || strcmp(argv[1], "lambda") != 0))) {
         usage();
         return 2;
     }
@@ -170,6 +195,7 @@ int main(int argc, char **argv)
     kumo__error err = {0};
     kumo__host *h = NULL;
     int rc = kumo__host_load(argv[2], argc == 4 ? argv[3] : NULL, &h, &err);
+#if !KUMO_HTTP_ONLY
     if (strcmp(argv[1], "lambda") == 0) {
         const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
         if (api == NULL || *api == '\0') {
@@ -182,16 +208,23 @@ int main(int argc, char **argv)
             fprintf(stderr, "kumo-host: %s\n", err.msg[0] ? err.msg : "cannot load the package");
         rc = kumo__host_lambda_main(rc == 0 ? h : NULL, api, err.msg);
     }
+#endif
 #if !KUMO_LAMBDA_ONLY
-    else if (rc == 0 && getenv("KUMO_FIRE") && *getenv("KUMO_FIRE")) {
+    if (strcmp(argv[1], "http") != 0) {
+        /* answered above */
+    } else if (rc == 0 && getenv("KUMO_FIRE") && *getenv("KUMO_FIRE")) {
         /* a Kubernetes CronJob: fire the event once and exit */
         rc = kumo__host_fire(h, getenv("KUMO_FIRE"), &err);
     } else if (rc == 0) {
+#if KUMO_HTTP_ONLY
+        rc = kumo__host_serve_lean(h, "0.0.0.0", port_from_env(), &err);
+#else
         rc = kumo__host_serve_http(h, "0.0.0.0", port_from_env(), &err);
+#endif
     }
 #endif
     if (rc != 0 && strcmp(argv[1], "http") == 0)
-        fprintf(stderr, "kumo-host: %s\n", err.msg[0] ? err.msg : "failed");
+        fprintf(stderr, PROG ": %s\n", err.msg[0] ? err.msg : "failed");
     kumo__host_free(h);
     return rc == 0 ? 0 : 1;
 }

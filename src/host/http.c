@@ -117,59 +117,16 @@ static int on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-/* A listening socket on host:port (port 0: any); its fd, or -1 with err set. */
-static int listen_tcp(const char *host, int port, struct sockaddr_in *sa, kumo__error *err)
-{
-    memset(sa, 0, sizeof(*sa));
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
-        kumo__error_set(err, -EINVAL, "'%s' is not an IPv4 address", host);
-        return -1;
-    }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int on = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        bind(fd, (struct sockaddr *)sa, sizeof(*sa)) != 0 || listen(fd, 1024) != 0) {
-        kumo__error_set(err, -errno, "cannot listen on %s:%d: %s", host, port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    socklen_t sl = sizeof(*sa);
-    getsockname(fd, (struct sockaddr *)sa, &sl);
-    return fd;
-}
-
 int kumo__host_serve_http(kumo__host *h, const char *host, int port, kumo__error *err)
 {
     struct sockaddr_in sa, msa;
-    int fd = listen_tcp(host, port, &sa, err);
+    int fd = kumo__host_listen(host, port, &sa, err);
     if (fd < 0)
         return err->code;
-    /* KUMO_METRICS_PORT: /metrics on a port of its own */
-    const char *mport = getenv("KUMO_METRICS_PORT");
     int mfd = -1;
-    if (mport && *mport) {
-        char *end;
-        long mp = strtol(mport, &end, 10);
-        if (*end != '\0' || mp < 0 || mp > 65535) {
-            kumo__error_set(err, -EINVAL, "KUMO_METRICS_PORT=%s is not a port number (0 to 65535)", mport);
-            close(fd);
-            return err->code;
-        }
-        if (h->metrics == NULL) {
-            kumo__error_set(err, -EINVAL,
-                            "KUMO_METRICS_PORT is set but kumo.yaml has observability: {enabled: false}: there are "
-                            "no metrics to serve; unset one of them");
-            close(fd);
-            return err->code;
-        }
-        if ((mfd = listen_tcp(host, (int)mp, &msa, err)) < 0) {
-            kumo__error_wrap(err, "KUMO_METRICS_PORT");
-            close(fd);
-            return err->code;
-        }
+    if (kumo__host_metrics_listen(h, host, &msa, &mfd, err) != 0) {
+        close(fd);
+        return err->code;
     }
 
     /* Static: they outlive this function (see the end). */

@@ -106,6 +106,17 @@ const char *kumo__lambda_host_path(void)
     return path;
 }
 
+const char *kumo__http_host_path(void)
+{
+    static char path[PATH_MAX];
+    const char *env = getenv("KUMO_HTTP_HOST");
+    if (env && *env)
+        return env;
+    if (path[0] == '\0')
+        snprintf(path, sizeof(path), "%s/kumo-http", self_dir());
+    return path;
+}
+
 static int mtime_of(const char *path, struct timespec *out)
 {
     struct stat st;

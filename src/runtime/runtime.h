@@ -29,6 +29,10 @@ const char *kumo__host_path(void);
 /* kumo-lambda, the lean Lambda host (the lambda adapter alone, AWS drivers
  * only): $KUMO_LAMBDA_HOST, else beside the running kumo. */
 const char *kumo__lambda_host_path(void);
+/* kumo-http, the lean http host (the http adapter over kumo's own HTTP/1.1
+ * server, the clouds' drivers only): $KUMO_HTTP_HOST, else beside the
+ * running kumo. */
+const char *kumo__http_host_path(void);
 
 /* Builds every unit whose .so is older than its sources, the headers its
  * last build included (NAME.d) or kumo.h (or missing), with $CC

@@ -5,7 +5,9 @@ that did not write the artifacts:
 - the aws zip passes `unzip -t` and holds the package (bootstrap 0755,
   kumo-host, the loader, kumo.yaml, the spec, the unit .so);
 - `skopeo inspect oci:PATH` and `umoci unpack --image PATH:latest` accept
-  each image, whose entrypoint is the bundled loader running kumo-host http;
+  each image, whose entrypoint is the bundled loader running kumo-http http
+  (the lean host: no h2o, OpenSSL or libcurl in the image), or kumo-host
+  when the project needs it (http.tls, --host kumo-host);
 - building again gives the same digests;
 - the azure app has host.json with the custom handler and one function.json
   per operation of the spec (method and route), and its zip, unpacked by
@@ -226,18 +228,26 @@ class BuildTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             cfg = json.loads(r.stdout)["config"]
             self.assertEqual(cfg["Entrypoint"], ["/kumo/lib/ld-linux-x86-64.so.2", "--library-path", "/kumo/lib",
-                                                 "/kumo/bin/kumo-host", "http", "/kumo/app", "todos"])
+                                                 "/kumo/bin/kumo-http", "http", "/kumo/app", "todos"])
             self.assertEqual(cfg["ExposedPorts"], {"8080/tcp": {}})
         # umoci unpacks one of them into a runtime bundle
         bundle = os.path.join(self.tmp, "umoci-gcp")
         self.unpack("gcp", bundle)
         with open(os.path.join(bundle, "config.json")) as f:
             args = json.load(f)["process"]["args"]
-        self.assertEqual(args[3:], ["/kumo/bin/kumo-host", "http", "/kumo/app", "todos"])
+        self.assertEqual(args[3:], ["/kumo/bin/kumo-http", "http", "/kumo/app", "todos"])
         root = os.path.join(bundle, "rootfs")
-        for p in ["kumo/bootstrap", "kumo/bin/kumo-host", "kumo/lib/ld-linux-x86-64.so.2", "kumo/app/kumo.yaml",
+        for p in ["kumo/bootstrap", "kumo/bin/kumo-http", "kumo/lib/ld-linux-x86-64.so.2", "kumo/app/kumo.yaml",
                   "kumo/app/.kumo/build/local/todos.so", "proc", "tmp"]:
             self.assertTrue(os.path.exists(os.path.join(root, p)), p)
+        # the lean host's image: none of h2o, OpenSSL, libcurl, hiredis or
+        # libpq; SQLite, which todo's stores get where no environment
+        # places them (the image run outside deploy), kumo-http loads
+        libs = os.listdir(os.path.join(root, "kumo", "lib"))
+        for unwanted in ("libh2o", "libssl", "libcrypto", "libcurl", "libhiredis", "libpq", "libyaml"):
+            self.assertFalse([n for n in libs if n.startswith(unwanted)], libs)
+        self.assertIn("libsqlite3.so.0", libs)
+        self.assertFalse(os.path.exists(os.path.join(root, "kumo", "bin", "kumo-host")))
 
     def unpack(self, target, bundle):
         shutil.rmtree(bundle, ignore_errors=True)
@@ -272,6 +282,50 @@ class BuildTest(unittest.TestCase):
             self.assertIn("packaged with kumo-host, not the lean kumo-lambda: KUMO_CURL=1 asks for libcurl", r.stderr)
             with zipfile.ZipFile(os.path.join(proj, ".kumo", "build", "aws", "todos.zip")) as z:
                 self.assertIn("lib/libcurl.so.4", z.namelist())
+        finally:
+            shutil.rmtree(os.path.dirname(proj), ignore_errors=True)
+
+    def test_kumo_host_when_needed(self):
+        """kumo-host goes in the image instead of kumo-http when the project
+        needs it (http.tls: OpenSSL) or --host asks, and the build says
+        why; --host kumo-lambda is for aws, kumo-http for the others."""
+        proj = copy_project("todo")
+        try:
+            def entry(extra=(), env=None):
+                r = subprocess.run([KUMO, "build", "--target", "knative", proj] + list(extra), capture_output=True,
+                                   text=True, timeout=120, env=dict(os.environ, **(env or {})))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                r2 = subprocess.run(["skopeo", "inspect", "--config",
+                                     "oci:" + os.path.join(proj, ".kumo", "build", "knative", "todos")],
+                                    capture_output=True, text=True, timeout=60)
+                return json.loads(r2.stdout)["config"]["Entrypoint"][3], r.stderr
+            self.assertEqual(entry()[0], "/kumo/bin/kumo-http")
+            host, err = entry(["--host", "kumo-host"])
+            self.assertEqual(host, "/kumo/bin/kumo-host")
+            self.assertNotIn("not the lean", err)
+            self.assertEqual(entry(["--host", "kumo-http"])[0], "/kumo/bin/kumo-http")
+            host, err = entry(env={"KUMO_CURL": "1"})
+            self.assertEqual(host, "/kumo/bin/kumo-host")
+            self.assertIn("unit 'todos' is packaged with kumo-host, not the lean kumo-http: KUMO_CURL=1 asks for "
+                          "libcurl, which kumo-http cannot use", err)
+            with open(os.path.join(proj, "kumo.yaml"), "a") as f:
+                f.write("http: {tls: {cert: tls/server.pem, key: tls/server.key}}\n")
+            os.makedirs(os.path.join(proj, "tls"))
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                            "/CN=localhost", "-keyout", os.path.join(proj, "tls", "server.key"), "-out",
+                            os.path.join(proj, "tls", "server.pem")], check=True, capture_output=True)
+            host, err = entry()
+            self.assertEqual(host, "/kumo/bin/kumo-host")
+            self.assertIn("not the lean kumo-http: kumo.yaml's http.tls terminates TLS with OpenSSL", err)
+            r = subprocess.run([KUMO, "build", "--target", "knative", proj, "--host", "kumo-http"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("--host kumo-http: kumo-http cannot serve this package: kumo.yaml's http.tls", r.stderr)
+            for target, host in (("gcp", "kumo-lambda"), ("aws", "kumo-http")):
+                r = subprocess.run([KUMO, "build", "--target", target, proj, "--host", host], capture_output=True,
+                                   text=True, timeout=120)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("--host %s: %s packages carry kumo-host or" % (host, target), r.stderr)
         finally:
             shutil.rmtree(os.path.dirname(proj), ignore_errors=True)
 
@@ -452,14 +506,14 @@ class BuildTest(unittest.TestCase):
                                aws_access_key_id="testing", aws_secret_access_key="testing")
             items = ddb.scan(TableName="todos")["Items"]
             self.assertTrue([i for i in items if todo["id"] in repr(i)], items)
-            # a proxy variable: kumo's own client takes none, so kumo-host goes
-            # through libcurl, says so, and this image has none to load
+            # a proxy variable: kumo-http's client takes none; it says so at
+            # start (KUMO_CURL=1 packages kumo-host and libcurl) and goes direct
             env = dict(AWS_ENV, HTTPS_PROXY="http://127.0.0.1:9", **moto.stores())
-            with self.chroot_serve("chroot-proxy", env, first_status=503):
-                pass
+            with self.chroot_serve("chroot-proxy", env) as base:
+                status, _, body = request(base, "GET", "/todos/" + todo["id"])
+                self.assertEqual(status, 200, body)
             log = read_text(os.path.join(self.tmp, "chroot-proxy.log"))
-            self.assertIn("HTTPS_PROXY is set: the stores, key sets and spans go through libcurl", log)
-            self.assertIn("libcurl.so.4", log)
+            self.assertIn("kumo-http: HTTPS_PROXY is set, and kumo-http's HTTP client does not use a proxy", log)
         finally:
             moto.stop()
 

@@ -22,6 +22,7 @@ import unittest
 from kumo_harness import KUMO, Gateway, copy_project, free_port, wait_for
 
 HOST = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+HTTP_HOST = os.environ.get("KUMO_HTTP_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-http")
 
 CLIENTS = 8
 
@@ -187,6 +188,14 @@ class DrainTest(unittest.TestCase):
     def test_5_kumo_host_drains_too(self):
         """kumo-host: a request sent on a kept-alive connection right after
         the signal is answered; the connection then ends with EOF."""
+        self.host_drains(HOST)
+
+    @unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built")
+    def test_6_kumo_http_drains_too(self):
+        """The same under kumo-http (kumo's own HTTP/1.1 server)."""
+        self.host_drains(HTTP_HOST)
+
+    def host_drains(self, binary):
         project = copy_project("todo")
         data = tempfile.mkdtemp(prefix="kumo-drain-data-")
         try:
@@ -194,7 +203,7 @@ class DrainTest(unittest.TestCase):
             self.assertEqual(gw.stop(), 0)
             port = free_port()
             log = open(os.path.join(data, "host.log"), "w+")
-            proc = subprocess.Popen([HOST, "http", project, "todos"], stdout=log, stderr=log,
+            proc = subprocess.Popen([binary, "http", project, "todos"], stdout=log, stderr=log,
                                     env=dict(os.environ, PORT=str(port), KUMO_DATA=data))
             conn = None
 

@@ -22,6 +22,7 @@ import requests
 from kumo_harness import KUMO, Gateway, copy_project, free_port, wait_for
 
 HOST = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+HTTP_HOST = os.environ.get("KUMO_HTTP_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-http")
 
 APP = "https://app.example.com"
 
@@ -165,16 +166,17 @@ class TestHandlersCorsHeaders(unittest.TestCase):
 class HostServer:
     """kumo-host http over a project kumo up has built."""
 
-    def __init__(self, project_dir, env=None):
+    def __init__(self, project_dir, env=None, binary=None):
         gw = Gateway(project_dir)  # builds the unit kumo-host loads
         assert gw.stop() == 0
         self.port = free_port()
         self.log = open(os.path.join(os.path.dirname(project_dir), "host.log"), "w+")
         e = dict(os.environ, PORT=str(self.port), KUMO_DATA=os.path.join(project_dir, ".kumo", "data"))
         e.update(env or {})
-        self.proc = subprocess.Popen([HOST, "http", project_dir, "hello"], env=e, stdout=self.log,
+        self.proc = subprocess.Popen([binary or HOST, "http", project_dir, "hello"], env=e, stdout=self.log,
                                      stderr=self.log)
-        if not wait_for(lambda: "kumo-host: " in self.output() and " serving " in self.output(), 30):
+        if not wait_for(lambda: " serving " in self.output() or self.proc.poll() is not None, 30) or \
+                self.proc.poll() is not None:
             raise AssertionError("kumo-host did not start:\n" + self.output())
 
     def output(self):
@@ -191,10 +193,12 @@ class HostServer:
 
 
 class TestCorsHost(CorsChecks, unittest.TestCase):
+    binary = None  # kumo-host
+
     @classmethod
     def setUpClass(cls):
         cls.dir = with_yaml(CORS)
-        cls.host = HostServer(cls.dir)
+        cls.host = HostServer(cls.dir, binary=cls.binary)
         cls.base = "http://127.0.0.1:%d" % cls.host.port
 
     @classmethod
@@ -451,10 +455,12 @@ class TestLimitsUp(LimitChecks, unittest.TestCase):
 
 
 class TestLimitsHost(LimitChecks, unittest.TestCase):
+    binary = None  # kumo-host
+
     @classmethod
     def setUpClass(cls):
         cls.dir = with_yaml(LIMITS)
-        cls.host = HostServer(cls.dir)
+        cls.host = HostServer(cls.dir, binary=cls.binary)
         cls.base = "http://127.0.0.1:%d" % cls.host.port
 
     @classmethod
@@ -464,6 +470,17 @@ class TestLimitsHost(LimitChecks, unittest.TestCase):
         shutil.rmtree(os.path.dirname(cls.dir), ignore_errors=True)
         if rc != 0 or "ERROR: AddressSanitizer" in out or "runtime error:" in out:
             raise AssertionError("kumo-host exited with %d:\n%s" % (rc, out[-4000:]))
+
+
+@unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
+class TestCorsLean(TestCorsHost):
+    """The same under kumo-http (kumo's own HTTP/1.1 server)."""
+    binary = HTTP_HOST
+
+
+@unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
+class TestLimitsLean(TestLimitsHost):
+    binary = HTTP_HOST
 
 
 class TestLimitsShared(unittest.TestCase):

@@ -17,6 +17,7 @@ import unittest
 from kumo_harness import KUMO, Gateway, GatewayTest, copy_project, free_port, wait_for
 
 HOST = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+HTTP_HOST = os.environ.get("KUMO_HTTP_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-http")
 BODY = b'{"title":"framing"}'
 
 
@@ -95,6 +96,8 @@ class GatewayFramingTest(FramingChecks, GatewayTest):
 
 
 class HostFramingTest(FramingChecks, unittest.TestCase):
+    binary = HOST
+
     @classmethod
     def setUpClass(cls):
         cls.dir = copy_project("todo")
@@ -104,7 +107,7 @@ class HostFramingTest(FramingChecks, unittest.TestCase):
         cls.data = tempfile.mkdtemp(prefix="kumo-framing-")
         cls.host_port = free_port()
         cls.log = open(os.path.join(cls.data, "host.log"), "w+")
-        cls.proc = subprocess.Popen([HOST, "http", cls.dir, "todos"], stdout=cls.log, stderr=cls.log,
+        cls.proc = subprocess.Popen([cls.binary, "http", cls.dir, "todos"], stdout=cls.log, stderr=cls.log,
                                     env=dict(os.environ, PORT=str(cls.host_port), KUMO_DATA=cls.data))
 
         def up():
@@ -129,6 +132,12 @@ class HostFramingTest(FramingChecks, unittest.TestCase):
 
     def port(self):
         return self.host_port
+
+
+@unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
+class LeanFramingTest(HostFramingTest):
+    """The same under kumo-http (kumo's own HTTP/1.1 server)."""
+    binary = HTTP_HOST
 
 
 if __name__ == "__main__":

@@ -40,11 +40,11 @@ class Install(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def test_layout(self):
-        for f in ("bin/kumo", "bin/kumo-worker", "bin/kumo-host", "bin/kumo-lambda", "include/kumo.h", "include/kumo_test.h", "share/doc/kumo/README.md",
+        for f in ("bin/kumo", "bin/kumo-worker", "bin/kumo-host", "bin/kumo-lambda", "bin/kumo-http", "include/kumo.h", "include/kumo_test.h", "share/doc/kumo/README.md",
                   "share/doc/kumo/cli.md", "share/doc/kumo/getting-started.md",
                   "share/doc/kumo/examples/hello/kumo.yaml", "share/bash-completion/completions/kumo"):
             self.assertTrue(os.path.exists(os.path.join(self.root, f)), f)
-        for f in ("bin/kumo", "bin/kumo-worker", "bin/kumo-host", "bin/kumo-lambda"):
+        for f in ("bin/kumo", "bin/kumo-worker", "bin/kumo-host", "bin/kumo-lambda", "bin/kumo-http"):
             self.assertTrue(os.access(os.path.join(self.root, f), os.X_OK), f)
         self.assertFalse(os.path.exists(os.path.join(self.stage, "usr")), "nothing outside the prefix")
 

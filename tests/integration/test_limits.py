@@ -32,6 +32,7 @@ import requests
 from kumo_harness import KUMO, Gateway, copy_project, free_port, wait_for
 
 HOST = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+HTTP_HOST = os.environ.get("KUMO_HTTP_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-http")
 
 PRLIMIT = shutil.which("prlimit")
 
@@ -220,13 +221,21 @@ class OpenFilesTest(unittest.TestCase):
         self.assertNotIn("ERROR: AddressSanitizer", gw.stderr())
 
     def test_kumo_host_bounds_connections_too(self):
+        self.host_bounds(HOST)
+
+    @unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built")
+    def test_kumo_http_bounds_connections_too(self):
+        """The same under kumo-http (kumo's own HTTP/1.1 server)."""
+        self.host_bounds(HTTP_HOST)
+
+    def host_bounds(self, binary):
         add_http(self.dir, "{max_connections: 20}")
         gw = Gateway(self.dir)  # builds the unit kumo-host loads
         self.assertEqual(gw.stop(), 0)
         port = free_port()
         log = open(os.path.join(os.path.dirname(self.dir), "host.log"), "w+")
         env = dict(os.environ, PORT=str(port), KUMO_DATA=os.path.join(self.dir, ".kumo", "data"))
-        proc = subprocess.Popen([HOST, "http", self.dir, "hello"], env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen([binary, "http", self.dir, "hello"], env=env, stdout=log, stderr=log)
 
         def output():
             if not log.closed:

@@ -5,7 +5,8 @@ and every kind of error kumo answers itself: 400 with violations, 404,
 405, 415, 406, 413, OPTIONS) is sent to the project served by
 
   - `kumo up` (kumo's own runtime),
-  - `kumo-host http` on the project (the http adapter, in-process),
+  - `kumo-host http` on the project (the http adapter, in-process), and
+    `kumo-http http` (the same over kumo's own HTTP/1.1 server),
   - the aws zip's bootstrap under `kumo emulate lambda` (payload 1.0 and 2.0),
     with kumo-host on local stores (`--host kumo-host`), and as `kumo build`
     packages todo by default, kumo-lambda, on moto's DynamoDB, S3 and SQS,
@@ -37,6 +38,7 @@ import urllib.request
 from kumo_harness import KUMO, Gateway, copy_project, free_port
 
 HOST = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+HTTP_HOST = os.environ.get("KUMO_HTTP_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-http")
 
 BINARY = bytes(range(256)) * 3
 
@@ -368,16 +370,25 @@ class ParityTest(unittest.TestCase):
         shutil.rmtree(data, ignore_errors=True)
 
     def test_http_adapter(self):
+        self.http_adapter(HOST, "kumo-host http")
+
+    @unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built")
+    def test_http_adapter_lean(self):
+        """kumo-http: the same answers and log lines over kumo's own
+        HTTP/1.1 server (what the OCI images and the Azure app carry)."""
+        self.http_adapter(HTTP_HOST, "kumo-http http")
+
+    def http_adapter(self, binary, how):
         data = tempfile.mkdtemp(prefix="kumo-parity-data-")
         port = free_port()
-        srv = Server([HOST, "http", self.dir, "todos"], port, env={"PORT": str(port), "KUMO_DATA": data})
+        srv = Server([binary, "http", self.dir, "todos"], port, env={"PORT": str(port), "KUMO_DATA": data})
         try:
             answers = run_sequence(srv.base)
         finally:
             srv.stop()
             shutil.rmtree(data, ignore_errors=True)
-        self.check_same(answers, "kumo-host http")
-        self.check_same_logs(json_lines(srv.output()), "kumo-host http")
+        self.check_same(answers, how)
+        self.check_same_logs(json_lines(srv.output()), how)
 
     def check_same_logs(self, lines, how):
         for l in self.reference_logs + lines:

@@ -55,7 +55,7 @@
 #include "sdk/sdk.h"
 #include "sdk/stores/azure.h"
 
-#include <openssl/evp.h>
+#include <bearssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,12 +216,11 @@ static int key_rowkey(aztable *t, const char *key, size_t klen, char *rk, int *i
         memcpy(rk, enc, n + 1);
         return 0;
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mlen = 0;
-    if (EVP_Digest(key, klen, md, &mlen, EVP_sha256(), NULL) != 1 || mlen < 16) {
-        snprintf(t->base.error, sizeof(t->base.error), "aztable: SHA-256 failed");
-        return KUMO_EIO;
-    }
+    unsigned char md[32];
+    br_sha256_context sc;
+    br_sha256_init(&sc);
+    br_sha256_update(&sc, key, klen);
+    br_sha256_out(&sc, md);
     size_t c = code_cut(enc, n, LONG_CUT);
     memcpy(rk, enc, c);
     memcpy(rk + c, "~Z", 2);

@@ -40,9 +40,8 @@
 
 #include <kumo.h>
 
+#include <bearssl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -501,19 +500,22 @@ static void set_msg(kumo__az *c, const char *fmt, ...)
 int kumo__az_sign(const char *key_b64, const char *s, size_t len, char out[64])
 {
     size_t kl = strlen(key_b64);
-    unsigned char key[256], mac[EVP_MAX_MD_SIZE];
-    unsigned int mlen = 0;
+    unsigned char key[256], mac[32];
+    br_hmac_key_context kc;
+    br_hmac_context hc;
     if (kl == 0 || kl / 4 * 3 + 3 > sizeof(key))
         return -1;
     long n = kumo__aws_b64_decode(key_b64, kl, key);
     if (n <= 0)
         return -1;
-    if (HMAC(EVP_sha256(), key, (int)n, (const unsigned char *)s, len, mac, &mlen) == NULL) {
-        memset(key, 0, sizeof(key));
-        return -1;
-    }
+    br_hmac_key_init(&kc, &br_sha256_vtable, key, (size_t)n);
+    br_hmac_init(&hc, &kc, 0);
+    br_hmac_update(&hc, s, len);
+    br_hmac_out(&hc, mac);
     memset(key, 0, sizeof(key));
-    char *b = kumo__aws_b64_encode(mac, mlen);
+    memset(&kc, 0, sizeof(kc));
+    memset(&hc, 0, sizeof(hc));
+    char *b = kumo__aws_b64_encode(mac, sizeof(mac));
     if (b == NULL)
         return -1;
     snprintf(out, 64, "%s", b);

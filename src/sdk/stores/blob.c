@@ -27,9 +27,9 @@
 static const kumo__driver_head *const drivers[] = {
     &kumo__blob_s3_driver.common,
 #if !KUMO_DRIVERS_AWS_ONLY /* kumo-lambda carries the AWS drivers alone */
-    &kumo__blob_file_driver.common,
     &kumo__blob_gcs_driver.common,
     &kumo__blob_azblob_driver.common,
+    &kumo__blob_file_driver.common,
 #endif
 };
 /* clang-format on */

@@ -2,11 +2,12 @@
  * cloud.c: the cloud drivers' one HTTP exchange (see cloud.h), over
  * libcurl, or over the built-in client (cloud_builtin.c) when
  * kumo__cloud_builtin says so: in kumo-host, and always in kumo-lambda's
- * SDK (KUMO_DRIVERS_AWS_ONLY), which has no libcurl.
+ * and kumo-http's SDKs (KUMO_DRIVERS_AWS_ONLY, KUMO_DRIVERS_CLOUD_ONLY),
+ * which have no libcurl.
  */
 #include "sdk/stores/cloud.h"
 #include "sdk/stores/httpc.h"
-#if !KUMO_DRIVERS_AWS_ONLY
+#if !KUMO_DRIVERS_AWS_ONLY && !KUMO_DRIVERS_CLOUD_ONLY
 #include "base/curl_lazy.h"
 #endif
 
@@ -56,7 +57,7 @@ const char *kumo__cloud_res_header(const kumo__cloud_res *res, const char *name,
     return NULL;
 }
 
-#if KUMO_DRIVERS_AWS_ONLY
+#if KUMO_DRIVERS_AWS_ONLY || KUMO_DRIVERS_CLOUD_ONLY
 
 int kumo__cloud_builtin = 1;
 

@@ -44,12 +44,12 @@
 #include "sdk/stores/aws.h"
 #include "sdk/stores/gcp.h"
 
-#include <openssl/rand.h>
-#include <openssl/sha.h>
+#include <bearssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define DOC_MAX (1024u * 1024)
 #define DOC_OVERHEAD 256 /* names, key, expiry, the id */
@@ -116,8 +116,11 @@ static void doc_id(const char *key, size_t klen, char *out)
     }
     out[w] = '\0';
     if (w > ID_MAX) {
-        unsigned char md[SHA256_DIGEST_LENGTH];
-        SHA256(k, klen, md);
+        unsigned char md[32];
+        br_sha256_context sc;
+        br_sha256_init(&sc);
+        br_sha256_update(&sc, k, klen);
+        br_sha256_out(&sc, md);
         w = (size_t)snprintf(out, ID_BUF, "%%%%sha256-");
         for (size_t i = 0; i < sizeof(md); i++) {
             out[w++] = hex[md[i] >> 4];
@@ -344,7 +347,7 @@ static json_t *fields_of(const char *key, size_t klen, const void *val, size_t v
      * nothing, and every put must make a new version */
     char rev[24];
     uint64_t r = 0;
-    if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
         r = kumo__aws_now_ms() ^ (uint64_t)(uintptr_t)&r;
     snprintf(rev, sizeof(rev), "%lld", (long long)(r >> 1));
     json_t *fields = k64 && value ? json_pack("{s:{s:s}, s:o, s:{s:s}}", "key", "bytesValue", k64, "value", value,

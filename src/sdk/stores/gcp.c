@@ -5,13 +5,14 @@
  *
  * Tokens: an emulator needs none. A service-account key (the JSON file
  * GOOGLE_APPLICATION_CREDENTIALS names) is read when the store opens: its
- * client_email, private_key (PEM, kept as an OpenSSL key) and token_uri;
+ * client_email, private_key (PEM, kept as BearSSL's RSA key) and token_uri;
  * a token is got by POSTing an RS256-signed JWT (iss the email, aud the
  * token_uri, scope cloud-platform, one hour) to token_uri. Without a key
  * the metadata server gives one (Cloud Run, GCE). Either way the token is
  * kept until a minute before its expires_in and fetched again then, or at
- * once after a 401. The key's text is wiped once parsed; the token lives in
- * the client only and is wiped when it is replaced or the client freed.
+ * once after a 401. The key's text is wiped once parsed, the key when the
+ * client is freed; the token lives in the client only and is wiped when it
+ * is replaced or the client freed.
  *
  * Every exchange is bounded like aws.c's: 2 s to connect (an unreachable
  * endpoint is KUMO_EUNAVAILABLE), 10 s in all unless the caller says more
@@ -28,8 +29,7 @@
 
 #include <kumo.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
+#include <bearssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +43,7 @@
 #define TOTAL_TIMEOUT_MS 10000L
 #define JSON_BODY_MAX (32u << 20)
 #define KEY_FILE_MAX (64u << 10)
+#define KEY_DER_MAX 4096 /* an RSA-4096 key, BearSSL's largest, is about 2,400 bytes */
 #define TOKEN_MAX 4096
 #define TOKEN_SLACK_S 60
 #define SCOPE "https://www.googleapis.com/auth/cloud-platform"
@@ -56,7 +57,9 @@ struct kumo__gcp {
     char *project;
     enum auth auth;
     char *email, *token_uri; /* AUTH_KEY */
-    EVP_PKEY *key;           /* AUTH_KEY */
+    br_rsa_private_key key;  /* AUTH_KEY: its numbers are in key_buf */
+    unsigned char *key_buf;  /* AUTH_KEY: key_len bytes, wiped when freed */
+    size_t key_len;          /* AUTH_KEY */
     char *metadata;          /* AUTH_METADATA: http://HOST */
     char *token;             /* the bearer token, NULL until fetched */
     time_t token_until;      /* refetch after this */
@@ -302,6 +305,14 @@ static char *b64url(const unsigned char *d, size_t len)
 
 /* ---- the client ------------------------------------------------------ */
 
+/* Zeroes n bytes in a way the compiler may not drop as a dead store. */
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
 void kumo__gcp_free(kumo__gcp *c)
 {
     if (c == NULL)
@@ -313,7 +324,10 @@ void kumo__gcp_free(kumo__gcp *c)
     free(c->email);
     free(c->token_uri);
     free(c->metadata);
-    EVP_PKEY_free(c->key);
+    if (c->key_buf) {
+        wipe(c->key_buf, c->key_len);
+        free(c->key_buf);
+    }
     kumo__cloud_free_secret(c->token);
     free(c);
 }
@@ -328,6 +342,112 @@ const char *kumo__gcp_status(const kumo__gcp *c)
     return c->status;
 }
 
+/* A private key being decoded, all of it key material (wiped after use).
+ * The DER is gathered and given to BearSSL's decoder in one push, as its
+ * own tools do: 0.6's (Debian's) runs on past an error when pushed more,
+ * writing far beyond its context. Even in one push it takes its key_data for
+ * 3 * BR_X509_BUFSIZE_KEY bytes where the struct has 3 * BR_X509_BUFSIZE_SIG,
+ * so a key over 4096 bits is written up to 24 bytes past the context before
+ * it is refused (fixed upstream after 0.6): the slack takes those bytes. */
+typedef struct {
+    br_skey_decoder_context dec;
+    unsigned char slack[3 * (BR_X509_BUFSIZE_KEY - BR_X509_BUFSIZE_SIG)];
+    unsigned char der[KEY_DER_MAX];
+    size_t der_len; /* over KEY_DER_MAX: the key is longer, and refused */
+} key_decoder;
+
+/* br_pem_decoder's sink: a key object's bytes, gathered in kd->der. */
+static void der_put(void *kd, const void *p, size_t len)
+{
+    key_decoder *k = kd;
+    if (k->der_len > KEY_DER_MAX || len > KEY_DER_MAX - k->der_len) {
+        k->der_len = KEY_DER_MAX + 1;
+        return;
+    }
+    memcpy(k->der + k->der_len, p, len);
+    k->der_len += len;
+}
+
+/* Whether a PEM object holds a private key, as OpenSSL's reader took them:
+ * "PRIVATE KEY" (PKCS#8), "RSA PRIVATE KEY" and the like; anything else (a
+ * certificate) is skipped. Trailing dashes are dropped because BearSSL 0.6
+ * keeps them in the name when the BEGIN line ends in CR LF. */
+static int is_key_name(const char *name)
+{
+    size_t n = strlen(name);
+    while (n > 0 && name[n - 1] == '-')
+        n--;
+    return n >= 11 && memcmp(name + n - 11, "PRIVATE KEY", 11) == 0 && (n == 11 || name[n - 12] == ' ');
+}
+
+/* The first private key in pem, decoded into *kd (which holds its numbers),
+ * or NULL when there is none, it does not decode or it is not RSA. */
+static const br_rsa_private_key *pem_rsa_key(const char *pem, key_decoder *kd)
+{
+    br_pem_decoder_context pd;
+    size_t left = strlen(pem);
+    int in_key = 0, done = 0, eof = 0;
+    br_pem_decoder_init(&pd);
+    while (!done) {
+        if (left == 0) {
+            /* the decoder sees an END line only once it ends: PEM text
+             * without a last newline must still decode */
+            if (eof)
+                break;
+            pem = "\n";
+            left = 1;
+            eof = 1;
+        }
+        size_t used = br_pem_decoder_push(&pd, pem, left);
+        pem += used;
+        left -= used;
+        switch (br_pem_decoder_event(&pd)) {
+        case BR_PEM_BEGIN_OBJ:
+            in_key = is_key_name(br_pem_decoder_name(&pd));
+            kd->der_len = 0;
+            br_pem_decoder_setdest(&pd, in_key ? der_put : NULL, kd);
+            break;
+        case BR_PEM_END_OBJ: done = in_key; break;
+        case BR_PEM_ERROR: /* a broken key is no key; a broken other object is skipped */
+            done = in_key;
+            in_key = 0;
+            break;
+        }
+    }
+    wipe(&pd, sizeof(pd));
+    if (!done || !in_key || kd->der_len > KEY_DER_MAX)
+        return NULL;
+    br_skey_decoder_init(&kd->dec);
+    br_skey_decoder_push(&kd->dec, kd->der, kd->der_len);
+    return br_skey_decoder_get_rsa(&kd->dec);
+}
+
+/* Copies one of k's numbers to at, pointing *num there; the end of the copy. */
+static unsigned char *keep_num(unsigned char *at, unsigned char **num, size_t len)
+{
+    memcpy(at, *num, len);
+    *num = at;
+    return at + len;
+}
+
+/* Makes k c's key, its numbers copied out of the decoder that holds them:
+ * 0, or KUMO_ENOMEM. */
+static int keep_key(kumo__gcp *c, const br_rsa_private_key *k)
+{
+    c->key_len = k->plen + k->qlen + k->dplen + k->dqlen + k->iqlen;
+    c->key_buf = malloc(c->key_len);
+    if (c->key_buf == NULL)
+        return KUMO_ENOMEM;
+    c->key = *k;
+    unsigned char *at = c->key_buf;
+    at = keep_num(at, &c->key.p, k->plen);
+    at = keep_num(at, &c->key.q, k->qlen);
+    at = keep_num(at, &c->key.dp, k->dplen);
+    at = keep_num(at, &c->key.dq, k->dqlen);
+    keep_num(at, &c->key.iq, k->iqlen);
+    return 0;
+}
+
 /* Reads the service-account key file into c (email, token_uri, key, and
  * the project when none was given). */
 static int load_key(kumo__gcp *c, const char *path, kumo__error *err)
@@ -335,7 +455,7 @@ static int load_key(kumo__gcp *c, const char *path, kumo__error *err)
     int rc = KUMO_EINVAL;
     char *text = NULL;
     json_t *j = NULL;
-    BIO *bio = NULL;
+    key_decoder kd; /* wiped at out: it holds the key */
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         kumo__error_set(err, KUMO_EINVAL, "%s store: cannot read GOOGLE_APPLICATION_CREDENTIALS '%s': %m", c->service,
@@ -379,17 +499,17 @@ static int load_key(kumo__gcp *c, const char *path, kumo__error *err)
         kumo__error_set(err, KUMO_EINVAL, "%s: token_uri must be an http(s) URL", path);
         goto out;
     }
-    bio = BIO_new_mem_buf(pem, -1);
-    c->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    if (c->key == NULL || EVP_PKEY_base_id(c->key) != EVP_PKEY_RSA) {
+    const br_rsa_private_key *key = pem_rsa_key(pem, &kd);
+    if (key == NULL) {
         kumo__error_set(err, KUMO_EINVAL, "%s: private_key is not an RSA key in PEM", path);
         goto out;
     }
+    int kept = keep_key(c, key);
     c->email = strdup(email);
     c->token_uri = strdup(uri);
     if (c->project == NULL && proj)
         c->project = strdup(proj);
-    if (c->email == NULL || c->token_uri == NULL) {
+    if (kept != 0 || c->email == NULL || c->token_uri == NULL) {
         kumo__error_set(err, KUMO_ENOMEM, "out of memory");
         rc = KUMO_ENOMEM;
         goto out;
@@ -397,7 +517,7 @@ static int load_key(kumo__gcp *c, const char *path, kumo__error *err)
     c->auth = AUTH_KEY;
     rc = 0;
 out:
-    BIO_free(bio);
+    wipe(&kd, sizeof(kd));
     json_decref(j);
     if (text) {
         memset(text, 0, KEY_FILE_MAX + 1);
@@ -546,9 +666,9 @@ static int exchange(kumo__gcp *c, const char *method, const char *url, const cha
 static char *jwt(kumo__gcp *c, time_t now)
 {
     char *claims = NULL, *h64 = NULL, *c64 = NULL, *s64 = NULL, *input = NULL, *out = NULL;
-    unsigned char *sig = NULL;
-    size_t siglen = 0;
-    EVP_MD_CTX *md = NULL;
+    unsigned char *sig = NULL, hash[32];
+    size_t siglen = (c->key.n_bitlen + 7) / 8;
+    br_sha256_context md;
     static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
     json_t *cl = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", c->email, "scope", SCOPE, "aud", c->token_uri, "iat",
                            (json_int_t)now, "exp", (json_int_t)now + 3600);
@@ -560,16 +680,16 @@ static char *jwt(kumo__gcp *c, time_t now)
         input = NULL;
         goto out;
     }
-    md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, c->key) != 1 ||
-        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
-        (sig = malloc(siglen)) == NULL ||
-        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1)
+    br_sha256_init(&md);
+    br_sha256_update(&md, input, strlen(input));
+    br_sha256_out(&md, hash);
+    /* RS256: RSASSA-PKCS1-v1_5 over the SHA-256 of "header.claims" */
+    if ((sig = malloc(siglen)) == NULL ||
+        br_rsa_pkcs1_sign_get_default()(BR_HASH_OID_SHA256, hash, sizeof(hash), &c->key, sig) != 1)
         goto out;
     if ((s64 = b64url(sig, siglen)) == NULL || asprintf(&out, "%s.%s", input, s64) < 0)
         out = NULL;
 out:
-    EVP_MD_CTX_free(md);
     json_decref(cl);
     free(claims);
     free(h64);

@@ -18,11 +18,13 @@
 static const kumo__driver_head *const drivers[] = {
     &kumo__kv_dynamodb_driver.common,
 #if !KUMO_DRIVERS_AWS_ONLY /* kumo-lambda carries the AWS drivers alone */
-    &kumo__kv_sqlite_driver.common,
-    &kumo__kv_redis_driver.common,
-    &kumo__kv_postgres_driver.common,
     &kumo__kv_firestore_driver.common,
     &kumo__kv_aztable_driver.common,
+    &kumo__kv_sqlite_driver.common,
+#if !KUMO_DRIVERS_CLOUD_ONLY /* kumo-http: the clouds' and the embedded default's */
+    &kumo__kv_redis_driver.common,
+    &kumo__kv_postgres_driver.common,
+#endif
 #endif
 };
 /* clang-format on */

@@ -53,11 +53,13 @@ static int url_options(const char *url, kumo__store *s, kumo__error *e)
 static const kumo__driver_head *const drivers[] = {
     &kumo__queue_sqs_driver.common,
 #if !KUMO_DRIVERS_AWS_ONLY /* kumo-lambda carries the AWS drivers alone */
-    &kumo__queue_sqlite_driver.common,
-    &kumo__queue_redis_driver.common,
-    &kumo__queue_postgres_driver.common,
     &kumo__queue_pubsub_driver.common,
     &kumo__queue_azqueue_driver.common,
+    &kumo__queue_sqlite_driver.common,
+#if !KUMO_DRIVERS_CLOUD_ONLY /* kumo-http: the clouds' and the embedded default's */
+    &kumo__queue_redis_driver.common,
+    &kumo__queue_postgres_driver.common,
+#endif
 #endif
 };
 /* clang-format on */

@@ -61,7 +61,7 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
+#include "sdk/stores/sqlite_lazy.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +299,14 @@ int kumo__sqlite_open_url(const char *url, const char *schema, int (*migrate)(sq
     if (strncmp(p, "//", 2) == 0)
         p += 2;
     *out = NULL;
+    if (kumo__sqlite_load(why, sizeof(why)) != 0) { /* kumo-http: SQLite on first use (sqlite_lazy.h) */
+        kumo__error_set(e, KUMO_EUNAVAILABLE,
+                        "the store is kept in its embedded default, which needs SQLite, and SQLite cannot be loaded "
+                        "(%s): kumo build leaves it out of a package whose environments place every store; set "
+                        "KUMO_ENV (or KUMO_STORE_<NAME>) where it runs, or build with --host kumo-host",
+                        why);
+        return KUMO_EUNAVAILABLE;
+    }
     size_t plen = strcspn(p, "?");
     if (plen == 0 || plen >= sizeof(path)) {
         kumo__error_set(e, KUMO_EINVAL, "the URL has no path (or one too long); expected sqlite:PATH");

@@ -50,7 +50,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sqlite3.h>
+#include "sdk/stores/sqlite_lazy.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

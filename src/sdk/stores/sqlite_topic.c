@@ -30,7 +30,7 @@
 #include "base/clock.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
+#include "sdk/stores/sqlite_lazy.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

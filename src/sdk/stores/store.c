@@ -61,6 +61,13 @@ static const kumo__driver_head *driver_for_url(const kumo__store_kind_desc *kind
         "no %s driver for scheme '%.*s' in kumo-lambda, which carries the AWS drivers alone (dynamodb, "
         "s3, sqs, sns); `kumo build --host kumo-host` packages kumo-host, which has them all (docs/deploy-build.md)",
         kind->name, (int)slen, url);
+#elif KUMO_DRIVERS_CLOUD_ONLY
+    kumo__error_set(e, KUMO_EINVAL,
+                    "no %s driver for scheme '%.*s' in kumo-http, which carries the clouds' drivers and the embedded "
+                    "default's (dynamodb, s3, sqs, sns, firestore, gs, pubsub, aztable, azblob, azqueue, "
+                    "azservicebus, sqlite, file), not redis's or postgres's; `kumo build --host kumo-host` packages "
+                    "kumo-host, which has them all (docs/deploy-build.md)",
+                    kind->name, (int)slen, url);
 #else
     kumo__error_set(e, KUMO_EINVAL, "no %s driver for scheme '%.*s'", kind->name, (int)slen, url);
 #endif

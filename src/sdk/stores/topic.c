@@ -28,10 +28,12 @@
 static const kumo__driver_head *const drivers[] = {
     &kumo__topic_sns_driver.common,
 #if !KUMO_DRIVERS_AWS_ONLY /* kumo-lambda carries the AWS drivers alone */
-    &kumo__topic_sqlite_driver.common,
-    &kumo__topic_redis_driver.common,
     &kumo__topic_pubsub_driver.common,
     &kumo__topic_azure_driver.common,
+    &kumo__topic_sqlite_driver.common,
+#if !KUMO_DRIVERS_CLOUD_ONLY /* kumo-http: the clouds' and the embedded default's */
+    &kumo__topic_redis_driver.common,
+#endif
 #endif
 };
 /* clang-format on */
