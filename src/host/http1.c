@@ -156,7 +156,7 @@ int kumo__h1_parse_head(char *buf, size_t len, const kumo__http_limits *lim, kum
         return refuse(414, why, whylen, "the request line is longer than 8192 bytes");
     size_t hlen = lf ? head_end(buf, (size_t)(lf - buf), len) : 0;
     if (hlen == 0) {
-        if (len - skip > kumo__h1_head_max(lim))
+        if (len > kumo__h1_head_max(lim)) /* empty lines before the request line count too */
             return refuse(431, why, whylen,
                           "the request's head does not end within the bytes http.max_headers "
                           "and http.max_header_bytes allow");

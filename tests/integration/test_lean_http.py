@@ -258,6 +258,10 @@ class LeanHttpTest(unittest.TestCase):
             self.assertEqual(got[0][1]["content-type"], "application/problem+json")
             self.assertEqual(got[0][1]["connection"], "close")
             self.assertTrue(closed)
+        # empty lines for ever: a head that never ends
+        raw, closed = self.host.exchange(b"\r\n" * 8000)
+        self.assertEqual([r[0] for r in responses(raw)], [431])
+        self.assertTrue(closed)
 
     def test_live_contract(self):
         """/openapi.json with its ETag and 304, /docs's page, and 405 for a

@@ -146,8 +146,11 @@ static void test_refusals(void)
     memset(endless + 16, 'a', n - 16);
     CHECK_INT(kumo__h1_parse_head(endless, n, &lim, hv, &h, why, sizeof(why)), -431);
     CHECK_INT(kumo__h1_parse_head(endless, 40, &lim, hv, &h, why, sizeof(why)), 0);
-    /* a request line over KUMO__H1_LINE_MAX */
+    /* nothing but empty lines, for ever: refused as a head that does not end */
+    memset(endless, '\n', n);
+    CHECK_INT(kumo__h1_parse_head(endless, n, &lim, hv, &h, why, sizeof(why)), -431);
     free(endless);
+    /* a request line over KUMO__H1_LINE_MAX */
     n = KUMO__H1_LINE_MAX + 100;
     endless = malloc(n);
     memcpy(endless, "GET /", 5);
