@@ -155,8 +155,11 @@ int kumo__h1_parse_head(char *buf, size_t len, const kumo__http_limits *lim, kum
     if ((lf ? (size_t)(lf - buf) - skip : len - skip) > KUMO__H1_LINE_MAX)
         return refuse(414, why, whylen, "the request line is longer than 8192 bytes");
     size_t hlen = lf ? head_end(buf, (size_t)(lf - buf), len) : 0;
-    if (hlen == 0) {
-        if (len > kumo__h1_head_max(lim)) /* empty lines before the request line count too */
+    if (hlen == 0 || hlen > kumo__h1_head_max(lim)) {
+        /* over the ceiling whether it ended or not, so that a head is
+         * taken or refused the same however its bytes arrive; empty lines
+         * before the request line count too */
+        if (hlen > 0 || len > kumo__h1_head_max(lim))
             return refuse(431, why, whylen,
                           "the request's head does not end within the bytes http.max_headers "
                           "and http.max_header_bytes allow");

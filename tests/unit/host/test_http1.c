@@ -139,6 +139,20 @@ static void test_refusals(void)
     CHECK(strstr(why, "http.max_header_bytes") != NULL);
     snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nA: %0250d\r\nB: 1\r\n\r\n", 7);
     CHECK_INT(parse(big, &h), 1);
+    /* blanks around values are not counted, but the head's bytes are:
+     * over the ceiling it is refused even when it ended, so that a head
+     * is taken or refused the same whether it comes at once or slowly */
+    size_t pad = kumo__h1_head_max(&lim);
+    char *padded = malloc(pad + 64);
+    size_t at = (size_t)snprintf(padded, pad + 64, "GET / HTTP/1.1\r\nA:");
+    memset(padded + at, ' ', pad);
+    memcpy(padded + at + pad, "1\r\n\r\n", 6);
+    CHECK_INT(kumo__h1_parse_head(padded, pad, &lim, hv, &h, why, sizeof(why)), 0); /* at the ceiling: more */
+    CHECK_INT(kumo__h1_parse_head(padded, at + pad + 6, &lim, hv, &h, why, sizeof(why)), -431);
+    memcpy(padded + at + 100, "1\r\n\r\n", 6);
+    CHECK_INT(kumo__h1_parse_head(padded, at + 106, &lim, hv, &h, why, sizeof(why)), 1);
+    CHECK(slice_is(hv[0].value, "1"));
+    free(padded);
     /* a head that never ends is refused once past what the limits allow */
     size_t n = kumo__h1_head_max(&lim) + 10;
     char *endless = malloc(n);
