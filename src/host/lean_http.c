@@ -14,8 +14,9 @@
  * connection only. What a request may take is bounded: its head by
  * http.max_headers and http.max_header_bytes (http1.c), its body by the
  * largest max_body of the units (as h2o's max_request_entity_size in
- * http.c), the time between its bytes, and between requests, by
- * IDLE_MS, and the connections by http.max_connections.
+ * http.c), the time its head takes from its first byte, the time between
+ * its body's bytes and between requests by the idle time (IDLE_MS), and
+ * the connections by http.max_connections.
  *
  * Drain on SIGTERM, as http.c: no new connections; a connection between
  * requests is closed after DRAIN_IDLE_MS, the next answer on each one is
@@ -46,7 +47,7 @@
 #include "base/log.h"
 #include "gateway/access_log.h"
 
-#define IDLE_MS 10000      /* between a request's bytes, and between requests */
+#define IDLE_MS 10000      /* a head whole, between a body's bytes, between requests */
 #define DRAIN_IDLE_MS 1000 /* a connection between requests, once draining */
 #define DRAIN_MAX_MS 10000
 #define READ_CHUNK 16384
@@ -63,6 +64,7 @@ struct conn {
     kumo__growbuf out; /* queued answer bytes, out_off of them written */
     size_t out_off;
     uint64_t deadline_ms; /* closed when reached */
+    uint64_t head_until;  /* the head being read must be whole by then (a trickle does not extend it) */
     int eof;              /* the client has sent all it will */
     int closing;          /* close once the queued bytes are written */
     int lingering;        /* written and shut for writing: what still comes is read and dropped */
@@ -86,7 +88,8 @@ typedef struct server {
     const char *hv_in;
     size_t max_body, head_max;
     int draining;
-    char date[40]; /* the Date field's value, made once a second */
+    uint64_t idle_ms; /* IDLE_MS, or $KUMO_HTTP_IDLE_MS (a testing knob) */
+    char date[40];    /* the Date field's value, made once a second */
     time_t date_at;
 } server;
 
@@ -406,12 +409,14 @@ static int flush(conn *c)
 
 /* Drops the request just answered, head and coded body (`used` bytes),
  * from the front of c->in: what follows is the next one. */
-static void consume(conn *c, size_t used)
+static void consume(server *s, conn *c, size_t used)
 {
     memmove(c->in, c->in + used, c->in_len - used);
     c->in_len -= used;
     c->have_head = 0;
     c->continued = 0;
+    if (c->in_len > 0) /* the next request has begun */
+        c->head_until = kumo__mono_ms() + s->idle_ms;
 }
 
 /* Moves c along as far as what it has received allows: answers every
@@ -455,7 +460,7 @@ static void serve(server *s, conn *c)
                 }
                 c->deadline_ms = kumo__mono_ms() + (s->draining   ? DRAIN_IDLE_MS
                                                     : s->at_bound ? PRESSED_IDLE_MS
-                                                                  : IDLE_MS);
+                                                                  : s->idle_ms);
                 watch(s, c, EPOLLIN);
                 return;
             }
@@ -507,7 +512,7 @@ static void serve(server *s, conn *c)
                 goto more;
         }
         dispatch(s, c, body_len, start_us);
-        consume(c, used);
+        consume(s, c, used);
         continue;
     more:
         if (c->eof) {
@@ -553,10 +558,16 @@ static void on_readable(server *s, conn *c)
         if (c->in_len == c->in_cap)
             break; /* full: http1.c refuses what is too large from what is here */
         size_t room = c->in_cap - c->in_len;
+        int fresh = !c->have_head && c->in_len == 0; /* these are a new request's first bytes */
         ssize_t n = recv(c->fd, c->in + c->in_len, room, 0);
         if (n > 0) {
+            uint64_t now = kumo__mono_ms();
             c->in_len += (size_t)n;
-            c->deadline_ms = kumo__mono_ms() + IDLE_MS;
+            if (fresh)
+                c->head_until = now + s->idle_ms;
+            /* a head must be whole within the idle time of its first byte;
+             * a body's bytes each get the idle time */
+            c->deadline_ms = c->have_head ? now + s->idle_ms : c->head_until;
             if ((size_t)n < room)
                 break; /* the socket is empty for now */
             continue;
@@ -613,7 +624,7 @@ static void on_accept(server *s, int lfd, int metrics)
         c->out.max = SIZE_MAX / 2;
         c->metrics = metrics;
         c->ev = EPOLLIN;
-        c->deadline_ms = kumo__mono_ms() + IDLE_MS;
+        c->deadline_ms = kumo__mono_ms() + s->idle_ms;
         if (ss.ss_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->addr, sizeof(c->addr));
         else if (ss.ss_family == AF_INET6)
@@ -678,6 +689,17 @@ int kumo__host_serve_lean(kumo__host *h, const char *host, int port, kumo__error
             s.max_body = h->project->units[i].tuning.max_body;
     s.max_body++; /* as http.c: one byte over the largest reaches dispatch, which says whose ceiling */
     s.head_max = kumo__h1_head_max(&h->project->http);
+    s.idle_ms = IDLE_MS;
+    const char *idle = getenv("KUMO_HTTP_IDLE_MS");
+    if (idle && *idle) {
+        char *end;
+        long v = strtol(idle, &end, 10);
+        if (*end != '\0' || v < 100 || v > 600000) {
+            kumo__error_set(err, -EINVAL, "KUMO_HTTP_IDLE_MS=%s: expected milliseconds, 100 to 600000", idle);
+            goto fail;
+        }
+        s.idle_ms = (uint64_t)v;
+    }
     s.hv = calloc((size_t)h->project->http.max_headers + 1, sizeof(*s.hv));
     s.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s.hv == NULL || s.epfd < 0) {

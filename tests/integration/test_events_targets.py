@@ -25,6 +25,7 @@ from kumo_harness import KUMO, Gateway, copy_project, free_port, wait_for
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects")
 HOST = os.environ.get("KUMO_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-host")
+HTTP_HOST = os.environ.get("KUMO_HTTP_HOST") or os.path.join(os.path.dirname(KUMO), "kumo-http")
 
 
 def call(base, method, path, body=b"", headers=None):
@@ -44,6 +45,7 @@ class HostCase(unittest.TestCase):
     stores = None
     env = {}
     rewrite = None  # (old, new) in kumo.yaml
+    binary = HOST  # or HTTP_HOST: kumo-http, the images' lean host
 
     @classmethod
     def setUpClass(cls):
@@ -67,7 +69,7 @@ class HostCase(unittest.TestCase):
         cls.port = free_port()
         cls.base = "http://127.0.0.1:%d" % cls.port
         cls.log = open(os.path.join(cls.data, "host.log"), "w+")
-        cls.proc = subprocess.Popen([HOST, "http", cls.dir], stdout=cls.log, stderr=cls.log,
+        cls.proc = subprocess.Popen([cls.binary, "http", cls.dir], stdout=cls.log, stderr=cls.log,
                                     env=dict(os.environ, PORT=str(cls.port), KUMO_DATA=cls.data, **cls.env))
 
         def up():
@@ -266,7 +268,7 @@ class HostPushTest(HostCase):
 
     def test_kumo_fire_fires_once_and_exits(self):
         env = dict(os.environ, KUMO_DATA=self.data, KUMO_FIRE="nightly", PORT=str(free_port()))
-        r = subprocess.run([HOST, "http", self.dir], capture_output=True, text=True, env=env, timeout=60)
+        r = subprocess.run([self.binary, "http", self.dir], capture_output=True, text=True, env=env, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         m = re.search(r"event nightly fired: status 204, request id (\S+)", r.stderr)
         self.assertTrue(m, r.stderr)
@@ -274,13 +276,13 @@ class HostPushTest(HostCase):
         self.assertEqual(rec["headers"]["ce-type"], "dev.kumo.schedule.tick")
         self.assertEqual(rec["path"], "/nightly")
         env["KUMO_FIRE"] = "nope"
-        r = subprocess.run([HOST, "http", self.dir], capture_output=True, text=True, env=env, timeout=60)
+        r = subprocess.run([self.binary, "http", self.dir], capture_output=True, text=True, env=env, timeout=60)
         self.assertEqual(r.returncode, 1)
         self.assertIn("KUMO_FIRE=nope: no such event in kumo.yaml", r.stderr)
 
     def test_kumo_event_takes_posts_to_the_root(self):
         port = free_port()
-        proc = subprocess.Popen([HOST, "http", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        proc = subprocess.Popen([self.binary, "http", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 env=dict(os.environ, KUMO_DATA=self.data, KUMO_EVENT="nightly", PORT=str(port)))
         base = "http://127.0.0.1:%d" % port
         try:
@@ -469,6 +471,22 @@ def position(text, line_has, key):
         if line_has in line:
             return "kumo.yaml:%d:%d:" % (n, line.index(key, line.index(line_has)) + 1)
     raise AssertionError("no line with %r" % line_has)
+
+
+@unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
+class LeanPushTest(HostPushTest):
+    """The same under kumo-http, which the images and the Azure app carry."""
+    binary = HTTP_HOST
+
+
+@unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
+class LeanConsumeTest(HostConsumeTest):
+    binary = HTTP_HOST
+
+
+@unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
+class LeanPushKindsTest(HostPushKindsTest):
+    binary = HTTP_HOST
 
 
 class DryRunTest(unittest.TestCase):

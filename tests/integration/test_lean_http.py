@@ -355,5 +355,55 @@ class LeanBoundsTest(unittest.TestCase):
             host.stop()
 
 
+@unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
+class LeanTimesTest(unittest.TestCase):
+    """With the idle time at 1 s (KUMO_HTTP_IDLE_MS, a testing knob): a
+    head trickled a field every 0.3 s is cut off, since a head must be
+    whole within the idle time of its first byte; a body trickled as
+    slowly is not, since each of its bytes gets the idle time."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.host = Host(env={"KUMO_HTTP_IDLE_MS": "1000"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.host.stop()
+
+    def trickle(self, first, pieces):
+        s = self.host.connect()
+        s.sendall(first)
+        sent = 0
+        try:
+            for p in pieces:
+                time.sleep(0.3)
+                s.sendall(p)
+                sent += 1
+        except OSError:
+            pass  # cut off
+        raw, closed = read_all(s, timeout=10)
+        s.close()
+        return sent, raw, closed
+
+    def test_head_trickle_is_cut_off(self):
+        sent, raw, closed = self.trickle(b"GET /hello HTTP/1.1\r\n", [b"x-%d: 1\r\n" % i for i in range(12)] +
+                                         [b"Connection: close\r\n\r\n"])
+        self.assertNotIn(b" 200 ", raw)
+        self.assertTrue(closed or sent < 13)
+
+    def test_body_trickle_is_served(self):
+        body = b"0123456789"
+        sent, raw, closed = self.trickle(b"POST /echo HTTP/1.1\r\nContent-Type: application/octet-stream\r\n"
+                                         b"Connection: close\r\nContent-Length: 10\r\n\r\n",
+                                         [body[i:i + 2] for i in range(0, 10, 2)])
+        self.assertEqual(sent, 5)
+        self.assertEqual(responses(raw)[0][2], body)
+
+    def test_knob_checked(self):
+        with self.assertRaises(AssertionError) as cm:
+            Host(env={"KUMO_HTTP_IDLE_MS": "5"})
+        self.assertIn("KUMO_HTTP_IDLE_MS=5: expected milliseconds, 100 to 600000", str(cm.exception))
+
+
 if __name__ == "__main__":
     unittest.main()
