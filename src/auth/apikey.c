@@ -1,6 +1,6 @@
 /*
  * apikey.c: see apikey.h. A presented key is hashed with SHA-256 and the
- * digest compared with every configured key's (CRYPTO_memcmp, all of them,
+ * digest compared with every configured key's (kumo__same_secret, all of them,
  * whichever matched): comparing digests of fixed size leaks neither a
  * key's length nor its prefix, and the clear keys are dropped as soon as
  * they are hashed.
@@ -8,14 +8,11 @@
 #include "auth/apikey.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
-#include "auth/crypto_lazy.h" /* after OpenSSL's: kumo-lambda loads libcrypto on demand */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/digest.h"
 #include "base/percent.h"
 #include "project/services.h"
 
@@ -34,8 +31,8 @@ struct kumo__apikeys {
 
 static int digest(const char *s, size_t len, unsigned char out[DIGEST])
 {
-    unsigned int n = 0;
-    return EVP_Digest(s, len, out, &n, EVP_sha256(), NULL) == 1 && n == DIGEST ? 0 : -1;
+    kumo__sha256(s, len, out); /* BearSSL's: an API key needs no libcrypto */
+    return 0;
 }
 
 static int add_key(kumo__apikeys *k, const kumo__doc *doc, const json_t *item, const char *value, const char *name,
@@ -67,7 +64,7 @@ static int add_key(kumo__apikeys *k, const kumo__doc *doc, const json_t *item, c
     }
     key *d = &k->keys[k->n];
     rc = digest(clear, strlen(clear), d->digest);
-    OPENSSL_cleanse(clear, strlen(clear));
+    explicit_bzero(clear, strlen(clear));
     free(clear);
     char auto_name[32];
     snprintf(auto_name, sizeof(auto_name), "key-%zu", k->n + 1);
@@ -155,7 +152,7 @@ void kumo__apikeys_free(kumo__apikeys *k)
         return;
     for (size_t i = 0; i < k->n; i++)
         free(k->keys[i].name);
-    OPENSSL_cleanse(k->keys, k->n * sizeof(*k->keys));
+    explicit_bzero(k->keys, k->n * sizeof(*k->keys));
     free(k->keys);
     free(k);
 }
@@ -167,11 +164,11 @@ const char *kumo__apikeys_match(const kumo__apikeys *k, const char *s, size_t le
         return NULL;
     size_t found = k->n;
     for (size_t i = 0; i < k->n; i++) {
-        int same = CRYPTO_memcmp(d, k->keys[i].digest, DIGEST) == 0;
+        int same = kumo__same_secret(d, k->keys[i].digest, DIGEST);
         /* keep the first match without branching on secret data more than this */
         found = same && found == k->n ? i : found;
     }
-    OPENSSL_cleanse(d, sizeof(d));
+    explicit_bzero(d, sizeof(d));
     return found < k->n ? k->keys[found].name : NULL;
 }
 

@@ -12,12 +12,8 @@
 
 #include <crypt.h>
 #include <dlfcn.h>
+#include <bearssl.h>
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
-#include "auth/crypto_lazy.h" /* after OpenSSL's: kumo-lambda loads libcrypto on demand */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +21,10 @@
 #include <string.h>
 #include <strings.h>
 #include <stdatomic.h>
+#include <sys/random.h>
 #include <time.h>
+
+#include "base/digest.h"
 
 #define FILE_MAX (1u << 20)
 #define USERS_MAX 10000
@@ -115,9 +114,9 @@ int kumo__htpasswd_load(const char *path, kumo__htpasswd **out, kumo__error *err
     ssize_t got;
     int lineno = 0;
     kumo__htpasswd *h = calloc(1, sizeof(*h));
-    if (h == NULL || RAND_bytes(h->pepper, sizeof(h->pepper)) != 1) {
-        kumo__error_set(err, -ENOMEM, "out of memory");
-        rc = -ENOMEM;
+    if (h == NULL || getrandom(h->pepper, sizeof(h->pepper), 0) != (ssize_t)sizeof(h->pepper)) {
+        rc = h == NULL ? -ENOMEM : -errno;
+        kumo__error_set(err, rc, h == NULL ? "out of memory" : "no random bytes for the users' cache (getrandom)");
         free(h);
         h = NULL;
         goto out;
@@ -189,7 +188,7 @@ int kumo__htpasswd_load(const char *path, kumo__htpasswd **out, kumo__error *err
     }
 out:
     if (line) {
-        OPENSSL_cleanse(line, cap);
+        explicit_bzero(line, cap);
         free(line);
     }
     fclose(f);
@@ -210,21 +209,23 @@ void kumo__htpasswd_free(kumo__htpasswd *h)
     }
     free(h->users);
     pthread_mutex_destroy(&h->lock);
-    OPENSSL_cleanse(h, sizeof(*h));
+    explicit_bzero(h, sizeof(*h));
     free(h);
 }
 
 static void cache_digest(const kumo__htpasswd *h, const char *u, size_t ulen, const char *p, size_t plen,
                          unsigned char out[32])
 {
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    unsigned int n = 0;
+    /* BearSSL's SHA-256: Basic users need no libcrypto */
+    br_sha256_context c;
     unsigned char sep = 0;
-    if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(c, h->pepper, sizeof(h->pepper)) != 1 || EVP_DigestUpdate(c, u, ulen) != 1 ||
-        EVP_DigestUpdate(c, &sep, 1) != 1 || EVP_DigestUpdate(c, p, plen) != 1 || EVP_DigestFinal_ex(c, out, &n) != 1)
-        memset(out, 0, 32); /* an all-zero digest is never cached */
-    EVP_MD_CTX_free(c);
+    br_sha256_init(&c);
+    br_sha256_update(&c, h->pepper, sizeof(h->pepper));
+    br_sha256_update(&c, u, ulen);
+    br_sha256_update(&c, &sep, 1);
+    br_sha256_update(&c, p, plen);
+    br_sha256_out(&c, out);
+    explicit_bzero(&c, sizeof(c));
 }
 
 typedef struct basic_job {
@@ -244,12 +245,12 @@ static int remembered(kumo__htpasswd *h, const unsigned char d[32], int64_t now)
 {
     static const unsigned char zero[32];
     int hit = 0, refused = 0;
-    if (CRYPTO_memcmp(d, zero, 32) == 0)
+    if (kumo__same_secret(d, zero, 32))
         return -1;
     pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        hit |= h->cache[i].until > now && CRYPTO_memcmp(h->cache[i].digest, d, 32) == 0;
-        refused |= h->refused[i].until > now && CRYPTO_memcmp(h->refused[i].digest, d, 32) == 0;
+        hit |= h->cache[i].until > now && kumo__same_secret(h->cache[i].digest, d, 32);
+        refused |= h->refused[i].until > now && kumo__same_secret(h->refused[i].digest, d, 32);
     }
     pthread_mutex_unlock(&h->lock);
     /* A client retrying with the same wrong password (a stale secret in
@@ -277,16 +278,16 @@ static int hash_and_remember(kumo__htpasswd *h, const unsigned char d[32], const
         memcpy(pw, p, plen);
         pw[plen] = '\0';
         const char *r = crypt_fn(pw, setting, cd);
-        ok = r && r[0] != '*' && strlen(r) == strlen(setting) && CRYPTO_memcmp(r, setting, strlen(r)) == 0 &&
+        ok = r && r[0] != '*' && strlen(r) == strlen(setting) && kumo__same_secret(r, setting, strlen(r)) &&
              found != NULL;
-        OPENSSL_cleanse(pw, plen);
+        explicit_bzero(pw, plen);
     }
     if (cd) {
-        OPENSSL_cleanse(cd, sizeof(*cd));
+        explicit_bzero(cd, sizeof(*cd));
         free(cd);
     }
     free(pw);
-    if (CRYPTO_memcmp(d, zero, 32) != 0) {
+    if (!kumo__same_secret(d, zero, 32)) {
         pthread_mutex_lock(&h->lock);
         if (ok) {
             memcpy(h->cache[h->next].digest, d, 32);
@@ -308,7 +309,7 @@ int kumo__htpasswd_check(kumo__htpasswd *h, const char *u, size_t ulen, const ch
     cache_digest(h, u, ulen, p, plen, d);
     int known = remembered(h, d, now_s());
     int ok = known >= 0 ? known : hash_and_remember(h, d, u, ulen, p, plen);
-    OPENSSL_cleanse(d, sizeof(d));
+    explicit_bzero(d, sizeof(d));
     return ok;
 }
 
@@ -317,15 +318,15 @@ static void job_run(kumo__slow_job *sj)
     basic_job *j = (basic_job *)sj;
     j->ok = hash_and_remember(j->h, j->digest, j->cred, j->ulen, j->cred + j->ulen + 1, j->plen);
     j->ran = 1;
-    OPENSSL_cleanse(j->cred, j->ulen + j->plen + 2);
+    explicit_bzero(j->cred, j->ulen + j->plen + 2);
 }
 
 static void job_free(kumo__slow_job *sj)
 {
     basic_job *j = (basic_job *)sj;
-    OPENSSL_cleanse(j->cred, j->ulen + j->plen + 2);
+    explicit_bzero(j->cred, j->ulen + j->plen + 2);
     free(j->cred);
-    OPENSSL_cleanse(j, sizeof(*j));
+    explicit_bzero(j, sizeof(*j));
     free(j);
 }
 
@@ -336,11 +337,10 @@ int kumo__htpasswd_lookup(kumo__htpasswd *h, const char *u, size_t ulen, const c
     unsigned char d[32];
     cache_digest(h, u, ulen, p, plen, d);
     const basic_job *done = done_job && done_job->kind == basic_kind ? (const basic_job *)done_job : NULL;
-    int known = done && done->ran && done->h == h && CRYPTO_memcmp(done->digest, d, 32) == 0
-                    ? done->ok
-                    : remembered(h, d, now_s());
+    int known = done && done->ran && done->h == h && kumo__same_secret(done->digest, d, 32) ? done->ok
+                                                                                            : remembered(h, d, now_s());
     if (known >= 0) {
-        OPENSSL_cleanse(d, sizeof(d));
+        explicit_bzero(d, sizeof(d));
         return known;
     }
     basic_job *j = calloc(1, sizeof(*j));
@@ -348,7 +348,7 @@ int kumo__htpasswd_lookup(kumo__htpasswd *h, const char *u, size_t ulen, const c
     if (j == NULL || cred == NULL) {
         free(j);
         free(cred);
-        OPENSSL_cleanse(d, sizeof(d));
+        explicit_bzero(d, sizeof(d));
         return 0;
     }
     memcpy(cred, u, ulen);
@@ -361,7 +361,7 @@ int kumo__htpasswd_lookup(kumo__htpasswd *h, const char *u, size_t ulen, const c
                      .ulen = ulen,
                      .plen = plen};
     memcpy(j->digest, d, 32);
-    OPENSSL_cleanse(d, sizeof(d));
+    explicit_bzero(d, sizeof(d));
     *job = &j->base;
     return -EWOULDBLOCK;
 }

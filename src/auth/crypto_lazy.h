@@ -1,18 +1,19 @@
 /*
  * crypto_lazy.h: libcrypto, loaded when the document's security first needs
- * it, in kumo-lambda's auth layer (kumo_auth_lambda, built with
+ * it, in the lean hosts' auth layer (kumo_auth_lambda, built with
  * KUMO_CRYPTO_LAZY; CMakeLists.txt). Elsewhere this header changes nothing:
  * kumo and kumo-host link libcrypto (h2o needs it anyway).
  *
- * Why: libcrypto is 4.7 MB, most of a lean Lambda package, and a project
- * whose API declares no security scheme never calls it. Each auth file
- * includes this after its OpenSSL headers; every OpenSSL function the auth
- * layer calls is then a call through a table that kumo__crypto_load fills
- * by dlopen("libcrypto.so.3"). kumo__auth_build_from loads it before it
- * configures the first scheme, so a missing library is the host's load
- * error ("...: libcrypto.so.3: cannot open shared object file"), said once
- * at start; `kumo build` puts libcrypto in a package whose document has a
- * scheme (deploy/bundle.c). The table is filled before any entry is used:
+ * Why: libcrypto is 4.7 MB, most of a lean package, and only a token
+ * scheme's signatures need it (jwt.c, jwks.c): API keys and Basic users
+ * hash with BearSSL (base/digest.h). Each such file includes this after its
+ * OpenSSL headers; every OpenSSL function it calls is then a call through
+ * a table that kumo__crypto_load fills by dlopen("libcrypto.so.3").
+ * kumo__auth_build_from loads it before it configures the first token
+ * scheme, so a missing library is the host's load error ("...:
+ * libcrypto.so.3: cannot open shared object file"), said once at start;
+ * `kumo build` puts libcrypto in a package whose kumo.yaml configures a
+ * token scheme (deploy/bundle.c). The table is filled before any entry is used:
  * kumo__crypto aborts with that message if it is not, which no request can
  * reach.
  *
@@ -56,10 +57,6 @@ int kumo__crypto_load(kumo__error *err);
     X(ECDSA_SIG_new) \
     X(ECDSA_SIG_set0) \
     X(ERR_clear_error) \
-    X(EVP_Digest) \
-    X(EVP_DigestFinal_ex) \
-    X(EVP_DigestInit_ex) \
-    X(EVP_DigestUpdate) \
     X(EVP_DigestVerify) \
     X(EVP_DigestVerifyInit) \
     X(EVP_MD_CTX_free) \
@@ -88,7 +85,6 @@ int kumo__crypto_load(kumo__error *err);
     X(OSSL_PARAM_BLD_push_utf8_string) \
     X(OSSL_PARAM_BLD_to_param) \
     X(OSSL_PARAM_free) \
-    X(RAND_bytes) \
     X(i2d_ECDSA_SIG)
 /* clang-format on */
 
@@ -123,10 +119,6 @@ const EVP_MD *kumo__crypto_sha512(void);
 #define ECDSA_SIG_new (kumo__crypto()->ECDSA_SIG_new)
 #define ECDSA_SIG_set0 (kumo__crypto()->ECDSA_SIG_set0)
 #define ERR_clear_error (kumo__crypto()->ERR_clear_error)
-#define EVP_Digest (kumo__crypto()->EVP_Digest)
-#define EVP_DigestFinal_ex (kumo__crypto()->EVP_DigestFinal_ex)
-#define EVP_DigestInit_ex (kumo__crypto()->EVP_DigestInit_ex)
-#define EVP_DigestUpdate (kumo__crypto()->EVP_DigestUpdate)
 #define EVP_DigestVerify (kumo__crypto()->EVP_DigestVerify)
 #define EVP_DigestVerifyInit (kumo__crypto()->EVP_DigestVerifyInit)
 #define EVP_MD_CTX_free (kumo__crypto()->EVP_MD_CTX_free)
@@ -152,7 +144,6 @@ const EVP_MD *kumo__crypto_sha512(void);
 #define OSSL_PARAM_BLD_push_utf8_string (kumo__crypto()->OSSL_PARAM_BLD_push_utf8_string)
 #define OSSL_PARAM_BLD_to_param (kumo__crypto()->OSSL_PARAM_BLD_to_param)
 #define OSSL_PARAM_free (kumo__crypto()->OSSL_PARAM_free)
-#define RAND_bytes (kumo__crypto()->RAND_bytes)
 #define i2d_ECDSA_SIG (kumo__crypto()->i2d_ECDSA_SIG)
 /* clang-format on */
 

@@ -9,9 +9,8 @@
 #include "auth/policy.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 
-#include "auth/crypto_lazy.h" /* after OpenSSL's: kumo-lambda loads libcrypto on demand */
+#include "auth/crypto_lazy.h" /* kumo__crypto_load: the lean hosts load libcrypto on demand */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include "auth/jwks.h"
 #include "auth/jwt.h"
 #include "base/clock.h"
+#include "base/digest.h"
 #include "project/services.h"
 
 #define CRED_MAX 4096 /* a presented key, or a decoded Basic user:password */
@@ -405,8 +405,10 @@ static int configure_jwt(kumo__auth *a, const builder *b, size_t i, const kumo__
     }
     unsigned char md[32] = {0};
     unsigned int mdlen = 0;
-    if (secret)
-        EVP_Digest(secret, strlen(secret), md, &mdlen, EVP_sha256(), NULL);
+    if (secret) {
+        kumo__sha256(secret, strlen(secret), md);
+        mdlen = sizeof(md);
+    }
     char hex[65] = "";
     for (unsigned k = 0; k < mdlen && k < 32; k++)
         snprintf(hex + 2 * k, 3, "%02x", md[k]);
@@ -607,9 +609,11 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
     if ((rc = check_entries(a, &b, cfg_doc, cfg, "security", err)) != 0 ||
         (rc = check_entries(a, &b, cfg_doc, env_cfg, "environment's security", err)) != 0)
         goto out;
-    /* kumo-lambda loads libcrypto now, before the first scheme needs it */
+    /* the lean hosts load libcrypto now, before the first token scheme
+     * needs it: API keys and Basic users take BearSSL's SHA-256 alone
+     * (base/digest.h), mutualTLS compares subjects */
     for (size_t i = 0; i < a->sec->nschemes; i++)
-        if (a->sec->used[i] && (rc = kumo__crypto_load(err)) != 0)
+        if (a->sec->used[i] && is_jwt(&a->sec->schemes[i]) && (rc = kumo__crypto_load(err)) != 0)
             goto out;
     /* every used scheme is one kumo enforces, configured */
     for (size_t i = 0; i < a->sec->nschemes; i++) {
@@ -735,8 +739,8 @@ static enum outcome verify_jwt(kumo__auth *a, size_t s, const kumo__auth_request
     unsigned char digest[32];
     uint64_t gen = kumo__jwks_generation(a->v[s].jwks);
     token_cache *tc = a->v[s].tokens;
-    if (tc && EVP_Digest(h->base + i, end - i, digest, NULL, EVP_sha256(), NULL) != 1)
-        tc = NULL;
+    if (tc)
+        kumo__sha256(h->base + i, end - i, digest);
     if (tc)
         claims = token_cache_get(tc, digest, gen, now_s);
     if (claims == NULL) {

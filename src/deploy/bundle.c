@@ -766,19 +766,40 @@ static int may_have_regex(const strlist *files)
     return 0;
 }
 
-/* Whether kumo.yaml configures a security scheme (every scheme the
- * document requires must be, or the host does not load): kumo-lambda then
- * loads libcrypto (auth/crypto_lazy.h), which the package carries. */
-static int has_security(const kumo__project *p)
+/* Whether a security: entry configures a token scheme (JWT: http bearer,
+ * oauth2, openIdConnect), by the keys only those take (auth/policy.c
+ * refuses an entry whose keys do not fit its scheme). */
+static int token_config(const json_t *cfg)
 {
-    const char *name;
-    json_t *env, *root = kumo__doc_root(p->doc);
-    if (json_object_size(json_object_get(root, "security")) > 0)
-        return 1;
+    static const char *const jwt_only[] = {"issuer",        "audience",  "jwks_url", "jwks_file",
+                                           "discovery_url", "hs_secret", "leeway",   "ca_file"};
+    for (size_t i = 0; i < sizeof(jwt_only) / sizeof(jwt_only[0]); i++)
+        if (json_object_get(cfg, jwt_only[i]))
+            return 1;
+    return 0;
+}
+
+/* Whether kumo.yaml configures a token scheme (every scheme the document
+ * requires must be configured, or the host does not load): the lean hosts
+ * then load libcrypto for its signatures (auth/crypto_lazy.h), which the
+ * package carries. API keys and Basic users take BearSSL's SHA-256
+ * (base/digest.h) and need none. */
+static int has_token_scheme(const kumo__project *p)
+{
+    const char *name, *sname;
+    json_t *env, *cfg, *root = kumo__doc_root(p->doc);
+    json_object_foreach(json_object_get(root, "security"), sname, cfg)
+    {
+        if (token_config(cfg))
+            return 1;
+    }
     json_object_foreach(json_object_get(root, "environments"), name, env)
     {
-        if (json_object_size(json_object_get(env, "security")) > 0)
-            return 1;
+        json_object_foreach(json_object_get(env, "security"), sname, cfg)
+        {
+            if (token_config(cfg))
+                return 1;
+        }
     }
     return 0;
 }
@@ -1114,9 +1135,9 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         goto out;
     if (!lean && names_postgres(p) && (rc = add_dlopened(&libs, "libpq.so.5", "PQconnectdb", err)) < 0)
         goto out;
-    /* kumo-lambda loads libcrypto for a security scheme (auth/crypto_lazy.h),
+    /* the lean hosts load libcrypto for a token scheme (auth/crypto_lazy.h),
      * PCRE2 for a regular expression (openapi/pcre2_lazy.h) */
-    if (lean && has_security(p) && (rc = add_dlopened(&libs, "libcrypto.so.3", "EVP_Digest", err)) < 0)
+    if (lean && has_token_scheme(p) && (rc = add_dlopened(&libs, "libcrypto.so.3", "EVP_Digest", err)) < 0)
         goto out;
     if (lean && may_have_regex(&files) && (rc = add_dlopened(&libs, "libpcre2-8.so.0", "pcre2_compile_8", err)) < 0)
         goto out;

@@ -61,15 +61,16 @@ def responses(raw):
 class Host:
     """kumo-http serving a copy of a test project (its unit built by kumo up)."""
 
-    def __init__(self, project="lean", yaml_edit=None, env=None):
+    def __init__(self, project="lean", yaml_edit=None, env=None, spec_edit=None):
         self.dir = copy_project(project, PROJECTS)
-        if yaml_edit:
-            path = os.path.join(self.dir, "kumo.yaml")
-            with open(path) as f:
-                text = f.read()
-            with open(path, "w") as f:
-                f.write(text.replace(*yaml_edit))
-        gw = Gateway(self.dir, threads=1)  # builds the unit
+        for name, edit in (("kumo.yaml", yaml_edit), ("openapi.yaml", spec_edit)):
+            if edit:
+                path = os.path.join(self.dir, name)
+                with open(path) as f:
+                    text = f.read()
+                with open(path, "w") as f:
+                    f.write(text.replace(*edit))
+        gw = Gateway(self.dir, threads=1, env=env)  # builds the unit
         if gw.stop() != 0:
             raise AssertionError(gw.stderr()[-3000:])
         self.data = tempfile.mkdtemp(prefix="kumo-lean-")
@@ -403,6 +404,35 @@ class LeanTimesTest(unittest.TestCase):
         with self.assertRaises(AssertionError) as cm:
             Host(env={"KUMO_HTTP_IDLE_MS": "5"})
         self.assertIn("KUMO_HTTP_IDLE_MS=5: expected milliseconds, 100 to 600000", str(cm.exception))
+
+
+@unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
+class LeanApiKeyTest(unittest.TestCase):
+    """An API key scheme under kumo-http: enforced, with BearSSL's SHA-256
+    (base/digest.h), and libcrypto never mapped (only a token scheme
+    loads it, auth/crypto_lazy.h)."""
+
+    def test_enforced_without_libcrypto(self):
+        key = "k-0123456789abcdef"
+        host = Host(yaml_edit=("functions:", 'security: {Key: {keys: ["${env:LEAN_KEY}"]}}\nfunctions:'),
+                    spec_edit=("paths:", "components:\n  securitySchemes:\n    Key: {type: apiKey, in: header, "
+                                         "name: X-API-Key}\nsecurity: [{Key: []}]\npaths:"),
+                    env={"LEAN_KEY": key})
+        try:
+            def get(headers):
+                c = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+                c.request("GET", "/hello", headers=headers)
+                r = c.getresponse()
+                r.read()
+                c.close()
+                return r.status
+            self.assertEqual(get({}), 401)
+            self.assertEqual(get({"X-API-Key": "wrong"}), 401)
+            self.assertEqual(get({"X-API-Key": key}), 200)
+            with open("/proc/%d/maps" % host.proc.pid) as f:
+                self.assertNotIn("libcrypto", f.read())
+        finally:
+            host.stop()
 
 
 if __name__ == "__main__":
