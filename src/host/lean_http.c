@@ -197,10 +197,10 @@ static int framing_field(const char *n, size_t len)
 static void answer(server *s, conn *c, int status, const kumo__host_header *fields, size_t nfields, const char *body,
                    size_t len, int head_only, int last)
 {
+    if (status < 200 || status > 599) /* dispatch gives none such; never a 1xx as the final answer */
+        status = 500;
     const char *reason = kumo__http_reason(status);
     char line[16] = "HTTP/1.1 000 ";
-    if (status < 100 || status > 999)
-        status = 500;
     line[9] = (char)('0' + status / 100);
     line[10] = (char)('0' + status / 10 % 10);
     line[11] = (char)('0' + status % 10);
@@ -216,7 +216,7 @@ static void answer(server *s, conn *c, int status, const kumo__host_header *fiel
         ok = out_field(c, "connection", 10, "close", 5) == 0;
     else if (ok && c->head.minor == 0)
         ok = out_field(c, "connection", 10, "keep-alive", 10) == 0;
-    int bodiless = status == 204 || status == 304 || (status >= 100 && status < 200);
+    int bodiless = status == 204 || status == 304;
     if (ok && !bodiless) {
         char digits[24], *d = digits + sizeof(digits);
         size_t v = len;
