@@ -300,6 +300,8 @@ int kumo__h1_dechunk(char *buf, size_t len, size_t max_body, kumo__h1_chunks *c,
             return 0;
         }
         const char *p = buf + c->in, *eol = lf > p && lf[-1] == '\r' ? lf - 1 : lf;
+        if (c->phase == CH_SIZE && (size_t)(lf - p) > CHUNK_LINE_MAX) /* as when its end had not come yet */
+            return refuse(400, why, whylen, "a chunk's size line or the trailers are too long");
         c->in = (size_t)(lf + 1 - buf);
         if (c->phase == CH_TRAILER) {
             if (eol == p) {
@@ -316,10 +318,16 @@ int kumo__h1_dechunk(char *buf, size_t len, size_t max_body, kumo__h1_chunks *c,
                 return refuse(413, why, whylen, "a chunk is larger than the body may be");
             size = size << 4 | (uint64_t)v;
         }
+        const char *ws = d;
         while (d < eol && (*d == ' ' || *d == '\t'))
             d++;
-        if (d == p || (d < eol && *d != ';'))
+        /* RFC 9112 7.1.1: blanks only before an extension's ';', and no
+         * control character in the extension */
+        if (d == p || (d < eol && *d != ';') || (d == eol && d != ws))
             return refuse(400, why, whylen, "a chunk's size is not a hexadecimal number");
+        for (const char *x = d; x < eol; x++)
+            if (((unsigned char)*x < ' ' && *x != '\t') || *x == 0x7f)
+                return refuse(400, why, whylen, "a chunk's extension holds a control character");
         if (size > max_body - c->out) {
             snprintf(why, whylen, "the request's body is larger than %zu bytes", max_body);
             return -413;

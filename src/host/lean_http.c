@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +54,8 @@
 #define READ_CHUNK 16384
 #define LINGER_MS 2000       /* a closing connection's wait for the client's own close */
 #define PRESSED_IDLE_MS 1000 /* between requests, while at the connection bound (as h2o_glue.c) */
+#define STARVED_MS 100       /* out of descriptors: how long accepting pauses (as h2o_glue.c) */
+#define METRICS_CONNS 16     /* the metrics port's connections (a scraper or two) */
 
 typedef struct conn conn;
 struct conn {
@@ -65,6 +68,7 @@ struct conn {
     size_t out_off;
     uint64_t deadline_ms; /* closed when reached */
     uint64_t head_until;  /* the head being read must be whole by then (a trickle does not extend it) */
+    int outq;             /* bytes in the socket's send queue when writing last stalled */
     int eof;              /* the client has sent all it will */
     int closing;          /* close once the queued bytes are written */
     int lingering;        /* written and shut for writing: what still comes is read and dropped */
@@ -78,9 +82,14 @@ struct conn {
 
 typedef struct server {
     kumo__host *h;
-    int epfd, lfd, mfd; /* mfd: -1 without $KUMO_METRICS_PORT */
-    int accepting;      /* lfd is in the epoll set */
-    int at_bound;       /* stopped at max_conns (said once per episode) */
+    int epfd, lfd, mfd;     /* mfd: -1 without $KUMO_METRICS_PORT */
+    int accepting;          /* lfd is in the epoll set */
+    int maccepting;         /* mfd is */
+    int at_bound;           /* the API's connections are at max_conns */
+    int said_bound;         /* this episode at the bound is logged (its end is, once the backlog is empty) */
+    uint64_t starved_until; /* out of descriptors: neither port accepts until then (or until one closes) */
+    int said_fds;           /* this episode out of descriptors is logged */
+    size_t nmetrics;        /* of nconns, the metrics port's (at most METRICS_CONNS) */
     conn *conns;
     size_t nconns, max_conns;
     kumo__header_view *hv; /* http.max_headers of them, for the request being answered */
@@ -110,13 +119,24 @@ static void watch(server *s, conn *c, uint32_t ev)
     c->ev = ev;
 }
 
-static void accept_on(server *s, int on)
+static void listen_set(server *s, int fd, int *on, int want)
 {
-    if (s->lfd < 0 || s->accepting == on)
+    if (fd < 0 || *on == want)
         return;
-    struct epoll_event e = {.events = EPOLLIN, .data.ptr = &s->lfd};
-    epoll_ctl(s->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->lfd, &e);
-    s->accepting = on;
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = fd == s->lfd ? (void *)&s->lfd : (void *)&s->mfd};
+    epoll_ctl(s->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &e);
+    *on = want;
+}
+
+/* Which ports accept now: none while draining or out of descriptors; the
+ * API's below max_conns, the metrics' below METRICS_CONNS. A port taken
+ * out of the epoll set leaves new connections in its listen backlog. */
+static void listeners_update(server *s)
+{
+    int starved = s->starved_until > kumo__mono_ms();
+    s->at_bound = s->nconns - s->nmetrics >= s->max_conns;
+    listen_set(s, s->lfd, &s->accepting, !s->draining && !starved && !s->at_bound);
+    listen_set(s, s->mfd, &s->maccepting, !s->draining && !starved && s->nmetrics < METRICS_CONNS);
 }
 
 static void conn_close(server *s, conn *c)
@@ -131,16 +151,13 @@ static void conn_close(server *s, conn *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    s->nconns--;
+    s->nmetrics -= c->metrics != 0;
     free(c->in);
     free(c->out.data);
     free(c);
-    s->nconns--;
-    if (!s->draining && s->nconns < s->max_conns && !s->accepting) {
-        accept_on(s, 1);
-        if (s->at_bound)
-            kumo__log_event("info", "kumo-http: accepting connections again");
-        s->at_bound = 0;
-    }
+    s->starved_until = 0; /* a descriptor came back */
+    listeners_update(s);
 }
 
 /* ---- the answer --------------------------------------------------------- */
@@ -385,18 +402,25 @@ static void dispatch(server *s, conn *c, size_t body_len, uint64_t start_us)
 /* ---- a connection's turn ------------------------------------------------ */
 
 /* Writes what is queued; 0 when all of it is, 1 when the socket is full,
- * -1 when the connection is gone. */
-static int flush(conn *c)
+ * -1 when the connection is gone. A client that takes what is written
+ * keeps its connection: each write gives it the idle time again. */
+static int flush(server *s, conn *c)
 {
     while (c->out_off < c->out.len) {
         ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
         if (n > 0) {
             c->out_off += (size_t)n;
+            c->deadline_ms = kumo__mono_ms() + s->idle_ms;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
-        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 1 : -1;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (ioctl(c->fd, TIOCOUTQ, &c->outq) != 0)
+                c->outq = 0;
+            return 1;
+        }
+        return -1;
     }
     c->out_off = c->out.len = 0;
     if (c->out.cap > (256u << 10)) { /* a large answer's buffer is not kept for the next ones */
@@ -415,8 +439,13 @@ static void consume(server *s, conn *c, size_t used)
     c->in_len -= used;
     c->have_head = 0;
     c->continued = 0;
-    if (c->in_len > 0) /* the next request has begun */
+    if (c->in_len > 0) { /* the next request has begun */
         c->head_until = kumo__mono_ms() + s->idle_ms;
+    } else if (c->in_cap > 2 * READ_CHUNK) { /* a large body's buffer is not kept by an idle connection */
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
 }
 
 /* Moves c along as far as what it has received allows: answers every
@@ -425,7 +454,7 @@ static void serve(server *s, conn *c)
 {
     char why[256];
     for (;;) {
-        int f = flush(c);
+        int f = flush(s, c);
         if (f < 0) {
             conn_close(s, c);
             return;
@@ -513,6 +542,7 @@ static void serve(server *s, conn *c)
         }
         dispatch(s, c, body_len, start_us);
         consume(s, c, used);
+        c->deadline_ms = kumo__mono_ms() + s->idle_ms; /* the handler's time is not the client's */
         continue;
     more:
         if (c->eof) {
@@ -586,21 +616,23 @@ static void on_readable(server *s, conn *c)
 static void on_accept(server *s, int lfd, int metrics)
 {
     for (;;) {
-        if (!metrics && s->nconns >= s->max_conns) {
-            /* at the bound: the backlog waits until one closes, and the
-             * connections between requests are closed sooner meanwhile */
-            accept_on(s, 0);
-            if (!s->at_bound)
-                kumo__log_event("warn",
-                                "kumo-http: %zu connections open, its bound (http.max_connections): new connections "
-                                "wait in the listen backlog and are accepted as others close; connections idle "
-                                "for %d ms are closed meanwhile",
-                                s->nconns, PRESSED_IDLE_MS);
-            s->at_bound = 1;
-            uint64_t soon = kumo__mono_ms() + PRESSED_IDLE_MS;
-            for (conn *c = s->conns; c; c = c->next)
-                if (!c->have_head && c->in_len == 0 && c->deadline_ms > soon)
-                    c->deadline_ms = soon;
+        listeners_update(s);
+        if (metrics ? !s->maccepting : !s->accepting) {
+            if (!metrics && s->at_bound && !s->draining) {
+                /* at the bound: the backlog waits until one closes, and
+                 * the connections between requests are closed sooner */
+                if (!s->said_bound)
+                    kumo__log_event("warn",
+                                    "kumo-http: %zu connections open, its bound (http.max_connections): new "
+                                    "connections wait in the listen backlog and are accepted as others close; "
+                                    "connections idle for %d ms are closed meanwhile",
+                                    s->nconns - s->nmetrics, PRESSED_IDLE_MS);
+                s->said_bound = 1;
+                uint64_t soon = kumo__mono_ms() + PRESSED_IDLE_MS;
+                for (conn *c = s->conns; c; c = c->next)
+                    if (!c->have_head && c->in_len == 0 && c->deadline_ms > soon)
+                        c->deadline_ms = soon;
+            }
             return;
         }
         struct sockaddr_storage ss;
@@ -608,8 +640,20 @@ static void on_accept(server *s, int lfd, int metrics)
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
-                fprintf(stderr, "kumo-http: out of file descriptors; connections wait in the backlog\n");
-                accept_on(s, 0);
+                /* both ports pause (level-triggered, a listener left in
+                 * the set would wake the loop at once, for ever) until a
+                 * connection closes or STARVED_MS pass */
+                if (!s->said_fds)
+                    kumo__log_event("warn",
+                                    "kumo-http: out of file descriptors (%zu connections open): new connections "
+                                    "wait in the listen backlog",
+                                    s->nconns);
+                s->said_fds = 1;
+                s->starved_until = kumo__mono_ms() + STARVED_MS;
+                listeners_update(s);
+            } else if ((errno == EAGAIN || errno == EWOULDBLOCK) && !metrics && (s->said_bound || s->said_fds)) {
+                kumo__log_event("info", "kumo-http: accepting connections again (none waits in the backlog)");
+                s->said_bound = s->said_fds = 0;
             }
             return;
         }
@@ -640,24 +684,34 @@ static void on_accept(server *s, int lfd, int metrics)
             s->conns->prev = c;
         s->conns = c;
         s->nconns++;
+        s->nmetrics += metrics != 0;
     }
 }
 
-/* Closes the connections whose time is up. */
+/* Closes the connections whose time is up. One whose writing stalled is
+ * given the idle time again while its client takes from the socket's
+ * send queue: with a queue of megabytes, the kernel may not say the socket
+ * is writable again for longer than the idle time, however steadily the
+ * client reads. */
 static void sweep(server *s)
 {
     uint64_t now = kumo__mono_ms();
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (now >= c->deadline_ms)
+        int q;
+        if (now >= c->deadline_ms && c->ev == EPOLLOUT && ioctl(c->fd, TIOCOUTQ, &q) == 0 && q < c->outq) {
+            c->outq = q;
+            c->deadline_ms = now + s->idle_ms;
+        } else if (now >= c->deadline_ms) {
             conn_close(s, c);
+        }
     }
 }
 
 static void begin_drain(server *s)
 {
     s->draining = 1;
-    accept_on(s, 0);
+    listeners_update(s); /* neither port accepts: the metrics' too, or a scraper could hold the drain */
     close(s->lfd);
     s->lfd = -1;
     uint64_t soon = kumo__mono_ms() + DRAIN_IDLE_MS;
@@ -708,11 +762,7 @@ int kumo__host_serve_lean(kumo__host *h, const char *host, int port, kumo__error
     }
     kumo__raise_open_files(); /* one descriptor per connection: take what the hard limit allows */
     s.max_conns = kumo__connection_bound(h->project->http.max_connections, 1, 64);
-    accept_on(&s, 1);
-    if (s.mfd >= 0) {
-        struct epoll_event e = {.events = EPOLLIN, .data.ptr = &s.mfd};
-        epoll_ctl(s.epfd, EPOLL_CTL_ADD, s.mfd, &e);
-    }
+    listeners_update(&s);
     struct sigaction sa_stop = {.sa_handler = on_signal};
     sigemptyset(&sa_stop.sa_mask);
     sigaction(SIGTERM, &sa_stop, NULL);
@@ -751,6 +801,7 @@ int kumo__host_serve_lean(kumo__host *h, const char *host, int port, kumo__error
         }
         if (kumo__mono_ms() >= next_sweep) {
             sweep(&s);
+            listeners_update(&s); /* a pause for descriptors ends */
             next_sweep = kumo__mono_ms() + 100;
         }
     }

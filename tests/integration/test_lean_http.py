@@ -61,7 +61,7 @@ def responses(raw):
 class Host:
     """kumo-http serving a copy of a test project (its unit built by kumo up)."""
 
-    def __init__(self, project="lean", yaml_edit=None, env=None, spec_edit=None):
+    def __init__(self, project="lean", yaml_edit=None, env=None, spec_edit=None, preexec=None):
         self.dir = copy_project(project, PROJECTS)
         for name, edit in (("kumo.yaml", yaml_edit), ("openapi.yaml", spec_edit)):
             if edit:
@@ -78,7 +78,8 @@ class Host:
         self.log = open(os.path.join(self.data, "host.log"), "w+")
         e = dict(os.environ, PORT=str(self.port), KUMO_DATA=self.data, KUMO_METRICS_PORT=str(self.metrics_port))
         e.update(env or {})
-        self.proc = subprocess.Popen([HTTP_HOST, "http", self.dir, "echo"], stdout=self.log, stderr=self.log, env=e)
+        self.proc = subprocess.Popen([HTTP_HOST, "http", self.dir, "echo"], stdout=self.log, stderr=self.log, env=e,
+                                     preexec_fn=preexec)
         if not wait_for(lambda: " serving " in self.output() or self.proc.poll() is not None, 60):
             raise AssertionError("kumo-http did not start:\n" + self.output())
         if self.proc.poll() is not None:
@@ -400,10 +401,101 @@ class LeanTimesTest(unittest.TestCase):
         self.assertEqual(sent, 5)
         self.assertEqual(responses(raw)[0][2], body)
 
+    def test_slow_reader_keeps_its_answers(self):
+        """200 answers of /docs (6 MB) pipelined to a client that reads
+        them slowly: the transfer lasts longer than the idle time, and
+        every answer arrives whole, since each write the client takes
+        gives it the idle time again."""
+        s = self.host.connect()
+        s.sendall(b"GET /docs HTTP/1.1\r\nHost: x\r\n\r\n" * 199 +
+                  b"GET /docs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.settimeout(10)
+        raw, start = b"", time.time()
+        while time.time() - start < 60:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+            time.sleep(0.02)
+        s.close()
+        got = responses(raw)
+        self.assertEqual(len(got), 200)
+        self.assertEqual({r[0] for r in got}, {200})
+        self.assertGreater(time.time() - start, 1.0, "too fast to prove anything: make the answers larger")
+
     def test_knob_checked(self):
         with self.assertRaises(AssertionError) as cm:
             Host(env={"KUMO_HTTP_IDLE_MS": "5"})
         self.assertIn("KUMO_HTTP_IDLE_MS=5: expected milliseconds, 100 to 600000", str(cm.exception))
+
+
+@unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
+class LeanResourcesTest(unittest.TestCase):
+    """What connections may hold: the metrics port's are bounded (16), out
+    of descriptors both ports pause instead of waking the loop for ever,
+    and an idle connection does not keep a large body's buffer."""
+
+    def cpu_s(self, pid):
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kb(self, pid):
+        with open("/proc/%d/status" % pid) as f:
+            return int([l for l in f if l.startswith("VmRSS:")][0].split()[1])
+
+    def test_out_of_descriptors_does_not_spin(self):
+        import resource
+
+        def few_files():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
+        host = Host(preexec=few_files)
+        socks = []
+        try:
+            for _ in range(40):  # more than it has descriptors for, over both ports
+                for port in (host.port, host.metrics_port):
+                    try:
+                        socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+                    except OSError:
+                        pass
+            time.sleep(0.3)
+            before = self.cpu_s(host.proc.pid)
+            time.sleep(2)
+            self.assertLess(self.cpu_s(host.proc.pid) - before, 0.5, "the loop spins while out of descriptors")
+            self.assertIn("out of file descriptors", host.output())
+            for s in socks:
+                s.close()
+            socks = []
+            c = http.client.HTTPConnection("127.0.0.1", host.port, timeout=20)
+            c.request("GET", "/hello")
+            self.assertEqual(c.getresponse().status, 200)
+            c.close()
+        finally:
+            for s in socks:
+                s.close()
+            host.stop()
+
+    def test_idle_connections_drop_large_buffers(self):
+        host = Host()
+        socks = []
+        try:
+            base = self.rss_kb(host.proc.pid)
+            body = b"b" * (900 * 1024)
+            for _ in range(40):
+                s = host.connect()
+                s.sendall(echo(body))
+                s.settimeout(10)
+                got = b""
+                while b"\r\n\r\n" not in got:
+                    got += s.recv(65536)
+                self.assertIn(b" 413 ", got)  # over the unit's 64 KiB, read whole first
+                socks.append(s)  # kept alive, idle
+            grown = self.rss_kb(host.proc.pid) - base
+            self.assertLess(grown, 12 * 1024, "%d KiB held by 40 idle connections" % grown)
+        finally:
+            for s in socks:
+                s.close()
+            host.stop()
 
 
 @unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)

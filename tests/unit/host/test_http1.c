@@ -212,7 +212,7 @@ static void test_chunked(void)
 {
     char body[256];
     size_t blen = 0, used = 0;
-    const char *t = "5\r\nhello\r\n1;ext=1\r\n \r\n6 \r\n world\r\n0\r\nX-T: 1\r\n\r\nGET /next";
+    const char *t = "5\r\nhello\r\n1;ext=1\r\n \r\n6 ;e\r\n world\r\n0\r\nX-T: 1\r\n\r\nGET /next";
     CHECK_INT(dechunk(t, 100, body, &blen, &used), 1);
     CHECK_INT(blen, 12);
     CHECK(memcmp(body, "hello  world", 12) == 0);
@@ -226,6 +226,9 @@ static void test_chunked(void)
     CHECK_INT(dechunk("g\r\n", 100, body, &blen, &used), -400);
     CHECK_INT(dechunk("\r\n", 100, body, &blen, &used), -400);
     CHECK_INT(dechunk("5 x\r\nhello\r\n", 100, body, &blen, &used), -400);
+    CHECK_INT(dechunk("5 \r\nhello\r\n0\r\n\r\n", 100, body, &blen, &used), -400);     /* blanks, no ';' */
+    CHECK_INT(dechunk("5;a\rb\r\nhello\r\n0\r\n\r\n", 100, body, &blen, &used), -400); /* a CR in the extension */
+    CHECK_INT(dechunk("5 ;a=\"b c\"\t\r\nhello\r\n0\r\n\r\n", 100, body, &blen, &used), 1);
     CHECK_INT(dechunk("65\r\n", 100, body, &blen, &used), -413); /* 101 > 100 */
     CHECK_INT(dechunk("64\r\n", 100, body, &blen, &used), 0);    /* exactly 100: more to come */
     CHECK_INT(dechunk("32\r\n", 100, body, &blen, &used), 0);
@@ -235,6 +238,13 @@ static void test_chunked(void)
     memset(longline, '0', sizeof(longline) - 1);
     longline[sizeof(longline) - 1] = '\0';
     CHECK_INT(dechunk(longline, 100, body, &blen, &used), -400);
+    /* the same size line, ended: refused whole as in pieces */
+    char *ended = malloc(6000 + 20);
+    memcpy(ended, "5;x=", 4);
+    memset(ended + 4, 'a', 6000);
+    strcpy(ended + 6004, "\r\nhello\r\n0\r\n\r\n");
+    CHECK_INT(dechunk(ended, 100, body, &blen, &used), -400);
+    free(ended);
 }
 
 int main(void)
