@@ -7,7 +7,9 @@ Usage: mock_start.py RUNS PORT PATH COMMAND...   (PORT is substituted for
 
 Prints "BEST MEDIAN". With START_BREAKDOWN=1 in the environment the
 server runs with KUMO_START_TIMES=1 (base/starttime.h) and a second line
-gives the median of each step it noted, in ms, and what is outside them:
+gives the median of each step it noted, in ms ("+name": a step the
+server takes after ready, while it already serves), and what is outside
+them:
 "outside" is the first answer's time less the steps. When the server's
 line carries its clock readings (kumo since issue 19's h-fast), outside is
 split: "exec" is from spawning to kumo's constructors (fork and exec, the

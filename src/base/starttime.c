@@ -16,7 +16,8 @@
 static struct {
     int on; /* 1: noting; 0: not asked for, or reported */
     double t0, last;
-    int n;
+    double ready, ready_cpu; /* kumo__start_serving's clock and CPU time; 0: not called */
+    int n, nready;           /* steps before it */
     struct {
         const char *name;
         double ms;
@@ -50,28 +51,47 @@ void kumo__start_mark(const char *name)
     st.last = t;
 }
 
+static double cpu_ms(void)
+{
+    struct timespec cpu;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    return (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6;
+}
+
+void kumo__start_serving(void)
+{
+    if (!st.on || st.ready > 0)
+        return;
+    st.ready = st.last;
+    st.ready_cpu = cpu_ms();
+    st.nready = st.n;
+}
+
 void kumo__start_report(void)
 {
     if (!st.on)
         return;
     st.on = 0;
+    if (st.ready == 0) { /* ready when the last step ended */
+        st.ready = st.last;
+        st.ready_cpu = cpu_ms();
+        st.nready = st.n;
+    }
     char line[2048];
     size_t len = 0;
     len += (size_t)snprintf(line + len, sizeof(line) - len, "kumo: start (ms):");
     for (int i = 0; i < st.n && len < sizeof(line); i++)
-        len += (size_t)snprintf(line + len, sizeof(line) - len, "%s %s %.1f", i ? "," : "", st.steps[i].name,
-                                st.steps[i].ms);
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "%s %s%s %.1f", i ? "," : "", i >= st.nready ? "+" : "",
+                                st.steps[i].name, st.steps[i].ms);
     /* the absolute clock readings let a bench that started the process
      * split what lies outside the steps: exec and the dynamic linker before
      * t0, the first request after ready; the CPU time is the process's,
      * every thread, from exec (a figure the machine's load moves less) */
-    struct timespec cpu;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
     if (len < sizeof(line))
         len += (size_t)snprintf(line + len, sizeof(line) - len,
                                 "; ready %.1f ms after the program's constructors (monotonic %.3f .. %.3f ms; cpu "
                                 "%.1f ms)\n",
-                                st.last - st.t0, st.t0, st.last, (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6);
+                                st.ready - st.t0, st.t0, st.ready, st.ready_cpu);
     if (len > sizeof(line))
         len = sizeof(line);
     ssize_t w = write(2, line, len);

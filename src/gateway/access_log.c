@@ -16,6 +16,8 @@
 #include "gateway/access_log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,41 +43,68 @@ void kumo__access_line(kumo__logline *l, const char *request_id, const char *met
 
 /* Access log lines are gathered per loop and written once per turn of the
  * loop (and whenever the buffer fills): one write(2) for many requests at
- * load, each line whole. The buffer is the loop thread's own. */
+ * load, each line whole. The buffer is the loop thread's own, allocated
+ * when the thread logs its first line and freed when the thread ends. It
+ * is not thread-local storage itself: glibc zeroes a thread's whole static
+ * TLS block when it creates the thread, and 64 KiB of it would cost every
+ * thread of the process 16 page faults at its start (issue 19). */
 #define LOG_BUF_SIZE 65536
 _Static_assert(LOG_BUF_SIZE >= KUMO__LOG_LINE_MAX, "a whole line fits the buffer");
-static __thread struct {
-    char buf[LOG_BUF_SIZE];
-    size_t len;
-} log_buf;
+static __thread char *log_buf;
+static __thread size_t log_len;
+static pthread_key_t log_key;
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+static int log_key_ok;
 
-/* kumo up's log store, when it runs, takes the lines directly (the sink
- * of base/log.h: it writes them to the real stderr), not through the
- * pipe on fd 2. */
-void kumo__access_log_flush(void)
+static void log_key_init(void)
 {
-    if (log_buf.len && kumo__log_to_sink(log_buf.buf, log_buf.len)) {
-        log_buf.len = 0;
-        return;
-    }
+    log_key_ok = pthread_key_create(&log_key, free) == 0;
+}
+
+static void write_all(const char *p, size_t len)
+{
     size_t off = 0;
-    while (off < log_buf.len) {
-        ssize_t n = write(2, log_buf.buf + off, log_buf.len - off);
+    while (off < len) {
+        ssize_t n = write(2, p + off, len - off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break; /* stderr is gone: drop the lines rather than spin */
         off += (size_t)n;
     }
-    log_buf.len = 0;
+}
+
+/* kumo up's log store, when it runs, takes the lines directly (the sink
+ * of base/log.h: it writes them to the real stderr), not through the
+ * pipe on fd 2. */
+static void emit(const char *p, size_t len)
+{
+    if (len && !kumo__log_to_sink(p, len))
+        write_all(p, len);
+}
+
+void kumo__access_log_flush(void)
+{
+    emit(log_buf, log_len);
+    log_len = 0;
 }
 
 static void log_append(const char *line, size_t len)
 {
-    if (log_buf.len + len > sizeof(log_buf.buf))
+    if (log_buf == NULL) {
+        pthread_once(&log_once, log_key_init);
+        char *b = log_key_ok ? malloc(LOG_BUF_SIZE) : NULL;
+        if (b == NULL || pthread_setspecific(log_key, b) != 0) {
+            free(b);
+            emit(line, len); /* no buffer: the line goes out alone */
+            return;
+        }
+        log_buf = b;
+    }
+    if (log_len + len > LOG_BUF_SIZE)
         kumo__access_log_flush();
-    memcpy(log_buf.buf + log_buf.len, line, len);
-    log_buf.len += len;
+    memcpy(log_buf + log_len, line, len);
+    log_len += len;
 }
 
 void kumo__access_log(const char *request_id, const char *method, const char *path, size_t path_len,

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,9 +67,16 @@ static size_t gauges(void *ctx, kumo__hgauge *out, size_t cap)
 }
 
 /* The dashboard's state, for the gateway's life. */
+enum { HISTORY_OFF, HISTORY_OPENING, HISTORY_OPEN };
+
 struct kumo__gw_dashboard {
+    /* Set once by the main thread, after the loops serve (opening SQLite's
+     * file is a couple of ms that the first answer need not wait for);
+     * loop 0 reads state (acquire) and then history. */
     kumo__history *history; /* NULL: history off, or it could not start */
-    kumo__recent **recent;  /* one per loop (an entry may be NULL: out of memory) */
+    _Atomic int state;      /* HISTORY_*: OFF also when it could not start */
+    char data_dir[4096];
+    kumo__recent **recent; /* one per loop (an entry may be NULL: out of memory) */
     int nrecent;
     double keep_s;           /* observability.metrics.history */
     size_t history_max;      /* observability.metrics.history_max */
@@ -99,26 +107,39 @@ int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
     d->history_max = obs->history_max;
     d->interval_ms = kumo__history_interval_ms();
     d->logs_max = obs->logs_max;
-    if (obs->history_s <= 0 || !obs->enabled)
+    snprintf(d->data_dir, sizeof(d->data_dir), "%s", g->data_dir);
+    atomic_init(&d->state, obs->history_s > 0 && obs->enabled ? HISTORY_OPENING : HISTORY_OFF);
+    return 0;
+}
+
+int kumo__gw_dashboard_history_open(gateway *gw, kumo__error *err)
+{
+    kumo__gw_dashboard *d = gw->dash;
+    if (d == NULL || atomic_load(&d->state) != HISTORY_OPENING)
         return 0; /* observability.metrics.history: 0, or observability.enabled: false */
-    if (mkdir(g->data_dir, 0700) != 0 && errno != EEXIST) {
-        kumo__error_set(err, -errno, "cannot make %s for the metrics history: %s", g->data_dir, strerror(errno));
-        return err->code;
+    int rc = 0;
+    if (mkdir(d->data_dir, 0700) != 0 && errno != EEXIST) {
+        kumo__error_set(err, rc = -errno, "cannot make %s for the metrics history: %s", d->data_dir, strerror(errno));
+        goto out;
     }
     kumo__history_config cfg = {
         .path = d->history_path,
-        .keep_s = obs->history_s,
-        .max_bytes = obs->history_max,
+        .keep_s = d->keep_s,
+        .max_bytes = d->history_max,
         .interval_ms = d->interval_ms,
         .metrics = gw->metrics,
         .gauges = gauges,
         .gauges_ctx = gw,
     };
-    int rc = kumo__history_open(&cfg, &d->history, err);
-    if (rc == 0 && (rc = kumo__history_start(d->history, err)) != 0) {
-        kumo__history_close(d->history);
-        d->history = NULL;
+    kumo__history *h = NULL;
+    rc = kumo__history_open(&cfg, &h, err);
+    if (rc == 0 && (rc = kumo__history_start(h, err)) != 0) {
+        kumo__history_close(h);
+        h = NULL;
     }
+    d->history = h;
+out:
+    atomic_store_explicit(&d->state, rc == 0 ? HISTORY_OPEN : HISTORY_OFF, memory_order_release);
     if (rc != 0)
         kumo__error_wrap(err, "observability.metrics.history");
     return rc;
@@ -263,6 +284,11 @@ static void history(gateway *gw, h2o_req_t *req)
 {
     char why[512];
     kumo__gw_dashboard *d = gw->dash;
+    int state = d ? atomic_load_explicit(&d->state, memory_order_acquire) : HISTORY_OFF;
+    if (state == HISTORY_OPENING) { /* the few ms after the loops start */
+        kumo__send_problem(req, 503, "Service Unavailable", "the metrics history is opening; try again", NULL, "1");
+        return;
+    }
     if (d == NULL || d->history == NULL) {
         kumo__send_problem(req, 404, "Not Found",
                            d == NULL || d->keep_s <= 0

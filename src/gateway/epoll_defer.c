@@ -54,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -97,8 +98,15 @@ static entry *slot(int fd, int create)
     entry *e = atomic_load_explicit(&chunks[c], memory_order_acquire);
     if (e == NULL && create) {
         pthread_mutex_lock(&grow_lock);
-        if ((e = atomic_load(&chunks[c])) == NULL && (e = calloc(CHUNK, sizeof(*e))) != NULL)
-            atomic_store_explicit(&chunks[c], e, memory_order_release);
+        if ((e = atomic_load(&chunks[c])) == NULL) {
+            /* Mapped, not calloc'd: 128 KiB from the heap would be zeroed
+             * (32 page faults at the first epoll_ctl); fresh pages are
+             * zero already and are touched only where descriptors are. */
+            void *m = mmap(NULL, CHUNK * sizeof(*e), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            e = m == MAP_FAILED ? NULL : m;
+            if (e != NULL)
+                atomic_store_explicit(&chunks[c], e, memory_order_release);
+        }
         pthread_mutex_unlock(&grow_lock);
     }
     return e ? &e[fd & (CHUNK - 1)] : NULL;

@@ -495,12 +495,15 @@ void kumo__gw_monitor_generation(gateway *gw, generation *g);
 char *kumo__gw_metrics_text(gateway *gw);
 
 /* dashboard.c (docs/dashboard.md). _start (main thread, before the loops
- * start, signals blocked): the recent invocations' per-loop records, and
- * the metrics history's thread unless observability.metrics.history is 0;
- * _stop after the loops stopped (the history records one last point).
+ * start, signals blocked): the recent invocations' per-loop records;
+ * _history_open (main thread, once the loops serve): the metrics history's
+ * file and thread unless observability.metrics.history is 0 (until then
+ * GET /history answers 503); _stop after the loops stopped (the history
+ * records one last point).
  * _page answers GET /dashboard (served without the admin token: the page
  * holds no data), _route GET /history and /recent: 1 when it answered. */
 int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err);
+int kumo__gw_dashboard_history_open(gateway *gw, kumo__error *err);
 void kumo__gw_dashboard_stop(gateway *gw);
 /* After a reload built p (main thread): a warn line when p's history
  * settings differ from those the history runs with (they wait for a

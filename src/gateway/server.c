@@ -411,7 +411,6 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         printf("%s (with its fork servers and workers)\n", ncpus ? "" : " none (no CPU set)");
         fflush(stdout);
     }
-    /* the history's thread inherits the mask: signals stay with sigwait */
     if ((rc = kumo__gw_dashboard_start(gw, g, err)) != 0)
         goto out;
     kumo__start_mark("dashboard");
@@ -456,6 +455,13 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     if (rc == 0 && (rc = start_monitor(gw, host, err)) != 0)
         atomic_store(&gw->draining, 1);
     kumo__start_mark("monitor");
+    kumo__start_serving();
+    /* The metrics history's file once the loops serve: its open is not
+     * what the first answer waits for. Its thread inherits the mask:
+     * signals stay with sigwait. One that cannot open stops the start. */
+    if (rc == 0 && (rc = kumo__gw_dashboard_history_open(gw, err)) != 0)
+        atomic_store(&gw->draining, 1);
+    kumo__start_mark("history");
     if (rc == 0 && cfg->watch && !cfg->mock_spec) {
         if ((rc = kumo__gw_watch_start(gw, err)) != 0)
             atomic_store(&gw->draining, 1);
