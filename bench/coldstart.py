@@ -5,7 +5,10 @@
 
 - cold start: p50/p99 of first-request latency after the function went to
   zero processes, over CYCLES scale-from-zero cycles, minus the p50 of warm
-  requests (same connection, same handler);
+  requests (same connection, same handler). Timed twice, the cycles taking
+  turns: by a client in C (bench/http_probe.c, built with cc at the start)
+  and by Python's http.client, whose interpreter adds to every figure, and
+  about 0.2 ms more after an idle spell here (its pages gone cold too);
 - its peer in the same run: the same request to a function that keeps a
   worker (`warm`, min: 1), asked after the same wait (every other cycle
   asks it instead of the cold one). What the machine costs a request after
@@ -101,6 +104,10 @@ def children(pid):
 
 def main():
     work = tempfile.mkdtemp(prefix="kumo-bench-")
+    probe_bin = os.path.join(work, "http_probe")
+    if subprocess.call([os.environ.get("CC", "cc"), "-O2", "-o", probe_bin, os.path.join(ROOT, "bench", "http_probe.c")]):
+        print("bench: cannot build bench/http_probe.c; timing with Python's client only", file=sys.stderr)
+        probe_bin = None
     proj = os.path.join(work, "coldstart")
     shutil.copytree(os.path.join(ROOT, "bench", "coldstart"), proj)
     port, admin = free_port(), free_port()
@@ -140,18 +147,45 @@ def main():
 
         get()
         get("/warm")
+        # the C client (bench/http_probe.c): one keep-alive connection,
+        # timed without an interpreter around it
+        probe = None
+        if probe_bin:
+            probe = subprocess.Popen([probe_bin, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+        def cget(path="/hello"):
+            probe.stdin.write(path + "\n")
+            probe.stdin.flush()
+            status, us = probe.stdout.readline().split()
+            assert status == "200", (path, status)
+            return float(us) / 1e6
+
+        if probe:
+            cget()
+            cget("/warm")
         gw_rss = None
-        cold, idle_warm = [], []
-        for i in range(2 * CYCLES):
+        # per client: cold (the first request after zero) and peer (warm,
+        # asked after the same wait); the kinds take turns, so that each
+        # meets the same machine
+        kinds = [("c", "cold"), ("c", "peer"), ("py", "cold"), ("py", "peer")] if probe else [("py", "cold"),
+                                                                                               ("py", "peer")]
+        got = {k: [] for k in kinds}
+        for i in range(len(kinds) * CYCLES):
             wait_zero()
             if gw_rss is None:
                 gw_rss = rss_kib(gw.pid)
-            if i % 2 == 0:
-                cold.append(get())
+            client, what = kinds[i % len(kinds)]
+            fetch = cget if client == "c" else get
+            if what == "cold":
+                got[(client, what)].append(fetch())
             else:
-                idle_warm.append(get("/warm"))
-                get()  # hello again, so that the next wait is for its pool to go to zero as before
-        warm = [get() for _ in range(CYCLES)]
+                got[(client, what)].append(fetch("/warm"))
+                fetch()  # hello again, so that the next wait is for its pool to go to zero as before
+        warm = {"py": [get() for _ in range(CYCLES)]}
+        if probe:
+            warm["c"] = [cget() for _ in range(CYCLES)]
+            probe.stdin.close()
+            probe.wait()
         worker = children(gw.pid)
         worker_rss = rss_kib(worker[0]) if worker else 0
         worker_private = private_kib(worker[0]) if worker else 0
@@ -159,16 +193,17 @@ def main():
         after_idle = len(children(gw.pid))
 
         ms = lambda s: s * 1000.0
-        cold.sort()
-        warm.sort()
-        idle_warm.sort()
         p = lambda xs, q: xs[min(len(xs) - 1, int(q * len(xs)))]
-        print("cold start over %d scale-from-zero cycles (one loop, sandbox as kumo.yaml defaults):" % CYCLES)
-        print("  first request after zero: p50 %.3f ms, p99 %.3f ms" % (ms(p(cold, .5)), ms(p(cold, .99))))
-        print("  warm request:             p50 %.3f ms, p99 %.3f ms" % (ms(p(warm, .5)), ms(p(warm, .99))))
-        print("  cold minus warm (p50):    %.3f ms" % (ms(p(cold, .5) - p(warm, .5))))
-        print("  peer, after the same wait, a worker always there: p50 %.3f ms, p99 %.3f ms; cold minus peer (p50): "
-              "%.3f ms" % (ms(p(idle_warm, .5)), ms(p(idle_warm, .99)), ms(p(cold, .5) - p(idle_warm, .5))))
+        print("cold start over %d scale-from-zero cycles per client (one loop, sandbox as kumo.yaml defaults):" % CYCLES)
+        for client in (["c"] if probe else []) + ["py"]:
+            cold, idle_warm, w = sorted(got[(client, "cold")]), sorted(got[(client, "peer")]), sorted(warm[client])
+            print("  %s:" % ("client in C (bench/http_probe.c)" if client == "c" else
+                             "client in Python (http.client: its interpreter is in every figure)"))
+            print("    first request after zero: p50 %.3f ms, p99 %.3f ms" % (ms(p(cold, .5)), ms(p(cold, .99))))
+            print("    warm request:             p50 %.3f ms, p99 %.3f ms" % (ms(p(w, .5)), ms(p(w, .99))))
+            print("    cold minus warm (p50):    %.3f ms" % (ms(p(cold, .5) - p(w, .5))))
+            print("    peer, after the same wait, a worker always there: p50 %.3f ms, p99 %.3f ms; cold minus peer "
+                  "(p50): %.3f ms" % (ms(p(idle_warm, .5)), ms(p(idle_warm, .99)), ms(p(cold, .5) - p(idle_warm, .5))))
         others = [comm for _, comm in descendants(gw.pid)]
         print("memory: gateway RSS at rest %d KiB; one idle warm worker %d KiB (%d KiB its own); function processes "
               "after idle: %d (besides: %d fork server, %d spare, %d pid namespace init)"
