@@ -19,9 +19,11 @@
  * the connections by http.max_connections.
  *
  * Drain on SIGTERM, as http.c: no new connections; a connection between
- * requests is closed after DRAIN_IDLE_MS, the next answer on each one is
- * its last (Connection: close); what is still open after DRAIN_MAX_MS is
- * left to the exit.
+ * requests is closed after DRAIN_IDLE_MS, and so is one whose head is not
+ * whole DRAIN_IDLE_MS after the drain began (a head is one packet from a
+ * client that is not stalled); the next answer on each one is its last
+ * (Connection: close); what is still open after DRAIN_MAX_MS is left to
+ * the exit.
  */
 #include "host/host.h"
 #include "host/http1.h"
@@ -97,8 +99,9 @@ typedef struct server {
     const char *hv_in;
     size_t max_body, head_max;
     int draining;
-    uint64_t idle_ms; /* IDLE_MS, or $KUMO_HTTP_IDLE_MS (a testing knob) */
-    char date[40];    /* the Date field's value, made once a second */
+    uint64_t heads_by; /* draining: a head not whole by then is not waited for */
+    uint64_t idle_ms;  /* IDLE_MS, or $KUMO_HTTP_IDLE_MS (a testing knob) */
+    char date[40];     /* the Date field's value, made once a second */
     time_t date_at;
 } server;
 
@@ -433,6 +436,14 @@ static int flush(server *s, conn *c)
 
 /* Drops the request just answered, head and coded body (`used` bytes),
  * from the front of c->in: what follows is the next one. */
+/* When a head that begins now must be whole: the idle time from its first
+ * byte, and no later than the drain allows. */
+static uint64_t head_deadline(const server *s, uint64_t now)
+{
+    uint64_t t = now + s->idle_ms;
+    return s->draining && t > s->heads_by ? s->heads_by : t;
+}
+
 static void consume(server *s, conn *c, size_t used)
 {
     memmove(c->in, c->in + used, c->in_len - used);
@@ -440,7 +451,7 @@ static void consume(server *s, conn *c, size_t used)
     c->have_head = 0;
     c->continued = 0;
     if (c->in_len > 0) { /* the next request has begun */
-        c->head_until = kumo__mono_ms() + s->idle_ms;
+        c->head_until = head_deadline(s, kumo__mono_ms());
     } else if (c->in_cap > 2 * READ_CHUNK) { /* a large body's buffer is not kept by an idle connection */
         free(c->in);
         c->in = NULL;
@@ -594,7 +605,7 @@ static void on_readable(server *s, conn *c)
             uint64_t now = kumo__mono_ms();
             c->in_len += (size_t)n;
             if (fresh)
-                c->head_until = now + s->idle_ms;
+                c->head_until = head_deadline(s, now);
             /* a head must be whole within the idle time of its first byte;
              * a body's bytes each get the idle time */
             c->deadline_ms = c->have_head ? now + s->idle_ms : c->head_until;
@@ -714,10 +725,14 @@ static void begin_drain(server *s)
     listeners_update(s); /* neither port accepts: the metrics' too, or a scraper could hold the drain */
     close(s->lfd);
     s->lfd = -1;
-    uint64_t soon = kumo__mono_ms() + DRAIN_IDLE_MS;
+    uint64_t soon = s->heads_by = kumo__mono_ms() + DRAIN_IDLE_MS;
     for (conn *c = s->conns; c; c = c->next)
-        if (!c->have_head && c->in_len == 0 && c->deadline_ms > soon)
-            c->deadline_ms = soon;
+        if (!c->have_head) { /* between requests, or a head not whole yet */
+            if (c->head_until > soon)
+                c->head_until = soon;
+            if (c->deadline_ms > soon)
+                c->deadline_ms = soon;
+        }
 }
 
 int kumo__host_serve_lean(kumo__host *h, const char *host, int port, kumo__error *err)

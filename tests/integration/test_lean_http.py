@@ -356,6 +356,31 @@ class LeanBoundsTest(unittest.TestCase):
         finally:
             host.stop()
 
+    def test_drain_does_not_wait_for_a_head(self):
+        """A head half sent when SIGTERM comes is not waited for: the drain
+        closes that connection about a second in, as an idle one, rather
+        than holding the exit until its head's own deadline (here ten
+        minutes, KUMO_HTTP_IDLE_MS) or the drain's ten-second ceiling. A
+        request in the same drain on another connection is still answered."""
+        host = Host(env={"KUMO_HTTP_IDLE_MS": "600000"})
+        try:
+            half = host.connect()
+            half.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            busy = host.connect()
+            busy.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            busy.settimeout(10)
+            self.assertIn(b" 200 ", busy.recv(65536))
+            t0 = time.monotonic()
+            host.proc.send_signal(signal.SIGTERM)
+            half.settimeout(30)
+            self.assertEqual(half.recv(100), b"")  # closed without an answer
+            busy.close()
+            self.assertEqual(host.proc.wait(30), 0)
+            # the drain's ceiling is 10 s; the head's own deadline, 10 min
+            self.assertLess(time.monotonic() - t0, 8.0)
+        finally:
+            host.stop()
+
 
 @unittest.skipUnless(os.path.exists(HTTP_HOST), "kumo-http is not built (KUMO_HTTP_HOST=%s)" % HTTP_HOST)
 class LeanTimesTest(unittest.TestCase):
