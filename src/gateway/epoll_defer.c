@@ -58,6 +58,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* The chunks are mapped, not malloc'd, so LeakSanitizer does not scan
+ * them: registered as roots, the lists they point to are not leaks. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LSAN_ROOTS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LSAN_ROOTS 1
+#endif
+#endif
+#ifdef LSAN_ROOTS
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define CHUNK_BITS 12
 #define CHUNK (1u << CHUNK_BITS)
 #define CHUNKS 1024 /* descriptors below 4M */
@@ -104,6 +117,10 @@ static entry *slot(int fd, int create)
              * zero already and are touched only where descriptors are. */
             void *m = mmap(NULL, CHUNK * sizeof(*e), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             e = m == MAP_FAILED ? NULL : m;
+#ifdef LSAN_ROOTS
+            if (e != NULL)
+                __lsan_register_root_region(e, CHUNK * sizeof(*e));
+#endif
             if (e != NULL)
                 atomic_store_explicit(&chunks[c], e, memory_order_release);
         }
