@@ -156,7 +156,10 @@ def main():
         def cget(path="/hello"):
             probe.stdin.write(path + "\n")
             probe.stdin.flush()
-            status, us = probe.stdout.readline().split()
+            line = probe.stdout.readline()
+            if not line:
+                raise SystemExit("bench/http_probe.c stopped (exit %s) on GET %s" % (probe.wait(), path))
+            status, us = line.split()
             assert status == "200", (path, status)
             return float(us) / 1e6
 

@@ -56,9 +56,23 @@ static pthread_key_t log_key;
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static int log_key_ok;
 
+static void emit(const char *p, size_t len);
+
+/* At the thread's end: what it still holds goes out, and the thread's
+ * pointer is cleared, in case a later destructor logs. */
+static void log_key_free(void *b)
+{
+    if (b == log_buf) {
+        emit(log_buf, log_len);
+        log_buf = NULL;
+        log_len = 0;
+    }
+    free(b);
+}
+
 static void log_key_init(void)
 {
-    log_key_ok = pthread_key_create(&log_key, free) == 0;
+    log_key_ok = pthread_key_create(&log_key, log_key_free) == 0;
 }
 
 static void write_all(const char *p, size_t len)

@@ -75,8 +75,7 @@ struct kumo__gw_dashboard {
      * loop 0 reads state (acquire) and then history. */
     kumo__history *history; /* NULL: history off, or it could not start */
     _Atomic int state;      /* HISTORY_*: OFF also when it could not start */
-    char data_dir[4096];
-    kumo__recent **recent; /* one per loop (an entry may be NULL: out of memory) */
+    kumo__recent **recent;  /* one per loop (an entry may be NULL: out of memory) */
     int nrecent;
     double keep_s;           /* observability.metrics.history */
     size_t history_max;      /* observability.metrics.history_max */
@@ -107,8 +106,17 @@ int kumo__gw_dashboard_start(gateway *gw, const generation *g, kumo__error *err)
     d->history_max = obs->history_max;
     d->interval_ms = kumo__history_interval_ms();
     d->logs_max = obs->logs_max;
-    snprintf(d->data_dir, sizeof(d->data_dir), "%s", g->data_dir);
-    atomic_init(&d->state, obs->history_s > 0 && obs->enabled ? HISTORY_OPENING : HISTORY_OFF);
+    int on = obs->history_s > 0 && obs->enabled;
+    atomic_init(&d->state, on ? HISTORY_OPENING : HISTORY_OFF);
+    /* its folder now, before any port serves, so that what most often
+     * keeps the file from opening stops the start before it serves (the
+     * file itself waits for kumo__gw_dashboard_history_open) */
+    if (on && mkdir(g->data_dir, 0700) != 0 && errno != EEXIST) {
+        kumo__error_set(err, -errno, "cannot make %s for the metrics history: %s", g->data_dir, strerror(errno));
+        kumo__error_wrap(err, "observability.metrics.history");
+        atomic_store(&d->state, HISTORY_OFF);
+        return err->code;
+    }
     return 0;
 }
 
@@ -117,11 +125,6 @@ int kumo__gw_dashboard_history_open(gateway *gw, kumo__error *err)
     kumo__gw_dashboard *d = gw->dash;
     if (d == NULL || atomic_load(&d->state) != HISTORY_OPENING)
         return 0; /* observability.metrics.history: 0, or observability.enabled: false */
-    int rc = 0;
-    if (mkdir(d->data_dir, 0700) != 0 && errno != EEXIST) {
-        kumo__error_set(err, rc = -errno, "cannot make %s for the metrics history: %s", d->data_dir, strerror(errno));
-        goto out;
-    }
     kumo__history_config cfg = {
         .path = d->history_path,
         .keep_s = d->keep_s,
@@ -132,13 +135,12 @@ int kumo__gw_dashboard_history_open(gateway *gw, kumo__error *err)
         .gauges_ctx = gw,
     };
     kumo__history *h = NULL;
-    rc = kumo__history_open(&cfg, &h, err);
+    int rc = kumo__history_open(&cfg, &h, err);
     if (rc == 0 && (rc = kumo__history_start(h, err)) != 0) {
         kumo__history_close(h);
         h = NULL;
     }
     d->history = h;
-out:
     atomic_store_explicit(&d->state, rc == 0 ? HISTORY_OPEN : HISTORY_OFF, memory_order_release);
     if (rc != 0)
         kumo__error_wrap(err, "observability.metrics.history");

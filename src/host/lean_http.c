@@ -516,6 +516,10 @@ static void serve(server *s, conn *c)
                     conn_close(s, c);
                     return;
                 }
+                /* writing the last answer moved the deadline; the head
+                 * begun behind it keeps its own (and the drain's) */
+                if (c->deadline_ms > c->head_until)
+                    c->deadline_ms = c->head_until;
                 watch(s, c, EPOLLIN);
                 return;
             }
@@ -727,7 +731,7 @@ static void begin_drain(server *s)
     s->lfd = -1;
     uint64_t soon = s->heads_by = kumo__mono_ms() + DRAIN_IDLE_MS;
     for (conn *c = s->conns; c; c = c->next)
-        if (!c->have_head) { /* between requests, or a head not whole yet */
+        if (!c->have_head && c->out_off == c->out.len) { /* between requests, or a head not whole yet */
             if (c->head_until > soon)
                 c->head_until = soon;
             if (c->deadline_ms > soon)

@@ -334,8 +334,8 @@ static void prefault(void)
             continue;
         if (strcmp(perms, "rw-p") == 0) {
             /* one call (Linux 5.14): the kernel breaks each page's sharing
-             * without a fault per page; page by page where it says no */
-            if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) != 0)
+             * without a fault per page; page by page on an older kernel */
+            if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
                 for (unsigned long a = start; a < end; a += (unsigned long)page) {
                     volatile char *p = (volatile char *)a;
                     *p = *p;
