@@ -245,6 +245,14 @@ static void start_queued_reload(gateway *gw)
         pthread_kill(gw->main_tid, SIGHUP);
 }
 
+int kumo__gw_reload_queued(gateway *gw)
+{
+    pthread_mutex_lock(&gw->lock);
+    int queued = gw->reload_queued > gw->reload_done;
+    pthread_mutex_unlock(&gw->lock);
+    return queued;
+}
+
 /* 503 for those that did not run when `closing`. */
 void kumo__gw_answer_reload_waits(loop_thread *t, int closing)
 {

@@ -1091,6 +1091,13 @@ void kumo__gw_consumers_run(loop_thread *t)
     }
 }
 
+int kumo__gw_consumers_idle(loop_thread *t)
+{
+    if (__atomic_load_n(&t->gw->threads[0].consumers, __ATOMIC_ACQUIRE) != NULL)
+        return 0;
+    return t->live == NULL || !has_queue_events(t->live->gen);
+}
+
 void kumo__gw_consumers_serve(loop_thread *t)
 {
     kumo__gw_consumers *s = __atomic_load_n(&t->gw->threads[0].consumers, __ATOMIC_ACQUIRE);

@@ -357,6 +357,9 @@ int kumo__gw_sched_fire(loop_thread *t, const char *name, size_t name_len, kumo_
  * pools, and stops them all once gw->draining is set. Call after each
  * wait. */
 void kumo__gw_consumers_run(loop_thread *t);
+/* Whether loop t can wait without the periodic tick as far as the queue
+ * events go: there are none, in the live generation or still running. */
+int kumo__gw_consumers_idle(loop_thread *t);
 /* Stops and joins every consumer, once the pools answered every call
  * (after loop_gen_stop): what is not acked goes back to its queue. */
 void kumo__gw_consumers_free(loop_thread *t);
@@ -527,5 +530,11 @@ int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req);
 /* Answers the POST /reload requests whose reload has run (all when
  * `closing`). On loop 0. */
 void kumo__gw_answer_reload_waits(loop_thread *t, int closing);
+/* Whether a POST /reload is queued behind the running one (loop 0's tick
+ * starts it). Takes gw->lock. */
+int kumo__gw_reload_queued(gateway *gw);
+/* Any thread: every loop wakes now and looks at the gateway's state (a
+ * new generation, the drain) instead of at the end of its wait. */
+void kumo__gw_wake_loops(gateway *gw);
 
 #endif

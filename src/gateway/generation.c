@@ -489,9 +489,8 @@ void kumo__gw_reload(gateway *gw)
         gw->build_error[0] = '\0';
     pthread_mutex_unlock(&gw->lock);
     /* the loops take the new generation now, not at their next timeout */
-    for (int i = 0; rc == 0 && !unchanged && i < gw->nthreads; i++)
-        if (gw->threads[i].outlet)
-            kumo__gw_outlet_wake(gw->threads[i].outlet);
+    if (rc == 0 && !unchanged)
+        kumo__gw_wake_loops(gw);
     if (names[0])
         say_change(names, detected_ms, rc, unchanged, g, rc == 0 && !unchanged ? number : number - 1, total_ms);
     if (unchanged) {

@@ -9,7 +9,15 @@
  * retire once nothing is pending on them (their workers get EOF, then are
  * reaped over the following ticks; the loop never waits for them).
  * Loop 0 also fires the schedule events (scheduler.c): its wait is cut
- * short when a tick is due sooner than the usual 20 ms.
+ * short when one is due.
+ *
+ * The periodic work (deadlines, idle workers, reaping, reloads) runs every
+ * TICK_MS while there is some to do. A loop with nothing to tick waits
+ * for its next event, up to IDLE_WAIT_MS (loop_wait): an idle kumo up
+ * wakes about once a second per loop, not fifty times. What makes work
+ * while it waits wakes it: a connection, a worker's frame or EOF, the
+ * spawner's news, an h2o timer, and (through its outlet) a new
+ * generation, a stop signal, other threads' finished work.
  */
 #include "gateway/gateway_internal.h"
 
@@ -22,6 +30,9 @@
 #include <time.h>
 
 #include "gateway/access_log.h"
+
+#define TICK_MS 20
+#define IDLE_WAIT_MS 1000
 
 /* Loop i's share of a unit's `total` workers over n loops; at least one
  * for max, so that every loop can serve every function. */
@@ -293,6 +304,28 @@ static int drained(loop_thread *t, uint64_t now)
     return 1;
 }
 
+/* How long this loop may wait for its next event after a turn at `now`
+ * (ms): TICK_MS while anything but its pools needs the periodic work; else
+ * until the pools' soonest need (an idle worker's idle time), no sooner
+ * than the next tick may run and no later than IDLE_WAIT_MS. */
+static int loop_wait(loop_thread *t, uint64_t now, uint64_t last_tick)
+{
+    gateway *gw = t->gw;
+    if (t->live == NULL || t->retired || t->nexiting > 0 || t->switch_failed_ms || t->inflight > 0 ||
+        atomic_load(&gw->draining) || !kumo__gw_consumers_idle(t))
+        return TICK_MS;
+    if (t->index == 0 && (t->reload_waits || kumo__gw_reload_queued(gw)))
+        return TICK_MS;
+    uint64_t soonest = IDLE_WAIT_MS;
+    for (size_t u = 0; u < t->live->gen->project->nunits; u++) {
+        uint64_t in = kumo__pool_next_tick_ms(t->live->pools[u], now);
+        if (in < soonest)
+            soonest = in;
+    }
+    uint64_t gate = last_tick + TICK_MS > now ? last_tick + TICK_MS - now : 0;
+    return (int)(soonest > gate ? soonest : gate);
+}
+
 void *kumo__gw_thread_main(void *arg)
 {
     loop_thread *t = arg;
@@ -315,7 +348,7 @@ void *kumo__gw_thread_main(void *arg)
                         "and its requests that need a password hashed get 503",
                         t->index);
     follow_current(t, kumo__mono_ms());
-    int wait = 20;
+    int wait = TICK_MS;
     while (1) {
         h2o_evloop_run(t->loop, wait);
         kumo__access_log_flush();
@@ -324,18 +357,21 @@ void *kumo__gw_thread_main(void *arg)
         /* Loop 0 fires the schedule ticks that are due, and waits no longer
          * than until the next one; none is fired once the stop is signalled
          * (a running one is a call in flight: the drain waits for it). */
-        wait = 20;
+        int sched_wait = IDLE_WAIT_MS;
         if (t->index == 0 && !atomic_load(&gw->draining))
-            wait = kumo__gw_sched_run(t, 20);
+            sched_wait = kumo__gw_sched_run(t, IDLE_WAIT_MS);
         if (t->index == 0)
             kumo__gw_consumers_run(t);
         else
             kumo__gw_consumers_serve(t);
-        if (now - last_tick >= 20) {
+        if (now - last_tick >= TICK_MS) {
             last_tick = now;
             tick_pools(t, now);
             kumo__gw_answer_reload_waits(t, 0);
         }
+        wait = loop_wait(t, now, last_tick);
+        if (sched_wait < wait)
+            wait = sched_wait;
         if (atomic_load(&gw->draining) && drained(t, now))
             break;
     }

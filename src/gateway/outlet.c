@@ -104,8 +104,17 @@ int kumo__gw_outlet_open(loop_thread *t)
     }
     o->sock->data = o;
     h2o_socket_read_start(o->sock, on_wake);
-    t->outlet = o;
+    __atomic_store_n(&t->outlet, o, __ATOMIC_RELEASE); /* kumo__gw_wake_loops reads it from other threads */
     return 0;
+}
+
+void kumo__gw_wake_loops(gateway *gw)
+{
+    for (int i = 0; i < gw->nthreads; i++) {
+        struct kumo__gw_outlet *o = __atomic_load_n(&gw->threads[i].outlet, __ATOMIC_ACQUIRE);
+        if (o != NULL) /* else not open yet: the loop's first wait is a tick's */
+            kumo__gw_outlet_wake(o);
+    }
 }
 
 void kumo__gw_outlet_close(loop_thread *t)

@@ -443,6 +443,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
             kumo__error_set(err, -EAGAIN, "cannot start event loop thread %d", i);
             rc = err->code;
             atomic_store(&gw->draining, 1);
+            kumo__gw_wake_loops(gw);
             break;
         }
         started++;
@@ -452,21 +453,27 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
     }
 
     kumo__start_mark("loops");
-    if (rc == 0 && (rc = start_monitor(gw, host, err)) != 0)
+    if (rc == 0 && (rc = start_monitor(gw, host, err)) != 0) {
         atomic_store(&gw->draining, 1);
+        kumo__gw_wake_loops(gw);
+    }
     kumo__start_mark("monitor");
     kumo__start_serving();
     /* The metrics history's file once the loops serve: its open is not
      * what the first answer waits for. Its thread inherits the mask:
      * signals stay with sigwait. One that cannot open stops the start. */
-    if (rc == 0 && (rc = kumo__gw_dashboard_history_open(gw, err)) != 0)
+    if (rc == 0 && (rc = kumo__gw_dashboard_history_open(gw, err)) != 0) {
         atomic_store(&gw->draining, 1);
+        kumo__gw_wake_loops(gw);
+    }
     kumo__start_mark("history");
     if (rc == 0 && cfg->watch && !cfg->mock_spec) {
-        if ((rc = kumo__gw_watch_start(gw, err)) != 0)
+        if ((rc = kumo__gw_watch_start(gw, err)) != 0) {
             atomic_store(&gw->draining, 1);
-        else
+            kumo__gw_wake_loops(gw);
+        } else {
             printf("  watching %s: a saved change reloads (kumo dev)\n", g->project->dir);
+        }
         fflush(stdout);
     }
     kumo__start_report();
@@ -481,6 +488,7 @@ int kumo__gateway_run(const kumo__gateway_config *cfg, kumo__error *err)
         kumo__log_event("info", "received %s: draining (finishing requests in flight, then stopping workers)",
                         sig == SIGTERM ? "SIGTERM" : "SIGINT");
         atomic_store(&gw->draining, 1);
+        kumo__gw_wake_loops(gw);
         break;
     }
     kumo__gw_watch_stop(gw->watch);

@@ -1107,6 +1107,25 @@ void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
         dispatch(p);
 }
 
+uint64_t kumo__pool_next_tick_ms(const kumo__pool *p, uint64_t now_ms)
+{
+    if (p->qhead || p->dying || p->nstarting > 0 || p->nworkers < p->cfg.min)
+        return 0;
+    int scale_in = p->tuning.idle_s > 0 && p->nworkers > p->cfg.min;
+    uint64_t idle_ms = (uint64_t)llround(p->tuning.idle_s * 1000.0), soonest = UINT64_MAX;
+    for (const worker *w = p->workers; w; w = w->next) {
+        if (!w->ready || w->head || w->ninflight || w->pending.n || w->writing.n)
+            return 0;
+        if (scale_in) {
+            uint64_t at = w->last_used_ms + idle_ms;
+            uint64_t in = at > now_ms ? at - now_ms : 0;
+            if (in < soonest)
+                soonest = in;
+        }
+    }
+    return soonest;
+}
+
 void kumo__pool_on_spawned(kumo__pool *p, uint32_t tag, pid_t pid, int err)
 {
     for (worker *w = p->workers; w; w = w->next) {

@@ -329,6 +329,14 @@ int kumo__pool_workers(const kumo__pool *pool);
 void kumo__pool_prewarm(kumo__pool *pool);
 /* Periodic work: deadlines, idle workers to zero, min warm, reaping. */
 void kumo__pool_tick(kumo__pool *pool, uint64_t now_ms);
+/* How long (ms after now_ms) until kumo__pool_tick has something to do,
+ * if nothing happens on the loop meanwhile: 0 while a call is queued or
+ * running, a worker starts or goes, or the pool is under its min; the time
+ * to the first idle worker's idle time while it has more than its min;
+ * UINT64_MAX when it waits for nothing (no workers, or its min, idle).
+ * What changes that (a request, a worker's frame or EOF, the spawner's
+ * news) wakes the loop. */
+uint64_t kumo__pool_next_tick_ms(const kumo__pool *pool, uint64_t now_ms);
 /* Calls in flight or queued. */
 size_t kumo__pool_pending(const kumo__pool *pool);
 /* How long (microseconds) the oldest call running on one of the pool's

@@ -133,5 +133,44 @@ class ElasticTest(GatewayTest):
         self.assertIn("cannot reach kumo's admin port", p.stderr)
 
 
+
+class IdleTest(GatewayTest):
+    """An idle kumo up sleeps: with nothing to serve and its pools at rest
+    (at zero, or at their min), no thread wakes on a timer of its own more
+    than about once a second. (Each loop used to wake every 20 ms: about
+    100 times in the 2 s measured here.)"""
+    project = "elastic"
+    project_root = PROJECTS
+    threads = 2
+
+    def wakeups(self):
+        out = {}
+        task = "/proc/%d/task" % self.gw.proc.pid
+        for tid in os.listdir(task):
+            try:
+                with open("%s/%s/status" % (task, tid)) as f:
+                    out[tid] = next(int(l.split()[1]) for l in f if l.startswith("voluntary_ctxt_switches:"))
+            except (OSError, StopIteration):
+                pass
+        return out
+
+    def test_an_idle_gateway_sleeps(self):
+        r = requests.get(self.url("/quick/hello"), timeout=30)
+        self.assertEqual(r.status_code, 200)
+        admin = self.gw.admin + "/status"
+        funcs = lambda: {f["name"]: f["replicas"]["total"] for f in requests.get(admin, timeout=5).json()["functions"]}
+        self.assertTrue(wait_for(lambda: funcs()["quick"] == 0 and funcs()["warm"] == 2), funcs())
+        time.sleep(0.5)  # the last status request's turn is over
+        before = self.wakeups()
+        time.sleep(2)
+        after = self.wakeups()
+        woke = {tid: after[tid] - n for tid, n in before.items() if tid in after}
+        self.assertLessEqual(max(woke.values()), 10, woke)
+        # and it still serves, scales from zero and answers its admin port
+        r = requests.get(self.url("/quick/hello"), timeout=30)
+        self.assertEqual(r.status_code, 200)
+        self.assertEqual(funcs()["warm"], 2)
+
+
 if __name__ == "__main__":
     unittest.main()
