@@ -181,6 +181,7 @@ C
 ${CC:-cc} "$work/c/mk.c" -lcrypt -o "$work/c/mk" && "$work/c/mk" >"$work/c/users.htpasswd"
 ${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Isrc -Iinclude bench/auth_check.c -o "$work/c/auth_check" \
   build/libkumo_auth.a build/libkumo_project.a build/libkumo_openapi.a build/libkumo_base.a \
+  "$(sed -n 's/^BEARSSL_LIB:FILEPATH=//p' build/CMakeCache.txt)" \
   $(pkg-config --libs jansson yaml-0.1 libpcre2-8 libcrypto libcurl) -lcrypt -lpthread -lm
 echo "one check, in process:"
 BENCH_KEY=k-bench-0123456789 "$work/c/auth_check" "$work/c"

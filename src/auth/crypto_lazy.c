@@ -31,6 +31,11 @@ int kumo__crypto_load(kumo__error *err)
     return -ENOENT;
 }
 
+int kumo__crypto_loaded(void)
+{
+    return kumo__lazy_loaded(&lib);
+}
+
 const kumo__crypto_api *kumo__crypto(void)
 {
     if (kumo__lazy_load(&lib) != 0) {
@@ -66,6 +71,11 @@ int kumo__crypto_load(kumo__error *err)
 {
     (void)err;
     return 0;
+}
+
+int kumo__crypto_loaded(void)
+{
+    return 1;
 }
 
 #endif

@@ -31,6 +31,12 @@
 /* 0 when libcrypto's functions are there (linked, or loaded now); else
  * -ENOENT with why in err. Thread-safe; loads once. */
 int kumo__crypto_load(kumo__error *err);
+/* 1 when libcrypto's functions can be called now: linked, or loaded
+ * already by kumo__crypto_load (never loads it: a lean host whose schemes
+ * need no libcrypto does not map it, even where the system has it). The
+ * keys only OpenSSL verifies (Ed25519, RSA over 4096 bits) are left out
+ * without it; the others are verified with BearSSL (jwt.c). */
+int kumo__crypto_loaded(void);
 
 #if KUMO_CRYPTO_LAZY
 
@@ -39,7 +45,6 @@ int kumo__crypto_load(kumo__error *err);
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -48,11 +53,7 @@ int kumo__crypto_load(kumo__error *err);
 #define KUMO__CRYPTO_FNS(X) \
     X(BN_bin2bn) \
     X(BN_free) \
-    X(BN_is_odd) \
-    X(BN_is_one) \
-    X(BN_num_bits) \
     X(CRYPTO_free) \
-    X(CRYPTO_memcmp) \
     X(ECDSA_SIG_free) \
     X(ECDSA_SIG_new) \
     X(ECDSA_SIG_set0) \
@@ -61,7 +62,6 @@ int kumo__crypto_load(kumo__error *err);
     X(EVP_DigestVerifyInit) \
     X(EVP_MD_CTX_free) \
     X(EVP_MD_CTX_new) \
-    X(EVP_MD_get_size) \
     X(EVP_PKEY_CTX_free) \
     X(EVP_PKEY_CTX_new_from_name) \
     X(EVP_PKEY_CTX_new_from_pkey) \
@@ -76,8 +76,6 @@ int kumo__crypto_load(kumo__error *err);
     X(EVP_sha256) \
     X(EVP_sha384) \
     X(EVP_sha512) \
-    X(HMAC) \
-    X(OPENSSL_cleanse) \
     X(OSSL_PARAM_BLD_free) \
     X(OSSL_PARAM_BLD_new) \
     X(OSSL_PARAM_BLD_push_BN) \
@@ -110,11 +108,7 @@ const EVP_MD *kumo__crypto_sha512(void);
 /* clang-format off */
 #define BN_bin2bn (kumo__crypto()->BN_bin2bn)
 #define BN_free (kumo__crypto()->BN_free)
-#define BN_is_odd (kumo__crypto()->BN_is_odd)
-#define BN_is_one (kumo__crypto()->BN_is_one)
-#define BN_num_bits (kumo__crypto()->BN_num_bits)
 #define CRYPTO_free (kumo__crypto()->CRYPTO_free)
-#define CRYPTO_memcmp (kumo__crypto()->CRYPTO_memcmp)
 #define ECDSA_SIG_free (kumo__crypto()->ECDSA_SIG_free)
 #define ECDSA_SIG_new (kumo__crypto()->ECDSA_SIG_new)
 #define ECDSA_SIG_set0 (kumo__crypto()->ECDSA_SIG_set0)
@@ -123,7 +117,6 @@ const EVP_MD *kumo__crypto_sha512(void);
 #define EVP_DigestVerifyInit (kumo__crypto()->EVP_DigestVerifyInit)
 #define EVP_MD_CTX_free (kumo__crypto()->EVP_MD_CTX_free)
 #define EVP_MD_CTX_new (kumo__crypto()->EVP_MD_CTX_new)
-#define EVP_MD_get_size (kumo__crypto()->EVP_MD_get_size)
 #define EVP_PKEY_CTX_free (kumo__crypto()->EVP_PKEY_CTX_free)
 #define EVP_PKEY_CTX_new_from_name (kumo__crypto()->EVP_PKEY_CTX_new_from_name)
 #define EVP_PKEY_CTX_new_from_pkey (kumo__crypto()->EVP_PKEY_CTX_new_from_pkey)
@@ -135,8 +128,6 @@ const EVP_MD *kumo__crypto_sha512(void);
 #define EVP_PKEY_fromdata_init (kumo__crypto()->EVP_PKEY_fromdata_init)
 #define EVP_PKEY_new_raw_public_key (kumo__crypto()->EVP_PKEY_new_raw_public_key)
 #define EVP_PKEY_public_check (kumo__crypto()->EVP_PKEY_public_check)
-#define HMAC (kumo__crypto()->HMAC)
-#define OPENSSL_cleanse (kumo__crypto()->OPENSSL_cleanse)
 #define OSSL_PARAM_BLD_free (kumo__crypto()->OSSL_PARAM_BLD_free)
 #define OSSL_PARAM_BLD_new (kumo__crypto()->OSSL_PARAM_BLD_new)
 #define OSSL_PARAM_BLD_push_BN (kumo__crypto()->OSSL_PARAM_BLD_push_BN)

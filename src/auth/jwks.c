@@ -35,6 +35,8 @@
 
 #include "auth/crypto_lazy.h" /* after OpenSSL's: kumo-lambda loads libcrypto on demand */
 
+#include <bearssl.h>
+
 #include "auth/jwt.h"
 #include "base/base64.h"
 
@@ -75,7 +77,8 @@ void kumo__jwk_set_release(kumo__jwk_set *s)
     if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     for (size_t i = 0; i < s->n; i++)
-        EVP_PKEY_free(s->keys[i].pkey);
+        if (s->keys[i].pkey != NULL) /* else no call: libcrypto may not be loaded */
+            EVP_PKEY_free(s->keys[i].pkey);
     free(s);
 }
 
@@ -114,6 +117,9 @@ static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *b)
     return pkey;
 }
 
+/* An RSA key: its n and e for BearSSL (jwt.c) up to 4096 bits, and
+ * OpenSSL's key where libcrypto is loaded (the only one over 4096 bits:
+ * without libcrypto such a key is left out). */
 static int rsa_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
 {
     unsigned char n[RSA_MAX_BYTES + 2], e[16];
@@ -122,20 +128,41 @@ static int rsa_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
         say(why, whylen, "an RSA key needs n and e, base64url, n at most %d bits, e at most 64", RSA_MAX_BYTES * 8);
         return -1;
     }
-    BIGNUM *bn = BN_bin2bn(n, (int)nl, NULL), *be = BN_bin2bn(e, (int)el, NULL);
+    const unsigned char *np = n, *ep = e;
+    size_t nlen = (size_t)nl, elen = (size_t)el;
+    while (nlen > 0 && *np == 0)
+        np++, nlen--;
+    while (elen > 0 && *ep == 0)
+        ep++, elen--;
+    k->bits = 0;
+    if (nlen > 0) {
+        k->bits = (int)nlen * 8;
+        for (unsigned top = np[0]; !(top & 0x80); top <<= 1)
+            k->bits--;
+    }
+    if (k->bits > RSA_MAX_BYTES * 8 || elen == 0 || !(ep[elen - 1] & 1) || (elen == 1 && ep[0] == 1)) {
+        say(why, whylen, "an RSA key's n is over %d bits or its e is not an odd number above 1", RSA_MAX_BYTES * 8);
+        return -1;
+    }
+    if (k->bits < RSA_MIN_BITS)
+        return 0; /* too weak to trust: left out */
+    if (!(np[nlen - 1] & 1)) {
+        say(why, whylen, "an RSA key whose n is even");
+        return -1;
+    }
+    if (k->bits <= KUMO__JWK_BEARSSL_RSA_BITS) {
+        memcpy(k->pub, np, nlen);
+        k->pub_len = nlen;
+        memcpy(k->e, ep, elen);
+        k->e_len = elen;
+    }
+    if (!kumo__crypto_loaded())
+        return k->pub_len > 0; /* over 4096 bits without libcrypto: left out */
+    BIGNUM *bn = BN_bin2bn(np, (int)nlen, NULL), *be = BN_bin2bn(ep, (int)elen, NULL);
     OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
     int rc = -1;
     if (bn == NULL || be == NULL || b == NULL) {
         say(why, whylen, "out of memory");
-        goto out;
-    }
-    k->bits = BN_num_bits(bn);
-    if (k->bits > RSA_MAX_BYTES * 8 || BN_is_odd(be) == 0 || BN_is_one(be)) {
-        say(why, whylen, "an RSA key's n is over %d bits or its e is not an odd number above 1", RSA_MAX_BYTES * 8);
-        goto out;
-    }
-    if (k->bits < RSA_MIN_BITS) {
-        rc = 0; /* too weak to trust: left out */
         goto out;
     }
     if (OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn) != 1 ||
@@ -151,10 +178,13 @@ out:
     return rc;
 }
 
+/* An EC key: its point, checked to be on its curve (BearSSL's multiply by
+ * one refuses any other), for BearSSL; and OpenSSL's key where libcrypto
+ * is loaded, which verifies faster (jwt.c). */
 static int ec_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
 {
     size_t size = k->crv == KUMO__CRV_P256 ? 32 : 48;
-    unsigned char x[64], y[64], point[1 + 2 * 48];
+    unsigned char x[64], y[64], point[1 + 2 * 48], check[1 + 2 * 48];
     long xl = member_bytes(jk, "x", x, size), yl = member_bytes(jk, "y", y, size);
     if (xl != (long)size || yl != (long)size) {
         say(why, whylen, "an EC key on %s needs x and y of %zu bytes each, base64url",
@@ -164,6 +194,17 @@ static int ec_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
     point[0] = 0x04; /* uncompressed */
     memcpy(point + 1, x, size);
     memcpy(point + 1 + size, y, size);
+    static const unsigned char one[1] = {1};
+    memcpy(check, point, 1 + 2 * size);
+    if (!br_ec_get_default()->mul(check, 1 + 2 * size, one, sizeof one,
+                                  k->crv == KUMO__CRV_P256 ? BR_EC_secp256r1 : BR_EC_secp384r1)) {
+        say(why, whylen, "an EC key whose point is not on its curve");
+        return -1;
+    }
+    memcpy(k->pub, point, 1 + 2 * size);
+    k->pub_len = 1 + 2 * size;
+    if (!kumo__crypto_loaded())
+        return 1;
     OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
     int rc = -1;
     if (b != NULL &&
@@ -185,6 +226,8 @@ static int okp_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
         say(why, whylen, "an Ed25519 key needs x of 32 bytes, base64url");
         return -1;
     }
+    if (!kumo__crypto_loaded())
+        return 0; /* EdDSA is libcrypto's, and it is not loaded here: left out */
     k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, 32);
     ERR_clear_error();
     if (k->pkey == NULL) {
@@ -319,12 +362,14 @@ int kumo__jwks_parse(const char *doc, size_t len, kumo__jwk_set **out, unsigned 
         char kwhy[200] = "";
         int r = parse_key(json_array_get(keys, i), &s->keys[s->n], kwhy, sizeof kwhy);
         if (r < 0) {
-            EVP_PKEY_free(s->keys[s->n].pkey);
+            if (s->keys[s->n].pkey)
+                EVP_PKEY_free(s->keys[s->n].pkey);
             say(why, whylen, "key %zu %s", i, kwhy);
             goto out;
         }
         if (r == 0) {
-            EVP_PKEY_free(s->keys[s->n].pkey);
+            if (s->keys[s->n].pkey)
+                EVP_PKEY_free(s->keys[s->n].pkey);
             if (skipped)
                 (*skipped)++;
             continue;
@@ -740,7 +785,7 @@ void kumo__jwks_free(kumo__jwks *ks)
     }
     kumo__jwk_set_release(ks->cur);
     if (ks->secret)
-        OPENSSL_cleanse(ks->secret, ks->secret_len);
+        explicit_bzero(ks->secret, ks->secret_len);
     free(ks->secret);
     free(ks->jwks_url);
     free(ks->jwks_uri);

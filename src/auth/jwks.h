@@ -81,6 +81,8 @@ void kumo__jwks_stats_get(kumo__jwks *ks, kumo__jwks_stats *out);
 
 /* --- for jwt.c (and the fuzz targets) --------------------------------- */
 
+#define KUMO__JWK_PUB_MAX 512 /* a 4096-bit modulus: BearSSL's largest */
+#define KUMO__JWK_BEARSSL_RSA_BITS 4096
 typedef enum { KUMO__KTY_RSA = 1, KUMO__KTY_EC, KUMO__KTY_OKP } kumo__kty;
 typedef enum { KUMO__CRV_NONE = 0, KUMO__CRV_P256, KUMO__CRV_P384, KUMO__CRV_ED25519 } kumo__crv;
 
@@ -91,7 +93,14 @@ typedef struct {
     kumo__crv crv;
     char alg[16]; /* the JWK's `alg`, "" when it has none (then any of its kty's) */
     int bits;     /* RSA modulus size */
-    EVP_PKEY *pkey;
+    /* The public key as BearSSL reads it (jwt.c verifies RS*, PS* and ES*
+     * with it, without libcrypto): RSA's n without leading zeros and e;
+     * EC's uncompressed point (0x04, x, y). */
+    unsigned char pub[KUMO__JWK_PUB_MAX];
+    size_t pub_len;
+    unsigned char e[8];
+    size_t e_len;
+    EVP_PKEY *pkey; /* OpenSSL's, only where BearSSL cannot: Ed25519, RSA over 4096 bits; else NULL */
 } kumo__jwk;
 
 /* An immutable snapshot of keys; shared by reference count. */
@@ -104,7 +113,9 @@ typedef struct kumo__jwk_set {
 /* Reads a JWKS document (at most KUMO__JWKS_MAX_BYTES, at most
  * KUMO__JWKS_MAX_KEYS keys kept) into a new set (refs 1): 0, or -1 with
  * why set. Keys kumo cannot use for signatures (use "enc", kty "oct",
- * unknown kty or crv, RSA under 2048 bits) are left out and counted in
+ * unknown kty or crv, RSA under 2048 bits, and the keys that need
+ * libcrypto, Ed25519 and RSA over 4096 bits, where it is not loaded: a
+ * lean host whose schemes pin no EdDSA) are left out and counted in
  * *skipped (may be NULL); a malformed key of a known kty is an error. */
 int kumo__jwks_parse(const char *doc, size_t len, kumo__jwk_set **out, unsigned *skipped, char *why, size_t whylen);
 void kumo__jwk_set_release(kumo__jwk_set *s);

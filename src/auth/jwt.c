@@ -7,6 +7,16 @@
  * (exp, nbf, iat with leeway; iss; aud). The reasons written to `why` are
  * fixed phrases and numbers, never bytes of the token: they may end up in
  * a WWW-Authenticate header. jwt.h has the contract.
+ *
+ * Two ways to check a signature. Where libcrypto is loaded (kumo and
+ * kumo-host link it; a lean host loads it for a scheme that may take
+ * EdDSA), OpenSSL's: its ECDSA is ten times faster than BearSSL's. Where
+ * it is not (a lean package whose schemes pin `algorithms` without
+ * EdDSA), BearSSL's: RS*, ES*, and PS* as EMSA-PSS (RFC 8017 section
+ * 9.1.2) written here over BearSSL's RSA and hashes. HS* is always
+ * BearSSL's HMAC. jwks.c gives each key what it has: BearSSL's bytes,
+ * and OpenSSL's key when libcrypto is loaded (the only form of Ed25519
+ * keys and RSA keys over 4096 bits).
  */
 #include "auth/jwt.h"
 
@@ -19,10 +29,11 @@
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
-#include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
 #include "auth/crypto_lazy.h" /* after OpenSSL's: kumo-lambda loads libcrypto on demand */
+
+#include <bearssl.h>
 
 #include "base/base64.h"
 
@@ -31,18 +42,26 @@ typedef enum { FAM_RSA, FAM_PSS, FAM_EC, FAM_ED, FAM_HMAC } family;
 typedef struct {
     const char *name;
     family fam;
-    const EVP_MD *(*md)(void);
+    const br_hash_class *hash;
+    const unsigned char *oid;  /* RS*: the hash's DigestInfo OID, as BearSSL wants it */
+    const EVP_MD *(*md)(void); /* the same hash for OpenSSL */
     kumo__crv crv;
     size_t coord; /* ES*: the size of r and of s */
 } alg_info;
 
 static const alg_info algs[] = {
-    {"RS256", FAM_RSA, EVP_sha256, KUMO__CRV_NONE, 0},  {"RS384", FAM_RSA, EVP_sha384, KUMO__CRV_NONE, 0},
-    {"RS512", FAM_RSA, EVP_sha512, KUMO__CRV_NONE, 0},  {"PS256", FAM_PSS, EVP_sha256, KUMO__CRV_NONE, 0},
-    {"PS384", FAM_PSS, EVP_sha384, KUMO__CRV_NONE, 0},  {"PS512", FAM_PSS, EVP_sha512, KUMO__CRV_NONE, 0},
-    {"ES256", FAM_EC, EVP_sha256, KUMO__CRV_P256, 32},  {"ES384", FAM_EC, EVP_sha384, KUMO__CRV_P384, 48},
-    {"EdDSA", FAM_ED, NULL, KUMO__CRV_ED25519, 0},      {"HS256", FAM_HMAC, EVP_sha256, KUMO__CRV_NONE, 0},
-    {"HS384", FAM_HMAC, EVP_sha384, KUMO__CRV_NONE, 0}, {"HS512", FAM_HMAC, EVP_sha512, KUMO__CRV_NONE, 0},
+    {"RS256", FAM_RSA, &br_sha256_vtable, BR_HASH_OID_SHA256, EVP_sha256, KUMO__CRV_NONE, 0},
+    {"RS384", FAM_RSA, &br_sha384_vtable, BR_HASH_OID_SHA384, EVP_sha384, KUMO__CRV_NONE, 0},
+    {"RS512", FAM_RSA, &br_sha512_vtable, BR_HASH_OID_SHA512, EVP_sha512, KUMO__CRV_NONE, 0},
+    {"PS256", FAM_PSS, &br_sha256_vtable, NULL, EVP_sha256, KUMO__CRV_NONE, 0},
+    {"PS384", FAM_PSS, &br_sha384_vtable, NULL, EVP_sha384, KUMO__CRV_NONE, 0},
+    {"PS512", FAM_PSS, &br_sha512_vtable, NULL, EVP_sha512, KUMO__CRV_NONE, 0},
+    {"ES256", FAM_EC, &br_sha256_vtable, NULL, EVP_sha256, KUMO__CRV_P256, 32},
+    {"ES384", FAM_EC, &br_sha384_vtable, NULL, EVP_sha384, KUMO__CRV_P384, 48},
+    {"EdDSA", FAM_ED, NULL, NULL, NULL, KUMO__CRV_ED25519, 0},
+    {"HS256", FAM_HMAC, &br_sha256_vtable, NULL, NULL, KUMO__CRV_NONE, 0},
+    {"HS384", FAM_HMAC, &br_sha384_vtable, NULL, NULL, KUMO__CRV_NONE, 0},
+    {"HS512", FAM_HMAC, &br_sha512_vtable, NULL, NULL, KUMO__CRV_NONE, 0},
 };
 
 static const alg_info *alg_find(const char *name)
@@ -51,6 +70,24 @@ static const alg_info *alg_find(const char *name)
         if (strcmp(algs[i].name, name) == 0)
             return &algs[i];
     return NULL;
+}
+
+static int prefer_bearssl; /* tests and benches: BearSSL even where OpenSSL's keys are there */
+
+void kumo__jwt_prefer_bearssl(int on)
+{
+    prefer_bearssl = on;
+}
+
+unsigned kumo__jwt_alg_bit(const char *name)
+{
+    const alg_info *a = alg_find(name);
+    return a ? 1u << (a - algs) : 0;
+}
+
+unsigned kumo__jwt_alg_bits_libcrypto(void)
+{
+    return kumo__jwt_alg_bit("EdDSA");
 }
 
 const char *kumo__jwt_result_name(kumo__jwt_result r)
@@ -150,7 +187,8 @@ fail:
     return -1;
 }
 
-/* 1 when sig verifies msg with pkey (md NULL for EdDSA; pss for PS*). */
+/* OpenSSL's verification, for the keys jwks.c made with it: EdDSA (md
+ * NULL), RSA over 4096 bits (pss for PS*). 1 when sig verifies msg. */
 static int verify_evp(EVP_PKEY *pkey, const EVP_MD *md, int pss, const unsigned char *msg, size_t n,
                       const unsigned char *sig, size_t sig_len)
 {
@@ -170,14 +208,115 @@ out:
     return ok;
 }
 
+static size_t hash_len(const br_hash_class *h)
+{
+    return (size_t)((h->desc >> BR_HASHDESC_OUT_OFF) & BR_HASHDESC_OUT_MASK);
+}
+
+/* out = hash(a || b || c); its length. */
+static size_t hash3(const br_hash_class *h, const void *a, size_t alen, const void *b, size_t blen, const void *c,
+                    size_t clen, unsigned char *out)
+{
+    br_hash_compat_context ctx;
+    h->init(&ctx.vtable);
+    h->update(&ctx.vtable, a, alen);
+    h->update(&ctx.vtable, b, blen);
+    h->update(&ctx.vtable, c, clen);
+    h->out(&ctx.vtable, out);
+    return hash_len(h);
+}
+
+/* 1 when a and b (n bytes each) are equal, in time that does not depend
+ * on where they differ. */
+static int same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+/* MGF1 (RFC 8017 B.2.1) over h: mask ^= MGF1(seed, len). */
+static void mgf1_xor(const br_hash_class *h, const unsigned char *seed, size_t seed_len, unsigned char *mask,
+                     size_t len)
+{
+    unsigned char t[64];
+    size_t hl = hash_len(h);
+    for (uint32_t counter = 0; len > 0; counter++) {
+        unsigned char c[4] = {(unsigned char)(counter >> 24), (unsigned char)(counter >> 16),
+                              (unsigned char)(counter >> 8), (unsigned char)counter};
+        hash3(h, seed, seed_len, c, sizeof c, NULL, 0, t);
+        size_t take = len < hl ? len : hl;
+        for (size_t i = 0; i < take; i++)
+            mask[i] ^= t[i];
+        mask += take;
+        len -= take;
+    }
+}
+
+/* EMSA-PSS-VERIFY (RFC 8017 section 9.1.2) with MGF1 over the same hash
+ * and a salt as long as the hash (RFC 7518 section 3.5), after the RSA
+ * public operation (RSASSA-PSS-VERIFY, section 8.1.2). */
+static int verify_pss(const br_rsa_public_key *pk, int bits, const br_hash_class *h, const unsigned char *mhash,
+                      const unsigned char *sig, size_t sig_len)
+{
+    unsigned char em[KUMO__JWK_PUB_MAX];
+    if (sig_len != pk->nlen || sig_len > sizeof em)
+        return 0;
+    memcpy(em, sig, sig_len);
+    if (br_rsa_public_get_default()(em, sig_len, pk) != 1)
+        return 0;
+    size_t hl = hash_len(h), em_bits = (size_t)bits - 1, em_len = (em_bits + 7) / 8;
+    const unsigned char *e = em + (sig_len - em_len); /* a leading zero byte when em_bits is a multiple of 8 */
+    for (size_t i = 0; i < sig_len - em_len; i++)
+        if (em[i] != 0)
+            return 0;
+    if (em_len < 2 * hl + 2 || e[em_len - 1] != 0xbc)
+        return 0;
+    size_t db_len = em_len - hl - 1;
+    const unsigned char *hh = e + db_len;
+    unsigned char top = (unsigned char)(0xff >> (8 * em_len - em_bits));
+    if (e[0] & ~top)
+        return 0;
+    unsigned char db[KUMO__JWK_PUB_MAX];
+    memcpy(db, e, db_len);
+    mgf1_xor(h, hh, hl, db, db_len);
+    db[0] &= top;
+    size_t ps = db_len - hl - 1;
+    for (size_t i = 0; i < ps; i++)
+        if (db[i] != 0)
+            return 0;
+    if (db[ps] != 0x01)
+        return 0;
+    static const unsigned char zeros[8];
+    unsigned char h2[64];
+    hash3(h, zeros, sizeof zeros, mhash, hl, db + ps + 1, hl, h2);
+    return same_bytes(h2, hh, hl);
+}
+
+static int verify_rsa(const kumo__jwk *k, const alg_info *a, const unsigned char *msg, size_t n,
+                      const unsigned char *sig, size_t sig_len)
+{
+    if (k->pkey != NULL && (!prefer_bearssl || k->pub_len == 0))
+        return verify_evp(k->pkey, a->md(), a->fam == FAM_PSS, msg, n, sig, sig_len);
+    if (k->pub_len == 0)
+        return 0;
+    br_rsa_public_key pk = {(unsigned char *)k->pub, k->pub_len, (unsigned char *)k->e, k->e_len};
+    unsigned char mhash[64], got[64];
+    size_t hl = hash3(a->hash, msg, n, NULL, 0, NULL, 0, mhash);
+    if (a->fam == FAM_PSS)
+        return verify_pss(&pk, k->bits, a->hash, mhash, sig, sig_len);
+    if (sig_len != k->pub_len)
+        return 0;
+    return br_rsa_pkcs1_vrfy_get_default()(sig, sig_len, a->oid, hl, &pk, got) == 1 && same_bytes(got, mhash, hl);
+}
+
 /* JOSE's r||s (RFC 7518 section 3.4) as the DER ECDSA-Sig-Value OpenSSL verifies. */
-static int verify_ec(EVP_PKEY *pkey, const alg_info *a, const unsigned char *msg, size_t n, const unsigned char *sig,
-                     size_t sig_len)
+static int verify_ec_evp(EVP_PKEY *pkey, const alg_info *a, const unsigned char *msg, size_t n,
+                         const unsigned char *sig)
 {
     int ok = 0;
     unsigned char *der = NULL;
-    if (sig_len != 2 * a->coord)
-        return 0;
     ECDSA_SIG *es = ECDSA_SIG_new();
     BIGNUM *r = BN_bin2bn(sig, (int)a->coord, NULL), *s = BN_bin2bn(sig + a->coord, (int)a->coord, NULL);
     if (es == NULL || r == NULL || s == NULL || ECDSA_SIG_set0(es, r, s) != 1) {
@@ -193,6 +332,21 @@ out:
     OPENSSL_free(der);
     ERR_clear_error();
     return ok;
+}
+
+/* JOSE's r||s is BearSSL's raw form. */
+static int verify_ec(const kumo__jwk *k, const alg_info *a, const unsigned char *msg, size_t n,
+                     const unsigned char *sig, size_t sig_len)
+{
+    if (sig_len != 2 * a->coord)
+        return 0;
+    if (k->pkey != NULL && !prefer_bearssl)
+        return verify_ec_evp(k->pkey, a, msg, n, sig);
+    unsigned char h[64];
+    size_t hl = hash3(a->hash, msg, n, NULL, 0, NULL, 0, h);
+    br_ec_public_key pk = {k->crv == KUMO__CRV_P256 ? BR_EC_secp256r1 : BR_EC_secp384r1, (unsigned char *)k->pub,
+                           k->pub_len};
+    return br_ecdsa_vrfy_raw_get_default()(br_ec_get_default(), h, hl, &pk, sig, sig_len) == 1;
 }
 
 static int key_fits(const kumo__jwk *k, const alg_info *a)
@@ -213,10 +367,10 @@ static int verify_with(const kumo__jwk *k, const alg_info *a, const unsigned cha
                        const unsigned char *sig, size_t sig_len)
 {
     switch (a->fam) {
-    case FAM_RSA: return verify_evp(k->pkey, a->md(), 0, msg, n, sig, sig_len);
-    case FAM_PSS: return verify_evp(k->pkey, a->md(), 1, msg, n, sig, sig_len);
-    case FAM_EC: return verify_ec(k->pkey, a, msg, n, sig, sig_len);
-    case FAM_ED: return verify_evp(k->pkey, NULL, 0, msg, n, sig, sig_len);
+    case FAM_RSA:
+    case FAM_PSS: return verify_rsa(k, a, msg, n, sig, sig_len);
+    case FAM_EC: return verify_ec(k, a, msg, n, sig, sig_len);
+    case FAM_ED: return k->pkey != NULL && verify_evp(k->pkey, NULL, 0, msg, n, sig, sig_len);
     case FAM_HMAC: return 0;
     }
     return 0;
@@ -227,8 +381,7 @@ static kumo__jwt_result verify_hmac(kumo__jwks *ks, const alg_info *a, const uns
 {
     size_t secret_len = 0;
     const unsigned char *secret = kumo__jwks_hs_secret(ks, &secret_len);
-    const EVP_MD *md = a->md();
-    size_t want = (size_t)EVP_MD_get_size(md);
+    size_t want = hash_len(a->hash);
     if (secret == NULL) {
         say(why, whylen, "%s needs a shared secret and none is configured", a->name);
         return KUMO__JWT_ALG_REFUSED;
@@ -237,22 +390,22 @@ static kumo__jwt_result verify_hmac(kumo__jwks *ks, const alg_info *a, const uns
         say(why, whylen, "%s needs a shared secret of %zu bytes at least", a->name, want);
         return KUMO__JWT_ALG_REFUSED;
     }
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned mac_len = 0;
-    if (HMAC(md, secret, (int)secret_len, msg, n, mac, &mac_len) == NULL) {
-        ERR_clear_error();
-        say(why, whylen, "HMAC failed");
-        return KUMO__JWT_BAD_SIGNATURE;
-    }
-    if (sig_len != mac_len || CRYPTO_memcmp(mac, sig, mac_len) != 0) {
+    br_hmac_key_context kc;
+    br_hmac_context hc;
+    unsigned char mac[64];
+    br_hmac_key_init(&kc, a->hash, secret, secret_len);
+    br_hmac_init(&hc, &kc, 0);
+    br_hmac_update(&hc, msg, n);
+    size_t mac_len = br_hmac_out(&hc, mac);
+    if (sig_len != mac_len || !same_bytes(mac, sig, mac_len)) {
         say(why, whylen, "the signature does not verify");
         return KUMO__JWT_BAD_SIGNATURE;
     }
     return KUMO__JWT_OK;
 }
 
-static kumo__jwt_result verify_signature(kumo__jwks *ks, const kumo__jws_parts *parts, const char *token, char *why,
-                                         size_t whylen)
+static kumo__jwt_result verify_signature(kumo__jwks *ks, const kumo__jwt_policy *p, const kumo__jws_parts *parts,
+                                         const char *token, char *why, size_t whylen)
 {
     json_t *jalg = json_object_get(parts->header, "alg");
     if (!json_is_string(jalg)) {
@@ -271,6 +424,10 @@ static kumo__jwt_result verify_signature(kumo__jwks *ks, const kumo__jws_parts *
     const alg_info *a = alg_find(json_string_value(jalg));
     if (a == NULL) { /* `none` among them */
         say(why, whylen, "alg not accepted (RS256/384/512, PS256/384/512, ES256/384, EdDSA, HS256/384/512 are)");
+        return KUMO__JWT_ALG_REFUSED;
+    }
+    if (p && p->algs && !(p->algs & kumo__jwt_alg_bit(a->name))) {
+        say(why, whylen, "alg %s not among this scheme's algorithms", a->name);
         return KUMO__JWT_ALG_REFUSED;
     }
     if (parts->sig_len == 0) {
@@ -402,7 +559,7 @@ kumo__jwt_result kumo__jwt_verify(kumo__jwks *ks, const kumo__jwt_policy *p, con
     }
     if (kumo__jws_parse(token, len, &parts, why, whylen) < 0)
         return KUMO__JWT_MALFORMED;
-    kumo__jwt_result r = verify_signature(ks, &parts, token, why, whylen);
+    kumo__jwt_result r = verify_signature(ks, p, &parts, token, why, whylen);
     if (r == KUMO__JWT_OK)
         r = check_claims(p, parts.payload, now_s, why, whylen);
     if (r == KUMO__JWT_OK && claims) {

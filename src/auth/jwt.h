@@ -23,7 +23,19 @@ typedef struct {
     const char *const *audiences; /* NULL-terminated; aud must contain one; NULL = not checked */
     int leeway_s;                 /* clock skew allowed on exp/nbf/iat: 0 = the default 30, < 0 = none */
     int allow_no_exp;             /* 1: a token without exp is accepted (default: refused) */
+    unsigned algs;                /* the algs accepted (kumo__jwt_alg_bit of each); 0 = every one kumo verifies */
 } kumo__jwt_policy;
+
+/* The bit of the alg named `name` for kumo__jwt_policy.algs, or 0 when kumo
+ * does not verify it. */
+unsigned kumo__jwt_alg_bit(const char *name);
+/* The algs only libcrypto verifies (EdDSA): a policy whose algs has none
+ * of them needs no libcrypto, except for RSA keys over 4096 bits. */
+unsigned kumo__jwt_alg_bits_libcrypto(void);
+/* Tests and benches: 1 verifies with BearSSL wherever a key has BearSSL's
+ * form, as a lean host without libcrypto does; 0 (the default) takes
+ * OpenSSL's key where there is one. Not thread-safe: set it before. */
+void kumo__jwt_prefer_bearssl(int on);
 
 typedef enum {
     KUMO__JWT_OK,

@@ -31,8 +31,38 @@
 static const char *const apikey_keys[] = {"keys", NULL};
 static const char *const basic_keys[] = {"file", "realm", NULL};
 static const char *const mtls_keys[] = {"subjects", NULL};
-static const char *const jwt_keys[] = {"issuer",    "audience", "jwks_url", "jwks_file", "discovery_url",
-                                       "hs_secret", "leeway",   "ca_file",  "realm",     NULL};
+static const char *const jwt_keys[] = {"issuer",        "audience",   "jwks_url", "jwks_file",
+                                       "discovery_url", "hs_secret",  "leeway",   "ca_file",
+                                       "realm",         "algorithms", NULL};
+
+/* A token scheme's `algorithms`: 0 and *bits (0 when absent: every alg
+ * kumo verifies), or -1 with the problem in why. */
+static int jwt_algorithms(json_t *cfg, unsigned *bits, json_t **bad, char *why, size_t whylen)
+{
+    json_t *list = json_object_get(cfg, "algorithms");
+    *bits = 0;
+    *bad = list;
+    if (list == NULL)
+        return 0;
+    if (!json_is_array(list) || json_array_size(list) == 0) {
+        snprintf(why, whylen, "a list of the algs a token may be signed with, such as [RS256]");
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *x = json_array_get(list, i);
+        unsigned bit = json_is_string(x) ? kumo__jwt_alg_bit(json_string_value(x)) : 0;
+        if (bit == 0) {
+            *bad = x;
+            snprintf(why, whylen,
+                     "'%s' is not an alg kumo verifies (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, "
+                     "EdDSA, HS256, HS384, HS512)",
+                     json_is_string(x) ? json_string_value(x) : "?");
+            return -1;
+        }
+        *bits |= bit;
+    }
+    return 0;
+}
 
 /* A key set shared by the policies of successive generations while its
  * settings do not change: a set from a URL has no keys until its first
@@ -355,6 +385,12 @@ static int configure_jwt(kumo__auth *a, const builder *b, size_t i, const kumo__
     const char *realm = json_string_value(json_object_get(cfg, "realm"));
     if (realm && (v->realm = dup_or_oom(realm, err)) == NULL)
         return -ENOMEM;
+    char awhy[200];
+    json_t *abad = NULL;
+    if (jwt_algorithms(cfg, &v->pol.algs, &abad, awhy, sizeof awhy) != 0) {
+        kumo__doc_error(err, doc, abad, "%s.algorithms: %s", where, awhy);
+        return -EINVAL;
+    }
 
     char file[4096], ca[4096];
     const char *f = json_string_value(json_object_get(cfg, "jwks_file"));
@@ -610,11 +646,25 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
         (rc = check_entries(a, &b, cfg_doc, env_cfg, "environment's security", err)) != 0)
         goto out;
     /* the lean hosts load libcrypto now, before the first token scheme
-     * needs it: API keys and Basic users take BearSSL's SHA-256 alone
-     * (base/digest.h), mutualTLS compares subjects */
-    for (size_t i = 0; i < a->sec->nschemes; i++)
-        if (a->sec->used[i] && is_jwt(&a->sec->schemes[i]) && (rc = kumo__crypto_load(err)) != 0)
+     * that may need it: one that accepts EdDSA (any scheme without
+     * `algorithms`). BearSSL verifies the other algs (jwt.c); API keys and
+     * Basic users take its SHA-256 (base/digest.h), mutualTLS compares
+     * subjects. */
+    for (size_t i = 0; i < a->sec->nschemes; i++) {
+        if (!a->sec->used[i] || !is_jwt(&a->sec->schemes[i]))
+            continue;
+        json_t *c = json_object_get(env_cfg, a->sec->schemes[i].name);
+        if (c == NULL)
+            c = json_object_get(cfg, a->sec->schemes[i].name);
+        unsigned bits = 0;
+        json_t *bad = NULL;
+        char why[200];
+        if (jwt_algorithms(c, &bits, &bad, why, sizeof why) == 0 && bits != 0 &&
+            !(bits & kumo__jwt_alg_bits_libcrypto()))
+            continue; /* configure_jwt says what is wrong with a bad list */
+        if ((rc = kumo__crypto_load(err)) != 0)
             goto out;
+    }
     /* every used scheme is one kumo enforces, configured */
     for (size_t i = 0; i < a->sec->nschemes; i++) {
         if (!a->sec->used[i])

@@ -45,3 +45,11 @@ int kumo__lazy_load(kumo__lazy_lib *lib)
     pthread_mutex_unlock(&lib->lock);
     return loaded ? 0 : -1;
 }
+
+int kumo__lazy_loaded(kumo__lazy_lib *lib)
+{
+    pthread_mutex_lock(&lib->lock);
+    int loaded = lib->tried && lib->loaded;
+    pthread_mutex_unlock(&lib->lock);
+    return loaded;
+}

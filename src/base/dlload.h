@@ -35,5 +35,7 @@ typedef struct kumo__lazy_lib {
 /* Loads lib the first time (thread-safe; later calls answer from that
  * attempt): 0 with the table filled, or -1 with lib->error saying why. */
 int kumo__lazy_load(kumo__lazy_lib *lib);
+/* 1 when lib is loaded already, without trying to load it. */
+int kumo__lazy_loaded(kumo__lazy_lib *lib);
 
 #endif

@@ -768,23 +768,35 @@ static int may_have_regex(const strlist *files)
 
 /* Whether a security: entry configures a token scheme (JWT: http bearer,
  * oauth2, openIdConnect), by the keys only those take (auth/policy.c
- * refuses an entry whose keys do not fit its scheme). */
+ * refuses an entry whose keys do not fit its scheme), that may need
+ * libcrypto: one whose `algorithms` are not given or name EdDSA. BearSSL
+ * verifies the others (auth/jwt.c). */
 static int token_config(const json_t *cfg)
 {
     static const char *const jwt_only[] = {"issuer",        "audience",  "jwks_url", "jwks_file",
                                            "discovery_url", "hs_secret", "leeway",   "ca_file"};
+    int token = 0;
     for (size_t i = 0; i < sizeof(jwt_only) / sizeof(jwt_only[0]); i++)
-        if (json_object_get(cfg, jwt_only[i]))
+        token |= json_object_get(cfg, jwt_only[i]) != NULL;
+    json_t *algs = json_object_get(cfg, "algorithms");
+    if (!token || !json_is_array(algs) || json_array_size(algs) == 0)
+        return token;
+    size_t i;
+    json_t *a;
+    json_array_foreach(algs, i, a)
+    {
+        if (!json_is_string(a) || strcmp(json_string_value(a), "EdDSA") == 0)
             return 1;
+    }
     return 0;
 }
 
-/* Whether kumo.yaml configures a token scheme (every scheme the document
- * requires must be configured, or the host does not load): the lean hosts
- * then load libcrypto for its signatures (auth/crypto_lazy.h), which the
- * package carries. API keys and Basic users take BearSSL's SHA-256
- * (base/digest.h) and need none. */
-static int has_token_scheme(const kumo__project *p)
+/* Whether kumo.yaml configures a token scheme that may need libcrypto
+ * (every scheme the document requires must be configured, or the host
+ * does not load): the lean hosts then load it for EdDSA
+ * (auth/crypto_lazy.h), and the package carries it. RS*, PS*, ES* and HS*
+ * tokens, API keys and Basic users take BearSSL alone. */
+static int has_libcrypto_token_scheme(const kumo__project *p)
 {
     const char *name, *sname;
     json_t *env, *cfg, *root = kumo__doc_root(p->doc);
@@ -1135,9 +1147,9 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         goto out;
     if (!lean && names_postgres(p) && (rc = add_dlopened(&libs, "libpq.so.5", "PQconnectdb", err)) < 0)
         goto out;
-    /* the lean hosts load libcrypto for a token scheme (auth/crypto_lazy.h),
+    /* the lean hosts load libcrypto for an EdDSA token scheme (auth/crypto_lazy.h),
      * PCRE2 for a regular expression (openapi/pcre2_lazy.h) */
-    if (lean && has_token_scheme(p) && (rc = add_dlopened(&libs, "libcrypto.so.3", "EVP_Digest", err)) < 0)
+    if (lean && has_libcrypto_token_scheme(p) && (rc = add_dlopened(&libs, "libcrypto.so.3", "EVP_Digest", err)) < 0)
         goto out;
     if (lean && may_have_regex(&files) && (rc = add_dlopened(&libs, "libpcre2-8.so.0", "pcre2_compile_8", err)) < 0)
         goto out;

@@ -589,6 +589,57 @@ class JwtTest(unittest.TestCase):
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
 
+    def test_pinned_algorithms_carry_no_libcrypto(self):
+        """`algorithms:` without EdDSA: BearSSL verifies RS* and PS*, so the
+        package has no libcrypto, and both verify there; another alg, a
+        forged signature and a wrong audience are refused."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        project = copy_project("todo")
+        try:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+            pub = key.public_key().public_numbers()
+            jwk = {"kty": "RSA", "kid": "k1", "use": "sig",
+                   "n": b64url(pub.n.to_bytes((pub.n.bit_length() + 7) // 8, "big")),
+                   "e": b64url(pub.e.to_bytes(3, "big"))}
+            jwks = os.path.join(os.path.dirname(project), "jwks.json")
+            with open(jwks, "w") as f:
+                json.dump({"keys": [jwk]}, f)
+
+            def token(alg="RS256", signer=key, aud="todo-api"):
+                now = int(time.time())
+                head = b64url(json.dumps({"alg": alg, "kid": "k1", "typ": "JWT"}).encode())
+                body = b64url(json.dumps({"iss": "https://id.example/", "aud": aud, "sub": "ann", "iat": now,
+                                          "exp": now + 300}).encode())
+                pad = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32) if alg == "PS256" \
+                    else padding.PKCS1v15()
+                sig = signer.sign(("%s.%s" % (head, body)).encode(), pad, hashes.SHA256())
+                return "%s.%s.%s" % (head, body, b64url(sig))
+
+            secure(project, "Jwt", "{type: http, scheme: bearer, bearerFormat: JWT}",
+                   '{issuer: "https://id.example/", audience: todo-api, jwks_file: %s, algorithms: [RS256, PS256]}'
+                   % jwks)
+            err, zpath = build_aws(project)
+            self.assertNotIn("packaged with kumo-host", err)
+            with zipfile.ZipFile(zpath) as z:
+                self.assertFalse([n for n in z.namelist() if "libcrypto" in n], z.namelist())
+            with on_moto(zpath) as emu:
+                other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                for bad in (token(signer=other), token("PS256", signer=other), token(aud="another-api"),
+                            token().rsplit(".", 1)[0] + "." + b64url(b"\0" * 384)):
+                    status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + bad})
+                    self.assertEqual(status, 401, body)
+                for good in (token(), token("PS256")):
+                    status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + good})
+                    self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
+                # an alg the scheme does not list, whatever its signature
+                h = b64url(json.dumps({"alg": "RS384", "kid": "k1"}).encode())
+                forged = "%s.%s" % (h, token().split(".", 1)[1])
+                status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + forged})
+                self.assertEqual(status, 401, body)
+        finally:
+            shutil.rmtree(os.path.dirname(project), ignore_errors=True)
+
     def test_rs256_keys_discovered_over_https(self):
         """A bearer scheme whose keys are fetched: OpenID discovery, then a
         redirect, then the key set, over HTTPS from a server the test runs

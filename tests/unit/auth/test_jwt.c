@@ -4,7 +4,10 @@
  * none, algorithm confusion (HS256 keyed with the RSA public key's PEM),
  * a JWK's own alg, a tampered payload or signature, exp/nbf/iat with
  * leeway, iss, aud, malformed and oversized tokens; and the JWKS reader's
- * bounds (kumo__jwks_parse, kumo__jwks_new with a file).
+ * bounds (kumo__jwks_parse, kumo__jwks_new with a file). The signatures
+ * are checked twice: with OpenSSL's keys (kumo, kumo-host) and with
+ * BearSSL (kumo__jwt_prefer_bearssl: a lean host without libcrypto), and
+ * for RSA moduli of odd sizes and over 4096 bits.
  */
 #include "auth/jwt.h"
 #include "base/base64.h"
@@ -390,6 +393,68 @@ static void key_set_bounds(void)
     CHECK(strstr(err.msg, "/nonexistent/jwks.json") != NULL);
 }
 
+/* Moduli whose size is not a multiple of 8 (PSS's encoded message is then
+ * a byte shorter than the modulus, behind a zero byte), and one over 4096
+ * bits, which BearSSL leaves to OpenSSL (jwks.c keeps its OpenSSL key). */
+static void rsa_sizes(void)
+{
+    static const int bits[] = {2049, 3071, 4104};
+    char why[256];
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
+        char cmd[160], name[32];
+        snprintf(name, sizeof name, "rsa%d.pem", bits[i]);
+        snprintf(cmd, sizeof cmd, "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:%d -out %s", bits[i], name);
+        CHECK_INT(jo_run(cmd), 0);
+        char *members = jo_jwk_members(name, "RSA"), doc[4096], path[512];
+        snprintf(doc, sizeof doc, "{\"keys\":[{%s,\"kid\":\"k\"}]}", members);
+        jo_write("sizes.json", doc, strlen(doc));
+        snprintf(path, sizeof path, "%s/sizes.json", jo_dir);
+        kumo__error err = {0};
+        kumo__jwks_config c = {.jwks_file = path};
+        kumo__jwks *ks = kumo__jwks_new(&c, &err);
+        CHECK(ks != NULL);
+        static const char *const algs[] = {"RS256", "PS256", "PS384", "PS512", "RS512"};
+        for (size_t k = 0; ks && k < 2 * (sizeof algs / sizeof algs[0]); k++) {
+            const char *alg = algs[k / 2];
+            kumo__jwt_prefer_bearssl((int)(k % 2)); /* OpenSSL's key, then BearSSL's (above 4096 bits: OpenSSL's) */
+            char *tok = sign_kid(alg, name, "k", payload(NULL));
+            kumo__jwt_result r = verify(ks, NULL, tok, why, sizeof why);
+            if (r != KUMO__JWT_OK)
+                fprintf(stderr, "%d bits, %s, %s: %s (%s)\n", bits[i], alg, k % 2 ? "BearSSL" : "OpenSSL",
+                        kumo__jwt_result_name(r), why);
+            CHECK_INT(r, KUMO__JWT_OK);
+            char *t1 = tamper(tok, 0, "{\"sub\":\"alice\",\"admin\":true,\"exp\":1900000000}"),
+                 *t2 = tamper(tok, 2, NULL);
+            CHECK_INT(verify(ks, NULL, t1, why, sizeof why), KUMO__JWT_BAD_SIGNATURE);
+            CHECK_INT(verify(ks, NULL, t2, why, sizeof why), KUMO__JWT_BAD_SIGNATURE);
+            free(tok), free(t1), free(t2);
+        }
+        kumo__jwt_prefer_bearssl(0);
+        kumo__jwks_free(ks);
+        free(members);
+    }
+}
+
+/* A policy's algorithms: only those named are accepted. */
+static void pinned_algorithms(void)
+{
+    char why[256];
+    kumo__jwt_policy p = {.algs = kumo__jwt_alg_bit("RS256") | kumo__jwt_alg_bit("ES256")};
+    CHECK(kumo__jwt_alg_bit("RS256") != 0 && kumo__jwt_alg_bit("none") == 0 && kumo__jwt_alg_bit("rs256") == 0);
+    char *rs = sign_kid("RS256", "rsa.pem", "rsa1", payload(NULL)),
+         *es = sign_kid("ES256", "ec256.pem", "ec256", payload(NULL));
+    char *ps = sign_kid("PS256", "rsa.pem", "rsa1", payload(NULL)),
+         *ed = sign_kid("EdDSA", "ed.pem", "ed1", payload(NULL));
+    char *hs = sign_kid("HS256", NULL, NULL, payload(NULL));
+    CHECK_INT(verify(ks_file, &p, rs, why, sizeof why), KUMO__JWT_OK);
+    CHECK_INT(verify(ks_file, &p, es, why, sizeof why), KUMO__JWT_OK);
+    CHECK_INT(verify(ks_file, &p, ps, why, sizeof why), KUMO__JWT_ALG_REFUSED);
+    CHECK(strstr(why, "PS256") != NULL);
+    CHECK_INT(verify(ks_file, &p, ed, why, sizeof why), KUMO__JWT_ALG_REFUSED);
+    CHECK_INT(verify(ks_secret, &p, hs, why, sizeof why), KUMO__JWT_ALG_REFUSED);
+    free(rs), free(es), free(ps), free(ed), free(hs);
+}
+
 int main(void)
 {
     if (jo_setup() < 0) {
@@ -423,6 +488,14 @@ int main(void)
         claims();
         malformed();
         key_set_bounds();
+        pinned_algorithms();
+        rsa_sizes();
+        /* again with BearSSL, as a lean host without libcrypto verifies */
+        kumo__jwt_prefer_bearssl(1);
+        every_algorithm();
+        refusals();
+        pinned_algorithms();
+        kumo__jwt_prefer_bearssl(0);
     }
     kumo__jwks_free(ks_file);
     kumo__jwks_free(ks_secret);
