@@ -117,6 +117,18 @@ static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *b)
     return pkey;
 }
 
+/* A key only OpenSSL verifies, where libcrypto is not loaded: left out,
+ * said once per process (a lean host whose schemes pin no EdDSA). */
+static void left_out_without_libcrypto(const char *what)
+{
+    static atomic_int said;
+    if (atomic_exchange(&said, 1) == 0)
+        kumo__log_event("warn",
+                        "jwks: %s left out of the key set: only libcrypto verifies it, and this host does not load "
+                        "it (the token schemes' algorithms name no EdDSA); tokens it signed are refused",
+                        what);
+}
+
 /* An RSA key: its n and e for BearSSL (jwt.c) up to 4096 bits, and
  * OpenSSL's key where libcrypto is loaded (the only one over 4096 bits:
  * without libcrypto such a key is left out). */
@@ -156,8 +168,11 @@ static int rsa_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
         memcpy(k->e, ep, elen);
         k->e_len = elen;
     }
-    if (!kumo__crypto_loaded())
-        return k->pub_len > 0; /* over 4096 bits without libcrypto: left out */
+    if (!kumo__crypto_loaded()) {
+        if (k->pub_len == 0)
+            left_out_without_libcrypto("an RSA key over 4096 bits");
+        return k->pub_len > 0;
+    }
     BIGNUM *bn = BN_bin2bn(np, (int)nlen, NULL), *be = BN_bin2bn(ep, (int)elen, NULL);
     OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
     int rc = -1;
@@ -226,8 +241,10 @@ static int okp_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
         say(why, whylen, "an Ed25519 key needs x of 32 bytes, base64url");
         return -1;
     }
-    if (!kumo__crypto_loaded())
-        return 0; /* EdDSA is libcrypto's, and it is not loaded here: left out */
+    if (!kumo__crypto_loaded()) {
+        left_out_without_libcrypto("an Ed25519 key");
+        return 0;
+    }
     k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, 32);
     ERR_clear_error();
     if (k->pkey == NULL) {

@@ -100,7 +100,8 @@ typedef struct {
     size_t pub_len;
     unsigned char e[8];
     size_t e_len;
-    EVP_PKEY *pkey; /* OpenSSL's, only where BearSSL cannot: Ed25519, RSA over 4096 bits; else NULL */
+    EVP_PKEY *pkey; /* OpenSSL's, made whenever libcrypto is loaded (then jwt.c verifies with it); NULL without:
+                       then Ed25519 keys and RSA keys over 4096 bits, which have no BearSSL form, are left out */
 } kumo__jwk;
 
 /* An immutable snapshot of keys; shared by reference count. */

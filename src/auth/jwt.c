@@ -397,7 +397,10 @@ static kumo__jwt_result verify_hmac(kumo__jwks *ks, const alg_info *a, const uns
     br_hmac_init(&hc, &kc, 0);
     br_hmac_update(&hc, msg, n);
     size_t mac_len = br_hmac_out(&hc, mac);
-    if (sig_len != mac_len || !same_bytes(mac, sig, mac_len)) {
+    int same = sig_len == mac_len && same_bytes(mac, sig, mac_len);
+    explicit_bzero(&kc, sizeof kc); /* state derived from the secret */
+    explicit_bzero(&hc, sizeof hc);
+    if (!same) {
         say(why, whylen, "the signature does not verify");
         return KUMO__JWT_BAD_SIGNATURE;
     }

@@ -659,9 +659,10 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
         unsigned bits = 0;
         json_t *bad = NULL;
         char why[200];
-        if (jwt_algorithms(c, &bits, &bad, why, sizeof why) == 0 && bits != 0 &&
-            !(bits & kumo__jwt_alg_bits_libcrypto()))
-            continue; /* configure_jwt says what is wrong with a bad list */
+        if (c == NULL || jwt_algorithms(c, &bits, &bad, why, sizeof why) != 0)
+            continue; /* not configured, or a bad list: said below, at its line */
+        if (bits != 0 && !(bits & kumo__jwt_alg_bits_libcrypto()))
+            continue; /* BearSSL verifies all it accepts */
         if ((rc = kumo__crypto_load(err)) != 0)
             goto out;
     }

@@ -311,9 +311,9 @@ static int drained(loop_thread *t, uint64_t now)
 static int loop_wait(loop_thread *t, uint64_t now, uint64_t last_tick)
 {
     gateway *gw = t->gw;
-    if (t->live == NULL || t->retired || t->nexiting > 0 || t->switch_failed_ms || t->inflight > 0 ||
-        atomic_load(&gw->draining) || !kumo__gw_consumers_idle(t))
-        return TICK_MS;
+    if (t->live == NULL || t->outlet == NULL || t->retired || t->nexiting > 0 || t->switch_failed_ms ||
+        t->inflight > 0 || atomic_load(&gw->draining) || !kumo__gw_consumers_idle(t))
+        return TICK_MS; /* without an outlet nothing wakes it for a new generation or the drain */
     if (t->index == 0 && (t->reload_waits || kumo__gw_reload_queued(gw)))
         return TICK_MS;
     uint64_t soonest = IDLE_WAIT_MS;

@@ -1109,7 +1109,8 @@ void kumo__pool_tick(kumo__pool *p, uint64_t now_ms)
 
 uint64_t kumo__pool_next_tick_ms(const kumo__pool *p, uint64_t now_ms)
 {
-    if (p->qhead || p->dying || p->nstarting > 0 || p->nworkers < p->cfg.min)
+    if (p->qhead || p->dying || p->nstarting > 0 || p->nworkers < p->cfg.min ||
+        __atomic_load_n(&p->oldest_running_us, __ATOMIC_RELAXED) != 0) /* the next tick says none runs any more */
         return 0;
     int scale_in = p->tuning.idle_s > 0 && p->nworkers > p->cfg.min;
     uint64_t idle_ms = (uint64_t)llround(p->tuning.idle_s * 1000.0), soonest = UINT64_MAX;

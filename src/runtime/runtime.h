@@ -332,7 +332,8 @@ void kumo__pool_tick(kumo__pool *pool, uint64_t now_ms);
 /* How long (ms after now_ms) until kumo__pool_tick has something to do,
  * if nothing happens on the loop meanwhile: 0 while a call is queued or
  * running, a worker starts or goes, or the pool is under its min; the time
- * to the first idle worker's idle time while it has more than its min;
+ * to the first idle worker's idle time while it has more than its min
+ * (0 until a tick has seen that no call runs: kumo__pool_oldest_us);
  * UINT64_MAX when it waits for nothing (no workers, or its min, idle).
  * What changes that (a request, a worker's frame or EOF, the spawner's
  * news) wakes the loop. */
