@@ -187,8 +187,8 @@ fail:
     return -1;
 }
 
-/* OpenSSL's verification, for the keys jwks.c made with it: EdDSA (md
- * NULL), RSA over 4096 bits (pss for PS*). 1 when sig verifies msg. */
+/* OpenSSL's verification, with the key jwks.c made where libcrypto is
+ * loaded (md NULL for EdDSA; pss for PS*). 1 when sig verifies msg. */
 static int verify_evp(EVP_PKEY *pkey, const EVP_MD *md, int pss, const unsigned char *msg, size_t n,
                       const unsigned char *sig, size_t sig_len)
 {
