@@ -122,6 +122,8 @@ typedef struct reload_wait {
     struct reload_wait *next;
 } reload_wait;
 
+#define GW_FREE_CALLS_MAX 64
+
 typedef struct loop_thread {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept;
@@ -149,6 +151,9 @@ typedef struct loop_thread {
     int index;
     gateway *gw;
     struct kumo__gw_outlet *outlet; /* where other threads hand back this loop's work (outlet.c) */
+    struct gw_call
+        *free_calls[GW_FREE_CALLS_MAX]; /* api.c: finished calls kept for the next, with their frame buffer */
+    int nfree_calls;
 } loop_thread;
 
 struct gateway {
@@ -526,6 +531,8 @@ void kumo__gw_admin_job(gateway *gw, h2o_req_t *req, kumo__gw_job_fn *fn, void *
 
 /* api.c and admin.c: the h2o handlers of the two listeners */
 int kumo__gw_on_api_req(h2o_handler_t *self, h2o_req_t *req);
+/* api.c: frees the calls loop t keeps for reuse (after its pools are gone). */
+void kumo__gw_free_calls(loop_thread *t);
 int kumo__gw_on_admin_req(h2o_handler_t *self, h2o_req_t *req);
 /* Answers the POST /reload requests whose reload has run (all when
  * `closing`). On loop 0. */

@@ -152,6 +152,7 @@ static void gateway_free(gateway *gw)
             kumo__gw_loop_gen_free_list(t->live);
             kumo__gw_loop_gen_free_list(t->retired);
             kumo__gw_loop_gen_free_list(t->spent);
+            kumo__gw_free_calls(t); /* after the pools: a call they end lands in the list */
             for (reload_wait *w = t->reload_waits, *next; w; w = next) {
                 next = w->next;
                 free(w);

@@ -510,8 +510,10 @@ int kumo__opcheck_request(const kumo__opcheck *c, const kumo__http_view *req, ku
     const kumo__operation *op = c->op;
     /* {"path":{}, "query":{}, "header":{}, "cookie":{}}, built directly:
      * json_pack parses its format on every request; not at all when the
-     * caller wants no typed values (ten allocations a request saved) */
-    if (!req->untyped) {
+     * caller wants no typed values (ten allocations a request saved), nor
+     * for an operation without parameters (the caller sends
+     * KUMO__PARAMS_NONE's text: the same object, made once) */
+    if (!req->untyped && c->nparams > 0) {
         if (!(out->params = json_object()))
             return -ENOMEM;
         for (size_t i = 0; i < sizeof in_names / sizeof in_names[0]; i++)

@@ -47,7 +47,8 @@ typedef struct kumo__part {
 } kumo__part;
 
 typedef struct kumo__checked {
-    json_t *params;           /* {"path":{},"query":{},"header":{},"cookie":{}}: typed values, owned; NULL if untyped */
+    json_t *params;           /* {"path":{},"query":{},"header":{},"cookie":{}}: typed values, owned; NULL if untyped or
+                                 when the operation has no parameters (KUMO__PARAMS_NONE is its text then) */
     json_t *body;             /* the body as an instance (JSON; form and multipart as an object;
                                  text as a string), owned; NULL when there is no body */
     const kumo__media *media; /* the request media type matched, or NULL */
@@ -55,6 +56,9 @@ typedef struct kumo__checked {
     size_t nparts;
     const char *response_type; /* what Accept chose among the 2xx responses' types, or NULL */
 } kumo__checked;
+
+/* The typed values of an operation without parameters, as JSON text. */
+#define KUMO__PARAMS_NONE "{\"path\":{},\"query\":{},\"header\":{},\"cookie\":{}}"
 
 void kumo__checked_free(kumo__checked *c);
 

@@ -28,6 +28,14 @@ class ContractTest(GatewayTest):
         r = requests.get(self.url("/api/items/42"))
         self.assertEqual(r.json()["id"], 42)
 
+    def test_an_operation_without_parameters_gets_empty_typed_values(self):
+        # the gateway sends a constant for it (no JSON built per request):
+        # the handler sees the same object as for one that declares some
+        for url in ("/api/plain", "/api/plain?undeclared=1"):
+            r = requests.get(self.url(url), headers={"X-Trace": "ab12"})
+            self.assertEqual(r.status_code, 200, r.text)
+            self.assertEqual(r.json()["params"], {"path": {}, "query": {}, "header": {}, "cookie": {}})
+
     def test_every_violation_is_listed(self):
         r = requests.get(self.url("/api/items?limit=abc&ids=1,x"), headers={"X-Trace": "nothex"})
         body = self.assertProblem(r, 400)

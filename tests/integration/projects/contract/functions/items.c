@@ -44,6 +44,12 @@ int form(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
     return kumo_response_json(res, 200, json_pack("{s:O}", "form", f ? f : json_null()));
 }
 
+int no_params(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    json_t *params = kumo_request_params(req);
+    return kumo_response_json(res, 200, json_pack("{s:O}", "params", params ? params : json_null()));
+}
+
 int broken(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
 {
     return kumo_response_json(res, 200, json_pack("{s:i}", "nom", 1));
