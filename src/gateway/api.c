@@ -8,8 +8,9 @@
  *
  * Everything a request allocates lives in h2o's request pool, except the
  * in-flight call record, which must outlive a client that disconnects (its
- * request pool is gone then): the call is freed when the worker answers,
- * and holds its generation until then.
+ * request pool is gone then): the call ends when the worker answers, and
+ * holds its generation until then. An ended call goes back to its loop's
+ * short list, buffer and all, for the next request (call_new).
  */
 #include "gateway/gateway_internal.h"
 

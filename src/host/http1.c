@@ -173,7 +173,7 @@ int kumo__h1_parse_head(char *buf, size_t len, const kumo__http_limits *lim, kum
     int rc = request_line(p, eol, out, why, whylen);
     if (rc != 0)
         return rc;
-    int close = 0, keep = 0, te = 0, ncl = 0;
+    int close = 0, keep = 0, te = 0, ncl = 0, expect_other = 0;
     size_t bytes = 0;
     const char *cl = NULL;
     size_t cl_len = 0;
@@ -232,7 +232,10 @@ int kumo__h1_parse_head(char *buf, size_t len, const kumo__http_limits *lim, kum
             close |= list_has(v, vlen, "close");
             keep |= list_has(v, vlen, "keep-alive");
         } else if (nlen == 6 && memcmp(n, "expect", 6) == 0) {
-            out->expect_continue = equals_ci(v, vlen, "100-continue");
+            if (equals_ci(v, vlen, "100-continue"))
+                out->expect_continue = 1;
+            else
+                expect_other = 1;
         }
     }
     if (te && ncl > 0)
@@ -251,6 +254,11 @@ int kumo__h1_parse_head(char *buf, size_t len, const kumo__http_limits *lim, kum
         }
         out->content_length = n;
     }
+    /* RFC 9110 10.1.1: 100-continue is the only expectation there is; a
+     * request that expects anything else is refused before its body is
+     * read (h2o answers kumo up's the same way). */
+    if (expect_other)
+        return refuse(417, why, whylen, "the request's Expect field asks for something other than 100-continue");
     out->keep_alive = out->minor == 1 ? !close : keep && !close;
     out->len = hlen;
     return 1;

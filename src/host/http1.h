@@ -18,6 +18,7 @@
  *   431  more field lines than http.max_headers, more bytes of names and
  *        values than http.max_header_bytes, a head that does not end
  *        within the bytes those allow
+ *   417  an Expect field other than 100-continue
  *   501  a Transfer-Encoding other than chunked
  *   505  a version other than HTTP/1.0 and HTTP/1.1
  */
@@ -52,7 +53,7 @@ size_t kumo__h1_head_max(const kumo__http_limits *lim);
 /* Parses the head at the start of buf[0..len). `hv` has room for
  * lim->max_headers fields. 1: complete, *out and hv[0..out->nheaders)
  * point into buf; 0: more bytes are needed; a negative status (-400,
- * -414, -431, -501, -505) when it is refused, with why. */
+ * -414, -417, -431, -501, -505) when it is refused, with why. */
 int kumo__h1_parse_head(char *buf, size_t len, const kumo__http_limits *lim, kumo__header_view *hv, kumo__h1_head *out,
                         char *why, size_t whylen);
 

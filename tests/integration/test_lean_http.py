@@ -189,6 +189,20 @@ class LeanHttpTest(unittest.TestCase):
         self.assertEqual(responses(raw)[0][0], 413)
         self.assertTrue(closed)
 
+    def test_unknown_expectation(self):
+        """An Expect other than 100-continue is refused 417 problem+json
+        before the body is read, and the connection ends (its body is not
+        taken for a next request)."""
+        raw, closed = self.host.exchange(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                                         b"Expect: 200-ok\r\n\r\nabcde")
+        got = responses(raw)
+        self.assertEqual(len(got), 1, raw)
+        self.assertEqual(got[0][0], 417)
+        self.assertIn(b"HTTP/1.1 417 Expectation Failed\r\n", raw)
+        self.assertEqual(got[0][1]["content-type"], "application/problem+json")
+        self.assertIn(b"100-continue", got[0][2])
+        self.assertTrue(closed)
+
     def test_body_ceilings(self):
         """A body over what any unit may take (the largest max_body, at
         least 1 MiB, as kumo-host's h2o) is refused 413 problem+json

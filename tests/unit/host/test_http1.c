@@ -88,6 +88,8 @@ static void test_heads(void)
     CHECK_INT(parse("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n", &h), 1);
     CHECK(h.chunked);
     CHECK(h.expect_continue);
+    CHECK_INT(parse("POST / HTTP/1.1\r\nContent-Length: 0\r\nEXPECT: 100-Continue\r\n\r\n", &h), 1);
+    CHECK(h.expect_continue);
 
     /* exactly at the limits is taken */
     CHECK_INT(parse("GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\ne: 5\r\nf: 6\r\ng: 7\r\nh: 8\r\n\r\n", &h), 1);
@@ -123,6 +125,8 @@ static void test_refusals(void)
         {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -501},
         {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
         {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 200-ok\r\n\r\n", -417},
+        {"POST / HTTP/1.1\r\nExpect: 100-continue\r\nExpect: x\r\n\r\n", -417},
         {"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\ne: 5\r\nf: 6\r\ng: 7\r\nh: 8\r\ni: 9\r\n\r\n", -431},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
