@@ -18,11 +18,13 @@
 # with npm (make deps installs them; `npm ci` in bench/ff fetches the pinned
 # functions-framework from the npm registry the first time).
 set -euo pipefail
+shopt -s inherit_errexit # a failing wrk inside $(...) stops the run too
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 CONNS=${2:-64}
 WRK_THREADS=${3:-2}
 ROUNDS=${ROUNDS:-3}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench: ROUNDS=$ROUNDS: expected a number of rounds, 1 or more" >&2; exit 1; }
 LOOPS=${KUMO_THREADS:-$(nproc)}
 KUMO=${KUMO_BIN:-build/kumo}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -108,7 +110,9 @@ parse() {  # prints: rps p50 p99 errors requests
 }
 # The CPU time (user + system, clock ticks) of a process and everything it
 # started: kumo's loops, fork servers and workers; nginx's master and
-# workers; npx and node.
+# workers; npx and node. Each process's children that have ended and been
+# waited for count too (cutime, cstime): a worker that stops during the
+# run is not lost.
 tree_ticks() {
   python3 - "$1" <<'PY'
 import os, sys
@@ -120,7 +124,7 @@ for p in os.listdir('/proc'):
         f = open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()
     except OSError:
         continue
-    kids.setdefault(int(f[1]), []).append(int(p)); ticks[int(p)] = int(f[11]) + int(f[12])
+    kids.setdefault(int(f[1]), []).append(int(p)); ticks[int(p)] = sum(int(x) for x in f[11:15])
 todo, total = [root], 0
 while todo:
     p = todo.pop(); total += ticks.get(p, 0); todo += kids.get(p, [])
@@ -138,6 +142,7 @@ bench() {  # URL NAME PID ROUND
   wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$1" > "$work/wrk-$2-$4.txt"
   after=$(tree_ticks "$3")
   read -r rps p50 p99 err n <<<"$(parse < "$work/wrk-$2-$4.txt")"
+  [ -n "$n" ] || { echo "bench: wrk printed no request count for $2:" >&2; cat "$work/wrk-$2-$4.txt" >&2; exit 1; }
   python3 -c "import sys; print('$rps $p50 $p99 $err %.2f' % (($after - $before) * 1e6 / $(getconf CLK_TCK) / max(1, $n)))"
 }
 nginx_pid=$(cat "$work/nginx.pid")

@@ -52,7 +52,7 @@ static loop_thread *thread_of(h2o_req_t *req)
 #define POISON(p, n) ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
-#define FREE_CALL_FRAME_MAX (64u << 10) /* a larger buffer (a large body's) is given back */
+#define FREE_CALL_FRAME_MAX (16u << 10) /* a larger buffer (a body's) is given back: at most 1 MiB kept a loop */
 
 static gw_call *call_new(loop_thread *t)
 {
@@ -494,20 +494,17 @@ static void route(loop_thread *t, req_hold *hold, h2o_req_t *req, kumo__http_in 
     int rounds = done ? ((const api_parked *)done)->rounds : 0;
     in.slow_done = done ? done->job : NULL;
     in.defer_slow = rounds < PARK_ROUNDS_MAX;
-    /* The call record is made before dispatch only when the trace context
-     * must be (dispatch puts it in the frame); else only for a request that
-     * goes to a worker: an answer the gateway gives (kumo mock's, every
-     * 4xx) allocates none. */
-    gw_call *c = NULL;
-    kumo__frame_writer frame;
-    memset(&frame, 0, sizeof(frame));
+    /* The call record, taken from the loop's kept ones before dispatch
+     * writes the request frame into its buffer; an answer the gateway
+     * gives (kumo mock's, every 4xx) gives it back at once. */
+    gw_call *c = call_new(t);
+    if (c == NULL) {
+        reject(req, request_id, start, lg, NULL, -1, 0, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
     /* The trace: the caller's continued, or a new one; the worker's frame
      * names the invocation's span as its parent (tracing.c). */
     if (gw->tracer) { /* none with observability: {enabled: false}: the headers go as they came */
-        if ((c = call_new(t)) == NULL) {
-            reject(req, request_id, start, lg, NULL, -1, 0, 503, "Service Unavailable", "out of memory", NULL);
-            return;
-        }
         ssize_t tp = h2o_find_header_by_str(&req->headers, H2O_STRLIT("traceparent"), -1);
         ssize_t ts = h2o_find_header_by_str(&req->headers, H2O_STRLIT("tracestate"), -1);
         kumo__span_ctx_begin(&c->span, gw->tracer, tp >= 0 ? req->headers.entries[tp].value.base : NULL,
@@ -518,10 +515,9 @@ static void route(loop_thread *t, req_hold *hold, h2o_req_t *req, kumo__http_in 
         in.tracestate = c->span.tracestate;
     }
     kumo__dispatch d;
-    int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), c ? &c->call.frame : &frame, &d);
+    int kind = kumo__dispatch_request(&g->api, &in, request_id, kumo__epoch_ms(), &c->call.frame, &d);
     if (kind == KUMO__DISPATCH_PARK) {
-        if (c) /* nothing was written to its frame */
-            call_release(t, c);
+        call_release(t, c); /* nothing was written to its frame */
         park(t, lg, hold, req, &d, request_id, start, rounds);
         return;
     }
@@ -529,8 +525,7 @@ static void route(loop_thread *t, req_hold *hold, h2o_req_t *req, kumo__http_in 
     for (size_t i = 0, n = kumo__ratelimit_headers(&d.limit, rl_names, rl_values); i < n; i++)
         kumo__h2o_copy_header(req, rl_names[i], strlen(rl_names[i]), rl_values[i], strlen(rl_values[i]));
     if (kind == KUMO__DISPATCH_ANSWER) {
-        if (c)
-            call_release(t, c);
+        call_release(t, c);
         if ((d.no_route && g->docs && serve_docs(t->gw, g, req)) ||
             (d.no_route && kumo__mock_modes_admin(g->modes, req, request_id))) {
             kumo__dispatch_free(&d);
@@ -550,18 +545,6 @@ static void route(loop_thread *t, req_hold *hold, h2o_req_t *req, kumo__http_in 
                          kumo__mono_us() - start, 0, NULL, NULL);
         kumo__dispatch_free(&d);
         return;
-    }
-    if (c == NULL) {
-        if ((c = call_new(t)) == NULL) {
-            kumo__frame_writer_free(&frame);
-            int at = (int)d.op_index;
-            const kumo__operation *dop = d.op;
-            kumo__dispatch_free(&d);
-            reject(req, request_id, start, lg, dop, at, 0, 503, "Service Unavailable", "out of memory", NULL);
-            return;
-        }
-        kumo__frame_writer_free(&c->call.frame); /* a kept buffer, unused: the frame dispatch wrote, moved */
-        c->call.frame = frame;
     }
     const kumo__operation *op = d.op;
     c->t = t;

@@ -180,7 +180,7 @@ static void put_checked(kumo__frame_writer *w, const kumo__checked *c)
 {
     if (c->params)
         put_json(w, KF_PARAMS_JSON, c->params);
-    else /* an operation without parameters: its constant text, no JSON built or dumped */
+    else if (c->params_none) /* an operation without parameters: its constant text, no JSON built or dumped */
         kumo__frame_put(w, KF_PARAMS_JSON, KUMO__PARAMS_NONE, sizeof(KUMO__PARAMS_NONE) - 1);
     if (c->body && c->media && strcmp(c->media->type, "application/json") != 0 && json_is_object(c->body))
         put_json(w, KF_FORM_JSON, c->body);

@@ -443,9 +443,10 @@ void kumo__send_problem(h2o_req_t *req, int status, const char *title, const cha
     req->res.status = status;
     req->res.reason = kumo__http_reason(status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/problem+json"));
-    if (request_id)
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 1, NULL, request_id,
-                              strlen(request_id));
+    if (request_id) { /* copied: a call's id goes back to its loop's kept calls once answered (api.c) */
+        h2o_iovec_t id = h2o_strdup(&req->pool, request_id, SIZE_MAX);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 1, NULL, id.base, id.len);
+    }
     if (retry_after)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, retry_after, strlen(retry_after));
     if (body == NULL) {

@@ -513,6 +513,7 @@ int kumo__opcheck_request(const kumo__opcheck *c, const kumo__http_view *req, ku
      * caller wants no typed values (ten allocations a request saved), nor
      * for an operation without parameters (the caller sends
      * KUMO__PARAMS_NONE's text: the same object, made once) */
+    out->params_none = !req->untyped && c->nparams == 0;
     if (!req->untyped && c->nparams > 0) {
         if (!(out->params = json_object()))
             return -ENOMEM;

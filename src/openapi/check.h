@@ -48,7 +48,8 @@ typedef struct kumo__part {
 
 typedef struct kumo__checked {
     json_t *params;           /* {"path":{},"query":{},"header":{},"cookie":{}}: typed values, owned; NULL if untyped or
-                                 when the operation has no parameters (KUMO__PARAMS_NONE is its text then) */
+                                 when the operation has no parameters (params_none) */
+    int params_none;          /* typed, and the operation has no parameters: KUMO__PARAMS_NONE is the values' text */
     json_t *body;             /* the body as an instance (JSON; form and multipart as an object;
                                  text as a string), owned; NULL when there is no body */
     const kumo__media *media; /* the request media type matched, or NULL */
