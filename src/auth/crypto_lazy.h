@@ -1,21 +1,19 @@
 /*
- * crypto_lazy.h: libcrypto, loaded when the document's security first needs
- * it, in the lean hosts' auth layer (kumo_auth_lambda, built with
- * KUMO_CRYPTO_LAZY; CMakeLists.txt). Elsewhere this header changes nothing:
- * kumo and kumo-host link libcrypto (h2o needs it anyway).
+ * crypto_lazy.h: libcrypto, loaded when a key needs it, in the lean hosts'
+ * auth layer (kumo_auth_lambda, built with KUMO_CRYPTO_LAZY;
+ * CMakeLists.txt). Elsewhere this header changes nothing: kumo and
+ * kumo-host link libcrypto (h2o needs it anyway).
  *
- * Why: libcrypto is 4.7 MB, most of a lean package, and only a token
- * scheme's signatures need it (jwt.c, jwks.c): API keys and Basic users
- * hash with BearSSL (base/digest.h). Each such file includes this after its
- * OpenSSL headers; every OpenSSL function it calls is then a call through
- * a table that kumo__crypto_load fills by dlopen("libcrypto.so.3").
- * kumo__auth_build_from loads it before it configures the first token
- * scheme, so a missing library is the host's load error ("...:
- * libcrypto.so.3: cannot open shared object file"), said once at start;
- * `kumo build` puts libcrypto in a package whose kumo.yaml configures a
- * token scheme (deploy/bundle.c). The table is filled before any entry is used:
- * kumo__crypto aborts with that message if it is not, which no request can
- * reach.
+ * Why: libcrypto is 4.7 MB, most of a lean package, and the lean hosts
+ * verify every token without it (BearSSL, and ed25519.c for EdDSA): only
+ * an RSA key over 4096 bits, past BearSSL's limit, needs OpenSSL. jwt.c and
+ * jwks.c include this after their OpenSSL headers; every OpenSSL function
+ * they call is then a call through a table that kumo__crypto_load fills by
+ * dlopen("libcrypto.so.3"). jwks.c loads it when it meets such a key,
+ * from the system (`kumo build` does not package it: deploy/bundle.c);
+ * where the system has none the key is left out, said once. The table is
+ * filled before any entry is used: kumo__crypto aborts if it is not, which
+ * no request can reach (kumo__crypto_loaded guards every use).
  *
  * A function added to the auth layer's OpenSSL calls goes into
  * KUMO__CRYPTO_FNS and gets its #define below; kumo-lambda's link fails
@@ -32,10 +30,9 @@
  * -ENOENT with why in err. Thread-safe; loads once. */
 int kumo__crypto_load(kumo__error *err);
 /* 1 when libcrypto's functions can be called now: linked, or loaded
- * already by kumo__crypto_load (never loads it: a lean host whose schemes
- * need no libcrypto does not map it, even where the system has it). The
- * keys only OpenSSL verifies (Ed25519, RSA over 4096 bits) are left out
- * without it; the others are verified with BearSSL (jwt.c). */
+ * already by kumo__crypto_load (never loads it: a lean host without an
+ * RSA key over 4096 bits does not map it, even where the system has it).
+ * Without it the other keys are verified with BearSSL and ed25519.c. */
 int kumo__crypto_loaded(void);
 
 #if KUMO_CRYPTO_LAZY

@@ -11,6 +11,7 @@
  * members). jwks.h has the contract; docs/jwt.md the user's side.
  */
 #include "auth/jwks.h"
+#include "auth/ed25519.h"
 #include "base/curl_lazy.h"
 
 #include "base/clock.h"
@@ -117,16 +118,16 @@ static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *b)
     return pkey;
 }
 
-/* A key only OpenSSL verifies, where libcrypto is not loaded: left out,
- * said once per process (a lean host whose schemes pin no EdDSA). */
-static void left_out_without_libcrypto(const char *what)
+/* A key only OpenSSL verifies, where libcrypto could not be loaded (a
+ * lean host on a system without it): left out, said once per process. */
+static void left_out_without_libcrypto(const char *what, const char *load_error)
 {
     static atomic_int said;
     if (atomic_exchange(&said, 1) == 0)
         kumo__log_event("warn",
-                        "jwks: %s left out of the key set: only libcrypto verifies it, and this host does not load "
-                        "it (the token schemes' algorithms name no EdDSA); tokens it signed are refused",
-                        what);
+                        "jwks: %s left out of the key set: only libcrypto verifies it, and it could not be loaded "
+                        "(%s); tokens it signed are refused",
+                        what, load_error);
 }
 
 /* An RSA key: its n and e for BearSSL (jwt.c) up to 4096 bits, and
@@ -169,9 +170,16 @@ static int rsa_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
         k->e_len = elen;
     }
     if (!kumo__crypto_loaded()) {
-        if (k->pub_len == 0)
-            left_out_without_libcrypto("an RSA key over 4096 bits");
-        return k->pub_len > 0;
+        if (k->pub_len > 0)
+            return 1; /* BearSSL verifies it (jwt.c) */
+        /* Over 4096 bits only OpenSSL verifies: a lean host loads
+         * libcrypto now, for this key, where its system has it (its
+         * package does not carry it: such keys are rare). */
+        kumo__error e = {0};
+        if (kumo__crypto_load(&e) != 0) {
+            left_out_without_libcrypto("an RSA key over 4096 bits", e.msg);
+            return 0;
+        }
     }
     BIGNUM *bn = BN_bin2bn(np, (int)nlen, NULL), *be = BN_bin2bn(ep, (int)elen, NULL);
     OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
@@ -234,6 +242,9 @@ static int ec_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
     return rc;
 }
 
+/* An Ed25519 key: its 32 bytes for ed25519.c (jwt.c verifies with them
+ * without libcrypto), checked to be a point of the curve, and OpenSSL's
+ * key where libcrypto is loaded. */
 static int okp_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
 {
     unsigned char x[40];
@@ -241,10 +252,14 @@ static int okp_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
         say(why, whylen, "an Ed25519 key needs x of 32 bytes, base64url");
         return -1;
     }
-    if (!kumo__crypto_loaded()) {
-        left_out_without_libcrypto("an Ed25519 key");
-        return 0;
+    if (!kumo__ed25519_key_ok(x)) {
+        say(why, whylen, "an Ed25519 key whose x is not a point of the curve");
+        return -1;
     }
+    memcpy(k->pub, x, 32);
+    k->pub_len = 32;
+    if (!kumo__crypto_loaded())
+        return 1;
     k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, 32);
     ERR_clear_error();
     if (k->pkey == NULL) {

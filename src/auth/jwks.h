@@ -93,15 +93,15 @@ typedef struct {
     kumo__crv crv;
     char alg[16]; /* the JWK's `alg`, "" when it has none (then any of its kty's) */
     int bits;     /* RSA modulus size */
-    /* The public key as BearSSL reads it (jwt.c verifies RS*, PS* and ES*
-     * with it, without libcrypto): RSA's n without leading zeros and e;
-     * EC's uncompressed point (0x04, x, y). */
+    /* The public key as BearSSL and ed25519.c read it (jwt.c verifies
+     * with it without libcrypto): RSA's n without leading zeros and e;
+     * EC's uncompressed point (0x04, x, y); Ed25519's 32 bytes. */
     unsigned char pub[KUMO__JWK_PUB_MAX];
     size_t pub_len;
     unsigned char e[8];
     size_t e_len;
     EVP_PKEY *pkey; /* OpenSSL's, made whenever libcrypto is loaded (then jwt.c verifies with it); NULL without:
-                       then Ed25519 keys and RSA keys over 4096 bits, which have no BearSSL form, are left out */
+                       then an RSA key over 4096 bits, which has no BearSSL form, is left out */
 } kumo__jwk;
 
 /* An immutable snapshot of keys; shared by reference count. */
@@ -114,9 +114,9 @@ typedef struct kumo__jwk_set {
 /* Reads a JWKS document (at most KUMO__JWKS_MAX_BYTES, at most
  * KUMO__JWKS_MAX_KEYS keys kept) into a new set (refs 1): 0, or -1 with
  * why set. Keys kumo cannot use for signatures (use "enc", kty "oct",
- * unknown kty or crv, RSA under 2048 bits, and the keys that need
- * libcrypto, Ed25519 and RSA over 4096 bits, where it is not loaded: a
- * lean host whose schemes pin no EdDSA) are left out and counted in
+ * unknown kty or crv, RSA under 2048 bits, and an RSA key over 4096 bits
+ * where libcrypto cannot be loaded: a lean host on a system without it)
+ * are left out and counted in
  * *skipped (may be NULL); a malformed key of a known kty is an error. */
 int kumo__jwks_parse(const char *doc, size_t len, kumo__jwk_set **out, unsigned *skipped, char *why, size_t whylen);
 void kumo__jwk_set_release(kumo__jwk_set *s);

@@ -9,14 +9,13 @@
  * a WWW-Authenticate header. jwt.h has the contract.
  *
  * Two ways to check a signature. Where libcrypto is loaded (kumo and
- * kumo-host link it; a lean host loads it for a scheme that may take
- * EdDSA), OpenSSL's: its ECDSA is ten times faster than BearSSL's. Where
- * it is not (a lean package whose schemes pin `algorithms` without
- * EdDSA), BearSSL's: RS*, ES*, and PS* as EMSA-PSS (RFC 8017 section
- * 9.1.2) written here over BearSSL's RSA and hashes. HS* is always
- * BearSSL's HMAC. jwks.c gives each key what it has: BearSSL's bytes,
- * and OpenSSL's key when libcrypto is loaded (the only form of Ed25519
- * keys and RSA keys over 4096 bits).
+ * kumo-host link it), OpenSSL's: its ECDSA is ten times faster than
+ * BearSSL's. Where it is not (the lean hosts), BearSSL's: RS*, ES*, and
+ * PS* as EMSA-PSS (RFC 8017 section 9.1.2) written here over BearSSL's
+ * RSA and hashes; EdDSA by ed25519.c (RFC 8032, over BearSSL's SHA-512).
+ * HS* is always BearSSL's HMAC. jwks.c gives each key what it has: its
+ * bytes, and OpenSSL's key when libcrypto is loaded (the only form of an
+ * RSA key over 4096 bits).
  */
 #include "auth/jwt.h"
 
@@ -35,6 +34,7 @@
 
 #include <bearssl.h>
 
+#include "auth/ed25519.h"
 #include "base/base64.h"
 
 typedef enum { FAM_RSA, FAM_PSS, FAM_EC, FAM_ED, FAM_HMAC } family;
@@ -83,11 +83,6 @@ unsigned kumo__jwt_alg_bit(const char *name)
 {
     const alg_info *a = alg_find(name);
     return a ? 1u << (a - algs) : 0;
-}
-
-unsigned kumo__jwt_alg_bits_libcrypto(void)
-{
-    return kumo__jwt_alg_bit("EdDSA");
 }
 
 const char *kumo__jwt_result_name(kumo__jwt_result r)
@@ -370,7 +365,12 @@ static int verify_with(const kumo__jwk *k, const alg_info *a, const unsigned cha
     case FAM_RSA:
     case FAM_PSS: return verify_rsa(k, a, msg, n, sig, sig_len);
     case FAM_EC: return verify_ec(k, a, msg, n, sig, sig_len);
-    case FAM_ED: return k->pkey != NULL && verify_evp(k->pkey, NULL, 0, msg, n, sig, sig_len);
+    case FAM_ED:
+        if (sig_len != 64 || k->pub_len != 32)
+            return 0;
+        if (k->pkey != NULL && !prefer_bearssl)
+            return verify_evp(k->pkey, NULL, 0, msg, n, sig, sig_len);
+        return kumo__ed25519_verify(k->pub, msg, n, sig);
     case FAM_HMAC: return 0;
     }
     return 0;

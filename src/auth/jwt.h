@@ -29,9 +29,6 @@ typedef struct {
 /* The bit of the alg named `name` for kumo__jwt_policy.algs, or 0 when kumo
  * does not verify it. */
 unsigned kumo__jwt_alg_bit(const char *name);
-/* The algs only libcrypto verifies (EdDSA): a policy whose algs has none
- * of them needs no libcrypto, except for RSA keys over 4096 bits. */
-unsigned kumo__jwt_alg_bits_libcrypto(void);
 /* Tests and benches: 1 verifies with BearSSL wherever a key has BearSSL's
  * form, as a lean host without libcrypto does; 0 (the default) takes
  * OpenSSL's key where there is one. Not thread-safe: set it before. */

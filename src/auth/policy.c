@@ -9,8 +9,6 @@
 #include "auth/policy.h"
 
 #include <errno.h>
-
-#include "auth/crypto_lazy.h" /* kumo__crypto_load: the lean hosts load libcrypto on demand */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -645,27 +643,6 @@ int kumo__auth_build_from(const kumo__spec *spec, const kumo__doc *cfg_doc, cons
     if ((rc = check_entries(a, &b, cfg_doc, cfg, "security", err)) != 0 ||
         (rc = check_entries(a, &b, cfg_doc, env_cfg, "environment's security", err)) != 0)
         goto out;
-    /* the lean hosts load libcrypto now, before the first token scheme
-     * that may need it: one that accepts EdDSA (any scheme without
-     * `algorithms`). BearSSL verifies the other algs (jwt.c); API keys and
-     * Basic users take its SHA-256 (base/digest.h), mutualTLS compares
-     * subjects. */
-    for (size_t i = 0; i < a->sec->nschemes; i++) {
-        if (!a->sec->used[i] || !is_jwt(&a->sec->schemes[i]))
-            continue;
-        json_t *c = json_object_get(env_cfg, a->sec->schemes[i].name);
-        if (c == NULL)
-            c = json_object_get(cfg, a->sec->schemes[i].name);
-        unsigned bits = 0;
-        json_t *bad = NULL;
-        char why[200];
-        if (c == NULL || jwt_algorithms(c, &bits, &bad, why, sizeof why) != 0)
-            continue; /* not configured, or a bad list: said below, at its line */
-        if (bits != 0 && !(bits & kumo__jwt_alg_bits_libcrypto()))
-            continue; /* BearSSL verifies all it accepts */
-        if ((rc = kumo__crypto_load(err)) != 0)
-            goto out;
-    }
     /* every used scheme is one kumo enforces, configured */
     for (size_t i = 0; i < a->sec->nschemes; i++) {
         if (!a->sec->used[i])

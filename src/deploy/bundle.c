@@ -649,7 +649,7 @@ static int lean_scheme(const char *u, int http)
 
 /* Whether the lean host serves this package as kumo-host would: under
  * "lambda" kumo-lambda (the lambda adapter alone, the AWS drivers over the
- * built-in HTTPS client, libcrypto loaded only for a security scheme),
+ * built-in HTTPS client, libcrypto loaded only for an RSA key over 4096 bits),
  * under "http" kumo-http (the http adapter over kumo's own HTTP/1.1
  * server, every cloud's drivers over the same client; neither h2o nor
  * OpenSSL: CMakeLists.txt). It does unless the package needs what only
@@ -762,56 +762,6 @@ static int may_have_regex(const strlist *files)
             fclose(f);
         if (found)
             return 1;
-    }
-    return 0;
-}
-
-/* Whether a security: entry configures a token scheme (JWT: http bearer,
- * oauth2, openIdConnect), by the keys only those take (auth/policy.c
- * refuses an entry whose keys do not fit its scheme), that may need
- * libcrypto: one whose `algorithms` are not given or name EdDSA. BearSSL
- * verifies the others (auth/jwt.c). */
-static int token_config(const json_t *cfg)
-{
-    static const char *const jwt_only[] = {"issuer",        "audience",  "jwks_url", "jwks_file",
-                                           "discovery_url", "hs_secret", "leeway",   "ca_file"};
-    int token = 0;
-    for (size_t i = 0; i < sizeof(jwt_only) / sizeof(jwt_only[0]); i++)
-        token |= json_object_get(cfg, jwt_only[i]) != NULL;
-    json_t *algs = json_object_get(cfg, "algorithms");
-    if (!token || !json_is_array(algs) || json_array_size(algs) == 0)
-        return token;
-    size_t i;
-    json_t *a;
-    json_array_foreach(algs, i, a)
-    {
-        if (!json_is_string(a) || strcmp(json_string_value(a), "EdDSA") == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Whether kumo.yaml configures a token scheme that may need libcrypto
- * (every scheme the document requires must be configured, or the host
- * does not load): the lean hosts then load it for EdDSA
- * (auth/crypto_lazy.h), and the package carries it. RS*, PS*, ES* and HS*
- * tokens, API keys and Basic users take BearSSL alone. */
-static int has_libcrypto_token_scheme(const kumo__project *p)
-{
-    const char *name, *sname;
-    json_t *env, *cfg, *root = kumo__doc_root(p->doc);
-    json_object_foreach(json_object_get(root, "security"), sname, cfg)
-    {
-        if (token_config(cfg))
-            return 1;
-    }
-    json_object_foreach(json_object_get(root, "environments"), name, env)
-    {
-        json_object_foreach(json_object_get(env, "security"), sname, cfg)
-        {
-            if (token_config(cfg))
-                return 1;
-        }
     }
     return 0;
 }
@@ -1147,10 +1097,10 @@ int kumo__bundle_write(const kumo__project *p, const char *unit, const char *ada
         goto out;
     if (!lean && names_postgres(p) && (rc = add_dlopened(&libs, "libpq.so.5", "PQconnectdb", err)) < 0)
         goto out;
-    /* the lean hosts load libcrypto for an EdDSA token scheme (auth/crypto_lazy.h),
-     * PCRE2 for a regular expression (openapi/pcre2_lazy.h) */
-    if (lean && has_libcrypto_token_scheme(p) && (rc = add_dlopened(&libs, "libcrypto.so.3", "EVP_Digest", err)) < 0)
-        goto out;
+    /* the lean hosts load PCRE2 for a regular expression (openapi/pcre2_lazy.h).
+     * No libcrypto: BearSSL and auth/ed25519.c verify every token signature
+     * but an RSA key's over 4096 bits, for which a lean host loads the
+     * system's libcrypto if it has one (auth/jwks.c). */
     if (lean && may_have_regex(&files) && (rc = add_dlopened(&libs, "libpcre2-8.so.0", "pcre2_compile_8", err)) < 0)
         goto out;
     /* kumo-http loads SQLite when an embedded store first opens

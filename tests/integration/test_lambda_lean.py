@@ -545,46 +545,70 @@ def b64url(data):
 @unittest.skipUnless(shutil.which("moto_server"), "moto_server is not installed")
 @unittest.skipUnless(os.access(LEAN, os.X_OK), "kumo-lambda is not built (%s)" % LEAN)
 class JwtTest(unittest.TestCase):
-    def test_rs256_from_a_key_file(self):
-        """A bearer scheme whose keys are a file (jwks_file): nothing to
-        fetch, so kumo-lambda; RS256 tokens made here with `cryptography`
-        are verified through the libcrypto it loads on demand (the key
-        built from the JWK, the signature checked), a forged one refused."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    def test_rs256_and_eddsa_from_a_key_file(self):
+        """A bearer scheme whose keys are a file (jwks_file), no
+        `algorithms`: nothing to fetch, so kumo-lambda, and no libcrypto in
+        the package. RS256 tokens made here with `cryptography` are
+        verified by BearSSL, EdDSA ones by kumo's Ed25519 (auth/ed25519.c);
+        forged ones, another audience and an EdDSA token whose signature's
+        S is pushed past the group order are refused."""
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
         project = copy_project("todo")
         try:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            ed = ed25519.Ed25519PrivateKey.generate()
             pub = key.public_key().public_numbers()
-            jwk = {"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
-                   "n": b64url(pub.n.to_bytes((pub.n.bit_length() + 7) // 8, "big")),
-                   "e": b64url(pub.e.to_bytes(3, "big"))}
+            ed_x = ed.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            jwks_doc = {"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+                                  "n": b64url(pub.n.to_bytes((pub.n.bit_length() + 7) // 8, "big")),
+                                  "e": b64url(pub.e.to_bytes(3, "big"))},
+                                 {"kty": "OKP", "crv": "Ed25519", "kid": "e1", "x": b64url(ed_x)}]}
             jwks = os.path.join(os.path.dirname(project), "jwks.json")
             with open(jwks, "w") as f:
-                json.dump({"keys": [jwk]}, f)
+                json.dump(jwks_doc, f)
 
-            def token(signer=key, aud="todo-api"):
+            def token(signer=key, aud="todo-api", alg="RS256"):
                 now = int(time.time())
-                head = b64url(json.dumps({"alg": "RS256", "kid": "k1", "typ": "JWT"}).encode())
+                head = b64url(json.dumps({"alg": alg, "kid": "k1" if alg == "RS256" else "e1",
+                                          "typ": "JWT"}).encode())
                 body = b64url(json.dumps({"iss": "https://id.example/", "aud": aud, "sub": "ann", "iat": now,
                                           "exp": now + 300}).encode())
-                sig = signer.sign(("%s.%s" % (head, body)).encode(), padding.PKCS1v15(), hashes.SHA256())
+                signing = ("%s.%s" % (head, body)).encode()
+                if alg == "EdDSA":
+                    sig = signer.sign(signing)
+                else:
+                    sig = signer.sign(signing, padding.PKCS1v15(), hashes.SHA256())
                 return "%s.%s.%s" % (head, body, b64url(sig))
+
+            def past_order(tok):
+                # S + L: the same point; RFC 8032 refuses such an S
+                import base64
+                head, body, sig = tok.split(".")
+                raw = bytearray(base64.urlsafe_b64decode(sig + "=="))
+                s = int.from_bytes(raw[32:], "little") + (2 ** 252 + 27742317777372353535851937790883648493)
+                raw[32:] = s.to_bytes(32, "little")
+                return "%s.%s.%s" % (head, body, b64url(bytes(raw)))
 
             secure(project, "Jwt", "{type: http, scheme: bearer, bearerFormat: JWT}",
                    '{issuer: "https://id.example/", audience: todo-api, jwks_file: %s}' % jwks)
             err, zpath = build_aws(project)
             self.assertNotIn("packaged with kumo-host", err)
             with zipfile.ZipFile(zpath) as z:
-                self.assertIn("lib/libcrypto.so.3", z.namelist())
+                self.assertFalse([n for n in z.namelist() if "libcrypto" in n], z.namelist())
             with on_moto(zpath) as emu:
                 self.assertEqual(emu.request("GET", "/todos")[0], 401)
                 other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                for bad in (token(signer=other), token(aud="another-api")):
+                other_ed = ed25519.Ed25519PrivateKey.generate()
+                for bad in (token(signer=other), token(aud="another-api"), token(signer=other_ed, alg="EdDSA"),
+                            token(signer=ed, alg="EdDSA", aud="another-api"),
+                            past_order(token(signer=ed, alg="EdDSA"))):
                     status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + bad})
                     self.assertEqual(status, 401, body)
-                status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + token()})
-                self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
+                for good in (token(), token(signer=ed, alg="EdDSA")):
+                    status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + good})
+                    self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
+                self.assertNotIn("left out", emu.stderr())
         finally:
             shutil.rmtree(os.path.dirname(project), ignore_errors=True)
 
@@ -710,8 +734,7 @@ class JwtTest(unittest.TestCase):
             self.assertNotIn("packaged with kumo-host", err)
             with zipfile.ZipFile(zpath) as z:
                 names = z.namelist()
-            self.assertIn("lib/libcrypto.so.3", names)
-            self.assertFalse([n for n in names if "libcurl" in n], names)
+            self.assertFalse([n for n in names if "libcrypto" in n or "libcurl" in n], names)
             with on_moto(zpath, {"SSL_CERT_FILE": ca}) as emu:
                 self.assertEqual(emu.request("GET", "/todos")[0], 401)
                 other = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -361,6 +361,14 @@ static void key_set_bounds(void)
     snprintf(doc, sizeof doc, "{\"keys\":[{%s}]}", ec);
     CHECK_INT(kumo__jwks_parse(doc, strlen(doc), &s, &skipped, why, sizeof why), -1);
     CHECK(strstr(why, "curve") != NULL);
+    /* an Ed25519 x that is not a point (y = 2 has no x), and one not canonical (y = p) */
+    static const char *ed_bad[] = {"AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                   "7f_______________________________________38"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(doc, sizeof doc, "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\"}]}", ed_bad[i]);
+        CHECK_INT(kumo__jwks_parse(doc, strlen(doc), &s, &skipped, why, sizeof why), -1);
+        CHECK(strstr(why, "not a point") != NULL);
+    }
     const char *errs[] = {
         "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQAB\",\"y\":\"AQAB\"}]}",
         "{\"keys\":[{\"kid\":\"x\"}]}",
