@@ -360,10 +360,22 @@ static int bit(const unsigned char s[32], int i)
 
 /* ---- the API ------------------------------------------------------------------ */
 
+/* 1 when a point's order divides 8 (the curve's cofactor): [8]A is the
+ * identity, X = 0 and Y = Z. Such a key verifies forged signatures (with
+ * A the identity, R the identity and S = 0 pass for any message). */
+static int small_order(const ge *a)
+{
+    ge t;
+    ge_double(&t, a);
+    ge_double(&t, &t);
+    ge_double(&t, &t);
+    return fe_iszero(&t.X) && fe_equal(&t.Y, &t.Z);
+}
+
 int kumo__ed25519_key_ok(const unsigned char pub[32])
 {
     ge a;
-    return ge_decode(&a, pub);
+    return ge_decode(&a, pub) && !small_order(&a);
 }
 
 int kumo__ed25519_verify(const unsigned char pub[32], const unsigned char *msg, size_t len, const unsigned char sig[64])
@@ -375,7 +387,7 @@ int kumo__ed25519_verify(const unsigned char pub[32], const unsigned char *msg, 
     if (at_least_order(s_words))
         return 0; /* RFC 8032 5.1.7: S must be below L (no malleable twin) */
     ge a;
-    if (!ge_decode(&a, pub))
+    if (!ge_decode(&a, pub) || small_order(&a))
         return 0;
     /* k = SHA-512(R || A || M) mod L */
     br_sha512_context hc;

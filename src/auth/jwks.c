@@ -253,7 +253,7 @@ static int okp_key(json_t *jk, kumo__jwk *k, char *why, size_t whylen)
         return -1;
     }
     if (!kumo__ed25519_key_ok(x)) {
-        say(why, whylen, "an Ed25519 key whose x is not a point of the curve");
+        say(why, whylen, "an Ed25519 key whose x is not a point of the curve, or is one of small order");
         return -1;
     }
     memcpy(k->pub, x, 32);

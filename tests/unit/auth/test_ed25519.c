@@ -82,9 +82,18 @@ static void rfc8032_vectors(void)
     memset(bad, 0, 32);
     bad[0] = 2;
     CHECK(!kumo__ed25519_key_ok(bad));
-    bad[0] = 1; /* y = 1: x = 0, the identity; with the sign bit set, refused */
-    CHECK(kumo__ed25519_key_ok(bad));
+    bad[0] = 1; /* y = 1: x = 0, the identity; with the sign bit set, not even a point */
     bad[31] = 0x80;
+    CHECK(!kumo__ed25519_key_ok(bad));
+    /* small order: the identity, with which R = identity and S = 0 pass for
+     * any message (OpenSSL accepts that key and that signature), and
+     * (0, -1), of order 2 */
+    bad[31] = 0;
+    CHECK(!kumo__ed25519_key_ok(bad));
+    unsigned char forged[64] = {1};
+    CHECK(!kumo__ed25519_verify(bad, (const unsigned char *)"anything", 8, forged));
+    memset(bad, 0xff, 32);
+    bad[0] = 0xec, bad[31] = 0x7f; /* y = p - 1 = -1 */
     CHECK(!kumo__ed25519_key_ok(bad));
 }
 
