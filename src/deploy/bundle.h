@@ -53,8 +53,8 @@
  * under "lambda" kumo-lambda (the lambda adapter alone, the AWS drivers
  * over a built-in HTTPS client), under "http" kumo-http (the http adapter
  * over kumo's own HTTP/1.1 server, every cloud's drivers over that
- * client); neither has libcurl, h2o, SQLite or libssl, and libcrypto comes
- * only for a security scheme. The package is then a fraction of the size
+ * client); neither has libcurl, h2o, SQLite, libssl or libcrypto (tokens
+ * are verified with BearSSL and auth/ed25519.c). The package is then a fraction of the size
  * and starts faster. *info (may be NULL: as {0}) says which, and why not. */
 typedef struct kumo__bundle_info {
     const char *host; /* in: "kumo-host", the lean host's name (refused where it does not serve), NULL: the
