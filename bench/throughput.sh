@@ -125,9 +125,9 @@ for p in os.listdir('/proc'):
     except OSError:
         continue
     kids.setdefault(int(f[1]), []).append(int(p)); ticks[int(p)] = sum(int(x) for x in f[11:15])
-todo, total = [root], 0
-while todo:
-    p = todo.pop(); total += ticks.get(p, 0); todo += kids.get(p, [])
+stack, total = [root], 0
+while stack:
+    p = stack.pop(); total += ticks.get(p, 0); stack += kids.get(p, [])
 print(total)
 PY
 }

@@ -549,7 +549,8 @@ class JwtTest(unittest.TestCase):
         """A bearer scheme whose keys are a file (jwks_file), no
         `algorithms`: nothing to fetch, so kumo-lambda, and no libcrypto in
         the package. RS256 tokens made here with `cryptography` are
-        verified by BearSSL, EdDSA ones by kumo's Ed25519 (auth/ed25519.c);
+        verified by BearSSL, EdDSA ones by kumo's Ed25519 (auth/ed25519.c),
+        those of a 4608-bit key by the system's libcrypto, loaded for it;
         forged ones, another audience and an EdDSA token whose signature's
         S is pushed past the group order are refused."""
         from cryptography.hazmat.primitives import hashes, serialization
@@ -557,20 +558,24 @@ class JwtTest(unittest.TestCase):
         project = copy_project("todo")
         try:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            big = rsa.generate_private_key(public_exponent=65537, key_size=4608)  # past BearSSL's 4096
             ed = ed25519.Ed25519PrivateKey.generate()
-            pub = key.public_key().public_numbers()
             ed_x = ed.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            jwks_doc = {"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
-                                  "n": b64url(pub.n.to_bytes((pub.n.bit_length() + 7) // 8, "big")),
-                                  "e": b64url(pub.e.to_bytes(3, "big"))},
+
+            def rsa_jwk(k, kid):
+                pub = k.public_key().public_numbers()
+                return {"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+                        "n": b64url(pub.n.to_bytes((pub.n.bit_length() + 7) // 8, "big")),
+                        "e": b64url(pub.e.to_bytes(3, "big"))}
+            jwks_doc = {"keys": [rsa_jwk(key, "k1"), rsa_jwk(big, "k2"),
                                  {"kty": "OKP", "crv": "Ed25519", "kid": "e1", "x": b64url(ed_x)}]}
             jwks = os.path.join(os.path.dirname(project), "jwks.json")
             with open(jwks, "w") as f:
                 json.dump(jwks_doc, f)
 
-            def token(signer=key, aud="todo-api", alg="RS256"):
+            def token(signer=key, aud="todo-api", alg="RS256", kid=None):
                 now = int(time.time())
-                head = b64url(json.dumps({"alg": alg, "kid": "k1" if alg == "RS256" else "e1",
+                head = b64url(json.dumps({"alg": alg, "kid": kid or ("k1" if alg == "RS256" else "e1"),
                                           "typ": "JWT"}).encode())
                 body = b64url(json.dumps({"iss": "https://id.example/", "aud": aud, "sub": "ann", "iat": now,
                                           "exp": now + 300}).encode())
@@ -605,7 +610,8 @@ class JwtTest(unittest.TestCase):
                             past_order(token(signer=ed, alg="EdDSA"))):
                     status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + bad})
                     self.assertEqual(status, 401, body)
-                for good in (token(), token(signer=ed, alg="EdDSA")):
+                # the 4608-bit key: the lean host loads this system's libcrypto for it
+                for good in (token(), token(signer=ed, alg="EdDSA"), token(signer=big, kid="k2")):
                     status, body = emu.request("GET", "/todos", headers={"Authorization": "Bearer " + good})
                     self.assertEqual(status, 200, body.decode(errors="replace") + emu.stderr()[-2000:])
                 self.assertNotIn("left out", emu.stderr())
@@ -614,9 +620,9 @@ class JwtTest(unittest.TestCase):
 
 
     def test_pinned_algorithms_carry_no_libcrypto(self):
-        """`algorithms:` without EdDSA: BearSSL verifies RS* and PS*, so the
-        package has no libcrypto, and both verify there; another alg, a
-        forged signature and a wrong audience are refused."""
+        """`algorithms: [RS256, PS256]`: no libcrypto in the package (none
+        is, for any scheme), both verify there with BearSSL; another alg,
+        a forged signature and a wrong audience are refused."""
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
         project = copy_project("todo")
