@@ -687,6 +687,13 @@ int kumo__local_serve_primed(int fd, kumo__local_assign_fn *assign, void *ctx);
 int kumo__local_preload(void *unit);
 /* What kumo__local_preload found for `name` in `unit`, or NULL. */
 kumo_handler *kumo__local_find(void *unit, const char *name);
+/* A spare's rehearsal, before it waits for a unit: one request frame
+ * decoded (its trace context, typed parameters and JSON body read), a
+ * handler of the SDK's own answering JSON, the answer encoded; nothing
+ * written anywhere, no store, no log. The first request's path then runs
+ * on memory this process has touched already (kumo-worker's fork server).
+ * 0 when the answer was the one expected; negative errno otherwise. */
+int kumo__local_rehearse(void);
 
 /* The same, in this process (kumo-host): runs the request frame `payload`
  * (len bytes, a KUMO__FRAME_REQUEST's payload) through the handler it names

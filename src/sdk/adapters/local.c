@@ -665,6 +665,110 @@ static int assigned_unit(const char *payload, size_t len)
     return -1;
 }
 
+/* A spare's rehearsal (kumo__local_rehearse): the parts of a first
+ * request that are the SDK's, through a handler of its own. */
+static int rehearsal_handler(kumo_ctx *ctx, const kumo_request *req, kumo_response *res)
+{
+    (void)ctx;
+    json_t *out = json_object();
+    json_t *in = kumo_request_json(req);
+    if (out == NULL)
+        return kumo_response_body(res, "", 0, "text/plain");
+    json_t *id = kumo_request_typed(req, "path", "id");
+    const char *accept = kumo_request_header(req, "accept"), *limit = kumo_request_query(req, "limit");
+    json_object_set_new(out, "in", in ? json_deep_copy(in) : json_null());
+    json_object_set_new(out, "id", id ? json_copy(id) : json_null());
+    json_object_set_new(out, "accept", accept ? json_string(accept) : json_null());
+    json_object_set_new(out, "limit", limit ? json_string(limit) : json_null());
+    kumo_response_header(res, "cache-control", "no-store");
+    return kumo_response_json(res, 200, out);
+}
+
+/* The rehearsal's answer is what rehearsal_handler makes of its request:
+ * 0, or -EPROTO. */
+static int rehearsal_answer_ok(const kumo__frame_writer *out)
+{
+    kumo__frame_header h;
+    if (kumo__frame_header_decode(out->buf, out->len, 0, &h) != 0 || h.type != KUMO__FRAME_RESPONSE)
+        return -EPROTO;
+    kumo__frame_reader r;
+    kumo__frame_field f;
+    uint32_t status = 0;
+    json_t *body = NULL;
+    int no_store = 0;
+    kumo__frame_reader_init(&r, out->buf + KUMO__FRAME_HEADER_SIZE, h.length);
+    while (kumo__frame_next(&r, &f) > 0) {
+        const char *name, *value;
+        size_t nl, vl;
+        if (f.tag == KF_STATUS)
+            kumo__frame_u32(&f, &status);
+        else if (f.tag == KF_BODY && body == NULL)
+            body = json_loadb(f.data, f.len, 0, NULL);
+        else if (f.tag == KF_HEADER && kumo__frame_pair(&f, &name, &nl, &value, &vl) == 0)
+            no_store |=
+                nl == 13 && memcmp(name, "cache-control", 13) == 0 && vl == 8 && memcmp(value, "no-store", 8) == 0;
+    }
+    const char *title = json_string_value(json_object_get(json_object_get(body, "in"), "title"));
+    const char *limit = json_string_value(json_object_get(body, "limit"));
+    int ok = status == 200 && no_store && json_integer_value(json_object_get(body, "id")) == 7 && title &&
+             strcmp(title, "rehearsal") == 0 && limit && strcmp(limit, "10") == 0;
+    json_decref(body);
+    return ok ? 0 : -EPROTO;
+}
+
+int kumo__local_rehearse(void)
+{
+    static const char traceparent[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    static const char params[] = "{\"path\":{\"id\":7},\"query\":{\"limit\":\"10\"},\"header\":{},\"cookie\":{}}";
+    static const char body[] = "{\"title\":\"rehearsal\",\"done\":false}";
+    kumo__frame_writer in = {0}, out = {0};
+    int rc = -ENOMEM;
+    kumo__frame_begin(&in, 0, KUMO__FRAME_REQUEST, 1);
+    kumo__frame_put_str(&in, KF_METHOD, "POST");
+    kumo__frame_put_str(&in, KF_PATH, "/rehearsal/7");
+    kumo__frame_put_str(&in, KF_QUERY, "limit=10");
+    kumo__frame_put_str(&in, KF_OPERATION, "rehearsal");
+    kumo__frame_put_str(&in, KF_SYMBOL, "rehearsal");
+    kumo__frame_put_str(&in, KF_REQUEST_ID, "00000000-0-00000000");
+    kumo__frame_put_u64(&in, KF_DEADLINE_MS, UINT64_MAX);
+    kumo__frame_put(&in, KF_PARAMS_JSON, params, sizeof(params) - 1);
+    kumo__frame_put_pair(&in, KF_PARAM, "limit", 5, "10", 2);
+    kumo__frame_put_pair(&in, KF_HEADER, "traceparent", 11, traceparent, sizeof(traceparent) - 1);
+    kumo__frame_put_pair(&in, KF_HEADER, "accept", 6, "application/json", 16);
+    kumo__frame_put_pair(&in, KF_HEADER, "content-type", 12, "application/json", 16);
+    kumo__frame_put(&in, KF_BODY, body, sizeof(body) - 1);
+    kumo__frame_header h;
+    char *payload = NULL;
+    if (kumo__frame_end(&in) == 0 && kumo__frame_header_decode(in.buf, in.len, 0, &h) == 0 &&
+        (payload = malloc((size_t)h.length + 1)) != NULL) {
+        /* NUL-terminated, as next_frame leaves a worker's payload */
+        memcpy(payload, in.buf + KUMO__FRAME_HEADER_SIZE, h.length);
+        payload[h.length] = '\0';
+        kumo_ctx ctx;
+        kumo_request req;
+        kumo_response res;
+        const char *symbol = NULL;
+        memset(&ctx, 0, sizeof(ctx));
+        kumo__arena_init(&ctx.arena);
+        kumo__invocation_init(&ctx, &req, &res);
+        ctx.function = "rehearsal";
+        rc = decode_request(&ctx, &req, payload, h.length, &symbol);
+        if (rc == 0 && kumo_ctx_remaining_ms(&ctx) > 0) {
+            (void)kumo__local_find(NULL, symbol);
+            encode_response(&out, h.id, rehearsal_handler(&ctx, &req, &res), &res);
+            rc = kumo__frame_end(&out) == 0 ? rehearsal_answer_ok(&out) : -ENOMEM;
+        } else if (rc == 0) {
+            rc = -EPROTO;
+        }
+        kumo__invocation_clear(&ctx, &req, &res);
+        kumo__arena_free(&ctx.arena);
+    }
+    free(payload);
+    kumo__frame_writer_free(&in);
+    kumo__frame_writer_free(&out);
+    return rc;
+}
+
 static int serve(int fd, void *unit, const char *function, kumo__local_assign_fn *assign, void *assign_ctx);
 
 int kumo__local_serve(int fd, void *unit, const char *function)

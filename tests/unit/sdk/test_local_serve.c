@@ -12,6 +12,9 @@
  * A primed spare's loop (kumo__local_serve_primed) takes its unit from a
  * first ASSIGN frame read with the requests behind it, and ends with an
  * error on a refused unit or a first frame that is not an ASSIGN.
+ * A spare's rehearsal (kumo__local_rehearse) gets the answer it expects
+ * from its own request and writes nothing to any descriptor, in a child
+ * whose stdout and stderr are a pipe.
  *
  * The unit is the test executable itself (dlopen(NULL)) and every symbol
  * asked for is missing, so no handler has to be exported.
@@ -327,9 +330,37 @@ static void test_primed_assign(void)
     kumo__frame_writer_free(&w);
 }
 
+static void test_rehearse(void)
+{
+    CHECK(kumo__local_rehearse() == 0);
+    CHECK(kumo__local_rehearse() == 0); /* again: nothing left behind */
+
+    int p[2];
+    CHECK(pipe(p) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        _exit(kumo__local_rehearse() == 0 ? 0 : 3);
+    }
+    close(p[1]);
+    char buf[256];
+    ssize_t n = read(p[0], buf, sizeof(buf));
+    close(p[0]);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(n == 0); /* EOF: the child wrote nothing */
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    test_rehearse();
     test_pipelined_expired_first();
     test_expired_between();
     test_primed_assign();
