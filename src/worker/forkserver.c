@@ -327,11 +327,11 @@ static void become_worker(fork_server *fs, int unit, int fd, int chan)
  * its frame and writing its answer, with no fault and no system call. So
  * the spare also reads, while it waits, a byte of each page kumo-worker
  * and the units it may become have loaded (the SDK's and the handlers'
- * code, names and constants, their .data; 170 pages for examples/hello,
- * 0.35 ms), and rehearses a request (kumo__local_rehearse), which touches
- * what the SDK's path uses of libc, jansson, the heap, the stack and the
- * .bss. That first request then spends 36 us there (a warm one 15), for
- * about 0.5 ms more of the spare's start. Touching every mapping instead
+ * code, names and constants, their .data; 169 pages for bench/coldstart's
+ * two units, 0.35 ms), and rehearses a request (kumo__local_rehearse),
+ * which touches what the SDK's path uses of libc, jansson, the heap, the
+ * stack and the .bss. That first request then spends 36 us there (a warm
+ * one 15), for 0.4 to 0.5 ms more of the spare's start. Touching every mapping instead
  * gains no more and costs 1.4 ms a spare (libc, libm and SQLite are 900
  * pages; kumo-worker's .bss is mostly the crash handler's buffers). */
 typedef struct own_ranges {
