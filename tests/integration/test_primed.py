@@ -1,7 +1,10 @@
 """Primed spares (issue 19, cold start): each loop's fork server hands one
 of its spares the worker end of a socket ahead of demand, and a cold start
 names the unit on that socket: the first request after zero is served by
-a process that was already waiting, without a message to the fork server."""
+a process that was already waiting, without a message to the fork server.
+The spare runs that first request on its loop's CPU, and its first answer
+gives it back every CPU the loop may use."""
+import os
 import unittest
 
 import requests
@@ -12,6 +15,14 @@ from test_affinity import descendants
 
 def spares(gw):
     return {p for p, c in descendants(gw.proc.pid) if c == "kumo-spare"}
+
+
+def cpus_allowed(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Cpus_allowed_list:"):
+                return line.split(":", 1)[1].strip()
+    return None
 
 
 def worker_pid(gw, request_id):
@@ -39,6 +50,11 @@ class PrimedTest(unittest.TestCase):
                             descendants(gw.proc.pid))
             comm = open("/proc/%d/comm" % pid).read().strip()
             self.assertEqual(comm, "kumo:hello")
+            # held on one CPU for its first request, then given back the
+            # gateway's (here: every CPU of the machine the test may use)
+            if len(os.sched_getaffinity(0)) > 1:
+                self.assertTrue(wait_for(lambda: cpus_allowed(pid) == cpus_allowed(gw.proc.pid), 10),
+                                (cpus_allowed(pid), cpus_allowed(gw.proc.pid)))
         finally:
             gw.stop()
 
