@@ -813,16 +813,15 @@ static void take_hello(worker *w)
     h2o_buffer_consume(&w->sock->input, KUMO__FRAME_HEADER_SIZE + (size_t)h.length);
 }
 
-/* A new worker, starting: its socket is watched from now on, and calls may
- * be sent to it at once (they wait in the socket until it has loaded). */
 /* A primed spare woken for a cold start runs first on the CPU this loop
  * is on, which is awake: the loop writes its frame and goes to wait, and
  * the spare takes the CPU. Left to the scheduler, it often woke on the
  * other CPU, idle, and a virtual machine's idle CPU is slow to wake
- * (bench/coldstart.py, cold minus peer: 0.066 and 0.081 ms before, 0.032
- * and 0.063 after). Its first answer gives it back the loop's CPUs. Not
- * for a loop on one CPU (--cpu-affinity): its fork server and workers are
- * there already. 1 when the spare was held here. */
+ * (bench/coldstart.py 300, cold minus peer, three rounds: 0.078, 0.084
+ * and 0.083 ms before, 0.045, 0.057 and 0.062 after). Its first answer
+ * gives it back the loop's CPUs. Not for a loop on one CPU
+ * (--cpu-affinity): its fork server and workers are there already. 1 when
+ * the spare was held here. */
 static int hold_on_this_cpu(kumo__pool *p, pid_t pid)
 {
     if (!p->home_known) {
@@ -839,6 +838,8 @@ static int hold_on_this_cpu(kumo__pool *p, pid_t pid)
     return sched_setaffinity(pid, sizeof(here), &here) == 0;
 }
 
+/* A new worker, starting: its socket is watched from now on, and calls may
+ * be sent to it at once (they wait in the socket until it has loaded). */
 static worker *spawn_worker(kumo__pool *p, char *why, size_t whylen)
 {
     int sv[2] = {-1, -1};
