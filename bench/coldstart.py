@@ -14,6 +14,10 @@
   asks it instead of the cold one). What the machine costs a request after
   an idle spell (CPUs woken from idle, caches gone cold) is in both; the
   difference is what the cold start itself costs;
+- the machine's floor in the same run: nginx (one worker, `return 200`)
+  asked by the C client after the same wait, every third C cycle. No
+  function and no second process on its path: what a request after an
+  idle spell costs here whatever serves it;
 - memory: gateway RSS at rest, RSS of one idle warm worker, and the
   function's processes after its idle time;
 - burst: 64 clients at once on a cold function: time until all are served,
@@ -35,6 +39,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 KUMO = os.environ.get("KUMO_BIN", os.path.join(ROOT, "build", "kumo"))
 CYCLES = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+NGINX = os.environ.get("NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def free_port():
@@ -111,9 +116,24 @@ def main():
     proj = os.path.join(work, "coldstart")
     shutil.copytree(os.path.join(ROOT, "bench", "coldstart"), proj)
     port, admin = free_port(), free_port()
+    nport, nginx = free_port(), None
     gw = subprocess.Popen([KUMO, "up", proj, "--port", str(port), "--admin-port", str(admin), "--threads", "1"],
                           stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "err.log"), "w"))
     try:
+        # the floor: nginx with one worker (kumo runs one loop here)
+        if probe_bin and os.access(NGINX, os.X_OK):
+            with open(os.path.join(work, "nginx.conf"), "w") as f:
+                f.write("worker_processes 1;\npid %s/nginx.pid;\nerror_log %s/nginx.err warn;\n"
+                        "events { worker_connections 64; }\nhttp {\n  access_log off;\n  server {\n"
+                        "    listen 127.0.0.1:%d;\n"
+                        "    location / { default_type text/plain; return 200 \"hello, world\\n\"; }\n  }\n}\n"
+                        % (work, work, nport))
+            if subprocess.call([NGINX, "-p", work, "-c", os.path.join(work, "nginx.conf")]) == 0:
+                nginx = os.path.join(work, "nginx.conf")
+            else:
+                print("bench: nginx did not start; no floor figure", file=sys.stderr)
+        elif probe_bin:
+            print("bench: no nginx (make deps); no floor figure", file=sys.stderr)
         for _ in range(400):
             try:
                 socket.create_connection(("127.0.0.1", admin), timeout=1).close()
@@ -149,16 +169,20 @@ def main():
         get("/warm")
         # the C client (bench/http_probe.c): one keep-alive connection,
         # timed without an interpreter around it
-        probe = None
+        probe = nprobe = None
         if probe_bin:
             probe = subprocess.Popen([probe_bin, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            if nginx:
+                nprobe = subprocess.Popen([probe_bin, str(nport)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          text=True)
 
-        def cget(path="/hello"):
-            probe.stdin.write(path + "\n")
-            probe.stdin.flush()
-            line = probe.stdout.readline()
+        def cget(path="/hello", via=None):
+            via = via or probe
+            via.stdin.write(path + "\n")
+            via.stdin.flush()
+            line = via.stdout.readline()
             if not line:
-                raise SystemExit("bench/http_probe.c stopped (exit %s) on GET %s" % (probe.wait(), path))
+                raise SystemExit("bench/http_probe.c stopped (exit %s) on GET %s" % (via.wait(), path))
             status, us = line.split()
             assert status == "200", (path, status)
             return float(us) / 1e6
@@ -166,12 +190,16 @@ def main():
         if probe:
             cget()
             cget("/warm")
+        if nprobe:
+            cget("/", nprobe)
         gw_rss = None
         # per client: cold (the first request after zero) and peer (warm,
         # asked after the same wait); the kinds take turns, so that each
         # meets the same machine
         kinds = [("c", "cold"), ("c", "peer"), ("py", "cold"), ("py", "peer")] if probe else [("py", "cold"),
                                                                                                ("py", "peer")]
+        if nprobe:
+            kinds.append(("c", "floor"))
         got = {k: [] for k in kinds}
         for i in range(len(kinds) * CYCLES):
             wait_zero()
@@ -181,6 +209,9 @@ def main():
             fetch = cget if client == "c" else get
             if what == "cold":
                 got[(client, what)].append(fetch())
+            elif what == "floor":
+                got[(client, what)].append(cget("/", nprobe))
+                fetch()  # as after the peer
             else:
                 got[(client, what)].append(fetch("/warm"))
                 fetch()  # hello again, so that the next wait is for its pool to go to zero as before
@@ -189,6 +220,9 @@ def main():
             warm["c"] = [cget() for _ in range(CYCLES)]
             probe.stdin.close()
             probe.wait()
+        if nprobe:
+            nprobe.stdin.close()
+            nprobe.wait()
         worker = children(gw.pid)
         worker_rss = rss_kib(worker[0]) if worker else 0
         worker_private = private_kib(worker[0]) if worker else 0
@@ -207,6 +241,10 @@ def main():
             print("    cold minus warm (p50):    %.3f ms" % (ms(p(cold, .5) - p(w, .5))))
             print("    peer, after the same wait, a worker always there: p50 %.3f ms, p99 %.3f ms; cold minus peer "
                   "(p50): %.3f ms" % (ms(p(idle_warm, .5)), ms(p(idle_warm, .99)), ms(p(cold, .5) - p(idle_warm, .5))))
+            if (client, "floor") in got:
+                floor = sorted(got[(client, "floor")])
+                print("    floor, nginx `return 200` after the same wait: p50 %.3f ms, p99 %.3f ms; cold minus floor "
+                      "(p50): %.3f ms" % (ms(p(floor, .5)), ms(p(floor, .99)), ms(p(cold, .5) - p(floor, .5))))
         others = [comm for _, comm in descendants(gw.pid)]
         print("memory: gateway RSS at rest %d KiB; one idle warm worker %d KiB (%d KiB its own); function processes "
               "after idle: %d (besides: %d fork server, %d spare, %d pid namespace init)"
@@ -248,6 +286,8 @@ def main():
     finally:
         gw.send_signal(signal.SIGTERM)
         gw.wait(30)
+        if nginx:
+            subprocess.call([NGINX, "-p", work, "-c", nginx, "-s", "stop"], stderr=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
 
 
