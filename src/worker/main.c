@@ -29,8 +29,9 @@
 #define WORKER_FD 3
 
 #if KUMO__SANDBOX_ASAN
-/* AddressSanitizer's defaults for this program (the ASAN_OPTIONS of its
- * environment still win, where it has one: the fork server's is cleared).
+/* AddressSanitizer's defaults for this program (ASAN_OPTIONS in its
+ * environment, which reaches the fork server and its workers, still wins
+ * for the keys it sets).
  * Freed memory waits in a quarantine of 256 MB by default, so that a use
  * after free finds it poisoned. Under the sandbox's memory limit (128 MiB
  * by default) a sanitized worker reached the limit after a few thousand

@@ -210,13 +210,13 @@ class TodoNotifyTest(unittest.TestCase):
             if self.take(s, 30) == 0:
                 time.sleep(0.1)
         missing = self.created - self.notified
+        print("\n%d todos acknowledged, %d workers killed, answers %s; %d never notified" %
+              (len(self.created), self.kills, self.statuses, len(missing)), file=sys.stderr)
         # Only the killer's kills: a sanitized worker once outgrew its
         # memory limit under this load (AddressSanitizer's quarantine), and
         # the receive it died in took a drain's batch for 30 s.
         oom = [line for line in self.gw.stderr().splitlines() if "ran out of memory" in line]
         self.assertEqual(oom[:3], [], "%d workers outgrew their memory limit" % len(oom))
-        print("\n%d todos acknowledged, %d workers killed, answers %s; %d never notified" %
-              (len(self.created), self.kills, self.statuses, len(missing)), file=sys.stderr)
         self.assertEqual(missing, set(),
                          "%d of %d acknowledged todos were never notified (%d workers killed; answers %s)" %
                          (len(missing), len(self.created), self.kills, self.statuses))
