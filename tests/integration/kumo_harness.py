@@ -48,22 +48,33 @@ def copy_project(name, src_root=None):
 class Gateway:
     def __init__(self, project_dir, threads=2, extra_args=(), env=None, prefix=()):
         self.dir = project_dir
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.base = "http://127.0.0.1:%d" % self.port
-        self.admin = "http://127.0.0.1:%d" % self.admin_port
-        self.out = open(os.path.join(os.path.dirname(project_dir), "stdout.log"), "w+")
-        self.err = open(os.path.join(os.path.dirname(project_dir), "stderr.log"), "w+")
         e = dict(os.environ)
         # Handlers crash on purpose here: let SIGSEGV and abort kill the worker
         # as they would without sanitizers, so kumo (not ASan) reports them.
         e["ASAN_OPTIONS"] = "detect_leaks=1:handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0"
         e.update(env or {})
-        self.proc = subprocess.Popen(
-            [*prefix, KUMO, "up", project_dir, "--port", str(self.port), "--admin-port",
-             str(self.admin_port), "--threads", str(threads), *extra_args],
-            stdout=self.out, stderr=self.err, env=e)
-        self.wait_ready()
+        # free_port() lets the port go before kumo binds it: a test running
+        # beside this one (ctest -j) may take it meanwhile. kumo then exits
+        # saying so, and is started again on other ports.
+        for attempt in range(3):
+            self.port = free_port()
+            self.admin_port = free_port()
+            self.base = "http://127.0.0.1:%d" % self.port
+            self.admin = "http://127.0.0.1:%d" % self.admin_port
+            self.out = open(os.path.join(os.path.dirname(project_dir), "stdout.log"), "w+")
+            self.err = open(os.path.join(os.path.dirname(project_dir), "stderr.log"), "w+")
+            self.proc = subprocess.Popen(
+                [*prefix, KUMO, "up", project_dir, "--port", str(self.port), "--admin-port",
+                 str(self.admin_port), "--threads", str(threads), *extra_args],
+                stdout=self.out, stderr=self.err, env=e)
+            try:
+                self.wait_ready()
+                return
+            except AssertionError:
+                if attempt == 2 or self.proc.poll() is None or "Address already in use" not in self.stderr():
+                    raise
+                self.out.close()
+                self.err.close()
 
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout
